@@ -1,0 +1,255 @@
+// Package caddymodule is the Caddy glue of caddy-ucwa: the HTTP handler
+// http.handlers.ucwa, which terminates UCWA startPhoneAudio requests at the
+// edge, and its Caddyfile directive "ucwa".
+package caddymodule
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+	httpcaddyfile.RegisterHandlerDirective("ucwa", parseCaddyfile)
+	// Before reverse_proxy, so that `ucwa` in front of a user's own
+	// reverse_proxy needs no `order` option.
+	httpcaddyfile.RegisterDirectiveOrder("ucwa", httpcaddyfile.Before, "reverse_proxy")
+}
+
+// DefaultPaths are the path suffixes the handler terminates by default:
+// the reference's startPhoneAudio link and the spelling a real pool hands
+// out for the same link.
+var DefaultPaths = []string{"/communication/startPhoneAudio", "/communication/phoneAudioInvitations"}
+
+// DefaultMaxBodySize is the default limit of a request body: 64 KiB.
+const DefaultMaxBodySize = 64 << 10
+
+// Handler terminates UCWA startPhoneAudio (call-via-work) requests before
+// they reach a Skype for Business front-end pool: it checks the bearer
+// token, reads and validates the JSON or XML body, normalizes phone numbers
+// to E.164 and forwards the cleaned request. Bad input is answered with a
+// UCWA error body. Requests on other paths pass to the next handler
+// untouched.
+type Handler struct {
+	// Path suffixes that identify a startPhoneAudio request, matched
+	// case-insensitively (pools run on IIS, which matches paths that way)
+	// against the cleaned request path, after any prefix and application
+	// id. Default: ["/communication/startPhoneAudio", "/communication/phoneAudioInvitations"].
+	Paths []string `json:"paths,omitempty"`
+
+	// The largest request body accepted, in bytes; larger bodies are
+	// answered 413 EntityTooLarge without reading past the limit.
+	// Default: 65536 (64 KiB).
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+
+	// The ISO 3166-1 region (such as "US") of phone numbers written
+	// without a country code. Default: none, and such numbers are answered
+	// 400 NormalizationFailed.
+	DefaultRegion string `json:"default_region,omitempty"`
+
+	// How normalized phone numbers are forwarded: "tel" for
+	// "tel:+14255551234" or "e164" for "+14255551234". Default: "tel".
+	NumberFormat string `json:"number_format,omitempty"`
+
+	// Answer every startPhoneAudio request 403 Forbidden ("Phone audio is
+	// not listed in the capabilities"), for pools where call-via-work is
+	// turned off. Default: false.
+	DisablePhoneAudio bool `json:"disable_phone_audio,omitempty"`
+
+	authConfig
+	poolsConfig
+
+	paths   []string
+	cleaner *ucwa.Cleaner
+	logger  *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.ucwa",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets up the handler.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.MaxBodySize == 0 {
+		h.MaxBodySize = DefaultMaxBodySize
+	}
+	h.paths = h.Paths
+	if len(h.paths) == 0 {
+		h.paths = DefaultPaths
+	}
+	format, err := ucwa.ParseNumberFormat(h.NumberFormat)
+	if err != nil {
+		return err
+	}
+	if h.cleaner, err = ucwa.NewCleaner(h.DefaultRegion, format); err != nil {
+		return err
+	}
+	if err := h.provisionAuth(ctx); err != nil {
+		return err
+	}
+	return h.provisionPools(ctx)
+}
+
+// Validate checks the configuration.
+func (h *Handler) Validate() error {
+	if h.MaxBodySize < 0 {
+		return fmt.Errorf("max_body_size must not be negative: %d", h.MaxBodySize)
+	}
+	for _, p := range h.paths {
+		if !strings.HasPrefix(p, "/") {
+			return fmt.Errorf("path suffix %q must start with /", p)
+		}
+	}
+	return nil
+}
+
+// Cleanup releases what Provision set up.
+func (h *Handler) Cleanup() error {
+	return h.cleanupPools()
+}
+
+// ServeHTTP terminates a startPhoneAudio request, or passes any other
+// request to the next handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !h.terminates(r) {
+		return next.ServeHTTP(w, r)
+	}
+	reqFormat, typeOK := ucwa.MediaFormat(r.Header.Get("Content-Type"))
+	errFormat := ucwa.ErrorFormat(reqFormat, r.Header.Get("Accept"))
+	fail := func(e *ucwa.Error) error {
+		h.logRejection(r, e)
+		e.Write(w, errFormat)
+		return nil
+	}
+
+	if !h.authorize(w, r, errFormat) {
+		return nil
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return fail(ucwa.NewError(http.StatusMethodNotAllowed, ucwa.SubcodeMethodNotAllowed,
+			"startPhoneAudio accepts POST only, not "+r.Method+"."))
+	}
+	if !typeOK {
+		return fail(ucwa.NewError(http.StatusUnsupportedMediaType, ucwa.SubcodeUnsupportedMediaType,
+			"The body must be application/json, application/xml or their UCWA (vnd.microsoft.com.ucwa) forms in UTF-8."))
+	}
+	body, uerr := h.readBody(r)
+	if uerr != nil {
+		return fail(uerr)
+	}
+	req, uerr := ucwa.Decode(reqFormat, body)
+	if uerr != nil {
+		return fail(uerr)
+	}
+	query := r.URL.Query()
+	queryTo, uerr := ucwa.QueryTarget(query)
+	if uerr != nil {
+		return fail(uerr)
+	}
+	cleanQueryTo, uerr := h.cleaner.Clean(req, queryTo)
+	if uerr != nil {
+		return fail(uerr)
+	}
+	if h.DisablePhoneAudio {
+		return fail(ucwa.NewError(http.StatusForbidden, "", ucwa.MessagePhoneAudioNotInCapabilities))
+	}
+
+	if cleanQueryTo != queryTo {
+		for name := range query {
+			if strings.EqualFold(name, "to") {
+				query[name] = []string{cleanQueryTo}
+			}
+		}
+		r.URL.RawQuery = query.Encode()
+		r.RequestURI = r.URL.RequestURI()
+	}
+	body = req.Encode()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	r.TransferEncoding = nil
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+
+	return h.deliver(w, r, next, body, errFormat)
+}
+
+// terminates reports whether r is a startPhoneAudio request.
+func (h *Handler) terminates(r *http.Request) bool {
+	p := path.Clean("/" + r.URL.Path)
+	for _, suffix := range h.paths {
+		if len(p) >= len(suffix) && strings.EqualFold(p[len(p)-len(suffix):], suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// readBody reads the whole body, refusing one over MaxBodySize without
+// reading past the limit.
+func (h *Handler) readBody(r *http.Request) ([]byte, *ucwa.Error) {
+	tooLarge := ucwa.NewError(http.StatusRequestEntityTooLarge, ucwa.SubcodeEntityTooLarge,
+		"The body is larger than "+strconv.FormatInt(h.MaxBodySize, 10)+" bytes.")
+	if r.ContentLength > h.MaxBodySize {
+		return nil, tooLarge
+	}
+	size := h.MaxBodySize + 1
+	if r.ContentLength >= 0 {
+		size = r.ContentLength + 1
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, min(size, h.MaxBodySize+1)))
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, h.MaxBodySize+1))
+	if n > h.MaxBodySize {
+		return nil, tooLarge
+	}
+	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return nil, tooLarge
+		}
+		return nil, ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure, "The body could not be read completely.")
+	}
+	return buf.Bytes(), nil
+}
+
+// logRejection logs an answer the edge gave itself. Property values are
+// never logged: phone numbers are personal data.
+func (h *Handler) logRejection(r *http.Request, e *ucwa.Error) {
+	if c := h.logger.Check(zap.DebugLevel, "startPhoneAudio rejected at the edge"); c != nil {
+		c.Write(zap.Int("status", e.Status), zap.String("subcode", e.Subcode),
+			zap.String("message", e.Message), zap.String("remote_ip", remoteIP(r)))
+	}
+}
+
+func remoteIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
+		return ip
+	}
+	return r.RemoteAddr
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

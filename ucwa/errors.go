@@ -1,0 +1,152 @@
+package ucwa
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"net/http"
+	"strconv"
+)
+
+// Subcodes the edge uses. Clients must ignore subcodes they do not know
+// (UCWA reference), so adding one is never a breaking change.
+const (
+	SubcodeParameterValidationFailure = "ParameterValidationFailure"
+	SubcodeDeserializationFailure     = "DeserializationFailure"
+	SubcodeNormalizationFailed        = "NormalizationFailed"
+	SubcodeEntityTooLarge             = "EntityTooLarge"
+	SubcodeMethodNotAllowed           = "MethodNotAllowed"
+	SubcodeUnsupportedMediaType       = "UnsupportedMediaType"
+	SubcodeCannotRedirect             = "CannotRedirect"
+	SubcodeServiceFailure             = "ServiceFailure"
+	SubcodeServiceTimeout             = "ServiceTimeout"
+	SubcodeCallbackChannelError       = "CallbackChannelError"
+	SubcodeAlreadyExists              = "AlreadyExists"
+)
+
+// Messages the seed reference gives for startPhoneAudio's own errors.
+const (
+	MessagePhoneAudioNotInCapabilities = "Phone audio is not listed in the capabilities."
+	MessageCannotRedirect              = "Cannot redirect since there is no back up pool configured."
+	MessageNormalizationFailed         = "The phone normalization failed."
+)
+
+// Namespace is the XML namespace of every UCWA document.
+const Namespace = "http://schemas.microsoft.com/rtc/2012/03/ucwa"
+
+// codes maps an HTTP status to its UCWA error code; the code is one-to-one
+// with the status. UCWA defines no code for 401 and 502: the edge answers
+// those with "Unauthorized" and "ServiceFailure".
+var codes = map[int]string{
+	http.StatusBadRequest:            "BadRequest",
+	http.StatusUnauthorized:          "Unauthorized",
+	http.StatusForbidden:             "Forbidden",
+	http.StatusNotFound:              "NotFound",
+	http.StatusMethodNotAllowed:      "MethodNotAllowed",
+	http.StatusRequestTimeout:        "ClientTimeout",
+	http.StatusConflict:              "Conflict",
+	http.StatusGone:                  "Gone",
+	http.StatusPreconditionFailed:    "PreConditionFailed",
+	http.StatusRequestEntityTooLarge: "EntityTooLarge",
+	http.StatusUnsupportedMediaType:  "UnsupportedMediaType",
+	http.StatusPreconditionRequired:  "PreConditionRequired",
+	http.StatusTooManyRequests:       "TooManyRequests",
+	http.StatusInternalServerError:   "ServiceFailure",
+	http.StatusBadGateway:            "ServiceFailure",
+	http.StatusServiceUnavailable:    "ServiceUnavailable",
+	http.StatusGatewayTimeout:        "Timeout",
+}
+
+// Code returns the UCWA error code for an HTTP status.
+func Code(status int) string {
+	if c, ok := codes[status]; ok {
+		return c
+	}
+	if status >= 500 {
+		return "ServiceFailure"
+	}
+	return "BadRequest"
+}
+
+// Parameter names one property that failed and why.
+type Parameter struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// Error is a UCWA error: an HTTP status and the body that explains it.
+type Error struct {
+	Status     int
+	Subcode    string
+	Message    string
+	Parameters []Parameter
+}
+
+// NewError returns an Error without parameters.
+func NewError(status int, subcode, message string) *Error {
+	return &Error{Status: status, Subcode: subcode, Message: message}
+}
+
+// Code is the UCWA code for the error's status.
+func (e *Error) Code() string { return Code(e.Status) }
+
+func (e *Error) Error() string {
+	s := strconv.Itoa(e.Status) + " " + e.Code()
+	if e.Subcode != "" {
+		s += "/" + e.Subcode
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+type jsonError struct {
+	Code       string      `json:"code"`
+	Subcode    string      `json:"subcode,omitempty"`
+	Message    string      `json:"message,omitempty"`
+	Parameters []Parameter `json:"parameters,omitempty"`
+}
+
+type xmlParameter struct {
+	Name   string `xml:"name,attr"`
+	Reason string `xml:",chardata"`
+}
+
+type xmlError struct {
+	XMLName    xml.Name       `xml:"reason"`
+	Xmlns      string         `xml:"xmlns,attr"`
+	Code       string         `xml:"code"`
+	Subcode    string         `xml:"subcode,omitempty"`
+	Message    string         `xml:"message,omitempty"`
+	DebugInfo  struct{}       `xml:"debugInfo"`
+	Parameters []xmlParameter `xml:"parameters>property,omitempty"`
+}
+
+// Marshal renders the error body: in JSON
+// {"code":...,"subcode":...,"message":...,"parameters":[{"name":...,"reason":...}]},
+// in XML <reason xmlns="..."><code/><subcode/><message/><debugInfo/><parameters/></reason>.
+func (e *Error) Marshal(f Format) []byte {
+	if f == XML {
+		x := xmlError{Xmlns: Namespace, Code: e.Code(), Subcode: e.Subcode, Message: e.Message}
+		for _, p := range e.Parameters {
+			x.Parameters = append(x.Parameters, xmlParameter(p))
+		}
+		b, _ := xml.Marshal(x) // cannot fail: fixed shape, strings only
+		return append([]byte(xml.Header), b...)
+	}
+	b, _ := json.Marshal(jsonError{Code: e.Code(), Subcode: e.Subcode, Message: e.Message, Parameters: e.Parameters})
+	return b
+}
+
+// Write sends the error as the whole response, with Content-Type,
+// Content-Length and no caching.
+func (e *Error) Write(w http.ResponseWriter, f Format) {
+	body := e.Marshal(f)
+	h := w.Header()
+	h.Set("Content-Type", f.ContentType())
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Del("Content-Encoding")
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,131 @@
+// Package ucwa is the part of the UCWA protocol (the REST API of Skype for
+// Business Server) that the edge needs for startPhoneAudio: the request
+// model, its JSON and XML codecs, validation, phone-number normalization
+// and UCWA error bodies. It imports nothing from Caddy so that the protocol
+// can be tested, fuzzed and benchmarked on its own.
+package ucwa
+
+import (
+	"mime"
+	"strings"
+)
+
+// Format is the wire format of a UCWA body.
+type Format uint8
+
+const (
+	// JSON is application/json and application/vnd.microsoft.com.ucwa+json.
+	JSON Format = iota + 1
+	// XML is application/xml and application/vnd.microsoft.com.ucwa+xml.
+	XML
+)
+
+// String returns "json" or "xml".
+func (f Format) String() string {
+	switch f {
+	case JSON:
+		return "json"
+	case XML:
+		return "xml"
+	}
+	return "unknown"
+}
+
+// ContentType is the media type the edge writes for its own bodies.
+func (f Format) ContentType() string {
+	if f == XML {
+		return "application/xml; charset=utf-8"
+	}
+	return "application/json; charset=utf-8"
+}
+
+// mediaFormats lists every media type that UCWA documents for a request
+// body. One reference page spells the XML type without ".com", so both
+// spellings are accepted.
+var mediaFormats = map[string]Format{
+	"application/json":                        JSON,
+	"application/vnd.microsoft.com.ucwa+json": JSON,
+	"application/xml":                         XML,
+	"application/vnd.microsoft.com.ucwa+xml":  XML,
+	"application/vnd.microsoft.ucwa+xml":      XML,
+}
+
+// MediaFormat returns the format of a Content-Type header value, with or
+// without parameters such as charset. It reports false for any media type
+// UCWA does not accept, and for a charset other than UTF-8: the codecs
+// read UTF-8 only.
+func MediaFormat(contentType string) (Format, bool) {
+	// Fast path: the exact types clients send, with no parameters.
+	if f, ok := mediaFormats[contentType]; ok {
+		return f, true
+	}
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return 0, false
+	}
+	f, ok := mediaFormats[mt]
+	if !ok {
+		return 0, false
+	}
+	if cs, has := params["charset"]; has && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return 0, false
+	}
+	return f, true
+}
+
+// ErrorFormat chooses the format of an error body: XML when the request
+// body was XML or when Accept prefers an XML type to a JSON one, JSON
+// otherwise (also when the request had no usable body at all).
+func ErrorFormat(request Format, accept string) Format {
+	if request == XML {
+		return XML
+	}
+	if accept == "" {
+		return JSON
+	}
+	var bestXML, bestJSON float64 = -1, -1
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if qs, ok := params["q"]; ok {
+			q = parseQ(qs)
+		}
+		switch {
+		case mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml"):
+			bestXML = max(bestXML, q)
+		case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+			bestJSON = max(bestJSON, q)
+		}
+	}
+	if bestXML > 0 && bestXML > bestJSON {
+		return XML
+	}
+	return JSON
+}
+
+// parseQ reads an Accept quality value; a malformed one counts as 0.
+func parseQ(s string) float64 {
+	// q is "0", "1" or "0.ddd"/"1.000" (RFC 9110, section 12.4.2).
+	if s == "" || len(s) > 5 || (s[0] != '0' && s[0] != '1') {
+		return 0
+	}
+	v := float64(s[0] - '0')
+	if len(s) == 1 {
+		return v
+	}
+	if s[1] != '.' {
+		return 0
+	}
+	scale := 0.1
+	for _, c := range s[2:] {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		v += float64(c-'0') * scale
+		scale /= 10
+	}
+	return min(v, 1)
+}

@@ -1,0 +1,191 @@
+package ucwa
+
+import (
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Field is one of the documented startPhoneAudio input properties.
+type Field uint8
+
+// The documented fields, in the reference page's order.
+const (
+	OperationID Field = iota
+	PhoneNumber
+	Importance
+	Subject
+	ThreadID
+	To
+	CustomContent // a link: _links.customContent.href in JSON, <link rel="customContent"> in XML
+	numFields
+)
+
+var fieldNames = [numFields]string{"operationId", "phoneNumber", "importance", "subject", "threadId", "to", "customContent"}
+
+// String returns the property name as the reference spells it.
+func (f Field) String() string {
+	if f < numFields {
+		return fieldNames[f]
+	}
+	return "field" + strconv.Itoa(int(f))
+}
+
+// propertyField returns the field a property name denotes. Names match
+// case-insensitively, as they do on a real pool. customContent is a link,
+// not a property, so it is not found here.
+func propertyField(name string) (Field, bool) {
+	for f := range CustomContent {
+		if strings.EqualFold(name, fieldNames[f]) {
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+// span is where a value sits in the raw body: [start, end) of the JSON
+// string token (quotes included) or of an XML element's content. element
+// marks an XML link whose whole element must be rewritten (its value is an
+// attribute); qname is that element's name as written.
+type span struct {
+	start, end int
+	element    bool
+	qname      string
+}
+
+// Request is a decoded startPhoneAudio body. Only the documented fields
+// are interpreted; everything else (unknown properties, other links,
+// comments, white space) stays in the raw body and is forwarded as is.
+type Request struct {
+	// Format is the wire format the body came in, and is re-encoded in.
+	Format Format
+
+	raw     []byte
+	values  [numFields]string
+	orig    [numFields]string
+	present [numFields]bool
+	spans   [numFields]span
+	// typeErr holds, per field, why its value could not be read as a
+	// string (a JSON number, an XML propertyList, ...); "" when it could.
+	typeErr [numFields]string
+}
+
+// Decode parses a body in the given format. It returns a 400
+// DeserializationFailure for malformed input, naming where it is wrong.
+// The body is retained, not copied: it must not change afterwards.
+func Decode(f Format, body []byte) (*Request, *Error) {
+	if f == XML {
+		return decodeXML(body)
+	}
+	return decodeJSON(body)
+}
+
+// Get returns a field's current value and whether the body has it. A JSON
+// null and an empty or blank value count as absent.
+func (r *Request) Get(f Field) (string, bool) {
+	return r.values[f], r.present[f]
+}
+
+// Set replaces the value of a field the body has; Encode writes it in
+// place of the old one. Setting an absent field has no effect: the edge
+// never adds properties to a body.
+func (r *Request) Set(f Field, v string) {
+	if r.present[f] {
+		r.values[f] = v
+	}
+}
+
+// set records a decoded value; blank values count as absent.
+func (r *Request) set(f Field, v string, sp span) {
+	if strings.TrimSpace(v) == "" {
+		return
+	}
+	r.values[f], r.orig[f], r.present[f], r.spans[f] = v, v, true, sp
+}
+
+// Changed reports whether any field differs from what the body held.
+func (r *Request) Changed() bool {
+	return r.values != r.orig
+}
+
+// Encode returns the body with every changed field rewritten in place and
+// everything else byte for byte as it came. It returns the original slice
+// when nothing changed.
+func (r *Request) Encode() []byte {
+	if !r.Changed() {
+		return r.raw
+	}
+	type edit struct {
+		span
+		text []byte
+	}
+	var edits [numFields]edit
+	n := 0
+	grow := 0
+	for f := range numFields {
+		if r.values[f] == r.orig[f] {
+			continue
+		}
+		e := edit{span: r.spans[f]}
+		switch {
+		case r.Format == JSON:
+			e.text = appendJSONString(nil, r.values[f])
+		case e.element:
+			e.text = appendXMLLink(nil, e.qname, fieldNames[f], r.values[f])
+		default:
+			e.text = appendXMLText(nil, r.values[f])
+		}
+		edits[n] = e
+		n++
+		grow += len(e.text)
+	}
+	list := edits[:n]
+	slices.SortFunc(list, func(a, b edit) int { return a.start - b.start })
+	out := make([]byte, 0, len(r.raw)+grow)
+	at := 0
+	for _, e := range list {
+		out = append(out, r.raw[at:e.start]...)
+		out = append(out, e.text...)
+		at = e.end
+	}
+	return append(out, r.raw[at:]...)
+}
+
+// position turns a byte offset into "line L, column C" for error messages.
+func position(body []byte, offset int64) string {
+	offset = min(max(offset, 0), int64(len(body)))
+	line, col := 1, 1
+	for _, c := range body[:offset] {
+		if c == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return "line " + strconv.Itoa(line) + ", column " + strconv.Itoa(col)
+}
+
+func deserializationError(msg string) *Error {
+	return NewError(400, SubcodeDeserializationFailure, msg)
+}
+
+// QueryTarget returns the "to" query parameter. Pools run on IIS, which
+// reads query names case-insensitively, so "to" given twice in any letter
+// case is refused rather than guessed at.
+func QueryTarget(query url.Values) (string, *Error) {
+	var found []string
+	for name, vals := range query {
+		if strings.EqualFold(name, "to") {
+			found = append(found, vals...)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", nil
+	case 1:
+		return found[0], nil
+	}
+	return "", parameterError([]Parameter{{Name: "to", Reason: "appears more than once as a query parameter"}})
+}
