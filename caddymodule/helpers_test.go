@@ -3,10 +3,10 @@ package caddymodule
 import (
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -87,8 +87,8 @@ func startCaddy(t *testing.T, config, adapter string) *caddytest.Tester {
 	return tester
 }
 
-// post sends a request to the edge and returns the response with its body read.
-func post(t *testing.T, tester *caddytest.Tester, method, url, contentType, accept, body string) (*http.Response, string) {
+// send makes one request and returns the response with its body read.
+func send(t *testing.T, client *http.Client, method, url, contentType, accept, body string, headers map[string]string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -100,7 +100,10 @@ func post(t *testing.T, tester *caddytest.Tester, method, url, contentType, acce
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
-	resp, err := tester.Client.Do(req)
+	for name, value := range headers {
+		req.Header.Set(name, value)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,286 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// seedJSON is the reference page's JSON sample with its broken line
+// repaired; seedXML is its XML sample as printed.
+var seedJSON, seedXML = readTestdata("seed.json"), readTestdata("seed.xml")
+
+func readTestdata(name string) string {
+	b, err := os.ReadFile("../ucwa/testdata/" + name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+const startPath = "/ucwa/v1/applications/192/communication/startPhoneAudio"
+
+// edgeConfigs returns the same edge configured from a Caddyfile and from
+// JSON, so that every case runs through both adapters.
+func edgeConfigs(upstream, options string) map[string][2]string {
+	caddyfile := fmt.Sprintf(`{
+	admin localhost:ADMIN_PORT
+	http_port EDGE_PORT
+	skip_install_trust
+}
+:EDGE_PORT {
+	ucwa {
+		jwt off
+		default_region US
+		max_body_size 1KiB
+		%s
+	}
+	reverse_proxy %s
+}`, options, upstream)
+	var extra string
+	for line := range strings.SplitSeq(options, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "number_format":
+			extra += `,"number_format":"` + f[1] + `"`
+		case len(f) == 2 && f[0] == "phone_audio" && f[1] == "disabled":
+			extra += `,"disable_phone_audio":true`
+		case len(f) > 1 && f[0] == "paths":
+			b, _ := json.Marshal(f[1:])
+			extra += `,"paths":` + string(b)
+		}
+	}
+	jsonConfig := fmt.Sprintf(`{
+	"admin": {"listen": "localhost:ADMIN_PORT"},
+	"apps": {"http": {"http_port": EDGE_PORT, "servers": {"edge": {
+		"listen": [":EDGE_PORT"],
+		"routes": [{"handle": [
+			{"handler": "ucwa", "jwt": {"off": true}, "default_region": "US", "max_body_size": 1024%s},
+			{"handler": "reverse_proxy", "upstreams": [{"dial": %q}]}
+		]}]
+	}}}}
+}`, extra, upstream)
+	return map[string][2]string{"caddyfile": {caddyfile, "caddyfile"}, "json": {jsonConfig, "json"}}
+}
+
+type ucwaErrorBody struct {
+	Code       string `json:"code"`
+	Subcode    string `json:"subcode"`
+	Message    string `json:"message"`
+	Parameters []struct {
+		Name   string `json:"name"`
+		Reason string `json:"reason"`
+	} `json:"parameters"`
+}
+
+func TestTerminate(t *testing.T) {
+	tests := []struct {
+		name        string
+		options     string // extra ucwa subdirectives
+		method      string
+		path        string
+		contentType string
+		accept      string
+		body        string
+		// what the client gets
+		status   int
+		code     string
+		subcode  string
+		params   []string // names in "parameters"
+		errorXML bool
+		// what the upstream gets; "" means it must get nothing
+		upstreamBody  string
+		upstreamQuery string
+	}{
+		{
+			name: "seed JSON sample normalized", method: "POST", path: startPath,
+			contentType: "application/json", body: seedJSON, status: 201,
+			upstreamBody: strings.NewReplacer(`"tel : +14255551234"`, `"tel:+14255551234"`, `"sip : john@contoso.com"`, `"sip:john@contoso.com"`,
+				`"data : text/plain;base64,somebase64encodedmessage"`, `"data:text/plain;base64,somebase64encodedmessage"`).Replace(seedJSON),
+		},
+		{
+			name: "seed XML sample forwarded as is", method: "POST", path: startPath,
+			contentType: "application/xml", body: seedXML, status: 201, upstreamBody: seedXML,
+		},
+		{
+			name: "oauth path and vendor type with charset", method: "POST",
+			path:        "/ucwa/oauth/v1/applications/7/communication/phoneAudioInvitations",
+			contentType: "application/vnd.microsoft.com.ucwa+json; charset=utf-8",
+			body:        `{"to":"(425) 555-1234","phoneNumber":"4255551234","importance":"URGENT","direction":null,"joinAudioMuted":false}`,
+			status:      201, upstreamBody: `{"to":"tel:+14255551234","phoneNumber":"tel:+14255551234","importance":"Urgent","direction":null,"joinAudioMuted":false}`,
+		},
+		{
+			name: "path matched in any letter case", method: "POST",
+			path:        "/ucwa/v1/applications/1/COMMUNICATION/startphoneaudio",
+			contentType: "application/json", body: `{"to":"+1 425 555 1234"}`,
+			status: 201, upstreamBody: `{"to":"tel:+14255551234"}`,
+		},
+		{
+			name: "e164 number format", options: "number_format e164", method: "POST", path: startPath,
+			contentType: "application/json", body: `{"to":"sip:john@contoso.com","phoneNumber":"tel:+1-425-555-1234;ext=123"}`,
+			status: 201, upstreamBody: `{"to":"sip:john@contoso.com","phoneNumber":"+14255551234;ext=123"}`,
+		},
+		{
+			name: "to from the query, normalized there", method: "POST", path: startPath + "?to=4255551234",
+			contentType: "application/json", body: `{"phoneNumber":"+14255551234"}`,
+			status: 201, upstreamBody: `{"phoneNumber":"tel:+14255551234"}`, upstreamQuery: "to=tel%3A%2B14255551234",
+		},
+		{
+			name: "other paths pass untouched", method: "GET", path: "/ucwa/v1/applications/192/events?ack=1",
+			status: 201, upstreamBody: "", upstreamQuery: "ack=1",
+		},
+		{
+			name: "custom paths", options: "paths /call", method: "POST", path: "/x/call",
+			contentType: "application/json", body: `{"to":"4255551234"}`,
+			status: 201, upstreamBody: `{"to":"tel:+14255551234"}`,
+		},
+		{
+			name: "GET on a terminated path", method: "GET", path: startPath,
+			status: 405, code: "MethodNotAllowed", subcode: "MethodNotAllowed",
+		},
+		{
+			name: "unsupported media type", method: "POST", path: startPath, contentType: "text/plain",
+			body: `to=x`, status: 415, code: "UnsupportedMediaType", subcode: "UnsupportedMediaType",
+		},
+		{
+			name: "body over max_body_size", method: "POST", path: startPath, contentType: "application/json",
+			body:   `{"to":"4255551234","subject":"` + strings.Repeat("a", 1100) + `"}`,
+			status: 413, code: "EntityTooLarge", subcode: "EntityTooLarge",
+		},
+		{
+			name: "malformed JSON", method: "POST", path: startPath, contentType: "application/json",
+			body: "{\"to\": \"sip:a@b.c\",\n \"subject\": }", status: 400, code: "BadRequest", subcode: "DeserializationFailure",
+		},
+		{
+			name: "duplicate property in other letter case", method: "POST", path: startPath, contentType: "application/json",
+			body: `{"to":"sip:a@b.c","To":"4255551234"}`, status: 400, code: "BadRequest", subcode: "DeserializationFailure",
+		},
+		{
+			name: "XML with a DOCTYPE", method: "POST", path: startPath, contentType: "application/xml",
+			body:   `<?xml version="1.0"?><!DOCTYPE input [<!ENTITY x "y">]><input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"/>`,
+			status: 400, code: "BadRequest", subcode: "DeserializationFailure", errorXML: true,
+		},
+		{
+			name: "every failing property named", method: "POST", path: startPath, contentType: "application/json",
+			body:   `{"operationId":"` + strings.Repeat("é", 51) + `","importance":"high","subject":"` + strings.Repeat("ü", 251) + `"}`,
+			status: 400, code: "BadRequest", subcode: "ParameterValidationFailure",
+			params: []string{"to", "operationId", "subject", "importance"},
+		},
+		{
+			name: "limits are in characters", method: "POST", path: startPath, contentType: "application/json",
+			body:   `{"to":"sip:a@b.c","operationId":"` + strings.Repeat("é", 50) + `","subject":"` + strings.Repeat("ü", 250) + `"}`,
+			status: 201, upstreamBody: `{"to":"sip:a@b.c","operationId":"` + strings.Repeat("é", 50) + `","subject":"` + strings.Repeat("ü", 250) + `"}`,
+		},
+		{
+			name: "body and query name different targets", method: "POST", path: startPath + "?to=sip:b@c.d",
+			contentType: "application/json", body: `{"to":"sip:a@b.c"}`,
+			status: 400, code: "BadRequest", subcode: "ParameterValidationFailure", params: []string{"to"},
+		},
+		{
+			name: "impossible number", method: "POST", path: startPath, contentType: "application/json",
+			body: `{"to":"sip:a@b.c","phoneNumber":"+1 425"}`, status: 400, code: "BadRequest", subcode: "NormalizationFailed",
+			params: []string{"phoneNumber"},
+		},
+		{
+			name: "XML error when Accept prefers XML", method: "POST", path: startPath, contentType: "application/json",
+			accept: "application/json;q=0.5, application/xml", body: `{}`,
+			status: 400, code: "BadRequest", subcode: "ParameterValidationFailure", errorXML: true,
+		},
+		{
+			name: "phone audio disabled", options: "phone_audio disabled", method: "POST", path: startPath,
+			contentType: "application/json", body: `{"to":"sip:a@b.c"}`, status: 403, code: "Forbidden",
+		},
+	}
+	for _, adapter := range []string{"caddyfile", "json"} {
+		t.Run(adapter, func(t *testing.T) {
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					up := newUpstream(t)
+					cfg := edgeConfigs(up.hostport(), tc.options)[adapter]
+					tester := startCaddy(t, cfg[0], cfg[1])
+					headers := map[string]string{"Authorization": "Bearer cwt=opaque", "X-Ms-Origin": "https://app.contoso.com", "Client-Request-Id": "abc"}
+					resp, body := send(t, tester.Client, tc.method, edgeURL(tc.path), tc.contentType, tc.accept, tc.body, headers)
+
+					if resp.StatusCode != tc.status {
+						t.Fatalf("status = %d, want %d; body: %s", resp.StatusCode, tc.status, body)
+					}
+					got := up.received()
+					if tc.code != "" {
+						assertUCWAError(t, resp, body, tc.status, tc.code, tc.subcode, tc.params, tc.errorXML)
+						if len(got) != 0 {
+							t.Fatalf("upstream received %d requests, want none", len(got))
+						}
+						if tc.status == 405 && resp.Header.Get("Allow") != "POST" {
+							t.Errorf("Allow = %q, want POST", resp.Header.Get("Allow"))
+						}
+						return
+					}
+					if len(got) != 1 {
+						t.Fatalf("upstream received %d requests, want 1", len(got))
+					}
+					rec := got[0]
+					if rec.Body != tc.upstreamBody {
+						t.Errorf("upstream body:\n%s\nwant:\n%s", rec.Body, tc.upstreamBody)
+					}
+					if cl := rec.Header.Get("Content-Length"); tc.method == "POST" && cl != strconv.Itoa(len(rec.Body)) {
+						t.Errorf("upstream Content-Length = %q for a %d-byte body", cl, len(rec.Body))
+					}
+					if rec.RawQuery != tc.upstreamQuery {
+						t.Errorf("upstream query = %q, want %q", rec.RawQuery, tc.upstreamQuery)
+					}
+					for name, want := range headers {
+						if rec.Header.Get(name) != want {
+							t.Errorf("upstream %s = %q, want %q", name, rec.Header.Get(name), want)
+						}
+					}
+					// The pool's answer passes back unchanged.
+					if resp.Header.Get("Location") != "/ucwa/v1/applications/192/communication/invitations/146" || resp.Header.Get("X-MS-UcwaVersion") != "2" {
+						t.Errorf("pool headers not passed back: %v", resp.Header)
+					}
+				})
+			}
+		})
+	}
+}
+
+// assertUCWAError checks that a response is a UCWA error body of the
+// expected shape, format and content.
+func assertUCWAError(t *testing.T, resp *http.Response, body string, status int, code, subcode string, params []string, isXML bool) {
+	t.Helper()
+	ct := resp.Header.Get("Content-Type")
+	if isXML {
+		if !strings.HasPrefix(ct, "application/xml") {
+			t.Fatalf("Content-Type = %q, want XML; body: %s", ct, body)
+		}
+		for _, want := range []string{`<reason xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa">`, "<code>" + code + "</code>", "<subcode>" + subcode + "</subcode>"} {
+			if subcode == "" && strings.HasPrefix(want, "<subcode>") {
+				continue
+			}
+			if !strings.Contains(body, want) {
+				t.Errorf("XML error body lacks %s: %s", want, body)
+			}
+		}
+		return
+	}
+	if !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("Content-Type = %q, want JSON; body: %s", ct, body)
+	}
+	var e ucwaErrorBody
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("error body is not JSON: %v: %s", err, body)
+	}
+	if e.Code != code || e.Subcode != subcode || e.Message == "" {
+		t.Errorf("error = %+v, want code %s subcode %s and a message", e, code, subcode)
+	}
+	var names []string
+	for _, p := range e.Parameters {
+		names = append(names, p.Name)
+	}
+	if params != nil && strings.Join(names, ",") != strings.Join(params, ",") {
+		t.Errorf("parameters name %v, want %v", names, params)
+	}
+}
