@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -160,10 +161,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if uerr != nil {
 		return fail(uerr)
 	}
-	query := r.URL.Query()
-	queryTo, uerr := ucwa.QueryTarget(query)
-	if uerr != nil {
-		return fail(uerr)
+	var query url.Values
+	var queryTo string
+	if r.URL.RawQuery != "" {
+		query = r.URL.Query()
+		if queryTo, uerr = ucwa.QueryTarget(query); uerr != nil {
+			return fail(uerr)
+		}
 	}
 	cleanQueryTo, uerr := h.cleaner.Clean(req, queryTo)
 	if uerr != nil {
