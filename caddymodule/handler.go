@@ -234,9 +234,13 @@ func (h *Handler) readBody(r *http.Request) ([]byte, *ucwa.Error) {
 	return buf.Bytes(), nil
 }
 
-// logRejection logs an answer the edge gave itself. Property values are
-// never logged: phone numbers are personal data.
+// logRejection logs an answer the edge gave itself, and puts its UCWA
+// code and subcode on the request's access log line (ucwa_error). Property
+// values are never logged: phone numbers are personal data.
 func (h *Handler) logRejection(r *http.Request, e *ucwa.Error) {
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		extra.Set(zap.String("ucwa_error", strings.TrimSuffix(e.Code()+"/"+e.Subcode, "/")))
+	}
 	if c := h.logger.Check(zap.DebugLevel, "startPhoneAudio rejected at the edge"); c != nil {
 		c.Write(zap.Int("status", e.Status), zap.String("subcode", e.Subcode),
 			zap.String("message", e.Message), zap.String("remote_ip", remoteIP(r)))

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // seedJSON is the reference page's JSON sample with its broken line
@@ -282,5 +283,45 @@ func assertUCWAError(t *testing.T, resp *http.Response, body string, status int,
 	}
 	if params != nil && strings.Join(names, ",") != strings.Join(params, ",") {
 		t.Errorf("parameters name %v, want %v", names, params)
+	}
+}
+
+// TestAccessLogNamesRejection checks that a rejection's UCWA code reaches
+// the access log, and that no property value (a phone number) does.
+func TestAccessLogNamesRejection(t *testing.T) {
+	logPath := t.TempDir() + "/access.log"
+	up := newUpstream(t)
+	tester := startCaddy(t, fmt.Sprintf(`{
+	admin localhost:ADMIN_PORT
+	http_port EDGE_PORT
+	skip_install_trust
+}
+:EDGE_PORT {
+	log {
+		output file %s
+		format json
+	}
+	ucwa {
+		jwt off
+	}
+	reverse_proxy %s
+}`, logPath, up.hostport()), "caddyfile")
+	resp, body := send(t, tester.Client, "POST", edgeURL(startPath), "application/json", "", `{"to":"sip:a@b.c","phoneNumber":"4255550199"}`, nil)
+	if resp.StatusCode != 400 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	var line string
+	for range 100 { // the access log is written after the response
+		b, _ := os.ReadFile(logPath)
+		if line = string(b); strings.Contains(line, "ucwa_error") {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(line, `"ucwa_error":"BadRequest/NormalizationFailed"`) {
+		t.Errorf("access log lacks the rejection: %s", line)
+	}
+	if strings.Contains(line, "4255550199") {
+		t.Errorf("access log contains the phone number: %s", line)
 	}
 }
