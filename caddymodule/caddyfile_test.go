@@ -113,3 +113,10 @@ func TestValidateRejects(t *testing.T) {
 		}
 	})
 }
+
+func TestListModules(t *testing.T) {
+	out, err := exec.Command(caddyBinary(t), "list-modules").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "http.handlers.ucwa\n") {
+		t.Fatalf("caddy list-modules does not show http.handlers.ucwa: %v\n%s", err, out)
+	}
+}
