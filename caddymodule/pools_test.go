@@ -1,0 +1,188 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
+)
+
+// poolsCaddyfile is an edge whose ucwa handler has the given pool
+// subdirectives; a deferred header shows {http.ucwa.pool}.
+func poolsCaddyfile(pools string) string {
+	return fmt.Sprintf(`{
+	admin localhost:ADMIN_PORT
+	http_port EDGE_PORT
+	skip_install_trust
+}
+:EDGE_PORT {
+	header >X-Ucwa-Pool "pool={http.ucwa.pool}"
+	ucwa {
+		jwt off
+		default_region US
+%s
+	}
+}`, pools)
+}
+
+const conflictBody = `{"code":"Conflict","subcode":"AlreadyExists","message":"The already exists error."}`
+
+func TestPoolDelivery(t *testing.T) {
+	tests := []struct {
+		name string
+		// primary and backup: up, down, reset, hang, conflict,
+		// unavailable, abs-location, tls-untrusted; backup "" is none.
+		primary, backup string
+		primaryBlock    string // reverse_proxy subdirectives of the primary
+		wantStatus      int
+		wantSubcode     string // for answers the edge writes
+		wantMessage     string
+		wantBody        string // for answers a pool writes
+		wantHeader      map[string]string
+		wantPrimary     int // requests the primary received
+		wantBackup      int
+		wantMetrics     []string
+	}{
+		{
+			name: "primary up", primary: "up", backup: "up",
+			wantStatus: 201, wantPrimary: 1,
+			wantHeader: map[string]string{"Location": "/ucwa/v1/applications/1/communication/invitations/primary",
+				"X-MS-UcwaVersion": "2", "X-Ucwa-Pool": "pool=primary"},
+			wantMetrics: []string{`caddy_ucwa_pool_requests_total{outcome="answered",pool="primary"} 1`},
+		},
+		{
+			name: "primary down, backup up", primary: "down", backup: "up",
+			wantStatus: 201, wantBackup: 1,
+			wantHeader: map[string]string{"Location": "/ucwa/v1/applications/1/communication/invitations/backup",
+				"X-Ucwa-Pool": "pool=backup"},
+			wantMetrics: []string{
+				`caddy_ucwa_pool_requests_total{outcome="unavailable",pool="primary"} 1`,
+				`caddy_ucwa_pool_requests_total{outcome="answered",pool="backup"} 1`,
+				`caddy_ucwa_pool_failovers_total 1`,
+			},
+		},
+		{
+			name: "primary down, no backup", primary: "down",
+			wantStatus: 410, wantSubcode: ucwa.SubcodeCannotRedirect, wantMessage: ucwa.MessageCannotRedirect,
+			wantHeader:  map[string]string{"X-Ucwa-Pool": "pool="},
+			wantMetrics: []string{`caddy_ucwa_cannot_redirect_total 1`},
+		},
+		{
+			name: "both down", primary: "down", backup: "down",
+			wantStatus: 503,
+			wantMetrics: []string{
+				`caddy_ucwa_pool_requests_total{outcome="unavailable",pool="backup"} 1`,
+				`caddy_ucwa_cannot_redirect_total 0`,
+			},
+		},
+		{
+			name: "primary TLS handshake fails, backup up", primary: "tls-untrusted", backup: "up",
+			wantStatus: 201, wantBackup: 1,
+		},
+		{
+			name: "primary resets after reading the request", primary: "reset", backup: "up",
+			wantStatus: 502, wantSubcode: ucwa.SubcodeServiceFailure, wantPrimary: 1,
+			wantHeader:  map[string]string{"X-Ucwa-Pool": "pool=primary"},
+			wantMetrics: []string{`caddy_ucwa_pool_requests_total{outcome="failed",pool="primary"} 1`},
+		},
+		{
+			name: "primary hangs past response_header_timeout", primary: "hang", backup: "up",
+			primaryBlock: "transport http {\n\t\t\t\tresponse_header_timeout 300ms\n\t\t\t}",
+			wantStatus:   504, wantSubcode: ucwa.SubcodeServiceTimeout, wantPrimary: 1,
+			wantMetrics: []string{`caddy_ucwa_pool_requests_total{outcome="timeout",pool="primary"} 1`},
+		},
+		{
+			name: "primary answers 409 AlreadyExists", primary: "conflict", backup: "up",
+			wantStatus: 409, wantBody: conflictBody, wantPrimary: 1,
+			wantHeader: map[string]string{"X-Ms-diagnostics": "1000;reason=\"test\"", "Content-Type": "application/json"},
+		},
+		{
+			name: "primary answers its own 503", primary: "unavailable", backup: "up",
+			wantStatus: 503, wantBody: "busy", wantPrimary: 1,
+			wantHeader: map[string]string{"Retry-After": "30"},
+		},
+		{
+			name: "absolute Location on the pool's host", primary: "abs-location",
+			wantStatus: 201, wantPrimary: 1,
+			wantHeader: map[string]string{"Location": edgeURL("/ucwa/v1/applications/1/communication/invitations/7?x=1")},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			servers := map[string]*poolServer{}
+			pools := ""
+			for _, side := range []struct{ name, kind, block string }{
+				{"primary", tt.primary, tt.primaryBlock}, {"backup", tt.backup, ""},
+			} {
+				var addr string
+				switch side.kind {
+				case "":
+					continue
+				case "down":
+					addr = closedAddr(t)
+				case "tls-untrusted":
+					servers[side.name] = newTLSPoolServer(t, side.name)
+				default:
+					answer := map[string]func(*poolServer, http.ResponseWriter, *http.Request){
+						"up":           answerCreated,
+						"reset":        answerReset,
+						"hang":         answerHang,
+						"abs-location": answerAbsoluteLocation,
+						"conflict": answerStatus(409, map[string]string{
+							"Content-Type": "application/json", "X-Ms-diagnostics": "1000;reason=\"test\""}, conflictBody),
+						"unavailable": answerStatus(503, map[string]string{"Retry-After": "30"}, "busy"),
+					}[side.kind]
+					servers[side.name] = newPoolServer(t, side.name, answer)
+				}
+				if s := servers[side.name]; s != nil {
+					addr = s.url()
+				}
+				pools += fmt.Sprintf("\t\t%s %s {\n\t\t\t%s\n\t\t}\n", side.name, addr, side.block)
+			}
+			tester := startCaddy(t, poolsCaddyfile(pools), "caddyfile")
+
+			resp, body := startPhoneAudio(t, tester.Client, "op-1")
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.wantStatus, body)
+			}
+			if tt.wantStatus != 201 && tt.wantBody == "" {
+				var e struct{ Code, Subcode, Message string }
+				if err := json.Unmarshal([]byte(body), &e); err != nil {
+					t.Fatalf("not a UCWA error body: %q", body)
+				}
+				if e.Code != ucwa.Code(tt.wantStatus) || e.Subcode != tt.wantSubcode || e.Message == "" ||
+					tt.wantMessage != "" && e.Message != tt.wantMessage {
+					t.Errorf("error body %s, want code %s subcode %q message %q", body, ucwa.Code(tt.wantStatus), tt.wantSubcode, tt.wantMessage)
+				}
+			}
+			if tt.wantBody != "" && body != tt.wantBody {
+				t.Errorf("body %q, want the pool's %q", body, tt.wantBody)
+			}
+			for k, v := range tt.wantHeader {
+				if got := resp.Header.Get(k); got != v {
+					t.Errorf("header %s: %q, want %q", k, got, v)
+				}
+			}
+			for side, want := range map[string]int{"primary": tt.wantPrimary, "backup": tt.wantBackup} {
+				got := 0
+				if s := servers[side]; s != nil {
+					got = len(s.received())
+				}
+				if got != want {
+					t.Errorf("%s received %d requests, want %d", side, got, want)
+				}
+			}
+			if len(tt.wantMetrics) > 0 {
+				metrics := adminMetrics(t)
+				for _, line := range tt.wantMetrics {
+					if !strings.Contains(metrics, line+"\n") {
+						t.Errorf("/metrics lacks %q", line)
+					}
+				}
+			}
+		})
+	}
+}
