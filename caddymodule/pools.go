@@ -197,12 +197,19 @@ func (p *poolsConfig) unmarshalPoolsCaddyfile(d *caddyfile.Dispenser) error {
 		return d.Errf("%s: only one %s pool may be configured", name, name)
 	}
 	segment := d.NewFromNextSegment()
-	for segment.Next() {
-		// reverse_proxy leaves handle_response blocks to its caller,
-		// which needs the Caddyfile helper: refuse them rather than
-		// drop them silently.
-		if segment.Nesting() == 1 && segment.Val() == "handle_response" {
-			return segment.Errf("%s: handle_response is not supported in a pool", name)
+	// reverse_proxy leaves handle_response blocks to its caller, which
+	// needs the Caddyfile helper: refuse them rather than drop them
+	// silently.
+	for depth := 0; segment.Next(); {
+		switch segment.Val() {
+		case "{":
+			depth++
+		case "}":
+			depth--
+		case "handle_response":
+			if depth == 1 {
+				return segment.Errf("%s: handle_response is not supported in a pool", name)
+			}
 		}
 	}
 	segment.Reset()

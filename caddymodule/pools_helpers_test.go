@@ -26,8 +26,8 @@ type poolServer struct {
 	tls     bool
 	healthy atomic.Bool
 	health  atomic.Int64
-	arrived chan struct{}  // one value per request received
-	release chan struct{}  // closed at cleanup, so hanging answers return
+	arrived chan struct{} // one value per request received
+	release chan struct{} // closed at cleanup, so hanging answers return
 	mu      sync.Mutex
 	ops     []string // operationIds received
 	srv     *http.Server
