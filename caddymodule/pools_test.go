@@ -1,11 +1,13 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
@@ -182,6 +184,104 @@ func TestPoolDelivery(t *testing.T) {
 						t.Errorf("/metrics lacks %q", line)
 					}
 				}
+			}
+		})
+	}
+}
+
+// waitForMetric polls the admin /metrics endpoint until it shows line.
+func waitForMetric(t *testing.T, line string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(adminMetrics(t), line+"\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never showed %q", line)
+		}
+	}
+}
+
+// waitForFails polls the admin API until reverse_proxy counted a failure
+// of the upstream at addr.
+func waitForFails(t *testing.T, addr string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(fmt.Sprintf("http://localhost:%d/reverse_proxy/upstreams", adminPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var upstreams []struct {
+			Address string `json:"address"`
+			Fails   int    `json:"fails"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&upstreams)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range upstreams {
+			if u.Address == addr && u.Fails > 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failure counted for %s: %+v", addr, upstreams)
+		}
+	}
+}
+
+// TestPoolClientDisconnect: a client that goes away stops the attempt,
+// and nothing is sent to the backup for it.
+func TestPoolClientDisconnect(t *testing.T) {
+	tests := []struct {
+		name string
+		// setup returns the primary subdirective and a function that
+		// returns once the edge is busy with the request.
+		setup func(t *testing.T) (string, func())
+	}{
+		{"primary received the request and hangs", func(t *testing.T) (string, func()) {
+			primary := newPoolServer(t, "primary", answerHang)
+			return "primary " + primary.addr, func() { <-primary.arrived }
+		}},
+		{"primary down, edge retrying within lb_try_duration", func(t *testing.T) (string, func()) {
+			down := closedAddr(t)
+			return "primary " + down + " {\n\t\t\tlb_try_duration 1s\n\t\t\tfail_duration 30s\n\t\t}",
+				func() { waitForFails(t, down) }
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			primaryConfig, busy := tt.setup(t)
+			backup := newPoolServer(t, "backup", answerCreated)
+			tester := startCaddy(t, poolsCaddyfile("\t\t"+primaryConfig+"\n\t\tbackup "+backup.addr), "caddyfile")
+
+			ctx, cancel := context.WithCancel(context.Background())
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, edgeURL("/ucwa/v1/applications/1/communication/startPhoneAudio"),
+				strings.NewReader(`{"to":"4255551234","operationId":"op-gone"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			done := make(chan error, 1)
+			go func() {
+				resp, err := tester.Client.Do(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				done <- err
+			}()
+			busy()
+			cancel()
+			if err := <-done; err == nil {
+				t.Fatal("the request was answered although the client went away")
+			}
+			waitForMetric(t, `caddy_ucwa_pool_requests_total{outcome="client_gone",pool="primary"} 1`)
+			if got := len(backup.received()); got != 0 {
+				t.Errorf("backup received %d requests for a client that was gone", got)
+			}
+			if strings.Contains(adminMetrics(t), "caddy_ucwa_pool_failovers_total 1") {
+				t.Error("failed over for a client that was gone")
 			}
 		})
 	}
