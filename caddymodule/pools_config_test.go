@@ -201,8 +201,10 @@ func TestPoolUnhealthyByActiveHealthCheck(t *testing.T) {
 			tester := startCaddy(t, config, adapter)
 			// The first check marks the primary down as soon as its
 			// answer arrives; a second hit means the first was processed.
-			for primary.health.Load() < 2 {
-				time.Sleep(10 * time.Millisecond)
+			for deadline := time.Now().Add(10 * time.Second); primary.health.Load() < 2; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the active health check never ran twice")
+				}
 			}
 			resp, body := startPhoneAudio(t, tester.Client, "op-health")
 			if resp.StatusCode != http.StatusCreated || len(primary.received()) != 0 || len(backup.received()) != 1 {

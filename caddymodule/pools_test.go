@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,7 +37,8 @@ func TestPoolDelivery(t *testing.T) {
 	tests := []struct {
 		name string
 		// primary and backup: up, down, reset, hang, conflict,
-		// unavailable, abs-location, tls-untrusted; backup "" is none.
+		// unavailable, abs-location, foreign-location, tls-untrusted;
+		// backup "" is none.
 		primary, backup string
 		primaryBlock    string // reverse_proxy subdirectives of the primary
 		wantStatus      int
@@ -107,6 +109,11 @@ func TestPoolDelivery(t *testing.T) {
 			wantHeader: map[string]string{"Retry-After": "30"},
 		},
 		{
+			name: "absolute Location on another host", primary: "foreign-location",
+			wantStatus: 201, wantPrimary: 1,
+			wantHeader: map[string]string{"Location": "https://elsewhere.example/ucwa/x"},
+		},
+		{
 			name: "absolute Location on the pool's host", primary: "abs-location",
 			wantStatus: 201, wantPrimary: 1,
 			wantHeader: map[string]string{"Location": edgeURL("/ucwa/v1/applications/1/communication/invitations/7?x=1")},
@@ -135,7 +142,8 @@ func TestPoolDelivery(t *testing.T) {
 						"abs-location": answerAbsoluteLocation,
 						"conflict": answerStatus(409, map[string]string{
 							"Content-Type": "application/json", "X-Ms-diagnostics": "1000;reason=\"test\""}, conflictBody),
-						"unavailable": answerStatus(503, map[string]string{"Retry-After": "30"}, "busy"),
+						"unavailable":      answerStatus(503, map[string]string{"Retry-After": "30"}, "busy"),
+						"foreign-location": answerStatus(201, map[string]string{"Location": "https://elsewhere.example/ucwa/x"}, ""),
 					}[side.kind]
 					servers[side.name] = newPoolServer(t, side.name, answer)
 				}
@@ -284,5 +292,61 @@ func TestPoolClientDisconnect(t *testing.T) {
 				t.Error("failed over for a client that was gone")
 			}
 		})
+	}
+}
+
+// TestPoolNoTransportReplay: net/http replays a request with an
+// Idempotency-Key header after a kept-alive connection dies, if it can
+// rewind the body. A POST that reached the pool must not be replayed.
+func TestPoolNoTransportReplay(t *testing.T) {
+	var calls atomic.Int64
+	primary := newPoolServer(t, "primary", func(p *poolServer, w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			answerCreated(p, w, r) // leaves a kept-alive connection
+			return
+		}
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close() // read the request, then close without an answer
+		}
+	})
+	backup := newPoolServer(t, "backup", answerCreated)
+	tester := startCaddy(t, poolsCaddyfile("\t\tprimary "+primary.addr+"\n\t\tbackup "+backup.addr), "caddyfile")
+
+	if resp, body := startPhoneAudio(t, tester.Client, "op-first"); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("first request: %d %s", resp.StatusCode, body)
+	}
+	req, err := http.NewRequest(http.MethodPost, edgeURL("/ucwa/v1/applications/1/communication/startPhoneAudio"),
+		strings.NewReader(`{"to":"4255551234","operationId":"op-keyed"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", "op-keyed")
+	resp, err := tester.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("status %d, want 502", resp.StatusCode)
+	}
+	if got := primary.received(); len(got) != 2 || got[1] != "op-keyed" {
+		t.Errorf("primary received %q, want op-first and op-keyed once", got)
+	}
+	if got := len(backup.received()); got != 0 {
+		t.Errorf("backup received %d requests", got)
+	}
+}
+
+// TestPoolErrorsInXML: the edge's own pool answers follow the request's
+// format.
+func TestPoolErrorsInXML(t *testing.T) {
+	tester := startCaddy(t, poolsCaddyfile("\t\tprimary "+closedAddr(t)), "caddyfile")
+	resp, body := post(t, tester, "POST", edgeURL("/ucwa/v1/applications/1/communication/startPhoneAudio"), "application/xml", "",
+		`<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:john@contoso.com</property></input>`)
+	if resp.StatusCode != http.StatusGone || !strings.Contains(body, "<reason") ||
+		!strings.Contains(body, "<subcode>CannotRedirect</subcode>") || !strings.Contains(body, ucwa.MessageCannotRedirect) {
+		t.Errorf("%d %s, want a 410 CannotRedirect reason in XML", resp.StatusCode, body)
 	}
 }
