@@ -110,11 +110,12 @@ func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddy
 	if len(p.pools) == 0 {
 		return next.ServeHTTP(w, r)
 	}
+	var unavailable error // why the last pool could not take the request
 	for i, pl := range p.pools {
 		if i > 0 {
 			p.metrics.failovers.Inc()
 			p.plog.Warn("primary pool cannot take the request; failing over to the backup pool",
-				zap.String("remote_ip", remoteIP(r)))
+				zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
 		}
 		// Set before the attempt, so that deferred header operations
 		// see it when the pool's answer goes out.
@@ -123,9 +124,7 @@ func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddy
 		p.metrics.requests.WithLabelValues(pl.name, res.outcome.String()).Inc()
 		if res.outcome == outcomeUnavailable {
 			setServingPool(r, "")
-			if c := p.plog.Check(zap.DebugLevel, "pool cannot take the request"); c != nil {
-				c.Write(zap.String("pool", pl.name), zap.Error(res.err))
-			}
+			unavailable = res.err
 			continue
 		}
 		switch res.outcome {
@@ -152,11 +151,11 @@ func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddy
 	if len(p.pools) == 1 {
 		p.metrics.cannotRedirect.Inc()
 		p.plog.Warn("primary pool cannot take the request and no backup pool is configured: 410 CannotRedirect",
-			zap.String("remote_ip", remoteIP(r)))
+			zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
 		errCannotRedirect.Write(w, errFormat)
 		return nil
 	}
-	p.plog.Error("no pool can take the request: 503", zap.String("remote_ip", remoteIP(r)))
+	p.plog.Error("no pool can take the request: 503", zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
 	errNoPool.Write(w, errFormat)
 	return nil
 }
