@@ -119,7 +119,7 @@ func (p *poolServer) received() []string {
 	return append([]string(nil), p.ops...)
 }
 
-// scheme is the URL scheme reverse_proxy needs for the pool.
+// url is the pool's address as reverse_proxy takes it (https:// for TLS).
 func (p *poolServer) url() string {
 	if p.tls {
 		return "https://" + p.addr
