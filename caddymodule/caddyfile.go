@@ -24,7 +24,20 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		number_format tel|e164
 //		phone_audio enabled|disabled
 //		jwt off
+//		primary <upstreams...> {
+//			# any reverse_proxy subdirective (lb_policy, lb_try_duration,
+//			# health_uri, health_interval, fail_duration, header_up,
+//			# transport http { tls ... }, ...) except handle_response
+//			# and lb_retry_match
+//		}
+//		backup <upstreams...> {
+//			# the same as primary
+//		}
 //	}
+//
+// primary and backup take reverse_proxy's own arguments and block, parsed
+// by reverse_proxy's Caddyfile parser. Without primary, accepted requests
+// go to the next handler.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {

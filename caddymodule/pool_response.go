@@ -1,0 +1,92 @@
+package caddymodule
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// poolResponseWriter passes a pool's answer to the client unchanged,
+// except for an absolute Location that points at the pool's own host:
+// that one gets the edge's scheme and host, so clients never learn
+// internal host names. It also records the final status written.
+type poolResponseWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	pool *pool
+	repl *caddy.Replacer // holds the host reverse_proxy dialed
+	// The edge's scheme and host, as the client reached it.
+	edgeScheme, edgeHost string
+	// status is the final (non-1xx) status written; 0 before.
+	status int
+}
+
+func newPoolResponseWriter(w http.ResponseWriter, r *http.Request, pl *pool) *poolResponseWriter {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	return &poolResponseWriter{
+		ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w},
+		pool:                  pl,
+		repl:                  repl,
+		edgeScheme:            scheme,
+		edgeHost:              r.Host,
+	}
+}
+
+// WriteHeader rewrites Location before the final status goes out.
+func (w *poolResponseWriter) WriteHeader(status int) {
+	if w.status == 0 && status >= http.StatusOK {
+		w.status = status
+		w.rewriteLocation()
+	}
+	w.ResponseWriterWrapper.WriteHeader(status)
+}
+
+func (w *poolResponseWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.Write(b)
+}
+
+// ReadFrom keeps io.Copy from writing past WriteHeader.
+func (w *poolResponseWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.ReadFrom(r)
+}
+
+func (w *poolResponseWriter) rewriteLocation() {
+	loc := w.Header().Get("Location")
+	if loc == "" {
+		return
+	}
+	u, err := url.Parse(loc)
+	if err != nil || u.Host == "" || !w.ownHost(u.Hostname()) {
+		return
+	}
+	u.Scheme, u.Host, u.User = w.edgeScheme, w.edgeHost, nil
+	w.Header().Set("Location", u.String())
+}
+
+// ownHost reports whether host is one of the pool's upstreams, or the
+// one reverse_proxy dialed (which may come from a placeholder or a
+// dynamic upstream source).
+func (w *poolResponseWriter) ownHost(host string) bool {
+	host = strings.ToLower(host)
+	if w.pool.hosts[host] {
+		return true
+	}
+	if w.repl == nil {
+		return false
+	}
+	dialed, _ := w.repl.GetString("http.reverse_proxy.upstream.host")
+	return dialed != "" && strings.EqualFold(dialed, host)
+}
