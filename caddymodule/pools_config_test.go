@@ -135,8 +135,8 @@ func TestPoolsJSON(t *testing.T) {
 		ucwaHandler(`"primary":{"upstreams":[{"dial":"`+down+`"}]},"backup":{"upstreams":[{"dial":"`+backup.addr+`"}]}`))
 	tester := startCaddy(t, config, "json")
 
-	resp, body := post(t, tester, "POST", edgeURL("/solo/ucwa/v1/applications/1/communication/startPhoneAudio"),
-		"application/json", "", `{"to":"4255551234"}`)
+	resp, body := send(t, tester.Client, "POST", edgeURL("/solo/ucwa/v1/applications/1/communication/startPhoneAudio"),
+		"application/json", "", `{"to":"4255551234"}`, nil)
 	if resp.StatusCode != http.StatusGone {
 		t.Fatalf("solo handler: %d %s, want 410", resp.StatusCode, body)
 	}

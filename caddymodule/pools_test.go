@@ -343,8 +343,8 @@ func TestPoolNoTransportReplay(t *testing.T) {
 // format.
 func TestPoolErrorsInXML(t *testing.T) {
 	tester := startCaddy(t, poolsCaddyfile("\t\tprimary "+closedAddr(t)), "caddyfile")
-	resp, body := post(t, tester, "POST", edgeURL("/ucwa/v1/applications/1/communication/startPhoneAudio"), "application/xml", "",
-		`<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:john@contoso.com</property></input>`)
+	resp, body := send(t, tester.Client, "POST", edgeURL("/ucwa/v1/applications/1/communication/startPhoneAudio"), "application/xml", "",
+		`<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:john@contoso.com</property></input>`, nil)
 	if resp.StatusCode != http.StatusGone || !strings.Contains(body, "<reason") ||
 		!strings.Contains(body, "<subcode>CannotRedirect</subcode>") || !strings.Contains(body, ucwa.MessageCannotRedirect) {
 		t.Errorf("%d %s, want a 410 CannotRedirect reason in XML", resp.StatusCode, body)
