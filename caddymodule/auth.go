@@ -212,17 +212,19 @@ func (c *JWTConfig) newVerifier(ctx caddy.Context, repl *caddy.Replacer) (*token
 			return nil, err
 		}
 	}
-	for _, alg := range c.Algorithms {
-		if !v.canVerify(alg) {
-			return nil, fmt.Errorf("no key can verify %s: add a %s key (%s)", alg, algorithmFamilies[alg], keySourcesFor(alg))
-		}
-	}
 	if c.JWKSURL != "" {
 		refresh := time.Duration(c.JWKSRefresh)
 		if refresh == 0 {
 			refresh = DefaultJWKSRefresh
 		}
 		v.remote = newJWKSURL(repl.ReplaceKnown(c.JWKSURL, ""), max(refresh, jwksMinRefetch), clock, logger)
+	}
+	for _, alg := range c.Algorithms {
+		if !v.canVerify(alg) {
+			return nil, fmt.Errorf("no key can verify %s: configure %s", alg, keySourcesFor(alg))
+		}
+	}
+	if v.remote != nil {
 		v.remote.start(ctx)
 	}
 	return v, nil
@@ -242,7 +244,7 @@ func keySourcesFor(alg string) string {
 	if algorithmFamilies[alg] == familyHMAC {
 		return "hmac_secret"
 	}
-	return "jwks_url, jwks_file or public_key_file"
+	return "jwks_url, jwks_file or a public_key_file with an " + algorithmFamilies[alg].String() + " key"
 }
 
 func supportedAlgorithms() []string {
