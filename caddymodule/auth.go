@@ -91,7 +91,9 @@ type JWTConfig struct {
 	// set keeps serving while the provider is down. Default: none.
 	JWKSURL string `json:"jwks_url,omitempty"`
 
-	// How often jwks_url is fetched again. Default: 1h.
+	// How often jwks_url is fetched again; at least 1m. Handlers (and
+	// config reloads) naming the same URL and refresh share one fetcher
+	// and its last good set. Default: 1h.
 	JWKSRefresh caddy.Duration `json:"jwks_refresh,omitempty"`
 
 	// PEM files holding public keys (PUBLIC KEY: RSA, EC or Ed25519; RSA
@@ -205,11 +207,18 @@ func (c *JWTConfig) newVerifier(ctx caddy.Context, repl *caddy.Replacer) (*token
 		}
 		v.static = append(v.static, verificationKey{key: []byte(secret)})
 	}
-	logger := ctx.Logger()
 	if c.JWKSFile != "" {
-		v.file = &jwksFile{path: repl.ReplaceKnown(c.JWKSFile, ""), now: clock, logger: logger}
+		v.file = &jwksFile{path: repl.ReplaceKnown(c.JWKSFile, ""), now: clock, logger: ctx.Logger()}
 		if err := v.file.load(); err != nil {
 			return nil, err
+		}
+	}
+	for _, alg := range c.Algorithms {
+		// A JWK Set can hold any asymmetric key, and its keys rotate, so
+		// it counts for every asymmetric algorithm.
+		fromJWKS := algorithmFamilies[alg] != familyHMAC && (c.JWKSFile != "" || c.JWKSURL != "")
+		if !fromJWKS && !slices.ContainsFunc(v.static, func(k verificationKey) bool { return keyFits(alg, k.key) }) {
+			return nil, fmt.Errorf("no key can verify %s: configure %s", alg, keySourcesFor(alg))
 		}
 	}
 	if c.JWKSURL != "" {
@@ -217,27 +226,12 @@ func (c *JWTConfig) newVerifier(ctx caddy.Context, repl *caddy.Replacer) (*token
 		if refresh == 0 {
 			refresh = DefaultJWKSRefresh
 		}
-		v.remote = newJWKSURL(repl.ReplaceKnown(c.JWKSURL, ""), max(refresh, jwksMinRefetch), clock, logger)
-	}
-	for _, alg := range c.Algorithms {
-		if !v.canVerify(alg) {
-			return nil, fmt.Errorf("no key can verify %s: configure %s", alg, keySourcesFor(alg))
+		var err error
+		if v.remote, err = loadJWKSURL(repl.ReplaceKnown(c.JWKSURL, ""), max(refresh, jwksMinRefetch), clock); err != nil {
+			return nil, err
 		}
 	}
-	if v.remote != nil {
-		v.remote.start(ctx)
-	}
 	return v, nil
-}
-
-// canVerify reports whether a configured source can supply a key for alg.
-// A JWK Set (jwks_url or jwks_file) can hold any asymmetric key, and its
-// keys rotate, so it counts for every asymmetric algorithm.
-func (v *tokenVerifier) canVerify(alg string) bool {
-	if algorithmFamilies[alg] != familyHMAC && (v.file != nil || v.remote != nil) {
-		return true
-	}
-	return slices.ContainsFunc(v.static, func(k verificationKey) bool { return keyFits(alg, k.key) })
 }
 
 func keySourcesFor(alg string) string {
@@ -264,10 +258,11 @@ func replaceAll(repl *caddy.Replacer, values []string) []string {
 	return out
 }
 
-// cleanupAuth stops the jwks_url fetch loop.
+// cleanupAuth releases the jwks_url fetcher; the last handler using it
+// stops it.
 func (a *authConfig) cleanupAuth() error {
 	if a.verifier != nil && a.verifier.remote != nil {
-		a.verifier.remote.stop()
+		return releaseJWKSURL(a.verifier.remote)
 	}
 	return nil
 }

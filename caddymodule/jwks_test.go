@@ -39,10 +39,14 @@ func TestJWKSURLRotation(t *testing.T) {
 	clk := setClock(t)
 	idp := newJWKSServer(t, jwksJSON(t, jwkOf(t, "k1", k.rsa)))
 	up := newUpstream(t)
-	startCaddy(t, authSite(fmt.Sprintf(`jwt {
+	config := func(scopes string) string {
+		return authSite(fmt.Sprintf(`jwt {
 			algorithms RS256 ES256
 			jwks_url %s/keys 2h
-		}`, idp.URL), up.hostport(), filepath.Join(t.TempDir(), "caddy.log")), "caddyfile")
+		}
+		scopes %s`, idp.URL, scopes), up.hostport(), filepath.Join(t.TempDir(), "caddy.log"))
+	}
+	startCaddy(t, config("Conversations.Initiate"), "caddyfile")
 	client := &http.Client{}
 	token := func(kid string, key any, method jwt.SigningMethod) string {
 		return mint(t, method, key, kid, claimsAt(clk.Now(), nil))
@@ -81,6 +85,23 @@ func TestJWKSURLRotation(t *testing.T) {
 	expect(t, client, token("k4", k.rsa, jwt.SigningMethodRS256), 401, "kid") // a set with no usable key is not taken
 	hits(4)
 	expect(t, client, token("k2", k.ec, jwt.SigningMethodES256), 201, "")
+
+	// A config reload while the provider is down keeps the last good set
+	// and fetches nothing: the new config shares the fetcher.
+	idp.serve(500, []byte("down"))
+	startCaddy(t, config("Conversations.Receive Conversations.Initiate"), "caddyfile")
+	expect(t, client, token("k2", k.ec, jwt.SigningMethodES256), 201, "")
+	hits(4)
+
+	// Once no config names the URL, its fetcher is stopped and dropped.
+	key := jwksPoolKey{idp.URL + "/keys", 2 * time.Hour}
+	if refs, ok := jwksPool.References(key); !ok || refs != 1 {
+		t.Fatalf("fetcher references %d (%v), want 1", refs, ok)
+	}
+	startCaddy(t, authSite("jwt off", up.hostport(), filepath.Join(t.TempDir(), "caddy.log")), "caddyfile")
+	if _, ok := jwksPool.References(key); ok {
+		t.Fatal("the fetcher outlived every config that used it")
+	}
 }
 
 // TestJWKSUnknownKidFlood: many concurrent requests, each with a new

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 )
 
@@ -36,6 +37,38 @@ const (
 	jwksMaxBytes = 1 << 20
 )
 
+// jwksPool shares one jwksURL per URL and refresh interval between the
+// handlers that name it and across config reloads, so a reload neither
+// fetches again nor loses the last good set while the provider is down.
+var jwksPool = caddy.NewUsagePool()
+
+// jwksPoolKey identifies a shared jwksURL.
+type jwksPoolKey struct {
+	url     string
+	refresh time.Duration
+}
+
+// loadJWKSURL returns the shared fetcher of url, creating and starting it
+// (with a first, synchronous fetch) when no handler uses it yet. Each
+// successful call needs a releaseJWKSURL.
+func loadJWKSURL(url string, refresh time.Duration, now func() time.Time) (*jwksURL, error) {
+	val, _, err := jwksPool.LoadOrNew(jwksPoolKey{url, refresh}, func() (caddy.Destructor, error) {
+		s := newJWKSURL(url, refresh, now)
+		s.start()
+		return s, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return val.(*jwksURL), nil
+}
+
+// releaseJWKSURL drops a handler's use of s; the last one stops it.
+func releaseJWKSURL(s *jwksURL) error {
+	_, err := jwksPool.Delete(jwksPoolKey{s.url, s.refresh})
+	return err
+}
+
 // jwksURL is a JWK Set fetched from an identity provider: at startup, on
 // the refresh interval (or sooner when Cache-Control says so) and when a
 // token names a kid the set lacks, at most once per jwksMinRefetch. One
@@ -45,7 +78,6 @@ type jwksURL struct {
 	url     string
 	refresh time.Duration
 	now     func() time.Time
-	logger  *zap.Logger
 	client  *http.Client
 
 	set atomic.Pointer[[]verificationKey]
@@ -59,13 +91,12 @@ type jwksURL struct {
 	inflight    chan struct{} // closed when the running fetch ends; nil when none runs
 }
 
-func newJWKSURL(url string, refresh time.Duration, now func() time.Time, logger *zap.Logger) *jwksURL {
+func newJWKSURL(url string, refresh time.Duration, now func() time.Time) *jwksURL {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	return &jwksURL{
 		url:     url,
 		refresh: refresh,
 		now:     now,
-		logger:  logger,
 		client:  &http.Client{Timeout: jwksFetchTimeout, Transport: transport},
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -73,23 +104,30 @@ func newJWKSURL(url string, refresh time.Duration, now func() time.Time, logger 
 }
 
 // start fetches the set once, synchronously, and then keeps it fresh in
-// the background until stop or until ctx (Caddy's config context) ends.
+// the background until Destruct. The loop outlives the config that
+// started it (see jwksPool), so its context is its own, not the config's.
 // A failing first fetch does not stop startup: the provider may be down
 // for a moment, and the loop retries after jwksMinRefetch.
-func (s *jwksURL) start(ctx context.Context) {
-	ctx, s.cancel = context.WithCancel(ctx)
+func (s *jwksURL) start() {
+	var ctx context.Context
+	ctx, s.cancel = context.WithCancel(context.Background())
 	next := s.fetch(ctx)
 	go s.loop(ctx, next)
 }
 
-// stop ends the fetch loop and waits for it.
-func (s *jwksURL) stop() {
-	if s.cancel == nil {
-		return
-	}
+// Destruct ends the fetch loop, waits for it and closes its connections;
+// jwksPool calls it when the last handler using s is cleaned up.
+func (s *jwksURL) Destruct() error {
 	s.cancel()
 	<-s.done
 	s.client.CloseIdleConnections()
+	return nil
+}
+
+// logger is Caddy's current default logger: a shared fetcher outlives the
+// config (and the logs) of the handler that created it.
+func (s *jwksURL) logger() *zap.Logger {
+	return caddy.Log().Named("http.handlers.ucwa.jwks")
 }
 
 func (s *jwksURL) loop(ctx context.Context, next time.Duration) {
@@ -172,13 +210,13 @@ func (s *jwksURL) fetch(ctx context.Context) time.Duration {
 	keys, maxAge, err := s.get(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.logger.Error("jwks_url fetch failed; keeping the last good key set",
+			s.logger().Error("jwks_url fetch failed; keeping the last good key set",
 				zap.String("url", s.url), zap.Int("keys", len(s.keys())), zap.Error(err))
 		}
 		return jwksMinRefetch
 	}
 	s.set.Store(&keys)
-	s.logger.Debug("jwks_url fetched", zap.String("url", s.url), zap.Int("keys", len(keys)))
+	s.logger().Debug("jwks_url fetched", zap.String("url", s.url), zap.Int("keys", len(keys)))
 	next := s.refresh
 	if maxAge >= 0 && maxAge < next {
 		next = max(maxAge, jwksMinRefetch)
