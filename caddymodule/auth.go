@@ -120,6 +120,9 @@ type JWTConfig struct {
 	Leeway caddy.Duration `json:"leeway,omitempty"`
 }
 
+// provisionAuth checks the auth settings, loads the keys and starts the
+// jwks_url fetcher. Every configuration problem stops startup with a
+// message that names it.
 func (a *authConfig) provisionAuth(ctx caddy.Context) error {
 	if a.JWT == nil {
 		return errors.New("ucwa: jwt is not configured; say `jwt off` to run without bearer tokens")
