@@ -24,6 +24,19 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		number_format tel|e164
 //		phone_audio enabled|disabled
 //		jwt off
+//		jwt {
+//			algorithms <alg...>
+//			jwks_file <path>
+//			jwks_url <url> [<refresh>]
+//			public_key_file <path...>
+//			hmac_secret <secret>
+//			issuer <iss...>
+//			audience <aud...>
+//			leeway <duration>
+//		}
+//		scopes <scope...>
+//		web_tickets reject|forward
+//		challenge <name> <value>
 //		primary <upstreams...> {
 //			# any reverse_proxy subdirective (lb_policy, lb_try_duration,
 //			# health_uri, health_interval, fail_duration, header_up,
@@ -34,6 +47,17 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			# the same as primary
 //		}
 //	}
+//
+// jwt is required: either `jwt off` (no token checks at all) or a block.
+// In the block, algorithms is required (RS256 RS384 RS512 PS256 PS384
+// PS512 ES256 ES384 ES512 EdDSA HS256 HS384 HS512; never none) and every
+// listed algorithm needs a key source: jwks_url, jwks_file or
+// public_key_file (repeatable) for the asymmetric ones, hmac_secret for
+// HS*. jwks_url's refresh defaults to 1h. issuer and audience accept any
+// one of their values. scopes defaults to Conversations.Initiate
+// Conversations.Receive, web_tickets to reject; challenge is repeatable and
+// adds a parameter (such as authorization_uri, trusted_issuers, client_id
+// or realm) to the 401's WWW-Authenticate: Bearer challenge.
 //
 // primary and backup take reverse_proxy's own arguments and block, parsed
 // by reverse_proxy's Caddyfile parser. Without primary, accepted requests

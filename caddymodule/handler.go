@@ -124,7 +124,7 @@ func (h *Handler) Validate() error {
 
 // Cleanup releases what Provision set up.
 func (h *Handler) Cleanup() error {
-	return h.cleanupPools()
+	return errors.Join(h.cleanupAuth(), h.cleanupPools())
 }
 
 // ServeHTTP terminates a startPhoneAudio request, or passes any other

@@ -1,0 +1,66 @@
+package caddymodule
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// DefaultRealm is the realm of the 401 challenge unless `challenge realm`
+// sets another.
+const DefaultRealm = "ucwa"
+
+// reservedChallengeParams are set by the edge itself (RFC 6750 3).
+var reservedChallengeParams = []string{"error", "error_description", "error_uri", "scope"}
+
+// challengeParams renders the configured challenge parameters as
+// quoted-string auth-params (RFC 9110 11.2): the realm, and the others
+// (each with a leading ", ") in name order, so the header is the same on
+// every request.
+func challengeParams(params map[string]string, repl *caddy.Replacer) (realm, extra string, err error) {
+	realm = DefaultRealm
+	names := make([]string, 0, len(params))
+	for name := range params {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for _, name := range names {
+		if !isToken(name) {
+			return "", "", fmt.Errorf("%q is not a parameter name", name)
+		}
+		if slices.Contains(reservedChallengeParams, strings.ToLower(name)) {
+			return "", "", fmt.Errorf("%q is set by the edge itself", name)
+		}
+		value := repl.ReplaceKnown(params[name], "")
+		if !isPrintableASCII(value) {
+			return "", "", fmt.Errorf("the value of %q must be printable ASCII", name)
+		}
+		if strings.EqualFold(name, "realm") {
+			realm = value
+			continue
+		}
+		b.WriteString(", " + name + "=" + quote(value))
+	}
+	return "realm=" + quote(realm), b.String(), nil
+}
+
+// quote makes s a quoted-string.
+func quote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// isToken reports whether s is an RFC 9110 token.
+func isToken(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(c rune) bool {
+		return c > '~' || c <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c)
+	})
+}
+
+// isPrintableASCII reports whether s holds only visible ASCII and spaces,
+// so it is safe inside a header.
+func isPrintableASCII(s string) bool {
+	return !strings.ContainsFunc(s, func(c rune) bool { return c < ' ' || c > '~' })
+}
