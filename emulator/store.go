@@ -141,6 +141,9 @@ func (s *store) application(id string, create bool) (*application, *ucwa.Error) 
 		return nil, nil
 	}
 	if len(s.apps) >= s.limits.maxApplications {
+		s.sweep(s.clock.Now(), true)
+	}
+	if len(s.apps) >= s.limits.maxApplications {
 		return nil, errTooManyApplications
 	}
 	app := &application{id: id, invitations: make(map[string]*invitation), live: make(map[string]*invitation), changed: make(chan struct{})}
@@ -149,9 +152,10 @@ func (s *store) application(id string, create bool) (*application, *ucwa.Error) 
 }
 
 // sweep forgets completed invitations past their retention and idle
-// applications. Called with s.mu held.
-func (s *store) sweep(now time.Time) {
-	if now.Sub(s.lastSweep) < sweepInterval {
+// applications, at most once per sweepInterval unless forced (when a
+// limit is reached). Called with s.mu held.
+func (s *store) sweep(now time.Time, force bool) {
+	if !force && now.Sub(s.lastSweep) < sweepInterval {
 		return
 	}
 	s.lastSweep = now
@@ -184,7 +188,7 @@ func (s *store) create(n newInvitation) (string, *ucwa.Error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
-	s.sweep(now)
+	s.sweep(now, false)
 	app, uerr := s.application(n.appID, !s.limits.requirePoll)
 	if uerr != nil {
 		return "", uerr
@@ -195,6 +199,9 @@ func (s *store) create(n newInvitation) (string, *ucwa.Error) {
 	app.lastSeen = now
 	if n.operationID != "" && app.live[n.operationID] != nil {
 		return "", ucwa.NewError(http.StatusConflict, ucwa.SubcodeAlreadyExists, "An invitation with this operationId is already in progress.")
+	}
+	if s.invitations >= s.limits.maxInvitations {
+		s.sweep(now, true)
 	}
 	if s.invitations >= s.limits.maxInvitations {
 		return "", ucwa.NewError(http.StatusServiceUnavailable, "", "The emulator holds as many invitations as it is configured to.")
@@ -260,7 +267,7 @@ func (s *store) emit(app *application, inv *invitation, typ, status string, r *r
 func (s *store) get(appID, id string) (snapshot, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sweep(s.clock.Now())
+	s.sweep(s.clock.Now(), false)
 	if app := s.apps[appID]; app != nil {
 		if inv := app.invitations[id]; inv != nil {
 			return inv.snapshot(), true
@@ -278,7 +285,7 @@ var errPGetReplaced = ucwa.NewError(http.StatusConflict, "PGetReplaced", "The pe
 func (s *store) poll(ctx context.Context, appID string, ack uint64, timeout time.Duration) (events []event, last uint64, uerr *ucwa.Error) {
 	s.mu.Lock()
 	now := s.clock.Now()
-	s.sweep(now)
+	s.sweep(now, false)
 	app, uerr := s.application(appID, true)
 	if uerr != nil {
 		s.mu.Unlock()
