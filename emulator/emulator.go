@@ -26,16 +26,17 @@
 //   - GET the health path (default /health): 200, for active health checks.
 //
 // What each call does (answer, decline, no_answer) and how fast is
-// scripted by destination in the configuration.
+// scripted by destination in the configuration. The emulator does not
+// check Authorization: that is the edge's job in the demo and the tests.
 package emulator
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -167,7 +168,11 @@ func (e *Emulator) Provision(caddy.Context) error {
 	}
 	e.outcomes = make(map[string]Outcome, len(e.Outcomes))
 	for _, o := range e.Outcomes {
-		e.outcomes[destinationKey(e.cleaner, o.To)] = o
+		key, ok := destinationKey(e.cleaner, o.To)
+		if !ok {
+			return fmt.Errorf("outcome %q: the destination is neither a SIP URI nor a phone number the emulator can normalize (with default_region %q)", o.To, e.DefaultRegion)
+		}
+		e.outcomes[key] = o
 	}
 	if e.clock == nil {
 		e.clock = wallClock{}
@@ -264,7 +269,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp
 	w.Header().Set("X-MS-UcwaVersion", UcwaVersion)
 	p := path.Clean("/" + r.URL.Path)
 	if p == e.HealthPath {
-		if !allow(w, r, http.MethodGet, ucwa.JSON) {
+		if !allow(w, r, ucwa.JSON, http.MethodGet, http.MethodHead) {
 			return nil
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -281,12 +286,12 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp
 		return nil
 	case len(rt.rest) == 3 && strings.EqualFold(rt.rest[0], "communication") &&
 		(strings.EqualFold(rt.rest[1], "invitations") || strings.EqualFold(rt.rest[1], "phoneAudioInvitations")):
-		if allow(w, r, http.MethodGet, accept) {
+		if allow(w, r, accept, http.MethodGet) {
 			e.serveInvitation(w, rt, accept)
 		}
 		return nil
 	case len(rt.rest) == 1 && strings.EqualFold(rt.rest[0], "events"):
-		if allow(w, r, http.MethodGet, accept) {
+		if allow(w, r, accept, http.MethodGet) {
 			e.serveEvents(w, r, p, rt, accept)
 		}
 		return nil
@@ -295,13 +300,14 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp
 	return nil
 }
 
-// allow answers 405 and reports false unless r uses method (or HEAD for GET).
-func allow(w http.ResponseWriter, r *http.Request, method string, f ucwa.Format) bool {
-	if r.Method == method || (method == http.MethodGet && r.Method == http.MethodHead) {
+// allow answers 405 and reports false unless r uses one of methods.
+func allow(w http.ResponseWriter, r *http.Request, f ucwa.Format, methods ...string) bool {
+	if slices.Contains(methods, r.Method) {
 		return true
 	}
-	w.Header().Set("Allow", method)
-	ucwa.NewError(http.StatusMethodNotAllowed, ucwa.SubcodeMethodNotAllowed, "This resource accepts "+method+" only.").Write(w, f)
+	list := strings.Join(methods, ", ")
+	w.Header().Set("Allow", list)
+	ucwa.NewError(http.StatusMethodNotAllowed, ucwa.SubcodeMethodNotAllowed, "This resource accepts "+list+" only.").Write(w, f)
 	return false
 }
 
@@ -311,7 +317,7 @@ func (e *Emulator) serveStart(w http.ResponseWriter, r *http.Request, rt route) 
 	reqFormat, typeOK := ucwa.MediaFormat(r.Header.Get("Content-Type"))
 	errFormat := ucwa.ErrorFormat(reqFormat, r.Header.Get("Accept"))
 	fail := func(uerr *ucwa.Error) { uerr.Write(w, errFormat) }
-	if !allow(w, r, http.MethodPost, errFormat) {
+	if !allow(w, r, errFormat, http.MethodPost) {
 		return
 	}
 	if !typeOK {
@@ -328,7 +334,7 @@ func (e *Emulator) serveStart(w http.ResponseWriter, r *http.Request, rt route) 
 		}
 		return
 	}
-	req, uerr := ucwa.Decode(reqFormat, bytes.Clone(body))
+	req, uerr := ucwa.Decode(reqFormat, body)
 	if uerr != nil {
 		fail(uerr)
 		return
@@ -370,7 +376,8 @@ func (e *Emulator) serveStart(w http.ResponseWriter, r *http.Request, rt route) 
 // scriptFor returns the steps of a call to the destination to.
 func (e *Emulator) scriptFor(to string) []step {
 	result, d := e.DefaultOutcome, time.Duration(e.StepDuration)
-	if o, ok := e.outcomes[destinationKey(e.cleaner, to)]; ok {
+	key, _ := destinationKey(e.cleaner, to)
+	if o, ok := e.outcomes[key]; ok {
 		result = o.Result
 		if o.StepDuration > 0 {
 			d = time.Duration(o.StepDuration)

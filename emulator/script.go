@@ -106,10 +106,16 @@ type Outcome struct {
 }
 
 // destinationKey is the form destinations are matched in: the E.164 tel:
-// URI of a phone number, or the lower-cased SIP URI.
-func destinationKey(c *ucwa.Cleaner, to string) string {
+// URI of a phone number, or the lower-cased SIP URI (white space around
+// its scheme's colon removed). ok is false for anything else.
+func destinationKey(c *ucwa.Cleaner, to string) (string, bool) {
 	if n, ok := c.NormalizeNumber(to); ok {
-		return n
+		return n, true
 	}
-	return strings.ToLower(strings.Join(strings.Fields(to), ""))
+	scheme, rest, found := strings.Cut(strings.ToLower(strings.TrimSpace(to)), ":")
+	scheme = strings.TrimSpace(scheme)
+	if !found || (scheme != "sip" && scheme != "sips") || !strings.Contains(rest, "@") {
+		return "", false
+	}
+	return scheme + ":" + strings.TrimSpace(rest), true
 }
