@@ -107,7 +107,7 @@ func TestExampleConfigsValidate(t *testing.T) {
 	env := []string{
 		"UCWA_TENANT_ID=00000000-0000-0000-0000-000000000000",
 		"UCWA_AUDIENCE=api://caddy-ucwa-test",
-		"UCWA_JWT_PUBLIC_KEY=" + abs(t, filepath.Join(repoRoot, "examples/demo/jwt-public.pem")),
+		"UCWA_JWT_PUBLIC_KEY=" + writeRSAPublicKey(t, dir),
 		"UCWA_POOL_CA=" + writeCA(t, dir),
 		"UCWA_JWKS_FILE=" + writeFile(t, dir, "jwks.json", jwks.body),
 	}
@@ -292,15 +292,6 @@ func followThrough(t *testing.T, client *http.Client, origin, eventsPath, invita
 	return nil
 }
 
-func abs(t *testing.T, p string) string {
-	t.Helper()
-	a, err := filepath.Abs(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 func writeFile(t *testing.T, dir, name, content string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
@@ -325,6 +316,21 @@ func writeCA(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return writeFile(t, dir, "pools-ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+}
+
+// writeRSAPublicKey writes the PEM public key of a new RSA key, as an
+// identity provider's would be.
+func writeRSAPublicKey(t *testing.T, dir string) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writeFile(t, dir, "jwt-public.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
 }
 
 type jwks struct {
