@@ -249,7 +249,10 @@ func TestDemoEndToEnd(t *testing.T) {
 		if r.status != http.StatusCreated {
 			t.Fatalf("call with the primary gone = %d %s, want 201 from the backup", r.status, r.body)
 		}
-		r = call(base("8081"), "/ucwa/oauth/v1/applications/demo-no-backup", "Bearer "+token)
+		// The edge without a backup: the request reaches no pool (and there
+		// is no event channel to open).
+		r = send(t, client, "POST", base("8081")+"/ucwa/oauth/v1/applications/demo-no-backup/communication/startPhoneAudio",
+			"Bearer "+token, `{"to":"sip:john@contoso.com"}`)
 		if r.status != http.StatusGone || !strings.Contains(r.body, `"subcode":"CannotRedirect"`) {
 			t.Fatalf("call without a backup = %d %s, want 410 CannotRedirect", r.status, r.body)
 		}
