@@ -279,7 +279,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp
 	rt, ok := parseRoute(p)
 	accept := ucwa.ErrorFormat(0, r.Header.Get("Accept"))
 	switch {
-	case !ok:
+	case !ok: // not a UCWA application path: 404 below
 	case len(rt.rest) == 2 && strings.EqualFold(rt.rest[0], "communication") &&
 		(strings.EqualFold(rt.rest[1], "startPhoneAudio") || strings.EqualFold(rt.rest[1], "phoneAudioInvitations")):
 		e.serveStart(w, r, rt)

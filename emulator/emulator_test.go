@@ -219,8 +219,15 @@ func TestEventChannel(t *testing.T) {
 	t.Run("a newer poll replaces the pending one", func(t *testing.T) {
 		const app = "/ucwa/v1/applications/app-replaced"
 		// The first poll acknowledges far ahead, so that no event ends it.
-		first := make(chan response, 1)
-		go func() { first <- do(t, tester.Client, "GET", app+"/events?ack=1000&timeout=4s", "", "", "") }()
+		type result struct {
+			response
+			err error
+		}
+		first := make(chan result, 1)
+		go func() {
+			r, err := fetch(tester.Client, "GET", app+"/events?ack=1000&timeout=4s", "", "", "")
+			first <- result{r, err}
+		}()
 		// A call is accepted once the first poll is pending (before, the
 		// application has no event channel: CallbackChannelError).
 		waitUntil(t, "the first poll to be pending", func() bool {
@@ -231,6 +238,9 @@ func TestEventChannel(t *testing.T) {
 			t.Errorf("second poll = %+v, want the started event", got)
 		}
 		r := <-first
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
 		if r.status != http.StatusConflict || !strings.Contains(r.body, `"subcode":"PGetReplaced"`) {
 			t.Fatalf("first poll = %d %s, want 409 PGetReplaced", r.status, r.body)
 		}

@@ -71,9 +71,18 @@ type response struct {
 // do sends a request and reads the whole response.
 func do(t *testing.T, client *http.Client, method, path, contentType, accept, body string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, url(path), strings.NewReader(body))
+	r, err := fetch(client, method, path, contentType, accept, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return r
+}
+
+// fetch is do for goroutines other than the test's: it returns the error.
+func fetch(client *http.Client, method, path, contentType, accept, body string) (response, error) {
+	req, err := http.NewRequest(method, url(path), strings.NewReader(body))
+	if err != nil {
+		return response{}, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -83,14 +92,14 @@ func do(t *testing.T, client *http.Client, method, path, contentType, accept, bo
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
-	return response{resp.StatusCode, resp.Header, string(b)}
+	return response{resp.StatusCode, resp.Header, string(b)}, nil
 }
 
 // eventsPage is an event channel answer as a client reads it.
