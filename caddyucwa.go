@@ -7,4 +7,5 @@ package caddyucwa
 
 import (
 	_ "github.com/ucwa-edge/caddy-ucwa/caddymodule"
+	_ "github.com/ucwa-edge/caddy-ucwa/emulator"
 )
