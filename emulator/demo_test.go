@@ -81,24 +81,12 @@ func caddyCommand(t *testing.T, env []string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// skipUntilEdgeConfigLands skips a test when `caddy adapt` says that the
-// edge does not know the auth or pools subdirectives yet (the stubs in
-// caddymodule/auth.go and pools.go). Any other adapt failure fails the test.
-func skipUntilEdgeConfigLands(t *testing.T, config string, env []string) {
+// mustAdapt fails the test when `caddy adapt` refuses a config.
+func mustAdapt(t *testing.T, config string, env []string) {
 	t.Helper()
-	out, err := caddyCommand(t, env, "adapt", "--config", config, "--adapter", "caddyfile")
-	if err == nil {
-		return
+	if out, err := caddyCommand(t, env, "adapt", "--config", config, "--adapter", "caddyfile"); err != nil {
+		t.Fatalf("caddy adapt %s: %v\n%s", config, err, out)
 	}
-	if strings.Contains(out, "unrecognized subdirective") || strings.Contains(out, "only `jwt off` is supported so far") {
-		t.Skipf("SKIPPED until the edge's auth (issue 3) and pools (issue 4) subdirectives are merged: caddy adapt %s: %s", config, lastLine(out))
-	}
-	t.Fatalf("caddy adapt %s: %v\n%s", config, err, out)
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
 }
 
 func TestExampleConfigsValidate(t *testing.T) {
@@ -113,7 +101,6 @@ func TestExampleConfigsValidate(t *testing.T) {
 	}
 	for _, config := range []string{"Caddyfile", "examples/entra-id/Caddyfile", "examples/paired-pools-tls/Caddyfile", "examples/web-tickets/Caddyfile"} {
 		t.Run(config, func(t *testing.T) {
-			skipUntilEdgeConfigLands(t, config, env)
 			path := config
 			if config == "examples/entra-id/Caddyfile" {
 				// Validation fetches the JWKS: from a loopback copy of the
@@ -142,7 +129,7 @@ func demoPorts() map[string]int {
 }
 
 func TestDemoEndToEnd(t *testing.T) {
-	skipUntilEdgeConfigLands(t, "Caddyfile", nil)
+	mustAdapt(t, "Caddyfile", nil)
 	bin := binaries(t)
 	ports := demoPorts()
 	b, err := os.ReadFile(filepath.Join(repoRoot, "Caddyfile"))
