@@ -179,26 +179,14 @@ func TestDemoEndToEnd(t *testing.T) {
 	token := strings.TrimSpace(string(out))
 
 	// call places a call through an edge, after opening the application's
-	// event channel, and returns the answer. A 503 ServiceUnavailable
-	// (the request reached no pool) is sent again, from the start: the
-	// edge's health checks may run before the pools listen, at start and
-	// after a reload.
+	// event channel, and returns the answer.
 	call := func(edge, app, auth string) response {
 		t.Helper()
-		var r response
-		waitUntil(t, "a call that some pool takes or refuses", func() bool {
-			switch ch := send(t, client, "GET", edge+app+"/events?timeout=1ms", "", ""); ch.status {
-			case http.StatusOK:
-			case http.StatusServiceUnavailable:
-				return false
-			default:
-				t.Fatalf("opening the event channel through the edge: %d %s", ch.status, ch.body)
-			}
-			r = send(t, client, "POST", edge+app+"/communication/startPhoneAudio", auth,
-				`{"to":"sip:john@contoso.com","phoneNumber":"(425) 555-1234","operationId":"demo-e2e"}`)
-			return r.status != http.StatusServiceUnavailable
-		})
-		return r
+		if ch := send(t, client, "GET", edge+app+"/events?timeout=1ms", "", ""); ch.status != http.StatusOK {
+			t.Fatalf("opening the event channel through the edge: %d %s", ch.status, ch.body)
+		}
+		return send(t, client, "POST", edge+app+"/communication/startPhoneAudio", auth,
+			`{"to":"sip:john@contoso.com","phoneNumber":"(425) 555-1234","operationId":"demo-e2e"}`)
 	}
 
 	t.Run("auth is on", func(t *testing.T) {
