@@ -113,7 +113,7 @@ func (c *Cleaner) Clean(r *Request, queryTo string) (string, *Error) {
 		}
 		toKinds[i] = classifyTarget(v)
 		if toKinds[i] == badTarget {
-			fail(To, "must be a SIP URI (sip:user@host) or a phone number")
+			fail(To, "must be a SIP URI (sip:user@host) or a phone number"+toWhere[i])
 		}
 	}
 	if len(bad) > 0 {
@@ -121,13 +121,13 @@ func (c *Cleaner) Clean(r *Request, queryTo string) (string, *Error) {
 	}
 
 	var normBad []Parameter
-	normalizeTo := func(v string, kind targetKind) string {
+	normalizeTo := func(i int, v string, kind targetKind) string {
 		if kind == sipTarget {
 			return cleanSIP(v)
 		}
 		n, ok := c.NormalizeNumber(v)
 		if !ok {
-			normBad = append(normBad, Parameter{Name: To.String(), Reason: "is not a possible phone number"})
+			normBad = append(normBad, Parameter{Name: To.String(), Reason: "is not a possible phone number" + toWhere[i]})
 		}
 		return n
 	}
@@ -140,10 +140,10 @@ func (c *Cleaner) Clean(r *Request, queryTo string) (string, *Error) {
 	}
 	var normBodyTo, normQueryTo string
 	if hasBodyTo {
-		normBodyTo = normalizeTo(bodyTo, toKinds[0])
+		normBodyTo = normalizeTo(0, bodyTo, toKinds[0])
 	}
 	if queryTo != "" {
-		normQueryTo = normalizeTo(queryTo, toKinds[1])
+		normQueryTo = normalizeTo(1, queryTo, toKinds[1])
 	}
 	if len(normBad) > 0 {
 		return "", &Error{Status: 400, Subcode: SubcodeNormalizationFailed, Message: MessageNormalizationFailed, Parameters: normBad}
@@ -156,6 +156,10 @@ func (c *Cleaner) Clean(r *Request, queryTo string) (string, *Error) {
 	}
 	return normQueryTo, nil
 }
+
+// toWhere completes a reason about "to" with where it came from: the body
+// (index 0) or the query (index 1), since both are named "to".
+var toWhere = [2]string{"", " (the to query parameter)"}
 
 func parameterError(bad []Parameter) *Error {
 	var msg strings.Builder

@@ -24,15 +24,15 @@ func decodeJSON(body []byte) (*Request, *Error) {
 	}
 	seen := make(map[string]string, 8)
 	for dec.More() {
-		name, raw, start, err := member(dec, body)
+		name, raw, keyAt, start, err := member(dec, body, 0)
 		if err != nil {
 			return nil, err
 		}
-		if err := checkDuplicate(seen, name, body, start); err != nil {
+		if err := checkDuplicate(seen, name, body, keyAt); err != nil {
 			return nil, err
 		}
 		if strings.EqualFold(name, "_links") {
-			if err := r.decodeJSONLinks(raw, start); err != nil {
+			if err := r.decodeJSONLinks(body, raw, start); err != nil {
 				return nil, err
 			}
 			continue
@@ -44,15 +44,17 @@ func decodeJSON(body []byte) (*Request, *Error) {
 	if _, err := dec.Token(); err != nil { // the closing brace
 		return nil, jsonSyntax(body, dec, err)
 	}
+	end := dec.InputOffset()
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, deserializationError("The JSON body has data after its object, at " + position(body, dec.InputOffset()) + ".")
+		return nil, deserializationError("The JSON body has data after its object, at " + position(body, int64(skipJSONSpace(body, int(end), false))) + ".")
 	}
 	return r, nil
 }
 
-// decodeJSONLinks reads the "_links" object; only customContent.href is
-// interpreted, other links are forwarded as they are.
-func (r *Request) decodeJSONLinks(links json.RawMessage, base int) *Error {
+// decodeJSONLinks reads the "_links" object, which starts at offset base
+// of body; only customContent.href is interpreted, other links are
+// forwarded as they are.
+func (r *Request) decodeJSONLinks(body []byte, links json.RawMessage, base int) *Error {
 	if string(links) == "null" {
 		return nil
 	}
@@ -62,11 +64,11 @@ func (r *Request) decodeJSONLinks(links json.RawMessage, base int) *Error {
 	}
 	seen := make(map[string]string, 2)
 	for dec.More() {
-		name, raw, start, err := member(dec, links)
+		name, raw, keyAt, start, err := member(dec, body, base)
 		if err != nil {
 			return err
 		}
-		if err := checkDuplicate(seen, "_links."+name, links, start); err != nil {
+		if err := checkDuplicate(seen, "_links."+name, body, keyAt); err != nil {
 			return err
 		}
 		if !strings.EqualFold(name, fieldNames[CustomContent]) || string(raw) == "null" {
@@ -78,15 +80,15 @@ func (r *Request) decodeJSONLinks(links json.RawMessage, base int) *Error {
 		}
 		seenHref := make(map[string]string, 1)
 		for link.More() {
-			key, val, at, err := member(link, raw)
+			key, val, keyAt, at, err := member(link, body, start)
 			if err != nil {
 				return err
 			}
-			if err := checkDuplicate(seenHref, "_links.customContent."+key, raw, at); err != nil {
+			if err := checkDuplicate(seenHref, "_links.customContent."+key, body, keyAt); err != nil {
 				return err
 			}
 			if strings.EqualFold(key, "href") {
-				r.setJSON(CustomContent, val, base+start+at)
+				r.setJSON(CustomContent, val, at)
 			}
 		}
 	}
@@ -120,24 +122,34 @@ func expectObject(dec *json.Decoder, body []byte, what string) *Error {
 	return nil
 }
 
-// member reads one "name": value pair and where the value starts.
-func member(dec *json.Decoder, body []byte) (string, json.RawMessage, int, *Error) {
+// member reads one "name": value pair of an object that dec reads from
+// body[base:], and where (in body) the name and the value start.
+func member(dec *json.Decoder, body []byte, base int) (name string, raw json.RawMessage, nameAt, valueAt int, _ *Error) {
+	nameAt = base + skipJSONSpace(body[base:], int(dec.InputOffset()), true)
 	tok, err := dec.Token()
 	if err != nil {
-		return "", nil, 0, jsonSyntax(body, dec, err)
+		return "", nil, 0, 0, jsonSyntax(body, dec, err)
 	}
-	name, _ := tok.(string) // inside an object the decoder only yields string keys
-	var raw json.RawMessage
+	name, _ = tok.(string) // inside an object the decoder only yields string keys
 	if err := dec.Decode(&raw); err != nil {
-		return "", nil, 0, jsonSyntax(body, dec, err)
+		return "", nil, 0, 0, jsonSyntax(body, dec, err)
 	}
-	end := int(dec.InputOffset())
-	return name, raw, end - len(raw), nil
+	end := base + int(dec.InputOffset())
+	return name, raw, nameAt, end - len(raw), nil
+}
+
+// skipJSONSpace returns the offset of the first byte at or after i that
+// is not JSON white space (nor a comma, when comma is true).
+func skipJSONSpace(b []byte, i int, comma bool) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n' || comma && b[i] == ',') {
+		i++
+	}
+	return i
 }
 
 // checkDuplicate refuses a name seen before in any letter case.
 func checkDuplicate(seen map[string]string, name string, body []byte, at int) *Error {
-	key := strings.ToLower(name)
+	key := foldName(name)
 	if first, dup := seen[key]; dup {
 		return deserializationError(`The property "` + name + `" appears twice (also as "` + first + `"), at ` + position(body, int64(at)) + ".")
 	}
@@ -146,13 +158,15 @@ func checkDuplicate(seen map[string]string, name string, body []byte, at int) *E
 }
 
 // jsonSyntax turns a decoder error into a DeserializationFailure that says
-// where the body is wrong.
+// where the body is wrong. The Decoder's own offsets are not exact when a
+// value fails inside Decode, so the body is scanned once more to find the
+// first bad byte.
 func jsonSyntax(body []byte, dec *json.Decoder, err error) *Error {
 	var se *json.SyntaxError
 	offset := dec.InputOffset()
 	msg := err.Error()
-	if errors.As(err, &se) {
-		offset = se.Offset
+	if errors.As(json.Unmarshal(body, new(json.RawMessage)), &se) || errors.As(err, &se) {
+		offset = se.Offset - 1 // Offset counts the bad byte
 		msg = se.Error()
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -170,4 +184,16 @@ func appendJSONString(dst []byte, s string) []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes
 	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+}
+
+// foldName folds a property name for comparison in any letter case. It
+// upper-cases before lower-casing so that every spelling EqualFold
+// matches ("ſubject", "\u212aind") folds to the same key.
+func foldName(name string) string {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			return strings.ToLower(strings.ToUpper(name))
+		}
+	}
+	return strings.ToLower(name)
 }

@@ -45,13 +45,10 @@ func propertyField(name string) (Field, bool) {
 }
 
 // span is where a value sits in the raw body: [start, end) of the JSON
-// string token (quotes included) or of an XML element's content. element
-// marks an XML link whose whole element must be rewritten (its value is an
-// attribute); qname is that element's name as written.
+// string token (quotes included), of an XML element's content, or of an
+// XML attribute's value (quotes excluded).
 type span struct {
 	start, end int
-	element    bool
-	qname      string
 }
 
 // Request is a decoded startPhoneAudio body. Only the documented fields
@@ -128,13 +125,10 @@ func (r *Request) Encode() []byte {
 			continue
 		}
 		e := edit{span: r.spans[f]}
-		switch {
-		case r.Format == JSON:
+		if r.Format == JSON {
 			e.text = appendJSONString(nil, r.values[f])
-		case e.element:
-			e.text = appendXMLLink(nil, e.qname, fieldNames[f], r.values[f])
-		default:
-			e.text = appendXMLText(nil, r.values[f])
+		} else {
+			e.text = appendXMLText(nil, r.values[f]) // escapes quotes too, so it fits an attribute
 		}
 		edits[n] = e
 		n++

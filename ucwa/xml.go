@@ -41,6 +41,9 @@ func decodeXML(body []byte) (*Request, *Error) {
 				return nil, deserializationError("The XML body has text outside any property, at " + position(body, int64(before)) + ".")
 			}
 		case xml.StartElement:
+			if err := checkAttrs(t, body, before); err != nil {
+				return nil, err
+			}
 			switch {
 			case rootDone:
 				return nil, deserializationError("The XML body has a second root element, at " + position(body, int64(before)) + ".")
@@ -101,12 +104,14 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		if err := checkDuplicate(seen, "link "+rel, body, start); err != nil {
 			return err
 		}
+		tag := body[start:d.InputOffset()]
 		if err := skipXML(d, body); err != nil {
 			return err
 		}
-		href, _ := attr(t, "href")
-		end := int(d.InputOffset())
-		r.set(CustomContent, href, span{start: start, end: end, element: true, qname: qualifiedName(body[start:end])})
+		if href, ok := attr(t, "href"); ok {
+			from, to := attrValueSpan(tag, "href")
+			r.set(CustomContent, href, span{start: start + from, end: start + to})
+		}
 	default:
 		return skipXML(d, body)
 	}
@@ -129,6 +134,9 @@ func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
 		case xml.CharData:
 			text = append(text, t...)
 		case xml.StartElement:
+			if err := checkAttrs(t, body, before); err != nil {
+				return "", sp, err
+			}
 			return "", sp, deserializationError("A <property> holds an element, at " + position(body, int64(before)) + "; a property holds text only.")
 		case xml.EndElement:
 			sp.end = before
@@ -139,8 +147,35 @@ func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
 
 // skipXML skips the rest of the current element, still checking syntax.
 func skipXML(d *xml.Decoder, body []byte) *Error {
-	if err := d.Skip(); err != nil {
-		return xmlSyntax(body, d, err)
+	for depth := 1; depth > 0; {
+		before := d.InputOffset()
+		tok, err := d.Token()
+		if err != nil {
+			return xmlSyntax(body, d, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if err := checkAttrs(t, body, int(before)); err != nil {
+				return err
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+	return nil
+}
+
+// checkAttrs refuses an element with the same attribute twice, which XML
+// forbids ("Unique Att Spec") but encoding/xml lets through: the pool
+// might read the other one.
+func checkAttrs(t xml.StartElement, body []byte, at int) *Error {
+	for i, a := range t.Attr {
+		for _, b := range t.Attr[:i] {
+			if a.Name == b.Name {
+				return deserializationError("An element has the attribute \"" + a.Name.Local + "\" twice, at " + position(body, int64(at)) + ".")
+			}
+		}
 	}
 	return nil
 }
@@ -154,15 +189,35 @@ func attr(t xml.StartElement, name string) (string, bool) {
 	return "", false
 }
 
-// qualifiedName is an element's name as written in its start tag
-// (prefix included), so that a rewritten element keeps its namespace.
-func qualifiedName(elem []byte) string {
-	end := bytes.IndexAny(elem, " \t\r\n/>")
-	if len(elem) < 2 || end < 1 {
-		return "link"
+// attrValueSpan returns where the value of the unprefixed attribute name
+// sits in a start tag, between its quotes. The decoder has already checked
+// the tag, so every attribute has a quoted value and name is present.
+func attrValueSpan(tag []byte, name string) (from, to int) {
+	i := bytes.IndexAny(tag, " \t\r\n") // after the element name
+	for i >= 0 && i < len(tag) {
+		for isXMLSpace(tag[i]) {
+			i++
+		}
+		n := i
+		for tag[i] != '=' && !isXMLSpace(tag[i]) {
+			i++
+		}
+		attrName := string(tag[n:i])
+		for tag[i] != '"' && tag[i] != '\'' {
+			i++
+		}
+		quote := tag[i]
+		from = i + 1
+		to = from + bytes.IndexByte(tag[from:], quote)
+		if attrName == name {
+			return from, to
+		}
+		i = to + 1
 	}
-	return string(elem[1:end])
+	return 0, 0
 }
+
+func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 func xmlSyntax(body []byte, d *xml.Decoder, err error) *Error {
 	var se *xml.SyntaxError
@@ -180,15 +235,4 @@ func appendXMLText(dst []byte, s string) []byte {
 	var buf bytes.Buffer
 	_ = xml.EscapeText(&buf, []byte(s)) // writing to a Buffer cannot fail
 	return append(dst, buf.Bytes()...)
-}
-
-// appendXMLLink appends a whole <link rel=... href=.../> element.
-func appendXMLLink(dst []byte, qname, rel, href string) []byte {
-	dst = append(dst, '<')
-	dst = append(dst, qname...)
-	dst = append(dst, ` rel="`...)
-	dst = appendXMLText(dst, rel)
-	dst = append(dst, `" href="`...)
-	dst = appendXMLText(dst, href)
-	return append(dst, `"/>`...)
 }
