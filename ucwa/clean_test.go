@@ -244,6 +244,7 @@ func TestCleanNormalization(t *testing.T) {
 		{name: "letters", body: jsonBody("phoneNumber", "call me", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
 		{name: "SIP as phoneNumber", body: jsonBody("phoneNumber", toSIP, "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
 		{name: "tel without a number", body: jsonBody("to", "tel:abc"), subcode: nf, params: []Parameter{badNumber("to")}},
+		{name: "national prefix after the country code reads back as another number", body: jsonBody("phoneNumber", "+910000000000", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
 		{name: "very long", body: jsonBody("phoneNumber", "+1"+strings.Repeat("2", 200), "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
 	}...)
 	runCleanCases(t, cases)

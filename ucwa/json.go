@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -186,14 +187,26 @@ func appendJSONString(dst []byte, s string) []byte {
 	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
-// foldName folds a property name for comparison in any letter case. It
-// upper-cases before lower-casing so that every spelling EqualFold
-// matches ("ſubject", "\u212aind") folds to the same key.
+// foldName folds a property name for comparison in any letter case,
+// exactly as strings.EqualFold compares: every character becomes the
+// smallest one of its Unicode simple case-folding orbit, so "subject",
+// "SUBJECT" and "ſubject" share one key, as do "kind" and "\u212aind".
 func foldName(name string) string {
+	ascii := true
 	for i := 0; i < len(name); i++ {
 		if name[i] >= utf8.RuneSelf {
-			return strings.ToLower(strings.ToUpper(name))
+			ascii = false
+			break
 		}
 	}
-	return strings.ToLower(name)
+	if ascii {
+		return strings.ToUpper(name)
+	}
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, name)
 }
