@@ -339,15 +339,13 @@ func (c *Cleaner) NormalizeNumber(v string) (string, bool) {
 		return "", false
 	}
 	out := phonenumbers.Format(num, phonenumbers.E164)
-	if out != dialDigits(rest) {
-		// phonenumbers strips a national prefix even after a country code
-		// ("+91 0..."), so for some impossible numbers the E.164 form
-		// reads back as yet another number, and the pool, normalizing
-		// again, would ring that one. Only a fixed point is a number.
-		again, err := phonenumbers.Parse(out, "ZZ")
-		if err != nil || phonenumbers.Format(again, phonenumbers.E164) != out {
-			return "", false
-		}
+	// phonenumbers strips a national prefix even after a country code
+	// ("+91 0..."), so for some impossible numbers the E.164 form reads
+	// back as yet another number, and the pool, normalizing again, would
+	// ring that one. Only a fixed point is a number.
+	again, err := phonenumbers.Parse(out, "ZZ")
+	if err != nil || phonenumbers.Format(again, phonenumbers.E164) != out {
+		return "", false
 	}
 	if ext := num.GetExtension(); ext != "" {
 		out += ";ext=" + ext
@@ -356,24 +354,6 @@ func (c *Cleaner) NormalizeNumber(v string) (string, bool) {
 		out = "tel:" + out
 	}
 	return out, true
-}
-
-// dialDigits returns the + and digits of a dial string up to any
-// extension or parameter: "+1 (425) 555-1234;ext=1" gives "+14255551234".
-// When that is already the E.164 form, the number reads back as itself.
-func dialDigits(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, c := range s {
-		switch {
-		case c >= '0' && c <= '9' || c == '+':
-			b.WriteRune(c)
-		case c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')':
-		default:
-			return b.String()
-		}
-	}
-	return b.String()
 }
 
 // cleanDataURL checks an RFC 2397 data: URL and returns it with stray
