@@ -343,6 +343,11 @@ func (c *Cleaner) NormalizeNumber(v string) (string, bool) {
 	// ("+91 0..."), so for some impossible numbers the E.164 form reads
 	// back as yet another number, and the pool, normalizing again, would
 	// ring that one. Only a fixed point is a number.
+	// E.164 allows 15 digits at most; phonenumbers lets longer German
+	// numbers through.
+	if len(out) > 1+15 {
+		return "", false
+	}
 	again, err := phonenumbers.Parse(out, "ZZ")
 	if err != nil || phonenumbers.Format(again, phonenumbers.E164) != out {
 		return "", false

@@ -245,6 +245,7 @@ func TestCleanNormalization(t *testing.T) {
 		{name: "SIP as phoneNumber", body: jsonBody("phoneNumber", toSIP, "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
 		{name: "tel without a number", body: jsonBody("to", "tel:abc"), subcode: nf, params: []Parameter{badNumber("to")}},
 		{name: "national prefix after the country code reads back as another number", body: jsonBody("phoneNumber", "+910000000000", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
+		{name: "more than 15 digits", body: jsonBody("phoneNumber", "+49 100 000 000 000 000 00", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
 		{name: "very long", body: jsonBody("phoneNumber", "+1"+strings.Repeat("2", 200), "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
 	}...)
 	runCleanCases(t, cases)
