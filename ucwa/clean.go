@@ -46,8 +46,9 @@ var importances = [...]string{"Normal", "Urgent", "Emergency"}
 // Cleaner validates and normalizes startPhoneAudio requests. It is safe
 // for concurrent use.
 type Cleaner struct {
-	region string
-	format NumberFormat
+	region  string
+	format  NumberFormat
+	numbers *numberCache
 }
 
 // NewCleaner returns a Cleaner. defaultRegion is the ISO 3166-1 region
@@ -61,7 +62,7 @@ func NewCleaner(defaultRegion string, format NumberFormat) (*Cleaner, error) {
 	if format > E164 {
 		return nil, fmt.Errorf("unknown number format %d", format)
 	}
-	return &Cleaner{region: region, format: format}, nil
+	return &Cleaner{region: region, format: format, numbers: newNumberCache(numberCacheSize)}, nil
 }
 
 // Clean validates r (and the "to" query parameter, queryTo, "" when
@@ -323,6 +324,23 @@ func sameTarget(a, b string) bool {
 // number format, keeping an extension as ";ext=". ok is false for a number
 // phonenumbers cannot parse or does not consider possible.
 func (c *Cleaner) NormalizeNumber(v string) (string, bool) {
+	if len(v) > maxCachedNumberLength {
+		return c.normalizeNumber(v)
+	}
+	if n, ok := c.numbers.get(v); ok {
+		return n.number, n.ok
+	}
+	n, ok := c.normalizeNumber(v)
+	c.numbers.put(v, normalizedNumber{number: n, ok: ok})
+	return n, ok
+}
+
+// maxCachedNumberLength keeps long inputs out of the number cache, so
+// that its memory stays bounded; no real number is that long.
+const maxCachedNumberLength = 128
+
+// normalizeNumber is NormalizeNumber without the cache.
+func (c *Cleaner) normalizeNumber(v string) (string, bool) {
 	scheme, rest, hasScheme := splitScheme(v)
 	if hasScheme && scheme != "tel" {
 		return "", false
