@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Field is one of the documented startPhoneAudio input properties.
@@ -159,6 +161,40 @@ func position(body []byte, offset int64) string {
 		}
 	}
 	return "line " + strconv.Itoa(line) + ", column " + strconv.Itoa(col)
+}
+
+// checkDuplicate refuses a name seen before in any letter case.
+func checkDuplicate(seen map[string]string, name string, body []byte, at int) *Error {
+	key := foldName(name)
+	if first, dup := seen[key]; dup {
+		return deserializationError(`The property "` + name + `" appears twice (also as "` + first + `"), at ` + position(body, int64(at)) + ".")
+	}
+	seen[key] = name
+	return nil
+}
+
+// foldName folds a property name for comparison in any letter case,
+// exactly as strings.EqualFold compares: every character becomes the
+// smallest one of its Unicode simple case-folding orbit, so "subject",
+// "SUBJECT" and "ſubject" share one key, as do "kind" and "\u212aind".
+func foldName(name string) string {
+	ascii := true
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToUpper(name)
+	}
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, name)
 }
 
 func deserializationError(msg string) *Error {

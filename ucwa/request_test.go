@@ -2,6 +2,7 @@ package ucwa
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/url"
 	"os"
 	"strings"
@@ -246,6 +247,31 @@ func TestFieldString(t *testing.T) {
 	for f := range numFields {
 		if f.String() != want[f] {
 			t.Errorf("Field %d = %q", f, f.String())
+		}
+	}
+}
+
+// TestDecodeJSONDepth holds the decoder to encoding/json's nesting limit
+// at every level where it reads names.
+func TestDecodeJSONDepth(t *testing.T) {
+	wrap := map[string][2]string{
+		"property":      {`{"x":`, `}`},
+		"link":          {`{"_links":{"x":`, `}}`},
+		"customContent": {`{"_links":{"customContent":{"x":`, `}}}`},
+	}
+	for name, w := range wrap {
+		outcomes := map[bool]bool{}
+		for _, n := range []int{maxJSONDepth - 4, maxJSONDepth - 3, maxJSONDepth - 2, maxJSONDepth - 1, maxJSONDepth} {
+			body := []byte(w[0] + strings.Repeat("[", n) + strings.Repeat("]", n) + w[1])
+			_, err := Decode(JSON, body)
+			valid := json.Valid(body)
+			if (err == nil) != valid {
+				t.Errorf("%s, %d arrays deep: Decode error %v, json.Valid %v", name, n, err, valid)
+			}
+			outcomes[valid] = true
+		}
+		if len(outcomes) != 2 {
+			t.Errorf("%s: the depths tried do not straddle the limit", name)
 		}
 	}
 }
