@@ -1,6 +1,7 @@
 package ucwa
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"mime"
@@ -254,7 +255,7 @@ func validSIP(rest string) bool {
 		}
 	}
 	host := hostport
-	if h, port, err := net.SplitHostPort(hostport); err == nil {
+	if h, port, ok := splitHostPort(hostport); ok {
 		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 			return false
 		}
@@ -262,7 +263,17 @@ func validSIP(rest string) bool {
 	} else if strings.HasPrefix(hostport, "[") && strings.HasSuffix(hostport, "]") {
 		host = hostport[1 : len(hostport)-1]
 	}
-	return net.ParseIP(host) != nil || validHostname(host)
+	return validHostname(host) || net.ParseIP(host) != nil
+}
+
+// splitHostPort is net.SplitHostPort, without building its error for the
+// usual host that has no port.
+func splitHostPort(hostport string) (host, port string, ok bool) {
+	if strings.IndexByte(hostport, ':') < 0 {
+		return "", "", false
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	return host, port, err == nil
 }
 
 func validHostname(h string) bool {
@@ -306,7 +317,16 @@ func looksLikeDialString(v string) bool {
 // the scheme; the rest of the URI is kept as it is.
 func cleanSIP(v string) string {
 	scheme, rest, _ := splitScheme(v)
-	return scheme + ":" + rest
+	return join3(v, scheme, ":", rest)
+}
+
+// join3 returns a+b+c, or v itself when it is that already, which is the
+// usual case and costs no allocation.
+func join3(v, a, b, c string) string {
+	if len(v) == len(a)+len(b)+len(c) && v[:len(a)] == a && v[len(a):len(a)+len(b)] == b && v[len(a)+len(b):] == c {
+		return v
+	}
+	return a + b + c
 }
 
 // sameTarget compares two normalized targets; SIP schemes and hosts are
@@ -403,8 +423,10 @@ func cleanDataURL(v string) (string, string) {
 		if strings.HasPrefix(meta, ";") { // only parameters: RFC 2397 implies text/plain
 			mediaType = "text/plain" + meta
 		}
-		if _, _, err := mime.ParseMediaType(mediaType); err != nil {
-			return "", "must have a valid media type"
+		if !simpleMediaType(mediaType) {
+			if _, _, err := mime.ParseMediaType(mediaType); err != nil {
+				return "", "must have a valid media type"
+			}
 		}
 	}
 	if isBase64 {
@@ -414,13 +436,65 @@ func cleanDataURL(v string) (string, string) {
 			}
 			return r
 		}, data)
-		if _, err := base64.StdEncoding.DecodeString(data); err != nil {
+		if !validBase64(data) {
 			return "", "must hold valid base64 data"
 		}
-		return "data:" + meta + ";base64," + data, ""
+		return joinDataURL(v, meta, ";base64,", data), ""
 	}
 	if _, err := url.PathUnescape(data); err != nil {
 		return "", "must hold valid percent-encoded data"
 	}
-	return "data:" + meta + "," + data, ""
+	return joinDataURL(v, meta, ",", data), ""
+}
+
+// joinDataURL returns "data:"+meta+sep+data, or v when it is that.
+func joinDataURL(v, meta, sep, data string) string {
+	if rest, ok := strings.CutPrefix(v, "data:"); ok {
+		if join3(rest, meta, sep, data) == rest {
+			return v
+		}
+	}
+	return "data:" + meta + sep + data
+}
+
+// simpleMediaType reports whether s is a bare "type/subtype" (or "type")
+// of token characters, which mime.ParseMediaType always accepts; anything
+// else is left to it.
+func simpleMediaType(s string) bool {
+	s = strings.TrimSpace(s)
+	typ, sub, hasSub := strings.Cut(s, "/")
+	return isToken(typ) && (!hasSub || isToken(sub))
+}
+
+// isToken reports whether s is an RFC 2045 token.
+func isToken(s string) bool {
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0 {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// validBase64 is base64.StdEncoding.DecodeString(data) == nil, decoding
+// through buffers on the stack instead of allocating the result. Every
+// chunk but the last holds whole quanta, so padding inside the data is
+// refused as DecodeString refuses it.
+func validBase64(data string) bool {
+	const chunk = 512
+	var src [chunk]byte
+	var dst [chunk / 4 * 3]byte
+	for len(data) > chunk {
+		n := copy(src[:], data[:chunk])
+		if bytes.IndexByte(src[:n], '=') >= 0 {
+			return false
+		}
+		if _, err := base64.StdEncoding.Decode(dst[:], src[:n]); err != nil {
+			return false
+		}
+		data = data[chunk:]
+	}
+	n := copy(src[:], data)
+	_, err := base64.StdEncoding.Decode(dst[:], src[:n])
+	return err == nil
 }

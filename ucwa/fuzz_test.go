@@ -2,10 +2,12 @@ package ucwa
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"io"
+	"mime"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -340,4 +342,45 @@ func referenceObject(b []byte) ([]referenceMember, error) {
 		members = append(members, referenceMember{name, raw})
 	}
 	return members, nil
+}
+
+// FuzzHelpers holds the allocation-free helpers to the standard library
+// functions they stand in for.
+func FuzzHelpers(f *testing.F) {
+	for _, s := range []string{"", "aGVsbG8=", "aGVsbG8", "aGV=bG8=", "somebase64encodedmessage", strings.Repeat("QUJD", 200) + "QQ==",
+		strings.Repeat("QUJD", 127) + "QQ==" + "QUJD", "text/plain", "text", "text/", "/plain", "a/b/c", " text/plain ", "text/pl ain",
+		`a "quoted" <tag> & 'apos'` + "\t\r\n\x00\x7f\xff\ufffd\u2028\U0001F600", "\ud7ff\ue000\ufffe",
+		"application/json; charset=UTF-8", "application/json ;charset=utf8 ", "application/json; charset=latin1", "APPLICATION/JSON; charset=utf-8",
+		`application/xml; charset="utf-8"`, "application/json;charset=utf-8;q=1", "text/xml", "application/xml;q=0, */*", "application/XML;q=0.5, application/json;q=0.4"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		noLineEnds := strings.NewReplacer("\r", "", "\n", "").Replace(s)
+		_, err := base64.StdEncoding.DecodeString(noLineEnds)
+		if got := validBase64(noLineEnds); got != (err == nil) {
+			t.Fatalf("validBase64(%q) = %v, DecodeString: %v", noLineEnds, got, err)
+		}
+		if simpleMediaType(s) {
+			if _, _, err := mime.ParseMediaType(s); err != nil {
+				t.Fatalf("simpleMediaType(%q) but ParseMediaType: %v", s, err)
+			}
+		}
+		if f, ok := MediaFormat(s); f != 0 && !ok {
+			t.Fatalf("MediaFormat(%q) = %v, false", s, f)
+		} else if rf, rok := parseMediaFormat(s); f != rf || ok != rok {
+			t.Fatalf("MediaFormat(%q) = %v, %v; mime.ParseMediaType gives %v, %v", s, f, ok, rf, rok)
+		}
+		if got, want := ErrorFormat(JSON, s), acceptFormat(s); got != want {
+			t.Fatalf("ErrorFormat(%q) = %v, acceptFormat %v", s, got, want)
+		}
+		var want bytes.Buffer
+		_ = xml.EscapeText(&want, []byte(s))
+		if got := appendXMLText(nil, s); string(got) != want.String() {
+			t.Fatalf("appendXMLText(%q) = %q, xml.EscapeText %q", s, got, want.String())
+		}
+		var back string
+		if err := json.Unmarshal(appendJSONString(nil, s), &back); err != nil || back != string([]rune(s)) {
+			t.Fatalf("appendJSONString(%q) reads back as %q, %v", s, back, err)
+		}
+	})
 }

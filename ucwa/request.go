@@ -2,7 +2,6 @@ package ucwa
 
 import (
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -115,35 +114,33 @@ func (r *Request) Encode() []byte {
 	if !r.Changed() {
 		return r.raw
 	}
-	type edit struct {
-		span
-		text []byte
-	}
-	var edits [numFields]edit
-	n := 0
-	grow := 0
+	// The changed fields in body order (at most numFields: an insertion
+	// sort on the stack), written straight into the output.
+	var order [numFields]Field
+	n, grow := 0, 0
 	for f := range numFields {
 		if r.values[f] == r.orig[f] {
 			continue
 		}
-		e := edit{span: r.spans[f]}
-		if r.Format == JSON {
-			e.text = appendJSONString(nil, r.values[f])
-		} else {
-			e.text = appendXMLText(nil, r.values[f]) // escapes quotes too, so it fits an attribute
+		i := n
+		for ; i > 0 && r.spans[order[i-1]].start > r.spans[f].start; i-- {
+			order[i] = order[i-1]
 		}
-		edits[n] = e
+		order[i] = f
 		n++
-		grow += len(e.text)
+		grow += len(r.values[f]) + len(r.values[f])/8 + 2 // room for quotes and a few escapes
 	}
-	list := edits[:n]
-	slices.SortFunc(list, func(a, b edit) int { return a.start - b.start })
 	out := make([]byte, 0, len(r.raw)+grow)
 	at := 0
-	for _, e := range list {
-		out = append(out, r.raw[at:e.start]...)
-		out = append(out, e.text...)
-		at = e.end
+	for _, f := range order[:n] {
+		sp := r.spans[f]
+		out = append(out, r.raw[at:sp.start]...)
+		if r.Format == JSON {
+			out = appendJSONString(out, r.values[f])
+		} else {
+			out = appendXMLText(out, r.values[f]) // escapes quotes too, so it fits an attribute
+		}
+		at = sp.end
 	}
 	return append(out, r.raw[at:]...)
 }
@@ -161,16 +158,6 @@ func position(body []byte, offset int64) string {
 		}
 	}
 	return "line " + strconv.Itoa(line) + ", column " + strconv.Itoa(col)
-}
-
-// checkDuplicate refuses a name seen before in any letter case.
-func checkDuplicate(seen map[string]string, name string, body []byte, at int) *Error {
-	key := foldName(name)
-	if first, dup := seen[key]; dup {
-		return deserializationError(`The property "` + name + `" appears twice (also as "` + first + `"), at ` + position(body, int64(at)) + ".")
-	}
-	seen[key] = name
-	return nil
 }
 
 // foldName folds a property name for comparison in any letter case,

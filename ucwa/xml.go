@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // decodeXML reads an XML startPhoneAudio body:
@@ -118,12 +119,44 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 	return nil
 }
 
+// checkDuplicate refuses a name seen before in any letter case.
+func checkDuplicate(seen map[string]string, name string, body []byte, at int) *Error {
+	key := foldedFieldName(name)
+	if first, dup := seen[key]; dup {
+		return deserializationError(`The property "` + name + `" appears twice (also as "` + first + `"), at ` + position(body, int64(at)) + ".")
+	}
+	seen[key] = name
+	return nil
+}
+
+// foldedFieldNames are the documented names, folded once.
+var foldedFieldNames = func() (folded [numFields]string) {
+	for f, name := range fieldNames {
+		folded[f] = foldName(name)
+	}
+	return folded
+}()
+
+// foldedFieldName is foldName, without an allocation for the documented
+// names (which fold to the same key in any spelling).
+func foldedFieldName(name string) string {
+	if f, ok := propertyField(name); ok {
+		return foldedFieldNames[f]
+	}
+	return foldName(name)
+}
+
 // xmlText reads a property's text up to its end tag, and where that text
 // sits. Comments inside are allowed (their text is not part of the value);
 // child elements are not.
 func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
 	sp := span{start: int(d.InputOffset())}
+	// The usual property is a single run of text: one copy of it is the
+	// value. Comments, CDATA sections and entities split a value into
+	// several runs, which are joined.
+	var value string
 	var text []byte
+	runs := 0
 	for {
 		before := int(d.InputOffset())
 		tok, err := d.Token()
@@ -132,7 +165,14 @@ func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
 		}
 		switch t := tok.(type) {
 		case xml.CharData:
-			text = append(text, t...)
+			switch runs++; runs {
+			case 1:
+				value = string(t)
+			case 2:
+				text = append([]byte(value), t...)
+			default:
+				text = append(text, t...)
+			}
 		case xml.StartElement:
 			if err := checkAttrs(t, body, before); err != nil {
 				return "", sp, err
@@ -140,7 +180,10 @@ func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
 			return "", sp, deserializationError("A <property> holds an element, at " + position(body, int64(before)) + "; a property holds text only.")
 		case xml.EndElement:
 			sp.end = before
-			return string(text), sp, nil
+			if runs > 1 {
+				value = string(text)
+			}
+			return value, sp, nil
 		}
 	}
 }
@@ -230,9 +273,40 @@ func xmlSyntax(body []byte, d *xml.Decoder, err error) *Error {
 	return deserializationError("The XML body is malformed at " + position(body, d.InputOffset()) + ": " + err.Error() + ".")
 }
 
-// appendXMLText appends s escaped as XML character data.
+// appendXMLText appends s escaped as XML character data, exactly as
+// xml.EscapeText does (quotes and line ends too, so the text also fits an
+// attribute value; a character XML does not allow becomes U+FFFD).
 func appendXMLText(dst []byte, s string) []byte {
-	var buf bytes.Buffer
-	_ = xml.EscapeText(&buf, []byte(s)) // writing to a Buffer cannot fail
-	return append(dst, buf.Bytes()...)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '"':
+			dst = append(dst, "&#34;"...)
+		case r == '\'':
+			dst = append(dst, "&#39;"...)
+		case r == '&':
+			dst = append(dst, "&amp;"...)
+		case r == '<':
+			dst = append(dst, "&lt;"...)
+		case r == '>':
+			dst = append(dst, "&gt;"...)
+		case r == '\t':
+			dst = append(dst, "&#x9;"...)
+		case r == '\n':
+			dst = append(dst, "&#xA;"...)
+		case r == '\r':
+			dst = append(dst, "&#xD;"...)
+		case r == utf8.RuneError && size == 1 || !isXMLChar(r):
+			dst = append(dst, "\uFFFD"...)
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return dst
+}
+
+// isXMLChar reports whether XML 1.0 allows r in a document.
+func isXMLChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
 }
