@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -50,6 +51,10 @@ var xmlSeeds = []string{
 	`<input>text</input>`,
 	`<input></input><input/>`,
 	`<input><property name="to"><b/></property></input>`,
+	"<?xml version=\"1.0\"?>\r\n<input>\r\n <property name=\"to\">a\r\nb</property>\t</input>\n",
+	`<input><property name="subject">]]&gt;]]></property><property name="a.b-c_">é😀</property></input>`,
+	`<input><property name="TO">a</property><property name="to">b</property></input>`,
+	`<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">a</property></input><!---->`,
 }
 
 // knownDecodeError checks that a decoder error is the 400 it must be.
@@ -138,6 +143,15 @@ func FuzzDecodeXML(f *testing.F) {
 		f.Add([]byte(s), `"'<>&]]>`+"\r\n\t")
 	}
 	f.Fuzz(func(t *testing.T, body []byte, v string) {
+		if simple, ok := decodeSimpleXML(body); ok {
+			full, err := decodeFullXML(body)
+			if err != nil {
+				t.Fatalf("decodeSimpleXML accepted a body encoding/xml refuses: %v", err)
+			}
+			if !reflect.DeepEqual(simple, full) {
+				t.Fatalf("decodeSimpleXML read %+v, encoding/xml %+v", simple, full)
+			}
+		}
 		r, err := Decode(XML, body)
 		if err != nil {
 			knownDecodeError(t, err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -272,6 +273,51 @@ func TestDecodeJSONDepth(t *testing.T) {
 		}
 		if len(outcomes) != 2 {
 			t.Errorf("%s: the depths tried do not straddle the limit", name)
+		}
+	}
+}
+
+// TestDecodeSimpleXML checks which bodies the encoding/xml-free reader
+// takes, and that it reads them exactly as encoding/xml does.
+func TestDecodeSimpleXML(t *testing.T) {
+	const open = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa">`
+	tests := []struct {
+		name   string
+		body   string
+		simple bool
+	}{
+		{"seed sample", string(readSeed(t, "seed.xml")), true},
+		{"seed sample with CRLF", strings.ReplaceAll(string(readSeed(t, "seed.xml")), "\n", "\r\n"), true},
+		{"bare root, no declaration", `<input><property name="to">x</property><property name="x-y.z">1</property></input>`, true},
+		{"empty input", open + `</input>`, true},
+		{"empty property", open + `<property name="to"></property></input>`, true},
+		{"multi-byte text and >", open + `<property name="subject">日本 > 😀</property></input>`, true},
+		{"entity", open + `<property name="subject">a &amp; b</property></input>`, false},
+		{"CR in a value", open + "<property name=\"subject\">a\rb</property></input>", false},
+		{"comment", open + `<!-- c --><property name="to">x</property></input>`, false},
+		{"link", open + `<link rel="customContent" href="data:,x"/></input>`, false},
+		{"self-closing property", open + `<property name="to"/></input>`, false},
+		{"single quotes", open + `<property name='to'>x</property></input>`, false},
+		{"other namespace", `<input xmlns="urn:x"><property name="to">x</property></input>`, false},
+		{"duplicate", open + `<property name="to">x</property><property name="TO">y</property></input>`, false},
+		{"trailing data", open + `</input>x`, false},
+		{"unclosed", open + `<property name="to">x</property>`, false},
+		{"control character", open + "<property name=\"to\">\x01</property></input>", false},
+		{"invalid UTF-8", open + "<property name=\"to\">\xff</property></input>", false},
+		{"CDATA end", open + `<property name="to">]]></property></input>`, false},
+		{"DOCTYPE", `<!DOCTYPE input>` + open + `</input>`, false},
+	}
+	for _, tt := range tests {
+		simple, ok := decodeSimpleXML([]byte(tt.body))
+		if ok != tt.simple {
+			t.Errorf("%s: simple %v, want %v", tt.name, ok, tt.simple)
+		}
+		if !ok {
+			continue
+		}
+		full, err := decodeFullXML([]byte(tt.body))
+		if err != nil || !reflect.DeepEqual(simple, full) {
+			t.Errorf("%s: simple reading %+v, encoding/xml %+v, %v", tt.name, simple, full, err)
 		}
 	}
 }

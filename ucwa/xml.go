@@ -19,7 +19,19 @@ import (
 //	</input>
 //
 // A DOCTYPE (and so any entity definition) is refused outright.
+//
+// Bodies in the plain shape every client sends (the reference's sample)
+// are read by decodeSimpleXML without encoding/xml; anything else goes to
+// decodeFullXML.
 func decodeXML(body []byte) (*Request, *Error) {
+	if r, ok := decodeSimpleXML(body); ok {
+		return r, nil
+	}
+	return decodeFullXML(body)
+}
+
+// decodeFullXML is decodeXML with encoding/xml, for any body.
+func decodeFullXML(body []byte) (*Request, *Error) {
 	r := &Request{Format: XML, raw: body}
 	d := xml.NewDecoder(bytes.NewReader(body))
 	d.Strict = true
