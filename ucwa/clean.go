@@ -390,7 +390,9 @@ func (c *Cleaner) normalizeNumber(v string) (string, bool) {
 	if err != nil || phonenumbers.Format(again, phonenumbers.E164) != out {
 		return "", false
 	}
-	if ext := num.GetExtension(); ext != "" {
+	// The extension keeps the digits as written, which may be any
+	// script's ("߇"); the pool reads ASCII.
+	if ext := phonenumbers.NormalizeDigitsOnly(num.GetExtension()); ext != "" {
 		out += ";ext=" + ext
 	}
 	if c.format == TelURI {

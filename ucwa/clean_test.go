@@ -223,6 +223,8 @@ func TestCleanNormalization(t *testing.T) {
 	cases = append(cases, []cleanCase{
 		{name: "extension kept", body: jsonBody("phoneNumber", "tel:+14255551234;ext=123", "to", "+1 425 555 1234 x123"),
 			want: map[Field]string{PhoneNumber: "tel:+14255551234;ext=123", To: "tel:+14255551234;ext=123"}},
+		{name: "extension in other digits made ASCII", body: jsonBody("phoneNumber", "+1 425 555 1234 x١٢٣", "to", toSIP),
+			want: map[Field]string{PhoneNumber: "tel:+14255551234;ext=123"}},
 		{name: "extension kept in e164", format: E164, body: jsonBody("phoneNumber", "tel:+14255551234;ext=123", "to", toSIP),
 			want: map[Field]string{PhoneNumber: "+14255551234;ext=123", To: toSIP}},
 		{name: "other country", body: jsonBody("phoneNumber", "+44 20 7946 0958", "to", toSIP), want: map[Field]string{PhoneNumber: "tel:+442079460958"}},
