@@ -342,7 +342,8 @@ func sameTarget(a, b string) bool {
 // NormalizeNumber turns a phone number ("+14255551234", "tel:+1-425-555-1234",
 // "(425) 555-1234" with a default region, ...) into E.164 in the Cleaner's
 // number format, keeping an extension as ";ext=". ok is false for a number
-// phonenumbers cannot parse or does not consider possible.
+// phonenumbers cannot parse or does not consider possible (also one that
+// is possible only locally, without an area code).
 func (c *Cleaner) NormalizeNumber(v string) (string, bool) {
 	if len(v) > maxCachedNumberLength {
 		return c.normalizeNumber(v)
@@ -373,7 +374,10 @@ func (c *Cleaner) normalizeNumber(v string) (string, bool) {
 		region = "ZZ" // unknown: only numbers with a country code parse
 	}
 	num, err := phonenumbers.Parse(rest, region)
-	if err != nil || !phonenumbers.IsPossibleNumber(num) {
+	// IsPossibleNumber also passes numbers that are possible only
+	// locally ("555-1234" in the US), which have no E.164 form: "+15551234"
+	// would ring nobody, or someone else.
+	if err != nil || phonenumbers.IsPossibleNumberWithReason(num) != phonenumbers.IS_POSSIBLE {
 		return "", false
 	}
 	out := phonenumbers.Format(num, phonenumbers.E164)

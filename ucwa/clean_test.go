@@ -240,6 +240,7 @@ func TestCleanNormalization(t *testing.T) {
 			params: []Parameter{badNumber("phoneNumber"), badNumber("to")}},
 		{name: "no region, query without country code", noReg: true, body: jsonBody("to", "+14255551234"), queryTo: "4255551234", subcode: nf,
 			params: []Parameter{{Name: "to", Reason: "is not a possible phone number (the to query parameter)"}}},
+		{name: "possible only locally", body: jsonBody("phoneNumber", "555-1234", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
 		{name: "too short", body: jsonBody("phoneNumber", "123", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
 		{name: "too long", body: jsonBody("phoneNumber", "+1425555123456789", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
 		{name: "unknown country code", body: jsonBody("phoneNumber", "+999 123 456", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
