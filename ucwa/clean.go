@@ -381,18 +381,21 @@ func (c *Cleaner) normalizeNumber(v string) (string, bool) {
 		return "", false
 	}
 	out := phonenumbers.Format(num, phonenumbers.E164)
-	// phonenumbers strips a national prefix even after a country code
-	// ("+91 0..."), so for some impossible numbers the E.164 form reads
-	// back as yet another number, and the pool, normalizing again, would
-	// ring that one. Only a fixed point is a number.
 	// E.164 allows 15 digits at most; phonenumbers lets longer German
 	// numbers through.
 	if len(out) > 1+15 {
 		return "", false
 	}
-	again, err := phonenumbers.Parse(out, "ZZ")
-	if err != nil || phonenumbers.Format(again, phonenumbers.E164) != out {
-		return "", false
+	// phonenumbers strips a national prefix even after a country code
+	// ("+91 0..."), so for some impossible numbers the E.164 form reads
+	// back as yet another number, and the pool, normalizing again, would
+	// ring that one. Only a fixed point is a number. A number written in
+	// E.164 already has just been read as itself.
+	if rest != out {
+		again, err := phonenumbers.Parse(out, "ZZ")
+		if err != nil || phonenumbers.Format(again, phonenumbers.E164) != out {
+			return "", false
+		}
 	}
 	// The extension keeps the digits as written, which may be any
 	// script's ("߇"); the pool reads ASCII.
