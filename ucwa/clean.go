@@ -1,6 +1,7 @@
 package ucwa
 
 import (
+	"bytes"
 	"encoding/base64"
 	"fmt"
 	"mime"
@@ -46,8 +47,9 @@ var importances = [...]string{"Normal", "Urgent", "Emergency"}
 // Cleaner validates and normalizes startPhoneAudio requests. It is safe
 // for concurrent use.
 type Cleaner struct {
-	region string
-	format NumberFormat
+	region  string
+	format  NumberFormat
+	numbers *numberCache
 }
 
 // NewCleaner returns a Cleaner. defaultRegion is the ISO 3166-1 region
@@ -61,7 +63,7 @@ func NewCleaner(defaultRegion string, format NumberFormat) (*Cleaner, error) {
 	if format > E164 {
 		return nil, fmt.Errorf("unknown number format %d", format)
 	}
-	return &Cleaner{region: region, format: format}, nil
+	return &Cleaner{region: region, format: format, numbers: newNumberCache(numberCacheSize)}, nil
 }
 
 // Clean validates r (and the "to" query parameter, queryTo, "" when
@@ -113,7 +115,7 @@ func (c *Cleaner) Clean(r *Request, queryTo string) (string, *Error) {
 		}
 		toKinds[i] = classifyTarget(v)
 		if toKinds[i] == badTarget {
-			fail(To, "must be a SIP URI (sip:user@host) or a phone number")
+			fail(To, "must be a SIP URI (sip:user@host) or a phone number"+toWhere[i])
 		}
 	}
 	if len(bad) > 0 {
@@ -121,13 +123,13 @@ func (c *Cleaner) Clean(r *Request, queryTo string) (string, *Error) {
 	}
 
 	var normBad []Parameter
-	normalizeTo := func(v string, kind targetKind) string {
+	normalizeTo := func(i int, v string, kind targetKind) string {
 		if kind == sipTarget {
 			return cleanSIP(v)
 		}
 		n, ok := c.NormalizeNumber(v)
 		if !ok {
-			normBad = append(normBad, Parameter{Name: To.String(), Reason: "is not a possible phone number"})
+			normBad = append(normBad, Parameter{Name: To.String(), Reason: "is not a possible phone number" + toWhere[i]})
 		}
 		return n
 	}
@@ -140,10 +142,10 @@ func (c *Cleaner) Clean(r *Request, queryTo string) (string, *Error) {
 	}
 	var normBodyTo, normQueryTo string
 	if hasBodyTo {
-		normBodyTo = normalizeTo(bodyTo, toKinds[0])
+		normBodyTo = normalizeTo(0, bodyTo, toKinds[0])
 	}
 	if queryTo != "" {
-		normQueryTo = normalizeTo(queryTo, toKinds[1])
+		normQueryTo = normalizeTo(1, queryTo, toKinds[1])
 	}
 	if len(normBad) > 0 {
 		return "", &Error{Status: 400, Subcode: SubcodeNormalizationFailed, Message: MessageNormalizationFailed, Parameters: normBad}
@@ -156,6 +158,10 @@ func (c *Cleaner) Clean(r *Request, queryTo string) (string, *Error) {
 	}
 	return normQueryTo, nil
 }
+
+// toWhere completes a reason about "to" with where it came from: the body
+// (index 0) or the query (index 1), since both are named "to".
+var toWhere = [2]string{"", " (the to query parameter)"}
 
 func parameterError(bad []Parameter) *Error {
 	var msg strings.Builder
@@ -249,7 +255,7 @@ func validSIP(rest string) bool {
 		}
 	}
 	host := hostport
-	if h, port, err := net.SplitHostPort(hostport); err == nil {
+	if h, port, ok := splitHostPort(hostport); ok {
 		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
 			return false
 		}
@@ -257,7 +263,17 @@ func validSIP(rest string) bool {
 	} else if strings.HasPrefix(hostport, "[") && strings.HasSuffix(hostport, "]") {
 		host = hostport[1 : len(hostport)-1]
 	}
-	return net.ParseIP(host) != nil || validHostname(host)
+	return validHostname(host) || net.ParseIP(host) != nil
+}
+
+// splitHostPort is net.SplitHostPort, without building its error for the
+// usual host that has no port.
+func splitHostPort(hostport string) (host, port string, ok bool) {
+	if strings.IndexByte(hostport, ':') < 0 {
+		return "", "", false
+	}
+	host, port, err := net.SplitHostPort(hostport)
+	return host, port, err == nil
 }
 
 func validHostname(h string) bool {
@@ -301,7 +317,16 @@ func looksLikeDialString(v string) bool {
 // the scheme; the rest of the URI is kept as it is.
 func cleanSIP(v string) string {
 	scheme, rest, _ := splitScheme(v)
-	return scheme + ":" + rest
+	return join3(v, scheme, ":", rest)
+}
+
+// join3 returns a+b+c, or v itself when it is that already, which is the
+// usual case and costs no allocation.
+func join3(v, a, b, c string) string {
+	if len(v) == len(a)+len(b)+len(c) && v[:len(a)] == a && v[len(a):len(a)+len(b)] == b && v[len(a)+len(b):] == c {
+		return v
+	}
+	return a + b + c
 }
 
 // sameTarget compares two normalized targets; SIP schemes and hosts are
@@ -317,8 +342,26 @@ func sameTarget(a, b string) bool {
 // NormalizeNumber turns a phone number ("+14255551234", "tel:+1-425-555-1234",
 // "(425) 555-1234" with a default region, ...) into E.164 in the Cleaner's
 // number format, keeping an extension as ";ext=". ok is false for a number
-// phonenumbers cannot parse or does not consider possible.
+// phonenumbers cannot parse or does not consider possible (also one that
+// is possible only locally, without an area code).
 func (c *Cleaner) NormalizeNumber(v string) (string, bool) {
+	if len(v) > maxCachedNumberLength {
+		return c.normalizeNumber(v)
+	}
+	if n, ok := c.numbers.get(v); ok {
+		return n.number, n.ok
+	}
+	n, ok := c.normalizeNumber(v)
+	c.numbers.put(v, normalizedNumber{number: n, ok: ok})
+	return n, ok
+}
+
+// maxCachedNumberLength keeps long inputs out of the number cache, so
+// that its memory stays bounded; no real number is that long.
+const maxCachedNumberLength = 128
+
+// normalizeNumber is NormalizeNumber without the cache.
+func (c *Cleaner) normalizeNumber(v string) (string, bool) {
 	scheme, rest, hasScheme := splitScheme(v)
 	if hasScheme && scheme != "tel" {
 		return "", false
@@ -331,11 +374,32 @@ func (c *Cleaner) NormalizeNumber(v string) (string, bool) {
 		region = "ZZ" // unknown: only numbers with a country code parse
 	}
 	num, err := phonenumbers.Parse(rest, region)
-	if err != nil || !phonenumbers.IsPossibleNumber(num) {
+	// IsPossibleNumber also passes numbers that are possible only
+	// locally ("555-1234" in the US), which have no E.164 form: "+15551234"
+	// would ring nobody, or someone else.
+	if err != nil || phonenumbers.IsPossibleNumberWithReason(num) != phonenumbers.IS_POSSIBLE {
 		return "", false
 	}
 	out := phonenumbers.Format(num, phonenumbers.E164)
-	if ext := num.GetExtension(); ext != "" {
+	// E.164 allows 15 digits at most; phonenumbers lets longer German
+	// numbers through.
+	if len(out) > 1+15 {
+		return "", false
+	}
+	// phonenumbers strips a national prefix even after a country code
+	// ("+91 0..."), so for some impossible numbers the E.164 form reads
+	// back as yet another number, and the pool, normalizing again, would
+	// ring that one. Only a fixed point is a number. A number written in
+	// E.164 already has just been read as itself.
+	if rest != out {
+		again, err := phonenumbers.Parse(out, "ZZ")
+		if err != nil || phonenumbers.Format(again, phonenumbers.E164) != out {
+			return "", false
+		}
+	}
+	// The extension keeps the digits as written, which may be any
+	// script's ("߇"); the pool reads ASCII.
+	if ext := phonenumbers.NormalizeDigitsOnly(num.GetExtension()); ext != "" {
 		out += ";ext=" + ext
 	}
 	if c.format == TelURI {
@@ -368,8 +432,10 @@ func cleanDataURL(v string) (string, string) {
 		if strings.HasPrefix(meta, ";") { // only parameters: RFC 2397 implies text/plain
 			mediaType = "text/plain" + meta
 		}
-		if _, _, err := mime.ParseMediaType(mediaType); err != nil {
-			return "", "must have a valid media type"
+		if !simpleMediaType(mediaType) {
+			if _, _, err := mime.ParseMediaType(mediaType); err != nil {
+				return "", "must have a valid media type"
+			}
 		}
 	}
 	if isBase64 {
@@ -379,13 +445,65 @@ func cleanDataURL(v string) (string, string) {
 			}
 			return r
 		}, data)
-		if _, err := base64.StdEncoding.DecodeString(data); err != nil {
+		if !validBase64(data) {
 			return "", "must hold valid base64 data"
 		}
-		return "data:" + meta + ";base64," + data, ""
+		return joinDataURL(v, meta, ";base64,", data), ""
 	}
 	if _, err := url.PathUnescape(data); err != nil {
 		return "", "must hold valid percent-encoded data"
 	}
-	return "data:" + meta + "," + data, ""
+	return joinDataURL(v, meta, ",", data), ""
+}
+
+// joinDataURL returns "data:"+meta+sep+data, or v when it is that.
+func joinDataURL(v, meta, sep, data string) string {
+	if rest, ok := strings.CutPrefix(v, "data:"); ok {
+		if join3(rest, meta, sep, data) == rest {
+			return v
+		}
+	}
+	return "data:" + meta + sep + data
+}
+
+// simpleMediaType reports whether s is a bare "type/subtype" (or "type")
+// of token characters, which mime.ParseMediaType always accepts; anything
+// else is left to it.
+func simpleMediaType(s string) bool {
+	s = strings.TrimSpace(s)
+	typ, sub, hasSub := strings.Cut(s, "/")
+	return isToken(typ) && (!hasSub || isToken(sub))
+}
+
+// isToken reports whether s is an RFC 2045 token.
+func isToken(s string) bool {
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0 {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// validBase64 is base64.StdEncoding.DecodeString(data) == nil, decoding
+// through buffers on the stack instead of allocating the result. Every
+// chunk but the last holds whole quanta, so padding inside the data is
+// refused as DecodeString refuses it.
+func validBase64(data string) bool {
+	const chunk = 512
+	var src [chunk]byte
+	var dst [chunk / 4 * 3]byte
+	for len(data) > chunk {
+		n := copy(src[:], data[:chunk])
+		if bytes.IndexByte(src[:n], '=') >= 0 {
+			return false
+		}
+		if _, err := base64.StdEncoding.Decode(dst[:], src[:n]); err != nil {
+			return false
+		}
+		data = data[chunk:]
+	}
+	n := copy(src[:], data)
+	_, err := base64.StdEncoding.Decode(dst[:], src[:n])
+	return err == nil
 }

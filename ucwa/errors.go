@@ -107,35 +107,48 @@ type jsonError struct {
 	Parameters []Parameter `json:"parameters,omitempty"`
 }
 
-type xmlParameter struct {
-	Name   string `xml:"name,attr"`
-	Reason string `xml:",chardata"`
-}
-
-type xmlError struct {
-	XMLName    xml.Name       `xml:"reason"`
-	Xmlns      string         `xml:"xmlns,attr"`
-	Code       string         `xml:"code"`
-	Subcode    string         `xml:"subcode,omitempty"`
-	Message    string         `xml:"message,omitempty"`
-	DebugInfo  struct{}       `xml:"debugInfo"`
-	Parameters []xmlParameter `xml:"parameters>property,omitempty"`
-}
-
 // Marshal renders the error body: in JSON
 // {"code":...,"subcode":...,"message":...,"parameters":[{"name":...,"reason":...}]},
 // in XML <reason xmlns="..."><code/><subcode/><message/><debugInfo/><parameters/></reason>.
+// subcode, message and parameters appear only when the error has them;
+// the XML form always carries an empty debugInfo, as a pool's does.
 func (e *Error) Marshal(f Format) []byte {
 	if f == XML {
-		x := xmlError{Xmlns: Namespace, Code: e.Code(), Subcode: e.Subcode, Message: e.Message}
-		for _, p := range e.Parameters {
-			x.Parameters = append(x.Parameters, xmlParameter(p))
+		b := append(make([]byte, 0, 256), xml.Header...)
+		b = append(b, `<reason xmlns="`+Namespace+`">`...)
+		b = appendXMLElement(b, "code", e.Code())
+		b = appendXMLElement(b, "subcode", e.Subcode)
+		b = appendXMLElement(b, "message", e.Message)
+		b = append(b, "<debugInfo/>"...)
+		if len(e.Parameters) > 0 {
+			b = append(b, "<parameters>"...)
+			for _, p := range e.Parameters {
+				b = append(b, `<property name="`...)
+				b = appendXMLText(b, p.Name)
+				b = append(b, `">`...)
+				b = appendXMLText(b, p.Reason)
+				b = append(b, "</property>"...)
+			}
+			b = append(b, "</parameters>"...)
 		}
-		b, _ := xml.Marshal(x) // cannot fail: fixed shape, strings only
-		return append([]byte(xml.Header), b...)
+		return append(b, "</reason>"...)
 	}
 	b, _ := json.Marshal(jsonError{Code: e.Code(), Subcode: e.Subcode, Message: e.Message, Parameters: e.Parameters})
 	return b
+}
+
+// appendXMLElement appends <name>text</name>, or nothing when text is "".
+func appendXMLElement(b []byte, name, text string) []byte {
+	if text == "" {
+		return b
+	}
+	b = append(b, '<')
+	b = append(b, name...)
+	b = append(b, '>')
+	b = appendXMLText(b, text)
+	b = append(b, "</"...)
+	b = append(b, name...)
+	return append(b, '>')
 }
 
 // Write sends the error as the whole response, with Content-Type,

@@ -55,10 +55,27 @@ var mediaFormats = map[string]Format{
 // UCWA does not accept, and for a charset other than UTF-8: the codecs
 // read UTF-8 only.
 func MediaFormat(contentType string) (Format, bool) {
-	// Fast path: the exact types clients send, with no parameters.
+	// Fast path: the types clients send, bare or with "; charset=utf-8".
 	if f, ok := mediaFormats[contentType]; ok {
 		return f, true
 	}
+	if base, param, ok := strings.Cut(contentType, ";"); ok {
+		if f, ok := mediaFormats[strings.TrimSpace(base)]; ok && isUTF8Charset(strings.TrimSpace(param)) {
+			return f, true
+		}
+	}
+	return parseMediaFormat(contentType)
+}
+
+// isUTF8Charset reports whether a media type parameter is exactly a
+// charset of UTF-8 (in any letter case, unquoted).
+func isUTF8Charset(param string) bool {
+	name, value, ok := strings.Cut(param, "=")
+	return ok && strings.EqualFold(name, "charset") && (strings.EqualFold(value, "utf-8") || strings.EqualFold(value, "utf8"))
+}
+
+// parseMediaFormat is MediaFormat for any Content-Type value.
+func parseMediaFormat(contentType string) (Format, bool) {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return 0, false
@@ -80,9 +97,27 @@ func ErrorFormat(request Format, accept string) Format {
 	if request == XML {
 		return XML
 	}
-	if accept == "" {
+	// Fast path: an Accept that names no XML type at all (none, */*,
+	// application/json, ...) cannot prefer one.
+	if !containsXML(accept) {
 		return JSON
 	}
+	return acceptFormat(accept)
+}
+
+// containsXML reports whether s holds "xml" in any letter case.
+func containsXML(s string) bool {
+	for i := 0; i+3 <= len(s); i++ {
+		if s[i]|0x20 == 'x' && s[i+1]|0x20 == 'm' && s[i+2]|0x20 == 'l' {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptFormat is the format an Accept header value prefers: XML when its
+// best XML type has a higher quality than its best JSON type.
+func acceptFormat(accept string) Format {
 	var bestXML, bestJSON float64 = -1, -1
 	for _, part := range strings.Split(accept, ",") {
 		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))

@@ -3,171 +3,425 @@ package ucwa
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
-	"strings"
+	"strconv"
 	"unicode/utf8"
 )
 
-// decodeJSON reads a JSON startPhoneAudio body: an object of properties,
-// with links under "_links". Property names match case-insensitively, so a
-// name that appears twice in any letter case is refused: the pool might
-// read the other one.
+// maxJSONDepth is how deeply arrays and objects may nest, the same limit
+// as encoding/json's, so that both accept the same bodies.
+const maxJSONDepth = 10000
+
+// decodeJSON reads a JSON startPhoneAudio body in one pass: an object of
+// properties, with links under "_links". The scanner checks the whole
+// body as encoding/json does (FuzzDecodeJSON holds it to that) and only
+// turns the documented fields into strings. Property names match
+// case-insensitively, so a name that appears twice in any letter case is
+// refused: the pool might read the other one.
 func decodeJSON(body []byte) (*Request, *Error) {
-	r := &Request{Format: JSON, raw: body}
 	if !utf8.Valid(body) {
 		return nil, deserializationError("The JSON body is not valid UTF-8.")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := expectObject(dec, body, "The body"); err != nil {
+	r := &Request{Format: JSON, raw: body}
+	s := jsonScanner{body: body}
+	s.skipSpace()
+	if err := s.object("The body", "", r.jsonProperty); err != nil {
 		return nil, err
 	}
-	seen := make(map[string]string, 8)
-	for dec.More() {
-		name, raw, start, err := member(dec, body)
-		if err != nil {
-			return nil, err
-		}
-		if err := checkDuplicate(seen, name, body, start); err != nil {
-			return nil, err
-		}
-		if strings.EqualFold(name, "_links") {
-			if err := r.decodeJSONLinks(raw, start); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if f, ok := propertyField(name); ok {
-			r.setJSON(f, raw, start)
-		}
-	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, jsonSyntax(body, dec, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, deserializationError("The JSON body has data after its object, at " + position(body, dec.InputOffset()) + ".")
+	s.skipSpace()
+	if s.pos < len(body) {
+		return nil, deserializationError("The JSON body has data after its object, at " + position(body, int64(s.pos)) + ".")
 	}
 	return r, nil
 }
 
-// decodeJSONLinks reads the "_links" object; only customContent.href is
-// interpreted, other links are forwarded as they are.
-func (r *Request) decodeJSONLinks(links json.RawMessage, base int) *Error {
-	if string(links) == "null" {
-		return nil
+// jsonProperty reads the value of one top-level property.
+func (r *Request) jsonProperty(s *jsonScanner, name []byte) *Error {
+	if f, ok := propertyField(string(name)); ok {
+		return r.jsonString(s, f)
 	}
-	dec := json.NewDecoder(bytes.NewReader(links))
-	if err := expectObject(dec, links, `"_links"`); err != nil {
-		return err
+	if !bytes.EqualFold(name, linksName) {
+		return s.skipValue(1)
 	}
-	seen := make(map[string]string, 2)
-	for dec.More() {
-		name, raw, start, err := member(dec, links)
+	return s.object(`"_links"`, "_links.", func(s *jsonScanner, name []byte) *Error {
+		if !bytes.EqualFold(name, customContentName) {
+			return s.skipValue(2)
+		}
+		return s.object(`"_links.customContent"`, "_links.customContent.", func(s *jsonScanner, name []byte) *Error {
+			if !bytes.EqualFold(name, hrefName) {
+				return s.skipValue(3)
+			}
+			return r.jsonString(s, CustomContent)
+		})
+	})
+}
+
+var (
+	linksName         = []byte("_links")
+	customContentName = []byte("customContent")
+	hrefName          = []byte("href")
+)
+
+// jsonString reads a documented field's value: a string, null (absent),
+// or any other value, which is recorded as a type error.
+func (r *Request) jsonString(s *jsonScanner, f Field) *Error {
+	start := s.pos
+	if s.pos < len(s.body) && s.body[s.pos] == '"' {
+		raw, escaped, err := s.str()
 		if err != nil {
 			return err
 		}
-		if err := checkDuplicate(seen, "_links."+name, links, start); err != nil {
-			return err
-		}
-		if !strings.EqualFold(name, fieldNames[CustomContent]) || string(raw) == "null" {
-			continue
-		}
-		link := json.NewDecoder(bytes.NewReader(raw))
-		if err := expectObject(link, raw, `"_links.customContent"`); err != nil {
-			return err
-		}
-		seenHref := make(map[string]string, 1)
-		for link.More() {
-			key, val, at, err := member(link, raw)
-			if err != nil {
-				return err
-			}
-			if err := checkDuplicate(seenHref, "_links.customContent."+key, raw, at); err != nil {
-				return err
-			}
-			if strings.EqualFold(key, "href") {
-				r.setJSON(CustomContent, val, base+start+at)
-			}
-		}
+		r.set(f, unquote(raw, escaped), span{start: start, end: s.pos})
+		return nil
+	}
+	if err := s.skipValue(1); err != nil {
+		return err
+	}
+	if string(s.body[start:s.pos]) != "null" {
+		r.typeErr[f] = "must be a string"
 	}
 	return nil
 }
 
-// setJSON records a documented property's value, or why it is not a
-// string. null counts as absent.
-func (r *Request) setJSON(f Field, raw json.RawMessage, start int) {
-	if len(raw) == 0 || raw[0] == 'n' { // null
-		return
+// unquote returns the text of a string token (quotes included).
+func unquote(raw []byte, escaped bool) string {
+	if !escaped {
+		return string(raw[1 : len(raw)-1])
 	}
-	if raw[0] != '"' {
-		r.typeErr[f] = "must be a string"
-		return
-	}
-	var s string
-	_ = json.Unmarshal(raw, &s) // the decoder already validated the token
-	r.set(f, s, span{start: start, end: start + len(raw)})
+	var v string
+	_ = json.Unmarshal(raw, &v) // the scanner has checked the token
+	return v
 }
 
-// expectObject consumes the opening brace of an object.
-func expectObject(dec *json.Decoder, body []byte, what string) *Error {
-	tok, err := dec.Token()
-	if err != nil {
-		return jsonSyntax(body, dec, err)
+// jsonScanner walks a JSON body, checking its syntax.
+type jsonScanner struct {
+	body []byte
+	pos  int
+}
+
+func (s *jsonScanner) skipSpace() {
+	for s.pos < len(s.body) {
+		switch s.body[s.pos] {
+		case ' ', '\t', '\r', '\n':
+			s.pos++
+		default:
+			return
+		}
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+}
+
+// syntaxError says where the body is malformed and what was found there.
+func (s *jsonScanner) syntaxError(context string) *Error {
+	found := "unexpected end of input"
+	if s.pos < len(s.body) {
+		c, _ := utf8.DecodeRune(s.body[s.pos:])
+		found = "invalid character " + strconv.QuoteRune(c) + " " + context
+	}
+	return deserializationError("The JSON body is malformed at " + position(s.body, int64(s.pos)) + ": " + found + ".")
+}
+
+// object reads an object (or null, for a link; what == "The body" marks
+// the top level, which must be an object), calling member with the
+// scanner on each value. member must consume the value. prefix qualifies
+// names in error messages.
+func (s *jsonScanner) object(what, prefix string, member func(*jsonScanner, []byte) *Error) *Error {
+	if s.pos >= len(s.body) {
+		return s.syntaxError("")
+	}
+	if s.body[s.pos] != '{' {
+		start := s.pos
+		if err := s.skipValue(1); err != nil {
+			return err
+		}
+		if prefix != "" && string(s.body[start:s.pos]) == "null" {
+			return nil
+		}
 		return deserializationError(what + " must be a JSON object.")
 	}
+	s.pos++
+	var seen nameSet
+	s.skipSpace()
+	if s.pos < len(s.body) && s.body[s.pos] == '}' {
+		s.pos++
+		return nil
+	}
+	for {
+		s.skipSpace()
+		if s.pos >= len(s.body) || s.body[s.pos] != '"' {
+			return s.syntaxError("looking for beginning of object key string")
+		}
+		at := s.pos
+		raw, escaped, err := s.str()
+		if err != nil {
+			return err
+		}
+		name := raw[1 : len(raw)-1]
+		if escaped {
+			name = []byte(unquote(raw, true))
+		}
+		if first, dup := seen.add(name); dup {
+			return deserializationError(`The property "` + prefix + string(name) + `" appears twice (also as "` + prefix + first + `"), at ` + position(s.body, int64(at)) + ".")
+		}
+		s.skipSpace()
+		if s.pos >= len(s.body) || s.body[s.pos] != ':' {
+			return s.syntaxError("after object key")
+		}
+		s.pos++
+		s.skipSpace()
+		if err := member(s, name); err != nil {
+			return err
+		}
+		s.skipSpace()
+		if s.pos >= len(s.body) {
+			return s.syntaxError("")
+		}
+		switch s.body[s.pos] {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			return nil
+		default:
+			return s.syntaxError("after object key:value pair")
+		}
+	}
+}
+
+// skipValue checks and skips one value at the given nesting depth.
+func (s *jsonScanner) skipValue(depth int) *Error {
+	s.skipSpace()
+	if s.pos >= len(s.body) {
+		return s.syntaxError("")
+	}
+	switch c := s.body[s.pos]; {
+	case c == '"':
+		_, _, err := s.str()
+		return err
+	case c == '{' || c == '[':
+		if depth >= maxJSONDepth {
+			return deserializationError("The JSON body is nested too deeply at " + position(s.body, int64(s.pos)) + ".")
+		}
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		s.pos++
+		s.skipSpace()
+		if s.pos < len(s.body) && s.body[s.pos] == end {
+			s.pos++
+			return nil
+		}
+		for {
+			if c == '{' {
+				s.skipSpace()
+				if s.pos >= len(s.body) || s.body[s.pos] != '"' {
+					return s.syntaxError("looking for beginning of object key string")
+				}
+				if _, _, err := s.str(); err != nil {
+					return err
+				}
+				s.skipSpace()
+				if s.pos >= len(s.body) || s.body[s.pos] != ':' {
+					return s.syntaxError("after object key")
+				}
+				s.pos++
+			}
+			if err := s.skipValue(depth + 1); err != nil {
+				return err
+			}
+			s.skipSpace()
+			if s.pos >= len(s.body) {
+				return s.syntaxError("")
+			}
+			switch s.body[s.pos] {
+			case ',':
+				s.pos++
+			case end:
+				s.pos++
+				return nil
+			default:
+				if end == ']' {
+					return s.syntaxError("after array element")
+				}
+				return s.syntaxError("after object key:value pair")
+			}
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		return s.number()
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	}
+	return s.syntaxError("looking for beginning of value")
+}
+
+func (s *jsonScanner) literal(word string) *Error {
+	for i := range len(word) {
+		if s.pos >= len(s.body) || s.body[s.pos] != word[i] {
+			return s.syntaxError("in literal " + word + " (expecting " + strconv.QuoteRune(rune(word[i])) + ")")
+		}
+		s.pos++
+	}
 	return nil
 }
 
-// member reads one "name": value pair and where the value starts.
-func member(dec *json.Decoder, body []byte) (string, json.RawMessage, int, *Error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return "", nil, 0, jsonSyntax(body, dec, err)
+// number checks -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *jsonScanner) number() *Error {
+	digits := func() int {
+		n := 0
+		for s.pos < len(s.body) && s.body[s.pos] >= '0' && s.body[s.pos] <= '9' {
+			s.pos++
+			n++
+		}
+		return n
 	}
-	name, _ := tok.(string) // inside an object the decoder only yields string keys
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return "", nil, 0, jsonSyntax(body, dec, err)
+	if s.body[s.pos] == '-' {
+		s.pos++
 	}
-	end := int(dec.InputOffset())
-	return name, raw, end - len(raw), nil
-}
-
-// checkDuplicate refuses a name seen before in any letter case.
-func checkDuplicate(seen map[string]string, name string, body []byte, at int) *Error {
-	key := strings.ToLower(name)
-	if first, dup := seen[key]; dup {
-		return deserializationError(`The property "` + name + `" appears twice (also as "` + first + `"), at ` + position(body, int64(at)) + ".")
+	if s.pos < len(s.body) && s.body[s.pos] == '0' {
+		s.pos++
+	} else if digits() == 0 {
+		return s.syntaxError("in numeric literal")
 	}
-	seen[key] = name
+	if s.pos < len(s.body) && s.body[s.pos] == '.' {
+		s.pos++
+		if digits() == 0 {
+			return s.syntaxError("after decimal point in numeric literal")
+		}
+	}
+	if s.pos < len(s.body) && (s.body[s.pos] == 'e' || s.body[s.pos] == 'E') {
+		s.pos++
+		if s.pos < len(s.body) && (s.body[s.pos] == '+' || s.body[s.pos] == '-') {
+			s.pos++
+		}
+		if digits() == 0 {
+			return s.syntaxError("in exponent of numeric literal")
+		}
+	}
 	return nil
 }
 
-// jsonSyntax turns a decoder error into a DeserializationFailure that says
-// where the body is wrong.
-func jsonSyntax(body []byte, dec *json.Decoder, err error) *Error {
-	var se *json.SyntaxError
-	offset := dec.InputOffset()
-	msg := err.Error()
-	if errors.As(err, &se) {
-		offset = se.Offset
-		msg = se.Error()
+// str checks a string token and returns it, quotes included, and whether
+// it holds escapes.
+func (s *jsonScanner) str() (raw []byte, escaped bool, _ *Error) {
+	start := s.pos
+	s.pos++ // the opening quote
+	for s.pos < len(s.body) {
+		c := s.body[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			return s.body[start:s.pos], escaped, nil
+		case c < 0x20:
+			return nil, false, s.syntaxError("in string literal")
+		case c == '\\':
+			escaped = true
+			s.pos++
+			if s.pos >= len(s.body) {
+				return nil, false, s.syntaxError("")
+			}
+			switch s.body[s.pos] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.pos++
+			case 'u':
+				s.pos++
+				for range 4 {
+					if s.pos >= len(s.body) {
+						return nil, false, s.syntaxError("")
+					}
+					if !isHex(s.body[s.pos]) {
+						return nil, false, s.syntaxError("in \\u hexadecimal character escape")
+					}
+					s.pos++
+				}
+			default:
+				return nil, false, s.syntaxError("in string escape code")
+			}
+		default:
+			s.pos++
+		}
 	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		msg = "unexpected end of input"
-		offset = int64(len(body))
+	return nil, false, s.syntaxError("")
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// nameSet holds the names of one object, to refuse one that appears
+// twice in any letter case. The first few are compared one by one, which
+// costs no allocation; a large object switches to a map.
+type nameSet struct {
+	few  [16][]byte
+	n    int
+	many map[string]string
+}
+
+// add records name and, if it was there already in any letter case,
+// returns that first spelling.
+func (ns *nameSet) add(name []byte) (string, bool) {
+	if ns.many == nil {
+		for _, prev := range ns.few[:ns.n] {
+			if bytes.EqualFold(prev, name) {
+				return string(prev), true
+			}
+		}
+		if ns.n < len(ns.few) {
+			ns.few[ns.n] = name
+			ns.n++
+			return "", false
+		}
+		ns.many = make(map[string]string, 2*len(ns.few))
+		for _, prev := range ns.few {
+			ns.many[foldName(string(prev))] = string(prev)
+		}
 	}
-	return deserializationError("The JSON body is malformed at " + position(body, offset) + ": " + strings.TrimPrefix(msg, "json: ") + ".")
+	key := foldName(string(name))
+	if first, dup := ns.many[key]; dup {
+		return first, true
+	}
+	ns.many[key] = string(name)
+	return "", false
 }
 
 // appendJSONString appends s as a JSON string, escaping only what JSON
-// requires (no HTML escaping: the body is not HTML).
+// requires (no HTML escaping: the body is not HTML), and U+2028/U+2029,
+// which JavaScript readers trip over.
 func appendJSONString(dst []byte, s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s) // a string always encodes
-	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, '\\', 'n')
+			case c == '\r':
+				dst = append(dst, '\\', 'r')
+			case c == '\t':
+				dst = append(dst, '\\', 't')
+			case c < 0x20:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
 }

@@ -2,9 +2,10 @@ package ucwa
 
 import (
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Field is one of the documented startPhoneAudio input properties.
@@ -45,13 +46,10 @@ func propertyField(name string) (Field, bool) {
 }
 
 // span is where a value sits in the raw body: [start, end) of the JSON
-// string token (quotes included) or of an XML element's content. element
-// marks an XML link whose whole element must be rewritten (its value is an
-// attribute); qname is that element's name as written.
+// string token (quotes included), of an XML element's content, or of an
+// XML attribute's value (quotes excluded).
 type span struct {
 	start, end int
-	element    bool
-	qname      string
 }
 
 // Request is a decoded startPhoneAudio body. Only the documented fields
@@ -116,38 +114,33 @@ func (r *Request) Encode() []byte {
 	if !r.Changed() {
 		return r.raw
 	}
-	type edit struct {
-		span
-		text []byte
-	}
-	var edits [numFields]edit
-	n := 0
-	grow := 0
+	// The changed fields in body order (at most numFields: an insertion
+	// sort on the stack), written straight into the output.
+	var order [numFields]Field
+	n, grow := 0, 0
 	for f := range numFields {
 		if r.values[f] == r.orig[f] {
 			continue
 		}
-		e := edit{span: r.spans[f]}
-		switch {
-		case r.Format == JSON:
-			e.text = appendJSONString(nil, r.values[f])
-		case e.element:
-			e.text = appendXMLLink(nil, e.qname, fieldNames[f], r.values[f])
-		default:
-			e.text = appendXMLText(nil, r.values[f])
+		i := n
+		for ; i > 0 && r.spans[order[i-1]].start > r.spans[f].start; i-- {
+			order[i] = order[i-1]
 		}
-		edits[n] = e
+		order[i] = f
 		n++
-		grow += len(e.text)
+		grow += len(r.values[f]) + len(r.values[f])/8 + 2 // room for quotes and a few escapes
 	}
-	list := edits[:n]
-	slices.SortFunc(list, func(a, b edit) int { return a.start - b.start })
 	out := make([]byte, 0, len(r.raw)+grow)
 	at := 0
-	for _, e := range list {
-		out = append(out, r.raw[at:e.start]...)
-		out = append(out, e.text...)
-		at = e.end
+	for _, f := range order[:n] {
+		sp := r.spans[f]
+		out = append(out, r.raw[at:sp.start]...)
+		if r.Format == JSON {
+			out = appendJSONString(out, r.values[f])
+		} else {
+			out = appendXMLText(out, r.values[f]) // escapes quotes too, so it fits an attribute
+		}
+		at = sp.end
 	}
 	return append(out, r.raw[at:]...)
 }
@@ -165,6 +158,30 @@ func position(body []byte, offset int64) string {
 		}
 	}
 	return "line " + strconv.Itoa(line) + ", column " + strconv.Itoa(col)
+}
+
+// foldName folds a property name for comparison in any letter case,
+// exactly as strings.EqualFold compares: every character becomes the
+// smallest one of its Unicode simple case-folding orbit, so "subject",
+// "SUBJECT" and "ſubject" share one key, as do "kind" and "\u212aind".
+func foldName(name string) string {
+	ascii := true
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToUpper(name)
+	}
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, name)
 }
 
 func deserializationError(msg string) *Error {

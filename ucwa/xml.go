@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // decodeXML reads an XML startPhoneAudio body:
@@ -18,7 +19,19 @@ import (
 //	</input>
 //
 // A DOCTYPE (and so any entity definition) is refused outright.
+//
+// Bodies in the plain shape every client sends (the reference's sample)
+// are read by decodeSimpleXML without encoding/xml; anything else goes to
+// decodeFullXML.
 func decodeXML(body []byte) (*Request, *Error) {
+	if r, ok := decodeSimpleXML(body); ok {
+		return r, nil
+	}
+	return decodeFullXML(body)
+}
+
+// decodeFullXML is decodeXML with encoding/xml, for any body.
+func decodeFullXML(body []byte) (*Request, *Error) {
 	r := &Request{Format: XML, raw: body}
 	d := xml.NewDecoder(bytes.NewReader(body))
 	d.Strict = true
@@ -41,6 +54,9 @@ func decodeXML(body []byte) (*Request, *Error) {
 				return nil, deserializationError("The XML body has text outside any property, at " + position(body, int64(before)) + ".")
 			}
 		case xml.StartElement:
+			if err := checkAttrs(t, body, before); err != nil {
+				return nil, err
+			}
 			switch {
 			case rootDone:
 				return nil, deserializationError("The XML body has a second root element, at " + position(body, int64(before)) + ".")
@@ -101,16 +117,45 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		if err := checkDuplicate(seen, "link "+rel, body, start); err != nil {
 			return err
 		}
+		tag := body[start:d.InputOffset()]
 		if err := skipXML(d, body); err != nil {
 			return err
 		}
-		href, _ := attr(t, "href")
-		end := int(d.InputOffset())
-		r.set(CustomContent, href, span{start: start, end: end, element: true, qname: qualifiedName(body[start:end])})
+		if href, ok := attr(t, "href"); ok {
+			from, to := attrValueSpan(tag, "href")
+			r.set(CustomContent, href, span{start: start + from, end: start + to})
+		}
 	default:
 		return skipXML(d, body)
 	}
 	return nil
+}
+
+// checkDuplicate refuses a name seen before in any letter case.
+func checkDuplicate(seen map[string]string, name string, body []byte, at int) *Error {
+	key := foldedFieldName(name)
+	if first, dup := seen[key]; dup {
+		return deserializationError(`The property "` + name + `" appears twice (also as "` + first + `"), at ` + position(body, int64(at)) + ".")
+	}
+	seen[key] = name
+	return nil
+}
+
+// foldedFieldNames are the documented names, folded once.
+var foldedFieldNames = func() (folded [numFields]string) {
+	for f, name := range fieldNames {
+		folded[f] = foldName(name)
+	}
+	return folded
+}()
+
+// foldedFieldName is foldName, without an allocation for the documented
+// names (which fold to the same key in any spelling).
+func foldedFieldName(name string) string {
+	if f, ok := propertyField(name); ok {
+		return foldedFieldNames[f]
+	}
+	return foldName(name)
 }
 
 // xmlText reads a property's text up to its end tag, and where that text
@@ -118,7 +163,12 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 // child elements are not.
 func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
 	sp := span{start: int(d.InputOffset())}
+	// The usual property is a single run of text: one copy of it is the
+	// value. Comments, CDATA sections and entities split a value into
+	// several runs, which are joined.
+	var value string
 	var text []byte
+	runs := 0
 	for {
 		before := int(d.InputOffset())
 		tok, err := d.Token()
@@ -127,20 +177,60 @@ func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
 		}
 		switch t := tok.(type) {
 		case xml.CharData:
-			text = append(text, t...)
+			switch runs++; runs {
+			case 1:
+				value = string(t)
+			case 2:
+				text = append([]byte(value), t...)
+			default:
+				text = append(text, t...)
+			}
 		case xml.StartElement:
+			if err := checkAttrs(t, body, before); err != nil {
+				return "", sp, err
+			}
 			return "", sp, deserializationError("A <property> holds an element, at " + position(body, int64(before)) + "; a property holds text only.")
 		case xml.EndElement:
 			sp.end = before
-			return string(text), sp, nil
+			if runs > 1 {
+				value = string(text)
+			}
+			return value, sp, nil
 		}
 	}
 }
 
 // skipXML skips the rest of the current element, still checking syntax.
 func skipXML(d *xml.Decoder, body []byte) *Error {
-	if err := d.Skip(); err != nil {
-		return xmlSyntax(body, d, err)
+	for depth := 1; depth > 0; {
+		before := d.InputOffset()
+		tok, err := d.Token()
+		if err != nil {
+			return xmlSyntax(body, d, err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if err := checkAttrs(t, body, int(before)); err != nil {
+				return err
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
+	return nil
+}
+
+// checkAttrs refuses an element with the same attribute twice, which XML
+// forbids ("Unique Att Spec") but encoding/xml lets through: the pool
+// might read the other one.
+func checkAttrs(t xml.StartElement, body []byte, at int) *Error {
+	for i, a := range t.Attr {
+		for _, b := range t.Attr[:i] {
+			if a.Name == b.Name {
+				return deserializationError("An element has the attribute \"" + a.Name.Local + "\" twice, at " + position(body, int64(at)) + ".")
+			}
+		}
 	}
 	return nil
 }
@@ -154,15 +244,35 @@ func attr(t xml.StartElement, name string) (string, bool) {
 	return "", false
 }
 
-// qualifiedName is an element's name as written in its start tag
-// (prefix included), so that a rewritten element keeps its namespace.
-func qualifiedName(elem []byte) string {
-	end := bytes.IndexAny(elem, " \t\r\n/>")
-	if len(elem) < 2 || end < 1 {
-		return "link"
+// attrValueSpan returns where the value of the unprefixed attribute name
+// sits in a start tag, between its quotes. The decoder has already checked
+// the tag, so every attribute has a quoted value and name is present.
+func attrValueSpan(tag []byte, name string) (from, to int) {
+	i := bytes.IndexAny(tag, " \t\r\n") // after the element name
+	for i >= 0 && i < len(tag) {
+		for isXMLSpace(tag[i]) {
+			i++
+		}
+		n := i
+		for tag[i] != '=' && !isXMLSpace(tag[i]) {
+			i++
+		}
+		attrName := string(tag[n:i])
+		for tag[i] != '"' && tag[i] != '\'' {
+			i++
+		}
+		quote := tag[i]
+		from = i + 1
+		to = from + bytes.IndexByte(tag[from:], quote)
+		if attrName == name {
+			return from, to
+		}
+		i = to + 1
 	}
-	return string(elem[1:end])
+	return 0, 0
 }
+
+func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 func xmlSyntax(body []byte, d *xml.Decoder, err error) *Error {
 	var se *xml.SyntaxError
@@ -175,20 +285,40 @@ func xmlSyntax(body []byte, d *xml.Decoder, err error) *Error {
 	return deserializationError("The XML body is malformed at " + position(body, d.InputOffset()) + ": " + err.Error() + ".")
 }
 
-// appendXMLText appends s escaped as XML character data.
+// appendXMLText appends s escaped as XML character data, exactly as
+// xml.EscapeText does (quotes and line ends too, so the text also fits an
+// attribute value; a character XML does not allow becomes U+FFFD).
 func appendXMLText(dst []byte, s string) []byte {
-	var buf bytes.Buffer
-	_ = xml.EscapeText(&buf, []byte(s)) // writing to a Buffer cannot fail
-	return append(dst, buf.Bytes()...)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '"':
+			dst = append(dst, "&#34;"...)
+		case r == '\'':
+			dst = append(dst, "&#39;"...)
+		case r == '&':
+			dst = append(dst, "&amp;"...)
+		case r == '<':
+			dst = append(dst, "&lt;"...)
+		case r == '>':
+			dst = append(dst, "&gt;"...)
+		case r == '\t':
+			dst = append(dst, "&#x9;"...)
+		case r == '\n':
+			dst = append(dst, "&#xA;"...)
+		case r == '\r':
+			dst = append(dst, "&#xD;"...)
+		case r == utf8.RuneError && size == 1 || !isXMLChar(r):
+			dst = append(dst, "\uFFFD"...)
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return dst
 }
 
-// appendXMLLink appends a whole <link rel=... href=.../> element.
-func appendXMLLink(dst []byte, qname, rel, href string) []byte {
-	dst = append(dst, '<')
-	dst = append(dst, qname...)
-	dst = append(dst, ` rel="`...)
-	dst = appendXMLText(dst, rel)
-	dst = append(dst, `" href="`...)
-	dst = appendXMLText(dst, href)
-	return append(dst, `"/>`...)
+// isXMLChar reports whether XML 1.0 allows r in a document.
+func isXMLChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
 }

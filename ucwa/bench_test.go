@@ -1,0 +1,135 @@
+package ucwa
+
+import (
+	"strconv"
+	"testing"
+)
+
+// The stages of the terminate pipeline and the whole of it, for the
+// seed's JSON (repaired) and XML samples:
+//
+//	go test -run='^$' -bench=. -benchmem -count=5 ./ucwa/
+
+type benchSample struct {
+	name   string
+	format Format
+	body   []byte
+}
+
+func benchSamples(b *testing.B) []benchSample {
+	return []benchSample{
+		{"JSON", JSON, readSeed(b, "seed.json")},
+		{"XML", XML, readSeed(b, "seed.xml")},
+	}
+}
+
+func BenchmarkMediaFormat(b *testing.B) {
+	for _, ct := range []string{"application/json", "application/vnd.microsoft.com.ucwa+xml; charset=utf-8"} {
+		b.Run(ct, func(b *testing.B) {
+			for b.Loop() {
+				if _, ok := MediaFormat(ct); !ok {
+					b.Fatal(ct)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	for _, s := range benchSamples(b) {
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(s.body)))
+			for b.Loop() {
+				if _, err := Decode(s.format, s.body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkClean validates and normalizes a decoded sample (the two
+// numbers of the JSON sample are written differently, so both go through
+// phonenumbers).
+func BenchmarkClean(b *testing.B) {
+	c := mustCleaner(b, "US", TelURI)
+	for _, s := range benchSamples(b) {
+		b.Run(s.name, func(b *testing.B) {
+			decoded, err := Decode(s.format, s.body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				r := *decoded
+				if _, err := c.Clean(&r, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkEncode(b *testing.B) {
+	c := mustCleaner(b, "US", TelURI)
+	for _, s := range benchSamples(b) {
+		b.Run(s.name, func(b *testing.B) {
+			r, err := Decode(s.format, s.body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := c.Clean(r, ""); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if len(r.Encode()) == 0 {
+					b.Fatal("empty")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTerminate is the whole protocol path of one request: decode,
+// validate, normalize, re-encode.
+func BenchmarkTerminate(b *testing.B) {
+	c := mustCleaner(b, "US", TelURI)
+	for _, s := range benchSamples(b) {
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(s.body)))
+			for b.Loop() {
+				r, err := Decode(s.format, s.body)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.Clean(r, ""); err != nil {
+					b.Fatal(err)
+				}
+				if len(r.Encode()) == 0 {
+					b.Fatal("empty")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkNormalizeNumber normalizes one number again and again (as a
+// caller ringing the same phone does), and a new number every time.
+func BenchmarkNormalizeNumber(b *testing.B) {
+	c := mustCleaner(b, "US", TelURI)
+	b.Run("same", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := c.NormalizeNumber("(425) 555-1234"); !ok {
+				b.Fatal()
+			}
+		}
+	})
+	b.Run("distinct", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			if _, ok := c.NormalizeNumber("+1425" + strconv.Itoa(2000000+i%8000000)); !ok {
+				b.Fatal(i)
+			}
+		}
+	})
+}

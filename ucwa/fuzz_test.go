@@ -1,0 +1,400 @@
+package ucwa
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"mime"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// Run each target locally with, for example,
+//
+//	go test -run='^$' -fuzz='^FuzzDecodeJSON$' -fuzztime=60s ./ucwa/
+//
+// Crashers land in testdata/fuzz/<target>/ and are replayed by go test.
+
+var jsonSeeds = []string{
+	`{}`,
+	`{"to":"sip:john@contoso.com","phoneNumber":"4255551234","operationId":"1"}`,
+	`{"TO":"tel:+1-425-555-1234","_LINKS":{"CustomContent":{"HREF":"data : ,x"}},"x":[1,{"to":null}]}`,
+	`{"direction":null,"state":null,"joinAudioMuted":false,"privateLine":false,"operationId":"0f8fad5b-d9cb-469f-a165-70867728950e","to":"(425) 555-1234","subject":null}`,
+	`{"t\u006f":"sip:a\u0040b.c","subject":"\u00e9\ud83d\ude00\ud800"}`,
+	`{"to":"a","To":"b"}`,
+	`{"subject":"a","ſubject":"b"}`,
+	`{"_links":{"customContent":{"href":"a","Href":"b"}}}`,
+	`{"_links":{"customContent":{"href":5},"self":null}}`,
+	`{"to":1,"importance":["Urgent"],"threadId":{}}`,
+	`{"to":"a"}{}`,
+	`{"to":"a",}`,
+	`[]`,
+	``,
+	"{\"to\":\"a\x01\"}",
+	"{\"subject\":\"\xff\"}",
+}
+
+var xmlSeeds = []string{
+	`<input/>`,
+	`<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:a@b.c</property><link rel="customContent" href="data:,x"/></input>`,
+	`<u:input xmlns:u="http://schemas.microsoft.com/rtc/2012/03/ucwa"><u:property name="TO"><![CDATA[tel : +1 425 555 1234]]></u:property><u:link xmlns:u="http://schemas.microsoft.com/rtc/2012/03/ucwa" rel="customContent" href='data:,"a"'></u:link></u:input>`,
+	`<input><property name="subject">a &amp; &#233;<!-- c --></property><propertyList name="x"><item>1</item></propertyList><x:y xmlns:x="urn:x"/></input>`,
+	`<!DOCTYPE input [<!ENTITY x "y">]><input/>`,
+	`<input><property name="to" name="x">a</property></input>`,
+	`<input><property name="to">a</property><property name="TO">b</property></input>`,
+	`<?xml version="1.0" encoding="utf-16"?><input/>`,
+	`<input>text</input>`,
+	`<input></input><input/>`,
+	`<input><property name="to"><b/></property></input>`,
+	"<?xml version=\"1.0\"?>\r\n<input>\r\n <property name=\"to\">a\r\nb</property>\t</input>\n",
+	`<input><property name="subject">]]&gt;]]></property><property name="a.b-c_">é😀</property></input>`,
+	`<input><property name="TO">a</property><property name="to">b</property></input>`,
+	`<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">a</property></input><!---->`,
+}
+
+// knownDecodeError checks that a decoder error is the 400 it must be.
+func knownDecodeError(t *testing.T, err *Error) {
+	t.Helper()
+	if err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || err.Message == "" || err.Parameters != nil {
+		t.Fatalf("decoder error %+v", err)
+	}
+}
+
+// replacement turns fuzzer text into a value every field can hold: valid
+// UTF-8, only characters XML allows, and not blank.
+func replacement(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF {
+			return r
+		}
+		return -1
+	}, strings.ToValidUTF8(s, ""))
+	if strings.TrimSpace(s) == "" || strings.ContainsRune(s, utf8.RuneError) {
+		return "x" + s + "x"
+	}
+	return s
+}
+
+// checkRoundTrip asserts the encoder's invariants on an accepted body:
+// unchanged, Encode returns the input itself; with every field set to v,
+// the output decodes to exactly those values (and nothing else moves).
+func checkRoundTrip(t *testing.T, f Format, body []byte, r *Request, v string) {
+	t.Helper()
+	if out := r.Encode(); !bytes.Equal(out, body) {
+		t.Fatalf("unchanged request re-encodes as %q", out)
+	}
+	want := snapshot(r)
+	for fld := range numFields {
+		if _, ok := r.Get(fld); ok {
+			r.Set(fld, v)
+			want[fld].v = v
+		}
+	}
+	out := r.Encode()
+	r2, err := Decode(f, out)
+	if err != nil {
+		t.Fatalf("re-encoded body does not decode: %v\n%q", err, out)
+	}
+	if got := snapshot(r2); got != want {
+		t.Fatalf("re-encoded body holds %v, want %v\n%q", got, want, out)
+	}
+	if r2.typeErr != r.typeErr {
+		t.Fatalf("re-encoded body has type errors %q, want %q", r2.typeErr, r.typeErr)
+	}
+	if f == JSON && !json.Valid(out) {
+		t.Fatalf("re-encoded body is not JSON: %q", out)
+	}
+}
+
+func FuzzDecodeJSON(f *testing.F) {
+	f.Add(readSeed(f, "seed.json"), "tel:+14255551234")
+	for _, s := range jsonSeeds {
+		f.Add([]byte(s), `"\<>&`+"\u2028\x7f")
+	}
+	f.Fuzz(func(t *testing.T, body []byte, v string) {
+		r, err := Decode(JSON, body)
+		ref, refErr := referenceJSON(body)
+		if (err == nil) != (refErr == nil) {
+			t.Fatalf("Decode error %v, encoding/json says %v", err, refErr)
+		}
+		if err != nil {
+			knownDecodeError(t, err)
+			return
+		}
+		for fld := range numFields {
+			got, ok := r.Get(fld)
+			want, wok := ref.fields[fld]
+			if got != want || ok != wok || r.typeErr[fld] != ref.typeErr[fld] {
+				t.Fatalf("%v = %q, %v, %q; encoding/json says %q, %v, %q", fld, got, ok, r.typeErr[fld], want, wok, ref.typeErr[fld])
+			}
+		}
+		checkRoundTrip(t, JSON, body, r, replacement(v))
+	})
+}
+
+func FuzzDecodeXML(f *testing.F) {
+	f.Add(readSeed(f, "seed.xml"), "tel:+14255551234")
+	for _, s := range xmlSeeds {
+		f.Add([]byte(s), `"'<>&]]>`+"\r\n\t")
+	}
+	f.Fuzz(func(t *testing.T, body []byte, v string) {
+		if simple, ok := decodeSimpleXML(body); ok {
+			full, err := decodeFullXML(body)
+			if err != nil {
+				t.Fatalf("decodeSimpleXML accepted a body encoding/xml refuses: %v", err)
+			}
+			if !reflect.DeepEqual(simple, full) {
+				t.Fatalf("decodeSimpleXML read %+v, encoding/xml %+v", simple, full)
+			}
+		}
+		r, err := Decode(XML, body)
+		if err != nil {
+			knownDecodeError(t, err)
+			return
+		}
+		if !wellFormedXML(body) {
+			t.Fatalf("accepted a body encoding/xml refuses")
+		}
+		checkRoundTrip(t, XML, body, r, replacement(v))
+	})
+}
+
+func FuzzNormalizeNumber(f *testing.F) {
+	for _, s := range []string{"+14255551234", "tel:+14255551234", "tel:+1-425-555-1234", "(425) 555-1234", "4255551234",
+		"tel : +14255551234", "tel:+14255551234;ext=123", "+1 425 555 1234 x123", "+44 20 7946 0958", "011 44 20 7946 0958",
+		"123", "+999123", "tel:", "sip:john@contoso.com", "++1", "+1" + strings.Repeat("2", 120), "tel:+1-425-555-1234;phone-context=x", "٤٢٥٥٥٥١٢٣٤"} {
+		f.Add(s)
+	}
+	us, none := mustCleaner(f, "US", TelURI), mustCleaner(f, "", TelURI)
+	e164 := mustCleaner(f, "US", E164)
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, c := range []*Cleaner{us, none} {
+			n, ok := c.NormalizeNumber(s)
+			if !ok {
+				if n != "" {
+					t.Fatalf("failed with %q", n)
+				}
+				continue
+			}
+			if !isTelE164(n) {
+				t.Fatalf("NormalizeNumber(%q) = %q, not tel:+digits[;ext=digits]", s, n)
+			}
+			if again, ok := c.NormalizeNumber(n); !ok || again != n {
+				t.Fatalf("NormalizeNumber(%q) = %q but NormalizeNumber(%q) = %q, %v", s, n, n, again, ok)
+			}
+		}
+		n, ok := us.NormalizeNumber(s)
+		if e, eok := e164.NormalizeNumber(s); eok != ok || ok && "tel:"+e != n {
+			t.Fatalf("tel %q, %v but e164 %q, %v", n, ok, e, eok)
+		}
+	})
+}
+
+// FuzzClean runs the whole terminate pipeline: whatever Clean accepts
+// re-encodes to a body that Clean accepts again without changing it.
+func FuzzClean(f *testing.F) {
+	f.Add(readSeed(f, "seed.json"), false, "")
+	f.Add(readSeed(f, "seed.xml"), true, "sip:JOHN@contoso.com")
+	for _, s := range jsonSeeds {
+		f.Add([]byte(s), false, "4255551234")
+	}
+	for _, s := range xmlSeeds {
+		f.Add([]byte(s), true, "")
+	}
+	f.Add([]byte(`{"importance":"uRGENT","_links":{"customContent":{"href":"data:;base64,aGVs bG8="}}}`), false, "tel:+1-425-555-1234")
+	c := mustCleaner(f, "US", TelURI)
+	f.Fuzz(func(t *testing.T, body []byte, isXML bool, queryTo string) {
+		format := JSON
+		if isXML {
+			format = XML
+		}
+		r, derr := Decode(format, body)
+		if derr != nil {
+			return
+		}
+		q, err := c.Clean(r, queryTo)
+		if err != nil {
+			if err.Status != 400 || (err.Subcode != SubcodeParameterValidationFailure && err.Subcode != SubcodeNormalizationFailed) || len(err.Parameters) == 0 {
+				t.Fatalf("Clean error %+v", err)
+			}
+			for _, p := range err.Parameters {
+				if _, known := propertyField(p.Name); !known && p.Name != "customContent" {
+					t.Fatalf("Clean names %q", p.Name)
+				}
+			}
+			return
+		}
+		out := r.Encode()
+		r2, derr := Decode(format, out)
+		if derr != nil {
+			t.Fatalf("cleaned body does not decode: %v\n%q", derr, out)
+		}
+		q2, err := c.Clean(r2, q)
+		if err != nil {
+			t.Fatalf("cleaned body fails Clean: %v %v\n%q", err, err.Parameters, out)
+		}
+		if r2.Changed() || q2 != q {
+			t.Fatalf("Clean is not idempotent: %v, query %q -> %q\n%q", snapshot(r2), q, q2, out)
+		}
+	})
+}
+
+func isTelE164(n string) bool {
+	rest, ok := strings.CutPrefix(n, "tel:+")
+	if !ok {
+		return false
+	}
+	number, ext, hasExt := strings.Cut(rest, ";ext=")
+	digits := func(s string) bool {
+		for _, c := range []byte(s) {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+		return s != ""
+	}
+	return digits(number) && (!hasExt || digits(ext)) && len(number) <= 15
+}
+
+func wellFormedXML(body []byte) bool {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	for {
+		if _, err := d.Token(); err != nil {
+			return errors.Is(err, io.EOF)
+		}
+	}
+}
+
+// referenceJSON decodes a startPhoneAudio body with encoding/json alone,
+// as the oracle for the fuzzer: the documented fields of a body that is
+// valid JSON, an object, with objects (or null) for _links and
+// _links.customContent, and no name twice in any letter case at those
+// three levels.
+func referenceJSON(body []byte) (values, error) {
+	v := fv()
+	if !utf8.Valid(body) || !json.Valid(body) {
+		return v, errors.New("not valid JSON")
+	}
+	top, err := referenceObject(body)
+	if err != nil {
+		return v, err
+	}
+	str := func(f Field, raw json.RawMessage) {
+		switch {
+		case string(raw) == "null":
+		case raw[0] != '"':
+			v.typeErr[f] = "must be a string"
+		default:
+			var s string
+			_ = json.Unmarshal(raw, &s)
+			if strings.TrimSpace(s) != "" {
+				v.fields[f] = s
+			}
+		}
+	}
+	for _, m := range top {
+		if f, ok := propertyField(m.name); ok {
+			str(f, m.value)
+		}
+		if !strings.EqualFold(m.name, "_links") || string(m.value) == "null" {
+			continue
+		}
+		links, err := referenceObject(m.value)
+		if err != nil {
+			return v, err
+		}
+		for _, l := range links {
+			if !strings.EqualFold(l.name, "customContent") || string(l.value) == "null" {
+				continue
+			}
+			link, err := referenceObject(l.value)
+			if err != nil {
+				return v, err
+			}
+			for _, h := range link {
+				if strings.EqualFold(h.name, "href") {
+					str(CustomContent, h.value)
+				}
+			}
+		}
+	}
+	return v, nil
+}
+
+type referenceMember struct {
+	name  string
+	value json.RawMessage
+}
+
+// referenceObject lists the members of a JSON object in order, refusing
+// a name twice in any letter case.
+func referenceObject(b []byte) ([]referenceMember, error) {
+	var object map[string]json.RawMessage
+	if err := json.Unmarshal(b, &object); err != nil || object == nil {
+		return nil, errors.New("not an object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.Token() // {
+	var members []referenceMember
+	for dec.More() {
+		tok, _ := dec.Token()
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, err
+		}
+		name := tok.(string)
+		for _, m := range members {
+			if strings.EqualFold(m.name, name) {
+				return nil, errors.New("duplicate " + name)
+			}
+		}
+		members = append(members, referenceMember{name, raw})
+	}
+	return members, nil
+}
+
+// FuzzHelpers holds the allocation-free helpers to the standard library
+// functions they stand in for.
+func FuzzHelpers(f *testing.F) {
+	for _, s := range []string{"", "aGVsbG8=", "aGVsbG8", "aGV=bG8=", "somebase64encodedmessage", strings.Repeat("QUJD", 200) + "QQ==",
+		strings.Repeat("QUJD", 127) + "QQ==" + "QUJD", "text/plain", "text", "text/", "/plain", "a/b/c", " text/plain ", "text/pl ain",
+		`a "quoted" <tag> & 'apos'` + "\t\r\n\x00\x7f\xff\ufffd\u2028\U0001F600", "\ud7ff\ue000\ufffe",
+		"application/json; charset=UTF-8", "application/json ;charset=utf8 ", "application/json; charset=latin1", "APPLICATION/JSON; charset=utf-8",
+		`application/xml; charset="utf-8"`, "application/json;charset=utf-8;q=1", "text/xml", "application/xml;q=0, */*", "application/XML;q=0.5, application/json;q=0.4"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		noLineEnds := strings.NewReplacer("\r", "", "\n", "").Replace(s)
+		_, err := base64.StdEncoding.DecodeString(noLineEnds)
+		if got := validBase64(noLineEnds); got != (err == nil) {
+			t.Fatalf("validBase64(%q) = %v, DecodeString: %v", noLineEnds, got, err)
+		}
+		if simpleMediaType(s) {
+			if _, _, err := mime.ParseMediaType(s); err != nil {
+				t.Fatalf("simpleMediaType(%q) but ParseMediaType: %v", s, err)
+			}
+		}
+		if f, ok := MediaFormat(s); f != 0 && !ok {
+			t.Fatalf("MediaFormat(%q) = %v, false", s, f)
+		} else if rf, rok := parseMediaFormat(s); f != rf || ok != rok {
+			t.Fatalf("MediaFormat(%q) = %v, %v; mime.ParseMediaType gives %v, %v", s, f, ok, rf, rok)
+		}
+		if got, want := ErrorFormat(JSON, s), acceptFormat(s); got != want {
+			t.Fatalf("ErrorFormat(%q) = %v, acceptFormat %v", s, got, want)
+		}
+		var want bytes.Buffer
+		_ = xml.EscapeText(&want, []byte(s))
+		if got := appendXMLText(nil, s); string(got) != want.String() {
+			t.Fatalf("appendXMLText(%q) = %q, xml.EscapeText %q", s, got, want.String())
+		}
+		var back string
+		if err := json.Unmarshal(appendJSONString(nil, s), &back); err != nil || back != string([]rune(s)) {
+			t.Fatalf("appendJSONString(%q) reads back as %q, %v", s, back, err)
+		}
+	})
+}

@@ -1,0 +1,323 @@
+package ucwa
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// values is what a decoded body holds: the present fields and their
+// values, and the fields whose value has the wrong type.
+type values struct {
+	fields  map[Field]string
+	typeErr map[Field]string
+}
+
+// decodeCase is one body and what Decode must make of it: values on
+// success, or a DeserializationFailure whose message holds every string
+// in errHas.
+type decodeCase struct {
+	name   string
+	body   string
+	want   values
+	errHas []string
+}
+
+func readSeed(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// checkDecoded compares what r holds with want.
+func checkDecoded(t *testing.T, name string, r *Request, want values) {
+	t.Helper()
+	for f := range numFields {
+		v, ok := r.Get(f)
+		wv, wok := want.fields[f]
+		if ok != wok || v != wv {
+			t.Errorf("%s: %v = %q, %v; want %q, %v", name, f, v, ok, wv, wok)
+		}
+		if r.typeErr[f] != want.typeErr[f] {
+			t.Errorf("%s: %v type error %q, want %q", name, f, r.typeErr[f], want.typeErr[f])
+		}
+	}
+}
+
+func runDecodeCases(t *testing.T, f Format, cases []decodeCase) {
+	t.Helper()
+	for _, tt := range cases {
+		body := []byte(tt.body)
+		r, err := Decode(f, body)
+		if tt.errHas != nil {
+			if err == nil {
+				t.Errorf("%s: accepted, want an error holding %q", tt.name, tt.errHas)
+				continue
+			}
+			if err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || err.Parameters != nil {
+				t.Errorf("%s: error %+v, want 400 DeserializationFailure", tt.name, err)
+			}
+			for _, s := range tt.errHas {
+				if !strings.Contains(err.Message, s) {
+					t.Errorf("%s: message %q does not say %q", tt.name, err.Message, s)
+				}
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if r.Format != f {
+			t.Errorf("%s: format %v", tt.name, r.Format)
+		}
+		checkDecoded(t, tt.name, r, tt.want)
+		if out := r.Encode(); !bytes.Equal(out, body) {
+			t.Errorf("%s: unchanged request re-encodes as\n%s", tt.name, out)
+		}
+	}
+}
+
+func fv(kv ...any) values {
+	v := values{fields: map[Field]string{}, typeErr: map[Field]string{}}
+	for i := 0; i < len(kv); i += 2 {
+		v.fields[kv[i].(Field)] = kv[i+1].(string)
+	}
+	return v
+}
+
+func (v values) withTypeErr(f Field, reason string) values {
+	v.typeErr[f] = reason
+	return v
+}
+
+const (
+	dotnetGUID1 = "0f8fad5b-d9cb-469f-a165-70867728950e"
+	dotnetGUID2 = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+)
+
+func TestDecodeJSON(t *testing.T) {
+	seed := string(readSeed(t, "seed.json"))
+	runDecodeCases(t, JSON, []decodeCase{
+		{name: "seed sample, repaired", body: seed, want: fv(
+			OperationID, "74cb7404e0a247d5a2d4eb0376a47dbf", PhoneNumber, "tel : +14255551234",
+			Importance, "Urgent", Subject, "SkypeforBusiness", ThreadID, "292e0aaef36c426a97757f43dda19d06",
+			To, "sip : john@contoso.com", CustomContent, "data : text/plain;base64,somebase64encodedmessage")},
+		{name: "JavaScript sample", body: `{"to":"sip:john@contoso.com","phoneNumber":"4255551234","operationId":"1"}`,
+			want: fv(To, "sip:john@contoso.com", PhoneNumber, "4255551234", OperationID, "1")},
+		{name: ".NET SDK model", body: `{"direction":null,"state":null,"joinAudioMuted":false,"privateLine":false,` +
+			`"operationId":"` + dotnetGUID1 + `","threadId":"` + dotnetGUID2 + `","to":"tel:+14255551234","phoneNumber":"+14255550000","importance":"Normal","subject":null}`,
+			want: fv(OperationID, dotnetGUID1, ThreadID, dotnetGUID2, To, "tel:+14255551234", PhoneNumber, "+14255550000", Importance, "Normal")},
+		{name: "names in any letter case", body: `{"TO":"sip:a@b.c","PhoneNumber":"1","OPERATIONID":"o","Importance":"x","SUBJECT":"s","threadid":"t","_LINKS":{"CustomContent":{"HREF":"data:,x"}}}`,
+			want: fv(To, "sip:a@b.c", PhoneNumber, "1", OperationID, "o", Importance, "x", Subject, "s", ThreadID, "t", CustomContent, "data:,x")},
+		{name: "escaped name and value", body: `{"t\u006f":"sip:a\u0040b.c\n","subject":"\u00e9\ud83d\ude00"}`,
+			want: fv(To, "sip:a@b.c\n", Subject, "é😀")},
+		{name: "null is absent", body: `{"to":null,"phoneNumber":null,"importance":null,"subject":null,"operationId":null,"threadId":null,"_links":null}`, want: fv()},
+		{name: "null link is absent", body: `{"_links":{"customContent":null}}`, want: fv()},
+		{name: "null href is absent", body: `{"_links":{"customContent":{"href":null}}}`, want: fv()},
+		{name: "blank is absent", body: `{"to":"","subject":"  ","phoneNumber":"\t"}`, want: fv()},
+		{name: "empty object", body: `{}`, want: fv()},
+		{name: "white space everywhere", body: " \r\n\t{ \"to\" \n:\n \"x\" \t}\n\n ", want: fv(To, "x")},
+		{name: "nested names are not properties", body: `{"to":"a","extra":{"to":"b","TO":"c","a":[1,{"to":null}]},"list":["to","to"]}`, want: fv(To, "a")},
+		{name: "other links kept", body: `{"_links":{"self":{"href":"/x"},"customContent":{"title":"t","href":"data:,a","x":[1]},"other":null}}`, want: fv(CustomContent, "data:,a")},
+		{name: "customContent is a link, not a property", body: `{"customContent":"data:,a"}`, want: fv()},
+		{name: "wrong types", body: `{"to":123,"phoneNumber":true,"subject":{"a":1},"importance":["Urgent"],"threadId":1.5e3,"operationId":false}`,
+			want: fv().withTypeErr(To, "must be a string").withTypeErr(PhoneNumber, "must be a string").withTypeErr(Subject, "must be a string").
+				withTypeErr(Importance, "must be a string").withTypeErr(ThreadID, "must be a string").withTypeErr(OperationID, "must be a string")},
+		{name: "href of the wrong type", body: `{"_links":{"customContent":{"href":5}}}`, want: fv().withTypeErr(CustomContent, "must be a string")},
+
+		{name: "empty body", body: ``, errHas: []string{"malformed", "line 1, column 1", "end of input"}},
+		{name: "only white space", body: "  \n", errHas: []string{"malformed", "line 2, column 1"}},
+		{name: "array", body: `[{"to":"a"}]`, errHas: []string{"must be a JSON object"}},
+		{name: "string", body: `"to"`, errHas: []string{"must be a JSON object"}},
+		{name: "null body", body: `null`, errHas: []string{"must be a JSON object"}},
+		{name: "links not an object", body: `{"_links":"data:,x"}`, errHas: []string{`"_links" must be a JSON object`}},
+		{name: "link not an object", body: `{"_links":{"customContent":"data:,x"}}`, errHas: []string{`"_links.customContent" must be a JSON object`}},
+		{name: "trailing comma", body: "{\"to\":\"a\",\n}", errHas: []string{"malformed", "line 2, column 1"}},
+		{name: "missing comma", body: `{"to":"a" "subject":"b"}`, errHas: []string{"malformed", "line 1, column 11"}},
+		{name: "missing colon", body: `{"to" "a"}`, errHas: []string{"malformed"}},
+		{name: "single quotes", body: `{'to':'a'}`, errHas: []string{"malformed", "line 1, column 2"}},
+		{name: "unterminated", body: "{\n\"to\":\"a\"", errHas: []string{"malformed", "line 2, column 9", "end of input"}},
+		{name: "unterminated string", body: `{"to":"a`, errHas: []string{"malformed", "end of input"}},
+		{name: "raw line break in a string (the seed as printed)", body: "{\"href\" : \"data : text/plain;base64,\n      somebase64\"}", errHas: []string{"malformed", "line 1, column 37"}},
+		{name: "control character", body: "{\"to\":\"a\x01\"}", errHas: []string{"malformed"}},
+		{name: "bad escape", body: `{"to":"\x"}`, errHas: []string{"malformed"}},
+		{name: "bare word", body: `{"to":sip}`, errHas: []string{"malformed"}},
+		{name: "second object", body: `{"to":"a"}{"to":"b"}`, errHas: []string{"data after its object", "line 1, column 11"}},
+		{name: "trailing garbage", body: "{\"to\":\"a\"}\n x", errHas: []string{"data after its object"}},
+		{name: "invalid UTF-8", body: "{\"subject\":\"\xff\"}", errHas: []string{"UTF-8"}},
+		{name: "duplicate", body: "{\"to\":\"a\",\n\"to\":\"b\"}", errHas: []string{`"to" appears twice`, "line 2, column 1"}},
+		{name: "duplicate in other letter case", body: `{"to":"a","To":"b"}`, errHas: []string{`"To" appears twice (also as "to")`, "line 1, column 11"}},
+		{name: "duplicate unknown property", body: `{"x":1,"X":null}`, errHas: []string{`"X" appears twice`}},
+		{name: "duplicate by escape", body: `{"to":"a","t\u006f":"b"}`, errHas: []string{`"to" appears twice`}},
+		{name: "duplicate by Unicode case folding", body: `{"subject":"a","ſubject":"b"}`, errHas: []string{`"ſubject" appears twice (also as "subject")`}},
+		{name: "duplicate by Kelvin sign", body: `{"kind":"a","\u212aind":"b"}`, errHas: []string{`appears twice`}},
+		{name: "duplicate _links", body: `{"_links":{},"_LINKS":{}}`, errHas: []string{`"_LINKS" appears twice`}},
+		{name: "duplicate link, with position in the body", body: "{\n  \"to\": \"a\",\n  \"_links\": {\n    \"customContent\": {\"href\": \"data:,a\"},\n    \"CUSTOMCONTENT\": {\"href\": \"data:,b\"}\n  }\n}",
+			errHas: []string{`"_links.CUSTOMCONTENT" appears twice (also as "_links.customContent")`, "line 5, column 5"}},
+		{name: "duplicate href, with position in the body", body: "{\"_links\": {\"customContent\": {\n\"href\": \"data:,a\",\n\"Href\": \"data:,b\"}}}",
+			errHas: []string{`"_links.customContent.Href" appears twice`, "line 3, column 1"}},
+	})
+}
+
+func TestDecodeXML(t *testing.T) {
+	seed := string(readSeed(t, "seed.xml"))
+	const open = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa">`
+	runDecodeCases(t, XML, []decodeCase{
+		{name: "seed sample", body: seed, want: fv(
+			OperationID, "74cb7404e0a247d5a2d4eb0376a47dbf", PhoneNumber, "tel:+14255551234",
+			Importance, "Urgent", Subject, "Skype for Business", ThreadID, "292e0aaef36c426a97757f43dda19d06",
+			To, "sip:john@contoso.com")},
+		{name: "names in any letter case", body: open + `<property name="TO">sip:a@b.c</property><property name="PhoneNumber">1</property><link rel="CUSTOMCONTENT" href="data:,x"/></input>`,
+			want: fv(To, "sip:a@b.c", PhoneNumber, "1", CustomContent, "data:,x")},
+		{name: "link with end tag and other attributes", body: open + `<link title="t" rel="customContent" href="data:,x"></link><link rel="self" href="/x"/></input>`,
+			want: fv(CustomContent, "data:,x")},
+		{name: "entities, character references and CDATA", body: open + `<property name="subject">a &amp; &lt;b&gt; &#233;<![CDATA[ <c> ]]></property></input>`,
+			want: fv(Subject, "a & <b> é <c> ")},
+		{name: "comment inside a property", body: open + `<property name="to">sip:a<!-- c -->@b.c</property></input>`, want: fv(To, "sip:a@b.c")},
+		{name: "root without namespace", body: `<input><property name="to">x</property></input>`, want: fv(To, "x")},
+		{name: "prefixed namespace", body: `<u:input xmlns:u="http://schemas.microsoft.com/rtc/2012/03/ucwa"><u:property name="to">x</u:property></u:input>`, want: fv(To, "x")},
+		{name: ".NET SDK model", body: open + `<property name="direction"/><property name="joinAudioMuted">false</property><property name="privateLine">false</property>` +
+			`<property name="operationId">` + dotnetGUID1 + `</property><property name="threadId">` + dotnetGUID2 + `</property><property name="to">tel:+14255551234</property></input>`,
+			want: fv(OperationID, dotnetGUID1, ThreadID, dotnetGUID2, To, "tel:+14255551234")},
+		{name: "unknown elements and other namespaces kept", body: open + `<x:property xmlns:x="urn:x" name="to">no</x:property><other><property name="to">no</property></other><propertyList name="modalities"><item>a</item></propertyList><property name="to">yes</property></input>`,
+			want: fv(To, "yes")},
+		{name: "empty and blank are absent", body: open + `<property name="to"/><property name="subject">  </property><link rel="customContent"/></input>`, want: fv()},
+		{name: "value keeps its white space", body: open + "<property name=\"to\">\n  sip:a@b.c\n</property></input>", want: fv(To, "\n  sip:a@b.c\n")},
+		{name: "known propertyList", body: open + `<propertyList name="to"><item>a</item></propertyList></input>`, want: fv().withTypeErr(To, "must be a single value, not a propertyList")},
+		{name: "comments, processing instructions and white space around the root", body: "<?xml version=\"1.0\"?>\n<!-- c -->\n" + open + "</input>\n<!-- d -->\n", want: fv()},
+
+		{name: "empty body", body: ``, errHas: []string{"no <input> element"}},
+		{name: "DOCTYPE", body: "<?xml version=\"1.0\"?>\n<!DOCTYPE input [<!ENTITY x \"sip:a@b.c\">]>" + open + `<property name="to">&x;</property></input>`, errHas: []string{"DOCTYPE", "line 2, column 1"}},
+		{name: "undefined entity", body: open + `<property name="to">&x;</property></input>`, errHas: []string{"malformed on line 1"}},
+		{name: "mismatched end tag", body: open + "\n<property name=\"to\">x</input>", errHas: []string{"malformed on line 2"}},
+		{name: "unclosed", body: open + `<property name="to">x</property>`, errHas: []string{"malformed on line 1", "unexpected EOF"}},
+		{name: "root is not input", body: `<output xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"/>`, errHas: []string{"root element must be <input", "not <output>"}},
+		{name: "root in another namespace", body: `<input xmlns="urn:other"/>`, errHas: []string{"root element must be <input"}},
+		{name: "text outside properties", body: open + "\nhello</input>", errHas: []string{"text outside any property", "line 1, column 62"}},
+		{name: "second root", body: open + `</input><input/>`, errHas: []string{"second root element"}},
+		{name: "trailing text", body: open + `</input>x`, errHas: []string{"text outside any property"}},
+		{name: "property without a name", body: open + `<property>x</property></input>`, errHas: []string{"without a name attribute"}},
+		{name: "property holding an element", body: open + `<property name="to"><b>x</b></property></input>`, errHas: []string{"holds an element"}},
+		{name: "duplicate property", body: open + "<property name=\"to\">a</property>\n<property name=\"to\">b</property></input>", errHas: []string{`"to" appears twice`, "line 2, column 1"}},
+		{name: "duplicate in other letter case", body: open + `<property name="to">a</property><property name="TO">b</property></input>`, errHas: []string{`"TO" appears twice (also as "to")`}},
+		{name: "duplicate property and propertyList", body: open + `<property name="x">a</property><propertyList name="X"/></input>`, errHas: []string{`appears twice`}},
+		{name: "duplicate link", body: open + `<link rel="customContent" href="data:,a"/><link rel="CustomContent" href="data:,b"/></input>`, errHas: []string{`appears twice`}},
+		{name: "duplicate attribute", body: open + `<property name="to" name="phoneNumber">a</property></input>`, errHas: []string{`attribute "name" twice`}},
+		{name: "duplicate href", body: open + `<link rel="customContent" href="data:,a" href="data:,b"/></input>`, errHas: []string{`attribute "href" twice`}},
+		{name: "UTF-16 declared", body: `<?xml version="1.0" encoding="utf-16"?>` + open + `</input>`, errHas: []string{"utf-16"}},
+		{name: "invalid UTF-8", body: open + "<property name=\"subject\">\xff</property></input>", errHas: []string{"UTF-8"}},
+		{name: "JSON sent as XML", body: `{"to":"a"}`, errHas: []string{"text outside any property"}},
+	})
+}
+
+func TestQueryTarget(t *testing.T) {
+	tests := []struct {
+		query  string
+		want   string
+		failed bool
+	}{
+		{"", "", false},
+		{"to=sip:a@b.c", "sip:a@b.c", false},
+		{"To=tel:%2B14255551234&x=1", "tel:+14255551234", false},
+		{"to=", "", false},
+		{"to=a&TO=b", "", true},
+		{"to=a&to=a", "", true},
+	}
+	for _, tt := range tests {
+		q, _ := url.ParseQuery(tt.query)
+		got, err := QueryTarget(q)
+		if got != tt.want || (err != nil) != tt.failed {
+			t.Errorf("QueryTarget(%q) = %q, %v", tt.query, got, err)
+		}
+		if err != nil && (err.Status != 400 || err.Subcode != SubcodeParameterValidationFailure || len(err.Parameters) != 1 || err.Parameters[0].Name != "to") {
+			t.Errorf("QueryTarget(%q): error %+v", tt.query, err)
+		}
+	}
+}
+
+func TestFieldString(t *testing.T) {
+	want := []string{"operationId", "phoneNumber", "importance", "subject", "threadId", "to", "customContent"}
+	for f := range numFields {
+		if f.String() != want[f] {
+			t.Errorf("Field %d = %q", f, f.String())
+		}
+	}
+}
+
+// TestDecodeJSONDepth holds the decoder to encoding/json's nesting limit
+// at every level where it reads names.
+func TestDecodeJSONDepth(t *testing.T) {
+	wrap := map[string][2]string{
+		"property":      {`{"x":`, `}`},
+		"link":          {`{"_links":{"x":`, `}}`},
+		"customContent": {`{"_links":{"customContent":{"x":`, `}}}`},
+	}
+	for name, w := range wrap {
+		outcomes := map[bool]bool{}
+		for _, n := range []int{maxJSONDepth - 4, maxJSONDepth - 3, maxJSONDepth - 2, maxJSONDepth - 1, maxJSONDepth} {
+			body := []byte(w[0] + strings.Repeat("[", n) + strings.Repeat("]", n) + w[1])
+			_, err := Decode(JSON, body)
+			valid := json.Valid(body)
+			if (err == nil) != valid {
+				t.Errorf("%s, %d arrays deep: Decode error %v, json.Valid %v", name, n, err, valid)
+			}
+			outcomes[valid] = true
+		}
+		if len(outcomes) != 2 {
+			t.Errorf("%s: the depths tried do not straddle the limit", name)
+		}
+	}
+}
+
+// TestDecodeSimpleXML checks which bodies the encoding/xml-free reader
+// takes, and that it reads them exactly as encoding/xml does.
+func TestDecodeSimpleXML(t *testing.T) {
+	const open = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa">`
+	tests := []struct {
+		name   string
+		body   string
+		simple bool
+	}{
+		{"seed sample", string(readSeed(t, "seed.xml")), true},
+		{"seed sample with CRLF", strings.ReplaceAll(string(readSeed(t, "seed.xml")), "\n", "\r\n"), true},
+		{"bare root, no declaration", `<input><property name="to">x</property><property name="x-y.z">1</property></input>`, true},
+		{"empty input", open + `</input>`, true},
+		{"empty property", open + `<property name="to"></property></input>`, true},
+		{"multi-byte text and >", open + `<property name="subject">日本 > 😀</property></input>`, true},
+		{"entity", open + `<property name="subject">a &amp; b</property></input>`, false},
+		{"CR in a value", open + "<property name=\"subject\">a\rb</property></input>", false},
+		{"comment", open + `<!-- c --><property name="to">x</property></input>`, false},
+		{"link", open + `<link rel="customContent" href="data:,x"/></input>`, false},
+		{"self-closing property", open + `<property name="to"/></input>`, false},
+		{"single quotes", open + `<property name='to'>x</property></input>`, false},
+		{"other namespace", `<input xmlns="urn:x"><property name="to">x</property></input>`, false},
+		{"duplicate", open + `<property name="to">x</property><property name="TO">y</property></input>`, false},
+		{"trailing data", open + `</input>x`, false},
+		{"unclosed", open + `<property name="to">x</property>`, false},
+		{"control character", open + "<property name=\"to\">\x01</property></input>", false},
+		{"invalid UTF-8", open + "<property name=\"to\">\xff</property></input>", false},
+		{"CDATA end", open + `<property name="to">]]></property></input>`, false},
+		{"DOCTYPE", `<!DOCTYPE input>` + open + `</input>`, false},
+	}
+	for _, tt := range tests {
+		simple, ok := decodeSimpleXML([]byte(tt.body))
+		if ok != tt.simple {
+			t.Errorf("%s: simple %v, want %v", tt.name, ok, tt.simple)
+		}
+		if !ok {
+			continue
+		}
+		full, err := decodeFullXML([]byte(tt.body))
+		if err != nil || !reflect.DeepEqual(simple, full) {
+			t.Errorf("%s: simple reading %+v, encoding/xml %+v, %v", tt.name, simple, full, err)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package ucwa
+
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// decodeSimpleXML reads, in one pass and without encoding/xml, a body of
+// the plain shape clients send:
+//
+//	<?xml version="1.0" encoding="utf-8"?>
+//	<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa">
+//	  <property name="to">sip:john@contoso.com</property>
+//	</input>
+//
+// with nothing else: no comments, entities, CDATA, links, lists, other
+// elements or attributes, carriage returns, or a name twice. It reports
+// false for any body outside that shape, which decodeFullXML then reads
+// (and, if it is wrong, explains). FuzzDecodeXML holds every body it
+// accepts to decodeFullXML's reading of it.
+func decodeSimpleXML(body []byte) (*Request, bool) {
+	r := &Request{Format: XML, raw: body}
+	rest := body
+	for _, decl := range simpleXMLDecls {
+		if after, ok := bytes.CutPrefix(rest, decl); ok {
+			rest = after
+			break
+		}
+	}
+	rest = trimXMLSpace(rest)
+	if after, ok := bytes.CutPrefix(rest, simpleXMLRoot); ok {
+		rest = after
+	} else if after, ok := bytes.CutPrefix(rest, simpleXMLBareRoot); ok {
+		rest = after
+	} else {
+		return nil, false
+	}
+	var names [16][]byte
+	n := 0
+	for {
+		rest = trimXMLSpace(rest)
+		if after, ok := bytes.CutPrefix(rest, simpleXMLEnd); ok {
+			if len(trimXMLSpace(after)) != 0 {
+				return nil, false
+			}
+			return r, true
+		}
+		after, ok := bytes.CutPrefix(rest, simpleXMLProperty)
+		if !ok {
+			return nil, false
+		}
+		quote := bytes.IndexByte(after, '"')
+		if quote < 1 || n == len(names) || !simpleXMLName(after[:quote]) {
+			return nil, false
+		}
+		name := after[:quote]
+		for _, prev := range names[:n] {
+			if bytes.EqualFold(prev, name) {
+				return nil, false // decodeFullXML explains the duplicate
+			}
+		}
+		names[n] = name
+		n++
+		after, ok = bytes.CutPrefix(after[quote:], []byte(`">`))
+		if !ok {
+			return nil, false
+		}
+		end := bytes.Index(after, simpleXMLPropertyEnd)
+		if end < 0 || !simpleXMLText(after[:end]) {
+			return nil, false
+		}
+		if f, known := propertyField(string(name)); known {
+			start := len(body) - len(after)
+			r.set(f, string(after[:end]), span{start: start, end: start + end})
+		}
+		rest = after[end+len(simpleXMLPropertyEnd):]
+	}
+}
+
+var (
+	simpleXMLDecls = [][]byte{
+		[]byte(`<?xml version="1.0" encoding="utf-8"?>`),
+		[]byte(`<?xml version="1.0" encoding="UTF-8"?>`),
+		[]byte(`<?xml version="1.0"?>`),
+	}
+	simpleXMLRoot        = []byte(`<input xmlns="` + Namespace + `">`)
+	simpleXMLBareRoot    = []byte(`<input>`)
+	simpleXMLEnd         = []byte(`</input>`)
+	simpleXMLProperty    = []byte(`<property name="`)
+	simpleXMLPropertyEnd = []byte(`</property>`)
+)
+
+func trimXMLSpace(b []byte) []byte {
+	for len(b) > 0 && isXMLSpace(b[0]) {
+		b = b[1:]
+	}
+	return b
+}
+
+// simpleXMLName accepts property names of ASCII letters, digits, '_',
+// '-' and '.', which an attribute holds as they are.
+func simpleXMLName(b []byte) bool {
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// simpleXMLText accepts text that an XML reader returns as it is: valid
+// UTF-8 of characters XML allows, without markup, references, carriage
+// returns (which readers turn into line feeds) or "]]>".
+func simpleXMLText(b []byte) bool {
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c == '<' || c == '&' || c == '\r' || c < 0x20 && c != '\t' && c != '\n' {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 || !isXMLChar(r) {
+			return false
+		}
+		i += size
+	}
+	return !bytes.Contains(b, []byte("]]>"))
+}
