@@ -69,7 +69,8 @@ func (passThrough) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 // `jwt off`; "auth" runs the whole pipeline: an RS256 token (shaped like
 // an Entra ID access token) checked against a jwks_file, issuer and
 // audience, then parse, validate, normalize and re-encode. Every variant
-// sends the same request, token included.
+// sends the same request, token and Accept header (as UCWA clients send
+// it) included.
 //
 // "proxy" and "pool" go to a real loopback upstream: "proxy" is a plain
 // reverse_proxy, "pool" the "auth" pipeline delivering to a primary pool
@@ -109,6 +110,7 @@ func BenchmarkHandler(b *testing.B) {
 				for b.Loop() {
 					req := httptest.NewRequest(http.MethodPost, startPath, strings.NewReader(tc.body))
 					req.Header.Set("Content-Type", tc.contentType)
+					req.Header.Set("Accept", "application/vnd.microsoft.com.ucwa+json")
 					req.Header.Set("Authorization", "Bearer "+token)
 					w := httptest.NewRecorder()
 					req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), w, server)
