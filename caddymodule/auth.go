@@ -292,7 +292,7 @@ func (a *authConfig) cleanupAuth() error {
 
 // authorize checks the bearer token. When it returns false it has written
 // the answer (401 or 403) itself. It runs before the body is read.
-func (a *authConfig) authorize(w http.ResponseWriter, r *http.Request, errFormat ucwa.Format) bool {
+func (a *authConfig) authorize(w http.ResponseWriter, r *http.Request, errFormat errorFormat) bool {
 	if a.verifier == nil { // jwt off
 		return true
 	}
@@ -384,7 +384,7 @@ func (a *authConfig) verify(ctx context.Context, raw string, epoch keyEpoch) (*g
 
 // unauthorized answers 401 with a Bearer challenge; invalid says whether
 // a token was presented (error="invalid_token") or simply missing.
-func (a *authConfig) unauthorized(w http.ResponseWriter, r *http.Request, errFormat ucwa.Format, invalid bool, message string) bool {
+func (a *authConfig) unauthorized(w http.ResponseWriter, r *http.Request, errFormat errorFormat, invalid bool, message string) bool {
 	challenge := "Bearer " + a.realmParam
 	if invalid {
 		challenge += `, error="invalid_token"`
@@ -395,11 +395,11 @@ func (a *authConfig) unauthorized(w http.ResponseWriter, r *http.Request, errFor
 }
 
 // reject logs why (never the token) and writes the UCWA error body.
-func (a *authConfig) reject(w http.ResponseWriter, r *http.Request, errFormat ucwa.Format, e *ucwa.Error) {
+func (a *authConfig) reject(w http.ResponseWriter, r *http.Request, errFormat errorFormat, e *ucwa.Error) {
 	if c := a.authLogger.Check(zap.DebugLevel, "bearer token rejected"); c != nil {
 		c.Write(zap.Int("status", e.Status), zap.String("reason", e.Message), zap.String("remote_ip", remoteIP(r)))
 	}
-	e.Write(w, errFormat)
+	e.Write(w, errFormat.get())
 }
 
 // tokenScopes collects the scopes a token grants from scp and scope

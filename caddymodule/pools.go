@@ -106,7 +106,7 @@ func (p *poolsConfig) cleanupPools() error {
 // pool and, when the primary cannot take it, to the backup pool. Every
 // outcome ends in an answer written here or by a pool, so it returns nil
 // once pools are configured. Without pools it calls next.
-func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, errFormat ucwa.Format) error {
+func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, errFormat errorFormat) error {
 	if len(p.pools) == 0 {
 		return next.ServeHTTP(w, r)
 	}
@@ -139,11 +139,11 @@ func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddy
 		case outcomeTimeout:
 			p.plog.Error("pool timed out after the request may have reached it; not sent again",
 				zap.String("pool", pl.name), zap.Error(res.err))
-			errPoolTimeout.Write(w, errFormat)
+			errPoolTimeout.Write(w, errFormat.get())
 		case outcomeFailed:
 			p.plog.Error("pool failed after the request may have reached it; not sent again",
 				zap.String("pool", pl.name), zap.Error(res.err))
-			errPoolFailed.Write(w, errFormat)
+			errPoolFailed.Write(w, errFormat.get())
 		}
 		return nil
 	}
@@ -152,11 +152,11 @@ func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddy
 		p.metrics.cannotRedirect.Inc()
 		p.plog.Warn("primary pool cannot take the request and no backup pool is configured: 410 CannotRedirect",
 			zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
-		errCannotRedirect.Write(w, errFormat)
+		errCannotRedirect.Write(w, errFormat.get())
 		return nil
 	}
 	p.plog.Error("no pool can take the request: 503", zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
-	errNoPool.Write(w, errFormat)
+	errNoPool.Write(w, errFormat.get())
 	return nil
 }
 
