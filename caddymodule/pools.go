@@ -75,7 +75,7 @@ func (p *poolsConfig) provisionPools(ctx caddy.Context) error {
 		if err := c.proxy.Provision(ctx); err != nil {
 			return fmt.Errorf("ucwa: %s pool: %w", c.name, err)
 		}
-		p.pools = append(p.pools, newPool(c.name, c.proxy))
+		p.pools = append(p.pools, newPool(c.name, c.proxy, p.metrics.requests))
 	}
 	return nil
 }
@@ -121,7 +121,7 @@ func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddy
 		// see it when the pool's answer goes out.
 		setServingPool(r, pl.name)
 		res := pl.attempt(w, r, next, body)
-		p.metrics.requests.WithLabelValues(pl.name, res.outcome.String()).Inc()
+		pl.requests[res.outcome].Inc()
 		if res.outcome == outcomeUnavailable {
 			setServingPool(r, "")
 			unavailable = res.err
