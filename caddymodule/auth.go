@@ -365,14 +365,13 @@ func (a *authConfig) verify(ctx context.Context, raw string, epoch keyEpoch) (*g
 		return s
 	}
 	scopes := tokenScopes(claims)
+	sub, oid := str("sub"), str("oid")
 	g := &grant{
-		scopeOK:  slices.ContainsFunc(a.Scopes, func(s string) bool { return slices.Contains(scopes, s) }),
-		sub:      str("sub"),
-		oid:      str("oid"),
-		tid:      str("tid"),
-		clientID: cmp.Or(str("appid"), str("azp")),
-		scopes:   strings.Join(scopes, " "),
-		epoch:    epoch,
+		scopeOK: slices.ContainsFunc(a.Scopes, func(s string) bool { return slices.Contains(scopes, s) }),
+		placeholders: [...]any{
+			cmp.Or(sub, oid), sub, oid, str("tid"), cmp.Or(str("appid"), str("azp")), strings.Join(scopes, " "),
+		},
+		epoch: epoch,
 	}
 	// The parser requires exp; a grant without one would never be served
 	// from the cache.
@@ -431,10 +430,7 @@ func (g *grant) publish(r *http.Request) {
 	if !ok {
 		return
 	}
-	repl.Set("http.auth.user.id", cmp.Or(g.sub, g.oid))
-	repl.Set("http.ucwa.sub", g.sub)
-	repl.Set("http.ucwa.oid", g.oid)
-	repl.Set("http.ucwa.tid", g.tid)
-	repl.Set("http.ucwa.client_id", g.clientID)
-	repl.Set("http.ucwa.scopes", g.scopes)
+	for i, name := range grantPlaceholders {
+		repl.Set(name, g.placeholders[i])
+	}
 }

@@ -40,6 +40,13 @@ func hashToken(raw string) tokenKey {
 // means other keys.
 type keyEpoch struct{ file, remote *[]verificationKey }
 
+// grantPlaceholders are the placeholders a grant publishes (see publish),
+// in the order of grant.placeholders.
+var grantPlaceholders = [...]string{
+	"http.auth.user.id", "http.ucwa.sub", "http.ucwa.oid",
+	"http.ucwa.tid", "http.ucwa.client_id", "http.ucwa.scopes",
+}
+
 // grant is what the request path needs from a verified token. It is never
 // changed once made, so cache hits share it.
 type grant struct {
@@ -48,8 +55,9 @@ type grant struct {
 	expires time.Time
 	// Whether the token grants one of the configured scopes.
 	scopeOK bool
-	// Placeholder values (see publish).
-	sub, oid, tid, clientID, scopes string
+	// The values of grantPlaceholders (strings), held as interface values
+	// so that publishing them on a cache hit costs no allocation.
+	placeholders [len(grantPlaceholders)]any
 	// The keys the token was verified against.
 	epoch keyEpoch
 }

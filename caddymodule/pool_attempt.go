@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 )
 
 // pool is one provisioned front-end pool.
@@ -24,6 +25,10 @@ type pool struct {
 	// requests counts the pool's attempts by outcome, resolved once here
 	// rather than looked up by label on every request.
 	requests [numOutcomes]prometheus.Counter
+	// The pool's name as the {http.ucwa.pool} value and the ucwa_pool
+	// log field, made once rather than on every request.
+	placeholder any
+	logField    zap.Field
 }
 
 func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.CounterVec) *pool {
@@ -35,7 +40,7 @@ func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.Coun
 		}
 		hosts[strings.ToLower(host)] = true
 	}
-	pl := &pool{name: name, proxy: proxy, hosts: hosts}
+	pl := &pool{name: name, proxy: proxy, hosts: hosts, placeholder: name, logField: zap.String(logFieldPool, name)}
 	for o := range numOutcomes {
 		pl.requests[o] = requests.WithLabelValues(name, o.String())
 	}

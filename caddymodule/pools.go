@@ -119,11 +119,11 @@ func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddy
 		}
 		// Set before the attempt, so that deferred header operations
 		// see it when the pool's answer goes out.
-		setServingPool(r, pl.name)
+		setServingPool(r, pl.placeholder, pl.logField)
 		res := pl.attempt(w, r, next, body)
 		pl.requests[res.outcome].Inc()
 		if res.outcome == outcomeUnavailable {
-			setServingPool(r, "")
+			setServingPool(r, "", zap.String(logFieldPool, ""))
 			unavailable = res.err
 			continue
 		}
@@ -171,14 +171,18 @@ var (
 		"The front-end pool failed while handling the request. The request may have been carried out, so it was not sent again.")
 )
 
+// logFieldPool is the access log field naming the pool that served.
+const logFieldPool = "ucwa_pool"
+
 // setServingPool records which pool the request went to ("" for none) in
-// the {http.ucwa.pool} placeholder and the access log's ucwa_pool field.
-func setServingPool(r *http.Request, name string) {
+// the {http.ucwa.pool} placeholder (name) and the access log's ucwa_pool
+// field (field).
+func setServingPool(r *http.Request, name any, field zap.Field) {
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.ucwa.pool", name)
 	}
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-		extra.Set(zap.String("ucwa_pool", name))
+		extra.Set(field)
 	}
 }
 
