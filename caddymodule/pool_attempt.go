@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"bytes"
 	"errors"
 	"net"
 	"net/http"
@@ -133,11 +132,6 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 	return attemptResult{outcomeFailed, err}
 }
-
-// bodyReader is a request body over a byte slice; closing it does nothing.
-type bodyReader struct{ bytes.Reader }
-
-func (*bodyReader) Close() error { return nil }
 
 // connTrace records, through net/http's client trace, whether the pool's
 // transport asked for a connection for the request and whether it got
