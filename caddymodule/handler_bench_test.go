@@ -20,7 +20,7 @@ import (
 // reverse_proxy needs one to provision (it looks up the events app).
 func benchContext(tb testing.TB) caddy.Context {
 	tb.Helper()
-	if err := caddy.Load([]byte(`{"admin":{"disabled":true}}`), true); err != nil {
+	if err := caddy.Load([]byte(`{"admin":{"disabled":true,"config":{"persist":false}}}`), true); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = caddy.Stop() })
