@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -60,6 +62,8 @@ type authConfig struct {
 	Challenge map[string]string `json:"challenge,omitempty"`
 
 	verifier       *tokenVerifier
+	tokens         *tokenCache // nil when the cache is off
+	leeway         time.Duration
 	authLogger     *zap.Logger
 	realmParam     string // `realm="..."`
 	extraParams    string // `, name="value"` for each other challenge parameter
@@ -118,6 +122,14 @@ type JWTConfig struct {
 
 	// Clock skew allowed when checking `exp`, `nbf` and `iat`. Default: 0.
 	Leeway caddy.Duration `json:"leeway,omitempty"`
+
+	// How many verified tokens are remembered, so that a token seen again
+	// skips its signature check. The cache keeps each token's SHA-256
+	// (never the token), only for tokens that passed, never past their
+	// `exp` (plus leeway), and empties itself as soon as jwks_file or
+	// jwks_url change their keys, so a revoked key stops working at once.
+	// A negative value turns the cache off. Default: 10000.
+	CacheSize int `json:"cache_size,omitempty"`
 }
 
 // provisionAuth checks the auth settings, loads the keys and starts the
@@ -158,6 +170,14 @@ func (a *authConfig) provisionAuth(ctx caddy.Context) error {
 	if a.verifier, err = a.JWT.newVerifier(ctx, repl); err != nil {
 		return fmt.Errorf("ucwa: jwt: %w", err)
 	}
+	a.leeway = time.Duration(a.JWT.Leeway)
+	if size := cmp.Or(a.JWT.CacheSize, DefaultTokenCacheSize); size > 0 {
+		metrics, err := newTokenCacheMetrics(ctx.GetMetricsRegistry())
+		if err != nil {
+			return fmt.Errorf("ucwa: jwt: %w", err)
+		}
+		a.tokens = newTokenCache(size, clock, metrics)
+	}
 	return nil
 }
 
@@ -165,7 +185,7 @@ func (a *authConfig) provisionAuth(ctx caddy.Context) error {
 func (c *JWTConfig) offOnly() bool {
 	return len(c.Algorithms) == 0 && c.JWKSFile == "" && c.JWKSURL == "" && c.JWKSRefresh == 0 &&
 		len(c.PublicKeyFiles) == 0 && c.HMACSecret == "" && len(c.Issuers) == 0 &&
-		len(c.Audiences) == 0 && c.Leeway == 0
+		len(c.Audiences) == 0 && c.Leeway == 0 && c.CacheSize == 0
 }
 
 // newVerifier checks the settings, loads the keys and starts jwks_url.
@@ -272,7 +292,7 @@ func (a *authConfig) cleanupAuth() error {
 
 // authorize checks the bearer token. When it returns false it has written
 // the answer (401 or 403) itself. It runs before the body is read.
-func (a *authConfig) authorize(w http.ResponseWriter, r *http.Request, errFormat ucwa.Format) bool {
+func (a *authConfig) authorize(w http.ResponseWriter, r *http.Request, errFormat errorFormat) bool {
 	if a.verifier == nil { // jwt off
 		return true
 	}
@@ -298,12 +318,12 @@ func (a *authConfig) authorize(w http.ResponseWriter, r *http.Request, errFormat
 		}
 		return a.unauthorized(w, r, errFormat, true, "Web tickets (Bearer cwt=...) are not accepted here; use an OAuth access token.")
 	}
-	claims, problem := a.verifier.verify(r.Context(), raw)
+	g, problem := a.check(r.Context(), raw)
 	if problem != "" {
 		return a.unauthorized(w, r, errFormat, true, problem)
 	}
-	granted := publishClaims(r, claims)
-	if !slices.ContainsFunc(a.Scopes, func(s string) bool { return slices.Contains(granted, s) }) {
+	g.publish(r)
+	if !g.scopeOK {
 		w.Header().Set("WWW-Authenticate", a.scopeChallenge)
 		a.reject(w, r, errFormat, ucwa.NewError(http.StatusForbidden, "",
 			"The token grants none of the scopes this resource needs: "+strings.Join(a.Scopes, ", ")+"."))
@@ -312,9 +332,58 @@ func (a *authConfig) authorize(w http.ResponseWriter, r *http.Request, errFormat
 	return true
 }
 
+// check returns what a bearer token grants, or a message saying what is
+// wrong with it. A token verified before against the current keys comes
+// from the cache while it has not expired; any other is verified in
+// full, and cached when it passes.
+func (a *authConfig) check(ctx context.Context, raw string) (*grant, string) {
+	if a.tokens == nil {
+		return a.verify(ctx, raw, keyEpoch{})
+	}
+	// The keys are read before the token is verified: a grant is marked
+	// with keys no newer than those that verified it.
+	epoch := a.verifier.epoch()
+	key := hashToken(raw)
+	if g := a.tokens.get(&key, epoch); g != nil {
+		return g, ""
+	}
+	g, problem := a.verify(ctx, raw, epoch)
+	if g != nil {
+		a.tokens.put(&key, g)
+	}
+	return g, problem
+}
+
+// verify checks a token's signature and claims, and makes its grant.
+func (a *authConfig) verify(ctx context.Context, raw string, epoch keyEpoch) (*grant, string) {
+	claims, problem := a.verifier.verify(ctx, raw)
+	if problem != "" {
+		return nil, problem
+	}
+	str := func(name string) string {
+		s, _ := claims[name].(string)
+		return s
+	}
+	scopes := tokenScopes(claims)
+	sub, oid := str("sub"), str("oid")
+	g := &grant{
+		scopeOK: slices.ContainsFunc(a.Scopes, func(s string) bool { return slices.Contains(scopes, s) }),
+		placeholders: [...]any{
+			cmp.Or(sub, oid), sub, oid, str("tid"), cmp.Or(str("appid"), str("azp")), strings.Join(scopes, " "),
+		},
+		epoch: epoch,
+	}
+	// The parser requires exp; a grant without one would never be served
+	// from the cache.
+	if exp, _ := claims.GetExpirationTime(); exp != nil {
+		g.expires = exp.Add(a.leeway)
+	}
+	return g, ""
+}
+
 // unauthorized answers 401 with a Bearer challenge; invalid says whether
 // a token was presented (error="invalid_token") or simply missing.
-func (a *authConfig) unauthorized(w http.ResponseWriter, r *http.Request, errFormat ucwa.Format, invalid bool, message string) bool {
+func (a *authConfig) unauthorized(w http.ResponseWriter, r *http.Request, errFormat errorFormat, invalid bool, message string) bool {
 	challenge := "Bearer " + a.realmParam
 	if invalid {
 		challenge += `, error="invalid_token"`
@@ -325,11 +394,11 @@ func (a *authConfig) unauthorized(w http.ResponseWriter, r *http.Request, errFor
 }
 
 // reject logs why (never the token) and writes the UCWA error body.
-func (a *authConfig) reject(w http.ResponseWriter, r *http.Request, errFormat ucwa.Format, e *ucwa.Error) {
+func (a *authConfig) reject(w http.ResponseWriter, r *http.Request, errFormat errorFormat, e *ucwa.Error) {
 	if c := a.authLogger.Check(zap.DebugLevel, "bearer token rejected"); c != nil {
 		c.Write(zap.Int("status", e.Status), zap.String("reason", e.Message), zap.String("remote_ip", remoteIP(r)))
 	}
-	e.Write(w, errFormat)
+	e.Write(w, errFormat.get())
 }
 
 // tokenScopes collects the scopes a token grants from scp and scope
@@ -352,32 +421,16 @@ func tokenScopes(claims jwt.MapClaims) []string {
 	return scopes
 }
 
-// publishClaims makes verified claims available as placeholders for access
-// logs and header rules, and returns the token's scopes:
-// {http.auth.user.id} (sub, else oid), {http.ucwa.sub}, {http.ucwa.oid},
-// {http.ucwa.tid}, {http.ucwa.client_id} (appid, else azp) and
-// {http.ucwa.scopes} (space-separated).
-func publishClaims(r *http.Request, claims jwt.MapClaims) []string {
-	scopes := tokenScopes(claims)
+// publish makes the verified claims available as placeholders for access
+// logs and header rules: {http.auth.user.id} (sub, else oid),
+// {http.ucwa.sub}, {http.ucwa.oid}, {http.ucwa.tid}, {http.ucwa.client_id}
+// (appid, else azp) and {http.ucwa.scopes} (space-separated).
+func (g *grant) publish(r *http.Request) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
-		return scopes
+		return
 	}
-	str := func(name string) string {
-		s, _ := claims[name].(string)
-		return s
+	for i, name := range grantPlaceholders {
+		repl.Set(name, g.placeholders[i])
 	}
-	firstOf := func(a, b string) string {
-		if a != "" {
-			return a
-		}
-		return b
-	}
-	repl.Set("http.auth.user.id", firstOf(str("sub"), str("oid")))
-	repl.Set("http.ucwa.sub", str("sub"))
-	repl.Set("http.ucwa.oid", str("oid"))
-	repl.Set("http.ucwa.tid", str("tid"))
-	repl.Set("http.ucwa.client_id", firstOf(str("appid"), str("azp")))
-	repl.Set("http.ucwa.scopes", strings.Join(scopes, " "))
-	return scopes
 }

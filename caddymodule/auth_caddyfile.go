@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"strconv"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -115,6 +117,15 @@ func (c *JWTConfig) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("leeway: %q is not a duration (such as 30s)", one)
 			}
 			c.Leeway = caddy.Duration(leeway)
+		case "cache_size":
+			if err := single(); err != nil {
+				return err
+			}
+			size, err := strconv.Atoi(one)
+			if err != nil || size == 0 {
+				return d.Errf("cache_size: %q is not a number of tokens (or -1 for no cache)", one)
+			}
+			c.CacheSize = size
 		default:
 			return d.Errf("jwt: unrecognized option %q", option)
 		}

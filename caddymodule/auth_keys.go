@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -111,6 +113,14 @@ func (k verificationKey) fits(alg, kid string) bool {
 		return false
 	}
 	return keyFits(alg, k.key)
+}
+
+// sameKeys reports whether a and b hold the same keys in the same order.
+func sameKeys(a, b []verificationKey) bool {
+	return slices.EqualFunc(a, b, func(x, y verificationKey) bool {
+		xk, ok := x.key.(interface{ Equal(crypto.PublicKey) bool })
+		return ok && x.id == y.id && x.alg == y.alg && xk.Equal(y.key)
+	})
 }
 
 // checkKey refuses keys too weak to trust.

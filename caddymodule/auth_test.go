@@ -344,6 +344,7 @@ func TestAuthStartupErrors(t *testing.T) {
 		{"jwt off with a block", site("jwt off {\n algorithms RS256\n}"), "caddyfile", "`jwt off` takes no block"},
 		{"bad web_tickets", site("jwt off\n web_tickets maybe"), "caddyfile", `web_tickets: "maybe" is neither reject nor forward`},
 		{"bad leeway", site("jwt {\n algorithms RS256\n leeway soon\n}"), "caddyfile", `leeway: "soon" is not a duration`},
+		{"bad cache_size", site("jwt {\n algorithms RS256\n cache_size many\n}"), "caddyfile", `cache_size: "many" is not a number`},
 		{"bad refresh", site("jwt {\n algorithms RS256\n jwks_url https://idp.example/keys often\n}"), "caddyfile", `jwks_url: refresh "often"`},
 		{"reserved challenge parameter", site("jwt {\n algorithms RS256\n public_key_file " + rsaFile + "\n}\n challenge error x"), "caddyfile", `challenge: "error" is set by the edge itself`},
 		{"off combined (JSON)", `{"apps":{"http":{"servers":{"s":{"listen":[":8080"],"routes":[{"handle":[{"handler":"ucwa","jwt":{"off":true,"algorithms":["RS256"]}}]}]}}}}}`, "json", "`off` cannot be combined"},

@@ -111,6 +111,19 @@ func (v *tokenVerifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
 	return nil, errNoKey
 }
 
+// epoch is the current keys of the sources that can change while a
+// config runs, first looking at jwks_file for changes when it is due.
+func (v *tokenVerifier) epoch() keyEpoch {
+	var e keyEpoch
+	if v.file != nil {
+		e.file = v.file.current()
+	}
+	if v.remote != nil {
+		e.remote = v.remote.current()
+	}
+	return e
+}
+
 func (v *tokenVerifier) candidates(alg, kid string) []jwt.VerificationKey {
 	var keys []jwt.VerificationKey
 	add := func(set []verificationKey) {

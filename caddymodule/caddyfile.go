@@ -33,6 +33,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			issuer <iss...>
 //			audience <aud...>
 //			leeway <duration>
+//			cache_size <tokens>
 //		}
 //		scopes <scope...>
 //		web_tickets reject|forward
@@ -54,7 +55,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // listed algorithm needs a key source: jwks_url, jwks_file or
 // public_key_file (repeatable) for the asymmetric ones, hmac_secret for
 // HS*. jwks_url's refresh defaults to 1h. issuer and audience accept any
-// one of their values. scopes defaults to Conversations.Initiate
+// one of their values. cache_size (default 10000; -1 for none) bounds the
+// cache of verified tokens. scopes defaults to Conversations.Initiate
 // Conversations.Receive, web_tickets to reject; challenge is repeatable and
 // adds a parameter (such as authorization_uri, trusted_issuers, client_id
 // or realm) to the 401's WWW-Authenticate: Bearer challenge.

@@ -13,6 +13,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
+	"unsafe"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -134,10 +136,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	reqFormat, typeOK := ucwa.MediaFormat(r.Header.Get("Content-Type"))
-	errFormat := ucwa.ErrorFormat(reqFormat, r.Header.Get("Accept"))
+	errFormat := errorFormat{reqFormat, r}
 	fail := func(e *ucwa.Error) error {
 		h.logRejection(r, e)
-		e.Write(w, errFormat)
+		e.Write(w, errFormat.get())
 		return nil
 	}
 
@@ -153,7 +155,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return fail(ucwa.NewError(http.StatusUnsupportedMediaType, ucwa.SubcodeUnsupportedMediaType,
 			"The body must be application/json, application/xml or their UCWA (vnd.microsoft.com.ucwa) forms in UTF-8."))
 	}
-	body, uerr := h.readBody(r)
+	buf := bodyBuffers.Get().(*bodyBuffer)
+	recycle := true
+	defer func() {
+		if recycle && buf.Cap() <= maxRecycledBuffer {
+			buf.Reset()
+			bodyBuffers.Put(buf)
+		}
+	}()
+	body, uerr := h.readBody(r, buf)
 	if uerr != nil {
 		return fail(uerr)
 	}
@@ -187,7 +197,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		r.RequestURI = r.URL.RequestURI()
 	}
 	body = req.Encode()
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	// The proxy may still be writing the body after ServeHTTP returns
+	// (net/http closes a request body in its own time), so a body that
+	// is buf's own bytes (nothing changed) is left to the garbage
+	// collector with buf.
+	recycle = !overlaps(body, buf.Bytes())
+	forwarded := new(bodyReader)
+	forwarded.Reset(body)
+	r.Body = forwarded
 	r.ContentLength = int64(len(body))
 	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	r.TransferEncoding = nil
@@ -196,9 +213,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return h.deliver(w, r, next, body, errFormat)
 }
 
+// bodyReader is a request body over a byte slice; closing it does nothing.
+// It is io.NopCloser(bytes.NewReader(b)) in one allocation.
+type bodyReader struct{ bytes.Reader }
+
+func (*bodyReader) Close() error { return nil }
+
+// errorFormat chooses the format of an answer the edge gives itself
+// (from the request's Content-Type and Accept) only when it gives one:
+// most requests pass and never need it.
+type errorFormat struct {
+	request ucwa.Format
+	r       *http.Request
+}
+
+func (f errorFormat) get() ucwa.Format {
+	return ucwa.ErrorFormat(f.request, f.r.Header.Get("Accept"))
+}
+
 // terminates reports whether r is a startPhoneAudio request.
 func (h *Handler) terminates(r *http.Request) bool {
-	p := path.Clean("/" + r.URL.Path)
+	p := r.URL.Path
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	p = path.Clean(p) // no allocation when p is clean already
 	for _, suffix := range h.paths {
 		if len(p) >= len(suffix) && strings.EqualFold(p[len(p)-len(suffix):], suffix) {
 			return true
@@ -207,31 +246,55 @@ func (h *Handler) terminates(r *http.Request) bool {
 	return false
 }
 
-// readBody reads the whole body, refusing one over MaxBodySize without
-// reading past the limit.
-func (h *Handler) readBody(r *http.Request) ([]byte, *ucwa.Error) {
-	tooLarge := ucwa.NewError(http.StatusRequestEntityTooLarge, ucwa.SubcodeEntityTooLarge,
-		"The body is larger than "+strconv.FormatInt(h.MaxBodySize, 10)+" bytes.")
+// bodyBuffer is what a request body is read with: the buffer, and the
+// reader that stops at the body limit (kept here so that it costs no
+// allocation of its own).
+type bodyBuffer struct {
+	bytes.Buffer
+	limit io.LimitedReader
+}
+
+// bodyBuffers recycles body buffers.
+var bodyBuffers = sync.Pool{New: func() any { return new(bodyBuffer) }}
+
+// maxRecycledBuffer is the largest body buffer kept for reuse: one per
+// request in flight, each no larger than a default-size body.
+const maxRecycledBuffer = DefaultMaxBodySize + bytes.MinRead
+
+// overlaps reports whether a and b share memory (up to their capacity).
+func overlaps(a, b []byte) bool {
+	if cap(a) == 0 || cap(b) == 0 {
+		return false
+	}
+	aStart, bStart := uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return aStart < bStart+uintptr(cap(b)) && bStart < aStart+uintptr(cap(a))
+}
+
+// readBody reads the whole body into buf, refusing one over MaxBodySize
+// without reading past the limit.
+func (h *Handler) readBody(r *http.Request, buf *bodyBuffer) ([]byte, *ucwa.Error) {
 	if r.ContentLength > h.MaxBodySize {
-		return nil, tooLarge
+		return nil, h.tooLarge()
 	}
-	size := h.MaxBodySize + 1
-	if r.ContentLength >= 0 {
-		size = r.ContentLength + 1
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, min(size, h.MaxBodySize+1)))
-	n, err := buf.ReadFrom(io.LimitReader(r.Body, h.MaxBodySize+1))
+	buf.limit = io.LimitedReader{R: r.Body, N: h.MaxBodySize + 1}
+	defer func() { buf.limit.R = nil }() // not kept past the request
+	n, err := buf.ReadFrom(&buf.limit)
 	if n > h.MaxBodySize {
-		return nil, tooLarge
+		return nil, h.tooLarge()
 	}
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
-			return nil, tooLarge
+			return nil, h.tooLarge()
 		}
 		return nil, ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure, "The body could not be read completely.")
 	}
 	return buf.Bytes(), nil
+}
+
+func (h *Handler) tooLarge() *ucwa.Error {
+	return ucwa.NewError(http.StatusRequestEntityTooLarge, ucwa.SubcodeEntityTooLarge,
+		"The body is larger than "+strconv.FormatInt(h.MaxBodySize, 10)+" bytes.")
 }
 
 // logRejection logs an answer the edge gave itself, and puts its UCWA

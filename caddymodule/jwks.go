@@ -181,12 +181,18 @@ func (f *jwksFile) read(info os.FileInfo) error {
 // keys returns the current keys, first re-reading the file when the check
 // interval has passed and the file changed.
 func (f *jwksFile) keys() []verificationKey {
+	return *f.current()
+}
+
+// current is keys as the slice's address, which changes with every
+// re-read: the token cache's sign that the keys changed.
+func (f *jwksFile) current() *[]verificationKey {
 	now := f.now()
 	next := f.nextCheck.Load()
 	if now.UnixNano() >= next && f.nextCheck.CompareAndSwap(next, now.Add(jwksFileCheckInterval).UnixNano()) {
 		f.reloadIfChanged()
 	}
-	return *f.set.Load()
+	return f.set.Load()
 }
 
 func (f *jwksFile) reloadIfChanged() {

@@ -147,10 +147,16 @@ func (s *jwksURL) loop(ctx context.Context, next time.Duration) {
 
 // keys returns the last good set, or nil before the first good fetch.
 func (s *jwksURL) keys() []verificationKey {
-	if p := s.set.Load(); p != nil {
+	if p := s.current(); p != nil {
 		return *p
 	}
 	return nil
+}
+
+// current is keys as the slice's address, which changes only when a
+// fetch brings other keys: the token cache's sign that the keys changed.
+func (s *jwksURL) current() *[]verificationKey {
+	return s.set.Load()
 }
 
 // has reports whether the current set holds a key with this kid.
@@ -215,7 +221,9 @@ func (s *jwksURL) fetch(ctx context.Context) time.Duration {
 		}
 		return jwksMinRefetch
 	}
-	s.set.Store(&keys)
+	if old := s.set.Load(); old == nil || !sameKeys(*old, keys) {
+		s.set.Store(&keys)
+	}
 	s.logger().Debug("jwks_url fetched", zap.String("url", s.url), zap.Int("keys", len(keys)))
 	next := s.refresh
 	if maxAge >= 0 && maxAge < next {

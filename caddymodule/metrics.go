@@ -53,6 +53,39 @@ func newPoolMetrics(reg *prometheus.Registry) (*poolMetrics, error) {
 	return m, nil
 }
 
+// tokenCacheMetrics are the Prometheus metrics of the verified-token cache.
+type tokenCacheMetrics struct {
+	// caddy_ucwa_token_cache_entries: verified tokens cached.
+	entries prometheus.Gauge
+	// caddy_ucwa_token_cache_lookups_total{result="hit"|"miss"}: bearer
+	// tokens looked up in the cache; a miss is verified in full.
+	hits, misses prometheus.Counter
+}
+
+// newTokenCacheMetrics registers the metrics in Caddy's registry (nil:
+// none). The handlers of one configuration share them.
+func newTokenCacheMetrics(reg *prometheus.Registry) (*tokenCacheMetrics, error) {
+	const ns, sub = "caddy", "ucwa"
+	entries := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: sub, Name: "token_cache_entries",
+		Help: "Verified bearer tokens held in the token cache.",
+	})
+	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "token_cache_lookups_total",
+		Help: "Bearer tokens looked up in the token cache, by result (hit, or miss: verified in full).",
+	}, []string{"result"})
+	if reg != nil {
+		var err error
+		if entries, err = register(reg, entries); err != nil {
+			return nil, err
+		}
+		if lookups, err = register(reg, lookups); err != nil {
+			return nil, err
+		}
+	}
+	return &tokenCacheMetrics{entries: entries, hits: lookups.WithLabelValues("hit"), misses: lookups.WithLabelValues("miss")}, nil
+}
+
 // register registers c, or returns the collector registered before under
 // the same name.
 func register[C prometheus.Collector](reg *prometheus.Registry, c C) (C, error) {

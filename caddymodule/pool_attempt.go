@@ -1,9 +1,7 @@
 package caddymodule
 
 import (
-	"bytes"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -12,6 +10,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 )
 
 // pool is one provisioned front-end pool.
@@ -21,9 +21,16 @@ type pool struct {
 	// hosts holds the lower-case host names of the pool's configured
 	// upstreams: a Location pointing at one of them is rewritten.
 	hosts map[string]bool
+	// requests counts the pool's attempts by outcome, resolved once here
+	// rather than looked up by label on every request.
+	requests [numOutcomes]prometheus.Counter
+	// The pool's name as the {http.ucwa.pool} value and the ucwa_pool
+	// log field, made once rather than on every request.
+	placeholder any
+	logField    zap.Field
 }
 
-func newPool(name string, proxy *reverseproxy.Handler) *pool {
+func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.CounterVec) *pool {
 	hosts := make(map[string]bool, len(proxy.Upstreams))
 	for _, u := range proxy.Upstreams {
 		host, _, err := net.SplitHostPort(u.Dial)
@@ -32,7 +39,11 @@ func newPool(name string, proxy *reverseproxy.Handler) *pool {
 		}
 		hosts[strings.ToLower(host)] = true
 	}
-	return &pool{name: name, proxy: proxy, hosts: hosts}
+	pl := &pool{name: name, proxy: proxy, hosts: hosts, placeholder: name, logField: zap.String(logFieldPool, name)}
+	for o := range numOutcomes {
+		pl.requests[o] = requests.WithLabelValues(name, o.String())
+	}
+	return pl
 }
 
 // outcome is how one pool's attempt at a request ended.
@@ -53,6 +64,8 @@ const (
 	outcomeTimeout
 	// outcomeClientGone: the client went away during the attempt.
 	outcomeClientGone
+
+	numOutcomes
 )
 
 // String is the outcome as the metrics' outcome label gives it.
@@ -86,16 +99,25 @@ type attemptResult struct {
 // cleaned body, and tells how that ended. Only an outcomeUnavailable
 // attempt left nothing written to w.
 func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte) attemptResult {
-	var conn connTrace
-	req := r.WithContext(httptrace.WithClientTrace(r.Context(), conn.clientTrace()))
-	req.Body = io.NopCloser(bytes.NewReader(body))
+	// What the attempt needs, in one allocation.
+	st := new(struct {
+		conn  connTrace
+		trace httptrace.ClientTrace
+		body  bodyReader
+		rw    poolResponseWriter
+	})
+	st.conn.trace(&st.trace)
+	req := r.WithContext(httptrace.WithClientTrace(r.Context(), &st.trace))
+	st.body.Reset(body)
+	req.Body = &st.body
 	// net/http's Transport replays a request after a kept-alive connection
 	// dies if it thinks the request idempotent (an Idempotency-Key header)
 	// and can rewind its body through GetBody. Without GetBody a body that
 	// was written is never written again, whatever the headers say.
 	req.GetBody = nil
 
-	rw := newPoolResponseWriter(w, r, pl)
+	rw := &st.rw
+	rw.init(w, r, pl)
 	err := pl.proxy.ServeHTTP(rw, req, next)
 	gone := r.Context().Err() != nil
 	switch {
@@ -103,7 +125,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		return attemptResult{outcomeClientGone, err}
 	case rw.status != 0 || err == nil:
 		return attemptResult{outcomeAnswered, err}
-	case !conn.mayHaveReached(err):
+	case !st.conn.mayHaveReached(err):
 		return attemptResult{outcomeUnavailable, err}
 	case isTimeout(err):
 		return attemptResult{outcomeTimeout, err}
@@ -121,11 +143,10 @@ type connTrace struct {
 	gotConn   atomic.Bool
 }
 
-func (c *connTrace) clientTrace() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		GetConn: func(string) { c.askedConn.Store(true) },
-		GotConn: func(httptrace.GotConnInfo) { c.gotConn.Store(true) },
-	}
+// trace sets t up to record into c.
+func (c *connTrace) trace(t *httptrace.ClientTrace) {
+	t.GetConn = func(string) { c.askedConn.Store(true) }
+	t.GotConn = func(httptrace.GotConnInfo) { c.gotConn.Store(true) }
 }
 
 // mayHaveReached reports whether a byte of the request may have reached

@@ -15,7 +15,7 @@ import (
 // that one gets the edge's scheme and host, so clients never learn
 // internal host names. It also records the final status written.
 type poolResponseWriter struct {
-	*caddyhttp.ResponseWriterWrapper
+	caddyhttp.ResponseWriterWrapper
 	pool *pool
 	repl *caddy.Replacer // holds the host reverse_proxy dialed
 	// The edge's scheme and host, as the client reached it.
@@ -24,19 +24,15 @@ type poolResponseWriter struct {
 	status int
 }
 
-func newPoolResponseWriter(w http.ResponseWriter, r *http.Request, pl *pool) *poolResponseWriter {
+// init sets w up to pass the pool's answer to r on to the client.
+func (w *poolResponseWriter) init(rw http.ResponseWriter, r *http.Request, pl *pool) {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	return &poolResponseWriter{
-		ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w},
-		pool:                  pl,
-		repl:                  repl,
-		edgeScheme:            scheme,
-		edgeHost:              r.Host,
-	}
+	w.ResponseWriterWrapper.ResponseWriter = rw
+	w.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	w.pool, w.edgeScheme, w.edgeHost = pl, scheme, r.Host
 }
 
 // WriteHeader rewrites Location before the final status goes out.

@@ -75,7 +75,7 @@ func (p *poolsConfig) provisionPools(ctx caddy.Context) error {
 		if err := c.proxy.Provision(ctx); err != nil {
 			return fmt.Errorf("ucwa: %s pool: %w", c.name, err)
 		}
-		p.pools = append(p.pools, newPool(c.name, c.proxy))
+		p.pools = append(p.pools, newPool(c.name, c.proxy, p.metrics.requests))
 	}
 	return nil
 }
@@ -106,7 +106,7 @@ func (p *poolsConfig) cleanupPools() error {
 // pool and, when the primary cannot take it, to the backup pool. Every
 // outcome ends in an answer written here or by a pool, so it returns nil
 // once pools are configured. Without pools it calls next.
-func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, errFormat ucwa.Format) error {
+func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, errFormat errorFormat) error {
 	if len(p.pools) == 0 {
 		return next.ServeHTTP(w, r)
 	}
@@ -119,11 +119,11 @@ func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddy
 		}
 		// Set before the attempt, so that deferred header operations
 		// see it when the pool's answer goes out.
-		setServingPool(r, pl.name)
+		setServingPool(r, pl.placeholder, pl.logField)
 		res := pl.attempt(w, r, next, body)
-		p.metrics.requests.WithLabelValues(pl.name, res.outcome.String()).Inc()
+		pl.requests[res.outcome].Inc()
 		if res.outcome == outcomeUnavailable {
-			setServingPool(r, "")
+			setServingPool(r, "", zap.String(logFieldPool, ""))
 			unavailable = res.err
 			continue
 		}
@@ -139,11 +139,11 @@ func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddy
 		case outcomeTimeout:
 			p.plog.Error("pool timed out after the request may have reached it; not sent again",
 				zap.String("pool", pl.name), zap.Error(res.err))
-			errPoolTimeout.Write(w, errFormat)
+			errPoolTimeout.Write(w, errFormat.get())
 		case outcomeFailed:
 			p.plog.Error("pool failed after the request may have reached it; not sent again",
 				zap.String("pool", pl.name), zap.Error(res.err))
-			errPoolFailed.Write(w, errFormat)
+			errPoolFailed.Write(w, errFormat.get())
 		}
 		return nil
 	}
@@ -152,11 +152,11 @@ func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddy
 		p.metrics.cannotRedirect.Inc()
 		p.plog.Warn("primary pool cannot take the request and no backup pool is configured: 410 CannotRedirect",
 			zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
-		errCannotRedirect.Write(w, errFormat)
+		errCannotRedirect.Write(w, errFormat.get())
 		return nil
 	}
 	p.plog.Error("no pool can take the request: 503", zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
-	errNoPool.Write(w, errFormat)
+	errNoPool.Write(w, errFormat.get())
 	return nil
 }
 
@@ -171,14 +171,18 @@ var (
 		"The front-end pool failed while handling the request. The request may have been carried out, so it was not sent again.")
 )
 
+// logFieldPool is the access log field naming the pool that served.
+const logFieldPool = "ucwa_pool"
+
 // setServingPool records which pool the request went to ("" for none) in
-// the {http.ucwa.pool} placeholder and the access log's ucwa_pool field.
-func setServingPool(r *http.Request, name string) {
+// the {http.ucwa.pool} placeholder (name) and the access log's ucwa_pool
+// field (field).
+func setServingPool(r *http.Request, name any, field zap.Field) {
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.ucwa.pool", name)
 	}
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-		extra.Set(zap.String("ucwa_pool", name))
+		extra.Set(field)
 	}
 }
 
