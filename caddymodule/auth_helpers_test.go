@@ -12,12 +12,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -270,27 +268,8 @@ func authSite(auth, upstream, logFile string) string {
 // header values (none when empty) and returns status, headers and body.
 func sendWithAuth(t testing.TB, client *http.Client, accept string, authorization ...string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, edgeURL(startPath), strings.NewReader(`{"to":"4255551234"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	for _, a := range authorization {
-		req.Header.Add("Authorization", a)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(body)
+	return send(t, client, http.MethodPost, edgeURL(startPath), "application/json", accept, `{"to":"4255551234"}`,
+		http.Header{"Authorization": authorization})
 }
 
 // ucwaError decodes a JSON UCWA error body.

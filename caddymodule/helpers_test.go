@@ -88,7 +88,7 @@ func startCaddy(t *testing.T, config, adapter string) *caddytest.Tester {
 }
 
 // send makes one request and returns the response with its body read.
-func send(t *testing.T, client *http.Client, method, url, contentType, accept, body string, headers map[string]string) (*http.Response, string) {
+func send(t testing.TB, client *http.Client, method, url, contentType, accept, body string, headers http.Header) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -100,8 +100,10 @@ func send(t *testing.T, client *http.Client, method, url, contentType, accept, b
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
-	for name, value := range headers {
-		req.Header.Set(name, value)
+	for name, values := range headers {
+		for _, v := range values {
+			req.Header.Add(name, v)
+		}
 	}
 	resp, err := client.Do(req)
 	if err != nil {

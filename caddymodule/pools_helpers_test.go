@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -189,22 +188,8 @@ func closedAddr(t *testing.T) string {
 // the edge and returns the response with its body read.
 func startPhoneAudio(t *testing.T, client *http.Client, op string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, edgeURL("/ucwa/v1/applications/1/communication/startPhoneAudio"),
-		strings.NewReader(fmt.Sprintf(`{"to":"4255551234","operationId":%q}`, op)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	return send(t, client, http.MethodPost, edgeURL("/ucwa/v1/applications/1/communication/startPhoneAudio"),
+		"application/json", "", fmt.Sprintf(`{"to":"4255551234","operationId":%q}`, op), nil)
 }
 
 // adminMetrics returns the admin endpoint's /metrics text.
