@@ -203,7 +203,7 @@ func TestDemoEndToEnd(t *testing.T) {
 			t.Fatalf("call = %d %s, want 201", r.status, r.body)
 		}
 		location := r.header.Get("Location")
-		got := followThrough(t, client, base("8080"), app+"/events", location)
+		got := followEvents(t, client, base("8080"), app+"/events", location)
 		if last := got[len(got)-1]; last.status != "Success" {
 			t.Fatalf("events = %+v, want the call to complete with Success", got)
 		}
@@ -257,28 +257,6 @@ func send(t *testing.T, client *http.Client, method, url, auth, body string) res
 		t.Fatal(err)
 	}
 	return response{resp.StatusCode, resp.Header, b.String()}
-}
-
-// followThrough follows an event channel through origin until the
-// invitation completes.
-func followThrough(t *testing.T, client *http.Client, origin, eventsPath, invitation string) []seen {
-	t.Helper()
-	var got []seen
-	next := eventsPath + "?ack=0"
-	for range 100 {
-		p := parseEvents(t, send(t, client, "GET", origin+next+"&timeout=5", "", ""))
-		for _, e := range p.seen() {
-			if e.href == invitation {
-				got = append(got, e)
-				if e.typ == "completed" {
-					return got
-				}
-			}
-		}
-		next = p.Links["next"].Href
-	}
-	t.Fatalf("no completed event for %s; saw %+v", invitation, got)
-	return nil
 }
 
 func writeFile(t *testing.T, dir, name, content string) string {

@@ -138,7 +138,7 @@ func TestEventSequencePerOutcome(t *testing.T) {
 				t.Fatalf("POST = %d %s", r.status, r.body)
 			}
 			location := r.header.Get("Location")
-			got := followEvents(t, tester.Client, app+"/events", location)
+			got := followEvents(t, tester.Client, url(""), app+"/events", location)
 			if len(got) != len(tc.want) {
 				t.Fatalf("events = %+v, want %+v", got, tc.want)
 			}
@@ -285,7 +285,7 @@ func TestJSONConfig(t *testing.T) {
 		if r.status != http.StatusCreated {
 			t.Fatalf("POST = %d %s", r.status, r.body)
 		}
-		got := followEvents(t, tester.Client, app+"/events", r.header.Get("Location"))
+		got := followEvents(t, tester.Client, url(""), app+"/events", r.header.Get("Location"))
 		if last := got[len(got)-1]; last.reason != tc.reason {
 			t.Errorf("to %s completed with %+v, want reason %s", tc.to, last, tc.reason)
 		}

@@ -156,15 +156,16 @@ func parseEvents(t *testing.T, r response) eventsPage {
 	return p
 }
 
-// followEvents follows an application's event channel, from its path
-// (…/events) and the next links, until an event about invitation
-// completes, and returns the events about it.
-func followEvents(t *testing.T, client *http.Client, eventsPath, invitation string) []seen {
+// followEvents follows an application's event channel at origin (the
+// emulator, or an edge in front of it), from its path (…/events) and the
+// next links, until an event about invitation completes, and returns the
+// events about it.
+func followEvents(t *testing.T, client *http.Client, origin, eventsPath, invitation string) []seen {
 	t.Helper()
 	var got []seen
 	next := eventsPath + "?ack=0"
 	for range 100 {
-		p := parseEvents(t, do(t, client, "GET", next+"&timeout=5s", "", "", ""))
+		p := parseEvents(t, send(t, client, "GET", origin+next+"&timeout=5", "", ""))
 		for _, e := range p.seen() {
 			if e.href != invitation {
 				continue
