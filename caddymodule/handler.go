@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -196,12 +195,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		r.URL.RawQuery = query.Encode()
 		r.RequestURI = r.URL.RequestURI()
 	}
-	body = req.Encode()
 	// The proxy may still be writing the body after ServeHTTP returns
-	// (net/http closes a request body in its own time), so a body that
-	// is buf's own bytes (nothing changed) is left to the garbage
-	// collector with buf.
-	recycle = !overlaps(body, buf.Bytes())
+	// (net/http closes a request body in its own time). When nothing
+	// changed, Encode forwards buf's own bytes, so buf is left to the
+	// garbage collector; otherwise the forwarded body is a new slice.
+	body = req.Encode()
+	recycle = req.Changed()
 	forwarded := new(bodyReader)
 	forwarded.Reset(body)
 	r.Body = forwarded
@@ -260,15 +259,6 @@ var bodyBuffers = sync.Pool{New: func() any { return new(bodyBuffer) }}
 // maxRecycledBuffer is the largest body buffer kept for reuse: one per
 // request in flight, each no larger than a default-size body.
 const maxRecycledBuffer = DefaultMaxBodySize + bytes.MinRead
-
-// overlaps reports whether a and b share memory (up to their capacity).
-func overlaps(a, b []byte) bool {
-	if cap(a) == 0 || cap(b) == 0 {
-		return false
-	}
-	aStart, bStart := uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	return aStart < bStart+uintptr(cap(b)) && bStart < aStart+uintptr(cap(a))
-}
 
 // readBody reads the whole body into buf, refusing one over MaxBodySize
 // without reading past the limit.
