@@ -173,7 +173,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	var query url.Values
 	var queryTo string
 	if r.URL.RawQuery != "" {
-		query = r.URL.Query()
+		// URL.Query drops pairs it cannot parse, but the pool (ASP.NET)
+		// reads some of them ("to=...;x", "%u0074o=..."): a query that
+		// does not parse whole is refused, so no "to" escapes the checks.
+		var err error
+		if query, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			return fail(errMalformedQuery)
+		}
 		if queryTo, uerr = ucwa.QueryTarget(query); uerr != nil {
 			return fail(uerr)
 		}
@@ -211,6 +217,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	return h.deliver(w, r, next, body, errFormat)
 }
+
+var errMalformedQuery = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeParameterValidationFailure,
+	"The query string cannot be read: every name=value pair must be percent-encoded and separated by &.")
 
 // bodyReader is a request body over a byte slice; closing it does nothing.
 // It is io.NopCloser(bytes.NewReader(b)) in one allocation.

@@ -182,6 +182,21 @@ func TestTerminate(t *testing.T) {
 			status: 400, code: "BadRequest", subcode: "ParameterValidationFailure", params: []string{"to"},
 		},
 		{
+			name: "query the edge cannot read whole (a semicolon)", method: "POST", path: startPath + "?to=tel:%2B19005550100;x",
+			contentType: "application/json", body: `{"to":"sip:john@contoso.com"}`,
+			status: 400, code: "BadRequest", subcode: "ParameterValidationFailure",
+		},
+		{
+			name: "query the edge cannot read whole (IIS %u escape)", method: "POST", path: startPath + "?%u0074o=tel:%2B19005550100",
+			contentType: "application/json", body: `{"to":"sip:john@contoso.com"}`,
+			status: 400, code: "BadRequest", subcode: "ParameterValidationFailure",
+		},
+		{
+			name: "to twice in the query, in other letter case", method: "POST", path: startPath + "?to=sip:a@b.c&TO=sip:b@c.d",
+			contentType: "application/json", body: `{"to":"sip:a@b.c"}`,
+			status: 400, code: "BadRequest", subcode: "ParameterValidationFailure", params: []string{"to"},
+		},
+		{
 			name: "impossible number", method: "POST", path: startPath, contentType: "application/json",
 			body: `{"to":"sip:a@b.c","phoneNumber":"+1 425"}`, status: 400, code: "BadRequest", subcode: "NormalizationFailed",
 			params: []string{"phoneNumber"},
