@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -213,7 +215,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	r.ContentLength = int64(len(body))
 	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	r.TransferEncoding = nil
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	// No GetBody: with it, Go's transport may replay a written POST (one
+	// with an Idempotency-Key header) after a kept-alive connection dies,
+	// which could ring a phone twice.
+	r.GetBody = nil
 
 	return h.deliver(w, r, next, body, errFormat)
 }
@@ -239,19 +244,53 @@ func (f errorFormat) get() ucwa.Format {
 	return ucwa.ErrorFormat(f.request, f.r.Header.Get("Accept"))
 }
 
-// terminates reports whether r is a startPhoneAudio request.
+// terminates reports whether r is a startPhoneAudio request. The pools
+// run on IIS, which is lenient about paths, so the match is broader than
+// what IIS would route: case-insensitive, with backslashes as slashes,
+// ";params" cut from each segment, and trailing dots and spaces trimmed.
+// A request that IIS might read as startPhoneAudio must not pass the edge
+// unchecked through a fallback reverse_proxy.
 func (h *Handler) terminates(r *http.Request) bool {
-	p := r.URL.Path
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p
-	}
-	p = path.Clean(p) // no allocation when p is clean already
+	p := canonicalPath(r.URL.Path)
 	for _, suffix := range h.paths {
 		if len(p) >= len(suffix) && strings.EqualFold(p[len(p)-len(suffix):], suffix) {
 			return true
 		}
 	}
 	return false
+}
+
+// canonicalPath is the form of a request path that terminates matches.
+func canonicalPath(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	if strings.ContainsAny(p, "\\;. ") || !isASCII(p) {
+		p = strings.ReplaceAll(p, "\\", "/")
+		segments := strings.Split(p, "/")
+		for i, seg := range segments {
+			if j := strings.IndexByte(seg, ';'); j >= 0 {
+				seg = seg[:j]
+			}
+			if seg != "." && seg != ".." {
+				seg = strings.TrimRight(seg, ". ")
+			}
+			// Fold as .NET's invariant upper-casing does (ſ is S, ı is I),
+			// so that look-alike letters match too.
+			segments[i] = strings.Map(func(c rune) rune { return unicode.ToLower(unicode.ToUpper(c)) }, seg)
+		}
+		p = strings.Join(segments, "/")
+	}
+	return path.Clean(p) // no allocation when p is clean already
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // bodyBuffer is what a request body is read with: the buffer, and the

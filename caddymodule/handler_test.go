@@ -121,6 +121,41 @@ func TestTerminate(t *testing.T) {
 			status: 201, upstreamBody: `{"to":"tel:+14255551234"}`,
 		},
 		{
+			name: "path variant IIS may route: backslash", method: "POST", path: "/ucwa/v1/applications/1/communication%5CstartPhoneAudio",
+			contentType: "application/json", body: `{"to":"4255551234"}`,
+			status: 201, upstreamBody: `{"to":"tel:+14255551234"}`,
+		},
+		{
+			name: "path variant IIS may route: trailing dot", method: "POST", path: "/ucwa/v1/applications/1/communication/startPhoneAudio.",
+			contentType: "application/json", body: `{"to":"4255551234"}`,
+			status: 201, upstreamBody: `{"to":"tel:+14255551234"}`,
+		},
+		{
+			name: "path variant IIS may route: trailing space", method: "POST", path: "/ucwa/v1/applications/1/communication/startPhoneAudio%20",
+			contentType: "application/json", body: `{"to":"4255551234"}`,
+			status: 201, upstreamBody: `{"to":"tel:+14255551234"}`,
+		},
+		{
+			name: "path variant IIS may route: segment parameter", method: "POST", path: "/ucwa/v1/applications/1/communication/startPhoneAudio;x=1",
+			contentType: "application/json", body: `{"to":"4255551234"}`,
+			status: 201, upstreamBody: `{"to":"tel:+14255551234"}`,
+		},
+		{
+			name: "path variant IIS may route: dot segment", method: "POST", path: "/ucwa/v1/applications/1/communication/x/../startPhoneAudio",
+			contentType: "application/json", body: `{"to":"4255551234"}`,
+			status: 201, upstreamBody: `{"to":"tel:+14255551234"}`,
+		},
+		{
+			name: "path variant IIS may route: long s", method: "POST", path: "/ucwa/v1/applications/1/communication/%C5%BFtartPhoneAudio",
+			contentType: "application/json", body: `{"to":"4255551234"}`,
+			status: 201, upstreamBody: `{"to":"tel:+14255551234"}`,
+		},
+		{
+			name: "path variant IIS may route: dotless i", method: "POST", path: "/ucwa/v1/applications/1/commun%C4%B1cation/startPhoneAudio",
+			contentType: "application/json", body: `{"to":"4255551234"}`,
+			status: 201, upstreamBody: `{"to":"tel:+14255551234"}`,
+		},
+		{
 			name: "e164 number format", options: "number_format e164", method: "POST", path: startPath,
 			contentType: "application/json", body: `{"to":"sip:john@contoso.com","phoneNumber":"tel:+1-425-555-1234;ext=123"}`,
 			status: 201, upstreamBody: `{"to":"sip:john@contoso.com","phoneNumber":"+14255551234;ext=123"}`,

@@ -295,47 +295,52 @@ func TestPoolClientDisconnect(t *testing.T) {
 	}
 }
 
-// TestPoolNoTransportReplay: net/http replays a request with an
-// Idempotency-Key header after a kept-alive connection dies, if it can
-// rewind the body. A POST that reached the pool must not be replayed.
-func TestPoolNoTransportReplay(t *testing.T) {
-	var calls atomic.Int64
-	primary := newPoolServer(t, "primary", func(p *poolServer, w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 1 {
-			answerCreated(p, w, r) // leaves a kept-alive connection
-			return
-		}
-		conn, _, err := http.NewResponseController(w).Hijack()
-		if err == nil {
-			_ = conn.Close() // read the request, then close without an answer
-		}
-	})
-	backup := newPoolServer(t, "backup", answerCreated)
-	tester := startCaddy(t, poolsCaddyfile("\t\tprimary "+primary.addr+"\n\t\tbackup "+backup.addr), "caddyfile")
+// TestNoTransportReplay: Go's transport replays a written POST that has a
+// GetBody and an Idempotency-Key when a kept-alive connection dies. The
+// edge gives it no GetBody, whether it delivers to its own pools or to the
+// next handler (a user's reverse_proxy), so the request is sent once.
+func TestNoTransportReplay(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		config func(primary, backup string) string
+	}{
+		{"primary pool", func(primary, backup string) string {
+			return poolsCaddyfile("\t\tprimary " + primary + "\n\t\tbackup " + backup)
+		}},
+		{"next handler's reverse_proxy", func(primary, _ string) string {
+			return strings.Replace(poolsCaddyfile(""), "\t}\n}", "\t}\n\treverse_proxy "+primary+"\n}", 1)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int64
+			primary := newPoolServer(t, "primary", func(p *poolServer, w http.ResponseWriter, r *http.Request) {
+				if calls.Add(1) == 1 {
+					answerCreated(p, w, r) // leaves a kept-alive connection
+					return
+				}
+				conn, _, err := http.NewResponseController(w).Hijack()
+				if err == nil {
+					_ = conn.Close() // read the request, then close without an answer
+				}
+			})
+			backup := newPoolServer(t, "backup", answerCreated)
+			tester := startCaddy(t, tc.config(primary.addr, backup.addr), "caddyfile")
 
-	if resp, body := startPhoneAudio(t, tester.Client, "op-first"); resp.StatusCode != http.StatusCreated {
-		t.Fatalf("first request: %d %s", resp.StatusCode, body)
-	}
-	req, err := http.NewRequest(http.MethodPost, edgeURL("/ucwa/v1/applications/1/communication/startPhoneAudio"),
-		strings.NewReader(`{"to":"4255551234","operationId":"op-keyed"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", "op-keyed")
-	resp, err := tester.Client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadGateway {
-		t.Errorf("status %d, want 502", resp.StatusCode)
-	}
-	if got := primary.received(); len(got) != 2 || got[1] != "op-keyed" {
-		t.Errorf("primary received %q, want op-first and op-keyed once", got)
-	}
-	if got := len(backup.received()); got != 0 {
-		t.Errorf("backup received %d requests", got)
+			if resp, body := startPhoneAudio(t, tester.Client, "op-first"); resp.StatusCode != http.StatusCreated {
+				t.Fatalf("first request: %d %s", resp.StatusCode, body)
+			}
+			resp, _ := send(t, tester.Client, http.MethodPost, edgeURL("/ucwa/v1/applications/1/communication/startPhoneAudio"),
+				"application/json", "", `{"to":"4255551234","operationId":"op-keyed"}`, http.Header{"Idempotency-Key": {"op-keyed"}})
+			if resp.StatusCode != http.StatusBadGateway {
+				t.Errorf("status %d, want 502", resp.StatusCode)
+			}
+			if got := primary.received(); len(got) != 2 || got[1] != "op-keyed" {
+				t.Errorf("primary received %q, want op-first and op-keyed once", got)
+			}
+			if got := len(backup.received()); got != 0 {
+				t.Errorf("backup received %d requests", got)
+			}
+		})
 	}
 }
 
