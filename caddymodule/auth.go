@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -140,8 +142,8 @@ func (a *authConfig) provisionAuth(ctx caddy.Context) error {
 		return errors.New("ucwa: jwt is not configured; say `jwt off` to run without bearer tokens")
 	}
 	if a.JWT.Off {
-		if !a.JWT.offOnly() {
-			return errors.New("ucwa: jwt: `off` cannot be combined with other jwt settings")
+		if !a.JWT.offOnly() || len(a.Scopes) > 0 || a.WebTickets != "" || len(a.Challenge) > 0 {
+			return errors.New("ucwa: jwt: `off` cannot be combined with other jwt settings, scopes, web_tickets or challenge: with tokens off they would not be enforced")
 		}
 		return nil
 	}
@@ -245,16 +247,42 @@ func (c *JWTConfig) newVerifier(ctx caddy.Context, repl *caddy.Replacer) (*token
 		}
 	}
 	if c.JWKSURL != "" {
+		jwksURL := repl.ReplaceKnown(c.JWKSURL, "")
+		if err := checkJWKSURL(jwksURL); err != nil {
+			return nil, err
+		}
+		if len(c.Issuers) == 0 && len(c.Audiences) == 0 {
+			// Entra ID signs every tenant's tokens with the same keys: without
+			// issuer or audience, a token from anyone's tenant passes.
+			ctx.Logger().Warn("jwks_url without issuer or audience: tokens from any tenant of that identity provider are accepted")
+		}
 		refresh := time.Duration(c.JWKSRefresh)
 		if refresh == 0 {
 			refresh = DefaultJWKSRefresh
 		}
 		var err error
-		if v.remote, err = loadJWKSURL(repl.ReplaceKnown(c.JWKSURL, ""), max(refresh, jwksMinRefetch), clock); err != nil {
+		if v.remote, err = loadJWKSURL(jwksURL, max(refresh, jwksMinRefetch), clock); err != nil {
 			return nil, err
 		}
 	}
 	return v, nil
+}
+
+// checkJWKSURL requires https for a key set fetched from anywhere but this
+// machine: keys fetched in the clear could be swapped on the way.
+func checkJWKSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("jwks_url %q is not an absolute URL", raw)
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); u.Scheme == "http" && (host == "localhost" || ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("jwks_url %q must use https (plain http only on loopback)", raw)
 }
 
 func keySourcesFor(alg string) string {

@@ -82,7 +82,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			size, err := humanize.ParseBytes(arg)
-			if err != nil || size == 0 || size > 1<<30 {
+			if err != nil || size == 0 || size > maxMaxBodySize {
 				return d.Errf("max_body_size: %q is not a size between 1 byte and 1GiB (such as 64KiB)", arg)
 			}
 			h.MaxBodySize = int64(size)

@@ -90,11 +90,14 @@ func TestValidateRejects(t *testing.T) {
 		{"zero max_body_size", "max_body_size 0", `max_body_size: "0" is not a size`},
 		{"bad phone_audio", "phone_audio maybe", `phone_audio: "maybe" is neither enabled nor disabled`},
 		{"no jwt at all", "", "jwt is not configured"},
+		{"unclean path suffix", "paths /communication/call/", `path suffix "/communication/call/" must start with / and be clean`},
+		{"jwt off with scopes", "scopes Conversations.Initiate", "`off` cannot be combined with other jwt settings, scopes"},
+		{"jwks_url in the clear", "jwt {\n\t\t\talgorithms RS256\n\t\t\tjwks_url http://login.example.com/keys\n\t\t}", `jwks_url "http://login.example.com/keys" must use https`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			jwt := "jwt off"
-			if tc.subdirectives == "" {
+			if tc.subdirectives == "" || strings.HasPrefix(tc.subdirectives, "jwt {") {
 				jwt = ""
 			}
 			out, err := caddyCommand(t, "validate", ":8080 {\n\tucwa {\n\t\t"+jwt+"\n\t\t"+tc.subdirectives+"\n\t}\n\trespond 204\n}\n")

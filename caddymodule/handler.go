@@ -41,6 +41,9 @@ var DefaultPaths = []string{"/communication/startPhoneAudio", "/communication/ph
 // DefaultMaxBodySize is the default limit of a request body: 64 KiB.
 const DefaultMaxBodySize = 64 << 10
 
+// maxMaxBodySize is the largest max_body_size accepted: 1 GiB.
+const maxMaxBodySize = 1 << 30
+
 // Handler terminates UCWA startPhoneAudio (call-via-work) requests before
 // they reach a Skype for Business front-end pool: it checks the bearer
 // token, reads and validates the JSON or XML body, normalizes phone numbers
@@ -114,12 +117,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 // Validate checks the configuration.
 func (h *Handler) Validate() error {
-	if h.MaxBodySize < 0 {
-		return fmt.Errorf("max_body_size must not be negative: %d", h.MaxBodySize)
+	if h.MaxBodySize < 0 || h.MaxBodySize > maxMaxBodySize {
+		return fmt.Errorf("max_body_size must be between 1 byte and 1GiB: %d", h.MaxBodySize)
 	}
 	for _, p := range h.paths {
-		if !strings.HasPrefix(p, "/") {
-			return fmt.Errorf("path suffix %q must start with /", p)
+		if !strings.HasPrefix(p, "/") || !strings.EqualFold(canonicalPath(p), p) {
+			return fmt.Errorf("path suffix %q must start with / and be clean (no trailing /, no . or .. segments, ASCII)", p)
 		}
 	}
 	return nil
@@ -152,9 +155,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return fail(ucwa.NewError(http.StatusMethodNotAllowed, ucwa.SubcodeMethodNotAllowed,
 			"startPhoneAudio accepts POST only, not "+r.Method+"."))
 	}
-	if !typeOK {
+	// One Content-Type, and a body that is not encoded: the pool must read
+	// exactly the bytes the edge checked.
+	if !typeOK || len(r.Header.Values("Content-Type")) > 1 {
 		return fail(ucwa.NewError(http.StatusUnsupportedMediaType, ucwa.SubcodeUnsupportedMediaType,
-			"The body must be application/json, application/xml or their UCWA (vnd.microsoft.com.ucwa) forms in UTF-8."))
+			"The body must be application/json, application/xml or their UCWA (vnd.microsoft.com.ucwa) forms in UTF-8, with one Content-Type."))
+	}
+	if ce := r.Header.Values("Content-Encoding"); len(ce) > 1 || len(ce) == 1 && !strings.EqualFold(ce[0], "identity") {
+		return fail(ucwa.NewError(http.StatusUnsupportedMediaType, ucwa.SubcodeUnsupportedMediaType,
+			"The body must not be compressed or otherwise encoded (Content-Encoding)."))
 	}
 	buf := bodyBuffers.Get().(*bodyBuffer)
 	recycle := true

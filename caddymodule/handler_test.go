@@ -87,6 +87,7 @@ func TestTerminate(t *testing.T) {
 		contentType string
 		accept      string
 		body        string
+		header      http.Header // more request headers
 		// what the client gets
 		status   int
 		code     string
@@ -183,6 +184,16 @@ func TestTerminate(t *testing.T) {
 			body: `to=x`, status: 415, code: "UnsupportedMediaType", subcode: "UnsupportedMediaType",
 		},
 		{
+			name: "two Content-Types", method: "POST", path: startPath, contentType: "application/json",
+			header: http.Header{"Content-Type": {"application/xml"}}, body: `{"to":"4255551234"}`,
+			status: 415, code: "UnsupportedMediaType", subcode: "UnsupportedMediaType",
+		},
+		{
+			name: "compressed body", method: "POST", path: startPath, contentType: "application/json",
+			header: http.Header{"Content-Encoding": {"gzip"}}, body: `{"to":"4255551234"}`,
+			status: 415, code: "UnsupportedMediaType", subcode: "UnsupportedMediaType",
+		},
+		{
 			name: "body over max_body_size", method: "POST", path: startPath, contentType: "application/json",
 			body:   `{"to":"4255551234","subject":"` + strings.Repeat("a", 1100) + `"}`,
 			status: 413, code: "EntityTooLarge", subcode: "EntityTooLarge",
@@ -254,7 +265,7 @@ func TestTerminate(t *testing.T) {
 					cfg := edgeConfigs(up.hostport(), tc.options)[adapter]
 					tester := startCaddy(t, cfg[0], cfg[1])
 					headers := http.Header{"Authorization": {"Bearer cwt=opaque"}, "X-Ms-Origin": {"https://app.contoso.com"}, "Client-Request-Id": {"abc"}}
-					resp, body := send(t, tester.Client, tc.method, edgeURL(tc.path), tc.contentType, tc.accept, tc.body, headers)
+					resp, body := send(t, tester.Client, tc.method, edgeURL(tc.path), tc.contentType, tc.accept, tc.body, mergeHeaders(headers, tc.header))
 
 					if resp.StatusCode != tc.status {
 						t.Fatalf("status = %d, want %d; body: %s", resp.StatusCode, tc.status, body)
@@ -296,6 +307,15 @@ func TestTerminate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mergeHeaders returns a's and b's values in one header.
+func mergeHeaders(a, b http.Header) http.Header {
+	h := a.Clone()
+	for name, values := range b {
+		h[name] = append(h[name], values...)
+	}
+	return h
 }
 
 // assertUCWAError checks that a response is a UCWA error body of the

@@ -73,7 +73,9 @@ func (p *poolsConfig) provisionPools(ctx caddy.Context) error {
 			return fmt.Errorf("ucwa: %s pool: %w", c.name, err)
 		}
 		if err := c.proxy.Provision(ctx); err != nil {
-			return fmt.Errorf("ucwa: %s pool: %w", c.name, err)
+			// Provision may have registered upstream hosts before it failed,
+			// and nothing else cleans up a proxy this handler provisions.
+			return fmt.Errorf("ucwa: %s pool: %w", c.name, errors.Join(err, c.proxy.Cleanup()))
 		}
 		p.pools = append(p.pools, newPool(c.name, c.proxy, p.metrics.requests))
 	}
