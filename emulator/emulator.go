@@ -148,6 +148,8 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 
 // Provision applies the defaults and sets up the emulated pool's state.
 func (e *Emulator) Provision(caddy.Context) error {
+	// Outcomes are matched in lower case; Validate accepts any case.
+	e.DefaultOutcome = Result(strings.ToLower(string(e.DefaultOutcome)))
 	if e.DefaultOutcome == "" {
 		e.DefaultOutcome = Answer
 	}
@@ -172,6 +174,7 @@ func (e *Emulator) Provision(caddy.Context) error {
 		if !ok {
 			return fmt.Errorf("outcome %q: the destination is neither a SIP URI nor a phone number the emulator can normalize (with default_region %q)", o.To, e.DefaultRegion)
 		}
+		o.Result = Result(strings.ToLower(string(o.Result)))
 		e.outcomes[key] = o
 	}
 	if e.clock == nil {

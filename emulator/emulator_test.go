@@ -267,8 +267,8 @@ func TestJSONConfig(t *testing.T) {
 			"event_channel_optional": true,
 			"step_duration": "20ms",
 			"health_path": "/ready",
-			"default_outcome": "decline",
-			"outcomes": [{"to": "sip:john@contoso.com", "result": "no_answer", "step_duration": "10ms"}]
+			"default_outcome": "Decline",
+			"outcomes": [{"to": "sip:john@contoso.com", "result": "No_Answer", "step_duration": "10ms"}]
 		}]}]
 	}}}}
 }`, "json")
