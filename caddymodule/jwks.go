@@ -172,7 +172,11 @@ func (f *jwksFile) read(info os.FileInfo) error {
 	if err != nil {
 		return fmt.Errorf("jwks_file %s: %w", f.path, err)
 	}
-	f.set.Store(&keys)
+	// A new slice only when the keys differ: a rewrite with the same keys
+	// (a touch, a deployment) keeps the verified-token cache.
+	if cur := f.set.Load(); cur == nil || !sameKeys(*cur, keys) {
+		f.set.Store(&keys)
+	}
 	f.modTime, f.size = info.ModTime(), info.Size()
 	f.nextCheck.Store(f.now().Add(jwksFileCheckInterval).UnixNano())
 	return nil
@@ -184,8 +188,8 @@ func (f *jwksFile) keys() []verificationKey {
 	return *f.current()
 }
 
-// current is keys as the slice's address, which changes with every
-// re-read: the token cache's sign that the keys changed.
+// current is keys as the slice's address, which changes when a re-read
+// brings other keys: the token cache's sign that the keys changed.
 func (f *jwksFile) current() *[]verificationKey {
 	now := f.now()
 	next := f.nextCheck.Load()
