@@ -215,6 +215,9 @@ func TestDecodeXML(t *testing.T) {
 		{name: "UTF-16 declared", body: `<?xml version="1.0" encoding="utf-16"?>` + open + `</input>`, errHas: []string{"utf-16"}},
 		{name: "invalid UTF-8", body: open + "<property name=\"subject\">\xff</property></input>", errHas: []string{"UTF-8"}},
 		{name: "JSON sent as XML", body: `{"to":"a"}`, errHas: []string{"text outside any property"}},
+		{name: "prefix bound to no namespace on a link (read past the tag)", body: `<input><link rel="customContent" xmlns:p="" p:href="data:,x"/></input>`, errHas: []string{`xmlns:p=""`, "line 1, column 8"}},
+		{name: "prefix bound to no namespace on a property name", body: open + `<property xmlns:p="" p:name="subject">s</property></input>`, errHas: []string{`xmlns:p=""`}},
+		{name: "prefix bound to no namespace on the root", body: `<input xmlns:p=""><property p:name="to">x</property></input>`, errHas: []string{`xmlns:p=""`, "line 1, column 1"}},
 	})
 }
 

@@ -122,7 +122,10 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 			return err
 		}
 		if href, ok := attr(t, "href"); ok {
-			from, to := attrValueSpan(tag, "href")
+			from, to, found := attrValueSpan(tag, "href")
+			if !found {
+				return deserializationError("A <link> whose href attribute is not written as href=\"...\", at " + position(body, int64(start)) + ".")
+			}
 			r.set(CustomContent, href, span{start: start + from, end: start + to})
 		}
 	default:
@@ -223,8 +226,15 @@ func skipXML(d *xml.Decoder, body []byte) *Error {
 
 // checkAttrs refuses an element with the same attribute twice, which XML
 // forbids ("Unique Att Spec") but encoding/xml lets through: the pool
-// might read the other one.
+// might read the other one. It also refuses xmlns:p="", which Namespaces
+// in XML forbids but encoding/xml takes as binding p to no namespace, so
+// that p:name would read as name here while a pool sees another attribute.
 func checkAttrs(t xml.StartElement, body []byte, at int) *Error {
+	for _, a := range t.Attr {
+		if a.Name.Space == "xmlns" && a.Value == "" {
+			return deserializationError("An element declares the namespace prefix \"" + a.Name.Local + "\" empty (xmlns:" + a.Name.Local + "=\"\"), which XML forbids, at " + position(body, int64(at)) + ".")
+		}
+	}
 	for i, a := range t.Attr {
 		for _, b := range t.Attr[:i] {
 			if a.Name == b.Name {
@@ -244,32 +254,43 @@ func attr(t xml.StartElement, name string) (string, bool) {
 	return "", false
 }
 
-// attrValueSpan returns where the value of the unprefixed attribute name
-// sits in a start tag, between its quotes. The decoder has already checked
-// the tag, so every attribute has a quoted value and name is present.
-func attrValueSpan(tag []byte, name string) (from, to int) {
+// attrValueSpan returns where the value of the attribute written as name
+// sits in a start tag, between its quotes, and false if the tag has no
+// attribute written so. The decoder has already checked the tag, but every
+// step is still bounds-checked: a tag it reports differently (a prefix
+// bound to a namespace it resolves to none, say) must not read past it.
+func attrValueSpan(tag []byte, name string) (from, to int, ok bool) {
 	i := bytes.IndexAny(tag, " \t\r\n") // after the element name
-	for i >= 0 && i < len(tag) {
-		for isXMLSpace(tag[i]) {
+	if i < 0 {
+		return 0, 0, false
+	}
+	for i < len(tag) {
+		for i < len(tag) && isXMLSpace(tag[i]) {
 			i++
 		}
 		n := i
-		for tag[i] != '=' && !isXMLSpace(tag[i]) {
+		for i < len(tag) && tag[i] != '=' && !isXMLSpace(tag[i]) {
 			i++
 		}
 		attrName := string(tag[n:i])
-		for tag[i] != '"' && tag[i] != '\'' {
+		for i < len(tag) && tag[i] != '"' && tag[i] != '\'' {
 			i++
 		}
-		quote := tag[i]
+		if i >= len(tag) {
+			return 0, 0, false
+		}
 		from = i + 1
-		to = from + bytes.IndexByte(tag[from:], quote)
+		end := bytes.IndexByte(tag[from:], tag[i])
+		if end < 0 {
+			return 0, 0, false
+		}
+		to = from + end
 		if attrName == name {
-			return from, to
+			return from, to, true
 		}
 		i = to + 1
 	}
-	return 0, 0
+	return 0, 0, false
 }
 
 func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
