@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -211,6 +212,9 @@ func TestDecodeXML(t *testing.T) {
 		{name: "duplicate property and propertyList", body: open + `<property name="x">a</property><propertyList name="X"/></input>`, errHas: []string{`appears twice`}},
 		{name: "duplicate link", body: open + `<link rel="customContent" href="data:,a"/><link rel="CustomContent" href="data:,b"/></input>`, errHas: []string{`appears twice`}},
 		{name: "duplicate attribute", body: open + `<property name="to" name="phoneNumber">a</property></input>`, errHas: []string{`attribute "name" twice`}},
+		{name: "many attributes", body: open + `<property name="to"` + manyAttrs(100, -1) + `>x</property></input>`, want: fv(To, "x")},
+		{name: "duplicate among many attributes", body: open + `<property name="to"` + manyAttrs(100, 40) + `>x</property></input>`, errHas: []string{`attribute "a40" twice`}},
+		{name: "duplicate within the pairwise limit", body: open + `<property name="to"` + manyAttrs(maxAttrsCompared-2, 3) + `>x</property></input>`, errHas: []string{`attribute "a3" twice`}},
 		{name: "duplicate href", body: open + `<link rel="customContent" href="data:,a" href="data:,b"/></input>`, errHas: []string{`attribute "href" twice`}},
 		{name: "UTF-16 declared", body: `<?xml version="1.0" encoding="utf-16"?>` + open + `</input>`, errHas: []string{"utf-16"}},
 		{name: "invalid UTF-8", body: open + "<property name=\"subject\">\xff</property></input>", errHas: []string{"UTF-8"}},
@@ -323,4 +327,43 @@ func TestDecodeSimpleXML(t *testing.T) {
 			t.Errorf("%s: simple reading %+v, encoding/xml %+v, %v", tt.name, simple, full, err)
 		}
 	}
+}
+
+// TestAttrValueSpan checks the attribute finder on tags the decoder
+// reports differently from how they are written: it must say "not found",
+// never read past the tag.
+func TestAttrValueSpan(t *testing.T) {
+	tests := []struct {
+		tag, name string
+		want      string
+		ok        bool
+	}{
+		{`<link rel="customContent" href="data:,x"/>`, "href", "data:,x", true},
+		{`<link href='a"b' rel="x">`, "href", `a"b`, true},
+		{"<link\n\trel = \"x\"\r\nhref\t=\t'y' >", "href", "y", true},
+		{`<link rel="customContent" xmlns:p="" p:href="data:,x"/>`, "href", "", false},
+		{`<link/>`, "href", "", false},
+		{`<link rel="x`, "href", "", false},
+		{`<link rel`, "href", "", false},
+		{`<link `, "href", "", false},
+	}
+	for _, tt := range tests {
+		from, to, ok := attrValueSpan([]byte(tt.tag), tt.name)
+		if ok != tt.ok || ok && tt.tag[from:to] != tt.want {
+			t.Errorf("attrValueSpan(%q, %q) = %d, %d, %v; want %q, %v", tt.tag, tt.name, from, to, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// manyAttrs returns n attributes a0="v" .. a<n-1>="v" and, if dup >= 0,
+// a<dup> once more at the end.
+func manyAttrs(n, dup int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(` a` + strconv.Itoa(i) + `="v"`)
+	}
+	if dup >= 0 {
+		b.WriteString(` a` + strconv.Itoa(dup) + `="w"`)
+	}
+	return b.String()
 }

@@ -235,15 +235,34 @@ func checkAttrs(t xml.StartElement, body []byte, at int) *Error {
 			return deserializationError("An element declares the namespace prefix \"" + a.Name.Local + "\" empty (xmlns:" + a.Name.Local + "=\"\"), which XML forbids, at " + position(body, int64(at)) + ".")
 		}
 	}
-	for i, a := range t.Attr {
-		for _, b := range t.Attr[:i] {
-			if a.Name == b.Name {
-				return deserializationError("An element has the attribute \"" + a.Name.Local + "\" twice, at " + position(body, int64(at)) + ".")
+	twice := func(a xml.Attr) *Error {
+		return deserializationError("An element has the attribute \"" + a.Name.Local + "\" twice, at " + position(body, int64(at)) + ".")
+	}
+	// A few attributes are compared one by one, which costs no
+	// allocation; many go through a map, so that a tag of thousands
+	// stays linear (as JSON's nameSet does).
+	if len(t.Attr) <= maxAttrsCompared {
+		for i, a := range t.Attr {
+			for _, b := range t.Attr[:i] {
+				if a.Name == b.Name {
+					return twice(a)
+				}
 			}
 		}
+		return nil
+	}
+	seen := make(map[xml.Name]struct{}, len(t.Attr))
+	for _, a := range t.Attr {
+		if _, dup := seen[a.Name]; dup {
+			return twice(a)
+		}
+		seen[a.Name] = struct{}{}
 	}
 	return nil
 }
+
+// maxAttrsCompared is how many attributes checkAttrs compares pairwise.
+const maxAttrsCompared = 16
 
 func attr(t xml.StartElement, name string) (string, bool) {
 	for _, a := range t.Attr {
