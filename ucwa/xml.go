@@ -80,11 +80,13 @@ func decodeFullXML(body []byte) (*Request, *Error) {
 	return r, nil
 }
 
-// decodeXMLChild reads one element inside <input>. Elements other than
-// property, propertyList and link are skipped and forwarded as they are.
+// decodeXMLChild reads one element inside <input>. UCWA's input schema
+// has only property, propertyList and link there, so any other element
+// (another name, another letter case, another namespace) is refused
+// rather than forwarded: a pool reading loosely might take it for one.
 func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement, start int, seen map[string]string) *Error {
 	if t.Name.Space != Namespace && t.Name.Space != "" {
-		return skipXML(d, body)
+		return unknownElement(t, body, start)
 	}
 	switch t.Name.Local {
 	case "property", "propertyList":
@@ -129,9 +131,17 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 			r.set(CustomContent, href, span{start: start + from, end: start + to})
 		}
 	default:
-		return skipXML(d, body)
+		return unknownElement(t, body, start)
 	}
 	return nil
+}
+
+func unknownElement(t xml.StartElement, body []byte, at int) *Error {
+	ns := ""
+	if t.Name.Space != "" && t.Name.Space != Namespace {
+		ns = ` in namespace "` + t.Name.Space + `"`
+	}
+	return deserializationError("An element <" + t.Name.Local + ">" + ns + " inside <input>, at " + position(body, int64(at)) + `; <input> holds only <property>, <propertyList> and <link> elements, in the UCWA namespace or none.`)
 }
 
 // checkDuplicate refuses a name seen before in any letter case.
