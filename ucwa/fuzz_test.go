@@ -332,7 +332,7 @@ type referenceMember struct {
 }
 
 // referenceObject lists the members of a JSON object in order, refusing
-// a name twice in any letter case.
+// a name outside ASCII or a name twice in any letter case.
 func referenceObject(b []byte) ([]referenceMember, error) {
 	var object map[string]json.RawMessage
 	if err := json.Unmarshal(b, &object); err != nil || object == nil {
@@ -348,6 +348,11 @@ func referenceObject(b []byte) ([]referenceMember, error) {
 			return nil, err
 		}
 		name := tok.(string)
+		for _, c := range name {
+			if c >= utf8.RuneSelf {
+				return nil, errors.New("non-ASCII name " + name)
+			}
+		}
 		for _, m := range members {
 			if strings.EqualFold(m.name, name) {
 				return nil, errors.New("duplicate " + name)

@@ -158,6 +158,9 @@ func (s *jsonScanner) object(what, prefix string, member func(*jsonScanner, []by
 		if escaped {
 			name = []byte(unquote(raw, true))
 		}
+		if err := checkNameASCII("property", prefix, name, s.body, at); err != nil {
+			return err
+		}
 		if first, dup := seen.add(name); dup {
 			return deserializationError(`The property "` + prefix + string(name) + `" appears twice (also as "` + prefix + first + `"), at ` + position(s.body, int64(at)) + ".")
 		}

@@ -4,7 +4,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -160,28 +159,26 @@ func position(body []byte, offset int64) string {
 	return "line " + strconv.Itoa(line) + ", column " + strconv.Itoa(col)
 }
 
-// foldName folds a property name for comparison in any letter case,
-// exactly as strings.EqualFold compares: every character becomes the
-// smallest one of its Unicode simple case-folding orbit, so "subject",
-// "SUBJECT" and "ſubject" share one key, as do "kind" and "\u212aind".
+// foldName folds a property name for comparison in any letter case.
+// Names are ASCII (checkNameASCII refuses any other), so upper case is
+// the whole folding.
 func foldName(name string) string {
-	ascii := true
+	return strings.ToUpper(name)
+}
+
+// checkNameASCII refuses a property (or link) name with a character
+// outside ASCII. strings.EqualFold and a pool's .NET OrdinalIgnoreCase
+// disagree there ("ımportance", with a dotless ı, is "importance" to
+// .NET only), so such a name could reach the pool as a documented one
+// that the edge never validated. what and prefix say what the name is
+// in the message ("property", "_links."; "link rel", "").
+func checkNameASCII[T string | []byte](what, prefix string, name T, body []byte, at int) *Error {
 	for i := 0; i < len(name); i++ {
 		if name[i] >= utf8.RuneSelf {
-			ascii = false
-			break
+			return deserializationError("The " + what + ` "` + prefix + string(name) + `" has a character outside ASCII, at ` + position(body, int64(at)) + "; UCWA names are ASCII.")
 		}
 	}
-	if ascii {
-		return strings.ToUpper(name)
-	}
-	return strings.Map(func(r rune) rune {
-		least := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			least = min(least, f)
-		}
-		return least
-	}, name)
+	return nil
 }
 
 func deserializationError(msg string) *Error {

@@ -94,6 +94,9 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		if !ok {
 			return deserializationError("A <" + t.Name.Local + "> without a name attribute, at " + position(body, int64(start)) + ".")
 		}
+		if err := checkNameASCII("property", "", name, body, start); err != nil {
+			return err
+		}
 		if err := checkDuplicate(seen, name, body, start); err != nil {
 			return err
 		}
@@ -113,6 +116,9 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		}
 	case "link":
 		rel, _ := attr(t, "rel")
+		if err := checkNameASCII("link rel", "", rel, body, start); err != nil {
+			return err
+		}
 		if !strings.EqualFold(rel, fieldNames[CustomContent]) {
 			return skipXML(d, body)
 		}
