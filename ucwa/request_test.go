@@ -201,6 +201,10 @@ func TestDecodeXML(t *testing.T) {
 
 		{name: "empty body", body: ``, errHas: []string{"no <input> element"}},
 		{name: "DOCTYPE", body: "<?xml version=\"1.0\"?>\n<!DOCTYPE input [<!ENTITY x \"sip:a@b.c\">]>" + open + `<property name="to">&x;</property></input>`, errHas: []string{"DOCTYPE", "line 2, column 1"}},
+		{name: "directive inside a property", body: open + "<property name=\"to\">sip:a@b.c<!DOCTYPE x></property></input>", errHas: []string{"DOCTYPE", "line 1, column 91"}},
+		{name: "directive inside a propertyList", body: open + "<propertyList name=\"x\"><!DOCTYPE x><item>a</item></propertyList></input>", errHas: []string{"DOCTYPE"}},
+		{name: "directive inside a link", body: open + "<link rel=\"customContent\" href=\"data:,x\">\n<!ENTITY e \"y\"></link></input>", errHas: []string{"directive", "line 2, column 1"}},
+		{name: "directive between properties", body: open + "<!DOCTYPE x><property name=\"to\">x</property></input>", errHas: []string{"DOCTYPE", "line 1, column 62"}},
 		{name: "undefined entity", body: open + `<property name="to">&x;</property></input>`, errHas: []string{"malformed on line 1"}},
 		{name: "mismatched end tag", body: open + "\n<property name=\"to\">x</input>", errHas: []string{"malformed on line 2"}},
 		{name: "unclosed", body: open + `<property name="to">x</property>`, errHas: []string{"malformed on line 1", "unexpected EOF"}},
@@ -324,6 +328,8 @@ func TestDecodeSimpleXML(t *testing.T) {
 		{"invalid UTF-8", open + "<property name=\"to\">\xff</property></input>", false},
 		{"CDATA end", open + `<property name="to">]]></property></input>`, false},
 		{"DOCTYPE", `<!DOCTYPE input>` + open + `</input>`, false},
+		{"directive inside a property", open + `<property name="to">x<!DOCTYPE x></property></input>`, false},
+		{"directive between properties", open + `<!DOCTYPE x><property name="to">x</property></input>`, false},
 	}
 	for _, tt := range tests {
 		simple, ok := decodeSimpleXML([]byte(tt.body))

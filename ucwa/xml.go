@@ -48,7 +48,7 @@ func decodeFullXML(body []byte) (*Request, *Error) {
 		}
 		switch t := tok.(type) {
 		case xml.Directive:
-			return nil, deserializationError("The XML body has a DOCTYPE or other directive, at " + position(body, int64(before)) + "; UCWA bodies have none.")
+			return nil, directiveError(body, before)
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) > 0 {
 				return nil, deserializationError("The XML body has text outside any property, at " + position(body, int64(before)) + ".")
@@ -204,6 +204,8 @@ func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
 			default:
 				text = append(text, t...)
 			}
+		case xml.Directive:
+			return "", sp, directiveError(body, before)
 		case xml.StartElement:
 			if err := checkAttrs(t, body, before); err != nil {
 				return "", sp, err
@@ -228,6 +230,8 @@ func skipXML(d *xml.Decoder, body []byte) *Error {
 			return xmlSyntax(body, d, err)
 		}
 		switch t := tok.(type) {
+		case xml.Directive:
+			return directiveError(body, int(before))
 		case xml.StartElement:
 			if err := checkAttrs(t, body, int(before)); err != nil {
 				return err
@@ -329,6 +333,12 @@ func attrValueSpan(tag []byte, name string) (from, to int, ok bool) {
 }
 
 func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// directiveError refuses a DOCTYPE (and so any entity definition) or
+// other <!...> directive, wherever it sits in the body.
+func directiveError(body []byte, at int) *Error {
+	return deserializationError("The XML body has a DOCTYPE or other directive, at " + position(body, int64(at)) + "; UCWA bodies have none.")
+}
 
 func xmlSyntax(body []byte, d *xml.Decoder, err error) *Error {
 	var se *xml.SyntaxError
