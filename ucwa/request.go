@@ -1,6 +1,7 @@
 package ucwa
 
 import (
+	"bytes"
 	"net/url"
 	"strconv"
 	"strings"
@@ -71,12 +72,19 @@ type Request struct {
 // Decode parses a body in the given format. It returns a 400
 // DeserializationFailure for malformed input, naming where it is wrong.
 // The body is retained, not copied: it must not change afterwards.
+//
+// A UTF-8 byte order mark at the start (which .NET writers emit by
+// default) is dropped before decoding, so the request, and the body
+// Encode forwards, starts after it.
 func Decode(f Format, body []byte) (*Request, *Error) {
+	body = bytes.TrimPrefix(body, utf8BOM)
 	if f == XML {
 		return decodeXML(body)
 	}
 	return decodeJSON(body)
 }
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // Get returns a field's current value and whether the body has it. A JSON
 // null and an empty or blank value count as absent.

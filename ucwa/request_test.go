@@ -80,7 +80,7 @@ func runDecodeCases(t *testing.T, f Format, cases []decodeCase) {
 			t.Errorf("%s: format %v", tt.name, r.Format)
 		}
 		checkDecoded(t, tt.name, r, tt.want)
-		if out := r.Encode(); !bytes.Equal(out, body) {
+		if out := r.Encode(); !bytes.Equal(out, bytes.TrimPrefix(body, utf8BOM)) {
 			t.Errorf("%s: unchanged request re-encodes as\n%s", tt.name, out)
 		}
 	}
@@ -125,6 +125,10 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "null href is absent", body: `{"_links":{"customContent":{"href":null}}}`, want: fv()},
 		{name: "blank is absent", body: `{"to":"","subject":"  ","phoneNumber":"\t"}`, want: fv()},
 		{name: "empty object", body: `{}`, want: fv()},
+		{name: "byte order mark", body: "\uFEFF{\"to\":\"sip:a@b.c\"}", want: fv(To, "sip:a@b.c")},
+		{name: "byte order mark, then white space", body: "\uFEFF \n{}", want: fv()},
+		{name: "byte order mark twice", body: "\uFEFF\uFEFF{}", errHas: []string{"malformed", "line 1, column 1"}},
+		{name: "byte order mark not at the start", body: " \uFEFF{}", errHas: []string{"malformed", "line 1, column 2"}},
 		{name: "white space everywhere", body: " \r\n\t{ \"to\" \n:\n \"x\" \t}\n\n ", want: fv(To, "x")},
 		{name: "nested names are not properties", body: `{"to":"a","extra":{"to":"b","TO":"c","a":[1,{"to":null}]},"list":["to","to"]}`, want: fv(To, "a")},
 		{name: "other links kept", body: `{"_links":{"self":{"href":"/x"},"customContent":{"title":"t","href":"data:,a","x":[1]},"other":null}}`, want: fv(CustomContent, "data:,a")},
@@ -199,7 +203,10 @@ func TestDecodeXML(t *testing.T) {
 		{name: "known propertyList", body: open + `<propertyList name="to"><item>a</item></propertyList></input>`, want: fv().withTypeErr(To, "must be a single value, not a propertyList")},
 		{name: "comments, processing instructions and white space around the root", body: "<?xml version=\"1.0\"?>\n<!-- c -->\n" + open + "</input>\n<!-- d -->\n", want: fv()},
 
+		{name: "byte order mark", body: "\uFEFF<?xml version=\"1.0\" encoding=\"utf-8\"?>" + open + `<property name="to">x</property></input>`, want: fv(To, "x")},
+		{name: "byte order mark, no declaration", body: "\uFEFF" + open + `<property name="to">x</property></input>`, want: fv(To, "x")},
 		{name: "empty body", body: ``, errHas: []string{"no <input> element"}},
+		{name: "byte order mark twice", body: "\uFEFF\uFEFF" + open + `</input>`, errHas: []string{"text outside any property"}},
 		{name: "DOCTYPE", body: "<?xml version=\"1.0\"?>\n<!DOCTYPE input [<!ENTITY x \"sip:a@b.c\">]>" + open + `<property name="to">&x;</property></input>`, errHas: []string{"DOCTYPE", "line 2, column 1"}},
 		{name: "directive inside a property", body: open + "<property name=\"to\">sip:a@b.c<!DOCTYPE x></property></input>", errHas: []string{"DOCTYPE", "line 1, column 91"}},
 		{name: "directive inside a propertyList", body: open + "<propertyList name=\"x\"><!DOCTYPE x><item>a</item></propertyList></input>", errHas: []string{"DOCTYPE"}},
