@@ -50,7 +50,9 @@ func decodeFullXML(body []byte) (*Request, *Error) {
 		case xml.Directive:
 			return nil, directiveError(body, before)
 		case xml.CharData:
-			if len(bytes.TrimSpace(t)) > 0 {
+			// Only XML's own white space is insignificant between
+			// elements; a no-break space (U+00A0) and the like are text.
+			if len(trimXMLSpace(t)) > 0 {
 				return nil, deserializationError("The XML body has text outside any property, at " + position(body, int64(before)) + ".")
 			}
 		case xml.StartElement:
