@@ -239,9 +239,11 @@ func classifyTarget(v string) targetKind {
 
 // validSIP checks the user@host part of a SIP URI (RFC 3261): a user, and
 // a host name or IP literal with an optional port, before any ;params or
-// ?headers.
+// ?headers. The user ends at the first '@': RFC 3261 has a user escape
+// it (%40), so "sip:a@evil.com@contoso.com" is refused, not read as the
+// user "a@evil.com" at contoso.com.
 func validSIP(rest string) bool {
-	at := strings.LastIndexByte(rest, '@')
+	at := strings.IndexByte(rest, '@')
 	if at < 1 {
 		return false
 	}
@@ -335,7 +337,7 @@ func sameTarget(a, b string) bool {
 	if a == b {
 		return true
 	}
-	ia, ib := strings.LastIndexByte(a, '@'), strings.LastIndexByte(b, '@')
+	ia, ib := strings.IndexByte(a, '@'), strings.IndexByte(b, '@') // where validSIP ends the user
 	return ia > 0 && ia == ib && a[:ia] == b[:ib] && strings.EqualFold(a[ia:], b[ib:])
 }
 
