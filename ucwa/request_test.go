@@ -288,20 +288,28 @@ func TestFieldString(t *testing.T) {
 // at every level where it reads names.
 func TestDecodeJSONDepth(t *testing.T) {
 	wrap := map[string][2]string{
-		"property":      {`{"x":`, `}`},
-		"link":          {`{"_links":{"x":`, `}}`},
-		"customContent": {`{"_links":{"customContent":{"x":`, `}}}`},
+		"body":                 {``, ``},
+		"property":             {`{"x":`, `}`},
+		"documented property":  {`{"to":`, `}`},
+		"_links":               {`{"_links":`, `}`},
+		"link":                 {`{"_links":{"x":`, `}}`},
+		"customContent":        {`{"_links":{"customContent":`, `}}`},
+		"customContent member": {`{"_links":{"customContent":{"x":`, `}}}`},
+		"customContent href":   {`{"_links":{"customContent":{"href":`, `}}}`},
 	}
 	for name, w := range wrap {
 		outcomes := map[bool]bool{}
-		for _, n := range []int{maxJSONDepth - 4, maxJSONDepth - 3, maxJSONDepth - 2, maxJSONDepth - 1, maxJSONDepth} {
+		for _, n := range []int{maxJSONDepth - 4, maxJSONDepth - 3, maxJSONDepth - 2, maxJSONDepth - 1, maxJSONDepth, maxJSONDepth + 1} {
 			body := []byte(w[0] + strings.Repeat("[", n) + strings.Repeat("]", n) + w[1])
 			_, err := Decode(JSON, body)
-			valid := json.Valid(body)
-			if (err == nil) != valid {
-				t.Errorf("%s, %d arrays deep: Decode error %v, json.Valid %v", name, n, err, valid)
+			// Where the body is valid JSON, the message must say whether
+			// it was the nesting (not the shape) that was refused.
+			tooDeep := err != nil && strings.Contains(err.Message, "nested too deeply")
+			deepForJSON := json.Unmarshal(body, new(any)) != nil
+			if tooDeep != deepForJSON {
+				t.Errorf("%s, %d arrays deep: Decode error %v; encoding/json too deep: %v", name, n, err, deepForJSON)
 			}
-			outcomes[valid] = true
+			outcomes[deepForJSON] = true
 		}
 		if len(outcomes) != 2 {
 			t.Errorf("%s: the depths tried do not straddle the limit", name)
