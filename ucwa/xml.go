@@ -124,9 +124,10 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		if !strings.EqualFold(rel, fieldNames[CustomContent]) {
 			return skipXML(d, body)
 		}
-		if err := checkDuplicate(seen, "link "+rel, body, start); err != nil {
-			return err
+		if first, dup := seen[customContentLinkKey]; dup {
+			return deserializationError(`The link "` + rel + `" appears twice (also as "` + first + `"), at ` + position(body, int64(start)) + ".")
 		}
+		seen[customContentLinkKey] = rel
 		tag := body[start:d.InputOffset()]
 		if err := skipXML(d, body); err != nil {
 			return err
@@ -151,6 +152,10 @@ func unknownElement(t xml.StartElement, body []byte, at int) *Error {
 	}
 	return deserializationError("An element <" + t.Name.Local + ">" + ns + " inside <input>, at " + position(body, int64(at)) + `; <input> holds only <property>, <propertyList> and <link> elements, in the UCWA namespace or none.`)
 }
+
+// customContentLinkKey records the customContent link among the property
+// names seen: no XML attribute can hold a NUL, so no property collides.
+const customContentLinkKey = "\x00link customContent"
 
 // checkDuplicate refuses a name seen before in any letter case.
 func checkDuplicate(seen map[string]string, name string, body []byte, at int) *Error {
