@@ -23,7 +23,7 @@ func TestNumberCacheBounded(t *testing.T) {
 	if n := c.numbers.len(); n > size || n < size/2 {
 		t.Errorf("cache holds %d inputs, bound %d", n, size)
 	}
-	long := "+1 425 555 1234" + string(make([]byte, maxCachedNumberLength))
+	long := "+1 425 555 1234" + string(make([]byte, maxNumberLength))
 	before := c.numbers.len()
 	if _, ok := c.NormalizeNumber(long); ok {
 		t.Errorf("a %d-byte input normalized", len(long))

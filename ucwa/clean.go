@@ -87,10 +87,10 @@ func (c *Cleaner) Clean(r *Request, queryTo string) (string, *Error) {
 		fail(To, "is required, in the body or as the to query parameter")
 	}
 	if v, ok := r.Get(OperationID); ok && utf8.RuneCountInString(v) > MaxOperationIDLength {
-		fail(OperationID, "must be at most 50 characters")
+		fail(OperationID, "must be at most "+strconv.Itoa(MaxOperationIDLength)+" characters")
 	}
 	if v, ok := r.Get(Subject); ok && utf8.RuneCountInString(v) > MaxSubjectLength {
-		fail(Subject, "must be at most 250 characters")
+		fail(Subject, "must be at most "+strconv.Itoa(MaxSubjectLength)+" characters")
 	}
 	if v, ok := r.Get(Importance); ok {
 		if canon, ok := canonicalImportance(v); ok {
@@ -239,9 +239,11 @@ func classifyTarget(v string) targetKind {
 
 // validSIP checks the user@host part of a SIP URI (RFC 3261): a user, and
 // a host name or IP literal with an optional port, before any ;params or
-// ?headers.
+// ?headers. The user ends at the first '@': RFC 3261 has a user escape
+// it (%40), so "sip:a@evil.com@contoso.com" is refused, not read as the
+// user "a@evil.com" at contoso.com.
 func validSIP(rest string) bool {
-	at := strings.LastIndexByte(rest, '@')
+	at := strings.IndexByte(rest, '@')
 	if at < 1 {
 		return false
 	}
@@ -335,7 +337,7 @@ func sameTarget(a, b string) bool {
 	if a == b {
 		return true
 	}
-	ia, ib := strings.LastIndexByte(a, '@'), strings.LastIndexByte(b, '@')
+	ia, ib := strings.IndexByte(a, '@'), strings.IndexByte(b, '@') // where validSIP ends the user
 	return ia > 0 && ia == ib && a[:ia] == b[:ib] && strings.EqualFold(a[ia:], b[ib:])
 }
 
@@ -345,7 +347,7 @@ func sameTarget(a, b string) bool {
 // phonenumbers cannot parse or does not consider possible (also one that
 // is possible only locally, without an area code).
 func (c *Cleaner) NormalizeNumber(v string) (string, bool) {
-	if len(v) > maxCachedNumberLength {
+	if len(v) > maxNumberLength {
 		return c.normalizeNumber(v)
 	}
 	if n, ok := c.numbers.get(v); ok {
@@ -356,9 +358,11 @@ func (c *Cleaner) NormalizeNumber(v string) (string, bool) {
 	return n, ok
 }
 
-// maxCachedNumberLength keeps long inputs out of the number cache, so
-// that its memory stays bounded; no real number is that long.
-const maxCachedNumberLength = 128
+// maxNumberLength bounds a phone number, in bytes: no real number is that
+// long, so a longer one is refused (after any tel: scheme) without
+// parsing, and the whole input is kept out of the number cache when
+// longer, so that the cache's memory stays bounded.
+const maxNumberLength = 100
 
 // normalizeNumber is NormalizeNumber without the cache.
 func (c *Cleaner) normalizeNumber(v string) (string, bool) {
@@ -366,7 +370,7 @@ func (c *Cleaner) normalizeNumber(v string) (string, bool) {
 	if hasScheme && scheme != "tel" {
 		return "", false
 	}
-	if rest == "" || len(rest) > 100 {
+	if rest == "" || len(rest) > maxNumberLength {
 		return "", false
 	}
 	region := c.region

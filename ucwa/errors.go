@@ -33,8 +33,9 @@ const (
 // Namespace is the XML namespace of every UCWA document.
 const Namespace = "http://schemas.microsoft.com/rtc/2012/03/ucwa"
 
-// codes maps an HTTP status to its UCWA error code; the code is one-to-one
-// with the status. UCWA defines no code for 401 and 502: the edge answers
+// codes maps an HTTP status to its UCWA error code. Each status has one
+// code, but not each code one status: 500 and 502 both answer
+// "ServiceFailure". UCWA defines no code for 401 and 502: the edge answers
 // those with "Unauthorized" and "ServiceFailure".
 var codes = map[int]string{
 	http.StatusBadRequest:            "BadRequest",
@@ -75,9 +76,17 @@ type Parameter struct {
 
 // Error is a UCWA error: an HTTP status and the body that explains it.
 type Error struct {
-	Status     int
-	Subcode    string
-	Message    string
+	// Status is the HTTP status code of the response; it also chooses
+	// the body's code (see Code).
+	Status int
+	// Subcode refines the code (one of the Subcode constants); "" writes
+	// none.
+	Subcode string
+	// Message is the human-readable explanation; "" writes none. It must
+	// not hold personal data (phone numbers, tokens).
+	Message string
+	// Parameters names each property that failed validation and why;
+	// nil writes none.
 	Parameters []Parameter
 }
 

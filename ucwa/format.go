@@ -16,7 +16,8 @@ type Format uint8
 const (
 	// JSON is application/json and application/vnd.microsoft.com.ucwa+json.
 	JSON Format = iota + 1
-	// XML is application/xml and application/vnd.microsoft.com.ucwa+xml.
+	// XML is application/xml, application/vnd.microsoft.com.ucwa+xml and
+	// application/vnd.microsoft.ucwa+xml.
 	XML
 )
 

@@ -8,7 +8,10 @@ import (
 )
 
 // maxJSONDepth is how deeply arrays and objects may nest, the same limit
-// as encoding/json's, so that both accept the same bodies.
+// as encoding/json's, so that both accept the same bodies. Every value is
+// skipped at its real depth (the body's object is depth 1, a top-level
+// property's value depth 1 inside it, and so on) so that the limit falls
+// exactly where encoding/json's does, at every level.
 const maxJSONDepth = 10000
 
 // decodeJSON reads a JSON startPhoneAudio body in one pass: an object of
@@ -24,7 +27,7 @@ func decodeJSON(body []byte) (*Request, *Error) {
 	r := &Request{Format: JSON, raw: body}
 	s := jsonScanner{body: body}
 	s.skipSpace()
-	if err := s.object("The body", "", r.jsonProperty); err != nil {
+	if err := s.object("The body", "", 0, r.jsonProperty); err != nil {
 		return nil, err
 	}
 	s.skipSpace()
@@ -37,20 +40,20 @@ func decodeJSON(body []byte) (*Request, *Error) {
 // jsonProperty reads the value of one top-level property.
 func (r *Request) jsonProperty(s *jsonScanner, name []byte) *Error {
 	if f, ok := propertyField(string(name)); ok {
-		return r.jsonString(s, f)
+		return r.jsonString(s, f, 1)
 	}
 	if !bytes.EqualFold(name, linksName) {
 		return s.skipValue(1)
 	}
-	return s.object(`"_links"`, "_links.", func(s *jsonScanner, name []byte) *Error {
+	return s.object(`"_links"`, "_links.", 1, func(s *jsonScanner, name []byte) *Error {
 		if !bytes.EqualFold(name, customContentName) {
 			return s.skipValue(2)
 		}
-		return s.object(`"_links.customContent"`, "_links.customContent.", func(s *jsonScanner, name []byte) *Error {
+		return s.object(`"_links.customContent"`, "_links.customContent.", 2, func(s *jsonScanner, name []byte) *Error {
 			if !bytes.EqualFold(name, hrefName) {
 				return s.skipValue(3)
 			}
-			return r.jsonString(s, CustomContent)
+			return r.jsonString(s, CustomContent, 3)
 		})
 	})
 }
@@ -61,9 +64,10 @@ var (
 	hrefName          = []byte("href")
 )
 
-// jsonString reads a documented field's value: a string, null (absent),
-// or any other value, which is recorded as a type error.
-func (r *Request) jsonString(s *jsonScanner, f Field) *Error {
+// jsonString reads a documented field's value, at the given depth: a
+// string, null (absent), or any other value, which is recorded as a type
+// error.
+func (r *Request) jsonString(s *jsonScanner, f Field, depth int) *Error {
 	start := s.pos
 	if s.pos < len(s.body) && s.body[s.pos] == '"' {
 		raw, escaped, err := s.str()
@@ -73,7 +77,7 @@ func (r *Request) jsonString(s *jsonScanner, f Field) *Error {
 		r.set(f, unquote(raw, escaped), span{start: start, end: s.pos})
 		return nil
 	}
-	if err := s.skipValue(1); err != nil {
+	if err := s.skipValue(depth); err != nil {
 		return err
 	}
 	if string(s.body[start:s.pos]) != "null" {
@@ -119,17 +123,18 @@ func (s *jsonScanner) syntaxError(context string) *Error {
 	return deserializationError("The JSON body is malformed at " + position(s.body, int64(s.pos)) + ": " + found + ".")
 }
 
-// object reads an object (or null, for a link; what == "The body" marks
-// the top level, which must be an object), calling member with the
-// scanner on each value. member must consume the value. prefix qualifies
-// names in error messages.
-func (s *jsonScanner) object(what, prefix string, member func(*jsonScanner, []byte) *Error) *Error {
+// object reads an object at the given depth (0 for the body itself,
+// which must be an object; a link, with a prefix, may also be null),
+// calling member with the scanner on each value, which sits at depth+1.
+// member must consume the value. prefix qualifies names in error
+// messages.
+func (s *jsonScanner) object(what, prefix string, depth int, member func(*jsonScanner, []byte) *Error) *Error {
 	if s.pos >= len(s.body) {
 		return s.syntaxError("")
 	}
 	if s.body[s.pos] != '{' {
 		start := s.pos
-		if err := s.skipValue(1); err != nil {
+		if err := s.skipValue(depth); err != nil {
 			return err
 		}
 		if prefix != "" && string(s.body[start:s.pos]) == "null" {
@@ -157,6 +162,9 @@ func (s *jsonScanner) object(what, prefix string, member func(*jsonScanner, []by
 		name := raw[1 : len(raw)-1]
 		if escaped {
 			name = []byte(unquote(raw, true))
+		}
+		if err := checkNameASCII("property", prefix, name, s.body, at); err != nil {
+			return err
 		}
 		if first, dup := seen.add(name); dup {
 			return deserializationError(`The property "` + prefix + string(name) + `" appears twice (also as "` + prefix + first + `"), at ` + position(s.body, int64(at)) + ".")

@@ -1,10 +1,10 @@
 package ucwa
 
 import (
+	"bytes"
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -72,12 +72,19 @@ type Request struct {
 // Decode parses a body in the given format. It returns a 400
 // DeserializationFailure for malformed input, naming where it is wrong.
 // The body is retained, not copied: it must not change afterwards.
+//
+// A UTF-8 byte order mark at the start (which .NET writers emit by
+// default) is dropped before decoding, so the request, and the body
+// Encode forwards, starts after it.
 func Decode(f Format, body []byte) (*Request, *Error) {
+	body = bytes.TrimPrefix(body, utf8BOM)
 	if f == XML {
 		return decodeXML(body)
 	}
 	return decodeJSON(body)
 }
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // Get returns a field's current value and whether the body has it. A JSON
 // null and an empty or blank value count as absent.
@@ -160,28 +167,26 @@ func position(body []byte, offset int64) string {
 	return "line " + strconv.Itoa(line) + ", column " + strconv.Itoa(col)
 }
 
-// foldName folds a property name for comparison in any letter case,
-// exactly as strings.EqualFold compares: every character becomes the
-// smallest one of its Unicode simple case-folding orbit, so "subject",
-// "SUBJECT" and "ſubject" share one key, as do "kind" and "\u212aind".
+// foldName folds a property name for comparison in any letter case.
+// Names are ASCII (checkNameASCII refuses any other), so upper case is
+// the whole folding.
 func foldName(name string) string {
-	ascii := true
+	return strings.ToUpper(name)
+}
+
+// checkNameASCII refuses a property (or link) name with a character
+// outside ASCII. strings.EqualFold and a pool's .NET OrdinalIgnoreCase
+// disagree there ("ımportance", with a dotless ı, is "importance" to
+// .NET only), so such a name could reach the pool as a documented one
+// that the edge never validated. what and prefix say what the name is
+// in the message ("property", "_links."; "link rel", "").
+func checkNameASCII[T string | []byte](what, prefix string, name T, body []byte, at int) *Error {
 	for i := 0; i < len(name); i++ {
 		if name[i] >= utf8.RuneSelf {
-			ascii = false
-			break
+			return deserializationError("The " + what + ` "` + prefix + string(name) + `" has a character outside ASCII, at ` + position(body, int64(at)) + "; UCWA names are ASCII.")
 		}
 	}
-	if ascii {
-		return strings.ToUpper(name)
-	}
-	return strings.Map(func(r rune) rune {
-		least := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			least = min(least, f)
-		}
-		return least
-	}, name)
+	return nil
 }
 
 func deserializationError(msg string) *Error {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -79,7 +80,7 @@ func runDecodeCases(t *testing.T, f Format, cases []decodeCase) {
 			t.Errorf("%s: format %v", tt.name, r.Format)
 		}
 		checkDecoded(t, tt.name, r, tt.want)
-		if out := r.Encode(); !bytes.Equal(out, body) {
+		if out := r.Encode(); !bytes.Equal(out, bytes.TrimPrefix(body, utf8BOM)) {
 			t.Errorf("%s: unchanged request re-encodes as\n%s", tt.name, out)
 		}
 	}
@@ -124,6 +125,10 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "null href is absent", body: `{"_links":{"customContent":{"href":null}}}`, want: fv()},
 		{name: "blank is absent", body: `{"to":"","subject":"  ","phoneNumber":"\t"}`, want: fv()},
 		{name: "empty object", body: `{}`, want: fv()},
+		{name: "byte order mark", body: "\uFEFF{\"to\":\"sip:a@b.c\"}", want: fv(To, "sip:a@b.c")},
+		{name: "byte order mark, then white space", body: "\uFEFF \n{}", want: fv()},
+		{name: "byte order mark twice", body: "\uFEFF\uFEFF{}", errHas: []string{"malformed", "line 1, column 1"}},
+		{name: "byte order mark not at the start", body: " \uFEFF{}", errHas: []string{"malformed", "line 1, column 2"}},
 		{name: "white space everywhere", body: " \r\n\t{ \"to\" \n:\n \"x\" \t}\n\n ", want: fv(To, "x")},
 		{name: "nested names are not properties", body: `{"to":"a","extra":{"to":"b","TO":"c","a":[1,{"to":null}]},"list":["to","to"]}`, want: fv(To, "a")},
 		{name: "other links kept", body: `{"_links":{"self":{"href":"/x"},"customContent":{"title":"t","href":"data:,a","x":[1]},"other":null}}`, want: fv(CustomContent, "data:,a")},
@@ -157,8 +162,12 @@ func TestDecodeJSON(t *testing.T) {
 		{name: "duplicate in other letter case", body: `{"to":"a","To":"b"}`, errHas: []string{`"To" appears twice (also as "to")`, "line 1, column 11"}},
 		{name: "duplicate unknown property", body: `{"x":1,"X":null}`, errHas: []string{`"X" appears twice`}},
 		{name: "duplicate by escape", body: `{"to":"a","t\u006f":"b"}`, errHas: []string{`"to" appears twice`}},
-		{name: "duplicate by Unicode case folding", body: `{"subject":"a","ſubject":"b"}`, errHas: []string{`"ſubject" appears twice (also as "subject")`}},
-		{name: "duplicate by Kelvin sign", body: `{"kind":"a","\u212aind":"b"}`, errHas: []string{`appears twice`}},
+		{name: "non-ASCII name (long s)", body: `{"subject":"a","ſubject":"b"}`, errHas: []string{`"ſubject" has a character outside ASCII`, "line 1, column 16"}},
+		{name: "non-ASCII name (Kelvin sign, escaped)", body: `{"kind":"a","\u212aind":"b"}`, errHas: []string{"\"\u212aind\" has a character outside ASCII"}},
+		{name: "non-ASCII name (dotless i), no other spelling", body: `{"ımportance":"Bogus","to":"sip:a@b.c"}`, errHas: []string{`"ımportance" has a character outside ASCII`}},
+		{name: "non-ASCII unknown name", body: `{"é":1}`, errHas: []string{`"é" has a character outside ASCII`}},
+		{name: "non-ASCII link name", body: `{"_links":{"cuſtomContent":{"href":"data:,x"}}}`, errHas: []string{`"_links.cuſtomContent" has a character outside ASCII`}},
+		{name: "non-ASCII name inside customContent", body: `{"_links":{"customContent":{"hreſ":"data:,x"}}}`, errHas: []string{`"_links.customContent.hreſ" has a character outside ASCII`}},
 		{name: "duplicate _links", body: `{"_links":{},"_LINKS":{}}`, errHas: []string{`"_LINKS" appears twice`}},
 		{name: "duplicate link, with position in the body", body: "{\n  \"to\": \"a\",\n  \"_links\": {\n    \"customContent\": {\"href\": \"data:,a\"},\n    \"CUSTOMCONTENT\": {\"href\": \"data:,b\"}\n  }\n}",
 			errHas: []string{`"_links.CUSTOMCONTENT" appears twice (also as "_links.customContent")`, "line 5, column 5"}},
@@ -187,15 +196,24 @@ func TestDecodeXML(t *testing.T) {
 		{name: ".NET SDK model", body: open + `<property name="direction"/><property name="joinAudioMuted">false</property><property name="privateLine">false</property>` +
 			`<property name="operationId">` + dotnetGUID1 + `</property><property name="threadId">` + dotnetGUID2 + `</property><property name="to">tel:+14255551234</property></input>`,
 			want: fv(OperationID, dotnetGUID1, ThreadID, dotnetGUID2, To, "tel:+14255551234")},
-		{name: "unknown elements and other namespaces kept", body: open + `<x:property xmlns:x="urn:x" name="to">no</x:property><other><property name="to">no</property></other><propertyList name="modalities"><item>a</item></propertyList><property name="to">yes</property></input>`,
+		{name: "propertyList items and other links kept", body: open + `<propertyList name="modalities"><item>a</item><x:y xmlns:x="urn:x"/></propertyList><link rel="self" href="/x"><z/></link><property name="to">yes</property></input>`,
 			want: fv(To, "yes")},
+		{name: "property named like the link's duplicate key", body: open + `<property name="link customContent">x</property><property name="LINK CUSTOMCONTENT ">y</property><link rel="customContent" href="data:,x"/></input>`,
+			want: fv(CustomContent, "data:,x")},
 		{name: "empty and blank are absent", body: open + `<property name="to"/><property name="subject">  </property><link rel="customContent"/></input>`, want: fv()},
 		{name: "value keeps its white space", body: open + "<property name=\"to\">\n  sip:a@b.c\n</property></input>", want: fv(To, "\n  sip:a@b.c\n")},
 		{name: "known propertyList", body: open + `<propertyList name="to"><item>a</item></propertyList></input>`, want: fv().withTypeErr(To, "must be a single value, not a propertyList")},
 		{name: "comments, processing instructions and white space around the root", body: "<?xml version=\"1.0\"?>\n<!-- c -->\n" + open + "</input>\n<!-- d -->\n", want: fv()},
 
+		{name: "byte order mark", body: "\uFEFF<?xml version=\"1.0\" encoding=\"utf-8\"?>" + open + `<property name="to">x</property></input>`, want: fv(To, "x")},
+		{name: "byte order mark, no declaration", body: "\uFEFF" + open + `<property name="to">x</property></input>`, want: fv(To, "x")},
 		{name: "empty body", body: ``, errHas: []string{"no <input> element"}},
+		{name: "byte order mark twice", body: "\uFEFF\uFEFF" + open + `</input>`, errHas: []string{"text outside any property"}},
 		{name: "DOCTYPE", body: "<?xml version=\"1.0\"?>\n<!DOCTYPE input [<!ENTITY x \"sip:a@b.c\">]>" + open + `<property name="to">&x;</property></input>`, errHas: []string{"DOCTYPE", "line 2, column 1"}},
+		{name: "directive inside a property", body: open + "<property name=\"to\">sip:a@b.c<!DOCTYPE x></property></input>", errHas: []string{"DOCTYPE", "line 1, column 91"}},
+		{name: "directive inside a propertyList", body: open + "<propertyList name=\"x\"><!DOCTYPE x><item>a</item></propertyList></input>", errHas: []string{"DOCTYPE"}},
+		{name: "directive inside a link", body: open + "<link rel=\"customContent\" href=\"data:,x\">\n<!ENTITY e \"y\"></link></input>", errHas: []string{"directive", "line 2, column 1"}},
+		{name: "directive between properties", body: open + "<!DOCTYPE x><property name=\"to\">x</property></input>", errHas: []string{"DOCTYPE", "line 1, column 62"}},
 		{name: "undefined entity", body: open + `<property name="to">&x;</property></input>`, errHas: []string{"malformed on line 1"}},
 		{name: "mismatched end tag", body: open + "\n<property name=\"to\">x</input>", errHas: []string{"malformed on line 2"}},
 		{name: "unclosed", body: open + `<property name="to">x</property>`, errHas: []string{"malformed on line 1", "unexpected EOF"}},
@@ -203,18 +221,34 @@ func TestDecodeXML(t *testing.T) {
 		{name: "root in another namespace", body: `<input xmlns="urn:other"/>`, errHas: []string{"root element must be <input"}},
 		{name: "text outside properties", body: open + "\nhello</input>", errHas: []string{"text outside any property", "line 1, column 62"}},
 		{name: "second root", body: open + `</input><input/>`, errHas: []string{"second root element"}},
+		{name: "no-break space between elements", body: open + "\u00a0<property name=\"to\">x</property></input>", errHas: []string{"text outside any property", "line 1, column 62"}},
+		{name: "next line (U+0085) after the root", body: open + "</input>\n\u0085", errHas: []string{"text outside any property"}},
+		{name: "ideographic space before the root", body: "\u3000" + open + "</input>", errHas: []string{"text outside any property", "line 1, column 1"}},
 		{name: "trailing text", body: open + `</input>x`, errHas: []string{"text outside any property"}},
 		{name: "property without a name", body: open + `<property>x</property></input>`, errHas: []string{"without a name attribute"}},
 		{name: "property holding an element", body: open + `<property name="to"><b>x</b></property></input>`, errHas: []string{"holds an element"}},
 		{name: "duplicate property", body: open + "<property name=\"to\">a</property>\n<property name=\"to\">b</property></input>", errHas: []string{`"to" appears twice`, "line 2, column 1"}},
 		{name: "duplicate in other letter case", body: open + `<property name="to">a</property><property name="TO">b</property></input>`, errHas: []string{`"TO" appears twice (also as "to")`}},
 		{name: "duplicate property and propertyList", body: open + `<property name="x">a</property><propertyList name="X"/></input>`, errHas: []string{`appears twice`}},
-		{name: "duplicate link", body: open + `<link rel="customContent" href="data:,a"/><link rel="CustomContent" href="data:,b"/></input>`, errHas: []string{`appears twice`}},
+		{name: "duplicate link", body: open + `<link rel="customContent" href="data:,a"/><link rel="CustomContent" href="data:,b"/></input>`, errHas: []string{`The link "CustomContent" appears twice (also as "customContent")`}},
 		{name: "duplicate attribute", body: open + `<property name="to" name="phoneNumber">a</property></input>`, errHas: []string{`attribute "name" twice`}},
+		{name: "many attributes", body: open + `<property name="to"` + manyAttrs(100, -1) + `>x</property></input>`, want: fv(To, "x")},
+		{name: "duplicate among many attributes", body: open + `<property name="to"` + manyAttrs(100, 40) + `>x</property></input>`, errHas: []string{`attribute "a40" twice`}},
+		{name: "duplicate within the pairwise limit", body: open + `<property name="to"` + manyAttrs(maxAttrsCompared-2, 3) + `>x</property></input>`, errHas: []string{`attribute "a3" twice`}},
 		{name: "duplicate href", body: open + `<link rel="customContent" href="data:,a" href="data:,b"/></input>`, errHas: []string{`attribute "href" twice`}},
 		{name: "UTF-16 declared", body: `<?xml version="1.0" encoding="utf-16"?>` + open + `</input>`, errHas: []string{"utf-16"}},
 		{name: "invalid UTF-8", body: open + "<property name=\"subject\">\xff</property></input>", errHas: []string{"UTF-8"}},
+		{name: "non-ASCII property name", body: open + `<property name="ımportance">Bogus</property></input>`, errHas: []string{`"ımportance" has a character outside ASCII`, "line 1, column 62"}},
+		{name: "non-ASCII propertyList name", body: open + `<propertyList name="ſubject"/></input>`, errHas: []string{`"ſubject" has a character outside ASCII`}},
+		{name: "non-ASCII link rel", body: open + `<link rel="cuſtomContent" href="data:,x"/></input>`, errHas: []string{`link rel "cuſtomContent" has a character outside ASCII`}},
+		{name: "property in another namespace", body: open + "\n" + `<x:property xmlns:x="urn:evil" name="to">sip:a@b.c</x:property></input>`, errHas: []string{`<property> in namespace "urn:evil"`, "line 2, column 1"}},
+		{name: "property in another letter case", body: open + `<Property name="to">sip:a@b.c</Property></input>`, errHas: []string{"<Property> inside <input>", "line 1, column 62"}},
+		{name: "property nested in another element", body: open + `<foo><property name="to">sip:a@b.c</property></foo></input>`, errHas: []string{"<foo> inside <input>"}},
+		{name: "unknown empty element", body: `<input><other/></input>`, errHas: []string{"<other> inside <input>"}},
 		{name: "JSON sent as XML", body: `{"to":"a"}`, errHas: []string{"text outside any property"}},
+		{name: "prefix bound to no namespace on a link (read past the tag)", body: `<input><link rel="customContent" xmlns:p="" p:href="data:,x"/></input>`, errHas: []string{`xmlns:p=""`, "line 1, column 8"}},
+		{name: "prefix bound to no namespace on a property name", body: open + `<property xmlns:p="" p:name="subject">s</property></input>`, errHas: []string{`xmlns:p=""`}},
+		{name: "prefix bound to no namespace on the root", body: `<input xmlns:p=""><property p:name="to">x</property></input>`, errHas: []string{`xmlns:p=""`, "line 1, column 1"}},
 	})
 }
 
@@ -256,20 +290,28 @@ func TestFieldString(t *testing.T) {
 // at every level where it reads names.
 func TestDecodeJSONDepth(t *testing.T) {
 	wrap := map[string][2]string{
-		"property":      {`{"x":`, `}`},
-		"link":          {`{"_links":{"x":`, `}}`},
-		"customContent": {`{"_links":{"customContent":{"x":`, `}}}`},
+		"body":                 {``, ``},
+		"property":             {`{"x":`, `}`},
+		"documented property":  {`{"to":`, `}`},
+		"_links":               {`{"_links":`, `}`},
+		"link":                 {`{"_links":{"x":`, `}}`},
+		"customContent":        {`{"_links":{"customContent":`, `}}`},
+		"customContent member": {`{"_links":{"customContent":{"x":`, `}}}`},
+		"customContent href":   {`{"_links":{"customContent":{"href":`, `}}}`},
 	}
 	for name, w := range wrap {
 		outcomes := map[bool]bool{}
-		for _, n := range []int{maxJSONDepth - 4, maxJSONDepth - 3, maxJSONDepth - 2, maxJSONDepth - 1, maxJSONDepth} {
+		for _, n := range []int{maxJSONDepth - 4, maxJSONDepth - 3, maxJSONDepth - 2, maxJSONDepth - 1, maxJSONDepth, maxJSONDepth + 1} {
 			body := []byte(w[0] + strings.Repeat("[", n) + strings.Repeat("]", n) + w[1])
 			_, err := Decode(JSON, body)
-			valid := json.Valid(body)
-			if (err == nil) != valid {
-				t.Errorf("%s, %d arrays deep: Decode error %v, json.Valid %v", name, n, err, valid)
+			// Where the body is valid JSON, the message must say whether
+			// it was the nesting (not the shape) that was refused.
+			tooDeep := err != nil && strings.Contains(err.Message, "nested too deeply")
+			deepForJSON := json.Unmarshal(body, new(any)) != nil
+			if tooDeep != deepForJSON {
+				t.Errorf("%s, %d arrays deep: Decode error %v; encoding/json too deep: %v", name, n, err, deepForJSON)
 			}
-			outcomes[valid] = true
+			outcomes[deepForJSON] = true
 		}
 		if len(outcomes) != 2 {
 			t.Errorf("%s: the depths tried do not straddle the limit", name)
@@ -306,6 +348,8 @@ func TestDecodeSimpleXML(t *testing.T) {
 		{"invalid UTF-8", open + "<property name=\"to\">\xff</property></input>", false},
 		{"CDATA end", open + `<property name="to">]]></property></input>`, false},
 		{"DOCTYPE", `<!DOCTYPE input>` + open + `</input>`, false},
+		{"directive inside a property", open + `<property name="to">x<!DOCTYPE x></property></input>`, false},
+		{"directive between properties", open + `<!DOCTYPE x><property name="to">x</property></input>`, false},
 	}
 	for _, tt := range tests {
 		simple, ok := decodeSimpleXML([]byte(tt.body))
@@ -320,4 +364,43 @@ func TestDecodeSimpleXML(t *testing.T) {
 			t.Errorf("%s: simple reading %+v, encoding/xml %+v, %v", tt.name, simple, full, err)
 		}
 	}
+}
+
+// TestAttrValueSpan checks the attribute finder on tags the decoder
+// reports differently from how they are written: it must say "not found",
+// never read past the tag.
+func TestAttrValueSpan(t *testing.T) {
+	tests := []struct {
+		tag, name string
+		want      string
+		ok        bool
+	}{
+		{`<link rel="customContent" href="data:,x"/>`, "href", "data:,x", true},
+		{`<link href='a"b' rel="x">`, "href", `a"b`, true},
+		{"<link\n\trel = \"x\"\r\nhref\t=\t'y' >", "href", "y", true},
+		{`<link rel="customContent" xmlns:p="" p:href="data:,x"/>`, "href", "", false},
+		{`<link/>`, "href", "", false},
+		{`<link rel="x`, "href", "", false},
+		{`<link rel`, "href", "", false},
+		{`<link `, "href", "", false},
+	}
+	for _, tt := range tests {
+		from, to, ok := attrValueSpan([]byte(tt.tag), tt.name)
+		if ok != tt.ok || ok && tt.tag[from:to] != tt.want {
+			t.Errorf("attrValueSpan(%q, %q) = %d, %d, %v; want %q, %v", tt.tag, tt.name, from, to, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// manyAttrs returns n attributes a0="v" .. a<n-1>="v" and, if dup >= 0,
+// a<dup> once more at the end.
+func manyAttrs(n, dup int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(` a` + strconv.Itoa(i) + `="v"`)
+	}
+	if dup >= 0 {
+		b.WriteString(` a` + strconv.Itoa(dup) + `="w"`)
+	}
+	return b.String()
 }

@@ -48,9 +48,11 @@ func decodeFullXML(body []byte) (*Request, *Error) {
 		}
 		switch t := tok.(type) {
 		case xml.Directive:
-			return nil, deserializationError("The XML body has a DOCTYPE or other directive, at " + position(body, int64(before)) + "; UCWA bodies have none.")
+			return nil, directiveError(body, before)
 		case xml.CharData:
-			if len(bytes.TrimSpace(t)) > 0 {
+			// Only XML's own white space is insignificant between
+			// elements; a no-break space (U+00A0) and the like are text.
+			if len(trimXMLSpace(t)) > 0 {
 				return nil, deserializationError("The XML body has text outside any property, at " + position(body, int64(before)) + ".")
 			}
 		case xml.StartElement:
@@ -80,17 +82,22 @@ func decodeFullXML(body []byte) (*Request, *Error) {
 	return r, nil
 }
 
-// decodeXMLChild reads one element inside <input>. Elements other than
-// property, propertyList and link are skipped and forwarded as they are.
+// decodeXMLChild reads one element inside <input>. UCWA's input schema
+// has only property, propertyList and link there, so any other element
+// (another name, another letter case, another namespace) is refused
+// rather than forwarded: a pool reading loosely might take it for one.
 func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement, start int, seen map[string]string) *Error {
 	if t.Name.Space != Namespace && t.Name.Space != "" {
-		return skipXML(d, body)
+		return unknownElement(t, body, start)
 	}
 	switch t.Name.Local {
 	case "property", "propertyList":
 		name, ok := attr(t, "name")
 		if !ok {
 			return deserializationError("A <" + t.Name.Local + "> without a name attribute, at " + position(body, int64(start)) + ".")
+		}
+		if err := checkNameASCII("property", "", name, body, start); err != nil {
+			return err
 		}
 		if err := checkDuplicate(seen, name, body, start); err != nil {
 			return err
@@ -111,25 +118,44 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		}
 	case "link":
 		rel, _ := attr(t, "rel")
+		if err := checkNameASCII("link rel", "", rel, body, start); err != nil {
+			return err
+		}
 		if !strings.EqualFold(rel, fieldNames[CustomContent]) {
 			return skipXML(d, body)
 		}
-		if err := checkDuplicate(seen, "link "+rel, body, start); err != nil {
-			return err
+		if first, dup := seen[customContentLinkKey]; dup {
+			return deserializationError(`The link "` + rel + `" appears twice (also as "` + first + `"), at ` + position(body, int64(start)) + ".")
 		}
+		seen[customContentLinkKey] = rel
 		tag := body[start:d.InputOffset()]
 		if err := skipXML(d, body); err != nil {
 			return err
 		}
 		if href, ok := attr(t, "href"); ok {
-			from, to := attrValueSpan(tag, "href")
+			from, to, found := attrValueSpan(tag, "href")
+			if !found {
+				return deserializationError("A <link> whose href attribute is not written as href=\"...\", at " + position(body, int64(start)) + ".")
+			}
 			r.set(CustomContent, href, span{start: start + from, end: start + to})
 		}
 	default:
-		return skipXML(d, body)
+		return unknownElement(t, body, start)
 	}
 	return nil
 }
+
+func unknownElement(t xml.StartElement, body []byte, at int) *Error {
+	ns := ""
+	if t.Name.Space != "" && t.Name.Space != Namespace {
+		ns = ` in namespace "` + t.Name.Space + `"`
+	}
+	return deserializationError("An element <" + t.Name.Local + ">" + ns + " inside <input>, at " + position(body, int64(at)) + `; <input> holds only <property>, <propertyList> and <link> elements, in the UCWA namespace or none.`)
+}
+
+// customContentLinkKey records the customContent link among the property
+// names seen: no XML attribute can hold a NUL, so no property collides.
+const customContentLinkKey = "\x00link customContent"
 
 // checkDuplicate refuses a name seen before in any letter case.
 func checkDuplicate(seen map[string]string, name string, body []byte, at int) *Error {
@@ -185,6 +211,8 @@ func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
 			default:
 				text = append(text, t...)
 			}
+		case xml.Directive:
+			return "", sp, directiveError(body, before)
 		case xml.StartElement:
 			if err := checkAttrs(t, body, before); err != nil {
 				return "", sp, err
@@ -209,6 +237,8 @@ func skipXML(d *xml.Decoder, body []byte) *Error {
 			return xmlSyntax(body, d, err)
 		}
 		switch t := tok.(type) {
+		case xml.Directive:
+			return directiveError(body, int(before))
 		case xml.StartElement:
 			if err := checkAttrs(t, body, int(before)); err != nil {
 				return err
@@ -223,17 +253,43 @@ func skipXML(d *xml.Decoder, body []byte) *Error {
 
 // checkAttrs refuses an element with the same attribute twice, which XML
 // forbids ("Unique Att Spec") but encoding/xml lets through: the pool
-// might read the other one.
+// might read the other one. It also refuses xmlns:p="", which Namespaces
+// in XML forbids but encoding/xml takes as binding p to no namespace, so
+// that p:name would read as name here while a pool sees another attribute.
 func checkAttrs(t xml.StartElement, body []byte, at int) *Error {
-	for i, a := range t.Attr {
-		for _, b := range t.Attr[:i] {
-			if a.Name == b.Name {
-				return deserializationError("An element has the attribute \"" + a.Name.Local + "\" twice, at " + position(body, int64(at)) + ".")
+	for _, a := range t.Attr {
+		if a.Name.Space == "xmlns" && a.Value == "" {
+			return deserializationError("An element declares the namespace prefix \"" + a.Name.Local + "\" empty (xmlns:" + a.Name.Local + "=\"\"), which XML forbids, at " + position(body, int64(at)) + ".")
+		}
+	}
+	twice := func(a xml.Attr) *Error {
+		return deserializationError("An element has the attribute \"" + a.Name.Local + "\" twice, at " + position(body, int64(at)) + ".")
+	}
+	// A few attributes are compared one by one, which costs no
+	// allocation; many go through a map, so that a tag of thousands
+	// stays linear (as JSON's nameSet does).
+	if len(t.Attr) <= maxAttrsCompared {
+		for i, a := range t.Attr {
+			for _, b := range t.Attr[:i] {
+				if a.Name == b.Name {
+					return twice(a)
+				}
 			}
 		}
+		return nil
+	}
+	seen := make(map[xml.Name]struct{}, len(t.Attr))
+	for _, a := range t.Attr {
+		if _, dup := seen[a.Name]; dup {
+			return twice(a)
+		}
+		seen[a.Name] = struct{}{}
 	}
 	return nil
 }
+
+// maxAttrsCompared is how many attributes checkAttrs compares pairwise.
+const maxAttrsCompared = 16
 
 func attr(t xml.StartElement, name string) (string, bool) {
 	for _, a := range t.Attr {
@@ -244,35 +300,52 @@ func attr(t xml.StartElement, name string) (string, bool) {
 	return "", false
 }
 
-// attrValueSpan returns where the value of the unprefixed attribute name
-// sits in a start tag, between its quotes. The decoder has already checked
-// the tag, so every attribute has a quoted value and name is present.
-func attrValueSpan(tag []byte, name string) (from, to int) {
+// attrValueSpan returns where the value of the attribute written as name
+// sits in a start tag, between its quotes, and false if the tag has no
+// attribute written so. The decoder has already checked the tag, but every
+// step is still bounds-checked: a tag it reports differently (a prefix
+// bound to a namespace it resolves to none, say) must not read past it.
+func attrValueSpan(tag []byte, name string) (from, to int, ok bool) {
 	i := bytes.IndexAny(tag, " \t\r\n") // after the element name
-	for i >= 0 && i < len(tag) {
-		for isXMLSpace(tag[i]) {
+	if i < 0 {
+		return 0, 0, false
+	}
+	for i < len(tag) {
+		for i < len(tag) && isXMLSpace(tag[i]) {
 			i++
 		}
 		n := i
-		for tag[i] != '=' && !isXMLSpace(tag[i]) {
+		for i < len(tag) && tag[i] != '=' && !isXMLSpace(tag[i]) {
 			i++
 		}
 		attrName := string(tag[n:i])
-		for tag[i] != '"' && tag[i] != '\'' {
+		for i < len(tag) && tag[i] != '"' && tag[i] != '\'' {
 			i++
 		}
-		quote := tag[i]
+		if i >= len(tag) {
+			return 0, 0, false
+		}
 		from = i + 1
-		to = from + bytes.IndexByte(tag[from:], quote)
+		end := bytes.IndexByte(tag[from:], tag[i])
+		if end < 0 {
+			return 0, 0, false
+		}
+		to = from + end
 		if attrName == name {
-			return from, to
+			return from, to, true
 		}
 		i = to + 1
 	}
-	return 0, 0
+	return 0, 0, false
 }
 
 func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// directiveError refuses a DOCTYPE (and so any entity definition) or
+// other <!...> directive, wherever it sits in the body.
+func directiveError(body []byte, at int) *Error {
+	return deserializationError("The XML body has a DOCTYPE or other directive, at " + position(body, int64(at)) + "; UCWA bodies have none.")
+}
 
 func xmlSyntax(body []byte, d *xml.Decoder, err error) *Error {
 	var se *xml.SyntaxError
