@@ -84,7 +84,17 @@ func startCaddy(t *testing.T, config, adapter string) *caddytest.Tester {
 	config = strings.NewReplacer("ADMIN_PORT", strconv.Itoa(adminPort), "EDGE_PORT", strconv.Itoa(edgePort)).Replace(config)
 	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort})
 	tester.InitServer(config, adapter)
+	forgetIdleConnections(tester)
 	return tester
+}
+
+// forgetIdleConnections drops the clients' kept-alive connections after a
+// config load: the old servers close theirs, and a POST sent on one gets
+// EOF, which Go does not retry. Tests use the tester's client or one on
+// http.DefaultTransport.
+func forgetIdleConnections(tester *caddytest.Tester) {
+	tester.Client.CloseIdleConnections()
+	http.DefaultClient.CloseIdleConnections()
 }
 
 // send makes one request and returns the response with its body read.
