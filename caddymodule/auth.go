@@ -94,7 +94,10 @@ type JWTConfig struct {
 	// jwks_refresh (or sooner when its Cache-Control max-age is shorter,
 	// but at most once a minute), and when a token names an unknown kid
 	// (at most once a minute; the request waits at most 3s). The last good
-	// set keeps serving while the provider is down. Default: none.
+	// set keeps serving while the provider is down. It must be https,
+	// except on loopback. Without issuers or audiences, tokens from any
+	// tenant of a shared provider (Entra ID) pass: startup warns.
+	// Default: none.
 	JWKSURL string `json:"jwks_url,omitempty"`
 
 	// How often jwks_url is fetched again; at least 1m. Handlers (and
