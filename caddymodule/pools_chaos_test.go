@@ -96,8 +96,8 @@ func TestPoolChaos(t *testing.T) {
 	var killAt, restartAt time.Time
 	select {
 	case <-kill:
+		killAt = time.Now() // before the kill: requests fail over while it closes
 		primary.kill()
-		killAt = time.Now()
 	case <-ctx.Done():
 	}
 	select {
