@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,5 +123,33 @@ func TestListModules(t *testing.T) {
 	out, err := exec.Command(caddyBinary(t), "list-modules").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "http.handlers.ucwa\n") {
 		t.Fatalf("caddy list-modules does not show http.handlers.ucwa: %v\n%s", err, out)
+	}
+}
+
+// TestReadmeJSONExample: the README's JSON handler decodes into Handler
+// with no unknown field, so its field names follow the code.
+func TestReadmeJSONExample(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```json\n(\\{\n  \"handler\": \"ucwa\".*?)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("the README has no JSON example of the ucwa handler")
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(m[1], &raw); err != nil {
+		t.Fatalf("README JSON example: %v", err)
+	}
+	delete(raw, "handler") // the module's name, not a field
+	b, _ := json.Marshal(raw)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var h Handler
+	if err := dec.Decode(&h); err != nil {
+		t.Fatalf("README JSON example does not match Handler: %v", err)
+	}
+	if h.JWT == nil || len(h.JWT.Algorithms) == 0 || h.Primary == nil || h.Backup == nil {
+		t.Fatalf("README JSON example lost its jwt or pools: %+v", h)
 	}
 }

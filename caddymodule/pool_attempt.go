@@ -109,12 +109,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	st.conn.trace(&st.trace)
 	req := r.WithContext(httptrace.WithClientTrace(r.Context(), &st.trace))
 	st.body.Reset(body)
-	req.Body = &st.body
-	// net/http's Transport replays a request after a kept-alive connection
-	// dies if it thinks the request idempotent (an Idempotency-Key header)
-	// and can rewind its body through GetBody. Without GetBody a body that
-	// was written is never written again, whatever the headers say.
-	req.GetBody = nil
+	req.Body = &st.body // r has no GetBody (see ServeHTTP): never replayed
 
 	rw := &st.rw
 	rw.init(w, r, pl)

@@ -125,7 +125,7 @@ func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddy
 		res := pl.attempt(w, r, next, body)
 		pl.requests[res.outcome].Inc()
 		if res.outcome == outcomeUnavailable {
-			setServingPool(r, "", zap.String(logFieldPool, ""))
+			setServingPool(r, "", noPoolLogField)
 			unavailable = res.err
 			continue
 		}
@@ -175,6 +175,9 @@ var (
 
 // logFieldPool is the access log field naming the pool that served.
 const logFieldPool = "ucwa_pool"
+
+// noPoolLogField is ucwa_pool when no pool took the request.
+var noPoolLogField = zap.String(logFieldPool, "")
 
 // setServingPool records which pool the request went to ("" for none) in
 // the {http.ucwa.pool} placeholder (name) and the access log's ucwa_pool
