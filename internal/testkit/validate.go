@@ -1,0 +1,47 @@
+package testkit
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// Validate adapts (unless adapter is "json") and validates config as
+// `caddy validate` does, in-process: every module is provisioned (keys
+// loaded, pools set up) and cleaned up again, and nothing is served.
+// Admin and storage are forced as for Start, and Caddy's logs go to the
+// test's Logs; the servers stay as the config has them.
+func Validate(t testing.TB, adapter, config string) error {
+	t.Helper()
+	running.mu.Lock()
+	if running.owner != nil {
+		owner := running.owner.Name()
+		running.mu.Unlock()
+		t.Fatalf("the in-process Caddy runs for %s: Validate would replace its logs", owner)
+	}
+	running.owner = t
+	running.mu.Unlock()
+	defer func() {
+		captureTo(nil)
+		running.mu.Lock()
+		running.owner = nil
+		running.mu.Unlock()
+	}()
+
+	dir := t.TempDir()
+	logs := newLogs(t, filepath.Join(dir, "caddy.log"))
+	captureTo(logs)
+	bufferOnce.Do(func() { caddy.BufferedLog() })
+	e := &endpoints{t: t, ports: map[string]int{}}
+	cfgJSON, err := e.prepare(adapter, config, settings{validateOnly: true}, dir, "testkit", func(msg string) { _, _ = logs.Write([]byte(msg + "\n")) })
+	if err != nil {
+		return err
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return caddy.Validate(&cfg)
+}
