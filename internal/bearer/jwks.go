@@ -1,0 +1,217 @@
+package bearer
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// jwkSet is a JSON Web Key Set (RFC 7517 5) as identity providers publish it.
+type jwkSet struct {
+	Keys []jwk `json:"keys"`
+}
+
+// jwk holds the members of a JSON Web Key the edge reads (RFC 7517 4,
+// RFC 7518 6, RFC 8037 2).
+type jwk struct {
+	Kty string `json:"kty"`
+	Kid string `json:"kid"`
+	Alg string `json:"alg"`
+	Use string `json:"use"`
+	Crv string `json:"crv"`
+	N   string `json:"n"`
+	E   string `json:"e"`
+	X   string `json:"x"`
+	Y   string `json:"y"`
+}
+
+// parseJWKS returns the signature keys of a JWK Set. Keys for encryption
+// (`"use": "enc"`), symmetric keys (`"kty": "oct"`: a shared secret has no
+// place in a published set) and keys the edge cannot use are skipped; a
+// set with no usable key at all is an error.
+func parseJWKS(data []byte) ([]verificationKey, error) {
+	var set jwkSet
+	if err := json.Unmarshal(data, &set); err != nil {
+		return nil, fmt.Errorf("not a JWK Set: %w", err)
+	}
+	var keys []verificationKey
+	var skipped []error
+	for i, k := range set.Keys {
+		if k.Use != "" && k.Use != "sig" {
+			continue
+		}
+		key, err := k.publicKey()
+		if err == nil {
+			err = checkKey(key)
+		}
+		if err != nil {
+			skipped = append(skipped, fmt.Errorf("key %d (kid %q): %w", i, k.Kid, err))
+			continue
+		}
+		if _, known := algorithmFamilies[k.Alg]; k.Alg != "" && !known {
+			skipped = append(skipped, fmt.Errorf("key %d (kid %q): unsupported alg %q", i, k.Kid, k.Alg))
+			continue
+		}
+		keys = append(keys, verificationKey{id: k.Kid, alg: k.Alg, key: key})
+	}
+	if len(keys) == 0 {
+		return nil, errors.Join(append([]error{errors.New("no usable signature key in the JWK Set")}, skipped...)...)
+	}
+	return keys, nil
+}
+
+// publicKey decodes the key material of an RSA, EC or OKP (Ed25519) key.
+func (k jwk) publicKey() (any, error) {
+	switch k.Kty {
+	case "RSA":
+		n, err := decodeBase64URL("n", k.N)
+		if err != nil {
+			return nil, err
+		}
+		e, err := decodeBase64URL("e", k.E)
+		if err != nil {
+			return nil, err
+		}
+		exponent := new(big.Int).SetBytes(e)
+		if !exponent.IsInt64() || exponent.Int64() < 3 || exponent.Int64() > 1<<31-1 {
+			return nil, errors.New("bad RSA exponent")
+		}
+		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(exponent.Int64())}, nil
+	case "EC":
+		curve, ok := map[string]string{"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}[k.Crv]
+		if !ok {
+			return nil, fmt.Errorf("unsupported curve %q", k.Crv)
+		}
+		x, err := decodeBase64URL("x", k.X)
+		if err != nil {
+			return nil, err
+		}
+		y, err := decodeBase64URL("y", k.Y)
+		if err != nil {
+			return nil, err
+		}
+		size := (ecCurves[curve].Params().BitSize + 7) / 8
+		if len(x) != size || len(y) != size {
+			return nil, fmt.Errorf("x and y must be %d bytes for %s", size, k.Crv)
+		}
+		// ParseUncompressedPublicKey also checks that the point is on the curve.
+		return ecdsa.ParseUncompressedPublicKey(ecCurves[curve], append(append([]byte{4}, x...), y...))
+	case "OKP":
+		if k.Crv != "Ed25519" {
+			return nil, fmt.Errorf("unsupported OKP curve %q", k.Crv)
+		}
+		x, err := decodeBase64URL("x", k.X)
+		if err != nil {
+			return nil, err
+		}
+		if len(x) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("an Ed25519 key is %d bytes, not %d", ed25519.PublicKeySize, len(x))
+		}
+		return ed25519.PublicKey(x), nil
+	}
+	return nil, fmt.Errorf("unsupported kty %q", k.Kty)
+}
+
+func decodeBase64URL(member, s string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) == 0 {
+		return nil, fmt.Errorf("member %q is not base64url", member)
+	}
+	return b, nil
+}
+
+// jwksFileCheckInterval is how often, at most, a jwks_file is looked at
+// for changes: the check is a stat on the request path, so it runs once
+// per interval, not once per request.
+const jwksFileCheckInterval = time.Second
+
+// jwksFile is a JWK Set on disk, re-read when its size or modification
+// time changes. A re-read that fails keeps the previous keys.
+type jwksFile struct {
+	path   string
+	now    func() time.Time
+	logger *zap.Logger
+
+	set       atomic.Pointer[[]verificationKey]
+	nextCheck atomic.Int64 // unix nanoseconds of the next stat
+
+	mu      sync.Mutex // serializes re-reads; guards modTime and size
+	modTime time.Time
+	size    int64
+}
+
+// load reads the file for the first time; its errors stop startup.
+func (f *jwksFile) load() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	info, err := os.Stat(f.path)
+	if err != nil {
+		return fmt.Errorf("jwks_file: %w", err)
+	}
+	return f.read(info)
+}
+
+// read parses the file and publishes its keys; f.mu is held.
+func (f *jwksFile) read(info os.FileInfo) error {
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		return fmt.Errorf("jwks_file: %w", err)
+	}
+	keys, err := parseJWKS(data)
+	if err != nil {
+		return fmt.Errorf("jwks_file %s: %w", f.path, err)
+	}
+	// A new slice only when the keys differ: a rewrite with the same keys
+	// (a touch, a deployment) keeps the verified-token cache.
+	if cur := f.set.Load(); cur == nil || !sameKeys(*cur, keys) {
+		f.set.Store(&keys)
+	}
+	f.modTime, f.size = info.ModTime(), info.Size()
+	f.nextCheck.Store(f.now().Add(jwksFileCheckInterval).UnixNano())
+	return nil
+}
+
+// keys returns the current keys, first re-reading the file when the check
+// interval has passed and the file changed.
+func (f *jwksFile) keys() []verificationKey {
+	return *f.current()
+}
+
+// current is keys as the slice's address, which changes when a re-read
+// brings other keys: the token cache's sign that the keys changed.
+func (f *jwksFile) current() *[]verificationKey {
+	now := f.now()
+	next := f.nextCheck.Load()
+	if now.UnixNano() >= next && f.nextCheck.CompareAndSwap(next, now.Add(jwksFileCheckInterval).UnixNano()) {
+		f.reloadIfChanged()
+	}
+	return f.set.Load()
+}
+
+func (f *jwksFile) reloadIfChanged() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	info, err := os.Stat(f.path)
+	if err == nil && info.ModTime().Equal(f.modTime) && info.Size() == f.size {
+		return
+	}
+	if err == nil {
+		err = f.read(info)
+	}
+	if err != nil {
+		f.logger.Error("jwks_file unusable; keeping the previous keys", zap.String("path", f.path), zap.Error(err))
+		return
+	}
+	f.logger.Info("jwks_file reloaded", zap.String("path", f.path), zap.Int("keys", len(*f.set.Load())))
+}

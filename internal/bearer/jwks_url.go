@@ -1,0 +1,278 @@
+package bearer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+)
+
+const (
+	// jwksMinRefetch is the shortest time between two fetches: a token
+	// with an unknown kid, a max-age of 0 or a failing provider never
+	// cause more than one fetch per interval.
+	jwksMinRefetch = time.Minute
+
+	// jwksFetchTimeout bounds one fetch, connection to last byte.
+	jwksFetchTimeout = 10 * time.Second
+
+	// DefaultUnknownKidWait is the longest a request with an unknown kid
+	// waits for the refetch it triggered (or joined) before it is
+	// refused.
+	DefaultUnknownKidWait = 3 * time.Second
+
+	// jwksMaxBytes bounds the size of a fetched key set.
+	jwksMaxBytes = 1 << 20
+)
+
+// jwksPool shares one jwksURL per URL and refresh interval between the
+// handlers that name it and across config reloads, so a reload neither
+// fetches again nor loses the last good set while the provider is down.
+var jwksPool = caddy.NewUsagePool()
+
+// jwksPoolKey identifies a shared jwksURL.
+type jwksPoolKey struct {
+	url     string
+	refresh time.Duration
+}
+
+// loadJWKSURL returns the shared fetcher of url, creating and starting it
+// (with a first, synchronous fetch) when no handler uses it yet. Each
+// successful call needs a releaseJWKSURL.
+func loadJWKSURL(url string, refresh time.Duration, now func() time.Time) (*jwksURL, error) {
+	val, _, err := jwksPool.LoadOrNew(jwksPoolKey{url, refresh}, func() (caddy.Destructor, error) {
+		s := newJWKSURL(url, refresh, now)
+		s.start()
+		return s, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return val.(*jwksURL), nil
+}
+
+// releaseJWKSURL drops a handler's use of s; the last one stops it.
+func releaseJWKSURL(s *jwksURL) error {
+	_, err := jwksPool.Delete(jwksPoolKey{s.url, s.refresh})
+	return err
+}
+
+// jwksURL is a JWK Set fetched from an identity provider: at startup, on
+// the refresh interval (or sooner when Cache-Control says so) and when a
+// token names a kid the set lacks, at most once per jwksMinRefetch. One
+// goroutine does all fetching, so a flood of unknown kids shares one fetch.
+// A failed fetch keeps the last good set.
+type jwksURL struct {
+	url     string
+	refresh time.Duration
+	now     func() time.Time
+	client  *http.Client
+
+	set atomic.Pointer[[]verificationKey]
+
+	wake   chan struct{} // asks the fetch loop for a fetch now; capacity 1
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the fetch loop has returned
+
+	mu          sync.Mutex
+	lastAttempt time.Time     // start of the latest fetch
+	inflight    chan struct{} // closed when the running fetch ends; nil when none runs
+}
+
+func newJWKSURL(url string, refresh time.Duration, now func() time.Time) *jwksURL {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	return &jwksURL{
+		url:     url,
+		refresh: refresh,
+		now:     now,
+		client:  &http.Client{Timeout: jwksFetchTimeout, Transport: transport},
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+}
+
+// start fetches the set once, synchronously, and then keeps it fresh in
+// the background until Destruct. The loop outlives the config that
+// started it (see jwksPool), so its context is its own, not the config's.
+// A failing first fetch does not stop startup: the provider may be down
+// for a moment, and the loop retries after jwksMinRefetch.
+func (s *jwksURL) start() {
+	var ctx context.Context
+	ctx, s.cancel = context.WithCancel(context.Background())
+	next := s.fetch(ctx)
+	go s.loop(ctx, next)
+}
+
+// Destruct ends the fetch loop, waits for it and closes its connections;
+// jwksPool calls it when the last handler using s is cleaned up.
+func (s *jwksURL) Destruct() error {
+	s.cancel()
+	<-s.done
+	s.client.CloseIdleConnections()
+	return nil
+}
+
+// logger is Caddy's current default logger: a shared fetcher outlives the
+// config (and the logs) of the handler that created it.
+func (s *jwksURL) logger() *zap.Logger {
+	return caddy.Log().Named("http.handlers.ucwa.jwks")
+}
+
+func (s *jwksURL) loop(ctx context.Context, next time.Duration) {
+	defer close(s.done)
+	timer := time.NewTimer(next)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-s.wake:
+		}
+		timer.Reset(s.fetch(ctx))
+	}
+}
+
+// keys returns the last good set, or nil before the first good fetch.
+func (s *jwksURL) keys() []verificationKey {
+	if p := s.current(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// current is keys as the slice's address, which changes only when a
+// fetch brings other keys: the token cache's sign that the keys changed.
+func (s *jwksURL) current() *[]verificationKey {
+	return s.set.Load()
+}
+
+// has reports whether the current set holds a key with this kid.
+func (s *jwksURL) has(kid string) bool {
+	return slices.ContainsFunc(s.keys(), func(k verificationKey) bool { return k.id == kid })
+}
+
+// refetch asks for a fetch because a token named an unknown kid, and
+// waits until that fetch (or one already running) ends, ctx ends, or
+// limit passes. Within jwksMinRefetch of the last fetch it returns at
+// once.
+func (s *jwksURL) refetch(ctx context.Context, limit time.Duration) {
+	s.mu.Lock()
+	wait := s.inflight
+	if wait == nil && s.now().Sub(s.lastAttempt) >= jwksMinRefetch {
+		wait = s.beginLocked()
+		select {
+		case s.wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
+	s.mu.Unlock()
+	if wait == nil {
+		return
+	}
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case <-wait:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+}
+
+// beginLocked marks a fetch as running; s.mu is held.
+func (s *jwksURL) beginLocked() chan struct{} {
+	if s.inflight == nil {
+		s.inflight = make(chan struct{})
+	}
+	s.lastAttempt = s.now()
+	return s.inflight
+}
+
+// fetch gets the set, publishes it when it is good and returns when to
+// fetch next.
+func (s *jwksURL) fetch(ctx context.Context) time.Duration {
+	s.mu.Lock()
+	s.beginLocked()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		close(s.inflight)
+		s.inflight = nil
+		s.mu.Unlock()
+	}()
+
+	keys, maxAge, err := s.get(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.logger().Error("jwks_url fetch failed; keeping the last good key set",
+				zap.String("url", s.url), zap.Int("keys", len(s.keys())), zap.Error(err))
+		}
+		return jwksMinRefetch
+	}
+	if old := s.set.Load(); old == nil || !sameKeys(*old, keys) {
+		s.set.Store(&keys)
+	}
+	s.logger().Debug("jwks_url fetched", zap.String("url", s.url), zap.Int("keys", len(keys)))
+	next := s.refresh
+	if maxAge >= 0 && maxAge < next {
+		next = max(maxAge, jwksMinRefetch)
+	}
+	return next
+}
+
+// get performs one request. maxAge is -1 when the response has no
+// Cache-Control max-age.
+func (s *jwksURL) get(ctx context.Context) ([]verificationKey, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	if err != nil {
+		return nil, -1, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, -1, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, -1, fmt.Errorf("status %s", resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, jwksMaxBytes+1))
+	if err != nil {
+		return nil, -1, err
+	}
+	if len(data) > jwksMaxBytes {
+		return nil, -1, fmt.Errorf("key set larger than %d bytes", jwksMaxBytes)
+	}
+	keys, err := parseJWKS(data)
+	if err != nil {
+		return nil, -1, err
+	}
+	return keys, cacheMaxAge(resp.Header), nil
+}
+
+// cacheMaxAge reads how long a response may be kept from Cache-Control:
+// no-store or no-cache count as 0; -1 when it says nothing.
+func cacheMaxAge(h http.Header) time.Duration {
+	age := time.Duration(-1)
+	for _, directive := range strings.Split(strings.Join(h.Values("Cache-Control"), ","), ",") {
+		name, value, _ := strings.Cut(strings.TrimSpace(directive), "=")
+		switch strings.ToLower(name) {
+		case "no-store", "no-cache":
+			return 0
+		case "max-age":
+			if secs, err := strconv.ParseInt(strings.Trim(value, `"`), 10, 64); err == nil && secs >= 0 {
+				age = time.Duration(min(secs, int64(365*24*time.Hour/time.Second))) * time.Second
+			}
+		}
+	}
+	return age
+}

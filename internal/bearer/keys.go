@@ -1,0 +1,183 @@
+package bearer
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+)
+
+// family is a kind of key; a key verifies only the algorithms of its own
+// family, whatever a token's header claims.
+type family int
+
+const (
+	familyNone family = iota
+	familyRSA
+	familyEC
+	familyEd25519
+	familyHMAC
+)
+
+func (f family) String() string {
+	switch f {
+	case familyRSA:
+		return "RSA"
+	case familyEC:
+		return "EC"
+	case familyEd25519:
+		return "Ed25519"
+	case familyHMAC:
+		return "HMAC"
+	}
+	return "none"
+}
+
+// algorithmFamilies lists every algorithm the edge can verify with the
+// family of key it needs. `none` is deliberately absent.
+var algorithmFamilies = map[string]family{
+	"RS256": familyRSA, "RS384": familyRSA, "RS512": familyRSA,
+	"PS256": familyRSA, "PS384": familyRSA, "PS512": familyRSA,
+	"ES256": familyEC, "ES384": familyEC, "ES512": familyEC,
+	"EdDSA": familyEd25519,
+	"HS256": familyHMAC, "HS384": familyHMAC, "HS512": familyHMAC,
+}
+
+// ecCurves pins each ES algorithm to its curve (RFC 7518 3.4): a P-384
+// key never verifies an ES256 token.
+var ecCurves = map[string]elliptic.Curve{
+	"ES256": elliptic.P256(),
+	"ES384": elliptic.P384(),
+	"ES512": elliptic.P521(),
+}
+
+// minHMACSecret is the shortest secret each HS algorithm accepts: the
+// size of its hash (RFC 7518 3.2).
+var minHMACSecret = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
+
+// minRSABits is the smallest RSA modulus accepted (RFC 7518 3.3).
+const minRSABits = 2048
+
+// keyFamily returns the family of a verification key.
+func keyFamily(key any) family {
+	switch key.(type) {
+	case *rsa.PublicKey:
+		return familyRSA
+	case *ecdsa.PublicKey:
+		return familyEC
+	case ed25519.PublicKey:
+		return familyEd25519
+	case []byte:
+		return familyHMAC
+	}
+	return familyNone
+}
+
+// keyFits reports whether key may verify a token signed with alg: same
+// family and, for EC, the curve the algorithm names.
+func keyFits(alg string, key any) bool {
+	f, ok := algorithmFamilies[alg]
+	if !ok || keyFamily(key) != f {
+		return false
+	}
+	if ec, isEC := key.(*ecdsa.PublicKey); isEC {
+		return ec.Curve == ecCurves[alg]
+	}
+	return true
+}
+
+// verificationKey is one key from any source.
+type verificationKey struct {
+	// The JWK "kid"; empty for keys from PEM files and the HMAC secret,
+	// which match tokens with any or no kid.
+	id string
+	// The JWK "alg" when the key set pins one; empty otherwise.
+	alg string
+	key any
+}
+
+// fits reports whether k may verify a token with this alg and kid.
+func (k verificationKey) fits(alg, kid string) bool {
+	if k.alg != "" && k.alg != alg {
+		return false
+	}
+	if k.id != "" && kid != "" && k.id != kid {
+		return false
+	}
+	return keyFits(alg, k.key)
+}
+
+// sameKeys reports whether a and b hold the same keys in the same order.
+func sameKeys(a, b []verificationKey) bool {
+	return slices.EqualFunc(a, b, func(x, y verificationKey) bool {
+		xk, ok := x.key.(interface{ Equal(crypto.PublicKey) bool })
+		return ok && x.id == y.id && x.alg == y.alg && xk.Equal(y.key)
+	})
+}
+
+// checkKey refuses keys too weak to trust.
+func checkKey(key any) error {
+	if rsaKey, ok := key.(*rsa.PublicKey); ok && rsaKey.N.BitLen() < minRSABits {
+		return fmt.Errorf("RSA key of %d bits is shorter than %d", rsaKey.N.BitLen(), minRSABits)
+	}
+	if keyFamily(key) == familyNone {
+		return fmt.Errorf("unsupported key type %T", key)
+	}
+	return nil
+}
+
+// loadPublicKeyFile reads every public key in a PEM file: PUBLIC KEY
+// (PKIX: RSA, EC or Ed25519), RSA PUBLIC KEY (PKCS #1) or CERTIFICATE.
+func loadPublicKeyFile(path string) ([]verificationKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("public_key_file: %w", err)
+	}
+	var keys []verificationKey
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		key, err := parsePEMBlock(block)
+		if err == nil {
+			err = checkKey(key)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("public_key_file %s: %s block: %w", path, block.Type, err)
+		}
+		keys = append(keys, verificationKey{key: key})
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("public_key_file %s: no PEM public key found", path)
+	}
+	return keys, nil
+}
+
+func parsePEMBlock(block *pem.Block) (any, error) {
+	switch block.Type {
+	case "PUBLIC KEY":
+		return x509.ParsePKIXPublicKey(block.Bytes)
+	case "RSA PUBLIC KEY":
+		return x509.ParsePKCS1PublicKey(block.Bytes)
+	case "CERTIFICATE":
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		return cert.PublicKey, nil
+	}
+	if strings.Contains(block.Type, "PRIVATE KEY") {
+		return nil, errors.New("a private key does not belong on the edge; give its public key")
+	}
+	return nil, errors.New("not a public key or certificate")
+}
