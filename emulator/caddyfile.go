@@ -33,67 +33,48 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		application_idle <duration>
 //	}
 //
-// outcome may be repeated, one destination each.
+// A subdirective given twice is an error ("<name>: given twice"), except
+// outcome, which is repeatable: one destination each.
+//
+// The Caddyfile is read for its syntax only: argument counts, and that
+// durations and numbers parse. Their values are judged at startup
+// (Provision and Validate), where a Caddyfile and the same config in JSON
+// get the same message. A 0 that JSON would read as "the default" is
+// refused here.
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	seen := make(map[string]bool)
 	for d.NextBlock(0) {
 		name := d.Val()
+		if seen[name] && name != "outcome" {
+			return d.Errf("%s: given twice", name)
+		}
+		seen[name] = true
+		var err error
 		switch name {
 		case "step_duration":
-			if err := durationArg(d, &e.StepDuration); err != nil {
-				return err
-			}
+			err = durationArg(d, &e.StepDuration)
 		case "poll_timeout":
-			if err := durationArg(d, &e.PollTimeout); err != nil {
-				return err
-			}
+			err = durationArg(d, &e.PollTimeout)
 		case "max_poll_timeout":
-			if err := durationArg(d, &e.MaxPollTimeout); err != nil {
-				return err
-			}
+			err = durationArg(d, &e.MaxPollTimeout)
 		case "retain_completed":
-			if err := durationArg(d, &e.RetainCompleted); err != nil {
-				return err
-			}
+			err = durationArg(d, &e.RetainCompleted)
 		case "application_idle":
-			if err := durationArg(d, &e.ApplicationIdle); err != nil {
-				return err
-			}
+			err = durationArg(d, &e.ApplicationIdle)
 		case "default_outcome":
 			var arg string
-			if !d.Args(&arg) || d.NextArg() {
-				return d.ArgErr()
-			}
-			r, err := parseResult(arg)
-			if err != nil {
-				return d.Err(err.Error())
-			}
-			e.DefaultOutcome = r
+			err = oneArg(d, &arg)
+			e.DefaultOutcome = Result(arg)
 		case "outcome":
-			args := d.RemainingArgs()
-			if len(args) != 2 && len(args) != 3 {
-				return d.ArgErr()
-			}
-			r, err := parseResult(args[1])
-			if err != nil {
-				return d.Err(err.Error())
-			}
-			o := Outcome{To: args[0], Result: r}
-			if len(args) == 3 {
-				step, err := caddy.ParseDuration(args[2])
-				if err != nil || step <= 0 {
-					return d.Errf("outcome %s: %q is not a positive duration", args[0], args[2])
-				}
-				o.StepDuration = caddy.Duration(step)
-			}
-			e.Outcomes = append(e.Outcomes, o)
+			err = e.unmarshalOutcome(d)
 		case "event_channel":
 			var arg string
-			if !d.Args(&arg) || d.NextArg() {
-				return d.ArgErr()
+			if err := oneArg(d, &arg); err != nil {
+				return err
 			}
 			switch arg {
 			case "required":
@@ -104,57 +85,75 @@ func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("event_channel: %q is neither required nor optional", arg)
 			}
 		case "default_region":
-			if !d.Args(&e.DefaultRegion) || d.NextArg() {
-				return d.ArgErr()
-			}
+			err = oneArg(d, &e.DefaultRegion)
 		case "health_path":
-			if !d.Args(&e.HealthPath) || d.NextArg() {
-				return d.ArgErr()
-			}
+			err = oneArg(d, &e.HealthPath)
 		case "max_applications":
-			if err := countArg(d, &e.MaxApplications); err != nil {
-				return err
-			}
+			err = countArg(d, &e.MaxApplications)
 		case "max_invitations":
-			if err := countArg(d, &e.MaxInvitations); err != nil {
-				return err
-			}
+			err = countArg(d, &e.MaxInvitations)
 		case "max_events":
-			if err := countArg(d, &e.MaxEvents); err != nil {
-				return err
-			}
+			err = countArg(d, &e.MaxEvents)
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// durationArg reads the one positive duration argument of a subdirective.
+func (e *Emulator) unmarshalOutcome(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) != 2 && len(args) != 3 {
+		return d.ArgErr()
+	}
+	o := Outcome{To: args[0], Result: Result(args[1])}
+	if len(args) == 3 {
+		step, err := caddy.ParseDuration(args[2])
+		if err != nil || step == 0 {
+			return d.Errf("outcome %s: %q is not a duration other than 0 (such as 500ms or 2s)", args[0], args[2])
+		}
+		o.StepDuration = caddy.Duration(step)
+	}
+	e.Outcomes = append(e.Outcomes, o)
+	return nil
+}
+
+// oneArg reads the one argument of a subdirective into v.
+func oneArg(d *caddyfile.Dispenser, v *string) error {
+	if !d.Args(v) || d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// durationArg reads the one duration argument of a subdirective.
 func durationArg(d *caddyfile.Dispenser, into *caddy.Duration) error {
 	name := d.Val()
 	var arg string
-	if !d.Args(&arg) || d.NextArg() {
-		return d.ArgErr()
+	if err := oneArg(d, &arg); err != nil {
+		return err
 	}
 	v, err := caddy.ParseDuration(arg)
-	if err != nil || v <= 0 {
-		return d.Errf("%s: %q is not a positive duration (such as 500ms or 2s)", name, arg)
+	if err != nil || v == 0 {
+		return d.Errf("%s: %q is not a duration other than 0 (such as 500ms or 2s)", name, arg)
 	}
 	*into = caddy.Duration(v)
 	return nil
 }
 
-// countArg reads the one positive whole-number argument of a subdirective.
+// countArg reads the one whole-number argument of a subdirective.
 func countArg(d *caddyfile.Dispenser, into *int) error {
 	name := d.Val()
 	var arg string
-	if !d.Args(&arg) || d.NextArg() {
-		return d.ArgErr()
+	if err := oneArg(d, &arg); err != nil {
+		return err
 	}
 	n, err := strconv.Atoi(arg)
-	if err != nil || n <= 0 {
-		return d.Errf("%s: %q is not a positive whole number", name, arg)
+	if err != nil || n == 0 {
+		return d.Errf("%s: %q is not a whole number other than 0", name, arg)
 	}
 	*into = n
 	return nil
