@@ -11,6 +11,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
+	"github.com/ucwa-edge/caddy-ucwa/internal/directive"
 )
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -77,28 +78,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := make(map[string]bool)
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] && name != "challenge" {
-			return d.Errf("%s: given twice", name)
-		}
-		seen[name] = true
-		var err error
+	return directive.Block(d, 0, "", []string{"challenge"}, func(name string) error {
 		switch name {
 		case "paths":
-			if h.Paths = d.RemainingArgs(); len(h.Paths) == 0 {
-				return d.ArgErr()
-			}
+			var err error
+			h.Paths, err = directive.Args(d)
+			return err
 		case "max_body_size":
-			err = h.unmarshalMaxBodySize(d)
+			return h.unmarshalMaxBodySize(d)
 		case "default_region":
-			err = oneArg(d, &h.DefaultRegion)
+			return directive.OneArg(d, &h.DefaultRegion)
 		case "number_format":
-			err = oneArg(d, &h.NumberFormat)
+			return directive.OneArg(d, &h.NumberFormat)
 		case "phone_audio":
 			var arg string
-			if err = oneArg(d, &arg); err != nil {
+			if err := directive.OneArg(d, &arg); err != nil {
 				return err
 			}
 			switch arg {
@@ -109,41 +103,35 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			default:
 				return d.Errf("phone_audio: %q is neither enabled nor disabled", arg)
 			}
+			return nil
 		case "jwt":
+			var err error
 			h.JWT, err = unmarshalJWT(d)
+			return err
 		case "scopes":
-			if h.Scopes = d.RemainingArgs(); len(h.Scopes) == 0 {
-				return d.ArgErr()
-			}
+			var err error
+			h.Scopes, err = directive.Args(d)
+			return err
 		case "web_tickets":
-			err = oneArg(d, &h.WebTickets)
+			return directive.OneArg(d, &h.WebTickets)
 		case "challenge":
-			err = h.unmarshalChallenge(d)
+			return h.unmarshalChallenge(d)
 		case "primary":
+			var err error
 			h.Primary, err = unmarshalPool(d)
+			return err
 		case "backup":
+			var err error
 			h.Backup, err = unmarshalPool(d)
-		default:
-			return d.Errf("unrecognized subdirective %q", name)
-		}
-		if err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// oneArg reads the one argument of a subdirective into v.
-func oneArg(d *caddyfile.Dispenser, v *string) error {
-	if !d.Args(v) || d.NextArg() {
-		return d.ArgErr()
-	}
-	return nil
+		return d.Errf("unrecognized subdirective %q", name)
+	})
 }
 
 func (h *Handler) unmarshalMaxBodySize(d *caddyfile.Dispenser) error {
 	var arg string
-	if err := oneArg(d, &arg); err != nil {
+	if err := directive.OneArg(d, &arg); err != nil {
 		return err
 	}
 	size, err := humanize.ParseBytes(arg)
@@ -185,79 +173,65 @@ func unmarshalJWT(d *caddyfile.Dispenser) (*bearer.Config, error) {
 		}
 		return c, nil
 	}
-	seen := make(map[string]bool)
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		option := d.Val()
-		if seen[option] && option != "public_key_file" {
-			return nil, d.Errf("jwt: %s: given twice", option)
-		}
-		seen[option] = true
+	err := directive.Block(d, d.Nesting(), "jwt", []string{"public_key_file"}, func(option string) error {
 		var err error
 		switch option {
 		case "algorithms":
-			c.Algorithms, err = someArgs(d)
+			c.Algorithms, err = directive.Args(d)
 		case "public_key_file":
 			var files []string
-			files, err = someArgs(d)
+			files, err = directive.Args(d)
 			c.PublicKeyFiles = append(c.PublicKeyFiles, files...)
 		case "issuer":
-			c.Issuers, err = someArgs(d)
+			c.Issuers, err = directive.Args(d)
 		case "audience":
-			c.Audiences, err = someArgs(d)
+			c.Audiences, err = directive.Args(d)
 		case "jwks_file":
-			err = oneArg(d, &c.JWKSFile)
+			err = directive.OneArg(d, &c.JWKSFile)
 		case "hmac_secret":
-			err = oneArg(d, &c.HMACSecret)
+			err = directive.OneArg(d, &c.HMACSecret)
 		case "jwks_url":
 			args := d.RemainingArgs()
 			if len(args) == 0 || len(args) > 2 {
-				return nil, d.ArgErr()
+				return d.ArgErr()
 			}
 			c.JWKSURL = args[0]
 			if len(args) == 2 {
 				refresh, err := caddy.ParseDuration(args[1])
 				if err != nil || refresh == 0 {
-					return nil, d.Errf("jwks_url: refresh %q is not a duration other than 0 (such as 1h)", args[1])
+					return d.Errf("jwks_url: refresh %q is not a duration other than 0 (such as 1h)", args[1])
 				}
 				c.JWKSRefresh = caddy.Duration(refresh)
 			}
 		case "leeway":
 			var arg string
-			if err := oneArg(d, &arg); err != nil {
-				return nil, err
+			if err := directive.OneArg(d, &arg); err != nil {
+				return err
 			}
 			leeway, err := caddy.ParseDuration(arg)
 			if err != nil {
-				return nil, d.Errf("leeway: %q is not a duration (such as 30s)", arg)
+				return d.Errf("leeway: %q is not a duration (such as 30s)", arg)
 			}
 			c.Leeway = caddy.Duration(leeway)
 		case "cache_size":
 			var arg string
-			if err := oneArg(d, &arg); err != nil {
-				return nil, err
+			if err := directive.OneArg(d, &arg); err != nil {
+				return err
 			}
 			size, err := strconv.Atoi(arg)
 			if err != nil || size == 0 {
-				return nil, d.Errf("cache_size: %q is not a number of tokens other than 0 (-1 for no cache)", arg)
+				return d.Errf("cache_size: %q is not a number of tokens other than 0 (-1 for no cache)", arg)
 			}
 			c.CacheSize = size
 		default:
-			return nil, d.Errf("jwt: unrecognized option %q", option)
+			return d.Errf("jwt: unrecognized option %q", option)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
-}
-
-// someArgs reads the one or more arguments of a subdirective.
-func someArgs(d *caddyfile.Dispenser) ([]string, error) {
-	args := d.RemainingArgs()
-	if len(args) == 0 {
-		return nil, d.ArgErr()
-	}
-	return args, nil
 }
 
 // unmarshalPool parses `primary` or `backup`; d is on the subdirective's

@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/directive"
 )
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -46,34 +48,28 @@ func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := make(map[string]bool)
-	for d.NextBlock(0) {
-		name := d.Val()
-		if seen[name] && name != "outcome" {
-			return d.Errf("%s: given twice", name)
-		}
-		seen[name] = true
-		var err error
+	return directive.Block(d, 0, "", []string{"outcome"}, func(name string) error {
 		switch name {
 		case "step_duration":
-			err = durationArg(d, &e.StepDuration)
+			return durationArg(d, &e.StepDuration)
 		case "poll_timeout":
-			err = durationArg(d, &e.PollTimeout)
+			return durationArg(d, &e.PollTimeout)
 		case "max_poll_timeout":
-			err = durationArg(d, &e.MaxPollTimeout)
+			return durationArg(d, &e.MaxPollTimeout)
 		case "retain_completed":
-			err = durationArg(d, &e.RetainCompleted)
+			return durationArg(d, &e.RetainCompleted)
 		case "application_idle":
-			err = durationArg(d, &e.ApplicationIdle)
+			return durationArg(d, &e.ApplicationIdle)
 		case "default_outcome":
 			var arg string
-			err = oneArg(d, &arg)
+			err := directive.OneArg(d, &arg)
 			e.DefaultOutcome = Result(arg)
+			return err
 		case "outcome":
-			err = e.unmarshalOutcome(d)
+			return e.unmarshalOutcome(d)
 		case "event_channel":
 			var arg string
-			if err := oneArg(d, &arg); err != nil {
+			if err := directive.OneArg(d, &arg); err != nil {
 				return err
 			}
 			switch arg {
@@ -84,24 +80,20 @@ func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			default:
 				return d.Errf("event_channel: %q is neither required nor optional", arg)
 			}
+			return nil
 		case "default_region":
-			err = oneArg(d, &e.DefaultRegion)
+			return directive.OneArg(d, &e.DefaultRegion)
 		case "health_path":
-			err = oneArg(d, &e.HealthPath)
+			return directive.OneArg(d, &e.HealthPath)
 		case "max_applications":
-			err = countArg(d, &e.MaxApplications)
+			return countArg(d, &e.MaxApplications)
 		case "max_invitations":
-			err = countArg(d, &e.MaxInvitations)
+			return countArg(d, &e.MaxInvitations)
 		case "max_events":
-			err = countArg(d, &e.MaxEvents)
-		default:
-			return d.Errf("unrecognized subdirective %q", name)
+			return countArg(d, &e.MaxEvents)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return d.Errf("unrecognized subdirective %q", name)
+	})
 }
 
 func (e *Emulator) unmarshalOutcome(d *caddyfile.Dispenser) error {
@@ -121,19 +113,11 @@ func (e *Emulator) unmarshalOutcome(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// oneArg reads the one argument of a subdirective into v.
-func oneArg(d *caddyfile.Dispenser, v *string) error {
-	if !d.Args(v) || d.NextArg() {
-		return d.ArgErr()
-	}
-	return nil
-}
-
 // durationArg reads the one duration argument of a subdirective.
 func durationArg(d *caddyfile.Dispenser, into *caddy.Duration) error {
 	name := d.Val()
 	var arg string
-	if err := oneArg(d, &arg); err != nil {
+	if err := directive.OneArg(d, &arg); err != nil {
 		return err
 	}
 	v, err := caddy.ParseDuration(arg)
@@ -148,7 +132,7 @@ func durationArg(d *caddyfile.Dispenser, into *caddy.Duration) error {
 func countArg(d *caddyfile.Dispenser, into *int) error {
 	name := d.Val()
 	var arg string
-	if err := oneArg(d, &arg); err != nil {
+	if err := directive.OneArg(d, &arg); err != nil {
 		return err
 	}
 	n, err := strconv.Atoi(arg)
