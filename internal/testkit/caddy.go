@@ -30,6 +30,27 @@ var running struct {
 	owner testing.TB
 }
 
+// claim makes t the test that runs the in-process Caddy, or fails it
+// (saying why not) while another test does.
+func claim(t testing.TB, why string) {
+	t.Helper()
+	running.mu.Lock()
+	defer running.mu.Unlock()
+	if running.owner != nil {
+		t.Fatalf("the in-process Caddy runs for %s: %s", running.owner.Name(), why)
+	}
+	running.owner = t
+}
+
+// release ends the claim of the running test, whose logs are no longer
+// captured.
+func release() {
+	captureTo(nil)
+	running.mu.Lock()
+	defer running.mu.Unlock()
+	running.owner = nil
+}
+
 // bufferOnce holds Caddy's default log in memory until the first config
 // sets the test's log up, so that not even Caddy's first lines reach
 // stderr.
@@ -43,14 +64,7 @@ var bufferOnce sync.Once
 // else is forced. Caddy's logs go to the test's Logs.
 func Start(t testing.TB, adapter, config string, options ...Option) *Caddy {
 	t.Helper()
-	running.mu.Lock()
-	if running.owner != nil {
-		owner := running.owner.Name()
-		running.mu.Unlock()
-		t.Fatalf("the in-process Caddy already runs for %s: tests that start it cannot run in parallel, and a test starts it once (Load changes its config)", owner)
-	}
-	running.owner = t
-	running.mu.Unlock()
+	claim(t, "tests that start it cannot run in parallel, and a test starts it once (Load changes its config)")
 
 	c := &Caddy{endpoints: endpoints{t: t, ports: map[string]int{}}, dir: t.TempDir()}
 	for _, o := range options {
@@ -106,10 +120,7 @@ func (c *Caddy) stop() {
 	}
 	_ = caddy.Stop()
 	c.client.CloseIdleConnections()
-	captureTo(nil)
-	running.mu.Lock()
-	running.owner = nil
-	running.mu.Unlock()
+	release()
 }
 
 // Client is the test's HTTP client (see NewClient).

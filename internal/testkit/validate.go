@@ -15,20 +15,8 @@ import (
 // test's Logs; the servers stay as the config has them.
 func Validate(t testing.TB, adapter, config string) error {
 	t.Helper()
-	running.mu.Lock()
-	if running.owner != nil {
-		owner := running.owner.Name()
-		running.mu.Unlock()
-		t.Fatalf("the in-process Caddy runs for %s: Validate would replace its logs", owner)
-	}
-	running.owner = t
-	running.mu.Unlock()
-	defer func() {
-		captureTo(nil)
-		running.mu.Lock()
-		running.owner = nil
-		running.mu.Unlock()
-	}()
+	claim(t, "Validate would replace its logs")
+	defer release()
 
 	dir := t.TempDir()
 	logs := newLogs(t, filepath.Join(dir, "caddy.log"))
