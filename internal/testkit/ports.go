@@ -23,6 +23,21 @@ func Port(t testing.TB) int {
 	return port
 }
 
+// FreePort returns a loopback port that is free when it returns, for a
+// server that cannot bind a reserved port because it does not set
+// SO_REUSEPORT (redis-server, say). The port is not reserved: another
+// process may take it before the server binds it, so a server that then
+// fails to listen is started again on another FreePort.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free loopback port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 // Addr is the loopback address of port, as a dial string.
 func Addr(port int) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))

@@ -38,6 +38,16 @@ func TestPortReserved(t *testing.T) {
 	c.Close()
 }
 
+// TestFreePort: a free port can be bound by a listener that does not
+// set SO_REUSEPORT, as a reserved one cannot.
+func TestFreePort(t *testing.T) {
+	ln, err := net.Listen("tcp", Addr(FreePort(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+}
+
 // TestStartAndReload: the config runs when Start returns, on loopback
 // ports named in it; Load keeps the ports; logs are captured.
 func TestStartAndReload(t *testing.T) {
