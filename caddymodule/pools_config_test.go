@@ -77,13 +77,14 @@ func TestPoolUnhealthyByActiveHealthCheck(t *testing.T) {
 			primary := testkit.NewPool(t, "primary", testkit.AnswerCreated)
 			primary.SetHealthy(false)
 			backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
-			config := poolsCaddyfile(fmt.Sprintf(`		primary %s {
+			config := "{\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n" + poolsCaddyfile(fmt.Sprintf(`		primary %s {
 			health_uri /health
 			health_interval 50ms
 		}
 		backup %s`, primary.Addr(), backup.Addr()))
 			if adapter == "json" {
 				config = fmt.Sprintf(`{
+	"logging": {"logs": {"default": {"level": "DEBUG"}}},
 	"apps": {"http": {"servers": {"edge": {"listen": [":EDGE_PORT"], "routes": [{"handle": [{
 		"handler": "ucwa", "jwt": {"off": true}, "default_region": "US",
 		"primary": {"upstreams": [{"dial": %q}],
@@ -93,9 +94,9 @@ func TestPoolUnhealthyByActiveHealthCheck(t *testing.T) {
 }`, primary.Addr(), backup.Addr())
 			}
 			e := startEdge(t, adapter, config)
-			// The first check marks the primary down as soon as its
-			// answer arrives; a second check means the first was processed.
-			primary.Health.WaitFor(t, 2, "health checks of the primary")
+			// The health checker marks the primary down, then emits an
+			// "unhealthy" event, which Caddy logs at debug level.
+			e.Logs().Wait(t, `"msg":"event"`, `"name":"unhealthy"`, primary.Addr())
 			resp := e.startPhoneAudio("op-health")
 			if resp.Status != http.StatusCreated || len(primary.Received()) != 0 || len(backup.Received()) != 1 {
 				t.Fatalf("%d %s; primary received %d, backup %d, want 0 and 1",
