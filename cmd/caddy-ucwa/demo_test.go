@@ -90,6 +90,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		if r := testkit.Send(t, client, testkit.Request{Method: http.MethodDelete, URL: demo.AdminURL("/config/apps/http/servers/primary_pool")}); r.Status != http.StatusOK {
 			t.Fatalf("DELETE primary_pool = %d %s", r.Status, r.Body)
 		}
+		demo.AwaitReload()
 		r := call(edge, "/ucwa/oauth/v1/applications/demo-failover", "Bearer "+token)
 		if r.Status != http.StatusCreated {
 			t.Fatalf("call with the primary gone = %d %s, want 201 from the backup", r.Status, r.Body)

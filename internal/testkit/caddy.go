@@ -81,8 +81,8 @@ func Start(t testing.TB, adapter, config string, options ...Option) *Caddy {
 
 // Load replaces the running config with config, keeping the ports: a
 // port name stands for the same port as before. Once it returns the new
-// config runs; the client's kept-alive connections, which the old servers
-// close, are dropped.
+// config runs and the old one's listeners are closed; the client's
+// kept-alive connections, which the old servers close, are dropped.
 func (c *Caddy) Load(adapter, config string) {
 	c.t.Helper()
 	for attempt := 1; ; attempt++ {
@@ -101,6 +101,7 @@ func (c *Caddy) Load(adapter, config string) {
 		}
 		c.ports = map[string]int{}
 	}
+	c.awaitHandover()
 	c.client.CloseIdleConnections()
 }
 

@@ -77,6 +77,29 @@ func (e *endpoints) AdminURL(path string) string {
 	return e.URL(adminPortName, path)
 }
 
+// awaitHandover waits until every port of the test has one listener at
+// most. A config that replaces another on the same port binds its own
+// listener beside the old one (SO_REUSEPORT), and Caddy reports the new
+// config loaded once the old servers began to shut down, not once their
+// listeners are closed: until they are, the kernel hands some new
+// connections to the old listener, which drops them when it closes (the
+// client reads EOF).
+func (e *endpoints) awaitHandover() {
+	e.t.Helper()
+	Eventually(e.t, "the replaced config's listeners to close", func() bool {
+		for _, port := range e.ports {
+			n, err := listeners(port)
+			if err != nil {
+				e.t.Fatalf("counting the listeners of port %d: %v", port, err)
+			}
+			if n > 1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // substitute replaces every port name in config with its port, reserving
 // a port for each name not seen before.
 func (e *endpoints) substitute(config string) string {

@@ -3,7 +3,10 @@
 package testkit
 
 import (
+	"fmt"
 	"net"
+	"os"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -51,4 +54,22 @@ var reusePortConfig = net.ListenConfig{
 		}
 		return sockErr
 	},
+}
+
+// listeners counts the sockets that listen on 127.0.0.1:port, as the
+// kernel lists them in /proc/net/tcp.
+func listeners(port int) (int, error) {
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return 0, err
+	}
+	local := fmt.Sprintf("0100007F:%04X", port)
+	n := 0
+	for line := range strings.Lines(string(data)) {
+		fields := strings.Fields(line)
+		if len(fields) > 3 && fields[1] == local && fields[3] == "0A" { // 0A: LISTEN
+			n++
+		}
+	}
+	return n, nil
 }

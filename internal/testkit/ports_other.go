@@ -17,3 +17,6 @@ func reservePort() (port int, release func(), err error) {
 }
 
 var reusePortConfig net.ListenConfig
+
+// listeners is not known here: 1, as if every old listener were closed.
+func listeners(int) (int, error) { return 1, nil }

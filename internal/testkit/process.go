@@ -170,6 +170,16 @@ func (p *Process) Restart() {
 	}
 }
 
+// AwaitReload returns once a config change made through the process's
+// admin API (which answers once the new config runs) has closed the old
+// config's listeners, so that no new connection reaches one of them and
+// is dropped.
+func (p *Process) AwaitReload() {
+	p.t.Helper()
+	p.awaitHandover()
+	p.client.CloseIdleConnections()
+}
+
 // Kill kills the process at once, as a crash would, and waits until it is
 // gone. Its ports refuse connections until Restart.
 func (p *Process) Kill() {
