@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	caddy.RegisterModule(Handler{})
+	caddy.RegisterModule(new(Handler))
 	httpcaddyfile.RegisterHandlerDirective("ucwa", parseCaddyfile)
 	// Before reverse_proxy, so that `ucwa` in front of a user's own
 	// reverse_proxy needs no `order` option.
@@ -127,8 +127,11 @@ type Handler struct {
 	poolMetrics *poolMetrics
 }
 
-// CaddyModule returns the Caddy module information.
-func (Handler) CaddyModule() caddy.ModuleInfo {
+// CaddyModule returns the Caddy module information. Its receiver is a
+// pointer so that calling it reads nothing of the handler: the pools'
+// health checkers emit events naming the handler as their origin, and
+// call it while Provision still sets the handler up.
+func (*Handler) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  "http.handlers.ucwa",
 		New: func() caddy.Module { return new(Handler) },
@@ -185,6 +188,7 @@ func (h *Handler) Cleanup() error {
 
 // Interface guards
 var (
+	_ caddy.Module                = (*Handler)(nil)
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
 	_ caddy.CleanerUpper          = (*Handler)(nil)
