@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -27,12 +29,20 @@ func newTester(t *testing.T, c *Config) *tester {
 	t.Helper()
 	clk := testkit.NewClock(time.Now().Truncate(time.Second))
 	reg := prometheus.NewPedanticRegistry()
-	v, err := New(c, func(c Claims) Claims { return c }, Options{Now: clk.Now, Registerer: reg, UnknownKidWait: time.Minute})
+	v, err := New(c, func(c Claims) Claims { return c }, Options{Now: clk.Now, Registerer: reg, UnknownKidWait: time.Minute,
+		Logger: zaptest.NewLogger(t), FetcherLogger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = v.Close() })
 	return &tester{Verifier: v, clock: clk, metrics: reg}
+}
+
+// testLogger logs through t (shown when t fails), for as long as t runs:
+// a fetcher's verifier is closed, and its fetcher stopped, before.
+func testLogger(t *testing.T) func() *zap.Logger {
+	logger := zaptest.NewLogger(t)
+	return func() *zap.Logger { return logger }
 }
 
 // accept checks that token passes.

@@ -105,7 +105,8 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 	idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
 	clk := testkit.NewClock(time.Now().Truncate(time.Second))
 	// The default wait: the flood returns while the provider still hangs.
-	v, err := New(&Config{Algorithms: []string{"RS256"}, JWKSURL: idp.URL + "/keys"}, func(c Claims) Claims { return c }, Options{Now: clk.Now})
+	v, err := New(&Config{Algorithms: []string{"RS256"}, JWKSURL: idp.URL + "/keys"}, func(c Claims) Claims { return c },
+		Options{Now: clk.Now, FetcherLogger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

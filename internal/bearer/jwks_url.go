@@ -48,9 +48,9 @@ type jwksPoolKey struct {
 // loadJWKSURL returns the shared fetcher of url, creating and starting it
 // (with a first, synchronous fetch) when no handler uses it yet. Each
 // successful call needs a releaseJWKSURL.
-func loadJWKSURL(url string, refresh time.Duration, now func() time.Time) (*jwksURL, error) {
+func loadJWKSURL(url string, refresh time.Duration, now func() time.Time, logger func() *zap.Logger) (*jwksURL, error) {
 	val, _, err := jwksPool.LoadOrNew(jwksPoolKey{url, refresh}, func() (caddy.Destructor, error) {
-		s := newJWKSURL(url, refresh, now)
+		s := newJWKSURL(url, refresh, now, logger)
 		s.start()
 		return s, nil
 	})
@@ -75,6 +75,7 @@ type jwksURL struct {
 	url     string
 	refresh time.Duration
 	now     func() time.Time
+	logger  func() *zap.Logger
 	client  *http.Client
 
 	set atomic.Pointer[[]verificationKey]
@@ -88,12 +89,13 @@ type jwksURL struct {
 	inflight    chan struct{} // closed when the running fetch ends; nil when none runs
 }
 
-func newJWKSURL(url string, refresh time.Duration, now func() time.Time) *jwksURL {
+func newJWKSURL(url string, refresh time.Duration, now func() time.Time, logger func() *zap.Logger) *jwksURL {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	return &jwksURL{
 		url:     url,
 		refresh: refresh,
 		now:     now,
+		logger:  logger,
 		client:  &http.Client{Timeout: jwksFetchTimeout, Transport: transport},
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -121,9 +123,10 @@ func (s *jwksURL) Destruct() error {
 	return nil
 }
 
-// logger is Caddy's current default logger: a shared fetcher outlives the
-// config (and the logs) of the handler that created it.
-func (s *jwksURL) logger() *zap.Logger {
+// caddyLog is Caddy's current default logger, named for the fetcher: a
+// shared fetcher outlives the config (and the logs) of the handler that
+// created it, so it asks for the logger at each line.
+func caddyLog() *zap.Logger {
 	return caddy.Log().Named("http.handlers.ucwa.jwks")
 }
 

@@ -31,6 +31,11 @@ type Options struct {
 	// UnknownKidWait is the longest a token with a kid that jwks_url's
 	// set lacks waits for the set to be fetched again. Default: 3s.
 	UnknownKidWait time.Duration
+	// FetcherLogger logs for the jwks_url fetcher, which the verifiers of
+	// one URL share and which outlives the one that started it: it is
+	// asked for the logger at each line. Default: Caddy's default logger
+	// at the time, named http.handlers.ucwa.jwks.
+	FetcherLogger func() *zap.Logger
 }
 
 // Verifier checks bearer tokens against the configured keys, algorithms,
@@ -112,6 +117,9 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
+	}
+	if o.FetcherLogger == nil {
+		o.FetcherLogger = caddyLog
 	}
 	if len(c.Algorithms) == 0 {
 		return nil, errors.New("algorithms is required (for example `algorithms RS256`)")
@@ -207,7 +215,7 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 		if refresh == 0 {
 			refresh = DefaultJWKSRefresh
 		}
-		if v.remote, err = loadJWKSURL(jwksURL, max(refresh, jwksMinRefetch), o.Now); err != nil {
+		if v.remote, err = loadJWKSURL(jwksURL, max(refresh, jwksMinRefetch), o.Now, o.FetcherLogger); err != nil {
 			return nil, err
 		}
 	}
