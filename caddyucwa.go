@@ -1,11 +1,12 @@
-// Package caddyucwa registers the caddy-ucwa modules with Caddy, so that
+// Package caddyucwa registers the caddy-ucwa edge with Caddy, so that
 //
 //	xcaddy build --with github.com/ucwa-edge/caddy-ucwa
 //
-// builds a Caddy with the `ucwa` directive (http.handlers.ucwa).
+// builds a Caddy with the `ucwa` directive (http.handlers.ucwa). It
+// registers nothing else: the pool emulator, which answers 201 to calls it
+// never places, belongs in demos and tests only (cmd/caddy-ucwa).
 package caddyucwa
 
 import (
 	_ "github.com/ucwa-edge/caddy-ucwa/caddymodule"
-	_ "github.com/ucwa-edge/caddy-ucwa/emulator"
 )

@@ -1,12 +1,17 @@
 package caddymodule
 
 import (
-	"strings"
+	"strconv"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/dustin/go-humanize"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
+	"github.com/ucwa-edge/caddy-ucwa/internal/directive"
 )
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -49,17 +54,21 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //	}
 //
-// jwt is required: either `jwt off` (no token checks at all) or a block.
-// In the block, algorithms is required (RS256 RS384 RS512 PS256 PS384
-// PS512 ES256 ES384 ES512 EdDSA HS256 HS384 HS512; never none) and every
-// listed algorithm needs a key source: jwks_url, jwks_file or
-// public_key_file (repeatable) for the asymmetric ones, hmac_secret for
-// HS*. jwks_url's refresh defaults to 1h. issuer and audience accept any
-// one of their values. cache_size (default 10000; -1 for none) bounds the
-// cache of verified tokens. scopes defaults to Conversations.Initiate
-// Conversations.Receive, web_tickets to reject; challenge is repeatable and
-// adds a parameter (such as authorization_uri, trusted_issuers, client_id
-// or realm) to the 401's WWW-Authenticate: Bearer challenge.
+// A subdirective given twice is an error ("<name>: given twice"), except
+// the repeatable ones, whose values accumulate: challenge (one parameter
+// each, each name once) and, in the jwt block, public_key_file.
+//
+// The Caddyfile is read for its syntax only: argument counts, and that
+// sizes, durations and numbers parse. Their values are judged at startup
+// (Provision and Validate), where a Caddyfile and the same config in JSON
+// get the same message. A 0 that JSON would read as "the default" is
+// refused here: max_body_size 0, a jwks_url refresh of 0, cache_size 0.
+//
+// jwt is required: either `jwt off` (no token checks at all) or a block;
+// algorithms and every field are documented on Handler and bearer.Config,
+// the JSON they become. Placeholders such as {env.UCWA_AUDIENCE} in jwt's
+// values and in challenge values are replaced at startup; an unset
+// variable stops startup, naming it.
 //
 // primary and backup take reverse_proxy's own arguments and block, parsed
 // by reverse_proxy's Caddyfile parser. Without primary, accepted requests
@@ -69,38 +78,22 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	for d.NextBlock(0) {
-		switch d.Val() {
+	return directive.Block(d, 0, "", []string{"challenge"}, func(name string) error {
+		switch name {
 		case "paths":
-			h.Paths = d.RemainingArgs()
-			if len(h.Paths) == 0 {
-				return d.ArgErr()
-			}
+			var err error
+			h.Paths, err = directive.Args(d)
+			return err
 		case "max_body_size":
-			var arg string
-			if !d.Args(&arg) || d.NextArg() {
-				return d.ArgErr()
-			}
-			size, err := humanize.ParseBytes(arg)
-			if err != nil || size == 0 || size > maxMaxBodySize {
-				return d.Errf("max_body_size: %q is not a size between 1 byte and 1GiB (such as 64KiB)", arg)
-			}
-			h.MaxBodySize = int64(size)
+			return h.unmarshalMaxBodySize(d)
 		case "default_region":
-			if !d.Args(&h.DefaultRegion) || d.NextArg() {
-				return d.ArgErr()
-			}
+			return directive.OneArg(d, &h.DefaultRegion)
 		case "number_format":
-			if !d.Args(&h.NumberFormat) || d.NextArg() {
-				return d.ArgErr()
-			}
-			if f := strings.ToLower(h.NumberFormat); f != "tel" && f != "e164" {
-				return d.Errf("number_format: %q is neither tel nor e164", h.NumberFormat)
-			}
+			return directive.OneArg(d, &h.NumberFormat)
 		case "phone_audio":
 			var arg string
-			if !d.Args(&arg) || d.NextArg() {
-				return d.ArgErr()
+			if err := directive.OneArg(d, &arg); err != nil {
+				return err
 			}
 			switch arg {
 			case "enabled":
@@ -110,19 +103,165 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			default:
 				return d.Errf("phone_audio: %q is neither enabled nor disabled", arg)
 			}
-		case "jwt", "scopes", "web_tickets", "challenge":
-			if err := h.unmarshalAuthCaddyfile(d); err != nil {
+			return nil
+		case "jwt":
+			var err error
+			h.JWT, err = unmarshalJWT(d)
+			return err
+		case "scopes":
+			var err error
+			h.Scopes, err = directive.Args(d)
+			return err
+		case "web_tickets":
+			return directive.OneArg(d, &h.WebTickets)
+		case "challenge":
+			return h.unmarshalChallenge(d)
+		case "primary":
+			var err error
+			h.Primary, err = unmarshalPool(d)
+			return err
+		case "backup":
+			var err error
+			h.Backup, err = unmarshalPool(d)
+			return err
+		}
+		return d.Errf("unrecognized subdirective %q", name)
+	})
+}
+
+func (h *Handler) unmarshalMaxBodySize(d *caddyfile.Dispenser) error {
+	var arg string
+	if err := directive.OneArg(d, &arg); err != nil {
+		return err
+	}
+	size, err := humanize.ParseBytes(arg)
+	if err != nil || size > 1<<62 {
+		return d.Errf("max_body_size: %q is not a size (such as 64KiB)", arg)
+	}
+	if size == 0 {
+		return d.Err(errMaxBodySize.Error())
+	}
+	h.MaxBodySize = int64(size)
+	return nil
+}
+
+func (h *Handler) unmarshalChallenge(d *caddyfile.Dispenser) error {
+	var name, value string
+	if !d.Args(&name, &value) || d.NextArg() {
+		return d.Err("challenge: expected `challenge <name> <value>`")
+	}
+	if _, dup := h.Challenge[name]; dup {
+		return d.Errf("challenge: %q given twice", name)
+	}
+	if h.Challenge == nil {
+		h.Challenge = make(map[string]string)
+	}
+	h.Challenge[name] = value
+	return nil
+}
+
+// unmarshalJWT parses `jwt off` or the jwt block; d is on `jwt`.
+func unmarshalJWT(d *caddyfile.Dispenser) (*bearer.Config, error) {
+	c := new(bearer.Config)
+	if d.NextArg() {
+		if d.Val() != "off" || d.NextArg() {
+			return nil, d.Err("jwt: expected `jwt off` or a `jwt { ... }` block")
+		}
+		c.Off = true
+		if d.NextBlock(d.Nesting()) {
+			return nil, d.Err("jwt: `jwt off` takes no block")
+		}
+		return c, nil
+	}
+	err := directive.Block(d, d.Nesting(), "jwt", []string{"public_key_file"}, func(option string) error {
+		var err error
+		switch option {
+		case "algorithms":
+			c.Algorithms, err = directive.Args(d)
+		case "public_key_file":
+			var files []string
+			files, err = directive.Args(d)
+			c.PublicKeyFiles = append(c.PublicKeyFiles, files...)
+		case "issuer":
+			c.Issuers, err = directive.Args(d)
+		case "audience":
+			c.Audiences, err = directive.Args(d)
+		case "jwks_file":
+			err = directive.OneArg(d, &c.JWKSFile)
+		case "hmac_secret":
+			err = directive.OneArg(d, &c.HMACSecret)
+		case "jwks_url":
+			args := d.RemainingArgs()
+			if len(args) == 0 || len(args) > 2 {
+				return d.ArgErr()
+			}
+			c.JWKSURL = args[0]
+			if len(args) == 2 {
+				refresh, err := caddy.ParseDuration(args[1])
+				if err != nil || refresh == 0 {
+					return d.Errf("jwks_url: refresh %q is not a duration other than 0 (such as 1h)", args[1])
+				}
+				c.JWKSRefresh = caddy.Duration(refresh)
+			}
+		case "leeway":
+			var arg string
+			if err := directive.OneArg(d, &arg); err != nil {
 				return err
 			}
-		case "primary", "backup":
-			if err := h.unmarshalPoolsCaddyfile(d); err != nil {
+			leeway, err := caddy.ParseDuration(arg)
+			if err != nil {
+				return d.Errf("leeway: %q is not a duration (such as 30s)", arg)
+			}
+			c.Leeway = caddy.Duration(leeway)
+		case "cache_size":
+			var arg string
+			if err := directive.OneArg(d, &arg); err != nil {
 				return err
 			}
+			size, err := strconv.Atoi(arg)
+			if err != nil || size == 0 {
+				return d.Errf("cache_size: %q is not a number of tokens other than 0 (-1 for no cache)", arg)
+			}
+			c.CacheSize = size
 		default:
-			return d.Errf("unrecognized subdirective %q", d.Val())
+			return d.Errf("jwt: unrecognized option %q", option)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// unmarshalPool parses `primary` or `backup`; d is on the subdirective's
+// name. Its arguments and block are reverse_proxy's own, parsed by
+// reverse_proxy's Caddyfile parser with the subdirective's name in the
+// place of the directive's.
+func unmarshalPool(d *caddyfile.Dispenser) (*reverseproxy.Handler, error) {
+	name := d.Val()
+	segment := d.NewFromNextSegment()
+	// reverse_proxy leaves handle_response blocks to its caller, which
+	// needs the Caddyfile helper: refuse them rather than drop them
+	// silently.
+	for depth := 0; segment.Next(); {
+		switch segment.Val() {
+		case "{":
+			depth++
+		case "}":
+			depth--
+		case "handle_response":
+			if depth == 1 {
+				return nil, segment.Errf("%s: handle_response is not supported in a pool", name)
+			}
 		}
 	}
-	return nil
+	segment.Reset()
+	proxy := new(reverseproxy.Handler)
+	if err := proxy.UnmarshalCaddyfile(segment); err != nil {
+		return nil, err
+	}
+	return proxy, nil
 }
 
 // Interface guard

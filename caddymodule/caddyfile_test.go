@@ -3,127 +3,197 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
-var (
-	caddyBinOnce sync.Once
-	caddyBin     string
-	caddyBinErr  error
-)
-
-// caddyBinary builds cmd/caddy-ucwa once per test run: `caddy adapt` and
-// `caddy validate` are checked through the real command users run.
-func caddyBinary(t *testing.T) string {
-	t.Helper()
-	caddyBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "caddy-ucwa-bin")
-		if err != nil {
-			caddyBinErr = err
-			return
-		}
-		caddyBin = filepath.Join(dir, "caddy")
-		out, err := exec.Command("go", "build", "-o", caddyBin, "../cmd/caddy-ucwa").CombinedOutput()
-		if err != nil {
-			caddyBinErr = err
-			caddyBin = string(out)
-		}
-	})
-	if caddyBinErr != nil {
-		t.Fatalf("building caddy-ucwa: %v\n%s", caddyBinErr, caddyBin)
-	}
-	return caddyBin
+// TestCaddyfileAdapt: the golden files in testdata/caddyfile_adapt, each
+// a Caddyfile and the JSON Caddy's adapter makes of it.
+func TestCaddyfileAdapt(t *testing.T) {
+	testkit.AdaptGolden(t, "testdata/caddyfile_adapt")
 }
 
-// caddyCommand runs the built caddy with a Caddyfile and returns its output.
-func caddyCommand(t *testing.T, verb, caddyfile string) (string, error) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "Caddyfile")
-	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(caddyBinary(t), verb, "--config", path, "--adapter", "caddyfile")
-	cmd.Dir = ".."
-	out, err := cmd.CombinedOutput()
-	// Caddy logs errors as JSON: unescape quotes so tests match messages as written.
-	return strings.ReplaceAll(string(out), `\"`, `"`), err
-}
-
-// readmeCaddyfiles returns the ```caddyfile blocks of the README.
-func readmeCaddyfiles(t *testing.T) []string {
-	t.Helper()
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var blocks []string
-	for _, m := range regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
-		blocks = append(blocks, m[1])
-	}
-	if len(blocks) == 0 {
-		t.Fatal("the README has no ```caddyfile example")
-	}
-	return blocks
-}
-
-func TestReadmeCaddyfilesAdapt(t *testing.T) {
-	for i, block := range readmeCaddyfiles(t) {
-		out, err := caddyCommand(t, "adapt", block)
-		if err != nil || !strings.Contains(out, `"handler":"ucwa"`) {
-			t.Errorf("README Caddyfile #%d does not adapt to a ucwa handler: %v\n%s\n%s", i+1, err, out, block)
-		}
-	}
-}
-
-func TestValidateRejects(t *testing.T) {
-	tests := []struct {
-		name, subdirectives, want string
-	}{
+// TestUnmarshalCaddyfileErrors: syntax errors, found while the Caddyfile
+// is read, each naming the subdirective.
+func TestUnmarshalCaddyfileErrors(t *testing.T) {
+	for _, tc := range []struct{ name, block, want string }{
+		{"argument", "ucwa x {\n}", "wrong argument count"},
 		{"unknown subdirective", "colour blue", `unrecognized subdirective "colour"`},
-		{"bad default_region", "default_region XX", `default region "XX" is not a region`},
-		{"bad number_format", "number_format national", `number_format: "national" is neither tel nor e164`},
-		{"bad max_body_size", "max_body_size lots", `max_body_size: "lots" is not a size`},
-		{"zero max_body_size", "max_body_size 0", `max_body_size: "0" is not a size`},
-		{"bad phone_audio", "phone_audio maybe", `phone_audio: "maybe" is neither enabled nor disabled`},
-		{"no jwt at all", "", "jwt is not configured"},
-		{"unclean path suffix", "paths /communication/call/", `path suffix "/communication/call/" must start with / and be clean`},
-		{"jwt off with scopes", "scopes Conversations.Initiate", "`off` cannot be combined with other jwt settings, scopes"},
-		{"jwks_url in the clear", "jwt {\n\t\t\talgorithms RS256\n\t\t\tjwks_url http://login.example.com/keys\n\t\t}", `jwks_url "http://login.example.com/keys" must use https`},
-	}
-	for _, tc := range tests {
+		{"paths without suffixes", "paths", "wrong argument count"},
+		{"max_body_size not a size", "max_body_size lots", `max_body_size: "lots" is not a size`},
+		{"max_body_size 0", "max_body_size 0", "max_body_size must be between 1 byte and 1GiB"},
+		{"default_region arguments", "default_region US DE", "wrong argument count"},
+		{"phone_audio", "phone_audio maybe", `phone_audio: "maybe" is neither enabled nor disabled`},
+		{"jwt off with more", "jwt off now", "expected `jwt off` or a `jwt { ... }` block"},
+		{"jwt off with a block", "jwt off {\n algorithms RS256\n}", "`jwt off` takes no block"},
+		{"unknown jwt option", "jwt {\n secret x\n}", `jwt: unrecognized option "secret"`},
+		{"leeway not a duration", "jwt {\n leeway soon\n}", `leeway: "soon" is not a duration`},
+		{"cache_size not a number", "jwt {\n cache_size many\n}", `cache_size: "many" is not a number`},
+		{"cache_size 0", "jwt {\n cache_size 0\n}", `cache_size: "0" is not a number of tokens other than 0`},
+		{"jwks_url refresh", "jwt {\n jwks_url https://idp.example/keys often\n}", `jwks_url: refresh "often"`},
+		{"jwks_url refresh 0", "jwt {\n jwks_url https://idp.example/keys 0s\n}", `jwks_url: refresh "0s" is not a duration other than 0`},
+		{"challenge arguments", "challenge realm", "expected `challenge <name> <value>`"},
+		{"handle_response in a pool", "primary a:1 {\n handle_response {\n respond 200\n }\n}", "primary: handle_response is not supported"},
+		{"unknown reverse_proxy subdirective", "primary a:1 {\n no_such_thing\n}", "no_such_thing"},
+
+		// One rule for every subdirective given twice.
+		{"paths twice", "paths /a\n paths /b", "paths: given twice"},
+		{"scopes twice", "scopes a\n scopes b", "scopes: given twice"},
+		{"jwt twice", "jwt off\n jwt off", "jwt: given twice"},
+		{"primary twice", "primary a:1\n primary b:1", "primary: given twice"},
+		{"backup twice", "backup a:1\n backup b:1", "backup: given twice"},
+		{"web_tickets twice", "web_tickets reject\n web_tickets forward", "web_tickets: given twice"},
+		{"same challenge twice", "challenge realm a\n challenge realm b", `challenge: "realm" given twice`},
+		{"jwks_url twice", "jwt {\n jwks_url https://a/k\n jwks_url https://b/k\n}", "jwt: jwks_url: given twice"},
+		{"hmac_secret twice", "jwt {\n hmac_secret a\n hmac_secret b\n}", "jwt: hmac_secret: given twice"},
+		{"algorithms twice", "jwt {\n algorithms RS256\n algorithms ES256\n}", "jwt: algorithms: given twice"},
+		{"issuer twice", "jwt {\n issuer a\n issuer b\n}", "jwt: issuer: given twice"},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			jwt := "jwt off"
-			if tc.subdirectives == "" || strings.HasPrefix(tc.subdirectives, "jwt {") {
-				jwt = ""
+			src := "ucwa {\n" + tc.block + "\n}"
+			if strings.HasPrefix(tc.block, "ucwa ") {
+				src = tc.block
 			}
-			out, err := caddyCommand(t, "validate", ":8080 {\n\tucwa {\n\t\t"+jwt+"\n\t\t"+tc.subdirectives+"\n\t}\n\trespond 204\n}\n")
-			if err == nil {
-				t.Fatalf("caddy validate accepted the config:\n%s", out)
-			}
-			if !strings.Contains(out, tc.want) {
-				t.Errorf("caddy validate output does not name the problem (%q):\n%s", tc.want, out)
+			var h Handler
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(src))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one saying %q", err, tc.want)
 			}
 		})
 	}
-	t.Run("valid config", func(t *testing.T) {
-		out, err := caddyCommand(t, "validate", ":8080 {\n\tucwa {\n\t\tjwt off\n\t\tdefault_region de\n\t\tnumber_format e164\n\t\tmax_body_size 16KiB\n\t}\n\trespond 204\n}\n")
-		if err != nil {
-			t.Fatalf("caddy validate rejected a valid config: %v\n%s", err, out)
-		}
-	})
 }
 
-func TestListModules(t *testing.T) {
-	out, err := exec.Command(caddyBinary(t), "list-modules").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "http.handlers.ucwa\n") {
-		t.Fatalf("caddy list-modules does not show http.handlers.ucwa: %v\n%s", err, out)
+// TestUnmarshalCaddyfileRepeatable: the repeatable subdirectives
+// accumulate.
+func TestUnmarshalCaddyfileRepeatable(t *testing.T) {
+	var h Handler
+	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`ucwa {
+		challenge realm edge
+		challenge client_id abc
+		jwt {
+			algorithms RS256
+			public_key_file a.pem b.pem
+			public_key_file c.pem
+		}
+	}`))
+	if err != nil {
+		t.Fatal(err)
 	}
+	if want := map[string]string{"realm": "edge", "client_id": "abc"}; !reflect.DeepEqual(h.Challenge, want) {
+		t.Errorf("challenge %v, want %v", h.Challenge, want)
+	}
+	if want := []string{"a.pem", "b.pem", "c.pem"}; !reflect.DeepEqual(h.JWT.PublicKeyFiles, want) {
+		t.Errorf("public_key_file %v, want %v", h.JWT.PublicKeyFiles, want)
+	}
+}
+
+// handlerJSON is a config whose one route is a ucwa handler with fields.
+func handlerJSON(fields string) string {
+	return `{"apps":{"http":{"servers":{"s":{"listen":["127.0.0.1:0"],"routes":[{"handle":[{"handler":"ucwa",` + fields + `}]}]}}}}}`
+}
+
+// TestStartupErrors: configs that cannot work are refused at startup with
+// a message that names the problem, once, whether it came from a
+// Caddyfile or from JSON, and without repeating the module's name, which
+// Caddy gives.
+func TestStartupErrors(t *testing.T) {
+	k := testkit.Keys(t)
+	dir := t.TempDir()
+	rsaFile := testkit.WriteFile(t, dir, "rsa.pem", testkit.PublicPEM(t, k.RSA))
+	ecFile := testkit.WriteFile(t, dir, "ec.pem", testkit.PublicPEM(t, k.EC))
+	privFile := testkit.WriteFile(t, dir, "private.pem", testkit.PrivatePEM(t, k.RSA))
+	badJWKS := testkit.WriteFile(t, dir, "bad.jwks", []byte(`{"keys": "nope"}`))
+	encOnlyJWKS := testkit.WriteFile(t, dir, "enc.jwks", []byte(`{"keys": [{"kty":"oct","k":"c2VjcmV0"}]}`))
+	t.Setenv("UCWA_TEST_SHORT_SECRET", "short")
+	t.Setenv("UCWA_TEST_UNSET_VARIABLE", "")
+	rsaJWT := `jwt {
+			algorithms RS256
+			public_key_file ` + rsaFile + `
+		}`
+	rsaJSON := fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q]}`, rsaFile)
+	for _, tc := range []struct {
+		name      string
+		caddyfile string // the ucwa block's lines; "" for a JSON-only case
+		json      string // the handler's fields; "" for a Caddyfile-only case
+		want      string
+	}{
+		{"no jwt", "default_region US", `"default_region":"US"`, "jwt is not configured; say `jwt off`"},
+		{"bad default_region", "jwt off\ndefault_region XX", `"jwt":{"off":true},"default_region":"XX"`, `default_region: default region "XX" is not a region`},
+		{"bad number_format", "jwt off\nnumber_format national", `"jwt":{"off":true},"number_format":"national"`, `number_format: number format "national" is neither tel nor e164`},
+		{"max_body_size over 1GiB", "jwt off\nmax_body_size 2GiB", `"jwt":{"off":true},"max_body_size":2147483648`, "max_body_size must be between 1 byte and 1GiB: 2147483648"},
+		{"negative max_body_size", "", `"jwt":{"off":true},"max_body_size":-1`, "max_body_size must be between 1 byte and 1GiB: -1"},
+		{"unclean path suffix", "jwt off\npaths /communication/call/", `"jwt":{"off":true},"paths":["/communication/call/"]`, `paths: "/communication/call/" must start with / and be clean`},
+		{"jwt off with scopes", "jwt off\nscopes Conversations.Initiate", `"jwt":{"off":true},"scopes":["Conversations.Initiate"]`, "`off` cannot be combined with other jwt settings, scopes"},
+		{"jwt off with algorithms", "", `"jwt":{"off":true,"algorithms":["RS256"]}`, "`off` cannot be combined"},
+		{"bad web_tickets", rsaJWT + "\nweb_tickets maybe", rsaJSON + `,"web_tickets":"maybe"`, `web_tickets: "maybe" is neither reject nor forward`},
+		{"bad scope", rsaJWT + "\nscopes \"a b\"", rsaJSON + `,"scopes":["a b"]`, `scopes: "a b" is not a scope token`},
+		{"reserved challenge parameter", rsaJWT + "\nchallenge error x", rsaJSON + `,"challenge":{"error":"x"}`, `challenge: "error" is set by the edge itself`},
+		{"backup without primary", "jwt off\nbackup a:1", `"jwt":{"off":true},"backup":{"upstreams":[{"dial":"a:1"}]}`, "backup: a backup pool needs a primary pool"},
+		{"retry_match", "jwt off\nprimary a:1 {\nlb_retry_match {\nmethod POST\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"load_balancing":{"retry_match":[{"method":["POST"]}]}}`, "primary: retry_match could send a request"},
+		{"handle_response (JSON)", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"handle_response":[{"routes":[]}]}`, "primary: handle_response is not supported"},
+
+		{"no algorithms", "jwt {\npublic_key_file " + rsaFile + "\n}", fmt.Sprintf(`"jwt":{"public_key_files":[%q]}`, rsaFile), "jwt: algorithms is required"},
+		{"alg none", "jwt {\nalgorithms RS256 none\npublic_key_file " + rsaFile + "\n}", "", "jwt: algorithm none is refused"},
+		{"alg unknown", "jwt {\nalgorithms RS257\npublic_key_file " + rsaFile + "\n}", "", `jwt: unsupported algorithm "RS257"`},
+		{"no key at all", "jwt {\nalgorithms RS256\n}", `"jwt":{"algorithms":["RS256"]}`, "jwt: no key can verify RS256"},
+		{"no key for ES256", "jwt {\nalgorithms RS256 ES256\npublic_key_file " + rsaFile + "\n}", "", "no key can verify ES256: configure jwks_url, jwks_file or a public_key_file with an EC key"},
+		{"P-256 key for ES384", "jwt {\nalgorithms ES384\npublic_key_file " + ecFile + "\n}", "", "no key can verify ES384"},
+		{"JWKS does not cover HS256", "jwt {\nalgorithms HS256\njwks_url https://idp.example/keys\n}", "", "no key can verify HS256: configure hmac_secret"},
+		{"jwks_url in the clear", "jwt {\nalgorithms RS256\njwks_url http://login.example.com/keys\n}", `"jwt":{"algorithms":["RS256"],"jwks_url":"http://login.example.com/keys"}`, `jwks_url "http://login.example.com/keys" must use https`},
+		{"missing key file", "jwt {\nalgorithms RS256\npublic_key_file " + dir + "/nope.pem\n}", "", "nope.pem: no such file"},
+		{"private key file", "jwt {\nalgorithms RS256\npublic_key_file " + privFile + "\n}", "", "a private key does not belong on the edge"},
+		{"not PEM", "jwt {\nalgorithms RS256\npublic_key_file " + badJWKS + "\n}", "", "no PEM public key found"},
+		{"short HMAC secret", "jwt {\nalgorithms HS256\nhmac_secret {env.UCWA_TEST_SHORT_SECRET}\n}", `"jwt":{"algorithms":["HS256"],"hmac_secret":"{env.UCWA_TEST_SHORT_SECRET}"}`, "hmac_secret is 5 bytes, but HS256 needs at least 32"},
+		{"unset secret variable", "jwt {\nalgorithms HS256\nhmac_secret {env.UCWA_TEST_UNSET_VARIABLE}\n}", "", "jwt: hmac_secret: evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty"},
+		{"unset audience variable", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\naudience {env.UCWA_TEST_UNSET_VARIABLE}\n}", "", "jwt: audience: evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty"},
+		{"secret without HS alg", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nhmac_secret 0123456789abcdef0123456789abcdef\n}", "", "hmac_secret is set but algorithms lists no HS256"},
+		{"missing JWKS file", "jwt {\nalgorithms RS256\njwks_file " + dir + "/nope.json\n}", "", "jwks_file: stat"},
+		{"bad JWKS file", "jwt {\nalgorithms RS256\njwks_file " + badJWKS + "\n}", "", "not a JWK Set"},
+		{"JWKS file without signature keys", "jwt {\nalgorithms RS256\njwks_file " + encOnlyJWKS + "\n}", "", "no usable signature key"},
+		{"negative leeway", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nleeway -1s\n}", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q],"leeway":"-1s"}`, rsaFile), "jwt: leeway and jwks_refresh must not be negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			configs := map[string][2]string{}
+			if tc.caddyfile != "" {
+				configs["Caddyfile"] = [2]string{"caddyfile", "127.0.0.1:0 {\n\tucwa {\n" + tc.caddyfile + "\n\t}\n}\n"}
+			}
+			if tc.json != "" {
+				configs["JSON"] = [2]string{"json", handlerJSON(tc.json)}
+			}
+			for source, cfg := range configs {
+				err := testkit.Validate(t, cfg[0], cfg[1])
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("%s: error %v, want one containing %q", source, err, tc.want)
+					continue
+				}
+				if strings.Contains(err.Error(), "http.handlers.ucwa: ucwa:") {
+					t.Errorf("%s: the error names the module twice: %v", source, err)
+				}
+			}
+		})
+	}
+	t.Run("good configs validate", func(t *testing.T) {
+		for _, config := range []string{
+			"127.0.0.1:0 {\n\tucwa {\n\t\tjwt off\n\t\tdefault_region de\n\t\tnumber_format e164\n\t\tmax_body_size 16KiB\n\t}\n\trespond 204\n}\n",
+			"127.0.0.1:0 {\n\tucwa {\n\t\tjwt {\n\t\t\talgorithms RS256 ES256\n\t\t\tpublic_key_file " + rsaFile + " " + ecFile + "\n\t\t}\n\t}\n}\n",
+		} {
+			if err := testkit.Validate(t, "caddyfile", config); err != nil {
+				t.Errorf("%v\n%s", err, config)
+			}
+		}
+	})
 }
 
 // TestReadmeJSONExample: the README's JSON handler decodes into Handler
@@ -151,5 +221,61 @@ func TestReadmeJSONExample(t *testing.T) {
 	}
 	if h.JWT == nil || len(h.JWT.Algorithms) == 0 || h.Primary == nil || h.Backup == nil {
 		t.Fatalf("README JSON example lost its jwt or pools: %+v", h)
+	}
+}
+
+// TestFieldsDocumented: every JSON field of Handler and of the jwt object
+// is an exported field of its own type (none hides in an embedded
+// struct), with a doc comment that gives its default or says it is
+// required, as godoc and Caddy's module docs show them.
+func TestFieldsDocumented(t *testing.T) {
+	for _, tc := range []struct {
+		file, typ string
+		value     any
+	}{
+		{"handler.go", "Handler", Handler{}},
+		{"../internal/bearer/config.go", "Config", bearer.Config{}},
+	} {
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, tc.file, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs := map[string]string{} // JSON name -> doc comment
+		ast.Inspect(f, func(n ast.Node) bool {
+			spec, ok := n.(*ast.TypeSpec)
+			if !ok || spec.Name.Name != tc.typ {
+				return true
+			}
+			for _, field := range spec.Type.(*ast.StructType).Fields.List {
+				if field.Tag == nil {
+					continue
+				}
+				if len(field.Names) == 0 {
+					t.Errorf("%s embeds %v: its JSON fields would not show in godoc", tc.typ, field.Type)
+					continue
+				}
+				name, _, _ := strings.Cut(reflect.StructTag(strings.Trim(field.Tag.Value, "`")).Get("json"), ",")
+				docs[name] = field.Doc.Text()
+			}
+			return false
+		})
+		rt := reflect.TypeOf(tc.value)
+		for i := range rt.NumField() {
+			name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			doc, ok := docs[name]
+			switch {
+			case !ok:
+				t.Errorf("%s.%s (%s) is not a field of %s's own", tc.typ, rt.Field(i).Name, name, tc.typ)
+			case !strings.Contains(doc, "Default") && !strings.Contains(doc, "Required"):
+				t.Errorf("%s.%s (%s): its doc comment gives no default: %q", tc.typ, rt.Field(i).Name, name, doc)
+			}
+		}
+		if len(docs) == 0 {
+			t.Errorf("found no JSON fields of %s in %s", tc.typ, tc.file)
+		}
 	}
 }

@@ -4,29 +4,22 @@
 package caddymodule
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"path"
-	"strconv"
 	"strings"
-	"sync"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 
+	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
 	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 func init() {
-	caddy.RegisterModule(Handler{})
+	caddy.RegisterModule(new(Handler))
 	httpcaddyfile.RegisterHandlerDirective("ucwa", parseCaddyfile)
 	// Before reverse_proxy, so that `ucwa` in front of a user's own
 	// reverse_proxy needs no `order` option.
@@ -47,19 +40,21 @@ const maxMaxBodySize = 1 << 30
 // Handler terminates UCWA startPhoneAudio (call-via-work) requests before
 // they reach a Skype for Business front-end pool: it checks the bearer
 // token, reads and validates the JSON or XML body, normalizes phone numbers
-// to E.164 and forwards the cleaned request. Bad input is answered with a
-// UCWA error body. Requests on other paths pass to the next handler
-// untouched.
+// to E.164 and delivers the cleaned request to the front-end pools (or the
+// next handler). Bad input is answered with a UCWA error body. Requests on
+// other paths pass to the next handler untouched.
 type Handler struct {
 	// Path suffixes that identify a startPhoneAudio request, matched
 	// case-insensitively (pools run on IIS, which matches paths that way)
 	// against the cleaned request path, after any prefix and application
-	// id. Default: ["/communication/startPhoneAudio", "/communication/phoneAudioInvitations"].
+	// id. Each starts with / and is clean (no trailing /, no . or ..
+	// segments, ASCII). Default: ["/communication/startPhoneAudio",
+	// "/communication/phoneAudioInvitations"].
 	Paths []string `json:"paths,omitempty"`
 
-	// The largest request body accepted, in bytes; larger bodies are
-	// answered 413 EntityTooLarge without reading past the limit.
-	// Default: 65536 (64 KiB).
+	// The largest request body accepted, in bytes, at most 1 GiB; larger
+	// bodies are answered 413 EntityTooLarge without reading past the
+	// limit. Default: 65536 (64 KiB).
 	MaxBodySize int64 `json:"max_body_size,omitempty"`
 
 	// The ISO 3166-1 region (such as "US") of phone numbers written
@@ -76,23 +71,77 @@ type Handler struct {
 	// turned off. Default: false.
 	DisablePhoneAudio bool `json:"disable_phone_audio,omitempty"`
 
-	authConfig
-	poolsConfig
+	// How bearer tokens are verified: algorithms, key sources, issuers,
+	// audiences, leeway and the verified-token cache (see bearer.Config
+	// for its fields). Required: a configuration that means to run
+	// without tokens says so with {"off": true} (Caddyfile: `jwt off`).
+	JWT *bearer.Config `json:"jwt,omitempty"`
+
+	// The scopes of which a token must grant at least one, read from its
+	// `scp` and `scope` claims (space-separated strings) and its `roles`
+	// claim (an array). Matched case-sensitively. Not with jwt off.
+	// Default: ["Conversations.Initiate", "Conversations.Receive"].
+	Scopes []string `json:"scopes,omitempty"`
+
+	// What to do with on-premises web tickets (`Authorization: Bearer
+	// cwt=...`), which only a pool can check: "reject" answers them 401;
+	// "forward" passes them to the pool unchecked, with no scope check at
+	// the edge. Not with jwt off. Default: "reject".
+	WebTickets string `json:"web_tickets,omitempty"`
+
+	// Extra parameters of the `WWW-Authenticate: Bearer` challenge sent
+	// with every 401, such as authorization_uri, trusted_issuers or
+	// client_id (the ones UCWA clients read). "realm" sets the realm;
+	// error, error_description, error_uri and scope are the edge's own.
+	// Values may use global placeholders such as {env.*}, replaced at
+	// startup. Not with jwt off. Default: {"realm": "ucwa"}.
+	Challenge map[string]string `json:"challenge,omitempty"`
+
+	// The home front-end pool: the JSON of a Caddy reverse_proxy handler
+	// (its fields, without the "handler" key), with its upstreams, load
+	// balancing, health checks and transport. A pool may not set
+	// load_balancing.retry_match nor handle_response: both could send an
+	// accepted request a second time or answer in its place.
+	// Default: none, and accepted requests go to the next handler.
+	Primary *reverseproxy.Handler `json:"primary,omitempty"`
+
+	// The backup pool for disaster recovery, in the same form as primary.
+	// It receives a request only when the primary could not take it (no
+	// upstream available, or no connection could be made to any upstream
+	// it tried). Requires primary. Default: none, and a request the
+	// primary cannot take is answered 410 Gone / CannotRedirect.
+	Backup *reverseproxy.Handler `json:"backup,omitempty"`
 
 	paths   []string
 	cleaner *ucwa.Cleaner
 	logger  *zap.Logger
+
+	// Bearer tokens (nil verifier: jwt off).
+	verifier       *bearer.Verifier[*grant]
+	realmParam     string // `realm="..."`
+	extraParams    string // `, name="value"` for each other challenge parameter
+	scopeChallenge string // the 403's WWW-Authenticate value
+
+	// Front-end pools, provisioned, in the order they are tried.
+	pools       []*pool
+	poolMetrics *poolMetrics
 }
 
-// CaddyModule returns the Caddy module information.
-func (Handler) CaddyModule() caddy.ModuleInfo {
+// CaddyModule returns the Caddy module information. Its receiver is a
+// pointer so that calling it reads nothing of the handler: the pools'
+// health checkers emit events naming the handler as their origin, and
+// call it while Provision still sets the handler up.
+func (*Handler) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
 		ID:  "http.handlers.ucwa",
 		New: func() caddy.Module { return new(Handler) },
 	}
 }
 
-// Provision sets up the handler.
+// Provision applies the defaults, checks the settings that need more than
+// their own value to be judged (numbers, bearer tokens, pools), loads the
+// keys and sets up the pools. Every problem stops startup with a message
+// that names the setting.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	if h.MaxBodySize == 0 {
@@ -104,10 +153,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	format, err := ucwa.ParseNumberFormat(h.NumberFormat)
 	if err != nil {
-		return err
+		return fmt.Errorf("number_format: %w", err)
 	}
 	if h.cleaner, err = ucwa.NewCleaner(h.DefaultRegion, format); err != nil {
-		return err
+		return fmt.Errorf("default_region: %w", err)
 	}
 	if err := h.provisionAuth(ctx); err != nil {
 		return err
@@ -115,14 +164,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return h.provisionPools(ctx)
 }
 
-// Validate checks the configuration.
+// errMaxBodySize is the rule of max_body_size, for the Caddyfile's 0 and
+// Validate alike.
+var errMaxBodySize = errors.New("max_body_size must be between 1 byte and 1GiB")
+
+// Validate checks the settings judged by their own value.
 func (h *Handler) Validate() error {
 	if h.MaxBodySize < 0 || h.MaxBodySize > maxMaxBodySize {
-		return fmt.Errorf("max_body_size must be between 1 byte and 1GiB: %d", h.MaxBodySize)
+		return fmt.Errorf("%w: %d", errMaxBodySize, h.MaxBodySize)
 	}
 	for _, p := range h.paths {
 		if !strings.HasPrefix(p, "/") || !strings.EqualFold(canonicalPath(p), p) {
-			return fmt.Errorf("path suffix %q must start with / and be clean (no trailing /, no . or .. segments, ASCII)", p)
+			return fmt.Errorf("paths: %q must start with / and be clean (no trailing /, no . or .. segments, ASCII)", p)
 		}
 	}
 	return nil
@@ -133,239 +186,9 @@ func (h *Handler) Cleanup() error {
 	return errors.Join(h.cleanupAuth(), h.cleanupPools())
 }
 
-// ServeHTTP terminates a startPhoneAudio request, or passes any other
-// request to the next handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if !h.terminates(r) {
-		return next.ServeHTTP(w, r)
-	}
-	reqFormat, typeOK := ucwa.MediaFormat(r.Header.Get("Content-Type"))
-	errFormat := errorFormat{reqFormat, r}
-	fail := func(e *ucwa.Error) error {
-		h.logRejection(r, e)
-		e.Write(w, errFormat.get())
-		return nil
-	}
-
-	if !h.authorize(w, r, errFormat) {
-		return nil
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return fail(ucwa.NewError(http.StatusMethodNotAllowed, ucwa.SubcodeMethodNotAllowed,
-			"startPhoneAudio accepts POST only, not "+r.Method+"."))
-	}
-	// One Content-Type, and a body that is not encoded: the pool must read
-	// exactly the bytes the edge checked.
-	if !typeOK || len(r.Header.Values("Content-Type")) > 1 {
-		return fail(ucwa.NewError(http.StatusUnsupportedMediaType, ucwa.SubcodeUnsupportedMediaType,
-			"The body must be application/json, application/xml or their UCWA (vnd.microsoft.com.ucwa) forms in UTF-8, with one Content-Type."))
-	}
-	if ce := r.Header.Values("Content-Encoding"); len(ce) > 1 || len(ce) == 1 && !strings.EqualFold(ce[0], "identity") {
-		return fail(ucwa.NewError(http.StatusUnsupportedMediaType, ucwa.SubcodeUnsupportedMediaType,
-			"The body must not be compressed or otherwise encoded (Content-Encoding)."))
-	}
-	buf := bodyBuffers.Get().(*bodyBuffer)
-	recycle := true
-	defer func() {
-		if recycle && buf.Cap() <= maxRecycledBuffer {
-			buf.Reset()
-			bodyBuffers.Put(buf)
-		}
-	}()
-	body, uerr := h.readBody(r, buf)
-	if uerr != nil {
-		return fail(uerr)
-	}
-	req, uerr := ucwa.Decode(reqFormat, body)
-	if uerr != nil {
-		return fail(uerr)
-	}
-	var query url.Values
-	var queryTo string
-	if r.URL.RawQuery != "" {
-		// URL.Query drops pairs it cannot parse, but the pool (ASP.NET)
-		// reads some of them ("to=...;x", "%u0074o=..."): a query that
-		// does not parse whole is refused, so no "to" escapes the checks.
-		var err error
-		if query, err = url.ParseQuery(r.URL.RawQuery); err != nil {
-			return fail(errMalformedQuery)
-		}
-		if queryTo, uerr = ucwa.QueryTarget(query); uerr != nil {
-			return fail(uerr)
-		}
-	}
-	cleanQueryTo, uerr := h.cleaner.Clean(req, queryTo)
-	if uerr != nil {
-		return fail(uerr)
-	}
-	if h.DisablePhoneAudio {
-		return fail(ucwa.NewError(http.StatusForbidden, "", ucwa.MessagePhoneAudioNotInCapabilities))
-	}
-
-	if cleanQueryTo != queryTo {
-		for name := range query {
-			if strings.EqualFold(name, "to") {
-				query[name] = []string{cleanQueryTo}
-			}
-		}
-		r.URL.RawQuery = query.Encode()
-		r.RequestURI = r.URL.RequestURI()
-	}
-	// The proxy may still be writing the body after ServeHTTP returns
-	// (net/http closes a request body in its own time). When nothing
-	// changed, Encode forwards buf's own bytes, so buf is left to the
-	// garbage collector; otherwise the forwarded body is a new slice.
-	body = req.Encode()
-	recycle = req.Changed()
-	forwarded := new(bodyReader)
-	forwarded.Reset(body)
-	r.Body = forwarded
-	r.ContentLength = int64(len(body))
-	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	r.TransferEncoding = nil
-	// No GetBody: with it, Go's transport may replay a written POST (one
-	// with an Idempotency-Key header) after a kept-alive connection dies,
-	// which could ring a phone twice.
-	r.GetBody = nil
-
-	return h.deliver(w, r, next, body, errFormat)
-}
-
-var errMalformedQuery = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeParameterValidationFailure,
-	"The query string cannot be read: every name=value pair must be percent-encoded and separated by &.")
-
-// bodyReader is a request body over a byte slice; closing it does nothing.
-// It is io.NopCloser(bytes.NewReader(b)) in one allocation.
-type bodyReader struct{ bytes.Reader }
-
-func (*bodyReader) Close() error { return nil }
-
-// errorFormat chooses the format of an answer the edge gives itself
-// (from the request's Content-Type and Accept) only when it gives one:
-// most requests pass and never need it.
-type errorFormat struct {
-	request ucwa.Format
-	r       *http.Request
-}
-
-func (f errorFormat) get() ucwa.Format {
-	return ucwa.ErrorFormat(f.request, f.r.Header.Get("Accept"))
-}
-
-// terminates reports whether r is a startPhoneAudio request. The pools
-// run on IIS, which is lenient about paths, so the match is broader than
-// what IIS would route: case-insensitive, with backslashes as slashes,
-// ";params" cut from each segment, and trailing dots and spaces trimmed.
-// A request that IIS might read as startPhoneAudio must not pass the edge
-// unchecked through a fallback reverse_proxy.
-func (h *Handler) terminates(r *http.Request) bool {
-	p := canonicalPath(r.URL.Path)
-	for _, suffix := range h.paths {
-		if len(p) >= len(suffix) && strings.EqualFold(p[len(p)-len(suffix):], suffix) {
-			return true
-		}
-	}
-	return false
-}
-
-// canonicalPath is the form of a request path that terminates matches.
-func canonicalPath(p string) string {
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p
-	}
-	if strings.ContainsAny(p, "\\;. ") || !isASCII(p) {
-		p = strings.ReplaceAll(p, "\\", "/")
-		segments := strings.Split(p, "/")
-		for i, seg := range segments {
-			if j := strings.IndexByte(seg, ';'); j >= 0 {
-				seg = seg[:j]
-			}
-			if seg != "." && seg != ".." {
-				seg = strings.TrimRight(seg, ". ")
-			}
-			// Fold as .NET's invariant upper-casing does (ſ is S, ı is I),
-			// so that look-alike letters match too.
-			segments[i] = strings.Map(func(c rune) rune { return unicode.ToLower(unicode.ToUpper(c)) }, seg)
-		}
-		p = strings.Join(segments, "/")
-	}
-	return path.Clean(p) // no allocation when p is clean already
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
-// bodyBuffer is what a request body is read with: the buffer, and the
-// reader that stops at the body limit (kept here so that it costs no
-// allocation of its own).
-type bodyBuffer struct {
-	bytes.Buffer
-	limit io.LimitedReader
-}
-
-// bodyBuffers recycles body buffers.
-var bodyBuffers = sync.Pool{New: func() any { return new(bodyBuffer) }}
-
-// maxRecycledBuffer is the largest body buffer kept for reuse: one per
-// request in flight, each no larger than a default-size body.
-const maxRecycledBuffer = DefaultMaxBodySize + bytes.MinRead
-
-// readBody reads the whole body into buf, refusing one over MaxBodySize
-// without reading past the limit.
-func (h *Handler) readBody(r *http.Request, buf *bodyBuffer) ([]byte, *ucwa.Error) {
-	if r.ContentLength > h.MaxBodySize {
-		return nil, h.tooLarge()
-	}
-	buf.limit = io.LimitedReader{R: r.Body, N: h.MaxBodySize + 1}
-	defer func() { buf.limit.R = nil }() // not kept past the request
-	n, err := buf.ReadFrom(&buf.limit)
-	if n > h.MaxBodySize {
-		return nil, h.tooLarge()
-	}
-	if err != nil {
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			return nil, h.tooLarge()
-		}
-		return nil, ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure, "The body could not be read completely.")
-	}
-	return buf.Bytes(), nil
-}
-
-func (h *Handler) tooLarge() *ucwa.Error {
-	return ucwa.NewError(http.StatusRequestEntityTooLarge, ucwa.SubcodeEntityTooLarge,
-		"The body is larger than "+strconv.FormatInt(h.MaxBodySize, 10)+" bytes.")
-}
-
-// logRejection logs an answer the edge gave itself, and puts its UCWA
-// code and subcode on the request's access log line (ucwa_error). Property
-// values are never logged: phone numbers are personal data.
-func (h *Handler) logRejection(r *http.Request, e *ucwa.Error) {
-	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-		extra.Set(zap.String("ucwa_error", strings.TrimSuffix(e.Code()+"/"+e.Subcode, "/")))
-	}
-	if c := h.logger.Check(zap.DebugLevel, "startPhoneAudio rejected at the edge"); c != nil {
-		c.Write(zap.Int("status", e.Status), zap.String("subcode", e.Subcode),
-			zap.String("message", e.Message), zap.String("remote_ip", remoteIP(r)))
-	}
-}
-
-func remoteIP(r *http.Request) string {
-	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
-		return ip
-	}
-	return r.RemoteAddr
-}
-
 // Interface guards
 var (
+	_ caddy.Module                = (*Handler)(nil)
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
 	_ caddy.CleanerUpper          = (*Handler)(nil)

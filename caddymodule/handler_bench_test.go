@@ -14,16 +14,15 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
 // benchContext is a module context of a running (empty) Caddy config, as
 // reverse_proxy needs one to provision (it looks up the events app).
 func benchContext(tb testing.TB) caddy.Context {
 	tb.Helper()
-	if err := caddy.Load([]byte(`{"admin":{"disabled":true,"config":{"persist":false}}}`), true); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { _ = caddy.Stop() })
+	testkit.Start(tb, "json", `{}`)
 	ctx, cancel := caddy.NewContext(caddy.ActiveContext())
 	tb.Cleanup(cancel)
 	return ctx
@@ -79,9 +78,9 @@ func (passThrough) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 //
 //	go test -run '^$' -bench BenchmarkHandler -benchmem ./caddymodule/
 func BenchmarkHandler(b *testing.B) {
-	k := getKeys(b)
-	token := mint(b, jwt.SigningMethodRS256, k.rsa, "bench", entraClaims(time.Now()))
-	jwksPath := writeFile(b, b.TempDir(), "jwks.json", jwksJSON(b, jwkOf(b, "bench", k.rsa)))
+	k := testkit.Keys(b)
+	token := testkit.Mint(b, jwt.SigningMethodRS256, k.RSA, "bench", testkit.EntraClaims(time.Now()))
+	jwksPath := testkit.WriteFile(b, b.TempDir(), "jwks.json", testkit.JWKS(b, testkit.JWK(b, "bench", k.RSA)))
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusCreated)

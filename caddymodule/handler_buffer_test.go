@@ -2,12 +2,12 @@ package caddymodule
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
 // TestBodyBuffersRecycled: body buffers are reused across requests, so
@@ -15,11 +15,11 @@ import (
 // forwarded as they came, must each reach the pool exactly as cleaned,
 // with nothing of another request in them.
 func TestBodyBuffersRecycled(t *testing.T) {
-	up := newUpstream(t)
-	for name, config := range edgeConfigs(up.hostport(), "") {
+	up := testkit.NewUpstream(t)
+	for name, config := range edgeConfigs(up.Addr(), "") {
 		t.Run(name, func(t *testing.T) {
-			startCaddy(t, config[0], config[1])
-			before := len(up.received())
+			e := startEdge(t, config[1], config[0])
+			before := len(up.Received())
 			want := make(map[string]string) // operationId -> the body the pool must get
 			var bodies []struct{ contentType, body string }
 			for i := range 120 {
@@ -46,23 +46,20 @@ func TestBodyBuffersRecycled(t *testing.T) {
 			var wg sync.WaitGroup
 			for w := range 4 {
 				wg.Go(func() {
-					client := &http.Client{}
 					for i := w; i < len(bodies); i += 4 {
-						resp, err := client.Post(edgeURL(startPath), bodies[i].contentType, strings.NewReader(bodies[i].body))
+						resp, err := testkit.Do(e.Client(), testkit.Request{URL: e.url(startPath), ContentType: bodies[i].contentType, Body: bodies[i].body})
 						if err != nil {
 							t.Error(err)
 							return
 						}
-						body, _ := io.ReadAll(resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode != http.StatusCreated {
-							t.Errorf("request %d: status %d: %s", i, resp.StatusCode, body)
+						if resp.Status != http.StatusCreated {
+							t.Errorf("request %d: status %d: %s", i, resp.Status, resp.Body)
 						}
 					}
 				})
 			}
 			wg.Wait()
-			got := up.received()[before:]
+			got := up.Received()[before:]
 			if len(got) != len(bodies) {
 				t.Fatalf("the pool got %d requests, want %d", len(got), len(bodies))
 			}

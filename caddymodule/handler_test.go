@@ -4,36 +4,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
-
-// seedJSON is the reference page's JSON sample with its broken line
-// repaired; seedXML is its XML sample as printed.
-var seedJSON, seedXML = readTestdata("seed.json"), readTestdata("seed.xml")
-
-func readTestdata(name string) string {
-	b, err := os.ReadFile("../ucwa/testdata/" + name)
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
-}
-
-const startPath = "/ucwa/v1/applications/192/communication/startPhoneAudio"
 
 // edgeConfigs returns the same edge configured from a Caddyfile and from
 // JSON, so that every case runs through both adapters.
 func edgeConfigs(upstream, options string) map[string][2]string {
-	caddyfile := fmt.Sprintf(`{
-	admin localhost:ADMIN_PORT
-	http_port EDGE_PORT
-	skip_install_trust
-}
-:EDGE_PORT {
+	caddyfile := fmt.Sprintf(`:EDGE_PORT {
 	ucwa {
 		jwt off
 		default_region US
@@ -56,8 +37,7 @@ func edgeConfigs(upstream, options string) map[string][2]string {
 		}
 	}
 	jsonConfig := fmt.Sprintf(`{
-	"admin": {"listen": "localhost:ADMIN_PORT"},
-	"apps": {"http": {"http_port": EDGE_PORT, "servers": {"edge": {
+	"apps": {"http": {"servers": {"edge": {
 		"listen": [":EDGE_PORT"],
 		"routes": [{"handle": [
 			{"handler": "ucwa", "jwt": {"off": true}, "default_region": "US", "max_body_size": 1024%s},
@@ -66,16 +46,6 @@ func edgeConfigs(upstream, options string) map[string][2]string {
 	}}}}
 }`, extra, upstream)
 	return map[string][2]string{"caddyfile": {caddyfile, "caddyfile"}, "json": {jsonConfig, "json"}}
-}
-
-type ucwaErrorBody struct {
-	Code       string `json:"code"`
-	Subcode    string `json:"subcode"`
-	Message    string `json:"message"`
-	Parameters []struct {
-		Name   string `json:"name"`
-		Reason string `json:"reason"`
-	} `json:"parameters"`
 }
 
 func TestTerminate(t *testing.T) {
@@ -261,18 +231,19 @@ func TestTerminate(t *testing.T) {
 		t.Run(adapter, func(t *testing.T) {
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
-					up := newUpstream(t)
-					cfg := edgeConfigs(up.hostport(), tc.options)[adapter]
-					tester := startCaddy(t, cfg[0], cfg[1])
+					up := testkit.NewUpstream(t)
+					cfg := edgeConfigs(up.Addr(), tc.options)[adapter]
+					e := startEdge(t, cfg[1], cfg[0])
 					headers := http.Header{"Authorization": {"Bearer cwt=opaque"}, "X-Ms-Origin": {"https://app.contoso.com"}, "Client-Request-Id": {"abc"}}
-					resp, body := send(t, tester.Client, tc.method, edgeURL(tc.path), tc.contentType, tc.accept, tc.body, mergeHeaders(headers, tc.header))
+					resp := e.send(testkit.Request{Method: tc.method, URL: tc.path, ContentType: tc.contentType, Accept: tc.accept,
+						Body: tc.body, Header: mergeHeaders(headers, tc.header)})
 
-					if resp.StatusCode != tc.status {
-						t.Fatalf("status = %d, want %d; body: %s", resp.StatusCode, tc.status, body)
+					if resp.Status != tc.status {
+						t.Fatalf("status = %d, want %d; body: %s", resp.Status, tc.status, resp.Body)
 					}
-					got := up.received()
+					got := up.Received()
 					if tc.code != "" {
-						assertUCWAError(t, resp, body, tc.status, tc.code, tc.subcode, tc.params, tc.errorXML)
+						assertUCWAError(t, resp, tc.code, tc.subcode, tc.params, tc.errorXML)
 						if len(got) != 0 {
 							t.Fatalf("upstream received %d requests, want none", len(got))
 						}
@@ -300,7 +271,7 @@ func TestTerminate(t *testing.T) {
 						}
 					}
 					// The pool's answer passes back unchanged.
-					if resp.Header.Get("Location") != "/ucwa/v1/applications/192/communication/invitations/146" || resp.Header.Get("X-MS-UcwaVersion") != "2" {
+					if resp.Header.Get("Location") != "/ucwa/v1/applications/1/communication/invitations/upstream" || resp.Header.Get("X-MS-UcwaVersion") != "2" {
 						t.Errorf("pool headers not passed back: %v", resp.Header)
 					}
 				})
@@ -318,80 +289,29 @@ func mergeHeaders(a, b http.Header) http.Header {
 	return h
 }
 
-// assertUCWAError checks that a response is a UCWA error body of the
-// expected shape, format and content.
-func assertUCWAError(t *testing.T, resp *http.Response, body string, status int, code, subcode string, params []string, isXML bool) {
-	t.Helper()
-	ct := resp.Header.Get("Content-Type")
-	if isXML {
-		if !strings.HasPrefix(ct, "application/xml") {
-			t.Fatalf("Content-Type = %q, want XML; body: %s", ct, body)
-		}
-		for _, want := range []string{`<reason xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa">`, "<code>" + code + "</code>", "<subcode>" + subcode + "</subcode>"} {
-			if subcode == "" && strings.HasPrefix(want, "<subcode>") {
-				continue
-			}
-			if !strings.Contains(body, want) {
-				t.Errorf("XML error body lacks %s: %s", want, body)
-			}
-		}
-		return
-	}
-	if !strings.HasPrefix(ct, "application/json") {
-		t.Fatalf("Content-Type = %q, want JSON; body: %s", ct, body)
-	}
-	var e ucwaErrorBody
-	if err := json.Unmarshal([]byte(body), &e); err != nil {
-		t.Fatalf("error body is not JSON: %v: %s", err, body)
-	}
-	if e.Code != code || e.Subcode != subcode || e.Message == "" {
-		t.Errorf("error = %+v, want code %s subcode %s and a message", e, code, subcode)
-	}
-	var names []string
-	for _, p := range e.Parameters {
-		names = append(names, p.Name)
-	}
-	if params != nil && strings.Join(names, ",") != strings.Join(params, ",") {
-		t.Errorf("parameters name %v, want %v", names, params)
-	}
-}
-
 // TestAccessLogNamesRejection checks that a rejection's UCWA code reaches
 // the access log, and that no property value (a phone number) does.
 func TestAccessLogNamesRejection(t *testing.T) {
-	logPath := t.TempDir() + "/access.log"
-	up := newUpstream(t)
-	tester := startCaddy(t, fmt.Sprintf(`{
-	admin localhost:ADMIN_PORT
-	http_port EDGE_PORT
-	skip_install_trust
-}
-:EDGE_PORT {
+	up := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
 	log {
-		output file %s
 		format json
 	}
 	ucwa {
 		jwt off
 	}
 	reverse_proxy %s
-}`, logPath, up.hostport()), "caddyfile")
-	resp, body := send(t, tester.Client, "POST", edgeURL(startPath), "application/json", "", `{"to":"sip:a@b.c","phoneNumber":"4255550199"}`, nil)
-	if resp.StatusCode != 400 {
-		t.Fatalf("status %d: %s", resp.StatusCode, body)
+}`, up.Addr()))
+	resp := e.postJSON(startPath, `{"to":"sip:a@b.c","phoneNumber":"4255550199"}`, nil)
+	if resp.Status != 400 {
+		t.Fatalf("status %d: %s", resp.Status, resp.Body)
 	}
-	var line string
-	for range 100 { // the access log is written after the response
-		b, _ := os.ReadFile(logPath)
-		if line = string(b); strings.Contains(line, "ucwa_error") {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// The access log is written after the answer went out.
+	line := e.Logs().Wait(t, `"msg":"handled request"`, `"status":400`)
 	if !strings.Contains(line, `"ucwa_error":"BadRequest/NormalizationFailed"`) {
 		t.Errorf("access log lacks the rejection: %s", line)
 	}
-	if strings.Contains(line, "4255550199") {
-		t.Errorf("access log contains the phone number: %s", line)
+	if logs := e.Logs().String(); strings.Contains(logs, "4255550199") {
+		t.Errorf("a log line holds the phone number: %s", logs)
 	}
 }

@@ -1,128 +1,116 @@
 package caddymodule
 
 import (
-	"fmt"
-	"io"
+	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+
+	_ "github.com/ucwa-edge/caddy-ucwa/emulator" // the demo's pools, in configs the tests load
 )
 
-// recorded is one request an upstream received.
-type recorded struct {
-	Method, Path, RawQuery string
-	Header                 http.Header
-	Body                   string
-}
+func TestMain(m *testing.M) { testkit.Main(m) }
 
-// upstream is a real loopback server that records what it receives and
-// answers 201 Created with a Location, as a pool does.
-type upstream struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []recorded
-}
+// seedJSON is the reference page's JSON sample with its broken line
+// repaired; seedXML is its XML sample as printed.
+var seedJSON, seedXML = readTestdata("seed.json"), readTestdata("seed.xml")
 
-func newUpstream(t *testing.T) *upstream {
-	t.Helper()
-	u := &upstream{}
-	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		u.mu.Lock()
-		u.reqs = append(u.reqs, recorded{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(b)})
-		u.mu.Unlock()
-		w.Header().Set("Location", "/ucwa/v1/applications/192/communication/invitations/146")
-		w.Header().Set("X-MS-UcwaVersion", "2")
-		w.WriteHeader(http.StatusCreated)
-	}))
-	t.Cleanup(u.Close)
-	return u
-}
-
-func (u *upstream) received() []recorded {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]recorded(nil), u.reqs...)
-}
-
-// hostport is the upstream's address as reverse_proxy takes it.
-func (u *upstream) hostport() string {
-	return strings.TrimPrefix(u.URL, "http://")
-}
-
-// Ports of the in-process Caddy. caddytest drives it through an admin
-// port; both can be moved (UCWA_TEST_ADMIN_PORT, UCWA_TEST_HTTP_PORT) so
-// that two checkouts can run their suites at the same time.
-var (
-	adminPort = envPort("UCWA_TEST_ADMIN_PORT", 2999)
-	edgePort  = envPort("UCWA_TEST_HTTP_PORT", 9080)
-)
-
-func envPort(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-// edgeURL is the URL of path on the edge under test.
-func edgeURL(path string) string {
-	return fmt.Sprintf("http://localhost:%d%s", edgePort, path)
-}
-
-// startCaddy loads a config (Caddyfile or JSON) into the in-process Caddy
-// that caddytest drives. In config, ADMIN_PORT and EDGE_PORT stand for the
-// admin and HTTP ports.
-func startCaddy(t *testing.T, config, adapter string) *caddytest.Tester {
-	t.Helper()
-	config = strings.NewReplacer("ADMIN_PORT", strconv.Itoa(adminPort), "EDGE_PORT", strconv.Itoa(edgePort)).Replace(config)
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: adminPort})
-	tester.InitServer(config, adapter)
-	forgetIdleConnections(tester)
-	return tester
-}
-
-// forgetIdleConnections drops the clients' kept-alive connections after a
-// config load: the old servers close theirs, and a POST sent on one gets
-// EOF, which Go does not retry. Tests use the tester's client or one on
-// http.DefaultTransport.
-func forgetIdleConnections(tester *caddytest.Tester) {
-	tester.Client.CloseIdleConnections()
-	http.DefaultClient.CloseIdleConnections()
-}
-
-// send makes one request and returns the response with its body read.
-func send(t testing.TB, client *http.Client, method, url, contentType, accept, body string, headers http.Header) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+func readTestdata(name string) string {
+	b, err := os.ReadFile("../ucwa/testdata/" + name)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	return string(b)
+}
+
+const startPath = "/ucwa/v1/applications/192/communication/startPhoneAudio"
+
+// edge is a ucwa handler under test in the in-process Caddy, on EDGE_PORT.
+type edge struct {
+	*testkit.Caddy
+	t testing.TB
+}
+
+// startEdge runs config in the in-process Caddy.
+func startEdge(t testing.TB, adapter, config string, options ...testkit.Option) edge {
+	t.Helper()
+	return edge{testkit.Start(t, adapter, config, options...), t}
+}
+
+// url is the URL of path on the edge.
+func (e edge) url(path string) string {
+	e.t.Helper()
+	return e.URL("EDGE_PORT", path)
+}
+
+// send sends req to the edge, its URL being a path there.
+func (e edge) send(req testkit.Request) testkit.Response {
+	e.t.Helper()
+	req.URL = e.url(req.URL)
+	return testkit.Send(e.t, e.Client(), req)
+}
+
+// postJSON posts a JSON startPhoneAudio body to path on the edge.
+func (e edge) postJSON(path, body string, header http.Header) testkit.Response {
+	e.t.Helper()
+	return e.send(testkit.Request{URL: path, ContentType: "application/json", Body: body, Header: header})
+}
+
+// ucwaErrorBody is a JSON UCWA error as a client reads it.
+type ucwaErrorBody struct {
+	Code       string `json:"code"`
+	Subcode    string `json:"subcode"`
+	Message    string `json:"message"`
+	Parameters []struct {
+		Name   string `json:"name"`
+		Reason string `json:"reason"`
+	} `json:"parameters"`
+}
+
+// ucwaError decodes a JSON UCWA error body.
+func ucwaError(t testing.TB, body string) ucwaErrorBody {
+	t.Helper()
+	var e ucwaErrorBody
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("not a JSON UCWA error: %q", body)
 	}
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	for name, values := range headers {
-		for _, v := range values {
-			req.Header.Add(name, v)
+	return e
+}
+
+// assertUCWAError checks that a response is a UCWA error body of the
+// expected shape, format and content.
+func assertUCWAError(t *testing.T, resp testkit.Response, code, subcode string, params []string, isXML bool) {
+	t.Helper()
+	ct := resp.Header.Get("Content-Type")
+	if isXML {
+		if !strings.HasPrefix(ct, "application/xml") {
+			t.Fatalf("Content-Type = %q, want XML; body: %s", ct, resp.Body)
 		}
+		for _, want := range []string{`<reason xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa">`, "<code>" + code + "</code>", "<subcode>" + subcode + "</subcode>"} {
+			if subcode == "" && strings.HasPrefix(want, "<subcode>") {
+				continue
+			}
+			if !strings.Contains(resp.Body, want) {
+				t.Errorf("XML error body lacks %s: %s", want, resp.Body)
+			}
+		}
+		return
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("Content-Type = %q, want JSON; body: %s", ct, resp.Body)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
+	e := ucwaError(t, resp.Body)
+	if e.Code != code || e.Subcode != subcode || e.Message == "" {
+		t.Errorf("error = %+v, want code %s subcode %s and a message", e, code, subcode)
 	}
-	return resp, string(b)
+	var names []string
+	for _, p := range e.Parameters {
+		names = append(names, p.Name)
+	}
+	if params != nil && strings.Join(names, ",") != strings.Join(params, ",") {
+		t.Errorf("parameters name %v, want %v", names, params)
+	}
 }

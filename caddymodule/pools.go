@@ -6,9 +6,9 @@ import (
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/ucwa-edge/caddy-ucwa/ucwa"
@@ -21,63 +21,39 @@ const (
 	poolBackup  = "backup"
 )
 
-// poolsConfig is the front-end pool part of the handler's configuration:
-// where accepted requests are delivered, and how a request that the
-// primary pool cannot take fails over to the backup pool.
-//
-// A startPhoneAudio request that reached a pool may already have rung a
-// phone, so a request is handed to the backup only when the primary
-// certainly did not receive a byte of it, and it is never sent twice.
-type poolsConfig struct {
-	// The home front-end pool: the JSON of a Caddy reverse_proxy handler
-	// (its fields, without the "handler" key), with its upstreams, load
-	// balancing, health checks and transport. A pool may not set
-	// load_balancing.retry_match nor handle_response: both could send an
-	// accepted request a second time or answer in its place.
-	// Default: none, and accepted requests go to the next handler.
-	Primary *reverseproxy.Handler `json:"primary,omitempty"`
-
-	// The backup pool for disaster recovery, in the same form as primary.
-	// It receives a request only when the primary could not take it (no
-	// upstream available, or no connection could be made to any upstream
-	// it tried). Requires primary. Default: none, and a request the
-	// primary cannot take is answered 410 Gone / CannotRedirect.
-	Backup *reverseproxy.Handler `json:"backup,omitempty"`
-
-	pools   []*pool // provisioned, in the order they are tried
-	metrics *poolMetrics
-	plog    *zap.Logger
-}
-
 // provisionPools sets up the pools' reverse proxies and the metrics.
-func (p *poolsConfig) provisionPools(ctx caddy.Context) error {
-	if p.Primary == nil {
-		if p.Backup != nil {
-			return errors.New("ucwa: a backup pool needs a primary pool")
+func (h *Handler) provisionPools(ctx caddy.Context) error {
+	if h.Primary == nil {
+		if h.Backup != nil {
+			return errors.New("backup: a backup pool needs a primary pool")
 		}
 		return nil
 	}
-	p.plog = ctx.Logger()
+	// A nil *Registry in a Registerer would not be nil.
+	var registerer prometheus.Registerer
+	if reg := ctx.GetMetricsRegistry(); reg != nil {
+		registerer = reg
+	}
 	var err error
-	if p.metrics, err = newPoolMetrics(ctx.GetMetricsRegistry()); err != nil {
+	if h.poolMetrics, err = newPoolMetrics(registerer); err != nil {
 		return err
 	}
 	for _, c := range []struct {
 		name  string
 		proxy *reverseproxy.Handler
-	}{{poolPrimary, p.Primary}, {poolBackup, p.Backup}} {
+	}{{poolPrimary, h.Primary}, {poolBackup, h.Backup}} {
 		if c.proxy == nil {
 			continue
 		}
 		if err := checkPoolProxy(c.proxy); err != nil {
-			return fmt.Errorf("ucwa: %s pool: %w", c.name, err)
+			return fmt.Errorf("%s: %w", c.name, err)
 		}
 		if err := c.proxy.Provision(ctx); err != nil {
 			// Provision may have registered upstream hosts before it failed,
 			// and nothing else cleans up a proxy this handler provisions.
-			return fmt.Errorf("ucwa: %s pool: %w", c.name, errors.Join(err, c.proxy.Cleanup()))
+			return fmt.Errorf("%s: %w", c.name, errors.Join(err, c.proxy.Cleanup()))
 		}
-		p.pools = append(p.pools, newPool(c.name, c.proxy, p.metrics.requests))
+		h.pools = append(h.pools, newPool(c.name, c.proxy, h.poolMetrics.requests))
 	}
 	return nil
 }
@@ -95,28 +71,31 @@ func checkPoolProxy(proxy *reverseproxy.Handler) error {
 
 // cleanupPools stops what the pools' reverse proxies started (health
 // checkers, connections).
-func (p *poolsConfig) cleanupPools() error {
+func (h *Handler) cleanupPools() error {
 	var errs []error
-	for _, pl := range p.pools {
+	for _, pl := range h.pools {
 		errs = append(errs, pl.proxy.Cleanup())
 	}
-	p.pools = nil
+	h.pools = nil
 	return errors.Join(errs...)
 }
 
 // deliver sends the accepted, re-encoded request (body) to the primary
-// pool and, when the primary cannot take it, to the backup pool. Every
+// pool and, when the primary cannot take it, to the backup pool. A
+// startPhoneAudio request that reached a pool may already have rung a
+// phone, so a request goes to the backup only when the primary certainly
+// did not receive a byte of it, and it is never sent twice. Every
 // outcome ends in an answer written here or by a pool, so it returns nil
 // once pools are configured. Without pools it calls next.
-func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, errFormat errorFormat) error {
-	if len(p.pools) == 0 {
+func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, errFormat errorFormat) error {
+	if len(h.pools) == 0 {
 		return next.ServeHTTP(w, r)
 	}
 	var unavailable error // why the last pool could not take the request
-	for i, pl := range p.pools {
+	for i, pl := range h.pools {
 		if i > 0 {
-			p.metrics.failovers.Inc()
-			p.plog.Warn("primary pool cannot take the request; failing over to the backup pool",
+			h.poolMetrics.failovers.Inc()
+			h.logger.Warn("primary pool cannot take the request; failing over to the backup pool",
 				zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
 		}
 		// Set before the attempt, so that deferred header operations
@@ -132,32 +111,32 @@ func (p *poolsConfig) deliver(w http.ResponseWriter, r *http.Request, next caddy
 		switch res.outcome {
 		case outcomeAnswered:
 			if res.err != nil {
-				p.plog.Warn("pool answer cut short", zap.String("pool", pl.name), zap.Error(res.err))
+				h.logger.Warn("pool answer cut short", zap.String("pool", pl.name), zap.Error(res.err))
 			}
 		case outcomeClientGone:
-			if c := p.plog.Check(zap.DebugLevel, "client went away; request not retried"); c != nil {
+			if c := h.logger.Check(zap.DebugLevel, "client went away; request not retried"); c != nil {
 				c.Write(zap.String("pool", pl.name))
 			}
 		case outcomeTimeout:
-			p.plog.Error("pool timed out after the request may have reached it; not sent again",
+			h.logger.Error("pool timed out after the request may have reached it; not sent again",
 				zap.String("pool", pl.name), zap.Error(res.err))
 			errPoolTimeout.Write(w, errFormat.get())
 		case outcomeFailed:
-			p.plog.Error("pool failed after the request may have reached it; not sent again",
+			h.logger.Error("pool failed after the request may have reached it; not sent again",
 				zap.String("pool", pl.name), zap.Error(res.err))
 			errPoolFailed.Write(w, errFormat.get())
 		}
 		return nil
 	}
 
-	if len(p.pools) == 1 {
-		p.metrics.cannotRedirect.Inc()
-		p.plog.Warn("primary pool cannot take the request and no backup pool is configured: 410 CannotRedirect",
+	if len(h.pools) == 1 {
+		h.poolMetrics.cannotRedirect.Inc()
+		h.logger.Warn("primary pool cannot take the request and no backup pool is configured: 410 CannotRedirect",
 			zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
 		errCannotRedirect.Write(w, errFormat.get())
 		return nil
 	}
-	p.plog.Error("no pool can take the request: 503", zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
+	h.logger.Error("no pool can take the request: 503", zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
 	errNoPool.Write(w, errFormat.get())
 	return nil
 }
@@ -189,42 +168,4 @@ func setServingPool(r *http.Request, name any, field zap.Field) {
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 		extra.Set(field)
 	}
-}
-
-// unmarshalPoolsCaddyfile parses `primary` and `backup`; d is on the
-// subdirective's name. Its arguments and block are reverse_proxy's own,
-// parsed by reverse_proxy's Caddyfile parser with the subdirective's name
-// in the place of the directive's.
-func (p *poolsConfig) unmarshalPoolsCaddyfile(d *caddyfile.Dispenser) error {
-	name := d.Val()
-	target := &p.Primary
-	if name == poolBackup {
-		target = &p.Backup
-	}
-	if *target != nil {
-		return d.Errf("%s: only one %s pool may be configured", name, name)
-	}
-	segment := d.NewFromNextSegment()
-	// reverse_proxy leaves handle_response blocks to its caller, which
-	// needs the Caddyfile helper: refuse them rather than drop them
-	// silently.
-	for depth := 0; segment.Next(); {
-		switch segment.Val() {
-		case "{":
-			depth++
-		case "}":
-			depth--
-		case "handle_response":
-			if depth == 1 {
-				return segment.Errf("%s: handle_response is not supported in a pool", name)
-			}
-		}
-	}
-	segment.Reset()
-	proxy := new(reverseproxy.Handler)
-	if err := proxy.UnmarshalCaddyfile(segment); err != nil {
-		return err
-	}
-	*target = proxy
-	return nil
 }

@@ -4,15 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"path"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
@@ -30,12 +29,12 @@ func TestPoolChaos(t *testing.T) {
 		backAfter  = 400 // answers before it is restarted
 		againAfter = 200 // answers of the restarted primary before the load stops
 	)
-	primary := newPoolServer(t, "primary", answerCreated)
-	backup := newPoolServer(t, "backup", answerCreated)
-	tester := startCaddy(t, poolsCaddyfile(fmt.Sprintf(`		primary %s {
+	primary := testkit.NewPool(t, "primary", testkit.AnswerCreated)
+	backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
+	e := startEdge(t, "caddyfile", poolsCaddyfile(fmt.Sprintf(`		primary %s {
 			fail_duration 500ms
 		}
-		backup %s`, primary.addr, backup.addr)), "caddyfile")
+		backup %s`, primary.Addr(), backup.Addr())))
 
 	type result struct {
 		op     string
@@ -64,16 +63,12 @@ func TestPoolChaos(t *testing.T) {
 					return
 				}
 				res := result{op: fmt.Sprintf("chaos-%d", n)}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, edgeURL("/ucwa/v1/applications/1/communication/startPhoneAudio"),
-					strings.NewReader(fmt.Sprintf(`{"to":"4255551234","operationId":%q}`, res.op)))
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := tester.Client.Do(req)
+				resp, err := testkit.Do(e.Client(), testkit.Request{Context: ctx, URL: e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"),
+					ContentType: "application/json", Body: fmt.Sprintf(`{"to":"4255551234","operationId":%q}`, res.op)})
 				res.at, res.err = time.Now(), err
 				if err == nil {
-					b, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					res.status, res.body = resp.StatusCode, string(b)
-					if resp.StatusCode == http.StatusCreated {
+					res.status, res.body = resp.Status, resp.Body
+					if resp.Status == http.StatusCreated {
 						res.pool = path.Base(resp.Header.Get("Location"))
 					}
 				}
@@ -97,12 +92,12 @@ func TestPoolChaos(t *testing.T) {
 	select {
 	case <-kill:
 		killAt = time.Now() // before the kill: requests fail over while it closes
-		primary.kill()
+		primary.Kill()
 	case <-ctx.Done():
 	}
 	select {
 	case <-restart:
-		primary.start(primary.addr)
+		primary.Restart(t)
 		restartAt = time.Now()
 		restarted.Store(true)
 	case <-ctx.Done():
@@ -140,12 +135,12 @@ func TestPoolChaos(t *testing.T) {
 	}
 
 	seen := map[string]string{}
-	for _, p := range []*poolServer{primary, backup} {
-		for _, op := range p.received() {
+	for _, p := range []*testkit.Pool{primary, backup} {
+		for _, op := range p.OperationIDs() {
 			if other, dup := seen[op]; dup {
-				t.Errorf("operationId %s reached the pools twice: %s and %s", op, other, p.name)
+				t.Errorf("operationId %s reached the pools twice: %s and %s", op, other, p.Name())
 			}
-			seen[op] = p.name
+			seen[op] = p.Name()
 		}
 	}
 	for _, res := range results {
@@ -161,5 +156,5 @@ func TestPoolChaos(t *testing.T) {
 	t.Logf("chaos: failover took %v (kill to first backup answer), recovery %v (restart to first primary answer)",
 		firstBackup.Sub(killAt), firstPrimaryAgain.Sub(restartAt))
 	t.Logf("chaos: pools received %d operationIds (primary %d, backup %d), none twice",
-		len(seen), len(primary.received()), len(backup.received()))
+		len(seen), len(primary.Received()), len(backup.Received()))
 }

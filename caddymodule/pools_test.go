@@ -8,20 +8,15 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // poolsCaddyfile is an edge whose ucwa handler has the given pool
 // subdirectives; a deferred header shows {http.ucwa.pool}.
 func poolsCaddyfile(pools string) string {
-	return fmt.Sprintf(`{
-	admin localhost:ADMIN_PORT
-	http_port EDGE_PORT
-	skip_install_trust
-}
-:EDGE_PORT {
+	return fmt.Sprintf(`:EDGE_PORT {
 	header >X-Ucwa-Pool "pool={http.ucwa.pool}"
 	ucwa {
 		jwt off
@@ -46,9 +41,11 @@ func TestPoolDelivery(t *testing.T) {
 		wantMessage     string
 		wantBody        string // for answers a pool writes
 		wantHeader      map[string]string
-		wantPrimary     int // requests the primary received
-		wantBackup      int
-		wantMetrics     []string
+		// an absolute Location on the edge's own host, with this path
+		wantEdgeLocation string
+		wantPrimary      int // requests the primary received
+		wantBackup       int
+		wantMetrics      []string
 	}{
 		{
 			name: "primary up", primary: "up", backup: "up",
@@ -116,12 +113,12 @@ func TestPoolDelivery(t *testing.T) {
 		{
 			name: "absolute Location on the pool's host", primary: "abs-location",
 			wantStatus: 201, wantPrimary: 1,
-			wantHeader: map[string]string{"Location": edgeURL("/ucwa/v1/applications/1/communication/invitations/7?x=1")},
+			wantEdgeLocation: "/ucwa/v1/applications/1/communication/invitations/7?x=1",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			servers := map[string]*poolServer{}
+			servers := map[string]*testkit.Pool{}
 			pools := ""
 			for _, side := range []struct{ name, kind, block string }{
 				{"primary", tt.primary, tt.primaryBlock}, {"backup", tt.backup, ""},
@@ -131,32 +128,33 @@ func TestPoolDelivery(t *testing.T) {
 				case "":
 					continue
 				case "down":
-					addr = closedAddr(t)
+					addr = testkit.DownAddr(t)
 				case "tls-untrusted":
-					servers[side.name] = newTLSPoolServer(t, side.name)
+					servers[side.name] = testkit.NewTLSPool(t, side.name)
 				default:
-					answer := map[string]func(*poolServer, http.ResponseWriter, *http.Request){
-						"up":           answerCreated,
-						"reset":        answerReset,
-						"hang":         answerHang,
-						"abs-location": answerAbsoluteLocation,
-						"conflict": answerStatus(409, map[string]string{
+					answer := map[string]testkit.Answer{
+						"up":           testkit.AnswerCreated,
+						"reset":        testkit.AnswerReset,
+						"hang":         testkit.AnswerHang,
+						"abs-location": testkit.AnswerAbsoluteLocation,
+						"conflict": testkit.AnswerStatus(409, map[string]string{
 							"Content-Type": "application/json", "X-Ms-diagnostics": "1000;reason=\"test\""}, conflictBody),
-						"unavailable":      answerStatus(503, map[string]string{"Retry-After": "30"}, "busy"),
-						"foreign-location": answerStatus(201, map[string]string{"Location": "https://elsewhere.example/ucwa/x"}, ""),
+						"unavailable":      testkit.AnswerStatus(503, map[string]string{"Retry-After": "30"}, "busy"),
+						"foreign-location": testkit.AnswerStatus(201, map[string]string{"Location": "https://elsewhere.example/ucwa/x"}, ""),
 					}[side.kind]
-					servers[side.name] = newPoolServer(t, side.name, answer)
+					servers[side.name] = testkit.NewPool(t, side.name, answer)
 				}
 				if s := servers[side.name]; s != nil {
-					addr = s.url()
+					addr = s.URL()
 				}
 				pools += fmt.Sprintf("\t\t%s %s {\n\t\t\t%s\n\t\t}\n", side.name, addr, side.block)
 			}
-			tester := startCaddy(t, poolsCaddyfile(pools), "caddyfile")
+			e := startEdge(t, "caddyfile", poolsCaddyfile(pools), testkit.WithAdmin())
 
-			resp, body := startPhoneAudio(t, tester.Client, "op-1")
-			if resp.StatusCode != tt.wantStatus {
-				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, tt.wantStatus, body)
+			resp := e.startPhoneAudio("op-1")
+			body := resp.Body
+			if resp.Status != tt.wantStatus {
+				t.Fatalf("status %d, want %d; body %s", resp.Status, tt.wantStatus, body)
 			}
 			if tt.wantStatus != 201 && tt.wantBody == "" {
 				var e struct{ Code, Subcode, Message string }
@@ -176,17 +174,20 @@ func TestPoolDelivery(t *testing.T) {
 					t.Errorf("header %s: %q, want %q", k, got, v)
 				}
 			}
+			if want := e.url(tt.wantEdgeLocation); tt.wantEdgeLocation != "" && resp.Header.Get("Location") != want {
+				t.Errorf("Location %q, want %q", resp.Header.Get("Location"), want)
+			}
 			for side, want := range map[string]int{"primary": tt.wantPrimary, "backup": tt.wantBackup} {
 				got := 0
 				if s := servers[side]; s != nil {
-					got = len(s.received())
+					got = len(s.Received())
 				}
 				if got != want {
 					t.Errorf("%s received %d requests, want %d", side, got, want)
 				}
 			}
 			if len(tt.wantMetrics) > 0 {
-				metrics := adminMetrics(t)
+				metrics := e.Metrics()
 				for _, line := range tt.wantMetrics {
 					if !strings.Contains(metrics, line+"\n") {
 						t.Errorf("/metrics lacks %q", line)
@@ -197,46 +198,11 @@ func TestPoolDelivery(t *testing.T) {
 	}
 }
 
-// waitForMetric polls the admin /metrics endpoint until it shows line.
-func waitForMetric(t *testing.T, line string) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if strings.Contains(adminMetrics(t), line+"\n") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/metrics never showed %q", line)
-		}
-	}
-}
-
-// waitForFails polls the admin API until reverse_proxy counted a failure
-// of the upstream at addr.
-func waitForFails(t *testing.T, addr string) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		resp, err := http.Get(fmt.Sprintf("http://localhost:%d/reverse_proxy/upstreams", adminPort))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var upstreams []struct {
-			Address string `json:"address"`
-			Fails   int    `json:"fails"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&upstreams)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, u := range upstreams {
-			if u.Address == addr && u.Fails > 0 {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no failure counted for %s: %+v", addr, upstreams)
-		}
-	}
+// startPhoneAudio posts a startPhoneAudio request with operationId op to
+// the edge.
+func (e edge) startPhoneAudio(op string) testkit.Response {
+	e.t.Helper()
+	return e.postJSON("/ucwa/v1/applications/1/communication/startPhoneAudio", fmt.Sprintf(`{"to":"4255551234","operationId":%q}`, op), nil)
 }
 
 // TestPoolClientDisconnect: a client that goes away stops the attempt,
@@ -246,50 +212,54 @@ func TestPoolClientDisconnect(t *testing.T) {
 		name string
 		// setup returns the primary subdirective and a function that
 		// returns once the edge is busy with the request.
-		setup func(t *testing.T) (string, func())
+		setup func(t *testing.T) (string, func(e edge))
 	}{
-		{"primary received the request and hangs", func(t *testing.T) (string, func()) {
-			primary := newPoolServer(t, "primary", answerHang)
-			return "primary " + primary.addr, func() { <-primary.arrived }
+		{"primary received the request and hangs", func(t *testing.T) (string, func(edge)) {
+			primary := testkit.NewPool(t, "primary", testkit.AnswerHang)
+			return "primary " + primary.Addr(), func(edge) { primary.Requests.WaitFor(t, 1, "requests at the primary") }
 		}},
-		{"primary down, edge retrying within lb_try_duration", func(t *testing.T) (string, func()) {
-			down := closedAddr(t)
-			return "primary " + down + " {\n\t\t\tlb_try_duration 1s\n\t\t\tfail_duration 30s\n\t\t}",
-				func() { waitForFails(t, down) }
+		{"primary down, edge retrying within lb_try_duration", func(t *testing.T) (string, func(edge)) {
+			// reverse_proxy keeps trying for the whole lb_try_duration,
+			// whether the client is still there or not (it watches its
+			// own context between tries, not the request's), and only
+			// then does the edge see that the client went away. The
+			// client goes as soon as the first try failed: 5s leave a
+			// wide margin for that, and the test waits for the end of
+			// the tries, not for a time.
+			down := testkit.DownAddr(t)
+			return "primary " + down + " {\n\t\t\tlb_try_duration 5s\n\t\t\tfail_duration 10m\n\t\t}",
+				func(e edge) { e.Logs().Wait(t, `"msg":"upstream roundtrip"`, `"upstream":"`+down+`"`, `"error"`) }
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			primaryConfig, busy := tt.setup(t)
-			backup := newPoolServer(t, "backup", answerCreated)
-			tester := startCaddy(t, poolsCaddyfile("\t\t"+primaryConfig+"\n\t\tbackup "+backup.addr), "caddyfile")
+			backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
+			e := startEdge(t, "caddyfile", "{\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n"+poolsCaddyfile("\t\t"+primaryConfig+"\n\t\tbackup "+backup.Addr()), testkit.WithAdmin())
 
 			ctx, cancel := context.WithCancel(context.Background())
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, edgeURL("/ucwa/v1/applications/1/communication/startPhoneAudio"),
-				strings.NewReader(`{"to":"4255551234","operationId":"op-gone"}`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Content-Type", "application/json")
 			done := make(chan error, 1)
 			go func() {
-				resp, err := tester.Client.Do(req)
-				if err == nil {
-					resp.Body.Close()
-				}
+				_, err := testkit.Do(e.Client(), testkit.Request{Context: ctx, URL: e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"),
+					ContentType: "application/json", Body: `{"to":"4255551234","operationId":"op-gone"}`})
 				done <- err
 			}()
-			busy()
+			busy(e)
 			cancel()
 			if err := <-done; err == nil {
 				t.Fatal("the request was answered although the client went away")
 			}
-			waitForMetric(t, `caddy_ucwa_pool_requests_total{outcome="client_gone",pool="primary"} 1`)
-			if got := len(backup.received()); got != 0 {
+			// The edge counts the attempt, then logs it, once it has given
+			// up on it.
+			e.Logs().Wait(t, `"msg":"client went away; request not retried"`)
+			if got := e.Metric(`caddy_ucwa_pool_requests_total{outcome="client_gone",pool="primary"}`); got != 1 {
+				t.Errorf("client_gone attempts of the primary: %v, want 1", got)
+			}
+			if got := len(backup.Received()); got != 0 {
 				t.Errorf("backup received %d requests for a client that was gone", got)
 			}
-			if strings.Contains(adminMetrics(t), "caddy_ucwa_pool_failovers_total 1") {
-				t.Error("failed over for a client that was gone")
+			if got := e.Metric("caddy_ucwa_pool_failovers_total"); got > 0 {
+				t.Errorf("failed over %v times for a client that was gone", got)
 			}
 		})
 	}
@@ -313,31 +283,28 @@ func TestNoTransportReplay(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var calls atomic.Int64
-			primary := newPoolServer(t, "primary", func(p *poolServer, w http.ResponseWriter, r *http.Request) {
+			primary := testkit.NewPool(t, "primary", func(p *testkit.Pool, w http.ResponseWriter, r *http.Request) {
 				if calls.Add(1) == 1 {
-					answerCreated(p, w, r) // leaves a kept-alive connection
+					testkit.AnswerCreated(p, w, r) // leaves a kept-alive connection
 					return
 				}
-				conn, _, err := http.NewResponseController(w).Hijack()
-				if err == nil {
-					_ = conn.Close() // read the request, then close without an answer
-				}
+				testkit.AnswerClose(p, w, r) // read the request, then close without an answer
 			})
-			backup := newPoolServer(t, "backup", answerCreated)
-			tester := startCaddy(t, tc.config(primary.addr, backup.addr), "caddyfile")
+			backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
+			e := startEdge(t, "caddyfile", tc.config(primary.Addr(), backup.Addr()))
 
-			if resp, body := startPhoneAudio(t, tester.Client, "op-first"); resp.StatusCode != http.StatusCreated {
-				t.Fatalf("first request: %d %s", resp.StatusCode, body)
+			if resp := e.startPhoneAudio("op-first"); resp.Status != http.StatusCreated {
+				t.Fatalf("first request: %d %s", resp.Status, resp.Body)
 			}
-			resp, _ := send(t, tester.Client, http.MethodPost, edgeURL("/ucwa/v1/applications/1/communication/startPhoneAudio"),
-				"application/json", "", `{"to":"4255551234","operationId":"op-keyed"}`, http.Header{"Idempotency-Key": {"op-keyed"}})
-			if resp.StatusCode != http.StatusBadGateway {
-				t.Errorf("status %d, want 502", resp.StatusCode)
+			resp := e.postJSON("/ucwa/v1/applications/1/communication/startPhoneAudio",
+				`{"to":"4255551234","operationId":"op-keyed"}`, http.Header{"Idempotency-Key": {"op-keyed"}})
+			if resp.Status != http.StatusBadGateway {
+				t.Errorf("status %d, want 502", resp.Status)
 			}
-			if got := primary.received(); len(got) != 2 || got[1] != "op-keyed" {
+			if got := primary.OperationIDs(); len(got) != 2 || got[1] != "op-keyed" {
 				t.Errorf("primary received %q, want op-first and op-keyed once", got)
 			}
-			if got := len(backup.received()); got != 0 {
+			if got := len(backup.Received()); got != 0 {
 				t.Errorf("backup received %d requests", got)
 			}
 		})
@@ -347,11 +314,12 @@ func TestNoTransportReplay(t *testing.T) {
 // TestPoolErrorsInXML: the edge's own pool answers follow the request's
 // format.
 func TestPoolErrorsInXML(t *testing.T) {
-	tester := startCaddy(t, poolsCaddyfile("\t\tprimary "+closedAddr(t)), "caddyfile")
-	resp, body := send(t, tester.Client, "POST", edgeURL("/ucwa/v1/applications/1/communication/startPhoneAudio"), "application/xml", "",
-		`<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:john@contoso.com</property></input>`, nil)
-	if resp.StatusCode != http.StatusGone || !strings.Contains(body, "<reason") ||
+	e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tprimary "+testkit.DownAddr(t)))
+	resp := e.send(testkit.Request{URL: "/ucwa/v1/applications/1/communication/startPhoneAudio", ContentType: "application/xml",
+		Body: `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:john@contoso.com</property></input>`})
+	body := resp.Body
+	if resp.Status != http.StatusGone || !strings.Contains(body, "<reason") ||
 		!strings.Contains(body, "<subcode>CannotRedirect</subcode>") || !strings.Contains(body, ucwa.MessageCannotRedirect) {
-		t.Errorf("%d %s, want a 410 CannotRedirect reason in XML", resp.StatusCode, body)
+		t.Errorf("%d %s, want a 410 CannotRedirect reason in XML", resp.Status, body)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/directive"
 )
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -33,67 +35,42 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		application_idle <duration>
 //	}
 //
-// outcome may be repeated, one destination each.
+// A subdirective given twice is an error ("<name>: given twice"), except
+// outcome, which is repeatable: one destination each.
+//
+// The Caddyfile is read for its syntax only: argument counts, and that
+// durations and numbers parse. Their values are judged at startup
+// (Provision and Validate), where a Caddyfile and the same config in JSON
+// get the same message. A 0 that JSON would read as "the default" is
+// refused here.
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	for d.NextBlock(0) {
-		name := d.Val()
+	return directive.Block(d, 0, "", []string{"outcome"}, func(name string) error {
 		switch name {
 		case "step_duration":
-			if err := durationArg(d, &e.StepDuration); err != nil {
-				return err
-			}
+			return durationArg(d, &e.StepDuration)
 		case "poll_timeout":
-			if err := durationArg(d, &e.PollTimeout); err != nil {
-				return err
-			}
+			return durationArg(d, &e.PollTimeout)
 		case "max_poll_timeout":
-			if err := durationArg(d, &e.MaxPollTimeout); err != nil {
-				return err
-			}
+			return durationArg(d, &e.MaxPollTimeout)
 		case "retain_completed":
-			if err := durationArg(d, &e.RetainCompleted); err != nil {
-				return err
-			}
+			return durationArg(d, &e.RetainCompleted)
 		case "application_idle":
-			if err := durationArg(d, &e.ApplicationIdle); err != nil {
-				return err
-			}
+			return durationArg(d, &e.ApplicationIdle)
 		case "default_outcome":
 			var arg string
-			if !d.Args(&arg) || d.NextArg() {
-				return d.ArgErr()
-			}
-			r, err := parseResult(arg)
-			if err != nil {
-				return d.Err(err.Error())
-			}
-			e.DefaultOutcome = r
+			err := directive.OneArg(d, &arg)
+			e.DefaultOutcome = Result(arg)
+			return err
 		case "outcome":
-			args := d.RemainingArgs()
-			if len(args) != 2 && len(args) != 3 {
-				return d.ArgErr()
-			}
-			r, err := parseResult(args[1])
-			if err != nil {
-				return d.Err(err.Error())
-			}
-			o := Outcome{To: args[0], Result: r}
-			if len(args) == 3 {
-				step, err := caddy.ParseDuration(args[2])
-				if err != nil || step <= 0 {
-					return d.Errf("outcome %s: %q is not a positive duration", args[0], args[2])
-				}
-				o.StepDuration = caddy.Duration(step)
-			}
-			e.Outcomes = append(e.Outcomes, o)
+			return e.unmarshalOutcome(d)
 		case "event_channel":
 			var arg string
-			if !d.Args(&arg) || d.NextArg() {
-				return d.ArgErr()
+			if err := directive.OneArg(d, &arg); err != nil {
+				return err
 			}
 			switch arg {
 			case "required":
@@ -103,58 +80,64 @@ func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			default:
 				return d.Errf("event_channel: %q is neither required nor optional", arg)
 			}
+			return nil
 		case "default_region":
-			if !d.Args(&e.DefaultRegion) || d.NextArg() {
-				return d.ArgErr()
-			}
+			return directive.OneArg(d, &e.DefaultRegion)
 		case "health_path":
-			if !d.Args(&e.HealthPath) || d.NextArg() {
-				return d.ArgErr()
-			}
+			return directive.OneArg(d, &e.HealthPath)
 		case "max_applications":
-			if err := countArg(d, &e.MaxApplications); err != nil {
-				return err
-			}
+			return countArg(d, &e.MaxApplications)
 		case "max_invitations":
-			if err := countArg(d, &e.MaxInvitations); err != nil {
-				return err
-			}
+			return countArg(d, &e.MaxInvitations)
 		case "max_events":
-			if err := countArg(d, &e.MaxEvents); err != nil {
-				return err
-			}
-		default:
-			return d.Errf("unrecognized subdirective %q", name)
+			return countArg(d, &e.MaxEvents)
 		}
+		return d.Errf("unrecognized subdirective %q", name)
+	})
+}
+
+func (e *Emulator) unmarshalOutcome(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) != 2 && len(args) != 3 {
+		return d.ArgErr()
 	}
+	o := Outcome{To: args[0], Result: Result(args[1])}
+	if len(args) == 3 {
+		step, err := caddy.ParseDuration(args[2])
+		if err != nil || step == 0 {
+			return d.Errf("outcome %s: %q is not a duration other than 0 (such as 500ms or 2s)", args[0], args[2])
+		}
+		o.StepDuration = caddy.Duration(step)
+	}
+	e.Outcomes = append(e.Outcomes, o)
 	return nil
 }
 
-// durationArg reads the one positive duration argument of a subdirective.
+// durationArg reads the one duration argument of a subdirective.
 func durationArg(d *caddyfile.Dispenser, into *caddy.Duration) error {
 	name := d.Val()
 	var arg string
-	if !d.Args(&arg) || d.NextArg() {
-		return d.ArgErr()
+	if err := directive.OneArg(d, &arg); err != nil {
+		return err
 	}
 	v, err := caddy.ParseDuration(arg)
-	if err != nil || v <= 0 {
-		return d.Errf("%s: %q is not a positive duration (such as 500ms or 2s)", name, arg)
+	if err != nil || v == 0 {
+		return d.Errf("%s: %q is not a duration other than 0 (such as 500ms or 2s)", name, arg)
 	}
 	*into = caddy.Duration(v)
 	return nil
 }
 
-// countArg reads the one positive whole-number argument of a subdirective.
+// countArg reads the one whole-number argument of a subdirective.
 func countArg(d *caddyfile.Dispenser, into *int) error {
 	name := d.Val()
 	var arg string
-	if !d.Args(&arg) || d.NextArg() {
-		return d.ArgErr()
+	if err := directive.OneArg(d, &arg); err != nil {
+		return err
 	}
 	n, err := strconv.Atoi(arg)
-	if err != nil || n <= 0 {
-		return d.Errf("%s: %q is not a positive whole number", name, arg)
+	if err != nil || n == 0 {
+		return d.Errf("%s: %q is not a whole number other than 0", name, arg)
 	}
 	*into = n
 	return nil

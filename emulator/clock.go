@@ -13,12 +13,12 @@ type Clock interface {
 	AfterFunc(d time.Duration, f func()) Timer
 }
 
-// Timer is a pending call scheduled with Clock.AfterFunc.
-type Timer interface {
-	// Stop cancels the call; it reports false when the call already ran
-	// or was already stopped.
-	Stop() bool
-}
+// Timer is a pending call scheduled with Clock.AfterFunc. Stop cancels
+// the call; it reports false when the call already ran or was already
+// stopped. It is an alias, so that any clock whose AfterFunc returns a
+// value with such a Stop method (a *time.Timer, a test's fake clock) is a
+// Clock.
+type Timer = interface{ Stop() bool }
 
 // wallClock is the real clock.
 type wallClock struct{}

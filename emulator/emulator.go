@@ -166,7 +166,7 @@ func (e *Emulator) Provision(caddy.Context) error {
 	}
 	var err error
 	if e.cleaner, err = ucwa.NewCleaner(e.DefaultRegion, ucwa.TelURI); err != nil {
-		return err
+		return fmt.Errorf("default_region: %w", err)
 	}
 	e.outcomes = make(map[string]Outcome, len(e.Outcomes))
 	for _, o := range e.Outcomes {

@@ -4,35 +4,16 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
-
-const (
-	jsonType = "application/json"
-	xmlType  = "application/xml"
-)
-
-func seedBody(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile("../ucwa/testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-// openEventChannel polls an application's event channel once, briefly,
-// as a UCWA client does before it starts a call.
-func openEventChannel(t *testing.T, client *http.Client, app string) {
-	t.Helper()
-	parseEvents(t, do(t, client, "GET", app+"/events?timeout=1ms", "", "", ""))
-}
 
 func TestCreateAndRead(t *testing.T) {
-	tester := startCaddy(t, emulatorCaddyfile, "caddyfile")
+	// Calls that stay Connecting while the test reads them twice.
+	emu := startEmulator(t, "caddyfile", strings.Replace(emulatorCaddyfile, "step_duration 20ms", "step_duration 1h", 1))
 	for i, tc := range []struct {
 		prefix, resource, contentType, body string
 		// wantCollection is the collection the Location points into.
@@ -45,23 +26,23 @@ func TestCreateAndRead(t *testing.T) {
 	} {
 		t.Run(tc.prefix+"/"+tc.resource+"/"+tc.body, func(t *testing.T) {
 			app := tc.prefix + "/applications/app-create-" + string(rune('a'+i))
-			openEventChannel(t, tester.Client, app)
-			r := do(t, tester.Client, "POST", app+"/communication/"+tc.resource, tc.contentType, "", seedBody(t, tc.body))
-			if r.status != http.StatusCreated || r.body != "" || r.header.Get("X-MS-UcwaVersion") == "" {
-				t.Fatalf("POST = %d %q, headers %v; want 201, an empty body and X-MS-UcwaVersion", r.status, r.body, r.header)
+			emu.openEventChannel(app)
+			r := emu.do("POST", app+"/communication/"+tc.resource, tc.contentType, "", seedBody(t, tc.body))
+			if r.Status != http.StatusCreated || r.Body != "" || r.Header.Get("X-MS-UcwaVersion") == "" {
+				t.Fatalf("POST = %d %q, headers %v; want 201, an empty body and X-MS-UcwaVersion", r.Status, r.Body, r.Header)
 			}
-			location := r.header.Get("Location")
+			location := r.Header.Get("Location")
 			if !regexp.MustCompile("^" + regexp.QuoteMeta(app+"/communication/"+tc.wantCollection+"/") + "[0-9]+$").MatchString(location) {
 				t.Fatalf("Location = %q", location)
 			}
 
-			r = do(t, tester.Client, "GET", location, "", jsonType, "")
+			r = emu.do("GET", location, "", jsonType, "")
 			var inv struct {
 				Rel, State, Direction, OperationID, PhoneNumber, To, Subject, Importance, ThreadID string
 				Links                                                                              map[string]struct{ Href string } `json:"_links"`
 			}
-			if err := json.Unmarshal([]byte(r.body), &inv); r.status != http.StatusOK || err != nil {
-				t.Fatalf("GET (JSON) = %d %s (%v)", r.status, r.body, err)
+			if err := json.Unmarshal([]byte(r.Body), &inv); r.Status != http.StatusOK || err != nil {
+				t.Fatalf("GET (JSON) = %d %s (%v)", r.Status, r.Body, err)
 			}
 			// The seed bodies, validated and normalized as a pool would.
 			want := map[string]string{"rel": "phoneAudioInvitation", "state": "Connecting", "direction": "Outgoing",
@@ -78,7 +59,7 @@ func TestCreateAndRead(t *testing.T) {
 				t.Error("JSON subject missing")
 			}
 
-			r = do(t, tester.Client, "GET", location, "", "application/vnd.microsoft.com.ucwa+xml", "")
+			r = emu.do("GET", location, "", "application/vnd.microsoft.com.ucwa+xml", "")
 			var x struct {
 				XMLName    xml.Name
 				Rel        string `xml:"rel,attr"`
@@ -88,8 +69,8 @@ func TestCreateAndRead(t *testing.T) {
 					Value string `xml:",chardata"`
 				} `xml:"property"`
 			}
-			if err := xml.Unmarshal([]byte(r.body), &x); r.status != http.StatusOK || err != nil || !strings.HasPrefix(r.header.Get("Content-Type"), xmlType) {
-				t.Fatalf("GET (XML) = %d %s %s (%v)", r.status, r.header.Get("Content-Type"), r.body, err)
+			if err := xml.Unmarshal([]byte(r.Body), &x); r.Status != http.StatusOK || err != nil || !strings.HasPrefix(r.Header.Get("Content-Type"), xmlType) {
+				t.Fatalf("GET (XML) = %d %s %s (%v)", r.Status, r.Header.Get("Content-Type"), r.Body, err)
 			}
 			gotXML := map[string]string{"rel": x.Rel, "self": x.Href}
 			for _, p := range x.Properties {
@@ -108,42 +89,42 @@ func TestCreateAndRead(t *testing.T) {
 }
 
 func TestEventSequencePerOutcome(t *testing.T) {
-	tester := startCaddy(t, emulatorCaddyfile, "caddyfile")
+	emu := startEmulator(t, "caddyfile", emulatorCaddyfile)
 	for _, tc := range []struct {
 		name, to string
-		want     []seen
+		want     []testkit.Event
 	}{
-		{"answer", "sip:john@contoso.com", []seen{
-			{typ: "started", state: "Connecting"},
-			{typ: "updated", state: "Alerting"},
-			{typ: "updated", state: "Connected"},
-			{typ: "completed", state: "Connected", status: "Success"},
+		{"answer", "sip:john@contoso.com", []testkit.Event{
+			{Type: "started", State: "Connecting"},
+			{Type: "updated", State: "Alerting"},
+			{Type: "updated", State: "Connected"},
+			{Type: "completed", State: "Connected", Status: "Success"},
 		}},
-		{"decline", "SIP:Decline@Contoso.com", []seen{
-			{typ: "started", state: "Connecting"},
-			{typ: "updated", state: "Alerting"},
-			{typ: "completed", state: "Failed", status: "Failure", reason: "RemoteFailure/Declined"},
+		{"decline", "SIP:Decline@Contoso.com", []testkit.Event{
+			{Type: "started", State: "Connecting"},
+			{Type: "updated", State: "Alerting"},
+			{Type: "completed", State: "Failed", Status: "Failure", Reason: "RemoteFailure/Declined"},
 		}},
-		{"no_answer", "(425) 555-0100", []seen{
-			{typ: "started", state: "Connecting"},
-			{typ: "completed", state: "Failed", status: "Failure", reason: "LocalFailure/PstnCallFailed"},
+		{"no_answer", "(425) 555-0100", []testkit.Event{
+			{Type: "started", State: "Connecting"},
+			{Type: "completed", State: "Failed", Status: "Failure", Reason: "LocalFailure/PstnCallFailed"},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			app := "/ucwa/oauth/v1/applications/app-" + tc.name
-			openEventChannel(t, tester.Client, app)
-			r := do(t, tester.Client, "POST", app+"/communication/startPhoneAudio", jsonType, "",
+			emu.openEventChannel(app)
+			r := emu.do("POST", app+"/communication/startPhoneAudio", jsonType, "",
 				`{"to":"`+tc.to+`","phoneNumber":"+14255551234","operationId":"op-`+tc.name+`"}`)
-			if r.status != http.StatusCreated {
-				t.Fatalf("POST = %d %s", r.status, r.body)
+			if r.Status != http.StatusCreated {
+				t.Fatalf("POST = %d %s", r.Status, r.Body)
 			}
-			location := r.header.Get("Location")
-			got := followEvents(t, tester.Client, url(""), app+"/events", location)
+			location := r.Header.Get("Location")
+			got := testkit.FollowEvents(t, emu.Client(), emu.origin(), app+"/events", location)
 			if len(got) != len(tc.want) {
 				t.Fatalf("events = %+v, want %+v", got, tc.want)
 			}
 			for i := range got {
-				tc.want[i].href = location
+				tc.want[i].Href = location
 				if got[i] != tc.want[i] {
 					t.Errorf("event %d = %+v, want %+v", i, got[i], tc.want[i])
 				}
@@ -153,12 +134,12 @@ func TestEventSequencePerOutcome(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	tester := startCaddy(t, emulatorCaddyfile, "caddyfile")
+	emu := startEmulator(t, "caddyfile", emulatorCaddyfile)
 	const app = "/ucwa/v1/applications/app-errors"
-	openEventChannel(t, tester.Client, app)
-	live := do(t, tester.Client, "POST", app+"/communication/startPhoneAudio", jsonType, "", `{"to":"sip:slow@contoso.com","operationId":"live-op"}`)
-	if live.status != http.StatusCreated {
-		t.Fatalf("setup POST = %d %s", live.status, live.body)
+	emu.openEventChannel(app)
+	live := emu.do("POST", app+"/communication/startPhoneAudio", jsonType, "", `{"to":"sip:slow@contoso.com","operationId":"live-op"}`)
+	if live.Status != http.StatusCreated {
+		t.Fatalf("setup POST = %d %s", live.Status, live.Body)
 	}
 	for _, tc := range []struct {
 		name, method, path, contentType, accept, body string
@@ -186,9 +167,9 @@ func TestErrors(t *testing.T) {
 		{"bad timeout", "GET", app + "/events?timeout=soon", "", "", "", 400, "ParameterValidationFailure", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := do(t, tester.Client, tc.method, tc.path, tc.contentType, tc.accept, tc.body)
-			if r.status != tc.status {
-				t.Fatalf("status = %d %s, want %d", r.status, r.body, tc.status)
+			r := emu.do(tc.method, tc.path, tc.contentType, tc.accept, tc.body)
+			if r.Status != tc.status {
+				t.Fatalf("status = %d %s, want %d", r.Status, r.Body, tc.status)
 			}
 			var e struct {
 				Code    string `json:"code" xml:"code"`
@@ -196,72 +177,73 @@ func TestErrors(t *testing.T) {
 			}
 			var err error
 			if tc.xml {
-				err = xml.Unmarshal([]byte(r.body), &e)
+				err = xml.Unmarshal([]byte(r.Body), &e)
 			} else {
-				err = json.Unmarshal([]byte(r.body), &e)
+				err = json.Unmarshal([]byte(r.Body), &e)
 			}
 			if err != nil || e.Code == "" || e.Subcode != tc.subcode {
-				t.Fatalf("body = %q (%v), want a UCWA error with subcode %q", r.body, err, tc.subcode)
+				t.Fatalf("body = %q (%v), want a UCWA error with subcode %q", r.Body, err, tc.subcode)
 			}
 		})
 	}
 }
 
 func TestEventChannel(t *testing.T) {
-	tester := startCaddy(t, emulatorCaddyfile, "caddyfile")
+	emu := startEmulator(t, "caddyfile", emulatorCaddyfile)
 	t.Run("a poll without events ends at its timeout", func(t *testing.T) {
 		const app = "/ucwa/v1/applications/app-timeout"
-		p := parseEvents(t, do(t, tester.Client, "GET", app+"/events?ack=0&timeout=50ms", "", "", ""))
-		if len(p.seen()) != 0 || p.Links["next"].Href != app+"/events?ack=0" {
+		p := testkit.ParseEvents(t, emu.do("GET", app+"/events?ack=0&timeout=50ms", "", "", ""))
+		if len(p.Events()) != 0 || p.Links["next"].Href != app+"/events?ack=0" {
 			t.Fatalf("page = %+v, want no events and next ack=0", p)
 		}
 	})
 	t.Run("a newer poll replaces the pending one", func(t *testing.T) {
 		const app = "/ucwa/v1/applications/app-replaced"
 		// The first poll acknowledges far ahead, so that no event ends it.
+		// Both polls may wait as long as max_poll_timeout: only the second
+		// one ends the first, and the call's started event the second.
 		type result struct {
-			response
+			testkit.Response
 			err error
 		}
 		first := make(chan result, 1)
 		go func() {
-			r, err := fetch(tester.Client, "GET", app+"/events?ack=1000&timeout=4s", "", "", "")
+			r, err := testkit.Do(emu.Client(), testkit.Request{URL: emu.origin() + app + "/events?ack=1000&timeout=600"})
 			first <- result{r, err}
 		}()
 		// A call is accepted once the first poll is pending (before, the
 		// application has no event channel: CallbackChannelError).
-		waitUntil(t, "the first poll to be pending", func() bool {
-			return do(t, tester.Client, "POST", app+"/communication/startPhoneAudio", jsonType, "", `{"to":"sip:slow@contoso.com"}`).status == http.StatusCreated
+		testkit.Eventually(t, "the first poll to be pending", func() bool {
+			return emu.do("POST", app+"/communication/startPhoneAudio", jsonType, "", `{"to":"sip:slow@contoso.com"}`).Status == http.StatusCreated
 		})
-		second := parseEvents(t, do(t, tester.Client, "GET", app+"/events?ack=0&timeout=4s", "", "", ""))
-		if got := second.seen(); len(got) != 1 || got[0].typ != "started" {
+		second := testkit.ParseEvents(t, emu.do("GET", app+"/events?ack=0&timeout=600", "", "", ""))
+		if got := second.Events(); len(got) != 1 || got[0].Type != "started" {
 			t.Errorf("second poll = %+v, want the started event", got)
 		}
 		r := <-first
 		if r.err != nil {
 			t.Fatal(r.err)
 		}
-		if r.status != http.StatusConflict || !strings.Contains(r.body, `"subcode":"PGetReplaced"`) {
-			t.Fatalf("first poll = %d %s, want 409 PGetReplaced", r.status, r.body)
+		if r.Status != http.StatusConflict || !strings.Contains(r.Body, `"subcode":"PGetReplaced"`) {
+			t.Fatalf("first poll = %d %s, want 409 PGetReplaced", r.Status, r.Body)
 		}
 	})
 }
 
 func TestHealth(t *testing.T) {
-	tester := startCaddy(t, emulatorCaddyfile, "caddyfile")
-	if r := do(t, tester.Client, "GET", "/health", "", "", ""); r.status != http.StatusOK {
-		t.Fatalf("GET /health = %d %s", r.status, r.body)
+	emu := startEmulator(t, "caddyfile", emulatorCaddyfile)
+	if r := emu.do("GET", "/health", "", "", ""); r.Status != http.StatusOK {
+		t.Fatalf("GET /health = %d %s", r.Status, r.Body)
 	}
-	if r := do(t, tester.Client, "POST", "/health", jsonType, "", "{}"); r.status != http.StatusMethodNotAllowed {
-		t.Fatalf("POST /health = %d %s", r.status, r.body)
+	if r := emu.do("POST", "/health", jsonType, "", "{}"); r.Status != http.StatusMethodNotAllowed {
+		t.Fatalf("POST /health = %d %s", r.Status, r.Body)
 	}
 }
 
 func TestJSONConfig(t *testing.T) {
-	tester := startCaddy(t, `{
-	"admin": {"listen": "localhost:ADMIN_PORT"},
+	emu := startEmulator(t, "json", `{
 	"apps": {"http": {"servers": {"emulator": {
-		"listen": [":HTTP_PORT"],
+		"listen": [":EMULATOR_PORT"],
 		"routes": [{"handle": [{
 			"handler": "ucwa_pool_emulator",
 			"event_channel_optional": true,
@@ -271,9 +253,9 @@ func TestJSONConfig(t *testing.T) {
 			"outcomes": [{"to": "sip:john@contoso.com", "result": "No_Answer", "step_duration": "10ms"}]
 		}]}]
 	}}}}
-}`, "json")
-	if r := do(t, tester.Client, "GET", "/ready", "", "", ""); r.status != http.StatusOK {
-		t.Fatalf("GET /ready = %d", r.status)
+}`)
+	if r := emu.do("GET", "/ready", "", "", ""); r.Status != http.StatusOK {
+		t.Fatalf("GET /ready = %d", r.Status)
 	}
 	for _, tc := range []struct{ to, reason string }{
 		{"sip:john@contoso.com", "LocalFailure/PstnCallFailed"},
@@ -281,12 +263,12 @@ func TestJSONConfig(t *testing.T) {
 	} {
 		// event_channel_optional: no poll before the call.
 		const app = "/ucwa/v1/applications/app-json"
-		r := do(t, tester.Client, "POST", app+"/communication/startPhoneAudio", jsonType, "", `{"to":"`+tc.to+`"}`)
-		if r.status != http.StatusCreated {
-			t.Fatalf("POST = %d %s", r.status, r.body)
+		r := emu.do("POST", app+"/communication/startPhoneAudio", jsonType, "", `{"to":"`+tc.to+`"}`)
+		if r.Status != http.StatusCreated {
+			t.Fatalf("POST = %d %s", r.Status, r.Body)
 		}
-		got := followEvents(t, tester.Client, url(""), app+"/events", r.header.Get("Location"))
-		if last := got[len(got)-1]; last.reason != tc.reason {
+		got := testkit.FollowEvents(t, emu.Client(), emu.origin(), app+"/events", r.Header.Get("Location"))
+		if last := got[len(got)-1]; last.Reason != tc.reason {
 			t.Errorf("to %s completed with %+v, want reason %s", tc.to, last, tc.reason)
 		}
 	}

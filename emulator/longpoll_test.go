@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
 // TestLongPollTimeoutParameter drives the handler over loopback HTTP with
@@ -24,7 +26,7 @@ func TestLongPollTimeoutParameter(t *testing.T) {
 		{"timeout=1500ms", 1500 * time.Millisecond},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
-			c := newFakeClock()
+			c := testkit.NewClock(time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC))
 			e := &Emulator{MaxPollTimeout: caddy.Duration(time.Hour), clock: c}
 			if err := e.Provision(caddy.Context{}); err != nil {
 				t.Fatal(err)
@@ -33,18 +35,22 @@ func TestLongPollTimeoutParameter(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = e.ServeHTTP(w, r, nil) }))
 			t.Cleanup(srv.Close)
 
-			res := make(chan response, 1)
+			type result struct {
+				status int
+				body   string
+			}
+			res := make(chan result, 1)
 			go func() {
 				resp, err := http.Get(srv.URL + "/ucwa/v1/applications/app/events?" + tc.query)
 				if err != nil {
-					res <- response{status: -1, body: err.Error()}
+					res <- result{-1, err.Error()}
 					return
 				}
 				defer resp.Body.Close()
 				b, _ := io.ReadAll(resp.Body)
-				res <- response{status: resp.StatusCode, body: string(b)}
+				res <- result{resp.StatusCode, string(b)}
 			}()
-			waitUntil(t, "the poll to wait", func() bool { return c.pending() == 1 })
+			c.WaitPending(t, 1) // the poll waits
 			c.Advance(tc.want - time.Nanosecond)
 			select {
 			case r := <-res:

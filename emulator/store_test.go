@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
@@ -16,9 +17,9 @@ func testLimits() limits {
 		retainCompleted: time.Minute, applicationIdle: time.Hour, requirePoll: false}
 }
 
-func newTestStore(t *testing.T, l limits) (*store, *fakeClock) {
+func newTestStore(t *testing.T, l limits) (*store, *testkit.Clock) {
 	t.Helper()
-	c := newFakeClock()
+	c := testkit.NewClock(time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC))
 	s := newStore(c, l)
 	t.Cleanup(s.close)
 	return s, c
@@ -36,15 +37,15 @@ type pollResult struct {
 }
 
 // startPoll runs a poll in its own goroutine and waits until it waits.
-func startPoll(t *testing.T, s *store, c *fakeClock, app string, ack uint64, timeout time.Duration) <-chan pollResult {
+func startPoll(t *testing.T, s *store, c *testkit.Clock, app string, ack uint64, timeout time.Duration) <-chan pollResult {
 	t.Helper()
-	before := c.pending()
+	before := c.Pending()
 	out := make(chan pollResult, 1)
 	go func() {
 		events, last, err := s.poll(context.Background(), app, ack, timeout)
 		out <- pollResult{events, last, err}
 	}()
-	waitUntil(t, "the poll to wait", func() bool { return c.pending() > before })
+	c.WaitPending(t, before+1) // the poll waits
 	return out
 }
 
@@ -180,7 +181,7 @@ func TestNewerPollReplacesPendingOne(t *testing.T) {
 		t.Fatalf("first poll = %+v, want 409 PGetReplaced", r)
 	}
 	// The first poll's timer is stopped; the second's is the one pending.
-	waitUntil(t, "the second poll to wait", func() bool { return c.pending() == 1 })
+	c.WaitPending(t, 1) // the second poll waits
 	notYet(t, second)
 	if _, uerr := s.create(call("app", "", Answer)); uerr != nil {
 		t.Fatal(uerr)
@@ -290,7 +291,7 @@ func TestCloseEndsPollsAndSteps(t *testing.T) {
 	if r := <-res; r.err != nil || len(r.events) != 0 {
 		t.Fatalf("poll after close = %+v", r)
 	}
-	if n := c.pending(); n != 0 {
+	if n := c.Pending(); n != 0 {
 		t.Fatalf("%d timers still pending after close", n)
 	}
 }

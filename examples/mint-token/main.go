@@ -9,58 +9,27 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-)
-
-// The issuer and audience the demo Caddyfile accepts.
-const (
-	DemoIssuer   = "https://issuer.demo.caddy-ucwa.invalid/"
-	DemoAudience = "https://edge.demo.caddy-ucwa.invalid/"
+	"github.com/ucwa-edge/caddy-ucwa/internal/demotoken"
 )
 
 func main() {
-	keyFile := flag.String("key", "examples/demo/jwt-private.pem", "PEM file of the EC P-256 private key to sign with (DEMO ONLY key by default)")
-	issuer := flag.String("issuer", DemoIssuer, "the iss claim")
-	audience := flag.String("audience", DemoAudience, "the aud claim")
-	subject := flag.String("subject", "demo-user", "the sub claim")
-	scope := flag.String("scope", "Conversations.Initiate", "the scp claim: space-separated scopes")
-	ttl := flag.Duration("ttl", 15*time.Minute, "how long the token is valid")
+	keyFile := flag.String("key", demotoken.KeyFile, "PEM file of the EC P-256 private key to sign with (DEMO ONLY key by default)")
+	issuer := flag.String("issuer", demotoken.Issuer, "the iss claim")
+	audience := flag.String("audience", demotoken.Audience, "the aud claim")
+	subject := flag.String("subject", demotoken.Subject, "the sub claim")
+	scope := flag.String("scope", demotoken.Scope, "the scp claim: space-separated scopes")
+	ttl := flag.Duration("ttl", demotoken.TTL, "how long the token is valid")
 	flag.Parse()
 
-	token, err := mint(*keyFile, *issuer, *audience, *subject, *scope, *ttl, time.Now())
+	token, err := demotoken.Mint(*keyFile, *issuer, *audience, *subject, *scope, *ttl, time.Now())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mint-token:", err)
 		os.Exit(1)
 	}
 	fmt.Println(token)
-}
-
-// mint signs an ES256 token with the key in keyFile.
-func mint(keyFile, issuer, audience, subject, scope string, ttl time.Duration, now time.Time) (string, error) {
-	if ttl <= 0 {
-		return "", errors.New("ttl must be positive")
-	}
-	pemBytes, err := os.ReadFile(keyFile)
-	if err != nil {
-		return "", err
-	}
-	key, err := jwt.ParseECPrivateKeyFromPEM(pemBytes)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", keyFile, err)
-	}
-	return jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
-		"iss": issuer,
-		"aud": audience,
-		"sub": subject,
-		"scp": scope,
-		"iat": now.Unix(),
-		"nbf": now.Unix(),
-		"exp": now.Add(ttl).Unix(),
-	}).SignedString(key)
 }

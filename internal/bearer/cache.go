@@ -1,4 +1,4 @@
-package caddymodule
+package bearer
 
 import (
 	"crypto/sha256"
@@ -8,10 +8,6 @@ import (
 	"time"
 	"unsafe"
 )
-
-// DefaultTokenCacheSize is how many verified tokens are remembered when
-// jwt cache_size is not set. An entry takes a few hundred bytes.
-const DefaultTokenCacheSize = 10_000
 
 const (
 	// maxTokenCacheShards bounds the number of independently locked
@@ -40,29 +36,18 @@ func hashToken(raw string) tokenKey {
 // means other keys.
 type keyEpoch struct{ file, remote *[]verificationKey }
 
-// grantPlaceholders are the placeholders a grant publishes (see publish),
-// in the order of grant.placeholders.
-var grantPlaceholders = [...]string{
-	"http.auth.user.id", "http.ucwa.sub", "http.ucwa.oid",
-	"http.ucwa.tid", "http.ucwa.client_id", "http.ucwa.scopes",
-}
-
-// grant is what the request path needs from a verified token. It is never
-// changed once made, so cache hits share it.
-type grant struct {
+// cacheEntry is a verified token's grant, with what decides how long it
+// may be served. It is never changed once made, so cache hits share it.
+type cacheEntry[G any] struct {
 	// The token's exp plus the leeway: from this instant on the token is
 	// refused, cached or not.
 	expires time.Time
-	// Whether the token grants one of the configured scopes.
-	scopeOK bool
-	// The values of grantPlaceholders (strings), held as interface values
-	// so that publishing them on a cache hit costs no allocation.
-	placeholders [len(grantPlaceholders)]any
 	// The keys the token was verified against.
 	epoch keyEpoch
+	grant G
 }
 
-// tokenCache remembers the grants of tokens that passed verification,
+// tokenCache remembers the entries of tokens that passed verification,
 // so that a token seen again costs a hash and a map lookup instead of a
 // signature check. It holds at most its size in entries (a full shard
 // drops a random entry for a new one), never serves a grant past its
@@ -70,49 +55,49 @@ type grant struct {
 // against other keys than the current ones, and is emptied as soon as a
 // request sees that the keys changed, so a revoked key stops working at
 // once. Tokens that fail verification are never cached.
-type tokenCache struct {
+type tokenCache[G any] struct {
 	now       func() time.Time
 	shardSize int
-	shards    []tokenCacheShard
-	metrics   *tokenCacheMetrics
+	shards    []tokenCacheShard[G]
+	metrics   *cacheMetrics
 
 	emptyMu sync.Mutex               // serializes emptying
 	epoch   atomic.Pointer[keyEpoch] // the keys of the last emptying
 }
 
-type tokenCacheShard struct {
+type tokenCacheShard[G any] struct {
 	mu      sync.RWMutex
-	entries map[tokenKey]*grant
+	entries map[tokenKey]*cacheEntry[G]
 	// Pads a shard (a 24-byte lock and a map pointer) to a CPU cache
 	// line, so that locking one shard does not slow down its neighbours.
 	_ [64 - 32]byte
 }
 
 // newTokenCache makes a cache of at most size entries (size > 0).
-func newTokenCache(size int, now func() time.Time, metrics *tokenCacheMetrics) *tokenCache {
+func newTokenCache[G any](size int, now func() time.Time, metrics *cacheMetrics) *tokenCache[G] {
 	// A power of two, so a shard is picked by masking the key.
 	shards := 1 << (bits.Len(uint(min(maxTokenCacheShards, max(1, size/minTokenCacheShardSize)))) - 1)
-	c := &tokenCache{
+	c := &tokenCache[G]{
 		now:       now,
 		shardSize: size / shards,
-		shards:    make([]tokenCacheShard, shards),
+		shards:    make([]tokenCacheShard[G], shards),
 		metrics:   metrics,
 	}
 	for i := range c.shards {
-		c.shards[i].entries = make(map[tokenKey]*grant)
+		c.shards[i].entries = make(map[tokenKey]*cacheEntry[G])
 	}
 	c.epoch.Store(&keyEpoch{})
 	return c
 }
 
-func (c *tokenCache) shard(k *tokenKey) *tokenCacheShard {
+func (c *tokenCache[G]) shard(k *tokenKey) *tokenCacheShard[G] {
 	return &c.shards[int(k[0])&(len(c.shards)-1)]
 }
 
-// get returns the grant cached for k when it was verified against the
+// get returns the entry cached for k when it was verified against the
 // keys of epoch, the current ones, and has not expired; nil otherwise.
 // The first request that sees new keys empties the cache.
-func (c *tokenCache) get(k *tokenKey, epoch keyEpoch) *grant {
+func (c *tokenCache[G]) get(k *tokenKey, epoch keyEpoch) *cacheEntry[G] {
 	if *c.epoch.Load() != epoch {
 		c.empty(epoch)
 	}
@@ -124,7 +109,7 @@ func (c *tokenCache) get(k *tokenKey, epoch keyEpoch) *grant {
 		c.metrics.misses.Inc()
 		return nil
 	}
-	// A grant of other keys can only be one a request verified while the
+	// An entry of other keys can only be one a request verified while the
 	// keys changed, and stored after the emptying.
 	if g.epoch != epoch || !c.now().Before(g.expires) {
 		c.drop(s, k, g)
@@ -138,7 +123,7 @@ func (c *tokenCache) get(k *tokenKey, epoch keyEpoch) *grant {
 // put caches g under k. In a full shard it replaces a random entry (Go
 // starts every map iteration at a random place), so the cache never
 // grows past its size.
-func (c *tokenCache) put(k *tokenKey, g *grant) {
+func (c *tokenCache[G]) put(k *tokenKey, g *cacheEntry[G]) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -156,7 +141,7 @@ func (c *tokenCache) put(k *tokenKey, g *grant) {
 }
 
 // drop removes k's entry if it still is g.
-func (c *tokenCache) drop(s *tokenCacheShard, k *tokenKey, g *grant) {
+func (c *tokenCache[G]) drop(s *tokenCacheShard[G], k *tokenKey, g *cacheEntry[G]) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.entries[*k] == g {
@@ -166,7 +151,7 @@ func (c *tokenCache) drop(s *tokenCacheShard, k *tokenKey, g *grant) {
 }
 
 // empty drops every entry and records epoch as the current keys.
-func (c *tokenCache) empty(epoch keyEpoch) {
+func (c *tokenCache[G]) empty(epoch keyEpoch) {
 	c.emptyMu.Lock()
 	defer c.emptyMu.Unlock()
 	if *c.epoch.Load() == epoch {

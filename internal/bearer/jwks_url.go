@@ -1,4 +1,4 @@
-package caddymodule
+package bearer
 
 import (
 	"context"
@@ -17,10 +17,6 @@ import (
 )
 
 const (
-	// DefaultJWKSRefresh is how often a jwks_url is fetched again when
-	// its Cache-Control asks for nothing shorter.
-	DefaultJWKSRefresh = time.Hour
-
 	// jwksMinRefetch is the shortest time between two fetches: a token
 	// with an unknown kid, a max-age of 0 or a failing provider never
 	// cause more than one fetch per interval.
@@ -29,9 +25,10 @@ const (
 	// jwksFetchTimeout bounds one fetch, connection to last byte.
 	jwksFetchTimeout = 10 * time.Second
 
-	// jwksUnknownKidWait is the longest a request with an unknown kid waits
-	// for the refetch it triggered (or joined) before it is answered 401.
-	jwksUnknownKidWait = 3 * time.Second
+	// DefaultUnknownKidWait is the longest a request with an unknown kid
+	// waits for the refetch it triggered (or joined) before it is
+	// refused.
+	DefaultUnknownKidWait = 3 * time.Second
 
 	// jwksMaxBytes bounds the size of a fetched key set.
 	jwksMaxBytes = 1 << 20
@@ -51,9 +48,9 @@ type jwksPoolKey struct {
 // loadJWKSURL returns the shared fetcher of url, creating and starting it
 // (with a first, synchronous fetch) when no handler uses it yet. Each
 // successful call needs a releaseJWKSURL.
-func loadJWKSURL(url string, refresh time.Duration, now func() time.Time) (*jwksURL, error) {
+func loadJWKSURL(url string, refresh time.Duration, now func() time.Time, logger func() *zap.Logger) (*jwksURL, error) {
 	val, _, err := jwksPool.LoadOrNew(jwksPoolKey{url, refresh}, func() (caddy.Destructor, error) {
-		s := newJWKSURL(url, refresh, now)
+		s := newJWKSURL(url, refresh, now, logger)
 		s.start()
 		return s, nil
 	})
@@ -78,6 +75,7 @@ type jwksURL struct {
 	url     string
 	refresh time.Duration
 	now     func() time.Time
+	logger  func() *zap.Logger
 	client  *http.Client
 
 	set atomic.Pointer[[]verificationKey]
@@ -91,12 +89,13 @@ type jwksURL struct {
 	inflight    chan struct{} // closed when the running fetch ends; nil when none runs
 }
 
-func newJWKSURL(url string, refresh time.Duration, now func() time.Time) *jwksURL {
+func newJWKSURL(url string, refresh time.Duration, now func() time.Time, logger func() *zap.Logger) *jwksURL {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	return &jwksURL{
 		url:     url,
 		refresh: refresh,
 		now:     now,
+		logger:  logger,
 		client:  &http.Client{Timeout: jwksFetchTimeout, Transport: transport},
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -124,9 +123,10 @@ func (s *jwksURL) Destruct() error {
 	return nil
 }
 
-// logger is Caddy's current default logger: a shared fetcher outlives the
-// config (and the logs) of the handler that created it.
-func (s *jwksURL) logger() *zap.Logger {
+// caddyLog is Caddy's current default logger, named for the fetcher: a
+// shared fetcher outlives the config (and the logs) of the handler that
+// created it, so it asks for the logger at each line.
+func caddyLog() *zap.Logger {
 	return caddy.Log().Named("http.handlers.ucwa.jwks")
 }
 
@@ -166,9 +166,9 @@ func (s *jwksURL) has(kid string) bool {
 
 // refetch asks for a fetch because a token named an unknown kid, and
 // waits until that fetch (or one already running) ends, ctx ends, or
-// jwksUnknownKidWait passes. Within jwksMinRefetch of the last fetch it
-// returns at once.
-func (s *jwksURL) refetch(ctx context.Context) {
+// limit passes. Within jwksMinRefetch of the last fetch it returns at
+// once.
+func (s *jwksURL) refetch(ctx context.Context, limit time.Duration) {
 	s.mu.Lock()
 	wait := s.inflight
 	if wait == nil && s.now().Sub(s.lastAttempt) >= jwksMinRefetch {
@@ -182,7 +182,7 @@ func (s *jwksURL) refetch(ctx context.Context) {
 	if wait == nil {
 		return
 	}
-	timer := time.NewTimer(jwksUnknownKidWait)
+	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	select {
 	case <-wait:

@@ -1,4 +1,4 @@
-package caddymodule
+package bearer
 
 import (
 	"crypto/ecdsa"

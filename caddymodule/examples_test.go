@@ -1,0 +1,107 @@
+package caddymodule
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// tenantKeys is the JWK Set URL of an Entra ID tenant, as the README and
+// the entra-id example name it; tests serve a loopback copy in its place.
+var tenantKeys = regexp.MustCompile(`https://login\.microsoftonline\.com/[^/\s]+/discovery/v2\.0/keys`)
+
+// exampleEnv sets the environment the example configs read, with files of
+// the test's own, and returns a loopback identity provider for their
+// jwks_url.
+func exampleEnv(t *testing.T) *testkit.JWKSServer {
+	t.Helper()
+	k := testkit.Keys(t)
+	dir := t.TempDir()
+	keys := testkit.JWKS(t, testkit.JWK(t, "test-key", k.RSA))
+	t.Setenv("UCWA_TENANT_ID", "00000000-0000-0000-0000-000000000000")
+	t.Setenv("UCWA_AUDIENCE", "api://caddy-ucwa-test")
+	t.Setenv("UCWA_JWT_PUBLIC_KEY", testkit.WriteFile(t, dir, "jwt-public.pem", testkit.PublicPEM(t, k.RSA)))
+	t.Setenv("UCWA_POOL_CA", testkit.WriteFile(t, dir, "pools-ca.pem", testkit.CACertificatePEM(t)))
+	t.Setenv("UCWA_JWKS_FILE", testkit.WriteFile(t, dir, "jwks.json", keys))
+	return testkit.NewJWKSServer(t, keys)
+}
+
+// readRepoFile reads a file of the repository, the tests' working
+// directory being its root.
+func readRepoFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestExampleConfigs: the demo Caddyfile and every example config adapt
+// and provision (keys loaded, pools and their TLS set up) as `caddy
+// validate` would, in-process. Paths in them are relative to the
+// repository's root, where the demo runs.
+func TestExampleConfigs(t *testing.T) {
+	t.Chdir("..")
+	idp := exampleEnv(t)
+	configs, err := filepath.Glob("examples/*/Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	configs = append(configs, "Caddyfile")
+	if len(configs) < 4 {
+		t.Fatalf("found only %v", configs)
+	}
+	for _, name := range configs {
+		t.Run(name, func(t *testing.T) {
+			config := readRepoFile(t, name)
+			// Validation fetches a jwks_url's keys: from a loopback copy of
+			// the tenant's key endpoint, not from the Internet.
+			config = tenantKeys.ReplaceAllString(config, idp.URL+"/keys")
+			if err := testkit.Validate(t, "caddyfile", config); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		})
+	}
+}
+
+// TestReadmeCaddyfiles: every ```caddyfile block of the README adapts to
+// a ucwa handler and provisions.
+func TestReadmeCaddyfiles(t *testing.T) {
+	idp := exampleEnv(t)
+	blocks := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindAllStringSubmatch(readRepoFile(t, "../README.md"), -1)
+	if len(blocks) == 0 {
+		t.Fatal("the README has no ```caddyfile example")
+	}
+	for i, block := range blocks {
+		config := tenantKeys.ReplaceAllString(block[1], idp.URL+"/keys")
+		if !strings.Contains(config, "ucwa {") {
+			t.Errorf("README Caddyfile #%d has no ucwa handler", i+1)
+		}
+		if err := testkit.Validate(t, "caddyfile", config); err != nil {
+			t.Errorf("README Caddyfile #%d: %v\n%s", i+1, err, block[1])
+		}
+	}
+}
+
+// TestExampleMissingVariable: an example whose required environment
+// variable is not set stops at startup with a message that names the
+// variable, not with a syntax error about an argument it lost.
+func TestExampleMissingVariable(t *testing.T) {
+	t.Chdir("..")
+	idp := exampleEnv(t)
+	config := tenantKeys.ReplaceAllString(readRepoFile(t, "examples/entra-id/Caddyfile"), idp.URL+"/keys")
+	for _, variable := range []string{"UCWA_TENANT_ID", "UCWA_AUDIENCE"} {
+		t.Run(variable, func(t *testing.T) {
+			t.Setenv(variable, "")
+			err := testkit.Validate(t, "caddyfile", config)
+			if err == nil || !strings.Contains(err.Error(), "{env."+variable+"} is empty") {
+				t.Fatalf("error %v, want one naming %s", err, variable)
+			}
+		})
+	}
+}

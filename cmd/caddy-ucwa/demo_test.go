@@ -1,0 +1,115 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/demotoken"
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestMain lets the tests run this command (the test binary, which holds
+// the same modules) as a Caddy child process.
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+// repoRoot is where the demo runs, and its relative paths resolve.
+const repoRoot = "../.."
+
+// demoPorts are the demo Caddyfile's fixed ports and the names that stand
+// for the test's own ports in their place.
+var demoPorts = map[string]string{
+	":8080": ":EDGE_PORT",
+	":8081": ":EDGE_NO_BACKUP_PORT",
+	":9001": ":PRIMARY_PORT",
+	":9002": ":BACKUP_PORT",
+}
+
+// TestDemoEndToEnd runs the demo Caddyfile in this command, as the README
+// does, and walks the README's steps with a token of the demo key: auth
+// is on, a call completes through the edge, the primary is removed
+// through the admin API and the backup takes the next call, and the edge
+// without a backup answers 410.
+func TestDemoEndToEnd(t *testing.T) {
+	demoFile, err := os.ReadFile(repoRoot + "/Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := string(demoFile)
+	for from, to := range demoPorts {
+		if !strings.Contains(b, from) {
+			t.Fatalf("the demo Caddyfile does not use port %s", from[1:])
+		}
+		b = strings.ReplaceAll(b, from, to)
+	}
+	// Loopback by address: the test's ports are reserved on 127.0.0.1.
+	b = strings.ReplaceAll(b, "localhost:", "127.0.0.1:")
+	demo := testkit.StartCaddyProcess(t, "caddyfile", b, testkit.WithAdmin(), testkit.WithWorkingDirectory(repoRoot))
+	token, err := demotoken.Mint(repoRoot+"/"+demotoken.KeyFile, demotoken.Issuer, demotoken.Audience, demotoken.Subject, demotoken.Scope, demotoken.TTL, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := demo.Client()
+
+	// call places a call through an edge, after opening the application's
+	// event channel, as the README's steps 2 and 3 do.
+	call := func(edge, app, auth string) testkit.Response {
+		t.Helper()
+		testkit.ParseEvents(t, testkit.Send(t, client, testkit.Request{URL: edge + app + "/events?timeout=1ms"}))
+		return testkit.Send(t, client, testkit.Request{URL: edge + app + "/communication/startPhoneAudio",
+			ContentType: "application/json", Header: http.Header{"Authorization": {auth}},
+			Body: `{"to":"sip:john@contoso.com","phoneNumber":"(425) 555-1234","operationId":"demo-e2e"}`})
+	}
+	edge := demo.URL("EDGE_PORT", "")
+
+	t.Run("auth is on", func(t *testing.T) {
+		r := call(edge, "/ucwa/oauth/v1/applications/demo-no-token", "")
+		if r.Status != http.StatusUnauthorized {
+			t.Fatalf("call without a token = %d %s, want 401", r.Status, r.Body)
+		}
+	})
+
+	t.Run("call completes through the edge", func(t *testing.T) {
+		const app = "/ucwa/oauth/v1/applications/demo-e2e"
+		r := call(edge, app, "Bearer "+token)
+		if r.Status != http.StatusCreated {
+			t.Fatalf("call = %d %s, want 201", r.Status, r.Body)
+		}
+		got := testkit.FollowEvents(t, client, edge, app+"/events", r.Header.Get("Location"))
+		if last := got[len(got)-1]; last.Status != "Success" {
+			t.Fatalf("events = %+v, want the call to complete with Success", got)
+		}
+	})
+
+	t.Run("failover to the backup, and 410 without one", func(t *testing.T) {
+		// The README's failover step: remove the primary pool's server.
+		if r := testkit.Send(t, client, testkit.Request{Method: http.MethodDelete, URL: demo.AdminURL("/config/apps/http/servers/primary_pool")}); r.Status != http.StatusOK {
+			t.Fatalf("DELETE primary_pool = %d %s", r.Status, r.Body)
+		}
+		demo.AwaitReload()
+		r := call(edge, "/ucwa/oauth/v1/applications/demo-failover", "Bearer "+token)
+		if r.Status != http.StatusCreated {
+			t.Fatalf("call with the primary gone = %d %s, want 201 from the backup", r.Status, r.Body)
+		}
+		// The edge without a backup: the request reaches no pool (and there
+		// is no event channel to open).
+		r = testkit.Send(t, client, testkit.Request{URL: demo.URL("EDGE_NO_BACKUP_PORT", "/ucwa/oauth/v1/applications/demo-no-backup/communication/startPhoneAudio"),
+			ContentType: "application/json", Header: http.Header{"Authorization": {"Bearer " + token}}, Body: `{"to":"sip:john@contoso.com"}`})
+		if r.Status != http.StatusGone || !strings.Contains(r.Body, `"subcode":"CannotRedirect"`) {
+			t.Fatalf("call without a backup = %d %s, want 410 CannotRedirect", r.Status, r.Body)
+		}
+	})
+}
+
+// TestModules: this command has the edge and the pool emulator.
+func TestModules(t *testing.T) {
+	for _, id := range []string{"http.handlers.ucwa", "http.handlers.ucwa_pool_emulator", "http.handlers.reverse_proxy"} {
+		if _, err := caddy.GetModule(id); err != nil {
+			t.Errorf("%s is not registered: %v", id, err)
+		}
+	}
+}

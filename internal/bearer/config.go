@@ -1,0 +1,99 @@
+// Package bearer verifies the bearer tokens (JWTs) that clients send the
+// caddy-ucwa edge: the keys (PEM files, an HMAC secret, a JWK Set on disk
+// or fetched from an identity provider), the signature and claim checks,
+// and a bounded cache of tokens verified before. It knows nothing of HTTP
+// handlers: the edge reads the Authorization header, turns a Verifier's
+// answer into 401 or 403, and publishes the claims as placeholders.
+package bearer
+
+import (
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+const (
+	// DefaultCacheSize is how many verified tokens are remembered when
+	// cache_size is not set. An entry takes a few hundred bytes.
+	DefaultCacheSize = 10_000
+
+	// DefaultJWKSRefresh is how often a jwks_url is fetched again when
+	// jwks_refresh is not set and its Cache-Control asks for nothing
+	// shorter.
+	DefaultJWKSRefresh = time.Hour
+)
+
+// Config configures bearer-token (JWT) verification: the `jwt` object of
+// the ucwa handler. At least one key source (jwks_url, jwks_file,
+// public_key_files, hmac_secret) is needed for every listed algorithm;
+// sources may be combined. String values may hold global placeholders
+// such as {env.UCWA_AUDIENCE}, replaced at startup; one that is empty
+// there (an unset variable) stops startup, naming it.
+type Config struct {
+	// Turns token checks off: every request passes unchecked. Only for
+	// setups where something in front authenticates every request; it
+	// cannot be combined with other settings. Default: false.
+	Off bool `json:"off,omitempty"`
+
+	// The signing algorithms accepted; a token with any other `alg` is
+	// refused. Required. One or more of RS256 RS384 RS512 PS256 PS384
+	// PS512 ES256 ES384 ES512 EdDSA HS256 HS384 HS512; `none` is refused.
+	Algorithms []string `json:"algorithms,omitempty"`
+
+	// A JWK Set on disk, re-read (at most once a second) when its size or
+	// modification time changes. Default: none.
+	JWKSFile string `json:"jwks_file,omitempty"`
+
+	// The URL of the identity provider's JWK Set, fetched at startup, on
+	// jwks_refresh (or sooner when its Cache-Control max-age is shorter,
+	// but at most once a minute), and when a token names an unknown kid
+	// (at most once a minute; the request waits at most 3s). The last good
+	// set keeps serving while the provider is down. It must be https,
+	// except on loopback. Without issuers or audiences, tokens from any
+	// tenant of a shared provider (Entra ID) pass: startup warns.
+	// Default: none.
+	JWKSURL string `json:"jwks_url,omitempty"`
+
+	// How often jwks_url is fetched again; shorter than 1m counts as 1m.
+	// Handlers (and config reloads) naming the same URL and refresh share
+	// one fetcher and its last good set. Default: 1h.
+	JWKSRefresh caddy.Duration `json:"jwks_refresh,omitempty"`
+
+	// PEM files holding public keys (PUBLIC KEY: RSA, EC or Ed25519; RSA
+	// PUBLIC KEY; CERTIFICATE). Each key verifies only its own algorithm
+	// family, for tokens with any kid. RSA keys need 2048 bits or more.
+	// Default: none.
+	PublicKeyFiles []string `json:"public_key_files,omitempty"`
+
+	// The shared secret of HS256/HS384/HS512 tokens, at least as long as
+	// the hash (32, 48, 64 bytes). It never verifies another algorithm.
+	// Give it as a placeholder such as {env.UCWA_JWT_SECRET}: a literal
+	// secret shows in Caddy's config API and debug logs. Default: none.
+	HMACSecret string `json:"hmac_secret,omitempty"`
+
+	// Accepted `iss` values, any one. Default: none, and `iss` is not
+	// checked.
+	Issuers []string `json:"issuers,omitempty"`
+
+	// Accepted `aud` values; a token passes when any of its audiences is
+	// one of them. Default: none, and `aud` is not checked.
+	Audiences []string `json:"audiences,omitempty"`
+
+	// Clock skew allowed when checking `exp`, `nbf` and `iat`. Default: 0.
+	Leeway caddy.Duration `json:"leeway,omitempty"`
+
+	// How many verified tokens are remembered, so that a token seen again
+	// skips its signature check. The cache keeps each token's SHA-256
+	// (never the token), only for tokens that passed, never past their
+	// `exp` (plus leeway), and empties itself as soon as jwks_file or
+	// jwks_url change their keys, so a revoked key stops working at once.
+	// A negative value turns the cache off. Default: 10000.
+	CacheSize int `json:"cache_size,omitempty"`
+}
+
+// OffOnly reports whether Off is the only setting.
+func (c *Config) OffOnly() bool {
+	return c.Off && len(c.Algorithms) == 0 && c.JWKSFile == "" && c.JWKSURL == "" && c.JWKSRefresh == 0 &&
+		len(c.PublicKeyFiles) == 0 && c.HMACSecret == "" && len(c.Issuers) == 0 &&
+		len(c.Audiences) == 0 && c.Leeway == 0 && c.CacheSize == 0
+}

@@ -1,0 +1,261 @@
+package bearer
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestJWKSURLRotation: keys come from a loopback identity provider; a new
+// kid is fetched (once a minute at most), a removed kid stops working,
+// and the last good set keeps serving while the provider fails.
+func TestJWKSURLRotation(t *testing.T) {
+	k := testkit.Keys(t)
+	idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	v := newTester(t, &Config{Algorithms: []string{"RS256", "ES256"}, JWKSURL: idp.URL + "/keys", JWKSRefresh: caddy.Duration(2 * time.Hour)})
+	token := func(kid string, key any, method jwt.SigningMethod) string {
+		return testkit.Mint(t, method, key, kid, testkit.Claims(v.clock.Now(), nil))
+	}
+	hits := func(want int64) {
+		t.Helper()
+		if got := idp.Hits.Load(); got != want {
+			t.Fatalf("the identity provider was asked %d times, want %d", got, want)
+		}
+	}
+
+	hits(1) // at startup
+	v.accept(t, token("k1", k.RSA, jwt.SigningMethodRS256))
+	v.accept(t, token("", k.RSA, jwt.SigningMethodRS256)) // no kid: any key of the family
+	hits(1)
+
+	// Rotation: k2 (EC) appears, k1 disappears.
+	idp.Serve(200, testkit.JWKS(t, testkit.JWK(t, "k2", k.EC)))
+	v.refuse(t, token("k2", k.EC, jwt.SigningMethodES256), "kid") // within a minute of the last fetch: no refetch
+	hits(1)
+	v.clock.Advance(jwksMinRefetch)
+	v.accept(t, token("k2", k.EC, jwt.SigningMethodES256)) // refetched
+	hits(2)
+	v.refuse(t, token("k1", k.RSA, jwt.SigningMethodRS256), "kid") // gone; the rate limit holds
+	v.refuse(t, token("k2", k.RSA, jwt.SigningMethodRS256), "")    // k2 is EC: never verifies RS256
+	hits(2)
+
+	// The provider fails: the last good set keeps serving.
+	idp.Serve(500, []byte("down"))
+	v.clock.Advance(jwksMinRefetch)
+	v.refuse(t, token("k3", k.RSA, jwt.SigningMethodRS256), "kid")
+	hits(3)
+	v.accept(t, token("k2", k.EC, jwt.SigningMethodES256))
+	idp.Serve(200, []byte(`{"keys": [{"kty": "RSA", "kid": "weak", "n": "AQAB", "e": "AQAB"}]}`))
+	v.clock.Advance(jwksMinRefetch)
+	v.refuse(t, token("k4", k.RSA, jwt.SigningMethodRS256), "kid") // a set with no usable key is not taken
+	hits(4)
+	v.accept(t, token("k2", k.EC, jwt.SigningMethodES256))
+}
+
+// TestJWKSURLShared: verifiers naming the same URL and refresh (the
+// handlers of a config, or of the config that replaces it) share one
+// fetcher and its last good set; the last one to close stops it.
+func TestJWKSURLShared(t *testing.T) {
+	k := testkit.Keys(t)
+	idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	config := &Config{Algorithms: []string{"RS256"}, JWKSURL: idp.URL + "/keys"}
+	first := newTester(t, config)
+	idp.Serve(500, []byte("down"))
+	second := newTester(t, config) // while the provider is down
+	second.accept(t, testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k1", testkit.Claims(second.clock.Now(), nil)))
+	if got := idp.Hits.Load(); got != 1 {
+		t.Fatalf("the identity provider was asked %d times, want 1: the second verifier shares the fetcher", got)
+	}
+	key := jwksPoolKey{idp.URL + "/keys", DefaultJWKSRefresh}
+	if refs, ok := jwksPool.References(key); !ok || refs != 2 {
+		t.Fatalf("fetcher references %d (%v), want 2", refs, ok)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second.accept(t, testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k1", testkit.Claims(second.clock.Now(), nil)))
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := jwksPool.References(key); ok {
+		t.Fatal("the fetcher outlived every verifier that used it")
+	}
+}
+
+// TestJWKSUnknownKidFlood: many concurrent tokens, each with a new random
+// kid, while the identity provider hangs: every one is refused once its
+// wait is over, the provider is asked once, and no goroutine is left
+// behind.
+func TestJWKSUnknownKidFlood(t *testing.T) {
+	k := testkit.Keys(t)
+	idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	clk := testkit.NewClock(time.Now().Truncate(time.Second))
+	// The default wait: the flood returns while the provider still hangs.
+	v, err := New(&Config{Algorithms: []string{"RS256"}, JWKSURL: idp.URL + "/keys"}, func(c Claims) Claims { return c },
+		Options{Now: clk.Now, FetcherLogger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = v.Close() })
+	if _, err := v.Verify(context.Background(), testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k1", testkit.Claims(clk.Now(), nil))); err != nil {
+		t.Fatal(err)
+	}
+	baseline := runtime.NumGoroutine()
+
+	const flood = 200
+	tokens := make([]string, flood)
+	for i := range tokens {
+		kid := make([]byte, 12)
+		_, _ = rand.Read(kid)
+		tokens[i] = testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, base64.RawURLEncoding.EncodeToString(kid), testkit.Claims(clk.Now(), nil))
+	}
+	stall := make(chan struct{})
+	idp.Stall(stall) // the refetch hangs until the flood is over
+	clk.Advance(jwksMinRefetch)
+	before := idp.Hits.Load()
+	errs := make([]error, flood)
+	var wg sync.WaitGroup
+	for i := range tokens {
+		wg.Go(func() { _, errs[i] = v.Verify(context.Background(), tokens[i]) })
+	}
+	wg.Wait() // returns although the provider still hangs: the wait is bounded
+	close(stall)
+	for i, err := range errs {
+		var e *Error
+		if !errors.As(err, &e) || !strings.Contains(e.Message, "kid") {
+			t.Fatalf("token %d: %v, want refused for its kid", i, err)
+		}
+	}
+	if got := idp.Hits.Load() - before; got != 1 {
+		t.Fatalf("the identity provider was asked %d times during the flood, want 1", got)
+	}
+	testkit.Eventually(t, "the goroutines of the flood to end", func() bool { return runtime.NumGoroutine() <= baseline })
+	// The key that was there all along still works.
+	if _, err := v.Verify(context.Background(), testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k1", testkit.Claims(clk.Now(), nil))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestJWKSFileReload: a changed jwks_file is picked up once the check
+// interval has passed; a broken rewrite keeps the previous keys.
+func TestJWKSFileReload(t *testing.T) {
+	k := testkit.Keys(t)
+	dir := t.TempDir()
+	path := testkit.WriteFile(t, dir, "keys.json", testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA), testkit.JWK(t, "ed1", k.Ed)))
+	v := newTester(t, &Config{Algorithms: []string{"RS256", "EdDSA"}, JWKSFile: path})
+	token := func(kid string, key any, method jwt.SigningMethod) string {
+		return testkit.Mint(t, method, key, kid, testkit.Claims(v.clock.Now(), nil))
+	}
+	rewrite := func(data []byte) {
+		t.Helper()
+		testkit.WriteFile(t, dir, "keys.json", data)
+		// a distinct modification time, whatever the file system's granularity
+		mtime := v.clock.Now().Add(time.Hour)
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	v.accept(t, token("k1", k.RSA, jwt.SigningMethodRS256))
+	v.accept(t, token("ed1", k.Ed, jwt.SigningMethodEdDSA))
+
+	rewrite(testkit.JWKS(t, testkit.JWK(t, "k2", k.RSA2)))
+	v.accept(t, token("k1", k.RSA, jwt.SigningMethodRS256)) // not looked at yet
+	v.clock.Advance(jwksFileCheckInterval)
+	v.accept(t, token("k2", k.RSA2, jwt.SigningMethodRS256))
+	v.refuse(t, token("k1", k.RSA, jwt.SigningMethodRS256), "kid")
+	v.refuse(t, token("ed1", k.Ed, jwt.SigningMethodEdDSA), "kid")
+
+	rewrite([]byte(`{"keys": [`))
+	v.clock.Advance(jwksFileCheckInterval)
+	v.accept(t, token("k2", k.RSA2, jwt.SigningMethodRS256))
+}
+
+func TestParseJWKS(t *testing.T) {
+	k := testkit.Keys(t)
+	weak, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offCurve := testkit.JWK(t, "ec", k.EC)
+	offCurve["y"] = offCurve["x"]
+	wrongAlg := testkit.JWK(t, "rsa", k.RSA)
+	wrongAlg["alg"] = "none"
+	enc := testkit.JWK(t, "enc", k.RSA)
+	enc["use"] = "enc"
+	pinned := testkit.JWK(t, "pinned", k.RSA)
+	pinned["alg"] = "PS256"
+	for _, tc := range []struct {
+		name string
+		set  []byte
+		ids  string // ids of the keys taken, or the error
+	}{
+		{"all families", testkit.JWKS(t, testkit.JWK(t, "r", k.RSA), testkit.JWK(t, "e", k.EC), testkit.JWK(t, "e384", k.EC384), testkit.JWK(t, "d", k.Ed)), "r e e384 d"},
+		{"encryption key skipped", testkit.JWKS(t, enc, testkit.JWK(t, "r", k.RSA)), "r"},
+		{"weak RSA skipped", testkit.JWKS(t, testkit.JWK(t, "weak", weak), testkit.JWK(t, "r", k.RSA)), "r"},
+		{"point off the curve skipped", testkit.JWKS(t, offCurve, testkit.JWK(t, "d", k.Ed)), "d"},
+		{"alg none skipped", testkit.JWKS(t, wrongAlg, testkit.JWK(t, "d", k.Ed)), "d"},
+		{"oct key skipped", []byte(`{"keys":[{"kty":"oct","kid":"s","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}]}`), "error: no usable signature key"},
+		{"empty set", []byte(`{"keys":[]}`), "error: no usable signature key"},
+		{"not JSON", []byte(`<keys/>`), "error: not a JWK Set"},
+		{"pinned alg kept", testkit.JWKS(t, pinned), "pinned"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys, err := parseJWKS(tc.set)
+			var got string
+			if err != nil {
+				got = "error: " + err.Error()
+			} else {
+				ids := make([]string, len(keys))
+				for i, key := range keys {
+					ids[i] = key.id
+				}
+				got = strings.Join(ids, " ")
+			}
+			if !strings.HasPrefix(got, tc.ids) {
+				t.Fatalf("got %q, want %q", got, tc.ids)
+			}
+		})
+	}
+	// A pinned alg restricts the key to it, even within its family.
+	keys, _ := parseJWKS(testkit.JWKS(t, pinned))
+	if keys[0].fits("RS256", "pinned") || !keys[0].fits("PS256", "pinned") {
+		t.Fatal("a key pinned to PS256 must verify PS256 only")
+	}
+}
+
+func TestCacheMaxAge(t *testing.T) {
+	for _, tc := range []struct {
+		values []string
+		want   time.Duration
+	}{
+		{nil, -1},
+		{[]string{"public, max-age=3600"}, time.Hour},
+		{[]string{"max-age=86400, private"}, 24 * time.Hour},
+		{[]string{"private", "max-age=60"}, time.Minute},
+		{[]string{"no-cache"}, 0},
+		{[]string{"max-age=600, no-store"}, 0},
+		{[]string{"max-age=-5"}, -1},
+		{[]string{"max-age=soon"}, -1},
+		{[]string{"max-age=99999999999999"}, 365 * 24 * time.Hour},
+	} {
+		h := http.Header{"Cache-Control": tc.values}
+		if got := cacheMaxAge(h); got != tc.want {
+			t.Errorf("%q: %v, want %v", tc.values, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,456 @@
+package bearer
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// Options are what a Verifier takes from its surroundings.
+type Options struct {
+	// Now tells the time to token checks, key re-reads and refetch
+	// limits. Default: time.Now.
+	Now func() time.Time
+	// Logger logs jwks_file reloads and configuration warnings. Default:
+	// none.
+	Logger *zap.Logger
+	// Registerer takes the token cache's metrics (Caddy's registry).
+	// Default: none, and the metrics are kept but not exported.
+	Registerer prometheus.Registerer
+	// UnknownKidWait is the longest a token with a kid that jwks_url's
+	// set lacks waits for the set to be fetched again. Default: 3s.
+	UnknownKidWait time.Duration
+	// FetcherLogger logs for the jwks_url fetcher, which the verifiers of
+	// one URL share and which outlives the one that started it: it is
+	// asked for the logger at each line. Default: Caddy's default logger
+	// at the time, named http.handlers.ucwa.jwks.
+	FetcherLogger func() *zap.Logger
+}
+
+// Verifier checks bearer tokens against the configured keys, algorithms,
+// issuers and audiences, and turns each token that passes into a grant G
+// (what its user needs of it) that it caches. It is safe for concurrent
+// use.
+type Verifier[G any] struct {
+	parser    *jwt.Parser
+	algs      []string
+	issuers   []string
+	audiences []string
+	leeway    time.Duration
+	kidWait   time.Duration
+	grant     func(Claims) G
+
+	// Key sources; any of them may be empty.
+	static []verificationKey // public_key_file keys and the hmac_secret
+	file   *jwksFile
+	remote *jwksURL
+
+	cache *tokenCache[G] // nil when the cache is off
+}
+
+// Error is why a token was refused: Message is for the client (it says
+// what was wrong and never repeats the token), Cause for the operator's
+// log (it holds no token either).
+type Error struct {
+	Message string
+	Cause   error
+}
+
+func (e *Error) Error() string {
+	if e.Cause == nil {
+		return e.Message
+	}
+	return e.Message + " (" + e.Cause.Error() + ")"
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Claims are the claims of a verified token.
+type Claims jwt.MapClaims
+
+// String is the claim name when it is a string, else "".
+func (c Claims) String(name string) string {
+	s, _ := c[name].(string)
+	return s
+}
+
+// Scopes are the scopes the token grants, from scp and scope
+// (space-separated strings, or arrays as some providers send) and roles
+// (an array).
+func (c Claims) Scopes() []string {
+	var scopes []string
+	for _, name := range []string{"scp", "scope", "roles"} {
+		switch v := c[name].(type) {
+		case string:
+			scopes = append(scopes, strings.Fields(v)...)
+		case []any:
+			for _, item := range v {
+				if s, ok := item.(string); ok {
+					scopes = append(scopes, s)
+				}
+			}
+		}
+	}
+	return scopes
+}
+
+// New checks c, loads its keys and starts its jwks_url fetcher (see
+// Close). grant makes what Verify returns for a token that passed. Every
+// configuration problem is an error that names it.
+func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error) {
+	if c.Off {
+		return nil, errors.New("off: there is nothing to verify")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.FetcherLogger == nil {
+		o.FetcherLogger = caddyLog
+	}
+	if len(c.Algorithms) == 0 {
+		return nil, errors.New("algorithms is required (for example `algorithms RS256`)")
+	}
+	for _, alg := range c.Algorithms {
+		if strings.EqualFold(alg, "none") {
+			return nil, errors.New("algorithm none is refused: tokens must be signed")
+		}
+		if _, ok := algorithmFamilies[alg]; !ok {
+			return nil, fmt.Errorf("unsupported algorithm %q (supported: %s)", alg, strings.Join(supportedAlgorithms(), " "))
+		}
+	}
+	if c.Leeway < 0 || c.JWKSRefresh < 0 {
+		return nil, errors.New("leeway and jwks_refresh must not be negative")
+	}
+
+	repl := caddy.NewReplacer()
+	issuers, err := resolveAll(repl, "issuer", c.Issuers)
+	if err != nil {
+		return nil, err
+	}
+	audiences, err := resolveAll(repl, "audience", c.Audiences)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verifier[G]{
+		parser:    newParser(c.Algorithms, time.Duration(c.Leeway), o.Now),
+		algs:      c.Algorithms,
+		issuers:   issuers,
+		audiences: audiences,
+		leeway:    time.Duration(c.Leeway),
+		kidWait:   cmp.Or(o.UnknownKidWait, DefaultUnknownKidWait),
+		grant:     grant,
+	}
+	keyFiles, err := resolveAll(repl, "public_key_file", c.PublicKeyFiles)
+	if err != nil {
+		return nil, err
+	}
+	for _, path := range keyFiles {
+		keys, err := loadPublicKeyFile(path)
+		if err != nil {
+			return nil, err
+		}
+		v.static = append(v.static, keys...)
+	}
+	if c.HMACSecret != "" {
+		secret, err := resolve(repl, "hmac_secret", c.HMACSecret)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(c.Algorithms, func(alg string) bool { return algorithmFamilies[alg] == familyHMAC }) {
+			return nil, errors.New("hmac_secret is set but algorithms lists no HS256, HS384 or HS512")
+		}
+		for _, alg := range c.Algorithms {
+			if need := minHMACSecret[alg]; len(secret) < need {
+				return nil, fmt.Errorf("hmac_secret is %d bytes, but %s needs at least %d", len(secret), alg, need)
+			}
+		}
+		v.static = append(v.static, verificationKey{key: []byte(secret)})
+	}
+	if c.JWKSFile != "" {
+		path, err := resolve(repl, "jwks_file", c.JWKSFile)
+		if err != nil {
+			return nil, err
+		}
+		v.file = &jwksFile{path: path, now: o.Now, logger: o.Logger}
+		if err := v.file.load(); err != nil {
+			return nil, err
+		}
+	}
+	for _, alg := range c.Algorithms {
+		// A JWK Set can hold any asymmetric key, and its keys rotate, so
+		// it counts for every asymmetric algorithm.
+		fromJWKS := algorithmFamilies[alg] != familyHMAC && (c.JWKSFile != "" || c.JWKSURL != "")
+		if !fromJWKS && !slices.ContainsFunc(v.static, func(k verificationKey) bool { return keyFits(alg, k.key) }) {
+			return nil, fmt.Errorf("no key can verify %s: configure %s", alg, keySourcesFor(alg))
+		}
+	}
+	if c.JWKSURL != "" {
+		jwksURL, err := resolve(repl, "jwks_url", c.JWKSURL)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkJWKSURL(jwksURL); err != nil {
+			return nil, err
+		}
+		if len(c.Issuers) == 0 && len(c.Audiences) == 0 {
+			// Entra ID signs every tenant's tokens with the same keys: without
+			// issuer or audience, a token from anyone's tenant passes.
+			o.Logger.Warn("jwks_url without issuer or audience: tokens from any tenant of that identity provider are accepted")
+		}
+		refresh := time.Duration(c.JWKSRefresh)
+		if refresh == 0 {
+			refresh = DefaultJWKSRefresh
+		}
+		if v.remote, err = loadJWKSURL(jwksURL, max(refresh, jwksMinRefetch), o.Now, o.FetcherLogger); err != nil {
+			return nil, err
+		}
+	}
+	size := c.CacheSize
+	if size == 0 {
+		size = DefaultCacheSize
+	}
+	if size > 0 {
+		metrics, err := newCacheMetrics(o.Registerer)
+		if err != nil {
+			return nil, errors.Join(err, v.Close())
+		}
+		v.cache = newTokenCache[G](size, o.Now, metrics)
+	}
+	return v, nil
+}
+
+// Close releases the jwks_url fetcher; the last Verifier using it stops
+// it.
+func (v *Verifier[G]) Close() error {
+	if v.remote != nil {
+		return releaseJWKSURL(v.remote)
+	}
+	return nil
+}
+
+// resolve replaces the global placeholders ({env.*}, ...) in the value of
+// a setting. A placeholder that is empty (an unset environment variable)
+// is an error naming it and the setting, rather than a key source or an
+// audience that is silently empty.
+func resolve(repl *caddy.Replacer, setting, value string) (string, error) {
+	out, err := repl.ReplaceOrErr(value, true, false)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", setting, err)
+	}
+	return out, nil
+}
+
+func resolveAll(repl *caddy.Replacer, setting string, values []string) ([]string, error) {
+	out := make([]string, len(values))
+	for i, v := range values {
+		var err error
+		if out[i], err = resolve(repl, setting, v); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// checkJWKSURL requires https for a key set fetched from anywhere but this
+// machine: keys fetched in the clear could be swapped on the way.
+func checkJWKSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("jwks_url %q is not an absolute URL", raw)
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); u.Scheme == "http" && (host == "localhost" || ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return fmt.Errorf("jwks_url %q must use https (plain http only on loopback)", raw)
+}
+
+func keySourcesFor(alg string) string {
+	if algorithmFamilies[alg] == familyHMAC {
+		return "hmac_secret"
+	}
+	return "jwks_url, jwks_file or a public_key_file with an " + algorithmFamilies[alg].String() + " key"
+}
+
+func supportedAlgorithms() []string {
+	algs := make([]string, 0, len(algorithmFamilies))
+	for alg := range algorithmFamilies {
+		algs = append(algs, alg)
+	}
+	slices.Sort(algs)
+	return algs
+}
+
+func newParser(algs []string, leeway time.Duration, now func() time.Time) *jwt.Parser {
+	return jwt.NewParser(
+		// The header's alg must be one the operator listed; keyFor then
+		// hands out only keys of that algorithm's family.
+		jwt.WithValidMethods(algs),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(leeway),
+		jwt.WithTimeFunc(now),
+	)
+}
+
+// Verify returns the grant of a token that passes, or an *Error. A token
+// verified before against the current keys comes from the cache while it
+// has not expired; any other is verified in full, and cached when it
+// passes.
+func (v *Verifier[G]) Verify(ctx context.Context, raw string) (G, error) {
+	if v.cache == nil {
+		e, err := v.verify(ctx, raw, keyEpoch{})
+		if err != nil {
+			var none G
+			return none, err
+		}
+		return e.grant, nil
+	}
+	// The keys are read before the token is verified: an entry is marked
+	// with keys no newer than those that verified it.
+	epoch := v.epoch()
+	key := hashToken(raw)
+	if e := v.cache.get(&key, epoch); e != nil {
+		return e.grant, nil
+	}
+	e, err := v.verify(ctx, raw, epoch)
+	if err != nil {
+		var none G
+		return none, err
+	}
+	v.cache.put(&key, e)
+	return e.grant, nil
+}
+
+// verify checks a token's signature and claims in full and makes its
+// cache entry.
+func (v *Verifier[G]) verify(ctx context.Context, raw string, epoch keyEpoch) (*cacheEntry[G], error) {
+	claims := jwt.MapClaims{}
+	token, err := v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		return v.keyFor(ctx, t)
+	})
+	if err != nil {
+		return nil, &Error{Message: v.describe(token, err), Cause: err}
+	}
+	if len(v.issuers) > 0 {
+		if iss, err := claims.GetIssuer(); err != nil || !slices.Contains(v.issuers, iss) {
+			return nil, &Error{Message: "The token's issuer (iss) is not accepted here.", Cause: errIssuer}
+		}
+	}
+	if len(v.audiences) > 0 {
+		aud, err := claims.GetAudience()
+		if err != nil || !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(v.audiences, a) }) {
+			return nil, &Error{Message: "The token's audience (aud) is not accepted here.", Cause: errAudience}
+		}
+	}
+	e := &cacheEntry[G]{grant: v.grant(Claims(claims)), epoch: epoch}
+	// The parser requires exp; an entry without one would never be
+	// served from the cache.
+	if exp, _ := claims.GetExpirationTime(); exp != nil {
+		e.expires = exp.Add(v.leeway)
+	}
+	return e, nil
+}
+
+var (
+	errUnknownKid = errors.New("no key with the token's kid")
+	errNoKey      = errors.New("no key for the token's algorithm")
+	errIssuer     = errors.New("iss is not one of the configured issuers")
+	errAudience   = errors.New("no aud is one of the configured audiences")
+)
+
+// describe turns a parse error into a message for the client.
+func (v *Verifier[G]) describe(token *jwt.Token, err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "The bearer token is malformed."
+	case errors.Is(err, errUnknownKid):
+		return "No key is known for the token's key id (kid)."
+	case errors.Is(err, errNoKey):
+		return "No configured key can verify the token's signing algorithm."
+	case errors.Is(err, jwt.ErrTokenUnverifiable),
+		token != nil && token.Method != nil && !slices.Contains(v.algs, token.Method.Alg()):
+		return "The token's signing algorithm (alg) is not accepted here."
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "The token's signature is invalid."
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "The token has no expiry time (exp)."
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "The token has expired."
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "The token is not valid yet (nbf)."
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "The token was issued in the future (iat)."
+	}
+	return "The token's claims are malformed."
+}
+
+// keyFor picks the keys that may verify t: only keys of the family of
+// t's algorithm (which the parser has already checked against the list),
+// with a matching kid when both name one. An unknown kid makes a jwks_url
+// fetch its set again (rate-limited) before giving up.
+func (v *Verifier[G]) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
+	alg := t.Method.Alg()
+	kid, _ := t.Header["kid"].(string)
+	keys := v.candidates(alg, kid)
+	if len(keys) == 0 && kid != "" && v.remote != nil && !v.remote.has(kid) {
+		v.remote.refetch(ctx, v.kidWait)
+		keys = v.candidates(alg, kid)
+	}
+	switch {
+	case len(keys) > 0:
+		return jwt.VerificationKeySet{Keys: keys}, nil
+	case kid != "":
+		return nil, errUnknownKid
+	}
+	return nil, errNoKey
+}
+
+// epoch is the current keys of the sources that can change while a
+// config runs, first looking at jwks_file for changes when it is due.
+func (v *Verifier[G]) epoch() keyEpoch {
+	var e keyEpoch
+	if v.file != nil {
+		e.file = v.file.current()
+	}
+	if v.remote != nil {
+		e.remote = v.remote.current()
+	}
+	return e
+}
+
+func (v *Verifier[G]) candidates(alg, kid string) []jwt.VerificationKey {
+	var keys []jwt.VerificationKey
+	add := func(set []verificationKey) {
+		for _, k := range set {
+			if k.fits(alg, kid) {
+				keys = append(keys, k.key)
+			}
+		}
+	}
+	add(v.static)
+	if v.file != nil {
+		add(v.file.keys())
+	}
+	if v.remote != nil {
+		add(v.remote.keys())
+	}
+	return keys
+}

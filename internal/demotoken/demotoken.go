@@ -1,0 +1,52 @@
+// Package demotoken mints the bearer tokens of the caddy-ucwa demo:
+// examples/mint-token prints them, and the demo's end-to-end test uses
+// them as a reader of the README would.
+//
+// DEMO ONLY: the demo's key (examples/demo/jwt-private.pem) is published
+// with the source, so a token it signs proves nothing.
+package demotoken
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// The claims the demo Caddyfile accepts, and the key that signs them
+// (a path relative to the repository's root).
+const (
+	Issuer   = "https://issuer.demo.caddy-ucwa.invalid/"
+	Audience = "https://edge.demo.caddy-ucwa.invalid/"
+	Subject  = "demo-user"
+	Scope    = "Conversations.Initiate"
+	KeyFile  = "examples/demo/jwt-private.pem"
+	TTL      = 15 * time.Minute
+)
+
+// Mint signs an ES256 token with the EC P-256 private key in keyFile,
+// issued at now and valid for ttl; scope is the scp claim.
+func Mint(keyFile, issuer, audience, subject, scope string, ttl time.Duration, now time.Time) (string, error) {
+	if ttl <= 0 {
+		return "", errors.New("ttl must be positive")
+	}
+	pemBytes, err := os.ReadFile(keyFile)
+	if err != nil {
+		return "", err
+	}
+	key, err := jwt.ParseECPrivateKeyFromPEM(pemBytes)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", keyFile, err)
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+		"iss": issuer,
+		"aud": audience,
+		"sub": subject,
+		"scp": scope,
+		"iat": now.Unix(),
+		"nbf": now.Unix(),
+		"exp": now.Add(ttl).Unix(),
+	}).SignedString(key)
+}

@@ -1,0 +1,49 @@
+// Package directive holds what the Caddyfile directives of caddy-ucwa
+// (ucwa, and the emulator's ucwa_pool_emulator) share: the one rule for a
+// subdirective given twice, and readers of their arguments.
+package directive
+
+import (
+	"slices"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// Block reads the subdirectives of the block d is in (at nesting), calling
+// each with the name of every one, d on it. A subdirective given twice is
+// an error ("<name>: given twice", after where when it is not empty),
+// except the repeatable ones, whose values the caller accumulates.
+func Block(d *caddyfile.Dispenser, nesting int, where string, repeatable []string, each func(name string) error) error {
+	seen := make(map[string]bool)
+	for d.NextBlock(nesting) {
+		name := d.Val()
+		if seen[name] && !slices.Contains(repeatable, name) {
+			if where != "" {
+				return d.Errf("%s: %s: given twice", where, name)
+			}
+			return d.Errf("%s: given twice", name)
+		}
+		seen[name] = true
+		if err := each(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OneArg reads the one argument of a subdirective into v.
+func OneArg(d *caddyfile.Dispenser, v *string) error {
+	if !d.Args(v) || d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// Args reads the one or more arguments of a subdirective.
+func Args(d *caddyfile.Dispenser) ([]string, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.ArgErr()
+	}
+	return args, nil
+}

@@ -1,0 +1,169 @@
+package testkit
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+func init() {
+	caddy.RegisterModule(captureWriter{})
+}
+
+// shownLogBytes is how much of a failed test's Caddy log is shown: the end.
+const shownLogBytes = 64 << 10
+
+// Logs is the log of one test's Caddy: every line Caddy's logs (the
+// default log, access logs, the standard library's log) wrote while the
+// test ran. It lives in a file in the test's temporary directory, and is
+// shown (its last 64 KiB) only when the test fails.
+type Logs struct {
+	mu      sync.Mutex
+	file    *os.File
+	changed chan struct{} // closed, and replaced, by every write
+}
+
+// newLogs creates the log file of t and shows it when t fails.
+func newLogs(t testing.TB, path string) *Logs {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &Logs{file: f, changed: make(chan struct{})}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("Caddy's log (%s), the last %d KiB at most:\n%s", path, shownLogBytes>>10, l.tail(shownLogBytes))
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		_ = l.file.Close()
+	})
+	return l
+}
+
+// Write appends p and wakes up the tests waiting for a line.
+func (l *Logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, err := l.file.Write(p)
+	close(l.changed)
+	l.changed = make(chan struct{})
+	return n, err
+}
+
+// String is everything logged so far.
+func (l *Logs) String() string {
+	s, _ := l.read()
+	return s
+}
+
+func (l *Logs) read() (string, <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, err := os.ReadFile(l.file.Name())
+	if err != nil {
+		return fmt.Sprintf("(reading the log: %v)", err), l.changed
+	}
+	return string(b), l.changed
+}
+
+func (l *Logs) tail(n int) string {
+	s := l.String()
+	if len(s) > n {
+		s = "[...]" + s[len(s)-n:]
+	}
+	return s
+}
+
+// Wait returns the first line that holds every one of parts, waiting for
+// Caddy to write it (an access log line is written after the answer went
+// out). It fails the test if no such line comes within a minute, a bound
+// for a line that never comes rather than a measure of time.
+func (l *Logs) Wait(t testing.TB, parts ...string) string {
+	t.Helper()
+	deadline := time.NewTimer(time.Minute)
+	defer deadline.Stop()
+	for {
+		s, changed := l.read()
+		for line := range strings.Lines(s) {
+			if containsAll(line, parts) {
+				return line
+			}
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("Caddy logged no line with %q", parts)
+		}
+	}
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// capture routes the log writer module's output to the running test's
+// Logs; between tests, to nowhere.
+var capture struct {
+	mu   sync.Mutex
+	logs io.Writer
+}
+
+func captureTo(w io.Writer) {
+	capture.mu.Lock()
+	defer capture.mu.Unlock()
+	capture.logs = w
+}
+
+// captureWriter is the log writer module caddy.logging.writers.testkit,
+// which the in-process Caddy's logs are given in place of stdout and
+// stderr: it writes to the Logs of the test that runs Caddy. Its writer is
+// shared by every configuration and never closed, so that Caddy's default
+// logger, which outlives the configuration that set it, always has a
+// writer that works.
+type captureWriter struct{}
+
+// CaddyModule returns the Caddy module information.
+func (captureWriter) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "caddy.logging.writers.testkit",
+		New: func() caddy.Module { return new(captureWriter) },
+	}
+}
+
+func (captureWriter) String() string { return "the test's log (testkit)" }
+
+// WriterKey is the same for every configuration: one writer for all.
+func (captureWriter) WriterKey() string { return "testkit" }
+
+// OpenWriter returns the shared writer.
+func (captureWriter) OpenWriter() (io.WriteCloser, error) { return captured{}, nil }
+
+// captured writes to the running test's Logs; closing it does nothing.
+type captured struct{}
+
+func (captured) Write(p []byte) (int, error) {
+	capture.mu.Lock()
+	defer capture.mu.Unlock()
+	if capture.logs == nil {
+		return len(p), nil
+	}
+	return capture.logs.Write(p)
+}
+
+func (captured) Close() error { return nil }
+
+// Interface guard
+var _ caddy.WriterOpener = (*captureWriter)(nil)

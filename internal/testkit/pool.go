@@ -1,0 +1,230 @@
+package testkit
+
+import (
+	"encoding/json"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// Pool is a real loopback HTTP server standing in for a front-end pool
+// (or any upstream): it records every request it receives completely and
+// answers it with its Answer. GET /health answers 200 while the pool is
+// healthy, else 503. A pool can be killed, as a crash would, and started
+// again on the same port, which stays reserved for it meanwhile (a
+// connection to a killed pool is refused).
+type Pool struct {
+	name    string
+	port    int
+	answer  Answer
+	tls     *httptest.Server // for NewTLSPool
+	healthy atomic.Bool
+	release chan struct{} // closed at the test's end, so hanging answers return
+
+	// Requests counts the requests received completely; Health the
+	// health checks.
+	Requests, Health Counter
+
+	mu       sync.Mutex
+	received []Received
+	srv      *http.Server
+}
+
+// Received is one request a Pool received.
+type Received struct {
+	Method, Path, RawQuery string
+	Header                 http.Header
+	Body                   string
+}
+
+// OperationID is the operationId of a JSON body, "" if none.
+func (r Received) OperationID() string {
+	var in struct {
+		OperationID string `json:"operationId"`
+	}
+	_ = json.Unmarshal([]byte(r.Body), &in)
+	return in.OperationID
+}
+
+// Answer is how a Pool answers a request it received.
+type Answer func(p *Pool, w http.ResponseWriter, r *http.Request)
+
+// NewPool starts a pool on a reserved loopback port. The name is its
+// Location's last segment (AnswerCreated).
+func NewPool(t testing.TB, name string, answer Answer) *Pool {
+	t.Helper()
+	p := &Pool{name: name, port: Port(t), answer: answer, release: make(chan struct{})}
+	p.healthy.Store(true)
+	p.Restart(t)
+	t.Cleanup(func() {
+		close(p.release)
+		p.Kill()
+	})
+	return p
+}
+
+// NewUpstream is a pool that answers every request 201 Created.
+func NewUpstream(t testing.TB) *Pool {
+	t.Helper()
+	return NewPool(t, "upstream", AnswerCreated)
+}
+
+// NewTLSPool starts a pool that speaks TLS with a certificate nobody
+// trusts: every handshake with it fails.
+func NewTLSPool(t testing.TB, name string) *Pool {
+	t.Helper()
+	p := &Pool{name: name, answer: AnswerCreated, release: make(chan struct{})}
+	p.tls = httptest.NewUnstartedServer(p)
+	p.tls.Config.ErrorLog = quietLog
+	p.tls.StartTLS()
+	p.port = p.tls.Listener.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() {
+		close(p.release)
+		p.tls.Close()
+	})
+	return p
+}
+
+// quietLog drops net/http's server errors (a reset connection, a failed
+// handshake): the tests provoke them.
+var quietLog = log.New(io.Discard, "", 0)
+
+// Restart starts the pool again after Kill, on the same port.
+func (p *Pool) Restart(t testing.TB) {
+	t.Helper()
+	ln, err := Listen(p.port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: p, ErrorLog: quietLog}
+	p.mu.Lock()
+	p.srv = srv
+	p.mu.Unlock()
+	go func() { _ = srv.Serve(ln) }()
+}
+
+// Kill closes the listener and every connection at once, as a crash
+// would.
+func (p *Pool) Kill() {
+	p.mu.Lock()
+	srv := p.srv
+	p.mu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+	}
+}
+
+// SetHealthy sets what /health answers: 200, or 503.
+func (p *Pool) SetHealthy(healthy bool) { p.healthy.Store(healthy) }
+
+// Name is the pool's name.
+func (p *Pool) Name() string { return p.name }
+
+// Addr is the pool's address as reverse_proxy dials it ("127.0.0.1:port").
+func (p *Pool) Addr() string { return Addr(p.port) }
+
+// URL is the pool's address as reverse_proxy takes it: https:// for a
+// TLS pool.
+func (p *Pool) URL() string {
+	if p.tls != nil {
+		return "https://" + p.Addr()
+	}
+	return p.Addr()
+}
+
+// ServeHTTP records a request and answers it.
+func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/health" {
+		p.Health.Add()
+		if !p.healthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return // not received completely
+	}
+	p.mu.Lock()
+	p.received = append(p.received, Received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(body)})
+	p.mu.Unlock()
+	p.Requests.Add()
+	p.answer(p, w, r)
+}
+
+// Received returns the requests received so far.
+func (p *Pool) Received() []Received {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Received(nil), p.received...)
+}
+
+// OperationIDs returns the operationIds of the requests received so far.
+func (p *Pool) OperationIDs() []string {
+	var ids []string
+	for _, r := range p.Received() {
+		ids = append(ids, r.OperationID())
+	}
+	return ids
+}
+
+// AnswerCreated answers 201 Created as a pool does, naming the pool in
+// Location: /ucwa/v1/applications/1/communication/invitations/{name}.
+func AnswerCreated(p *Pool, w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Location", "/ucwa/v1/applications/1/communication/invitations/"+p.name)
+	w.Header().Set("X-MS-UcwaVersion", "2")
+	w.WriteHeader(http.StatusCreated)
+}
+
+// AnswerStatus answers with a fixed status, headers and body.
+func AnswerStatus(status int, header map[string]string, body string) Answer {
+	return func(_ *Pool, w http.ResponseWriter, _ *http.Request) {
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+// AnswerAbsoluteLocation answers 201 with a Location on the pool's own
+// host, as a pool that builds links from its own name does.
+func AnswerAbsoluteLocation(p *Pool, w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Location", "http://"+p.Addr()+"/ucwa/v1/applications/1/communication/invitations/7?x=1")
+	w.WriteHeader(http.StatusCreated)
+}
+
+// AnswerReset resets the connection after the whole request was read.
+func AnswerReset(_ *Pool, w http.ResponseWriter, _ *http.Request) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+// AnswerClose closes the connection after the whole request was read,
+// without an answer.
+func AnswerClose(_ *Pool, w http.ResponseWriter, _ *http.Request) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err == nil {
+		_ = conn.Close()
+	}
+}
+
+// AnswerHang never answers: it waits for the client to give up or for
+// the test to end.
+func AnswerHang(p *Pool, _ http.ResponseWriter, r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-p.release:
+	}
+}

@@ -1,0 +1,75 @@
+//go:build linux
+
+package testkit
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// reservePort binds a socket with SO_REUSEPORT to a free loopback port and
+// keeps it bound, without listening on it, until release. The kernel then
+// hands the port to no other socket that asks for a free port (nor to an
+// outgoing connection), and refuses a connection to it while nothing
+// listens; a listener that sets SO_REUSEPORT too (Caddy's, Listen's) binds
+// it all the same. Listening on a port chosen and closed again would leave
+// a moment in which another process could take it, or, with SO_REUSEPORT
+// on both sides, share it.
+func reservePort() (port int, release func(), err error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, nil, err
+	}
+	release = func() { _ = unix.Close(fd) }
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		release()
+		return 0, nil, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		release()
+		return 0, nil, err
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		release()
+		return 0, nil, err
+	}
+	return sa.(*unix.SockaddrInet4).Port, release, nil
+}
+
+// reusePortConfig listens with SO_REUSEPORT, as Caddy does, so that it can
+// bind a reserved port.
+var reusePortConfig = net.ListenConfig{
+	Control: func(_, _ string, c syscall.RawConn) error {
+		var sockErr error
+		if err := c.Control(func(fd uintptr) {
+			sockErr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return sockErr
+	},
+}
+
+// listeners counts the sockets that listen on 127.0.0.1:port, as the
+// kernel lists them in /proc/net/tcp.
+func listeners(port int) (int, error) {
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return 0, err
+	}
+	local := fmt.Sprintf("0100007F:%04X", port)
+	n := 0
+	for line := range strings.Lines(string(data)) {
+		fields := strings.Fields(line)
+		if len(fields) > 3 && fields[1] == local && fields[3] == "0A" { // 0A: LISTEN
+			n++
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,130 @@
+package testkit
+
+import (
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestMain(m *testing.M) { Main(m) }
+
+// TestPortReserved: a reserved port refuses connections and cannot be
+// taken by a plain listener, yet Listen (SO_REUSEPORT, as Caddy) binds it.
+func TestPortReserved(t *testing.T) {
+	port := Port(t)
+	if c, err := net.Dial("tcp", Addr(port)); err == nil {
+		c.Close()
+		t.Fatal("a connection to a reserved port was accepted")
+	}
+	if ln, err := net.Listen("tcp", Addr(port)); err == nil {
+		ln.Close()
+		t.Fatal("a plain listener took a reserved port")
+	}
+	if n, err := listeners(port); err != nil || n != 0 {
+		t.Fatalf("%d listeners (%v) on a reserved port nothing listens on", n, err)
+	}
+	ln, err := Listen(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if n, err := listeners(port); err != nil || n != 1 {
+		t.Fatalf("%d listeners (%v), want 1", n, err)
+	}
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("tcp", Addr(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+}
+
+// TestFreePort: a free port can be bound by a listener that does not
+// set SO_REUSEPORT, as a reserved one cannot.
+func TestFreePort(t *testing.T) {
+	ln, err := net.Listen("tcp", Addr(FreePort(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+}
+
+// TestStartAndReload: the config runs when Start returns, on loopback
+// ports named in it; Load keeps the ports; logs are captured.
+func TestStartAndReload(t *testing.T) {
+	c := Start(t, "caddyfile", `:SITE_PORT {
+	log
+	respond "one"
+}`)
+	if r := Send(t, c.Client(), Request{URL: c.URL("SITE_PORT", "/")}); r.Status != 200 || r.Body != "one" {
+		t.Fatalf("%d %q", r.Status, r.Body)
+	}
+	line := c.Logs().Wait(t, `"handled request"`, `"status":200`)
+	if !strings.Contains(line, `"uri":"/"`) {
+		t.Errorf("access log line %s", line)
+	}
+	port := c.Port("SITE_PORT")
+	c.Load("json", `{"apps":{"http":{"servers":{"s":{"listen":[":SITE_PORT"],"routes":[{"handle":[{"handler":"static_response","body":"two"}]}]}}}}}`)
+	if c.Port("SITE_PORT") != port {
+		t.Fatal("Load changed the port")
+	}
+	if r := Send(t, c.Client(), Request{URL: c.URL("SITE_PORT", "/")}); r.Body != "two" {
+		t.Fatalf("after Load: %d %q", r.Status, r.Body)
+	}
+}
+
+// TestAdminAndMetrics: WithAdmin serves the admin endpoint on a port of
+// its own.
+func TestAdminAndMetrics(t *testing.T) {
+	c := Start(t, "caddyfile", ":SITE_PORT {\n\trespond 204\n}", WithAdmin())
+	Send(t, c.Client(), Request{URL: c.URL("SITE_PORT", "/")})
+	if m := c.Metrics(); !strings.Contains(m, "caddy_") {
+		t.Fatalf("/metrics: %.200s", m)
+	}
+	if r := Send(t, c.Client(), Request{URL: c.AdminURL("/config/admin/config/persist")}); r.Status != 200 || strings.TrimSpace(r.Body) != "false" {
+		t.Fatalf("persist: %d %q", r.Status, r.Body)
+	}
+}
+
+// TestCaddyProcess: a child process serves its config, refuses
+// connections once killed, and serves again on the same port after
+// Restart.
+func TestCaddyProcess(t *testing.T) {
+	p := StartCaddyProcess(t, "caddyfile", ":SITE_PORT {\n\trespond \"child\"\n}")
+	if r := Send(t, p.Client(), Request{URL: p.URL("SITE_PORT", "/")}); r.Body != "child" {
+		t.Fatalf("%d %q", r.Status, r.Body)
+	}
+	p.Kill()
+	if _, err := Do(p.Client(), Request{URL: p.URL("SITE_PORT", "/")}); err == nil {
+		t.Fatal("a killed process answered")
+	}
+	p.Restart()
+	if r := Send(t, p.Client(), Request{URL: p.URL("SITE_PORT", "/")}); r.Body != "child" {
+		t.Fatalf("after Restart: %d %q", r.Status, r.Body)
+	}
+}
+
+// TestPoolKillRestart: a killed pool refuses connections; restarted, it
+// answers on the same address.
+func TestPoolKillRestart(t *testing.T) {
+	p := NewPool(t, "p", AnswerCreated)
+	client := NewClient(t)
+	if r := Send(t, client, Request{URL: "http://" + p.Addr() + "/x", Body: `{"operationId":"a"}`}); r.Status != http.StatusCreated {
+		t.Fatal(r.Status)
+	}
+	p.Kill()
+	client.CloseIdleConnections()
+	if _, err := Do(client, Request{URL: "http://" + p.Addr() + "/x"}); err == nil {
+		t.Fatal("a killed pool answered")
+	}
+	p.Restart(t)
+	Send(t, client, Request{URL: "http://" + p.Addr() + "/x", Body: `{"operationId":"b"}`})
+	if got := strings.Join(p.OperationIDs(), ","); got != "a,b" {
+		t.Fatalf("operationIds %q", got)
+	}
+}

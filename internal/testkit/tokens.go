@@ -1,0 +1,277 @@
+package testkit
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// KeySet holds real signing keys of every family.
+type KeySet struct {
+	RSA, RSA2 *rsa.PrivateKey
+	EC        *ecdsa.PrivateKey // P-256
+	EC384     *ecdsa.PrivateKey // P-384
+	Ed        ed25519.PrivateKey
+	HMAC      []byte // 44 bytes: long enough for HS256
+}
+
+var (
+	keysOnce sync.Once
+	keySet   KeySet
+)
+
+// Keys returns the test binary's keys, generated on first use.
+func Keys(t testing.TB) *KeySet {
+	t.Helper()
+	keysOnce.Do(func() {
+		must := func(err error) {
+			if err != nil {
+				panic(err)
+			}
+		}
+		var err error
+		keySet.RSA, err = rsa.GenerateKey(rand.Reader, 2048)
+		must(err)
+		keySet.RSA2, err = rsa.GenerateKey(rand.Reader, 2048)
+		must(err)
+		keySet.EC, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		must(err)
+		keySet.EC384, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		must(err)
+		_, keySet.Ed, err = ed25519.GenerateKey(rand.Reader)
+		must(err)
+		keySet.HMAC = []byte("0123456789abcdef0123456789abcdef-test-secret")
+	})
+	return &keySet
+}
+
+// PublicPEM is the PKIX PEM of a private key's public half.
+func PublicPEM(t testing.TB, key crypto.Signer) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// PrivatePEM is the PKCS #8 PEM of a private key.
+func PrivatePEM(t testing.TB, key crypto.Signer) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// CACertificatePEM is a new self-signed CA certificate, as the CA of a
+// pool's certificates would be.
+func CACertificatePEM(t testing.TB) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Contoso pools test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// WriteFile writes data to name in dir and returns its path.
+func WriteFile(t testing.TB, dir, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Mint signs claims with key; kid goes into the header unless empty.
+func Mint(t testing.TB, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
+	t.Helper()
+	token := jwt.NewWithClaims(method, claims)
+	if kid != "" {
+		token.Header["kid"] = kid
+	}
+	s, err := token.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Claims are valid claims at now: issuer https://issuer.example/,
+// audience api://ucwa, subject user-sub, issued now, expiring in 10
+// minutes, with scp "User.Read Conversations.Initiate". extra adds or
+// replaces claims; a nil value removes one.
+func Claims(now time.Time, extra jwt.MapClaims) jwt.MapClaims {
+	c := jwt.MapClaims{
+		"iss": "https://issuer.example/",
+		"aud": "api://ucwa",
+		"sub": "user-sub",
+		"iat": now.Unix(),
+		"exp": now.Add(10 * time.Minute).Unix(),
+		"scp": "User.Read Conversations.Initiate",
+	}
+	for k, v := range extra {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+// EntraClaims are valid claims at now shaped like an Entra ID access
+// token's, so that parsing them costs what a real token costs (signed,
+// the token is about 1.3 KB).
+func EntraClaims(now time.Time) jwt.MapClaims {
+	return Claims(now, jwt.MapClaims{
+		"tid": "72f988bf-86f1-41af-91ab-2d7cd011db47", "oid": "d2a5b7e4-6f0a-4a0e-9f3b-1c2d3e4f5a6b",
+		"appid": "00000004-0000-0ff1-ce00-000000000000", "name": "Jane Doe", "upn": "jane@contoso.com",
+		"amr": []string{"pwd", "mfa"}, "ipaddr": "203.0.113.7", "ver": "1.0", "acr": "1",
+		"uti": "AbCdEfGhIjKlMnOpQrStUv", "rh": strings.Repeat("0.AAAA", 12), "aio": strings.Repeat("E2ZgYJ", 20),
+	})
+}
+
+// Unsigned is an `alg: none` token.
+func Unsigned(t testing.TB, claims jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodNone, claims).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Tamper changes the payload of a signed token (it adds a scope), keeping
+// its signature.
+func Tamper(t testing.TB, token string) string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	claims, err := jwt.NewParser().DecodeSegment(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(claims, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["scp"] = "Conversations.Initiate Conversations.Receive Admin"
+	b, _ := json.Marshal(m)
+	parts[1] = base64.RawURLEncoding.EncodeToString(b)
+	return strings.Join(parts, ".")
+}
+
+// JWK is the public JWK of a private key.
+func JWK(t testing.TB, kid string, key crypto.Signer) map[string]string {
+	t.Helper()
+	b64 := base64.RawURLEncoding.EncodeToString
+	switch pub := key.Public().(type) {
+	case *rsa.PublicKey:
+		return map[string]string{"kty": "RSA", "kid": kid, "use": "sig", "n": b64(pub.N.Bytes()), "e": b64(big.NewInt(int64(pub.E)).Bytes())}
+	case *ecdsa.PublicKey:
+		raw, err := pub.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := (len(raw) - 1) / 2
+		return map[string]string{"kty": "EC", "kid": kid, "crv": pub.Curve.Params().Name, "x": b64(raw[1 : 1+size]), "y": b64(raw[1+size:])}
+	case ed25519.PublicKey:
+		return map[string]string{"kty": "OKP", "kid": kid, "crv": "Ed25519", "x": b64(pub)}
+	}
+	t.Fatalf("no JWK for %T", key)
+	return nil
+}
+
+// JWKS is a JWK Set of the given keys.
+func JWKS(t testing.TB, keys ...map[string]string) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"keys": keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// JWKSServer is a loopback identity provider serving a JWK Set that a
+// test can rotate, break and stall. It answers with Cache-Control
+// max-age of a day.
+type JWKSServer struct {
+	*httptest.Server
+	// Hits counts the requests for the set.
+	Hits Counter
+
+	mu     sync.Mutex
+	body   []byte
+	status int
+	stall  chan struct{} // when set, requests wait until it is closed
+}
+
+// NewJWKSServer serves body as the key set at every path.
+func NewJWKSServer(t testing.TB, body []byte) *JWKSServer {
+	t.Helper()
+	s := &JWKSServer{body: body, status: http.StatusOK}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.Hits.Add()
+		s.mu.Lock()
+		body, status, stall := s.body, s.status, s.stall
+		s.mu.Unlock()
+		if stall != nil {
+			select {
+			case <-stall:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=86400, private")
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+	}))
+	s.Config.ErrorLog = quietLog
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Serve makes the server answer with status and body from now on.
+func (s *JWKSServer) Serve(status int, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status, s.body = status, body
+}
+
+// Stall makes requests wait until stall is closed (nil: no wait).
+func (s *JWKSServer) Stall(stall chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stall = stall
+}
