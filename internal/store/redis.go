@@ -1,0 +1,351 @@
+package store
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// DefaultRedisTimeout bounds each Redis operation whose RedisOptions.Timeout
+// is zero: a loopback or same-site round trip takes well under a
+// millisecond, and an edge must answer or refuse long before a client
+// gives up.
+const DefaultRedisTimeout = 100 * time.Millisecond
+
+// DefaultKeyPrefix starts every key a Redis store writes whose
+// RedisOptions.KeyPrefix is empty.
+const DefaultKeyPrefix = "ucwa:"
+
+// RedisOptions configures a Redis store.
+type RedisOptions struct {
+	// URL locates Redis: redis://[user:password@]host:port/db, or
+	// rediss://... for TLS. The port defaults to 6379 and db to 0. Query
+	// parameters are refused: every setting is a field here. Required.
+	URL string
+
+	// Password, when not empty, replaces the URL's password, so that the
+	// password need not be written in the URL.
+	Password string
+
+	// MasterName, when not empty, makes the store follow the master of
+	// that name through Redis Sentinel: the URL's host and Addrs are then
+	// sentinels. The URL's user, password and db are the master's; the
+	// sentinels are reached without credentials.
+	MasterName string
+
+	// Cluster makes the store a Redis Cluster client: the URL's host and
+	// Addrs are then nodes to learn the cluster from, and db must be 0.
+	Cluster bool
+
+	// Addrs are more host:port addresses for MasterName or Cluster.
+	Addrs []string
+
+	// Timeout bounds each operation, from the caller's call to its
+	// answer: it is the deadline of the operation's context and the
+	// dial, read, write and connection-pool timeouts of the client.
+	// Default: DefaultRedisTimeout.
+	Timeout time.Duration
+
+	// KeyPrefix starts every key the store writes: reservations at
+	// KeyPrefix+key, and limits at "rate:"+KeyPrefix+key (the prefix of
+	// the redis_rate library comes first). Default: DefaultKeyPrefix.
+	KeyPrefix string
+
+	// TLSCAFile names a PEM file of the CAs that sign the server's
+	// certificate, for rediss URLs. Default: the system's roots.
+	TLSCAFile string
+
+	// TLSServerName is the name the server's certificate must carry, for
+	// rediss URLs. Default: the URL's host.
+	TLSServerName string
+
+	// TLSInsecureSkipVerify accepts any server certificate, for rediss
+	// URLs. Off by default; meant for tests only.
+	TLSInsecureSkipVerify bool
+}
+
+// Redis is a Store in Redis, shared by every edge that uses the same Redis
+// and key prefix. Each operation is one round trip (a Lua script, or the
+// GCRA script of github.com/go-redis/redis_rate for limits), bounded by the
+// store's timeout; a failed operation is not retried, because a retried
+// write may find its own first attempt. The client reconnects by itself
+// when Redis comes back.
+type Redis struct {
+	client    redis.UniversalClient
+	limiter   *redis_rate.Limiter
+	prefix    string
+	timeout   time.Duration
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis returns a Redis store. It does not connect: the first operation
+// does, so an edge starts while Redis is down. Its errors never carry the
+// URL or the password.
+func NewRedis(opts RedisOptions) (*Redis, error) {
+	if opts.URL == "" {
+		return nil, errors.New("store: redis: a URL is required")
+	}
+	u, err := url.Parse(opts.URL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("store: redis: invalid URL: %v", err)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, errors.New("store: redis: the URL's scheme must be redis or rediss")
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return nil, errors.New("store: redis: the URL must not have query parameters or a fragment")
+	}
+	parsed, err := redis.ParseURL(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("store: redis: invalid URL: %s", strings.TrimPrefix(err.Error(), "redis: "))
+	}
+	if opts.MasterName != "" && opts.Cluster {
+		return nil, errors.New("store: redis: a sentinel master name and cluster exclude each other")
+	}
+	if len(opts.Addrs) > 0 && opts.MasterName == "" && !opts.Cluster {
+		return nil, errors.New("store: redis: more addresses need a sentinel master name or cluster")
+	}
+	for _, a := range opts.Addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return nil, errors.New("store: redis: an address must be host:port")
+		}
+	}
+	if opts.Cluster && parsed.DB != 0 {
+		return nil, errors.New("store: redis: a cluster has only db 0")
+	}
+	timeout := opts.Timeout
+	switch {
+	case timeout < 0:
+		return nil, errors.New("store: redis: the timeout must not be negative")
+	case timeout == 0:
+		timeout = DefaultRedisTimeout
+	}
+	prefix := opts.KeyPrefix
+	if prefix == "" {
+		prefix = DefaultKeyPrefix
+	}
+	if opts.Password != "" {
+		parsed.Password = opts.Password
+	}
+	tlsConfig, err := redisTLS(u.Scheme == "rediss", parsed.TLSConfig, opts)
+	if err != nil {
+		return nil, err
+	}
+	client := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:         append([]string{parsed.Addr}, opts.Addrs...),
+		MasterName:    opts.MasterName,
+		IsClusterMode: opts.Cluster,
+		Username:      parsed.Username,
+		Password:      parsed.Password,
+		DB:            parsed.DB,
+		TLSConfig:     tlsConfig,
+
+		DialTimeout:           timeout,
+		ReadTimeout:           timeout,
+		WriteTimeout:          timeout,
+		PoolTimeout:           timeout,
+		ContextTimeoutEnabled: true,
+		// One dial per attempt and no retries: the timeout is the whole
+		// budget, and a retried write could find its own first attempt
+		// (a retried Reserve would report the key taken).
+		DialerRetries: 1,
+		MaxRetries:    -1,
+		// Maintenance notifications are a Redis Enterprise feature; asking
+		// an open-source Redis for them costs a round trip per connection.
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	})
+	return &Redis{
+		client:  client,
+		limiter: redis_rate.NewLimiter(client),
+		prefix:  prefix,
+		timeout: timeout,
+	}, nil
+}
+
+// redisTLS returns the client's TLS configuration: nil without TLS, else
+// go-redis's for the URL with the options' CA file, server name and
+// verification applied.
+func redisTLS(useTLS bool, base *tls.Config, opts RedisOptions) (*tls.Config, error) {
+	if !useTLS {
+		if opts.TLSCAFile != "" || opts.TLSServerName != "" || opts.TLSInsecureSkipVerify {
+			return nil, errors.New("store: redis: TLS options need a rediss URL")
+		}
+		return nil, nil
+	}
+	cfg := base.Clone()
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.MinVersion < tls.VersionTLS12 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	if opts.TLSServerName != "" {
+		cfg.ServerName = opts.TLSServerName
+	}
+	if opts.TLSCAFile != "" {
+		pem, err := os.ReadFile(opts.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("store: redis: TLS CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("store: redis: TLS CA file holds no PEM certificate")
+		}
+		cfg.RootCAs = pool
+	}
+	cfg.InsecureSkipVerify = opts.TLSInsecureSkipVerify
+	return cfg, nil
+}
+
+// reserveScript sets KEYS[1] to ARGV[1] for ARGV[2] milliseconds if it
+// does not exist, and answers 1, or else answers the value it holds.
+var reserveScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+	return 1
+end
+return redis.call('GET', KEYS[1])
+`)
+
+// replaceScript sets KEYS[1] to ARGV[2] for ARGV[3] milliseconds if it
+// holds ARGV[1], and answers 1, or else 0.
+var replaceScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+	return 1
+end
+return 0
+`)
+
+// releaseScript deletes KEYS[1] if it holds ARGV[1], and answers 1, or
+// else 0.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// Reserve implements Store with SET NX PX in one script that also answers
+// the value held when the key exists.
+func (r *Redis) Reserve(ctx context.Context, key, value string, ttl time.Duration) (bool, string, error) {
+	if err := validateTTL(ttl); err != nil {
+		return false, "", invalid("reserve", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	reply, err := reserveScript.Run(ctx, r.client, []string{r.prefix + key}, value, ttl.Milliseconds()).Result()
+	if err != nil {
+		return false, "", r.fail("reserve", err)
+	}
+	switch reply := reply.(type) {
+	case int64:
+		return true, "", nil
+	case string:
+		return false, reply, nil
+	}
+	return false, "", unexpected("reserve", reply)
+}
+
+// Replace implements Store with a compare-and-set script.
+func (r *Redis) Replace(ctx context.Context, key, expect, value string, ttl time.Duration) (bool, error) {
+	if err := validateTTL(ttl); err != nil {
+		return false, invalid("replace", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	n, err := replaceScript.Run(ctx, r.client, []string{r.prefix + key}, expect, value, ttl.Milliseconds()).Int64()
+	if err != nil {
+		return false, r.fail("replace", err)
+	}
+	return n == 1, nil
+}
+
+// Release implements Store with a compare-and-delete script.
+func (r *Redis) Release(ctx context.Context, key, expect string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	n, err := releaseScript.Run(ctx, r.client, []string{r.prefix + key}, expect).Int64()
+	if err != nil {
+		return false, r.fail("release", err)
+	}
+	return n == 1, nil
+}
+
+// Allow implements Store with github.com/go-redis/redis_rate (GCRA): rate
+// Count per Period, burst Count, timed by the Redis server's clock so that
+// every edge counts alike.
+func (r *Redis) Allow(ctx context.Context, key string, limit Limit) (Decision, error) {
+	if err := limit.validate(); err != nil {
+		return Decision{}, invalid("allow", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	res, err := r.limiter.Allow(ctx, r.prefix+key, redis_rate.Limit{Rate: limit.Count, Burst: limit.Count, Period: limit.Period})
+	if err != nil {
+		return Decision{}, r.fail("allow", err)
+	}
+	d := Decision{Allowed: res.Allowed > 0, Remaining: res.Remaining}
+	if !d.Allowed {
+		d.RetryAfter = max(res.RetryAfter, 0)
+	}
+	return d, nil
+}
+
+// Close implements Store: it closes the client's connections.
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() { r.closeErr = r.client.Close() })
+	return r.closeErr
+}
+
+// redisBusy starts the replies of a Redis that is up but cannot serve for
+// now: loading its data, running a long script, without a master or a
+// cluster quorum, read-only, out of memory or out of connections.
+var redisBusy = []string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "OOM", "ERR max number of clients"}
+
+// fail wraps err, from a Redis operation, as an *Error that tells whether
+// Redis was unreachable, slow or closed.
+func (r *Redis) fail(op string, err error) error {
+	e := &Error{Op: op, Err: err}
+	var netErr net.Error
+	var replyErr redis.Error
+	switch {
+	case errors.Is(err, redis.ErrClosed):
+		return closedError(op)
+	case errors.Is(err, context.Canceled):
+		// The caller gave up; that says nothing of Redis.
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.Is(err, redis.ErrPoolTimeout), errors.As(err, &netErr) && netErr.Timeout():
+		e.unavailable, e.timeout = true, true
+	case errors.As(err, &replyErr):
+		// Redis answered: other answers (authentication, permissions) are
+		// configuration errors, not an outage.
+		e.unavailable = slices.ContainsFunc(redisBusy, func(p string) bool { return strings.HasPrefix(replyErr.Error(), p) })
+	default:
+		e.unavailable = true
+	}
+	return e
+}
+
+func unexpected(op string, reply any) error {
+	return &Error{Op: op, Err: fmt.Errorf("unexpected reply of type %T", reply)}
+}

@@ -1,0 +1,420 @@
+package store_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/store"
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+const (
+	// testTimeout is the store's timeout where timeouts are under test.
+	testTimeout = 100 * time.Millisecond
+
+	// hangBound is how long a call to an unreachable or hung Redis may
+	// take before the test calls it a hang: thirty times testTimeout, so
+	// that a loaded CI machine does not fail the test, while go-redis's
+	// own defaults (5s reads, retries) would.
+	hangBound = 30 * testTimeout
+
+	// easyTimeout is the store's timeout where timeouts are not under
+	// test, so that a loaded machine does not fail those tests.
+	easyTimeout = 5 * time.Second
+)
+
+func TestRedisOptions(t *testing.T) {
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	notPEM := filepath.Join(dir, "not.pem")
+	writeTestCA(t, caFile)
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "s3cr3t-Pa55"
+	cases := []struct {
+		name    string
+		opts    store.RedisOptions
+		wantErr string // a substring; empty for none
+	}{
+		{"plain", store.RedisOptions{URL: "redis://127.0.0.1:6379/0"}, ""},
+		{"no port, no db", store.RedisOptions{URL: "redis://redis.example.com"}, ""},
+		{"user and password", store.RedisOptions{URL: "redis://edge:" + secret + "@127.0.0.1:6379/2"}, ""},
+		{"password override", store.RedisOptions{URL: "redis://127.0.0.1:6379/0", Password: secret}, ""},
+		{"tls", store.RedisOptions{URL: "rediss://redis.example.com:6380/0"}, ""},
+		{"tls with a CA file", store.RedisOptions{URL: "rediss://redis.example.com:6380/0", TLSCAFile: caFile, TLSServerName: "redis"}, ""},
+		{"tls insecure", store.RedisOptions{URL: "rediss://redis.example.com:6380/0", TLSInsecureSkipVerify: true}, ""},
+		{"sentinel", store.RedisOptions{URL: "redis://:" + secret + "@10.0.0.1:26379/0", MasterName: "edge", Addrs: []string{"10.0.0.2:26379"}}, ""},
+		{"cluster of one address", store.RedisOptions{URL: "redis://10.0.0.1:7000", Cluster: true}, ""},
+		{"cluster", store.RedisOptions{URL: "redis://10.0.0.1:7000", Cluster: true, Addrs: []string{"10.0.0.2:7000", "10.0.0.3:7000"}}, ""},
+		{"timeout and prefix", store.RedisOptions{URL: "redis://127.0.0.1:6379", Timeout: time.Second, KeyPrefix: "edge1:"}, ""},
+
+		{"no URL", store.RedisOptions{}, "a URL is required"},
+		{"other scheme", store.RedisOptions{URL: "http://127.0.0.1:6379"}, "scheme must be redis or rediss"},
+		{"unix socket", store.RedisOptions{URL: "unix:///run/redis.sock"}, "scheme must be redis or rediss"},
+		{"unparsable", store.RedisOptions{URL: "redis://edge:" + secret + "@127.0.0.1:port/0"}, "invalid URL"},
+		{"bad password escape", store.RedisOptions{URL: "redis://edge:" + secret + "%zz@127.0.0.1:6379/0"}, "invalid URL"},
+		{"bad db", store.RedisOptions{URL: "redis://:" + secret + "@127.0.0.1:6379/x"}, "invalid URL"},
+		{"query parameters", store.RedisOptions{URL: "redis://127.0.0.1:6379/0?read_timeout=5s"}, "query parameters"},
+		{"query with a secret", store.RedisOptions{URL: "redis://127.0.0.1:6379/0?password=" + secret}, "query parameters"},
+		{"fragment", store.RedisOptions{URL: "redis://127.0.0.1:6379/0#x"}, "fragment"},
+		{"negative timeout", store.RedisOptions{URL: "redis://127.0.0.1:6379", Timeout: -time.Second}, "timeout must not be negative"},
+		{"sentinel and cluster", store.RedisOptions{URL: "redis://10.0.0.1:26379", MasterName: "edge", Cluster: true}, "exclude each other"},
+		{"addresses alone", store.RedisOptions{URL: "redis://10.0.0.1:6379", Addrs: []string{"10.0.0.2:6379"}}, "need a sentinel master name or cluster"},
+		{"address without port", store.RedisOptions{URL: "redis://10.0.0.1:7000", Cluster: true, Addrs: []string{"10.0.0.2"}}, "host:port"},
+		{"cluster db", store.RedisOptions{URL: "redis://10.0.0.1:7000/3", Cluster: true}, "only db 0"},
+		{"tls options without tls", store.RedisOptions{URL: "redis://127.0.0.1:6379", TLSInsecureSkipVerify: true}, "need a rediss URL"},
+		{"missing CA file", store.RedisOptions{URL: "rediss://127.0.0.1:6379", TLSCAFile: filepath.Join(dir, "missing.pem")}, "TLS CA file"},
+		{"CA file without PEM", store.RedisOptions{URL: "rediss://127.0.0.1:6379", TLSCAFile: notPEM}, "no PEM certificate"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := store.NewRedis(tc.opts)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("NewRedis: %v", err)
+				}
+				r.Close()
+				return
+			}
+			if err == nil {
+				r.Close()
+				t.Fatalf("NewRedis accepted the options, want an error containing %q", tc.wantErr)
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %q, want it to contain %q", err, tc.wantErr)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Fatalf("error %q carries the password", err)
+			}
+		})
+	}
+}
+
+// TestRedisKilledAndRestarted: with Redis gone every call fails fast with
+// ErrUnavailable, and the same store works again once Redis is back on its
+// port.
+func TestRedisKilledAndRestarted(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Timeout: testTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	reachRedis(t, r)
+
+	srv.Kill()
+	for i := 0; i < 50; i++ {
+		assertFailsFast(t, r, false)
+	}
+
+	srv.Restart()
+	// Every operation works again on the same store.
+	reachRedis(t, r)
+}
+
+// TestRedisHung: a Redis that accepts connections but answers nothing
+// makes every call time out with ErrTimeout, both on pooled connections
+// and on new ones, and the store recovers once Redis answers again.
+func TestRedisHung(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Timeout: testTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	reachRedis(t, r)
+
+	srv.Freeze()
+	for i := 0; i < 5; i++ {
+		assertFailsFast(t, r, true)
+	}
+	srv.Thaw()
+	reachRedis(t, r)
+}
+
+// reachRedis waits until a store with a short timeout has connected and
+// loaded its scripts: on a loaded machine the first call may take longer
+// than testTimeout.
+func reachRedis(t *testing.T, r store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	waitUntil(t, "the store to reach Redis", func() bool {
+		_, err1 := r.Release(ctx, "warm-up", "v")
+		_, _, err2 := r.Reserve(ctx, "warm-up", "v", time.Millisecond)
+		_, err3 := r.Replace(ctx, "warm-up", "v", "v", time.Millisecond)
+		_, err4 := r.Allow(ctx, "warm-up", store.Limit{Count: 1, Period: time.Millisecond})
+		return err1 == nil && err2 == nil && err3 == nil && err4 == nil
+	})
+}
+
+// assertFailsFast calls every operation and checks that each fails with
+// ErrUnavailable (and ErrTimeout when timeout) well within hangBound, and
+// that the error carries no key or value.
+func assertFailsFast(t *testing.T, r store.Store, timeout bool) {
+	t.Helper()
+	const key, value = "key-that-must-not-leak", "value-that-must-not-leak"
+	calls := map[string]func(ctx context.Context) error{
+		"reserve": func(ctx context.Context) error { _, _, err := r.Reserve(ctx, key, value, time.Minute); return err },
+		"replace": func(ctx context.Context) error { _, err := r.Replace(ctx, key, value, value, time.Minute); return err },
+		"release": func(ctx context.Context) error { _, err := r.Release(ctx, key, value); return err },
+		"allow": func(ctx context.Context) error {
+			_, err := r.Allow(ctx, key, store.Limit{Count: 1, Period: time.Hour})
+			return err
+		},
+	}
+	for name, call := range calls {
+		start := time.Now()
+		err := call(context.Background())
+		took := time.Since(start)
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("%s: %v, want ErrUnavailable", name, err)
+		}
+		if timeout && !errors.Is(err, store.ErrTimeout) {
+			t.Fatalf("%s: %v, want ErrTimeout", name, err)
+		}
+		var se *store.Error
+		if !errors.As(err, &se) || se.Op != name {
+			t.Fatalf("%s: %v, want a *store.Error for %s", name, err, name)
+		}
+		if took > hangBound {
+			t.Fatalf("%s took %s with a %s timeout", name, took, testTimeout)
+		}
+		if msg := err.Error(); strings.Contains(msg, key) || strings.Contains(msg, value) {
+			t.Fatalf("%s: error %q carries the key or value", name, msg)
+		}
+	}
+}
+
+// TestRedisCallerDeadline: the caller's own, shorter deadline holds, and a
+// caller that gives up does not make Redis look unavailable.
+func TestRedisCallerDeadline(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Timeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	mustReserve(t, r, "k", "v", time.Minute)
+	srv.Freeze()
+	defer srv.Thaw()
+
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	start := time.Now()
+	_, _, err = r.Reserve(ctx, "k", "v", time.Minute)
+	if !errors.Is(err, store.ErrTimeout) || time.Since(start) > hangBound {
+		t.Fatalf("reserve under a %s deadline: %v after %s", testTimeout, err, time.Since(start))
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	_, _, err = r.Reserve(ctx, "k", "v", time.Minute)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("reserve with a cancelled context: %v", err)
+	}
+}
+
+func TestRedisPassword(t *testing.T) {
+	const password = "pa55 w0rd:@/#"
+	srv := testkit.StartRedisWith(t, testkit.RedisConfig{Password: password})
+	bare := "redis://" + srv.Addr() + "/0"
+	wrongInURL := (&url.URL{Scheme: "redis", User: url.UserPassword("", "wrong"), Host: srv.Addr(), Path: "/0"}).String()
+	cases := []struct {
+		name     string
+		opts     store.RedisOptions
+		ok       bool
+		errMatch string
+	}{
+		{"password in the URL", store.RedisOptions{URL: srv.URL()}, true, ""},
+		{"password given apart", store.RedisOptions{URL: bare, Password: password}, true, ""},
+		{"given apart, it wins over the URL's", store.RedisOptions{URL: wrongInURL, Password: password}, true, ""},
+		{"default user by name", store.RedisOptions{URL: "redis://default@" + srv.Addr() + "/0", Password: password}, true, ""},
+		{"no password", store.RedisOptions{URL: bare}, false, "NOAUTH"},
+		{"wrong password", store.RedisOptions{URL: bare, Password: "wrong"}, false, "WRONGPASS"},
+		{"wrong user", store.RedisOptions{URL: "redis://nobody@" + srv.Addr() + "/0", Password: password}, false, "WRONGPASS"},
+	}
+	ctx := context.Background()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Timeout = easyTimeout
+			r, err := store.NewRedis(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			ok, _, err := r.Reserve(ctx, tc.name, "v", time.Minute)
+			if tc.ok {
+				if err != nil || !ok {
+					t.Fatalf("reserve: %v, %v", ok, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("reserve succeeded without the right credentials")
+			}
+			if !strings.Contains(err.Error(), tc.errMatch) {
+				t.Fatalf("error %q, want %s", err, tc.errMatch)
+			}
+			// Redis answered: the store is reachable, and misconfigured.
+			if errors.Is(err, store.ErrUnavailable) {
+				t.Fatalf("error %q matches ErrUnavailable", err)
+			}
+			if strings.Contains(err.Error(), password) {
+				t.Fatalf("error %q carries the password", err)
+			}
+		})
+	}
+}
+
+func TestRedisTLS(t *testing.T) {
+	srv := testkit.StartRedisWith(t, testkit.RedisConfig{TLS: true, Password: "tls-secret"})
+	cases := []struct {
+		name string
+		opts store.RedisOptions
+		ok   bool
+	}{
+		{"trusted CA", store.RedisOptions{URL: srv.URL(), TLSCAFile: srv.CAFile()}, true},
+		{"trusted CA, name localhost", store.RedisOptions{URL: srv.URL(), TLSCAFile: srv.CAFile(), TLSServerName: "localhost"}, true},
+		{"insecure", store.RedisOptions{URL: srv.URL(), TLSInsecureSkipVerify: true}, true},
+		{"unknown CA", store.RedisOptions{URL: srv.URL()}, false},
+		{"wrong server name", store.RedisOptions{URL: srv.URL(), TLSCAFile: srv.CAFile(), TLSServerName: "redis.example.com"}, false},
+		{"plain text to a TLS port", store.RedisOptions{URL: strings.Replace(srv.URL(), "rediss:", "redis:", 1)}, false},
+	}
+	ctx := context.Background()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Timeout = easyTimeout
+			r, err := store.NewRedis(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			ok, _, err := r.Reserve(ctx, tc.name, "v", time.Minute)
+			if tc.ok != (err == nil && ok) {
+				t.Fatalf("reserve: %v, %v", ok, err)
+			}
+		})
+	}
+}
+
+// TestRedisKeyLayout holds the keys the store writes to what RedisOptions
+// documents, so that an administrator can write ACLs for them.
+func TestRedisKeyLayout(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	for _, prefix := range []string{"", "edge-a:"} {
+		r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), KeyPrefix: prefix, Timeout: easyTimeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustReserve(t, r, "reserved", "v", time.Minute)
+		if _, err := r.Allow(ctx, "limited", store.Limit{Count: 5, Period: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		want := prefix
+		if want == "" {
+			want = store.DefaultKeyPrefix
+		}
+		for _, key := range []string{want + "reserved", "rate:" + want + "limited"} {
+			if rdb.Exists(ctx, key).Val() != 1 {
+				keys, _ := rdb.Keys(ctx, "*").Result()
+				t.Fatalf("no key %q; Redis holds %q", key, keys)
+			}
+		}
+	}
+}
+
+// TestRedisCluster runs the store against a one-node Redis Cluster.
+func TestRedisCluster(t *testing.T) {
+	srv := testkit.StartRedisWith(t, testkit.RedisConfig{Cluster: true})
+	r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Cluster: true, Timeout: easyTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	exercise(t, r)
+}
+
+// TestRedisSentinel runs the store through a sentinel to its master.
+func TestRedisSentinel(t *testing.T) {
+	master := testkit.StartRedis(t)
+	sentinel := testkit.StartRedisSentinel(t, master, "edge")
+	r, err := store.NewRedis(store.RedisOptions{URL: sentinel.URL(), MasterName: "edge", Timeout: easyTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	exercise(t, r)
+	rdb := redis.NewClient(&redis.Options{Addr: master.Addr()})
+	defer rdb.Close()
+	if rdb.Exists(context.Background(), store.DefaultKeyPrefix+"k").Val() != 1 {
+		t.Fatal("the reservation is not on the master")
+	}
+}
+
+// exercise runs each operation once.
+func exercise(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	mustReserve(t, s, "k", "a", time.Minute)
+	if ok, current, err := s.Reserve(ctx, "k", "b", time.Minute); err != nil || ok || current != "a" {
+		t.Fatalf("reserve a held key: %v, %q, %v", ok, current, err)
+	}
+	if ok, err := s.Replace(ctx, "k", "a", "b", time.Minute); err != nil || !ok {
+		t.Fatalf("replace: %v, %v", ok, err)
+	}
+	mustReserve(t, s, "k2", "a", time.Minute)
+	if ok, err := s.Release(ctx, "k2", "a"); err != nil || !ok {
+		t.Fatalf("release: %v, %v", ok, err)
+	}
+	for i := 0; i < 3; i++ {
+		d, err := s.Allow(ctx, "caller", store.Limit{Count: 2, Period: time.Hour})
+		if err != nil || d.Allowed != (i < 2) {
+			t.Fatalf("allow %d: %+v, %v", i+1, d, err)
+		}
+	}
+}
+
+// writeTestCA writes a self-signed CA certificate as PEM.
+func writeTestCA(t *testing.T, path string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "store test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,148 @@
+// Package store holds the edge's shared state: keys reserved so that a
+// request happens once, and velocity limits. Memory keeps that state per
+// edge, Redis shares it across a fleet of edges; both implement Store with
+// the same semantics. The store knows nothing of what its keys and values
+// mean, and never logs them.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store is the edge's shared state. Its methods are safe for concurrent
+// use. Keys and values are opaque strings; a reservation's value should be
+// unique to the request that made it (a random token, say), so that Replace
+// and Release act only for the request that holds the key.
+type Store interface {
+	// Reserve sets key to value for ttl if key holds nothing, atomically.
+	// It reports whether it did; when it did not, current is the value key
+	// holds.
+	Reserve(ctx context.Context, key, value string, ttl time.Duration) (reserved bool, current string, err error)
+
+	// Replace sets key to value for ttl, counted from now, if key still
+	// holds expect, atomically, and reports whether it did. A key that
+	// expired, was released, or was reserved again by someone else is left
+	// as it is.
+	Replace(ctx context.Context, key, expect, value string, ttl time.Duration) (replaced bool, err error)
+
+	// Release deletes key if it still holds expect, atomically, and reports
+	// whether it did.
+	Release(ctx context.Context, key, expect string) (released bool, err error)
+
+	// Allow takes one event from key's budget under limit and reports
+	// whether the event is allowed. Limits live apart from reservations:
+	// the same key names different state in Allow and in Reserve.
+	Allow(ctx context.Context, key string, limit Limit) (Decision, error)
+
+	// Close releases the store's resources. Calls after Close fail with
+	// ErrClosed.
+	Close() error
+}
+
+// Limit is a velocity limit: at most Count events per Period, as a token
+// bucket (GCRA) that holds Count tokens and refills one every
+// Period/Count. A key that has been idle for Period has its whole Count
+// again; events do not wait for a window boundary.
+type Limit struct {
+	Count  int
+	Period time.Duration
+}
+
+func (l Limit) String() string { return fmt.Sprintf("%d per %s", l.Count, l.Period) }
+
+func (l Limit) validate() error {
+	if l.Count < 1 {
+		return errors.New("limit count must be at least 1")
+	}
+	if l.Period <= 0 {
+		return errors.New("limit period must be positive")
+	}
+	return nil
+}
+
+// Decision is the answer of Allow.
+type Decision struct {
+	// Allowed reports whether the event may happen; an event that is not
+	// allowed takes nothing from the budget.
+	Allowed bool
+
+	// Remaining is how many more events the key could have right now.
+	Remaining int
+
+	// RetryAfter is, for an event that is not allowed, how long until the
+	// next one would be; zero when Allowed.
+	RetryAfter time.Duration
+}
+
+// MinTTL is the shortest TTL the stores take: Redis counts TTLs in whole
+// milliseconds, and both stores truncate a TTL to them.
+const MinTTL = time.Millisecond
+
+func validateTTL(ttl time.Duration) error {
+	if ttl < MinTTL {
+		return errors.New("ttl must be at least 1ms")
+	}
+	return nil
+}
+
+var (
+	// ErrUnavailable is matched (errors.Is) by an error from a store that
+	// could not be reached, did not answer in time, or is closed: the
+	// operation may or may not have happened.
+	ErrUnavailable = errors.New("store unavailable")
+
+	// ErrTimeout is matched by an error from a store that did not answer
+	// within its timeout. Such an error also matches ErrUnavailable.
+	ErrTimeout = errors.New("store timed out")
+
+	// ErrClosed is matched by an error from a store used after Close.
+	// Such an error also matches ErrUnavailable.
+	ErrClosed = errors.New("store closed")
+)
+
+// Error is the error of a failed store operation. Its message names the
+// operation and the cause, never a key or a value. Use errors.Is with
+// ErrUnavailable, ErrTimeout and ErrClosed to tell why it failed; an error
+// that matches none of them is an answer the store gave (Redis refused the
+// credentials, say) or an invalid argument (a TTL under MinTTL, a Limit
+// without Count or Period).
+type Error struct {
+	// Op is the operation: "reserve", "replace", "release" or "allow".
+	Op string
+	// Err is the cause.
+	Err error
+
+	unavailable, timeout bool
+}
+
+func (e *Error) Error() string {
+	kind := ""
+	switch {
+	case e.Err == ErrClosed:
+	case e.timeout:
+		kind = "timed out: "
+	case e.unavailable:
+		kind = "unavailable: "
+	}
+	return "store: " + e.Op + ": " + kind + e.Err.Error()
+}
+
+// Unwrap gives errors.Is and errors.As the cause and the sentinels the
+// error matches.
+func (e *Error) Unwrap() []error {
+	errs := []error{e.Err}
+	if e.unavailable {
+		errs = append(errs, ErrUnavailable)
+	}
+	if e.timeout {
+		errs = append(errs, ErrTimeout)
+	}
+	return errs
+}
+
+func invalid(op string, err error) error { return &Error{Op: op, Err: err} }
+
+func closedError(op string) error { return &Error{Op: op, Err: ErrClosed, unavailable: true} }

@@ -1,0 +1,689 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/store"
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// fakeClock is the Memory store's injected clock.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// backend is one Store implementation under test. start prepares it for a
+// test (Redis: starts a redis-server, or skips the test without one) and
+// returns open, which gives an empty store that lives until its test ends,
+// and an inspector to look behind it.
+type backend struct {
+	name  string
+	start func(t *testing.T) (open func(t *testing.T) (store.Store, *inspector))
+}
+
+type inspector struct {
+	// ttl is the remaining TTL of the reservation at key, -1 when absent.
+	ttl func(key string) time.Duration
+	// expire returns once the reservation at key, written with ttl, has
+	// expired: the memory store's clock moves, and Redis is waited on.
+	expire func(t *testing.T, key string, ttl time.Duration)
+}
+
+// backends are the memory store and a Redis store on a redis-server started
+// for the test; every Redis store opened gets a key prefix of its own.
+var backends = []backend{
+	{name: "memory", start: func(*testing.T) func(t *testing.T) (store.Store, *inspector) {
+		return func(t *testing.T) (store.Store, *inspector) {
+			clock := newFakeClock()
+			m, err := store.NewMemory(store.MemoryOptions{Now: clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { m.Close() })
+			return m, &inspector{
+				ttl:    m.RemainingTTL,
+				expire: func(_ *testing.T, _ string, ttl time.Duration) { clock.Advance(ttl) },
+			}
+		}
+	}},
+	{name: "redis", start: func(t *testing.T) func(t *testing.T) (store.Store, *inspector) {
+		srv := testkit.StartRedis(t)
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		var n atomic.Int64
+		return func(t *testing.T) (store.Store, *inspector) {
+			prefix := fmt.Sprintf("test%d:", n.Add(1))
+			r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), KeyPrefix: prefix, Timeout: easyTimeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			return r, &inspector{
+				ttl: func(key string) time.Duration {
+					d, err := rdb.PTTL(context.Background(), prefix+key).Result()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if d < 0 {
+						return -1
+					}
+					return d
+				},
+				expire: func(t *testing.T, key string, _ time.Duration) {
+					waitUntil(t, "the key to expire", func() bool {
+						return rdb.Exists(context.Background(), prefix+key).Val() == 0
+					})
+				},
+			}
+		}
+	}},
+}
+
+// waitUntil polls cond until it holds, failing the test after 10 seconds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: gave up", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// step is one call in a sequence, with the answer it must get.
+type step struct {
+	op            string // reserve, replace, release
+	key           string
+	expect, value string
+	ttl           time.Duration
+	ok            bool
+	current       string // for a reserve that fails
+}
+
+func TestReserveReplaceRelease(t *testing.T) {
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"reserve a free key", []step{
+			{op: "reserve", key: "k", value: "a", ok: true},
+		}},
+		{"reserve a held key answers its value", []step{
+			{op: "reserve", key: "k", value: "a", ok: true},
+			{op: "reserve", key: "k", value: "b", current: "a"},
+		}},
+		{"an empty value is a value", []step{
+			{op: "reserve", key: "k", value: "", ok: true},
+			{op: "reserve", key: "k", value: "b", current: ""},
+			{op: "replace", key: "k", expect: "", value: "c", ok: true},
+		}},
+		{"keys are independent", []step{
+			{op: "reserve", key: "k1", value: "a", ok: true},
+			{op: "reserve", key: "k2", value: "b", ok: true},
+			{op: "release", key: "k1", expect: "a", ok: true},
+			{op: "reserve", key: "k2", value: "c", current: "b"},
+		}},
+		{"replace what this request reserved", []step{
+			{op: "reserve", key: "k", value: "token1", ok: true},
+			{op: "replace", key: "k", expect: "token1", value: "answer", ok: true},
+			{op: "reserve", key: "k", value: "token2", current: "answer"},
+		}},
+		{"replace someone else's reservation is refused", []step{
+			{op: "reserve", key: "k", value: "token2", ok: true},
+			{op: "replace", key: "k", expect: "token1", value: "late answer"},
+			{op: "reserve", key: "k", value: "token3", current: "token2"},
+		}},
+		{"replace a missing key creates nothing", []step{
+			{op: "replace", key: "k", expect: "token1", value: "answer"},
+			{op: "reserve", key: "k", value: "token2", ok: true},
+		}},
+		{"replace after release is refused", []step{
+			{op: "reserve", key: "k", value: "token1", ok: true},
+			{op: "release", key: "k", expect: "token1", ok: true},
+			{op: "replace", key: "k", expect: "token1", value: "answer"},
+			{op: "reserve", key: "k", value: "token2", ok: true},
+		}},
+		{"replace twice: the second expects the first's value", []step{
+			{op: "reserve", key: "k", value: "token1", ok: true},
+			{op: "replace", key: "k", expect: "token1", value: "answer", ok: true},
+			{op: "replace", key: "k", expect: "token1", value: "other"},
+			{op: "replace", key: "k", expect: "answer", value: "other", ok: true},
+			{op: "reserve", key: "k", value: "token2", current: "other"},
+		}},
+		{"release frees the key", []step{
+			{op: "reserve", key: "k", value: "token1", ok: true},
+			{op: "release", key: "k", expect: "token1", ok: true},
+			{op: "reserve", key: "k", value: "token2", ok: true},
+		}},
+		{"release someone else's reservation is refused", []step{
+			{op: "reserve", key: "k", value: "token2", ok: true},
+			{op: "release", key: "k", expect: "token1"},
+			{op: "reserve", key: "k", value: "token3", current: "token2"},
+		}},
+		{"release a missing key", []step{
+			{op: "release", key: "k", expect: "token1"},
+		}},
+		{"release twice", []step{
+			{op: "reserve", key: "k", value: "token1", ok: true},
+			{op: "release", key: "k", expect: "token1", ok: true},
+			{op: "release", key: "k", expect: "token1"},
+		}},
+		{"values compare as bytes", []step{
+			{op: "reserve", key: "k", value: "Token", ok: true},
+			{op: "release", key: "k", expect: "token"},
+			{op: "replace", key: "k", expect: "Token ", value: "x"},
+			{op: "reserve", key: "k", value: "y", current: "Token"},
+		}},
+		{"binary keys and values", []step{
+			{op: "reserve", key: "k\x00\xff\n", value: "v\x00\r\n\xfe", ok: true},
+			{op: "reserve", key: "k\x00\xff\n", value: "w", current: "v\x00\r\n\xfe"},
+			{op: "reserve", key: "k\x00\xff", value: "w", ok: true},
+			{op: "release", key: "k\x00\xff\n", expect: "v\x00\r\n\xfe", ok: true},
+		}},
+	}
+	ctx := context.Background()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			open := b.start(t)
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					s, _ := open(t)
+					for i, st := range tc.steps {
+						ttl := st.ttl
+						if ttl == 0 {
+							ttl = time.Minute
+						}
+						var ok bool
+						var current string
+						var err error
+						switch st.op {
+						case "reserve":
+							ok, current, err = s.Reserve(ctx, st.key, st.value, ttl)
+						case "replace":
+							ok, err = s.Replace(ctx, st.key, st.expect, st.value, ttl)
+						case "release":
+							ok, err = s.Release(ctx, st.key, st.expect)
+						}
+						if err != nil {
+							t.Fatalf("step %d (%s): %v", i, st.op, err)
+						}
+						if ok != st.ok || current != st.current {
+							t.Fatalf("step %d (%s): got (%v, %q), want (%v, %q)", i, st.op, ok, current, st.ok, st.current)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+func TestTTL(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			open := b.start(t)
+			t.Run("reserve sets the TTL", func(t *testing.T) {
+				s, in := open(t)
+				start := time.Now()
+				mustReserve(t, s, "k", "a", 10*time.Minute)
+				assertTTL(t, in, "k", 10*time.Minute, start)
+			})
+			t.Run("replace sets a new TTL from now", func(t *testing.T) {
+				s, in := open(t)
+				mustReserve(t, s, "k", "a", time.Minute)
+				start := time.Now()
+				if ok, err := s.Replace(ctx, "k", "a", "b", 10*time.Minute); err != nil || !ok {
+					t.Fatalf("replace: %v, %v", ok, err)
+				}
+				assertTTL(t, in, "k", 10*time.Minute, start)
+			})
+			t.Run("a refused replace keeps the TTL", func(t *testing.T) {
+				s, in := open(t)
+				start := time.Now()
+				mustReserve(t, s, "k", "a", time.Minute)
+				if ok, err := s.Replace(ctx, "k", "x", "b", 10*time.Minute); err != nil || ok {
+					t.Fatalf("replace: %v, %v", ok, err)
+				}
+				assertTTL(t, in, "k", time.Minute, start)
+			})
+			t.Run("a failed reserve keeps the TTL", func(t *testing.T) {
+				s, in := open(t)
+				start := time.Now()
+				mustReserve(t, s, "k", "a", time.Minute)
+				if ok, _, err := s.Reserve(ctx, "k", "b", 10*time.Minute); err != nil || ok {
+					t.Fatalf("reserve: %v, %v", ok, err)
+				}
+				assertTTL(t, in, "k", time.Minute, start)
+			})
+			t.Run("an expired reservation frees its key", func(t *testing.T) {
+				s, in := open(t)
+				const ttl = 50 * time.Millisecond
+				mustReserve(t, s, "k", "a", ttl)
+				in.expire(t, "k", ttl)
+				if in.ttl("k") != -1 {
+					t.Fatal("the key outlived its TTL")
+				}
+				if ok, err := s.Replace(ctx, "k", "a", "b", time.Minute); err != nil || ok {
+					t.Fatalf("replace of an expired key: %v, %v", ok, err)
+				}
+				if ok, err := s.Release(ctx, "k", "a"); err != nil || ok {
+					t.Fatalf("release of an expired key: %v, %v", ok, err)
+				}
+				mustReserve(t, s, "k", "c", time.Minute)
+			})
+			t.Run("a replaced answer expires too", func(t *testing.T) {
+				s, in := open(t)
+				const ttl = 50 * time.Millisecond
+				mustReserve(t, s, "k", "a", time.Minute)
+				if ok, err := s.Replace(ctx, "k", "a", "b", ttl); err != nil || !ok {
+					t.Fatalf("replace: %v, %v", ok, err)
+				}
+				in.expire(t, "k", ttl)
+				mustReserve(t, s, "k", "c", time.Minute)
+			})
+		})
+	}
+}
+
+// TestMemoryTTLEdge holds the memory store to the instant of expiry, which
+// only an injected clock can show: a key lives for exactly its TTL.
+func TestMemoryTTLEdge(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	m, err := store.NewMemory(store.MemoryOptions{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustReserve(t, m, "k", "a", time.Minute)
+	clock.Advance(time.Minute - time.Nanosecond)
+	if ok, current, err := m.Reserve(ctx, "k", "b", time.Minute); err != nil || ok || current != "a" {
+		t.Fatalf("just before expiry: %v, %q, %v", ok, current, err)
+	}
+	clock.Advance(time.Nanosecond)
+	mustReserve(t, m, "k", "b", time.Minute)
+}
+
+func mustReserve(t *testing.T, s store.Store, key, value string, ttl time.Duration) {
+	t.Helper()
+	ok, current, err := s.Reserve(context.Background(), key, value, ttl)
+	if err != nil || !ok {
+		t.Fatalf("reserve %q: %v, %q, %v", key, ok, current, err)
+	}
+}
+
+// assertTTL checks the TTL of a key set to want after start: the memory
+// store's clock stands still, and Redis has counted down by at most the
+// time since start (and a millisecond, its resolution).
+func assertTTL(t *testing.T, in *inspector, key string, want time.Duration, start time.Time) {
+	t.Helper()
+	got := in.ttl(key)
+	if elapsed := time.Since(start); got > want || got < want-elapsed-time.Millisecond {
+		t.Fatalf("TTL %s, want %s less at most the %s since it was set", got, want, elapsed)
+	}
+}
+
+func TestConcurrentReserve(t *testing.T) {
+	const n = 100
+	ctx := context.Background()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			open := b.start(t)
+			s, _ := open(t)
+			for round := 0; round < 5; round++ {
+				key := fmt.Sprintf("k%d", round)
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				won := make([]bool, n)
+				currents := make([]string, n)
+				errs := make([]error, n)
+				for i := 0; i < n; i++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						won[i], currents[i], errs[i] = s.Reserve(ctx, key, fmt.Sprintf("token%d", i), time.Minute)
+					}()
+				}
+				close(start)
+				wg.Wait()
+				winner := -1
+				for i := 0; i < n; i++ {
+					if errs[i] != nil {
+						t.Fatalf("reserve %d: %v", i, errs[i])
+					}
+					if won[i] {
+						if winner >= 0 {
+							t.Fatalf("round %d: both %d and %d reserved the key", round, winner, i)
+						}
+						winner = i
+					}
+				}
+				if winner < 0 {
+					t.Fatalf("round %d: nobody reserved the key", round)
+				}
+				for i := 0; i < n; i++ {
+					if !won[i] && currents[i] != fmt.Sprintf("token%d", winner) {
+						t.Fatalf("round %d: loser %d saw %q, the winner was %d", round, i, currents[i], winner)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestConcurrentLifecycle runs many requests through reserve, replace and
+// release on a few keys at once: every compare-and-set must act only for
+// the request holding the key.
+func TestConcurrentLifecycle(t *testing.T) {
+	const workers, rounds, keys = 32, 50, 4
+	ctx := context.Background()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			open := b.start(t)
+			s, _ := open(t)
+			var wg sync.WaitGroup
+			errc := make(chan error, workers)
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for r := 0; r < rounds; r++ {
+						key := fmt.Sprintf("k%d", (w+r)%keys)
+						token := fmt.Sprintf("w%d-r%d", w, r)
+						ok, _, err := s.Reserve(ctx, key, token, time.Minute)
+						if err != nil {
+							errc <- err
+							return
+						}
+						if !ok {
+							if ok, err := s.Release(ctx, key, token); err != nil || ok {
+								errc <- fmt.Errorf("released a key it did not hold: %v, %v", ok, err)
+								return
+							}
+							continue
+						}
+						if ok, err := s.Replace(ctx, key, token, token+"-done", time.Minute); err != nil || !ok {
+							errc <- fmt.Errorf("lost its own reservation: %v, %v", ok, err)
+							return
+						}
+						if ok, err := s.Release(ctx, key, token+"-done"); err != nil || !ok {
+							errc <- fmt.Errorf("could not release its own answer: %v, %v", ok, err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errc)
+			for err := range errc {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestAllow(t *testing.T) {
+	hour := time.Hour
+	cases := []struct {
+		name   string
+		limit  store.Limit
+		events int
+	}{
+		{"20 per 1h", store.Limit{Count: 20, Period: hour}, 21},
+		{"5 per 24h", store.Limit{Count: 5, Period: 24 * hour}, 7},
+		{"3 per 24h", store.Limit{Count: 3, Period: 24 * hour}, 4},
+		{"500 per 1h", store.Limit{Count: 500, Period: hour}, 502},
+		{"1 per 1m", store.Limit{Count: 1, Period: time.Minute}, 3},
+	}
+	ctx := context.Background()
+	type run struct {
+		decisions []store.Decision
+		elapsed   time.Duration
+	}
+	runs := map[string][]run{}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			open := b.start(t)
+			s, _ := open(t)
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					var got []store.Decision
+					start := time.Now()
+					for i := 0; i < tc.events; i++ {
+						d, err := s.Allow(ctx, tc.name, tc.limit)
+						if err != nil {
+							t.Fatal(err)
+						}
+						got = append(got, d)
+					}
+					// Redis's clock runs during the test: by at most
+					// elapsed between the first event and the last. The
+					// memory store's clock stands still.
+					elapsed := time.Since(start)
+					runs[tc.name] = append(runs[tc.name], run{got, elapsed})
+					// The first Count events pass, each leaving one fewer;
+					// the rest are refused until one token has come back,
+					// Period/Count after the first event.
+					interval := tc.limit.Period / time.Duration(tc.limit.Count)
+					for i, d := range got {
+						if i < tc.limit.Count {
+							if !d.Allowed || d.Remaining != tc.limit.Count-1-i || d.RetryAfter != 0 {
+								t.Fatalf("event %d: %+v, want allowed with %d remaining", i+1, d, tc.limit.Count-1-i)
+							}
+							continue
+						}
+						if d.Allowed || d.Remaining != 0 {
+							t.Fatalf("event %d: %+v, want refused", i+1, d)
+						}
+						if d.RetryAfter > interval+time.Microsecond || d.RetryAfter < interval-elapsed {
+							t.Fatalf("event %d: retry after %s, want %s less at most the %s the events took", i+1, d.RetryAfter, interval, elapsed)
+						}
+					}
+				})
+			}
+		})
+	}
+	// The same sequence gets the same answers from both stores, but for
+	// the time Redis's clock ran.
+	for name, r := range runs {
+		if len(r) != 2 {
+			continue
+		}
+		for i := range r[0].decisions {
+			m, rd := r[0].decisions[i], r[1].decisions[i]
+			if m.Allowed != rd.Allowed || m.Remaining != rd.Remaining || (m.RetryAfter-rd.RetryAfter).Abs() > r[1].elapsed {
+				t.Errorf("%s event %d: memory %+v, redis %+v", name, i+1, m, rd)
+			}
+		}
+	}
+}
+
+// TestAllowRefill: a refused event takes nothing, and one token comes back
+// per Period/Count. The memory store shows it to the nanosecond; Redis,
+// whose clock cannot be moved, is waited on with a short period.
+func TestAllowRefill(t *testing.T) {
+	ctx := context.Background()
+	t.Run("memory", func(t *testing.T) {
+		clock := newFakeClock()
+		// One shard, so that writing any key drops every expired entry.
+		m, err := store.NewMemory(store.MemoryOptions{MaxEntries: 100, Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		limit := store.Limit{Count: 20, Period: time.Hour}
+		for i := 0; i < 20; i++ {
+			if d, _ := m.Allow(ctx, "caller", limit); !d.Allowed {
+				t.Fatalf("event %d refused", i+1)
+			}
+		}
+		var d store.Decision
+		for i := 0; i < 5; i++ {
+			d, _ = m.Allow(ctx, "caller", limit)
+			if d.Allowed || !near(d.RetryAfter, 3*time.Minute) {
+				t.Fatalf("refusal %d: %+v, want retry after 3m", i+1, d)
+			}
+		}
+		clock.Advance(d.RetryAfter - time.Second)
+		if d, _ := m.Allow(ctx, "caller", limit); d.Allowed || !near(d.RetryAfter, time.Second) {
+			t.Fatalf("a second early: %+v", d)
+		}
+		clock.Advance(time.Second)
+		if d, _ := m.Allow(ctx, "caller", limit); !d.Allowed || d.Remaining != 0 {
+			t.Fatalf("on time: %+v", d)
+		}
+		if d, _ := m.Allow(ctx, "caller", limit); d.Allowed {
+			t.Fatalf("one token came back, two were taken: %+v", d)
+		}
+		// A bucket idle for a whole period is full again.
+		clock.Advance(time.Hour)
+		if d, _ := m.Allow(ctx, "caller", limit); !d.Allowed || d.Remaining != 19 {
+			t.Fatalf("after an idle hour: %+v", d)
+		}
+		// A full bucket is dropped: no entry is kept for an idle caller.
+		clock.Advance(3 * time.Minute)
+		mustReserve(t, m, "other", "x", time.Minute)
+		if n := m.Len(); n != 1 {
+			t.Fatalf("%d entries, want only the reservation", n)
+		}
+	})
+	t.Run("redis", func(t *testing.T) {
+		srv := testkit.StartRedis(t)
+		r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Timeout: easyTimeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		limit := store.Limit{Count: 2, Period: 2 * time.Second}
+		for i := 0; i < 2; i++ {
+			if d, err := r.Allow(ctx, "caller", limit); err != nil || !d.Allowed {
+				t.Fatalf("event %d: %+v, %v", i+1, d, err)
+			}
+		}
+		d, err := r.Allow(ctx, "caller", limit)
+		if err != nil || d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > time.Second {
+			t.Fatalf("third event: %+v, %v", d, err)
+		}
+		var allowed store.Decision
+		waitUntil(t, "a token to come back", func() bool {
+			allowed, err = r.Allow(ctx, "caller", limit)
+			return err == nil && allowed.Allowed
+		})
+		if d, err := r.Allow(ctx, "caller", limit); err != nil || (d.Allowed && allowed.Remaining == 0) {
+			t.Fatalf("after one token came back: %+v then %+v, %v", allowed, d, err)
+		}
+	})
+}
+
+// near reports whether d is want, but for float rounding in the limiter.
+func near(d, want time.Duration) bool { return (d - want).Abs() <= time.Microsecond }
+
+func TestAllowIsApartFromReservations(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			open := b.start(t)
+			s, _ := open(t)
+			mustReserve(t, s, "k", "a", time.Minute)
+			limit := store.Limit{Count: 1, Period: time.Hour}
+			if d, err := s.Allow(ctx, "k", limit); err != nil || !d.Allowed {
+				t.Fatalf("allow: %+v, %v", d, err)
+			}
+			if ok, current, err := s.Reserve(ctx, "k", "b", time.Minute); err != nil || ok || current != "a" {
+				t.Fatalf("reserve after allow: %v, %q, %v", ok, current, err)
+			}
+			if ok, err := s.Release(ctx, "k", "a"); err != nil || !ok {
+				t.Fatalf("release: %v, %v", ok, err)
+			}
+			if d, err := s.Allow(ctx, "k", limit); err != nil || d.Allowed {
+				t.Fatalf("the limit forgot its event: %+v, %v", d, err)
+			}
+		})
+	}
+}
+
+func TestInvalidArguments(t *testing.T) {
+	ctx := context.Background()
+	calls := []struct {
+		name string
+		call func(store.Store) error
+	}{
+		{"reserve ttl 0", func(s store.Store) error { _, _, err := s.Reserve(ctx, "k", "v", 0); return err }},
+		{"reserve ttl below 1ms", func(s store.Store) error { _, _, err := s.Reserve(ctx, "k", "v", time.Microsecond); return err }},
+		{"replace negative ttl", func(s store.Store) error { _, err := s.Replace(ctx, "k", "v", "w", -time.Second); return err }},
+		{"allow count 0", func(s store.Store) error {
+			_, err := s.Allow(ctx, "k", store.Limit{Count: 0, Period: time.Hour})
+			return err
+		}},
+		{"allow period 0", func(s store.Store) error { _, err := s.Allow(ctx, "k", store.Limit{Count: 1}); return err }},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			open := b.start(t)
+			s, _ := open(t)
+			for _, c := range calls {
+				err := c.call(s)
+				var se *store.Error
+				if !errors.As(err, &se) || errors.Is(err, store.ErrUnavailable) {
+					t.Errorf("%s: %v, want an invalid-argument *store.Error", c.name, err)
+				}
+			}
+			mustReserve(t, s, "k", "v", time.Minute)
+		})
+	}
+}
+
+func TestClosed(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			open := b.start(t)
+			s, _ := open(t)
+			mustReserve(t, s, "k", "v", time.Minute)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("second close: %v", err)
+			}
+			_, _, err1 := s.Reserve(ctx, "k", "v", time.Minute)
+			_, err2 := s.Replace(ctx, "k", "v", "w", time.Minute)
+			_, err3 := s.Release(ctx, "k", "v")
+			_, err4 := s.Allow(ctx, "k", store.Limit{Count: 1, Period: time.Hour})
+			for i, err := range []error{err1, err2, err3, err4} {
+				if !errors.Is(err, store.ErrClosed) || !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrTimeout) {
+					t.Errorf("call %d after close: %v", i+1, err)
+				}
+				if err != nil && !strings.HasPrefix(err.Error(), "store: ") {
+					t.Errorf("call %d after close: message %q", i+1, err)
+				}
+			}
+		})
+	}
+}
