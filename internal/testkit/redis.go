@@ -257,9 +257,9 @@ func (s *RedisServer) start(t testing.TB, bin string, newPorts bool) {
 	var lastErr error
 	for attempt := 0; attempt < redisStartAttempts; attempt++ {
 		if newPorts {
-			s.port = redisFreePort(t)
+			s.port = FreePort(t)
 			if s.cfg.Cluster {
-				s.busPort = redisFreePort(t)
+				s.busPort = FreePort(t)
 			}
 		}
 		err := s.run(bin)
@@ -477,18 +477,6 @@ func redisReadReply(r *bufio.Reader) ([]string, error) {
 		return all, nil
 	}
 	return nil, fmt.Errorf("unexpected reply %q", line)
-}
-
-// redisFreePort returns a loopback TCP port that was free a moment ago.
-func redisFreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testkit: find a free port: %v", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	return port
 }
 
 // makeTLS writes a CA and a server certificate for 127.0.0.1 and localhost
