@@ -10,12 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -121,7 +118,7 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("max_body_size must be between 1 byte and 1GiB: %d", h.MaxBodySize)
 	}
 	for _, p := range h.paths {
-		if !strings.HasPrefix(p, "/") || !strings.EqualFold(canonicalPath(p), p) {
+		if !strings.HasPrefix(p, "/") || !strings.EqualFold(ucwa.CanonicalPath(p), p) {
 			return fmt.Errorf("path suffix %q must start with / and be clean (no trailing /, no . or .. segments, ASCII)", p)
 		}
 	}
@@ -260,46 +257,13 @@ func (f errorFormat) get() ucwa.Format {
 // A request that IIS might read as startPhoneAudio must not pass the edge
 // unchecked through a fallback reverse_proxy.
 func (h *Handler) terminates(r *http.Request) bool {
-	p := canonicalPath(r.URL.Path)
+	p := ucwa.CanonicalPath(r.URL.Path)
 	for _, suffix := range h.paths {
 		if len(p) >= len(suffix) && strings.EqualFold(p[len(p)-len(suffix):], suffix) {
 			return true
 		}
 	}
 	return false
-}
-
-// canonicalPath is the form of a request path that terminates matches.
-func canonicalPath(p string) string {
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p
-	}
-	if strings.ContainsAny(p, "\\;. ") || !isASCII(p) {
-		p = strings.ReplaceAll(p, "\\", "/")
-		segments := strings.Split(p, "/")
-		for i, seg := range segments {
-			if j := strings.IndexByte(seg, ';'); j >= 0 {
-				seg = seg[:j]
-			}
-			if seg != "." && seg != ".." {
-				seg = strings.TrimRight(seg, ". ")
-			}
-			// Fold as .NET's invariant upper-casing does (ſ is S, ı is I),
-			// so that look-alike letters match too.
-			segments[i] = strings.Map(func(c rune) rune { return unicode.ToLower(unicode.ToUpper(c)) }, seg)
-		}
-		p = strings.Join(segments, "/")
-	}
-	return path.Clean(p) // no allocation when p is clean already
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }
 
 // bodyBuffer is what a request body is read with: the buffer, and the
