@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,25 +173,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if uerr != nil {
 		return fail(uerr)
 	}
-	req, uerr := ucwa.Decode(reqFormat, body)
-	if uerr != nil {
-		return fail(uerr)
-	}
-	var query url.Values
-	var queryTo string
-	if r.URL.RawQuery != "" {
-		// URL.Query drops pairs it cannot parse, but the pool (ASP.NET)
-		// reads some of them ("to=...;x", "%u0074o=..."): a query that
-		// does not parse whole is refused, so no "to" escapes the checks.
-		var err error
-		if query, err = url.ParseQuery(r.URL.RawQuery); err != nil {
-			return fail(errMalformedQuery)
-		}
-		if queryTo, uerr = ucwa.QueryTarget(query); uerr != nil {
-			return fail(uerr)
-		}
-	}
-	cleanQueryTo, uerr := h.cleaner.Clean(req, queryTo)
+	cleaned, uerr := h.cleaner.Intake(startPhoneAudioOperation, ucwa.Incoming{Method: r.Method, Header: r.Header, RawQuery: r.URL.RawQuery, Body: body})
 	if uerr != nil {
 		return fail(uerr)
 	}
@@ -200,21 +181,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return fail(ucwa.NewError(http.StatusForbidden, "", ucwa.MessagePhoneAudioNotInCapabilities))
 	}
 
-	if cleanQueryTo != queryTo {
-		for name := range query {
-			if strings.EqualFold(name, "to") {
-				query[name] = []string{cleanQueryTo}
-			}
-		}
-		r.URL.RawQuery = query.Encode()
+	if q := cleaned.RawQuery(); q != r.URL.RawQuery {
+		r.URL.RawQuery = q
 		r.RequestURI = r.URL.RequestURI()
 	}
 	// The proxy may still be writing the body after ServeHTTP returns
 	// (net/http closes a request body in its own time). When nothing
-	// changed, Encode forwards buf's own bytes, so buf is left to the
-	// garbage collector; otherwise the forwarded body is a new slice.
-	body = req.Encode()
-	recycle = req.Changed()
+	// changed, the forwarded body is buf's own bytes, so buf is left to
+	// the garbage collector; otherwise the forwarded body is a new slice.
+	body = cleaned.Body()
+	recycle = cleaned.BodyChanged()
 	forwarded := new(bodyReader)
 	forwarded.Reset(body)
 	r.Body = forwarded
@@ -229,8 +205,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return h.deliver(w, r, next, body, errFormat)
 }
 
-var errMalformedQuery = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeParameterValidationFailure,
-	"The query string cannot be read: every name=value pair must be percent-encoded and separated by &.")
+// startPhoneAudioOperation is the operation the handler terminates.
+var startPhoneAudioOperation = ucwa.FindOperation(ucwa.DefaultOperations(), "startPhoneAudio")
 
 // bodyReader is a request body over a byte slice; closing it does nothing.
 // It is io.NopCloser(bytes.NewReader(b)) in one allocation.

@@ -15,12 +15,6 @@ import (
 	"github.com/nyaruka/phonenumbers/v2"
 )
 
-// Limits from the startPhoneAudio reference, in characters.
-const (
-	MaxOperationIDLength = 50
-	MaxSubjectLength     = 250
-)
-
 // NumberFormat is how a normalized phone number is forwarded.
 type NumberFormat uint8
 
@@ -42,9 +36,7 @@ func ParseNumberFormat(s string) (NumberFormat, error) {
 	return 0, fmt.Errorf("number format %q is neither tel nor e164", s)
 }
 
-var importances = [...]string{"Normal", "Urgent", "Emergency"}
-
-// Cleaner validates and normalizes startPhoneAudio requests. It is safe
+// Cleaner validates and normalizes the inputs of operations. It is safe
 // for concurrent use.
 type Cleaner struct {
 	region  string
@@ -66,102 +58,315 @@ func NewCleaner(defaultRegion string, format NumberFormat) (*Cleaner, error) {
 	return &Cleaner{region: region, format: format, numbers: newNumberCache(numberCacheSize)}, nil
 }
 
-// Clean validates r (and the "to" query parameter, queryTo, "" when
-// absent) and normalizes it in place: numbers to E.164, importance to its
-// canonical spelling, stray white space around URI scheme colons removed.
-// It returns the normalized query "to" for the caller to forward, or the
-// UCWA error to answer: 400 ParameterValidationFailure naming every bad
-// property, or 400 NormalizationFailed naming the numbers that failed.
-func (c *Cleaner) Clean(r *Request, queryTo string) (string, *Error) {
-	var bad []Parameter
-	fail := func(f Field, reason string) { bad = append(bad, Parameter{Name: f.String(), Reason: reason}) }
-
-	for f := range numFields {
-		if r.typeErr[f] != "" {
-			fail(f, r.typeErr[f])
-		}
-	}
-	bodyTo, hasBodyTo := r.Get(To)
-	queryTo = strings.TrimSpace(queryTo)
-	if !hasBodyTo && queryTo == "" && r.typeErr[To] == "" {
-		fail(To, "is required, in the body or as the to query parameter")
-	}
-	if v, ok := r.Get(OperationID); ok && utf8.RuneCountInString(v) > MaxOperationIDLength {
-		fail(OperationID, "must be at most "+strconv.Itoa(MaxOperationIDLength)+" characters")
-	}
-	if v, ok := r.Get(Subject); ok && utf8.RuneCountInString(v) > MaxSubjectLength {
-		fail(Subject, "must be at most "+strconv.Itoa(MaxSubjectLength)+" characters")
-	}
-	if v, ok := r.Get(Importance); ok {
-		if canon, ok := canonicalImportance(v); ok {
-			r.Set(Importance, canon)
-		} else {
-			fail(Importance, "must be Normal, Urgent or Emergency")
-		}
-	}
-	if v, ok := r.Get(CustomContent); ok {
-		if clean, reason := cleanDataURL(v); reason != "" {
-			fail(CustomContent, reason)
-		} else {
-			r.Set(CustomContent, clean)
-		}
-	}
-	// Classify "to" (body and query) before normalizing any number, so
-	// that every syntax problem is reported at once.
-	var toKinds [2]targetKind
-	for i, v := range [2]string{bodyTo, queryTo} {
-		if v == "" {
-			continue
-		}
-		toKinds[i] = classifyTarget(v)
-		if toKinds[i] == badTarget {
-			fail(To, "must be a SIP URI (sip:user@host) or a phone number"+toWhere[i])
-		}
-	}
-	if len(bad) > 0 {
-		return "", parameterError(bad)
-	}
-
-	var normBad []Parameter
-	normalizeTo := func(i int, v string, kind targetKind) string {
-		if kind == sipTarget {
-			return cleanSIP(v)
-		}
-		n, ok := c.NormalizeNumber(v)
-		if !ok {
-			normBad = append(normBad, Parameter{Name: To.String(), Reason: "is not a possible phone number" + toWhere[i]})
-		}
-		return n
-	}
-	if v, ok := r.Get(PhoneNumber); ok {
-		if n, ok := c.NormalizeNumber(v); ok {
-			r.Set(PhoneNumber, n)
-		} else {
-			normBad = append(normBad, Parameter{Name: PhoneNumber.String(), Reason: "is not a possible phone number"})
-		}
-	}
-	var normBodyTo, normQueryTo string
-	if hasBodyTo {
-		normBodyTo = normalizeTo(0, bodyTo, toKinds[0])
-	}
-	if queryTo != "" {
-		normQueryTo = normalizeTo(1, queryTo, toKinds[1])
-	}
-	if len(normBad) > 0 {
-		return "", &Error{Status: 400, Subcode: SubcodeNormalizationFailed, Message: MessageNormalizationFailed, Parameters: normBad}
-	}
-	if hasBodyTo {
-		r.Set(To, normBodyTo)
-		if queryTo != "" && !sameTarget(normBodyTo, normQueryTo) {
-			return "", parameterError([]Parameter{{Name: To.String(), Reason: "the body and the to query parameter name different targets"}})
-		}
-	}
-	return normQueryTo, nil
+// PropertyDestination is a phone destination a cleaned request forwards, for a
+// destination policy to judge.
+type PropertyDestination struct {
+	// Property is the property's documented name.
+	Property string
+	// Kind is what the pool does with it.
+	Kind DestinationKind
+	// Source is where it came from: the body or the query.
+	Source Source
+	// Value is exactly what the edge forwards: the normalized number
+	// (tel:+14255551234, or +14255551234 in the e164 format), or the
+	// SIP URI.
+	Value string
+	// Phone is set for a phone number (also one a SIP URI carries as its
+	// user), and unset for a SIP URI of a person.
+	Phone bool
 }
 
-// toWhere completes a reason about "to" with where it came from: the body
-// (index 0) or the query (index 1), since both are named "to".
-var toWhere = [2]string{"", " (the to query parameter)"}
+// Cleaned is a request whose inputs passed every rule of its operation,
+// normalized, ready to forward.
+type Cleaned struct {
+	// Operation is the operation the request is.
+	Operation *Operation
+	// Request is the decoded body, nil when the request has no UCWA body
+	// (no body at all, or an SDP body).
+	Request *Request
+	// Query is the query string.
+	Query *Query
+
+	body     []byte
+	rawQuery string
+	dests    []PropertyDestination
+	destBuf  [4]PropertyDestination
+}
+
+// Body returns the body to forward: the cleaned body re-encoded, or the
+// body as it came (the same slice) when nothing in it changed or it is
+// not a UCWA body.
+func (c *Cleaned) Body() []byte { return c.body }
+
+// BodyChanged reports whether Body differs from the body that came.
+func (c *Cleaned) BodyChanged() bool { return c.Request != nil && c.Request.Changed() }
+
+// RawQuery returns the query string to forward: the one that came, with
+// only the normalized values replaced.
+func (c *Cleaned) RawQuery() string { return c.rawQuery }
+
+// Destinations returns the phone destinations the request forwards, one
+// per property and source (a property in both the body and the query is
+// listed twice, with the same value).
+func (c *Cleaned) Destinations() []PropertyDestination { return c.dests }
+
+// Value returns the value of a property as the pool will read it: from
+// the body, or else from the query.
+func (c *Cleaned) Value(name string) (string, bool) {
+	if c.Request != nil {
+		if v, ok := c.Request.Get(name); ok {
+			return v, true
+		}
+	}
+	if c.Query != nil {
+		return c.Query.Get(name)
+	}
+	return "", false
+}
+
+// The rules, in the order their failures are listed in a 400
+// ParameterValidationFailure (and, within one rule, in the table's
+// property order).
+const (
+	ruleType = iota
+	ruleRequired
+	ruleLength
+	ruleValue
+	ruleDataURL
+	ruleDestination
+	numRules
+)
+
+// cleanProblems collects what is wrong, without allocating until
+// something is.
+type cleanProblems struct {
+	rules         [numRules][]Parameter
+	normalization []Parameter
+	after         []Parameter
+}
+
+func (cp *cleanProblems) add(rule int, name, reason string) {
+	cp.rules[rule] = append(cp.rules[rule], Parameter{Name: name, Reason: reason})
+}
+
+// Clean validates the inputs of a request to op (r, the decoded body, nil
+// when the request has no UCWA body; q, the query, nil for none) and
+// normalizes them in place: numbers to E.164, enums to their canonical
+// spelling, booleans and integers to canonical text, stray white space
+// around URI scheme colons removed. Every property may be in the body or
+// the query; a property in both must have the same value after
+// normalization. It returns the cleaned request, or the UCWA error to
+// answer: 400 ParameterValidationFailure naming every bad property and
+// why, or 400 NormalizationFailed naming the numbers that failed. No
+// message holds a value.
+func (c *Cleaner) Clean(op *Operation, r *Request, q *Query) (*Cleaned, *Error) {
+	cl := &Cleaned{}
+	if err := c.clean(cl, op, r, q); err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// clean is Clean into cl.
+func (c *Cleaner) clean(cl *Cleaned, op *Operation, r *Request, q *Query) *Error {
+	*cl = Cleaned{Operation: op, Request: r, Query: q}
+	cl.dests = cl.destBuf[:0]
+	if r != nil && r.op != op || q != nil && q.op != op {
+		return NewError(500, SubcodeServiceFailure, "The request was read for another operation.")
+	}
+	var cp cleanProblems
+	for i := range op.Properties {
+		p := &op.Properties[i]
+		var body *value
+		if r != nil {
+			if v := &r.vals[i]; v.problem != typeOK {
+				cp.add(ruleType, p.Name, typeReasons[v.problem])
+			} else if v.present {
+				body = v
+			}
+		}
+		var qv *queryValue
+		if q != nil {
+			if v := q.value(i); v != nil && v.present {
+				qv = v
+			}
+		}
+		if p.Required && body == nil && qv == nil && (r == nil || r.vals[i].problem == typeOK) {
+			where := ", in the body or as the " + p.Name + " query parameter"
+			if op.Body != PropertiesBody {
+				where = ", as the " + p.Name + " query parameter"
+			}
+			cp.add(ruleRequired, p.Name, "is required"+where)
+		}
+		var bodyOut, queryOut string
+		var bodyOK, queryOK, phone bool
+		if body != nil {
+			bodyOut, phone, bodyOK = c.cleanValue(&cp, p, body.text, "")
+			if bodyOK {
+				r.setValue(i, bodyOut)
+			}
+		}
+		if qv != nil {
+			var qphone bool
+			queryOut, qphone, queryOK = c.cleanValue(&cp, p, qv.text, " (the "+p.Name+" query parameter)")
+			if queryOK {
+				q.setValue(i, queryOut)
+			}
+			if body == nil {
+				phone = qphone
+			}
+		}
+		if bodyOK && queryOK && !sameValue(p, bodyOut, queryOut) {
+			cp.after = append(cp.after, Parameter{Name: p.Name, Reason: "differs between the body and the query"})
+		}
+		if p.Destination != NotDestination {
+			if bodyOK {
+				cl.dests = append(cl.dests, PropertyDestination{Property: p.Name, Kind: p.Destination, Source: InBody, Value: bodyOut, Phone: phone})
+			}
+			if queryOK {
+				cl.dests = append(cl.dests, PropertyDestination{Property: p.Name, Kind: p.Destination, Source: InQuery, Value: queryOut, Phone: phone})
+			}
+		}
+	}
+	var bad []Parameter
+	for _, list := range cp.rules {
+		bad = append(bad, list...)
+	}
+	if len(bad) > 0 {
+		return parameterError(bad)
+	}
+	if len(cp.normalization) > 0 {
+		return &Error{Status: 400, Subcode: SubcodeNormalizationFailed, Message: MessageNormalizationFailed, Parameters: cp.normalization}
+	}
+	if len(cp.after) > 0 {
+		return parameterError(cp.after)
+	}
+	if r != nil {
+		cl.body = r.Encode()
+	}
+	if q != nil {
+		cl.rawQuery = q.Encode()
+	}
+	return nil
+}
+
+// cleanValue checks one value of property p and returns it normalized,
+// whether it is a phone number, and whether it passed; problems go to cp,
+// with where appended to the reason.
+func (c *Cleaner) cleanValue(cp *cleanProblems, p *Property, v, where string) (string, bool, bool) {
+	out, phone := v, false
+	switch p.Type {
+	case EnumValue:
+		canon, ok := canonicalEnum(p.Values, v)
+		if !ok {
+			cp.add(ruleValue, p.Name, "must be "+joinOr(p.Values)+where)
+			return "", false, false
+		}
+		out = canon
+	case BooleanValue:
+		switch t := strings.TrimSpace(v); {
+		case strings.EqualFold(t, "true"):
+			out = "true"
+		case strings.EqualFold(t, "false"):
+			out = "false"
+		default:
+			cp.add(ruleValue, p.Name, "must be true or false"+where)
+			return "", false, false
+		}
+	case IntegerValue:
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < p.Min || n > p.Max {
+			cp.add(ruleValue, p.Name, "must be a whole number from "+strconv.FormatInt(p.Min, 10)+" to "+strconv.FormatInt(p.Max, 10)+where)
+			return "", false, false
+		}
+		out = strconv.FormatInt(n, 10)
+	case DataURLValue:
+		clean, reason := cleanDataURL(v)
+		if reason != "" {
+			cp.add(ruleDataURL, p.Name, reason+where)
+			return "", false, false
+		}
+		out = clean
+	case NumberValue:
+		n, ok := c.normalizePhone(v)
+		if !ok {
+			cp.normalization = append(cp.normalization, Parameter{Name: p.Name, Reason: "is not a possible phone number" + where})
+			return "", true, false
+		}
+		out, phone = n, true
+	case DestinationValue:
+		n, isPhone, problem := c.normalizeDestination(v)
+		switch problem {
+		case destinationSyntax:
+			cp.add(ruleDestination, p.Name, "must be a SIP URI (sip:user@host) or a phone number"+where)
+			return "", false, false
+		case destinationNotNumber:
+			cp.normalization = append(cp.normalization, Parameter{Name: p.Name, Reason: "is not a possible phone number" + where})
+			return "", true, false
+		}
+		out, phone = n, isPhone
+	}
+	if p.MaxLength > 0 && utf16Length(out) > p.MaxLength {
+		reason := "must be at most " + strconv.Itoa(p.MaxLength) + " characters, counted in UTF-16 code units" + where
+		if p.Type == NumberValue || p.Type == DestinationValue {
+			cp.after = append(cp.after, Parameter{Name: p.Name, Reason: reason + " once normalized"})
+		} else {
+			cp.add(ruleLength, p.Name, reason)
+		}
+		return "", phone, false
+	}
+	return out, phone, true
+}
+
+// utf16Length counts s in UTF-16 code units, as a .NET pool counts a
+// string's length: a character outside the Basic Multilingual Plane (an
+// emoji) is two.
+func utf16Length(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			n++
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		n++
+		if r > 0xFFFF {
+			n++ // a surrogate pair
+		}
+		i += size // each byte of an invalid sequence is one U+FFFD
+	}
+	return n
+}
+
+// sameValue compares two normalized values of p. SIP schemes and hosts
+// are case-insensitive, users are not.
+func sameValue(p *Property, a, b string) bool {
+	if p.Type == DestinationValue {
+		return sameTarget(a, b)
+	}
+	return a == b
+}
+
+// canonicalEnum returns the canonical spelling of v (white space around
+// it ignored, any letter case).
+func canonicalEnum(values []string, v string) (string, bool) {
+	v = strings.TrimSpace(v)
+	for _, canon := range values {
+		if strings.EqualFold(v, canon) {
+			return canon, true
+		}
+	}
+	return "", false
+}
+
+// joinOr lists values as "A, B or C".
+func joinOr(values []string) string {
+	if len(values) == 1 {
+		return values[0]
+	}
+	return strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
+}
 
 func parameterError(bad []Parameter) *Error {
 	var msg strings.Builder
@@ -176,14 +381,41 @@ func parameterError(bad []Parameter) *Error {
 	return &Error{Status: 400, Subcode: SubcodeParameterValidationFailure, Message: msg.String(), Parameters: bad}
 }
 
-func canonicalImportance(v string) (string, bool) {
-	v = strings.TrimSpace(v)
-	for _, canon := range importances {
-		if strings.EqualFold(v, canon) {
-			return canon, true
+// destinationProblem is why a destination was refused.
+type destinationProblem uint8
+
+const (
+	destinationOK destinationProblem = iota
+	// destinationSyntax: neither a SIP URI nor a phone number (400
+	// ParameterValidationFailure).
+	destinationSyntax
+	// destinationNotNumber: written as a phone number, but not a
+	// possible one (400 NormalizationFailed).
+	destinationNotNumber
+)
+
+// normalizePhone normalizes a property that holds a phone number only.
+// It is the one place phone-number properties meet the number code.
+func (c *Cleaner) normalizePhone(v string) (string, bool) {
+	return c.NormalizeNumber(v)
+}
+
+// normalizeDestination reads a property that holds a SIP URI or a phone
+// number and returns what to forward, whether it is a phone number, and
+// any problem. It is the one place destinations meet the SIP and number
+// code.
+func (c *Cleaner) normalizeDestination(v string) (string, bool, destinationProblem) {
+	switch classifyTarget(v) {
+	case sipTarget:
+		return cleanSIP(v), false, destinationOK
+	case phoneTarget:
+		n, ok := c.NormalizeNumber(v)
+		if !ok {
+			return "", true, destinationNotNumber
 		}
+		return n, true, destinationOK
 	}
-	return "", false
+	return "", false, destinationSyntax
 }
 
 // splitScheme splits "scheme:rest", tolerating white space around the

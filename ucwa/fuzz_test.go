@@ -8,7 +8,9 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -80,9 +82,45 @@ func replacement(s string) string {
 	return s
 }
 
+// propertyOps are the operations with a properties body.
+var propertyOps = func() []*Operation {
+	var ops []*Operation
+	for i := range testOps {
+		if testOps[i].Body == PropertiesBody {
+			ops = append(ops, &testOps[i])
+		}
+	}
+	return ops
+}()
+
+// otherOp picks a properties operation from fuzzer text, so that every
+// operation's table is fuzzed as the corpus grows.
+func otherOp(v string) *Operation {
+	h := uint32(len(v))
+	for _, c := range []byte(v) {
+		h = h*31 + uint32(c)
+	}
+	return propertyOps[h%uint32(len(propertyOps))]
+}
+
+// valueFor is a value property p can hold in a body, from fuzzer text.
+func valueFor(p *Property, v string) string {
+	switch p.Type {
+	case BooleanValue:
+		if len(v)%2 == 0 {
+			return "true"
+		}
+		return "false"
+	case IntegerValue:
+		return strconv.Itoa(len(v) - 3)
+	}
+	return v
+}
+
 // checkRoundTrip asserts the encoder's invariants on an accepted body:
-// unchanged, Encode returns the input itself; with every field set to v,
-// the output decodes to exactly those values (and nothing else moves).
+// unchanged, Encode returns the input itself; with every property set to
+// v (or a value of its type), the output decodes to exactly those values
+// (and nothing else moves).
 func checkRoundTrip(t *testing.T, f Format, body []byte, r *Request, v string) {
 	t.Helper()
 	body = bytes.TrimPrefix(body, utf8BOM) // Decode drops it
@@ -90,22 +128,25 @@ func checkRoundTrip(t *testing.T, f Format, body []byte, r *Request, v string) {
 		t.Fatalf("unchanged request re-encodes as %q", out)
 	}
 	want := snapshot(r)
-	for fld := range numFields {
-		if _, ok := r.Get(fld); ok {
-			r.Set(fld, v)
-			want[fld].v = v
+	for i := range r.op.Properties {
+		p := &r.op.Properties[i]
+		if _, ok := r.Get(p.Name); ok {
+			r.Set(p.Name, valueFor(p, v))
+			want[i].v = valueFor(p, v)
 		}
 	}
 	out := r.Encode()
-	r2, err := Decode(f, out)
+	r2, err := Decode(r.op, f, out)
 	if err != nil {
 		t.Fatalf("re-encoded body does not decode: %v\n%q", err, out)
 	}
 	if got := snapshot(r2); got != want {
 		t.Fatalf("re-encoded body holds %v, want %v\n%q", got, want, out)
 	}
-	if r2.typeErr != r.typeErr {
-		t.Fatalf("re-encoded body has type errors %q, want %q", r2.typeErr, r.typeErr)
+	for _, p := range r.op.Properties {
+		if problem(r2, p.Name) != problem(r, p.Name) {
+			t.Fatalf("re-encoded body has type problem %q for %s, want %q", problem(r2, p.Name), p.Name, problem(r, p.Name))
+		}
 	}
 	if f == JSON && !json.Valid(out) {
 		t.Fatalf("re-encoded body is not JSON: %q", out)
@@ -118,23 +159,25 @@ func FuzzDecodeJSON(f *testing.F) {
 		f.Add([]byte(s), `"\<>&`+"\u2028\x7f")
 	}
 	f.Fuzz(func(t *testing.T, body []byte, v string) {
-		r, err := Decode(JSON, body)
-		ref, refErr := referenceJSON(bytes.TrimPrefix(body, utf8BOM))
-		if (err == nil) != (refErr == nil) {
-			t.Fatalf("Decode error %v, encoding/json says %v", err, refErr)
-		}
-		if err != nil {
-			knownDecodeError(t, err)
-			return
-		}
-		for fld := range numFields {
-			got, ok := r.Get(fld)
-			want, wok := ref.fields[fld]
-			if got != want || ok != wok || r.typeErr[fld] != ref.typeErr[fld] {
-				t.Fatalf("%v = %q, %v, %q; encoding/json says %q, %v, %q", fld, got, ok, r.typeErr[fld], want, wok, ref.typeErr[fld])
+		for _, op := range []*Operation{spa, otherOp(v)} {
+			r, err := Decode(op, JSON, body)
+			ref, refErr := referenceJSON(op, bytes.TrimPrefix(body, utf8BOM))
+			if (err == nil) != (refErr == nil) {
+				t.Fatalf("%s: Decode error %v, encoding/json says %v", op.Rel, err, refErr)
 			}
+			if err != nil {
+				knownDecodeError(t, err)
+				continue
+			}
+			for _, p := range op.Properties {
+				got, ok := r.Get(p.Name)
+				want, wok := ref.fields[p.Name]
+				if got != want || ok != wok || problem(r, p.Name) != ref.typeErr[p.Name] {
+					t.Fatalf("%s: %v = %q, %v, %q; encoding/json says %q, %v, %q", op.Rel, p.Name, got, ok, problem(r, p.Name), want, wok, ref.typeErr[p.Name])
+				}
+			}
+			checkRoundTrip(t, JSON, body, r, replacement(v))
 		}
-		checkRoundTrip(t, JSON, body, r, replacement(v))
 	})
 }
 
@@ -144,24 +187,26 @@ func FuzzDecodeXML(f *testing.F) {
 		f.Add([]byte(s), `"'<>&]]>`+"\r\n\t")
 	}
 	f.Fuzz(func(t *testing.T, body []byte, v string) {
-		if simple, ok := decodeSimpleXML(body); ok {
-			full, err := decodeFullXML(body)
+		for _, op := range []*Operation{spa, otherOp(v)} {
+			if simple, ok := simpleXML(op, body); ok {
+				full, err := fullXML(op, body)
+				if err != nil {
+					t.Fatalf("%s: decodeSimpleXML accepted a body encoding/xml refuses: %v", op.Rel, err)
+				}
+				if !reflect.DeepEqual(simple, full) {
+					t.Fatalf("%s: decodeSimpleXML read %+v, encoding/xml %+v", op.Rel, simple, full)
+				}
+			}
+			r, err := Decode(op, XML, body)
 			if err != nil {
-				t.Fatalf("decodeSimpleXML accepted a body encoding/xml refuses: %v", err)
+				knownDecodeError(t, err)
+				continue
 			}
-			if !reflect.DeepEqual(simple, full) {
-				t.Fatalf("decodeSimpleXML read %+v, encoding/xml %+v", simple, full)
+			if !wellFormedXML(body) {
+				t.Fatalf("%s: accepted a body encoding/xml refuses", op.Rel)
 			}
+			checkRoundTrip(t, XML, body, r, replacement(v))
 		}
-		r, err := Decode(XML, body)
-		if err != nil {
-			knownDecodeError(t, err)
-			return
-		}
-		if !wellFormedXML(body) {
-			t.Fatalf("accepted a body encoding/xml refuses")
-		}
-		checkRoundTrip(t, XML, body, r, replacement(v))
 	})
 }
 
@@ -196,8 +241,10 @@ func FuzzNormalizeNumber(f *testing.F) {
 	})
 }
 
-// FuzzClean runs the whole terminate pipeline: whatever Clean accepts
-// re-encodes to a body that Clean accepts again without changing it.
+// FuzzClean runs the whole terminate pipeline of startPhoneAudio, with
+// queryTo as the to query parameter, and of another operation, with
+// queryTo as its whole query: whatever Clean accepts re-encodes to a body
+// and query that Clean accepts again without changing them.
 func FuzzClean(f *testing.F) {
 	f.Add(readSeed(f, "seed.json"), false, "")
 	f.Add(readSeed(f, "seed.xml"), true, "sip:JOHN@contoso.com")
@@ -208,41 +255,69 @@ func FuzzClean(f *testing.F) {
 		f.Add([]byte(s), true, "")
 	}
 	f.Add([]byte(`{"importance":"uRGENT","_links":{"customContent":{"href":"data:;base64,aGVs bG8="}}}`), false, "tel:+1-425-555-1234")
+	f.Add([]byte(`{"target":"+1 425 555 1234","ringDelay":5}`), false, "ringDelay=06&target=tel:%2B14255551234&x=1")
+	f.Add([]byte(`<resource><property name="phoneNumber">4255551234</property><property name="publishEndpointLocation">False</property></resource>`), true, "")
 	c := mustCleaner(f, "US", TelURI)
 	f.Fuzz(func(t *testing.T, body []byte, isXML bool, queryTo string) {
 		format := JSON
 		if isXML {
 			format = XML
 		}
-		r, derr := Decode(format, body)
-		if derr != nil {
-			return
+		spaQuery := ""
+		if queryTo != "" {
+			spaQuery = "to=" + url.QueryEscape(queryTo)
 		}
-		q, err := c.Clean(r, queryTo)
-		if err != nil {
-			if err.Status != 400 || (err.Subcode != SubcodeParameterValidationFailure && err.Subcode != SubcodeNormalizationFailed) || len(err.Parameters) == 0 {
-				t.Fatalf("Clean error %+v", err)
-			}
-			for _, p := range err.Parameters {
-				if _, known := propertyField(p.Name); !known && p.Name != "customContent" {
-					t.Fatalf("Clean names %q", p.Name)
-				}
-			}
-			return
-		}
-		out := r.Encode()
-		r2, derr := Decode(format, out)
-		if derr != nil {
-			t.Fatalf("cleaned body does not decode: %v\n%q", derr, out)
-		}
-		q2, err := c.Clean(r2, q)
-		if err != nil {
-			t.Fatalf("cleaned body fails Clean: %v %v\n%q", err, err.Parameters, out)
-		}
-		if r2.Changed() || q2 != q {
-			t.Fatalf("Clean is not idempotent: %v, query %q -> %q\n%q", snapshot(r2), q, q2, out)
-		}
+		checkClean(t, c, spa, format, body, spaQuery)
+		checkClean(t, c, otherOp(queryTo), format, body, queryTo)
 	})
+}
+
+// checkClean holds Clean to its contract on one body and query of op.
+func checkClean(t *testing.T, c *Cleaner, op *Operation, format Format, body []byte, rawQuery string) {
+	t.Helper()
+	r, derr := Decode(op, format, body)
+	if derr != nil {
+		return
+	}
+	q, qerr := ParseQuery(op, rawQuery)
+	if qerr != nil {
+		return
+	}
+	cl, err := c.Clean(op, r, q)
+	if err != nil {
+		if err.Status != 400 || (err.Subcode != SubcodeParameterValidationFailure && err.Subcode != SubcodeNormalizationFailed) || len(err.Parameters) == 0 {
+			t.Fatalf("%s: Clean error %+v", op.Rel, err)
+		}
+		for _, p := range err.Parameters {
+			if _, known := op.Property(p.Name); !known {
+				t.Fatalf("%s: Clean names %q", op.Rel, p.Name)
+			}
+		}
+		return
+	}
+	for _, d := range cl.Destinations() {
+		p, _ := op.Property(d.Property)
+		if p == nil || p.Destination != d.Kind || d.Value == "" {
+			t.Fatalf("%s: destination %+v", op.Rel, d)
+		}
+		if v, _ := cl.Value(d.Property); d.Source == InBody && v != d.Value {
+			t.Fatalf("%s: destination %+v, forwarded %q", op.Rel, d, v)
+		}
+	}
+	r2, derr := Decode(op, format, cl.Body())
+	if derr != nil {
+		t.Fatalf("%s: cleaned body does not decode: %v\n%q", op.Rel, derr, cl.Body())
+	}
+	q2, qerr := ParseQuery(op, cl.RawQuery())
+	if qerr != nil {
+		t.Fatalf("%s: cleaned query does not parse: %v\n%q", op.Rel, qerr, cl.RawQuery())
+	}
+	if _, err := c.Clean(op, r2, q2); err != nil {
+		t.Fatalf("%s: cleaned request fails Clean: %v %v\n%q\n%q", op.Rel, err, err.Parameters, cl.Body(), cl.RawQuery())
+	}
+	if r2.Changed() || q2.Changed() {
+		t.Fatalf("%s: Clean is not idempotent: %v\n%q\n%q", op.Rel, snapshot(r2), cl.Body(), cl.RawQuery())
+	}
 }
 
 func isTelE164(n string) bool {
@@ -271,12 +346,12 @@ func wellFormedXML(body []byte) bool {
 	}
 }
 
-// referenceJSON decodes a startPhoneAudio body with encoding/json alone,
-// as the oracle for the fuzzer: the documented fields of a body that is
-// valid JSON, an object, with objects (or null) for _links and
-// _links.customContent, and no name twice in any letter case at those
-// three levels.
-func referenceJSON(body []byte) (values, error) {
+// referenceJSON decodes a body of op with encoding/json alone, as the
+// oracle for the fuzzer: the documented properties of a body that is
+// valid JSON, an object, with objects (or null) for _links and the
+// operation's links, and no name twice in any letter case at those three
+// levels.
+func referenceJSON(op *Operation, body []byte) (values, error) {
 	v := fv()
 	if !utf8.Valid(body) || !json.Valid(body) {
 		return v, errors.New("not valid JSON")
@@ -285,22 +360,31 @@ func referenceJSON(body []byte) (values, error) {
 	if err != nil {
 		return v, err
 	}
-	str := func(f Field, raw json.RawMessage) {
+	read := func(p *Property, raw json.RawMessage) {
+		typ := p.Type
 		switch {
 		case string(raw) == "null":
-		case raw[0] != '"':
-			v.typeErr[f] = "must be a string"
-		default:
+		case raw[0] == '"':
 			var s string
 			_ = json.Unmarshal(raw, &s)
-			if strings.TrimSpace(s) != "" {
-				v.fields[f] = s
+			switch {
+			case strings.TrimSpace(s) == "":
+			case typ == BooleanValue || typ == IntegerValue:
+				v.typeErr[p.Name] = typeReasons[problemFor(typ)]
+			default:
+				v.fields[p.Name] = s
 			}
+		case typ == BooleanValue && (string(raw) == "true" || string(raw) == "false"):
+			v.fields[p.Name] = string(raw)
+		case typ == IntegerValue && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') && !bytes.ContainsAny(raw, ".eE"):
+			v.fields[p.Name] = string(raw)
+		default:
+			v.typeErr[p.Name] = typeReasons[problemFor(typ)]
 		}
 	}
 	for _, m := range top {
-		if f, ok := propertyField(m.name); ok {
-			str(f, m.value)
+		if i := propIndex(op, m.name, false); i >= 0 {
+			read(&op.Properties[i], m.value)
 		}
 		if !strings.EqualFold(m.name, "_links") || string(m.value) == "null" {
 			continue
@@ -310,7 +394,8 @@ func referenceJSON(body []byte) (values, error) {
 			return v, err
 		}
 		for _, l := range links {
-			if !strings.EqualFold(l.name, "customContent") || string(l.value) == "null" {
+			i := propIndex(op, l.name, true)
+			if i < 0 || string(l.value) == "null" {
 				continue
 			}
 			link, err := referenceObject(l.value)
@@ -319,7 +404,7 @@ func referenceJSON(body []byte) (values, error) {
 			}
 			for _, h := range link {
 				if strings.EqualFold(h.name, "href") {
-					str(CustomContent, h.value)
+					read(&op.Properties[i], h.value)
 				}
 			}
 		}

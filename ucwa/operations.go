@@ -193,6 +193,26 @@ func (o *Operation) propertyIndex(name string) int {
 	return -1
 }
 
+// linkIndex returns the index of the DataURLValue property named name in
+// any letter case, or -1.
+func (o *Operation) linkIndex(name []byte) int { return propIndex(o, name, true) }
+
+// valueIndex returns the index of the non-link property named name in
+// any letter case, or -1.
+func (o *Operation) valueIndex(name []byte) int { return propIndex(o, name, false) }
+
+// propIndex returns the index of the property named name in any letter
+// case that is a link (link set) or not, or -1.
+func propIndex[T string | []byte](o *Operation, name T, link bool) int {
+	for i := range o.Properties {
+		p := &o.Properties[i]
+		if (p.Type == DataURLValue) == link && len(p.Name) == len(name) && equalFoldASCII(p.Name, name) {
+			return i
+		}
+	}
+	return -1
+}
+
 // AllowsMethod reports whether method is the operation's own.
 func (o *Operation) AllowsMethod(method string) bool {
 	return method == o.Method

@@ -269,6 +269,7 @@ func TestEnumStrings(t *testing.T) {
 		PropertiesBody.String(): "properties", SDPBody.String(): "sdp", NoBody.String(): "none", BatchBody.String(): "batch",
 		BodyKind(99).String(): "BodyKind(99)", DestinationValue.String(): "destination", ValueType(0).String(): "ValueType(0)",
 		StoredForLater.String(): "stored for later", DestinationKind(42).String(): "DestinationKind(42)",
+		InBody.String(): "body", InQuery.String(): "query", Source(7).String(): "Source(7)",
 	} {
 		if k != want {
 			t.Errorf("%q, want %q", k, want)
