@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net/http"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -486,6 +487,133 @@ func FuzzHelpers(f *testing.F) {
 		var back string
 		if err := json.Unmarshal(appendJSONString(nil, s), &back); err != nil || back != string([]rune(s)) {
 			t.Fatalf("appendJSONString(%q) reads back as %q, %v", s, back, err)
+		}
+	})
+}
+
+// FuzzParseQuery holds the query reader to url.ParseQuery: it refuses
+// what url.ParseQuery cannot read, reads each property as it does, and
+// re-encodes byte for byte, changing only the values set.
+func FuzzParseQuery(f *testing.F) {
+	for _, s := range []string{"", "to=sip:a@b.c", "To=tel:%2B14255551234&x=1", "to=a&to=b", "%74o=1", "to;=1", "%u0074o=1",
+		"target=%2B1+425&ringDelay=5&&x", "t%E2%80%8Bo=1", "to%00=1", "a=%zz", "number=+14255551234&includeInContactCard", "=x&=&x="} {
+		f.Add(s, "x")
+	}
+	f.Fuzz(func(t *testing.T, raw, v string) {
+		for _, op := range []*Operation{spa, otherOp(v)} {
+			q, err := ParseQuery(op, raw)
+			values, perr := url.ParseQuery(raw)
+			if perr != nil {
+				if err != errMalformedQuery {
+					t.Fatalf("%s: url.ParseQuery: %v, ParseQuery: %v", op.Rel, perr, err)
+				}
+				continue
+			}
+			if err != nil {
+				if err.Status != 400 || err.Subcode != SubcodeParameterValidationFailure || len(err.Parameters) == 0 {
+					t.Fatalf("%s: %+v", op.Rel, err)
+				}
+				for _, p := range err.Parameters {
+					if _, ok := op.Property(p.Name); !ok {
+						t.Fatalf("%s: names %q", op.Rel, p.Name)
+					}
+				}
+				continue
+			}
+			if q.Encode() != raw {
+				t.Fatalf("%s: unchanged query re-encodes as %q", op.Rel, q.Encode())
+			}
+			for _, p := range op.Properties {
+				got, ok := q.Get(p.Name)
+				want := values[p.Name]
+				if len(want) > 1 || ok != (len(want) == 1 && strings.TrimSpace(want[0]) != "") || ok && got != want[0] {
+					t.Fatalf("%s: %s = %q, %v; url.ParseQuery reads %q", op.Rel, p.Name, got, ok, want)
+				}
+				if ok {
+					q.Set(p.Name, v)
+					values[p.Name] = []string{v}
+				}
+			}
+			out := q.Encode()
+			back, perr := url.ParseQuery(out)
+			if perr != nil || !reflect.DeepEqual(back, values) {
+				t.Fatalf("%s: re-encoded %q reads %v, %v; want %v", op.Rel, out, back, perr, values)
+			}
+		}
+	})
+}
+
+// FuzzMatch holds the matcher to its promises on any path: no panic, a
+// near miss is never an operation, and every suffix of the table is its
+// operation behind any canonical prefix.
+func FuzzMatch(f *testing.F) {
+	for _, s := range []string{"/", "/ucwa/v1/applications/1/communication/startPhoneAudio", "/a\\b/startPhoneAudio.aspx", "/x/startPhoneAudio\u200b",
+		"/ſtartPhoneAudio/extra", "STARTP~1", "/communication/startPhoneAudio::$DATA", "/communication\t", "/a/./../b;c=d/e. .", "\xff\xfe/\x00"} {
+		f.Add("POST", s)
+	}
+	f.Add("GET", "/events")
+	f.Add("PUT", "/communication")
+	m := mustMatcher(f)
+	f.Fuzz(func(t *testing.T, method, p string) {
+		got := m.Match(method, p)
+		if got.Operation != nil && got.NearMiss {
+			t.Fatalf("Match(%q, %q) is both %s and a near miss", method, p, got.Operation.Rel)
+		}
+		if got.NearMiss && (method == "GET" || method == "HEAD") {
+			t.Fatalf("a read is a near miss: %q", p)
+		}
+		prefix := strings.TrimSuffix(CanonicalPath(p), "/")
+		for i := range m.ops {
+			op := &m.ops[i]
+			for _, s := range op.Paths {
+				got := m.Match(op.Method, prefix+s)
+				if got.Operation == nil || got.NearMiss || got.Operation.Method != op.Method {
+					t.Fatalf("Match(%s, %q) = %+v, want %s", op.Method, prefix+s, got, op.Rel)
+				}
+			}
+		}
+	})
+}
+
+// FuzzIntake runs any request through Intake for any operation: it never
+// panics, answers only the errors a request can earn, and what it
+// forwards it takes again unchanged.
+func FuzzIntake(f *testing.F) {
+	f.Add(uint8(0), "POST", "application/json", "to=sip:a@b.c", readSeed(f, "seed.json"))
+	f.Add(uint8(0), "POST", "application/xml", "", readSeed(f, "seed.xml"))
+	f.Add(uint8(17), "POST", "application/sdp", "operationId=1&sessionContext=2", []byte("v=0"))
+	f.Add(uint8(21), "PUT", "application/xml", "", []byte(`<resource><property name="phoneNumber">4255551234</property></resource>`))
+	f.Add(uint8(25), "POST", "", "target=%2B1+425+555+1234&ringDelay=5", []byte(nil))
+	f.Add(uint8(5), "POST", "application/json", "", []byte(`{}`))
+	c := mustCleaner(f, "US", TelURI)
+	f.Fuzz(func(t *testing.T, which uint8, method, contentType, rawQuery string, body []byte) {
+		op := &testOps[int(which)%len(testOps)]
+		header := http.Header{"If-Match": {"1"}}
+		if contentType != "" {
+			header.Set("Content-Type", contentType)
+		}
+		cl, err := c.Intake(op, Incoming{Method: method, Header: header, RawQuery: rawQuery, Body: body})
+		if err != nil {
+			switch err.Status {
+			case 400, 405, 413, 415, 428:
+			case 500:
+				if op.Body != BatchBody {
+					t.Fatalf("%s: %v", op.Rel, err)
+				}
+			default:
+				t.Fatalf("%s: %v", op.Rel, err)
+			}
+			if err.Message == "" {
+				t.Fatalf("%s: an error without a message", op.Rel)
+			}
+			return
+		}
+		again, err := c.Intake(op, Incoming{Method: method, Header: header, RawQuery: cl.RawQuery(), Body: cl.Body()})
+		if err != nil {
+			t.Fatalf("%s: the forwarded request is refused: %v %v\n%q ? %q", op.Rel, err, err.Parameters, cl.Body(), cl.RawQuery())
+		}
+		if again.BodyChanged() || again.RawQuery() != cl.RawQuery() || !bytes.Equal(again.Body(), cl.Body()) {
+			t.Fatalf("%s: Intake is not idempotent:\n%q ? %q\n%q ? %q", op.Rel, cl.Body(), cl.RawQuery(), again.Body(), again.RawQuery())
 		}
 	})
 }
