@@ -2,6 +2,7 @@ package ucwa
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync"
 )
 
@@ -69,13 +70,20 @@ func (c *shardedCache[V]) get(key string) (V, bool) {
 func (c *shardedCache[V]) put(key string, v V) {
 	s := c.shard(key)
 	s.mu.Lock()
-	if _, ok := s.m[key]; !ok && len(s.m) >= c.perShard {
+	if _, ok := s.m[key]; ok {
+		s.m[key] = v
+		s.mu.Unlock()
+		return
+	}
+	if len(s.m) >= c.perShard {
 		for old := range s.m {
 			delete(s.m, old)
 			break
 		}
 	}
-	s.m[key] = v
+	// The key is copied: it may be a slice of a whole request (a query
+	// string), which the cache must not keep alive.
+	s.m[strings.Clone(key)] = v
 	s.mu.Unlock()
 }
 
