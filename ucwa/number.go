@@ -338,13 +338,19 @@ func (d Destination) IsNumber() bool { return d.Number.E164 != "" }
 // Destination reads a destination property (to, target): a SIP URI, a
 // tel: URI or a bare number. A SIP URI is checked by ParseSIPURI; when
 // its user is a telephone number (SIPURI.IsPhone) that user is read by
-// the rules of Numbers (without " x" extensions, which a SIP user cannot
-// hold) and written back in E.164, keeping the host and parameters:
-// sip:+1-425-555-1234@gw.contoso.com;user=phone is forwarded as
-// sip:+14255551234@gw.contoso.com;user=phone. A telephone user that does
-// not normalize (user=phone with a name, "+1 900 ..." letters) is a
-// NormalizationFailed; a value that is neither a SIP URI nor a number is
-// a ParameterValidationFailure.
+// the rules of Numbers, escapes decoded, and written back in E.164,
+// keeping the host and parameters: sip:+1-425-555-1234@gw.contoso.com;user=phone
+// is forwarded as sip:+14255551234@gw.contoso.com;user=phone. A
+// telephone user's own ;parameters follow the tel: rules: ";ext=" is
+// kept (sip:+14255551234;ext=12@gw...), phone-context, postd, isub and
+// any other are refused, and " x" extensions, which a SIP user cannot
+// hold, are letters. A telephone user that does not normalize (user=phone
+// with a name, letters after "+1", phone-context) is a
+// NormalizationFailed. A user that is not a telephone number
+// (sip:alice;day=tuesday@atlanta.com) is forwarded as written, and has
+// no Number; so is a user of digits without '+' or user=phone, which
+// RFC 3261 does not make a telephone number. A value that is neither a
+// SIP URI nor a number is a ParameterValidationFailure.
 //
 // Answers are cached (failures too): a repeated value costs a lookup.
 func (n *Numbers) Destination(v string) (Destination, Problem) {

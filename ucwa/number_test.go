@@ -78,6 +78,7 @@ func TestNumbersNumber(t *testing.T) {
 		{in: "+1 425 555 1234 x١٢٣", want: withExt(usNumber, "123")},
 		{in: "tel:+14255551234;ext=" + strings.Repeat("9", 20), want: withExt(usNumber, strings.Repeat("9", 20))},
 		// Classification.
+		{in: "+442071234567", want: Number{E164: "+442071234567", Region: "GB", Type: NumberFixedLine, forwarded: "tel:+442071234567"}},
 		{in: "+44 20 7946 0958", want: Number{E164: "+442079460958", Region: "GB", Type: NumberFixedLine, forwarded: "tel:+442079460958"}},
 		{in: "011 44 20 7946 0958", want: Number{E164: "+442079460958", Region: "GB", Type: NumberFixedLine, forwarded: "tel:+442079460958"}},
 		{in: "+1 900 555 1234", want: Number{E164: "+19005551234", Region: "US", Type: NumberPremiumRate, forwarded: "tel:+19005551234"}},
