@@ -219,7 +219,21 @@ func ParseNumberType(name string) (NumberType, error) {
 			return NumberType(t), nil
 		}
 	}
-	return 0, fmt.Errorf("number type %q is none of %s", name, strings.Join(numberTypeNames[:], ", "))
+	return NumberUnknown, fmt.Errorf("number type %q is none of %s", name, strings.Join(numberTypeNames[:], ", "))
+}
+
+// MarshalText returns the type's name, so that JSON (configuration,
+// audit lines) spells it as String does.
+func (t NumberType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText reads a type's name, as ParseNumberType does.
+func (t *NumberType) UnmarshalText(text []byte) error {
+	typ, err := ParseNumberType(string(text))
+	if err != nil {
+		return err
+	}
+	*t = typ
+	return nil
 }
 
 // numberTypes maps phonenumbers' types onto NumberType.

@@ -1,6 +1,7 @@
 package ucwa
 
 import (
+	"encoding/json"
 	"reflect"
 	"strconv"
 	"strings"
@@ -434,6 +435,19 @@ func TestNumberType(t *testing.T) {
 	}
 	if _, err := ParseNumberType("premium"); err == nil || !strings.Contains(err.Error(), "premium_rate") {
 		t.Errorf("ParseNumberType(premium): %v", err)
+	}
+	var cfg struct {
+		Deny []NumberType `json:"deny_types"`
+	}
+	if err := json.Unmarshal([]byte(`{"deny_types":["premium_rate","SHARED_COST","uan"]}`), &cfg); err != nil ||
+		!reflect.DeepEqual(cfg.Deny, []NumberType{NumberPremiumRate, NumberSharedCost, NumberUAN}) {
+		t.Errorf("JSON reads %v, %v", cfg.Deny, err)
+	}
+	if out, err := json.Marshal(cfg); err != nil || string(out) != `{"deny_types":["premium_rate","shared_cost","uan"]}` {
+		t.Errorf("JSON writes %s, %v", out, err)
+	}
+	if err := json.Unmarshal([]byte(`{"deny_types":["premium"]}`), &cfg); err == nil {
+		t.Errorf("JSON reads an unknown type")
 	}
 }
 

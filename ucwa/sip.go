@@ -69,8 +69,8 @@ const (
 // rule broken and never quotes s.
 //
 // White space around the URI and around the scheme's colon is tolerated
-// ("sip : john@contoso.com", as the reference's own sample has it); the
-// scheme may be in any letter case. Besides what RFC 3261's grammar
+// ("sip : john@contoso.com", as the reference's own sample has it) and
+// dropped: String never holds it. The scheme may be in any letter case. Besides what RFC 3261's grammar
 // refuses (controls, space, unescaped <>" and raw non-ASCII among it),
 // the edge refuses:
 //
