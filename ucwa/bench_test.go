@@ -1,7 +1,6 @@
 package ucwa
 
 import (
-	"strconv"
 	"testing"
 )
 
@@ -112,26 +111,4 @@ func BenchmarkTerminate(b *testing.B) {
 			}
 		})
 	}
-}
-
-// BenchmarkNormalizeNumber normalizes one number again and again (as a
-// caller ringing the same phone does), and a new number every time.
-func BenchmarkNormalizeNumber(b *testing.B) {
-	c := mustCleaner(b, "US", TelURI)
-	b.Run("same", func(b *testing.B) {
-		for b.Loop() {
-			if _, ok := c.NormalizeNumber("(425) 555-1234"); !ok {
-				b.Fatal()
-			}
-		}
-	})
-	b.Run("distinct", func(b *testing.B) {
-		i := 0
-		for b.Loop() {
-			i++
-			if _, ok := c.NormalizeNumber("+1425" + strconv.Itoa(2000000+i%8000000)); !ok {
-				b.Fatal(i)
-			}
-		}
-	})
 }

@@ -33,19 +33,6 @@ type cacheShard[V any] struct {
 	m  map[string]V
 }
 
-// numberCache is the Cleaner's cache of NormalizeNumber results.
-type numberCache = shardedCache[normalizedNumber]
-
-type normalizedNumber struct {
-	number string
-	ok     bool
-}
-
-// newNumberCache returns a cache of about size entries.
-func newNumberCache(size int) *numberCache {
-	return newShardedCache[normalizedNumber](size)
-}
-
 // newShardedCache returns a cache of about size entries.
 func newShardedCache[V any](size int) *shardedCache[V] {
 	c := &shardedCache[V]{seed: maphash.MakeSeed(), perShard: max(size/numberCacheShards, 1)}

@@ -5,14 +5,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"mime"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
-
-	"github.com/nyaruka/phonenumbers/v2"
 )
 
 // NumberFormat is how a normalized phone number is forwarded.
@@ -36,30 +32,39 @@ func ParseNumberFormat(s string) (NumberFormat, error) {
 	return 0, fmt.Errorf("number format %q is neither tel nor e164", s)
 }
 
-// Cleaner validates and normalizes the inputs of operations. It is safe
-// for concurrent use.
+// Cleaner validates and normalizes the inputs of operations. Every phone
+// number and destination goes through its Numbers, so that what the edge
+// judges is what it forwards. It is safe for concurrent use.
 type Cleaner struct {
-	region  string
-	format  NumberFormat
-	numbers *numberCache
+	numbers *Numbers
 }
 
-// NewCleaner returns a Cleaner. defaultRegion is the ISO 3166-1 region
-// (such as "US") of numbers written without a country code; "" means such
-// numbers fail normalization.
+// NewCleaner returns a Cleaner whose Numbers reads numbers without a
+// country code in defaultRegion (an ISO 3166-1 code such as "US"; ""
+// means such numbers fail normalization), forwards them in format, and
+// takes the default region's emergency numbers.
 func NewCleaner(defaultRegion string, format NumberFormat) (*Cleaner, error) {
-	region := strings.ToUpper(defaultRegion)
-	if region != "" && !phonenumbers.GetSupportedRegions()[region] {
-		return nil, fmt.Errorf("default region %q is not a region phone numbers are known for (use an ISO 3166-1 code such as US or DE)", defaultRegion)
+	n, err := NewNumbers(defaultRegion, format, nil)
+	if err != nil {
+		return nil, err
 	}
-	if format > E164 {
-		return nil, fmt.Errorf("unknown number format %d", format)
-	}
-	return &Cleaner{region: region, format: format, numbers: newNumberCache(numberCacheSize)}, nil
+	return CleanerFor(n), nil
 }
 
-// PropertyDestination is a phone destination a cleaned request forwards, for a
-// destination policy to judge.
+// CleanerFor returns a Cleaner that reads numbers with n.
+func CleanerFor(n *Numbers) *Cleaner {
+	return &Cleaner{numbers: n}
+}
+
+// Numbers returns the Cleaner's number reader.
+func (c *Cleaner) Numbers() *Numbers { return c.numbers }
+
+// PropertyDestination is a destination a cleaned request forwards, for a
+// destination policy to judge: the property that holds it, what the pool
+// does with it, where it came from, and the Destination itself (Value,
+// exactly what is forwarded; and for a phone number, also one a SIP URI
+// carries as its user, the Number with its region, type and emergency
+// flag).
 type PropertyDestination struct {
 	// Property is the property's documented name.
 	Property string
@@ -67,13 +72,7 @@ type PropertyDestination struct {
 	Kind DestinationKind
 	// Source is where it came from: the body or the query.
 	Source Source
-	// Value is exactly what the edge forwards: the normalized number
-	// (tel:+14255551234, or +14255551234 in the e164 format), or the
-	// SIP URI.
-	Value string
-	// Phone is set for a phone number (also one a SIP URI carries as its
-	// user), and unset for a SIP URI of a person.
-	Phone bool
+	Destination
 }
 
 // Cleaned is a request whose inputs passed every rule of its operation,
@@ -126,7 +125,8 @@ func (c *Cleaned) Value(name string) (string, bool) {
 
 // The rules, in the order their failures are listed in a 400
 // ParameterValidationFailure (and, within one rule, in the table's
-// property order).
+// property order). A body and a query that disagree, and a number too
+// long once normalized, are told only when every value passed these.
 const (
 	ruleType = iota
 	ruleRequired
@@ -198,33 +198,29 @@ func (c *Cleaner) clean(cl *Cleaned, op *Operation, r *Request, q *Query) *Error
 			}
 			cp.add(ruleRequired, p.Name, "is required"+where)
 		}
-		var bodyOut, queryOut string
-		var bodyOK, queryOK, phone bool
+		var bodyOut, queryOut cleanedValue
+		var bodyOK, queryOK bool
 		if body != nil {
-			bodyOut, phone, bodyOK = c.cleanValue(&cp, p, body.text, "")
+			bodyOut, bodyOK = c.cleanValue(&cp, p, body.text, "")
 			if bodyOK {
-				r.setValue(i, bodyOut)
+				r.setValue(i, bodyOut.text)
 			}
 		}
 		if qv != nil {
-			var qphone bool
-			queryOut, qphone, queryOK = c.cleanValue(&cp, p, qv.text, " (the "+p.Name+" query parameter)")
+			queryOut, queryOK = c.cleanValue(&cp, p, qv.text, " (the "+p.Name+" query parameter)")
 			if queryOK {
-				q.setValue(i, queryOut)
-			}
-			if body == nil {
-				phone = qphone
+				q.setValue(i, queryOut.text)
 			}
 		}
-		if bodyOK && queryOK && !sameValue(p, bodyOut, queryOut) {
+		if bodyOK && queryOK && bodyOut.text != queryOut.text {
 			cp.after = append(cp.after, Parameter{Name: p.Name, Reason: "differs between the body and the query"})
 		}
 		if p.Destination != NotDestination {
 			if bodyOK {
-				cl.dests = append(cl.dests, PropertyDestination{Property: p.Name, Kind: p.Destination, Source: InBody, Value: bodyOut, Phone: phone})
+				cl.dests = append(cl.dests, PropertyDestination{Property: p.Name, Kind: p.Destination, Source: InBody, Destination: bodyOut.destination})
 			}
 			if queryOK {
-				cl.dests = append(cl.dests, PropertyDestination{Property: p.Name, Kind: p.Destination, Source: InQuery, Value: queryOut, Phone: phone})
+				cl.dests = append(cl.dests, PropertyDestination{Property: p.Name, Kind: p.Destination, Source: InQuery, Destination: queryOut.destination})
 			}
 		}
 	}
@@ -250,72 +246,89 @@ func (c *Cleaner) clean(cl *Cleaned, op *Operation, r *Request, q *Query) *Error
 	return nil
 }
 
-// cleanValue checks one value of property p and returns it normalized,
-// whether it is a phone number, and whether it passed; problems go to cp,
-// with where appended to the reason.
-func (c *Cleaner) cleanValue(cp *cleanProblems, p *Property, v, where string) (string, bool, bool) {
-	out, phone := v, false
+// cleanedValue is a value that passed its rules: the text to forward and,
+// for a phone number or destination, what Numbers made of it.
+type cleanedValue struct {
+	text        string
+	destination Destination
+}
+
+// cleanValue checks one value of property p and returns it normalized and
+// whether it passed; problems go to cp, with where appended to the
+// reason.
+func (c *Cleaner) cleanValue(cp *cleanProblems, p *Property, v, where string) (cleanedValue, bool) {
+	var out cleanedValue
+	out.text = v
 	switch p.Type {
 	case EnumValue:
 		canon, ok := canonicalEnum(p.Values, v)
 		if !ok {
 			cp.add(ruleValue, p.Name, "must be "+joinOr(p.Values)+where)
-			return "", false, false
+			return out, false
 		}
-		out = canon
+		out.text = canon
 	case BooleanValue:
 		switch t := strings.TrimSpace(v); {
 		case strings.EqualFold(t, "true"):
-			out = "true"
+			out.text = "true"
 		case strings.EqualFold(t, "false"):
-			out = "false"
+			out.text = "false"
 		default:
 			cp.add(ruleValue, p.Name, "must be true or false"+where)
-			return "", false, false
+			return out, false
 		}
 	case IntegerValue:
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		if err != nil || n < p.Min || n > p.Max {
 			cp.add(ruleValue, p.Name, "must be a whole number from "+strconv.FormatInt(p.Min, 10)+" to "+strconv.FormatInt(p.Max, 10)+where)
-			return "", false, false
+			return out, false
 		}
-		out = strconv.FormatInt(n, 10)
+		out.text = strconv.FormatInt(n, 10)
 	case DataURLValue:
 		clean, reason := cleanDataURL(v)
 		if reason != "" {
 			cp.add(ruleDataURL, p.Name, reason+where)
-			return "", false, false
+			return out, false
 		}
-		out = clean
+		out.text = clean
 	case NumberValue:
-		n, ok := c.normalizePhone(v)
-		if !ok {
-			cp.normalization = append(cp.normalization, Parameter{Name: p.Name, Reason: "is not a possible phone number" + where})
-			return "", true, false
+		num, problem := c.numbers.Number(v)
+		if !problem.OK() {
+			cp.numberProblem(p.Name, problem, where)
+			return out, false
 		}
-		out, phone = n, true
+		out.destination = Destination{Value: num.Forwarded(), Number: num}
+		out.text = out.destination.Value
 	case DestinationValue:
-		n, isPhone, problem := c.normalizeDestination(v)
-		switch problem {
-		case destinationSyntax:
-			cp.add(ruleDestination, p.Name, "must be a SIP URI (sip:user@host) or a phone number"+where)
-			return "", false, false
-		case destinationNotNumber:
-			cp.normalization = append(cp.normalization, Parameter{Name: p.Name, Reason: "is not a possible phone number" + where})
-			return "", true, false
+		d, problem := c.numbers.Destination(v)
+		if !problem.OK() {
+			cp.numberProblem(p.Name, problem, where)
+			return out, false
 		}
-		out, phone = n, isPhone
+		out.destination = d
+		out.text = d.Value
 	}
-	if p.MaxLength > 0 && utf16Length(out) > p.MaxLength {
+	if p.MaxLength > 0 && utf16Length(out.text) > p.MaxLength {
 		reason := "must be at most " + strconv.Itoa(p.MaxLength) + " characters, counted in UTF-16 code units" + where
 		if p.Type == NumberValue || p.Type == DestinationValue {
 			cp.after = append(cp.after, Parameter{Name: p.Name, Reason: reason + " once normalized"})
 		} else {
 			cp.add(ruleLength, p.Name, reason)
 		}
-		return "", phone, false
+		return out, false
 	}
-	return out, phone, true
+	return out, true
+}
+
+// numberProblem files a problem Numbers found: a value that is no phone
+// number or destination at all is a ParameterValidationFailure, a number
+// that does not normalize a NormalizationFailed.
+func (cp *cleanProblems) numberProblem(name string, p Problem, where string) {
+	if p.Subcode == SubcodeNormalizationFailed {
+		cp.normalization = append(cp.normalization, Parameter{Name: name, Reason: p.Reason + where})
+		return
+	}
+	cp.add(ruleDestination, name, p.Reason+where)
 }
 
 // utf16Length counts s in UTF-16 code units, as a .NET pool counts a
@@ -337,15 +350,6 @@ func utf16Length(s string) int {
 		i += size // each byte of an invalid sequence is one U+FFFD
 	}
 	return n
-}
-
-// sameValue compares two normalized values of p. SIP schemes and hosts
-// are case-insensitive, users are not.
-func sameValue(p *Property, a, b string) bool {
-	if p.Type == DestinationValue {
-		return sameTarget(a, b)
-	}
-	return a == b
 }
 
 // canonicalEnum returns the canonical spelling of v (white space around
@@ -381,43 +385,6 @@ func parameterError(bad []Parameter) *Error {
 	return &Error{Status: 400, Subcode: SubcodeParameterValidationFailure, Message: msg.String(), Parameters: bad}
 }
 
-// destinationProblem is why a destination was refused.
-type destinationProblem uint8
-
-const (
-	destinationOK destinationProblem = iota
-	// destinationSyntax: neither a SIP URI nor a phone number (400
-	// ParameterValidationFailure).
-	destinationSyntax
-	// destinationNotNumber: written as a phone number, but not a
-	// possible one (400 NormalizationFailed).
-	destinationNotNumber
-)
-
-// normalizePhone normalizes a property that holds a phone number only.
-// It is the one place phone-number properties meet the number code.
-func (c *Cleaner) normalizePhone(v string) (string, bool) {
-	return c.NormalizeNumber(v)
-}
-
-// normalizeDestination reads a property that holds a SIP URI or a phone
-// number and returns what to forward, whether it is a phone number, and
-// any problem. It is the one place destinations meet the SIP and number
-// code.
-func (c *Cleaner) normalizeDestination(v string) (string, bool, destinationProblem) {
-	switch classifyTarget(v) {
-	case sipTarget:
-		return cleanSIP(v), false, destinationOK
-	case phoneTarget:
-		n, ok := c.NormalizeNumber(v)
-		if !ok {
-			return "", true, destinationNotNumber
-		}
-		return n, true, destinationOK
-	}
-	return "", false, destinationSyntax
-}
-
 // splitScheme splits "scheme:rest", tolerating white space around the
 // colon ("tel : +1...", as in the reference's own sample). The scheme is
 // returned in lower case; ok is false when s has no URI scheme.
@@ -440,120 +407,6 @@ func splitScheme(s string) (scheme, rest string, ok bool) {
 	return strings.ToLower(scheme), strings.TrimSpace(s[colon+1:]), true
 }
 
-type targetKind uint8
-
-const (
-	badTarget targetKind = iota
-	sipTarget
-	phoneTarget
-)
-
-// classifyTarget tells whether "to" is a SIP URI, a phone number (a tel:
-// URI or a bare dial string) or neither.
-func classifyTarget(v string) targetKind {
-	scheme, rest, hasScheme := splitScheme(v)
-	switch {
-	case hasScheme && (scheme == "sip" || scheme == "sips"):
-		if validSIP(rest) {
-			return sipTarget
-		}
-		return badTarget
-	case hasScheme && scheme == "tel":
-		return phoneTarget
-	case hasScheme:
-		return badTarget
-	}
-	if looksLikeDialString(rest) {
-		return phoneTarget
-	}
-	return badTarget
-}
-
-// validSIP checks the user@host part of a SIP URI (RFC 3261): a user, and
-// a host name or IP literal with an optional port, before any ;params or
-// ?headers. The user ends at the first '@': RFC 3261 has a user escape
-// it (%40), so "sip:a@evil.com@contoso.com" is refused, not read as the
-// user "a@evil.com" at contoso.com.
-func validSIP(rest string) bool {
-	at := strings.IndexByte(rest, '@')
-	if at < 1 {
-		return false
-	}
-	user, hostport := rest[:at], rest[at+1:]
-	if i := strings.IndexAny(hostport, ";?"); i >= 0 {
-		hostport = hostport[:i]
-	}
-	for _, c := range user {
-		if c <= ' ' || c == 0x7f || c == '<' || c == '>' || c == '"' || unicode.IsSpace(c) {
-			return false
-		}
-	}
-	host := hostport
-	if h, port, ok := splitHostPort(hostport); ok {
-		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-			return false
-		}
-		host = h
-	} else if strings.HasPrefix(hostport, "[") && strings.HasSuffix(hostport, "]") {
-		host = hostport[1 : len(hostport)-1]
-	}
-	return validHostname(host) || net.ParseIP(host) != nil
-}
-
-// splitHostPort is net.SplitHostPort, without building its error for the
-// usual host that has no port.
-func splitHostPort(hostport string) (host, port string, ok bool) {
-	if strings.IndexByte(hostport, ':') < 0 {
-		return "", "", false
-	}
-	host, port, err := net.SplitHostPort(hostport)
-	return host, port, err == nil
-}
-
-func validHostname(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(strings.TrimSuffix(h, "."), ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// looksLikeDialString accepts what a person types as a phone number:
-// digits with +, spaces, dashes, dots, slashes and parentheses, and an
-// optional extension.
-func looksLikeDialString(v string) bool {
-	digits := 0
-	for i, c := range v {
-		switch {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == '+' || c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')':
-		case c == ';' || c == 'x' || c == 'X' || c == '#':
-			// an extension ("...;ext=123", "... x123") is left to phonenumbers
-			return digits >= 3 && i > 0
-		default:
-			return false
-		}
-	}
-	return digits >= 3
-}
-
-// cleanSIP removes white space around the scheme's colon and lower-cases
-// the scheme; the rest of the URI is kept as it is.
-func cleanSIP(v string) string {
-	scheme, rest, _ := splitScheme(v)
-	return join3(v, scheme, ":", rest)
-}
-
 // join3 returns a+b+c, or v itself when it is that already, which is the
 // usual case and costs no allocation.
 func join3(v, a, b, c string) string {
@@ -563,86 +416,11 @@ func join3(v, a, b, c string) string {
 	return a + b + c
 }
 
-// sameTarget compares two normalized targets; SIP schemes and hosts are
-// case-insensitive, users are not.
-func sameTarget(a, b string) bool {
-	if a == b {
-		return true
-	}
-	ia, ib := strings.IndexByte(a, '@'), strings.IndexByte(b, '@') // where validSIP ends the user
-	return ia > 0 && ia == ib && a[:ia] == b[:ib] && strings.EqualFold(a[ia:], b[ib:])
-}
-
-// NormalizeNumber turns a phone number ("+14255551234", "tel:+1-425-555-1234",
-// "(425) 555-1234" with a default region, ...) into E.164 in the Cleaner's
-// number format, keeping an extension as ";ext=". ok is false for a number
-// phonenumbers cannot parse or does not consider possible (also one that
-// is possible only locally, without an area code).
-func (c *Cleaner) NormalizeNumber(v string) (string, bool) {
-	if len(v) > maxNumberLength {
-		return c.normalizeNumber(v)
-	}
-	if n, ok := c.numbers.get(v); ok {
-		return n.number, n.ok
-	}
-	n, ok := c.normalizeNumber(v)
-	c.numbers.put(v, normalizedNumber{number: n, ok: ok})
-	return n, ok
-}
-
 // maxNumberLength bounds a phone number, in bytes: no real number is that
 // long, so a longer one is refused (after any tel: scheme) without
 // parsing, and the whole input is kept out of the number cache when
 // longer, so that the cache's memory stays bounded.
 const maxNumberLength = 100
-
-// normalizeNumber is NormalizeNumber without the cache.
-func (c *Cleaner) normalizeNumber(v string) (string, bool) {
-	scheme, rest, hasScheme := splitScheme(v)
-	if hasScheme && scheme != "tel" {
-		return "", false
-	}
-	if rest == "" || len(rest) > maxNumberLength {
-		return "", false
-	}
-	region := c.region
-	if region == "" {
-		region = "ZZ" // unknown: only numbers with a country code parse
-	}
-	num, err := phonenumbers.Parse(rest, region)
-	// IsPossibleNumber also passes numbers that are possible only
-	// locally ("555-1234" in the US), which have no E.164 form: "+15551234"
-	// would ring nobody, or someone else.
-	if err != nil || phonenumbers.IsPossibleNumberWithReason(num) != phonenumbers.IS_POSSIBLE {
-		return "", false
-	}
-	out := phonenumbers.Format(num, phonenumbers.E164)
-	// E.164 allows 15 digits at most; phonenumbers lets longer German
-	// numbers through.
-	if len(out) > 1+15 {
-		return "", false
-	}
-	// phonenumbers strips a national prefix even after a country code
-	// ("+91 0..."), so for some impossible numbers the E.164 form reads
-	// back as yet another number, and the pool, normalizing again, would
-	// ring that one. Only a fixed point is a number. A number written in
-	// E.164 already has just been read as itself.
-	if rest != out {
-		again, err := phonenumbers.Parse(out, "ZZ")
-		if err != nil || phonenumbers.Format(again, phonenumbers.E164) != out {
-			return "", false
-		}
-	}
-	// The extension keeps the digits as written, which may be any
-	// script's ("߇"); the pool reads ASCII.
-	if ext := phonenumbers.NormalizeDigitsOnly(num.GetExtension()); ext != "" {
-		out += ";ext=" + ext
-	}
-	if c.format == TelURI {
-		out = "tel:" + out
-	}
-	return out, true
-}
 
 // cleanDataURL checks an RFC 2397 data: URL and returns it with stray
 // white space removed (around the scheme's colon, and inside base64

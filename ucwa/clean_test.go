@@ -98,6 +98,8 @@ const toSIP = "sip:john@contoso.com"
 var (
 	badTo       = Parameter{Name: "to", Reason: "must be a SIP URI (sip:user@host) or a phone number"}
 	badQueryTo  = Parameter{Name: "to", Reason: "must be a SIP URI (sip:user@host) or a phone number (the to query parameter)"}
+	badSIP      = func(rule string) Parameter { return Parameter{Name: "to", Reason: "must be a SIP URI " + rule} }
+	noRegion    = func(name string) Parameter { return Parameter{Name: name, Reason: numNoRegion} }
 	badNumber   = func(name string) Parameter { return Parameter{Name: name, Reason: "is not a possible phone number"} }
 	requiredTo  = Parameter{Name: "to", Reason: "is required, in the body or as the to query parameter"}
 	differentTo = Parameter{Name: "to", Reason: "differs between the body and the query"}
@@ -116,7 +118,7 @@ func TestCleanValidation(t *testing.T) {
 		{name: "to in both, same after normalization", body: jsonBody("to", "tel:+1-425-555-1234"), queryTo: "(425) 555-1234",
 			wantQuery: "tel:+14255551234", want: map[string]string{To: "tel:+14255551234"}},
 		{name: "to in both, SIP host and scheme in any case", body: jsonBody("to", "sip:john@contoso.com"), queryTo: "SIP:john@CONTOSO.com",
-			wantQuery: "sip:john@CONTOSO.com", want: map[string]string{To: toSIP}},
+			wantQuery: "sip:john@contoso.com", want: map[string]string{To: toSIP}},
 		{name: "to in both, different", body: jsonBody("to", toSIP), queryTo: "sip:jane@contoso.com", subcode: pvf, params: []Parameter{differentTo}},
 		{name: "to in both, SIP users differ in case", body: jsonBody("to", toSIP), queryTo: "sip:John@contoso.com", subcode: pvf, params: []Parameter{differentTo}},
 		{name: "to in both, different numbers", body: jsonBody("to", "+14255551234"), queryTo: "+14255551235", subcode: pvf, params: []Parameter{differentTo}},
@@ -127,19 +129,23 @@ func TestCleanValidation(t *testing.T) {
 		{name: "sip with IPv6", body: jsonBody("to", "sip:john@[2001:db8::1]"), want: map[string]string{To: "sip:john@[2001:db8::1]"}},
 		{name: "sip with IPv4 and port", body: jsonBody("to", "sip:john@192.0.2.1:5060"), want: map[string]string{To: "sip:john@192.0.2.1:5060"}},
 		{name: "SIP scheme in capitals", body: jsonBody("to", "SIP:john@contoso.com"), want: map[string]string{To: toSIP}},
-		{name: "sip without user", body: jsonBody("to", "sip:@contoso.com"), subcode: pvf, params: []Parameter{badTo}},
-		{name: "sip without host", body: jsonBody("to", "sip:john"), subcode: pvf, params: []Parameter{badTo}},
-		{name: "sip with a bad host", body: jsonBody("to", "sip:john@-contoso-.com"), subcode: pvf, params: []Parameter{badTo}},
-		{name: "sip with a bad port", body: jsonBody("to", "sip:john@contoso.com:99999"), subcode: pvf, params: []Parameter{badTo}},
-		{name: "sip with a second @", body: jsonBody("to", "sip:a@evil.com@contoso.com"), subcode: pvf, params: []Parameter{badTo}},
-		{name: "sip with a second @ in the query", body: jsonBody("to", toSIP), queryTo: "sip:john@evil.com@contoso.com", subcode: pvf, params: []Parameter{badQueryTo}},
+		{name: "sip without user", body: jsonBody("to", "sip:@contoso.com"), subcode: pvf, params: []Parameter{badSIP("with a user (sip:user@host)")}},
+		{name: "sip without host", body: jsonBody("to", "sip:john"), subcode: pvf, params: []Parameter{badSIP("with a user (sip:user@host)")}},
+		{name: "sip with a bad host", body: jsonBody("to", "sip:john@-contoso-.com"), subcode: pvf, params: []Parameter{badSIP("whose host is a host name, an IPv4 address or an IPv6 address in brackets")}},
+		{name: "sip with a bad port", body: jsonBody("to", "sip:john@contoso.com:99999"), subcode: pvf, params: []Parameter{badSIP("whose port is a number from 1 to 65535")}},
+		{name: "sip with a second @", body: jsonBody("to", "sip:a@evil.com@contoso.com"), subcode: pvf, params: []Parameter{badSIP("with one @ (an @ in the user is escaped as %40)")}},
+		{name: "sip with a second @ in the query", body: jsonBody("to", toSIP), queryTo: "sip:john@evil.com@contoso.com", subcode: pvf,
+			params: []Parameter{{Name: "to", Reason: "must be a SIP URI with one @ (an @ in the user is escaped as %40) (the to query parameter)"}}},
 		{name: "sip with an escaped @ in the user", body: jsonBody("to", "sip:a%40evil.com@contoso.com"), want: map[string]string{To: "sip:a%40evil.com@contoso.com"}},
-		{name: "sip with @ in a header", body: jsonBody("to", "sip:john@contoso.com?subject=a@b"), want: map[string]string{To: "sip:john@contoso.com?subject=a@b"}},
-		{name: "sip with space in user", body: jsonBody("to", "sip:jo hn@contoso.com"), subcode: pvf, params: []Parameter{badTo}},
+		{name: "sip with headers", body: jsonBody("to", "sip:john@contoso.com?subject=a"), subcode: pvf, params: []Parameter{badSIP("without ?headers")}},
+		{name: "sip with maddr", body: jsonBody("to", "sip:john@contoso.com;maddr=gw.evil.example"), subcode: pvf,
+			params: []Parameter{badSIP("without a maddr parameter (it sends the request to another host)")}},
+		{name: "sip with a telephone user, normalized", body: jsonBody("to", "sip:+1-900-555-1234@gw.contoso.com;user=phone"), want: map[string]string{To: "sip:+19005551234@gw.contoso.com;user=phone"}},
+		{name: "sip with space in user", body: jsonBody("to", "sip:jo hn@contoso.com"), subcode: pvf, params: []Parameter{badSIP("without white space")}},
 		{name: "mailto", body: jsonBody("to", "mailto:john@contoso.com"), subcode: pvf, params: []Parameter{badTo}},
 		{name: "bare address", body: jsonBody("to", "john@contoso.com"), subcode: pvf, params: []Parameter{badTo}},
 		{name: "word", body: jsonBody("to", "john"), subcode: pvf, params: []Parameter{badTo}},
-		{name: "bad query to", body: `{}`, queryTo: "sip:john", subcode: pvf, params: []Parameter{badQueryTo}},
+		{name: "bad query to", body: `{}`, queryTo: "sip:john", subcode: pvf, params: []Parameter{{Name: "to", Reason: "must be a SIP URI with a user (sip:user@host) (the to query parameter)"}}},
 		{name: "bad body and query to", body: jsonBody("to", "x"), queryTo: "y", subcode: pvf, params: []Parameter{badTo, badQueryTo}},
 
 		// lengths in characters
@@ -202,18 +208,18 @@ func TestCleanValidation(t *testing.T) {
 				{Name: "subject", Reason: "must be at most 250 characters, counted in UTF-16 code units"},
 				{Name: "importance", Reason: "must be Normal, Urgent or Emergency"},
 				{Name: "customContent", Reason: "must be a data: URL (RFC 2397)"},
-				badTo, badQueryTo,
+				badTo, {Name: "to", Reason: "must be a SIP URI with a user (sip:user@host) (the to query parameter)"},
 			}},
 	})
 }
 
 func TestCleanNormalization(t *testing.T) {
 	const want = "tel:+14255551234"
-	nf := SubcodeNormalizationFailed
+	nf, pvf := SubcodeNormalizationFailed, SubcodeParameterValidationFailure
 	var cases []cleanCase
 	// Every documented spelling, as phoneNumber and as to, in JSON and XML.
 	for _, in := range []string{"+14255551234", "tel:+14255551234", "tel:+1-425-555-1234", "(425) 555-1234", "4255551234",
-		"tel : +14255551234", " +1 425 555 1234 ", "1-425-555-1234", "+1.425.555.1234", "tel:+1-425-555-1234;phone-context=example.com"} {
+		"tel : +14255551234", " +1 425 555 1234 ", "1-425-555-1234", "+1.425.555.1234", "\u0664\u0662\u0665\u0665\u0665\u0665\u0661\u0662\u0663\u0664"} {
 		cases = append(cases,
 			cleanCase{name: "JSON " + in, body: jsonBody("phoneNumber", in, "to", in), want: map[string]string{PhoneNumber: want, To: want}},
 			cleanCase{name: "XML " + in, xml: true, body: `<input><property name="phoneNumber">` + in + `</property><property name="to">` + in + `</property></input>`,
@@ -239,19 +245,24 @@ func TestCleanNormalization(t *testing.T) {
 			want: map[string]string{PhoneNumber: want, To: want}},
 
 		{name: "no region, no country code", noReg: true, body: jsonBody("phoneNumber", "(425) 555-1234", "to", "4255551234"), subcode: nf,
-			params: []Parameter{badNumber("phoneNumber"), badNumber("to")}},
+			params: []Parameter{noRegion("phoneNumber"), noRegion("to")}},
 		{name: "no region, query without country code", noReg: true, body: jsonBody("to", "+14255551234"), queryTo: "4255551234", subcode: nf,
-			params: []Parameter{{Name: "to", Reason: "is not a possible phone number (the to query parameter)"}}},
+			params: []Parameter{{Name: "to", Reason: numNoRegion + " (the to query parameter)"}}},
 		{name: "possible only locally", body: jsonBody("phoneNumber", "555-1234", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
 		{name: "too short", body: jsonBody("phoneNumber", "123", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
 		{name: "too long", body: jsonBody("phoneNumber", "+1425555123456789", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
 		{name: "unknown country code", body: jsonBody("phoneNumber", "+999 123 456", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
-		{name: "letters", body: jsonBody("phoneNumber", "call me", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
-		{name: "SIP as phoneNumber", body: jsonBody("phoneNumber", toSIP, "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
-		{name: "tel without a number", body: jsonBody("to", "tel:abc"), subcode: nf, params: []Parameter{badNumber("to")}},
-		{name: "national prefix after the country code reads back as another number", body: jsonBody("phoneNumber", "+910000000000", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
+		{name: "letters", body: jsonBody("phoneNumber", "call me", "to", toSIP), subcode: pvf, params: []Parameter{{Name: "phoneNumber", Reason: numNotNumber}}},
+		{name: "SIP as phoneNumber", body: jsonBody("phoneNumber", toSIP, "to", toSIP), subcode: pvf, params: []Parameter{{Name: "phoneNumber", Reason: numNotNumber}}},
+		{name: "tel without a number", body: jsonBody("to", "tel:abc"), subcode: nf, params: []Parameter{{Name: "to", Reason: numLetters}}},
+		{name: "national prefix after the country code reads back as another number", body: jsonBody("phoneNumber", "+910000000000", "to", toSIP), subcode: nf,
+			params: []Parameter{{Name: "phoneNumber", Reason: numReadBack}}},
 		{name: "more than 15 digits", body: jsonBody("phoneNumber", "+49 100 000 000 000 000 00", "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
-		{name: "very long", body: jsonBody("phoneNumber", "+1"+strings.Repeat("2", 200), "to", toSIP), subcode: nf, params: []Parameter{badNumber("phoneNumber")}},
+		{name: "very long", body: jsonBody("phoneNumber", "+1"+strings.Repeat("2", 200), "to", toSIP), subcode: nf, params: []Parameter{{Name: "phoneNumber", Reason: numTooLong}}},
+		{name: "phone-context", body: jsonBody("phoneNumber", "tel:+1-425-555-1234;phone-context=example.com", "to", toSIP), subcode: nf,
+			params: []Parameter{{Name: "phoneNumber", Reason: numParameter}}},
+		{name: "emergency number as to", body: jsonBody("to", "911"), want: map[string]string{To: "tel:911"}},
+		{name: "vanity number", body: jsonBody("to", "1-800-FLOWERS"), subcode: nf, params: []Parameter{{Name: "to", Reason: numLetters}}},
 	}...)
 	runCleanCases(t, cases)
 }
@@ -261,8 +272,8 @@ func TestNormalizeNumberJavaScriptSample(t *testing.T) {
 	for _, region := range []string{"US", "us"} {
 		c := mustCleaner(t, region, TelURI)
 		for _, in := range []string{"4255551234", "+14255551234", "tel:+14255551234"} {
-			if got, ok := c.NormalizeNumber(in); !ok || got != "tel:+14255551234" {
-				t.Errorf("region %s: NormalizeNumber(%q) = %q, %v", region, in, got, ok)
+			if got, p := c.Numbers().Number(in); !p.OK() || got.Forwarded() != "tel:+14255551234" {
+				t.Errorf("region %s: Number(%q) = %q, %v", region, in, got.Forwarded(), p)
 			}
 		}
 	}

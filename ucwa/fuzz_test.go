@@ -211,33 +211,81 @@ func FuzzDecodeXML(f *testing.F) {
 	})
 }
 
+// FuzzNormalizeNumber puts one number in every phone-number and
+// destination property of every operation, in the body and in the
+// query: what the edge forwards is exactly what Numbers made of it, and
+// what Numbers refuses is refused, naming the property.
 func FuzzNormalizeNumber(f *testing.F) {
 	for _, s := range []string{"+14255551234", "tel:+14255551234", "tel:+1-425-555-1234", "(425) 555-1234", "4255551234",
 		"tel : +14255551234", "tel:+14255551234;ext=123", "+1 425 555 1234 x123", "+44 20 7946 0958", "011 44 20 7946 0958",
-		"123", "+999123", "tel:", "sip:john@contoso.com", "++1", "+1" + strings.Repeat("2", 120), "tel:+1-425-555-1234;phone-context=x", "٤٢٥٥٥٥١٢٣٤"} {
+		"123", "+999123", "tel:", "sip:john@contoso.com", "++1", "+1" + strings.Repeat("2", 120), "tel:+1-425-555-1234;phone-context=x", "٤٢٥٥٥٥١٢٣٤",
+		"911", "sip:+1-900-555-1234@gw.contoso.com;user=phone", "sip:john@contoso.com;maddr=evil"} {
 		f.Add(s)
 	}
-	us, none := mustCleaner(f, "US", TelURI), mustCleaner(f, "", TelURI)
-	e164 := mustCleaner(f, "US", E164)
+	us, none := mustCleaner(f, "US", TelURI), mustCleaner(f, "", E164)
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, c := range []*Cleaner{us, none} {
-			n, ok := c.NormalizeNumber(s)
-			if !ok {
-				if n != "" {
-					t.Fatalf("failed with %q", n)
+			for i := range testOps {
+				op := &testOps[i]
+				for j := range op.Properties {
+					p := &op.Properties[j]
+					if p.Type != NumberValue && p.Type != DestinationValue {
+						continue
+					}
+					want, problem := c.numbers.Destination(s)
+					if p.Type == NumberValue {
+						var num Number
+						num, problem = c.numbers.Number(s)
+						want = Destination{Value: num.Forwarded(), Number: num}
+					}
+					// The other required properties are given good values,
+					// so that a refusal is this property's.
+					fields := map[string]any{p.Name: s}
+					query := url.Values{p.Name: {s}}
+					for k := range op.Properties {
+						if other := &op.Properties[k]; other.Required && k != j {
+							in, _ := goodValue(other, true)
+							fields[other.Name], query[other.Name] = in, []string{in}
+						}
+					}
+					body, _ := json.Marshal(fields)
+					ins := []Incoming{{Method: op.Method, Header: http.Header{"If-Match": {"1"}}, RawQuery: query.Encode()}}
+					if utf8.ValidString(s) && op.Body == PropertiesBody {
+						ins = append(ins, Incoming{Method: op.Method, Header: http.Header{"Content-Type": {"application/json"}, "If-Match": {"1"}}, Body: body})
+					}
+					if strings.TrimSpace(s) == "" {
+						continue // absent
+					}
+					for _, in := range ins {
+						cl, err := c.Intake(op, in)
+						if !problem.OK() {
+							if err == nil || err.Status != 400 || len(err.Parameters) != 1 || err.Parameters[0].Name != p.Name {
+								t.Fatalf("%s %s: Numbers refuses %q (%v), Intake says %v", op.Rel, p.Name, s, problem, err)
+							}
+							continue
+						}
+						if err != nil {
+							// Another rule (a required property, a length) may refuse it.
+							if err.Subcode == SubcodeNormalizationFailed {
+								t.Fatalf("%s %s: Numbers takes %q, Intake says %v %v", op.Rel, p.Name, s, err, err.Parameters)
+							}
+							continue
+						}
+						if v, _ := cl.Value(p.Name); v != want.Value {
+							t.Fatalf("%s %s: %q forwarded as %q, Numbers made %q", op.Rel, p.Name, s, v, want.Value)
+						}
+						found := false
+						for _, d := range cl.Destinations() {
+							if d.Property == p.Name {
+								found = d.Destination == want && d.Kind == p.Destination
+							}
+						}
+						if !found {
+							t.Fatalf("%s %s: destinations %+v, want %+v", op.Rel, p.Name, cl.Destinations(), want)
+						}
+					}
 				}
-				continue
 			}
-			if !isTelE164(n) {
-				t.Fatalf("NormalizeNumber(%q) = %q, not tel:+digits[;ext=digits]", s, n)
-			}
-			if again, ok := c.NormalizeNumber(n); !ok || again != n {
-				t.Fatalf("NormalizeNumber(%q) = %q but NormalizeNumber(%q) = %q, %v", s, n, n, again, ok)
-			}
-		}
-		n, ok := us.NormalizeNumber(s)
-		if e, eok := e164.NormalizeNumber(s); eok != ok || ok && "tel:"+e != n {
-			t.Fatalf("tel %q, %v but e164 %q, %v", n, ok, e, eok)
 		}
 	})
 }
@@ -319,23 +367,6 @@ func checkClean(t *testing.T, c *Cleaner, op *Operation, format Format, body []b
 	if r2.Changed() || q2.Changed() {
 		t.Fatalf("%s: Clean is not idempotent: %v\n%q\n%q", op.Rel, snapshot(r2), cl.Body(), cl.RawQuery())
 	}
-}
-
-func isTelE164(n string) bool {
-	rest, ok := strings.CutPrefix(n, "tel:+")
-	if !ok {
-		return false
-	}
-	number, ext, hasExt := strings.Cut(rest, ";ext=")
-	digits := func(s string) bool {
-		for _, c := range []byte(s) {
-			if c < '0' || c > '9' {
-				return false
-			}
-		}
-		return s != ""
-	}
-	return digits(number) && (!hasExt || digits(ext)) && len(number) <= 15
 }
 
 func wellFormedXML(body []byte) bool {

@@ -11,6 +11,23 @@ import (
 	"testing"
 )
 
+// destSummary is what a test checks of a PropertyDestination.
+type destSummary struct {
+	Property string
+	Kind     DestinationKind
+	Source   Source
+	Value    string
+	Number   bool
+}
+
+func summarize(ds []PropertyDestination) []destSummary {
+	var out []destSummary
+	for _, d := range ds {
+		out = append(out, destSummary{Property: d.Property, Kind: d.Kind, Source: d.Source, Value: d.Value, Number: d.IsNumber()})
+	}
+	return out
+}
+
 // goodValue is a value of p as a client might write it, and what the edge
 // forwards for it.
 func goodValue(p *Property, xml bool) (in, out string) {
@@ -167,7 +184,7 @@ func TestIntakeEveryOperation(t *testing.T) {
 // checkCleaned checks the values and destinations of a good request.
 func checkCleaned(t *testing.T, op *Operation, f Format, cl *Cleaned, xml bool, src Source) {
 	t.Helper()
-	var dests []PropertyDestination
+	var dests []destSummary
 	for i := range op.Properties {
 		p := &op.Properties[i]
 		if src == InQuery && p.Type == DataURLValue {
@@ -178,11 +195,11 @@ func checkCleaned(t *testing.T, op *Operation, f Format, cl *Cleaned, xml bool, 
 			t.Errorf("%s %v: %s = %q, %v; want %q", op.Rel, f, p.Name, got, ok, want)
 		}
 		if p.Destination != NotDestination {
-			dests = append(dests, PropertyDestination{Property: p.Name, Kind: p.Destination, Source: src, Value: want, Phone: true})
+			dests = append(dests, destSummary{Property: p.Name, Kind: p.Destination, Source: src, Value: want, Number: true})
 		}
 	}
-	if !reflect.DeepEqual(cl.Destinations(), dests) && !(len(dests) == 0 && len(cl.Destinations()) == 0) {
-		t.Errorf("%s %v: destinations %+v, want %+v", op.Rel, f, cl.Destinations(), dests)
+	if got := summarize(cl.Destinations()); !reflect.DeepEqual(got, dests) {
+		t.Errorf("%s %v: destinations %+v, want %+v", op.Rel, f, got, dests)
 	}
 	if cl.Operation != op {
 		t.Errorf("%s: operation %v", op.Rel, cl.Operation)
@@ -211,7 +228,7 @@ func TestIntake(t *testing.T) {
 		allow     string
 		wantBody  string
 		wantQuery string
-		dests     []PropertyDestination
+		dests     []destSummary
 	}{
 		// Methods, If-Match, media types, encodings.
 		{name: "GET of an operation", rel: "startPhoneAudio", method: "GET", header: js, status: 405, subcode: SubcodeMethodNotAllowed, allow: "POST"},
@@ -220,14 +237,14 @@ func TestIntake(t *testing.T) {
 		{name: "PUT with a blank If-Match", rel: "callForwardingSettings", method: "PUT", header: intakeHeader("Content-Type", "application/json", "If-Match", " "), body: `{}`, status: 428},
 		{name: "compressed body", rel: "startPhoneAudio", header: intakeHeader("Content-Type", "application/json", "Content-Encoding", "gzip"), body: `{"to":"sip:a@b.c"}`, status: 415, subcode: umt},
 		{name: "identity encoding", rel: "startPhoneAudio", header: intakeHeader("Content-Type", "application/json", "Content-Encoding", "Identity"), body: `{"to":"sip:a@b.c"}`, wantBody: `{"to":"sip:a@b.c"}`,
-			dests: []PropertyDestination{{Property: "to", Kind: DialledNow, Source: InBody, Value: "sip:a@b.c"}}},
+			dests: []destSummary{{Property: "to", Kind: DialledNow, Source: InBody, Value: "sip:a@b.c"}}},
 		{name: "two Content-Types", rel: "startPhoneAudio", header: intakeHeader("Content-Type", "application/json", "Content-Type", "application/json"), body: `{"to":"sip:a@b.c"}`, status: 415, subcode: umt},
 		{name: "body without a Content-Type", rel: "startPhoneAudio", header: http.Header{}, body: `{"to":"sip:a@b.c"}`, status: 415, subcode: umt},
 		{name: "text/plain", rel: "startPhoneAudio", header: intakeHeader("Content-Type", "text/plain"), body: `to=x`, status: 415, subcode: umt},
 		{name: "no body, inputs in the query", rel: "immediateForwardToContact", header: http.Header{}, query: "target=%2B1+425+555+1234",
-			wantQuery: "target=tel%3A%2B14255551234", dests: []PropertyDestination{{Property: "target", Kind: ForwardingTarget, Source: InQuery, Value: "tel:+14255551234", Phone: true}}},
+			wantQuery: "target=tel%3A%2B14255551234", dests: []destSummary{{Property: "target", Kind: ForwardingTarget, Source: InQuery, Value: "tel:+14255551234", Number: true}}},
 		{name: "no body, a Content-Type", rel: "simultaneousRingToContact", header: js, query: "target=sip:john@contoso.com", wantQuery: "target=sip:john@contoso.com",
-			dests: []PropertyDestination{{Property: "target", Kind: ForwardingTarget, Source: InQuery, Value: "sip:john@contoso.com"}}},
+			dests: []destSummary{{Property: "target", Kind: ForwardingTarget, Source: InQuery, Value: "sip:john@contoso.com"}}},
 		{name: "no body, required input missing", rel: "immediateForwardToContact", header: http.Header{}, status: 400, subcode: pvf, params: []string{"target"}},
 		{name: "SDP with parameters", rel: "escalateAudioVideo", header: intakeHeader("Content-Type", "application/SDP; charset=utf-8"), query: "operationId=a&sessionContext=b", body: "v=0",
 			wantBody: "v=0", wantQuery: "operationId=a&sessionContext=b"},
@@ -246,7 +263,7 @@ func TestIntake(t *testing.T) {
 			wantBody: `<resource rel="communication" href="/x" xmlns="` + Namespace + `"><link rel="conversations" href="/y"/><property name="rel">communication</property>` +
 				`<property name="phoneNumber">tel:+14255552222</property><property name="publishEndpointLocation">false</property><property name="c558dd5a-d323">please pass this in a PUT request</property>` +
 				`<propertyList name="supportedModalities"><item>PhoneAudio</item></propertyList><resource rel="x" href="/z"><property name="phoneNumber">1</property></resource></resource>`,
-			dests: []PropertyDestination{{Property: "phoneNumber", Kind: StoredForLater, Source: InBody, Value: "tel:+14255552222", Phone: true}}},
+			dests: []destSummary{{Property: "phoneNumber", Kind: StoredForLater, Source: InBody, Value: "tel:+14255552222", Number: true}}},
 		{name: "embedded resource in an input", rel: "startPhoneAudio", header: intakeHeader("Content-Type", "application/xml"),
 			body: `<input><resource><property name="to">1</property></resource></input>`, status: 400, subcode: SubcodeDeserializationFailure},
 
@@ -256,26 +273,31 @@ func TestIntake(t *testing.T) {
 		{name: "addPhoneAudio with a garbage number", rel: "addPhoneAudio", header: js,
 			body: `{"to":"sip:john@contoso.com","phoneNumber":"+1 900 555 9999 garbage"}`, status: 400, subcode: nf, params: []string{"phoneNumber"}},
 		{name: "continuePhoneAudio normalized", rel: "continuePhoneAudio", header: js, body: `{"phoneNumber":"+1 (900) 555-1234"}`,
-			wantBody: `{"phoneNumber":"tel:+19005551234"}`, dests: []PropertyDestination{{Property: "phoneNumber", Kind: DialledNow, Source: InBody, Value: "tel:+19005551234", Phone: true}}},
+			wantBody: `{"phoneNumber":"tel:+19005551234"}`, dests: []destSummary{{Property: "phoneNumber", Kind: DialledNow, Source: InBody, Value: "tel:+19005551234", Number: true}}},
 		{name: "changeNumber in the query, raw +", rel: "changeNumber", header: http.Header{}, query: "number=+1+425+555+1234&includeInContactCard", wantQuery: "number=tel%3A%2B14255551234&includeInContactCard",
-			dests: []PropertyDestination{{Property: "number", Kind: StoredForLater, Source: InQuery, Value: "tel:+14255551234", Phone: true}}},
+			dests: []destSummary{{Property: "number", Kind: StoredForLater, Source: InQuery, Value: "tel:+14255551234", Number: true}}},
 		{name: "changeNumber, an impossible extension", rel: "changeNumber", header: js, body: `{"number":"+1 425 555 1234 x` + strings.Repeat("1", 62) + `"}`,
 			status: 400, subcode: nf, params: []string{"number"}},
 		{name: "forwarding target, a number", rel: "unansweredCallToContact", header: js, body: `{"target":"4255551234","ringDelay":"10"}`, status: 400, subcode: pvf, params: []string{"ringDelay"}},
 		{name: "ringDelay out of range in the query", rel: "unansweredCallToContact", header: http.Header{}, query: "target=sip:a@b.c&ringDelay=61", status: 400, subcode: pvf, params: []string{"ringDelay"}},
 		{name: "ringDelay as written", rel: "unansweredCallToContact", header: http.Header{}, query: "target=sip:a@b.c&ringDelay=+07", wantQuery: "target=sip:a@b.c&ringDelay=7",
-			dests: []PropertyDestination{{Property: "target", Kind: ForwardingTarget, Source: InQuery, Value: "sip:a@b.c"}}},
+			dests: []destSummary{{Property: "target", Kind: ForwardingTarget, Source: InQuery, Value: "sip:a@b.c"}}},
 		{name: "forwarding target as an enum name (an SDK bug)", rel: "immediateForwardToContact", header: http.Header{}, query: "target=Contact", status: 400, subcode: pvf, params: []string{"target"}},
 		{name: "forwarding target over 80", rel: "simultaneousRingToContact", header: js, body: `{"target":"sip:` + strings.Repeat("a", 80) + `@b.c"}`, status: 400, subcode: pvf, params: []string{"target"}},
 		{name: "makeMeAvailable stores a number", rel: "makeMeAvailable", header: js, body: `{"SupportedModalities":["PhoneAudio"],"audioPreference":"phoneaudio","phoneNumber":"4255552222"}`,
 			wantBody: `{"SupportedModalities":["PhoneAudio"],"audioPreference":"PhoneAudio","phoneNumber":"tel:+14255552222"}`,
-			dests:    []PropertyDestination{{Property: "phoneNumber", Kind: StoredForLater, Source: InBody, Value: "tel:+14255552222", Phone: true}}},
+			dests:    []destSummary{{Property: "phoneNumber", Kind: StoredForLater, Source: InBody, Value: "tel:+14255552222", Number: true}}},
 		{name: "delegator identity", rel: "startPhoneAudioOnBehalfOfDelegator", header: js, body: `{"to":"sip:a@b.c","delegator":"sip : boss@contoso.com"}`,
 			wantBody: `{"to":"sip:a@b.c","delegator":"sip:boss@contoso.com"}`,
-			dests:    []PropertyDestination{{Property: "to", Kind: DialledNow, Source: InBody, Value: "sip:a@b.c"}, {Property: "delegator", Kind: OnBehalfOf, Source: InBody, Value: "sip:boss@contoso.com"}}},
+			dests:    []destSummary{{Property: "to", Kind: DialledNow, Source: InBody, Value: "sip:a@b.c"}, {Property: "delegator", Kind: OnBehalfOf, Source: InBody, Value: "sip:boss@contoso.com"}}},
 		{name: "emergency call", rel: "startEmergencyCall", header: js, body: `{"to":"+1 425 555 1234","city":"Redmond","joinAudioMuted":false}`,
 			wantBody: `{"to":"tel:+14255551234","city":"Redmond","joinAudioMuted":false}`,
-			dests:    []PropertyDestination{{Property: "to", Kind: DialledNow, Source: InBody, Value: "tel:+14255551234", Phone: true}}},
+			dests:    []destSummary{{Property: "to", Kind: DialledNow, Source: InBody, Value: "tel:+14255551234", Number: true}}},
+		{name: "SIP URI with a telephone user, normalized", rel: "startPhoneAudio", header: js, body: `{"to":"sip:+1-900-555-1234@gw;user=phone"}`,
+			wantBody: `{"to":"sip:+19005551234@gw;user=phone"}`, dests: []destSummary{{Property: "to", Kind: DialledNow, Source: InBody, Value: "sip:+19005551234@gw;user=phone", Number: true}}},
+		{name: "emergency short code", rel: "startEmergencyCall", header: js, body: `{"to":"911"}`,
+			wantBody: `{"to":"tel:911"}`, dests: []destSummary{{Property: "to", Kind: DialledNow, Source: InBody, Value: "tel:911", Number: true}}},
+		{name: "SIP header injection", rel: "addAudio", header: js, body: `{"to":"sip:john@contoso.com;x\r\nRecord-Route: <sip:evil.example>"}`, status: 400, subcode: pvf, params: []string{"to"}},
 		{name: "boolean as a string", rel: "startAudio", header: js, body: `{"to":"sip:a@b.c","joinAudioMuted":"false"}`, status: 400, subcode: pvf, params: []string{"joinAudioMuted"}},
 		{name: "boolean in XML", rel: "startAudio", header: intakeHeader("Content-Type", "application/xml"), body: `<input><property name="to">sip:a@b.c</property><property name="joinAudioMuted">yes</property></input>`,
 			status: 400, subcode: pvf, params: []string{"joinAudioMuted"}},
@@ -284,7 +306,7 @@ func TestIntake(t *testing.T) {
 		// Body and query together.
 		{name: "in both, agreeing", rel: "startPhoneAudio", header: js, query: "to=(425)+555-1234", body: `{"to":"tel:+1-425-555-1234"}`,
 			wantBody: `{"to":"tel:+14255551234"}`, wantQuery: "to=tel%3A%2B14255551234",
-			dests: []PropertyDestination{{Property: "to", Kind: DialledNow, Source: InBody, Value: "tel:+14255551234", Phone: true}, {Property: "to", Kind: DialledNow, Source: InQuery, Value: "tel:+14255551234", Phone: true}}},
+			dests: []destSummary{{Property: "to", Kind: DialledNow, Source: InBody, Value: "tel:+14255551234", Number: true}, {Property: "to", Kind: DialledNow, Source: InQuery, Value: "tel:+14255551234", Number: true}}},
 		{name: "in both, differing", rel: "startAudio", header: js, query: "subject=a", body: `{"to":"sip:a@b.c","subject":"b"}`, status: 400, subcode: pvf, params: []string{"subject"}},
 		{name: "query name in other letter case", rel: "addParticipant", header: js, query: "TO=tel:%2B19005551234", body: `{"to":"sip:a@b.c"}`, status: 400, subcode: pvf, params: []string{"to"}},
 		{name: "malformed query", rel: "addParticipant", header: js, query: "to=a;b", body: `{"to":"sip:a@b.c"}`, status: 400, subcode: pvf},
@@ -293,7 +315,7 @@ func TestIntake(t *testing.T) {
 		{name: "operationId of 50 emoji", rel: "startPhoneAudio", header: js, body: `{"to":"sip:a@b.c","operationId":"` + strings.Repeat("😀", 50) + `"}`, status: 400, subcode: pvf, params: []string{"operationId"}},
 		{name: "subject of 250 emoji", rel: "startPhoneAudio", header: js, body: `{"to":"sip:a@b.c","subject":"` + strings.Repeat("😀", 250) + `"}`, status: 400, subcode: pvf, params: []string{"subject"}},
 		{name: "sessionContext of 25 emoji", rel: "startAudio", header: js, body: `{"to":"sip:a@b.c","sessionContext":"` + strings.Repeat("😀", 25) + `"}`,
-			wantBody: `{"to":"sip:a@b.c","sessionContext":"` + strings.Repeat("😀", 25) + `"}`, dests: []PropertyDestination{{Property: "to", Kind: DialledNow, Source: InBody, Value: "sip:a@b.c"}}},
+			wantBody: `{"to":"sip:a@b.c","sessionContext":"` + strings.Repeat("😀", 25) + `"}`, dests: []destSummary{{Property: "to", Kind: DialledNow, Source: InBody, Value: "sip:a@b.c"}}},
 	}
 	c := mustCleaner(t, "US", TelURI)
 	for _, tt := range tests {
@@ -331,9 +353,37 @@ func TestIntake(t *testing.T) {
 		if !cl.BodyChanged() && len(body) > 0 && &cl.Body()[0] != &body[0] {
 			t.Errorf("%s: an unchanged body was copied", tt.name)
 		}
-		if !reflect.DeepEqual(cl.Destinations(), tt.dests) && (len(tt.dests) > 0 || len(cl.Destinations()) > 0) {
-			t.Errorf("%s: destinations %+v, want %+v", tt.name, cl.Destinations(), tt.dests)
+		if got := summarize(cl.Destinations()); !reflect.DeepEqual(got, tt.dests) {
+			t.Errorf("%s: destinations %+v, want %+v", tt.name, got, tt.dests)
 		}
+	}
+}
+
+// TestIntakeClassifiesDestinations checks that a destination policy gets
+// the number's classification with each destination.
+func TestIntakeClassifiesDestinations(t *testing.T) {
+	c := mustCleaner(t, "US", TelURI)
+	cl, err := c.Intake(mustOperation("startPhoneAudio"), Incoming{Method: "POST", Header: intakeHeader("Content-Type", "application/json"),
+		RawQuery: "to=sip:%2B19005551234@gw.contoso.com%3Buser=phone", Body: []byte(`{"phoneNumber":"+44 20 7946 0958","to":"sip:+1-900-555-1234@GW.contoso.com;user=phone"}`)})
+	if err != nil {
+		t.Fatal(err, err.Parameters)
+	}
+	ds := cl.Destinations()
+	if len(ds) != 3 {
+		t.Fatalf("%+v", ds)
+	}
+	if d := ds[0]; d.Property != "phoneNumber" || d.Number.Region != "GB" || d.SIP || d.Value != "tel:+442079460958" {
+		t.Errorf("phoneNumber: %+v", d)
+	}
+	for _, d := range ds[1:] {
+		if d.Property != "to" || d.Number.Type != NumberPremiumRate || d.Number.E164 != "+19005551234" || !d.SIP || d.Host != "gw.contoso.com" ||
+			d.Value != "sip:+19005551234@gw.contoso.com;user=phone" {
+			t.Errorf("to: %+v", d)
+		}
+	}
+	cl, err = c.Intake(mustOperation("startEmergencyCall"), Incoming{Method: "POST", RawQuery: "to=112"})
+	if err != nil || len(cl.Destinations()) != 1 || !cl.Destinations()[0].Number.Emergency || !cl.Operation.Emergency {
+		t.Errorf("emergency: %v %+v", err, cl)
 	}
 }
 
