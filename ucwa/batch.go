@@ -318,7 +318,7 @@ func (p *BatchPart) edits(dst []batchEdit) []batchEdit {
 	}
 	if p.bodySet {
 		e := batchEdit{start: p.body.start, end: p.body.end, data: p.newBody}
-		if p.open && len(p.newBody) > 0 {
+		if p.source == BodyInMessage && p.open && len(p.newBody) > 0 {
 			e.text = "\r\n" // the empty line that ends the header section
 		}
 		dst = append(dst, e)

@@ -365,6 +365,21 @@ func TestBatchReplaceData(t *testing.T) {
 	}
 }
 
+// TestBatchReplaceDataOpenHeaders replaces a Data value whose header
+// line ends the part (no empty line after it): the value changes in
+// place and no empty line is added.
+func TestBatchReplaceDataOpenHeaders(t *testing.T) {
+	body := []byte(crlf("--B", "Content-Type: application/http", "", "POST /a HTTP/1.1", "Data: {}", "", "--B--"))
+	b := mustParseBatch(t, "multipart/batching; boundary=B", body)
+	if err := b.Parts()[0].SetBody([]byte(`{"a":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	want := crlf("--B", "Content-Type: application/http", "", "POST /a HTTP/1.1", `Data: {"a":1}`, "", "--B--")
+	if out := b.Encode(); string(out) != want {
+		t.Fatalf("Encode:\n%q\nwant\n%q", out, want)
+	}
+}
+
 // TestBatchBodyForOpenHeaders gives a body to a request whose header
 // section ended with the part: the empty line is written before it.
 func TestBatchBodyForOpenHeaders(t *testing.T) {
