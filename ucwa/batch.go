@@ -13,64 +13,6 @@ import (
 	"unicode"
 )
 
-// A UCWA batch is a POST to .../batch with Content-Type
-// multipart/batching; boundary=X: an RFC 2046 multipart body whose parts
-// are each "Content-Type: application/http; msgtype=request" and hold one
-// whole HTTP/1.1 request with an origin-form target. The pool answers with
-// multipart/batching too, one "application/http; msgtype=response" part
-// per request, in request order.
-//
-// The edge checks every guarded part as if it came alone and forwards the
-// batch with only the cleaned bodies and targets changed, so the parser
-// reads the batch the way the strictest reader would and refuses whatever
-// a more lenient reader (the pool, or anything between) could split,
-// frame or decode differently:
-//
-//   - Line endings are CRLF in everything the parser reads as structure
-//     (delimiter lines, part headers, request lines, inner headers). A bare
-//     CR or LF there is refused: a reader that splits on bare LF and one
-//     that does not would disagree on where lines, and so parts, end.
-//     Every client seen in the wild (Microsoft's batch.js sample, .NET's
-//     MultipartContent, Java ports of batch.js) writes CRLF. Bodies are
-//     opaque and may hold any bytes.
-//   - The boundary, after the two batchDashes, may appear nowhere in the body
-//     but in a delimiter, in any letter case: no reader can then find a
-//     part the edge did not see, whether it splits on lines, on the bare
-//     string, or compares the boundary case-insensitively.
-//   - A part's Content-Type is application/http with msgtype=request;
-//     msgtype may be missing (RFC 9112 section 10.1 makes it optional: the
-//     first line tells a request from a response, and the parser requires
-//     a request line). Parameters match in any letter case and order; any
-//     parameter given twice is refused; unknown parameters are ignored.
-//   - The inner request is "METHOD SP origin-form SP HTTP/1.1": the method
-//     in upper-case letters only (a reader that folds case would run
-//     "post" as POST), the target a path starting with one "/" of RFC 3986
-//     characters with well-formed %-escapes (absolute-form, authority
-//     "//host" and raw non-ASCII, space, backslash, "#" or controls are
-//     refused).
-//   - Inner header lines are "name: value" with a token name and no
-//     obs-fold or controls. Transfer-Encoding is refused (in the part and
-//     in the request), as are Content-Encoding on the part and a
-//     Content-Transfer-Encoding other than binary, 8bit or 7bit (a reader
-//     would decode the part). A Content-Length, of the part or of the
-//     request, must equal the length it describes.
-//   - The inner header section ends with an empty line, or at the end of
-//     the part when its last line ended with CRLF: Microsoft's own batch
-//     examples leave out the empty line after a body-less GET.
-//   - Microsoft's batch.js sample sends a POST's JSON body in a "Data:"
-//     header of the inner request (JSON.stringify output, no Content-Type)
-//     instead of the body. The parser reads that value as the body. Two
-//     Data headers, an empty one, a Data header with a body, and a Data
-//     header on a method other than POST or PUT (UCWA's only methods with
-//     a body) are refused: a pool may read the header or the body, and the
-//     edge could not know which.
-//   - A part whose path names the batch resource (IsBatchPath) is refused:
-//     UCWA does not nest batches.
-//
-// Preamble and epilogue (text before the first and after the last
-// delimiter) are allowed, as RFC 2046 allows them, and forwarded as they
-// came; they cannot hide a part because the boundary cannot appear in them.
-
 // BatchMediaType is the media type of a batch request and of its answer.
 const BatchMediaType = "multipart/batching"
 
@@ -152,7 +94,7 @@ var batchNoSpan = batchSpan{-1, -1}
 
 func (s batchSpan) ok() bool { return s.start >= 0 }
 
-// Boundary returns the batch's boundary (without the leading batchDashes).
+// Boundary returns the batch's boundary (without the leading dashes).
 func (b *Batch) Boundary() string { return b.boundary }
 
 // Parts returns the batch's requests in order. The slice must not be
@@ -348,6 +290,66 @@ func (p *BatchPart) edits(dst []batchEdit) []batchEdit {
 // is a 400 whose message names the part's position and the rule it
 // breaks, never a value from the body. The body is retained, not copied:
 // it must not change afterwards.
+//
+// A UCWA batch is a POST to .../batch with Content-Type
+// multipart/batching; boundary=X: an RFC 2046 multipart body whose parts
+// are each "Content-Type: application/http; msgtype=request" and hold one
+// whole HTTP/1.1 request with an origin-form target. The pool answers with
+// multipart/batching too, one "application/http; msgtype=response" part
+// per request, in request order.
+//
+// The edge checks every guarded part as if it came alone and forwards the
+// batch with only the cleaned bodies and targets changed, so the parser
+// reads the batch the way the strictest reader would and refuses whatever
+// a more lenient reader (the pool, or anything between) could split,
+// frame or decode differently:
+//
+//   - Line endings are CRLF in everything the parser reads as structure
+//     (delimiter lines, part headers, request lines, inner headers). A bare
+//     CR or LF there is refused: a reader that splits on bare LF and one
+//     that does not would disagree on where lines, and so parts, end.
+//     Every client seen in the wild (Microsoft's batch.js sample, .NET's
+//     MultipartContent, Java ports of batch.js) writes CRLF. Bodies are
+//     opaque and may hold any bytes.
+//   - The boundary, after the two dashes, may appear nowhere in the body
+//     but in a delimiter, in any letter case: no reader can then find a
+//     part the edge did not see, whether it splits on lines, on the bare
+//     string, or compares the boundary case-insensitively.
+//   - A part's Content-Type is application/http with msgtype=request;
+//     msgtype may be missing (RFC 9112 section 10.2 makes it optional: the
+//     first line tells a request from a response, and the parser requires
+//     a request line). Parameters match in any letter case and order; any
+//     parameter given twice is refused; unknown parameters are ignored.
+//   - The inner request is "METHOD SP origin-form SP HTTP/1.1": the method
+//     in upper-case letters only (a reader that folds case would run
+//     "post" as POST), the target a path starting with one "/" of RFC 3986
+//     characters with well-formed %-escapes (absolute-form, authority
+//     "//host" and raw non-ASCII, space, backslash, "#" or controls are
+//     refused).
+//   - Inner header lines are "name: value" with a token name and no
+//     obs-fold or controls, and no framing header spelled with "_" for
+//     "-" (CGI-style servers read Content_Length as Content-Length).
+//     Transfer-Encoding is refused (in the part and
+//     in the request), as are Content-Encoding on the part and a
+//     Content-Transfer-Encoding other than binary, 8bit or 7bit (a reader
+//     would decode the part). A Content-Length, of the part or of the
+//     request, must equal the length it describes.
+//   - The inner header section ends with an empty line, or at the end of
+//     the part when its last line ended with CRLF: Microsoft's own batch
+//     examples leave out the empty line after a body-less GET.
+//   - Microsoft's batch.js sample sends a POST's JSON body in a "Data:"
+//     header of the inner request (JSON.stringify output, no Content-Type)
+//     instead of the body. The parser reads that value as the body. Two
+//     Data headers, an empty one, a Data header with a body, and a Data
+//     header on a method other than POST or PUT (UCWA's only methods with
+//     a body) are refused: a pool may read the header or the body, and the
+//     edge could not know which.
+//   - A part whose path names the batch resource (IsBatchPath) is refused:
+//     UCWA does not nest batches.
+//
+// Preamble and epilogue (text before the first and after the last
+// delimiter) are allowed, as RFC 2046 allows them, and forwarded as they
+// came; they cannot hide a part because the boundary cannot appear in them.
 func ParseBatch(contentType string, body []byte, maxParts int) (*Batch, *Error) {
 	boundary, err := batchBoundary(contentType)
 	if err != nil {
@@ -713,6 +715,9 @@ func batchParseFields(buf []byte, i, end int, allowOpen bool, fields []batchFiel
 		if !batchIsToken(line[:colon]) {
 			return nil, 0, false, "a header name is not a token (white space before the colon?)"
 		}
+		if bytes.IndexByte(line[:colon], '_') >= 0 && batchUnderscoreFraming(line[:colon]) {
+			return nil, 0, false, "a header name spells a framing header with an underscore"
+		}
 		vs, ve := i+colon+1, lineEnd
 		for vs < ve && (buf[vs] == ' ' || buf[vs] == '\t') {
 			vs++
@@ -726,6 +731,30 @@ func batchParseFields(buf []byte, i, end int, allowOpen bool, fields []batchFiel
 		fields = append(fields, batchField{name: batchSpan{i, i + colon}, value: batchSpan{vs, ve}})
 		i = next
 	}
+}
+
+// batchUnderscoreFraming reports a name that reads as a header the
+// framing depends on once "_" is taken for "-", as CGI-style servers do.
+func batchUnderscoreFraming(name []byte) bool {
+	for _, h := range [...]string{"Content-Length", "Content-Type", "Transfer-Encoding", "Content-Encoding", "Content-Transfer-Encoding"} {
+		if len(name) != len(h) {
+			continue
+		}
+		same := true
+		for i, c := range name {
+			if c == '_' {
+				c = '-'
+			}
+			if batchLower(c) != batchLower(h[i]) {
+				same = false
+				break
+			}
+		}
+		if same {
+			return true
+		}
+	}
+	return false
 }
 
 // batchLine finds the line starting at i: its end (at the CR) and where
