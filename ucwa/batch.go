@@ -355,7 +355,7 @@ func ParseBatch(contentType string, body []byte, maxParts int) (*Batch, *Error) 
 	if err != nil {
 		return nil, err
 	}
-	b := &Batch{raw: body, boundary: boundary}
+	b := &Batch{raw: body, boundary: boundary, parts: make([]*BatchPart, 0, 16)}
 	err = batchScan(body, boundary, func(index, start, end int) *Error {
 		if maxParts > 0 && index > maxParts {
 			return batchError(SubcodeParameterValidationFailure, "The batch has more than "+strconv.Itoa(maxParts)+" parts, the limit.")
@@ -447,13 +447,7 @@ func batchCheckBoundary(b string) string {
 
 // batchIsBoundaryChar reports RFC 2046's bchars: DIGIT / ALPHA / "'" / "(" /
 // ")" / "+" / "_" / "," / "-" / "." / "/" / ":" / "=" / "?" / " ".
-func batchIsBoundaryChar(c byte) bool {
-	switch {
-	case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		return true
-	}
-	return strings.IndexByte("'()+_,-./:=? ", c) >= 0
-}
+func batchIsBoundaryChar(c byte) bool { return batchBoundaryChars[c] }
 
 type batchParam struct {
 	name, value string
@@ -547,12 +541,26 @@ func batchTrimOWSLeft(s string) string {
 }
 
 // batchIsTokenChar reports RFC 9110's tchar.
-func batchIsTokenChar(c byte) bool {
-	switch {
-	case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		return true
+func batchIsTokenChar(c byte) bool { return batchTokenChars[c] }
+
+// Byte sets: letters and digits plus the listed characters.
+var (
+	batchTokenChars    = batchByteSet("!#$%&'*+-.^_`|~")
+	batchBoundaryChars = batchByteSet("'()+_,-./:=? ")
+	batchTargetChars   = batchByteSet("-._~!$&'()*+,;=:@/?") // RFC 3986 pchar, "/" and "?", without "%"
+)
+
+func batchByteSet(extra string) (set [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		set[c] = true
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	for c := 'a'; c <= 'z'; c++ {
+		set[c], set[c-'a'+'A'] = true, true
+	}
+	for i := range len(extra) {
+		set[extra[i]] = true
+	}
+	return set
 }
 
 func batchIsToken[T string | []byte](s T) bool {
@@ -798,8 +806,6 @@ func batchCheckDataValue(b []byte) string {
 	return ""
 }
 
-func (b *Batch) str(s batchSpan) string { return string(b.raw[s.start:s.end]) }
-
 // batchFieldIs reports whether a field's name is name, in any letter case.
 func batchFieldIs(buf []byte, f batchField, name string) bool {
 	return batchEqualFold(buf[f.name.start:f.name.end], name)
@@ -858,6 +864,10 @@ func batchParsePartHeaders(buf []byte, start, end int, wantType string) (int, ba
 // batchCheckPartType checks a part's Content-Type: application/http with
 // msgtype wantType (or no msgtype) and version 1.1 (or none).
 func batchCheckPartType(v, wantType string) string {
+	// The spellings clients send, without parsing.
+	if strings.EqualFold(v, "application/http") || strings.EqualFold(v, "application/http; msgtype="+wantType) || strings.EqualFold(v, "application/http;msgtype="+wantType) {
+		return ""
+	}
 	rule := "its Content-Type is not application/http; msgtype=" + wantType
 	mediaType, params, bad := batchParseMediaType(v)
 	if bad != "" || !strings.EqualFold(mediaType, "application/http") {
@@ -931,13 +941,6 @@ func batchParseRequestPart(b *Batch, index, start, end int) (*BatchPart, *Error)
 	}
 	p.Method = batchMethod(method)
 	p.target = batchSpan{content + sp1 + 1, content + sp2}
-	p.origTarget = b.str(p.target)
-	if rule := batchCheckTarget(p.origTarget); rule != "" {
-		return nil, batchPartError(index, "its request target "+rule)
-	}
-	if IsBatchPath(p.origTarget) {
-		return nil, batchError(SubcodeParameterValidationFailure, "Batch part "+strconv.Itoa(index)+": a batch cannot hold another batch.")
-	}
 
 	// The header section and the body.
 	var stack [16]batchField
@@ -947,11 +950,29 @@ func batchParseRequestPart(b *Batch, index, start, end int) (*BatchPart, *Error)
 	}
 	p.open = open
 	p.body = batchSpan{bodyStart, end}
+
+	// One string holds the request line and the headers: the target and
+	// every header value are pieces of it.
+	head := string(buf[content:bodyStart])
+	piece := func(s batchSpan) string { return head[s.start-content : s.end-content] }
+	p.origTarget = piece(p.target)
+	if rule := batchCheckTarget(p.origTarget); rule != "" {
+		return nil, batchPartError(index, "its request target "+rule)
+	}
+	if IsBatchPath(p.origTarget) {
+		return nil, batchError(SubcodeParameterValidationFailure, "Batch part "+strconv.Itoa(index)+": a batch cannot hold another batch.")
+	}
 	p.Header = make(http.Header, len(fields))
+	values := make([]string, len(fields)) // one array behind every field's values
 	data := batchNoSpan
-	for _, f := range fields {
+	for i, f := range fields {
 		name := batchHeaderName(buf[f.name.start:f.name.end])
-		p.Header[name] = append(p.Header[name], b.str(f.value))
+		values[i] = piece(f.value)
+		if vs := p.Header[name]; vs != nil {
+			p.Header[name] = append(vs, values[i]) // a repeated field: its own array
+		} else {
+			p.Header[name] = values[i : i+1 : i+1]
+		}
 		switch name {
 		case "Transfer-Encoding":
 			return nil, batchPartError(index, "its request has a Transfer-Encoding header")
@@ -1037,8 +1058,7 @@ func batchCheckTarget(t string) string {
 				return "has a malformed %-escape"
 			}
 			i += 2
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("-._~!$&'()*+,;=:@/?", c) >= 0:
+		case batchTargetChars[c]:
 		default:
 			return "has a character outside RFC 3986 (escape it)"
 		}
@@ -1063,6 +1083,9 @@ func IsBatchPath(path string) bool {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
+	if !batchMayNameBatch(path) {
+		return false
+	}
 	for range 3 {
 		if strings.IndexByte(path, '%') < 0 {
 			break
@@ -1070,8 +1093,11 @@ func IsBatchPath(path string) bool {
 		path = batchUnescape(path)
 	}
 	path = strings.ReplaceAll(path, `\`, "/")
-	var segs []string
-	for seg := range strings.SplitSeq(path, "/") {
+	var stack [16]string
+	segs := stack[:0]
+	for rest, more := path, true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
 		if i := strings.IndexAny(seg, ";:"); i >= 0 {
 			seg = seg[:i]
 		}
@@ -1085,18 +1111,49 @@ func IsBatchPath(path string) bool {
 			}
 			continue
 		}
-		seg = strings.TrimRightFunc(seg, func(r rune) bool { return r == '.' || unicode.IsSpace(r) })
-		if seg != "" {
+		if seg = strings.TrimRightFunc(seg, batchTrailingJunk); seg != "" {
 			segs = append(segs, seg)
 		}
 	}
 	return len(segs) > 0 && strings.EqualFold(segs[len(segs)-1], "batch")
 }
 
+// batchMayNameBatch is IsBatchPath's quick answer: a path of visible
+// ASCII without %-escapes folds to nothing but itself (cut and trimmed),
+// so it can name a batch only if it spells "batch" in some letter case.
+func batchMayNameBatch(path string) bool {
+	plain := true
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if c <= ' ' || c >= 0x7f || c == '%' {
+			plain = false
+			break
+		}
+	}
+	if !plain {
+		return true
+	}
+	for i := 0; i+len("batch") <= len(path); i++ {
+		if path[i]|0x20 == 'b' && strings.EqualFold(path[i:i+len("batch")], "batch") {
+			return true
+		}
+	}
+	return false
+}
+
+// batchTrailingJunk reports what Windows drops at the end of a name.
+func batchTrailingJunk(r rune) bool { return r == '.' || unicode.IsSpace(r) }
+
 // batchFoldPathRune drops what a lenient server may ignore in a path segment
 // (format and control characters) and maps fullwidth ASCII forms to
 // ASCII.
 func batchFoldPathRune(r rune) rune {
+	if r < 0x80 {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}
 	switch {
 	case unicode.Is(unicode.Cf, r) || unicode.IsControl(r):
 		return -1
