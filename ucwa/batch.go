@@ -326,11 +326,11 @@ func (p *BatchPart) edits(dst []batchEdit) []batchEdit {
 //     characters with well-formed %-escapes (absolute-form, authority
 //     "//host" and raw non-ASCII, space, backslash, "#" or controls are
 //     refused).
-//   - Inner header lines are "name: value" with a token name and no
-//     obs-fold or controls, and no framing header spelled with "_" for
-//     "-" (CGI-style servers read Content_Length as Content-Length).
-//     Transfer-Encoding is refused (in the part and
-//     in the request), as are Content-Encoding on the part and a
+//   - Header lines (the part's and the request's) are "name: value" with
+//     a token name and no obs-fold or controls, and no framing header
+//     spelled with "_" for "-" (CGI-style servers read Content_Length as
+//     Content-Length). Transfer-Encoding is refused in the part and in the
+//     request, as are Content-Encoding on the part and a
 //     Content-Transfer-Encoding other than binary, 8bit or 7bit (a reader
 //     would decode the part). A Content-Length, of the part or of the
 //     request, must equal the length it describes.
@@ -349,7 +349,16 @@ func (p *BatchPart) edits(dst []batchEdit) []batchEdit {
 //
 // Preamble and epilogue (text before the first and after the last
 // delimiter) are allowed, as RFC 2046 allows them, and forwarded as they
-// came; they cannot hide a part because the boundary cannot appear in them.
+// came; they cannot hide a part because the boundary cannot appear in
+// them. Transport padding (white space after the boundary on a delimiter
+// line) is refused: RFC 2046 forbids composers to generate it, and a
+// reader that does not skip it would run two parts together.
+//
+// The inner request's other headers are the caller's to judge, as for a
+// request that came alone: two Content-Types, a Content-Encoding, an
+// Expect or an Upgrade in a part are visible in Header and pass the
+// parser. So is a part the edge does not guard; only what decides
+// framing is checked here.
 func ParseBatch(contentType string, body []byte, maxParts int) (*Batch, *Error) {
 	boundary, err := batchBoundary(contentType)
 	if err != nil {
@@ -623,9 +632,9 @@ func batchLower(c byte) byte {
 // each part's 1-based index and its extent [start, end) (headers and
 // body, without the CRLF that belongs to the next delimiter). It checks
 // the framing: the first delimiter at the start or after a CRLF, every
-// delimiter line "--boundary" then optional white space then CRLF, the
-// close delimiter "--boundary--" then optional white space then the end
-// or a CRLF, and no other occurrence of "--boundary" anywhere.
+// delimiter line exactly "--boundary" CRLF, the close delimiter
+// "--boundary--" then the end or a CRLF, and no other occurrence of
+// "--boundary" anywhere.
 func batchScan(body []byte, boundary string, part func(index, start, end int) *Error) *Error {
 	pos := batchIndexBoundary(body, boundary, 0)
 	if pos < 0 {
@@ -644,16 +653,13 @@ func batchScan(body []byte, boundary string, part func(index, start, end int) *E
 		if closing {
 			at += 2
 		}
-		for at < len(body) && (body[at] == ' ' || body[at] == '\t') {
-			at++
-		}
 		lineEnds := at+2 <= len(body) && body[at] == '\r' && body[at+1] == '\n'
 		if closing {
 			if index == 1 {
 				return batchError(SubcodeDeserializationFailure, "The batch has no parts.")
 			}
 			if at != len(body) && !lineEnds {
-				return batchError(SubcodeDeserializationFailure, "The batch's closing delimiter is followed by more than white space on its line.")
+				return batchError(SubcodeDeserializationFailure, "The batch's closing delimiter does not end its line (CRLF or the end of the body).")
 			}
 			if batchIndexBoundary(body, boundary, pos+1) >= 0 {
 				return batchError(SubcodeDeserializationFailure, "The batch boundary appears after the closing delimiter.")

@@ -66,7 +66,7 @@ func batchSeeds() []batchSeed {
 		{"multipart/batching; boundary=B", lengthPart("B", "POST /a HTTP/1.1\r\nContent-Length: 0\r\nData: {}\r\n\r\n") + "\r\n--B--"},
 		{"multipart/batching; boundary=B", lengthPart("B", "PUT /a?x HTTP/1.1\r\nContent-Length: 0\r\n") + "\r\n" +
 			lengthPart("B", "POST /b HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}") + "\r\n--B--"},
-		{testBatchCT, "preamble\r\n--" + testBoundary + " \r\nContent-Type: application/http\r\n\r\nDELETE /x HTTP/1.1\r\n\r\n\r\n--" + testBoundary + "--\r\nepilogue"},
+		{testBatchCT, "preamble\r\n--" + testBoundary + "\r\nContent-Type: application/http\r\n\r\nDELETE /x HTTP/1.1\r\n\r\n\r\n--" + testBoundary + "--\r\nepilogue"},
 		// Refused, to start the fuzzer near the rules.
 		{testBatchCT, strings.ReplaceAll(docExample, "\r\n", "\n")},
 		{testBatchCT, getPart(testBoundary, "/a") + getPart(testBoundary, appPath+"/batch") + closeBatch(testBoundary)},

@@ -204,11 +204,11 @@ func TestParseBatch(t *testing.T) {
 				header: map[string][]string{"Data": {json}}},
 		},
 	}, {
-		name: "preamble, transport padding, epilogue",
+		name: "preamble and epilogue",
 		ct:   testBatchCT,
-		body: "This is a preamble.\r\n--" + testBoundary + " \t\r\n" +
+		body: "This is a preamble.\r\n--" + testBoundary + "\r\n" +
 			"Content-Type: application/http; msgtype=request\r\n\r\nDELETE " + appPath + "/me/x HTTP/1.1\r\n\r\n" +
-			"\r\n--" + testBoundary + "-- \r\nAn epilogue\r\nof two lines.",
+			"\r\n--" + testBoundary + "--\r\nAn epilogue\r\nof two lines.",
 		want: []wantPart{{method: "DELETE", target: appPath + "/me/x", path: appPath + "/me/x"}},
 	}, {
 		name: "close delimiter at the very end, no CRLF",
@@ -537,7 +537,10 @@ func TestParseBatchRefusals(t *testing.T) {
 		{"boundary in another letter case", ct, head + get + "\r\n--B0UNDARY\r\n" + head[len("--"+B+"\r\n"):] + get + end, 400, SubcodeDeserializationFailure, "another letter case after part 1"},
 		{"boundary in the preamble", ct, "a --" + B + " b\r\n" + one(get), 400, SubcodeDeserializationFailure, "first boundary delimiter"},
 		{"boundary in the epilogue", ct, one(get) + "--" + B + "\r\n", 400, SubcodeDeserializationFailure, "after the closing delimiter"},
-		{"text after the closing delimiter on its line", ct, head + get + "\r\n--" + B + "--" + secret, 400, SubcodeDeserializationFailure, "closing delimiter is followed"},
+		{"text after the closing delimiter on its line", ct, head + get + "\r\n--" + B + "--" + secret, 400, SubcodeDeserializationFailure, "closing delimiter does not end its line"},
+		{"transport padding after the closing delimiter", ct, head + get + "\r\n--" + B + "-- \r\n", 400, SubcodeDeserializationFailure, "closing delimiter does not end its line"},
+		{"transport padding after a delimiter", ct, "--" + B + " \r\n" + one(get)[len("--"+B+"\r\n"):], 400, SubcodeDeserializationFailure, "delimiter line before part 1 does not end with CRLF"},
+		{"transport padding after a later delimiter", ct, head + get + "\r\n--" + B + "\t\r\n" + one(get)[len("--"+B+"\r\n"):], 400, SubcodeDeserializationFailure, "delimiter line after part 1"},
 		{"text after a delimiter on its line", ct, "--" + B + "x" + secret + "\r\n" + one(get), 400, SubcodeDeserializationFailure, "delimiter line before part 1"},
 		{"delimiter ending with a bare LF", ct, "--" + B + "\nContent-Type: application/http\n\n" + get + end, 400, SubcodeDeserializationFailure, "does not end with CRLF"},
 		{"LF line endings throughout", ct, strings.ReplaceAll(one(get), "\r\n", "\n"), 400, SubcodeDeserializationFailure, "CRLF"},
