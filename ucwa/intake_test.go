@@ -425,3 +425,88 @@ func BenchmarkIntake(b *testing.B) {
 		})
 	}
 }
+
+// TestIntakeBatchParts takes the parts of a batch in as the edge does:
+// the matcher (the same canonical paths as for a request alone) tells a
+// guarded part, a near miss or a nested batch; Intake checks a guarded
+// part with its own method, headers, query and body; the cleaned part is
+// written back in place.
+func TestIntakeBatchParts(t *testing.T) {
+	const boundary = "77f2569d"
+	app := "/ucwa/oauth/v1/applications/104"
+	part := func(lines ...string) string {
+		return "--" + boundary + "\r\nContent-Type: application/http; msgtype=request\r\n\r\n" + strings.Join(lines, "\r\n")
+	}
+	body := part("GET "+app+"/events?ack=1 HTTP/1.1", "Host: fe1", "", "") + "\r\n" +
+		part("POST "+app+"/communication/startPhoneAudio HTTP/1.1", "Content-Type: application/json", "", `{"to":"(425) 555-1234","operationId":"1"}`) + "\r\n" +
+		part("POST "+app+"/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact?target=%2B1+425+555+0000 HTTP/1.1", "", "") + "\r\n" +
+		part("POST "+app+"/communication/conversations/eee0/addParticipant HTTP/1.1", `Data: {"to":"tel:+1-425-555-9999"}`, "") + "\r\n" +
+		"--" + boundary + "--\r\n"
+	b, err := ParseBatch("multipart/batching; boundary="+boundary, []byte(body), DefaultMaxBatchParts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mustMatcher(t)
+	c := mustCleaner(t, "US", TelURI)
+	var guarded []string
+	for _, p := range b.Parts() {
+		match, ok := m.MatchTarget(p.Method, p.Target())
+		if !ok || match.NearMiss {
+			t.Fatalf("part %d: %v %+v", p.Index, ok, match)
+		}
+		if match.Operation == nil {
+			continue
+		}
+		if match.Operation.Body == BatchBody {
+			t.Fatalf("part %d: a nested batch", p.Index)
+		}
+		guarded = append(guarded, match.Operation.Rel)
+		header := p.Header
+		if p.Source() == BodyInDataHeader && header.Get("Content-Type") == "" {
+			// batch.js sends JSON.stringify output, with no Content-Type.
+			header = header.Clone()
+			header.Set("Content-Type", "application/json")
+		}
+		cl, uerr := c.Intake(match.Operation, Incoming{Method: p.Method, Header: header, RawQuery: p.RawQuery(), Body: p.Body()})
+		if uerr != nil {
+			t.Fatalf("part %d: %v %v", p.Index, uerr, uerr.Parameters)
+		}
+		if err := p.SetBody(cl.Body()); err != nil {
+			t.Fatal(err)
+		}
+		if cl.RawQuery() != p.RawQuery() {
+			if err := p.SetTarget(p.Path() + "?" + cl.RawQuery()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if strings.Join(guarded, ",") != "startPhoneAudio,immediateForwardToContact,addParticipant" {
+		t.Errorf("guarded parts: %v", guarded)
+	}
+	out, err := ParseBatch("multipart/batching; boundary="+boundary, b.Encode(), DefaultMaxBatchParts)
+	if err != nil {
+		t.Fatalf("re-encoded batch: %v\n%s", err, b.Encode())
+	}
+	want := []struct{ target, body string }{
+		{app + "/events?ack=1", ""},
+		{app + "/communication/startPhoneAudio", `{"to":"tel:+14255551234","operationId":"1"}`},
+		{app + "/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact?target=tel%3A%2B14255550000", ""},
+		{app + "/communication/conversations/eee0/addParticipant", `{"to":"tel:+14255559999"}`},
+	}
+	for i, p := range out.Parts() {
+		if p.Target() != want[i].target || string(p.Body()) != want[i].body {
+			t.Errorf("part %d: %s %q, want %s %q", i+1, p.Target(), p.Body(), want[i].target, want[i].body)
+		}
+	}
+	// A near miss and a nested batch, as parts.
+	for target, want := range map[string]string{
+		app + "/communication/startPhoneAudio%E2%80%8B": "near miss",
+		app + "/communication/startPhoneAudio.aspx":     "near miss",
+		app + "/BATCH":                 "batch",
+		app + "/people/search?query=x": "none",
+	} {
+		if got, _ := m.MatchTarget("POST", target); matchResult(got) != want {
+			t.Errorf("%s: %s, want %s", target, matchResult(got), want)
+		}
+	}
+}
