@@ -89,7 +89,7 @@ type Cleaned struct {
 	body     []byte
 	rawQuery string
 	dests    []PropertyDestination
-	destBuf  [4]PropertyDestination
+	destBuf  [2]PropertyDestination // the usual: a body's to and phoneNumber
 }
 
 // Body returns the body to forward: the cleaned body re-encoded, or the

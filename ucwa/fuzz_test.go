@@ -593,10 +593,15 @@ func FuzzMatch(f *testing.F) {
 		if got.NearMiss && (method == "GET" || method == "HEAD") {
 			t.Fatalf("a read is a near miss: %q", p)
 		}
+		// A few of the table's suffixes, chosen by the input, behind it.
 		prefix := strings.TrimSuffix(CanonicalPath(p), "/")
+		k := len(p)
 		for i := range m.ops {
 			op := &m.ops[i]
 			for _, s := range op.Paths {
+				if k++; k%8 != 0 {
+					continue
+				}
 				got := m.Match(op.Method, prefix+s)
 				if got.Operation == nil || got.NearMiss || got.Operation.Method != op.Method {
 					t.Fatalf("Match(%s, %q) = %+v, want %s", op.Method, prefix+s, got, op.Rel)
