@@ -174,7 +174,7 @@ func (h *Handler) Validate() error {
 		return fmt.Errorf("%w: %d", errMaxBodySize, h.MaxBodySize)
 	}
 	for _, p := range h.paths {
-		if !strings.HasPrefix(p, "/") || !strings.EqualFold(canonicalPath(p), p) {
+		if !strings.HasPrefix(p, "/") || !strings.EqualFold(ucwa.CanonicalPath(p), p) {
 			return fmt.Errorf("paths: %q must start with / and be clean (no trailing /, no . or .. segments, ASCII)", p)
 		}
 	}

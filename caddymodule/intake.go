@@ -5,13 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -48,76 +44,44 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return h.deliver(w, r, next, in.rebuild(), in.errFormat)
 }
 
-// accept runs the protocol's steps on a request: method, media type and
-// encoding, body, decoding, the strict query, and cleaning (validation
-// and number normalization). It leaves the cleaned request in in.
+// accept reads the body (within max_body_size) and runs the protocol's
+// steps on the request through ucwa's Intake, which the pool emulator
+// shares: method, media type and encoding, decoding, the strict query,
+// and cleaning (validation and number normalization). It leaves the
+// cleaned request in in.
 func (h *Handler) accept(in *intake) *ucwa.Error {
-	if e := checkMethod(in); e != nil {
-		return e
-	}
-	if e := checkMediaType(in); e != nil {
-		return e
-	}
 	if e := h.readBody(in); e != nil {
 		return e
 	}
-	if e := decode(in); e != nil {
-		return e
-	}
-	if e := parseQuery(in); e != nil {
-		return e
-	}
-	return h.clean(in)
+	var e *ucwa.Error
+	in.cleaned, e = h.cleaner.Intake(startPhoneAudioOperation, ucwa.Incoming{
+		Method: in.r.Method, Header: in.r.Header, RawQuery: in.r.URL.RawQuery, Body: in.buf.Bytes(),
+	})
+	return e
 }
+
+// startPhoneAudioOperation is the operation the handler terminates.
+var startPhoneAudioOperation = ucwa.FindOperation(ucwa.DefaultOperations(), "startPhoneAudio")
 
 var errPhoneAudioDisabled = ucwa.NewError(http.StatusForbidden, "", ucwa.MessagePhoneAudioNotInCapabilities)
 
 // intake is a terminated request on its way through the steps.
 type intake struct {
 	r *http.Request
-	// The body's format, and whether its Content-Type is one the edge
-	// reads at all.
+	// The body's format, when its Content-Type is one the edge reads.
 	format ucwa.Format
-	typeOK bool
 	// The format of an answer the edge gives itself.
 	errFormat errorFormat
 
-	buf *bodyBuffer   // the body as read, recycled by release
-	req *ucwa.Request // the decoded, then cleaned, body
-
-	// The parsed query, and its `to` as received and as cleaned.
-	query                 url.Values
-	queryTo, cleanQueryTo string
+	buf     *bodyBuffer   // the body as read, recycled by release
+	cleaned *ucwa.Cleaned // the request to forward
 }
 
 // negotiate reads the formats from the headers.
 func (in *intake) negotiate(r *http.Request) {
 	in.r = r
-	in.format, in.typeOK = ucwa.MediaFormat(r.Header.Get("Content-Type"))
+	in.format, _ = ucwa.MediaFormat(r.Header.Get("Content-Type"))
 	in.errFormat = errorFormat{in.format, r}
-}
-
-// checkMethod: startPhoneAudio is a POST (fail adds `Allow: POST`).
-func checkMethod(in *intake) *ucwa.Error {
-	if in.r.Method == http.MethodPost {
-		return nil
-	}
-	return ucwa.NewError(http.StatusMethodNotAllowed, ucwa.SubcodeMethodNotAllowed,
-		"startPhoneAudio accepts POST only, not "+in.r.Method+".")
-}
-
-// checkMediaType: one Content-Type the edge reads, and a body that is not
-// encoded, so that the pool reads exactly the bytes the edge checked.
-func checkMediaType(in *intake) *ucwa.Error {
-	if !in.typeOK || len(in.r.Header.Values("Content-Type")) > 1 {
-		return ucwa.NewError(http.StatusUnsupportedMediaType, ucwa.SubcodeUnsupportedMediaType,
-			"The body must be application/json, application/xml or their UCWA (vnd.microsoft.com.ucwa) forms in UTF-8, with one Content-Type.")
-	}
-	if ce := in.r.Header.Values("Content-Encoding"); len(ce) > 1 || len(ce) == 1 && !strings.EqualFold(ce[0], "identity") {
-		return ucwa.NewError(http.StatusUnsupportedMediaType, ucwa.SubcodeUnsupportedMediaType,
-			"The body must not be compressed or otherwise encoded (Content-Encoding).")
-	}
-	return nil
 }
 
 // readBody reads the whole body into a recycled buffer, refusing one over
@@ -150,61 +114,21 @@ func (h *Handler) tooLarge() *ucwa.Error {
 		"The body is larger than "+strconv.FormatInt(h.MaxBodySize, 10)+" bytes.")
 }
 
-// decode parses the body (JSON or XML).
-func decode(in *intake) *ucwa.Error {
-	var e *ucwa.Error
-	in.req, e = ucwa.Decode(in.format, in.buf.Bytes())
-	return e
-}
-
-var errMalformedQuery = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeParameterValidationFailure,
-	"The query string cannot be read: every name=value pair must be percent-encoded and separated by &.")
-
-// parseQuery reads the query strictly, and its `to`. URL.Query drops
-// pairs it cannot parse, but the pool (ASP.NET) reads some of them
-// ("to=...;x", "%u0074o=..."): a query that does not parse whole is
-// refused, so that no `to` escapes the checks.
-func parseQuery(in *intake) *ucwa.Error {
-	if in.r.URL.RawQuery == "" {
-		return nil
-	}
-	var err error
-	if in.query, err = url.ParseQuery(in.r.URL.RawQuery); err != nil {
-		return errMalformedQuery
-	}
-	var e *ucwa.Error
-	in.queryTo, e = ucwa.QueryTarget(in.query)
-	return e
-}
-
-// clean validates the body and the query's `to` and normalizes their
-// numbers.
-func (h *Handler) clean(in *intake) *ucwa.Error {
-	var e *ucwa.Error
-	in.cleanQueryTo, e = h.cleaner.Clean(in.req, in.queryTo)
-	return e
-}
-
 // rebuild makes r the request to forward, with the cleaned query and
 // body, framed by Content-Length, and returns the body.
 func (in *intake) rebuild() []byte {
 	r := in.r
-	if in.cleanQueryTo != in.queryTo {
-		for name := range in.query {
-			if strings.EqualFold(name, "to") {
-				in.query[name] = []string{in.cleanQueryTo}
-			}
-		}
-		r.URL.RawQuery = in.query.Encode()
+	if q := in.cleaned.RawQuery(); q != r.URL.RawQuery {
+		r.URL.RawQuery = q
 		r.RequestURI = r.URL.RequestURI()
 	}
 	// The proxy may still be writing the body after ServeHTTP returns
 	// (net/http closes a request body in its own time). When nothing
-	// changed, Encode forwards the buffer's own bytes, so the buffer is
-	// left to the garbage collector; otherwise the forwarded body is a
+	// changed, the forwarded body is the buffer's own bytes, so the buffer
+	// is left to the garbage collector; otherwise the forwarded body is a
 	// new slice and the buffer is recycled.
-	body := in.req.Encode()
-	if !in.req.Changed() {
+	body := in.cleaned.Body()
+	if !in.cleaned.BodyChanged() {
 		in.buf = nil
 	}
 	forwarded := new(bodyReader)
@@ -230,9 +154,6 @@ func (in *intake) release() {
 
 // fail answers a request the edge refuses, and logs why.
 func (h *Handler) fail(w http.ResponseWriter, in *intake, e *ucwa.Error) error {
-	if e.Status == http.StatusMethodNotAllowed {
-		w.Header().Set("Allow", http.MethodPost)
-	}
 	h.logRejection(in.r, e)
 	e.Write(w, in.errFormat.get())
 	return nil
@@ -271,53 +192,18 @@ func (f errorFormat) get() ucwa.Format {
 	return ucwa.ErrorFormat(f.request, f.r.Header.Get("Accept"))
 }
 
-// terminates reports whether r is a startPhoneAudio request. The pools
-// run on IIS, which is lenient about paths, so the match is broader than
-// what IIS would route: case-insensitive, with backslashes as slashes,
-// ";params" cut from each segment, and trailing dots and spaces trimmed.
-// A request that IIS might read as startPhoneAudio must not pass the edge
-// unchecked through a fallback reverse_proxy.
+// terminates reports whether r is a startPhoneAudio request, matched on
+// the canonical path (see ucwa.CanonicalPath): a request that IIS might
+// read as startPhoneAudio must not pass the edge unchecked through a
+// fallback reverse_proxy.
 func (h *Handler) terminates(r *http.Request) bool {
-	p := canonicalPath(r.URL.Path)
+	p := ucwa.CanonicalPath(r.URL.Path)
 	for _, suffix := range h.paths {
 		if len(p) >= len(suffix) && strings.EqualFold(p[len(p)-len(suffix):], suffix) {
 			return true
 		}
 	}
 	return false
-}
-
-// canonicalPath is the form of a request path that terminates matches.
-func canonicalPath(p string) string {
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p
-	}
-	if strings.ContainsAny(p, "\\;. ") || !isASCII(p) {
-		p = strings.ReplaceAll(p, "\\", "/")
-		segments := strings.Split(p, "/")
-		for i, seg := range segments {
-			if j := strings.IndexByte(seg, ';'); j >= 0 {
-				seg = seg[:j]
-			}
-			if seg != "." && seg != ".." {
-				seg = strings.TrimRight(seg, ". ")
-			}
-			// Fold as .NET's invariant upper-casing does (ſ is S, ı is I),
-			// so that look-alike letters match too.
-			segments[i] = strings.Map(func(c rune) rune { return unicode.ToLower(unicode.ToUpper(c)) }, seg)
-		}
-		p = strings.Join(segments, "/")
-	}
-	return path.Clean(p) // no allocation when p is clean already
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }
 
 // logRejection logs an answer the edge gave itself, and puts its UCWA

@@ -303,6 +303,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp
 	return nil
 }
 
+// startPhoneAudio is the operation serveStart takes in.
+var startPhoneAudio = ucwa.FindOperation(ucwa.DefaultOperations(), "startPhoneAudio")
+
 // allow answers 405 and reports false unless r uses one of methods.
 func allow(w http.ResponseWriter, r *http.Request, f ucwa.Format, methods ...string) bool {
 	if slices.Contains(methods, r.Method) {
@@ -337,34 +340,21 @@ func (e *Emulator) serveStart(w http.ResponseWriter, r *http.Request, rt route) 
 		}
 		return
 	}
-	req, uerr := ucwa.Decode(reqFormat, body)
+	cleaned, uerr := e.cleaner.Intake(startPhoneAudio, ucwa.Incoming{Method: r.Method, Header: r.Header, RawQuery: r.URL.RawQuery, Body: body})
 	if uerr != nil {
 		fail(uerr)
 		return
 	}
-	queryTo, uerr := ucwa.QueryTarget(r.URL.Query())
-	if uerr != nil {
-		fail(uerr)
-		return
-	}
-	cleanQueryTo, uerr := e.cleaner.Clean(req, queryTo)
-	if uerr != nil {
-		fail(uerr)
-		return
-	}
-	to, ok := req.Get(ucwa.To)
-	if !ok {
-		to = cleanQueryTo
-	}
-	get := func(f ucwa.Field) string { v, _ := req.Get(f); return v }
+	get := func(name string) string { v, _ := cleaned.Value(name); return v }
+	to := get("to")
 	collection := "phoneAudioInvitations"
 	if strings.EqualFold(rt.rest[1], "startPhoneAudio") {
 		collection = "invitations"
 	}
 	location, uerr := e.store.create(newInvitation{
 		appID: rt.appID, base: rt.base, collection: collection,
-		operationID: get(ucwa.OperationID), phoneNumber: get(ucwa.PhoneNumber), to: to,
-		subject: get(ucwa.Subject), importance: get(ucwa.Importance), thread: get(ucwa.ThreadID),
+		operationID: get("operationId"), phoneNumber: get("phoneNumber"), to: to,
+		subject: get("subject"), importance: get("importance"), thread: get("threadId"),
 		steps: e.scriptFor(to),
 	})
 	if uerr != nil {

@@ -109,8 +109,8 @@ type Outcome struct {
 // URI of a phone number, or the lower-cased SIP URI (white space around
 // its scheme's colon removed). ok is false for anything else.
 func destinationKey(c *ucwa.Cleaner, to string) (string, bool) {
-	if n, ok := c.NormalizeNumber(to); ok {
-		return n, true
+	if n, p := c.Numbers().Number(to); p.OK() {
+		return n.Forwarded(), true
 	}
 	scheme, rest, found := strings.Cut(strings.ToLower(strings.TrimSpace(to)), ":")
 	scheme = strings.TrimSpace(scheme)

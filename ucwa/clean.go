@@ -5,20 +5,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"mime"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
-
-	"github.com/nyaruka/phonenumbers/v2"
-)
-
-// Limits from the startPhoneAudio reference, in characters.
-const (
-	MaxOperationIDLength = 50
-	MaxSubjectLength     = 250
 )
 
 // NumberFormat is how a normalized phone number is forwarded.
@@ -42,126 +32,345 @@ func ParseNumberFormat(s string) (NumberFormat, error) {
 	return 0, fmt.Errorf("number format %q is neither tel nor e164", s)
 }
 
-var importances = [...]string{"Normal", "Urgent", "Emergency"}
-
-// Cleaner validates and normalizes startPhoneAudio requests. It is safe
-// for concurrent use.
+// Cleaner validates and normalizes the inputs of operations. Every phone
+// number and destination goes through its Numbers, so that what the edge
+// judges is what it forwards. It is safe for concurrent use.
 type Cleaner struct {
-	region  string
-	format  NumberFormat
-	numbers *numberCache
+	numbers *Numbers
 }
 
-// NewCleaner returns a Cleaner. defaultRegion is the ISO 3166-1 region
-// (such as "US") of numbers written without a country code; "" means such
-// numbers fail normalization.
+// NewCleaner returns a Cleaner whose Numbers reads numbers without a
+// country code in defaultRegion (an ISO 3166-1 code such as "US"; ""
+// means such numbers fail normalization), forwards them in format, and
+// takes the default region's emergency numbers.
 func NewCleaner(defaultRegion string, format NumberFormat) (*Cleaner, error) {
-	region := strings.ToUpper(defaultRegion)
-	if region != "" && !phonenumbers.GetSupportedRegions()[region] {
-		return nil, fmt.Errorf("default region %q is not a region phone numbers are known for (use an ISO 3166-1 code such as US or DE)", defaultRegion)
+	n, err := NewNumbers(defaultRegion, format, nil)
+	if err != nil {
+		return nil, err
 	}
-	if format > E164 {
-		return nil, fmt.Errorf("unknown number format %d", format)
-	}
-	return &Cleaner{region: region, format: format, numbers: newNumberCache(numberCacheSize)}, nil
+	return CleanerFor(n), nil
 }
 
-// Clean validates r (and the "to" query parameter, queryTo, "" when
-// absent) and normalizes it in place: numbers to E.164, importance to its
-// canonical spelling, stray white space around URI scheme colons removed.
-// It returns the normalized query "to" for the caller to forward, or the
-// UCWA error to answer: 400 ParameterValidationFailure naming every bad
-// property, or 400 NormalizationFailed naming the numbers that failed.
-func (c *Cleaner) Clean(r *Request, queryTo string) (string, *Error) {
-	var bad []Parameter
-	fail := func(f Field, reason string) { bad = append(bad, Parameter{Name: f.String(), Reason: reason}) }
+// CleanerFor returns a Cleaner that reads numbers with n.
+func CleanerFor(n *Numbers) *Cleaner {
+	return &Cleaner{numbers: n}
+}
 
-	for f := range numFields {
-		if r.typeErr[f] != "" {
-			fail(f, r.typeErr[f])
+// Numbers returns the Cleaner's number reader.
+func (c *Cleaner) Numbers() *Numbers { return c.numbers }
+
+// PropertyDestination is a destination a cleaned request forwards, for a
+// destination policy to judge: the property that holds it, what the pool
+// does with it, where it came from, and the Destination itself (Value,
+// exactly what is forwarded; and for a phone number, also one a SIP URI
+// carries as its user, the Number with its region, type and emergency
+// flag).
+type PropertyDestination struct {
+	// Property is the property's documented name.
+	Property string
+	// Kind is what the pool does with it.
+	Kind DestinationKind
+	// Source is where it came from: the body or the query.
+	Source Source
+	Destination
+}
+
+// Cleaned is a request whose inputs passed every rule of its operation,
+// normalized, ready to forward.
+type Cleaned struct {
+	// Operation is the operation the request is.
+	Operation *Operation
+	// Request is the decoded body, nil when the request has no UCWA body
+	// (no body at all, or an SDP body).
+	Request *Request
+	// Query is the query string.
+	Query *Query
+
+	body     []byte
+	rawQuery string
+	dests    []PropertyDestination
+	destBuf  [2]PropertyDestination // the usual: a body's to and phoneNumber
+}
+
+// Body returns the body to forward: the cleaned body re-encoded, or the
+// body as it came (the same slice) when nothing in it changed or it is
+// not a UCWA body.
+func (c *Cleaned) Body() []byte { return c.body }
+
+// BodyChanged reports whether Body differs from the body that came.
+func (c *Cleaned) BodyChanged() bool { return c.Request != nil && c.Request.Changed() }
+
+// RawQuery returns the query string to forward: the one that came, with
+// only the normalized values replaced.
+func (c *Cleaned) RawQuery() string { return c.rawQuery }
+
+// Destinations returns the phone destinations the request forwards, one
+// per property and source (a property in both the body and the query is
+// listed twice, with the same value).
+func (c *Cleaned) Destinations() []PropertyDestination { return c.dests }
+
+// Value returns the value of a property as the pool will read it: from
+// the body, or else from the query.
+func (c *Cleaned) Value(name string) (string, bool) {
+	if c.Request != nil {
+		if v, ok := c.Request.Get(name); ok {
+			return v, true
 		}
 	}
-	bodyTo, hasBodyTo := r.Get(To)
-	queryTo = strings.TrimSpace(queryTo)
-	if !hasBodyTo && queryTo == "" && r.typeErr[To] == "" {
-		fail(To, "is required, in the body or as the to query parameter")
+	if c.Query != nil {
+		return c.Query.Get(name)
 	}
-	if v, ok := r.Get(OperationID); ok && utf8.RuneCountInString(v) > MaxOperationIDLength {
-		fail(OperationID, "must be at most "+strconv.Itoa(MaxOperationIDLength)+" characters")
+	return "", false
+}
+
+// The rules, in the order their failures are listed in a 400
+// ParameterValidationFailure (and, within one rule, in the table's
+// property order). A body and a query that disagree, and a number too
+// long once normalized, are told only when every value passed these.
+const (
+	ruleType = iota
+	ruleRequired
+	ruleLength
+	ruleValue
+	ruleDataURL
+	ruleDestination
+	numRules
+)
+
+// cleanProblems collects what is wrong, without allocating until
+// something is.
+type cleanProblems struct {
+	rules         [numRules][]Parameter
+	normalization []Parameter
+	after         []Parameter
+}
+
+func (cp *cleanProblems) add(rule int, name, reason string) {
+	cp.rules[rule] = append(cp.rules[rule], Parameter{Name: name, Reason: reason})
+}
+
+// Clean validates the inputs of a request to op (r, the decoded body, nil
+// when the request has no UCWA body; q, the query, nil for none) and
+// normalizes them in place: numbers to E.164, enums to their canonical
+// spelling, booleans and integers to canonical text, stray white space
+// around URI scheme colons removed. Every property may be in the body or
+// the query; a property in both must have the same value after
+// normalization. It returns the cleaned request, or the UCWA error to
+// answer: 400 ParameterValidationFailure naming every bad property and
+// why, or 400 NormalizationFailed naming the numbers that failed. No
+// message holds a value.
+func (c *Cleaner) Clean(op *Operation, r *Request, q *Query) (*Cleaned, *Error) {
+	cl := &Cleaned{}
+	if err := c.clean(cl, op, r, q); err != nil {
+		return nil, err
 	}
-	if v, ok := r.Get(Subject); ok && utf8.RuneCountInString(v) > MaxSubjectLength {
-		fail(Subject, "must be at most "+strconv.Itoa(MaxSubjectLength)+" characters")
+	return cl, nil
+}
+
+// clean is Clean into cl.
+func (c *Cleaner) clean(cl *Cleaned, op *Operation, r *Request, q *Query) *Error {
+	*cl = Cleaned{Operation: op, Request: r, Query: q}
+	cl.dests = cl.destBuf[:0]
+	if r != nil && r.op != op || q != nil && q.op != op {
+		return NewError(500, SubcodeServiceFailure, "The request was read for another operation.")
 	}
-	if v, ok := r.Get(Importance); ok {
-		if canon, ok := canonicalImportance(v); ok {
-			r.Set(Importance, canon)
-		} else {
-			fail(Importance, "must be Normal, Urgent or Emergency")
+	var cp cleanProblems
+	for i := range op.Properties {
+		p := &op.Properties[i]
+		var body *value
+		if r != nil {
+			if v := &r.vals[i]; v.problem != typeOK {
+				cp.add(ruleType, p.Name, typeReasons[v.problem])
+			} else if v.present {
+				body = v
+			}
+		}
+		var qv *queryValue
+		if q != nil {
+			if v := q.value(i); v != nil && v.present {
+				qv = v
+			}
+		}
+		if p.Required && body == nil && qv == nil && (r == nil || r.vals[i].problem == typeOK) {
+			where := ", in the body or as the " + p.Name + " query parameter"
+			if op.Body != PropertiesBody {
+				where = ", as the " + p.Name + " query parameter"
+			}
+			cp.add(ruleRequired, p.Name, "is required"+where)
+		}
+		var bodyOut, queryOut cleanedValue
+		var bodyOK, queryOK bool
+		if body != nil {
+			bodyOut, bodyOK = c.cleanValue(&cp, p, body.text, "")
+			if bodyOK {
+				r.setValue(i, bodyOut.text)
+			}
+		}
+		if qv != nil {
+			queryOut, queryOK = c.cleanValue(&cp, p, qv.text, " (the "+p.Name+" query parameter)")
+			if queryOK {
+				q.setValue(i, queryOut.text)
+			}
+		}
+		if bodyOK && queryOK && bodyOut.text != queryOut.text {
+			cp.after = append(cp.after, Parameter{Name: p.Name, Reason: "differs between the body and the query"})
+		}
+		if p.Destination != NotDestination {
+			if bodyOK {
+				cl.dests = append(cl.dests, PropertyDestination{Property: p.Name, Kind: p.Destination, Source: InBody, Destination: bodyOut.destination})
+			}
+			if queryOK {
+				cl.dests = append(cl.dests, PropertyDestination{Property: p.Name, Kind: p.Destination, Source: InQuery, Destination: queryOut.destination})
+			}
 		}
 	}
-	if v, ok := r.Get(CustomContent); ok {
-		if clean, reason := cleanDataURL(v); reason != "" {
-			fail(CustomContent, reason)
-		} else {
-			r.Set(CustomContent, clean)
-		}
-	}
-	// Classify "to" (body and query) before normalizing any number, so
-	// that every syntax problem is reported at once.
-	var toKinds [2]targetKind
-	for i, v := range [2]string{bodyTo, queryTo} {
-		if v == "" {
-			continue
-		}
-		toKinds[i] = classifyTarget(v)
-		if toKinds[i] == badTarget {
-			fail(To, "must be a SIP URI (sip:user@host) or a phone number"+toWhere[i])
-		}
+	var bad []Parameter
+	for _, list := range cp.rules {
+		bad = append(bad, list...)
 	}
 	if len(bad) > 0 {
-		return "", parameterError(bad)
+		return parameterError(bad)
 	}
-
-	var normBad []Parameter
-	normalizeTo := func(i int, v string, kind targetKind) string {
-		if kind == sipTarget {
-			return cleanSIP(v)
-		}
-		n, ok := c.NormalizeNumber(v)
-		if !ok {
-			normBad = append(normBad, Parameter{Name: To.String(), Reason: "is not a possible phone number" + toWhere[i]})
-		}
-		return n
+	if len(cp.normalization) > 0 {
+		return &Error{Status: 400, Subcode: SubcodeNormalizationFailed, Message: MessageNormalizationFailed, Parameters: cp.normalization}
 	}
-	if v, ok := r.Get(PhoneNumber); ok {
-		if n, ok := c.NormalizeNumber(v); ok {
-			r.Set(PhoneNumber, n)
-		} else {
-			normBad = append(normBad, Parameter{Name: PhoneNumber.String(), Reason: "is not a possible phone number"})
-		}
+	if len(cp.after) > 0 {
+		return parameterError(cp.after)
 	}
-	var normBodyTo, normQueryTo string
-	if hasBodyTo {
-		normBodyTo = normalizeTo(0, bodyTo, toKinds[0])
+	if r != nil {
+		cl.body = r.Encode()
 	}
-	if queryTo != "" {
-		normQueryTo = normalizeTo(1, queryTo, toKinds[1])
+	if q != nil {
+		cl.rawQuery = q.Encode()
 	}
-	if len(normBad) > 0 {
-		return "", &Error{Status: 400, Subcode: SubcodeNormalizationFailed, Message: MessageNormalizationFailed, Parameters: normBad}
-	}
-	if hasBodyTo {
-		r.Set(To, normBodyTo)
-		if queryTo != "" && !sameTarget(normBodyTo, normQueryTo) {
-			return "", parameterError([]Parameter{{Name: To.String(), Reason: "the body and the to query parameter name different targets"}})
-		}
-	}
-	return normQueryTo, nil
+	return nil
 }
 
-// toWhere completes a reason about "to" with where it came from: the body
-// (index 0) or the query (index 1), since both are named "to".
-var toWhere = [2]string{"", " (the to query parameter)"}
+// cleanedValue is a value that passed its rules: the text to forward and,
+// for a phone number or destination, what Numbers made of it.
+type cleanedValue struct {
+	text        string
+	destination Destination
+}
+
+// cleanValue checks one value of property p and returns it normalized and
+// whether it passed; problems go to cp, with where appended to the
+// reason.
+func (c *Cleaner) cleanValue(cp *cleanProblems, p *Property, v, where string) (cleanedValue, bool) {
+	var out cleanedValue
+	out.text = v
+	switch p.Type {
+	case EnumValue:
+		canon, ok := canonicalEnum(p.Values, v)
+		if !ok {
+			cp.add(ruleValue, p.Name, "must be "+joinOr(p.Values)+where)
+			return out, false
+		}
+		out.text = canon
+	case BooleanValue:
+		switch t := strings.TrimSpace(v); {
+		case strings.EqualFold(t, "true"):
+			out.text = "true"
+		case strings.EqualFold(t, "false"):
+			out.text = "false"
+		default:
+			cp.add(ruleValue, p.Name, "must be true or false"+where)
+			return out, false
+		}
+	case IntegerValue:
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < p.Min || n > p.Max {
+			cp.add(ruleValue, p.Name, "must be a whole number from "+strconv.FormatInt(p.Min, 10)+" to "+strconv.FormatInt(p.Max, 10)+where)
+			return out, false
+		}
+		out.text = strconv.FormatInt(n, 10)
+	case DataURLValue:
+		clean, reason := cleanDataURL(v)
+		if reason != "" {
+			cp.add(ruleDataURL, p.Name, reason+where)
+			return out, false
+		}
+		out.text = clean
+	case NumberValue:
+		num, problem := c.numbers.Number(v)
+		if !problem.OK() {
+			cp.numberProblem(p.Name, problem, where)
+			return out, false
+		}
+		out.destination = Destination{Value: num.Forwarded(), Number: num}
+		out.text = out.destination.Value
+	case DestinationValue:
+		d, problem := c.numbers.Destination(v)
+		if !problem.OK() {
+			cp.numberProblem(p.Name, problem, where)
+			return out, false
+		}
+		out.destination = d
+		out.text = d.Value
+	}
+	if p.MaxLength > 0 && utf16Length(out.text) > p.MaxLength {
+		reason := "must be at most " + strconv.Itoa(p.MaxLength) + " characters, counted in UTF-16 code units" + where
+		if p.Type == NumberValue || p.Type == DestinationValue {
+			cp.after = append(cp.after, Parameter{Name: p.Name, Reason: reason + " once normalized"})
+		} else {
+			cp.add(ruleLength, p.Name, reason)
+		}
+		return out, false
+	}
+	return out, true
+}
+
+// numberProblem files a problem Numbers found: a value that is no phone
+// number or destination at all is a ParameterValidationFailure, a number
+// that does not normalize a NormalizationFailed.
+func (cp *cleanProblems) numberProblem(name string, p Problem, where string) {
+	if p.Subcode == SubcodeNormalizationFailed {
+		cp.normalization = append(cp.normalization, Parameter{Name: name, Reason: p.Reason + where})
+		return
+	}
+	cp.add(ruleDestination, name, p.Reason+where)
+}
+
+// utf16Length counts s in UTF-16 code units, as a .NET pool counts a
+// string's length: a character outside the Basic Multilingual Plane (an
+// emoji) is two.
+func utf16Length(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			n++
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		n++
+		if r > 0xFFFF {
+			n++ // a surrogate pair
+		}
+		i += size // each byte of an invalid sequence is one U+FFFD
+	}
+	return n
+}
+
+// canonicalEnum returns the canonical spelling of v (white space around
+// it ignored, any letter case).
+func canonicalEnum(values []string, v string) (string, bool) {
+	v = strings.TrimSpace(v)
+	for _, canon := range values {
+		if strings.EqualFold(v, canon) {
+			return canon, true
+		}
+	}
+	return "", false
+}
+
+// joinOr lists values as "A, B or C".
+func joinOr(values []string) string {
+	if len(values) == 1 {
+		return values[0]
+	}
+	return strings.Join(values[:len(values)-1], ", ") + " or " + values[len(values)-1]
+}
 
 func parameterError(bad []Parameter) *Error {
 	var msg strings.Builder
@@ -174,16 +383,6 @@ func parameterError(bad []Parameter) *Error {
 	}
 	msg.WriteString(".")
 	return &Error{Status: 400, Subcode: SubcodeParameterValidationFailure, Message: msg.String(), Parameters: bad}
-}
-
-func canonicalImportance(v string) (string, bool) {
-	v = strings.TrimSpace(v)
-	for _, canon := range importances {
-		if strings.EqualFold(v, canon) {
-			return canon, true
-		}
-	}
-	return "", false
 }
 
 // splitScheme splits "scheme:rest", tolerating white space around the
@@ -208,120 +407,6 @@ func splitScheme(s string) (scheme, rest string, ok bool) {
 	return strings.ToLower(scheme), strings.TrimSpace(s[colon+1:]), true
 }
 
-type targetKind uint8
-
-const (
-	badTarget targetKind = iota
-	sipTarget
-	phoneTarget
-)
-
-// classifyTarget tells whether "to" is a SIP URI, a phone number (a tel:
-// URI or a bare dial string) or neither.
-func classifyTarget(v string) targetKind {
-	scheme, rest, hasScheme := splitScheme(v)
-	switch {
-	case hasScheme && (scheme == "sip" || scheme == "sips"):
-		if validSIP(rest) {
-			return sipTarget
-		}
-		return badTarget
-	case hasScheme && scheme == "tel":
-		return phoneTarget
-	case hasScheme:
-		return badTarget
-	}
-	if looksLikeDialString(rest) {
-		return phoneTarget
-	}
-	return badTarget
-}
-
-// validSIP checks the user@host part of a SIP URI (RFC 3261): a user, and
-// a host name or IP literal with an optional port, before any ;params or
-// ?headers. The user ends at the first '@': RFC 3261 has a user escape
-// it (%40), so "sip:a@evil.com@contoso.com" is refused, not read as the
-// user "a@evil.com" at contoso.com.
-func validSIP(rest string) bool {
-	at := strings.IndexByte(rest, '@')
-	if at < 1 {
-		return false
-	}
-	user, hostport := rest[:at], rest[at+1:]
-	if i := strings.IndexAny(hostport, ";?"); i >= 0 {
-		hostport = hostport[:i]
-	}
-	for _, c := range user {
-		if c <= ' ' || c == 0x7f || c == '<' || c == '>' || c == '"' || unicode.IsSpace(c) {
-			return false
-		}
-	}
-	host := hostport
-	if h, port, ok := splitHostPort(hostport); ok {
-		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-			return false
-		}
-		host = h
-	} else if strings.HasPrefix(hostport, "[") && strings.HasSuffix(hostport, "]") {
-		host = hostport[1 : len(hostport)-1]
-	}
-	return validHostname(host) || net.ParseIP(host) != nil
-}
-
-// splitHostPort is net.SplitHostPort, without building its error for the
-// usual host that has no port.
-func splitHostPort(hostport string) (host, port string, ok bool) {
-	if strings.IndexByte(hostport, ':') < 0 {
-		return "", "", false
-	}
-	host, port, err := net.SplitHostPort(hostport)
-	return host, port, err == nil
-}
-
-func validHostname(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(strings.TrimSuffix(h, "."), ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// looksLikeDialString accepts what a person types as a phone number:
-// digits with +, spaces, dashes, dots, slashes and parentheses, and an
-// optional extension.
-func looksLikeDialString(v string) bool {
-	digits := 0
-	for i, c := range v {
-		switch {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == '+' || c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')':
-		case c == ';' || c == 'x' || c == 'X' || c == '#':
-			// an extension ("...;ext=123", "... x123") is left to phonenumbers
-			return digits >= 3 && i > 0
-		default:
-			return false
-		}
-	}
-	return digits >= 3
-}
-
-// cleanSIP removes white space around the scheme's colon and lower-cases
-// the scheme; the rest of the URI is kept as it is.
-func cleanSIP(v string) string {
-	scheme, rest, _ := splitScheme(v)
-	return join3(v, scheme, ":", rest)
-}
-
 // join3 returns a+b+c, or v itself when it is that already, which is the
 // usual case and costs no allocation.
 func join3(v, a, b, c string) string {
@@ -331,86 +416,11 @@ func join3(v, a, b, c string) string {
 	return a + b + c
 }
 
-// sameTarget compares two normalized targets; SIP schemes and hosts are
-// case-insensitive, users are not.
-func sameTarget(a, b string) bool {
-	if a == b {
-		return true
-	}
-	ia, ib := strings.IndexByte(a, '@'), strings.IndexByte(b, '@') // where validSIP ends the user
-	return ia > 0 && ia == ib && a[:ia] == b[:ib] && strings.EqualFold(a[ia:], b[ib:])
-}
-
-// NormalizeNumber turns a phone number ("+14255551234", "tel:+1-425-555-1234",
-// "(425) 555-1234" with a default region, ...) into E.164 in the Cleaner's
-// number format, keeping an extension as ";ext=". ok is false for a number
-// phonenumbers cannot parse or does not consider possible (also one that
-// is possible only locally, without an area code).
-func (c *Cleaner) NormalizeNumber(v string) (string, bool) {
-	if len(v) > maxNumberLength {
-		return c.normalizeNumber(v)
-	}
-	if n, ok := c.numbers.get(v); ok {
-		return n.number, n.ok
-	}
-	n, ok := c.normalizeNumber(v)
-	c.numbers.put(v, normalizedNumber{number: n, ok: ok})
-	return n, ok
-}
-
 // maxNumberLength bounds a phone number, in bytes: no real number is that
 // long, so a longer one is refused (after any tel: scheme) without
 // parsing, and the whole input is kept out of the number cache when
 // longer, so that the cache's memory stays bounded.
 const maxNumberLength = 100
-
-// normalizeNumber is NormalizeNumber without the cache.
-func (c *Cleaner) normalizeNumber(v string) (string, bool) {
-	scheme, rest, hasScheme := splitScheme(v)
-	if hasScheme && scheme != "tel" {
-		return "", false
-	}
-	if rest == "" || len(rest) > maxNumberLength {
-		return "", false
-	}
-	region := c.region
-	if region == "" {
-		region = "ZZ" // unknown: only numbers with a country code parse
-	}
-	num, err := phonenumbers.Parse(rest, region)
-	// IsPossibleNumber also passes numbers that are possible only
-	// locally ("555-1234" in the US), which have no E.164 form: "+15551234"
-	// would ring nobody, or someone else.
-	if err != nil || phonenumbers.IsPossibleNumberWithReason(num) != phonenumbers.IS_POSSIBLE {
-		return "", false
-	}
-	out := phonenumbers.Format(num, phonenumbers.E164)
-	// E.164 allows 15 digits at most; phonenumbers lets longer German
-	// numbers through.
-	if len(out) > 1+15 {
-		return "", false
-	}
-	// phonenumbers strips a national prefix even after a country code
-	// ("+91 0..."), so for some impossible numbers the E.164 form reads
-	// back as yet another number, and the pool, normalizing again, would
-	// ring that one. Only a fixed point is a number. A number written in
-	// E.164 already has just been read as itself.
-	if rest != out {
-		again, err := phonenumbers.Parse(out, "ZZ")
-		if err != nil || phonenumbers.Format(again, phonenumbers.E164) != out {
-			return "", false
-		}
-	}
-	// The extension keeps the digits as written, which may be any
-	// script's ("߇"); the pool reads ASCII.
-	if ext := phonenumbers.NormalizeDigitsOnly(num.GetExtension()); ext != "" {
-		out += ";ext=" + ext
-	}
-	if c.format == TelURI {
-		out = "tel:" + out
-	}
-	return out, true
-}
 
 // cleanDataURL checks an RFC 2397 data: URL and returns it with stray
 // white space removed (around the scheme's colon, and inside base64

@@ -88,6 +88,9 @@ type Error struct {
 	// Parameters names each property that failed validation and why;
 	// nil writes none.
 	Parameters []Parameter
+	// Allow is the Allow header of a 405: the methods the resource
+	// accepts. "" writes none.
+	Allow string
 }
 
 // NewError returns an Error without parameters.
@@ -169,6 +172,9 @@ func (e *Error) Write(w http.ResponseWriter, f Format) {
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
 	h.Del("Content-Encoding")
+	if e.Allow != "" {
+		h.Set("Allow", e.Allow)
+	}
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(body)
 }

@@ -1,8 +1,12 @@
 // Package ucwa is the part of the UCWA protocol (the REST API of Skype for
-// Business Server) that the edge needs for startPhoneAudio: the request
-// model, its JSON and XML codecs, validation, phone-number normalization
-// and UCWA error bodies. It imports nothing from Caddy so that the protocol
-// can be tested, fuzzed and benchmarked on its own.
+// Business Server) that the edge needs to terminate every request that can
+// make a pool place a call, store a number it rings later, or forward
+// calls: the operation table (operations.go), path matching with near
+// misses (match.go), the request model and its JSON and XML codecs, the
+// strict query reader, validation and phone-number normalization, one
+// intake shared by the edge and the pool emulator, and UCWA error bodies.
+// It imports nothing from Caddy so that the protocol can be tested, fuzzed
+// and benchmarked on its own.
 package ucwa
 
 import (

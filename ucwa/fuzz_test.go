@@ -8,7 +8,10 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net/http"
+	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -80,9 +83,45 @@ func replacement(s string) string {
 	return s
 }
 
+// propertyOps are the operations with a properties body.
+var propertyOps = func() []*Operation {
+	var ops []*Operation
+	for i := range testOps {
+		if testOps[i].Body == PropertiesBody {
+			ops = append(ops, &testOps[i])
+		}
+	}
+	return ops
+}()
+
+// otherOp picks a properties operation from fuzzer text, so that every
+// operation's table is fuzzed as the corpus grows.
+func otherOp(v string) *Operation {
+	h := uint32(len(v))
+	for _, c := range []byte(v) {
+		h = h*31 + uint32(c)
+	}
+	return propertyOps[h%uint32(len(propertyOps))]
+}
+
+// valueFor is a value property p can hold in a body, from fuzzer text.
+func valueFor(p *Property, v string) string {
+	switch p.Type {
+	case BooleanValue:
+		if len(v)%2 == 0 {
+			return "true"
+		}
+		return "false"
+	case IntegerValue:
+		return strconv.Itoa(len(v) - 3)
+	}
+	return v
+}
+
 // checkRoundTrip asserts the encoder's invariants on an accepted body:
-// unchanged, Encode returns the input itself; with every field set to v,
-// the output decodes to exactly those values (and nothing else moves).
+// unchanged, Encode returns the input itself; with every property set to
+// v (or a value of its type), the output decodes to exactly those values
+// (and nothing else moves).
 func checkRoundTrip(t *testing.T, f Format, body []byte, r *Request, v string) {
 	t.Helper()
 	body = bytes.TrimPrefix(body, utf8BOM) // Decode drops it
@@ -90,22 +129,25 @@ func checkRoundTrip(t *testing.T, f Format, body []byte, r *Request, v string) {
 		t.Fatalf("unchanged request re-encodes as %q", out)
 	}
 	want := snapshot(r)
-	for fld := range numFields {
-		if _, ok := r.Get(fld); ok {
-			r.Set(fld, v)
-			want[fld].v = v
+	for i := range r.op.Properties {
+		p := &r.op.Properties[i]
+		if _, ok := r.Get(p.Name); ok {
+			r.Set(p.Name, valueFor(p, v))
+			want[i].v = valueFor(p, v)
 		}
 	}
 	out := r.Encode()
-	r2, err := Decode(f, out)
+	r2, err := Decode(r.op, f, out)
 	if err != nil {
 		t.Fatalf("re-encoded body does not decode: %v\n%q", err, out)
 	}
 	if got := snapshot(r2); got != want {
 		t.Fatalf("re-encoded body holds %v, want %v\n%q", got, want, out)
 	}
-	if r2.typeErr != r.typeErr {
-		t.Fatalf("re-encoded body has type errors %q, want %q", r2.typeErr, r.typeErr)
+	for _, p := range r.op.Properties {
+		if problem(r2, p.Name) != problem(r, p.Name) {
+			t.Fatalf("re-encoded body has type problem %q for %s, want %q", problem(r2, p.Name), p.Name, problem(r, p.Name))
+		}
 	}
 	if f == JSON && !json.Valid(out) {
 		t.Fatalf("re-encoded body is not JSON: %q", out)
@@ -118,23 +160,25 @@ func FuzzDecodeJSON(f *testing.F) {
 		f.Add([]byte(s), `"\<>&`+"\u2028\x7f")
 	}
 	f.Fuzz(func(t *testing.T, body []byte, v string) {
-		r, err := Decode(JSON, body)
-		ref, refErr := referenceJSON(bytes.TrimPrefix(body, utf8BOM))
-		if (err == nil) != (refErr == nil) {
-			t.Fatalf("Decode error %v, encoding/json says %v", err, refErr)
-		}
-		if err != nil {
-			knownDecodeError(t, err)
-			return
-		}
-		for fld := range numFields {
-			got, ok := r.Get(fld)
-			want, wok := ref.fields[fld]
-			if got != want || ok != wok || r.typeErr[fld] != ref.typeErr[fld] {
-				t.Fatalf("%v = %q, %v, %q; encoding/json says %q, %v, %q", fld, got, ok, r.typeErr[fld], want, wok, ref.typeErr[fld])
+		for _, op := range []*Operation{spa, otherOp(v)} {
+			r, err := Decode(op, JSON, body)
+			ref, refErr := referenceJSON(op, bytes.TrimPrefix(body, utf8BOM))
+			if (err == nil) != (refErr == nil) {
+				t.Fatalf("%s: Decode error %v, encoding/json says %v", op.Rel, err, refErr)
 			}
+			if err != nil {
+				knownDecodeError(t, err)
+				continue
+			}
+			for _, p := range op.Properties {
+				got, ok := r.Get(p.Name)
+				want, wok := ref.fields[p.Name]
+				if got != want || ok != wok || problem(r, p.Name) != ref.typeErr[p.Name] {
+					t.Fatalf("%s: %v = %q, %v, %q; encoding/json says %q, %v, %q", op.Rel, p.Name, got, ok, problem(r, p.Name), want, wok, ref.typeErr[p.Name])
+				}
+			}
+			checkRoundTrip(t, JSON, body, r, replacement(v))
 		}
-		checkRoundTrip(t, JSON, body, r, replacement(v))
 	})
 }
 
@@ -144,60 +188,112 @@ func FuzzDecodeXML(f *testing.F) {
 		f.Add([]byte(s), `"'<>&]]>`+"\r\n\t")
 	}
 	f.Fuzz(func(t *testing.T, body []byte, v string) {
-		if simple, ok := decodeSimpleXML(body); ok {
-			full, err := decodeFullXML(body)
+		for _, op := range []*Operation{spa, otherOp(v)} {
+			if simple, ok := simpleXML(op, body); ok {
+				full, err := fullXML(op, body)
+				if err != nil {
+					t.Fatalf("%s: decodeSimpleXML accepted a body encoding/xml refuses: %v", op.Rel, err)
+				}
+				if !reflect.DeepEqual(simple, full) {
+					t.Fatalf("%s: decodeSimpleXML read %+v, encoding/xml %+v", op.Rel, simple, full)
+				}
+			}
+			r, err := Decode(op, XML, body)
 			if err != nil {
-				t.Fatalf("decodeSimpleXML accepted a body encoding/xml refuses: %v", err)
+				knownDecodeError(t, err)
+				continue
 			}
-			if !reflect.DeepEqual(simple, full) {
-				t.Fatalf("decodeSimpleXML read %+v, encoding/xml %+v", simple, full)
+			if !wellFormedXML(body) {
+				t.Fatalf("%s: accepted a body encoding/xml refuses", op.Rel)
 			}
+			checkRoundTrip(t, XML, body, r, replacement(v))
 		}
-		r, err := Decode(XML, body)
-		if err != nil {
-			knownDecodeError(t, err)
-			return
-		}
-		if !wellFormedXML(body) {
-			t.Fatalf("accepted a body encoding/xml refuses")
-		}
-		checkRoundTrip(t, XML, body, r, replacement(v))
 	})
 }
 
+// FuzzNormalizeNumber puts one number in every phone-number and
+// destination property of every operation, in the body and in the
+// query: what the edge forwards is exactly what Numbers made of it, and
+// what Numbers refuses is refused, naming the property.
 func FuzzNormalizeNumber(f *testing.F) {
 	for _, s := range []string{"+14255551234", "tel:+14255551234", "tel:+1-425-555-1234", "(425) 555-1234", "4255551234",
 		"tel : +14255551234", "tel:+14255551234;ext=123", "+1 425 555 1234 x123", "+44 20 7946 0958", "011 44 20 7946 0958",
-		"123", "+999123", "tel:", "sip:john@contoso.com", "++1", "+1" + strings.Repeat("2", 120), "tel:+1-425-555-1234;phone-context=x", "٤٢٥٥٥٥١٢٣٤"} {
+		"123", "+999123", "tel:", "sip:john@contoso.com", "++1", "+1" + strings.Repeat("2", 120), "tel:+1-425-555-1234;phone-context=x", "٤٢٥٥٥٥١٢٣٤",
+		"911", "sip:+1-900-555-1234@gw.contoso.com;user=phone", "sip:john@contoso.com;maddr=evil"} {
 		f.Add(s)
 	}
-	us, none := mustCleaner(f, "US", TelURI), mustCleaner(f, "", TelURI)
-	e164 := mustCleaner(f, "US", E164)
+	us, none := mustCleaner(f, "US", TelURI), mustCleaner(f, "", E164)
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, c := range []*Cleaner{us, none} {
-			n, ok := c.NormalizeNumber(s)
-			if !ok {
-				if n != "" {
-					t.Fatalf("failed with %q", n)
+			for i := range testOps {
+				op := &testOps[i]
+				for j := range op.Properties {
+					p := &op.Properties[j]
+					if p.Type != NumberValue && p.Type != DestinationValue {
+						continue
+					}
+					want, problem := c.numbers.Destination(s)
+					if p.Type == NumberValue {
+						var num Number
+						num, problem = c.numbers.Number(s)
+						want = Destination{Value: num.Forwarded(), Number: num}
+					}
+					// The other required properties are given good values,
+					// so that a refusal is this property's.
+					fields := map[string]any{p.Name: s}
+					query := url.Values{p.Name: {s}}
+					for k := range op.Properties {
+						if other := &op.Properties[k]; other.Required && k != j {
+							in, _ := goodValue(other, true)
+							fields[other.Name], query[other.Name] = in, []string{in}
+						}
+					}
+					body, _ := json.Marshal(fields)
+					ins := []Incoming{{Method: op.Method, Header: http.Header{"If-Match": {"1"}}, RawQuery: query.Encode()}}
+					if utf8.ValidString(s) && op.Body == PropertiesBody {
+						ins = append(ins, Incoming{Method: op.Method, Header: http.Header{"Content-Type": {"application/json"}, "If-Match": {"1"}}, Body: body})
+					}
+					if strings.TrimSpace(s) == "" {
+						continue // absent
+					}
+					for _, in := range ins {
+						cl, err := c.Intake(op, in)
+						if !problem.OK() {
+							if err == nil || err.Status != 400 || len(err.Parameters) != 1 || err.Parameters[0].Name != p.Name {
+								t.Fatalf("%s %s: Numbers refuses %q (%v), Intake says %v", op.Rel, p.Name, s, problem, err)
+							}
+							continue
+						}
+						if err != nil {
+							// Another rule (a required property, a length) may refuse it.
+							if err.Subcode == SubcodeNormalizationFailed {
+								t.Fatalf("%s %s: Numbers takes %q, Intake says %v %v", op.Rel, p.Name, s, err, err.Parameters)
+							}
+							continue
+						}
+						if v, _ := cl.Value(p.Name); v != want.Value {
+							t.Fatalf("%s %s: %q forwarded as %q, Numbers made %q", op.Rel, p.Name, s, v, want.Value)
+						}
+						found := false
+						for _, d := range cl.Destinations() {
+							if d.Property == p.Name {
+								found = d.Destination == want && d.Kind == p.Destination
+							}
+						}
+						if !found {
+							t.Fatalf("%s %s: destinations %+v, want %+v", op.Rel, p.Name, cl.Destinations(), want)
+						}
+					}
 				}
-				continue
 			}
-			if !isTelE164(n) {
-				t.Fatalf("NormalizeNumber(%q) = %q, not tel:+digits[;ext=digits]", s, n)
-			}
-			if again, ok := c.NormalizeNumber(n); !ok || again != n {
-				t.Fatalf("NormalizeNumber(%q) = %q but NormalizeNumber(%q) = %q, %v", s, n, n, again, ok)
-			}
-		}
-		n, ok := us.NormalizeNumber(s)
-		if e, eok := e164.NormalizeNumber(s); eok != ok || ok && "tel:"+e != n {
-			t.Fatalf("tel %q, %v but e164 %q, %v", n, ok, e, eok)
 		}
 	})
 }
 
-// FuzzClean runs the whole terminate pipeline: whatever Clean accepts
-// re-encodes to a body that Clean accepts again without changing it.
+// FuzzClean runs the whole terminate pipeline of startPhoneAudio, with
+// queryTo as the to query parameter, and of another operation, with
+// queryTo as its whole query: whatever Clean accepts re-encodes to a body
+// and query that Clean accepts again without changing them.
 func FuzzClean(f *testing.F) {
 	f.Add(readSeed(f, "seed.json"), false, "")
 	f.Add(readSeed(f, "seed.xml"), true, "sip:JOHN@contoso.com")
@@ -208,58 +304,69 @@ func FuzzClean(f *testing.F) {
 		f.Add([]byte(s), true, "")
 	}
 	f.Add([]byte(`{"importance":"uRGENT","_links":{"customContent":{"href":"data:;base64,aGVs bG8="}}}`), false, "tel:+1-425-555-1234")
+	f.Add([]byte(`{"target":"+1 425 555 1234","ringDelay":5}`), false, "ringDelay=06&target=tel:%2B14255551234&x=1")
+	f.Add([]byte(`<resource><property name="phoneNumber">4255551234</property><property name="publishEndpointLocation">False</property></resource>`), true, "")
 	c := mustCleaner(f, "US", TelURI)
 	f.Fuzz(func(t *testing.T, body []byte, isXML bool, queryTo string) {
 		format := JSON
 		if isXML {
 			format = XML
 		}
-		r, derr := Decode(format, body)
-		if derr != nil {
-			return
+		spaQuery := ""
+		if queryTo != "" {
+			spaQuery = "to=" + url.QueryEscape(queryTo)
 		}
-		q, err := c.Clean(r, queryTo)
-		if err != nil {
-			if err.Status != 400 || (err.Subcode != SubcodeParameterValidationFailure && err.Subcode != SubcodeNormalizationFailed) || len(err.Parameters) == 0 {
-				t.Fatalf("Clean error %+v", err)
-			}
-			for _, p := range err.Parameters {
-				if _, known := propertyField(p.Name); !known && p.Name != "customContent" {
-					t.Fatalf("Clean names %q", p.Name)
-				}
-			}
-			return
-		}
-		out := r.Encode()
-		r2, derr := Decode(format, out)
-		if derr != nil {
-			t.Fatalf("cleaned body does not decode: %v\n%q", derr, out)
-		}
-		q2, err := c.Clean(r2, q)
-		if err != nil {
-			t.Fatalf("cleaned body fails Clean: %v %v\n%q", err, err.Parameters, out)
-		}
-		if r2.Changed() || q2 != q {
-			t.Fatalf("Clean is not idempotent: %v, query %q -> %q\n%q", snapshot(r2), q, q2, out)
-		}
+		checkClean(t, c, spa, format, body, spaQuery)
+		checkClean(t, c, otherOp(queryTo), format, body, queryTo)
 	})
 }
 
-func isTelE164(n string) bool {
-	rest, ok := strings.CutPrefix(n, "tel:+")
-	if !ok {
-		return false
+// checkClean holds Clean to its contract on one body and query of op.
+func checkClean(t *testing.T, c *Cleaner, op *Operation, format Format, body []byte, rawQuery string) {
+	t.Helper()
+	r, derr := Decode(op, format, body)
+	if derr != nil {
+		return
 	}
-	number, ext, hasExt := strings.Cut(rest, ";ext=")
-	digits := func(s string) bool {
-		for _, c := range []byte(s) {
-			if c < '0' || c > '9' {
-				return false
+	q, qerr := ParseQuery(op, rawQuery)
+	if qerr != nil {
+		return
+	}
+	cl, err := c.Clean(op, r, q)
+	if err != nil {
+		if err.Status != 400 || (err.Subcode != SubcodeParameterValidationFailure && err.Subcode != SubcodeNormalizationFailed) || len(err.Parameters) == 0 {
+			t.Fatalf("%s: Clean error %+v", op.Rel, err)
+		}
+		for _, p := range err.Parameters {
+			if _, known := op.Property(p.Name); !known {
+				t.Fatalf("%s: Clean names %q", op.Rel, p.Name)
 			}
 		}
-		return s != ""
+		return
 	}
-	return digits(number) && (!hasExt || digits(ext)) && len(number) <= 15
+	for _, d := range cl.Destinations() {
+		p, _ := op.Property(d.Property)
+		if p == nil || p.Destination != d.Kind || d.Value == "" {
+			t.Fatalf("%s: destination %+v", op.Rel, d)
+		}
+		if v, _ := cl.Value(d.Property); d.Source == InBody && v != d.Value {
+			t.Fatalf("%s: destination %+v, forwarded %q", op.Rel, d, v)
+		}
+	}
+	r2, derr := Decode(op, format, cl.Body())
+	if derr != nil {
+		t.Fatalf("%s: cleaned body does not decode: %v\n%q", op.Rel, derr, cl.Body())
+	}
+	q2, qerr := ParseQuery(op, cl.RawQuery())
+	if qerr != nil {
+		t.Fatalf("%s: cleaned query does not parse: %v\n%q", op.Rel, qerr, cl.RawQuery())
+	}
+	if _, err := c.Clean(op, r2, q2); err != nil {
+		t.Fatalf("%s: cleaned request fails Clean: %v %v\n%q\n%q", op.Rel, err, err.Parameters, cl.Body(), cl.RawQuery())
+	}
+	if r2.Changed() || q2.Changed() {
+		t.Fatalf("%s: Clean is not idempotent: %v\n%q\n%q", op.Rel, snapshot(r2), cl.Body(), cl.RawQuery())
+	}
 }
 
 func wellFormedXML(body []byte) bool {
@@ -271,12 +378,12 @@ func wellFormedXML(body []byte) bool {
 	}
 }
 
-// referenceJSON decodes a startPhoneAudio body with encoding/json alone,
-// as the oracle for the fuzzer: the documented fields of a body that is
-// valid JSON, an object, with objects (or null) for _links and
-// _links.customContent, and no name twice in any letter case at those
-// three levels.
-func referenceJSON(body []byte) (values, error) {
+// referenceJSON decodes a body of op with encoding/json alone, as the
+// oracle for the fuzzer: the documented properties of a body that is
+// valid JSON, an object, with objects (or null) for _links and the
+// operation's links, and no name twice in any letter case at those three
+// levels.
+func referenceJSON(op *Operation, body []byte) (values, error) {
 	v := fv()
 	if !utf8.Valid(body) || !json.Valid(body) {
 		return v, errors.New("not valid JSON")
@@ -285,22 +392,31 @@ func referenceJSON(body []byte) (values, error) {
 	if err != nil {
 		return v, err
 	}
-	str := func(f Field, raw json.RawMessage) {
+	read := func(p *Property, raw json.RawMessage) {
+		typ := p.Type
 		switch {
 		case string(raw) == "null":
-		case raw[0] != '"':
-			v.typeErr[f] = "must be a string"
-		default:
+		case raw[0] == '"':
 			var s string
 			_ = json.Unmarshal(raw, &s)
-			if strings.TrimSpace(s) != "" {
-				v.fields[f] = s
+			switch {
+			case strings.TrimSpace(s) == "":
+			case typ == BooleanValue || typ == IntegerValue:
+				v.typeErr[p.Name] = typeReasons[problemFor(typ)]
+			default:
+				v.fields[p.Name] = s
 			}
+		case typ == BooleanValue && (string(raw) == "true" || string(raw) == "false"):
+			v.fields[p.Name] = string(raw)
+		case typ == IntegerValue && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9') && !bytes.ContainsAny(raw, ".eE"):
+			v.fields[p.Name] = string(raw)
+		default:
+			v.typeErr[p.Name] = typeReasons[problemFor(typ)]
 		}
 	}
 	for _, m := range top {
-		if f, ok := propertyField(m.name); ok {
-			str(f, m.value)
+		if i := propIndex(op, m.name, false); i >= 0 {
+			read(&op.Properties[i], m.value)
 		}
 		if !strings.EqualFold(m.name, "_links") || string(m.value) == "null" {
 			continue
@@ -310,7 +426,8 @@ func referenceJSON(body []byte) (values, error) {
 			return v, err
 		}
 		for _, l := range links {
-			if !strings.EqualFold(l.name, "customContent") || string(l.value) == "null" {
+			i := propIndex(op, l.name, true)
+			if i < 0 || string(l.value) == "null" {
 				continue
 			}
 			link, err := referenceObject(l.value)
@@ -319,7 +436,7 @@ func referenceJSON(body []byte) (values, error) {
 			}
 			for _, h := range link {
 				if strings.EqualFold(h.name, "href") {
-					str(CustomContent, h.value)
+					read(&op.Properties[i], h.value)
 				}
 			}
 		}
@@ -401,6 +518,138 @@ func FuzzHelpers(f *testing.F) {
 		var back string
 		if err := json.Unmarshal(appendJSONString(nil, s), &back); err != nil || back != string([]rune(s)) {
 			t.Fatalf("appendJSONString(%q) reads back as %q, %v", s, back, err)
+		}
+	})
+}
+
+// FuzzParseQuery holds the query reader to url.ParseQuery: it refuses
+// what url.ParseQuery cannot read, reads each property as it does, and
+// re-encodes byte for byte, changing only the values set.
+func FuzzParseQuery(f *testing.F) {
+	for _, s := range []string{"", "to=sip:a@b.c", "To=tel:%2B14255551234&x=1", "to=a&to=b", "%74o=1", "to;=1", "%u0074o=1",
+		"target=%2B1+425&ringDelay=5&&x", "t%E2%80%8Bo=1", "to%00=1", "a=%zz", "number=+14255551234&includeInContactCard", "=x&=&x="} {
+		f.Add(s, "x")
+	}
+	f.Fuzz(func(t *testing.T, raw, v string) {
+		for _, op := range []*Operation{spa, otherOp(v)} {
+			q, err := ParseQuery(op, raw)
+			values, perr := url.ParseQuery(raw)
+			if perr != nil {
+				if err != errMalformedQuery {
+					t.Fatalf("%s: url.ParseQuery: %v, ParseQuery: %v", op.Rel, perr, err)
+				}
+				continue
+			}
+			if err != nil {
+				if err.Status != 400 || err.Subcode != SubcodeParameterValidationFailure || len(err.Parameters) == 0 {
+					t.Fatalf("%s: %+v", op.Rel, err)
+				}
+				for _, p := range err.Parameters {
+					if _, ok := op.Property(p.Name); !ok {
+						t.Fatalf("%s: names %q", op.Rel, p.Name)
+					}
+				}
+				continue
+			}
+			if q.Encode() != raw {
+				t.Fatalf("%s: unchanged query re-encodes as %q", op.Rel, q.Encode())
+			}
+			for _, p := range op.Properties {
+				got, ok := q.Get(p.Name)
+				want := values[p.Name]
+				if len(want) > 1 || ok != (len(want) == 1 && strings.TrimSpace(want[0]) != "") || ok && got != want[0] {
+					t.Fatalf("%s: %s = %q, %v; url.ParseQuery reads %q", op.Rel, p.Name, got, ok, want)
+				}
+				if ok {
+					q.Set(p.Name, v)
+					values[p.Name] = []string{v}
+				}
+			}
+			out := q.Encode()
+			back, perr := url.ParseQuery(out)
+			if perr != nil || !reflect.DeepEqual(back, values) {
+				t.Fatalf("%s: re-encoded %q reads %v, %v; want %v", op.Rel, out, back, perr, values)
+			}
+		}
+	})
+}
+
+// FuzzMatch holds the matcher to its promises on any path: no panic, a
+// near miss is never an operation, and every suffix of the table is its
+// operation behind any canonical prefix.
+func FuzzMatch(f *testing.F) {
+	for _, s := range []string{"/", "/ucwa/v1/applications/1/communication/startPhoneAudio", "/a\\b/startPhoneAudio.aspx", "/x/startPhoneAudio\u200b",
+		"/ſtartPhoneAudio/extra", "STARTP~1", "/communication/startPhoneAudio::$DATA", "/communication\t", "/a/./../b;c=d/e. .", "\xff\xfe/\x00"} {
+		f.Add("POST", s)
+	}
+	f.Add("GET", "/events")
+	f.Add("PUT", "/communication")
+	m := mustMatcher(f)
+	f.Fuzz(func(t *testing.T, method, p string) {
+		got := m.Match(method, p)
+		if got.Operation != nil && got.NearMiss {
+			t.Fatalf("Match(%q, %q) is both %s and a near miss", method, p, got.Operation.Rel)
+		}
+		if got.NearMiss && (method == "GET" || method == "HEAD") {
+			t.Fatalf("a read is a near miss: %q", p)
+		}
+		// A few of the table's suffixes, chosen by the input, behind it.
+		prefix := strings.TrimSuffix(CanonicalPath(p), "/")
+		k := len(p)
+		for i := range m.ops {
+			op := &m.ops[i]
+			for _, s := range op.Paths {
+				if k++; k%8 != 0 {
+					continue
+				}
+				got := m.Match(op.Method, prefix+s)
+				if got.Operation == nil || got.NearMiss || got.Operation.Method != op.Method {
+					t.Fatalf("Match(%s, %q) = %+v, want %s", op.Method, prefix+s, got, op.Rel)
+				}
+			}
+		}
+	})
+}
+
+// FuzzIntake runs any request through Intake for any operation: it never
+// panics, answers only the errors a request can earn, and what it
+// forwards it takes again unchanged.
+func FuzzIntake(f *testing.F) {
+	f.Add(uint8(0), "POST", "application/json", "to=sip:a@b.c", readSeed(f, "seed.json"))
+	f.Add(uint8(0), "POST", "application/xml", "", readSeed(f, "seed.xml"))
+	f.Add(uint8(17), "POST", "application/sdp", "operationId=1&sessionContext=2", []byte("v=0"))
+	f.Add(uint8(21), "PUT", "application/xml", "", []byte(`<resource><property name="phoneNumber">4255551234</property></resource>`))
+	f.Add(uint8(25), "POST", "", "target=%2B1+425+555+1234&ringDelay=5", []byte(nil))
+	f.Add(uint8(5), "POST", "application/json", "", []byte(`{}`))
+	c := mustCleaner(f, "US", TelURI)
+	f.Fuzz(func(t *testing.T, which uint8, method, contentType, rawQuery string, body []byte) {
+		op := &testOps[int(which)%len(testOps)]
+		header := http.Header{"If-Match": {"1"}}
+		if contentType != "" {
+			header.Set("Content-Type", contentType)
+		}
+		cl, err := c.Intake(op, Incoming{Method: method, Header: header, RawQuery: rawQuery, Body: body})
+		if err != nil {
+			switch err.Status {
+			case 400, 405, 413, 415, 428:
+			case 500:
+				if op.Body != BatchBody {
+					t.Fatalf("%s: %v", op.Rel, err)
+				}
+			default:
+				t.Fatalf("%s: %v", op.Rel, err)
+			}
+			if err.Message == "" {
+				t.Fatalf("%s: an error without a message", op.Rel)
+			}
+			return
+		}
+		again, err := c.Intake(op, Incoming{Method: method, Header: header, RawQuery: cl.RawQuery(), Body: cl.Body()})
+		if err != nil {
+			t.Fatalf("%s: the forwarded request is refused: %v %v\n%q ? %q", op.Rel, err, err.Parameters, cl.Body(), cl.RawQuery())
+		}
+		if again.BodyChanged() || again.RawQuery() != cl.RawQuery() || !bytes.Equal(again.Body(), cl.Body()) {
+			t.Fatalf("%s: Intake is not idempotent:\n%q ? %q\n%q ? %q", op.Rel, cl.Body(), cl.RawQuery(), again.Body(), again.RawQuery())
 		}
 	})
 }

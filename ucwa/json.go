@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -14,76 +15,110 @@ import (
 // exactly where encoding/json's does, at every level.
 const maxJSONDepth = 10000
 
-// decodeJSON reads a JSON startPhoneAudio body in one pass: an object of
+// decodeJSON reads a JSON body of op in one pass: an object of
 // properties, with links under "_links". The scanner checks the whole
 // body as encoding/json does (FuzzDecodeJSON holds it to that) and only
-// turns the documented fields into strings. Property names match
+// turns the documented properties into strings. Property names match
 // case-insensitively, so a name that appears twice in any letter case is
 // refused: the pool might read the other one.
-func decodeJSON(body []byte) (*Request, *Error) {
+func decodeJSON(r *Request, op *Operation, body []byte) *Error {
 	if !utf8.Valid(body) {
-		return nil, deserializationError("The JSON body is not valid UTF-8.")
+		return deserializationError("The JSON body is not valid UTF-8.")
 	}
-	r := &Request{Format: JSON, raw: body}
+	*r = Request{Format: JSON, op: op, raw: body}
 	s := jsonScanner{body: body}
 	s.skipSpace()
 	if err := s.object("The body", "", 0, r.jsonProperty); err != nil {
-		return nil, err
+		return err
 	}
 	s.skipSpace()
 	if s.pos < len(body) {
-		return nil, deserializationError("The JSON body has data after its object, at " + position(body, int64(s.pos)) + ".")
+		return deserializationError("The JSON body has data after its object, at " + position(body, int64(s.pos)) + ".")
 	}
-	return r, nil
+	return nil
 }
 
 // jsonProperty reads the value of one top-level property.
 func (r *Request) jsonProperty(s *jsonScanner, name []byte) *Error {
-	if f, ok := propertyField(string(name)); ok {
-		return r.jsonString(s, f, 1)
+	if i := r.op.valueIndex(name); i >= 0 {
+		return r.jsonValue(s, i, 1)
 	}
-	if !bytes.EqualFold(name, linksName) {
+	if !equalFoldASCII(linksName, name) {
 		return s.skipValue(1)
 	}
 	return s.object(`"_links"`, "_links.", 1, func(s *jsonScanner, name []byte) *Error {
-		if !bytes.EqualFold(name, customContentName) {
+		i := r.op.linkIndex(name)
+		if i < 0 {
 			return s.skipValue(2)
 		}
-		return s.object(`"_links.customContent"`, "_links.customContent.", 2, func(s *jsonScanner, name []byte) *Error {
-			if !bytes.EqualFold(name, hrefName) {
+		prefix := "_links." + r.op.Properties[i].Name + "."
+		return s.object(`"`+prefix[:len(prefix)-1]+`"`, prefix, 2, func(s *jsonScanner, name []byte) *Error {
+			if !equalFoldASCII(hrefName, name) {
 				return s.skipValue(3)
 			}
-			return r.jsonString(s, CustomContent, 3)
+			return r.jsonValue(s, i, 3)
 		})
 	})
 }
 
-var (
-	linksName         = []byte("_links")
-	customContentName = []byte("customContent")
-	hrefName          = []byte("href")
+const (
+	linksName = "_links"
+	hrefName  = "href"
 )
 
-// jsonString reads a documented field's value, at the given depth: a
-// string, null (absent), or any other value, which is recorded as a type
-// error.
-func (r *Request) jsonString(s *jsonScanner, f Field, depth int) *Error {
+// jsonValue reads the value of property i, at the given depth: for a
+// boolean a JSON true or false, for an integer a JSON number, for any
+// other type a string; null (and a blank string) is absent, and any
+// other value is recorded as a type problem.
+func (r *Request) jsonValue(s *jsonScanner, i, depth int) *Error {
 	start := s.pos
+	sp := func() span { return span{start: int32(start), end: int32(s.pos)} }
+	typ := r.op.Properties[i].Type
 	if s.pos < len(s.body) && s.body[s.pos] == '"' {
 		raw, escaped, err := s.str()
 		if err != nil {
 			return err
 		}
-		r.set(f, unquote(raw, escaped), span{start: start, end: s.pos})
+		v := unquote(raw, escaped)
+		switch {
+		case typ != BooleanValue && typ != IntegerValue:
+			r.set(i, v, sp(), false)
+		case strings.TrimSpace(v) != "":
+			r.vals[i].problem = problemFor(typ)
+		}
 		return nil
 	}
 	if err := s.skipValue(depth); err != nil {
 		return err
 	}
-	if string(s.body[start:s.pos]) != "null" {
-		r.typeErr[f] = "must be a string"
+	token := s.body[start:s.pos]
+	switch {
+	case string(token) == "null":
+	case typ == BooleanValue && (string(token) == "true" || string(token) == "false"):
+		r.set(i, string(token), sp(), true)
+	case typ == IntegerValue && isJSONInteger(token):
+		r.set(i, string(token), sp(), true)
+	default:
+		r.vals[i].problem = problemFor(typ)
 	}
 	return nil
+}
+
+// problemFor is the type problem of a value that is not of type t.
+func problemFor(t ValueType) typeProblem {
+	switch t {
+	case BooleanValue:
+		return notBoolean
+	case IntegerValue:
+		return notInteger
+	}
+	return notString
+}
+
+// isJSONInteger reports whether a checked JSON number has no fraction
+// and no exponent.
+func isJSONInteger(token []byte) bool {
+	return !bytes.ContainsAny(token, ".eE")
 }
 
 // unquote returns the text of a string token (quotes included).
@@ -143,7 +178,7 @@ func (s *jsonScanner) object(what, prefix string, depth int, member func(*jsonSc
 		return deserializationError(what + " must be a JSON object.")
 	}
 	s.pos++
-	var seen nameSet
+	var seen nameSet[[]byte]
 	s.skipSpace()
 	if s.pos < len(s.body) && s.body[s.pos] == '}' {
 		s.pos++
@@ -356,42 +391,6 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, _ *Error) {
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-// nameSet holds the names of one object, to refuse one that appears
-// twice in any letter case. The first few are compared one by one, which
-// costs no allocation; a large object switches to a map.
-type nameSet struct {
-	few  [16][]byte
-	n    int
-	many map[string]string
-}
-
-// add records name and, if it was there already in any letter case,
-// returns that first spelling.
-func (ns *nameSet) add(name []byte) (string, bool) {
-	if ns.many == nil {
-		for _, prev := range ns.few[:ns.n] {
-			if bytes.EqualFold(prev, name) {
-				return string(prev), true
-			}
-		}
-		if ns.n < len(ns.few) {
-			ns.few[ns.n] = name
-			ns.n++
-			return "", false
-		}
-		ns.many = make(map[string]string, 2*len(ns.few))
-		for _, prev := range ns.few {
-			ns.many[foldName(string(prev))] = string(prev)
-		}
-	}
-	key := foldName(string(name))
-	if first, dup := ns.many[key]; dup {
-		return first, true
-	}
-	ns.many[key] = string(name)
-	return "", false
 }
 
 // appendJSONString appends s as a JSON string, escaping only what JSON

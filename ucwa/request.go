@@ -2,154 +2,216 @@ package ucwa
 
 import (
 	"bytes"
-	"net/url"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 )
 
-// Field is one of the documented startPhoneAudio input properties.
-type Field uint8
+// Source says where a value came from.
+type Source uint8
 
-// The documented fields, in the reference page's order.
 const (
-	OperationID Field = iota
-	PhoneNumber
-	Importance
-	Subject
-	ThreadID
-	To
-	CustomContent // a link: _links.customContent.href in JSON, <link rel="customContent"> in XML
-	numFields
+	// InBody is a value of the request body.
+	InBody Source = iota + 1
+	// InQuery is a value of the query string.
+	InQuery
 )
 
-var fieldNames = [numFields]string{"operationId", "phoneNumber", "importance", "subject", "threadId", "to", "customContent"}
-
-// String returns the property name as the reference spells it.
-func (f Field) String() string {
-	if f < numFields {
-		return fieldNames[f]
+// String returns "body" or "query".
+func (s Source) String() string {
+	switch s {
+	case InBody:
+		return "body"
+	case InQuery:
+		return "query"
 	}
-	return "field" + strconv.Itoa(int(f))
-}
-
-// propertyField returns the field a property name denotes. Names match
-// case-insensitively, as they do on a real pool. customContent is a link,
-// not a property, so it is not found here.
-func propertyField(name string) (Field, bool) {
-	for f := range CustomContent {
-		if strings.EqualFold(name, fieldNames[f]) {
-			return f, true
-		}
-	}
-	return 0, false
+	return "Source(" + strconv.Itoa(int(s)) + ")"
 }
 
 // span is where a value sits in the raw body: [start, end) of the JSON
-// string token (quotes included), of an XML element's content, or of an
-// XML attribute's value (quotes excluded).
+// token (quotes included), of an XML element's content, or of an XML
+// attribute's value (quotes excluded).
 type span struct {
-	start, end int
+	start, end int32
 }
 
-// Request is a decoded startPhoneAudio body. Only the documented fields
-// are interpreted; everything else (unknown properties, other links,
+// typeProblem is why a value in the body could not be read as its
+// property's type.
+type typeProblem uint8
+
+const (
+	typeOK typeProblem = iota
+	notString
+	notBoolean
+	notInteger
+	notSingle
+)
+
+var typeReasons = [...]string{
+	notString:  "must be a string",
+	notBoolean: "must be true or false",
+	notInteger: "must be a whole number",
+	notSingle:  "must be a single value, not a propertyList",
+}
+
+// value is one property's value in a body.
+type value struct {
+	text    string
+	span    span
+	present bool
+	changed bool
+	// bare is set for a JSON literal (true, false, a number) rather than
+	// a string token: Encode writes such a value without quotes.
+	bare    bool
+	problem typeProblem
+}
+
+// Request is a decoded body of an operation (a UCWA JSON or XML body of
+// properties). Only the operation's documented properties are
+// interpreted; everything else (unknown properties, other links,
 // comments, white space) stays in the raw body and is forwarded as is.
 type Request struct {
 	// Format is the wire format the body came in, and is re-encoded in.
 	Format Format
 
-	raw     []byte
-	values  [numFields]string
-	orig    [numFields]string
-	present [numFields]bool
-	spans   [numFields]span
-	// typeErr holds, per field, why its value could not be read as a
-	// string (a JSON number, an XML propertyList, ...); "" when it could.
-	typeErr [numFields]string
+	op   *Operation
+	raw  []byte
+	vals [MaxProperties]value
 }
 
-// Decode parses a body in the given format. It returns a 400
-// DeserializationFailure for malformed input, naming where it is wrong.
-// The body is retained, not copied: it must not change afterwards.
+// Decode parses a body of op (whose Body is PropertiesBody) in the given
+// format. Property names match in any letter case; a name given twice in
+// any letter case, or a name outside ASCII, is refused. It returns a 400
+// DeserializationFailure for malformed input, naming where it is wrong
+// but never quoting a value. The body is retained, not copied: it must
+// not change afterwards.
 //
 // A UTF-8 byte order mark at the start (which .NET writers emit by
 // default) is dropped before decoding, so the request, and the body
 // Encode forwards, starts after it.
-func Decode(f Format, body []byte) (*Request, *Error) {
+func Decode(op *Operation, f Format, body []byte) (*Request, *Error) {
+	r := new(Request)
+	if err := decodeInto(r, op, f, body); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// decodeInto is Decode into r.
+func decodeInto(r *Request, op *Operation, f Format, body []byte) *Error {
+	if op.Body != PropertiesBody || len(op.Properties) > MaxProperties {
+		return NewError(415, SubcodeUnsupportedMediaType, op.Rel+" takes no UCWA body.")
+	}
+	if len(body) > math.MaxInt32 {
+		return NewError(413, SubcodeEntityTooLarge, "The body is too large.")
+	}
 	body = bytes.TrimPrefix(body, utf8BOM)
 	if f == XML {
-		return decodeXML(body)
+		return decodeXML(r, op, body)
 	}
-	return decodeJSON(body)
+	return decodeJSON(r, op, body)
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// Get returns a field's current value and whether the body has it. A JSON
-// null and an empty or blank value count as absent.
-func (r *Request) Get(f Field) (string, bool) {
-	return r.values[f], r.present[f]
+// Operation returns the operation the body was decoded for.
+func (r *Request) Operation() *Operation { return r.op }
+
+// Get returns a property's current value and whether the body has it. A
+// JSON null and an empty or blank value count as absent, and so does a
+// value of the wrong type.
+func (r *Request) Get(name string) (string, bool) {
+	if i := r.op.propertyIndex(name); i >= 0 && r.vals[i].present {
+		return r.vals[i].text, true
+	}
+	return "", false
 }
 
-// Set replaces the value of a field the body has; Encode writes it in
-// place of the old one. Setting an absent field has no effect: the edge
-// never adds properties to a body.
-func (r *Request) Set(f Field, v string) {
-	if r.present[f] {
-		r.values[f] = v
+// Set replaces the value of a property the body has; Encode writes it in
+// place of the old one. Setting an absent property has no effect: the
+// edge never adds properties to a body.
+func (r *Request) Set(name, v string) {
+	if i := r.op.propertyIndex(name); i >= 0 {
+		r.setValue(i, v)
+	}
+}
+
+// setValue replaces the value of property i, if the body has it.
+func (r *Request) setValue(i int, v string) {
+	if val := &r.vals[i]; val.present && val.text != v {
+		val.text, val.changed = v, true
 	}
 }
 
 // set records a decoded value; blank values count as absent.
-func (r *Request) set(f Field, v string, sp span) {
+func (r *Request) set(i int, v string, sp span, bare bool) {
 	if strings.TrimSpace(v) == "" {
 		return
 	}
-	r.values[f], r.orig[f], r.present[f], r.spans[f] = v, v, true, sp
+	r.vals[i] = value{text: v, span: sp, present: true, bare: bare}
 }
 
-// Changed reports whether any field differs from what the body held.
+// Changed reports whether any value was replaced.
 func (r *Request) Changed() bool {
-	return r.values != r.orig
+	for i := range r.op.Properties {
+		if r.vals[i].changed {
+			return true
+		}
+	}
+	return false
 }
 
-// Encode returns the body with every changed field rewritten in place and
-// everything else byte for byte as it came. It returns the original slice
-// when nothing changed.
+// Encode returns the body with every replaced value rewritten in place
+// and everything else byte for byte as it came. It returns the original
+// slice when nothing changed.
 func (r *Request) Encode() []byte {
-	if !r.Changed() {
-		return r.raw
-	}
-	// The changed fields in body order (at most numFields: an insertion
-	// sort on the stack), written straight into the output.
-	var order [numFields]Field
+	// The changed values in body order (at most MaxProperties: an
+	// insertion sort on the stack), written straight into the output.
+	var order [MaxProperties]int
 	n, grow := 0, 0
-	for f := range numFields {
-		if r.values[f] == r.orig[f] {
+	for i := range r.op.Properties {
+		v := &r.vals[i]
+		if !v.changed {
 			continue
 		}
-		i := n
-		for ; i > 0 && r.spans[order[i-1]].start > r.spans[f].start; i-- {
-			order[i] = order[i-1]
+		j := n
+		for ; j > 0 && r.vals[order[j-1]].span.start > v.span.start; j-- {
+			order[j] = order[j-1]
 		}
-		order[i] = f
+		order[j] = i
 		n++
-		grow += len(r.values[f]) + len(r.values[f])/8 + 2 // room for quotes and a few escapes
+		grow += len(v.text) + len(v.text)/8 + 2 // room for quotes and a few escapes
+	}
+	if n == 0 {
+		return r.raw
 	}
 	out := make([]byte, 0, len(r.raw)+grow)
 	at := 0
-	for _, f := range order[:n] {
-		sp := r.spans[f]
-		out = append(out, r.raw[at:sp.start]...)
-		if r.Format == JSON {
-			out = appendJSONString(out, r.values[f])
-		} else {
-			out = appendXMLText(out, r.values[f]) // escapes quotes too, so it fits an attribute
+	for _, i := range order[:n] {
+		v := &r.vals[i]
+		out = append(out, r.raw[at:v.span.start]...)
+		switch {
+		case r.Format == XML:
+			out = appendXMLText(out, v.text) // escapes quotes too, so it fits an attribute
+		case v.bare && bareJSON(v.text):
+			out = append(out, v.text...)
+		default:
+			out = appendJSONString(out, v.text)
 		}
-		at = sp.end
+		at = int(v.span.end)
 	}
 	return append(out, r.raw[at:]...)
+}
+
+// bareJSON reports whether v can replace a JSON literal as it is: true,
+// false, or a whole number in canonical form.
+func bareJSON(v string) bool {
+	if v == "true" || v == "false" {
+		return true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return err == nil && strconv.FormatInt(n, 10) == v
 }
 
 // position turns a byte offset into "line L, column C" for error messages.
@@ -165,13 +227,6 @@ func position(body []byte, offset int64) string {
 		}
 	}
 	return "line " + strconv.Itoa(line) + ", column " + strconv.Itoa(col)
-}
-
-// foldName folds a property name for comparison in any letter case.
-// Names are ASCII (checkNameASCII refuses any other), so upper case is
-// the whole folding.
-func foldName(name string) string {
-	return strings.ToUpper(name)
 }
 
 // checkNameASCII refuses a property (or link) name with a character
@@ -193,21 +248,40 @@ func deserializationError(msg string) *Error {
 	return NewError(400, SubcodeDeserializationFailure, msg)
 }
 
-// QueryTarget returns the "to" query parameter. Pools run on IIS, which
-// reads query names case-insensitively, so "to" given twice in any letter
-// case is refused rather than guessed at.
-func QueryTarget(query url.Values) (string, *Error) {
-	var found []string
-	for name, vals := range query {
-		if strings.EqualFold(name, "to") {
-			found = append(found, vals...)
+// nameSet holds the names of one object or element, to refuse one that
+// appears twice in any letter case. The first few are compared one by
+// one, which costs no allocation; a large object switches to a map.
+// Names are ASCII (checkNameASCII refuses any other), so ASCII folding
+// is the whole comparison.
+type nameSet[T string | []byte] struct {
+	few  [16]T
+	n    int
+	many map[string]string
+}
+
+// add records name and, if it was there already in any letter case,
+// returns that first spelling.
+func (ns *nameSet[T]) add(name T) (string, bool) {
+	if ns.many == nil {
+		for _, prev := range ns.few[:ns.n] {
+			if equalFoldASCII(prev, name) {
+				return string(prev), true
+			}
+		}
+		if ns.n < len(ns.few) {
+			ns.few[ns.n] = name
+			ns.n++
+			return "", false
+		}
+		ns.many = make(map[string]string, 2*len(ns.few))
+		for _, prev := range ns.few {
+			ns.many[strings.ToLower(string(prev))] = string(prev)
 		}
 	}
-	switch len(found) {
-	case 0:
-		return "", nil
-	case 1:
-		return found[0], nil
+	key := strings.ToLower(string(name))
+	if first, dup := ns.many[key]; dup {
+		return first, true
 	}
-	return "", parameterError([]Parameter{{Name: "to", Reason: "appears more than once as a query parameter"}})
+	ns.many[key] = string(name)
+	return "", false
 }

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 )
 
-// decodeXML reads an XML startPhoneAudio body:
+// decodeXML reads an XML body of op:
 //
 //	<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa">
 //	  <property name="to">sip:john@contoso.com</property>
@@ -18,24 +18,27 @@ import (
 //	  <link rel="customContent" href="data:..."/>
 //	</input>
 //
-// A DOCTYPE (and so any entity definition) is refused outright.
+// The root is op.XMLRoot: <input> for an operation's input, <resource>
+// for a PUT's resource representation (which may also embed other
+// <resource> elements, skipped like unknown properties). A DOCTYPE (and
+// so any entity definition) is refused outright.
 //
 // Bodies in the plain shape every client sends (the reference's sample)
 // are read by decodeSimpleXML without encoding/xml; anything else goes to
 // decodeFullXML.
-func decodeXML(body []byte) (*Request, *Error) {
-	if r, ok := decodeSimpleXML(body); ok {
-		return r, nil
+func decodeXML(r *Request, op *Operation, body []byte) *Error {
+	if decodeSimpleXML(r, op, body) {
+		return nil
 	}
-	return decodeFullXML(body)
+	return decodeFullXML(r, op, body)
 }
 
 // decodeFullXML is decodeXML with encoding/xml, for any body.
-func decodeFullXML(body []byte) (*Request, *Error) {
-	r := &Request{Format: XML, raw: body}
+func decodeFullXML(r *Request, op *Operation, body []byte) *Error {
+	*r = Request{Format: XML, op: op, raw: body}
 	d := xml.NewDecoder(bytes.NewReader(body))
 	d.Strict = true
-	seen := make(map[string]string, 8)
+	var seen xmlSeen
 	rootSeen, rootDone := false, false
 	for {
 		before := int(d.InputOffset())
@@ -44,32 +47,32 @@ func decodeFullXML(body []byte) (*Request, *Error) {
 			break
 		}
 		if err != nil {
-			return nil, xmlSyntax(body, d, err)
+			return xmlSyntax(body, d, err)
 		}
 		switch t := tok.(type) {
 		case xml.Directive:
-			return nil, directiveError(body, before)
+			return directiveError(body, before)
 		case xml.CharData:
 			// Only XML's own white space is insignificant between
 			// elements; a no-break space (U+00A0) and the like are text.
 			if len(trimXMLSpace(t)) > 0 {
-				return nil, deserializationError("The XML body has text outside any property, at " + position(body, int64(before)) + ".")
+				return deserializationError("The XML body has text outside any property, at " + position(body, int64(before)) + ".")
 			}
 		case xml.StartElement:
 			if err := checkAttrs(t, body, before); err != nil {
-				return nil, err
+				return err
 			}
 			switch {
 			case rootDone:
-				return nil, deserializationError("The XML body has a second root element, at " + position(body, int64(before)) + ".")
+				return deserializationError("The XML body has a second root element, at " + position(body, int64(before)) + ".")
 			case !rootSeen:
-				if t.Name.Local != "input" || (t.Name.Space != Namespace && t.Name.Space != "") {
-					return nil, deserializationError(`The XML body's root element must be <input xmlns="` + Namespace + `">, not <` + t.Name.Local + ">.")
+				if t.Name.Local != op.XMLRoot || (t.Name.Space != Namespace && t.Name.Space != "") {
+					return deserializationError(`The XML body's root element must be <` + op.XMLRoot + ` xmlns="` + Namespace + `">, not <` + t.Name.Local + ">.")
 				}
 				rootSeen = true
 			default:
-				if err := r.decodeXMLChild(d, body, t, before, seen); err != nil {
-					return nil, err
+				if err := r.decodeXMLChild(d, body, t, before, &seen); err != nil {
+					return err
 				}
 			}
 		case xml.EndElement: // only the root's end reaches here
@@ -77,18 +80,25 @@ func decodeFullXML(body []byte) (*Request, *Error) {
 		}
 	}
 	if !rootDone {
-		return nil, deserializationError("The XML body has no <input> element.")
+		return deserializationError("The XML body has no <" + op.XMLRoot + "> element.")
 	}
-	return r, nil
+	return nil
 }
 
-// decodeXMLChild reads one element inside <input>. UCWA's input schema
-// has only property, propertyList and link there, so any other element
-// (another name, another letter case, another namespace) is refused
-// rather than forwarded: a pool reading loosely might take it for one.
-func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement, start int, seen map[string]string) *Error {
+// xmlSeen holds the property names and the link rels of one body, to
+// refuse one given twice in any letter case.
+type xmlSeen struct {
+	names, links nameSet[string]
+}
+
+// decodeXMLChild reads one element inside the root. UCWA's schema has
+// only property, propertyList and link there (and resource, inside a
+// resource), so any other element (another name, another letter case,
+// another namespace) is refused rather than forwarded: a pool reading
+// loosely might take it for one.
+func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement, start int, seen *xmlSeen) *Error {
 	if t.Name.Space != Namespace && t.Name.Space != "" {
-		return unknownElement(t, body, start)
+		return unknownElement(r.op, t, body, start)
 	}
 	switch t.Name.Local {
 	case "property", "propertyList":
@@ -99,13 +109,13 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		if err := checkNameASCII("property", "", name, body, start); err != nil {
 			return err
 		}
-		if err := checkDuplicate(seen, name, body, start); err != nil {
-			return err
+		if first, dup := seen.names.add(name); dup {
+			return deserializationError(`The property "` + name + `" appears twice (also as "` + first + `"), at ` + position(body, int64(start)) + ".")
 		}
-		f, known := propertyField(name)
+		i := propIndex(r.op, name, false)
 		if t.Name.Local == "propertyList" {
-			if known {
-				r.typeErr[f] = "must be a single value, not a propertyList"
+			if i >= 0 {
+				r.vals[i].problem = notSingle
 			}
 			return skipXML(d, body)
 		}
@@ -113,21 +123,21 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		if err != nil {
 			return err
 		}
-		if known {
-			r.set(f, text, sp)
+		if i >= 0 {
+			r.set(i, text, sp, false)
 		}
 	case "link":
 		rel, _ := attr(t, "rel")
 		if err := checkNameASCII("link rel", "", rel, body, start); err != nil {
 			return err
 		}
-		if !strings.EqualFold(rel, fieldNames[CustomContent]) {
+		i := propIndex(r.op, rel, true)
+		if i < 0 {
 			return skipXML(d, body)
 		}
-		if first, dup := seen[customContentLinkKey]; dup {
+		if first, dup := seen.links.add(rel); dup {
 			return deserializationError(`The link "` + rel + `" appears twice (also as "` + first + `"), at ` + position(body, int64(start)) + ".")
 		}
-		seen[customContentLinkKey] = rel
 		tag := body[start:d.InputOffset()]
 		if err := skipXML(d, body); err != nil {
 			return err
@@ -137,58 +147,36 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 			if !found {
 				return deserializationError("A <link> whose href attribute is not written as href=\"...\", at " + position(body, int64(start)) + ".")
 			}
-			r.set(CustomContent, href, span{start: start + from, end: start + to})
+			r.set(i, href, span{start: int32(start + from), end: int32(start + to)}, false)
 		}
+	case "resource":
+		if r.op.XMLRoot != "resource" {
+			return unknownElement(r.op, t, body, start)
+		}
+		return skipXML(d, body)
 	default:
-		return unknownElement(t, body, start)
+		return unknownElement(r.op, t, body, start)
 	}
 	return nil
 }
 
-func unknownElement(t xml.StartElement, body []byte, at int) *Error {
+func unknownElement(op *Operation, t xml.StartElement, body []byte, at int) *Error {
 	ns := ""
 	if t.Name.Space != "" && t.Name.Space != Namespace {
 		ns = ` in namespace "` + t.Name.Space + `"`
 	}
-	return deserializationError("An element <" + t.Name.Local + ">" + ns + " inside <input>, at " + position(body, int64(at)) + `; <input> holds only <property>, <propertyList> and <link> elements, in the UCWA namespace or none.`)
-}
-
-// customContentLinkKey records the customContent link among the property
-// names seen: no XML attribute can hold a NUL, so no property collides.
-const customContentLinkKey = "\x00link customContent"
-
-// checkDuplicate refuses a name seen before in any letter case.
-func checkDuplicate(seen map[string]string, name string, body []byte, at int) *Error {
-	key := foldedFieldName(name)
-	if first, dup := seen[key]; dup {
-		return deserializationError(`The property "` + name + `" appears twice (also as "` + first + `"), at ` + position(body, int64(at)) + ".")
+	allowed := "<property>, <propertyList> and <link> elements"
+	if op.XMLRoot == "resource" {
+		allowed = "<property>, <propertyList>, <link> and <resource> elements"
 	}
-	seen[key] = name
-	return nil
-}
-
-// foldedFieldNames are the documented names, folded once.
-var foldedFieldNames = func() (folded [numFields]string) {
-	for f, name := range fieldNames {
-		folded[f] = foldName(name)
-	}
-	return folded
-}()
-
-// foldedFieldName is foldName, without an allocation for the documented
-// names (which fold to the same key in any spelling).
-func foldedFieldName(name string) string {
-	if f, ok := propertyField(name); ok {
-		return foldedFieldNames[f]
-	}
-	return foldName(name)
+	return deserializationError("An element <" + t.Name.Local + ">" + ns + " inside <" + op.XMLRoot + ">, at " + position(body, int64(at)) + `; <` + op.XMLRoot + `> holds only ` + allowed + `, in the UCWA namespace or none.`)
 }
 
 // xmlText reads a property's text up to its end tag, and where that text
 // sits. Comments inside are allowed (their text is not part of the value);
 // child elements are not.
 func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
-	sp := span{start: int(d.InputOffset())}
+	sp := span{start: int32(d.InputOffset())}
 	// The usual property is a single run of text: one copy of it is the
 	// value. Comments, CDATA sections and entities split a value into
 	// several runs, which are joined.
@@ -219,7 +207,7 @@ func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
 			}
 			return "", sp, deserializationError("A <property> holds an element, at " + position(body, int64(before)) + "; a property holds text only.")
 		case xml.EndElement:
-			sp.end = before
+			sp.end = int32(before)
 			if runs > 1 {
 				value = string(text)
 			}
@@ -347,15 +335,53 @@ func directiveError(body []byte, at int) *Error {
 	return deserializationError("The XML body has a DOCTYPE or other directive, at " + position(body, int64(at)) + "; UCWA bodies have none.")
 }
 
+// xmlSyntax explains an encoding/xml error without quoting the body:
+// its messages can hold property text ("invalid character entity
+// &T19005551234"), and no property value may reach a message or a log.
 func xmlSyntax(body []byte, d *xml.Decoder, err error) *Error {
 	var se *xml.SyntaxError
 	if errors.As(err, &se) {
-		return deserializationError("The XML body is malformed on line " + strconv.Itoa(se.Line) + ": " + se.Msg + ".")
+		return deserializationError("The XML body is malformed on line " + strconv.Itoa(se.Line) + ": " + xmlProblem(se.Msg) + ".")
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return deserializationError("The XML body ends before its elements are closed.")
 	}
-	return deserializationError("The XML body is malformed at " + position(body, d.InputOffset()) + ": " + err.Error() + ".")
+	return deserializationError("The XML body is malformed at " + position(body, d.InputOffset()) + ": " + xmlProblem(err.Error()) + ".")
+}
+
+// xmlProblems turn the start of an encoding/xml message into a fixed
+// explanation; the rest of such a message may quote the body.
+var xmlProblems = []struct{ prefix, problem string }{
+	{"unexpected EOF", "unexpected end of input"},
+	{"unexpected end element", "an end tag without its start tag"},
+	{"element <", "an element closed by the end tag of another"},
+	{"expected element name", "a tag without an element name"},
+	{"invalid characters between </", "a malformed end tag"},
+	{"expected target name", "a processing instruction without a target"},
+	{"invalid sequence", "a malformed comment"},
+	{"invalid <![ sequence", "a malformed CDATA section"},
+	{"expected /> in element", "a malformed start tag"},
+	{"expected attribute name", "a malformed attribute"},
+	{"attribute name without =", "a malformed attribute"},
+	{"unquoted or missing attribute value", "a malformed attribute"},
+	{"unescaped < inside quoted string", "a malformed attribute"},
+	{"unescaped ]]> not in CDATA section", "]]> outside a CDATA section"},
+	{"invalid character entity", "an undefined or malformed character reference"},
+	{"invalid UTF-8", "invalid UTF-8"},
+	{"illegal character code", "a character XML does not allow"},
+	{"invalid XML name", "an invalid name"},
+	{"xml: unsupported version", "an XML version other than 1.0"},
+	{"xml: encoding", "an encoding other than UTF-8"},
+	{"xml: opening charset", "an encoding other than UTF-8"},
+}
+
+func xmlProblem(msg string) string {
+	for _, p := range xmlProblems {
+		if strings.HasPrefix(msg, p.prefix) {
+			return p.problem
+		}
+	}
+	return "malformed XML"
 }
 
 // appendXMLText appends s escaped as XML character data, exactly as

@@ -6,7 +6,7 @@ import (
 )
 
 // decodeSimpleXML reads, in one pass and without encoding/xml, a body of
-// the plain shape clients send:
+// op in the plain shape clients send (the root is op.XMLRoot):
 //
 //	<?xml version="1.0" encoding="utf-8"?>
 //	<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa">
@@ -18,8 +18,12 @@ import (
 // false for any body outside that shape, which decodeFullXML then reads
 // (and, if it is wrong, explains). FuzzDecodeXML holds every body it
 // accepts to decodeFullXML's reading of it.
-func decodeSimpleXML(body []byte) (*Request, bool) {
-	r := &Request{Format: XML, raw: body}
+func decodeSimpleXML(r *Request, op *Operation, body []byte) bool {
+	root := simpleXMLRoots[0]
+	if op.XMLRoot == "resource" {
+		root = simpleXMLRoots[1]
+	}
+	*r = Request{Format: XML, op: op, raw: body}
 	rest := body
 	for _, decl := range simpleXMLDecls {
 		if after, ok := bytes.CutPrefix(rest, decl); ok {
@@ -28,50 +32,47 @@ func decodeSimpleXML(body []byte) (*Request, bool) {
 		}
 	}
 	rest = trimXMLSpace(rest)
-	if after, ok := bytes.CutPrefix(rest, simpleXMLRoot); ok {
+	if after, ok := bytes.CutPrefix(rest, root.open); ok {
 		rest = after
-	} else if after, ok := bytes.CutPrefix(rest, simpleXMLBareRoot); ok {
+	} else if after, ok := bytes.CutPrefix(rest, root.bare); ok {
 		rest = after
 	} else {
-		return nil, false
+		return false
 	}
 	var names [16][]byte
 	n := 0
 	for {
 		rest = trimXMLSpace(rest)
-		if after, ok := bytes.CutPrefix(rest, simpleXMLEnd); ok {
-			if len(trimXMLSpace(after)) != 0 {
-				return nil, false
-			}
-			return r, true
+		if after, ok := bytes.CutPrefix(rest, root.end); ok {
+			return len(trimXMLSpace(after)) == 0
 		}
 		after, ok := bytes.CutPrefix(rest, simpleXMLProperty)
 		if !ok {
-			return nil, false
+			return false
 		}
 		quote := bytes.IndexByte(after, '"')
 		if quote < 1 || n == len(names) || !simpleXMLName(after[:quote]) {
-			return nil, false
+			return false
 		}
 		name := after[:quote]
 		for _, prev := range names[:n] {
 			if bytes.EqualFold(prev, name) {
-				return nil, false // decodeFullXML explains the duplicate
+				return false // decodeFullXML explains the duplicate
 			}
 		}
 		names[n] = name
 		n++
 		after, ok = bytes.CutPrefix(after[quote:], []byte(`">`))
 		if !ok {
-			return nil, false
+			return false
 		}
 		end := bytes.Index(after, simpleXMLPropertyEnd)
 		if end < 0 || !simpleXMLText(after[:end]) {
-			return nil, false
+			return false
 		}
-		if f, known := propertyField(string(name)); known {
+		if i := op.valueIndex(name); i >= 0 {
 			start := len(body) - len(after)
-			r.set(f, string(after[:end]), span{start: start, end: start + end})
+			r.set(i, string(after[:end]), span{start: int32(start), end: int32(start + end)}, false)
 		}
 		rest = after[end+len(simpleXMLPropertyEnd):]
 	}
@@ -83,12 +84,23 @@ var (
 		[]byte(`<?xml version="1.0" encoding="UTF-8"?>`),
 		[]byte(`<?xml version="1.0"?>`),
 	}
-	simpleXMLRoot        = []byte(`<input xmlns="` + Namespace + `">`)
-	simpleXMLBareRoot    = []byte(`<input>`)
-	simpleXMLEnd         = []byte(`</input>`)
+	simpleXMLRoots       = [2]simpleXMLRoot{newSimpleXMLRoot("input"), newSimpleXMLRoot("resource")}
 	simpleXMLProperty    = []byte(`<property name="`)
 	simpleXMLPropertyEnd = []byte(`</property>`)
 )
+
+// simpleXMLRoot is how a root element is written in the plain shape.
+type simpleXMLRoot struct {
+	open, bare, end []byte
+}
+
+func newSimpleXMLRoot(name string) simpleXMLRoot {
+	return simpleXMLRoot{
+		open: []byte(`<` + name + ` xmlns="` + Namespace + `">`),
+		bare: []byte(`<` + name + `>`),
+		end:  []byte(`</` + name + `>`),
+	}
+}
 
 func trimXMLSpace(b []byte) []byte {
 	for len(b) > 0 && isXMLSpace(b[0]) {

@@ -1,0 +1,374 @@
+package ucwa
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// CanonicalPath is the form of a request path that operations are matched
+// in. Pools run on IIS, which is lenient about paths, so the form is
+// broader than what IIS would route: backslashes are slashes, ";params"
+// are cut from each segment, trailing dots and spaces are trimmed from
+// each segment, dot segments are resolved, and letters are folded as
+// .NET's invariant upper-casing does (ſ is S, ı is I, the Kelvin sign is
+// K), so that look-alike spellings of a guarded path are guarded too.
+// A clean ASCII path is returned as it is, without an allocation.
+func CanonicalPath(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	if strings.ContainsAny(p, "\\;. ") || !isASCII(p) {
+		p = strings.ReplaceAll(p, "\\", "/")
+		segments := strings.Split(p, "/")
+		for i, seg := range segments {
+			if j := strings.IndexByte(seg, ';'); j >= 0 {
+				seg = seg[:j]
+			}
+			if seg != "." && seg != ".." {
+				seg = strings.TrimRight(seg, ". ")
+			}
+			segments[i] = strings.Map(dotnetFold, seg)
+		}
+		p = strings.Join(segments, "/")
+	}
+	return path.Clean(p) // no allocation when p is clean already
+}
+
+// dotnetFold folds a letter as comparing .NET's invariant upper-casing
+// does, to lower case.
+func dotnetFold(c rune) rune { return unicode.ToLower(unicode.ToUpper(c)) }
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidPathSuffix checks a path suffix of an operation: it starts with
+// "/", has no empty, "." or ".." segment and no trailing "/", and is
+// ASCII without white space, backslashes, ";", "?", "#" or "%" (it is
+// compared with decoded, canonical paths).
+func ValidPathSuffix(s string) error {
+	if !strings.HasPrefix(s, "/") || len(s) < 2 {
+		return fmt.Errorf("path suffix %q must start with / and name at least one segment", s)
+	}
+	for _, seg := range strings.Split(s[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.HasSuffix(seg, ".") {
+			return fmt.Errorf("path suffix %q has an empty, dot or dot-ended segment", s)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`\;?#%`, c) >= 0 {
+			return fmt.Errorf("path suffix %q must be ASCII without white space, control characters or any of \\ ; ? # %%", s)
+		}
+	}
+	if !strings.EqualFold(CanonicalPath(s), s) {
+		return fmt.Errorf("path suffix %q is not in canonical form", s)
+	}
+	return nil
+}
+
+// Match is what a request path is to the edge.
+type Match struct {
+	// Operation is the guarded operation the request is, or nil.
+	Operation *Operation
+	// NearMiss is set for a request that is not an operation but whose
+	// path spells a guarded link name with something added (invisible
+	// or control characters, look-alike letters, an extension, an NTFS
+	// stream, an 8.3 short name, a trailing segment) or in an unexpected
+	// place, which a pool might still route to the operation: the edge
+	// answers it 404 rather than pass it on unchecked.
+	NearMiss bool
+}
+
+// Matcher finds the operation a request is. It is safe for concurrent
+// use.
+type Matcher struct {
+	ops []Operation
+	// byName holds, per lower-cased last segment of a suffix, the
+	// suffixes ending in it.
+	byName map[string][]matchSuffix
+	// names are every guarded link name (last segments of suffixes, and
+	// rels), lower case; leaves are the rels of POST rows, which have no
+	// sub-resources, so that a trailing segment after one is a near miss.
+	names, leaves []string
+}
+
+type matchSuffix struct {
+	suffix string
+	op     *Operation
+}
+
+// maxNameLength bounds the segments looked up without an allocation.
+const maxNameLength = 64
+
+// NewMatcher returns a Matcher for a table, which it validates and
+// copies.
+func NewMatcher(ops []Operation) (*Matcher, error) {
+	if err := ValidateOperations(ops); err != nil {
+		return nil, err
+	}
+	m := &Matcher{ops: cloneOperations(ops), byName: map[string][]matchSuffix{}}
+	addName := func(list *[]string, name string) {
+		name = strings.ToLower(name)
+		for _, n := range *list {
+			if n == name {
+				return
+			}
+		}
+		*list = append(*list, name)
+	}
+	for i := range m.ops {
+		op := &m.ops[i]
+		for _, s := range op.Paths {
+			last := strings.ToLower(s[strings.LastIndexByte(s, '/')+1:])
+			if len(last) > maxNameLength {
+				return nil, fmt.Errorf("operation %s: path %q ends in a segment longer than %d", op.Rel, s, maxNameLength)
+			}
+			m.byName[last] = append(m.byName[last], matchSuffix{suffix: s, op: op})
+			addName(&m.names, last)
+			if op.Method == "POST" && strings.EqualFold(last, op.Rel) {
+				addName(&m.leaves, last)
+			}
+		}
+		addName(&m.names, op.Rel)
+	}
+	return m, nil
+}
+
+// Operations returns the matcher's table (its own copy: do not modify).
+func (m *Matcher) Operations() []Operation { return m.ops }
+
+// Match returns what a request with this method and (decoded) path is:
+// a guarded operation, a near miss, or neither. A POST row matches any
+// method on its paths (the edge answers 405 for the wrong one); a PUT row
+// matches only PUT. Near misses are reported only for methods other than
+// GET and HEAD: reads pass. A clean ASCII path that is no operation costs
+// no allocation.
+func (m *Matcher) Match(method, rawPath string) Match {
+	p := CanonicalPath(rawPath)
+	last, parent := lastSegments(p)
+	var key [maxNameLength]byte
+	if k, ok := lowerASCII(key[:0], last); ok {
+		if suffixes := m.byName[string(k)]; suffixes != nil {
+			var post, put *matchSuffix
+			for i := range suffixes {
+				s := &suffixes[i]
+				if !hasSegmentSuffixFold(p, s.suffix) {
+					continue
+				}
+				best := &post
+				if s.op.Method == "PUT" {
+					best = &put
+				}
+				if *best == nil || len(s.suffix) > len((*best).suffix) {
+					*best = s
+				}
+			}
+			switch {
+			case put != nil && method == "PUT":
+				return Match{Operation: put.op}
+			case post != nil:
+				return Match{Operation: post.op}
+			case put != nil:
+				return Match{} // another method on a guarded resource: a normal request
+			}
+		}
+	}
+	if method == "GET" || method == "HEAD" {
+		return Match{}
+	}
+	if m.near(last, parent) {
+		return Match{NearMiss: true}
+	}
+	// The segments as written, before letters were folded: a look-alike
+	// letter folded to ASCII (a Kelvin sign after the name) is junk too.
+	if !strings.HasPrefix(rawPath, "/") {
+		rawPath = "/" + rawPath
+	}
+	rawLast, rawParent := lastSegments(path.Clean(strings.ReplaceAll(rawPath, "\\", "/")))
+	if (rawLast != last || rawParent != parent) && m.near(rawLast, rawParent) {
+		return Match{NearMiss: true}
+	}
+	return Match{}
+}
+
+// near reports whether the last segments of a path are a near miss.
+func (m *Matcher) near(last, parent string) bool {
+	return nearName(last, m.names) || parent != "" && nearName(parent, m.leaves)
+}
+
+// MatchTarget is Match for a request target as written in a request line
+// (an origin-form path with an optional query, percent-encoded, or an
+// absolute URL), as in the parts of a batch. ok is false for a target
+// that does not parse.
+func (m *Matcher) MatchTarget(method, target string) (_ Match, ok bool) {
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return Match{}, false
+	}
+	return m.Match(method, u.Path), true
+}
+
+// lastSegments returns the last segment of a clean path and the one
+// before it ("" when there is none).
+func lastSegments(p string) (last, parent string) {
+	i := strings.LastIndexByte(p, '/')
+	last = p[i+1:]
+	if i > 0 {
+		parent = p[strings.LastIndexByte(p[:i], '/')+1 : i]
+	}
+	return last, parent
+}
+
+// lowerASCII appends s in lower case to dst, a buffer of maxNameLength,
+// and reports false for a segment that is too long or not ASCII (no link
+// name is either).
+func lowerASCII(dst []byte, s string) ([]byte, bool) {
+	if len(s) > maxNameLength {
+		return nil, false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return nil, false
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst, true
+}
+
+// hasSegmentSuffixFold reports whether p ends in suffix (which starts
+// with "/"), in any ASCII letter case.
+func hasSegmentSuffixFold(p, suffix string) bool {
+	return len(p) >= len(suffix) && equalFoldASCII(suffix, p[len(p)-len(suffix):])
+}
+
+// nearName reports whether a path segment spells one of names (lower
+// case) with only junk added: invisible, control, white space and
+// combining characters; compatibility forms (fullwidth letters and dots,
+// the Kelvin sign, ...); and after the name, an extension (.aspx), an
+// NTFS stream (::$DATA), an 8.3 short-name tail (~1) or any non-ASCII
+// character. An 8.3 short name (STARTP~1) whose stem begins a name is a
+// near miss too.
+func nearName(seg string, names []string) bool {
+	if seg == "" {
+		return false
+	}
+	if plainName(seg) {
+		// Nothing to strip: only the name itself is near.
+		for _, n := range names {
+			if len(n) == len(seg) && equalFoldASCII(n, seg) {
+				return true
+			}
+		}
+		return false
+	}
+	folded, fromASCII := foldLookalike(seg)
+	for _, n := range names {
+		if !strings.HasPrefix(folded, n) {
+			continue
+		}
+		rest := folded[len(n):]
+		if rest == "" || rest[0] == '.' || rest[0] == ':' || rest[0] == '~' || !fromASCII[len(n)] {
+			return true
+		}
+	}
+	if stem, ok := shortNameStem(folded); ok {
+		for _, n := range names {
+			if strings.HasPrefix(n, stem) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// plainName reports whether seg is ASCII letters, digits, '_' and '-'
+// only, which no folding changes.
+func plainName(seg string) bool {
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// shortNameStem returns the stem of an 8.3 short name ("startp" of
+// "startp~1" or "startp~1.asp"): one to six characters, "~" and digits.
+func shortNameStem(s string) (string, bool) {
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		s = s[:i]
+	}
+	tilde := strings.IndexByte(s, '~')
+	if tilde < 1 || tilde > 6 || tilde == len(s)-1 {
+		return "", false
+	}
+	for _, c := range []byte(s[tilde+1:]) {
+		if c < '0' || c > '9' {
+			return "", false
+		}
+	}
+	return s[:tilde], true
+}
+
+// foldLookalike folds a name the way a careless reader might read it:
+// compatibility decomposition (NFKD: fullwidth forms, ligatures, the
+// Kelvin sign, no-break spaces), then without control, format
+// (zero-width, bidirectional), white space, separator and combining
+// characters, and letters folded as .NET's invariant upper-casing does,
+// to lower case. fromASCII[i] tells, for each byte of the result (and
+// one past its end), whether it came unchanged from an ASCII character of
+// s.
+func foldLookalike(s string) (string, []bool) {
+	var b strings.Builder
+	fromASCII := make([]bool, 0, len(s)+1)
+	var buf [32]byte
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			if r < 0x20 || r == 0x7f || r == ' ' {
+				continue
+			}
+			r = dotnetFold(r)
+			b.WriteByte(byte(r))
+			fromASCII = append(fromASCII, true)
+			continue
+		}
+		var one [utf8.UTFMax]byte
+		n := utf8.EncodeRune(one[:], r)
+		for _, d := range string(norm.NFKD.Append(buf[:0], one[:n]...)) {
+			if invisible(d) {
+				continue
+			}
+			d = dotnetFold(d)
+			before := b.Len()
+			b.WriteRune(d)
+			for range b.Len() - before {
+				fromASCII = append(fromASCII, false)
+			}
+		}
+	}
+	return b.String(), append(fromASCII, false)
+}
+
+// invisible reports whether r is a character a reader does not see or
+// that only modifies another: controls, format characters (zero-width,
+// bidirectional), white space and separators, and combining marks.
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Z, unicode.Mn, unicode.Me, unicode.Variation_Selector) ||
+		unicode.Is(unicode.White_Space, r) || r == utf8.RuneError
+}

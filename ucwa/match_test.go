@@ -1,0 +1,299 @@
+package ucwa
+
+import (
+	"strings"
+	"testing"
+)
+
+func mustMatcher(t testing.TB) *Matcher {
+	t.Helper()
+	m, err := NewMatcher(DefaultOperations())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// matchResult renders a Match for test failures and comparisons.
+func matchResult(m Match) string {
+	switch {
+	case m.Operation != nil && m.NearMiss:
+		return "both " + m.Operation.Rel
+	case m.Operation != nil:
+		return m.Operation.Rel
+	case m.NearMiss:
+		return "near miss"
+	}
+	return "none"
+}
+
+const (
+	app      = "/ucwa/v1/applications/192"
+	oauthApp = "/ucwa/oauth/v1/applications/104"
+)
+
+func TestMatch(t *testing.T) {
+	m := mustMatcher(t)
+	tests := []struct {
+		method, path, want string
+	}{
+		// Every reference spelling and those real pools hand out.
+		{"POST", app + "/communication/startPhoneAudio", "startPhoneAudio"},
+		{"POST", oauthApp + "/communication/phoneAudioInvitations", "startPhoneAudio"},
+		{"POST", app + "/communication/startPhoneAudioOnBehalfOfDelegator", "startPhoneAudioOnBehalfOfDelegator"},
+		{"POST", app + "/communication/phoneAudio/addPhoneAudio", "addPhoneAudio"},
+		{"POST", oauthApp + "/communication/conversations/eee0/phoneAudio/addPhoneAudio", "addPhoneAudio"},
+		{"POST", app + "/communication/conversations/137/audioVideo/replaceWithPhoneAudio", "replaceWithPhoneAudio"},
+		{"POST", app + "/communication/conversationLogs/conversationLog/continuePhoneAudio", "continuePhoneAudio"},
+		{"POST", app + "/communication/invitations/507/acceptWithPhoneAudio", "acceptWithPhoneAudio"},
+		{"POST", oauthApp + "/communication/audioVideoInvitations/0123abcd/acceptWithPhoneAudio", "acceptWithPhoneAudio"},
+		{"POST", app + "/communication/startAudio", "startAudio"},
+		{"POST", app + "/communication/startAudioOnBehalfOfDelegator", "startAudioOnBehalfOfDelegator"},
+		{"POST", app + "/communication/startAudioVideo", "startAudioVideo"},
+		{"POST", oauthApp + "/communication/audioVideoInvitations", "startAudioVideo"},
+		{"POST", app + "/communication/startAudioVideoOnBehalfOfDelegator", "startAudioVideoOnBehalfOfDelegator"},
+		{"POST", app + "/communication/startVideo", "startVideo"},
+		{"POST", app + "/communication/conversations/137/audioVideo/addAudio", "addAudio"},
+		{"POST", app + "/communication/conversations/137/audioVideo/addAudioVideo", "addAudioVideo"},
+		{"POST", app + "/communication/conversations/137/video/addVideo", "addVideo"},
+		{"POST", app + "/communication/conversations/137/addParticipant", "addParticipant"},
+		{"POST", oauthApp + "/communication/participantInvitations", "addParticipant"},
+		{"POST", app + "/communication/conversationLogs/conversationLog/continueAudio", "continueAudio"},
+		{"POST", app + "/communication/conversationLogs/conversationLog/continueAudioVideo", "continueAudioVideo"},
+		{"POST", app + "/communication/conversations/137/audioVideo/escalateAudio", "escalateAudio"},
+		{"POST", app + "/communication/conversations/137/audioVideo/escalateAudioVideo", "escalateAudioVideo"},
+		{"POST", app + "/communication/startEmergencyCall", "startEmergencyCall"},
+		{"POST", app + "/communication/makeMeAvailable", "makeMeAvailable"},
+		{"POST", oauthApp + "/me/makeMeAvailable", "makeMeAvailable"},
+		{"PUT", app + "/communication", "communication"},
+		{"POST", app + "/me/phones/mobile/changeNumber", "changeNumber"},
+		{"POST", app + "/me/phones/phone/changeNumber", "changeNumber"},
+		{"POST", app + "/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact", "immediateForwardToContact"},
+		{"POST", app + "/me/callForwardingSettings/simultaneousRingSettings/simultaneousRingToContact", "simultaneousRingToContact"},
+		{"POST", app + "/me/callForwardingSettings/unansweredCallSettings/unansweredCallToContact", "unansweredCallToContact"},
+		{"PUT", app + "/me/callForwardingSettings", "callForwardingSettings"},
+		{"PUT", app + "/me/callForwardingSettings/simultaneousRingSettings", "simultaneousRingSettings"},
+		{"PUT", app + "/me/callForwardingSettings/unansweredCallSettings", "unansweredCallSettings"},
+		{"POST", oauthApp + "/batch", "batch"},
+
+		// Variants IIS may route to the same operation.
+		{"POST", app + "/COMMUNICATION/startphoneaudio", "startPhoneAudio"},
+		{"POST", app + `/communication\startPhoneAudio`, "startPhoneAudio"},
+		{"POST", app + "/communication/startPhoneAudio.", "startPhoneAudio"},
+		{"POST", app + "/communication/startPhoneAudio. . ", "startPhoneAudio"},
+		{"POST", app + "/communication/startPhoneAudio;x=1", "startPhoneAudio"},
+		{"POST", app + "/communication/x/../startPhoneAudio", "startPhoneAudio"},
+		{"POST", app + "/communication/ſtartPhoneAudio", "startPhoneAudio"},
+		{"POST", app + "/communıcation/startPhoneAudio", "startPhoneAudio"},
+		{"POST", app + "/communication/ma\u212AeMeAvailable", "makeMeAvailable"},
+		{"POST", app + "/communication/startPhoneAudio/", "startPhoneAudio"},
+		{"POST", "communication/startPhoneAudio", "startPhoneAudio"},
+
+		// A POST row claims its path for every method (the edge answers
+		// 405); a PUT row only PUT.
+		{"GET", app + "/communication/startPhoneAudio", "startPhoneAudio"},
+		{"PUT", app + "/communication/startPhoneAudio", "startPhoneAudio"},
+		{"DELETE", app + "/batch", "batch"},
+		{"GET", app + "/communication", "none"},
+		{"POST", app + "/communication", "none"},
+		{"DELETE", app + "/communication", "none"},
+		{"GET", app + "/me/callForwardingSettings", "none"},
+		{"POST", app + "/me/callForwardingSettings", "none"},
+		{"put", app + "/communication", "none"}, // methods are case-sensitive
+
+		// Near misses (issue 10): a guarded link name plus junk.
+		{"POST", app + "/communication/startPhoneAudio\t", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio\x00", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio\u200b", "near miss"},
+		{"POST", app + "/communication/\u200bstartPhoneAudio", "near miss"},
+		{"POST", app + "/communication/start\u200dPhone\u2060Audio", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio\u00a0", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio\u3000", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio/extra", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio.aspx", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio.aspx/extra", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio::$DATA", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio:stream", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio~1", "near miss"},
+		{"POST", app + "/communication/STARTP~1", "near miss"},
+		{"POST", app + "/communication/STARTP~1.ASP", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio\uff0easpx", "near miss"},
+		{"POST", app + "/communication/\uff53\uff54\uff41\uff52\uff54PhoneAudio", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio\u212a", "near miss"},
+		{"POST", app + "/communication/sta\u0301rtPhoneAudio", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio\u202e", "near miss"},
+		{"POST", app + "/startPhoneAudio", "near miss"}, // the link name in a place no pool serves it
+		{"PUT", app + "/communication%09", "none"},      // not decoded: the caller passes decoded paths
+		{"PUT", app + "/communication\t", "near miss"},
+		{"POST", app + "/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact\u200b", "near miss"},
+		{"POST", app + "/batch.aspx", "near miss"},
+		{"POST", app + "/batch/extra", "near miss"},
+		{"DELETE", app + "/communication/startPhoneAudio\t", "near miss"},
+		{"OPTIONS", app + "/communication/startPhoneAudio.aspx", "near miss"},
+
+		// Reads of near misses pass: GET and HEAD change nothing.
+		{"GET", app + "/communication/startPhoneAudio.aspx", "none"},
+		{"HEAD", app + "/communication/startPhoneAudio\u200b", "none"},
+
+		// Everything else passes untouched.
+		{"GET", app + "/events", "none"},
+		{"POST", app + "/events", "none"},
+		{"GET", app + "/communication/phoneAudioInvitations/42", "none"},
+		{"DELETE", app + "/communication/phoneAudioInvitations/42", "none"},
+		{"POST", app + "/communication/phoneAudioInvitations/42/cancel", "none"},
+		{"POST", app + "/communication/participantInvitations/7", "none"},
+		{"POST", app + "/communication/conversations/137/messaging/sendMessage", "none"},
+		{"POST", app + "/communication/startMessaging", "none"},
+		{"POST", app + "/communication/conversations", "none"},
+		{"POST", app + "/me/callForwardingSettings/turnOffCallForwarding", "none"},
+		{"POST", app + "/me/callForwardingSettings/immediateForwardSettings/immediateForwardToVoicemail", "none"},
+		{"POST", app + "/me/phones/mobile/changeVisibility", "none"},
+		{"POST", app + "/communication/startAudioVideoConference", "none"},
+		{"POST", app + "/communication/startPhoneAudio-v2", "none"},
+		{"POST", app + "/communication/startPhoneAudioX", "none"},
+		{"POST", app + "/api/batches", "none"},
+		{"POST", "/", "none"},
+		{"POST", "", "none"},
+	}
+	for _, tt := range tests {
+		got := matchResult(m.Match(tt.method, tt.path))
+		if got != tt.want {
+			t.Errorf("%s %q: %s, want %s", tt.method, tt.path, got, tt.want)
+		}
+	}
+}
+
+// TestMatchEveryPath checks every suffix of the table behind several
+// prefixes, and that no exact match is ever a near miss.
+func TestMatchEveryPath(t *testing.T) {
+	m := mustMatcher(t)
+	for _, op := range m.Operations() {
+		for _, s := range op.Paths {
+			for _, prefix := range []string{"", app, oauthApp + "/communication/conversations/x"} {
+				for _, method := range []string{"POST", "PUT", "GET", "DELETE"} {
+					got := m.Match(method, prefix+s)
+					want := op.Rel
+					if op.Method == "PUT" && method != "PUT" {
+						want = "none"
+					}
+					if matchResult(got) != want {
+						t.Errorf("%s %s: %s, want %s", method, prefix+s, matchResult(got), want)
+					}
+				}
+				if got := m.Match(op.Method, strings.ToUpper(prefix+s)); got.Operation == nil || got.Operation.Rel != op.Rel {
+					t.Errorf("%s in capitals: %s", prefix+s, matchResult(got))
+				}
+			}
+		}
+	}
+}
+
+// TestMatcherOwnTable checks that a configured table is what is matched:
+// an added spelling, and a table without an operation.
+func TestMatcherOwnTable(t *testing.T) {
+	ops := DefaultOperations()
+	op := FindOperation(ops, "startPhoneAudio")
+	op.Paths = append(op.Paths, "/call")
+	m, err := NewMatcher(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op.Paths = nil // the matcher keeps its own copy
+	if got := matchResult(m.Match("POST", "/x/call")); got != "startPhoneAudio" {
+		t.Errorf("added path: %s", got)
+	}
+	if _, err := NewMatcher(append(ops, Operation{Rel: "nope"})); err == nil {
+		t.Error("an invalid table was taken")
+	}
+	if _, err := NewMatcher(nil); err != nil {
+		t.Errorf("empty table: %v", err)
+	}
+}
+
+func TestMatchTarget(t *testing.T) {
+	m := mustMatcher(t)
+	tests := []struct {
+		target, want string
+		ok           bool
+	}{
+		{"/ucwa/oauth/v1/applications/1/communication/startPhoneAudio?to=sip:a@b.c", "startPhoneAudio", true},
+		{"/ucwa/oauth/v1/applications/1/communication/startPhoneAudio%09", "near miss", true},
+		{"/ucwa/oauth/v1/applications/1/communication/startPhone%41udio", "startPhoneAudio", true},
+		{"https://fe1.contoso.com/ucwa/v1/applications/1/batch", "batch", true},
+		{"/ucwa/v1/applications/1/people/search?query=x", "none", true},
+		{"/ucwa/v1/applications/1/%zz", "none", false},
+		{"relative/path", "none", false},
+	}
+	for _, tt := range tests {
+		got, ok := m.MatchTarget("POST", tt.target)
+		if matchResult(got) != tt.want || ok != tt.ok {
+			t.Errorf("MatchTarget(%q) = %s, %v; want %s, %v", tt.target, matchResult(got), ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestCanonicalPath(t *testing.T) {
+	tests := map[string]string{
+		"/a/b":             "/a/b",
+		"a/b":              "/a/b",
+		`/a\b`:             "/a/b",
+		"/a;x=1/b;y":       "/a/b",
+		"/a./b. ":          "/a/b",
+		"/a/./b/../c":      "/a/c",
+		"/ſtart":           "/start",
+		"/\u212Aelvin":     "/kelvin",
+		"/A/B.":            "/a/b",
+		"/a//b/":           "/a/b",
+		"/../../a":         "/a",
+		"/communıcation/x": "/communication/x",
+	}
+	for in, want := range tests {
+		if got := CanonicalPath(in); got != want {
+			t.Errorf("CanonicalPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestValidPathSuffix(t *testing.T) {
+	for _, s := range []string{"/a", "/communication/startPhoneAudio", "/a-b_c/d"} {
+		if err := ValidPathSuffix(s); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	for _, s := range []string{"", "/", "a", "/a/", "/a//b", "/./a", "/a/..", "/a.", "/a b", "/a;b", "/a%20", `/a\b`, "/á", "/a?b", "/a#b"} {
+		if err := ValidPathSuffix(s); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+}
+
+func TestMatchAllocations(t *testing.T) {
+	m := mustMatcher(t)
+	for _, tt := range []struct{ method, path string }{
+		{"GET", oauthApp + "/events"},
+		{"POST", oauthApp + "/communication/conversations/eee0/messaging/sendMessage"},
+		{"POST", oauthApp + "/communication/startPhoneAudio"},
+		{"PUT", oauthApp + "/communication"},
+		{"GET", oauthApp + "/communication"},
+	} {
+		if n := testing.AllocsPerRun(100, func() { m.Match(tt.method, tt.path) }); n != 0 {
+			t.Errorf("%s %s: %v allocations", tt.method, tt.path, n)
+		}
+	}
+}
+
+func BenchmarkMatch(b *testing.B) {
+	m := mustMatcher(b)
+	for _, tt := range []struct{ name, method, path string }{
+		{"events", "GET", oauthApp + "/events"},
+		{"unrelated POST", "POST", oauthApp + "/communication/conversations/eee0/messaging/sendMessage"},
+		{"startPhoneAudio", "POST", oauthApp + "/communication/startPhoneAudio"},
+		{"near miss", "POST", oauthApp + "/communication/startPhoneAudio\u200b"},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			for b.Loop() {
+				m.Match(tt.method, tt.path)
+			}
+		})
+	}
+}

@@ -1,0 +1,822 @@
+package ucwa
+
+import (
+	"encoding/json"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func mustNumbers(t testing.TB, region string, format NumberFormat, emergency []string) *Numbers {
+	t.Helper()
+	n, err := NewNumbers(region, format, emergency)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func checkProblem(t *testing.T, p Problem, subcode, reason string) {
+	t.Helper()
+	if p.Subcode != subcode || reason != "" && p.Reason != reason {
+		t.Fatalf("problem %q %q, want %q %q", p.Subcode, p.Reason, subcode, reason)
+	}
+	if subcode, ok := knownReasons[p.Reason]; !ok || subcode != p.Subcode {
+		t.Fatalf("problem %+v is not a known reason with its subcode", p)
+	}
+}
+
+// usNumber is +1 425 555 1234 as Number reads it in the US.
+var usNumber = Number{E164: "+14255551234", Region: "US", Type: NumberFixedLineOrMobile, forwarded: "tel:+14255551234"}
+
+func withExt(n Number, ext string) Number {
+	n.Extension = ext
+	n.forwarded += ";ext=" + ext
+	return n
+}
+
+func TestNumbersNumber(t *testing.T) {
+	const nf, pvf = SubcodeNormalizationFailed, SubcodeParameterValidationFailure
+	tests := []struct {
+		in      string
+		region  string // default "US"; "-" for none
+		want    Number
+		subcode string
+		reason  string
+	}{
+		// Every documented spelling of one number.
+		{in: "+14255551234", want: usNumber},
+		{in: "tel:+14255551234", want: usNumber},
+		{in: "TEL:+14255551234", want: usNumber},
+		{in: "tel:+1-425-555-1234", want: usNumber},
+		{in: "tel : +14255551234", want: usNumber},
+		{in: " tel:\t+1 425 555 1234 ", want: usNumber},
+		{in: "(425) 555-1234", want: usNumber},
+		{in: "4255551234", want: usNumber},
+		{in: "1-425-555-1234", want: usNumber},
+		{in: "+1.425.555.1234", want: usNumber},
+		{in: "+1 (425) 555/1234", want: usNumber},
+		{in: "tel:4255551234", want: usNumber},
+		{in: "+1 425\u00a0555\u202f1234", want: usNumber},
+		{in: "+1-425-555-1234", region: "-", want: usNumber},
+		{in: "+14255551234", region: "DE", want: usNumber},
+		// Digits of other scripts, a fullwidth plus.
+		{in: "٤٢٥٥٥٥١٢٣٤", want: usNumber},
+		{in: "+١٤٢٥٥٥٥١٢٣٤", want: usNumber},
+		{in: "＋１４２５５５５１２３４", want: usNumber},
+		{in: "+१४२५५५५१२३४", want: usNumber},
+		{in: "tel:+𝟏𝟒𝟐𝟓𝟓𝟓𝟓𝟏𝟐𝟑𝟒", want: usNumber},
+		// Extensions.
+		{in: "tel:+14255551234;ext=123", want: withExt(usNumber, "123")},
+		{in: "tel:+14255551234;EXT=1-2-3", want: withExt(usNumber, "123")},
+		{in: "+14255551234;ext=123", want: withExt(usNumber, "123")},
+		{in: "+1 425 555 1234 x123", want: withExt(usNumber, "123")},
+		{in: "+1 425 555 1234 X 123", want: withExt(usNumber, "123")},
+		{in: "(425) 555-1234 ext. 123", want: withExt(usNumber, "123")},
+		{in: "+1 425 555 1234 Ext123", want: withExt(usNumber, "123")},
+		{in: "+1 425 555 1234 x١٢٣", want: withExt(usNumber, "123")},
+		{in: "tel:+14255551234;ext=" + strings.Repeat("9", 20), want: withExt(usNumber, strings.Repeat("9", 20))},
+		// Classification.
+		{in: "+442071234567", want: Number{E164: "+442071234567", Region: "GB", Type: NumberFixedLine, forwarded: "tel:+442071234567"}},
+		{in: "+44 20 7946 0958", want: Number{E164: "+442079460958", Region: "GB", Type: NumberFixedLine, forwarded: "tel:+442079460958"}},
+		{in: "011 44 20 7946 0958", want: Number{E164: "+442079460958", Region: "GB", Type: NumberFixedLine, forwarded: "tel:+442079460958"}},
+		{in: "+1 900 555 1234", want: Number{E164: "+19005551234", Region: "US", Type: NumberPremiumRate, forwarded: "tel:+19005551234"}},
+		{in: "+1 800 555 1234", want: Number{E164: "+18005551234", Region: "US", Type: NumberTollFree, forwarded: "tel:+18005551234"}},
+		{in: "+49 1512 3456789", want: Number{E164: "+4915123456789", Region: "DE", Type: NumberMobile, forwarded: "tel:+4915123456789"}},
+		{in: "+800 1234 5678", want: Number{E164: "+80012345678", Region: "001", Type: NumberTollFree, forwarded: "tel:+80012345678"}},
+		{in: "+881 612 345 678", want: Number{E164: "+881612345678", Region: "001", Type: NumberMobile, forwarded: "tel:+881612345678"}},
+		{in: "+882 13 123 456", want: Number{E164: "+88213123456", Region: "001", Type: NumberUnknown, forwarded: "tel:+88213123456"}},
+		{in: "+883 510 012 345", want: Number{E164: "+883510012345", Region: "001", Type: NumberVoIP, forwarded: "tel:+883510012345"}},
+		{in: "+1 200 555 1234", want: Number{E164: "+12005551234", Region: "", Type: NumberUnknown, forwarded: "tel:+12005551234"}},
+		// Emergency numbers of the default region.
+		{in: "911", want: Number{E164: "911", Region: "US", Emergency: true, forwarded: "tel:911"}},
+		{in: "tel:911", want: Number{E164: "911", Region: "US", Emergency: true, forwarded: "tel:911"}},
+		{in: " 9-1-1 ", want: Number{E164: "911", Region: "US", Emergency: true, forwarded: "tel:911"}},
+		{in: "112", want: Number{E164: "112", Region: "US", Emergency: true, forwarded: "tel:112"}},
+		{in: "٩١١", want: Number{E164: "911", Region: "US", Emergency: true, forwarded: "tel:911"}},
+		{in: "112", region: "DE", want: Number{E164: "112", Region: "DE", Emergency: true, forwarded: "tel:112"}},
+		{in: "110", region: "DE", want: Number{E164: "110", Region: "DE", Emergency: true, forwarded: "tel:110"}},
+		{in: "999", region: "GB", want: Number{E164: "999", Region: "GB", Emergency: true, forwarded: "tel:999"}},
+		{in: "000", region: "AU", want: Number{E164: "000", Region: "AU", Emergency: true, forwarded: "tel:000"}},
+		{in: "999", subcode: nf, reason: numNotPossible},
+		{in: "+1911", subcode: nf, reason: numNotPossible},
+		{in: "911;ext=1", subcode: nf, reason: numNotPossible},
+		{in: "911", region: "-", subcode: nf, reason: numNoRegion},
+
+		// No number at all.
+		{in: "", subcode: pvf, reason: numNotNumber},
+		{in: "  ", subcode: pvf, reason: numNotNumber},
+		{in: "call me", subcode: pvf, reason: numNotNumber},
+		{in: "sip:john@contoso.com", subcode: pvf, reason: numNotNumber},
+		{in: "sip:+14255551234@gw.contoso.com;user=phone", subcode: pvf, reason: numNotNumber},
+		{in: "mailto:a@b.c", subcode: pvf, reason: numNotNumber},
+		{in: "x123", subcode: pvf, reason: numNotNumber},
+		{in: "4255551234@contoso.com", subcode: pvf, reason: numNotNumber},
+		{in: "-4255551234", subcode: pvf, reason: numNotNumber},
+		// Numbers that do not normalize.
+		{in: "tel:", subcode: nf, reason: numNotPossible},
+		{in: "tel:abc", subcode: nf, reason: numLetters},
+		{in: "+", subcode: nf, reason: numNotPossible},
+		{in: "555-1234", subcode: nf, reason: numNotPossible},
+		{in: "123", subcode: nf, reason: numNotPossible},
+		{in: "+1425555123456789", subcode: nf, reason: numNotPossible},
+		{in: "+999 123 456", subcode: nf, reason: numNotPossible},
+		{in: "(425) 555-1234", region: "-", subcode: nf, reason: numNoRegion},
+		{in: "tel:4255551234", region: "-", subcode: nf, reason: numNoRegion},
+		{in: "+910000000000", subcode: nf, reason: numReadBack},
+		{in: "+49 100 000 000 000 000 00", subcode: nf},
+		{in: "+1" + strings.Repeat("2", 200), subcode: nf, reason: numTooLong},
+		{in: "tel:+1" + strings.Repeat("2", 120), subcode: nf, reason: numTooLong},
+		{in: "1-800-FLOWERS", subcode: nf, reason: numLetters},
+		{in: "+1 900 555 9999 garbage", subcode: nf, reason: numLetters},
+		{in: "+1 425 555 1234 call me", subcode: nf, reason: numLetters},
+		{in: "tel:+14255551234x123", subcode: nf, reason: numLetters},
+		{in: "000AAA0X߇", subcode: nf, reason: numLetters},
+		{in: "+250000000000A0", subcode: nf, reason: numLetters},
+		{in: "+4910000000 A 0000 A000", subcode: nf, reason: numLetters},
+		{in: "+1425555\u200b1234", subcode: nf, reason: numCharacter},
+		{in: "+1425555\u00ad1234", subcode: nf, reason: numCharacter},
+		{in: "+1 425\n555 1234", subcode: nf, reason: numCharacter},
+		{in: "+1 425 555 1234 #12", subcode: nf, reason: numCharacter},
+		{in: "+1 425 555 1234, 12", subcode: nf, reason: numCharacter},
+		{in: "++14255551234", subcode: nf, reason: numCharacter},
+		{in: "1+4255551234", subcode: nf, reason: numCharacter},
+		{in: "tel:+1-425-555-1234;phone-context=example.com", subcode: nf, reason: numParameter},
+		{in: "tel:5551234;phone-context=+1425", subcode: nf, reason: numParameter},
+		{in: "tel:+14255551234;postd=pp22", subcode: nf, reason: numParameter},
+		{in: "tel:+14255551234;isub=1234", subcode: nf, reason: numParameter},
+		{in: "tel:+14255551234;ext=1;isub=2", subcode: nf, reason: numParameter},
+		{in: "tel:+14255551234;foo", subcode: nf, reason: numParameter},
+		{in: "tel:+14255551234;", subcode: nf, reason: numParameter},
+		{in: "tel:+14255551234;ext=", subcode: nf, reason: numExtension},
+		{in: "tel:+14255551234;ext", subcode: nf, reason: numExtension},
+		{in: "tel:+14255551234;ext=12a", subcode: nf, reason: numExtension},
+		{in: "tel:+14255551234;ext=1;ext=2", subcode: nf, reason: numExtension},
+		{in: "+1 425 555 1234 x1;ext=2", subcode: nf, reason: numExtension},
+		{in: "+1 425 555 1234 x", subcode: nf, reason: numExtension},
+		{in: "+1 425 555 1234 x12b", subcode: nf, reason: numExtension},
+		{in: "tel:+14255551234;ext=" + strings.Repeat("9", 21), subcode: nf, reason: numExtension},
+	}
+	numbers := map[string]*Numbers{}
+	for _, tt := range tests {
+		region := tt.region
+		switch region {
+		case "":
+			region = "US"
+		case "-":
+			region = ""
+		}
+		n := numbers[region]
+		if n == nil {
+			n = mustNumbers(t, region, TelURI, nil)
+			numbers[region] = n
+		}
+		t.Run(region+" "+tt.in, func(t *testing.T) {
+			for round := range 2 { // the second answer comes from the cache
+				got, p := n.Number(tt.in)
+				if tt.subcode != "" {
+					checkProblem(t, p, tt.subcode, tt.reason)
+					if got != (Number{}) {
+						t.Fatalf("refused, yet %+v", got)
+					}
+					continue
+				}
+				if !p.OK() {
+					t.Fatalf("round %d: refused: %+v", round, p)
+				}
+				if got != tt.want {
+					t.Fatalf("round %d: %+v, want %+v", round, got, tt.want)
+				}
+				if again, p := n.Number(got.Forwarded()); again != got || !p.OK() {
+					t.Fatalf("the forwarded form reads as %+v, %+v", again, p)
+				}
+			}
+		})
+	}
+}
+
+// TestNumbersE164Format forwards numbers without the tel: scheme; the
+// forwarded forms read back as themselves.
+func TestNumbersE164Format(t *testing.T) {
+	n := mustNumbers(t, "US", E164, nil)
+	for in, want := range map[string]string{
+		"tel:+1-425-555-1234":      "+14255551234",
+		"(425) 555-1234 x12":       "+14255551234;ext=12",
+		"tel:+14255551234;ext=007": "+14255551234;ext=007",
+		"911":                      "911",
+		"tel:112":                  "112",
+	} {
+		got, p := n.Number(in)
+		if !p.OK() || got.Forwarded() != want {
+			t.Errorf("Number(%q) = %q, %+v; want %q", in, got.Forwarded(), p, want)
+		}
+		if again, p := n.Number(want); !p.OK() || again != got {
+			t.Errorf("Number(%q) = %+v, %+v; want %+v", want, again, p, got)
+		}
+	}
+}
+
+func TestNewNumbers(t *testing.T) {
+	tests := []struct {
+		region    string
+		format    NumberFormat
+		emergency []string
+		ok        bool
+	}{
+		{"", TelURI, nil, true}, {"US", E164, nil, true}, {"de", TelURI, nil, true}, {"US", TelURI, []string{}, true},
+		{"US", TelURI, []string{"911", " 112 ", "+1 425 555 0100", "4255550199", "999999"}, true},
+		{"", TelURI, []string{"911", "+14255550100"}, true},
+		{"XX", TelURI, nil, false}, {"USA", TelURI, nil, false}, {"US", NumberFormat(9), nil, false},
+		{"US", TelURI, []string{"1"}, false},
+		{"US", TelURI, []string{"9-1-1"}, false},
+		{"US", TelURI, []string{"+14255550100;ext=1"}, false},
+		{"US", TelURI, []string{"5550100"}, false},
+		{"", TelURI, []string{"4255550100"}, false},
+		{"US", TelURI, []string{"911", "sip:security@contoso.com"}, false},
+		{"US", TelURI, []string{""}, false},
+	}
+	for _, tt := range tests {
+		n, err := NewNumbers(tt.region, tt.format, tt.emergency)
+		if (err == nil) != tt.ok {
+			t.Errorf("NewNumbers(%q, %d, %q): %v", tt.region, tt.format, tt.emergency, err)
+			continue
+		}
+		if err != nil {
+			for _, e := range tt.emergency {
+				if len(e) > 3 && strings.Contains(err.Error(), e) {
+					t.Errorf("the error quotes a number: %v", err)
+				}
+			}
+			continue
+		}
+		if n.DefaultRegion() != strings.ToUpper(tt.region) || n.Format() != tt.format {
+			t.Errorf("NewNumbers(%q, %d) = %q, %d", tt.region, tt.format, n.DefaultRegion(), n.Format())
+		}
+	}
+}
+
+// TestNumbersEmergencyList: a configured list replaces the region's
+// emergency numbers; a full number in it is marked and normalized as
+// usual.
+func TestNumbersEmergencyList(t *testing.T) {
+	n := mustNumbers(t, "US", TelURI, []string{"911", "933", "+1 425 555 0100"})
+	tests := []struct {
+		in        string
+		forwarded string
+		emergency bool
+	}{
+		{"911", "tel:911", true},
+		{"933", "tel:933", true},
+		{"112", "", false}, // the region's, not listed
+		{"(425) 555-0100", "tel:+14255550100", true},
+		{"tel:+14255550100", "tel:+14255550100", true},
+		{"+14255550100 x1", "tel:+14255550100;ext=1", true},
+		{"+14255550101", "tel:+14255550101", false},
+	}
+	for _, tt := range tests {
+		got, p := n.Number(tt.in)
+		if got.Forwarded() != tt.forwarded || got.Emergency != tt.emergency || p.OK() != (tt.forwarded != "") {
+			t.Errorf("Number(%q) = %+v, %+v", tt.in, got, p)
+		}
+	}
+	none := mustNumbers(t, "US", TelURI, []string{})
+	if got, p := none.Number("911"); p.OK() {
+		t.Errorf("an empty list still has 911: %+v", got)
+	}
+	noRegion := mustNumbers(t, "", E164, []string{"112"})
+	if got, p := noRegion.Number("112"); !p.OK() || got.Forwarded() != "112" || !got.Emergency || got.Region != "" {
+		t.Errorf("a listed code without a region: %+v, %+v", got, p)
+	}
+}
+
+func TestNumbersDestination(t *testing.T) {
+	const nf, pvf = SubcodeNormalizationFailed, SubcodeParameterValidationFailure
+	premium := Number{E164: "+19005551234", Region: "US", Type: NumberPremiumRate, forwarded: "tel:+19005551234"}
+	tests := []struct {
+		in      string
+		want    Destination
+		subcode string
+		reason  string
+	}{
+		// Plain SIP users carry no number.
+		{in: "sip:john@contoso.com", want: Destination{Value: "sip:john@contoso.com", SIP: true, Host: "contoso.com"}},
+		{in: "sip : John@CONTOSO.com", want: Destination{Value: "sip:John@contoso.com", SIP: true, Host: "contoso.com"}},
+		{in: "sips:john.doe@contoso.com:5061;transport=tls", want: Destination{Value: "sips:john.doe@contoso.com:5061;transport=tls", SIP: true, Host: "contoso.com"}},
+		{in: "sip:user@[2001:DB8::1]:5060", want: Destination{Value: "sip:user@[2001:db8::1]:5060", SIP: true, Host: "[2001:db8::1]"}},
+		{in: "sip:user@192.0.2.1", want: Destination{Value: "sip:user@192.0.2.1", SIP: true, Host: "192.0.2.1"}},
+		{in: "sip:j%40hn@contoso.com", want: Destination{Value: "sip:j%40hn@contoso.com", SIP: true, Host: "contoso.com"}},
+		{in: "sip:alice;day=tuesday@atlanta.com", want: Destination{Value: "sip:alice;day=tuesday@atlanta.com", SIP: true, Host: "atlanta.com"}},
+		{in: "sip:14255551234@gw.contoso.com", want: Destination{Value: "sip:14255551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}},
+		// Numbers in SIP users, with and without user=phone.
+		{in: "sip:+14255551234@gw.contoso.com;user=phone", want: Destination{Value: "sip:+14255551234@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com", Number: usNumber}},
+		{in: "sip:+1-900-555-1234@gw.contoso.com;user=phone", want: Destination{Value: "sip:+19005551234@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com", Number: premium}},
+		{in: "sip:+19005551234@gw;user=phone", want: Destination{Value: "sip:+19005551234@gw;user=phone", SIP: true, Host: "gw", Number: premium}},
+		{in: "sip:+1(900)555.1234@GW.contoso.com:5060;transport=tcp", want: Destination{Value: "sip:+19005551234@gw.contoso.com:5060;transport=tcp", SIP: true, Host: "gw.contoso.com", Number: premium}},
+		{in: "sip:4255551234@gw.contoso.com;user=phone", want: Destination{Value: "sip:+14255551234@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com", Number: usNumber}},
+		{in: "sip:%2B1-425-555-1234@gw.contoso.com", want: Destination{Value: "sip:+14255551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com", Number: usNumber}},
+		{in: "sip:%2B%D9%A1%D9%A4%D9%A2%D9%A5%D9%A5%D9%A5%D9%A5%D9%A1%D9%A2%D9%A3%D9%A4@gw.contoso.com", want: Destination{Value: "sip:+14255551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com", Number: usNumber}},
+		{in: "sip:+14255551234;ext=12@gw.contoso.com;user=phone", want: Destination{Value: "sip:+14255551234;ext=12@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com", Number: withExt(usNumber, "12")}},
+		{in: "sip:+1-425-555-1234;EXT=1-2@gw.contoso.com", want: Destination{Value: "sip:+14255551234;ext=12@gw.contoso.com", SIP: true, Host: "gw.contoso.com", Number: withExt(usNumber, "12")}},
+		{in: "sip:911@gw.contoso.com;user=phone", want: Destination{Value: "sip:911@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com",
+			Number: Number{E164: "911", Region: "US", Emergency: true, forwarded: "tel:911"}}},
+		// tel: and bare numbers.
+		{in: "tel:+1-900-555-1234", want: Destination{Value: "tel:+19005551234", Number: premium}},
+		{in: "+19005551234", want: Destination{Value: "tel:+19005551234", Number: premium}},
+		{in: "(425) 555-1234 x12", want: Destination{Value: "tel:+14255551234;ext=12", Number: withExt(usNumber, "12")}},
+		{in: "911", want: Destination{Value: "tel:911", Number: Number{E164: "911", Region: "US", Emergency: true, forwarded: "tel:911"}}},
+
+		// The issue's SIP examples.
+		{in: "sip:john@contoso.com;x\r\nRecord-Route: <sip:evil.example>", subcode: pvf, reason: sipControl},
+		{in: "sip:john@contoso.com?\r\nContact: <sip:+19005551234@gw>", subcode: pvf, reason: sipControl},
+		{in: "sip:john@contoso.com;user=phone\u0000+19005551234", subcode: pvf, reason: sipControl},
+		{in: "sip:a@b.com;<script>", subcode: pvf, reason: sipDelimiter},
+		{in: "sip:john@contoso.com;maddr=gw.evil.example", subcode: pvf, reason: sipMaddr},
+		{in: "sip:a@evil.com@contoso.com", subcode: pvf, reason: sipSecondAt},
+		{in: "sip:+1 (900) 555-1234@gw.contoso.com;user=phone", subcode: pvf, reason: sipSpace},
+		// Telephone users that do not normalize.
+		{in: "sip:john@contoso.com;user=phone", subcode: nf, reason: numLetters},
+		{in: "sip:+1900FLOWERS@gw.contoso.com", subcode: nf, reason: numLetters},
+		{in: "sip:+alice1@contoso.com", subcode: nf, reason: numLetters},
+		{in: "sip:+14255551234x12@gw.contoso.com", subcode: nf, reason: numLetters},
+		{in: "sip:+1-425-555-1234;phone-context=example.com@gw.contoso.com", subcode: nf, reason: numParameter},
+		{in: "sip:+14255551234;postd=pp22@gw.contoso.com;user=phone", subcode: nf, reason: numParameter},
+		{in: "sip:+14255551234;isub=12@gw.contoso.com", subcode: nf, reason: numParameter},
+		{in: "sip:5551234;phone-context=%2B1425@gw.contoso.com;user=phone", subcode: nf, reason: numParameter},
+		{in: "sip:+910000000000@gw.contoso.com", subcode: nf, reason: numReadBack},
+		{in: "sip:555-1234@gw.contoso.com;user=phone", subcode: nf, reason: numNotPossible},
+		{in: "sip:%2B1425555%E2%80%8B1234@gw.contoso.com", subcode: pvf, reason: sipEscapeDecode},
+		// Neither.
+		{in: "", subcode: pvf, reason: numNotDestination},
+		{in: "john@contoso.com", subcode: pvf, reason: numNotDestination},
+		{in: "4255551234@gw.contoso.com", subcode: pvf, reason: numNotDestination},
+		{in: "https://contoso.com/", subcode: pvf, reason: numNotDestination},
+		{in: "sip:john", subcode: pvf, reason: sipNoUser},
+		{in: "tel:+1 900 555 9999 garbage", subcode: nf, reason: numLetters},
+		{in: "+1 900 555 9999 garbage", subcode: nf, reason: numLetters},
+	}
+	n := mustNumbers(t, "US", TelURI, nil)
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			for round := range 2 {
+				got, p := n.Destination(tt.in)
+				if tt.subcode != "" {
+					checkProblem(t, p, tt.subcode, tt.reason)
+					if got != (Destination{}) {
+						t.Fatalf("refused, yet %+v", got)
+					}
+					continue
+				}
+				if !p.OK() {
+					t.Fatalf("round %d: refused: %+v", round, p)
+				}
+				if got != tt.want {
+					t.Fatalf("round %d: %+v, want %+v", round, got, tt.want)
+				}
+				if got.IsNumber() != (tt.want.Number.E164 != "") {
+					t.Fatalf("IsNumber() = %v", got.IsNumber())
+				}
+				if again, p := n.Destination(got.Value); again != got || !p.OK() {
+					t.Fatalf("the forwarded form reads as %+v, %+v", again, p)
+				}
+			}
+		})
+	}
+}
+
+// TestDestinationE164Format: inside a SIP URI a number is always E.164;
+// the format applies to tel: and bare numbers.
+func TestDestinationE164Format(t *testing.T) {
+	n := mustNumbers(t, "US", E164, nil)
+	for in, want := range map[string]string{
+		"sip:+1-425-555-1234@gw.contoso.com;user=phone": "sip:+14255551234@gw.contoso.com;user=phone",
+		"tel:+1-425-555-1234":                           "+14255551234",
+		"911":                                           "911",
+	} {
+		if got, p := n.Destination(in); !p.OK() || got.Value != want {
+			t.Errorf("Destination(%q) = %q, %+v; want %q", in, got.Value, p, want)
+		}
+	}
+}
+
+func TestProblemParameter(t *testing.T) {
+	n := mustNumbers(t, "US", TelURI, nil)
+	_, p := n.Destination("sip:john@contoso.com;maddr=gw.evil.example")
+	if got := p.Parameter("to"); got != (Parameter{Name: "to", Reason: sipMaddr}) {
+		t.Errorf("Parameter = %+v", got)
+	}
+	if (Problem{}).OK() != true || p.OK() {
+		t.Errorf("OK is wrong")
+	}
+}
+
+func TestNumberType(t *testing.T) {
+	names := map[NumberType]string{
+		NumberUnknown: "unknown", NumberFixedLine: "fixed_line", NumberMobile: "mobile", NumberFixedLineOrMobile: "fixed_line_or_mobile",
+		NumberTollFree: "toll_free", NumberPremiumRate: "premium_rate", NumberSharedCost: "shared_cost", NumberVoIP: "voip",
+		NumberPersonal: "personal_number", NumberPager: "pager", NumberUAN: "uan", NumberVoicemail: "voicemail",
+	}
+	if len(names) != int(numNumberTypes) || len(numberTypes) != int(numNumberTypes)-1 {
+		t.Fatalf("%d names, %d types, %d from phonenumbers", len(names), numNumberTypes, len(numberTypes))
+	}
+	for typ, name := range names {
+		if typ.String() != name {
+			t.Errorf("%d.String() = %q, want %q", typ, typ.String(), name)
+		}
+		for _, in := range []string{name, strings.ToUpper(name)} {
+			if got, err := ParseNumberType(in); err != nil || got != typ {
+				t.Errorf("ParseNumberType(%q) = %v, %v", in, got, err)
+			}
+		}
+	}
+	if NumberType(200).String() != "unknown" {
+		t.Errorf("an out-of-range type is %q", NumberType(200).String())
+	}
+	if _, err := ParseNumberType("premium"); err == nil || !strings.Contains(err.Error(), "premium_rate") {
+		t.Errorf("ParseNumberType(premium): %v", err)
+	}
+	var cfg struct {
+		Deny []NumberType `json:"deny_types"`
+	}
+	if err := json.Unmarshal([]byte(`{"deny_types":["premium_rate","SHARED_COST","uan"]}`), &cfg); err != nil ||
+		!reflect.DeepEqual(cfg.Deny, []NumberType{NumberPremiumRate, NumberSharedCost, NumberUAN}) {
+		t.Errorf("JSON reads %v, %v", cfg.Deny, err)
+	}
+	if out, err := json.Marshal(cfg); err != nil || string(out) != `{"deny_types":["premium_rate","shared_cost","uan"]}` {
+		t.Errorf("JSON writes %s, %v", out, err)
+	}
+	if err := json.Unmarshal([]byte(`{"deny_types":["premium"]}`), &cfg); err == nil {
+		t.Errorf("JSON reads an unknown type")
+	}
+}
+
+// TestDigitValue holds digitValue to every Unicode decimal digit against
+// strconv's reading of the ASCII ones, through the structure it relies on.
+func TestDigitValue(t *testing.T) {
+	for _, in := range []string{"0123456789", "٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹", "०१२३४५६७८९", "０１２３４５６７８９", "𝟎𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟗", "𝟘𝟙𝟚𝟛𝟜𝟝𝟞𝟟𝟠𝟡", "𞥐𞥑𞥒𞥓𞥔𞥕𞥖𞥗𞥘𞥙"} {
+		i := 0
+		for _, r := range in {
+			if got := digitValue(r); got != "0123456789"[i] {
+				t.Errorf("digitValue(%q) = %q, want %d", r, got, i)
+			}
+			i++
+		}
+		if i != 10 {
+			t.Fatalf("%q has %d digits", in, i)
+		}
+	}
+}
+
+// TestNumbersCacheAnswers shows that answers come from the cache, with
+// their classification, and that failures are cached too.
+func TestNumbersCacheAnswers(t *testing.T) {
+	n := mustNumbers(t, "US", TelURI, nil)
+	fake := Number{E164: "+19999999999", Region: "ZZ", Type: NumberPager, forwarded: "tel:+19999999999"}
+	n.numbers.put("4255551234", &numberResult{number: fake})
+	if got, p := n.Number("4255551234"); got != fake || !p.OK() {
+		t.Errorf("Number = %+v, %+v; the cache was not asked", got, p)
+	}
+	n.destinations.put("sip:a@b.c", &destinationResult{problem: normalizationProblem(numNotPossible)})
+	if _, p := n.Destination("sip:a@b.c"); p.Reason != numNotPossible {
+		t.Errorf("Destination = %+v; the cache was not asked", p)
+	}
+	if _, p := n.Number("call me"); p.OK() {
+		t.Fatal("call me")
+	}
+	if r, ok := n.numbers.get("call me"); !ok || r.problem.Subcode != SubcodeParameterValidationFailure {
+		t.Errorf("a failure was not cached: %+v %v", r, ok)
+	}
+	long := "sip:john@" + strings.Repeat("a.", maxNumberLength/2) + "com"
+	if _, p := n.Destination(long); !p.OK() {
+		t.Fatal(p)
+	}
+	if _, ok := n.destinations.get(long); ok {
+		t.Errorf("a long input was cached")
+	}
+}
+
+// TestNumbersCacheBounded feeds more distinct numbers than the cache
+// holds: it stays at its bound and every answer is what the uncached
+// reading gives.
+func TestNumbersCacheBounded(t *testing.T) {
+	const size = 256
+	n := mustNumbers(t, "US", TelURI, nil)
+	n.numbers = newShardedCache[*numberResult](size)
+	n.destinations = newShardedCache[*destinationResult](size)
+	for i := range 3 * size {
+		in := "(425) " + strconv.Itoa(2000000+i)
+		got, p := n.Number(in)
+		if want, wp := n.number(in); got != want || p != wp {
+			t.Fatalf("Number(%q) = %+v, %+v; uncached %+v, %+v", in, got, p, want, wp)
+		}
+		sip := "sip:+1425" + strconv.Itoa(2000000+i) + "@gw.contoso.com"
+		d, p := n.Destination(sip)
+		if want, wp := n.destination(sip); d != want || p != wp {
+			t.Fatalf("Destination(%q) = %+v, %+v; uncached %+v, %+v", sip, d, p, want, wp)
+		}
+	}
+	for _, c := range []interface{ len() int }{n.numbers, n.destinations} {
+		if l := c.len(); l > size || l < size/2 {
+			t.Errorf("cache holds %d inputs, bound %d", l, size)
+		}
+	}
+}
+
+// TestNumbersConcurrent hammers one Numbers from several goroutines, with
+// hits, misses and evictions (run it with -race).
+func TestNumbersConcurrent(t *testing.T) {
+	n := mustNumbers(t, "US", TelURI, nil)
+	n.numbers = newShardedCache[*numberResult](numberCacheShards) // one entry a shard: evictions all the time
+	n.destinations = newShardedCache[*destinationResult](numberCacheShards)
+	inputs := []string{"+14255551234", "tel:+1-425-555-1234", "911", "sip:+1-900-555-1234@gw;user=phone", "sip:john@contoso.com", "garbage", "+910000000000"}
+	type answer struct {
+		n  Number
+		d  Destination
+		np Problem
+		dp Problem
+	}
+	want := make([]answer, len(inputs))
+	for i, in := range inputs {
+		want[i].n, want[i].np = n.number(in)
+		want[i].d, want[i].dp = n.destination(in)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 500 {
+				k := (g + i) % len(inputs)
+				var got answer
+				got.n, got.np = n.Number(inputs[k])
+				got.d, got.dp = n.Destination(inputs[k])
+				if !reflect.DeepEqual(got, want[k]) {
+					t.Errorf("%q: %+v, want %+v", inputs[k], got, want[k])
+					return
+				}
+				n.Number("+1425" + strconv.Itoa(2000000+g*1000+i)) // evicts
+				n.Destination("sip:u" + strconv.Itoa(i) + "@contoso.com")
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// numberSeeds start FuzzNumber and FuzzDestination: every documented
+// spelling, the old normalizer's crashers, and each rule's edge.
+var numberSeeds = []string{
+	"+14255551234", "tel:+14255551234", "tel:+1-425-555-1234", "(425) 555-1234", "4255551234", "tel : +14255551234",
+	"tel:+14255551234;ext=123", "+1 425 555 1234 x123", "+1 425 555 1234 ext. 1", "+44 20 7946 0958", "011 44 20 7946 0958",
+	"123", "+999123", "tel:", "++1", "+1" + strings.Repeat("2", 120), "tel:+1-425-555-1234;phone-context=x",
+	"tel:+14255551234;postd=pp22", "tel:+14255551234;isub=1", "٤٢٥٥٥٥١٢٣٤", "＋１４２５５５５１２３４", "1-800-FLOWERS",
+	"+1 900 555 9999 garbage", "911", "tel:112", "9-1-1", "+1911", "+80012345678", "+883510012345", "+12005551234",
+	"+910000000000", "000AAA0X߇", "+250000000000A0", "+4910000000 A 0000 A000", "+49 100 000 000 000 000 00",
+	"+1425555\u200b1234", "+1 425\u00a0555 1234 x١٢٣", "tel:4255551234;EXT=0",
+}
+
+// numberFuzzConfigs are the Numbers every fuzzed value goes through: the
+// formats, no region, another region, and a configured emergency list.
+func numberFuzzConfigs(f *testing.F) []*Numbers {
+	return []*Numbers{
+		mustNumbers(f, "US", TelURI, nil),
+		mustNumbers(f, "US", E164, nil),
+		mustNumbers(f, "", TelURI, nil),
+		mustNumbers(f, "DE", E164, nil),
+		mustNumbers(f, "GB", TelURI, []string{"999", "+44 20 7946 0000"}),
+	}
+}
+
+// checkNumber asserts what every accepted number is: ASCII, E.164 of at
+// most 15 digits (or an emergency code), ASCII extension digits, and a
+// forwarded form in n's format that reads back as the same Number.
+func checkNumber(t *testing.T, n *Numbers, num Number) {
+	t.Helper()
+	fwd := num.Forwarded()
+	allDigits := func(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
+	switch {
+	case num.Emergency && allDigits(num.E164) && len(num.E164) <= maxEmergencyShortCode:
+		if num.Extension != "" || num.Type != NumberUnknown || num.Region != n.DefaultRegion() {
+			t.Fatalf("emergency code %+v", num)
+		}
+	case !strings.HasPrefix(num.E164, "+") || !allDigits(num.E164[1:]) || len(num.E164) > 16:
+		t.Fatalf("E164 %q", num.E164)
+	}
+	if num.Extension != "" && (!allDigits(num.Extension) || len(num.Extension) > maxExtensionDigits) {
+		t.Fatalf("extension %q", num.Extension)
+	}
+	want := num.E164
+	if num.Extension != "" {
+		want += ";ext=" + num.Extension
+	}
+	if n.Format() == TelURI {
+		want = "tel:" + want
+	}
+	if fwd != want {
+		t.Fatalf("forwarded %q, want %q", fwd, want)
+	}
+	if again, p := n.Number(fwd); !p.OK() || again != num {
+		t.Fatalf("Number(%q) = %+v, %+v; want %+v", fwd, again, p, num)
+	}
+}
+
+// knownReasons are every reason Number and Destination give: fixed texts,
+// so none can quote a value.
+var knownReasons = map[string]string{
+	numNotNumber: SubcodeParameterValidationFailure, numNotDestination: SubcodeParameterValidationFailure,
+	sipNotSIP: SubcodeParameterValidationFailure, sipControl: SubcodeParameterValidationFailure,
+	sipSpace: SubcodeParameterValidationFailure, sipDelimiter: SubcodeParameterValidationFailure,
+	sipNonASCII: SubcodeParameterValidationFailure, sipFormat: SubcodeParameterValidationFailure,
+	sipNoUser: SubcodeParameterValidationFailure, sipSecondAt: SubcodeParameterValidationFailure,
+	sipPassword: SubcodeParameterValidationFailure, sipUserChar: SubcodeParameterValidationFailure,
+	sipUserQuery: SubcodeParameterValidationFailure, sipEscape: SubcodeParameterValidationFailure,
+	sipEscapeDecode: SubcodeParameterValidationFailure, sipHost: SubcodeParameterValidationFailure,
+	sipPort: SubcodeParameterValidationFailure, sipParam: SubcodeParameterValidationFailure,
+	sipParamTwice: SubcodeParameterValidationFailure, sipMaddr: SubcodeParameterValidationFailure,
+	sipHeaders:     SubcodeParameterValidationFailure,
+	numNotPossible: SubcodeNormalizationFailed, numNoRegion: SubcodeNormalizationFailed,
+	numTooLong: SubcodeNormalizationFailed, numLetters: SubcodeNormalizationFailed,
+	numCharacter: SubcodeNormalizationFailed, numParameter: SubcodeNormalizationFailed,
+	numExtension: SubcodeNormalizationFailed, numE164Length: SubcodeNormalizationFailed,
+	numReadBack: SubcodeNormalizationFailed,
+}
+
+func checkFuzzProblem(t *testing.T, p Problem) {
+	t.Helper()
+	if subcode, ok := knownReasons[p.Reason]; !ok || subcode != p.Subcode {
+		t.Fatalf("problem %+v", p)
+	}
+}
+
+func FuzzNumber(f *testing.F) {
+	for _, s := range numberSeeds {
+		f.Add(s)
+	}
+	configs := numberFuzzConfigs(f)
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, n := range configs {
+			num, p := n.Number(s)
+			if !p.OK() {
+				checkFuzzProblem(t, p)
+				if num != (Number{}) {
+					t.Fatalf("refused, yet %+v", num)
+				}
+				continue
+			}
+			checkNumber(t, n, num)
+			// The SIP form of a number reads as the same number.
+			if !num.Emergency || num.E164[0] == '+' {
+				user := num.E164
+				if num.Extension != "" {
+					user += ";ext=" + num.Extension
+				}
+				d, p := n.Destination("sip:" + user + "@gw.contoso.com;user=phone")
+				if !p.OK() || d.Number != num {
+					t.Fatalf("in a SIP URI: %+v, %+v; want %+v", d, p, num)
+				}
+			}
+		}
+		// The formats agree.
+		tel, tp := configs[0].Number(s)
+		e164, ep := configs[1].Number(s)
+		if tp.OK() != ep.OK() || tp.OK() && tel.Forwarded() != "tel:"+e164.Forwarded() {
+			t.Fatalf("tel %q %+v, e164 %q %+v", tel.Forwarded(), tp, e164.Forwarded(), ep)
+		}
+	})
+}
+
+func FuzzDestination(f *testing.F) {
+	for _, s := range numberSeeds {
+		f.Add(s)
+	}
+	for _, s := range sipSeeds {
+		f.Add(s)
+	}
+	configs := numberFuzzConfigs(f)
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, n := range configs {
+			d, p := n.Destination(s)
+			if !p.OK() {
+				checkFuzzProblem(t, p)
+				if d != (Destination{}) {
+					t.Fatalf("refused, yet %+v", d)
+				}
+				continue
+			}
+			for i := 0; i < len(d.Value); i++ {
+				if c := d.Value[i]; c <= ' ' || c >= 0x7f {
+					t.Fatalf("forwarded %q holds %q", d.Value, c)
+				}
+			}
+			if again, p := n.Destination(d.Value); !p.OK() || again != d {
+				t.Fatalf("Destination(%q) = %+v, %+v; want %+v", d.Value, again, p, d)
+			}
+			if d.IsNumber() {
+				checkNumber(t, n, d.Number)
+			}
+			if !d.SIP {
+				if !d.IsNumber() || d.Value != d.Number.Forwarded() || d.Host != "" {
+					t.Fatalf("not SIP: %+v", d)
+				}
+				continue
+			}
+			u, reason := ParseSIPURI(d.Value)
+			if reason != "" || u.String() != d.Value || u.Host != d.Host {
+				t.Fatalf("forwarded %q parses as %+v, %q", d.Value, u, reason)
+			}
+			if u.IsPhone() != d.IsNumber() {
+				t.Fatalf("%q: IsPhone %v, number %+v", d.Value, u.IsPhone(), d.Number)
+			}
+			if d.IsNumber() {
+				user := d.Number.E164
+				if d.Number.Extension != "" {
+					user += ";ext=" + d.Number.Extension
+				}
+				if u.User != user {
+					t.Fatalf("forwarded %q holds the user %q, want %q", d.Value, u.User, user)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkDestination reads destinations as a busy edge does: the same
+// few again and again (from the cache: no allocation), and a new number
+// every time (phonenumbers):
+//
+//	go test -run='^$' -bench='Destination|Numbers|ParseSIPURI' -benchmem ./ucwa/
+func BenchmarkDestination(b *testing.B) {
+	n := mustNumbers(b, "US", TelURI, nil)
+	for _, in := range []string{"sip:john@contoso.com", "sip:+1-900-555-1234@gw.contoso.com;user=phone", "tel:+1-425-555-1234", "(425) 555-1234", "911"} {
+		b.Run("cached/"+in, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, p := n.Destination(in); !p.OK() {
+					b.Fatal(p)
+				}
+			}
+		})
+	}
+	b.Run("cached/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, p := n.Destination("sip:+1-900-555-1234@gw.contoso.com;user=phone"); !p.OK() {
+					b.Error(p)
+					return
+				}
+			}
+		})
+	})
+	b.Run("uncached/sip", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, p := n.destination("sips:john.doe@contoso.com:5061;transport=tls"); !p.OK() {
+				b.Fatal(p)
+			}
+		}
+	})
+	b.Run("distinct/sip-phone", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			if _, p := n.Destination("sip:+1425" + strconv.Itoa(2000000+i%8000000) + "@gw.contoso.com;user=phone"); !p.OK() {
+				b.Fatal(p)
+			}
+		}
+	})
+}
+
+func BenchmarkNumbersNumber(b *testing.B) {
+	n := mustNumbers(b, "US", TelURI, nil)
+	b.Run("cached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, p := n.Number("(425) 555-1234"); !p.OK() {
+				b.Fatal(p)
+			}
+		}
+	})
+	b.Run("distinct", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			if _, p := n.Number("+1425" + strconv.Itoa(2000000+i%8000000)); !p.OK() {
+				b.Fatal(p)
+			}
+		}
+	})
+}
+
+func BenchmarkParseSIPURI(b *testing.B) {
+	for _, in := range []string{"sip:john@contoso.com", "sips:john.doe@contoso.com:5061;transport=tls;lr"} {
+		b.Run(in, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, reason := ParseSIPURI(in); reason != "" {
+					b.Fatal(reason)
+				}
+			}
+		})
+	}
+}

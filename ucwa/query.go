@@ -1,0 +1,224 @@
+package ucwa
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Query is the query string of a request to an operation, with the
+// operation's properties read from it. Any operation-starting POST takes
+// its inputs in the body or the query, so query values get the same
+// rules as body values. Everything else in the query (unknown
+// parameters, their order, their encoding) is forwarded byte for byte.
+type Query struct {
+	op  *Operation
+	raw string
+	// slot holds, per property, 1 + its index in vals (0 when the
+	// property is not in the query): a query holds few properties, so
+	// their values sit in a short list, inline for the usual few.
+	slot [MaxProperties]uint8
+	vals []queryValue
+	buf  [2]queryValue
+}
+
+// value returns property i's value in the query, or nil.
+func (q *Query) value(i int) *queryValue {
+	if s := q.slot[i]; s > 0 {
+		return &q.vals[s-1]
+	}
+	return nil
+}
+
+// queryValue is one property's value in the query.
+type queryValue struct {
+	text string
+	// start and end are where the (escaped) value sits in the raw query.
+	start, end int32
+	index      uint8 // the property's
+	present    bool  // the value is not blank
+	changed    bool
+}
+
+// errMalformedQuery refuses a query that does not parse whole: pools run
+// on ASP.NET, which reads pairs that url.ParseQuery drops ("to=...;x",
+// "%u0074o=..."), so a query read only in part could carry an input past
+// the checks.
+var errMalformedQuery = NewError(400, SubcodeParameterValidationFailure,
+	"The query string cannot be read: every name=value pair must be percent-encoded and separated by &.")
+
+// ParseQuery reads a raw (still percent-encoded) query string for op. The
+// query must parse whole, as url.ParseQuery reads it. A name that is a
+// property's documented spelling exactly is that property, and may
+// appear once; a name that only folds onto one (another letter case,
+// %-escapes in the name, NUL, white space, zero-width, format or
+// combining characters, compatibility forms) is refused with a 400
+// naming the property, since IIS and ASP.NET read names loosely and the
+// pool might take it for the property the edge did not check. Other
+// names pass unchanged.
+func ParseQuery(op *Operation, raw string) (*Query, *Error) {
+	q := new(Query)
+	if err := parseQueryInto(q, op, raw); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// parseQueryInto is ParseQuery into q.
+func parseQueryInto(q *Query, op *Operation, raw string) *Error {
+	*q = Query{op: op, raw: raw}
+	q.vals = q.buf[:0]
+	if len(raw) > 1<<30 {
+		return errMalformedQuery
+	}
+	var bad []Parameter
+	for at := 0; at <= len(raw); {
+		end := strings.IndexByte(raw[at:], '&')
+		if end < 0 {
+			end = len(raw)
+		} else {
+			end += at
+		}
+		pair := raw[at:end]
+		pairStart := at
+		at = end + 1
+		if pair == "" {
+			continue
+		}
+		if strings.IndexByte(pair, ';') >= 0 {
+			return errMalformedQuery
+		}
+		name, val, _ := strings.Cut(pair, "=")
+		decodedName, err := url.QueryUnescape(name)
+		if err != nil {
+			return errMalformedQuery
+		}
+		text, err := url.QueryUnescape(val)
+		if err != nil {
+			return errMalformedQuery
+		}
+		i, exact := queryProperty(op, name, decodedName)
+		switch {
+		case i < 0:
+			continue
+		case !exact:
+			bad = appendOnce(bad, Parameter{Name: op.Properties[i].Name,
+				Reason: "is given as a query parameter spelled otherwise (letter case, escapes or invisible characters); write it " + op.Properties[i].Name})
+			continue
+		case q.slot[i] > 0:
+			bad = appendOnce(bad, Parameter{Name: op.Properties[i].Name, Reason: "appears more than once as a query parameter"})
+			continue
+		}
+		valStart := pairStart + len(name)
+		if len(name) < len(pair) {
+			valStart++ // the "="
+		}
+		v := queryValue{index: uint8(i), start: int32(valStart), end: int32(end)}
+		if strings.TrimSpace(text) != "" {
+			v.text, v.present = text, true
+		}
+		q.vals = append(q.vals, v)
+		q.slot[i] = uint8(len(q.vals))
+	}
+	if len(bad) > 0 {
+		return parameterError(bad)
+	}
+	return nil
+}
+
+// appendOnce appends p unless a parameter of that name is there already.
+func appendOnce(list []Parameter, p Parameter) []Parameter {
+	for _, have := range list {
+		if have.Name == p.Name {
+			return list
+		}
+	}
+	return append(list, p)
+}
+
+// queryProperty returns the property a query name (raw and decoded)
+// denotes and whether it is written exactly as documented, or -1. A
+// DataURLValue (a link) is a property here too: its name in the query is
+// refused or checked like any other.
+func queryProperty(op *Operation, raw, decoded string) (int, bool) {
+	for i := range op.Properties {
+		if op.Properties[i].Name == raw {
+			return i, true
+		}
+	}
+	if raw == decoded && plainName(raw) {
+		// Nothing to fold but letter case.
+		if i := op.propertyIndex(raw); i >= 0 {
+			return i, false
+		}
+		return -1, false
+	}
+	folded, _ := foldLookalike(decoded)
+	for i := range op.Properties {
+		if len(op.Properties[i].Name) == len(folded) && equalFoldASCII(op.Properties[i].Name, folded) {
+			return i, false
+		}
+	}
+	return -1, false
+}
+
+// Operation returns the operation the query was read for.
+func (q *Query) Operation() *Operation { return q.op }
+
+// Get returns a property's current value and whether the query has it
+// (a blank value counts as absent).
+func (q *Query) Get(name string) (string, bool) {
+	if i := q.op.propertyIndex(name); i >= 0 {
+		if v := q.value(i); v != nil && v.present {
+			return v.text, true
+		}
+	}
+	return "", false
+}
+
+// Set replaces the value of a property the query has; Encode writes it in
+// place of the old one. Setting an absent property has no effect.
+func (q *Query) Set(name, v string) {
+	if i := q.op.propertyIndex(name); i >= 0 {
+		q.setValue(i, v)
+	}
+}
+
+func (q *Query) setValue(i int, v string) {
+	if val := q.value(i); val != nil && val.present && val.text != v {
+		val.text, val.changed = v, true
+	}
+}
+
+// Changed reports whether any value was replaced.
+func (q *Query) Changed() bool {
+	for i := range q.vals {
+		if q.vals[i].changed {
+			return true
+		}
+	}
+	return false
+}
+
+// Encode returns the raw query with every replaced value percent-encoded
+// in place of the old one, and everything else byte for byte (not
+// re-sorted, not re-encoded). It returns the original string when nothing
+// changed.
+func (q *Query) Encode() string {
+	if !q.Changed() {
+		return q.raw
+	}
+	var b strings.Builder
+	b.Grow(len(q.raw) + 32*len(q.vals))
+	at := 0
+	for i := range q.vals { // in query order
+		v := &q.vals[i]
+		if !v.changed {
+			continue
+		}
+		b.WriteString(q.raw[at:v.start])
+		b.WriteString(url.QueryEscape(v.text))
+		at = int(v.end)
+	}
+	b.WriteString(q.raw[at:])
+	return b.String()
+}

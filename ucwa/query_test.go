@@ -1,0 +1,138 @@
+package ucwa
+
+import (
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseQuery(t *testing.T) {
+	fwd := mustOperation("unansweredCallToContact")
+	tests := []struct {
+		name   string
+		op     *Operation
+		raw    string
+		want   map[string]string // the properties read
+		bad    []string          // the properties a 400 names ("" for a malformed query)
+		reason string
+	}{
+		{name: "empty", op: spa, raw: "", want: map[string]string{}},
+		{name: "to", op: spa, raw: "to=sip:a@b.c", want: map[string]string{"to": "sip:a@b.c"}},
+		{name: "escaped value, + as space", op: spa, raw: "to=tel:%2B1+425+555+1234&x=1", want: map[string]string{"to": "tel:+1 425 555 1234"}},
+		{name: "every property", op: fwd, raw: "target=sip:a@b.c&ringDelay=10", want: map[string]string{"target": "sip:a@b.c", "ringDelay": "10"}},
+		{name: "blank is absent", op: spa, raw: "to=&subject=+", want: map[string]string{}},
+		{name: "valueless is absent", op: mustOperation("changeNumber"), raw: "includeInContactCard&number=4255551234", want: map[string]string{"number": "4255551234"}},
+		{name: "unknown names pass", op: spa, raw: "x=1&&y&conversation=eee0&_links=2", want: map[string]string{}},
+		{name: "a link's name", op: spa, raw: "customContent=data:,x", want: map[string]string{"customContent": "data:,x"}},
+
+		{name: "twice", op: spa, raw: "to=a&to=a", bad: []string{"to"}, reason: "appears more than once"},
+		{name: "twice, second blank", op: spa, raw: "to=a&to=", bad: []string{"to"}, reason: "appears more than once"},
+		{name: "other letter case", op: spa, raw: "TO=sip:a@b.c", bad: []string{"to"}, reason: "spelled otherwise"},
+		{name: "other letter case beside the right one", op: spa, raw: "to=sip:a@b.c&To=sip:c@d.e", bad: []string{"to"}, reason: "spelled otherwise"},
+		{name: "escaped letter", op: spa, raw: "%74o=sip:a@b.c", bad: []string{"to"}, reason: "spelled otherwise"},
+		{name: "escaped capitals", op: spa, raw: "x=1&%54%4F=%2B19005551234", bad: []string{"to"}},
+		{name: "t escaped O", op: spa, raw: "t%4F=1", bad: []string{"to"}},
+		{name: "NUL", op: spa, raw: "to%00=1", bad: []string{"to"}},
+		{name: "space", op: spa, raw: "to+=1", bad: []string{"to"}},
+		{name: "leading tab", op: spa, raw: "%09to=1", bad: []string{"to"}},
+		{name: "zero-width space", op: spa, raw: "t%E2%80%8Bo=1", bad: []string{"to"}},
+		{name: "bidirectional control", op: spa, raw: "to%E2%80%AE=1", bad: []string{"to"}},
+		{name: "fullwidth", op: spa, raw: "%EF%BD%94%EF%BD%8F=1", bad: []string{"to"}},
+		{name: "no-break space", op: fwd, raw: "target%C2%A0=1", bad: []string{"target"}},
+		{name: "long s", op: spa, raw: "%C5%BFubject=1", bad: []string{"subject"}},
+		{name: "combining accent", op: spa, raw: "to%CC%81=1", bad: []string{"to"}},
+		{name: "similar but other names pass", op: spa, raw: "tos=1&t=2&too=3&subject2=4", want: map[string]string{}},
+		{name: "every folded name listed once", op: fwd, raw: "TARGET=1&Target=2&RINGDELAY=3", bad: []string{"target", "ringDelay"}},
+
+		{name: "semicolon", op: spa, raw: "to=tel:%2B19005550100;x", bad: []string{""}},
+		{name: "IIS %u escape", op: spa, raw: "%u0074o=tel:%2B19005550100", bad: []string{""}},
+		{name: "bad escape in a value", op: spa, raw: "x=%zz", bad: []string{""}},
+		{name: "bad escape in an unknown name", op: spa, raw: "%zz=1", bad: []string{""}},
+	}
+	for _, tt := range tests {
+		q, err := ParseQuery(tt.op, tt.raw)
+		if tt.bad != nil {
+			if err == nil {
+				t.Errorf("%s: accepted", tt.name)
+				continue
+			}
+			var names []string
+			for _, p := range err.Parameters {
+				names = append(names, p.Name)
+				if !strings.Contains(p.Reason, tt.reason) {
+					t.Errorf("%s: reason %q, want one saying %q", tt.name, p.Reason, tt.reason)
+				}
+			}
+			if tt.bad[0] == "" {
+				names = []string{""}
+				if err != errMalformedQuery {
+					t.Errorf("%s: %v, want the malformed query error", tt.name, err)
+				}
+			}
+			if err.Status != 400 || err.Subcode != SubcodeParameterValidationFailure || !reflect.DeepEqual(names, tt.bad) {
+				t.Errorf("%s: %v %v, want 400 naming %v", tt.name, err, err.Parameters, tt.bad)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		got := map[string]string{}
+		for _, p := range tt.op.Properties {
+			if v, ok := q.Get(p.Name); ok {
+				got[p.Name] = v
+			}
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: read %v, want %v", tt.name, got, tt.want)
+		}
+		if q.Encode() != tt.raw || q.Changed() {
+			t.Errorf("%s: an unchanged query re-encodes as %q", tt.name, q.Encode())
+		}
+	}
+}
+
+// TestQueryEncode checks that only the replaced values change, byte for
+// byte, in place and in order.
+func TestQueryEncode(t *testing.T) {
+	fwd := mustOperation("unansweredCallToContact")
+	tests := []struct {
+		raw  string
+		set  map[string]string
+		want string
+	}{
+		{"target=4255551234", map[string]string{"target": "tel:+14255551234"}, "target=tel%3A%2B14255551234"},
+		{"z=%41&ringDelay=+07&b=2&target=x&a=%7e", map[string]string{"target": "sip:a b@c", "ringDelay": "7"}, "z=%41&ringDelay=7&b=2&target=sip%3Aa+b%40c&a=%7e"},
+		{"target", map[string]string{"target": "x"}, "target"}, // absent (valueless): Set does nothing
+		{"target=&x=1", map[string]string{"target": "x"}, "target=&x=1"},
+		{"target=a", map[string]string{"target": "a"}, "target=a"}, // same value: unchanged
+		{"ringDelay=5&target=a", map[string]string{"target": "b", "ringDelay": "6"}, "ringDelay=6&target=b"},
+	}
+	for _, tt := range tests {
+		q, err := ParseQuery(fwd, tt.raw)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.raw, err)
+		}
+		for k, v := range tt.set {
+			q.Set(k, v)
+		}
+		got := q.Encode()
+		if got != tt.want {
+			t.Errorf("%q: %q, want %q", tt.raw, got, tt.want)
+		}
+		if q.Changed() != (got != tt.raw) {
+			t.Errorf("%q: Changed %v", tt.raw, q.Changed())
+		}
+		back, perr := url.ParseQuery(got)
+		if perr != nil {
+			t.Fatalf("%q: re-encoded query does not parse: %v", tt.raw, perr)
+		}
+		for k, v := range tt.set {
+			if _, given := back[k]; given && back.Get(k) != "" && back.Get(k) != v && got != tt.raw {
+				t.Errorf("%q: %s reads back as %q, want %q", tt.raw, k, back.Get(k), v)
+			}
+		}
+	}
+}
