@@ -21,6 +21,7 @@ const (
 	SubcodeServiceTimeout             = "ServiceTimeout"
 	SubcodeCallbackChannelError       = "CallbackChannelError"
 	SubcodeAlreadyExists              = "AlreadyExists"
+	SubcodeDialoutNotAllowed          = "DialoutNotAllowed"
 )
 
 // Messages the seed reference gives for startPhoneAudio's own errors.

@@ -1,0 +1,615 @@
+package ucwa
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"unicode"
+
+	"github.com/nyaruka/phonenumbers/v2"
+)
+
+// DestinationPolicy configures the destination rules: which phone
+// numbers and SIP addresses a guarded operation may make a pool dial,
+// store or forward to. Its JSON fields are the subdirectives of the
+// Caddyfile's destinations block. NewPolicy checks and compiles it.
+//
+// The zero DestinationPolicy is the default policy: enforced; refusing
+// premium_rate, shared_cost, personal_number and uan numbers; allowing
+// every region and every SIP domain.
+//
+// A destination (Cleaned.Destinations) is judged by the first rule that
+// decides it, in this order; each rule's name is what Decision.Rule and
+// the metrics and audit lines call it:
+//
+//  1. emergency (allows): the operation is the emergency call
+//     (Operation.Emergency), or the number is an emergency number
+//     (Number.Emergency: the default region's, or the configured list).
+//     Emergency calls are never refused, whatever else the policy says.
+//  2. not_dialled (allows): a delegator (OnBehalfOf) is the identity a
+//     call is placed for, which the pool presents and never dials, and
+//     whose right to be used the pool checks itself (the user must be
+//     the delegator's delegate); no rule of money or reach applies to it.
+//  3. allow (allows): the number starts with an allow prefix.
+//  4. deny (refuses): the number starts with a deny prefix.
+//  5. deny_regions (refuses): the number's region is a denied one.
+//  6. allow_regions (refuses): allow_regions is set and the number's
+//     region is none of them. A number of no region (an unassigned
+//     North American area code) is in none.
+//  7. deny_types (refuses): the number's type is a denied one.
+//  8. sip_domains (refuses): sip_domains is set and the destination is a
+//     SIP URI whose host it does not list.
+//  9. default (allows): no rule refused the destination.
+//
+// A destination that is neither a phone number nor a SIP URI, which only
+// the zero Destination is, is refused by the rule invalid: the policy
+// refuses what it cannot judge.
+//
+// Rules 3 to 7 judge phone numbers, including a number that is the user
+// of a SIP URI (sip:+19005551234@gw.contoso.com;user=phone); rule 8
+// judges SIP URIs. A SIP URI whose user is a number must pass both: an
+// allow prefix lets the number pass the number rules, but the host still
+// decides where the pool sends the call, so it is judged by sip_domains
+// too. A SIP URI whose user is digits without '+' or user=phone
+// (sip:19005551234@gw.contoso.com) is a name by RFC 3261, which Numbers
+// does not read as a number: only sip_domains judges it, so a site that
+// fears a gateway dialling such names sets sip_domains to its own
+// domains.
+//
+// In report mode a destination the rules refuse is delivered, and its
+// Decision says it would have been refused (VerdictWouldRefuse).
+type DestinationPolicy struct {
+	// Mode is "enforce" (the default, also "") to refuse what the rules
+	// refuse, or "report" to deliver it and only report, in metrics and
+	// the audit trail, what would have been refused. Any letter case.
+	Mode string `json:"mode,omitempty"`
+
+	// AllowRegions lists the ISO 3166-1 regions ("US", any letter case)
+	// a phone number may be in; "001" names the non-geographic numbers
+	// (+800, +808, +870, +881, +882, +883, +888, +979), which are in no
+	// region. Empty (the default) allows every region.
+	AllowRegions []string `json:"allow_regions,omitempty"`
+
+	// DenyRegions lists the ISO 3166-1 regions (and "001") whose
+	// numbers are refused. Default: none.
+	DenyRegions []string `json:"deny_regions,omitempty"`
+
+	// DenyTypes lists the number types refused, as phonenumbers
+	// classifies them (NumberType names: unknown, fixed_line, mobile,
+	// fixed_line_or_mobile, toll_free, premium_rate, shared_cost, voip,
+	// personal_number, pager, uan, voicemail; any letter case). Types
+	// match exactly: a US number is fixed_line_or_mobile, never mobile.
+	// Empty (the default) means premium_rate, shared_cost,
+	// personal_number and uan; the single entry "none" refuses no type.
+	DenyTypes []string `json:"deny_types,omitempty"`
+
+	// Allow lists E.164 prefixes ("+1425555": '+' and 1 to 15 digits)
+	// whose numbers are allowed before every other number rule (a
+	// number that both Allow and Deny match is allowed). Default: none.
+	Allow []string `json:"allow,omitempty"`
+
+	// Deny lists E.164 prefixes whose numbers are refused. Default:
+	// none. Ranges worth denying that deny_types does not catch: +1900
+	// and +1976 (North American premium services; phonenumbers types
+	// +1976 numbers as ordinary ones), +881, +882 and +883 (satellite
+	// and international networks, billed at satellite rates).
+	Deny []string `json:"deny,omitempty"`
+
+	// SIPDomains lists the hosts SIP destinations may have: a host name
+	// ("contoso.com", that host only), "*." and a host name
+	// ("*.contoso.com": every name under contoso.com, at any depth, but
+	// not contoso.com itself, which is listed on its own when meant), or
+	// an IP address (IPv6 with or without brackets). Host names match in
+	// any letter case, with or without a trailing dot. Empty (the
+	// default) allows every host.
+	SIPDomains []string `json:"sip_domains,omitempty"`
+
+	// Emergency lists the emergency numbers, which no rule refuses: short
+	// codes ("911") and phone numbers ("+14255550100"). It configures
+	// the Numbers that reads destinations (NewNumbers' emergency list,
+	// which checks it): pass EmergencyNumbers there. Empty (the default)
+	// means the emergency numbers of the default region.
+	Emergency []string `json:"emergency,omitempty"`
+}
+
+// EmergencyNumbers returns the emergency list for NewNumbers: nil (the
+// default region's emergency numbers) when Emergency is empty, so that
+// an empty list never turns emergency numbers off.
+func (c *DestinationPolicy) EmergencyNumbers() []string {
+	if len(c.Emergency) == 0 {
+		return nil
+	}
+	return c.Emergency
+}
+
+// The policy modes.
+const (
+	PolicyEnforce = "enforce"
+	PolicyReport  = "report"
+)
+
+// defaultDenyTypes are the number types refused when DenyTypes is empty:
+// numbers that cost the caller's organisation far more than a call, or
+// that reach a service rather than a line.
+var defaultDenyTypes = [...]NumberType{NumberPremiumRate, NumberSharedCost, NumberPersonal, NumberUAN}
+
+// nonGeographicRegion is phonenumbers' region of non-geographic numbers.
+const nonGeographicRegion = "001"
+
+// Policy is a compiled DestinationPolicy. Judging a destination costs a
+// walk along the number's digits, a few bit tests and, for a SIP URI, a
+// map lookup a label of its host; it allocates nothing. It is safe for
+// concurrent use.
+type Policy struct {
+	report       bool
+	prefixes     prefixTrie // allow and deny
+	allowRegions regionSet
+	anyRegion    bool // no allow_regions
+	denyRegions  regionSet
+	denyTypes    uint16 // bit t: NumberType t is refused
+	sipDomains   hostSet
+	anyHost      bool // no sip_domains
+}
+
+// NewPolicy checks c and compiles it. An error names the field and the
+// entry (its position, and the entry itself only when it holds no digit,
+// since a mistyped entry may be a phone number).
+func NewPolicy(c DestinationPolicy) (*Policy, error) {
+	p := &Policy{anyRegion: len(c.AllowRegions) == 0, anyHost: len(c.SIPDomains) == 0}
+	switch strings.ToLower(c.Mode) {
+	case "", PolicyEnforce:
+	case PolicyReport:
+		p.report = true
+	default:
+		return nil, entryError("mode", -1, 1, c.Mode, "is neither enforce nor report")
+	}
+	var err error
+	if p.allowRegions, err = compileRegions("allow_regions", c.AllowRegions); err != nil {
+		return nil, err
+	}
+	if p.denyRegions, err = compileRegions("deny_regions", c.DenyRegions); err != nil {
+		return nil, err
+	}
+	if p.denyTypes, err = compileTypes(c.DenyTypes); err != nil {
+		return nil, err
+	}
+	if err = p.prefixes.addPrefixes("allow", c.Allow, true); err != nil {
+		return nil, err
+	}
+	if err = p.prefixes.addPrefixes("deny", c.Deny, false); err != nil {
+		return nil, err
+	}
+	if p.sipDomains, err = compileHosts(c.SIPDomains); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Report reports whether the policy is in report mode.
+func (p *Policy) Report() bool { return p.report }
+
+// Rule names the rule of a DestinationPolicy that decided a destination.
+// Its String is a stable snake_case name for metrics and audit lines.
+type Rule uint8
+
+// The rules, in the order they are tried. The zero Rule is none: a
+// destination that was not judged.
+const (
+	RuleNone         Rule = iota // none
+	RuleEmergency                // emergency
+	RuleNotDialled               // not_dialled
+	RuleAllow                    // allow
+	RuleDeny                     // deny
+	RuleDenyRegions              // deny_regions
+	RuleAllowRegions             // allow_regions
+	RuleDenyTypes                // deny_types
+	RuleSIPDomains               // sip_domains
+	RuleDefault                  // default
+	// RuleInvalid refuses a destination that is neither a phone number
+	// nor a SIP URI, which only the zero Destination is: the policy
+	// refuses what it cannot judge.
+	RuleInvalid // invalid
+	numPolicyRules
+)
+
+var ruleNames = [numPolicyRules]string{"none", "emergency", "not_dialled", "allow", "deny", "deny_regions", "allow_regions",
+	"deny_types", "sip_domains", "default", "invalid"}
+
+// String returns the rule's name ("deny_types").
+func (r Rule) String() string {
+	if r < numPolicyRules {
+		return ruleNames[r]
+	}
+	return ruleNames[RuleNone]
+}
+
+// MarshalText returns the rule's name, for JSON audit lines.
+func (r Rule) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// Verdict is what the policy does with a destination. Its String is a
+// stable snake_case name for metrics and audit lines.
+type Verdict uint8
+
+// The verdicts. The zero Verdict is none: a destination that was not
+// judged.
+const (
+	VerdictNone Verdict = iota // none
+	// VerdictAllowed: the destination is delivered.
+	VerdictAllowed // allowed
+	// VerdictRefused: the request is refused (RefusalError).
+	VerdictRefused // refused
+	// VerdictWouldRefuse: the rules refuse the destination, but the
+	// policy is in report mode: it is delivered, and reported.
+	VerdictWouldRefuse // would_refuse
+	numVerdicts
+)
+
+var verdictNames = [numVerdicts]string{"none", "allowed", "refused", "would_refuse"}
+
+// String returns the verdict's name ("would_refuse").
+func (v Verdict) String() string {
+	if v < numVerdicts {
+		return verdictNames[v]
+	}
+	return verdictNames[VerdictNone]
+}
+
+// MarshalText returns the verdict's name, for JSON audit lines.
+func (v Verdict) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+
+// Decision is the policy's judgement of one destination.
+type Decision struct {
+	// Verdict is what happens to the destination.
+	Verdict Verdict `json:"decision"`
+	// Rule is the rule that decided: one that allows (emergency,
+	// not_dialled, allow, default) for VerdictAllowed, one that refuses
+	// (deny, deny_regions, allow_regions, deny_types, sip_domains,
+	// invalid) otherwise.
+	Rule Rule `json:"rule"`
+}
+
+// Refused reports whether the request must be refused.
+func (d Decision) Refused() bool { return d.Verdict == VerdictRefused }
+
+// Judge decides one destination (one of Cleaned.Destinations) of a
+// request of operation op (nil for none: then only an emergency number
+// is an emergency call). It allocates nothing.
+func (p *Policy) Judge(op *Operation, d *PropertyDestination) Decision {
+	rule := p.rule(op != nil && op.Emergency, d)
+	switch {
+	case rule.allows():
+		return Decision{Verdict: VerdictAllowed, Rule: rule}
+	case p.report:
+		return Decision{Verdict: VerdictWouldRefuse, Rule: rule}
+	}
+	return Decision{Verdict: VerdictRefused, Rule: rule}
+}
+
+// allows reports whether the rule allows what it decides.
+func (r Rule) allows() bool {
+	switch r {
+	case RuleEmergency, RuleNotDialled, RuleAllow, RuleDefault:
+		return true
+	}
+	return false
+}
+
+// rule returns the rule that decides d.
+func (p *Policy) rule(emergencyCall bool, d *PropertyDestination) Rule {
+	num := &d.Number
+	switch {
+	case emergencyCall || num.Emergency:
+		return RuleEmergency
+	case d.Kind == OnBehalfOf:
+		return RuleNotDialled
+	case !d.IsNumber() && !d.SIP:
+		return RuleInvalid
+	}
+	if d.IsNumber() {
+		allow, deny := p.prefixes.match(num.E164)
+		switch {
+		case allow:
+			if d.SIP && !p.hostAllowed(d.Host) {
+				return RuleSIPDomains
+			}
+			return RuleAllow
+		case deny:
+			return RuleDeny
+		case p.denyRegions.has(num.Region):
+			return RuleDenyRegions
+		case !p.anyRegion && !p.allowRegions.has(num.Region):
+			return RuleAllowRegions
+		case p.denyTypes&(1<<num.Type) != 0:
+			return RuleDenyTypes
+		}
+	}
+	if d.SIP && !p.hostAllowed(d.Host) {
+		return RuleSIPDomains
+	}
+	return RuleDefault
+}
+
+// hostAllowed reports whether sip_domains allows a SIP host.
+func (p *Policy) hostAllowed(host string) bool {
+	return p.anyHost || p.sipDomains.match(host)
+}
+
+// RefusalError returns the 403 Forbidden / DialoutNotAllowed answer to a
+// destination the policy refuses (or, in report mode, would refuse);
+// nil for one it allows. Its message names the property and the rule
+// and never the destination: "to is refused by the destination policy
+// (deny_types: premium_rate numbers are not allowed)."
+func RefusalError(d *PropertyDestination, dec Decision) *Error {
+	if dec.Verdict != VerdictRefused && dec.Verdict != VerdictWouldRefuse {
+		return nil
+	}
+	var why string
+	switch dec.Rule {
+	case RuleDeny:
+		why = "numbers with this prefix are not allowed"
+	case RuleDenyRegions, RuleAllowRegions:
+		why = regionPhrase(d.Number.Region) + " are not allowed"
+	case RuleDenyTypes:
+		why = d.Number.Type.String() + " numbers are not allowed"
+	case RuleSIPDomains:
+		why = "SIP addresses of this domain are not allowed"
+	default:
+		why = "it is neither a phone number nor a SIP URI"
+	}
+	reason := "is refused by the destination policy (" + dec.Rule.String() + ": " + why + ")"
+	return &Error{
+		Status:     403,
+		Subcode:    SubcodeDialoutNotAllowed,
+		Message:    d.Property + " " + reason + ".",
+		Parameters: []Parameter{{Name: d.Property, Reason: reason}},
+	}
+}
+
+// regionPhrase names the numbers of a region for a message: the region
+// is the caller's own number's, and not personal.
+func regionPhrase(region string) string {
+	switch {
+	case region == nonGeographicRegion:
+		return "non-geographic numbers"
+	case regionIndex(region) < 0:
+		return "numbers of no known region"
+	}
+	return "numbers of region " + region
+}
+
+// entryError is an error about entry i (of n; i < 0 for a single value)
+// of a configuration field. The entry is quoted only when it holds no
+// digit: a mistyped entry may be a phone number, which an error never
+// shows.
+func entryError(field string, i, n int, entry, reason string) error {
+	which := field
+	if i >= 0 {
+		which = fmt.Sprintf("%s: entry %d of %d", field, i+1, n)
+	}
+	if strings.IndexFunc(entry, unicode.IsDigit) >= 0 {
+		return fmt.Errorf("%s %s", which, reason)
+	}
+	return fmt.Errorf("%s (%q) %s", which, entry, reason)
+}
+
+// regionSet is a set of regions: a bit for each two-letter code and one
+// for "001".
+type regionSet [(26*26 + 1 + 63) / 64]uint64
+
+// regionIndex returns the bit of a region in a regionSet: two upper-case
+// letters, or "001"; -1 for anything else ("" for no region, and "ZZ",
+// phonenumbers' unknown region, are in no set).
+func regionIndex(r string) int {
+	switch {
+	case len(r) == 2 && r[0] >= 'A' && r[0] <= 'Z' && r[1] >= 'A' && r[1] <= 'Z' && r != "ZZ":
+		return int(r[0]-'A')*26 + int(r[1]-'A')
+	case r == nonGeographicRegion:
+		return 26 * 26
+	}
+	return -1
+}
+
+func (s *regionSet) has(r string) bool {
+	i := regionIndex(r)
+	return i >= 0 && s[i>>6]&(1<<(i&63)) != 0
+}
+
+func (s *regionSet) add(i int) { s[i>>6] |= 1 << (i & 63) }
+
+// compileRegions reads a list of regions.
+func compileRegions(field string, list []string) (regionSet, error) {
+	var s regionSet
+	supported := phonenumbers.GetSupportedRegions()
+	for i, entry := range list {
+		r := strings.ToUpper(strings.TrimSpace(entry))
+		if r != nonGeographicRegion && !supported[r] {
+			return s, entryError(field, i, len(list), entry,
+				"is not a region phone numbers are known for (use an ISO 3166-1 code such as US or DE, or 001 for non-geographic numbers)")
+		}
+		s.add(regionIndex(r))
+	}
+	return s, nil
+}
+
+// compileTypes reads deny_types into a bit set.
+func compileTypes(list []string) (uint16, error) {
+	var bits uint16
+	if len(list) == 0 {
+		for _, t := range defaultDenyTypes {
+			bits |= 1 << t
+		}
+		return bits, nil
+	}
+	if len(list) == 1 && strings.EqualFold(strings.TrimSpace(list[0]), "none") {
+		return 0, nil
+	}
+	for i, entry := range list {
+		if strings.EqualFold(strings.TrimSpace(entry), "none") {
+			return 0, entryError("deny_types", i, len(list), entry, "is none, which must be the only entry")
+		}
+		t, err := ParseNumberType(strings.TrimSpace(entry))
+		if err != nil {
+			return 0, entryError("deny_types", i, len(list), entry,
+				"is not a number type (one of "+strings.Join(numberTypeNames[:], ", ")+", or none alone)")
+		}
+		bits |= 1 << t
+	}
+	return bits, nil
+}
+
+// prefixTrie holds the allow and deny prefixes, a node per digit, so
+// that one walk along a number's digits finds every prefix that starts
+// it: at most 15 array lookups, no comparison of strings.
+type prefixTrie struct {
+	// nodes[0] is the root, '+'; a child index of 0 is no child.
+	nodes []prefixNode
+}
+
+type prefixNode struct {
+	next        [10]uint32
+	allow, deny bool // an allow or deny prefix ends here
+}
+
+// match reports whether an allow prefix and whether a deny prefix start
+// e164. It allocates nothing.
+func (t *prefixTrie) match(e164 string) (allow, deny bool) {
+	if len(t.nodes) == 0 || len(e164) < 2 || e164[0] != '+' {
+		return false, false
+	}
+	n := uint32(0)
+	for i := 1; i < len(e164); i++ {
+		c := e164[i] - '0'
+		if c > 9 {
+			break
+		}
+		if n = t.nodes[n].next[c]; n == 0 {
+			break
+		}
+		if t.nodes[n].allow {
+			return true, deny
+		}
+		deny = deny || t.nodes[n].deny
+	}
+	return false, deny
+}
+
+// add adds the prefix "+digits" (checked) to the allow or deny list.
+func (t *prefixTrie) add(digits string, allow bool) {
+	if len(t.nodes) == 0 {
+		t.nodes = append(t.nodes, prefixNode{})
+	}
+	n := uint32(0)
+	for i := 0; i < len(digits); i++ {
+		c := digits[i] - '0'
+		if t.nodes[n].next[c] == 0 {
+			t.nodes = append(t.nodes, prefixNode{})
+			t.nodes[n].next[c] = uint32(len(t.nodes) - 1)
+		}
+		n = t.nodes[n].next[c]
+	}
+	if allow {
+		t.nodes[n].allow = true
+	} else {
+		t.nodes[n].deny = true
+	}
+}
+
+// maxE164Digits is the most digits an E.164 number has.
+const maxE164Digits = 15
+
+// addPrefixes checks a list of E.164 prefixes and adds them to t.
+func (t *prefixTrie) addPrefixes(field string, list []string, allow bool) error {
+	for i, entry := range list {
+		digits, ok := strings.CutPrefix(strings.TrimSpace(entry), "+")
+		if !ok || digits == "" || len(digits) > maxE164Digits || digits[0] == '0' || strings.Trim(digits, "0123456789") != "" {
+			return entryError(field, i, len(list), entry,
+				"is not an E.164 prefix: + and 1 to 15 digits, the first of them a country code's (+44, +1425)")
+		}
+		t.add(digits, allow)
+	}
+	return nil
+}
+
+// hostSet is a compiled sip_domains: host names matched exactly, names
+// whose subdomains match ("*.contoso.com" is kept as "contoso.com"), and
+// IP addresses.
+type hostSet struct {
+	names     map[string]struct{}
+	wildcards map[string]struct{}
+	addrs     map[netip.Addr]struct{}
+}
+
+// match reports whether a SIP host (lower case, as ParseSIPURI gives it)
+// is in the set. It allocates nothing.
+func (s *hostSet) match(host string) bool {
+	if addr, ok := hostAddr(host); ok {
+		_, in := s.addrs[addr]
+		return in
+	}
+	host = strings.TrimSuffix(host, ".")
+	if _, in := s.names[host]; in {
+		return true
+	}
+	for i := strings.IndexByte(host, '.'); i >= 0; {
+		host = host[i+1:]
+		if _, in := s.wildcards[host]; in {
+			return true
+		}
+		i = strings.IndexByte(host, '.')
+	}
+	return false
+}
+
+// hostAddr reads a host that is an IP address: dotted IPv4, or IPv6 in
+// brackets. An IPv4-mapped IPv6 address is the IPv4 address it maps.
+func hostAddr(host string) (netip.Addr, bool) {
+	if inner, ok := strings.CutPrefix(host, "["); ok {
+		inner, ok = strings.CutSuffix(inner, "]")
+		if !ok {
+			return netip.Addr{}, false
+		}
+		a, err := netip.ParseAddr(inner)
+		return a.Unmap(), err == nil && a.Is6() && a.Zone() == ""
+	}
+	// A host name's last label starts with a letter; an IPv4 address's
+	// with a digit.
+	if i := strings.LastIndexByte(host, '.'); i < 0 || i+1 >= len(host) || host[i+1] < '0' || host[i+1] > '9' {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(host)
+	return a, err == nil && a.Is4()
+}
+
+// entryAddr reads an entry of sip_domains that is an IP address: IPv4,
+// or IPv6 with or without brackets, without a zone.
+func entryAddr(e string) (netip.Addr, bool) {
+	if a, ok := hostAddr(e); ok {
+		return a, true
+	}
+	a, err := netip.ParseAddr(e)
+	return a.Unmap(), err == nil && a.Zone() == ""
+}
+
+// compileHosts reads sip_domains.
+func compileHosts(list []string) (hostSet, error) {
+	s := hostSet{names: map[string]struct{}{}, wildcards: map[string]struct{}{}, addrs: map[netip.Addr]struct{}{}}
+	for i, entry := range list {
+		e := strings.ToLower(strings.TrimSpace(entry))
+		if a, ok := entryAddr(e); ok {
+			s.addrs[a] = struct{}{}
+			continue
+		}
+		name, wildcard := strings.CutPrefix(e, "*.")
+		name = strings.TrimSuffix(name, ".")
+		if !sipHostname(name) {
+			return s, entryError("sip_domains", i, len(list), entry,
+				"is not a host name, *. and a host name, or an IP address (contoso.com, *.contoso.com, 192.0.2.10)")
+		}
+		if wildcard {
+			s.wildcards[name] = struct{}{}
+		} else {
+			s.names[name] = struct{}{}
+		}
+	}
+	return s, nil
+}
