@@ -1,0 +1,153 @@
+package ucwa
+
+import (
+	"strings"
+
+	"github.com/nyaruka/phonenumbers/v2"
+)
+
+// Masking: destinations as the audit trail writes them. A full number,
+// a SIP user or a property's other content never appears; what remains
+// tells an administrator where a call went (the country and area of a
+// number, the domain of a SIP address) without telling who was called.
+
+// maskedKeepNational is the most digits after the country code a masked
+// number shows: enough for an area code and an exchange, never the line.
+const maskedKeepNational = 6
+
+// maskedMinHidden is the fewest trailing digits a masked number hides.
+const maskedMinHidden = 4
+
+// maskedRun is the length of the shortest digit run a masked form never
+// shows of a number's end.
+const maskedRun = 5
+
+// maskedSecret replaces a part that is shown not at all: a SIP user
+// that is a name, an extension.
+const maskedSecret = "****"
+
+// Masked returns the number for logs: '+', the country code and up to
+// six more digits, then one '*' for each other digit, always at least
+// the last four: +14255551234 is +1425555****, +442071234567 is
+// +44207123****. The digits shown never hold the number's last five
+// digits in a row, even in a number of repeated digits (+11111111111
+// is +1111*******). An extension is ";ext=****". An emergency short
+// code ("911") is shown whole: it is a public service, not a person,
+// and an administrator reading the trail must see emergency calls.
+func (n Number) Masked() string {
+	var buf [maskedBuffer]byte
+	return string(appendMaskedNumber(buf[:0], &n))
+}
+
+// maskedBuffer is room for a typical masked destination, on the stack.
+const maskedBuffer = 128
+
+func appendMaskedNumber(b []byte, n *Number) []byte {
+	e := n.E164
+	if n.Emergency && e != "" && e[0] != '+' && len(e) <= maxEmergencyShortCode && asciiDigits(e) {
+		return append(b, e...)
+	}
+	digits, ok := strings.CutPrefix(e, "+")
+	if !ok || !asciiDigits(digits) {
+		// Not a normalized number: show nothing of it.
+		return append(b, maskedSecret...)
+	}
+	keep := min(countryCodeLength(digits)+maskedKeepNational, len(digits)-maskedMinHidden)
+	if len(digits) >= maskedRun {
+		for end := digits[len(digits)-maskedRun:]; keep >= maskedRun && strings.Contains(digits[:keep], end); {
+			keep--
+		}
+	}
+	keep = max(keep, 0)
+	b = append(b, '+')
+	b = append(b, digits[:keep]...)
+	for range len(digits) - keep {
+		b = append(b, '*')
+	}
+	if n.Extension != "" {
+		b = append(b, ";ext="+maskedSecret...)
+	}
+	return b
+}
+
+// countryCodeLength returns how many leading digits of an E.164 number's
+// digits are its country code (country codes are prefix-free: one of 1,
+// 2 or 3 digits matches); 0 when none does.
+func countryCodeLength(digits string) int {
+	cc := 0
+	for i := 0; i < 3 && i < len(digits); i++ {
+		cc = cc*10 + int(digits[i]-'0')
+		if len(phonenumbers.GetRegionCodesForCountryCode(cc)) > 0 {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func asciiDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// Masked returns the destination for logs. A phone number is masked as
+// Number.Masked does ("+1425555****"). A SIP URI keeps its scheme and
+// host, which sip_domains judges and which names an organisation rather
+// than a person, and hides its user: sip:john@contoso.com is
+// sip:****@contoso.com, and sip:+14255551234@gw.contoso.com;user=phone
+// is sip:+1425555****@gw.contoso.com. Its port and parameters are
+// dropped, and a run of more than four digits in the host (a label can
+// be all digits) is masked, so that no part of the URI can carry a
+// number into the log. The zero Destination is "".
+func (d Destination) Masked() string {
+	switch {
+	case d.SIP:
+		var buf [maskedBuffer]byte
+		b := buf[:0]
+		if strings.HasPrefix(d.Value, "sips:") {
+			b = append(b, "sips:"...)
+		} else {
+			b = append(b, "sip:"...)
+		}
+		if d.IsNumber() {
+			b = appendMaskedNumber(b, &d.Number)
+		} else {
+			b = append(b, maskedSecret...)
+		}
+		b = append(b, '@')
+		return string(appendMaskedHost(b, d.Host))
+	case d.IsNumber():
+		return d.Number.Masked()
+	case d.Value == "":
+		return ""
+	}
+	return maskedSecret
+}
+
+// appendMaskedHost appends host with every run of more than four ASCII
+// digits replaced by as many '*'. IPv4 (runs of 3) and IPv6 (groups of
+// 4) addresses are shown whole.
+func appendMaskedHost(b []byte, host string) []byte {
+	for i := 0; i < len(host); {
+		j := i
+		for j < len(host) && host[j] >= '0' && host[j] <= '9' {
+			j++
+		}
+		switch {
+		case j == i:
+			b = append(b, host[i])
+			j++
+		case j-i < maskedRun:
+			b = append(b, host[i:j]...)
+		default:
+			for range j - i {
+				b = append(b, '*')
+			}
+		}
+		i = j
+	}
+	return b
+}
