@@ -1,0 +1,20 @@
+package ucwa
+
+// International reports whether d is a phone number outside the default
+// region, which an "international" limit counts: its region
+// (Number.Region) is not the default region. A number of another region
+// that shares the country code (Canada's +1 from the US), a
+// non-geographic number ("001": +800, +881, ...) and one of no known
+// region (an unassigned North American area code) are all
+// international. With no default region every number is: nothing is
+// home, and a limit meant for calls abroad is not quietly turned off.
+// Emergency numbers never are (emergency calls are never limited), nor
+// are SIP URIs whose user is a name, which the pool reaches over SIP
+// rather than a trunk. A SIP URI whose user is a number is judged by
+// that number. It allocates nothing.
+func (n *Numbers) International(d *Destination) bool {
+	if !d.IsNumber() || d.Number.Emergency {
+		return false
+	}
+	return n.region == "" || d.Number.Region != n.region
+}

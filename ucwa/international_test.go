@@ -1,0 +1,46 @@
+package ucwa
+
+import "testing"
+
+func TestInternational(t *testing.T) {
+	for _, c := range []struct {
+		region string // as numbersFor reads it
+		value  string
+		want   bool
+	}{
+		{"", "+14255551234", false},
+		{"", "(425) 555-1234", false},
+		{"", "sip:+14255551234@gw.contoso.com;user=phone", false},
+		{"", "+442071234567", true},
+		{"", "sip:+442071234567@gw.contoso.com;user=phone", true},
+		{"", "+14165551234", true},  // Canada shares +1
+		{"", "+19765551234", true},  // no known region
+		{"", "+881631234567", true}, // non-geographic
+		{"", "911", false},
+		{"", "sip:john@contoso.co.uk", false},
+		{"", "sip:442071234567@contoso.co.uk", false},
+		{"GB", "+442071234567", false},
+		{"GB", "+14255551234", true},
+		{"GB", "112", false},
+		{"-", "+14255551234", true},
+		{"-", "+442071234567", true},
+		{"-", "sip:john@contoso.com", false},
+	} {
+		n := numbersFor(t, c.region, nil)
+		d, p := n.Destination(c.value)
+		if !p.OK() {
+			t.Fatalf("%s: %s", c.value, p.Reason)
+		}
+		if got := n.International(&d); got != c.want {
+			t.Errorf("default region %q: %s is international: %v, want %v", n.DefaultRegion(), c.value, got, c.want)
+		}
+		if allocs := testing.AllocsPerRun(10, func() { n.International(&d) }); allocs != 0 {
+			t.Errorf("International allocates %v times", allocs)
+		}
+	}
+	n := numbersFor(t, "", []string{"+14255550100"})
+	d, _ := n.Destination("+14255550100")
+	if n.International(&d) {
+		t.Error("a configured emergency number is international")
+	}
+}
