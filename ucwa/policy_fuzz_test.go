@@ -1,0 +1,181 @@
+package ucwa
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// fuzzPolicies are the policies FuzzPolicy judges with, each beside the
+// configuration a plain reading of the rules (referenceRule) judges by.
+var fuzzPolicies = []DestinationPolicy{
+	{},
+	{Mode: "report", AllowRegions: []string{"US", "CA", "001"}, DenyTypes: []string{"none"}},
+	{
+		AllowRegions: []string{"US", "GB", "DE"},
+		DenyRegions:  []string{"DE"},
+		DenyTypes:    []string{"premium_rate", "unknown", "mobile"},
+		Allow:        []string{"+1425555", "+4420", "+19005", "+8816"},
+		Deny:         []string{"+1900", "+1976", "+881", "+882", "+883", "+44", "+1425555123"},
+		SIPDomains:   []string{"contoso.com", "*.contoso.com", "*.b.example", "192.0.2.10", "2001:db8::1"},
+	},
+}
+
+var fuzzPolicySeeds = []string{
+	"+14255551234", "+19005551234", "tel:+1-976-555-1234", "(425) 555-1234", "+442071234567", "+447400123456",
+	"+881631234567", "+80012345678", "+4930123456", "+14165551234", "+11111111111", "+14255551234;ext=12",
+	"911", "112", "110", "tel:911", "12345",
+	"sip:john@contoso.com", "sip:john@gw.contoso.com.", "sips:a@x.b.example:5061;transport=tls", "sip:a@notcontoso.com",
+	"sip:+19005551234@gw.contoso.com;user=phone", "sip:+14255551234;ext=55555@GW.contoso.com;user=phone",
+	"sip:19005551234@gw.evil.example", "sip:a@19005551234.example", "sip:a@192.0.2.10", "sip:a@[2001:db8:0::1]",
+	"sip:+14255551234@gw.contoso.com:51234;user=phone", "sip:911@gw;user=phone", "sip:%2B14255551234@contoso.com",
+}
+
+// FuzzPolicy reads a value as every Numbers the edge may have and judges
+// it by several policies: the compiled policy must decide as a plain
+// reading of the rules does, allocate nothing, and neither its refusal
+// nor the masked destination may show the number.
+func FuzzPolicy(f *testing.F) {
+	for _, s := range fuzzPolicySeeds {
+		f.Add(s)
+	}
+	var numbers []*Numbers
+	for _, c := range []struct {
+		region    string
+		format    NumberFormat
+		emergency []string
+	}{{"US", TelURI, nil}, {"", E164, nil}, {"DE", TelURI, []string{"112", "+4930123456", "12345"}}} {
+		n, err := NewNumbers(c.region, c.format, c.emergency)
+		if err != nil {
+			f.Fatal(err)
+		}
+		numbers = append(numbers, n)
+	}
+	var policies []*Policy
+	for _, c := range fuzzPolicies {
+		p, err := NewPolicy(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		policies = append(policies, p)
+	}
+	emergencyCall := mustOperation("startEmergencyCall")
+	f.Fuzz(func(t *testing.T, v string) {
+		for _, n := range numbers {
+			d, problem := n.Destination(v)
+			if !problem.OK() {
+				continue
+			}
+			checkMasked(t, d)
+			if n.International(&d) && (d.Number.Emergency || !d.IsNumber()) {
+				t.Fatalf("%q: an emergency number or a SIP name is international", v)
+			}
+			for i, p := range policies {
+				for kind := DialledNow; kind <= OnBehalfOf; kind++ {
+					pd := &PropertyDestination{Property: "to", Kind: kind, Source: InBody, Destination: d}
+					got := p.Judge(spa, pd)
+					want := referenceRule(&fuzzPolicies[i], false, pd)
+					if got.Rule != want {
+						t.Fatalf("policy %d, %s %q: decided by %s, a plain reading by %s", i, kind, v, got.Rule, want)
+					}
+					switch {
+					case want.allows() && got.Verdict != VerdictAllowed,
+						!want.allows() && p.Report() && got.Verdict != VerdictWouldRefuse,
+						!want.allows() && !p.Report() && got.Verdict != VerdictRefused:
+						t.Fatalf("policy %d, %q: %s by %s", i, v, got.Verdict, got.Rule)
+					}
+					if e := p.Judge(emergencyCall, pd); e != (Decision{Verdict: VerdictAllowed, Rule: RuleEmergency}) {
+						t.Fatalf("policy %d, %q: the emergency call is %s by %s", i, v, e.Verdict, e.Rule)
+					}
+					checkRefusal(t, pd, got)
+				}
+			}
+			pd := &PropertyDestination{Property: "to", Kind: DialledNow, Destination: d}
+			if allocs := testing.AllocsPerRun(1, func() { policies[2].Judge(spa, pd) }); allocs != 0 {
+				t.Fatalf("%q: Judge allocates %v times", v, allocs)
+			}
+		}
+	})
+}
+
+// checkRefusal fails when the refusal of d shows its value or number.
+func checkRefusal(t *testing.T, d *PropertyDestination, dec Decision) {
+	t.Helper()
+	e := RefusalError(d, dec)
+	if e == nil {
+		if dec.Verdict == VerdictRefused || dec.Verdict == VerdictWouldRefuse {
+			t.Fatalf("%q: refused without an error", d.Value)
+		}
+		return
+	}
+	digits := strings.TrimPrefix(d.Number.E164, "+")
+	for _, text := range []string{e.Error(), string(e.Marshal(JSON)), string(e.Marshal(XML))} {
+		if strings.Contains(text, d.Value) || len(digits) >= 3 && strings.Contains(text, digits) {
+			t.Fatalf("%q: the refusal shows it: %s", d.Value, text)
+		}
+		// A host of one label may be a word of the message.
+		if d.SIP && strings.Contains(d.Host, ".") && strings.Contains(text, d.Host) {
+			t.Fatalf("%q: the refusal shows its host: %s", d.Value, text)
+		}
+	}
+}
+
+// referenceRule judges d by c as the rules read, without compiling
+// anything: the oracle FuzzPolicy holds Policy to.
+func referenceRule(c *DestinationPolicy, emergencyCall bool, d *PropertyDestination) Rule {
+	num := d.Number
+	hasPrefix := func(list []string) bool {
+		return slices.ContainsFunc(list, func(p string) bool { return strings.HasPrefix(num.E164, p) })
+	}
+	inRegions := func(list []string) bool {
+		return slices.ContainsFunc(list, func(r string) bool { return strings.EqualFold(r, num.Region) })
+	}
+	hostOK := func() bool {
+		if len(c.SIPDomains) == 0 {
+			return true
+		}
+		host := strings.TrimSuffix(d.Host, ".")
+		for _, e := range c.SIPDomains {
+			if a, err := netip.ParseAddr(e); err == nil {
+				h, err := netip.ParseAddr(strings.Trim(host, "[]"))
+				if err == nil && h.Unmap() == a.Unmap() {
+					return true
+				}
+				continue
+			}
+			if base, ok := strings.CutPrefix(e, "*."); ok && strings.HasSuffix(host, "."+base) || host == e {
+				return true
+			}
+		}
+		return false
+	}
+	denyTypes := c.DenyTypes
+	if len(denyTypes) == 0 {
+		denyTypes = []string{"premium_rate", "shared_cost", "personal_number", "uan"}
+	}
+	switch {
+	case emergencyCall || num.Emergency:
+		return RuleEmergency
+	case d.Kind == OnBehalfOf:
+		return RuleNotDialled
+	case !d.IsNumber() && !d.SIP:
+		return RuleInvalid
+	case d.IsNumber() && hasPrefix(c.Allow):
+		if d.SIP && !hostOK() {
+			return RuleSIPDomains
+		}
+		return RuleAllow
+	case d.IsNumber() && hasPrefix(c.Deny):
+		return RuleDeny
+	case d.IsNumber() && inRegions(c.DenyRegions):
+		return RuleDenyRegions
+	case d.IsNumber() && len(c.AllowRegions) > 0 && !inRegions(c.AllowRegions):
+		return RuleAllowRegions
+	case d.IsNumber() && slices.Contains(denyTypes, num.Type.String()):
+		return RuleDenyTypes
+	case d.SIP && !hostOK():
+		return RuleSIPDomains
+	}
+	return RuleDefault
+}
