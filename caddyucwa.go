@@ -2,9 +2,11 @@
 //
 //	xcaddy build --with github.com/ucwa-edge/caddy-ucwa
 //
-// builds a Caddy with the `ucwa` directive (http.handlers.ucwa). It
-// registers nothing else: the pool emulator, which answers 201 to calls it
-// never places, belongs in demos and tests only (cmd/caddy-ucwa).
+// builds a Caddy with the `ucwa` directive (http.handlers.ucwa) and the
+// log field filter that hides phone numbers in logged URIs
+// (caddy.logging.encoders.filter.ucwa_numbers). It registers nothing
+// else: the pool emulator, which answers 201 to calls it never places,
+// belongs in demos and tests only (cmd/caddy-ucwa).
 package caddyucwa
 
 import (

@@ -104,6 +104,9 @@ func (h *Handler) readBody(in *intake) *ucwa.Error {
 		if errors.As(err, &maxErr) {
 			return h.tooLarge()
 		}
+		if isReadTimeout(err) {
+			return errBodyTimeout
+		}
 		return ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure, "The body could not be read completely.")
 	}
 	return nil

@@ -32,6 +32,8 @@ type settings struct {
 	// validateOnly leaves servers as the config has them (automatic HTTPS,
 	// listeners): a config that is validated is never started.
 	validateOnly bool
+	// automaticHTTPS leaves automatic HTTPS as the config has it.
+	automaticHTTPS bool
 }
 
 // WithAdmin turns the admin endpoint on, on a loopback port of its own
@@ -39,6 +41,14 @@ type settings struct {
 // routes.
 func WithAdmin() Option {
 	return func(s *settings) { s.admin = true }
+}
+
+// WithAutomaticHTTPS leaves automatic HTTPS as the config has it instead
+// of turning it off, for tests of what Caddy does when it runs (such as
+// the config it logs at debug level as "adjusted config"). A config whose
+// sites name no host gets no certificate either way.
+func WithAutomaticHTTPS() Option {
+	return func(s *settings) { s.automaticHTTPS = true }
 }
 
 // WithWorkingDirectory runs a Caddy child process in dir, where the
@@ -122,7 +132,7 @@ func (e *endpoints) reserve(name string) int {
 //
 //   - the admin endpoint off, or on ADMIN_PORT with WithAdmin;
 //   - no persisted (autosaved) config, storage in dir;
-//   - no automatic HTTPS;
+//   - no automatic HTTPS (unless WithAutomaticHTTPS);
 //   - servers on bare ports (":8080") bound to loopback only;
 //   - a grace period of 5s for a config being replaced or stopped, so that
 //     a request left hanging cannot hold the test's cleanup forever;
@@ -173,7 +183,9 @@ func (e *endpoints) prepare(adapter, config string, s settings, dir, logWriter s
 			if srv == nil {
 				continue
 			}
-			object(srv, "automatic_https")["disable"] = true
+			if !s.automaticHTTPS {
+				object(srv, "automatic_https")["disable"] = true
+			}
 			listen, _ := srv["listen"].([]any)
 			for i, addr := range listen {
 				if a, ok := addr.(string); ok && strings.HasPrefix(a, ":") {

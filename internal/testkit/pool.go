@@ -29,6 +29,9 @@ type Pool struct {
 	// Requests counts the requests received completely; Health the
 	// health checks.
 	Requests, Health Counter
+	// Arrived counts the requests whose headers arrived, complete or
+	// not: a request that reached the pool at all.
+	Arrived Counter
 
 	mu       sync.Mutex
 	received []Received
@@ -146,6 +149,7 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	p.Arrived.Add()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return // not received completely

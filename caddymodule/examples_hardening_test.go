@@ -1,0 +1,108 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+)
+
+// TestExamplesHardened: in the demo Caddyfile, every example config and
+// every ```caddyfile block of the README, each server that runs the edge
+// bounds how long a client may take to send its headers and its request
+// (read_header, read_body), and has an access log whose request URIs go
+// through the ucwa_numbers filter.
+func TestExamplesHardened(t *testing.T) {
+	t.Chdir("..")
+	configs := map[string]string{"Caddyfile": readRepoFile(t, "Caddyfile")}
+	examples, err := filepath.Glob("examples/*/Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range examples {
+		configs[name] = readRepoFile(t, name)
+	}
+	blocks := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindAllStringSubmatch(readRepoFile(t, "README.md"), -1)
+	for i, block := range blocks {
+		configs["README.md block "+strconv.Itoa(i+1)] = block[1]
+	}
+	if len(configs) < 5 {
+		t.Fatalf("found only %d configs", len(configs))
+	}
+	for name, config := range configs {
+		t.Run(name, func(t *testing.T) {
+			adapted, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(config), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cfg struct {
+				Logging struct {
+					Logs map[string]struct {
+						Encoder struct {
+							Format string                     `json:"format"`
+							Fields map[string]json.RawMessage `json:"fields"`
+						} `json:"encoder"`
+					} `json:"logs"`
+				} `json:"logging"`
+				Apps struct {
+					HTTP struct {
+						Servers map[string]json.RawMessage `json:"servers"`
+					} `json:"http"`
+				} `json:"apps"`
+			}
+			if err := json.Unmarshal(adapted, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			edges := 0
+			for srvName, raw := range cfg.Apps.HTTP.Servers {
+				if !strings.Contains(string(raw), `"handler":"ucwa"`) {
+					continue
+				}
+				edges++
+				var srv struct {
+					ReadTimeout       int64 `json:"read_timeout"`
+					ReadHeaderTimeout int64 `json:"read_header_timeout"`
+					Logs              *struct {
+						DefaultLoggerName string              `json:"default_logger_name"`
+						LoggerNames       map[string][]string `json:"logger_names"`
+					} `json:"logs"`
+				}
+				if err := json.Unmarshal(raw, &srv); err != nil {
+					t.Fatal(err)
+				}
+				if srv.ReadTimeout <= 0 || srv.ReadHeaderTimeout <= 0 {
+					t.Errorf("server %s: no read_body or read_header timeout", srvName)
+				}
+				if srv.Logs == nil {
+					t.Errorf("server %s: no access log", srvName)
+					continue
+				}
+				// The access logs of the server: for requests to a host
+				// of its sites, and for any other.
+				logNames := []string{srv.Logs.DefaultLoggerName}
+				for _, names := range srv.Logs.LoggerNames {
+					logNames = append(logNames, names...)
+				}
+				for _, logName := range logNames {
+					if logName == "" {
+						continue
+					}
+					enc := cfg.Logging.Logs[logName].Encoder
+					if enc.Format != "filter" || !strings.Contains(string(enc.Fields["request>uri"]), `"filter":"ucwa_numbers"`) {
+						t.Errorf("server %s: its access log %s does not filter request>uri with ucwa_numbers: %+v", srvName, logName, enc)
+					}
+				}
+				if len(logNames) == 1 && logNames[0] == "" {
+					t.Errorf("server %s: no access log", srvName)
+				}
+			}
+			if edges == 0 {
+				t.Error("no server runs the edge")
+			}
+		})
+	}
+}

@@ -1,0 +1,96 @@
+package caddymodule
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/logging"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
+)
+
+func init() {
+	caddy.RegisterModule(NumberFilter{})
+}
+
+// NumberFilter is the log field filter
+// caddy.logging.encoders.filter.ucwa_numbers: it hides the phone numbers
+// a URI's query can carry. Every query parameter whose name is, however
+// it is spelled, a property that holds a phone number or destination in
+// any operation the edge knows (to, phoneNumber, number, target,
+// delegator) has its value replaced by REDACTED. Names are read as the
+// edge reads them when it refuses those that only look like a property:
+// any letter case, percent-escapes, NUL, white space, zero-width, format
+// and combining characters, compatibility forms. A regexp filter cannot
+// follow them all, and the edge forwards or refuses those requests
+// either way, so their URIs reach the access log.
+//
+// A query the edge cannot read (a ';' in a pair, a malformed
+// percent-escape) keeps the pairs before the first malformed one, and
+// everything from it on is replaced by REDACTED. The path and the other
+// parameters are kept as they are. See ucwa.RedactQueryNumbers.
+//
+// It filters a string field (request>uri; a byte string is read as one)
+// and an array of strings (a header such as request>headers>Referer);
+// other fields pass unchanged.
+// It has no options. In a Caddyfile:
+//
+//	log {
+//		format filter {
+//			request>uri ucwa_numbers
+//		}
+//	}
+//
+// In JSON, the filter encoder's field: {"request>uri": {"filter": "ucwa_numbers"}}.
+type NumberFilter struct{}
+
+// CaddyModule returns the Caddy module information.
+func (NumberFilter) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "caddy.logging.encoders.filter.ucwa_numbers",
+		New: func() caddy.Module { return new(NumberFilter) },
+	}
+}
+
+// UnmarshalCaddyfile sets up the filter from Caddyfile tokens. The syntax
+// is the filter's name alone, with no arguments and no block:
+//
+//	<field> ucwa_numbers
+func (*NumberFilter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the filter's name
+	if d.NextArg() {
+		return d.Errf("ucwa_numbers takes no arguments, got %q", d.Val())
+	}
+	if d.NextBlock(0) {
+		return d.Err("ucwa_numbers takes no block")
+	}
+	return nil
+}
+
+// Filter hides the numbers in the field's query.
+func (NumberFilter) Filter(in zapcore.Field) zapcore.Field {
+	switch in.Type {
+	case zapcore.StringType:
+		in.String = ucwa.RedactQueryNumbers(in.String)
+	case zapcore.ByteStringType:
+		if b, ok := in.Interface.([]byte); ok {
+			in.Type, in.String, in.Interface = zapcore.StringType, ucwa.RedactQueryNumbers(string(b)), nil
+		}
+	case zapcore.ArrayMarshalerType:
+		if array, ok := in.Interface.(caddyhttp.LoggableStringArray); ok {
+			filtered := make(caddyhttp.LoggableStringArray, len(array))
+			for i, s := range array {
+				filtered[i] = ucwa.RedactQueryNumbers(s)
+			}
+			in.Interface = filtered
+		}
+	}
+	return in
+}
+
+// Interface guards
+var (
+	_ logging.LogFieldFilter = (*NumberFilter)(nil)
+	_ caddyfile.Unmarshaler  = (*NumberFilter)(nil)
+)

@@ -1,0 +1,175 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestNumberFilterFields: the filter hides numbers in string fields,
+// byte strings and string arrays (headers), and passes other fields.
+func TestNumberFilterFields(t *testing.T) {
+	const in, want = "/a/startPhoneAudio?%74o=4255550100&x=1", "/a/startPhoneAudio?%74o=REDACTED&x=1"
+	var f NumberFilter
+
+	if got := f.Filter(zap.String("uri", in)); got.String != want || got.Type != zapcore.StringType {
+		t.Errorf("string field: %+v", got)
+	}
+	if got := f.Filter(zap.ByteString("uri", []byte(in))); got.String != want || got.Type != zapcore.StringType {
+		t.Errorf("byte string field: %+v", got)
+	}
+	header := caddyhttp.LoggableStringArray{"https://app.contoso.com/?TO=4255550100", in}
+	got := f.Filter(zap.Array("Referer", header))
+	if a, ok := got.Interface.(caddyhttp.LoggableStringArray); !ok || len(a) != 2 ||
+		a[0] != "https://app.contoso.com/?TO=REDACTED" || a[1] != want {
+		t.Errorf("string array field: %+v", got.Interface)
+	}
+	if header[0] != "https://app.contoso.com/?TO=4255550100" {
+		t.Error("the filter changed the logged request's own header")
+	}
+	if got := f.Filter(zap.Int("status", 4255550100)); got.Integer != 4255550100 || got.Type != zapcore.Int64Type {
+		t.Errorf("an int field changed: %+v", got)
+	}
+}
+
+// TestNumberFilterCaddyfile: the filter takes no arguments and no block.
+func TestNumberFilterCaddyfile(t *testing.T) {
+	if _, err := caddy.GetModule("caddy.logging.encoders.filter.ucwa_numbers"); err != nil {
+		t.Fatal(err)
+	}
+	for input, wantErr := range map[string]string{
+		"ucwa_numbers":           "",
+		"ucwa_numbers REDACTED":  "takes no arguments",
+		"ucwa_numbers {\n\tx\n}": "takes no block",
+	} {
+		err := new(NumberFilter).UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+		if wantErr == "" && err != nil || wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)) {
+			t.Errorf("%q: error %v, want %q", input, err, wantErr)
+		}
+	}
+}
+
+// numberedRequest is one request of TestAccessLogHidesNumbers: a path on
+// an application of its own, so that its access log line can be told
+// apart, and a query holding a number.
+type numberedRequest struct {
+	name, method, op, query string
+	number                  string // the national digits of the number in the query
+	referer                 string // a Referer header, holding the number instead
+	status                  int    // the edge's answer; 0 when another handler may answer
+}
+
+// TestAccessLogHidesNumbers: through a real Caddy with an access log and
+// a debug-level default log, both filtered with ucwa_numbers, requests
+// with phone numbers in the query under every spelling the edge reads as
+// a number-bearing property (and in a Referer) leave no number in any
+// log line, while the access log still names each path and keeps the
+// other parameters. The pool gets the numbers: the log hides them, the
+// edge does not drop them.
+func TestAccessLogHidesNumbers(t *testing.T) {
+	up := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
+	log {
+		level DEBUG
+		format filter {
+			request>uri ucwa_numbers
+			request>headers>Referer ucwa_numbers
+		}
+	}
+}
+:EDGE_PORT {
+	log {
+		format filter {
+			request>uri ucwa_numbers
+			request>headers>Referer ucwa_numbers
+		}
+	}
+	ucwa {
+		jwt off
+		default_region US
+	}
+	reverse_proxy %s
+}`, up.Addr()))
+
+	requests := []numberedRequest{
+		{name: "to", op: "communication/startPhoneAudio", query: "to=tel:%2B14255550101&operationId=op-1", number: "4255550101", status: 201},
+		{name: "phoneNumber", op: "communication/startPhoneAudio", query: "to=sip:john@contoso.com&phoneNumber=4255550102", number: "4255550102", status: 201},
+		{name: "escaped t", op: "communication/startPhoneAudio", query: "%74o=4255550103&operationId=op-3", number: "4255550103", status: 400},
+		{name: "escaped O", op: "communication/startPhoneAudio", query: "t%4F=4255550104", number: "4255550104", status: 400},
+		{name: "escaped capitals after x", op: "communication/startPhoneAudio", query: "x=1&%54%4F=+14255550105", number: "4255550105", status: 400},
+		{name: "zero-width space", op: "communication/startPhoneAudio", query: "phone%E2%80%8BNumber=4255550106&to=sip:john@contoso.com", number: "4255550106", status: 400},
+		{name: "fullwidth", op: "communication/startPhoneAudio", query: "%EF%BD%94%EF%BD%8F=4255550107", number: "4255550107", status: 400},
+		{name: "NUL and capitals", op: "communication/startPhoneAudio", query: "PHONENUMBER%00=4255550108&to=sip:john@contoso.com", number: "4255550108", status: 400},
+		{name: "semicolon", op: "communication/startPhoneAudio", query: "operationId=op-9&to=tel:%2B14255550109;x", number: "4255550109", status: 400},
+		{name: "IIS %u escape", op: "communication/startPhoneAudio", query: "%u0074o=4255550110", number: "4255550110", status: 400},
+		{name: "number", op: "me/changeNumber", query: "number=4255550111&includeInContactCard=true", number: "4255550111"},
+		{name: "target", op: "immediateForwardSettings/immediateForwardToContact", query: "TARGET=tel:%2B14255550112", number: "4255550112"},
+		{name: "delegator", op: "communication/startPhoneAudioOnBehalfOfDelegator", query: "to=sip:john@contoso.com&deleg%61tor=tel:%2B14255550113", number: "4255550113"},
+		{name: "event channel", method: http.MethodGet, op: "events", query: "ack=1&timeout=1&to=4255550114", number: "4255550114"},
+		{name: "Referer", op: "communication/startPhoneAudio", query: "to=sip:john@contoso.com", referer: "https://app.contoso.com/call?to=4255550115&x=1", number: "4255550115", status: 201},
+	}
+	for i, rq := range requests {
+		path := fmt.Sprintf("/ucwa/oauth/v1/applications/app%02d/%s", i, rq.op)
+		t.Run(rq.name, func(t *testing.T) {
+			req := testkit.Request{Method: rq.method, URL: path + "?" + rq.query, Header: http.Header{}}
+			if rq.method == "" {
+				req.Method, req.ContentType, req.Body = http.MethodPost, "application/json", "{}"
+			}
+			if rq.referer != "" {
+				req.Header.Set("Referer", rq.referer)
+			}
+			resp := e.send(req)
+			if rq.status != 0 && resp.Status != rq.status {
+				t.Fatalf("status %d, want %d: %s", resp.Status, rq.status, resp.Body)
+			}
+			line := e.Logs().Wait(t, `"msg":"handled request"`, `"uri":"`+path+"?")
+			if strings.Contains(line, rq.number) || strings.Contains(line, rq.number[3:]) {
+				t.Errorf("the access log line holds the number: %s", line)
+			}
+			if !strings.Contains(line, ucwaRedacted) {
+				t.Errorf("the access log line hides nothing: %s", line)
+			}
+		})
+	}
+	if t.Failed() {
+		return
+	}
+
+	// The numbers reached the pool, or the edge that read them: the log
+	// had them to hide.
+	received := ""
+	for _, r := range up.Received() {
+		received += r.RawQuery + " " + r.Header.Get("Referer") + "\n"
+	}
+	for _, rq := range requests {
+		if rq.status != 400 && !strings.Contains(received, rq.number[3:]) {
+			t.Errorf("%s: the pool did not get the number %s: %s", rq.name, rq.number, received)
+		}
+	}
+	// Kept as they came: the other parameters, in the access log.
+	e.Logs().Wait(t, `"msg":"handled request"`, `"uri":"/ucwa/oauth/v1/applications/app00/communication/startPhoneAudio?to=REDACTED&operationId=op-1"`)
+	e.Logs().Wait(t, `"msg":"handled request"`, `?number=REDACTED&includeInContactCard=true"`)
+	e.Logs().Wait(t, `"msg":"handled request"`, `"Referer":["https://app.contoso.com/call?to=REDACTED&x=1"]`)
+
+	logs := e.Logs().String()
+	if !strings.Contains(logs, `"level":"debug"`) {
+		t.Fatal("nothing was logged at debug level")
+	}
+	for _, rq := range requests {
+		if strings.Contains(logs, rq.number[3:]) {
+			t.Errorf("%s: a log line holds the number %s", rq.name, rq.number)
+		}
+	}
+}
+
+// ucwaRedacted is what the filter writes in place of a number.
+const ucwaRedacted = "REDACTED"

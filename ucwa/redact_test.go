@@ -1,0 +1,231 @@
+package ucwa
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestNumberPropertyNames(t *testing.T) {
+	got := NumberPropertyNames(DefaultOperations())
+	slices.Sort(got)
+	want := []string{"delegator", "number", "phoneNumber", "target", "to"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("number-bearing properties %v, want %v", got, want)
+	}
+}
+
+// redactPath is the path of the redaction tests.
+const redactPath = "/ucwa/oauth/v1/applications/103/communication/startPhoneAudio"
+
+// redactCases are URIs and what RedactQueryNumbers makes of them; they
+// seed its fuzz target too.
+var redactCases = []struct{ name, in, want string }{
+	{"no query", redactPath, redactPath},
+	{"empty query", redactPath + "?", redactPath + "?"},
+	{"no number-bearing name", redactPath + "?x=1&operationId=42&subject=hi+5551234&tos=1&t=2",
+		redactPath + "?x=1&operationId=42&subject=hi+5551234&tos=1&t=2"},
+	{"to", redactPath + "?to=%2B19005551234", redactPath + "?to=REDACTED"},
+	{"every occurrence, others kept", redactPath + "?a=1&to=tel:%2B19005551234&b=2&to=4255550100&c",
+		redactPath + "?a=1&to=REDACTED&b=2&to=REDACTED&c"},
+	{"phoneNumber", "?phoneNumber=4255550100", "?phoneNumber=REDACTED"},
+	{"number", "/x/changeNumber?number=4255550100&includeInContactCard=true", "/x/changeNumber?number=REDACTED&includeInContactCard=true"},
+	{"target", "?target=sip:%2B14255550100@gw", "?target=REDACTED"},
+	{"delegator", "?delegator=tel:%2B14255550100", "?delegator=REDACTED"},
+	{"empty and valueless values stay", "?to=&to&phoneNumber=", "?to=&to&phoneNumber="},
+	{"value with =", "?to==4255550100", "?to=REDACTED"},
+	{"a raw # is in the query", "/p?x=1#f&to=4255550100", "/p?x=1#f&to=REDACTED"},
+	{"absolute URI", "https://edge.contoso.com/p?to=4255550100", "https://edge.contoso.com/p?to=REDACTED"},
+	{"a ? in a value is a value", "/p?a=1?to=4255550100", "/p?a=1?to=4255550100"},
+
+	// Names the edge reads as a number-bearing property.
+	{"capitals", "?TO=4255550100&PhoneNUMBER=4255550101", "?TO=REDACTED&PhoneNUMBER=REDACTED"},
+	{"escaped letter", "?%74o=4255550100", "?%74o=REDACTED"},
+	{"t escaped O", "?t%4F=4255550100", "?t%4F=REDACTED"},
+	{"escaped capitals after another pair", "?x=1&%54%4F=+19005551234", "?x=1&%54%4F=REDACTED"},
+	{"every letter escaped", "?%70%68%6F%6E%65%4E%75%6D%62%65%72=4255550100", "?%70%68%6F%6E%65%4E%75%6D%62%65%72=REDACTED"},
+	{"NUL", "?to%00=4255550100", "?to%00=REDACTED"},
+	{"plus as space", "?to+=4255550100&+number=4255550101", "?to+=REDACTED&+number=REDACTED"},
+	{"escaped space", "?t%20o=4255550100", "?t%20o=REDACTED"},
+	{"tab", "?%09target=4255550100", "?%09target=REDACTED"},
+	{"zero-width space", "?t%E2%80%8Bo=4255550100", "?t%E2%80%8Bo=REDACTED"},
+	{"soft hyphen", "?phone%C2%ADNumber=4255550100", "?phone%C2%ADNumber=REDACTED"},
+	{"bidirectional control", "?delegator%E2%80%AE=4255550100", "?delegator%E2%80%AE=REDACTED"},
+	{"byte order mark", "?%EF%BB%BFnumber=4255550100", "?%EF%BB%BFnumber=REDACTED"},
+	{"fullwidth", "?%EF%BD%94%EF%BD%8F=4255550100", "?%EF%BD%94%EF%BD%8F=REDACTED"},
+	{"no-break space", "?target%C2%A0=4255550100", "?target%C2%A0=REDACTED"},
+	{"combining accent", "?to%CC%81=4255550100", "?to%CC%81=REDACTED"},
+	{"invalid UTF-8 byte", "?t%FFo=4255550100", "?t%FFo=REDACTED"},
+	{"escaped twice", "?%2574o=4255550100", "?%2574o=REDACTED"},
+	{"escaped three times", "?%252574o=4255550100", "?%252574o=REDACTED"},
+	{"similar names are other names", "?too=4255550100&tos=1&numbers=2&phone=3",
+		"?too=4255550100&tos=1&numbers=2&phone=3"},
+
+	// Queries the edge cannot read: kept up to the first malformed
+	// pair.
+	{"semicolon after a number", "/p?to=4255550100;x=1", "/p?REDACTED"},
+	{"semicolon before a number", "/p?a=1&x=1;to=4255550100&b=2", "/p?a=1&REDACTED"},
+	{"semicolon without =", "/p?to;4255550100", "/p?REDACTED"},
+	{"bad escape in a value", "/p?a=1&x=%zz&to=4255550100", "/p?a=1&REDACTED"},
+	{"bad escape in a number", "/p?to=%2B1900555123%", "/p?REDACTED"},
+	{"bad escape in a name", "/p?a=1&%zz=1&to=4255550100", "/p?a=1&REDACTED"},
+	{"IIS %u escape", "/p?%u0074o=4255550100", "/p?REDACTED"},
+	{"numbers before are hidden too", "/p?to=4255550100&x=%", "/p?to=REDACTED&REDACTED"},
+}
+
+func TestRedactQueryNumbers(t *testing.T) {
+	for _, tt := range redactCases {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := RedactQueryNumbers(tt.in); got != tt.want {
+				t.Errorf("RedactQueryNumbers(%q)\n = %q\nwant %q", tt.in, got, tt.want)
+			}
+			if again := RedactQueryNumbers(tt.want); again != tt.want {
+				t.Errorf("not idempotent: %q gives %q", tt.want, again)
+			}
+		})
+	}
+}
+
+// TestRedactQueryNumbersFollowsTheEdge: every name that ParseQuery reads
+// as a number-bearing property, exactly or folded (and so refused), has its
+// value hidden, for every operation of the table.
+func TestRedactQueryNumbersFollowsTheEdge(t *testing.T) {
+	spellings := func(name string) []string {
+		return []string{name, strings.ToUpper(name), fmt.Sprintf("%%%02X%s", name[0], name[1:]),
+			name[:1] + "%E2%80%8B" + name[1:], name + "%00", name + "+", url.QueryEscape(strings.ToUpper(name[:1])) + name[1:]}
+	}
+	// A name is number-bearing when it is a phone number or destination
+	// in any operation (target is an enum in simultaneousRingSettings).
+	numberBearing := map[string]bool{}
+	for _, op := range testOps {
+		for _, p := range op.Properties {
+			if p.Type == NumberValue || p.Type == DestinationValue {
+				numberBearing[p.Name] = true
+			}
+		}
+	}
+	for _, op := range testOps {
+		for _, p := range op.Properties {
+			for _, spelling := range spellings(p.Name) {
+				raw := "a=1&" + spelling + "=%2B19005551234"
+				q, err := ParseQuery(&op, raw)
+				readAsProperty := false
+				if err == nil {
+					_, readAsProperty = q.Get(p.Name)
+				} else {
+					for _, bad := range err.Parameters {
+						readAsProperty = readAsProperty || bad.Name == p.Name
+					}
+				}
+				if !readAsProperty {
+					t.Fatalf("%s: the edge does not read %q as %s", op.Rel, spelling, p.Name)
+				}
+				got := RedactQueryNumbers("/p?" + raw)
+				hidden := !strings.Contains(got, "19005551234")
+				if hidden != numberBearing[p.Name] {
+					t.Errorf("%s %s (%s): %q gives %q", op.Rel, p.Name, p.Type, raw, got)
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkRedactQueryNumbers(b *testing.B) {
+	for _, bc := range []struct{ name, in string }{
+		{"no query", "/ucwa/oauth/v1/applications/103/communication/startPhoneAudio"},
+		{"nothing to hide", "/ucwa/oauth/v1/applications/103/events?ack=12&timeout=180"},
+		{"a number", "/ucwa/oauth/v1/applications/103/communication/startPhoneAudio?to=tel:%2B14255550100&operationId=abc"},
+	} {
+		in := bc.in
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				RedactQueryNumbers(in)
+			}
+		})
+	}
+}
+
+// digitRun matches the digits a value could give away.
+var digitRun = regexp.MustCompile(`[0-9]{3,}`)
+
+// FuzzRedactQueryNumbers: RedactQueryNumbers never panics, is
+// idempotent, and its output holds no digit run of a value that the edge
+// reads (as ParseQuery does) under a number-bearing name in any spelling,
+// nor of any value in a query from its first malformed pair on, unless
+// the same digits are elsewhere in the input.
+func FuzzRedactQueryNumbers(f *testing.F) {
+	for _, seed := range []string{
+		"/p?to=4255550100",
+		"/p?x=1&%54%4F=+19005551234",
+		"/p?%74o=%2B19005551234&t%4F=4255550100",
+		"/p?phone%E2%80%8BNumber=4255550100&%EF%BD%94%EF%BD%8F=1",
+		"/p?a=1;to=4255550100",
+		"/p?%u0074o=4255550100",
+		"/p?to=%zz4255550100",
+		"/p?%2574o=4255550100#x&target=sip:+14255550100@gw",
+		"https://e/p?delegator=1&number=42555501009",
+		"?&&=&to",
+	} {
+		f.Add(seed)
+	}
+	for _, c := range redactCases {
+		f.Add(c.in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out := RedactQueryNumbers(in)
+		if again := RedactQueryNumbers(out); again != out {
+			t.Fatalf("not idempotent: %q gives %q, then %q", in, out, again)
+		}
+		q := strings.IndexByte(in, '?')
+		if q < 0 {
+			if out != in {
+				t.Fatalf("%q without a query became %q", in, out)
+			}
+			return
+		}
+		if !strings.HasPrefix(out, in[:q+1]) {
+			t.Fatalf("the path of %q changed: %q", in, out)
+		}
+		// hidden checks that the digits of s[start:end] do not show in
+		// out, unless the input has them elsewhere.
+		hidden := func(start, end int, why string) {
+			rest := in[:start] + "&" + in[end:]
+			value := in[start:end]
+			decoded, _ := url.QueryUnescape(value)
+			for _, d := range append(digitRun.FindAllString(value, -1), digitRun.FindAllString(decoded, -1)...) {
+				if strings.Contains(out, d) && !strings.Contains(rest, d) {
+					t.Fatalf("%s: %q gives %q, which shows %s", why, in, out, d)
+				}
+			}
+		}
+		for at := q + 1; at <= len(in); {
+			end := strings.IndexByte(in[at:], '&')
+			if end < 0 {
+				end = len(in)
+			} else {
+				end += at
+			}
+			pairStart, pair := at, in[at:end]
+			at = end + 1
+			name, value, _ := strings.Cut(pair, "=")
+			decodedName, nameErr := url.QueryUnescape(name)
+			_, valueErr := url.QueryUnescape(value)
+			if strings.Contains(pair, ";") || nameErr != nil || valueErr != nil {
+				hidden(pairStart, len(in), "a malformed query")
+				return
+			}
+			for i := range testOps {
+				op := &testOps[i]
+				if p, _ := queryProperty(op, name, decodedName); p >= 0 {
+					if typ := op.Properties[p].Type; typ == NumberValue || typ == DestinationValue {
+						hidden(end-len(value), end, op.Properties[p].Name)
+					}
+				}
+			}
+		}
+	})
+}
