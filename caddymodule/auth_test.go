@@ -150,6 +150,7 @@ func TestAuthTokens(t *testing.T) {
 	rs := func(extra jwt.MapClaims) []string {
 		return bearer(testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, extra)))
 	}
+	validJSON := testkit.ClaimsJSON(t, testkit.Claims(now, nil))
 	var tokens []string
 	cases := []authCase{
 		{"RS256 scp", rs(nil), 201, "", ""},
@@ -188,11 +189,26 @@ func TestAuthTokens(t *testing.T) {
 		{"no scope claim", rs(jwt.MapClaims{"scp": nil}), 403, scopeDenied, "Conversations.Initiate, Conversations.Receive"},
 		{"other scopes only", rs(jwt.MapClaims{"scp": "User.Read Calendars.Read"}), 403, scopeDenied, "none of the scopes"},
 		{"scope match is case-sensitive", rs(jwt.MapClaims{"scp": "conversations.initiate"}), 403, scopeDenied, "none of the scopes"},
-		{"roles as a string", rs(jwt.MapClaims{"scp": nil, "roles": "Conversations.Initiate Conversations.Receive x"}), 201, "", ""},
+		// roles counts only as an array of strings, each one role.
+		{"roles as a string", rs(jwt.MapClaims{"scp": nil, "roles": "Conversations.Initiate Conversations.Receive x"}), 403, scopeDenied, "none of the scopes"},
+		{"roles entry with a space", rs(jwt.MapClaims{"scp": nil, "roles": []string{"Conversations.Initiate x"}}), 403, scopeDenied, "none of the scopes"},
+		// Only U+0020 separates scopes: these are single scopes that grant
+		// nothing.
+		{"scp separated by a tab", rs(jwt.MapClaims{"scp": "Conversations.Initiate\tConversations.Receive"}), 403, scopeDenied, "none of the scopes"},
+		{"scp separated by a no-break space", rs(jwt.MapClaims{"scp": "User.Read\u00a0Conversations.Initiate"}), 403, scopeDenied, "none of the scopes"},
+		{"scope separated by a line feed", rs(jwt.MapClaims{"scp": nil, "scope": "Conversations.Receive\nUser.Read"}), 403, scopeDenied, "none of the scopes"},
+		{"scp separated by two spaces", rs(jwt.MapClaims{"scp": "User.Read  Conversations.Receive"}), 201, "", ""},
+
+		// Signed and valid, but read more strictly than the parser does.
+		{"crit header", bearer(testkit.MintRaw(t, jwt.SigningMethodRS256, k.RSA, `{"alg":"RS256","typ":"JWT","crit":["exp"]}`, validJSON)),
+			401, invalidToken, "critical extensions (crit)"},
+		{"exp twice, the last valid", bearer(testkit.MintRaw(t, jwt.SigningMethodRS256, k.RSA, `{"alg":"RS256","typ":"JWT"}`,
+			fmt.Sprintf(`{"exp":%d,`, now.Add(-time.Hour).Unix())+validJSON[1:])), 401, invalidToken, "give a member name twice"},
+		{"scp twice, the last granting", bearer(testkit.MintRaw(t, jwt.SigningMethodRS256, k.RSA, `{"alg":"RS256","typ":"JWT"}`,
+			`{"scp":"User.Read",`+validJSON[1:])), 401, invalidToken, "give a member name twice"},
+		{"alg twice in the header", bearer(testkit.MintRaw(t, jwt.SigningMethodRS256, k.RSA, `{"alg":"none","alg":"RS256"}`, validJSON)),
+			401, invalidToken, "give a member name twice"},
 	}
-	// A roles string is read like scp: accepted above; an array entry with
-	// a space is one role and does not match.
-	cases = append(cases, authCase{"roles entry with a space", rs(jwt.MapClaims{"scp": nil, "roles": []string{"Conversations.Initiate x"}}), 403, scopeDenied, "none of the scopes"})
 	for _, tc := range cases {
 		for _, a := range tc.authorization {
 			if _, token, _ := strings.Cut(a, " "); len(token) > 20 {
@@ -242,6 +258,10 @@ func TestAuthTokens(t *testing.T) {
 			// the client's message and the cause, for the operator
 			`"msg":"bearer token rejected"`, `"reason":"The token has expired."`, `"cause":"token has invalid claims: token is expired"`,
 			`"cause":"iss is not one of the configured issuers"`,
+			`"reason":"The token's header lists critical extensions (crit), which are not supported here."`,
+			`"cause":"the header has crit: critical extensions the edge does not understand"`,
+			`"cause":"the claims give a member name twice"`,
+			`"cause":"the header gives a member name twice"`,
 			`"user_id":"user-sub"`, // the access log's identity
 		} {
 			if !strings.Contains(logs, want) {

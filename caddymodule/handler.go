@@ -101,15 +101,22 @@ type Handler struct {
 	// (its fields, without the "handler" key), with its upstreams, load
 	// balancing, health checks and transport. A pool may not set
 	// load_balancing.retry_match nor handle_response: both could send an
-	// accepted request a second time or answer in its place.
-	// Default: none, and accepted requests go to the next handler.
+	// accepted request a second time or answer in its place. Its http
+	// transport (also the one used when none is configured) defaults
+	// keep_alive.idle_timeout to 90s (Caddyfile: `transport http {
+	// keepalive }`), below IIS's 120s, and expect_continue_timeout to 1s;
+	// requests to it carry `Expect: 100-continue` (`header_up -Expect`
+	// removes it). Default: none, and accepted requests go to the next
+	// handler.
 	Primary *reverseproxy.Handler `json:"primary,omitempty"`
 
-	// The backup pool for disaster recovery, in the same form as primary.
-	// It receives a request only when the primary could not take it (no
-	// upstream available, or no connection could be made to any upstream
-	// it tried). Requires primary. Default: none, and a request the
-	// primary cannot take is answered 410 Gone / CannotRedirect.
+	// The backup pool for disaster recovery, in the same form and with
+	// the same transport defaults as primary. It receives a request only
+	// when the primary could not take it (no upstream available, no
+	// connection could be made to any upstream it tried, or the request
+	// was certainly not received whole). Requires primary. Default: none,
+	// and a request the primary cannot take is answered 410 Gone /
+	// CannotRedirect.
 	Backup *reverseproxy.Handler `json:"backup,omitempty"`
 
 	paths   []string

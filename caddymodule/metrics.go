@@ -9,8 +9,8 @@ import (
 // poolMetrics are the Prometheus metrics of pool delivery.
 type poolMetrics struct {
 	// caddy_ucwa_pool_requests_total{pool, outcome}: requests handed to a
-	// pool, by how that ended (answered, unavailable, failed, timeout,
-	// client_gone).
+	// pool, one per attempt, by how that ended (answered, unavailable,
+	// stale_connection, failed, timeout, client_gone).
 	requests *prometheus.CounterVec
 	// caddy_ucwa_pool_failovers_total: requests handed to the backup
 	// because the primary could not take them.

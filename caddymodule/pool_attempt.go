@@ -1,10 +1,13 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -21,6 +24,9 @@ type pool struct {
 	// hosts holds the lower-case host names of the pool's configured
 	// upstreams: a Location pointing at one of them is rewritten.
 	hosts map[string]bool
+	// reportsWrites: the pool's transport is net/http's, which reports
+	// the end of every request write (see connTrace).
+	reportsWrites bool
 	// requests counts the pool's attempts by outcome, resolved once here
 	// rather than looked up by label on every request.
 	requests [numOutcomes]prometheus.Counter
@@ -39,11 +45,20 @@ func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.Coun
 		}
 		hosts[strings.ToLower(host)] = true
 	}
-	pl := &pool{name: name, proxy: proxy, hosts: hosts, placeholder: name, logField: zap.String(logFieldPool, name)}
+	pl := &pool{name: name, proxy: proxy, hosts: hosts, reportsWrites: reportsWrites(proxy.Transport),
+		placeholder: name, logField: zap.String(logFieldPool, name)}
 	for o := range numOutcomes {
 		pl.requests[o] = requests.WithLabelValues(name, o.String())
 	}
 	return pl
+}
+
+// reportsWrites reports whether a pool's provisioned transport is
+// net/http's: reverse_proxy's http transport, unless it speaks HTTP/3
+// (another client, whose trace the edge does not rely on).
+func reportsWrites(rt http.RoundTripper) bool {
+	ht, ok := rt.(*reverseproxy.HTTPTransport)
+	return ok && ht.Transport != nil && !slices.Contains(ht.Versions, "3")
 }
 
 // outcome is how one pool's attempt at a request ended.
@@ -53,9 +68,14 @@ const (
 	// outcomeAnswered: the pool's answer (any status) went to the client.
 	outcomeAnswered outcome = iota
 	// outcomeUnavailable: the request certainly did not reach the pool
-	// (no upstream available, or no connection made); another pool may
-	// take it.
+	// (no upstream available, no connection made, or the request not
+	// written whole on a new connection); another pool may take it.
 	outcomeUnavailable
+	// outcomeStale: the request certainly did not reach the pool: the
+	// kept-alive connection it was given ended (the pool closed it while
+	// it was idle) before the pool asked for the body or the request was
+	// written whole. A new connection of the same pool may take it.
+	outcomeStale
 	// outcomeFailed: the request may have reached the pool, which then
 	// failed (reset, closed, bad answer) before answering.
 	outcomeFailed
@@ -75,6 +95,8 @@ func (o outcome) String() string {
 		return "answered"
 	case outcomeUnavailable:
 		return "unavailable"
+	case outcomeStale:
+		return "stale_connection"
 	case outcomeFailed:
 		return "failed"
 	case outcomeTimeout:
@@ -96,8 +118,8 @@ type attemptResult struct {
 }
 
 // attempt hands the request to the pool once, with a fresh reader on the
-// cleaned body, and tells how that ended. Only an outcomeUnavailable
-// attempt left nothing written to w.
+// cleaned body, and tells how that ended. Only an outcomeUnavailable or
+// outcomeStale attempt left nothing written to w.
 func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte) attemptResult {
 	// What the attempt needs, in one allocation.
 	st := new(struct {
@@ -107,20 +129,38 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		rw    poolResponseWriter
 	})
 	st.conn.trace(&st.trace)
-	req := r.WithContext(httptrace.WithClientTrace(r.Context(), &st.trace))
+	ctx := r.Context()
+	// The attempt gets its own copy of the request's variables, which
+	// reverse_proxy writes, and hands back what it set in it once it is
+	// over: a connection the transport went on dialing for it, after it
+	// was given another one, reads the copy later, while a next attempt
+	// or the rest of the request changes the request's own.
+	vars, _ := ctx.Value(caddyhttp.VarsCtxKey).(map[string]any)
+	var attemptVars map[string]any
+	if vars != nil {
+		attemptVars = maps.Clone(vars)
+		ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, attemptVars)
+	}
+	req := r.WithContext(httptrace.WithClientTrace(ctx, &st.trace))
 	st.body.Reset(body)
 	req.Body = &st.body // r has no GetBody (see ServeHTTP): never replayed
 
 	rw := &st.rw
 	rw.init(w, r, pl)
 	err := pl.proxy.ServeHTTP(rw, req, next)
+	maps.Copy(vars, attemptVars)
 	gone := r.Context().Err() != nil
 	switch {
 	case gone && (rw.status == 0 || rw.status == statusClientClosed):
 		return attemptResult{outcomeClientGone, err}
 	case rw.status != 0 || err == nil:
 		return attemptResult{outcomeAnswered, err}
-	case !st.conn.mayHaveReached(err):
+	// The body is read only to be written: bytes left in it never went
+	// out (and no one else holds them: there is no GetBody).
+	case st.body.Len() > 0, !st.conn.mayHaveReached(err, pl.reportsWrites):
+		if st.conn.staleConn() {
+			return attemptResult{outcomeStale, err}
+		}
 		return attemptResult{outcomeUnavailable, err}
 	case isTimeout(err):
 		return attemptResult{outcomeTimeout, err}
@@ -128,32 +168,59 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	return attemptResult{outcomeFailed, err}
 }
 
-// connTrace records, through net/http's client trace, whether the pool's
-// transport asked for a connection for the request and whether it got
-// one. net/http writes a request only on a connection it handed to it
-// (GotConn), so a request whose transport asked for a connection and
-// never got one was not written anywhere.
+// connTrace records, through net/http's client trace, what became of the
+// request on its way to the pool: whether the pool's transport asked for
+// a connection, whether it got one (and whether that one had carried
+// requests before), and whether the request was written whole.
+//
+// net/http writes a request only on a connection it handed to it
+// (GotConn), and reports the end of every request write (WroteRequest,
+// with the error that stopped it, if any): a request whose transport
+// asked for a connection and never got one was not written anywhere, and
+// one whose write never ended without an error was not written whole.
+//
+// A request not written whole, or whose body was not read whole (the
+// transport holds the body back until the pool asks for it, see
+// Expect: 100-continue in deliver), was not received: it is framed by its
+// Content-Length, and a pool acts on the whole body only (UCWA's inputs
+// are in it), never on a request cut short, which its HTTP server fails
+// when the connection ends.
 type connTrace struct {
 	askedConn atomic.Bool
 	gotConn   atomic.Bool
+	// reused: the connection last handed to the request had carried
+	// requests before.
+	reused atomic.Bool
+	// wrote: a request write ended without an error.
+	wrote atomic.Bool
 }
 
 // trace sets t up to record into c.
 func (c *connTrace) trace(t *httptrace.ClientTrace) {
 	t.GetConn = func(string) { c.askedConn.Store(true) }
-	t.GotConn = func(httptrace.GotConnInfo) { c.gotConn.Store(true) }
+	t.GotConn = func(info httptrace.GotConnInfo) {
+		c.gotConn.Store(true)
+		c.reused.Store(info.Reused)
+	}
+	t.WroteRequest = func(info httptrace.WroteRequestInfo) {
+		if info.Err == nil {
+			c.wrote.Store(true)
+		}
+	}
 }
 
-// mayHaveReached reports whether a byte of the request may have reached
-// an upstream of the pool, given the pool's error. It says no only on
-// facts: no connection ever handed to the request by net/http, a dial
-// error (also for transports that do not trace), or reverse_proxy's 503
+// mayHaveReached reports whether the whole request may have reached an
+// upstream of the pool, given the pool's error and whether its transport
+// reports its writes (reportsWrites). It says no only on facts: no
+// connection ever handed to the request by net/http; a transport that
+// reports its writes never reporting one ended without an error; a dial
+// error (also for transports that do not trace); or reverse_proxy's 503
 // for "no upstream available", which it gives before any round trip.
-// Anything else may have reached the pool: a reset, a timeout, an error
-// of a transport that does not trace.
-func (c *connTrace) mayHaveReached(err error) bool {
+// Anything else may have reached the pool: a reset or a timeout after
+// the request was written, an error of a transport that does not trace.
+func (c *connTrace) mayHaveReached(err error, reportsWrites bool) bool {
 	if c.gotConn.Load() {
-		return true
+		return c.wrote.Load() || !reportsWrites
 	}
 	if c.askedConn.Load() {
 		return false
@@ -164,6 +231,15 @@ func (c *connTrace) mayHaveReached(err error) bool {
 	}
 	var herr caddyhttp.HandlerError
 	return !errors.As(err, &herr) || herr.StatusCode != http.StatusServiceUnavailable
+}
+
+// staleConn reports whether the request, which did not reach the pool,
+// had been given a kept-alive connection: one that ended while it was
+// idle, as when the pool's keep-alive timeout ran out. A new connection
+// of the same pool may well take the request, where a failure on a new
+// connection says the pool itself cannot.
+func (c *connTrace) staleConn() bool {
+	return c.gotConn.Load() && c.reused.Load()
 }
 
 // isTimeout reports whether err is a timeout (such as the transport's

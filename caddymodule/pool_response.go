@@ -35,8 +35,13 @@ func (w *poolResponseWriter) init(rw http.ResponseWriter, r *http.Request, pl *p
 	w.pool, w.edgeScheme, w.edgeHost = pl, scheme, r.Host
 }
 
-// WriteHeader rewrites Location before the final status goes out.
+// WriteHeader rewrites Location before the final status goes out. The
+// pool's 100 Continue answers the edge's own Expect (see deliver), not
+// the client, whose body the edge has read already: it is dropped.
 func (w *poolResponseWriter) WriteHeader(status int) {
+	if status == http.StatusContinue {
+		return
+	}
 	if w.status == 0 && status >= http.StatusOK {
 		w.status = status
 		w.rewriteLocation()

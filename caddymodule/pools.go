@@ -1,9 +1,12 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -48,6 +51,9 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 		if err := checkPoolProxy(c.proxy); err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
+		if err := setPoolTransportDefaults(c.proxy); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
 		if err := c.proxy.Provision(ctx); err != nil {
 			// Provision may have registered upstream hosts before it failed,
 			// and nothing else cleans up a proxy this handler provisions.
@@ -69,6 +75,68 @@ func checkPoolProxy(proxy *reverseproxy.Handler) error {
 	return nil
 }
 
+// Defaults of a pool's http transport, for settings its configuration
+// leaves unset (or sets to 0).
+const (
+	// DefaultPoolKeepAlive is how long a connection to a pool is kept
+	// while idle (transport http { keepalive }): below IIS's 120s
+	// connection timeout, so that the edge, not the pool, closes an idle
+	// connection, and a request does not meet one the pool is closing.
+	DefaultPoolKeepAlive = 90 * time.Second
+
+	// DefaultPoolExpectContinueTimeout is how long the body of a request
+	// waits for the pool's 100 Continue before it is sent all the same
+	// (transport http { expect_continue_timeout }).
+	DefaultPoolExpectContinueTimeout = time.Second
+)
+
+// setPoolTransportDefaults gives a pool's http transport (the one
+// reverse_proxy uses when none is configured, too) the edge's defaults
+// before it is provisioned: Caddy's own are a keep-alive as long as
+// IIS's, and no wait for 100 Continue. Other transports are left alone.
+func setPoolTransportDefaults(proxy *reverseproxy.Handler) error {
+	transport := map[string]json.RawMessage{"protocol": json.RawMessage(`"http"`)}
+	if proxy.TransportRaw != nil {
+		if err := json.Unmarshal(proxy.TransportRaw, &transport); err != nil {
+			return fmt.Errorf("transport: %w", err)
+		}
+		var protocol string
+		if _ = json.Unmarshal(transport["protocol"], &protocol); protocol != "http" {
+			return nil
+		}
+	}
+	keepAlive := map[string]json.RawMessage{}
+	if raw := transport["keep_alive"]; raw != nil {
+		if err := json.Unmarshal(raw, &keepAlive); err != nil {
+			return fmt.Errorf("transport: keep_alive: %w", err)
+		}
+	}
+	for _, d := range []struct {
+		object map[string]json.RawMessage
+		name   string
+		value  time.Duration
+	}{
+		{keepAlive, "idle_timeout", DefaultPoolKeepAlive},
+		{transport, "expect_continue_timeout", DefaultPoolExpectContinueTimeout},
+	} {
+		var set caddy.Duration
+		if raw := d.object[d.name]; raw != nil {
+			if err := json.Unmarshal(raw, &set); err != nil {
+				return fmt.Errorf("transport: %s: %w", d.name, err)
+			}
+		}
+		if set == 0 {
+			d.object[d.name] = json.RawMessage(strconv.FormatInt(int64(d.value), 10))
+		}
+	}
+	var err error
+	if transport["keep_alive"], err = json.Marshal(keepAlive); err != nil {
+		return err
+	}
+	proxy.TransportRaw, err = json.Marshal(transport)
+	return err
+}
+
 // cleanupPools stops what the pools' reverse proxies started (health
 // checkers, connections).
 func (h *Handler) cleanupPools() error {
@@ -83,13 +151,22 @@ func (h *Handler) cleanupPools() error {
 // deliver sends the accepted, re-encoded request (body) to the primary
 // pool and, when the primary cannot take it, to the backup pool. A
 // startPhoneAudio request that reached a pool may already have rung a
-// phone, so a request goes to the backup only when the primary certainly
-// did not receive a byte of it, and it is never sent twice. Every
-// outcome ends in an answer written here or by a pool, so it returns nil
-// once pools are configured. Without pools it calls next.
+// phone, so a request goes out again (on another connection of the same
+// pool, or to the backup) only when the pool certainly did not receive
+// it whole, and never once it may have. Every outcome ends in an answer
+// written here or by a pool, so it returns nil once pools are
+// configured. Without pools it calls next.
 func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, errFormat errorFormat) error {
 	if len(h.pools) == 0 {
 		return next.ServeHTTP(w, r)
+	}
+	// The pool is to say that it reads this request (100 Continue)
+	// before its body goes out: a request that meets a connection the
+	// pool is closing then never leaves more than its headers, and is
+	// certainly not carried out (see connTrace). RFC 9110 allows the
+	// expectation only on a request with content.
+	if len(body) > 0 {
+		r.Header.Set("Expect", "100-continue")
 	}
 	var unavailable error // why the last pool could not take the request
 	for i, pl := range h.pools {
@@ -103,7 +180,18 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		setServingPool(r, pl.placeholder, pl.logField)
 		res := pl.attempt(w, r, next, body)
 		pl.requests[res.outcome].Inc()
-		if res.outcome == outcomeUnavailable {
+		// A kept-alive connection that ended before the pool took the
+		// request (the pool closed it while it was idle) took nothing: the
+		// request goes out again on another connection of the pool, which
+		// the transport dials unless a live one is idle.
+		for stale := 1; res.outcome == outcomeStale && stale <= maxStaleConns; stale++ {
+			if c := h.logger.Check(zap.DebugLevel, "kept-alive pool connection ended before the pool took the request; trying another connection"); c != nil {
+				c.Write(zap.String("pool", pl.name), zap.Int("stale_connections", stale), zap.Error(res.err))
+			}
+			res = pl.attempt(w, r, next, body)
+			pl.requests[res.outcome].Inc()
+		}
+		if res.outcome == outcomeUnavailable || res.outcome == outcomeStale {
 			setServingPool(r, "", noPoolLogField)
 			unavailable = res.err
 			continue
@@ -140,6 +228,15 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 	errNoPool.Write(w, errFormat.get())
 	return nil
 }
+
+// maxStaleConns is how many kept-alive connections that ended before
+// the pool took the request one request may meet on a pool before the
+// pool counts as unable to take it. The transport closes each such
+// connection, and net/http notices most others closing by themselves, so
+// it bounds a burst of them, such as a pool that restarted leaves behind;
+// a pool that closes more than this in a row behaves like one that
+// cannot take requests.
+const maxStaleConns = 8
 
 // The answers the edge gives for the pools.
 var (

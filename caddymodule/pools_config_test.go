@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -101,6 +104,53 @@ func TestPoolUnhealthyByActiveHealthCheck(t *testing.T) {
 			if resp.Status != http.StatusCreated || len(primary.Received()) != 0 || len(backup.Received()) != 1 {
 				t.Fatalf("%d %s; primary received %d, backup %d, want 0 and 1",
 					resp.Status, resp.Body, len(primary.Received()), len(backup.Received()))
+			}
+		})
+	}
+}
+
+// TestPoolTransportDefaults: a pool's http transport keeps idle
+// connections for 90s (below IIS's 120s) and lets a body wait 1s for the
+// pool's 100 Continue, unless its configuration says otherwise; other
+// settings and other transports are left as configured.
+func TestPoolTransportDefaults(t *testing.T) {
+	ctx := benchContext(t)
+	for _, tc := range []struct {
+		name, transport string // the primary's "transport" JSON, if any
+		wantIdle        time.Duration
+		wantExpect      time.Duration
+		wantPerHost     int
+	}{
+		{"none", "", 90 * time.Second, time.Second, 32},
+		{"http, unset", `{"protocol":"http","dial_timeout":"2s"}`, 90 * time.Second, time.Second, 32},
+		{"keep_alive without idle_timeout", `{"protocol":"http","keep_alive":{"max_idle_conns_per_host":4}}`, 90 * time.Second, time.Second, 4},
+		{"set", `{"protocol":"http","keep_alive":{"idle_timeout":"5m"},"expect_continue_timeout":"3s"}`, 5 * time.Minute, 3 * time.Second, 32},
+		{"set in nanoseconds", `{"protocol":"http","keep_alive":{"idle_timeout":30000000000},"expect_continue_timeout":2000000000}`, 30 * time.Second, 2 * time.Second, 32},
+		{"fastcgi", `{"protocol":"fastcgi","root":"/srv"}`, 0, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			primary := fmt.Sprintf(`{"upstreams":[{"dial":%q}]`, testkit.DownAddr(t))
+			if tc.transport != "" {
+				primary += `,"transport":` + tc.transport
+			}
+			h := provision(t, ctx, new(Handler), `{"jwt":{"off":true},"default_region":"US","primary":`+primary+`}}`)
+			ht, ok := h.pools[0].proxy.Transport.(*reverseproxy.HTTPTransport)
+			if !ok {
+				if tc.wantIdle != 0 {
+					t.Fatalf("transport %T, want the http transport", h.pools[0].proxy.Transport)
+				}
+				if h.pools[0].reportsWrites {
+					t.Error("a transport other than net/http's counts as reporting its writes")
+				}
+				return
+			}
+			rt := ht.Transport
+			if rt.IdleConnTimeout != tc.wantIdle || rt.ExpectContinueTimeout != tc.wantExpect || rt.MaxIdleConnsPerHost != tc.wantPerHost {
+				t.Errorf("idle timeout %v, expect-continue timeout %v, idle connections per host %d; want %v, %v, %d",
+					rt.IdleConnTimeout, rt.ExpectContinueTimeout, rt.MaxIdleConnsPerHost, tc.wantIdle, tc.wantExpect, tc.wantPerHost)
+			}
+			if !h.pools[0].reportsWrites {
+				t.Error("net/http's transport does not count as reporting its writes")
 			}
 		})
 	}

@@ -85,21 +85,38 @@ func (c Claims) String(name string) string {
 	return s
 }
 
-// Scopes are the scopes the token grants, from scp and scope
-// (space-separated strings, or arrays as some providers send) and roles
-// (an array).
+// Scopes are the scopes the token grants: from scp and scope, strings of
+// scopes separated by spaces (RFC 6749 3.3: U+0020 only; a tab, a
+// no-break space or any other white space is part of a scope, so
+// "A\tB" is the one scope "A\tB"), or arrays of strings as some
+// providers send; and from roles, an array of strings only (a roles
+// string grants nothing). Items of an array that are not strings are
+// ignored.
 func (c Claims) Scopes() []string {
 	var scopes []string
 	for _, name := range []string{"scp", "scope", "roles"} {
 		switch v := c[name].(type) {
 		case string:
-			scopes = append(scopes, strings.Fields(v)...)
+			if name != "roles" {
+				scopes = appendSpaceSeparated(scopes, v)
+			}
 		case []any:
 			for _, item := range v {
 				if s, ok := item.(string); ok {
 					scopes = append(scopes, s)
 				}
 			}
+		}
+	}
+	return scopes
+}
+
+// appendSpaceSeparated appends the scopes of a space-separated string,
+// skipping empty ones (runs of spaces).
+func appendSpaceSeparated(scopes []string, s string) []string {
+	for scope := range strings.SplitSeq(s, " ") {
+		if scope != "" {
+			scopes = append(scopes, scope)
 		}
 	}
 	return scopes
@@ -348,6 +365,9 @@ func (v *Verifier[G]) verify(ctx context.Context, raw string, epoch keyEpoch) (*
 	})
 	if err != nil {
 		return nil, &Error{Message: v.describe(token, err), Cause: err}
+	}
+	if e := v.checkStrict(raw, token); e != nil {
+		return nil, e
 	}
 	if len(v.issuers) > 0 {
 		if iss, err := claims.GetIssuer(); err != nil || !slices.Contains(v.issuers, iss) {

@@ -2,6 +2,8 @@ package bearer
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +52,7 @@ func TestVerifyErrors(t *testing.T) {
 }
 
 // TestClaims: the claims a grant is made from, and the scopes from scp,
-// scope (strings or arrays) and roles.
+// scope (strings or arrays) and roles (arrays only).
 func TestClaims(t *testing.T) {
 	k := testkit.Keys(t)
 	v := newTester(t, &Config{Algorithms: []string{"ES256"},
@@ -64,6 +66,88 @@ func TestClaims(t *testing.T) {
 	if got := strings.Join(claims.Scopes(), " "); got != "a b c d" {
 		t.Errorf("scopes %q, want a b c d", got)
 	}
+}
+
+// TestScopes: scp and scope separate scopes with U+0020 only; roles
+// counts only as an array of strings.
+func TestScopes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		claims Claims
+		want   []string
+	}{
+		{"spaces", Claims{"scp": " A  B "}, []string{"A", "B"}},
+		{"tab", Claims{"scp": "A\tB"}, []string{"A\tB"}},
+		{"no-break space", Claims{"scope": "A\u00a0B"}, []string{"A\u00a0B"}},
+		{"line feed", Claims{"scp": "A\nB C"}, []string{"A\nB", "C"}},
+		{"ideographic space", Claims{"scp": "A\u3000B"}, []string{"A\u3000B"}},
+		{"arrays", Claims{"scp": []any{"A B"}, "scope": []any{"C", 1, nil}}, []string{"A B", "C"}},
+		{"roles array", Claims{"roles": []any{"A", "B"}}, []string{"A", "B"}},
+		{"roles string", Claims{"roles": "A B"}, nil},
+		{"roles object", Claims{"roles": map[string]any{"A": true}}, nil},
+		{"scp number", Claims{"scp": 7.0}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.claims.Scopes(); !slices.Equal(got, tc.want) {
+				t.Errorf("scopes %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestVerifyStrict: a token with a valid signature and valid claims is
+// still refused when its header has crit or its header or claims give a
+// member name twice; such a token is never cached. A member given twice
+// deeper down is no concern of the edge's.
+func TestVerifyStrict(t *testing.T) {
+	k := testkit.Keys(t)
+	v := newTester(t, &Config{Algorithms: []string{"RS256", "HS256"}, HMACSecret: string(k.HMAC),
+		PublicKeyFiles: []string{testkit.WriteFile(t, t.TempDir(), "rsa.pem", testkit.PublicPEM(t, k.RSA))}})
+	now := v.clock.Now()
+	valid := testkit.ClaimsJSON(t, testkit.Claims(now, nil)) // {"aud":...,"exp":...,...}
+	past := now.Add(-time.Hour).Unix()
+	rs := func(header, claims string) string {
+		return testkit.MintRaw(t, jwt.SigningMethodRS256, k.RSA, header, claims)
+	}
+	const header = `{"alg":"RS256","typ":"JWT"}`
+	for _, tc := range []struct {
+		name, token, message string
+		cause                error
+	}{
+		{"crit naming a claim", rs(`{"alg":"RS256","crit":["exp"],"exp":1}`, valid),
+			"The token's header lists critical extensions (crit), which are not supported here.", errCritical},
+		{"crit empty", rs(`{"alg":"RS256","crit":[]}`, valid), "critical extensions (crit)", errCritical},
+		{"crit not an array", rs(`{"alg":"RS256","crit":"b64"}`, valid), "critical extensions (crit)", errCritical},
+		{"exp twice, the last valid", rs(header, fmt.Sprintf(`{"exp":%d,`, past)+valid[1:]),
+			"The token's header or claims give a member name twice.", errDuplicateClaim},
+		{"exp twice, once escaped", rs(header, fmt.Sprintf(`{"\u0065xp":%d,`, past)+valid[1:]), "a member name twice", errDuplicateClaim},
+		{"scp twice", rs(header, `{"scp":"Admin",`+valid[1:]), "a member name twice", errDuplicateClaim},
+		{"kid twice", rs(`{"alg":"RS256","kid":"a","kid":"b"}`, valid), "a member name twice", errDuplicateHeader},
+		{"alg twice, the last RS256", rs(`{"alg":"HS256","alg":"RS256"}`, valid), "a member name twice", errDuplicateHeader},
+		{"crit with another key's signature", testkit.MintRaw(t, jwt.SigningMethodRS256, k.RSA2, `{"alg":"RS256","crit":["x"]}`, valid),
+			"The token's signature is invalid.", jwt.ErrTokenSignatureInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := v.refuse(t, tc.token, tc.message)
+			if !errors.Is(e, tc.cause) {
+				t.Errorf("cause %v, want %v", e.Cause, tc.cause)
+			}
+			if sig := tc.token[strings.LastIndex(tc.token, ".")+1:]; strings.Contains(e.Error(), sig) {
+				t.Error("the error repeats the token")
+			}
+		})
+	}
+	v.wantCache(t, 0, 0, 9)
+
+	t.Run("a member twice in a nested object", func(t *testing.T) {
+		claims := v.accept(t, rs(header, `{"ext":{"a":1,"a":2},"list":[{"b":1,"b":2}],`+valid[1:]))
+		if claims.String("sub") != "user-sub" {
+			t.Errorf("claims %v", claims)
+		}
+	})
+	t.Run("names that differ in case only", func(t *testing.T) {
+		v.accept(t, rs(header, `{"EXP":1,"Scp":"x",`+valid[1:]))
+	})
 }
 
 // TestNewErrors: settings that cannot work are refused with a message

@@ -17,18 +17,21 @@ import (
 // answers it with its Answer. GET /health answers 200 while the pool is
 // healthy, else 503. A pool can be killed, as a crash would, and started
 // again on the same port, which stays reserved for it meanwhile (a
-// connection to a killed pool is refused).
+// connection to a killed pool is refused). It can also close every
+// kept-alive connection as soon as it is idle (CloseWhenIdle), as a pool
+// whose keep-alive timeout runs out does.
 type Pool struct {
-	name    string
-	port    int
-	answer  Answer
-	tls     *httptest.Server // for NewTLSPool
-	healthy atomic.Bool
-	release chan struct{} // closed at the test's end, so hanging answers return
+	name      string
+	port      int
+	answer    Answer
+	tls       *httptest.Server // for NewTLSPool
+	healthy   atomic.Bool
+	closeIdle atomic.Bool
+	release   chan struct{} // closed at the test's end, so hanging answers return
 
 	// Requests counts the requests received completely; Health the
-	// health checks.
-	Requests, Health Counter
+	// health checks; Conns the connections accepted.
+	Requests, Health, Conns Counter
 	// Arrived counts the requests whose headers arrived, complete or
 	// not: a request that reached the pool at all.
 	Arrived Counter
@@ -104,7 +107,7 @@ func (p *Pool) Restart(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: p, ErrorLog: quietLog}
+	srv := &http.Server{Handler: p, ErrorLog: quietLog, ConnState: p.connState}
 	p.mu.Lock()
 	p.srv = srv
 	p.mu.Unlock()
@@ -121,6 +124,25 @@ func (p *Pool) Kill() {
 		_ = srv.Close()
 	}
 }
+
+// connState counts the connections and, with CloseWhenIdle, closes each
+// one as soon as it is idle: right after an answer went out.
+func (p *Pool) connState(conn net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		p.Conns.Add()
+	case http.StateIdle:
+		if p.closeIdle.Load() {
+			_ = conn.Close()
+		}
+	}
+}
+
+// CloseWhenIdle makes the pool close every kept-alive connection as soon
+// as it has answered on it (on: true), without a word to the client, as a
+// server does whose keep-alive timeout ran out: a client that sends its
+// next request on that connection races the close.
+func (p *Pool) CloseWhenIdle(on bool) { p.closeIdle.Store(on) }
 
 // SetHealthy sets what /health answers: 200, or 503.
 func (p *Pool) SetHealthy(healthy bool) { p.healthy.Store(healthy) }

@@ -1,0 +1,479 @@
+package caddymodule
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// waitForBody is the pool block the tests below give their pools: the
+// body of a request waits for the pool's 100 Continue however long it
+// takes (the default, 1s, is a time a loaded machine might exceed), so
+// that no outcome depends on how fast the machine is.
+const waitForBody = " {\n\t\t\ttransport http {\n\t\t\t\texpect_continue_timeout 10m\n\t\t\t}\n\t\t}"
+
+// TestPoolClosingIdleConnections: a pool that closes every kept-alive
+// connection as soon as it has answered on it races the edge's next
+// request on that connection. A request the pool never received is never
+// failed (every answer is the pool's 201) and none is received twice,
+// whether or not a backup is configured.
+func TestPoolClosingIdleConnections(t *testing.T) {
+	const (
+		requests = 1000
+		workers  = 8
+	)
+	for _, withBackup := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one pool", true: "with backup"}[withBackup], func(t *testing.T) {
+			primary := testkit.NewPool(t, "primary", testkit.AnswerCreated)
+			primary.CloseWhenIdle(true)
+			pools := "\t\tprimary " + primary.Addr() + waitForBody
+			var backup *testkit.Pool
+			if withBackup {
+				backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
+				pools += "\n\t\tbackup " + backup.Addr() + waitForBody
+			}
+			e := startEdge(t, "caddyfile", poolsCaddyfile(pools), testkit.WithAdmin())
+
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var (
+				next   atomic.Int64
+				mu     sync.Mutex
+				status = map[int]int{}
+				wg     sync.WaitGroup
+			)
+			for range workers {
+				wg.Go(func() {
+					for n := next.Add(1); n <= requests && ctx.Err() == nil; n = next.Add(1) {
+						resp, err := testkit.Do(e.Client(), testkit.Request{Context: ctx, URL: e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"),
+							ContentType: "application/json", Body: fmt.Sprintf(`{"to":"4255551234","operationId":"idle-%d"}`, n)})
+						mu.Lock()
+						if err != nil {
+							status[-1]++
+						} else {
+							status[resp.Status]++
+						}
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+
+			if status[http.StatusCreated] != requests {
+				t.Errorf("answers by status %v, want %d 201 (-1: no answer)", status, requests)
+			}
+			received := map[string]int{}
+			for _, p := range []*testkit.Pool{primary, backup} {
+				if p != nil {
+					for _, op := range p.OperationIDs() {
+						received[op]++
+					}
+				}
+			}
+			for op, n := range received {
+				if n > 1 {
+					t.Errorf("operationId %s reached the pools %d times", op, n)
+				}
+			}
+			if len(received) != requests {
+				t.Errorf("the pools received %d distinct operationIds, want %d", len(received), requests)
+			}
+			// The race did happen: requests met connections the pool had
+			// closed, and went out again.
+			stale := e.Metric(`caddy_ucwa_pool_requests_total{outcome="stale_connection",pool="primary"}`)
+			if stale == 0 {
+				t.Error("no request met a connection the pool had closed: the test tested nothing")
+			}
+			t.Logf("%d requests from %d clients: answers by status %v; %v met a closed connection and went out again; the primary accepted %d connections",
+				requests, workers, status, stale, primary.Conns.Load())
+		})
+	}
+}
+
+// TestPoolStaleConnections: a request whose kept-alive connection ends
+// after its headers, before the pool asks for its body, goes out again on
+// another connection of the same pool; after 1+maxStaleConns such
+// connections, the pool counts as unable to take it and the backup does.
+// The pool ends each such connection with a reset, as a crashed worker or
+// an appliance on the way does.
+func TestPoolStaleConnections(t *testing.T) {
+	const idle = maxStaleConns + 2 // kept-alive connections made beforehand
+	for _, tc := range []struct {
+		name        string
+		reset       int64 // kept-alive connections the pool resets after the headers
+		wantStale   float64
+		wantPrimary bool // the primary, else the backup, takes the request
+	}{
+		{"two stale connections, then one that takes it", 2, 2, true},
+		{"every kept-alive connection stale", idle, 1 + maxStaleConns, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var warm sync.WaitGroup
+			warm.Add(idle)
+			var reset atomic.Int64
+			primary := newRawPool(t, func(_ *http.Request, nth int) rawAction {
+				if nth == 0 {
+					// Hold every first answer until idle requests are in:
+					// the edge then has idle connections to the pool.
+					warm.Done()
+					warm.Wait()
+					return rawServe
+				}
+				if reset.Add(-1) >= 0 {
+					return rawReset
+				}
+				return rawServe
+			})
+			backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
+			e := startEdge(t, "caddyfile", "{\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n"+
+				poolsCaddyfile("\t\tprimary "+primary.Addr()+waitForBody+"\n\t\tbackup "+backup.Addr()+waitForBody), testkit.WithAdmin())
+
+			var wg sync.WaitGroup
+			for i := range idle {
+				wg.Go(func() {
+					if resp := e.startPhoneAudio(fmt.Sprint("warm-", i)); resp.Status != http.StatusCreated {
+						t.Errorf("warming up: %d %s", resp.Status, resp.Body)
+					}
+				})
+			}
+			wg.Wait()
+			if got := primary.Conns(); got != idle {
+				t.Fatalf("the edge made %d connections to the pool, want %d", got, idle)
+			}
+
+			reset.Store(tc.reset)
+			resp := e.startPhoneAudio("op-stale")
+			if resp.Status != http.StatusCreated {
+				t.Fatalf("status %d, want 201: %s", resp.Status, resp.Body)
+			}
+			primaryGot := strings.Count(strings.Join(primary.OperationIDs(), ","), "op-stale")
+			backupGot := strings.Count(strings.Join(backup.OperationIDs(), ","), "op-stale")
+			if wantPrimary := map[bool]int{true: 1}[tc.wantPrimary]; primaryGot != wantPrimary || backupGot != 1-wantPrimary {
+				t.Errorf("the primary received the request %d times, the backup %d; want %d and %d", primaryGot, backupGot, wantPrimary, 1-wantPrimary)
+			}
+			if got := e.Metric(`caddy_ucwa_pool_requests_total{outcome="stale_connection",pool="primary"}`); got != tc.wantStale {
+				t.Errorf("stale connections met: %v, want %v", got, tc.wantStale)
+			}
+			for _, h := range primary.Headers() {
+				if h.Get("Expect") != "100-continue" {
+					t.Errorf("the pool got a request with Expect %q, want 100-continue", h.Get("Expect"))
+				}
+			}
+			e.Logs().Wait(t, `"msg":"kept-alive pool connection ended before the pool took the request; trying another connection"`, `"stale_connections":2`)
+		})
+	}
+}
+
+// TestPoolWriteFails: a request whose body the pool stops reading and
+// resets partway was not received whole, so the pool cannot have carried
+// it out: it goes to the backup. The body is larger than every buffer on
+// the way, so that its write fails for certain.
+func TestPoolWriteFails(t *testing.T) {
+	size := largerThanSocketBuffers(t)
+	primary := newRawPool(t, func(*http.Request, int) rawAction { return rawResetInBody })
+	backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
+	e := startEdge(t, "caddyfile", strings.Replace(poolsCaddyfile("\t\tprimary "+primary.Addr()+waitForBody+"\n\t\tbackup "+backup.Addr()),
+		"jwt off", fmt.Sprintf("jwt off\n\t\tmax_body_size %d", size+1<<10), 1), testkit.WithAdmin())
+
+	body := fmt.Sprintf(`{"to":"4255551234","operationId":"op-big","x":%q}`, strings.Repeat("a", size))
+	resp := e.postJSON("/ucwa/v1/applications/1/communication/startPhoneAudio", body, nil)
+	if resp.Status != http.StatusCreated || len(backup.Received()) != 1 || len(primary.OperationIDs()) != 0 {
+		t.Fatalf("%d %s; the backup received %d requests, the primary %d whole; want 201 from the backup only",
+			resp.Status, resp.Body, len(backup.Received()), len(primary.OperationIDs()))
+	}
+	if got := len(primary.Headers()); got != 1 {
+		t.Errorf("the primary read the headers of %d requests, want 1", got)
+	}
+	for sample, want := range map[string]float64{
+		`caddy_ucwa_pool_requests_total{outcome="unavailable",pool="primary"}`: 1,
+		`caddy_ucwa_pool_failovers_total`:                                      1,
+	} {
+		if got := e.Metric(sample); got != want {
+			t.Errorf("%s = %v, want %v", sample, got, want)
+		}
+	}
+}
+
+// largerThanSocketBuffers is a body size that the send buffer of the
+// edge's connection and the raw pool's receive buffer (kept small, see
+// rawPool) cannot hold together, with room to spare: at least 16 MiB,
+// more where Linux lets a TCP send buffer grow larger (tcp_wmem, its
+// largest size).
+func largerThanSocketBuffers(t *testing.T) int {
+	sendBuffer := 0
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/tcp_wmem"); err == nil {
+		if fields := strings.Fields(string(data)); len(fields) == 3 {
+			sendBuffer, _ = strconv.Atoi(fields[2])
+		}
+	}
+	size := max(16<<20, 2*sendBuffer+(8<<20))
+	if size > maxMaxBodySize-(1<<20) {
+		t.Skipf("a TCP send buffer may grow to %d bytes: no body within max_body_size outgrows it", sendBuffer)
+	}
+	return size
+}
+
+// TestPoolExpectContinue: requests to the pools carry Expect:
+// 100-continue unless the pool's block removes it, and the pool's 100
+// Continue never reaches the client, which has sent its body to the edge
+// already (a client that asked for a 100 itself gets the edge's own).
+func TestPoolExpectContinue(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		block      string // the primary's block
+		header     http.Header
+		wantExpect string // what the pool receives
+		want1xx    int    // informational answers the client gets
+	}{
+		{"default", "", nil, "100-continue", 0},
+		{"removed by header_up", " {\n\t\t\theader_up -Expect\n\t\t}", nil, "", 0},
+		{"client expects 100 itself", "", http.Header{"Expect": {"100-continue"}}, "100-continue", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			primary := testkit.NewPool(t, "primary", testkit.AnswerCreated)
+			e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tprimary "+primary.Addr()+tc.block))
+			var informational atomic.Int64
+			ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+				Got1xxResponse: func(int, textproto.MIMEHeader) error { informational.Add(1); return nil },
+			})
+			resp, err := testkit.Do(e.Client(), testkit.Request{Context: ctx, URL: e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"),
+				ContentType: "application/json", Body: `{"to":"4255551234","operationId":"op-expect"}`, Header: tc.header})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.Status != http.StatusCreated {
+				t.Fatalf("status %d: %s", resp.Status, resp.Body)
+			}
+			if got := primary.Received(); len(got) != 1 || got[0].Header.Get("Expect") != tc.wantExpect || got[0].OperationID() != "op-expect" {
+				t.Errorf("the pool received %+v, want one request with its body and Expect %q", got, tc.wantExpect)
+			}
+			if got := informational.Load(); got != int64(tc.want1xx) {
+				t.Errorf("the client got %d informational answers, want %d", got, tc.want1xx)
+			}
+		})
+	}
+}
+
+// TestConnTrace: what the client trace of an attempt tells about whether
+// the request may have reached the pool, fact by fact.
+func TestConnTrace(t *testing.T) {
+	writeErr := &net.OpError{Op: "write", Net: "tcp", Err: errors.New("broken pipe")}
+	for _, tc := range []struct {
+		name          string
+		events        func(*httptrace.ClientTrace)
+		reportsWrites bool
+		err           error
+		wantReached   bool
+		wantStale     bool
+	}{
+		{"written whole", func(t *httptrace.ClientTrace) {
+			t.GetConn("pool:443")
+			t.GotConn(httptrace.GotConnInfo{Reused: true})
+			t.WroteRequest(httptrace.WroteRequestInfo{})
+		}, true, errors.New("read: connection reset by peer"), true, true},
+		{"write failed on a kept-alive connection", func(t *httptrace.ClientTrace) {
+			t.GetConn("pool:443")
+			t.GotConn(httptrace.GotConnInfo{Reused: true})
+			t.WroteRequest(httptrace.WroteRequestInfo{Err: writeErr})
+		}, true, writeErr, false, true},
+		{"write failed on a new connection", func(t *httptrace.ClientTrace) {
+			t.GetConn("pool:443")
+			t.GotConn(httptrace.GotConnInfo{})
+			t.WroteRequest(httptrace.WroteRequestInfo{Err: writeErr})
+		}, true, writeErr, false, false},
+		{"connection ended before the write began", func(t *httptrace.ClientTrace) {
+			t.GetConn("pool:443")
+			t.GotConn(httptrace.GotConnInfo{Reused: true})
+		}, true, errors.New("http: server closed idle connection"), false, true},
+		{"connection, transport that does not report writes", func(t *httptrace.ClientTrace) {
+			t.GetConn("pool:443")
+			t.GotConn(httptrace.GotConnInfo{Reused: true})
+		}, false, errors.New("EOF"), true, true},
+		{"no connection handed out", func(t *httptrace.ClientTrace) {
+			t.GetConn("pool:443")
+		}, true, errors.New("dial tcp: i/o timeout"), false, false},
+		{"no trace, dial error", func(*httptrace.ClientTrace) {}, false, reverseproxy.NewDialError(errors.New("refused")), false, false},
+		{"no trace, no upstream", func(*httptrace.ClientTrace) {}, false, caddyhttp.Error(http.StatusServiceUnavailable, errors.New("no upstreams available")), false, false},
+		{"no trace, other error", func(*httptrace.ClientTrace) {}, false, errors.New("EOF"), true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c connTrace
+			var trace httptrace.ClientTrace
+			c.trace(&trace)
+			tc.events(&trace)
+			if got := c.mayHaveReached(tc.err, tc.reportsWrites); got != tc.wantReached {
+				t.Errorf("mayHaveReached = %v, want %v", got, tc.wantReached)
+			}
+			if got := c.staleConn(); got != tc.wantStale {
+				t.Errorf("staleConn = %v, want %v", got, tc.wantStale)
+			}
+		})
+	}
+}
+
+// rawAction is what a rawPool does with a request whose headers it read.
+type rawAction int
+
+const (
+	// rawServe asks for the body (100 Continue, when expected), reads it,
+	// records the request and answers 201, keeping the connection.
+	rawServe rawAction = iota
+	// rawReset resets the connection without asking for the body.
+	rawReset
+	// rawResetInBody asks for the body, reads 1 MiB of it and resets
+	// the connection.
+	rawResetInBody
+)
+
+// rawPool is a front-end pool written on a bare listener, for what
+// net/http's server cannot be made to do: end a connection after a
+// request's headers, before asking for its body, or partway through the
+// body. It speaks HTTP/1.1 with keep-alive and answers Expect:
+// 100-continue.
+type rawPool struct {
+	ln     net.Listener
+	decide func(r *http.Request, nth int) rawAction // nth: requests before it on its connection
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	conns   map[net.Conn]bool
+	made    int
+	headers []http.Header // of every request whose headers were read
+	ops     []string      // operationIds of the requests read whole
+}
+
+// newRawPool starts a raw pool on a reserved loopback port; decide says
+// what becomes of each request once its headers are read.
+func newRawPool(t *testing.T, decide func(r *http.Request, nth int) rawAction) *rawPool {
+	t.Helper()
+	ln, err := testkit.Listen(testkit.Port(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &rawPool{ln: ln, decide: decide, conns: map[net.Conn]bool{}}
+	p.wg.Go(p.accept)
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.mu.Lock()
+		for c := range p.conns {
+			_ = c.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *rawPool) Addr() string { return p.ln.Addr().String() }
+
+// Conns is the number of connections the pool accepted.
+func (p *rawPool) Conns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.made
+}
+
+// Headers are the headers of every request whose headers the pool read.
+func (p *rawPool) Headers() []http.Header {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]http.Header(nil), p.headers...)
+}
+
+// OperationIDs are those of the requests the pool read whole.
+func (p *rawPool) OperationIDs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.ops...)
+}
+
+func (p *rawPool) accept() {
+	for {
+		conn, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		// A small receive buffer, set before any body is asked for: a
+		// body the pool stops reading stays mostly with the sender.
+		if tcp, ok := conn.(*net.TCPConn); ok {
+			_ = tcp.SetReadBuffer(64 << 10)
+		}
+		p.mu.Lock()
+		p.conns[conn] = true
+		p.made++
+		p.mu.Unlock()
+		p.wg.Go(func() { p.serve(conn) })
+	}
+}
+
+func (p *rawPool) serve(conn net.Conn) {
+	defer func() {
+		p.mu.Lock()
+		delete(p.conns, conn)
+		p.mu.Unlock()
+		_ = conn.Close()
+	}()
+	br := bufio.NewReader(conn)
+	for nth := 0; ; nth++ {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.headers = append(p.headers, req.Header.Clone())
+		p.mu.Unlock()
+		action := p.decide(req, nth)
+		if action == rawReset {
+			resetConn(conn)
+			return
+		}
+		if req.Header.Get("Expect") == "100-continue" {
+			if _, err := io.WriteString(conn, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+				return
+			}
+		}
+		if action == rawResetInBody {
+			_, _ = io.CopyN(io.Discard, req.Body, 1<<20)
+			resetConn(conn)
+			return
+		}
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.ops = append(p.ops, testkit.Received{Body: string(body)}.OperationID())
+		p.mu.Unlock()
+		if _, err := io.WriteString(conn, "HTTP/1.1 201 Created\r\n"+
+			"Location: /ucwa/v1/applications/1/communication/invitations/primary\r\nContent-Length: 0\r\n\r\n"); err != nil {
+			return
+		}
+	}
+}
+
+// resetConn ends a connection with a reset (RST) rather than an orderly
+// close.
+func resetConn(conn net.Conn) {
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
+	_ = conn.Close()
+}
