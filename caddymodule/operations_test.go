@@ -484,3 +484,41 @@ func TestOperationConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmeOperationsTable: the README's table of guarded operations has
+// a row for every operation of the table, with its method, every path
+// suffix, every scope and every property.
+func TestReadmeOperationsTable(t *testing.T) {
+	rows := map[string]string{}
+	for line := range strings.Lines(readRepoFile(t, "../README.md")) {
+		if rel, ok := strings.CutPrefix(line, "| `"); ok {
+			rel, _, _ = strings.Cut(rel, "`")
+			rows[rel] = line
+		}
+	}
+	for _, op := range ucwa.DefaultOperations() {
+		row, ok := rows[op.Rel]
+		if !ok {
+			t.Errorf("the README has no row for %s", op.Rel)
+			continue
+		}
+		cells := strings.Split(row, " | ")
+		if len(cells) != 7 || !strings.HasPrefix(cells[1], op.Method) {
+			t.Errorf("%s: the row is not operation | method | paths | scopes | body | properties | destinations: %s", op.Rel, row)
+			continue
+		}
+		for _, p := range op.Paths {
+			if !strings.Contains(cells[2], "`"+p+"`") {
+				t.Errorf("%s: the row lacks the path %s", op.Rel, p)
+			}
+		}
+		if cells[3] != strings.Join(op.Scopes, ", ") {
+			t.Errorf("%s: the row's scopes are %q, want %q", op.Rel, cells[3], strings.Join(op.Scopes, ", "))
+		}
+		for _, p := range op.Properties {
+			if !strings.Contains(cells[5], "`"+p.Name+"`") {
+				t.Errorf("%s: the row lacks the property %s", op.Rel, p.Name)
+			}
+		}
+	}
+}
