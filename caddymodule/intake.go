@@ -132,6 +132,12 @@ func (h *Handler) readBody(in *intake) *ucwa.Error {
 	}
 	buf := bodyBuffers.Get().(*bodyBuffer)
 	in.buf = buf
+	if r.ContentLength > 0 {
+		// One allocation for a body of known length and room to read EOF;
+		// a larger one grows as it arrives, so that a length alone never
+		// costs memory.
+		buf.Grow(int(min(r.ContentLength, DefaultMaxBodySize)) + bytes.MinRead)
+	}
 	buf.limit = io.LimitedReader{R: r.Body, N: h.MaxBodySize + 1}
 	defer func() { buf.limit.R = nil }() // not kept past the request
 	n, err := buf.ReadFrom(&buf.limit)
