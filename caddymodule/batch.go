@@ -10,9 +10,10 @@ import (
 
 // acceptBatch takes in a batch (multipart/batching) whose token the
 // batch's scopes granted. Every part that is a guarded operation is
-// checked exactly as if it came alone, with the batch's token: its
-// operation's scopes, its framing, and ucwa's Intake with the part's
-// method, headers, query and body. A cleaned part is written back in
+// checked exactly as if it came alone, with the batch's token (it may
+// carry no Authorization of its own): its operation's scopes, its
+// framing, and ucwa's Intake with the part's method, headers, query and
+// body. A cleaned part is written back in
 // place, with its lengths corrected; every other byte of the batch is
 // forwarded as it came, so a batch without guarded parts goes on byte for
 // byte. The first part that fails (a near miss among them) refuses the
@@ -80,6 +81,11 @@ func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucw
 	if e := checkFraming(p.Header, nil); e != nil {
 		return nil, e
 	}
+	// The batch's token is the one the edge checked; a pool might take a
+	// part's own for that part.
+	if len(p.Header["Authorization"]) > 0 {
+		return nil, errPartAuthorization
+	}
 	header := p.Header
 	if p.Source() == ucwa.BodyInDataHeader && len(header["Content-Type"]) == 0 {
 		// Microsoft's batch.js sends JSON.stringify output in Data, with
@@ -108,4 +114,6 @@ var (
 		"Its request target cannot be read.")
 	errNestedBatch = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeParameterValidationFailure,
 		"A batch cannot hold another batch.")
+	errPartAuthorization = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
+		"A batched request carries no Authorization of its own: the batch's token authorizes every part.")
 )

@@ -122,6 +122,8 @@ func TestBatchRefused(t *testing.T) {
 		{name: "a part the token may not make", auth: bearerFor(t, "Conversations.Initiate"), status: 403, message: "Batch part 2: The token grants none of the scopes immediateForwardToContact needs: User.ReadWrite.",
 			body:      batchBody(start(`{"to":"sip:a@b.c"}`), "POST "+opsApp+"/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact?target=sip:a@b.c HTTP/1.1\r\n"),
 			challenge: `Bearer error="insufficient_scope", scope="User.ReadWrite"`},
+		{name: "a guarded part with a token of its own", body: batchBody(get, "POST "+opsApp+"/communication/startPhoneAudio?to=sip:a@b.c HTTP/1.1\r\nAuthorization: Bearer cwt=other\r\n"),
+			status: 400, message: "Batch part 2: A batched request carries no Authorization of its own"},
 		{name: "a failing part", body: batchBody(get, start(`{"to":"sip:a@b.c"}`), start(`{"to":"sip:a@b.c","phoneNumber":"+1 900 555 9999 garbage"}`)),
 			status: 400, message: "Batch part 3: The phone normalization failed.", params: []string{"phoneNumber"}},
 		{name: "a failing part in the query", body: batchBody(get, "POST "+opsApp+"/communication/startPhoneAudio?to=%2B1900 HTTP/1.1\r\n"),
