@@ -16,10 +16,6 @@ import (
 	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
-// DefaultScopes are the scopes of which a token needs at least one:
-// the ones UCWA requires for startPhoneAudio.
-var DefaultScopes = []string{"Conversations.Initiate", "Conversations.Receive"}
-
 // maxAuthorizationBytes bounds the Authorization header. It is checked
 // before anything else looks at the value, so an oversized header costs
 // nothing. Entra ID access tokens stay well under 4 KiB.
@@ -38,7 +34,7 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 		return errors.New("jwt is not configured; say `jwt off` to run without bearer tokens")
 	}
 	if h.JWT.Off {
-		if !h.JWT.OffOnly() || len(h.Scopes) > 0 || h.WebTickets != "" || len(h.Challenge) > 0 {
+		if !h.JWT.OffOnly() || len(h.Scopes) > 0 || h.operationScopes() || h.WebTickets != "" || len(h.Challenge) > 0 {
 			return errors.New("jwt: `off` cannot be combined with other jwt settings, scopes, web_tickets or challenge: with tokens off they would not be enforced")
 		}
 		return nil
@@ -50,15 +46,6 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 	default:
 		return fmt.Errorf("web_tickets: %q is neither reject nor forward", h.WebTickets)
 	}
-	if len(h.Scopes) == 0 {
-		h.Scopes = DefaultScopes
-	}
-	for _, s := range h.Scopes {
-		if s == "" || strings.ContainsAny(s, " \"\\") || !isPrintableASCII(s) {
-			return fmt.Errorf("scopes: %q is not a scope token", s)
-		}
-	}
-	h.scopeChallenge = `Bearer error="insufficient_scope", scope="` + strings.Join(h.Scopes, " ") + `"`
 	var err error
 	if h.realmParam, h.extraParams, err = challengeParams(h.Challenge, caddy.NewReplacer()); err != nil {
 		return fmt.Errorf("challenge: %w", err)
@@ -68,10 +55,20 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
 		registerer = reg
 	}
-	if h.verifier, err = bearer.New(h.JWT, h.makeGrant, bearer.Options{Logger: h.logger, Registerer: registerer}); err != nil {
+	if h.verifier, err = bearer.New(h.JWT, makeGrant, bearer.Options{Logger: h.logger, Registerer: registerer}); err != nil {
 		return fmt.Errorf("jwt: %w", err)
 	}
 	return nil
+}
+
+// operationScopes reports whether an operation's scopes are configured.
+func (h *Handler) operationScopes() bool {
+	for _, oc := range h.Operations {
+		if oc != nil && len(oc.Scopes) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanupAuth releases the jwks_url fetcher; the last handler using it
@@ -94,19 +91,19 @@ var grantPlaceholders = [...]string{
 // verifier caches it with the token, and it is never changed once made,
 // so cache hits share it.
 type grant struct {
-	// Whether the token grants one of the configured scopes.
-	scopeOK bool
+	// The token's scopes (scp, scope and roles).
+	scopes []string
 	// The values of grantPlaceholders (strings), held as interface values
 	// so that publishing them on a cache hit costs no allocation.
 	placeholders [len(grantPlaceholders)]any
 }
 
 // makeGrant makes the grant of a verified token's claims.
-func (h *Handler) makeGrant(claims bearer.Claims) *grant {
+func makeGrant(claims bearer.Claims) *grant {
 	scopes := claims.Scopes()
 	sub, oid := claims.String("sub"), claims.String("oid")
 	return &grant{
-		scopeOK: slices.ContainsFunc(h.Scopes, func(s string) bool { return slices.Contains(scopes, s) }),
+		scopes: scopes,
 		placeholders: [...]any{
 			cmp.Or(sub, oid), sub, oid, claims.String("tid"),
 			cmp.Or(claims.String("appid"), claims.String("azp")), strings.Join(scopes, " "),
@@ -114,12 +111,27 @@ func (h *Handler) makeGrant(claims bearer.Claims) *grant {
 	}
 }
 
-// authorize checks the bearer token. When it returns false it has written
-// the answer (401 or 403) itself. It runs before the body is read.
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, errFormat errorFormat) bool {
+// grants reports whether the token grants one of op's scopes.
+func (g *grant) grants(op *ucwa.Operation) bool {
+	return slices.ContainsFunc(op.Scopes, func(s string) bool { return slices.Contains(g.scopes, s) })
+}
+
+// scopeError is the 403 answer to a token that grants none of op's
+// scopes, and its WWW-Authenticate challenge (RFC 6750 3.1).
+func scopeError(op *ucwa.Operation) (*ucwa.Error, string) {
+	return ucwa.NewError(http.StatusForbidden, "", "The token grants none of the scopes "+op.Rel+" needs: "+strings.Join(op.Scopes, ", ")+"."),
+		`Bearer error="insufficient_scope", scope="` + strings.Join(op.Scopes, " ") + `"`
+}
+
+// authorize checks the bearer token of in's request and that it grants
+// one of the operation's scopes, and keeps its grant in in for the parts
+// of a batch. When it returns false it has written the answer (401 or
+// 403) itself. It runs before the body is read.
+func (h *Handler) authorize(w http.ResponseWriter, in *intake) bool {
 	if h.verifier == nil { // jwt off
 		return true
 	}
+	r, errFormat := in.r, in.errFormat
 	values := r.Header.Values("Authorization")
 	if len(values) == 0 {
 		return h.unauthorized(w, r, errFormat, false, "The request has no bearer token (Authorization: Bearer).", nil)
@@ -152,12 +164,13 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, errFormat er
 		return h.unauthorized(w, r, errFormat, true, message, err)
 	}
 	g.publish(r)
-	if !g.scopeOK {
-		w.Header().Set("WWW-Authenticate", h.scopeChallenge)
-		h.reject(w, r, errFormat, ucwa.NewError(http.StatusForbidden, "",
-			"The token grants none of the scopes this resource needs: "+strings.Join(h.Scopes, ", ")+"."), nil)
+	if !g.grants(in.op) {
+		e, challenge := scopeError(in.op)
+		w.Header().Set("WWW-Authenticate", challenge)
+		h.reject(w, r, errFormat, e, nil)
 		return false
 	}
+	in.grant = g
 	return true
 }
 

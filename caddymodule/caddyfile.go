@@ -24,7 +24,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 //	ucwa {
 //		paths <suffix...>
+//		operation <rel> {
+//			paths <suffix...>
+//			scopes <scope...>
+//		}
 //		max_body_size <size>
+//		max_batch_parts <n>
 //		default_region <region>
 //		number_format tel|e164
 //		phone_audio enabled|disabled
@@ -55,14 +60,21 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	}
 //
 // A subdirective given twice is an error ("<name>: given twice"), except
-// the repeatable ones, whose values accumulate: challenge (one parameter
-// each, each name once) and, in the jwt block, public_key_file.
+// the repeatable ones, whose values accumulate: operation (one block per
+// operation), challenge (one parameter each, each name once) and, in the
+// jwt block, public_key_file.
+//
+// paths adds spellings to startPhoneAudio's; `operation <rel>` adds
+// spellings to any operation of the table and replaces its scopes.
+// scopes, when given, replaces the scopes of every operation, and an
+// operation's own scopes replace them again for that one.
 //
 // The Caddyfile is read for its syntax only: argument counts, and that
 // sizes, durations and numbers parse. Their values are judged at startup
 // (Provision and Validate), where a Caddyfile and the same config in JSON
 // get the same message. A 0 that JSON would read as "the default" is
-// refused here: max_body_size 0, a jwks_url refresh of 0, cache_size 0.
+// refused here: max_body_size 0, max_batch_parts 0, a jwks_url refresh of
+// 0, cache_size 0.
 //
 // jwt is required: either `jwt off` (no token checks at all) or a block;
 // algorithms and every field are documented on Handler and bearer.Config,
@@ -78,14 +90,30 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	return directive.Block(d, 0, "", []string{"challenge"}, func(name string) error {
+	return directive.Block(d, 0, "", []string{"operation", "challenge"}, func(name string) error {
 		switch name {
 		case "paths":
 			var err error
 			h.Paths, err = directive.Args(d)
 			return err
+		case "operation":
+			return h.unmarshalOperation(d)
 		case "max_body_size":
 			return h.unmarshalMaxBodySize(d)
+		case "max_batch_parts":
+			var arg string
+			if err := directive.OneArg(d, &arg); err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(arg)
+			if err != nil {
+				return d.Errf("max_batch_parts: %q is not a whole number", arg)
+			}
+			if n == 0 {
+				return d.Err(errMaxBatchParts.Error())
+			}
+			h.MaxBatchParts = n
+			return nil
 		case "default_region":
 			return directive.OneArg(d, &h.DefaultRegion)
 		case "number_format":
@@ -142,6 +170,41 @@ func (h *Handler) unmarshalMaxBodySize(d *caddyfile.Dispenser) error {
 		return d.Err(errMaxBodySize.Error())
 	}
 	h.MaxBodySize = int64(size)
+	return nil
+}
+
+// unmarshalOperation parses `operation <rel> { paths ...; scopes ... }`;
+// d is on `operation`. Whether rel is an operation, and the values, are
+// judged at startup.
+func (h *Handler) unmarshalOperation(d *caddyfile.Dispenser) error {
+	var rel string
+	if !d.Args(&rel) || d.NextArg() {
+		return d.Err("operation: expected `operation <rel> { paths <suffix...> scopes <scope...> }`")
+	}
+	if _, dup := h.Operations[rel]; dup {
+		return d.Errf("operation: %q given twice", rel)
+	}
+	oc := new(OperationConfig)
+	where := "operation " + rel
+	err := directive.Block(d, d.Nesting(), where, nil, func(option string) error {
+		var err error
+		switch option {
+		case "paths":
+			oc.Paths, err = directive.Args(d)
+		case "scopes":
+			oc.Scopes, err = directive.Args(d)
+		default:
+			return d.Errf("%s: unrecognized option %q", where, option)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if h.Operations == nil {
+		h.Operations = make(map[string]*OperationConfig)
+	}
+	h.Operations[rel] = oc
 	return nil
 }
 

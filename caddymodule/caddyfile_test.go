@@ -45,6 +45,15 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"jwks_url refresh", "jwt {\n jwks_url https://idp.example/keys often\n}", `jwks_url: refresh "often"`},
 		{"jwks_url refresh 0", "jwt {\n jwks_url https://idp.example/keys 0s\n}", `jwks_url: refresh "0s" is not a duration other than 0`},
 		{"challenge arguments", "challenge realm", "expected `challenge <name> <value>`"},
+		{"operation without a rel", "operation {\n scopes a\n}", "operation: expected `operation <rel> {"},
+		{"operation with two rels", "operation a b {\n scopes a\n}", "operation: expected `operation <rel> {"},
+		{"operation option unknown", "operation startPhoneAudio {\n path /x\n}", `operation startPhoneAudio: unrecognized option "path"`},
+		{"operation paths without suffixes", "operation startPhoneAudio {\n paths\n}", "wrong argument count"},
+		{"operation scopes twice", "operation startPhoneAudio {\n scopes a\n scopes b\n}", "operation startPhoneAudio: scopes: given twice"},
+		{"same operation twice", "operation batch {\n scopes a\n}\noperation batch {\n scopes b\n}", `operation: "batch" given twice`},
+		{"max_batch_parts not a number", "max_batch_parts many", `max_batch_parts: "many" is not a whole number`},
+		{"max_batch_parts 0", "max_batch_parts 0", "max_batch_parts must be at least 1"},
+		{"max_batch_parts twice", "max_batch_parts 1\n max_batch_parts 2", "max_batch_parts: given twice"},
 		{"handle_response in a pool", "primary a:1 {\n handle_response {\n respond 200\n }\n}", "primary: handle_response is not supported"},
 		{"unknown reverse_proxy subdirective", "primary a:1 {\n no_such_thing\n}", "no_such_thing"},
 
@@ -80,6 +89,12 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 func TestUnmarshalCaddyfileRepeatable(t *testing.T) {
 	var h Handler
 	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`ucwa {
+		operation startPhoneAudio {
+			paths /communication/callViaWork /x/call
+		}
+		operation immediateForwardToContact {
+			scopes User.ReadWrite Calls.Forward
+		}
 		challenge realm edge
 		challenge client_id abc
 		jwt {
@@ -93,6 +108,12 @@ func TestUnmarshalCaddyfileRepeatable(t *testing.T) {
 	}
 	if want := map[string]string{"realm": "edge", "client_id": "abc"}; !reflect.DeepEqual(h.Challenge, want) {
 		t.Errorf("challenge %v, want %v", h.Challenge, want)
+	}
+	if want := map[string]*OperationConfig{
+		"startPhoneAudio":           {Paths: []string{"/communication/callViaWork", "/x/call"}},
+		"immediateForwardToContact": {Scopes: []string{"User.ReadWrite", "Calls.Forward"}},
+	}; !reflect.DeepEqual(h.Operations, want) {
+		t.Errorf("operations %v, want %v", h.Operations, want)
 	}
 	if want := []string{"a.pem", "b.pem", "c.pem"}; !reflect.DeepEqual(h.JWT.PublicKeyFiles, want) {
 		t.Errorf("public_key_file %v, want %v", h.JWT.PublicKeyFiles, want)
@@ -134,7 +155,17 @@ func TestStartupErrors(t *testing.T) {
 		{"bad number_format", "jwt off\nnumber_format national", `"jwt":{"off":true},"number_format":"national"`, `number_format: number format "national" is neither tel nor e164`},
 		{"max_body_size over 1GiB", "jwt off\nmax_body_size 2GiB", `"jwt":{"off":true},"max_body_size":2147483648`, "max_body_size must be between 1 byte and 1GiB: 2147483648"},
 		{"negative max_body_size", "", `"jwt":{"off":true},"max_body_size":-1`, "max_body_size must be between 1 byte and 1GiB: -1"},
-		{"unclean path suffix", "jwt off\npaths /communication/call/", `"jwt":{"off":true},"paths":["/communication/call/"]`, `paths: "/communication/call/" must start with / and be clean`},
+		{"unclean path suffix", "jwt off\npaths /communication/call/", `"jwt":{"off":true},"paths":["/communication/call/"]`, `paths: path suffix "/communication/call/" has an empty, dot or dot-ended segment`},
+		{"relative path suffix", "jwt off\npaths communication/call", `"jwt":{"off":true},"paths":["communication/call"]`, `paths: path suffix "communication/call" must start with /`},
+		{"path suffix of another operation", "jwt off\npaths /immediateForwardSettings/immediateForwardToContact", `"jwt":{"off":true},"paths":["/immediateForwardSettings/immediateForwardToContact"]`,
+			`operation immediateForwardToContact: path "/immediateForwardSettings/immediateForwardToContact" is also startPhoneAudio's`},
+		{"unknown operation", "jwt off\noperation startPhone {\npaths /x\n}", `"jwt":{"off":true},"operations":{"startPhone":{"paths":["/x"]}}`, "operation startPhone: no such operation; the operations are startPhoneAudio, "},
+		{"operation with nothing", "jwt off\noperation batch", `"jwt":{"off":true},"operations":{"batch":{}}`, "operation batch: gives neither paths nor scopes"},
+		{"operation named twice", "", `"jwt":{"off":true},"operations":{"batch":{"paths":["/b"]},"BATCH":{"paths":["/c"]}}`, "operation batch: the same operation as BATCH"},
+		{"operation path suffix with a query", "jwt off\noperation addPhoneAudio {\npaths /x/add?y\n}", `"jwt":{"off":true},"operations":{"addPhoneAudio":{"paths":["/x/add?y"]}}`, `operation addPhoneAudio: paths: path suffix "/x/add?y" must be ASCII without`},
+		{"jwt off with an operation's scopes", "jwt off\noperation batch {\nscopes a\n}", `"jwt":{"off":true},"operations":{"batch":{"scopes":["a"]}}`, "`off` cannot be combined with other jwt settings, scopes"},
+		{"bad operation scope", rsaJWT + "\noperation batch {\nscopes \"a\\\"b\"\n}", rsaJSON + `,"operations":{"batch":{"scopes":["a\"b"]}}`, `operation batch: scopes: "a\"b" is not a scope token`},
+		{"negative max_batch_parts", "", `"jwt":{"off":true},"max_batch_parts":-1`, "max_batch_parts must be at least 1: -1"},
 		{"jwt off with scopes", "jwt off\nscopes Conversations.Initiate", `"jwt":{"off":true},"scopes":["Conversations.Initiate"]`, "`off` cannot be combined with other jwt settings, scopes"},
 		{"jwt off with algorithms", "", `"jwt":{"off":true,"algorithms":["RS256"]}`, "`off` cannot be combined"},
 		{"bad web_tickets", rsaJWT + "\nweb_tickets maybe", rsaJSON + `,"web_tickets":"maybe"`, `web_tickets: "maybe" is neither reject nor forward`},
@@ -234,6 +265,7 @@ func TestFieldsDocumented(t *testing.T) {
 		value     any
 	}{
 		{"handler.go", "Handler", Handler{}},
+		{"operations.go", "OperationConfig", OperationConfig{}},
 		{"../internal/bearer/config.go", "Config", bearer.Config{}},
 	} {
 		fset := token.NewFileSet()

@@ -1,12 +1,13 @@
 // Package caddymodule is the Caddy glue of caddy-ucwa: the HTTP handler
-// http.handlers.ucwa, which terminates UCWA startPhoneAudio requests at the
-// edge, and its Caddyfile directive "ucwa".
+// http.handlers.ucwa, which terminates at the edge every UCWA request that
+// can make a pool place a call, store a number or forward calls (the
+// operations of ucwa.DefaultOperations, and batches of them), and its
+// Caddyfile directive "ucwa".
 package caddymodule
 
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -26,36 +27,46 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("ucwa", httpcaddyfile.Before, "reverse_proxy")
 }
 
-// DefaultPaths are the path suffixes the handler terminates by default:
-// the reference's startPhoneAudio link and the spelling a real pool hands
-// out for the same link.
-var DefaultPaths = []string{"/communication/startPhoneAudio", "/communication/phoneAudioInvitations"}
-
 // DefaultMaxBodySize is the default limit of a request body: 64 KiB.
 const DefaultMaxBodySize = 64 << 10
 
 // maxMaxBodySize is the largest max_body_size accepted: 1 GiB.
 const maxMaxBodySize = 1 << 30
 
-// Handler terminates UCWA startPhoneAudio (call-via-work) requests before
-// they reach a Skype for Business front-end pool: it checks the bearer
-// token, reads and validates the JSON or XML body, normalizes phone numbers
-// to E.164 and delivers the cleaned request to the front-end pools (or the
-// next handler). Bad input is answered with a UCWA error body. Requests on
-// other paths pass to the next handler untouched.
+// Handler terminates, before they reach a Skype for Business front-end
+// pool, the UCWA requests that can make the pool place a call on the
+// organisation's trunks, store a number it rings later, or forward calls
+// (the operations of ucwa.DefaultOperations: startPhoneAudio and its
+// family, the audio and video requests, makeMeAvailable, PUT
+// communication, changeNumber, the forwarding requests), and batches of
+// them. For each it checks the bearer token and the operation's scopes,
+// reads and validates the JSON or XML body and the query, normalizes
+// phone numbers to E.164 and delivers the cleaned request to the
+// front-end pools (or the next handler). Bad input is answered with a UCWA
+// error body. A path that spells a guarded operation with something added
+// (a near miss) is answered 404. Every other request passes to the next
+// handler untouched.
 type Handler struct {
-	// Path suffixes that identify a startPhoneAudio request, matched
-	// case-insensitively (pools run on IIS, which matches paths that way)
-	// against the cleaned request path, after any prefix and application
-	// id. Each starts with / and is clean (no trailing /, no . or ..
-	// segments, ASCII). Default: ["/communication/startPhoneAudio",
-	// "/communication/phoneAudioInvitations"].
+	// Path suffixes added to startPhoneAudio's own
+	// ("/communication/startPhoneAudio" and
+	// "/communication/phoneAudioInvitations"), as
+	// operations.startPhoneAudio.paths adds them. Default: none.
 	Paths []string `json:"paths,omitempty"`
+
+	// Changes to operations of the table, by their rel (link name, in
+	// any letter case): path spellings added, scopes replaced (see
+	// OperationConfig). Default: none, and the table is
+	// ucwa.DefaultOperations as it is.
+	Operations map[string]*OperationConfig `json:"operations,omitempty"`
 
 	// The largest request body accepted, in bytes, at most 1 GiB; larger
 	// bodies are answered 413 EntityTooLarge without reading past the
-	// limit. Default: 65536 (64 KiB).
+	// limit. It applies to a batch as a whole. Default: 65536 (64 KiB).
 	MaxBodySize int64 `json:"max_body_size,omitempty"`
+
+	// The most requests one batch may carry; a batch with more is
+	// answered 400. Default: 100, the pool's own limit.
+	MaxBatchParts int `json:"max_batch_parts,omitempty"`
 
 	// The ISO 3166-1 region (such as "US") of phone numbers written
 	// without a country code. Default: none, and such numbers are answered
@@ -66,9 +77,12 @@ type Handler struct {
 	// "tel:+14255551234" or "e164" for "+14255551234". Default: "tel".
 	NumberFormat string `json:"number_format,omitempty"`
 
-	// Answer every startPhoneAudio request 403 Forbidden ("Phone audio is
-	// not listed in the capabilities"), for pools where call-via-work is
-	// turned off. Default: false.
+	// Answer every request of a phone-audio operation (startPhoneAudio,
+	// startPhoneAudioOnBehalfOfDelegator, addPhoneAudio,
+	// replaceWithPhoneAudio, continuePhoneAudio, acceptWithPhoneAudio;
+	// also inside a batch) 403 Forbidden ("Phone audio is not listed in
+	// the capabilities"), after its other checks, for pools where
+	// call-via-work is turned off. Default: false.
 	DisablePhoneAudio bool `json:"disable_phone_audio,omitempty"`
 
 	// How bearer tokens are verified: algorithms, key sources, issuers,
@@ -77,10 +91,14 @@ type Handler struct {
 	// without tokens says so with {"off": true} (Caddyfile: `jwt off`).
 	JWT *bearer.Config `json:"jwt,omitempty"`
 
-	// The scopes of which a token must grant at least one, read from its
-	// `scp` and `scope` claims (space-separated strings) and its `roles`
-	// claim (an array). Matched case-sensitively. Not with jwt off.
-	// Default: ["Conversations.Initiate", "Conversations.Receive"].
+	// When given, the scopes of every operation, in place of the table's:
+	// a token must grant at least one, read from its `scp` and `scope`
+	// claims (space-separated strings) and its `roles` claim (an array).
+	// Matched case-sensitively. operations.<rel>.scopes replaces them for
+	// one operation. Not with jwt off. Default: each operation's own
+	// scopes from the table (startPhoneAudio: Conversations.Initiate or
+	// Conversations.Receive; the forwarding requests: User.ReadWrite; a
+	// batch: any of the five UCWA scopes).
 	Scopes []string `json:"scopes,omitempty"`
 
 	// What to do with on-premises web tickets (`Authorization: Bearer
@@ -119,15 +137,17 @@ type Handler struct {
 	// CannotRedirect.
 	Backup *reverseproxy.Handler `json:"backup,omitempty"`
 
-	paths   []string
 	cleaner *ucwa.Cleaner
 	logger  *zap.Logger
 
+	// The guarded operations, and those phone_audio disabled refuses.
+	matcher       *ucwa.Matcher
+	phoneAudioOff map[*ucwa.Operation]bool
+
 	// Bearer tokens (nil verifier: jwt off).
-	verifier       *bearer.Verifier[*grant]
-	realmParam     string // `realm="..."`
-	extraParams    string // `, name="value"` for each other challenge parameter
-	scopeChallenge string // the 403's WWW-Authenticate value
+	verifier    *bearer.Verifier[*grant]
+	realmParam  string // `realm="..."`
+	extraParams string // `, name="value"` for each other challenge parameter
 
 	// Front-end pools, provisioned, in the order they are tried.
 	pools       []*pool
@@ -146,17 +166,19 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision applies the defaults, checks the settings that need more than
-// their own value to be judged (numbers, bearer tokens, pools), loads the
-// keys and sets up the pools. Every problem stops startup with a message
-// that names the setting.
+// their own value to be judged (the operation table, numbers, bearer
+// tokens, pools), loads the keys and sets up the pools. Every problem
+// stops startup with a message that names the setting.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	if h.MaxBodySize == 0 {
 		h.MaxBodySize = DefaultMaxBodySize
 	}
-	h.paths = h.Paths
-	if len(h.paths) == 0 {
-		h.paths = DefaultPaths
+	if h.MaxBatchParts == 0 {
+		h.MaxBatchParts = ucwa.DefaultMaxBatchParts
+	}
+	if err := h.provisionOperations(); err != nil {
+		return err
 	}
 	format, err := ucwa.ParseNumberFormat(h.NumberFormat)
 	if err != nil {
@@ -171,19 +193,20 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return h.provisionPools(ctx)
 }
 
-// errMaxBodySize is the rule of max_body_size, for the Caddyfile's 0 and
-// Validate alike.
-var errMaxBodySize = errors.New("max_body_size must be between 1 byte and 1GiB")
+// The rules of max_body_size and max_batch_parts, for the Caddyfile's 0
+// and Validate alike.
+var (
+	errMaxBodySize   = errors.New("max_body_size must be between 1 byte and 1GiB")
+	errMaxBatchParts = errors.New("max_batch_parts must be at least 1")
+)
 
 // Validate checks the settings judged by their own value.
 func (h *Handler) Validate() error {
 	if h.MaxBodySize < 0 || h.MaxBodySize > maxMaxBodySize {
 		return fmt.Errorf("%w: %d", errMaxBodySize, h.MaxBodySize)
 	}
-	for _, p := range h.paths {
-		if !strings.HasPrefix(p, "/") || !strings.EqualFold(ucwa.CanonicalPath(p), p) {
-			return fmt.Errorf("paths: %q must start with / and be clean (no trailing /, no . or .. segments, ASCII)", p)
-		}
+	if h.MaxBatchParts < 0 {
+		return fmt.Errorf("%w: %d", errMaxBatchParts, h.MaxBatchParts)
 	}
 	return nil
 }

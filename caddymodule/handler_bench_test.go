@@ -63,7 +63,7 @@ func (passThrough) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 }
 
 // BenchmarkHandler measures the whole handler in-process for the seed
-// samples, beside a baseline that only builds the request and calls the
+// samples and a batch of ten GETs, beside a baseline that only builds the request and calls the
 // next handler: the difference is the edge's own cost. "edge" runs with
 // `jwt off`; "auth" runs the whole pipeline: an RS256 token (shaped like
 // an Entra ID access token) checked against a jwks_file, issuer and
@@ -98,16 +98,21 @@ func BenchmarkHandler(b *testing.B) {
 		"pool":     provision(b, ctx, new(Handler), fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]}}`, auth, dial)),
 	}
 	server := new(caddyhttp.Server)
-	for _, tc := range []struct{ name, contentType, body string }{
-		{"JSON", "application/json", seedJSON},
-		{"XML", "application/xml", seedXML},
+	var gets []string
+	for i := range 10 {
+		gets = append(gets, fmt.Sprintf("GET /ucwa/v1/applications/192/people/contacts/%d HTTP/1.1\r\nHost: fe1.contoso.com\r\nAccept: application/json\r\n\r\n", i))
+	}
+	for _, tc := range []struct{ name, path, contentType, body string }{
+		{"JSON", startPath, "application/json", seedJSON},
+		{"XML", startPath, "application/xml", seedXML},
+		{"BatchOfTenGETs", "/ucwa/v1/applications/192/batch", batchType, batchBody(gets...)},
 	} {
 		for _, variant := range []string{"baseline", "edge", "auth", "proxy", "pool"} {
 			b.Run(tc.name+"/"+variant, func(b *testing.B) {
 				handler := handlers[variant]
 				b.ReportAllocs()
 				for b.Loop() {
-					req := httptest.NewRequest(http.MethodPost, startPath, strings.NewReader(tc.body))
+					req := httptest.NewRequest(http.MethodPost, tc.path, strings.NewReader(tc.body))
 					req.Header.Set("Content-Type", tc.contentType)
 					req.Header.Set("Accept", "application/vnd.microsoft.com.ucwa+json")
 					req.Header.Set("Authorization", "Bearer "+token)

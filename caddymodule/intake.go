@@ -15,73 +15,112 @@ import (
 	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
-// ServeHTTP terminates a startPhoneAudio request, or passes any other
-// request to the next handler. A terminated request goes through the
-// intake's steps in order, and the first that fails answers it:
+// ServeHTTP terminates a request to a guarded operation, refuses a near
+// miss of one (404, before anything else: no token is needed to be
+// refused), and passes any other request to the next handler untouched.
+// A terminated request goes through the intake's steps in order, and the
+// first that fails answers it:
 //
-//  1. negotiate the formats (the body's, and that of the edge's own answers)
-//  2. authorize: the bearer token and its scopes (401, 403)
-//  3. accept the request as the protocol defines it (see accept)
-//  4. check that phone audio is enabled (403)
-//  5. rebuild the request to forward: the cleaned query and body
-//  6. deliver it to the pools, or to the next handler
+//  1. authorize: the bearer token and the operation's scopes (401, 403)
+//  2. accept the request as the protocol defines it (see accept); a batch
+//     part by part (see acceptBatch)
+//  3. rebuild the request to forward: the cleaned query and body
+//  4. deliver it to the pools, or to the next handler
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if !h.terminates(r) {
+	m := h.matcher.Match(r.Method, r.URL.Path)
+	if m.NearMiss {
+		return h.refuseNearMiss(w, r)
+	}
+	if m.Operation == nil {
 		return next.ServeHTTP(w, r)
 	}
 	var in intake // on the stack: no allocation of its own
-	in.negotiate(r)
+	in.start(r, m.Operation)
 	defer in.release()
-	if !h.authorize(w, r, in.errFormat) {
+	if !h.authorize(w, &in) {
 		return nil
 	}
 	if e := h.accept(&in); e != nil {
 		return h.fail(w, &in, e)
 	}
-	if h.DisablePhoneAudio {
-		return h.fail(w, &in, errPhoneAudioDisabled)
-	}
 	return h.deliver(w, r, next, in.rebuild(), in.errFormat)
 }
 
-// accept reads the body (within max_body_size) and runs the protocol's
-// steps on the request through ucwa's Intake, which the pool emulator
-// shares: method, media type and encoding, decoding, the strict query,
-// and cleaning (validation and number normalization). It leaves the
-// cleaned request in in.
+// accept checks the request's framing, reads the body (within
+// max_body_size) and runs the protocol's steps on the request through
+// ucwa's Intake, which the pool emulator shares: method, media type and
+// encoding, decoding, the strict query, and cleaning (validation and
+// number normalization). It leaves what to forward in in.
 func (h *Handler) accept(in *intake) *ucwa.Error {
+	r := in.r
+	if e := checkFraming(r.Header, r.Trailer); e != nil {
+		return e
+	}
 	if e := h.readBody(in); e != nil {
 		return e
 	}
-	var e *ucwa.Error
-	in.cleaned, e = h.cleaner.Intake(startPhoneAudioOperation, ucwa.Incoming{
-		Method: in.r.Method, Header: in.r.Header, RawQuery: in.r.URL.RawQuery, Body: in.buf.Bytes(),
-	})
-	return e
+	if in.op.Body == ucwa.BatchBody {
+		return h.acceptBatch(in)
+	}
+	cl, e := h.takeIn(in.op, ucwa.Incoming{Method: r.Method, Header: r.Header, RawQuery: r.URL.RawQuery, Body: in.buf.Bytes()})
+	if e != nil {
+		return e
+	}
+	in.forward(cl.Body(), cl.RawQuery(), !cl.BodyChanged())
+	return nil
 }
 
-// startPhoneAudioOperation is the operation the handler terminates.
-var startPhoneAudioOperation = ucwa.FindOperation(ucwa.DefaultOperations(), "startPhoneAudio")
+// takeIn takes one request to op in through ucwa's Intake, then refuses
+// it when phone_audio is disabled and op is phone audio: the pool would
+// refuse it after its own checks, so the edge does too.
+func (h *Handler) takeIn(op *ucwa.Operation, req ucwa.Incoming) (*ucwa.Cleaned, *ucwa.Error) {
+	cl, e := h.cleaner.Intake(op, req)
+	if e != nil {
+		return nil, e
+	}
+	if h.phoneAudioOff[op] {
+		return nil, errPhoneAudioDisabled
+	}
+	return cl, nil
+}
 
-var errPhoneAudioDisabled = ucwa.NewError(http.StatusForbidden, "", ucwa.MessagePhoneAudioNotInCapabilities)
+var (
+	errPhoneAudioDisabled = ucwa.NewError(http.StatusForbidden, "", ucwa.MessagePhoneAudioNotInCapabilities)
+	errNearMiss           = ucwa.NewError(http.StatusNotFound, "", "There is no resource at this path.")
+)
 
 // intake is a terminated request on its way through the steps.
 type intake struct {
-	r *http.Request
-	// The body's format, when its Content-Type is one the edge reads.
-	format ucwa.Format
+	r  *http.Request
+	op *ucwa.Operation
+	// The token's grant; nil when no scopes are checked (jwt off, or a
+	// web ticket forwarded to the pool).
+	grant *grant
 	// The format of an answer the edge gives itself.
 	errFormat errorFormat
+	// The WWW-Authenticate challenge of a 403 found after authorize (a
+	// batch part's scopes), "" for none.
+	challenge string
 
-	buf     *bodyBuffer   // the body as read, recycled by release
-	cleaned *ucwa.Cleaned // the request to forward
+	buf *bodyBuffer // the body as read, recycled by release
+
+	// What to forward: the body, the query, and whether the body is the
+	// buffer's own bytes.
+	body      []byte
+	rawQuery  string
+	bodyInBuf bool
 }
 
-// negotiate reads the formats from the headers.
-func (in *intake) negotiate(r *http.Request) {
-	in.r = r
-	in.format, _ = ucwa.MediaFormat(r.Header.Get("Content-Type"))
-	in.errFormat = errorFormat{in.format, r}
+// start sets in up for r, a request to op.
+func (in *intake) start(r *http.Request, op *ucwa.Operation) {
+	in.r, in.op = r, op
+	format, _ := ucwa.MediaFormat(r.Header.Get("Content-Type"))
+	in.errFormat = errorFormat{format, r}
+}
+
+// forward records what to forward.
+func (in *intake) forward(body []byte, rawQuery string, bodyInBuf bool) {
+	in.body, in.rawQuery, in.bodyInBuf = body, rawQuery, bodyInBuf
 }
 
 // readBody reads the whole body into a recycled buffer, refusing one over
@@ -93,6 +132,12 @@ func (h *Handler) readBody(in *intake) *ucwa.Error {
 	}
 	buf := bodyBuffers.Get().(*bodyBuffer)
 	in.buf = buf
+	if r.ContentLength > 0 {
+		// One allocation for a body of known length and room to read EOF;
+		// a larger one grows as it arrives, so that a length alone never
+		// costs memory.
+		buf.Grow(int(min(r.ContentLength, DefaultMaxBodySize)) + bytes.MinRead)
+	}
 	buf.limit = io.LimitedReader{R: r.Body, N: h.MaxBodySize + 1}
 	defer func() { buf.limit.R = nil }() // not kept past the request
 	n, err := buf.ReadFrom(&buf.limit)
@@ -118,33 +163,34 @@ func (h *Handler) tooLarge() *ucwa.Error {
 }
 
 // rebuild makes r the request to forward, with the cleaned query and
-// body, framed by Content-Length, and returns the body.
+// body, framed by Content-Length, without trailers or Expect (the edge
+// has read the whole body), and returns the body.
 func (in *intake) rebuild() []byte {
 	r := in.r
-	if q := in.cleaned.RawQuery(); q != r.URL.RawQuery {
-		r.URL.RawQuery = q
+	if in.rawQuery != r.URL.RawQuery {
+		r.URL.RawQuery = in.rawQuery
 		r.RequestURI = r.URL.RequestURI()
 	}
 	// The proxy may still be writing the body after ServeHTTP returns
-	// (net/http closes a request body in its own time). When nothing
-	// changed, the forwarded body is the buffer's own bytes, so the buffer
-	// is left to the garbage collector; otherwise the forwarded body is a
-	// new slice and the buffer is recycled.
-	body := in.cleaned.Body()
-	if !in.cleaned.BodyChanged() {
+	// (net/http closes a request body in its own time). When the
+	// forwarded body is the buffer's own bytes, the buffer is left to the
+	// garbage collector; otherwise the buffer is recycled.
+	if in.bodyInBuf {
 		in.buf = nil
 	}
 	forwarded := new(bodyReader)
-	forwarded.Reset(body)
+	forwarded.Reset(in.body)
 	r.Body = forwarded
-	r.ContentLength = int64(len(body))
-	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	r.ContentLength = int64(len(in.body))
+	r.Header.Set("Content-Length", strconv.Itoa(len(in.body)))
 	r.TransferEncoding = nil
+	r.Trailer = nil
+	r.Header.Del("Expect")
 	// No GetBody: with it, Go's transport may replay a written POST (one
 	// with an Idempotency-Key header) after a kept-alive connection dies,
 	// which could ring a phone twice.
 	r.GetBody = nil
-	return body
+	return in.body
 }
 
 // release recycles the body buffer unless the forwarded body is its own.
@@ -157,8 +203,20 @@ func (in *intake) release() {
 
 // fail answers a request the edge refuses, and logs why.
 func (h *Handler) fail(w http.ResponseWriter, in *intake, e *ucwa.Error) error {
-	h.logRejection(in.r, e)
+	if in.challenge != "" {
+		w.Header().Set("WWW-Authenticate", in.challenge)
+	}
+	h.logRejection(in.r, in.op.Rel, e)
 	e.Write(w, in.errFormat.get())
+	return nil
+}
+
+// refuseNearMiss answers 404 to a request whose path spells a guarded
+// operation with something added, which a pool might still route to it.
+func (h *Handler) refuseNearMiss(w http.ResponseWriter, r *http.Request) error {
+	format, _ := ucwa.MediaFormat(r.Header.Get("Content-Type"))
+	h.logRejection(r, "", errNearMiss)
+	errNearMiss.Write(w, errorFormat{format, r}.get())
 	return nil
 }
 
@@ -195,29 +253,20 @@ func (f errorFormat) get() ucwa.Format {
 	return ucwa.ErrorFormat(f.request, f.r.Header.Get("Accept"))
 }
 
-// terminates reports whether r is a startPhoneAudio request, matched on
-// the canonical path (see ucwa.CanonicalPath): a request that IIS might
-// read as startPhoneAudio must not pass the edge unchecked through a
-// fallback reverse_proxy.
-func (h *Handler) terminates(r *http.Request) bool {
-	p := ucwa.CanonicalPath(r.URL.Path)
-	for _, suffix := range h.paths {
-		if len(p) >= len(suffix) && strings.EqualFold(p[len(p)-len(suffix):], suffix) {
-			return true
-		}
-	}
-	return false
-}
-
-// logRejection logs an answer the edge gave itself, and puts its UCWA
-// code and subcode on the request's access log line (ucwa_error). Property
-// values are never logged: phone numbers are personal data.
-func (h *Handler) logRejection(r *http.Request, e *ucwa.Error) {
+// logRejection logs an answer the edge gave itself to a request of the
+// operation rel ("" for a near miss), and puts its UCWA code and subcode
+// on the request's access log line (ucwa_error). Property values are
+// never logged (phone numbers are personal data), nor is the path, which
+// may hold anything: the message names properties and rules only.
+func (h *Handler) logRejection(r *http.Request, rel string, e *ucwa.Error) {
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 		extra.Set(zap.String("ucwa_error", strings.TrimSuffix(e.Code()+"/"+e.Subcode, "/")))
 	}
-	if c := h.logger.Check(zap.DebugLevel, "startPhoneAudio rejected at the edge"); c != nil {
-		c.Write(zap.Int("status", e.Status), zap.String("subcode", e.Subcode),
+	if c := h.logger.Check(zap.DebugLevel, "request rejected at the edge"); c != nil {
+		if rel == "" {
+			rel = "(near miss)"
+		}
+		c.Write(zap.String("operation", rel), zap.Int("status", e.Status), zap.String("subcode", e.Subcode),
 			zap.String("message", e.Message), zap.String("remote_ip", remoteIP(r)))
 	}
 }

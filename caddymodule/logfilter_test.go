@@ -112,8 +112,8 @@ func TestAccessLogHidesNumbers(t *testing.T) {
 		{name: "semicolon", op: "communication/startPhoneAudio", query: "operationId=op-9&to=tel:%2B14255550109;x", number: "4255550109", status: 400},
 		{name: "IIS %u escape", op: "communication/startPhoneAudio", query: "%u0074o=4255550110", number: "4255550110", status: 400},
 		{name: "number", op: "me/changeNumber", query: "number=4255550111&includeInContactCard=true", number: "4255550111"},
-		{name: "target", op: "immediateForwardSettings/immediateForwardToContact", query: "TARGET=tel:%2B14255550112", number: "4255550112"},
-		{name: "delegator", op: "communication/startPhoneAudioOnBehalfOfDelegator", query: "to=sip:john@contoso.com&deleg%61tor=tel:%2B14255550113", number: "4255550113"},
+		{name: "target", op: "immediateForwardSettings/immediateForwardToContact", query: "TARGET=tel:%2B14255550112", number: "4255550112", status: 400},
+		{name: "delegator", op: "communication/startPhoneAudioOnBehalfOfDelegator", query: "to=sip:john@contoso.com&deleg%61tor=tel:%2B14255550113", number: "4255550113", status: 400},
 		{name: "event channel", method: http.MethodGet, op: "events", query: "ack=1&timeout=1&to=4255550114", number: "4255550114"},
 		{name: "Referer", op: "communication/startPhoneAudio", query: "to=sip:john@contoso.com", referer: "https://app.contoso.com/call?to=4255550115&x=1", number: "4255550115", status: 201},
 	}

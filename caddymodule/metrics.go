@@ -26,15 +26,15 @@ func newPoolMetrics(reg prometheus.Registerer) (*poolMetrics, error) {
 	m := &poolMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "pool_requests_total",
-			Help: "startPhoneAudio requests handed to a front-end pool, by pool and outcome.",
+			Help: "Requests of guarded UCWA operations handed to a front-end pool, by pool and outcome.",
 		}, []string{"pool", "outcome"}),
 		failovers: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "pool_failovers_total",
-			Help: "startPhoneAudio requests handed to the backup pool because the primary could not take them.",
+			Help: "Requests of guarded UCWA operations handed to the backup pool because the primary could not take them.",
 		}),
 		cannotRedirect: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "cannot_redirect_total",
-			Help: "startPhoneAudio requests answered 410 CannotRedirect: the primary could not take them and no backup is configured.",
+			Help: "Requests of guarded UCWA operations answered 410 CannotRedirect: the primary could not take them and no backup is configured.",
 		}),
 	}
 	var err error

@@ -8,14 +8,27 @@
 // For any application id, under /ucwa/v1/applications/{app}/... and
 // /ucwa/oauth/v1/applications/{app}/..., it answers:
 //
-//   - POST communication/startPhoneAudio and communication/phoneAudioInvitations
-//     (JSON or XML), validated like a pool with the ucwa package: 201
-//     Created with Location …/communication/invitations/{n} (for
-//     startPhoneAudio) or …/communication/phoneAudioInvitations/{n},
-//     an empty body and X-MS-UcwaVersion; errors as UCWA bodies, among them
-//     409 Conflict/AlreadyExists for an operationId whose invitation is
-//     still in progress and 500 ServiceFailure/CallbackChannelError for an
-//     application that has never polled its event channel.
+//   - The call-via-work requests (startPhoneAudio at either of its
+//     spellings, startPhoneAudioOnBehalfOfDelegator, addPhoneAudio,
+//     replaceWithPhoneAudio, continuePhoneAudio), JSON or XML, taken in
+//     through the same ucwa Intake as the edge's: 201 Created with
+//     Location …/communication/invitations/{n} (…/phoneAudioInvitations/{n}
+//     for that spelling), an empty body and X-MS-UcwaVersion, and a
+//     scripted call on the event channel; errors as UCWA bodies, among
+//     them 409 Conflict/AlreadyExists for an operationId whose invitation
+//     is still in progress and 500 ServiceFailure/CallbackChannelError for
+//     an application that has never polled its event channel.
+//   - acceptWithPhoneAudio, makeMeAvailable, changeNumber and the
+//     forwarding requests (immediateForwardToContact,
+//     simultaneousRingToContact, unansweredCallToContact), taken in the
+//     same way: 204 No Content, as a pool answers them.
+//   - PUT communication: 200 OK with the resource as cleaned.
+//   - POST batch (multipart/batching): each part answered as if it came
+//     alone, in a multipart/batching answer of one
+//     application/http; msgtype=response part per request, in request
+//     order. A part for the event channel is answered 400: UCWA does not
+//     batch it.
+//   - Any other operation of the edge's table: 404 (not emulated).
 //   - GET communication/invitations/{n} (or phoneAudioInvitations/{n}): the
 //     invitation, in JSON or XML by Accept.
 //   - GET events?ack=N[&timeout=S]: the event channel, a long poll. ack is
@@ -68,8 +81,10 @@ const (
 	DefaultApplicationIdle = 30 * time.Minute
 	// UcwaVersion is the X-MS-UcwaVersion the emulator answers with.
 	UcwaVersion = "2"
-	// maxBodySize bounds a startPhoneAudio body, as a pool's IIS does.
-	maxBodySize = 64 << 10
+	// maxBodySize bounds a request body, as a pool's IIS does; a
+	// batch's may be maxBatchSize.
+	maxBodySize  = 64 << 10
+	maxBatchSize = 1 << 20
 	// maxAppIDLength bounds an application id.
 	maxAppIDLength = 128
 )
@@ -134,6 +149,7 @@ type Emulator struct {
 	// clock is the wall clock unless a test set another before Provision.
 	clock    Clock
 	cleaner  *ucwa.Cleaner
+	matcher  *ucwa.Matcher
 	outcomes map[string]Outcome
 	store    *store
 }
@@ -167,6 +183,9 @@ func (e *Emulator) Provision(caddy.Context) error {
 	var err error
 	if e.cleaner, err = ucwa.NewCleaner(e.DefaultRegion, ucwa.TelURI); err != nil {
 		return fmt.Errorf("default_region: %w", err)
+	}
+	if e.matcher, err = ucwa.NewMatcher(ucwa.DefaultOperations()); err != nil {
+		return err
 	}
 	e.outcomes = make(map[string]Outcome, len(e.Outcomes))
 	for _, o := range e.Outcomes {
@@ -269,42 +288,72 @@ func parseRoute(p string) (route, bool) {
 
 // ServeHTTP answers a request to the emulated pool.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	e.serve(w, r)
+	return nil
+}
+
+// serve answers a request, alone or a part of a batch.
+func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-MS-UcwaVersion", UcwaVersion)
 	p := path.Clean("/" + r.URL.Path)
 	if p == e.HealthPath {
 		if !allow(w, r, ucwa.JSON, http.MethodGet, http.MethodHead) {
-			return nil
+			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "OK\n")
-		return nil
+		return
 	}
 	rt, ok := parseRoute(p)
 	accept := ucwa.ErrorFormat(0, r.Header.Get("Accept"))
 	switch {
 	case !ok: // not a UCWA application path: 404 below
-	case len(rt.rest) == 2 && strings.EqualFold(rt.rest[0], "communication") &&
-		(strings.EqualFold(rt.rest[1], "startPhoneAudio") || strings.EqualFold(rt.rest[1], "phoneAudioInvitations")):
-		e.serveStart(w, r, rt)
-		return nil
 	case len(rt.rest) == 3 && strings.EqualFold(rt.rest[0], "communication") &&
 		(strings.EqualFold(rt.rest[1], "invitations") || strings.EqualFold(rt.rest[1], "phoneAudioInvitations")):
 		if allow(w, r, accept, http.MethodGet) {
 			e.serveInvitation(w, rt, accept)
 		}
-		return nil
+		return
 	case len(rt.rest) == 1 && strings.EqualFold(rt.rest[0], "events"):
 		if allow(w, r, accept, http.MethodGet) {
 			e.serveEvents(w, r, p, rt, accept)
 		}
-		return nil
+		return
+	default:
+		if op := e.matcher.Match(r.Method, r.URL.Path).Operation; op != nil {
+			e.serveOperation(w, r, rt, op)
+			return
+		}
 	}
 	ucwa.NewError(http.StatusNotFound, "", "The emulator has no resource at this path.").Write(w, accept)
-	return nil
 }
 
-// startPhoneAudio is the operation serveStart takes in.
-var startPhoneAudio = ucwa.FindOperation(ucwa.DefaultOperations(), "startPhoneAudio")
+// answer is how the emulator answers an operation it serves.
+type answer uint8
+
+const (
+	notEmulated answer = iota
+	// answerCall creates an invitation and plays its call: 201 Created
+	// with its Location.
+	answerCall
+	// answerNoContent answers 204, as a pool answers the requests that
+	// change a setting.
+	answerNoContent
+	// answerResource answers 200 with the resource as cleaned.
+	answerResource
+	// answerBatch answers every part, in a multipart/batching answer.
+	answerBatch
+)
+
+// answers are the operations the emulator serves, by rel.
+var answers = map[string]answer{
+	"startPhoneAudio": answerCall, "startPhoneAudioOnBehalfOfDelegator": answerCall, "addPhoneAudio": answerCall,
+	"replaceWithPhoneAudio": answerCall, "continuePhoneAudio": answerCall,
+	"acceptWithPhoneAudio": answerNoContent, "makeMeAvailable": answerNoContent, "changeNumber": answerNoContent,
+	"immediateForwardToContact": answerNoContent, "simultaneousRingToContact": answerNoContent, "unansweredCallToContact": answerNoContent,
+	"communication": answerResource,
+	"batch":         answerBatch,
+}
 
 // allow answers 405 and reports false unless r uses one of methods.
 func allow(w http.ResponseWriter, r *http.Request, f ucwa.Format, methods ...string) bool {
@@ -317,39 +366,57 @@ func allow(w http.ResponseWriter, r *http.Request, f ucwa.Format, methods ...str
 	return false
 }
 
-// serveStart handles startPhoneAudio: validates like a pool, creates the
-// invitation and answers 201 with its Location.
-func (e *Emulator) serveStart(w http.ResponseWriter, r *http.Request, rt route) {
-	reqFormat, typeOK := ucwa.MediaFormat(r.Header.Get("Content-Type"))
+// serveOperation takes a request to op in as a pool would, through ucwa's
+// Intake, and answers it as the pool does.
+func (e *Emulator) serveOperation(w http.ResponseWriter, r *http.Request, rt route, op *ucwa.Operation) {
+	reqFormat, _ := ucwa.MediaFormat(r.Header.Get("Content-Type"))
 	errFormat := ucwa.ErrorFormat(reqFormat, r.Header.Get("Accept"))
-	fail := func(uerr *ucwa.Error) { uerr.Write(w, errFormat) }
-	if !allow(w, r, errFormat, http.MethodPost) {
+	how := answers[op.Rel]
+	if how == notEmulated {
+		ucwa.NewError(http.StatusNotFound, "", "The emulator does not serve "+op.Rel+".").Write(w, errFormat)
 		return
 	}
-	if !typeOK {
-		fail(ucwa.NewError(http.StatusUnsupportedMediaType, ucwa.SubcodeUnsupportedMediaType, "The body must be UCWA JSON or XML in UTF-8."))
-		return
+	limit := int64(maxBodySize)
+	if how == answerBatch {
+		limit = maxBatchSize
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodySize))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			fail(ucwa.NewError(http.StatusRequestEntityTooLarge, ucwa.SubcodeEntityTooLarge, "The body is too large."))
+			ucwa.NewError(http.StatusRequestEntityTooLarge, ucwa.SubcodeEntityTooLarge, "The body is too large.").Write(w, errFormat)
 		} else {
-			fail(ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure, "The body could not be read completely."))
+			ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure, "The body could not be read completely.").Write(w, errFormat)
 		}
 		return
 	}
-	cleaned, uerr := e.cleaner.Intake(startPhoneAudio, ucwa.Incoming{Method: r.Method, Header: r.Header, RawQuery: r.URL.RawQuery, Body: body})
-	if uerr != nil {
-		fail(uerr)
+	if how == answerBatch {
+		e.serveBatch(w, r, op, body, errFormat)
 		return
 	}
+	cleaned, uerr := e.cleaner.Intake(op, ucwa.Incoming{Method: r.Method, Header: r.Header, RawQuery: r.URL.RawQuery, Body: body})
+	if uerr != nil {
+		uerr.Write(w, errFormat)
+		return
+	}
+	switch how {
+	case answerCall:
+		e.placeCall(w, r, rt, cleaned, errFormat)
+	case answerNoContent:
+		w.WriteHeader(http.StatusNoContent)
+	case answerResource:
+		writeBody(w, http.StatusOK, reqFormat.ContentType(), cleaned.Body())
+	}
+}
+
+// placeCall creates the invitation of a call-via-work request and answers
+// 201 with its Location.
+func (e *Emulator) placeCall(w http.ResponseWriter, r *http.Request, rt route, cleaned *ucwa.Cleaned, errFormat ucwa.Format) {
 	get := func(name string) string { v, _ := cleaned.Value(name); return v }
 	to := get("to")
-	collection := "phoneAudioInvitations"
-	if strings.EqualFold(rt.rest[1], "startPhoneAudio") {
-		collection = "invitations"
+	collection := "invitations"
+	if strings.EqualFold(path.Base(r.URL.Path), "phoneAudioInvitations") {
+		collection = "phoneAudioInvitations"
 	}
 	location, uerr := e.store.create(newInvitation{
 		appID: rt.appID, base: rt.base, collection: collection,
@@ -358,7 +425,7 @@ func (e *Emulator) serveStart(w http.ResponseWriter, r *http.Request, rt route) 
 		steps: e.scriptFor(to),
 	})
 	if uerr != nil {
-		fail(uerr)
+		uerr.Write(w, errFormat)
 		return
 	}
 	w.Header().Set("Location", location)

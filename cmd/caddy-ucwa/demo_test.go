@@ -31,9 +31,11 @@ var demoPorts = map[string]string{
 
 // TestDemoEndToEnd runs the demo Caddyfile in this command, as the README
 // does, and walks the README's steps with a token of the demo key: auth
-// is on, a call completes through the edge, the primary is removed
-// through the admin API and the backup takes the next call, and the edge
-// without a backup answers 410.
+// is on, a call completes through the edge, forwarding needs its own
+// scope, every group of guarded operations (calls, a stored number,
+// forwarding, a batch) reaches the emulated pools through the edge, the
+// primary is removed through the admin API and the backup takes the next
+// call, and the edge without a backup answers 410.
 func TestDemoEndToEnd(t *testing.T) {
 	demoFile, err := os.ReadFile(repoRoot + "/Caddyfile")
 	if err != nil {
@@ -50,6 +52,12 @@ func TestDemoEndToEnd(t *testing.T) {
 	b = strings.ReplaceAll(b, "localhost:", "127.0.0.1:")
 	demo := testkit.StartCaddyProcess(t, "caddyfile", b, testkit.WithAdmin(), testkit.WithWorkingDirectory(repoRoot))
 	token, err := demotoken.Mint(repoRoot+"/"+demotoken.KeyFile, demotoken.Issuer, demotoken.Audience, demotoken.Subject, demotoken.Scope, demotoken.TTL, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A token for forwarding too, as the README's step 5 mints it.
+	allToken, err := demotoken.Mint(repoRoot+"/"+demotoken.KeyFile, demotoken.Issuer, demotoken.Audience, demotoken.Subject,
+		"Conversations.Initiate User.ReadWrite", demotoken.TTL, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +90,47 @@ func TestDemoEndToEnd(t *testing.T) {
 		got := testkit.FollowEvents(t, client, edge, app+"/events", r.Header.Get("Location"))
 		if last := got[len(got)-1]; last.Status != "Success" {
 			t.Fatalf("events = %+v, want the call to complete with Success", got)
+		}
+	})
+
+	t.Run("forwarding needs its own scope", func(t *testing.T) {
+		// The README's step 5.
+		forward := edge + "/ucwa/oauth/v1/applications/demo-forward/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact?target=%2B1%20425%20555%200123"
+		r := testkit.Send(t, client, testkit.Request{Method: http.MethodPost, URL: forward, Header: http.Header{"Authorization": {"Bearer " + token}}})
+		if r.Status != http.StatusForbidden || r.Header.Get("WWW-Authenticate") != `Bearer error="insufficient_scope", scope="User.ReadWrite"` {
+			t.Fatalf("forwarding with the default token = %d %v %s, want 403 naming User.ReadWrite", r.Status, r.Header, r.Body)
+		}
+		r = testkit.Send(t, client, testkit.Request{Method: http.MethodPost, URL: forward, Header: http.Header{"Authorization": {"Bearer " + allToken}}})
+		if r.Status != http.StatusNoContent {
+			t.Fatalf("forwarding = %d %s, want 204", r.Status, r.Body)
+		}
+	})
+
+	t.Run("every group through the edge", func(t *testing.T) {
+		const app = "/ucwa/oauth/v1/applications/demo-groups"
+		testkit.ParseEvents(t, testkit.Send(t, client, testkit.Request{URL: edge + app + "/events?timeout=1ms"}))
+		auth := http.Header{"Authorization": {"Bearer " + allToken}}
+		for _, tc := range []struct {
+			name, path, body string
+			status           int
+		}{
+			{"a call from a conversation", "/communication/conversations/c1/phoneAudio/addPhoneAudio", `{"to":"sip:john@contoso.com","phoneNumber":"(425) 555-1234"}`, http.StatusCreated},
+			{"a call from a conversation log", "/communication/conversationLogs/l1/continuePhoneAudio", `{"phoneNumber":"(425) 555-1234"}`, http.StatusCreated},
+			{"a call on behalf of a delegator", "/communication/startPhoneAudioOnBehalfOfDelegator", `{"to":"sip:john@contoso.com","delegator":"sip:boss@contoso.com"}`, http.StatusCreated},
+			{"a number stored for later", "/me/makeMeAvailable", `{"SupportedModalities":["PhoneAudio"],"phoneNumber":"(425) 555-1234"}`, http.StatusNoContent},
+			{"a refused number", "/me/makeMeAvailable", `{"phoneNumber":"+1 425 555 1234 garbage"}`, http.StatusBadRequest},
+		} {
+			r := testkit.Send(t, client, testkit.Request{URL: edge + app + tc.path, ContentType: "application/json", Body: tc.body, Header: auth})
+			if r.Status != tc.status {
+				t.Errorf("%s = %d %s, want %d", tc.name, r.Status, r.Body, tc.status)
+			}
+		}
+		r := testkit.Send(t, client, testkit.Request{URL: edge + app + "/batch", ContentType: "multipart/batching; boundary=b", Header: auth,
+			Body: "--b\r\nContent-Type: application/http; msgtype=request\r\n\r\nGET " + app + "/communication/invitations/1 HTTP/1.1\r\n\r\n" +
+				"--b\r\nContent-Type: application/http; msgtype=request\r\n\r\nPOST " + app + "/me/callForwardingSettings/simultaneousRingSettings/simultaneousRingToContact HTTP/1.1\r\n" +
+				`Data: {"target":"(425) 555-0123"}` + "\r\n\r\n--b--\r\n"})
+		if r.Status != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/batching") || strings.Count(r.Body, "msgtype=response") != 2 {
+			t.Errorf("batch = %d %s %s, want a multipart/batching answer of two parts", r.Status, r.Header.Get("Content-Type"), r.Body)
 		}
 	})
 

@@ -1,0 +1,119 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
+)
+
+// acceptBatch takes in a batch (multipart/batching) whose token the
+// batch's scopes granted. Every part that is a guarded operation is
+// checked exactly as if it came alone, with the batch's token (it may
+// carry no Authorization of its own): its operation's scopes, its
+// framing, and ucwa's Intake with the part's method, headers, query and
+// body. A cleaned part is written back in
+// place, with its lengths corrected; every other byte of the batch is
+// forwarded as it came, so a batch without guarded parts goes on byte for
+// byte. The first part that fails (a near miss among them) refuses the
+// whole batch with its error, whose message names the part's position,
+// and nothing is delivered.
+func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
+	r := in.r
+	if !in.op.AllowsMethod(r.Method) {
+		return in.op.MethodError(r.Method)
+	}
+	// The pool would decode an encoded batch; the edge reads it as sent.
+	if ce := r.Header.Values("Content-Encoding"); len(ce) > 1 || len(ce) == 1 && !strings.EqualFold(strings.TrimSpace(ce[0]), "identity") {
+		return errBatchEncoded
+	}
+	types := r.Header.Values("Content-Type")
+	if len(types) != 1 {
+		return errBatchType
+	}
+	b, e := ucwa.ParseBatch(types[0], in.buf.Bytes(), h.MaxBatchParts)
+	if e != nil {
+		return e // its message names the part
+	}
+	for _, p := range b.Parts() {
+		cl, e := h.acceptPart(in, p)
+		if e != nil {
+			return inPart(p, e)
+		}
+		if cl == nil {
+			continue // not guarded
+		}
+		// SetBody and SetTarget name the part themselves.
+		if e := p.SetBody(cl.Body()); e != nil {
+			return e
+		}
+		if q := cl.RawQuery(); q != p.RawQuery() {
+			if e := p.SetTarget(p.Path() + "?" + q); e != nil {
+				return e
+			}
+		}
+	}
+	in.forward(b.Encode(), r.URL.RawQuery, !b.Changed())
+	return nil
+}
+
+// acceptPart checks one part of a batch and returns it cleaned, or nil
+// for a part that is no guarded operation.
+func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucwa.Error) {
+	m, ok := h.matcher.MatchTarget(p.Method, p.Target())
+	switch {
+	case !ok:
+		return nil, errPartTarget
+	case m.NearMiss:
+		return nil, errNearMiss
+	case m.Operation == nil:
+		return nil, nil
+	case m.Operation.Body == ucwa.BatchBody:
+		return nil, errNestedBatch
+	}
+	op := m.Operation
+	if in.grant != nil && !in.grant.grants(op) {
+		e, challenge := scopeError(op)
+		in.challenge = challenge
+		return nil, e
+	}
+	if e := checkFraming(p.Header, nil); e != nil {
+		return nil, e
+	}
+	// The batch's token is the one the edge checked; a pool might take a
+	// part's own for that part.
+	if len(p.Header["Authorization"]) > 0 {
+		return nil, errPartAuthorization
+	}
+	header := p.Header
+	if p.Source() == ucwa.BodyInDataHeader && len(header["Content-Type"]) == 0 {
+		// Microsoft's batch.js sends JSON.stringify output in Data, with
+		// no Content-Type of its own.
+		header = header.Clone()
+		header.Set("Content-Type", "application/json")
+	}
+	return h.takeIn(op, ucwa.Incoming{Method: p.Method, Header: header, RawQuery: p.RawQuery(), Body: p.Body()})
+}
+
+// inPart is e as the answer to the whole batch: its message names the
+// part. A part's Allow is not the batch's, so it is dropped.
+func inPart(p *ucwa.BatchPart, e *ucwa.Error) *ucwa.Error {
+	out := *e
+	out.Message = "Batch part " + strconv.Itoa(p.Index) + ": " + e.Message
+	out.Allow = ""
+	return &out
+}
+
+var (
+	errBatchEncoded = ucwa.NewError(http.StatusUnsupportedMediaType, ucwa.SubcodeUnsupportedMediaType,
+		"The batch must not be compressed or otherwise encoded (Content-Encoding).")
+	errBatchType = ucwa.NewError(http.StatusUnsupportedMediaType, ucwa.SubcodeUnsupportedMediaType,
+		"A batch must be "+ucwa.BatchMediaType+", with one Content-Type.")
+	errPartTarget = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
+		"Its request target cannot be read.")
+	errNestedBatch = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeParameterValidationFailure,
+		"A batch cannot hold another batch.")
+	errPartAuthorization = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
+		"A batched request carries no Authorization of its own: the batch's token authorizes every part.")
+)

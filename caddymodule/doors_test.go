@@ -1,0 +1,165 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// doorsSite is the demo's layout: the edge, then a fallback reverse_proxy
+// to the pool, which gets both what the edge accepted and what it passes.
+func doorsSite(t *testing.T, pool string) edge {
+	t.Helper()
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+	return startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		jwt {
+			algorithms HS256
+			hmac_secret {env.UCWA_TEST_JWT_SECRET}
+		}
+		default_region US
+	}
+	reverse_proxy %s
+}`, pool))
+}
+
+// batchBody is a multipart/batching body of boundary "b" holding the
+// given inner requests (request line, headers, empty line, body).
+func batchBody(requests ...string) string {
+	var b strings.Builder
+	for _, r := range requests {
+		b.WriteString("--b\r\nContent-Type: application/http; msgtype=request\r\n\r\n" + r + "\r\n")
+	}
+	b.WriteString("--b--\r\n")
+	return b.String()
+}
+
+const batchType = "multipart/batching; boundary=b"
+
+// TestIssue10Doors: each door of issue 10's "Why", tried as a new user
+// would against the demo's layout. Each was passed to the pool unchecked
+// before the edge guarded every operation of the table.
+func TestIssue10Doors(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := doorsSite(t, pool.Addr())
+	good := bearerFor(t, allScopes...)
+	long := func(n int) string { return strings.Repeat("o", n) }
+	addPhoneAudio := opsApp + "/communication/conversations/eee0/phoneAudio/addPhoneAudio"
+	issueBody := `{"to":"sip:+19005551234@gw;user=phone","phoneNumber":"+1 900 555 9999 garbage","operationId":"` + long(400) + `","subject":"` + long(5000) + `"}`
+	tests := []struct {
+		name   string
+		req    testkit.Request
+		status int
+		// refused: the parameters named (nil: not checked) and a part of
+		// the message; accepted: what the pool gets.
+		params   []string
+		message  string
+		poolBody string
+	}{
+		{name: "addPhoneAudio as in the issue, no Authorization", status: 401,
+			req: testkit.Request{URL: addPhoneAudio, ContentType: "application/json", Body: issueBody}},
+		{name: "addPhoneAudio as in the issue, with a token", status: 400, params: []string{"operationId"},
+			req: testkit.Request{URL: addPhoneAudio, ContentType: "application/json", Body: issueBody, Header: http.Header{"Authorization": {good}}}},
+		{name: "addPhoneAudio, a SIP to with a 900 number", status: 201, poolBody: `{"to":"sip:+19005551234@gw;user=phone"}`,
+			req: testkit.Request{URL: addPhoneAudio, ContentType: "application/json", Body: `{"to":"sip:+1-900-555-1234@gw;user=phone"}`, Header: http.Header{"Authorization": {good}}}},
+		{name: "addPhoneAudio, a garbage phoneNumber", status: 400, params: []string{"phoneNumber"}, message: "normalization",
+			req: testkit.Request{URL: addPhoneAudio, ContentType: "application/json", Body: `{"to":"sip:john@contoso.com","phoneNumber":"+1 900 555 9999 garbage"}`, Header: http.Header{"Authorization": {good}}}},
+		{name: "addPhoneAudio, a 400-character operationId", status: 400, params: []string{"operationId"},
+			req: testkit.Request{URL: addPhoneAudio, ContentType: "application/json", Body: `{"to":"sip:john@contoso.com","operationId":"` + long(400) + `"}`, Header: http.Header{"Authorization": {good}}}},
+		// subject is no input of addPhoneAudio (the reference lists
+		// operationId, phoneNumber and to): a pool ignores it, and the
+		// edge forwards it as it does every property it does not know.
+		{name: "addPhoneAudio, a 5,000-character subject", status: 201, poolBody: `{"to":"tel:+14255551234","subject":"` + long(5000) + `"}`,
+			req: testkit.Request{URL: addPhoneAudio, ContentType: "application/json", Body: `{"to":"4255551234","subject":"` + long(5000) + `"}`, Header: http.Header{"Authorization": {good}}}},
+		{name: "continuePhoneAudio without a token", status: 401,
+			req: testkit.Request{URL: opsApp + "/communication/conversationLogs/conversationLog/continuePhoneAudio", ContentType: "application/json", Body: `{"phoneNumber":"+19005551234"}`}},
+		{name: "a batch of a startPhoneAudio with a 300-character operationId", status: 400, params: []string{"operationId"}, message: "Batch part 1: ",
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
+				Body: batchBody("POST " + opsApp + "/communication/startPhoneAudio HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"to":"+19005551234","operationId":"` + long(300) + `"}`)}},
+		{name: "a batch without a token", status: 401,
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType,
+				Body: batchBody("POST " + opsApp + "/communication/startPhoneAudio HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"to":"+19005551234"}`)}},
+		{name: "startPhoneAudio, a SIP to with a telephone user", status: 201, poolBody: `{"to":"sip:+19005551234@gw;user=phone"}`,
+			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:+19005551234@gw;user=phone"}`, Header: http.Header{"Authorization": {good}}}},
+		{name: "startPhoneAudio, a SIP to with a telephone user written with separators", status: 201, poolBody: `{"to":"sip:+19005551234@gw;user=phone"}`,
+			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:+1(900)555-1234@gw;user=phone"}`, Header: http.Header{"Authorization": {good}}}},
+	}
+	for _, suffix := range []string{"%09", "%00", "%E2%80%8B", "/extra", ".aspx", "::$DATA", "~1", "%C2%A0", "%EF%BC%8E", "%E2%84%AA", "%E2%84%AA.aspx"} {
+		tests = append(tests, struct {
+			name     string
+			req      testkit.Request
+			status   int
+			params   []string
+			message  string
+			poolBody string
+		}{name: "near miss startPhoneAudio" + suffix, status: 404, message: "no resource",
+			req: testkit.Request{URL: startPath + suffix, ContentType: "application/json", Body: `{"to":"+19005551234"}`}})
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(pool.Received())
+			resp := e.send(tc.req)
+			if resp.Status != tc.status {
+				t.Fatalf("status %d (%s), want %d", resp.Status, resp.Body, tc.status)
+			}
+			got := pool.Received()[before:]
+			if tc.status != http.StatusCreated {
+				if len(got) != 0 {
+					t.Fatalf("the pool got %d requests, want none", len(got))
+				}
+				body := ucwaError(t, resp.Body)
+				var names []string
+				for _, p := range body.Parameters {
+					names = append(names, p.Name)
+				}
+				if tc.params != nil && !slices.Equal(names, tc.params) || !strings.Contains(body.Message, tc.message) {
+					t.Errorf("answer %s, want parameters %v and a message with %q", resp.Body, tc.params, tc.message)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Body != tc.poolBody {
+				t.Fatalf("the pool got %+v, want one request with %s", got, tc.poolBody)
+			}
+		})
+	}
+}
+
+// TestPassThrough: what is no guarded operation, nor a near miss of one,
+// reaches the next handler as it came, without a token: the event
+// channel, reads of resources (also of a PUT resource, and at paths that
+// would be near misses for a POST), unrelated POSTs.
+func TestPassThrough(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := doorsSite(t, pool.Addr())
+	for _, tc := range []struct{ method, path, body string }{
+		{"GET", opsApp + "/events?ack=1&timeout=180", ""},
+		{"GET", opsApp + "/communication/invitations/146", ""},
+		{"GET", opsApp + "/communication", ""},
+		{"GET", opsApp + "/me/callForwardingSettings", ""},
+		{"GET", opsApp + "/communication/startPhoneAudio.aspx", ""},
+		{"HEAD", opsApp + "/communication/startPhoneAudio%E2%80%8B", ""},
+		{"POST", opsApp + "/communication/conversations/eee0/messaging/sendMessage?x=%2B19005551234", "hello +19005551234"},
+		{"POST", opsApp + "/communication", `{"phoneNumber":"+19005551234"}`},
+		{"DELETE", opsApp + "/communication/conversations/eee0", ""},
+		{"POST", "/autodiscover/autodiscoverservice.svc/root", "x"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			before := len(pool.Received())
+			resp := e.send(testkit.Request{Method: tc.method, URL: tc.path, ContentType: "text/plain", Body: tc.body})
+			got := pool.Received()[before:]
+			if resp.Status != http.StatusCreated || len(got) != 1 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 201 and one", resp.Status, resp.Body, len(got))
+			}
+			rawPath, wantQuery, _ := strings.Cut(tc.path, "?")
+			wantPath, _ := url.PathUnescape(rawPath)
+			if r := got[0]; r.Method != tc.method || r.Path != wantPath || r.RawQuery != wantQuery || r.Body != tc.body {
+				t.Errorf("the pool got %s %s ? %s %q", r.Method, r.Path, r.RawQuery, r.Body)
+			}
+		})
+	}
+}

@@ -1,0 +1,57 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
+)
+
+// checkFraming refuses a terminated request (or a guarded part of a
+// batch) whose framing or hop-by-hop headers would make the pool see a
+// request other than the one the edge checked:
+//
+//   - Trailer fields: net/http reads them after the body, where the edge
+//     has judged the headers already, and the proxy would send them to the
+//     pool after the body (an Authorization or Content-Type there is
+//     one the edge never saw). They are refused rather than dropped: no
+//     UCWA client sends them, and a client that does meant something by
+//     them that the edge cannot honour. A request declares them in a
+//     Trailer header; fields sent without that declaration never reach
+//     the request the edge handles (net/http keeps them on its own copy),
+//     so they are neither read nor forwarded.
+//   - A Connection header naming anything but keep-alive or close: the
+//     headers it names are hop-by-hop, and the proxy removes them, so the
+//     pool would not get an Authorization, Content-Type, Host or
+//     X-Ms-Origin the edge checked.
+//   - Upgrade (websocket, h2c): a pool that switched protocols would open
+//     a tunnel through which requests pass unchecked.
+//
+// The edge forwards what it accepts with Content-Length framing and no
+// trailers or Expect (see rebuild).
+func checkFraming(header, trailer http.Header) *ucwa.Error {
+	if len(trailer) > 0 || len(header["Trailer"]) > 0 {
+		return errTrailers
+	}
+	for _, v := range header["Connection"] {
+		for token := range strings.SplitSeq(v, ",") {
+			token = strings.TrimSpace(token)
+			if token != "" && !strings.EqualFold(token, "keep-alive") && !strings.EqualFold(token, "close") {
+				return errConnection
+			}
+		}
+	}
+	if len(header["Upgrade"]) > 0 {
+		return errUpgrade
+	}
+	return nil
+}
+
+var (
+	errTrailers = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
+		"The request declares trailer fields (Trailer); send every header before the body.")
+	errConnection = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
+		"The Connection header may name only keep-alive or close: the headers it names would not reach the pool.")
+	errUpgrade = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
+		"The request asks to upgrade the connection (Upgrade); this resource takes plain HTTP requests only.")
+)

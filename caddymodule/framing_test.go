@@ -1,0 +1,172 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestFraming: a terminated request reaches the pool with exactly the
+// headers the edge checked, Content-Length framing, no trailers and no
+// Expect; one that declares trailers, whose Connection names a header, or
+// that asks for an Upgrade is refused 400 and the pool sees nothing. Each
+// request is written raw to the edge, and the pool records what it gets
+// on the wire.
+func TestFraming(t *testing.T) {
+	k := testkit.Keys(t)
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(k.HMAC))
+	token := testkit.Mint(t, jwt.SigningMethodHS256, k.HMAC, "", testkit.Claims(time.Now(), jwt.MapClaims{"scp": "Conversations.Initiate User.ReadWrite"}))
+	pool := testkit.NewRawUpstream(t)
+	next := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		jwt {
+			algorithms HS256
+			hmac_secret {env.UCWA_TEST_JWT_SECRET}
+		}
+		default_region US
+		primary %s
+	}
+	reverse_proxy %s
+}`, pool.Addr(), next.Addr()))
+	addr := testkit.Addr(e.Port("EDGE_PORT"))
+
+	const xmlBody = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">4255551234</property></input>`
+	const cleanedXML = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">tel:+14255551234</property></input>`
+	// request writes a POST of startPhoneAudio with extra header lines and
+	// a body, framed by Content-Length unless the lines say chunked.
+	request := func(path string, lines []string, body string) string {
+		head := "POST " + path + " HTTP/1.1\r\nHost: edge.contoso.com\r\nAuthorization: Bearer " + token + "\r\n" +
+			"X-Ms-Origin: https://app.contoso.com\r\n"
+		chunked := false
+		for _, l := range lines {
+			head += l + "\r\n"
+			chunked = chunked || strings.EqualFold(l, "Transfer-Encoding: chunked")
+		}
+		if !chunked {
+			head += "Content-Length: " + strconv.Itoa(len(body)) + "\r\n"
+		}
+		return head + "\r\n" + body
+	}
+	chunk := func(body, trailers string) string {
+		return fmt.Sprintf("%x\r\n%s\r\n0\r\n%s\r\n", len(body), body, trailers)
+	}
+	forgedTrailers := "Authorization: Bearer forged\r\nContent-Type: application/xml\r\nTo: sip:+19005551234@gw\r\n"
+	batch := func(body string) string {
+		return "--b\r\nContent-Type: application/http; msgtype=request\r\n\r\nPOST /ucwa/v1/applications/1/communication/startPhoneAudio HTTP/1.1\r\n" +
+			"Content-Type: application/xml\r\n\r\n" + body + "\r\n--b--\r\n"
+	}
+	const batchPath = "/ucwa/v1/applications/1/batch"
+
+	for _, tc := range []struct {
+		name    string
+		request string
+		// 400 and nothing at the pool, or what the pool gets: its body.
+		refused  bool
+		poolBody string
+	}{
+		{name: "trailers declared and sent", refused: true,
+			request: request(startPath, []string{"Content-Type: application/json", "Transfer-Encoding: chunked", "Trailer: Authorization, Content-Type, To"},
+				chunk(`{"to":"4255551234"}`, forgedTrailers))},
+		{name: "trailers declared, none sent", refused: true,
+			request: request(startPath, []string{"Content-Type: application/json", "Transfer-Encoding: chunked", "Trailer: X-Checksum"}, chunk(`{"to":"4255551234"}`, ""))},
+		{name: "Trailer header without chunked framing", refused: true,
+			request: request(startPath, []string{"Content-Type: application/json", "Trailer: Authorization"}, `{"to":"4255551234"}`)},
+		{name: "trailers sent undeclared: never forwarded", poolBody: `{"to":"tel:+14255551234"}`,
+			request: request(startPath, []string{"Content-Type: application/json", "Transfer-Encoding: chunked"}, chunk(`{"to":"4255551234"}`, forgedTrailers))},
+		{name: "chunked body: forwarded with Content-Length", poolBody: cleanedXML,
+			request: request(startPath, []string{"Content-Type: application/xml", "Transfer-Encoding: chunked"}, chunk(xmlBody, ""))},
+		{name: "Expect 100-continue: the edge's own, once", poolBody: cleanedXML,
+			request: request(startPath, []string{"Content-Type: application/xml", "Expect: 100-continue"}, xmlBody)},
+		{name: "Connection names Content-Type and Authorization", refused: true,
+			request: request(startPath, []string{"Content-Type: application/xml", "Connection: Content-Type, Authorization"}, xmlBody)},
+		{name: "Connection names Authorization", refused: true,
+			request: request(startPath, []string{"Content-Type: application/xml", "Connection: keep-alive, Authorization"}, xmlBody)},
+		{name: "Connection names Content-Length", refused: true,
+			request: request(startPath, []string{"Content-Type: application/xml", "Connection: Content-Length"}, xmlBody)},
+		{name: "Connection names Host", refused: true,
+			request: request(startPath, []string{"Content-Type: application/xml", "Connection: host"}, xmlBody)},
+		{name: "Connection names X-Ms-Origin", refused: true,
+			request: request(startPath, []string{"Content-Type: application/xml", "Connection: X-Ms-Origin"}, xmlBody)},
+		{name: "Connection names an unknown header", refused: true,
+			request: request(startPath, []string{"Content-Type: application/xml", "Connection: X-Anything"}, xmlBody)},
+		{name: "Connection in two lines", refused: true,
+			request: request(startPath, []string{"Content-Type: application/xml", "Connection: keep-alive", "Connection: Content-Type"}, xmlBody)},
+		{name: "Connection keep-alive and close", poolBody: cleanedXML,
+			request: request(startPath, []string{"Content-Type: application/xml", "Connection: Keep-Alive, close"}, xmlBody)},
+		{name: "Upgrade websocket", refused: true,
+			request: request(startPath, []string{"Content-Type: application/xml", "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13",
+				"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="}, xmlBody)},
+		{name: "Upgrade h2c", refused: true,
+			request: request(startPath, []string{"Content-Type: application/xml", "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAAP__"}, xmlBody)},
+		{name: "Upgrade without Connection", refused: true,
+			request: request(startPath, []string{"Content-Type: application/xml", "Upgrade: websocket"}, xmlBody)},
+		{name: "another operation: Upgrade", refused: true,
+			request: request("/ucwa/v1/applications/1/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact?target=sip:a@b.c", []string{"Upgrade: websocket", "Connection: Upgrade"}, "")},
+		{name: "batch: trailers declared", refused: true,
+			request: request(batchPath, []string{"Content-Type: multipart/batching; boundary=b", "Transfer-Encoding: chunked", "Trailer: Content-Type"},
+				chunk(batch(xmlBody), "Content-Type: multipart/batching; boundary=c\r\n"))},
+		{name: "batch: Connection names Content-Type", refused: true,
+			request: request(batchPath, []string{"Content-Type: multipart/batching; boundary=b", "Connection: Content-Type"}, batch(xmlBody))},
+		{name: "batch: Upgrade", refused: true,
+			request: request(batchPath, []string{"Content-Type: multipart/batching; boundary=b", "Upgrade: websocket", "Connection: Upgrade"}, batch(xmlBody))},
+		{name: "batch: a guarded part with Upgrade", refused: true,
+			request: request(batchPath, []string{"Content-Type: multipart/batching; boundary=b"},
+				strings.Replace(batch(xmlBody), "Content-Type: application/xml\r\n", "Content-Type: application/xml\r\nUpgrade: websocket\r\n", 1))},
+		{name: "batch: a guarded part whose Connection names a header", refused: true,
+			request: request(batchPath, []string{"Content-Type: multipart/batching; boundary=b"},
+				strings.Replace(batch(xmlBody), "Content-Type: application/xml\r\n", "Content-Type: application/xml\r\nConnection: Authorization\r\n", 1))},
+		{name: "batch: chunked, forwarded with Content-Length", poolBody: batch(cleanedXML),
+			request: request(batchPath, []string{"Content-Type: multipart/batching; boundary=b", "Transfer-Encoding: chunked", "Expect: 100-continue"}, chunk(batch(xmlBody), ""))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(pool.Received())
+			resp := testkit.SendRaw(t, addr, tc.request)
+			got := pool.Received()[before:]
+			if tc.refused {
+				if resp.Status != http.StatusBadRequest || len(got) != 0 {
+					t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
+				}
+				if len(next.Received()) != 0 {
+					t.Fatal("the next handler got a request")
+				}
+				head, _, _ := strings.Cut(tc.request, "\r\n\r\n")
+				assertUCWAError(t, resp, "BadRequest", "DeserializationFailure", nil, strings.Contains(head, "Content-Type: application/xml"))
+				return
+			}
+			if resp.Status != http.StatusCreated || len(got) != 1 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 201 and one", resp.Status, resp.Body, len(got))
+			}
+			rec := got[0]
+			head, _, _ := strings.Cut(rec.Raw, "\r\n\r\n")
+			if rec.Body != tc.poolBody {
+				t.Errorf("the pool got body %q, want %q", rec.Body, tc.poolBody)
+			}
+			if rec.ContentLength != int64(len(tc.poolBody)) || len(rec.TransferEncoding) != 0 || len(rec.Trailer) != 0 ||
+				!strings.HasSuffix(rec.Raw, "\r\n\r\n"+tc.poolBody) {
+				t.Errorf("the pool got framing other than Content-Length (Content-Length %d, Transfer-Encoding %v, trailers %v):\n%s",
+					rec.ContentLength, rec.TransferEncoding, rec.Trailer, rec.Raw)
+			}
+			// The edge asks every pool to accept the body before it is sent
+			// (pools.go); whatever the client expected is not passed on.
+			if v := rec.Header.Values("Expect"); len(v) != 1 || v[0] != "100-continue" {
+				t.Errorf("the pool got Expect: %q, want the edge's own 100-continue\n%s", v, head)
+			}
+			for _, name := range []string{"Trailer", "Transfer-Encoding", "Upgrade", "To"} {
+				if v := rec.Header.Values(name); len(v) > 0 {
+					t.Errorf("the pool got %s: %q\n%s", name, v, head)
+				}
+			}
+			if rec.Header.Get("Authorization") != "Bearer "+token || rec.Header.Get("X-Ms-Origin") != "https://app.contoso.com" || rec.Header.Get("Content-Type") == "" {
+				t.Errorf("the pool did not get the headers the edge checked:\n%s", head)
+			}
+		})
+	}
+}
