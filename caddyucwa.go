@@ -2,7 +2,8 @@
 //
 //	xcaddy build --with github.com/ucwa-edge/caddy-ucwa
 //
-// builds a Caddy with the `ucwa` directive (http.handlers.ucwa). It
+// builds a Caddy with the `ucwa` directive (http.handlers.ucwa, and the
+// stores it keeps its state in, http.handlers.ucwa.stores.*). It
 // registers nothing else: the pool emulator, which answers 201 to calls it
 // never places, belongs in demos and tests only (cmd/caddy-ucwa).
 package caddyucwa

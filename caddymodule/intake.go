@@ -24,7 +24,8 @@ import (
 //  3. accept the request as the protocol defines it (see accept)
 //  4. check that phone audio is enabled (403)
 //  5. rebuild the request to forward: the cleaned query and body
-//  6. deliver it to the pools, or to the next handler
+//  6. deliver it to the pools, or to the next handler, once per
+//     operationId when idempotency is on (see deliverOnce)
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if !h.terminates(r) {
 		return next.ServeHTTP(w, r)
@@ -41,7 +42,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if h.DisablePhoneAudio {
 		return h.fail(w, &in, errPhoneAudioDisabled)
 	}
-	return h.deliver(w, r, next, in.rebuild(), in.errFormat)
+	return h.deliverOnce(w, r, next, &in)
 }
 
 // accept reads the body (within max_body_size) and runs the protocol's
