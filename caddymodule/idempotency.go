@@ -101,7 +101,9 @@ const (
 var idempotencyResultNames = [numIdempotencyResults]string{"reserved", "replayed", "conflict", "unprotected", "store_error"}
 
 // idempotencyLogFields are the access log's ucwa_idempotency field, per
-// result, made once.
+// result, made once. A request that was simply reserved, or had no
+// operationId, gets none: setting a field costs Caddy allocations, and
+// those are the requests of every call.
 var idempotencyLogFields = func() (f [numIdempotencyResults]zap.Field) {
 	for i, name := range idempotencyResultNames {
 		f[i] = zap.String("ucwa_idempotency", name)
@@ -142,9 +144,13 @@ func (h *Handler) provisionIdempotency(ctx caddy.Context) error {
 	return nil
 }
 
-// count counts a result and puts it on the access log line.
+// count counts a result and, unless it is reserved or unprotected, puts it
+// on the access log line.
 func (idem *idempotency) count(r *http.Request, res idempotencyResult) {
 	idem.results[res].Inc()
+	if res == resultReserved || res == resultUnprotected {
+		return
+	}
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 		extra.Set(idempotencyLogFields[res])
 	}
@@ -157,7 +163,8 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	if idem == nil {
 		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
 	}
-	key, verified, ok := idempotencyKey(r, in.cleaned)
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	key, verified, ok := idempotencyKey(repl, r.URL.Path, in.cleaned)
 	if !ok {
 		idem.count(r, resultUnprotected)
 		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
@@ -192,7 +199,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	answered := rec.status != 0 && rec.status != statusClientClosed
 	epoch = s.begin()
 	switch {
-	case !delivered || answered && len(h.pools) > 0 && !servedByPool(r):
+	case !delivered || answered && len(h.pools) > 0 && !servedByPool(repl):
 		// No pool took the request (the client went away before it was
 		// sent, or the edge answered 410 or 503 because no pool could take
 		// it): the client may send it again.
@@ -226,12 +233,12 @@ func (h *Handler) repeat(w http.ResponseWriter, in *intake, current string, veri
 	return nil
 }
 
-// servedByPool reports whether deliver handed r to a pool that took it:
-// deliver names that pool in {http.ucwa.pool}, and leaves it empty when
-// it answered 410 or 503 itself because no pool could take the request.
-func servedByPool(r *http.Request) bool {
-	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if !ok {
+// servedByPool reports whether deliver handed the request of repl to a
+// pool that took it: deliver names that pool in {http.ucwa.pool}, and
+// leaves it empty when it answered 410 or 503 itself because no pool could
+// take the request.
+func servedByPool(repl *caddy.Replacer) bool {
+	if repl == nil {
 		return true // unknown: not released
 	}
 	name, _ := repl.GetString("http.ucwa.pool")
@@ -241,18 +248,18 @@ func servedByPool(r *http.Request) bool {
 // idempotencyKeyPrefix starts the store keys of idempotency.
 const idempotencyKeyPrefix = "idem:"
 
-// idempotencyKey returns the store key of a request (see
+// idempotencyKey returns the store key of a cleaned request to path (see
 // IdempotencyConfig), whether its caller is verified, and false for a
 // request without an operationId. The caller comes from the verified
-// token's placeholders ({http.ucwa.tid}, {http.ucwa.oid}, {http.ucwa.sub}),
-// which nothing else sets.
-func idempotencyKey(r *http.Request, c *ucwa.Cleaned) (key string, verified, ok bool) {
+// token's placeholders in repl ({http.ucwa.tid}, {http.ucwa.oid},
+// {http.ucwa.sub}), which nothing else sets.
+func idempotencyKey(repl *caddy.Replacer, path string, c *ucwa.Cleaned) (key string, verified, ok bool) {
 	operationID, _ := c.Value("operationId")
 	if operationID == "" {
 		return "", false, false
 	}
 	var tid, caller string
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+	if repl != nil {
 		tid, _ = repl.GetString("http.ucwa.tid")
 		if caller, _ = repl.GetString("http.ucwa.oid"); caller == "" {
 			caller, _ = repl.GetString("http.ucwa.sub")
@@ -262,7 +269,7 @@ func idempotencyKey(r *http.Request, c *ucwa.Cleaned) (key string, verified, ok 
 	// parts run together into the same bytes.
 	var buf [256]byte
 	b := append(buf[:0], "caddy-ucwa idempotency 1"...)
-	for _, part := range [...]string{tid, caller, ucwa.ApplicationID(r.URL.Path), c.Operation.Rel, operationID} {
+	for _, part := range [...]string{tid, caller, ucwa.ApplicationID(path), c.Operation.Rel, operationID} {
 		b = binary.AppendUvarint(b, uint64(len(part)))
 		b = append(b, part...)
 	}
