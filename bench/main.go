@@ -2,9 +2,15 @@
 // call: one Caddy process serves a plain reverse_proxy route and a ucwa
 // route (RS256 tokens from a JWKS, numbers normalized, primary pool) in
 // front of the same loopback upstream, and vegeta drives both in
-// alternating rounds with the same body and token. It prints req/s, p50
-// and p99 per route and the ratios, then a round of distinct tokens and
-// numbers with Caddy's memory before and after. It stops by itself.
+// alternating rounds with the same body and token. For JSON, two more
+// ucwa routes have idempotency on, one with the memory store and one with
+// a Redis store on a redis-server the bench starts on loopback (skipped
+// when redis-server is not on PATH); every JSON request then has an
+// operationId of its own, on every route, so that the idempotency rows
+// measure first requests (a reservation and a recorded answer each), not
+// replays. It prints req/s, p50 and p99 per route and the ratios, then a
+// round of distinct tokens and numbers with Caddy's memory before and
+// after. It stops by itself.
 //
 //	go -C bench run .                   # JSON and XML, 6 rounds of 5s each
 //	go -C bench run . -rounds 2 -round 2s -workers 32
@@ -22,6 +28,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"math/big"
 	"net"
@@ -33,6 +40,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -97,32 +105,45 @@ func main() {
 	}))
 	defer jwks.Close()
 
-	plainPort, edgePort, upstreamPort := freePort(), freePort(), freePort()
+	plainPort, edgePort, upstreamPort, idemPort := freePort(), freePort(), freePort(), freePort()
+	// A ucwa site on port, in front of the upstream, with more
+	// subdirectives.
+	ucwaSite := func(port int, more string) string {
+		return fmt.Sprintf(`:%d {
+	ucwa {
+		jwt {
+			algorithms RS256
+			jwks_url %s/keys
+			issuer https://bench.invalid/
+			audience bench
+		}
+		default_region US
+		primary 127.0.0.1:%d
+		%s
+	}
+}
+`, port, jwks.URL, upstreamPort, more)
+	}
 	config := fmt.Sprintf(`{
 	admin off
 	auto_https off
 	persist_config off
 }
 :%[1]d {
-	reverse_proxy 127.0.0.1:%[3]d
+	reverse_proxy 127.0.0.1:%[2]d
 }
 :%[2]d {
-	ucwa {
-		jwt {
-			algorithms RS256
-			jwks_url %[4]s/keys
-			issuer https://bench.invalid/
-			audience bench
-		}
-		default_region US
-		primary 127.0.0.1:%[3]d
-	}
-}
-:%[3]d {
 	header Location /ucwa/v1/applications/192/communication/invitations/146
 	respond 201
 }
-`, plainPort, edgePort, upstreamPort, jwks.URL)
+`, plainPort, upstreamPort) + ucwaSite(edgePort, "") + ucwaSite(idemPort, "store memory\n\t\tidempotency")
+	redisURL, stopRedis := startRedis()
+	defer stopRedis()
+	redisPort := 0
+	if redisURL != "" {
+		redisPort = freePort()
+		config += ucwaSite(redisPort, "store redis "+redisURL+"\n\t\tidempotency")
+	}
 	dir, err := os.MkdirTemp("", "ucwa-bench")
 	check(err)
 	defer os.RemoveAll(dir)
@@ -144,31 +165,54 @@ func main() {
 	token := mint(key, time.Hour)
 	fmt.Printf("caddy-ucwa bench: %d rounds x %s per route, %d connections, GOMAXPROCS of the server: %s\n\n",
 		*rounds, *round, *workers, orDefault(os.Getenv("GOMAXPROCS"), "all cores"))
-	for _, f := range []struct{ name, contentType, body string }{
-		{"JSON", "application/json", seedJSON},
-		{"XML", "application/xml", seedXML},
+	jsonRoutes := []route{{"plain reverse_proxy", plainPort}, {"ucwa edge", edgePort}, {"idempotency, memory", idemPort}}
+	if redisPort != 0 {
+		jsonRoutes = append(jsonRoutes, route{"idempotency, Redis", redisPort})
+	}
+	for _, f := range []struct {
+		name, contentType, body string
+		routes                  []route
+		distinct                bool // an operationId of its own for every request
+	}{
+		{"JSON", "application/json", seedJSON, jsonRoutes, true},
+		{"XML", "application/xml", seedXML, []route{{"plain reverse_proxy", plainPort}, {"ucwa edge", edgePort}}, false},
 	} {
 		header := http.Header{"Content-Type": {f.contentType}, "Authorization": {"Bearer " + token}}
-		plain := vegeta.NewStaticTargeter(vegeta.Target{Method: "POST", URL: fmt.Sprintf("http://127.0.0.1:%d%s", plainPort, startPath), Body: []byte(f.body), Header: header})
-		edge := vegeta.NewStaticTargeter(vegeta.Target{Method: "POST", URL: fmt.Sprintf("http://127.0.0.1:%d%s", edgePort, startPath), Body: []byte(f.body), Header: header})
-		// A short warm-up of both routes (connections, JWKS, caches).
-		attack(plain, *workers, time.Second)
-		attack(edge, *workers, time.Second)
-		var plainM, edgeM routeMetrics
-		for i := range *rounds {
-			if i%2 == 0 {
-				plainM.round(attack(plain, *workers, *round))
-				edgeM.round(attack(edge, *workers, *round))
+		targeters := make([]vegeta.Targeter, len(f.routes))
+		for i, r := range f.routes {
+			url := fmt.Sprintf("http://127.0.0.1:%d%s", r.port, startPath)
+			if f.distinct {
+				targeters[i] = distinctOperationIDs(url, header, f.body)
 			} else {
-				edgeM.round(attack(edge, *workers, *round))
-				plainM.round(attack(plain, *workers, *round))
+				targeters[i] = vegeta.NewStaticTargeter(vegeta.Target{Method: "POST", URL: url, Body: []byte(f.body), Header: header})
+			}
+			// A short warm-up of each route (connections, JWKS, caches).
+			attack(targeters[i], *workers, time.Second)
+		}
+		m := make([]routeMetrics, len(f.routes))
+		for n := range *rounds {
+			// Each route in turn, starting with another one each round.
+			for j := range f.routes {
+				i := (n + j) % len(f.routes)
+				m[i].round(attack(targeters[i], *workers, *round))
 			}
 		}
-		fmt.Printf("%s body (%d bytes)\n", f.name, len(f.body))
-		plainM.report("plain reverse_proxy")
-		edgeM.report("ucwa edge")
-		fmt.Printf("  ratio: throughput %.3f (target >= 0.90), p99 %.3f (target <= 1.20)\n\n",
-			edgeM.throughput()/plainM.throughput(), float64(edgeM.all.Latencies.P99)/float64(plainM.all.Latencies.P99))
+		what := "the same body"
+		if f.distinct {
+			what = "an operationId of its own per request"
+		}
+		fmt.Printf("%s body (%d bytes, %s)\n", f.name, len(f.body), what)
+		for i, r := range f.routes {
+			m[i].report(r.name)
+		}
+		for i, r := range f.routes[1:] {
+			fmt.Printf("  ratio of %-20s throughput %.3f (target >= %.2f), p99 %.3f (target <= 1.20)\n", r.name+":",
+				m[i+1].throughput()/m[0].throughput(), target(r.name), float64(m[i+1].all.Latencies.P99)/float64(m[0].all.Latencies.P99))
+		}
+		fmt.Println()
+	}
+	if redisPort == 0 {
+		fmt.Printf("idempotency with Redis: skipped, redis-server is not on PATH (apt-get install -y redis-server)\n\n")
 	}
 
 	if *distinct > 0 {
@@ -200,6 +244,63 @@ func memoryRound(key *rsa.PrivateKey, port, pid, n int, workers uint64, d time.D
 		var m routeMetrics
 		m.round(attack(targeter, workers, d))
 		fmt.Printf("  step %d: %.0f req/s, success %.4f, codes %v, server RSS %s\n", step+1, m.throughput(), m.all.Success, m.all.StatusCodes, rss(pid))
+	}
+}
+
+// route is one of the server's routes under test.
+type route struct {
+	name string
+	port int
+}
+
+// target is the throughput ratio a route aims at, against plain
+// reverse_proxy.
+func target(name string) float64 {
+	switch name {
+	case "idempotency, memory":
+		return 0.93
+	case "idempotency, Redis":
+		return 0.85
+	}
+	return 0.90
+}
+
+// distinctOperationIDs targets url with body, its operationId replaced by
+// a number of the same length, new for every request.
+func distinctOperationIDs(url string, header http.Header, body string) vegeta.Targeter {
+	const seedID = "74cb7404e0a247d5a2d4eb0376a47dbf"
+	prefix, suffix, ok := strings.Cut(body, seedID)
+	if !ok {
+		log.Fatal("the body has no operationId to replace")
+	}
+	var n atomic.Uint64
+	return func(t *vegeta.Target) error {
+		*t = vegeta.Target{Method: "POST", URL: url, Header: header,
+			Body: []byte(fmt.Sprintf("%s%032x%s", prefix, n.Add(1), suffix))}
+		return nil
+	}
+}
+
+// startRedis starts redis-server from PATH on a loopback port, without
+// persistence, and returns its URL and how to stop it; "" when
+// redis-server is not on PATH.
+func startRedis() (url string, stop func()) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", func() {}
+	}
+	dir, err := os.MkdirTemp("", "ucwa-bench-redis")
+	check(err)
+	port := freePort()
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
+		"--dir", dir, "--daemonize", "no", "--logfile", "")
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	check(cmd.Start())
+	waitForPort(port)
+	return fmt.Sprintf("redis://127.0.0.1:%d/0", port), func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		os.RemoveAll(dir)
 	}
 }
 
