@@ -2,8 +2,9 @@
 //
 //	xcaddy build --with github.com/ucwa-edge/caddy-ucwa
 //
-// builds a Caddy with the `ucwa` directive (http.handlers.ucwa) and the
-// log field filter that hides phone numbers in logged URIs
+// builds a Caddy with the `ucwa` directive (http.handlers.ucwa), the
+// stores it keeps its state in (http.handlers.ucwa.stores.*) and the log
+// field filter that hides phone numbers in logged URIs
 // (caddy.logging.encoders.filter.ucwa_numbers). It registers nothing
 // else: the pool emulator, which answers 201 to calls it never places,
 // belongs in demos and tests only (cmd/caddy-ucwa).

@@ -57,6 +57,21 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		backup <upstreams...> {
 //			# the same as primary
 //		}
+//		store memory [<max_entries>]
+//		store redis <redis[s]://[user:password@]host:port/db> {
+//			timeout <duration>
+//			on_error closed|open
+//			password <password>
+//			key_prefix <prefix>
+//			tls {
+//				ca <file>
+//				server_name <name>
+//				insecure_skip_verify
+//			}
+//			sentinel <master> [<addr...>]
+//			cluster [<addr...>]
+//		}
+//		idempotency [<window>]
 //	}
 //
 // A subdirective given twice is an error ("<name>: given twice"), except
@@ -85,6 +100,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // primary and backup take reverse_proxy's own arguments and block, parsed
 // by reverse_proxy's Caddyfile parser. Without primary, accepted requests
 // go to the next handler.
+//
+// store chooses the edge's shared state (MemoryStore, the default, or
+// RedisStore); idempotency turns on "never twice" across retries and
+// edges (IdempotencyConfig), with a window of 10m unless given. The redis
+// url, password and tls ca and server_name may be placeholders such as
+// {env.UCWA_REDIS_PASSWORD}, read at startup; 0 is refused for
+// max_entries, timeout and the window.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
@@ -151,6 +173,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "backup":
 			var err error
 			h.Backup, err = unmarshalPool(d)
+			return err
+		case "store":
+			var err error
+			h.StoreRaw, err = unmarshalStore(d)
+			return err
+		case "idempotency":
+			var err error
+			h.Idempotency, err = unmarshalIdempotency(d)
 			return err
 		}
 		return d.Errf("unrecognized subdirective %q", name)

@@ -255,8 +255,8 @@ func TestReadmeJSONExample(t *testing.T) {
 	}
 }
 
-// TestFieldsDocumented: every JSON field of Handler and of the jwt object
-// is an exported field of its own type (none hides in an embedded
+// TestFieldsDocumented: every JSON field of Handler, of the jwt object and
+// of the store and idempotency objects is an exported field of its own type (none hides in an embedded
 // struct), with a doc comment that gives its default or says it is
 // required, as godoc and Caddy's module docs show them.
 func TestFieldsDocumented(t *testing.T) {
@@ -267,6 +267,10 @@ func TestFieldsDocumented(t *testing.T) {
 		{"handler.go", "Handler", Handler{}},
 		{"operations.go", "OperationConfig", OperationConfig{}},
 		{"../internal/bearer/config.go", "Config", bearer.Config{}},
+		{"idempotency.go", "IdempotencyConfig", IdempotencyConfig{}},
+		{"store.go", "MemoryStore", MemoryStore{}},
+		{"store.go", "RedisStore", RedisStore{}},
+		{"store.go", "RedisTLS", RedisTLS{}},
 	} {
 		fset := token.NewFileSet()
 		f, err := parser.ParseFile(fset, tc.file, nil, parser.ParseComments)

@@ -6,6 +6,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -137,6 +138,20 @@ type Handler struct {
 	// CannotRedirect.
 	Backup *reverseproxy.Handler `json:"backup,omitempty"`
 
+	// The edge's shared state, which idempotency keeps: a module of the
+	// namespace http.handlers.ucwa.stores chosen by its "backend" key,
+	// {"backend": "memory", ...} for a store per edge (see MemoryStore) or
+	// {"backend": "redis", ...} for one a fleet of edges shares (see
+	// RedisStore). Handlers with the same store config share one store,
+	// across config reloads too. Default: {"backend": "memory"} when
+	// idempotency is on.
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=http.handlers.ucwa.stores inline_key=backend"`
+
+	// Deliver a request with an operationId once across retries, pools
+	// and edges (see IdempotencyConfig); {} turns it on with the default
+	// window. Default: off.
+	Idempotency *IdempotencyConfig `json:"idempotency,omitempty"`
+
 	cleaner *ucwa.Cleaner
 	logger  *zap.Logger
 
@@ -152,6 +167,10 @@ type Handler struct {
 	// Front-end pools, provisioned, in the order they are tried.
 	pools       []*pool
 	poolMetrics *poolMetrics
+
+	// Shared state (nil: none) and idempotency (nil: off).
+	store       *storeUse
+	idempotency *idempotency
 }
 
 // CaddyModule returns the Caddy module information. Its receiver is a
@@ -188,6 +207,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("default_region: %w", err)
 	}
 	if err := h.provisionAuth(ctx); err != nil {
+		return err
+	}
+	if err := h.provisionStore(ctx); err != nil {
+		return err
+	}
+	if err := h.provisionIdempotency(ctx); err != nil {
 		return err
 	}
 	return h.provisionPools(ctx)

@@ -25,7 +25,8 @@ import (
 //  2. accept the request as the protocol defines it (see accept); a batch
 //     part by part (see acceptBatch)
 //  3. rebuild the request to forward: the cleaned query and body
-//  4. deliver it to the pools, or to the next handler
+//  4. deliver it to the pools, or to the next handler, once per
+//     operationId when idempotency is on (see deliverOnce)
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	m := h.matcher.Match(r.Method, r.URL.Path)
 	if m.NearMiss {
@@ -43,7 +44,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if e := h.accept(&in); e != nil {
 		return h.fail(w, &in, e)
 	}
-	return h.deliver(w, r, next, in.rebuild(), in.errFormat)
+	return h.deliverOnce(w, r, next, &in)
 }
 
 // accept checks the request's framing, reads the body (within
@@ -66,6 +67,7 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 	if e != nil {
 		return e
 	}
+	in.cleaned = cl
 	in.forward(cl.Body(), cl.RawQuery(), !cl.BodyChanged())
 	return nil
 }
@@ -103,6 +105,10 @@ type intake struct {
 	challenge string
 
 	buf *bodyBuffer // the body as read, recycled by release
+
+	// The request as ucwa's Intake cleaned it; nil for a batch, whose
+	// parts are cleaned one by one.
+	cleaned *ucwa.Cleaned
 
 	// What to forward: the body, the query, and whether the body is the
 	// buffer's own bytes.

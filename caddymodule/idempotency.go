@@ -1,0 +1,434 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/metrics"
+	"github.com/ucwa-edge/caddy-ucwa/internal/store"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
+)
+
+// IdempotencyConfig delivers a request with an operationId once across
+// retries, backup pools and a fleet of edges sharing a Redis store: a
+// repeat within the window is not delivered again. Its key is the SHA-256
+// of the verified caller (the token's tid, and its oid, else its sub),
+// the application id of the path, the operation and the operationId (from
+// the body, else the query). The first request reserves the key in the
+// store before it is delivered; while it is in flight a repeat is answered
+// 409 Conflict / AlreadyExists. Once a pool answers (whatever the status),
+// a repeat gets that answer again (status, Location, Content-Type and a
+// body up to 4 KiB) with the header `Idempotent-Replayed: true`.
+//
+// A request that certainly reached no pool (the edge answered it 410
+// CannotRedirect or 503 because no pool could take it, or the client went
+// away before it was sent) releases its key, so that the client may send
+// it again. One that may have reached a pool and got no answer that can be
+// replayed (the client went away during the attempt, the pool's answer
+// was cut short or has a body over 4 KiB) keeps it for the window:
+// repeats get 409. The edge's own 502 and 504 after a pool attempt are
+// recorded and replayed as a pool's answer. The answer is recorded before
+// it goes out: once a client has it, a repeat gets it again.
+//
+// Without a verified caller (jwt off, web tickets forwarded) the key has
+// no caller, and a repeat gets 409, never the first answer, since the
+// edge cannot tell that it comes from the same caller. Not protected: a
+// request without an operationId (or to an operation without one), and
+// batch requests. A token is never part of the key, and the store holds
+// only the key's hash and the pool's answer.
+type IdempotencyConfig struct {
+	// How long after the first request its operationId is remembered: a
+	// repeat within the window is not delivered, after it the request is
+	// taken as new. Default: 10m.
+	Window caddy.Duration `json:"window,omitempty"`
+}
+
+// DefaultIdempotencyWindow is the window of an IdempotencyConfig without
+// one: longer than any client retries a call.
+const DefaultIdempotencyWindow = 10 * time.Minute
+
+// maxRecordedBody is the largest answer body recorded for replay: a pool
+// answers startPhoneAudio with an empty body, and errors in well under
+// 4 KiB.
+const maxRecordedBody = 4 << 10
+
+// headerReplayed marks an answer the edge gives again for a repeat (the
+// name Stripe and others use for the same).
+const headerReplayed = "Idempotent-Replayed"
+
+// idempotency is the provisioned IdempotencyConfig.
+type idempotency struct {
+	window  time.Duration
+	results [numIdempotencyResults]prometheus.Counter
+}
+
+// idempotencyResult is what the edge did for a request of a guarded
+// operation.
+type idempotencyResult uint8
+
+const (
+	// resultReserved: the first request; its key reserved, delivered.
+	resultReserved idempotencyResult = iota
+	// resultReplayed: a repeat, answered with the first answer.
+	resultReplayed
+	// resultConflict: a repeat answered 409 (the first is in flight, or
+	// its answer cannot be replayed, or the caller is not verified).
+	resultConflict
+	// resultUnprotected: no operationId, delivered as it is.
+	resultUnprotected
+	// resultStoreError: the store failed; answered 503 (on_error closed)
+	// or delivered without protection (open).
+	resultStoreError
+
+	numIdempotencyResults
+)
+
+var idempotencyResultNames = [numIdempotencyResults]string{"reserved", "replayed", "conflict", "unprotected", "store_error"}
+
+// idempotencyLogFields are the access log's ucwa_idempotency field, per
+// result, made once. A request that was simply reserved, or had no
+// operationId, gets none: setting a field costs Caddy allocations, and
+// those are the requests of every call.
+var idempotencyLogFields = func() (f [numIdempotencyResults]zap.Field) {
+	for i, name := range idempotencyResultNames {
+		f[i] = zap.String("ucwa_idempotency", name)
+	}
+	return f
+}()
+
+// errAlreadyExists answers a repeat that is not replayed, as a pool
+// answers a repeated operationId while its invitation lives.
+var errAlreadyExists = ucwa.NewError(http.StatusConflict, ucwa.SubcodeAlreadyExists,
+	"A request with this operationId was received before and may have been carried out, so it was not sent again. Use a new operationId for a new request.")
+
+// provisionIdempotency checks the window and registers the metrics; the
+// store is set up by provisionStore.
+func (h *Handler) provisionIdempotency(ctx caddy.Context) error {
+	c := h.Idempotency
+	if c == nil {
+		return nil
+	}
+	window := time.Duration(c.Window)
+	switch {
+	case window == 0:
+		window = DefaultIdempotencyWindow
+	case window < store.MinTTL:
+		return fmt.Errorf("idempotency: window must be at least 1ms: %s", window)
+	}
+	results, err := metrics.Register(registerer(ctx), prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "ucwa", Name: "idempotency_total",
+		Help: "Requests of guarded operations by what idempotency did: reserved, replayed, conflict, unprotected, store_error.",
+	}, []string{"result"}))
+	if err != nil {
+		return err
+	}
+	h.idempotency = &idempotency{window: window}
+	for i, name := range idempotencyResultNames {
+		h.idempotency.results[i] = results.WithLabelValues(name)
+	}
+	return nil
+}
+
+// count counts a result and, unless it is reserved or unprotected, puts it
+// on the access log line.
+func (idem *idempotency) count(r *http.Request, res idempotencyResult) {
+	idem.results[res].Inc()
+	if res == resultReserved || res == resultUnprotected {
+		return
+	}
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		extra.Set(idempotencyLogFields[res])
+	}
+}
+
+// deliverOnce delivers the accepted request in, as deliver does, once per
+// key within the window (see IdempotencyConfig).
+func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, in *intake) error {
+	idem := h.idempotency
+	if idem == nil {
+		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
+	}
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	key, verified, ok := idempotencyKey(repl, r.URL.Path, in.cleaned)
+	if !ok {
+		idem.count(r, resultUnprotected)
+		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
+	}
+	// The store has timeouts of its own, and a reservation is written
+	// whether or not the client is still there.
+	ctx := context.Background()
+	s := h.store
+	start := time.Now()
+	token := reservationToken()
+	epoch := s.begin()
+	reserved, current, err := s.Reserve(ctx, key, token, idem.window)
+	if !s.end(epoch, err) {
+		idem.count(r, resultStoreError)
+		return h.fail(w, in, errStoreUnavailable)
+	}
+	switch {
+	case err != nil: // on_error open
+		idem.count(r, resultStoreError)
+		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
+	case !reserved:
+		return h.repeat(w, in, current, verified)
+	}
+	idem.count(r, resultReserved)
+
+	rec := &answerRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	var deliverErr error
+	delivered := r.Context().Err() == nil // else the client went away: nothing is sent
+	if delivered {
+		deliverErr = h.deliver(rec, r, next, in.rebuild(), in.errFormat)
+	}
+	answered := rec.status != 0 && rec.status != statusClientClosed
+	epoch = s.begin()
+	switch {
+	case !delivered || answered && len(h.pools) > 0 && !servedByPool(repl):
+		// No pool took the request (the client went away before it was
+		// sent, or the edge answered 410 or 503 because no pool could take
+		// it): the client may send it again.
+		_, err = s.Release(ctx, key, token)
+	case !answered || rec.overflow:
+		// The request may have reached a pool, and there is no answer that
+		// can be replayed (the client went away during the attempt, the
+		// next handler failed, the body is too long): the key stays
+		// reserved for the window. So it does when a pool's answer is cut
+		// short: reverse_proxy then panics with http.ErrAbortHandler,
+		// which passes through here.
+		return deliverErr
+	default:
+		ttl := max(idem.window-time.Since(start), store.MinTTL)
+		_, err = s.Replace(ctx, key, token, rec.encode(), ttl)
+	}
+	s.end(epoch, err)
+	return deliverErr
+}
+
+// repeat answers a request whose key holds current: the recorded answer
+// again for a verified caller, else 409.
+func (h *Handler) repeat(w http.ResponseWriter, in *intake, current string, verified bool) error {
+	a, ok := decodeAnswer(current)
+	if !ok || !verified {
+		h.idempotency.count(in.r, resultConflict)
+		return h.fail(w, in, errAlreadyExists)
+	}
+	h.idempotency.count(in.r, resultReplayed)
+	a.write(w)
+	return nil
+}
+
+// servedByPool reports whether deliver handed the request of repl to a
+// pool that took it: deliver names that pool in {http.ucwa.pool}, and
+// leaves it empty when it answered 410 or 503 itself because no pool could
+// take the request.
+func servedByPool(repl *caddy.Replacer) bool {
+	if repl == nil {
+		return true // unknown: not released
+	}
+	name, _ := repl.GetString("http.ucwa.pool")
+	return name != ""
+}
+
+// idempotencyKeyPrefix starts the store keys of idempotency.
+const idempotencyKeyPrefix = "idem:"
+
+// idempotencyKey returns the store key of a cleaned request to path (see
+// IdempotencyConfig), whether its caller is verified, and false for a
+// request without an operationId. The caller comes from the verified
+// token's placeholders in repl ({http.ucwa.tid}, {http.ucwa.oid},
+// {http.ucwa.sub}), which nothing else sets.
+func idempotencyKey(repl *caddy.Replacer, path string, c *ucwa.Cleaned) (key string, verified, ok bool) {
+	if c == nil { // a batch
+		return "", false, false
+	}
+	operationID, _ := c.Value("operationId")
+	if operationID == "" {
+		return "", false, false
+	}
+	var tid, caller string
+	if repl != nil {
+		tid, _ = repl.GetString("http.ucwa.tid")
+		if caller, _ = repl.GetString("http.ucwa.oid"); caller == "" {
+			caller, _ = repl.GetString("http.ucwa.sub")
+		}
+	}
+	// Each part with its length before it, so that no two requests'
+	// parts run together into the same bytes.
+	var buf [256]byte
+	b := append(buf[:0], "caddy-ucwa idempotency 1"...)
+	for _, part := range [...]string{tid, caller, ucwa.ApplicationID(path), c.Operation.Rel, operationID} {
+		b = binary.AppendUvarint(b, uint64(len(part)))
+		b = append(b, part...)
+	}
+	sum := sha256.Sum256(b)
+	var k [len(idempotencyKeyPrefix) + 43]byte // 43: base64 of 32 bytes, unpadded
+	copy(k[:], idempotencyKeyPrefix)
+	base64.RawURLEncoding.Encode(k[len(idempotencyKeyPrefix):], sum[:])
+	return string(k[:]), caller != "", true
+}
+
+// reservationToken is the value of a reservation in flight: "f" and 128
+// random bits, unique to the request that holds the key, so that it alone
+// replaces or releases it. The bits need not be secret (the token never
+// leaves the edge and its store), only unique: math/rand/v2's generator,
+// seeded by the system per process, gives them without a system call.
+func reservationToken() string {
+	var raw [16]byte
+	binary.LittleEndian.PutUint64(raw[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(raw[8:], rand.Uint64())
+	var t [1 + 22]byte
+	t[0] = 'f'
+	base64.RawURLEncoding.Encode(t[1:], raw[:])
+	return string(t[:])
+}
+
+// recordedAnswer is an answer as the store holds it for replay.
+type recordedAnswer struct {
+	status                int
+	location, contentType string
+	body                  string
+}
+
+// A recorded answer is "a", its status in three digits, the lengths of
+// Location and Content-Type in decimal each followed by ":", then
+// Location, Content-Type and the body. It holds no token and nothing of
+// the request.
+func (a *recordedAnswer) encode() string {
+	var b strings.Builder
+	b.Grow(16 + len(a.location) + len(a.contentType) + len(a.body))
+	b.WriteByte('a')
+	b.WriteString(strconv.Itoa(a.status))
+	b.WriteString(strconv.Itoa(len(a.location)))
+	b.WriteByte(':')
+	b.WriteString(strconv.Itoa(len(a.contentType)))
+	b.WriteByte(':')
+	b.WriteString(a.location)
+	b.WriteString(a.contentType)
+	b.WriteString(a.body)
+	return b.String()
+}
+
+// decodeAnswer reads a recorded answer; false for a reservation in
+// flight or a value it cannot read.
+func decodeAnswer(v string) (recordedAnswer, bool) {
+	var a recordedAnswer
+	if len(v) < 4 || v[0] != 'a' {
+		return a, false
+	}
+	status, err := strconv.Atoi(v[1:4])
+	if err != nil || status < 200 || status > 999 {
+		return a, false
+	}
+	a.status = status
+	rest := v[4:]
+	var lengths [2]int
+	for i := range lengths {
+		n, tail, ok := strings.Cut(rest, ":")
+		l, err := strconv.Atoi(n)
+		if !ok || err != nil || l < 0 || l > len(tail) {
+			return a, false
+		}
+		lengths[i], rest = l, tail
+	}
+	if lengths[0]+lengths[1] > len(rest) {
+		return a, false
+	}
+	a.location, rest = rest[:lengths[0]], rest[lengths[0]:]
+	a.contentType, a.body = rest[:lengths[1]], rest[lengths[1]:]
+	return a, true
+}
+
+// write answers with a recorded answer, marked as a replay.
+func (a *recordedAnswer) write(w http.ResponseWriter) {
+	h := w.Header()
+	if a.location != "" {
+		h.Set("Location", a.location)
+	}
+	if a.contentType != "" {
+		h.Set("Content-Type", a.contentType)
+	}
+	h.Set(headerReplayed, "true")
+	w.WriteHeader(a.status)
+	_, _ = io.WriteString(w, a.body)
+}
+
+// answerRecorder passes an answer on to the client and records it: its
+// final status, Location and Content-Type as they go out, and its body up
+// to maxRecordedBody.
+type answerRecorder struct {
+	caddyhttp.ResponseWriterWrapper
+	recordedAnswer
+	recorded []byte // the body
+	overflow bool   // the body is longer than maxRecordedBody
+}
+
+// WriteHeader records the final status and its headers.
+func (w *answerRecorder) WriteHeader(status int) {
+	if w.status == 0 && status >= http.StatusOK {
+		w.status = status
+		h := w.Header()
+		w.location, w.contentType = h.Get("Location"), h.Get("Content-Type")
+	}
+	w.ResponseWriterWrapper.WriteHeader(status)
+}
+
+func (w *answerRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.overflow {
+		if len(w.recorded)+len(b) > maxRecordedBody {
+			w.overflow, w.recorded = true, nil
+		} else {
+			w.recorded = append(w.recorded, b...)
+		}
+	}
+	return w.ResponseWriterWrapper.Write(b)
+}
+
+// ReadFrom copies through Write, so that the body is recorded.
+func (w *answerRecorder) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(struct{ io.Writer }{w}, r)
+}
+
+// encode is the recorded answer as the store holds it.
+func (w *answerRecorder) encode() string {
+	w.body = string(w.recorded)
+	return w.recordedAnswer.encode()
+}
+
+// unmarshalIdempotency parses `idempotency [<window>]`; d is on
+// `idempotency`.
+func unmarshalIdempotency(d *caddyfile.Dispenser) (*IdempotencyConfig, error) {
+	c := new(IdempotencyConfig)
+	if d.NextArg() {
+		window, err := caddy.ParseDuration(d.Val())
+		if err != nil || window == 0 {
+			return nil, d.Errf("idempotency: %q is not a window other than 0 (such as 10m)", d.Val())
+		}
+		c.Window = caddy.Duration(window)
+	}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	if d.NextBlock(d.Nesting()) {
+		return nil, d.Err("idempotency takes no block")
+	}
+	return c, nil
+}

@@ -1,0 +1,671 @@
+package caddymodule
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
+)
+
+// idemStore is a store the idempotency tests run against.
+type idemStore struct {
+	name string
+	// config returns the store subdirective: memory, or Redis on a
+	// redis-server started for the test (the test is skipped without
+	// one). The Redis timeout is generous where timeouts are not under
+	// test, so that a loaded machine does not fail the test.
+	config func(t *testing.T) string
+}
+
+var idemStores = []idemStore{
+	{"memory", func(*testing.T) string { return "store memory" }},
+	{"redis", func(t *testing.T) string {
+		return "store redis " + testkit.StartRedis(t).URL() + " {\n\t\t\ttimeout 5s\n\t\t}"
+	}},
+}
+
+// idemPool is a front-end pool for the idempotency tests. It answers by
+// the request's X-Test-Answer header:
+//
+//   - "" (and anything else): 201 with Location invitations/<n>,
+//     Content-Type application/json and the body {"n":<n>}, n counting
+//     the pool's answers, so that a replay is told from a new answer;
+//   - "hold": the same, once the test releases the pool (Release);
+//   - "hang": nothing, until the edge gives up on the request;
+//   - "big": 201 with a body of 5000 bytes;
+//   - "conflict": 409 Conflict / AlreadyExists, as a pool answers a
+//     repeated operationId;
+//   - "reset": resets the connection after reading the request.
+type idemPool struct {
+	*testkit.Pool
+	n       atomic.Int64
+	release chan struct{}
+}
+
+func newIdemPool(t *testing.T, name string) *idemPool {
+	p := &idemPool{release: make(chan struct{})}
+	p.Pool = testkit.NewPool(t, name, p.answer)
+	return p
+}
+
+// Release lets the held requests be answered.
+func (p *idemPool) Release() { close(p.release) }
+
+func (p *idemPool) answer(pool *testkit.Pool, w http.ResponseWriter, r *http.Request) {
+	switch r.Header.Get("X-Test-Answer") {
+	case "hold":
+		select {
+		case <-p.release:
+		case <-r.Context().Done():
+			return
+		}
+	case "hang":
+		testkit.AnswerHang(pool, w, r)
+		return
+	case "big":
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, strings.Repeat("x", 5000))
+		return
+	case "conflict":
+		testkit.AnswerStatus(http.StatusConflict, map[string]string{"Content-Type": "application/json"}, conflictBody)(pool, w, r)
+		return
+	case "reset":
+		testkit.AnswerReset(pool, w, r)
+		return
+	}
+	n := p.n.Add(1)
+	w.Header().Set("Location", fmt.Sprintf("/ucwa/v1/applications/1/communication/invitations/%s-%d", pool.Name(), n))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = fmt.Fprintf(w, `{"n":%d}`, n)
+}
+
+// deliveries counts the requests with operationId op the pool received.
+func deliveries(p *testkit.Pool, op string) int {
+	n := 0
+	for _, got := range p.OperationIDs() {
+		if got == op {
+			n++
+		}
+	}
+	return n
+}
+
+// idemAuth is the jwt block of the idempotency tests (ES256 tokens of
+// idemToken), with web tickets forwarded.
+func idemAuth(t *testing.T) string {
+	return fmt.Sprintf(`jwt {
+			algorithms ES256
+			public_key_file %s
+		}
+		web_tickets forward`, testkit.WriteFile(t, t.TempDir(), "ec.pem", testkit.PublicPEM(t, testkit.Keys(t).EC)))
+}
+
+// idemToken is an Authorization header with a token for the caller of
+// tenant tid with object id oid ("": none) and subject sub.
+func idemToken(t *testing.T, tid, oid, sub string) http.Header {
+	claims := jwt.MapClaims{"tid": tid, "sub": sub}
+	if oid != "" {
+		claims["oid"] = oid
+	}
+	token := testkit.Mint(t, jwt.SigningMethodES256, testkit.Keys(t).EC, "", testkit.Claims(time.Now(), claims))
+	return http.Header{"Authorization": {"Bearer " + token}}
+}
+
+// idemCaddyfile is an edge on EDGE_PORT with an access log, Caddy
+// logging at debug level, and a ucwa handler with the given
+// subdirectives, idempotency on.
+func idemCaddyfile(subdirectives ...string) string {
+	return fmt.Sprintf(`{
+	log {
+		level DEBUG
+	}
+}
+:EDGE_PORT {
+	log
+	ucwa {
+		default_region US
+		idempotency
+		%s
+	}
+}`, strings.Join(subdirectives, "\n\t\t"))
+}
+
+// idemCall is a startPhoneAudio request of the idempotency tests.
+type idemCall struct {
+	header http.Header // Authorization and more
+	app    string      // the application id in the path; default "1"
+	query  string
+	body   string // default: JSON with to and operationId op
+	op     string
+	xml    bool
+	answer string // the pool's answer (X-Test-Answer)
+}
+
+func (c idemCall) request() testkit.Request {
+	app := c.app
+	if app == "" {
+		app = "1"
+	}
+	req := testkit.Request{
+		URL:         "/ucwa/v1/applications/" + app + "/communication/startPhoneAudio",
+		ContentType: "application/json",
+		Body:        c.body,
+		Header:      http.Header{},
+	}
+	if c.query != "" {
+		req.URL += "?" + c.query
+	}
+	if req.Body == "" {
+		req.Body = fmt.Sprintf(`{"to":"4255551234","operationId":%q}`, c.op)
+		if c.xml {
+			req.ContentType = "application/xml"
+			req.Body = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">4255551234</property><property name="operationId">` + c.op + `</property></input>`
+		}
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	if c.answer != "" {
+		req.Header.Set("X-Test-Answer", c.answer)
+	}
+	return req
+}
+
+// send sends c to the edge.
+func (e edge) call(c idemCall) testkit.Response {
+	e.t.Helper()
+	return e.send(c.request())
+}
+
+// assertReplay checks that resp gives again the answer first.
+func assertReplay(t *testing.T, resp, first testkit.Response) {
+	t.Helper()
+	if resp.Header.Get(headerReplayed) != "true" {
+		t.Errorf("%d %s: no %s: true header", resp.Status, resp.Body, headerReplayed)
+	}
+	for _, h := range []string{"Location", "Content-Type"} {
+		if got, want := resp.Header.Get(h), first.Header.Get(h); got != want {
+			t.Errorf("replay's %s %q, want the first answer's %q", h, got, want)
+		}
+	}
+	if resp.Status != first.Status || resp.Body != first.Body {
+		t.Errorf("replay %d %q, want the first answer %d %q", resp.Status, resp.Body, first.Status, first.Body)
+	}
+}
+
+// assertConflict checks that resp is the edge's 409 AlreadyExists.
+func assertConflict(t *testing.T, resp testkit.Response) {
+	t.Helper()
+	if resp.Status != http.StatusConflict || resp.Header.Get(headerReplayed) != "" {
+		t.Fatalf("%d %v %s, want 409 from the edge", resp.Status, resp.Header, resp.Body)
+	}
+	if e := ucwaError(t, resp.Body); e.Code != "Conflict" || e.Subcode != ucwa.SubcodeAlreadyExists || e.Message != errAlreadyExists.Message {
+		t.Fatalf("%s, want the edge's Conflict / AlreadyExists", resp.Body)
+	}
+}
+
+// TestIdempotencyRepeats: what a repeat of a request gets, step by step,
+// for each store: the first answer again (a replay) for the same caller,
+// application, operation and operationId; a new delivery when any of them
+// differs; 409 when the answer cannot be replayed. Each scenario uses
+// operationIds of its own, on one edge per store.
+func TestIdempotencyRepeats(t *testing.T) {
+	type step struct {
+		call idemCall
+		// The answer: a status, whether it is a replay of the scenario's
+		// first answer, or the edge's 409.
+		status             int
+		replayed, conflict bool
+		delivered          bool   // the pool received it
+		result             string // caddy_ucwa_idempotency_total's result
+	}
+	a := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	aOtherApp := idemToken(t, "tenant-1", "oid-a", "sub-of-another-client") // the same user through another client
+	b := idemToken(t, "tenant-1", "oid-b", "sub-b")
+	aOtherTenant := idemToken(t, "tenant-2", "oid-a", "sub-a")
+	subOnly := idemToken(t, "tenant-1", "", "sub-only")
+	ticket := http.Header{"Authorization": {"Bearer cwt=AAEAHAUHGkHigqyFLZ-Wd6o1tPkOgK5XHlEkBKdA4N3rE0y"}}
+	created := func(c idemCall) step {
+		return step{call: c, status: 201, delivered: true, result: "reserved"}
+	}
+	replay := func(c idemCall, status int) step {
+		return step{call: c, status: status, replayed: true, result: "replayed"}
+	}
+	conflict := func(c idemCall) step {
+		return step{call: c, status: 409, conflict: true, result: "conflict"}
+	}
+	scenarios := []struct {
+		name  string
+		steps []step
+	}{
+		{"a repeat gets the first answer", []step{
+			created(idemCall{header: a, op: "r1"}),
+			replay(idemCall{header: a, op: "r1"}, 201),
+			replay(idemCall{header: a, op: "r1"}, 201),
+		}},
+		{"the same user through another client", []step{
+			created(idemCall{header: a, op: "r2"}),
+			replay(idemCall{header: aOtherApp, op: "r2"}, 201),
+		}},
+		{"a caller known by sub only", []step{
+			created(idemCall{header: subOnly, op: "r3"}),
+			replay(idemCall{header: subOnly, op: "r3"}, 201),
+		}},
+		{"the pool's error answer is replayed", []step{
+			{call: idemCall{header: a, op: "e1", answer: "conflict"}, status: 409, delivered: true, result: "reserved"},
+			replay(idemCall{header: a, op: "e1"}, 409),
+		}},
+		{"an answer body over 4 KiB is not replayed", []step{
+			created(idemCall{header: a, op: "big1", answer: "big"}),
+			conflict(idemCall{header: a, op: "big1"}),
+		}},
+		{"another caller's operationId", []step{
+			created(idemCall{header: a, op: "c1"}),
+			created(idemCall{header: b, op: "c1"}),
+			replay(idemCall{header: a, op: "c1"}, 201),
+		}},
+		{"another tenant's operationId", []step{
+			created(idemCall{header: a, op: "c2"}),
+			created(idemCall{header: aOtherTenant, op: "c2"}),
+		}},
+		{"another application", []step{
+			created(idemCall{header: a, op: "p1", app: "7"}),
+			created(idemCall{header: a, op: "p1", app: "8"}),
+		}},
+		{"the application id in other letter case", []step{
+			created(idemCall{header: a, op: "p2", app: "App9"}),
+			replay(idemCall{header: a, op: "p2", app: "aPP9"}, 201),
+		}},
+		{"operationId in the query, then in the body", []step{
+			created(idemCall{header: a, query: "operationId=q1", body: `{"to":"4255551234"}`}),
+			replay(idemCall{header: a, op: "q1"}, 201),
+		}},
+		{"XML", []step{
+			created(idemCall{header: a, op: "x1", xml: true}),
+			replay(idemCall{header: a, op: "x1", xml: true}, 201),
+			replay(idemCall{header: a, op: "x1"}, 201),
+		}},
+		{"no operationId: not protected", []step{
+			{call: idemCall{header: a, body: `{"to":"4255551234"}`}, status: 201, delivered: true, result: "unprotected"},
+			{call: idemCall{header: a, body: `{"to":"4255551234"}`}, status: 201, delivered: true, result: "unprotected"},
+		}},
+		{"a request the edge refuses reserves nothing", []step{
+			{call: idemCall{header: a, body: `{"to":"not a number","operationId":"v1"}`}, status: 400},
+			created(idemCall{header: a, op: "v1"}),
+		}},
+		{"without a verified caller, 409 and never the first answer", []step{
+			created(idemCall{header: ticket, op: "w1"}),
+			conflict(idemCall{header: ticket, op: "w1"}),
+			created(idemCall{header: a, op: "w1"}),
+		}},
+	}
+	for _, st := range idemStores {
+		t.Run(st.name, func(t *testing.T) {
+			pool := newIdemPool(t, "primary")
+			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t), "primary "+pool.Addr()), testkit.WithAdmin())
+			results := map[string]int{}
+			for _, sc := range scenarios {
+				t.Run(sc.name, func(t *testing.T) {
+					var first testkit.Response
+					for i, s := range sc.steps {
+						before := pool.Requests.Load()
+						resp := e.call(s.call)
+						if resp.Status != s.status {
+							t.Fatalf("step %d: %d %s, want %d", i+1, resp.Status, resp.Body, s.status)
+						}
+						switch {
+						case i == 0:
+							first = resp
+						case s.replayed:
+							assertReplay(t, resp, first)
+						case s.conflict:
+							assertConflict(t, resp)
+						}
+						if !s.replayed && resp.Header.Get(headerReplayed) != "" {
+							t.Errorf("step %d: %s on an answer that is no replay", i+1, headerReplayed)
+						}
+						want := int64(0)
+						if s.delivered {
+							want = 1
+						}
+						if got := pool.Requests.Load() - before; got != want {
+							t.Errorf("step %d: the pool received %d requests, want delivered %v", i+1, got, s.delivered)
+						}
+						if s.result != "" {
+							results[s.result]++
+						}
+					}
+				})
+			}
+			metrics := e.Metrics()
+			for _, result := range idempotencyResultNames {
+				want := float64(results[result])
+				if got := testkit.MetricValue(t, metrics, `caddy_ucwa_idempotency_total{result="`+result+`"}`); got != want && !(got == -1 && want == 0) {
+					t.Errorf("caddy_ucwa_idempotency_total{result=%q} %v, want %v", result, got, want)
+				}
+			}
+			// The access log names what idempotency did.
+			e.Logs().Wait(t, `"msg":"handled request"`, `"ucwa_idempotency":"replayed"`)
+			for _, secret := range []string{a.Get("Authorization")[len("Bearer "):], `"r1"`, "oid-a"} {
+				if strings.Contains(e.Logs().String(), secret) {
+					t.Errorf("the log holds %q", secret)
+				}
+			}
+		})
+	}
+}
+
+// TestIdempotencyInFlight: while the first request is in flight, a
+// repeat is answered 409 and not delivered; once the first is answered, a
+// repeat gets its answer.
+func TestIdempotencyInFlight(t *testing.T) {
+	for _, st := range idemStores {
+		t.Run(st.name, func(t *testing.T) {
+			pool := newIdemPool(t, "primary")
+			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t), "primary "+pool.Addr()))
+			caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+			first := make(chan testkit.Response, 1)
+			go func() {
+				resp, err := testkit.Do(e.Client(), e.request(idemCall{header: caller, op: "f1", answer: "hold"}))
+				if err != nil {
+					t.Error(err)
+				}
+				first <- resp
+			}()
+			pool.Requests.WaitFor(t, 1, "requests at the pool")
+			assertConflict(t, e.call(idemCall{header: caller, op: "f1"}))
+			pool.Release()
+			answer := <-first
+			if answer.Status != http.StatusCreated {
+				t.Fatalf("first request: %d %s", answer.Status, answer.Body)
+			}
+			assertReplay(t, e.call(idemCall{header: caller, op: "f1"}), answer)
+			if got := deliveries(pool.Pool, "f1"); got != 1 {
+				t.Errorf("delivered %d times", got)
+			}
+		})
+	}
+}
+
+// request is c as a request to the edge, for testkit.Do.
+func (e edge) request(c idemCall) testkit.Request {
+	req := c.request()
+	req.URL = e.url(req.URL)
+	return req
+}
+
+// TestIdempotencyReleaseOrKeep: a request that certainly reached no pool
+// (410 CannotRedirect, 503 with no pool available) releases its key, so
+// that sending it again delivers it; one that may have reached a pool and
+// got the edge's 502 or 504 keeps it, and a repeat gets that answer
+// again.
+func TestIdempotencyReleaseOrKeep(t *testing.T) {
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	for _, st := range idemStores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Run("410 CannotRedirect releases", func(t *testing.T) {
+				primary := newIdemPool(t, "primary")
+				primary.Kill() // before the edge ever connects to it
+				e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t), "primary "+primary.Addr()))
+				if resp := e.call(idemCall{header: caller, op: "k410"}); resp.Status != http.StatusGone {
+					t.Fatalf("%d %s, want 410", resp.Status, resp.Body)
+				}
+				primary.Restart(t)
+				resp := e.call(idemCall{header: caller, op: "k410"})
+				if resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "" || deliveries(primary.Pool, "k410") != 1 {
+					t.Fatalf("sent again: %d %v %s, delivered %d times; want a new delivery", resp.Status, resp.Header, resp.Body, deliveries(primary.Pool, "k410"))
+				}
+			})
+			t.Run("503 with no pool available releases", func(t *testing.T) {
+				primary, backup := newIdemPool(t, "primary"), newIdemPool(t, "backup")
+				primary.Kill()
+				backup.Kill()
+				e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t), "primary "+primary.Addr(), "backup "+backup.Addr()))
+				if resp := e.call(idemCall{header: caller, op: "k503"}); resp.Status != http.StatusServiceUnavailable {
+					t.Fatalf("%d %s, want 503", resp.Status, resp.Body)
+				}
+				backup.Restart(t)
+				resp := e.call(idemCall{header: caller, op: "k503"})
+				if resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "" || deliveries(backup.Pool, "k503") != 1 {
+					t.Fatalf("sent again: %d %v %s; want a new delivery", resp.Status, resp.Header, resp.Body)
+				}
+			})
+			t.Run("502 and 504 keep", func(t *testing.T) {
+				primary, backup := newIdemPool(t, "primary"), newIdemPool(t, "backup")
+				e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t), `primary `+primary.Addr()+` {
+			transport http {
+				response_header_timeout 1s
+			}
+		}`, "backup "+backup.Addr()))
+				for _, tc := range []struct {
+					op, answer string
+					status     int
+				}{{"k502", "reset", http.StatusBadGateway}, {"k504", "hang", http.StatusGatewayTimeout}} {
+					first := e.call(idemCall{header: caller, op: tc.op, answer: tc.answer})
+					if first.Status != tc.status {
+						t.Fatalf("%s: %d %s, want %d", tc.op, first.Status, first.Body, tc.status)
+					}
+					assertReplay(t, e.call(idemCall{header: caller, op: tc.op}), first)
+					if p, b := deliveries(primary.Pool, tc.op), deliveries(backup.Pool, tc.op); p != 1 || b != 0 {
+						t.Errorf("%s: delivered to the primary %d times, to the backup %d times", tc.op, p, b)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestIdempotencyRetryAfterFailover: the primary takes a request, and the
+// client's connection is cut before the answer (the primary holds its
+// answer until the client has gone); the primary then goes down. The
+// client's retry with the same operationId is not delivered to the
+// backup, which serves new requests all the same.
+func TestIdempotencyRetryAfterFailover(t *testing.T) {
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	for _, st := range idemStores {
+		t.Run(st.name, func(t *testing.T) {
+			primary, backup := newIdemPool(t, "primary"), newIdemPool(t, "backup")
+			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t), "primary "+primary.Addr(), "backup "+backup.Addr()), testkit.WithAdmin())
+
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				req := e.request(idemCall{header: caller, op: "call-1", answer: "hang"})
+				req.Context = ctx
+				_, err := testkit.Do(e.Client(), req)
+				done <- err
+			}()
+			primary.Requests.WaitFor(t, 1, "requests at the primary")
+			cancel()
+			if err := <-done; err == nil {
+				t.Fatal("the request was answered although the client went away")
+			}
+			// The access log line comes once the edge is done with the
+			// request, its key settled.
+			e.Logs().Wait(t, `"msg":"handled request"`, `/communication/startPhoneAudio`)
+			primary.Kill()
+
+			assertConflict(t, e.call(idemCall{header: caller, op: "call-1"}))
+			if got := deliveries(backup.Pool, "call-1"); got != 0 {
+				t.Fatalf("the retry reached the backup %d times", got)
+			}
+			if resp := e.call(idemCall{header: caller, op: "call-2"}); resp.Status != http.StatusCreated || deliveries(backup.Pool, "call-2") != 1 {
+				t.Fatalf("a new request: %d %s, want 201 from the backup", resp.Status, resp.Body)
+			}
+			if got := e.Metric(`caddy_ucwa_idempotency_total{result="conflict"}`); got != 1 {
+				t.Errorf("conflicts: %v, want 1", got)
+			}
+		})
+	}
+}
+
+// TestIdempotencyTwoEdges: two edges (Caddy processes) sharing one Redis
+// deliver a request once. Each round sends the same operationId to both
+// at once: the pool gets it once, one edge answers with the pool's answer
+// and the other with 409 (the first in flight) or the same answer again.
+func TestIdempotencyTwoEdges(t *testing.T) {
+	const rounds = 50
+	redisURL := testkit.StartRedis(t).URL()
+	pool := newIdemPool(t, "primary")
+	config := idemCaddyfile(idemAuth(t), "store redis "+redisURL+" {\n\t\t\ttimeout 5s\n\t\t}", "primary "+pool.Addr())
+	edges := []*testkit.Process{testkit.StartCaddyProcess(t, "caddyfile", config), testkit.StartCaddyProcess(t, "caddyfile", config)}
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+
+	var replays, conflicts int
+	for round := range rounds {
+		op := "round-" + strconv.Itoa(round)
+		var (
+			wg    sync.WaitGroup
+			start = make(chan struct{})
+			resps [2]testkit.Response
+			errs  [2]error
+		)
+		for i, p := range edges {
+			req := idemCall{header: caller, op: op}.request()
+			req.URL = p.URL("EDGE_PORT", req.URL)
+			wg.Go(func() {
+				<-start
+				resps[i], errs[i] = testkit.Do(p.Client(), req)
+			})
+		}
+		close(start)
+		wg.Wait()
+		fresh := 0
+		for i, resp := range resps {
+			switch {
+			case errs[i] != nil:
+				t.Fatalf("round %d, edge %d: %v", round, i, errs[i])
+			case resp.Status == http.StatusCreated && resp.Header.Get(headerReplayed) == "":
+				fresh++
+			case resp.Status == http.StatusCreated:
+				replays++
+			case resp.Status == http.StatusConflict:
+				conflicts++
+			default:
+				t.Fatalf("round %d, edge %d: %d %s", round, i, resp.Status, resp.Body)
+			}
+		}
+		if got := deliveries(pool.Pool, op); fresh != 1 || got != 1 {
+			t.Fatalf("round %d: %d answers of the pool, %d deliveries; want one of each", round, fresh, got)
+		}
+	}
+	t.Logf("%d rounds: the second request got 409 %d times and the first answer again %d times", rounds, conflicts, replays)
+}
+
+// TestIdempotencyMemoryBounded: 100,000 requests with distinct
+// operationIds through the handler (in-process, without a network) leave
+// a memory store of 1,000 entries holding 1,000.
+func TestIdempotencyMemoryBounded(t *testing.T) {
+	const requests, maxEntries = 100_000, 1_000
+	ctx := benchContext(t)
+	h := provision(t, ctx, new(Handler), fmt.Sprintf(`{"jwt":{"off":true},"default_region":"US",
+		"store":{"backend":"memory","max_entries":%d},"idempotency":{}}`, maxEntries))
+	server := new(caddyhttp.Server)
+	for i := range requests {
+		req := httptest.NewRequest(http.MethodPost, startPath, strings.NewReader(`{"to":"4255551234","operationId":"bound-`+strconv.Itoa(i)+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), w, server)
+		if err := h.ServeHTTP(w, req, poolStandIn); err != nil || w.Code != http.StatusCreated {
+			t.Fatalf("request %d: %d %v %s", i, w.Code, err, w.Body)
+		}
+	}
+	mem := h.store.memory
+	if n := mem.Len(); n != maxEntries {
+		t.Errorf("the store holds %d entries, want %d", n, maxEntries)
+	}
+	if got, want := mem.Evictions(), uint64(requests-maxEntries); got != want {
+		t.Errorf("%d evictions, want %d", got, want)
+	}
+	if got := testkit.MetricValue(t, testkit.Exposition(t, ctx.GetMetricsRegistry()), "caddy_ucwa_store_memory_entries"); got != maxEntries {
+		t.Errorf("caddy_ucwa_store_memory_entries %v, want %d", got, maxEntries)
+	}
+}
+
+// FuzzRecordedAnswer: a recorded answer reads back as it was written, and
+// reading any value (another edge's, a damaged one, a reservation in
+// flight) never panics and never gives a status outside 200-999.
+func FuzzRecordedAnswer(f *testing.F) {
+	f.Add(201, "/ucwa/v1/applications/1/communication/invitations/7", "application/json", `{"n":1}`, "a2011:2:xyz")
+	f.Add(409, "", "application/vnd.microsoft.com.ucwa+xml", "<reason/>", reservationToken())
+	f.Add(502, "::", ":", "", "a999-1:0:")
+	f.Fuzz(func(t *testing.T, status int, location, contentType, body, stored string) {
+		if a, ok := decodeAnswer(stored); ok && (a.status < 200 || a.status > 999) {
+			t.Fatalf("decodeAnswer(%q) = status %d", stored, a.status)
+		}
+		if status < 200 || status > 999 {
+			return
+		}
+		want := recordedAnswer{status: status, location: location, contentType: contentType, body: body}
+		if got, ok := decodeAnswer(want.encode()); !ok || got != want {
+			t.Fatalf("decodeAnswer(encode(%+v)) = %+v, %v", want, got, ok)
+		}
+	})
+}
+
+// TestReservationNotAnAnswer: a reservation in flight never reads as a
+// recorded answer.
+func TestReservationNotAnAnswer(t *testing.T) {
+	for range 1000 {
+		if tok := reservationToken(); len(tok) != 23 || tok[0] != 'f' {
+			t.Fatalf("token %q", tok)
+		} else if _, ok := decodeAnswer(tok); ok {
+			t.Fatalf("the token %q reads as an answer", tok)
+		}
+	}
+}
+
+// BenchmarkIdempotency measures the handler in-process (jwt off, the
+// JSON seed with an operationId of its own per request) without
+// idempotency, and with it on the memory store and on Redis (a
+// redis-server started for the benchmark): the differences are what a
+// reservation and a recorded answer cost.
+//
+//	go test -run '^$' -bench BenchmarkIdempotency -benchmem ./caddymodule/
+func BenchmarkIdempotency(b *testing.B) {
+	ctx := benchContext(b)
+	base := `"jwt":{"off":true},"default_region":"US"`
+	variants := []struct{ name, fields string }{
+		{"off", base},
+		{"memory", base + `,"idempotency":{}`},
+	}
+	if _, err := exec.LookPath("redis-server"); err == nil {
+		variants = append(variants, struct{ name, fields string }{"redis", base + `,"idempotency":{},"store":{"backend":"redis","url":"` + testkit.StartRedis(b).URL() + `","timeout":"1s"}`})
+	}
+	prefix, suffix, _ := strings.Cut(seedJSON, "74cb7404e0a247d5a2d4eb0376a47dbf")
+	server := new(caddyhttp.Server)
+	n := 0 // operationIds are never used twice, whatever runs -count makes
+	for _, v := range variants {
+		h := provision(b, ctx, new(Handler), `{`+v.fields+`}`)
+		b.Run(v.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				n++
+				req := httptest.NewRequest(http.MethodPost, startPath, strings.NewReader(fmt.Sprintf("%s%032x%s", prefix, n, suffix)))
+				req.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), w, server)
+				if err := h.ServeHTTP(w, req, poolStandIn); err != nil || w.Code != http.StatusCreated {
+					b.Fatalf("status %d, error %v: %s", w.Code, err, w.Body)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,542 @@
+package caddymodule
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/directive"
+	"github.com/ucwa-edge/caddy-ucwa/internal/metrics"
+	"github.com/ucwa-edge/caddy-ucwa/internal/store"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
+)
+
+// The edge's shared state (internal/store) is a guest module of the
+// handler, in the namespace http.handlers.ucwa.stores, chosen by the
+// "backend" key of the handler's "store" object as reverse_proxy chooses
+// its transport: each backend documents and checks only its own fields,
+// and sets up and releases only its own resources. The set of backends is
+// this package's own (storeBackend is unexported): "never twice" rests on
+// a store's atomic reserve and compare-and-set, which a backend proves
+// with the tests of internal/store before it is added here.
+func init() {
+	caddy.RegisterModule(new(MemoryStore))
+	caddy.RegisterModule(new(RedisStore))
+}
+
+// storeBackend is what the modules of http.handlers.ucwa.stores give the
+// handler once provisioned.
+type storeBackend interface {
+	caddy.Module
+	// shared returns the store, and whether requests go on without it
+	// when it fails (on_error open).
+	shared() (s *sharedStore, failOpen bool)
+}
+
+// sharedStore is one store, shared through the usage pool stores by every
+// handler whose store config is the same, across config reloads too: a
+// reload keeps the reservations of the requests still in flight and the
+// store's connections. The last handler to let go of it closes it.
+type sharedStore struct {
+	store.Store
+	// memory is the store as a Memory store, for the entries gauge; nil
+	// for others.
+	memory *store.Memory
+	// health is the store's outage epoch: even while it answers, odd
+	// during an outage (see storeUse.end).
+	health atomic.Uint64
+}
+
+// Destruct closes the store once no handler uses it.
+func (s *sharedStore) Destruct() error { return s.Close() }
+
+// stores holds the stores in use, by their config (see sharedStoreKey).
+var stores = caddy.NewUsagePool()
+
+// loadSharedStore returns the store of key, opening it with open when no
+// handler uses it yet.
+func loadSharedStore(key string, open func() (*sharedStore, error)) (*sharedStore, error) {
+	v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) { return open() })
+	if err != nil {
+		return nil, err
+	}
+	return v.(*sharedStore), nil
+}
+
+// releaseSharedStore lets go of the store of key ("": none).
+func releaseSharedStore(key string) error {
+	if key == "" {
+		return nil
+	}
+	_, err := stores.Delete(key)
+	return err
+}
+
+// sharedStoreKey is the usage pool's key of a store config: its backend
+// and the SHA-256 of its settings, so that the pool holds no password.
+func sharedStoreKey(backend string, settings any) (string, error) {
+	b, err := json.Marshal(settings)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return backend + "/" + hex.EncodeToString(sum[:]), nil
+}
+
+// MemoryStore keeps the edge's shared state in this process's memory
+// (module http.handlers.ucwa.stores.memory): per edge, bounded, gone on
+// restart. It is the default store.
+type MemoryStore struct {
+	// The most entries the store holds (reservations and limits
+	// together). When it is full, the entry closest to expiring is
+	// evicted: an evicted reservation no longer protects its request.
+	// Default: 10000.
+	MaxEntries int `json:"max_entries,omitempty"`
+
+	key   string // in stores
+	store *sharedStore
+}
+
+// CaddyModule returns the Caddy module information.
+func (*MemoryStore) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.ucwa.stores.memory",
+		New: func() caddy.Module { return new(MemoryStore) },
+	}
+}
+
+// Provision opens the store, or shares the one of the same size that
+// another handler (or the config this one replaces) uses.
+func (m *MemoryStore) Provision(caddy.Context) error {
+	if m.MaxEntries < 0 {
+		return fmt.Errorf("max_entries must not be negative: %d", m.MaxEntries)
+	}
+	opts := store.MemoryOptions{MaxEntries: cmp.Or(m.MaxEntries, store.DefaultMaxEntries)}
+	key := "memory/" + strconv.Itoa(opts.MaxEntries)
+	s, err := loadSharedStore(key, func() (*sharedStore, error) {
+		mem, err := store.NewMemory(opts)
+		if err != nil {
+			return nil, err
+		}
+		return &sharedStore{Store: mem, memory: mem}, nil
+	})
+	if err != nil {
+		return err
+	}
+	m.key, m.store = key, s
+	return nil
+}
+
+// Cleanup lets go of the store.
+func (m *MemoryStore) Cleanup() error { return releaseSharedStore(m.key) }
+
+func (m *MemoryStore) shared() (*sharedStore, bool) { return m.store, false }
+
+// RedisStore keeps the edge's shared state in Redis (module
+// http.handlers.ucwa.stores.redis), shared by every edge that uses the
+// same Redis and key prefix: a fleet of edges then delivers a request
+// once. Each operation is one round trip, bounded by the timeout and not
+// retried; the client reconnects by itself when Redis is back.
+type RedisStore struct {
+	// Where Redis is: redis://[user:password@]host:port/db, or rediss://
+	// for TLS. The port defaults to 6379 and db to 0; query parameters are
+	// refused. It may hold global placeholders such as
+	// {env.UCWA_REDIS_URL}, read at startup. Required.
+	URL string `json:"url"`
+
+	// The password, in the place of the URL's. Give it as a placeholder
+	// such as {env.UCWA_REDIS_PASSWORD}, read at startup, so that the
+	// secret is neither in the config nor in its adapted JSON; it is never
+	// logged. Default: the URL's.
+	Password string `json:"password,omitempty"`
+
+	// Bounds each store operation, from the call to the answer (dial
+	// included). Idempotency makes two per request, one before delivery
+	// and one after the answer, before it goes out. Default: 100ms.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// What a request that needs the store gets while the store fails
+	// (unreachable, too slow, refusing): "closed" answers it 503
+	// ServiceUnavailable and delivers nothing; "open" goes on without the
+	// store (a request is then delivered without idempotency). Either way
+	// the handler logs a warning once per outage and counts every
+	// failure. Default: "closed".
+	OnError string `json:"on_error,omitempty"`
+
+	// Starts every key the store writes, so that edges in front of
+	// different pools can share one Redis apart. Default: "ucwa:".
+	KeyPrefix string `json:"key_prefix,omitempty"`
+
+	// TLS settings of a rediss URL. Default: the system's roots and the
+	// URL's host name.
+	TLS *RedisTLS `json:"tls,omitempty"`
+
+	// Follow the master of this name through Redis Sentinel: the URL's
+	// host and addrs are then sentinels, reached without credentials; the
+	// URL's user, password and db are the master's. Default: none.
+	SentinelMaster string `json:"sentinel_master,omitempty"`
+
+	// Use Redis Cluster: the URL's host and addrs are nodes to learn the
+	// cluster from; db must be 0. Default: false.
+	Cluster bool `json:"cluster,omitempty"`
+
+	// More host:port addresses of sentinels (sentinel_master) or cluster
+	// nodes (cluster). Default: none.
+	Addrs []string `json:"addrs,omitempty"`
+
+	key      string // in stores
+	store    *sharedStore
+	failOpen bool
+}
+
+// RedisTLS is the TLS configuration of a rediss URL.
+type RedisTLS struct {
+	// A PEM file of the CAs that sign the server's certificate; it may
+	// hold placeholders. Default: the system's roots.
+	CA string `json:"ca,omitempty"`
+
+	// The name the server's certificate must carry. Default: the URL's
+	// host.
+	ServerName string `json:"server_name,omitempty"`
+
+	// Accept any server certificate: for tests only. Default: false.
+	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
+}
+
+// on_error values.
+const (
+	onErrorClosed = "closed"
+	onErrorOpen   = "open"
+)
+
+// CaddyModule returns the Caddy module information.
+func (*RedisStore) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.ucwa.stores.redis",
+		New: func() caddy.Module { return new(RedisStore) },
+	}
+}
+
+// Provision reads the placeholders and opens the store, or shares the one
+// of the same settings that another handler (or the config this one
+// replaces) uses. It does not connect: the first request does, so an edge
+// starts while Redis is down.
+func (r *RedisStore) Provision(caddy.Context) error {
+	switch r.OnError {
+	case "", onErrorClosed:
+	case onErrorOpen:
+		r.failOpen = true
+	default:
+		return fmt.Errorf("on_error: %q is neither closed nor open", r.OnError)
+	}
+	repl := caddy.NewReplacer()
+	resolve := func(setting, value string) (string, error) {
+		out, err := repl.ReplaceOrErr(value, true, false)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", setting, err)
+		}
+		return out, nil
+	}
+	opts := store.RedisOptions{
+		MasterName: r.SentinelMaster,
+		Cluster:    r.Cluster,
+		Addrs:      r.Addrs,
+		Timeout:    time.Duration(r.Timeout),
+		KeyPrefix:  r.KeyPrefix,
+	}
+	var err error
+	if opts.URL, err = resolve("url", r.URL); err != nil {
+		return err
+	}
+	if opts.Password, err = resolve("password", r.Password); err != nil {
+		return err
+	}
+	if t := r.TLS; t != nil {
+		if opts.TLSCAFile, err = resolve("tls: ca", t.CA); err != nil {
+			return err
+		}
+		if opts.TLSServerName, err = resolve("tls: server_name", t.ServerName); err != nil {
+			return err
+		}
+		opts.TLSInsecureSkipVerify = t.InsecureSkipVerify
+	}
+	key, err := sharedStoreKey("redis", opts)
+	if err != nil {
+		return err
+	}
+	routeRedisLog.Do(func() { redis.SetLogger(redisLog{}) })
+	s, err := loadSharedStore(key, func() (*sharedStore, error) {
+		rs, err := store.NewRedis(opts)
+		if err != nil {
+			return nil, err
+		}
+		return &sharedStore{Store: rs}, nil
+	})
+	if err != nil {
+		return err
+	}
+	r.key, r.store = key, s
+	return nil
+}
+
+// Cleanup lets go of the store.
+func (r *RedisStore) Cleanup() error { return releaseSharedStore(r.key) }
+
+func (r *RedisStore) shared() (*sharedStore, bool) { return r.store, r.failOpen }
+
+// routeRedisLog routes go-redis's log, which is process-wide, to Caddy's
+// once.
+var routeRedisLog sync.Once
+
+// redisLog writes go-redis's own messages (about connections, pools,
+// sentinels and cluster nodes, never keys, values or passwords) to
+// Caddy's current log as debug lines of the logger
+// http.handlers.ucwa.stores.redis: go-redis writes one for every failed
+// dial, while the handler warns once per outage.
+type redisLog struct{}
+
+func (redisLog) Printf(_ context.Context, format string, v ...any) {
+	if c := caddy.Log().Named("http.handlers.ucwa.stores.redis").Check(zap.DebugLevel, "go-redis"); c != nil {
+		c.Write(zap.String("message", fmt.Sprintf(format, v...)))
+	}
+}
+
+// storeUse is a handler's use of its store: the shared store, what to do
+// when it fails, and the handler's logger and metrics.
+type storeUse struct {
+	*sharedStore
+	failOpen bool
+	errors   prometheus.Counter // caddy_ucwa_store_errors_total{on_error}
+	logger   *zap.Logger
+}
+
+// needsStore reports whether something the handler does uses the store.
+func (h *Handler) needsStore() bool { return h.Idempotency != nil }
+
+// provisionStore loads the store module (the default memory store when
+// the handler configures none) when the handler configures one or needs
+// one.
+func (h *Handler) provisionStore(ctx caddy.Context) error {
+	if h.StoreRaw == nil && !h.needsStore() {
+		return nil
+	}
+	var mod any
+	var err error
+	if h.StoreRaw == nil {
+		mod, err = ctx.LoadModuleByID("http.handlers.ucwa.stores.memory", nil)
+	} else {
+		mod, err = ctx.LoadModule(h, "StoreRaw")
+	}
+	if err != nil {
+		return err // names the module: "loading module 'redis': ..."
+	}
+	s, failOpen := mod.(storeBackend).shared()
+	m, err := newStoreMetrics(registerer(ctx))
+	if err != nil {
+		return err
+	}
+	mode := onErrorClosed
+	if failOpen {
+		mode = onErrorOpen
+	}
+	h.store = &storeUse{sharedStore: s, failOpen: failOpen, errors: m.WithLabelValues(mode), logger: h.logger}
+	return nil
+}
+
+// errStoreUnavailable answers a request that needs the store while it
+// fails, with on_error closed.
+var errStoreUnavailable = ucwa.NewError(http.StatusServiceUnavailable, "",
+	"The edge cannot reach its shared state now. The request was not delivered and can be sent again later.")
+
+// begin returns the store's outage epoch, to hand to end with the outcome
+// of the store call made after it.
+func (s *storeUse) begin() uint64 { return s.health.Load() }
+
+// end judges the outcome of a store call that began at epoch, and reports
+// whether the request may go on: the call succeeded, or it failed and
+// on_error is open. It counts failures, and logs the start and the end of
+// an outage once each, whichever handler sees them: the first failure of
+// a call begun while the store answered starts an outage, and the first
+// success of a call begun during the outage ends it. A call begun before
+// the latest change (a straggler) changes nothing, so that the log does
+// not flap.
+func (s *storeUse) end(epoch uint64, err error) bool {
+	if err == nil {
+		if epoch&1 == 1 && s.health.CompareAndSwap(epoch, epoch+1) {
+			s.logger.Info("store answers again")
+		}
+		return true
+	}
+	s.errors.Inc()
+	if epoch&1 == 0 && s.health.CompareAndSwap(epoch, epoch+1) {
+		msg := "store failing: requests that need it are answered 503 until it answers again"
+		if s.failOpen {
+			msg = "store failing: requests that need it go on without it until it answers again"
+		}
+		// A store's error names the operation and the cause, never a key
+		// or a value.
+		s.logger.Warn(msg, zap.Error(err))
+	}
+	return s.failOpen
+}
+
+// registerer is Caddy's metrics registry of ctx, nil for none.
+func registerer(ctx caddy.Context) prometheus.Registerer {
+	// A nil *Registry in a Registerer would not be nil.
+	if r := ctx.GetMetricsRegistry(); r != nil {
+		return r
+	}
+	return nil
+}
+
+// newStoreMetrics registers the store's metrics in reg (nil: none) and
+// returns caddy_ucwa_store_errors_total, by on_error.
+func newStoreMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
+	errs, err := metrics.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "ucwa", Name: "store_errors_total",
+		Help: "Store calls that failed (unreachable, too slow, refused), by the on_error of the store.",
+	}, []string{"on_error"}))
+	if err != nil {
+		return nil, err
+	}
+	_, err = metrics.Register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "caddy", Subsystem: "ucwa", Name: "store_memory_entries",
+		Help: "Entries held by the memory stores in use, expired ones not yet dropped included.",
+	}, memoryEntries))
+	return errs, err
+}
+
+// memoryEntries counts the entries of the memory stores in use.
+func memoryEntries() float64 {
+	n := 0
+	stores.Range(func(_, v any) bool {
+		if s, ok := v.(*sharedStore); ok && s.memory != nil {
+			n += s.memory.Len()
+		}
+		return true
+	})
+	return float64(n)
+}
+
+// unmarshalStore parses `store memory [<max_entries>]` or
+// `store redis <url> { ... }`; d is on `store`.
+func unmarshalStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
+	var backend string
+	if !d.Args(&backend) {
+		return nil, d.ArgErr()
+	}
+	var module any
+	switch backend {
+	case "memory":
+		m := new(MemoryStore)
+		if d.NextArg() {
+			n, err := strconv.Atoi(d.Val())
+			if err != nil || n <= 0 {
+				return nil, d.Errf("store memory: %q is not a number of entries above 0", d.Val())
+			}
+			m.MaxEntries = n
+		}
+		if d.NextArg() {
+			return nil, d.ArgErr()
+		}
+		if d.NextBlock(d.Nesting()) {
+			return nil, d.Err("store memory takes no block")
+		}
+		module = m
+	case "redis":
+		r := new(RedisStore)
+		if !d.Args(&r.URL) || d.NextArg() {
+			return nil, d.Err("store redis: expected `store redis <url> { ... }`")
+		}
+		if err := r.unmarshalBlock(d); err != nil {
+			return nil, err
+		}
+		module = r
+	default:
+		return nil, d.Errf("store: %q is neither memory nor redis", backend)
+	}
+	return caddyconfig.JSONModuleObject(module, "backend", backend, nil), nil
+}
+
+// unmarshalBlock parses the block of `store redis`.
+func (r *RedisStore) unmarshalBlock(d *caddyfile.Dispenser) error {
+	return directive.Block(d, d.Nesting(), "store", nil, func(name string) error {
+		switch name {
+		case "timeout":
+			var arg string
+			if err := directive.OneArg(d, &arg); err != nil {
+				return err
+			}
+			timeout, err := caddy.ParseDuration(arg)
+			if err != nil || timeout == 0 {
+				return d.Errf("timeout: %q is not a duration other than 0 (such as 100ms)", arg)
+			}
+			r.Timeout = caddy.Duration(timeout)
+			return nil
+		case "on_error":
+			return directive.OneArg(d, &r.OnError)
+		case "password":
+			return directive.OneArg(d, &r.Password)
+		case "key_prefix":
+			return directive.OneArg(d, &r.KeyPrefix)
+		case "tls":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			r.TLS = new(RedisTLS)
+			return directive.Block(d, d.Nesting(), "tls", nil, func(option string) error {
+				switch option {
+				case "ca":
+					return directive.OneArg(d, &r.TLS.CA)
+				case "server_name":
+					return directive.OneArg(d, &r.TLS.ServerName)
+				case "insecure_skip_verify":
+					if d.NextArg() {
+						return d.ArgErr()
+					}
+					r.TLS.InsecureSkipVerify = true
+					return nil
+				}
+				return d.Errf("tls: unrecognized option %q", option)
+			})
+		case "sentinel":
+			args, err := directive.Args(d)
+			if err != nil {
+				return err
+			}
+			r.SentinelMaster, r.Addrs = args[0], append(r.Addrs, args[1:]...)
+			return nil
+		case "cluster":
+			r.Cluster = true
+			r.Addrs = append(r.Addrs, d.RemainingArgs()...)
+			return nil
+		}
+		return d.Errf("store redis: unrecognized option %q", name)
+	})
+}
+
+// Interface guards
+var (
+	_ storeBackend       = (*MemoryStore)(nil)
+	_ storeBackend       = (*RedisStore)(nil)
+	_ caddy.Provisioner  = (*MemoryStore)(nil)
+	_ caddy.Provisioner  = (*RedisStore)(nil)
+	_ caddy.CleanerUpper = (*MemoryStore)(nil)
+	_ caddy.CleanerUpper = (*RedisStore)(nil)
+	_ caddy.Destructor   = (*sharedStore)(nil)
+)

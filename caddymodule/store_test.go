@@ -1,0 +1,500 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/store"
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestStoreCaddyfileErrors: syntax errors of store and idempotency, found
+// while the Caddyfile is read, each naming the subdirective.
+func TestStoreCaddyfileErrors(t *testing.T) {
+	for _, tc := range []struct{ name, block, want string }{
+		{"store without backend", "store", "wrong argument count"},
+		{"unknown backend", "store disk", `store: "disk" is neither memory nor redis`},
+		{"max_entries 0", "store memory 0", `store memory: "0" is not a number of entries above 0`},
+		{"max_entries not a number", "store memory lots", `store memory: "lots" is not a number of entries`},
+		{"memory arguments", "store memory 10 20", "wrong argument count"},
+		{"memory block", "store memory {\n max_entries 10\n}", "store memory takes no block"},
+		{"redis without url", "store redis", "expected `store redis <url> { ... }`"},
+		{"redis arguments", "store redis redis://a:6379 redis://b:6379", "expected `store redis <url> { ... }`"},
+		{"timeout 0", "store redis redis://a:6379 {\n timeout 0\n}", `timeout: "0" is not a duration other than 0`},
+		{"timeout not a duration", "store redis redis://a:6379 {\n timeout soon\n}", `timeout: "soon" is not a duration`},
+		{"on_error arguments", "store redis redis://a:6379 {\n on_error\n}", "wrong argument count"},
+		{"unknown redis option", "store redis redis://a:6379 {\n database 2\n}", `store redis: unrecognized option "database"`},
+		{"tls arguments", "store redis rediss://a:6379 {\n tls on\n}", "wrong argument count"},
+		{"unknown tls option", "store redis rediss://a:6379 {\n tls {\n client_cert a.pem\n }\n}", `tls: unrecognized option "client_cert"`},
+		{"insecure_skip_verify argument", "store redis rediss://a:6379 {\n tls {\n insecure_skip_verify yes\n }\n}", "wrong argument count"},
+		{"sentinel without master", "store redis redis://a:26379 {\n sentinel\n}", "wrong argument count"},
+		{"idempotency 0", "idempotency 0", `idempotency: "0" is not a window other than 0`},
+		{"idempotency not a duration", "idempotency soon", `idempotency: "soon" is not a window`},
+		{"idempotency arguments", "idempotency 1m 2m", "wrong argument count"},
+		{"idempotency block", "idempotency {\n window 1m\n}", "idempotency takes no block"},
+
+		{"store twice", "store memory\n store memory", "store: given twice"},
+		{"idempotency twice", "idempotency\n idempotency 5m", "idempotency: given twice"},
+		{"timeout twice", "store redis redis://a:6379 {\n timeout 1s\n timeout 2s\n}", "store: timeout: given twice"},
+		{"password twice", "store redis redis://a:6379 {\n password a\n password b\n}", "store: password: given twice"},
+		{"ca twice", "store redis rediss://a:6379 {\n tls {\n ca a.pem\n ca b.pem\n }\n}", "tls: ca: given twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h Handler
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("ucwa {\n" + tc.block + "\n}"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestStoreStartupErrors: store and idempotency settings that cannot
+// work stop startup with a message that names the setting, from a
+// Caddyfile and from JSON alike, and never holds a password.
+func TestStoreStartupErrors(t *testing.T) {
+	const secret = "s3cr3t-Pa55"
+	t.Setenv("UCWA_TEST_UNSET_VARIABLE", "")
+	for _, tc := range []struct {
+		name      string
+		caddyfile string // the ucwa block's lines after `jwt off`; "" for a JSON-only case
+		json      string // the handler's fields after jwt; "" for a Caddyfile-only case
+		want      string
+	}{
+		{"negative max_entries", "", `"store":{"backend":"memory","max_entries":-1}`, "max_entries must not be negative: -1"},
+		{"unknown backend", "", `"store":{"backend":"disk"}`, "unknown module: http.handlers.ucwa.stores.disk"},
+		{"no url", "", `"store":{"backend":"redis"}`, "a URL is required"},
+		{"bad on_error", "store redis redis://127.0.0.1:6379 {\non_error maybe\n}", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","on_error":"maybe"}`,
+			`on_error: "maybe" is neither closed nor open`},
+		{"not a redis URL", "store redis http://127.0.0.1:6379", `"store":{"backend":"redis","url":"http://127.0.0.1:6379"}`, "the URL's scheme must be redis or rediss"},
+		{"bad db, password in the URL", "store redis redis://:" + secret + "@127.0.0.1:6379/x", `"store":{"backend":"redis","url":"redis://:` + secret + `@127.0.0.1:6379/x"}`, "invalid URL"},
+		{"tls without rediss", "store redis redis://127.0.0.1:6379 {\ntls {\ninsecure_skip_verify\n}\n}", "", "TLS options need a rediss URL"},
+		{"sentinel and cluster", "store redis redis://127.0.0.1:26379 {\nsentinel edge\ncluster\n}", `"store":{"backend":"redis","url":"redis://127.0.0.1:26379","sentinel_master":"edge","cluster":true}`,
+			"a sentinel master name and cluster exclude each other"},
+		{"unset password variable", "store redis redis://127.0.0.1:6379 {\npassword {env.UCWA_TEST_UNSET_VARIABLE}\n}", "",
+			"password: evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty"},
+		{"negative timeout", "", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","timeout":-1}`, "the timeout must not be negative"},
+		{"window under 1ms", "", `"idempotency":{"window":1000}`, "idempotency: window must be at least 1ms"},
+		{"negative window", "idempotency -1m", `"idempotency":{"window":-60000000000}`, "idempotency: window must be at least 1ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			configs := map[string][2]string{}
+			if tc.caddyfile != "" {
+				configs["Caddyfile"] = [2]string{"caddyfile", "127.0.0.1:0 {\n\tucwa {\n\t\tjwt off\n" + tc.caddyfile + "\n\t}\n}\n"}
+			}
+			if tc.json != "" {
+				configs["JSON"] = [2]string{"json", handlerJSON(`"jwt":{"off":true},` + tc.json)}
+			}
+			for source, cfg := range configs {
+				err := testkit.Validate(t, cfg[0], cfg[1])
+				switch {
+				case err == nil || !strings.Contains(err.Error(), tc.want):
+					t.Errorf("%s: error %v, want one containing %q", source, err, tc.want)
+				case strings.Contains(err.Error(), secret):
+					t.Errorf("%s: the error holds the password: %v", source, err)
+				}
+			}
+		})
+	}
+	t.Run("good configs validate", func(t *testing.T) {
+		t.Setenv("UCWA_TEST_REDIS_PASSWORD", secret)
+		for _, block := range []string{
+			"store memory\nidempotency",
+			"store memory 50000\nidempotency 1h",
+			"store redis redis://127.0.0.1:6379/3 {\npassword {env.UCWA_TEST_REDIS_PASSWORD}\non_error open\ntimeout 50ms\n}\nidempotency",
+			"store redis rediss://127.0.0.1:6380 {\ntls {\nserver_name redis.example\n}\nkey_prefix edge1:\n}",
+			"store redis redis://127.0.0.1:26379 {\nsentinel edge 127.0.0.2:26379\n}\nidempotency",
+			"store redis redis://127.0.0.1:7000 {\ncluster 127.0.0.2:7000\n}\nidempotency",
+		} {
+			config := "127.0.0.1:0 {\n\tucwa {\n\t\tjwt off\n" + block + "\n\t}\n}\n"
+			if err := testkit.Validate(t, "caddyfile", config); err != nil {
+				t.Errorf("%v\n%s", err, config)
+			}
+		}
+	})
+}
+
+// TestStoreHealthLog: a store's outage is logged once when it starts and
+// once when it ends, by whichever handler sees it, and a call that began
+// before the latest change (a straggler) changes nothing. Every failure
+// counts.
+func TestStoreHealthLog(t *testing.T) {
+	errDown := &store.Error{Op: "reserve", Err: errors.New("connection refused")}
+	type call struct {
+		handler int   // which of two handlers sharing the store
+		begin   bool  // begins a call; else ends the oldest begun
+		err     error // of an ending call
+	}
+	begin := func(h int) call { return call{handler: h, begin: true} }
+	ok := func(h int) call { return call{handler: h} }
+	fail := func(h int) call { return call{handler: h, err: errDown} }
+	for _, tc := range []struct {
+		name  string
+		calls []call
+		want  []string // the messages logged, in order
+	}{
+		{"answers", []call{begin(0), ok(0), begin(1), ok(1)}, nil},
+		{"one outage, many failures", []call{begin(0), fail(0), begin(1), fail(1), begin(0), fail(0), begin(0), ok(0)},
+			[]string{"store failing", "store answers again"}},
+		{"two outages", []call{begin(0), fail(0), begin(0), ok(0), begin(1), fail(1), begin(1), ok(1)},
+			[]string{"store failing", "store answers again", "store failing", "store answers again"}},
+		{"a straggler's failure after the recovery", []call{begin(0), fail(0), begin(0), begin(1), ok(0), fail(1), begin(0), ok(0)},
+			[]string{"store failing", "store answers again"}},
+		{"a straggler's success during the outage", []call{begin(0), begin(1), fail(0), ok(1), begin(1), fail(1)},
+			[]string{"store failing"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			core, logs := observer.New(zap.DebugLevel)
+			shared := &sharedStore{}
+			reg := prometheus.NewPedanticRegistry()
+			m, err := newStoreMetrics(reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			uses := [2]*storeUse{}
+			for i := range uses {
+				uses[i] = &storeUse{sharedStore: shared, errors: m.WithLabelValues(onErrorClosed), logger: zap.New(core)}
+			}
+			var epochs []uint64
+			failures := 0
+			for _, c := range tc.calls {
+				if c.begin {
+					epochs = append(epochs, uses[c.handler].begin())
+					continue
+				}
+				proceed := uses[c.handler].end(epochs[0], c.err)
+				epochs = epochs[1:]
+				if proceed != (c.err == nil) {
+					t.Fatalf("end(%v) = %v with on_error closed", c.err, proceed)
+				}
+				if c.err != nil {
+					failures++
+				}
+			}
+			var got []string
+			for _, e := range logs.All() {
+				msg, _, _ := strings.Cut(e.Message, ":")
+				got = append(got, msg)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("logged %q, want %q", got, tc.want)
+			}
+			if n := testkit.MetricValue(t, testkit.Exposition(t, reg), `caddy_ucwa_store_errors_total{on_error="closed"}`); n != float64(failures) && !(n == -1 && failures == 0) {
+				t.Errorf("counted %v failures, want %d", n, failures)
+			}
+		})
+	}
+}
+
+// TestStoreOutage runs a load of requests with distinct operationIds
+// through an edge with a Redis store while Redis is killed and later
+// restarted. With on_error closed nothing is delivered while Redis is
+// down (503), with open everything is; every request gets an answer. The
+// edge logs the outage once when it starts and once when it ends, which
+// it finds by itself once Redis is back; the load stops when afterBack
+// requests sent after that have been answered, each 201 and protected.
+// Redis has a password, given to the edge as a placeholder, which the log
+// never holds.
+func TestStoreOutage(t *testing.T) {
+	const (
+		workers       = 4
+		upAnswers     = 100 // answers before Redis is killed
+		downAnswers   = 100 // answers while it is down
+		afterBack     = 100 // answers after the edge found it back
+		redisPassword = "Redis-s3cr3t"
+	)
+	// The phases of the test; a request records those it began and ended
+	// in.
+	const (
+		phaseUp int32 = iota
+		phaseDown
+		phaseRestarted
+		phaseRecovered
+	)
+	for _, mode := range []string{onErrorClosed, onErrorOpen} {
+		t.Run(mode, func(t *testing.T) {
+			srv := testkit.StartRedisWith(t, testkit.RedisConfig{Password: redisPassword})
+			t.Setenv("UCWA_TEST_REDIS_PASSWORD", redisPassword)
+			pool := newIdemPool(t, "primary")
+			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), fmt.Sprintf(`store redis redis://%s/0 {
+			password {env.UCWA_TEST_REDIS_PASSWORD}
+			timeout 5s
+			on_error %s
+		}`, srv.Addr(), mode), "primary "+pool.Addr()), testkit.WithAdmin())
+			caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+
+			type result struct {
+				op                   string
+				status               int
+				replayed             bool // the answer to a repeat sent right after
+				body                 string
+				err                  error
+				startPhase, endPhase int32
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var (
+				phase              atomic.Int32
+				issued, answered   atomic.Int64
+				afterRecovery      atomic.Int64
+				mu                 sync.Mutex
+				results            []result
+				killNow, backNow   = make(chan struct{}), make(chan struct{})
+				killOnce, backOnce sync.Once
+				wg                 sync.WaitGroup
+			)
+			send := func(c idemCall) (testkit.Response, error) {
+				req := e.request(c)
+				req.Context = ctx
+				return testkit.Do(e.Client(), req)
+			}
+			for range workers {
+				wg.Go(func() {
+					for ctx.Err() == nil && afterRecovery.Load() < afterBack {
+						c := idemCall{header: caller, op: "outage-" + strconv.FormatInt(issued.Add(1), 10)}
+						res := result{op: c.op, startPhase: phase.Load()}
+						resp, err := send(c)
+						res.endPhase, res.status, res.body, res.err = phase.Load(), resp.Status, resp.Body, err
+						if res.startPhase == phaseRecovered {
+							// Protected: a repeat gets the answer again.
+							repeat, err := send(c)
+							res.replayed = err == nil && repeat.Header.Get(headerReplayed) == "true"
+							afterRecovery.Add(1)
+						}
+						mu.Lock()
+						results = append(results, res)
+						mu.Unlock()
+						switch answered.Add(1) {
+						case upAnswers:
+							killOnce.Do(func() { close(killNow) })
+						case upAnswers + downAnswers:
+							backOnce.Do(func() { close(backNow) })
+						}
+					}
+				})
+			}
+			select {
+			case <-killNow:
+				srv.Kill()
+				phase.Store(phaseDown)
+			case <-ctx.Done():
+			}
+			select {
+			case <-backNow:
+				phase.Store(phaseRestarted)
+				srv.Restart()
+				e.Logs().Wait(t, `"msg":"store answers again"`)
+				phase.Store(phaseRecovered)
+			case <-ctx.Done():
+			}
+			wg.Wait()
+			if afterRecovery.Load() < afterBack {
+				t.Fatalf("%d requests answered after the edge found Redis back, want %d", afterRecovery.Load(), afterBack)
+			}
+
+			var duringOutage, unavailable int
+			for _, res := range results {
+				delivered := deliveries(pool.Pool, res.op)
+				down := res.startPhase == phaseDown && res.endPhase == phaseDown
+				if down {
+					duringOutage++
+				}
+				switch {
+				case res.err != nil:
+					t.Errorf("%s: no answer: %v", res.op, res.err)
+				case res.startPhase == phaseRecovered && (res.status != http.StatusCreated || !res.replayed || delivered != 1):
+					t.Errorf("%s, sent once Redis was back: %d %s, delivered %d times, its repeat replayed: %v", res.op, res.status, res.body, delivered, res.replayed)
+				case res.status == http.StatusCreated && delivered == 1 && !(down && mode == onErrorClosed):
+				case res.status == http.StatusServiceUnavailable && delivered == 0 && mode == onErrorClosed:
+					if e := ucwaError(t, res.body); e.Code != "ServiceUnavailable" || e.Message != errStoreUnavailable.Message {
+						t.Errorf("%s: 503 %s, want the edge's ServiceUnavailable", res.op, res.body)
+					}
+					unavailable++
+				default:
+					t.Errorf("%s (phases %d to %d): %d %s, delivered %d times", res.op, res.startPhase, res.endPhase, res.status, res.body, delivered)
+				}
+			}
+			if duringOutage == 0 {
+				t.Fatal("no request was sent and answered while Redis was down")
+			}
+			metrics := e.Metrics()
+			if got := testkit.MetricValue(t, metrics, `caddy_ucwa_store_errors_total{on_error="`+mode+`"}`); got < float64(duringOutage) {
+				t.Errorf("store errors %v, want at least the %d requests while Redis was down", got, duringOutage)
+			}
+			storeErrors := testkit.MetricValue(t, metrics, `caddy_ucwa_idempotency_total{result="store_error"}`)
+			if mode == onErrorClosed && storeErrors != float64(unavailable) || storeErrors < float64(duringOutage) {
+				t.Errorf("store_error results %v; %d answered 503, %d sent while Redis was down", storeErrors, unavailable, duringOutage)
+			}
+
+			// One warning when the outage starts and one line when it ends,
+			// not one per request; go-redis's own messages at debug level.
+			logs := e.Logs().String()
+			if n := strings.Count(logs, `"msg":"store failing: `); n != 1 {
+				t.Errorf("the outage's start logged %d times, want once", n)
+			}
+			if n := strings.Count(logs, `"msg":"store answers again"`); n != 1 {
+				t.Errorf("the outage's end logged %d times, want once", n)
+			}
+			e.Logs().Wait(t, `"level":"debug"`, `"logger":"http.handlers.ucwa.stores.redis"`, `"msg":"go-redis"`)
+			if strings.Contains(logs, redisPassword) {
+				t.Error("the log holds Redis's password")
+			}
+			t.Logf("%d requests, %d while Redis was down, %d answered 503", len(results), duringOutage, unavailable)
+		})
+	}
+}
+
+// TestStoreHung: while Redis does not answer (its process stopped), a
+// request that needs it gets its answer within the store's timeout, before
+// Redis is resumed: 503 and nothing delivered with on_error closed,
+// delivered with open. Once Redis answers again, requests are protected
+// again by themselves.
+func TestStoreHung(t *testing.T) {
+	for _, mode := range []string{onErrorClosed, onErrorOpen} {
+		t.Run(mode, func(t *testing.T) {
+			srv := testkit.StartRedis(t)
+			pool := newIdemPool(t, "primary")
+			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), fmt.Sprintf(`store redis %s {
+			timeout 200ms
+			on_error %s
+		}`, srv.URL(), mode), "primary "+pool.Addr()))
+			caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+
+			srv.Freeze()
+			for i := range 3 {
+				op := "hung-" + strconv.Itoa(i)
+				resp := e.call(idemCall{header: caller, op: op})
+				want, delivered := http.StatusServiceUnavailable, 0
+				if mode == onErrorOpen {
+					want, delivered = http.StatusCreated, 1
+				}
+				if resp.Status != want || deliveries(pool.Pool, op) != delivered {
+					t.Fatalf("%s while Redis hangs: %d %s, delivered %d times; want %d, delivered %d times",
+						op, resp.Status, resp.Body, deliveries(pool.Pool, op), want, delivered)
+				}
+			}
+			e.Logs().Wait(t, `"msg":"store failing: `, `timed out`)
+			srv.Thaw()
+
+			// Protected again: a request answered 201 whose repeat gets that
+			// answer again rather than a delivery.
+			n := 0
+			testkit.Eventually(t, "a request protected again", func() bool {
+				n++
+				c := idemCall{header: caller, op: "thawed-" + strconv.Itoa(n)}
+				if e.call(c).Status != http.StatusCreated {
+					return false
+				}
+				return e.call(c).Header.Get(headerReplayed) == "true" && deliveries(pool.Pool, c.op) == 1
+			})
+		})
+	}
+}
+
+// TestStoreSharedAcrossReload: a config reload keeps the store: a
+// reservation made before the reload still holds after it (a repeat gets
+// 409), the answer the old config's handler records is replayed by the
+// new one, and a Redis store keeps its connections (Redis counts no new
+// one).
+func TestStoreSharedAcrossReload(t *testing.T) {
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	for _, backend := range []string{"memory", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			storeConfig := "store memory"
+			var connections func() string
+			if backend == "redis" {
+				srv := testkit.StartRedis(t)
+				storeConfig = "store redis " + srv.URL() + " {\n\t\t\ttimeout 5s\n\t\t}"
+				rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 1})
+				t.Cleanup(func() { _ = rdb.Close() })
+				connections = func() string {
+					info, err := rdb.Info(context.Background(), "stats").Result()
+					if err != nil {
+						t.Fatal(err)
+					}
+					_, n, _ := strings.Cut(info, "total_connections_received:")
+					n, _, _ = strings.Cut(n, "\r\n")
+					return n
+				}
+			}
+			pool := newIdemPool(t, "primary")
+			config := idemCaddyfile(idemAuth(t), storeConfig, "primary "+pool.Addr())
+			e := startEdge(t, "caddyfile", config)
+
+			first := make(chan testkit.Response, 1)
+			go func() {
+				resp, err := testkit.Do(e.Client(), e.request(idemCall{header: caller, op: "reload-1", answer: "hold"}))
+				if err != nil {
+					t.Error(err)
+				}
+				first <- resp
+			}()
+			pool.Requests.WaitFor(t, 1, "requests at the pool")
+			var before string
+			if connections != nil {
+				before = connections()
+			}
+			e.Load("caddyfile", config)
+
+			assertConflict(t, e.call(idemCall{header: caller, op: "reload-1"}))
+			pool.Release()
+			answer := <-first
+			if answer.Status != http.StatusCreated {
+				t.Fatalf("the request in flight during the reload: %d %s", answer.Status, answer.Body)
+			}
+			assertReplay(t, e.call(idemCall{header: caller, op: "reload-1"}), answer)
+			if got := deliveries(pool.Pool, "reload-1"); got != 1 {
+				t.Errorf("delivered %d times", got)
+			}
+			if connections != nil {
+				if after := connections(); after != before {
+					t.Errorf("Redis received %s connections before the reload and %s after it: the edge reconnected", before, after)
+				}
+			}
+		})
+	}
+}
+
+// TestStoreSharedAcrossHandlers: two sites whose handlers name the same
+// store share it: a request repeated on the other site gets the first
+// answer again. A handler with another store config has a store of its
+// own.
+func TestStoreSharedAcrossHandlers(t *testing.T) {
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	pool := newIdemPool(t, "primary")
+	auth := idemAuth(t)
+	site := func(port, store string) string {
+		return strings.Replace(strings.Replace(idemCaddyfile(auth, store, "primary "+pool.Addr()), "EDGE_PORT", port, 1), "{\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n", "", 1)
+	}
+	e := startEdge(t, "caddyfile", site("EDGE_PORT", "store memory")+"\n"+site("SAME_PORT", "store memory")+"\n"+site("OTHER_PORT", "store memory 500"))
+	send := func(port string) testkit.Response {
+		req := idemCall{header: caller, op: "shared-1"}.request()
+		req.URL = e.URL(port, req.URL)
+		return testkit.Send(t, e.Client(), req)
+	}
+	first := send("EDGE_PORT")
+	if first.Status != http.StatusCreated {
+		t.Fatalf("%d %s", first.Status, first.Body)
+	}
+	assertReplay(t, send("SAME_PORT"), first)
+	if resp := send("OTHER_PORT"); resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "" {
+		t.Errorf("the handler with a store of its own: %d %v %s, want a delivery", resp.Status, resp.Header, resp.Body)
+	}
+	if got := deliveries(pool.Pool, "shared-1"); got != 2 {
+		t.Errorf("delivered %d times, want 2 (once per store)", got)
+	}
+}

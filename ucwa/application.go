@@ -1,0 +1,27 @@
+package ucwa
+
+import "strings"
+
+// ApplicationID returns the application id a request path names: the
+// segment after the first "applications" segment (in any letter case) of
+// the path's canonical form (see CanonicalPath), in lower case, as IIS
+// matches paths without regard to case. It is "" when the path names
+// none. A clean ASCII path costs no allocation unless the id has upper
+// case letters.
+func ApplicationID(path string) string {
+	p := CanonicalPath(path)
+	for p != "" {
+		// p starts with "/" here: take the next segment.
+		p = p[1:]
+		seg, rest, _ := strings.Cut(p, "/")
+		if strings.EqualFold(seg, "applications") {
+			id, _, _ := strings.Cut(rest, "/")
+			return strings.ToLower(id)
+		}
+		if rest == "" {
+			return ""
+		}
+		p = p[len(seg):]
+	}
+	return ""
+}
