@@ -1,18 +1,63 @@
 // Command bench measures what the ucwa edge costs on the path of every
-// call: one Caddy process serves a plain reverse_proxy route and a ucwa
-// route (RS256 tokens from a JWKS, numbers normalized, primary pool) in
-// front of the same loopback upstream, and vegeta drives both in
-// alternating rounds with the same body and token: startPhoneAudio in
-// JSON and in XML, and a batch of ten GETs (which the edge reads part by
-// part and forwards as it came). It prints req/s, p50 and p99 per route
-// and the ratios, then a round of distinct tokens and numbers with
-// Caddy's memory before and after. It stops by itself.
+// call. One Caddy process serves, in front of the same loopback upstream
+// (another Caddy process, which reads the body before it answers, as a
+// pool does):
 //
-//	go -C bench run .                   # JSON and XML, 6 rounds of 5s each
-//	go -C bench run . -rounds 2 -round 2s -workers 32
+//   - plain reverse_proxy: the reference;
+//   - ucwa edge: RS256 tokens from a JWKS, numbers normalized with
+//     default_region US, a primary pool (the README's default
+//     configuration plus auth);
+//   - ucwa, header_up -Expect: the same without the pools' Expect:
+//     100-continue, to show what that costs (JSON only);
+//   - idempotency, memory and idempotency, Redis: the edge with
+//     idempotency on, in the memory store and in a Redis store on a
+//     redis-server the bench starts on loopback (skipped when
+//     redis-server is not on PATH) (JSON only);
+//   - all features: idempotency with the memory store plus the Caddyfile
+//     text of allFeatures (a destination policy and a limit), omitted
+//     while that text is empty (JSON only).
+//
+// vegeta drives the routes in alternating rounds (each route once per
+// round, starting with another one each round) with the same token:
+// startPhoneAudio in JSON (every request with an operationId of its own,
+// on every route, so that the idempotency rows measure first requests,
+// not replays) and in XML (the same body every time), and a batch of ten
+// GETs (which the edge reads part by part and forwards as it came).
+//
+// For each route it prints the Caddy process's CPU time per request (user
+// and system, from /proc/<pid>/stat, sampled before and after every round
+// and given to that round's route), its heap allocations and bytes per
+// request (from the runtime's memstats on Caddy's admin endpoint,
+// /debug/vars, sampled the same way), req/s, p50 and p99, then the ratios
+// of each route to plain reverse_proxy in the same run with their
+// targets. CPU per request is the headline figure: on a shared machine
+// throughput swings with what else runs, while the CPU time the server
+// spends on a request does not. A last round of distinct tokens and
+// numbers shows Caddy's memory before and after. It stops by itself.
+//
+//	go -C bench run .                          # 6 rounds of 5s per route, 32 connections
+//	go -C bench run . -rounds 2 -round 2s      # a quick look
+//	go -C bench run . -formats json -cpuprofile /tmp/prof
+//
+// Flags:
+//
+//	-rounds n          alternating rounds per format (default 6)
+//	-round d           one route's share of a round (default 5s)
+//	-workers n         concurrent connections, closed loop (default 32)
+//	-formats list      bodies to run, of json, xml, batch (default json,xml,batch)
+//	-distinct n        distinct tokens of the memory round; 0 skips it (default 4000)
+//	-all-features s    Caddyfile text added to the all-features route
+//	                   (default allFeatures; "" omits the route)
+//	-shared-upstream   serve the upstream from the measured Caddy process
+//	                   too (its CPU then counts on every route alike)
+//	-cpuprofile dir    write a CPU profile of Caddy per route, taken during
+//	                   the route's last round, to dir/<format>-<route>.pprof
 //
 // Caddy runs in a child process (this binary, re-executed with "serve"),
-// so the load generator and the server do not share a heap or scheduler.
+// so the load generator and the server do not share a heap or scheduler,
+// and the upstream in another, so that the measured CPU is the proxy's
+// own; the measured one's admin endpoint listens on a free loopback port
+// for the memstats and profiles.
 package main
 
 import (
@@ -22,8 +67,10 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"math/big"
 	"net"
@@ -33,8 +80,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +97,14 @@ import (
 
 	_ "github.com/ucwa-edge/caddy-ucwa"
 )
+
+// allFeatures is the Caddyfile text (subdirectives of ucwa) that the
+// all-features route adds to the edge's default configuration and
+// idempotency with the memory store: a realistic destination policy
+// (`destinations { ... }`) and one `limit`, generous enough that the
+// bench's single caller is never refused (the row measures deliveries).
+// Empty, the route is omitted.
+const allFeatures = ``
 
 const (
 	startPath = "/ucwa/v1/applications/192/communication/startPhoneAudio"
@@ -78,6 +137,28 @@ const (
 </input>`
 )
 
+// Route names, as the report gives them.
+const (
+	routePlain    = "plain reverse_proxy"
+	routeEdge     = "ucwa edge"
+	routeNoExpect = "ucwa, -Expect"
+	routeIdemMem  = "idempotency, memory"
+	routeIdemRed  = "idempotency, Redis"
+	routeAll      = "all features"
+)
+
+// targets are the routes' targets against plain reverse_proxy in the same
+// run (0: none).
+var targets = map[string]struct {
+	cpu, throughput float64
+	allocs          float64 // allocations per request over plain
+}{
+	routeEdge:    {cpu: 1.05, throughput: 0.95, allocs: 8},
+	routeIdemMem: {throughput: 0.93},
+	routeIdemRed: {throughput: 0.85},
+	routeAll:     {cpu: 1.08},
+}
+
 func main() {
 	if len(os.Args) == 3 && os.Args[1] == "serve" {
 		serve(os.Args[2])
@@ -86,9 +167,17 @@ func main() {
 	rounds := flag.Int("rounds", 6, "alternating rounds per format (each route once per round)")
 	round := flag.Duration("round", 5*time.Second, "duration of one route's share of a round")
 	workers := flag.Uint64("workers", 32, "concurrent connections (closed loop)")
+	formats := flag.String("formats", "json,xml,batch", "bodies to run: json, xml, batch, comma-separated")
 	distinct := flag.Int("distinct", 4000, "distinct tokens for the memory round (0 skips it)")
+	allFeaturesText := flag.String("all-features", allFeatures, `Caddyfile text the all-features route adds ("" omits the route)`)
+	sharedUpstream := flag.Bool("shared-upstream", false, "serve the upstream from the measured Caddy process too")
+	profileDir := flag.String("cpuprofile", "", "write a CPU profile of Caddy per route (its last round) to this directory")
 	flag.Parse()
 	log.SetFlags(0)
+	want := map[string]bool{}
+	for f := range strings.SplitSeq(*formats, ",") {
+		want[strings.TrimSpace(strings.ToLower(f))] = true
+	}
 
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	check(err)
@@ -102,90 +191,176 @@ func main() {
 	}))
 	defer jwks.Close()
 
-	plainPort, edgePort, upstreamPort := freePort(), freePort(), freePort()
-	config := fmt.Sprintf(`{
-	admin off
-	auto_https off
-	persist_config off
-}
-:%[1]d {
-	reverse_proxy 127.0.0.1:%[3]d
-}
-:%[2]d {
+	adminPort, plainPort, upstreamPort := freePort(), freePort(), freePort()
+	// ucwaSite is a ucwa site on port in front of the upstream, with more
+	// subdirectives and the primary pool's block.
+	ucwaSite := func(port int, more, primaryBlock string) string {
+		return fmt.Sprintf(`:%d {
 	ucwa {
 		jwt {
 			algorithms RS256
-			jwks_url %[4]s/keys
+			jwks_url %s/keys
 			issuer https://bench.invalid/
 			audience bench
 		}
 		default_region US
-		primary 127.0.0.1:%[3]d
+		primary 127.0.0.1:%d {
+			%s
+		}
+		%s
 	}
 }
-:%[3]d {
-	# Read the body before answering, as a pool does: the edge asks for
-	# that (Expect: 100-continue), and a body nobody reads is a body the
-	# edge waits to send.
+`, port, jwks.URL, upstreamPort, primaryBlock, more)
+	}
+	// The upstream reads the body before it answers, as a pool does: the
+	// edge asks for that (Expect: 100-continue), and a body nobody reads
+	// is a body the edge waits to send.
+	upstream := fmt.Sprintf(`:%d {
 	@read expression "{http.request.body}.size() >= 0"
 	header Location /ucwa/v1/applications/192/communication/invitations/146
 	respond @read 201
 }
-`, plainPort, edgePort, upstreamPort, jwks.URL)
+`, upstreamPort)
+	config := fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	auto_https off
+	persist_config off
+	log {
+		level WARN
+	}
+}
+:%d {
+	reverse_proxy 127.0.0.1:%d
+}
+`, adminPort, plainPort, upstreamPort)
+	if *sharedUpstream {
+		config += upstream
+	}
+	ports := map[string]int{routePlain: plainPort}
+	addSite := func(name, more, primaryBlock string) {
+		ports[name] = freePort()
+		config += ucwaSite(ports[name], more, primaryBlock)
+	}
+	addSite(routeEdge, "", "")
+	addSite(routeNoExpect, "", "header_up -Expect")
+	addSite(routeIdemMem, "store memory\n\t\tidempotency", "")
+	redisURL, stopRedis := startRedis()
+	defer stopRedis()
+	if redisURL != "" {
+		addSite(routeIdemRed, "store redis "+redisURL+"\n\t\tidempotency", "")
+	}
+	if *allFeaturesText != "" {
+		addSite(routeAll, "store memory\n\t\tidempotency\n"+*allFeaturesText, "")
+	}
 	dir, err := os.MkdirTemp("", "ucwa-bench")
 	check(err)
 	defer os.RemoveAll(dir)
-	configPath := filepath.Join(dir, "Caddyfile")
-	check(os.WriteFile(configPath, []byte(config), 0o600))
-
-	self, err := os.Executable()
-	check(err)
-	child := exec.Command(self, "serve", configPath)
-	child.Stdout, child.Stderr = os.Stderr, os.Stderr
-	check(child.Start())
-	defer func() {
-		_ = child.Process.Signal(syscall.SIGTERM)
-		_ = child.Wait()
-	}()
-	waitForPort(edgePort)
-	waitForPort(plainPort)
+	if !*sharedUpstream {
+		_, stop := startCaddy(dir, "upstream", `{
+	admin off
+	auto_https off
+	persist_config off
+}
+`+upstream)
+		defer stop()
+	}
+	child, stop := startCaddy(dir, "edge", config)
+	defer stop()
+	for _, port := range ports {
+		waitForPort(port)
+	}
+	waitForPort(upstreamPort)
+	waitForPort(adminPort)
+	server := &caddyProcess{pid: child.Process.Pid, admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort)}
+	server.sample() // fails early when the admin endpoint does not answer
 
 	token := mint(key, time.Hour)
-	fmt.Printf("caddy-ucwa bench: %d rounds x %s per route, %d connections, GOMAXPROCS of the server: %s\n\n",
-		*rounds, *round, *workers, orDefault(os.Getenv("GOMAXPROCS"), "all cores"))
+	fmt.Printf("caddy-ucwa bench %s: %d rounds x %s per route, %d connections, %d CPUs, GOMAXPROCS of the server: %s\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), *rounds, *round, *workers, runtime.NumCPU(),
+		orDefault(os.Getenv("GOMAXPROCS"), "all cores"))
+
+	jsonRoutes := []string{routePlain, routeEdge, routeNoExpect, routeIdemMem}
+	for _, r := range []string{routeIdemRed, routeAll} {
+		if ports[r] != 0 {
+			jsonRoutes = append(jsonRoutes, r)
+		}
+	}
 	for _, f := range []struct {
 		name, path, contentType, body string
-		target                        string // the throughput ratio to reach
+		routes                        []string
+		distinct                      bool // an operationId of its own for every request
 	}{
-		{"JSON", startPath, "application/json", seedJSON, " (target >= 0.93)"},
-		{"XML", startPath, "application/xml", seedXML, " (target >= 0.93)"},
-		{"batch of ten GETs", batchPath, "multipart/batching; boundary=3e1a", batchOfGETs(10), ""},
+		{"JSON", startPath, "application/json", seedJSON, jsonRoutes, true},
+		{"XML", startPath, "application/xml", seedXML, []string{routePlain, routeEdge}, false},
+		{"batch", batchPath, "multipart/batching; boundary=3e1a", batchOfGETs(10), []string{routePlain, routeEdge}, false},
 	} {
+		if !want[strings.ToLower(f.name)] {
+			continue
+		}
 		header := http.Header{"Content-Type": {f.contentType}, "Authorization": {"Bearer " + token}}
-		plain := vegeta.NewStaticTargeter(vegeta.Target{Method: "POST", URL: fmt.Sprintf("http://127.0.0.1:%d%s", plainPort, f.path), Body: []byte(f.body), Header: header})
-		edge := vegeta.NewStaticTargeter(vegeta.Target{Method: "POST", URL: fmt.Sprintf("http://127.0.0.1:%d%s", edgePort, f.path), Body: []byte(f.body), Header: header})
-		// A short warm-up of both routes (connections, JWKS, caches).
-		attack(plain, *workers, time.Second)
-		attack(edge, *workers, time.Second)
-		var plainM, edgeM routeMetrics
-		for i := range *rounds {
-			if i%2 == 0 {
-				plainM.round(attack(plain, *workers, *round))
-				edgeM.round(attack(edge, *workers, *round))
+		targeters := make([]vegeta.Targeter, len(f.routes))
+		for i, name := range f.routes {
+			url := fmt.Sprintf("http://127.0.0.1:%d%s", ports[name], f.path)
+			if f.distinct {
+				targeters[i] = distinctOperationIDs(url, header, f.body)
 			} else {
-				edgeM.round(attack(edge, *workers, *round))
-				plainM.round(attack(plain, *workers, *round))
+				targeters[i] = vegeta.NewStaticTargeter(vegeta.Target{Method: "POST", URL: url, Body: []byte(f.body), Header: header})
+			}
+			// A short warm-up of each route (connections, JWKS, caches).
+			drain(attack(targeters[i], *workers, time.Second))
+		}
+		m := make([]routeMetrics, len(f.routes))
+		for n := range *rounds {
+			for j := range f.routes {
+				i := (n + j) % len(f.routes)
+				var profile func()
+				if *profileDir != "" && n == *rounds-1 {
+					profile = server.profile(*round, filepath.Join(*profileDir, profileName(f.name, f.routes[i])))
+				}
+				before := server.sample()
+				results := attack(targeters[i], *workers, *round)
+				m[i].round(results)
+				m[i].server(before, server.sample())
+				if profile != nil {
+					profile()
+				}
 			}
 		}
-		fmt.Printf("%s body (%d bytes)\n", f.name, len(f.body))
-		plainM.report("plain reverse_proxy")
-		edgeM.report("ucwa edge")
-		fmt.Printf("  ratio: throughput %.3f%s, p99 %.3f\n\n",
-			edgeM.throughput()/plainM.throughput(), f.target, float64(edgeM.all.Latencies.P99)/float64(plainM.all.Latencies.P99))
+		what := "the same body"
+		if f.distinct {
+			what = "an operationId of its own per request"
+		}
+		fmt.Printf("%s body (%d bytes, %s)\n", f.name, len(f.body), what)
+		fmt.Printf("  %-20s %8s %8s %8s %9s %8s %8s  %s\n", "route", "CPU/req", "allocs", "B/req", "req/s", "p50", "p99", "success, codes")
+		for i, name := range f.routes {
+			m[i].report(name)
+		}
+		fmt.Printf("  against %s:\n", routePlain)
+		for i, name := range f.routes[1:] {
+			m[i+1].compare(name, &m[0])
+		}
+		if f.distinct {
+			if i := slices.Index(f.routes, routeNoExpect); i > 0 {
+				if e := slices.Index(f.routes, routeEdge); e > 0 {
+					fmt.Printf("  Expect: 100-continue costs %.1f µs of Caddy CPU per request (%s %.3fx of %s)\n",
+						micros(m[e].cpuPerRequest()-m[i].cpuPerRequest()), routeEdge, m[e].cpuPerRequest().Seconds()/m[i].cpuPerRequest().Seconds(), routeNoExpect)
+				}
+			}
+		}
+		fmt.Println()
+	}
+	if want["json"] {
+		if redisURL == "" {
+			fmt.Printf("%s: skipped, redis-server is not on PATH (apt-get install -y redis-server)\n", routeIdemRed)
+		}
+		if *allFeaturesText == "" {
+			fmt.Printf("%s: omitted, allFeatures is empty (set the constant or -all-features)\n", routeAll)
+		}
+		fmt.Println()
 	}
 
 	if *distinct > 0 {
-		memoryRound(key, edgePort, child.Process.Pid, *distinct, *workers, *round)
+		memoryRound(key, ports[routeEdge], child.Process.Pid, *distinct, *workers, *round)
 	}
 }
 
@@ -201,6 +376,22 @@ func batchOfGETs(n int) string {
 	return b.String()
 }
 
+// distinctOperationIDs targets url with body, its operationId replaced by
+// a number of the same length, new for every request.
+func distinctOperationIDs(url string, header http.Header, body string) vegeta.Targeter {
+	const seedID = "74cb7404e0a247d5a2d4eb0376a47dbf"
+	prefix, suffix, ok := strings.Cut(body, seedID)
+	if !ok {
+		log.Fatal("the body has no operationId to replace")
+	}
+	var n atomic.Uint64
+	return func(t *vegeta.Target) error {
+		*t = vegeta.Target{Method: "POST", URL: url, Header: header,
+			Body: fmt.Appendf(nil, "%s%032x%s", prefix, n.Add(1), suffix)}
+		return nil
+	}
+}
+
 // memoryRound sends requests with many distinct tokens and numbers, and
 // prints the server's resident memory before and after: the edge's caches
 // must be bounded.
@@ -209,9 +400,9 @@ func memoryRound(key *rsa.PrivateKey, port, pid, n int, workers uint64, d time.D
 	for i := range tokens {
 		tokens[i] = mint(key, time.Hour)
 	}
-	i := 0
+	var i atomic.Int64
 	targeter := func(t *vegeta.Target) error {
-		i++
+		i := int(i.Add(1))
 		number := fmt.Sprintf("+1425%07d", i%10_000_000)
 		*t = vegeta.Target{
 			Method: "POST", URL: fmt.Sprintf("http://127.0.0.1:%d%s", port, startPath),
@@ -234,6 +425,11 @@ func attack(t vegeta.Targeter, workers uint64, d time.Duration) <-chan *vegeta.R
 	return a.Attack(t, vegeta.Rate{Freq: 0}, d, "bench") // Freq 0: as fast as the workers go
 }
 
+func drain(results <-chan *vegeta.Result) {
+	for range results {
+	}
+}
+
 // routeMetrics aggregates one route's rounds. vegeta's own throughput of
 // merged results would count the time of the other route's rounds too, so
 // throughput is successes over the rounds' own durations.
@@ -241,6 +437,13 @@ type routeMetrics struct {
 	all       vegeta.Metrics
 	successes int
 	elapsed   time.Duration
+
+	// The Caddy process's use during the route's rounds, and the
+	// requests it served in them.
+	requests uint64
+	cpu      time.Duration
+	mallocs  uint64
+	bytes    uint64
 }
 
 func (m *routeMetrics) round(results <-chan *vegeta.Result) {
@@ -253,18 +456,128 @@ func (m *routeMetrics) round(results <-chan *vegeta.Result) {
 	m.all.Close()
 	m.successes += int(r.Success*float64(r.Requests) + 0.5)
 	m.elapsed += r.Duration + r.Wait
+	m.requests += r.Requests
+}
+
+// server adds what the Caddy process used between two samples.
+func (m *routeMetrics) server(before, after processSample) {
+	m.cpu += after.cpu - before.cpu
+	m.mallocs += after.mallocs - before.mallocs
+	m.bytes += after.bytes - before.bytes
 }
 
 func (m *routeMetrics) throughput() float64 {
 	return float64(m.successes) / m.elapsed.Seconds()
 }
 
+func (m *routeMetrics) cpuPerRequest() time.Duration {
+	return m.cpu / time.Duration(max(m.requests, 1))
+}
+
+func (m *routeMetrics) allocsPerRequest() float64 {
+	return float64(m.mallocs) / float64(max(m.requests, 1))
+}
+
+func (m *routeMetrics) bytesPerRequest() float64 {
+	return float64(m.bytes) / float64(max(m.requests, 1))
+}
+
 func (m *routeMetrics) report(name string) {
-	fmt.Printf("  %-20s %8.0f req/s  p50 %-10s p99 %-10s success %.4f  codes %v\n", name, m.throughput(),
-		m.all.Latencies.P50.Round(time.Microsecond), m.all.Latencies.P99.Round(time.Microsecond), m.all.Success, m.all.StatusCodes)
+	fmt.Printf("  %-20s %6.1fµs %8.1f %8.0f %9.0f %8s %8s  %.4f %v\n", name,
+		micros(m.cpuPerRequest()), m.allocsPerRequest(), m.bytesPerRequest(), m.throughput(),
+		m.all.Latencies.P50.Round(10*time.Microsecond), m.all.Latencies.P99.Round(10*time.Microsecond),
+		m.all.Success, m.all.StatusCodes)
 	for _, e := range m.all.Errors {
 		fmt.Printf("    error: %s\n", e)
 	}
+}
+
+// compare prints m's ratios to plain's, with the route's targets.
+func (m *routeMetrics) compare(name string, plain *routeMetrics) {
+	t := targets[name]
+	goal := func(s string, v float64) string {
+		if v == 0 {
+			return ""
+		}
+		return fmt.Sprintf(" (target %s %.2f)", s, v)
+	}
+	fmt.Printf("    %-20s CPU/req %.3fx%s, allocs %+.1f%s, throughput %.3f%s, p99 %.3f\n", name+":",
+		m.cpuPerRequest().Seconds()/plain.cpuPerRequest().Seconds(), goal("<=", t.cpu),
+		m.allocsPerRequest()-plain.allocsPerRequest(), goal("<= +", t.allocs),
+		m.throughput()/plain.throughput(), goal(">=", t.throughput),
+		float64(m.all.Latencies.P99)/float64(plain.all.Latencies.P99))
+}
+
+// caddyProcess is the Caddy child: its pid, for /proc, and its admin
+// endpoint.
+type caddyProcess struct {
+	pid   int
+	admin string
+}
+
+// processSample is what the Caddy process has used so far.
+type processSample struct {
+	cpu     time.Duration // user and system
+	mallocs uint64        // heap objects allocated
+	bytes   uint64        // heap bytes allocated
+}
+
+// sample reads the process's CPU time from /proc/<pid>/stat and its
+// allocations from the runtime's memstats (expvar on the admin endpoint).
+func (p *caddyProcess) sample() processSample {
+	var s processSample
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	check(err)
+	// The fields after the command name, which is in parentheses and may
+	// hold anything: utime and stime are the 14th and 15th of the line.
+	_, rest, ok := bytes.Cut(stat, []byte(") "))
+	fields := strings.Fields(string(rest))
+	if !ok || len(fields) < 13 {
+		log.Fatalf("/proc/%d/stat: unexpected format", p.pid)
+	}
+	utime, err1 := strconv.ParseUint(fields[11], 10, 64)
+	stime, err2 := strconv.ParseUint(fields[12], 10, 64)
+	check(errors.Join(err1, err2))
+	// Linux reports them in USER_HZ, 100 per second on every architecture
+	// it exports to user space.
+	s.cpu = time.Duration(utime+stime) * (time.Second / 100)
+
+	res, err := http.Get(p.admin + "/debug/vars")
+	check(err)
+	defer res.Body.Close()
+	var vars struct {
+		Memstats struct{ Mallocs, TotalAlloc uint64 } `json:"memstats"`
+	}
+	check(json.NewDecoder(res.Body).Decode(&vars))
+	s.mallocs, s.bytes = vars.Memstats.Mallocs, vars.Memstats.TotalAlloc
+	return s
+}
+
+// profile starts a CPU profile of d on the Caddy process, written to
+// path; the returned function waits for it.
+func (p *caddyProcess) profile(d time.Duration, path string) (wait func()) {
+	check(os.MkdirAll(filepath.Dir(path), 0o755))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		res, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.admin, max(int(d.Round(time.Second)/time.Second), 1)))
+		check(err)
+		defer res.Body.Close()
+		f, err := os.Create(path)
+		check(err)
+		_, err = io.Copy(f, res.Body)
+		check(errors.Join(err, f.Close()))
+	})
+	return wg.Wait
+}
+
+func profileName(format, route string) string {
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(format+"-"+route))
+	return name + ".pprof"
 }
 
 func mint(key *rsa.PrivateKey, ttl time.Duration) string {
@@ -281,6 +594,22 @@ func mint(key *rsa.PrivateKey, ttl time.Duration) string {
 	return s
 }
 
+// startCaddy runs Caddy with config in a child process (this binary,
+// re-executed with "serve"), and returns it and how to stop it.
+func startCaddy(dir, name, config string) (*exec.Cmd, func()) {
+	path := filepath.Join(dir, name+".Caddyfile")
+	check(os.WriteFile(path, []byte(config), 0o600))
+	self, err := os.Executable()
+	check(err)
+	child := exec.Command(self, "serve", path)
+	child.Stdout, child.Stderr = os.Stderr, os.Stderr
+	check(child.Start())
+	return child, func() {
+		_ = child.Process.Signal(syscall.SIGTERM)
+		_ = child.Wait()
+	}
+}
+
 // serve runs Caddy with a Caddyfile until SIGTERM.
 func serve(path string) {
 	body, err := os.ReadFile(path)
@@ -295,6 +624,29 @@ func serve(path string) {
 	defer stop()
 	<-ctx.Done()
 	check(caddy.Stop())
+}
+
+// startRedis starts redis-server from PATH on a loopback port, without
+// persistence, and returns its URL and how to stop it; "" when
+// redis-server is not on PATH.
+func startRedis() (url string, stop func()) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", func() {}
+	}
+	dir, err := os.MkdirTemp("", "ucwa-bench-redis")
+	check(err)
+	port := freePort()
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no",
+		"--dir", dir, "--daemonize", "no", "--logfile", "")
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	check(cmd.Start())
+	waitForPort(port)
+	return fmt.Sprintf("redis://127.0.0.1:%d/0", port), func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		os.RemoveAll(dir)
+	}
 }
 
 func freePort() int {
@@ -329,6 +681,8 @@ func rss(pid int) string {
 	}
 	return "unknown"
 }
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 func orDefault(s, def string) string {
 	if s == "" {
