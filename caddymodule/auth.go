@@ -96,19 +96,48 @@ type grant struct {
 	// The values of grantPlaceholders (strings), held as interface values
 	// so that publishing them on a cache hit costs no allocation.
 	placeholders [len(grantPlaceholders)]any
+	// provider answers the grant's own placeholders (http.ucwa.*) for a
+	// request's replacer: made once, so that adding it to a replacer
+	// costs no allocation either.
+	provider caddy.ReplacerFunc
 }
 
 // makeGrant makes the grant of a verified token's claims.
 func makeGrant(claims bearer.Claims) *grant {
 	scopes := claims.Scopes()
 	sub, oid := claims.String("sub"), claims.String("oid")
-	return &grant{
+	g := &grant{
 		scopes: scopes,
 		placeholders: [...]any{
 			cmp.Or(sub, oid), sub, oid, claims.String("tid"),
 			cmp.Or(claims.String("appid"), claims.String("azp")), strings.Join(scopes, " "),
 		},
 	}
+	g.provider = g.placeholder
+	return g
+}
+
+// placeholder returns the value of one of the grant's http.ucwa.*
+// placeholders.
+func (g *grant) placeholder(key string) (any, bool) {
+	if !strings.HasPrefix(key, "http.ucwa.") {
+		return nil, false
+	}
+	for i := 1; i < len(grantPlaceholders); i++ {
+		if key == grantPlaceholders[i] {
+			return g.placeholders[i], true
+		}
+	}
+	return nil, false
+}
+
+// caller returns the verified caller's tenant (tid) and its id (oid,
+// else sub).
+func (g *grant) caller() (tid, id string) {
+	tid, _ = g.placeholders[3].(string)
+	oid, _ := g.placeholders[2].(string)
+	sub, _ := g.placeholders[1].(string)
+	return tid, cmp.Or(oid, sub)
 }
 
 // grants reports whether the token grants one of op's scopes.
@@ -204,12 +233,15 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, errFormat error
 // logs and header rules: {http.auth.user.id} (sub, else oid),
 // {http.ucwa.sub}, {http.ucwa.oid}, {http.ucwa.tid}, {http.ucwa.client_id}
 // (appid, else azp) and {http.ucwa.scopes} (space-separated).
+// {http.auth.user.id}, which Caddy's access log and other handlers read
+// and set too, is set as Caddy's authentication handler sets it; the
+// edge's own are answered by the grant's provider, looked up only when
+// something reads them.
 func (g *grant) publish(r *http.Request) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
-	for i, name := range grantPlaceholders {
-		repl.Set(name, g.placeholders[i])
-	}
+	repl.Set(grantPlaceholders[0], g.placeholders[0])
+	repl.Map(g.provider)
 }

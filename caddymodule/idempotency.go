@@ -151,7 +151,7 @@ func (idem *idempotency) count(r *http.Request, res idempotencyResult) {
 	if res == resultReserved || res == resultUnprotected {
 		return
 	}
-	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+	if extra := accessLogFields(r); extra != nil {
 		extra.Set(idempotencyLogFields[res])
 	}
 }
@@ -164,7 +164,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
 	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	key, verified, ok := idempotencyKey(repl, r.URL.Path, in.cleaned)
+	key, verified, ok := idempotencyKey(in.grant, r.URL.Path, in.cleaned)
 	if !ok {
 		idem.count(r, resultUnprotected)
 		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
@@ -251,9 +251,9 @@ const idempotencyKeyPrefix = "idem:"
 // idempotencyKey returns the store key of a cleaned request to path (see
 // IdempotencyConfig), whether its caller is verified, and false for a
 // request without an operationId. The caller comes from the verified
-// token's placeholders in repl ({http.ucwa.tid}, {http.ucwa.oid},
-// {http.ucwa.sub}), which nothing else sets.
-func idempotencyKey(repl *caddy.Replacer, path string, c *ucwa.Cleaned) (key string, verified, ok bool) {
+// token's grant (nil when no token was verified): its tid, and its oid
+// or else its sub.
+func idempotencyKey(g *grant, path string, c *ucwa.Cleaned) (key string, verified, ok bool) {
 	if c == nil { // a batch
 		return "", false, false
 	}
@@ -262,11 +262,8 @@ func idempotencyKey(repl *caddy.Replacer, path string, c *ucwa.Cleaned) (key str
 		return "", false, false
 	}
 	var tid, caller string
-	if repl != nil {
-		tid, _ = repl.GetString("http.ucwa.tid")
-		if caller, _ = repl.GetString("http.ucwa.oid"); caller == "" {
-			caller, _ = repl.GetString("http.ucwa.sub")
-		}
+	if g != nil {
+		tid, caller = g.caller()
 	}
 	// Each part with its length before it, so that no two requests'
 	// parts run together into the same bytes.

@@ -178,11 +178,11 @@ func (in *intake) rebuild() []byte {
 		r.RequestURI = r.URL.RequestURI()
 	}
 	// The proxy may still be writing the body after ServeHTTP returns
-	// (net/http closes a request body in its own time). When the
-	// forwarded body is the buffer's own bytes, the buffer is left to the
-	// garbage collector; otherwise the buffer is recycled.
+	// (net/http closes a request body in its own time), and the buffer is
+	// recycled then: a body that is the buffer's own bytes goes out as a
+	// copy of its own size.
 	if in.bodyInBuf {
-		in.buf = nil
+		in.body, in.bodyInBuf = bytes.Clone(in.body), false
 	}
 	forwarded := new(bodyReader)
 	forwarded.Reset(in.body)
@@ -199,7 +199,7 @@ func (in *intake) rebuild() []byte {
 	return in.body
 }
 
-// release recycles the body buffer unless the forwarded body is its own.
+// release recycles the body buffer.
 func (in *intake) release() {
 	if buf := in.buf; buf != nil && buf.Cap() <= maxRecycledBuffer {
 		buf.Reset()
@@ -265,7 +265,7 @@ func (f errorFormat) get() ucwa.Format {
 // never logged (phone numbers are personal data), nor is the path, which
 // may hold anything: the message names properties and rules only.
 func (h *Handler) logRejection(r *http.Request, rel string, e *ucwa.Error) {
-	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+	if extra := accessLogFields(r); extra != nil {
 		extra.Set(zap.String("ucwa_error", strings.TrimSuffix(e.Code()+"/"+e.Subcode, "/")))
 	}
 	if c := h.logger.Check(zap.DebugLevel, "request rejected at the edge"); c != nil {
@@ -275,6 +275,18 @@ func (h *Handler) logRejection(r *http.Request, rel string, e *ucwa.Error) {
 		c.Write(zap.String("operation", rel), zap.Int("status", e.Status), zap.String("subcode", e.Subcode),
 			zap.String("message", e.Message), zap.String("remote_ip", remoteIP(r)))
 	}
+}
+
+// accessLogFields returns the fields the access log line of r gets, or
+// nil when its server keeps no access log: then nothing reads them, and
+// setting one (a sync.Map cleared and filled) is work for nothing.
+func accessLogFields(r *http.Request) *caddyhttp.ExtraLogFields {
+	ctx := r.Context()
+	if s, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); !ok || s.Logs == nil {
+		return nil
+	}
+	extra, _ := ctx.Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields)
+	return extra
 }
 
 func remoteIP(r *http.Request) string {

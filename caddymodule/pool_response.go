@@ -66,7 +66,9 @@ func (w *poolResponseWriter) ReadFrom(r io.Reader) (int64, error) {
 
 func (w *poolResponseWriter) rewriteLocation() {
 	loc := w.Header().Get("Location")
-	if loc == "" {
+	// A path-absolute Location, a pool's usual one, names no host: only
+	// one with a scheme or starting with "//" may name the pool's.
+	if loc == "" || loc[0] == '/' && (len(loc) == 1 || loc[1] != '/') {
 		return
 	}
 	u, err := url.Parse(loc)

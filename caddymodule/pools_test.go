@@ -115,6 +115,11 @@ func TestPoolDelivery(t *testing.T) {
 			wantStatus: 201, wantPrimary: 1,
 			wantEdgeLocation: "/ucwa/v1/applications/1/communication/invitations/7?x=1",
 		},
+		{
+			name: "scheme-relative Location on the pool's host", primary: "scheme-relative-location",
+			wantStatus: 201, wantPrimary: 1,
+			wantEdgeLocation: "/ucwa/v1/applications/1/communication/invitations/8",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,6 +142,10 @@ func TestPoolDelivery(t *testing.T) {
 						"reset":        testkit.AnswerReset,
 						"hang":         testkit.AnswerHang,
 						"abs-location": testkit.AnswerAbsoluteLocation,
+						"scheme-relative-location": func(p *testkit.Pool, w http.ResponseWriter, _ *http.Request) {
+							w.Header().Set("Location", "//"+p.Addr()+"/ucwa/v1/applications/1/communication/invitations/8")
+							w.WriteHeader(http.StatusCreated)
+						},
 						"conflict": testkit.AnswerStatus(409, map[string]string{
 							"Content-Type": "application/json", "X-Ms-diagnostics": "1000;reason=\"test\""}, conflictBody),
 						"unavailable":      testkit.AnswerStatus(503, map[string]string{"Retry-After": "30"}, "busy"),

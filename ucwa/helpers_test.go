@@ -93,6 +93,9 @@ func simpleXML(op *Operation, body []byte) (*Request, bool) {
 	if !decodeSimpleXML(r, op, body) {
 		return nil, false
 	}
+	// The values are what counts; the copy they are cut from is the
+	// simple reading's own.
+	r.rawText = ""
 	return r, true
 }
 

@@ -79,7 +79,12 @@ func (r *Request) jsonValue(s *jsonScanner, i, depth int) *Error {
 		if err != nil {
 			return err
 		}
-		v := unquote(raw, escaped)
+		var v string
+		if escaped {
+			v = unquote(raw, true)
+		} else {
+			v = r.text(start+1, s.pos-1)
+		}
 		switch {
 		case typ != BooleanValue && typ != IntegerValue:
 			r.set(i, v, sp(), false)
@@ -94,10 +99,9 @@ func (r *Request) jsonValue(s *jsonScanner, i, depth int) *Error {
 	token := s.body[start:s.pos]
 	switch {
 	case string(token) == "null":
-	case typ == BooleanValue && (string(token) == "true" || string(token) == "false"):
-		r.set(i, string(token), sp(), true)
-	case typ == IntegerValue && isJSONInteger(token):
-		r.set(i, string(token), sp(), true)
+	case typ == BooleanValue && (string(token) == "true" || string(token) == "false"),
+		typ == IntegerValue && isJSONInteger(token):
+		r.set(i, r.text(start, s.pos), sp(), true)
 	default:
 		r.vals[i].problem = problemFor(typ)
 	}

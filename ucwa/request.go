@@ -75,9 +75,14 @@ type Request struct {
 	// Format is the wire format the body came in, and is re-encoded in.
 	Format Format
 
-	op   *Operation
-	raw  []byte
-	vals [MaxProperties]value
+	op  *Operation
+	raw []byte
+	// rawText is one copy of raw as a string, made when the first value
+	// is decoded: the decoded values that need no unescaping are
+	// substrings of it, so that a body's values cost one allocation
+	// together.
+	rawText string
+	vals    [MaxProperties]value
 }
 
 // Decode parses a body of op (whose Body is PropertiesBody) in the given
@@ -120,7 +125,9 @@ func (r *Request) Operation() *Operation { return r.op }
 
 // Get returns a property's current value and whether the body has it. A
 // JSON null and an empty or blank value count as absent, and so does a
-// value of the wrong type.
+// value of the wrong type. A decoded value may share its memory with a
+// copy of the whole body: what keeps one past the request keeps a copy
+// of its own (strings.Clone), as the number caches do.
 func (r *Request) Get(name string) (string, bool) {
 	if i := r.op.propertyIndex(name); i >= 0 && r.vals[i].present {
 		return r.vals[i].text, true
@@ -150,6 +157,15 @@ func (r *Request) set(i int, v string, sp span, bare bool) {
 		return
 	}
 	r.vals[i] = value{text: v, span: sp, present: true, bare: bare}
+}
+
+// text returns the bytes of raw at [start, end) as a string, a
+// substring of rawText.
+func (r *Request) text(start, end int) string {
+	if r.rawText == "" {
+		r.rawText = string(r.raw)
+	}
+	return r.rawText[start:end]
 }
 
 // Changed reports whether any value was replaced.

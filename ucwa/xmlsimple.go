@@ -72,7 +72,7 @@ func decodeSimpleXML(r *Request, op *Operation, body []byte) bool {
 		}
 		if i := op.valueIndex(name); i >= 0 {
 			start := len(body) - len(after)
-			r.set(i, string(after[:end]), span{start: int32(start), end: int32(start + end)}, false)
+			r.set(i, r.text(start, start+end), span{start: int32(start), end: int32(start + end)}, false)
 		}
 		rest = after[end+len(simpleXMLPropertyEnd):]
 	}
