@@ -7,8 +7,10 @@
 //   - ucwa edge: RS256 tokens from a JWKS, numbers normalized with
 //     default_region US, a primary pool (the README's default
 //     configuration plus auth);
-//   - ucwa, header_up -Expect: the same without the pools' Expect:
-//     100-continue, to show what that costs (JSON only);
+//   - ucwa, -Expect: the same without the pools' Expect: 100-continue
+//     (header_up -Expect), and ucwa, -X-None, the same with a header_up
+//     that removes a header no request has: the two differ only in the
+//     expectation, which shows what it costs (JSON only);
 //   - idempotency, memory and idempotency, Redis: the edge with
 //     idempotency on, in the memory store and in a Redis store on a
 //     redis-server the bench starts on loopback (skipped when
@@ -30,7 +32,10 @@
 // request (from the runtime's memstats on Caddy's admin endpoint,
 // /debug/vars, sampled the same way), req/s, p50 and p99, then the ratios
 // of each route to plain reverse_proxy in the same run with their
-// targets. CPU per request is the headline figure: on a shared machine
+// targets. The CPU and throughput ratios are the medians of the rounds'
+// own ratios (a route's round against plain's round of the same round,
+// moments apart under the same load of the machine); allocations are
+// the difference of the totals. CPU per request is the headline figure: on a shared machine
 // throughput swings with what else runs, while the CPU time the server
 // spends on a request does not. A last round of distinct tokens and
 // numbers shows Caddy's memory before and after. It stops by itself.
@@ -142,6 +147,7 @@ const (
 	routePlain    = "plain reverse_proxy"
 	routeEdge     = "ucwa edge"
 	routeNoExpect = "ucwa, -Expect"
+	routeHeaderUp = "ucwa, -X-None"
 	routeIdemMem  = "idempotency, memory"
 	routeIdemRed  = "idempotency, Redis"
 	routeAll      = "all features"
@@ -243,6 +249,7 @@ func main() {
 	}
 	addSite(routeEdge, "", "")
 	addSite(routeNoExpect, "", "header_up -Expect")
+	addSite(routeHeaderUp, "", "header_up -X-None")
 	addSite(routeIdemMem, "store memory\n\t\tidempotency", "")
 	redisURL, stopRedis := startRedis()
 	defer stopRedis()
@@ -279,7 +286,7 @@ func main() {
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), *rounds, *round, *workers, runtime.NumCPU(),
 		orDefault(os.Getenv("GOMAXPROCS"), "all cores"))
 
-	jsonRoutes := []string{routePlain, routeEdge, routeNoExpect, routeIdemMem}
+	jsonRoutes := []string{routePlain, routeEdge, routeNoExpect, routeHeaderUp, routeIdemMem}
 	for _, r := range []string{routeIdemRed, routeAll} {
 		if ports[r] != 0 {
 			jsonRoutes = append(jsonRoutes, r)
@@ -339,13 +346,16 @@ func main() {
 		for i, name := range f.routes[1:] {
 			m[i+1].compare(name, &m[0])
 		}
-		if f.distinct {
-			if i := slices.Index(f.routes, routeNoExpect); i > 0 {
-				if e := slices.Index(f.routes, routeEdge); e > 0 {
-					fmt.Printf("  Expect: 100-continue costs %.1f µs of Caddy CPU per request (%s %.3fx of %s)\n",
-						micros(m[e].cpuPerRequest()-m[i].cpuPerRequest()), routeEdge, m[e].cpuPerRequest().Seconds()/m[i].cpuPerRequest().Seconds(), routeNoExpect)
-				}
+		if i, c := slices.Index(f.routes, routeNoExpect), slices.Index(f.routes, routeHeaderUp); i > 0 && c > 0 {
+			// Both remove a header in the pool's block, so that the header
+			// operation costs the same on both sides.
+			var diffs []float64
+			for n := range min(len(m[c].rounds), len(m[i].rounds)) {
+				diffs = append(diffs, m[c].rounds[n].cpuPerRequest-m[i].rounds[n].cpuPerRequest)
 			}
+			fmt.Printf("  Expect: 100-continue costs %.1f µs of Caddy CPU (%.3fx) and %.1f allocations per request (%s against %s)\n",
+				median(diffs)*1e6, m[c].medianRatio(&m[i], func(r roundMetrics) float64 { return r.cpuPerRequest }),
+				m[c].allocsPerRequest()-m[i].allocsPerRequest(), routeHeaderUp, routeNoExpect)
 		}
 		fmt.Println()
 	}
@@ -444,6 +454,8 @@ type routeMetrics struct {
 	cpu      time.Duration
 	mallocs  uint64
 	bytes    uint64
+
+	rounds []roundMetrics
 }
 
 func (m *routeMetrics) round(results <-chan *vegeta.Result) {
@@ -454,16 +466,52 @@ func (m *routeMetrics) round(results <-chan *vegeta.Result) {
 	}
 	r.Close()
 	m.all.Close()
-	m.successes += int(r.Success*float64(r.Requests) + 0.5)
+	successes := int(r.Success*float64(r.Requests) + 0.5)
+	m.successes += successes
 	m.elapsed += r.Duration + r.Wait
 	m.requests += r.Requests
+	m.rounds = append(m.rounds, roundMetrics{requests: r.Requests, throughput: float64(successes) / (r.Duration + r.Wait).Seconds()})
 }
 
-// server adds what the Caddy process used between two samples.
+// server adds what the Caddy process used between two samples, taken
+// before and after the last round.
 func (m *routeMetrics) server(before, after processSample) {
-	m.cpu += after.cpu - before.cpu
+	cpu := after.cpu - before.cpu
+	m.cpu += cpu
 	m.mallocs += after.mallocs - before.mallocs
 	m.bytes += after.bytes - before.bytes
+	last := &m.rounds[len(m.rounds)-1]
+	last.cpuPerRequest = cpu.Seconds() / float64(max(last.requests, 1))
+}
+
+// roundMetrics is one round of a route.
+type roundMetrics struct {
+	requests      uint64
+	throughput    float64
+	cpuPerRequest float64 // seconds
+}
+
+// medianRatio is the median over the rounds of f(m's round) / f(plain's
+// round of the same round): the rounds of one round ran moments apart,
+// under the same load of the machine, where the totals of a route mix
+// rounds under different loads.
+func (m *routeMetrics) medianRatio(plain *routeMetrics, f func(roundMetrics) float64) float64 {
+	var ratios []float64
+	for i := range min(len(m.rounds), len(plain.rounds)) {
+		ratios = append(ratios, f(m.rounds[i])/f(plain.rounds[i]))
+	}
+	return median(ratios)
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	if n := len(v); n%2 == 0 {
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	return v[len(v)/2]
 }
 
 func (m *routeMetrics) throughput() float64 {
@@ -502,9 +550,9 @@ func (m *routeMetrics) compare(name string, plain *routeMetrics) {
 		return fmt.Sprintf(" (target %s %.2f)", s, v)
 	}
 	fmt.Printf("    %-20s CPU/req %.3fx%s, allocs %+.1f%s, throughput %.3f%s, p99 %.3f\n", name+":",
-		m.cpuPerRequest().Seconds()/plain.cpuPerRequest().Seconds(), goal("<=", t.cpu),
+		m.medianRatio(plain, func(r roundMetrics) float64 { return r.cpuPerRequest }), goal("<=", t.cpu),
 		m.allocsPerRequest()-plain.allocsPerRequest(), goal("<= +", t.allocs),
-		m.throughput()/plain.throughput(), goal(">=", t.throughput),
+		m.medianRatio(plain, func(r roundMetrics) float64 { return r.throughput }), goal(">=", t.throughput),
 		float64(m.all.Latencies.P99)/float64(plain.all.Latencies.P99))
 }
 
