@@ -49,6 +49,12 @@
 //	-rounds n          alternating rounds per format (default 6)
 //	-round d           one route's share of a round (default 5s)
 //	-workers n         concurrent connections, closed loop (default 32)
+//	-rate n            requests per second of every round; 0, the default,
+//	                   is a closed loop, as fast as the workers go. At a
+//	                   rate every route can keep, each does the same work
+//	                   per second, and CPU per request compares like with
+//	                   like (in a closed loop the faster route batches
+//	                   more per system call and wake-up)
 //	-formats list      bodies to run, of json, xml, batch (default json,xml,batch)
 //	-distinct n        distinct tokens of the memory round; 0 skips it (default 4000)
 //	-all-features s    Caddyfile text added to the all-features route
@@ -177,6 +183,7 @@ func main() {
 	distinct := flag.Int("distinct", 4000, "distinct tokens for the memory round (0 skips it)")
 	allFeaturesText := flag.String("all-features", allFeatures, `Caddyfile text the all-features route adds ("" omits the route)`)
 	sharedUpstream := flag.Bool("shared-upstream", false, "serve the upstream from the measured Caddy process too")
+	flag.IntVar(&rate, "rate", 0, "requests per second of every round (0: as fast as the workers go)")
 	profileDir := flag.String("cpuprofile", "", "write a CPU profile of Caddy per route (its last round) to this directory")
 	flag.Parse()
 	log.SetFlags(0)
@@ -429,10 +436,14 @@ func memoryRound(key *rsa.PrivateKey, port, pid, n int, workers uint64, d time.D
 	}
 }
 
+// rate is the requests per second of every round; 0: as fast as the
+// workers go (a closed loop).
+var rate int
+
 func attack(t vegeta.Targeter, workers uint64, d time.Duration) <-chan *vegeta.Result {
 	a := vegeta.NewAttacker(vegeta.Workers(workers), vegeta.MaxWorkers(workers), vegeta.KeepAlive(true),
 		vegeta.Connections(int(workers)), vegeta.Timeout(10*time.Second))
-	return a.Attack(t, vegeta.Rate{Freq: 0}, d, "bench") // Freq 0: as fast as the workers go
+	return a.Attack(t, vegeta.Rate{Freq: rate, Per: time.Second}, d, "bench")
 }
 
 func drain(results <-chan *vegeta.Result) {
