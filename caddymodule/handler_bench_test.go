@@ -55,6 +55,9 @@ var poolStandIn = caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Requ
 	return nil
 })
 
+// seedOperationID is the operationId of the seed samples.
+const seedOperationID = "74cb7404e0a247d5a2d4eb0376a47dbf"
+
 // passThrough is the baseline middleware: it only calls the next handler.
 type passThrough struct{}
 
@@ -74,7 +77,9 @@ func (passThrough) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 // "proxy" and "pool" go to a real loopback upstream: "proxy" is a plain
 // reverse_proxy, "pool" the "auth" pipeline delivering to a primary pool
 // (a reverse_proxy of its own, with the edge's failover bookkeeping).
-// Their difference is what the edge adds to a proxied request.
+// Their difference is what the edge adds to a proxied request. "idem" is
+// "pool" with idempotency in the memory store. Every request has an
+// operationId of its own.
 //
 //	go test -run '^$' -bench BenchmarkHandler -benchmem ./caddymodule/
 func BenchmarkHandler(b *testing.B) {
@@ -96,6 +101,8 @@ func BenchmarkHandler(b *testing.B) {
 		"auth":     provision(b, ctx, new(Handler), `{`+auth+`}`),
 		"proxy":    provision(b, ctx, new(reverseproxy.Handler), fmt.Sprintf(`{"upstreams":[{"dial":%q}]}`, dial)),
 		"pool":     provision(b, ctx, new(Handler), fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]}}`, auth, dial)),
+		"idem": provision(b, ctx, new(Handler), fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]},
+			"store":{"backend":"memory"},"idempotency":{}}`, auth, dial)),
 	}
 	server := new(caddyhttp.Server)
 	var gets []string
@@ -107,12 +114,21 @@ func BenchmarkHandler(b *testing.B) {
 		{"XML", startPath, "application/xml", seedXML},
 		{"BatchOfTenGETs", "/ucwa/v1/applications/192/batch", batchType, batchBody(gets...)},
 	} {
-		for _, variant := range []string{"baseline", "edge", "auth", "proxy", "pool"} {
+		for _, variant := range []string{"baseline", "edge", "auth", "proxy", "pool", "idem"} {
 			b.Run(tc.name+"/"+variant, func(b *testing.B) {
 				handler := handlers[variant]
+				// Every request an operationId of its own, so that "idem"
+				// reserves and records each one rather than replaying.
+				prefix, suffix, _ := strings.Cut(tc.body, seedOperationID)
+				n := 0
 				b.ReportAllocs()
 				for b.Loop() {
-					req := httptest.NewRequest(http.MethodPost, tc.path, strings.NewReader(tc.body))
+					n++
+					body := tc.body
+					if suffix != "" {
+						body = fmt.Sprintf("%s%032x%s", prefix, n, suffix)
+					}
+					req := httptest.NewRequest(http.MethodPost, tc.path, strings.NewReader(body))
 					req.Header.Set("Content-Type", tc.contentType)
 					req.Header.Set("Accept", "application/vnd.microsoft.com.ucwa+json")
 					req.Header.Set("Authorization", "Bearer "+token)
