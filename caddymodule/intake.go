@@ -278,8 +278,9 @@ func (h *Handler) logRejection(r *http.Request, rel string, e *ucwa.Error) {
 }
 
 // accessLogFields returns the fields the access log line of r gets, or
-// nil when its server keeps no access log: then nothing reads them, and
-// setting one (a sync.Map cleared and filled) is work for nothing.
+// nil when its server keeps no access log: then no line carries them,
+// and setting one (a sync.Map cleared, the field list searched) is work
+// for nothing.
 func accessLogFields(r *http.Request) *caddyhttp.ExtraLogFields {
 	ctx := r.Context()
 	if s, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); !ok || s.Logs == nil {
