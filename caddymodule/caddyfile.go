@@ -72,6 +72,16 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			cluster [<addr...>]
 //		}
 //		idempotency [<window>]
+//		destinations {
+//			mode enforce|report
+//			allow_regions <region...>
+//			deny_regions <region...>
+//			deny_types <type...>
+//			allow <e164-prefix...>
+//			deny <e164-prefix...>
+//			sip_domains <domain...>
+//			emergency <number...>
+//		}
 //	}
 //
 // A subdirective given twice is an error ("<name>: given twice"), except
@@ -107,6 +117,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // url, password and tls ca and server_name may be placeholders such as
 // {env.UCWA_REDIS_PASSWORD}, read at startup; 0 is refused for
 // max_entries, timeout and the window.
+//
+// destinations turns the destination policy on (ucwa.DestinationPolicy):
+// a bare `destinations`, or a block without options, is the default
+// policy (enforced; premium_rate, shared_cost, personal_number and uan
+// numbers refused). Each option is given once, with one or more values;
+// regions, types, prefixes, domains and emergency numbers are judged at
+// startup.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
@@ -181,6 +198,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "idempotency":
 			var err error
 			h.Idempotency, err = unmarshalIdempotency(d)
+			return err
+		case "destinations":
+			var err error
+			h.Destinations, err = unmarshalDestinations(d)
 			return err
 		}
 		return d.Errf("unrecognized subdirective %q", name)

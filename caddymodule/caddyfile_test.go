@@ -17,6 +17,7 @@ import (
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // TestCaddyfileAdapt: the golden files in testdata/caddyfile_adapt, each
@@ -271,6 +272,7 @@ func TestFieldsDocumented(t *testing.T) {
 		{"store.go", "MemoryStore", MemoryStore{}},
 		{"store.go", "RedisStore", RedisStore{}},
 		{"store.go", "RedisTLS", RedisTLS{}},
+		{"../ucwa/policy.go", "DestinationPolicy", ucwa.DestinationPolicy{}},
 	} {
 		fset := token.NewFileSet()
 		f, err := parser.ParseFile(fset, tc.file, nil, parser.ParseComments)

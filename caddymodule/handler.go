@@ -152,8 +152,23 @@ type Handler struct {
 	// window. Default: off.
 	Idempotency *IdempotencyConfig `json:"idempotency,omitempty"`
 
+	// The destination policy: which phone numbers and SIP addresses a
+	// guarded request may make a pool dial, store or forward to (see
+	// ucwa.DestinationPolicy for its fields and rules). Every destination
+	// of every guarded request, and of every guarded part of a batch, is
+	// judged in the normalized form the edge forwards; one the policy
+	// refuses is answered 403 Forbidden / DialoutNotAllowed, naming the
+	// property and the rule, and nothing is delivered. Emergency numbers
+	// (its emergency list, else default_region's) and startEmergencyCall
+	// are never refused. {} is the default policy: enforced, refusing
+	// premium_rate, shared_cost, personal_number and uan numbers. Default:
+	// none, and no destination is judged.
+	Destinations *ucwa.DestinationPolicy `json:"destinations,omitempty"`
+
 	cleaner *ucwa.Cleaner
 	logger  *zap.Logger
+	// The audit trail (see writeAudit).
+	audit *zap.Logger
 
 	// The guarded operations, and those phone_audio disabled refuses.
 	matcher       *ucwa.Matcher
@@ -171,6 +186,9 @@ type Handler struct {
 	// Shared state (nil: none) and idempotency (nil: off).
 	store       *storeUse
 	idempotency *idempotency
+
+	// The destination policy (nil: none).
+	destinations *destinations
 }
 
 // CaddyModule returns the Caddy module information. Its receiver is a
@@ -190,6 +208,7 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 // stops startup with a message that names the setting.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.audit = h.logger.Named(auditLoggerName)
 	if h.MaxBodySize == 0 {
 		h.MaxBodySize = DefaultMaxBodySize
 	}
@@ -203,8 +222,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("number_format: %w", err)
 	}
-	if h.cleaner, err = ucwa.NewCleaner(h.DefaultRegion, format); err != nil {
-		return fmt.Errorf("default_region: %w", err)
+	if h.cleaner, err = h.newCleaner(format); err != nil {
+		return err
+	}
+	if err := h.provisionDestinations(ctx); err != nil {
+		return err
 	}
 	if err := h.provisionAuth(ctx); err != nil {
 		return err
@@ -216,6 +238,22 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	return h.provisionPools(ctx)
+}
+
+// newCleaner returns the Cleaner of the handler's numbers: numbers without
+// a country code read in default_region, forwarded in format, with the
+// emergency numbers of the destination policy (else default_region's).
+func (h *Handler) newCleaner(format ucwa.NumberFormat) (*ucwa.Cleaner, error) {
+	emergency := h.emergencyNumbers()
+	numbers, err := ucwa.NewNumbers(h.DefaultRegion, format, emergency)
+	if err == nil {
+		return ucwa.CleanerFor(numbers), nil
+	}
+	// Which setting is wrong: a list of no numbers reads none of them.
+	if _, regionErr := ucwa.NewNumbers(h.DefaultRegion, format, []string{}); regionErr == nil && emergency != nil {
+		return nil, fmt.Errorf("destinations: emergency: %w", err)
+	}
+	return nil, fmt.Errorf("default_region: %w", err)
 }
 
 // The rules of max_body_size and max_batch_parts, for the Caddyfile's 0

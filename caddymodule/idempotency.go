@@ -190,7 +190,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	}
 	idem.count(r, resultReserved)
 
-	rec := &answerRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	rec := in.recorder(w)
 	var deliverErr error
 	delivered := r.Context().Err() == nil // else the client went away: nothing is sent
 	if delivered {
@@ -369,11 +369,13 @@ func (a *recordedAnswer) write(w http.ResponseWriter) {
 }
 
 // answerRecorder passes an answer on to the client and records it: its
-// final status, Location and Content-Type as they go out, and its body up
-// to maxRecordedBody.
+// final status, Location and Content-Type as they go out, and, with
+// keepBody (idempotency), its body up to maxRecordedBody. The audit trail
+// and idempotency share one per request.
 type answerRecorder struct {
 	caddyhttp.ResponseWriterWrapper
 	recordedAnswer
+	keepBody bool
 	recorded []byte // the body
 	overflow bool   // the body is longer than maxRecordedBody
 }
@@ -392,7 +394,7 @@ func (w *answerRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	if !w.overflow {
+	if w.keepBody && !w.overflow {
 		if len(w.recorded)+len(b) > maxRecordedBody {
 			w.overflow, w.recorded = true, nil
 		} else {
@@ -402,8 +404,15 @@ func (w *answerRecorder) Write(b []byte) (int, error) {
 	return w.ResponseWriterWrapper.Write(b)
 }
 
-// ReadFrom copies through Write, so that the body is recorded.
+// ReadFrom copies through Write when the body is recorded, and passes
+// on to the client's ReadFrom when it is not.
 func (w *answerRecorder) ReadFrom(r io.Reader) (int64, error) {
+	if !w.keepBody {
+		if w.status == 0 {
+			w.WriteHeader(http.StatusOK)
+		}
+		return w.ResponseWriterWrapper.ReadFrom(r)
+	}
 	return io.Copy(struct{ io.Writer }{w}, r)
 }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -23,10 +24,14 @@ import (
 //
 //  1. authorize: the bearer token and the operation's scopes (401, 403)
 //  2. accept the request as the protocol defines it (see accept); a batch
-//     part by part (see acceptBatch)
+//     part by part (see acceptBatch); the destination policy judges every
+//     destination of it (see judge)
 //  3. rebuild the request to forward: the cleaned query and body
 //  4. deliver it to the pools, or to the next handler, once per
 //     operationId when idempotency is on (see deliverOnce)
+//
+// Once it is answered, a terminated request (and a near miss) gets a line
+// in the audit trail (see writeAudit).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	m := h.matcher.Match(r.Method, r.URL.Path)
 	if m.NearMiss {
@@ -38,6 +43,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	var in intake // on the stack: no allocation of its own
 	in.start(r, m.Operation)
 	defer in.release()
+	if h.auditing() {
+		w = in.startAudit(w)
+		defer h.writeAudit(&in)
+	}
 	if !h.authorize(w, &in) {
 		return nil
 	}
@@ -68,6 +77,9 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 		return e
 	}
 	in.cleaned = cl
+	if e := h.judge(in, cl, 0); e != nil {
+		return e
+	}
 	in.forward(cl.Body(), cl.RawQuery(), !cl.BodyChanged())
 	return nil
 }
@@ -115,6 +127,25 @@ type intake struct {
 	body      []byte
 	rawQuery  string
 	bodyInBuf bool
+
+	// What the guards decided, for the audit trail: the destination
+	// policy's decision on the request (see judge), and, when a guard
+	// refused it, which guard ("destinations", or a limit) and its rule
+	// or name.
+	policy      ucwa.Decision
+	refusedBy   string
+	refusedRule string
+
+	// The answer the edge gave itself, nil for none or one of authorize.
+	failure *ucwa.Error
+
+	// The audit trail (see startAudit): whether the request is audited,
+	// when it came, the recorder of its answer's status (shared with
+	// idempotency), and a batch's cleaned parts.
+	audit   bool
+	started time.Time
+	rec     *answerRecorder
+	parts   []auditPart
 }
 
 // start sets in up for r, a request to op.
@@ -212,6 +243,7 @@ func (h *Handler) fail(w http.ResponseWriter, in *intake, e *ucwa.Error) error {
 	if in.challenge != "" {
 		w.Header().Set("WWW-Authenticate", in.challenge)
 	}
+	in.failure = e
 	h.logRejection(in.r, in.op.Rel, e)
 	e.Write(w, in.errFormat.get())
 	return nil
@@ -220,9 +252,17 @@ func (h *Handler) fail(w http.ResponseWriter, in *intake, e *ucwa.Error) error {
 // refuseNearMiss answers 404 to a request whose path spells a guarded
 // operation with something added, which a pool might still route to it.
 func (h *Handler) refuseNearMiss(w http.ResponseWriter, r *http.Request) error {
+	var started time.Time
+	audit := h.auditing()
+	if audit {
+		started = time.Now()
+	}
 	format, _ := ucwa.MediaFormat(r.Header.Get("Content-Type"))
 	h.logRejection(r, "", errNearMiss)
 	errNearMiss.Write(w, errorFormat{format, r}.get())
+	if audit {
+		h.auditNearMiss(r, started)
+	}
 	return nil
 }
 
@@ -270,7 +310,7 @@ func (h *Handler) logRejection(r *http.Request, rel string, e *ucwa.Error) {
 	}
 	if c := h.logger.Check(zap.DebugLevel, "request rejected at the edge"); c != nil {
 		if rel == "" {
-			rel = "(near miss)"
+			rel = nearMissOperation
 		}
 		c.Write(zap.String("operation", rel), zap.Int("status", e.Status), zap.String("subcode", e.Subcode),
 			zap.String("message", e.Message), zap.String("remote_ip", remoteIP(r)))
