@@ -35,6 +35,8 @@ import (
 //   - refused_by, refused_rule: the guard that refused the request and
 //     why ("destinations", "deny_types")
 //   - error: the UCWA code and subcode of an answer the edge gave itself
+//   - idempotency: what idempotency did (reserved, replayed, conflict,
+//     unprotected, store_error), when it is on
 //   - pool: the pool that took the request
 //   - status, duration (seconds)
 //   - operation_id: the request's operationId, any run of more than four
@@ -121,6 +123,9 @@ func (h *Handler) writeAudit(in *intake) {
 	}
 	if in.failure != nil {
 		fields = append(fields, zap.String("error", errorCode(in.failure)))
+	}
+	if in.idempotency > 0 {
+		fields = append(fields, zap.String("idempotency", idempotencyResultNames[in.idempotency-1]))
 	}
 	if repl != nil {
 		if pool, _ := repl.GetString("http.ucwa.pool"); pool != "" {

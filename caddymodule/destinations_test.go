@@ -81,6 +81,7 @@ type auditLine struct {
 	Status       int             `json:"status"`
 	Duration     *float64        `json:"duration"`
 	OperationID  string          `json:"operation_id"`
+	Idempotency  string          `json:"idempotency"`
 }
 
 type auditDestJSON struct {
@@ -297,5 +298,100 @@ func TestDestinationPolicy(t *testing.T) {
 		if got := e.Metric(sample); got != want {
 			t.Errorf("%s = %v, want %v", sample, got, want)
 		}
+	}
+}
+
+// TestDestinationRules: allow_regions, allow before deny_types, report
+// mode, and emergency numbers and calls under a policy that refuses
+// every other number and every SIP domain; each with its audit line and
+// metric.
+func TestDestinationRules(t *testing.T) {
+	auth := callerBearer(t)
+	number := func(property, kind, masked, region, typ, decision, rule string) auditDestJSON {
+		return auditDestJSON{Property: property, Kind: kind, Destination: masked, Region: region, Type: typ, Decision: decision, Rule: rule}
+	}
+	to := func(masked, region, typ, decision, rule string) auditDestJSON {
+		return number("to", "dialled now", masked, region, typ, decision, rule)
+	}
+	emergency := func(d auditDestJSON) auditDestJSON { d.Emergency = true; return d }
+	for _, tc := range []struct {
+		name    string
+		policy  string
+		cases   []guardCase
+		secrets []string
+		metrics map[string]float64
+		// logged: a line of the handler's log must hold these.
+		logged []string
+	}{
+		{name: "allow_regions US", policy: "allow_regions US", cases: []guardCase{
+			{name: "a number in GB", path: startOpsPath, body: `{"to":"+44 20 7123 4567"}`, status: 403, property: "to", rule: "allow_regions",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "allow_regions",
+				dests: []auditDestJSON{to("+44207123****", "GB", "fixed_line", "refused", "allow_regions")}},
+			{name: "a number in the US", path: startOpsPath, body: `{"to":"+14255551234"}`, status: 201, delivered: `{"to":"tel:+14255551234"}`,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
+				dests: []auditDestJSON{to("+1425555****", "US", "fixed_line_or_mobile", "allowed", "default")}},
+		}, secrets: []string{"2071234567", "4255551234"}, metrics: map[string]float64{
+			`caddy_ucwa_destinations_total{decision="refused",rule="allow_regions"}`: 1,
+			`caddy_ucwa_destinations_total{decision="allowed",rule="default"}`:       1,
+		}},
+		{name: "allow before deny_types", policy: "allow +1900555", cases: []guardCase{
+			{name: "a premium number of an allow prefix", path: startOpsPath, body: `{"to":"+19005551234"}`, status: 201, delivered: `{"to":"tel:+19005551234"}`,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "allow",
+				dests: []auditDestJSON{to("+1900555****", "US", "premium_rate", "allowed", "allow")}},
+			{name: "a premium number of no allow prefix", path: startOpsPath, body: `{"to":"+19004441234"}`, status: 403, property: "to", rule: "deny_types",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "deny_types",
+				dests: []auditDestJSON{to("+1900444****", "US", "premium_rate", "refused", "deny_types")}},
+		}, secrets: []string{"9005551234", "9004441234"}, metrics: map[string]float64{
+			`caddy_ucwa_destinations_total{decision="allowed",rule="allow"}`:      1,
+			`caddy_ucwa_destinations_total{decision="refused",rule="deny_types"}`: 1,
+		}},
+		{name: "report mode", policy: "mode report\n\t\t\tdeny +1900", cases: []guardCase{
+			{name: "a denied number, delivered", path: startOpsPath, body: `{"to":"+19005551234","operationId":"op-19005551234"}`, status: 201,
+				delivered: `{"to":"tel:+19005551234","operationId":"op-19005551234"}`, operation: "startPhoneAudio", decision: "would_refuse", auditRule: "deny",
+				dests: []auditDestJSON{to("+1900555****", "US", "premium_rate", "would_refuse", "deny")}},
+			{name: "a forwarding target in a batch, delivered", batch: true, status: 201,
+				body:      batchBody("POST " + immediateForwardPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"target":"+19005551234"}`),
+				delivered: batchBody("POST " + immediateForwardPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"target":"tel:+19005551234"}`),
+				operation: "batch", decision: "would_refuse", auditRule: "deny",
+				dests: []auditDestJSON{{Property: "target", Part: 1, Kind: "forwarding target", Destination: "+1900555****", Region: "US", Type: "premium_rate", Decision: "would_refuse", Rule: "deny"}}},
+		}, secrets: []string{"9005551234"}, metrics: map[string]float64{
+			`caddy_ucwa_destinations_total{decision="would_refuse",rule="deny"}`: 2,
+		}, logged: []string{`"destination policy would refuse this destination (report mode): delivered"`, `"operation":"startPhoneAudio"`,
+			`"property":"to"`, `"rule":"deny"`, `"destination":"+1900555****"`}},
+		{name: "emergency under a policy that refuses everything else",
+			policy: "deny +1 +2 +3 +4 +5 +6 +7 +8 +9\n\t\t\tallow_regions KP\n\t\t\tdeny_types fixed_line fixed_line_or_mobile unknown\n\t\t\tsip_domains refused.invalid",
+			cases: []guardCase{
+				{name: "startEmergencyCall to 911", path: emergencyPath, body: `{"to":"911","address":"1 Main St"}`, status: 201, delivered: `{"to":"tel:911","address":"1 Main St"}`,
+					operation: "startEmergencyCall", decision: "allowed", auditRule: "emergency",
+					dests: []auditDestJSON{emergency(to("911", "US", "unknown", "allowed", "emergency"))}},
+				{name: "startEmergencyCall to a SIP address", path: emergencyPath, body: `{"to":"sip:psap@elsewhere.example"}`, status: 201,
+					operation: "startEmergencyCall", decision: "allowed", auditRule: "emergency",
+					dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@elsewhere.example", Decision: "allowed", Rule: "emergency"}}},
+				{name: "startPhoneAudio to 911", path: startOpsPath, body: `{"to":"911"}`, status: 201, delivered: `{"to":"tel:911"}`,
+					operation: "startPhoneAudio", decision: "allowed", auditRule: "emergency",
+					dests: []auditDestJSON{emergency(to("911", "US", "unknown", "allowed", "emergency"))}},
+				{name: "startPhoneAudio to 112 in a batch", batch: true, body: batchBody(startPart(`{"to":"112"}`)), status: 201,
+					delivered: batchBody(startPart(`{"to":"tel:112"}`)), operation: "batch", decision: "allowed", auditRule: "emergency",
+					dests: []auditDestJSON{{Property: "to", Part: 1, Kind: "dialled now", Destination: "112", Region: "US", Type: "unknown", Emergency: true, Decision: "allowed", Rule: "emergency"}}},
+				{name: "startPhoneAudio to another number", path: startOpsPath, body: `{"to":"+14255551234"}`, status: 403, property: "to", rule: "deny",
+					operation: "startPhoneAudio", decision: "refused", auditRule: "deny",
+					dests: []auditDestJSON{to("+1425555****", "US", "fixed_line_or_mobile", "refused", "deny")}},
+			}, secrets: []string{"4255551234"}, metrics: map[string]float64{
+				`caddy_ucwa_destinations_total{decision="allowed",rule="emergency"}`: 4,
+				`caddy_ucwa_destinations_total{decision="refused",rule="deny"}`:      1,
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startGuardEdge(t, "destinations {\n\t\t\t"+tc.policy+"\n\t\t}")
+			e.run(t, auth, tc.cases, tc.secrets)
+			for sample, want := range tc.metrics {
+				if got := e.Metric(sample); got != want {
+					t.Errorf("%s = %v, want %v", sample, got, want)
+				}
+			}
+			if tc.logged != nil {
+				e.Logs().Wait(t, tc.logged...)
+			}
+		})
 	}
 }

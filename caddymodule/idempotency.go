@@ -144,10 +144,12 @@ func (h *Handler) provisionIdempotency(ctx caddy.Context) error {
 	return nil
 }
 
-// count counts a result and, unless it is reserved or unprotected, puts it
-// on the access log line.
-func (idem *idempotency) count(r *http.Request, res idempotencyResult) {
+// count counts a result, keeps it for the audit trail and, unless it is
+// reserved or unprotected, puts it on the access log line.
+func (idem *idempotency) count(in *intake, res idempotencyResult) {
 	idem.results[res].Inc()
+	in.idempotency = res + 1
+	r := in.r
 	if res == resultReserved || res == resultUnprotected {
 		return
 	}
@@ -166,7 +168,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	key, verified, ok := idempotencyKey(repl, r.URL.Path, in.cleaned)
 	if !ok {
-		idem.count(r, resultUnprotected)
+		idem.count(in, resultUnprotected)
 		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
 	}
 	// The store has timeouts of its own, and a reservation is written
@@ -178,17 +180,17 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	epoch := s.begin()
 	reserved, current, err := s.Reserve(ctx, key, token, idem.window)
 	if !s.end(epoch, err) {
-		idem.count(r, resultStoreError)
+		idem.count(in, resultStoreError)
 		return h.fail(w, in, errStoreUnavailable)
 	}
 	switch {
 	case err != nil: // on_error open
-		idem.count(r, resultStoreError)
+		idem.count(in, resultStoreError)
 		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
 	case !reserved:
 		return h.repeat(w, in, current, verified)
 	}
-	idem.count(r, resultReserved)
+	idem.count(in, resultReserved)
 
 	rec := in.recorder(w)
 	var deliverErr error
@@ -225,10 +227,10 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 func (h *Handler) repeat(w http.ResponseWriter, in *intake, current string, verified bool) error {
 	a, ok := decodeAnswer(current)
 	if !ok || !verified {
-		h.idempotency.count(in.r, resultConflict)
+		h.idempotency.count(in, resultConflict)
 		return h.fail(w, in, errAlreadyExists)
 	}
-	h.idempotency.count(in.r, resultReplayed)
+	h.idempotency.count(in, resultReplayed)
 	a.write(w)
 	return nil
 }

@@ -138,6 +138,8 @@ type intake struct {
 
 	// The answer the edge gave itself, nil for none or one of authorize.
 	failure *ucwa.Error
+	// What idempotency did, plus one (0: nothing).
+	idempotency idempotencyResult
 
 	// The audit trail (see startAudit): whether the request is audited,
 	// when it came, the recorder of its answer's status (shared with
