@@ -29,6 +29,7 @@ func TestAuditTrail(t *testing.T) {
 		output file %s {
 			roll_size 100MiB
 			roll_keep 30
+			roll_keep_for 2160h
 		}
 		format json
 	}
