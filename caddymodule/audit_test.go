@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -133,4 +134,51 @@ func TestAuditTrail(t *testing.T) {
 	if strings.Contains(e.Logs().String(), "http.handlers.ucwa.audit") {
 		t.Errorf("the default log holds audit lines")
 	}
+}
+
+// TestMaskDigitRuns: an operationId keeps what cannot be a number.
+func TestMaskDigitRuns(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"call-1", "call-1"},
+		{"3f2504e0-4f89-11d3-9a0c-0305e82c3301", "3f2504e0-4f89-11d3-9a0c-0305e82c3301"},
+		{"1234", "1234"},
+		{"12345", "*****"},
+		{"op+19005551234x", "op+***********x"},
+		{"a1234b56789", "a1234b*****"},
+		{"١٢٣٤٥٦", "******"},   // Arabic-Indic digits read as a number too
+		{"１９００５５５", "*******"}, // fullwidth
+		{"é12345é", "é*****é"},
+	} {
+		if got := maskDigitRuns(tc.in); got != tc.want {
+			t.Errorf("maskDigitRuns(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// FuzzMaskDigitRuns: what maskDigitRuns gives holds no run of more than
+// four digits, and differs from its input only in digits turned to '*'.
+func FuzzMaskDigitRuns(f *testing.F) {
+	for _, s := range []string{"call-1", "+19005551234", "١٢٣٤٥٦", "a\xff12345"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := maskDigitRuns(s)
+		in, out := []rune(s), []rune(got)
+		if len(in) != len(out) {
+			t.Fatalf("%q -> %q: %d runes, want %d", s, got, len(out), len(in))
+		}
+		run := 0
+		for i, c := range out {
+			if c != in[i] && (c != '*' || !unicode.IsDigit(in[i])) {
+				t.Fatalf("%q -> %q: rune %d changed to %q", s, got, i, c)
+			}
+			if run = run + 1; !unicode.IsDigit(c) {
+				run = 0
+			}
+			if run > maxShownDigitRun {
+				t.Fatalf("%q -> %q shows a run of %d digits", s, got, run)
+			}
+		}
+	})
 }
