@@ -86,6 +86,27 @@ type auditPart struct {
 	cleaned *ucwa.Cleaned
 }
 
+// auditRecord is what an audit line is written from: its fields, and
+// what its caller and destinations marshal from. It is the line's one
+// allocation: the marshalers zap takes are views of it, pointers that an
+// interface holds without allocating.
+type auditRecord struct {
+	fields [maxAuditFields]zap.Field
+	caller auditCaller
+	// The destinations: of the request alone (single), or of a batch's
+	// parts; judged again by policy as they are written.
+	single *ucwa.Cleaned
+	parts  []auditPart
+	policy *ucwa.Policy
+	// The destination being written.
+	cur     *ucwa.PropertyDestination
+	curPart int
+	curOp   *ucwa.Operation
+}
+
+// maxAuditFields is the most fields an audit line has.
+const maxAuditFields = 16
+
 // writeAudit writes the audit line of an answered request.
 func (h *Handler) writeAudit(in *intake) {
 	c := h.audit.Check(zap.InfoLevel, auditMessage)
@@ -93,27 +114,19 @@ func (h *Handler) writeAudit(in *intake) {
 		return
 	}
 	r := in.r
-	status := 0
-	if in.rec != nil {
-		status = in.rec.status
+	rec := &auditRecord{single: in.cleaned, parts: in.parts}
+	if h.destinations != nil {
+		rec.policy = h.destinations.policy
 	}
-	fields := make([]zap.Field, 0, 16)
-	fields = append(fields, zap.String("operation", in.op.Rel),
+	fields := append(rec.fields[:0], zap.String("operation", in.op.Rel),
 		zap.String("application", ucwa.ApplicationID(r.URL.Path)))
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if caller := callerOf(repl); caller != (auditCaller{}) {
-		fields = append(fields, zap.Object("caller", caller))
+	if rec.caller = callerOf(repl); rec.caller != (auditCaller{}) {
+		fields = append(fields, zap.Object("caller", (*auditCallerView)(rec)))
 	}
 	fields = appendRemote(fields, r)
-	dests := auditDestinations{parts: in.parts}
-	if in.cleaned != nil {
-		dests.parts = []auditPart{{cleaned: in.cleaned}}
-	}
-	if h.destinations != nil {
-		dests.policy = h.destinations.policy
-	}
-	if dests.count() > 0 {
-		fields = append(fields, zap.Array("destinations", dests))
+	if rec.count() > 0 {
+		fields = append(fields, zap.Array("destinations", (*auditDestinations)(rec)))
 	}
 	if in.policy.Verdict != ucwa.VerdictNone {
 		fields = append(fields, zap.String("decision", in.policy.Verdict.String()), zap.String("rule", in.policy.Rule.String()))
@@ -132,6 +145,10 @@ func (h *Handler) writeAudit(in *intake) {
 			fields = append(fields, zap.String("pool", pool))
 		}
 	}
+	status := 0
+	if in.rec != nil {
+		status = in.rec.status
+	}
 	fields = append(fields, zap.Int("status", status), zap.Float64("duration", time.Since(in.started).Seconds()))
 	if in.cleaned != nil {
 		if id, _ := in.cleaned.Value("operationId"); id != "" {
@@ -147,8 +164,8 @@ func (h *Handler) auditNearMiss(r *http.Request, started time.Time) {
 	if c == nil {
 		return
 	}
-	fields := make([]zap.Field, 0, 8)
-	fields = append(fields, zap.String("operation", nearMissOperation))
+	var buf [6]zap.Field
+	fields := append(buf[:0], zap.String("operation", nearMissOperation))
 	fields = appendRemote(fields, r)
 	fields = append(fields, zap.String("error", errorCode(errNearMiss)), zap.Int("status", errNearMiss.Status),
 		zap.Float64("duration", time.Since(started).Seconds()))
@@ -194,8 +211,12 @@ func callerOf(repl *caddy.Replacer) auditCaller {
 	return c
 }
 
+// auditCallerView writes a record's caller.
+type auditCallerView auditRecord
+
 // MarshalLogObject writes the caller's non-empty claims.
-func (c auditCaller) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+func (v *auditCallerView) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	c := &v.caller
 	for _, kv := range [...][2]string{{"sub", c.sub}, {"oid", c.oid}, {"tid", c.tid}, {"client_id", c.clientID}} {
 		if kv[1] != "" {
 			enc.AddString(kv[0], kv[1])
@@ -204,49 +225,57 @@ func (c auditCaller) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
-// auditDestinations are the destinations of a request's cleaned parts,
-// judged again by the policy (deterministic, and cheaper than keeping
-// each decision) as the audit line writes them.
-type auditDestinations struct {
-	parts  []auditPart
-	policy *ucwa.Policy // nil: no destination policy
+// each calls f with each cleaned request of the record and its part.
+func (rec *auditRecord) each(f func(part int, cl *ucwa.Cleaned)) {
+	if rec.single != nil {
+		f(0, rec.single)
+	}
+	for _, p := range rec.parts {
+		f(p.index, p.cleaned)
+	}
 }
 
-func (a auditDestinations) count() int {
+// count is how many destinations the record has.
+func (rec *auditRecord) count() int {
 	n := 0
-	for _, p := range a.parts {
+	if rec.single != nil {
+		n += len(rec.single.Destinations())
+	}
+	for _, p := range rec.parts {
 		n += len(p.cleaned.Destinations())
 	}
 	return n
 }
 
+// auditDestinations writes a record's destinations, each judged again by
+// the policy (deterministic, and cheaper than keeping each decision).
+type auditDestinations auditRecord
+
 // MarshalLogArray writes each destination, masked.
-func (a auditDestinations) MarshalLogArray(enc zapcore.ArrayEncoder) error {
-	for _, p := range a.parts {
-		dests := p.cleaned.Destinations()
+func (v *auditDestinations) MarshalLogArray(enc zapcore.ArrayEncoder) error {
+	rec := (*auditRecord)(v)
+	var err error
+	rec.each(func(part int, cl *ucwa.Cleaned) {
+		dests := cl.Destinations()
 		for i := range dests {
-			err := enc.AppendObject(auditDestination{d: &dests[i], part: p.index, op: p.cleaned.Operation, policy: a.policy})
 			if err != nil {
-				return err
+				return
 			}
+			rec.cur, rec.curPart, rec.curOp = &dests[i], part, cl.Operation
+			err = enc.AppendObject((*auditDestination)(rec))
 		}
-	}
-	return nil
+	})
+	return err
 }
 
-// auditDestination is one destination of the audit line.
-type auditDestination struct {
-	d      *ucwa.PropertyDestination
-	part   int // its batch part, 0 alone
-	op     *ucwa.Operation
-	policy *ucwa.Policy
-}
+// auditDestination writes a record's current destination.
+type auditDestination auditRecord
 
-func (a auditDestination) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	d := a.d
+func (v *auditDestination) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	d := v.cur
 	enc.AddString("property", d.Property)
-	if a.part > 0 {
-		enc.AddInt("part", a.part)
+	if v.curPart > 0 {
+		enc.AddInt("part", v.curPart)
 	}
 	enc.AddString("kind", d.Kind.String())
 	enc.AddString("destination", d.Masked())
@@ -259,8 +288,8 @@ func (a auditDestination) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 			enc.AddBool("emergency", true)
 		}
 	}
-	if a.policy != nil {
-		dec := a.policy.Judge(a.op, d)
+	if v.policy != nil {
+		dec := v.policy.Judge(v.curOp, d)
 		enc.AddString("decision", dec.Verdict.String())
 		enc.AddString("rule", dec.Rule.String())
 	}

@@ -74,7 +74,8 @@ func (passThrough) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 // "proxy" and "pool" go to a real loopback upstream: "proxy" is a plain
 // reverse_proxy, "pool" the "auth" pipeline delivering to a primary pool
 // (a reverse_proxy of its own, with the edge's failover bookkeeping).
-// Their difference is what the edge adds to a proxied request.
+// Their difference is what the edge adds to a proxied request. "guard" is
+// "pool" with a realistic destination policy.
 //
 //	go test -run '^$' -bench BenchmarkHandler -benchmem ./caddymodule/
 func BenchmarkHandler(b *testing.B) {
@@ -96,6 +97,8 @@ func BenchmarkHandler(b *testing.B) {
 		"auth":     provision(b, ctx, new(Handler), `{`+auth+`}`),
 		"proxy":    provision(b, ctx, new(reverseproxy.Handler), fmt.Sprintf(`{"upstreams":[{"dial":%q}]}`, dial)),
 		"pool":     provision(b, ctx, new(Handler), fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]}}`, auth, dial)),
+		"guard": provision(b, ctx, new(Handler), fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]},
+			"destinations":{"allow_regions":["US","CA"],"deny":["+1900","+1976","+881","+882","+883"],"sip_domains":["contoso.com","*.contoso.com"]}}`, auth, dial)),
 	}
 	server := new(caddyhttp.Server)
 	var gets []string
@@ -107,7 +110,7 @@ func BenchmarkHandler(b *testing.B) {
 		{"XML", startPath, "application/xml", seedXML},
 		{"BatchOfTenGETs", "/ucwa/v1/applications/192/batch", batchType, batchBody(gets...)},
 	} {
-		for _, variant := range []string{"baseline", "edge", "auth", "proxy", "pool"} {
+		for _, variant := range []string{"baseline", "edge", "auth", "proxy", "pool", "guard"} {
 			b.Run(tc.name+"/"+variant, func(b *testing.B) {
 				handler := handlers[variant]
 				b.ReportAllocs()
