@@ -237,9 +237,9 @@ func startPart(body string) string {
 	return "POST " + startOpsPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + body
 }
 
-// TestDestinationPolicy: every kind of destination (dialled now,
-// stored for later, a number in a SIP URI, a forwarding target, one in a
-// batch part) refused by a deny prefix is answered 403 DialoutNotAllowed
+// TestDestinationPolicy: every kind of destination (dialled now, the
+// caller's callback number, a number in a SIP URI, a forwarding target,
+// one stored for later, one in a batch part) refused by a deny prefix is answered 403 DialoutNotAllowed
 // and never delivered, and an allowed one is delivered; each gets an
 // audit line with its masked destinations, the decision and the rule,
 // and the metric counts them. No full number is logged.
@@ -283,6 +283,12 @@ func TestDestinationPolicy(t *testing.T) {
 		{name: "forwarding to an allowed number", path: immediateForwardPath, body: `{"target":"tel:+14255551234"}`,
 			status: 201, operation: "immediateForwardToContact", decision: "allowed", auditRule: "default",
 			dests: []auditDestJSON{dest("target", "forwarding target", "+1425555****", "US", "fixed_line_or_mobile", "allowed", "default")}},
+		{name: "makeMeAvailable storing a denied number", path: opsApp + "/me/makeMeAvailable", body: `{"phoneNumber":"+19005551234"}`,
+			status: 403, property: "phoneNumber", rule: "deny", operation: "makeMeAvailable", decision: "refused", auditRule: "deny",
+			dests: []auditDestJSON{dest("phoneNumber", "stored for later", "+1900555****", "US", "premium_rate", "refused", "deny")}},
+		{name: "makeMeAvailable storing an allowed number", path: opsApp + "/me/makeMeAvailable", body: `{"phoneNumber":"+14255551234"}`,
+			status: 201, delivered: `{"phoneNumber":"tel:+14255551234"}`, operation: "makeMeAvailable", decision: "allowed", auditRule: "default",
+			dests: []auditDestJSON{dest("phoneNumber", "stored for later", "+1425555****", "US", "fixed_line_or_mobile", "allowed", "default")}},
 		{name: "a batch part to a denied number", batch: true, body: batchBody(startPart(`{"to":"+19005551234"}`)),
 			status: 403, property: "to", rule: "deny", operation: "batch", decision: "refused", auditRule: "deny", dests: []auditDestJSON{inPart(premium)}},
 		{name: "a batch part to an allowed number", batch: true, body: batchBody(startPart(`{"to":"+14255551234"}`)),
@@ -291,8 +297,8 @@ func TestDestinationPolicy(t *testing.T) {
 	}
 	e.run(t, auth, cases, []string{"9005551234", "4255551234"})
 	for sample, want := range map[string]float64{
-		`caddy_ucwa_destinations_total{decision="refused",rule="deny"}`:       5,
-		`caddy_ucwa_destinations_total{decision="allowed",rule="default"}`:    7,
+		`caddy_ucwa_destinations_total{decision="refused",rule="deny"}`:       6,
+		`caddy_ucwa_destinations_total{decision="allowed",rule="default"}`:    8,
 		`caddy_ucwa_destinations_total{decision="refused",rule="deny_types"}`: 0,
 	} {
 		if got := e.Metric(sample); got != want {

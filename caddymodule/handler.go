@@ -42,11 +42,13 @@ const maxMaxBodySize = 1 << 30
 // communication, changeNumber, the forwarding requests), and batches of
 // them. For each it checks the bearer token and the operation's scopes,
 // reads and validates the JSON or XML body and the query, normalizes
-// phone numbers to E.164 and delivers the cleaned request to the
+// phone numbers to E.164, judges every destination by the destination
+// policy (when one is configured) and delivers the cleaned request to the
 // front-end pools (or the next handler). Bad input is answered with a UCWA
 // error body. A path that spells a guarded operation with something added
-// (a near miss) is answered 404. Every other request passes to the next
-// handler untouched.
+// (a near miss) is answered 404. Each of these requests, once answered,
+// gets a line in the audit trail, the logger http.handlers.ucwa.audit.
+// Every other request passes to the next handler untouched.
 type Handler struct {
 	// Path suffixes added to startPhoneAudio's own
 	// ("/communication/startPhoneAudio" and
