@@ -134,8 +134,15 @@ func (h *Handler) writeAudit(in *intake) {
 	if in.refusedBy != "" {
 		fields = append(fields, zap.String("refused_by", in.refusedBy), zap.String("refused_rule", in.refusedRule))
 	}
-	if in.failure != nil {
+	status := 0
+	if in.rec != nil {
+		status = in.rec.status
+	}
+	switch {
+	case in.failure != nil:
 		fields = append(fields, zap.String("error", errorCode(in.failure)))
+	case in.unauthorized:
+		fields = append(fields, zap.String("error", ucwa.Code(status)))
 	}
 	if in.idempotency > 0 {
 		fields = append(fields, zap.String("idempotency", idempotencyResultNames[in.idempotency-1]))
@@ -144,10 +151,6 @@ func (h *Handler) writeAudit(in *intake) {
 		if pool, _ := repl.GetString("http.ucwa.pool"); pool != "" {
 			fields = append(fields, zap.String("pool", pool))
 		}
-	}
-	status := 0
-	if in.rec != nil {
-		status = in.rec.status
 	}
 	fields = append(fields, zap.Int("status", status), zap.Float64("duration", time.Since(in.started).Seconds()))
 	if in.cleaned != nil {

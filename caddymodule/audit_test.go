@@ -69,7 +69,10 @@ func TestAuditTrail(t *testing.T) {
 		want *want // nil: no audit line
 	}{
 		{name: "no token", req: testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234"}`},
-			want: &want{operation: "startPhoneAudio", status: 401}},
+			want: &want{operation: "startPhoneAudio", status: 401, error: "Unauthorized"}},
+		{name: "a token without the operation's scopes",
+			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234"}`, Header: http.Header{"Authorization": {bearerFor(t, "Contacts.ReadWrite")}}},
+			want: &want{operation: "startPhoneAudio", status: 403, error: "Forbidden"}},
 		{name: "a number that does not normalize",
 			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+1425555123 garbage"}`, Header: http.Header{"Authorization": {auth}}},
 			want: &want{operation: "startPhoneAudio", status: 400, error: "BadRequest/NormalizationFailed", caller: true}},

@@ -48,6 +48,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		defer h.writeAudit(&in)
 	}
 	if !h.authorize(w, &in) {
+		in.unauthorized = true
 		return nil
 	}
 	if e := h.accept(&in); e != nil {
@@ -136,8 +137,10 @@ type intake struct {
 	refusedBy   string
 	refusedRule string
 
-	// The answer the edge gave itself, nil for none or one of authorize.
-	failure *ucwa.Error
+	// The answer the edge gave itself, nil for none or one of authorize;
+	// unauthorized: authorize answered (401 or 403).
+	failure      *ucwa.Error
+	unauthorized bool
 	// What idempotency did, plus one (0: nothing).
 	idempotency idempotencyResult
 
