@@ -107,14 +107,21 @@ type intake struct {
 	buf *bodyBuffer // the body as read, recycled by release
 
 	// The request as ucwa's Intake cleaned it; nil for a batch, whose
-	// parts are cleaned one by one.
+	// guarded parts are in parts, cleaned one by one.
 	cleaned *ucwa.Cleaned
+	parts   []cleanedPart
 
 	// What to forward: the body, the query, and whether the body is the
 	// buffer's own bytes.
 	body      []byte
 	rawQuery  string
 	bodyInBuf bool
+}
+
+// cleanedPart is a guarded part of a batch, cleaned.
+type cleanedPart struct {
+	path    string // the part's path, which may be relative
+	cleaned *ucwa.Cleaned
 }
 
 // start sets in up for r, a request to op.
