@@ -44,6 +44,7 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 		if cl == nil {
 			continue // not guarded
 		}
+		h.countPart(in, cl)
 		// SetBody and SetTarget name the part themselves.
 		if e := p.SetBody(cl.Body()); e != nil {
 			return e

@@ -157,17 +157,20 @@ func (idem *idempotency) count(r *http.Request, res idempotencyResult) {
 }
 
 // deliverOnce delivers the accepted request in, as deliver does, once per
-// key within the window (see IdempotencyConfig).
+// key within the window (see IdempotencyConfig), within the velocity
+// limits. The limits are checked once the key is reserved, so that a
+// repeat counts for nothing, and a request they refuse releases its key:
+// it reached no pool.
 func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, in *intake) error {
 	idem := h.idempotency
 	if idem == nil {
-		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
+		return h.deliverLimited(w, r, next, in)
 	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	key, verified, ok := idempotencyKey(repl, r.URL.Path, in.cleaned)
 	if !ok {
 		idem.count(r, resultUnprotected)
-		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
+		return h.deliverLimited(w, r, next, in)
 	}
 	// The store has timeouts of its own, and a reservation is written
 	// whether or not the client is still there.
@@ -184,11 +187,18 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	switch {
 	case err != nil: // on_error open
 		idem.count(r, resultStoreError)
-		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
+		return h.deliverLimited(w, r, next, in)
 	case !reserved:
 		return h.repeat(w, in, current, verified)
 	}
 	idem.count(r, resultReserved)
+	if !h.checkLimits(w, in) {
+		// Refused before delivery: the client may send it again.
+		epoch = s.begin()
+		_, err = s.Release(ctx, key, token)
+		s.end(epoch, err)
+		return nil
+	}
 
 	rec := &answerRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	var deliverErr error
@@ -218,6 +228,15 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	}
 	s.end(epoch, err)
 	return deliverErr
+}
+
+// deliverLimited delivers the accepted request in, as deliver does, if
+// the velocity limits allow it.
+func (h *Handler) deliverLimited(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, in *intake) error {
+	if !h.checkLimits(w, in) {
+		return nil
+	}
+	return h.deliver(w, r, next, in.rebuild(), in.errFormat)
 }
 
 // repeat answers a request whose key holds current: the recorded answer
