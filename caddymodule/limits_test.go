@@ -3,12 +3,15 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/golang-jwt/jwt/v5"
@@ -475,5 +478,46 @@ func TestLimitKeyFallback(t *testing.T) {
 	req.Header.Del("X-Tenant")
 	if k2 := l.storeKey(repl, req); k2 == k || strings.Contains(k2, "192.0.2.1") {
 		t.Errorf("store key without a tenant %q", k2)
+	}
+}
+
+// BenchmarkLimits measures the handler in-process (jwt off, so the key is
+// the client's address; the JSON seed) without limits, with one and with
+// three on the memory store, and with one on Redis (a redis-server
+// started for the benchmark); every request is allowed. The differences
+// are what the limit checks cost.
+//
+//	go test -run '^$' -bench BenchmarkLimits -benchmem ./caddymodule/
+func BenchmarkLimits(b *testing.B) {
+	ctx := benchContext(b)
+	base := `"jwt":{"off":true},"default_region":"US"`
+	const one = `{"name":"calls","count":1000000000,"per":"1000000h"}`
+	const three = one + `,{"name":"international","count":1000000000,"per":"1000000h","applies_to":"international"},` +
+		`{"name":"tenant","count":1000000000,"per":"1000000h","key":"{http.request.header.X-Tenant}"}`
+	variants := []struct{ name, fields string }{
+		{"off", base},
+		{"memory/one", base + `,"limits":[` + one + `]`},
+		{"memory/three", base + `,"limits":[` + three + `]`},
+	}
+	if _, err := exec.LookPath("redis-server"); err == nil {
+		variants = append(variants, struct{ name, fields string }{"redis/one",
+			base + `,"limits":[` + one + `],"store":{"backend":"redis","url":"` + testkit.StartRedis(b).URL() + `","timeout":"1s"}`})
+	}
+	server := new(caddyhttp.Server)
+	for _, v := range variants {
+		h := provision(b, ctx, new(Handler), `{`+v.fields+`}`)
+		b.Run(v.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, startPath, strings.NewReader(seedJSON))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("X-Tenant", "contoso")
+				w := httptest.NewRecorder()
+				req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), w, server)
+				if err := h.ServeHTTP(w, req, poolStandIn); err != nil || w.Code != http.StatusCreated {
+					b.Fatalf("status %d, error %v: %s", w.Code, err, w.Body)
+				}
+			}
+		})
 	}
 }
