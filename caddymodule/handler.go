@@ -138,11 +138,11 @@ type Handler struct {
 	// CannotRedirect.
 	Backup *reverseproxy.Handler `json:"backup,omitempty"`
 
-	// The edge's shared state, which idempotency and limits keep: a module of the
-	// namespace http.handlers.ucwa.stores chosen by its "backend" key,
-	// {"backend": "memory", ...} for a store per edge (see MemoryStore) or
-	// {"backend": "redis", ...} for one a fleet of edges shares (see
-	// RedisStore). Handlers with the same store config share one store,
+	// The edge's shared state, which idempotency and limits keep: a
+	// module of the namespace http.handlers.ucwa.stores chosen by its
+	// "backend" key, {"backend": "memory", ...} for a store per edge (see
+	// MemoryStore) or {"backend": "redis", ...} for one a fleet of edges
+	// shares (see RedisStore). Handlers with the same store config share one store,
 	// across config reloads too. Default: {"backend": "memory"} when
 	// idempotency or a limit is on.
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=http.handlers.ucwa.stores inline_key=backend"`
