@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -326,30 +327,71 @@ func TestLimitBatch(t *testing.T) {
 }
 
 // TestLimitTwoEdges: two edges (Caddy processes) sharing one Redis share
-// a limit's count.
+// a limit's count: of 20 calls sent at once, 10 to each edge, exactly the
+// limit's 5 are delivered.
 func TestLimitTwoEdges(t *testing.T) {
+	const calls, count = 20, 5
 	redisURL := testkit.StartRedis(t).URL()
 	pool := testkit.NewUpstream(t)
-	config := limitCaddyfile(t, pool, "store redis "+redisURL+" {\n\t\t\ttimeout 5s\n\t\t}", "limit calls 5 per 1h")
+	config := limitCaddyfile(t, pool, "store redis "+redisURL+" {\n\t\t\ttimeout 5s\n\t\t}", "limit calls "+strconv.Itoa(count)+" per 1h")
 	edges := []*testkit.Process{testkit.StartCaddyProcess(t, "caddyfile", config), testkit.StartCaddyProcess(t, "caddyfile", config)}
 	alice := caller{"tenant-1", "alice"}.header(t)
-	var statuses []int
-	for i := range 10 {
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		resps [calls]testkit.Response
+		errs  [calls]error
+	)
+	for i := range calls {
 		p := edges[i%2]
 		req := callTo("+14255551234", alice)
 		req.URL = p.URL("EDGE_PORT", req.URL)
-		resp := testkit.Send(t, p.Client(), req)
-		statuses = append(statuses, resp.Status)
-		if i >= 5 {
+		wg.Go(func() {
+			<-start
+			resps[i], errs[i] = testkit.Do(p.Client(), req)
+		})
+	}
+	close(start)
+	wg.Wait()
+	created := 0
+	for i, resp := range resps {
+		switch {
+		case errs[i] != nil:
+			t.Fatalf("call %d: %v", i, errs[i])
+		case resp.Status == http.StatusCreated:
+			created++
+		default:
 			assertLimited(t, resp, "calls", 720)
 		}
 	}
-	want := []int{201, 201, 201, 201, 201, 429, 429, 429, 429, 429}
-	if !slices.Equal(statuses, want) {
-		t.Errorf("statuses %v, want %v", statuses, want)
+	if created != count {
+		t.Errorf("%d calls answered 201, want %d", created, count)
 	}
-	if got := pool.Requests.Load(); got != 5 {
-		t.Errorf("the pool got %d requests, want 5", got)
+	if got := pool.Requests.Load(); got != count {
+		t.Errorf("the pool got %d requests, want %d", got, count)
+	}
+}
+
+// TestLimitSharedAcrossReload: a config reload with the same store keeps
+// the limits' counts.
+func TestLimitSharedAcrossReload(t *testing.T) {
+	for _, st := range limitStores {
+		t.Run(st.name, func(t *testing.T) {
+			pool := testkit.NewUpstream(t)
+			config := limitCaddyfile(t, pool, st.config(t), "limit calls 2 per 1h")
+			e := startEdge(t, "caddyfile", config)
+			alice := caller{"tenant-1", "alice"}.header(t)
+			for range 2 {
+				if resp := e.send(callTo("+14255551234", alice)); resp.Status != http.StatusCreated {
+					t.Fatalf("%d %s", resp.Status, resp.Body)
+				}
+			}
+			e.Load("caddyfile", config)
+			assertLimited(t, e.send(callTo("+14255551234", alice)), "calls", 1800)
+			if got := pool.Requests.Load(); got != 2 {
+				t.Errorf("the pool got %d requests, want 2", got)
+			}
+		})
 	}
 }
 
