@@ -45,6 +45,7 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 			continue // not guarded
 		}
 		in.parts = append(in.parts, cleanedPart{p.Path(), cl})
+		h.countPart(in, cl)
 		// SetBody and SetTarget name the part themselves.
 		if e := p.SetBody(cl.Body()); e != nil {
 			return e

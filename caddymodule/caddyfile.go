@@ -72,12 +72,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			cluster [<addr...>]
 //		}
 //		idempotency [<window>]
+//		limit <name> <count> per <duration> [key <placeholder>] [international|forwarding]
 //	}
 //
 // A subdirective given twice is an error ("<name>: given twice"), except
 // the repeatable ones, whose values accumulate: operation (one block per
-// operation), challenge (one parameter each, each name once) and, in the
-// jwt block, public_key_file.
+// operation), challenge (one parameter each, each name once), limit (one
+// velocity limit each, in order) and, in the jwt block, public_key_file.
 //
 // paths adds spellings to startPhoneAudio's; `operation <rel>` adds
 // spellings to any operation of the table and replaces its scopes.
@@ -107,12 +108,19 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // url, password and tls ca and server_name may be placeholders such as
 // {env.UCWA_REDIS_PASSWORD}, read at startup; 0 is refused for
 // max_entries, timeout and the window.
+//
+// limit adds a velocity limit (LimitConfig): at most <count> requests
+// that dial, store or forward to a phone number per <duration>, for each
+// verified caller unless key gives another placeholder (such as
+// {http.ucwa.tid}); international counts only requests with a number
+// outside default_region, forwarding only those that set a forwarding
+// target. Its name, count and duration are judged at startup.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	return directive.Block(d, 0, "", []string{"operation", "challenge"}, func(name string) error {
+	return directive.Block(d, 0, "", []string{"operation", "challenge", "limit"}, func(name string) error {
 		switch name {
 		case "paths":
 			var err error
@@ -182,6 +190,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			var err error
 			h.Idempotency, err = unmarshalIdempotency(d)
 			return err
+		case "limit":
+			l, err := unmarshalLimit(d)
+			if err != nil {
+				return err
+			}
+			h.Limits = append(h.Limits, l)
+			return nil
 		}
 		return d.Errf("unrecognized subdirective %q", name)
 	})

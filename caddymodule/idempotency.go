@@ -160,21 +160,24 @@ func (idem *idempotency) count(r *http.Request, res idempotencyResult) {
 }
 
 // deliverOnce delivers the accepted request in, as deliver does, once per
-// key within the window (see IdempotencyConfig). A batch has a key for
-// each guarded part with an operationId; it is delivered only when it
-// reserves them all, and its answer, which holds every part's, is never
-// replayed: its keys stay reserved for the window.
+// key within the window (see IdempotencyConfig), within the velocity
+// limits. A batch has a key for each guarded part with an operationId; it
+// is delivered only when it reserves them all, and its answer, which holds
+// every part's, is never replayed: its keys stay reserved for the window.
+// The limits are checked once the keys are reserved, so that a repeat
+// counts for nothing, and a request they refuse releases its keys: it
+// reached no pool.
 func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, in *intake) error {
 	idem := h.idempotency
 	if idem == nil {
-		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
+		return h.deliverLimited(w, r, next, in)
 	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	var one [1]string
 	keys, verified := in.idempotencyKeys(repl, one[:0])
 	if len(keys) == 0 {
 		idem.count(r, resultUnprotected)
-		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
+		return h.deliverLimited(w, r, next, in)
 	}
 	// The store has timeouts of its own, and a reservation is written
 	// whether or not the client is still there.
@@ -197,12 +200,17 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		switch {
 		case err != nil: // on_error open
 			idem.count(r, resultStoreError)
-			return h.deliver(w, r, next, in.rebuild(), in.errFormat)
+			return h.deliverLimited(w, r, next, in)
 		case !reserved:
 			return h.repeat(w, in, current, verified && in.cleaned != nil)
 		}
 	}
 	idem.count(r, resultReserved)
+	if !h.checkLimits(w, in) {
+		// Refused before delivery: the client may send it again.
+		h.release(ctx, keys, token)
+		return nil
+	}
 
 	rec := &answerRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	var deliverErr error
@@ -241,6 +249,15 @@ func (h *Handler) release(ctx context.Context, keys []string, token string) {
 		_, err := h.store.Release(ctx, key, token)
 		h.store.end(epoch, err)
 	}
+}
+
+// deliverLimited delivers the accepted request in, as deliver does, if
+// the velocity limits allow it.
+func (h *Handler) deliverLimited(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, in *intake) error {
+	if !h.checkLimits(w, in) {
+		return nil
+	}
+	return h.deliver(w, r, next, in.rebuild(), in.errFormat)
 }
 
 // repeat answers a request whose key holds current: the recorded answer

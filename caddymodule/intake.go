@@ -26,7 +26,8 @@ import (
 //     part by part (see acceptBatch)
 //  3. rebuild the request to forward: the cleaned query and body
 //  4. deliver it to the pools, or to the next handler, once per
-//     operationId when idempotency is on (see deliverOnce)
+//     operationId when idempotency is on (see deliverOnce), within the
+//     velocity limits (see checkLimits)
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	m := h.matcher.Match(r.Method, r.URL.Path)
 	if m.NearMiss {
@@ -116,6 +117,13 @@ type intake struct {
 	body      []byte
 	rawQuery  string
 	bodyInBuf bool
+
+	// What a batch's parts bring to the velocity limits; a request that
+	// is no batch has its usage read from cleaned.
+	usage limitUsage
+	// What refused the request after it was accepted, "" for nothing:
+	// "limit:<name>" for a velocity limit.
+	refusedBy string
 }
 
 // cleanedPart is a guarded part of a batch, cleaned.
