@@ -32,8 +32,8 @@ import (
 //     and rule of the destination policy
 //   - decision, rule: the destination policy's decision on the request
 //     (the first destination it refused or would refuse, else allowed)
-//   - refused_by, refused_rule: the guard that refused the request and
-//     why ("destinations", "deny_types")
+//   - refused_by: the guard that refused the request:
+//     "destinations:<rule>" ("destinations:deny_types"), "limit:<name>"
 //   - error: the UCWA code and subcode of an answer the edge gave itself
 //   - idempotency: what idempotency did (reserved, replayed, conflict,
 //     unprotected, store_error), when it is on
@@ -80,12 +80,6 @@ func (in *intake) recorder(w http.ResponseWriter) *answerRecorder {
 	return in.rec
 }
 
-// auditPart is a cleaned part of a batch, kept for the audit line.
-type auditPart struct {
-	index   int
-	cleaned *ucwa.Cleaned
-}
-
 // auditRecord is what an audit line is written from: its fields, and
 // what its caller and destinations marshal from. It is the line's one
 // allocation: the marshalers zap takes are views of it, pointers that an
@@ -96,7 +90,7 @@ type auditRecord struct {
 	// The destinations: of the request alone (single), or of a batch's
 	// parts; judged again by policy as they are written.
 	single *ucwa.Cleaned
-	parts  []auditPart
+	parts  []cleanedPart
 	policy *ucwa.Policy
 	// The destination being written.
 	cur     *ucwa.PropertyDestination
@@ -132,7 +126,7 @@ func (h *Handler) writeAudit(in *intake) {
 		fields = append(fields, zap.String("decision", in.policy.Verdict.String()), zap.String("rule", in.policy.Rule.String()))
 	}
 	if in.refusedBy != "" {
-		fields = append(fields, zap.String("refused_by", in.refusedBy), zap.String("refused_rule", in.refusedRule))
+		fields = append(fields, zap.String("refused_by", in.refusedBy))
 	}
 	status := 0
 	if in.rec != nil {

@@ -45,12 +45,11 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 		if cl == nil {
 			continue // not guarded
 		}
-		if in.audit {
-			in.parts = append(in.parts, auditPart{index: p.Index, cleaned: cl})
-		}
+		in.parts = append(in.parts, cleanedPart{index: p.Index, path: p.Path(), cleaned: cl})
 		if e := h.judge(in, cl, p.Index); e != nil {
 			return inPart(p, e)
 		}
+		h.countPart(in, cl)
 		// SetBody and SetTarget name the part themselves.
 		if e := p.SetBody(cl.Body()); e != nil {
 			return e

@@ -72,6 +72,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			cluster [<addr...>]
 //		}
 //		idempotency [<window>]
+//		limit <name> <count> per <duration> [key <placeholder>] [international|forwarding]
 //		destinations {
 //			mode enforce|report
 //			allow_regions <region...>
@@ -86,8 +87,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 // A subdirective given twice is an error ("<name>: given twice"), except
 // the repeatable ones, whose values accumulate: operation (one block per
-// operation), challenge (one parameter each, each name once) and, in the
-// jwt block, public_key_file.
+// operation), challenge (one parameter each, each name once), limit (one
+// velocity limit each, in order) and, in the jwt block, public_key_file.
 //
 // paths adds spellings to startPhoneAudio's; `operation <rel>` adds
 // spellings to any operation of the table and replaces its scopes.
@@ -124,12 +125,19 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // numbers refused). Each option is given once, with one or more values;
 // regions, types, prefixes, domains and emergency numbers are judged at
 // startup.
+//
+// limit adds a velocity limit (LimitConfig): at most <count> requests
+// that dial, store or forward to a phone number per <duration>, for each
+// verified caller unless key gives another placeholder (such as
+// {http.ucwa.tid}); international counts only requests with a number
+// outside default_region, forwarding only those that set a forwarding
+// target. Its name, count and duration are judged at startup.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	return directive.Block(d, 0, "", []string{"operation", "challenge"}, func(name string) error {
+	return directive.Block(d, 0, "", []string{"operation", "challenge", "limit"}, func(name string) error {
 		switch name {
 		case "paths":
 			var err error
@@ -203,6 +211,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			var err error
 			h.Destinations, err = unmarshalDestinations(d)
 			return err
+		case "limit":
+			l, err := unmarshalLimit(d)
+			if err != nil {
+				return err
+			}
+			h.Limits = append(h.Limits, l)
+			return nil
 		}
 		return d.Errf("unrecognized subdirective %q", name)
 	})

@@ -283,6 +283,7 @@ func TestFieldsDocumented(t *testing.T) {
 		{"operations.go", "OperationConfig", OperationConfig{}},
 		{"../internal/bearer/config.go", "Config", bearer.Config{}},
 		{"idempotency.go", "IdempotencyConfig", IdempotencyConfig{}},
+		{"limits.go", "LimitConfig", LimitConfig{}},
 		{"store.go", "MemoryStore", MemoryStore{}},
 		{"store.go", "RedisStore", RedisStore{}},
 		{"store.go", "RedisTLS", RedisTLS{}},

@@ -103,15 +103,20 @@ func (h *Handler) judge(in *intake, cl *ucwa.Cleaned, part int) *ucwa.Error {
 		}
 		if refusal == nil {
 			refusal = ucwa.RefusalError(dest, dec)
-			in.refusedBy, in.refusedRule = refusedByDestinations, dec.Rule.String()
+			in.refusedBy = refusedByRule[min(dec.Rule, ucwa.RuleInvalid)]
 		}
 	}
 	return refusal
 }
 
-// refusedByDestinations names the destination policy as the guard that
-// refused a request, in the audit trail.
-const refusedByDestinations = "destinations"
+// refusedByRule names the destination policy and a rule as what refused
+// a request, in the audit trail: "destinations:deny".
+var refusedByRule = func() (names [ucwa.RuleInvalid + 1]string) {
+	for r := range names {
+		names[r] = "destinations:" + ucwa.Rule(r).String()
+	}
+	return names
+}()
 
 // logWouldRefuse logs, at info level, a destination that report mode
 // delivers and enforce mode would refuse: masked, with its property and

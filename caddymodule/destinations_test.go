@@ -75,7 +75,6 @@ type auditLine struct {
 	Decision     string          `json:"decision"`
 	Rule         string          `json:"rule"`
 	RefusedBy    string          `json:"refused_by"`
-	RefusedRule  string          `json:"refused_rule"`
 	Error        string          `json:"error"`
 	Pool         string          `json:"pool"`
 	Status       int             `json:"status"`
@@ -206,7 +205,7 @@ func (e guardEdge) run(t *testing.T, auth string, cases []guardCase, secrets []s
 				t.Errorf("audit line %+v: application, caller, remote_ip or duration wrong", a)
 			}
 			if tc.status == http.StatusForbidden {
-				if a.RefusedBy != "destinations" || a.RefusedRule != tc.rule || a.Error != "Forbidden/DialoutNotAllowed" || a.Pool != "" {
+				if a.RefusedBy != "destinations:"+tc.rule || a.Error != "Forbidden/DialoutNotAllowed" || a.Pool != "" {
 					t.Errorf("audit line %+v: want refused by destinations, %s, no pool", a, tc.rule)
 				}
 			} else if a.RefusedBy != "" || a.Pool != "primary" {

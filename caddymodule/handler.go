@@ -140,13 +140,13 @@ type Handler struct {
 	// CannotRedirect.
 	Backup *reverseproxy.Handler `json:"backup,omitempty"`
 
-	// The edge's shared state, which idempotency keeps: a module of the
-	// namespace http.handlers.ucwa.stores chosen by its "backend" key,
-	// {"backend": "memory", ...} for a store per edge (see MemoryStore) or
-	// {"backend": "redis", ...} for one a fleet of edges shares (see
-	// RedisStore). Handlers with the same store config share one store,
+	// The edge's shared state, which idempotency and limits keep: a
+	// module of the namespace http.handlers.ucwa.stores chosen by its
+	// "backend" key, {"backend": "memory", ...} for a store per edge (see
+	// MemoryStore) or {"backend": "redis", ...} for one a fleet of edges
+	// shares (see RedisStore). Handlers with the same store config share one store,
 	// across config reloads too. Default: {"backend": "memory"} when
-	// idempotency is on.
+	// idempotency or a limit is on.
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=http.handlers.ucwa.stores inline_key=backend"`
 
 	// Deliver a request with an operationId once across retries, pools
@@ -167,6 +167,12 @@ type Handler struct {
 	// none, and no destination is judged.
 	Destinations *ucwa.DestinationPolicy `json:"destinations,omitempty"`
 
+	// Velocity limits: at most so many requests that dial, store or
+	// forward to a phone number per period, per caller or another key,
+	// checked in the order given (see LimitConfig). Emergency calls are
+	// never limited. Default: none.
+	Limits []*LimitConfig `json:"limits,omitempty"`
+
 	cleaner *ucwa.Cleaner
 	logger  *zap.Logger
 	// The audit trail (see writeAudit).
@@ -185,9 +191,10 @@ type Handler struct {
 	pools       []*pool
 	poolMetrics *poolMetrics
 
-	// Shared state (nil: none) and idempotency (nil: off).
+	// Shared state (nil: none), idempotency (nil: off) and the limits.
 	store       *storeUse
 	idempotency *idempotency
+	limits      []limit
 
 	// The destination policy (nil: none).
 	destinations *destinations
@@ -237,6 +244,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err := h.provisionIdempotency(ctx); err != nil {
+		return err
+	}
+	if err := h.provisionLimits(ctx); err != nil {
 		return err
 	}
 	return h.provisionPools(ctx)

@@ -28,7 +28,8 @@ import (
 //     destination of it (see judge)
 //  3. rebuild the request to forward: the cleaned query and body
 //  4. deliver it to the pools, or to the next handler, once per
-//     operationId when idempotency is on (see deliverOnce)
+//     operationId when idempotency is on (see deliverOnce), within the
+//     velocity limits (see checkLimits)
 //
 // Once it is answered, a terminated request (and a near miss) gets a line
 // in the audit trail (see writeAudit).
@@ -120,8 +121,9 @@ type intake struct {
 	buf *bodyBuffer // the body as read, recycled by release
 
 	// The request as ucwa's Intake cleaned it; nil for a batch, whose
-	// parts are cleaned one by one.
+	// guarded parts are in parts, cleaned one by one.
 	cleaned *ucwa.Cleaned
+	parts   []cleanedPart
 
 	// What to forward: the body, the query, and whether the body is the
 	// buffer's own bytes.
@@ -129,13 +131,15 @@ type intake struct {
 	rawQuery  string
 	bodyInBuf bool
 
-	// What the guards decided, for the audit trail: the destination
-	// policy's decision on the request (see judge), and, when a guard
-	// refused it, which guard ("destinations", or a limit) and its rule
-	// or name.
-	policy      ucwa.Decision
-	refusedBy   string
-	refusedRule string
+	// What a batch's parts bring to the velocity limits; a request that
+	// is no batch has its usage read from cleaned.
+	usage limitUsage
+	// What guarded the request, for the audit trail: the destination
+	// policy's decision on the request (see judge), and the guard that
+	// refused it, "" for none: "destinations:<rule>" for the destination
+	// policy, "limit:<name>" for a velocity limit.
+	policy    ucwa.Decision
+	refusedBy string
 
 	// The answer the edge gave itself, nil for none or one of authorize;
 	// unauthorized: authorize answered (401 or 403).
@@ -145,12 +149,18 @@ type intake struct {
 	idempotency idempotencyResult
 
 	// The audit trail (see startAudit): whether the request is audited,
-	// when it came, the recorder of its answer's status (shared with
-	// idempotency), and a batch's cleaned parts.
+	// when it came, and the recorder of its answer's status (shared with
+	// idempotency).
 	audit   bool
 	started time.Time
 	rec     *answerRecorder
-	parts   []auditPart
+}
+
+// cleanedPart is a guarded part of a batch, cleaned.
+type cleanedPart struct {
+	index   int    // its position in the batch, from 1
+	path    string // the part's path, which may be relative
+	cleaned *ucwa.Cleaned
 }
 
 // start sets in up for r, a request to op.
