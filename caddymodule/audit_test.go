@@ -14,7 +14,8 @@ import (
 
 // TestAuditTrail: with the README's logging (the audit trail in a file of
 // its own, out of the default log), every terminated request gets one
-// line, whoever answered it (the edge refusing it at any step, the pool,
+// line, whoever answered it (the edge refusing it at any step, the
+// destination policy or a velocity limit refusing it, the pool,
 // idempotency replaying an answer), and a near miss too; a request the
 // edge passes gets none. No full number and no token is in the file.
 func TestAuditTrail(t *testing.T) {
@@ -45,6 +46,7 @@ func TestAuditTrail(t *testing.T) {
 		}
 		default_region US
 		idempotency
+		limit calls 1 per 1h
 		destinations
 		primary %s
 	}
@@ -59,9 +61,9 @@ func TestAuditTrail(t *testing.T) {
 		return string(b)
 	}
 	type want struct {
-		operation, error, operationID, idempotency string
-		status, dests                              int
-		caller                                     bool
+		operation, error, operationID, idempotency, refusedBy string
+		status, dests                                         int
+		caller                                                bool
 	}
 	for _, tc := range []struct {
 		name string
@@ -81,13 +83,16 @@ func TestAuditTrail(t *testing.T) {
 			want: &want{operation: "startPhoneAudio", status: 400, error: "BadRequest/DeserializationFailure", caller: true}},
 		{name: "a premium number, refused by the default policy",
 			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+19005551234","operationId":"a-19005551234"}`, Header: http.Header{"Authorization": {auth}}},
-			want: &want{operation: "startPhoneAudio", status: 403, error: "Forbidden/DialoutNotAllowed", operationID: "a-***********", dests: 1, caller: true}},
+			want: &want{operation: "startPhoneAudio", status: 403, error: "Forbidden/DialoutNotAllowed", operationID: "a-***********", refusedBy: "destinations:deny_types", dests: 1, caller: true}},
 		{name: "delivered",
 			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234","operationId":"call-1"}`, Header: http.Header{"Authorization": {auth}}},
 			want: &want{operation: "startPhoneAudio", status: 201, operationID: "call-1", idempotency: "reserved", dests: 1, caller: true}},
 		{name: "replayed by idempotency",
 			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234","operationId":"call-1"}`, Header: http.Header{"Authorization": {auth}}},
 			want: &want{operation: "startPhoneAudio", status: 201, operationID: "call-1", idempotency: "replayed", dests: 1, caller: true}},
+		{name: "over the velocity limit",
+			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234","operationId":"call-2"}`, Header: http.Header{"Authorization": {auth}}},
+			want: &want{operation: "startPhoneAudio", status: 429, error: "TooManyRequests/LimitExceeded", operationID: "call-2", idempotency: "reserved", refusedBy: "limit:calls", dests: 1, caller: true}},
 		{name: "a near miss", req: testkit.Request{URL: startOpsPath + "/4255551234", ContentType: "application/json", Body: `{"to":"+14255551234"}`},
 			want: &want{operation: "(near miss)", status: 404, error: "NotFound"}},
 		{name: "passed on", req: testkit.Request{Method: "GET", URL: opsApp + "/communication"}},
@@ -117,13 +122,13 @@ func TestAuditTrail(t *testing.T) {
 			a := got[lines]
 			w := tc.want
 			if a.Msg != "guarded request" || a.Operation != w.operation || a.Status != w.status || a.Error != w.error ||
-				a.OperationID != w.operationID || a.Idempotency != w.idempotency || len(a.Destinations) != w.dests || a.RemoteIP != "127.0.0.1" || a.Duration == nil {
+				a.OperationID != w.operationID || a.Idempotency != w.idempotency || a.RefusedBy != w.refusedBy || len(a.Destinations) != w.dests || a.RemoteIP != "127.0.0.1" || a.Duration == nil {
 				t.Errorf("audit line %+v, want %+v", a, *w)
 			}
 			if hasCaller := a.Caller.Sub == callerSub && a.Caller.TID == callerTID; hasCaller != w.caller {
 				t.Errorf("audit line's caller %+v, want one: %v", a.Caller, w.caller)
 			}
-			if wantPool := w.idempotency == "reserved"; (a.Pool == "primary") != wantPool {
+			if wantPool := w.status == http.StatusCreated && w.idempotency == "reserved"; (a.Pool == "primary") != wantPool {
 				t.Errorf("audit line's pool %q, want primary: %v", a.Pool, wantPool)
 			}
 		})

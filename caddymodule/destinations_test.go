@@ -308,8 +308,8 @@ func TestDestinationPolicy(t *testing.T) {
 
 // TestDestinationRules: allow_regions, allow before deny_types, report
 // mode, and emergency numbers and calls under a policy that refuses
-// every other number and every SIP domain; each with its audit line and
-// metric.
+// every other number and every SIP domain and a limit of one call (four
+// emergency calls pass it); each with its audit line and metric.
 func TestDestinationRules(t *testing.T) {
 	auth := callerBearer(t)
 	number := func(property, kind, masked, region, typ, decision, rule string) auditDestJSON {
@@ -322,6 +322,7 @@ func TestDestinationRules(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		policy  string
+		options string // more ucwa options
 		cases   []guardCase
 		secrets []string
 		metrics map[string]float64
@@ -363,8 +364,9 @@ func TestDestinationRules(t *testing.T) {
 			`caddy_ucwa_destinations_total{decision="would_refuse",rule="deny"}`: 2,
 		}, logged: []string{`"destination policy would refuse this destination (report mode): delivered"`, `"operation":"startPhoneAudio"`,
 			`"property":"to"`, `"rule":"deny"`, `"destination":"+1900555****"`}},
-		{name: "emergency under a policy that refuses everything else",
-			policy: "deny +1 +2 +3 +4 +5 +6 +7 +8 +9\n\t\t\tallow_regions KP\n\t\t\tdeny_types fixed_line fixed_line_or_mobile unknown\n\t\t\tsip_domains refused.invalid",
+		{name: "emergency under a policy that refuses everything else, and a limit of one call",
+			options: "limit calls 1 per 1h",
+			policy:  "deny +1 +2 +3 +4 +5 +6 +7 +8 +9\n\t\t\tallow_regions KP\n\t\t\tdeny_types fixed_line fixed_line_or_mobile unknown\n\t\t\tsip_domains refused.invalid",
 			cases: []guardCase{
 				{name: "startEmergencyCall to 911", path: emergencyPath, body: `{"to":"911","address":"1 Main St"}`, status: 201, delivered: `{"to":"tel:911","address":"1 Main St"}`,
 					operation: "startEmergencyCall", decision: "allowed", auditRule: "emergency",
@@ -387,7 +389,7 @@ func TestDestinationRules(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := startGuardEdge(t, "destinations {\n\t\t\t"+tc.policy+"\n\t\t}")
+			e := startGuardEdge(t, "destinations {\n\t\t\t"+tc.policy+"\n\t\t}\n\t\t"+tc.options)
 			e.run(t, auth, tc.cases, tc.secrets)
 			for sample, want := range tc.metrics {
 				if got := e.Metric(sample); got != want {
