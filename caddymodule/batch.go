@@ -16,9 +16,10 @@ import (
 // body. A cleaned part is written back in
 // place, with its lengths corrected; every other byte of the batch is
 // forwarded as it came, so a batch without guarded parts goes on byte for
-// byte. The first part that fails (a near miss among them) refuses the
-// whole batch with its error, whose message names the part's position,
-// and nothing is delivered.
+// byte. The destination policy judges every destination of every guarded
+// part. The first part that fails (a near miss among them, or one the
+// policy refuses) refuses the whole batch with its error, whose message
+// names the part's position, and nothing is delivered.
 func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 	r := in.r
 	if !in.op.AllowsMethod(r.Method) {
@@ -44,6 +45,11 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 		if cl == nil {
 			continue // not guarded
 		}
+		in.parts = append(in.parts, cleanedPart{index: p.Index, path: p.Path(), cleaned: cl})
+		if e := h.judge(in, cl, p.Index); e != nil {
+			return inPart(p, e)
+		}
+		h.countPart(in, cl)
 		// SetBody and SetTarget name the part themselves.
 		if e := p.SetBody(cl.Body()); e != nil {
 			return e

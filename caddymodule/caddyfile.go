@@ -72,12 +72,23 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			cluster [<addr...>]
 //		}
 //		idempotency [<window>]
+//		limit <name> <count> per <duration> [key <placeholder>] [international|forwarding]
+//		destinations {
+//			mode enforce|report
+//			allow_regions <region...>
+//			deny_regions <region...>
+//			deny_types <type...>
+//			allow <e164-prefix...>
+//			deny <e164-prefix...>
+//			sip_domains <domain...>
+//			emergency <number...>
+//		}
 //	}
 //
 // A subdirective given twice is an error ("<name>: given twice"), except
 // the repeatable ones, whose values accumulate: operation (one block per
-// operation), challenge (one parameter each, each name once) and, in the
-// jwt block, public_key_file.
+// operation), challenge (one parameter each, each name once), limit (one
+// velocity limit each, in order) and, in the jwt block, public_key_file.
 //
 // paths adds spellings to startPhoneAudio's; `operation <rel>` adds
 // spellings to any operation of the table and replaces its scopes.
@@ -107,12 +118,26 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // url, password and tls ca and server_name may be placeholders such as
 // {env.UCWA_REDIS_PASSWORD}, read at startup; 0 is refused for
 // max_entries, timeout and the window.
+//
+// destinations turns the destination policy on (ucwa.DestinationPolicy):
+// a bare `destinations`, or a block without options, is the default
+// policy (enforced; premium_rate, shared_cost, personal_number and uan
+// numbers refused). Each option is given once, with one or more values;
+// regions, types, prefixes, domains and emergency numbers are judged at
+// startup.
+//
+// limit adds a velocity limit (LimitConfig): at most <count> requests
+// that dial, store or forward to a phone number per <duration>, for each
+// verified caller unless key gives another placeholder (such as
+// {http.ucwa.tid}); international counts only requests with a number
+// outside default_region, forwarding only those that set a forwarding
+// target. Its name, count and duration are judged at startup.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	return directive.Block(d, 0, "", []string{"operation", "challenge"}, func(name string) error {
+	return directive.Block(d, 0, "", []string{"operation", "challenge", "limit"}, func(name string) error {
 		switch name {
 		case "paths":
 			var err error
@@ -182,6 +207,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			var err error
 			h.Idempotency, err = unmarshalIdempotency(d)
 			return err
+		case "destinations":
+			var err error
+			h.Destinations, err = unmarshalDestinations(d)
+			return err
+		case "limit":
+			l, err := unmarshalLimit(d)
+			if err != nil {
+				return err
+			}
+			h.Limits = append(h.Limits, l)
+			return nil
 		}
 		return d.Errf("unrecognized subdirective %q", name)
 	})

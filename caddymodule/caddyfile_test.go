@@ -17,6 +17,7 @@ import (
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // TestCaddyfileAdapt: the golden files in testdata/caddyfile_adapt, each
@@ -69,6 +70,13 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"hmac_secret twice", "jwt {\n hmac_secret a\n hmac_secret b\n}", "jwt: hmac_secret: given twice"},
 		{"algorithms twice", "jwt {\n algorithms RS256\n algorithms ES256\n}", "jwt: algorithms: given twice"},
 		{"issuer twice", "jwt {\n issuer a\n issuer b\n}", "jwt: issuer: given twice"},
+		{"destinations twice", "destinations\n destinations", "destinations: given twice"},
+		{"destinations with an argument", "destinations report", "wrong argument count"},
+		{"destinations option unknown", "destinations {\n block +1900\n}", `destinations: unrecognized option "block"`},
+		{"destinations option without values", "destinations {\n deny\n}", "wrong argument count"},
+		{"destinations mode with two values", "destinations {\n mode report enforce\n}", "wrong argument count"},
+		{"deny twice", "destinations {\n deny +1900\n deny +1976\n}", "destinations: deny: given twice"},
+		{"emergency twice", "destinations {\n emergency 911\n emergency 112\n}", "destinations: emergency: given twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := "ucwa {\n" + tc.block + "\n}"
@@ -173,6 +181,13 @@ func TestStartupErrors(t *testing.T) {
 		{"reserved challenge parameter", rsaJWT + "\nchallenge error x", rsaJSON + `,"challenge":{"error":"x"}`, `challenge: "error" is set by the edge itself`},
 		{"backup without primary", "jwt off\nbackup a:1", `"jwt":{"off":true},"backup":{"upstreams":[{"dial":"a:1"}]}`, "backup: a backup pool needs a primary pool"},
 		{"retry_match", "jwt off\nprimary a:1 {\nlb_retry_match {\nmethod POST\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"load_balancing":{"retry_match":[{"method":["POST"]}]}}`, "primary: retry_match could send a request"},
+		{"destinations mode", "jwt off\ndestinations {\nmode audit\n}", `"jwt":{"off":true},"destinations":{"mode":"audit"}`, `destinations: mode ("audit") is neither enforce nor report`},
+		{"destinations region", "jwt off\ndestinations {\nallow_regions US XX\n}", `"jwt":{"off":true},"destinations":{"allow_regions":["US","XX"]}`, `destinations: allow_regions: entry 2 of 2 ("XX") is not a region`},
+		{"destinations type", "jwt off\ndestinations {\ndeny_types premium\n}", `"jwt":{"off":true},"destinations":{"deny_types":["premium"]}`, `destinations: deny_types: entry 1 of 1 ("premium") is not a number type`},
+		{"destinations prefix without +", "jwt off\ndestinations {\ndeny 1900\n}", `"jwt":{"off":true},"destinations":{"deny":["1900"]}`, "destinations: deny: entry 1 of 1 is not an E.164 prefix"},
+		{"destinations SIP domain", "jwt off\ndestinations {\nsip_domains contoso..com\n}", `"jwt":{"off":true},"destinations":{"sip_domains":["contoso..com"]}`, `destinations: sip_domains: entry 1 of 1 ("contoso..com") is not a host name`},
+		{"destinations emergency", "jwt off\ndefault_region US\ndestinations {\nemergency 911 +1425\n}", `"jwt":{"off":true},"default_region":"US","destinations":{"emergency":["911","+1425"]}`, "destinations: emergency: emergency number 2 of 2 is neither a short code"},
+		{"destinations emergency, bad region", "jwt off\ndefault_region XX\ndestinations {\nemergency 911\n}", `"jwt":{"off":true},"default_region":"XX","destinations":{"emergency":["911"]}`, `default_region: default region "XX" is not a region`},
 		{"handle_response (JSON)", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"handle_response":[{"routes":[]}]}`, "primary: handle_response is not supported"},
 
 		{"no algorithms", "jwt {\npublic_key_file " + rsaFile + "\n}", fmt.Sprintf(`"jwt":{"public_key_files":[%q]}`, rsaFile), "jwt: algorithms is required"},
@@ -268,9 +283,11 @@ func TestFieldsDocumented(t *testing.T) {
 		{"operations.go", "OperationConfig", OperationConfig{}},
 		{"../internal/bearer/config.go", "Config", bearer.Config{}},
 		{"idempotency.go", "IdempotencyConfig", IdempotencyConfig{}},
+		{"limits.go", "LimitConfig", LimitConfig{}},
 		{"store.go", "MemoryStore", MemoryStore{}},
 		{"store.go", "RedisStore", RedisStore{}},
 		{"store.go", "RedisTLS", RedisTLS{}},
+		{"../ucwa/policy.go", "DestinationPolicy", ucwa.DestinationPolicy{}},
 	} {
 		fset := token.NewFileSet()
 		f, err := parser.ParseFile(fset, tc.file, nil, parser.ParseComments)

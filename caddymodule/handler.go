@@ -42,11 +42,13 @@ const maxMaxBodySize = 1 << 30
 // communication, changeNumber, the forwarding requests), and batches of
 // them. For each it checks the bearer token and the operation's scopes,
 // reads and validates the JSON or XML body and the query, normalizes
-// phone numbers to E.164 and delivers the cleaned request to the
+// phone numbers to E.164, judges every destination by the destination
+// policy (when one is configured) and delivers the cleaned request to the
 // front-end pools (or the next handler). Bad input is answered with a UCWA
 // error body. A path that spells a guarded operation with something added
-// (a near miss) is answered 404. Every other request passes to the next
-// handler untouched.
+// (a near miss) is answered 404. Each of these requests, once answered,
+// gets a line in the audit trail, the logger http.handlers.ucwa.audit.
+// Every other request passes to the next handler untouched.
 type Handler struct {
 	// Path suffixes added to startPhoneAudio's own
 	// ("/communication/startPhoneAudio" and
@@ -138,13 +140,13 @@ type Handler struct {
 	// CannotRedirect.
 	Backup *reverseproxy.Handler `json:"backup,omitempty"`
 
-	// The edge's shared state, which idempotency keeps: a module of the
-	// namespace http.handlers.ucwa.stores chosen by its "backend" key,
-	// {"backend": "memory", ...} for a store per edge (see MemoryStore) or
-	// {"backend": "redis", ...} for one a fleet of edges shares (see
-	// RedisStore). Handlers with the same store config share one store,
+	// The edge's shared state, which idempotency and limits keep: a
+	// module of the namespace http.handlers.ucwa.stores chosen by its
+	// "backend" key, {"backend": "memory", ...} for a store per edge (see
+	// MemoryStore) or {"backend": "redis", ...} for one a fleet of edges
+	// shares (see RedisStore). Handlers with the same store config share one store,
 	// across config reloads too. Default: {"backend": "memory"} when
-	// idempotency is on.
+	// idempotency or a limit is on.
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=http.handlers.ucwa.stores inline_key=backend"`
 
 	// Deliver a request with an operationId once across retries, pools
@@ -152,8 +154,29 @@ type Handler struct {
 	// window. Default: off.
 	Idempotency *IdempotencyConfig `json:"idempotency,omitempty"`
 
+	// The destination policy: which phone numbers and SIP addresses a
+	// guarded request may make a pool dial, store or forward to (see
+	// ucwa.DestinationPolicy for its fields and rules). Every destination
+	// of every guarded request, and of every guarded part of a batch, is
+	// judged in the normalized form the edge forwards; one the policy
+	// refuses is answered 403 Forbidden / DialoutNotAllowed, naming the
+	// property and the rule, and nothing is delivered. Emergency numbers
+	// (its emergency list, else default_region's) and startEmergencyCall
+	// are never refused. {} is the default policy: enforced, refusing
+	// premium_rate, shared_cost, personal_number and uan numbers. Default:
+	// none, and no destination is judged.
+	Destinations *ucwa.DestinationPolicy `json:"destinations,omitempty"`
+
+	// Velocity limits: at most so many requests that dial, store or
+	// forward to a phone number per period, per caller or another key,
+	// checked in the order given (see LimitConfig). Emergency calls are
+	// never limited. Default: none.
+	Limits []*LimitConfig `json:"limits,omitempty"`
+
 	cleaner *ucwa.Cleaner
 	logger  *zap.Logger
+	// The audit trail (see writeAudit).
+	audit *zap.Logger
 
 	// The guarded operations, and those phone_audio disabled refuses.
 	matcher       *ucwa.Matcher
@@ -168,9 +191,13 @@ type Handler struct {
 	pools       []*pool
 	poolMetrics *poolMetrics
 
-	// Shared state (nil: none) and idempotency (nil: off).
+	// Shared state (nil: none), idempotency (nil: off) and the limits.
 	store       *storeUse
 	idempotency *idempotency
+	limits      []limit
+
+	// The destination policy (nil: none).
+	destinations *destinations
 }
 
 // CaddyModule returns the Caddy module information. Its receiver is a
@@ -190,6 +217,7 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 // stops startup with a message that names the setting.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.audit = h.logger.Named(auditLoggerName)
 	if h.MaxBodySize == 0 {
 		h.MaxBodySize = DefaultMaxBodySize
 	}
@@ -203,8 +231,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("number_format: %w", err)
 	}
-	if h.cleaner, err = ucwa.NewCleaner(h.DefaultRegion, format); err != nil {
-		return fmt.Errorf("default_region: %w", err)
+	if h.cleaner, err = h.newCleaner(format); err != nil {
+		return err
+	}
+	if err := h.provisionDestinations(ctx); err != nil {
+		return err
 	}
 	if err := h.provisionAuth(ctx); err != nil {
 		return err
@@ -215,7 +246,26 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionIdempotency(ctx); err != nil {
 		return err
 	}
+	if err := h.provisionLimits(ctx); err != nil {
+		return err
+	}
 	return h.provisionPools(ctx)
+}
+
+// newCleaner returns the Cleaner of the handler's numbers: numbers without
+// a country code read in default_region, forwarded in format, with the
+// emergency numbers of the destination policy (else default_region's).
+func (h *Handler) newCleaner(format ucwa.NumberFormat) (*ucwa.Cleaner, error) {
+	emergency := h.emergencyNumbers()
+	numbers, err := ucwa.NewNumbers(h.DefaultRegion, format, emergency)
+	if err == nil {
+		return ucwa.CleanerFor(numbers), nil
+	}
+	// Which setting is wrong: a list of no numbers reads none of them.
+	if _, regionErr := ucwa.NewNumbers(h.DefaultRegion, format, []string{}); regionErr == nil && emergency != nil {
+		return nil, fmt.Errorf("destinations: emergency: %w", err)
+	}
+	return nil, fmt.Errorf("default_region: %w", err)
 }
 
 // The rules of max_body_size and max_batch_parts, for the Caddyfile's 0

@@ -78,8 +78,9 @@ func (passThrough) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 // reverse_proxy, "pool" the "auth" pipeline delivering to a primary pool
 // (a reverse_proxy of its own, with the edge's failover bookkeeping).
 // Their difference is what the edge adds to a proxied request. "idem" is
-// "pool" with idempotency in the memory store. Every request has an
-// operationId of its own.
+// "pool" with idempotency in the memory store; "guard" is "pool" with a
+// realistic destination policy. Every request has an operationId of its
+// own.
 //
 //	go test -run '^$' -bench BenchmarkHandler -benchmem ./caddymodule/
 func BenchmarkHandler(b *testing.B) {
@@ -103,6 +104,8 @@ func BenchmarkHandler(b *testing.B) {
 		"pool":     provision(b, ctx, new(Handler), fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]}}`, auth, dial)),
 		"idem": provision(b, ctx, new(Handler), fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]},
 			"store":{"backend":"memory"},"idempotency":{}}`, auth, dial)),
+		"guard": provision(b, ctx, new(Handler), fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]},
+			"destinations":{"allow_regions":["US","CA"],"deny":["+1900","+1976","+881","+882","+883"],"sip_domains":["contoso.com","*.contoso.com"]}}`, auth, dial)),
 	}
 	server := new(caddyhttp.Server)
 	var gets []string
@@ -114,7 +117,7 @@ func BenchmarkHandler(b *testing.B) {
 		{"XML", startPath, "application/xml", seedXML},
 		{"BatchOfTenGETs", "/ucwa/v1/applications/192/batch", batchType, batchBody(gets...)},
 	} {
-		for _, variant := range []string{"baseline", "edge", "auth", "proxy", "pool", "idem"} {
+		for _, variant := range []string{"baseline", "edge", "auth", "proxy", "pool", "idem", "guard"} {
 			b.Run(tc.name+"/"+variant, func(b *testing.B) {
 				handler := handlers[variant]
 				// Every request an operationId of its own, so that "idem"

@@ -48,9 +48,12 @@ import (
 // Without a verified caller (jwt off, web tickets forwarded) the key has
 // no caller, and a repeat gets 409, never the first answer, since the
 // edge cannot tell that it comes from the same caller. Not protected: a
-// request without an operationId (or to an operation without one), and
-// batch requests. A token is never part of the key, and the store holds
-// only the key's hash and the pool's answer.
+// request without an operationId (or to an operation without one). A
+// batch is protected part by part: it is delivered only when every
+// guarded part with an operationId reserves its key, and a repeat of any
+// of them, batched or alone, gets 409, never a replay (a batch's answer
+// holds every part's). A token is never part of the key, and the store
+// holds only the key's hash and the pool's answer.
 type IdempotencyConfig struct {
 	// How long after the first request its operationId is remembered: a
 	// repeat within the window is not delivered, after it the request is
@@ -144,10 +147,12 @@ func (h *Handler) provisionIdempotency(ctx caddy.Context) error {
 	return nil
 }
 
-// count counts a result and, unless it is reserved or unprotected, puts it
-// on the access log line.
-func (idem *idempotency) count(r *http.Request, res idempotencyResult) {
+// count counts a result, keeps it for the audit trail and, unless it is
+// reserved or unprotected, puts it on the access log line.
+func (idem *idempotency) count(in *intake, res idempotencyResult) {
 	idem.results[res].Inc()
+	in.idempotency = res + 1
+	r := in.r
 	if res == resultReserved || res == resultUnprotected {
 		return
 	}
@@ -157,17 +162,24 @@ func (idem *idempotency) count(r *http.Request, res idempotencyResult) {
 }
 
 // deliverOnce delivers the accepted request in, as deliver does, once per
-// key within the window (see IdempotencyConfig).
+// key within the window (see IdempotencyConfig), within the velocity
+// limits. A batch has a key for each guarded part with an operationId; it
+// is delivered only when it reserves them all, and its answer, which holds
+// every part's, is never replayed: its keys stay reserved for the window.
+// The limits are checked once the keys are reserved, so that a repeat
+// counts for nothing, and a request they refuse releases its keys: it
+// reached no pool.
 func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, in *intake) error {
 	idem := h.idempotency
 	if idem == nil {
-		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
+		return h.deliverLimited(w, r, next, in)
 	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	key, verified, ok := idempotencyKey(in.grant, r.URL.Path, in.cleaned)
-	if !ok {
-		idem.count(r, resultUnprotected)
-		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
+	var one [1]string
+	keys, verified := in.idempotencyKeys(one[:0])
+	if len(keys) == 0 {
+		idem.count(in, resultUnprotected)
+		return h.deliverLimited(w, r, next, in)
 	}
 	// The store has timeouts of its own, and a reservation is written
 	// whether or not the client is still there.
@@ -175,49 +187,79 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	s := h.store
 	start := time.Now()
 	token := reservationToken()
-	epoch := s.begin()
-	reserved, current, err := s.Reserve(ctx, key, token, idem.window)
-	if !s.end(epoch, err) {
-		idem.count(r, resultStoreError)
-		return h.fail(w, in, errStoreUnavailable)
+	for i, key := range keys {
+		epoch := s.begin()
+		reserved, current, err := s.Reserve(ctx, key, token, idem.window)
+		if err != nil || !reserved {
+			// Whatever follows, the parts reserved so far were not
+			// delivered.
+			h.release(ctx, keys[:i], token)
+		}
+		if !s.end(epoch, err) {
+			idem.count(in, resultStoreError)
+			return h.fail(w, in, errStoreUnavailable)
+		}
+		switch {
+		case err != nil: // on_error open
+			idem.count(in, resultStoreError)
+			return h.deliverLimited(w, r, next, in)
+		case !reserved:
+			return h.repeat(w, in, current, verified && in.cleaned != nil)
+		}
 	}
-	switch {
-	case err != nil: // on_error open
-		idem.count(r, resultStoreError)
-		return h.deliver(w, r, next, in.rebuild(), in.errFormat)
-	case !reserved:
-		return h.repeat(w, in, current, verified)
+	idem.count(in, resultReserved)
+	if !h.checkLimits(w, in) {
+		// Refused before delivery: the client may send it again.
+		h.release(ctx, keys, token)
+		return nil
 	}
-	idem.count(r, resultReserved)
 
-	rec := &answerRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	rec := in.recorder(w)
 	var deliverErr error
 	delivered := r.Context().Err() == nil // else the client went away: nothing is sent
 	if delivered {
 		deliverErr = h.deliver(rec, r, next, in.rebuild(), in.errFormat)
 	}
 	answered := rec.status != 0 && rec.status != statusClientClosed
-	epoch = s.begin()
 	switch {
 	case !delivered || answered && len(h.pools) > 0 && !servedByPool(repl):
 		// No pool took the request (the client went away before it was
 		// sent, or the edge answered 410 or 503 because no pool could take
 		// it): the client may send it again.
-		_, err = s.Release(ctx, key, token)
-	case !answered || rec.overflow:
+		h.release(ctx, keys, token)
+	case !answered || rec.overflow || in.cleaned == nil:
 		// The request may have reached a pool, and there is no answer that
 		// can be replayed (the client went away during the attempt, the
-		// next handler failed, the body is too long): the key stays
-		// reserved for the window. So it does when a pool's answer is cut
-		// short: reverse_proxy then panics with http.ErrAbortHandler,
-		// which passes through here.
-		return deliverErr
+		// next handler failed, the body is too long, a batch's answer
+		// holds other parts'): the keys stay reserved for the window. So
+		// they do when a pool's answer is cut short: reverse_proxy then
+		// panics with http.ErrAbortHandler, which passes through here.
 	default:
 		ttl := max(idem.window-time.Since(start), store.MinTTL)
-		_, err = s.Replace(ctx, key, token, rec.encode(), ttl)
+		epoch := s.begin()
+		_, err := s.Replace(ctx, keys[0], token, rec.encode(), ttl)
+		s.end(epoch, err)
 	}
-	s.end(epoch, err)
 	return deliverErr
+}
+
+// release frees keys that token reserved, for a request that reached no
+// pool.
+func (h *Handler) release(ctx context.Context, keys []string, token string) {
+	for _, key := range keys {
+		epoch := h.store.begin()
+		_, err := h.store.Release(ctx, key, token)
+		h.store.end(epoch, err)
+	}
+}
+
+// deliverLimited delivers the accepted request in, as deliver does, if
+// the velocity limits allow it.
+func (h *Handler) deliverLimited(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, in *intake) error {
+	if !h.checkLimits(w, in) {
+		return nil
+	}
+	return h.deliver(w, r, next, in.rebuild(), in.errFormat)
 }
 
 // repeat answers a request whose key holds current: the recorded answer
@@ -225,10 +267,10 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 func (h *Handler) repeat(w http.ResponseWriter, in *intake, current string, verified bool) error {
 	a, ok := decodeAnswer(current)
 	if !ok || !verified {
-		h.idempotency.count(in.r, resultConflict)
+		h.idempotency.count(in, resultConflict)
 		return h.fail(w, in, errAlreadyExists)
 	}
-	h.idempotency.count(in.r, resultReplayed)
+	h.idempotency.count(in, resultReplayed)
 	a.write(w)
 	return nil
 }
@@ -248,22 +290,41 @@ func servedByPool(repl *caddy.Replacer) bool {
 // idempotencyKeyPrefix starts the store keys of idempotency.
 const idempotencyKeyPrefix = "idem:"
 
-// idempotencyKey returns the store key of a cleaned request to path (see
-// IdempotencyConfig), whether its caller is verified, and false for a
-// request without an operationId. The caller comes from the verified
-// token's grant (nil when no token was verified): its tid, and its oid
-// or else its sub.
-func idempotencyKey(g *grant, path string, c *ucwa.Cleaned) (key string, verified, ok bool) {
-	if c == nil { // a batch
-		return "", false, false
+// idempotencyKeys appends to keys the store keys of in (see
+// IdempotencyConfig): one for a request with an operationId, one for each
+// guarded part of a batch that has one, none for any other. It reports
+// whether the caller is verified. The caller comes from the verified
+// token's grant (nil when no token was verified): its tid, and its oid or
+// else its sub.
+func (in *intake) idempotencyKeys(keys []string) (_ []string, verified bool) {
+	var tid, caller string
+	if in.grant != nil {
+		tid, caller = in.grant.caller()
 	}
+	if in.cleaned != nil {
+		if key, ok := idempotencyKey(tid, caller, in.r.URL.Path, in.cleaned); ok {
+			keys = append(keys, key)
+		}
+	}
+	for _, p := range in.parts {
+		// A part's path may be relative to the batch's application.
+		path := p.path
+		if ucwa.ApplicationID(path) == "" {
+			path = in.r.URL.Path
+		}
+		if key, ok := idempotencyKey(tid, caller, path, p.cleaned); ok {
+			keys = append(keys, key)
+		}
+	}
+	return keys, caller != ""
+}
+
+// idempotencyKey returns the store key of a request to path cleaned as c
+// by the caller tid and caller, and false for one without an operationId.
+func idempotencyKey(tid, caller, path string, c *ucwa.Cleaned) (string, bool) {
 	operationID, _ := c.Value("operationId")
 	if operationID == "" {
-		return "", false, false
-	}
-	var tid, caller string
-	if g != nil {
-		tid, caller = g.caller()
+		return "", false
 	}
 	// Each part with its length before it, so that no two requests'
 	// parts run together into the same bytes.
@@ -277,7 +338,7 @@ func idempotencyKey(g *grant, path string, c *ucwa.Cleaned) (key string, verifie
 	var k [len(idempotencyKeyPrefix) + 43]byte // 43: base64 of 32 bytes, unpadded
 	copy(k[:], idempotencyKeyPrefix)
 	base64.RawURLEncoding.Encode(k[len(idempotencyKeyPrefix):], sum[:])
-	return string(k[:]), caller != "", true
+	return string(k[:]), true
 }
 
 // reservationToken is the value of a reservation in flight: "f" and 128
@@ -366,11 +427,13 @@ func (a *recordedAnswer) write(w http.ResponseWriter) {
 }
 
 // answerRecorder passes an answer on to the client and records it: its
-// final status, Location and Content-Type as they go out, and its body up
-// to maxRecordedBody.
+// final status, Location and Content-Type as they go out, and, with
+// keepBody (idempotency), its body up to maxRecordedBody. The audit trail
+// and idempotency share one per request.
 type answerRecorder struct {
 	caddyhttp.ResponseWriterWrapper
 	recordedAnswer
+	keepBody bool
 	recorded []byte // the body
 	overflow bool   // the body is longer than maxRecordedBody
 }
@@ -389,7 +452,7 @@ func (w *answerRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	if !w.overflow {
+	if w.keepBody && !w.overflow {
 		if len(w.recorded)+len(b) > maxRecordedBody {
 			w.overflow, w.recorded = true, nil
 		} else {
@@ -399,8 +462,15 @@ func (w *answerRecorder) Write(b []byte) (int, error) {
 	return w.ResponseWriterWrapper.Write(b)
 }
 
-// ReadFrom copies through Write, so that the body is recorded.
+// ReadFrom copies through Write when the body is recorded, and passes
+// on to the client's ReadFrom when it is not.
 func (w *answerRecorder) ReadFrom(r io.Reader) (int64, error) {
+	if !w.keepBody {
+		if w.status == 0 {
+			w.WriteHeader(http.StatusOK)
+		}
+		return w.ResponseWriterWrapper.ReadFrom(r)
+	}
 	return io.Copy(struct{ io.Writer }{w}, r)
 }
 

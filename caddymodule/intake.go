@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -23,10 +24,15 @@ import (
 //
 //  1. authorize: the bearer token and the operation's scopes (401, 403)
 //  2. accept the request as the protocol defines it (see accept); a batch
-//     part by part (see acceptBatch)
+//     part by part (see acceptBatch); the destination policy judges every
+//     destination of it (see judge)
 //  3. rebuild the request to forward: the cleaned query and body
 //  4. deliver it to the pools, or to the next handler, once per
-//     operationId when idempotency is on (see deliverOnce)
+//     operationId when idempotency is on (see deliverOnce), within the
+//     velocity limits (see checkLimits)
+//
+// Once it is answered, a terminated request (and a near miss) gets a line
+// in the audit trail (see writeAudit).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	m := h.matcher.Match(r.Method, r.URL.Path)
 	if m.NearMiss {
@@ -38,7 +44,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	var in intake // on the stack: no allocation of its own
 	in.start(r, m.Operation)
 	defer in.release()
+	if h.auditing() {
+		w = in.startAudit(w)
+		defer h.writeAudit(&in)
+	}
 	if !h.authorize(w, &in) {
+		in.unauthorized = true
 		return nil
 	}
 	if e := h.accept(&in); e != nil {
@@ -68,6 +79,9 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 		return e
 	}
 	in.cleaned = cl
+	if e := h.judge(in, cl, 0); e != nil {
+		return e
+	}
 	in.forward(cl.Body(), cl.RawQuery(), !cl.BodyChanged())
 	return nil
 }
@@ -107,14 +121,46 @@ type intake struct {
 	buf *bodyBuffer // the body as read, recycled by release
 
 	// The request as ucwa's Intake cleaned it; nil for a batch, whose
-	// parts are cleaned one by one.
+	// guarded parts are in parts, cleaned one by one.
 	cleaned *ucwa.Cleaned
+	parts   []cleanedPart
 
 	// What to forward: the body, the query, and whether the body is the
 	// buffer's own bytes.
 	body      []byte
 	rawQuery  string
 	bodyInBuf bool
+
+	// What a batch's parts bring to the velocity limits; a request that
+	// is no batch has its usage read from cleaned.
+	usage limitUsage
+	// What guarded the request, for the audit trail: the destination
+	// policy's decision on the request (see judge), and the guard that
+	// refused it, "" for none: "destinations:<rule>" for the destination
+	// policy, "limit:<name>" for a velocity limit.
+	policy    ucwa.Decision
+	refusedBy string
+
+	// The answer the edge gave itself, nil for none or one of authorize;
+	// unauthorized: authorize answered (401 or 403).
+	failure      *ucwa.Error
+	unauthorized bool
+	// What idempotency did, plus one (0: nothing).
+	idempotency idempotencyResult
+
+	// The audit trail (see startAudit): whether the request is audited,
+	// when it came, and the recorder of its answer's status (shared with
+	// idempotency).
+	audit   bool
+	started time.Time
+	rec     *answerRecorder
+}
+
+// cleanedPart is a guarded part of a batch, cleaned.
+type cleanedPart struct {
+	index   int    // its position in the batch, from 1
+	path    string // the part's path, which may be relative
+	cleaned *ucwa.Cleaned
 }
 
 // start sets in up for r, a request to op.
@@ -212,6 +258,7 @@ func (h *Handler) fail(w http.ResponseWriter, in *intake, e *ucwa.Error) error {
 	if in.challenge != "" {
 		w.Header().Set("WWW-Authenticate", in.challenge)
 	}
+	in.failure = e
 	h.logRejection(in.r, in.op.Rel, e)
 	e.Write(w, in.errFormat.get())
 	return nil
@@ -220,9 +267,17 @@ func (h *Handler) fail(w http.ResponseWriter, in *intake, e *ucwa.Error) error {
 // refuseNearMiss answers 404 to a request whose path spells a guarded
 // operation with something added, which a pool might still route to it.
 func (h *Handler) refuseNearMiss(w http.ResponseWriter, r *http.Request) error {
+	var started time.Time
+	audit := h.auditing()
+	if audit {
+		started = time.Now()
+	}
 	format, _ := ucwa.MediaFormat(r.Header.Get("Content-Type"))
 	h.logRejection(r, "", errNearMiss)
 	errNearMiss.Write(w, errorFormat{format, r}.get())
+	if audit {
+		h.auditNearMiss(r, started)
+	}
 	return nil
 }
 
@@ -270,7 +325,7 @@ func (h *Handler) logRejection(r *http.Request, rel string, e *ucwa.Error) {
 	}
 	if c := h.logger.Check(zap.DebugLevel, "request rejected at the edge"); c != nil {
 		if rel == "" {
-			rel = "(near miss)"
+			rel = nearMissOperation
 		}
 		c.Write(zap.String("operation", rel), zap.Int("status", e.Status), zap.String("subcode", e.Subcode),
 			zap.String("message", e.Message), zap.String("remote_ip", remoteIP(r)))

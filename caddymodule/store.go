@@ -128,6 +128,12 @@ func (m *MemoryStore) Provision(caddy.Context) error {
 	}
 	opts := store.MemoryOptions{MaxEntries: cmp.Or(m.MaxEntries, store.DefaultMaxEntries)}
 	key := "memory/" + strconv.Itoa(opts.MaxEntries)
+	if memoryStoreClock != nil {
+		// A store on a test's clock is never shared with one on the wall
+		// clock.
+		opts.Now = memoryStoreClock
+		key += "/clock"
+	}
 	s, err := loadSharedStore(key, func() (*sharedStore, error) {
 		mem, err := store.NewMemory(opts)
 		if err != nil {
@@ -141,6 +147,12 @@ func (m *MemoryStore) Provision(caddy.Context) error {
 	m.key, m.store = key, s
 	return nil
 }
+
+// memoryStoreClock, when not nil, is the clock of the memory stores
+// opened from then on, in the place of the wall clock: a test sets it
+// before it loads a config, so that it drives the limits' time instead of
+// sleeping.
+var memoryStoreClock func() time.Time
 
 // Cleanup lets go of the store.
 func (m *MemoryStore) Cleanup() error { return releaseSharedStore(m.key) }
@@ -167,13 +179,15 @@ type RedisStore struct {
 
 	// Bounds each store operation, from the call to the answer (dial
 	// included). Idempotency makes two per request, one before delivery
-	// and one after the answer, before it goes out. Default: 100ms.
+	// and one after the answer, before it goes out; each limit that
+	// counts a request makes one before delivery. Default: 100ms.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
 	// What a request that needs the store gets while the store fails
 	// (unreachable, too slow, refusing): "closed" answers it 503
 	// ServiceUnavailable and delivers nothing; "open" goes on without the
-	// store (a request is then delivered without idempotency). Either way
+	// store (a request is then delivered without idempotency, and
+	// uncounted by the limits the store could not answer). Either way
 	// the handler logs a warning once per outage and counts every
 	// failure. Default: "closed".
 	OnError string `json:"on_error,omitempty"`
@@ -326,7 +340,7 @@ type storeUse struct {
 }
 
 // needsStore reports whether something the handler does uses the store.
-func (h *Handler) needsStore() bool { return h.Idempotency != nil }
+func (h *Handler) needsStore() bool { return h.Idempotency != nil || len(h.Limits) > 0 }
 
 // provisionStore loads the store module (the default memory store when
 // the handler configures none) when the handler configures one or needs

@@ -22,6 +22,7 @@ const (
 	SubcodeCallbackChannelError       = "CallbackChannelError"
 	SubcodeAlreadyExists              = "AlreadyExists"
 	SubcodeDialoutNotAllowed          = "DialoutNotAllowed"
+	SubcodeLimitExceeded              = "LimitExceeded"
 )
 
 // Messages the seed reference gives for startPhoneAudio's own errors.

@@ -62,12 +62,13 @@ type DestinationPolicy struct {
 	// Mode is "enforce" (the default, also "") to refuse what the rules
 	// refuse, or "report" to deliver it and only report, in metrics and
 	// the audit trail, what would have been refused. Any letter case.
+	// Default: enforce.
 	Mode string `json:"mode,omitempty"`
 
 	// AllowRegions lists the ISO 3166-1 regions ("US", any letter case)
 	// a phone number may be in; "001" names the non-geographic numbers
 	// (+800, +808, +870, +881, +882, +883, +888, +979), which are in no
-	// region. Empty (the default) allows every region.
+	// region. Default: empty, which allows every region.
 	AllowRegions []string `json:"allow_regions,omitempty"`
 
 	// DenyRegions lists the ISO 3166-1 regions (and "001") whose
@@ -79,8 +80,8 @@ type DestinationPolicy struct {
 	// fixed_line_or_mobile, toll_free, premium_rate, shared_cost, voip,
 	// personal_number, pager, uan, voicemail; any letter case). Types
 	// match exactly: a US number is fixed_line_or_mobile, never mobile.
-	// Empty (the default) means premium_rate, shared_cost,
-	// personal_number and uan; the single entry "none" refuses no type.
+	// The single entry "none" refuses no type. Default: empty, which
+	// means premium_rate, shared_cost, personal_number and uan.
 	DenyTypes []string `json:"deny_types,omitempty"`
 
 	// Allow lists E.164 prefixes ("+1425555": '+' and 1 to 15 digits)
@@ -100,15 +101,15 @@ type DestinationPolicy struct {
 	// ("*.contoso.com": every name under contoso.com, at any depth, but
 	// not contoso.com itself, which is listed on its own when meant), or
 	// an IP address (IPv6 with or without brackets). Host names match in
-	// any letter case, with or without a trailing dot. Empty (the
-	// default) allows every host.
+	// any letter case, with or without a trailing dot. Default: empty,
+	// which allows every host.
 	SIPDomains []string `json:"sip_domains,omitempty"`
 
 	// Emergency lists the emergency numbers, which no rule refuses: short
 	// codes ("911") and phone numbers ("+14255550100"). It configures
 	// the Numbers that reads destinations (NewNumbers' emergency list,
-	// which checks it): pass EmergencyNumbers there. Empty (the default)
-	// means the emergency numbers of the default region.
+	// which checks it): pass EmergencyNumbers there. Default: empty,
+	// which means the emergency numbers of the default region.
 	Emergency []string `json:"emergency,omitempty"`
 }
 

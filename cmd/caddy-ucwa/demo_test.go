@@ -93,6 +93,32 @@ func TestDemoEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("the trunk guard", func(t *testing.T) {
+		// The README's step 6, and the repeat of step 3's call.
+		const app = "/ucwa/oauth/v1/applications/demo-guard"
+		auth := http.Header{"Authorization": {"Bearer " + allToken}}
+		for _, tc := range []struct{ name, path, body string }{
+			{"a premium-rate call", "/communication/startPhoneAudio", `{"to":"+1 900 555 1234","operationId":"call-2"}`},
+			{"a premium-rate callback", "/communication/startPhoneAudio", `{"to":"sip:john@contoso.com","phoneNumber":"+1 900 555 1234"}`},
+			{"a premium-rate forwarding target", "/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact?target=%2B1%20900%20555%201234", ""},
+		} {
+			r := testkit.Send(t, client, testkit.Request{Method: http.MethodPost, URL: edge + app + tc.path, ContentType: "application/json", Body: tc.body, Header: auth})
+			if r.Status != http.StatusForbidden || !strings.Contains(r.Body, `"subcode":"DialoutNotAllowed"`) || strings.Contains(r.Body, "900") {
+				t.Errorf("%s = %d %s, want 403 DialoutNotAllowed without the number", tc.name, r.Status, r.Body)
+			}
+		}
+		first := call(edge, app, "Bearer "+token)
+		again := call(edge, app, "Bearer "+token)
+		if first.Status != http.StatusCreated || again.Status != first.Status || again.Header.Get("Idempotent-Replayed") != "true" ||
+			again.Header.Get("Location") != first.Header.Get("Location") {
+			t.Errorf("a call and its repeat = %d %v, %d %v; want 201 and its replay", first.Status, first.Header, again.Status, again.Header)
+		}
+		demo.WaitLog(t, `"logger":"http.handlers.ucwa.audit"`, `"application":"demo-guard"`, `"refused_by":"destinations:`)
+		if strings.Contains(demo.Log(), "9005551234") {
+			t.Errorf("the demo's log holds a full number")
+		}
+	})
+
 	t.Run("forwarding needs its own scope", func(t *testing.T) {
 		// The README's step 5.
 		forward := edge + "/ucwa/oauth/v1/applications/demo-forward/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact?target=%2B1%20425%20555%200123"

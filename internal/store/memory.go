@@ -185,12 +185,17 @@ func (m *Memory) Release(_ context.Context, key, expect string) (bool, error) {
 	return true, nil
 }
 
-// Allow implements Store with a golang.org/x/time/rate token bucket per
+// Allow implements Store: AllowN for one event.
+func (m *Memory) Allow(ctx context.Context, key string, limit Limit) (Decision, error) {
+	return m.AllowN(ctx, key, limit, 1)
+}
+
+// AllowN implements Store with a golang.org/x/time/rate token bucket per
 // key: rate Count/Period, burst Count. A key's bucket is dropped once it
 // has refilled, as Redis drops the key of a full bucket. It does not
 // block, and ignores ctx.
-func (m *Memory) Allow(_ context.Context, key string, limit Limit) (Decision, error) {
-	if err := limit.validate(); err != nil {
+func (m *Memory) AllowN(_ context.Context, key string, limit Limit, n int) (Decision, error) {
+	if err := limit.validate(n); err != nil {
 		return Decision{}, invalid("allow", err)
 	}
 	if m.closed.Load() {
@@ -212,12 +217,12 @@ func (m *Memory) Allow(_ context.Context, key string, limit Limit) (Decision, er
 	}
 	lim := it.limiter
 	var d Decision
-	if lim.AllowN(now, 1) {
+	if lim.AllowN(now, n) {
 		d.Allowed = true
 	} else {
-		// The reservation is only asked how long the event would wait,
-		// then cancelled: a refused event takes nothing.
-		res := lim.ReserveN(now, 1)
+		// The reservation is only asked how long the events would wait,
+		// then cancelled: refused events take nothing.
+		res := lim.ReserveN(now, n)
 		d.RetryAfter = res.DelayFrom(now)
 		res.CancelAt(now)
 	}

@@ -291,16 +291,21 @@ func (r *Redis) Release(ctx context.Context, key, expect string) (bool, error) {
 	return n == 1, nil
 }
 
-// Allow implements Store with github.com/go-redis/redis_rate (GCRA): rate
+// Allow implements Store: AllowN for one event.
+func (r *Redis) Allow(ctx context.Context, key string, limit Limit) (Decision, error) {
+	return r.AllowN(ctx, key, limit, 1)
+}
+
+// AllowN implements Store with github.com/go-redis/redis_rate (GCRA): rate
 // Count per Period, burst Count, timed by the Redis server's clock so that
 // every edge counts alike.
-func (r *Redis) Allow(ctx context.Context, key string, limit Limit) (Decision, error) {
-	if err := limit.validate(); err != nil {
+func (r *Redis) AllowN(ctx context.Context, key string, limit Limit, n int) (Decision, error) {
+	if err := limit.validate(n); err != nil {
 		return Decision{}, invalid("allow", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	res, err := r.limiter.Allow(ctx, r.prefix+key, redis_rate.Limit{Rate: limit.Count, Burst: limit.Count, Period: limit.Period})
+	res, err := r.limiter.AllowN(ctx, r.prefix+key, redis_rate.Limit{Rate: limit.Count, Burst: limit.Count, Period: limit.Period}, n)
 	if err != nil {
 		return Decision{}, r.fail("allow", err)
 	}

@@ -37,6 +37,11 @@ type Store interface {
 	// the same key names different state in Allow and in Reserve.
 	Allow(ctx context.Context, key string, limit Limit) (Decision, error)
 
+	// AllowN is Allow for n events at once, all or none: either the
+	// budget holds n and all are taken, or none is. n must be between 1
+	// and limit.Count; more could never be allowed.
+	AllowN(ctx context.Context, key string, limit Limit, n int) (Decision, error)
+
 	// Close releases the store's resources. Calls after Close fail with
 	// ErrClosed.
 	Close() error
@@ -53,27 +58,30 @@ type Limit struct {
 
 func (l Limit) String() string { return fmt.Sprintf("%d per %s", l.Count, l.Period) }
 
-func (l Limit) validate() error {
+func (l Limit) validate(n int) error {
 	if l.Count < 1 {
 		return errors.New("limit count must be at least 1")
 	}
 	if l.Period <= 0 {
 		return errors.New("limit period must be positive")
 	}
+	if n < 1 || n > l.Count {
+		return errors.New("events must be between 1 and the limit's count")
+	}
 	return nil
 }
 
 // Decision is the answer of Allow.
 type Decision struct {
-	// Allowed reports whether the event may happen; an event that is not
-	// allowed takes nothing from the budget.
+	// Allowed reports whether the events may happen; events that are not
+	// allowed take nothing from the budget.
 	Allowed bool
 
 	// Remaining is how many more events the key could have right now.
 	Remaining int
 
-	// RetryAfter is, for an event that is not allowed, how long until the
-	// next one would be; zero when Allowed.
+	// RetryAfter is, for events that are not allowed, how long until as
+	// many would be; zero when Allowed.
 	RetryAfter time.Duration
 }
 

@@ -604,6 +604,46 @@ func TestAllowRefill(t *testing.T) {
 // near reports whether d is want, but for float rounding in the limiter.
 func near(d, want time.Duration) bool { return (d - want).Abs() <= time.Microsecond }
 
+// TestAllowN: n events are taken all or none, and the same sequence gets
+// the same answers from both stores.
+func TestAllowN(t *testing.T) {
+	limit := store.Limit{Count: 5, Period: time.Hour}
+	interval := limit.Period / time.Duration(limit.Count)
+	steps := []struct {
+		n          int
+		allowed    bool
+		remaining  int
+		retryAfter time.Duration // for a refusal: how long until n fit
+	}{
+		{3, true, 2, 0},
+		{3, false, 0, interval}, // two left: none is taken
+		{2, true, 0, 0},
+		{1, false, 0, interval},
+		{5, false, 0, 5 * interval},
+	}
+	ctx := context.Background()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			open := b.start(t)
+			s, _ := open(t)
+			start := time.Now()
+			for i, st := range steps {
+				d, err := s.AllowN(ctx, "caller", limit, st.n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Redis's clock runs during the test: a refusal's wait
+				// is shorter by at most the time the steps took.
+				elapsed := time.Since(start)
+				if d.Allowed != st.allowed || d.Remaining != st.remaining ||
+					d.RetryAfter > st.retryAfter+time.Microsecond || d.RetryAfter < st.retryAfter-elapsed {
+					t.Fatalf("step %d (%d events): %+v, want allowed %v, %d remaining, retry after %s", i+1, st.n, d, st.allowed, st.remaining, st.retryAfter)
+				}
+			}
+		})
+	}
+}
+
 func TestAllowIsApartFromReservations(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range backends {
@@ -642,6 +682,14 @@ func TestInvalidArguments(t *testing.T) {
 			return err
 		}},
 		{"allow period 0", func(s store.Store) error { _, err := s.Allow(ctx, "k", store.Limit{Count: 1}); return err }},
+		{"allow 0 events", func(s store.Store) error {
+			_, err := s.AllowN(ctx, "k", store.Limit{Count: 5, Period: time.Hour}, 0)
+			return err
+		}},
+		{"allow more events than the count", func(s store.Store) error {
+			_, err := s.AllowN(ctx, "k", store.Limit{Count: 5, Period: time.Hour}, 6)
+			return err
+		}},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {

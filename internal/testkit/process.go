@@ -203,3 +203,23 @@ func (p *Process) Log() string {
 	}
 	return string(b)
 }
+
+// WaitLog waits until the process has logged a line that contains every
+// one of parts, and returns it; the test fails if none comes within a
+// minute. The child writes its log to a file, which is read again every
+// few milliseconds.
+func (p *Process) WaitLog(t testing.TB, parts ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		for line := range strings.Lines(p.Log()) {
+			if containsAll(line, parts) {
+				return line
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Caddy process logged no line with %q", parts)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

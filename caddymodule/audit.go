@@ -1,0 +1,332 @@
+package caddymodule
+
+import (
+	"net"
+	"net/http"
+	"time"
+	"unicode"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
+)
+
+// The audit trail: one line per request the edge terminates (and per
+// near miss), written at info level by the logger http.handlers.ucwa.audit
+// once the request is answered, so that Caddy's `log` can route it to a
+// file of its own (`include http.handlers.ucwa.audit`) and keep it out of
+// the default log (`exclude http.handlers.ucwa.audit`). Its fields:
+//
+//   - operation: the operation's rel ("startPhoneAudio"; "(near miss)")
+//   - application: the application id of the path
+//   - caller: sub, oid, tid and client_id of the verified token (absent
+//     without one)
+//   - remote_ip, client_ip: the connection's address and the client's
+//     (Caddy's trusted_proxies)
+//   - destinations: each destination of the request (of each part of a
+//     batch), masked (+1425555****, sip:****@contoso.com), with its
+//     property, part (in a batch), kind, region, type, and the decision
+//     and rule of the destination policy
+//   - decision, rule: the destination policy's decision on the request
+//     (the first destination it refused or would refuse, else allowed)
+//   - refused_by: the guard that refused the request:
+//     "destinations:<rule>" ("destinations:deny_types"), "limit:<name>"
+//   - error: the UCWA code and subcode of an answer the edge gave itself
+//   - idempotency: what idempotency did (reserved, replayed, conflict,
+//     unprotected, store_error), when it is on
+//   - pool: the pool that took the request
+//   - status, duration (seconds)
+//   - operation_id: the request's operationId, any run of more than four
+//     digits masked, so that it cannot carry a number into the trail
+//
+// Tokens, full numbers and other property values never appear.
+
+// auditLoggerName is the audit trail's logger, below the handler's own.
+const auditLoggerName = "audit"
+
+// auditMessage is the message of every audit line.
+const auditMessage = "guarded request"
+
+// nearMissOperation is the operation of a near miss in the audit trail.
+const nearMissOperation = "(near miss)"
+
+// auditing reports whether an audit line would be written at all: the
+// audit logger's level. A log that excludes it by name still costs the
+// line's status recorder, and no more.
+func (h *Handler) auditing() bool {
+	return h.audit != nil && h.audit.Core().Enabled(zapcore.InfoLevel)
+}
+
+// startAudit sets in up to be audited, and returns the ResponseWriter
+// that records the status for it (one allocation, which idempotency
+// shares: see intake.recorder).
+func (in *intake) startAudit(w http.ResponseWriter) http.ResponseWriter {
+	in.audit = true
+	in.started = time.Now()
+	in.rec = &answerRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	return in.rec
+}
+
+// recorder returns the recorder of the request's answer that keeps the
+// answer's body too, for idempotency: the audit's, when there is one.
+func (in *intake) recorder(w http.ResponseWriter) *answerRecorder {
+	if in.rec == nil {
+		in.rec = &answerRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	}
+	in.rec.keepBody = true
+	return in.rec
+}
+
+// auditRecord is what an audit line is written from: its fields, and
+// what its caller and destinations marshal from. It is the line's one
+// allocation: the marshalers zap takes are views of it, pointers that an
+// interface holds without allocating.
+type auditRecord struct {
+	fields [maxAuditFields]zap.Field
+	caller auditCaller
+	// The destinations: of the request alone (single), or of a batch's
+	// parts; judged again by policy as they are written.
+	single *ucwa.Cleaned
+	parts  []cleanedPart
+	policy *ucwa.Policy
+	// The destination being written.
+	cur     *ucwa.PropertyDestination
+	curPart int
+	curOp   *ucwa.Operation
+}
+
+// maxAuditFields is the most fields an audit line has.
+const maxAuditFields = 16
+
+// writeAudit writes the audit line of an answered request.
+func (h *Handler) writeAudit(in *intake) {
+	c := h.audit.Check(zap.InfoLevel, auditMessage)
+	if c == nil {
+		return
+	}
+	r := in.r
+	rec := &auditRecord{single: in.cleaned, parts: in.parts}
+	if h.destinations != nil {
+		rec.policy = h.destinations.policy
+	}
+	fields := append(rec.fields[:0], zap.String("operation", in.op.Rel),
+		zap.String("application", ucwa.ApplicationID(r.URL.Path)))
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if rec.caller = callerOf(repl); rec.caller != (auditCaller{}) {
+		fields = append(fields, zap.Object("caller", (*auditCallerView)(rec)))
+	}
+	fields = appendRemote(fields, r)
+	if rec.count() > 0 {
+		fields = append(fields, zap.Array("destinations", (*auditDestinations)(rec)))
+	}
+	if in.policy.Verdict != ucwa.VerdictNone {
+		fields = append(fields, zap.String("decision", in.policy.Verdict.String()), zap.String("rule", in.policy.Rule.String()))
+	}
+	if in.refusedBy != "" {
+		fields = append(fields, zap.String("refused_by", in.refusedBy))
+	}
+	status := 0
+	if in.rec != nil {
+		status = in.rec.status
+	}
+	switch {
+	case in.failure != nil:
+		fields = append(fields, zap.String("error", errorCode(in.failure)))
+	case in.unauthorized:
+		fields = append(fields, zap.String("error", ucwa.Code(status)))
+	}
+	if in.idempotency > 0 {
+		fields = append(fields, zap.String("idempotency", idempotencyResultNames[in.idempotency-1]))
+	}
+	if repl != nil {
+		if pool, _ := repl.GetString("http.ucwa.pool"); pool != "" {
+			fields = append(fields, zap.String("pool", pool))
+		}
+	}
+	fields = append(fields, zap.Int("status", status), zap.Float64("duration", time.Since(in.started).Seconds()))
+	if in.cleaned != nil {
+		if id, _ := in.cleaned.Value("operationId"); id != "" {
+			fields = append(fields, zap.String("operation_id", maskDigitRuns(id)))
+		}
+	}
+	c.Write(fields...)
+}
+
+// auditNearMiss writes the audit line of a near miss, answered 404.
+func (h *Handler) auditNearMiss(r *http.Request, started time.Time) {
+	c := h.audit.Check(zap.InfoLevel, auditMessage)
+	if c == nil {
+		return
+	}
+	var buf [6]zap.Field
+	fields := append(buf[:0], zap.String("operation", nearMissOperation))
+	fields = appendRemote(fields, r)
+	fields = append(fields, zap.String("error", errorCode(errNearMiss)), zap.Int("status", errNearMiss.Status),
+		zap.Float64("duration", time.Since(started).Seconds()))
+	c.Write(fields...)
+}
+
+// appendRemote appends the connection's address and the client's.
+func appendRemote(fields []zap.Field, r *http.Request) []zap.Field {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	fields = append(fields, zap.String("remote_ip", host))
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != host {
+		fields = append(fields, zap.String("client_ip", ip))
+	}
+	return fields
+}
+
+// errorCode is "code/subcode" of a UCWA error ("Forbidden/DialoutNotAllowed").
+func errorCode(e *ucwa.Error) string {
+	if e.Subcode == "" {
+		return e.Code()
+	}
+	return e.Code() + "/" + e.Subcode
+}
+
+// auditCaller is the verified caller of a request, from the placeholders
+// the token's grant published.
+type auditCaller struct {
+	sub, oid, tid, clientID string
+}
+
+func callerOf(repl *caddy.Replacer) auditCaller {
+	var c auditCaller
+	if repl == nil {
+		return c
+	}
+	c.sub, _ = repl.GetString("http.ucwa.sub")
+	c.oid, _ = repl.GetString("http.ucwa.oid")
+	c.tid, _ = repl.GetString("http.ucwa.tid")
+	c.clientID, _ = repl.GetString("http.ucwa.client_id")
+	return c
+}
+
+// auditCallerView writes a record's caller.
+type auditCallerView auditRecord
+
+// MarshalLogObject writes the caller's non-empty claims.
+func (v *auditCallerView) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	c := &v.caller
+	for _, kv := range [...][2]string{{"sub", c.sub}, {"oid", c.oid}, {"tid", c.tid}, {"client_id", c.clientID}} {
+		if kv[1] != "" {
+			enc.AddString(kv[0], kv[1])
+		}
+	}
+	return nil
+}
+
+// each calls f with each cleaned request of the record and its part.
+func (rec *auditRecord) each(f func(part int, cl *ucwa.Cleaned)) {
+	if rec.single != nil {
+		f(0, rec.single)
+	}
+	for _, p := range rec.parts {
+		f(p.index, p.cleaned)
+	}
+}
+
+// count is how many destinations the record has.
+func (rec *auditRecord) count() int {
+	n := 0
+	if rec.single != nil {
+		n += len(rec.single.Destinations())
+	}
+	for _, p := range rec.parts {
+		n += len(p.cleaned.Destinations())
+	}
+	return n
+}
+
+// auditDestinations writes a record's destinations, each judged again by
+// the policy (deterministic, and cheaper than keeping each decision).
+type auditDestinations auditRecord
+
+// MarshalLogArray writes each destination, masked.
+func (v *auditDestinations) MarshalLogArray(enc zapcore.ArrayEncoder) error {
+	rec := (*auditRecord)(v)
+	var err error
+	rec.each(func(part int, cl *ucwa.Cleaned) {
+		dests := cl.Destinations()
+		for i := range dests {
+			if err != nil {
+				return
+			}
+			rec.cur, rec.curPart, rec.curOp = &dests[i], part, cl.Operation
+			err = enc.AppendObject((*auditDestination)(rec))
+		}
+	})
+	return err
+}
+
+// auditDestination writes a record's current destination.
+type auditDestination auditRecord
+
+func (v *auditDestination) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	d := v.cur
+	enc.AddString("property", d.Property)
+	if v.curPart > 0 {
+		enc.AddInt("part", v.curPart)
+	}
+	enc.AddString("kind", d.Kind.String())
+	enc.AddString("destination", d.Masked())
+	if d.IsNumber() {
+		if d.Number.Region != "" {
+			enc.AddString("region", d.Number.Region)
+		}
+		enc.AddString("type", d.Number.Type.String())
+		if d.Number.Emergency {
+			enc.AddBool("emergency", true)
+		}
+	}
+	if v.policy != nil {
+		dec := v.policy.Judge(v.curOp, d)
+		enc.AddString("decision", dec.Verdict.String())
+		enc.AddString("rule", dec.Rule.String())
+	}
+	return nil
+}
+
+// maskDigitRuns returns s with every run of more than four digits (any
+// Unicode decimal digit, as numbers are read) replaced by as many '*': a
+// client's string (an operationId) is logged, and a phone number in it is
+// not. s is returned as it is when it has no such run.
+func maskDigitRuns(s string) string {
+	run := 0
+	for _, c := range s {
+		if !unicode.IsDigit(c) {
+			run = 0
+			continue
+		}
+		if run++; run > maxShownDigitRun {
+			return maskRuns(s)
+		}
+	}
+	return s
+}
+
+// maxShownDigitRun is the longest run of digits maskDigitRuns shows.
+const maxShownDigitRun = 4
+
+func maskRuns(s string) string {
+	rs := []rune(s)
+	for i := 0; i < len(rs); {
+		j := i
+		for j < len(rs) && unicode.IsDigit(rs[j]) {
+			j++
+		}
+		if j-i > maxShownDigitRun {
+			for k := i; k < j; k++ {
+				rs[k] = '*'
+			}
+		}
+		i = max(j, i+1)
+	}
+	return string(rs)
+}

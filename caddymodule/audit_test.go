@@ -1,0 +1,192 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestAuditTrail: with the README's logging (the audit trail in a file of
+// its own, out of the default log), every terminated request gets one
+// line, whoever answered it (the edge refusing it at any step, the
+// destination policy or a velocity limit refusing it, the pool,
+// idempotency replaying an answer), and a near miss too; a request the
+// edge passes gets none. No full number and no token is in the file.
+func TestAuditTrail(t *testing.T) {
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+	auditFile := filepath.Join(t.TempDir(), "ucwa-audit.log")
+	pool := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
+	log default {
+		exclude http.handlers.ucwa.audit
+	}
+	log ucwa_audit {
+		include http.handlers.ucwa.audit
+		output file %s {
+			roll_size 100MiB
+			roll_keep 30
+			roll_keep_for 2160h
+		}
+		format json
+	}
+}
+:EDGE_PORT {
+	ucwa {
+		jwt {
+			algorithms HS256
+			hmac_secret {env.UCWA_TEST_JWT_SECRET}
+			issuer https://issuer.example/
+			audience api://ucwa
+		}
+		default_region US
+		idempotency
+		limit calls 1 per 1h
+		destinations
+		primary %s
+	}
+	reverse_proxy %s
+}`, auditFile, pool.Addr(), pool.Addr()))
+	auth := callerBearer(t)
+	readAudit := func() string {
+		b, err := os.ReadFile(auditFile)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	type want struct {
+		operation, error, operationID, idempotency, refusedBy string
+		status, dests                                         int
+		caller                                                bool
+	}
+	for _, tc := range []struct {
+		name string
+		req  testkit.Request
+		want *want // nil: no audit line
+	}{
+		{name: "no token", req: testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234"}`},
+			want: &want{operation: "startPhoneAudio", status: 401, error: "Unauthorized"}},
+		{name: "a token without the operation's scopes",
+			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234"}`, Header: http.Header{"Authorization": {bearerFor(t, "Contacts.ReadWrite")}}},
+			want: &want{operation: "startPhoneAudio", status: 403, error: "Forbidden"}},
+		{name: "a number that does not normalize",
+			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+1425555123 garbage"}`, Header: http.Header{"Authorization": {auth}}},
+			want: &want{operation: "startPhoneAudio", status: 400, error: "BadRequest/NormalizationFailed", caller: true}},
+		{name: "a body that does not parse",
+			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234"`, Header: http.Header{"Authorization": {auth}}},
+			want: &want{operation: "startPhoneAudio", status: 400, error: "BadRequest/DeserializationFailure", caller: true}},
+		{name: "a premium number, refused by the default policy",
+			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+19005551234","operationId":"a-19005551234"}`, Header: http.Header{"Authorization": {auth}}},
+			want: &want{operation: "startPhoneAudio", status: 403, error: "Forbidden/DialoutNotAllowed", operationID: "a-***********", refusedBy: "destinations:deny_types", dests: 1, caller: true}},
+		{name: "delivered",
+			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234","operationId":"call-1"}`, Header: http.Header{"Authorization": {auth}}},
+			want: &want{operation: "startPhoneAudio", status: 201, operationID: "call-1", idempotency: "reserved", dests: 1, caller: true}},
+		{name: "replayed by idempotency",
+			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234","operationId":"call-1"}`, Header: http.Header{"Authorization": {auth}}},
+			want: &want{operation: "startPhoneAudio", status: 201, operationID: "call-1", idempotency: "replayed", dests: 1, caller: true}},
+		{name: "over the velocity limit",
+			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234","operationId":"call-2"}`, Header: http.Header{"Authorization": {auth}}},
+			want: &want{operation: "startPhoneAudio", status: 429, error: "TooManyRequests/LimitExceeded", operationID: "call-2", idempotency: "reserved", refusedBy: "limit:calls", dests: 1, caller: true}},
+		{name: "a near miss", req: testkit.Request{URL: startOpsPath + "/4255551234", ContentType: "application/json", Body: `{"to":"+14255551234"}`},
+			want: &want{operation: "(near miss)", status: 404, error: "NotFound"}},
+		{name: "passed on", req: testkit.Request{Method: "GET", URL: opsApp + "/communication"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := len(auditLines(t, readAudit()))
+			before := len(pool.Received())
+			resp := e.send(tc.req)
+			if tc.want == nil {
+				if resp.Status != http.StatusCreated || len(pool.Received()) != before+1 {
+					t.Fatalf("status %d, want 201 from the pool", resp.Status)
+				}
+				// The next request's line is the next line: this one wrote none.
+				return
+			}
+			if resp.Status != tc.want.status {
+				t.Fatalf("status %d (%s), want %d", resp.Status, resp.Body, tc.want.status)
+			}
+			var got []auditLine
+			testkit.Eventually(t, "the audit line", func() bool {
+				got = auditLines(t, readAudit())
+				return len(got) > lines
+			})
+			if len(got) != lines+1 {
+				t.Fatalf("%d audit lines, want %d", len(got), lines+1)
+			}
+			a := got[lines]
+			w := tc.want
+			if a.Msg != "guarded request" || a.Operation != w.operation || a.Status != w.status || a.Error != w.error ||
+				a.OperationID != w.operationID || a.Idempotency != w.idempotency || a.RefusedBy != w.refusedBy || len(a.Destinations) != w.dests || a.RemoteIP != "127.0.0.1" || a.Duration == nil {
+				t.Errorf("audit line %+v, want %+v", a, *w)
+			}
+			if hasCaller := a.Caller.Sub == callerSub && a.Caller.TID == callerTID; hasCaller != w.caller {
+				t.Errorf("audit line's caller %+v, want one: %v", a.Caller, w.caller)
+			}
+			if wantPool := w.status == http.StatusCreated && w.idempotency == "reserved"; (a.Pool == "primary") != wantPool {
+				t.Errorf("audit line's pool %q, want primary: %v", a.Pool, wantPool)
+			}
+		})
+	}
+	trail := readAudit()
+	for _, secret := range []string{"9005551234", "4255551234", strings.TrimPrefix(auth, "Bearer ")} {
+		if strings.Contains(trail, secret) {
+			t.Errorf("the audit trail holds %s", secret)
+		}
+	}
+	if strings.Contains(e.Logs().String(), "http.handlers.ucwa.audit") {
+		t.Errorf("the default log holds audit lines")
+	}
+}
+
+// TestMaskDigitRuns: an operationId keeps what cannot be a number.
+func TestMaskDigitRuns(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"call-1", "call-1"},
+		{"3f2504e0-4f89-11d3-9a0c-0305e82c3301", "3f2504e0-4f89-11d3-9a0c-0305e82c3301"},
+		{"1234", "1234"},
+		{"12345", "*****"},
+		{"op+19005551234x", "op+***********x"},
+		{"a1234b56789", "a1234b*****"},
+		{"١٢٣٤٥٦", "******"},   // Arabic-Indic digits read as a number too
+		{"１９００５５５", "*******"}, // fullwidth
+		{"é12345é", "é*****é"},
+	} {
+		if got := maskDigitRuns(tc.in); got != tc.want {
+			t.Errorf("maskDigitRuns(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// FuzzMaskDigitRuns: what maskDigitRuns gives holds no run of more than
+// four digits, and differs from its input only in digits turned to '*'.
+func FuzzMaskDigitRuns(f *testing.F) {
+	for _, s := range []string{"call-1", "+19005551234", "١٢٣٤٥٦", "a\xff12345"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := maskDigitRuns(s)
+		in, out := []rune(s), []rune(got)
+		if len(in) != len(out) {
+			t.Fatalf("%q -> %q: %d runes, want %d", s, got, len(out), len(in))
+		}
+		run := 0
+		for i, c := range out {
+			if c != in[i] && (c != '*' || !unicode.IsDigit(in[i])) {
+				t.Fatalf("%q -> %q: rune %d changed to %q", s, got, i, c)
+			}
+			if run = run + 1; !unicode.IsDigit(c) {
+				run = 0
+			}
+			if run > maxShownDigitRun {
+				t.Fatalf("%q -> %q shows a run of %d digits", s, got, run)
+			}
+		}
+	})
+}

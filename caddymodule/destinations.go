@@ -1,0 +1,173 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/directive"
+	"github.com/ucwa-edge/caddy-ucwa/internal/metrics"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
+)
+
+// destinations is the provisioned destination policy.
+type destinations struct {
+	policy *ucwa.Policy
+	// counts[verdict][rule] is caddy_ucwa_destinations_total of that
+	// pair; nil for a pair the policy never gives.
+	counts [4][ucwa.RuleInvalid + 1]prometheus.Counter
+}
+
+// provisionDestinations compiles the destination policy and registers
+// its metric. The emergency numbers of the policy go to the number
+// reader (see provisionNumbers), not here.
+func (h *Handler) provisionDestinations(ctx caddy.Context) error {
+	c := h.Destinations
+	if c == nil {
+		return nil
+	}
+	policy, err := ucwa.NewPolicy(*c)
+	if err != nil {
+		return fmt.Errorf("destinations: %w", err)
+	}
+	vec, err := metrics.Register(registerer(ctx), prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "ucwa", Name: "destinations_total",
+		Help: "Destinations of guarded UCWA requests judged by the destination policy, by decision (allowed, refused, would_refuse) and the rule that made it.",
+	}, []string{"decision", "rule"}))
+	if err != nil {
+		return err
+	}
+	d := &destinations{policy: policy}
+	refusal := ucwa.VerdictRefused
+	if policy.Report() {
+		refusal = ucwa.VerdictWouldRefuse
+	}
+	// The series of every decision this policy can give, made once, so
+	// that they show from the start and judging costs no label lookup.
+	for rule := ucwa.RuleEmergency; rule <= ucwa.RuleInvalid; rule++ {
+		verdict := refusal
+		switch rule {
+		case ucwa.RuleEmergency, ucwa.RuleNotDialled, ucwa.RuleAllow, ucwa.RuleDefault:
+			verdict = ucwa.VerdictAllowed
+		}
+		d.counts[verdict][rule] = vec.WithLabelValues(verdict.String(), rule.String())
+	}
+	h.destinations = d
+	return nil
+}
+
+// emergencyNumbers is the emergency list of the number reader: the
+// policy's, or nil for the default region's.
+func (h *Handler) emergencyNumbers() []string {
+	if h.Destinations == nil {
+		return nil
+	}
+	return h.Destinations.EmergencyNumbers()
+}
+
+// judge judges every destination of a cleaned request (a batch's part
+// part, 0 for a request alone) by the destination policy, counts each
+// decision, and returns the refusal of the first it refuses. In report
+// mode it refuses none, and logs each it would refuse. It records the
+// request's decision in in for the audit trail. It allocates nothing
+// while every destination is allowed.
+func (h *Handler) judge(in *intake, cl *ucwa.Cleaned, part int) *ucwa.Error {
+	d := h.destinations
+	if d == nil {
+		return nil
+	}
+	var refusal *ucwa.Error
+	dests := cl.Destinations()
+	for i := range dests {
+		dest := &dests[i]
+		dec := d.policy.Judge(cl.Operation, dest)
+		if c := d.counts[dec.Verdict&3][min(dec.Rule, ucwa.RuleInvalid)]; c != nil {
+			c.Inc()
+		}
+		if dec.Verdict == ucwa.VerdictAllowed {
+			if in.policy.Verdict == ucwa.VerdictNone {
+				in.policy = dec
+			}
+			continue
+		}
+		if in.policy.Verdict != ucwa.VerdictRefused && in.policy.Verdict != ucwa.VerdictWouldRefuse {
+			in.policy = dec
+		}
+		if dec.Verdict == ucwa.VerdictWouldRefuse {
+			h.logWouldRefuse(in.r, cl.Operation.Rel, dest, dec, part)
+			continue
+		}
+		if refusal == nil {
+			refusal = ucwa.RefusalError(dest, dec)
+			in.refusedBy = refusedByRule[min(dec.Rule, ucwa.RuleInvalid)]
+		}
+	}
+	return refusal
+}
+
+// refusedByRule names the destination policy and a rule as what refused
+// a request, in the audit trail: "destinations:deny".
+var refusedByRule = func() (names [ucwa.RuleInvalid + 1]string) {
+	for r := range names {
+		names[r] = "destinations:" + ucwa.Rule(r).String()
+	}
+	return names
+}()
+
+// logWouldRefuse logs, at info level, a destination that report mode
+// delivers and enforce mode would refuse: masked, with its property and
+// the rule.
+func (h *Handler) logWouldRefuse(r *http.Request, rel string, d *ucwa.PropertyDestination, dec ucwa.Decision, part int) {
+	c := h.logger.Check(zap.InfoLevel, "destination policy would refuse this destination (report mode): delivered")
+	if c == nil {
+		return
+	}
+	fields := []zap.Field{zap.String("operation", rel), zap.String("property", d.Property),
+		zap.String("rule", dec.Rule.String()), zap.String("destination", d.Masked()),
+		zap.String("remote_ip", remoteIP(r))}
+	if part > 0 {
+		fields = append(fields, zap.Int("part", part))
+	}
+	c.Write(fields...)
+}
+
+// unmarshalDestinations parses the destinations block; d is on
+// `destinations`. A bare `destinations` is the default policy.
+func unmarshalDestinations(d *caddyfile.Dispenser) (*ucwa.DestinationPolicy, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	c := new(ucwa.DestinationPolicy)
+	err := directive.Block(d, d.Nesting(), "destinations", nil, func(option string) error {
+		var err error
+		switch option {
+		case "mode":
+			err = directive.OneArg(d, &c.Mode)
+		case "allow_regions":
+			c.AllowRegions, err = directive.Args(d)
+		case "deny_regions":
+			c.DenyRegions, err = directive.Args(d)
+		case "deny_types":
+			c.DenyTypes, err = directive.Args(d)
+		case "allow":
+			c.Allow, err = directive.Args(d)
+		case "deny":
+			c.Deny, err = directive.Args(d)
+		case "sip_domains":
+			c.SIPDomains, err = directive.Args(d)
+		case "emergency":
+			c.Emergency, err = directive.Args(d)
+		default:
+			return d.Errf("destinations: unrecognized option %q", option)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}

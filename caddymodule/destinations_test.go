@@ -1,0 +1,404 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// guardEdge is an edge with a destination policy in front of a recording
+// pool, its admin endpoint on for /metrics.
+type guardEdge struct {
+	edge
+	pool *testkit.Pool
+}
+
+// startGuardEdge runs an edge with the given ucwa options (a
+// destinations block) and default_region US, delivering to a recording
+// pool, logging at INFO.
+func startGuardEdge(t *testing.T, options string) guardEdge {
+	t.Helper()
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+	pool := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		jwt {
+			algorithms HS256
+			hmac_secret {env.UCWA_TEST_JWT_SECRET}
+			issuer https://issuer.example/
+			audience api://ucwa
+		}
+		default_region US
+		%s
+		primary %s
+	}
+}`, options, pool.Addr()), testkit.WithAdmin())
+	return guardEdge{e, pool}
+}
+
+// The caller of the tests' tokens.
+const (
+	callerSub, callerOID, callerTID, callerApp = "sub-guard", "oid-guard", "tid-guard", "app-guard"
+)
+
+// callerBearer is the Authorization of a valid token of the test caller
+// granting every UCWA scope.
+func callerBearer(t testing.TB) string {
+	t.Helper()
+	return "Bearer " + testkit.Mint(t, jwt.SigningMethodHS256, testkit.Keys(t).HMAC, "",
+		testkit.Claims(time.Now(), jwt.MapClaims{"scp": strings.Join(allScopes, " "), "sub": callerSub,
+			"oid": callerOID, "tid": callerTID, "appid": callerApp}))
+}
+
+// auditLine is a line of the audit trail as the tests read it.
+type auditLine struct {
+	Logger      string `json:"logger"`
+	Msg         string `json:"msg"`
+	Operation   string `json:"operation"`
+	Application string `json:"application"`
+	Caller      struct {
+		Sub      string `json:"sub"`
+		OID      string `json:"oid"`
+		TID      string `json:"tid"`
+		ClientID string `json:"client_id"`
+	} `json:"caller"`
+	RemoteIP     string          `json:"remote_ip"`
+	Destinations []auditDestJSON `json:"destinations"`
+	Decision     string          `json:"decision"`
+	Rule         string          `json:"rule"`
+	RefusedBy    string          `json:"refused_by"`
+	Error        string          `json:"error"`
+	Pool         string          `json:"pool"`
+	Status       int             `json:"status"`
+	Duration     *float64        `json:"duration"`
+	OperationID  string          `json:"operation_id"`
+	Idempotency  string          `json:"idempotency"`
+}
+
+type auditDestJSON struct {
+	Property    string `json:"property"`
+	Part        int    `json:"part"`
+	Kind        string `json:"kind"`
+	Destination string `json:"destination"`
+	Region      string `json:"region"`
+	Type        string `json:"type"`
+	Emergency   bool   `json:"emergency"`
+	Decision    string `json:"decision"`
+	Rule        string `json:"rule"`
+}
+
+// auditLines are the audit trail's lines in a log, each parsed as JSON.
+func auditLines(t testing.TB, log string) []auditLine {
+	t.Helper()
+	var lines []auditLine
+	for line := range strings.Lines(log) {
+		if !strings.Contains(line, `"http.handlers.ucwa.audit"`) {
+			continue
+		}
+		var a auditLine
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			t.Fatalf("an audit line is not JSON: %v: %s", err, line)
+		}
+		if a.Logger != "http.handlers.ucwa.audit" {
+			continue
+		}
+		lines = append(lines, a)
+	}
+	return lines
+}
+
+// nextAudit waits for the audit line after the first n and returns it.
+func (e guardEdge) nextAudit(t testing.TB, n int) auditLine {
+	t.Helper()
+	var lines []auditLine
+	testkit.Eventually(t, "an audit line", func() bool {
+		lines = auditLines(t, e.Logs().String())
+		return len(lines) > n
+	})
+	if len(lines) != n+1 {
+		t.Fatalf("%d audit lines after %d, want one more", len(lines), n)
+	}
+	return lines[n]
+}
+
+const (
+	immediateForwardPath = opsApp + "/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact"
+	addPhoneAudioPath    = opsApp + "/communication/conversations/eee0/phoneAudio/addPhoneAudio"
+	startOpsPath         = opsApp + "/communication/startPhoneAudio"
+	emergencyPath        = opsApp + "/communication/startEmergencyCall"
+)
+
+// guardCase is a request and what the edge must do with it.
+type guardCase struct {
+	name string
+	path string
+	body string // JSON, or a batch when batch is set
+	// batch: body holds the parts of a batch (see batchBody).
+	batch bool
+	// status: 201 (delivered) or 403 (DialoutNotAllowed).
+	status int
+	// refused: the property and rule the 403 names.
+	property, rule string
+	// delivered: what the pool gets, in place of body.
+	delivered string
+	// audit: the line's operation, decision, rule, and its destinations'
+	// properties, masked forms, regions and types.
+	operation, decision, auditRule string
+	dests                          []auditDestJSON
+}
+
+// run sends each case and checks the answer, the pool, the audit line
+// and that no full number is in the log.
+func (e guardEdge) run(t *testing.T, auth string, cases []guardCase, secrets []string) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			audits := len(auditLines(t, e.Logs().String()))
+			req := testkit.Request{URL: tc.path, ContentType: "application/json", Body: tc.body, Header: http.Header{"Authorization": {auth}}}
+			if tc.batch {
+				req.URL, req.ContentType = opsApp+"/batch", batchType
+			}
+			resp := e.send(req)
+			if resp.Status != tc.status {
+				t.Fatalf("status %d (%s), want %d", resp.Status, resp.Body, tc.status)
+			}
+			got := e.pool.Received()[before:]
+			switch tc.status {
+			case http.StatusForbidden:
+				if len(got) != 0 {
+					t.Fatalf("the pool got %d requests, want none", len(got))
+				}
+				assertUCWAError(t, resp, "Forbidden", "DialoutNotAllowed", []string{tc.property}, false)
+				msg := ucwaError(t, resp.Body).Message
+				if !strings.Contains(msg, tc.property+" is refused by the destination policy ("+tc.rule+":") {
+					t.Errorf("message %q names not %s and %s", msg, tc.property, tc.rule)
+				}
+				if tc.batch && !strings.HasPrefix(msg, "Batch part ") {
+					t.Errorf("message %q names no batch part", msg)
+				}
+			default:
+				want := cmpOr(tc.delivered, tc.body)
+				if len(got) != 1 || got[0].Body != want {
+					t.Fatalf("the pool got %+v, want one request with %s", got, want)
+				}
+			}
+			for _, s := range secrets {
+				if strings.Contains(resp.Body, s) {
+					t.Errorf("the answer holds %s: %s", s, resp.Body)
+				}
+			}
+			a := e.nextAudit(t, audits)
+			if a.Operation != tc.operation || a.Status != tc.status || a.Decision != tc.decision || a.Rule != tc.auditRule {
+				t.Errorf("audit line %+v: want operation %s, status %d, decision %s, rule %s", a, tc.operation, tc.status, tc.decision, tc.auditRule)
+			}
+			if a.Application != "104" || a.Caller.Sub != callerSub || a.Caller.OID != callerOID || a.Caller.TID != callerTID ||
+				a.Caller.ClientID != callerApp || a.RemoteIP != "127.0.0.1" || a.Duration == nil || *a.Duration < 0 {
+				t.Errorf("audit line %+v: application, caller, remote_ip or duration wrong", a)
+			}
+			if tc.status == http.StatusForbidden {
+				if a.RefusedBy != "destinations:"+tc.rule || a.Error != "Forbidden/DialoutNotAllowed" || a.Pool != "" {
+					t.Errorf("audit line %+v: want refused by destinations, %s, no pool", a, tc.rule)
+				}
+			} else if a.RefusedBy != "" || a.Pool != "primary" {
+				t.Errorf("audit line %+v: want no refusal and pool primary", a)
+			}
+			if !slices.Equal(a.Destinations, tc.dests) {
+				t.Errorf("audit destinations\n%+v\nwant\n%+v", a.Destinations, tc.dests)
+			}
+		})
+	}
+	log := e.Logs().String()
+	for _, s := range secrets {
+		if strings.Contains(log, s) {
+			t.Errorf("the log holds %s", s)
+		}
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// startPart is a batch part: a startPhoneAudio of body.
+func startPart(body string) string {
+	return "POST " + startOpsPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + body
+}
+
+// TestDestinationPolicy: every kind of destination (dialled now, the
+// caller's callback number, a number in a SIP URI, a forwarding target,
+// one stored for later, one in a batch part) refused by a deny prefix is answered 403 DialoutNotAllowed
+// and never delivered, and an allowed one is delivered; each gets an
+// audit line with its masked destinations, the decision and the rule,
+// and the metric counts them. No full number is logged.
+func TestDestinationPolicy(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900 +1976
+		}`)
+	auth := callerBearer(t)
+	dest := func(property, kind, masked, region, typ, decision, rule string) auditDestJSON {
+		return auditDestJSON{Property: property, Kind: kind, Destination: masked, Region: region, Type: typ, Decision: decision, Rule: rule}
+	}
+	premium := dest("to", "dialled now", "+1900555****", "US", "premium_rate", "refused", "deny")
+	home := dest("to", "dialled now", "+1425555****", "US", "fixed_line_or_mobile", "allowed", "default")
+	inPart := func(d auditDestJSON) auditDestJSON { d.Part = 1; return d }
+	cases := []guardCase{
+		{name: "startPhoneAudio to a denied number", path: startOpsPath, body: `{"to":"+1 900 555 1234","operationId":"op-1"}`,
+			status: 403, property: "to", rule: "deny", operation: "startPhoneAudio", decision: "refused", auditRule: "deny", dests: []auditDestJSON{premium}},
+		{name: "startPhoneAudio to an allowed number", path: startOpsPath, body: `{"to":"+1 425 555 1234","operationId":"op-2"}`,
+			status: 201, delivered: `{"to":"tel:+14255551234","operationId":"op-2"}`, operation: "startPhoneAudio", decision: "allowed", auditRule: "default", dests: []auditDestJSON{home}},
+		{name: "addPhoneAudio calling back a denied number", path: addPhoneAudioPath, body: `{"to":"sip:john@contoso.com","phoneNumber":"+19005551234"}`,
+			status: 403, property: "phoneNumber", rule: "deny", operation: "addPhoneAudio", decision: "refused", auditRule: "deny",
+			dests: []auditDestJSON{
+				{Property: "phoneNumber", Kind: "dialled now", Destination: "+1900555****", Region: "US", Type: "premium_rate", Decision: "refused", Rule: "deny"},
+				{Property: "to", Kind: "dialled now", Destination: "sip:****@contoso.com", Decision: "allowed", Rule: "default"},
+			}},
+		{name: "addPhoneAudio calling back an allowed number", path: addPhoneAudioPath, body: `{"to":"sip:john@contoso.com","phoneNumber":"+14255551234"}`,
+			status: 201, delivered: `{"to":"sip:john@contoso.com","phoneNumber":"tel:+14255551234"}`, operation: "addPhoneAudio", decision: "allowed", auditRule: "default",
+			dests: []auditDestJSON{
+				{Property: "phoneNumber", Kind: "dialled now", Destination: "+1425555****", Region: "US", Type: "fixed_line_or_mobile", Decision: "allowed", Rule: "default"},
+				{Property: "to", Kind: "dialled now", Destination: "sip:****@contoso.com", Decision: "allowed", Rule: "default"},
+			}},
+		{name: "a denied number in a SIP URI", path: startOpsPath, body: `{"to":"sip:+19005551234@gw;user=phone"}`,
+			status: 403, property: "to", rule: "deny", operation: "startPhoneAudio", decision: "refused", auditRule: "deny",
+			dests: []auditDestJSON{dest("to", "dialled now", "sip:+1900555****@gw", "US", "premium_rate", "refused", "deny")}},
+		{name: "an allowed number in a SIP URI", path: startOpsPath, body: `{"to":"sip:+1-425-555-1234@gw;user=phone"}`,
+			status: 201, delivered: `{"to":"sip:+14255551234@gw;user=phone"}`, operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
+			dests: []auditDestJSON{dest("to", "dialled now", "sip:+1425555****@gw", "US", "fixed_line_or_mobile", "allowed", "default")}},
+		{name: "forwarding to a denied number", path: immediateForwardPath, body: `{"target":"tel:+19005551234"}`,
+			status: 403, property: "target", rule: "deny", operation: "immediateForwardToContact", decision: "refused", auditRule: "deny",
+			dests: []auditDestJSON{dest("target", "forwarding target", "+1900555****", "US", "premium_rate", "refused", "deny")}},
+		{name: "forwarding to an allowed number", path: immediateForwardPath, body: `{"target":"tel:+14255551234"}`,
+			status: 201, operation: "immediateForwardToContact", decision: "allowed", auditRule: "default",
+			dests: []auditDestJSON{dest("target", "forwarding target", "+1425555****", "US", "fixed_line_or_mobile", "allowed", "default")}},
+		{name: "makeMeAvailable storing a denied number", path: opsApp + "/me/makeMeAvailable", body: `{"phoneNumber":"+19005551234"}`,
+			status: 403, property: "phoneNumber", rule: "deny", operation: "makeMeAvailable", decision: "refused", auditRule: "deny",
+			dests: []auditDestJSON{dest("phoneNumber", "stored for later", "+1900555****", "US", "premium_rate", "refused", "deny")}},
+		{name: "makeMeAvailable storing an allowed number", path: opsApp + "/me/makeMeAvailable", body: `{"phoneNumber":"+14255551234"}`,
+			status: 201, delivered: `{"phoneNumber":"tel:+14255551234"}`, operation: "makeMeAvailable", decision: "allowed", auditRule: "default",
+			dests: []auditDestJSON{dest("phoneNumber", "stored for later", "+1425555****", "US", "fixed_line_or_mobile", "allowed", "default")}},
+		{name: "a batch part to a denied number", batch: true, body: batchBody(startPart(`{"to":"+19005551234"}`)),
+			status: 403, property: "to", rule: "deny", operation: "batch", decision: "refused", auditRule: "deny", dests: []auditDestJSON{inPart(premium)}},
+		{name: "a batch part to an allowed number", batch: true, body: batchBody(startPart(`{"to":"+14255551234"}`)),
+			status: 201, delivered: batchBody(startPart(`{"to":"tel:+14255551234"}`)), operation: "batch", decision: "allowed", auditRule: "default",
+			dests: []auditDestJSON{inPart(home)}},
+	}
+	e.run(t, auth, cases, []string{"9005551234", "4255551234"})
+	for sample, want := range map[string]float64{
+		`caddy_ucwa_destinations_total{decision="refused",rule="deny"}`:       6,
+		`caddy_ucwa_destinations_total{decision="allowed",rule="default"}`:    8,
+		`caddy_ucwa_destinations_total{decision="refused",rule="deny_types"}`: 0,
+	} {
+		if got := e.Metric(sample); got != want {
+			t.Errorf("%s = %v, want %v", sample, got, want)
+		}
+	}
+}
+
+// TestDestinationRules: allow_regions, allow before deny_types, report
+// mode, and emergency numbers and calls under a policy that refuses
+// every other number and every SIP domain and a limit of one call (four
+// emergency calls pass it); each with its audit line and metric.
+func TestDestinationRules(t *testing.T) {
+	auth := callerBearer(t)
+	number := func(property, kind, masked, region, typ, decision, rule string) auditDestJSON {
+		return auditDestJSON{Property: property, Kind: kind, Destination: masked, Region: region, Type: typ, Decision: decision, Rule: rule}
+	}
+	to := func(masked, region, typ, decision, rule string) auditDestJSON {
+		return number("to", "dialled now", masked, region, typ, decision, rule)
+	}
+	emergency := func(d auditDestJSON) auditDestJSON { d.Emergency = true; return d }
+	for _, tc := range []struct {
+		name    string
+		policy  string
+		options string // more ucwa options
+		cases   []guardCase
+		secrets []string
+		metrics map[string]float64
+		// logged: a line of the handler's log must hold these.
+		logged []string
+	}{
+		{name: "allow_regions US", policy: "allow_regions US", cases: []guardCase{
+			{name: "a number in GB", path: startOpsPath, body: `{"to":"+44 20 7123 4567"}`, status: 403, property: "to", rule: "allow_regions",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "allow_regions",
+				dests: []auditDestJSON{to("+44207123****", "GB", "fixed_line", "refused", "allow_regions")}},
+			{name: "a number in the US", path: startOpsPath, body: `{"to":"+14255551234"}`, status: 201, delivered: `{"to":"tel:+14255551234"}`,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
+				dests: []auditDestJSON{to("+1425555****", "US", "fixed_line_or_mobile", "allowed", "default")}},
+		}, secrets: []string{"2071234567", "4255551234"}, metrics: map[string]float64{
+			`caddy_ucwa_destinations_total{decision="refused",rule="allow_regions"}`: 1,
+			`caddy_ucwa_destinations_total{decision="allowed",rule="default"}`:       1,
+		}},
+		{name: "allow before deny_types", policy: "allow +1900555", cases: []guardCase{
+			{name: "a premium number of an allow prefix", path: startOpsPath, body: `{"to":"+19005551234"}`, status: 201, delivered: `{"to":"tel:+19005551234"}`,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "allow",
+				dests: []auditDestJSON{to("+1900555****", "US", "premium_rate", "allowed", "allow")}},
+			{name: "a premium number of no allow prefix", path: startOpsPath, body: `{"to":"+19004441234"}`, status: 403, property: "to", rule: "deny_types",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "deny_types",
+				dests: []auditDestJSON{to("+1900444****", "US", "premium_rate", "refused", "deny_types")}},
+		}, secrets: []string{"9005551234", "9004441234"}, metrics: map[string]float64{
+			`caddy_ucwa_destinations_total{decision="allowed",rule="allow"}`:      1,
+			`caddy_ucwa_destinations_total{decision="refused",rule="deny_types"}`: 1,
+		}},
+		{name: "report mode", policy: "mode report\n\t\t\tdeny +1900", cases: []guardCase{
+			{name: "a denied number, delivered", path: startOpsPath, body: `{"to":"+19005551234","operationId":"op-19005551234"}`, status: 201,
+				delivered: `{"to":"tel:+19005551234","operationId":"op-19005551234"}`, operation: "startPhoneAudio", decision: "would_refuse", auditRule: "deny",
+				dests: []auditDestJSON{to("+1900555****", "US", "premium_rate", "would_refuse", "deny")}},
+			{name: "a forwarding target in a batch, delivered", batch: true, status: 201,
+				body:      batchBody("POST " + immediateForwardPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"target":"+19005551234"}`),
+				delivered: batchBody("POST " + immediateForwardPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"target":"tel:+19005551234"}`),
+				operation: "batch", decision: "would_refuse", auditRule: "deny",
+				dests: []auditDestJSON{{Property: "target", Part: 1, Kind: "forwarding target", Destination: "+1900555****", Region: "US", Type: "premium_rate", Decision: "would_refuse", Rule: "deny"}}},
+		}, secrets: []string{"9005551234"}, metrics: map[string]float64{
+			`caddy_ucwa_destinations_total{decision="would_refuse",rule="deny"}`: 2,
+		}, logged: []string{`"destination policy would refuse this destination (report mode): delivered"`, `"operation":"startPhoneAudio"`,
+			`"property":"to"`, `"rule":"deny"`, `"destination":"+1900555****"`}},
+		{name: "emergency under a policy that refuses everything else, and a limit of one call",
+			options: "limit calls 1 per 1h",
+			policy:  "deny +1 +2 +3 +4 +5 +6 +7 +8 +9\n\t\t\tallow_regions KP\n\t\t\tdeny_types fixed_line fixed_line_or_mobile unknown\n\t\t\tsip_domains refused.invalid",
+			cases: []guardCase{
+				{name: "startEmergencyCall to 911", path: emergencyPath, body: `{"to":"911","address":"1 Main St"}`, status: 201, delivered: `{"to":"tel:911","address":"1 Main St"}`,
+					operation: "startEmergencyCall", decision: "allowed", auditRule: "emergency",
+					dests: []auditDestJSON{emergency(to("911", "US", "unknown", "allowed", "emergency"))}},
+				{name: "startEmergencyCall to a SIP address", path: emergencyPath, body: `{"to":"sip:psap@elsewhere.example"}`, status: 201,
+					operation: "startEmergencyCall", decision: "allowed", auditRule: "emergency",
+					dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@elsewhere.example", Decision: "allowed", Rule: "emergency"}}},
+				{name: "startPhoneAudio to 911", path: startOpsPath, body: `{"to":"911"}`, status: 201, delivered: `{"to":"tel:911"}`,
+					operation: "startPhoneAudio", decision: "allowed", auditRule: "emergency",
+					dests: []auditDestJSON{emergency(to("911", "US", "unknown", "allowed", "emergency"))}},
+				{name: "startPhoneAudio to 112 in a batch", batch: true, body: batchBody(startPart(`{"to":"112"}`)), status: 201,
+					delivered: batchBody(startPart(`{"to":"tel:112"}`)), operation: "batch", decision: "allowed", auditRule: "emergency",
+					dests: []auditDestJSON{{Property: "to", Part: 1, Kind: "dialled now", Destination: "112", Region: "US", Type: "unknown", Emergency: true, Decision: "allowed", Rule: "emergency"}}},
+				{name: "startPhoneAudio to another number", path: startOpsPath, body: `{"to":"+14255551234"}`, status: 403, property: "to", rule: "deny",
+					operation: "startPhoneAudio", decision: "refused", auditRule: "deny",
+					dests: []auditDestJSON{to("+1425555****", "US", "fixed_line_or_mobile", "refused", "deny")}},
+			}, secrets: []string{"4255551234"}, metrics: map[string]float64{
+				`caddy_ucwa_destinations_total{decision="allowed",rule="emergency"}`: 4,
+				`caddy_ucwa_destinations_total{decision="refused",rule="deny"}`:      1,
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startGuardEdge(t, "destinations {\n\t\t\t"+tc.policy+"\n\t\t}\n\t\t"+tc.options)
+			e.run(t, auth, tc.cases, tc.secrets)
+			for sample, want := range tc.metrics {
+				if got := e.Metric(sample); got != want {
+					t.Errorf("%s = %v, want %v", sample, got, want)
+				}
+			}
+			if tc.logged != nil {
+				e.Logs().Wait(t, tc.logged...)
+			}
+		})
+	}
+}

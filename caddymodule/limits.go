@@ -1,0 +1,384 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/metrics"
+	"github.com/ucwa-edge/caddy-ucwa/internal/store"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
+)
+
+// LimitConfig is a velocity limit: at most Count requests per Per, for
+// each key (by default each verified caller), counted in the handler's
+// store: per edge with the memory store, across a fleet with Redis.
+//
+// A request counts when it carries a phone number the pool dials now,
+// stores to ring later or forwards calls to (a destination of kind
+// dialled now, stored for later or forwarding target that is a number:
+// a tel: URI, a bare number, or a SIP URI whose user is a number). A
+// request that carries none (a SIP URI of a person, a settings change
+// without a target, a delegator alone) does not. Each part of a batch
+// counts as if it came alone: a batch takes as many events as it has
+// parts that count, all or none, and the batch is refused whole when a
+// limit cannot take them all.
+//
+// Emergency calls are never limited and take nothing from any budget:
+// startEmergencyCall, and a request that dials an emergency number of
+// default_region now (as to or phoneNumber). An emergency number stored
+// or set as a forwarding target does not count either.
+//
+// The limit is a token bucket (GCRA): it holds Count events and one comes
+// back every Per/Count, so a caller idle for Per has the whole Count
+// again, and requests never wait for a window boundary. A request over a
+// limit is answered 429 TooManyRequests / LimitExceeded, with
+// Retry-After in whole seconds (rounded up) until the request would
+// fit, and is not delivered; it takes nothing from that limit. The
+// limits are checked in the order given, after idempotency (a replayed
+// or conflicting repeat counts for nothing) and just before delivery; a
+// limit that allowed a request keeps its event even when a later limit
+// refuses it, or no pool takes it.
+type LimitConfig struct {
+	// The limit's name: letters, digits, '-', '_' and '.', unique among
+	// the handler's limits. It names the limit in the 429's message, in
+	// the metric caddy_ucwa_limited_total{limit} and in the store's
+	// keys: handlers that share a store and a limit name share its
+	// budget (the edges of a fleet on one Redis, or several sites of one
+	// edge). Required.
+	Name string `json:"name"`
+
+	// How many requests a key may make per period; at least 1.
+	// Required.
+	Count int `json:"count"`
+
+	// The period, such as 1h or 24h. Required.
+	Per caddy.Duration `json:"per"`
+
+	// Whose budget a request takes from: a string expanded for each
+	// request by Caddy's replacer, such as {http.ucwa.tid} for one
+	// budget per tenant, or {http.ucwa.tid}/{http.ucwa.client_id}. A
+	// key that expands to "" (jwt off, a web ticket forwarded, a claim
+	// the token lacks) takes from the budget of the client's IP address
+	// ({http.vars.client_ip}) instead. The store holds only the SHA-256
+	// of the expanded key, never the key itself. Default:
+	// "{http.auth.user.id}", the verified caller (the token's sub, else
+	// its oid).
+	Key string `json:"key,omitempty"`
+
+	// Which requests count: "" every request that carries a number (see
+	// above); "international" those with a number outside default_region
+	// (of another region, non-geographic, or of no known region; every
+	// number when there is no default_region); "forwarding" those that
+	// set a number as a forwarding target (immediateForwardToContact,
+	// simultaneousRingToContact, unansweredCallToContact). Default: "".
+	AppliesTo string `json:"applies_to,omitempty"`
+}
+
+// DefaultLimitKey is the key of a LimitConfig without one: the verified
+// caller.
+const DefaultLimitKey = "{http.auth.user.id}"
+
+// limitClass is which requests a limit counts.
+type limitClass uint8
+
+const (
+	classNumbers limitClass = iota
+	classInternational
+	classForwarding
+	numLimitClasses
+)
+
+// limitClassNames are the applies_to values of the classes.
+var limitClassNames = [numLimitClasses]string{"", "international", "forwarding"}
+
+// limit is a provisioned LimitConfig.
+type limit struct {
+	name  string
+	class limitClass
+	limit store.Limit
+	// key is the key template; placeholder is its variable when the
+	// template is exactly one placeholder, read without expanding.
+	key, placeholder string
+	// storePrefix starts the limit's store keys: "limit:<name>:".
+	storePrefix string
+	// refusedBy is the intake's refusedBy when this limit refuses.
+	refusedBy string
+	// The answers to a request over the limit, and to a batch that holds
+	// more counted parts than the limit's Count.
+	tooMany, tooLarge *ucwa.Error
+	limited           prometheus.Counter // caddy_ucwa_limited_total{limit}
+}
+
+// limitUsage is how many events a request brings to each class of limit.
+type limitUsage [numLimitClasses]int
+
+// usageOf is the usage of one cleaned request (see LimitConfig): one
+// event for each class it belongs to, none for an emergency call.
+func (h *Handler) usageOf(cl *ucwa.Cleaned) limitUsage {
+	var u limitUsage
+	if cl.Operation.Emergency {
+		return u
+	}
+	numbers := h.cleaner.Numbers()
+	var counted, international, forwarding bool
+	dests := cl.Destinations()
+	for i := range dests {
+		d := &dests[i]
+		if !d.IsNumber() {
+			continue
+		}
+		switch d.Kind {
+		case ucwa.DialledNow, ucwa.StoredForLater, ucwa.ForwardingTarget:
+		default:
+			continue
+		}
+		if d.Number.Emergency {
+			if d.Kind == ucwa.DialledNow {
+				return limitUsage{}
+			}
+			continue
+		}
+		counted = true
+		forwarding = forwarding || d.Kind == ucwa.ForwardingTarget
+		international = international || numbers.International(&d.Destination)
+	}
+	for c, yes := range [numLimitClasses]bool{counted, international, forwarding} {
+		if yes {
+			u[c] = 1
+		}
+	}
+	return u
+}
+
+// countPart adds a cleaned batch part to the batch's usage, when the
+// handler has limits.
+func (h *Handler) countPart(in *intake, cl *ucwa.Cleaned) {
+	if len(h.limits) > 0 {
+		for c, n := range h.usageOf(cl) {
+			in.usage[c] += n
+		}
+	}
+}
+
+// limitNameOK reports whether a limit's name is letters, digits, '-',
+// '_' and '.': it goes into metric labels, messages and store keys.
+func limitNameOK(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range name {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// provisionLimits checks the limits and registers their metric; the store
+// is set up by provisionStore.
+func (h *Handler) provisionLimits(ctx caddy.Context) error {
+	if len(h.Limits) == 0 {
+		return nil
+	}
+	limited, err := metrics.Register(registerer(ctx), prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "ucwa", Name: "limited_total",
+		Help: "Requests of guarded operations answered 429 because a velocity limit refused them, by limit.",
+	}, []string{"limit"}))
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(h.Limits))
+	h.limits = make([]limit, 0, len(h.Limits))
+	for i, c := range h.Limits {
+		where := "limits[" + strconv.Itoa(i) + "]"
+		if c == nil {
+			return fmt.Errorf("%s: missing", where)
+		}
+		if !limitNameOK(c.Name) {
+			return fmt.Errorf("%s: name must be letters, digits, '-', '_' and '.', and not empty", where)
+		}
+		where = "limit " + c.Name
+		if seen[c.Name] {
+			return fmt.Errorf("%s: name given twice", where)
+		}
+		seen[c.Name] = true
+		if c.Count < 1 {
+			return fmt.Errorf("%s: count must be at least 1: %d", where, c.Count)
+		}
+		if c.Per <= 0 {
+			return fmt.Errorf("%s: per must be a duration above 0: %s", where, time.Duration(c.Per))
+		}
+		l := limit{
+			name:        c.Name,
+			limit:       store.Limit{Count: c.Count, Period: time.Duration(c.Per)},
+			key:         c.Key,
+			storePrefix: "limit:" + c.Name + ":",
+			refusedBy:   "limit:" + c.Name,
+			limited:     limited.WithLabelValues(c.Name),
+		}
+		switch c.AppliesTo {
+		case limitClassNames[classNumbers]:
+			l.class = classNumbers
+		case limitClassNames[classInternational]:
+			l.class = classInternational
+		case limitClassNames[classForwarding]:
+			l.class = classForwarding
+		default:
+			return fmt.Errorf("%s: applies_to %q is neither international nor forwarding", where, c.AppliesTo)
+		}
+		if l.key == "" {
+			l.key = DefaultLimitKey
+		}
+		if v, ok := strings.CutPrefix(l.key, "{"); ok && strings.HasSuffix(v, "}") && !strings.ContainsAny(v[:len(v)-1], "{}") {
+			l.placeholder = v[:len(v)-1]
+		}
+		l.tooMany = ucwa.NewError(http.StatusTooManyRequests, ucwa.SubcodeLimitExceeded,
+			"The limit "+strconv.Quote(c.Name)+" allows no more of these requests now. The request was not delivered; send it again after Retry-After.")
+		l.tooLarge = ucwa.NewError(http.StatusTooManyRequests, ucwa.SubcodeLimitExceeded,
+			"The batch holds more requests that count against the limit "+strconv.Quote(c.Name)+" than it ever allows at once. The batch was not delivered; send its requests in smaller batches.")
+		h.limits = append(h.limits, l)
+	}
+	return nil
+}
+
+// limitKeyVersion starts the hashed part of every limit key, so that a
+// new way of making keys never meets the old one's state.
+const limitKeyVersion = "caddy-ucwa limit 1"
+
+// storeKey is the store key of the request of repl and r under l: the
+// limit's prefix and the SHA-256 of the expanded key (the client's IP
+// when it expands to ""), so that the store holds no caller id, address
+// or other value a key may expand to.
+func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request) string {
+	var v string
+	switch {
+	case repl == nil:
+	case l.placeholder != "":
+		v, _ = repl.GetString(l.placeholder)
+	default:
+		v = repl.ReplaceAll(l.key, "")
+	}
+	if v == "" {
+		v = remoteIP(r)
+	}
+	var buf [128]byte
+	b := append(buf[:0], limitKeyVersion...)
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	b = append(b, v...)
+	sum := sha256.Sum256(b)
+	k := make([]byte, len(l.storePrefix)+base64.RawURLEncoding.EncodedLen(len(sum)))
+	copy(k, l.storePrefix)
+	base64.RawURLEncoding.Encode(k[len(l.storePrefix):], sum[:])
+	return string(k)
+}
+
+// checkLimits takes the accepted request in's events from every limit
+// that counts it, just before it is delivered, and reports whether it may
+// be delivered. When it may not, it has answered: 429 for a request over
+// a limit (naming the limit in in.refusedBy), or 503 when the store fails
+// and on_error is closed. With on_error open a store failure lets the
+// request through, uncounted by that limit.
+func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
+	if len(h.limits) == 0 {
+		return true
+	}
+	u := in.usage
+	if in.cleaned != nil {
+		u = h.usageOf(in.cleaned)
+	}
+	repl, _ := in.r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	s := h.store
+	for i := range h.limits {
+		l := &h.limits[i]
+		n := u[l.class]
+		if n == 0 {
+			continue
+		}
+		if n > l.limit.Count {
+			return h.refuseOverLimit(w, in, l, l.tooLarge, 0)
+		}
+		epoch := s.begin()
+		// The store has timeouts of its own.
+		d, err := s.AllowN(context.Background(), l.storeKey(repl, in.r), l.limit, n)
+		if !s.end(epoch, err) {
+			_ = h.fail(w, in, errStoreUnavailable)
+			return false
+		}
+		if err == nil && !d.Allowed {
+			return h.refuseOverLimit(w, in, l, l.tooMany, d.RetryAfter)
+		}
+	}
+	return true
+}
+
+// refuseOverLimit answers a request that l refuses with e and, when
+// retryAfter is not 0, Retry-After in whole seconds, rounded up. It
+// returns false, for checkLimits.
+func (h *Handler) refuseOverLimit(w http.ResponseWriter, in *intake, l *limit, e *ucwa.Error, retryAfter time.Duration) bool {
+	l.limited.Inc()
+	in.refusedBy = l.refusedBy
+	if retryAfter > 0 {
+		secs := max((retryAfter+time.Second-1)/time.Second, 1)
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(secs), 10))
+	}
+	_ = h.fail(w, in, e)
+	return false
+}
+
+// unmarshalLimit parses `limit <name> <count> per <duration> [key
+// <placeholder>] [international|forwarding]`; d is on `limit`.
+func unmarshalLimit(d *caddyfile.Dispenser) (*LimitConfig, error) {
+	const syntax = "limit: expected `limit <name> <count> per <duration> [key <placeholder>] [international|forwarding]`"
+	var name, count, per, period string
+	if !d.Args(&name, &count, &per, &period) || per != "per" {
+		return nil, d.Err(syntax)
+	}
+	c := &LimitConfig{Name: name}
+	n, err := strconv.Atoi(count)
+	if err != nil {
+		return nil, d.Errf("limit %s: %q is not a whole number", name, count)
+	}
+	c.Count = n
+	dur, err := caddy.ParseDuration(period)
+	if err != nil {
+		return nil, d.Errf("limit %s: %q is not a duration (such as 1h)", name, period)
+	}
+	c.Per = caddy.Duration(dur)
+	var keyGiven bool
+	for d.NextArg() {
+		switch arg := d.Val(); arg {
+		case "key":
+			if keyGiven {
+				return nil, d.Errf("limit %s: key given twice", name)
+			}
+			if !d.NextArg() {
+				return nil, d.Err(syntax)
+			}
+			c.Key, keyGiven = d.Val(), true
+		case limitClassNames[classInternational], limitClassNames[classForwarding]:
+			if c.AppliesTo != "" {
+				return nil, d.Errf("limit %s: give at most one of international and forwarding", name)
+			}
+			c.AppliesTo = arg
+		default:
+			return nil, d.Errf("limit %s: unrecognized argument %q", name, arg)
+		}
+	}
+	if d.NextBlock(d.Nesting()) {
+		return nil, d.Errf("limit %s: takes no block", name)
+	}
+	return c, nil
+}

@@ -1,0 +1,565 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// limitApp is the application of the limit tests' requests.
+const limitApp = "/ucwa/oauth/v1/applications/7"
+
+// limitEdge is an edge with ES256 tokens (default_region US), the given
+// store and subdirectives, delivering to a recording pool.
+type limitEdge struct {
+	edge
+	pool *testkit.Pool
+}
+
+// limitCaddyfile is the config of a limit edge on EDGE_PORT.
+func limitCaddyfile(t *testing.T, pool *testkit.Pool, subdirectives ...string) string {
+	return fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		default_region US
+		%s
+		%s
+		primary %s
+	}
+}`, idemAuth(t), strings.Join(subdirectives, "\n\t\t"), pool.Addr())
+}
+
+func startLimitEdge(t *testing.T, subdirectives ...string) limitEdge {
+	t.Helper()
+	pool := testkit.NewUpstream(t)
+	return limitEdge{startEdge(t, "caddyfile", limitCaddyfile(t, pool, subdirectives...), testkit.WithAdmin()), pool}
+}
+
+// limitStores are the stores the limit tests run on: memory, and Redis
+// on a redis-server started for the test, with a timeout generous enough
+// for a loaded machine.
+var limitStores = []struct {
+	name   string
+	config func(t *testing.T) string
+}{
+	{"memory", func(*testing.T) string { return "store memory" }},
+	{"redis", func(t *testing.T) string {
+		return "store redis " + testkit.StartRedis(t).URL() + " {\n\t\t\ttimeout 5s\n\t\t}"
+	}},
+}
+
+// caller is a verified caller of the limit tests.
+type caller struct{ tid, sub string }
+
+// header is the Authorization of a token of the caller, granting calls
+// and forwarding.
+func (c caller) header(t *testing.T) http.Header {
+	claims := testkit.Claims(time.Now(), jwt.MapClaims{"tid": c.tid, "sub": c.sub, "scp": "Conversations.Initiate User.ReadWrite"})
+	token := testkit.Mint(t, jwt.SigningMethodES256, testkit.Keys(t).EC, "", claims)
+	return http.Header{"Authorization": {"Bearer " + token}}
+}
+
+// Requests of the limit tests: an operation of limitApp with a JSON body.
+func limitRequest(path, body string, header http.Header) testkit.Request {
+	return testkit.Request{URL: limitApp + path, ContentType: "application/json", Body: body, Header: header.Clone()}
+}
+
+func callTo(to string, h http.Header) testkit.Request {
+	return limitRequest("/communication/startPhoneAudio", `{"to":"`+to+`"}`, h)
+}
+
+func emergencyCallTo(to string, h http.Header) testkit.Request {
+	return limitRequest("/communication/startEmergencyCall", `{"to":"`+to+`"}`, h)
+}
+
+func forwardTo(target string, h http.Header) testkit.Request {
+	return limitRequest("/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact", `{"target":"`+target+`"}`, h)
+}
+
+// assertLimited checks that resp is a 429 LimitExceeded naming limit,
+// with a Retry-After of whole seconds in [1, most] (no Retry-After when
+// most is 0).
+func assertLimited(t *testing.T, resp testkit.Response, limit string, most int) {
+	t.Helper()
+	if resp.Status != http.StatusTooManyRequests {
+		t.Fatalf("status %d (%s), want 429", resp.Status, resp.Body)
+	}
+	assertUCWAError(t, resp, "TooManyRequests", "LimitExceeded", nil, false)
+	if e := ucwaError(t, resp.Body); !strings.Contains(e.Message, strconv.Quote(limit)) {
+		t.Errorf("message %q does not name the limit %q", e.Message, limit)
+	}
+	ra := resp.Header.Get("Retry-After")
+	if most == 0 {
+		if ra != "" {
+			t.Errorf("Retry-After %q on a request that can never fit", ra)
+		}
+		return
+	}
+	secs, err := strconv.Atoi(ra)
+	if err != nil || secs < 1 || secs > most {
+		t.Errorf("Retry-After %q, want whole seconds in [1, %d]", ra, most)
+	}
+}
+
+// TestLimit21stCall: with `limit calls 20 per 1h`, the 21st call of a
+// caller in an hour is answered 429 with Retry-After (at most the 180s a
+// token takes to come back) and not delivered, and counted in
+// caddy_ucwa_limited_total; another caller still calls, and a call to a
+// person (a SIP URI, no number) does not count.
+func TestLimit21stCall(t *testing.T) {
+	for _, st := range limitStores {
+		t.Run(st.name, func(t *testing.T) {
+			e := startLimitEdge(t, st.config(t), "limit calls 20 per 1h")
+			alice := caller{"tenant-1", "alice"}.header(t)
+			for i := range 20 {
+				if resp := e.send(callTo("+14255551234", alice)); resp.Status != http.StatusCreated {
+					t.Fatalf("call %d: %d %s", i+1, resp.Status, resp.Body)
+				}
+			}
+			assertLimited(t, e.send(callTo("+14255551234", alice)), "calls", 180)
+			if got := e.pool.Requests.Load(); got != 20 {
+				t.Fatalf("the pool got %d requests, want 20", got)
+			}
+			if got := e.Metric(`caddy_ucwa_limited_total{limit="calls"}`); got != 1 {
+				t.Errorf(`caddy_ucwa_limited_total{limit="calls"} = %v, want 1`, got)
+			}
+			if resp := e.send(callTo("sip:john@contoso.com", alice)); resp.Status != http.StatusCreated {
+				t.Errorf("a call to a person: %d %s", resp.Status, resp.Body)
+			}
+			if resp := e.send(callTo("+14255551234", caller{"tenant-1", "bob"}.header(t))); resp.Status != http.StatusCreated {
+				t.Errorf("another caller: %d %s", resp.Status, resp.Body)
+			}
+			if got := e.pool.Requests.Load(); got != 22 {
+				t.Fatalf("the pool got %d requests, want 22", got)
+			}
+		})
+	}
+}
+
+// TestLimitSequence: one sequence of requests through four limits, a
+// class and a key each, gets the same answers on the memory store and on
+// Redis: international counts only calls outside default_region,
+// forwarding only forwarding targets, the tenant key puts every caller of
+// a tenant in one budget and other tenants in others, and emergency calls
+// pass every limit without taking from any.
+func TestLimitSequence(t *testing.T) {
+	const limits = `limit calls 3 per 1h
+		limit international 1 per 24h international
+		limit forwarding 1 per 24h forwarding
+		limit tenant 4 per 1h key {http.ucwa.tid}`
+	a, b, c, d := caller{"T1", "a"}, caller{"T1", "b"}, caller{"T2", "c"}, caller{"T1", "d"}
+	steps := []struct {
+		what    string
+		who     caller
+		req     func(http.Header) testkit.Request
+		limited string // the limit that refuses it; "" for delivered
+	}{
+		{"a home call", a, func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, ""},
+		{"a call abroad", a, func(h http.Header) testkit.Request { return callTo("+442071234567", h) }, ""},
+		{"a second call abroad", a, func(h http.Header) testkit.Request { return callTo("+33142685300", h) }, "international"},
+		// The call abroad the international limit refused kept its event
+		// in calls, listed before it.
+		{"a fourth call", a, func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, "calls"},
+		{"a's emergency call", a, func(h http.Header) testkit.Request { return emergencyCallTo("911", h) }, ""},
+		{"a's emergency call to a number", a, func(h http.Header) testkit.Request { return emergencyCallTo("+442071234567", h) }, ""},
+		{"a's call-via-work to 911", a, func(h http.Header) testkit.Request { return callTo("911", h) }, ""},
+		{"a forwarding target", b, func(h http.Header) testkit.Request { return forwardTo("+14255550000", h) }, ""},
+		{"a second forwarding target", b, func(h http.Header) testkit.Request { return forwardTo("+14255550001", h) }, "forwarding"},
+		{"forwarding to a person", b, func(h http.Header) testkit.Request { return forwardTo("sip:john@contoso.com", h) }, ""},
+		{"a call to a person", b, func(h http.Header) testkit.Request { return callTo("sip:john@contoso.com", h) }, ""},
+		{"b's call", b, func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, ""},
+		{"another tenant's call", c, func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, ""},
+		{"the tenant's fifth", d, func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, "tenant"},
+		{"another tenant's second", c, func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, ""},
+	}
+	answers := map[string][]int{}
+	for _, st := range limitStores {
+		t.Run(st.name, func(t *testing.T) {
+			e := startLimitEdge(t, st.config(t), limits)
+			delivered := int64(0)
+			for i, s := range steps {
+				resp := e.send(s.req(s.who.header(t)))
+				answers[st.name] = append(answers[st.name], resp.Status)
+				if s.limited != "" {
+					assertLimited(t, resp, s.limited, 24*3600)
+				} else if resp.Status != http.StatusCreated {
+					t.Fatalf("step %d (%s): %d %s", i+1, s.what, resp.Status, resp.Body)
+				} else {
+					delivered++
+				}
+				if got := e.pool.Requests.Load(); got != delivered {
+					t.Fatalf("step %d (%s): the pool got %d requests, want %d", i+1, s.what, got, delivered)
+				}
+			}
+			for _, name := range []string{"calls", "international", "forwarding", "tenant"} {
+				if got := e.Metric(`caddy_ucwa_limited_total{limit="` + name + `"}`); got != 1 {
+					t.Errorf("caddy_ucwa_limited_total{limit=%q} = %v, want 1", name, got)
+				}
+			}
+		})
+	}
+	if m, r := answers["memory"], answers["redis"]; r != nil && !slices.Equal(m, r) {
+		t.Errorf("memory answered %v, redis %v", m, r)
+	}
+}
+
+// TestLimitRefill: Retry-After says when the refused call fits, on the
+// edge's clock: a second early it is still refused, then it is delivered.
+func TestLimitRefill(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	memoryStoreClock = clock.Now
+	t.Cleanup(func() { memoryStoreClock = nil })
+	e := startLimitEdge(t, "store memory", "limit calls 2 per 1h")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	for range 2 {
+		if resp := e.send(callTo("+14255551234", alice)); resp.Status != http.StatusCreated {
+			t.Fatalf("%d %s", resp.Status, resp.Body)
+		}
+	}
+	resp := e.send(callTo("+14255551234", alice))
+	assertLimited(t, resp, "calls", 1800)
+	if ra := resp.Header.Get("Retry-After"); ra != "1800" {
+		t.Fatalf("Retry-After %q, want 1800 (one of 2 per 1h)", ra)
+	}
+	clock.Advance(1799 * time.Second)
+	resp = e.send(callTo("+14255551234", alice))
+	assertLimited(t, resp, "calls", 1)
+	clock.Advance(time.Second)
+	if resp := e.send(callTo("+14255551234", alice)); resp.Status != http.StatusCreated {
+		t.Fatalf("after Retry-After: %d %s", resp.Status, resp.Body)
+	}
+	if got := e.pool.Requests.Load(); got != 3 {
+		t.Errorf("the pool got %d requests, want 3", got)
+	}
+}
+
+// TestLimitIdempotency: idempotency comes first: a replayed repeat takes
+// nothing from a limit, and a request the limit refuses releases its
+// operationId, so that the same request is delivered once it fits.
+func TestLimitIdempotency(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	memoryStoreClock = clock.Now
+	t.Cleanup(func() { memoryStoreClock = nil })
+	e := startLimitEdge(t, "store memory", "idempotency", "limit calls 2 per 1h")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	call := func(op string) testkit.Response {
+		return e.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"`+op+`"}`, alice))
+	}
+	if resp := call("op-1"); resp.Status != http.StatusCreated {
+		t.Fatalf("op-1: %d %s", resp.Status, resp.Body)
+	}
+	for range 3 {
+		if resp := call("op-1"); resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "true" {
+			t.Fatalf("op-1 again: %d %v %s, want the first answer replayed", resp.Status, resp.Header, resp.Body)
+		}
+	}
+	if resp := call("op-2"); resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "" {
+		t.Fatalf("op-2, within the limit despite op-1's replays: %d %s", resp.Status, resp.Body)
+	}
+	assertLimited(t, call("op-3"), "calls", 1800)
+	// Refused, not 409: the refusal released op-3.
+	assertLimited(t, call("op-3"), "calls", 1800)
+	clock.Advance(30 * time.Minute)
+	if resp := call("op-3"); resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "" {
+		t.Fatalf("op-3 once it fits: %d %s", resp.Status, resp.Body)
+	}
+	if got := deliveries(e.pool, "op-3"); got != 1 {
+		t.Errorf("op-3 delivered %d times, want once", got)
+	}
+	if got := e.pool.Requests.Load(); got != 3 {
+		t.Errorf("the pool got %d requests, want 3", got)
+	}
+}
+
+// TestLimitBatch: each counted part of a batch takes an event, all or
+// none: a batch that does not fit is refused whole, delivers nothing and
+// takes nothing; an emergency part takes nothing; a batch with more
+// counted parts than the limit's count is refused without Retry-After.
+func TestLimitBatch(t *testing.T) {
+	e := startLimitEdge(t, "store memory", "limit calls 3 per 1h")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	part := func(path, body string) string {
+		return batchPart(true, innerPOST(limitApp+path, "application/json", body))
+	}
+	call := part("/communication/startPhoneAudio", `{"to":"+14255551234"}`)
+	emergency := part("/communication/startEmergencyCall", `{"to":"911"}`)
+	person := part("/communication/startPhoneAudio", `{"to":"sip:john@contoso.com"}`)
+	batch := func(parts ...string) testkit.Response {
+		return e.send(testkit.Request{URL: limitApp + "/batch", ContentType: batchType, Accept: "multipart/batching",
+			Header: alice.Clone(), Body: strings.Join(parts, "") + "--b--\r\n"})
+	}
+	steps := []struct {
+		what    string
+		parts   []string
+		retry   int // for a refusal: the most Retry-After; -1 for delivered
+		pooling int64
+	}{
+		{"two calls", []string{call, person, call}, -1, 1},
+		{"two more, one fits", []string{call, call}, 1200, 1},
+		{"one call and an emergency call", []string{emergency, call, emergency}, -1, 2},
+		{"four calls, more than the limit", []string{call, call, call, call}, 0, 2},
+		{"an emergency call alone", []string{emergency}, -1, 3},
+	}
+	for _, s := range steps {
+		resp := batch(s.parts...)
+		if s.retry >= 0 {
+			assertLimited(t, resp, "calls", s.retry)
+		} else if resp.Status != http.StatusCreated {
+			t.Fatalf("%s: %d %s", s.what, resp.Status, resp.Body)
+		}
+		if got := e.pool.Requests.Load(); got != s.pooling {
+			t.Fatalf("%s: the pool got %d batches, want %d", s.what, got, s.pooling)
+		}
+	}
+}
+
+// TestLimitTwoEdges: two edges (Caddy processes) sharing one Redis share
+// a limit's count: of 20 calls sent at once, 10 to each edge, exactly the
+// limit's 5 are delivered.
+func TestLimitTwoEdges(t *testing.T) {
+	const calls, count = 20, 5
+	redisURL := testkit.StartRedis(t).URL()
+	pool := testkit.NewUpstream(t)
+	config := limitCaddyfile(t, pool, "store redis "+redisURL+" {\n\t\t\ttimeout 5s\n\t\t}", "limit calls "+strconv.Itoa(count)+" per 1h")
+	edges := []*testkit.Process{testkit.StartCaddyProcess(t, "caddyfile", config), testkit.StartCaddyProcess(t, "caddyfile", config)}
+	alice := caller{"tenant-1", "alice"}.header(t)
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		resps [calls]testkit.Response
+		errs  [calls]error
+	)
+	for i := range calls {
+		p := edges[i%2]
+		req := callTo("+14255551234", alice)
+		req.URL = p.URL("EDGE_PORT", req.URL)
+		wg.Go(func() {
+			<-start
+			resps[i], errs[i] = testkit.Do(p.Client(), req)
+		})
+	}
+	close(start)
+	wg.Wait()
+	created := 0
+	for i, resp := range resps {
+		switch {
+		case errs[i] != nil:
+			t.Fatalf("call %d: %v", i, errs[i])
+		case resp.Status == http.StatusCreated:
+			created++
+		default:
+			assertLimited(t, resp, "calls", 720)
+		}
+	}
+	if created != count {
+		t.Errorf("%d calls answered 201, want %d", created, count)
+	}
+	if got := pool.Requests.Load(); got != count {
+		t.Errorf("the pool got %d requests, want %d", got, count)
+	}
+}
+
+// TestLimitSharedAcrossReload: a config reload with the same store keeps
+// the limits' counts.
+func TestLimitSharedAcrossReload(t *testing.T) {
+	for _, st := range limitStores {
+		t.Run(st.name, func(t *testing.T) {
+			pool := testkit.NewUpstream(t)
+			config := limitCaddyfile(t, pool, st.config(t), "limit calls 2 per 1h")
+			e := startEdge(t, "caddyfile", config)
+			alice := caller{"tenant-1", "alice"}.header(t)
+			for range 2 {
+				if resp := e.send(callTo("+14255551234", alice)); resp.Status != http.StatusCreated {
+					t.Fatalf("%d %s", resp.Status, resp.Body)
+				}
+			}
+			e.Load("caddyfile", config)
+			assertLimited(t, e.send(callTo("+14255551234", alice)), "calls", 1800)
+			if got := pool.Requests.Load(); got != 2 {
+				t.Errorf("the pool got %d requests, want 2", got)
+			}
+		})
+	}
+}
+
+// TestLimitStoreDown: while the store fails, on_error closed answers 503
+// and delivers nothing; open delivers, uncounted.
+func TestLimitStoreDown(t *testing.T) {
+	for _, tc := range []struct {
+		onError string
+		status  int
+		pooled  int64
+	}{
+		{onErrorClosed, http.StatusServiceUnavailable, 0},
+		{onErrorOpen, http.StatusCreated, 3},
+	} {
+		t.Run(tc.onError, func(t *testing.T) {
+			srv := testkit.StartRedis(t)
+			e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t\ton_error "+tc.onError+"\n\t\t}", "limit calls 1 per 1h")
+			srv.Kill()
+			alice := caller{"tenant-1", "alice"}.header(t)
+			for range 3 {
+				if resp := e.send(callTo("+14255551234", alice)); resp.Status != tc.status {
+					t.Fatalf("%d %s, want %d", resp.Status, resp.Body, tc.status)
+				}
+			}
+			if got := e.pool.Requests.Load(); got != tc.pooled {
+				t.Errorf("the pool got %d requests, want %d", got, tc.pooled)
+			}
+			if got := e.Metric(`caddy_ucwa_store_errors_total{on_error="` + tc.onError + `"}`); got != 3 {
+				t.Errorf("store errors %v, want 3", got)
+			}
+		})
+	}
+}
+
+// TestLimitCaddyfileErrors: syntax errors of limit, each naming it.
+func TestLimitCaddyfileErrors(t *testing.T) {
+	for _, tc := range []struct{ name, line, want string }{
+		{"no arguments", "limit", "expected `limit <name> <count> per <duration>"},
+		{"no per", "limit calls 20 1h", "expected `limit <name> <count> per <duration>"},
+		{"count not a number", "limit calls many per 1h", `limit calls: "many" is not a whole number`},
+		{"period not a duration", "limit calls 20 per hour", `limit calls: "hour" is not a duration`},
+		{"key without a value", "limit calls 20 per 1h key", "expected `limit <name> <count> per <duration>"},
+		{"key twice", "limit calls 20 per 1h key {a} key {b}", "limit calls: key given twice"},
+		{"two classes", "limit calls 20 per 1h international forwarding", "limit calls: give at most one of international and forwarding"},
+		{"unknown argument", "limit calls 20 per 1h domestic", `limit calls: unrecognized argument "domestic"`},
+		{"a block", "limit calls 20 per 1h {\n key {a}\n}", "limit calls: takes no block"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h Handler
+			err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("ucwa {\n" + tc.line + "\n}"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLimitStartupErrors: limit values that cannot work stop startup,
+// from a Caddyfile and from JSON alike, with one message.
+func TestLimitStartupErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		caddyfile string // the ucwa block's lines after `jwt off`; "" for a JSON-only case
+		json      string // the handler's fields after jwt; "" for a Caddyfile-only case
+		want      string
+	}{
+		{"count 0", "limit calls 0 per 1h", `"limits":[{"name":"calls","count":0,"per":3600000000000}]`, "limit calls: count must be at least 1: 0"},
+		{"negative count", "limit calls -1 per 1h", `"limits":[{"name":"calls","count":-1,"per":3600000000000}]`, "limit calls: count must be at least 1: -1"},
+		{"period 0", "limit calls 20 per 0s", `"limits":[{"name":"calls","count":20}]`, "limit calls: per must be a duration above 0: 0s"},
+		{"negative period", "limit calls 20 per -1h", `"limits":[{"name":"calls","count":20,"per":"-1h"}]`, "limit calls: per must be a duration above 0: -1h0m0s"},
+		{"name twice", "limit calls 20 per 1h\nlimit calls 5 per 1m", `"limits":[{"name":"calls","count":20,"per":"1h"},{"name":"calls","count":5,"per":"1m"}]`, "limit calls: name given twice"},
+		{"bad name", `limit "a b" 20 per 1h`, `"limits":[{"name":"a b","count":20,"per":"1h"}]`, "limits[0]: name must be letters, digits"},
+		{"no name", "", `"limits":[{"count":20,"per":"1h"}]`, "limits[0]: name must be letters, digits"},
+		{"null limit", "", `"limits":[null]`, "limits[0]: missing"},
+		{"bad applies_to", "", `"limits":[{"name":"calls","count":20,"per":"1h","applies_to":"domestic"}]`, `limit calls: applies_to "domestic" is neither international nor forwarding`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			configs := map[string][2]string{}
+			if tc.caddyfile != "" {
+				configs["Caddyfile"] = [2]string{"caddyfile", "127.0.0.1:0 {\n\tucwa {\n\t\tjwt off\n" + tc.caddyfile + "\n\t}\n}\n"}
+			}
+			if tc.json != "" {
+				configs["JSON"] = [2]string{"json", handlerJSON(`"jwt":{"off":true},` + tc.json)}
+			}
+			for source, cfg := range configs {
+				err := testkit.Validate(t, cfg[0], cfg[1])
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("%s: error %v, want one containing %q", source, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestLimitKeyFallback: a key that expands to "" (jwt off: no caller)
+// takes from the client address's budget; the store keys hold the
+// SHA-256 of the expanded key, never the key.
+func TestLimitKeyFallback(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		jwt off
+		default_region US
+		limit calls 1 per 1h
+		limit tenant 1 per 1h key {http.request.header.X-Tenant}
+		primary %s
+	}
+}`, pool.Addr()))
+	tenant := func(name string) http.Header { return http.Header{"X-Tenant": {name}} }
+	if resp := e.send(callTo("+14255551234", tenant("a"))); resp.Status != http.StatusCreated {
+		t.Fatalf("first call: %d %s", resp.Status, resp.Body)
+	}
+	// Another tenant, but the same address: the calls limit counts the
+	// address, as no caller is verified.
+	assertLimited(t, e.send(callTo("+14255551234", tenant("b"))), "calls", 3600)
+
+	l := limit{key: "{http.request.header.X-Tenant}", storePrefix: "limit:tenant:"}
+	req, _ := http.NewRequest(http.MethodPost, "http://edge/", nil)
+	req.RemoteAddr = "192.0.2.1:1234"
+	req.Header.Set("X-Tenant", "contoso")
+	repl := caddyhttp.NewTestReplacer(req)
+	k := l.storeKey(repl, req)
+	if !strings.HasPrefix(k, "limit:tenant:") || strings.Contains(k, "contoso") || len(k) != len("limit:tenant:")+43 {
+		t.Errorf("store key %q", k)
+	}
+	req.Header.Del("X-Tenant")
+	if k2 := l.storeKey(repl, req); k2 == k || strings.Contains(k2, "192.0.2.1") {
+		t.Errorf("store key without a tenant %q", k2)
+	}
+}
+
+// BenchmarkLimits measures the handler in-process (jwt off, so the key is
+// the client's address; the JSON seed) without limits, with one and with
+// three on the memory store, and with one on Redis (a redis-server
+// started for the benchmark); every request is allowed. The differences
+// are what the limit checks cost.
+//
+//	go test -run '^$' -bench BenchmarkLimits -benchmem ./caddymodule/
+func BenchmarkLimits(b *testing.B) {
+	ctx := benchContext(b)
+	base := `"jwt":{"off":true},"default_region":"US"`
+	const one = `{"name":"calls","count":1000000000,"per":"1000000h"}`
+	const three = one + `,{"name":"international","count":1000000000,"per":"1000000h","applies_to":"international"},` +
+		`{"name":"tenant","count":1000000000,"per":"1000000h","key":"{http.request.header.X-Tenant}"}`
+	variants := []struct{ name, fields string }{
+		{"off", base},
+		{"memory/one", base + `,"limits":[` + one + `]`},
+		{"memory/three", base + `,"limits":[` + three + `]`},
+	}
+	if _, err := exec.LookPath("redis-server"); err == nil {
+		variants = append(variants, struct{ name, fields string }{"redis/one",
+			base + `,"limits":[` + one + `],"store":{"backend":"redis","url":"` + testkit.StartRedis(b).URL() + `","timeout":"1s"}`})
+	}
+	server := new(caddyhttp.Server)
+	for _, v := range variants {
+		h := provision(b, ctx, new(Handler), `{`+v.fields+`}`)
+		b.Run(v.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, startPath, strings.NewReader(seedJSON))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("X-Tenant", "contoso")
+				w := httptest.NewRecorder()
+				req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), w, server)
+				if err := h.ServeHTTP(w, req, poolStandIn); err != nil || w.Code != http.StatusCreated {
+					b.Fatalf("status %d, error %v: %s", w.Code, err, w.Body)
+				}
+			}
+		})
+	}
+}
