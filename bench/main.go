@@ -16,8 +16,11 @@
 //     redis-server the bench starts on loopback (skipped when
 //     redis-server is not on PATH) (JSON only);
 //   - all features: idempotency with the memory store plus the Caddyfile
-//     text of allFeatures (a destination policy and a limit), omitted
-//     while that text is empty (JSON only).
+//     text of allFeatures (a destination policy and a limit) (JSON only).
+//
+// Every ucwa route writes the audit trail (on by default in the edge) to
+// a file of its own, rolled at 20 MiB, as a deployment writes it; Caddy's
+// other logs are at WARN.
 //
 // vegeta drives the routes in alternating rounds (each route once per
 // round, starting with another one each round) with the same token:
@@ -35,8 +38,8 @@
 // targets. The CPU and throughput ratios are the medians of the rounds'
 // own ratios (a route's round against plain's round of the same round,
 // moments apart under the same load of the machine); allocations are
-// the difference of the totals. CPU per request is the headline figure: on a shared machine
-// throughput swings with what else runs, while the CPU time the server
+// the difference of the totals. CPU per request is the headline figure:
+// on a shared machine throughput swings with what else runs, while the CPU time the server
 // spends on a request does not. A last round of distinct tokens and
 // numbers shows Caddy's memory before and after. It stops by itself.
 //
@@ -59,6 +62,7 @@
 //	-distinct n        distinct tokens of the memory round; 0 skips it (default 4000)
 //	-all-features s    Caddyfile text added to the all-features route
 //	                   (default allFeatures; "" omits the route)
+//	-audit=false       measure without the audit trail (its logger off)
 //	-shared-upstream   serve the upstream from the measured Caddy process
 //	                   too (its CPU then counts on every route alike)
 //	-cpuprofile dir    write a CPU profile of Caddy per route, taken during
@@ -115,7 +119,12 @@ import (
 // (`destinations { ... }`) and one `limit`, generous enough that the
 // bench's single caller is never refused (the row measures deliveries).
 // Empty, the route is omitted.
-const allFeatures = ``
+const allFeatures = `destinations {
+			allow_regions US CA
+			deny +1900 +1976 +881 +882 +883
+			sip_domains contoso.com *.contoso.com
+		}
+		limit calls 1000000000 per 1h`
 
 const (
 	startPath = "/ucwa/v1/applications/192/communication/startPhoneAudio"
@@ -183,6 +192,7 @@ func main() {
 	distinct := flag.Int("distinct", 4000, "distinct tokens for the memory round (0 skips it)")
 	allFeaturesText := flag.String("all-features", allFeatures, `Caddyfile text the all-features route adds ("" omits the route)`)
 	sharedUpstream := flag.Bool("shared-upstream", false, "serve the upstream from the measured Caddy process too")
+	audit := flag.Bool("audit", true, "write the audit trail (on by default in the edge) to a file, as a deployment does; false measures without it")
 	flag.IntVar(&rate, "rate", 0, "requests per second of every round (0: as fast as the workers go)")
 	profileDir := flag.String("cpuprofile", "", "write a CPU profile of Caddy per route (its last round) to this directory")
 	flag.Parse()
@@ -234,18 +244,37 @@ func main() {
 	respond @read 201
 }
 `, upstreamPort)
+	dir, err := os.MkdirTemp("", "ucwa-bench")
+	check(err)
+	defer os.RemoveAll(dir)
+	// Caddy's other logs stay quiet; the audit trail, one line per
+	// request of a ucwa route, goes to a file of its own.
+	auditLog := ""
+	if *audit {
+		auditLog = fmt.Sprintf(`
+	log ucwa_audit {
+		include http.handlers.ucwa.audit
+		output file %s {
+			roll_size 20MiB
+			roll_keep 2
+		}
+		format json
+		level INFO
+	}`, filepath.Join(dir, "audit.log"))
+	}
 	config := fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	auto_https off
 	persist_config off
 	log {
 		level WARN
-	}
+		exclude http.handlers.ucwa.audit
+	}%s
 }
 :%d {
 	reverse_proxy 127.0.0.1:%d
 }
-`, adminPort, plainPort, upstreamPort)
+`, adminPort, auditLog, plainPort, upstreamPort)
 	if *sharedUpstream {
 		config += upstream
 	}
@@ -266,9 +295,6 @@ func main() {
 	if *allFeaturesText != "" {
 		addSite(routeAll, "store memory\n\t\tidempotency\n"+*allFeaturesText, "")
 	}
-	dir, err := os.MkdirTemp("", "ucwa-bench")
-	check(err)
-	defer os.RemoveAll(dir)
 	if !*sharedUpstream {
 		_, stop := startCaddy(dir, "upstream", `{
 	admin off
