@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -96,7 +97,14 @@ type auditRecord struct {
 	cur     *ucwa.PropertyDestination
 	curPart int
 	curOp   *ucwa.Operation
+	// The request's operationId, when it has digits to mask.
+	operationID string
+	// Where a masked value is written for the encoder, which copies it.
+	scratch [maskScratch]byte
 }
+
+// maskScratch is room for a typical masked destination or operationId.
+const maskScratch = 128
 
 // maxAuditFields is the most fields an audit line has.
 const maxAuditFields = 16
@@ -149,7 +157,12 @@ func (h *Handler) writeAudit(in *intake) {
 	fields = append(fields, zap.Int("status", status), zap.Float64("duration", time.Since(in.started).Seconds()))
 	if in.cleaned != nil {
 		if id, _ := in.cleaned.Value("operationId"); id != "" {
-			fields = append(fields, zap.String("operation_id", maskDigitRuns(id)))
+			if hasLongDigitRun(id) {
+				rec.operationID = id
+				fields = append(fields, zap.Inline((*auditOperationID)(rec)))
+			} else {
+				fields = append(fields, zap.String("operation_id", id))
+			}
 		}
 	}
 	c.Write(fields...)
@@ -275,7 +288,7 @@ func (v *auditDestination) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		enc.AddInt("part", v.curPart)
 	}
 	enc.AddString("kind", d.Kind.String())
-	enc.AddString("destination", d.Masked())
+	enc.AddByteString("destination", d.AppendMasked(v.scratch[:0]))
 	if d.IsNumber() {
 		if d.Number.Region != "" {
 			enc.AddString("region", d.Number.Region)
@@ -293,11 +306,27 @@ func (v *auditDestination) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
+// auditOperationID writes a record's operationId, masked.
+type auditOperationID auditRecord
+
+func (v *auditOperationID) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddByteString("operation_id", appendMaskedDigitRuns(v.scratch[:0], v.operationID))
+	return nil
+}
+
 // maskDigitRuns returns s with every run of more than four digits (any
 // Unicode decimal digit, as numbers are read) replaced by as many '*': a
 // client's string (an operationId) is logged, and a phone number in it is
 // not. s is returned as it is when it has no such run.
 func maskDigitRuns(s string) string {
+	if !hasLongDigitRun(s) {
+		return s
+	}
+	return string(appendMaskedDigitRuns(nil, s))
+}
+
+// hasLongDigitRun reports whether s has a run of more than four digits.
+func hasLongDigitRun(s string) bool {
 	run := 0
 	for _, c := range s {
 		if !unicode.IsDigit(c) {
@@ -305,28 +334,46 @@ func maskDigitRuns(s string) string {
 			continue
 		}
 		if run++; run > maxShownDigitRun {
-			return maskRuns(s)
+			return true
 		}
 	}
-	return s
+	return false
 }
 
 // maxShownDigitRun is the longest run of digits maskDigitRuns shows.
 const maxShownDigitRun = 4
 
-func maskRuns(s string) string {
-	rs := []rune(s)
-	for i := 0; i < len(rs); {
-		j := i
-		for j < len(rs) && unicode.IsDigit(rs[j]) {
-			j++
-		}
-		if j-i > maxShownDigitRun {
-			for k := i; k < j; k++ {
-				rs[k] = '*'
+// appendMaskedDigitRuns appends s to b as maskDigitRuns returns it, each
+// character as a rune (an invalid byte as U+FFFD).
+func appendMaskedDigitRuns(b []byte, s string) []byte {
+	start, run := 0, 0 // the byte offset of the current run of digits, its length in runes
+	flush := func(end int) {
+		if run > maxShownDigitRun {
+			for range run {
+				b = append(b, '*')
+			}
+		} else {
+			for _, c := range s[start:end] {
+				b = utf8.AppendRune(b, c)
 			}
 		}
-		i = max(j, i+1)
+		run = 0
 	}
-	return string(rs)
+	for i, c := range s {
+		if unicode.IsDigit(c) {
+			if run == 0 {
+				start = i
+			}
+			run++
+			continue
+		}
+		if run > 0 {
+			flush(i)
+		}
+		b = utf8.AppendRune(b, c)
+	}
+	if run > 0 {
+		flush(len(s))
+	}
+	return b
 }

@@ -157,6 +157,8 @@ func TestMaskDigitRuns(t *testing.T) {
 		{"١٢٣٤٥٦", "******"},   // Arabic-Indic digits read as a number too
 		{"１９００５５５", "*******"}, // fullwidth
 		{"é12345é", "é*****é"},
+		{"12345a12b123456", "*****a12b******"},
+		{"a\xff12345\xff1", "a\ufffd*****\ufffd1"}, // as a rune each, as logs write them
 	} {
 		if got := maskDigitRuns(tc.in); got != tc.want {
 			t.Errorf("maskDigitRuns(%q) = %q, want %q", tc.in, got, tc.want)

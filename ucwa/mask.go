@@ -103,10 +103,15 @@ func asciiDigits(s string) bool {
 // be all digits) is masked, so that no part of the URI can carry a
 // number into the log. The zero Destination is "".
 func (d Destination) Masked() string {
+	var buf [maskedBuffer]byte
+	return string(d.AppendMasked(buf[:0]))
+}
+
+// AppendMasked appends the destination as Masked returns it to b, so
+// that a log encoder can take it without a string of its own.
+func (d *Destination) AppendMasked(b []byte) []byte {
 	switch {
 	case d.SIP:
-		var buf [maskedBuffer]byte
-		b := buf[:0]
 		if strings.HasPrefix(d.Value, "sips:") {
 			b = append(b, "sips:"...)
 		} else {
@@ -118,13 +123,13 @@ func (d Destination) Masked() string {
 			b = append(b, maskedSecret...)
 		}
 		b = append(b, '@')
-		return string(appendMaskedHost(b, d.Host))
+		return appendMaskedHost(b, d.Host)
 	case d.IsNumber():
-		return d.Number.Masked()
+		return appendMaskedNumber(b, &d.Number)
 	case d.Value == "":
-		return ""
+		return b
 	}
-	return maskedSecret
+	return append(b, maskedSecret...)
 }
 
 // appendMaskedHost appends host with every run of more than four ASCII
