@@ -216,7 +216,8 @@ func (h *Handler) tooLarge() *ucwa.Error {
 
 // rebuild makes r the request to forward, with the cleaned query and
 // body, framed by Content-Length, without trailers or Expect (the edge
-// has read the whole body), and returns the body.
+// has read the whole body), and returns the body, which deliver gives
+// each attempt (or the next handler) as a reader of its own.
 func (in *intake) rebuild() []byte {
 	r := in.r
 	if in.rawQuery != r.URL.RawQuery {
@@ -230,11 +231,8 @@ func (in *intake) rebuild() []byte {
 	if in.bodyInBuf {
 		in.body, in.bodyInBuf = bytes.Clone(in.body), false
 	}
-	forwarded := new(bodyReader)
-	forwarded.Reset(in.body)
-	r.Body = forwarded
 	r.ContentLength = int64(len(in.body))
-	r.Header.Set("Content-Length", strconv.Itoa(len(in.body)))
+	setContentLength(r.Header, len(in.body))
 	r.TransferEncoding = nil
 	r.Trailer = nil
 	r.Header.Del("Expect")
@@ -243,6 +241,21 @@ func (in *intake) rebuild() []byte {
 	// which could ring a phone twice.
 	r.GetBody = nil
 	return in.body
+}
+
+// setContentLength sets h's Content-Length to n. The request's own
+// header, which the server read, is written in place, and left as it is
+// when it already says n: neither costs an allocation.
+func setContentLength(h http.Header, n int) {
+	v := h["Content-Length"]
+	if len(v) != 1 {
+		h.Set("Content-Length", strconv.Itoa(n))
+		return
+	}
+	var digits [20]byte
+	if string(strconv.AppendInt(digits[:0], int64(n), 10)) != v[0] {
+		v[0] = strconv.Itoa(n)
+	}
 }
 
 // release recycles the body buffer.

@@ -127,6 +127,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		trace httptrace.ClientTrace
 		body  bodyReader
 		rw    poolResponseWriter
+		vars  varsContext
 	})
 	st.conn.trace(&st.trace)
 	ctx := r.Context()
@@ -139,7 +140,8 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	var attemptVars map[string]any
 	if vars != nil {
 		attemptVars = maps.Clone(vars)
-		ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, attemptVars)
+		st.vars = varsContext{ctx, attemptVars}
+		ctx = &st.vars
 	}
 	req := r.WithContext(httptrace.WithClientTrace(ctx, &st.trace))
 	st.body.Reset(body)
@@ -166,6 +168,20 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		return attemptResult{outcomeTimeout, err}
 	}
 	return attemptResult{outcomeFailed, err}
+}
+
+// varsContext is a context whose request variables (caddyhttp.VarsCtxKey)
+// are vars: context.WithValue's, in the attempt's own allocation.
+type varsContext struct {
+	context.Context
+	vars map[string]any
+}
+
+func (c *varsContext) Value(key any) any {
+	if key == caddyhttp.VarsCtxKey {
+		return c.vars
+	}
+	return c.Context.Value(key)
 }
 
 // connTrace records, through net/http's client trace, what became of the

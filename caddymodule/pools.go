@@ -158,6 +158,9 @@ func (h *Handler) cleanupPools() error {
 // configured. Without pools it calls next.
 func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, errFormat errorFormat) error {
 	if len(h.pools) == 0 {
+		forwarded := new(bodyReader)
+		forwarded.Reset(body)
+		r.Body = forwarded
 		return next.ServeHTTP(w, r)
 	}
 	// The pool is to say that it reads this request (100 Continue)
