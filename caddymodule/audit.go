@@ -62,12 +62,14 @@ func (h *Handler) auditing() bool {
 }
 
 // startAudit sets in up to be audited, and returns the ResponseWriter
-// that records the status for it (one allocation, which idempotency
-// shares: see intake.recorder).
+// that records the status for it: the audit record's own (one allocation
+// for the line and its recorder, which idempotency shares: see
+// intake.recorder).
 func (in *intake) startAudit(w http.ResponseWriter) http.ResponseWriter {
-	in.audit = true
+	in.audit = new(auditRecord)
 	in.started = time.Now()
-	in.rec = &answerRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	in.audit.rec.ResponseWriterWrapper.ResponseWriter = w
+	in.rec = &in.audit.rec
 	return in.rec
 }
 
@@ -82,10 +84,12 @@ func (in *intake) recorder(w http.ResponseWriter) *answerRecorder {
 }
 
 // auditRecord is what an audit line is written from: its fields, and
-// what its caller and destinations marshal from. It is the line's one
-// allocation: the marshalers zap takes are views of it, pointers that an
-// interface holds without allocating.
+// what its caller and destinations marshal from, and the recorder of the
+// request's answer. It is the line's one allocation: the marshalers zap
+// takes are views of it, pointers that an interface holds without
+// allocating.
 type auditRecord struct {
+	rec    answerRecorder
 	fields [maxAuditFields]zap.Field
 	caller auditCaller
 	// The destinations: of the request alone (single), or of a batch's
@@ -116,7 +120,8 @@ func (h *Handler) writeAudit(in *intake) {
 		return
 	}
 	r := in.r
-	rec := &auditRecord{single: in.cleaned, parts: in.parts}
+	rec := in.audit
+	rec.single, rec.parts = in.cleaned, in.parts
 	if h.destinations != nil {
 		rec.policy = h.destinations.policy
 	}

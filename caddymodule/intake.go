@@ -148,10 +148,10 @@ type intake struct {
 	// What idempotency did, plus one (0: nothing).
 	idempotency idempotencyResult
 
-	// The audit trail (see startAudit): whether the request is audited,
-	// when it came, and the recorder of its answer's status (shared with
-	// idempotency).
-	audit   bool
+	// The audit trail (see startAudit): the record of an audited request,
+	// when it came, and the recorder of its answer's status (the record's,
+	// shared with idempotency).
+	audit   *auditRecord
 	started time.Time
 	rec     *answerRecorder
 }
