@@ -26,7 +26,10 @@ func decodeJSON(r *Request, op *Operation, body []byte) *Error {
 		return deserializationError("The JSON body is not valid UTF-8.")
 	}
 	*r = Request{Format: JSON, op: op, raw: body}
-	s := jsonScanner{body: body}
+	// The scanner is the request's own: the callbacks it is handed to
+	// would move one on the stack to the heap.
+	s := &r.scan
+	*s = jsonScanner{body: body}
 	s.skipSpace()
 	if err := s.object("The body", "", 0, r.jsonProperty); err != nil {
 		return err

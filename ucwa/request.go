@@ -83,6 +83,8 @@ type Request struct {
 	// together.
 	rawText string
 	vals    [MaxProperties]value
+	// scan reads a JSON body (see decodeJSON).
+	scan jsonScanner
 }
 
 // Decode parses a body of op (whose Body is PropertiesBody) in the given
