@@ -128,7 +128,7 @@ func (h *Handler) writeAudit(in *intake) {
 	fields := append(rec.fields[:0], zap.String("operation", in.op.Rel),
 		zap.String("application", ucwa.ApplicationID(r.URL.Path)))
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if rec.caller = callerOf(repl); rec.caller != (auditCaller{}) {
+	if rec.caller = callerOf(in.grant, repl); rec.caller != (auditCaller{}) {
 		fields = append(fields, zap.Object("caller", (*auditCallerView)(rec)))
 	}
 	fields = appendRemote(fields, r)
@@ -214,8 +214,18 @@ type auditCaller struct {
 	sub, oid, tid, clientID string
 }
 
-func callerOf(repl *caddy.Replacer) auditCaller {
+// callerOf returns the caller: from the request's grant, which
+// published the placeholders, when it has one (no replacer lookups),
+// else from the placeholders in repl.
+func callerOf(g *grant, repl *caddy.Replacer) auditCaller {
 	var c auditCaller
+	if g != nil {
+		c.sub, _ = g.placeholders[1].(string)
+		c.oid, _ = g.placeholders[2].(string)
+		c.tid, _ = g.placeholders[3].(string)
+		c.clientID, _ = g.placeholders[4].(string)
+		return c
+	}
 	if repl == nil {
 		return c
 	}
