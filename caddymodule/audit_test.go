@@ -38,12 +38,7 @@ func TestAuditTrail(t *testing.T) {
 }
 :EDGE_PORT {
 	ucwa {
-		jwt {
-			algorithms HS256
-			hmac_secret {env.UCWA_TEST_JWT_SECRET}
-			issuer https://issuer.example/
-			audience api://ucwa
-		}
+		`+opsJWT+`
 		default_region US
 		idempotency
 		limit calls 1 per 1h

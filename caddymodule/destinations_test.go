@@ -30,12 +30,7 @@ func startGuardEdge(t *testing.T, options string) guardEdge {
 	pool := testkit.NewUpstream(t)
 	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
 	ucwa {
-		jwt {
-			algorithms HS256
-			hmac_secret {env.UCWA_TEST_JWT_SECRET}
-			issuer https://issuer.example/
-			audience api://ucwa
-		}
+		`+opsJWT+`
 		default_region US
 		%s
 		primary %s

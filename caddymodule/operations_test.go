@@ -32,6 +32,15 @@ type opsEdge struct {
 	pool, next *testkit.Pool
 }
 
+// opsJWT is the jwt block of the edges of these tests: HS256 tokens of
+// bearerFor, the secret from UCWA_TEST_JWT_SECRET.
+const opsJWT = `jwt {
+			algorithms HS256
+			hmac_secret {env.UCWA_TEST_JWT_SECRET}
+			issuer https://issuer.example/
+			audience api://ucwa
+		}`
+
 func startOpsEdge(t *testing.T, level, options string) opsEdge {
 	t.Helper()
 	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
@@ -43,12 +52,7 @@ func startOpsEdge(t *testing.T, level, options string) opsEdge {
 }
 :EDGE_PORT {
 	ucwa {
-		jwt {
-			algorithms HS256
-			hmac_secret {env.UCWA_TEST_JWT_SECRET}
-			issuer https://issuer.example/
-			audience api://ucwa
-		}
+		`+opsJWT+`
 		default_region US
 		%s
 		primary %s
