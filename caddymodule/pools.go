@@ -54,11 +54,12 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 		if err := setPoolTransportDefaults(c.proxy); err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
-		proxy, err := loadPoolProxy(ctx, c.proxy)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.name, err)
+		if err := c.proxy.Provision(ctx); err != nil {
+			// Provision may have registered upstream hosts before it failed,
+			// and nothing else cleans up a proxy this handler provisions.
+			return fmt.Errorf("%s: %w", c.name, errors.Join(err, c.proxy.Cleanup()))
 		}
-		h.pools = append(h.pools, newPool(c.name, proxy, h.poolMetrics.requests))
+		h.pools = append(h.pools, newPool(c.name, c.proxy, h.poolMetrics.requests))
 	}
 	return nil
 }
@@ -136,30 +137,15 @@ func setPoolTransportDefaults(proxy *reverseproxy.Handler) error {
 	return err
 }
 
-// loadPoolProxy provisions a pool's reverse proxy as a module of its own
-// (http.handlers.reverse_proxy), as if it were configured on a route: it
-// gets its own logger, and Caddy cleans it up with the config. Provisioned
-// in the edge's name instead, it would share the edge's logger, and with
-// it every log that includes one of the edge's loggers (the audit trail):
-// each round trip would then encode the request once more for a log that
-// never gets a line from the proxy.
-func loadPoolProxy(ctx caddy.Context, config *reverseproxy.Handler) (*reverseproxy.Handler, error) {
-	raw, err := json.Marshal(config)
-	if err != nil {
-		return nil, err
-	}
-	mod, err := ctx.LoadModuleByID("http.handlers.reverse_proxy", raw)
-	if err != nil {
-		return nil, err
-	}
-	return mod.(*reverseproxy.Handler), nil
-}
-
-// cleanupPools forgets the pools; Caddy cleans up their reverse proxies
-// (health checkers, connections), the modules loadPoolProxy loaded.
+// cleanupPools stops what the pools' reverse proxies started (health
+// checkers, connections).
 func (h *Handler) cleanupPools() error {
+	var errs []error
+	for _, pl := range h.pools {
+		errs = append(errs, pl.proxy.Cleanup())
+	}
 	h.pools = nil
-	return nil
+	return errors.Join(errs...)
 }
 
 // deliver sends the accepted, re-encoded request (body) to the primary
