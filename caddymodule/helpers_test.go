@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
@@ -113,4 +114,33 @@ func assertUCWAError(t *testing.T, resp testkit.Response, code, subcode string, 
 	if params != nil && strings.Join(names, ",") != strings.Join(params, ",") {
 		t.Errorf("parameters name %v, want %v", names, params)
 	}
+}
+
+// sendAtOnce sends request i to edges[i%len(edges)] (its EDGE_PORT), all
+// released together, and returns the answers in order; a request that
+// gets no answer fails the test.
+func sendAtOnce(t *testing.T, edges []*testkit.Process, reqs []testkit.Request) []testkit.Response {
+	t.Helper()
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		resps = make([]testkit.Response, len(reqs))
+		errs  = make([]error, len(reqs))
+	)
+	for i, req := range reqs {
+		p := edges[i%len(edges)]
+		req.URL = p.URL("EDGE_PORT", req.URL)
+		wg.Go(func() {
+			<-start
+			resps[i], errs[i] = testkit.Do(p.Client(), req)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	return resps
 }

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -539,27 +538,10 @@ func TestIdempotencyTwoEdges(t *testing.T) {
 	var replays, conflicts int
 	for round := range rounds {
 		op := "round-" + strconv.Itoa(round)
-		var (
-			wg    sync.WaitGroup
-			start = make(chan struct{})
-			resps [2]testkit.Response
-			errs  [2]error
-		)
-		for i, p := range edges {
-			req := idemCall{header: caller, op: op}.request()
-			req.URL = p.URL("EDGE_PORT", req.URL)
-			wg.Go(func() {
-				<-start
-				resps[i], errs[i] = testkit.Do(p.Client(), req)
-			})
-		}
-		close(start)
-		wg.Wait()
+		req := idemCall{header: caller, op: op}.request()
 		fresh := 0
-		for i, resp := range resps {
+		for i, resp := range sendAtOnce(t, edges, []testkit.Request{req, req}) {
 			switch {
-			case errs[i] != nil:
-				t.Fatalf("round %d, edge %d: %v", round, i, errs[i])
 			case resp.Status == http.StatusCreated && resp.Header.Get(headerReplayed) == "":
 				fresh++
 			case resp.Status == http.StatusCreated:

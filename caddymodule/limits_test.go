@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -336,31 +335,15 @@ func TestLimitTwoEdges(t *testing.T) {
 	config := limitCaddyfile(t, pool, "store redis "+redisURL+" {\n\t\t\ttimeout 5s\n\t\t}", "limit calls "+strconv.Itoa(count)+" per 1h")
 	edges := []*testkit.Process{testkit.StartCaddyProcess(t, "caddyfile", config), testkit.StartCaddyProcess(t, "caddyfile", config)}
 	alice := caller{"tenant-1", "alice"}.header(t)
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-		resps [calls]testkit.Response
-		errs  [calls]error
-	)
-	for i := range calls {
-		p := edges[i%2]
-		req := callTo("+14255551234", alice)
-		req.URL = p.URL("EDGE_PORT", req.URL)
-		wg.Go(func() {
-			<-start
-			resps[i], errs[i] = testkit.Do(p.Client(), req)
-		})
+	reqs := make([]testkit.Request, calls)
+	for i := range reqs {
+		reqs[i] = callTo("+14255551234", alice)
 	}
-	close(start)
-	wg.Wait()
 	created := 0
-	for i, resp := range resps {
-		switch {
-		case errs[i] != nil:
-			t.Fatalf("call %d: %v", i, errs[i])
-		case resp.Status == http.StatusCreated:
+	for _, resp := range sendAtOnce(t, edges, reqs) {
+		if resp.Status == http.StatusCreated {
 			created++
-		default:
+		} else {
 			assertLimited(t, resp, "calls", 720)
 		}
 	}

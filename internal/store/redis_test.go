@@ -106,17 +106,25 @@ func TestRedisOptions(t *testing.T) {
 	}
 }
 
-// TestRedisKilledAndRestarted: with Redis gone every call fails fast with
-// ErrUnavailable, and the same store works again once Redis is back on its
-// port.
-func TestRedisKilledAndRestarted(t *testing.T) {
+// startReachableRedis starts a redis-server and a store on it, closed
+// when the test ends, and checks that every operation reaches it.
+func startReachableRedis(t *testing.T) (*testkit.RedisServer, *store.Redis) {
+	t.Helper()
 	srv := testkit.StartRedis(t)
 	r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Timeout: testTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
 	reachRedis(t, r)
+	return srv, r
+}
+
+// TestRedisKilledAndRestarted: with Redis gone every call fails fast with
+// ErrUnavailable, and the same store works again once Redis is back on its
+// port.
+func TestRedisKilledAndRestarted(t *testing.T) {
+	srv, r := startReachableRedis(t)
 
 	srv.Kill()
 	for i := 0; i < 50; i++ {
@@ -132,13 +140,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 // makes every call time out with ErrTimeout, both on pooled connections
 // and on new ones, and the store recovers once Redis answers again.
 func TestRedisHung(t *testing.T) {
-	srv := testkit.StartRedis(t)
-	r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Timeout: testTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	reachRedis(t, r)
+	srv, r := startReachableRedis(t)
 
 	srv.Freeze()
 	for i := 0; i < 5; i++ {
