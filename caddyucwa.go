@@ -3,7 +3,9 @@
 //	xcaddy build --with github.com/ucwa-edge/caddy-ucwa
 //
 // builds a Caddy with the `ucwa` directive (http.handlers.ucwa), the
-// stores it keeps its state in (http.handlers.ucwa.stores.*) and the log
+// module that provisions its pools' reverse proxies
+// (http.handlers.ucwa.pools), the stores it keeps its state in
+// (http.handlers.ucwa.stores.*) and the log
 // field filter that hides phone numbers in logged URIs
 // (caddy.logging.encoders.filter.ucwa_numbers). It registers nothing
 // else: the pool emulator, which answers 201 to calls it never places,

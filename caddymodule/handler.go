@@ -288,7 +288,7 @@ func (h *Handler) Validate() error {
 
 // Cleanup releases what Provision set up.
 func (h *Handler) Cleanup() error {
-	return errors.Join(h.cleanupAuth(), h.cleanupPools())
+	return h.cleanupAuth()
 }
 
 // Interface guards

@@ -41,6 +41,7 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 	if h.poolMetrics, err = newPoolMetrics(registerer); err != nil {
 		return err
 	}
+	var proxies []namedProxy
 	for _, c := range []struct {
 		name  string
 		proxy *reverseproxy.Handler
@@ -54,12 +55,13 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 		if err := setPoolTransportDefaults(c.proxy); err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
-		if err := c.proxy.Provision(ctx); err != nil {
-			// Provision may have registered upstream hosts before it failed,
-			// and nothing else cleans up a proxy this handler provisions.
-			return fmt.Errorf("%s: %w", c.name, errors.Join(err, c.proxy.Cleanup()))
-		}
-		h.pools = append(h.pools, newPool(c.name, c.proxy, h.poolMetrics.requests))
+		proxies = append(proxies, namedProxy{c.name, c.proxy})
+	}
+	if err := loadPoolSet(ctx, proxies); err != nil {
+		return err
+	}
+	for _, p := range proxies {
+		h.pools = append(h.pools, newPool(p.name, p.proxy, h.poolMetrics.requests))
 	}
 	return nil
 }
@@ -135,17 +137,6 @@ func setPoolTransportDefaults(proxy *reverseproxy.Handler) error {
 	}
 	proxy.TransportRaw, err = json.Marshal(transport)
 	return err
-}
-
-// cleanupPools stops what the pools' reverse proxies started (health
-// checkers, connections).
-func (h *Handler) cleanupPools() error {
-	var errs []error
-	for _, pl := range h.pools {
-		errs = append(errs, pl.proxy.Cleanup())
-	}
-	h.pools = nil
-	return errors.Join(errs...)
 }
 
 // deliver sends the accepted, re-encoded request (body) to the primary

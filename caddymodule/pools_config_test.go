@@ -99,12 +99,16 @@ func TestPoolUnhealthyByActiveHealthCheck(t *testing.T) {
 			e := startEdge(t, adapter, config)
 			// The health checker marks the primary down, then emits an
 			// "unhealthy" event, which Caddy logs at debug level.
-			e.Logs().Wait(t, `"msg":"event"`, `"name":"unhealthy"`, primary.Addr())
+			// The pools' proxies are modules of their own
+			// (http.handlers.ucwa.pools), not the handler: their loggers do
+			// not carry the logs that include the handler's audit trail.
+			e.Logs().Wait(t, `"msg":"event"`, `"name":"unhealthy"`, `"origin":"http.handlers.ucwa.pools"`, primary.Addr())
 			resp := e.startPhoneAudio("op-health")
 			if resp.Status != http.StatusCreated || len(primary.Received()) != 0 || len(backup.Received()) != 1 {
 				t.Fatalf("%d %s; primary received %d, backup %d, want 0 and 1",
 					resp.Status, resp.Body, len(primary.Received()), len(backup.Received()))
 			}
+			e.Logs().Wait(t, `"logger":"http.handlers.ucwa.pools"`, `"msg":"upstream roundtrip"`, backup.Addr())
 		})
 	}
 }
