@@ -57,6 +57,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		backup <upstreams...> {
 //			# the same as primary
 //		}
+//		expect_continue_after_idle <duration>
 //		store memory [<max_entries>]
 //		store redis <redis[s]://[user:password@]host:port/db> {
 //			timeout <duration>
@@ -199,6 +200,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			var err error
 			h.Backup, err = unmarshalPool(d)
 			return err
+		case "expect_continue_after_idle":
+			var arg string
+			if err := directive.OneArg(d, &arg); err != nil {
+				return err
+			}
+			dur, err := caddy.ParseDuration(arg)
+			if err != nil {
+				return d.Errf("expect_continue_after_idle: %q is not a duration", arg)
+			}
+			h.ExpectContinueAfterIdle = (*caddy.Duration)(&dur)
+			return nil
 		case "store":
 			var err error
 			h.StoreRaw, err = unmarshalStore(d)

@@ -54,6 +54,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"same operation twice", "operation batch {\n scopes a\n}\noperation batch {\n scopes b\n}", `operation: "batch" given twice`},
 		{"max_batch_parts not a number", "max_batch_parts many", `max_batch_parts: "many" is not a whole number`},
 		{"max_batch_parts 0", "max_batch_parts 0", "max_batch_parts must be at least 1"},
+		{"expect_continue_after_idle not a duration", "expect_continue_after_idle soon", `expect_continue_after_idle: "soon" is not a duration`},
+		{"expect_continue_after_idle twice", "expect_continue_after_idle 1s\n expect_continue_after_idle 2s", "expect_continue_after_idle: given twice"},
 		{"max_batch_parts twice", "max_batch_parts 1\n max_batch_parts 2", "max_batch_parts: given twice"},
 		{"handle_response in a pool", "primary a:1 {\n handle_response {\n respond 200\n }\n}", "primary: handle_response is not supported"},
 		{"unknown reverse_proxy subdirective", "primary a:1 {\n no_such_thing\n}", "no_such_thing"},
@@ -188,6 +190,7 @@ func TestStartupErrors(t *testing.T) {
 		{"destinations SIP domain", "jwt off\ndestinations {\nsip_domains contoso..com\n}", `"jwt":{"off":true},"destinations":{"sip_domains":["contoso..com"]}`, `destinations: sip_domains: entry 1 of 1 ("contoso..com") is not a host name`},
 		{"destinations emergency", "jwt off\ndefault_region US\ndestinations {\nemergency 911 +1425\n}", `"jwt":{"off":true},"default_region":"US","destinations":{"emergency":["911","+1425"]}`, "destinations: emergency: emergency number 2 of 2 is neither a short code"},
 		{"destinations emergency, bad region", "jwt off\ndefault_region XX\ndestinations {\nemergency 911\n}", `"jwt":{"off":true},"default_region":"XX","destinations":{"emergency":["911"]}`, `default_region: default region "XX" is not a region`},
+		{"negative expect_continue_after_idle", "jwt off\nexpect_continue_after_idle -1s", `"jwt":{"off":true},"expect_continue_after_idle":"-1s"`, "expect_continue_after_idle: -1s is negative"},
 		{"handle_response (JSON)", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"handle_response":[{"routes":[]}]}`, "primary: handle_response is not supported"},
 
 		{"no algorithms", "jwt {\npublic_key_file " + rsaFile + "\n}", fmt.Sprintf(`"jwt":{"public_key_files":[%q]}`, rsaFile), "jwt: algorithms is required"},

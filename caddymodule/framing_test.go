@@ -33,6 +33,7 @@ func TestFraming(t *testing.T) {
 		}
 		default_region US
 		primary %s
+		expect_continue_after_idle 0
 	}
 	reverse_proxy %s
 }`, pool.Addr(), next.Addr()))
@@ -154,8 +155,9 @@ func TestFraming(t *testing.T) {
 				t.Errorf("the pool got framing other than Content-Length (Content-Length %d, Transfer-Encoding %v, trailers %v):\n%s",
 					rec.ContentLength, rec.TransferEncoding, rec.Trailer, rec.Raw)
 			}
-			// The edge asks every pool to accept the body before it is sent
-			// (pools.go); whatever the client expected is not passed on.
+			// The edge asks the pool to accept the body before it is sent
+			// (here on every request); whatever the client expected is
+			// not passed on.
 			if v := rec.Header.Values("Expect"); len(v) != 1 || v[0] != "100-continue" {
 				t.Errorf("the pool got Expect: %q, want the edge's own 100-continue\n%s", v, head)
 			}

@@ -126,8 +126,9 @@ type Handler struct {
 	// transport (also the one used when none is configured) defaults
 	// keep_alive.idle_timeout to 90s (Caddyfile: `transport http {
 	// keepalive }`), below IIS's 120s, and expect_continue_timeout to 1s;
-	// requests to it carry `Expect: 100-continue` (`header_up -Expect`
-	// removes it). Default: none, and accepted requests go to the next
+	// requests to it carry `Expect: 100-continue` as
+	// expect_continue_after_idle says (`header_up -Expect` removes it
+	// from all). Default: none, and accepted requests go to the next
 	// handler.
 	Primary *reverseproxy.Handler `json:"primary,omitempty"`
 
@@ -139,6 +140,20 @@ type Handler struct {
 	// and a request the primary cannot take is answered 410 Gone /
 	// CannotRedirect.
 	Backup *reverseproxy.Handler `json:"backup,omitempty"`
+
+	// Which requests to a pool carry `Expect: 100-continue`: those on a
+	// new connection and on a kept-alive connection idle for at least
+	// this long; 0 is every request. The pool then asks for the body
+	// before it gets it, so a request that meets a connection the pool
+	// is closing (its keep-alive timeout ran out) certainly was not
+	// received, and goes out again on another connection instead of
+	// being answered 502; the expectation costs a round trip. A pool
+	// closes a connection for idleness only once it has been idle for the
+	// pool's keep-alive timeout (IIS: 120s), so a connection that carried
+	// a request less than this long ago is not one it is closing for
+	// that. Applies to pools with the http transport over HTTP/1.1 or
+	// HTTP/2. Default: 1s.
+	ExpectContinueAfterIdle *caddy.Duration `json:"expect_continue_after_idle,omitempty"`
 
 	// The edge's shared state, which idempotency and limits keep: a
 	// module of the namespace http.handlers.ucwa.stores chosen by its

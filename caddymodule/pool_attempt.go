@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
@@ -34,9 +35,12 @@ type pool struct {
 	// log field, made once rather than on every request.
 	placeholder any
 	logField    zap.Field
+	// expectAfterIdle is expect_continue_after_idle (0: every request
+	// keeps the expectation).
+	expectAfterIdle time.Duration
 }
 
-func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.CounterVec) *pool {
+func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.CounterVec, expectAfterIdle time.Duration) *pool {
 	hosts := make(map[string]bool, len(proxy.Upstreams))
 	for _, u := range proxy.Upstreams {
 		host, _, err := net.SplitHostPort(u.Dial)
@@ -46,7 +50,7 @@ func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.Coun
 		hosts[strings.ToLower(host)] = true
 	}
 	pl := &pool{name: name, proxy: proxy, hosts: hosts, reportsWrites: reportsWrites(proxy.Transport),
-		placeholder: name, logField: zap.String(logFieldPool, name)}
+		placeholder: name, logField: zap.String(logFieldPool, name), expectAfterIdle: expectAfterIdle}
 	for o := range numOutcomes {
 		pl.requests[o] = requests.WithLabelValues(name, o.String())
 	}
@@ -127,23 +131,22 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		trace httptrace.ClientTrace
 		body  bodyReader
 		rw    poolResponseWriter
-		vars  varsContext
+		ctx   attemptContext
 	})
+	st.conn.expectAfterIdle = pl.expectAfterIdle
 	st.conn.trace(&st.trace)
-	ctx := r.Context()
 	// The attempt gets its own copy of the request's variables, which
 	// reverse_proxy writes, and hands back what it set in it once it is
 	// over: a connection the transport went on dialing for it, after it
 	// was given another one, reads the copy later, while a next attempt
 	// or the rest of the request changes the request's own.
-	vars, _ := ctx.Value(caddyhttp.VarsCtxKey).(map[string]any)
+	vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any)
 	var attemptVars map[string]any
 	if vars != nil {
 		attemptVars = maps.Clone(vars)
-		st.vars = varsContext{ctx, attemptVars}
-		ctx = &st.vars
 	}
-	req := r.WithContext(httptrace.WithClientTrace(ctx, &st.trace))
+	st.ctx = attemptContext{r.Context(), attemptVars, &st.conn}
+	req := r.WithContext(httptrace.WithClientTrace(&st.ctx, &st.trace))
 	st.body.Reset(body)
 	req.Body = &st.body // r has no GetBody (see ServeHTTP): never replayed
 
@@ -170,16 +173,27 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	return attemptResult{outcomeFailed, err}
 }
 
-// varsContext is a context whose request variables (caddyhttp.VarsCtxKey)
-// are vars: context.WithValue's, in the attempt's own allocation.
-type varsContext struct {
+// attemptContext is the context of an attempt's request: its request
+// variables (caddyhttp.VarsCtxKey) are vars, when the request has
+// variables, and it holds the attempt's connTrace for the pool's
+// transport (see reportOutgoing). One allocation with the attempt's.
+type attemptContext struct {
 	context.Context
 	vars map[string]any
+	conn *connTrace
 }
 
-func (c *varsContext) Value(key any) any {
-	if key == caddyhttp.VarsCtxKey {
-		return c.vars
+// connTraceKey is the context key of an attempt's connTrace.
+type connTraceKey struct{}
+
+func (c *attemptContext) Value(key any) any {
+	switch key {
+	case caddyhttp.VarsCtxKey:
+		if c.vars != nil {
+			return c.vars
+		}
+	case connTraceKey{}:
+		return c.conn
 	}
 	return c.Context.Value(key)
 }
@@ -202,6 +216,13 @@ func (c *varsContext) Value(key any) any {
 // are in it), never on a request cut short, which its HTTP server fails
 // when the connection ends.
 type connTrace struct {
+	// outgoing is the header of the request the pool's transport is
+	// sending (see reportOutgoing), and expectAfterIdle the pool's
+	// expect_continue_after_idle: the transport's goroutine that sends
+	// the request sets and reads them, before it writes the request.
+	outgoing        http.Header
+	expectAfterIdle time.Duration
+
 	askedConn atomic.Bool
 	gotConn   atomic.Bool
 	// reused: the connection last handed to the request had carried
@@ -217,6 +238,13 @@ func (c *connTrace) trace(t *httptrace.ClientTrace) {
 	t.GotConn = func(info httptrace.GotConnInfo) {
 		c.gotConn.Store(true)
 		c.reused.Store(info.Reused)
+		// A connection that carried a request less than expectAfterIdle
+		// ago (or, over HTTP/2, carries one now) is not one the pool is
+		// closing for idleness: the request goes without the expectation.
+		if c.outgoing != nil && c.expectAfterIdle > 0 && info.Reused &&
+			(!info.WasIdle || info.IdleTime < c.expectAfterIdle) {
+			c.outgoing.Del("Expect")
+		}
 	}
 	t.WroteRequest = func(info httptrace.WroteRequestInfo) {
 		if info.Err == nil {

@@ -60,6 +60,9 @@ func (ps *PoolSet) Provision(ctx caddy.Context) error {
 		// upstream hosts, which Cleanup (called by Caddy on failure)
 		// releases.
 		ps.proxies = append(ps.proxies, p.proxy)
+		if err := loadPoolTransport(ctx, p.proxy); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
 		if err := p.proxy.Provision(ctx); err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
 		}

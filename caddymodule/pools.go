@@ -26,6 +26,12 @@ const (
 
 // provisionPools sets up the pools' reverse proxies and the metrics.
 func (h *Handler) provisionPools(ctx caddy.Context) error {
+	expectAfterIdle := DefaultExpectContinueAfterIdle
+	if h.ExpectContinueAfterIdle != nil {
+		if expectAfterIdle = time.Duration(*h.ExpectContinueAfterIdle); expectAfterIdle < 0 {
+			return fmt.Errorf("expect_continue_after_idle: %s is negative", expectAfterIdle)
+		}
+	}
 	if h.Primary == nil {
 		if h.Backup != nil {
 			return errors.New("backup: a backup pool needs a primary pool")
@@ -61,7 +67,7 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 		return err
 	}
 	for _, p := range proxies {
-		h.pools = append(h.pools, newPool(p.name, p.proxy, h.poolMetrics.requests))
+		h.pools = append(h.pools, newPool(p.name, p.proxy, h.poolMetrics.requests, expectAfterIdle))
 	}
 	return nil
 }
@@ -90,6 +96,11 @@ const (
 	// waits for the pool's 100 Continue before it is sent all the same
 	// (transport http { expect_continue_timeout }).
 	DefaultPoolExpectContinueTimeout = time.Second
+
+	// DefaultExpectContinueAfterIdle is how long a kept-alive connection
+	// to a pool may have been idle and still carry a request without
+	// `Expect: 100-continue` (expect_continue_after_idle).
+	DefaultExpectContinueAfterIdle = time.Second
 )
 
 // setPoolTransportDefaults gives a pool's http transport (the one
@@ -158,7 +169,9 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 	// before its body goes out: a request that meets a connection the
 	// pool is closing then never leaves more than its headers, and is
 	// certainly not carried out (see connTrace). RFC 9110 allows the
-	// expectation only on a request with content.
+	// expectation only on a request with content. A request given a
+	// connection that carried one just before goes without it (see
+	// pool_expect.go).
 	if len(body) > 0 {
 		r.Header.Set("Expect", "100-continue")
 	}

@@ -115,7 +115,8 @@ func TestPoolUnhealthyByActiveHealthCheck(t *testing.T) {
 
 // TestPoolTransportDefaults: a pool's http transport keeps idle
 // connections for 90s (below IIS's 120s) and lets a body wait 1s for the
-// pool's 100 Continue, unless its configuration says otherwise; other
+// pool's 100 Continue, unless its configuration says otherwise, and
+// expect_continue_after_idle defaults to 1s; other
 // settings and other transports are left as configured.
 func TestPoolTransportDefaults(t *testing.T) {
 	ctx := benchContext(t)
@@ -138,6 +139,9 @@ func TestPoolTransportDefaults(t *testing.T) {
 				primary += `,"transport":` + tc.transport
 			}
 			h := provision(t, ctx, new(Handler), `{"jwt":{"off":true},"default_region":"US","primary":`+primary+`}}`)
+			if got := h.pools[0].expectAfterIdle; got != time.Second {
+				t.Errorf("expect_continue_after_idle %v, want 1s", got)
+			}
 			ht, ok := h.pools[0].proxy.Transport.(*reverseproxy.HTTPTransport)
 			if !ok {
 				if tc.wantIdle != 0 {

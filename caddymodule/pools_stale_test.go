@@ -30,6 +30,12 @@ import (
 // that no outcome depends on how fast the machine is.
 const waitForBody = " {\n\t\t\ttransport http {\n\t\t\t\texpect_continue_timeout 10m\n\t\t\t}\n\t\t}"
 
+// expectOnEveryRequest makes every request to the pools carry
+// `Expect: 100-continue`: the pools of the tests below close a kept-alive
+// connection the moment it is idle (a keep-alive timeout of 0), against
+// which only an expectation on every request guards.
+const expectOnEveryRequest = "\t\texpect_continue_after_idle 0\n"
+
 // TestPoolClosingIdleConnections: a pool that closes every kept-alive
 // connection as soon as it has answered on it races the edge's next
 // request on that connection. A request the pool never received is never
@@ -44,7 +50,7 @@ func TestPoolClosingIdleConnections(t *testing.T) {
 		t.Run(map[bool]string{false: "one pool", true: "with backup"}[withBackup], func(t *testing.T) {
 			primary := testkit.NewPool(t, "primary", testkit.AnswerCreated)
 			primary.CloseWhenIdle(true)
-			pools := "\t\tprimary " + primary.Addr() + waitForBody
+			pools := expectOnEveryRequest + "\t\tprimary " + primary.Addr() + waitForBody
 			var backup *testkit.Pool
 			if withBackup {
 				backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
@@ -144,7 +150,7 @@ func TestPoolStaleConnections(t *testing.T) {
 			})
 			backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
 			e := startEdge(t, "caddyfile", "{\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n"+
-				poolsCaddyfile("\t\tprimary "+primary.Addr()+waitForBody+"\n\t\tbackup "+backup.Addr()+waitForBody), testkit.WithAdmin())
+				poolsCaddyfile(expectOnEveryRequest+"\t\tprimary "+primary.Addr()+waitForBody+"\n\t\tbackup "+backup.Addr()+waitForBody), testkit.WithAdmin())
 
 			var wg sync.WaitGroup
 			for i := range idle {
@@ -231,39 +237,61 @@ func largerThanSocketBuffers(t *testing.T) int {
 	return size
 }
 
-// TestPoolExpectContinue: requests to the pools carry Expect:
-// 100-continue unless the pool's block removes it, and the pool's 100
-// Continue never reaches the client, which has sent its body to the edge
-// already (a client that asked for a 100 itself gets the edge's own).
+// TestPoolExpectContinue: which requests carry Expect: 100-continue to
+// the pool. Two requests go out one after the other, the second on the
+// connection of the first: a new connection always carries it, a
+// kept-alive one only when it was idle for expect_continue_after_idle or
+// longer (0: always); header_up -Expect takes it off every request. The
+// pool's 100 Continue never reaches the client, which has sent its body
+// to the edge already: a client that asked for a 100 itself gets the
+// edge's own.
 func TestPoolExpectContinue(t *testing.T) {
+	const unchecked = "(not checked)"
 	for _, tc := range []struct {
 		name       string
+		directive  string // a line of the ucwa block
 		block      string // the primary's block
 		header     http.Header
-		wantExpect string // what the pool receives
-		want1xx    int    // informational answers the client gets
+		wantExpect [2]string // what the pool receives: on a new connection, then on a kept-alive one
+		want1xx    int       // informational answers the client gets
 	}{
-		{"default", "", nil, "100-continue", 0},
-		{"removed by header_up", " {\n\t\t\theader_up -Expect\n\t\t}", nil, "", 0},
-		{"client expects 100 itself", "", http.Header{"Expect": {"100-continue"}}, "100-continue", 1},
+		// The second request goes out well within the default (1s), but
+		// a busy machine could make it wait that long.
+		{"default", "", "", nil, [2]string{"100-continue", unchecked}, 0},
+		{"kept-alive connection idle for less", "expect_continue_after_idle 1m", "", nil, [2]string{"100-continue", ""}, 0},
+		{"kept-alive connection idle for longer", "expect_continue_after_idle 1ns", "", nil, [2]string{"100-continue", "100-continue"}, 0},
+		{"every request", "expect_continue_after_idle 0", "", nil, [2]string{"100-continue", "100-continue"}, 0},
+		{"removed by header_up", "expect_continue_after_idle 0", " {\n\t\t\theader_up -Expect\n\t\t}", nil, [2]string{"", ""}, 0},
+		{"client expects 100 itself", "expect_continue_after_idle 1m", "", http.Header{"Expect": {"100-continue"}}, [2]string{"100-continue", ""}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			primary := testkit.NewPool(t, "primary", testkit.AnswerCreated)
-			e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tprimary "+primary.Addr()+tc.block))
+			e := startEdge(t, "caddyfile", poolsCaddyfile("\t\t"+tc.directive+"\n\t\tprimary "+primary.Addr()+tc.block))
 			var informational atomic.Int64
 			ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
 				Got1xxResponse: func(int, textproto.MIMEHeader) error { informational.Add(1); return nil },
 			})
-			resp, err := testkit.Do(e.Client(), testkit.Request{Context: ctx, URL: e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"),
-				ContentType: "application/json", Body: `{"to":"4255551234","operationId":"op-expect"}`, Header: tc.header})
-			if err != nil {
-				t.Fatal(err)
+			for i := range 2 {
+				resp, err := testkit.Do(e.Client(), testkit.Request{Context: ctx, URL: e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"),
+					ContentType: "application/json", Body: fmt.Sprintf(`{"to":"4255551234","operationId":"op-expect-%d"}`, i), Header: tc.header})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.Status != http.StatusCreated {
+					t.Fatalf("status %d: %s", resp.Status, resp.Body)
+				}
 			}
-			if resp.Status != http.StatusCreated {
-				t.Fatalf("status %d: %s", resp.Status, resp.Body)
+			got := primary.Received()
+			if len(got) != 2 || primary.Conns.Load() != 1 {
+				t.Fatalf("the pool received %d requests on %d connections, want 2 on one", len(got), primary.Conns.Load())
 			}
-			if got := primary.Received(); len(got) != 1 || got[0].Header.Get("Expect") != tc.wantExpect || got[0].OperationID() != "op-expect" {
-				t.Errorf("the pool received %+v, want one request with its body and Expect %q", got, tc.wantExpect)
+			for i, want := range tc.wantExpect {
+				if got[i].OperationID() != fmt.Sprint("op-expect-", i) {
+					t.Errorf("request %d: the pool received operationId %q", i, got[i].OperationID())
+				}
+				if want != unchecked && got[i].Header.Get("Expect") != want {
+					t.Errorf("request %d: the pool received Expect %q, want %q", i, got[i].Header.Get("Expect"), want)
+				}
 			}
 			if got := informational.Load(); got != int64(tc.want1xx) {
 				t.Errorf("the client got %d informational answers, want %d", got, tc.want1xx)
