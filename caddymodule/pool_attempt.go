@@ -35,12 +35,14 @@ type pool struct {
 	// log field, made once rather than on every request.
 	placeholder any
 	logField    zap.Field
-	// expectAfterIdle is expect_continue_after_idle (0: every request
-	// keeps the expectation).
+	// expect: requests with a body carry Expect: 100-continue on a new
+	// connection and on one idle for expectAfterIdle or longer (0: on
+	// every connection); see pool_expect.go.
+	expect          bool
 	expectAfterIdle time.Duration
 }
 
-func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.CounterVec, expectAfterIdle time.Duration) *pool {
+func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.CounterVec, expect bool, expectAfterIdle time.Duration) *pool {
 	hosts := make(map[string]bool, len(proxy.Upstreams))
 	for _, u := range proxy.Upstreams {
 		host, _, err := net.SplitHostPort(u.Dial)
@@ -50,7 +52,8 @@ func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.Coun
 		hosts[strings.ToLower(host)] = true
 	}
 	pl := &pool{name: name, proxy: proxy, hosts: hosts, reportsWrites: reportsWrites(proxy.Transport),
-		placeholder: name, logField: zap.String(logFieldPool, name), expectAfterIdle: expectAfterIdle}
+		placeholder: name, logField: zap.String(logFieldPool, name),
+		expect: expect, expectAfterIdle: expectAfterIdle}
 	for o := range numOutcomes {
 		pl.requests[o] = requests.WithLabelValues(name, o.String())
 	}
@@ -133,7 +136,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		rw    poolResponseWriter
 		ctx   attemptContext
 	})
-	st.conn.expectAfterIdle = pl.expectAfterIdle
+	st.conn.expect, st.conn.expectAfterIdle = pl.expect && len(body) > 0, pl.expectAfterIdle
 	st.conn.trace(&st.trace)
 	// The attempt gets its own copy of the request's variables, which
 	// reverse_proxy writes, and hands back what it set in it once it is
@@ -217,10 +220,12 @@ func (c *attemptContext) Value(key any) any {
 // when the connection ends.
 type connTrace struct {
 	// outgoing is the header of the request the pool's transport is
-	// sending (see reportOutgoing), and expectAfterIdle the pool's
-	// expect_continue_after_idle: the transport's goroutine that sends
-	// the request sets and reads them, before it writes the request.
+	// sending (see reportOutgoing); expect and expectAfterIdle say when
+	// it is to carry Expect: 100-continue (see pool.expect). The
+	// transport's goroutine that sends the request sets and reads them,
+	// before it writes the request.
 	outgoing        http.Header
+	expect          bool
 	expectAfterIdle time.Duration
 
 	askedConn atomic.Bool
@@ -241,9 +246,9 @@ func (c *connTrace) trace(t *httptrace.ClientTrace) {
 		// A connection that carried a request less than expectAfterIdle
 		// ago (or, over HTTP/2, carries one now) is not one the pool is
 		// closing for idleness: the request goes without the expectation.
-		if c.outgoing != nil && c.expectAfterIdle > 0 && info.Reused &&
-			(!info.WasIdle || info.IdleTime < c.expectAfterIdle) {
-			c.outgoing.Del("Expect")
+		if c.expect && c.outgoing != nil && (c.expectAfterIdle == 0 || !info.Reused ||
+			info.WasIdle && info.IdleTime >= c.expectAfterIdle) {
+			c.outgoing["Expect"] = expectContinue
 		}
 	}
 	t.WroteRequest = func(info httptrace.WroteRequestInfo) {

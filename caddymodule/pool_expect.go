@@ -9,16 +9,38 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
-// A request to a pool carries `Expect: 100-continue` (set in deliver)
-// unless it is given a kept-alive connection that carried a request less
-// than expect_continue_after_idle ago: the pool is not closing such a
-// connection for idleness, and the expectation would cost every request
-// of a busy edge a round trip. Which connection a request gets is known
-// only once net/http hands it one (the client trace's GotConn), after
-// reverse_proxy made the request it sends; so the pool's transport
-// reports that request's header to the attempt (reportOutgoing), and
-// GotConn takes the expectation out of it before it is written
-// (connTrace.gotConn).
+// The pool is to say that it reads a request (100 Continue) before the
+// request's body goes out: a request that meets a connection the pool is
+// closing then never leaves more than its headers, and is certainly not
+// carried out (see connTrace). The pool closes a kept-alive connection
+// for idleness only once its keep-alive timeout ran out, so a request
+// goes with `Expect: 100-continue` only on a new connection or on one idle
+// for expect_continue_after_idle or longer: on a busy edge, the
+// expectation would cost nearly every request a round trip for nothing.
+// Which connection a request gets is known only once net/http hands it
+// one (the client trace's GotConn), after reverse_proxy made the request
+// it sends and applied the pool's header operations; so the pool's
+// transport reports that request's header to the attempt
+// (reportOutgoing), and GotConn adds the expectation to it before it is
+// written (connTrace.trace). RFC 9110 allows it only on a request with
+// content.
+
+// expectContinue is the value of the Expect header the edge adds, shared
+// by every request: it is added after the pool's header operations, and
+// net/http only reads it.
+var expectContinue = []string{"100-continue"}
+
+// keepsExpect reports whether a pool's request header operations leave
+// the Expect header the edge adds as it is: `header_up -Expect` turns the
+// expectation off, and a pool's own Expect replaces it.
+func keepsExpect(proxy *reverseproxy.Handler) bool {
+	if proxy.Headers == nil || proxy.Headers.Request == nil {
+		return true
+	}
+	hdr := http.Header{"Expect": {"100-continue"}}
+	proxy.Headers.Request.ApplyTo(hdr, caddy.NewReplacer())
+	return len(hdr["Expect"]) == 1 && hdr["Expect"][0] == "100-continue"
+}
 
 // loadPoolTransport loads a pool's transport before the pool's proxy is
 // provisioned (which then uses it as it is), and makes net/http's

@@ -67,7 +67,7 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 		return err
 	}
 	for _, p := range proxies {
-		h.pools = append(h.pools, newPool(p.name, p.proxy, h.poolMetrics.requests, expectAfterIdle))
+		h.pools = append(h.pools, newPool(p.name, p.proxy, h.poolMetrics.requests, keepsExpect(p.proxy), expectAfterIdle))
 	}
 	return nil
 }
@@ -164,16 +164,6 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		forwarded.Reset(body)
 		r.Body = forwarded
 		return next.ServeHTTP(w, r)
-	}
-	// The pool is to say that it reads this request (100 Continue)
-	// before its body goes out: a request that meets a connection the
-	// pool is closing then never leaves more than its headers, and is
-	// certainly not carried out (see connTrace). RFC 9110 allows the
-	// expectation only on a request with content. A request given a
-	// connection that carried one just before goes without it (see
-	// pool_expect.go).
-	if len(body) > 0 {
-		r.Header.Set("Expect", "100-continue")
 	}
 	var unavailable error // why the last pool could not take the request
 	for i, pl := range h.pools {
