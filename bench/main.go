@@ -160,12 +160,12 @@ const (
 
 // Route names, as the report gives them.
 const (
-	routePlain    = "plain reverse_proxy"
-	routeEdge     = "ucwa edge"
-	routeExpect   = "ucwa, Expect always"
-	routeIdemMem  = "idempotency, memory"
-	routeIdemRed  = "idempotency, Redis"
-	routeAll      = "all features"
+	routePlain   = "plain reverse_proxy"
+	routeEdge    = "ucwa edge"
+	routeExpect  = "ucwa, Expect always"
+	routeIdemMem = "idempotency, memory"
+	routeIdemRed = "idempotency, Redis"
+	routeAll     = "all features"
 )
 
 // targets are the routes' targets against plain reverse_proxy in the same
