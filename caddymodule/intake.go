@@ -258,12 +258,13 @@ func setContentLength(h http.Header, n int) {
 	}
 }
 
-// release recycles the body buffer.
+// release recycles the body buffer and the audit record.
 func (in *intake) release() {
 	if buf := in.buf; buf != nil && buf.Cap() <= maxRecycledBuffer {
 		buf.Reset()
 		bodyBuffers.Put(buf)
 	}
+	in.releaseRecord()
 }
 
 // fail answers a request the edge refuses, and logs why.
