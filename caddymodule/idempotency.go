@@ -368,17 +368,25 @@ type recordedAnswer struct {
 // Location, Content-Type and the body. It holds no token and nothing of
 // the request.
 func (a *recordedAnswer) encode() string {
+	return a.encodeWith(a.body, nil)
+}
+
+// encodeWith encodes a with the body body+bodyBytes (a recorder's body
+// is bytes), in one allocation: the numbers are formatted on the stack.
+func (a *recordedAnswer) encodeWith(body string, bodyBytes []byte) string {
 	var b strings.Builder
-	b.Grow(16 + len(a.location) + len(a.contentType) + len(a.body))
+	b.Grow(1 + 3*20 + len(a.location) + len(a.contentType) + len(body) + len(bodyBytes))
+	var num [20]byte
 	b.WriteByte('a')
-	b.WriteString(strconv.Itoa(a.status))
-	b.WriteString(strconv.Itoa(len(a.location)))
+	b.Write(strconv.AppendInt(num[:0], int64(a.status), 10))
+	b.Write(strconv.AppendInt(num[:0], int64(len(a.location)), 10))
 	b.WriteByte(':')
-	b.WriteString(strconv.Itoa(len(a.contentType)))
+	b.Write(strconv.AppendInt(num[:0], int64(len(a.contentType)), 10))
 	b.WriteByte(':')
 	b.WriteString(a.location)
 	b.WriteString(a.contentType)
-	b.WriteString(a.body)
+	b.WriteString(body)
+	b.Write(bodyBytes)
 	return b.String()
 }
 
@@ -476,8 +484,7 @@ func (w *answerRecorder) ReadFrom(r io.Reader) (int64, error) {
 
 // encode is the recorded answer as the store holds it.
 func (w *answerRecorder) encode() string {
-	w.body = string(w.recorded)
-	return w.recordedAnswer.encode()
+	return w.recordedAnswer.encodeWith("", w.recorded)
 }
 
 // unmarshalIdempotency parses `idempotency [<window>]`; d is on
