@@ -594,6 +594,12 @@ func FuzzMatch(f *testing.F) {
 		if got.NearMiss && (method == "GET" || method == "HEAD") {
 			t.Fatalf("a read is a near miss: %q", p)
 		}
+		// A plain path is matched as url.ParseRequestURI reads it.
+		if isPlainPath(p) {
+			if u, err := url.ParseRequestURI(p); err != nil || u.Path != p {
+				t.Fatalf("%q is taken as a plain path; url.ParseRequestURI gives %+v, %v", p, u, err)
+			}
+		}
 		// The one-pass check of a canonical path agrees with the full
 		// canonicalization.
 		if rooted := "/" + strings.TrimPrefix(p, "/"); isCanonicalASCII(rooted) {

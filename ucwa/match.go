@@ -241,11 +241,30 @@ func (m *Matcher) near(last, parent string) bool {
 // absolute URL), as in the parts of a batch. ok is false for a target
 // that does not parse.
 func (m *Matcher) MatchTarget(method, target string) (_ Match, ok bool) {
+	if isPlainPath(target) {
+		return m.Match(method, target), true
+	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
 		return Match{}, false
 	}
 	return m.Match(method, u.Path), true
+}
+
+// isPlainPath reports whether target is an origin-form path that
+// url.ParseRequestURI takes as its own Path: one that starts with "/"
+// and has no query, no percent-encoding and no control characters,
+// as the targets of batch parts usually are.
+func isPlainPath(target string) bool {
+	if !strings.HasPrefix(target, "/") {
+		return false
+	}
+	for i := 0; i < len(target); i++ {
+		if c := target[i]; c < ' ' || c == 0x7f || c == '%' || c == '?' {
+			return false
+		}
+	}
+	return true
 }
 
 // lastSegments returns the last segment of a clean path and the one
