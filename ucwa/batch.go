@@ -83,6 +83,8 @@ type BatchPart struct {
 	targetSet  bool
 	newBody    []byte
 	bodySet    bool
+	// Room for the values of the usual few header fields (see Header).
+	valueBuf [4]string
 }
 
 // batchSpan is [start, end) in the raw body; start < 0 when absent.
@@ -836,6 +838,9 @@ func batchParsePartHeaders(buf []byte, start, end int, wantType string) (int, ba
 			if types > 1 {
 				return 0, batchNoSpan, "it has two Content-Type headers"
 			}
+			if batchIsPartType(value, wantType) {
+				break
+			}
 			if rule := batchCheckPartType(string(value), wantType); rule != "" {
 				return 0, batchNoSpan, rule
 			}
@@ -865,6 +870,27 @@ func batchParsePartHeaders(buf []byte, start, end int, wantType string) (int, ba
 		return 0, batchNoSpan, "its Content-Length does not match the part's length"
 	}
 	return content, length, ""
+}
+
+// batchPartTypePrefixes are the spellings clients send of a part's
+// Content-Type, each followed by the msgtype (for all but the first).
+var batchPartTypePrefixes = [...]string{"application/http", "application/http; msgtype=", "application/http;msgtype="}
+
+// batchIsPartType reports whether v is one of the spellings clients send
+// of a part's Content-Type with msgtype wantType, in ASCII letters of any
+// case: what batchCheckPartType takes without parsing, checked without
+// copying v or building the spellings.
+func batchIsPartType(v []byte, wantType string) bool {
+	for i, prefix := range batchPartTypePrefixes {
+		suffix := wantType
+		if i == 0 {
+			suffix = ""
+		}
+		if len(v) == len(prefix)+len(suffix) && equalFoldASCII(v[:len(prefix)], prefix) && equalFoldASCII(v[len(prefix):], suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // batchCheckPartType checks a part's Content-Type: application/http with
@@ -969,7 +995,12 @@ func batchParseRequestPart(b *Batch, index, start, end int) (*BatchPart, *Error)
 		return nil, batchError(SubcodeParameterValidationFailure, "Batch part "+strconv.Itoa(index)+": a batch cannot hold another batch.")
 	}
 	p.Header = make(http.Header, len(fields))
-	values := make([]string, len(fields)) // one array behind every field's values
+	// One array behind every field's values: the part's own for a few.
+	values := p.valueBuf[:0]
+	if len(fields) > len(p.valueBuf) {
+		values = make([]string, len(fields))
+	}
+	values = values[:len(fields)]
 	data := batchNoSpan
 	for i, f := range fields {
 		name := batchHeaderName(buf[f.name.start:f.name.end])
