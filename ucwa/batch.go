@@ -394,7 +394,8 @@ func batchPartError(index int, rule string) *Error {
 
 // batchBoundary reads the boundary of a multipart/batching Content-Type.
 func batchBoundary(contentType string) (string, *Error) {
-	mediaType, params, rule := batchParseMediaType(contentType)
+	var room [4]batchParam
+	mediaType, params, rule := batchParseMediaType(contentType, room[:0])
 	if rule == "" && !strings.EqualFold(mediaType, BatchMediaType) {
 		return "", NewError(http.StatusUnsupportedMediaType, SubcodeUnsupportedMediaType, "A batch must be "+BatchMediaType+".")
 	}
@@ -469,7 +470,9 @@ type batchParam struct {
 // quoted-string. Quoted-pairs, RFC 2231 parameters (a "*" in the name) and
 // a parameter given twice are refused, as is anything outside visible
 // ASCII: readers differ on all of them. It returns the rule broken, or "".
-func batchParseMediaType(s string) (mediaType string, params []batchParam, rule string) {
+// The parameters are appended to params, which a caller may give room
+// on its stack.
+func batchParseMediaType(s string, params []batchParam) (mediaType string, _ []batchParam, rule string) {
 	s = batchTrimOWS(s)
 	slash := strings.IndexByte(s, '/')
 	if slash <= 0 {
@@ -901,7 +904,8 @@ func batchCheckPartType(v, wantType string) string {
 		return ""
 	}
 	rule := "its Content-Type is not application/http; msgtype=" + wantType
-	mediaType, params, bad := batchParseMediaType(v)
+	var room [4]batchParam
+	mediaType, params, bad := batchParseMediaType(v, room[:0])
 	if bad != "" || !strings.EqualFold(mediaType, "application/http") {
 		return rule
 	}
