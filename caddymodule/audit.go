@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"net"
 	"net/http"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -62,32 +63,56 @@ func (h *Handler) auditing() bool {
 }
 
 // startAudit sets in up to be audited, and returns the ResponseWriter
-// that records the status for it: the audit record's own (one allocation
-// for the line and its recorder, which idempotency shares: see
+// that records the status for it: the audit record's own (a recycled
+// record holds the line and its recorder, which idempotency shares: see
 // intake.recorder).
 func (in *intake) startAudit(w http.ResponseWriter) http.ResponseWriter {
-	in.audit = new(auditRecord)
 	in.started = time.Now()
-	in.audit.rec.ResponseWriterWrapper.ResponseWriter = w
-	in.rec = &in.audit.rec
-	return in.rec
+	return in.startRecording(w)
 }
 
 // recorder returns the recorder of the request's answer that keeps the
 // answer's body too, for idempotency: the audit's, when there is one.
 func (in *intake) recorder(w http.ResponseWriter) *answerRecorder {
 	if in.rec == nil {
-		in.rec = &answerRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+		in.startRecording(w)
 	}
 	in.rec.keepBody = true
 	return in.rec
 }
 
+// startRecording takes a record from auditRecords for in, and returns
+// its recorder, which passes the answer on to w; release gives the
+// record back.
+func (in *intake) startRecording(w http.ResponseWriter) *answerRecorder {
+	in.audit = auditRecords.Get().(*auditRecord)
+	in.audit.rec.ResponseWriterWrapper.ResponseWriter = w
+	in.rec = &in.audit.rec
+	return in.rec
+}
+
+// auditRecords recycles audit records. A record is the request's own
+// from startRecording to release, which runs once the request is
+// answered and its audit line written: a handler does not use its
+// ResponseWriter once it returns, and the encoders of zap's cores are
+// done with a line's fields once they have written it.
+var auditRecords = sync.Pool{New: func() any { return new(auditRecord) }}
+
+// releaseRecord gives in's record back to auditRecords, cleared, so
+// that it keeps nothing of the request.
+func (in *intake) releaseRecord() {
+	if rec := in.audit; rec != nil {
+		in.audit, in.rec = nil, nil
+		*rec = auditRecord{}
+		auditRecords.Put(rec)
+	}
+}
+
 // auditRecord is what an audit line is written from: its fields, and
 // what its caller and destinations marshal from, and the recorder of the
-// request's answer. It is the line's one allocation: the marshalers zap
-// takes are views of it, pointers that an interface holds without
-// allocating.
+// request's answer. It is recycled (see auditRecords), and the
+// marshalers zap takes are views of it, pointers that an interface holds
+// without allocating: a line costs no allocation of its own.
 type auditRecord struct {
 	rec    answerRecorder
 	fields [maxAuditFields]zap.Field

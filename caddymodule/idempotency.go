@@ -176,7 +176,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	var one [1]string
-	keys, verified := in.idempotencyKeys(one[:0])
+	keys, token, verified := in.idempotencyKeys(one[:0])
 	if len(keys) == 0 {
 		idem.count(in, resultUnprotected)
 		return h.deliverLimited(w, r, next, in)
@@ -186,7 +186,6 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	ctx := context.Background()
 	s := h.store
 	start := time.Now()
-	token := reservationToken()
 	for i, key := range keys {
 		epoch := s.begin()
 		reserved, current, err := s.Reserve(ctx, key, token, idem.window)
@@ -292,19 +291,21 @@ const idempotencyKeyPrefix = "idem:"
 
 // idempotencyKeys appends to keys the store keys of in (see
 // IdempotencyConfig): one for a request with an operationId, one for each
-// guarded part of a batch that has one, none for any other. It reports
-// whether the caller is verified. The caller comes from the verified
-// token's grant (nil when no token was verified): its tid, and its oid or
-// else its sub.
-func (in *intake) idempotencyKeys(keys []string) (_ []string, verified bool) {
+// guarded part of a batch that has one, none for any other. With keys it
+// returns the request's reservation token (see reservationToken); one
+// string holds the keys and the token, so that they cost one allocation
+// together. It reports whether the caller is verified. The caller comes
+// from the verified token's grant (nil when no token was verified): its
+// tid, and its oid or else its sub.
+func (in *intake) idempotencyKeys(keys []string) (_ []string, token string, verified bool) {
 	var tid, caller string
 	if in.grant != nil {
 		tid, caller = in.grant.caller()
 	}
+	var room [idempotencyKeyLen + reservationTokenLen]byte
+	b := room[:0]
 	if in.cleaned != nil {
-		if key, ok := idempotencyKey(tid, caller, in.r.URL.Path, in.cleaned); ok {
-			keys = append(keys, key)
-		}
+		b = appendIdempotencyKey(b, tid, caller, in.r.URL.Path, in.cleaned)
 	}
 	for _, p := range in.parts {
 		// A part's path may be relative to the batch's application.
@@ -312,33 +313,41 @@ func (in *intake) idempotencyKeys(keys []string) (_ []string, verified bool) {
 		if ucwa.ApplicationID(path) == "" {
 			path = in.r.URL.Path
 		}
-		if key, ok := idempotencyKey(tid, caller, path, p.cleaned); ok {
-			keys = append(keys, key)
-		}
+		b = appendIdempotencyKey(b, tid, caller, path, p.cleaned)
 	}
-	return keys, caller != ""
+	if len(b) == 0 {
+		return keys, "", caller != ""
+	}
+	all := string(appendReservationToken(b))
+	for ; len(all) > reservationTokenLen; all = all[idempotencyKeyLen:] {
+		keys = append(keys, all[:idempotencyKeyLen])
+	}
+	return keys, all, caller != ""
 }
 
-// idempotencyKey returns the store key of a request to path cleaned as c
-// by the caller tid and caller, and false for one without an operationId.
-func idempotencyKey(tid, caller, path string, c *ucwa.Cleaned) (string, bool) {
+// idempotencyKeyLen is the length of a store key: the prefix, and the
+// base64 of a SHA-256 (32 bytes, unpadded).
+const idempotencyKeyLen = len(idempotencyKeyPrefix) + 43
+
+// appendIdempotencyKey appends to b the store key of a request to path
+// cleaned as c by the caller tid and caller, and nothing for one without
+// an operationId.
+func appendIdempotencyKey(b []byte, tid, caller, path string, c *ucwa.Cleaned) []byte {
 	operationID, _ := c.Value("operationId")
 	if operationID == "" {
-		return "", false
+		return b
 	}
 	// Each part with its length before it, so that no two requests'
 	// parts run together into the same bytes.
 	var buf [256]byte
-	b := append(buf[:0], "caddy-ucwa idempotency 1"...)
+	h := append(buf[:0], "caddy-ucwa idempotency 1"...)
 	for _, part := range [...]string{tid, caller, ucwa.ApplicationID(path), c.Operation.Rel, operationID} {
-		b = binary.AppendUvarint(b, uint64(len(part)))
-		b = append(b, part...)
+		h = binary.AppendUvarint(h, uint64(len(part)))
+		h = append(h, part...)
 	}
-	sum := sha256.Sum256(b)
-	var k [len(idempotencyKeyPrefix) + 43]byte // 43: base64 of 32 bytes, unpadded
-	copy(k[:], idempotencyKeyPrefix)
-	base64.RawURLEncoding.Encode(k[len(idempotencyKeyPrefix):], sum[:])
-	return string(k[:]), true
+	sum := sha256.Sum256(h)
+	b = append(b, idempotencyKeyPrefix...)
+	return base64.RawURLEncoding.AppendEncode(b, sum[:])
 }
 
 // reservationToken is the value of a reservation in flight: "f" and 128
@@ -347,13 +356,21 @@ func idempotencyKey(tid, caller, path string, c *ucwa.Cleaned) (string, bool) {
 // leaves the edge and its store), only unique: math/rand/v2's generator,
 // seeded by the system per process, gives them without a system call.
 func reservationToken() string {
+	var t [reservationTokenLen]byte
+	return string(appendReservationToken(t[:0]))
+}
+
+// reservationTokenLen is the length of a reservation token: "f" and the
+// base64 of 16 bytes, unpadded.
+const reservationTokenLen = 1 + 22
+
+// appendReservationToken appends a new reservation token to b.
+func appendReservationToken(b []byte) []byte {
 	var raw [16]byte
 	binary.LittleEndian.PutUint64(raw[:8], rand.Uint64())
 	binary.LittleEndian.PutUint64(raw[8:], rand.Uint64())
-	var t [1 + 22]byte
-	t[0] = 'f'
-	base64.RawURLEncoding.Encode(t[1:], raw[:])
-	return string(t[:])
+	b = append(b, 'f')
+	return base64.RawURLEncoding.AppendEncode(b, raw[:])
 }
 
 // recordedAnswer is an answer as the store holds it for replay.
@@ -368,17 +385,25 @@ type recordedAnswer struct {
 // Location, Content-Type and the body. It holds no token and nothing of
 // the request.
 func (a *recordedAnswer) encode() string {
+	return a.encodeWith(a.body, nil)
+}
+
+// encodeWith encodes a with the body body+bodyBytes (a recorder's body
+// is bytes), in one allocation: the numbers are formatted on the stack.
+func (a *recordedAnswer) encodeWith(body string, bodyBytes []byte) string {
 	var b strings.Builder
-	b.Grow(16 + len(a.location) + len(a.contentType) + len(a.body))
+	b.Grow(1 + 3*20 + len(a.location) + len(a.contentType) + len(body) + len(bodyBytes))
+	var num [20]byte
 	b.WriteByte('a')
-	b.WriteString(strconv.Itoa(a.status))
-	b.WriteString(strconv.Itoa(len(a.location)))
+	b.Write(strconv.AppendInt(num[:0], int64(a.status), 10))
+	b.Write(strconv.AppendInt(num[:0], int64(len(a.location)), 10))
 	b.WriteByte(':')
-	b.WriteString(strconv.Itoa(len(a.contentType)))
+	b.Write(strconv.AppendInt(num[:0], int64(len(a.contentType)), 10))
 	b.WriteByte(':')
 	b.WriteString(a.location)
 	b.WriteString(a.contentType)
-	b.WriteString(a.body)
+	b.WriteString(body)
+	b.Write(bodyBytes)
 	return b.String()
 }
 
@@ -476,8 +501,7 @@ func (w *answerRecorder) ReadFrom(r io.Reader) (int64, error) {
 
 // encode is the recorded answer as the store holds it.
 func (w *answerRecorder) encode() string {
-	w.body = string(w.recorded)
-	return w.recordedAnswer.encode()
+	return w.recordedAnswer.encodeWith("", w.recorded)
 }
 
 // unmarshalIdempotency parses `idempotency [<window>]`; d is on

@@ -622,6 +622,58 @@ func TestReservationNotAnAnswer(t *testing.T) {
 	}
 }
 
+// TestIdempotencyKeysFormat pins the store keys: edges of two versions
+// share a Redis store while a fleet is upgraded, so the key of a request
+// never changes. A request has one key; a batch one per guarded part
+// with an operationId; the reservation token comes with them.
+func TestIdempotencyKeysFormat(t *testing.T) {
+	c, err := ucwa.NewCleaner("US", ucwa.TelURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := ucwa.FindOperation(ucwa.DefaultOperations(), "startPhoneAudio")
+	take := func(body string) *ucwa.Cleaned {
+		cl, e := c.Intake(op, ucwa.Incoming{Method: "POST", Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(body)})
+		if e != nil {
+			t.Fatal(e)
+		}
+		return cl
+	}
+	const (
+		path = "/ucwa/v1/applications/192/communication/startPhoneAudio"
+		key  = "idem:LjhFizoaS4I3zD3SxRmjBoOY-_1qJNf2QPOpa8GtQXU" // tid, oid, application 192, startPhoneAudio, op-1
+	)
+	g := &grant{placeholders: [len(grantPlaceholders)]any{"", "sub-1", "b3c8e1a2-0000-4000-8000-000000000001", "72f988bf-86f1-41af-91ab-2d7cd011db47", "", ""}}
+	one := take(`{"to":"sip:a@contoso.com","operationId":"op-1"}`)
+	none := take(`{"to":"sip:a@contoso.com"}`)
+	tests := []struct {
+		name     string
+		in       intake
+		keys     []string
+		verified bool
+	}{
+		{name: "a request", in: intake{cleaned: one, grant: g}, keys: []string{key}, verified: true},
+		{name: "no operationId", in: intake{cleaned: none, grant: g}, verified: true},
+		{name: "a batch", in: intake{grant: g, parts: []cleanedPart{{index: 1, path: path, cleaned: one}, {index: 2, path: path, cleaned: none}, {index: 3, path: "communication/startPhoneAudio", cleaned: one}}},
+			keys: []string{key, key}, verified: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.in.r = httptest.NewRequest(http.MethodPost, path, nil)
+			keys, token, verified := tc.in.idempotencyKeys(nil)
+			if fmt.Sprint(keys) != fmt.Sprint(tc.keys) || verified != tc.verified {
+				t.Errorf("keys %q, verified %v; want %q, %v", keys, verified, tc.keys, tc.verified)
+			}
+			switch {
+			case len(keys) == 0 && token != "":
+				t.Errorf("a token %q without keys", token)
+			case len(keys) > 0 && (len(token) != reservationTokenLen || token[0] != 'f'):
+				t.Errorf("token %q", token)
+			}
+		})
+	}
+}
+
 // BenchmarkIdempotency measures the handler in-process (jwt off, the
 // JSON seed with an operationId of its own per request) without
 // idempotency, and with it on the memory store and on Redis (a

@@ -95,6 +95,7 @@ func (h *Handler) takeIn(op *ucwa.Operation, req ucwa.Incoming) (*ucwa.Cleaned, 
 		return nil, e
 	}
 	if h.phoneAudioOff[op] {
+		cl.Release()
 		return nil, errPhoneAudioDisabled
 	}
 	return cl, nil
@@ -258,11 +259,21 @@ func setContentLength(h http.Header, n int) {
 	}
 }
 
-// release recycles the body buffer.
+// release recycles the body buffer, the audit record and the cleaned
+// requests, once the request is answered and its audit line written.
 func (in *intake) release() {
 	if buf := in.buf; buf != nil && buf.Cap() <= maxRecycledBuffer {
 		buf.Reset()
 		bodyBuffers.Put(buf)
+	}
+	in.releaseRecord()
+	if in.cleaned != nil {
+		in.cleaned.Release()
+		in.cleaned = nil
+	}
+	for i := range in.parts {
+		in.parts[i].cleaned.Release()
+		in.parts[i].cleaned = nil
 	}
 }
 

@@ -740,3 +740,33 @@ func TestParseBatchResponse(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchIsPartType holds the check of the usual part Content-Types to
+// the full one: what it takes, batchCheckPartType takes too.
+func TestBatchIsPartType(t *testing.T) {
+	tests := []struct {
+		v    string
+		want bool // taken without parsing
+	}{
+		{"application/http", true},
+		{"Application/HTTP", true},
+		{"application/http; msgtype=request", true},
+		{"application/http;msgtype=Request", true},
+		{"application/http; msgtype=response", false},
+		{"application/http;  msgtype=request", false},
+		{"application/http; version=1.1; msgtype=request", false},
+		{"application/http; mſgtype=request", false}, // ſ folds to s: parsed
+		{"application/https", false},
+		{"", false},
+	}
+	for _, tc := range tests {
+		if got := batchIsPartType([]byte(tc.v), "request"); got != tc.want {
+			t.Errorf("batchIsPartType(%q) = %v, want %v", tc.v, got, tc.want)
+		}
+		if tc.want {
+			if rule := batchCheckPartType(tc.v, "request"); rule != "" {
+				t.Errorf("batchCheckPartType(%q) refuses what batchIsPartType takes: %s", tc.v, rule)
+			}
+		}
+	}
+}

@@ -90,6 +90,8 @@ type Cleaned struct {
 	rawQuery string
 	dests    []PropertyDestination
 	destBuf  [2]PropertyDestination // the usual: a body's to and phoneNumber
+	// The box Intake took c from, for Release; nil for one of Clean.
+	box *intakeBox
 }
 
 // Body returns the body to forward: the cleaned body re-encoded, or the

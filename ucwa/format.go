@@ -69,6 +69,13 @@ func MediaFormat(contentType string) (Format, bool) {
 			return f, true
 		}
 	}
+	// mime.ParseMediaType's type is the part before any ";", in lower
+	// case, trimmed: another type (a batch's multipart/batching) is
+	// refused without parsing the parameters into a map.
+	base, _, _ := strings.Cut(contentType, ";")
+	if _, ok := mediaFormats[strings.TrimSpace(strings.ToLower(base))]; !ok {
+		return 0, false
+	}
 	return parseMediaFormat(contentType)
 }
 

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"path"
 	"reflect"
 	"strconv"
 	"strings"
@@ -592,6 +593,19 @@ func FuzzMatch(f *testing.F) {
 		}
 		if got.NearMiss && (method == "GET" || method == "HEAD") {
 			t.Fatalf("a read is a near miss: %q", p)
+		}
+		// A plain path is matched as url.ParseRequestURI reads it.
+		if isPlainPath(p) {
+			if u, err := url.ParseRequestURI(p); err != nil || u.Path != p {
+				t.Fatalf("%q is taken as a plain path; url.ParseRequestURI gives %+v, %v", p, u, err)
+			}
+		}
+		// The one-pass check of a canonical path agrees with the full
+		// canonicalization.
+		if rooted := "/" + strings.TrimPrefix(p, "/"); isCanonicalASCII(rooted) {
+			if clean := path.Clean(rooted); clean != rooted || strings.ContainsAny(rooted, "\\;. ") || !isASCII(rooted) {
+				t.Fatalf("%q is taken as canonical; path.Clean gives %q", rooted, clean)
+			}
 		}
 		// A few of the table's suffixes, chosen by the input, behind it.
 		prefix := strings.TrimSuffix(CanonicalPath(p), "/")

@@ -4,6 +4,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // Incoming is a request to an operation whose body has been read whole
@@ -46,13 +47,9 @@ func (c *Cleaner) Intake(op *Operation, in Incoming) (*Cleaned, *Error) {
 	if ce := in.Header.Values("Content-Encoding"); len(ce) > 1 || len(ce) == 1 && !strings.EqualFold(strings.TrimSpace(ce[0]), "identity") {
 		return nil, NewError(415, SubcodeUnsupportedMediaType, "The body must not be compressed or otherwise encoded (Content-Encoding).")
 	}
-	// One allocation holds the result and the body and query it
-	// points to.
-	box := new(struct {
-		cl Cleaned
-		r  Request
-		q  Query
-	})
+	// One box holds the result and the body and query it points to:
+	// one allocation, or none when Release gave one back.
+	box := intakeBoxes.Get().(*intakeBox)
 	var r *Request
 	if len(in.Body) > 0 {
 		types := in.Header.Values("Content-Type")
@@ -84,7 +81,35 @@ func (c *Cleaner) Intake(op *Operation, in Incoming) (*Cleaned, *Error) {
 	if r == nil {
 		box.cl.body = in.Body
 	}
+	box.cl.box = box
 	return &box.cl, nil
+}
+
+// intakeBox is what Intake returns: the cleaned request, and the body
+// and query it points to.
+type intakeBox struct {
+	cl Cleaned
+	r  Request
+	q  Query
+}
+
+// intakeBoxes recycles the boxes that Release gives back.
+var intakeBoxes = sync.Pool{New: func() any { return new(intakeBox) }}
+
+// Release gives the memory of a request that Intake returned back for a
+// later Intake to reuse: c, its Request and Query, and the slices they
+// return (Destinations among them) must not be used afterwards. The
+// values they returned as strings stay valid, and so does Body, which
+// is never in that memory. Releasing is optional (a request that is not
+// released is garbage collected), does nothing for one that Clean
+// returned, and must happen once at most.
+func (c *Cleaned) Release() {
+	box := c.box
+	if box == nil {
+		return
+	}
+	*box = intakeBox{}
+	intakeBoxes.Put(box)
 }
 
 func firstValue(values []string) string {

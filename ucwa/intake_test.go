@@ -510,3 +510,65 @@ func TestIntakeBatchParts(t *testing.T) {
 		}
 	}
 }
+
+// TestIntakeRelease takes requests in one after the other, releasing
+// each: a released request's memory goes to the next, and what the
+// released one returned as strings and its Body stay as they were.
+func TestIntakeRelease(t *testing.T) {
+	c := mustCleaner(t, "US", TelURI)
+	js := intakeHeader("Content-Type", "application/json")
+	tests := []struct {
+		name, query, body           string
+		wantBody, wantQuery, wantTo string
+	}{
+		{name: "number in the body", body: `{"to":"(425) 555-1234","operationId":"a1"}`,
+			wantBody: `{"to":"tel:+14255551234","operationId":"a1"}`, wantTo: "tel:+14255551234"},
+		{name: "SIP URI in the body, unchanged", body: `{"to":"sip:john@contoso.com","operationId":"b2"}`,
+			wantBody: `{"to":"sip:john@contoso.com","operationId":"b2"}`, wantTo: "sip:john@contoso.com"},
+		{name: "number in the query", query: "to=%2B1+206+555+0100&operationId=c3",
+			wantQuery: "to=tel%3A%2B12065550100&operationId=c3", wantTo: "tel:+12065550100"},
+	}
+	type kept struct {
+		body, query, to, operationID string
+		dests                        []destSummary
+	}
+	var previous []kept
+	for round := range 3 {
+		for _, tc := range tests {
+			cl, err := c.Intake(spa, Incoming{Method: "POST", Header: js, RawQuery: tc.query, Body: []byte(tc.body)})
+			if err != nil {
+				t.Fatalf("round %d, %s: %v", round, tc.name, err)
+			}
+			k := kept{body: string(cl.Body()), query: cl.RawQuery(), dests: summarize(cl.Destinations())}
+			k.to, _ = cl.Value(To)
+			k.operationID, _ = cl.Value(OperationID)
+			if k.body != tc.wantBody || k.query != tc.wantQuery || k.to != tc.wantTo || len(k.dests) != 1 || k.dests[0].Value != tc.wantTo {
+				t.Errorf("round %d, %s: body %q, query %q, to %q, destinations %+v", round, tc.name, k.body, k.query, k.to, k.dests)
+			}
+			body, to, operationID := cl.Body(), k.to, k.operationID
+			cl.Release()
+			if string(body) != k.body || to != k.to || operationID != k.operationID {
+				t.Errorf("round %d, %s: released request's body or values changed", round, tc.name)
+			}
+			previous = append(previous, k)
+		}
+	}
+	for i, k := range previous {
+		if want := previous[i%len(tests)]; !reflect.DeepEqual(k, want) {
+			t.Errorf("request %d: %+v, want %+v", i, k, want)
+		}
+	}
+	// A request of Clean has no memory to give back.
+	q, err := ParseQuery(spa, "to=sip:john@contoso.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := c.Clean(spa, nil, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Release()
+	if v, _ := cl.Value(To); v != "sip:john@contoso.com" {
+		t.Errorf("Clean's request after Release: to %q", v)
+	}
+}

@@ -23,6 +23,9 @@ func CanonicalPath(p string) string {
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p
 	}
+	if isCanonicalASCII(p) {
+		return p
+	}
 	if strings.ContainsAny(p, "\\;. ") || !isASCII(p) {
 		p = strings.ReplaceAll(p, "\\", "/")
 		segments := strings.Split(p, "/")
@@ -39,6 +42,32 @@ func CanonicalPath(p string) string {
 	}
 	return path.Clean(p) // no allocation when p is clean already
 }
+
+// isCanonicalASCII reports whether p, which starts with "/", is
+// canonical as it is, in one pass over it: ASCII without backslashes,
+// ";", dots or spaces (so with nothing to cut, trim or fold, and no dot
+// segments), and without an empty segment ("//", or a trailing "/" after
+// the root), which path.Clean would drop. Every path a client sends for
+// an operation is; CanonicalPath does the rest for the others.
+func isCanonicalASCII(p string) bool {
+	for i := 1; i < len(p); i++ {
+		if c := p[i]; notCanonical[c] || c == '/' && p[i-1] == '/' {
+			return false
+		}
+	}
+	return len(p) == 1 || p[len(p)-1] != '/'
+}
+
+// notCanonical holds the bytes that isCanonicalASCII refuses anywhere.
+var notCanonical = func() (t [256]bool) {
+	for c := utf8.RuneSelf; c < len(t); c++ {
+		t[c] = true
+	}
+	for _, c := range []byte("\\;. ") {
+		t[c] = true
+	}
+	return t
+}()
 
 // dotnetFold folds a letter as comparing .NET's invariant upper-casing
 // does, to lower case.
@@ -212,11 +241,30 @@ func (m *Matcher) near(last, parent string) bool {
 // absolute URL), as in the parts of a batch. ok is false for a target
 // that does not parse.
 func (m *Matcher) MatchTarget(method, target string) (_ Match, ok bool) {
+	if isPlainPath(target) {
+		return m.Match(method, target), true
+	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
 		return Match{}, false
 	}
 	return m.Match(method, u.Path), true
+}
+
+// isPlainPath reports whether target is an origin-form path that
+// url.ParseRequestURI takes as its own Path: one that starts with "/"
+// and has no query, no percent-encoding and no control characters,
+// as the targets of batch parts usually are.
+func isPlainPath(target string) bool {
+	if !strings.HasPrefix(target, "/") {
+		return false
+	}
+	for i := 0; i < len(target); i++ {
+		if c := target[i]; c < ' ' || c == 0x7f || c == '%' || c == '?' {
+			return false
+		}
+	}
+	return true
 }
 
 // lastSegments returns the last segment of a clean path and the one

@@ -246,6 +246,14 @@ func TestCanonicalPath(t *testing.T) {
 		"/a//b/":           "/a/b",
 		"/../../a":         "/a",
 		"/communıcation/x": "/communication/x",
+		"/":                "/",
+		"//":               "/",
+		"/a/":              "/a",
+		"a":                "/a",
+		"":                 "/",
+		"/A/b":             "/A/b", // ASCII letters are compared folded, not folded here
+		"/a b":             "/a b",
+		"/a%2e/b":          "/a%2e/b",
 	}
 	for in, want := range tests {
 		if got := CanonicalPath(in); got != want {
