@@ -201,16 +201,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Backup, err = unmarshalPool(d)
 			return err
 		case "expect_continue_after_idle":
-			var arg string
-			if err := directive.OneArg(d, &arg); err != nil {
-				return err
-			}
-			dur, err := caddy.ParseDuration(arg)
-			if err != nil {
-				return d.Errf("expect_continue_after_idle: %q is not a duration", arg)
-			}
-			h.ExpectContinueAfterIdle = (*caddy.Duration)(&dur)
-			return nil
+			h.ExpectContinueAfterIdle = new(caddy.Duration)
+			return directive.Duration(d, h.ExpectContinueAfterIdle, "1s")
 		case "store":
 			var err error
 			h.StoreRaw, err = unmarshalStore(d)
@@ -345,15 +337,9 @@ func unmarshalJWT(d *caddyfile.Dispenser) (*bearer.Config, error) {
 				c.JWKSRefresh = caddy.Duration(refresh)
 			}
 		case "leeway":
-			var arg string
-			if err := directive.OneArg(d, &arg); err != nil {
+			if err := directive.Duration(d, &c.Leeway, "30s"); err != nil {
 				return err
 			}
-			leeway, err := caddy.ParseDuration(arg)
-			if err != nil {
-				return d.Errf("leeway: %q is not a duration (such as 30s)", arg)
-			}
-			c.Leeway = caddy.Duration(leeway)
 		case "cache_size":
 			var arg string
 			if err := directive.OneArg(d, &arg); err != nil {

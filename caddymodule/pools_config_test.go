@@ -115,9 +115,9 @@ func TestPoolUnhealthyByActiveHealthCheck(t *testing.T) {
 
 // TestPoolTransportDefaults: a pool's http transport keeps idle
 // connections for 90s (below IIS's 120s) and lets a body wait 1s for the
-// pool's 100 Continue, unless its configuration says otherwise, and
-// expect_continue_after_idle defaults to 1s; other
+// pool's 100 Continue, unless its configuration says otherwise; other
 // settings and other transports are left as configured.
+// expect_continue_after_idle defaults to 1s.
 func TestPoolTransportDefaults(t *testing.T) {
 	ctx := benchContext(t)
 	for _, tc := range []struct {

@@ -492,16 +492,7 @@ func (r *RedisStore) unmarshalBlock(d *caddyfile.Dispenser) error {
 	return directive.Block(d, d.Nesting(), "store", nil, func(name string) error {
 		switch name {
 		case "timeout":
-			var arg string
-			if err := directive.OneArg(d, &arg); err != nil {
-				return err
-			}
-			timeout, err := caddy.ParseDuration(arg)
-			if err != nil || timeout == 0 {
-				return d.Errf("timeout: %q is not a duration other than 0 (such as 100ms)", arg)
-			}
-			r.Timeout = caddy.Duration(timeout)
-			return nil
+			return directive.NonZeroDuration(d, &r.Timeout, "100ms")
 		case "on_error":
 			return directive.OneArg(d, &r.OnError)
 		case "password":

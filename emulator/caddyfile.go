@@ -51,15 +51,15 @@ func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return directive.Block(d, 0, "", []string{"outcome"}, func(name string) error {
 		switch name {
 		case "step_duration":
-			return durationArg(d, &e.StepDuration)
+			return directive.NonZeroDuration(d, &e.StepDuration, "500ms or 2s")
 		case "poll_timeout":
-			return durationArg(d, &e.PollTimeout)
+			return directive.NonZeroDuration(d, &e.PollTimeout, "500ms or 2s")
 		case "max_poll_timeout":
-			return durationArg(d, &e.MaxPollTimeout)
+			return directive.NonZeroDuration(d, &e.MaxPollTimeout, "500ms or 2s")
 		case "retain_completed":
-			return durationArg(d, &e.RetainCompleted)
+			return directive.NonZeroDuration(d, &e.RetainCompleted, "500ms or 2s")
 		case "application_idle":
-			return durationArg(d, &e.ApplicationIdle)
+			return directive.NonZeroDuration(d, &e.ApplicationIdle, "500ms or 2s")
 		case "default_outcome":
 			var arg string
 			err := directive.OneArg(d, &arg)
@@ -110,21 +110,6 @@ func (e *Emulator) unmarshalOutcome(d *caddyfile.Dispenser) error {
 		o.StepDuration = caddy.Duration(step)
 	}
 	e.Outcomes = append(e.Outcomes, o)
-	return nil
-}
-
-// durationArg reads the one duration argument of a subdirective.
-func durationArg(d *caddyfile.Dispenser, into *caddy.Duration) error {
-	name := d.Val()
-	var arg string
-	if err := directive.OneArg(d, &arg); err != nil {
-		return err
-	}
-	v, err := caddy.ParseDuration(arg)
-	if err != nil || v == 0 {
-		return d.Errf("%s: %q is not a duration other than 0 (such as 500ms or 2s)", name, arg)
-	}
-	*into = caddy.Duration(v)
 	return nil
 }
 

@@ -6,6 +6,7 @@ package directive
 import (
 	"slices"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -46,4 +47,34 @@ func Args(d *caddyfile.Dispenser) ([]string, error) {
 		return nil, d.ArgErr()
 	}
 	return args, nil
+}
+
+// Duration reads the one argument of the subdirective d is on into v: a
+// duration as caddy.ParseDuration reads it (which also takes days, "1d").
+// The error names the subdirective and shows example, a good value.
+func Duration(d *caddyfile.Dispenser, v *caddy.Duration, example string) error {
+	return duration(d, v, true, example)
+}
+
+// NonZeroDuration is Duration for a subdirective whose duration may not
+// be 0.
+func NonZeroDuration(d *caddyfile.Dispenser, v *caddy.Duration, example string) error {
+	return duration(d, v, false, example)
+}
+
+func duration(d *caddyfile.Dispenser, v *caddy.Duration, zeroOK bool, example string) error {
+	name := d.Val()
+	var arg string
+	if err := OneArg(d, &arg); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(arg)
+	switch {
+	case err != nil && zeroOK:
+		return d.Errf("%s: %q is not a duration (such as %s)", name, arg, example)
+	case err != nil || dur == 0 && !zeroOK:
+		return d.Errf("%s: %q is not a duration other than 0 (such as %s)", name, arg, example)
+	}
+	*v = caddy.Duration(dur)
+	return nil
 }

@@ -3,7 +3,9 @@ package directive
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -50,5 +52,38 @@ func TestArgs(t *testing.T) {
 	d.Next()
 	if _, err := Args(d); err == nil {
 		t.Error("no arguments accepted")
+	}
+}
+
+func TestDuration(t *testing.T) {
+	for _, tc := range []struct {
+		src     string
+		nonZero bool
+		want    caddy.Duration
+		err     string
+	}{
+		{"x 30s", false, caddy.Duration(30 * time.Second), ""},
+		{"x 1d", true, caddy.Duration(24 * time.Hour), ""},
+		{"x 0", false, 0, ""},
+		{"x 0", true, 0, `x: "0" is not a duration other than 0 (such as 1s)`},
+		{"x soon", false, 0, `x: "soon" is not a duration (such as 1s)`},
+		{"x soon", true, 0, `x: "soon" is not a duration other than 0 (such as 1s)`},
+		{"x", false, 0, "wrong argument count"},
+		{"x 1s 2s", true, 0, "wrong argument count"},
+	} {
+		d := caddyfile.NewTestDispenser(tc.src)
+		d.Next()
+		read := Duration
+		if tc.nonZero {
+			read = NonZeroDuration
+		}
+		got := caddy.Duration(-1)
+		err := read(d, &got, "1s")
+		switch {
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("%q (non-zero %v): %v, %v; want %v", tc.src, tc.nonZero, got, err, tc.want)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%q (non-zero %v): error %v, want %q", tc.src, tc.nonZero, err, tc.err)
+		}
 	}
 }
