@@ -43,6 +43,8 @@ import (
 //   - status, duration (seconds)
 //   - operation_id: the request's operationId, any run of more than four
 //     digits masked, so that it cannot carry a number into the trail
+//   - parts: each guarded part of a batch (those the edge took in before
+//     any refusal): its part (position), operation and operation_id
 //
 // Tokens, full numbers and other property values never appear.
 
@@ -185,6 +187,9 @@ func (h *Handler) writeAudit(in *intake) {
 		}
 	}
 	fields = append(fields, zap.Int("status", status), zap.Float64("duration", time.Since(in.started).Seconds()))
+	if len(rec.parts) > 0 {
+		fields = append(fields, zap.Array("parts", (*auditParts)(rec)))
+	}
 	if in.cleaned != nil {
 		if id, _ := in.cleaned.Value("operationId"); id != "" {
 			if hasLongDigitRun(id) {
@@ -342,6 +347,36 @@ func (v *auditDestination) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		dec := v.policy.Judge(v.curOp, d)
 		enc.AddString("decision", dec.Verdict.String())
 		enc.AddString("rule", dec.Rule.String())
+	}
+	return nil
+}
+
+// auditParts writes the guarded parts of a record's batch.
+type auditParts auditRecord
+
+// MarshalLogArray writes each guarded part.
+func (v *auditParts) MarshalLogArray(enc zapcore.ArrayEncoder) error {
+	rec := (*auditRecord)(v)
+	for i := range rec.parts {
+		rec.curPart = i
+		if err := enc.AppendObject((*auditPart)(rec)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// auditPart writes a record's current part (curPart, an index of parts):
+// its position in the batch, its operation and its operationId, masked
+// as a single request's is.
+type auditPart auditRecord
+
+func (v *auditPart) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	p := &v.parts[v.curPart]
+	enc.AddInt("part", p.index)
+	enc.AddString("operation", p.cleaned.Operation.Rel)
+	if id, _ := p.cleaned.Value("operationId"); id != "" {
+		enc.AddByteString("operation_id", appendMaskedDigitRuns(v.scratch[:0], id))
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -59,6 +60,7 @@ func TestAuditTrail(t *testing.T) {
 		operation, error, operationID, idempotency, refusedBy string
 		status, dests                                         int
 		caller                                                bool
+		parts                                                 []auditPartJSON
 	}
 	for _, tc := range []struct {
 		name string
@@ -88,6 +90,13 @@ func TestAuditTrail(t *testing.T) {
 		{name: "over the velocity limit",
 			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234","operationId":"call-2"}`, Header: http.Header{"Authorization": {auth}}},
 			want: &want{operation: "startPhoneAudio", status: 429, error: "TooManyRequests/LimitExceeded", operationID: "call-2", idempotency: "reserved", refusedBy: "limit:calls", dests: 1, caller: true}},
+		{name: "a batch, its guarded parts listed",
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {auth}}, Body: batchBody(
+				startPart(`{"to":"+14255551234","operationId":"b-19005550000"}`),
+				"GET "+opsApp+"/people/contacts HTTP/1.1\r\nAccept: application/json\r\n\r\n",
+				"POST "+immediateForwardPath+" HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"+`{"target":"+14255550100"}`)},
+			want: &want{operation: "batch", status: 429, error: "TooManyRequests/LimitExceeded", idempotency: "reserved", refusedBy: "limit:calls", dests: 2, caller: true,
+				parts: []auditPartJSON{{1, "startPhoneAudio", "b-***********"}, {3, "immediateForwardToContact", ""}}}},
 		{name: "a near miss", req: testkit.Request{URL: startOpsPath + "/4255551234", ContentType: "application/json", Body: `{"to":"+14255551234"}`},
 			want: &want{operation: "(near miss)", status: 404, error: "NotFound"}},
 		{name: "passed on", req: testkit.Request{Method: "GET", URL: opsApp + "/communication"}},
@@ -119,6 +128,9 @@ func TestAuditTrail(t *testing.T) {
 			if a.Msg != "guarded request" || a.Operation != w.operation || a.Status != w.status || a.Error != w.error ||
 				a.OperationID != w.operationID || a.Idempotency != w.idempotency || a.RefusedBy != w.refusedBy || len(a.Destinations) != w.dests || a.RemoteIP != "127.0.0.1" || a.Duration == nil {
 				t.Errorf("audit line %+v, want %+v", a, *w)
+			}
+			if !slices.Equal(a.Parts, w.parts) {
+				t.Errorf("audit line's parts %+v, want %+v", a.Parts, w.parts)
 			}
 			if hasCaller := a.Caller.Sub == callerSub && a.Caller.TID == callerTID; hasCaller != w.caller {
 				t.Errorf("audit line's caller %+v, want one: %v", a.Caller, w.caller)

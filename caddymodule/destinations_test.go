@@ -76,6 +76,13 @@ type auditLine struct {
 	Duration     *float64        `json:"duration"`
 	OperationID  string          `json:"operation_id"`
 	Idempotency  string          `json:"idempotency"`
+	Parts        []auditPartJSON `json:"parts"`
+}
+
+type auditPartJSON struct {
+	Part        int    `json:"part"`
+	Operation   string `json:"operation"`
+	OperationID string `json:"operation_id"`
 }
 
 type auditDestJSON struct {
