@@ -578,8 +578,8 @@ func FuzzParseQuery(f *testing.F) {
 // referenceQuery reads a raw query as url.ParseQuery does, pair by pair,
 // without its cap on the number of pairs (10000, GODEBUG
 // urlmaxqueryparams): a bound on work, not a rule of syntax. The edge
-// reads every pair whatever their number, so a
-// query of many pairs is one it reads whole.
+// reads every pair whatever their number, so a query of many pairs is
+// one it reads whole.
 func referenceQuery(raw string) (url.Values, error) {
 	const chunk = 1000 // pairs per url.ParseQuery, well under its cap
 	values := url.Values{}
