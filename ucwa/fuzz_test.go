@@ -523,7 +523,8 @@ func FuzzHelpers(f *testing.F) {
 	})
 }
 
-// FuzzParseQuery holds the query reader to url.ParseQuery: it refuses
+// FuzzParseQuery holds the query reader to url.ParseQuery (read by
+// referenceQuery, without its cap on the number of pairs): it refuses
 // what url.ParseQuery cannot read, reads each property as it does, and
 // re-encodes byte for byte, changing only the values set.
 func FuzzParseQuery(f *testing.F) {
