@@ -1,6 +1,7 @@
 package ucwa
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -35,6 +36,7 @@ func TestMasked(t *testing.T) {
 		{e164, "12345", "12345"},
 		{e164, "+14255550100", "+1425555****"},
 		{us, "sip:john@contoso.com", "sip:****@contoso.com"},
+		{us, "sip:****@contoso.com", "sip:****@contoso.com"},
 		{us, "sips:john.smith@eu.contoso.com:5061;transport=tls", "sips:****@eu.contoso.com"},
 		{us, "sip:+14255551234@gw.contoso.com;user=phone", "sip:+1425555****@gw.contoso.com"},
 		{us, "sip:+1-425-555-1234;ext=7@GW.contoso.com;user=phone", "sip:+1425555****;ext=****@gw.contoso.com"},
@@ -85,28 +87,39 @@ func TestMasked(t *testing.T) {
 // all.
 func checkMasked(t *testing.T, d Destination) {
 	t.Helper()
-	m := d.Masked()
-	if strings.Contains(m, d.Value) && d.Value != "" && !(d.Number.Emergency && !strings.HasPrefix(d.Number.E164, "+")) {
-		t.Fatalf("%q is masked as itself", d.Value)
+	if leak := maskedLeak(d, d.Masked()); leak != "" {
+		t.Fatal(leak)
+	}
+}
+
+// maskedLeak returns what m, given as the masked form of d, shows of d
+// that it must not; "" when nothing.
+func maskedLeak(d Destination, m string) string {
+	// A SIP user of four '*' (RFC 3261 allows the mark) is masked as
+	// itself, and shown by no mistake: whatever the user, it reads
+	// "****", which the user check below holds to.
+	secretUser := d.SIP && !d.IsNumber() && sipUser(d.Value) == maskedSecret
+	if strings.Contains(m, d.Value) && d.Value != "" && !(d.Number.Emergency && !strings.HasPrefix(d.Number.E164, "+")) && !secretUser {
+		return fmt.Sprintf("%q is masked as itself", d.Value)
 	}
 	if d.Number.Emergency && !strings.HasPrefix(d.Number.E164, "+") {
-		return
+		return ""
 	}
 	digits := strings.TrimPrefix(d.Number.E164, "+")
 	if digits != "" && strings.Contains(m, digits) {
-		t.Fatalf("%q is masked as %q, which holds its digits", d.Value, m)
+		return fmt.Sprintf("%q is masked as %q, which holds its digits", d.Value, m)
 	}
 	for k := maskedRun; k <= len(digits); k++ {
 		if strings.Contains(m, digits[len(digits)-k:]) {
-			t.Fatalf("%q is masked as %q, which holds its last %d digits", d.Value, m, k)
+			return fmt.Sprintf("%q is masked as %q, which holds its last %d digits", d.Value, m, k)
 		}
 	}
 	if ext := d.Number.Extension; len(ext) >= maskedRun && strings.Contains(withoutShownPrefix(m), ext) {
-		t.Fatalf("%q is masked as %q, which holds its extension", d.Value, m)
+		return fmt.Sprintf("%q is masked as %q, which holds its extension", d.Value, m)
 	}
 	if d.SIP {
-		if user, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(m, "sip:"), "sips:"), "@"); !d.IsNumber() && user != maskedSecret {
-			t.Fatalf("%q is masked as %q, which shows its user", d.Value, m)
+		if user := sipUser(m); !d.IsNumber() && user != maskedSecret {
+			return fmt.Sprintf("%q is masked as %q, which shows its user", d.Value, m)
 		}
 		host := m[strings.IndexByte(m, '@')+1:]
 		run := 0
@@ -117,10 +130,87 @@ func checkMasked(t *testing.T, d Destination) {
 				run = 0
 			}
 			if run >= maskedRun {
-				t.Fatalf("%q is masked as %q, whose host shows %d digits in a row", d.Value, m, run)
+				return fmt.Sprintf("%q is masked as %q, whose host shows %d digits in a row", d.Value, m, run)
 			}
 		}
 	}
+	return ""
+}
+
+// TestLeakOracles holds the fuzz targets' leak checks to what they must
+// tell: a masked form or refusal that shows by right what happens to
+// spell the secret passes, one that shows the secret fails.
+func TestLeakOracles(t *testing.T) {
+	n := numbersFor(t, "", nil)
+	dest := func(v string) Destination {
+		d, p := n.Destination(v)
+		if !p.OK() {
+			t.Fatalf("%s: %s", v, p.Reason)
+		}
+		return d
+	}
+	for _, c := range []struct {
+		value, masked string // masked "" is Masked's own
+		leaks         bool
+	}{
+		// The user "****" is masked as itself.
+		{"sip:****@contoso.com", "", false},
+		{"sip:****@contoso.com", "sip:****@contoso.com", false},
+		{"sip:john@contoso.com", "sip:john@contoso.com", true},
+		{"sip:****@contoso.com", "sip:*@contoso.com", true},
+		// The country code and area spell the extension.
+		{"sip:+4555551234;ext=55555@g", "", false},
+		{"sip:+4555551234;ext=55555@g", "sip:+455555****;ext=55555@g", true},
+		{"+14255551234", "+1425551234", true},
+		{"+14255551234", "+142555****", false},
+		{"+14255551234", "+1425**51234", true},
+		{"sip:a@gw12345.example", "sip:****@gw12345.example", true},
+	} {
+		d := dest(c.value)
+		m := c.masked
+		if m == "" {
+			m = d.Masked()
+		}
+		if leak := maskedLeak(d, m); (leak != "") != c.leaks {
+			t.Errorf("%s masked as %s: leak %q, want a leak %v", c.value, m, leak, c.leaks)
+		}
+	}
+	p, err := NewPolicy(DestinationPolicy{Deny: []string{"+1"}, SIPDomains: []string{"contoso.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		value   string
+		message string // "" is RefusalError's own
+		leaks   bool
+	}{
+		{"+14255551234", "", false},
+		{"+14255551234", "to is refused: 14255551234 is denied.", true},
+		{"sip:a@t.example", "", false},
+		{"sip:a@t.example", "to is refused: t.example is not allowed.", true},
+		{"sip:a@T.example", "to is refused: t.EXAMPLE is not allowed.", true},
+		{"sip:****@x.example", "", false},
+	} {
+		pd := &PropertyDestination{Property: "to", Kind: DialledNow, Destination: dest(c.value)}
+		dec := p.Judge(spa, pd)
+		e := RefusalError(pd, dec)
+		if e == nil {
+			t.Fatalf("%s: %s by %s", c.value, dec.Verdict, dec.Rule)
+		}
+		if c.message != "" {
+			e.Message = c.message
+		}
+		if leak := refusalLeak(pd, e); (leak != "") != c.leaks {
+			t.Errorf("%s refused with %q: leak %q, want a leak %v", c.value, e.Message, leak, c.leaks)
+		}
+	}
+}
+
+// sipUser returns the user of a SIP URI as written: what lies between
+// the scheme and the '@'.
+func sipUser(uri string) string {
+	user, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(uri, "sip:"), "sips:"), "@")
+	return user
 }
 
 // withoutShownPrefix returns m without the digits it shows of the
