@@ -20,8 +20,8 @@
 //     text of allFeatures (a destination policy and a limit) (JSON only).
 //
 // Every ucwa route writes the audit trail (on by default in the edge) to
-// a file of its own, rolled at 20 MiB, as a deployment writes it; Caddy's
-// other logs are at WARN.
+// a file of its own, rolled at 20 MiB and zstd-compressed, as the
+// README's audit example writes it; Caddy's other logs are at WARN.
 //
 // vegeta drives the routes in alternating rounds (each route once per
 // round, starting with another one each round) with the same token:
@@ -257,6 +257,7 @@ func main() {
 		output file %s {
 			roll_size 20MiB
 			roll_keep 2
+			roll_compression zstd
 		}
 		format json
 		level INFO

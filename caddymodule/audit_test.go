@@ -33,6 +33,7 @@ func TestAuditTrail(t *testing.T) {
 			roll_size 100MiB
 			roll_keep 30
 			roll_keep_for 2160h
+			roll_compression zstd
 		}
 		format json
 	}
