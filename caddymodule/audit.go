@@ -128,6 +128,8 @@ type auditRecord struct {
 	cur     *ucwa.PropertyDestination
 	curPart int
 	curOp   *ucwa.Operation
+	// The batch part being written, an index of parts.
+	partIndex int
 	// The request's operationId, when it has digits to mask.
 	operationID string
 	// Where a masked value is written for the encoder, which copies it.
@@ -358,7 +360,7 @@ type auditParts auditRecord
 func (v *auditParts) MarshalLogArray(enc zapcore.ArrayEncoder) error {
 	rec := (*auditRecord)(v)
 	for i := range rec.parts {
-		rec.curPart = i
+		rec.partIndex = i
 		if err := enc.AppendObject((*auditPart)(rec)); err != nil {
 			return err
 		}
@@ -366,13 +368,13 @@ func (v *auditParts) MarshalLogArray(enc zapcore.ArrayEncoder) error {
 	return nil
 }
 
-// auditPart writes a record's current part (curPart, an index of parts):
-// its position in the batch, its operation and its operationId, masked
-// as a single request's is.
+// auditPart writes a record's current part (partIndex): its position in
+// the batch, its operation and its operationId, masked as a single
+// request's is.
 type auditPart auditRecord
 
 func (v *auditPart) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	p := &v.parts[v.curPart]
+	p := &v.parts[v.partIndex]
 	enc.AddInt("part", p.index)
 	enc.AddString("operation", p.cleaned.Operation.Rel)
 	if id, _ := p.cleaned.Value("operationId"); id != "" {
