@@ -168,3 +168,48 @@ func BenchmarkRedisReserve(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMemoryFull is the idempotency round of a delivered request in
+// a store that is full, as an edge's store is once its traffic fills the
+// window: every reservation evicts the entry closest to expiring, and
+// the answer replaces the reservation. The default bound and a large one.
+// Here the whole store turns over in milliseconds, so a reservation whose
+// goroutine is descheduled that long is evicted before its answer (as the
+// store documents); the benchmark does not count on Replace finding it.
+func BenchmarkMemoryFull(b *testing.B) {
+	for _, size := range []int{store.DefaultMaxEntries, 200_000} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			m, err := store.NewMemory(store.MemoryOptions{MaxEntries: size})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			var n atomic.Int64
+			key := func() string {
+				return "tid/oid/app-0123456789/startPhoneAudio/op-" + strconv.FormatInt(n.Add(1), 10)
+			}
+			// The store filled with entries that expire before any the
+			// benchmark writes.
+			for range size {
+				if _, _, err := m.Reserve(ctx, key(), "token", 5*time.Minute); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					k := key()
+					if ok, _, err := m.Reserve(ctx, k, "token", 10*time.Minute); !ok || err != nil {
+						b.Fatal("reserve failed")
+					}
+					if _, err := m.Replace(ctx, k, "token", "answer", 10*time.Minute); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			if m.Evictions() == 0 {
+				b.Fatal("the store never evicted: it was not full")
+			}
+		})
+	}
+}
