@@ -54,12 +54,20 @@ type storeBackend interface {
 // store's connections. The last handler to let go of it closes it.
 type sharedStore struct {
 	store.Store
-	// memory is the store as a Memory store, for the entries gauge; nil
-	// for others.
+	// memory is the store as a Memory store, for its metrics and the
+	// warning of its evictions; nil for others.
 	memory *store.Memory
 	// health is the store's outage epoch: even while it answers, odd
 	// during an outage (see storeUse.end).
 	health atomic.Uint64
+	// For the warning of a memory store's evictions (see
+	// storeUse.noteEvictions): the store's size and clock, the evictions
+	// the last warning counted, and when it was written (Unix ns; 0:
+	// never).
+	maxEntries int
+	now        func() time.Time
+	warnedAt   atomic.Int64
+	warnedUpTo atomic.Uint64
 }
 
 // Destruct closes the store once no handler uses it.
@@ -105,7 +113,8 @@ type MemoryStore struct {
 	// The most entries the store holds (reservations and limits
 	// together). When it is full, the entry closest to expiring is
 	// evicted: an evicted reservation no longer protects its request.
-	// Default: 10000.
+	// Evictions are counted (caddy_ucwa_store_memory_evictions_total) and
+	// warned of in the log, once a minute at most. Default: 10000.
 	MaxEntries int `json:"max_entries,omitempty"`
 
 	key   string // in stores
@@ -139,7 +148,11 @@ func (m *MemoryStore) Provision(caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return &sharedStore{Store: mem, memory: mem}, nil
+		s := &sharedStore{Store: mem, memory: mem, maxEntries: opts.MaxEntries, now: opts.Now}
+		if s.now == nil {
+			s.now = time.Now
+		}
+		return s, nil
 	})
 	if err != nil {
 		return err
@@ -394,6 +407,9 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 		if epoch&1 == 1 && s.health.CompareAndSwap(epoch, epoch+1) {
 			s.logger.Info("store answers again")
 		}
+		if s.memory != nil {
+			s.noteEvictions()
+		}
 		return true
 	}
 	s.errors.Inc()
@@ -407,6 +423,36 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 		s.logger.Warn(msg, zap.Error(err))
 	}
 	return s.failOpen
+}
+
+// evictionWarning is the message of the warning of a memory store's
+// evictions.
+const evictionWarning = "memory store full: entries evicted before they expired " +
+	"(an evicted reservation no longer keeps its request from a second delivery; an evicted limit starts again with its whole budget); " +
+	"raise max_entries or share a redis store"
+
+// evictionWarnEvery is how often at most the edge warns that its memory
+// store evicts entries.
+const evictionWarnEvery = time.Minute
+
+// noteEvictions warns, once every evictionWarnEvery at most, that the
+// memory store has evicted entries since the last warning: a full store
+// evicts reservations before their window ends, and the requests they
+// protected may then be delivered again, so the operator must learn that
+// max_entries is too small for the edge's traffic.
+func (s *storeUse) noteEvictions() {
+	n := s.memory.Evictions()
+	if n == s.warnedUpTo.Load() {
+		return
+	}
+	now := s.now().UnixNano()
+	at := s.warnedAt.Load()
+	// One warning for all the handlers that share the store.
+	if at != 0 && now-at < int64(evictionWarnEvery) || !s.warnedAt.CompareAndSwap(at, now) {
+		return
+	}
+	s.logger.Warn(evictionWarning,
+		zap.Uint64("evicted", n-s.warnedUpTo.Swap(n)), zap.Int("max_entries", s.maxEntries))
 }
 
 // registerer is Caddy's metrics registry of ctx, nil for none.
@@ -428,23 +474,32 @@ func newStoreMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error) 
 	if err != nil {
 		return nil, err
 	}
-	_, err = metrics.Register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	if _, err := metrics.Register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "ucwa", Name: "store_memory_entries",
 		Help: "Entries held by the memory stores in use, expired ones not yet dropped included.",
-	}, memoryEntries))
+	}, sumMemoryStores(func(m *store.Memory) float64 { return float64(m.Len()) }))); err != nil {
+		return nil, err
+	}
+	_, err = metrics.Register(reg, prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "ucwa", Name: "store_memory_evictions_total",
+		Help: "Entries the memory stores in use evicted before they expired, to make room: each an operationId no longer protected, or a limit's state lost.",
+	}, sumMemoryStores(func(m *store.Memory) float64 { return float64(m.Evictions()) })))
 	return errs, err
 }
 
-// memoryEntries counts the entries of the memory stores in use.
-func memoryEntries() float64 {
-	n := 0
-	stores.Range(func(_, v any) bool {
-		if s, ok := v.(*sharedStore); ok && s.memory != nil {
-			n += s.memory.Len()
-		}
-		return true
-	})
-	return float64(n)
+// sumMemoryStores returns a function that sums f over the memory stores
+// in use.
+func sumMemoryStores(f func(*store.Memory) float64) func() float64 {
+	return func() float64 {
+		var sum float64
+		stores.Range(func(_, v any) bool {
+			if s, ok := v.(*sharedStore); ok && s.memory != nil {
+				sum += f(s.memory)
+			}
+			return true
+		})
+		return sum
+	}
 }
 
 // unmarshalStore parses `store memory [<max_entries>]` or

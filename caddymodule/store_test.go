@@ -2,9 +2,11 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -500,5 +502,85 @@ func TestStoreSharedAcrossHandlers(t *testing.T) {
 	}
 	if got := deliveries(pool.Pool, "shared-1"); got != 2 {
 		t.Errorf("delivered %d times, want 2 (once per store)", got)
+	}
+}
+
+// TestMemoryStoreEvictionWarning: a full memory store evicts, counts each
+// eviction in caddy_ucwa_store_memory_evictions_total, and warns in the
+// log at the first eviction and then once a minute at most (on the
+// store's clock), with the evictions since the last warning.
+func TestMemoryStoreEvictionWarning(t *testing.T) {
+	const maxEntries = 64 // one shard
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	memoryStoreClock = clock.Now
+	t.Cleanup(func() { memoryStoreClock = nil })
+	e := startLimitEdge(t, fmt.Sprintf("store memory %d", maxEntries), "idempotency")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	ops := 0
+	call := func(op int) testkit.Response {
+		t.Helper()
+		body := `{"to":"+14255551234","operationId":"evict-` + strconv.Itoa(op) + `"}`
+		resp := e.send(limitRequest("/communication/startPhoneAudio", body, alice))
+		if resp.Status != http.StatusCreated {
+			t.Fatalf("operationId %d: %d %s", op, resp.Status, resp.Body)
+		}
+		return resp
+	}
+	warnings := func() []map[string]any {
+		t.Helper()
+		var found []map[string]any
+		for line := range strings.Lines(e.Logs().String()) {
+			if strings.Contains(line, `"msg":"memory store full`) {
+				var w map[string]any
+				if err := json.Unmarshal([]byte(line), &w); err != nil {
+					t.Fatalf("%v: %s", err, line)
+				}
+				found = append(found, w)
+			}
+		}
+		return found
+	}
+	type want struct {
+		warnings  []float64 // the evicted field of each warning
+		evictions float64
+	}
+	for _, step := range []struct {
+		name    string
+		advance time.Duration
+		fresh   int // requests with operationIds of their own
+		want    want
+	}{
+		{"a store with room evicts nothing", 0, maxEntries, want{nil, 0}},
+		{"the first eviction is warned of", 0, 1, want{[]float64{1}, 1}},
+		{"within the minute, no more warnings", 59 * time.Second, 20, want{[]float64{1}, 21}},
+		{"a minute later, the evictions since", time.Second, 1, want{[]float64{1, 21}, 22}},
+		{"a minute on, a replay evicts nothing and warns of nothing", time.Minute, 0, want{[]float64{1, 21}, 22}},
+	} {
+		clock.Advance(step.advance)
+		for range step.fresh {
+			ops++
+			call(ops)
+		}
+		if step.fresh == 0 {
+			if resp := call(ops); resp.Header.Get(headerReplayed) == "" {
+				t.Fatalf("%s: a repeat was not replayed", step.name)
+			}
+		}
+		var evicted []float64
+		for _, w := range warnings() {
+			if w["level"] != "warn" || w["max_entries"] != float64(maxEntries) {
+				t.Errorf("%s: warning %v", step.name, w)
+			}
+			evicted = append(evicted, w["evicted"].(float64))
+		}
+		if !slices.Equal(evicted, step.want.warnings) {
+			t.Errorf("%s: warnings of %v evictions, want %v", step.name, evicted, step.want.warnings)
+		}
+		if got := e.Metric("caddy_ucwa_store_memory_evictions_total"); got != step.want.evictions {
+			t.Errorf("%s: caddy_ucwa_store_memory_evictions_total %v, want %v", step.name, got, step.want.evictions)
+		}
+	}
+	if got := e.pool.Requests.Load(); got != int64(ops) {
+		t.Errorf("the pool got %d requests, want %d", got, ops)
 	}
 }
