@@ -57,6 +57,12 @@ type sharedStore struct {
 	// memory is the store as a Memory store, for its metrics and the
 	// warning of its evictions; nil for others.
 	memory *store.Memory
+	// redis is the store as a Redis store, whose eviction policy is read
+	// once it answers (see storeUse.checkRedisEvictions); nil for others.
+	redis *store.Redis
+	// redisPolicyRead: the Redis store's eviction policy has been read
+	// since it last started answering.
+	redisPolicyRead atomic.Bool
 	// health is the store's outage epoch: even while it answers, odd
 	// during an outage (see storeUse.end).
 	health atomic.Uint64
@@ -312,7 +318,7 @@ func (r *RedisStore) Provision(caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return &sharedStore{Store: rs}, nil
+		return &sharedStore{Store: rs, redis: rs}, nil
 	})
 	if err != nil {
 		return err
@@ -410,10 +416,16 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 		if s.memory != nil {
 			s.noteEvictions()
 		}
+		if s.redis != nil && s.redisPolicyRead.CompareAndSwap(false, true) {
+			go s.checkRedisEvictions()
+		}
 		return true
 	}
 	s.errors.Inc()
 	if epoch&1 == 0 && s.health.CompareAndSwap(epoch, epoch+1) {
+		// The Redis that answers next may be another, or restarted with
+		// another config.
+		s.redisPolicyRead.Store(false)
 		msg := "store failing: requests that need it are answered 503 until it answers again"
 		if s.failOpen {
 			msg = "store failing: requests that need it go on without it until it answers again"
@@ -453,6 +465,28 @@ func (s *storeUse) noteEvictions() {
 	}
 	s.logger.Warn(evictionWarning,
 		zap.Uint64("evicted", n-s.warnedUpTo.Swap(n)), zap.Int("max_entries", s.maxEntries))
+}
+
+// redisEvictionWarning is the message of the warning that Redis may
+// evict the store's keys.
+const redisEvictionWarning = "redis may evict the edge's keys to make room " +
+	"(maxmemory set, maxmemory-policy not noeviction), and an evicted reservation no longer keeps its request from a second delivery; " +
+	"set maxmemory-policy noeviction: a full Redis then refuses writes, which the edge takes as the store failing (on_error)"
+
+// checkRedisEvictions reads the Redis store's eviction policy, and warns
+// when Redis may evict the store's keys. Managed Redis services often
+// default to a volatile-* policy, which evicts them all: every key of the
+// store has a TTL.
+func (s *storeUse) checkRedisEvictions() {
+	evicts, policy, err := s.redis.Evicts(context.Background())
+	switch {
+	case err != nil:
+		s.logger.Info("could not read the eviction policy of redis", zap.Error(err))
+	case evicts:
+		s.logger.Warn(redisEvictionWarning, zap.String("maxmemory_policy", policy))
+	default:
+		s.logger.Info("redis keeps the edge's keys until they expire", zap.String("maxmemory_policy", policy))
+	}
 }
 
 // registerer is Caddy's metrics registry of ctx, nil for none.

@@ -584,3 +584,72 @@ func TestMemoryStoreEvictionWarning(t *testing.T) {
 		t.Errorf("the pool got %d requests, want %d", got, ops)
 	}
 }
+
+// TestRedisEvictionPolicyWarning: once Redis answers, the edge reads its
+// eviction policy and warns when Redis may evict the edge's keys (a
+// maxmemory with a policy other than noeviction), once; after an outage
+// it reads the policy again, for the Redis that answers may have another.
+func TestRedisEvictionPolicyWarning(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	setPolicy := func(maxMemory, policy string) {
+		t.Helper()
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		defer rdb.Close()
+		for name, value := range map[string]string{"maxmemory": maxMemory, "maxmemory-policy": policy} {
+			if err := rdb.ConfigSet(context.Background(), name, value).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", "idempotency")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	ops := 0
+	call := func() testkit.Response {
+		t.Helper()
+		ops++
+		return e.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"policy-`+strconv.Itoa(ops)+`"}`, alice))
+	}
+	const kept, warning = `"msg":"redis keeps the edge's keys until they expire"`, `"msg":"redis may evict the edge's keys`
+	count := func(msg string) int { return strings.Count(e.Logs().String(), msg) }
+
+	// Redis's defaults: no maxmemory, noeviction.
+	if resp := call(); resp.Status != http.StatusCreated {
+		t.Fatalf("%d %s", resp.Status, resp.Body)
+	}
+	e.Logs().Wait(t, kept, `"maxmemory_policy":"noeviction"`)
+
+	// Read once: a policy set later is not seen until Redis comes back
+	// from an outage.
+	setPolicy("100mb", "allkeys-lru")
+	for range 3 {
+		if resp := call(); resp.Status != http.StatusCreated {
+			t.Fatalf("%d %s", resp.Status, resp.Body)
+		}
+	}
+	if n, w := count(kept), count(warning); n != 1 || w != 0 {
+		t.Fatalf("%d lines that Redis keeps the keys and %d warnings, want 1 and 0", n, w)
+	}
+
+	srv.Kill()
+	if resp := call(); resp.Status != http.StatusServiceUnavailable {
+		t.Fatalf("with Redis down: %d %s", resp.Status, resp.Body)
+	}
+	srv.Restart()
+	setPolicy("100mb", "volatile-lru") // a managed Redis's default
+	// The edge finds Redis back by itself, at its own pace (a 503 until
+	// then, which delivers nothing).
+	testkit.Eventually(t, "the edge to find Redis back", func() bool {
+		resp := call()
+		if resp.Status != http.StatusCreated && resp.Status != http.StatusServiceUnavailable {
+			t.Fatalf("after the restart: %d %s", resp.Status, resp.Body)
+		}
+		return resp.Status == http.StatusCreated
+	})
+	e.Logs().Wait(t, warning, `"maxmemory_policy":"volatile-lru"`, `"level":"warn"`)
+	if resp := call(); resp.Status != http.StatusCreated {
+		t.Fatalf("%d %s", resp.Status, resp.Body)
+	}
+	if n, w := count(kept), count(warning); n != 1 || w != 1 {
+		t.Fatalf("%d lines that Redis keeps the keys and %d warnings, want 1 and 1", n, w)
+	}
+}

@@ -316,6 +316,34 @@ func (r *Redis) AllowN(ctx context.Context, key string, limit Limit, n int) (Dec
 	return d, nil
 }
 
+// Evicts reports whether the Redis server may evict keys to make room
+// (it has a maxmemory and a maxmemory-policy other than noeviction), and
+// its policy, from INFO memory. Every key of the store has a TTL, so a
+// volatile-* policy evicts them as allkeys-* does. With a cluster client
+// it asks one node.
+func (r *Redis) Evicts(ctx context.Context) (evicts bool, policy string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	info, err := r.client.Info(ctx, "memory").Result()
+	if err != nil {
+		return false, "", r.fail("info", err)
+	}
+	maxMemory := ""
+	for line := range strings.Lines(info) {
+		name, value, _ := strings.Cut(strings.TrimSpace(line), ":")
+		switch name {
+		case "maxmemory":
+			maxMemory = value
+		case "maxmemory_policy":
+			policy = value
+		}
+	}
+	if maxMemory == "" || policy == "" {
+		return false, "", &Error{Op: "info", Err: errors.New("INFO memory gave no maxmemory or maxmemory_policy")}
+	}
+	return maxMemory != "0" && policy != "noeviction", policy, nil
+}
+
 // Close implements Store: it closes the client's connections.
 func (r *Redis) Close() error {
 	r.closeOnce.Do(func() { r.closeErr = r.client.Close() })

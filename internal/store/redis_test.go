@@ -420,3 +420,43 @@ func writeTestCA(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestRedisEvicts: Evicts reads the server's maxmemory and
+// maxmemory-policy: a server evicts the store's keys (every one with a
+// TTL) only with a maxmemory and a policy other than noeviction.
+func TestRedisEvicts(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Timeout: easyTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		maxMemory, policy string
+		evicts            bool
+	}{
+		{"0", "noeviction", false},
+		{"0", "allkeys-lru", false}, // no maxmemory: nothing to make room for
+		{"100mb", "noeviction", false},
+		{"100mb", "allkeys-lru", true},
+		{"100mb", "volatile-lru", true},
+		{"100mb", "volatile-ttl", true},
+	} {
+		for name, value := range map[string]string{"maxmemory": tc.maxMemory, "maxmemory-policy": tc.policy} {
+			if err := rdb.ConfigSet(ctx, name, value).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		evicts, policy, err := r.Evicts(ctx)
+		if err != nil || evicts != tc.evicts || policy != tc.policy {
+			t.Errorf("maxmemory %s, %s: Evicts gave %v, %q, %v; want %v", tc.maxMemory, tc.policy, evicts, policy, err, tc.evicts)
+		}
+	}
+	r.Close()
+	if _, _, err := r.Evicts(ctx); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("a closed store: %v, want ErrClosed", err)
+	}
+}
