@@ -182,7 +182,9 @@ func (m *MemoryStore) shared() (*sharedStore, bool) { return m.store, false }
 // http.handlers.ucwa.stores.redis), shared by every edge that uses the
 // same Redis and key prefix: a fleet of edges then delivers a request
 // once. Each operation is one round trip, bounded by the timeout and not
-// retried; the client reconnects by itself when Redis is back.
+// retried; the client reconnects by itself when Redis is back. Redis must
+// not evict the store's keys (maxmemory-policy noeviction, its default):
+// the edge warns when it may.
 type RedisStore struct {
 	// Where Redis is: redis://[user:password@]host:port/db, or rediss://
 	// for TLS. The port defaults to 6379 and db to 0; query parameters are
