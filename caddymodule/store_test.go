@@ -505,10 +505,10 @@ func TestStoreSharedAcrossHandlers(t *testing.T) {
 	}
 }
 
-// TestMemoryStoreEvictionWarning: a full memory store evicts, counts each
-// eviction in caddy_ucwa_store_memory_evictions_total, and warns in the
-// log at the first eviction and then once a minute at most (on the
-// store's clock), with the evictions since the last warning.
+// TestMemoryStoreEvictionWarning: a full memory store stays at its bound,
+// evicts, counts each eviction in caddy_ucwa_store_memory_evictions_total,
+// and warns in the log at the first eviction and then once a minute at
+// most (on the store's clock), with the evictions since the last warning.
 func TestMemoryStoreEvictionWarning(t *testing.T) {
 	const maxEntries = 64 // one shard
 	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
@@ -579,6 +579,9 @@ func TestMemoryStoreEvictionWarning(t *testing.T) {
 		if got := e.Metric("caddy_ucwa_store_memory_evictions_total"); got != step.want.evictions {
 			t.Errorf("%s: caddy_ucwa_store_memory_evictions_total %v, want %v", step.name, got, step.want.evictions)
 		}
+	}
+	if got := e.Metric("caddy_ucwa_store_memory_entries"); got != maxEntries {
+		t.Errorf("caddy_ucwa_store_memory_entries %v, want the bound, %d", got, maxEntries)
 	}
 	if got := e.pool.Requests.Load(); got != int64(ops) {
 		t.Errorf("the pool got %d requests, want %d", got, ops)
