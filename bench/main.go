@@ -381,12 +381,8 @@ func main() {
 			m[i+1].compare(name, &m[0], f.targets)
 		}
 		if i, c := slices.Index(f.routes, routeEdge), slices.Index(f.routes, routeExpect); i > 0 && c > 0 {
-			var diffs []float64
-			for n := range min(len(m[c].rounds), len(m[i].rounds)) {
-				diffs = append(diffs, m[c].rounds[n].cpuPerRequest-m[i].rounds[n].cpuPerRequest)
-			}
 			fmt.Printf("  Expect: 100-continue on every request would cost %.1f µs of Caddy CPU (%.3fx) and %.1f allocations per request (%s against %s)\n",
-				median(diffs)*1e6, m[c].medianRatio(&m[i], func(r roundMetrics) float64 { return r.cpuPerRequest }),
+				m[c].medianDiff(&m[i], cpuPerRequest)*1e6, m[c].medianRatio(&m[i], cpuPerRequest),
 				m[c].allocsPerRequest()-m[i].allocsPerRequest(), routeExpect, routeEdge)
 		}
 		fmt.Println()
@@ -550,6 +546,20 @@ func (m *routeMetrics) medianRatio(plain *routeMetrics, f func(roundMetrics) flo
 	return median(ratios)
 }
 
+// medianDiff is the median of what f of each of m's rounds exceeds f of
+// the other route's round of the same round by.
+func (m *routeMetrics) medianDiff(other *routeMetrics, f func(roundMetrics) float64) float64 {
+	var diffs []float64
+	for i := range min(len(m.rounds), len(other.rounds)) {
+		diffs = append(diffs, f(m.rounds[i])-f(other.rounds[i]))
+	}
+	return median(diffs)
+}
+
+func cpuPerRequest(r roundMetrics) float64 { return r.cpuPerRequest }
+
+func throughput(r roundMetrics) float64 { return r.throughput }
+
 func median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
@@ -604,11 +614,10 @@ func (m *routeMetrics) compare(name string, plain *routeMetrics, withTargets boo
 	}
 	// What the route adds is printed beside the ratio: on a shared
 	// machine plain's own cost moves between runs, and the ratio with it.
-	fmt.Printf("    %-20s CPU/req %.3fx (%+.1f µs)%s, allocs %+.1f%s, throughput %.3f%s, p99 %.3f\n", name+":",
-		m.medianRatio(plain, func(r roundMetrics) float64 { return r.cpuPerRequest }),
-		float64(m.cpuPerRequest()-plain.cpuPerRequest())/float64(time.Microsecond), goal("<=", t.cpu),
+	fmt.Printf("    %-20s CPU/req %.3fx%s, %+.1f µs, allocs %+.1f%s, throughput %.3f%s, p99 %.3f\n", name+":",
+		m.medianRatio(plain, cpuPerRequest), goal("<=", t.cpu), m.medianDiff(plain, cpuPerRequest)*1e6,
 		m.allocsPerRequest()-plain.allocsPerRequest(), goal("<= +", t.allocs),
-		m.medianRatio(plain, func(r roundMetrics) float64 { return r.throughput }), goal(">=", t.throughput),
+		m.medianRatio(plain, throughput), goal(">=", t.throughput),
 		float64(m.all.Latencies.P99)/float64(plain.all.Latencies.P99))
 }
 

@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -54,27 +56,56 @@ type storeBackend interface {
 // store's connections. The last handler to let go of it closes it.
 type sharedStore struct {
 	store.Store
-	// memory is the store as a Memory store, for its metrics and the
-	// warning of its evictions; nil for others.
-	memory *store.Memory
-	// redis is the store as a Redis store, whose eviction policy is read
-	// once it answers (see storeUse.checkRedisEvictions); nil for others.
-	redis *store.Redis
-	// redisPolicyRead: the Redis store's eviction policy has been read
-	// since it last started answering.
-	redisPolicyRead atomic.Bool
 	// health is the store's outage epoch: even while it answers, odd
 	// during an outage (see storeUse.end).
 	health atomic.Uint64
-	// For the warning of a memory store's evictions (see
-	// storeUse.noteEvictions): the store's size and clock, the evictions
-	// the last warning counted, and when it was written (Unix ns; 0:
-	// never).
-	maxEntries int
-	now        func() time.Time
-	warnedAt   atomic.Int64
-	warnedUpTo atomic.Uint64
+	// What the edge keeps of a memory store or a Redis store of its own;
+	// nil for the other kind.
+	memory *memoryState
+	redis  *redisState
 }
+
+// memoryState is a memory store and the warning of its evictions (see
+// storeUse.noteEvictions).
+type memoryState struct {
+	*store.Memory
+	maxEntries int
+	now        func() time.Time // the store's clock
+	// warnedUpTo is the evictions the last warning counted, read without
+	// mu to skip it.
+	warnedUpTo atomic.Uint64
+	mu         sync.Mutex // held while warning
+	warnedAt   time.Time  // guarded by mu; zero: never
+}
+
+// redisState is a Redis store and the reading of its eviction policy (see
+// storeUse.checkRedisEvictions).
+type redisState struct {
+	*store.Redis
+	// policyDue is when the policy is to be read, at the next success
+	// from then on (monotonic ns, see monotonicNow); policyRead: not
+	// before the next outage.
+	policyDue atomic.Int64
+	// retry is how long after a failed reading the next one is due: it
+	// doubles with each failure, up to maxPolicyRetry.
+	retry atomic.Int64
+}
+
+// policyRead is redisState.policyDue once the policy has been read.
+const policyRead = math.MaxInt64
+
+// The first and the longest wait before the eviction policy is read
+// again after a failed reading.
+const (
+	minPolicyRetry = time.Minute
+	maxPolicyRetry = time.Hour
+)
+
+// monotonicBase is the start of monotonicNow's clock.
+var monotonicBase = time.Now()
+
+// monotonicNow is the time since monotonicBase, by the monotonic clock.
+func monotonicNow() int64 { return int64(time.Since(monotonicBase)) }
 
 // Destruct closes the store once no handler uses it.
 func (s *sharedStore) Destruct() error { return s.Close() }
@@ -141,7 +172,7 @@ func (m *MemoryStore) Provision(caddy.Context) error {
 	if m.MaxEntries < 0 {
 		return fmt.Errorf("max_entries must not be negative: %d", m.MaxEntries)
 	}
-	opts := store.MemoryOptions{MaxEntries: cmp.Or(m.MaxEntries, store.DefaultMaxEntries)}
+	opts := store.MemoryOptions{MaxEntries: cmp.Or(m.MaxEntries, store.DefaultMaxEntries), OnEvict: memoryStoreEvictions.Inc}
 	key := "memory/" + strconv.Itoa(opts.MaxEntries)
 	if memoryStoreClock != nil {
 		// A store on a test's clock is never shared with one on the wall
@@ -154,11 +185,11 @@ func (m *MemoryStore) Provision(caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		s := &sharedStore{Store: mem, memory: mem, maxEntries: opts.MaxEntries, now: opts.Now}
-		if s.now == nil {
-			s.now = time.Now
+		state := &memoryState{Memory: mem, maxEntries: opts.MaxEntries, now: opts.Now}
+		if state.now == nil {
+			state.now = time.Now
 		}
-		return s, nil
+		return &sharedStore{Store: mem, memory: state}, nil
 	})
 	if err != nil {
 		return err
@@ -320,7 +351,7 @@ func (r *RedisStore) Provision(caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return &sharedStore{Store: rs, redis: rs}, nil
+		return &sharedStore{Store: rs, redis: &redisState{Redis: rs}}, nil
 	})
 	if err != nil {
 		return err
@@ -418,16 +449,21 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 		if s.memory != nil {
 			s.noteEvictions()
 		}
-		if s.redis != nil && s.redisPolicyRead.CompareAndSwap(false, true) {
-			go s.checkRedisEvictions()
+		if r := s.redis; r != nil {
+			if due := r.policyDue.Load(); due != policyRead && monotonicNow() >= due && r.policyDue.CompareAndSwap(due, policyRead) {
+				go s.checkRedisEvictions()
+			}
 		}
 		return true
 	}
 	s.errors.Inc()
 	if epoch&1 == 0 && s.health.CompareAndSwap(epoch, epoch+1) {
-		// The Redis that answers next may be another, or restarted with
-		// another config.
-		s.redisPolicyRead.Store(false)
+		if s.redis != nil {
+			// The Redis that answers next may be another, or restarted
+			// with another config.
+			s.redis.policyDue.Store(0)
+			s.redis.retry.Store(0)
+		}
 		msg := "store failing: requests that need it are answered 503 until it answers again"
 		if s.failOpen {
 			msg = "store failing: requests that need it go on without it until it answers again"
@@ -455,18 +491,23 @@ const evictionWarnEvery = time.Minute
 // protected may then be delivered again, so the operator must learn that
 // max_entries is too small for the edge's traffic.
 func (s *storeUse) noteEvictions() {
-	n := s.memory.Evictions()
-	if n == s.warnedUpTo.Load() {
+	m := s.memory
+	if m.Evictions() == m.warnedUpTo.Load() {
 		return
 	}
-	now := s.now().UnixNano()
-	at := s.warnedAt.Load()
-	// One warning for all the handlers that share the store.
-	if at != 0 && now-at < int64(evictionWarnEvery) || !s.warnedAt.CompareAndSwap(at, now) {
+	// One warning for all the handlers that share the store: one that
+	// finds another warning goes on.
+	if !m.mu.TryLock() {
 		return
 	}
-	s.logger.Warn(evictionWarning,
-		zap.Uint64("evicted", n-s.warnedUpTo.Swap(n)), zap.Int("max_entries", s.maxEntries))
+	defer m.mu.Unlock()
+	now := m.now()
+	if !m.warnedAt.IsZero() && now.Sub(m.warnedAt) < evictionWarnEvery {
+		return
+	}
+	m.warnedAt = now
+	n := m.Evictions()
+	s.logger.Warn(evictionWarning, zap.Uint64("evicted", n-m.warnedUpTo.Swap(n)), zap.Int("max_entries", m.maxEntries))
 }
 
 // redisEvictionWarning is the message of the warning that Redis may
@@ -480,10 +521,19 @@ const redisEvictionWarning = "redis may evict the edge's keys to make room " +
 // default to a volatile-* policy, which evicts them all: every key of the
 // store has a TTL.
 func (s *storeUse) checkRedisEvictions() {
-	evicts, policy, err := s.redis.Evicts(context.Background())
+	r := s.redis
+	evicts, policy, err := r.Evicts(context.Background())
 	switch {
+	case errors.Is(err, store.ErrClosed):
+		// A reload or a shutdown closed the store: nothing to tell.
 	case err != nil:
-		s.logger.Info("could not read the eviction policy of redis", zap.Error(err))
+		// INFO may be refused (an ACL), or Redis, just back, slow: read
+		// it again at a success after a wait that doubles each time.
+		retry := min(max(2*time.Duration(r.retry.Load()), minPolicyRetry), maxPolicyRetry)
+		r.retry.Store(int64(retry))
+		r.policyDue.CompareAndSwap(policyRead, monotonicNow()+int64(retry))
+		s.logger.Warn("could not read the eviction policy of redis (it may evict the edge's keys); reading it again later",
+			zap.Duration("retry_in", retry), zap.Error(err))
 	case evicts:
 		s.logger.Warn(redisEvictionWarning, zap.String("maxmemory_policy", policy))
 	default:
@@ -513,29 +563,30 @@ func newStoreMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error) 
 	if _, err := metrics.Register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "ucwa", Name: "store_memory_entries",
 		Help: "Entries held by the memory stores in use, expired ones not yet dropped included.",
-	}, sumMemoryStores(func(m *store.Memory) float64 { return float64(m.Len()) }))); err != nil {
+	}, memoryEntries)); err != nil {
 		return nil, err
 	}
-	_, err = metrics.Register(reg, prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "caddy", Subsystem: "ucwa", Name: "store_memory_evictions_total",
-		Help: "Entries the memory stores in use evicted before they expired, to make room: each an operationId no longer protected, or a limit's state lost.",
-	}, sumMemoryStores(func(m *store.Memory) float64 { return float64(m.Evictions()) })))
+	_, err = metrics.Register(reg, memoryStoreEvictions)
 	return errs, err
 }
 
-// sumMemoryStores returns a function that sums f over the memory stores
-// in use.
-func sumMemoryStores(f func(*store.Memory) float64) func() float64 {
-	return func() float64 {
-		var sum float64
-		stores.Range(func(_, v any) bool {
-			if s, ok := v.(*sharedStore); ok && s.memory != nil {
-				sum += f(s.memory)
-			}
-			return true
-		})
-		return sum
-	}
+// memoryStoreEvictions counts the entries that the memory stores of the
+// process evicted, across config reloads.
+var memoryStoreEvictions = prometheus.NewCounter(prometheus.CounterOpts{
+	Namespace: "caddy", Subsystem: "ucwa", Name: "store_memory_evictions_total",
+	Help: "Entries the memory stores evicted before they expired, to make room: each an operationId no longer protected, or a limit's state lost.",
+})
+
+// memoryEntries counts the entries of the memory stores in use.
+func memoryEntries() float64 {
+	n := 0
+	stores.Range(func(_, v any) bool {
+		if s, ok := v.(*sharedStore); ok && s.memory != nil {
+			n += s.memory.Len()
+		}
+		return true
+	})
+	return float64(n)
 }
 
 // unmarshalStore parses `store memory [<max_entries>]` or

@@ -515,6 +515,9 @@ func TestMemoryStoreEvictionWarning(t *testing.T) {
 	memoryStoreClock = clock.Now
 	t.Cleanup(func() { memoryStoreClock = nil })
 	e := startLimitEdge(t, fmt.Sprintf("store memory %d", maxEntries), "idempotency")
+	// The counter counts every memory store of the process, those of
+	// earlier tests too.
+	evictedBefore := e.Metric("caddy_ucwa_store_memory_evictions_total")
 	alice := caller{"tenant-1", "alice"}.header(t)
 	ops := 0
 	call := func(op int) testkit.Response {
@@ -576,8 +579,8 @@ func TestMemoryStoreEvictionWarning(t *testing.T) {
 		if !slices.Equal(evicted, step.want.warnings) {
 			t.Errorf("%s: warnings of %v evictions, want %v", step.name, evicted, step.want.warnings)
 		}
-		if got := e.Metric("caddy_ucwa_store_memory_evictions_total"); got != step.want.evictions {
-			t.Errorf("%s: caddy_ucwa_store_memory_evictions_total %v, want %v", step.name, got, step.want.evictions)
+		if got := e.Metric("caddy_ucwa_store_memory_evictions_total") - evictedBefore; got != step.want.evictions {
+			t.Errorf("%s: caddy_ucwa_store_memory_evictions_total went up by %v, want %v", step.name, got, step.want.evictions)
 		}
 	}
 	if got := e.Metric("caddy_ucwa_store_memory_entries"); got != maxEntries {
@@ -654,5 +657,37 @@ func TestRedisEvictionPolicyWarning(t *testing.T) {
 	}
 	if n, w := count(kept), count(warning); n != 1 || w != 1 {
 		t.Fatalf("%d lines that Redis keeps the keys and %d warnings, want 1 and 1", n, w)
+	}
+}
+
+// TestRedisEvictionPolicyUnreadable: a Redis user that may not run INFO
+// gets the edge's requests through, and one warning that the eviction
+// policy could not be read, which is read again only a minute later; the
+// warning holds no password.
+func TestRedisEvictionPolicyUnreadable(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	const password = "edge-password-5f3a"
+	if err := rdb.Do(context.Background(), "ACL", "SETUSER", "edge", "on", ">"+password, "~*", "&*", "+@all", "-info").Err(); err != nil {
+		t.Fatal(err)
+	}
+	e := startLimitEdge(t, "store redis redis://edge:"+password+"@"+srv.Addr()+" {\n\t\t\ttimeout 5s\n\t\t}", "idempotency")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	for i := range 4 {
+		resp := e.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"acl-`+strconv.Itoa(i)+`"}`, alice))
+		if resp.Status != http.StatusCreated {
+			t.Fatalf("request %d: %d %s", i, resp.Status, resp.Body)
+		}
+		if i == 0 {
+			e.Logs().Wait(t, `"msg":"could not read the eviction policy of redis (`, `"level":"warn"`, `"retry_in":60`, `NOPERM`)
+		}
+	}
+	logs := e.Logs().String()
+	if n := strings.Count(logs, `"msg":"could not read the eviction policy of redis (`); n != 1 {
+		t.Errorf("%d warnings that the policy could not be read, want 1 (the next reading is a minute away)", n)
+	}
+	if strings.Contains(logs, password) {
+		t.Error("the log holds the Redis password")
 	}
 }

@@ -27,6 +27,11 @@ type MemoryOptions struct {
 
 	// Now is the store's clock. Default: time.Now.
 	Now func() time.Time
+
+	// OnEvict, when set, is called for every entry evicted to make room
+	// (not for expired ones), while the store holds a lock: it must be
+	// quick and must not call the store.
+	OnEvict func()
 }
 
 // Memory is a Store in this process's memory: per edge, gone on restart.
@@ -45,6 +50,7 @@ type MemoryOptions struct {
 // buffer keeps the whole buffer alive.
 type Memory struct {
 	now       func() time.Time
+	onEvict   func()
 	seed      maphash.Seed
 	mask      uint64
 	shards    []memoryShard
@@ -97,7 +103,7 @@ func NewMemory(opts MemoryOptions) (*Memory, error) {
 	for n < 64 && maxEntries/(2*n) >= 64 {
 		n *= 2
 	}
-	m := &Memory{now: now, seed: maphash.MakeSeed(), mask: uint64(n - 1), shards: make([]memoryShard, n)}
+	m := &Memory{now: now, onEvict: opts.OnEvict, seed: maphash.MakeSeed(), mask: uint64(n - 1), shards: make([]memoryShard, n)}
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.max = maxEntries / n
@@ -142,7 +148,7 @@ func (m *Memory) Reserve(_ context.Context, key, value string, ttl time.Duration
 	if it := s.lookup(k, now); it != nil {
 		return false, it.value, nil
 	}
-	s.insert(&memoryItem{key: k, value: value, expires: now.Add(ttl.Truncate(time.Millisecond))}, now, &m.evictions)
+	s.insert(&memoryItem{key: k, value: value, expires: now.Add(ttl.Truncate(time.Millisecond))}, now, m)
 	return true, "", nil
 }
 
@@ -210,7 +216,7 @@ func (m *Memory) AllowN(_ context.Context, key string, limit Limit, n int) (Deci
 	it := s.lookup(k, now)
 	if it == nil {
 		it = &memoryItem{key: k, limiter: rate.NewLimiter(r, limit.Count), expires: now.Add(limit.Period)}
-		s.insert(it, now, &m.evictions)
+		s.insert(it, now, m)
 	} else if lim := it.limiter; lim.Limit() != r || lim.Burst() != limit.Count {
 		lim.SetLimitAt(now, r)
 		lim.SetBurstAt(now, limit.Count)
@@ -268,13 +274,16 @@ func (s *memoryShard) lookup(k memoryKey, now time.Time) *memoryItem {
 // insert adds an entry for a key the shard does not hold, after dropping
 // the entries that have expired and, while the shard is still full, the
 // entries closest to expiring.
-func (s *memoryShard) insert(it *memoryItem, now time.Time, evictions *atomic.Uint64) {
+func (s *memoryShard) insert(it *memoryItem, now time.Time, m *Memory) {
 	for len(s.expiry) > 0 && !now.Before(s.expiry[0].expires) {
 		s.remove(s.expiry[0])
 	}
 	for len(s.items) >= s.max {
 		s.remove(s.expiry[0])
-		evictions.Add(1)
+		m.evictions.Add(1)
+		if m.onEvict != nil {
+			m.onEvict()
+		}
 	}
 	s.items[it.key] = it
 	heap.Push(&s.expiry, it)

@@ -77,7 +77,7 @@ func heapInUse() uint64 {
 
 // TestMemoryEviction: when full, the store drops expired entries first,
 // then the entry closest to expiring; only the latter counts as an
-// eviction.
+// eviction, and is reported to OnEvict.
 func TestMemoryEviction(t *testing.T) {
 	ctx := context.Background()
 	const max = 64 // one shard
@@ -181,13 +181,17 @@ func TestMemoryEviction(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := newFakeClock()
-			m, err := store.NewMemory(store.MemoryOptions{MaxEntries: max, Now: clock.Now})
+			var onEvict uint64
+			m, err := store.NewMemory(store.MemoryOptions{MaxEntries: max, Now: clock.Now, OnEvict: func() { onEvict++ }})
 			if err != nil {
 				t.Fatal(err)
 			}
 			tc.run(t, m, clock)
 			if got := m.Evictions(); got != tc.evictions {
 				t.Fatalf("%d evictions, want %d", got, tc.evictions)
+			}
+			if onEvict != tc.evictions {
+				t.Fatalf("OnEvict called %d times, want %d", onEvict, tc.evictions)
 			}
 		})
 	}
