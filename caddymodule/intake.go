@@ -237,11 +237,21 @@ func (in *intake) rebuild() []byte {
 	r.TransferEncoding = nil
 	r.Trailer = nil
 	r.Header.Del("Expect")
-	// No GetBody: with it, Go's transport may replay a written POST (one
-	// with an Idempotency-Key header) after a kept-alive connection dies,
-	// which could ring a phone twice.
+	// Go's transport replays a written POST after a kept-alive connection
+	// dies when it can rewind the body (GetBody) and the request says it
+	// is idempotent (an Idempotency-Key header); a request without a body
+	// needs no rewinding. Either replay could ring a phone twice, and no
+	// pool reads those headers.
 	r.GetBody = nil
+	stripReplayHeaders(r.Header)
 	return in.body
+}
+
+// stripReplayHeaders deletes from h the headers with which a request
+// tells Go's transport that it may be sent again (Request.isReplayable).
+func stripReplayHeaders(h http.Header) {
+	delete(h, "Idempotency-Key")
+	delete(h, "X-Idempotency-Key")
 }
 
 // setContentLength sets h's Content-Length to n. The request's own

@@ -68,11 +68,14 @@ func loadPoolTransport(ctx caddy.Context, proxy *reverseproxy.Handler) error {
 
 // reportOutgoing wraps net/http's Transport.Proxy, which the transport
 // calls with every request it is about to send, before it asks for a
-// connection: the request's attempt, if any, gets the request's header.
+// connection: the request's attempt, if any, gets the request's header,
+// without the headers that would let the transport send it again (a
+// pool's header_up may have added them after rebuild took them out).
 func reportOutgoing(next func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
 	return func(req *http.Request) (*url.URL, error) {
 		if c, ok := req.Context().Value(connTraceKey{}).(*connTrace); ok {
 			c.outgoing = req.Header
+			stripReplayHeaders(req.Header)
 		}
 		if next == nil {
 			return nil, nil

@@ -274,49 +274,77 @@ func TestPoolClientDisconnect(t *testing.T) {
 	}
 }
 
-// TestNoTransportReplay: Go's transport replays a written POST that has a
-// GetBody and an Idempotency-Key when a kept-alive connection dies. The
-// edge gives it no GetBody, whether it delivers to its own pools or to the
-// next handler (a user's reverse_proxy), so the request is sent once.
+// TestNoTransportReplay: Go's transport sends a written POST again when
+// a kept-alive connection dies under it, if it can rewind the body
+// (GetBody, or no body at all) and the request has an Idempotency-Key or
+// X-Idempotency-Key header. The edge gives it no GetBody and takes those
+// headers out, after a pool's header_up too, whether it delivers to its
+// own pools or to the next handler (a user's reverse_proxy): a request
+// with a body and one with its inputs in the query alone are sent once.
 func TestNoTransportReplay(t *testing.T) {
-	for _, tc := range []struct {
+	const startPath = "/ucwa/v1/applications/1/communication/startPhoneAudio"
+	configs := []struct {
 		name   string
 		config func(primary, backup string) string
 	}{
 		{"primary pool", func(primary, backup string) string {
 			return poolsCaddyfile("\t\tprimary " + primary + "\n\t\tbackup " + backup)
 		}},
+		{"primary pool adding the header", func(primary, backup string) string {
+			return poolsCaddyfile("\t\tprimary " + primary + " {\n\t\t\theader_up Idempotency-Key added\n\t\t}\n\t\tbackup " + backup)
+		}},
 		{"next handler's reverse_proxy", func(primary, _ string) string {
 			return strings.Replace(poolsCaddyfile(""), "\t}\n}", "\t}\n\treverse_proxy "+primary+"\n}", 1)
 		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var calls atomic.Int64
-			primary := testkit.NewPool(t, "primary", func(p *testkit.Pool, w http.ResponseWriter, r *http.Request) {
-				if calls.Add(1) == 1 {
-					testkit.AnswerCreated(p, w, r) // leaves a kept-alive connection
-					return
-				}
-				testkit.AnswerClose(p, w, r) // read the request, then close without an answer
-			})
-			backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
-			e := startEdge(t, "caddyfile", tc.config(primary.Addr(), backup.Addr()))
+	}
+	requests := []struct {
+		name string
+		req  testkit.Request
+	}{
+		{"body", testkit.Request{URL: startPath, ContentType: "application/json",
+			Body: `{"to":"4255551234","operationId":"op-keyed"}`, Header: http.Header{"Idempotency-Key": {"op-keyed"}}}},
+		{"query alone", testkit.Request{Method: "POST", URL: startPath + "?to=4255551234&operationId=op-keyed",
+			Header: http.Header{"Idempotency-Key": {"op-keyed"}}}},
+		{"query alone, X-Idempotency-Key", testkit.Request{Method: "POST", URL: startPath + "?to=4255551234&operationId=op-keyed",
+			Header: http.Header{"X-Idempotency-Key": {"op-keyed"}}}},
+	}
+	for _, cfg := range configs {
+		for _, rq := range requests {
+			t.Run(cfg.name+"/"+rq.name, func(t *testing.T) {
+				var calls atomic.Int64
+				primary := testkit.NewPool(t, "primary", func(p *testkit.Pool, w http.ResponseWriter, r *http.Request) {
+					if calls.Add(1) == 1 {
+						testkit.AnswerCreated(p, w, r) // leaves a kept-alive connection
+						return
+					}
+					testkit.AnswerClose(p, w, r) // read the request, then close without an answer
+				})
+				backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
+				e := startEdge(t, "caddyfile", cfg.config(primary.Addr(), backup.Addr()))
 
-			if resp := e.startPhoneAudio("op-first"); resp.Status != http.StatusCreated {
-				t.Fatalf("first request: %d %s", resp.Status, resp.Body)
-			}
-			resp := e.postJSON("/ucwa/v1/applications/1/communication/startPhoneAudio",
-				`{"to":"4255551234","operationId":"op-keyed"}`, http.Header{"Idempotency-Key": {"op-keyed"}})
-			if resp.Status != http.StatusBadGateway {
-				t.Errorf("status %d, want 502", resp.Status)
-			}
-			if got := primary.OperationIDs(); len(got) != 2 || got[1] != "op-keyed" {
-				t.Errorf("primary received %q, want op-first and op-keyed once", got)
-			}
-			if got := len(backup.Received()); got != 0 {
-				t.Errorf("backup received %d requests", got)
-			}
-		})
+				if resp := e.startPhoneAudio("op-first"); resp.Status != http.StatusCreated {
+					t.Fatalf("first request: %d %s", resp.Status, resp.Body)
+				}
+				if resp := e.send(rq.req); resp.Status != http.StatusBadGateway {
+					t.Errorf("status %d, want 502", resp.Status)
+				}
+				got := primary.Received()
+				if len(got) != 2 {
+					t.Fatalf("primary received %d requests, want op-first and op-keyed once", len(got))
+				}
+				if id := got[1].OperationID(); id != "op-keyed" {
+					t.Errorf("primary's second request has operationId %q, want op-keyed", id)
+				}
+				for _, name := range []string{"Idempotency-Key", "X-Idempotency-Key"} {
+					if v := got[1].Header.Values(name); len(v) > 0 {
+						t.Errorf("primary received %s: %q", name, v)
+					}
+				}
+				if n := len(backup.Received()); n != 0 {
+					t.Errorf("backup received %d requests", n)
+				}
+			})
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -48,12 +49,17 @@ type Received struct {
 	Body                   string
 }
 
-// OperationID is the operationId of a JSON body, "" if none.
+// OperationID is the operationId of a JSON body, else of the query, ""
+// if none.
 func (r Received) OperationID() string {
 	var in struct {
 		OperationID string `json:"operationId"`
 	}
 	_ = json.Unmarshal([]byte(r.Body), &in)
+	if in.OperationID == "" {
+		q, _ := url.ParseQuery(r.RawQuery)
+		return q.Get("operationId")
+	}
 	return in.OperationID
 }
 
