@@ -45,7 +45,9 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 		if cl == nil {
 			continue // not guarded
 		}
-		in.parts = append(in.parts, cleanedPart{index: p.Index, path: p.Path(), cleaned: cl})
+		// The target parsed when the part was matched.
+		path, _ := ucwa.TargetPath(p.Target())
+		in.parts = append(in.parts, cleanedPart{index: p.Index, path: path, cleaned: cl})
 		if e := h.judge(in, cl, p.Index); e != nil {
 			return inPart(p, e)
 		}

@@ -769,6 +769,14 @@ func TestIdempotencyBatch(t *testing.T) {
 			// repeat.
 			assertConflict(t, batch(e, start("b3"), start("b3")))
 			delivered(3)
+			// A part's path is keyed as the pool reads it, decoded:
+			// application %31 is application 1.
+			escaped := func(op string) string {
+				return innerPOST("/ucwa/v1/applications/%31/communication/startPhoneAudio", "application/json", `{"to":"4255551234","operationId":"`+op+`"}`)
+			}
+			assertConflict(t, batch(e, escaped("s1")))
+			assertConflict(t, batch(e, start("b3"), escaped("b3")))
+			delivered(3)
 			// Without operationIds a batch is not protected.
 			for range 2 {
 				if resp := batch(e, events, events); resp.Status != http.StatusCreated {

@@ -160,7 +160,7 @@ type intake struct {
 // cleanedPart is a guarded part of a batch, cleaned.
 type cleanedPart struct {
 	index   int    // its position in the batch, from 1
-	path    string // the part's path, which may be relative
+	path    string // the part's path as the pool reads it (decoded); it may be relative
 	cleaned *ucwa.Cleaned
 }
 

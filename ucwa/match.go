@@ -241,14 +241,25 @@ func (m *Matcher) near(last, parent string) bool {
 // absolute URL), as in the parts of a batch. ok is false for a target
 // that does not parse.
 func (m *Matcher) MatchTarget(method, target string) (_ Match, ok bool) {
+	p, ok := TargetPath(target)
+	if !ok {
+		return Match{}, false
+	}
+	return m.Match(method, p), true
+}
+
+// TargetPath returns the path of a request target as written in a
+// request line, percent-decoded as a server reads it. ok is false for a
+// target that does not parse.
+func TargetPath(target string) (_ string, ok bool) {
 	if isPlainPath(target) {
-		return m.Match(method, target), true
+		return target, true
 	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
-		return Match{}, false
+		return "", false
 	}
-	return m.Match(method, u.Path), true
+	return u.Path, true
 }
 
 // isPlainPath reports whether target is an origin-form path that
