@@ -42,8 +42,8 @@ func batchBody(requests ...string) string {
 const batchType = "multipart/batching; boundary=b"
 
 // TestIssue10Doors: each door of issue 10's "Why", tried as a new user
-// would against the demo's layout. Each was passed to the pool unchecked
-// before the edge guarded every operation of the table.
+// would against the demo's layout, and the doors reviews found since.
+// Each was passed to the pool unchecked before the edge guarded it.
 func TestIssue10Doors(t *testing.T) {
 	pool := testkit.NewUpstream(t)
 	e := doorsSite(t, pool.Addr())
@@ -88,6 +88,15 @@ func TestIssue10Doors(t *testing.T) {
 			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:+19005551234@gw;user=phone"}`, Header: http.Header{"Authorization": {good}}}},
 		{name: "startPhoneAudio, a SIP to with a telephone user written with separators", status: 201, poolBody: `{"to":"sip:+19005551234@gw;user=phone"}`,
 			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:+1(900)555-1234@gw;user=phone"}`, Header: http.Header{"Authorization": {good}}}},
+		// .NET reads methods without regard to case: "put" is a PUT.
+		{name: "PUT of communication in lower case, no Authorization", status: 401,
+			req: testkit.Request{Method: "put", URL: opsApp + "/communication", ContentType: "application/json", Body: `{"phoneNumber":"+1 900 555 1234"}`}},
+		{name: "PUT of communication in lower case, with a token", status: 405,
+			req: testkit.Request{Method: "put", URL: opsApp + "/communication", ContentType: "application/json", Body: `{"phoneNumber":"+1 900 555 1234"}`,
+				Header: http.Header{"Authorization": {good}, "If-Match": {"x"}}}},
+		{name: "PUT of unansweredCallSettings in mixed case, with a token", status: 405,
+			req: testkit.Request{Method: "pUT", URL: opsApp + "/me/callForwardingSettings/unansweredCallSettings", ContentType: "application/json",
+				Body: `{"target":"Contact","ringDelay":1}`, Header: http.Header{"Authorization": {good}, "If-Match": {"x"}}}},
 	}
 	for _, suffix := range []string{"%09", "%00", "%E2%80%8B", "/extra", ".aspx", "::$DATA", "~1", "%C2%A0", "%EF%BC%8E", "%E2%84%AA", "%E2%84%AA.aspx"} {
 		tests = append(tests, struct {

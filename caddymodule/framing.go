@@ -26,6 +26,10 @@ import (
 //     X-Ms-Origin the edge checked.
 //   - Upgrade (websocket, h2c): a pool that switched protocols would open
 //     a tunnel through which requests pass unchecked.
+//   - A method override (X-HTTP-Method-Override and its kin): a pool that
+//     honours it would run a request other than the one the edge checked
+//     (a POST taken as the PUT that stores a number). No UCWA client sends
+//     one.
 //
 // The edge forwards what it accepts with Content-Length framing and no
 // trailers or Expect (see rebuild).
@@ -44,6 +48,9 @@ func checkFraming(header, trailer http.Header) *ucwa.Error {
 	if len(header["Upgrade"]) > 0 {
 		return errUpgrade
 	}
+	if ucwa.OverridesMethod(header) {
+		return errMethodOverride
+	}
 	return nil
 }
 
@@ -52,6 +59,8 @@ var (
 		"The request declares trailer fields (Trailer); send every header before the body.")
 	errConnection = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
 		"The Connection header may name only keep-alive or close: the headers it names would not reach the pool.")
+	errMethodOverride = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
+		"The request asks to be taken as another method (X-HTTP-Method-Override); send it with its own method.")
 	errUpgrade = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
 		"The request asks to upgrade the connection (Upgrade); this resource takes plain HTTP requests only.")
 )

@@ -15,8 +15,10 @@ import (
 
 // TestFraming: a terminated request reaches the pool with exactly the
 // headers the edge checked, Content-Length framing, no trailers and no
-// Expect; one that declares trailers, whose Connection names a header, or
-// that asks for an Upgrade is refused 400 and the pool sees nothing. Each
+// Expect; one that declares trailers, whose Connection names a header,
+// that asks for an Upgrade, or that asks to be taken as another method
+// (also on a resource guarded for PUT alone) is refused 400 and the pool
+// and the next handler see nothing. Each
 // request is written raw to the edge, and the pool records what it gets
 // on the wire.
 func TestFraming(t *testing.T) {
@@ -111,6 +113,18 @@ func TestFraming(t *testing.T) {
 			request: request(startPath, []string{"Content-Type: application/xml", "Upgrade: websocket"}, xmlBody)},
 		{name: "another operation: Upgrade", refused: true,
 			request: request("/ucwa/v1/applications/1/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact?target=sip:a@b.c", []string{"Upgrade: websocket", "Connection: Upgrade"}, "")},
+		{name: "method override: a POST taken as the PUT that stores a number", refused: true,
+			request: request("/ucwa/v1/applications/1/communication", []string{"Content-Type: application/json", "If-Match: x", "X-HTTP-Method-Override: PUT"},
+				`{"phoneNumber":"+1 900 555 1234"}`)},
+		{name: "method override in another spelling: X-HTTP-Method", refused: true,
+			request: request("/ucwa/v1/applications/1/me/callForwardingSettings", []string{"Content-Type: application/json", "If-Match: x", "X-HTTP-Method: put"},
+				`{"activeSetting":"ImmediateForward"}`)},
+		{name: "method override naming another method: X-Method-Override", refused: true,
+			request: request(startPath, []string{"Content-Type: application/xml", "X-Method-Override: GET"}, xmlBody)},
+		{name: "batch: a part taken as the PUT that stores a number", refused: true,
+			request: request(batchPath, []string{"Content-Type: multipart/batching; boundary=b"},
+				"--b\r\nContent-Type: application/http; msgtype=request\r\n\r\nPOST /ucwa/v1/applications/1/communication HTTP/1.1\r\n"+
+					"Content-Type: application/json\r\nIf-Match: x\r\nX-HTTP-Method-Override: PUT\r\n\r\n{\"phoneNumber\":\"+1 900 555 1234\"}\r\n--b--\r\n")},
 		{name: "batch: trailers declared", refused: true,
 			request: request(batchPath, []string{"Content-Type: multipart/batching; boundary=b", "Transfer-Encoding: chunked", "Trailer: Content-Type"},
 				chunk(batch(xmlBody), "Content-Type: multipart/batching; boundary=c\r\n"))},

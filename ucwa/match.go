@@ -2,6 +2,7 @@ package ucwa
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"path"
 	"strings"
@@ -180,7 +181,8 @@ func (m *Matcher) Operations() []Operation { return m.ops }
 // Match returns what a request with this method and (decoded) path is:
 // a guarded operation, a near miss, or neither. A POST row matches any
 // method on its paths (the edge answers 405 for the wrong one); a PUT row
-// matches only PUT. Near misses are reported only for methods other than
+// matches only PUT, in any letter case. Match a request as MatchMethod
+// says. Near misses are reported only for methods other than
 // GET and HEAD: reads pass. A clean ASCII path that is no operation costs
 // no allocation.
 func (m *Matcher) Match(method, rawPath string) Match {
@@ -204,7 +206,10 @@ func (m *Matcher) Match(method, rawPath string) Match {
 				}
 			}
 			switch {
-			case put != nil && method == "PUT":
+			// A server that reads methods without regard to case (.NET's
+			// HttpMethod does) would run "put" as PUT: it is guarded, and
+			// the edge answers 405.
+			case put != nil && strings.EqualFold(method, "PUT"):
 				return Match{Operation: put.op}
 			case post != nil:
 				return Match{Operation: post.op}
@@ -234,6 +239,34 @@ func (m *Matcher) Match(method, rawPath string) Match {
 // near reports whether the last segments of a path are a near miss.
 func (m *Matcher) near(last, parent string) bool {
 	return nearName(last, m.names) || parent != "" && nearName(parent, m.leaves)
+}
+
+// methodOverrideHeaders ask a server to take a request as another method
+// than its own: ASP.NET MVC's verb selectors take a POST with
+// X-HTTP-Method-Override: PUT as a PUT.
+var methodOverrideHeaders = [...]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// OverridesMethod reports whether a request with header h asks in a
+// header to be taken as another method.
+func OverridesMethod(h http.Header) bool {
+	for _, name := range methodOverrideHeaders {
+		if len(h[name]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchMethod is the method a request with method and header h is
+// matched as: PUT when it asks to be taken as another method, whatever
+// method it names (a PUT is guarded on every guarded path, so that no
+// spelling of the override reaches a pool unchecked; the edge refuses the
+// override), else method.
+func MatchMethod(method string, h http.Header) string {
+	if OverridesMethod(h) {
+		return "PUT"
+	}
+	return method
 }
 
 // MatchTarget is Match for a request target as written in a request line
