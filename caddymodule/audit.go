@@ -36,6 +36,8 @@ import (
 //     (the first destination it refused or would refuse, else allowed)
 //   - refused_by: the guard that refused the request:
 //     "destinations:<rule>" ("destinations:deny_types"), "limit:<name>"
+//   - over_limit: the first velocity limit that had no room for an
+//     emergency call, which was delivered all the same
 //   - error: the UCWA code and subcode of an answer the edge gave itself
 //   - idempotency: what idempotency did (reserved, replayed, conflict,
 //     unprotected, store_error), when it is on
@@ -140,7 +142,7 @@ type auditRecord struct {
 const maskScratch = 128
 
 // maxAuditFields is the most fields an audit line has.
-const maxAuditFields = 16
+const maxAuditFields = 17
 
 // writeAudit writes the audit line of an answered request.
 func (h *Handler) writeAudit(in *intake) {
@@ -169,6 +171,9 @@ func (h *Handler) writeAudit(in *intake) {
 	}
 	if in.refusedBy != "" {
 		fields = append(fields, zap.String("refused_by", in.refusedBy))
+	}
+	if in.overLimit != "" {
+		fields = append(fields, zap.String("over_limit", in.overLimit))
 	}
 	status := 0
 	if in.rec != nil {

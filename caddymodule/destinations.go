@@ -47,14 +47,18 @@ func (h *Handler) provisionDestinations(ctx caddy.Context) error {
 		refusal = ucwa.VerdictWouldRefuse
 	}
 	// The series of every decision this policy can give, made once, so
-	// that they show from the start and judging costs no label lookup.
+	// that they show from the start and judging costs no label lookup: a
+	// rule that refuses only reports (would_refuse) what the emergency
+	// call reaches.
 	for rule := ucwa.RuleEmergency; rule <= ucwa.RuleInvalid; rule++ {
-		verdict := refusal
+		verdicts := []ucwa.Verdict{refusal, ucwa.VerdictWouldRefuse}
 		switch rule {
 		case ucwa.RuleEmergency, ucwa.RuleNotDialled, ucwa.RuleAllow, ucwa.RuleDefault:
-			verdict = ucwa.VerdictAllowed
+			verdicts = []ucwa.Verdict{ucwa.VerdictAllowed}
 		}
-		d.counts[verdict][rule] = vec.WithLabelValues(verdict.String(), rule.String())
+		for _, verdict := range verdicts {
+			d.counts[verdict][rule] = vec.WithLabelValues(verdict.String(), rule.String())
+		}
 	}
 	h.destinations = d
 	return nil
@@ -123,6 +127,11 @@ var refusedByRule = func() (names [ucwa.RuleInvalid + 1]string) {
 // the rule.
 func (h *Handler) logWouldRefuse(r *http.Request, rel string, d *ucwa.PropertyDestination, dec ucwa.Decision, part int) {
 	c := h.logger.Check(zap.InfoLevel, "destination policy would refuse this destination (report mode): delivered")
+	if !h.destinations.policy.Report() {
+		// Only the emergency call reports in enforce mode: a client that
+		// uses it to reach anything else is one to look at.
+		c = h.logger.Check(zap.WarnLevel, "destination policy would refuse this destination of an emergency call: delivered, as every emergency call is")
+	}
 	if c == nil {
 		return
 	}

@@ -70,6 +70,7 @@ type auditLine struct {
 	Decision     string          `json:"decision"`
 	Rule         string          `json:"rule"`
 	RefusedBy    string          `json:"refused_by"`
+	OverLimit    string          `json:"over_limit"`
 	Error        string          `json:"error"`
 	Pool         string          `json:"pool"`
 	Status       int             `json:"status"`
@@ -373,9 +374,14 @@ func TestDestinationRules(t *testing.T) {
 				{name: "startEmergencyCall to 911", path: emergencyPath, body: `{"to":"911","address":"1 Main St"}`, status: 201, delivered: `{"to":"tel:911","address":"1 Main St"}`,
 					operation: "startEmergencyCall", decision: "allowed", auditRule: "emergency",
 					dests: []auditDestJSON{emergency(to("911", "US", "unknown", "allowed", "emergency"))}},
+				// The emergency call is never refused, and what it reaches
+				// is judged all the same.
 				{name: "startEmergencyCall to a SIP address", path: emergencyPath, body: `{"to":"sip:psap@elsewhere.example"}`, status: 201,
-					operation: "startEmergencyCall", decision: "allowed", auditRule: "emergency",
-					dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@elsewhere.example", Decision: "allowed", Rule: "emergency"}}},
+					operation: "startEmergencyCall", decision: "would_refuse", auditRule: "sip_domains",
+					dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@elsewhere.example", Decision: "would_refuse", Rule: "sip_domains"}}},
+				{name: "startEmergencyCall to a denied number", path: emergencyPath, body: `{"to":"+1 900 555 1234"}`, status: 201, delivered: `{"to":"tel:+19005551234"}`,
+					operation: "startEmergencyCall", decision: "would_refuse", auditRule: "deny",
+					dests: []auditDestJSON{to("+1900555****", "US", "premium_rate", "would_refuse", "deny")}},
 				{name: "startPhoneAudio to 911", path: startOpsPath, body: `{"to":"911"}`, status: 201, delivered: `{"to":"tel:911"}`,
 					operation: "startPhoneAudio", decision: "allowed", auditRule: "emergency",
 					dests: []auditDestJSON{emergency(to("911", "US", "unknown", "allowed", "emergency"))}},
@@ -385,10 +391,14 @@ func TestDestinationRules(t *testing.T) {
 				{name: "startPhoneAudio to another number", path: startOpsPath, body: `{"to":"+14255551234"}`, status: 403, property: "to", rule: "deny",
 					operation: "startPhoneAudio", decision: "refused", auditRule: "deny",
 					dests: []auditDestJSON{to("+1425555****", "US", "fixed_line_or_mobile", "refused", "deny")}},
-			}, secrets: []string{"4255551234"}, metrics: map[string]float64{
-				`caddy_ucwa_destinations_total{decision="allowed",rule="emergency"}`: 4,
-				`caddy_ucwa_destinations_total{decision="refused",rule="deny"}`:      1,
-			}},
+			}, secrets: []string{"4255551234", "9005551234"}, metrics: map[string]float64{
+				`caddy_ucwa_destinations_total{decision="allowed",rule="emergency"}`:          3,
+				`caddy_ucwa_destinations_total{decision="refused",rule="deny"}`:               1,
+				`caddy_ucwa_destinations_total{decision="would_refuse",rule="deny"}`:          1,
+				`caddy_ucwa_destinations_total{decision="would_refuse",rule="sip_domains"}`:   1,
+				`caddy_ucwa_destinations_total{decision="would_refuse",rule="allow_regions"}`: 0,
+			}, logged: []string{`"destination policy would refuse this destination of an emergency call: delivered, as every emergency call is"`,
+				`"operation":"startEmergencyCall"`, `"rule":"deny"`, `"destination":"+1900555****"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startGuardEdge(t, "destinations {\n\t\t\t"+tc.policy+"\n\t\t}\n\t\t"+tc.options)

@@ -194,12 +194,12 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			// delivered.
 			h.release(ctx, keys[:i], token)
 		}
-		if !s.end(epoch, err) {
+		if !s.end(epoch, err) && !h.isEmergencyCall(in) {
 			idem.count(in, resultStoreError)
 			return h.fail(w, in, errStoreUnavailable)
 		}
 		switch {
-		case err != nil: // on_error open
+		case err != nil: // on_error open, or an emergency call, which nothing the edge adds refuses
 			idem.count(in, resultStoreError)
 			return h.deliverLimited(w, r, next, in)
 		case !reserved:

@@ -135,6 +135,9 @@ type intake struct {
 	// What a batch's parts bring to the velocity limits; a request that
 	// is no batch has its usage read from cleaned.
 	usage limitUsage
+	// overLimit names the first limit an emergency call was delivered
+	// over, for the audit trail.
+	overLimit string
 	// What guarded the request, for the audit trail: the destination
 	// policy's decision on the request (see judge), and the guard that
 	// refused it, "" for none: "destinations:<rule>" for the destination

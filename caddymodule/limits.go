@@ -118,17 +118,26 @@ type limit struct {
 	// more counted parts than the limit's Count.
 	tooMany, tooLarge *ucwa.Error
 	limited           prometheus.Counter // caddy_ucwa_limited_total{limit}
+	// overByEmergency counts emergency calls delivered over the limit:
+	// caddy_ucwa_limit_exempted_total{limit}.
+	overByEmergency prometheus.Counter
 }
 
 // limitUsage is how many events a request brings to each class of limit.
 type limitUsage [numLimitClasses]int
 
 // usageOf is the usage of one cleaned request (see LimitConfig): one
-// event for each class it belongs to, none for an emergency call.
-func (h *Handler) usageOf(cl *ucwa.Cleaned) limitUsage {
+// event for each class its numbers belong to, emergency numbers aside.
+// It reports too whether the request is an emergency call, which no limit
+// refuses: the emergency operation, or one that dials an emergency number
+// now. Its other numbers count all the same, so that an emergency number
+// added to a request does not make the rest of it free.
+func (h *Handler) usageOf(cl *ucwa.Cleaned) (_ limitUsage, emergency bool) {
 	var u limitUsage
-	if cl.Operation.Emergency {
-		return u
+	emergency = cl.Operation.Emergency
+	var policy *ucwa.Policy
+	if h.destinations != nil {
+		policy = h.destinations.policy
 	}
 	numbers := h.cleaner.Numbers()
 	var counted, international, forwarding bool
@@ -143,10 +152,8 @@ func (h *Handler) usageOf(cl *ucwa.Cleaned) limitUsage {
 		default:
 			continue
 		}
-		if d.Number.Emergency {
-			if d.Kind == ucwa.DialledNow {
-				return limitUsage{}
-			}
+		if policy.IsEmergency(d) {
+			emergency = emergency || d.Kind == ucwa.DialledNow
 			continue
 		}
 		counted = true
@@ -158,14 +165,33 @@ func (h *Handler) usageOf(cl *ucwa.Cleaned) limitUsage {
 			u[c] = 1
 		}
 	}
-	return u
+	return u, emergency
+}
+
+// isEmergencyCall reports whether the accepted request in is an
+// emergency call (see usageOf).
+func (h *Handler) isEmergencyCall(in *intake) bool {
+	_, emergency := h.usage(in)
+	return emergency
+}
+
+// usage is what the accepted request in brings to the limits, and
+// whether it is an emergency call (see usageOf). A batch's parts count as
+// if they came alone, and a batch is no emergency call: its parts are
+// delivered all or none, and one part cannot make the others free.
+func (h *Handler) usage(in *intake) (limitUsage, bool) {
+	if in.cleaned != nil {
+		return h.usageOf(in.cleaned)
+	}
+	return in.usage, false
 }
 
 // countPart adds a cleaned batch part to the batch's usage, when the
 // handler has limits.
 func (h *Handler) countPart(in *intake, cl *ucwa.Cleaned) {
 	if len(h.limits) > 0 {
-		for c, n := range h.usageOf(cl) {
+		u, _ := h.usageOf(cl)
+		for c, n := range u {
 			in.usage[c] += n
 		}
 	}
@@ -200,6 +226,13 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	overByEmergency, err := metrics.Register(registerer(ctx), prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "ucwa", Name: "limit_exempted_total",
+		Help: "Emergency calls delivered although a velocity limit had no room for them (emergency calls are never refused), by limit.",
+	}, []string{"limit"}))
+	if err != nil {
+		return err
+	}
 	seen := make(map[string]bool, len(h.Limits))
 	h.limits = make([]limit, 0, len(h.Limits))
 	for i, c := range h.Limits {
@@ -228,6 +261,8 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 			storePrefix: "limit:" + c.Name + ":",
 			refusedBy:   "limit:" + c.Name,
 			limited:     limited.WithLabelValues(c.Name),
+
+			overByEmergency: overByEmergency.WithLabelValues(c.Name),
 		}
 		switch c.AppliesTo {
 		case limitClassNames[classNumbers]:
@@ -295,10 +330,7 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
 	if len(h.limits) == 0 {
 		return true
 	}
-	u := in.usage
-	if in.cleaned != nil {
-		u = h.usageOf(in.cleaned)
-	}
+	u, emergency := h.usage(in)
 	repl, _ := in.r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	s := h.store
 	for i := range h.limits {
@@ -313,11 +345,18 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
 		epoch := s.begin()
 		// The store has timeouts of its own.
 		d, err := s.AllowN(context.Background(), l.storeKey(repl, in.r), l.limit, n)
-		if !s.end(epoch, err) {
+		switch {
+		case !s.end(epoch, err) && !emergency:
 			_ = h.fail(w, in, errStoreUnavailable)
 			return false
-		}
-		if err == nil && !d.Allowed {
+		case err != nil, d.Allowed:
+		case emergency:
+			// Delivered all the same; the budget is spent already.
+			l.overByEmergency.Inc()
+			if in.overLimit == "" {
+				in.overLimit = l.name
+			}
+		default:
 			return h.refuseOverLimit(w, in, l, l.tooMany, d.RetryAfter)
 		}
 	}

@@ -152,37 +152,47 @@ func TestLimit21stCall(t *testing.T) {
 // class and a key each, gets the same answers on the memory store and on
 // Redis: international counts only calls outside default_region,
 // forwarding only forwarding targets, the tenant key puts every caller of
-// a tenant in one budget and other tenants in others, and emergency calls
-// pass every limit without taking from any.
+// a tenant in one budget and other tenants in others. Emergency calls
+// pass every limit: their emergency numbers take nothing, and their other
+// numbers take what is left, so that an emergency number added to a call
+// does not make the rest of it free.
 func TestLimitSequence(t *testing.T) {
 	const limits = `limit calls 3 per 1h
 		limit international 1 per 24h international
 		limit forwarding 1 per 24h forwarding
-		limit tenant 4 per 1h key {http.ucwa.tid}`
+		limit tenant 6 per 1h key {http.ucwa.tid}`
 	a, b, c, d := caller{"T1", "a"}, caller{"T1", "b"}, caller{"T2", "c"}, caller{"T1", "d"}
 	steps := []struct {
 		what    string
 		who     caller
 		req     func(http.Header) testkit.Request
 		limited string // the limit that refuses it; "" for delivered
+		// The limit an emergency call is delivered over, in its audit
+		// line.
+		overLimit string
 	}{
-		{"a home call", a, func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, ""},
-		{"a call abroad", a, func(h http.Header) testkit.Request { return callTo("+442071234567", h) }, ""},
-		{"a second call abroad", a, func(h http.Header) testkit.Request { return callTo("+33142685300", h) }, "international"},
+		{what: "a home call", who: a, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }},
+		{what: "a call abroad", who: a, req: func(h http.Header) testkit.Request { return callTo("+442071234567", h) }},
+		{what: "a second call abroad", who: a, req: func(h http.Header) testkit.Request { return callTo("+33142685300", h) }, limited: "international"},
 		// The call abroad the international limit refused kept its event
 		// in calls, listed before it.
-		{"a fourth call", a, func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, "calls"},
-		{"a's emergency call", a, func(h http.Header) testkit.Request { return emergencyCallTo("911", h) }, ""},
-		{"a's emergency call to a number", a, func(h http.Header) testkit.Request { return emergencyCallTo("+442071234567", h) }, ""},
-		{"a's call-via-work to 911", a, func(h http.Header) testkit.Request { return callTo("911", h) }, ""},
-		{"a forwarding target", b, func(h http.Header) testkit.Request { return forwardTo("+14255550000", h) }, ""},
-		{"a second forwarding target", b, func(h http.Header) testkit.Request { return forwardTo("+14255550001", h) }, "forwarding"},
-		{"forwarding to a person", b, func(h http.Header) testkit.Request { return forwardTo("sip:john@contoso.com", h) }, ""},
-		{"a call to a person", b, func(h http.Header) testkit.Request { return callTo("sip:john@contoso.com", h) }, ""},
-		{"b's call", b, func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, ""},
-		{"another tenant's call", c, func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, ""},
-		{"the tenant's fifth", d, func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, "tenant"},
-		{"another tenant's second", c, func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, ""},
+		{what: "a fourth call", who: a, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, limited: "calls"},
+		{what: "a's emergency call", who: a, req: func(h http.Header) testkit.Request { return emergencyCallTo("911", h) }},
+		{what: "a's call-via-work to 911", who: a, req: func(h http.Header) testkit.Request { return callTo("911", h) }},
+		// Over calls and international, delivered; the tenant's third.
+		{what: "a's emergency call to a number abroad", who: a, req: func(h http.Header) testkit.Request { return emergencyCallTo("+442071234567", h) }, overLimit: "calls"},
+		// The pool rings phoneNumber first: the tenant's fourth.
+		{what: "a's call-via-work to 911 with a callback abroad", who: a, req: func(h http.Header) testkit.Request {
+			return limitRequest("/communication/startPhoneAudio", `{"to":"911","phoneNumber":"+33142685300"}`, h)
+		}, overLimit: "calls"},
+		{what: "a forwarding target", who: b, req: func(h http.Header) testkit.Request { return forwardTo("+14255550000", h) }},
+		{what: "a second forwarding target", who: b, req: func(h http.Header) testkit.Request { return forwardTo("+14255550001", h) }, limited: "forwarding"},
+		{what: "forwarding to a person", who: b, req: func(h http.Header) testkit.Request { return forwardTo("sip:john@contoso.com", h) }},
+		{what: "a call to a person", who: b, req: func(h http.Header) testkit.Request { return callTo("sip:john@contoso.com", h) }},
+		{what: "b's call", who: b, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }},
+		{what: "another tenant's call", who: c, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }},
+		{what: "the tenant's seventh", who: d, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, limited: "tenant"},
+		{what: "another tenant's second", who: c, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }},
 	}
 	answers := map[string][]int{}
 	for _, st := range limitStores {
@@ -202,10 +212,23 @@ func TestLimitSequence(t *testing.T) {
 				if got := e.pool.Requests.Load(); got != delivered {
 					t.Fatalf("step %d (%s): the pool got %d requests, want %d", i+1, s.what, got, delivered)
 				}
+				var lines []auditLine
+				testkit.Eventually(t, "the step's audit line", func() bool {
+					lines = auditLines(t, e.Logs().String())
+					return len(lines) > i
+				})
+				if got := lines[i].OverLimit; got != s.overLimit {
+					t.Errorf("step %d (%s): audit over_limit %q, want %q", i+1, s.what, got, s.overLimit)
+				}
 			}
 			for _, name := range []string{"calls", "international", "forwarding", "tenant"} {
 				if got := e.Metric(`caddy_ucwa_limited_total{limit="` + name + `"}`); got != 1 {
 					t.Errorf("caddy_ucwa_limited_total{limit=%q} = %v, want 1", name, got)
+				}
+			}
+			for name, want := range map[string]float64{"calls": 2, "international": 2, "forwarding": 0, "tenant": 0} {
+				if got := e.Metric(`caddy_ucwa_limit_exempted_total{limit="` + name + `"}`); got != want {
+					t.Errorf("caddy_ucwa_limit_exempted_total{limit=%q} = %v, want %v", name, got, want)
 				}
 			}
 		})
@@ -544,5 +567,34 @@ func BenchmarkLimits(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestEmergencyCallStoreDown: nothing the edge adds refuses an emergency
+// call, not even a store that does not answer with on_error closed, for
+// idempotency or a limit: the emergency call, and a call-via-work to 911
+// with a callback number, are delivered, while another call is answered
+// 503.
+func TestEmergencyCallStoreDown(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t\ton_error closed\n\t\t}", "idempotency", "limit calls 1 per 1h")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	srv.Kill()
+	for i, tc := range []struct {
+		what   string
+		req    testkit.Request
+		status int
+	}{
+		{"the emergency call", limitRequest("/communication/startEmergencyCall", `{"to":"911","operationId":"e-1"}`, alice), http.StatusCreated},
+		{"a call-via-work to 911", limitRequest("/communication/startPhoneAudio", `{"to":"911","phoneNumber":"+33142685300","operationId":"e-2"}`, alice), http.StatusCreated},
+		{"another call", limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"e-3"}`, alice), http.StatusServiceUnavailable},
+		{"another call without an operationId", callTo("+14255551234", alice), http.StatusServiceUnavailable},
+	} {
+		before := e.pool.Requests.Load()
+		resp := e.send(tc.req)
+		delivered := e.pool.Requests.Load() - before
+		if resp.Status != tc.status || delivered != map[bool]int64{true: 1, false: 0}[tc.status == http.StatusCreated] {
+			t.Errorf("%d. %s with the store down: %d %s, delivered %d times", i+1, tc.what, resp.Status, resp.Body, delivered)
+		}
 	}
 }

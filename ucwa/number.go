@@ -553,7 +553,9 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 		Extension: string(ext),
 		Region:    phonenumbers.GetRegionCodeForNumber(pn),
 		Type:      numberTypes[phonenumbers.GetNumberType(pn)],
-		Emergency: n.emergencyE164[e164],
+		// The listed number itself: an extension behind it (an
+		// attendant, a PBX) is somewhere else.
+		Emergency: !hasExt && n.emergencyE164[e164],
 	}
 	fwd := e164
 	if hasExt {

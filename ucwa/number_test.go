@@ -272,7 +272,7 @@ func TestNumbersEmergencyList(t *testing.T) {
 		{"112", "", false}, // the region's, not listed
 		{"(425) 555-0100", "tel:+14255550100", true},
 		{"tel:+14255550100", "tel:+14255550100", true},
-		{"+14255550100 x1", "tel:+14255550100;ext=1", true},
+		{"+14255550100 x1", "tel:+14255550100;ext=1", false}, // behind it, somewhere else
 		{"+14255550101", "tel:+14255550101", false},
 	}
 	for _, tt := range tests {

@@ -22,10 +22,11 @@ import (
 // decides it, in this order; each rule's name is what Decision.Rule and
 // the metrics and audit lines call it:
 //
-//  1. emergency (allows): the operation is the emergency call
-//     (Operation.Emergency), or the number is an emergency number
-//     (Number.Emergency: the default region's, or the configured list).
-//     Emergency calls are never refused, whatever else the policy says.
+//  1. emergency (allows): the number is an emergency number
+//     (Number.Emergency: the default region's, or the configured list,
+//     without an extension), and, for a SIP URI, its host is one
+//     sip_domains allows (the host decides where the pool sends the
+//     call).
 //  2. not_dialled (allows): a delegator (OnBehalfOf) is the identity a
 //     call is placed for, which the pool presents and never dials, and
 //     whose right to be used the pool checks itself (the user must be
@@ -57,7 +58,12 @@ import (
 // domains.
 //
 // In report mode a destination the rules refuse is delivered, and its
-// Decision says it would have been refused (VerdictWouldRefuse).
+// Decision says it would have been refused (VerdictWouldRefuse). So is
+// every destination of the emergency call (Operation.Emergency), in any
+// mode: it is never refused, whatever the policy says, and a destination
+// of it that is no emergency number is judged all the same, so that the
+// metrics and the audit trail show an emergency call used to reach
+// anything else.
 type DestinationPolicy struct {
 	// Mode is "enforce" (the default, also "") to refuse what the rules
 	// refuse, or "report" to deliver it and only report, in metrics and
@@ -273,14 +279,13 @@ type Decision struct {
 func (d Decision) Refused() bool { return d.Verdict == VerdictRefused }
 
 // Judge decides one destination (one of Cleaned.Destinations) of a
-// request of operation op (nil for none: then only an emergency number
-// is an emergency call). It allocates nothing.
+// request of operation op (nil for none). It allocates nothing.
 func (p *Policy) Judge(op *Operation, d *PropertyDestination) Decision {
-	rule := p.rule(op != nil && op.Emergency, d)
+	rule := p.rule(d)
 	switch {
 	case rule.allows():
 		return Decision{Verdict: VerdictAllowed, Rule: rule}
-	case p.report:
+	case p.report, op != nil && op.Emergency:
 		return Decision{Verdict: VerdictWouldRefuse, Rule: rule}
 	}
 	return Decision{Verdict: VerdictRefused, Rule: rule}
@@ -296,10 +301,10 @@ func (r Rule) allows() bool {
 }
 
 // rule returns the rule that decides d.
-func (p *Policy) rule(emergencyCall bool, d *PropertyDestination) Rule {
+func (p *Policy) rule(d *PropertyDestination) Rule {
 	num := &d.Number
 	switch {
-	case emergencyCall || num.Emergency:
+	case p.IsEmergency(d):
 		return RuleEmergency
 	case d.Kind == OnBehalfOf:
 		return RuleNotDialled
@@ -328,6 +333,13 @@ func (p *Policy) rule(emergencyCall bool, d *PropertyDestination) Rule {
 		return RuleSIPDomains
 	}
 	return RuleDefault
+}
+
+// IsEmergency reports whether d is an emergency number, which the rule
+// emergency allows: Number.Emergency, and, in a SIP URI, a host that
+// sip_domains allows. A nil Policy is the default one.
+func (p *Policy) IsEmergency(d *PropertyDestination) bool {
+	return d.Number.Emergency && (!d.SIP || p == nil || p.hostAllowed(d.Host))
 }
 
 // hostAllowed reports whether sip_domains allows a SIP host.

@@ -134,11 +134,19 @@ var judgeCases = []judgeCase{
 	{name: "emergency 911 passes every rule", policy: strictPolicy, value: "911", want: allowed(RuleEmergency)},
 	{name: "emergency tel:911", policy: strictPolicy, value: "tel:911", want: allowed(RuleEmergency)},
 	{name: "emergency 112 in the US", policy: strictPolicy, value: "112", want: allowed(RuleEmergency)},
-	{name: "emergency 911 in a SIP URI", policy: strictPolicy, value: "sip:911@gw.evil.example;user=phone", want: allowed(RuleEmergency)},
+	{name: "emergency 911 in a SIP URI", policy: strictPolicy, value: "sip:911@contoso.de;user=phone", want: allowed(RuleEmergency)},
+	// The host decides where the pool sends the call: no emergency number
+	// there, and then 911 is a number of the US.
+	{name: "emergency 911 in a SIP URI of another domain", policy: strictPolicy, value: "sip:911@gw.evil.example;user=phone", want: refused(RuleDenyRegions)},
+	{name: "configured emergency number with an extension", policy: strictPolicy, emergency: []string{"+14255550100"}, value: "tel:+14255550100;ext=4711", want: refused(RuleDeny)},
 	{name: "emergency 911 in report mode", policy: with(strictPolicy, func(c *DestinationPolicy) { c.Mode = "report" }), value: "911", want: allowed(RuleEmergency)},
 	{name: "emergency 110 in Germany", region: "DE", policy: strictPolicy, value: "110", want: allowed(RuleEmergency)},
-	{name: "emergency call passes every rule", rel: "startEmergencyCall", policy: strictPolicy, value: "+19005551234", want: allowed(RuleEmergency)},
-	{name: "emergency call, SIP name", rel: "startEmergencyCall", policy: strictPolicy, value: "sip:psap@evil.example", want: allowed(RuleEmergency)},
+	// The emergency call is never refused, and what it reaches is judged
+	// all the same.
+	{name: "emergency call to 911", rel: "startEmergencyCall", policy: strictPolicy, value: "911", want: allowed(RuleEmergency)},
+	{name: "emergency call to a denied number", rel: "startEmergencyCall", policy: strictPolicy, value: "+19005551234", want: report(RuleDeny)},
+	{name: "emergency call, SIP name", rel: "startEmergencyCall", policy: strictPolicy, value: "sip:psap@evil.example", want: report(RuleSIPDomains)},
+	{name: "emergency call to an allowed number", rel: "startEmergencyCall", value: "+14255551234", want: allowed(RuleDefault)},
 	{name: "configured emergency number", policy: strictPolicy, emergency: []string{"+14255550100", "911"}, value: "+1 (425) 555-0100", want: allowed(RuleEmergency)},
 	{name: "configured emergency list replaces the region's", policy: strictPolicy, emergency: []string{"+14255550100"}, value: "+14255550111", want: refused(RuleDeny)},
 	{name: "emergency before allow", policy: DestinationPolicy{Allow: []string{"+1"}}, emergency: []string{"+14255550100"}, value: "+14255550100", want: allowed(RuleEmergency)},
