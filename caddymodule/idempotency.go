@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -217,7 +218,11 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	var deliverErr error
 	delivered := r.Context().Err() == nil // else the client went away: nothing is sent
 	if delivered {
-		deliverErr = h.deliver(rec, r, next, in.rebuild(), in.errFormat)
+		stop := h.keepReserved(keys, token, idem.window)
+		func() {
+			defer stop() // also when the proxy panics (an answer cut short)
+			deliverErr = h.deliver(rec, r, next, in.rebuild(), in.errFormat)
+		}()
 	}
 	answered := rec.status != 0 && rec.status != statusClientClosed
 	switch {
@@ -243,13 +248,58 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 }
 
 // release frees keys that token reserved, for a request that reached no
-// pool.
+// pool. It stops at the first that fails: a store that fails one is
+// likely to fail the next, each after its timeout, while the client
+// waits, and a key left reserved only makes its repeats 409 until the
+// window ends.
 func (h *Handler) release(ctx context.Context, keys []string, token string) {
 	for _, key := range keys {
 		epoch := h.store.begin()
 		_, err := h.store.Release(ctx, key, token)
 		h.store.end(epoch, err)
+		if err != nil {
+			return
+		}
 	}
+}
+
+// keepReserved keeps the keys that token reserved for the window while
+// their request is in flight, renewing them every third of the window
+// until stop is called: a pool slower than the window would otherwise
+// see a repeat sent after the window as new, and take it while it still
+// acts on the first. A renewal that finds a key replaced (the answer
+// recorded) or released changes nothing.
+func (h *Handler) keepReserved(keys []string, token string, window time.Duration) (stop func()) {
+	k := &keeper{}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.timer = time.AfterFunc(window/3, func() {
+		for _, key := range keys {
+			epoch := h.store.begin()
+			_, err := h.store.Replace(context.Background(), key, token, token, window)
+			h.store.end(epoch, err)
+		}
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if !k.stopped {
+			k.timer.Reset(window / 3)
+		}
+	})
+	return k.stop
+}
+
+// keeper is the timer of keepReserved.
+type keeper struct {
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool
+}
+
+func (k *keeper) stop() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.stopped = true
+	k.timer.Stop()
 }
 
 // deliverLimited delivers the accepted request in, as deliver does, if

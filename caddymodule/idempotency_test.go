@@ -411,6 +411,54 @@ func TestIdempotencyInFlight(t *testing.T) {
 	}
 }
 
+// TestIdempotencyInFlightPastWindow: a request still in flight when its
+// window has passed keeps its key: repeats sent over two windows get
+// 409, and the pool gets the request once. (The window is long enough
+// that a renewal a third of it late on a loaded machine is still in
+// time.)
+func TestIdempotencyInFlightPastWindow(t *testing.T) {
+	const window = 1500 * time.Millisecond
+	for _, st := range idemStores {
+		t.Run(st.name, func(t *testing.T) {
+			pool := newIdemPool(t, "primary")
+			config := strings.Replace(idemCaddyfile(idemAuth(t), st.config(t), "primary "+pool.Addr()),
+				"\t\tidempotency\n", "\t\tidempotency "+window.String()+"\n", 1)
+			e := startEdge(t, "caddyfile", config)
+			caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+			first := make(chan testkit.Response, 1)
+			go func() {
+				resp, err := testkit.Do(e.Client(), e.request(idemCall{header: caller, op: "slow", answer: "hold"}))
+				if err != nil {
+					t.Error(err)
+				}
+				first <- resp
+			}()
+			pool.Requests.WaitFor(t, 1, "requests at the pool")
+			sent := time.Now()
+			repeats := 0
+			// Repeats every 50ms, not back to back: the point is when
+			// they come, not how many.
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for ; time.Since(sent) < 2*window; <-tick.C {
+				resp := e.call(idemCall{header: caller, op: "slow"})
+				repeats++
+				if resp.Status != http.StatusConflict {
+					pool.Release()
+					t.Fatalf("repeat %d, %s after the first reached the pool: %d %s, want 409", repeats, time.Since(sent), resp.Status, resp.Body)
+				}
+			}
+			pool.Release()
+			if answer := <-first; answer.Status != http.StatusCreated {
+				t.Fatalf("first request: %d %s", answer.Status, answer.Body)
+			}
+			if got := deliveries(pool.Pool, "slow"); got != 1 {
+				t.Errorf("delivered %d times", got)
+			}
+		})
+	}
+}
+
 // request is c as a request to the edge, for testkit.Do.
 func (e edge) request(c idemCall) testkit.Request {
 	req := c.request()
