@@ -43,8 +43,10 @@ import (
 //     unprotected, store_error), when it is on
 //   - pool: the pool that took the request
 //   - status, duration (seconds)
-//   - operation_id: the request's operationId, any run of more than four
-//     digits masked, so that it cannot carry a number into the trail
+//   - operation_id: the request's operationId, the digits of any run of
+//     more than four digits masked (a run goes on across the separators a
+//     number may have: "+1 (425) 555-1234" is "+* (***) ***-****"), so
+//     that it cannot carry a number into the trail
 //   - parts: each guarded part of a batch (those the edge took in before
 //     any refusal): its part (position), operation and operation_id
 //
@@ -396,10 +398,16 @@ func (v *auditOperationID) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
-// maskDigitRuns returns s with every run of more than four digits (any
-// Unicode decimal digit, as numbers are read) replaced by as many '*': a
-// client's string (an operationId) is logged, and a phone number in it is
-// not. s is returned as it is when it has no such run.
+// maskDigitRuns returns s with the digits of every run of more than four
+// digits replaced by '*': a client's string (an operationId) is logged,
+// and a phone number in it is not. A digit is any Unicode decimal digit
+// and a run goes on across visual separators (ucwa.IsVisualSeparator:
+// - . ( ) / and spaces), as numbers are read: "+1 (425) 555-1234" is
+// "+* (***) ***-****", the separators kept. Anything else (a letter,
+// '+', '_') ends a run. A GUID's hyphens join the digits about them, so
+// a GUID loses some ("e0a2-4715-a2d4" is "e0a*-****-a2d4"): the trail
+// must not hold a number written with hyphens, and the rest of the GUID
+// still tells it apart. s is returned as it is when it has no such run.
 func maskDigitRuns(s string) string {
 	if !hasLongDigitRun(s) {
 		return s
@@ -407,16 +415,18 @@ func maskDigitRuns(s string) string {
 	return string(appendMaskedDigitRuns(nil, s))
 }
 
-// hasLongDigitRun reports whether s has a run of more than four digits.
+// hasLongDigitRun reports whether s has a run of more than four digits,
+// counted across visual separators.
 func hasLongDigitRun(s string) bool {
 	run := 0
 	for _, c := range s {
-		if !unicode.IsDigit(c) {
+		switch {
+		case unicode.IsDigit(c):
+			if run++; run > maxShownDigitRun {
+				return true
+			}
+		case !ucwa.IsVisualSeparator(c):
 			run = 0
-			continue
-		}
-		if run++; run > maxShownDigitRun {
-			return true
 		}
 	}
 	return false
@@ -428,28 +438,29 @@ const maxShownDigitRun = 4
 // appendMaskedDigitRuns appends s to b as maskDigitRuns returns it, each
 // character as a rune (an invalid byte as U+FFFD).
 func appendMaskedDigitRuns(b []byte, s string) []byte {
-	start, run := 0, 0 // the byte offset of the current run of digits, its length in runes
+	// start is the byte offset of the current run (its first digit), run
+	// its digits; the run's text is s[start:] up to the rune that ends it.
+	start, run := 0, 0
 	flush := func(end int) {
-		if run > maxShownDigitRun {
-			for range run {
-				b = append(b, '*')
+		for _, c := range s[start:end] {
+			if run > maxShownDigitRun && unicode.IsDigit(c) {
+				c = '*'
 			}
-		} else {
-			for _, c := range s[start:end] {
-				b = utf8.AppendRune(b, c)
-			}
+			b = utf8.AppendRune(b, c)
 		}
 		run = 0
 	}
 	for i, c := range s {
-		if unicode.IsDigit(c) {
+		switch {
+		case unicode.IsDigit(c):
 			if run == 0 {
 				start = i
 			}
 			run++
 			continue
-		}
-		if run > 0 {
+		case run > 0 && ucwa.IsVisualSeparator(c):
+			continue
+		case run > 0:
 			flush(i)
 		}
 		b = utf8.AppendRune(b, c)

@@ -62,6 +62,7 @@ func TestAuditTrail(t *testing.T) {
 		status, dests                                         int
 		caller                                                bool
 		parts                                                 []auditPartJSON
+		destination                                           string // the first, masked; "" unchecked
 	}
 	for _, tc := range []struct {
 		name string
@@ -91,6 +92,21 @@ func TestAuditTrail(t *testing.T) {
 		{name: "over the velocity limit",
 			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234","operationId":"call-2"}`, Header: http.Header{"Authorization": {auth}}},
 			want: &want{operation: "startPhoneAudio", status: 429, error: "TooManyRequests/LimitExceeded", operationID: "call-2", idempotency: "reserved", refusedBy: "limit:calls", dests: 1, caller: true}},
+		// Numbers written with separators, and SIP hosts that spell one.
+		{name: "an operationId that is a number with separators",
+			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"tel:+14255551234","operationId":"+1 (425) 555-1234"}`, Header: http.Header{"Authorization": {auth}}},
+			want: &want{operation: "startPhoneAudio", status: 429, error: "TooManyRequests/LimitExceeded", operationID: "+* (***) ***-****", idempotency: "reserved", refusedBy: "limit:calls", dests: 1, caller: true, destination: "+1425555****"}},
+		{name: "an operationId with a hyphenated number",
+			req:  testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234","operationId":"call-1-425-555-1234"}`, Header: http.Header{"Authorization": {auth}}},
+			want: &want{operation: "startPhoneAudio", status: 429, error: "TooManyRequests/LimitExceeded", operationID: "call-*-***-***-****", idempotency: "reserved", refusedBy: "limit:calls", dests: 1, caller: true}},
+		{name: "an ENUM host",
+			req: testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"sip:+14255551234@4.3.2.1.5.5.5.5.2.4.1.e164.arpa;user=phone","operationId":"call-3"}`, Header: http.Header{"Authorization": {auth}}},
+			want: &want{operation: "startPhoneAudio", status: 429, error: "TooManyRequests/LimitExceeded", operationID: "call-3", idempotency: "reserved", refusedBy: "limit:calls", dests: 1, caller: true,
+				destination: "sip:+1425555****@*.*.*.*.*.*.*.*.*.*.*.e***.arpa"}},
+		{name: "a host with a hyphenated number, a name the limit does not count",
+			req: testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"sip:john@1-425-555-1234.example.com","operationId":"call-4"}`, Header: http.Header{"Authorization": {auth}}},
+			want: &want{operation: "startPhoneAudio", status: 201, operationID: "call-4", idempotency: "reserved", dests: 1, caller: true,
+				destination: "sip:****@*-***-***-****.example.com"}},
 		{name: "a batch, its guarded parts listed",
 			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {auth}}, Body: batchBody(
 				startPart(`{"to":"+14255551234","operationId":"b-19005550000"}`),
@@ -130,6 +146,9 @@ func TestAuditTrail(t *testing.T) {
 				a.OperationID != w.operationID || a.Idempotency != w.idempotency || a.RefusedBy != w.refusedBy || len(a.Destinations) != w.dests || a.RemoteIP != "127.0.0.1" || a.Duration == nil {
 				t.Errorf("audit line %+v, want %+v", a, *w)
 			}
+			if w.destination != "" && (len(a.Destinations) == 0 || a.Destinations[0].Destination != w.destination) {
+				t.Errorf("audit line's destinations %+v, want the first %s", a.Destinations, w.destination)
+			}
 			if !slices.Equal(a.Parts, w.parts) {
 				t.Errorf("audit line's parts %+v, want %+v", a.Parts, w.parts)
 			}
@@ -142,9 +161,43 @@ func TestAuditTrail(t *testing.T) {
 		})
 	}
 	trail := readAudit()
-	for _, secret := range []string{"9005551234", "4255551234", strings.TrimPrefix(auth, "Bearer ")} {
-		if strings.Contains(trail, secret) {
+	// A number is found with its separators dropped, and backwards too
+	// (an ENUM host spells it so).
+	bare := strings.Map(func(r rune) rune {
+		if isSeparator(r) {
+			return -1
+		}
+		return r
+	}, trail)
+	for _, secret := range []string{"9005551234", "4255551234", "4321555524", strings.TrimPrefix(auth, "Bearer ")} {
+		if strings.Contains(trail, secret) || strings.Contains(bare, secret) {
 			t.Errorf("the audit trail holds %s", secret)
+		}
+	}
+	// What a client wrote shows no run of more than four digits, and a
+	// SIP host no more than four digits at all.
+	for _, a := range auditLines(t, trail) {
+		ids := []string{a.OperationID}
+		for _, p := range a.Parts {
+			ids = append(ids, p.OperationID)
+		}
+		for _, id := range ids {
+			if longestDigitRun(id) > maxShownDigitRun {
+				t.Errorf("the audit trail holds the operationId %q", id)
+			}
+		}
+		for _, d := range a.Destinations {
+			digits := 0
+			if _, host, sip := strings.Cut(d.Destination, "@"); sip {
+				for _, c := range host {
+					if unicode.IsDigit(c) {
+						digits++
+					}
+				}
+			}
+			if digits > maxShownDigitRun {
+				t.Errorf("the audit trail holds the destination %s", d.Destination)
+			}
 		}
 	}
 	if strings.Contains(e.Logs().String(), "http.handlers.ucwa.audit") {
@@ -167,6 +220,31 @@ func TestMaskDigitRuns(t *testing.T) {
 		{"é12345é", "é*****é"},
 		{"12345a12b123456", "*****a12b******"},
 		{"a\xff12345\xff1", "a\ufffd*****\ufffd1"}, // as a rune each, as logs write them
+		// A run goes on across the separators a number may have, which
+		// stay as they are.
+		{"+1 (425) 555-1234", "+* (***) ***-****"},
+		{"call-1-425-555-1234", "call-*-***-***-****"},
+		{"1.425.555.1234", "*.***.***.****"},
+		{"1/425/555/1234", "*/***/***/****"},
+		{"(42)(555)", "(**)(***)"},
+		{"12 345", "** ***"},
+		{"12\u00a0345", "**\u00a0***"}, // no-break space
+		{"12\u3000345", "**\u3000***"}, // ideographic space
+		{"１２-３４５", "**-***"},           // fullwidth, hyphenated
+		{"12--..345", "**--..***"},     // several in a row
+		{"-12-34-", "-12-34-"},         // four digits, separators about them
+		{"(1 2 3 4)", "(1 2 3 4)"},
+		{"call 1234 x", "call 1234 x"},
+		// Anything else ends a run.
+		{"12a345", "12a345"},
+		{"1234_5678", "1234_5678"},
+		{"12+345", "12+345"},
+		{"12:345", "12:345"},
+		{"1234-a-5678", "1234-a-5678"},
+		// A GUID's hyphens join digits about them.
+		{"74cb7404e0a247d5a2d4eb0376a47dbf", "74cb7404e0a247d5a2d4eb0376a47dbf"},
+		{"74cb7404-e0a2-47d5-a2d4-eb0376a47dbf", "74cb7404-e0a2-47d5-a2d4-eb0376a47dbf"},
+		{"74cb7404-e0a2-4715-a2d4-eb0376a47dbf", "74cb7404-e0a*-****-a2d4-eb0376a47dbf"},
 	} {
 		if got := maskDigitRuns(tc.in); got != tc.want {
 			t.Errorf("maskDigitRuns(%q) = %q, want %q", tc.in, got, tc.want)
@@ -175,9 +253,10 @@ func TestMaskDigitRuns(t *testing.T) {
 }
 
 // FuzzMaskDigitRuns: what maskDigitRuns gives holds no run of more than
-// four digits, and differs from its input only in digits turned to '*'.
+// four digits counted across visual separators, differs from its input
+// only in digits turned to '*', and turns only digits of such runs.
 func FuzzMaskDigitRuns(f *testing.F) {
-	for _, s := range []string{"call-1", "+19005551234", "١٢٣٤٥٦", "a\xff12345"} {
+	for _, s := range []string{"call-1", "+19005551234", "١٢٣٤٥٦", "a\xff12345", "+1 (425) 555-1234", "call-1-425-555-1234", "12\u00a034.5", "74cb7404-e0a2-4715-a2d4"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -186,17 +265,71 @@ func FuzzMaskDigitRuns(f *testing.F) {
 		if len(in) != len(out) {
 			t.Fatalf("%q -> %q: %d runes, want %d", s, got, len(out), len(in))
 		}
-		run := 0
+		if run := longestDigitRun(got); run > maxShownDigitRun {
+			t.Fatalf("%q -> %q shows a run of %d digits", s, got, run)
+		}
+		long := inLongDigitRun(in)
 		for i, c := range out {
 			if c != in[i] && (c != '*' || !unicode.IsDigit(in[i])) {
 				t.Fatalf("%q -> %q: rune %d changed to %q", s, got, i, c)
 			}
-			if run = run + 1; !unicode.IsDigit(c) {
-				run = 0
-			}
-			if run > maxShownDigitRun {
-				t.Fatalf("%q -> %q shows a run of %d digits", s, got, run)
+			if c != in[i] && !long[i] {
+				t.Fatalf("%q -> %q: rune %d, of no run of more than %d digits, is masked", s, got, i, maxShownDigitRun)
 			}
 		}
+		if (got != s) != hasLongDigitRun(s) {
+			t.Fatalf("%q -> %q, which hasLongDigitRun tells %v", s, got, hasLongDigitRun(s))
+		}
 	})
+}
+
+// longestDigitRun returns the most digits s holds in a row, visual
+// separators between them (what maskDigitRuns may show at most four of).
+func longestDigitRun(s string) int {
+	longest, run := 0, 0
+	for _, c := range s {
+		switch {
+		case unicode.IsDigit(c):
+			run++
+			longest = max(longest, run)
+		case !isSeparator(c):
+			run = 0
+		}
+	}
+	return longest
+}
+
+// inLongDigitRun tells, for each rune of s, whether it is a digit of a
+// run of more than four digits, visual separators between them: a run
+// is measured back to front as well as front to back.
+func inLongDigitRun(s []rune) []bool {
+	long := make([]bool, len(s))
+	ahead := make([]int, len(s)) // digits of the run from s[i] on
+	for i, n := len(s)-1, 0; i >= 0; i-- {
+		switch {
+		case unicode.IsDigit(s[i]):
+			n++
+		case !isSeparator(s[i]):
+			n = 0
+		}
+		ahead[i] = n
+	}
+	for i, n := 0, 0; i < len(s); i++ {
+		switch {
+		case unicode.IsDigit(s[i]):
+			n++
+			// n counts s[i] from behind and ahead[i] from ahead.
+			long[i] = n+ahead[i]-1 > maxShownDigitRun
+		case !isSeparator(s[i]):
+			n = 0
+		}
+	}
+	return long
+}
+
+// isSeparator is the edge's visual separator written out, so that the
+// oracles do not lean on the code they check: - . ( ) / and Unicode
+// space separators.
+func isSeparator(r rune) bool {
+	return strings.ContainsRune("-.()/", r) || unicode.Is(unicode.Zs, r)
 }

@@ -99,8 +99,8 @@ func asciiDigits(s string) bool {
 // than a person, and hides its user: sip:john@contoso.com is
 // sip:****@contoso.com, and sip:+14255551234@gw.contoso.com;user=phone
 // is sip:+1425555****@gw.contoso.com. Its port and parameters are
-// dropped, and a run of more than four digits in the host (a label can
-// be all digits) is masked, so that no part of the URI can carry a
+// dropped, and a host with more than four digits in all has every digit
+// masked (see appendMaskedHost), so that no part of the URI can carry a
 // number into the log. The zero Destination is "".
 func (d Destination) Masked() string {
 	var buf [maskedBuffer]byte
@@ -132,27 +132,41 @@ func (d *Destination) AppendMasked(b []byte) []byte {
 	return append(b, maskedSecret...)
 }
 
-// appendMaskedHost appends host with every run of more than four ASCII
-// digits replaced by as many '*'. IPv4 (runs of 3) and IPv6 (groups of
-// 4) addresses are shown whole.
+// maskedHostDigits is the most digits a masked host shows.
+const maskedHostDigits = 4
+
+// appendMaskedHost appends host with every digit replaced by '*' when it
+// holds more than four digits in all, and as it is otherwise. The count
+// is across labels and separators, not of runs: a host can spell a
+// number a digit a label (the ENUM name 4.3.2.1.5.5.5.5.2.4.1.e164.arpa,
+// backwards), split by hyphens (1-425-555-1234.example.com) or as an IP
+// address (14.255.51.234), and a host with a few digits (gw1.contoso.com,
+// [::1]) holds no number. Letters, dots, hyphens and brackets stay, so
+// that the domain still reads. An IP address of more than four digits
+// loses them too: it names a gateway, not a person, but its digits read
+// as a number all the same.
 func appendMaskedHost(b []byte, host string) []byte {
-	for i := 0; i < len(host); {
-		j := i
-		for j < len(host) && host[j] >= '0' && host[j] <= '9' {
-			j++
+	digits := 0
+	for i := 0; i < len(host); i++ {
+		if host[i] >= '0' && host[i] <= '9' {
+			digits++
 		}
-		switch {
-		case j == i:
-			b = append(b, host[i])
-			j++
-		case j-i < maskedRun:
-			b = append(b, host[i:j]...)
-		default:
-			for range j - i {
-				b = append(b, '*')
-			}
+	}
+	if digits <= maskedHostDigits {
+		return append(b, host...)
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if c >= '0' && c <= '9' {
+			c = '*'
 		}
-		i = j
+		b = append(b, c)
 	}
 	return b
 }
+
+// IsVisualSeparator reports whether r may separate the digits of a
+// number as the edge reads one: - . ( ) / and space characters (RFC
+// 3966's visual separators). A masker of free text counts a run of
+// digits across them, as "+1 (425) 555-1234" is one number.
+func IsVisualSeparator(r rune) bool { return isVisualSeparator(r) }

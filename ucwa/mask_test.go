@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 func TestMasked(t *testing.T) {
@@ -43,9 +44,18 @@ func TestMasked(t *testing.T) {
 		{us, "sip:911@gw.contoso.com;user=phone", "sip:911@gw.contoso.com"},
 		{us, "sip:19005551234@gw.contoso.com", "sip:****@gw.contoso.com"},
 		{us, "sip:john@19005551234.example", "sip:****@***********.example"},
-		{us, "sip:john@gw1234.a12345b.example", "sip:****@gw1234.a*****b.example"},
-		{us, "sip:john@192.0.2.10", "sip:****@192.0.2.10"},
-		{us, "sip:john@[2001:db8::1234]", "sip:****@[2001:db8::1234]"},
+		// A host of more than four digits in all shows none, however they
+		// are split: a label each (ENUM, backwards), hyphens, letters.
+		{us, "sip:+14255551234@4.3.2.1.5.5.5.5.2.4.1.e164.arpa;user=phone", "sip:+1425555****@*.*.*.*.*.*.*.*.*.*.*.e***.arpa"},
+		{us, "sip:john@1-425-555-1234.example.com", "sip:****@*-***-***-****.example.com"},
+		{us, "sip:john@gw1234.a12345b.example", "sip:****@gw****.a*****b.example"},
+		{us, "sip:john@a1.b2.c3.d4.e5.example", "sip:****@a*.b*.c*.d*.e*.example"},
+		{us, "sip:john@192.0.2.10", "sip:****@***.*.*.**"},
+		{us, "sip:john@[2001:db8::1234]", "sip:****@[****:db*::****]"},
+		// Four digits in all are shown.
+		{us, "sip:john@gw12.b-3.4.example", "sip:****@gw12.b-3.4.example"},
+		{us, "sip:john@1.2.3.4", "sip:****@1.2.3.4"},
+		{us, "sip:john@[::1]", "sip:****@[::1]"},
 		{us, "sip:+14255551234@gw.contoso.com:51234;user=phone", "sip:+1425555****@gw.contoso.com"},
 	} {
 		d, p := c.n.Destination(c.value)
@@ -121,17 +131,17 @@ func maskedLeak(d Destination, m string) string {
 		if user := sipUser(m); !d.IsNumber() && user != maskedSecret {
 			return fmt.Sprintf("%q is masked as %q, which shows its user", d.Value, m)
 		}
-		host := m[strings.IndexByte(m, '@')+1:]
-		run := 0
-		for i := 0; i < len(host); i++ {
-			if host[i] >= '0' && host[i] <= '9' {
-				run++
-			} else {
-				run = 0
+		// Digits in all, not in a row: a host spells a number across
+		// dots and hyphens (4.3.2.1.5.5.5.5.2.4.1.e164.arpa).
+		host := m[strings.LastIndexByte(m, '@')+1:]
+		digits := 0
+		for _, c := range host {
+			if unicode.IsDigit(c) {
+				digits++
 			}
-			if run >= maskedRun {
-				return fmt.Sprintf("%q is masked as %q, whose host shows %d digits in a row", d.Value, m, run)
-			}
+		}
+		if digits > maskedHostDigits {
+			return fmt.Sprintf("%q is masked as %q, whose host shows %d digits", d.Value, m, digits)
 		}
 	}
 	return ""
@@ -165,6 +175,12 @@ func TestLeakOracles(t *testing.T) {
 		{"+14255551234", "+142555****", false},
 		{"+14255551234", "+1425**51234", true},
 		{"sip:a@gw12345.example", "sip:****@gw12345.example", true},
+		{"sip:a@1-425-555-1234.example", "", false},
+		{"sip:a@1-425-555-1234.example", "sip:****@1-425-555-1234.example", true},
+		{"sip:a@4.3.2.1.5.5.5.5.2.4.1.e164.arpa", "", false},
+		{"sip:a@4.3.2.1.5.5.5.5.2.4.1.e164.arpa", "sip:****@4.3.2.1.5.5.5.5.2.4.1.e164.arpa", true},
+		{"sip:a@4.3.2.1.5.5.5.5.2.4.1.e164.arpa", "sip:****@4.*.2.*.5.*.5.*.2.*.1.e164.arpa", true},
+		{"sip:a@gw12.b34.example", "", false},
 	} {
 		d := dest(c.value)
 		m := c.masked
@@ -230,7 +246,7 @@ func withoutShownPrefix(m string) string {
 
 func BenchmarkMasked(b *testing.B) {
 	n := numbersFor(b, "", nil)
-	for _, v := range []string{"+14255551234", "sip:john@eu.contoso.com", "sip:+14255551234@gw.contoso.com;user=phone"} {
+	for _, v := range []string{"+14255551234", "sip:john@eu.contoso.com", "sip:+14255551234@gw.contoso.com;user=phone", "sip:+14255551234@4.3.2.1.5.5.5.5.2.4.1.e164.arpa;user=phone"} {
 		d, p := n.Destination(v)
 		if !p.OK() {
 			b.Fatal(p.Reason)
