@@ -213,6 +213,21 @@ func TestTerminate(t *testing.T) {
 			status: 400, code: "BadRequest", subcode: "ParameterValidationFailure", params: []string{"to"},
 		},
 		{
+			name: "body name folding onto a property (trailing space)", method: "POST", path: startPath, contentType: "application/json",
+			body:   `{"to":"sip:a@contoso.com","phoneNumber ":"+1 900 555 1234"}`,
+			status: 400, code: "BadRequest", subcode: "ParameterValidationFailure", params: []string{"phoneNumber"},
+		},
+		{
+			name: "body name folding onto a property (NUL)", method: "POST", path: startPath, contentType: "application/json",
+			body:   `{"to":"sip:a@contoso.com","phone\u0000Number":"+1 900 555 1234"}`,
+			status: 400, code: "BadRequest", subcode: "ParameterValidationFailure", params: []string{"phoneNumber"},
+		},
+		{
+			name: "XML name folding onto a property", method: "POST", path: startPath, contentType: "application/xml",
+			body:   `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:a@contoso.com</property><property name="phoneNumber ">+1 900 555 1234</property></input>`,
+			status: 400, code: "BadRequest", subcode: "ParameterValidationFailure", params: []string{"phoneNumber"}, errorXML: true,
+		},
+		{
 			name: "impossible number", method: "POST", path: startPath, contentType: "application/json",
 			body: `{"to":"sip:a@b.c","phoneNumber":"+1 425"}`, status: 400, code: "BadRequest", subcode: "NormalizationFailed",
 			params: []string{"phoneNumber"},

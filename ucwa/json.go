@@ -20,7 +20,10 @@ const maxJSONDepth = 10000
 // body as encoding/json does (FuzzDecodeJSON holds it to that) and only
 // turns the documented properties into strings. Property names match
 // case-insensitively, so a name that appears twice in any letter case is
-// refused: the pool might read the other one.
+// refused: the pool might read the other one. A name that only folds
+// onto one the decoder reads ("phoneNumber ", "phone\u0000Number",
+// "_links\t"), as ParseQuery folds query names, is refused too, naming
+// the property.
 func decodeJSON(r *Request, op *Operation, body []byte) *Error {
 	if !utf8.Valid(body) {
 		return deserializationError("The JSON body is not valid UTF-8.")
@@ -31,7 +34,7 @@ func decodeJSON(r *Request, op *Operation, body []byte) *Error {
 	s := &r.scan
 	*s = jsonScanner{body: body}
 	s.skipSpace()
-	if err := s.object("The body", "", 0, r.jsonProperty); err != nil {
+	if err := s.object("The body", "", 0, r.jsonProperty, r.jsonLookalike); err != nil {
 		return err
 	}
 	s.skipSpace()
@@ -60,8 +63,31 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte) *Error {
 				return s.skipValue(3)
 			}
 			return r.jsonValue(s, i, 3)
+		}, func(name []byte, folded string) (string, string) {
+			if foldsOnto(name, folded, hrefName) {
+				return r.op.Properties[i].Name, hrefName
+			}
+			return "", ""
 		})
+	}, func(name []byte, folded string) (string, string) {
+		if i := lookalikeProperty(r.op, name, folded, true); i >= 0 {
+			return r.op.Properties[i].Name, r.op.Properties[i].Name
+		}
+		return "", ""
 	})
+}
+
+// jsonLookalike returns, for a top-level name that is not plain, the
+// property (or "_links") it folds onto, twice: as the error names it and
+// as it is written; or "", "".
+func (r *Request) jsonLookalike(name []byte, folded string) (string, string) {
+	if i := lookalikeProperty(r.op, name, folded, false); i >= 0 {
+		return r.op.Properties[i].Name, r.op.Properties[i].Name
+	}
+	if foldsOnto(name, folded, linksName) {
+		return linksName, linksName
+	}
+	return "", ""
 }
 
 const (
@@ -169,8 +195,12 @@ func (s *jsonScanner) syntaxError(context string) *Error {
 // which must be an object; a link, with a prefix, may also be null),
 // calling member with the scanner on each value, which sits at depth+1.
 // member must consume the value. prefix qualifies names in error
-// messages.
-func (s *jsonScanner) object(what, prefix string, depth int, member func(*jsonScanner, []byte) *Error) *Error {
+// messages. lookalike is handed each name that is not plain (see
+// plainBytes) with its fold (foldLookalike's), and returns the property
+// the error names and the name the edge reads that it folds onto, or
+// "", "": such a name is refused, since a pool that reads names loosely
+// would take it for the name the edge reads while the edge skips it.
+func (s *jsonScanner) object(what, prefix string, depth int, member func(*jsonScanner, []byte) *Error, lookalike func(name []byte, folded string) (string, string)) *Error {
 	if s.pos >= len(s.body) {
 		return s.syntaxError("")
 	}
@@ -205,8 +235,14 @@ func (s *jsonScanner) object(what, prefix string, depth int, member func(*jsonSc
 		if escaped {
 			name = []byte(unquote(raw, true))
 		}
-		if err := checkNameASCII("property", prefix, name, s.body, at); err != nil {
-			return err
+		if !plainBytes(name) {
+			folded, _ := foldLookalike(string(name))
+			if param, word := lookalike(name, folded); param != "" {
+				return lookalikeError(param, prefix+word, s.body, at)
+			}
+			if err := checkNameASCII("property", prefix, name, s.body, at); err != nil {
+				return err
+			}
 		}
 		if first, dup := seen.add(name); dup {
 			return deserializationError(`The property "` + prefix + string(name) + `" appears twice (also as "` + prefix + first + `"), at ` + position(s.body, int64(at)) + ".")

@@ -222,3 +222,45 @@ func (q *Query) Encode() string {
 	b.WriteString(q.raw[at:])
 	return b.String()
 }
+
+// plainBytes is plainName for a name in the body: ASCII letters, digits,
+// '_' and '-' only, which no folding changes beyond letter case.
+func plainBytes[T string | []byte](name T) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// foldsOnto reports whether a body name that is not plain (see
+// plainBytes) folds onto word, as foldLookalike folds a query name,
+// without being word in another ASCII letter case, which the decoders
+// read as word itself. A pool reading names loosely (trimming white
+// space, dropping NUL, folding compatibility forms) would read the name
+// as word, so the edge must not forward it unjudged.
+func foldsOnto[T string | []byte](name T, folded, word string) bool {
+	return len(folded) == len(word) && equalFoldASCII(folded, word) && !equalFoldASCII(name, word)
+}
+
+// lookalikeProperty returns the property of op (a link, or not, as link
+// says) that a body name that is not plain folds onto, or -1.
+func lookalikeProperty[T string | []byte](op *Operation, name T, folded string, link bool) int {
+	for i := range op.Properties {
+		if p := &op.Properties[i]; (p.Type == DataURLValue) == link && foldsOnto(name, folded, p.Name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// lookalikeError refuses a body name that folds onto one the edge reads
+// (see foldsOnto), naming the property it stands for (param) and where
+// it sits, never the name as written or its value: write is the
+// documented spelling.
+func lookalikeError(param, write string, body []byte, at int) *Error {
+	return parameterError([]Parameter{{Name: param,
+		Reason: "is given in the body under a name spelled otherwise (white space, control or non-ASCII characters), at " + position(body, int64(at)) + "; write it " + write}})
+}

@@ -61,6 +61,8 @@ const (
 	sipParam        = "must be a SIP URI whose parameters are ;name or ;name=value of the characters RFC 3261 allows"
 	sipParamTwice   = "must be a SIP URI that gives no parameter twice"
 	sipMaddr        = "must be a SIP URI without a maddr parameter (it sends the request to another host)"
+	sipUserInUser   = "must be a SIP URI without a user parameter inside its user (a parser that ends the user at ';' reads it as the URI's)"
+	sipUserKind     = "must be a SIP URI whose user parameter, if any, is user=phone or user=ip (user=dialstring and others are not accepted)"
 	sipHeaders      = "must be a SIP URI without ?headers"
 )
 
@@ -88,6 +90,15 @@ const (
 //     parameters or the ;-separated parts of the user (where a parser
 //     that splits at the first ';' would find it): it sends the request
 //     to another host than the URI names;
+//   - a user parameter among the ;-separated parts of the user
+//     (sip:19005551234;user=phone@gw): a parser that splits at the first
+//     ';' reads it as the URI's, and so the user as a number the edge
+//     judged as a name;
+//   - a user parameter other than user=phone and user=ip (RFC 3261's
+//     two), such as RFC 4967's user=dialstring: a gateway dials such a
+//     user, which the edge would judge as a name, while a dial string
+//     (digits with *, #, pauses and a phone-context) is no number the
+//     number rules could normalize;
 //   - a parameter given twice (RFC 3261 forbids it; "user=ip;user=phone"
 //     would read differently to different parsers);
 //   - escapes that are malformed or decode to anything but UTF-8 text
@@ -276,8 +287,11 @@ func sipCheckUser(user string) string {
 	_, params, _ := strings.Cut(decoded, ";")
 	for seg := range strings.SplitSeq(params, ";") {
 		name, _, _ := strings.Cut(seg, "=")
-		if strings.EqualFold(strings.TrimSpace(name), "maddr") {
+		switch name = strings.TrimSpace(name); {
+		case strings.EqualFold(name, "maddr"):
 			return sipMaddr
+		case strings.EqualFold(name, "user"):
+			return sipUserInUser
 		}
 	}
 	return ""
@@ -443,14 +457,18 @@ func sipParams(s string) ([]SIPParam, string) {
 		if reason != "" {
 			return nil, reason
 		}
+		decodedValue := ""
 		if hasValue {
-			if _, reason := sipUnescape(value); reason != "" {
+			if decodedValue, reason = sipUnescape(value); reason != "" {
 				return nil, reason
 			}
 		}
 		decoded = strings.ToLower(decoded)
-		if decoded == "maddr" {
+		switch {
+		case decoded == "maddr":
 			return nil, sipMaddr
+		case decoded == "user" && !strings.EqualFold(decodedValue, "phone") && !strings.EqualFold(decodedValue, "ip"):
+			return nil, sipUserKind
 		}
 		ps = append(ps, SIPParam{Name: name, Value: value})
 		names = append(names, decoded)

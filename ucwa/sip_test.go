@@ -151,6 +151,18 @@ func TestParseSIPURIRefuses(t *testing.T) {
 		{"sip:alice;maddr=evil.example@atlanta.com", sipMaddr},
 		{"sip:alice;MADDR=evil.example@atlanta.com", sipMaddr},
 		{"sip:alice%3Bmaddr=evil.example@atlanta.com", sipMaddr},
+		// A parser that ends the user at its first ';' reads these as
+		// telephone numbers; the edge would judge them as names.
+		{"sip:19005551234;user=phone@gw.contoso.com", sipUserInUser},
+		{"sip:19005551234;USER=Phone@gw.contoso.com", sipUserInUser},
+		{"sip:19005551234;us%65r=phone@gw.contoso.com", sipUserInUser},
+		{"sip:19005551234%3Buser=phone@gw.contoso.com", sipUserInUser},
+		{"sip:19005551234%3buser%3dphone@gw.contoso.com", sipUserInUser},
+		{"sip:19005551234;user=ip@gw.contoso.com", sipUserInUser},
+		{"sip:19005551234;user@gw.contoso.com", sipUserInUser},
+		{"sip:+19005551234;ext=1;user=phone@gw.contoso.com", sipUserInUser},
+		{"sip:19005551234;user=phone@gw.contoso.com;user=phone", sipUserInUser},
+		{"sip:alice;user=dialstring@atlanta.com", sipUserInUser},
 
 		// Host and port.
 		{"sip:john@", sipHost},
@@ -201,6 +213,17 @@ func TestParseSIPURIRefuses(t *testing.T) {
 		{"sip:john@contoso.com;m%61ddr=gw.evil.example", sipMaddr},
 		{"sip:john@contoso.com;maddr", sipMaddr},
 		{"sip:john@contoso.com;user=ip;user=phone", sipParamTwice},
+		{"sip:john@contoso.com;user=ip;USER=ip", sipParamTwice},
+		// RFC 4967's dial strings are dialled, yet are no number to judge.
+		{"sip:19005551234@gw.contoso.com;user=dialstring", sipUserKind},
+		{"sip:*67;phone-context=contoso.com@gw.contoso.com;user=dialstring", sipUserKind},
+		{"sip:19005551234@gw.contoso.com;USER=DialString", sipUserKind},
+		{"sip:19005551234@gw.contoso.com;user=%64ialstring", sipUserKind},
+		{"sip:19005551234@gw.contoso.com;%75ser=dialstring", sipUserKind},
+		{"sip:19005551234@gw.contoso.com;user=phone2", sipUserKind},
+		{"sip:19005551234@gw.contoso.com;user=phon%65x", sipUserKind},
+		{"sip:19005551234@gw.contoso.com;user", sipUserKind},
+		{"sip:19005551234@gw.contoso.com;lr;user=tel", sipUserKind},
 		{"sip:john@contoso.com;lr;LR", sipParamTwice},
 		{"sip:john@contoso.com;transport=tcp;tr%61nsport=udp", sipParamTwice},
 		{"sip:john@contoso.com?subject=hi", sipHeaders},
@@ -297,6 +320,59 @@ var sipSeeds = []string{
 	"sip:john@[fe80::1%25eth0]",
 	"sip:john@contoso.com:05060",
 	"sip:john:pw@contoso.com?subject=x&priority=urgent",
+	"sip:19005551234;user=phone@gw.contoso.com",
+	"sip:19005551234%3Buser=phone@gw.contoso.com",
+	"sip:19005551234@gw.contoso.com;user=dialstring",
+	"sip:john@contoso.com;user=ip",
+}
+
+// The user-parameter rules' reasons join knownReasons, which the number
+// fuzzers hold every refusal to, from here, beside the rules' other tests.
+func init() {
+	knownReasons[sipUserInUser] = SubcodeParameterValidationFailure
+	knownReasons[sipUserKind] = SubcodeParameterValidationFailure
+}
+
+// TestSIPUserParameterCleaned shows the two user-parameter rules through
+// Clean: the URI is refused as a destination, naming the property and
+// the rule, never the number.
+func TestSIPUserParameterCleaned(t *testing.T) {
+	c := mustCleaner(t, "US", TelURI)
+	for _, tt := range []struct{ to, reason string }{
+		{"sip:19005551234;user=phone@gw.contoso.com", sipUserInUser},
+		{"sip:19005551234%3Buser=phone@gw.contoso.com", sipUserInUser},
+		{"sip:19005551234@gw.contoso.com;user=dialstring", sipUserKind},
+	} {
+		for _, f := range []Format{JSON, XML} {
+			body := jsonBody(To, tt.to)
+			if f == XML {
+				body = `<input><property name="to">` + tt.to + `</property></input>`
+			}
+			r, err := Decode(spa, f, []byte(body))
+			if err != nil {
+				t.Fatalf("%s: %v", tt.to, err)
+			}
+			_, err = c.Clean(spa, r, nil)
+			if err == nil {
+				t.Errorf("%s (%v): accepted", tt.to, f)
+				continue
+			}
+			if err.Status != 400 || len(err.Parameters) != 1 || err.Parameters[0].Name != To || !strings.Contains(err.Parameters[0].Reason, tt.reason) {
+				t.Errorf("%s (%v): %v %+v, want 400 naming to: %s", tt.to, f, err, err.Parameters, tt.reason)
+			}
+			if strings.Contains(err.Message, "1900") {
+				t.Errorf("%s (%v): message %q holds the number", tt.to, f, err.Message)
+			}
+		}
+	}
+	// user=ip, RFC 3261's other value, stays a name.
+	r, err := Decode(spa, JSON, []byte(jsonBody(To, "sip:john@contoso.com;user=ip")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Clean(spa, r, nil); err != nil {
+		t.Errorf("user=ip: %v", err)
+	}
 }
 
 func FuzzParseSIPURI(f *testing.F) {
@@ -328,6 +404,19 @@ func FuzzParseSIPURI(f *testing.F) {
 		}
 		if _, ok := u.Param("maddr"); ok {
 			t.Fatalf("accepted URI %q has a maddr parameter", out)
+		}
+		if v, ok := u.Param("user"); ok && !strings.EqualFold(sipUnescapeValid(v), "phone") && !strings.EqualFold(sipUnescapeValid(v), "ip") {
+			t.Fatalf("accepted URI %q has a user parameter other than phone or ip", out)
+		}
+		// Read as a parser that ends the user at its first ';' reads it,
+		// the user holds neither parameter the edge refuses.
+		if _, userParams, _ := strings.Cut(u.DecodedUser(), ";"); userParams != "" {
+			for seg := range strings.SplitSeq(userParams, ";") {
+				name, _, _ := strings.Cut(seg, "=")
+				if strings.EqualFold(name, "user") || strings.EqualFold(name, "maddr") {
+					t.Fatalf("accepted URI %q has %s in its user", out, name)
+				}
+			}
 		}
 		for _, r := range u.DecodedUser() {
 			if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) {

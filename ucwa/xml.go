@@ -21,7 +21,10 @@ import (
 // The root is op.XMLRoot: <input> for an operation's input, <resource>
 // for a PUT's resource representation (which may also embed other
 // <resource> elements, skipped like unknown properties). A DOCTYPE (and
-// so any entity definition) is refused outright.
+// so any entity definition) is refused outright. Names and rels match
+// in any letter case; one that only folds onto a property's, as
+// ParseQuery folds query names (name="phoneNumber ", "&#9;to"), is
+// refused, naming the property.
 //
 // Bodies in the plain shape every client sends (the reference's sample)
 // are read by decodeSimpleXML without encoding/xml; anything else goes to
@@ -106,7 +109,7 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		if !ok {
 			return deserializationError("A <" + t.Name.Local + "> without a name attribute, at " + position(body, int64(start)) + ".")
 		}
-		if err := checkNameASCII("property", "", name, body, start); err != nil {
+		if err := xmlLookalike(r.op, "property", name, false, body, start); err != nil {
 			return err
 		}
 		if first, dup := seen.names.add(name); dup {
@@ -128,7 +131,7 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		}
 	case "link":
 		rel, _ := attr(t, "rel")
-		if err := checkNameASCII("link rel", "", rel, body, start); err != nil {
+		if err := xmlLookalike(r.op, "link rel", rel, true, body, start); err != nil {
 			return err
 		}
 		i := propIndex(r.op, rel, true)
@@ -158,6 +161,21 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		return unknownElement(r.op, t, body, start)
 	}
 	return nil
+}
+
+// xmlLookalike refuses a property name or link rel (what says which)
+// that folds onto a property of op without being its name in another
+// ASCII letter case (see foldsOnto), and one outside ASCII. Plain names
+// (see plainBytes), the names clients send, pass at the cost of one look.
+func xmlLookalike(op *Operation, what, name string, link bool, body []byte, at int) *Error {
+	if plainBytes(name) {
+		return nil
+	}
+	folded, _ := foldLookalike(name)
+	if i := lookalikeProperty(op, name, folded, link); i >= 0 {
+		return lookalikeError(op.Properties[i].Name, op.Properties[i].Name, body, at)
+	}
+	return checkNameASCII(what, "", name, body, at)
 }
 
 func unknownElement(op *Operation, t xml.StartElement, body []byte, at int) *Error {

@@ -1,0 +1,153 @@
+package ucwa
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestDecodeLookalikeNames holds both decoders to the query's rule for
+// names: a body name that only folds onto a name the decoder reads (white
+// space, controls, invisible or compatibility characters) is a 400
+// ParameterValidationFailure naming the property and where it sits, never
+// the name as written or any value; a name in another letter case is the
+// property itself, as it always was; names that fold onto nothing pass.
+func TestDecodeLookalikeNames(t *testing.T) {
+	const open = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa">`
+	const number = "+1 900 555 1234"
+	prop := func(name string) string {
+		return open + `<property name="` + name + `">` + number + `</property></input>`
+	}
+	tests := []struct {
+		name   string
+		format Format
+		body   string
+		bad    string // the property the 400 names; "" to accept
+		where  string // where the 400 says the name sits
+		write  string // the spelling the 400 asks for
+		want   values // when accepted
+	}{
+		// JSON: a top-level property.
+		{name: "trailing space", format: JSON, body: `{"to":"sip:a@contoso.com","phoneNumber ":"` + number + `"}`, bad: PhoneNumber, where: "line 1, column 27", write: "write it phoneNumber"},
+		{name: "leading space", format: JSON, body: `{" phoneNumber":"` + number + `"}`, bad: PhoneNumber},
+		{name: "NUL", format: JSON, body: `{"phone\u0000Number":"` + number + `"}`, bad: PhoneNumber},
+		{name: "tab", format: JSON, body: `{"phone\tNumber":"` + number + `"}`, bad: PhoneNumber},
+		{name: "line feed", format: JSON, body: `{"to\n":"tel:` + number + `"}`, bad: To},
+		{name: "DEL", format: JSON, body: `{"to` + "\x7f" + `":"tel:` + number + `"}`, bad: To},
+		{name: "zero-width space", format: JSON, body: `{"phone` + "\u200b" + `Number":"` + number + `"}`, bad: PhoneNumber},
+		{name: "zero-width space, escaped", format: JSON, body: `{"t\u200bo":"tel:` + number + `"}`, bad: To},
+		{name: "bidirectional control", format: JSON, body: `{"to\u202e":"tel:` + number + `"}`, bad: To},
+		{name: "no-break space", format: JSON, body: `{"to\u00a0":"tel:` + number + `"}`, bad: To},
+		{name: "fullwidth", format: JSON, body: `{"ｔｏ":"tel:` + number + `"}`, bad: To},
+		{name: "long s", format: JSON, body: `{"subject":"a","ſubject":"b"}`, bad: Subject, where: "line 1, column 16"},
+		{name: "dotless i", format: JSON, body: `{"ımportance":"Bogus","to":"sip:a@b.c"}`, bad: Importance},
+		{name: "combining accent", format: JSON, body: `{"to\u0301":"tel:` + number + `"}`, bad: To},
+		{name: "other letter case and a space", format: JSON, body: `{"PHONENUMBER ":"` + number + `"}`, bad: PhoneNumber},
+		{name: "beside the exact name", format: JSON, body: `{"to":"sip:a@b.c","to ":"tel:` + number + `"}`, bad: To},
+		{name: "_links with a space", format: JSON, body: `{"_links ":{"customContent":{"href":"data:,x"}}}`, bad: "_links", write: "write it _links"},
+		{name: "link name with a NUL", format: JSON, body: `{"_links":{"custom\u0000Content":{"href":"data:,x"}}}`, bad: CustomContent, where: "line 1, column 12", write: "write it _links.customContent"},
+		{name: "link name, non-ASCII", format: JSON, body: `{"_links":{"cuſtomContent":{"href":"data:,x"}}}`, bad: CustomContent},
+		{name: "href with a space", format: JSON, body: `{"_links":{"customContent":{" href":"data:,x"}}}`, bad: CustomContent, write: "write it _links.customContent.href"},
+		{name: "href with a zero-width joiner", format: JSON, body: `{"_links":{"customContent":{"hr\u200def":"data:,x"}}}`, bad: CustomContent},
+
+		{name: "exact names", format: JSON, body: `{"to":"sip:a@b.c","phoneNumber":"1","_links":{"customContent":{"href":"data:,x"}}}`,
+			want: fv(To, "sip:a@b.c", PhoneNumber, "1", CustomContent, "data:,x")},
+		{name: "other letter case is the property", format: JSON, body: `{"TO":"sip:a@b.c","PhoneNUMBER":"1","_LINKS":{"CUSTOMcontent":{"HREF":"data:,x"}}}`,
+			want: fv(To, "sip:a@b.c", PhoneNumber, "1", CustomContent, "data:,x")},
+		{name: "escaped letters are the property", format: JSON, body: `{"t\u006f":"sip:a@b.c"}`, want: fv(To, "sip:a@b.c")},
+		// A JSON reader does not read %-escapes in names: the name is
+		// another one, as it is to the pool.
+		{name: "%-escape is another name", format: JSON, body: `{"t%6F":"tel:` + number + `"}`, want: fv()},
+		{name: "names that fold onto nothing", format: JSON, body: `{"to s":1,"phone.Number":2,"t o o":3,"_links":{"custom Contents":{}},"x y":{"to ":1}}`, want: fv()},
+		{name: "a value's property name in _links", format: JSON, body: `{"_links":{"to ":{"href":"x"}}}`, want: fv()},
+		{name: "a link's name at the top level", format: JSON, body: `{"customContent ":"data:,x"}`, want: fv()},
+		{name: "nested objects are not read", format: JSON, body: `{"x":{"to ":"tel:` + number + `"}}`, want: fv()},
+
+		// XML: the name attribute, as encoding/xml reads it.
+		{name: "XML trailing space", format: XML, body: prop("phoneNumber "), bad: PhoneNumber, where: "line 1, column 62", write: "write it phoneNumber"},
+		{name: "XML leading space", format: XML, body: prop(" phoneNumber"), bad: PhoneNumber},
+		{name: "XML tab", format: XML, body: prop("phone\tNumber"), bad: PhoneNumber},
+		{name: "XML line feed", format: XML, body: prop("phoneNumber\n"), bad: PhoneNumber},
+		{name: "XML space reference", format: XML, body: prop("phoneNumber&#32;"), bad: PhoneNumber},
+		{name: "XML tab reference", format: XML, body: prop("&#9;phoneNumber"), bad: PhoneNumber},
+		{name: "XML hexadecimal reference", format: XML, body: prop("phone&#xA;Number"), bad: PhoneNumber},
+		{name: "XML zero-width space reference", format: XML, body: prop("phone&#x200B;Number"), bad: PhoneNumber},
+		{name: "XML zero-width space", format: XML, body: prop("phone\u200bNumber"), bad: PhoneNumber},
+		{name: "XML fullwidth", format: XML, body: prop("ｔｏ"), bad: To},
+		{name: "XML dotless i", format: XML, body: open + `<property name="ımportance">Bogus</property></input>`, bad: Importance, where: "line 1, column 62"},
+		{name: "XML propertyList", format: XML, body: open + `<propertyList name="ſubject"/></input>`, bad: Subject},
+		{name: "XML propertyList with a space", format: XML, body: open + `<propertyList name="to "><item>1</item></propertyList></input>`, bad: To},
+		{name: "XML link rel with a space", format: XML, body: open + `<link rel="customContent " href="data:,x"/></input>`, bad: CustomContent, write: "write it customContent"},
+		{name: "XML link rel, non-ASCII", format: XML, body: open + `<link rel="cuſtomContent" href="data:,x"/></input>`, bad: CustomContent},
+		{name: "XML beside the exact name", format: XML, body: open + `<property name="to">sip:a@b.c</property><property name="to ">tel:1</property></input>`, bad: To},
+		{name: "XML prefixed elements", format: XML, body: `<u:input xmlns:u="http://schemas.microsoft.com/rtc/2012/03/ucwa"><u:property name="to&#xD;">tel:1</u:property></u:input>`, bad: To},
+
+		{name: "XML exact names", format: XML, body: open + `<property name="to">sip:a@b.c</property><property name="phoneNumber">1</property><link rel="customContent" href="data:,x"/></input>`,
+			want: fv(To, "sip:a@b.c", PhoneNumber, "1", CustomContent, "data:,x")},
+		{name: "XML other letter case is the property", format: XML, body: open + `<property name="TO">sip:a@b.c</property><property name="PHONEnumber">1</property></input>`,
+			want: fv(To, "sip:a@b.c", PhoneNumber, "1")},
+		{name: "XML names that fold onto nothing", format: XML, body: open + `<property name="to s">1</property><property name="phone.Number">2</property><link rel="custom Contents" href="x"/></input>`, want: fv()},
+		{name: "XML a value's name as a rel", format: XML, body: open + `<link rel="to " href="x"/></input>`, want: fv()},
+		{name: "XML a link's name as a property", format: XML, body: open + `<property name="customContent ">x</property></input>`, want: fv()},
+	}
+	for _, tt := range tests {
+		r, err := decode(tt.format, []byte(tt.body))
+		if tt.bad == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+				continue
+			}
+			checkDecoded(t, tt.name, r, tt.want)
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: accepted", tt.name)
+			continue
+		}
+		want := []Parameter{{Name: tt.bad}}
+		var got []Parameter
+		for _, p := range err.Parameters {
+			got = append(got, Parameter{Name: p.Name})
+		}
+		if err.Status != 400 || err.Subcode != SubcodeParameterValidationFailure || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %v %v, want 400 ParameterValidationFailure naming %s", tt.name, err, err.Parameters, tt.bad)
+			continue
+		}
+		for _, s := range []string{"spelled otherwise", tt.where, tt.write} {
+			if !strings.Contains(err.Message, s) {
+				t.Errorf("%s: message %q does not say %q", tt.name, err.Message, s)
+			}
+		}
+		// The message names the property, never a value or the name as
+		// written.
+		for _, leak := range []string{"900", "555", "sip:", "data:", "Bogus", "\x00", "\u200b", "ſ", "ı", "ｔ", `"`} {
+			if strings.Contains(err.Message, leak) {
+				t.Errorf("%s: message %q holds %q", tt.name, err.Message, leak)
+			}
+		}
+	}
+}
+
+// TestDecodeLookalikeNamesPlain checks that the check costs the names
+// clients send no allocation: a body of plain names decodes into a
+// request with one, the copy of the body as text that values share.
+func TestDecodeLookalikeNamesPlain(t *testing.T) {
+	for _, s := range []struct {
+		format Format
+		body   string
+	}{
+		{JSON, `{"to":"sip:a@b.c","phoneNumber":"+14255551234","operationId":"1","x_y-z":1}`},
+		{XML, `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:a@b.c</property><property name="phoneNumber">1</property></input>`},
+	} {
+		body := []byte(s.body)
+		var r Request
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := decodeInto(&r, spa, s.format, body); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 1 {
+			t.Errorf("%v: %v allocations a decoding of plain names", s.format, allocs)
+		}
+	}
+}
