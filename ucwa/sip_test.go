@@ -326,13 +326,6 @@ var sipSeeds = []string{
 	"sip:john@contoso.com;user=ip",
 }
 
-// The user-parameter rules' reasons join knownReasons, which the number
-// fuzzers hold every refusal to, from here, beside the rules' other tests.
-func init() {
-	knownReasons[sipUserInUser] = SubcodeParameterValidationFailure
-	knownReasons[sipUserKind] = SubcodeParameterValidationFailure
-}
-
 // TestSIPUserParameterCleaned shows the two user-parameter rules through
 // Clean: the URI is refused as a destination, naming the property and
 // the rule, never the number.
