@@ -1,10 +1,13 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -689,5 +692,94 @@ func TestRedisEvictionPolicyUnreadable(t *testing.T) {
 	}
 	if strings.Contains(logs, password) {
 		t.Error("the log holds the Redis password")
+	}
+}
+
+// TestBatchReleaseStoreHung: Redis stops answering after a batch reserved
+// some of its parts' keys. The batch is answered 503 and not delivered,
+// and the edge gives up releasing the reserved keys at the first release
+// that fails: two store calls fail (the reservation that timed out and
+// one release), not one release per key, each after its timeout while
+// the client waits.
+func TestBatchReleaseStoreHung(t *testing.T) {
+	const reservedFirst = 10
+	srv := testkit.StartRedis(t)
+	proxy := newStallingProxy(t, srv.Addr(), reservedFirst)
+	pool := newIdemPool(t, "primary")
+	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t),
+		"store redis redis://"+proxy.addr+" {\n\t\t\ttimeout 200ms\n\t\t}", "primary "+pool.Addr()), testkit.WithAdmin())
+	caller := idemToken(t, "t1", "o1", "s1")
+	var parts []string
+	for i := range 2 * reservedFirst {
+		parts = append(parts, innerPOST("/ucwa/v1/applications/1/communication/startPhoneAudio", "application/json",
+			fmt.Sprintf(`{"to":"4255551234","operationId":"p-%d"}`, i)))
+	}
+	resp := e.send(testkit.Request{URL: "/ucwa/v1/applications/1/batch", ContentType: batchType, Header: caller, Body: batchBody(parts...)})
+	if resp.Status != http.StatusServiceUnavailable || len(pool.Received()) != 0 {
+		t.Fatalf("%d %s, the pool got %d requests; want 503 and none", resp.Status, resp.Body, len(pool.Received()))
+	}
+	// Failed store calls, as the edge counts them: whether a call fails
+	// at its command or at a new connection's handshake, which Redis
+	// holds alike.
+	if got := e.Metric(`caddy_ucwa_store_errors_total{on_error="closed"}`); got != 2 {
+		t.Errorf("%v store calls failed, want 2 (the reservation that timed out, one release)", got)
+	}
+}
+
+// stallingProxy passes a client's commands on to Redis until it has passed
+// on n scripts (EVALSHA or EVAL: the store's reservations and releases),
+// then holds every command, as a Redis that hangs.
+type stallingProxy struct {
+	addr   string
+	n      int64
+	passed atomic.Int64
+}
+
+func newStallingProxy(t *testing.T, redisAddr string, n int64) *stallingProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	p := &stallingProxy{addr: ln.Addr().String(), n: n}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			go p.serve(c, redisAddr)
+		}
+	}()
+	return p
+}
+
+// serve passes c's commands on, counting scripts by their name in the
+// RESP arrays (go-redis writes a command in one write), and then drops
+// them.
+func (p *stallingProxy) serve(c net.Conn, redisAddr string) {
+	defer c.Close()
+	up, err := net.Dial("tcp", redisAddr)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	go func() { _, _ = io.Copy(c, up) }()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		if p.passed.Load() >= p.n {
+			continue
+		}
+		lower := bytes.ToLower(buf[:n])
+		p.passed.Add(int64(bytes.Count(lower, []byte("\r\nevalsha\r\n")) + bytes.Count(lower, []byte("\r\neval\r\n"))))
+		if _, err := up.Write(buf[:n]); err != nil {
+			return
+		}
 	}
 }
