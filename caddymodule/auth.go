@@ -85,6 +85,7 @@ func (h *Handler) cleanupAuth() error {
 var grantPlaceholders = [...]string{
 	"http.auth.user.id", "http.ucwa.sub", "http.ucwa.oid",
 	"http.ucwa.tid", "http.ucwa.client_id", "http.ucwa.scopes",
+	"http.ucwa.caller",
 }
 
 // grant is what the request path needs from a verified token. The
@@ -111,6 +112,7 @@ func makeGrant(claims bearer.Claims) *grant {
 		placeholders: [...]any{
 			cmp.Or(sub, oid), sub, oid, claims.String("tid"),
 			cmp.Or(claims.String("appid"), claims.String("azp")), strings.Join(scopes, " "),
+			cmp.Or(oid, sub),
 		},
 	}
 	g.provider = g.placeholder
@@ -132,12 +134,12 @@ func (g *grant) placeholder(key string) (any, bool) {
 }
 
 // caller returns the verified caller's tenant (tid) and its id (oid,
-// else sub).
+// else sub: Entra ID's sub differs for each client application of the
+// same user, its oid does not).
 func (g *grant) caller() (tid, id string) {
 	tid, _ = g.placeholders[3].(string)
-	oid, _ := g.placeholders[2].(string)
-	sub, _ := g.placeholders[1].(string)
-	return tid, cmp.Or(oid, sub)
+	id, _ = g.placeholders[6].(string)
+	return tid, id
 }
 
 // grants reports whether the token grants one of op's scopes.
@@ -232,7 +234,9 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, errFormat error
 // publish makes the verified claims available as placeholders for access
 // logs and header rules: {http.auth.user.id} (sub, else oid),
 // {http.ucwa.sub}, {http.ucwa.oid}, {http.ucwa.tid}, {http.ucwa.client_id}
-// (appid, else azp) and {http.ucwa.scopes} (space-separated).
+// (appid, else azp), {http.ucwa.scopes} (space-separated) and
+// {http.ucwa.caller} (oid, else sub: the same user whatever client
+// application the token was issued to).
 // {http.auth.user.id}, which Caddy's access log and other handlers read
 // and set too, is set as Caddy's authentication handler sets it; the
 // edge's own are answered by the grant's provider, looked up only when

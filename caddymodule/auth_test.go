@@ -43,6 +43,7 @@ func authSite(auth, upstream string) string {
 		header_up X-Ucwa-Tid {http.ucwa.tid}
 		header_up X-Ucwa-Client {http.ucwa.client_id}
 		header_up X-Ucwa-Scopes {http.ucwa.scopes}
+		header_up X-Ucwa-Caller {http.ucwa.caller}
 	}
 }`, auth, upstream)
 }
@@ -227,7 +228,7 @@ func TestAuthTokens(t *testing.T) {
 		}
 		h := up.Received()[len(up.Received())-1].Header
 		want := map[string]string{"X-User": "user-sub", "X-Ucwa-Sub": "user-sub", "X-Ucwa-Oid": "oid-1",
-			"X-Ucwa-Tid": "tenant-1", "X-Ucwa-Client": "client-9", "X-Ucwa-Scopes": "Conversations.Receive Contacts.Read"}
+			"X-Ucwa-Tid": "tenant-1", "X-Ucwa-Client": "client-9", "X-Ucwa-Scopes": "Conversations.Receive Contacts.Read", "X-Ucwa-Caller": "oid-1"}
 		for name, v := range want {
 			if h.Get(name) != v {
 				t.Errorf("%s = %q, want %q", name, h.Get(name), v)

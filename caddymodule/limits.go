@@ -72,8 +72,9 @@ type LimitConfig struct {
 	// the token lacks) takes from the budget of the client's IP address
 	// ({http.vars.client_ip}) instead. The store holds only the SHA-256
 	// of the expanded key, never the key itself. Default:
-	// "{http.auth.user.id}", the verified caller (the token's sub, else
-	// its oid).
+	// "{http.ucwa.caller}", the verified caller (the token's oid, else
+	// its sub: Entra ID gives one user a sub for each client
+	// application, and one oid).
 	Key string `json:"key,omitempty"`
 
 	// Which requests count: "" every request that carries a number (see
@@ -86,8 +87,8 @@ type LimitConfig struct {
 }
 
 // DefaultLimitKey is the key of a LimitConfig without one: the verified
-// caller.
-const DefaultLimitKey = "{http.auth.user.id}"
+// caller, as idempotency knows it.
+const DefaultLimitKey = "{http.ucwa.caller}"
 
 // limitClass is which requests a limit counts.
 type limitClass uint8

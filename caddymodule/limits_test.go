@@ -598,3 +598,30 @@ func TestEmergencyCallStoreDown(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitDefaultKey: the default key is the verified caller as
+// idempotency knows it, the token's oid, else its sub: Entra ID gives a
+// user a sub for each client application and one oid, so two client
+// applications of one user share a budget, and a token without oid has
+// its sub's.
+func TestLimitDefaultKey(t *testing.T) {
+	e := startLimitEdge(t, "store memory", "limit calls 1 per 1h")
+	token := func(claims jwt.MapClaims) http.Header {
+		claims["tid"], claims["scp"] = "tenant-1", "Conversations.Initiate"
+		return http.Header{"Authorization": {"Bearer " + testkit.Mint(t, jwt.SigningMethodES256, testkit.Keys(t).EC, "", testkit.Claims(time.Now(), claims))}}
+	}
+	for i, tc := range []struct {
+		what   string
+		header http.Header
+		status int
+	}{
+		{"a user's call from one client application", token(jwt.MapClaims{"oid": "oid-1", "sub": "pairwise-app-1"}), http.StatusCreated},
+		{"the user's call from another", token(jwt.MapClaims{"oid": "oid-1", "sub": "pairwise-app-2"}), http.StatusTooManyRequests},
+		{"a caller without oid", token(jwt.MapClaims{"sub": "pairwise-app-1"}), http.StatusCreated},
+		{"the same again", token(jwt.MapClaims{"sub": "pairwise-app-1"}), http.StatusTooManyRequests},
+	} {
+		if resp := e.send(callTo("+14255551234", tc.header)); resp.Status != tc.status {
+			t.Errorf("%d. %s: %d %s, want %d", i+1, tc.what, resp.Status, resp.Body, tc.status)
+		}
+	}
+}
