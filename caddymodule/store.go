@@ -78,28 +78,42 @@ type memoryState struct {
 	warnedAt   time.Time  // guarded by mu; zero: never
 }
 
-// redisState is a Redis store and the reading of its eviction policy (see
-// storeUse.checkRedisEvictions).
+// redisState is a Redis store and the readings of its durability: its
+// eviction policy, its persistence and its run_id (see
+// storeUse.readRedis).
 type redisState struct {
 	*store.Redis
-	// policyDue is when the policy is to be read, at the next success
-	// from then on (monotonic ns, see monotonicNow); policyRead: not
-	// before the next outage.
-	policyDue atomic.Int64
+	// readingDue is when Redis is to be read, at the next success from
+	// then on (monotonic ns, see monotonicNow); readingDone: not before
+	// the next outage or new connection.
+	readingDue atomic.Int64
 	// retry is how long after a failed reading the next one is due: it
-	// doubles with each failure, up to maxPolicyRetry.
+	// doubles with each failure, up to maxReadingRetry.
 	retry atomic.Int64
+	// quiet makes the next reading log only a change of run_id: each
+	// reading sets it, and a failed reading and an outage, after which
+	// Redis may be another, clear it.
+	quiet atomic.Bool
+	mu    sync.Mutex // held by a reading, from its start to its end
+	runID string     // guarded by mu: of the last reading, "" for none
 }
 
-// policyRead is redisState.policyDue once the policy has been read.
-const policyRead = math.MaxInt64
+// readingDone is redisState.readingDue once Redis has been read.
+const readingDone = math.MaxInt64
 
-// The first and the longest wait before the eviction policy is read
-// again after a failed reading.
+// The first and the longest wait before Redis is read again after a
+// failed reading.
 const (
-	minPolicyRetry = time.Minute
-	maxPolicyRetry = time.Hour
+	minReadingRetry = time.Minute
+	maxReadingRetry = time.Hour
 )
+
+// connected notes that the store opened a connection to Redis: a reading
+// is due at the next success, for the server may have restarted while
+// the connections the edge held were idle, and go-redis then dials again
+// without a failed command, so without an outage. A reading due later
+// after a failed one stays due then.
+func (r *redisState) connected() { r.readingDue.CompareAndSwap(readingDone, 0) }
 
 // monotonicBase is the start of monotonicNow's clock.
 var monotonicBase = time.Now()
@@ -215,7 +229,10 @@ func (m *MemoryStore) shared() (*sharedStore, bool) { return m.store, false }
 // once. Each operation is one round trip, bounded by the timeout and not
 // retried; the client reconnects by itself when Redis is back. Redis must
 // not evict the store's keys (maxmemory-policy noeviction, its default):
-// the edge warns when it may.
+// the edge warns when it may. To keep them across a restart it needs
+// appendonly yes: the edge warns when it has no append-only file, and
+// when Redis restarted or failed over (its run_id changed; not told with
+// cluster).
 type RedisStore struct {
 	// Where Redis is: redis://[user:password@]host:port/db, or rediss://
 	// for TLS. The port defaults to 6379 and db to 0; query parameters are
@@ -347,11 +364,14 @@ func (r *RedisStore) Provision(caddy.Context) error {
 	}
 	routeRedisLog.Do(func() { redis.SetLogger(redisLog{}) })
 	s, err := loadSharedStore(key, func() (*sharedStore, error) {
+		state := new(redisState)
+		opts.OnConnect = state.connected
 		rs, err := store.NewRedis(opts)
 		if err != nil {
 			return nil, err
 		}
-		return &sharedStore{Store: rs, redis: &redisState{Redis: rs}}, nil
+		state.Redis = rs
+		return &sharedStore{Store: rs, redis: state}, nil
 	})
 	if err != nil {
 		return err
@@ -450,8 +470,8 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 			s.noteEvictions()
 		}
 		if r := s.redis; r != nil {
-			if due := r.policyDue.Load(); due != policyRead && monotonicNow() >= due && r.policyDue.CompareAndSwap(due, policyRead) {
-				go s.checkRedisEvictions()
+			if due := r.readingDue.Load(); due != readingDone && monotonicNow() >= due && r.readingDue.CompareAndSwap(due, readingDone) {
+				go s.readRedis()
 			}
 		}
 		return true
@@ -461,7 +481,8 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 		if s.redis != nil {
 			// The Redis that answers next may be another, or restarted
 			// with another config.
-			s.redis.policyDue.Store(0)
+			s.redis.quiet.Store(false)
+			s.redis.readingDue.Store(0)
 			s.redis.retry.Store(0)
 		}
 		msg := "store failing: requests that need it are answered 503 until it answers again"
@@ -516,29 +537,75 @@ const redisEvictionWarning = "redis may evict the edge's keys to make room " +
 	"(maxmemory set, maxmemory-policy not noeviction), and an evicted reservation no longer keeps its request from a second delivery; " +
 	"set maxmemory-policy noeviction: a full Redis then refuses writes, which the edge takes as the store failing (on_error)"
 
-// checkRedisEvictions reads the Redis store's eviction policy, and warns
-// when Redis may evict the store's keys. Managed Redis services often
-// default to a volatile-* policy, which evicts them all: every key of the
-// store has a TTL.
-func (s *storeUse) checkRedisEvictions() {
+// redisPersistenceWarning is the message of the warning that Redis
+// does not write the store's keys to disk as it takes them.
+const redisPersistenceWarning = "redis does not persist the edge's keys as it writes them (appendonly no): " +
+	"if it restarts, the reservations and limits it held (all of them, or those since its last snapshot) are gone, " +
+	"and a repeat of a request made before may be delivered again; set appendonly yes"
+
+// redisRestartWarning is the message of the warning that the Redis that
+// answers is another run of the server than the one read before.
+const redisRestartWarning = "redis restarted or failed over (its run_id changed): " +
+	"reservations and limits made before may be gone (all of them if it does not persist its writes, " +
+	"the last writes it had not written to disk or to the promoted replica otherwise), " +
+	"and a repeat of a request made before may be delivered again"
+
+// readRedis reads the Redis store's eviction policy, persistence and
+// run_id. It warns when Redis may evict the store's keys (managed Redis
+// services often default to a volatile-* policy, which evicts them all:
+// every key of the store has a TTL), and when it would lose them in a
+// restart (appendonly no, Redis's default): either way a repeat of a
+// request whose reservation is gone is delivered again. It warns too
+// when the run_id changed since the last reading: Redis restarted or
+// failed over, and may have lost the keys already. A reading after a
+// new connection alone (quiet) logs only that.
+func (s *storeUse) readRedis() {
 	r := s.redis
-	evicts, policy, err := r.Evicts(context.Background())
+	// One reading at a time, so that a reading that began before a
+	// restart does not compare its run_id with a later reading's.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	quiet := r.quiet.Swap(true)
+	d, err := r.Durability(context.Background())
+	if err != nil {
+		r.quiet.Store(false)
+	}
 	switch {
 	case errors.Is(err, store.ErrClosed):
 		// A reload or a shutdown closed the store: nothing to tell.
+		return
 	case err != nil:
 		// INFO may be refused (an ACL), or Redis, just back, slow: read
 		// it again at a success after a wait that doubles each time.
-		retry := min(max(2*time.Duration(r.retry.Load()), minPolicyRetry), maxPolicyRetry)
+		retry := min(max(2*time.Duration(r.retry.Load()), minReadingRetry), maxReadingRetry)
 		r.retry.Store(int64(retry))
-		r.policyDue.CompareAndSwap(policyRead, monotonicNow()+int64(retry))
-		s.logger.Warn("could not read the eviction policy of redis (it may evict the edge's keys); reading it again later",
+		r.readingDue.CompareAndSwap(readingDone, monotonicNow()+int64(retry))
+		s.logger.Warn("could not read the eviction policy and persistence of redis (it may evict the edge's keys, or lose them in a restart); reading them again later",
 			zap.Duration("retry_in", retry), zap.Error(err))
-	case evicts:
-		s.logger.Warn(redisEvictionWarning, zap.String("maxmemory_policy", policy))
-	default:
-		s.logger.Info("redis keeps the edge's keys until they expire", zap.String("maxmemory_policy", policy))
+		return
 	}
+	// A cluster's readings, from any node, have no run_id to compare.
+	previous := r.runID
+	restarted := d.RunID != "" && previous != "" && d.RunID != previous
+	if d.RunID != "" {
+		r.runID = d.RunID
+	}
+	if restarted {
+		s.logger.Warn(redisRestartWarning, zap.String("run_id", d.RunID), zap.String("previous_run_id", previous))
+	}
+	if restarted || !quiet {
+		if !d.AppendOnly {
+			s.logger.Warn(redisPersistenceWarning)
+		}
+		if d.Evicts {
+			s.logger.Warn(redisEvictionWarning, zap.String("maxmemory_policy", d.EvictionPolicy))
+		} else {
+			s.logger.Info("redis keeps the edge's keys until they expire", zap.String("maxmemory_policy", d.EvictionPolicy), zap.Bool("aof_enabled", d.AppendOnly))
+		}
+	}
+	// Last, so that the lines above are in the log once it is.
+	s.logger.Debug("read redis's durability", zap.String("maxmemory_policy", d.EvictionPolicy), zap.Bool("aof_enabled", d.AppendOnly),
+		zap.String("run_id", d.RunID), zap.Bool("restarted", restarted), zap.Bool("quiet", quiet && !restarted))
 }
 
 // registerer is Caddy's metrics registry of ctx, nil for none.

@@ -665,8 +665,8 @@ func TestRedisEvictionPolicyWarning(t *testing.T) {
 
 // TestRedisEvictionPolicyUnreadable: a Redis user that may not run INFO
 // gets the edge's requests through, and one warning that the eviction
-// policy could not be read, which is read again only a minute later; the
-// warning holds no password.
+// policy and persistence could not be read, which are read again only a
+// minute later; the warning holds no password.
 func TestRedisEvictionPolicyUnreadable(t *testing.T) {
 	srv := testkit.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
@@ -683,11 +683,11 @@ func TestRedisEvictionPolicyUnreadable(t *testing.T) {
 			t.Fatalf("request %d: %d %s", i, resp.Status, resp.Body)
 		}
 		if i == 0 {
-			e.Logs().Wait(t, `"msg":"could not read the eviction policy of redis (`, `"level":"warn"`, `"retry_in":60`, `NOPERM`)
+			e.Logs().Wait(t, `"msg":"could not read the eviction policy and persistence of redis (`, `"level":"warn"`, `"retry_in":60`, `NOPERM`)
 		}
 	}
 	logs := e.Logs().String()
-	if n := strings.Count(logs, `"msg":"could not read the eviction policy of redis (`); n != 1 {
+	if n := strings.Count(logs, `"msg":"could not read the eviction policy and persistence of redis (`); n != 1 {
 		t.Errorf("%d warnings that the policy could not be read, want 1 (the next reading is a minute away)", n)
 	}
 	if strings.Contains(logs, password) {
@@ -782,4 +782,177 @@ func (p *stallingProxy) serve(c net.Conn, redisAddr string) {
 			return
 		}
 	}
+}
+
+// The lines of the readings of Redis's durability; the debug line ends
+// each reading, after its other lines.
+const (
+	redisReadLine        = `"msg":"read redis's durability"`
+	redisKeptLine        = `"msg":"redis keeps the edge's keys until they expire"`
+	redisPersistenceLine = `"msg":"redis does not persist the edge's keys`
+	redisRestartLine     = `"msg":"redis restarted or failed over (its run_id changed)`
+)
+
+// startRedisEdge starts an edge with idempotency in a Redis store on srv,
+// logging at debug level.
+func startRedisEdge(t *testing.T, srv *testkit.RedisServer) limitEdge {
+	t.Helper()
+	pool := testkit.NewUpstream(t)
+	config := "{\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n" +
+		limitCaddyfile(t, pool, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", "idempotency")
+	return limitEdge{startEdge(t, "caddyfile", config, testkit.WithAdmin()), pool}
+}
+
+// redisCall sends a request with a fresh operationId through e and
+// returns its status.
+func redisCall(t *testing.T, e limitEdge) int {
+	t.Helper()
+	redisCalls++
+	body := `{"to":"+14255551234","operationId":"durability-` + strconv.Itoa(redisCalls) + `"}`
+	resp := e.send(limitRequest("/communication/startPhoneAudio", body, caller{"tenant-1", "alice"}.header(t)))
+	if resp.Status != http.StatusCreated && resp.Status != http.StatusServiceUnavailable {
+		t.Fatalf("%d %s", resp.Status, resp.Body)
+	}
+	return resp.Status
+}
+
+// redisCalls numbers the operationIds of redisCall.
+var redisCalls int
+
+// redisAdmin runs a command on srv through a client of the test's own.
+func redisAdmin(t *testing.T, srv *testkit.RedisServer, args ...any) any {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	v, err := rdb.Do(context.Background(), args...).Result()
+	if err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return v
+}
+
+// redisRunID is the run_id of srv.
+func redisRunID(t *testing.T, srv *testkit.RedisServer) string {
+	t.Helper()
+	info, _ := redisAdmin(t, srv, "INFO", "server").(string)
+	_, id, _ := strings.Cut(info, "run_id:")
+	id, _, _ = strings.Cut(id, "\r\n")
+	if id == "" {
+		t.Fatalf("INFO server gave no run_id:\n%s", info)
+	}
+	return id
+}
+
+// TestRedisPersistenceWarning: once Redis answers, the edge warns, once,
+// when Redis does not log its writes to an append-only file (the test's
+// Redis: no persistence), and not when it does; the line that Redis keeps
+// the keys says which.
+func TestRedisPersistenceWarning(t *testing.T) {
+	for _, appendOnly := range []bool{false, true} {
+		t.Run("appendonly "+map[bool]string{false: "no", true: "yes"}[appendOnly], func(t *testing.T) {
+			srv := testkit.StartRedis(t)
+			if appendOnly {
+				redisAdmin(t, srv, "CONFIG", "SET", "appendonly", "yes")
+			}
+			e := startRedisEdge(t, srv)
+			for range 3 {
+				if status := redisCall(t, e); status != http.StatusCreated {
+					t.Fatalf("%d", status)
+				}
+			}
+			aof := `"aof_enabled":` + strconv.FormatBool(appendOnly)
+			e.Logs().Wait(t, redisReadLine, `"quiet":false`, aof)
+			e.Logs().Wait(t, redisKeptLine, `"level":"info"`, aof)
+			logs := e.Logs().String()
+			want := 1
+			if appendOnly {
+				want = 0
+			}
+			if n := strings.Count(logs, redisPersistenceLine); n != want {
+				t.Errorf("%d warnings that Redis does not persist the keys, want %d", n, want)
+			}
+			if want == 1 {
+				e.Logs().Wait(t, redisPersistenceLine, `"level":"warn"`, `(appendonly no)`)
+			}
+			if n := strings.Count(logs, redisRestartLine); n != 0 {
+				t.Errorf("%d warnings that Redis restarted, want none", n)
+			}
+		})
+	}
+}
+
+// TestRedisRestartWarning: the edge warns when the Redis that answers is
+// another run of the server than the one it read before (another
+// run_id): after an outage, and after a restart that no request saw
+// fail, for go-redis dials again by itself; each time it reads the new
+// server's settings again too. New connections to the same server warn
+// of nothing and log nothing more at info.
+func TestRedisRestartWarning(t *testing.T) {
+	start := func(t *testing.T) (*testkit.RedisServer, limitEdge) {
+		srv := testkit.StartRedis(t)
+		e := startRedisEdge(t, srv)
+		if status := redisCall(t, e); status != http.StatusCreated {
+			t.Fatalf("%d", status)
+		}
+		e.Logs().Wait(t, redisReadLine, `"quiet":false`, `"run_id":"`+redisRunID(t, srv)+`"`)
+		return srv, e
+	}
+	// after checks the lines of the reading after the restart from
+	// before to after.
+	after := func(t *testing.T, e limitEdge, before, after string) {
+		t.Helper()
+		e.Logs().Wait(t, redisRestartLine, `"level":"warn"`, `"run_id":"`+after+`"`, `"previous_run_id":"`+before+`"`)
+		e.Logs().Wait(t, redisReadLine, `"restarted":true`, `"run_id":"`+after+`"`)
+		logs := e.Logs().String()
+		for msg, want := range map[string]int{redisRestartLine: 1, redisPersistenceLine: 2, redisKeptLine: 2} {
+			if n := strings.Count(logs, msg); n != want {
+				t.Errorf("%d lines %s, want %d", n, msg, want)
+			}
+		}
+	}
+
+	t.Run("after an outage", func(t *testing.T) {
+		srv, e := start(t)
+		before := redisRunID(t, srv)
+		srv.Kill()
+		if status := redisCall(t, e); status != http.StatusServiceUnavailable {
+			t.Fatalf("with Redis down: %d", status)
+		}
+		srv.Restart()
+		testkit.Eventually(t, "the edge to find Redis back", func() bool { return redisCall(t, e) == http.StatusCreated })
+		after(t, e, before, redisRunID(t, srv))
+	})
+
+	t.Run("without a failed request", func(t *testing.T) {
+		srv, e := start(t)
+		before := redisRunID(t, srv)
+		srv.Kill()
+		srv.Restart()
+		if status := redisCall(t, e); status != http.StatusCreated {
+			t.Fatalf("after the restart: %d", status)
+		}
+		after(t, e, before, redisRunID(t, srv))
+		if strings.Contains(e.Logs().String(), `"msg":"store failing`) {
+			t.Error("the edge saw an outage: this case is about a restart it did not see fail")
+		}
+	})
+
+	t.Run("new connections to the same server", func(t *testing.T) {
+		srv, e := start(t)
+		// Seen only by a reading made from now on.
+		redisAdmin(t, srv, "CONFIG", "SET", "maxmemory-policy", "volatile-ttl")
+		if n, _ := redisAdmin(t, srv, "CLIENT", "KILL", "TYPE", "normal").(int64); n == 0 {
+			t.Fatal("CLIENT KILL closed none of the edge's connections")
+		}
+		if status := redisCall(t, e); status != http.StatusCreated {
+			t.Fatalf("after the edge's connections were closed: %d", status)
+		}
+		e.Logs().Wait(t, redisReadLine, `"quiet":true`, `"maxmemory_policy":"volatile-ttl"`, `"restarted":false`)
+		logs := e.Logs().String()
+		for msg, want := range map[string]int{redisRestartLine: 0, redisPersistenceLine: 1, redisKeptLine: 1, `"msg":"store failing`: 0} {
+			if n := strings.Count(logs, msg); n != want {
+				t.Errorf("%d lines %s, want %d", n, msg, want)
+			}
+		}
+	})
 }

@@ -75,6 +75,16 @@ type RedisOptions struct {
 	// TLSInsecureSkipVerify accepts any server certificate, for rediss
 	// URLs. Off by default; meant for tests only.
 	TLSInsecureSkipVerify bool
+
+	// OnConnect, when not nil, is called each time the store opens a
+	// connection, before the connection's first command, in the operation
+	// that needed it: it must return at once. A new connection may reach
+	// another run of the server (see RedisDurability.RunID) without any
+	// operation failing first: go-redis drops a pooled connection that
+	// the server closed and dials again. It is not called with Cluster;
+	// with MasterName it is called for connections to the sentinels too.
+	// It is not a setting, and is left out of the options' JSON.
+	OnConnect func() `json:"-"`
 }
 
 // Redis is a Store in Redis, shared by every edge that uses the same Redis
@@ -88,6 +98,7 @@ type Redis struct {
 	limiter   *redis_rate.Limiter
 	prefix    string
 	timeout   time.Duration
+	cluster   bool
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -151,6 +162,13 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	if err != nil {
 		return nil, err
 	}
+	var onConnect func(context.Context, *redis.Conn) error
+	if opts.OnConnect != nil && !opts.Cluster {
+		onConnect = func(context.Context, *redis.Conn) error {
+			opts.OnConnect()
+			return nil
+		}
+	}
 	client := redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs:         append([]string{parsed.Addr}, opts.Addrs...),
 		MasterName:    opts.MasterName,
@@ -159,6 +177,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		Password:      parsed.Password,
 		DB:            parsed.DB,
 		TLSConfig:     tlsConfig,
+		OnConnect:     onConnect,
 
 		DialTimeout:           timeout,
 		ReadTimeout:           timeout,
@@ -179,6 +198,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		limiter: redis_rate.NewLimiter(client),
 		prefix:  prefix,
 		timeout: timeout,
+		cluster: opts.Cluster,
 	}, nil
 }
 
@@ -316,32 +336,69 @@ func (r *Redis) AllowN(ctx context.Context, key string, limit Limit, n int) (Dec
 	return d, nil
 }
 
-// Evicts reports whether the Redis server may evict keys to make room
-// (it has a maxmemory and a maxmemory-policy other than noeviction), and
-// its policy, from INFO memory. Every key of the store has a TTL, so a
-// volatile-* policy evicts them as allkeys-* does. With a cluster client
-// it asks one node.
-func (r *Redis) Evicts(ctx context.Context) (evicts bool, policy string, err error) {
+// RedisDurability is what a Redis server says of how long it keeps the
+// store's keys: whether it may evict them before they expire, whether it
+// writes them to disk as it takes them, and which run of the server
+// answered.
+type RedisDurability struct {
+	// Evicts reports whether the server may evict keys to make room: it
+	// has a maxmemory and a maxmemory-policy other than noeviction. Every
+	// key of the store has a TTL, so a volatile-* policy evicts them as
+	// allkeys-* does.
+	Evicts bool
+
+	// EvictionPolicy is the server's maxmemory-policy.
+	EvictionPolicy string
+
+	// AppendOnly reports whether the server logs each write to its
+	// append-only file (appendonly yes), from which it loads its keys
+	// again when it restarts. Without it, a restart loses every key, or
+	// those written since the last RDB snapshot.
+	AppendOnly bool
+
+	// RunID is the server's run_id, drawn afresh each time the server
+	// starts: another run_id is a restarted server, or another one (a
+	// replica promoted by a failover). It is empty with Cluster, whose
+	// nodes each have their own, and when the server reports none.
+	RunID string
+}
+
+// Durability reads the server's eviction policy, persistence and run_id
+// in one INFO. With a cluster client it asks one node, which may be
+// another each time.
+func (r *Redis) Durability(ctx context.Context) (RedisDurability, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	info, err := r.client.Info(ctx, "memory").Result()
+	// INFO's default sections (server, memory and persistence among
+	// them), for INFO with several sections is a syntax error before
+	// Redis 7.
+	info, err := r.client.Info(ctx).Result()
 	if err != nil {
-		return false, "", r.fail("info", err)
+		return RedisDurability{}, r.fail("info", err)
 	}
-	maxMemory := ""
+	var d RedisDurability
+	var maxMemory, aof string
 	for line := range strings.Lines(info) {
 		name, value, _ := strings.Cut(strings.TrimSpace(line), ":")
 		switch name {
 		case "maxmemory":
 			maxMemory = value
 		case "maxmemory_policy":
-			policy = value
+			d.EvictionPolicy = value
+		case "aof_enabled":
+			aof = value
+		case "run_id":
+			if !r.cluster {
+				d.RunID = value
+			}
 		}
 	}
-	if maxMemory == "" || policy == "" {
-		return false, "", &Error{Op: "info", Err: errors.New("INFO memory gave no maxmemory or maxmemory_policy")}
+	if maxMemory == "" || d.EvictionPolicy == "" || aof == "" {
+		return RedisDurability{}, &Error{Op: "info", Err: errors.New("INFO gave no maxmemory, maxmemory_policy or aof_enabled")}
 	}
-	return maxMemory != "0" && policy != "noeviction", policy, nil
+	d.Evicts = maxMemory != "0" && d.EvictionPolicy != "noeviction"
+	d.AppendOnly = aof != "0"
+	return d, nil
 }
 
 // Close implements Store: it closes the client's connections.

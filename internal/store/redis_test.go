@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -421,42 +422,91 @@ func writeTestCA(t *testing.T, path string) {
 	}
 }
 
-// TestRedisEvicts: Evicts reads the server's maxmemory and
-// maxmemory-policy: a server evicts the store's keys (every one with a
-// TTL) only with a maxmemory and a policy other than noeviction.
-func TestRedisEvicts(t *testing.T) {
+// TestRedisDurability: Durability reads the server's maxmemory and
+// maxmemory-policy (a server evicts the store's keys, every one with a
+// TTL, only with a maxmemory and a policy other than noeviction), whether
+// it has an append-only file, and its run_id, which stays while the
+// server runs and changes when it restarts.
+func TestRedisDurability(t *testing.T) {
 	srv := testkit.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	defer rdb.Close()
-	r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Timeout: easyTimeout})
+	var connections atomic.Int64
+	r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Timeout: easyTimeout, OnConnect: func() { connections.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	ctx := context.Background()
+	runID := func() string {
+		t.Helper()
+		info, err := rdb.InfoMap(ctx, "server").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info["Server"]["run_id"]
+	}
+	first := runID()
 	for _, tc := range []struct {
-		maxMemory, policy string
-		evicts            bool
+		maxMemory, policy, appendOnly string
+		evicts                        bool
 	}{
-		{"0", "noeviction", false},
-		{"0", "allkeys-lru", false}, // no maxmemory: nothing to make room for
-		{"100mb", "noeviction", false},
-		{"100mb", "allkeys-lru", true},
-		{"100mb", "volatile-lru", true},
-		{"100mb", "volatile-ttl", true},
+		{"0", "noeviction", "no", false},
+		{"0", "allkeys-lru", "no", false}, // no maxmemory: nothing to make room for
+		{"100mb", "noeviction", "yes", false},
+		{"100mb", "allkeys-lru", "yes", true},
+		{"100mb", "volatile-lru", "no", true},
+		{"100mb", "volatile-ttl", "yes", true},
 	} {
-		for name, value := range map[string]string{"maxmemory": tc.maxMemory, "maxmemory-policy": tc.policy} {
-			if err := rdb.ConfigSet(ctx, name, value).Err(); err != nil {
+		for _, kv := range [][2]string{{"maxmemory", tc.maxMemory}, {"maxmemory-policy", tc.policy}, {"appendonly", tc.appendOnly}} {
+			if err := rdb.ConfigSet(ctx, kv[0], kv[1]).Err(); err != nil {
 				t.Fatal(err)
 			}
 		}
-		evicts, policy, err := r.Evicts(ctx)
-		if err != nil || evicts != tc.evicts || policy != tc.policy {
-			t.Errorf("maxmemory %s, %s: Evicts gave %v, %q, %v; want %v", tc.maxMemory, tc.policy, evicts, policy, err, tc.evicts)
+		want := store.RedisDurability{Evicts: tc.evicts, EvictionPolicy: tc.policy, AppendOnly: tc.appendOnly == "yes", RunID: first}
+		if got, err := r.Durability(ctx); err != nil || got != want {
+			t.Errorf("maxmemory %s, %s, appendonly %s: Durability gave %+v, %v; want %+v", tc.maxMemory, tc.policy, tc.appendOnly, got, err, want)
 		}
 	}
+	if n := connections.Load(); n != 1 {
+		t.Errorf("OnConnect called %d times for one connection", n)
+	}
+
+	// A restart: another run_id, on a new connection. The first call may
+	// fail: the append-only file's rewrite, a child process, may still
+	// hold the old connection open.
+	srv.Kill()
+	srv.Restart()
+	var got store.RedisDurability
+	waitUntil(t, "a reading after the restart", func() bool {
+		got, err = r.Durability(ctx)
+		return err == nil
+	})
+	if got.RunID == first || got.RunID != runID() || got.AppendOnly {
+		t.Errorf("after a restart: %+v; want run_id %s, not %s, and no append-only file", got, runID(), first)
+	}
+	if n := connections.Load(); n < 2 {
+		t.Errorf("OnConnect called %d times, want once more after the restart", n)
+	}
+
 	r.Close()
-	if _, _, err := r.Evicts(ctx); !errors.Is(err, store.ErrClosed) {
+	if _, err := r.Durability(ctx); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("a closed store: %v, want ErrClosed", err)
+	}
+}
+
+// TestRedisDurabilityCluster: with a cluster client, whose nodes each
+// have their own run_id, Durability reports none, and OnConnect is not
+// called.
+func TestRedisDurabilityCluster(t *testing.T) {
+	srv := testkit.StartRedisWith(t, testkit.RedisConfig{Cluster: true})
+	r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Cluster: true, Timeout: easyTimeout, OnConnect: func() { t.Error("OnConnect called with a cluster") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := r.Durability(context.Background())
+	if want := (store.RedisDurability{EvictionPolicy: "noeviction"}); err != nil || got != want {
+		t.Errorf("Durability gave %+v, %v; want %+v", got, err, want)
 	}
 }
