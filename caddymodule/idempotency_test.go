@@ -691,7 +691,8 @@ func TestIdempotencyKeysFormat(t *testing.T) {
 		path = "/ucwa/v1/applications/192/communication/startPhoneAudio"
 		key  = "idem:LjhFizoaS4I3zD3SxRmjBoOY-_1qJNf2QPOpa8GtQXU" // tid, oid, application 192, startPhoneAudio, op-1
 	)
-	g := &grant{placeholders: [len(grantPlaceholders)]any{"", "sub-1", "b3c8e1a2-0000-4000-8000-000000000001", "72f988bf-86f1-41af-91ab-2d7cd011db47", "", ""}}
+	const oid = "b3c8e1a2-0000-4000-8000-000000000001"
+	g := &grant{placeholders: [len(grantPlaceholders)]any{"", "sub-1", oid, "72f988bf-86f1-41af-91ab-2d7cd011db47", "", "", oid}}
 	one := take(`{"to":"sip:a@contoso.com","operationId":"op-1"}`)
 	none := take(`{"to":"sip:a@contoso.com"}`)
 	tests := []struct {
