@@ -44,9 +44,9 @@ import (
 //   - pool: the pool that took the request
 //   - status, duration (seconds)
 //   - operation_id: the request's operationId, the digits of any run of
-//     more than four digits masked (a run goes on across the separators a
-//     number may have: "+1 (425) 555-1234" is "+* (***) ***-****"), so
-//     that it cannot carry a number into the trail
+//     more than four digits masked (a run goes on across anything but a
+//     letter: "+1 (425) 555-1234" is "+* (***) ***-****"), so that it
+//     cannot carry a number into the trail
 //   - parts: each guarded part of a batch (those the edge took in before
 //     any refusal): its part (position), operation and operation_id
 //
@@ -401,13 +401,14 @@ func (v *auditOperationID) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 // maskDigitRuns returns s with the digits of every run of more than four
 // digits replaced by '*': a client's string (an operationId) is logged,
 // and a phone number in it is not. A digit is any Unicode decimal digit
-// and a run goes on across visual separators (ucwa.IsVisualSeparator:
-// - . ( ) / and spaces), as numbers are read: "+1 (425) 555-1234" is
-// "+* (***) ***-****", the separators kept. Anything else (a letter,
-// '+', '_') ends a run. A GUID's hyphens join the digits about them, so
-// a GUID loses some ("e0a2-4715-a2d4" is "e0a*-****-a2d4"): the trail
-// must not hold a number written with hyphens, and the rest of the GUID
-// still tells it apart. s is returned as it is when it has no such run.
+// and a run goes on across anything but a letter, whatever a client
+// writes between the digits of a number ("+1 (425) 555-1234" is
+// "+* (***) ***-****", "call_1_425_555_1234" is "call_*_***_***_****",
+// what is between them kept); only a letter ends a run. A GUID's hyphens
+// join the digits about them, so a GUID loses some ("e0a2-4715-a2d4" is
+// "e0a*-****-a2d4"): the trail must not hold a number, and the rest of
+// the GUID still tells it apart. s is returned as it is when it has no
+// such run.
 func maskDigitRuns(s string) string {
 	if !hasLongDigitRun(s) {
 		return s
@@ -416,7 +417,7 @@ func maskDigitRuns(s string) string {
 }
 
 // hasLongDigitRun reports whether s has a run of more than four digits,
-// counted across visual separators.
+// counted across anything but letters.
 func hasLongDigitRun(s string) bool {
 	run := 0
 	for _, c := range s {
@@ -425,7 +426,7 @@ func hasLongDigitRun(s string) bool {
 			if run++; run > maxShownDigitRun {
 				return true
 			}
-		case !ucwa.IsVisualSeparator(c):
+		case unicode.IsLetter(c):
 			run = 0
 		}
 	}
@@ -458,7 +459,7 @@ func appendMaskedDigitRuns(b []byte, s string) []byte {
 			}
 			run++
 			continue
-		case run > 0 && ucwa.IsVisualSeparator(c):
+		case run > 0 && !unicode.IsLetter(c):
 			continue
 		case run > 0:
 			flush(i)

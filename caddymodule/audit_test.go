@@ -219,9 +219,9 @@ func TestMaskDigitRuns(t *testing.T) {
 		{"１９００５５５", "*******"}, // fullwidth
 		{"é12345é", "é*****é"},
 		{"12345a12b123456", "*****a12b******"},
-		{"a\xff12345\xff1", "a\ufffd*****\ufffd1"}, // as a rune each, as logs write them
-		// A run goes on across the separators a number may have, which
-		// stay as they are.
+		{"a\xff12345\xff1", "a\ufffd*****\ufffd*"}, // as a rune each, as logs write them
+		// A run goes on across the separators a number may have (and
+		// anything else but a letter), which stay as they are.
 		{"+1 (425) 555-1234", "+* (***) ***-****"},
 		{"call-1-425-555-1234", "call-*-***-***-****"},
 		{"1.425.555.1234", "*.***.***.****"},
@@ -235,12 +235,15 @@ func TestMaskDigitRuns(t *testing.T) {
 		{"-12-34-", "-12-34-"},         // four digits, separators about them
 		{"(1 2 3 4)", "(1 2 3 4)"},
 		{"call 1234 x", "call 1234 x"},
-		// Anything else ends a run.
+		// A letter ends a run; anything else a client may put between
+		// the digits of a number does not.
 		{"12a345", "12a345"},
-		{"1234_5678", "1234_5678"},
-		{"12+345", "12+345"},
-		{"12:345", "12:345"},
 		{"1234-a-5678", "1234-a-5678"},
+		{"1234_5678", "****_****"},
+		{"call_1_425_555_1234", "call_*_***_***_****"},
+		{"12+345", "**+***"},
+		{"12:345", "**:***"},
+		{"1\t2\t3\t4\t5", "*\t*\t*\t*\t*"},
 		// A GUID's hyphens join digits about them.
 		{"74cb7404e0a247d5a2d4eb0376a47dbf", "74cb7404e0a247d5a2d4eb0376a47dbf"},
 		{"74cb7404-e0a2-47d5-a2d4-eb0376a47dbf", "74cb7404-e0a2-47d5-a2d4-eb0376a47dbf"},
@@ -253,7 +256,7 @@ func TestMaskDigitRuns(t *testing.T) {
 }
 
 // FuzzMaskDigitRuns: what maskDigitRuns gives holds no run of more than
-// four digits counted across visual separators, differs from its input
+// four digits counted across anything but letters, differs from its input
 // only in digits turned to '*', and turns only digits of such runs.
 func FuzzMaskDigitRuns(f *testing.F) {
 	for _, s := range []string{"call-1", "+19005551234", "١٢٣٤٥٦", "a\xff12345", "+1 (425) 555-1234", "call-1-425-555-1234", "12\u00a034.5", "74cb7404-e0a2-4715-a2d4"} {
@@ -283,8 +286,8 @@ func FuzzMaskDigitRuns(f *testing.F) {
 	})
 }
 
-// longestDigitRun returns the most digits s holds in a row, visual
-// separators between them (what maskDigitRuns may show at most four of).
+// longestDigitRun returns the most digits s holds in a row, anything but
+// letters between them (what maskDigitRuns may show at most four of).
 func longestDigitRun(s string) int {
 	longest, run := 0, 0
 	for _, c := range s {
@@ -300,7 +303,7 @@ func longestDigitRun(s string) int {
 }
 
 // inLongDigitRun tells, for each rune of s, whether it is a digit of a
-// run of more than four digits, visual separators between them: a run
+// run of more than four digits, anything but letters between them: a run
 // is measured back to front as well as front to back.
 func inLongDigitRun(s []rune) []bool {
 	long := make([]bool, len(s))
@@ -327,9 +330,8 @@ func inLongDigitRun(s []rune) []bool {
 	return long
 }
 
-// isSeparator is the edge's visual separator written out, so that the
-// oracles do not lean on the code they check: - . ( ) / and Unicode
-// space separators.
+// isSeparator tells what a run of digits goes on across: anything but a
+// letter (or a digit, which the run counts).
 func isSeparator(r rune) bool {
-	return strings.ContainsRune("-.()/", r) || unicode.Is(unicode.Zs, r)
+	return !unicode.IsLetter(r) && !unicode.IsDigit(r)
 }

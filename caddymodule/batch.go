@@ -45,7 +45,7 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 		if cl == nil {
 			continue // not guarded
 		}
-		// The target parsed when the part was matched.
+		// The target parses: the part was matched.
 		path, _ := ucwa.TargetPath(p.Target())
 		in.parts = append(in.parts, cleanedPart{index: p.Index, path: path, cleaned: cl})
 		if e := h.judge(in, cl, p.Index); e != nil {
@@ -69,7 +69,7 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 // acceptPart checks one part of a batch and returns it cleaned, or nil
 // for a part that is no guarded operation.
 func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucwa.Error) {
-	m, ok := h.matcher.MatchTarget(ucwa.MatchMethod(p.Method, p.Header), p.Target())
+	m, ok := h.matcher.MatchTarget(p.Method, p.Target())
 	switch {
 	case !ok:
 		return nil, errPartTarget

@@ -102,7 +102,7 @@ func (h *Handler) judge(in *intake, cl *ucwa.Cleaned, part int) *ucwa.Error {
 			in.policy = dec
 		}
 		if dec.Verdict == ucwa.VerdictWouldRefuse {
-			h.logWouldRefuse(in.r, cl.Operation.Rel, dest, dec, part)
+			h.logWouldRefuse(in.r, cl.Operation, dest, dec, part)
 			continue
 		}
 		if refusal == nil {
@@ -125,17 +125,17 @@ var refusedByRule = func() (names [ucwa.RuleInvalid + 1]string) {
 // logWouldRefuse logs, at info level, a destination that report mode
 // delivers and enforce mode would refuse: masked, with its property and
 // the rule.
-func (h *Handler) logWouldRefuse(r *http.Request, rel string, d *ucwa.PropertyDestination, dec ucwa.Decision, part int) {
+func (h *Handler) logWouldRefuse(r *http.Request, op *ucwa.Operation, d *ucwa.PropertyDestination, dec ucwa.Decision, part int) {
 	c := h.logger.Check(zap.InfoLevel, "destination policy would refuse this destination (report mode): delivered")
-	if !h.destinations.policy.Report() {
-		// Only the emergency call reports in enforce mode: a client that
-		// uses it to reach anything else is one to look at.
+	if op.Emergency {
+		// A client that uses the emergency call to reach anything else is
+		// one to look at, in any mode.
 		c = h.logger.Check(zap.WarnLevel, "destination policy would refuse this destination of an emergency call: delivered, as every emergency call is")
 	}
 	if c == nil {
 		return
 	}
-	fields := []zap.Field{zap.String("operation", rel), zap.String("property", d.Property),
+	fields := []zap.Field{zap.String("operation", op.Rel), zap.String("property", d.Property),
 		zap.String("rule", dec.Rule.String()), zap.String("destination", d.Masked()),
 		zap.String("remote_ip", remoteIP(r))}
 	if part > 0 {

@@ -239,7 +239,10 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// they do when a pool's answer is cut short: reverse_proxy then
 		// panics with http.ErrAbortHandler, which passes through here.
 	default:
-		ttl := max(idem.window-time.Since(start), store.MinTTL)
+		// The rest of the window, counted from the first request; a third
+		// of it at least, so that a pool slower than the window does not
+		// leave the client an answer a repeat cannot get again.
+		ttl := max(idem.window-time.Since(start), idem.window/3, store.MinTTL)
 		epoch := s.begin()
 		_, err := s.Replace(ctx, keys[0], token, rec.encode(), ttl)
 		s.end(epoch, err)
@@ -270,29 +273,46 @@ func (h *Handler) release(ctx context.Context, keys []string, token string) {
 // acts on the first. A renewal that finds a key replaced (the answer
 // recorded) or released changes nothing.
 func (h *Handler) keepReserved(keys []string, token string, window time.Duration) (stop func()) {
-	k := &keeper{}
+	k := &keeper{h: h, keys: keys, token: token, window: window}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.timer = time.AfterFunc(window/3, func() {
-		for _, key := range keys {
-			epoch := h.store.begin()
-			_, err := h.store.Replace(context.Background(), key, token, token, window)
-			h.store.end(epoch, err)
-		}
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		if !k.stopped {
-			k.timer.Reset(window / 3)
-		}
-	})
+	k.timer = renewAfter(window/3, k.renew)
 	return k.stop
 }
 
-// keeper is the timer of keepReserved.
+// renewAfter schedules keepReserved's renewals: time.AfterFunc, or a
+// test's fake clock, on which it renews a memory store's reservations.
+var renewAfter = func(d time.Duration, f func()) interface{ Stop() bool } { return time.AfterFunc(d, f) }
+
+// keeper renews the reservations of a request in flight (see
+// keepReserved).
 type keeper struct {
+	h      *Handler
+	keys   []string
+	token  string
+	window time.Duration
+
 	mu      sync.Mutex
-	timer   *time.Timer
+	timer   interface{ Stop() bool } // the next renewal
 	stopped bool
+}
+
+// renew renews the reservations, and schedules the next renewal unless
+// stop was called.
+func (k *keeper) renew() {
+	for _, key := range k.keys {
+		epoch := k.h.store.begin()
+		_, err := k.h.store.Replace(context.Background(), key, k.token, k.token, k.window)
+		k.h.store.end(epoch, err)
+		if err != nil {
+			break // as release: the next would likely wait its timeout too
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.stopped {
+		k.timer = renewAfter(k.window/3, k.renew)
+	}
 }
 
 func (k *keeper) stop() {

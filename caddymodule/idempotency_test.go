@@ -412,50 +412,40 @@ func TestIdempotencyInFlight(t *testing.T) {
 }
 
 // TestIdempotencyInFlightPastWindow: a request still in flight when its
-// window has passed keeps its key: repeats sent over two windows get
-// 409, and the pool gets the request once. (The window is long enough
-// that a renewal a third of it late on a loaded machine is still in
-// time.)
+// window has passed keeps its key, renewed every third of the window: on
+// the memory store's fake clock, two windows after the first request a
+// repeat gets 409, and the pool gets the request once; once answered, a
+// repeat gets the answer.
 func TestIdempotencyInFlightPastWindow(t *testing.T) {
-	const window = 1500 * time.Millisecond
-	for _, st := range idemStores {
-		t.Run(st.name, func(t *testing.T) {
-			pool := newIdemPool(t, "primary")
-			config := strings.Replace(idemCaddyfile(idemAuth(t), st.config(t), "primary "+pool.Addr()),
-				"\t\tidempotency\n", "\t\tidempotency "+window.String()+"\n", 1)
-			e := startEdge(t, "caddyfile", config)
-			caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
-			first := make(chan testkit.Response, 1)
-			go func() {
-				resp, err := testkit.Do(e.Client(), e.request(idemCall{header: caller, op: "slow", answer: "hold"}))
-				if err != nil {
-					t.Error(err)
-				}
-				first <- resp
-			}()
-			pool.Requests.WaitFor(t, 1, "requests at the pool")
-			sent := time.Now()
-			repeats := 0
-			// Repeats every 50ms, not back to back: the point is when
-			// they come, not how many.
-			tick := time.NewTicker(50 * time.Millisecond)
-			defer tick.Stop()
-			for ; time.Since(sent) < 2*window; <-tick.C {
-				resp := e.call(idemCall{header: caller, op: "slow"})
-				repeats++
-				if resp.Status != http.StatusConflict {
-					pool.Release()
-					t.Fatalf("repeat %d, %s after the first reached the pool: %d %s, want 409", repeats, time.Since(sent), resp.Status, resp.Body)
-				}
-			}
-			pool.Release()
-			if answer := <-first; answer.Status != http.StatusCreated {
-				t.Fatalf("first request: %d %s", answer.Status, answer.Body)
-			}
-			if got := deliveries(pool.Pool, "slow"); got != 1 {
-				t.Errorf("delivered %d times", got)
-			}
-		})
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	realRenewAfter := renewAfter
+	memoryStoreClock, renewAfter = clock.Now, clock.AfterFunc
+	t.Cleanup(func() { memoryStoreClock, renewAfter = nil, realRenewAfter })
+	pool := newIdemPool(t, "primary")
+	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), "store memory", "primary "+pool.Addr()))
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	first := make(chan testkit.Response, 1)
+	go func() {
+		resp, err := testkit.Do(e.Client(), e.request(idemCall{header: caller, op: "slow", answer: "hold"}))
+		if err != nil {
+			t.Error(err)
+		}
+		first <- resp
+	}()
+	pool.Requests.WaitFor(t, 1, "requests at the pool")
+	clock.WaitPending(t, 1) // the first renewal, scheduled before delivery
+	clock.Advance(2 * DefaultIdempotencyWindow)
+	assertConflict(t, e.call(idemCall{header: caller, op: "slow"}))
+	pool.Release()
+	answer := <-first
+	if answer.Status != http.StatusCreated {
+		t.Fatalf("first request: %d %s", answer.Status, answer.Body)
+	}
+	clock.WaitPending(t, 0) // renewals stop with the answer
+	clock.Advance(DefaultIdempotencyWindow/3 - time.Second)
+	assertReplay(t, e.call(idemCall{header: caller, op: "slow"}), answer)
+	if got := deliveries(pool.Pool, "slow"); got != 1 {
+		t.Errorf("delivered %d times", got)
 	}
 }
 

@@ -326,7 +326,8 @@ func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request) string {
 // be delivered. When it may not, it has answered: 429 for a request over
 // a limit (naming the limit in in.refusedBy), or 503 when the store fails
 // and on_error is closed. With on_error open a store failure lets the
-// request through, uncounted by that limit.
+// request through, uncounted by that limit; so it does an emergency call,
+// which no limit refuses either (see usageOf).
 func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
 	if len(h.limits) == 0 {
 		return true
@@ -352,7 +353,8 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
 			return false
 		case err != nil, d.Allowed:
 		case emergency:
-			// Delivered all the same; the budget is spent already.
+			// Delivered all the same, taking nothing (a refused AllowN
+			// takes nothing).
 			l.overByEmergency.Inc()
 			if in.overLimit == "" {
 				in.overLimit = l.name

@@ -485,7 +485,7 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 			s.redis.readingDue.Store(0)
 			s.redis.retry.Store(0)
 		}
-		msg := "store failing: requests that need it are answered 503 until it answers again"
+		msg := "store failing: requests that need it are answered 503 until it answers again (emergency calls go on without it)"
 		if s.failOpen {
 			msg = "store failing: requests that need it go on without it until it answers again"
 		}

@@ -707,7 +707,7 @@ func TestBatchReleaseStoreHung(t *testing.T) {
 	proxy := newStallingProxy(t, srv.Addr(), reservedFirst)
 	pool := newIdemPool(t, "primary")
 	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t),
-		"store redis redis://"+proxy.addr+" {\n\t\t\ttimeout 200ms\n\t\t}", "primary "+pool.Addr()), testkit.WithAdmin())
+		"store redis redis://"+proxy.addr+" {\n\t\t\ttimeout 2s\n\t\t}", "primary "+pool.Addr()), testkit.WithAdmin())
 	caller := idemToken(t, "t1", "o1", "s1")
 	var parts []string
 	for i := range 2 * reservedFirst {

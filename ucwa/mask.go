@@ -165,8 +165,3 @@ func appendMaskedHost(b []byte, host string) []byte {
 	return b
 }
 
-// IsVisualSeparator reports whether r may separate the digits of a
-// number as the edge reads one: - . ( ) / and space characters (RFC
-// 3966's visual separators). A masker of free text counts a run of
-// digits across them, as "+1 (425) 555-1234" is one number.
-func IsVisualSeparator(r rune) bool { return isVisualSeparator(r) }

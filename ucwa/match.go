@@ -181,8 +181,8 @@ func (m *Matcher) Operations() []Operation { return m.ops }
 // Match returns what a request with this method and (decoded) path is:
 // a guarded operation, a near miss, or neither. A POST row matches any
 // method on its paths (the edge answers 405 for the wrong one); a PUT row
-// matches only PUT, in any letter case. Match a request as MatchMethod
-// says. Near misses are reported only for methods other than
+// matches every method but GET, HEAD and OPTIONS, which read (see isRead).
+// Near misses are reported only for methods other than
 // GET and HEAD: reads pass. A clean ASCII path that is no operation costs
 // no allocation.
 func (m *Matcher) Match(method, rawPath string) Match {
@@ -206,15 +206,12 @@ func (m *Matcher) Match(method, rawPath string) Match {
 				}
 			}
 			switch {
-			// A server that reads methods without regard to case (.NET's
-			// HttpMethod does) would run "put" as PUT: it is guarded, and
-			// the edge answers 405.
-			case put != nil && strings.EqualFold(method, "PUT"):
+			case put != nil && !isRead(method):
 				return Match{Operation: put.op}
 			case post != nil:
 				return Match{Operation: post.op}
 			case put != nil:
-				return Match{} // another method on a guarded resource: a normal request
+				return Match{} // a read of a guarded resource: a normal request
 			}
 		}
 	}
@@ -241,6 +238,15 @@ func (m *Matcher) near(last, parent string) bool {
 	return nearName(last, m.names) || parent != "" && nearName(parent, m.leaves)
 }
 
+// isRead reports whether method only reads (GET, HEAD, OPTIONS): the one
+// kind of request a PUT operation's paths pass on. Any other may be run
+// as the PUT: .NET reads methods without regard to case ("put"), and
+// ASP.NET MVC takes a POST as the method an X-HTTP-Method-Override
+// header, form field or query parameter names.
+func isRead(method string) bool {
+	return method == "GET" || method == "HEAD" || method == "OPTIONS"
+}
+
 // methodOverrideHeaders ask a server to take a request as another method
 // than its own: ASP.NET MVC's verb selectors take a POST with
 // X-HTTP-Method-Override: PUT as a PUT.
@@ -255,18 +261,6 @@ func OverridesMethod(h http.Header) bool {
 		}
 	}
 	return false
-}
-
-// MatchMethod is the method a request with method and header h is
-// matched as: PUT when it asks to be taken as another method, whatever
-// method it names (a PUT is guarded on every guarded path, so that no
-// spelling of the override reaches a pool unchecked; the edge refuses the
-// override), else method.
-func MatchMethod(method string, h http.Header) string {
-	if OverridesMethod(h) {
-		return "PUT"
-	}
-	return method
 }
 
 // MatchTarget is Match for a request target as written in a request line
