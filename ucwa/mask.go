@@ -164,4 +164,3 @@ func appendMaskedHost(b []byte, host string) []byte {
 	}
 	return b
 }
-
