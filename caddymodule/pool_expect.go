@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -68,12 +69,18 @@ func loadPoolTransport(ctx caddy.Context, proxy *reverseproxy.Handler) error {
 
 // reportOutgoing wraps net/http's Transport.Proxy, which the transport
 // calls with every request it is about to send, before it asks for a
-// connection: the request's attempt, if any, gets the request's header,
-// without the headers that would let the transport send it again (a
-// pool's header_up may have added them after rebuild took them out).
+// connection, again for each time it sends it: the request's attempt, if
+// any, gets the request's header, without the headers that would let the
+// transport send it again (a pool's header_up may have added them after
+// rebuild took them out). Should net/http still go to send again a
+// request it wrote whole, for a reason of its own, the attempt stops it
+// there (errSentAlready), before it asks for a connection.
 func reportOutgoing(next func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
 	return func(req *http.Request) (*url.URL, error) {
 		if c, ok := req.Context().Value(connTraceKey{}).(*connTrace); ok {
+			if c.wrote.Load() {
+				return nil, errSentAlready
+			}
 			c.outgoing = req.Header
 			stripReplayHeaders(req.Header)
 		}
@@ -83,3 +90,7 @@ func reportOutgoing(next func(*http.Request) (*url.URL, error)) func(*http.Reque
 		return next(req)
 	}
 }
+
+// errSentAlready stops net/http from sending again a request it wrote
+// whole (see reportOutgoing).
+var errSentAlready = errors.New("the request was written to the pool once already: not sent again")

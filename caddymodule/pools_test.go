@@ -3,8 +3,10 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -358,5 +360,30 @@ func TestPoolErrorsInXML(t *testing.T) {
 	if resp.Status != http.StatusGone || !strings.Contains(body, "<reason") ||
 		!strings.Contains(body, "<subcode>CannotRedirect</subcode>") || !strings.Contains(body, ucwa.MessageCannotRedirect) {
 		t.Errorf("%d %s, want a 410 CannotRedirect reason in XML", resp.Status, body)
+	}
+}
+
+// TestReportOutgoingNotAgain: net/http asks its Proxy hook before each
+// time it sends a request; once the request was written whole, the
+// edge's hook refuses, so that no replay of net/http's own can reach the
+// pool, whatever made it one. (Go replays only what the edge no longer
+// gives it, a GetBody or an Idempotency-Key: TestNoTransportReplay.)
+func TestReportOutgoingNotAgain(t *testing.T) {
+	hook := reportOutgoing(nil)
+	c := new(connTrace)
+	req := httptest.NewRequest(http.MethodPost, "http://pool/x", nil).
+		WithContext(&attemptContext{Context: context.Background(), conn: c})
+	req.Header.Set("Idempotency-Key", "k")
+	if _, err := hook(req); err != nil || c.outgoing == nil || req.Header.Get("Idempotency-Key") != "" {
+		t.Fatalf("the first send: %v; reported %v; header %v", err, c.outgoing != nil, req.Header)
+	}
+	c.wrote.Store(true)
+	if _, err := hook(req); !errors.Is(err, errSentAlready) {
+		t.Fatalf("a send after the request was written: %v, want errSentAlready", err)
+	}
+	// Requests of no attempt (health checks) go as they are.
+	other := httptest.NewRequest(http.MethodGet, "http://pool/health", nil)
+	if u, err := hook(other); u != nil || err != nil {
+		t.Fatalf("a health check: %v, %v", u, err)
 	}
 }
