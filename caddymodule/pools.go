@@ -97,6 +97,9 @@ const (
 	// (transport http { expect_continue_timeout }).
 	DefaultPoolExpectContinueTimeout = time.Second
 
+	// (A pool's http transport speaks HTTP/1.1 unless it sets versions:
+	// see setPoolTransportDefaults.)
+
 	// DefaultExpectContinueAfterIdle is how long a kept-alive connection
 	// to a pool may have been idle and still carry a request without
 	// `Expect: 100-continue` (expect_continue_after_idle).
@@ -106,7 +109,12 @@ const (
 // setPoolTransportDefaults gives a pool's http transport (the one
 // reverse_proxy uses when none is configured, too) the edge's defaults
 // before it is provisioned: Caddy's own are a keep-alive as long as
-// IIS's, and no wait for 100 Continue. Other transports are left alone.
+// IIS's, no wait for 100 Continue, and HTTP/2 to a TLS pool that offers
+// it, over which Go retries a request without a body after the pool reset
+// it with PROTOCOL_ERROR, when the pool may have acted on it (the edge
+// stops Go's HTTP/1.1 replays, see reportOutgoing, but cannot reach
+// those). So versions defaults to HTTP/1.1 alone. Other transports are
+// left alone.
 func setPoolTransportDefaults(proxy *reverseproxy.Handler) error {
 	transport := map[string]json.RawMessage{"protocol": json.RawMessage(`"http"`)}
 	if proxy.TransportRaw != nil {
@@ -141,6 +149,9 @@ func setPoolTransportDefaults(proxy *reverseproxy.Handler) error {
 		if set == 0 {
 			d.object[d.name] = json.RawMessage(strconv.FormatInt(int64(d.value), 10))
 		}
+	}
+	if transport["versions"] == nil {
+		transport["versions"] = json.RawMessage(`["1.1"]`)
 	}
 	var err error
 	if transport["keep_alive"], err = json.Marshal(keepAlive); err != nil {

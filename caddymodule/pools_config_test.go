@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,8 +116,9 @@ func TestPoolUnhealthyByActiveHealthCheck(t *testing.T) {
 
 // TestPoolTransportDefaults: a pool's http transport keeps idle
 // connections for 90s (below IIS's 120s) and lets a body wait 1s for the
-// pool's 100 Continue, unless its configuration says otherwise; other
-// settings and other transports are left as configured.
+// pool's 100 Continue, and speaks HTTP/1.1 alone, unless its
+// configuration says otherwise; other settings and other transports are
+// left as configured.
 // expect_continue_after_idle defaults to 1s.
 func TestPoolTransportDefaults(t *testing.T) {
 	ctx := benchContext(t)
@@ -125,13 +127,14 @@ func TestPoolTransportDefaults(t *testing.T) {
 		wantIdle        time.Duration
 		wantExpect      time.Duration
 		wantPerHost     int
+		wantVersions    []string
 	}{
-		{"none", "", 90 * time.Second, time.Second, 32},
-		{"http, unset", `{"protocol":"http","dial_timeout":"2s"}`, 90 * time.Second, time.Second, 32},
-		{"keep_alive without idle_timeout", `{"protocol":"http","keep_alive":{"max_idle_conns_per_host":4}}`, 90 * time.Second, time.Second, 4},
-		{"set", `{"protocol":"http","keep_alive":{"idle_timeout":"5m"},"expect_continue_timeout":"3s"}`, 5 * time.Minute, 3 * time.Second, 32},
-		{"set in nanoseconds", `{"protocol":"http","keep_alive":{"idle_timeout":30000000000},"expect_continue_timeout":2000000000}`, 30 * time.Second, 2 * time.Second, 32},
-		{"fastcgi", `{"protocol":"fastcgi","root":"/srv"}`, 0, 0, 0},
+		{"none", "", 90 * time.Second, time.Second, 32, []string{"1.1"}},
+		{"http, unset", `{"protocol":"http","dial_timeout":"2s"}`, 90 * time.Second, time.Second, 32, []string{"1.1"}},
+		{"keep_alive without idle_timeout", `{"protocol":"http","keep_alive":{"max_idle_conns_per_host":4}}`, 90 * time.Second, time.Second, 4, []string{"1.1"}},
+		{"set", `{"protocol":"http","keep_alive":{"idle_timeout":"5m"},"expect_continue_timeout":"3s","versions":["1.1","2"]}`, 5 * time.Minute, 3 * time.Second, 32, []string{"1.1", "2"}},
+		{"set in nanoseconds", `{"protocol":"http","keep_alive":{"idle_timeout":30000000000},"expect_continue_timeout":2000000000}`, 30 * time.Second, 2 * time.Second, 32, []string{"1.1"}},
+		{"fastcgi", `{"protocol":"fastcgi","root":"/srv"}`, 0, 0, 0, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			primary := fmt.Sprintf(`{"upstreams":[{"dial":%q}]`, testkit.DownAddr(t))
@@ -159,6 +162,9 @@ func TestPoolTransportDefaults(t *testing.T) {
 			}
 			if !h.pools[0].reportsWrites {
 				t.Error("net/http's transport does not count as reporting its writes")
+			}
+			if !slices.Equal(ht.Versions, tc.wantVersions) {
+				t.Errorf("versions %q, want %q", ht.Versions, tc.wantVersions)
 			}
 		})
 	}
