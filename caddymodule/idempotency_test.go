@@ -388,14 +388,7 @@ func TestIdempotencyInFlight(t *testing.T) {
 			pool := newIdemPool(t, "primary")
 			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t), "primary "+pool.Addr()))
 			caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
-			first := make(chan testkit.Response, 1)
-			go func() {
-				resp, err := testkit.Do(e.Client(), e.request(idemCall{header: caller, op: "f1", answer: "hold"}))
-				if err != nil {
-					t.Error(err)
-				}
-				first <- resp
-			}()
+			first := e.sendHeld(t, idemCall{header: caller, op: "f1", answer: "hold"})
 			pool.Requests.WaitFor(t, 1, "requests at the pool")
 			assertConflict(t, e.call(idemCall{header: caller, op: "f1"}))
 			pool.Release()
@@ -424,14 +417,7 @@ func TestIdempotencyInFlightPastWindow(t *testing.T) {
 	pool := newIdemPool(t, "primary")
 	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), "store memory", "primary "+pool.Addr()))
 	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
-	first := make(chan testkit.Response, 1)
-	go func() {
-		resp, err := testkit.Do(e.Client(), e.request(idemCall{header: caller, op: "slow", answer: "hold"}))
-		if err != nil {
-			t.Error(err)
-		}
-		first <- resp
-	}()
+	first := e.sendHeld(t, idemCall{header: caller, op: "slow", answer: "hold"})
 	pool.Requests.WaitFor(t, 1, "requests at the pool")
 	clock.WaitPending(t, 1) // the first renewal, scheduled before delivery
 	clock.Advance(2 * DefaultIdempotencyWindow)
@@ -447,6 +433,20 @@ func TestIdempotencyInFlightPastWindow(t *testing.T) {
 	if got := deliveries(pool.Pool, "slow"); got != 1 {
 		t.Errorf("delivered %d times", got)
 	}
+}
+
+// sendHeld sends c from a goroutine of its own, for a request the pool
+// holds (answer "hold"), and returns where its answer comes.
+func (e edge) sendHeld(t *testing.T, c idemCall) <-chan testkit.Response {
+	answer := make(chan testkit.Response, 1)
+	go func() {
+		resp, err := testkit.Do(e.Client(), e.request(c))
+		if err != nil {
+			t.Error(err)
+		}
+		answer <- resp
+	}()
+	return answer
 }
 
 // request is c as a request to the edge, for testkit.Do.

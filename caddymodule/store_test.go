@@ -444,14 +444,7 @@ func TestStoreSharedAcrossReload(t *testing.T) {
 			config := idemCaddyfile(idemAuth(t), storeConfig, "primary "+pool.Addr())
 			e := startEdge(t, "caddyfile", config)
 
-			first := make(chan testkit.Response, 1)
-			go func() {
-				resp, err := testkit.Do(e.Client(), e.request(idemCall{header: caller, op: "reload-1", answer: "hold"}))
-				if err != nil {
-					t.Error(err)
-				}
-				first <- resp
-			}()
+			first := e.sendHeld(t, idemCall{header: caller, op: "reload-1", answer: "hold"})
 			pool.Requests.WaitFor(t, 1, "requests at the pool")
 			var before string
 			if connections != nil {
