@@ -196,7 +196,7 @@ func (s *jsonScanner) syntaxError(context string) *Error {
 // calling member with the scanner on each value, which sits at depth+1.
 // member must consume the value. prefix qualifies names in error
 // messages. lookalike is handed each name that is not plain (see
-// plainBytes) with its fold (foldLookalike's), and returns the property
+// plainName) with its fold (foldLookalike's), and returns the property
 // the error names and the name the edge reads that it folds onto, or
 // "", "": such a name is refused, since a pool that reads names loosely
 // would take it for the name the edge reads while the edge skips it.
@@ -235,7 +235,7 @@ func (s *jsonScanner) object(what, prefix string, depth int, member func(*jsonSc
 		if escaped {
 			name = []byte(unquote(raw, true))
 		}
-		if !plainBytes(name) {
+		if !plainName(name) {
 			folded, _ := foldLookalike(string(name))
 			if param, word := lookalike(name, folded); param != "" {
 				return lookalikeError(param, prefix+word, s.body, at)

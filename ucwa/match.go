@@ -382,9 +382,10 @@ func nearName(seg string, names []string) bool {
 	return false
 }
 
-// plainName reports whether seg is ASCII letters, digits, '_' and '-'
-// only, which no folding changes.
-func plainName(seg string) bool {
+// plainName reports whether seg (a path segment, a query name, a body
+// property name) is ASCII letters, digits, '_' and '-' only, which no
+// folding changes beyond letter case.
+func plainName[T string | []byte](seg T) bool {
 	for i := 0; i < len(seg); i++ {
 		c := seg[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {

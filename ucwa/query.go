@@ -223,20 +223,8 @@ func (q *Query) Encode() string {
 	return b.String()
 }
 
-// plainBytes is plainName for a name in the body: ASCII letters, digits,
-// '_' and '-' only, which no folding changes beyond letter case.
-func plainBytes[T string | []byte](name T) bool {
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // foldsOnto reports whether a body name that is not plain (see
-// plainBytes) folds onto word, as foldLookalike folds a query name,
+// plainName) folds onto word, as foldLookalike folds a query name,
 // without being word in another ASCII letter case, which the decoders
 // read as word itself. A pool reading names loosely (trimming white
 // space, dropping NUL, folding compatibility forms) would read the name

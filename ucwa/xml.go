@@ -166,9 +166,9 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 // xmlLookalike refuses a property name or link rel (what says which)
 // that folds onto a property of op without being its name in another
 // ASCII letter case (see foldsOnto), and one outside ASCII. Plain names
-// (see plainBytes), the names clients send, pass at the cost of one look.
+// (see plainName), the names clients send, pass at the cost of one look.
 func xmlLookalike(op *Operation, what, name string, link bool, body []byte, at int) *Error {
-	if plainBytes(name) {
+	if plainName(name) {
 		return nil
 	}
 	folded, _ := foldLookalike(name)
