@@ -83,6 +83,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			deny <e164-prefix...>
 //			sip_domains <domain...>
 //			emergency <number...>
+//			max_extension_digits <n>
 //		}
 //	}
 //

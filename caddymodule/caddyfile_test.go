@@ -79,6 +79,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"destinations mode with two values", "destinations {\n mode report enforce\n}", "wrong argument count"},
 		{"deny twice", "destinations {\n deny +1900\n deny +1976\n}", "destinations: deny: given twice"},
 		{"emergency twice", "destinations {\n emergency 911\n emergency 112\n}", "destinations: emergency: given twice"},
+		{"max_extension_digits not a number", "destinations {\n max_extension_digits six\n}", `destinations: max_extension_digits: "six" is not a whole number`},
+		{"max_extension_digits twice", "destinations {\n max_extension_digits 4\n max_extension_digits 5\n}", "destinations: max_extension_digits: given twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := "ucwa {\n" + tc.block + "\n}"
@@ -187,6 +189,7 @@ func TestStartupErrors(t *testing.T) {
 		{"destinations region", "jwt off\ndestinations {\nallow_regions US XX\n}", `"jwt":{"off":true},"destinations":{"allow_regions":["US","XX"]}`, `destinations: allow_regions: entry 2 of 2 ("XX") is not a region`},
 		{"destinations type", "jwt off\ndestinations {\ndeny_types premium\n}", `"jwt":{"off":true},"destinations":{"deny_types":["premium"]}`, `destinations: deny_types: entry 1 of 1 ("premium") is not a number type`},
 		{"destinations prefix without +", "jwt off\ndestinations {\ndeny 1900\n}", `"jwt":{"off":true},"destinations":{"deny":["1900"]}`, "destinations: deny: entry 1 of 1 is not an E.164 prefix"},
+		{"destinations max_extension_digits", "jwt off\ndestinations {\nmax_extension_digits 21\n}", `"jwt":{"off":true},"destinations":{"max_extension_digits":21}`, "destinations: max_extension_digits must be between 0 and 20, the most an extension may have: 21"},
 		{"destinations SIP domain", "jwt off\ndestinations {\nsip_domains contoso..com\n}", `"jwt":{"off":true},"destinations":{"sip_domains":["contoso..com"]}`, `destinations: sip_domains: entry 1 of 1 ("contoso..com") is not a host name`},
 		{"destinations emergency", "jwt off\ndefault_region US\ndestinations {\nemergency 911 +1425\n}", `"jwt":{"off":true},"default_region":"US","destinations":{"emergency":["911","+1425"]}`, "destinations: emergency: emergency number 2 of 2 is neither a short code"},
 		{"destinations emergency, bad region", "jwt off\ndefault_region XX\ndestinations {\nemergency 911\n}", `"jwt":{"off":true},"default_region":"XX","destinations":{"emergency":["911"]}`, `default_region: default region "XX" is not a region`},

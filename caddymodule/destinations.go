@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -170,6 +171,16 @@ func unmarshalDestinations(d *caddyfile.Dispenser) (*ucwa.DestinationPolicy, err
 			c.SIPDomains, err = directive.Args(d)
 		case "emergency":
 			c.Emergency, err = directive.Args(d)
+		case "max_extension_digits":
+			var arg string
+			if err = directive.OneArg(d, &arg); err != nil {
+				return err
+			}
+			n, convErr := strconv.Atoi(arg)
+			if convErr != nil {
+				return d.Errf("destinations: max_extension_digits: %q is not a whole number", arg)
+			}
+			c.MaxExtensionDigits = &n
 		default:
 			return d.Errf("destinations: unrecognized option %q", option)
 		}

@@ -354,6 +354,19 @@ func TestDestinationRules(t *testing.T) {
 			`caddy_ucwa_destinations_total{decision="allowed",rule="allow"}`:      1,
 			`caddy_ucwa_destinations_total{decision="refused",rule="deny_types"}`: 1,
 		}},
+		// A PBX that dials an extension through would dial an
+		// international number behind an allowed one.
+		{name: "max_extension_digits before allow", policy: "allow +1425555\n\t\t\tmax_extension_digits 4", cases: []guardCase{
+			{name: "an allowed number with a long extension", path: startOpsPath, body: `{"to":"+14255551234;ext=011442071234567"}`, status: 403, property: "to", rule: "max_extension_digits",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "max_extension_digits",
+				dests: []auditDestJSON{to("+1425555****;ext=****", "US", "fixed_line_or_mobile", "refused", "max_extension_digits")}},
+			{name: "an allowed number with a short extension", path: startOpsPath, body: `{"to":"+1 425 555 1234 x1234"}`, status: 201, delivered: `{"to":"tel:+14255551234;ext=1234"}`,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "allow",
+				dests: []auditDestJSON{to("+1425555****;ext=****", "US", "fixed_line_or_mobile", "allowed", "allow")}},
+		}, secrets: []string{"4255551234", "2071234567"}, metrics: map[string]float64{
+			`caddy_ucwa_destinations_total{decision="refused",rule="max_extension_digits"}`: 1,
+			`caddy_ucwa_destinations_total{decision="allowed",rule="allow"}`:                1,
+		}},
 		{name: "report mode", policy: "mode report\n\t\t\tdeny +1900", cases: []guardCase{
 			{name: "a denied number, delivered", path: startOpsPath, body: `{"to":"+19005551234","operationId":"op-19005551234"}`, status: 201,
 				delivered: `{"to":"tel:+19005551234","operationId":"op-19005551234"}`, operation: "startPhoneAudio", decision: "would_refuse", auditRule: "deny",

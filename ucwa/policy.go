@@ -31,22 +31,27 @@ import (
 //     call is placed for, which the pool presents and never dials, and
 //     whose right to be used the pool checks itself (the user must be
 //     the delegator's delegate); no rule of money or reach applies to it.
-//  3. allow (allows): the number starts with an allow prefix.
-//  4. deny (refuses): the number starts with a deny prefix.
-//  5. deny_regions (refuses): the number's region is a denied one.
-//  6. allow_regions (refuses): allow_regions is set and the number's
+//  3. max_extension_digits (refuses): the number's extension has more
+//     digits than MaxExtensionDigits allows. Before allow: a PBX or
+//     gateway that dials an extension through (direct inward system
+//     access) dials whatever follows the number it reaches, and an allow
+//     prefix says which numbers may be reached, not what they then dial.
+//  4. allow (allows): the number starts with an allow prefix.
+//  5. deny (refuses): the number starts with a deny prefix.
+//  6. deny_regions (refuses): the number's region is a denied one.
+//  7. allow_regions (refuses): allow_regions is set and the number's
 //     region is none of them. A number of no region (an unassigned
 //     North American area code) is in none.
-//  7. deny_types (refuses): the number's type is a denied one.
-//  8. sip_domains (refuses): sip_domains is set and the destination is a
+//  8. deny_types (refuses): the number's type is a denied one.
+//  9. sip_domains (refuses): sip_domains is set and the destination is a
 //     SIP URI whose host it does not list.
-//  9. default (allows): no rule refused the destination.
+//  10. default (allows): no rule refused the destination.
 //
 // A destination that is neither a phone number nor a SIP URI, which only
 // the zero Destination is, is refused by the rule invalid: the policy
 // refuses what it cannot judge.
 //
-// Rules 3 to 7 judge phone numbers, including a number that is the user
+// Rules 3 to 8 judge phone numbers, including a number that is the user
 // of a SIP URI (sip:+19005551234@gw.contoso.com;user=phone); rule 8
 // judges SIP URIs. A SIP URI whose user is a number must pass both: an
 // allow prefix lets the number pass the number rules, but the host still
@@ -91,8 +96,9 @@ type DestinationPolicy struct {
 	DenyTypes []string `json:"deny_types,omitempty"`
 
 	// Allow lists E.164 prefixes ("+1425555": '+' and 1 to 15 digits)
-	// whose numbers are allowed before every other number rule (a
-	// number that both Allow and Deny match is allowed). Default: none.
+	// whose numbers are allowed before every other number rule but
+	// max_extension_digits (a number that both Allow and Deny match is
+	// allowed). Default: none.
 	Allow []string `json:"allow,omitempty"`
 
 	// Deny lists E.164 prefixes whose numbers are refused. Default:
@@ -110,6 +116,16 @@ type DestinationPolicy struct {
 	// any letter case, with or without a trailing dot. Default: empty,
 	// which allows every host.
 	SIPDomains []string `json:"sip_domains,omitempty"`
+
+	// MaxExtensionDigits is the most digits a phone destination's
+	// extension (";ext=", or " x" in a bare number) may have, from 0
+	// (no extension at all) to 20 (any extension a number may carry);
+	// one with more is refused by the rule max_extension_digits, before
+	// any allow prefix. A site whose extensions have 4 digits sets 4.
+	// Default: 6, enough for the extensions of a PBX and too few for
+	// most phone numbers, which a PBX that dials extensions through
+	// would otherwise dial behind an allowed number.
+	MaxExtensionDigits *int `json:"max_extension_digits,omitempty"`
 
 	// Emergency lists the emergency numbers, which no rule refuses: short
 	// codes ("911") and phone numbers ("+14255550100"). It configures
@@ -140,6 +156,9 @@ const (
 // that reach a service rather than a line.
 var defaultDenyTypes = [...]NumberType{NumberPremiumRate, NumberSharedCost, NumberPersonal, NumberUAN}
 
+// defaultMaxExtensionDigits is MaxExtensionDigits' default.
+const defaultMaxExtensionDigits = 6
+
 // nonGeographicRegion is phonenumbers' region of non-geographic numbers.
 const nonGeographicRegion = "001"
 
@@ -149,6 +168,7 @@ const nonGeographicRegion = "001"
 // concurrent use.
 type Policy struct {
 	report       bool
+	maxExtension int        // the most digits an extension may have
 	prefixes     prefixTrie // allow and deny
 	allowRegions regionSet
 	anyRegion    bool // no allow_regions
@@ -162,13 +182,19 @@ type Policy struct {
 // entry (its position, and the entry itself only when it holds no digit,
 // since a mistyped entry may be a phone number).
 func NewPolicy(c DestinationPolicy) (*Policy, error) {
-	p := &Policy{anyRegion: len(c.AllowRegions) == 0, anyHost: len(c.SIPDomains) == 0}
+	p := &Policy{anyRegion: len(c.AllowRegions) == 0, anyHost: len(c.SIPDomains) == 0, maxExtension: defaultMaxExtensionDigits}
 	switch strings.ToLower(c.Mode) {
 	case "", PolicyEnforce:
 	case PolicyReport:
 		p.report = true
 	default:
 		return nil, entryError("mode", -1, 1, c.Mode, "is neither enforce nor report")
+	}
+	if n := c.MaxExtensionDigits; n != nil {
+		if *n < 0 || *n > maxExtensionDigits {
+			return nil, fmt.Errorf("max_extension_digits must be between 0 and %d, the most an extension may have: %d", maxExtensionDigits, *n)
+		}
+		p.maxExtension = *n
 	}
 	var err error
 	if p.allowRegions, err = compileRegions("allow_regions", c.AllowRegions); err != nil {
@@ -202,16 +228,17 @@ type Rule uint8
 // The rules, in the order they are tried. The zero Rule is none: a
 // destination that was not judged.
 const (
-	RuleNone         Rule = iota // none
-	RuleEmergency                // emergency
-	RuleNotDialled               // not_dialled
-	RuleAllow                    // allow
-	RuleDeny                     // deny
-	RuleDenyRegions              // deny_regions
-	RuleAllowRegions             // allow_regions
-	RuleDenyTypes                // deny_types
-	RuleSIPDomains               // sip_domains
-	RuleDefault                  // default
+	RuleNone               Rule = iota // none
+	RuleEmergency                      // emergency
+	RuleNotDialled                     // not_dialled
+	RuleMaxExtensionDigits             // max_extension_digits
+	RuleAllow                          // allow
+	RuleDeny                           // deny
+	RuleDenyRegions                    // deny_regions
+	RuleAllowRegions                   // allow_regions
+	RuleDenyTypes                      // deny_types
+	RuleSIPDomains                     // sip_domains
+	RuleDefault                        // default
 	// RuleInvalid refuses a destination that is neither a phone number
 	// nor a SIP URI, which only the zero Destination is: the policy
 	// refuses what it cannot judge.
@@ -219,7 +246,7 @@ const (
 	numPolicyRules
 )
 
-var ruleNames = [numPolicyRules]string{"none", "emergency", "not_dialled", "allow", "deny", "deny_regions", "allow_regions",
+var ruleNames = [numPolicyRules]string{"none", "emergency", "not_dialled", "max_extension_digits", "allow", "deny", "deny_regions", "allow_regions",
 	"deny_types", "sip_domains", "default", "invalid"}
 
 // String returns the rule's name ("deny_types").
@@ -270,8 +297,8 @@ type Decision struct {
 	Verdict Verdict `json:"decision"`
 	// Rule is the rule that decided: one that allows (emergency,
 	// not_dialled, allow, default) for VerdictAllowed, one that refuses
-	// (deny, deny_regions, allow_regions, deny_types, sip_domains,
-	// invalid) otherwise.
+	// (max_extension_digits, deny, deny_regions, allow_regions,
+	// deny_types, sip_domains, invalid) otherwise.
 	Rule Rule `json:"rule"`
 }
 
@@ -312,6 +339,9 @@ func (p *Policy) rule(d *PropertyDestination) Rule {
 		return RuleInvalid
 	}
 	if d.IsNumber() {
+		if len(num.Extension) > p.maxExtension {
+			return RuleMaxExtensionDigits
+		}
 		allow, deny := p.prefixes.match(num.E164)
 		switch {
 		case allow:
@@ -358,6 +388,8 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 	}
 	var why string
 	switch dec.Rule {
+	case RuleMaxExtensionDigits:
+		why = "its extension has more digits than allowed"
 	case RuleDeny:
 		why = "numbers with this prefix are not allowed"
 	case RuleDenyRegions, RuleAllowRegions:

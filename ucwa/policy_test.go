@@ -75,6 +75,18 @@ var judgeCases = []judgeCase{
 	{name: "allow, SIP phone user at an allowed host", policy: DestinationPolicy{Allow: []string{"+1900"}, SIPDomains: []string{"*.contoso.com"}}, value: "sip:+19005551234@gw.contoso.com;user=phone", want: allowed(RuleAllow)},
 	{name: "allow, SIP phone user at another host", policy: DestinationPolicy{Allow: []string{"+1900"}, SIPDomains: []string{"*.contoso.com"}}, value: "sip:+19005551234@gw.evil.example;user=phone", want: refused(RuleSIPDomains)},
 
+	// Extensions.
+	{name: "max_extension_digits default allows 6", value: "+14255551234;ext=123456", want: allowed(RuleDefault)},
+	{name: "max_extension_digits default refuses 7", value: "tel:+14255551234;ext=1234567", want: refused(RuleMaxExtensionDigits)},
+	{name: "max_extension_digits counts a bare number's x", value: "+1 425 555 1234 x90114412345", want: refused(RuleMaxExtensionDigits)},
+	{name: "max_extension_digits before allow", policy: DestinationPolicy{Allow: []string{"+1425555"}}, value: "+14255551234;ext=011442071234567", want: refused(RuleMaxExtensionDigits)},
+	{name: "max_extension_digits judges a SIP phone user", value: "sip:+14255551234;ext=011442071234567@gw.contoso.com;user=phone", want: refused(RuleMaxExtensionDigits)},
+	{name: "max_extension_digits 0 refuses any", policy: DestinationPolicy{MaxExtensionDigits: ptr(0)}, value: "+14255551234;ext=1", want: refused(RuleMaxExtensionDigits)},
+	{name: "max_extension_digits 0 allows none", policy: DestinationPolicy{MaxExtensionDigits: ptr(0)}, value: "+14255551234", want: allowed(RuleDefault)},
+	{name: "max_extension_digits 20 allows any", policy: DestinationPolicy{MaxExtensionDigits: ptr(20)}, value: "+14255551234;ext=01144207123456789012", want: allowed(RuleDefault)},
+	{name: "max_extension_digits report", policy: DestinationPolicy{Mode: "report"}, value: "+14255551234;ext=1234567", want: report(RuleMaxExtensionDigits)},
+	{name: "max_extension_digits, emergency call", rel: "startEmergencyCall", value: "+14255551234;ext=1234567", want: report(RuleMaxExtensionDigits)},
+
 	// Regions.
 	{name: "allow_regions US refuses GB", policy: DestinationPolicy{AllowRegions: []string{"US"}}, value: "+442071234567", want: refused(RuleAllowRegions)},
 	{name: "allow_regions US allows US", policy: DestinationPolicy{AllowRegions: []string{"US"}}, value: "+14255551234", want: allowed(RuleDefault)},
@@ -167,6 +179,8 @@ var judgeCases = []judgeCase{
 	// No default region.
 	{name: "no region: numbers with a country code", region: "-", policy: DestinationPolicy{AllowRegions: []string{"US"}}, value: "+14255551234", want: allowed(RuleDefault)},
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func with(c DestinationPolicy, change func(*DestinationPolicy)) DestinationPolicy {
 	change(&c)
@@ -335,6 +349,8 @@ func TestNewPolicyErrors(t *testing.T) {
 		{"domain with a zone", DestinationPolicy{SIPDomains: []string{"fe80::1%eth0"}}, []string{"sip_domains: entry 1 of 1"}, nil},
 		{"domain IPv4 in brackets", DestinationPolicy{SIPDomains: []string{"[192.0.2.1]"}}, []string{"sip_domains: entry 1 of 1"}, nil},
 		{"domain number", DestinationPolicy{SIPDomains: []string{"+19005551234"}}, []string{"sip_domains: entry 1 of 1"}, []string{"5551234"}},
+		{"extension digits below 0", DestinationPolicy{MaxExtensionDigits: ptr(-1)}, []string{"max_extension_digits must be between 0 and 20", "-1"}, nil},
+		{"extension digits over 20", DestinationPolicy{MaxExtensionDigits: ptr(21)}, []string{"max_extension_digits must be between 0 and 20", "21"}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := NewPolicy(c.policy)
