@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,8 +78,9 @@ const headerReplayed = "Idempotent-Replayed"
 
 // idempotency is the provisioned IdempotencyConfig.
 type idempotency struct {
-	window  time.Duration
-	results [numIdempotencyResults]prometheus.Counter
+	window   time.Duration
+	results  [numIdempotencyResults]prometheus.Counter
+	inFlight reservationsInFlight
 }
 
 // idempotencyResult is what the edge did for a request of a guarded
@@ -141,7 +143,7 @@ func (h *Handler) provisionIdempotency(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	h.idempotency = &idempotency{window: window}
+	h.idempotency = &idempotency{window: window, inFlight: reservationsInFlight{h: h, window: window}}
 	for i, name := range idempotencyResultNames {
 		h.idempotency.results[i] = results.WithLabelValues(name)
 	}
@@ -218,9 +220,9 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	var deliverErr error
 	delivered := r.Context().Err() == nil // else the client went away: nothing is sent
 	if delivered {
-		stop := h.keepReserved(keys, token, idem.window)
+		idem.inFlight.keep(keys, token)
 		func() {
-			defer stop() // also when the proxy panics (an answer cut short)
+			defer idem.inFlight.forget(token) // also when the proxy panics (an answer cut short)
 			deliverErr = h.deliver(rec, r, next, in.rebuild(), in.errFormat)
 		}()
 	}
@@ -266,60 +268,108 @@ func (h *Handler) release(ctx context.Context, keys []string, token string) {
 	}
 }
 
-// keepReserved keeps the keys that token reserved for the window while
-// their request is in flight, renewing them every third of the window
-// until stop is called: a pool slower than the window would otherwise
+// reservationsInFlight keeps the keys of the requests in flight
+// reserved for the window, renewing them every third of the window until
+// each request is answered: a pool slower than the window would otherwise
 // see a repeat sent after the window as new, and take it while it still
-// acts on the first. A renewal that finds a key replaced (the answer
-// recorded) or released changes nothing.
-func (h *Handler) keepReserved(keys []string, token string, window time.Duration) (stop func()) {
-	k := &keeper{h: h, keys: keys, token: token, window: window}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.timer = renewAfter(window/3, k.renew)
-	return k.stop
-}
-
-// renewAfter schedules keepReserved's renewals: time.AfterFunc, or a
-// test's fake clock, on which it renews a memory store's reservations.
-var renewAfter = func(d time.Duration, f func()) interface{ Stop() bool } { return time.AfterFunc(d, f) }
-
-// keeper renews the reservations of a request in flight (see
-// keepReserved).
-type keeper struct {
+// acts on the first. One timer serves every request of the handler,
+// ticking every third of the window while any request is in flight, so
+// that a request costs an entry in a map rather than a timer of its own.
+// Each request is renewed at every tick while it is in flight, the first
+// within a third of the window of its reservation. A renewal that finds a
+// key replaced (the answer recorded) or released changes nothing.
+type reservationsInFlight struct {
 	h      *Handler
-	keys   []string
-	token  string
 	window time.Duration
 
-	mu      sync.Mutex
-	timer   interface{ Stop() bool } // the next renewal
-	stopped bool
+	mu    sync.Mutex
+	keys  map[string]reservedKeys // by reservation token
+	timer renewalTimer            // nil until the first request
+	armed bool                    // the timer is to tick
 }
 
-// renew renews the reservations, and schedules the next renewal unless
-// stop was called.
-func (k *keeper) renew() {
-	for _, key := range k.keys {
-		epoch := k.h.store.begin()
-		_, err := k.h.store.Replace(context.Background(), key, k.token, k.token, k.window)
-		k.h.store.end(epoch, err)
-		if err != nil {
-			break // as release: the next would likely wait its timeout too
+// reservedKeys are the keys of a request in flight: one (a request's
+// own), or more (a batch's), in a slice of their own, so that the
+// caller's slice, usually on its stack, stays there.
+type reservedKeys struct {
+	one  string
+	more []string
+}
+
+// renewalTimer is the timer of reservationsInFlight.
+type renewalTimer interface {
+	Stop() bool
+	Reset(time.Duration) bool
+}
+
+// renewAfter makes reservationsInFlight's timer: time.AfterFunc, or a
+// test's fake clock, on which it renews a memory store's reservations.
+var renewAfter = func(d time.Duration, f func()) renewalTimer { return time.AfterFunc(d, f) }
+
+// keep renews the keys that token reserved until forget(token).
+func (rs *reservationsInFlight) keep(keys []string, token string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.keys == nil {
+		rs.keys = make(map[string]reservedKeys)
+	}
+	if len(keys) == 1 {
+		rs.keys[token] = reservedKeys{one: keys[0]}
+	} else {
+		rs.keys[token] = reservedKeys{more: slices.Clone(keys)}
+	}
+	switch {
+	case rs.timer == nil:
+		rs.timer = renewAfter(rs.window/3, rs.tick)
+	case !rs.armed:
+		rs.timer.Reset(rs.window / 3)
+	}
+	rs.armed = true
+}
+
+// forget stops renewing the keys of token, once its request is answered.
+func (rs *reservationsInFlight) forget(token string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	delete(rs.keys, token)
+	if len(rs.keys) == 0 && rs.armed {
+		rs.armed = false
+		rs.timer.Stop()
+	}
+}
+
+// tick renews the reservations of every request in flight, and has the
+// timer tick again while any is.
+func (rs *reservationsInFlight) tick() {
+	rs.mu.Lock()
+	if len(rs.keys) == 0 || !rs.armed {
+		rs.mu.Unlock()
+		return
+	}
+	type reservation struct {
+		token string
+		keys  []string
+	}
+	inFlight := make([]reservation, 0, len(rs.keys))
+	for token, keys := range rs.keys {
+		if keys.more == nil {
+			keys.more = []string{keys.one}
+		}
+		inFlight = append(inFlight, reservation{token, keys.more})
+	}
+	rs.timer.Reset(rs.window / 3)
+	rs.mu.Unlock()
+	s := rs.h.store
+	for _, res := range inFlight {
+		for _, key := range res.keys {
+			epoch := s.begin()
+			_, err := s.Replace(context.Background(), key, res.token, res.token, rs.window)
+			s.end(epoch, err)
+			if err != nil {
+				return // as release: the next would likely wait its timeout too
+			}
 		}
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if !k.stopped {
-		k.timer = renewAfter(k.window/3, k.renew)
-	}
-}
-
-func (k *keeper) stop() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.stopped = true
-	k.timer.Stop()
 }
 
 // deliverLimited delivers the accepted request in, as deliver does, if

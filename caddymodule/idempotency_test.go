@@ -412,7 +412,8 @@ func TestIdempotencyInFlight(t *testing.T) {
 func TestIdempotencyInFlightPastWindow(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	realRenewAfter := renewAfter
-	memoryStoreClock, renewAfter = clock.Now, clock.AfterFunc
+	memoryStoreClock = clock.Now
+	renewAfter = func(d time.Duration, f func()) renewalTimer { return clock.AfterFunc(d, f).(renewalTimer) }
 	t.Cleanup(func() { memoryStoreClock, renewAfter = nil, realRenewAfter })
 	pool := newIdemPool(t, "primary")
 	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), "store memory", "primary "+pool.Addr()))

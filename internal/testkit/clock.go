@@ -130,3 +130,18 @@ func (c *Clock) WaitPending(t testing.TB, n int) {
 		}
 	}
 }
+
+// Reset schedules the call again, to run once the clock has been
+// advanced by d from now, as a *time.Timer of time.AfterFunc does; it
+// reports whether the call was pending.
+func (t *clockTimer) Reset(d time.Duration) bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	pending := !t.done
+	t.at, t.done = t.c.now.Add(d), false
+	if !slices.Contains(t.c.timers, t) {
+		t.c.timers = append(t.c.timers, t)
+	}
+	t.c.changedLocked()
+	return pending
+}
