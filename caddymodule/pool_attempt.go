@@ -26,7 +26,8 @@ type pool struct {
 	// upstreams: a Location pointing at one of them is rewritten.
 	hosts map[string]bool
 	// reportsWrites: the pool's transport is net/http's, which reports
-	// the end of every request write (see connTrace).
+	// the end of every request write (see connTrace), and calls
+	// reportOutgoing before it asks for a connection.
 	reportsWrites bool
 	// requests counts the pool's attempts by outcome, resolved once here
 	// rather than looked up by label on every request.
@@ -137,7 +138,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		ctx   attemptContext
 	})
 	st.conn.expect, st.conn.expectAfterIdle = pl.expect && len(body) > 0, pl.expectAfterIdle
-	st.conn.trace(&st.trace)
+	st.conn.trace(&st.trace, !pl.reportsWrites)
 	// The attempt gets its own copy of the request's variables, which
 	// reverse_proxy writes, and hands back what it set in it once it is
 	// over: a connection the transport went on dialing for it, after it
@@ -237,9 +238,13 @@ type connTrace struct {
 	wrote atomic.Bool
 }
 
-// trace sets t up to record into c.
-func (c *connTrace) trace(t *httptrace.ClientTrace) {
-	t.GetConn = func(string) { c.askedConn.Store(true) }
+// trace sets t up to record into c; with getConn, it records the
+// transport asking for a connection too, which net/http's transport
+// tells reportOutgoing just before (a closure saved for most requests).
+func (c *connTrace) trace(t *httptrace.ClientTrace, getConn bool) {
+	if getConn {
+		t.GetConn = func(string) { c.askedConn.Store(true) }
+	}
 	t.GotConn = func(info httptrace.GotConnInfo) {
 		c.gotConn.Store(true)
 		c.reused.Store(info.Reused)

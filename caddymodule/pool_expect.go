@@ -72,7 +72,8 @@ func loadPoolTransport(ctx caddy.Context, proxy *reverseproxy.Handler) error {
 // connection, again for each time it sends it: the request's attempt, if
 // any, gets the request's header, without the headers that would let the
 // transport send it again (a pool's header_up may have added them after
-// rebuild took them out). Should net/http still go to send again a
+// rebuild took them out), and the attempt learns that the transport is
+// asking for a connection. Should net/http still go to send again a
 // request it wrote whole, for a reason of its own, the attempt stops it
 // there (errSentAlready), before it asks for a connection.
 func reportOutgoing(next func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
@@ -81,6 +82,7 @@ func reportOutgoing(next func(*http.Request) (*url.URL, error)) func(*http.Reque
 			if c.wrote.Load() {
 				return nil, errSentAlready
 			}
+			c.askedConn.Store(true)
 			c.outgoing = req.Header
 			stripReplayHeaders(req.Header)
 		}

@@ -1,9 +1,11 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -162,6 +164,14 @@ func TestPoolTransportDefaults(t *testing.T) {
 			}
 			if !h.pools[0].reportsWrites {
 				t.Error("net/http's transport does not count as reporting its writes")
+			}
+			// Its Proxy hook reports the request and its asking for a
+			// connection (see reportOutgoing).
+			c := new(connTrace)
+			req := httptest.NewRequest(http.MethodPost, "http://pool/x", nil).
+				WithContext(&attemptContext{Context: context.Background(), conn: c})
+			if _, err := rt.Proxy(req); err != nil || c.outgoing == nil || !c.askedConn.Load() {
+				t.Errorf("the transport's Proxy hook: %v; reported %v, asked for a connection %v", err, c.outgoing != nil, c.askedConn.Load())
 			}
 			if !slices.Equal(ht.Versions, tc.wantVersions) {
 				t.Errorf("versions %q, want %q", ht.Versions, tc.wantVersions)

@@ -345,7 +345,7 @@ func TestConnTrace(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var c connTrace
 			var trace httptrace.ClientTrace
-			c.trace(&trace)
+			c.trace(&trace, true)
 			tc.events(&trace)
 			if got := c.mayHaveReached(tc.err, tc.reportsWrites); got != tc.wantReached {
 				t.Errorf("mayHaveReached = %v, want %v", got, tc.wantReached)

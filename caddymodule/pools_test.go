@@ -374,8 +374,8 @@ func TestReportOutgoingNotAgain(t *testing.T) {
 	req := httptest.NewRequest(http.MethodPost, "http://pool/x", nil).
 		WithContext(&attemptContext{Context: context.Background(), conn: c})
 	req.Header.Set("Idempotency-Key", "k")
-	if _, err := hook(req); err != nil || c.outgoing == nil || req.Header.Get("Idempotency-Key") != "" {
-		t.Fatalf("the first send: %v; reported %v; header %v", err, c.outgoing != nil, req.Header)
+	if _, err := hook(req); err != nil || c.outgoing == nil || !c.askedConn.Load() || req.Header.Get("Idempotency-Key") != "" {
+		t.Fatalf("the first send: %v; reported %v, asked for a connection %v; header %v", err, c.outgoing != nil, c.askedConn.Load(), req.Header)
 	}
 	c.wrote.Store(true)
 	if _, err := hook(req); !errors.Is(err, errSentAlready) {
