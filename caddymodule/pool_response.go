@@ -17,7 +17,10 @@ import (
 type poolResponseWriter struct {
 	caddyhttp.ResponseWriterWrapper
 	pool *pool
-	repl *caddy.Replacer // holds the host reverse_proxy dialed
+	// r is the client's request, whose replacer holds the host
+	// reverse_proxy dialed: looked up only for a Location that names a
+	// host.
+	r *http.Request
 	// The edge's scheme and host, as the client reached it.
 	edgeScheme, edgeHost string
 	// status is the final (non-1xx) status written; 0 before.
@@ -31,8 +34,7 @@ func (w *poolResponseWriter) init(rw http.ResponseWriter, r *http.Request, pl *p
 		scheme = "https"
 	}
 	w.ResponseWriterWrapper.ResponseWriter = rw
-	w.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	w.pool, w.edgeScheme, w.edgeHost = pl, scheme, r.Host
+	w.pool, w.r, w.edgeScheme, w.edgeHost = pl, r, scheme, r.Host
 }
 
 // WriteHeader rewrites Location before the final status goes out. The
@@ -87,9 +89,10 @@ func (w *poolResponseWriter) ownHost(host string) bool {
 	if w.pool.hosts[host] {
 		return true
 	}
-	if w.repl == nil {
+	repl, ok := w.r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
 		return false
 	}
-	dialed, _ := w.repl.GetString("http.reverse_proxy.upstream.host")
+	dialed, _ := repl.GetString("http.reverse_proxy.upstream.host")
 	return dialed != "" && strings.EqualFold(dialed, host)
 }
