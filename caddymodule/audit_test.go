@@ -2,13 +2,23 @@ package caddymodule
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/logging"
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -334,4 +344,64 @@ func inLongDigitRun(s []rune) []bool {
 // letter (or a digit, which the run counts).
 func isSeparator(r rune) bool {
 	return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+}
+
+// BenchmarkAudit measures the audit trail's own cost per request: taking
+// the record, writing the line through a core with Caddy's JSON encoder
+// into a writer that discards it, and giving the record back. The file
+// write is left out: it is one write call per line, whatever the line
+// holds. "edge" is BenchmarkHandler's (`jwt off`, no pools, the seed
+// sample); "auth" a line with all a delivered call has: a verified
+// caller, a number and a SIP address judged by the destination policy,
+// the pool, idempotency and an operationId with digits to mask.
+//
+//	go test -run '^$' -bench BenchmarkAudit -benchmem ./caddymodule/
+func BenchmarkAudit(b *testing.B) {
+	k := testkit.Keys(b)
+	token := testkit.Mint(b, jwt.SigningMethodRS256, k.RSA, "bench", testkit.EntraClaims(time.Now()))
+	jwksPath := testkit.WriteFile(b, b.TempDir(), "jwks.json", testkit.JWKS(b, testkit.JWK(b, "bench", k.RSA)))
+	ctx := benchContext(b)
+	encoder := new(logging.JSONEncoder)
+	if err := encoder.Provision(ctx); err != nil {
+		b.Fatal(err)
+	}
+	audit := zap.New(zapcore.NewCore(encoder, zapcore.AddSync(io.Discard), zapcore.InfoLevel)).
+		Named("http.handlers.ucwa").Named(auditLoggerName)
+	for _, tc := range []struct{ name, config, operationID, pool string }{
+		{"edge", `{"jwt":{"off":true},"default_region":"US"}`, seedOperationID, ""},
+		{"auth", fmt.Sprintf(`{"jwt":{"algorithms":["RS256"],"jwks_file":%q,
+			"issuers":["https://issuer.example/"],"audiences":["api://ucwa"]},"default_region":"US",
+			"destinations":{"allow_regions":["US","CA"],"sip_domains":["contoso.com"]}}`, jwksPath), "call-1-425-555-1234", "primary"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			h := provision(b, ctx, new(Handler), tc.config)
+			h.audit = audit
+			body := strings.Replace(seedJSON, seedOperationID, tc.operationID, 1)
+			req := httptest.NewRequest(http.MethodPost, startPath, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+token)
+			w := httptest.NewRecorder()
+			req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), w, new(caddyhttp.Server))
+			var in intake
+			in.start(req, h.matcher.Match(req.Method, req.URL.Path).Operation)
+			defer in.release()
+			if !h.authorize(w, &in) {
+				b.Fatalf("not authorized: %d %s", w.Code, w.Body)
+			}
+			if e := h.accept(&in); e != nil {
+				b.Fatal(e)
+			}
+			if tc.pool != "" {
+				setServingPool(req, tc.pool, zap.Skip())
+				in.idempotency = resultReserved + 1
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				in.startAudit(w)
+				in.rec.status = http.StatusCreated
+				h.writeAudit(&in)
+				in.releaseRecord()
+			}
+		})
+	}
 }
