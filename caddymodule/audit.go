@@ -195,7 +195,7 @@ func (h *Handler) writeAudit(in *intake) {
 			fields = append(fields, zap.String("pool", pool))
 		}
 	}
-	fields = append(fields, zap.Int("status", status), zap.Float64("duration", time.Since(in.started).Seconds()))
+	fields = append(fields, zap.Int("status", status), zap.Float64("duration", auditDuration(c, in.started)))
 	if len(rec.parts) > 0 {
 		fields = append(fields, zap.Array("parts", (*auditParts)(rec)))
 	}
@@ -222,8 +222,15 @@ func (h *Handler) auditNearMiss(r *http.Request, started time.Time) {
 	fields := append(buf[:0], zap.String("operation", nearMissOperation))
 	fields = appendRemote(fields, r)
 	fields = append(fields, zap.String("error", errorCode(errNearMiss)), zap.Int("status", errNearMiss.Status),
-		zap.Float64("duration", time.Since(started).Seconds()))
+		zap.Float64("duration", auditDuration(c, started)))
 	c.Write(fields...)
+}
+
+// auditDuration is the duration of an audit line, in seconds: from
+// started to the line's own time (its ts), which c read from the clock
+// already.
+func auditDuration(c *zapcore.CheckedEntry, started time.Time) float64 {
+	return c.Time.Sub(started).Seconds()
 }
 
 // appendRemote appends the connection's address and the client's.
