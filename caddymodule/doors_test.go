@@ -88,6 +88,13 @@ func TestIssue10Doors(t *testing.T) {
 			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:+19005551234@gw;user=phone"}`, Header: http.Header{"Authorization": {good}}}},
 		{name: "startPhoneAudio, a SIP to with a telephone user written with separators", status: 201, poolBody: `{"to":"sip:+19005551234@gw;user=phone"}`,
 			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:+1(900)555-1234@gw;user=phone"}`, Header: http.Header{"Authorization": {good}}}},
+		// An extension or a carrier among the URI's own parameters,
+		// which a lenient gateway might dial behind the judged number.
+		{name: "startPhoneAudio, a SIP to with an extension among the URI's parameters", status: 400, params: []string{"to"}, message: "telephone number's parameter",
+			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:+14255551234@gw;user=phone;ext=011442071234567"}`, Header: http.Header{"Authorization": {good}}}},
+		{name: "forwarding to a SIP target with a carrier among the URI's parameters", status: 400, params: []string{"target"}, message: "telephone number's parameter",
+			req: testkit.Request{URL: opsApp + "/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact", ContentType: "application/json",
+				Body: `{"target":"sip:+14255551234@gw;user=phone;cic=+1-5062"}`, Header: http.Header{"Authorization": {good}}}},
 		// .NET reads methods without regard to case: "put" is a PUT.
 		{name: "PUT of communication in lower case, no Authorization", status: 401,
 			req: testkit.Request{Method: "put", URL: opsApp + "/communication", ContentType: "application/json", Body: `{"phoneNumber":"+1 900 555 1234"}`}},

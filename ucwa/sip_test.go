@@ -212,6 +212,16 @@ func TestParseSIPURIRefuses(t *testing.T) {
 		{"sip:john@contoso.com;MADDR=gw.evil.example", sipMaddr},
 		{"sip:john@contoso.com;m%61ddr=gw.evil.example", sipMaddr},
 		{"sip:john@contoso.com;maddr", sipMaddr},
+		// A telephone number's parameters belong to the user.
+		{"sip:+14255551234@gw.contoso.com;user=phone;ext=011442071234567", sipTelParam},
+		{"sip:+14255551234@gw.contoso.com;user=phone;EXT=1", sipTelParam},
+		{"sip:+14255551234@gw.contoso.com;user=phone;%65xt=1", sipTelParam},
+		{"sip:+14255551234@gw.contoso.com;postd=pp011442071234567", sipTelParam},
+		{"sip:+14255551234@gw.contoso.com;user=phone;cic=+1-5062", sipTelParam},
+		{"sip:+14255551234@gw.contoso.com;user=phone;rn=+19005551234;npdi", sipTelParam},
+		{"sip:+14255551234@gw.contoso.com;user=phone;tgrp=intl;trunk-context=gw.contoso.com", sipTelParam},
+		{"sip:john@contoso.com;phone-context=+1", sipTelParam},
+		{"sip:john@contoso.com;isub=1234", sipTelParam},
 		{"sip:john@contoso.com;user=ip;user=phone", sipParamTwice},
 		{"sip:john@contoso.com;user=ip;USER=ip", sipParamTwice},
 		// RFC 4967's dial strings are dialled, yet are no number to judge.
