@@ -12,20 +12,22 @@ import (
 // configuration a plain reading of the rules (referenceRule) judges by.
 var fuzzPolicies = []DestinationPolicy{
 	{},
-	{Mode: "report", AllowRegions: []string{"US", "CA", "001"}, DenyTypes: []string{"none"}},
+	{Mode: "report", AllowRegions: []string{"US", "CA", "001"}, DenyTypes: []string{"none"}, MaxExtensionDigits: ptr(0)},
 	{
-		AllowRegions: []string{"US", "GB", "DE"},
-		DenyRegions:  []string{"DE"},
-		DenyTypes:    []string{"premium_rate", "unknown", "mobile"},
-		Allow:        []string{"+1425555", "+4420", "+19005", "+8816"},
-		Deny:         []string{"+1900", "+1976", "+881", "+882", "+883", "+44", "+1425555123"},
-		SIPDomains:   []string{"contoso.com", "*.contoso.com", "*.b.example", "192.0.2.10", "2001:db8::1"},
+		AllowRegions:       []string{"US", "GB", "DE"},
+		DenyRegions:        []string{"DE"},
+		DenyTypes:          []string{"premium_rate", "unknown", "mobile"},
+		Allow:              []string{"+1425555", "+4420", "+19005", "+8816"},
+		Deny:               []string{"+1900", "+1976", "+881", "+882", "+883", "+44", "+1425555123"},
+		SIPDomains:         []string{"contoso.com", "*.contoso.com", "*.b.example", "192.0.2.10", "2001:db8::1"},
+		MaxExtensionDigits: ptr(3),
 	},
 }
 
 var fuzzPolicySeeds = []string{
 	"+14255551234", "+19005551234", "tel:+1-976-555-1234", "(425) 555-1234", "+442071234567", "+447400123456",
 	"+881631234567", "+80012345678", "+4930123456", "+14165551234", "+11111111111", "+14255551234;ext=12",
+	"+14255551234;ext=1234567", "0000X0000000", "+1 425 555 1234 x123",
 	"911", "112", "110", "tel:911", "12345",
 	"sip:john@contoso.com", "sip:john@gw.contoso.com.", "sips:a@x.b.example:5061;transport=tls", "sip:a@notcontoso.com",
 	"sip:+19005551234@gw.contoso.com;user=phone", "sip:+14255551234;ext=55555@GW.contoso.com;user=phone",
@@ -170,6 +172,10 @@ func referenceRule(c *DestinationPolicy, d *PropertyDestination) Rule {
 		}
 		return false
 	}
+	maxExtension := 6
+	if c.MaxExtensionDigits != nil {
+		maxExtension = *c.MaxExtensionDigits
+	}
 	denyTypes := c.DenyTypes
 	if len(denyTypes) == 0 {
 		denyTypes = []string{"premium_rate", "shared_cost", "personal_number", "uan"}
@@ -181,6 +187,8 @@ func referenceRule(c *DestinationPolicy, d *PropertyDestination) Rule {
 		return RuleNotDialled
 	case !d.IsNumber() && !d.SIP:
 		return RuleInvalid
+	case d.IsNumber() && len(num.Extension) > maxExtension:
+		return RuleMaxExtensionDigits
 	case d.IsNumber() && hasPrefix(c.Allow):
 		if d.SIP && !hostOK() {
 			return RuleSIPDomains
