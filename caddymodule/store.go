@@ -94,8 +94,10 @@ type redisState struct {
 	// reading sets it, and a failed reading and an outage, after which
 	// Redis may be another, clear it.
 	quiet atomic.Bool
-	mu    sync.Mutex // held by a reading, from its start to its end
-	runID string     // guarded by mu: of the last reading, "" for none
+	// reading: a reading is on its way, from when it is due to its end.
+	reading atomic.Bool
+	mu      sync.Mutex // held by a reading, from its start to its end
+	runID   string     // guarded by mu: of the last reading, "" for none
 }
 
 // readingDone is redisState.readingDue once Redis has been read.
@@ -112,8 +114,14 @@ const (
 // is due at the next success, for the server may have restarted while
 // the connections the edge held were idle, and go-redis then dials again
 // without a failed command, so without an outage. A reading due later
-// after a failed one stays due then.
-func (r *redisState) connected() { r.readingDue.CompareAndSwap(readingDone, 0) }
+// after a failed one stays due then. A connection opened while a reading
+// is on its way (the reading's own INFO may open one) is to the server
+// that reading reads, and calls for no other.
+func (r *redisState) connected() {
+	if !r.reading.Load() {
+		r.readingDue.CompareAndSwap(readingDone, 0)
+	}
+}
 
 // monotonicBase is the start of monotonicNow's clock.
 var monotonicBase = time.Now()
@@ -471,6 +479,7 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 		}
 		if r := s.redis; r != nil {
 			if due := r.readingDue.Load(); due != readingDone && monotonicNow() >= due && r.readingDue.CompareAndSwap(due, readingDone) {
+				r.reading.Store(true)
 				go s.readRedis()
 			}
 		}
@@ -565,6 +574,7 @@ func (s *storeUse) readRedis() {
 	// restart does not compare its run_id with a later reading's.
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer r.reading.Store(false)
 	quiet := r.quiet.Swap(true)
 	d, err := r.Durability(context.Background())
 	if err != nil {
