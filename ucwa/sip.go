@@ -64,7 +64,7 @@ const (
 	sipUserInUser   = "must be a SIP URI without a user parameter inside its user (a parser that ends the user at ';' reads it as the URI's)"
 	sipUserKind     = "must be a SIP URI whose user parameter, if any, is user=phone or user=ip (user=dialstring and others are not accepted)"
 	sipHeaders      = "must be a SIP URI without ?headers"
-	sipTelParam     = "must be a SIP URI without a telephone number's parameter (ext, postd, isub, phone-context, tgrp, trunk-context, rn, npdi, cic) among its own parameters: a gateway may dial it, and the edge judges such parameters only in the user"
+	sipTelParam     = "must be a SIP URI without a telephone number's parameter (ext, postd, isub, phone-context, tgrp, dtg, otg, trunk-context, rn, npdi, cic) among its own parameters: a gateway may dial it, and the edge judges such parameters only in the user"
 )
 
 // telURIParams are the parameters of a telephone number (RFC 3966, RFC
@@ -72,8 +72,11 @@ const (
 // belong to a telephone user (sip:+14255551234;ext=12@gw), where the
 // number rules read them. Among the URI's own parameters a gateway that
 // reads them anyway would dial an extension, post-dial digits, a
-// routing number or a carrier the edge never judged.
-var telURIParams = []string{"ext", "postd", "isub", "isub-encoding", "phone-context", "tgrp", "trunk-context", "rn", "rn-context", "npdi", "cic", "cic-context"}
+// routing number, a carrier or a trunk the edge never judged. dtg and
+// otg are the trunk groups (destination, originating) of the drafts
+// before RFC 4904, which gateways (Cisco, Sonus, BroadSoft) still read
+// to choose the trunk a call leaves on.
+var telURIParams = []string{"ext", "postd", "isub", "isub-encoding", "phone-context", "tgrp", "dtg", "otg", "trunk-context", "rn", "rn-context", "npdi", "cic", "cic-context"}
 
 // ParseSIPURI parses a SIP or SIPS URI by RFC 3261's grammar. The second
 // result is "" when s is one, or else the reason for a 400: it names the
@@ -109,10 +112,11 @@ var telURIParams = []string{"ext", "postd", "isub", "isub-encoding", "phone-cont
 //     (digits with *, #, pauses and a phone-context) is no number the
 //     number rules could normalize;
 //   - a telephone number's parameter (ext, postd, isub, phone-context,
-//     tgrp, trunk-context, rn, npdi, cic and their companions) among the
-//     URI's parameters, where it does not belong (RFC 3261 puts it in a
-//     telephone user) and where a lenient gateway might still dial it:
-//     an extension or a carrier behind a number the edge judged without;
+//     tgrp, dtg, otg, trunk-context, rn, npdi, cic and their companions)
+//     among the URI's parameters, where it does not belong (RFC 3261 puts
+//     it in a telephone user) and where a lenient gateway might still
+//     dial it: an extension, a carrier or a trunk behind a number the
+//     edge judged without;
 //   - a parameter given twice (RFC 3261 forbids it; "user=ip;user=phone"
 //     would read differently to different parsers);
 //   - escapes that are malformed or decode to anything but UTF-8 text
