@@ -114,8 +114,8 @@ func TestAuditTrail(t *testing.T) {
 			want: &want{operation: "startPhoneAudio", status: 429, error: "TooManyRequests/LimitExceeded", operationID: "call-3", idempotency: "reserved", refusedBy: "limit:calls", dests: 1, caller: true,
 				destination: "sip:+1425555****@*.*.*.*.*.*.*.*.*.*.*.e***.arpa"}},
 		{name: "a host with a hyphenated number, a name the limit does not count",
-			req: testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"sip:john@1-425-555-1234.example.com","operationId":"call-4"}`, Header: http.Header{"Authorization": {auth}}},
-			want: &want{operation: "startPhoneAudio", status: 201, operationID: "call-4", idempotency: "reserved", dests: 1, caller: true,
+			req: testkit.Request{URL: startAudioPath, ContentType: "application/json", Body: `{"to":"sip:john@1-425-555-1234.example.com","operationId":"call-4"}`, Header: http.Header{"Authorization": {auth}}},
+			want: &want{operation: "startAudio", status: 201, operationID: "call-4", idempotency: "reserved", dests: 1, caller: true,
 				destination: "sip:****@*-***-***-****.example.com"}},
 		{name: "a batch, its guarded parts listed",
 			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {auth}}, Body: batchBody(

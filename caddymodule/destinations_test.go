@@ -136,6 +136,7 @@ const (
 	immediateForwardPath = opsApp + "/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact"
 	addPhoneAudioPath    = opsApp + "/communication/conversations/eee0/phoneAudio/addPhoneAudio"
 	startOpsPath         = opsApp + "/communication/startPhoneAudio"
+	startAudioPath       = opsApp + "/communication/startAudio"
 	emergencyPath        = opsApp + "/communication/startEmergencyCall"
 )
 
@@ -237,6 +238,11 @@ func cmpOr(a, b string) string {
 // startPart is a batch part: a startPhoneAudio of body.
 func startPart(body string) string {
 	return "POST " + startOpsPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + body
+}
+
+// startAudioPart is an inner request of a batch: a startAudio with body.
+func startAudioPart(body string) string {
+	return "POST " + startAudioPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + body
 }
 
 // TestDestinationPolicy: every kind of destination (dialled now, the
@@ -398,8 +404,10 @@ func TestDestinationRules(t *testing.T) {
 				{name: "startPhoneAudio to 911", path: startOpsPath, body: `{"to":"911"}`, status: 201, delivered: `{"to":"tel:911"}`,
 					operation: "startPhoneAudio", decision: "allowed", auditRule: "emergency",
 					dests: []auditDestJSON{emergency(to("911", "US", "unknown", "allowed", "emergency"))}},
-				{name: "startPhoneAudio to 112 in a batch", batch: true, body: batchBody(startPart(`{"to":"112"}`)), status: 201,
-					delivered: batchBody(startPart(`{"to":"tel:112"}`)), operation: "batch", decision: "allowed", auditRule: "emergency",
+				// An audio call rings no phone of the caller's: the
+				// emergency number takes nothing, even in a batch.
+				{name: "startAudio to 112 in a batch", batch: true, body: batchBody(startAudioPart(`{"to":"112"}`)), status: 201,
+					delivered: batchBody(startAudioPart(`{"to":"tel:112"}`)), operation: "batch", decision: "allowed", auditRule: "emergency",
 					dests: []auditDestJSON{{Property: "to", Part: 1, Kind: "dialled now", Destination: "112", Region: "US", Type: "unknown", Emergency: true, Decision: "allowed", Rule: "emergency"}}},
 				{name: "startPhoneAudio to another number", path: startOpsPath, body: `{"to":"+14255551234"}`, status: 403, property: "to", rule: "deny",
 					operation: "startPhoneAudio", decision: "refused", auditRule: "deny",

@@ -80,6 +80,12 @@ func callTo(to string, h http.Header) testkit.Request {
 	return limitRequest("/communication/startPhoneAudio", `{"to":"`+to+`"}`, h)
 }
 
+// audioCallTo is an audio call (VoIP): unlike call-via-work, it rings no
+// phone of the caller's.
+func audioCallTo(to string, h http.Header) testkit.Request {
+	return limitRequest("/communication/startAudio", `{"to":"`+to+`"}`, h)
+}
+
 func emergencyCallTo(to string, h http.Header) testkit.Request {
 	return limitRequest("/communication/startEmergencyCall", `{"to":"`+to+`"}`, h)
 }
@@ -116,8 +122,9 @@ func assertLimited(t *testing.T, resp testkit.Response, limit string, most int) 
 // TestLimit21stCall: with `limit calls 20 per 1h`, the 21st call of a
 // caller in an hour is answered 429 with Retry-After (at most the 180s a
 // token takes to come back) and not delivered, and counted in
-// caddy_ucwa_limited_total; another caller still calls, and a call to a
-// person (a SIP URI, no number) does not count.
+// caddy_ucwa_limited_total; another caller still calls, and an audio
+// call to a person (a SIP URI, no number, no phone of the caller's) does
+// not count.
 func TestLimit21stCall(t *testing.T) {
 	for _, st := range limitStores {
 		t.Run(st.name, func(t *testing.T) {
@@ -135,8 +142,8 @@ func TestLimit21stCall(t *testing.T) {
 			if got := e.Metric(`caddy_ucwa_limited_total{limit="calls"}`); got != 1 {
 				t.Errorf(`caddy_ucwa_limited_total{limit="calls"} = %v, want 1`, got)
 			}
-			if resp := e.send(callTo("sip:john@contoso.com", alice)); resp.Status != http.StatusCreated {
-				t.Errorf("a call to a person: %d %s", resp.Status, resp.Body)
+			if resp := e.send(audioCallTo("sip:john@contoso.com", alice)); resp.Status != http.StatusCreated {
+				t.Errorf("an audio call to a person: %d %s", resp.Status, resp.Body)
 			}
 			if resp := e.send(callTo("+14255551234", caller{"tenant-1", "bob"}.header(t))); resp.Status != http.StatusCreated {
 				t.Errorf("another caller: %d %s", resp.Status, resp.Body)
@@ -160,7 +167,7 @@ func TestLimitSequence(t *testing.T) {
 	const limits = `limit calls 3 per 1h
 		limit international 1 per 24h international
 		limit forwarding 1 per 24h forwarding
-		limit tenant 6 per 1h key {http.ucwa.tid}`
+		limit tenant 7 per 1h key {http.ucwa.tid}`
 	a, b, c, d := caller{"T1", "a"}, caller{"T1", "b"}, caller{"T2", "c"}, caller{"T1", "d"}
 	steps := []struct {
 		what    string
@@ -178,20 +185,22 @@ func TestLimitSequence(t *testing.T) {
 		// in calls, listed before it.
 		{what: "a fourth call", who: a, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, limited: "calls"},
 		{what: "a's emergency call", who: a, req: func(h http.Header) testkit.Request { return emergencyCallTo("911", h) }},
-		{what: "a's call-via-work to 911", who: a, req: func(h http.Header) testkit.Request { return callTo("911", h) }},
-		// Over calls and international, delivered; the tenant's third.
+		// The pool rings a's own phone first, the number it keeps: over
+		// calls, delivered; the tenant's third.
+		{what: "a's call-via-work to 911", who: a, req: func(h http.Header) testkit.Request { return callTo("911", h) }, overLimit: "calls"},
+		// Over calls and international, delivered; the tenant's fourth.
 		{what: "a's emergency call to a number abroad", who: a, req: func(h http.Header) testkit.Request { return emergencyCallTo("+442071234567", h) }, overLimit: "calls"},
-		// The pool rings phoneNumber first: the tenant's fourth.
+		// The pool rings phoneNumber first: the tenant's fifth.
 		{what: "a's call-via-work to 911 with a callback abroad", who: a, req: func(h http.Header) testkit.Request {
 			return limitRequest("/communication/startPhoneAudio", `{"to":"911","phoneNumber":"+33142685300"}`, h)
 		}, overLimit: "calls"},
 		{what: "a forwarding target", who: b, req: func(h http.Header) testkit.Request { return forwardTo("+14255550000", h) }},
 		{what: "a second forwarding target", who: b, req: func(h http.Header) testkit.Request { return forwardTo("+14255550001", h) }, limited: "forwarding"},
 		{what: "forwarding to a person", who: b, req: func(h http.Header) testkit.Request { return forwardTo("sip:john@contoso.com", h) }},
-		{what: "a call to a person", who: b, req: func(h http.Header) testkit.Request { return callTo("sip:john@contoso.com", h) }},
+		{what: "an audio call to a person", who: b, req: func(h http.Header) testkit.Request { return audioCallTo("sip:john@contoso.com", h) }},
 		{what: "b's call", who: b, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }},
 		{what: "another tenant's call", who: c, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }},
-		{what: "the tenant's seventh", who: d, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, limited: "tenant"},
+		{what: "the tenant's eighth", who: d, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, limited: "tenant"},
 		{what: "another tenant's second", who: c, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }},
 	}
 	answers := map[string][]int{}
@@ -226,7 +235,7 @@ func TestLimitSequence(t *testing.T) {
 					t.Errorf("caddy_ucwa_limited_total{limit=%q} = %v, want 1", name, got)
 				}
 			}
-			for name, want := range map[string]float64{"calls": 2, "international": 2, "forwarding": 0, "tenant": 0} {
+			for name, want := range map[string]float64{"calls": 3, "international": 2, "forwarding": 0, "tenant": 0} {
 				if got := e.Metric(`caddy_ucwa_limit_exempted_total{limit="` + name + `"}`); got != want {
 					t.Errorf("caddy_ucwa_limit_exempted_total{limit=%q} = %v, want %v", name, got, want)
 				}
@@ -318,7 +327,7 @@ func TestLimitBatch(t *testing.T) {
 	}
 	call := part("/communication/startPhoneAudio", `{"to":"+14255551234"}`)
 	emergency := part("/communication/startEmergencyCall", `{"to":"911"}`)
-	person := part("/communication/startPhoneAudio", `{"to":"sip:john@contoso.com"}`)
+	person := part("/communication/startAudio", `{"to":"sip:john@contoso.com"}`)
 	batch := func(parts ...string) testkit.Response {
 		return e.send(testkit.Request{URL: limitApp + "/batch", ContentType: batchType, Accept: "multipart/batching",
 			Header: alice.Clone(), Body: strings.Join(parts, "") + "--b--\r\n"})
@@ -623,5 +632,56 @@ func TestLimitDefaultKey(t *testing.T) {
 		if resp := e.send(callTo("+14255551234", tc.header)); resp.Status != tc.status {
 			t.Errorf("%d. %s: %d %s, want %d", i+1, tc.what, resp.Status, resp.Body, tc.status)
 		}
+	}
+}
+
+// TestLimitCallersOwnPhone: call-via-work rings the caller's own phone
+// over the trunks, the number the request gives or, without one, the
+// number the pool keeps (makeMeAvailable, PUT communication): each such
+// request takes an event, whatever its to, so that a caller over its
+// limit cannot ring a kept number by leaving phoneNumber out. An audio
+// call to a person rings no phone and takes none.
+func TestLimitCallersOwnPhone(t *testing.T) {
+	const conversation = "/communication/conversations/c1"
+	for _, tc := range []struct {
+		what    string
+		path    string
+		body    string
+		limited bool
+	}{
+		{"startPhoneAudio to a person, no phoneNumber", "/communication/startPhoneAudio", `{"to":"sip:john@contoso.com"}`, true},
+		{"startPhoneAudioOnBehalfOfDelegator to a person", "/communication/startPhoneAudioOnBehalfOfDelegator", `{"to":"sip:john@contoso.com","delegator":"sip:boss@contoso.com"}`, true},
+		{"addPhoneAudio to a person", conversation + "/phoneAudio/addPhoneAudio", `{"to":"sip:john@contoso.com"}`, true},
+		{"replaceWithPhoneAudio to a person", conversation + "/audioVideo/replaceWithPhoneAudio", `{"to":"sip:john@contoso.com"}`, true},
+		{"continuePhoneAudio, no phoneNumber", "/communication/conversationLogs/l1/continuePhoneAudio", `{"operationId":"x"}`, true},
+		{"acceptWithPhoneAudio", "/communication/invitations/i1/acceptWithPhoneAudio", "", true},
+		{"startAudio to a person", "/communication/startAudio", `{"to":"sip:john@contoso.com"}`, false},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			e := startLimitEdge(t, "store memory", "limit calls 1 per 1h")
+			alice := caller{"tenant-1", "alice"}.header(t)
+			req := limitRequest(tc.path, tc.body, alice)
+			req.Method = http.MethodPost
+			if tc.body == "" {
+				req.ContentType = ""
+			}
+			for i := range 2 {
+				resp := e.send(req)
+				if i == 1 && tc.limited {
+					assertLimited(t, resp, "calls", 3600)
+					break
+				}
+				if resp.Status != http.StatusCreated {
+					t.Fatalf("request %d: %d %s", i+1, resp.Status, resp.Body)
+				}
+			}
+			want := int64(2)
+			if tc.limited {
+				want = 1
+			}
+			if got := e.pool.Requests.Load(); got != want {
+				t.Errorf("the pool got %d requests, want %d", got, want)
+			}
+		})
 	}
 }

@@ -86,11 +86,12 @@ func (h *Handler) provisionOperations() error {
 		return err
 	}
 	h.matcher = m
+	h.phoneAudio = make(map[*ucwa.Operation]bool, len(phoneAudioOperations))
+	for _, rel := range phoneAudioOperations {
+		h.phoneAudio[ucwa.FindOperation(m.Operations(), rel)] = true
+	}
 	if h.DisablePhoneAudio {
-		h.phoneAudioOff = make(map[*ucwa.Operation]bool, len(phoneAudioOperations))
-		for _, rel := range phoneAudioOperations {
-			h.phoneAudioOff[ucwa.FindOperation(m.Operations(), rel)] = true
-		}
+		h.phoneAudioOff = h.phoneAudio
 	}
 	return nil
 }
