@@ -349,6 +349,23 @@ func TestDestinationRules(t *testing.T) {
 			`caddy_ucwa_destinations_total{decision="refused",rule="allow_regions"}`: 1,
 			`caddy_ucwa_destinations_total{decision="allowed",rule="default"}`:       1,
 		}},
+		// Carriers route every +7 number into Russia or Kazakhstan,
+		// including those no numbering plan phonenumbers knows lists
+		// (revenue-share fraud dials such ranges).
+		{name: "deny_regions RU", policy: "deny_regions RU", cases: []guardCase{
+			{name: "a +7 number of no known region", path: startOpsPath, body: `{"to":"+7 600 123 4567"}`, status: 403, property: "to", rule: "deny_regions",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "deny_regions",
+				dests: []auditDestJSON{to("+7600123****", "", "unknown", "refused", "deny_regions")}},
+			{name: "a +7 number in RU", path: startOpsPath, body: `{"to":"+7 900 123 4567"}`, status: 403, property: "to", rule: "deny_regions",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "deny_regions",
+				dests: []auditDestJSON{to("+7900123****", "RU", "mobile", "refused", "deny_regions")}},
+			{name: "a +1 number of no known region", path: startOpsPath, body: `{"to":"+1 999 555 1234"}`, status: 201, delivered: `{"to":"tel:+19995551234"}`,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
+				dests: []auditDestJSON{to("+1999555****", "", "unknown", "allowed", "default")}},
+		}, secrets: []string{"6001234567", "9001234567", "9995551234"}, metrics: map[string]float64{
+			`caddy_ucwa_destinations_total{decision="refused",rule="deny_regions"}`: 2,
+			`caddy_ucwa_destinations_total{decision="allowed",rule="default"}`:      1,
+		}},
 		{name: "allow before deny_types", policy: "allow +1900555", cases: []guardCase{
 			{name: "a premium number of an allow prefix", path: startOpsPath, body: `{"to":"+19005551234"}`, status: 201, delivered: `{"to":"tel:+19005551234"}`,
 				operation: "startPhoneAudio", decision: "allowed", auditRule: "allow",

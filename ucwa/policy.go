@@ -38,7 +38,11 @@ import (
 //     prefix says which numbers may be reached, not what they then dial.
 //  4. allow (allows): the number starts with an allow prefix.
 //  5. deny (refuses): the number starts with a deny prefix.
-//  6. deny_regions (refuses): the number's region is a denied one.
+//  6. deny_regions (refuses): the number's region is a denied one, or
+//     the number is of no known region and its country calling code is
+//     a denied region's: a carrier routes +7 numbers that no numbering
+//     plan phonenumbers knows lists into Russia or Kazakhstan all the
+//     same, and revenue-share fraud dials exactly such unlisted ranges.
 //  7. allow_regions (refuses): allow_regions is set and the number's
 //     region is none of them. A number of no region (an unassigned
 //     North American area code) is in none.
@@ -83,7 +87,9 @@ type DestinationPolicy struct {
 	AllowRegions []string `json:"allow_regions,omitempty"`
 
 	// DenyRegions lists the ISO 3166-1 regions (and "001") whose
-	// numbers are refused. Default: none.
+	// numbers are refused, and with them the numbers of no known region
+	// that have a listed region's country calling code (+7 numbers no
+	// plan lists, when RU is listed). Default: none.
 	DenyRegions []string `json:"deny_regions,omitempty"`
 
 	// DenyTypes lists the number types refused, as phonenumbers
@@ -173,9 +179,12 @@ type Policy struct {
 	allowRegions regionSet
 	anyRegion    bool // no allow_regions
 	denyRegions  regionSet
-	denyTypes    uint16 // bit t: NumberType t is refused
-	sipDomains   hostSet
-	anyHost      bool // no sip_domains
+	// denyCodes holds the country calling codes of the denied regions,
+	// which judge numbers of no known region (see the rule deny_regions).
+	denyCodes  callingCodes
+	denyTypes  uint16 // bit t: NumberType t is refused
+	sipDomains hostSet
+	anyHost    bool // no sip_domains
 }
 
 // NewPolicy checks c and compiles it. An error names the field and the
@@ -202,6 +211,9 @@ func NewPolicy(c DestinationPolicy) (*Policy, error) {
 	}
 	if p.denyRegions, err = compileRegions("deny_regions", c.DenyRegions); err != nil {
 		return nil, err
+	}
+	for _, r := range c.DenyRegions {
+		p.denyCodes.add(phonenumbers.GetCountryCodeForRegion(strings.ToUpper(strings.TrimSpace(r))))
 	}
 	if p.denyTypes, err = compileTypes(c.DenyTypes); err != nil {
 		return nil, err
@@ -351,7 +363,7 @@ func (p *Policy) rule(d *PropertyDestination) Rule {
 			return RuleAllow
 		case deny:
 			return RuleDeny
-		case p.denyRegions.has(num.Region):
+		case p.denyRegions.has(num.Region), num.Region == "" && p.denyCodes.starts(num.E164):
 			return RuleDenyRegions
 		case !p.anyRegion && !p.allowRegions.has(num.Region):
 			return RuleAllowRegions
@@ -394,6 +406,9 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 		why = "numbers with this prefix are not allowed"
 	case RuleDenyRegions, RuleAllowRegions:
 		why = regionPhrase(d.Number.Region) + " are not allowed"
+		if dec.Rule == RuleDenyRegions && d.Number.Region == "" {
+			why = "numbers of no known region with a denied region's calling code are not allowed"
+		}
 	case RuleDenyTypes:
 		why = d.Number.Type.String() + " numbers are not allowed"
 	case RuleSIPDomains:
@@ -460,6 +475,35 @@ func (s *regionSet) has(r string) bool {
 }
 
 func (s *regionSet) add(i int) { s[i>>6] |= 1 << (i & 63) }
+
+// callingCodes is a set of country calling codes (1 to 999).
+type callingCodes [1000]bool
+
+// add adds a calling code; 0 (a region without one, such as "001") adds
+// nothing.
+func (c *callingCodes) add(code int) {
+	if code > 0 && code < len(c) {
+		c[code] = true
+	}
+}
+
+// starts reports whether an E.164 number starts with a code of the set.
+// Calling codes are a prefix code (none starts another), so at most one
+// of the number's first one, two and three digits is one. It allocates
+// nothing.
+func (c *callingCodes) starts(e164 string) bool {
+	code := 0
+	for i := 1; i < len(e164) && i <= 3; i++ {
+		d := e164[i] - '0'
+		if e164[0] != '+' || d > 9 {
+			return false
+		}
+		if code = code*10 + int(d); c[code] {
+			return true
+		}
+	}
+	return false
+}
 
 // compileRegions reads a list of regions.
 func compileRegions(field string, list []string) (regionSet, error) {

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nyaruka/phonenumbers/v2"
 )
 
 // fuzzPolicies are the policies FuzzPolicy judges with, each beside the
@@ -15,7 +18,7 @@ var fuzzPolicies = []DestinationPolicy{
 	{Mode: "report", AllowRegions: []string{"US", "CA", "001"}, DenyTypes: []string{"none"}, MaxExtensionDigits: ptr(0)},
 	{
 		AllowRegions:       []string{"US", "GB", "DE"},
-		DenyRegions:        []string{"DE"},
+		DenyRegions:        []string{"DE", "RU"},
 		DenyTypes:          []string{"premium_rate", "unknown", "mobile"},
 		Allow:              []string{"+1425555", "+4420", "+19005", "+8816"},
 		Deny:               []string{"+1900", "+1976", "+881", "+882", "+883", "+44", "+1425555123"},
@@ -26,8 +29,8 @@ var fuzzPolicies = []DestinationPolicy{
 
 var fuzzPolicySeeds = []string{
 	"+14255551234", "+19005551234", "tel:+1-976-555-1234", "(425) 555-1234", "+442071234567", "+447400123456",
-	"+881631234567", "+80012345678", "+4930123456", "+14165551234", "+11111111111", "+14255551234;ext=12",
-	"+14255551234;ext=1234567", "0000X0000000", "+1 425 555 1234 x123",
+	"+881631234567", "+80012345678", "+4930123456", "+76001234567", "+14165551234", "+11111111111", "+14255551234;ext=12",
+	"+14255551234;ext=1234567", "0000X0000000", "+1 425 555 1234 x123", "sip:+900000000;eXt=0000000@A",
 	"911", "112", "110", "tel:911", "12345",
 	"sip:john@contoso.com", "sip:john@gw.contoso.com.", "sips:a@x.b.example:5061;transport=tls", "sip:a@notcontoso.com",
 	"sip:+19005551234@gw.contoso.com;user=phone", "sip:+14255551234;ext=55555@GW.contoso.com;user=phone",
@@ -153,6 +156,14 @@ func referenceRule(c *DestinationPolicy, d *PropertyDestination) Rule {
 	inRegions := func(list []string) bool {
 		return slices.ContainsFunc(list, func(r string) bool { return strings.EqualFold(r, num.Region) })
 	}
+	// A number of no region is in a region that shares its calling code
+	// (calling codes are a prefix code).
+	codeOfRegions := func(list []string) bool {
+		return num.Region == "" && slices.ContainsFunc(list, func(r string) bool {
+			code := phonenumbers.GetCountryCodeForRegion(strings.ToUpper(r))
+			return code > 0 && strings.HasPrefix(num.E164, "+"+strconv.Itoa(code))
+		})
+	}
 	hostOK := func() bool {
 		if len(c.SIPDomains) == 0 {
 			return true
@@ -196,7 +207,7 @@ func referenceRule(c *DestinationPolicy, d *PropertyDestination) Rule {
 		return RuleAllow
 	case d.IsNumber() && hasPrefix(c.Deny):
 		return RuleDeny
-	case d.IsNumber() && inRegions(c.DenyRegions):
+	case d.IsNumber() && (inRegions(c.DenyRegions) || codeOfRegions(c.DenyRegions)):
 		return RuleDenyRegions
 	case d.IsNumber() && len(c.AllowRegions) > 0 && !inRegions(c.AllowRegions):
 		return RuleAllowRegions

@@ -101,7 +101,11 @@ var judgeCases = []judgeCase{
 	{name: "deny_regions other", policy: DestinationPolicy{DenyRegions: []string{"GB"}}, value: "+14255551234", want: allowed(RuleDefault)},
 	{name: "deny_regions 001", policy: DestinationPolicy{DenyRegions: []string{"001"}}, value: "+80012345678", want: refused(RuleDenyRegions)},
 	{name: "deny_regions before allow_regions", policy: DestinationPolicy{AllowRegions: []string{"US"}, DenyRegions: []string{"GB"}}, value: "+442071234567", want: refused(RuleDenyRegions)},
-	{name: "deny_regions no region is in none", policy: DestinationPolicy{DenyRegions: []string{"US", "CA"}}, value: "+19765551234", want: allowed(RuleDefault)},
+	{name: "deny_regions takes no region of a denied region's code", policy: DestinationPolicy{DenyRegions: []string{"US", "CA"}}, value: "+19765551234", want: refused(RuleDenyRegions)},
+	{name: "deny_regions takes no region of a shared code", policy: DestinationPolicy{DenyRegions: []string{"RU"}}, value: "+76001234567", want: refused(RuleDenyRegions)},
+	{name: "deny_regions takes no region of a code in any letter case", policy: DestinationPolicy{DenyRegions: []string{" gb "}}, value: "+440123456789", want: refused(RuleDenyRegions)},
+	{name: "deny_regions leaves no region of another code", policy: DestinationPolicy{DenyRegions: []string{"RU", "GB", "001"}}, value: "+19765551234", want: allowed(RuleDefault)},
+	{name: "deny_regions no region, report", policy: DestinationPolicy{Mode: "report", DenyRegions: []string{"RU"}}, value: "+76001234567", want: report(RuleDenyRegions)},
 	{name: "deny before deny_regions", policy: DestinationPolicy{DenyRegions: []string{"GB"}, Deny: []string{"+44"}}, value: "+442071234567", want: refused(RuleDeny)},
 	{name: "allow_regions before deny_types", policy: DestinationPolicy{AllowRegions: []string{"GB"}}, value: "+19005551234", want: refused(RuleAllowRegions)},
 
