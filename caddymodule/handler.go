@@ -196,9 +196,6 @@ type Handler struct {
 	// The guarded operations, and those phone_audio disabled refuses.
 	matcher       *ucwa.Matcher
 	phoneAudioOff map[*ucwa.Operation]bool
-	// The phone-audio operations, which ring the caller's own phone (see
-	// usageOf).
-	phoneAudio map[*ucwa.Operation]bool
 
 	// Bearer tokens (nil verifier: jwt off).
 	verifier    *bearer.Verifier[*grant]

@@ -28,11 +28,14 @@ import (
 // stores to ring later or forwards calls to (a destination of kind
 // dialled now, stored for later or forwarding target that is a number:
 // a tel: URI, a bare number, or a SIP URI whose user is a number), and
-// so does every call-via-work (the phone-audio operations), which rings
-// the caller's own phone: the phoneNumber given, or else the number the
-// pool keeps for the caller, which counts in no class but the default.
-// Any other request that carries no number (an audio call to a person, a
-// settings change without a target, a delegator alone) does not. Each part of a batch
+// so does every request of an operation that calls a party it need not
+// name (ucwa.Operation.CallsUnnamed: call-via-work rings the caller's
+// own phone, the number the pool keeps for the caller when no
+// phoneNumber is given; the continue requests call back a conversation
+// log's party), which counts in no class but the default when it names
+// no number. Any other request that carries no number (an audio call to
+// a person, a settings change without a target, a delegator alone) does
+// not. Each part of a batch
 // counts as if it came alone: a batch takes as many events as it has
 // parts that count, all or none, and the batch is refused whole when a
 // limit cannot take them all.
@@ -144,19 +147,14 @@ func (h *Handler) usageOf(cl *ucwa.Cleaned) (_ limitUsage, emergency bool) {
 		policy = h.destinations.policy
 	}
 	numbers := h.cleaner.Numbers()
-	var counted, international, forwarding bool
-	// Call-via-work rings the caller's own phone over the trunks: the
-	// phoneNumber the request gives, counted below with its other
-	// numbers, or else the number the pool keeps for the caller. That
-	// one was judged when it was kept, but every ring of it is a call,
-	// whatever to says.
-	ringsKept := h.phoneAudio[cl.Operation]
+	// A call to a party the request need not name (the number the pool
+	// keeps for the caller, a conversation log's party) was judged, if at
+	// all, when it was kept, but every ring of it is a call.
+	counted := cl.Operation.CallsUnnamed
+	var international, forwarding bool
 	dests := cl.Destinations()
 	for i := range dests {
 		d := &dests[i]
-		if d.Kind == ucwa.DialledNow && d.Property == "phoneNumber" {
-			ringsKept = false
-		}
 		if !d.IsNumber() {
 			continue
 		}
@@ -173,7 +171,6 @@ func (h *Handler) usageOf(cl *ucwa.Cleaned) (_ limitUsage, emergency bool) {
 		forwarding = forwarding || d.Kind == ucwa.ForwardingTarget
 		international = international || numbers.International(&d.Destination)
 	}
-	counted = counted || ringsKept
 	for c, yes := range [numLimitClasses]bool{counted, international, forwarding} {
 		if yes {
 			u[c] = 1

@@ -639,8 +639,10 @@ func TestLimitDefaultKey(t *testing.T) {
 // over the trunks, the number the request gives or, without one, the
 // number the pool keeps (makeMeAvailable, PUT communication): each such
 // request takes an event, whatever its to, so that a caller over its
-// limit cannot ring a kept number by leaving phoneNumber out. An audio
-// call to a person rings no phone and takes none.
+// limit cannot ring a kept number by leaving phoneNumber out; so does a
+// continue request, which calls back a conversation log's party the
+// request does not name. An audio call to a person rings no phone and
+// takes none.
 func TestLimitCallersOwnPhone(t *testing.T) {
 	const conversation = "/communication/conversations/c1"
 	for _, tc := range []struct {
@@ -655,6 +657,8 @@ func TestLimitCallersOwnPhone(t *testing.T) {
 		{"replaceWithPhoneAudio to a person", conversation + "/audioVideo/replaceWithPhoneAudio", `{"to":"sip:john@contoso.com"}`, true},
 		{"continuePhoneAudio, no phoneNumber", "/communication/conversationLogs/l1/continuePhoneAudio", `{"operationId":"x"}`, true},
 		{"acceptWithPhoneAudio", "/communication/invitations/i1/acceptWithPhoneAudio", "", true},
+		{"continueAudio, a conversation log's party", "/communication/conversationLogs/l1/continueAudio", `{"operationId":"x"}`, true},
+		{"continueAudioVideo, a conversation log's party", "/communication/conversationLogs/l1/continueAudioVideo", `{"operationId":"x"}`, true},
 		{"startAudio to a person", "/communication/startAudio", `{"to":"sip:john@contoso.com"}`, false},
 	} {
 		t.Run(tc.what, func(t *testing.T) {

@@ -86,12 +86,11 @@ func (h *Handler) provisionOperations() error {
 		return err
 	}
 	h.matcher = m
-	h.phoneAudio = make(map[*ucwa.Operation]bool, len(phoneAudioOperations))
-	for _, rel := range phoneAudioOperations {
-		h.phoneAudio[ucwa.FindOperation(m.Operations(), rel)] = true
-	}
 	if h.DisablePhoneAudio {
-		h.phoneAudioOff = h.phoneAudio
+		h.phoneAudioOff = make(map[*ucwa.Operation]bool, len(phoneAudioOperations))
+		for _, rel := range phoneAudioOperations {
+			h.phoneAudioOff[ucwa.FindOperation(m.Operations(), rel)] = true
+		}
 	}
 	return nil
 }

@@ -158,6 +158,14 @@ type Operation struct {
 	// but nothing the edge adds on top of the protocol checks
 	// (destination rules, rate limits) may refuse it.
 	Emergency bool
+	// CallsUnnamed marks an operation whose every request makes the pool
+	// place a call to a party the request need not name: call-via-work
+	// rings the caller's own phone (the phoneNumber given, or else the
+	// number the pool keeps for the caller), and the continue requests
+	// call back a party of a conversation log. The destination rules
+	// cannot judge what they do not see; the velocity limits count each
+	// such request all the same.
+	CallsUnnamed bool
 	// IfMatch is set for a PUT, which must carry the resource's etag in
 	// If-Match (UCWA answers 428 PreConditionRequired without it).
 	IfMatch bool
@@ -280,6 +288,13 @@ func postOp(rel string, scopes []string, paths []string, p []Property) Operation
 	return Operation{Rel: rel, Method: "POST", Paths: paths, Scopes: scopes, Body: PropertiesBody, XMLRoot: "input", Properties: p}
 }
 
+// callsUnnamed marks a row whose requests place a call to a party they
+// need not name (see Operation.CallsUnnamed).
+func callsUnnamed(op Operation) Operation {
+	op.CallsUnnamed = true
+	return op
+}
+
 // putOp is a PUT row: a resource representation, with If-Match.
 func putOp(rel string, scopes []string, paths []string, p []Property) Operation {
 	return Operation{Rel: rel, Method: "PUT", Paths: paths, Scopes: scopes, Body: PropertiesBody, IfMatch: true, XMLRoot: "resource", Properties: p}
@@ -301,17 +316,17 @@ func sdpOp(rel string, paths []string) Operation {
 // that every id a pool hands out matches.
 var defaultOperations = []Operation{
 	// Call-via-work: the pool rings phoneNumber, then calls to.
-	postOp("startPhoneAudio", scopesCall, []string{"/communication/startPhoneAudio", "/communication/phoneAudioInvitations"},
-		phoneAudioProps()),
-	postOp("startPhoneAudioOnBehalfOfDelegator", scopesCall, []string{"/communication/startPhoneAudioOnBehalfOfDelegator"},
-		phoneAudioProps(propDelegator)),
-	postOp("addPhoneAudio", scopesCall, []string{"/phoneAudio/addPhoneAudio"},
-		props(propOperationID, propPhoneNumber, propTo)),
-	postOp("replaceWithPhoneAudio", []string{ScopeConversationsInitiate}, []string{"/audioVideo/replaceWithPhoneAudio"},
-		props(propOperationID, propPhoneNumber, propTo)),
-	postOp("continuePhoneAudio", scopesCall, []string{"/continuePhoneAudio"},
-		props(propOperationID, propPhoneNumber)),
-	{Rel: "acceptWithPhoneAudio", Method: "POST", Paths: []string{"/acceptWithPhoneAudio"}, Scopes: []string{ScopeConversationsInitiate}, Body: NoBody},
+	callsUnnamed(postOp("startPhoneAudio", scopesCall, []string{"/communication/startPhoneAudio", "/communication/phoneAudioInvitations"},
+		phoneAudioProps())),
+	callsUnnamed(postOp("startPhoneAudioOnBehalfOfDelegator", scopesCall, []string{"/communication/startPhoneAudioOnBehalfOfDelegator"},
+		phoneAudioProps(propDelegator))),
+	callsUnnamed(postOp("addPhoneAudio", scopesCall, []string{"/phoneAudio/addPhoneAudio"},
+		props(propOperationID, propPhoneNumber, propTo))),
+	callsUnnamed(postOp("replaceWithPhoneAudio", []string{ScopeConversationsInitiate}, []string{"/audioVideo/replaceWithPhoneAudio"},
+		props(propOperationID, propPhoneNumber, propTo))),
+	callsUnnamed(postOp("continuePhoneAudio", scopesCall, []string{"/continuePhoneAudio"},
+		props(propOperationID, propPhoneNumber))),
+	{Rel: "acceptWithPhoneAudio", Method: "POST", Paths: []string{"/acceptWithPhoneAudio"}, Scopes: []string{ScopeConversationsInitiate}, Body: NoBody, CallsUnnamed: true},
 
 	// Audio and video whose to may be a phone number.
 	postOp("startAudio", scopesCall, []string{"/communication/startAudio"},
@@ -332,10 +347,10 @@ var defaultOperations = []Operation{
 		props(propOperationID, propMediaOffer, propSessionContext, propTo)),
 	postOp("addParticipant", scopesCall, []string{"/addParticipant", "/communication/participantInvitations"},
 		props(propOperationID, propTo)),
-	postOp("continueAudio", scopesCall, []string{"/continueAudio"},
-		props(propOperationID, propMediaOffer, propSessionContext)),
-	postOp("continueAudioVideo", scopesCall, []string{"/continueAudioVideo"},
-		props(propOperationID, propMediaOffer, propSessionContext)),
+	callsUnnamed(postOp("continueAudio", scopesCall, []string{"/continueAudio"},
+		props(propOperationID, propMediaOffer, propSessionContext))),
+	callsUnnamed(postOp("continueAudioVideo", scopesCall, []string{"/continueAudioVideo"},
+		props(propOperationID, propMediaOffer, propSessionContext))),
 	sdpOp("escalateAudio", []string{"/audioVideo/escalateAudio"}),
 	sdpOp("escalateAudioVideo", []string{"/audioVideo/escalateAudioVideo"}),
 	func() Operation {
