@@ -366,7 +366,12 @@ func (rs *reservationsInFlight) tick() {
 			_, err := s.Replace(context.Background(), key, res.token, res.token, rs.window)
 			s.end(epoch, err)
 			if err != nil {
-				return // as release: the next would likely wait its timeout too
+				// As release: the request's next key would likely fail
+				// too. The other requests' keys are renewed all the same:
+				// a key can fail alone (a Redis Cluster shard down, one
+				// command lost), and a request left unrenewed two ticks
+				// running may see its key expire while it is in flight.
+				break
 			}
 		}
 	}
