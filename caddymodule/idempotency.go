@@ -188,6 +188,12 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	// whether or not the client is still there.
 	ctx := context.Background()
 	s := h.store
+	// A reload that changes the store's settings may clean this handler
+	// up while the request is in flight: the store stays open until the
+	// request has renewed its keys for the last time and recorded its
+	// answer.
+	s.hold()
+	defer s.unhold()
 	start := time.Now()
 	for i, key := range keys {
 		epoch := s.begin()

@@ -53,7 +53,8 @@ type storeBackend interface {
 // sharedStore is one store, shared through the usage pool stores by every
 // handler whose store config is the same, across config reloads too: a
 // reload keeps the reservations of the requests still in flight and the
-// store's connections. The last handler to let go of it closes it.
+// store's connections. It is closed once the last handler let go of it and
+// the requests that reserved keys in it are done with it.
 type sharedStore struct {
 	store.Store
 	// health is the store's outage epoch: even while it answers, odd
@@ -63,6 +64,17 @@ type sharedStore struct {
 	// nil for the other kind.
 	memory *memoryState
 	redis  *redisState
+
+	// requests counts the requests between their reservation and their
+	// last store call (hold, unhold); destructed: no handler uses the store
+	// any longer. The store is closed once both are so: a reload that
+	// changes the store's settings cleans the old handlers up while their
+	// requests are still in flight, and those still renew their
+	// reservations and record their answers in it.
+	requests   atomic.Int64
+	destructed atomic.Bool
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // memoryState is a memory store and the warning of its evictions (see
@@ -129,8 +141,30 @@ var monotonicBase = time.Now()
 // monotonicNow is the time since monotonicBase, by the monotonic clock.
 func monotonicNow() int64 { return int64(time.Since(monotonicBase)) }
 
-// Destruct closes the store once no handler uses it.
-func (s *sharedStore) Destruct() error { return s.Close() }
+// Destruct closes the store once no handler uses it, or, when requests
+// still hold it, once the last of them lets go of it.
+func (s *sharedStore) Destruct() error {
+	s.destructed.Store(true)
+	if s.requests.Load() == 0 {
+		return s.close()
+	}
+	return nil
+}
+
+// hold keeps the store open for a request until it calls unhold, after
+// its last store call.
+func (s *sharedStore) hold() { s.requests.Add(1) }
+
+func (s *sharedStore) unhold() {
+	if s.requests.Add(-1) == 0 && s.destructed.Load() {
+		_ = s.close()
+	}
+}
+
+func (s *sharedStore) close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.Close() })
+	return s.closeErr
+}
 
 // stores holds the stores in use, by their config (see sharedStoreKey).
 var stores = caddy.NewUsagePool()

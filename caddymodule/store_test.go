@@ -471,6 +471,48 @@ func TestStoreSharedAcrossReload(t *testing.T) {
 	}
 }
 
+// TestStoreChangedAcrossReloadInFlight: a reload changes the Redis
+// store's timeout (the same Redis, the same keys) while a request is in
+// flight. The old handler's request still renews its reservation and
+// records its answer: the old store is closed only once it is done.
+func TestStoreChangedAcrossReloadInFlight(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	realRenewAfter := renewAfter
+	renewAfter = func(d time.Duration, f func()) renewalTimer { return clock.AfterFunc(d, f).(renewalTimer) }
+	t.Cleanup(func() { renewAfter = realRenewAfter })
+	srv := testkit.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	pool := newIdemPool(t, "primary")
+	config := func(timeout string) string {
+		return idemCaddyfile(idemAuth(t), "store redis "+srv.URL()+" {\n\t\t\ttimeout "+timeout+"\n\t\t}", "primary "+pool.Addr())
+	}
+	e := startEdge(t, "caddyfile", config("5s"))
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	first := e.sendHeld(t, idemCall{header: caller, op: "reload-in-flight", answer: "hold"})
+	pool.Requests.WaitFor(t, 1, "requests at the pool")
+	keys := rdb.Keys(ctx, "*").Val()
+	if len(keys) != 1 {
+		t.Fatalf("keys %q", keys)
+	}
+	clock.WaitPending(t, 1)
+	e.Load("caddyfile", config("4s"))
+
+	const short = time.Minute
+	rdb.PExpire(ctx, keys[0], short)
+	clock.Advance(DefaultIdempotencyWindow / 3)
+	if ttl := rdb.PTTL(ctx, keys[0]).Val(); ttl <= short {
+		t.Errorf("the reservation of the request in flight was not renewed after the reload (%s)", ttl)
+	}
+	pool.Release()
+	answer := <-first
+	if answer.Status != http.StatusCreated {
+		t.Fatalf("the request in flight during the reload: %d %s", answer.Status, answer.Body)
+	}
+	assertReplay(t, e.call(idemCall{header: caller, op: "reload-in-flight"}), answer)
+}
+
 // TestStoreSharedAcrossHandlers: two sites whose handlers name the same
 // store share it: a request repeated on the other site gets the first
 // answer again. A handler with another store config has a store of its
