@@ -103,6 +103,8 @@ func TestIssue10Doors(t *testing.T) {
 		{name: "forwarding to a SIP target with an originating trunk group among the URI's parameters", status: 400, params: []string{"target"}, message: "telephone number's parameter",
 			req: testkit.Request{URL: opsApp + "/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact", ContentType: "application/json",
 				Body: `{"target":"sip:+14255551234@gw;user=phone;OTG=intl"}`, Header: http.Header{"Authorization": {good}}}},
+		{name: "startPhoneAudio, a SIP name that RFC 3966 reads as a local number", status: 400, params: []string{"to"}, message: "telephone number's parameter",
+			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:5551234;phone-context=+1900@gw"}`, Header: http.Header{"Authorization": {good}}}},
 		// .NET reads methods without regard to case: "put" is a PUT.
 		{name: "PUT of communication in lower case, no Authorization", status: 401,
 			req: testkit.Request{Method: "put", URL: opsApp + "/communication", ContentType: "application/json", Body: `{"phoneNumber":"+1 900 555 1234"}`}},

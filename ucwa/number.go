@@ -363,7 +363,10 @@ func (d Destination) IsNumber() bool { return d.Number.E164 != "" }
 // NormalizationFailed. A user that is not a telephone number
 // (sip:alice;day=tuesday@atlanta.com) is forwarded as written, and has
 // no Number; so is a user of digits without '+' or user=phone, which
-// RFC 3261 does not make a telephone number. A value that is neither a
+// RFC 3261 does not make a telephone number. Such a user with a
+// telephone number's parameter (sip:5551234;phone-context=+1900@gw) is
+// refused: a gateway reading it as RFC 3966's local number would dial a
+// number the edge judged as a name. A value that is neither a
 // SIP URI nor a number is a ParameterValidationFailure.
 //
 // Answers are cached (failures too): a repeated value costs a lookup.
@@ -406,6 +409,9 @@ func (n *Numbers) sipDestination(v string) (Destination, Problem) {
 		return Destination{}, parameterProblem(reason)
 	}
 	var num Number
+	if !u.IsPhone() && hasTelParam(u.DecodedUser()) {
+		return Destination{}, parameterProblem(sipTelParamInName)
+	}
 	if u.IsPhone() {
 		var p Problem
 		num, p = n.read(u.DecodedUser(), sipUserNumber)

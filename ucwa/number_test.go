@@ -347,6 +347,12 @@ func TestNumbersDestination(t *testing.T) {
 		{in: "sip:+910000000000@gw.contoso.com", subcode: nf, reason: numReadBack},
 		{in: "sip:555-1234@gw.contoso.com;user=phone", subcode: nf, reason: numNotPossible},
 		{in: "sip:%2B1425555%E2%80%8B1234@gw.contoso.com", subcode: pvf, reason: sipEscapeDecode},
+		// A user that is no telephone number carries no telephone
+		// number's parameter: RFC 3966 reads a local number with one.
+		{in: "sip:5551234;phone-context=+1900@gw.contoso.com", subcode: pvf, reason: sipTelParamInName},
+		{in: "sip:14255551234;ext=011442071234567@gw.contoso.com", subcode: pvf, reason: sipTelParamInName},
+		{in: "sip:alice;POSTD=pp1234@atlanta.com", subcode: pvf, reason: sipTelParamInName},
+		{in: "sip:5551234%3Bphone-context=%2B1900@gw.contoso.com", subcode: pvf, reason: sipTelParamInName},
 		// Neither.
 		{in: "", subcode: pvf, reason: numNotDestination},
 		{in: "john@contoso.com", subcode: pvf, reason: numNotDestination},
@@ -632,8 +638,9 @@ var knownReasons = map[string]string{
 	sipPort: SubcodeParameterValidationFailure, sipParam: SubcodeParameterValidationFailure,
 	sipParamTwice: SubcodeParameterValidationFailure, sipMaddr: SubcodeParameterValidationFailure,
 	sipHeaders: SubcodeParameterValidationFailure, sipUserInUser: SubcodeParameterValidationFailure,
-	sipUserKind:    SubcodeParameterValidationFailure,
-	numNotPossible: SubcodeNormalizationFailed, numNoRegion: SubcodeNormalizationFailed,
+	sipUserKind: SubcodeParameterValidationFailure, sipTelParam: SubcodeParameterValidationFailure,
+	sipTelParamInName: SubcodeParameterValidationFailure,
+	numNotPossible:    SubcodeNormalizationFailed, numNoRegion: SubcodeNormalizationFailed,
 	numTooLong: SubcodeNormalizationFailed, numLetters: SubcodeNormalizationFailed,
 	numCharacter: SubcodeNormalizationFailed, numParameter: SubcodeNormalizationFailed,
 	numExtension: SubcodeNormalizationFailed, numE164Length: SubcodeNormalizationFailed,

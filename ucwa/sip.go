@@ -43,28 +43,29 @@ type SIPParam struct {
 // Reasons ParseSIPURI gives. Each names the rule and completes a sentence
 // that starts with the property's name; none quotes the input.
 const (
-	sipNotSIP       = "must be a SIP URI (sip:user@host)"
-	sipControl      = "must be a SIP URI without control characters"
-	sipSpace        = "must be a SIP URI without white space"
-	sipDelimiter    = `must be a SIP URI without unescaped <, > or "`
-	sipNonASCII     = "must be a SIP URI in ASCII (other characters escaped as %XX)"
-	sipFormat       = "must be a SIP URI without invisible or bidirectional formatting characters"
-	sipNoUser       = "must be a SIP URI with a user (sip:user@host)"
-	sipSecondAt     = "must be a SIP URI with one @ (an @ in the user is escaped as %40)"
-	sipPassword     = "must be a SIP URI without a password"
-	sipUserChar     = "must be a SIP URI whose user holds only the characters RFC 3261 allows there"
-	sipUserQuery    = "must be a SIP URI without ? in the user (it would start headers)"
-	sipEscape       = "must be a SIP URI whose escapes are % and two hexadecimal digits"
-	sipEscapeDecode = "must be a SIP URI whose escapes decode to UTF-8 text without control, white space or invisible characters"
-	sipHost         = "must be a SIP URI whose host is a host name, an IPv4 address or an IPv6 address in brackets"
-	sipPort         = "must be a SIP URI whose port is a number from 1 to 65535"
-	sipParam        = "must be a SIP URI whose parameters are ;name or ;name=value of the characters RFC 3261 allows"
-	sipParamTwice   = "must be a SIP URI that gives no parameter twice"
-	sipMaddr        = "must be a SIP URI without a maddr parameter (it sends the request to another host)"
-	sipUserInUser   = "must be a SIP URI without a user parameter inside its user (a parser that ends the user at ';' reads it as the URI's)"
-	sipUserKind     = "must be a SIP URI whose user parameter, if any, is user=phone or user=ip (user=dialstring and others are not accepted)"
-	sipHeaders      = "must be a SIP URI without ?headers"
-	sipTelParam     = "must be a SIP URI without a telephone number's parameter (ext, postd, isub, phone-context, tgrp, dtg, otg, trunk-context, rn, npdi, cic) among its own parameters: a gateway may dial it, and the edge judges such parameters only in the user"
+	sipNotSIP         = "must be a SIP URI (sip:user@host)"
+	sipControl        = "must be a SIP URI without control characters"
+	sipSpace          = "must be a SIP URI without white space"
+	sipDelimiter      = `must be a SIP URI without unescaped <, > or "`
+	sipNonASCII       = "must be a SIP URI in ASCII (other characters escaped as %XX)"
+	sipFormat         = "must be a SIP URI without invisible or bidirectional formatting characters"
+	sipNoUser         = "must be a SIP URI with a user (sip:user@host)"
+	sipSecondAt       = "must be a SIP URI with one @ (an @ in the user is escaped as %40)"
+	sipPassword       = "must be a SIP URI without a password"
+	sipUserChar       = "must be a SIP URI whose user holds only the characters RFC 3261 allows there"
+	sipUserQuery      = "must be a SIP URI without ? in the user (it would start headers)"
+	sipEscape         = "must be a SIP URI whose escapes are % and two hexadecimal digits"
+	sipEscapeDecode   = "must be a SIP URI whose escapes decode to UTF-8 text without control, white space or invisible characters"
+	sipHost           = "must be a SIP URI whose host is a host name, an IPv4 address or an IPv6 address in brackets"
+	sipPort           = "must be a SIP URI whose port is a number from 1 to 65535"
+	sipParam          = "must be a SIP URI whose parameters are ;name or ;name=value of the characters RFC 3261 allows"
+	sipParamTwice     = "must be a SIP URI that gives no parameter twice"
+	sipMaddr          = "must be a SIP URI without a maddr parameter (it sends the request to another host)"
+	sipUserInUser     = "must be a SIP URI without a user parameter inside its user (a parser that ends the user at ';' reads it as the URI's)"
+	sipUserKind       = "must be a SIP URI whose user parameter, if any, is user=phone or user=ip (user=dialstring and others are not accepted)"
+	sipHeaders        = "must be a SIP URI without ?headers"
+	sipTelParam       = "must be a SIP URI without a telephone number's parameter (ext, postd, isub, phone-context, tgrp, dtg, otg, trunk-context, rn, npdi, cic) among its own parameters: a gateway may dial it, and the edge judges such parameters only in the user"
+	sipTelParamInName = "must be a SIP URI whose user, when it is not a telephone number (no user=phone, no leading +), carries no telephone number's parameter (ext, postd, isub, phone-context, ...): a gateway may read it as a number"
 )
 
 // telURIParams are the parameters of a telephone number (RFC 3966, RFC
@@ -77,6 +78,19 @@ const (
 // before RFC 4904, which gateways (Cisco, Sonus, BroadSoft) still read
 // to choose the trunk a call leaves on.
 var telURIParams = []string{"ext", "postd", "isub", "isub-encoding", "phone-context", "tgrp", "dtg", "otg", "trunk-context", "rn", "rn-context", "npdi", "cic", "cic-context"}
+
+// hasTelParam reports whether a decoded SIP user carries a telephone
+// number's parameter among its ;-separated parts.
+func hasTelParam(user string) bool {
+	_, params, _ := strings.Cut(user, ";")
+	for seg := range strings.SplitSeq(params, ";") {
+		name, _, _ := strings.Cut(seg, "=")
+		if slices.Contains(telURIParams, strings.ToLower(strings.TrimSpace(name))) {
+			return true
+		}
+	}
+	return false
+}
 
 // ParseSIPURI parses a SIP or SIPS URI by RFC 3261's grammar. The second
 // result is "" when s is one, or else the reason for a 400: it names the
