@@ -3,8 +3,6 @@ package caddymodule
 import (
 	"bytes"
 	"context"
-	"io"
-	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -80,22 +78,15 @@ type droppingProxy struct {
 
 func newDroppingProxy(t *testing.T, redisAddr string) *droppingProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	p := &droppingProxy{addr: ln.Addr().String()}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { _ = c.Close() })
-			go p.serve(c, redisAddr)
+	p := new(droppingProxy)
+	p.addr = startRedisProxy(t, redisAddr, func(write []byte) (string, bool) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.lose != nil && bytes.Contains(write, p.lose) {
+			return "-CLUSTERDOWN Hash slot not served\r\n", false
 		}
-	}()
+		return "", true
+	})
 	return p
 }
 
@@ -103,35 +94,4 @@ func (p *droppingProxy) drop(b []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lose = b
-}
-
-// serve passes c's commands on (go-redis writes a command in one write,
-// and the next once it has the answer) but the dropped ones.
-func (p *droppingProxy) serve(c net.Conn, redisAddr string) {
-	defer c.Close()
-	up, err := net.Dial("tcp", redisAddr)
-	if err != nil {
-		return
-	}
-	defer up.Close()
-	go func() { _, _ = io.Copy(c, up) }()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		lose := p.lose != nil && bytes.Contains(buf[:n], p.lose)
-		p.mu.Unlock()
-		if lose {
-			if _, err := io.WriteString(c, "-CLUSTERDOWN Hash slot not served\r\n"); err != nil {
-				return
-			}
-			continue
-		}
-		if _, err := up.Write(buf[:n]); err != nil {
-			return
-		}
-	}
 }

@@ -772,12 +772,57 @@ type stallingProxy struct {
 
 func newStallingProxy(t *testing.T, redisAddr string, n int64) *stallingProxy {
 	t.Helper()
+	p := &stallingProxy{n: n}
+	p.addr = startRedisProxy(t, redisAddr, func(write []byte) (string, bool) {
+		if p.passed.Load() >= p.n {
+			return "", false
+		}
+		lower := bytes.ToLower(write)
+		p.passed.Add(int64(bytes.Count(lower, []byte("\r\nevalsha\r\n")) + bytes.Count(lower, []byte("\r\neval\r\n"))))
+		return "", true
+	})
+	return p
+}
+
+// startRedisProxy stands between the edge and the Redis at redisAddr and
+// returns its address. It hands each write of a client (go-redis writes a
+// command in one write, and the next once it has the answer) to decide:
+// pass passes it on to Redis; else a reply is written back to the client
+// as Redis's answer, and no reply holds the command unanswered, as a
+// Redis that hangs does.
+func startRedisProxy(t *testing.T, redisAddr string, decide func(write []byte) (reply string, pass bool)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
-	p := &stallingProxy{addr: ln.Addr().String(), n: n}
+	serve := func(c net.Conn) {
+		defer c.Close()
+		up, err := net.Dial("tcp", redisAddr)
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		go func() { _, _ = io.Copy(c, up) }()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			reply, pass := decide(buf[:n])
+			switch {
+			case pass:
+				_, err = up.Write(buf[:n])
+			case reply != "":
+				_, err = io.WriteString(c, reply)
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -785,38 +830,10 @@ func newStallingProxy(t *testing.T, redisAddr string, n int64) *stallingProxy {
 				return
 			}
 			t.Cleanup(func() { _ = c.Close() })
-			go p.serve(c, redisAddr)
+			go serve(c)
 		}
 	}()
-	return p
-}
-
-// serve passes c's commands on, counting scripts by their name in the
-// RESP arrays (go-redis writes a command in one write), and then drops
-// them.
-func (p *stallingProxy) serve(c net.Conn, redisAddr string) {
-	defer c.Close()
-	up, err := net.Dial("tcp", redisAddr)
-	if err != nil {
-		return
-	}
-	defer up.Close()
-	go func() { _, _ = io.Copy(c, up) }()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			return
-		}
-		if p.passed.Load() >= p.n {
-			continue
-		}
-		lower := bytes.ToLower(buf[:n])
-		p.passed.Add(int64(bytes.Count(lower, []byte("\r\nevalsha\r\n")) + bytes.Count(lower, []byte("\r\neval\r\n"))))
-		if _, err := up.Write(buf[:n]); err != nil {
-			return
-		}
-	}
+	return ln.Addr().String()
 }
 
 // The lines of the readings of Redis's durability; the debug line ends
