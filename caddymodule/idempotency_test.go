@@ -410,11 +410,9 @@ func TestIdempotencyInFlight(t *testing.T) {
 // repeat gets 409, and the pool gets the request once; once answered, a
 // repeat gets the answer.
 func TestIdempotencyInFlightPastWindow(t *testing.T) {
-	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-	realRenewAfter := renewAfter
+	clock := renewalClock(t)
 	memoryStoreClock = clock.Now
-	renewAfter = func(d time.Duration, f func()) renewalTimer { return clock.AfterFunc(d, f).(renewalTimer) }
-	t.Cleanup(func() { memoryStoreClock, renewAfter = nil, realRenewAfter })
+	t.Cleanup(func() { memoryStoreClock = nil })
 	pool := newIdemPool(t, "primary")
 	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), "store memory", "primary "+pool.Addr()))
 	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")

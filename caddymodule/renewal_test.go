@@ -22,10 +22,7 @@ import (
 // without one, the second key expires while its request is still in
 // flight, and a repeat is delivered again.
 func TestIdempotencyRenewalPastFailedKey(t *testing.T) {
-	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-	realRenewAfter := renewAfter
-	renewAfter = func(d time.Duration, f func()) renewalTimer { return clock.AfterFunc(d, f).(renewalTimer) }
-	t.Cleanup(func() { renewAfter = realRenewAfter })
+	clock := renewalClock(t)
 	srv := testkit.StartRedis(t)
 	proxy := newDroppingProxy(t, srv.Addr())
 	pool := newIdemPool(t, "primary")
@@ -65,6 +62,17 @@ func TestIdempotencyRenewalPastFailedKey(t *testing.T) {
 	pool.Release()
 	<-failing
 	<-renewed
+}
+
+// renewalClock returns a fake clock that drives the renewals of
+// reservations in flight (renewAfter) until the test ends.
+func renewalClock(t *testing.T) *testkit.Clock {
+	t.Helper()
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	real := renewAfter
+	renewAfter = func(d time.Duration, f func()) renewalTimer { return clock.AfterFunc(d, f).(renewalTimer) }
+	t.Cleanup(func() { renewAfter = real })
+	return clock
 }
 
 // droppingProxy passes a client's commands on to Redis, but those that

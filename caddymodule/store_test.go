@@ -476,10 +476,7 @@ func TestStoreSharedAcrossReload(t *testing.T) {
 // flight. The old handler's request still renews its reservation and
 // records its answer: the old store is closed only once it is done.
 func TestStoreChangedAcrossReloadInFlight(t *testing.T) {
-	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-	realRenewAfter := renewAfter
-	renewAfter = func(d time.Duration, f func()) renewalTimer { return clock.AfterFunc(d, f).(renewalTimer) }
-	t.Cleanup(func() { renewAfter = realRenewAfter })
+	clock := renewalClock(t)
 	srv := testkit.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
