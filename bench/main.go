@@ -286,14 +286,17 @@ func main() {
 	}
 	addSite(routeEdge, "", "")
 	addSite(routeExpect, "expect_continue_after_idle 0", "")
-	addSite(routeIdemMem, "store memory\n\t\tidempotency", "")
+	// The memory store, which both routes share, has room for every
+	// request of a run (a full store refuses new ones): a window's worth.
+	const memoryStore = "store memory 2000000\n\t\tidempotency"
+	addSite(routeIdemMem, memoryStore, "")
 	redisURL, stopRedis := startRedis()
 	defer stopRedis()
 	if redisURL != "" {
 		addSite(routeIdemRed, "store redis "+redisURL+"\n\t\tidempotency", "")
 	}
 	if *allFeaturesText != "" {
-		addSite(routeAll, "store memory\n\t\tidempotency\n"+*allFeaturesText, "")
+		addSite(routeAll, memoryStore+"\n"+*allFeaturesText, "")
 	}
 	if !*sharedUpstream {
 		_, stop := startCaddy(dir, "upstream", `{

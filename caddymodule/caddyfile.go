@@ -58,7 +58,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			# the same as primary
 //		}
 //		expect_continue_after_idle <duration>
-//		store memory [<max_entries>]
+//		store memory [<max_entries>] {
+//			on_error closed|open
+//		}
 //		store redis <redis[s]://[user:password@]host:port/db> {
 //			timeout <duration>
 //			on_error closed|open

@@ -103,8 +103,10 @@ func BenchmarkHandler(b *testing.B) {
 		"auth":     provision(b, ctx, new(Handler), `{`+auth+`}`),
 		"proxy":    provision(b, ctx, new(reverseproxy.Handler), fmt.Sprintf(`{"upstreams":[{"dial":%q}]}`, dial)),
 		"pool":     provision(b, ctx, new(Handler), fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]}}`, auth, dial)),
+		// A store with room for every request of the runs: a full one
+		// refuses new requests.
 		"idem": provision(b, ctx, new(Handler), fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]},
-			"store":{"backend":"memory"},"idempotency":{}}`, auth, dial)),
+			"store":{"backend":"memory","max_entries":10000000},"idempotency":{}}`, auth, dial)),
 		"guard": provision(b, ctx, new(Handler), fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]},
 			"destinations":{"allow_regions":["US","CA"],"deny":["+1900","+1976","+881","+882","+883"],"sip_domains":["contoso.com","*.contoso.com"]}}`, auth, dial)),
 	}

@@ -205,7 +205,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		}
 		if !s.end(epoch, err) && !h.isEmergencyCall(in) {
 			idem.count(in, resultStoreError)
-			return h.fail(w, in, errStoreUnavailable)
+			return h.fail(w, in, storeError(err))
 		}
 		switch {
 		case err != nil: // on_error open, or an emergency call, which nothing the edge adds refuses

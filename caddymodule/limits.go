@@ -359,7 +359,7 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
 		d, err := s.AllowN(context.Background(), l.storeKey(repl, in.r), l.limit, n)
 		switch {
 		case !s.end(epoch, err) && !emergency:
-			_ = h.fail(w, in, errStoreUnavailable)
+			_ = h.fail(w, in, storeError(err))
 			return false
 		case err != nil, d.Allowed:
 		case emergency:

@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -64,6 +66,8 @@ type sharedStore struct {
 	// nil for the other kind.
 	memory *memoryState
 	redis  *redisState
+	// full warns that the store is full.
+	full fullWarning
 
 	// requests counts the requests between their reservation and their
 	// last store call (hold, unhold); destructed: no handler uses the store
@@ -77,17 +81,33 @@ type sharedStore struct {
 	closeErr   error
 }
 
-// memoryState is a memory store and the warning of its evictions (see
-// storeUse.noteEvictions).
+// memoryState is the memory store and the bounds its handlers ask for:
+// it holds the largest (see want).
 type memoryState struct {
 	*store.Memory
-	maxEntries int
-	now        func() time.Time // the store's clock
-	// warnedUpTo is the evictions the last warning counted, read without
-	// mu to skip it.
-	warnedUpTo atomic.Uint64
-	mu         sync.Mutex // held while warning
-	warnedAt   time.Time  // guarded by mu; zero: never
+	mu     sync.Mutex
+	bounds map[int]int // max_entries of the handlers using the store, and how many ask for each
+}
+
+// want notes that a handler uses the store with a bound of n entries
+// (release: it no longer does), and sets the store's bound to the
+// largest its handlers ask for. A reload that changes max_entries
+// resizes the store the old config's handlers and the new one's share,
+// keeping what it holds: a new store would forget the reservations of
+// the requests made before the reload.
+func (m *memoryState) want(n int, release bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if release {
+		if m.bounds[n]--; m.bounds[n] <= 0 {
+			delete(m.bounds, n)
+		}
+	} else {
+		m.bounds[n]++
+	}
+	if len(m.bounds) > 0 {
+		_ = m.SetMaxEntries(slices.Max(slices.Collect(maps.Keys(m.bounds))))
+	}
 }
 
 // redisState is a Redis store and the readings of its durability: its
@@ -201,17 +221,33 @@ func sharedStoreKey(backend string, settings any) (string, error) {
 
 // MemoryStore keeps the edge's shared state in this process's memory
 // (module http.handlers.ucwa.stores.memory): per edge, bounded, gone on
-// restart. It is the default store.
+// restart. It is the default store. Every handler of the process that
+// uses a memory store uses the same one, across config reloads too.
 type MemoryStore struct {
-	// The most entries the store holds (reservations and limits
-	// together). When it is full, the entry closest to expiring is
-	// evicted: an evicted reservation no longer protects its request.
-	// Evictions are counted (caddy_ucwa_store_memory_evictions_total) and
-	// warned of in the log, once a minute at most. Default: 10000.
+	// The most live entries the store holds (reservations and limits
+	// together, each a few hundred bytes, a recorded answer up to 4 KiB
+	// more). A full store drops no entry before it expires (a reservation
+	// dropped early would no longer keep its request from a second
+	// delivery, a limit dropped early would start again with its whole
+	// budget): it refuses new entries, which the handler takes as the
+	// store failing (on_error), counts
+	// (caddy_ucwa_store_full_total) and warns of, once a minute at most.
+	// Handlers that give different bounds share the store with the
+	// largest. Default: 100000.
 	MaxEntries int `json:"max_entries,omitempty"`
 
-	key   string // in stores
-	store *sharedStore
+	// What a request that needs a new entry in the store gets while the
+	// store is full: "closed" answers it 503 ServiceUnavailable and
+	// delivers nothing; "open" goes on without the store (a request is
+	// then delivered without idempotency, and uncounted by a limit the
+	// store had no room for). Emergency calls go on either way. Default:
+	// "closed".
+	OnError string `json:"on_error,omitempty"`
+
+	bound    int    // the entries the handler asked for
+	key      string // in stores
+	store    *sharedStore
+	failOpen bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -222,14 +258,18 @@ func (*MemoryStore) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision opens the store, or shares the one of the same size that
-// another handler (or the config this one replaces) uses.
+// Provision opens the store, or shares the one that other handlers (or
+// the config this one replaces) use.
 func (m *MemoryStore) Provision(caddy.Context) error {
 	if m.MaxEntries < 0 {
 		return fmt.Errorf("max_entries must not be negative: %d", m.MaxEntries)
 	}
-	opts := store.MemoryOptions{MaxEntries: cmp.Or(m.MaxEntries, store.DefaultMaxEntries), OnEvict: memoryStoreEvictions.Inc}
-	key := "memory/" + strconv.Itoa(opts.MaxEntries)
+	var err error
+	if m.failOpen, err = parseOnError(m.OnError); err != nil {
+		return err
+	}
+	opts := store.MemoryOptions{MaxEntries: cmp.Or(m.MaxEntries, store.DefaultMaxEntries)}
+	key := "memory"
 	if memoryStoreClock != nil {
 		// A store on a test's clock is never shared with one on the wall
 		// clock.
@@ -241,16 +281,18 @@ func (m *MemoryStore) Provision(caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		state := &memoryState{Memory: mem, maxEntries: opts.MaxEntries, now: opts.Now}
-		if state.now == nil {
-			state.now = time.Now
+		s := &sharedStore{Store: mem, memory: &memoryState{Memory: mem, bounds: map[int]int{}}}
+		s.full.now = opts.Now
+		if s.full.now == nil {
+			s.full.now = time.Now
 		}
-		return &sharedStore{Store: mem, memory: state}, nil
+		return s, nil
 	})
 	if err != nil {
 		return err
 	}
-	m.key, m.store = key, s
+	s.memory.want(opts.MaxEntries, false)
+	m.bound, m.key, m.store = opts.MaxEntries, key, s
 	return nil
 }
 
@@ -261,9 +303,15 @@ func (m *MemoryStore) Provision(caddy.Context) error {
 var memoryStoreClock func() time.Time
 
 // Cleanup lets go of the store.
-func (m *MemoryStore) Cleanup() error { return releaseSharedStore(m.key) }
+func (m *MemoryStore) Cleanup() error {
+	if m.store == nil {
+		return nil
+	}
+	m.store.memory.want(m.bound, true)
+	return releaseSharedStore(m.key)
+}
 
-func (m *MemoryStore) shared() (*sharedStore, bool) { return m.store, false }
+func (m *MemoryStore) shared() (*sharedStore, bool) { return m.store, m.failOpen }
 
 // RedisStore keeps the edge's shared state in Redis (module
 // http.handlers.ucwa.stores.redis), shared by every edge that uses the
@@ -349,6 +397,18 @@ const (
 	onErrorOpen   = "open"
 )
 
+// parseOnError reads an on_error value: whether requests go on without
+// the store when it fails.
+func parseOnError(v string) (failOpen bool, err error) {
+	switch v {
+	case "", onErrorClosed:
+		return false, nil
+	case onErrorOpen:
+		return true, nil
+	}
+	return false, fmt.Errorf("on_error: %q is neither closed nor open", v)
+}
+
 // CaddyModule returns the Caddy module information.
 func (*RedisStore) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
@@ -362,12 +422,9 @@ func (*RedisStore) CaddyModule() caddy.ModuleInfo {
 // replaces) uses. It does not connect: the first request does, so an edge
 // starts while Redis is down.
 func (r *RedisStore) Provision(caddy.Context) error {
-	switch r.OnError {
-	case "", onErrorClosed:
-	case onErrorOpen:
-		r.failOpen = true
-	default:
-		return fmt.Errorf("on_error: %q is neither closed nor open", r.OnError)
+	var err error
+	if r.failOpen, err = parseOnError(r.OnError); err != nil {
+		return err
 	}
 	repl := caddy.NewReplacer()
 	resolve := func(setting, value string) (string, error) {
@@ -384,7 +441,6 @@ func (r *RedisStore) Provision(caddy.Context) error {
 		Timeout:    time.Duration(r.Timeout),
 		KeyPrefix:  r.KeyPrefix,
 	}
-	var err error
 	if opts.URL, err = resolve("url", r.URL); err != nil {
 		return err
 	}
@@ -413,7 +469,9 @@ func (r *RedisStore) Provision(caddy.Context) error {
 			return nil, err
 		}
 		state.Redis = rs
-		return &sharedStore{Store: rs, redis: state}, nil
+		s := &sharedStore{Store: rs, redis: state}
+		s.full.now = time.Now
+		return s, nil
 	})
 	if err != nil {
 		return err
@@ -486,10 +544,22 @@ func (h *Handler) provisionStore(ctx caddy.Context) error {
 	return nil
 }
 
-// errStoreUnavailable answers a request that needs the store while it
-// fails, with on_error closed.
-var errStoreUnavailable = ucwa.NewError(http.StatusServiceUnavailable, "",
-	"The edge cannot reach its shared state now. The request was not delivered and can be sent again later.")
+// errStoreUnavailable and errStoreFull answer a request that needs the
+// store while it fails, with on_error closed (see storeError).
+var (
+	errStoreUnavailable = ucwa.NewError(http.StatusServiceUnavailable, "",
+		"The edge cannot reach its shared state now. The request was not delivered and can be sent again later.")
+	errStoreFull = ucwa.NewError(http.StatusServiceUnavailable, "",
+		"The edge's shared state is full now. The request was not delivered and can be sent again later.")
+)
+
+// storeError is the answer to a request whose store call failed with err.
+func storeError(err error) *ucwa.Error {
+	if errors.Is(err, store.ErrFull) {
+		return errStoreFull
+	}
+	return errStoreUnavailable
+}
 
 // begin returns the store's outage epoch, to hand to end with the outcome
 // of the store call made after it.
@@ -508,9 +578,6 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 		if epoch&1 == 1 && s.health.CompareAndSwap(epoch, epoch+1) {
 			s.logger.Info("store answers again")
 		}
-		if s.memory != nil {
-			s.noteEvictions()
-		}
 		if r := s.redis; r != nil {
 			if due := r.readingDue.Load(); due != readingDone && monotonicNow() >= due && r.readingDue.CompareAndSwap(due, readingDone) {
 				r.reading.Store(true)
@@ -520,6 +587,13 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 		return true
 	}
 	s.errors.Inc()
+	if errors.Is(err, store.ErrFull) {
+		// Not an outage: a full store still reads, replaces and releases
+		// what it holds, and the outage would end and start again with
+		// every request.
+		s.noteFull()
+		return s.failOpen
+	}
 	if epoch&1 == 0 && s.health.CompareAndSwap(epoch, epoch+1) {
 		if s.redis != nil {
 			// The Redis that answers next may be another, or restarted
@@ -539,39 +613,59 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 	return s.failOpen
 }
 
-// evictionWarning is the message of the warning of a memory store's
-// evictions.
-const evictionWarning = "memory store full: entries evicted before they expired " +
-	"(an evicted reservation no longer keeps its request from a second delivery; an evicted limit starts again with its whole budget); " +
-	"raise max_entries or share a redis store"
+// fullWarning is the warning that a store is full: at its first refusal,
+// then once every fullWarnEvery at most, with the refusals since the
+// last warning.
+type fullWarning struct {
+	now     func() time.Time // the store's clock
+	refused atomic.Uint64
+	// warnedUpTo is refused as of the last warning.
+	warnedUpTo atomic.Uint64
+	mu         sync.Mutex // held while warning
+	warnedAt   time.Time  // guarded by mu; zero: never
+}
 
-// evictionWarnEvery is how often at most the edge warns that its memory
-// store evicts entries.
-const evictionWarnEvery = time.Minute
+// fullWarnEvery is how often at most the edge warns that its store is
+// full.
+const fullWarnEvery = time.Minute
 
-// noteEvictions warns, once every evictionWarnEvery at most, that the
-// memory store has evicted entries since the last warning: a full store
-// evicts reservations before their window ends, and the requests they
-// protected may then be delivered again, so the operator must learn that
-// max_entries is too small for the edge's traffic.
-func (s *storeUse) noteEvictions() {
-	m := s.memory
-	if m.Evictions() == m.warnedUpTo.Load() {
-		return
-	}
+// The warning that the store is full: what is full, then what requests
+// get, by on_error.
+const (
+	memoryFull = "memory store full: it holds max_entries live entries and takes no new one until some expire (raise max_entries or share a redis store); "
+	redisFull  = "redis full: over its maxmemory, it refuses the edge's writes (raise its maxmemory); "
+	fullClosed = "requests that need a new entry in it are answered 503 (emergency calls go on without it)"
+	fullOpen   = "requests that need a new entry in it go on without it (no idempotency, uncounted by the limits)"
+)
+
+// noteFull counts a write the store refused for want of room, and warns
+// of it: an operator must learn that the store is too small for the
+// edge's traffic, once, not at every request.
+func (s *storeUse) noteFull() {
+	storeFull.Inc()
+	f := &s.full
+	n := f.refused.Add(1)
 	// One warning for all the handlers that share the store: one that
 	// finds another warning goes on.
-	if !m.mu.TryLock() {
+	if !f.mu.TryLock() {
 		return
 	}
-	defer m.mu.Unlock()
-	now := m.now()
-	if !m.warnedAt.IsZero() && now.Sub(m.warnedAt) < evictionWarnEvery {
+	defer f.mu.Unlock()
+	now := f.now()
+	if !f.warnedAt.IsZero() && now.Sub(f.warnedAt) < fullWarnEvery {
 		return
 	}
-	m.warnedAt = now
-	n := m.Evictions()
-	s.logger.Warn(evictionWarning, zap.Uint64("evicted", n-m.warnedUpTo.Swap(n)), zap.Int("max_entries", m.maxEntries))
+	f.warnedAt = now
+	msg, then := redisFull, fullClosed
+	if s.failOpen {
+		then = fullOpen
+	}
+	fields := []zap.Field{zap.Uint64("refused", n-f.warnedUpTo.Swap(n))}
+	if s.memory != nil {
+		msg = memoryFull
+		fields = append(fields, zap.Int("max_entries", s.memory.MaxEntries()))
+	}
+	s.logger.Warn(msg+then, fields...)
 }
 
 // redisEvictionWarning is the message of the warning that Redis may
@@ -677,15 +771,15 @@ func newStoreMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error) 
 	}, memoryEntries)); err != nil {
 		return nil, err
 	}
-	_, err = metrics.Register(reg, memoryStoreEvictions)
+	_, err = metrics.Register(reg, storeFull)
 	return errs, err
 }
 
-// memoryStoreEvictions counts the entries that the memory stores of the
-// process evicted, across config reloads.
-var memoryStoreEvictions = prometheus.NewCounter(prometheus.CounterOpts{
-	Namespace: "caddy", Subsystem: "ucwa", Name: "store_memory_evictions_total",
-	Help: "Entries the memory stores evicted before they expired, to make room: each an operationId no longer protected, or a limit's state lost.",
+// storeFull counts the writes that the stores of the process refused
+// for want of room, across config reloads.
+var storeFull = prometheus.NewCounter(prometheus.CounterOpts{
+	Namespace: "caddy", Subsystem: "ucwa", Name: "store_full_total",
+	Help: "Store writes refused because the store was full (the memory store at max_entries, Redis at its maxmemory); each is a store error too.",
 })
 
 // memoryEntries counts the entries of the memory stores in use.
@@ -700,7 +794,7 @@ func memoryEntries() float64 {
 	return float64(n)
 }
 
-// unmarshalStore parses `store memory [<max_entries>]` or
+// unmarshalStore parses `store memory [<max_entries>] { ... }` or
 // `store redis <url> { ... }`; d is on `store`.
 func unmarshalStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
 	var backend string
@@ -721,8 +815,13 @@ func unmarshalStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
 		if d.NextArg() {
 			return nil, d.ArgErr()
 		}
-		if d.NextBlock(d.Nesting()) {
-			return nil, d.Err("store memory takes no block")
+		if err := directive.Block(d, d.Nesting(), "store", nil, func(name string) error {
+			if name == "on_error" {
+				return directive.OneArg(d, &m.OnError)
+			}
+			return d.Errf("store memory: unrecognized option %q", name)
+		}); err != nil {
+			return nil, err
 		}
 		module = m
 	case "redis":

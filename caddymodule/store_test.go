@@ -36,7 +36,9 @@ func TestStoreCaddyfileErrors(t *testing.T) {
 		{"max_entries 0", "store memory 0", `store memory: "0" is not a number of entries above 0`},
 		{"max_entries not a number", "store memory lots", `store memory: "lots" is not a number of entries`},
 		{"memory arguments", "store memory 10 20", "wrong argument count"},
-		{"memory block", "store memory {\n max_entries 10\n}", "store memory takes no block"},
+		{"unknown memory option", "store memory {\n max_entries 10\n}", `store memory: unrecognized option "max_entries"`},
+		{"memory on_error arguments", "store memory 10 {\n on_error\n}", "wrong argument count"},
+		{"memory on_error twice", "store memory {\n on_error open\n on_error closed\n}", "store: on_error: given twice"},
 		{"redis without url", "store redis", "expected `store redis <url> { ... }`"},
 		{"redis arguments", "store redis redis://a:6379 redis://b:6379", "expected `store redis <url> { ... }`"},
 		{"timeout 0", "store redis redis://a:6379 {\n timeout 0\n}", `timeout: "0" is not a duration other than 0`},
@@ -81,6 +83,8 @@ func TestStoreStartupErrors(t *testing.T) {
 		want      string
 	}{
 		{"negative max_entries", "", `"store":{"backend":"memory","max_entries":-1}`, "max_entries must not be negative: -1"},
+		{"bad memory on_error", "store memory {\non_error maybe\n}", `"store":{"backend":"memory","on_error":"maybe"}`,
+			`on_error: "maybe" is neither closed nor open`},
 		{"unknown backend", "", `"store":{"backend":"disk"}`, "unknown module: http.handlers.ucwa.stores.disk"},
 		{"no url", "", `"store":{"backend":"redis"}`, "a URL is required"},
 		{"bad on_error", "store redis redis://127.0.0.1:6379 {\non_error maybe\n}", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","on_error":"maybe"}`,
@@ -120,6 +124,7 @@ func TestStoreStartupErrors(t *testing.T) {
 		for _, block := range []string{
 			"store memory\nidempotency",
 			"store memory 50000\nidempotency 1h",
+			"store memory {\non_error open\n}\nidempotency",
 			"store redis redis://127.0.0.1:6379/3 {\npassword {env.UCWA_TEST_REDIS_PASSWORD}\non_error open\ntimeout 50ms\n}\nidempotency",
 			"store redis rediss://127.0.0.1:6380 {\ntls {\nserver_name redis.example\n}\nkey_prefix edge1:\n}",
 			"store redis redis://127.0.0.1:26379 {\nsentinel edge 127.0.0.2:26379\n}\nidempotency",
@@ -512,8 +517,8 @@ func TestStoreChangedAcrossReloadInFlight(t *testing.T) {
 
 // TestStoreSharedAcrossHandlers: two sites whose handlers name the same
 // store share it: a request repeated on the other site gets the first
-// answer again. A handler with another store config has a store of its
-// own.
+// answer again, also when they give the memory store different bounds. A
+// handler with another store has a store of its own.
 func TestStoreSharedAcrossHandlers(t *testing.T) {
 	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
 	pool := newIdemPool(t, "primary")
@@ -521,7 +526,8 @@ func TestStoreSharedAcrossHandlers(t *testing.T) {
 	site := func(port, store string) string {
 		return strings.Replace(strings.Replace(idemCaddyfile(auth, store, "primary "+pool.Addr()), "EDGE_PORT", port, 1), "{\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n", "", 1)
 	}
-	e := startEdge(t, "caddyfile", site("EDGE_PORT", "store memory")+"\n"+site("SAME_PORT", "store memory")+"\n"+site("OTHER_PORT", "store memory 500"))
+	e := startEdge(t, "caddyfile", site("EDGE_PORT", "store memory")+"\n"+site("SAME_PORT", "store memory 500")+"\n"+
+		site("OTHER_PORT", "store redis "+testkit.StartRedis(t).URL()))
 	send := func(port string) testkit.Response {
 		req := idemCall{header: caller, op: "shared-1"}.request()
 		req.URL = e.URL(port, req.URL)
@@ -540,89 +546,209 @@ func TestStoreSharedAcrossHandlers(t *testing.T) {
 	}
 }
 
-// TestMemoryStoreEvictionWarning: a full memory store stays at its bound,
-// evicts, counts each eviction in caddy_ucwa_store_memory_evictions_total,
-// and warns in the log at the first eviction and then once a minute at
-// most (on the store's clock), with the evictions since the last warning.
-func TestMemoryStoreEvictionWarning(t *testing.T) {
-	const maxEntries = 64 // one shard
-	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-	memoryStoreClock = clock.Now
-	t.Cleanup(func() { memoryStoreClock = nil })
-	e := startLimitEdge(t, fmt.Sprintf("store memory %d", maxEntries), "idempotency")
-	// The counter counts every memory store of the process, those of
-	// earlier tests too.
-	evictedBefore := e.Metric("caddy_ucwa_store_memory_evictions_total")
-	alice := caller{"tenant-1", "alice"}.header(t)
-	ops := 0
-	call := func(op int) testkit.Response {
-		t.Helper()
-		body := `{"to":"+14255551234","operationId":"evict-` + strconv.Itoa(op) + `"}`
-		resp := e.send(limitRequest("/communication/startPhoneAudio", body, alice))
-		if resp.Status != http.StatusCreated {
-			t.Fatalf("operationId %d: %d %s", op, resp.Status, resp.Body)
-		}
-		return resp
-	}
-	warnings := func() []map[string]any {
-		t.Helper()
-		var found []map[string]any
-		for line := range strings.Lines(e.Logs().String()) {
-			if strings.Contains(line, `"msg":"memory store full`) {
-				var w map[string]any
-				if err := json.Unmarshal([]byte(line), &w); err != nil {
-					t.Fatalf("%v: %s", err, line)
-				}
-				found = append(found, w)
-			}
-		}
-		return found
-	}
-	type want struct {
-		warnings  []float64 // the evicted field of each warning
-		evictions float64
-	}
-	for _, step := range []struct {
-		name    string
-		advance time.Duration
-		fresh   int // requests with operationIds of their own
-		want    want
+// TestMemoryStoreFull: a full memory store drops nothing it holds. A
+// request that needs a new entry in it (a reservation, a new caller's
+// limit) is answered 503 and not delivered (on_error closed), or
+// delivered without the store (open); each refusal is counted in
+// caddy_ucwa_store_full_total, and warned of at the first and then once
+// a minute at most (on the store's clock) with the refusals since the
+// last warning. A repeat of a request the store holds is still replayed,
+// and a new request finds room once entries expire.
+func TestMemoryStoreFull(t *testing.T) {
+	for _, tc := range []struct {
+		onError   string
+		refused   int    // the status of a request the store has no room for
+		warning   string // in the warning's message
+		delivered int64  // deliveries of the requests the store had no room for
 	}{
-		{"a store with room evicts nothing", 0, maxEntries, want{nil, 0}},
-		{"the first eviction is warned of", 0, 1, want{[]float64{1}, 1}},
-		{"within the minute, no more warnings", 59 * time.Second, 20, want{[]float64{1}, 21}},
-		{"a minute later, the evictions since", time.Second, 1, want{[]float64{1, 21}, 22}},
-		{"a minute on, a replay evicts nothing and warns of nothing", time.Minute, 0, want{[]float64{1, 21}, 22}},
+		{"closed", http.StatusServiceUnavailable, "are answered 503", 0},
+		{"open", http.StatusCreated, "go on without it", 6},
 	} {
-		clock.Advance(step.advance)
-		for range step.fresh {
-			ops++
-			call(ops)
-		}
-		if step.fresh == 0 {
-			if resp := call(ops); resp.Header.Get(headerReplayed) == "" {
-				t.Fatalf("%s: a repeat was not replayed", step.name)
+		t.Run(tc.onError, func(t *testing.T) {
+			clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+			memoryStoreClock = clock.Now
+			t.Cleanup(func() { memoryStoreClock = nil })
+			// Room for alice's limit and three reservations.
+			e := startLimitEdge(t, "store memory 4 {\n\t\t\ton_error "+tc.onError+"\n\t\t}", "idempotency", "limit calls 100 per 1h")
+			fullBefore := e.Metric("caddy_ucwa_store_full_total") // of earlier tests too
+			alice := caller{"tenant-1", "alice"}.header(t)
+			bob := caller{"tenant-1", "bob"}.header(t)
+			call := func(op string, h http.Header) testkit.Response {
+				t.Helper()
+				body := `{"to":"+14255551234","operationId":"` + op + `"}`
+				if op == "" {
+					body = `{"to":"+14255551234"}`
+				}
+				return e.send(limitRequest("/communication/startPhoneAudio", body, h))
 			}
-		}
-		var evicted []float64
-		for _, w := range warnings() {
-			if w["level"] != "warn" || w["max_entries"] != float64(maxEntries) {
-				t.Errorf("%s: warning %v", step.name, w)
+			warnings := func() (refused []float64) {
+				t.Helper()
+				for line := range strings.Lines(e.Logs().String()) {
+					if !strings.Contains(line, `"msg":"memory store full`) {
+						continue
+					}
+					var w map[string]any
+					if err := json.Unmarshal([]byte(line), &w); err != nil {
+						t.Fatalf("%v: %s", err, line)
+					}
+					if w["level"] != "warn" || w["max_entries"] != float64(4) || !strings.Contains(w["msg"].(string), tc.warning) {
+						t.Errorf("warning %v", w)
+					}
+					refused = append(refused, w["refused"].(float64))
+				}
+				return refused
 			}
-			evicted = append(evicted, w["evicted"].(float64))
-		}
-		if !slices.Equal(evicted, step.want.warnings) {
-			t.Errorf("%s: warnings of %v evictions, want %v", step.name, evicted, step.want.warnings)
-		}
-		if got := e.Metric("caddy_ucwa_store_memory_evictions_total") - evictedBefore; got != step.want.evictions {
-			t.Errorf("%s: caddy_ucwa_store_memory_evictions_total went up by %v, want %v", step.name, got, step.want.evictions)
+			var first testkit.Response
+			for i, op := range []string{"full-1", "full-2", "full-3"} {
+				resp := call(op, alice)
+				if resp.Status != http.StatusCreated {
+					t.Fatalf("%s, with room: %d %s", op, resp.Status, resp.Body)
+				}
+				if i == 0 {
+					first = resp
+				}
+			}
+			for _, step := range []struct {
+				name     string
+				advance  time.Duration
+				ops      []string
+				header   http.Header
+				warnings []float64 // the refused field of each warning so far
+			}{
+				{"a new reservation", 0, []string{"full-4"}, alice, []float64{1}},
+				{"a new caller's limit, within the minute", 30 * time.Second, []string{""}, bob, []float64{1}},
+				{"more, within the minute", 29 * time.Second, []string{"full-5", "full-6"}, alice, []float64{1}},
+				{"a minute after the first warning, the refusals since", time.Second, []string{"full-7", "full-8"}, alice, []float64{1, 4}},
+			} {
+				clock.Advance(step.advance)
+				for _, op := range step.ops {
+					resp := call(op, step.header)
+					if resp.Status != tc.refused {
+						t.Fatalf("%s: %d %s, want %d", step.name, resp.Status, resp.Body, tc.refused)
+					}
+					if resp.Status == http.StatusServiceUnavailable {
+						if e := ucwaError(t, resp.Body); e.Code != "ServiceUnavailable" || e.Message != errStoreFull.Message {
+							t.Errorf("%s: 503 %s, want the edge's ServiceUnavailable of a full store", step.name, resp.Body)
+						}
+					}
+				}
+				if got := warnings(); !slices.Equal(got, step.warnings) {
+					t.Errorf("%s: warnings of %v refusals, want %v", step.name, got, step.warnings)
+				}
+			}
+			if got := e.Metric("caddy_ucwa_store_full_total") - fullBefore; got != 6 {
+				t.Errorf("caddy_ucwa_store_full_total went up by %v, want 6", got)
+			}
+			if got := e.pool.Requests.Load(); got != 3+tc.delivered {
+				t.Errorf("the pool got %d requests, want %d", got, 3+tc.delivered)
+			}
+			// What the store holds is still read: a repeat is replayed.
+			assertReplay(t, call("full-1", alice), first)
+			// Once the reservations expire, there is room again.
+			clock.Advance(DefaultIdempotencyWindow)
+			if resp := call("full-9", alice); resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "" {
+				t.Errorf("once the window is over: %d %s", resp.Status, resp.Body)
+			}
+			if got := e.Metric("caddy_ucwa_store_memory_entries"); got != 2 {
+				t.Errorf("caddy_ucwa_store_memory_entries %v, want alice's limit and the new reservation", got)
+			}
+		})
+	}
+}
+
+// TestRedisFull: a Redis at its maxmemory (policy noeviction) refuses
+// the edge's reservations: the request is answered 503 as by a full
+// memory store, not delivered, counted in caddy_ucwa_store_full_total
+// and warned of as a full Redis, not as an outage; once Redis has room,
+// requests go through again.
+func TestRedisFull(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", "idempotency")
+	fullBefore := e.Metric("caddy_ucwa_store_full_total") // of earlier tests too
+	alice := caller{"tenant-1", "alice"}.header(t)
+	call := func(op string) testkit.Response {
+		t.Helper()
+		return e.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"`+op+`"}`, alice))
+	}
+	if resp := call("redis-full-1"); resp.Status != http.StatusCreated {
+		t.Fatalf("with room: %d %s", resp.Status, resp.Body)
+	}
+	// Redis over its maxmemory refuses every write that may grow it: a
+	// maxmemory of half what it holds.
+	info, err := rdb.InfoMap(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	usedMemory, err := strconv.Atoi(info["Memory"]["used_memory"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, value := range map[string]string{"maxmemory-policy": "noeviction", "maxmemory": strconv.Itoa(usedMemory / 2)} {
+		if err := rdb.ConfigSet(ctx, name, value).Err(); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if got := e.Metric("caddy_ucwa_store_memory_entries"); got != maxEntries {
-		t.Errorf("caddy_ucwa_store_memory_entries %v, want the bound, %d", got, maxEntries)
+	resp := call("redis-full-2")
+	if e := ucwaError(t, resp.Body); resp.Status != http.StatusServiceUnavailable || e.Message != errStoreFull.Message {
+		t.Fatalf("a full Redis: %d %s, want the edge's 503 of a full store", resp.Status, resp.Body)
 	}
-	if got := e.pool.Requests.Load(); got != int64(ops) {
-		t.Errorf("the pool got %d requests, want %d", got, ops)
+	if got := e.Metric("caddy_ucwa_store_full_total") - fullBefore; got != 1 {
+		t.Errorf("caddy_ucwa_store_full_total went up by %v, want 1", got)
+	}
+	logs := e.Logs().String()
+	if !strings.Contains(logs, `"msg":"redis full: over its maxmemory`) || strings.Contains(logs, "store failing") {
+		t.Errorf("want the warning of a full Redis, and no outage:\n%s", logs)
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if resp := call("redis-full-2"); resp.Status != http.StatusCreated {
+		t.Fatalf("once Redis has room (no maxmemory): %d %s", resp.Status, resp.Body)
+	}
+	if got := e.pool.Requests.Load(); got != 2 {
+		t.Errorf("the pool got %d requests, want 2", got)
+	}
+}
+
+// TestMemoryStoreResizedAcrossReload: a reload that changes max_entries
+// keeps the memory store and what it holds (a new store would deliver
+// again a request made before the reload): it grows the store, or shrinks
+// it, keeping every entry and refusing new ones until it has room.
+func TestMemoryStoreResizedAcrossReload(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	config := func(maxEntries int) string {
+		return limitCaddyfile(t, pool, fmt.Sprintf("store memory %d", maxEntries), "idempotency")
+	}
+	e := limitEdge{startEdge(t, "caddyfile", config(2), testkit.WithAdmin()), pool}
+	alice := caller{"tenant-1", "alice"}.header(t)
+	call := func(op string) testkit.Response {
+		t.Helper()
+		return e.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"`+op+`"}`, alice))
+	}
+	first := call("resize-1")
+	for _, op := range []string{"resize-2", "resize-3"} {
+		if resp := call(op); resp.Status != map[string]int{"resize-2": http.StatusCreated, "resize-3": http.StatusServiceUnavailable}[op] {
+			t.Fatalf("%s in a store of 2: %d %s", op, resp.Status, resp.Body)
+		}
+	}
+	e.Load("caddyfile", config(3))
+	assertReplay(t, call("resize-1"), first)
+	if resp := call("resize-3"); resp.Status != http.StatusCreated {
+		t.Fatalf("resize-3 in a store grown to 3: %d %s", resp.Status, resp.Body)
+	}
+	e.Load("caddyfile", config(1))
+	assertReplay(t, call("resize-1"), first)
+	if resp := call("resize-4"); resp.Status != http.StatusServiceUnavailable {
+		t.Fatalf("resize-4 in a store shrunk to 1 holding 3: %d %s", resp.Status, resp.Body)
+	}
+	if got := e.Metric("caddy_ucwa_store_memory_entries"); got != 3 {
+		t.Errorf("caddy_ucwa_store_memory_entries %v, want the 3 held across the reloads", got)
+	}
+	if got := pool.Requests.Load(); got != 3 {
+		t.Errorf("the pool got %d requests, want 3", got)
 	}
 }
 

@@ -12,61 +12,62 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// DefaultMaxEntries bounds a Memory store whose MaxEntries is zero. Ten
-// thousand entries hold one edge's reservations for a 10-minute window at
-// about 16 protected requests a second, or the live limits of ten thousand
-// callers, in a few megabytes (about 45 MB if every value were a 4 KiB
-// answer); larger fleets share a Redis store.
-const DefaultMaxEntries = 10_000
+// DefaultMaxEntries bounds a Memory store whose MaxEntries is zero. A
+// hundred thousand entries hold one edge's reservations for a 10-minute
+// window at about 160 protected requests a second, or the live limits of
+// a hundred thousand callers, in about 30 MB (about 450 MB if every value
+// were a 4 KiB answer); larger fleets share a Redis store.
+const DefaultMaxEntries = 100_000
 
 // MemoryOptions configures a Memory store.
 type MemoryOptions struct {
-	// MaxEntries bounds how many entries (reservations and limits
+	// MaxEntries bounds how many live entries (reservations and limits
 	// together) the store holds. Default: DefaultMaxEntries.
 	MaxEntries int
 
 	// Now is the store's clock. Default: time.Now.
 	Now func() time.Time
-
-	// OnEvict, when set, is called for every entry evicted to make room
-	// (not for expired ones), while the store holds a lock: it must be
-	// quick and must not call the store.
-	OnEvict func()
 }
 
 // Memory is a Store in this process's memory: per edge, gone on restart.
 //
-// It holds at most MaxEntries entries. Expired entries are dropped as new
-// ones are written; when the store is still full, the entry closest to
-// expiring is evicted to make room (for entries written with the same TTL,
-// that is the oldest). An evicted reservation no longer protects its key: a
-// repeat of that request is taken as new. An evicted limit starts again
-// with its whole budget. Evictions counts them.
+// It holds at most MaxEntries live entries, and never drops one before it
+// expires: a reservation dropped early would no longer keep its request
+// from a second delivery, and a limit dropped early would start again
+// with its whole budget. When it is full, a write that needs a new entry
+// fails with ErrFull until entries expire or are released, as Redis with
+// maxmemory-policy noeviction refuses writes.
 //
-// Entries are spread over up to 64 shards by a hash of the key, each with
-// its own lock and its own share of MaxEntries, so a shard may evict a
-// little before the store as a whole holds MaxEntries. The store keeps the
-// key and value strings it is given, not copies: a substring of a large
-// buffer keeps the whole buffer alive.
+// Entries are spread over shards by a hash of the key, each with its own
+// lock; the bound is the store's as a whole. The store keeps the key and
+// value strings it is given, not copies: a substring of a large buffer
+// keeps the whole buffer alive.
 type Memory struct {
-	now       func() time.Time
-	onEvict   func()
-	seed      maphash.Seed
-	mask      uint64
-	shards    []memoryShard
-	evictions atomic.Uint64
-	closed    atomic.Bool
+	now    func() time.Time
+	seed   maphash.Seed
+	shards [memoryShards]memoryShard
+	// entries counts the entries of all shards, expired ones not yet
+	// dropped included; maxEntries bounds it.
+	entries    atomic.Int64
+	maxEntries atomic.Int64
+	closed     atomic.Bool
 }
 
 var _ Store = (*Memory)(nil)
+
+// memoryShards is how many locks a Memory store's entries are spread
+// over: enough that the handlers of a busy edge seldom wait for one.
+const memoryShards = 64
 
 // memoryShard is one lock's share of a Memory store.
 type memoryShard struct {
 	mu     sync.Mutex
 	items  map[memoryKey]*memoryItem
 	expiry expiryHeap
-	max    int
-	_      [64]byte // keeps shards' locks off one another's cache lines
+	// entries is the store's count of entries (Memory.entries), which
+	// the shard's removals keep.
+	entries *atomic.Int64
+	_       [64]byte // keeps shards' locks off one another's cache lines
 }
 
 // memoryKey keeps limits apart from reservations of the same key, as Redis
@@ -86,51 +87,41 @@ type memoryItem struct {
 
 // NewMemory returns an empty Memory store.
 func NewMemory(opts MemoryOptions) (*Memory, error) {
-	maxEntries := opts.MaxEntries
-	switch {
-	case maxEntries < 0:
-		return nil, errors.New("store: max entries must not be negative")
-	case maxEntries == 0:
-		maxEntries = DefaultMaxEntries
-	}
 	now := opts.Now
 	if now == nil {
 		now = time.Now
 	}
-	// Shards hold at least 64 entries each, so that a small store does
-	// not evict long before it is full.
-	n := 1
-	for n < 64 && maxEntries/(2*n) >= 64 {
-		n *= 2
+	m := &Memory{now: now, seed: maphash.MakeSeed()}
+	if err := m.SetMaxEntries(opts.MaxEntries); err != nil {
+		return nil, err
 	}
-	m := &Memory{now: now, onEvict: opts.OnEvict, seed: maphash.MakeSeed(), mask: uint64(n - 1), shards: make([]memoryShard, n)}
 	for i := range m.shards {
-		s := &m.shards[i]
-		s.max = maxEntries / n
-		if i < maxEntries%n {
-			s.max++
-		}
-		s.items = make(map[memoryKey]*memoryItem)
+		m.shards[i].items = make(map[memoryKey]*memoryItem)
+		m.shards[i].entries = &m.entries
 	}
 	return m, nil
 }
 
-// Len reports how many entries the store holds, expired ones not yet
-// dropped included.
-func (m *Memory) Len() int {
-	n := 0
-	for i := range m.shards {
-		s := &m.shards[i]
-		s.mu.Lock()
-		n += len(s.items)
-		s.mu.Unlock()
+// SetMaxEntries changes the store's bound (0: DefaultMaxEntries). A store
+// that holds more live entries than its new bound keeps them: writes that
+// need a new entry fail until enough have expired or been released.
+func (m *Memory) SetMaxEntries(n int) error {
+	switch {
+	case n < 0:
+		return errors.New("store: max entries must not be negative")
+	case n == 0:
+		n = DefaultMaxEntries
 	}
-	return n
+	m.maxEntries.Store(int64(n))
+	return nil
 }
 
-// Evictions reports how many entries the store has evicted before they
-// expired, to make room for new ones.
-func (m *Memory) Evictions() uint64 { return m.evictions.Load() }
+// MaxEntries reports the store's bound.
+func (m *Memory) MaxEntries() int { return int(m.maxEntries.Load()) }
+
+// Len reports how many entries the store holds, expired ones not yet
+// dropped included.
+func (m *Memory) Len() int { return int(m.entries.Load()) }
 
 // Reserve implements Store. It does not block, and ignores ctx.
 func (m *Memory) Reserve(_ context.Context, key, value string, ttl time.Duration) (bool, string, error) {
@@ -145,11 +136,17 @@ func (m *Memory) Reserve(_ context.Context, key, value string, ttl time.Duration
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := memoryKey{key: key}
-	if it := s.lookup(k, now); it != nil {
-		return false, it.value, nil
+	for {
+		if it := s.lookup(k, now); it != nil {
+			return false, it.value, nil
+		}
+		if s.insert(&memoryItem{key: k, value: value, expires: now.Add(ttl.Truncate(time.Millisecond))}, now, m.maxEntries.Load()) {
+			return true, "", nil
+		}
+		if !m.makeRoom(s, now) {
+			return false, "", fullError("reserve")
+		}
 	}
-	s.insert(&memoryItem{key: k, value: value, expires: now.Add(ttl.Truncate(time.Millisecond))}, now, m)
-	return true, "", nil
 }
 
 // Replace implements Store. It does not block, and ignores ctx.
@@ -214,10 +211,17 @@ func (m *Memory) AllowN(_ context.Context, key string, limit Limit, n int) (Deci
 	defer s.mu.Unlock()
 	k := memoryKey{key: key, limit: true}
 	it := s.lookup(k, now)
-	if it == nil {
+	for it == nil {
 		it = &memoryItem{key: k, limiter: rate.NewLimiter(r, limit.Count), expires: now.Add(limit.Period)}
-		s.insert(it, now, m)
-	} else if lim := it.limiter; lim.Limit() != r || lim.Burst() != limit.Count {
+		if s.insert(it, now, m.maxEntries.Load()) {
+			break
+		}
+		if !m.makeRoom(s, now) {
+			return Decision{}, fullError("allow")
+		}
+		it = s.lookup(k, now)
+	}
+	if lim := it.limiter; lim.Limit() != r || lim.Burst() != limit.Count {
 		lim.SetLimitAt(now, r)
 		lim.SetBurstAt(now, limit.Count)
 	}
@@ -249,6 +253,7 @@ func (m *Memory) Close() error {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
+		s.entries.Add(-int64(len(s.items)))
 		clear(s.items)
 		clear(s.expiry)
 		s.expiry = s.expiry[:0]
@@ -258,7 +263,7 @@ func (m *Memory) Close() error {
 }
 
 func (m *Memory) shard(key string) *memoryShard {
-	return &m.shards[maphash.String(m.seed, key)&m.mask]
+	return &m.shards[maphash.String(m.seed, key)%memoryShards]
 }
 
 // lookup returns k's live entry, dropping it if it has expired.
@@ -271,27 +276,52 @@ func (s *memoryShard) lookup(k memoryKey, now time.Time) *memoryItem {
 	return it
 }
 
-// insert adds an entry for a key the shard does not hold, after dropping
-// the entries that have expired and, while the shard is still full, the
-// entries closest to expiring.
-func (s *memoryShard) insert(it *memoryItem, now time.Time, m *Memory) {
+// dropExpired drops the shard's entries that have expired by now.
+func (s *memoryShard) dropExpired(now time.Time) {
 	for len(s.expiry) > 0 && !now.Before(s.expiry[0].expires) {
 		s.remove(s.expiry[0])
 	}
-	for len(s.items) >= s.max {
-		s.remove(s.expiry[0])
-		m.evictions.Add(1)
-		if m.onEvict != nil {
-			m.onEvict()
+}
+
+// insert adds an entry for a key the shard does not hold, after dropping
+// the shard's expired entries, and reports whether the store had room for
+// it.
+func (s *memoryShard) insert(it *memoryItem, now time.Time, maxEntries int64) bool {
+	s.dropExpired(now)
+	for {
+		n := s.entries.Load()
+		if n >= maxEntries {
+			return false
+		}
+		if s.entries.CompareAndSwap(n, n+1) {
+			break
 		}
 	}
 	s.items[it.key] = it
 	heap.Push(&s.expiry, it)
+	return true
 }
 
 func (s *memoryShard) remove(it *memoryItem) {
 	heap.Remove(&s.expiry, it.index)
 	delete(s.items, it.key)
+	s.entries.Add(-1)
+}
+
+// makeRoom drops the expired entries of every shard, for a write that
+// found the store full, and reports whether the store has room now. The
+// caller holds locked, its shard's lock, which makeRoom lets go of while
+// it works: the caller must look its key up again.
+func (m *Memory) makeRoom(locked *memoryShard, now time.Time) bool {
+	locked.mu.Unlock()
+	defer locked.mu.Lock()
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		s.dropExpired(now)
+		s.mu.Unlock()
+	}
+	return m.entries.Load() < m.maxEntries.Load()
 }
 
 // expiryHeap orders a shard's entries by expiry, soonest first.

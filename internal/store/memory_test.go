@@ -2,67 +2,76 @@ package store_test
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/store"
 )
 
-// TestMemoryBounded writes 100,000 distinct keys into a store with the
-// default bound: it holds DefaultMaxEntries of them, counts the rest as
-// evicted, and its heap stays where the first DefaultMaxEntries put it.
+// TestMemoryBounded writes 100,000 distinct keys into a store bounded at
+// 10,000: it holds 10,000 of them, refuses the rest with ErrFull, and its
+// heap stays where the first 10,000 put it; once they expire, it takes
+// new keys again.
 func TestMemoryBounded(t *testing.T) {
-	const keys = 100_000
+	const keys, bound = 100_000, 10_000
 	ctx := context.Background()
 	for _, kind := range []string{"reservations", "limits"} {
 		t.Run(kind, func(t *testing.T) {
 			clock := newFakeClock()
-			m, err := store.NewMemory(store.MemoryOptions{Now: clock.Now})
+			m, err := store.NewMemory(store.MemoryOptions{MaxEntries: bound, Now: clock.Now})
 			if err != nil {
 				t.Fatal(err)
 			}
-			write := func(i int) {
+			write := func(i int) error {
 				key := "caller-" + strconv.Itoa(i) + "/operation/0123456789abcdef"
 				if kind == "reservations" {
-					mustReserve(t, m, key, "reservation-token-0123456789abcdef", 10*time.Minute)
-					return
+					ok, _, err := m.Reserve(ctx, key, "reservation-token-0123456789abcdef", 10*time.Minute)
+					if err == nil && !ok {
+						t.Fatalf("reserve %d: taken", i)
+					}
+					return err
 				}
-				if d, err := m.Allow(ctx, key, store.Limit{Count: 20, Period: time.Hour}); err != nil || !d.Allowed {
-					t.Fatalf("allow: %+v, %v", d, err)
+				d, err := m.Allow(ctx, key, store.Limit{Count: 20, Period: time.Hour})
+				if err == nil && !d.Allowed {
+					t.Fatalf("allow %d: %+v", i, d)
 				}
+				return err
 			}
 			before := heapInUse()
-			for i := 0; i < store.DefaultMaxEntries; i++ {
-				write(i)
+			for i := 0; i < bound; i++ {
+				if err := write(i); err != nil {
+					t.Fatalf("key %d of %d: %v", i, bound, err)
+				}
 			}
 			full := heapInUse()
-			if n := m.Len(); n > store.DefaultMaxEntries || n < store.DefaultMaxEntries*9/10 {
-				t.Fatalf("%d entries after %d keys", n, store.DefaultMaxEntries)
-			}
-			for i := store.DefaultMaxEntries; i < keys; i++ {
-				write(i)
+			for i := bound; i < keys; i++ {
+				if err := write(i); !errors.Is(err, store.ErrFull) {
+					t.Fatalf("key %d past the bound: %v, want ErrFull", i, err)
+				}
 			}
 			after := heapInUse()
 			runtime.KeepAlive(m)
-			if n := m.Len(); n != store.DefaultMaxEntries {
-				t.Fatalf("%d entries after %d keys, want %d", n, keys, store.DefaultMaxEntries)
+			if n := m.Len(); n != bound {
+				t.Fatalf("%d entries after %d keys, want %d", n, keys, bound)
 			}
-			if got, want := m.Evictions(), uint64(keys-store.DefaultMaxEntries); got != want {
-				t.Fatalf("%d evictions, want %d", got, want)
-			}
-			// Nine times as many keys again may not grow the heap by more
-			// than half of what the first bound's worth took (the maps
-			// settle about 15% above it under churn); a store that kept
-			// every key would grow ninefold.
+			// The refused keys may not grow the heap by more than a tenth
+			// of what the bound's worth took; a store that kept every key
+			// would grow tenfold.
 			grown := int64(after) - int64(full)
 			filled := int64(full) - int64(before)
-			t.Logf("heap: %d bytes for the first %d keys (%d per entry), %+d bytes after %d keys",
-				filled, store.DefaultMaxEntries, filled/store.DefaultMaxEntries, grown, keys)
-			if grown > filled/2 {
-				t.Fatalf("heap grew by %d bytes past the bound (%d bytes held the first %d keys)", grown, filled, store.DefaultMaxEntries)
+			t.Logf("heap: %d bytes for %d keys (%d per entry), %+d bytes after %d keys",
+				filled, bound, filled/bound, grown, keys)
+			if grown > filled/10 {
+				t.Fatalf("heap grew by %d bytes past the bound (%d bytes held the first %d keys)", grown, filled, bound)
+			}
+			clock.Advance(time.Hour)
+			if err := write(keys); err != nil {
+				t.Fatalf("a new key once every entry expired: %v", err)
 			}
 		})
 	}
@@ -75,125 +84,168 @@ func heapInUse() uint64 {
 	return ms.HeapInuse
 }
 
-// TestMemoryEviction: when full, the store drops expired entries first,
-// then the entry closest to expiring; only the latter counts as an
-// eviction, and is reported to OnEvict.
-func TestMemoryEviction(t *testing.T) {
+// TestMemoryFull: a store that holds MaxEntries live entries drops none of
+// them; it refuses a write that needs a new entry with ErrFull, while the
+// entries it holds go on being read, replaced, released and counted. An
+// expired or released entry, in any shard, makes room.
+func TestMemoryFull(t *testing.T) {
 	ctx := context.Background()
-	const max = 64 // one shard
+	const max = 100 // spread over the shards
+	limit := store.Limit{Count: 20, Period: time.Hour}
+	full := func(t *testing.T, m *store.Memory, entries int) {
+		t.Helper()
+		if _, _, err := m.Reserve(ctx, "not held", "v", time.Hour); !errors.Is(err, store.ErrFull) {
+			t.Fatalf("reserve of a new key: %v, want ErrFull", err)
+		}
+		if _, err := m.Allow(ctx, "new caller", limit); !errors.Is(err, store.ErrFull) {
+			t.Fatalf("allow of a new key: %v, want ErrFull", err)
+		}
+		if n := m.Len(); n != entries {
+			t.Fatalf("%d entries, want %d", n, entries)
+		}
+	}
+	fill := func(t *testing.T, m *store.Memory, ttl func(i int) time.Duration) {
+		t.Helper()
+		for i := 0; i < max; i++ {
+			mustReserve(t, m, strconv.Itoa(i), "v", ttl(i))
+		}
+	}
+	hour := func(int) time.Duration { return time.Hour }
 	cases := []struct {
-		name      string
-		run       func(t *testing.T, m *store.Memory, clock *fakeClock)
-		evictions uint64
+		name string
+		run  func(t *testing.T, m *store.Memory, clock *fakeClock)
 	}{
-		{"expired entries go first, uncounted", func(t *testing.T, m *store.Memory, clock *fakeClock) {
+		{"full of live entries, it refuses new keys and keeps every entry", func(t *testing.T, m *store.Memory, clock *fakeClock) {
+			fill(t, m, hour)
+			clock.Advance(59 * time.Minute)
+			full(t, m, max)
 			for i := 0; i < max; i++ {
-				ttl := time.Hour
-				if i%2 == 0 {
-					ttl = time.Minute
-				}
-				mustReserve(t, m, fmt.Sprint(i), "v", ttl)
-			}
-			clock.Advance(time.Minute)
-			mustReserve(t, m, "new", "v", time.Hour)
-			if n := m.Len(); n != max/2+1 {
-				t.Fatalf("%d entries, want the %d live ones and the new one", n, max/2)
-			}
-			for i := 1; i < max; i += 2 {
-				if ok, _, _ := m.Reserve(ctx, fmt.Sprint(i), "w", time.Hour); ok {
-					t.Fatalf("live key %d was dropped", i)
+				if ok, current, err := m.Reserve(ctx, strconv.Itoa(i), "w", time.Hour); ok || current != "v" || err != nil {
+					t.Fatalf("key %d: %v, %q, %v", i, ok, current, err)
 				}
 			}
-		}, 0},
-		{"then the entry closest to expiring", func(t *testing.T, m *store.Memory, clock *fakeClock) {
-			for i := 0; i < max; i++ {
-				ttl := time.Hour
-				if i == 17 {
-					ttl = 30 * time.Minute
-				}
-				mustReserve(t, m, fmt.Sprint(i), "v", ttl)
+		}},
+		{"its entries are still replaced, released and counted", func(t *testing.T, m *store.Memory, clock *fakeClock) {
+			for i := 0; i < max-1; i++ {
+				mustReserve(t, m, strconv.Itoa(i), "v", time.Hour)
 			}
-			mustReserve(t, m, "new", "v", time.Hour)
-			if n := m.Len(); n != max {
-				t.Fatalf("%d entries, want %d", n, max)
+			if d, err := m.Allow(ctx, "caller", limit); err != nil || !d.Allowed {
+				t.Fatalf("allow: %+v, %v", d, err)
 			}
-			if ok, _, _ := m.Reserve(ctx, "17", "w", time.Hour); !ok {
-				t.Fatal("key 17, closest to expiring, was kept")
-			}
-		}, 2},
-		{"with one TTL, the oldest", func(t *testing.T, m *store.Memory, clock *fakeClock) {
-			for i := 0; i < max; i++ {
-				mustReserve(t, m, fmt.Sprint(i), "v", time.Hour)
-				clock.Advance(time.Second)
-			}
-			mustReserve(t, m, "new", "v", time.Hour)
-			if ok, _, _ := m.Reserve(ctx, "1", "w", time.Hour); ok {
-				t.Fatal("key 1 was evicted before key 0")
-			}
-			if ok, _, _ := m.Reserve(ctx, "0", "w", time.Hour); !ok {
-				t.Fatal("key 0, the oldest, was kept")
-			}
-		}, 2},
-		{"a replaced entry lives from its replacement", func(t *testing.T, m *store.Memory, clock *fakeClock) {
-			for i := 0; i < max; i++ {
-				mustReserve(t, m, fmt.Sprint(i), "v", time.Hour)
-				clock.Advance(time.Second)
-			}
+			full(t, m, max)
 			if ok, err := m.Replace(ctx, "0", "v", "answer", time.Hour); err != nil || !ok {
 				t.Fatalf("replace: %v, %v", ok, err)
 			}
-			mustReserve(t, m, "new", "v", time.Hour)
-			if ok, current, _ := m.Reserve(ctx, "0", "w", time.Hour); ok || current != "answer" {
-				t.Fatal("the replaced key 0 was evicted")
+			if d, err := m.Allow(ctx, "caller", limit); err != nil || !d.Allowed || d.Remaining != 18 {
+				t.Fatalf("allow of a held limit: %+v, %v", d, err)
 			}
-			if ok, _, _ := m.Reserve(ctx, "1", "w", time.Hour); !ok {
-				t.Fatal("key 1, now the oldest, was kept")
-			}
-		}, 2},
-		{"released entries free their room", func(t *testing.T, m *store.Memory, clock *fakeClock) {
-			for i := 0; i < max; i++ {
-				mustReserve(t, m, fmt.Sprint(i), "v", time.Hour)
-			}
-			if ok, err := m.Release(ctx, "5", "v"); err != nil || !ok {
+			if ok, err := m.Release(ctx, "1", "v"); err != nil || !ok {
 				t.Fatalf("release: %v, %v", ok, err)
 			}
 			mustReserve(t, m, "new", "v", time.Hour)
-		}, 0},
-		{"limits and reservations share the bound", func(t *testing.T, m *store.Memory, clock *fakeClock) {
-			for i := 0; i < max; i++ {
-				mustReserve(t, m, fmt.Sprint(i), "v", time.Hour)
+			full(t, m, max)
+		}},
+		{"expired entries, in any shard, make room", func(t *testing.T, m *store.Memory, clock *fakeClock) {
+			fill(t, m, func(i int) time.Duration {
+				if i%2 == 0 {
+					return time.Minute
+				}
+				return time.Hour
+			})
+			clock.Advance(time.Minute)
+			for i := 0; i < max/2; i++ {
+				mustReserve(t, m, "new-"+strconv.Itoa(i), "v", time.Hour)
 			}
-			// A limit's entry lives until its bucket is full again: 3m
-			// for one event of 20 per 1h, sooner than every reservation.
-			if d, err := m.Allow(ctx, "caller", store.Limit{Count: 20, Period: time.Hour}); err != nil || !d.Allowed {
+			full(t, m, max)
+			for i := 1; i < max; i += 2 {
+				if ok, _, _ := m.Reserve(ctx, strconv.Itoa(i), "w", time.Hour); ok {
+					t.Fatalf("live key %d was dropped", i)
+				}
+			}
+		}},
+		{"a limit's entry lives until its bucket is full again", func(t *testing.T, m *store.Memory, clock *fakeClock) {
+			for i := 0; i < max-1; i++ {
+				mustReserve(t, m, strconv.Itoa(i), "v", time.Hour)
+			}
+			if d, err := m.Allow(ctx, "caller", limit); err != nil || !d.Allowed {
 				t.Fatalf("allow: %+v, %v", d, err)
 			}
-			if n := m.Len(); n != max {
-				t.Fatalf("%d entries, want %d", n, max)
+			// One event of 20 per hour comes back in 3m.
+			clock.Advance(3*time.Minute - time.Second)
+			full(t, m, max)
+			clock.Advance(time.Second)
+			mustReserve(t, m, "new", "v", time.Hour)
+		}},
+		{"a larger bound makes room, a smaller one keeps what is held", func(t *testing.T, m *store.Memory, clock *fakeClock) {
+			fill(t, m, hour)
+			if err := m.SetMaxEntries(max + 1); err != nil {
+				t.Fatal(err)
 			}
 			mustReserve(t, m, "new", "v", time.Hour)
-			// The evicted limit starts again with its whole budget.
-			if d, _ := m.Allow(ctx, "caller", store.Limit{Count: 20, Period: time.Hour}); d.Remaining != 19 {
-				t.Fatalf("the evicted limit remembered its event: %+v", d)
+			if err := m.SetMaxEntries(max - 1); err != nil {
+				t.Fatal(err)
 			}
-		}, 3},
+			for i := 0; i < 2; i++ {
+				if ok, err := m.Release(ctx, strconv.Itoa(i), "v"); err != nil || !ok {
+					t.Fatalf("release: %v, %v", ok, err)
+				}
+			}
+			full(t, m, max-1)
+			if ok, err := m.Release(ctx, "2", "v"); err != nil || !ok {
+				t.Fatalf("release: %v, %v", ok, err)
+			}
+			mustReserve(t, m, "0", "v", time.Hour)
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := newFakeClock()
-			var onEvict uint64
-			m, err := store.NewMemory(store.MemoryOptions{MaxEntries: max, Now: clock.Now, OnEvict: func() { onEvict++ }})
+			m, err := store.NewMemory(store.MemoryOptions{MaxEntries: max, Now: clock.Now})
 			if err != nil {
 				t.Fatal(err)
 			}
 			tc.run(t, m, clock)
-			if got := m.Evictions(); got != tc.evictions {
-				t.Fatalf("%d evictions, want %d", got, tc.evictions)
-			}
-			if onEvict != tc.evictions {
-				t.Fatalf("OnEvict called %d times, want %d", onEvict, tc.evictions)
+		})
+	}
+}
+
+// TestMemoryFullConcurrent: requests racing for the last room of a store
+// and for the same keys: the store takes exactly MaxEntries entries, each
+// key once, and refuses the rest with ErrFull.
+func TestMemoryFullConcurrent(t *testing.T) {
+	const max, workers, keys = 100, 8, 400
+	m, err := store.NewMemory(store.MemoryOptions{MaxEntries: max, Now: newFakeClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reserved, full atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			// Every worker tries every key, each from another start.
+			for i := range keys {
+				key := strconv.Itoa((i + w*keys/workers) % keys)
+				ok, _, err := m.Reserve(context.Background(), key, "v", time.Hour)
+				switch {
+				case errors.Is(err, store.ErrFull):
+					full.Add(1)
+				case err != nil:
+					t.Error(err)
+				case ok:
+					reserved.Add(1)
+				}
 			}
 		})
+	}
+	wg.Wait()
+	if got := reserved.Load(); got != max {
+		t.Errorf("%d keys reserved, want %d", got, max)
+	}
+	if n := m.Len(); n != max {
+		t.Errorf("%d entries, want %d", n, max)
+	}
+	if full.Load() == 0 {
+		t.Error("no reservation was refused")
 	}
 }
 
@@ -221,13 +273,15 @@ func TestMemoryOptions(t *testing.T) {
 			if want == 0 {
 				want = store.DefaultMaxEntries
 			}
-			// A store with room for n entries holds n of n+100 keys when
-			// the keys spread over its shards, and always at most n.
-			for i := 0; i < want+100 && i < 20_000; i++ {
+			// A store with room for n entries takes n keys, however they
+			// spread over its shards, and refuses the next one.
+			n := min(want, 20_000)
+			for i := 0; i < n; i++ {
 				mustReserve(t, m, strconv.Itoa(i), "v", time.Hour)
 			}
-			if n := m.Len(); n > want || (want <= 64 && n != want) {
-				t.Fatalf("%d entries, bound %d", n, want)
+			_, _, err = m.Reserve(context.Background(), "one more", "v", time.Hour)
+			if full := errors.Is(err, store.ErrFull); full != (n == want) {
+				t.Fatalf("key %d of a bound of %d: %v", n+1, want, err)
 			}
 		})
 	}

@@ -409,8 +409,12 @@ func (r *Redis) Close() error {
 
 // redisBusy starts the replies of a Redis that is up but cannot serve for
 // now: loading its data, running a long script, without a master or a
-// cluster quorum, read-only, out of memory or out of connections.
-var redisBusy = []string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "OOM", "ERR max number of clients"}
+// cluster quorum, read-only or out of connections.
+var redisBusy = []string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "ERR max number of clients"}
+
+// redisFull starts the reply of a Redis at its maxmemory that refuses a
+// write (maxmemory-policy noeviction).
+const redisFull = "OOM"
 
 // fail wraps err, from a Redis operation, as an *Error that tells whether
 // Redis was unreachable, slow or closed.
@@ -429,6 +433,7 @@ func (r *Redis) fail(op string, err error) error {
 	case errors.As(err, &replyErr):
 		// Redis answered: other answers (authentication, permissions) are
 		// configuration errors, not an outage.
+		e.full = strings.HasPrefix(replyErr.Error(), redisFull)
 		e.unavailable = slices.ContainsFunc(redisBusy, func(p string) bool { return strings.HasPrefix(replyErr.Error(), p) })
 	default:
 		e.unavailable = true

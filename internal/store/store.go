@@ -109,11 +109,17 @@ var (
 	// ErrClosed is matched by an error from a store used after Close.
 	// Such an error also matches ErrUnavailable.
 	ErrClosed = errors.New("store closed")
+
+	// ErrFull is matched by an error from a store that had no room for a
+	// new entry (a Memory store holding MaxEntries live entries, a Redis
+	// at its maxmemory): the operation did not happen. Entries already in
+	// the store can still be read, replaced and released.
+	ErrFull = errors.New("store full")
 )
 
 // Error is the error of a failed store operation. Its message names the
 // operation and the cause, never a key or a value. Use errors.Is with
-// ErrUnavailable, ErrTimeout and ErrClosed to tell why it failed; an error
+// ErrUnavailable, ErrTimeout, ErrClosed and ErrFull to tell why it failed; an error
 // that matches none of them is an answer the store gave (Redis refused the
 // credentials, say) or an invalid argument (a TTL under MinTTL, a Limit
 // without Count or Period).
@@ -123,13 +129,13 @@ type Error struct {
 	// Err is the cause.
 	Err error
 
-	unavailable, timeout bool
+	unavailable, timeout, full bool
 }
 
 func (e *Error) Error() string {
 	kind := ""
 	switch {
-	case e.Err == ErrClosed:
+	case e.Err == ErrClosed, e.Err == ErrFull:
 	case e.timeout:
 		kind = "timed out: "
 	case e.unavailable:
@@ -148,9 +154,14 @@ func (e *Error) Unwrap() []error {
 	if e.timeout {
 		errs = append(errs, ErrTimeout)
 	}
+	if e.full {
+		errs = append(errs, ErrFull)
+	}
 	return errs
 }
 
 func invalid(op string, err error) error { return &Error{Op: op, Err: err} }
 
 func closedError(op string) error { return &Error{Op: op, Err: ErrClosed, unavailable: true} }
+
+func fullError(op string) error { return &Error{Op: op, Err: ErrFull} }

@@ -532,8 +532,9 @@ func TestAllowRefill(t *testing.T) {
 	ctx := context.Background()
 	t.Run("memory", func(t *testing.T) {
 		clock := newFakeClock()
-		// One shard, so that writing any key drops every expired entry.
-		m, err := store.NewMemory(store.MemoryOptions{MaxEntries: 100, Now: clock.Now})
+		// Room for one entry, so that a new key finds room only once the
+		// caller's bucket is gone.
+		m, err := store.NewMemory(store.MemoryOptions{MaxEntries: 1, Now: clock.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
