@@ -105,6 +105,13 @@ func TestIssue10Doors(t *testing.T) {
 				Body: `{"target":"sip:+14255551234@gw;user=phone;OTG=intl"}`, Header: http.Header{"Authorization": {good}}}},
 		{name: "startPhoneAudio, a SIP name that RFC 3966 reads as a local number", status: 400, params: []string{"to"}, message: "telephone number's parameter",
 			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:5551234;phone-context=+1900@gw"}`, Header: http.Header{"Authorization": {good}}}},
+		// A link named like a property that is not a link: the edge reads
+		// no such link, and a lenient pool might read its href as the
+		// property.
+		{name: "startPhoneAudio, phoneNumber as a link", status: 400, params: []string{"phoneNumber"}, message: `as a link, "_links.phoneNumber"`,
+			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:john@contoso.com","_links":{"phoneNumber":{"href":"+19005551234"}}}`, Header: http.Header{"Authorization": {good}}}},
+		{name: "startPhoneAudio, to as a link in another letter case", status: 400, params: []string{"to"}, message: `as a link, "_links.to"`,
+			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:john@contoso.com","_links":{"To":{"href":"tel:+19005551234"}}}`, Header: http.Header{"Authorization": {good}}}},
 		// .NET reads methods without regard to case: "put" is a PUT.
 		{name: "PUT of communication in lower case, no Authorization", status: 401,
 			req: testkit.Request{Method: "put", URL: opsApp + "/communication", ContentType: "application/json", Body: `{"phoneNumber":"+1 900 555 1234"}`}},

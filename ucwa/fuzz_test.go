@@ -43,6 +43,7 @@ var jsonSeeds = []string{
 	"{\"subject\":\"\xff\"}",
 	`{"to":"sip:a@contoso.com","phoneNumber ":"+1 900 555 1234"}`,
 	`{"phone\u0000Number":"1","_links ":{"custom\tContent":{" href":"data:,x"}}}`,
+	`{"to":"sip:a@b.c","_links":{"phoneNumber":{"href":"+19005551234"},"TO\u0000":null,"self":{"href":"/x"}}}`,
 }
 
 var xmlSeeds = []string{
@@ -62,12 +63,14 @@ var xmlSeeds = []string{
 	`<input><property name="TO">a</property><property name="to">b</property></input>`,
 	`<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">a</property></input><!---->`,
 	`<input><property name="phoneNumber ">+1 900 555 1234</property><property name="&#9;to">1</property><link rel="customContent&#x200B;" href="x"/></input>`,
+	`<input><link rel="self" href="/x"/><link rel="phoneNumber" href="+19005551234"/><link rel="To&#9;"/></input>`,
 }
 
 // knownDecodeError checks that a decoder error is the 400 it must be: a
-// DeserializationFailure, or the ParameterValidationFailure of a name
-// that folds onto one the decoder reads, naming a property of op (or
-// _links).
+// DeserializationFailure, the ParameterValidationFailure of a name that
+// folds onto one the decoder reads, naming a property of op (or _links),
+// or that of a link named like a property of op that is not a link,
+// naming it.
 func knownDecodeError(t *testing.T, op *Operation, err *Error) {
 	t.Helper()
 	if err.Status != 400 || err.Message == "" {
@@ -79,10 +82,15 @@ func knownDecodeError(t *testing.T, op *Operation, err *Error) {
 			return
 		}
 	case SubcodeParameterValidationFailure:
-		if len(err.Parameters) == 1 && strings.Contains(err.Message, "spelled otherwise") {
-			if _, ok := op.Property(err.Parameters[0].Name); ok || err.Parameters[0].Name == linksName {
-				return
-			}
+		if len(err.Parameters) != 1 {
+			break
+		}
+		p, ok := op.Property(err.Parameters[0].Name)
+		switch {
+		case strings.Contains(err.Message, "spelled otherwise") && (ok || err.Parameters[0].Name == linksName):
+			return
+		case strings.Contains(err.Message, "is not a link") && ok && p.Type != DataURLValue:
+			return
 		}
 	}
 	t.Fatalf("decoder error %+v %+v", err, err.Parameters)
@@ -106,6 +114,17 @@ func referenceLookalike(name string, words []string) bool {
 		}
 	}
 	return false
+}
+
+// referenceNamed reports whether an ASCII name is one of words in any
+// letter case or folds onto one (see referenceLookalike).
+func referenceNamed(name string, words []string) bool {
+	for _, w := range words {
+		if strings.EqualFold(name, w) {
+			return true
+		}
+	}
+	return referenceLookalike(name, words)
 }
 
 // readNames lists the names the decoders read at each level of a body
@@ -428,9 +447,9 @@ func checkClean(t *testing.T, c *Cleaner, op *Operation, format Format, body []b
 
 // xmlNamesRead checks, with encoding/xml, the name of every property and
 // propertyList and the rel of every link inside the root of a body the
-// decoder accepted: ASCII, and none folding onto a property (a value or
-// a link, as the element is) without being one. It returns a name that
-// is not.
+// decoder accepted: ASCII, none folding onto a property (a value or a
+// link, as the element is) without being one, and no rel being or
+// folding onto a value's name. It returns a name that is not.
 func xmlNamesRead(op *Operation, body []byte) (string, bool) {
 	top, links := readNames(op)
 	d := xml.NewDecoder(bytes.NewReader(body))
@@ -446,12 +465,12 @@ func xmlNamesRead(op *Operation, body []byte) (string, bool) {
 				continue
 			}
 			var attrName string
-			var words []string
+			var words, notWords []string
 			switch t.Name.Local {
 			case "property", "propertyList":
 				attrName, words = "name", top[1:] // no _links in XML
 			case "link":
-				attrName, words = "rel", links
+				attrName, words, notWords = "rel", links, top[1:]
 			default:
 				continue
 			}
@@ -464,7 +483,7 @@ func xmlNamesRead(op *Operation, body []byte) (string, bool) {
 						return a.Value, false
 					}
 				}
-				if referenceLookalike(a.Value, words) {
+				if referenceLookalike(a.Value, words) || referenceNamed(a.Value, notWords) {
 					return a.Value, false
 				}
 			}
@@ -486,8 +505,9 @@ func wellFormedXML(body []byte) bool {
 // referenceJSON decodes a body of op with encoding/json alone, as the
 // oracle for the fuzzer: the documented properties of a body that is
 // valid JSON, an object, with objects (or null) for _links and the
-// operation's links, and no name twice in any letter case at those three
-// levels.
+// operation's links, no name twice in any letter case at those three
+// levels, and no link named, or folding onto the name of, a property
+// that is not a link.
 func referenceJSON(op *Operation, body []byte) (values, error) {
 	v := fv()
 	if !utf8.Valid(body) || !json.Valid(body) {
@@ -532,6 +552,9 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 			return v, err
 		}
 		for _, l := range links {
+			if referenceNamed(l.name, topNames[1:]) { // the values' names, after _links
+				return v, errors.New("a link named like a property " + l.name)
+			}
 			i := propIndex(op, l.name, true)
 			if i < 0 || string(l.value) == "null" {
 				continue
@@ -791,6 +814,7 @@ func FuzzIntake(f *testing.F) {
 	f.Add(uint8(0), "POST", "application/json", "", []byte(`{"to":"sip:a@contoso.com","phoneNumber ":"+1 900 555 1234"}`))
 	f.Add(uint8(0), "POST", "application/xml", "", []byte(`<input><property name="to">sip:a@contoso.com</property><property name="phoneNumber&#32;">+1 900 555 1234</property></input>`))
 	f.Add(uint8(0), "POST", "application/json", "", []byte(`{"to":"sip:19005551234;user=phone@gw.contoso.com"}`))
+	f.Add(uint8(0), "POST", "application/json", "", []byte(`{"to":"sip:a@contoso.com","_links":{"phoneNumber":{"href":"+1 900 555 1234"}}}`))
 	c := mustCleaner(f, "US", TelURI)
 	f.Fuzz(func(t *testing.T, which uint8, method, contentType, rawQuery string, body []byte) {
 		op := &testOps[int(which)%len(testOps)]

@@ -302,6 +302,10 @@ func TestIntake(t *testing.T) {
 		{name: "boolean in XML", rel: "startAudio", header: intakeHeader("Content-Type", "application/xml"), body: `<input><property name="to">sip:a@b.c</property><property name="joinAudioMuted">yes</property></input>`,
 			status: 400, subcode: pvf, params: []string{"joinAudioMuted"}},
 		{name: "mediaOffer link", rel: "addAudio", header: js, body: `{"to":"sip:a@b.c","_links":{"mediaOffer":{"href":"https://x"}}}`, status: 400, subcode: pvf, params: []string{"mediaOffer"}},
+		{name: "phoneNumber as a link", rel: "startPhoneAudio", header: js, body: `{"to":"sip:john@contoso.com","_links":{"phoneNumber":{"href":"+19005551234"}}}`, status: 400, subcode: pvf, params: []string{"phoneNumber"}},
+		{name: "to as a link, in XML", rel: "startPhoneAudio", header: intakeHeader("Content-Type", "application/xml"),
+			body: `<input><property name="to">sip:john@contoso.com</property><link rel="To" href="tel:+19005551234"/></input>`, status: 400, subcode: pvf, params: []string{"to"}},
+		{name: "target as a link, folded", rel: "immediateForwardToContact", header: js, body: `{"target":"sip:a@b.c","_links":{"target\u0000":{"href":"tel:+19005551234"}}}`, status: 400, subcode: pvf, params: []string{"target"}},
 
 		// Body and query together.
 		{name: "in both, agreeing", rel: "startPhoneAudio", header: js, query: "to=(425)+555-1234", body: `{"to":"tel:+1-425-555-1234"}`,

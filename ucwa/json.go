@@ -23,7 +23,9 @@ const maxJSONDepth = 10000
 // refused: the pool might read the other one. A name that only folds
 // onto one the decoder reads ("phoneNumber ", "phone\u0000Number",
 // "_links\t"), as ParseQuery folds query names, is refused too, naming
-// the property.
+// the property, and so is a link named, or folding onto the name of, a
+// property that is not a link ("_links":{"phoneNumber":...}; see
+// valueLinkError).
 func decodeJSON(r *Request, op *Operation, body []byte) *Error {
 	if !utf8.Valid(body) {
 		return deserializationError("The JSON body is not valid UTF-8.")
@@ -45,55 +47,63 @@ func decodeJSON(r *Request, op *Operation, body []byte) *Error {
 }
 
 // jsonProperty reads the value of one top-level property.
-func (r *Request) jsonProperty(s *jsonScanner, name []byte) *Error {
+func (r *Request) jsonProperty(s *jsonScanner, name []byte, _ int) *Error {
 	if i := r.op.valueIndex(name); i >= 0 {
 		return r.jsonValue(s, i, 1)
 	}
 	if !equalFoldASCII(linksName, name) {
 		return s.skipValue(1)
 	}
-	return s.object(`"_links"`, "_links.", 1, func(s *jsonScanner, name []byte) *Error {
+	return s.object(`"_links"`, "_links.", 1, func(s *jsonScanner, name []byte, at int) *Error {
 		i := r.op.linkIndex(name)
 		if i < 0 {
+			if j := r.op.valueIndex(name); j >= 0 {
+				return valueLinkError(r.op.Properties[j].Name, jsonLinkName(r.op.Properties[j].Name), s.body, at)
+			}
 			return s.skipValue(2)
 		}
 		prefix := "_links." + r.op.Properties[i].Name + "."
-		return s.object(`"`+prefix[:len(prefix)-1]+`"`, prefix, 2, func(s *jsonScanner, name []byte) *Error {
+		return s.object(`"`+prefix[:len(prefix)-1]+`"`, prefix, 2, func(s *jsonScanner, name []byte, _ int) *Error {
 			if !equalFoldASCII(hrefName, name) {
 				return s.skipValue(3)
 			}
 			return r.jsonValue(s, i, 3)
-		}, func(name []byte, folded string) (string, string) {
+		}, func(name []byte, folded string, at int) *Error {
 			if foldsOnto(name, folded, hrefName) {
-				return r.op.Properties[i].Name, hrefName
+				return lookalikeError(r.op.Properties[i].Name, prefix+hrefName, s.body, at)
 			}
-			return "", ""
+			return nil
 		})
-	}, func(name []byte, folded string) (string, string) {
+	}, func(name []byte, folded string, at int) *Error {
 		if i := lookalikeProperty(r.op, name, folded, true); i >= 0 {
-			return r.op.Properties[i].Name, r.op.Properties[i].Name
+			return lookalikeError(r.op.Properties[i].Name, "_links."+r.op.Properties[i].Name, s.body, at)
 		}
-		return "", ""
+		if i := lookalikeProperty(r.op, name, folded, false); i >= 0 {
+			return valueLinkError(r.op.Properties[i].Name, jsonLinkName(r.op.Properties[i].Name), s.body, at)
+		}
+		return nil
 	})
 }
 
-// jsonLookalike returns, for a top-level name that is not plain, the
-// property (or "_links") it folds onto, twice: as the error names it and
-// as it is written; or "", "".
-func (r *Request) jsonLookalike(name []byte, folded string) (string, string) {
+// jsonLookalike refuses a top-level name that is not plain and folds
+// onto a property or "_links".
+func (r *Request) jsonLookalike(name []byte, folded string, at int) *Error {
 	if i := lookalikeProperty(r.op, name, folded, false); i >= 0 {
-		return r.op.Properties[i].Name, r.op.Properties[i].Name
+		return lookalikeError(r.op.Properties[i].Name, r.op.Properties[i].Name, r.raw, at)
 	}
 	if foldsOnto(name, folded, linksName) {
-		return linksName, linksName
+		return lookalikeError(linksName, linksName, r.raw, at)
 	}
-	return "", ""
+	return nil
 }
 
 const (
 	linksName = "_links"
 	hrefName  = "href"
 )
+
+// jsonLinkName is how an error names the link of that name.
+func jsonLinkName(name string) string { return `"` + linksName + "." + name + `"` }
 
 // jsonValue reads the value of property i, at the given depth: for a
 // boolean a JSON true or false, for an integer a JSON number, for any
@@ -193,14 +203,15 @@ func (s *jsonScanner) syntaxError(context string) *Error {
 
 // object reads an object at the given depth (0 for the body itself,
 // which must be an object; a link, with a prefix, may also be null),
-// calling member with the scanner on each value, which sits at depth+1.
-// member must consume the value. prefix qualifies names in error
-// messages. lookalike is handed each name that is not plain (see
-// plainName) with its fold (foldLookalike's), and returns the property
-// the error names and the name the edge reads that it folds onto, or
-// "", "": such a name is refused, since a pool that reads names loosely
-// would take it for the name the edge reads while the edge skips it.
-func (s *jsonScanner) object(what, prefix string, depth int, member func(*jsonScanner, []byte) *Error, lookalike func(name []byte, folded string) (string, string)) *Error {
+// calling member with the scanner on each value, which sits at depth+1,
+// its name and where that sits. member must consume the value. prefix
+// qualifies names in error messages. lookalike is handed each name that
+// is not plain (see plainName) with its fold (foldLookalike's) and where
+// it sits, and returns the error refusing a name that folds onto one the
+// edge reads, or nil: such a name is refused, since a pool that reads
+// names loosely would take it for the name the edge reads while the edge
+// skips it.
+func (s *jsonScanner) object(what, prefix string, depth int, member func(s *jsonScanner, name []byte, at int) *Error, lookalike func(name []byte, folded string, at int) *Error) *Error {
 	if s.pos >= len(s.body) {
 		return s.syntaxError("")
 	}
@@ -237,8 +248,8 @@ func (s *jsonScanner) object(what, prefix string, depth int, member func(*jsonSc
 		}
 		if !plainName(name) {
 			folded, _ := foldLookalike(string(name))
-			if param, word := lookalike(name, folded); param != "" {
-				return lookalikeError(param, prefix+word, s.body, at)
+			if err := lookalike(name, folded, at); err != nil {
+				return err
 			}
 			if err := checkNameASCII("property", prefix, name, s.body, at); err != nil {
 				return err
@@ -253,7 +264,7 @@ func (s *jsonScanner) object(what, prefix string, depth int, member func(*jsonSc
 		}
 		s.pos++
 		s.skipSpace()
-		if err := member(s, name); err != nil {
+		if err := member(s, name, at); err != nil {
 			return err
 		}
 		s.skipSpace()

@@ -262,6 +262,18 @@ func checkNameASCII[T string | []byte](what, prefix string, name T, body []byte,
 	return nil
 }
 
+// valueLinkError refuses a link whose name is, in any letter case, or
+// folds onto (see foldsOnto) that of param, a property of the operation
+// that is not a link. The edge reads param only as a property, so it
+// would forward such a link unjudged, while a pool reading the body
+// loosely might take the link's href for param's value (a number it
+// dials, say). link is the link as its documented spelling writes it;
+// the message never holds the name as written or a value.
+func valueLinkError(param, link string, body []byte, at int) *Error {
+	return parameterError([]Parameter{{Name: param,
+		Reason: "is given in the body as a link, " + link + ", at " + position(body, int64(at)) + "; " + param + " is not a link: write it as a property"}})
+}
+
 func deserializationError(msg string) *Error {
 	return NewError(400, SubcodeDeserializationFailure, msg)
 }

@@ -24,7 +24,9 @@ import (
 // so any entity definition) is refused outright. Names and rels match
 // in any letter case; one that only folds onto a property's, as
 // ParseQuery folds query names (name="phoneNumber ", "&#9;to"), is
-// refused, naming the property.
+// refused, naming the property, and so is a link rel that is, or folds
+// onto, the name of a property that is not a link (rel="phoneNumber";
+// see valueLinkError).
 //
 // Bodies in the plain shape every client sends (the reference's sample)
 // are read by decodeSimpleXML without encoding/xml; anything else goes to
@@ -136,6 +138,9 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		}
 		i := propIndex(r.op, rel, true)
 		if i < 0 {
+			if j := propIndex(r.op, rel, false); j >= 0 {
+				return valueLinkError(r.op.Properties[j].Name, xmlLinkName(r.op.Properties[j].Name), body, start)
+			}
 			return skipXML(d, body)
 		}
 		if first, dup := seen.links.add(rel); dup {
@@ -165,8 +170,10 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 
 // xmlLookalike refuses a property name or link rel (what says which)
 // that folds onto a property of op without being its name in another
-// ASCII letter case (see foldsOnto), and one outside ASCII. Plain names
-// (see plainName), the names clients send, pass at the cost of one look.
+// ASCII letter case (see foldsOnto), a link rel folding onto a property
+// that is not a link (see valueLinkError), and a name outside ASCII.
+// Plain names (see plainName), the names clients send, pass at the cost
+// of one look.
 func xmlLookalike(op *Operation, what, name string, link bool, body []byte, at int) *Error {
 	if plainName(name) {
 		return nil
@@ -175,8 +182,16 @@ func xmlLookalike(op *Operation, what, name string, link bool, body []byte, at i
 	if i := lookalikeProperty(op, name, folded, link); i >= 0 {
 		return lookalikeError(op.Properties[i].Name, op.Properties[i].Name, body, at)
 	}
+	if link {
+		if i := lookalikeProperty(op, name, folded, false); i >= 0 {
+			return valueLinkError(op.Properties[i].Name, xmlLinkName(op.Properties[i].Name), body, at)
+		}
+	}
 	return checkNameASCII(what, "", name, body, at)
 }
+
+// xmlLinkName is how an error names the link of rel name.
+func xmlLinkName(name string) string { return `<link rel="` + name + `">` }
 
 func unknownElement(op *Operation, t xml.StartElement, body []byte, at int) *Error {
 	ns := ""
