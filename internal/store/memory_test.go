@@ -286,3 +286,91 @@ func TestMemoryOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryFullChurn: workers reserve and release long-lived keys,
+// write short-lived ones, take events from limits and move the clock, on
+// a store too small for all of it, so that writes find it full, make
+// room from expired entries of other shards and race each other for it.
+// No key is held by two at once, no held key is dropped, no limit gives
+// more than its count, and once everything has expired the store takes
+// exactly MaxEntries new keys again: its count did not drift.
+func TestMemoryFullChurn(t *testing.T) {
+	const max, workers, rounds = 24, 6, 3000
+	const held, short, limits = 16, 32, 8
+	ctx := context.Background()
+	clock := newFakeClock()
+	m, err := store.NewMemory(store.MemoryOptions{MaxEntries: max, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := store.Limit{Count: 3, Period: time.Hour}
+	var holders [held]atomic.Int32
+	var allowed [limits]atomic.Int32
+	var full atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for r := range rounds {
+				i := (r*7 + w*13) % 97
+				var err error
+				switch r % 4 {
+				case 0:
+					k := i % held
+					token := strconv.Itoa(w) + "-" + strconv.Itoa(r)
+					var ok bool
+					ok, _, err = m.Reserve(ctx, "held"+strconv.Itoa(k), token, time.Hour)
+					if ok {
+						if !holders[k].CompareAndSwap(0, int32(w+1)) {
+							t.Errorf("held%d reserved by two at once", k)
+							return
+						}
+						runtime.Gosched()
+						holders[k].Store(0)
+						if ok, err := m.Release(ctx, "held"+strconv.Itoa(k), token); err != nil || !ok {
+							t.Errorf("held%d: a live reservation was dropped: %v, %v", k, ok, err)
+							return
+						}
+					}
+				case 1:
+					_, _, err = m.Reserve(ctx, "short"+strconv.Itoa(i%short), "v", time.Duration(1+i%5)*time.Millisecond)
+				case 2:
+					k := i % limits
+					var d store.Decision
+					d, err = m.Allow(ctx, "limit"+strconv.Itoa(k), limit)
+					if err == nil && d.Allowed && allowed[k].Add(1) > int32(limit.Count) {
+						t.Errorf("limit%d allowed more than %d events", k, limit.Count)
+						return
+					}
+				case 3:
+					if w == 0 {
+						clock.Advance(time.Millisecond)
+					}
+				}
+				switch {
+				case errors.Is(err, store.ErrFull):
+					full.Add(1)
+				case err != nil:
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if full.Load() == 0 {
+		t.Error("the store was never full")
+	}
+	if n := m.Len(); n > max {
+		t.Errorf("%d entries, over the bound %d", n, max)
+	}
+	clock.Advance(2 * time.Hour)
+	for i := range max {
+		mustReserve(t, m, "after"+strconv.Itoa(i), "v", time.Hour)
+	}
+	if _, _, err := m.Reserve(ctx, "one more", "v", time.Hour); !errors.Is(err, store.ErrFull) {
+		t.Errorf("reserve over the bound: %v, want ErrFull", err)
+	}
+	if n := m.Len(); n != max {
+		t.Errorf("%d entries, want %d", n, max)
+	}
+}
