@@ -3,7 +3,9 @@ package caddymodule
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -102,4 +104,53 @@ func (p *droppingProxy) drop(b []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lose = b
+}
+
+// TestIdempotencyRenewalRedisFull: a request is in flight on a Redis
+// store when Redis goes over its maxmemory (policy noeviction), which
+// refuses every write that may grow it. Its reservation is renewed all
+// the same, as a full memory store renews what it holds: a renewal only
+// moves the key's expiry. Otherwise the key expires while its request is
+// still in flight, and a repeat, once Redis has room again, is delivered
+// a second time.
+func TestIdempotencyRenewalRedisFull(t *testing.T) {
+	clock := renewalClock(t)
+	srv := testkit.StartRedis(t)
+	pool := newIdemPool(t, "primary")
+	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t),
+		"store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", "primary "+pool.Addr()))
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+
+	first := e.sendHeld(t, idemCall{header: caller, op: "full", answer: "hold"})
+	pool.Requests.WaitFor(t, 1, "requests at the pool")
+	keys := rdb.Keys(ctx, "*").Val()
+	if len(keys) != 1 {
+		t.Fatalf("keys %q, want the request's", keys)
+	}
+	clock.WaitPending(t, 1)
+	used, err := strconv.Atoi(rdb.InfoMap(ctx, "memory").Val()["Memory"]["used_memory"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, value := range map[string]string{"maxmemory-policy": "noeviction", "maxmemory": strconv.Itoa(used / 2)} {
+		if err := rdb.ConfigSet(ctx, name, value).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const short = time.Minute
+	rdb.PExpire(ctx, keys[0], short)
+	clock.Advance(DefaultIdempotencyWindow / 3)
+	if ttl := rdb.PTTL(ctx, keys[0]).Val(); ttl <= short {
+		t.Errorf("the key of the request in flight left to expire (%s): its renewal was refused by a full Redis", ttl)
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	pool.Release()
+	if resp := <-first; resp.Status != http.StatusCreated {
+		t.Fatalf("first request: %d %s", resp.Status, resp.Body)
+	}
 }

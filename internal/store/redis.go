@@ -247,10 +247,17 @@ return redis.call('GET', KEYS[1])
 `)
 
 // replaceScript sets KEYS[1] to ARGV[2] for ARGV[3] milliseconds if it
-// holds ARGV[1], and answers 1, or else 0.
+// holds ARGV[1], and answers 1, or else 0. A renewal (ARGV[2] is ARGV[1])
+// only moves the expiry, with PEXPIRE: a Redis over its maxmemory refuses
+// SET (OOM) but not PEXPIRE, and a reservation in flight left unrenewed
+// would expire before its request is answered.
 var replaceScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+	if ARGV[2] == ARGV[1] then
+		redis.call('PEXPIRE', KEYS[1], ARGV[3])
+	else
+		redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+	end
 	return 1
 end
 return 0

@@ -113,7 +113,9 @@ var (
 	// ErrFull is matched by an error from a store that had no room for a
 	// new entry (a Memory store holding MaxEntries live entries, a Redis
 	// at its maxmemory): the operation did not happen. Entries already in
-	// the store can still be read, replaced and released.
+	// the store can still be read, renewed (replaced with the value they
+	// hold) and released; a Memory store replaces them too, a Redis may
+	// refuse a new value.
 	ErrFull = errors.New("store full")
 )
 
