@@ -713,6 +713,49 @@ func TestRedisFull(t *testing.T) {
 	}
 }
 
+// TestRedisFullOpenRepeat: a Redis at its maxmemory (policy noeviction)
+// still holds the reservations and answers it took: with on_error open,
+// a repeat of a request it holds is replayed (answered) or refused 409
+// (in flight), as a full memory store does, not delivered again without
+// the store; only a new request goes on without it.
+func TestRedisFullOpenRepeat(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t\ton_error open\n\t\t}", "idempotency")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	call := func(op string) testkit.Response {
+		t.Helper()
+		return e.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"`+op+`"}`, alice))
+	}
+	first := call("open-full-1")
+	if first.Status != http.StatusCreated {
+		t.Fatalf("with room: %d %s", first.Status, first.Body)
+	}
+	info, err := rdb.InfoMap(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	usedMemory, err := strconv.Atoi(info["Memory"]["used_memory"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, value := range map[string]string{"maxmemory-policy": "noeviction", "maxmemory": strconv.Itoa(usedMemory / 2)} {
+		if err := rdb.ConfigSet(ctx, name, value).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { rdb.ConfigSet(ctx, "maxmemory", "0") })
+	assertReplay(t, call("open-full-1"), first)
+	if resp := call("open-full-2"); resp.Status != http.StatusCreated {
+		t.Fatalf("a new request, on_error open: %d %s", resp.Status, resp.Body)
+	}
+	if got := e.pool.Requests.Load(); got != 2 {
+		t.Errorf("the pool got %d requests, want 2: the repeat of a request Redis holds was delivered again", got)
+	}
+}
+
 // TestMemoryStoreResizedAcrossReload: a reload that changes max_entries
 // keeps the memory store and what it holds (a new store would deliver
 // again a request made before the reload): it grows the store, or shrinks

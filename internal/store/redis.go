@@ -238,8 +238,16 @@ func redisTLS(useTLS bool, base *tls.Config, opts RedisOptions) (*tls.Config, er
 }
 
 // reserveScript sets KEYS[1] to ARGV[1] for ARGV[2] milliseconds if it
-// does not exist, and answers 1, or else answers the value it holds.
+// does not exist, and answers 1, or else answers the value it holds. It
+// reads the key before it writes: a Redis over its maxmemory refuses SET
+// (OOM) even for a key that exists, and a repeat of a request it holds
+// must get that request's value, not a failure that on_error open would
+// deliver again.
 var reserveScript = redis.NewScript(`
+local current = redis.call('GET', KEYS[1])
+if current then
+	return current
+end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
 	return 1
 end
