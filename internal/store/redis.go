@@ -427,9 +427,14 @@ func (r *Redis) Close() error {
 // cluster quorum, read-only or out of connections.
 var redisBusy = []string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "ERR max number of clients"}
 
-// redisFull starts the reply of a Redis at its maxmemory that refuses a
-// write (maxmemory-policy noeviction).
-const redisFull = "OOM"
+// redisFull starts the reply of a Redis over its maxmemory that refuses
+// a write (maxmemory-policy noeviction); Redis 6 and older wrap it, when
+// a script's write is refused, in "ERR Error running script ...: -OOM
+// command not allowed ...", which redisFullInScript finds.
+const (
+	redisFull         = "OOM"
+	redisFullInScript = ": -OOM command not allowed"
+)
 
 // fail wraps err, from a Redis operation, as an *Error that tells whether
 // Redis was unreachable, slow or closed.
@@ -448,7 +453,7 @@ func (r *Redis) fail(op string, err error) error {
 	case errors.As(err, &replyErr):
 		// Redis answered: other answers (authentication, permissions) are
 		// configuration errors, not an outage.
-		e.full = strings.HasPrefix(replyErr.Error(), redisFull)
+		e.full = strings.HasPrefix(replyErr.Error(), redisFull) || strings.Contains(replyErr.Error(), redisFullInScript)
 		e.unavailable = slices.ContainsFunc(redisBusy, func(p string) bool { return strings.HasPrefix(replyErr.Error(), p) })
 	default:
 		e.unavailable = true
