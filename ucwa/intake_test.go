@@ -259,11 +259,13 @@ func TestIntake(t *testing.T) {
 		{name: "PUT resource as a pool serves it", rel: "communication", method: "PUT", header: intakeHeader("Content-Type", "application/xml", "If-Match", "1"),
 			body: `<resource rel="communication" href="/x" xmlns="` + Namespace + `"><link rel="conversations" href="/y"/><property name="rel">communication</property>` +
 				`<property name="phoneNumber">tel:+1 425 555 2222</property><property name="publishEndpointLocation">False</property><property name="c558dd5a-d323">please pass this in a PUT request</property>` +
-				`<propertyList name="supportedModalities"><item>PhoneAudio</item></propertyList><resource rel="x" href="/z"><property name="phoneNumber">1</property></resource></resource>`,
+				`<propertyList name="supportedModalities"><item>PhoneAudio</item></propertyList><resource rel="x" href="/z"><property name="target">Contact</property><property name="name">1</property></resource></resource>`,
 			wantBody: `<resource rel="communication" href="/x" xmlns="` + Namespace + `"><link rel="conversations" href="/y"/><property name="rel">communication</property>` +
 				`<property name="phoneNumber">tel:+14255552222</property><property name="publishEndpointLocation">false</property><property name="c558dd5a-d323">please pass this in a PUT request</property>` +
-				`<propertyList name="supportedModalities"><item>PhoneAudio</item></propertyList><resource rel="x" href="/z"><property name="phoneNumber">1</property></resource></resource>`,
+				`<propertyList name="supportedModalities"><item>PhoneAudio</item></propertyList><resource rel="x" href="/z"><property name="target">Contact</property><property name="name">1</property></resource></resource>`,
 			dests: []destSummary{{Property: "phoneNumber", Kind: StoredForLater, Source: InBody, Value: "tel:+14255552222", Number: true}}},
+		{name: "PUT resource embedding a number", rel: "communication", method: "PUT", header: intakeHeader("Content-Type", "application/xml", "If-Match", "1"),
+			body: `<resource><resource rel="x" href="/z"><property name="phoneNumber">1</property></resource></resource>`, status: 400, subcode: SubcodeParameterValidationFailure},
 		{name: "embedded resource in an input", rel: "startPhoneAudio", header: intakeHeader("Content-Type", "application/xml"),
 			body: `<input><resource><property name="to">1</property></resource></input>`, status: 400, subcode: SubcodeDeserializationFailure},
 

@@ -51,6 +51,9 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte, _ int) *Error {
 	if i := r.op.valueIndex(name); i >= 0 {
 		return r.jsonValue(s, i, 1)
 	}
+	if isEmbeddedName(name) {
+		return s.jsonEmbedded(1)
+	}
 	if !equalFoldASCII(linksName, name) {
 		return s.skipValue(1)
 	}

@@ -178,7 +178,8 @@ func TestDecodeLinkNamedLikeValue(t *testing.T) {
 		{name: "XML without href", format: XML, body: open + `<link rel="to"/></input>`, bad: To},
 		{name: "XML in a resource", rel: "communication", format: XML, body: `<resource><link rel="phoneNumber" href="tel:+19005551234"/></resource>`, bad: PhoneNumber},
 		{name: "XML links of no property's name", format: XML, body: open + `<link rel="self" href="/x"/>` + `<link rel="phoneNumbers" href="tel:+19005551234"/></input>`, want: fv()},
-		{name: "XML in an embedded resource", rel: "communication", format: XML, body: `<resource><resource rel="x"><link rel="phoneNumber" href="tel:+19005551234"/></resource></resource>`, want: fv()},
+		// A link named like a destination in an embedded resource: TestDecodeEmbeddedDestination.
+		{name: "XML in an embedded resource", rel: "communication", format: XML, body: `<resource><resource rel="x"><link rel="self" href="/x"/><link rel="customContent" href="data:,x"/></resource></resource>`, want: fv()},
 	}
 	for _, tt := range tests {
 		op := spa
@@ -235,6 +236,69 @@ func TestDecodeLookalikeNamesPlain(t *testing.T) {
 		})
 		if allocs != 1 {
 			t.Errorf("%v: %v allocations a decoding of plain names", s.format, allocs)
+		}
+	}
+}
+
+// TestDecodeEmbeddedDestination: a property, property list or link named
+// like a phone destination of the table inside an embedded resource
+// (JSON "_embedded", at any depth, also in arrays and under a name
+// folding onto it; a <resource> nested in a PUT's) is refused naming the
+// destination, unless it is a property whose value is null, blank or a
+// word the table's properties of that name take. Everything else in an
+// embedded resource passes as it came.
+func TestDecodeEmbeddedDestination(t *testing.T) {
+	const open = `<resource xmlns="` + Namespace + `">`
+	tests := []struct {
+		rel    string
+		format Format
+		body   string
+		bad    string // "": accepted
+	}{
+		{"callForwardingSettings", JSON, `{"_embedded":{"simultaneousRingSettings":{"target":"tel:+19005551234"}}}`, "target"},
+		{"callForwardingSettings", JSON, `{"_embedded":{"simultaneousRingSettings":{"Target":"+19005551234"}}}`, "target"},
+		{"callForwardingSettings", JSON, `{"_embedded":{"simultaneousRingSettings":{"target ":"+19005551234"}}}`, "target"},
+		{"callForwardingSettings", JSON, `{"_embedded":{"x":{"target":19005551234}}}`, "target"},
+		{"callForwardingSettings", JSON, `{"_embedded":{"x":{"target":{"href":"tel:+19005551234"}}}}`, "target"},
+		{"callForwardingSettings", JSON, `{"_embedded":{"x":{"target":"Contact","_links":{"TARGET":null}}}}`, "target"},
+		{"callForwardingSettings", JSON, `{"_embedded":{"x":[null,{"delegator":"sip:a@b"}]}}`, "delegator"},
+		{"callForwardingSettings", JSON, `{"_embedded":[{"number":"1"}]}`, "number"},
+		{"callForwardingSettings", JSON, `{"_EMBEDDED":{"x":{"_embedded":{"y":{"phone\u0000Number":"1"}}}}}`, "phoneNumber"},
+		{"callForwardingSettings", JSON, `{"_embedded\t":{"x":{"to":"1"}}}`, "to"},
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","_embedded":{"x":{"to":"tel:+19005551234"}}}`, "to"},
+		{"communication", XML, open + `<resource rel="x"><property name="phoneNumber">1</property></resource></resource>`, "phoneNumber"},
+		{"communication", XML, open + `<resource rel="x"><property name="target">Con<b/>tact</property></resource></resource>`, "target"},
+		{"communication", XML, open + `<resource rel="x"><Resource><LINK REL="to" href="1"/></Resource></resource></resource>`, "to"},
+		{"communication", XML, open + `<resource rel="x"><propertyList name="number"><item>1</item></propertyList></resource></resource>`, "number"},
+		{"communication", XML, open + `<resource rel="x"><property xmlns:p="urn:p" p:name="phoneNumber">1</property></resource></resource>`, "phoneNumber"},
+		{"communication", XML, open + `<resource rel="x"><property name="target&#9;">1</property></resource></resource>`, "target"},
+
+		{"callForwardingSettings", JSON, `{"_embedded":{"simultaneousRingSettings":{"target":"contact","ringDelay":5,"_links":{"self":{"href":"/x"}}},"immediateForwardSettings":{"target":" Voicemail "},"unansweredCallSettings":{"target":null,"phoneNumber":""}}}`, ""},
+		{"callForwardingSettings", JSON, `{"_embedded":null,"x":{"target":"tel:+19005551234"},"_links":{"self":{"href":"/x"}}}`, ""},
+		{"callForwardingSettings", JSON, `{"_embedded":{"x":"tel:+19005551234","y":[1,{"name":"to"}]}}`, ""},
+		{"communication", XML, open + `<resource rel="x"><property name="target"><!-- c -->Contact</property><property name="name">tel:+19005551234</property><link rel="self" href="/x"/><x name="to"/></resource></resource>`, ""},
+	}
+	for _, tt := range tests {
+		op := mustOperation(tt.rel)
+		_, err := Decode(op, tt.format, []byte(tt.body))
+		if tt.bad == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.body, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: accepted", tt.body)
+			continue
+		}
+		if err.Status != 400 || err.Subcode != SubcodeParameterValidationFailure || len(err.Parameters) != 1 || err.Parameters[0].Name != tt.bad ||
+			!strings.Contains(err.Message, "embedded resource") || !strings.Contains(err.Message, "line 1, column") {
+			t.Errorf("%s: %v %v, want 400 ParameterValidationFailure naming %s", tt.body, err, err.Parameters, tt.bad)
+		}
+		for _, leak := range []string{"900", "tel:", "TARGET", "\x00", "\t"} {
+			if strings.Contains(err.Message, leak) {
+				t.Errorf("%s: message %q holds %q", tt.body, err.Message, leak)
+			}
 		}
 	}
 }

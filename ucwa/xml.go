@@ -161,7 +161,7 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		if r.op.XMLRoot != "resource" {
 			return unknownElement(r.op, t, body, start)
 		}
-		return skipXML(d, body)
+		return xmlEmbedded(d, body)
 	default:
 		return unknownElement(r.op, t, body, start)
 	}

@@ -1,0 +1,92 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestEmbeddedDestinations: an embedded resource (JSON "_embedded", a
+// nested XML <resource>) is another resource's representation, which the
+// edge judges by no operation's rules; a property or link in it named like
+// a phone destination (phoneNumber, to, target, number, delegator) is
+// refused 400 naming the property, unless its value is one of the words
+// the table's properties of that name take (a target of Contact): a pool
+// that reads embedded resources (callForwardingSettings embeds the
+// forwarding settings whose target it forwards calls to) would otherwise
+// store a number the edge never judged. A representation echoed as a
+// pool serves it passes byte for byte.
+func TestEmbeddedDestinations(t *testing.T) {
+	e := startOpsEdge(t, "INFO", "destinations {\n\t\t\tdeny +1900\n\t\t}")
+	good := bearerFor(t, allScopes...)
+	const ns = `xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"`
+	cfs := opsApp + "/me/callForwardingSettings"
+	put := func(path, contentType, body string) testkit.Request {
+		return testkit.Request{Method: http.MethodPut, URL: path, ContentType: contentType, Body: body,
+			Header: http.Header{"Authorization": {good}, "If-Match": {"1"}}}
+	}
+	post := func(path, contentType, body string) testkit.Request {
+		return testkit.Request{URL: path, ContentType: contentType, Body: body, Header: http.Header{"Authorization": {good}}}
+	}
+	spa := opsApp + "/communication/startPhoneAudio"
+	for _, tc := range []struct {
+		name  string
+		req   testkit.Request
+		param string // "": accepted and forwarded byte for byte
+	}{
+		{name: "JSON forwarding target in callForwardingSettings", param: "target",
+			req: put(cfs, "application/json", `{"activeSetting":"SimultaneousRing","_embedded":{"simultaneousRingSettings":{"ringDelay":0,"target":"tel:+19005551234"}}}`)},
+		{name: "JSON immediate forward target", param: "target",
+			req: put(cfs, "application/json", `{"activeSetting":"ImmediateForward","_embedded":{"immediateForwardSettings":{"target":"+1 900 555 1234"}}}`)},
+		{name: "JSON target as an array", param: "target",
+			req: put(cfs, "application/json", `{"_embedded":{"unansweredCallSettings":{"target":["tel:+19005551234"]}}}`)},
+		{name: "JSON phoneNumber in communication", param: "phoneNumber",
+			req: put(opsApp+"/communication", "application/json", `{"_embedded":{"x":{"PhoneNumber":"tel:+19005551234"}}}`)},
+		{name: "JSON a link inside _embedded", param: "phoneNumber",
+			req: put(opsApp+"/communication", "application/json", `{"_embedded":{"x":{"_links":{"phoneNumber":{"href":"tel:+19005551234"}}}}}`)},
+		{name: "JSON nested _embedded, array of resources", param: "number",
+			req: put(opsApp+"/communication", "application/json", `{"_embedded":{"x":[{"_embedded":{"y":{"number\t":"+19005551234"}}}]}}`)},
+		{name: "JSON _embedded in an input", param: "to",
+			req: post(spa, "application/json", `{"to":"sip:a@contoso.com","_embedded":{"x":{"to":"tel:+19005551234"}}}`)},
+		{name: "XML nested resource", param: "target",
+			req: put(cfs, "application/xml", `<resource `+ns+`><property name="activeSetting">SimultaneousRing</property><resource rel="simultaneousRingSettings" href="/x"><property name="target">tel:+19005551234</property></resource></resource>`)},
+		{name: "XML link in a nested resource", param: "phoneNumber",
+			req: put(opsApp+"/communication", "application/xml", `<resource `+ns+`><resource rel="x"><link rel="phoneNumber" href="tel:+19005551234"/></resource></resource>`)},
+		{name: "XML propertyList in a resource nested twice", param: "target",
+			req: put(cfs, "application/xml", `<resource `+ns+`><resource rel="x"><resource rel="y"><propertyList name="TARGET"><item>tel:+19005551234</item></propertyList></resource></resource></resource>`)},
+		{name: "in a batch", param: "target",
+			req: post(opsApp+"/batch", batchType, batchBody("PUT "+cfs+" HTTP/1.1\r\nIf-Match: 1\r\nContent-Type: application/json\r\n\r\n"+
+				`{"_embedded":{"unansweredCallSettings":{"target":"tel:+19005551234"}}}`))},
+
+		{name: "JSON representation echoed",
+			req: put(cfs, "application/json", `{"activeSetting":"SimultaneousRing","_links":{"self":{"href":"/x"}},"_embedded":{"immediateForwardSettings":{"target":"Voicemail","_links":{"self":{"href":"/y"},"immediateForwardToContact":{"href":"/z"}}},"simultaneousRingSettings":{"ringDelay":0,"target":"contact"},"unansweredCallSettings":{"ringDelay":20,"target":null}}}`)},
+		{name: "XML representation echoed",
+			req: put(cfs, "application/xml", `<resource `+ns+`><property name="activeSetting">None</property><resource rel="unansweredCallSettings" href="/x"><link rel="self" href="/x"/><property name="target"> Voicemail </property><property name="ringDelay">20</property></resource></resource>`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			resp := e.send(tc.req)
+			got := e.pool.Received()[before:]
+			if tc.param == "" {
+				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != tc.req.Body {
+					t.Fatalf("status %d (%s), the pool got %+v; want the body byte for byte", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			if resp.Status != http.StatusBadRequest || len(got) != 0 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
+			}
+			assertUCWAError(t, resp, "BadRequest", "ParameterValidationFailure", []string{tc.param}, strings.Contains(tc.req.ContentType, "xml"))
+			for _, leak := range []string{"900", "tel:"} {
+				if strings.Contains(resp.Body, leak) {
+					t.Errorf("the answer echoes %q: %s", leak, resp.Body)
+				}
+			}
+			if !strings.Contains(resp.Body, "embedded") {
+				t.Errorf("the answer does not say the property is embedded: %s", resp.Body)
+			}
+		})
+	}
+}
