@@ -90,3 +90,49 @@ func TestEmbeddedDestinations(t *testing.T) {
 		})
 	}
 }
+
+// TestXMLAttributeSpelledOtherwise: a property's name, a link's rel or
+// href given again in an attribute spelled otherwise (another letter case,
+// a namespace prefix, bound to the UCWA namespace or another) is refused
+// 400 naming the property it names: the edge reads only name, rel and
+// href as XML spells them, while a pool reading attributes by their local
+// name, or in any letter case, might take the other for the one it reads
+// (p:name="phoneNumber" before name="x": a number nobody judged).
+func TestXMLAttributeSpelledOtherwise(t *testing.T) {
+	e := startOpsEdge(t, "INFO", "destinations {\n\t\t\tdeny +1900\n\t\t}")
+	good := bearerFor(t, allScopes...)
+	const input = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" xmlns:p="http://schemas.microsoft.com/rtc/2012/03/ucwa" xmlns:q="urn:q"><property name="to">sip:a@contoso.com</property>`
+	spa := opsApp + "/communication/startPhoneAudio"
+	for _, tc := range []struct {
+		name, path, method, body, param string
+	}{
+		{"a prefix bound to the UCWA namespace", spa, "POST", input + `<property p:name="phoneNumber" name="x">+19005551234</property></input>`, "phoneNumber"},
+		{"another namespace", spa, "POST", input + `<property q:name="phoneNumber" name="x">+19005551234</property></input>`, "phoneNumber"},
+		{"another letter case", spa, "POST", input + `<property NAME="phoneNumber" name="x">+19005551234</property></input>`, "phoneNumber"},
+		{"a propertyList", spa, "POST", input + `<propertyList Name="phoneNumber" name="x"><item>+19005551234</item></propertyList></input>`, "phoneNumber"},
+		{"a link's rel", spa, "POST", input + `<link rel="self" q:rel="phoneNumber" href="tel:+19005551234"/></input>`, "phoneNumber"},
+		{"a link's href", spa, "POST", input + `<link rel="customContent" href="data:,x" HREF="data:text/plain,y"/></input>`, "customContent"},
+		{"in a PUT", opsApp + "/communication", "PUT", `<resource xmlns:p="urn:p"><property name="x" p:name="PhoneNumber">+19005551234</property></resource>`, "phoneNumber"},
+		{"an attribute of no property's name", spa, "POST", input + `<property q:name="self" name="x">1</property><link rel="self" REL="other" href="/x"/></input>`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			resp := e.send(testkit.Request{Method: tc.method, URL: tc.path, ContentType: "application/xml", Body: tc.body,
+				Header: http.Header{"Authorization": {good}, "If-Match": {"1"}}})
+			got := e.pool.Received()[before:]
+			if tc.param == "" {
+				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != tc.body {
+					t.Fatalf("status %d (%s), the pool got %+v; want the body byte for byte", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			if resp.Status != http.StatusBadRequest || len(got) != 0 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
+			}
+			assertUCWAError(t, resp, "BadRequest", "ParameterValidationFailure", nil, true)
+			if !strings.Contains(resp.Body, `<property name="`+tc.param+`">`) || strings.Contains(resp.Body, "900") {
+				t.Errorf("the answer does not name %s alone, or echoes the value: %s", tc.param, resp.Body)
+			}
+		})
+	}
+}

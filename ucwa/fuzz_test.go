@@ -67,6 +67,10 @@ var xmlSeeds = []string{
 	`<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">a</property></input><!---->`,
 	`<input><property name="phoneNumber ">+1 900 555 1234</property><property name="&#9;to">1</property><link rel="customContent&#x200B;" href="x"/></input>`,
 	`<input><link rel="self" href="/x"/><link rel="phoneNumber" href="+19005551234"/><link rel="To&#9;"/></input>`,
+	`<input xmlns:p="urn:p"><property p:name="phoneNumber" name="x">1</property><link rel="self" REL="self"/></input>`,
+	`<input><property NAME="to" name="y">1</property></input>`,
+	`<input xmlns:p="urn:p"><link rel="self" p:rel="to" href="1"/></input>`,
+	`<input><link rel="customContent" href="data:,x" HREF="2"/></input>`,
 	`<resource><resource rel="x"><property name="target">Contact</property><resource><link rel="self" href="/x"/><propertyList name="items"><item>1</item></propertyList></resource></resource></resource>`,
 	`<resource><resource rel="x"><property name="Target">+1 900 555 1234</property></resource><resource><link rel="phoneNumber" href="1"/></resource></resource>`,
 }
@@ -294,7 +298,7 @@ func FuzzDecodeXML(f *testing.F) {
 				t.Fatalf("%s: accepted a body encoding/xml refuses", op.Rel)
 			}
 			if name, ok := xmlNamesRead(op, body); !ok {
-				t.Fatalf("%s: accepted the name %q, outside ASCII or folding onto a property's", op.Rel, name)
+				t.Fatalf("%s: accepted the name %q, outside ASCII, folding onto a property's or in an attribute spelled otherwise", op.Rel, name)
 			}
 			if name, ok := xmlEmbeddedRead(body); !ok {
 				t.Fatalf("%s: accepted an embedded resource holding the destination %q", op.Rel, name)
@@ -466,7 +470,10 @@ func checkClean(t *testing.T, c *Cleaner, op *Operation, format Format, body []b
 // propertyList and the rel of every link inside the root of a body the
 // decoder accepted: ASCII, none folding onto a property (a value or a
 // link, as the element is) without being one, and no rel being or
-// folding onto a value's name. It returns a name that is not.
+// folding onto a value's name; and no name or rel attribute spelled
+// otherwise (another letter case, a namespace prefix) naming a property,
+// nor an href so spelled on a link the edge reads. It returns a name that
+// is not.
 func xmlNamesRead(op *Operation, body []byte) (string, bool) {
 	top, links := readNames(op)
 	d := xml.NewDecoder(bytes.NewReader(body))
@@ -491,7 +498,15 @@ func xmlNamesRead(op *Operation, body []byte) (string, bool) {
 			default:
 				continue
 			}
+			rel, _ := attr(t, "rel")
 			for _, a := range t.Attr {
+				other := a.Name.Space != "xmlns" && !(a.Name.Space == "" && a.Name.Local == "xmlns") && !(a.Name.Space == "" && a.Name.Local == strings.ToLower(a.Name.Local))
+				switch {
+				case other && strings.EqualFold(a.Name.Local, attrName) && referenceNamed(a.Value, append(words, notWords...)):
+					return a.Value, false // a name or rel spelled otherwise
+				case other && t.Name.Local == "link" && strings.EqualFold(a.Name.Local, "href") && slices.ContainsFunc(links, func(l string) bool { return strings.EqualFold(l, rel) }):
+					return a.Name.Local, false // the href of a link the edge reads, spelled otherwise
+				}
 				if a.Name.Space != "" || a.Name.Local != attrName {
 					continue
 				}

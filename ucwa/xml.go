@@ -107,6 +107,9 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 	}
 	switch t.Name.Local {
 	case "property", "propertyList":
+		if err := otherAttrError(r.op, t, "name", -1, body, start); err != nil {
+			return err
+		}
 		name, ok := attr(t, "name")
 		if !ok {
 			return deserializationError("A <" + t.Name.Local + "> without a name attribute, at " + position(body, int64(start)) + ".")
@@ -137,6 +140,12 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 			return err
 		}
 		i := propIndex(r.op, rel, true)
+		if err := otherAttrError(r.op, t, "rel", -1, body, start); err != nil {
+			return err
+		}
+		if err := otherAttrError(r.op, t, "href", i, body, start); err != nil {
+			return err
+		}
 		if i < 0 {
 			if j := propIndex(r.op, rel, false); j >= 0 {
 				return valueLinkError(r.op.Properties[j].Name, xmlLinkName(r.op.Properties[j].Name), body, start)
@@ -188,6 +197,49 @@ func xmlLookalike(op *Operation, what, name string, link bool, body []byte, at i
 		}
 	}
 	return checkNameASCII(what, "", name, body, at)
+}
+
+// otherAttrError refuses an attribute spelled otherwise than the one
+// the edge reads, attr as XML spells it (name, rel, href: no namespace,
+// lower case), that a pool reading attributes by their local name, or in
+// any letter case, might read in its place: for name and rel, one whose
+// value is, or folds onto, a property of op, naming that property; for
+// href, any on the link of property link (-1: none), naming it.
+// Namespace declarations are not attributes here.
+func otherAttrError(op *Operation, t xml.StartElement, attr string, link int, body []byte, at int) *Error {
+	for _, a := range t.Attr {
+		if a.Name.Space == "xmlns" || a.Name.Space == "" && (a.Name.Local == attr || a.Name.Local == "xmlns") || !strings.EqualFold(a.Name.Local, attr) {
+			continue
+		}
+		i := link
+		if attr != "href" {
+			i = attrProperty(op, a.Value)
+		}
+		if i >= 0 {
+			return parameterError([]Parameter{{Name: op.Properties[i].Name,
+				Reason: "is given in the body in an attribute spelled otherwise (" + attr + " in another letter case or with a namespace prefix), at " +
+					position(body, int64(at)) + "; give it in " + attr + " alone"}})
+		}
+	}
+	return nil
+}
+
+// attrProperty returns the property of op that a name or rel is, in any
+// letter case, or folds onto (see foldsOnto), or -1.
+func attrProperty(op *Operation, v string) int {
+	if i := op.propertyIndex(v); i >= 0 {
+		return i
+	}
+	if plainName(v) {
+		return -1
+	}
+	folded, _ := foldLookalike(v)
+	for _, link := range [...]bool{false, true} {
+		if i := lookalikeProperty(op, v, folded, link); i >= 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // xmlLinkName is how an error names the link of rel name.
