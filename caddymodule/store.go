@@ -283,9 +283,6 @@ func (m *MemoryStore) Provision(caddy.Context) error {
 		}
 		s := &sharedStore{Store: mem, memory: &memoryState{Memory: mem, bounds: map[int]int{}}}
 		s.full.now = opts.Now
-		if s.full.now == nil {
-			s.full.now = time.Now
-		}
 		return s, nil
 	})
 	if err != nil {
@@ -469,9 +466,7 @@ func (r *RedisStore) Provision(caddy.Context) error {
 			return nil, err
 		}
 		state.Redis = rs
-		s := &sharedStore{Store: rs, redis: state}
-		s.full.now = time.Now
-		return s, nil
+		return &sharedStore{Store: rs, redis: state}, nil
 	})
 	if err != nil {
 		return err
@@ -617,7 +612,7 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 // then once every fullWarnEvery at most, with the refusals since the
 // last warning.
 type fullWarning struct {
-	now     func() time.Time // the store's clock
+	now     func() time.Time // the store's clock; nil: the wall clock
 	refused atomic.Uint64
 	// warnedUpTo is refused as of the last warning.
 	warnedUpTo atomic.Uint64
@@ -651,7 +646,10 @@ func (s *storeUse) noteFull() {
 		return
 	}
 	defer f.mu.Unlock()
-	now := f.now()
+	now := time.Now()
+	if f.now != nil {
+		now = f.now()
+	}
 	if !f.warnedAt.IsZero() && now.Sub(f.warnedAt) < fullWarnEvery {
 		return
 	}
