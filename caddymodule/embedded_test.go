@@ -136,3 +136,84 @@ func TestXMLAttributeSpelledOtherwise(t *testing.T) {
 		})
 	}
 }
+
+// TestStrayDestinations: a property, property list, link or query
+// parameter named like a phone destination of the table (phoneNumber,
+// to, target, number, delegator) that the operation does not take is
+// refused 400 naming it, and nothing reaches the pool, unless its value
+// is null, blank or a word the table's properties of that name take (a
+// target of Contact): the edge judges it by none of the operation's
+// rules, while a pool reading the resource might store it (a target in
+// callForwardingSettings, a number in communication). The operation's own
+// properties keep their own rules.
+func TestStrayDestinations(t *testing.T) {
+	e := startOpsEdge(t, "INFO", "destinations {\n\t\t\tdeny +1900\n\t\t}")
+	good := bearerFor(t, allScopes...)
+	const ns = `xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"`
+	cfs := opsApp + "/me/callForwardingSettings"
+	put := func(path, contentType, body string) testkit.Request {
+		return testkit.Request{Method: http.MethodPut, URL: path, ContentType: contentType, Body: body,
+			Header: http.Header{"Authorization": {good}, "If-Match": {"1"}}}
+	}
+	post := func(path, contentType, body string) testkit.Request {
+		return testkit.Request{URL: path, ContentType: contentType, Body: body, Header: http.Header{"Authorization": {good}}}
+	}
+	for _, tc := range []struct {
+		name  string
+		req   testkit.Request
+		param string // "": accepted and forwarded byte for byte
+	}{
+		{name: "JSON target in callForwardingSettings", param: "target",
+			req: put(cfs, "application/json", `{"activeSetting":"ImmediateForward","target":"tel:+19005551234"}`)},
+		{name: "JSON target in another letter case", param: "target",
+			req: put(cfs, "application/json", `{"activeSetting":"ImmediateForward","Target":"+1 900 555 1234"}`)},
+		{name: "JSON number in communication", param: "number",
+			req: put(opsApp+"/communication", "application/json", `{"phoneNumber":"4255551234","number":"+19005551234"}`)},
+		{name: "JSON delegator in startAudio", param: "delegator",
+			req: post(opsApp+"/communication/startAudio", "application/json", `{"to":"sip:a@contoso.com","delegator":"tel:+19005551234"}`)},
+		{name: "JSON link named target", param: "target",
+			req: put(cfs, "application/json", `{"_links":{"target":{"href":"tel:+19005551234"}}}`)},
+		{name: "XML target in callForwardingSettings", param: "target",
+			req: put(cfs, "application/xml", `<resource `+ns+`><property name="activeSetting">ImmediateForward</property><property name="target">tel:+19005551234</property></resource>`)},
+		{name: "XML number list in communication", param: "number",
+			req: put(opsApp+"/communication", "application/xml", `<resource `+ns+`><propertyList name="number"><item>+19005551234</item></propertyList></resource>`)},
+		{name: "query target in callForwardingSettings", param: "target",
+			req: put(cfs+"?target=tel:%2B19005551234", "application/json", `{"activeSetting":"ImmediateForward"}`)},
+		{name: "query phoneNumber in startVideo", param: "phoneNumber",
+			req: post(opsApp+"/communication/startVideo?x=1&PhoneNumber=%2B19005551234", "application/json", `{"to":"sip:a@contoso.com"}`)},
+		{name: "in a batch", param: "target",
+			req: post(opsApp+"/batch", batchType, batchBody("PUT "+cfs+" HTTP/1.1\r\nIf-Match: 1\r\nContent-Type: application/json\r\n\r\n"+
+				`{"target":"tel:+19005551234"}`))},
+
+		{name: "JSON target Contact in callForwardingSettings",
+			req: put(cfs, "application/json", `{"activeSetting":"SimultaneousRing","target":"Contact","phoneNumber":null,"_links":{"self":{"href":"/x"}}}`)},
+		{name: "XML target Voicemail in callForwardingSettings",
+			req: put(cfs, "application/xml", `<resource `+ns+`><property name="activeSetting">None</property><property name="target"> Voicemail </property></resource>`)},
+		{name: "query target Contact in callForwardingSettings",
+			req: put(cfs+"?target=Contact", "application/json", `{"activeSetting":"None"}`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			resp := e.send(tc.req)
+			got := e.pool.Received()[before:]
+			if tc.param == "" {
+				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != tc.req.Body {
+					t.Fatalf("status %d (%s), the pool got %+v; want the body byte for byte", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			if resp.Status != http.StatusBadRequest || len(got) != 0 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
+			}
+			assertUCWAError(t, resp, "BadRequest", "ParameterValidationFailure", []string{tc.param}, strings.Contains(tc.req.ContentType, "xml"))
+			for _, leak := range []string{"900", "tel:", "Target"} {
+				if strings.Contains(resp.Body, leak) {
+					t.Errorf("the answer echoes %q: %s", leak, resp.Body)
+				}
+			}
+			if !strings.Contains(resp.Body, "is not an input of") {
+				t.Errorf("the answer does not say the operation does not take it: %s", resp.Body)
+			}
+		})
+	}
+}

@@ -197,24 +197,66 @@ func (s *jsonScanner) jsonEmbeddedResource(depth int) *Error {
 // jsonEmbeddedValue checks the value of a property named like the
 // destination d in an embedded resource: null, or a string d allows.
 func (s *jsonScanner) jsonEmbeddedValue(d *embeddedDestination, depth, at int) *Error {
+	ok, err := s.destinationAllowed(d, depth)
+	if err == nil && !ok {
+		err = embeddedError(d, jsonEmbeddedWhere, s.body, at)
+	}
+	return err
+}
+
+// destinationAllowed reads the value of a property named like the
+// destination d, at the given depth, and reports whether d allows it:
+// null, or a string d allows.
+func (s *jsonScanner) destinationAllowed(d *embeddedDestination, depth int) (bool, *Error) {
 	if s.pos < len(s.body) && s.body[s.pos] == '"' {
 		raw, escaped, err := s.str()
 		if err != nil {
-			return err
+			return false, err
 		}
-		if !d.allows(unquote(raw, escaped)) {
-			return embeddedError(d, jsonEmbeddedWhere, s.body, at)
-		}
-		return nil
+		return d.allows(unquote(raw, escaped)), nil
 	}
 	start := s.pos
 	if err := s.skipValue(depth); err != nil {
-		return err
+		return false, err
 	}
-	if string(s.body[start:s.pos]) != "null" {
-		return embeddedError(d, jsonEmbeddedWhere, s.body, at)
+	return string(s.body[start:s.pos]) == "null", nil
+}
+
+// A property named like a phone destination of the table that the
+// operation does not take, given at the top level of its body or in its
+// query (a target in PUT callForwardingSettings, a number in PUT
+// communication, a delegator in startAudio), is judged by none of the
+// operation's rules, yet a pool that reads it would dial, store or
+// forward to it. It is refused as one in an embedded resource is, by the
+// same names and the same words; the operation's own properties keep
+// their own rules.
+
+// strayDestination returns the destination a top-level body name or
+// query name of op is (see embeddedDestinationOf) when op has no
+// property of that name, or nil.
+func strayDestination[T string | []byte](op *Operation, name T) *embeddedDestination {
+	d := embeddedDestinationOf(name)
+	if d == nil || op.propertyIndex(d.name) >= 0 {
+		return nil
 	}
-	return nil
+	return d
+}
+
+// strayWhat is how a refusal of a stray destination begins its reason;
+// where says how the request gives it.
+const strayWhat = "is not an input of "
+
+// strayParameter refuses a destination that op does not take, naming it
+// by its documented spelling, never its name as written or its value.
+func strayParameter(d *embeddedDestination, op *Operation, where string) Parameter {
+	return Parameter{Name: d.name,
+		Reason: strayWhat + op.Rel + " but is given " + where + ", where the edge does not judge it; set it through the operation that takes it"}
+}
+
+// strayBodyError refuses a stray destination given in the body as a
+// property, property list or link (what says which) at offset at.
+func strayBodyError(d *embeddedDestination, op *Operation, what string, body []byte, at int) *Error {
+	return parameterError([]Parameter{strayParameter(d, op, "in the body as a "+what+", at "+position(body, int64(at)))})
 }
 
 // enter refuses an object or array at depth, as skipValue does, beyond

@@ -47,6 +47,8 @@ var jsonSeeds = []string{
 	`{"to":"sip:a@b.c","_links":{"phoneNumber":{"href":"+19005551234"},"TO\u0000":null,"self":{"href":"/x"}}}`,
 	`{"_embedded":{"simultaneousRingSettings":{"target":"Contact","_links":{"self":{"href":"/x"}}},"x":[{"_embedded":{"y":{"to":null}}}]}}`,
 	`{"_Embedded":{"x":{"Target":"tel:+19005551234"}},"_embedded ":[{"_links":{"phoneNumber":{"href":"1"}}}]}`,
+	`{"target":"tel:+19005551234","activeSetting":"None","_links":{"number":{"href":"1"}}}`,
+	`{"Target":" contact ","phone\u0000Number":null,"delegator":"","_links":{"self":{"href":"/x"}}}`,
 }
 
 var xmlSeeds = []string{
@@ -73,13 +75,18 @@ var xmlSeeds = []string{
 	`<input><link rel="customContent" href="data:,x" HREF="2"/></input>`,
 	`<resource><resource rel="x"><property name="target">Contact</property><resource><link rel="self" href="/x"/><propertyList name="items"><item>1</item></propertyList></resource></resource></resource>`,
 	`<resource><resource rel="x"><property name="Target">+1 900 555 1234</property></resource><resource><link rel="phoneNumber" href="1"/></resource></resource>`,
+	`<resource><property name="target">Contact</property><property name="number">+1 900 555 1234</property></resource>`,
+	`<input><propertyList name="Delegator"><item>1</item></propertyList><link rel="target" href="1"/><property xmlns:p="urn:p" p:name="number" name="x">1</property></input>`,
+	`<input><property name="target">Voicemail</property><property name="delegator"> </property></input>`,
 }
 
 // knownDecodeError checks that a decoder error is the 400 it must be: a
 // DeserializationFailure, the ParameterValidationFailure of a name that
 // folds onto one the decoder reads, naming a property of op (or _links),
 // or that of a link named like a property of op that is not a link,
-// naming it.
+// naming it, or that of a phone destination op does not take (in an
+// embedded resource, at the top level or in an attribute spelled
+// otherwise), naming the destination.
 func knownDecodeError(t *testing.T, op *Operation, err *Error) {
 	t.Helper()
 	if err.Status != 400 || err.Message == "" {
@@ -95,8 +102,11 @@ func knownDecodeError(t *testing.T, op *Operation, err *Error) {
 			break
 		}
 		p, ok := op.Property(err.Parameters[0].Name)
+		_, stray := referenceStray(op, err.Parameters[0].Name)
 		switch {
-		case strings.Contains(err.Message, "spelled otherwise") && (ok || err.Parameters[0].Name == linksName):
+		case strings.Contains(err.Message, "spelled otherwise") && (ok || stray || err.Parameters[0].Name == linksName):
+			return
+		case strings.Contains(err.Message, strayWhat+op.Rel+" ") && stray:
 			return
 		case strings.Contains(err.Message, "is not a link") && ok && p.Type != DataURLValue:
 			return
@@ -303,6 +313,9 @@ func FuzzDecodeXML(f *testing.F) {
 			if name, ok := xmlEmbeddedRead(body); !ok {
 				t.Fatalf("%s: accepted an embedded resource holding the destination %q", op.Rel, name)
 			}
+			if name, ok := xmlStrayRead(op, body); !ok {
+				t.Fatalf("%s: accepted the destination %q, which it does not take", op.Rel, name)
+			}
 			checkRoundTrip(t, XML, body, r, replacement(v))
 		}
 	})
@@ -504,6 +517,8 @@ func xmlNamesRead(op *Operation, body []byte) (string, bool) {
 				switch {
 				case other && strings.EqualFold(a.Name.Local, attrName) && referenceNamed(a.Value, append(words, notWords...)):
 					return a.Value, false // a name or rel spelled otherwise
+				case other && strings.EqualFold(a.Name.Local, attrName) && isStray(op, a.Value):
+					return a.Value, false // a destination op does not take, so spelled
 				case other && t.Name.Local == "link" && strings.EqualFold(a.Name.Local, "href") && slices.ContainsFunc(links, func(l string) bool { return strings.EqualFold(l, rel) }):
 					return a.Name.Local, false // the href of a link the edge reads, spelled otherwise
 				}
@@ -518,6 +533,66 @@ func xmlNamesRead(op *Operation, body []byte) (string, bool) {
 				if referenceLookalike(a.Value, words) || referenceNamed(a.Value, notWords) {
 					return a.Value, false
 				}
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+}
+
+func isStray(op *Operation, name string) bool {
+	_, ok := referenceStray(op, name)
+	return ok
+}
+
+// xmlStrayRead checks, with encoding/xml, every element inside the root
+// of a body of op the decoder accepted: no link or propertyList has a rel
+// or name that is or folds onto a destination op does not take (see
+// referenceStray), and no property so named holds anything but blank
+// text or one of its words. It returns a name that breaks that.
+func xmlStrayRead(op *Operation, body []byte) (string, bool) {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	depth := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return "", true
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth++; depth != 2 {
+				continue
+			}
+			attrName := map[string]string{"link": "rel", "propertyList": "name", "property": "name"}[t.Name.Local]
+			name, ok := attr(t, attrName)
+			if attrName == "" || !ok {
+				continue
+			}
+			words, stray := referenceStray(op, name)
+			if !stray || t.Name.Local == "link" && propIndex(op, name, true) >= 0 {
+				continue
+			}
+			if t.Name.Local != "property" {
+				return name, false
+			}
+			var text []byte
+			for inside := true; inside; {
+				tok, err := d.Token()
+				if err != nil {
+					return "", true
+				}
+				switch tt := tok.(type) {
+				case xml.CharData:
+					text = append(text, tt...)
+				case xml.StartElement:
+					return name, false
+				case xml.EndElement:
+					inside = false
+					depth--
+				}
+			}
+			if !referenceWord(words, string(text)) {
+				return name, false
 			}
 		case xml.EndElement:
 			depth--
@@ -649,6 +724,11 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 	for _, m := range top {
 		if i := propIndex(op, m.name, false); i >= 0 {
 			read(&op.Properties[i], m.value)
+		} else if words, ok := referenceStray(op, m.name); ok {
+			if !referenceAllowed(words, m.value) {
+				return v, errors.New("a destination the operation does not take " + m.name)
+			}
+			continue
 		}
 		if referenceNamed(m.name, []string{embeddedName}) {
 			if err := referenceEmbedded(m.value); err != nil {
@@ -666,6 +746,9 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 		for _, l := range links {
 			if referenceNamed(l.name, topNames[1:]) { // the values' names, after _links
 				return v, errors.New("a link named like a property " + l.name)
+			}
+			if _, ok := referenceStray(op, l.name); ok && propIndex(op, l.name, true) < 0 {
+				return v, errors.New("a link named like a destination the operation does not take " + l.name)
 			}
 			i := propIndex(op, l.name, true)
 			if i < 0 || string(l.value) == "null" {
@@ -718,6 +801,33 @@ func referenceDestination(name string) ([]string, bool) {
 	return nil, false
 }
 
+// referenceStray returns the words of the destination a name is (see
+// referenceDestination) when op has no property of that name, and
+// whether it is such a stray destination.
+func referenceStray(op *Operation, name string) ([]string, bool) {
+	for d, words := range referenceDestinations {
+		if referenceNamed(name, []string{d}) {
+			_, own := op.Property(d)
+			return words, !own
+		}
+	}
+	return nil, false
+}
+
+// referenceAllowed reports whether a JSON value of a property named like
+// a destination with those words is one it may hold outside the
+// operation's rules: null, a blank string or one of the words.
+func referenceAllowed(words []string, raw json.RawMessage) bool {
+	var s string
+	return string(raw) == "null" || json.Unmarshal(raw, &s) == nil && referenceWord(words, s)
+}
+
+// referenceWord reports whether text is blank or one of words.
+func referenceWord(words []string, text string) bool {
+	text = strings.TrimSpace(text)
+	return text == "" || slices.ContainsFunc(words, func(w string) bool { return strings.EqualFold(w, text) })
+}
+
 // referenceEmbedded checks the value of "_embedded" (an object of
 // resources or arrays of them, an array of resources, anything else
 // skipped) with encoding/json alone, the oracle for the decoder: no
@@ -766,10 +876,7 @@ func referenceEmbeddedResource(raw json.RawMessage) error {
 	}
 	for _, m := range members {
 		if words, ok := referenceDestination(m.name); ok {
-			var s string
-			if string(m.value) == "null" || json.Unmarshal(m.value, &s) == nil && (strings.TrimSpace(s) == "" || slices.ContainsFunc(words, func(w string) bool {
-				return strings.EqualFold(w, strings.TrimSpace(s))
-			})) {
+			if referenceAllowed(words, m.value) {
 				continue
 			}
 			return errors.New("an embedded destination " + m.name)
@@ -882,7 +989,8 @@ func FuzzHelpers(f *testing.F) {
 // re-encodes byte for byte, changing only the values set.
 func FuzzParseQuery(f *testing.F) {
 	for _, s := range []string{"", "to=sip:a@b.c", "To=tel:%2B14255551234&x=1", "to=a&to=b", "%74o=1", "to;=1", "%u0074o=1",
-		"target=%2B1+425&ringDelay=5&&x", "t%E2%80%8Bo=1", "to%00=1", "a=%zz", "number=+14255551234&includeInContactCard", "=x&=&x="} {
+		"target=%2B1+425&ringDelay=5&&x", "t%E2%80%8Bo=1", "to%00=1", "a=%zz", "number=+14255551234&includeInContactCard", "=x&=&x=",
+		"target=tel:%2B19005551234&x=1", "Number=1&delegator=+&target=Contact", "phone%00Number=1"} {
 		f.Add(s, "x")
 	}
 	f.Fuzz(func(t *testing.T, raw, v string) {
@@ -900,11 +1008,22 @@ func FuzzParseQuery(f *testing.F) {
 					t.Fatalf("%s: %+v", op.Rel, err)
 				}
 				for _, p := range err.Parameters {
-					if _, ok := op.Property(p.Name); !ok {
+					if _, ok := op.Property(p.Name); !ok && !(isStray(op, p.Name) && strings.HasPrefix(p.Reason, strayWhat+op.Rel+" ")) {
 						t.Fatalf("%s: names %q", op.Rel, p.Name)
 					}
 				}
 				continue
+			}
+			// No name that is, or folds onto, a destination op does not
+			// take holds more than blank text or one of its words.
+			for name, vs := range values {
+				if words, ok := referenceStray(op, name); ok {
+					for _, v := range vs {
+						if !referenceWord(words, v) {
+							t.Fatalf("%s: accepted %q=%q, a destination it does not take", op.Rel, name, v)
+						}
+					}
+				}
 			}
 			if q.Encode() != raw {
 				t.Fatalf("%s: unchanged query re-encodes as %q", op.Rel, q.Encode())
@@ -1036,6 +1155,8 @@ func FuzzIntake(f *testing.F) {
 	f.Add(uint8(0), "POST", "application/xml", "", []byte(`<input><property name="to">sip:a@contoso.com</property><property name="phoneNumber&#32;">+1 900 555 1234</property></input>`))
 	f.Add(uint8(0), "POST", "application/json", "", []byte(`{"to":"sip:19005551234;user=phone@gw.contoso.com"}`))
 	f.Add(uint8(0), "POST", "application/json", "", []byte(`{"to":"sip:a@contoso.com","_links":{"phoneNumber":{"href":"+1 900 555 1234"}}}`))
+	f.Add(uint8(26), "PUT", "application/json", "target=Contact", []byte(`{"target":"tel:+19005551234"}`))
+	f.Add(uint8(26), "PUT", "application/xml", "number=1", []byte(`<resource><property name="target">Contact</property></resource>`))
 	c := mustCleaner(f, "US", TelURI)
 	f.Fuzz(func(t *testing.T, which uint8, method, contentType, rawQuery string, body []byte) {
 		op := &testOps[int(which)%len(testOps)]
@@ -1062,6 +1183,9 @@ func FuzzIntake(f *testing.F) {
 			// the request wrote it.
 			for _, p := range err.Parameters {
 				if _, embedded := referenceDestinations[strings.ToLower(p.Name)]; embedded && strings.Contains(err.Message, "inside an embedded resource") {
+					continue
+				}
+				if isStray(op, p.Name) && (strings.HasPrefix(p.Reason, strayWhat+op.Rel+" ") || strings.Contains(p.Reason, "spelled otherwise")) {
 					continue
 				}
 				if _, ok := op.Property(p.Name); !ok && p.Name != linksName && op.Body != BatchBody {

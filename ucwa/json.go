@@ -47,9 +47,15 @@ func decodeJSON(r *Request, op *Operation, body []byte) *Error {
 }
 
 // jsonProperty reads the value of one top-level property.
-func (r *Request) jsonProperty(s *jsonScanner, name []byte, _ int) *Error {
+func (r *Request) jsonProperty(s *jsonScanner, name []byte, at int) *Error {
 	if i := r.op.valueIndex(name); i >= 0 {
 		return r.jsonValue(s, i, 1)
+	}
+	if d := strayDestination(r.op, name); d != nil {
+		if ok, err := s.destinationAllowed(d, 1); err != nil || ok {
+			return err
+		}
+		return strayBodyError(d, r.op, "property", s.body, at)
 	}
 	if isEmbeddedName(name) {
 		return s.jsonEmbedded(1)
@@ -62,6 +68,9 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte, _ int) *Error {
 		if i < 0 {
 			if j := r.op.valueIndex(name); j >= 0 {
 				return valueLinkError(r.op.Properties[j].Name, jsonLinkName(r.op.Properties[j].Name), s.body, at)
+			}
+			if d := strayDestination(r.op, name); d != nil {
+				return strayBodyError(d, r.op, "link", s.body, at)
 			}
 			return s.skipValue(2)
 		}

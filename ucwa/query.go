@@ -53,8 +53,11 @@ var errMalformedQuery = NewError(400, SubcodeParameterValidationFailure,
 // %-escapes in the name, NUL, white space, zero-width, format or
 // combining characters, compatibility forms) is refused with a 400
 // naming the property, since IIS and ASP.NET read names loosely and the
-// pool might take it for the property the edge did not check. Other
-// names pass unchanged.
+// pool might take it for the property the edge did not check. A name
+// that is, or folds onto, a phone destination of the table that op does
+// not take (see strayDestination) is refused, naming the destination,
+// unless its value is blank or one of the words the table's properties
+// of that name take. Other names pass unchanged.
 func ParseQuery(op *Operation, raw string) (*Query, *Error) {
 	q := new(Query)
 	if err := parseQueryInto(q, op, raw); err != nil {
@@ -99,6 +102,9 @@ func parseQueryInto(q *Query, op *Operation, raw string) *Error {
 		i, exact := queryProperty(op, name, decodedName)
 		switch {
 		case i < 0:
+			if d := strayDestination(op, decodedName); d != nil && !d.allows(text) {
+				bad = appendOnce(bad, strayParameter(d, op, "as a query parameter"))
+			}
 			continue
 		case !exact:
 			bad = appendOnce(bad, Parameter{Name: op.Properties[i].Name,

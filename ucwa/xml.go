@@ -20,13 +20,16 @@ import (
 //
 // The root is op.XMLRoot: <input> for an operation's input, <resource>
 // for a PUT's resource representation (which may also embed other
-// <resource> elements, skipped like unknown properties). A DOCTYPE (and
+// <resource> elements, checked by xmlEmbedded). A DOCTYPE (and
 // so any entity definition) is refused outright. Names and rels match
 // in any letter case; one that only folds onto a property's, as
 // ParseQuery folds query names (name="phoneNumber ", "&#9;to"), is
 // refused, naming the property, and so is a link rel that is, or folds
 // onto, the name of a property that is not a link (rel="phoneNumber";
-// see valueLinkError).
+// see valueLinkError). A property, property list or link named like a
+// phone destination of the table that op does not take is refused
+// unless, as a property, its text is blank or one of the destination's
+// words (see strayDestination).
 //
 // Bodies in the plain shape every client sends (the reference's sample)
 // are read by decodeSimpleXML without encoding/xml; anything else goes to
@@ -121,7 +124,14 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 			return deserializationError(`The property "` + name + `" appears twice (also as "` + first + `"), at ` + position(body, int64(start)) + ".")
 		}
 		i := propIndex(r.op, name, false)
+		var stray *embeddedDestination
+		if i < 0 {
+			stray = strayDestination(r.op, name)
+		}
 		if t.Name.Local == "propertyList" {
+			if stray != nil {
+				return strayBodyError(stray, r.op, "property list", body, start)
+			}
 			if i >= 0 {
 				r.vals[i].problem = notSingle
 			}
@@ -130,6 +140,9 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		text, sp, err := xmlText(d, body)
 		if err != nil {
 			return err
+		}
+		if stray != nil && !stray.allows(text) {
+			return strayBodyError(stray, r.op, "property", body, start)
 		}
 		if i >= 0 {
 			r.set(i, text, sp, false)
@@ -149,6 +162,9 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		if i < 0 {
 			if j := propIndex(r.op, rel, false); j >= 0 {
 				return valueLinkError(r.op.Properties[j].Name, xmlLinkName(r.op.Properties[j].Name), body, start)
+			}
+			if stray := strayDestination(r.op, rel); stray != nil {
+				return strayBodyError(stray, r.op, "link", body, start)
 			}
 			return skipXML(d, body)
 		}
@@ -203,20 +219,30 @@ func xmlLookalike(op *Operation, what, name string, link bool, body []byte, at i
 // the edge reads, attr as XML spells it (name, rel, href: no namespace,
 // lower case), that a pool reading attributes by their local name, or in
 // any letter case, might read in its place: for name and rel, one whose
-// value is, or folds onto, a property of op, naming that property; for
-// href, any on the link of property link (-1: none), naming it.
-// Namespace declarations are not attributes here.
+// value is, or folds onto, a property of op, or a phone destination of
+// the table that op does not take (see strayDestination), naming that
+// property; for href, any on the link of property link (-1: none),
+// naming it. Namespace declarations are not attributes here.
 func otherAttrError(op *Operation, t xml.StartElement, attr string, link int, body []byte, at int) *Error {
 	for _, a := range t.Attr {
 		if a.Name.Space == "xmlns" || a.Name.Space == "" && (a.Name.Local == attr || a.Name.Local == "xmlns") || !strings.EqualFold(a.Name.Local, attr) {
 			continue
 		}
-		i := link
-		if attr != "href" {
-			i = attrProperty(op, a.Value)
+		name := ""
+		switch {
+		case attr == "href":
+			if link >= 0 {
+				name = op.Properties[link].Name
+			}
+		default:
+			if i := attrProperty(op, a.Value); i >= 0 {
+				name = op.Properties[i].Name
+			} else if d := strayDestination(op, a.Value); d != nil {
+				name = d.name
+			}
 		}
-		if i >= 0 {
-			return parameterError([]Parameter{{Name: op.Properties[i].Name,
+		if name != "" {
+			return parameterError([]Parameter{{Name: name,
 				Reason: "is given in the body in an attribute spelled otherwise (" + attr + " in another letter case or with a namespace prefix), at " +
 					position(body, int64(at)) + "; give it in " + attr + " alone"}})
 		}

@@ -73,6 +73,8 @@ func decodeSimpleXML(r *Request, op *Operation, body []byte) bool {
 		if i := op.valueIndex(name); i >= 0 {
 			start := len(body) - len(after)
 			r.set(i, r.text(start, start+end), span{start: int32(start), end: int32(start + end)}, false)
+		} else if strayDestination(op, name) != nil {
+			return false // decodeFullXML judges a destination op does not take
 		}
 		rest = after[end+len(simpleXMLPropertyEnd):]
 	}

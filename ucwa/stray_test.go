@@ -1,0 +1,209 @@
+package ucwa
+
+import (
+	"bytes"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// strayRefusal checks that err refuses the stray destination name,
+// without echoing the value or the name as written.
+func strayRefusal(t *testing.T, what string, err *Error, name string, leaks ...string) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s: accepted", what)
+		return
+	}
+	if err.Status != 400 || err.Subcode != SubcodeParameterValidationFailure || len(err.Parameters) != 1 || err.Parameters[0].Name != name {
+		t.Errorf("%s: %v %v, want 400 ParameterValidationFailure naming %s", what, err, err.Parameters, name)
+		return
+	}
+	for _, leak := range append(leaks, "900", "tel:") {
+		if strings.Contains(err.Message, leak) {
+			t.Errorf("%s: message %q holds %q", what, err.Message, leak)
+		}
+	}
+}
+
+// TestStrayDestinationEveryRow walks every row of the table: a body (JSON
+// and XML) and a query holding each of the row's own properties are read,
+// whatever the destinations of the table are named, while each phone
+// destination of the table that the row does not take is refused, naming
+// it, at the top level of the body, as a link and in the query, unless its
+// value is null or blank.
+func TestStrayDestinationEveryRow(t *testing.T) {
+	refused := 0
+	for i := range testOps {
+		op := &testOps[i]
+		if op.Body == BatchBody {
+			continue
+		}
+		// The row's own properties, the destinations among them included.
+		var query []string
+		for j := range op.Properties {
+			in, _ := goodValue(&op.Properties[j], false)
+			query = append(query, op.Properties[j].Name+"="+url.QueryEscape(in))
+		}
+		if _, err := ParseQuery(op, strings.Join(query, "&")); err != nil {
+			t.Errorf("%s: its own properties in the query: %v %v", op.Rel, err, err.Parameters)
+		}
+		if op.Body == PropertiesBody {
+			for _, f := range []Format{JSON, XML} {
+				if _, err := Decode(op, f, goodBody(op, f)); err != nil {
+					t.Errorf("%s: its own properties in %v: %v %v", op.Rel, f, err, err.Parameters)
+				}
+			}
+		}
+
+		for _, d := range embeddedDestinations {
+			if op.propertyIndex(d.name) >= 0 {
+				continue
+			}
+			refused++
+			_, err := ParseQuery(op, "x=1&"+d.name+"=tel:%2B19005551234")
+			strayRefusal(t, op.Rel+" query "+d.name, err, d.name)
+			if _, err := ParseQuery(op, d.name+"=+&x=1"); err != nil {
+				t.Errorf("%s: a blank %s in the query: %v", op.Rel, d.name, err)
+			}
+			if op.Body != PropertiesBody {
+				continue
+			}
+			own := goodBody(op, JSON)
+			withJSON := func(member string) []byte {
+				return append([]byte(`{`+member+`,`), own[1:]...)
+			}
+			_, err = Decode(op, JSON, withJSON(`"`+d.name+`":"tel:+19005551234"`))
+			strayRefusal(t, op.Rel+" JSON "+d.name, err, d.name)
+			_, err = Decode(op, JSON, bytes.Replace(own, []byte(`"_links":{`), []byte(`"_links":{"`+d.name+`":{"href":"tel:+19005551234"},`), 1))
+			strayRefusal(t, op.Rel+" JSON link "+d.name, err, d.name)
+			for _, ok := range []string{`null`, `" "`} {
+				if _, err := Decode(op, JSON, withJSON(`"`+d.name+`":`+ok)); err != nil {
+					t.Errorf("%s: %s %s in JSON: %v", op.Rel, d.name, ok, err)
+				}
+			}
+
+			xmlOwn := string(goodBody(op, XML))
+			open := strings.Index(xmlOwn, `">`) + 2
+			withXML := func(elem string) []byte { return []byte(xmlOwn[:open] + elem + xmlOwn[open:]) }
+			for what, elem := range map[string]string{
+				"property":      `<property name="` + d.name + `">tel:+19005551234</property>`,
+				"property list": `<propertyList name="` + d.name + `"><item>tel:+19005551234</item></propertyList>`,
+				"link":          `<link rel="` + d.name + `" href="tel:+19005551234"/>`,
+			} {
+				_, err := Decode(op, XML, withXML(elem))
+				strayRefusal(t, op.Rel+" XML "+what+" "+d.name, err, d.name)
+			}
+			if _, err := Decode(op, XML, withXML(`<property name="`+d.name+`"> </property>`)); err != nil {
+				t.Errorf("%s: a blank %s in XML: %v", op.Rel, d.name, err)
+			}
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no row leaves a destination of the table out")
+	}
+}
+
+// TestDecodeStrayDestination: a top-level property, property list or
+// link named like a phone destination of the table that the operation
+// does not take (in any letter case, or folding onto it) is refused
+// naming the destination, unless it is a property whose value is null,
+// blank or a word the table's properties of that name take; the
+// operation's own properties keep their own rules.
+func TestDecodeStrayDestination(t *testing.T) {
+	const (
+		in  = `<input xmlns="` + Namespace + `">`
+		res = `<resource xmlns="` + Namespace + `">`
+	)
+	tests := []struct {
+		rel    string
+		format Format
+		body   string
+		bad    string // "": accepted
+	}{
+		{"callForwardingSettings", JSON, `{"activeSetting":"SimultaneousRing","target":"tel:+19005551234"}`, "target"},
+		{"callForwardingSettings", JSON, `{"TARGET":"+1 900 555 1234"}`, "target"},
+		{"callForwardingSettings", JSON, `{"target ":"+19005551234"}`, "target"},
+		{"callForwardingSettings", JSON, `{"target":19005551234}`, "target"},
+		{"callForwardingSettings", JSON, `{"target":["Contact"]}`, "target"},
+		{"callForwardingSettings", JSON, `{"_links":{"Target":{"href":"tel:+19005551234"}}}`, "target"},
+		{"communication", JSON, `{"phoneNumber":"4255551234","number":"+19005551234"}`, "number"},
+		{"startAudio", JSON, `{"to":"sip:a@contoso.com","delegator":"tel:+19005551234"}`, "delegator"},
+		{"startAudio", JSON, `{"to":"sip:a@contoso.com","phone\u0000Number":"+19005551234"}`, "phoneNumber"},
+		{"immediateForwardToContact", JSON, `{"target":"sip:a@contoso.com","to":"+19005551234"}`, "to"},
+		{"changeNumber", JSON, `{"number":"4255551234","phoneNumber":"+19005551234"}`, "phoneNumber"},
+		{"callForwardingSettings", XML, res + `<property name="target">tel:+19005551234</property></resource>`, "target"},
+		{"callForwardingSettings", XML, `<resource><property name="Target">+19005551234</property></resource>`, "target"},
+		{"callForwardingSettings", XML, res + `<property name="target&#9;">1</property></resource>`, "target"},
+		{"communication", XML, res + `<propertyList name="number"><item>+19005551234</item></propertyList></resource>`, "number"},
+		{"communication", XML, res + `<link rel="To" href="tel:+19005551234"/></resource>`, "to"},
+		{"communication", XML, `<resource xmlns:p="urn:p"><property name="x" p:name="number">+19005551234</property></resource>`, "number"},
+		{"startAudio", XML, in + `<property name="to">sip:a@contoso.com</property><property name="delegator">tel:+19005551234</property></input>`, "delegator"},
+
+		{"callForwardingSettings", JSON, `{"activeSetting":"SimultaneousRing","target":"contact","phoneNumber":null,"to":" ","_links":{"self":{"href":"/x"}}}`, ""},
+		{"callForwardingSettings", JSON, `{"target":" Voicemail "}`, ""},
+		{"callForwardingSettings", XML, res + `<property name="target">Contact</property><property name="number"></property></resource>`, ""},
+		{"callForwardingSettings", XML, `<resource><property name="target">Contact</property></resource>`, ""},
+		{"simultaneousRingSettings", JSON, `{"target":"Team","ringDelay":0}`, ""},
+		{"communication", JSON, `{"phoneNumber":"4255551234","phoneNumbers":"+19005551234","x":{"number":"+19005551234"}}`, ""},
+		{"startPhoneAudio", JSON, `{"to":"sip:a@contoso.com","phoneNumber":"4255551234"}`, ""},
+		{"startPhoneAudio", XML, in + `<property name="to">sip:a@contoso.com</property><property name="phoneNumber">4255551234</property></input>`, ""},
+	}
+	for _, tt := range tests {
+		op := mustOperation(tt.rel)
+		_, err := Decode(op, tt.format, []byte(tt.body))
+		if tt.format == XML {
+			// The plain reader hands a stray destination to the full one,
+			// which judges it.
+			if _, ok := simpleXML(op, []byte(tt.body)); ok && tt.bad != "" {
+				t.Errorf("%s: decodeSimpleXML accepted it", tt.body)
+			}
+		}
+		if tt.bad == "" {
+			if err != nil {
+				t.Errorf("%s: %v %v", tt.body, err, err.Parameters)
+			}
+			continue
+		}
+		strayRefusal(t, tt.body, err, tt.bad, "TARGET", "\x00", "\t")
+		if err != nil && !strings.Contains(err.Message, "line 1, column") {
+			t.Errorf("%s: message %q says not where", tt.body, err.Message)
+		}
+	}
+}
+
+// TestParseQueryStrayDestination: a query parameter that is, or folds
+// onto, a phone destination of the table that the operation does not
+// take is refused naming the destination, unless it is blank or one of
+// the destination's words.
+func TestParseQueryStrayDestination(t *testing.T) {
+	tests := []struct {
+		rel, query, bad string
+	}{
+		{"callForwardingSettings", "target=tel:%2B19005551234", "target"},
+		{"callForwardingSettings", "x=1&Target=%2B19005551234", "target"},
+		{"callForwardingSettings", "targe%74=1", "target"},
+		{"callForwardingSettings", "target%E2%80%8B=1", "target"},
+		{"escalateAudio", "operationId=1&sessionContext=2&to=tel:%2B19005551234", "to"},
+		{"acceptWithPhoneAudio", "phoneNumber=%2B19005551234", "phoneNumber"},
+		{"startAudio", "to=sip:a@contoso.com&delegator=%2B19005551234", "delegator"},
+		{"communication", "number=%2B19005551234", "number"},
+
+		{"callForwardingSettings", "target=Contact&phoneNumber=&to=+", ""},
+		{"simultaneousRingSettings", "target=tel:%2B19005551234", ""}, // its own: its own rules judge it
+		{"startPhoneAudio", "phoneNumber=%2B14255551234&to=sip:a@contoso.com&phoneNumbers=1", ""},
+	}
+	for _, tt := range tests {
+		_, err := ParseQuery(mustOperation(tt.rel), tt.query)
+		if tt.bad == "" {
+			if err != nil {
+				t.Errorf("%s ? %s: %v", tt.rel, tt.query, err)
+			}
+			continue
+		}
+		strayRefusal(t, tt.rel+" ? "+tt.query, err, tt.bad, "Target", "%")
+		if err != nil && !strings.Contains(err.Message, "query parameter") {
+			t.Errorf("%s ? %s: message %q does not say the query", tt.rel, tt.query, err.Message)
+		}
+	}
+}
