@@ -13,94 +13,14 @@ const embeddedName = "_embedded"
 // a PUT's <resource>) is the representation of another resource, which a
 // client echoes when it PUTs the one it got (callForwardingSettings embeds
 // immediateForwardSettings, simultaneousRingSettings and
-// unansweredCallSettings). The edge judges it by no operation's rules,
-// yet a pool that reads it would store what it holds: a forwarding target,
-// a phone number. So a property, property list or link in it named like
-// a phone destination of the table (phoneNumber, to, target, number,
-// delegator; in any letter case, or folding onto it as a look-alike
-// name folds) is refused, naming the property, unless it is a property
-// whose value is null, blank or one of the words the table's properties
-// of that name take (a target of Contact or Voicemail, as a pool serves
-// it), which no pool reads as a number.
-
-// embeddedDestination is a destination property's name and the words a
-// property of that name may hold in an embedded resource.
-type embeddedDestination struct {
-	name  string
-	words []string
-}
-
-// embeddedDestinations are the names of the table's destination
-// properties, each with the enum values of the table's properties of the
-// same name.
-var embeddedDestinations = func() []embeddedDestination {
-	var out []embeddedDestination
-	index := func(name string) int {
-		for i := range out {
-			if strings.EqualFold(out[i].name, name) {
-				return i
-			}
-		}
-		return -1
-	}
-	for _, op := range defaultOperations {
-		for _, p := range op.Properties {
-			if p.Destination != NotDestination && index(p.Name) < 0 {
-				out = append(out, embeddedDestination{name: p.Name})
-			}
-		}
-	}
-	for _, op := range defaultOperations {
-		for _, p := range op.Properties {
-			i := index(p.Name)
-			if p.Type != EnumValue || i < 0 {
-				continue
-			}
-			for _, v := range p.Values {
-				if !containsFold(out[i].words, v) {
-					out[i].words = append(out[i].words, v)
-				}
-			}
-		}
-	}
-	return out
-}()
-
-func containsFold(words []string, s string) bool {
-	for _, w := range words {
-		if strings.EqualFold(w, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// embeddedDestinationOf returns the destination a name in an embedded
-// resource is, in any letter case or folding onto it, or nil.
-func embeddedDestinationOf[T string | []byte](name T) *embeddedDestination {
-	folded := string(name)
-	if !plainName(name) {
-		folded, _ = foldLookalike(folded)
-	}
-	for i := range embeddedDestinations {
-		if equalFoldASCII(embeddedDestinations[i].name, folded) {
-			return &embeddedDestinations[i]
-		}
-	}
-	return nil
-}
-
-// allows reports whether a property of d's name in an embedded resource
-// may hold the text v: blank, or one of d's words.
-func (d *embeddedDestination) allows(v string) bool {
-	v = strings.TrimSpace(v)
-	return v == "" || containsFold(d.words, v)
-}
+// unansweredCallSettings). The edge judges it by no operation's rules, so
+// a property, property list or link in it named like a phone destination
+// is refused (see named.go).
 
 // embeddedError refuses a destination named in an embedded resource,
 // naming the property by its documented spelling and where it sits, never
 // its name as written or its value. where says how the body embeds it.
-func embeddedError(d *embeddedDestination, where string, body []byte, at int) *Error {
+func embeddedError(d *namedDestination, where string, body []byte, at int) *Error {
 	return parameterError([]Parameter{{Name: d.name,
 		Reason: "is given inside an embedded resource (" + where + "), at " + position(body, int64(at)) +
 			", where the edge does not judge it; set it through its own operation"}})
@@ -166,7 +86,7 @@ func (s *jsonScanner) jsonEmbeddedResource(depth int) *Error {
 		return err
 	}
 	return s.object(jsonEmbeddedWhere, embeddedName+".", depth, func(s *jsonScanner, name []byte, at int) *Error {
-		if d := embeddedDestinationOf(name); d != nil {
+		if d := namedDestinationOf(name); d != nil {
 			return s.jsonEmbeddedValue(d, depth+1, at)
 		}
 		folded := name
@@ -183,7 +103,7 @@ func (s *jsonScanner) jsonEmbeddedResource(depth int) *Error {
 					return err
 				}
 				return s.object(jsonEmbeddedWhere, embeddedName+".", depth+1, func(s *jsonScanner, name []byte, at int) *Error {
-					if d := embeddedDestinationOf(name); d != nil {
+					if d := namedDestinationOf(name); d != nil {
 						return embeddedError(d, jsonEmbeddedWhere, s.body, at)
 					}
 					return s.skipValue(depth + 2)
@@ -196,67 +116,12 @@ func (s *jsonScanner) jsonEmbeddedResource(depth int) *Error {
 
 // jsonEmbeddedValue checks the value of a property named like the
 // destination d in an embedded resource: null, or a string d allows.
-func (s *jsonScanner) jsonEmbeddedValue(d *embeddedDestination, depth, at int) *Error {
+func (s *jsonScanner) jsonEmbeddedValue(d *namedDestination, depth, at int) *Error {
 	ok, err := s.destinationAllowed(d, depth)
 	if err == nil && !ok {
 		err = embeddedError(d, jsonEmbeddedWhere, s.body, at)
 	}
 	return err
-}
-
-// destinationAllowed reads the value of a property named like the
-// destination d, at the given depth, and reports whether d allows it:
-// null, or a string d allows.
-func (s *jsonScanner) destinationAllowed(d *embeddedDestination, depth int) (bool, *Error) {
-	if s.pos < len(s.body) && s.body[s.pos] == '"' {
-		raw, escaped, err := s.str()
-		if err != nil {
-			return false, err
-		}
-		return d.allows(unquote(raw, escaped)), nil
-	}
-	start := s.pos
-	if err := s.skipValue(depth); err != nil {
-		return false, err
-	}
-	return string(s.body[start:s.pos]) == "null", nil
-}
-
-// A property named like a phone destination of the table that the
-// operation does not take, given at the top level of its body or in its
-// query (a target in PUT callForwardingSettings, a number in PUT
-// communication, a delegator in startAudio), is judged by none of the
-// operation's rules, yet a pool that reads it would dial, store or
-// forward to it. It is refused as one in an embedded resource is, by the
-// same names and the same words; the operation's own properties keep
-// their own rules.
-
-// strayDestination returns the destination a top-level body name or
-// query name of op is (see embeddedDestinationOf) when op has no
-// property of that name, or nil.
-func strayDestination[T string | []byte](op *Operation, name T) *embeddedDestination {
-	d := embeddedDestinationOf(name)
-	if d == nil || op.propertyIndex(d.name) >= 0 {
-		return nil
-	}
-	return d
-}
-
-// strayWhat is how a refusal of a stray destination begins its reason;
-// where says how the request gives it.
-const strayWhat = "is not an input of "
-
-// strayParameter refuses a destination that op does not take, naming it
-// by its documented spelling, never its name as written or its value.
-func strayParameter(d *embeddedDestination, op *Operation, where string) Parameter {
-	return Parameter{Name: d.name,
-		Reason: strayWhat + op.Rel + " but is given " + where + ", where the edge does not judge it; set it through the operation that takes it"}
-}
-
-// strayBodyError refuses a stray destination given in the body as a
-// property, property list or link (what says which) at offset at.
-func strayBodyError(d *embeddedDestination, op *Operation, what string, body []byte, at int) *Error {
-	return parameterError([]Parameter{strayParameter(d, op, "in the body as a "+what+", at "+position(body, int64(at)))})
 }
 
 // enter refuses an object or array at depth, as skipValue does, beyond
@@ -352,7 +217,7 @@ func xmlEmbedded(d *xml.Decoder, body []byte) *Error {
 func xmlEmbeddedNamed(t xml.StartElement, attr string, body []byte, at int) *Error {
 	for _, a := range t.Attr {
 		if strings.EqualFold(a.Name.Local, attr) {
-			if dest := embeddedDestinationOf(a.Value); dest != nil {
+			if dest := namedDestinationOf(a.Value); dest != nil {
 				return embeddedError(dest, xmlEmbeddedWhere, body, at)
 			}
 		}
@@ -364,10 +229,10 @@ func xmlEmbeddedNamed(t xml.StartElement, attr string, body []byte, at int) *Err
 // refuses it when it is named like a destination and its text is not one
 // the destination allows (an element inside it never is).
 func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int) *Error {
-	var dest *embeddedDestination
+	var dest *namedDestination
 	for _, a := range t.Attr {
 		if strings.EqualFold(a.Name.Local, "name") {
-			if dest = embeddedDestinationOf(a.Value); dest != nil {
+			if dest = namedDestinationOf(a.Value); dest != nil {
 				break
 			}
 		}

@@ -56,7 +56,7 @@ func TestStrayDestinationEveryRow(t *testing.T) {
 			}
 		}
 
-		for _, d := range embeddedDestinations {
+		for _, d := range namedDestinations {
 			if op.propertyIndex(d.name) >= 0 {
 				continue
 			}

@@ -124,7 +124,7 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 			return deserializationError(`The property "` + name + `" appears twice (also as "` + first + `"), at ` + position(body, int64(start)) + ".")
 		}
 		i := propIndex(r.op, name, false)
-		var stray *embeddedDestination
+		var stray *namedDestination
 		if i < 0 {
 			stray = strayDestination(r.op, name)
 		}

@@ -1,0 +1,143 @@
+package ucwa
+
+import "strings"
+
+// The phone destinations of the table by name (phoneNumber, to, target,
+// number, delegator), for the places where a body or query names one
+// outside the operation's own properties: an embedded resource (see
+// embedded.go), or the top level of an operation that does not take it.
+// There a pool that reads loosely would dial, store or forward to what it
+// holds, while the edge judges it by no operation's rules, so it is
+// refused, unless its value is null, blank or one of the words the
+// table's properties of that name take (a target of Contact or
+// Voicemail, as a pool serves it), which no pool reads as a number.
+
+// namedDestination is a destination property's name and the words a
+// property of that name may hold where the edge does not judge it.
+type namedDestination struct {
+	name  string
+	words []string
+}
+
+// namedDestinations are the names of the table's destination
+// properties, each with the enum values of the table's properties of the
+// same name.
+var namedDestinations = func() []namedDestination {
+	var out []namedDestination
+	index := func(name string) int {
+		for i := range out {
+			if strings.EqualFold(out[i].name, name) {
+				return i
+			}
+		}
+		return -1
+	}
+	for _, op := range defaultOperations {
+		for _, p := range op.Properties {
+			if p.Destination != NotDestination && index(p.Name) < 0 {
+				out = append(out, namedDestination{name: p.Name})
+			}
+		}
+	}
+	for _, op := range defaultOperations {
+		for _, p := range op.Properties {
+			i := index(p.Name)
+			if p.Type != EnumValue || i < 0 {
+				continue
+			}
+			for _, v := range p.Values {
+				if !containsFold(out[i].words, v) {
+					out[i].words = append(out[i].words, v)
+				}
+			}
+		}
+	}
+	return out
+}()
+
+// containsFold reports whether words holds s in any letter case.
+func containsFold(words []string, s string) bool {
+	for _, w := range words {
+		if strings.EqualFold(w, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// namedDestinationOf returns the destination a name is, in any letter
+// case or folding onto it, or nil.
+func namedDestinationOf[T string | []byte](name T) *namedDestination {
+	folded := string(name)
+	if !plainName(name) {
+		folded, _ = foldLookalike(folded)
+	}
+	for i := range namedDestinations {
+		if equalFoldASCII(namedDestinations[i].name, folded) {
+			return &namedDestinations[i]
+		}
+	}
+	return nil
+}
+
+// allows reports whether a property of d's name the edge does not judge
+// may hold the text v: blank, or one of d's words.
+func (d *namedDestination) allows(v string) bool {
+	v = strings.TrimSpace(v)
+	return v == "" || containsFold(d.words, v)
+}
+
+// destinationAllowed reads the value of a property named like the
+// destination d, at the given depth, and reports whether d allows it:
+// null, or a string d allows.
+func (s *jsonScanner) destinationAllowed(d *namedDestination, depth int) (bool, *Error) {
+	if s.pos < len(s.body) && s.body[s.pos] == '"' {
+		raw, escaped, err := s.str()
+		if err != nil {
+			return false, err
+		}
+		return d.allows(unquote(raw, escaped)), nil
+	}
+	start := s.pos
+	if err := s.skipValue(depth); err != nil {
+		return false, err
+	}
+	return string(s.body[start:s.pos]) == "null", nil
+}
+
+// A property named like a phone destination of the table that the
+// operation does not take, given at the top level of its body or in its
+// query (a target in PUT callForwardingSettings, a number in PUT
+// communication, a delegator in startAudio), is judged by none of the
+// operation's rules, yet a pool that reads it would dial, store or
+// forward to it. It is refused as one in an embedded resource is, by the
+// same names and the same words; the operation's own properties keep
+// their own rules.
+
+// strayDestination returns the destination a top-level body name or
+// query name of op is (see namedDestinationOf) when op has no
+// property of that name, or nil.
+func strayDestination[T string | []byte](op *Operation, name T) *namedDestination {
+	d := namedDestinationOf(name)
+	if d == nil || op.propertyIndex(d.name) >= 0 {
+		return nil
+	}
+	return d
+}
+
+// strayWhat is how a refusal of a stray destination begins its reason;
+// where says how the request gives it.
+const strayWhat = "is not an input of "
+
+// strayParameter refuses a destination that op does not take, naming it
+// by its documented spelling, never its name as written or its value.
+func strayParameter(d *namedDestination, op *Operation, where string) Parameter {
+	return Parameter{Name: d.name,
+		Reason: strayWhat + op.Rel + " but is given " + where + ", where the edge does not judge it; set it through the operation that takes it"}
+}
+
+// strayBodyError refuses a stray destination given in the body as a
+// property, property list or link (what says which) at offset at.
+func strayBodyError(d *namedDestination, op *Operation, what string, body []byte, at int) *Error {
+	return parameterError([]Parameter{strayParameter(d, op, "in the body as a "+what+", at "+position(body, int64(at)))})
+}
