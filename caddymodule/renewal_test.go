@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -131,15 +130,7 @@ func TestIdempotencyRenewalRedisFull(t *testing.T) {
 		t.Fatalf("keys %q, want the request's", keys)
 	}
 	clock.WaitPending(t, 1)
-	used, err := strconv.Atoi(rdb.InfoMap(ctx, "memory").Val()["Memory"]["used_memory"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, value := range map[string]string{"maxmemory-policy": "noeviction", "maxmemory": strconv.Itoa(used / 2)} {
-		if err := rdb.ConfigSet(ctx, name, value).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	overMaxmemory(t, rdb)
 	const short = time.Minute
 	rdb.PExpire(ctx, keys[0], short)
 	clock.Advance(DefaultIdempotencyWindow / 3)

@@ -653,6 +653,23 @@ func TestMemoryStoreFull(t *testing.T) {
 	}
 }
 
+// overMaxmemory puts Redis over its maxmemory, with the policy
+// noeviction: a maxmemory of half what it holds. It then refuses every
+// write that may grow it (OOM).
+func overMaxmemory(t *testing.T, rdb *redis.Client) {
+	t.Helper()
+	ctx := context.Background()
+	used, err := strconv.Atoi(rdb.InfoMap(ctx, "memory").Val()["Memory"]["used_memory"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, value := range map[string]string{"maxmemory-policy": "noeviction", "maxmemory": strconv.Itoa(used / 2)} {
+		if err := rdb.ConfigSet(ctx, name, value).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestRedisFull: a Redis at its maxmemory (policy noeviction) refuses
 // the edge's reservations: the request is answered 503 as by a full
 // memory store, not delivered, counted in caddy_ucwa_store_full_total
@@ -673,21 +690,7 @@ func TestRedisFull(t *testing.T) {
 	if resp := call("redis-full-1"); resp.Status != http.StatusCreated {
 		t.Fatalf("with room: %d %s", resp.Status, resp.Body)
 	}
-	// Redis over its maxmemory refuses every write that may grow it: a
-	// maxmemory of half what it holds.
-	info, err := rdb.InfoMap(ctx, "memory").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	usedMemory, err := strconv.Atoi(info["Memory"]["used_memory"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, value := range map[string]string{"maxmemory-policy": "noeviction", "maxmemory": strconv.Itoa(usedMemory / 2)} {
-		if err := rdb.ConfigSet(ctx, name, value).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	overMaxmemory(t, rdb)
 	resp := call("redis-full-2")
 	if e := ucwaError(t, resp.Body); resp.Status != http.StatusServiceUnavailable || e.Message != errStoreFull.Message {
 		t.Fatalf("a full Redis: %d %s, want the edge's 503 of a full store", resp.Status, resp.Body)
@@ -730,19 +733,7 @@ func TestRedisFullOpenRepeat(t *testing.T) {
 	if first.Status != http.StatusCreated {
 		t.Fatalf("with room: %d %s", first.Status, first.Body)
 	}
-	info, err := rdb.InfoMap(ctx, "memory").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	usedMemory, err := strconv.Atoi(info["Memory"]["used_memory"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, value := range map[string]string{"maxmemory-policy": "noeviction", "maxmemory": strconv.Itoa(usedMemory / 2)} {
-		if err := rdb.ConfigSet(ctx, name, value).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	overMaxmemory(t, rdb)
 	t.Cleanup(func() { rdb.ConfigSet(ctx, "maxmemory", "0") })
 	assertReplay(t, call("open-full-1"), first)
 	if resp := call("open-full-2"); resp.Status != http.StatusCreated {
