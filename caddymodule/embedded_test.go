@@ -6,7 +6,30 @@ import (
 	"testing"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
+
+// The XML namespace attribute and the callForwardingSettings path of the
+// tests of destinations where the edge does not judge them.
+const (
+	xmlnsUCWA              = `xmlns="` + ucwa.Namespace + `"`
+	forwardingSettingsPath = opsApp + "/me/callForwardingSettings"
+)
+
+// startDenyEdge starts an edge that denies +1900, and returns builders
+// of PUT (with If-Match) and POST requests with a token of every scope.
+func startDenyEdge(t *testing.T) (e opsEdge, put, post func(path, contentType, body string) testkit.Request) {
+	e = startOpsEdge(t, "INFO", "destinations {\n\t\t\tdeny +1900\n\t\t}")
+	good := bearerFor(t, allScopes...)
+	put = func(path, contentType, body string) testkit.Request {
+		return testkit.Request{Method: http.MethodPut, URL: path, ContentType: contentType, Body: body,
+			Header: http.Header{"Authorization": {good}, "If-Match": {"1"}}}
+	}
+	post = func(path, contentType, body string) testkit.Request {
+		return testkit.Request{URL: path, ContentType: contentType, Body: body, Header: http.Header{"Authorization": {good}}}
+	}
+	return e, put, post
+}
 
 // TestEmbeddedDestinations: an embedded resource (JSON "_embedded", a
 // nested XML <resource>) is another resource's representation, which the
@@ -19,17 +42,7 @@ import (
 // store a number the edge never judged. A representation echoed as a
 // pool serves it passes byte for byte.
 func TestEmbeddedDestinations(t *testing.T) {
-	e := startOpsEdge(t, "INFO", "destinations {\n\t\t\tdeny +1900\n\t\t}")
-	good := bearerFor(t, allScopes...)
-	const ns = `xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"`
-	cfs := opsApp + "/me/callForwardingSettings"
-	put := func(path, contentType, body string) testkit.Request {
-		return testkit.Request{Method: http.MethodPut, URL: path, ContentType: contentType, Body: body,
-			Header: http.Header{"Authorization": {good}, "If-Match": {"1"}}}
-	}
-	post := func(path, contentType, body string) testkit.Request {
-		return testkit.Request{URL: path, ContentType: contentType, Body: body, Header: http.Header{"Authorization": {good}}}
-	}
+	e, put, post := startDenyEdge(t)
 	spa := opsApp + "/communication/startPhoneAudio"
 	for _, tc := range []struct {
 		name  string
@@ -37,11 +50,11 @@ func TestEmbeddedDestinations(t *testing.T) {
 		param string // "": accepted and forwarded byte for byte
 	}{
 		{name: "JSON forwarding target in callForwardingSettings", param: "target",
-			req: put(cfs, "application/json", `{"activeSetting":"SimultaneousRing","_embedded":{"simultaneousRingSettings":{"ringDelay":0,"target":"tel:+19005551234"}}}`)},
+			req: put(forwardingSettingsPath, "application/json", `{"activeSetting":"SimultaneousRing","_embedded":{"simultaneousRingSettings":{"ringDelay":0,"target":"tel:+19005551234"}}}`)},
 		{name: "JSON immediate forward target", param: "target",
-			req: put(cfs, "application/json", `{"activeSetting":"ImmediateForward","_embedded":{"immediateForwardSettings":{"target":"+1 900 555 1234"}}}`)},
+			req: put(forwardingSettingsPath, "application/json", `{"activeSetting":"ImmediateForward","_embedded":{"immediateForwardSettings":{"target":"+1 900 555 1234"}}}`)},
 		{name: "JSON target as an array", param: "target",
-			req: put(cfs, "application/json", `{"_embedded":{"unansweredCallSettings":{"target":["tel:+19005551234"]}}}`)},
+			req: put(forwardingSettingsPath, "application/json", `{"_embedded":{"unansweredCallSettings":{"target":["tel:+19005551234"]}}}`)},
 		{name: "JSON phoneNumber in communication", param: "phoneNumber",
 			req: put(opsApp+"/communication", "application/json", `{"_embedded":{"x":{"PhoneNumber":"tel:+19005551234"}}}`)},
 		{name: "JSON a link inside _embedded", param: "phoneNumber",
@@ -51,19 +64,19 @@ func TestEmbeddedDestinations(t *testing.T) {
 		{name: "JSON _embedded in an input", param: "to",
 			req: post(spa, "application/json", `{"to":"sip:a@contoso.com","_embedded":{"x":{"to":"tel:+19005551234"}}}`)},
 		{name: "XML nested resource", param: "target",
-			req: put(cfs, "application/xml", `<resource `+ns+`><property name="activeSetting">SimultaneousRing</property><resource rel="simultaneousRingSettings" href="/x"><property name="target">tel:+19005551234</property></resource></resource>`)},
+			req: put(forwardingSettingsPath, "application/xml", `<resource `+xmlnsUCWA+`><property name="activeSetting">SimultaneousRing</property><resource rel="simultaneousRingSettings" href="/x"><property name="target">tel:+19005551234</property></resource></resource>`)},
 		{name: "XML link in a nested resource", param: "phoneNumber",
-			req: put(opsApp+"/communication", "application/xml", `<resource `+ns+`><resource rel="x"><link rel="phoneNumber" href="tel:+19005551234"/></resource></resource>`)},
+			req: put(opsApp+"/communication", "application/xml", `<resource `+xmlnsUCWA+`><resource rel="x"><link rel="phoneNumber" href="tel:+19005551234"/></resource></resource>`)},
 		{name: "XML propertyList in a resource nested twice", param: "target",
-			req: put(cfs, "application/xml", `<resource `+ns+`><resource rel="x"><resource rel="y"><propertyList name="TARGET"><item>tel:+19005551234</item></propertyList></resource></resource></resource>`)},
+			req: put(forwardingSettingsPath, "application/xml", `<resource `+xmlnsUCWA+`><resource rel="x"><resource rel="y"><propertyList name="TARGET"><item>tel:+19005551234</item></propertyList></resource></resource></resource>`)},
 		{name: "in a batch", param: "target",
-			req: post(opsApp+"/batch", batchType, batchBody("PUT "+cfs+" HTTP/1.1\r\nIf-Match: 1\r\nContent-Type: application/json\r\n\r\n"+
+			req: post(opsApp+"/batch", batchType, batchBody("PUT "+forwardingSettingsPath+" HTTP/1.1\r\nIf-Match: 1\r\nContent-Type: application/json\r\n\r\n"+
 				`{"_embedded":{"unansweredCallSettings":{"target":"tel:+19005551234"}}}`))},
 
 		{name: "JSON representation echoed",
-			req: put(cfs, "application/json", `{"activeSetting":"SimultaneousRing","_links":{"self":{"href":"/x"}},"_embedded":{"immediateForwardSettings":{"target":"Voicemail","_links":{"self":{"href":"/y"},"immediateForwardToContact":{"href":"/z"}}},"simultaneousRingSettings":{"ringDelay":0,"target":"contact"},"unansweredCallSettings":{"ringDelay":20,"target":null}}}`)},
+			req: put(forwardingSettingsPath, "application/json", `{"activeSetting":"SimultaneousRing","_links":{"self":{"href":"/x"}},"_embedded":{"immediateForwardSettings":{"target":"Voicemail","_links":{"self":{"href":"/y"},"immediateForwardToContact":{"href":"/z"}}},"simultaneousRingSettings":{"ringDelay":0,"target":"contact"},"unansweredCallSettings":{"ringDelay":20,"target":null}}}`)},
 		{name: "XML representation echoed",
-			req: put(cfs, "application/xml", `<resource `+ns+`><property name="activeSetting">None</property><resource rel="unansweredCallSettings" href="/x"><link rel="self" href="/x"/><property name="target"> Voicemail </property><property name="ringDelay">20</property></resource></resource>`)},
+			req: put(forwardingSettingsPath, "application/xml", `<resource `+xmlnsUCWA+`><property name="activeSetting">None</property><resource rel="unansweredCallSettings" href="/x"><link rel="self" href="/x"/><property name="target"> Voicemail </property><property name="ringDelay">20</property></resource></resource>`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := e.sendGuarded(t, tc.req, tc.param)
@@ -131,50 +144,40 @@ func TestXMLAttributeSpelledOtherwise(t *testing.T) {
 // callForwardingSettings, a number in communication). The operation's own
 // properties keep their own rules.
 func TestStrayDestinations(t *testing.T) {
-	e := startOpsEdge(t, "INFO", "destinations {\n\t\t\tdeny +1900\n\t\t}")
-	good := bearerFor(t, allScopes...)
-	const ns = `xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"`
-	cfs := opsApp + "/me/callForwardingSettings"
-	put := func(path, contentType, body string) testkit.Request {
-		return testkit.Request{Method: http.MethodPut, URL: path, ContentType: contentType, Body: body,
-			Header: http.Header{"Authorization": {good}, "If-Match": {"1"}}}
-	}
-	post := func(path, contentType, body string) testkit.Request {
-		return testkit.Request{URL: path, ContentType: contentType, Body: body, Header: http.Header{"Authorization": {good}}}
-	}
+	e, put, post := startDenyEdge(t)
 	for _, tc := range []struct {
 		name  string
 		req   testkit.Request
 		param string // "": accepted and forwarded byte for byte
 	}{
 		{name: "JSON target in callForwardingSettings", param: "target",
-			req: put(cfs, "application/json", `{"activeSetting":"ImmediateForward","target":"tel:+19005551234"}`)},
+			req: put(forwardingSettingsPath, "application/json", `{"activeSetting":"ImmediateForward","target":"tel:+19005551234"}`)},
 		{name: "JSON target in another letter case", param: "target",
-			req: put(cfs, "application/json", `{"activeSetting":"ImmediateForward","Target":"+1 900 555 1234"}`)},
+			req: put(forwardingSettingsPath, "application/json", `{"activeSetting":"ImmediateForward","Target":"+1 900 555 1234"}`)},
 		{name: "JSON number in communication", param: "number",
 			req: put(opsApp+"/communication", "application/json", `{"phoneNumber":"4255551234","number":"+19005551234"}`)},
 		{name: "JSON delegator in startAudio", param: "delegator",
 			req: post(opsApp+"/communication/startAudio", "application/json", `{"to":"sip:a@contoso.com","delegator":"tel:+19005551234"}`)},
 		{name: "JSON link named target", param: "target",
-			req: put(cfs, "application/json", `{"_links":{"target":{"href":"tel:+19005551234"}}}`)},
+			req: put(forwardingSettingsPath, "application/json", `{"_links":{"target":{"href":"tel:+19005551234"}}}`)},
 		{name: "XML target in callForwardingSettings", param: "target",
-			req: put(cfs, "application/xml", `<resource `+ns+`><property name="activeSetting">ImmediateForward</property><property name="target">tel:+19005551234</property></resource>`)},
+			req: put(forwardingSettingsPath, "application/xml", `<resource `+xmlnsUCWA+`><property name="activeSetting">ImmediateForward</property><property name="target">tel:+19005551234</property></resource>`)},
 		{name: "XML number list in communication", param: "number",
-			req: put(opsApp+"/communication", "application/xml", `<resource `+ns+`><propertyList name="number"><item>+19005551234</item></propertyList></resource>`)},
+			req: put(opsApp+"/communication", "application/xml", `<resource `+xmlnsUCWA+`><propertyList name="number"><item>+19005551234</item></propertyList></resource>`)},
 		{name: "query target in callForwardingSettings", param: "target",
-			req: put(cfs+"?target=tel:%2B19005551234", "application/json", `{"activeSetting":"ImmediateForward"}`)},
+			req: put(forwardingSettingsPath+"?target=tel:%2B19005551234", "application/json", `{"activeSetting":"ImmediateForward"}`)},
 		{name: "query phoneNumber in startVideo", param: "phoneNumber",
 			req: post(opsApp+"/communication/startVideo?x=1&PhoneNumber=%2B19005551234", "application/json", `{"to":"sip:a@contoso.com"}`)},
 		{name: "in a batch", param: "target",
-			req: post(opsApp+"/batch", batchType, batchBody("PUT "+cfs+" HTTP/1.1\r\nIf-Match: 1\r\nContent-Type: application/json\r\n\r\n"+
+			req: post(opsApp+"/batch", batchType, batchBody("PUT "+forwardingSettingsPath+" HTTP/1.1\r\nIf-Match: 1\r\nContent-Type: application/json\r\n\r\n"+
 				`{"target":"tel:+19005551234"}`))},
 
 		{name: "JSON target Contact in callForwardingSettings",
-			req: put(cfs, "application/json", `{"activeSetting":"SimultaneousRing","target":"Contact","phoneNumber":null,"_links":{"self":{"href":"/x"}}}`)},
+			req: put(forwardingSettingsPath, "application/json", `{"activeSetting":"SimultaneousRing","target":"Contact","phoneNumber":null,"_links":{"self":{"href":"/x"}}}`)},
 		{name: "XML target Voicemail in callForwardingSettings",
-			req: put(cfs, "application/xml", `<resource `+ns+`><property name="activeSetting">None</property><property name="target"> Voicemail </property></resource>`)},
+			req: put(forwardingSettingsPath, "application/xml", `<resource `+xmlnsUCWA+`><property name="activeSetting">None</property><property name="target"> Voicemail </property></resource>`)},
 		{name: "query target Contact in callForwardingSettings",
-			req: put(cfs+"?target=Contact", "application/json", `{"activeSetting":"None"}`)},
+			req: put(forwardingSettingsPath+"?target=Contact", "application/json", `{"activeSetting":"None"}`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := e.sendGuarded(t, tc.req, tc.param)

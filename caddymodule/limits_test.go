@@ -76,6 +76,17 @@ func limitRequest(path, body string, header http.Header) testkit.Request {
 	return testkit.Request{URL: limitApp + path, ContentType: "application/json", Body: body, Header: header.Clone()}
 }
 
+// callOp sends a startPhoneAudio to +14255551234 with the operationId op
+// ("": none) and the header h to the edge.
+func (e limitEdge) callOp(op string, h http.Header) testkit.Response {
+	e.t.Helper()
+	body := `{"to":"+14255551234","operationId":"` + op + `"}`
+	if op == "" {
+		body = `{"to":"+14255551234"}`
+	}
+	return e.send(limitRequest("/communication/startPhoneAudio", body, h))
+}
+
 func callTo(to string, h http.Header) testkit.Request {
 	return limitRequest("/communication/startPhoneAudio", `{"to":"`+to+`"}`, h)
 }

@@ -573,14 +573,6 @@ func TestMemoryStoreFull(t *testing.T) {
 			fullBefore := e.Metric("caddy_ucwa_store_full_total") // of earlier tests too
 			alice := caller{"tenant-1", "alice"}.header(t)
 			bob := caller{"tenant-1", "bob"}.header(t)
-			call := func(op string, h http.Header) testkit.Response {
-				t.Helper()
-				body := `{"to":"+14255551234","operationId":"` + op + `"}`
-				if op == "" {
-					body = `{"to":"+14255551234"}`
-				}
-				return e.send(limitRequest("/communication/startPhoneAudio", body, h))
-			}
 			warnings := func() (refused []float64) {
 				t.Helper()
 				for line := range strings.Lines(e.Logs().String()) {
@@ -600,7 +592,7 @@ func TestMemoryStoreFull(t *testing.T) {
 			}
 			var first testkit.Response
 			for i, op := range []string{"full-1", "full-2", "full-3"} {
-				resp := call(op, alice)
+				resp := e.callOp(op, alice)
 				if resp.Status != http.StatusCreated {
 					t.Fatalf("%s, with room: %d %s", op, resp.Status, resp.Body)
 				}
@@ -622,7 +614,7 @@ func TestMemoryStoreFull(t *testing.T) {
 			} {
 				clock.Advance(step.advance)
 				for _, op := range step.ops {
-					resp := call(op, step.header)
+					resp := e.callOp(op, step.header)
 					if resp.Status != tc.refused {
 						t.Fatalf("%s: %d %s, want %d", step.name, resp.Status, resp.Body, tc.refused)
 					}
@@ -643,10 +635,10 @@ func TestMemoryStoreFull(t *testing.T) {
 				t.Errorf("the pool got %d requests, want %d", got, 3+tc.delivered)
 			}
 			// What the store holds is still read: a repeat is replayed.
-			assertReplay(t, call("full-1", alice), first)
+			assertReplay(t, e.callOp("full-1", alice), first)
 			// Once the reservations expire, there is room again.
 			clock.Advance(DefaultIdempotencyWindow)
-			if resp := call("full-9", alice); resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "" {
+			if resp := e.callOp("full-9", alice); resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "" {
 				t.Errorf("once the window is over: %d %s", resp.Status, resp.Body)
 			}
 		})
@@ -683,15 +675,11 @@ func TestRedisFull(t *testing.T) {
 	e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", "idempotency")
 	fullBefore := e.Metric("caddy_ucwa_store_full_total") // of earlier tests too
 	alice := caller{"tenant-1", "alice"}.header(t)
-	call := func(op string) testkit.Response {
-		t.Helper()
-		return e.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"`+op+`"}`, alice))
-	}
-	if resp := call("redis-full-1"); resp.Status != http.StatusCreated {
+	if resp := e.callOp("redis-full-1", alice); resp.Status != http.StatusCreated {
 		t.Fatalf("with room: %d %s", resp.Status, resp.Body)
 	}
 	overMaxmemory(t, rdb)
-	resp := call("redis-full-2")
+	resp := e.callOp("redis-full-2", alice)
 	if e := ucwaError(t, resp.Body); resp.Status != http.StatusServiceUnavailable || e.Message != errStoreFull.Message {
 		t.Fatalf("a full Redis: %d %s, want the edge's 503 of a full store", resp.Status, resp.Body)
 	}
@@ -705,7 +693,7 @@ func TestRedisFull(t *testing.T) {
 	if err := rdb.ConfigSet(ctx, "maxmemory", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if resp := call("redis-full-2"); resp.Status != http.StatusCreated {
+	if resp := e.callOp("redis-full-2", alice); resp.Status != http.StatusCreated {
 		t.Fatalf("once Redis has room (no maxmemory): %d %s", resp.Status, resp.Body)
 	}
 	if got := e.pool.Requests.Load(); got != 2 {
@@ -725,18 +713,14 @@ func TestRedisFullOpenRepeat(t *testing.T) {
 	defer rdb.Close()
 	e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t\ton_error open\n\t\t}", "idempotency")
 	alice := caller{"tenant-1", "alice"}.header(t)
-	call := func(op string) testkit.Response {
-		t.Helper()
-		return e.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"`+op+`"}`, alice))
-	}
-	first := call("open-full-1")
+	first := e.callOp("open-full-1", alice)
 	if first.Status != http.StatusCreated {
 		t.Fatalf("with room: %d %s", first.Status, first.Body)
 	}
 	overMaxmemory(t, rdb)
 	t.Cleanup(func() { rdb.ConfigSet(ctx, "maxmemory", "0") })
-	assertReplay(t, call("open-full-1"), first)
-	if resp := call("open-full-2"); resp.Status != http.StatusCreated {
+	assertReplay(t, e.callOp("open-full-1", alice), first)
+	if resp := e.callOp("open-full-2", alice); resp.Status != http.StatusCreated {
 		t.Fatalf("a new request, on_error open: %d %s", resp.Status, resp.Body)
 	}
 	if got := e.pool.Requests.Load(); got != 2 {
@@ -755,24 +739,20 @@ func TestMemoryStoreResizedAcrossReload(t *testing.T) {
 	}
 	e := limitEdge{startEdge(t, "caddyfile", config(2), testkit.WithAdmin()), pool}
 	alice := caller{"tenant-1", "alice"}.header(t)
-	call := func(op string) testkit.Response {
-		t.Helper()
-		return e.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"`+op+`"}`, alice))
-	}
-	first := call("resize-1")
+	first := e.callOp("resize-1", alice)
 	for _, op := range []string{"resize-2", "resize-3"} {
-		if resp := call(op); resp.Status != map[string]int{"resize-2": http.StatusCreated, "resize-3": http.StatusServiceUnavailable}[op] {
+		if resp := e.callOp(op, alice); resp.Status != map[string]int{"resize-2": http.StatusCreated, "resize-3": http.StatusServiceUnavailable}[op] {
 			t.Fatalf("%s in a store of 2: %d %s", op, resp.Status, resp.Body)
 		}
 	}
 	e.Load("caddyfile", config(3))
-	assertReplay(t, call("resize-1"), first)
-	if resp := call("resize-3"); resp.Status != http.StatusCreated {
+	assertReplay(t, e.callOp("resize-1", alice), first)
+	if resp := e.callOp("resize-3", alice); resp.Status != http.StatusCreated {
 		t.Fatalf("resize-3 in a store grown to 3: %d %s", resp.Status, resp.Body)
 	}
 	e.Load("caddyfile", config(1))
-	assertReplay(t, call("resize-1"), first)
-	if resp := call("resize-4"); resp.Status != http.StatusServiceUnavailable {
+	assertReplay(t, e.callOp("resize-1", alice), first)
+	if resp := e.callOp("resize-4", alice); resp.Status != http.StatusServiceUnavailable {
 		t.Fatalf("resize-4 in a store shrunk to 1 holding 3: %d %s", resp.Status, resp.Body)
 	}
 	if got := e.Metric("caddy_ucwa_store_memory_entries"); got != 3 {
