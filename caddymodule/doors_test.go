@@ -78,6 +78,20 @@ func TestIssue10Doors(t *testing.T) {
 			req: testkit.Request{URL: addPhoneAudio, ContentType: "application/json", Body: `{"to":"4255551234","subject":"` + long(5000) + `"}`, Header: http.Header{"Authorization": {good}}}},
 		{name: "continuePhoneAudio without a token", status: 401,
 			req: testkit.Request{URL: opsApp + "/communication/conversationLogs/conversationLog/continuePhoneAudio", ContentType: "application/json", Body: `{"phoneNumber":"+19005551234"}`}},
+		// continueVideo calls back a conversation log's party, as
+		// continueAudio and continueAudioVideo do (the reference's
+		// continueVideo_ref): it was passed to the pool unchecked.
+		{name: "continueVideo without a token", status: 401,
+			req: testkit.Request{URL: opsApp + "/communication/conversationLogs/conversationLog/continueVideo", ContentType: "application/json", Body: `{"operationId":"x"}`}},
+		{name: "continueVideo, a 400-character operationId", status: 400, params: []string{"operationId"},
+			req: testkit.Request{URL: opsApp + "/communication/conversationLogs/conversationLog/continueVideo", ContentType: "application/json",
+				Body: `{"operationId":"` + long(400) + `"}`, Header: http.Header{"Authorization": {good}}}},
+		{name: "continueVideo, a stray to", status: 400, params: []string{"to"},
+			req: testkit.Request{URL: opsApp + "/communication/conversationLogs/conversationLog/continueVideo", ContentType: "application/json",
+				Body: `{"operationId":"x","to":"tel:+19005551234"}`, Header: http.Header{"Authorization": {good}}}},
+		{name: "a batch of a continueVideo with a 300-character operationId", status: 400, params: []string{"operationId"}, message: "Batch part 1: ",
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
+				Body: batchBody("POST " + opsApp + "/communication/conversationLogs/l1/continueVideo HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"operationId":"` + long(300) + `"}`)}},
 		{name: "a batch of a startPhoneAudio with a 300-character operationId", status: 400, params: []string{"operationId"}, message: "Batch part 1: ",
 			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
 				Body: batchBody("POST " + opsApp + "/communication/startPhoneAudio HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"to":"+19005551234","operationId":"` + long(300) + `"}`)}},

@@ -670,6 +670,7 @@ func TestLimitCallersOwnPhone(t *testing.T) {
 		{"acceptWithPhoneAudio", "/communication/invitations/i1/acceptWithPhoneAudio", "", true},
 		{"continueAudio, a conversation log's party", "/communication/conversationLogs/l1/continueAudio", `{"operationId":"x"}`, true},
 		{"continueAudioVideo, a conversation log's party", "/communication/conversationLogs/l1/continueAudioVideo", `{"operationId":"x"}`, true},
+		{"continueVideo, a conversation log's party", "/communication/conversationLogs/l1/continueVideo", `{"operationId":"x"}`, true},
 		{"startAudio to a person", "/communication/startAudio", `{"to":"sip:john@contoso.com"}`, false},
 	} {
 		t.Run(tc.what, func(t *testing.T) {

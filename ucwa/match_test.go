@@ -60,6 +60,7 @@ func TestMatch(t *testing.T) {
 		{"POST", oauthApp + "/communication/participantInvitations", "addParticipant"},
 		{"POST", app + "/communication/conversationLogs/conversationLog/continueAudio", "continueAudio"},
 		{"POST", app + "/communication/conversationLogs/conversationLog/continueAudioVideo", "continueAudioVideo"},
+		{"POST", app + "/communication/conversationLogs/conversationLog/continueVideo", "continueVideo"},
 		{"POST", app + "/communication/conversations/137/audioVideo/escalateAudio", "escalateAudio"},
 		{"POST", app + "/communication/conversations/137/audioVideo/escalateAudioVideo", "escalateAudioVideo"},
 		{"POST", app + "/communication/startEmergencyCall", "startEmergencyCall"},

@@ -351,6 +351,10 @@ var defaultOperations = []Operation{
 		props(propOperationID, propMediaOffer, propSessionContext))),
 	callsUnnamed(postOp("continueAudioVideo", scopesCall, []string{"/continueAudioVideo"},
 		props(propOperationID, propMediaOffer, propSessionContext))),
+	// continueVideo answers with an audioVideoInvitation to the same
+	// party: a PSTN party gets an audio call over the trunks.
+	callsUnnamed(postOp("continueVideo", scopesCall, []string{"/continueVideo"},
+		props(propOperationID, propMediaOffer, propSessionContext))),
 	sdpOp("escalateAudio", []string{"/audioVideo/escalateAudio"}),
 	sdpOp("escalateAudioVideo", []string{"/audioVideo/escalateAudioVideo"}),
 	func() Operation {

@@ -36,6 +36,7 @@ func TestDefaultOperationsCoverEveryDoor(t *testing.T) {
 		{"addParticipant", "POST", PropertiesBody, scopesCall, dest{"to": DialledNow}, []string{"to"}},
 		{"continueAudio", "POST", PropertiesBody, scopesCall, dest{}, nil},
 		{"continueAudioVideo", "POST", PropertiesBody, scopesCall, dest{}, nil},
+		{"continueVideo", "POST", PropertiesBody, scopesCall, dest{}, nil},
 		{"escalateAudio", "POST", SDPBody, scopesCall, dest{}, []string{"operationId", "sessionContext"}},
 		{"escalateAudioVideo", "POST", SDPBody, scopesCall, dest{}, []string{"operationId", "sessionContext"}},
 		{"startEmergencyCall", "POST", PropertiesBody, scopesCall, dest{"to": DialledNow}, []string{"to"}},
