@@ -11,7 +11,8 @@ import (
 // acceptBatch takes in a batch (multipart/batching) whose token the
 // batch's scopes granted. Every part that is a guarded operation is
 // checked exactly as if it came alone, with the batch's token (it may
-// carry no Authorization of its own): its operation's scopes, its
+// carry no Authorization, X-MS-WebTicket or Cookie of its own): its
+// operation's scopes, its
 // framing, and ucwa's Intake with the part's method, headers, query and
 // body. A cleaned part is written back in
 // place, with its lengths corrected; every other byte of the batch is
@@ -90,8 +91,9 @@ func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucw
 		return nil, e
 	}
 	// The batch's token is the one the edge checked; a pool might take a
-	// part's own for that part.
-	if len(p.Header["Authorization"]) > 0 {
+	// part's own credentials for that part: a token, a web ticket
+	// (X-MS-WebTicket, which SfB's web services read), a cookie.
+	if len(p.Header["Authorization"]) > 0 || len(p.Header[webTicketHeader]) > 0 || len(p.Header["Cookie"]) > 0 {
 		return nil, errPartAuthorization
 	}
 	header := p.Header
@@ -123,5 +125,5 @@ var (
 	errNestedBatch = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeParameterValidationFailure,
 		"A batch cannot hold another batch.")
 	errPartAuthorization = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
-		"A batched request carries no Authorization of its own: the batch's token authorizes every part.")
+		"A batched request carries no credentials of its own (Authorization, X-MS-WebTicket, Cookie): the batch's token authorizes every part.")
 )

@@ -123,7 +123,14 @@ func TestBatchRefused(t *testing.T) {
 			body:      batchBody(start(`{"to":"sip:a@b.c"}`), "POST "+opsApp+"/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact?target=sip:a@b.c HTTP/1.1\r\n"),
 			challenge: `Bearer error="insufficient_scope", scope="User.ReadWrite"`},
 		{name: "a guarded part with a token of its own", body: batchBody(get, "POST "+opsApp+"/communication/startPhoneAudio?to=sip:a@b.c HTTP/1.1\r\nAuthorization: Bearer cwt=other\r\n"),
-			status: 400, message: "Batch part 2: A batched request carries no Authorization of its own"},
+			status: 400, message: "Batch part 2: A batched request carries no credentials of its own"},
+		// A web ticket or cookie is a credential too: SfB's web services
+		// take a ticket in X-MS-WebTicket, and a pool that ran the part as
+		// their user would run it as one the edge never verified.
+		{name: "a guarded part with a web ticket of its own", body: batchBody(get, "POST "+opsApp+"/communication/startPhoneAudio?to=sip:a@b.c HTTP/1.1\r\nX-MS-WebTicket: opaque=other\r\n"),
+			status: 400, message: "Batch part 2: A batched request carries no credentials of its own"},
+		{name: "a guarded part with a cookie", body: batchBody(get, "POST "+opsApp+"/communication/startPhoneAudio?to=sip:a@b.c HTTP/1.1\r\ncookie: cwt=other\r\n"),
+			status: 400, message: "Batch part 2: A batched request carries no credentials of its own"},
 		{name: "a failing part", body: batchBody(get, start(`{"to":"sip:a@b.c"}`), start(`{"to":"sip:a@b.c","phoneNumber":"+1 900 555 9999 garbage"}`)),
 			status: 400, message: "Batch part 3: The phone normalization failed.", params: []string{"phoneNumber"}},
 		{name: "a failing part in the query", body: batchBody(get, "POST "+opsApp+"/communication/startPhoneAudio?to=%2B1900 HTTP/1.1\r\n"),

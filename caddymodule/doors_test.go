@@ -126,6 +126,12 @@ func TestIssue10Doors(t *testing.T) {
 			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:john@contoso.com","_links":{"phoneNumber":{"href":"+19005551234"}}}`, Header: http.Header{"Authorization": {good}}}},
 		{name: "startPhoneAudio, to as a link in another letter case", status: 400, params: []string{"to"}, message: `as a link, "_links.to"`,
 			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:john@contoso.com","_links":{"To":{"href":"tel:+19005551234"}}}`, Header: http.Header{"Authorization": {good}}}},
+		// SfB's web services take a web ticket in X-MS-WebTicket: a pool
+		// that read it would run the request as a user the edge never
+		// verified (and as a web ticket, which web_tickets reject refuses).
+		{name: "startPhoneAudio with a web ticket in X-MS-WebTicket beside the token", status: 400, message: "X-MS-WebTicket",
+			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:john@contoso.com"}`,
+				Header: http.Header{"Authorization": {good}, "X-Ms-Webticket": {"opaque=PHNhbWw6QXNzZXJ0aW9u"}}}},
 		// .NET reads methods without regard to case: "put" is a PUT.
 		{name: "PUT of communication in lower case, no Authorization", status: 401,
 			req: testkit.Request{Method: "put", URL: opsApp + "/communication", ContentType: "application/json", Body: `{"phoneNumber":"+1 900 555 1234"}`}},

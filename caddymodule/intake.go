@@ -68,6 +68,9 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 	if e := checkFraming(r.Header, r.Trailer); e != nil {
 		return e
 	}
+	if len(r.Header[webTicketHeader]) > 0 {
+		return errWebTicketHeader
+	}
 	if e := h.readBody(in); e != nil {
 		return e
 	}
@@ -101,7 +104,16 @@ func (h *Handler) takeIn(op *ucwa.Operation, req ucwa.Incoming) (*ucwa.Cleaned, 
 	return cl, nil
 }
 
+// webTicketHeader is where Skype for Business's web services (Autodiscover,
+// the address book, UCS) take a web ticket, beside Authorization. A UCWA
+// client sends its credentials in Authorization, which the edge checks; a
+// pool that read this header too could run the request as a user the edge
+// never verified, with a web ticket that web_tickets reject refuses.
+const webTicketHeader = "X-Ms-Webticket"
+
 var (
+	errWebTicketHeader = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
+		"The request carries a web ticket in X-MS-WebTicket; send credentials in Authorization only.")
 	errPhoneAudioDisabled = ucwa.NewError(http.StatusForbidden, "", ucwa.MessagePhoneAudioNotInCapabilities)
 	errNearMiss           = ucwa.NewError(http.StatusNotFound, "", "There is no resource at this path.")
 )
