@@ -12,9 +12,8 @@ import (
 // batch's scopes granted. Every part that is a guarded operation is
 // checked exactly as if it came alone, with the batch's token (it may
 // carry no Authorization, X-MS-WebTicket or Cookie of its own): its
-// operation's scopes, its
-// framing, and ucwa's Intake with the part's method, headers, query and
-// body. A cleaned part is written back in
+// operation's scopes, its framing, and ucwa's Intake with the part's
+// method, headers, query and body. A cleaned part is written back in
 // place, with its lengths corrected; every other byte of the batch is
 // forwarded as it came, so a batch without guarded parts goes on byte for
 // byte. The destination policy judges every destination of every guarded
