@@ -195,27 +195,39 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	s.hold()
 	defer s.unhold()
 	start := time.Now()
+	result := resultReserved
 	for i, key := range keys {
 		epoch := s.begin()
 		reserved, current, err := s.Reserve(ctx, key, token, idem.window)
-		if err != nil || !reserved {
-			// Whatever follows, the parts reserved so far were not
-			// delivered.
+		// A request goes on without the store when it fails with
+		// on_error open, and an emergency call always: nothing the edge
+		// adds refuses it.
+		goesOn := err != nil && (s.failOpen || h.isEmergencyCall(in))
+		if err != nil && !goesOn || err == nil && !reserved {
+			// Not delivered: the parts reserved so far may be sent again.
 			h.release(ctx, keys[:i], token)
 		}
-		if !s.end(epoch, err) && !h.isEmergencyCall(in) {
+		if !s.end(epoch, err) && !goesOn {
 			idem.count(in, resultStoreError)
 			return h.fail(w, in, storeError(err))
 		}
-		switch {
-		case err != nil: // on_error open, or an emergency call, which nothing the edge adds refuses
-			idem.count(in, resultStoreError)
-			return h.deliverLimited(w, r, next, in)
-		case !reserved:
+		if err != nil {
+			// Delivered without the keys the store could not take. The
+			// keys it took (a batch's parts before this one) stay
+			// reserved as any delivered request's: released, a repeat of
+			// their parts, which the store can take again once it has
+			// room or answers, would be delivered a second time.
+			result, keys = resultStoreError, keys[:i]
+			break
+		}
+		if !reserved {
 			return h.repeat(w, in, current, verified && in.cleaned != nil)
 		}
 	}
-	idem.count(in, resultReserved)
+	idem.count(in, result)
+	if len(keys) == 0 {
+		return h.deliverLimited(w, r, next, in)
+	}
 	if !h.checkLimits(w, in) {
 		// Refused before delivery: the client may send it again.
 		h.release(ctx, keys, token)

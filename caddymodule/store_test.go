@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -725,6 +727,75 @@ func TestRedisFullOpenRepeat(t *testing.T) {
 	}
 	if got := e.pool.Requests.Load(); got != 2 {
 		t.Errorf("the pool got %d requests, want 2: the repeat of a request Redis holds was delivered again", got)
+	}
+}
+
+// TestBatchStoreFailsOpenKeepsReserved: with on_error open, a batch
+// whose later part the store cannot take (full, or failing) is delivered
+// without that part's key, and keeps the keys of the parts the store took
+// before: released, a repeat of the batch (or of such a part alone) found
+// them free and was delivered a second time, rung twice.
+func TestBatchStoreFailsOpenKeepsReserved(t *testing.T) {
+	const app = "/ucwa/v1/applications/1"
+	start := func(op string) string {
+		return innerPOST(app+"/communication/startPhoneAudio", "application/json", `{"to":"4255551234","operationId":"`+op+`"}`)
+	}
+	for _, tc := range []struct {
+		name string
+		// store returns the store subdirective: one that takes the first
+		// reservation of a test and then has no room for a new one.
+		store func(t *testing.T) string
+	}{
+		{"memory", func(*testing.T) string { return "store memory 1 {\n\t\t\ton_error open\n\t\t}" }},
+		{"redis", func(t *testing.T) string {
+			// A proxy that puts Redis over its maxmemory just before the
+			// first command naming a second reservation key: Redis keeps
+			// answering for the keys it holds, and refuses new ones (OOM).
+			srv := testkit.StartRedis(t)
+			rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+			t.Cleanup(func() { _ = rdb.Close() })
+			idemKey := regexp.MustCompile(`ucwa:idem:[A-Za-z0-9_-]{43}`)
+			var mu sync.Mutex
+			var first string
+			full := false
+			addr := startRedisProxy(t, srv.Addr(), func(write []byte) (string, bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				if key := idemKey.Find(write); key != nil && !full {
+					if first == "" {
+						first = string(key)
+					} else if string(key) != first {
+						overMaxmemory(t, rdb)
+						full = true
+					}
+				}
+				return "", true
+			})
+			return "store redis redis://" + addr + " {\n\t\t\ttimeout 5s\n\t\t\ton_error open\n\t\t}"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := newIdemPool(t, "primary")
+			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), tc.store(t), "primary "+pool.Addr()), testkit.WithAdmin())
+			token := testkit.Mint(t, jwt.SigningMethodES256, testkit.Keys(t).EC, "", testkit.Claims(time.Now(),
+				jwt.MapClaims{"tid": "tenant-1", "oid": "oid-a", "scp": "Conversations.Initiate"}))
+			caller := http.Header{"Authorization": {"Bearer " + token}}
+			batch := func() testkit.Response {
+				t.Helper()
+				return e.send(testkit.Request{URL: app + "/batch", ContentType: batchType, Header: caller.Clone(), Body: batchBody(start("open-a"), start("open-b"))})
+			}
+			if resp := batch(); resp.Status != http.StatusCreated {
+				t.Fatalf("a batch the store has room for in part: %d %s, want it delivered (on_error open)", resp.Status, resp.Body)
+			}
+			if got := e.Metric(`caddy_ucwa_idempotency_total{result="store_error"}`); got != 1 {
+				t.Errorf("caddy_ucwa_idempotency_total{result=\"store_error\"} %v, want 1", got)
+			}
+			assertConflict(t, batch())
+			assertConflict(t, e.call(idemCall{header: caller, op: "open-a"}))
+			if got := len(pool.Received()); got != 1 {
+				t.Errorf("the pool got %d requests, want 1: a repeat of the batch was delivered again", got)
+			}
+		})
 	}
 }
 
