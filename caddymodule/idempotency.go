@@ -187,13 +187,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	// The store has timeouts of its own, and a reservation is written
 	// whether or not the client is still there.
 	ctx := context.Background()
-	s := h.store
-	// A reload that changes the store's settings may clean this handler
-	// up while the request is in flight: the store stays open until the
-	// request has renewed its keys for the last time and recorded its
-	// answer.
-	s.hold()
-	defer s.unhold()
+	s := h.store // held open for the request by ServeHTTP
 	start := time.Now()
 	result := resultReserved
 	for i, key := range keys {

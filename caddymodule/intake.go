@@ -41,6 +41,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if m.Operation == nil {
 		return next.ServeHTTP(w, r)
 	}
+	if s := h.store; s != nil {
+		// A reload that changes the store's settings cleans this handler
+		// up while the old server still serves the requests it took in,
+		// which may come to the store much later (a body still on its
+		// way): the store stays open until the request has made its last
+		// store call (renewed its keys, recorded its answer). Closed
+		// under it, the request would go on without it with on_error
+		// open, a repeat of a request the store holds delivered again.
+		s.hold()
+		defer s.unhold()
+	}
 	var in intake // on the stack: no allocation of its own
 	in.start(r, m.Operation)
 	defer in.release()

@@ -69,12 +69,13 @@ type sharedStore struct {
 	// full warns that the store is full.
 	full fullWarning
 
-	// requests counts the requests between their reservation and their
-	// last store call (hold, unhold); destructed: no handler uses the store
-	// any longer. The store is closed once both are so: a reload that
-	// changes the store's settings cleans the old handlers up while their
-	// requests are still in flight, and those still renew their
-	// reservations and record their answers in it.
+	// requests counts the requests of the handlers using the store, from
+	// when a handler takes one in to its last store call (hold, unhold);
+	// destructed: no handler uses the store any longer. The store is
+	// closed once both are so: a reload that changes the store's settings
+	// cleans the old handlers up while their requests are still in
+	// flight, and those still reserve their keys (a body still on its
+	// way), renew their reservations and record their answers in it.
 	requests   atomic.Int64
 	destructed atomic.Bool
 	closeOnce  sync.Once

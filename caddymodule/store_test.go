@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -515,6 +516,59 @@ func TestStoreChangedAcrossReloadInFlight(t *testing.T) {
 		t.Fatalf("the request in flight during the reload: %d %s", answer.Status, answer.Body)
 	}
 	assertReplay(t, e.call(idemCall{header: caller, op: "reload-in-flight"}), answer)
+}
+
+// TestStoreChangedAcrossReloadBeforeReserve: a request that the old
+// config's handler took in before a reload that changes the store's
+// settings, and that comes to its reservation after it (its body still on
+// its way), finds the old store open: it was closed under the request,
+// which, with on_error open, was then delivered without idempotency, a
+// repeat of a request the store holds delivered a second time.
+func TestStoreChangedAcrossReloadBeforeReserve(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	pool := newIdemPool(t, "primary")
+	config := func(timeout string) string {
+		return idemCaddyfile(idemAuth(t), "store redis "+srv.URL()+" {\n\t\t\ttimeout "+timeout+"\n\t\t\ton_error open\n\t\t}", "primary "+pool.Addr())
+	}
+	e := startEdge(t, "caddyfile", config("5s"))
+	c := idemCall{header: idemToken(t, "tenant-1", "oid-a", "sub-a"), op: "reload-before-reserve"}
+	first := e.call(c)
+	if first.Status != http.StatusCreated {
+		t.Fatalf("first: %d %s", first.Status, first.Body)
+	}
+
+	// The repeat's head, with Expect: 100-continue: Go's server answers
+	// 100 Continue once the handler, past the token, reads the body.
+	repeat := c.request()
+	conn := rawConn(t, testkit.Addr(e.Port("EDGE_PORT")))
+	if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: edge.contoso.com\r\nAuthorization: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n",
+		repeat.URL, c.header.Get("Authorization"), repeat.ContentType, len(repeat.Body)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	read := func() testkit.Response {
+		t.Helper()
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("reading the edge's answer: %v", err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("reading the edge's answer: %v", err)
+		}
+		return testkit.Response{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
+	}
+	if resp := read(); resp.Status != http.StatusContinue {
+		t.Fatalf("%d %s, want 100 Continue", resp.Status, resp.Body)
+	}
+	e.Load("caddyfile", config("4s"))
+	if _, err := io.WriteString(conn, repeat.Body); err != nil {
+		t.Fatal(err)
+	}
+	assertReplay(t, read(), first)
+	if got := deliveries(pool.Pool, c.op); got != 1 {
+		t.Errorf("delivered %d times, want once", got)
+	}
 }
 
 // TestStoreSharedAcrossHandlers: two sites whose handlers name the same
