@@ -150,7 +150,15 @@ func setPoolTransportDefaults(proxy *reverseproxy.Handler) error {
 			d.object[d.name] = json.RawMessage(strconv.FormatInt(int64(d.value), 10))
 		}
 	}
-	if transport["versions"] == nil {
+	// A versions that names none (null, []) is unset: Caddy's transport
+	// would then speak HTTP/2 too.
+	var versions []string
+	if raw := transport["versions"]; raw != nil {
+		if err := json.Unmarshal(raw, &versions); err != nil {
+			return fmt.Errorf("transport: versions: %w", err)
+		}
+	}
+	if len(versions) == 0 {
 		transport["versions"] = json.RawMessage(`["1.1"]`)
 	}
 	var err error

@@ -135,6 +135,8 @@ func TestPoolTransportDefaults(t *testing.T) {
 		{"http, unset", `{"protocol":"http","dial_timeout":"2s"}`, 90 * time.Second, time.Second, 32, []string{"1.1"}},
 		{"keep_alive without idle_timeout", `{"protocol":"http","keep_alive":{"max_idle_conns_per_host":4}}`, 90 * time.Second, time.Second, 4, []string{"1.1"}},
 		{"set", `{"protocol":"http","keep_alive":{"idle_timeout":"5m"},"expect_continue_timeout":"3s","versions":["1.1","2"]}`, 5 * time.Minute, 3 * time.Second, 32, []string{"1.1", "2"}},
+		{"versions naming none", `{"protocol":"http","versions":[]}`, 90 * time.Second, time.Second, 32, []string{"1.1"}},
+		{"versions null", `{"protocol":"http","versions":null}`, 90 * time.Second, time.Second, 32, []string{"1.1"}},
 		{"set in nanoseconds", `{"protocol":"http","keep_alive":{"idle_timeout":30000000000},"expect_continue_timeout":2000000000}`, 30 * time.Second, 2 * time.Second, 32, []string{"1.1"}},
 		{"fastcgi", `{"protocol":"fastcgi","root":"/srv"}`, 0, 0, 0, nil},
 	} {
