@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -190,7 +191,10 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	s := h.store // held open for the request by ServeHTTP
 	start := time.Now()
 	result := resultReserved
-	for i, key := range keys {
+	// The keys reserved so far, in keys' own array: each is written at
+	// or before the index being read.
+	held := keys[:0]
+	for _, key := range keys {
 		epoch := s.begin()
 		reserved, current, err := s.Reserve(ctx, key, token, idem.window)
 		// A request goes on without the store when it fails with
@@ -199,7 +203,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		goesOn := err != nil && (s.failOpen || h.isEmergencyCall(in))
 		if err != nil && !goesOn || err == nil && !reserved {
 			// Not delivered: the parts reserved so far may be sent again.
-			h.release(ctx, keys[:i], token)
+			h.release(ctx, held, token)
 		}
 		if !s.end(epoch, err) && !goesOn {
 			idem.count(in, resultStoreError)
@@ -210,14 +214,21 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			// keys it took (a batch's parts before this one) stay
 			// reserved as any delivered request's: released, a repeat of
 			// their parts, which the store can take again once it has
-			// room or answers, would be delivered a second time.
-			result, keys = resultStoreError, keys[:i]
+			// room or answers, would be delivered a second time. A full
+			// store still answers for the keys it holds: a later part
+			// that repeats a request it holds is still a repeat.
+			result = resultStoreError
+			if errors.Is(err, store.ErrFull) {
+				continue
+			}
 			break
 		}
 		if !reserved {
 			return h.repeat(w, in, current, verified && in.cleaned != nil)
 		}
+		held = append(held, key)
 	}
+	keys = held
 	idem.count(in, result)
 	if len(keys) == 0 {
 		return h.deliverLimited(w, r, next, in)

@@ -784,20 +784,23 @@ func TestRedisFullOpenRepeat(t *testing.T) {
 	}
 }
 
-// TestBatchStoreFailsOpenKeepsReserved: with on_error open, a batch
-// whose later part the store cannot take (full, or failing) is delivered
-// without that part's key, and keeps the keys of the parts the store took
-// before: released, a repeat of the batch (or of such a part alone) found
-// them free and was delivered a second time, rung twice.
-func TestBatchStoreFailsOpenKeepsReserved(t *testing.T) {
+// TestBatchStoreFailsOpen: with on_error open, a batch a part of which
+// the store has no room for is delivered without that part's key, and
+// only if no part repeats a request the store holds: the keys the store
+// took for the parts before stay reserved (released, a repeat of the
+// batch, or of such a part alone, found them free and was delivered a
+// second time), and the parts after are still looked up (a full store
+// still answers for what it holds, and a batch that repeated a part
+// delivered before was delivered again).
+func TestBatchStoreFailsOpen(t *testing.T) {
 	const app = "/ucwa/v1/applications/1"
 	start := func(op string) string {
 		return innerPOST(app+"/communication/startPhoneAudio", "application/json", `{"to":"4255551234","operationId":"`+op+`"}`)
 	}
-	for _, tc := range []struct {
-		name string
-		// store returns the store subdirective: one that takes the first
-		// reservation of a test and then has no room for a new one.
+	// Stores that take the first reservation of a test and then have no
+	// room for a new one.
+	stores := []struct {
+		name  string
 		store func(t *testing.T) string
 	}{
 		{"memory", func(*testing.T) string { return "store memory 1 {\n\t\t\ton_error open\n\t\t}" }},
@@ -827,29 +830,56 @@ func TestBatchStoreFailsOpenKeepsReserved(t *testing.T) {
 			})
 			return "store redis redis://" + addr + " {\n\t\t\ttimeout 5s\n\t\t\ton_error open\n\t\t}"
 		}},
+	}
+	for _, tc := range []struct {
+		name string
+		// before is sent alone first, if not "", and delivered; then the
+		// batch of parts, delivered without the key the store has no
+		// room for, unless it repeats before.
+		before    string
+		parts     []string
+		delivered int    // of the batch
+		held      string // the part the store holds: its repeat alone is not delivered
+	}{
+		{"a part the store has room for, then one it has none for", "", []string{"open-a", "open-b"}, 1, "open-a"},
+		{"a part the store has no room for, then one it holds", "open-b", []string{"open-a", "open-b"}, 0, "open-b"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			pool := newIdemPool(t, "primary")
-			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), tc.store(t), "primary "+pool.Addr()), testkit.WithAdmin())
-			token := testkit.Mint(t, jwt.SigningMethodES256, testkit.Keys(t).EC, "", testkit.Claims(time.Now(),
-				jwt.MapClaims{"tid": "tenant-1", "oid": "oid-a", "scp": "Conversations.Initiate"}))
-			caller := http.Header{"Authorization": {"Bearer " + token}}
-			batch := func() testkit.Response {
-				t.Helper()
-				return e.send(testkit.Request{URL: app + "/batch", ContentType: batchType, Header: caller.Clone(), Body: batchBody(start("open-a"), start("open-b"))})
-			}
-			if resp := batch(); resp.Status != http.StatusCreated {
-				t.Fatalf("a batch the store has room for in part: %d %s, want it delivered (on_error open)", resp.Status, resp.Body)
-			}
-			if got := e.Metric(`caddy_ucwa_idempotency_total{result="store_error"}`); got != 1 {
-				t.Errorf("caddy_ucwa_idempotency_total{result=\"store_error\"} %v, want 1", got)
-			}
-			assertConflict(t, batch())
-			assertConflict(t, e.call(idemCall{header: caller, op: "open-a"}))
-			if got := len(pool.Received()); got != 1 {
-				t.Errorf("the pool got %d requests, want 1: a repeat of the batch was delivered again", got)
-			}
-		})
+		for _, st := range stores {
+			t.Run(tc.name+"/"+st.name, func(t *testing.T) {
+				pool := newIdemPool(t, "primary")
+				e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.store(t), "primary "+pool.Addr()), testkit.WithAdmin())
+				token := testkit.Mint(t, jwt.SigningMethodES256, testkit.Keys(t).EC, "", testkit.Claims(time.Now(),
+					jwt.MapClaims{"tid": "tenant-1", "oid": "oid-a", "scp": "Conversations.Initiate"}))
+				caller := http.Header{"Authorization": {"Bearer " + token}}
+				var parts []string
+				for _, op := range tc.parts {
+					parts = append(parts, start(op))
+				}
+				batch := func() testkit.Response {
+					t.Helper()
+					return e.send(testkit.Request{URL: app + "/batch", ContentType: batchType, Header: caller.Clone(), Body: batchBody(parts...)})
+				}
+				before := 0
+				if tc.before != "" {
+					if resp := e.call(idemCall{header: caller, op: tc.before}); resp.Status != http.StatusCreated {
+						t.Fatalf("%s alone: %d %s", tc.before, resp.Status, resp.Body)
+					}
+					before = 1
+				}
+				if tc.delivered == 1 {
+					if resp := batch(); resp.Status != http.StatusCreated {
+						t.Fatalf("a batch the store has room for in part: %d %s, want it delivered (on_error open)", resp.Status, resp.Body)
+					}
+				}
+				assertConflict(t, batch())
+				if resp := e.call(idemCall{header: caller, op: tc.held}); resp.Status != http.StatusConflict && resp.Header.Get(headerReplayed) != "true" {
+					t.Errorf("%s alone: %d %s, want 409 or the first answer again", tc.held, resp.Status, resp.Body)
+				}
+				if got := len(pool.Received()); got != before+tc.delivered {
+					t.Errorf("the pool got %d requests, want %d: a repeat was delivered again", got, before+tc.delivered)
+				}
+			})
+		}
 	}
 }
 
