@@ -198,9 +198,9 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		epoch := s.begin()
 		reserved, current, err := s.Reserve(ctx, key, token, idem.window)
 		// A request goes on without the store when it fails with
-		// on_error open, and an emergency call always: nothing the edge
-		// adds refuses it.
-		goesOn := err != nil && (s.failOpen || h.isEmergencyCall(in))
+		// on_error open (see goesOnWithout), and an emergency call
+		// always: nothing the edge adds refuses it.
+		goesOn := err != nil && (s.goesOnWithout(err) || h.isEmergencyCall(in))
 		if err != nil && !goesOn || err == nil && !reserved {
 			// Not delivered: the parts reserved so far may be sent again.
 			h.release(ctx, held, token)

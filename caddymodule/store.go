@@ -547,14 +547,26 @@ var (
 		"The edge cannot reach its shared state now. The request was not delivered and can be sent again later.")
 	errStoreFull = ucwa.NewError(http.StatusServiceUnavailable, "",
 		"The edge's shared state is full now. The request was not delivered and can be sent again later.")
+	errStoreClosed = ucwa.NewError(http.StatusServiceUnavailable, "",
+		"The edge's configuration changed while the request came in. The request was not delivered and can be sent again.")
 )
 
 // storeError is the answer to a request whose store call failed with err.
 func storeError(err error) *ucwa.Error {
-	if errors.Is(err, store.ErrFull) {
+	switch {
+	case errors.Is(err, store.ErrFull):
 		return errStoreFull
+	case errors.Is(err, store.ErrClosed):
+		return errStoreClosed
 	}
 	return errStoreUnavailable
+}
+
+// goesOnWithout reports whether a request goes on without the store
+// after a store call failed with err: on_error open, unless a reload
+// closed the store (see end).
+func (s *storeUse) goesOnWithout(err error) bool {
+	return s.failOpen && !errors.Is(err, store.ErrClosed)
 }
 
 // begin returns the store's outage epoch, to hand to end with the outcome
@@ -563,9 +575,9 @@ func (s *storeUse) begin() uint64 { return s.health.Load() }
 
 // end judges the outcome of a store call that began at epoch, and reports
 // whether the request may go on: the call succeeded, or it failed and
-// on_error is open. It counts failures, and logs the start and the end of
-// an outage once each, whichever handler sees them: the first failure of
-// a call begun while the store answered starts an outage, and the first
+// goesOnWithout. It counts failures, and logs the start and the end of an
+// outage once each, whichever handler sees them: the first failure of a
+// call begun while the store answered starts an outage, and the first
 // success of a call begun during the outage ends it. A call begun before
 // the latest change (a straggler) changes nothing, so that the log does
 // not flap.
@@ -589,6 +601,15 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 		// every request.
 		s.noteFull()
 		return s.failOpen
+	}
+	if errors.Is(err, store.ErrClosed) {
+		// Not an outage either: a reload that changed the store's
+		// settings closed it under a request the old configuration
+		// accepted before its handler got to it. The request is not
+		// delivered without the store, even with on_error open: the
+		// store may hold the request's key, and a client that sends it
+		// again reaches the new configuration's store.
+		return false
 	}
 	if epoch&1 == 0 && s.health.CompareAndSwap(epoch, epoch+1) {
 		if s.redis != nil {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/store"
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // TestStoreCaddyfileErrors: syntax errors of store and idempotency, found
@@ -210,6 +211,50 @@ func TestStoreHealthLog(t *testing.T) {
 				t.Errorf("counted %v failures, want %d", n, failures)
 			}
 		})
+	}
+}
+
+// TestStoreClosedNeverGoesOn: a request whose store a reload closed
+// before the request came to it (its head read just before the old
+// server began to shut down) is not delivered without the store, even
+// with on_error open: the store may hold its key. It is answered 503 with
+// a message of its own, and no outage is logged.
+func TestStoreClosedNeverGoesOn(t *testing.T) {
+	mem, err := store.NewMemory(store.MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, closed := mem.Reserve(context.Background(), "k", "v", time.Minute)
+	if !errors.Is(closed, store.ErrClosed) {
+		t.Fatalf("Reserve on a closed store: %v", closed)
+	}
+	down := &store.Error{Op: "reserve", Err: errors.New("connection refused")}
+	for _, tc := range []struct {
+		err  error
+		goOn bool
+		want *ucwa.Error
+	}{
+		{closed, false, errStoreClosed},
+		{down, true, errStoreUnavailable},
+	} {
+		core, logs := observer.New(zap.DebugLevel)
+		m, err := newStoreMetrics(prometheus.NewPedanticRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &storeUse{sharedStore: &sharedStore{}, failOpen: true, errors: m.WithLabelValues(onErrorOpen), logger: zap.New(core)}
+		if got := s.end(s.begin(), tc.err); got != tc.goOn {
+			t.Errorf("%v: end with on_error open = %v, want %v", tc.err, got, tc.goOn)
+		}
+		if got := storeError(tc.err); got != tc.want || got.Status != http.StatusServiceUnavailable {
+			t.Errorf("%v: answered %v, want %v", tc.err, got, tc.want)
+		}
+		if outage := logs.FilterMessageSnippet("store failing").Len() == 1; outage != tc.goOn {
+			t.Errorf("%v: an outage logged: %v", tc.err, outage)
+		}
 	}
 }
 
