@@ -218,8 +218,8 @@ func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, errFormat
 }
 
 // reject logs why at debug level (the client's message and, for a token
-// that failed verification, the cause; never the token) and writes the
-// UCWA error body.
+// that failed verification, the cause; never the token), names the answer
+// on the access log line and writes the UCWA error body.
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, errFormat errorFormat, e *ucwa.Error, cause error) {
 	if c := h.logger.Check(zap.DebugLevel, "bearer token rejected"); c != nil {
 		fields := []zap.Field{zap.Int("status", e.Status), zap.String("reason", e.Message), zap.String("remote_ip", remoteIP(r))}
@@ -228,6 +228,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, errFormat error
 		}
 		c.Write(fields...)
 	}
+	nameAnswer(r, e)
 	e.Write(w, errFormat.get())
 }
 

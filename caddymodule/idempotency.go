@@ -246,7 +246,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		idem.inFlight.keep(keys, token)
 		func() {
 			defer idem.inFlight.forget(token) // also when the proxy panics (an answer cut short)
-			deliverErr = h.deliver(rec, r, next, in.rebuild(), in.errFormat)
+			deliverErr = h.deliver(rec, r, next, in.rebuild(), in)
 		}()
 	}
 	answered := rec.status != 0 && rec.status != statusClientClosed
@@ -406,7 +406,7 @@ func (h *Handler) deliverLimited(w http.ResponseWriter, r *http.Request, next ca
 	if !h.checkLimits(w, in) {
 		return nil
 	}
-	return h.deliver(w, r, next, in.rebuild(), in.errFormat)
+	return h.deliver(w, r, next, in.rebuild(), in)
 }
 
 // repeat answers a request whose key holds current: the recorded answer

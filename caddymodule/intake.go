@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -380,15 +379,22 @@ func (f errorFormat) get() ucwa.Format {
 // never logged (phone numbers are personal data), nor is the path, which
 // may hold anything: the message names properties and rules only.
 func (h *Handler) logRejection(r *http.Request, rel string, e *ucwa.Error) {
-	if extra := accessLogFields(r); extra != nil {
-		extra.Set(zap.String("ucwa_error", strings.TrimSuffix(e.Code()+"/"+e.Subcode, "/")))
-	}
+	nameAnswer(r, e)
 	if c := h.logger.Check(zap.DebugLevel, "request rejected at the edge"); c != nil {
 		if rel == "" {
 			rel = nearMissOperation
 		}
 		c.Write(zap.String("operation", rel), zap.Int("status", e.Status), zap.String("subcode", e.Subcode),
 			zap.String("message", e.Message), zap.String("remote_ip", remoteIP(r)))
+	}
+}
+
+// nameAnswer puts the UCWA code and subcode of e, an answer the edge
+// gives itself, on the access log line of r (ucwa_error): a refusal at
+// any step, the token's included, and the answers it gives for the pools.
+func nameAnswer(r *http.Request, e *ucwa.Error) {
+	if extra := accessLogFields(r); extra != nil {
+		extra.Set(zap.String("ucwa_error", errorCode(e)))
 	}
 }
 

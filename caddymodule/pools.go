@@ -177,7 +177,7 @@ func setPoolTransportDefaults(proxy *reverseproxy.Handler) error {
 // it whole, and never once it may have. Every outcome ends in an answer
 // written here or by a pool, so it returns nil once pools are
 // configured. Without pools it calls next.
-func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, errFormat errorFormat) error {
+func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, in *intake) error {
 	if len(h.pools) == 0 {
 		forwarded := new(bodyReader)
 		forwarded.Reset(body)
@@ -224,11 +224,11 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		case outcomeTimeout:
 			h.logger.Error("pool timed out after the request may have reached it; not sent again",
 				zap.String("pool", pl.name), zap.Error(res.err))
-			errPoolTimeout.Write(w, errFormat.get())
+			h.answerForPools(w, in, errPoolTimeout)
 		case outcomeFailed:
 			h.logger.Error("pool failed after the request may have reached it; not sent again",
 				zap.String("pool", pl.name), zap.Error(res.err))
-			errPoolFailed.Write(w, errFormat.get())
+			h.answerForPools(w, in, errPoolFailed)
 		}
 		return nil
 	}
@@ -237,12 +237,22 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		h.poolMetrics.cannotRedirect.Inc()
 		h.logger.Warn("primary pool cannot take the request and no backup pool is configured: 410 CannotRedirect",
 			zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
-		errCannotRedirect.Write(w, errFormat.get())
+		h.answerForPools(w, in, errCannotRedirect)
 		return nil
 	}
 	h.logger.Error("no pool can take the request: 503", zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
-	errNoPool.Write(w, errFormat.get())
+	h.answerForPools(w, in, errNoPool)
 	return nil
+}
+
+// answerForPools writes e, the answer the edge gives for the pools (none
+// could take the request, or the one that took it failed), and names it
+// for the access log (ucwa_error) and the audit trail (error), as it
+// names its refusals. The warning or error logged for it says why.
+func (h *Handler) answerForPools(w http.ResponseWriter, in *intake, e *ucwa.Error) {
+	in.failure = e
+	nameAnswer(in.r, e)
+	e.Write(w, in.errFormat.get())
 }
 
 // maxStaleConns is how many kept-alive connections that ended before
