@@ -240,6 +240,11 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	}
 
 	rec := in.recorder(w)
+	// The answer is recorded for repeats that may accept other content
+	// codings than this request, and is replayed without its headers:
+	// the pool is asked for it without the client's Accept-Encoding (Go's
+	// transport then asks for gzip itself, and decodes it).
+	r.Header.Del("Accept-Encoding")
 	var deliverErr error
 	delivered := r.Context().Err() == nil // else the client went away: nothing is sent
 	if delivered {
@@ -611,12 +616,18 @@ type answerRecorder struct {
 	overflow bool   // the body is longer than maxRecordedBody
 }
 
-// WriteHeader records the final status and its headers.
+// WriteHeader records the final status and its headers. An answer in a
+// content coding (one the pool sent unasked) cannot be replayed as it
+// went out, for the replay has no Content-Encoding: its body is not
+// recorded (overflow), and repeats get 409.
 func (w *answerRecorder) WriteHeader(status int) {
 	if w.status == 0 && status >= http.StatusOK {
 		w.status = status
 		h := w.Header()
 		w.location, w.contentType = h.Get("Location"), h.Get("Content-Type")
+		if ce := h.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") && w.keepBody {
+			w.overflow, w.recorded = true, nil
+		}
 	}
 	w.ResponseWriterWrapper.WriteHeader(status)
 }

@@ -1,0 +1,121 @@
+package caddymodule
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// encodedAnswer answers 409 Conflict with a JSON body: compressed with
+// gzip (Content-Encoding: gzip) when the request accepts gzip, as IIS's
+// dynamic compression does; with deflate ("deflate"), whatever the
+// request accepts (a pool that ignores Accept-Encoding).
+func encodedAnswer(coding string) testkit.Answer {
+	return func(_ *testkit.Pool, w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if coding == "gzip" && !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.WriteHeader(http.StatusConflict)
+			_, _ = io.WriteString(w, conflictBody)
+			return
+		}
+		var b bytes.Buffer
+		var zw io.WriteCloser
+		if coding == "gzip" {
+			zw = gzip.NewWriter(&b)
+		} else {
+			zw, _ = flate.NewWriter(&b, flate.BestSpeed)
+		}
+		_, _ = io.WriteString(zw, conflictBody)
+		_ = zw.Close()
+		w.Header().Set("Content-Encoding", coding)
+		w.WriteHeader(http.StatusConflict)
+		_, _ = w.Write(b.Bytes())
+	}
+}
+
+// decoded is the body of resp as its Content-Encoding says.
+func decoded(t *testing.T, resp testkit.Response) string {
+	t.Helper()
+	switch ce := resp.Header.Get("Content-Encoding"); ce {
+	case "", "identity":
+		return resp.Body
+	case "gzip", "deflate":
+		var zr io.Reader = flate.NewReader(strings.NewReader(resp.Body))
+		if ce == "gzip" {
+			var err error
+			if zr, err = gzip.NewReader(strings.NewReader(resp.Body)); err != nil {
+				t.Fatalf("Content-Encoding gzip, but the body is not: %v", err)
+			}
+		}
+		b, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	default:
+		t.Fatalf("Content-Encoding %q", ce)
+		return ""
+	}
+}
+
+// TestIdempotencyReplayEncoded: a repeat gets the pool's answer as the
+// client can read it, whatever content coding the pool gave the first.
+// A client that accepts gzip (every browser, most HTTP stacks) had its
+// Accept-Encoding forwarded, a pool that compresses answered in gzip,
+// and the edge recorded the compressed bytes but replayed them without
+// their Content-Encoding: every repeat got binary junk labelled
+// application/json. An answer the edge cannot replay as it went out (in
+// a content coding Go's transport does not decode, which a pool sends
+// unasked) is not recorded: repeats get 409.
+func TestIdempotencyReplayEncoded(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		coding   string
+		replayed bool
+	}{
+		{"a pool that compresses when asked", "gzip", true},
+		{"a pool that compresses unasked", "deflate", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := testkit.NewPool(t, "primary", encodedAnswer(tc.coding))
+			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), "primary "+pool.Addr()))
+			a := idemToken(t, "tenant-1", "oid-a", "sub-a")
+			for i, acceptEncoding := range []string{"gzip", "gzip", ""} {
+				c := idemCall{header: a.Clone(), op: "enc-" + tc.coding}
+				req := c.request()
+				req.Header = c.header
+				if acceptEncoding != "" {
+					// Set by hand, Go's client hands the body over as it came.
+					req.Header.Set("Accept-Encoding", acceptEncoding)
+				}
+				resp := e.send(req)
+				if resp.Status != http.StatusConflict {
+					t.Fatalf("request %d: %d %s", i+1, resp.Status, resp.Body)
+				}
+				replayed := resp.Header.Get(headerReplayed) == "true"
+				switch {
+				case i == 0 && replayed:
+					t.Fatalf("the first answer is marked as a replay")
+				case i > 0 && replayed != tc.replayed:
+					t.Fatalf("request %d: replayed %t, want %t: %v %q", i+1, replayed, tc.replayed, resp.Header, resp.Body)
+				case i > 0 && !replayed:
+					assertConflict(t, resp)
+					continue
+				}
+				if got := decoded(t, resp); got != conflictBody {
+					t.Errorf("request %d (Accept-Encoding %q): Content-Encoding %q, body decodes to %q, want the pool's %q",
+						i+1, acceptEncoding, resp.Header.Get("Content-Encoding"), got, conflictBody)
+				}
+			}
+			if n := pool.Requests.Load(); n != 1 {
+				t.Errorf("the pool received %d requests, want 1", n)
+			}
+		})
+	}
+}
