@@ -162,8 +162,14 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	switch {
 	case gone && (rw.status == 0 || rw.status == statusClientClosed):
 		return attemptResult{outcomeClientGone, err}
-	case rw.status != 0 || err == nil:
+	case rw.status != 0:
 		return attemptResult{outcomeAnswered, err}
+	case err == nil:
+		// reverse_proxy wrote no answer and reported no error: a 101
+		// Switching Protocols to a request that asked for no upgrade,
+		// which it drops. The pool had the request, and its answer
+		// cannot be passed on: net/http would answer an empty 200.
+		return attemptResult{outcomeFailed, errNoFinalAnswer}
 	// The body is read only to be written: bytes left in it never went
 	// out (and no one else holds them: there is no GetBody).
 	case st.body.Len() > 0, !st.conn.mayHaveReached(err, pl.reportsWrites):
@@ -176,6 +182,10 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 	return attemptResult{outcomeFailed, err}
 }
+
+// errNoFinalAnswer: reverse_proxy returned without passing on an answer
+// of the pool's (see attempt).
+var errNoFinalAnswer = errors.New("the pool's answer could not be passed on (an upgrade the request did not ask for)")
 
 // attemptContext is the context of an attempt's request: its request
 // variables (caddyhttp.VarsCtxKey) are vars, when the request has

@@ -92,6 +92,16 @@ func TestPoolDelivery(t *testing.T) {
 			wantMetrics: []string{`caddy_ucwa_pool_requests_total{outcome="failed",pool="primary"} 1`},
 		},
 		{
+			// Go's transport hands a 101 on to reverse_proxy, which writes
+			// nothing for it (the request asked for no upgrade): the
+			// client got an empty 200 of net/http's, a success for a call
+			// the pool may have placed, answered as it never was.
+			name: "primary answers 101 Switching Protocols after reading the request", primary: "switching", backup: "up",
+			wantStatus: 502, wantSubcode: ucwa.SubcodeServiceFailure, wantPrimary: 1,
+			wantHeader:  map[string]string{"X-Ucwa-Pool": "pool=primary"},
+			wantMetrics: []string{`caddy_ucwa_pool_requests_total{outcome="failed",pool="primary"} 1`},
+		},
+		{
 			name: "primary hangs past response_header_timeout", primary: "hang", backup: "up",
 			primaryBlock: "transport http {\n\t\t\t\tresponse_header_timeout 300ms\n\t\t\t}",
 			wantStatus:   504, wantSubcode: ucwa.SubcodeServiceTimeout, wantPrimary: 1,
@@ -151,6 +161,7 @@ func TestPoolDelivery(t *testing.T) {
 						"conflict": testkit.AnswerStatus(409, map[string]string{
 							"Content-Type": "application/json", "X-Ms-diagnostics": "1000;reason=\"test\""}, conflictBody),
 						"unavailable":      testkit.AnswerStatus(503, map[string]string{"Retry-After": "30"}, "busy"),
+						"switching":        testkit.AnswerStatus(http.StatusSwitchingProtocols, nil, ""),
 						"foreign-location": testkit.AnswerStatus(201, map[string]string{"Location": "https://elsewhere.example/ucwa/x"}, ""),
 					}[side.kind]
 					servers[side.name] = testkit.NewPool(t, side.name, answer)
