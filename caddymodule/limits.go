@@ -43,7 +43,9 @@ import (
 // Emergency calls are never limited and take nothing from any budget:
 // startEmergencyCall, and a request that dials an emergency number of
 // default_region now (as to or phoneNumber). An emergency number stored
-// or set as a forwarding target does not count either.
+// or set as a forwarding target does not count either. In a SIP URI, an
+// emergency number is one only at a host sip_domains lists
+// (ucwa.Policy.IsEmergencyCall): elsewhere it counts as any number.
 //
 // The limit is a token bucket (GCRA): it holds Count events and one comes
 // back every Per/Count, so a caller idle for Per has the whole Count
@@ -163,7 +165,9 @@ func (h *Handler) usageOf(cl *ucwa.Cleaned) (_ limitUsage, emergency bool) {
 		default:
 			continue
 		}
-		if policy.IsEmergency(d) {
+		// An emergency number in a SIP URI at a host sip_domains does not
+		// list need reach no emergency service: it counts as any number.
+		if policy.IsEmergencyCall(d) {
 			emergency = emergency || d.Kind == ucwa.DialledNow
 			continue
 		}

@@ -701,3 +701,48 @@ func TestLimitCallersOwnPhone(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitEmergencySIPHost: an emergency number in a SIP URI makes a
+// request an emergency call, which no limit refuses, only at a host
+// sip_domains lists: the host decides where the pool sends the call, and
+// at any other (or with no sip_domains to say which are the site's own)
+// the call need reach no emergency service, so a caller over its limits
+// rang a callback number at will with to sip:911@anywhere;user=phone,
+// and no emergency service heard of it. tel:911 stays an emergency call.
+func TestLimitEmergencySIPHost(t *testing.T) {
+	callback := func(to string, h http.Header) testkit.Request {
+		return limitRequest("/communication/startPhoneAudio", `{"to":"`+to+`","phoneNumber":"+33142685300"}`, h)
+	}
+	for _, tc := range []struct {
+		what, destinations, to string
+		status                 int
+	}{
+		{"no destination policy, a foreign host", "", "sip:911@evil.example;user=phone", http.StatusTooManyRequests},
+		{"no sip_domains, a foreign host", "destinations", "sip:911@evil.example;user=phone", http.StatusTooManyRequests},
+		{"no sip_domains, the site's host", "destinations", "sip:911@contoso.com;user=phone", http.StatusTooManyRequests},
+		{"a listed host", "destinations {\n\t\t\tsip_domains contoso.com\n\t\t}", "sip:911@contoso.com;user=phone", http.StatusCreated},
+		{"no destination policy, tel:911", "", "tel:911", http.StatusCreated},
+		{"no sip_domains, 911", "destinations", "911", http.StatusCreated},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			e := startLimitEdge(t, "store memory", tc.destinations, "limit calls 1 per 1h")
+			alice := caller{"tenant-1", "alice"}.header(t)
+			if resp := e.send(callTo("+14255551234", alice)); resp.Status != http.StatusCreated {
+				t.Fatalf("first call: %d %s", resp.Status, resp.Body)
+			}
+			resp := e.send(callback(tc.to, alice))
+			if tc.status == http.StatusTooManyRequests {
+				assertLimited(t, resp, "calls", 3600)
+			} else if resp.Status != tc.status {
+				t.Fatalf("%d %s, want %d", resp.Status, resp.Body, tc.status)
+			}
+			want := int64(1)
+			if tc.status == http.StatusCreated {
+				want = 2
+			}
+			if got := e.pool.Requests.Load(); got != want {
+				t.Errorf("the pool got %d requests, want %d", got, want)
+			}
+		})
+	}
+}

@@ -384,6 +384,19 @@ func (p *Policy) IsEmergency(d *PropertyDestination) bool {
 	return d.Number.Emergency && (!d.SIP || p == nil || p.hostAllowed(d.Host))
 }
 
+// IsEmergencyCall reports whether d is an emergency number that the
+// pool certainly sends to an emergency service, which makes a request
+// that dials it now an emergency call that no velocity limit refuses: a
+// tel: URI or a bare number, or a SIP URI at a host sip_domains lists.
+// The host decides where the pool sends a SIP URI; without sip_domains
+// (or without a policy: a nil Policy) no host is known to be the site's
+// own, and sip:911@anywhere;user=phone may reach anything but an
+// emergency service. Such a number is still an emergency number to the
+// rules (IsEmergency); it is no emergency call to the limits.
+func (p *Policy) IsEmergencyCall(d *PropertyDestination) bool {
+	return d.Number.Emergency && (!d.SIP || p != nil && !p.anyHost && p.sipDomains.match(d.Host))
+}
+
 // hostAllowed reports whether sip_domains allows a SIP host.
 func (p *Policy) hostAllowed(host string) bool {
 	return p.anyHost || p.sipDomains.match(host)
