@@ -76,9 +76,10 @@ type LimitConfig struct {
 	// Whose budget a request takes from: a string expanded for each
 	// request by Caddy's replacer, such as {http.ucwa.tid} for one
 	// budget per tenant, or {http.ucwa.tid}/{http.ucwa.client_id}. A
-	// key that expands to "" (jwt off, a web ticket forwarded, a claim
-	// the token lacks) takes from the budget of the client's IP address
-	// ({http.vars.client_ip}) instead. The store holds only the SHA-256
+	// key whose placeholders all expand to "" (jwt off, a web ticket
+	// forwarded, claims the token lacks) takes from the budget of the
+	// client's IP address ({http.vars.client_ip}) instead, also when
+	// the key has text besides them ("/"). The store holds only the SHA-256
 	// of the expanded key, never the key itself. Default:
 	// "{http.ucwa.caller}", the verified caller (the token's oid, else
 	// its sub: Entra ID gives one user a sub for each client
@@ -319,7 +320,7 @@ func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request) string {
 	case l.placeholder != "":
 		v, _ = repl.GetString(l.placeholder)
 	default:
-		v = repl.ReplaceAll(l.key, "")
+		v = expandKey(repl, l.key)
 	}
 	if v == "" {
 		v = remoteIP(r)
@@ -333,6 +334,24 @@ func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request) string {
 	copy(k, l.storePrefix)
 	base64.RawURLEncoding.Encode(k[len(l.storePrefix):], sum[:])
 	return string(k)
+}
+
+// expandKey expands a key template of more than one placeholder (or of
+// text besides), or returns "" when it has placeholders and every one of
+// them expands to nothing: "{http.ucwa.tid}/{http.ucwa.oid}" without
+// those claims is "/", which would be one budget for every such client.
+// A template without placeholders is itself, one budget for all.
+func expandKey(repl *caddy.Replacer, template string) string {
+	placeholders, filled := false, false
+	v, err := repl.ReplaceFunc(template, func(_ string, val any) (any, error) {
+		placeholders = true
+		filled = filled || caddy.ToString(val) != ""
+		return val, nil
+	})
+	if err != nil || placeholders && !filled {
+		return ""
+	}
+	return v
 }
 
 // checkLimits takes the accepted request in's events from every limit

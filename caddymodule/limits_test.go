@@ -746,3 +746,56 @@ func TestLimitEmergencySIPHost(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitKeyAllEmpty: a key of several placeholders that all expand to
+// nothing (jwt off: no tid, no oid) takes from the client address's
+// budget, as a key of one placeholder does: it expanded to "/", one
+// budget for every client without those claims, which one client spent
+// for all. A key of which a placeholder expands to something is that
+// key.
+func TestLimitKeyAllEmpty(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
+	servers {
+		trusted_proxies static 127.0.0.1/32
+	}
+}
+
+:EDGE_PORT {
+	ucwa {
+		jwt off
+		default_region US
+		limit user 1 per 1h key {http.ucwa.tid}/{http.ucwa.oid}
+		limit tenant 1 per 1h key {http.request.header.X-Tenant}/{http.request.header.X-User}
+		primary %s
+	}
+}`, pool.Addr()))
+	from := func(ip string, more ...string) http.Header {
+		h := http.Header{"X-Forwarded-For": {ip}}
+		for i := 0; i+1 < len(more); i += 2 {
+			h.Set(more[i], more[i+1])
+		}
+		return h
+	}
+	for i, tc := range []struct {
+		what    string
+		header  http.Header
+		limited string
+	}{
+		{"a client", from("192.0.2.1"), ""},
+		{"another client, without the claims either", from("192.0.2.2"), ""},
+		{"the first again", from("192.0.2.1"), "user"},
+		{"a third client of a tenant", from("192.0.2.3", "X-Tenant", "t1"), ""},
+		{"a fourth of the same tenant", from("192.0.2.4", "X-Tenant", "t1"), "tenant"},
+	} {
+		resp := e.send(callTo("+14255551234", tc.header))
+		if tc.limited != "" {
+			assertLimited(t, resp, tc.limited, 3600)
+		} else if resp.Status != http.StatusCreated {
+			t.Errorf("%d. %s: %d %s, want 201", i+1, tc.what, resp.Status, resp.Body)
+		}
+	}
+	if got := pool.Requests.Load(); got != 3 {
+		t.Errorf("the pool got %d requests, want 3", got)
+	}
+}
