@@ -543,3 +543,45 @@ func BenchmarkJudge(b *testing.B) {
 		})
 	}
 }
+
+// TestPolicyIsEmergencyCall: an emergency number makes an emergency call
+// (which no limit refuses) as a tel: URI or a bare number, and in a SIP
+// URI only at a host sip_domains lists: without sip_domains, or without
+// a policy, no host is known to be the site's own. IsEmergency, the
+// rule's own test, is unchanged.
+func TestPolicyIsEmergencyCall(t *testing.T) {
+	listed, err := NewPolicy(DestinationPolicy{SIPDomains: []string{"contoso.com", "*.contoso.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := NewPolicy(DestinationPolicy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		value              string
+		nilP, openP, listP bool
+	}{
+		{"911", true, true, true},
+		{"tel:911", true, true, true},
+		{"sip:911@contoso.com;user=phone", false, false, true},
+		{"sip:911@gw.contoso.com;user=phone", false, false, true},
+		{"sip:911@evil.example;user=phone", false, false, false},
+		{"+14255551234", false, false, false},
+	} {
+		d, p := numbersFor(t, "US", nil).Destination(tc.value)
+		if !p.OK() {
+			t.Fatalf("%s: %s", tc.value, p.Reason)
+		}
+		pd := &PropertyDestination{Property: "to", Kind: DialledNow, Source: InBody, Destination: d}
+		for _, pc := range []struct {
+			name string
+			p    *Policy
+			want bool
+		}{{"nil", nil, tc.nilP}, {"no sip_domains", open, tc.openP}, {"sip_domains", listed, tc.listP}} {
+			if got := pc.p.IsEmergencyCall(pd); got != pc.want {
+				t.Errorf("%s, %s policy: IsEmergencyCall = %v, want %v", tc.value, pc.name, got, pc.want)
+			}
+		}
+	}
+}
