@@ -49,7 +49,8 @@ type Config struct {
 	// but at most once a minute), and when a token names an unknown kid
 	// (at most once a minute; the request waits at most 3s). The last good
 	// set keeps serving while the provider is down. It must be https,
-	// except on loopback. Without issuers or audiences, tokens from any
+	// except on loopback; a redirect is followed only to such a URL, and
+	// never from https to plain http. Without issuers or audiences, tokens from any
 	// tenant of a shared provider (Entra ID) pass: startup warns.
 	// Default: none.
 	JWKSURL string `json:"jwks_url,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
@@ -257,5 +258,47 @@ func TestCacheMaxAge(t *testing.T) {
 		if got := cacheMaxAge(h); got != tc.want {
 			t.Errorf("%q: %v, want %v", tc.values, got, tc.want)
 		}
+	}
+}
+
+// TestJWKSURLRedirect: a jwks_url that answers with a redirect is
+// followed only to a URL that jwks_url itself could name, and never from
+// https down to plain http: a key set that came in the clear from
+// elsewhere could have been swapped on the way, and every token it
+// verifies forged.
+func TestJWKSURLRedirect(t *testing.T) {
+	k := testkit.Keys(t)
+	idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	redirect := func(target string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target, http.StatusFound)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL + "/keys"
+	}
+	fetch := func(url string) error {
+		s := newJWKSURL(url, DefaultJWKSRefresh, time.Now, testLogger(t))
+		defer s.client.CloseIdleConnections()
+		_, _, err := s.get(context.Background())
+		return err
+	}
+
+	// Loopback to loopback, as jwks_url could name it: followed.
+	if err := fetch(redirect(idp.URL + "/keys")); err != nil {
+		t.Fatalf("a redirect to another loopback URL: %v", err)
+	}
+	// Plain http anywhere but loopback: refused before it is asked.
+	for _, target := range []string{"http://jwks.example/keys", "ftp://jwks.example/keys"} {
+		err := fetch(redirect(target))
+		if !errors.Is(err, errJWKSRedirect) {
+			t.Fatalf("a redirect to %s: %v, want it refused", target, err)
+		}
+	}
+	// https may not step down to plain http, even on loopback.
+	if err := checkRedirect("HTTPS://idp.example/keys", idp.URL+"/keys"); !errors.Is(err, errJWKSRedirect) {
+		t.Fatalf("https to http on loopback: %v, want it refused", err)
+	}
+	if err := checkRedirect("https://idp.example/keys", "https://keys.idp.example/keys"); err != nil {
+		t.Fatalf("https to https: %v", err)
 	}
 }

@@ -2,9 +2,11 @@ package bearer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,12 +93,22 @@ type jwksURL struct {
 
 func newJWKSURL(url string, refresh time.Duration, now func() time.Time, logger func() *zap.Logger) *jwksURL {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	client := &http.Client{
+		Timeout:   jwksFetchTimeout,
+		Transport: transport,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= jwksMaxRedirects {
+				return fmt.Errorf("%w: more than %d redirects", errJWKSRedirect, jwksMaxRedirects)
+			}
+			return checkRedirect(url, req.URL.String())
+		},
+	}
 	return &jwksURL{
 		url:     url,
 		refresh: refresh,
 		now:     now,
 		logger:  logger,
-		client:  &http.Client{Timeout: jwksFetchTimeout, Transport: transport},
+		client:  client,
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
@@ -198,6 +210,29 @@ func (s *jwksURL) beginLocked() chan struct{} {
 	}
 	s.lastAttempt = s.now()
 	return s.inflight
+}
+
+// jwksMaxRedirects is how many redirects one fetch follows, as Go's
+// HTTP client does by default.
+const jwksMaxRedirects = 10
+
+var errJWKSRedirect = errors.New("jwks_url redirected to a URL it may not fetch from")
+
+// checkRedirect refuses a redirect of the jwks_url from to target that
+// the jwks_url setting itself would refuse (plain http anywhere but
+// loopback) or that steps down from https to plain http: Go's client
+// follows any of them, and a key set that came in the clear could have
+// been swapped on the way.
+func checkRedirect(from, target string) error {
+	if err := checkJWKSURL(target); err != nil {
+		return fmt.Errorf("%w: %w", errJWKSRedirect, err)
+	}
+	f, errFrom := neturl.Parse(from)
+	t, errTarget := neturl.Parse(target)
+	if errFrom != nil || errTarget != nil || f.Scheme == "https" && t.Scheme != "https" {
+		return fmt.Errorf("%w: %q is not https, as the jwks_url is", errJWKSRedirect, target)
+	}
+	return nil
 }
 
 // fetch gets the set, publishes it when it is good and returns when to
