@@ -302,3 +302,42 @@ func TestJWKSURLRedirect(t *testing.T) {
 		t.Fatalf("https to https: %v", err)
 	}
 }
+
+// TestJWKSURLUnknownKidBesideStaticKeys: a public_key_file key of the
+// token's family does not keep jwks_url from fetching a kid its set
+// lacks: the file's key is tried, fails, and the token is verified
+// against the set fetched again (once a minute at most), as it is
+// without the file.
+func TestJWKSURLUnknownKidBesideStaticKeys(t *testing.T) {
+	k := testkit.Keys(t)
+	idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", k.EC)))
+	pem := testkit.WriteFile(t, t.TempDir(), "internal.pem", testkit.PublicPEM(t, k.RSA2))
+	v := newTester(t, &Config{Algorithms: []string{"RS256", "ES256"}, JWKSURL: idp.URL + "/keys", PublicKeyFiles: []string{pem}})
+	token := func(kid string, key any, method jwt.SigningMethod) string {
+		return testkit.Mint(t, method, key, kid, testkit.Claims(v.clock.Now(), nil))
+	}
+	v.accept(t, token("k1", k.EC, jwt.SigningMethodES256))
+	v.accept(t, token("internal", k.RSA2, jwt.SigningMethodRS256)) // the file's key, whatever the kid
+	hits := idp.Hits.Load()
+
+	// The provider adds an RSA key; the edge's set does not have it yet.
+	idp.Serve(200, testkit.JWKS(t, testkit.JWK(t, "k1", k.EC), testkit.JWK(t, "k2", k.RSA)))
+	v.refuse(t, token("k2", k.RSA, jwt.SigningMethodRS256), "signature") // within a minute of the last fetch
+	if got := idp.Hits.Load(); got != hits {
+		t.Fatalf("the identity provider was asked %d times, want %d: the rate limit holds", got, hits)
+	}
+	v.clock.Advance(jwksMinRefetch)
+	v.accept(t, token("k2", k.RSA, jwt.SigningMethodRS256))
+	if got := idp.Hits.Load(); got != hits+1 {
+		t.Fatalf("the identity provider was asked %d times, want %d", got, hits+1)
+	}
+	v.accept(t, token("internal", k.RSA2, jwt.SigningMethodRS256))
+	// A forged token with an unknown kid costs no more than one fetch a
+	// minute either.
+	v.clock.Advance(jwksMinRefetch)
+	v.refuse(t, testkit.Tamper(t, token("k3", k.RSA, jwt.SigningMethodRS256)), "signature")
+	v.refuse(t, testkit.Tamper(t, token("k4", k.RSA, jwt.SigningMethodRS256)), "signature")
+	if got := idp.Hits.Load(); got != hits+2 {
+		t.Fatalf("the identity provider was asked %d times, want %d", got, hits+2)
+	}
+}

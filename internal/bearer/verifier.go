@@ -359,10 +359,13 @@ func (v *Verifier[G]) Verify(ctx context.Context, raw string) (G, error) {
 // verify checks a token's signature and claims in full and makes its
 // cache entry.
 func (v *Verifier[G]) verify(ctx context.Context, raw string, epoch keyEpoch) (*cacheEntry[G], error) {
+	keyFunc := func(t *jwt.Token) (any, error) { return v.keyFor(ctx, t) }
 	claims := jwt.MapClaims{}
-	token, err := v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
-		return v.keyFor(ctx, t)
-	})
+	token, err := v.parser.ParseWithClaims(raw, claims, keyFunc)
+	if err != nil && v.refetchedFor(ctx, token, err) {
+		claims = jwt.MapClaims{}
+		token, err = v.parser.ParseWithClaims(raw, claims, keyFunc)
+	}
 	if err != nil {
 		return nil, &Error{Message: v.describe(token, err), Cause: err}
 	}
@@ -441,6 +444,27 @@ func (v *Verifier[G]) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
 		return nil, errUnknownKid
 	}
 	return nil, errNoKey
+}
+
+// refetchedFor reports whether jwks_url's set, fetched again, now holds
+// the kid of a token whose signature the other keys of its algorithm
+// (public_key_file keys, the hmac_secret, jwks_file keys, keys of the set
+// without a kid: any of them fits any kid) failed to verify. keyFor
+// fetches again only when no key fits at all; without this, a key the
+// provider rotated in would be refused until the next refresh whenever
+// another source had a key of its family. The fetch is rate-limited as
+// keyFor's is.
+func (v *Verifier[G]) refetchedFor(ctx context.Context, token *jwt.Token, err error) bool {
+	if v.remote == nil || token == nil || token.Method == nil || !errors.Is(err, jwt.ErrTokenSignatureInvalid) ||
+		!slices.Contains(v.algs, token.Method.Alg()) {
+		return false
+	}
+	kid, _ := token.Header["kid"].(string)
+	if kid == "" || v.remote.has(kid) {
+		return false
+	}
+	v.remote.refetch(ctx, v.kidWait)
+	return v.remote.has(kid)
 }
 
 // epoch is the current keys of the sources that can change while a
