@@ -146,6 +146,15 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		}
 		if i >= 0 {
 			r.set(i, text, sp, false)
+			// Text that a comment, a processing instruction or a CDATA
+			// section splits is read whole here, but not by every reader:
+			// .NET's XmlReader.ReadString stops at the first comment or
+			// processing instruction, and a reader of the first text node
+			// sees only that. The value goes on as one run of the text the
+			// edge judged, whoever reads it.
+			if r.vals[i].present && bytes.IndexByte(body[sp.start:sp.end], '<') >= 0 {
+				r.vals[i].changed = true
+			}
 		}
 	case "link":
 		rel, _ := attr(t, "rel")
@@ -284,8 +293,10 @@ func unknownElement(op *Operation, t xml.StartElement, body []byte, at int) *Err
 }
 
 // xmlText reads a property's text up to its end tag, and where that text
-// sits. Comments inside are allowed (their text is not part of the value);
-// child elements are not.
+// sits. Comments, processing instructions and CDATA sections inside are
+// allowed (the value is the text of every run; a comment's is none of
+// it), and such a value is forwarded as one run of that text (see
+// decodeXMLChild); child elements are not allowed.
 func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
 	sp := span{start: int32(d.InputOffset())}
 	// The usual property is a single run of text: one copy of it is the

@@ -1,0 +1,53 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestXMLValueSplitByMarkup: an XML property whose text a comment, a
+// processing instruction or a CDATA section splits is judged whole (the
+// text of every run), and reaches the pool as one run of that text. A
+// .NET reader that stops at the first markup (XmlReader.ReadString stops
+// at comments and processing instructions), or that takes the first text
+// node, would otherwise read another destination than the one judged:
+// sip:bob@evil.co<!---->.contoso.com is a contoso.com address to the
+// edge and sip:bob@evil.co to such a pool, a federated call to a domain
+// sip_domains refuses.
+func TestXMLValueSplitByMarkup(t *testing.T) {
+	e := startGuardEdge(t, `number_format e164
+		destinations {
+			deny +1900
+			sip_domains *.contoso.com
+		}`)
+	auth := callerBearer(t)
+	input := func(to string) string {
+		return `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="operationId">op</property><property name="to">` + to + `</property></input>`
+	}
+	for _, tc := range []struct{ name, to, want string }{
+		{"comment in a SIP host", "sip:bob@evil.co<!---->.contoso.com", "sip:bob@evil.co.contoso.com"},
+		{"processing instruction in a SIP host", "sip:bob@evil.co<?x y?>.contoso.com", "sip:bob@evil.co.contoso.com"},
+		{"CDATA section in a SIP host", "sip:bob@evil.co<![CDATA[.contoso.com]]>", "sip:bob@evil.co.contoso.com"},
+		{"comment in a number", "+1425555<!-- -->1234", "+14255551234"},
+		{"comment before the value", "<!---->+14255551234", "+14255551234"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/xml", Body: input(tc.to),
+				Header: http.Header{"Authorization": {auth}}})
+			got := e.pool.Received()[before:]
+			if resp.Status != http.StatusCreated || len(got) != 1 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 201 and one", resp.Status, resp.Body, len(got))
+			}
+			if want := input(tc.want); got[0].Body != want {
+				t.Fatalf("the pool got\n%s\nwant\n%s", got[0].Body, want)
+			}
+			if strings.Contains(got[0].Body, "<!--") || strings.Contains(got[0].Body, "<?") || strings.Contains(got[0].Body, "CDATA") {
+				t.Fatalf("the pool got markup inside the value: %s", got[0].Body)
+			}
+		})
+	}
+}
