@@ -317,6 +317,12 @@ func TestNumbersDestination(t *testing.T) {
 		{in: "sip:4255551234@gw.contoso.com;user=phone", want: Destination{Value: "sip:+14255551234@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com", Number: usNumber}},
 		{in: "sip:%2B1-425-555-1234@gw.contoso.com", want: Destination{Value: "sip:+14255551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com", Number: usNumber}},
 		{in: "sip:%2B%D9%A1%D9%A4%D9%A2%D9%A5%D9%A5%D9%A5%D9%A5%D9%A1%D9%A2%D9%A3%D9%A4@gw.contoso.com", want: Destination{Value: "sip:+14255551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com", Number: usNumber}},
+		// A fullwidth plus, which the number rules read as '+', makes the
+		// user a telephone number too: it was a name, judged by
+		// sip_domains alone.
+		{in: "sip:%EF%BC%8B1-425-555-1234@gw.contoso.com", want: Destination{Value: "sip:+14255551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com", Number: usNumber}},
+		{in: "sip:%ef%bc%8b19005551234;ext=1@gw.contoso.com", want: Destination{Value: "sip:+19005551234;ext=1@gw.contoso.com", SIP: true, Host: "gw.contoso.com",
+			Number: Number{E164: "+19005551234", Extension: "1", Region: "US", Type: NumberPremiumRate, forwarded: "tel:+19005551234;ext=1"}}},
 		{in: "sip:+14255551234;ext=12@gw.contoso.com;user=phone", want: Destination{Value: "sip:+14255551234;ext=12@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com", Number: withExt(usNumber, "12")}},
 		{in: "sip:+1-425-555-1234;EXT=1-2@gw.contoso.com", want: Destination{Value: "sip:+14255551234;ext=12@gw.contoso.com", SIP: true, Host: "gw.contoso.com", Number: withExt(usNumber, "12")}},
 		{in: "sip:911@gw.contoso.com;user=phone", want: Destination{Value: "sip:911@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com",

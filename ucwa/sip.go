@@ -229,9 +229,10 @@ func (u SIPURI) Param(name string) (value string, ok bool) {
 // IsPhone reports whether the user is a telephone number, to be judged
 // and normalized as one: the URI has the parameter user=phone (RFC 3261
 // section 19.1.1; name and value in any letter case, escapes decoded),
-// or its user, escapes decoded, starts with '+' and holds a decimal digit
-// before any ';' ("+1-425-555-1234", "+14255551234;ext=12",
-// "%2B14255551234"). The second test is broader than RFC 3966's
+// or its user, escapes decoded, starts with '+' (or a fullwidth plus,
+// U+FF0B, escaped, which the number rules read as '+') and holds a
+// decimal digit before any ';' ("+1-425-555-1234", "+14255551234;ext=12",
+// "%2B14255551234", "%EF%BC%8B14255551234"). The second test is broader than RFC 3966's
 // global-number on purpose: a user that starts like an international
 // number but holds something else is refused by the number rules rather
 // than forwarded unjudged as a name.
@@ -247,11 +248,15 @@ func (u SIPURI) DecodedUser() string {
 	return sipUnescapeValid(u.User)
 }
 
-// sipPhoneUser reports whether a decoded user starts with '+' and holds a
+// sipPhoneUser reports whether a decoded user starts with '+', or the
+// fullwidth plus (U+FF0B) that the number rules read as '+', and holds a
 // decimal digit before any ';'.
 func sipPhoneUser(user string) bool {
 	number, _, _ := strings.Cut(user, ";")
 	rest, ok := strings.CutPrefix(number, "+")
+	if !ok {
+		rest, ok = strings.CutPrefix(number, "＋")
+	}
 	return ok && strings.IndexFunc(rest, unicode.IsDigit) >= 0
 }
 

@@ -51,3 +51,34 @@ func TestXMLValueSplitByMarkup(t *testing.T) {
 		})
 	}
 }
+
+// TestSIPUserFullwidthPlus: a SIP user that starts with a fullwidth plus
+// (U+FF0B, escaped), which the number rules read as '+' in any number,
+// is a telephone number there too: it was a name, judged by sip_domains
+// alone, so sip:%EF%BC%8B19005551234@gw.contoso.com reached the pool
+// past deny +1900.
+func TestSIPUserFullwidthPlus(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+			sip_domains *.contoso.com
+		}`)
+	auth := callerBearer(t)
+	for _, tc := range []struct{ to, delivered string }{
+		{to: "sip:%EF%BC%8B19005551234@gw.contoso.com"},
+		{to: "sip:%ef%bc%8b1-900-555-1234@gw.contoso.com;user=ip"},
+		{to: "sip:%EF%BC%8B1-425-555-1234@gw.contoso.com", delivered: "sip:+14255551234@gw.contoso.com"},
+	} {
+		t.Run(tc.to, func(t *testing.T) {
+			before := len(e.pool.Received())
+			resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"` + tc.to + `"}`,
+				Header: http.Header{"Authorization": {auth}}})
+			got := e.pool.Received()[before:]
+			switch {
+			case tc.delivered == "" && (resp.Status != http.StatusForbidden || len(got) != 0):
+				t.Fatalf("status %d (%s), the pool got %d requests; want 403 and none", resp.Status, resp.Body, len(got))
+			case tc.delivered != "" && (resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != `{"to":"`+tc.delivered+`"}`):
+				t.Fatalf("status %d (%s), the pool got %+v; want %s", resp.Status, resp.Body, got, tc.delivered)
+			}
+		})
+	}
+}
