@@ -36,7 +36,8 @@ import (
 // store before it is delivered; while it is in flight a repeat is answered
 // 409 Conflict / AlreadyExists. Once a pool answers (whatever the status),
 // a repeat gets that answer again (status, Location, Content-Type and a
-// body up to 4 KiB) with the header `Idempotent-Replayed: true`.
+// body up to 4 KiB) with the header `Idempotent-Replayed: true`; a
+// Location the edge rewrote onto its own host is on the repeat's.
 //
 // A request that certainly reached no pool (the edge answered it 410
 // CannotRedirect or 503 because no pool could take it, or the client went
@@ -423,7 +424,7 @@ func (h *Handler) repeat(w http.ResponseWriter, in *intake, current string, veri
 		return h.fail(w, in, errAlreadyExists)
 	}
 	h.idempotency.count(in, resultReplayed)
-	a.write(w)
+	a.write(w, in.r)
 	return nil
 }
 
@@ -531,12 +532,18 @@ type recordedAnswer struct {
 	status                int
 	location, contentType string
 	body                  string
+	// onEdge: location is what follows the edge's scheme and host in a
+	// Location the edge rewrote onto them (see poolResponseWriter), which
+	// a replay puts after the repeat's own: the first request's may name
+	// the edge otherwise (another name of it, another site's edge).
+	onEdge bool
 }
 
-// A recorded answer is "a", its status in three digits, the lengths of
-// Location and Content-Type in decimal each followed by ":", then
-// Location, Content-Type and the body. It holds no token and nothing of
-// the request.
+// A recorded answer is "a" ("e" when its Location is on the edge, see
+// onEdge), its status in three digits, the lengths of Location and
+// Content-Type in decimal each followed by ":", then Location,
+// Content-Type and the body. It holds no token and nothing of the
+// request.
 func (a *recordedAnswer) encode() string {
 	return a.encodeWith(a.body, nil)
 }
@@ -547,7 +554,11 @@ func (a *recordedAnswer) encodeWith(body string, bodyBytes []byte) string {
 	var b strings.Builder
 	b.Grow(1 + 3*20 + len(a.location) + len(a.contentType) + len(body) + len(bodyBytes))
 	var num [20]byte
-	b.WriteByte('a')
+	if a.onEdge {
+		b.WriteByte('e')
+	} else {
+		b.WriteByte('a')
+	}
 	b.Write(strconv.AppendInt(num[:0], int64(a.status), 10))
 	b.Write(strconv.AppendInt(num[:0], int64(len(a.location)), 10))
 	b.WriteByte(':')
@@ -564,9 +575,10 @@ func (a *recordedAnswer) encodeWith(body string, bodyBytes []byte) string {
 // flight or a value it cannot read.
 func decodeAnswer(v string) (recordedAnswer, bool) {
 	var a recordedAnswer
-	if len(v) < 4 || v[0] != 'a' {
+	if len(v) < 4 || v[0] != 'a' && v[0] != 'e' {
 		return a, false
 	}
+	a.onEdge = v[0] == 'e'
 	status, err := strconv.Atoi(v[1:4])
 	if err != nil || status < 200 || status > 999 {
 		return a, false
@@ -590,10 +602,14 @@ func decodeAnswer(v string) (recordedAnswer, bool) {
 	return a, true
 }
 
-// write answers with a recorded answer, marked as a replay.
-func (a *recordedAnswer) write(w http.ResponseWriter) {
+// write answers r, a repeat, with a recorded answer, marked as a replay.
+func (a *recordedAnswer) write(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	if a.location != "" {
+	switch {
+	case a.onEdge:
+		scheme, host := edgeOrigin(r)
+		h.Set("Location", scheme+"://"+host+a.location)
+	case a.location != "":
 		h.Set("Location", a.location)
 	}
 	if a.contentType != "" {
@@ -614,6 +630,18 @@ type answerRecorder struct {
 	keepBody bool
 	recorded []byte // the body
 	overflow bool   // the body is longer than maxRecordedBody
+	// edgeLocation is the Location a pool's answer got rewritten onto
+	// the edge's scheme and host (see poolResponseWriter), which take its
+	// first edgeOriginLen bytes; "" for none.
+	edgeLocation  string
+	edgeOriginLen int
+}
+
+// locationOnEdge tells w that the pool's Location was rewritten to loc,
+// whose first originLen bytes are the edge's scheme and host as the
+// client reached it: a replay puts the rest on the repeat's.
+func (w *answerRecorder) locationOnEdge(loc string, originLen int) {
+	w.edgeLocation, w.edgeOriginLen = loc, originLen
 }
 
 // WriteHeader records the final status and its headers. An answer in a
@@ -625,6 +653,9 @@ func (w *answerRecorder) WriteHeader(status int) {
 		w.status = status
 		h := w.Header()
 		w.location, w.contentType = h.Get("Location"), h.Get("Content-Type")
+		if w.edgeLocation != "" && w.location == w.edgeLocation {
+			w.location, w.onEdge = w.location[w.edgeOriginLen:], true
+		}
 		if ce := h.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") && w.keepBody {
 			w.overflow, w.recorded = true, nil
 		}

@@ -641,7 +641,7 @@ func FuzzRecordedAnswer(f *testing.F) {
 		if status < 200 || status > 999 {
 			return
 		}
-		want := recordedAnswer{status: status, location: location, contentType: contentType, body: body}
+		want := recordedAnswer{status: status, location: location, contentType: contentType, body: body, onEdge: len(body)%2 == 1}
 		if got, ok := decodeAnswer(want.encode()); !ok || got != want {
 			t.Fatalf("decodeAnswer(encode(%+v)) = %+v, %v", want, got, ok)
 		}

@@ -29,12 +29,18 @@ type poolResponseWriter struct {
 
 // init sets w up to pass the pool's answer to r on to the client.
 func (w *poolResponseWriter) init(rw http.ResponseWriter, r *http.Request, pl *pool) {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
+	scheme, host := edgeOrigin(r)
 	w.ResponseWriterWrapper.ResponseWriter = rw
-	w.pool, w.r, w.edgeScheme, w.edgeHost = pl, r, scheme, r.Host
+	w.pool, w.r, w.edgeScheme, w.edgeHost = pl, r, scheme, host
+}
+
+// edgeOrigin is the scheme and host by which the client of r reached
+// the edge.
+func edgeOrigin(r *http.Request) (scheme, host string) {
+	if r.TLS != nil {
+		return "https", r.Host
+	}
+	return "http", r.Host
 }
 
 // WriteHeader rewrites Location before the final status goes out. The
@@ -78,7 +84,15 @@ func (w *poolResponseWriter) rewriteLocation() {
 		return
 	}
 	u.Scheme, u.Host, u.User = w.edgeScheme, w.edgeHost, nil
-	w.Header().Set("Location", u.String())
+	rewritten := u.String()
+	w.Header().Set("Location", rewritten)
+	// Idempotency records the answer for repeats, which may reach the
+	// edge by another name: it replays the Location on theirs.
+	if rec, ok := w.ResponseWriter.(*answerRecorder); ok {
+		if origin := w.edgeScheme + "://" + w.edgeHost; strings.HasPrefix(rewritten, origin) {
+			rec.locationOnEdge(rewritten, len(origin))
+		}
+	}
 }
 
 // ownHost reports whether host is one of the pool's upstreams, or the
