@@ -58,6 +58,13 @@ import (
 // of them, batched or alone, gets 409, never a replay (a batch's answer
 // holds every part's). A token is never part of the key, and the store
 // holds only the key's hash and the pool's answer.
+//
+// Nothing the edge adds holds an emergency call back (startEmergencyCall,
+// or a request that dials an emergency number now): a repeat of one is
+// held back only by an earlier one a pool answered with success (2xx),
+// whose answer it gets again. A repeat of one still in flight, or of one
+// that failed (any other status, the client gone), is delivered, at the
+// risk of a second call to the emergency service.
 type IdempotencyConfig struct {
 	// How long after the first request its operationId is remembered: a
 	// repeat within the window is not delivered, after it the request is
@@ -173,7 +180,9 @@ func (idem *idempotency) count(in *intake, res idempotencyResult) {
 // every part's, is never replayed: its keys stay reserved for the window.
 // The limits are checked once the keys are reserved, so that a repeat
 // counts for nothing, and a request they refuse releases its keys: it
-// reached no pool.
+// reached no pool. An emergency call (isEmergencyCall) is held back only
+// by an earlier one that a pool answered with success, whose answer it
+// gets again; one in flight or one that failed does not hold it back.
 func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, in *intake) error {
 	idem := h.idempotency
 	if idem == nil {
@@ -192,6 +201,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	s := h.store // held open for the request by ServeHTTP
 	start := time.Now()
 	result := resultReserved
+	emergency := h.isEmergencyCall(in)
 	// The keys reserved so far, in keys' own array: each is written at
 	// or before the index being read.
 	held := keys[:0]
@@ -201,7 +211,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// A request goes on without the store when it fails with
 		// on_error open (see goesOnWithout), and an emergency call
 		// always: nothing the edge adds refuses it.
-		goesOn := err != nil && (s.goesOnWithout(err) || h.isEmergencyCall(in))
+		goesOn := err != nil && (s.goesOnWithout(err) || emergency)
 		if err != nil && !goesOn || err == nil && !reserved {
 			// Not delivered: the parts reserved so far may be sent again.
 			h.release(ctx, held, token)
@@ -225,6 +235,14 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			break
 		}
 		if !reserved {
+			if emergency && !(verified && replaysSuccess(current)) {
+				// Nothing the edge adds holds an emergency call back: a
+				// repeat of one in flight, or of one that failed, is
+				// delivered, at the risk of a second call to the
+				// emergency service. Only an answered one is replayed.
+				idem.count(in, resultUnprotected)
+				return h.deliverLimited(w, r, next, in)
+			}
 			return h.repeat(w, in, current, verified && in.cleaned != nil)
 		}
 		held = append(held, key)
@@ -261,6 +279,10 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// No pool took the request (the client went away before it was
 		// sent, or the edge answered 410 or 503 because no pool could take
 		// it): the client may send it again.
+		h.release(ctx, keys, token)
+	case emergency && (!answered || rec.status >= http.StatusMultipleChoices):
+		// An emergency call that may not have been placed holds no
+		// repeat back (see above): its key is free again.
 		h.release(ctx, keys, token)
 	case !answered || rec.overflow || in.cleaned == nil:
 		// The request may have reached a pool, and there is no answer that
@@ -413,6 +435,13 @@ func (h *Handler) deliverLimited(w http.ResponseWriter, r *http.Request, next ca
 		return nil
 	}
 	return h.deliver(w, r, next, in.rebuild(), in)
+}
+
+// replaysSuccess reports whether current, the value of a key, is a
+// recorded answer of success (2xx), which a repeat gets again.
+func replaysSuccess(current string) bool {
+	a, ok := decodeAnswer(current)
+	return ok && a.status < http.StatusMultipleChoices
 }
 
 // repeat answers a request whose key holds current: the recorded answer

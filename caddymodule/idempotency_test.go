@@ -404,6 +404,51 @@ func TestIdempotencyInFlight(t *testing.T) {
 	}
 }
 
+// TestIdempotencyEmergencyCall: nothing the edge adds holds an emergency
+// call back (here startPhoneAudio to 911, an emergency number of
+// default_region dialled now). A repeat of one that a pool answered with
+// success gets that answer again; a repeat of one that failed, or of one
+// still in flight, is delivered: it got the failure again, or 409, for
+// the whole window, however urgent the call.
+func TestIdempotencyEmergencyCall(t *testing.T) {
+	pool := newIdemPool(t, "primary")
+	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), "primary "+pool.Addr()))
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	call := func(op, answer string) idemCall {
+		return idemCall{header: caller, op: op, answer: answer, body: `{"to":"911","operationId":"` + op + `"}`}
+	}
+
+	answered := e.call(call("emergency-answered", ""))
+	if answered.Status != http.StatusCreated {
+		t.Fatalf("%d %s", answered.Status, answered.Body)
+	}
+	assertReplay(t, e.call(call("emergency-answered", "")), answered)
+
+	if failed := e.call(call("emergency-failed", "conflict")); failed.Status != http.StatusConflict {
+		t.Fatalf("%d %s, want the pool's 409", failed.Status, failed.Body)
+	}
+	if again := e.call(call("emergency-failed", "")); again.Status != http.StatusCreated || again.Header.Get(headerReplayed) != "" {
+		t.Errorf("the repeat of a failed emergency call: %d %v %s, want it delivered", again.Status, again.Header, again.Body)
+	}
+
+	atPool := pool.Requests.Load()
+	first := e.sendHeld(t, call("emergency-in-flight", "hold"))
+	pool.Requests.WaitFor(t, atPool+1, "requests at the pool")
+	if again := e.call(call("emergency-in-flight", "")); again.Status != http.StatusCreated || again.Header.Get(headerReplayed) != "" {
+		t.Errorf("the repeat of an emergency call in flight: %d %v %s, want it delivered", again.Status, again.Header, again.Body)
+	}
+	pool.Release()
+	if answer := <-first; answer.Status != http.StatusCreated {
+		t.Fatalf("the emergency call in flight: %d %s", answer.Status, answer.Body)
+	}
+
+	for op, want := range map[string]int{"emergency-answered": 1, "emergency-failed": 2, "emergency-in-flight": 2} {
+		if got := deliveries(pool.Pool, op); got != want {
+			t.Errorf("%s: delivered %d times, want %d", op, got, want)
+		}
+	}
+}
+
 // TestIdempotencyInFlightPastWindow: a request still in flight when its
 // window has passed keeps its key, renewed every third of the window: on
 // the memory store's fake clock, two windows after the first request a
