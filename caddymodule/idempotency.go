@@ -37,7 +37,10 @@ import (
 // 409 Conflict / AlreadyExists. Once a pool answers (whatever the status),
 // a repeat gets that answer again (status, Location, Content-Type and a
 // body up to 4 KiB) with the header `Idempotent-Replayed: true`; a
-// Location the edge rewrote onto its own host is on the repeat's.
+// Location the edge rewrote onto its own host is on the repeat's. A
+// repeat whose inputs differ (the operation's properties as the pool
+// reads them, numbers normalized: another to, say) gets 409: the answer
+// is not its own. The store holds a digest of them, not the values.
 //
 // A request that certainly reached no pool (the edge answered it 410
 // CannotRedirect or 503 because no pool could take it, or the client went
@@ -130,6 +133,11 @@ var idempotencyLogFields = func() (f [numIdempotencyResults]zap.Field) {
 // answers a repeated operationId while its invitation lives.
 var errAlreadyExists = ucwa.NewError(http.StatusConflict, ucwa.SubcodeAlreadyExists,
 	"A request with this operationId was received before and may have been carried out, so it was not sent again. Use a new operationId for a new request.")
+
+// errOperationIDReused answers a repeat whose inputs differ from those of
+// the request that was answered: the answer is not its own.
+var errOperationIDReused = ucwa.NewError(http.StatusConflict, ucwa.SubcodeAlreadyExists,
+	"This operationId was used before for a request with other inputs, which was not sent again. Use a new operationId for a new request.")
 
 // provisionIdempotency checks the window and registers the metrics; the
 // store is set up by provisionStore.
@@ -235,7 +243,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			break
 		}
 		if !reserved {
-			if emergency && !(verified && replaysSuccess(current)) {
+			if emergency && !(verified && replaysSuccess(current, in.cleaned)) {
 				// Nothing the edge adds holds an emergency call back: a
 				// repeat of one in flight, or of one that failed, is
 				// delivered, at the risk of a second call to the
@@ -296,6 +304,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// of it at least, so that a pool slower than the window does not
 		// leave the client an answer a repeat cannot get again.
 		ttl := max(idem.window-time.Since(start), idem.window/3, store.MinTTL)
+		rec.inputs = inputsDigest(in.cleaned)
 		epoch := s.begin()
 		_, err := s.Replace(ctx, keys[0], token, rec.encode(), ttl)
 		s.end(epoch, err)
@@ -438,19 +447,23 @@ func (h *Handler) deliverLimited(w http.ResponseWriter, r *http.Request, next ca
 }
 
 // replaysSuccess reports whether current, the value of a key, is a
-// recorded answer of success (2xx), which a repeat gets again.
-func replaysSuccess(current string) bool {
+// recorded answer of success (2xx) that the repeat c gets again.
+func replaysSuccess(current string, c *ucwa.Cleaned) bool {
 	a, ok := decodeAnswer(current)
-	return ok && a.status < http.StatusMultipleChoices
+	return ok && a.status < http.StatusMultipleChoices && a.answers(c)
 }
 
 // repeat answers a request whose key holds current: the recorded answer
 // again for a verified caller, else 409.
 func (h *Handler) repeat(w http.ResponseWriter, in *intake, current string, verified bool) error {
 	a, ok := decodeAnswer(current)
-	if !ok || !verified {
+	switch {
+	case !ok || !verified:
 		h.idempotency.count(in, resultConflict)
 		return h.fail(w, in, errAlreadyExists)
+	case !a.answers(in.cleaned):
+		h.idempotency.count(in, resultConflict)
+		return h.fail(w, in, errOperationIDReused)
 	}
 	h.idempotency.count(in, resultReplayed)
 	a.write(w, in.r)
@@ -566,13 +579,48 @@ type recordedAnswer struct {
 	// a replay puts after the repeat's own: the first request's may name
 	// the edge otherwise (another name of it, another site's edge).
 	onEdge bool
+	// inputs is the inputsDigest of the request answered; "" in answers
+	// recorded without one, which answer any repeat.
+	inputs string
+}
+
+// inputsDigestLen is the length of an inputsDigest: the base64 of 16
+// bytes, unpadded.
+const inputsDigestLen = 22
+
+// inputsDigest is what a repeat must match to get the first request's
+// answer again: a digest of its operation's inputs as the pool reads
+// them, normalized (numbers in E.164), so that a repeat sent in another
+// format or spelling matches, and one with another to does not. It holds
+// no value: the store keeps no phone number.
+func inputsDigest(c *ucwa.Cleaned) string {
+	var buf [512]byte
+	h := append(buf[:0], "caddy-ucwa inputs 1"...)
+	for i := range c.Operation.Properties {
+		v, ok := c.Value(c.Operation.Properties[i].Name)
+		if !ok {
+			h = append(h, 0)
+			continue
+		}
+		h = append(h, 1)
+		h = binary.AppendUvarint(h, uint64(len(v)))
+		h = append(h, v...)
+	}
+	sum := sha256.Sum256(h)
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// answers reports whether a is the answer to the repeat c: an answer to
+// a request with the same inputs, or one recorded without them.
+func (a *recordedAnswer) answers(c *ucwa.Cleaned) bool {
+	return a.inputs == "" || c != nil && a.inputs == inputsDigest(c)
 }
 
 // A recorded answer is "a" ("e" when its Location is on the edge, see
-// onEdge), its status in three digits, the lengths of Location and
-// Content-Type in decimal each followed by ":", then Location,
-// Content-Type and the body. It holds no token and nothing of the
-// request.
+// onEdge; "A" and "E" when the inputsDigest of the request follows), its
+// status in three digits, the lengths of Location and Content-Type in
+// decimal each followed by ":", then Location, Content-Type and the
+// body. It holds no token and no value of the request.
 func (a *recordedAnswer) encode() string {
 	return a.encodeWith(a.body, nil)
 }
@@ -581,13 +629,17 @@ func (a *recordedAnswer) encode() string {
 // is bytes), in one allocation: the numbers are formatted on the stack.
 func (a *recordedAnswer) encodeWith(body string, bodyBytes []byte) string {
 	var b strings.Builder
-	b.Grow(1 + 3*20 + len(a.location) + len(a.contentType) + len(body) + len(bodyBytes))
+	b.Grow(1 + len(a.inputs) + 3*20 + len(a.location) + len(a.contentType) + len(body) + len(bodyBytes))
 	var num [20]byte
+	kind := byte('a')
 	if a.onEdge {
-		b.WriteByte('e')
-	} else {
-		b.WriteByte('a')
+		kind = 'e'
 	}
+	if a.inputs != "" {
+		kind -= 'a' - 'A'
+	}
+	b.WriteByte(kind)
+	b.WriteString(a.inputs)
 	b.Write(strconv.AppendInt(num[:0], int64(a.status), 10))
 	b.Write(strconv.AppendInt(num[:0], int64(len(a.location)), 10))
 	b.WriteByte(':')
@@ -604,16 +656,30 @@ func (a *recordedAnswer) encodeWith(body string, bodyBytes []byte) string {
 // flight or a value it cannot read.
 func decodeAnswer(v string) (recordedAnswer, bool) {
 	var a recordedAnswer
-	if len(v) < 4 || v[0] != 'a' && v[0] != 'e' {
+	if v == "" {
 		return a, false
 	}
-	a.onEdge = v[0] == 'e'
-	status, err := strconv.Atoi(v[1:4])
+	rest := v[1:]
+	switch v[0] {
+	case 'A', 'E':
+		if len(rest) < inputsDigestLen {
+			return a, false
+		}
+		a.inputs, rest = rest[:inputsDigestLen], rest[inputsDigestLen:]
+	case 'a', 'e':
+	default:
+		return a, false
+	}
+	a.onEdge = v[0] == 'e' || v[0] == 'E'
+	if len(rest) < 3 {
+		return a, false
+	}
+	status, err := strconv.Atoi(rest[:3])
 	if err != nil || status < 200 || status > 999 {
 		return a, false
 	}
 	a.status = status
-	rest := v[4:]
+	rest = rest[3:]
 	var lengths [2]int
 	for i := range lengths {
 		n, tail, ok := strings.Cut(rest, ":")

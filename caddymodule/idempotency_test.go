@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -212,11 +214,18 @@ func assertReplay(t *testing.T, resp, first testkit.Response) {
 // assertConflict checks that resp is the edge's 409 AlreadyExists.
 func assertConflict(t *testing.T, resp testkit.Response) {
 	t.Helper()
+	assertConflictWith(t, resp, errAlreadyExists)
+}
+
+// assertConflictWith checks that resp is the edge's 409 AlreadyExists
+// with want's message.
+func assertConflictWith(t *testing.T, resp testkit.Response, want *ucwa.Error) {
+	t.Helper()
 	if resp.Status != http.StatusConflict || resp.Header.Get(headerReplayed) != "" {
 		t.Fatalf("%d %v %s, want 409 from the edge", resp.Status, resp.Header, resp.Body)
 	}
-	if e := ucwaError(t, resp.Body); e.Code != "Conflict" || e.Subcode != ucwa.SubcodeAlreadyExists || e.Message != errAlreadyExists.Message {
-		t.Fatalf("%s, want the edge's Conflict / AlreadyExists", resp.Body)
+	if e := ucwaError(t, resp.Body); e.Code != "Conflict" || e.Subcode != ucwa.SubcodeAlreadyExists || e.Message != want.Message {
+		t.Fatalf("%s, want the edge's Conflict / AlreadyExists: %s", resp.Body, want.Message)
 	}
 }
 
@@ -232,8 +241,9 @@ func TestIdempotencyRepeats(t *testing.T) {
 		// first answer, or the edge's 409.
 		status             int
 		replayed, conflict bool
-		delivered          bool   // the pool received it
-		result             string // caddy_ucwa_idempotency_total's result
+		conflictErr        *ucwa.Error // the 409's; nil: errAlreadyExists
+		delivered          bool        // the pool received it
+		result             string      // caddy_ucwa_idempotency_total's result
 	}
 	a := idemToken(t, "tenant-1", "oid-a", "sub-a")
 	aOtherApp := idemToken(t, "tenant-1", "oid-a", "sub-of-another-client") // the same user through another client
@@ -301,6 +311,16 @@ func TestIdempotencyRepeats(t *testing.T) {
 			replay(idemCall{header: a, op: "x1", xml: true}, 201),
 			replay(idemCall{header: a, op: "x1"}, 201),
 		}},
+		{"a repeat with other inputs gets 409, not the first answer", []step{
+			created(idemCall{header: a, op: "i1"}),
+			{call: idemCall{header: a, body: `{"to":"4255559999","operationId":"i1"}`}, status: 409, conflict: true,
+				conflictErr: errOperationIDReused, result: "conflict"},
+			replay(idemCall{header: a, op: "i1"}, 201),
+		}},
+		{"the same inputs spelled otherwise", []step{
+			created(idemCall{header: a, op: "i2"}),
+			replay(idemCall{header: a, body: `{"To":"(425) 555-1234","operationId":"i2"}`}, 201),
+		}},
 		{"no operationId: not protected", []step{
 			{call: idemCall{header: a, body: `{"to":"4255551234"}`}, status: 201, delivered: true, result: "unprotected"},
 			{call: idemCall{header: a, body: `{"to":"4255551234"}`}, status: 201, delivered: true, result: "unprotected"},
@@ -334,6 +354,8 @@ func TestIdempotencyRepeats(t *testing.T) {
 							first = resp
 						case s.replayed:
 							assertReplay(t, resp, first)
+						case s.conflict && s.conflictErr != nil:
+							assertConflictWith(t, resp, s.conflictErr)
 						case s.conflict:
 							assertConflict(t, resp)
 						}
@@ -679,6 +701,7 @@ func FuzzRecordedAnswer(f *testing.F) {
 	f.Add(201, "/ucwa/v1/applications/1/communication/invitations/7", "application/json", `{"n":1}`, "a2011:2:xyz")
 	f.Add(409, "", "application/vnd.microsoft.com.ucwa+xml", "<reason/>", reservationToken())
 	f.Add(502, "::", ":", "", "a999-1:0:")
+	f.Add(201, "x", "", "", "EAAAAAAAAAAAAAAAAAAAAAA2010:0:")
 	f.Fuzz(func(t *testing.T, status int, location, contentType, body, stored string) {
 		if a, ok := decodeAnswer(stored); ok && (a.status < 200 || a.status > 999) {
 			t.Fatalf("decodeAnswer(%q) = status %d", stored, a.status)
@@ -687,6 +710,10 @@ func FuzzRecordedAnswer(f *testing.F) {
 			return
 		}
 		want := recordedAnswer{status: status, location: location, contentType: contentType, body: body, onEdge: len(body)%2 == 1}
+		if len(location)%2 == 1 {
+			sum := sha256.Sum256([]byte(location))
+			want.inputs = base64.RawURLEncoding.EncodeToString(sum[:16])
+		}
 		if got, ok := decodeAnswer(want.encode()); !ok || got != want {
 			t.Fatalf("decodeAnswer(encode(%+v)) = %+v, %v", want, got, ok)
 		}
