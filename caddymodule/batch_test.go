@@ -147,6 +147,16 @@ func TestBatchRefused(t *testing.T) {
 			status: 405, message: "Batch part 1: startPhoneAudio accepts POST only"},
 		{name: "a PUT part without If-Match", body: batchBody("PUT " + opsApp + "/communication HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{}"),
 			status: 428, message: "Batch part 1: "},
+		// .NET's ReadAsHttpRequestMessageAsync runs a part at scheme "://"
+		// Host target: an unguarded POST whose Host ends in a guarded path
+		// and "?" (or "#") would run startPhoneAudio with a body the edge
+		// never checked.
+		{name: "an unguarded part whose Host holds a guarded path", body: batchBody(get, "POST "+opsApp+"/people/search HTTP/1.1\r\nHost: fe1.contoso.com"+opsApp+
+			"/communication/startPhoneAudio?\r\nContent-Type: application/json\r\nContent-Length: 21\r\n\r\n{\"to\":\"+19005551234\"}"),
+			status: 400, message: "Batch part 2: its request's Host is not a host name"},
+		{name: "a part whose Host holds a fragment", body: batchBody("POST " + opsApp + "/people/search HTTP/1.1\r\nHost: fe1.contoso.com" + opsApp +
+			"/communication/startPhoneAudio#\r\nData: {\"to\":\"+19005551234\"}\r\n"),
+			status: 400, message: "Batch part 1: its request's Host is not a host name"},
 		{name: "101 parts", body: many(101), status: 400, message: "more than 100 parts"},
 		{name: "a part that does not parse", body: batchBody(get, "POST /x"), status: 400, message: "Batch part 2: "},
 		{name: "not a batch", contentType: "application/json", body: `{}`, status: 415},

@@ -349,6 +349,11 @@ func (p *BatchPart) edits(dst []batchEdit) []batchEdit {
 //     Content-Transfer-Encoding other than binary, 8bit or 7bit (a reader
 //     would decode the part). A Content-Length, of the part or of the
 //     request, must equal the length it describes.
+//   - The inner request's Host, when given, is given once and is a host
+//     name or address with an optional port, nothing more: .NET's
+//     ReadAsHttpRequestMessageAsync runs a part at scheme "://" Host
+//     target, so a Host holding "/", "?", "#", "\", "@" or a %-escape
+//     would move the part to a path (a guarded one) the edge never saw.
 //   - The inner header section ends with an empty line, or at the end of
 //     the part when its last line ended with CRLF: Microsoft's own batch
 //     examples leave out the empty line after a body-less GET.
@@ -575,6 +580,7 @@ var (
 	batchTokenChars    = batchByteSet("!#$%&'*+-.^_`|~")
 	batchBoundaryChars = batchByteSet("'()+_,-./:=? ")
 	batchTargetChars   = batchByteSet("-._~!$&'()*+,;=:@/?") // RFC 3986 pchar, "/" and "?", without "%"
+	batchHostChars     = batchByteSet("-._~")                // RFC 3986 unreserved
 )
 
 func batchByteSet(extra string) (set [256]bool) {
@@ -1019,7 +1025,7 @@ func batchParseRequestPart(b *Batch, index, start, end int) (*BatchPart, *Error)
 		values = make([]string, len(fields))
 	}
 	values = values[:len(fields)]
-	data := batchNoSpan
+	data, host := batchNoSpan, batchNoSpan
 	for i, f := range fields {
 		name := batchHeaderName(buf[f.name.start:f.name.end])
 		values[i] = piece(f.value)
@@ -1031,6 +1037,17 @@ func batchParseRequestPart(b *Batch, index, start, end int) (*BatchPart, *Error)
 		switch name {
 		case "Transfer-Encoding":
 			return nil, batchPartError(index, "its request has a Transfer-Encoding header")
+		case "Host":
+			// .NET's ReadAsHttpRequestMessageAsync builds the request's
+			// URI as scheme "://" Host target: a Host holding a "/", "?",
+			// "#" or "\" would move the pool to another path.
+			if host.ok() {
+				return nil, batchPartError(index, "its request has two Host headers")
+			}
+			if !batchIsHost(buf[f.value.start:f.value.end]) {
+				return nil, batchPartError(index, "its request's Host is not a host name or address with an optional port")
+			}
+			host = f.value
 		case "Content-Length":
 			if p.length.ok() {
 				return nil, batchPartError(index, "its request has two Content-Length headers")
@@ -1061,6 +1078,48 @@ func batchParseRequestPart(b *Batch, index, start, end int) (*BatchPart, *Error)
 		p.body, p.source = data, BodyInDataHeader
 	}
 	return p, nil
+}
+
+// batchIsHost reports whether h is a Host value that is an authority and
+// nothing more: a name of letters, digits, "-", ".", "_" and "~", or an
+// IP literal in brackets of hex digits, ":" and ".", then optionally ":"
+// and up to 5 digits. No userinfo, %-escape, "/", "?", "#" or "\": a
+// reader that builds the request's URI from Host and the target, as .NET
+// does, would read any of them as the start of another path, query or
+// authority.
+func batchIsHost(h []byte) bool {
+	i := 0
+	if len(h) > 0 && h[0] == '[' {
+		i = bytes.IndexByte(h, ']')
+		if i < 2 {
+			return false
+		}
+		for _, c := range h[1:i] {
+			if !batchIsHex(c) && c != ':' && c != '.' {
+				return false
+			}
+		}
+		i++
+	} else {
+		for i < len(h) && batchHostChars[h[i]] {
+			i++
+		}
+		if i == 0 {
+			return false
+		}
+	}
+	if i == len(h) {
+		return true
+	}
+	if h[i] != ':' || len(h)-i-1 > 5 {
+		return false
+	}
+	for _, c := range h[i+1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func batchIsMethod(m []byte) bool {

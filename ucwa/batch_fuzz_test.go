@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"maps"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -73,6 +74,7 @@ func batchSeeds() []batchSeed {
 		{"multipart/batching; boundary=x", "--x\r\nContent-Type: application/http\r\n\r\nPOST /a HTTP/1.1\r\nData: {}\r\n\r\n{}\r\n--x--"},
 		{"multipart/batching; boundary=x", "--x\r\nContent-Type: application/http\r\n\r\nGET http://h/a HTTP/1.1\r\n\r\n\r\n--X--"},
 		{"multipart/batching", ""},
+		{"multipart/batching; boundary=x", "--x\r\nContent-Type: application/http\r\n\r\nPOST /a HTTP/1.1\r\nHost: h:1/b/c?\r\nData: {}\r\n\r\n--x--"},
 	}
 }
 
@@ -111,6 +113,22 @@ func FuzzParseBatch(f *testing.F) {
 		}
 		if out := b.Encode(); !sameSlice(out, body) {
 			t.Fatalf("unchanged batch re-encodes as %q", out)
+		}
+		// A reader that runs a part at scheme "://" Host target, as .NET's
+		// ReadAsHttpRequestMessageAsync does, finds the path and query the
+		// parser read, with that Host and no userinfo.
+		for _, p := range parts {
+			hosts := p.Header.Values("Host")
+			if len(hosts) > 1 {
+				t.Fatalf("part %d has Hosts %q", p.Index, hosts)
+			}
+			for _, h := range hosts {
+				u, err := url.Parse("http://" + h + p.Target())
+				path, _ := TargetPath(p.Target())
+				if err != nil || u.Host != h || u.User != nil || u.Fragment != "" || u.Path != path || u.RawQuery != p.RawQuery() {
+					t.Fatalf("part %d: Host %q and target %q read as %v (%v)", p.Index, h, p.Target(), u, err)
+				}
+			}
 		}
 
 		// Every body and target replaced with a copy of itself.

@@ -211,6 +211,14 @@ func TestParseBatch(t *testing.T) {
 			"\r\n--" + testBoundary + "--\r\nAn epilogue\r\nof two lines.",
 		want: []wantPart{{method: "DELETE", target: appPath + "/me/x", path: appPath + "/me/x"}},
 	}, {
+		name: "Host names, addresses and ports",
+		ct:   testBatchCT,
+		body: getPart(testBoundary, "/a") + crlf("--"+testBoundary, "Content-Type: application/http", "", "GET /b HTTP/1.1", "Host: fe1.contoso.com:4443", "", "") +
+			crlf("--"+testBoundary, "Content-Type: application/http", "", "GET /c HTTP/1.1", "Host: [2001:db8::1]:443", "", "") +
+			crlf("--"+testBoundary, "Content-Type: application/http", "", "GET /d HTTP/1.1", "Host: 10.0.0.1", "", "") + closeBatch(testBoundary),
+		want: []wantPart{{method: "GET", target: "/a", path: "/a"}, {method: "GET", target: "/b", path: "/b", header: map[string][]string{"Host": {"fe1.contoso.com:4443"}}},
+			{method: "GET", target: "/c", path: "/c", header: map[string][]string{"Host": {"[2001:db8::1]:443"}}}, {method: "GET", target: "/d", path: "/d"}},
+	}, {
 		name: "close delimiter at the very end, no CRLF",
 		ct:   testBatchCT,
 		body: getPart(testBoundary, appPath+"/me") + "--" + testBoundary + "--",
@@ -606,6 +614,22 @@ func TestParseBatchRefusals(t *testing.T) {
 		{"Data empty", ct, one("POST /a HTTP/1.1\r\nData: \r\n\r\n"), 400, SubcodeDeserializationFailure, "Data header is empty"},
 		{"Data on a GET", ct, one("GET /a HTTP/1.1\r\nData: {\"to\":\"" + secret + "\"}\r\n\r\n"), 400, SubcodeDeserializationFailure, "method without a body"},
 		{"Data with a Content-Length of its value", ct, one("POST /a HTTP/1.1\r\nContent-Length: 2\r\nData: {}\r\n\r\n"), 400, SubcodeDeserializationFailure, "does not match its body"},
+
+		// The inner Host: .NET's ReadAsHttpRequestMessageAsync runs the
+		// request at scheme "://" Host target, so a Host holding a path,
+		// query, fragment or userinfo moves it elsewhere.
+		{"Host with a path and a query", ct, one("POST /a HTTP/1.1\r\nHost: fe1.contoso.com/ucwa/oauth/v1/applications/1/communication/startPhoneAudio?\r\n\r\n{\"to\":\"" + secret + "\"}"), 400, SubcodeDeserializationFailure, "Host is not a host name"},
+		{"Host with a fragment", ct, one("POST /a HTTP/1.1\r\nHost: h/x#\r\n\r\n"), 400, SubcodeDeserializationFailure, "Host is not a host name"},
+		{"Host with a backslash", ct, one("POST /a HTTP/1.1\r\nHost: h\\x\\startPhoneAudio?\r\n\r\n"), 400, SubcodeDeserializationFailure, "Host is not a host name"},
+		{"Host with userinfo", ct, one("GET /a HTTP/1.1\r\nHost: a@h\r\n\r\n"), 400, SubcodeDeserializationFailure, "Host is not a host name"},
+		{"Host with an escape", ct, one("GET /a HTTP/1.1\r\nHost: h%2Fx\r\n\r\n"), 400, SubcodeDeserializationFailure, "Host is not a host name"},
+		{"Host with a space", ct, one("GET /a HTTP/1.1\r\nHost: h x\r\n\r\n"), 400, SubcodeDeserializationFailure, "Host is not a host name"},
+		{"Host empty", ct, one("GET /a HTTP/1.1\r\nHost: \r\n\r\n"), 400, SubcodeDeserializationFailure, "Host is not a host name"},
+		{"Host with a letter port", ct, one("GET /a HTTP/1.1\r\nHost: h:x\r\n\r\n"), 400, SubcodeDeserializationFailure, "Host is not a host name"},
+		{"Host with a long port", ct, one("GET /a HTTP/1.1\r\nHost: h:123456\r\n\r\n"), 400, SubcodeDeserializationFailure, "Host is not a host name"},
+		{"Host IP literal with a zone", ct, one("GET /a HTTP/1.1\r\nHost: [fe80::1%25eth0]\r\n\r\n"), 400, SubcodeDeserializationFailure, "Host is not a host name"},
+		{"Host IP literal unclosed", ct, one("GET /a HTTP/1.1\r\nHost: [::1\r\n\r\n"), 400, SubcodeDeserializationFailure, "Host is not a host name"},
+		{"Host twice", ct, one("GET /a HTTP/1.1\r\nHost: h\r\nhost: h\r\n\r\n"), 400, SubcodeDeserializationFailure, "two Host"},
 
 		// What a batch may hold.
 		{"nested batch", ct, one("POST /ucwa/oauth/v1/applications/1/batch HTTP/1.1\r\nContent-Type: multipart/batching; boundary=x\r\n\r\n" + secret), 400, SubcodeParameterValidationFailure, "Batch part 1: a batch cannot hold another batch"},
