@@ -157,6 +157,12 @@ func TestBatchRefused(t *testing.T) {
 		{name: "a part whose Host holds a fragment", body: batchBody("POST " + opsApp + "/people/search HTTP/1.1\r\nHost: fe1.contoso.com" + opsApp +
 			"/communication/startPhoneAudio#\r\nData: {\"to\":\"+19005551234\"}\r\n"),
 			status: 400, message: "Batch part 1: its request's Host is not a host name"},
+		// application/http may hold a pipeline of requests, and HTTP/1.1
+		// gives a GET without Content-Length no body: a reader that frames
+		// the part as HTTP runs its "body" as a second request.
+		{name: "a request pipelined in an unguarded part", body: batchBody(get, "GET "+opsApp+"/me HTTP/1.1\r\nHost: fe1.contoso.com\r\n\r\n"+
+			innerPOST(opsApp+"/communication/startPhoneAudio", "application/json", `{"to":"+19005551234"}`)),
+			status: 400, message: "Batch part 2: its request has a body without Content-Length that reads as another request"},
 		{name: "101 parts", body: many(101), status: 400, message: "more than 100 parts"},
 		{name: "a part that does not parse", body: batchBody(get, "POST /x"), status: 400, message: "Batch part 2: "},
 		{name: "not a batch", contentType: "application/json", body: `{}`, status: 415},

@@ -198,7 +198,9 @@ func (p *BatchPart) SetTarget(target string) *Error {
 // naming the part, and changes nothing, when the body holds the batch
 // boundary (a cleaned value may spell it even when the original did not)
 // or, for a Data header, when the body cannot be a header value: empty,
-// with white space at either end, or with control characters.
+// with white space at either end, or with control characters; or, for a
+// body without Content-Length, when it reads as another request (see
+// ParseBatch).
 func (p *BatchPart) SetBody(body []byte) *Error {
 	if p.bodySet && bytes.Equal(body, p.newBody) {
 		return nil
@@ -214,6 +216,9 @@ func (p *BatchPart) SetBody(body []byte) *Error {
 	}
 	if batchIndexBoundary(body, p.batch.boundary, 0) >= 0 {
 		return p.refuse("its new body holds the batch boundary")
+	}
+	if p.source == BodyInMessage && !p.length.ok() && batchReadsAsRequest(body) {
+		return p.refuse("its new body, without Content-Length, reads as another request")
 	}
 	p.newBody, p.bodySet = body, true
 	return nil
@@ -349,6 +354,10 @@ func (p *BatchPart) edits(dst []batchEdit) []batchEdit {
 //     Content-Transfer-Encoding other than binary, 8bit or 7bit (a reader
 //     would decode the part). A Content-Length, of the part or of the
 //     request, must equal the length it describes.
+//   - A message body without Content-Length whose first line holds
+//     "HTTP/" is refused: HTTP/1.1 gives such a request no body, and a
+//     reader that reads the part as a pipeline of requests (RFC 9112
+//     section 10.2 allows one) would run the body as another request.
 //   - The inner request's Host, when given, is given once and is a host
 //     name or address with an optional port, nothing more: .NET's
 //     ReadAsHttpRequestMessageAsync runs a part at scheme "://" Host
@@ -1066,6 +1075,9 @@ func batchParseRequestPart(b *Batch, index, start, end int) (*BatchPart, *Error)
 	if p.length.ok() && batchLengthValue(buf[p.length.start:p.length.end]) != end-bodyStart {
 		return nil, batchPartError(index, "its request's Content-Length does not match its body")
 	}
+	if !p.length.ok() && !data.ok() && batchReadsAsRequest(buf[bodyStart:end]) {
+		return nil, batchPartError(index, "its request has a body without Content-Length that reads as another request")
+	}
 	if data.ok() {
 		switch {
 		case end > bodyStart:
@@ -1120,6 +1132,30 @@ func batchIsHost(h []byte) bool {
 		}
 	}
 	return true
+}
+
+// batchReadsAsRequest reports whether a body sent without Content-Length
+// could be read as the start of another request: its first line, after
+// any blank lines, white space and controls, holds "HTTP/" in any letter
+// case (up to its LF), as a
+// request line's version does. HTTP/1.1 gives a request without
+// Content-Length no body, and application/http may hold a pipeline of
+// requests (RFC 9112 section 10.2): a reader that frames the part as HTTP
+// would run such a body as a second request, which the edge read as the
+// first one's body and never checked. A JSON or XML body never reads so.
+func batchReadsAsRequest(body []byte) bool {
+	for len(body) > 0 && body[0] <= ' ' {
+		body = body[1:]
+	}
+	if i := bytes.IndexByte(body, '\n'); i >= 0 {
+		body = body[:i] // a bare CR does not end it: some readers split on LF alone
+	}
+	for i := 0; i+len("HTTP/") <= len(body); i++ {
+		if batchEqualFold(body[i:i+len("HTTP/")], "HTTP/") {
+			return true
+		}
+	}
+	return false
 }
 
 func batchIsMethod(m []byte) bool {

@@ -1,6 +1,7 @@
 package ucwa
 
 import (
+	"bufio"
 	"bytes"
 	"maps"
 	"net/http"
@@ -74,6 +75,7 @@ func batchSeeds() []batchSeed {
 		{"multipart/batching; boundary=x", "--x\r\nContent-Type: application/http\r\n\r\nPOST /a HTTP/1.1\r\nData: {}\r\n\r\n{}\r\n--x--"},
 		{"multipart/batching; boundary=x", "--x\r\nContent-Type: application/http\r\n\r\nGET http://h/a HTTP/1.1\r\n\r\n\r\n--X--"},
 		{"multipart/batching", ""},
+		{"multipart/batching; boundary=x", "--x\r\nContent-Type: application/http\r\n\r\nGET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}\r\n--x--"},
 		{"multipart/batching; boundary=x", "--x\r\nContent-Type: application/http\r\n\r\nPOST /a HTTP/1.1\r\nHost: h:1/b/c?\r\nData: {}\r\n\r\n--x--"},
 	}
 }
@@ -113,6 +115,18 @@ func FuzzParseBatch(f *testing.F) {
 		}
 		if out := b.Encode(); !sameSlice(out, body) {
 			t.Fatalf("unchanged batch re-encodes as %q", out)
+		}
+		// A reader that frames a part as HTTP/1.1 (a request without
+		// Content-Length has no body) and reads the rest as a pipeline
+		// finds no second request.
+		for _, p := range parts {
+			if p.Source() != BodyInMessage || len(p.Header["Content-Length"]) > 0 {
+				continue
+			}
+			rest := bytes.TrimLeftFunc(p.Body(), func(r rune) bool { return r <= ' ' })
+			if req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(rest))); err == nil {
+				t.Fatalf("part %d: its body without Content-Length reads as a request %s %s", p.Index, req.Method, req.RequestURI)
+			}
 		}
 		// A reader that runs a part at scheme "://" Host target, as .NET's
 		// ReadAsHttpRequestMessageAsync does, finds the path and query the

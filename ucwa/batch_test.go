@@ -421,6 +421,9 @@ func TestBatchSetRefusals(t *testing.T) {
 	}{
 		{"body spells the boundary", func() *Error { return get.SetBody([]byte(`{"to":"` + secret + `--abc"}`)) }, "boundary"},
 		{"body spells the boundary in another case", func() *Error { return get.SetBody([]byte("x\r\n--ABC--\r\n")) }, "boundary"},
+		{"body without Content-Length reading as a request", func() *Error {
+			return get.SetBody([]byte("\r\nPOST /c?to=" + secret + " HTTP/1.1\r\n\r\n"))
+		}, "reads as another request"},
 		{"Data value with a line break", func() *Error { return data.SetBody([]byte("{\"x\":\r\n\"" + secret + "\"}")) }, "control"},
 		{"Data value empty", func() *Error { return data.SetBody(nil) }, "empty"},
 		{"Data value with white space at an end", func() *Error { return data.SetBody([]byte(`{"x":"` + secret + `"} `)) }, "white space"},
@@ -630,6 +633,11 @@ func TestParseBatchRefusals(t *testing.T) {
 		{"Host IP literal with a zone", ct, one("GET /a HTTP/1.1\r\nHost: [fe80::1%25eth0]\r\n\r\n"), 400, SubcodeDeserializationFailure, "Host is not a host name"},
 		{"Host IP literal unclosed", ct, one("GET /a HTTP/1.1\r\nHost: [::1\r\n\r\n"), 400, SubcodeDeserializationFailure, "Host is not a host name"},
 		{"Host twice", ct, one("GET /a HTTP/1.1\r\nHost: h\r\nhost: h\r\n\r\n"), 400, SubcodeDeserializationFailure, "two Host"},
+
+		// A body without Content-Length that a reader framing the part as
+		// HTTP would run as a second request (a pipeline).
+		{"a request pipelined after a GET", ct, one("GET /a HTTP/1.1\r\nHost: h\r\n\r\nPOST /ucwa/oauth/v1/applications/1/communication/startPhoneAudio HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 21\r\n\r\n{\"to\":\"" + secret + "\"}"), 400, SubcodeDeserializationFailure, "reads as another request"},
+		{"a request pipelined after blank lines", ct, one("POST /a HTTP/1.1\r\nContent-Type: text/plain\r\n\r\n\r\n \r\npost /b http/1.0\r\n\r\n"), 400, SubcodeDeserializationFailure, "reads as another request"},
 
 		// What a batch may hold.
 		{"nested batch", ct, one("POST /ucwa/oauth/v1/applications/1/batch HTTP/1.1\r\nContent-Type: multipart/batching; boundary=x\r\n\r\n" + secret), 400, SubcodeParameterValidationFailure, "Batch part 1: a batch cannot hold another batch"},
