@@ -1137,8 +1137,7 @@ func batchIsHost(h []byte) bool {
 // batchReadsAsRequest reports whether a body sent without Content-Length
 // could be read as the start of another request: its first line, after
 // any blank lines, white space and controls, holds "HTTP/" in any letter
-// case (up to its LF), as a
-// request line's version does. HTTP/1.1 gives a request without
+// case (up to its LF), as a request line's version does. HTTP/1.1 gives a request without
 // Content-Length no body, and application/http may hold a pipeline of
 // requests (RFC 9112 section 10.2): a reader that frames the part as HTTP
 // would run such a body as a second request, which the edge read as the
