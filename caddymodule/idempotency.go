@@ -38,8 +38,9 @@ import (
 // a repeat gets that answer again (status, Location, Content-Type and a
 // body up to 4 KiB) with the header `Idempotent-Replayed: true`; a
 // Location the edge rewrote onto its own host is on the repeat's. A
-// repeat whose inputs differ (the operation's properties as the pool
-// reads them, numbers normalized: another to, say) gets 409: the answer
+// repeat whose inputs differ (the resource in its path and the
+// operation's properties as the pool reads them, numbers normalized:
+// another to, say) gets 409: the answer
 // is not its own. The store holds a digest of them, not the values.
 //
 // A request that certainly reached no pool (the edge answered it 410
@@ -243,7 +244,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			break
 		}
 		if !reserved {
-			if emergency && !(verified && replaysSuccess(current, in.cleaned)) {
+			if emergency && !(verified && replaysSuccess(current, in)) {
 				// Nothing the edge adds holds an emergency call back: a
 				// repeat of one in flight, or of one that failed, is
 				// delivered, at the risk of a second call to the
@@ -304,7 +305,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// of it at least, so that a pool slower than the window does not
 		// leave the client an answer a repeat cannot get again.
 		ttl := max(idem.window-time.Since(start), idem.window/3, store.MinTTL)
-		rec.inputs = inputsDigest(in.cleaned)
+		rec.inputs = inputsDigest(in.r.URL.Path, in.cleaned)
 		epoch := s.begin()
 		_, err := s.Replace(ctx, keys[0], token, rec.encode(), ttl)
 		s.end(epoch, err)
@@ -447,10 +448,10 @@ func (h *Handler) deliverLimited(w http.ResponseWriter, r *http.Request, next ca
 }
 
 // replaysSuccess reports whether current, the value of a key, is a
-// recorded answer of success (2xx) that the repeat c gets again.
-func replaysSuccess(current string, c *ucwa.Cleaned) bool {
+// recorded answer of success (2xx) that the repeat in gets again.
+func replaysSuccess(current string, in *intake) bool {
 	a, ok := decodeAnswer(current)
-	return ok && a.status < http.StatusMultipleChoices && a.answers(c)
+	return ok && a.status < http.StatusMultipleChoices && a.answers(in)
 }
 
 // repeat answers a request whose key holds current: the recorded answer
@@ -461,7 +462,7 @@ func (h *Handler) repeat(w http.ResponseWriter, in *intake, current string, veri
 	case !ok || !verified:
 		h.idempotency.count(in, resultConflict)
 		return h.fail(w, in, errAlreadyExists)
-	case !a.answers(in.cleaned):
+	case !a.answers(in):
 		h.idempotency.count(in, resultConflict)
 		return h.fail(w, in, errOperationIDReused)
 	}
@@ -589,13 +590,19 @@ type recordedAnswer struct {
 const inputsDigestLen = 22
 
 // inputsDigest is what a repeat must match to get the first request's
-// answer again: a digest of its operation's inputs as the pool reads
-// them, normalized (numbers in E.164), so that a repeat sent in another
-// format or spelling matches, and one with another to does not. It holds
-// no value: the store keeps no phone number.
-func inputsDigest(c *ucwa.Cleaned) string {
+// answer again: a digest of the resource the request went to (its path,
+// canonical and in lower case, as IIS matches paths: a conversation or
+// log is in it) and of its operation's inputs as the pool reads them,
+// normalized (numbers in E.164), so that a repeat sent in another format
+// or spelling matches, and one with another to, or to another
+// conversation, does not. It holds no value: the store keeps no phone
+// number.
+func inputsDigest(path string, c *ucwa.Cleaned) string {
 	var buf [512]byte
 	h := append(buf[:0], "caddy-ucwa inputs 1"...)
+	resource := strings.ToLower(ucwa.CanonicalPath(path))
+	h = binary.AppendUvarint(h, uint64(len(resource)))
+	h = append(h, resource...)
 	for i := range c.Operation.Properties {
 		v, ok := c.Value(c.Operation.Properties[i].Name)
 		if !ok {
@@ -610,10 +617,11 @@ func inputsDigest(c *ucwa.Cleaned) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
-// answers reports whether a is the answer to the repeat c: an answer to
-// a request with the same inputs, or one recorded without them.
-func (a *recordedAnswer) answers(c *ucwa.Cleaned) bool {
-	return a.inputs == "" || c != nil && a.inputs == inputsDigest(c)
+// answers reports whether a is the answer to the repeat in: an answer to
+// a request to the same resource with the same inputs, or one recorded
+// without them.
+func (a *recordedAnswer) answers(in *intake) bool {
+	return a.inputs == "" || in.cleaned != nil && a.inputs == inputsDigest(in.r.URL.Path, in.cleaned)
 }
 
 // A recorded answer is "a" ("e" when its Location is on the edge, see

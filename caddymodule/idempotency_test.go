@@ -152,6 +152,7 @@ func idemCaddyfile(subdirectives ...string) string {
 type idemCall struct {
 	header http.Header // Authorization and more
 	app    string      // the application id in the path; default "1"
+	path   string      // the path after the application's; default "/communication/startPhoneAudio"
 	query  string
 	body   string // default: JSON with to and operationId op
 	op     string
@@ -164,8 +165,12 @@ func (c idemCall) request() testkit.Request {
 	if app == "" {
 		app = "1"
 	}
+	path := c.path
+	if path == "" {
+		path = "/communication/startPhoneAudio"
+	}
 	req := testkit.Request{
-		URL:         "/ucwa/v1/applications/" + app + "/communication/startPhoneAudio",
+		URL:         "/ucwa/v1/applications/" + app + path,
 		ContentType: "application/json",
 		Body:        c.body,
 		Header:      http.Header{},
@@ -316,6 +321,12 @@ func TestIdempotencyRepeats(t *testing.T) {
 			{call: idemCall{header: a, body: `{"to":"4255559999","operationId":"i1"}`}, status: 409, conflict: true,
 				conflictErr: errOperationIDReused, result: "conflict"},
 			replay(idemCall{header: a, op: "i1"}, 201),
+		}},
+		{"the same operationId on another resource gets 409, not the first answer", []step{
+			created(idemCall{header: a, op: "i3", path: "/communication/conversations/c1/addParticipant"}),
+			{call: idemCall{header: a, op: "i3", path: "/communication/conversations/c2/addParticipant"}, status: 409, conflict: true,
+				conflictErr: errOperationIDReused, result: "conflict"},
+			replay(idemCall{header: a, op: "i3", path: "/Communication/Conversations/C1/addParticipant"}, 201),
 		}},
 		{"the same inputs spelled otherwise", []step{
 			created(idemCall{header: a, op: "i2"}),
