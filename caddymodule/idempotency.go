@@ -268,11 +268,14 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	}
 
 	rec := in.recorder(w)
-	// The answer is recorded for repeats that may accept other content
-	// codings than this request, and is replayed without its headers:
-	// the pool is asked for it without the client's Accept-Encoding (Go's
-	// transport then asks for gzip itself, and decodes it).
-	r.Header.Del("Accept-Encoding")
+	// An answer that may be recorded (not a batch's) is replayed to
+	// repeats that may accept other content codings than this request,
+	// without its headers: the pool is asked for it without the client's
+	// Accept-Encoding (Go's transport then asks for gzip itself, and
+	// decodes it).
+	if in.cleaned != nil {
+		r.Header.Del("Accept-Encoding")
+	}
 	var deliverErr error
 	delivered := r.Context().Err() == nil // else the client went away: nothing is sent
 	if delivered {
