@@ -40,8 +40,8 @@ import (
 // Location the edge rewrote onto its own host is on the repeat's. A
 // repeat whose inputs differ (the resource in its path and the
 // operation's properties as the pool reads them, numbers normalized:
-// another to, say) gets 409: the answer
-// is not its own. The store holds a digest of them, not the values.
+// another to, say) gets 409: the answer is not its own. The store holds
+// a digest of them, not the values.
 //
 // A request that certainly reached no pool (the edge answered it 410
 // CannotRedirect or 503 because no pool could take it, or the client went
