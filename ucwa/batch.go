@@ -1135,26 +1135,44 @@ func batchIsHost(h []byte) bool {
 }
 
 // batchReadsAsRequest reports whether a body sent without Content-Length
-// could be read as the start of another request: its first line, after
-// any blank lines, white space and controls, holds "HTTP/" in any letter
-// case (up to its LF), as a request line's version does. HTTP/1.1 gives a request without
-// Content-Length no body, and application/http may hold a pipeline of
-// requests (RFC 9112 section 10.2): a reader that frames the part as HTTP
-// would run such a body as a second request, which the edge read as the
-// first one's body and never checked. A JSON or XML body never reads so.
+// could be read as the start of another request: its first line (up to
+// its LF), after any blank lines, white space and controls, has a request
+// line's shape: a token, white space, anything, white space, and "HTTP/"
+// in any letter case followed by digits and dots. HTTP/1.1 gives a
+// request without Content-Length no body, and application/http may hold
+// a pipeline of requests (RFC 9112 section 10.2): a reader that frames
+// the part as HTTP would run such a body as a second request, which the
+// edge read as the first one's body and never checked. A JSON or XML
+// body, or text that only mentions HTTP/2, never reads so.
 func batchReadsAsRequest(body []byte) bool {
-	for len(body) > 0 && body[0] <= ' ' {
-		body = body[1:]
+	line := body
+	for len(line) > 0 && line[0] <= ' ' {
+		line = line[1:]
 	}
-	if i := bytes.IndexByte(body, '\n'); i >= 0 {
-		body = body[:i] // a bare CR does not end it: some readers split on LF alone
+	if i := bytes.IndexByte(line, '\n'); i >= 0 {
+		line = line[:i] // a bare CR does not end it: some readers split on LF alone
 	}
-	for i := 0; i+len("HTTP/") <= len(body); i++ {
-		if batchEqualFold(body[i:i+len("HTTP/")], "HTTP/") {
-			return true
+	line = bytes.TrimRight(line, "\r\t ")
+	isSpace := func(r rune) bool { return r == ' ' || r == '\t' }
+	first, last := bytes.IndexFunc(line, isSpace), bytes.LastIndexFunc(line, isSpace)
+	if first <= 0 {
+		return false
+	}
+	for _, c := range line[:first] {
+		if !batchIsTokenChar(c) {
+			return false
 		}
 	}
-	return false
+	version := line[last+1:]
+	if len(version) <= len("HTTP/") || !batchEqualFold(version[:len("HTTP/")], "HTTP/") {
+		return false
+	}
+	for _, c := range version[len("HTTP/"):] {
+		if (c < '0' || c > '9') && c != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 func batchIsMethod(m []byte) bool {

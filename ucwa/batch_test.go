@@ -186,6 +186,21 @@ func TestParseBatch(t *testing.T) {
 		body: getPart("a'(b)+_,-./:=? c", appPath+"/me") + closeBatch("a'(b)+_,-./:=? c"),
 		want: []wantPart{{method: "GET", target: appPath + "/me", path: appPath + "/me"}},
 	}, {
+		name: "a body without Content-Length that mentions HTTP/2 but is no request line",
+		ct:   testBatchCT,
+		body: crlf(
+			"--"+testBoundary,
+			"Content-Type: application/http; msgtype=request",
+			"",
+			"POST "+appPath+"/me/note HTTP/1.1",
+			"Content-Type: application/json",
+			"",
+			`{"message":"Moving our API to HTTP/2 today"}`,
+			"--"+testBoundary+"--",
+		),
+		want: []wantPart{{method: "POST", target: appPath + "/me/note", path: appPath + "/me/note",
+			body: `{"message":"Moving our API to HTTP/2 today"}`, header: map[string][]string{"Content-Type": {"application/json"}}}},
+	}, {
 		name: "POST with a JSON body and Content-Lengths",
 		ct:   testBatchCT,
 		body: postPart(testBoundary, appPath+"/communication/startPhoneAudio", json) + "\r\n" + closeBatch(testBoundary),
