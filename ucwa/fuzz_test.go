@@ -1134,7 +1134,7 @@ func TestReferenceQuery(t *testing.T) {
 // operation behind any canonical prefix.
 func FuzzMatch(f *testing.F) {
 	for _, s := range []string{"/", "/ucwa/v1/applications/1/communication/startPhoneAudio", "/a\\b/startPhoneAudio.aspx", "/x/startPhoneAudio\u200b",
-		"/ſtartPhoneAudio/extra", "STARTP~1", "/communication/startPhoneAudio::$DATA", "/communication\t", "/a/./../b;c=d/e. .", "\xff\xfe/\x00"} {
+		"/ſtartPhoneAudio/extra", "/batch/x/y", "/startPhoneAudio/..;/x", "STARTP~1", "/communication/startPhoneAudio::$DATA", "/communication\t", "/a/./../b;c=d/e. .", "\xff\xfe/\x00"} {
 		f.Add("POST", s)
 	}
 	f.Add("GET", "/events")
@@ -1164,6 +1164,18 @@ func FuzzMatch(f *testing.F) {
 		// A few of the table's suffixes, chosen by the input, behind it.
 		prefix := strings.TrimSuffix(CanonicalPath(p), "/")
 		k := len(p)
+		// nearName's printable ASCII shortcut agrees with folding.
+		if seg := lastSegment(CanonicalPath(p)); printableASCII(seg) && !plainName(seg) && nearName(seg, m.names) != nearFolded(seg, m.names) {
+			t.Fatalf("nearName(%q) = %v, folded %v", seg, nearName(seg, m.names), nearFolded(seg, m.names))
+		}
+		// A leaf's name with segments after it (ASP.NET's PathInfo) is a
+		// near miss for any method but a read.
+		if method != "GET" && method != "HEAD" {
+			leaf := m.leaves[k%len(m.leaves)]
+			if got := m.Match(method, prefix+"/"+leaf+"/x/y"); !got.NearMiss {
+				t.Fatalf("Match(%s, %q) = %+v, want a near miss", method, prefix+"/"+leaf+"/x/y", got)
+			}
+		}
 		for i := range m.ops {
 			op := &m.ops[i]
 			for _, s := range op.Paths {

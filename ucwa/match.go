@@ -187,7 +187,7 @@ func (m *Matcher) Operations() []Operation { return m.ops }
 // no allocation.
 func (m *Matcher) Match(method, rawPath string) Match {
 	p := CanonicalPath(rawPath)
-	last, parent := lastSegments(p)
+	last := lastSegment(p)
 	var key [maxNameLength]byte
 	if k, ok := lowerASCII(key[:0], last); ok {
 		if suffixes := m.byName[string(k)]; suffixes != nil {
@@ -218,24 +218,42 @@ func (m *Matcher) Match(method, rawPath string) Match {
 	if method == "GET" || method == "HEAD" {
 		return Match{}
 	}
-	if m.near(last, parent) {
+	if m.near(p) {
 		return Match{NearMiss: true}
 	}
-	// The segments as written, before letters were folded: a look-alike
-	// letter folded to ASCII (a Kelvin sign after the name) is junk too.
+	// The segments as written, before letters were folded and ";params"
+	// cut: a look-alike letter folded to ASCII (a Kelvin sign after the
+	// name) is junk too, and "..;" is no dot segment to IIS, which gives
+	// startPhoneAudio/..;/x to startPhoneAudio as PathInfo.
 	if !strings.HasPrefix(rawPath, "/") {
 		rawPath = "/" + rawPath
 	}
-	rawLast, rawParent := lastSegments(path.Clean(strings.ReplaceAll(rawPath, "\\", "/")))
-	if (rawLast != last || rawParent != parent) && m.near(rawLast, rawParent) {
+	if raw := path.Clean(strings.ReplaceAll(rawPath, "\\", "/")); raw != p && m.near(raw) {
 		return Match{NearMiss: true}
 	}
 	return Match{}
 }
 
-// near reports whether the last segments of a path are a near miss.
-func (m *Matcher) near(last, parent string) bool {
-	return nearName(last, m.names) || parent != "" && nearName(parent, m.leaves)
+// near reports whether a clean path is a near miss: its last segment
+// spells a guarded link name with junk added, or a segment before it
+// spells the name of an operation that has no sub-resources (a leaf):
+// ASP.NET hands a handler every segment after its name as PathInfo
+// (page.aspx/a/b), so startPhoneAudio/x/y may reach startPhoneAudio as
+// surely as startPhoneAudio/x.
+func (m *Matcher) near(p string) bool {
+	last := lastSegment(p)
+	if nearName(last, m.names) {
+		return true
+	}
+	for dir := p[:len(p)-len(last)]; len(dir) > 1; { // "/a/b/": the segments before the last
+		dir = dir[1:]
+		seg, _, _ := strings.Cut(dir, "/")
+		if nearName(seg, m.leaves) {
+			return true
+		}
+		dir = dir[len(seg):]
+	}
+	return false
 }
 
 // isRead reports whether method only reads (GET, HEAD, OPTIONS): the one
@@ -305,15 +323,9 @@ func isPlainPath(target string) bool {
 	return true
 }
 
-// lastSegments returns the last segment of a clean path and the one
-// before it ("" when there is none).
-func lastSegments(p string) (last, parent string) {
-	i := strings.LastIndexByte(p, '/')
-	last = p[i+1:]
-	if i > 0 {
-		parent = p[strings.LastIndexByte(p[:i], '/')+1 : i]
-	}
-	return last, parent
+// lastSegment returns the last segment of a clean path.
+func lastSegment(p string) string {
+	return p[strings.LastIndexByte(p, '/')+1:]
 }
 
 // lowerASCII appends s in lower case to dst, a buffer of maxNameLength,
@@ -362,6 +374,30 @@ func nearName(seg string, names []string) bool {
 		}
 		return false
 	}
+	if printableASCII(seg) {
+		// Folding only lowers its letters: the checks below, without an
+		// allocation.
+		for _, n := range names {
+			if len(seg) >= len(n) && equalFoldASCII(n, seg[:len(n)]) {
+				if rest := seg[len(n):]; rest == "" || rest[0] == '.' || rest[0] == ':' || rest[0] == '~' {
+					return true
+				}
+			}
+		}
+		if stem, ok := shortNameStem(seg); ok {
+			for _, n := range names {
+				if len(n) >= len(stem) && equalFoldASCII(stem, n[:len(stem)]) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return nearFolded(seg, names)
+}
+
+// nearFolded is nearName for any segment, through foldLookalike.
+func nearFolded(seg string, names []string) bool {
 	folded, fromASCII := foldLookalike(seg)
 	for _, n := range names {
 		if !strings.HasPrefix(folded, n) {
@@ -389,6 +425,17 @@ func plainName[T string | []byte](seg T) bool {
 	for i := 0; i < len(seg); i++ {
 		c := seg[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// printableASCII reports whether s is printable ASCII without spaces,
+// which foldLookalike only lowers.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
 			return false
 		}
 	}

@@ -136,6 +136,17 @@ func TestMatch(t *testing.T) {
 		{"DELETE", app + "/communication/startPhoneAudio\t", "near miss"},
 		{"OPTIONS", app + "/communication/startPhoneAudio.aspx", "near miss"},
 
+		// ASP.NET gives a handler every segment after its name as
+		// PathInfo, any number of them; "..;" is no dot segment to IIS.
+		{"POST", app + "/communication/startPhoneAudio/x/y", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio/x/y/z", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio.aspx/x/y", "near miss"},
+		{"POST", app + "/communication/STARTP~1/x/y", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio/..;/x", "near miss"},
+		{"POST", app + "/communication/startPhoneAudio/..;x/y", "near miss"},
+		{"POST", app + "/batch/a/b/c", "near miss"},
+		{"POST", app + "/me/phones/mobile/changeNumber/x/y", "near miss"},
+
 		// Reads of near misses pass: GET and HEAD change nothing.
 		{"GET", app + "/communication/startPhoneAudio.aspx", "none"},
 		{"HEAD", app + "/communication/startPhoneAudio\u200b", "none"},
@@ -288,6 +299,7 @@ func TestMatchAllocations(t *testing.T) {
 		{"POST", oauthApp + "/communication/startPhoneAudio"},
 		{"PUT", oauthApp + "/communication"},
 		{"GET", oauthApp + "/communication"},
+		{"POST", oauthApp + "/people/sip:john@contoso/startPhoneAudio-x/presence~x"},
 	} {
 		if n := testing.AllocsPerRun(100, func() { m.Match(tt.method, tt.path) }); n != 0 {
 			t.Errorf("%s %s: %v allocations", tt.method, tt.path, n)
