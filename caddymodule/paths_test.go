@@ -60,12 +60,38 @@ func TestPathInfoNearMiss(t *testing.T) {
 	})
 }
 
-// TestBatchPartPathInfo: a batch part is matched by the same rules
-// (ucwa.MatchTarget).
-func TestBatchPartPathInfo(t *testing.T) {
+// TestPathOtherReadings: a path a pool on ASP.NET may read otherwise than
+// the edge does. ASP.NET 4.5's Request.Url (and later versions' with
+// aspnet:UseLegacyRequestUrlGeneration) is parsed from the decoded path,
+// so %23 or %3F ends its path: startPhoneAudio%23x was passed on to be
+// read as startPhoneAudio. A pool that allows double escaping and decodes
+// again reads communication%252FstartPhoneAudio as startPhoneAudio.
+func TestPathOtherReadings(t *testing.T) {
+	checkPaths(t, []pathCase{
+		{"POST", startPath + "%23", true},
+		{"POST", startPath + "%23x", true},
+		{"POST", startPath + "%3F", true},
+		{"POST", startPath + "%3Fto=sip:a@b.c", true},
+		{"PUT", opsApp + "/communication%23/x", true},
+		{"PUT", opsApp + "/me/callForwardingSettings%3F/x", true},
+		{"POST", opsApp + "/communication%252FstartPhoneAudio", true},
+		{"POST", startPath + "%2523", true},
+		{"POST", opsApp + "/communication/%25u0073tartPhoneAudio", true},
+		// What no reading makes an operation passes, and so do reads.
+		{"POST", opsApp + "/people/search%23x", false},
+		{"POST", opsApp + "/communication/conversations/eee0/messaging/sendMessage%3Fx", false},
+		{"GET", startPath + "%23x", false},
+	})
+}
+
+// TestBatchPartPaths: a batch part is matched by the same rules, its
+// other readings too (ucwa.MatchTarget decodes its target as a server
+// does).
+func TestBatchPartPaths(t *testing.T) {
 	pool := testkit.NewUpstream(t)
 	e := doorsSite(t, pool.Addr())
 	for _, target := range []string{
+		opsApp + "/communication/startPhoneAudio%23x",
 		opsApp + "/communication/startPhoneAudio/x/y",
 	} {
 		t.Run(target, func(t *testing.T) {

@@ -183,9 +183,29 @@ func (m *Matcher) Operations() []Operation { return m.ops }
 // method on its paths (the edge answers 405 for the wrong one); a PUT row
 // matches every method but GET, HEAD and OPTIONS, which read (see isRead).
 // Near misses are reported only for methods other than
-// GET and HEAD: reads pass. A clean ASCII path that is no operation costs
-// no allocation.
+// GET and HEAD: reads pass. A path that a pool on ASP.NET may read
+// otherwise (see otherReadings) is a near miss when another reading is
+// an operation or a near miss that the path as it came is not. A clean
+// ASCII path that is no operation costs no allocation.
 func (m *Matcher) Match(method, rawPath string) Match {
+	got := m.match(method, rawPath)
+	if method == "GET" || method == "HEAD" || got.NearMiss || !hasOtherReadings(rawPath) {
+		return got
+	}
+	near := false
+	otherReadings(rawPath, func(r string) bool {
+		other := m.match(method, r)
+		near = other.NearMiss || other.Operation != nil && other.Operation != got.Operation
+		return !near
+	})
+	if near {
+		return Match{NearMiss: true}
+	}
+	return got
+}
+
+// match is Match for the path as it came, without its other readings.
+func (m *Matcher) match(method, rawPath string) Match {
 	p := CanonicalPath(rawPath)
 	last := lastSegment(p)
 	var key [maxNameLength]byte
@@ -254,6 +274,85 @@ func (m *Matcher) near(p string) bool {
 		dir = dir[len(seg):]
 	}
 	return false
+}
+
+// maxReadings bounds how many times otherReadings decodes a path again.
+const maxReadings = 3
+
+// hasOtherReadings reports whether a decoded path holds what a pool on
+// ASP.NET may read otherwise than the edge does: a '?' or '#' (from %3F
+// or %23) or a '%' (a %-escape, from %25).
+func hasOtherReadings(p string) bool {
+	return strings.ContainsAny(p, "?#%")
+}
+
+// otherReadings calls f with each other reading of a decoded path p that
+// a pool on ASP.NET may take, until f returns false:
+//
+//   - cut at its first '?' or '#': ASP.NET 4.5's Request.Url (and later
+//     versions' with aspnet:UseLegacyRequestUrlGeneration) is parsed from
+//     the decoded path, so an escaped '#' or '?' ends its path there
+//     (startPhoneAudio%23x is startPhoneAudio, with a fragment);
+//   - decoded once more, %XX and IIS's %uXXXX, and then cut so too: a
+//     pool that allows double escaping (IIS request filtering's
+//     allowDoubleEscaping) and reads the path with a URI parser that
+//     unescapes it (System.Uri before .NET 4.5, ASP.NET's legacy
+//     Request.Url) or decodes it itself reads %252F as '/'.
+func otherReadings(p string, f func(string) bool) {
+	for range maxReadings {
+		if i := strings.IndexAny(p, "?#"); i >= 0 && !f(p[:i]) {
+			return
+		}
+		decoded, ok := unescapeAgain(p)
+		if !ok || !f(decoded) {
+			return
+		}
+		p = decoded
+	}
+}
+
+// unescapeAgain decodes the %XX and %uXXXX escapes of p (a path decoded
+// once already), leaving any other '%' as it is; ok is false when there
+// is none.
+func unescapeAgain(p string) (_ string, ok bool) {
+	if strings.IndexByte(p, '%') < 0 {
+		return p, false
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '%' {
+			if i+2 < len(p) && ishex(p[i+1]) && ishex(p[i+2]) {
+				b.WriteByte(unhex(p[i+1])<<4 | unhex(p[i+2]))
+				i += 2
+				ok = true
+				continue
+			}
+			if i+5 < len(p) && (p[i+1] == 'u' || p[i+1] == 'U') && ishex(p[i+2]) && ishex(p[i+3]) && ishex(p[i+4]) && ishex(p[i+5]) {
+				r := rune(unhex(p[i+2]))<<12 | rune(unhex(p[i+3]))<<8 | rune(unhex(p[i+4]))<<4 | rune(unhex(p[i+5]))
+				b.WriteRune(r)
+				i += 5
+				ok = true
+				continue
+			}
+		}
+		b.WriteByte(c)
+	}
+	return b.String(), ok
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
 
 // isRead reports whether method only reads (GET, HEAD, OPTIONS): the one
