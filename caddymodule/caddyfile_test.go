@@ -195,6 +195,7 @@ func TestStartupErrors(t *testing.T) {
 		{"destinations emergency, bad region", "jwt off\ndefault_region XX\ndestinations {\nemergency 911\n}", `"jwt":{"off":true},"default_region":"XX","destinations":{"emergency":["911"]}`, `default_region: default region "XX" is not a region`},
 		{"negative expect_continue_after_idle", "jwt off\nexpect_continue_after_idle -1s", `"jwt":{"off":true},"expect_continue_after_idle":"-1s"`, "expect_continue_after_idle: -1s is negative"},
 		{"handle_response (JSON)", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"handle_response":[{"routes":[]}]}`, "primary: handle_response is not supported"},
+		{"request_buffers", "jwt off\nprimary a:1 {\nrequest_buffers 4k\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"request_buffers":4000}`, "primary: request_buffers is not supported"},
 
 		{"no algorithms", "jwt {\npublic_key_file " + rsaFile + "\n}", fmt.Sprintf(`"jwt":{"public_key_files":[%q]}`, rsaFile), "jwt: algorithms is required"},
 		{"alg none", "jwt {\nalgorithms RS256 none\npublic_key_file " + rsaFile + "\n}", "", "jwt: algorithm none is refused"},

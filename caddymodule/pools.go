@@ -80,6 +80,14 @@ func checkPoolProxy(proxy *reverseproxy.Handler) error {
 	if len(proxy.HandleResponse) > 0 {
 		return errors.New("handle_response is not supported: the pool's answer passes back unchanged")
 	}
+	if proxy.RequestBuffers != 0 {
+		// The edge holds the whole body already. reverse_proxy would read
+		// it before the connection is had, hiding whether the pool asked
+		// for it, and hands its buffer back to a pool of buffers as the
+		// round trip returns, while the transport may still be writing it
+		// to a pool that answered early.
+		return errors.New("request_buffers is not supported: the edge holds the whole body already")
+	}
 	return nil
 }
 
