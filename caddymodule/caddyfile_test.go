@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
@@ -275,6 +276,77 @@ func TestReadmeJSONExample(t *testing.T) {
 	if h.JWT == nil || len(h.JWT.Algorithms) == 0 || h.Primary == nil || h.Backup == nil {
 		t.Fatalf("README JSON example lost its jwt or pools: %+v", h)
 	}
+
+	// The README calls it the same handler as its ```caddyfile example
+	// and says `caddy adapt` prints it: the two must hold the same
+	// settings (compared as the Handler each decodes into, so that "1h"
+	// and its nanoseconds, or the order of keys, do not count).
+	c := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindSubmatch(readme)
+	if c == nil {
+		t.Fatal("the README has no ```caddyfile example")
+	}
+	adapted, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(c[1], nil)
+	if err != nil {
+		t.Fatalf("adapting the README's Caddyfile example: %v", err)
+	}
+	fromCaddyfile := findUcwaHandler(t, adapted)
+	if fromCaddyfile == nil {
+		t.Fatal("the README's Caddyfile example adapts to no ucwa handler")
+	}
+	if want, got := normalizeHandlerJSON(t, m[1]), normalizeHandlerJSON(t, fromCaddyfile); !reflect.DeepEqual(want, got) {
+		t.Errorf("the README's JSON example is not the handler its Caddyfile example adapts to:\nJSON:      %v\nCaddyfile: %v", want, got)
+	}
+}
+
+// findUcwaHandler returns the JSON of the first ucwa handler in an adapted
+// config.
+func findUcwaHandler(t *testing.T, config []byte) json.RawMessage {
+	t.Helper()
+	var walk func(raw json.RawMessage) json.RawMessage
+	walk = func(raw json.RawMessage) json.RawMessage {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) == nil {
+			if string(obj["handler"]) == `"ucwa"` {
+				return raw
+			}
+			for _, v := range obj {
+				if found := walk(v); found != nil {
+					return found
+				}
+			}
+			return nil
+		}
+		var arr []json.RawMessage
+		if json.Unmarshal(raw, &arr) == nil {
+			for _, v := range arr {
+				if found := walk(v); found != nil {
+					return found
+				}
+			}
+		}
+		return nil
+	}
+	return walk(config)
+}
+
+// normalizeHandlerJSON decodes a ucwa handler's JSON into Handler and
+// back into generic values, so that two spellings of the same settings
+// compare equal.
+func normalizeHandlerJSON(t *testing.T, raw []byte) any {
+	t.Helper()
+	var h Handler
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(&h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // TestFieldsDocumented: every JSON field of Handler, of the jwt object and
