@@ -56,7 +56,7 @@ import (
 // refuses what it cannot judge.
 //
 // Rules 3 to 8 judge phone numbers, including a number that is the user
-// of a SIP URI (sip:+19005551234@gw.contoso.com;user=phone); rule 8
+// of a SIP URI (sip:+19005551234@gw.contoso.com;user=phone); rule 9
 // judges SIP URIs. A SIP URI whose user is a number must pass both: an
 // allow prefix lets the number pass the number rules, but the host still
 // decides where the pool sends the call, so it is judged by sip_domains
