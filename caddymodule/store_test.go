@@ -1342,3 +1342,41 @@ func TestRedisRestartWarning(t *testing.T) {
 		}
 	})
 }
+
+// TestRedisClusterSendsNoCommand: with cluster, the edge sends its
+// scripts to the node of their one key and never asks the cluster for
+// COMMAND. go-redis's routing policies looked every command up in
+// COMMAND's reply, fetched under a process-wide lock with a context of
+// its own (5s, not the store's timeout) and fetched again at every
+// operation while it failed: a Redis user without COMMAND (a
+// least-privilege ACL) cost each operation an extra round trip, every
+// operation of the process waiting on the one before.
+func TestRedisClusterSendsNoCommand(t *testing.T) {
+	srv := testkit.StartRedisWith(t, testkit.RedisConfig{Cluster: true})
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	if err := rdb.Do(ctx, "ACL", "SETUSER", "edge", "on", ">edge-pw", "~*", "+@all", "-command").Err(); err != nil {
+		t.Fatal(err)
+	}
+	e := startLimitEdge(t, "store redis redis://edge:edge-pw@"+srv.Addr()+"/0 {\n\t\t\ttimeout 5s\n\t\t\tcluster\n\t\t}",
+		"idempotency", "limit calls 10 per 1m")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	for _, id := range []string{"cluster-1", "cluster-2", "cluster-1"} {
+		if resp := e.callOp(id, alice); resp.Status != http.StatusCreated {
+			t.Fatalf("%s: %d %s", id, resp.Status, resp.Body)
+		}
+	}
+	if got := e.pool.Requests.Load(); got != 2 {
+		t.Errorf("the pool got %d requests, want 2", got)
+	}
+	stats, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(stats) {
+		if strings.HasPrefix(line, "cmdstat_command:") || strings.HasPrefix(line, "cmdstat_command|") {
+			t.Errorf("the edge sent COMMAND: %s", strings.TrimSpace(line))
+		}
+	}
+}

@@ -169,7 +169,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 			return nil
 		}
 	}
-	client := redis.NewUniversalClient(&redis.UniversalOptions{
+	uopts := &redis.UniversalOptions{
 		Addrs:         append([]string{parsed.Addr}, opts.Addrs...),
 		MasterName:    opts.MasterName,
 		IsClusterMode: opts.Cluster,
@@ -192,7 +192,20 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		// Maintenance notifications are a Redis Enterprise feature; asking
 		// an open-source Redis for them costs a round trip per connection.
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
+	}
+	var client redis.UniversalClient
+	if opts.Cluster {
+		// Without routing policies: with them go-redis looks every command
+		// up in the reply of COMMAND, which it fetches under a lock of the
+		// client's with a context of its own (5s, not the timeout) and
+		// fetches again at every command while it fails (a user denied
+		// COMMAND). Each script has one key, and routes by it.
+		copts := uopts.Cluster()
+		copts.DisableRoutingPolicies = true
+		client = redis.NewClusterClient(copts)
+	} else {
+		client = redis.NewUniversalClient(uopts)
+	}
 	return &Redis{
 		client:  client,
 		limiter: redis_rate.NewLimiter(client),
