@@ -331,7 +331,8 @@ type RedisStore struct {
 	// The password, in the place of the URL's. Give it as a placeholder
 	// such as {env.UCWA_REDIS_PASSWORD}, read at startup, so that the
 	// secret is neither in the config nor in its adapted JSON; it is never
-	// logged. Default: the URL's.
+	// logged. A user in the URL needs a password, here or in the URL.
+	// Default: the URL's.
 	Password string `json:"password,omitempty"`
 
 	// Bounds each store operation, from the call to the answer (dial

@@ -101,6 +101,10 @@ func TestStoreStartupErrors(t *testing.T) {
 		{"unset password variable", "store redis redis://127.0.0.1:6379 {\npassword {env.UCWA_TEST_UNSET_VARIABLE}\n}", "",
 			"password: evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty"},
 		{"negative timeout", "", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","timeout":-1}`, "the timeout must not be negative"},
+		// go-redis sends no AUTH without a password: the edge ran as the
+		// default user, not as the URL's.
+		{"user without password", "store redis redis://edge@127.0.0.1:6379/0", `"store":{"backend":"redis","url":"redis://edge@127.0.0.1:6379/0"}`,
+			"the URL's user needs a password"},
 		{"window under 1ms", "", `"idempotency":{"window":1000}`, "idempotency: window must be at least 1ms"},
 		{"negative window", "idempotency -1m", `"idempotency":{"window":-60000000000}`, "idempotency: window must be at least 1ms"},
 	} {
@@ -130,6 +134,7 @@ func TestStoreStartupErrors(t *testing.T) {
 			"store memory 50000\nidempotency 1h",
 			"store memory {\non_error open\n}\nidempotency",
 			"store redis redis://127.0.0.1:6379/3 {\npassword {env.UCWA_TEST_REDIS_PASSWORD}\non_error open\ntimeout 50ms\n}\nidempotency",
+			"store redis redis://edge@127.0.0.1:6379/0 {\npassword {env.UCWA_TEST_REDIS_PASSWORD}\n}\nidempotency",
 			"store redis rediss://127.0.0.1:6380 {\ntls {\nserver_name redis.example\n}\nkey_prefix edge1:\n}",
 			"store redis redis://127.0.0.1:26379 {\nsentinel edge 127.0.0.2:26379\n}\nidempotency",
 			"store redis redis://127.0.0.1:7000 {\ncluster 127.0.0.2:7000\n}\nidempotency",

@@ -158,6 +158,12 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	if opts.Password != "" {
 		parsed.Password = opts.Password
 	}
+	if parsed.Username != "" && parsed.Password == "" {
+		// go-redis authenticates only with a password: it would drop the
+		// user and run every command as the default user. An ACL user
+		// with nopass takes any password.
+		return nil, errors.New("store: redis: the URL's user needs a password, in the URL or as the password option")
+	}
 	tlsConfig, err := redisTLS(u.Scheme == "rediss", parsed.TLSConfig, opts)
 	if err != nil {
 		return nil, err

@@ -57,6 +57,8 @@ func TestRedisOptions(t *testing.T) {
 		{"no port, no db", store.RedisOptions{URL: "redis://redis.example.com"}, ""},
 		{"user and password", store.RedisOptions{URL: "redis://edge:" + secret + "@127.0.0.1:6379/2"}, ""},
 		{"password override", store.RedisOptions{URL: "redis://127.0.0.1:6379/0", Password: secret}, ""},
+		{"user, password option", store.RedisOptions{URL: "redis://edge@127.0.0.1:6379/0", Password: secret}, ""},
+		{"user without password", store.RedisOptions{URL: "redis://edge@127.0.0.1:6379/0"}, "user needs a password"},
 		{"tls", store.RedisOptions{URL: "rediss://redis.example.com:6380/0"}, ""},
 		{"tls with a CA file", store.RedisOptions{URL: "rediss://redis.example.com:6380/0", TLSCAFile: caFile, TLSServerName: "redis"}, ""},
 		{"tls insecure", store.RedisOptions{URL: "rediss://redis.example.com:6380/0", TLSInsecureSkipVerify: true}, ""},
