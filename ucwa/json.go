@@ -25,7 +25,9 @@ const maxJSONDepth = 10000
 // "_links\t"), as ParseQuery folds query names, is refused too, naming
 // the property, and so is a link named, or folding onto the name of, a
 // property that is not a link ("_links":{"phoneNumber":...}; see
-// valueLinkError).
+// valueLinkError). A member "$ref" in any object the decoder reads (the
+// body, "_links", a link, an embedded resource) is refused: Json.NET
+// would read there another object of the body (see refName).
 func decodeJSON(r *Request, op *Operation, body []byte) *Error {
 	if !utf8.Valid(body) {
 		return deserializationError("The JSON body is not valid UTF-8.")
@@ -112,6 +114,11 @@ func (r *Request) jsonLookalike(name []byte, folded string, at int) *Error {
 const (
 	linksName = "_links"
 	hrefName  = "href"
+	// refName is Json.NET's object reference: an object whose member
+	// is "$ref" is, to Json.NET, the object registered under that "$id"
+	// elsewhere in the body, whatever PreserveReferencesHandling says.
+	// It is refused (in any letter case) in every object the edge reads.
+	refName = "$ref"
 )
 
 // jsonLinkName is how an error names the link of that name.
@@ -257,6 +264,9 @@ func (s *jsonScanner) object(what, prefix string, depth int, member func(s *json
 		name := raw[1 : len(raw)-1]
 		if escaped {
 			name = []byte(unquote(raw, true))
+		}
+		if equalFoldASCII(refName, name) {
+			return deserializationError(`The property "` + prefix + string(name) + `" is an object reference, which a .NET pool (Json.NET) resolves to another object of the body that the edge has not judged, at ` + position(s.body, int64(at)) + ".")
 		}
 		if !plainName(name) {
 			folded, _ := foldLookalike(string(name))

@@ -302,3 +302,37 @@ func TestDecodeEmbeddedDestination(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeJSONRefusesReferences: Json.NET resolves an object whose
+// member is "$ref" to the object registered under that "$id" elsewhere in
+// the body, whatever PreserveReferencesHandling says (its
+// JsonSerializerInternalReader reads $ref unconditionally). A link given
+// as {"$ref":"1"} is absent to the edge and, to a .NET pool, the href of
+// another link the edge never judged; the edge refuses "$ref" in every
+// object it reads.
+func TestDecodeJSONRefusesReferences(t *testing.T) {
+	for _, body := range []string{
+		`{"to":"sip:a@b.c","_links":{"self":{"$id":"1","href":"data:,unjudged"},"customContent":{"$ref":"1"}}}`,
+		`{"to":"sip:a@b.c","_links":{"self":{"$id":"1","href":"data:,unjudged"},"customContent":{"\u0024ref":"1"}}}`,
+		`{"to":"sip:a@b.c","_links":{"customContent":{"$id":"2","$ref":"1"}}}`,
+		`{"$ref":"1"}`,
+		`{"to":"sip:a@b.c","_links":{"$ref":"1"}}`,
+		`{"to":"sip:a@b.c","_embedded":{"x":{"$ref":"1"}}}`,
+		`{"to":"sip:a@b.c","_embedded":{"x":{"_links":{"$REF":"1"}}}}`,
+	} {
+		_, err := Decode(spa, JSON, []byte(body))
+		if err == nil || err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(strings.ToLower(err.Message), "$ref") {
+			t.Errorf("%s: got %+v, want a 400 DeserializationFailure naming $ref", body, err)
+		}
+	}
+	// Elsewhere (a value, a member of an object the edge skips) it is
+	// nothing the pool reads as a reference to a judged property.
+	for _, body := range []string{
+		`{"to":"sip:a@b.c","subject":"$ref"}`,
+		`{"to":"sip:a@b.c","other":{"$ref":"1"}}`,
+	} {
+		if _, err := Decode(spa, JSON, []byte(body)); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+}
