@@ -28,6 +28,7 @@ import (
 var jsonSeeds = []string{
 	`{}`,
 	`{"to":"sip:a@b.c","_links":{"self":{"$id":"1","href":"data:,x"},"customContent":{"$ref":"1"}},"x":{"$ref":"1"}}`,
+	`{"__type":"x:#y","to":"sip:a@b.c","_links":{"customContent":{"$TYPE":"z","href":"data:,x"}}}`,
 	`{"to":"sip:john@contoso.com","phoneNumber":"4255551234","operationId":"1"}`,
 	`{"TO":"tel:+1-425-555-1234","_LINKS":{"CustomContent":{"HREF":"data : ,x"}},"x":[1,{"to":null}]}`,
 	`{"direction":null,"state":null,"joinAudioMuted":false,"privateLine":false,"operationId":"0f8fad5b-d9cb-469f-a165-70867728950e","to":"(425) 555-1234","subject":null}`,
@@ -947,8 +948,8 @@ type referenceMember struct {
 
 // referenceObject lists the members of a JSON object in order, refusing
 // a name outside ASCII, a name twice in any letter case, a name that
-// folds onto one of read (see referenceLookalike), and "$ref" in any
-// letter case (Json.NET's object reference).
+// folds onto one of read (see referenceLookalike), and .NET metadata
+// ("$ref", "$type", "__type") in any letter case.
 func referenceObject(b []byte, read []string) ([]referenceMember, error) {
 	var object map[string]json.RawMessage
 	if err := json.Unmarshal(b, &object); err != nil || object == nil {
@@ -972,8 +973,8 @@ func referenceObject(b []byte, read []string) ([]referenceMember, error) {
 		if referenceLookalike(name, read) {
 			return nil, errors.New("look-alike " + name)
 		}
-		if strings.EqualFold(name, "$ref") {
-			return nil, errors.New("a Json.NET reference " + name)
+		if strings.EqualFold(name, "$ref") || strings.EqualFold(name, "$type") || strings.EqualFold(name, "__type") {
+			return nil, errors.New(".NET metadata " + name)
 		}
 		for _, m := range members {
 			if strings.EqualFold(m.name, name) {

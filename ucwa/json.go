@@ -25,9 +25,9 @@ const maxJSONDepth = 10000
 // "_links\t"), as ParseQuery folds query names, is refused too, naming
 // the property, and so is a link named, or folding onto the name of, a
 // property that is not a link ("_links":{"phoneNumber":...}; see
-// valueLinkError). A member "$ref" in any object the decoder reads (the
-// body, "_links", a link, an embedded resource) is refused: Json.NET
-// would read there another object of the body (see refName).
+// valueLinkError). A .NET metadata member ("$ref", "$type", "__type")
+// in any object the decoder reads (the body, "_links", a link, an
+// embedded resource) is refused (see isDotNetMetadata).
 func decodeJSON(r *Request, op *Operation, body []byte) *Error {
 	if !utf8.Valid(body) {
 		return deserializationError("The JSON body is not valid UTF-8.")
@@ -114,12 +114,20 @@ func (r *Request) jsonLookalike(name []byte, folded string, at int) *Error {
 const (
 	linksName = "_links"
 	hrefName  = "href"
-	// refName is Json.NET's object reference: an object whose member
-	// is "$ref" is, to Json.NET, the object registered under that "$id"
-	// elsewhere in the body, whatever PreserveReferencesHandling says.
-	// It is refused (in any letter case) in every object the edge reads.
-	refName = "$ref"
 )
+
+// isDotNetMetadata reports whether a member name is, in any letter case,
+// one a .NET reader takes as metadata rather than as a property: "$ref"
+// is Json.NET's object reference (the object is, to Json.NET, the one
+// registered under that "$id" elsewhere in the body, whatever
+// PreserveReferencesHandling says), "$type" Json.NET's and "__type"
+// DataContractJsonSerializer's type hint (which choose the type the pool
+// builds, and with it the members it reads: under Json.NET's
+// TypeNameHandling, a known way to run code). Either way the pool would
+// read what the edge has not judged, and no UCWA client sends them.
+func isDotNetMetadata(name []byte) bool {
+	return equalFoldASCII("$ref", name) || equalFoldASCII("$type", name) || equalFoldASCII("__type", name)
+}
 
 // jsonLinkName is how an error names the link of that name.
 func jsonLinkName(name string) string { return `"` + linksName + "." + name + `"` }
@@ -265,8 +273,8 @@ func (s *jsonScanner) object(what, prefix string, depth int, member func(s *json
 		if escaped {
 			name = []byte(unquote(raw, true))
 		}
-		if equalFoldASCII(refName, name) {
-			return deserializationError(`The property "` + prefix + string(name) + `" is an object reference, which a .NET pool (Json.NET) resolves to another object of the body that the edge has not judged, at ` + position(s.body, int64(at)) + ".")
+		if isDotNetMetadata(name) {
+			return deserializationError(`The property "` + prefix + string(name) + `" is .NET metadata (an object reference or a type hint), which a .NET pool reads as something the edge has not judged, at ` + position(s.body, int64(at)) + ".")
 		}
 		if !plainName(name) {
 			folded, _ := foldLookalike(string(name))

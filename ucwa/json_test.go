@@ -303,14 +303,15 @@ func TestDecodeEmbeddedDestination(t *testing.T) {
 	}
 }
 
-// TestDecodeJSONRefusesReferences: Json.NET resolves an object whose
+// TestDecodeJSONRefusesDotNetMetadata: Json.NET resolves an object whose
 // member is "$ref" to the object registered under that "$id" elsewhere in
 // the body, whatever PreserveReferencesHandling says (its
 // JsonSerializerInternalReader reads $ref unconditionally). A link given
 // as {"$ref":"1"} is absent to the edge and, to a .NET pool, the href of
-// another link the edge never judged; the edge refuses "$ref" in every
-// object it reads.
-func TestDecodeJSONRefusesReferences(t *testing.T) {
+// another link the edge never judged. "$type" (Json.NET) and "__type"
+// (DataContractJsonSerializer) choose the type the pool builds, and with
+// it what it reads. The edge refuses all three in every object it reads.
+func TestDecodeJSONRefusesDotNetMetadata(t *testing.T) {
 	for _, body := range []string{
 		`{"to":"sip:a@b.c","_links":{"self":{"$id":"1","href":"data:,unjudged"},"customContent":{"$ref":"1"}}}`,
 		`{"to":"sip:a@b.c","_links":{"self":{"$id":"1","href":"data:,unjudged"},"customContent":{"\u0024ref":"1"}}}`,
@@ -319,10 +320,13 @@ func TestDecodeJSONRefusesReferences(t *testing.T) {
 		`{"to":"sip:a@b.c","_links":{"$ref":"1"}}`,
 		`{"to":"sip:a@b.c","_embedded":{"x":{"$ref":"1"}}}`,
 		`{"to":"sip:a@b.c","_embedded":{"x":{"_links":{"$REF":"1"}}}}`,
+		`{"$type":"Microsoft.Rtc.X, Y","to":"sip:a@b.c"}`,
+		`{"__type":"X:#Y","to":"sip:a@b.c"}`,
+		`{"to":"sip:a@b.c","_links":{"customContent":{"$Type":"X","href":"data:,x"}}}`,
 	} {
 		_, err := Decode(spa, JSON, []byte(body))
-		if err == nil || err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(strings.ToLower(err.Message), "$ref") {
-			t.Errorf("%s: got %+v, want a 400 DeserializationFailure naming $ref", body, err)
+		if err == nil || err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, ".NET metadata") {
+			t.Errorf("%s: got %+v, want a 400 DeserializationFailure naming .NET metadata", body, err)
 		}
 	}
 	// Elsewhere (a value, a member of an object the edge skips) it is
@@ -330,6 +334,7 @@ func TestDecodeJSONRefusesReferences(t *testing.T) {
 	for _, body := range []string{
 		`{"to":"sip:a@b.c","subject":"$ref"}`,
 		`{"to":"sip:a@b.c","other":{"$ref":"1"}}`,
+		`{"to":"sip:a@b.c","subject":"__type"}`,
 	} {
 		if _, err := Decode(spa, JSON, []byte(body)); err != nil {
 			t.Errorf("%s: %v", body, err)
