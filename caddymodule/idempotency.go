@@ -596,9 +596,9 @@ const inputsDigestLen = 22
 // answer again: a digest of the resource the request went to (its path,
 // canonical and in lower case, as IIS matches paths: a conversation or
 // log is in it) and of its operation's inputs as the pool reads them,
-// normalized (numbers in E.164), so that a repeat sent in another format
-// or spelling matches, and one with another to, or to another
-// conversation, does not. It holds no value: the store keeps no phone
+// normalized (numbers in E.164; an SDP body as it came), so that a
+// repeat sent in another format or spelling matches, and one with
+// another to, another offer, or to another conversation, does not. It holds no value: the store keeps no phone
 // number.
 func inputsDigest(path string, c *ucwa.Cleaned) string {
 	var buf [512]byte
@@ -615,6 +615,13 @@ func inputsDigest(path string, c *ucwa.Cleaned) string {
 		h = append(h, 1)
 		h = binary.AppendUvarint(h, uint64(len(v)))
 		h = append(h, v...)
+	}
+	if c.Operation.Body == ucwa.SDPBody {
+		// The offer is an input too, forwarded as it came: a repeat with
+		// another offer was not sent, and the first answer is not its own.
+		body := c.Body()
+		h = binary.AppendUvarint(h, uint64(len(body)))
+		h = append(h, body...)
 	}
 	sum := sha256.Sum256(h)
 	return base64.RawURLEncoding.EncodeToString(sum[:16])

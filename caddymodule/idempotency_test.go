@@ -158,6 +158,7 @@ type idemCall struct {
 	op     string
 	xml    bool
 	answer string // the pool's answer (X-Test-Answer)
+	sdp    string // an application/sdp body, in the place of body
 }
 
 func (c idemCall) request() testkit.Request {
@@ -177,6 +178,9 @@ func (c idemCall) request() testkit.Request {
 	}
 	if c.query != "" {
 		req.URL += "?" + c.query
+	}
+	if c.sdp != "" {
+		req.ContentType, req.Body = "application/sdp", c.sdp
 	}
 	if req.Body == "" {
 		req.Body = fmt.Sprintf(`{"to":"4255551234","operationId":%q}`, c.op)
@@ -327,6 +331,15 @@ func TestIdempotencyRepeats(t *testing.T) {
 			{call: idemCall{header: a, op: "i3", path: "/communication/conversations/c2/addParticipant"}, status: 409, conflict: true,
 				conflictErr: errOperationIDReused, result: "conflict"},
 			replay(idemCall{header: a, op: "i3", path: "/Communication/Conversations/C1/addParticipant"}, 201),
+		}},
+		{"an escalation with another SDP offer gets 409, not the first answer", []step{
+			created(idemCall{header: a, path: "/communication/conversations/c1/audioVideo/escalateAudio",
+				query: "operationId=s1&sessionContext=x1", sdp: "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n"}),
+			{call: idemCall{header: a, path: "/communication/conversations/c1/audioVideo/escalateAudio",
+				query: "operationId=s1&sessionContext=x1", sdp: "v=0\r\no=- 2 2 IN IP4 192.0.2.2\r\n"}, status: 409, conflict: true,
+				conflictErr: errOperationIDReused, result: "conflict"},
+			replay(idemCall{header: a, path: "/communication/conversations/c1/audioVideo/escalateAudio",
+				query: "operationId=s1&sessionContext=x1", sdp: "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n"}, 201),
 		}},
 		{"the same inputs spelled otherwise", []step{
 			created(idemCall{header: a, op: "i2"}),
