@@ -308,9 +308,9 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// of it at least, so that a pool slower than the window does not
 		// leave the client an answer a repeat cannot get again.
 		ttl := max(idem.window-time.Since(start), idem.window/3, store.MinTTL)
-		rec.inputs = inputsDigest(in.r.URL.Path, in.cleaned)
+		inputs := inputsDigest(in.r.URL.Path, in.cleaned)
 		epoch := s.begin()
-		_, err := s.Replace(ctx, keys[0], token, rec.encode(), ttl)
+		_, err := s.Replace(ctx, keys[0], token, rec.encode(&inputs), ttl)
 		s.end(epoch, err)
 	}
 	return deliverErr
@@ -600,12 +600,14 @@ const inputsDigestLen = 22
 // repeat sent in another format or spelling matches, and one with
 // another to, another offer, or to another conversation, does not. It holds no value: the store keeps no phone
 // number.
-func inputsDigest(path string, c *ucwa.Cleaned) string {
+func inputsDigest(path string, c *ucwa.Cleaned) (digest [inputsDigestLen]byte) {
 	var buf [512]byte
 	h := append(buf[:0], "caddy-ucwa inputs 1"...)
-	resource := strings.ToLower(ucwa.CanonicalPath(path))
+	resource := ucwa.CanonicalPath(path)
 	h = binary.AppendUvarint(h, uint64(len(resource)))
-	h = append(h, resource...)
+	for i := range len(resource) {
+		h = append(h, lowerASCII(resource[i]))
+	}
 	for i := range c.Operation.Properties {
 		v, ok := c.Value(c.Operation.Properties[i].Name)
 		if !ok {
@@ -624,14 +626,30 @@ func inputsDigest(path string, c *ucwa.Cleaned) string {
 		h = append(h, body...)
 	}
 	sum := sha256.Sum256(h)
-	return base64.RawURLEncoding.EncodeToString(sum[:16])
+	base64.RawURLEncoding.Encode(digest[:], sum[:16])
+	return digest
+}
+
+// lowerASCII is c in lower case when it is an ASCII letter.
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // answers reports whether a is the answer to the repeat in: an answer to
 // a request to the same resource with the same inputs, or one recorded
 // without them.
 func (a *recordedAnswer) answers(in *intake) bool {
-	return a.inputs == "" || in.cleaned != nil && a.inputs == inputsDigest(in.r.URL.Path, in.cleaned)
+	if a.inputs == "" {
+		return true
+	}
+	if in.cleaned == nil {
+		return false
+	}
+	digest := inputsDigest(in.r.URL.Path, in.cleaned)
+	return a.inputs == string(digest[:])
 }
 
 // A recorded answer is "a" ("e" when its Location is on the edge, see
@@ -640,24 +658,25 @@ func (a *recordedAnswer) answers(in *intake) bool {
 // decimal each followed by ":", then Location, Content-Type and the
 // body. It holds no token and no value of the request.
 func (a *recordedAnswer) encode() string {
-	return a.encodeWith(a.body, nil)
+	return a.encodeWith([]byte(a.inputs), a.body, nil)
 }
 
-// encodeWith encodes a with the body body+bodyBytes (a recorder's body
-// is bytes), in one allocation: the numbers are formatted on the stack.
-func (a *recordedAnswer) encodeWith(body string, bodyBytes []byte) string {
+// encodeWith encodes a with the inputsDigest inputs ("" for none) and the
+// body body+bodyBytes (a recorder's are bytes), in one allocation: the
+// numbers are formatted on the stack.
+func (a *recordedAnswer) encodeWith(inputs []byte, body string, bodyBytes []byte) string {
 	var b strings.Builder
-	b.Grow(1 + len(a.inputs) + 3*20 + len(a.location) + len(a.contentType) + len(body) + len(bodyBytes))
+	b.Grow(1 + len(inputs) + 3*20 + len(a.location) + len(a.contentType) + len(body) + len(bodyBytes))
 	var num [20]byte
 	kind := byte('a')
 	if a.onEdge {
 		kind = 'e'
 	}
-	if a.inputs != "" {
+	if len(inputs) > 0 {
 		kind -= 'a' - 'A'
 	}
 	b.WriteByte(kind)
-	b.WriteString(a.inputs)
+	b.Write(inputs)
 	b.Write(strconv.AppendInt(num[:0], int64(a.status), 10))
 	b.Write(strconv.AppendInt(num[:0], int64(len(a.location)), 10))
 	b.WriteByte(':')
@@ -803,8 +822,10 @@ func (w *answerRecorder) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // encode is the recorded answer as the store holds it.
-func (w *answerRecorder) encode() string {
-	return w.recordedAnswer.encodeWith("", w.recorded)
+// encode encodes the answer recorded, with the inputsDigest of the
+// request it answers.
+func (w *answerRecorder) encode(inputs *[inputsDigestLen]byte) string {
+	return w.recordedAnswer.encodeWith(inputs[:], "", w.recorded)
 }
 
 // unmarshalIdempotency parses `idempotency [<window>]`; d is on
