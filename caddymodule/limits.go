@@ -167,7 +167,8 @@ func (h *Handler) usageOf(cl *ucwa.Cleaned) (_ limitUsage, emergency bool) {
 			continue
 		}
 		// An emergency number in a SIP URI at a host sip_domains does not
-		// list need reach no emergency service: it counts as any number.
+		// list need not reach an emergency service: it counts as any
+		// number does.
 		if policy.IsEmergencyCall(d) {
 			emergency = emergency || d.Kind == ucwa.DialledNow
 			continue

@@ -232,10 +232,10 @@ func (u SIPURI) Param(name string) (value string, ok bool) {
 // or its user, escapes decoded, starts with '+' (or a fullwidth plus,
 // U+FF0B, escaped, which the number rules read as '+') and holds a
 // decimal digit before any ';' ("+1-425-555-1234", "+14255551234;ext=12",
-// "%2B14255551234", "%EF%BC%8B14255551234"). The second test is broader than RFC 3966's
-// global-number on purpose: a user that starts like an international
-// number but holds something else is refused by the number rules rather
-// than forwarded unjudged as a name.
+// "%2B14255551234", "%EF%BC%8B14255551234"). The second test is broader
+// than RFC 3966's global-number on purpose: a user that starts like an
+// international number but holds something else is refused by the number
+// rules rather than forwarded unjudged as a name.
 func (u SIPURI) IsPhone() bool {
 	if v, ok := u.Param("user"); ok && strings.EqualFold(sipUnescapeValid(v), "phone") {
 		return true
