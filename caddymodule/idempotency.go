@@ -210,7 +210,6 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	s := h.store // held open for the request by ServeHTTP
 	start := time.Now()
 	result := resultReserved
-	emergency := h.isEmergencyCall(in)
 	// The keys reserved so far, in keys' own array: each is written at
 	// or before the index being read.
 	held := keys[:0]
@@ -220,7 +219,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// A request goes on without the store when it fails with
 		// on_error open (see goesOnWithout), and an emergency call
 		// always: nothing the edge adds refuses it.
-		goesOn := err != nil && (s.goesOnWithout(err) || emergency)
+		goesOn := err != nil && (s.goesOnWithout(err) || h.isEmergencyCall(in))
 		if err != nil && !goesOn || err == nil && !reserved {
 			// Not delivered: the parts reserved so far may be sent again.
 			h.release(ctx, held, token)
@@ -244,7 +243,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			break
 		}
 		if !reserved {
-			if emergency && !(verified && replaysSuccess(current, in)) {
+			if h.isEmergencyCall(in) && !(verified && replaysSuccess(current, in)) {
 				// Nothing the edge adds holds an emergency call back: a
 				// repeat of one in flight, or of one that failed, is
 				// delivered, at the risk of a second call to the
@@ -292,7 +291,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// sent, or the edge answered 410 or 503 because no pool could take
 		// it): the client may send it again.
 		h.release(ctx, keys, token)
-	case emergency && (!answered || rec.status >= http.StatusMultipleChoices):
+	case (!answered || rec.status >= http.StatusMultipleChoices) && h.isEmergencyCall(in):
 		// An emergency call that may not have been placed holds no
 		// repeat back (see above): its key is free again.
 		h.release(ctx, keys, token)
