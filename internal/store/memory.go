@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -247,6 +248,129 @@ func (m *Memory) AllowN(_ context.Context, key string, limit Limit, n int) (Deci
 	return d, nil
 }
 
+// AllowAll implements Store with the token buckets of AllowN. It locks
+// the shards of every take's key, in the order of the shards, so that
+// no other call sees a budget between the check and the take. It does
+// not block, and ignores ctx.
+func (m *Memory) AllowAll(_ context.Context, takes []Take) ([]Decision, error) {
+	if err := validateTakes(takes); err != nil {
+		return nil, invalid("allow", err)
+	}
+	if m.closed.Load() {
+		return nil, closedError("allow")
+	}
+	now := m.now()
+	var shardsArr [8]int
+	shards := shardsArr[:0]
+	for _, t := range takes {
+		i := m.shardIndex(t.Key)
+		if !slices.Contains(shards, i) {
+			shards = append(shards, i)
+		}
+	}
+	slices.Sort(shards)
+	items := make([]*memoryItem, len(takes))
+	created := make([]bool, len(takes))
+	for {
+		for _, i := range shards {
+			m.shards[i].mu.Lock()
+		}
+		if m.bucketsOf(takes, now, items, created) {
+			break
+		}
+		// No room for a new bucket: the buckets this call added go, and
+		// the expired entries of every shard, with no lock held.
+		for j, it := range items {
+			if it != nil && created[j] {
+				m.shard(takes[j].Key).remove(it)
+			}
+		}
+		for _, i := range shards {
+			m.shards[i].mu.Unlock()
+		}
+		clear(items)
+		clear(created)
+		if !m.dropAllExpired(now) {
+			return nil, fullError("allow")
+		}
+	}
+	defer func() {
+		for _, i := range shards {
+			m.shards[i].mu.Unlock()
+		}
+	}()
+	ds := make([]Decision, len(takes))
+	var resArr [8]*rate.Reservation
+	res := resArr[:0]
+	allowed := true
+	for j, t := range takes {
+		r := items[j].limiter.ReserveN(now, t.N)
+		res = append(res, r)
+		if d := r.DelayFrom(now); d > 0 {
+			ds[j].RetryAfter = d
+			allowed = false
+		}
+	}
+	for j, t := range takes {
+		it, lim := items[j], items[j].limiter
+		if !allowed {
+			// Asked only how long the events would wait: refused events
+			// take nothing, from any budget.
+			res[j].CancelAt(now)
+			if created[j] {
+				m.shard(t.Key).remove(it)
+				continue
+			}
+		}
+		tokens := lim.TokensAt(now)
+		if allowed {
+			ds[j].Allowed = true
+			ds[j].Remaining = int(tokens)
+		}
+		it.expires = now.Add(time.Duration((float64(t.Limit.Count) - tokens) / float64(lim.Limit()) * float64(time.Second)))
+		heap.Fix(&m.shard(t.Key).expiry, it.index)
+	}
+	return ds, nil
+}
+
+// bucketsOf looks up (or adds) the bucket of each take, with the takes'
+// shards locked, setting items and whether each was created; it reports
+// false when the store had no room for a new one.
+func (m *Memory) bucketsOf(takes []Take, now time.Time, items []*memoryItem, created []bool) bool {
+	for j, t := range takes {
+		s := m.shard(t.Key)
+		r := rate.Limit(float64(t.Limit.Count) / t.Limit.Period.Seconds())
+		k := memoryKey{key: t.Key, limit: true}
+		it := s.lookup(k, now)
+		if it == nil {
+			it = &memoryItem{key: k, limiter: rate.NewLimiter(r, t.Limit.Count), expires: now.Add(t.Limit.Period)}
+			if !s.insert(it, now, m.maxEntries.Load()) {
+				return false
+			}
+			created[j] = true
+		}
+		if lim := it.limiter; lim.Limit() != r || lim.Burst() != t.Limit.Count {
+			lim.SetLimitAt(now, r)
+			lim.SetBurstAt(now, t.Limit.Count)
+		}
+		items[j] = it
+	}
+	return true
+}
+
+// dropAllExpired drops the expired entries of every shard, with none of
+// their locks held by the caller, and reports whether the store has room
+// now.
+func (m *Memory) dropAllExpired(now time.Time) bool {
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		s.dropExpired(now)
+		s.mu.Unlock()
+	}
+	return m.entries.Load() < m.maxEntries.Load()
+}
+
 // Close implements Store: it drops every entry.
 func (m *Memory) Close() error {
 	m.closed.Store(true)
@@ -262,9 +386,9 @@ func (m *Memory) Close() error {
 	return nil
 }
 
-func (m *Memory) shard(key string) *memoryShard {
-	return &m.shards[maphash.String(m.seed, key)%memoryShards]
-}
+func (m *Memory) shard(key string) *memoryShard { return &m.shards[m.shardIndex(key)] }
+
+func (m *Memory) shardIndex(key string) int { return int(maphash.String(m.seed, key) % memoryShards) }
 
 // lookup returns k's live entry, dropping it if it has expired.
 func (s *memoryShard) lookup(k memoryKey, now time.Time) *memoryItem {
@@ -315,13 +439,7 @@ func (s *memoryShard) remove(it *memoryItem) {
 func (m *Memory) makeRoom(locked *memoryShard, now time.Time) bool {
 	locked.mu.Unlock()
 	defer locked.mu.Lock()
-	for i := range m.shards {
-		s := &m.shards[i]
-		s.mu.Lock()
-		s.dropExpired(now)
-		s.mu.Unlock()
-	}
-	return m.entries.Load() < m.maxEntries.Load()
+	return m.dropAllExpired(now)
 }
 
 // expiryHeap orders a shard's entries by expiry, soonest first.

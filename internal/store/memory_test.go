@@ -374,3 +374,33 @@ func TestMemoryFullChurn(t *testing.T) {
 		t.Errorf("%d entries, want %d", n, max)
 	}
 }
+
+// TestMemoryAllowAllFull: AllowAll that needs a new bucket in a full
+// store fails with ErrFull and takes nothing from the buckets it has,
+// and succeeds once an entry has expired.
+func TestMemoryAllowAllFull(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	m, err := store.NewMemory(store.MemoryOptions{MaxEntries: 2, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	limit := store.Limit{Count: 2, Period: time.Hour}
+	if d, err := m.AllowN(ctx, "a", limit, 1); err != nil || !d.Allowed {
+		t.Fatalf("a: %+v, %v", d, err)
+	}
+	mustReserve(t, m, "r", "v", time.Minute)
+	takes := []store.Take{{"a", limit, 1}, {"b", limit, 1}}
+	if _, err := m.AllowAll(ctx, takes); !errors.Is(err, store.ErrFull) {
+		t.Fatalf("a and a new b in a full store: %v, want ErrFull", err)
+	}
+	if n := m.Len(); n != 2 {
+		t.Fatalf("%d entries, want the 2 held before", n)
+	}
+	clock.Advance(time.Minute)
+	ds, err := m.AllowAll(ctx, takes)
+	if err != nil || !ds[0].Allowed || ds[0].Remaining != 0 || ds[1].Remaining != 1 {
+		t.Fatalf("once the reservation expired: %+v, %v", ds, err)
+	}
+}

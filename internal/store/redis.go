@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -61,7 +62,12 @@ type RedisOptions struct {
 
 	// KeyPrefix starts every key the store writes: reservations at
 	// KeyPrefix+key, and limits at "rate:"+KeyPrefix+key (the prefix of
-	// the redis_rate library comes first). Default: DefaultKeyPrefix.
+	// the redis_rate library comes first), or with Cluster at
+	// "rate:"+KeyPrefix+"{limits}:"+key: AllowAll takes from several
+	// limits in one script, whose keys a cluster needs in one hash slot,
+	// so every limit lives in the slot of the hash tag {limits}. With
+	// Cluster it must not make that tag void (hold "{}" before any other
+	// '}'). Default: DefaultKeyPrefix.
 	KeyPrefix string
 
 	// TLSCAFile names a PEM file of the CAs that sign the server's
@@ -94,13 +100,16 @@ type RedisOptions struct {
 // write may find its own first attempt. The client reconnects by itself
 // when Redis comes back.
 type Redis struct {
-	client    redis.UniversalClient
-	limiter   *redis_rate.Limiter
-	prefix    string
-	timeout   time.Duration
-	cluster   bool
-	closeOnce sync.Once
-	closeErr  error
+	client  redis.UniversalClient
+	limiter *redis_rate.Limiter
+	prefix  string
+	// limitPrefix starts the keys of limits after redis_rate's "rate:":
+	// prefix, and with a cluster the hash tag that puts them in one slot.
+	limitPrefix string
+	timeout     time.Duration
+	cluster     bool
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 var _ Store = (*Redis)(nil)
@@ -155,6 +164,13 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	if prefix == "" {
 		prefix = DefaultKeyPrefix
 	}
+	limitPrefix := prefix
+	if opts.Cluster {
+		limitPrefix += clusterLimitTag
+		if hashTag(redisRatePrefix+limitPrefix+"a") != hashTag(redisRatePrefix+limitPrefix+"b") {
+			return nil, errors.New(`store: redis: with cluster, the key prefix must not hold "{}" before any other '}': the limits' keys would not share a hash slot`)
+		}
+	}
 	if opts.Password != "" {
 		parsed.Password = opts.Password
 	}
@@ -205,7 +221,9 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		// up in the reply of COMMAND, which it fetches under a lock of the
 		// client's with a context of its own (5s, not the timeout) and
 		// fetches again at every command while it fails (a user denied
-		// COMMAND). Each script has one key, and routes by it.
+		// COMMAND). A script routes by its first key: the reservations'
+		// scripts have one, and the keys of AllowAll's share a hash slot
+		// (clusterLimitTag).
 		copts := uopts.Cluster()
 		copts.DisableRoutingPolicies = true
 		client = redis.NewClusterClient(copts)
@@ -213,11 +231,12 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		client = redis.NewUniversalClient(uopts)
 	}
 	return &Redis{
-		client:  client,
-		limiter: redis_rate.NewLimiter(client),
-		prefix:  prefix,
-		timeout: timeout,
-		cluster: opts.Cluster,
+		client:      client,
+		limiter:     redis_rate.NewLimiter(client),
+		prefix:      prefix,
+		limitPrefix: limitPrefix,
+		timeout:     timeout,
+		cluster:     opts.Cluster,
 	}, nil
 }
 
@@ -359,7 +378,7 @@ func (r *Redis) AllowN(ctx context.Context, key string, limit Limit, n int) (Dec
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	res, err := r.limiter.AllowN(ctx, r.prefix+key, redis_rate.Limit{Rate: limit.Count, Burst: limit.Count, Period: limit.Period}, n)
+	res, err := r.limiter.AllowN(ctx, r.limitPrefix+key, redis_rate.Limit{Rate: limit.Count, Burst: limit.Count, Period: limit.Period}, n)
 	if err != nil {
 		return Decision{}, r.fail("allow", err)
 	}
@@ -368,6 +387,124 @@ func (r *Redis) AllowN(ctx context.Context, key string, limit Limit, n int) (Dec
 		d.RetryAfter = max(res.RetryAfter, 0)
 	}
 	return d, nil
+}
+
+// redisRatePrefix starts the keys of redis_rate's limits, which
+// allowAllScript shares.
+const redisRatePrefix = "rate:"
+
+// clusterLimitTag follows the key prefix in the keys of limits with a
+// cluster: a hash tag, so that the keys of all limits share one slot.
+const clusterLimitTag = "{limits}:"
+
+// hashTag is the part of key that Redis Cluster hashes to find its slot:
+// what the first '{' and the next '}' enclose if it is not empty, else
+// the whole key.
+func hashTag(key string) string {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			return key[i+1 : i+1+j]
+		}
+	}
+	return key
+}
+
+// allowAllScript is redis_rate's GCRA (see AllowN) over every key of
+// KEYS at once: ARGV holds, for each key, its count, its period in
+// seconds and its events. It checks every key before it writes any, and
+// writes only when every key has room, so that a refusal takes nothing
+// from any budget. It answers 1 or 0 (all taken or none), then for each
+// key its remaining events (0 in a refusal) and, as a string, how many
+// seconds until it has room for its events (0 when it has room).
+var allowAllScript = redis.NewScript(`
+redis.replicate_commands()
+local jan_1_2017 = 1483228800
+local now = redis.call("TIME")
+now = (now[1] - jan_1_2017) + (now[2] / 1000000)
+local new_tats, remaining, retry = {}, {}, {}
+local allowed = 1
+for i = 1, #KEYS do
+	local rate = tonumber(ARGV[3*i-2])
+	local period = tonumber(ARGV[3*i-1])
+	local cost = tonumber(ARGV[3*i])
+	local emission_interval = period / rate
+	local tat = redis.call("GET", KEYS[i])
+	if not tat then
+		tat = now
+	else
+		tat = tonumber(tat)
+	end
+	tat = math.max(tat, now)
+	local new_tat = tat + emission_interval * cost
+	local diff = now - (new_tat - emission_interval * rate)
+	new_tats[i] = new_tat
+	if diff < 0 then
+		allowed = 0
+		remaining[i] = 0
+		retry[i] = tostring(-diff)
+	else
+		remaining[i] = diff / emission_interval
+		retry[i] = "0"
+	end
+end
+local reply = {allowed}
+for i = 1, #KEYS do
+	if allowed == 1 then
+		local reset_after = new_tats[i] - now
+		if reset_after > 0 then
+			redis.call("SET", KEYS[i], new_tats[i], "EX", math.ceil(reset_after))
+		end
+		reply[2*i] = remaining[i]
+	else
+		reply[2*i] = 0
+	end
+	reply[2*i+1] = retry[i]
+end
+return reply
+`)
+
+// AllowAll implements Store with one script (allowAllScript), timed by
+// the Redis server's clock as AllowN, and answering as AllowN would for
+// each key alone.
+func (r *Redis) AllowAll(ctx context.Context, takes []Take) ([]Decision, error) {
+	if err := validateTakes(takes); err != nil {
+		return nil, invalid("allow", err)
+	}
+	keys := make([]string, len(takes))
+	args := make([]any, 0, 3*len(takes))
+	for i, t := range takes {
+		keys[i] = redisRatePrefix + r.limitPrefix + t.Key
+		args = append(args, t.Limit.Count, t.Limit.Period.Seconds(), t.N)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	reply, err := allowAllScript.Run(ctx, r.client, keys, args...).Slice()
+	if err != nil {
+		return nil, r.fail("allow", err)
+	}
+	if len(reply) != 1+2*len(takes) {
+		return nil, unexpected("allow", reply)
+	}
+	allowed, ok := reply[0].(int64)
+	if !ok {
+		return nil, unexpected("allow", reply[0])
+	}
+	ds := make([]Decision, len(takes))
+	for i := range ds {
+		remaining, ok1 := reply[1+2*i].(int64)
+		retry, ok2 := reply[2+2*i].(string)
+		secs, err := strconv.ParseFloat(retry, 64)
+		if !ok1 || !ok2 || err != nil {
+			return nil, unexpected("allow", reply[1+2*i])
+		}
+		ds[i].Allowed = allowed == 1
+		ds[i].Remaining = int(remaining)
+		if secs > 0 {
+			// At least a nanosecond: a budget without room says so.
+			ds[i].RetryAfter = max(time.Duration(secs*float64(time.Second)), time.Nanosecond)
+		}
+	}
+	return ds, nil
 }
 
 // RedisDurability is what a Redis server says of how long it keeps the

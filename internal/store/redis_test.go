@@ -81,6 +81,9 @@ func TestRedisOptions(t *testing.T) {
 		{"addresses alone", store.RedisOptions{URL: "redis://10.0.0.1:6379", Addrs: []string{"10.0.0.2:6379"}}, "need a sentinel master name or cluster"},
 		{"address without port", store.RedisOptions{URL: "redis://10.0.0.1:7000", Cluster: true, Addrs: []string{"10.0.0.2"}}, "host:port"},
 		{"cluster db", store.RedisOptions{URL: "redis://10.0.0.1:7000/3", Cluster: true}, "only db 0"},
+		{"cluster, prefix with a tag", store.RedisOptions{URL: "redis://10.0.0.1:7000", Cluster: true, KeyPrefix: "{edge1}:"}, ""},
+		{"cluster, prefix with an open brace", store.RedisOptions{URL: "redis://10.0.0.1:7000", Cluster: true, KeyPrefix: "edge{1:"}, ""},
+		{"cluster, prefix with an empty tag", store.RedisOptions{URL: "redis://10.0.0.1:7000", Cluster: true, KeyPrefix: "edge{}:"}, "must not hold"},
 		{"tls options without tls", store.RedisOptions{URL: "redis://127.0.0.1:6379", TLSInsecureSkipVerify: true}, "need a rediss URL"},
 		{"missing CA file", store.RedisOptions{URL: "rediss://127.0.0.1:6379", TLSCAFile: filepath.Join(dir, "missing.pem")}, "TLS CA file"},
 		{"CA file without PEM", store.RedisOptions{URL: "rediss://127.0.0.1:6379", TLSCAFile: notPEM}, "no PEM certificate"},
@@ -396,6 +399,20 @@ func exercise(t *testing.T, s store.Store) {
 		if err != nil || d.Allowed != (i < 2) {
 			t.Fatalf("allow %d: %+v, %v", i+1, d, err)
 		}
+	}
+	// Keys that a cluster would hash to different slots, and one Allow
+	// took from.
+	takes := []store.Take{
+		{Key: "tenant", Limit: store.Limit{Count: 5, Period: time.Hour}, N: 1},
+		{Key: "caller", Limit: store.Limit{Count: 2, Period: time.Hour}, N: 1},
+	}
+	ds, err := s.AllowAll(ctx, takes)
+	if err != nil || ds[0].Allowed || ds[0].RetryAfter != 0 || ds[1].Allowed || ds[1].RetryAfter <= 0 {
+		t.Fatalf("allow all: %+v, %v", ds, err)
+	}
+	ds, err = s.AllowAll(ctx, takes[:1])
+	if err != nil || !ds[0].Allowed || ds[0].Remaining != 4 {
+		t.Fatalf("allow all, the key that had room: %+v, %v", ds, err)
 	}
 }
 

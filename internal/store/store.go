@@ -42,6 +42,16 @@ type Store interface {
 	// and limit.Count; more could never be allowed.
 	AllowN(ctx context.Context, key string, limit Limit, n int) (Decision, error)
 
+	// AllowAll is AllowN for several budgets at once, atomically and all
+	// or none: the events of every take are taken if each take's budget
+	// holds its N events, else none is taken from any budget. It returns
+	// a Decision for each take, in order: all Allowed, with each budget's
+	// Remaining, or none Allowed, with RetryAfter on each take whose
+	// budget had no room for it (how long until it would have) and zero
+	// on those that had room. Each take's N must be between 1 and its
+	// Count, and no two takes may have the same key. Takes is not kept.
+	AllowAll(ctx context.Context, takes []Take) ([]Decision, error)
+
 	// Close releases the store's resources. Calls after Close fail with
 	// ErrClosed.
 	Close() error
@@ -54,6 +64,32 @@ type Store interface {
 type Limit struct {
 	Count  int
 	Period time.Duration
+}
+
+// Take is the events a request brings to one budget, for AllowAll: N
+// events from the budget of Key under Limit.
+type Take struct {
+	Key   string
+	Limit Limit
+	N     int
+}
+
+// validateTakes checks AllowAll's takes.
+func validateTakes(takes []Take) error {
+	if len(takes) == 0 {
+		return errors.New("no takes")
+	}
+	for i, t := range takes {
+		if err := t.Limit.validate(t.N); err != nil {
+			return err
+		}
+		for _, u := range takes[:i] {
+			if u.Key == t.Key {
+				return errors.New("two takes of one key")
+			}
+		}
+	}
+	return nil
 }
 
 func (l Limit) String() string { return fmt.Sprintf("%d per %s", l.Count, l.Period) }
@@ -81,7 +117,8 @@ type Decision struct {
 	Remaining int
 
 	// RetryAfter is, for events that are not allowed, how long until as
-	// many would be; zero when Allowed.
+	// many would be; zero when Allowed, and in a refusal of AllowAll, zero
+	// for a take whose budget had room.
 	RetryAfter time.Duration
 }
 

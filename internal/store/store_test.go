@@ -645,6 +645,115 @@ func TestAllowN(t *testing.T) {
 	}
 }
 
+// TestAllowAll: the takes of AllowAll are taken all or none: a budget
+// that had room keeps it when another refuses, the refusal says how long
+// each budget without room would take, and both stores give the same
+// answers to the same sequence.
+func TestAllowAll(t *testing.T) {
+	hour := time.Hour
+	a := store.Limit{Count: 2, Period: hour}      // a token every 30m
+	b := store.Limit{Count: 1, Period: 24 * hour} // a token every 24h
+	c := store.Limit{Count: 3, Period: 3 * hour}  // a token every 1h
+	type want struct {
+		allowed    bool
+		remaining  int
+		retryAfter time.Duration // for a budget without room
+	}
+	steps := []struct {
+		takes []store.Take
+		want  []want
+	}{
+		{[]store.Take{{"a", a, 1}, {"b", b, 1}}, []want{{true, 1, 0}, {true, 0, 0}}},
+		// b has no room: a keeps its token.
+		{[]store.Take{{"a", a, 1}, {"b", b, 1}}, []want{{false, 0, 0}, {false, 0, 24 * hour}}},
+		{[]store.Take{{"a", a, 1}}, []want{{true, 0, 0}}},
+		// A new budget (c) that had room takes nothing either.
+		{[]store.Take{{"c", c, 2}, {"a", a, 1}}, []want{{false, 0, 0}, {false, 0, 30 * time.Minute}}},
+		{[]store.Take{{"c", c, 3}}, []want{{true, 0, 0}}},
+		// Two budgets without room: each says its own wait.
+		{[]store.Take{{"b", b, 1}, {"a", a, 2}, {"c", c, 1}}, []want{{false, 0, 24 * hour}, {false, 0, hour}, {false, 0, hour}}},
+		{[]store.Take{{"d", a, 2}}, []want{{true, 0, 0}}},
+	}
+	ctx := context.Background()
+	answers := map[string][][]store.Decision{}
+	var elapsed time.Duration
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			open := be.start(t)
+			s, _ := open(t)
+			start := time.Now()
+			for i, st := range steps {
+				ds, err := s.AllowAll(ctx, st.takes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				answers[be.name] = append(answers[be.name], ds)
+				// Redis's clock runs during the test: a wait is shorter
+				// by at most the time the steps took.
+				el := time.Since(start)
+				elapsed = max(elapsed, el)
+				for j, w := range st.want {
+					d := ds[j]
+					if d.Allowed != w.allowed || d.Remaining != w.remaining ||
+						d.RetryAfter > w.retryAfter+time.Microsecond || d.RetryAfter < w.retryAfter-el || w.retryAfter == 0 && d.RetryAfter != 0 {
+						t.Fatalf("step %d, take %d (%s): %+v, want %+v", i+1, j+1, st.takes[j].Key, d, w)
+					}
+				}
+			}
+		})
+	}
+	m, r := answers["memory"], answers["redis"]
+	for i := range r {
+		for j := range r[i] {
+			if md, rd := m[i][j], r[i][j]; md.Allowed != rd.Allowed || md.Remaining != rd.Remaining || (md.RetryAfter-rd.RetryAfter).Abs() > elapsed {
+				t.Errorf("step %d, take %d: memory %+v, redis %+v", i+1, j+1, md, rd)
+			}
+		}
+	}
+}
+
+// TestAllowAllConcurrent: callers racing over two budgets, taking from
+// them in either order, get exactly the smaller budget, and the refused
+// ones leave the larger budget its room.
+func TestAllowAllConcurrent(t *testing.T) {
+	big := store.Limit{Count: 50, Period: time.Hour}
+	small := store.Limit{Count: 30, Period: time.Hour}
+	ctx := context.Background()
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			open := be.start(t)
+			s, _ := open(t)
+			var allowed atomic.Int64
+			var wg sync.WaitGroup
+			for i := range 100 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					takes := []store.Take{{"big", big, 1}, {"small", small, 1}}
+					if i%2 == 1 {
+						takes[0], takes[1] = takes[1], takes[0]
+					}
+					ds, err := s.AllowAll(ctx, takes)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if ds[0].Allowed {
+						allowed.Add(1)
+					}
+				}()
+			}
+			wg.Wait()
+			if n := allowed.Load(); n != 30 {
+				t.Fatalf("%d allowed, want 30", n)
+			}
+			if d, err := s.AllowN(ctx, "big", big, 20); err != nil || !d.Allowed || d.Remaining != 0 {
+				t.Fatalf("the rest of big: %+v, %v", d, err)
+			}
+		})
+	}
+}
+
 func TestAllowIsApartFromReservations(t *testing.T) {
 	ctx := context.Background()
 	for _, b := range backends {
@@ -691,6 +800,16 @@ func TestInvalidArguments(t *testing.T) {
 			_, err := s.AllowN(ctx, "k", store.Limit{Count: 5, Period: time.Hour}, 6)
 			return err
 		}},
+		{"allow all of nothing", func(s store.Store) error { _, err := s.AllowAll(ctx, nil); return err }},
+		{"allow all, more events than the count", func(s store.Store) error {
+			_, err := s.AllowAll(ctx, []store.Take{{"j", store.Limit{Count: 5, Period: time.Hour}, 1}, {"k", store.Limit{Count: 5, Period: time.Hour}, 6}})
+			return err
+		}},
+		{"allow all, a key twice", func(s store.Store) error {
+			l := store.Limit{Count: 5, Period: time.Hour}
+			_, err := s.AllowAll(ctx, []store.Take{{"k", l, 1}, {"k", l, 1}})
+			return err
+		}},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -725,7 +844,8 @@ func TestClosed(t *testing.T) {
 			_, err2 := s.Replace(ctx, "k", "v", "w", time.Minute)
 			_, err3 := s.Release(ctx, "k", "v")
 			_, err4 := s.Allow(ctx, "k", store.Limit{Count: 1, Period: time.Hour})
-			for i, err := range []error{err1, err2, err3, err4} {
+			_, err5 := s.AllowAll(ctx, []store.Take{{"k", store.Limit{Count: 1, Period: time.Hour}, 1}})
+			for i, err := range []error{err1, err2, err3, err4, err5} {
 				if !errors.Is(err, store.ErrClosed) || !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrTimeout) {
 					t.Errorf("call %d after close: %v", i+1, err)
 				}
