@@ -35,10 +35,9 @@ import (
 // log's party), which counts in no class but the default when it names
 // no number. Any other request that carries no number (an audio call to
 // a person, a settings change without a target, a delegator alone) does
-// not. Each part of a batch
-// counts as if it came alone: a batch takes as many events as it has
-// parts that count, all or none, and the batch is refused whole when a
-// limit cannot take them all.
+// not. Each part of a batch counts as if it came alone: a batch takes
+// as many events as it has parts that count, all or none, and the batch
+// is refused whole when a limit cannot take them all.
 //
 // Emergency calls are never limited and take nothing from any budget:
 // startEmergencyCall, and a request that dials an emergency number of
@@ -52,11 +51,14 @@ import (
 // again, and requests never wait for a window boundary. A request over a
 // limit is answered 429 TooManyRequests / LimitExceeded, with
 // Retry-After in whole seconds (rounded up) until the request would
-// fit, and is not delivered; it takes nothing from that limit. The
-// limits are checked in the order given, after idempotency (a replayed
-// or conflicting repeat counts for nothing) and just before delivery; a
-// limit that allowed a request keeps its event even when a later limit
-// refuses it, or no pool takes it.
+// fit, and is not delivered. The limits are checked after idempotency
+// (a replayed or conflicting repeat counts for nothing), just before
+// delivery, all at once: every limit that counts the request takes its
+// event, or none does, so that a request one limit refuses takes nothing
+// from the others. The 429 names the first limit, in the order given,
+// that has no room, and its Retry-After is the longest wait of those
+// that have none. A request the limits allowed keeps its events when no
+// pool takes it.
 type LimitConfig struct {
 	// The limit's name: letters, digits, '-', '_' and '.', unique among
 	// the handler's limits. It names the limit in the 429's message, in
@@ -357,18 +359,28 @@ func expandKey(repl *caddy.Replacer, template string) string {
 
 // checkLimits takes the accepted request in's events from every limit
 // that counts it, just before it is delivered, and reports whether it may
-// be delivered. When it may not, it has answered: 429 for a request over
-// a limit (naming the limit in in.refusedBy), or 503 when the store fails
-// and on_error is closed. With on_error open a store failure lets the
-// request through, uncounted by that limit; so it does an emergency call,
-// which no limit refuses either (see usageOf).
+// be delivered. The limits take their events at once, all or none (see
+// store.Store.AllowAll): a request one of them refuses takes nothing
+// from the others. When it may not be delivered, it has answered: 429
+// for a request over a limit (naming the first limit that refuses it in
+// in.refusedBy, with the longest wait of those that refuse it), or 503
+// when the store fails and on_error is closed. With on_error open a
+// store failure lets the request through, uncounted by the limits; so
+// it does an emergency call, which no limit refuses either (see
+// usageOf, checkEmergencyLimits).
 func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
 	if len(h.limits) == 0 {
 		return true
 	}
 	u, emergency := h.usage(in)
 	repl, _ := in.r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	s := h.store
+	if emergency {
+		h.checkEmergencyLimits(in, u, repl)
+		return true
+	}
+	var takesArr [4]store.Take
+	var whichArr [4]*limit
+	takes, which := takesArr[:0], whichArr[:0]
 	for i := range h.limits {
 		l := &h.limits[i]
 		n := u[l.class]
@@ -376,28 +388,78 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
 			continue
 		}
 		if n > l.limit.Count {
+			// Never allowed, whatever the budgets hold.
 			return h.refuseOverLimit(w, in, l, l.tooLarge, 0)
 		}
-		epoch := s.begin()
-		// The store has timeouts of its own.
-		d, err := s.AllowN(context.Background(), l.storeKey(repl, in.r), l.limit, n)
-		switch {
-		case !s.end(epoch, err) && !emergency:
-			_ = h.fail(w, in, storeError(err))
-			return false
-		case err != nil, d.Allowed:
-		case emergency:
+		takes = append(takes, store.Take{Key: l.storeKey(repl, in.r), Limit: l.limit, N: n})
+		which = append(which, l)
+	}
+	if len(takes) == 0 {
+		return true
+	}
+	s := h.store
+	epoch := s.begin()
+	// The store has timeouts of its own.
+	ds, err := s.AllowAll(context.Background(), takes)
+	if !s.end(epoch, err) {
+		_ = h.fail(w, in, storeError(err))
+		return false
+	}
+	if err != nil || ds[0].Allowed {
+		return true
+	}
+	var first *limit
+	var wait time.Duration
+	for j, d := range ds {
+		if d.RetryAfter <= 0 {
+			continue
+		}
+		if first == nil {
+			first = which[j]
+		} else {
+			which[j].limited.Inc()
+		}
+		wait = max(wait, d.RetryAfter)
+	}
+	if first == nil {
+		// A store that refused without saying which budget had no room.
+		first = which[0]
+	}
+	return h.refuseOverLimit(w, in, first, first.tooMany, wait)
+}
+
+// checkEmergencyLimits takes the emergency call in's events from every
+// limit that counts it and has room for them, one limit at a time: the
+// call is delivered whatever they answer, and takes from each budget
+// that holds its events, as any delivered request. A limit without room
+// is noted in in.overLimit and counted in
+// caddy_ucwa_limit_exempted_total; a store failure lets the call
+// through, uncounted by that limit.
+func (h *Handler) checkEmergencyLimits(in *intake, u limitUsage, repl *caddy.Replacer) {
+	s := h.store
+	for i := range h.limits {
+		l := &h.limits[i]
+		n := u[l.class]
+		if n == 0 {
+			continue
+		}
+		var d store.Decision
+		var err error
+		if n <= l.limit.Count {
+			epoch := s.begin()
+			// The store has timeouts of its own.
+			d, err = s.AllowN(context.Background(), l.storeKey(repl, in.r), l.limit, n)
+			s.end(epoch, err)
+		}
+		if err == nil && !d.Allowed {
 			// Delivered all the same, taking nothing (a refused AllowN
 			// takes nothing).
 			l.overByEmergency.Inc()
 			if in.overLimit == "" {
 				in.overLimit = l.name
 			}
-		default:
-			return h.refuseOverLimit(w, in, l, l.tooMany, d.RetryAfter)
 		}
 	}
-	return true
 }
 
 // refuseOverLimit answers a request that l refuses with e and, when

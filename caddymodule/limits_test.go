@@ -170,7 +170,9 @@ func TestLimit21stCall(t *testing.T) {
 // class and a key each, gets the same answers on the memory store and on
 // Redis: international counts only calls outside default_region,
 // forwarding only forwarding targets, the tenant key puts every caller of
-// a tenant in one budget and other tenants in others. Emergency calls
+// a tenant in one budget and other tenants in others. A request that one
+// limit refuses takes nothing from the others, and its Retry-After is the
+// longest wait of the limits that refuse it. Emergency calls
 // pass every limit: their emergency numbers take nothing, and their other
 // numbers take what is left, so that an emergency number added to a call
 // does not make the rest of it free.
@@ -178,13 +180,15 @@ func TestLimitSequence(t *testing.T) {
 	const limits = `limit calls 3 per 1h
 		limit international 1 per 24h international
 		limit forwarding 1 per 24h forwarding
-		limit tenant 7 per 1h key {http.ucwa.tid}`
+		limit tenant 8 per 1h key {http.ucwa.tid}`
 	a, b, c, d := caller{"T1", "a"}, caller{"T1", "b"}, caller{"T2", "c"}, caller{"T1", "d"}
 	steps := []struct {
 		what    string
 		who     caller
 		req     func(http.Header) testkit.Request
 		limited string // the limit that refuses it; "" for delivered
+		// The least Retry-After of a refusal, in seconds.
+		retryAtLeast int
 		// The limit an emergency call is delivered over, in its audit
 		// line.
 		overLimit string
@@ -192,16 +196,21 @@ func TestLimitSequence(t *testing.T) {
 		{what: "a home call", who: a, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }},
 		{what: "a call abroad", who: a, req: func(h http.Header) testkit.Request { return callTo("+442071234567", h) }},
 		{what: "a second call abroad", who: a, req: func(h http.Header) testkit.Request { return callTo("+33142685300", h) }, limited: "international"},
-		// The call abroad the international limit refused kept its event
-		// in calls, listed before it.
+		// The call abroad the international limit refused took nothing
+		// from calls, listed before it, nor from tenant, listed after.
+		{what: "a third call", who: a, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }},
 		{what: "a fourth call", who: a, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, limited: "calls"},
+		// Refused by calls (a token back within 20 minutes) and by
+		// international (within 24 hours): named by the first, told to
+		// wait for the second.
+		{what: "a call abroad over both", who: a, req: func(h http.Header) testkit.Request { return callTo("+442071234567", h) }, limited: "calls", retryAtLeast: 3600},
 		{what: "a's emergency call", who: a, req: func(h http.Header) testkit.Request { return emergencyCallTo("911", h) }},
 		// The pool rings a's own phone first, the number it keeps: over
-		// calls, delivered; the tenant's third.
+		// calls, delivered; the tenant's fourth.
 		{what: "a's call-via-work to 911", who: a, req: func(h http.Header) testkit.Request { return callTo("911", h) }, overLimit: "calls"},
-		// Over calls and international, delivered; the tenant's fourth.
+		// Over calls and international, delivered; the tenant's fifth.
 		{what: "a's emergency call to a number abroad", who: a, req: func(h http.Header) testkit.Request { return emergencyCallTo("+442071234567", h) }, overLimit: "calls"},
-		// The pool rings phoneNumber first: the tenant's fifth.
+		// The pool rings phoneNumber first: the tenant's sixth.
 		{what: "a's call-via-work to 911 with a callback abroad", who: a, req: func(h http.Header) testkit.Request {
 			return limitRequest("/communication/startPhoneAudio", `{"to":"911","phoneNumber":"+33142685300"}`, h)
 		}, overLimit: "calls"},
@@ -211,7 +220,7 @@ func TestLimitSequence(t *testing.T) {
 		{what: "an audio call to a person", who: b, req: func(h http.Header) testkit.Request { return audioCallTo("sip:john@contoso.com", h) }},
 		{what: "b's call", who: b, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }},
 		{what: "another tenant's call", who: c, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }},
-		{what: "the tenant's eighth", who: d, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, limited: "tenant"},
+		{what: "the tenant's ninth", who: d, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }, limited: "tenant"},
 		{what: "another tenant's second", who: c, req: func(h http.Header) testkit.Request { return callTo("+14255551234", h) }},
 	}
 	answers := map[string][]int{}
@@ -224,6 +233,9 @@ func TestLimitSequence(t *testing.T) {
 				answers[st.name] = append(answers[st.name], resp.Status)
 				if s.limited != "" {
 					assertLimited(t, resp, s.limited, 24*3600)
+					if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); ra < s.retryAtLeast {
+						t.Errorf("step %d (%s): Retry-After %d, want at least %d", i+1, s.what, ra, s.retryAtLeast)
+					}
 				} else if resp.Status != http.StatusCreated {
 					t.Fatalf("step %d (%s): %d %s", i+1, s.what, resp.Status, resp.Body)
 				} else {
@@ -241,9 +253,10 @@ func TestLimitSequence(t *testing.T) {
 					t.Errorf("step %d (%s): audit over_limit %q, want %q", i+1, s.what, got, s.overLimit)
 				}
 			}
-			for _, name := range []string{"calls", "international", "forwarding", "tenant"} {
-				if got := e.Metric(`caddy_ucwa_limited_total{limit="` + name + `"}`); got != 1 {
-					t.Errorf("caddy_ucwa_limited_total{limit=%q} = %v, want 1", name, got)
+			// Every limit that refused a request counts it.
+			for name, want := range map[string]float64{"calls": 2, "international": 2, "forwarding": 1, "tenant": 1} {
+				if got := e.Metric(`caddy_ucwa_limited_total{limit="` + name + `"}`); got != want {
+					t.Errorf("caddy_ucwa_limited_total{limit=%q} = %v, want %v", name, got, want)
 				}
 			}
 			for name, want := range map[string]float64{"calls": 3, "international": 2, "forwarding": 0, "tenant": 0} {
@@ -255,6 +268,76 @@ func TestLimitSequence(t *testing.T) {
 	}
 	if m, r := answers["memory"], answers["redis"]; r != nil && !slices.Equal(m, r) {
 		t.Errorf("memory answered %v, redis %v", m, r)
+	}
+}
+
+// TestLimitRefusedTakesNothing: a request that one limit refuses takes
+// nothing from the others, so that a caller hammering a refused limit
+// does not drain them, and a request several limits refuse is named by
+// the first and told the longest wait. The memory store runs on a fake
+// clock, to the second; Redis, on its own clock, within a minute. A
+// Redis Cluster takes from both limits, whose keys differ, in one script.
+func TestLimitRefusedTakesNothing(t *testing.T) {
+	const limits = `limit calls 2 per 1h
+		limit international 1 per 24h international`
+	abroad := func(h http.Header) testkit.Request { return callTo("+442071234567", h) }
+	home := func(h http.Header) testkit.Request { return callTo("+14255551234", h) }
+	type step struct {
+		what    string
+		req     func(http.Header) testkit.Request
+		limited string // "" for delivered
+		retry   int    // Retry-After of a refusal, in seconds
+	}
+	steps := []step{{what: "a call abroad", req: abroad}}
+	for range 10 {
+		steps = append(steps, step{"another call abroad", abroad, "international", 24 * 3600})
+	}
+	steps = append(steps,
+		step{what: "a home call, calls' second", req: home},
+		step{"a third home call", home, "calls", 1800},
+		step{"a call abroad over both", abroad, "calls", 24 * 3600},
+	)
+	stores := append(slices.Clone(limitStores), limitStores[0])
+	stores[len(stores)-1].name = "redis cluster"
+	stores[len(stores)-1].config = func(t *testing.T) string {
+		srv := testkit.StartRedisWith(t, testkit.RedisConfig{Cluster: true})
+		return "store redis " + srv.URL() + " {\n\t\t\ttimeout 5s\n\t\t\tcluster\n\t\t}"
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			slack := 60
+			if st.name == "memory" {
+				clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+				memoryStoreClock = clock.Now
+				t.Cleanup(func() { memoryStoreClock = nil })
+				slack = 0
+			}
+			e := startLimitEdge(t, st.config(t), limits)
+			alice := caller{"tenant-1", "alice"}.header(t)
+			delivered := int64(0)
+			for i, s := range steps {
+				resp := e.send(s.req(alice))
+				if s.limited == "" {
+					if resp.Status != http.StatusCreated {
+						t.Fatalf("step %d (%s): %d %s", i+1, s.what, resp.Status, resp.Body)
+					}
+					delivered++
+					continue
+				}
+				assertLimited(t, resp, s.limited, s.retry)
+				if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); ra < s.retry-slack {
+					t.Fatalf("step %d (%s): Retry-After %d, want %d", i+1, s.what, ra, s.retry)
+				}
+			}
+			if got := e.pool.Requests.Load(); got != delivered {
+				t.Errorf("the pool got %d requests, want %d", got, delivered)
+			}
+			for name, want := range map[string]float64{"calls": 2, "international": 11} {
+				if got := e.Metric(`caddy_ucwa_limited_total{limit="` + name + `"}`); got != want {
+					t.Errorf("caddy_ucwa_limited_total{limit=%q} = %v, want %v", name, got, want)
+				}
+			}
+		})
 	}
 }
 

@@ -240,8 +240,9 @@ type MemoryStore struct {
 	// What a request that needs a new entry in the store gets while the
 	// store is full: "closed" answers it 503 ServiceUnavailable and
 	// delivers nothing; "open" goes on without the store (a request is
-	// then delivered without idempotency, and uncounted by a limit the
-	// store had no room for). Emergency calls go on either way. Default:
+	// then delivered without idempotency, and uncounted by its limits
+	// when the store had no room for one of them). Emergency calls go on
+	// either way. Default:
 	// "closed".
 	OnError string `json:"on_error,omitempty"`
 
@@ -337,15 +338,16 @@ type RedisStore struct {
 
 	// Bounds each store operation, from the call to the answer (dial
 	// included). Idempotency makes two per request, one before delivery
-	// and one after the answer, before it goes out; each limit that
-	// counts a request makes one before delivery. Default: 100ms.
+	// and one after the answer, before it goes out; the limits that
+	// count a request make one together before delivery (for an
+	// emergency call, one each). Default: 100ms.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
 	// What a request that needs the store gets while the store fails
 	// (unreachable, too slow, refusing): "closed" answers it 503
 	// ServiceUnavailable and delivers nothing; "open" goes on without the
 	// store (a request is then delivered without idempotency, and
-	// uncounted by the limits the store could not answer). Either way
+	// uncounted by its limits). Either way
 	// the handler logs a warning once per outage and counts every
 	// failure. Default: "closed".
 	OnError string `json:"on_error,omitempty"`
