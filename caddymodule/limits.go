@@ -81,8 +81,10 @@ type LimitConfig struct {
 	// key whose placeholders all expand to "" (jwt off, a web ticket
 	// forwarded, claims the token lacks) takes from the budget of the
 	// client's IP address ({http.vars.client_ip}) instead, also when
-	// the key has text besides them ("/"). The store holds only the SHA-256
-	// of the expanded key, never the key itself. Default:
+	// the key has text besides them ("/"); that budget is apart from the
+	// one of a key that expands to the address's text. The store holds
+	// only the SHA-256 of the expanded key, never the key itself.
+	// Default:
 	// "{http.ucwa.caller}", the verified caller (the token's oid, else
 	// its sub: Entra ID gives one user a sub for each client
 	// application, and one oid).
@@ -312,10 +314,14 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 // new way of making keys never meets the old one's state.
 const limitKeyVersion = "caddy-ucwa limit 1"
 
+// limitKeyAddress ends the hashed part of the key of a client address's
+// budget (see storeKey).
+const limitKeyAddress = "client address"
+
 // storeKey is the store key of the request of repl and r under l: the
-// limit's prefix and the SHA-256 of the expanded key (the client's IP
-// when it expands to ""), so that the store holds no caller id, address
-// or other value a key may expand to.
+// limit's prefix and the SHA-256 of the expanded key (the client's IP,
+// marked as such, when it expands to ""), so that the store holds no
+// caller id, address or other value a key may expand to.
 func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request) string {
 	var v string
 	switch {
@@ -325,13 +331,20 @@ func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request) string {
 	default:
 		v = expandKey(repl, l.key)
 	}
-	if v == "" {
+	fallback := v == ""
+	if fallback {
 		v = remoteIP(r)
 	}
 	var buf [128]byte
 	b := append(buf[:0], limitKeyVersion...)
 	b = binary.AppendUvarint(b, uint64(len(v)))
 	b = append(b, v...)
+	if fallback {
+		// The address's budget is apart from that of a key that expands
+		// to the same text (a header the client sets to another client's
+		// address): no expanded key's input ends after its value.
+		b = append(b, limitKeyAddress...)
+	}
 	sum := sha256.Sum256(b)
 	k := make([]byte, len(l.storePrefix)+base64.RawURLEncoding.EncodedLen(len(sum)))
 	copy(k, l.storePrefix)

@@ -632,6 +632,29 @@ func TestLimitKeyFallback(t *testing.T) {
 	}
 }
 
+// TestLimitKeyAddressApart: the budget of a client's address, which a
+// key that expands to "" takes from, is not the budget of a key that
+// expands to the same text: a client that sets the key's header to
+// another client's address does not spend that client's budget.
+func TestLimitKeyAddressApart(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		jwt off
+		default_region US
+		limit tenant 1 per 1h key {http.request.header.X-Tenant}
+		primary %s
+	}
+}`, pool.Addr()))
+	if resp := e.send(callTo("+14255551234", http.Header{"X-Tenant": {"127.0.0.1"}})); resp.Status != http.StatusCreated {
+		t.Fatalf("a tenant named as the address: %d %s", resp.Status, resp.Body)
+	}
+	if resp := e.send(callTo("+14255551234", nil)); resp.Status != http.StatusCreated {
+		t.Fatalf("no tenant, the address's budget: %d %s", resp.Status, resp.Body)
+	}
+	assertLimited(t, e.send(callTo("+14255551234", nil)), "tenant", 3600)
+}
+
 // BenchmarkLimits measures the handler in-process (jwt off, so the key is
 // the client's address; the JSON seed) without limits, with one and with
 // three on the memory store, and with one on Redis (a redis-server
