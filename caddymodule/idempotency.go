@@ -35,9 +35,10 @@ import (
 // the body, else the query). The first request reserves the key in the
 // store before it is delivered; while it is in flight a repeat is answered
 // 409 Conflict / AlreadyExists. Once a pool answers (whatever the status),
-// a repeat gets that answer again (status, Location, Content-Type and a
-// body up to 4 KiB) with the header `Idempotent-Replayed: true`; a
-// Location the edge rewrote onto its own host is on the repeat's. A
+// a repeat gets that answer again (status, Location, Content-Type, a
+// failure's Retry-After, counted down in seconds, and a body up to 4 KiB)
+// with the header `Idempotent-Replayed: true`; a Location the edge
+// rewrote onto its own host is on the repeat's. A
 // repeat whose inputs differ (the resource in its path and the
 // operation's properties as the pool reads them, numbers normalized:
 // another to, say) gets 409: the answer is not its own. The store holds
@@ -585,6 +586,86 @@ type recordedAnswer struct {
 	// inputs is the inputsDigest of the request answered; "" in answers
 	// recorded without one, which answer any repeat.
 	inputs string
+	// retryAfter is the answer's Retry-After as recordedRetryAfter reads
+	// it: delta-seconds or an IMF-fixdate; "" for none. recordedAt is
+	// when the answer went out (Unix milliseconds): a replay counts
+	// delta-seconds down from then.
+	retryAfter string
+	recordedAt int64
+}
+
+// maxRetryAfterDigits bounds a Retry-After in delta-seconds that is
+// recorded (over 300 years): a longer one is not a pool's.
+const maxRetryAfterDigits = 10
+
+// maxRetryAfterLen bounds a Retry-After HTTP-date that is read: the
+// longest of the three forms (RFC 850's) is 33 bytes.
+const maxRetryAfterLen = 40
+
+// recordedRetryAfter is the Retry-After of an answer of status with the
+// headers h, as it is recorded for replay: its delta-seconds without
+// leading zeros, or its HTTP-date as an IMF-fixdate; "" when it has none,
+// more than one, one that is neither, or when status is a success. A
+// success keeps the record format that edges without Retry-After read
+// (an older edge sharing the store replays it, and takes a repeat of an
+// emergency call it answered as answered), and Retry-After means nothing
+// on it.
+func recordedRetryAfter(status int, h http.Header) string {
+	if status < http.StatusMultipleChoices {
+		return ""
+	}
+	vs := h.Values("Retry-After")
+	if len(vs) != 1 || vs[0] == "" || len(vs[0]) > maxRetryAfterLen {
+		return ""
+	}
+	v := vs[0]
+	if digits(v) {
+		if len(v) > maxRetryAfterDigits {
+			return ""
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return ""
+		}
+		return strconv.FormatInt(n, 10)
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return ""
+	}
+	return t.UTC().Format(http.TimeFormat)
+}
+
+// digits reports whether s is ASCII digits only.
+func digits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// idempotencyNow is the clock of recorded answers' Retry-After; a test
+// sets it to a fake clock.
+var idempotencyNow = time.Now
+
+// retryAfterNow is a's Retry-After for a replay at now (Unix
+// milliseconds): an HTTP-date as recorded, delta-seconds counted down
+// from when the answer went out, in whole seconds rounded up, between 0
+// and the recorded value (a clock behind the recording edge's gives no
+// more than the pool said).
+func (a *recordedAnswer) retryAfterNow(now int64) string {
+	if !digits(a.retryAfter) {
+		return a.retryAfter
+	}
+	n, err := strconv.ParseInt(a.retryAfter, 10, 64)
+	if err != nil {
+		return ""
+	}
+	left := a.recordedAt + n*1000 - now
+	secs := min(max((left+999)/1000, 0), n)
+	return strconv.FormatInt(secs, 10)
 }
 
 // inputsDigestLen is the length of an inputsDigest: the base64 of 16
@@ -655,7 +736,13 @@ func (a *recordedAnswer) answers(in *intake) bool {
 // onEdge; "A" and "E" when the inputsDigest of the request follows), its
 // status in three digits, the lengths of Location and Content-Type in
 // decimal each followed by ":", then Location, Content-Type and the
-// body. It holds no token and no value of the request.
+// body. One with a Retry-After is "R" (as "A") or "S" (as "E"), its
+// inputsDigest and status, the lengths of Location, Content-Type and
+// Retry-After and recordedAt, each in decimal followed by ":", then
+// Location, Content-Type, Retry-After and the body: an edge that knows
+// only the first four letters takes it for a value it cannot read, and
+// answers a repeat 409, never a replay without Retry-After. It holds no
+// token and no value of the request.
 func (a *recordedAnswer) encode() string {
 	return a.encodeWith([]byte(a.inputs), a.body, nil)
 }
@@ -665,7 +752,7 @@ func (a *recordedAnswer) encode() string {
 // numbers are formatted on the stack.
 func (a *recordedAnswer) encodeWith(inputs []byte, body string, bodyBytes []byte) string {
 	var b strings.Builder
-	b.Grow(1 + len(inputs) + 3*20 + len(a.location) + len(a.contentType) + len(body) + len(bodyBytes))
+	b.Grow(1 + len(inputs) + 5*20 + len(a.location) + len(a.contentType) + len(a.retryAfter) + len(body) + len(bodyBytes))
 	var num [20]byte
 	kind := byte('a')
 	if a.onEdge {
@@ -674,6 +761,15 @@ func (a *recordedAnswer) encodeWith(inputs []byte, body string, bodyBytes []byte
 	if len(inputs) > 0 {
 		kind -= 'a' - 'A'
 	}
+	// An answer without the inputsDigest (none is recorded so) is
+	// recorded without its Retry-After: "R" and "S" always hold one.
+	retryAfter := a.retryAfter != "" && len(inputs) > 0
+	if retryAfter {
+		kind = 'R'
+		if a.onEdge {
+			kind = 'S'
+		}
+	}
 	b.WriteByte(kind)
 	b.Write(inputs)
 	b.Write(strconv.AppendInt(num[:0], int64(a.status), 10))
@@ -681,8 +777,17 @@ func (a *recordedAnswer) encodeWith(inputs []byte, body string, bodyBytes []byte
 	b.WriteByte(':')
 	b.Write(strconv.AppendInt(num[:0], int64(len(a.contentType)), 10))
 	b.WriteByte(':')
+	if retryAfter {
+		b.Write(strconv.AppendInt(num[:0], int64(len(a.retryAfter)), 10))
+		b.WriteByte(':')
+		b.Write(strconv.AppendInt(num[:0], a.recordedAt, 10))
+		b.WriteByte(':')
+	}
 	b.WriteString(a.location)
 	b.WriteString(a.contentType)
+	if retryAfter {
+		b.WriteString(a.retryAfter)
+	}
 	b.WriteString(body)
 	b.Write(bodyBytes)
 	return b.String()
@@ -697,7 +802,7 @@ func decodeAnswer(v string) (recordedAnswer, bool) {
 	}
 	rest := v[1:]
 	switch v[0] {
-	case 'A', 'E':
+	case 'A', 'E', 'R', 'S':
 		if len(rest) < inputsDigestLen {
 			return a, false
 		}
@@ -706,7 +811,8 @@ func decodeAnswer(v string) (recordedAnswer, bool) {
 	default:
 		return a, false
 	}
-	a.onEdge = v[0] == 'e' || v[0] == 'E'
+	a.onEdge = v[0] == 'e' || v[0] == 'E' || v[0] == 'S'
+	withRetryAfter := v[0] == 'R' || v[0] == 'S'
 	if len(rest) < 3 {
 		return a, false
 	}
@@ -716,20 +822,34 @@ func decodeAnswer(v string) (recordedAnswer, bool) {
 	}
 	a.status = status
 	rest = rest[3:]
-	var lengths [2]int
-	for i := range lengths {
+	// The lengths of Location, Content-Type and Retry-After, and
+	// recordedAt.
+	var lengths [4]int64
+	fields := 2
+	if withRetryAfter {
+		fields = 4
+	}
+	for i := range fields {
 		n, tail, ok := strings.Cut(rest, ":")
-		l, err := strconv.Atoi(n)
-		if !ok || err != nil || l < 0 || l > len(tail) {
+		l, err := strconv.ParseInt(n, 10, 64)
+		if !ok || err != nil || l < 0 || i < 3 && l > int64(len(tail)) {
 			return a, false
 		}
 		lengths[i], rest = l, tail
 	}
-	if lengths[0]+lengths[1] > len(rest) {
+	if lengths[0]+lengths[1]+lengths[2] > int64(len(rest)) {
 		return a, false
 	}
 	a.location, rest = rest[:lengths[0]], rest[lengths[0]:]
-	a.contentType, a.body = rest[:lengths[1]], rest[lengths[1]:]
+	a.contentType, rest = rest[:lengths[1]], rest[lengths[1]:]
+	a.retryAfter, a.body = rest[:lengths[2]], rest[lengths[2]:]
+	if withRetryAfter {
+		// Read as recorded: a value recordedRetryAfter gives, else none.
+		a.recordedAt = lengths[3]
+		if a.retryAfter == "" || recordedRetryAfter(a.status, http.Header{"Retry-After": {a.retryAfter}}) != a.retryAfter {
+			return a, false
+		}
+	}
 	return a, true
 }
 
@@ -745,6 +865,9 @@ func (a *recordedAnswer) write(w http.ResponseWriter, r *http.Request) {
 	}
 	if a.contentType != "" {
 		h.Set("Content-Type", a.contentType)
+	}
+	if a.retryAfter != "" {
+		h.Set("Retry-After", a.retryAfterNow(idempotencyNow().UnixMilli()))
 	}
 	h.Set(headerReplayed, "true")
 	w.WriteHeader(a.status)
@@ -784,6 +907,11 @@ func (w *answerRecorder) WriteHeader(status int) {
 		w.status = status
 		h := w.Header()
 		w.location, w.contentType = h.Get("Location"), h.Get("Content-Type")
+		if w.keepBody {
+			if w.retryAfter = recordedRetryAfter(status, h); w.retryAfter != "" {
+				w.recordedAt = idempotencyNow().UnixMilli()
+			}
+		}
 		if w.edgeLocation != "" && w.location == w.edgeLocation {
 			w.location, w.onEdge = w.location[w.edgeOriginLen:], true
 		}

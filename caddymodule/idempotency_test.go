@@ -718,7 +718,8 @@ func TestIdempotencyMemoryBounded(t *testing.T) {
 	}
 }
 
-// FuzzRecordedAnswer: a recorded answer reads back as it was written, and
+// FuzzRecordedAnswer: a recorded answer (with a Retry-After or without)
+// reads back as it was written, and
 // reading any value (another edge's, a damaged one, a reservation in
 // flight) never panics and never gives a status outside 200-999.
 func FuzzRecordedAnswer(f *testing.F) {
@@ -726,6 +727,7 @@ func FuzzRecordedAnswer(f *testing.F) {
 	f.Add(409, "", "application/vnd.microsoft.com.ucwa+xml", "<reason/>", reservationToken())
 	f.Add(502, "::", ":", "", "a999-1:0:")
 	f.Add(201, "x", "", "", "EAAAAAAAAAAAAAAAAAAAAAA2010:0:")
+	f.Add(503, "y", "z", "", "RAAAAAAAAAAAAAAAAAAAAAA5030:0:3:1:120")
 	f.Fuzz(func(t *testing.T, status int, location, contentType, body, stored string) {
 		if a, ok := decodeAnswer(stored); ok && (a.status < 200 || a.status > 999) {
 			t.Fatalf("decodeAnswer(%q) = status %d", stored, a.status)
@@ -737,6 +739,11 @@ func FuzzRecordedAnswer(f *testing.F) {
 		if len(location)%2 == 1 {
 			sum := sha256.Sum256([]byte(location))
 			want.inputs = base64.RawURLEncoding.EncodeToString(sum[:16])
+			if status >= 300 && len(contentType)%2 == 1 {
+				// Recorded only with the inputs, on a failure, as
+				// recordedRetryAfter gives it.
+				want.retryAfter, want.recordedAt = strconv.Itoa(len(body)), int64(len(location))<<20
+			}
 		}
 		if got, ok := decodeAnswer(want.encode()); !ok || got != want {
 			t.Fatalf("decodeAnswer(encode(%+v)) = %+v, %v", want, got, ok)
