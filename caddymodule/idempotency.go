@@ -69,7 +69,13 @@ import (
 // held back only by an earlier one a pool answered with success (2xx),
 // whose answer it gets again. A repeat of one still in flight, or of one
 // that failed (any other status, the client gone), is delivered, at the
-// risk of a second call to the emergency service.
+// risk of a second call to the emergency service. A repeat is an
+// emergency call only if the first request was one too: a repeat with
+// the first's inputs of a request that was none when it came (a reload
+// since added its number to the emergency numbers, or its host to
+// sip_domains) is held back as the first would be, never delivered a
+// second time. Reservations and failures recorded by older edges do not
+// tell, and hold such a repeat back only as before.
 type IdempotencyConfig struct {
 	// How long after the first request its operationId is remembered: a
 	// repeat within the window is not delivered, after it the request is
@@ -192,7 +198,8 @@ func (idem *idempotency) count(in *intake, res idempotencyResult) {
 // counts for nothing, and a request they refuse releases its keys: it
 // reached no pool. An emergency call (isEmergencyCall) is held back only
 // by an earlier one that a pool answered with success, whose answer it
-// gets again; one in flight or one that failed does not hold it back.
+// gets again; one in flight or one that failed does not hold it back,
+// unless it was no emergency call when it came (see heldBackByFirst).
 func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, in *intake) error {
 	idem := h.idempotency
 	if idem == nil {
@@ -200,7 +207,16 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	var one [1]string
-	keys, token, verified := in.idempotencyKeys(one[:0])
+	// A request that is no emergency call has the inputsDigest in its
+	// reservation token, so that a repeat is judged as it was (see
+	// heldBackByFirst) whatever a reload since made of its numbers.
+	var inputs *[inputsDigestLen]byte
+	var digest [inputsDigestLen]byte
+	if hasOperationID(in.cleaned) && !h.isEmergencyCall(in) {
+		digest = inputsDigest(in.r.URL.Path, in.cleaned)
+		inputs = &digest
+	}
+	keys, token, verified := in.idempotencyKeys(one[:0], inputs)
 	if len(keys) == 0 {
 		idem.count(in, resultUnprotected)
 		return h.deliverLimited(w, r, next, in)
@@ -244,11 +260,13 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			break
 		}
 		if !reserved {
-			if h.isEmergencyCall(in) && !(verified && replaysSuccess(current, in)) {
+			if h.isEmergencyCall(in) && !(verified && heldBackByFirst(current, in)) {
 				// Nothing the edge adds holds an emergency call back: a
 				// repeat of one in flight, or of one that failed, is
 				// delivered, at the risk of a second call to the
-				// emergency service. Only an answered one is replayed.
+				// emergency service. Only an answered one is replayed,
+				// and a repeat of a request that was no emergency call
+				// when it came is held back as it would have been then.
 				idem.count(in, resultUnprotected)
 				return h.deliverLimited(w, r, next, in)
 			}
@@ -308,9 +326,16 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// of it at least, so that a pool slower than the window does not
 		// leave the client an answer a repeat cannot get again.
 		ttl := max(idem.window-time.Since(start), idem.window/3, store.MinTTL)
-		inputs := inputsDigest(in.r.URL.Path, in.cleaned)
+		if inputs == nil {
+			digest = inputsDigest(in.r.URL.Path, in.cleaned)
+			inputs = &digest
+		}
+		// A failure recorded is no emergency call's (see above): the
+		// record says so, for a repeat judged an emergency call by a
+		// later config.
+		rec.notEmergency = rec.status >= http.StatusMultipleChoices
 		epoch := s.begin()
-		_, err := s.Replace(ctx, keys[0], token, rec.encode(&inputs), ttl)
+		_, err := s.Replace(ctx, keys[0], token, rec.encode(inputs), ttl)
 		s.end(epoch, err)
 	}
 	return deliverErr
@@ -450,11 +475,34 @@ func (h *Handler) deliverLimited(w http.ResponseWriter, r *http.Request, next ca
 	return h.deliver(w, r, next, in.rebuild(), in)
 }
 
-// replaysSuccess reports whether current, the value of a key, is a
-// recorded answer of success (2xx) that the repeat in gets again.
-func replaysSuccess(current string, in *intake) bool {
+// heldBackByFirst reports whether current, the value of a key, holds
+// back in, a repeat that is an emergency call now: current is a recorded
+// answer of success (2xx) that in gets again, or the reservation or the
+// recorded failure of a request with in's inputs that was no emergency
+// call when it came (a reload since made one of its numbers an emergency
+// number, or its host one of sip_domains). Reservations and failures
+// recorded by edges that do not mark them so (a token "f", kinds "A" and
+// "E") hold nothing back: the first may have been an emergency call.
+func heldBackByFirst(current string, in *intake) bool {
+	if len(current) == heldTokenLen && current[0] == 'n' {
+		if in.cleaned == nil {
+			return false
+		}
+		d := inputsDigest(in.r.URL.Path, in.cleaned)
+		return current[1:1+inputsDigestLen] == string(d[:])
+	}
 	a, ok := decodeAnswer(current)
-	return ok && a.status < http.StatusMultipleChoices && a.answers(in)
+	return ok && (a.status < http.StatusMultipleChoices || a.notEmergency) && a.answers(in)
+}
+
+// hasOperationID reports whether c, a request's (nil for a batch), has
+// an operationId.
+func hasOperationID(c *ucwa.Cleaned) bool {
+	if c == nil {
+		return false
+	}
+	id, _ := c.Value("operationId")
+	return id != ""
 }
 
 // repeat answers a request whose key holds current: the recorded answer
@@ -497,12 +545,15 @@ const idempotencyKeyPrefix = "idem:"
 // together. It reports whether the caller is verified. The caller comes
 // from the verified token's grant (nil when no token was verified): its
 // tid, and its oid or else its sub.
-func (in *intake) idempotencyKeys(keys []string) (_ []string, token string, verified bool) {
+//
+// With inputs (a request that is no emergency call), the token is a held
+// one: "n", inputs, and the random bits (see heldBackByFirst).
+func (in *intake) idempotencyKeys(keys []string, inputs *[inputsDigestLen]byte) (_ []string, token string, verified bool) {
 	var tid, caller string
 	if in.grant != nil {
 		tid, caller = in.grant.caller()
 	}
-	var room [idempotencyKeyLen + reservationTokenLen]byte
+	var room [idempotencyKeyLen + heldTokenLen]byte
 	b := room[:0]
 	if in.cleaned != nil {
 		b = appendIdempotencyKey(b, tid, caller, in.r.URL.Path, in.cleaned)
@@ -518,8 +569,16 @@ func (in *intake) idempotencyKeys(keys []string) (_ []string, token string, veri
 	if len(b) == 0 {
 		return keys, "", caller != ""
 	}
-	all := string(appendReservationToken(b))
-	for ; len(all) > reservationTokenLen; all = all[idempotencyKeyLen:] {
+	tokenLen := reservationTokenLen
+	if inputs != nil && in.cleaned != nil && len(in.parts) == 0 {
+		b = append(b, 'n')
+		b = appendRandomBits(append(b, inputs[:]...))
+		tokenLen = heldTokenLen
+	} else {
+		b = appendReservationToken(b)
+	}
+	all := string(b)
+	for ; len(all) > tokenLen; all = all[idempotencyKeyLen:] {
 		keys = append(keys, all[:idempotencyKeyLen])
 	}
 	return keys, all, caller != ""
@@ -564,12 +623,23 @@ func reservationToken() string {
 // base64 of 16 bytes, unpadded.
 const reservationTokenLen = 1 + 22
 
+// heldTokenLen is the length of a held reservation token (see
+// idempotencyKeys): "n", an inputsDigest and the base64 of 16 random
+// bytes. Neither kind of token reads as a recorded answer: an edge that
+// knows only "f" tokens takes an "n" one as it takes those, for a
+// reservation in flight.
+const heldTokenLen = 1 + inputsDigestLen + 22
+
 // appendReservationToken appends a new reservation token to b.
 func appendReservationToken(b []byte) []byte {
+	return appendRandomBits(append(b, 'f'))
+}
+
+// appendRandomBits appends the base64 of 16 random bytes to b.
+func appendRandomBits(b []byte) []byte {
 	var raw [16]byte
 	binary.LittleEndian.PutUint64(raw[:8], rand.Uint64())
 	binary.LittleEndian.PutUint64(raw[8:], rand.Uint64())
-	b = append(b, 'f')
 	return base64.RawURLEncoding.AppendEncode(b, raw[:])
 }
 
@@ -592,6 +662,9 @@ type recordedAnswer struct {
 	// delta-seconds down from then.
 	retryAfter string
 	recordedAt int64
+	// notEmergency: a failure (3xx and over) answered to a request that
+	// was no emergency call when it came (see heldBackByFirst).
+	notEmergency bool
 }
 
 // maxRetryAfterDigits bounds a Retry-After in delta-seconds that is
@@ -736,13 +809,15 @@ func (a *recordedAnswer) answers(in *intake) bool {
 // onEdge; "A" and "E" when the inputsDigest of the request follows), its
 // status in three digits, the lengths of Location and Content-Type in
 // decimal each followed by ":", then Location, Content-Type and the
-// body. One with a Retry-After is "R" (as "A") or "S" (as "E"), its
-// inputsDigest and status, the lengths of Location, Content-Type and
-// Retry-After and recordedAt, each in decimal followed by ":", then
-// Location, Content-Type, Retry-After and the body: an edge that knows
-// only the first four letters takes it for a value it cannot read, and
-// answers a repeat 409, never a replay without Retry-After. It holds no
-// token and no value of the request.
+// body. A failure answered to a request that was no emergency call
+// (notEmergency, with the inputsDigest) is "R" (as "A") or "S" (as "E"),
+// its inputsDigest and status, the lengths of Location, Content-Type and
+// Retry-After ("" for none) and recordedAt, each in decimal followed by
+// ":", then Location, Content-Type, Retry-After and the body: an edge
+// that knows only the first four letters takes it for a value it cannot
+// read, and answers a repeat 409, never a replay without Retry-After,
+// and never holds back an emergency call by it. It holds no token and no
+// value of the request.
 func (a *recordedAnswer) encode() string {
 	return a.encodeWith([]byte(a.inputs), a.body, nil)
 }
@@ -761,9 +836,10 @@ func (a *recordedAnswer) encodeWith(inputs []byte, body string, bodyBytes []byte
 	if len(inputs) > 0 {
 		kind -= 'a' - 'A'
 	}
-	// An answer without the inputsDigest (none is recorded so) is
-	// recorded without its Retry-After: "R" and "S" always hold one.
-	retryAfter := a.retryAfter != "" && len(inputs) > 0
+	// Without notEmergency (a success), or without the inputsDigest
+	// (none is recorded so), an answer is recorded without its
+	// Retry-After: "R" and "S" are failures and hold the digest.
+	retryAfter := a.notEmergency && a.status >= http.StatusMultipleChoices && len(inputs) > 0
 	if retryAfter {
 		kind = 'R'
 		if a.onEdge {
@@ -813,6 +889,7 @@ func decodeAnswer(v string) (recordedAnswer, bool) {
 	}
 	a.onEdge = v[0] == 'e' || v[0] == 'E' || v[0] == 'S'
 	withRetryAfter := v[0] == 'R' || v[0] == 'S'
+	a.notEmergency = withRetryAfter
 	if len(rest) < 3 {
 		return a, false
 	}
@@ -844,9 +921,10 @@ func decodeAnswer(v string) (recordedAnswer, bool) {
 	a.contentType, rest = rest[:lengths[1]], rest[lengths[1]:]
 	a.retryAfter, a.body = rest[:lengths[2]], rest[lengths[2]:]
 	if withRetryAfter {
-		// Read as recorded: a value recordedRetryAfter gives, else none.
+		// A failure, whose Retry-After reads as recorded: a value
+		// recordedRetryAfter gives, or none.
 		a.recordedAt = lengths[3]
-		if a.retryAfter == "" || recordedRetryAfter(a.status, http.Header{"Retry-After": {a.retryAfter}}) != a.retryAfter {
+		if a.status < http.StatusMultipleChoices || a.retryAfter != "" && recordedRetryAfter(a.status, http.Header{"Retry-After": {a.retryAfter}}) != a.retryAfter {
 			return a, false
 		}
 	}

@@ -1,11 +1,14 @@
 package caddymodule
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -90,19 +93,22 @@ func TestIdempotencyReplayRetryAfter(t *testing.T) {
 	}
 }
 
-// TestRecordedRetryAfterFormat pins the letters of recorded answers: one
-// with a Retry-After is "R" or "S", which edges that know only "a", "e",
-// "A" and "E" do not read as an answer (they answer 409), and reads back
-// as written; one without is as before.
+// TestRecordedRetryAfterFormat pins the letters of recorded answers: a
+// failure of a request that was no emergency call, with its Retry-After
+// or without, is "R" or "S", which edges that know only "a", "e", "A"
+// and "E" do not read as an answer (they answer 409), and reads back as
+// written; a success is as before.
 func TestRecordedRetryAfterFormat(t *testing.T) {
 	const inputs = "AAAAAAAAAAAAAAAAAAAAAA"
 	for _, tc := range []struct {
 		a    recordedAnswer
 		kind byte
 	}{
-		{recordedAnswer{status: 503, contentType: "application/json", body: "{}", inputs: inputs, retryAfter: "120", recordedAt: 1772355600000}, 'R'},
-		{recordedAnswer{status: 429, location: "/x", onEdge: true, inputs: inputs, retryAfter: "Sun, 01 Mar 2026 09:05:00 GMT", recordedAt: 1}, 'S'},
+		{recordedAnswer{status: 503, contentType: "application/json", body: "{}", inputs: inputs, retryAfter: "120", recordedAt: 1772355600000, notEmergency: true}, 'R'},
+		{recordedAnswer{status: 429, location: "/x", onEdge: true, inputs: inputs, retryAfter: "Sun, 01 Mar 2026 09:05:00 GMT", recordedAt: 1, notEmergency: true}, 'S'},
+		{recordedAnswer{status: 409, body: "{}", inputs: inputs, notEmergency: true}, 'R'},
 		{recordedAnswer{status: 503, inputs: inputs}, 'A'},
+		{recordedAnswer{status: 201, inputs: inputs}, 'A'},
 	} {
 		v := tc.a.encode()
 		if v[0] != tc.kind {
@@ -116,7 +122,6 @@ func TestRecordedRetryAfterFormat(t *testing.T) {
 	for _, v := range []string{
 		"R" + inputs + "5030:0:3:0:1\r\nX{}",
 		"R" + inputs + "2010:0:1:0:5",
-		"R" + inputs + "5030:0:0:0:",
 		"R" + inputs + "5030:0:9:0:12",
 		"R" + inputs + "5030:0:2:x:12",
 	} {
@@ -124,4 +129,137 @@ func TestRecordedRetryAfterFormat(t *testing.T) {
 			t.Errorf("decodeAnswer(%q) = %+v, want unread", v, a)
 		}
 	}
+}
+
+// TestIdempotencyEmergencyJudgedAsFirst: a reload makes a number an
+// emergency number (destinations' emergency list, or sip_domains for an
+// emergency number in a SIP URI) between a request that dials it and the
+// request's repeat. The repeat is held back as
+// the first request was, not delivered a second time: one still in
+// flight gets 409, one that failed gets its failure again. A repeat with
+// other inputs (another number) is another request, delivered as an
+// emergency call is; and under the new config, an emergency call that
+// fails is still delivered again.
+func TestIdempotencyEmergencyJudgedAsFirst(t *testing.T) {
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	reloads := []struct {
+		name, before, after string // the destinations' subdirectives
+		number              string
+	}{
+		{"emergency", "emergency 911", "emergency 911 +14255550100", "4255550100"},
+		{"sip_domains", "allow_regions US", "sip_domains contoso.com", "sip:911@contoso.com;user=phone"},
+	}
+	for _, st := range idemStores {
+		for _, rl := range reloads {
+			t.Run(st.name+"/"+rl.name, func(t *testing.T) {
+				pool := newIdemPool(t, "primary")
+				storeConfig := st.config(t)
+				config := func(destinations string) string {
+					return idemCaddyfile(idemAuth(t), storeConfig, "primary "+pool.Addr(), "destinations {\n\t\t\t"+destinations+"\n\t\t}")
+				}
+				call := func(op, to, answer string) idemCall {
+					return idemCall{header: caller, op: op, answer: answer, body: `{"to":"` + to + `","operationId":"` + op + `"}`}
+				}
+				number := rl.number
+				e := startEdge(t, "caddyfile", config(rl.before))
+
+				failed := e.call(call("judged-failed", number, "conflict"))
+				if failed.Status != http.StatusConflict {
+					t.Fatalf("first: %d %s, want the pool's 409", failed.Status, failed.Body)
+				}
+				atPool := pool.Requests.Load()
+				first := e.sendHeld(t, call("judged-in-flight", number, "hold"))
+				pool.Requests.WaitFor(t, atPool+1, "requests at the pool")
+
+				e.Load("caddyfile", config(rl.after))
+
+				assertReplay(t, e.call(call("judged-failed", number, "")), failed)
+				assertConflict(t, e.call(call("judged-in-flight", number, "")))
+				for _, op := range []string{"judged-failed", "judged-in-flight"} {
+					if other := e.call(call(op, "911", "")); other.Status != http.StatusCreated || other.Header.Get(headerReplayed) != "" {
+						t.Errorf("%s to another number, an emergency call: %d %s, want it delivered", op, other.Status, other.Body)
+					}
+				}
+				if now := e.call(call("emergency-now", number, "conflict")); now.Status != http.StatusConflict {
+					t.Fatalf("an emergency call now: %d %s", now.Status, now.Body)
+				}
+				if again := e.call(call("emergency-now", number, "")); again.Status != http.StatusCreated || again.Header.Get(headerReplayed) != "" {
+					t.Errorf("the repeat of a failed emergency call: %d %s, want it delivered", again.Status, again.Body)
+				}
+				pool.Release()
+				if answer := <-first; answer.Status != http.StatusCreated {
+					t.Fatalf("the request in flight: %d %s", answer.Status, answer.Body)
+				}
+				for op, want := range map[string]int{"judged-failed": 2, "judged-in-flight": 2, "emergency-now": 2} {
+					if got := deliveries(pool.Pool, op); got != want {
+						t.Errorf("%s: delivered %d times, want %d", op, got, want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestIdempotencyEmergencyOlderRecords: a reservation or a failure an
+// older edge wrote in a shared Redis (a token "f", a failure of kind
+// "A") says nothing of whether the first request was an emergency call:
+// a repeat that is one now is delivered, as before, never held back by a
+// record that may be an emergency call's.
+func TestIdempotencyEmergencyOlderRecords(t *testing.T) {
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	srv := testkit.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	pool := newIdemPool(t, "primary")
+	config := func(emergency string) string {
+		return idemCaddyfile(idemAuth(t), "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", "primary "+pool.Addr(),
+			"destinations {\n\t\t\temergency "+emergency+"\n\t\t}")
+	}
+	call := func(op, answer string) idemCall {
+		return idemCall{header: caller, op: op, answer: answer, body: `{"to":"4255550100","operationId":"` + op + `"}`}
+	}
+	e := startEdge(t, "caddyfile", config("911"))
+	// older rewrites the value of kind the store holds as an older edge
+	// writes it.
+	older := func(kind byte, old func(string) string) {
+		t.Helper()
+		n := 0
+		for _, key := range rdb.Keys(ctx, "*").Val() {
+			if v := rdb.Get(ctx, key).Val(); v != "" && v[0] == kind {
+				n++
+				if err := rdb.SetArgs(ctx, key, old(v), redis.SetArgs{KeepTTL: true}).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d values of kind %c", n, kind)
+		}
+	}
+
+	if failed := e.call(call("older-failed", "conflict")); failed.Status != http.StatusConflict {
+		t.Fatalf("first: %d %s", failed.Status, failed.Body)
+	}
+	older('R', func(v string) string {
+		a, _ := decodeAnswer(v)
+		a.notEmergency = false
+		return a.encode()
+	})
+	atPool := pool.Requests.Load()
+	first := e.sendHeld(t, call("older-in-flight", "hold"))
+	pool.Requests.WaitFor(t, atPool+1, "requests at the pool")
+	older('n', func(string) string { return reservationToken() })
+
+	e.Load("caddyfile", config("911 +14255550100"))
+	for _, op := range []string{"older-failed", "older-in-flight"} {
+		if again := e.call(call(op, "")); again.Status != http.StatusCreated || again.Header.Get(headerReplayed) != "" {
+			t.Errorf("%s: the repeat, an emergency call now: %d %s, want it delivered", op, again.Status, again.Body)
+		}
+		if got := deliveries(pool.Pool, op); got != 2 {
+			t.Errorf("%s: delivered %d times, want 2", op, got)
+		}
+	}
+	pool.Release()
+	<-first
 }

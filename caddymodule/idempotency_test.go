@@ -740,9 +740,13 @@ func FuzzRecordedAnswer(f *testing.F) {
 			sum := sha256.Sum256([]byte(location))
 			want.inputs = base64.RawURLEncoding.EncodeToString(sum[:16])
 			if status >= 300 && len(contentType)%2 == 1 {
-				// Recorded only with the inputs, on a failure, as
-				// recordedRetryAfter gives it.
-				want.retryAfter, want.recordedAt = strconv.Itoa(len(body)), int64(len(location))<<20
+				// A failure of a request that was no emergency call,
+				// with the inputs; a Retry-After as recordedRetryAfter
+				// gives it, or none.
+				want.notEmergency, want.recordedAt = true, int64(len(location))<<20
+				if len(body)%3 != 0 {
+					want.retryAfter = strconv.Itoa(len(body))
+				}
 			}
 		}
 		if got, ok := decodeAnswer(want.encode()); !ok || got != want {
@@ -788,13 +792,16 @@ func TestIdempotencyKeysFormat(t *testing.T) {
 	g := &grant{placeholders: [len(grantPlaceholders)]any{"", "sub-1", oid, "72f988bf-86f1-41af-91ab-2d7cd011db47", "", "", oid}}
 	one := take(`{"to":"sip:a@contoso.com","operationId":"op-1"}`)
 	none := take(`{"to":"sip:a@contoso.com"}`)
+	inputs := [inputsDigestLen]byte([]byte("0123456789abcdefghijkl"))
 	tests := []struct {
 		name     string
 		in       intake
+		inputs   *[inputsDigestLen]byte // of a request that is no emergency call
 		keys     []string
 		verified bool
 	}{
 		{name: "a request", in: intake{cleaned: one, grant: g}, keys: []string{key}, verified: true},
+		{name: "a request that is no emergency call", in: intake{cleaned: one, grant: g}, inputs: &inputs, keys: []string{key}, verified: true},
 		{name: "no operationId", in: intake{cleaned: none, grant: g}, verified: true},
 		{name: "a batch", in: intake{grant: g, parts: []cleanedPart{{index: 1, path: path, cleaned: one}, {index: 2, path: path, cleaned: none}, {index: 3, path: "communication/startPhoneAudio", cleaned: one}}},
 			keys: []string{key, key}, verified: true},
@@ -802,15 +809,20 @@ func TestIdempotencyKeysFormat(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.in.r = httptest.NewRequest(http.MethodPost, path, nil)
-			keys, token, verified := tc.in.idempotencyKeys(nil)
+			keys, token, verified := tc.in.idempotencyKeys(nil, tc.inputs)
 			if fmt.Sprint(keys) != fmt.Sprint(tc.keys) || verified != tc.verified {
 				t.Errorf("keys %q, verified %v; want %q, %v", keys, verified, tc.keys, tc.verified)
 			}
 			switch {
 			case len(keys) == 0 && token != "":
 				t.Errorf("a token %q without keys", token)
-			case len(keys) > 0 && (len(token) != reservationTokenLen || token[0] != 'f'):
+			case len(keys) > 0 && tc.inputs == nil && (len(token) != reservationTokenLen || token[0] != 'f'):
 				t.Errorf("token %q", token)
+			case len(keys) > 0 && tc.inputs != nil && (len(token) != heldTokenLen || token[:1+inputsDigestLen] != "n"+string(inputs[:])):
+				t.Errorf("held token %q", token)
+			}
+			if _, ok := decodeAnswer(token); ok {
+				t.Errorf("the token %q reads as an answer", token)
 			}
 		})
 	}
