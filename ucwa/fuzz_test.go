@@ -80,6 +80,7 @@ var xmlSeeds = []string{
 	`<resource><property name="target">Contact</property><property name="number">+1 900 555 1234</property></resource>`,
 	`<input><propertyList name="Delegator"><item>1</item></propertyList><link rel="target" href="1"/><property xmlns:p="urn:p" p:name="number" name="x">1</property></input>`,
 	`<input><property name="target">Voicemail</property><property name="delegator"> </property></input>`,
+	"<input xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><property name=\"to\" xsi:nil=\"true\">a</property><link rel=\"customContent\" href='data:,a\tb\r\nc&#9;&#xD;&amp;'/></input>",
 }
 
 // knownDecodeError checks that a decoder error is the 400 it must be: a
@@ -356,9 +357,76 @@ func FuzzDecodeXML(f *testing.F) {
 			if name, ok := xmlStrayRead(op, body); !ok {
 				t.Fatalf("%s: accepted the destination %q, which it does not take", op.Rel, name)
 			}
+			if attr, ok := xmlSchemaInstanceRead(body); !ok {
+				t.Fatalf("%s: accepted the XML Schema instance attribute %q", op.Rel, attr)
+			}
+			if name, ok := xmlAttrValuesRead(r); !ok {
+				t.Fatalf("%s: read %s otherwise than XML's attribute-value normalization", op.Rel, name)
+			}
 			checkRoundTrip(t, XML, body, r, replacement(v))
 		}
 	})
+}
+
+// xmlSchemaInstanceRead checks, with encoding/xml, that no element of a
+// body the decoder accepted has an attribute in the XML Schema instance
+// namespace (or with the prefix xsi undeclared), and returns one that has.
+func xmlSchemaInstanceRead(body []byte) (string, bool) {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return "", true
+		}
+		if t, ok := tok.(xml.StartElement); ok {
+			for _, a := range t.Attr {
+				if a.Name.Space == "http://www.w3.org/2001/XMLSchema-instance" || strings.ToLower(a.Name.Space) == "xsi" {
+					return a.Name.Local, false
+				}
+			}
+		}
+	}
+}
+
+// xmlAttrValuesRead checks that every value the decoder read from an
+// attribute (an href) is the one XML 1.0 §3.3.3 makes of the attribute
+// as written: white space written as it is (a CR LF pair as one) a
+// space, then the references replaced. It returns the property read
+// otherwise.
+func xmlAttrValuesRead(r *Request) (string, bool) {
+	for i := range r.op.Properties {
+		v := &r.vals[i]
+		if !v.present || v.span.start == 0 || (r.raw[v.span.start-1] != '"' && r.raw[v.span.start-1] != '\'') {
+			continue
+		}
+		raw := strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ", "\t", " ").Replace(string(r.raw[v.span.start:v.span.end]))
+		var want strings.Builder
+		for raw != "" {
+			amp := strings.IndexByte(raw, '&')
+			if amp < 0 {
+				want.WriteString(raw)
+				break
+			}
+			want.WriteString(raw[:amp])
+			semi := strings.IndexByte(raw[amp:], ';')
+			ref := raw[amp+1 : amp+semi]
+			raw = raw[amp+semi+1:]
+			switch {
+			case strings.HasPrefix(ref, "#x"):
+				n, _ := strconv.ParseUint(ref[2:], 16, 32)
+				want.WriteRune(rune(n))
+			case strings.HasPrefix(ref, "#"):
+				n, _ := strconv.ParseUint(ref[1:], 10, 32)
+				want.WriteRune(rune(n))
+			default:
+				want.WriteString(map[string]string{"lt": "<", "gt": ">", "amp": "&", "apos": "'", "quot": `"`}[ref])
+			}
+		}
+		if v.text != want.String() {
+			return r.op.Properties[i].Name, false
+		}
+	}
+	return "", true
 }
 
 // FuzzNormalizeNumber puts one number in every phone-number and

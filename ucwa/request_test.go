@@ -257,6 +257,17 @@ func TestDecodeXML(t *testing.T) {
 		{name: "JSON sent as XML", body: `{"to":"a"}`, errHas: []string{"text outside any property"}},
 		{name: "prefix bound to no namespace on a link (read past the tag)", body: `<input><link rel="customContent" xmlns:p="" p:href="data:,x"/></input>`, errHas: []string{`xmlns:p=""`, "line 1, column 8"}},
 		{name: "prefix bound to no namespace on a property name", body: open + `<property xmlns:p="" p:name="subject">s</property></input>`, errHas: []string{`xmlns:p=""`}},
+		{name: "xsi declared on the root, as XmlSerializer does", body: `<input xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">x</property></input>`,
+			want: fv(To, "x")},
+		{name: "xsi:nil on a property", body: `<input xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><property name="to" xsi:nil="true">sip:a@b.c</property></input>`, errHas: []string{"XML Schema instance attribute (xsi:nil)", "line 1, column 62"}},
+		{name: "xsi:type under another prefix", body: open + "\n" + `<property xmlns:s="http://www.w3.org/2001/XMLSchema-instance" s:type="q:int" name="phoneNumber">1</property></input>`, errHas: []string{"(xsi:type)", "line 2, column 1"}},
+		{name: "xsi:nil with the prefix undeclared", body: open + `<property name="to" xsi:nil="true">x</property></input>`, errHas: []string{"(xsi:nil)"}},
+		{name: "xsi:nil on a link", body: open + `<link xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" rel="customContent" href="data:,x" xsi:nil="true"/></input>`, errHas: []string{"(xsi:nil)"}},
+		{name: "xsi:nil on the root", body: `<input xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil="true"/>`, errHas: []string{"(xsi:nil)"}},
+		{name: "other xsi attribute inside a propertyList", body: open + `<propertyList name="x"><item xmlns:i="http://www.w3.org/2001/XMLSchema-instance" i:foo="1">a</item></propertyList></input>`, errHas: []string{"(xsi:...)"}},
+		{name: "white space written as it is in an href is a space", body: open + "<link rel=\"customContent\" href=\"data:,a\tb\r\nc\nd\re&#9;f&#13;&#10;g\"/></input>",
+			want: fv(CustomContent, "data:,a b c d e\tf\r\ng")},
+		{name: "white space in a single-quoted href", body: open + "<link rel=\"customContent\" href='data:,\"a\"\tb'/></input>", want: fv(CustomContent, "data:,\"a\" b")},
 		{name: "prefix bound to no namespace on the root", body: `<input xmlns:p=""><property p:name="to">x</property></input>`, errHas: []string{`xmlns:p=""`, "line 1, column 1"}},
 	})
 }

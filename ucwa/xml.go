@@ -189,6 +189,10 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 			if !found {
 				return deserializationError("A <link> whose href attribute is not written as href=\"...\", at " + position(body, int64(start)) + ".")
 			}
+			href, err := normalizedAttr(href, tag[from-1], tag[from:to], body, start)
+			if err != nil {
+				return err
+			}
 			r.set(i, href, span{start: int32(start + from), end: int32(start + to)}, false)
 		}
 	case "resource":
@@ -365,11 +369,15 @@ func skipXML(d *xml.Decoder, body []byte) *Error {
 // forbids ("Unique Att Spec") but encoding/xml lets through: the pool
 // might read the other one. It also refuses xmlns:p="", which Namespaces
 // in XML forbids but encoding/xml takes as binding p to no namespace, so
-// that p:name would read as name here while a pool sees another attribute.
+// that p:name would read as name here while a pool sees another attribute,
+// and any attribute of XML Schema instance (see isXSIAttr).
 func checkAttrs(t xml.StartElement, body []byte, at int) *Error {
 	for _, a := range t.Attr {
 		if a.Name.Space == "xmlns" && a.Value == "" {
 			return deserializationError("An element declares the namespace prefix \"" + a.Name.Local + "\" empty (xmlns:" + a.Name.Local + "=\"\"), which XML forbids, at " + position(body, int64(at)) + ".")
+		}
+		if isXSIAttr(a) {
+			return deserializationError("An element has an XML Schema instance attribute (xsi:" + xsiLocal(a.Name.Local) + "), at " + position(body, int64(at)) + "; UCWA bodies have none.")
 		}
 	}
 	twice := func(a xml.Attr) *Error {
@@ -396,6 +404,33 @@ func checkAttrs(t xml.StartElement, body []byte, at int) *Error {
 		seen[a.Name] = struct{}{}
 	}
 	return nil
+}
+
+// xsiNamespace is the namespace of XML Schema instance attributes.
+const xsiNamespace = "http://www.w3.org/2001/XMLSchema-instance"
+
+// isXSIAttr reports whether a is an XML Schema instance attribute (in its
+// namespace, or with the prefix xsi left undeclared, which encoding/xml
+// keeps as the namespace). A .NET reader honours them: xsi:nil="true"
+// makes a DataContractSerializer read null where the edge read the
+// element's text, and xsi:type chooses the type, and so the reading, of
+// the value; no UCWA document carries them (the reference shows none),
+// so the edge refuses them rather than judge a value the pool may not
+// read. Declaring the prefix (xmlns:xsi, as XmlSerializer does on the
+// root) is not such an attribute.
+func isXSIAttr(a xml.Attr) bool {
+	return a.Name.Space == xsiNamespace || strings.EqualFold(a.Name.Space, "xsi")
+}
+
+// xsiLocal is an XML Schema instance attribute's name for a message: the
+// attributes XML Schema defines, or "..." for any other (which could hold
+// anything).
+func xsiLocal(local string) string {
+	switch local {
+	case "nil", "type", "schemaLocation", "noNamespaceSchemaLocation":
+		return local
+	}
+	return "..."
 }
 
 // maxAttrsCompared is how many attributes checkAttrs compares pairwise.
@@ -447,6 +482,45 @@ func attrValueSpan(tag []byte, name string) (from, to int, ok bool) {
 		i = to + 1
 	}
 	return 0, 0, false
+}
+
+// normalizedAttr returns an attribute's value (value, as encoding/xml
+// read it from raw, written between quote characters) as XML 1.0
+// §3.3.3 normalizes it, and so as a pool's XmlReader reads it: every
+// white space character written as it is (tab, line feed, carriage
+// return; a CR LF pair as one) is a space, and one written as a character
+// reference stays itself. encoding/xml keeps the literal ones (turning
+// line ends into line feeds), which would leave the edge judging a value
+// the pool does not read ("data:,a<TAB>b" where the pool reads
+// "data:,a b"), so a value written with any is read again from raw.
+func normalizedAttr(value string, quote byte, raw, body []byte, at int) (string, *Error) {
+	if !bytes.ContainsAny(raw, "\t\n\r") {
+		return value, nil
+	}
+	tag := make([]byte, 0, len(raw)+8)
+	tag = append(tag, "<a v="...)
+	tag = append(tag, quote)
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c == '\r' && i+1 < len(raw) && raw[i+1] == '\n' {
+			i++
+		}
+		if isXMLSpace(c) {
+			c = ' '
+		}
+		tag = append(tag, c)
+	}
+	tag = append(tag, quote, '/', '>')
+	d := xml.NewDecoder(bytes.NewReader(tag))
+	d.Strict = true
+	if tok, err := d.Token(); err == nil {
+		if t, ok := tok.(xml.StartElement); ok && len(t.Attr) == 1 {
+			return t.Attr[0].Value, nil
+		}
+	}
+	// The body's decoder read raw as an attribute value already, so this
+	// is not reached; were it, the value is not one to judge.
+	return "", deserializationError("An attribute value cannot be read, at " + position(body, int64(at)) + ".")
 }
 
 func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
