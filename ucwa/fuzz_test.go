@@ -51,6 +51,7 @@ var jsonSeeds = []string{
 	`{"_Embedded":{"x":{"Target":"tel:+19005551234"}},"_embedded ":[{"_links":{"phoneNumber":{"href":"1"}}}]}`,
 	`{"target":"tel:+19005551234","activeSetting":"None","_links":{"number":{"href":"1"}}}`,
 	`{"Target":" contact ","phone\u0000Number":null,"delegator":"","_links":{"self":{"href":"/x"}}}`,
+	`{"customContent":null,"MediaOffer":"data:,x","customContent ":1}`,
 }
 
 var xmlSeeds = []string{
@@ -80,6 +81,7 @@ var xmlSeeds = []string{
 	`<resource><property name="target">Contact</property><property name="number">+1 900 555 1234</property></resource>`,
 	`<input><propertyList name="Delegator"><item>1</item></propertyList><link rel="target" href="1"/><property xmlns:p="urn:p" p:name="number" name="x">1</property></input>`,
 	`<input><property name="target">Voicemail</property><property name="delegator"> </property></input>`,
+	`<input><property name="customContent">data:,x</property><property name="CUSTOMCONTENT"> </property><propertyList name="_Links"/><property name="mediaOffer&#9;"/></input>`,
 	"<input xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><property name=\"to\" xsi:nil=\"true\">a</property><link rel=\"customContent\" href='data:,a\tb\r\nc&#9;&#xD;&amp;'/></input>",
 }
 
@@ -112,6 +114,8 @@ func knownDecodeError(t *testing.T, op *Operation, err *Error) {
 		case strings.Contains(err.Message, strayWhat+op.Rel+" ") && stray:
 			return
 		case strings.Contains(err.Message, "is not a link") && ok && p.Type != DataURLValue:
+			return
+		case strings.Contains(err.Message, "is a link: write it as") && ok && p.Type == DataURLValue:
 			return
 		case strings.Contains(err.Message, "inside an embedded resource"):
 			if _, ok := referenceDestinations[strings.ToLower(err.Parameters[0].Name)]; ok {
@@ -641,6 +645,9 @@ func xmlNamesRead(op *Operation, body []byte) (string, bool) {
 				if referenceLookalike(a.Value, words) || referenceNamed(a.Value, notWords) {
 					return a.Value, false
 				}
+				if attrName == "name" && (referenceLookalike(a.Value, links) || referenceNamed(a.Value, []string{linksName, embeddedName})) {
+					return a.Value, false // a link's name, or JSON's _links or _embedded, as a property
+				}
 			}
 		case xml.EndElement:
 			depth--
@@ -677,6 +684,9 @@ func xmlStrayRead(op *Operation, body []byte) (string, bool) {
 				continue
 			}
 			words, stray := referenceStray(op, name)
+			if !stray && t.Name.Local != "link" && propIndex(op, name, true) >= 0 {
+				words, stray = nil, true // a link's name as a property: blank only
+			}
 			if !stray || t.Name.Local == "link" && propIndex(op, name, true) >= 0 {
 				continue
 			}
@@ -830,6 +840,9 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 		}
 	}
 	for _, m := range top {
+		if referenceNamed(m.name, linkNames) && (referenceLookalike(m.name, linkNames) || !referenceAllowed(nil, m.value)) {
+			return v, errors.New("a property named like a link " + m.name)
+		}
 		if i := propIndex(op, m.name, false); i >= 0 {
 			read(&op.Properties[i], m.value)
 		} else if words, ok := referenceStray(op, m.name); ok {

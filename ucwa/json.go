@@ -53,6 +53,12 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte, at int) *Error {
 	if i := r.op.valueIndex(name); i >= 0 {
 		return r.jsonValue(s, i, 1)
 	}
+	if i := r.op.linkIndex(name); i >= 0 {
+		if ok, err := s.blankValue(1); err != nil || ok {
+			return err
+		}
+		return propertyLinkError(r.op.Properties[i].Name, linksName+"."+r.op.Properties[i].Name+"."+hrefName, s.body, at)
+	}
 	if d := strayDestination(r.op, name); d != nil {
 		if ok, err := s.destinationAllowed(d, 1); err != nil || ok {
 			return err
@@ -104,6 +110,9 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte, at int) *Error {
 func (r *Request) jsonLookalike(name []byte, folded string, at int) *Error {
 	if i := lookalikeProperty(r.op, name, folded, false); i >= 0 {
 		return lookalikeError(r.op.Properties[i].Name, r.op.Properties[i].Name, r.raw, at)
+	}
+	if i := lookalikeProperty(r.op, name, folded, true); i >= 0 {
+		return propertyLinkError(r.op.Properties[i].Name, linksName+"."+r.op.Properties[i].Name+"."+hrefName, r.raw, at)
 	}
 	if foldsOnto(name, folded, linksName) {
 		return lookalikeError(linksName, linksName, r.raw, at)

@@ -59,7 +59,6 @@ func TestDecodeLookalikeNames(t *testing.T) {
 		// another one, as it is to the pool.
 		{name: "%-escape is another name", format: JSON, body: `{"t%6F":"tel:` + number + `"}`, want: fv()},
 		{name: "names that fold onto nothing", format: JSON, body: `{"to s":1,"phone.Number":2,"t o o":3,"_links":{"custom Contents":{}},"x y":{"to ":1}}`, want: fv()},
-		{name: "a link's name at the top level", format: JSON, body: `{"customContent ":"data:,x"}`, want: fv()},
 		{name: "nested objects are not read", format: JSON, body: `{"x":{"to ":"tel:` + number + `"}}`, want: fv()},
 
 		// XML: the name attribute, as encoding/xml reads it.
@@ -86,7 +85,6 @@ func TestDecodeLookalikeNames(t *testing.T) {
 		{name: "XML other letter case is the property", format: XML, body: open + `<property name="TO">sip:a@b.c</property><property name="PHONEnumber">1</property></input>`,
 			want: fv(To, "sip:a@b.c", PhoneNumber, "1")},
 		{name: "XML names that fold onto nothing", format: XML, body: open + `<property name="to s">1</property><property name="phone.Number">2</property><link rel="custom Contents" href="x"/></input>`, want: fv()},
-		{name: "XML a link's name as a property", format: XML, body: open + `<property name="customContent ">x</property></input>`, want: fv()},
 	}
 	for _, tt := range tests {
 		r, err := decode(tt.format, []byte(tt.body))
@@ -338,6 +336,66 @@ func TestDecodeJSONRefusesDotNetMetadata(t *testing.T) {
 	} {
 		if _, err := Decode(spa, JSON, []byte(body)); err != nil {
 			t.Errorf("%s: %v", body, err)
+		}
+	}
+}
+
+// TestDecodePropertyNamedLikeLink: a top-level property (JSON member,
+// XML <property> or <propertyList>) whose name is, in any letter case, or
+// folds onto that of a link of the operation is a 400
+// ParameterValidationFailure naming the link and where to give it, never
+// the name as written or the value, unless it holds null or blank text
+// (nothing a pool could take for the link). XML has no _links or
+// _embedded property.
+func TestDecodePropertyNamedLikeLink(t *testing.T) {
+	const open = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa">`
+	tests := []struct {
+		name   string
+		format Format
+		body   string
+		write  string // the link the 400 asks for; "" to accept
+		where  string
+	}{
+		{"JSON", JSON, `{"to":"sip:a@b.c","customContent":"data:,x"}`, "_links.customContent.href", "line 1, column 19"},
+		{"JSON other letter case", JSON, `{"CUSTOMCONTENT":"data:,x"}`, "_links.customContent.href", "line 1, column 2"},
+		{"JSON an object", JSON, `{"customContent":{"href":"data:,x"}}`, "_links.customContent.href", "line 1, column 2"},
+		{"JSON folding onto the link", JSON, `{"customContent\u0000":null}`, "_links.customContent.href", "line 1, column 2"},
+		{"JSON trailing space", JSON, `{"customContent ":"data:,x"}`, "_links.customContent.href", "line 1, column 2"},
+		{"JSON null", JSON, `{"customContent":null,"_links":{"customContent":{"href":"data:,x"}}}`, "", ""},
+		{"JSON blank", JSON, `{"customContent":" "}`, "", ""},
+		{"XML", XML, open + `<property name="customContent">data:,x</property></input>`, `<link rel="customContent">`, "line 1, column 62"},
+		{"XML other letter case", XML, open + `<property name="CustomContent">data:,x</property></input>`, `<link rel="customContent">`, "line 1, column 62"},
+		{"XML folding onto the link", XML, open + `<property name="customContent&#9;"/></input>`, `<link rel="customContent">`, "line 1, column 62"},
+		{"XML propertyList", XML, open + `<propertyList name="customContent"><item>data:,x</item></propertyList></input>`, `<link rel="customContent">`, "line 1, column 62"},
+		{"XML blank", XML, open + `<property name="customContent"> </property><property name="customcontent.x">1</property></input>`, "", ""},
+	}
+	for _, tt := range tests {
+		_, err := decode(tt.format, []byte(tt.body))
+		if tt.write == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		if err == nil || err.Status != 400 || err.Subcode != SubcodeParameterValidationFailure || len(err.Parameters) != 1 || err.Parameters[0].Name != CustomContent {
+			t.Errorf("%s: %v, want 400 ParameterValidationFailure naming customContent", tt.name, err)
+			continue
+		}
+		for _, s := range []string{"is a link: write it as " + tt.write, tt.where} {
+			if !strings.Contains(err.Message, s) {
+				t.Errorf("%s: message %q does not say %q", tt.name, err.Message, s)
+			}
+		}
+		if strings.Contains(err.Message, "data:") || strings.Contains(err.Message, "\x00") || strings.Contains(err.Message, "CUSTOM") {
+			t.Errorf("%s: message %q holds the value or the name as written", tt.name, err.Message)
+		}
+	}
+	for _, name := range []string{"_links", "_EMBEDDED", "_links&#9;"} {
+		for _, elem := range []string{"property", "propertyList"} {
+			body := open + `<` + elem + ` name="` + name + `">x</` + elem + `></input>`
+			if _, err := decode(XML, []byte(body)); err == nil || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, "named like JSON's _links or _embedded") {
+				t.Errorf("XML %s %s: %v, want 400 DeserializationFailure", elem, name, err)
+			}
 		}
 	}
 }

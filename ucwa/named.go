@@ -87,6 +87,12 @@ func (d *namedDestination) allows(v string) bool {
 	return v == "" || containsFold(d.words, v)
 }
 
+// blankValue reads a value at the given depth and reports whether it is
+// null or a blank string.
+func (s *jsonScanner) blankValue(depth int) (bool, *Error) {
+	return s.destinationAllowed(&namedDestination{}, depth)
+}
+
 // destinationAllowed reads the value of a property named like the
 // destination d, at the given depth, and reports whether d allows it:
 // null, or a string d allows.

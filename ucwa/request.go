@@ -274,6 +274,19 @@ func valueLinkError(param, link string, body []byte, at int) *Error {
 		Reason: "is given in the body as a link, " + link + ", at " + position(body, int64(at)) + "; " + param + " is not a link: write it as a property"}})
 }
 
+// propertyLinkError refuses a top-level property whose name is, in any
+// letter case, or folds onto (see foldsOnto) that of param, a link of the
+// operation (customContent), holding anything but null or blank text. The
+// edge reads param only as a link, so it would forward such a property
+// unjudged, while a pool reading the body loosely might take its value
+// for the link's (a data: URL the edge never checked). link is where the
+// link goes, as its documented spelling writes it; the message never
+// holds the name as written or a value.
+func propertyLinkError(param, link string, body []byte, at int) *Error {
+	return parameterError([]Parameter{{Name: param,
+		Reason: "is given in the body as a property, at " + position(body, int64(at)) + "; " + param + " is a link: write it as " + link}})
+}
+
 func deserializationError(msg string) *Error {
 	return NewError(400, SubcodeDeserializationFailure, msg)
 }

@@ -123,14 +123,21 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		if first, dup := seen.names.add(name); dup {
 			return deserializationError(`The property "` + name + `" appears twice (also as "` + first + `"), at ` + position(body, int64(start)) + ".")
 		}
-		i := propIndex(r.op, name, false)
+		if xmlHALName(name) {
+			return deserializationError("A <" + t.Name.Local + "> named like JSON's " + linksName + " or " + embeddedName + ", at " + position(body, int64(start)) + "; XML gives links as <link> elements and embedded resources as <resource> elements.")
+		}
+		i, link := propIndex(r.op, name, false), -1
 		var stray *namedDestination
 		if i < 0 {
+			link = propIndex(r.op, name, true)
 			stray = strayDestination(r.op, name)
 		}
 		if t.Name.Local == "propertyList" {
 			if stray != nil {
 				return strayBodyError(stray, r.op, "property list", body, start)
+			}
+			if link >= 0 {
+				return propertyLinkError(r.op.Properties[link].Name, xmlLinkName(r.op.Properties[link].Name), body, start)
 			}
 			if i >= 0 {
 				r.vals[i].problem = notSingle
@@ -143,6 +150,9 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		}
 		if stray != nil && !stray.allows(text) {
 			return strayBodyError(stray, r.op, "property", body, start)
+		}
+		if link >= 0 && strings.TrimSpace(text) != "" {
+			return propertyLinkError(r.op.Properties[link].Name, xmlLinkName(r.op.Properties[link].Name), body, start)
 		}
 		if i >= 0 {
 			r.set(i, text, sp, false)
@@ -224,6 +234,8 @@ func xmlLookalike(op *Operation, what, name string, link bool, body []byte, at i
 		if i := lookalikeProperty(op, name, folded, false); i >= 0 {
 			return valueLinkError(op.Properties[i].Name, xmlLinkName(op.Properties[i].Name), body, at)
 		}
+	} else if i := lookalikeProperty(op, name, folded, true); i >= 0 {
+		return propertyLinkError(op.Properties[i].Name, xmlLinkName(op.Properties[i].Name), body, at)
 	}
 	return checkNameASCII(what, "", name, body, at)
 }
@@ -279,6 +291,19 @@ func attrProperty(op *Operation, v string) int {
 		}
 	}
 	return -1
+}
+
+// xmlHALName reports whether a property name is, in any letter case or
+// folding onto it, JSON's "_links" or "_embedded": XML has no such
+// properties, and a pool that reads both formats into one model might
+// take one for its links or embedded resources, which the edge reads
+// only as JSON gives them.
+func xmlHALName(name string) bool {
+	folded := name
+	if !plainName(name) {
+		folded, _ = foldLookalike(name)
+	}
+	return equalFoldASCII(folded, linksName) || equalFoldASCII(folded, embeddedName)
 }
 
 // xmlLinkName is how an error names the link of rel name.

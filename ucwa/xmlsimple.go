@@ -73,8 +73,8 @@ func decodeSimpleXML(r *Request, op *Operation, body []byte) bool {
 		if i := op.valueIndex(name); i >= 0 {
 			start := len(body) - len(after)
 			r.set(i, r.text(start, start+end), span{start: int32(start), end: int32(start + end)}, false)
-		} else if strayDestination(op, name) != nil {
-			return false // decodeFullXML judges a destination op does not take
+		} else if strayDestination(op, name) != nil || op.linkIndex(name) >= 0 || xmlHALName(string(name)) {
+			return false // decodeFullXML judges a destination op does not take, and a name of a link
 		}
 		rest = after[end+len(simpleXMLPropertyEnd):]
 	}
