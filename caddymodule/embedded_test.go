@@ -213,3 +213,49 @@ func (e opsEdge) sendGuarded(t *testing.T, req testkit.Request, param string) te
 	}
 	return resp
 }
+
+// TestEmbeddedSettingsRules: a settings resource embedded in PUT
+// callForwardingSettings (unansweredCallSettings, simultaneousRingSettings,
+// named by its key in "_embedded", its rel member or property, or the rel
+// attribute of a nested XML <resource>) is held to the rules of its own
+// PUT: a ringDelay that PUT unansweredCallSettings refuses is refused
+// there too, 400 naming it, and nothing reaches the pool; the values a
+// pool serves pass byte for byte.
+func TestEmbeddedSettingsRules(t *testing.T) {
+	e, put, post := startDenyEdge(t)
+	for _, tc := range []struct {
+		name  string
+		req   testkit.Request
+		param string // "": accepted and forwarded byte for byte
+	}{
+		{name: "on its own resource", param: "ringDelay",
+			req: put(opsApp+"/me/callForwardingSettings/unansweredCallSettings", "application/json", `{"ringDelay":99,"target":"Voicemail"}`)},
+		{name: "JSON embedded", param: "ringDelay",
+			req: put(forwardingSettingsPath, "application/json", `{"unansweredCallHandling":"Enabled","_embedded":{"unansweredCallSettings":{"rel":"unansweredCallSettings","ringDelay":99,"target":"Voicemail"}}}`)},
+		{name: "JSON named by its rel in an array", param: "ringDelay",
+			req: put(forwardingSettingsPath, "application/json", `{"_embedded":[{"rel":"unansweredCallSettings","ringDelay":2}]}`)},
+		{name: "JSON an enum value of another resource", param: "target",
+			req: put(forwardingSettingsPath, "application/json", `{"_embedded":{"unansweredCallSettings":{"target":"Team"}}}`)},
+		{name: "XML nested resource", param: "ringDelay",
+			req: put(forwardingSettingsPath, "application/xml", `<resource `+xmlnsUCWA+`><resource rel="unansweredCallSettings" href="/x"><property name="ringDelay">99</property></resource></resource>`)},
+		{name: "in a batch", param: "ringDelay",
+			req: post(opsApp+"/batch", batchType, batchBody("PUT "+forwardingSettingsPath+" HTTP/1.1\r\nIf-Match: 1\r\nContent-Type: application/json\r\n\r\n"+
+				`{"_embedded":{"unansweredCallSettings":{"ringDelay":-1}}}`))},
+
+		{name: "JSON a ringDelay of 0 where simultaneous ring takes it",
+			req: put(forwardingSettingsPath, "application/json", `{"_embedded":{"simultaneousRingSettings":{"rel":"simultaneousRingSettings","ringDelay":0,"target":"Team"},"unansweredCallSettings":{"rel":"unansweredCallSettings","ringDelay":5,"target":"None"}}}`)},
+		{name: "XML as a pool serves it",
+			req: put(forwardingSettingsPath, "application/xml", `<resource `+xmlnsUCWA+`><resource rel="simultaneousRingSettings" href="/x"><property name="rel">simultaneousRingSettings</property><property name="ringDelay">0</property><property name="target">None</property></resource><resource rel="unansweredCallSettings" href="/y"><property name="ringDelay">60</property></resource></resource>`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := e.sendGuarded(t, tc.req, tc.param)
+			if tc.param == "" {
+				return
+			}
+			assertUCWAError(t, resp, "BadRequest", "ParameterValidationFailure", []string{tc.param}, strings.Contains(tc.req.ContentType, "xml"))
+			if tc.name != "on its own resource" && !strings.Contains(resp.Body, "embedded") {
+				t.Errorf("the answer does not say the property is embedded: %s", resp.Body)
+			}
+		})
+	}
+}

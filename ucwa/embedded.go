@@ -1,8 +1,10 @@
 package ucwa
 
 import (
+	"bytes"
 	"encoding/xml"
 	"strings"
+	"unicode/utf8"
 )
 
 // embeddedName is the JSON member that holds embedded resources (HAL's
@@ -43,35 +45,38 @@ func isEmbeddedName(name []byte) bool {
 
 // jsonEmbedded checks the value of "_embedded" at the given depth: an
 // object of embedded resources (HAL's shape), or an array of them; any
-// other value is skipped.
-func (s *jsonScanner) jsonEmbedded(depth int) *Error {
+// other value is skipped. known are the resources whose properties are
+// judged by their own rules (the operation's Embedded at the top level,
+// none deeper).
+func (s *jsonScanner) jsonEmbedded(depth int, known []EmbeddedResource) *Error {
 	if err := s.enter(depth); err != nil {
 		return err
 	}
 	switch {
 	case s.pos < len(s.body) && s.body[s.pos] == '{':
-		return s.object(jsonEmbeddedWhere, embeddedName+".", depth, func(s *jsonScanner, _ []byte, _ int) *Error {
-			return s.jsonEmbeddedResources(depth + 1)
+		return s.object(jsonEmbeddedWhere, embeddedName+".", depth, func(s *jsonScanner, key []byte, _ int) *Error {
+			return s.jsonEmbeddedResources(depth+1, known, key)
 		}, noLookalike)
 	case s.pos < len(s.body) && s.body[s.pos] == '[':
-		return s.jsonEmbeddedResources(depth)
+		return s.jsonEmbeddedResources(depth, known, nil)
 	}
 	return s.skipValue(depth)
 }
 
-// jsonEmbeddedResources checks one member of "_embedded": a resource, an
-// array of them (HAL allows both), or anything else, which is skipped.
-func (s *jsonScanner) jsonEmbeddedResources(depth int) *Error {
+// jsonEmbeddedResources checks one member of "_embedded" (key, its name,
+// nil in an array): a resource, an array of them (HAL allows both), or
+// anything else, which is skipped.
+func (s *jsonScanner) jsonEmbeddedResources(depth int, known []EmbeddedResource, key []byte) *Error {
 	switch {
 	case s.pos < len(s.body) && s.body[s.pos] == '{':
-		return s.jsonEmbeddedResource(depth)
+		return s.jsonEmbeddedResource(depth, known, key)
 	case s.pos < len(s.body) && s.body[s.pos] == '[':
 		if err := s.enter(depth); err != nil {
 			return err
 		}
 		return s.array(depth, func(s *jsonScanner) *Error {
 			if s.pos < len(s.body) && s.body[s.pos] == '{' {
-				return s.jsonEmbeddedResource(depth + 1)
+				return s.jsonEmbeddedResource(depth+1, known, key)
 			}
 			return s.skipValue(depth + 1)
 		})
@@ -80,23 +85,39 @@ func (s *jsonScanner) jsonEmbeddedResources(depth int) *Error {
 }
 
 // jsonEmbeddedResource checks an embedded resource's object: its
-// properties, its links and the resources it embeds in turn.
-func (s *jsonScanner) jsonEmbeddedResource(depth int) *Error {
+// properties, its links and the resources it embeds in turn; and, for a
+// resource of known (named by key or by its "rel" member), its
+// properties by their rules (see embeddedRules).
+func (s *jsonScanner) jsonEmbeddedResource(depth int, known []EmbeddedResource, key []byte) *Error {
 	if err := s.enter(depth); err != nil {
 		return err
 	}
-	return s.object(jsonEmbeddedWhere, embeddedName+".", depth, func(s *jsonScanner, name []byte, at int) *Error {
-		if d := namedDestinationOf(name); d != nil {
-			return s.jsonEmbeddedValue(d, depth+1, at)
-		}
-		folded := name
+	var rules embeddedRules
+	if len(known) > 0 {
+		rules.known = known
+		rules.named(string(key))
+	}
+	err := s.object(jsonEmbeddedWhere, embeddedName+".", depth, func(s *jsonScanner, name []byte, at int) *Error {
+		folded := string(name)
 		if !plainName(name) {
-			f, _ := foldLookalike(string(name))
-			folded = []byte(f)
+			folded, _ = foldLookalike(folded)
+		}
+		d := namedDestinationOf(name)
+		if d != nil || rules.reads(folded) {
+			start := s.pos
+			if err := s.skipValue(depth + 1); err != nil {
+				return err
+			}
+			token := s.body[start:s.pos]
+			if d != nil && !tokenAllowed(d, token) {
+				return embeddedError(d, jsonEmbeddedWhere, s.body, at)
+			}
+			rules.jsonValue(folded, token, at)
+			return nil
 		}
 		switch {
 		case equalFoldASCII(embeddedName, folded):
-			return s.jsonEmbedded(depth + 1)
+			return s.jsonEmbedded(depth+1, nil)
 		case equalFoldASCII(linksName, folded):
 			if s.pos < len(s.body) && s.body[s.pos] == '{' {
 				if err := s.enter(depth + 1); err != nil {
@@ -112,16 +133,202 @@ func (s *jsonScanner) jsonEmbeddedResource(depth int) *Error {
 		}
 		return s.skipValue(depth + 1)
 	}, noLookalike)
+	if err != nil {
+		return err
+	}
+	return rules.judge(s.body)
 }
 
-// jsonEmbeddedValue checks the value of a property named like the
-// destination d in an embedded resource: null, or a string d allows.
-func (s *jsonScanner) jsonEmbeddedValue(d *namedDestination, depth, at int) *Error {
-	ok, err := s.destinationAllowed(d, depth)
-	if err == nil && !ok {
-		err = embeddedError(d, jsonEmbeddedWhere, s.body, at)
+// tokenAllowed reports whether a checked JSON value may be that of a
+// property named like the destination d: null, or a string d allows.
+func tokenAllowed(d *namedDestination, token []byte) bool {
+	if len(token) > 0 && token[0] == '"' {
+		return d.allows(unquote(token, bytes.IndexByte(token, '\\') >= 0))
 	}
-	return err
+	return string(token) == "null"
+}
+
+// embeddedRules judges the properties of one embedded resource by the
+// rules of the known resources it is named as: by its name in
+// "_embedded", its "rel" member or property, its rel attribute (any
+// letter case, or folding onto it). A resource named as two is held to
+// both, as a pool might take it for either; one named as none of them
+// is judged by no rules (a pool cannot tell what it is). Its values are
+// collected as they come, the rel among them, and judged at its end.
+type embeddedRules struct {
+	known  []EmbeddedResource
+	is     [MaxEmbedded]bool // whether known[i] names the resource
+	values []embeddedValue
+}
+
+// embeddedValue is a value, of a property a known resource has, in an
+// embedded resource: its name folded, its text, whether it is there (not
+// null, not blank), what the body writes it as and where it sits.
+type embeddedValue struct {
+	name, text string
+	present    bool
+	kind       valueKind
+	at         int
+}
+
+// valueKind is what a body writes a value as.
+type valueKind uint8
+
+const (
+	kindXMLText    valueKind = iota // an XML property's text
+	kindXMLList                     // an XML propertyList
+	kindJSONString                  // a JSON string
+	kindJSONBool                    // a JSON true or false
+	kindJSONInt                     // a JSON number without fraction or exponent
+	kindJSONOther                   // any other JSON value (a fraction, an array, an object)
+)
+
+// named records a name the resource goes by: a known resource's rel in
+// any letter case, or folding onto it. A name outside ASCII, which no
+// rel is and which a pool might fold onto any, names every one.
+func (er *embeddedRules) named(rel string) {
+	if rel == "" || len(er.known) == 0 {
+		return
+	}
+	for i := 0; i < len(rel); i++ {
+		if rel[i] >= utf8.RuneSelf {
+			for j := range er.is {
+				er.is[j] = true
+			}
+			return
+		}
+	}
+	if !plainName(rel) {
+		rel, _ = foldLookalike(rel)
+	}
+	for i := range er.known {
+		if equalFoldASCII(er.known[i].Rel, rel) {
+			er.is[i] = true
+		}
+	}
+}
+
+// reads reports whether a property name (folded) is one the rules read:
+// "rel", or a property of a known resource.
+func (er *embeddedRules) reads(folded string) bool {
+	if len(er.known) == 0 {
+		return false
+	}
+	if equalFoldASCII("rel", folded) {
+		return true
+	}
+	for i := range er.known {
+		if er.known[i].property(folded) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonValue records the JSON value token of the property name (folded),
+// read as jsonValue reads a top-level one, when the rules read it.
+func (er *embeddedRules) jsonValue(folded string, token []byte, at int) {
+	if !er.reads(folded) {
+		return
+	}
+	v := embeddedValue{name: folded, text: string(token), present: true, kind: kindJSONOther, at: at}
+	switch {
+	case string(token) == "null":
+		v.present = false
+	case token[0] == '"':
+		v.text = unquote(token, bytes.IndexByte(token, '\\') >= 0)
+		v.present, v.kind = strings.TrimSpace(v.text) != "", kindJSONString
+	case string(token) == "true" || string(token) == "false":
+		v.kind = kindJSONBool
+	case (token[0] == '-' || token[0] >= '0' && token[0] <= '9') && isJSONInteger(token):
+		v.kind = kindJSONInt
+	}
+	if equalFoldASCII("rel", folded) {
+		if v.present && v.kind == kindJSONString {
+			er.named(v.text)
+		}
+		return
+	}
+	er.values = append(er.values, v)
+}
+
+// xmlValue records the text of the property name (folded), or a property
+// list so named (list), when the rules read it.
+func (er *embeddedRules) xmlValue(folded, text string, list bool, at int) {
+	if !er.reads(folded) {
+		return
+	}
+	if equalFoldASCII("rel", folded) {
+		if !list {
+			er.named(text)
+		}
+		return
+	}
+	v := embeddedValue{name: folded, text: text, present: list || strings.TrimSpace(text) != "", kind: kindXMLText, at: at}
+	if list {
+		v.kind = kindXMLList
+	}
+	er.values = append(er.values, v)
+}
+
+// judge checks every value collected against the rules of each known
+// resource the resource is named as, and returns the 400 naming what
+// fails, never a value.
+func (er *embeddedRules) judge(body []byte) *Error {
+	var cp cleanProblems
+	var c Cleaner // the properties judged here are no numbers
+	for i := range er.known {
+		if !er.is[i] {
+			continue
+		}
+		e := &er.known[i]
+		for _, v := range er.values {
+			p := e.property(v.name)
+			if p == nil || !v.present {
+				continue
+			}
+			where := " (in the embedded " + e.Rel + ", at " + position(body, int64(v.at)) + ")"
+			if reason, bad := embeddedTypeProblem(p, v); bad {
+				cp.add(ruleType, p.Name, reason+where)
+				continue
+			}
+			c.cleanValue(&cp, p, v.text, where)
+		}
+	}
+	var bad []Parameter
+	for _, list := range cp.rules {
+		bad = append(bad, list...)
+	}
+	bad = append(bad, cp.after...)
+	if len(bad) > 0 {
+		return parameterError(bad)
+	}
+	return nil
+}
+
+// embeddedTypeProblem is the type problem of an embedded value v of p,
+// as a top-level value of p has it (see Request.jsonValue): in JSON, a
+// boolean is true or false, an integer a number without fraction or
+// exponent, anything else a string; in XML, a property's text, never a
+// propertyList.
+func embeddedTypeProblem(p *Property, v embeddedValue) (string, bool) {
+	var ok bool
+	switch v.kind {
+	case kindXMLText:
+		ok = true
+	case kindJSONString:
+		ok = p.Type != BooleanValue && p.Type != IntegerValue
+	case kindJSONBool:
+		ok = p.Type == BooleanValue
+	case kindJSONInt:
+		ok = p.Type == IntegerValue
+	case kindXMLList:
+		return typeReasons[notSingle], true
+	}
+	if ok {
+		return "", false
+	}
+	return typeReasons[problemFor(p.Type)], true
 }
 
 // enter refuses an object or array at depth, as skipValue does, beyond
@@ -169,11 +376,22 @@ func (s *jsonScanner) array(depth int, elem func(s *jsonScanner) *Error) *Error 
 func noLookalike([]byte, string, int) *Error { return nil }
 
 // xmlEmbedded checks the rest of a <resource> nested in a PUT's
-// <resource> (its start tag read), the resources it nests in turn
-// included. Elements are recognised by their local name in any letter
-// case and in any namespace, and names and rels in any attribute so
-// named: a pool reading loosely might read any of them.
-func xmlEmbedded(d *xml.Decoder, body []byte) *Error {
+// <resource> (its start tag, start, read), the resources it nests in turn
+// included; and, for a resource of known (named by its rel attribute or
+// its rel property), its properties by their rules (see embeddedRules).
+// Elements are recognised by their local name in any letter case and in
+// any namespace, and names and rels in any attribute so named: a pool
+// reading loosely might read any of them.
+func xmlEmbedded(d *xml.Decoder, body []byte, start xml.StartElement, known []EmbeddedResource) *Error {
+	var rules embeddedRules
+	if len(known) > 0 {
+		rules.known = known
+		for _, a := range start.Attr {
+			if strings.EqualFold(a.Name.Local, "rel") {
+				rules.named(a.Value)
+			}
+		}
+	}
 	for {
 		before := int(d.InputOffset())
 		tok, err := d.Token()
@@ -184,7 +402,7 @@ func xmlEmbedded(d *xml.Decoder, body []byte) *Error {
 		case xml.Directive:
 			return directiveError(body, before)
 		case xml.EndElement:
-			return nil
+			return rules.judge(body)
 		case xml.StartElement:
 			if err := checkAttrs(t, body, before); err != nil {
 				return err
@@ -192,11 +410,12 @@ func xmlEmbedded(d *xml.Decoder, body []byte) *Error {
 			var e *Error
 			switch strings.ToLower(t.Name.Local) {
 			case "resource":
-				e = xmlEmbedded(d, body)
+				e = xmlEmbedded(d, body, t, nil)
 			case "property":
-				e = xmlEmbeddedProperty(d, body, t, before)
+				e = xmlEmbeddedProperty(d, body, t, before, &rules)
 			case "propertylist":
 				e = xmlEmbeddedNamed(t, "name", body, before)
+				rules.xmlNamed(t, "", true, before)
 			case "link":
 				e = xmlEmbeddedNamed(t, "rel", body, before)
 			}
@@ -225,10 +444,29 @@ func xmlEmbeddedNamed(t xml.StartElement, attr string, body []byte, at int) *Err
 	return nil
 }
 
+// xmlNamed records, for each attribute of t named name (in any
+// namespace or letter case), the property so named (see xmlValue).
+func (er *embeddedRules) xmlNamed(t xml.StartElement, text string, list bool, at int) {
+	if len(er.known) == 0 {
+		return
+	}
+	for _, a := range t.Attr {
+		if strings.EqualFold(a.Name.Local, "name") {
+			folded := a.Value
+			if !plainName(folded) {
+				folded, _ = foldLookalike(folded)
+			}
+			er.xmlValue(folded, text, list, at)
+		}
+	}
+}
+
 // xmlEmbeddedProperty reads an embedded <property> to its end tag and
 // refuses it when it is named like a destination and its text is not one
-// the destination allows (an element inside it never is).
-func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int) *Error {
+// the destination allows (an element inside it never is); rules record
+// its text (one holding an element, like a propertyList, is no single
+// value).
+func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int, rules *embeddedRules) *Error {
 	var dest *namedDestination
 	for _, a := range t.Attr {
 		if strings.EqualFold(a.Name.Local, "name") {
@@ -265,5 +503,6 @@ func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int
 	if dest != nil && (!allowed || !dest.allows(text.String())) {
 		return embeddedError(dest, xmlEmbeddedWhere, body, at)
 	}
+	rules.xmlNamed(t, text.String(), !allowed, at)
 	return nil
 }

@@ -52,6 +52,7 @@ var jsonSeeds = []string{
 	`{"target":"tel:+19005551234","activeSetting":"None","_links":{"number":{"href":"1"}}}`,
 	`{"Target":" contact ","phone\u0000Number":null,"delegator":"","_links":{"self":{"href":"/x"}}}`,
 	`{"customContent":null,"MediaOffer":"data:,x","customContent ":1}`,
+	`{"_embedded":{"unansweredCallSettings":{"ringDelay":4,"target":"Team"},"x":[{"REL":"simultaneousRingSettings","ringDelay":-1,"target":" team "}]}}`,
 }
 
 var xmlSeeds = []string{
@@ -82,6 +83,7 @@ var xmlSeeds = []string{
 	`<input><propertyList name="Delegator"><item>1</item></propertyList><link rel="target" href="1"/><property xmlns:p="urn:p" p:name="number" name="x">1</property></input>`,
 	`<input><property name="target">Voicemail</property><property name="delegator"> </property></input>`,
 	`<input><property name="customContent">data:,x</property><property name="CUSTOMCONTENT"> </property><propertyList name="_Links"/><property name="mediaOffer&#9;"/></input>`,
+	`<resource><resource rel="unansweredCallSettings"><property name="ringDelay">4</property><propertyList name="Target"/></resource><resource><property name="rel">simultaneousRingSettings</property><property name="ringDelay">-1</property></resource></resource>`,
 	"<input xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><property name=\"to\" xsi:nil=\"true\">a</property><link rel=\"customContent\" href='data:,a\tb\r\nc&#9;&#xD;&amp;'/></input>",
 }
 
@@ -103,6 +105,9 @@ func knownDecodeError(t *testing.T, op *Operation, err *Error) {
 			return
 		}
 	case SubcodeParameterValidationFailure:
+		if embeddedRuleError(op, err) {
+			return
+		}
 		if len(err.Parameters) != 1 {
 			break
 		}
@@ -121,9 +126,27 @@ func knownDecodeError(t *testing.T, op *Operation, err *Error) {
 			if _, ok := referenceDestinations[strings.ToLower(err.Parameters[0].Name)]; ok {
 				return
 			}
+
 		}
 	}
 	t.Fatalf("decoder error %+v %+v", err, err.Parameters)
+}
+
+// embeddedRuleError reports whether err names only properties of op's
+// embedded resources, each refused inside one.
+func embeddedRuleError(op *Operation, err *Error) bool {
+	for _, param := range err.Parameters {
+		known := false
+		for _, e := range op.Embedded {
+			for _, p := range e.Properties {
+				known = known || p.Name == param.Name && strings.Contains(param.Reason, "(in the embedded "+e.Rel+", at ")
+			}
+		}
+		if !known {
+			return false
+		}
+	}
+	return len(err.Parameters) > 0
 }
 
 // referenceLookalike reports whether an ASCII name folds onto one of
@@ -300,8 +323,13 @@ func FuzzDecodeJSON(f *testing.F) {
 	for _, s := range jsonSeeds {
 		f.Add([]byte(s), `"\<>&`+"\u2028\x7f")
 	}
+	forwarding := mustOperation("callForwardingSettings")
 	f.Fuzz(func(t *testing.T, body []byte, v string) {
-		for _, op := range []*Operation{spa, otherOp(v)} {
+		ops := []*Operation{spa, otherOp(v)}
+		if bytes.Contains(bytes.ToLower(body), []byte("embedded")) {
+			ops = append(ops, forwarding) // a PUT that embeds resources judged by their own rules
+		}
+		for _, op := range ops {
 			r, err := Decode(op, JSON, body)
 			ref, refErr := referenceJSON(op, bytes.TrimPrefix(body, utf8BOM))
 			if (err == nil) != (refErr == nil) {
@@ -328,11 +356,13 @@ func FuzzDecodeXML(f *testing.F) {
 	for _, s := range xmlSeeds {
 		f.Add([]byte(s), `"'<>&]]>`+"\r\n\t")
 	}
-	communication := mustOperation("communication")
+	communication, forwarding := mustOperation("communication"), mustOperation("callForwardingSettings")
 	f.Fuzz(func(t *testing.T, body []byte, v string) {
 		ops := []*Operation{spa, otherOp(v)}
 		if bytes.Contains(body, []byte("<resource")) {
-			ops = append(ops, communication) // a PUT's root, which may nest resources
+			// PUTs' roots, which may nest resources, judged by their own
+			// rules in callForwardingSettings.
+			ops = append(ops, communication, forwarding)
 		}
 		for _, op := range ops {
 			if simple, ok := simpleXML(op, body); ok {
@@ -361,6 +391,9 @@ func FuzzDecodeXML(f *testing.F) {
 			if name, ok := xmlStrayRead(op, body); !ok {
 				t.Fatalf("%s: accepted the destination %q, which it does not take", op.Rel, name)
 			}
+			if name, ok := xmlEmbeddedRulesRead(op, body); !ok {
+				t.Fatalf("%s: accepted an embedded %s its own PUT refuses", op.Rel, name)
+			}
 			if attr, ok := xmlSchemaInstanceRead(body); !ok {
 				t.Fatalf("%s: accepted the XML Schema instance attribute %q", op.Rel, attr)
 			}
@@ -370,6 +403,103 @@ func FuzzDecodeXML(f *testing.F) {
 			checkRoundTrip(t, XML, body, r, replacement(v))
 		}
 	})
+}
+
+// xmlEmbeddedRulesRead checks, with encoding/xml, every <resource> (any
+// letter case, any namespace) a body of op the decoder accepted nests in
+// its root: named (a rel attribute in any letter case or namespace, or
+// a rel property) as one of op's embedded resources, none of its
+// properties so named holds text its own PUT refuses, nor is a
+// propertyList or holds an element. It returns the property that does.
+func xmlEmbeddedRulesRead(op *Operation, body []byte) (string, bool) {
+	if len(op.Embedded) == 0 {
+		return "", true
+	}
+	type prop struct {
+		names []string
+		text  string
+		list  bool
+	}
+	d := xml.NewDecoder(bytes.NewReader(body))
+	depth := 0
+	var rels []string
+	var props []prop
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return "", true
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			local := strings.ToLower(t.Name.Local)
+			var names []string
+			for _, a := range t.Attr {
+				switch {
+				case depth == 2 && strings.EqualFold(a.Name.Local, "rel"):
+					rels = append(rels, a.Value)
+				case depth == 3 && strings.EqualFold(a.Name.Local, "name"):
+					names = append(names, a.Value)
+				}
+			}
+			if depth == 2 {
+				rels, props = rels[:0], props[:0]
+			}
+			if depth != 3 || local != "property" && local != "propertylist" {
+				continue
+			}
+			p := prop{names: names, list: local == "propertylist"}
+			for inside := 1; inside > 0; {
+				tok, err := d.Token()
+				if err != nil {
+					return "", true
+				}
+				switch tt := tok.(type) {
+				case xml.CharData:
+					if inside == 1 {
+						p.text += string(tt)
+					}
+				case xml.StartElement:
+					p.list = true
+					inside++
+				case xml.EndElement:
+					inside--
+				}
+			}
+			depth--
+			if !p.list && slices.ContainsFunc(names, func(n string) bool { return referenceNamed(n, []string{"rel"}) }) {
+				rels = append(rels, p.text)
+			}
+			props = append(props, p)
+		case xml.EndElement:
+			if depth == 2 {
+				for _, e := range op.Embedded {
+					if !slices.ContainsFunc(rels, func(r string) bool { return referenceRel(r, e.Rel) }) {
+						continue
+					}
+					for _, p := range props {
+						for i := range e.Properties {
+							q := &e.Properties[i]
+							if !slices.ContainsFunc(p.names, func(n string) bool { return referenceNamed(n, []string{q.Name}) }) {
+								continue
+							}
+							raw, _ := json.Marshal(p.text)
+							if p.list || strings.TrimSpace(p.text) != "" && q.Type == IntegerValue {
+								if n, err := strconv.ParseInt(strings.TrimSpace(p.text), 10, 64); p.list || err != nil || n < q.Min || n > q.Max {
+									return q.Name, false
+								}
+								continue
+							}
+							if !referenceEmbeddedValue(q, raw) {
+								return q.Name, false
+							}
+						}
+					}
+				}
+			}
+			depth--
+		}
+	}
 }
 
 // xmlSchemaInstanceRead checks, with encoding/xml, that no element of a
@@ -852,7 +982,7 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 			continue
 		}
 		if referenceNamed(m.name, []string{embeddedName}) {
-			if err := referenceEmbedded(m.value); err != nil {
+			if err := referenceEmbedded(m.value, op.Embedded); err != nil {
 				return v, err
 			}
 			continue
@@ -955,17 +1085,17 @@ func referenceWord(words []string, text string) bool {
 // resource in it, at any depth, holds a property named like a destination
 // unless null, blank or one of its words, nor a link so named; no name
 // outside ASCII or twice in any letter case in its objects.
-func referenceEmbedded(raw json.RawMessage) error {
-	resources := func(raw json.RawMessage) error {
+func referenceEmbedded(raw json.RawMessage, known []EmbeddedResource) error {
+	resources := func(raw json.RawMessage, key string) error {
 		switch raw[0] {
 		case '{':
-			return referenceEmbeddedResource(raw)
+			return referenceEmbeddedResource(raw, known, key)
 		case '[':
 			var elems []json.RawMessage
 			_ = json.Unmarshal(raw, &elems)
 			for _, e := range elems {
 				if e[0] == '{' {
-					if err := referenceEmbeddedResource(e); err != nil {
+					if err := referenceEmbeddedResource(e, known, key); err != nil {
 						return err
 					}
 				}
@@ -980,20 +1110,69 @@ func referenceEmbedded(raw json.RawMessage) error {
 			return err
 		}
 		for _, m := range members {
-			if err := resources(m.value); err != nil {
+			if err := resources(m.value, m.name); err != nil {
 				return err
 			}
 		}
 	case '[':
-		return resources(raw)
+		return resources(raw, "")
 	}
 	return nil
 }
 
-func referenceEmbeddedResource(raw json.RawMessage) error {
+// referenceRel reports whether a name an embedded resource goes by (its
+// key, its rel) names the rel of a known resource: any letter case,
+// controls and spaces dropped; one outside ASCII names any.
+func referenceRel(name, rel string) bool {
+	for _, c := range name {
+		if c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return referenceNamed(name, []string{rel})
+}
+
+// referenceEmbeddedValue reports whether a JSON value of p in an embedded
+// resource is one its own PUT takes: null, a blank string, or a value of
+// its type within its rules (the table embeds integers and enums only).
+func referenceEmbeddedValue(p *Property, raw json.RawMessage) bool {
+	var str string
+	isString := json.Unmarshal(raw, &str) == nil
+	switch {
+	case string(raw) == "null", isString && strings.TrimSpace(str) == "":
+		return true
+	case p.Type == IntegerValue:
+		var n int64
+		return !isString && !bytes.ContainsAny(raw, ".eE") && json.Unmarshal(raw, &n) == nil && n >= p.Min && n <= p.Max
+	case p.Type == EnumValue:
+		return isString && slices.ContainsFunc(p.Values, func(v string) bool { return strings.EqualFold(v, strings.TrimSpace(str)) })
+	}
+	panic("the table embeds a " + p.Type.String())
+}
+
+func referenceEmbeddedResource(raw json.RawMessage, known []EmbeddedResource, key string) error {
 	members, err := referenceObject(raw, nil)
 	if err != nil {
 		return err
+	}
+	rels := []string{key}
+	for _, m := range members {
+		var rel string
+		if referenceNamed(m.name, []string{"rel"}) && json.Unmarshal(m.value, &rel) == nil {
+			rels = append(rels, rel)
+		}
+	}
+	for _, e := range known {
+		if !slices.ContainsFunc(rels, func(r string) bool { return r != "" && referenceRel(r, e.Rel) }) {
+			continue
+		}
+		for _, m := range members {
+			for i := range e.Properties {
+				if p := &e.Properties[i]; referenceNamed(m.name, []string{p.Name}) && !referenceEmbeddedValue(p, m.value) {
+					return errors.New("an embedded " + e.Rel + " " + p.Name + " its own PUT refuses")
+				}
+			}
+		}
 	}
 	for _, m := range members {
 		if words, ok := referenceDestination(m.name); ok {
@@ -1004,7 +1183,7 @@ func referenceEmbeddedResource(raw json.RawMessage) error {
 		}
 		switch {
 		case referenceNamed(m.name, []string{embeddedName}):
-			if err := referenceEmbedded(m.value); err != nil {
+			if err := referenceEmbedded(m.value, nil); err != nil {
 				return err
 			}
 		case referenceNamed(m.name, []string{linksName}) && m.value[0] == '{':

@@ -66,7 +66,7 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte, at int) *Error {
 		return strayBodyError(d, r.op, "property", s.body, at)
 	}
 	if isEmbeddedName(name) {
-		return s.jsonEmbedded(1)
+		return s.jsonEmbedded(1, r.op.Embedded)
 	}
 	if !equalFoldASCII(linksName, name) {
 		return s.skipValue(1)

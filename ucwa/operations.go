@@ -175,11 +175,44 @@ type Operation struct {
 	// Properties are the documented inputs the edge checks. Other
 	// properties pass as they are.
 	Properties []Property
+	// Embedded are, for a PUT, the resources its representation embeds
+	// (as a pool serves it and a client echoes it) that are resources of
+	// their own with a PUT row: a property of one of them, in an embedded
+	// resource named so, must pass the rules it has on its own resource
+	// (an unansweredCallSettings embedded in callForwardingSettings holds
+	// a ringDelay of 5 to 60, as a PUT of unansweredCallSettings must),
+	// so that the edge forwards no value there that it refuses there.
+	Embedded []EmbeddedResource
+}
+
+// EmbeddedResource is a resource another's representation embeds, by its
+// rel, with the properties the edge judges in it. They are its own PUT
+// row's, and never a phone number, destination or link: an embedded
+// resource is forwarded as it came, so the edge normalizes nothing in it
+// (a destination named in one is refused, see named.go).
+type EmbeddedResource struct {
+	Rel        string
+	Properties []Property
+}
+
+// property returns the property of the embedded resource named name
+// (folded: see foldLookalike), or nil.
+func (e *EmbeddedResource) property(folded string) *Property {
+	for i := range e.Properties {
+		if equalFoldASCII(e.Properties[i].Name, folded) {
+			return &e.Properties[i]
+		}
+	}
+	return nil
 }
 
 // MaxProperties bounds the properties of one operation, so that a
 // request's values fit in fixed-size arrays.
 const MaxProperties = 16
+
+// MaxEmbedded bounds the embedded resources of one operation, for the
+// same reason.
+const MaxEmbedded = 4
 
 // Property returns the operation's property of that name, in any letter
 // case.
@@ -263,6 +296,12 @@ var (
 	propRingDelay      = Property{Name: "ringDelay", Type: IntegerValue, Min: 5, Max: 60}
 	propAudioPref      = Property{Name: "audioPreference", Type: EnumValue, Values: []string{"PhoneAudio", "VoipAudio"}}
 	propGenericPolicy  = []string{"None", "Disabled", "Enabled"}
+
+	// The settings resources' own properties, which their PUT rows and
+	// callForwardingSettings, which embeds them, judge alike.
+	simultaneousRingSettingsProps = props(Property{Name: "ringDelay", Type: IntegerValue, Min: 0, Max: math.MaxInt32},
+		Property{Name: "target", Type: EnumValue, Values: []string{"None", "Team", "Delegates", "Contact"}})
+	unansweredCallSettingsProps = props(propRingDelay, Property{Name: "target", Type: EnumValue, Values: []string{"None", "Voicemail", "Contact"}})
 
 	scopesCall = []string{ScopeConversationsInitiate, ScopeConversationsReceive}
 	scopesUser = []string{ScopeUserReadWrite}
@@ -386,15 +425,19 @@ var defaultOperations = []Operation{
 	postOp("immediateForwardToContact", scopesUser, []string{"/immediateForwardSettings/immediateForwardToContact"}, props(propTarget)),
 	postOp("simultaneousRingToContact", scopesUser, []string{"/simultaneousRingSettings/simultaneousRingToContact"}, props(propTarget)),
 	postOp("unansweredCallToContact", scopesUser, []string{"/unansweredCallSettings/unansweredCallToContact"}, props(propTarget, propRingDelay)),
-	putOp("callForwardingSettings", scopesUser, []string{"/me/callForwardingSettings"},
-		props(Property{Name: "activePeriod", Type: EnumValue, Values: []string{"Always", "Workhours"}},
-			Property{Name: "activeSetting", Type: EnumValue, Values: []string{"None", "ImmediateForward", "SimultaneousRing"}},
-			Property{Name: "unansweredCallHandling", Type: EnumValue, Values: []string{"Enabled", "Disabled"}})),
-	putOp("simultaneousRingSettings", scopesUser, []string{"/callForwardingSettings/simultaneousRingSettings"},
-		props(Property{Name: "ringDelay", Type: IntegerValue, Min: 0, Max: math.MaxInt32},
-			Property{Name: "target", Type: EnumValue, Values: []string{"None", "Team", "Delegates", "Contact"}})),
-	putOp("unansweredCallSettings", scopesUser, []string{"/callForwardingSettings/unansweredCallSettings"},
-		props(propRingDelay, Property{Name: "target", Type: EnumValue, Values: []string{"None", "Voicemail", "Contact"}})),
+	func() Operation {
+		op := putOp("callForwardingSettings", scopesUser, []string{"/me/callForwardingSettings"},
+			props(Property{Name: "activePeriod", Type: EnumValue, Values: []string{"Always", "Workhours"}},
+				Property{Name: "activeSetting", Type: EnumValue, Values: []string{"None", "ImmediateForward", "SimultaneousRing"}},
+				Property{Name: "unansweredCallHandling", Type: EnumValue, Values: []string{"Enabled", "Disabled"}}))
+		op.Embedded = []EmbeddedResource{
+			{Rel: "simultaneousRingSettings", Properties: simultaneousRingSettingsProps},
+			{Rel: "unansweredCallSettings", Properties: unansweredCallSettingsProps},
+		}
+		return op
+	}(),
+	putOp("simultaneousRingSettings", scopesUser, []string{"/callForwardingSettings/simultaneousRingSettings"}, simultaneousRingSettingsProps),
+	putOp("unansweredCallSettings", scopesUser, []string{"/callForwardingSettings/unansweredCallSettings"}, unansweredCallSettingsProps),
 
 	// The wrapper that can carry any of the above.
 	{Rel: "batch", Method: "POST", Paths: []string{"/batch"}, Body: BatchBody,
@@ -418,6 +461,14 @@ func cloneOperations(ops []Operation) []Operation {
 		op.Properties = append([]Property(nil), op.Properties...)
 		for j := range op.Properties {
 			op.Properties[j].Values = append([]string(nil), op.Properties[j].Values...)
+		}
+		op.Embedded = append([]EmbeddedResource(nil), op.Embedded...)
+		for j := range op.Embedded {
+			e := &op.Embedded[j]
+			e.Properties = append([]Property(nil), e.Properties...)
+			for k := range e.Properties {
+				e.Properties[k].Values = append([]string(nil), e.Properties[k].Values...)
+			}
 		}
 		out[i] = op
 	}
@@ -492,6 +543,9 @@ func ValidateOperations(ops []Operation) error {
 		if err := validateProperties(op); err != nil {
 			bad(op, "%v", err)
 		}
+		if err := validateEmbedded(op); err != nil {
+			bad(op, "%v", err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -538,6 +592,39 @@ func validateProperties(op *Operation) error {
 		for _, v := range p.Values {
 			if v == "" || strings.TrimSpace(v) != v {
 				return fmt.Errorf("property %q: blank or padded enum value", p.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// validateEmbedded checks an operation's embedded resources: only a PUT
+// embeds, each rel once, and each resource's properties are well formed
+// (as validateProperties has them), none a phone number, destination or
+// link.
+func validateEmbedded(op *Operation) error {
+	if len(op.Embedded) > 0 && op.XMLRoot != "resource" {
+		return errors.New("only a PUT's representation embeds resources")
+	}
+	if len(op.Embedded) > MaxEmbedded {
+		return fmt.Errorf("%d embedded resources, more than %d", len(op.Embedded), MaxEmbedded)
+	}
+	for i, e := range op.Embedded {
+		if e.Rel == "" || !plainName(e.Rel) {
+			return fmt.Errorf("embedded resource %q: a rel is ASCII letters, digits, _ and -", e.Rel)
+		}
+		for _, other := range op.Embedded[:i] {
+			if strings.EqualFold(other.Rel, e.Rel) {
+				return fmt.Errorf("embedded resource %q given twice", e.Rel)
+			}
+		}
+		inner := Operation{Body: PropertiesBody, Properties: e.Properties}
+		if err := validateProperties(&inner); err != nil {
+			return fmt.Errorf("embedded resource %s: %w", e.Rel, err)
+		}
+		for _, p := range e.Properties {
+			if p.Type == NumberValue || p.Type == DestinationValue || p.Type == DataURLValue || p.Required {
+				return fmt.Errorf("embedded resource %s: property %q: a phone number, destination, link or required property is not judged in an embedded resource", e.Rel, p.Name)
 			}
 		}
 	}

@@ -125,6 +125,12 @@ func TestDefaultOperationsDeepCopy(t *testing.T) {
 	if p, _ := FindOperation(b, "startPhoneAudio").Property("importance"); p.Values[0] != "Normal" {
 		t.Fatalf("enum values shared: %v", p.Values)
 	}
+	cfs := FindOperation(a, "callForwardingSettings")
+	cfs.Embedded[1].Properties[0].Max = 99
+	cfs.Embedded[1].Properties[1].Values[0] = "changed"
+	if !reflect.DeepEqual(DefaultOperations(), cloneOperations(defaultOperations)) || unansweredCallSettingsProps[0].Max != 60 {
+		t.Fatal("changing a copy's embedded resources changed the defaults")
+	}
 }
 
 func TestValidateOperations(t *testing.T) {
@@ -236,6 +242,33 @@ func TestValidateOperations(t *testing.T) {
 			op.Properties = append(op.Properties, Property{Name: "n", Type: IntegerValue, Min: 2, Max: 1})
 			return ops
 		}, "minimum above maximum"},
+		{"embedded resources on a POST", func(ops []Operation) []Operation {
+			op := FindOperation(ops, "startAudio")
+			op.Embedded = []EmbeddedResource{{Rel: "x"}}
+			return ops
+		}, "only a PUT"},
+		{"an embedded destination", func(ops []Operation) []Operation {
+			op := FindOperation(ops, "callForwardingSettings")
+			op.Embedded = append(op.Embedded, EmbeddedResource{Rel: "x", Properties: props(propTarget)})
+			return ops
+		}, "is not judged in an embedded resource"},
+		{"an embedded rel twice", func(ops []Operation) []Operation {
+			op := FindOperation(ops, "callForwardingSettings")
+			op.Embedded = append(op.Embedded, EmbeddedResource{Rel: "UnansweredCallSettings"})
+			return ops
+		}, "given twice"},
+		{"an embedded integer range upside down", func(ops []Operation) []Operation {
+			op := FindOperation(ops, "callForwardingSettings")
+			op.Embedded = append(op.Embedded, EmbeddedResource{Rel: "y", Properties: props(Property{Name: "n", Type: IntegerValue, Min: 2, Max: 1})})
+			return ops
+		}, "minimum above maximum"},
+		{"too many embedded resources", func(ops []Operation) []Operation {
+			op := FindOperation(ops, "callForwardingSettings")
+			for _, rel := range []string{"a", "b", "c"} {
+				op.Embedded = append(op.Embedded, EmbeddedResource{Rel: rel})
+			}
+			return ops
+		}, "more than"},
 	}
 	for _, tt := range tests {
 		err := ValidateOperations(tt.change(DefaultOperations()))

@@ -107,7 +107,7 @@ func Decode(op *Operation, f Format, body []byte) (*Request, *Error) {
 
 // decodeInto is Decode into r.
 func decodeInto(r *Request, op *Operation, f Format, body []byte) *Error {
-	if op.Body != PropertiesBody || len(op.Properties) > MaxProperties {
+	if op.Body != PropertiesBody || len(op.Properties) > MaxProperties || len(op.Embedded) > MaxEmbedded {
 		return NewError(415, SubcodeUnsupportedMediaType, op.Rel+" takes no UCWA body.")
 	}
 	if len(body) > math.MaxInt32 {

@@ -209,7 +209,7 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		if r.op.XMLRoot != "resource" {
 			return unknownElement(r.op, t, body, start)
 		}
-		return xmlEmbedded(d, body)
+		return xmlEmbedded(d, body, t, r.op.Embedded)
 	default:
 		return unknownElement(r.op, t, body, start)
 	}
