@@ -185,6 +185,8 @@ func TestStartupErrors(t *testing.T) {
 		{"bad scope", rsaJWT + "\nscopes \"a b\"", rsaJSON + `,"scopes":["a b"]`, `scopes: "a b" is not a scope token`},
 		{"reserved challenge parameter", rsaJWT + "\nchallenge error x", rsaJSON + `,"challenge":{"error":"x"}`, `challenge: "error" is set by the edge itself`},
 		{"backup without primary", "jwt off\nbackup a:1", `"jwt":{"off":true},"backup":{"upstreams":[{"dial":"a:1"}]}`, "backup: a backup pool needs a primary pool"},
+		{"primary without upstreams", "jwt off\nprimary", `"jwt":{"off":true},"primary":{}`, "primary: no upstreams: name at least one host:port, or dynamic_upstreams"},
+		{"backup without upstreams", "jwt off\nprimary a:1\nbackup {\nlb_policy first\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"load_balancing":{"selection_policy":{"policy":"first"}}}`, "backup: no upstreams"},
 		{"retry_match", "jwt off\nprimary a:1 {\nlb_retry_match {\nmethod POST\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"load_balancing":{"retry_match":[{"method":["POST"]}]}}`, "primary: retry_match could send a request"},
 		{"destinations mode", "jwt off\ndestinations {\nmode audit\n}", `"jwt":{"off":true},"destinations":{"mode":"audit"}`, `destinations: mode ("audit") is neither enforce nor report`},
 		{"destinations region", "jwt off\ndestinations {\nallow_regions US XX\n}", `"jwt":{"off":true},"destinations":{"allow_regions":["US","XX"]}`, `destinations: allow_regions: entry 2 of 2 ("XX") is not a region`},
@@ -241,6 +243,7 @@ func TestStartupErrors(t *testing.T) {
 	t.Run("good configs validate", func(t *testing.T) {
 		for _, config := range []string{
 			"127.0.0.1:0 {\n\tucwa {\n\t\tjwt off\n\t\tdefault_region de\n\t\tnumber_format e164\n\t\tmax_body_size 16KiB\n\t}\n\trespond 204\n}\n",
+			"127.0.0.1:0 {\n\tucwa {\n\t\tjwt off\n\t\tprimary {\n\t\t\tdynamic a fe.contoso.test 443\n\t\t}\n\t}\n}\n",
 			"127.0.0.1:0 {\n\tucwa {\n\t\tjwt {\n\t\t\talgorithms RS256 ES256\n\t\t\tpublic_key_file " + rsaFile + " " + ecFile + "\n\t\t}\n\t}\n}\n",
 		} {
 			if err := testkit.Validate(t, "caddyfile", config); err != nil {

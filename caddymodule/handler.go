@@ -119,8 +119,9 @@ type Handler struct {
 	Challenge map[string]string `json:"challenge,omitempty"`
 
 	// The home front-end pool: the JSON of a Caddy reverse_proxy handler
-	// (its fields, without the "handler" key), with its upstreams, load
-	// balancing, health checks and transport. A pool may not set
+	// (its fields, without the "handler" key), with its upstreams (at
+	// least one, or dynamic_upstreams), load balancing, health checks and
+	// transport. A pool may not set
 	// load_balancing.retry_match nor handle_response: both could send an
 	// accepted request a second time or answer in its place. Its http
 	// transport (also the one used when none is configured) defaults

@@ -72,8 +72,14 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 	return nil
 }
 
-// checkPoolProxy refuses reverse_proxy features that break "never twice".
+// checkPoolProxy refuses a pool with nowhere to send a request, and
+// reverse_proxy features that break "never twice".
 func checkPoolProxy(proxy *reverseproxy.Handler) error {
+	if len(proxy.Upstreams) == 0 && proxy.DynamicUpstreamsRaw == nil {
+		// reverse_proxy takes this for a config whose upstreams come
+		// later; here every request would find no upstream available.
+		return errors.New("no upstreams: name at least one host:port, or dynamic_upstreams")
+	}
 	if proxy.LoadBalancing != nil && len(proxy.LoadBalancing.RetryMatchRaw) > 0 {
 		return errors.New("retry_match could send a request that reached an upstream once more")
 	}
