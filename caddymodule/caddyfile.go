@@ -51,8 +51,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		primary <upstreams...> {
 //			# any reverse_proxy subdirective (lb_policy, lb_try_duration,
 //			# health_uri, health_interval, fail_duration, header_up,
-//			# transport http { tls ... }, ...) except handle_response
-//			# and lb_retry_match
+//			# transport http { tls ... }, ...) except handle_response,
+//			# lb_retry_match and request_buffers
 //		}
 //		backup <upstreams...> {
 //			# the same as primary
