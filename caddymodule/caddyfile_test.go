@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -411,6 +412,90 @@ func TestFieldsDocumented(t *testing.T) {
 		}
 		if len(docs) == 0 {
 			t.Errorf("found no JSON fields of %s in %s", tc.typ, tc.file)
+		}
+	}
+}
+
+// TestCaddyfileSyntaxDocumented: the syntax of the ucwa directive in
+// UnmarshalCaddyfile's comment and in the README are the same, every
+// subdirective they show is one the parser reads, and every name the
+// parser reads is shown.
+func TestCaddyfileSyntaxDocumented(t *testing.T) {
+	src, err := os.ReadFile("caddyfile.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	comment := regexp.MustCompile(`(?s)\n//\tucwa \{\n.*?\n//\t\}\n`).Find(src)
+	readmeBlock := regexp.MustCompile("(?s)\nucwa \\{\n.*?\n\\}\n").Find(readme)
+	if comment == nil || readmeBlock == nil {
+		t.Fatalf("syntax not found: in the comment %t, in the README %t", comment != nil, readmeBlock != nil)
+	}
+	// The lines of a syntax block, without blank lines and the free text
+	// inside primary and backup.
+	lines := func(block []byte, prefix string) []string {
+		var out []string
+		for line := range strings.Lines(string(block)) {
+			line = strings.TrimSpace(strings.TrimPrefix(line, prefix))
+			if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "<") {
+				out = append(out, line)
+			}
+		}
+		return out
+	}
+	commentLines, readmeLines := lines(comment, "//"), lines(readmeBlock, "")
+	if !slices.Equal(commentLines, readmeLines) {
+		t.Errorf("UnmarshalCaddyfile's syntax and the README's differ:\ncomment:\n%s\nREADME:\n%s",
+			strings.Join(commentLines, "\n"), strings.Join(readmeLines, "\n"))
+	}
+
+	// The names the parser's switches read.
+	read := map[string]bool{}
+	fset := token.NewFileSet()
+	for _, file := range []string{"caddyfile.go", "store.go", "destinations.go", "limits.go", "idempotency.go"} {
+		f, err := parser.ParseFile(fset, file, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || !strings.HasPrefix(strings.ToLower(fn.Name.Name), "unmarshal") {
+				continue
+			}
+			ast.Inspect(fn, func(n ast.Node) bool {
+				if cc, ok := n.(*ast.CaseClause); ok {
+					for _, e := range cc.List {
+						if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							read[strings.Trim(lit.Value, `"`)] = true
+						}
+					}
+				}
+				return true
+			})
+		}
+	}
+	for _, line := range commentLines[1:] {
+		fields := strings.Fields(line)
+		if fields[0] == "}" {
+			continue
+		}
+		if !read[fields[0]] {
+			t.Errorf("the syntax shows %q, which the parser does not read", fields[0])
+		}
+		if fields[0] == "store" && !read[fields[1]] {
+			t.Errorf("the syntax shows `store %s`, which the parser does not read", fields[1])
+		}
+	}
+	shown := map[string]bool{}
+	for _, word := range regexp.MustCompile(`[a-z_]+`).FindAllString(string(comment), -1) {
+		shown[word] = true
+	}
+	for name := range read {
+		if regexp.MustCompile(`^[a-z_]+$`).MatchString(name) && !shown[name] {
+			t.Errorf("the parser reads %q, which the syntax does not show", name)
 		}
 	}
 }
