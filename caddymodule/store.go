@@ -11,6 +11,7 @@ import (
 	"maps"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -356,8 +357,9 @@ type RedisStore struct {
 	// different pools can share one Redis apart. Default: "ucwa:".
 	KeyPrefix string `json:"key_prefix,omitempty"`
 
-	// TLS settings of a rediss URL. Default: the system's roots and the
-	// URL's host name.
+	// TLS settings of a rediss URL; with a redis URL they are refused,
+	// an empty tls block too, since only rediss encrypts. Default: the
+	// system's roots and the URL's host name.
 	TLS *RedisTLS `json:"tls,omitempty"`
 
 	// Follow the master of this name through Redis Sentinel: the URL's
@@ -449,6 +451,11 @@ func (r *RedisStore) Provision(caddy.Context) error {
 		return err
 	}
 	if t := r.TLS; t != nil {
+		// A tls block of no options on a redis URL would leave the
+		// connection in the clear, though the config asks for TLS.
+		if u, err := url.Parse(opts.URL); err == nil && u.Scheme == "redis" {
+			return errors.New("store: redis: TLS options need a rediss URL")
+		}
 		if opts.TLSCAFile, err = resolve("tls: ca", t.CA); err != nil {
 			return err
 		}

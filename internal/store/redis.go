@@ -135,9 +135,22 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
 		return nil, errors.New("store: redis: the URL must not have query parameters or a fragment")
 	}
+	// go-redis would dial localhost for a URL without a host, and a port
+	// or db it cannot use fails only at the first operation.
+	if u.Hostname() == "" {
+		return nil, errors.New("store: redis: the URL has no host")
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, errors.New("store: redis: the URL's port must be between 1 and 65535")
+		}
+	}
 	parsed, err := redis.ParseURL(opts.URL)
 	if err != nil {
 		return nil, fmt.Errorf("store: redis: invalid URL: %s", strings.TrimPrefix(err.Error(), "redis: "))
+	}
+	if parsed.DB < 0 {
+		return nil, errors.New("store: redis: the URL's db must not be negative")
 	}
 	if opts.MasterName != "" && opts.Cluster {
 		return nil, errors.New("store: redis: a sentinel master name and cluster exclude each other")
