@@ -489,6 +489,20 @@ func TestCaddyfileSyntaxDocumented(t *testing.T) {
 			t.Errorf("the syntax shows `store %s`, which the parser does not read", fields[1])
 		}
 	}
+	// The README's table of subdirectives has a row for each, or for the
+	// block it is in.
+	var rows strings.Builder
+	for line := range strings.Lines(string(readme)) {
+		if strings.HasPrefix(line, "| `") {
+			rows.WriteString(line)
+		}
+	}
+	for _, line := range commentLines[1:] {
+		if name := strings.Fields(line)[0]; name != "}" && !strings.Contains(rows.String(), "`"+name+"`") {
+			t.Errorf("the README's table of subdirectives has no row for %q", name)
+		}
+	}
+
 	shown := map[string]bool{}
 	for _, word := range regexp.MustCompile(`[a-z_]+`).FindAllString(string(comment), -1) {
 		shown[word] = true
