@@ -219,6 +219,10 @@ func TestStartupErrors(t *testing.T) {
 		{"missing JWKS file", "jwt {\nalgorithms RS256\njwks_file " + dir + "/nope.json\n}", "", "jwks_file: stat"},
 		{"bad JWKS file", "jwt {\nalgorithms RS256\njwks_file " + badJWKS + "\n}", "", "not a JWK Set"},
 		{"JWKS file without signature keys", "jwt {\nalgorithms RS256\njwks_file " + encOnlyJWKS + "\n}", "", "no usable signature key"},
+		{"empty issuer", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nissuer https://sts.contoso.test/ \"\"\n}", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q],"issuers":["https://sts.contoso.test/",""]}`, rsaFile),
+			"jwt: issuer: an empty value would accept tokens without iss"},
+		{"empty audience", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\naudience \"\"\n}", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q],"audiences":[""]}`, rsaFile),
+			"jwt: audience: an empty value would accept tokens whose aud is empty"},
 		{"negative leeway", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nleeway -1s\n}", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q],"leeway":"-1s"}`, rsaFile), "jwt: leeway and jwks_refresh must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -73,12 +73,14 @@ type Config struct {
 	// secret shows in Caddy's config API and debug logs. Default: none.
 	HMACSecret string `json:"hmac_secret,omitempty"`
 
-	// Accepted `iss` values, any one. Default: none, and `iss` is not
+	// Accepted `iss` values, any one; an empty one is refused (a token
+	// without `iss` would match it). Default: none, and `iss` is not
 	// checked.
 	Issuers []string `json:"issuers,omitempty"`
 
-	// Accepted `aud` values; a token passes when any of its audiences is
-	// one of them. Default: none, and `aud` is not checked.
+	// Accepted `aud` values, none of them empty; a token passes when any
+	// of its audiences is one of them. Default: none, and `aud` is not
+	// checked.
 	Audiences []string `json:"audiences,omitempty"`
 
 	// Clock skew allowed when checking `exp`, `nbf` and `iat`. Default: 0.

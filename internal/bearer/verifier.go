@@ -162,6 +162,14 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 	if err != nil {
 		return nil, err
 	}
+	// A token without iss (or aud) reads as "": an empty entry would
+	// let tokens that lack the claim pass.
+	if slices.Contains(issuers, "") {
+		return nil, errors.New("issuer: an empty value would accept tokens without iss")
+	}
+	if slices.Contains(audiences, "") {
+		return nil, errors.New("audience: an empty value would accept tokens whose aud is empty")
+	}
 	v := &Verifier[G]{
 		parser:    newParser(c.Algorithms, time.Duration(c.Leeway), o.Now),
 		algs:      c.Algorithms,
