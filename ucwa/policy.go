@@ -89,7 +89,8 @@ type DestinationPolicy struct {
 	// DenyRegions lists the ISO 3166-1 regions (and "001") whose
 	// numbers are refused, and with them the numbers of no known region
 	// that have a listed region's country calling code (+7 numbers no
-	// plan lists, when RU is listed). Default: none.
+	// plan lists, when RU is listed). A region may not be in AllowRegions
+	// too. Default: none.
 	DenyRegions []string `json:"deny_regions,omitempty"`
 
 	// DenyTypes lists the number types refused, as phonenumbers
@@ -107,11 +108,13 @@ type DestinationPolicy struct {
 	// allowed). Default: none.
 	Allow []string `json:"allow,omitempty"`
 
-	// Deny lists E.164 prefixes whose numbers are refused. Default:
-	// none. Ranges worth denying that deny_types does not catch: +1900
-	// and +1976 (North American premium services; phonenumbers types
-	// +1976 numbers as ordinary ones), +881, +882 and +883 (satellite
-	// and international networks, billed at satellite rates).
+	// Deny lists E.164 prefixes whose numbers are refused; one that an
+	// Allow prefix starts (or equals) would refuse nothing, and is
+	// refused. Default: none. Ranges worth denying that deny_types does
+	// not catch: +1900 and +1976 (North American premium services;
+	// phonenumbers types +1976 numbers as ordinary ones), +881, +882 and
+	// +883 (satellite and international networks, billed at satellite
+	// rates).
 	Deny []string `json:"deny,omitempty"`
 
 	// SIPDomains lists the hosts SIP destinations may have: a host name
@@ -212,8 +215,13 @@ func NewPolicy(c DestinationPolicy) (*Policy, error) {
 	if p.denyRegions, err = compileRegions("deny_regions", c.DenyRegions); err != nil {
 		return nil, err
 	}
-	for _, r := range c.DenyRegions {
-		p.denyCodes.add(phonenumbers.GetCountryCodeForRegion(strings.ToUpper(strings.TrimSpace(r))))
+	for i, entry := range c.DenyRegions {
+		r := strings.ToUpper(strings.TrimSpace(entry))
+		if p.allowRegions.has(r) {
+			return nil, entryError("deny_regions", i, len(c.DenyRegions), entry,
+				"is in allow_regions too: deny_regions refuses its numbers first, so allowing it does nothing")
+		}
+		p.denyCodes.add(phonenumbers.GetCountryCodeForRegion(r))
 	}
 	if p.denyTypes, err = compileTypes(c.DenyTypes); err != nil {
 		return nil, err
@@ -222,6 +230,9 @@ func NewPolicy(c DestinationPolicy) (*Policy, error) {
 		return nil, err
 	}
 	if err = p.prefixes.addPrefixes("deny", c.Deny, false); err != nil {
+		return nil, err
+	}
+	if err = deniesSomething(c.Allow, c.Deny); err != nil {
 		return nil, err
 	}
 	if p.sipDomains, err = compileHosts(c.SIPDomains); err != nil {
@@ -628,6 +639,22 @@ func (t *prefixTrie) addPrefixes(field string, list []string, allow bool) error 
 				"is not an E.164 prefix: + and 1 to 15 digits, the first of them a country code's (+44, +1425)")
 		}
 		t.add(digits, allow)
+	}
+	return nil
+}
+
+// deniesSomething refuses a deny prefix that an allow prefix starts (or
+// equals): allow comes first, so it would refuse nothing. Both lists are
+// checked already.
+func deniesSomething(allow, deny []string) error {
+	for i, d := range deny {
+		d = strings.TrimSpace(d)
+		for j, a := range allow {
+			if strings.HasPrefix(d, strings.TrimSpace(a)) {
+				return entryError("deny", i, len(deny), d,
+					fmt.Sprintf("is within allow's entry %d of %d, and allow comes first: it would refuse nothing", j+1, len(allow)))
+			}
+		}
 	}
 	return nil
 }

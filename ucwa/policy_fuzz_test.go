@@ -17,11 +17,11 @@ var fuzzPolicies = []DestinationPolicy{
 	{},
 	{Mode: "report", AllowRegions: []string{"US", "CA", "001"}, DenyTypes: []string{"none"}, MaxExtensionDigits: ptr(0)},
 	{
-		AllowRegions:       []string{"US", "GB", "DE"},
+		AllowRegions:       []string{"US", "GB"},
 		DenyRegions:        []string{"DE", "RU"},
 		DenyTypes:          []string{"premium_rate", "unknown", "mobile"},
 		Allow:              []string{"+1425555", "+4420", "+19005", "+8816"},
-		Deny:               []string{"+1900", "+1976", "+881", "+882", "+883", "+44", "+1425555123"},
+		Deny:               []string{"+1900", "+1976", "+881", "+882", "+883", "+44", "+142555"},
 		SIPDomains:         []string{"contoso.com", "*.contoso.com", "*.b.example", "192.0.2.10", "2001:db8::1"},
 		MaxExtensionDigits: ptr(3),
 	},
