@@ -8,6 +8,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -518,6 +519,75 @@ func TestCaddyfileSyntaxDocumented(t *testing.T) {
 	for name := range read {
 		if regexp.MustCompile(`^[a-z_]+$`).MatchString(name) && !shown[name] {
 			t.Errorf("the parser reads %q, which the syntax does not show", name)
+		}
+	}
+}
+
+// TestCaddyfileJSONRoundTrip: the handler JSON of every golden adapt file
+// decodes into Handler with no unknown field and encodes back to the
+// same JSON, so that nothing a Caddyfile says is lost on the way to a
+// running handler (or to `caddy adapt` and back).
+func TestCaddyfileJSONRoundTrip(t *testing.T) {
+	files, err := filepath.Glob("testdata/caddyfile_adapt/*.caddyfiletest")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	for _, path := range files {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, adapted, _ := strings.Cut(string(data), "\n----------")
+		adapted = strings.TrimLeft(adapted, "-")
+		if !strings.HasPrefix(strings.TrimSpace(adapted), "{") {
+			continue // a golden error
+		}
+		var handlers []json.RawMessage
+		var walk func(v any)
+		walk = func(v any) {
+			switch v := v.(type) {
+			case map[string]any:
+				if v["handler"] == "ucwa" {
+					delete(v, "handler")
+					b, _ := json.Marshal(v)
+					handlers = append(handlers, b)
+					return
+				}
+				for _, e := range v {
+					walk(e)
+				}
+			case []any:
+				for _, e := range v {
+					walk(e)
+				}
+			}
+		}
+		var config any
+		if err := json.Unmarshal([]byte(adapted), &config); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		walk(config)
+		if len(handlers) == 0 {
+			continue
+		}
+		for _, raw := range handlers {
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			var h Handler
+			if err := dec.Decode(&h); err != nil {
+				t.Errorf("%s: %v\n%s", path, err, raw)
+				continue
+			}
+			again, err := json.Marshal(&h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want, got any
+			_ = json.Unmarshal(raw, &want)
+			_ = json.Unmarshal(again, &got)
+			if !reflect.DeepEqual(want, got) {
+				t.Errorf("%s: the handler's JSON does not come back the same:\nadapted: %s\nagain:   %s", path, raw, again)
+			}
 		}
 	}
 }
