@@ -56,7 +56,8 @@ type Config struct {
 	// Default: none.
 	JWKSURL string `json:"jwks_url,omitempty"`
 
-	// How often jwks_url is fetched again; shorter than 1m counts as 1m.
+	// How often jwks_url is fetched again (only with jwks_url); shorter
+	// than 1m counts as 1m.
 	// Handlers (and config reloads) naming the same URL and refresh share
 	// one fetcher and its last good set. Default: 1h.
 	JWKSRefresh caddy.Duration `json:"jwks_refresh,omitempty"`
