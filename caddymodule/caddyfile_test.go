@@ -185,6 +185,8 @@ func TestStartupErrors(t *testing.T) {
 		{"jwt off with algorithms", "", `"jwt":{"off":true,"algorithms":["RS256"]}`, "`off` cannot be combined"},
 		{"bad web_tickets", rsaJWT + "\nweb_tickets maybe", rsaJSON + `,"web_tickets":"maybe"`, `web_tickets: "maybe" is neither reject nor forward`},
 		{"bad scope", rsaJWT + "\nscopes \"a b\"", rsaJSON + `,"scopes":["a b"]`, `scopes: "a b" is not a scope token`},
+		{"unset challenge variable", rsaJWT + "\nchallenge client_id {env.UCWA_TEST_UNSET_VARIABLE}", rsaJSON + `,"challenge":{"client_id":"{env.UCWA_TEST_UNSET_VARIABLE}"}`,
+			`challenge: the value of "client_id": evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty`},
 		{"reserved challenge parameter", rsaJWT + "\nchallenge error x", rsaJSON + `,"challenge":{"error":"x"}`, `challenge: "error" is set by the edge itself`},
 		{"backup without primary", "jwt off\nbackup a:1", `"jwt":{"off":true},"backup":{"upstreams":[{"dial":"a:1"}]}`, "backup: a backup pool needs a primary pool"},
 		{"primary without upstreams", "jwt off\nprimary", `"jwt":{"off":true},"primary":{}`, "primary: no upstreams: name at least one host:port, or dynamic_upstreams"},

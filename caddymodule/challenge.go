@@ -34,7 +34,12 @@ func challengeParams(params map[string]string, repl *caddy.Replacer) (realm, ext
 		if slices.Contains(reservedChallengeParams, strings.ToLower(name)) {
 			return "", "", fmt.Errorf("%q is set by the edge itself", name)
 		}
-		value := repl.ReplaceKnown(params[name], "")
+		// An unset variable stops startup rather than send an empty
+		// parameter, as in the jwt settings.
+		value, err := repl.ReplaceOrErr(params[name], true, false)
+		if err != nil {
+			return "", "", fmt.Errorf("the value of %q: %w", name, err)
+		}
 		if !isPrintableASCII(value) {
 			return "", "", fmt.Errorf("the value of %q must be printable ASCII", name)
 		}

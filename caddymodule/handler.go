@@ -115,7 +115,8 @@ type Handler struct {
 	// client_id (the ones UCWA clients read). "realm" sets the realm;
 	// error, error_description, error_uri and scope are the edge's own.
 	// Values may use global placeholders such as {env.*}, replaced at
-	// startup. Not with jwt off. Default: {"realm": "ucwa"}.
+	// startup; one that is empty there (an unset variable) stops
+	// startup, naming it. Not with jwt off. Default: {"realm": "ucwa"}.
 	Challenge map[string]string `json:"challenge,omitempty"`
 
 	// The home front-end pool: the JSON of a Caddy reverse_proxy handler
