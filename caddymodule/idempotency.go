@@ -1014,6 +1014,18 @@ func (w *answerRecorder) Write(b []byte) (int, error) {
 	return w.ResponseWriterWrapper.Write(b)
 }
 
+// FlushError holds back the flushes of an answer whose body is recorded
+// (reverse_proxy flushes as it copies an answer of unknown length): the
+// client gets an answer that fits the server's buffer once it is
+// recorded, so that a repeat sent as soon as the answer arrives is
+// replayed, not answered 409. Other answers are flushed as they come.
+func (w *answerRecorder) FlushError() error {
+	if w.keepBody {
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
 // ReadFrom copies through Write when the body is recorded, and passes
 // on to the client's ReadFrom when it is not.
 func (w *answerRecorder) ReadFrom(r io.Reader) (int64, error) {

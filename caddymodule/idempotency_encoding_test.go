@@ -6,8 +6,11 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -152,5 +155,31 @@ func TestIdempotencyBatchKeepsAcceptEncoding(t *testing.T) {
 	}
 	if ae := got[1].Header.Get("Accept-Encoding"); ae == "br" {
 		t.Errorf("the request alone reached the pool with the client's Accept-Encoding %q", ae)
+	}
+}
+
+// TestAnswerRecorderHoldsFlush: reverse_proxy's flush of an answer of
+// unknown length, made through the writers wrapping the recorder, does
+// not reach the client while the answer is recorded for idempotency
+// (it goes out once recorded), and does when it is only audited.
+func TestAnswerRecorderHoldsFlush(t *testing.T) {
+	for _, keepBody := range []bool{false, true} {
+		client := httptest.NewRecorder()
+		rec := &answerRecorder{keepBody: keepBody}
+		rec.ResponseWriter = client
+		w := &caddyhttp.ResponseWriterWrapper{ResponseWriter: rec}
+		w.WriteHeader(http.StatusCreated)
+		if _, err := w.Write([]byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Fatalf("keepBody %v: flush: %v", keepBody, err)
+		}
+		if client.Flushed == keepBody {
+			t.Errorf("keepBody %v: the client's writer flushed: %v", keepBody, client.Flushed)
+		}
+		if string(rec.recorded) != map[bool]string{true: "{}"}[keepBody] {
+			t.Errorf("keepBody %v: recorded %q", keepBody, rec.recorded)
+		}
 	}
 }
