@@ -232,6 +232,7 @@ func TestStartupErrors(t *testing.T) {
 			"jwt: audience: an empty value would accept tokens whose aud is empty"},
 		{"jwks_refresh without jwks_url", "", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q],"jwks_refresh":"5m"}`, rsaFile), "jwt: jwks_refresh is set but there is no jwks_url"},
 		{"negative leeway", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nleeway -1s\n}", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q],"leeway":"-1s"}`, rsaFile), "jwt: leeway and jwks_refresh must not be negative"},
+		{"leeway past the most", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nleeway 100000h\n}", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q],"leeway":"100000h"}`, rsaFile), "jwt: leeway 100000h0m0s is more than 10m0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			configs := map[string][2]string{}

@@ -84,7 +84,8 @@ type Config struct {
 	// checked.
 	Audiences []string `json:"audiences,omitempty"`
 
-	// Clock skew allowed when checking `exp`, `nbf` and `iat`. Default: 0.
+	// Clock skew allowed when checking `exp`, `nbf` and `iat`, at most
+	// MaxLeeway (10m). Default: 0.
 	Leeway caddy.Duration `json:"leeway,omitempty"`
 
 	// How many verified tokens are remembered, so that a token seen again
@@ -102,3 +103,7 @@ func (c *Config) OffOnly() bool {
 		len(c.PublicKeyFiles) == 0 && c.HMACSecret == "" && len(c.Issuers) == 0 &&
 		len(c.Audiences) == 0 && c.Leeway == 0 && c.CacheSize == 0
 }
+
+// MaxLeeway is the most clock skew a configuration may allow: more would
+// keep expired tokens valid for as long.
+const MaxLeeway = 10 * time.Minute

@@ -152,6 +152,9 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 	if c.Leeway < 0 || c.JWKSRefresh < 0 {
 		return nil, errors.New("leeway and jwks_refresh must not be negative")
 	}
+	if time.Duration(c.Leeway) > MaxLeeway {
+		return nil, fmt.Errorf("leeway %s is more than %s: it would let expired tokens pass, where clocks kept in step (as a Windows domain keeps them) differ by seconds", time.Duration(c.Leeway), MaxLeeway)
+	}
 	if c.JWKSRefresh != 0 && c.JWKSURL == "" {
 		return nil, errors.New("jwks_refresh is set but there is no jwks_url to fetch again")
 	}

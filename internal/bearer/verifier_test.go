@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
@@ -167,6 +168,7 @@ func TestNewErrors(t *testing.T) {
 		{"unset jwks_url part", Config{Algorithms: []string{"RS256"}, JWKSURL: "https://login.example/{env.UCWA_TEST_EMPTY}/keys"},
 			"jwks_url: evaluated placeholder {env.UCWA_TEST_EMPTY} is empty"},
 		{"negative leeway", Config{Algorithms: []string{"RS256"}, PublicKeyFiles: []string{rsaFile}, Leeway: -1}, "must not be negative"},
+		{"leeway past the most", Config{Algorithms: []string{"RS256"}, PublicKeyFiles: []string{rsaFile}, Leeway: caddy.Duration(MaxLeeway + time.Second)}, "leeway 10m1s is more than 10m0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(&tc.c, func(c Claims) Claims { return c }, Options{})
