@@ -524,8 +524,12 @@ func (h *Handler) needsStore() bool { return h.Idempotency != nil || len(h.Limit
 // the handler configures none) when the handler configures one or needs
 // one.
 func (h *Handler) provisionStore(ctx caddy.Context) error {
-	if h.StoreRaw == nil && !h.needsStore() {
-		return nil
+	if !h.needsStore() {
+		if h.StoreRaw == nil {
+			return nil
+		}
+		// Loaded all the same, so that its settings are checked.
+		h.logger.Warn("a store is configured but nothing uses it: idempotency is off and there is no limit")
 	}
 	var mod any
 	var err error

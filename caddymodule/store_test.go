@@ -1389,3 +1389,26 @@ func TestRedisClusterSendsNoCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreUnusedWarning: a store that neither idempotency nor a limit
+// uses is loaded (its settings checked) with a warning that it does
+// nothing; one in use, or the default store, brings none.
+func TestStoreUnusedWarning(t *testing.T) {
+	const warning = `"msg":"a store is configured but nothing uses it`
+	for _, tc := range []struct {
+		name, config string
+		warned       bool
+	}{
+		{"store alone", "store memory 1000", true},
+		{"store and idempotency", "store memory 1000\n\t\tidempotency", false},
+		{"store and a limit", "store memory 1000\n\t\tlimit calls 5 per 1h", false},
+		{"no store", "default_region US", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEdge(t, "caddyfile", "127.0.0.1:{$EDGE_PORT} {\n\tucwa {\n\t\tjwt off\n\t\t"+tc.config+"\n\t}\n}\n")
+			if got := strings.Contains(e.Logs().String(), warning); got != tc.warned {
+				t.Errorf("warned %v, want %v:\n%s", got, tc.warned, e.Logs().String())
+			}
+		})
+	}
+}
