@@ -82,9 +82,10 @@ type LimitConfig struct {
 	// forwarded, claims the token lacks) takes from the budget of the
 	// client's IP address ({http.vars.client_ip}) instead, also when
 	// the key has text besides them ("/"); that budget is apart from the
-	// one of a key that expands to the address's text. The store holds
-	// only the SHA-256 of the expanded key, never the key itself.
-	// Default:
+	// one of a key that expands to the address's text. A key without
+	// placeholders is one budget for every request (a global limit);
+	// an unknown placeholder expands to "". The store holds only the
+	// SHA-256 of the expanded key, never the key itself. Default:
 	// "{http.ucwa.caller}", the verified caller (the token's oid, else
 	// its sub: Entra ID gives one user a sub for each client
 	// application, and one oid).
