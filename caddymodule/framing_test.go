@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -185,4 +187,61 @@ func TestFraming(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCheckFraming holds checkFraming to what the reverse proxy does
+// with a request it lets through: the proxy strips every header its
+// Connection header names (as Caddy's removeConnectionHeaders reads it,
+// with textproto.TrimString) and the hop-by-hop headers, and of those
+// only the hop-by-hop ones may go missing; no header the edge checked
+// (Authorization, Content-Type, X-Ms-Origin, or any other end-to-end one)
+// may. Conversely a request whose Connection names only keep-alive or
+// close and that has no Trailer, Upgrade or method override is let
+// through.
+func FuzzCheckFraming(f *testing.F) {
+	for _, seed := range [][2]string{{"keep-alive", "X-Custom"}, {"close, Authorization", "Accept"}, {"keep-alive,\tauthorization ", "Te"},
+		{"Keep-Alive, ,close", "Trailer"}, {"\u00a0keep-alive", "Upgrade"}, {"x-ms-origin", "X-Http-Method-Override"}, {",", "content-type"}} {
+		f.Add(seed[0], seed[1], "v")
+	}
+	hop := map[string]bool{}
+	for _, h := range []string{"Alt-Svc", "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
+		hop[h] = true
+	}
+	f.Fuzz(func(t *testing.T, connection, name, value string) {
+		h := http.Header{"Authorization": {"Bearer x"}, "Content-Type": {"application/json"}, "X-Ms-Origin": {"https://client.example"}}
+		h.Add("Connection", connection)
+		if isToken(name) {
+			h.Add(name, value)
+		}
+		e := checkFraming(h, nil)
+		if e == nil {
+			forwarded := h.Clone()
+			for _, v := range forwarded["Connection"] {
+				for token := range strings.SplitSeq(v, ",") {
+					if token = textproto.TrimString(token); token != "" {
+						forwarded.Del(token)
+					}
+				}
+			}
+			for k, v := range h {
+				if !hop[k] && !slices.Equal(forwarded[k], v) {
+					t.Fatalf("Connection %q, %s: %q: passed, but the proxy would forward %s as %q", connection, name, value, k, forwarded[k])
+				}
+			}
+			return
+		}
+		plain := true
+		for token := range strings.SplitSeq(connection, ",") {
+			token = textproto.TrimString(token)
+			plain = plain && (token == "" || strings.EqualFold(token, "keep-alive") || strings.EqualFold(token, "close"))
+		}
+		switch http.CanonicalHeaderKey(name) {
+		case "Trailer", "Upgrade", "X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "Connection":
+			plain = plain && !isToken(name)
+		}
+		if plain {
+			t.Fatalf("Connection %q, %s: %q: refused (%s)", connection, name, value, e.Message)
+		}
+	})
 }
