@@ -721,7 +721,8 @@ func TestIdempotencyMemoryBounded(t *testing.T) {
 // FuzzRecordedAnswer: a recorded answer (with a Retry-After or without)
 // reads back as it was written, and
 // reading any value (another edge's, a damaged one, a reservation in
-// flight) never panics and never gives a status outside 200-999.
+// flight) never panics, never gives a status outside 200-999, and gives
+// an answer that, written again, reads back the same.
 func FuzzRecordedAnswer(f *testing.F) {
 	f.Add(201, "/ucwa/v1/applications/1/communication/invitations/7", "application/json", `{"n":1}`, "a2011:2:xyz")
 	f.Add(409, "", "application/vnd.microsoft.com.ucwa+xml", "<reason/>", reservationToken())
@@ -729,8 +730,13 @@ func FuzzRecordedAnswer(f *testing.F) {
 	f.Add(201, "x", "", "", "EAAAAAAAAAAAAAAAAAAAAAA2010:0:")
 	f.Add(503, "y", "z", "", "RAAAAAAAAAAAAAAAAAAAAAA5030:0:3:1:120")
 	f.Fuzz(func(t *testing.T, status int, location, contentType, body, stored string) {
-		if a, ok := decodeAnswer(stored); ok && (a.status < 200 || a.status > 999) {
-			t.Fatalf("decodeAnswer(%q) = status %d", stored, a.status)
+		if a, ok := decodeAnswer(stored); ok {
+			if a.status < 200 || a.status > 999 {
+				t.Fatalf("decodeAnswer(%q) = status %d", stored, a.status)
+			}
+			if again, ok := decodeAnswer(a.encode()); !ok || again != a {
+				t.Fatalf("decodeAnswer(%q) = %+v, which encodes to one read as %+v, %v", stored, a, again, ok)
+			}
 		}
 		if status < 200 || status > 999 {
 			return
