@@ -1542,3 +1542,21 @@ func FuzzIntake(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTargetPath holds TargetPath, whose fast path skips the URL parser
+// for plain paths, to url.ParseRequestURI, which net/http's server reads
+// a request target with: the same path, and a refusal exactly where it
+// refuses.
+func FuzzTargetPath(f *testing.F) {
+	for _, s := range []string{"/ucwa/v1/applications/1/communication/startPhoneAudio", "/a%2Fb?x=1", "/a b", "/a#b", "/a\x7f", "/a\xff",
+		"http://h/a%41", "*", "", "a/b", "//h/x", "/a;b=c", "/%zz", "/a\tb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		got, ok := TargetPath(target)
+		u, err := url.ParseRequestURI(target)
+		if ok != (err == nil) || ok && got != u.Path {
+			t.Fatalf("TargetPath(%q) = %q, %v; url.ParseRequestURI: %+v, %v", target, got, ok, u, err)
+		}
+	})
+}
