@@ -7,7 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"math/big"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -86,6 +90,51 @@ func FuzzParseJWKS(f *testing.F) {
 		}
 		if i != len(keys) {
 			t.Fatalf("%q: the keys taken %v are not the set's signature members in order", data, keys)
+		}
+	})
+}
+
+// FuzzCacheMaxAge: for any Cache-Control, cacheMaxAge gives -1 or whole
+// seconds up to a year; a no-store or no-cache anywhere makes it 0; a
+// max-age the server adds after the others is the one taken; and it
+// says -1 only when no directive is a max-age of a non-negative number.
+func FuzzCacheMaxAge(f *testing.F) {
+	for _, s := range []string{"public, max-age=3600", "max-age=600, no-store", "MAX-AGE=\"60\"", "max-age=-5", "max-age=+5", "max-age = 5",
+		"no-cachex, max-age=1", "max-age=99999999999999999999"} {
+		f.Add(s, "private", uint32(60))
+	}
+	const year = 365 * 24 * time.Hour
+	f.Fuzz(func(t *testing.T, first, second string, secs uint32) {
+		values := []string{first, second}
+		got := cacheMaxAge(http.Header{"Cache-Control": values})
+		if got != -1 && (got < 0 || got > year || got%time.Second != 0) {
+			t.Fatalf("%q: %v", values, got)
+		}
+		// A max-age of up to 18 digits is always a number of seconds.
+		noStore, maxAge := false, false
+		for _, d := range strings.Split(strings.Join(values, ","), ",") {
+			name, value, _ := strings.Cut(strings.TrimSpace(d), "=")
+			switch strings.ToLower(name) {
+			case "no-store", "no-cache":
+				noStore = true
+			case "max-age":
+				value = strings.Trim(value, `"`)
+				maxAge = maxAge || value != "" && len(value) <= 18 && strings.Trim(value, "0123456789") == ""
+			}
+		}
+		if noStore && got != 0 {
+			t.Fatalf("%q: %v, but it says no-store or no-cache", values, got)
+		}
+		if maxAge && got == -1 {
+			t.Fatalf("%q: -1, but it gives a max-age", values)
+		}
+		withMaxAge := append(values, "max-age="+strconv.FormatUint(uint64(secs), 10))
+		want := min(time.Duration(secs)*time.Second, year)
+		if noStore {
+			want = 0
+		}
+		if got := cacheMaxAge(http.Header{"Cache-Control": withMaxAge}); got != want {
+			t.Fatalf("%q: %v, want %v", withMaxAge, got, want)
 		}
 	})
 }
