@@ -99,7 +99,8 @@ func (w *poolResponseWriter) rewriteLocation() {
 // one reverse_proxy dialed (which may come from a placeholder or a
 // dynamic upstream source).
 func (w *poolResponseWriter) ownHost(host string) bool {
-	host = strings.ToLower(host)
+	// A fully qualified name's trailing dot names the same host.
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	if w.pool.hosts[host] {
 		return true
 	}
@@ -108,5 +109,5 @@ func (w *poolResponseWriter) ownHost(host string) bool {
 		return false
 	}
 	dialed, _ := repl.GetString("http.reverse_proxy.upstream.host")
-	return dialed != "" && strings.EqualFold(dialed, host)
+	return dialed != "" && strings.EqualFold(strings.TrimSuffix(dialed, "."), host)
 }
