@@ -124,11 +124,12 @@ type Handler struct {
 	// least one, or dynamic_upstreams), load balancing, health checks and
 	// transport. A pool may not set
 	// load_balancing.retry_match nor handle_response: both could send an
-	// accepted request a second time or answer in its place. Its http
+	// accepted request a second time or answer in its place; nor
+	// request_buffers (the edge holds the body already). Its http
 	// transport (also the one used when none is configured) defaults
 	// keep_alive.idle_timeout to 90s (Caddyfile: `transport http {
-	// keepalive }`), below IIS's 120s, and expect_continue_timeout to 1s;
-	// requests to it carry `Expect: 100-continue` as
+	// keepalive }`), below IIS's 120s, expect_continue_timeout to 1s,
+	// and versions to HTTP/1.1 alone (see the README); requests to it carry `Expect: 100-continue` as
 	// expect_continue_after_idle says (`header_up -Expect` removes it
 	// from all). Default: none, and accepted requests go to the next
 	// handler.
@@ -153,8 +154,11 @@ type Handler struct {
 	// closes a connection for idleness only once it has been idle for the
 	// pool's keep-alive timeout (IIS: 120s), so a connection that carried
 	// a request less than this long ago is not one it is closing for
-	// that. Applies to pools with the http transport over HTTP/1.1 or
-	// HTTP/2. Default: 1s.
+	// that. Keep it below the shortest idle timeout on the way to the
+	// pool (a load balancer's in front of it too): a request that meets a
+	// connection closing for idleness without the expectation is
+	// answered 502, although the pool never read it. Applies to pools
+	// with the http transport over HTTP/1.1 or HTTP/2. Default: 1s.
 	ExpectContinueAfterIdle *caddy.Duration `json:"expect_continue_after_idle,omitempty"`
 
 	// The edge's shared state, which idempotency and limits keep: a
