@@ -69,7 +69,7 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 // acceptPart checks one part of a batch and returns it cleaned, or nil
 // for a part that is no guarded operation.
 func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucwa.Error) {
-	m, ok := h.matcher.MatchTarget(p.Method, p.Target())
+	m, ok := h.matcher.MatchTarget(ucwa.MatchMethod(p.Method, p.Header), p.Target())
 	switch {
 	case !ok:
 		return nil, errPartTarget

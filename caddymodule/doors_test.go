@@ -222,3 +222,63 @@ func TestPassThrough(t *testing.T) {
 		})
 	}
 }
+
+// TestReadWithMethodOverride: a read (GET, HEAD, OPTIONS) of a PUT
+// operation's resource passes as a read, but one that asks in a header to
+// be taken as another method is the operation: a pool honouring
+// X-HTTP-Method-Override would run a GET of communication with a body as
+// the PUT that stores a number, and it reached the pool unchecked, alone
+// and as a batch part, a premium-rate number and all.
+func TestReadWithMethodOverride(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := doorsSite(t, pool.Addr())
+	good := bearerFor(t, allScopes...)
+	communication := opsApp + "/communication"
+	body := `{"phoneNumber":"+19005551234"}`
+	type tc struct {
+		name    string
+		req     testkit.Request
+		status  int
+		message string
+	}
+	var tests []tc
+	for _, method := range []string{"GET", "HEAD", "OPTIONS"} {
+		for _, override := range []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"} {
+			tests = append(tests,
+				tc{name: method + " with " + override + ", no Authorization", status: 401,
+					req: testkit.Request{Method: method, URL: communication, ContentType: "application/json", Body: body,
+						Header: http.Header{override: {"PUT"}, "If-Match": {"x"}}}},
+				tc{name: method + " with " + override, status: 400, message: "another method",
+					req: testkit.Request{Method: method, URL: communication, ContentType: "application/json", Body: body,
+						Header: http.Header{override: {"PUT"}, "If-Match": {"x"}, "Authorization": {good}}}})
+		}
+	}
+	tests = append(tests,
+		tc{name: "a forwarding settings GET with an override", status: 400, message: "another method",
+			req: testkit.Request{Method: "GET", URL: opsApp + "/me/callForwardingSettings/unansweredCallSettings", ContentType: "application/json",
+				Body: `{"target":"Contact","ringDelay":5}`, Header: http.Header{"X-Http-Method-Override": {"PUT"}, "If-Match": {"x"}, "Authorization": {good}}}},
+		tc{name: "a batch part GET with an override", status: 400, message: "Batch part 1: The request asks to be taken as another method",
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
+				Body: batchBody("GET " + communication + " HTTP/1.1\r\nX-HTTP-Method-Override: PUT\r\nIf-Match: \"1\"\r\nContent-Type: application/json\r\nContent-Length: " +
+					fmt.Sprint(len(body)) + "\r\n\r\n" + body)}})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(pool.Received())
+			resp := e.send(tc.req)
+			if got := pool.Received()[before:]; resp.Status != tc.status || len(got) != 0 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want %d and none", resp.Status, resp.Body, len(got), tc.status)
+			}
+			if tc.message != "" && tc.req.Method != "HEAD" && !strings.Contains(ucwaError(t, resp.Body).Message, tc.message) {
+				t.Errorf("answer %s, want a message with %q", resp.Body, tc.message)
+			}
+		})
+	}
+	// Reads without an override pass as they came.
+	for _, method := range []string{"GET", "HEAD", "OPTIONS"} {
+		before := len(pool.Received())
+		resp := e.send(testkit.Request{Method: method, URL: communication})
+		if got := pool.Received()[before:]; resp.Status != http.StatusCreated || len(got) != 1 || got[0].Method != method {
+			t.Fatalf("%s: status %d, the pool got %+v; want it passed on", method, resp.Status, got)
+		}
+	}
+}

@@ -33,7 +33,7 @@ import (
 // Once it is answered, a terminated request (and a near miss) gets a line
 // in the audit trail (see writeAudit).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	m := h.matcher.Match(r.Method, r.URL.Path)
+	m := h.matcher.Match(ucwa.MatchMethod(r.Method, r.Header), r.URL.Path)
 	if m.NearMiss {
 		return h.refuseNearMiss(w, r)
 	}

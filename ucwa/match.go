@@ -380,6 +380,20 @@ func OverridesMethod(h http.Header) bool {
 	return false
 }
 
+// MatchMethod returns the method to match a request by (see Match): its
+// own, or POST for a read (GET, HEAD, OPTIONS) that asks in a header to
+// be taken as another method (see OverridesMethod). A server honouring
+// the header would run the read of a PUT operation's resource as a write:
+// a GET of communication with X-HTTP-Method-Override: PUT and a body as
+// the PUT that stores a number. Matched so, the request is the operation,
+// and the edge refuses the override as it does on every operation.
+func MatchMethod(method string, h http.Header) string {
+	if isRead(method) && OverridesMethod(h) {
+		return "POST"
+	}
+	return method
+}
+
 // MatchTarget is Match for a request target as written in a request line
 // (an origin-form path with an optional query, percent-encoded, or an
 // absolute URL), as in the parts of a batch. ok is false for a target
