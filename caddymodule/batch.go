@@ -69,11 +69,14 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 // acceptPart checks one part of a batch and returns it cleaned, or nil
 // for a part that is no guarded operation.
 func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucwa.Error) {
-	m, ok := h.matcher.MatchTarget(ucwa.MatchMethod(p.Method, p.Header), p.Target())
+	method := ucwa.MatchMethod(p.Method, p.Header)
+	m, ok := h.matcher.MatchTarget(method, p.Target())
 	switch {
 	case !ok:
 		return nil, errPartTarget
 	case m.NearMiss:
+		return nil, errNearMiss
+	case m.Operation == nil && h.matcher.RewriteNamesOperation(method, p.Header):
 		return nil, errNearMiss
 	case m.Operation == nil:
 		return nil, nil

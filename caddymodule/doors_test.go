@@ -282,3 +282,63 @@ func TestReadWithMethodOverride(t *testing.T) {
 		}
 	}
 }
+
+// TestRewriteURLHeaders: applications on IIS (whose URL Rewrite module a
+// Skype for Business front end requires) take X-Original-URL or
+// X-Rewrite-URL for the request's URL. A request the edge passed on as no
+// operation, naming a guarded operation's URL there, reached the pool
+// unchecked, without a token and with a premium-rate number; a guarded
+// request naming a URL with another query was judged without it.
+func TestRewriteURLHeaders(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := doorsSite(t, pool.Addr())
+	good := bearerFor(t, allScopes...)
+	search := opsApp + "/people/search"
+	body := `{"to":"+19005551234"}`
+	tests := []struct {
+		name    string
+		req     testkit.Request
+		status  int
+		message string
+	}{
+		{name: "an unguarded POST naming startPhoneAudio in X-Original-URL", status: 404, message: "There is no resource",
+			req: testkit.Request{URL: search, ContentType: "application/json", Body: body, Header: http.Header{"X-Original-Url": {startPath}}}},
+		{name: "an unguarded POST naming startPhoneAudio in X-Rewrite-URL", status: 404, message: "There is no resource",
+			req: testkit.Request{URL: search, ContentType: "application/json", Body: body, Header: http.Header{"X-Rewrite-Url": {startPath + "?x=1"}}}},
+		{name: "an unguarded POST naming startPhoneAudio's absolute URL", status: 404, message: "There is no resource",
+			req: testkit.Request{URL: search, ContentType: "application/json", Body: body, Header: http.Header{"X-Original-Url": {"https://pool.contoso.com" + startPath}}}},
+		{name: "an unguarded POST naming a near miss", status: 404, message: "There is no resource",
+			req: testkit.Request{URL: search, ContentType: "application/json", Body: body, Header: http.Header{"X-Original-Url": {startPath + ".aspx"}}}},
+		{name: "an unguarded POST naming communication, the PUT that stores a number", status: 404, message: "There is no resource",
+			req: testkit.Request{URL: search, ContentType: "application/json", Body: `{"phoneNumber":"+19005551234"}`, Header: http.Header{"X-Original-Url": {opsApp + "/communication"}}}},
+		{name: "a GET naming startPhoneAudio", status: 404, message: "There is no resource",
+			req: testkit.Request{Method: "GET", URL: opsApp + "/events", ContentType: "application/json", Body: body, Header: http.Header{"X-Original-Url": {startPath}}}},
+		{name: "startPhoneAudio naming itself with another query", status: 400, message: "another URL",
+			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"+14255551234"}`,
+				Header: http.Header{"X-Original-Url": {startPath + "?to=tel:%2B19005551234"}, "Authorization": {good}}}},
+		{name: "a batch's unguarded part naming startPhoneAudio", status: 404, message: "Batch part 1: There is no resource",
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
+				Body: batchBody("POST " + search + " HTTP/1.1\r\nX-Original-URL: " + startPath + "\r\nContent-Type: application/json\r\n\r\n" + body)}},
+		{name: "a batch's guarded part naming a URL", status: 400, message: "Batch part 1: The request names another URL",
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
+				Body: batchBody("POST " + startPath + " HTTP/1.1\r\nX-Rewrite-URL: " + startPath + "\r\nContent-Type: application/json\r\n\r\n" + `{"to":"+14255551234"}`)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(pool.Received())
+			resp := e.send(tc.req)
+			if got := pool.Received()[before:]; resp.Status != tc.status || len(got) != 0 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want %d and none", resp.Status, resp.Body, len(got), tc.status)
+			}
+			if !strings.Contains(ucwaError(t, resp.Body).Message, tc.message) {
+				t.Errorf("answer %s, want a message with %q", resp.Body, tc.message)
+			}
+		})
+	}
+	// A URL that is no operation passes, as the request does.
+	before := len(pool.Received())
+	resp := e.send(testkit.Request{URL: search, ContentType: "application/json", Body: body, Header: http.Header{"X-Original-Url": {opsApp + "/people/search?q=x"}}})
+	if got := pool.Received()[before:]; resp.Status != http.StatusCreated || len(got) != 1 {
+		t.Fatalf("status %d (%s), the pool got %d requests; want it passed on", resp.Status, resp.Body, len(got))
+	}
+}

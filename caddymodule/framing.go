@@ -30,6 +30,10 @@ import (
 //     honours it would run a request other than the one the edge checked
 //     (a POST taken as the PUT that stores a number). No UCWA client sends
 //     one.
+//   - A URL of its own (X-Original-URL, X-Rewrite-URL): applications on
+//     IIS take it for the request's URL, so a pool might run the request
+//     at a path, or with a query, the edge never judged. No UCWA client
+//     sends one.
 //
 // The edge forwards what it accepts with Content-Length framing and no
 // trailers or Expect (see rebuild).
@@ -51,6 +55,9 @@ func checkFraming(header, trailer http.Header) *ucwa.Error {
 	if ucwa.OverridesMethod(header) {
 		return errMethodOverride
 	}
+	if ucwa.RewritesURL(header) {
+		return errRewriteURL
+	}
 	return nil
 }
 
@@ -61,6 +68,8 @@ var (
 		"The Connection header may name only keep-alive or close: the headers it names would not reach the pool.")
 	errMethodOverride = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
 		"The request asks to be taken as another method (X-HTTP-Method-Override); send it with its own method.")
+	errRewriteURL = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
+		"The request names another URL for itself (X-Original-URL, X-Rewrite-URL); send it to its own URL.")
 	errUpgrade = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
 		"The request asks to upgrade the connection (Upgrade); this resource takes plain HTTP requests only.")
 )

@@ -33,11 +33,15 @@ import (
 // Once it is answered, a terminated request (and a near miss) gets a line
 // in the audit trail (see writeAudit).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	m := h.matcher.Match(ucwa.MatchMethod(r.Method, r.Header), r.URL.Path)
+	method := ucwa.MatchMethod(r.Method, r.Header)
+	m := h.matcher.Match(method, r.URL.Path)
 	if m.NearMiss {
 		return h.refuseNearMiss(w, r)
 	}
 	if m.Operation == nil {
+		if h.matcher.RewriteNamesOperation(method, r.Header) {
+			return h.refuseNearMiss(w, r)
+		}
 		return next.ServeHTTP(w, r)
 	}
 	if s := h.store; s != nil {

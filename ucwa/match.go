@@ -380,6 +380,42 @@ func OverridesMethod(h http.Header) bool {
 	return false
 }
 
+// rewriteURLHeaders name another URL for a request than its own: IIS's
+// URL Rewrite module (a Skype for Business front end's prerequisite)
+// keeps the URL it rewrote in X-Original-URL, ISAPI_Rewrite in
+// X-Rewrite-URL, and applications on IIS take either for the request's
+// URL when present, so a client that sends one may have its request run
+// at the URL it names.
+var rewriteURLHeaders = [...]string{"X-Original-Url", "X-Rewrite-Url"}
+
+// RewritesURL reports whether a request with header h names another URL
+// for itself in a header (X-Original-URL, X-Rewrite-URL).
+func RewritesURL(h http.Header) bool {
+	for _, name := range rewriteURLHeaders {
+		if len(h[name]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// RewriteNamesOperation reports whether a URL that a request with header
+// h names for itself (see RewritesURL), read as a request target with
+// that method, is a guarded operation or a near miss of one, or cannot be
+// read: a pool that took it for the request's URL would run a request the
+// edge passed on unchecked as that operation.
+func (m *Matcher) RewriteNamesOperation(method string, h http.Header) bool {
+	for _, name := range rewriteURLHeaders {
+		for _, v := range h[name] {
+			got, ok := m.MatchTarget(method, v)
+			if !ok || got.Operation != nil || got.NearMiss {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // MatchMethod returns the method to match a request by (see Match): its
 // own, or POST for a read (GET, HEAD, OPTIONS) that asks in a header to
 // be taken as another method (see OverridesMethod). A server honouring
