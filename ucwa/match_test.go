@@ -1,6 +1,7 @@
 package ucwa
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -313,6 +314,58 @@ func TestValidPathSuffix(t *testing.T) {
 		if err := ValidPathSuffix(s); err == nil {
 			t.Errorf("%q accepted", s)
 		}
+	}
+}
+
+// TestMatchHeaders: a read that asks to be taken as another method is
+// matched as a write (a PUT operation's resource is then the operation),
+// and a URL named in X-Original-URL or X-Rewrite-URL is judged as a
+// request target; without those headers neither allocates.
+func TestMatchHeaders(t *testing.T) {
+	m := mustMatcher(t)
+	override := http.Header{"X-Http-Method-Override": {"PUT"}}
+	for _, tt := range []struct {
+		method string
+		header http.Header
+		want   string
+	}{
+		{"GET", nil, "GET"},
+		{"GET", override, "POST"},
+		{"HEAD", http.Header{"X-Http-Method": {"PUT"}}, "POST"},
+		{"OPTIONS", http.Header{"X-Method-Override": {"PUT"}}, "POST"},
+		{"DELETE", override, "DELETE"},
+		{"get", override, "get"},
+	} {
+		if got := MatchMethod(tt.method, tt.header); got != tt.want {
+			t.Errorf("MatchMethod(%s, %v) = %s, want %s", tt.method, tt.header, got, tt.want)
+		}
+	}
+	if got := matchResult(m.Match(MatchMethod("GET", override), oauthApp+"/communication")); got != "communication" {
+		t.Errorf("a GET of communication with an override matched %s", got)
+	}
+	for _, tt := range []struct {
+		header http.Header
+		want   bool
+	}{
+		{nil, false},
+		{http.Header{"X-Original-Url": {oauthApp + "/people/search?q=1"}}, false},
+		{http.Header{"X-Original-Url": {oauthApp + "/communication/startPhoneAudio"}}, true},
+		{http.Header{"X-Rewrite-Url": {"https://fe1.contoso.com" + oauthApp + "/communication/startPhoneAudio?to=x"}}, true},
+		{http.Header{"X-Original-Url": {oauthApp + "/communication/startPhoneAudio%09"}}, true},
+		{http.Header{"X-Original-Url": {oauthApp + "/communication"}}, true},
+		{http.Header{"X-Original-Url": {"%zz"}}, true},
+		{http.Header{"X-Original-Url": {""}}, true},
+		{http.Header{"X-Original-Url": {oauthApp + "/people/search", oauthApp + "/batch"}}, true},
+	} {
+		if got := m.RewriteNamesOperation("POST", tt.header); got != tt.want || RewritesURL(tt.header) != (len(tt.header) > 0) {
+			t.Errorf("RewriteNamesOperation(%v) = %v, want %v", tt.header, got, tt.want)
+		}
+	}
+	plain := http.Header{"Content-Type": {"application/json"}}
+	if n := testing.AllocsPerRun(100, func() {
+		m.RewriteNamesOperation(MatchMethod("GET", plain), plain)
+	}); n != 0 {
+		t.Errorf("%v allocations without the headers", n)
 	}
 }
 
