@@ -15,7 +15,9 @@ import (
 // every ```caddyfile block of the README, each server that runs the edge
 // bounds how long a client may take to send its headers and its request
 // (read_header, read_body), and has an access log whose request URIs go
-// through the ucwa_numbers filter.
+// through the ucwa_numbers filter. In the demo Caddyfile and the example
+// configs, which operators copy whole, every edge also guards the trunks:
+// a destination policy that allows only some regions, and a limit.
 func TestExamplesHardened(t *testing.T) {
 	t.Chdir("..")
 	configs := map[string]string{"Caddyfile": readRepoFile(t, "Caddyfile")}
@@ -103,6 +105,58 @@ func TestExamplesHardened(t *testing.T) {
 			if edges == 0 {
 				t.Error("no server runs the edge")
 			}
+			if strings.HasPrefix(name, "README.md") {
+				return
+			}
+			for i, h := range ucwaHandlers(t, adapted) {
+				if h.Destinations == nil || len(h.Destinations.AllowRegions) == 0 {
+					t.Errorf("edge %d: no destination policy with allow_regions", i+1)
+				}
+				if len(h.Limits) == 0 {
+					t.Errorf("edge %d: no limit", i+1)
+				}
+			}
 		})
 	}
+}
+
+// ucwaHandlers returns every ucwa handler of an adapted config, wherever
+// its routes nest it.
+func ucwaHandlers(t *testing.T, adapted []byte) []Handler {
+	t.Helper()
+	var doc any
+	if err := json.Unmarshal(adapted, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var found []Handler
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if v["handler"] == "ucwa" {
+				raw, err := json.Marshal(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var h Handler
+				if err := json.Unmarshal(raw, &h); err != nil {
+					t.Fatal(err)
+				}
+				found = append(found, h)
+				return
+			}
+			for _, c := range v {
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		}
+	}
+	walk(doc)
+	if len(found) == 0 {
+		t.Fatal("no ucwa handler in the config")
+	}
+	return found
 }
