@@ -39,10 +39,11 @@ import (
 // as many events as it has parts that count, all or none, and the batch
 // is refused whole when a limit cannot take them all.
 //
-// Emergency calls are never limited and take nothing from any budget:
-// startEmergencyCall, and a request that dials an emergency number of
-// default_region now (as to or phoneNumber). An emergency number stored
-// or set as a forwarding target does not count either. In a SIP URI, an
+// Emergency calls are never limited: startEmergencyCall, and a request
+// that dials an emergency number of default_region now (as to or
+// phoneNumber). An emergency number takes nothing from any budget,
+// dialled, stored or set as a forwarding target; the other numbers of an
+// emergency call take from the budgets that have room for them. In a SIP URI, an
 // emergency number is one only at a host sip_domains lists
 // (ucwa.Policy.IsEmergencyCall): elsewhere it counts as any number.
 //
