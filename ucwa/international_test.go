@@ -16,6 +16,16 @@ func TestInternational(t *testing.T) {
 		{"", "+14165551234", true},  // Canada shares +1
 		{"", "+19765551234", true},  // no known region
 		{"", "+881631234567", true}, // non-geographic
+		// North American numbers outside the US are other regions.
+		{"", "+18765551234", true},   // Jamaica
+		{"", "(809) 555-1234", true}, // the Dominican Republic, written nationally
+		{"", "+13405551234", true},   // the US Virgin Islands
+		{"", "+16715551234", true},   // Guam
+		{"", "+16845551234", true},   // American Samoa
+		{"", "+18005551234", false},  // toll-free, which phonenumbers puts in the US
+		{"", "+1 911 555 1234", true},
+		{"GB", "+441534123456", true}, // Jersey shares +44
+		{"GB", "07781 123456", true},  // a Guernsey mobile, written nationally
 		{"", "911", false},
 		{"", "sip:john@contoso.co.uk", false},
 		{"", "sip:442071234567@contoso.co.uk", false},
