@@ -6,7 +6,8 @@ package ucwa
 // that shares the country code (Canada's +1 from the US), a
 // non-geographic number ("001": +800, +881, ...) and one of no known
 // region (an unassigned North American area code) are all
-// international. With no default region every number is: nothing is
+// international; so are North American toll-free and +1 900 numbers
+// from Canada, since phonenumbers puts them in the US. With no default region every number is: nothing is
 // home, and a limit meant for calls abroad is not quietly turned off.
 // Emergency numbers never are (emergency calls are never limited), nor
 // are SIP URIs whose user is a name, which the pool reaches over SIP

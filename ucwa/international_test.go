@@ -24,6 +24,8 @@ func TestInternational(t *testing.T) {
 		{"", "+16845551234", true},   // American Samoa
 		{"", "+18005551234", false},  // toll-free, which phonenumbers puts in the US
 		{"", "+1 911 555 1234", true},
+		{"CA", "+18005551234", true}, // phonenumbers puts toll-free in the US
+		{"CA", "+14165551234", false},
 		{"GB", "+441534123456", true}, // Jersey shares +44
 		{"GB", "07781 123456", true},  // a Guernsey mobile, written nationally
 		{"", "911", false},

@@ -112,9 +112,10 @@ type DestinationPolicy struct {
 	// Allow prefix starts (or equals) would refuse nothing, and is
 	// refused. Default: none. Ranges worth denying that deny_types does
 	// not catch: +1900 and +1976 (North American premium services;
-	// phonenumbers types +1976 numbers as ordinary ones), +881, +882 and
-	// +883 (satellite and international networks, billed at satellite
-	// rates).
+	// phonenumbers knows +1976 as no range at all, an unknown number of
+	// no region), +870, +881, +882 and +883 (Inmarsat, satellite and
+	// international networks, billed at satellite rates; phonenumbers
+	// types many of them mobile).
 	Deny []string `json:"deny,omitempty"`
 
 	// SIPDomains lists the hosts SIP destinations may have: a host name
