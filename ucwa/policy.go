@@ -436,6 +436,11 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 		}
 	case RuleDenyTypes:
 		why = d.Number.Type.String() + " numbers are not allowed"
+		if d.Number.Type == NumberUnknown {
+			// "unknown numbers" would read as numbers the edge did not
+			// understand, rather than one no numbering plan lists.
+			why = "numbers of type unknown, in no range the numbering data lists, are not allowed"
+		}
 	case RuleSIPDomains:
 		why = "SIP addresses of this domain are not allowed"
 	default:
