@@ -450,7 +450,7 @@ func TestRefusalError(t *testing.T) {
 		want        string
 	}{
 		{"to", "+19005551234", DestinationPolicy{}, "to is refused by the destination policy (deny_types: premium_rate numbers are not allowed)."},
-		{"to", "+19765551234", DestinationPolicy{}, "to is refused by the destination policy (deny_types: numbers of type unknown, in no range the numbering data lists, are not allowed)."},
+		{"to", "+19765551234", DestinationPolicy{DenyTypes: []string{"unknown"}}, "to is refused by the destination policy (deny_types: numbers of type unknown, in no range the numbering data lists, are not allowed)."},
 		{"phoneNumber", "+19005551234", DestinationPolicy{Deny: []string{"+1900"}}, "phoneNumber is refused by the destination policy (deny: numbers with this prefix are not allowed)."},
 		{"target", "+442071234567", DestinationPolicy{AllowRegions: []string{"US"}}, "target is refused by the destination policy (allow_regions: numbers of region GB are not allowed)."},
 		{"to", "+442071234567", DestinationPolicy{DenyRegions: []string{"GB"}}, "to is refused by the destination policy (deny_regions: numbers of region GB are not allowed)."},
