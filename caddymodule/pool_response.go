@@ -44,10 +44,14 @@ func edgeOrigin(r *http.Request) (scheme, host string) {
 }
 
 // WriteHeader rewrites Location before the final status goes out. The
-// pool's 100 Continue answers the edge's own Expect (see deliver), not
-// the client, whose body the edge has read already: it is dropped.
+// pool's informational answers are dropped: a 100 Continue answers the
+// edge's own Expect (see deliver), not the client, whose body the edge
+// has read already; a 102 or 103 speaks of an attempt that may yet end
+// in another pool's answer or the edge's own, and its headers (a 103's
+// Link) may name the pool's hosts, which only Location is rewritten
+// from. A 101 is left to reverse_proxy (see attempt).
 func (w *poolResponseWriter) WriteHeader(status int) {
-	if status == http.StatusContinue {
+	if status < http.StatusOK && status != http.StatusSwitchingProtocols {
 		return
 	}
 	if w.status == 0 && status >= http.StatusOK {

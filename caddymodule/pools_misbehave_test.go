@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
@@ -565,4 +567,39 @@ func countOp(ops []string, op string) int {
 		}
 	}
 	return n
+}
+
+// TestPoolInformationalDropped: a pool's 102 and 103 (whose Link names
+// the pool's host) do not reach the client, which gets the final answer
+// alone: they speak of an attempt that may yet end otherwise, and their
+// headers are not rewritten.
+func TestPoolInformationalDropped(t *testing.T) {
+	primary := newScriptPool(t, func(c *scriptConn, _ int) bool {
+		req := c.head()
+		return req != nil && c.send("HTTP/1.1 103 Early Hints\r\nLink: <http://"+c.LocalAddr().String()+"/x>; rel=preload\r\n\r\n") &&
+			c.cont(req) && c.body(req) && c.send("HTTP/1.1 102 Processing\r\n\r\n"+created)
+	})
+	e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tprimary "+primary.Addr()))
+	var informational []int
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
+		informational = append(informational, code)
+		return nil
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(t.Context(), trace), http.MethodPost,
+		e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"), strings.NewReader(`{"to":"4255551234","operationId":"op-1xx"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || len(informational) != 0 {
+		t.Errorf("status %d after informational answers %v, want 201 alone", resp.StatusCode, informational)
+	}
+	if got := primary.Complete(); len(got) != 1 {
+		t.Errorf("the pool read %v whole", got)
+	}
 }
