@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -146,8 +147,9 @@ const maskScratch = 128
 // maxAuditFields is the most fields an audit line has.
 const maxAuditFields = 17
 
-// writeAudit writes the audit line of an answered request.
-func (h *Handler) writeAudit(in *intake) {
+// writeAudit writes the audit line of an answered request; *handlerErr
+// is what ServeHTTP returned.
+func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 	c := h.audit.Check(zap.InfoLevel, auditMessage)
 	if c == nil {
 		return
@@ -181,6 +183,9 @@ func (h *Handler) writeAudit(in *intake) {
 	if in.rec != nil {
 		status = in.rec.status
 	}
+	if status == 0 && *handlerErr != nil {
+		status = errorStatus(*handlerErr)
+	}
 	switch {
 	case in.failure != nil:
 		fields = append(fields, zap.String("error", errorCode(in.failure)))
@@ -210,6 +215,15 @@ func (h *Handler) writeAudit(in *intake) {
 		}
 	}
 	c.Write(fields...)
+}
+
+// errorStatus is the status Caddy answers a handler's error with: a
+// HandlerError's (reverse_proxy's 502, say), else 500.
+func errorStatus(err error) int {
+	if he, ok := errors.AsType[caddyhttp.HandlerError](err); ok && he.StatusCode > 0 {
+		return he.StatusCode
+	}
+	return http.StatusInternalServerError
 }
 
 // auditNearMiss writes the audit line of a near miss, answered 404.

@@ -215,6 +215,36 @@ func TestAuditTrail(t *testing.T) {
 	}
 }
 
+// TestAuditStatusOfNextHandler: without pools the edge hands an accepted
+// request to the next handler, and when that one fails (reverse_proxy
+// to an upstream that is down returns its 502 as an error, which Caddy
+// writes once the handlers have returned), the audit line has the status
+// the client got, not 0.
+func TestAuditStatusOfNextHandler(t *testing.T) {
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+	down := testkit.NewUpstream(t)
+	down.Kill()
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		`+opsJWT+`
+		default_region US
+	}
+	reverse_proxy %s
+}`, down.Addr()))
+	resp := e.postJSON(startOpsPath, `{"to":"+14255551234","operationId":"next-1"}`, http.Header{"Authorization": {callerBearer(t)}})
+	if resp.Status != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502 from reverse_proxy", resp.Status)
+	}
+	var lines []auditLine
+	testkit.Eventually(t, "the audit line", func() bool {
+		lines = auditLines(t, e.Logs().String())
+		return len(lines) > 0
+	})
+	if len(lines) != 1 || lines[0].Status != http.StatusBadGateway || lines[0].OperationID != "next-1" {
+		t.Errorf("audit lines %+v, want one with status 502", lines)
+	}
+}
+
 // TestMaskDigitRuns: an operationId keeps what cannot be a number.
 func TestMaskDigitRuns(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -399,7 +429,8 @@ func BenchmarkAudit(b *testing.B) {
 			for b.Loop() {
 				in.startAudit(w)
 				in.rec.status = http.StatusCreated
-				h.writeAudit(&in)
+				var err error
+				h.writeAudit(&in, &err)
 				in.releaseRecord()
 			}
 		})

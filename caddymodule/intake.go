@@ -32,7 +32,7 @@ import (
 //
 // Once it is answered, a terminated request (and a near miss) gets a line
 // in the audit trail (see writeAudit).
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
 	method := ucwa.MatchMethod(r.Method, r.Header)
 	m := h.matcher.Match(method, r.URL.Path)
 	if m.NearMiss {
@@ -60,7 +60,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	defer in.release()
 	if h.auditing() {
 		w = in.startAudit(w)
-		defer h.writeAudit(&in)
+		// The error of the next handler (no pools) is answered by Caddy
+		// once this returns: its status is the one the line needs.
+		defer h.writeAudit(&in, &err)
 	}
 	if !h.authorize(w, &in) {
 		in.unauthorized = true
