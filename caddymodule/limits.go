@@ -396,6 +396,7 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
 	var takesArr [4]store.Take
 	var whichArr [4]*limit
 	takes, which := takesArr[:0], whichArr[:0]
+	var tooLarge *limit // the first limit the request is too large for
 	for i := range h.limits {
 		l := &h.limits[i]
 		n := u[l.class]
@@ -403,11 +404,21 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
 			continue
 		}
 		if n > l.limit.Count {
-			// Never allowed, whatever the budgets hold.
-			return h.refuseOverLimit(w, in, l, l.tooLarge, 0)
+			// Never allowed, whatever the budgets hold; every limit
+			// without room counts the request (the first when it is
+			// refused).
+			if tooLarge == nil {
+				tooLarge = l
+			} else {
+				l.limited.Inc()
+			}
+			continue
 		}
 		takes = append(takes, store.Take{Key: l.storeKey(repl, in.r), Limit: l.limit, N: n})
 		which = append(which, l)
+	}
+	if tooLarge != nil {
+		return h.refuseOverLimit(w, in, tooLarge, tooLarge.tooLarge, 0)
 	}
 	if len(takes) == 0 {
 		return true

@@ -451,6 +451,27 @@ func TestLimitBatch(t *testing.T) {
 	}
 }
 
+// TestLimitTooLargeCountsEveryLimit: a batch larger than two limits can
+// ever allow is refused naming the first, without Retry-After, and
+// caddy_ucwa_limited_total counts it in both, as in every limit without
+// room for a request.
+func TestLimitTooLargeCountsEveryLimit(t *testing.T) {
+	e := startLimitEdge(t, "store memory", "limit calls 1 per 1h", "limit tenant 2 per 1h key {http.ucwa.tid}", "limit roomy 10 per 1h")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	call := batchPart(true, innerPOST(limitApp+"/communication/startPhoneAudio", "application/json", `{"to":"+14255551234"}`))
+	resp := e.send(testkit.Request{URL: limitApp + "/batch", ContentType: batchType, Accept: "multipart/batching",
+		Header: alice, Body: strings.Repeat(call, 3) + "--b--\r\n"})
+	assertLimited(t, resp, "calls", 0)
+	if got := e.pool.Requests.Load(); got != 0 {
+		t.Fatalf("the pool got %d batches, want none", got)
+	}
+	for name, want := range map[string]float64{"calls": 1, "tenant": 1, "roomy": 0} {
+		if got := e.Metric(`caddy_ucwa_limited_total{limit="` + name + `"}`); got != want {
+			t.Errorf("caddy_ucwa_limited_total{limit=%q} = %v, want %v", name, got, want)
+		}
+	}
+}
+
 // TestLimitTwoEdges: two edges (Caddy processes) sharing one Redis share
 // a limit's count: of 20 calls sent at once, 10 to each edge, exactly the
 // limit's 5 are delivered.
