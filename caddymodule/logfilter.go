@@ -16,20 +16,23 @@ func init() {
 
 // NumberFilter is the log field filter
 // caddy.logging.encoders.filter.ucwa_numbers: it hides the phone numbers
-// a URI's query can carry. Every query parameter whose name is, however
-// it is spelled, a property that holds a phone number or destination in
-// any operation the edge knows (to, phoneNumber, number, target,
-// delegator) has its value replaced by REDACTED. Names are read as the
-// edge reads them when it refuses those that only look like a property:
-// any letter case, percent-escapes, NUL, white space, zero-width, format
-// and combining characters, compatibility forms. A regexp filter cannot
-// follow them all, and the edge forwards or refuses those requests
-// either way, so their URIs reach the access log.
+// and other property values a URI's query can carry. Every query
+// parameter whose name is, however it is spelled, a property of any
+// operation the edge knows has its value replaced by REDACTED: those
+// that hold a phone number or destination (to, phoneNumber, number,
+// target, delegator) and all the others (operationId, subject, address,
+// ...), which are personal data too and can spell a number as well.
+// Names are read as the edge reads them when it refuses those that only
+// look like a property: any letter case, percent-escapes, NUL, white
+// space, zero-width, format and combining characters, compatibility
+// forms. A regexp filter cannot follow them all, and the edge forwards or
+// refuses those requests either way, so their URIs reach the access log.
 //
 // A query the edge cannot read (a ';' in a pair, a malformed
 // percent-escape) keeps the pairs before the first malformed one, and
-// everything from it on is replaced by REDACTED. The path and the other
-// parameters are kept as they are. See ucwa.RedactQueryNumbers.
+// everything from it on is replaced by REDACTED. The path and the
+// parameters that are no property are kept as they are. See
+// ucwa.RedactQueryProperties.
 //
 // It filters a string field (request>uri; a byte string is read as one)
 // and an array of strings (a header such as request>headers>Referer);
@@ -68,20 +71,20 @@ func (*NumberFilter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// Filter hides the numbers in the field's query.
+// Filter hides the property values in the field's query.
 func (NumberFilter) Filter(in zapcore.Field) zapcore.Field {
 	switch in.Type {
 	case zapcore.StringType:
-		in.String = ucwa.RedactQueryNumbers(in.String)
+		in.String = ucwa.RedactQueryProperties(in.String)
 	case zapcore.ByteStringType:
 		if b, ok := in.Interface.([]byte); ok {
-			in.Type, in.String, in.Interface = zapcore.StringType, ucwa.RedactQueryNumbers(string(b)), nil
+			in.Type, in.String, in.Interface = zapcore.StringType, ucwa.RedactQueryProperties(string(b)), nil
 		}
 	case zapcore.ArrayMarshalerType:
 		if array, ok := in.Interface.(caddyhttp.LoggableStringArray); ok {
 			filtered := make(caddyhttp.LoggableStringArray, len(array))
 			for i, s := range array {
-				filtered[i] = ucwa.RedactQueryNumbers(s)
+				filtered[i] = ucwa.RedactQueryProperties(s)
 			}
 			in.Interface = filtered
 		}

@@ -72,9 +72,10 @@ type numberedRequest struct {
 // TestAccessLogHidesNumbers: through a real Caddy with an access log and
 // a debug-level default log, both filtered with ucwa_numbers, requests
 // with phone numbers in the query under every spelling the edge reads as
-// a number-bearing property (and in a Referer) leave no number in any
-// log line, while the access log still names each path and keeps the
-// other parameters. The pool gets the numbers: the log hides them, the
+// a number-bearing property, in the value of another property (an
+// operationId, a subject), and in a Referer, leave no number in any log
+// line, while the access log still names each path and keeps the
+// parameters that are no property. The pool gets the numbers: the log hides them, the
 // edge does not drop them.
 func TestAccessLogHidesNumbers(t *testing.T) {
 	up := testkit.NewUpstream(t)
@@ -116,6 +117,8 @@ func TestAccessLogHidesNumbers(t *testing.T) {
 		{name: "target", op: "immediateForwardSettings/immediateForwardToContact", query: "TARGET=tel:%2B14255550112", number: "4255550112", status: 400},
 		{name: "delegator", op: "communication/startPhoneAudioOnBehalfOfDelegator", query: "to=sip:john@contoso.com&deleg%61tor=tel:%2B14255550113", number: "4255550113", status: 400},
 		{name: "event channel", method: http.MethodGet, op: "events", query: "ack=1&timeout=1&to=4255550114", number: "4255550114"},
+		{name: "operationId", op: "communication/startPhoneAudio", query: "to=sip:john@contoso.com&operationId=call-4255550116", number: "4255550116", status: 201},
+		{name: "subject", op: "communication/startPhoneAudio", query: "to=sip:john@contoso.com&subject=Call+back+4255550117", number: "4255550117", status: 201},
 		{name: "Referer", op: "communication/startPhoneAudio", query: "to=sip:john@contoso.com", referer: "https://app.contoso.com/call?to=4255550115&x=1", number: "4255550115", status: 201},
 	}
 	for i, rq := range requests {
@@ -156,9 +159,11 @@ func TestAccessLogHidesNumbers(t *testing.T) {
 			t.Errorf("%s: the pool did not get the number %s: %s", rq.name, rq.number, received)
 		}
 	}
-	// Kept as they came: the other parameters, in the access log.
-	e.Logs().Wait(t, `"msg":"handled request"`, `"uri":"/ucwa/oauth/v1/applications/app00/communication/startPhoneAudio?to=REDACTED&operationId=op-1"`)
-	e.Logs().Wait(t, `"msg":"handled request"`, `?number=REDACTED&includeInContactCard=true"`)
+	// Every property's value hidden, the other parameters kept as they
+	// came, in the access log.
+	e.Logs().Wait(t, `"msg":"handled request"`, `"uri":"/ucwa/oauth/v1/applications/app00/communication/startPhoneAudio?to=REDACTED&operationId=REDACTED"`)
+	e.Logs().Wait(t, `"msg":"handled request"`, `?number=REDACTED&includeInContactCard=REDACTED"`)
+	e.Logs().Wait(t, `"msg":"handled request"`, `/events?ack=1&timeout=1&to=REDACTED"`)
 	e.Logs().Wait(t, `"msg":"handled request"`, `"Referer":["https://app.contoso.com/call?to=REDACTED&x=1"]`)
 
 	logs := e.Logs().String()

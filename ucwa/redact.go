@@ -5,20 +5,34 @@ import (
 	"strings"
 )
 
-// Redacted is what RedactQueryNumbers writes in place of a value it
+// Redacted is what RedactQueryProperties writes in place of a value it
 // hides.
 const Redacted = "REDACTED"
 
-// numberNames are the names, folded (see foldLookalike), of the
-// properties that hold a phone number or destination in any operation of
-// the table: to, phoneNumber, number, target, delegator.
-var numberNames = func() map[string]bool {
+// redactedNames are the names, folded (see foldLookalike), of every
+// property of any operation of the table: a phone number or destination
+// (to, phoneNumber, ...), and every other value a client may send in the
+// query (operationId, subject, address, ...), which is personal data too
+// and can spell a number as well.
+var redactedNames = func() map[string]bool {
 	names := map[string]bool{}
-	for _, name := range NumberPropertyNames(defaultOperations) {
-		folded, _ := foldLookalike(name)
-		names[folded] = true
+	for i := range defaultOperations {
+		for _, p := range defaultOperations[i].Properties {
+			folded, _ := foldLookalike(p.Name)
+			names[folded] = true
+		}
 	}
 	return names
+}()
+
+// maxRedactedName is the length of the longest property name: no longer
+// plain name can be one.
+var maxRedactedName = func() int {
+	n := 0
+	for name := range redactedNames {
+		n = max(n, len(name))
+	}
+	return n
 }()
 
 // NumberPropertyNames returns the documented names of the properties of
@@ -38,15 +52,17 @@ func NumberPropertyNames(ops []Operation) []string {
 	return names
 }
 
-// maxNameDecodings bounds how often RedactQueryNumbers percent-decodes a
-// query name in search of a number-bearing one (%2574o is %74o, then
+// maxNameDecodings bounds how often RedactQueryProperties percent-decodes a
+// query name in search of a property name (%2574o is %74o, then
 // to).
 const maxNameDecodings = 4
 
-// RedactQueryNumbers returns s, a URI or request-target as a log records
-// it, with the value of every query parameter that names a number-bearing
-// property of any operation of the table (to, phoneNumber, number,
-// target, delegator; see NumberPropertyNames) replaced by Redacted. A
+// RedactQueryProperties returns s, a URI or request-target as a log records
+// it, with the value of every query parameter that names a property of
+// any operation of the table replaced by Redacted: the phone numbers and
+// destinations (to, phoneNumber, number, target, delegator; see
+// NumberPropertyNames), and every other property (operationId, subject,
+// address, ...), whose values are personal data too. A
 // name counts as one however it is spelled, as ParseQuery reads names
 // when it refuses those that only fold onto a property: any letter case,
 // percent-escapes, NUL, white space, zero-width, format or combining
@@ -61,7 +77,7 @@ const maxNameDecodings = 4
 // the first malformed one are kept (their numbers hidden), and everything
 // from it on is replaced by Redacted. The path and every other parameter
 // are kept byte for byte. A string without a '?' is returned unchanged.
-func RedactQueryNumbers(s string) string {
+func RedactQueryProperties(s string) string {
 	q := strings.IndexByte(s, '?')
 	if q < 0 {
 		return s
@@ -89,13 +105,13 @@ func RedactQueryNumbers(s string) string {
 			continue
 		}
 		name, value, hasValue := strings.Cut(pair, "=")
-		numbered, wellFormed := numberName(name)
+		property, wellFormed := propertyName(name)
 		if !wellFormed || strings.IndexByte(pair, ';') >= 0 || !validEscapes(value) {
 			flush(pairStart, Redacted)
 			done = len(s)
 			break
 		}
-		if numbered && hasValue && value != "" {
+		if property && hasValue && value != "" {
 			valueStart := pairStart + len(name) + 1
 			flush(valueStart, Redacted)
 			done = end
@@ -108,21 +124,21 @@ func RedactQueryNumbers(s string) string {
 	return b.String()
 }
 
-// numberName reports whether a raw (percent-encoded) query name denotes a
-// number-bearing property, and whether it decodes at all.
-func numberName(raw string) (numbered, wellFormed bool) {
+// propertyName reports whether a raw (percent-encoded) query name denotes
+// a property, and whether it decodes at all.
+func propertyName(raw string) (property, wellFormed bool) {
 	if plainName(raw) { // nothing to decode or fold but letter case
-		if len(raw) > maxNumberName {
+		if len(raw) > maxRedactedName {
 			return false, true
 		}
-		var lower [maxNumberName]byte
+		var lower [maxPropertyName]byte
 		for i := 0; i < len(raw); i++ {
 			lower[i] = raw[i]
 			if 'A' <= raw[i] && raw[i] <= 'Z' {
 				lower[i] += 'a' - 'A'
 			}
 		}
-		return numberNames[string(lower[:len(raw)])], true
+		return redactedNames[string(lower[:len(raw)])], true
 	}
 	name := raw
 	for range maxNameDecodings {
@@ -132,7 +148,7 @@ func numberName(raw string) (numbered, wellFormed bool) {
 			// once is well formed, whatever a second decoding makes of it.
 			return false, name != raw
 		}
-		if folded, _ := foldLookalike(decoded); numberNames[folded] {
+		if folded, _ := foldLookalike(decoded); redactedNames[folded] {
 			return true, true
 		}
 		if decoded == name || strings.IndexByte(decoded, '%') < 0 {
@@ -143,9 +159,8 @@ func numberName(raw string) (numbered, wellFormed bool) {
 	return false, true
 }
 
-// maxNumberName is the length of the longest number-bearing property name
-// (phoneNumber); no longer plain name can be one.
-const maxNumberName = len("phoneNumber")
+// maxPropertyName bounds maxRedactedName, for a buffer on the stack.
+const maxPropertyName = 64
 
 // validEscapes reports whether every '%' in s starts a two-digit hex
 // escape, which is all url.QueryUnescape asks of a query value.

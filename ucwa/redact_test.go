@@ -10,6 +10,9 @@ import (
 )
 
 func TestNumberPropertyNames(t *testing.T) {
+	if maxRedactedName > maxPropertyName {
+		t.Fatalf("the longest property name has %d bytes, more than maxPropertyName", maxRedactedName)
+	}
 	got := NumberPropertyNames(DefaultOperations())
 	slices.Sort(got)
 	want := []string{"delegator", "number", "phoneNumber", "target", "to"}
@@ -21,18 +24,21 @@ func TestNumberPropertyNames(t *testing.T) {
 // redactPath is the path of the redaction tests.
 const redactPath = "/ucwa/oauth/v1/applications/103/communication/startPhoneAudio"
 
-// redactCases are URIs and what RedactQueryNumbers makes of them; they
+// redactCases are URIs and what RedactQueryProperties makes of them; they
 // seed its fuzz target too.
 var redactCases = []struct{ name, in, want string }{
 	{"no query", redactPath, redactPath},
 	{"empty query", redactPath + "?", redactPath + "?"},
-	{"no number-bearing name", redactPath + "?x=1&operationId=42&subject=hi+5551234&tos=1&t=2",
-		redactPath + "?x=1&operationId=42&subject=hi+5551234&tos=1&t=2"},
+	{"no property name", redactPath + "?x=1&tos=1&t=2&call=4255550100",
+		redactPath + "?x=1&tos=1&t=2&call=4255550100"},
+	{"every other property", redactPath + "?x=1&operationId=call-1-425-555-0100&subject=hi+5551234&tos=1&SUBJECT=Secret&address=1+Main+St&zip=98052",
+		redactPath + "?x=1&operationId=REDACTED&subject=REDACTED&tos=1&SUBJECT=REDACTED&address=REDACTED&zip=REDACTED"},
+	{"the longest property name", "?videoBasedScreenSharing=1&publishEndpointLocation%E2%80%8B=2", "?videoBasedScreenSharing=REDACTED&publishEndpointLocation%E2%80%8B=REDACTED"},
 	{"to", redactPath + "?to=%2B19005551234", redactPath + "?to=REDACTED"},
 	{"every occurrence, others kept", redactPath + "?a=1&to=tel:%2B19005551234&b=2&to=4255550100&c",
 		redactPath + "?a=1&to=REDACTED&b=2&to=REDACTED&c"},
 	{"phoneNumber", "?phoneNumber=4255550100", "?phoneNumber=REDACTED"},
-	{"number", "/x/changeNumber?number=4255550100&includeInContactCard=true", "/x/changeNumber?number=REDACTED&includeInContactCard=true"},
+	{"number", "/x/changeNumber?number=4255550100&includeInContactCard=true", "/x/changeNumber?number=REDACTED&includeInContactCard=REDACTED"},
 	{"target", "?target=sip:%2B14255550100@gw", "?target=REDACTED"},
 	{"delegator", "?delegator=tel:%2B14255550100", "?delegator=REDACTED"},
 	{"empty and valueless values stay", "?to=&to&phoneNumber=", "?to=&to&phoneNumber="},
@@ -76,36 +82,26 @@ var redactCases = []struct{ name, in, want string }{
 	{"numbers before are hidden too", "/p?to=4255550100&x=%", "/p?to=REDACTED&REDACTED"},
 }
 
-func TestRedactQueryNumbers(t *testing.T) {
+func TestRedactQueryProperties(t *testing.T) {
 	for _, tt := range redactCases {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := RedactQueryNumbers(tt.in); got != tt.want {
-				t.Errorf("RedactQueryNumbers(%q)\n = %q\nwant %q", tt.in, got, tt.want)
+			if got := RedactQueryProperties(tt.in); got != tt.want {
+				t.Errorf("RedactQueryProperties(%q)\n = %q\nwant %q", tt.in, got, tt.want)
 			}
-			if again := RedactQueryNumbers(tt.want); again != tt.want {
+			if again := RedactQueryProperties(tt.want); again != tt.want {
 				t.Errorf("not idempotent: %q gives %q", tt.want, again)
 			}
 		})
 	}
 }
 
-// TestRedactQueryNumbersFollowsTheEdge: every name that ParseQuery reads
-// as a number-bearing property, exactly or folded (and so refused), has its
-// value hidden, for every operation of the table.
-func TestRedactQueryNumbersFollowsTheEdge(t *testing.T) {
+// TestRedactQueryPropertiesFollowsTheEdge: every name that ParseQuery reads
+// as a property, exactly or folded (and so refused), has its value
+// hidden, for every operation of the table.
+func TestRedactQueryPropertiesFollowsTheEdge(t *testing.T) {
 	spellings := func(name string) []string {
 		return []string{name, strings.ToUpper(name), fmt.Sprintf("%%%02X%s", name[0], name[1:]),
 			name[:1] + "%E2%80%8B" + name[1:], name + "%00", name + "+", url.QueryEscape(strings.ToUpper(name[:1])) + name[1:]}
-	}
-	// A name is number-bearing when it is a phone number or destination
-	// in any operation (target is an enum in simultaneousRingSettings).
-	numberBearing := map[string]bool{}
-	for _, op := range testOps {
-		for _, p := range op.Properties {
-			if p.Type == NumberValue || p.Type == DestinationValue {
-				numberBearing[p.Name] = true
-			}
-		}
 	}
 	for _, op := range testOps {
 		for _, p := range op.Properties {
@@ -123,9 +119,9 @@ func TestRedactQueryNumbersFollowsTheEdge(t *testing.T) {
 				if !readAsProperty {
 					t.Fatalf("%s: the edge does not read %q as %s", op.Rel, spelling, p.Name)
 				}
-				got := RedactQueryNumbers("/p?" + raw)
+				got := RedactQueryProperties("/p?" + raw)
 				hidden := !strings.Contains(got, "19005551234")
-				if hidden != numberBearing[p.Name] {
+				if !hidden {
 					t.Errorf("%s %s (%s): %q gives %q", op.Rel, p.Name, p.Type, raw, got)
 				}
 			}
@@ -133,7 +129,7 @@ func TestRedactQueryNumbersFollowsTheEdge(t *testing.T) {
 	}
 }
 
-func BenchmarkRedactQueryNumbers(b *testing.B) {
+func BenchmarkRedactQueryProperties(b *testing.B) {
 	for _, bc := range []struct{ name, in string }{
 		{"no query", "/ucwa/oauth/v1/applications/103/communication/startPhoneAudio"},
 		{"nothing to hide", "/ucwa/oauth/v1/applications/103/events?ack=12&timeout=180"},
@@ -143,7 +139,7 @@ func BenchmarkRedactQueryNumbers(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				RedactQueryNumbers(in)
+				RedactQueryProperties(in)
 			}
 		})
 	}
@@ -152,12 +148,12 @@ func BenchmarkRedactQueryNumbers(b *testing.B) {
 // digitRun matches the digits a value could give away.
 var digitRun = regexp.MustCompile(`[0-9]{3,}`)
 
-// FuzzRedactQueryNumbers: RedactQueryNumbers never panics, is
+// FuzzRedactQueryProperties: RedactQueryProperties never panics, is
 // idempotent, and its output holds no digit run of a value that the edge
-// reads (as ParseQuery does) under a number-bearing name in any spelling,
+// reads (as ParseQuery does) under a property's name in any spelling,
 // nor of any value in a query from its first malformed pair on, unless
 // the same digits are elsewhere in the input.
-func FuzzRedactQueryNumbers(f *testing.F) {
+func FuzzRedactQueryProperties(f *testing.F) {
 	for _, seed := range []string{
 		"/p?to=4255550100",
 		"/p?x=1&%54%4F=+19005551234",
@@ -176,8 +172,8 @@ func FuzzRedactQueryNumbers(f *testing.F) {
 		f.Add(c.in)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		out := RedactQueryNumbers(in)
-		if again := RedactQueryNumbers(out); again != out {
+		out := RedactQueryProperties(in)
+		if again := RedactQueryProperties(out); again != out {
 			t.Fatalf("not idempotent: %q gives %q, then %q", in, out, again)
 		}
 		q := strings.IndexByte(in, '?')
@@ -221,9 +217,7 @@ func FuzzRedactQueryNumbers(f *testing.F) {
 			for i := range testOps {
 				op := &testOps[i]
 				if p, _ := queryProperty(op, name, decodedName); p >= 0 {
-					if typ := op.Properties[p].Type; typ == NumberValue || typ == DestinationValue {
-						hidden(end-len(value), end, op.Properties[p].Name)
-					}
+					hidden(end-len(value), end, op.Properties[p].Name)
 				}
 			}
 		}
