@@ -69,6 +69,14 @@ func markerBodies(op *Operation, p *Property) map[string][]string {
 			`{` + jsonProp + `,` + jsonProp + `}`,
 			`{"_links":` + `"` + v + `"}`,
 			`{"_links":{"` + name + `":"` + v + `"}}`,
+			// A property written as a link, inside an embedded resource
+			// (keyed by the marker too), or behind a $ref.
+			`{"_links":{"` + name + `":{"href":"tel:` + v + `"}}}`,
+			`{"_links":{"` + strings.ToUpper(name) + `":{"href":"` + v + `"}}}`,
+			`{"_embedded":{"` + v + `":{"` + name + `":"` + v + `"}}}`,
+			`{"_embedded":{"x":{"_embedded":{"y":{"` + name + `":"tel:` + v + `","ringDelay":` + strings.TrimPrefix(v, "+") + `}}}}}`,
+			`{"_embedded":{"x":{"_links":{"` + name + `":{"href":"` + v + `"}}}}}`,
+			`{"_links":{"x":{"$ref":"` + v + `"}},"` + name + `":"` + v + `"}`,
 		},
 		"xml": {
 			open + xmlProp + closeRoot,
@@ -93,6 +101,11 @@ func markerBodies(op *Operation, p *Property) map[string][]string {
 			`<?xml version="` + v + `"?>` + open + closeRoot,
 			`<?xml version="1.0" encoding="` + v + `"?>` + open + closeRoot,
 			open + `<propertyList name="` + name + `"><item>` + v + `</item></propertyList>` + closeRoot,
+			// XML Schema instance attributes, named or valued with the
+			// marker, and a nested resource.
+			open + `<property xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" name="` + name + `" xsi:nil="` + v + `">` + v + `</property>` + closeRoot,
+			open + `<property name="` + name + `" xsi:n` + strings.TrimPrefix(v, "+") + `="` + v + `">` + v + `</property>` + closeRoot,
+			open + `<resource rel="x" href="` + v + `"><property name="` + name + `">` + v + `</property></resource>` + closeRoot,
 		},
 	}
 }
