@@ -82,3 +82,53 @@ func TestSIPUserFullwidthPlus(t *testing.T) {
 		})
 	}
 }
+
+// TestModelBindingQueryNames: a query name that .NET model binding may
+// read as a property of the operation (ASP.NET Core's jQuery query
+// reader takes to[] and model[to] for to and model.to; MVC and Web API
+// bind a complex parameter under a prefix, request.to, falling back to
+// the bare name; collections bind to[0] and [0].to) is refused with 400,
+// naming the property, and never reaches the pool: the edge judged the
+// body's to, and such a pool could dial the query's.
+func TestModelBindingQueryNames(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	const body = `{"to":"sip:john@contoso.com"}`
+	for _, tc := range []struct {
+		query, param string
+		status       int
+	}{
+		{"to%5B%5D=tel:%2B19005551234", "to", http.StatusBadRequest},
+		{"to[]=tel:%2B19005551234", "to", http.StatusBadRequest},
+		{"to[0]=tel:%2B19005551234", "to", http.StatusBadRequest},
+		{"to[x]=tel:%2B19005551234", "to", http.StatusBadRequest},
+		{"x.to=tel:%2B19005551234", "to", http.StatusBadRequest},
+		{"request.To=tel:%2B19005551234", "to", http.StatusBadRequest},
+		{"%5B0%5D.to=tel:%2B19005551234", "to", http.StatusBadRequest},
+		{"model[to]=tel:%2B19005551234", "to", http.StatusBadRequest},
+		{"input.phoneNumber=%2B19005551234", "phoneNumber", http.StatusBadRequest},
+		// Names whose parts are no property pass, byte for byte.
+		{"a.b=1&c[0]=2&tos[]=3", "", http.StatusCreated},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			before := len(e.pool.Received())
+			resp := e.send(testkit.Request{URL: startOpsPath + "?" + tc.query, ContentType: "application/json", Body: body,
+				Header: http.Header{"Authorization": {auth}}})
+			got := e.pool.Received()[before:]
+			if tc.status == http.StatusCreated {
+				if resp.Status != tc.status || len(got) != 1 || got[0].RawQuery != tc.query || got[0].Body != body {
+					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the request as sent", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			if resp.Status != tc.status || len(got) != 0 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want %d and none", resp.Status, resp.Body, len(got), tc.status)
+			}
+			if !strings.Contains(resp.Body, `"`+tc.param+`"`) || !strings.Contains(resp.Body, "ParameterValidationFailure") || strings.Contains(resp.Body, "9005551234") {
+				t.Fatalf("the refusal does not name %s alone: %s", tc.param, resp.Body)
+			}
+		})
+	}
+}

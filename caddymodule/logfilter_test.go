@@ -116,6 +116,8 @@ func TestAccessLogHidesNumbers(t *testing.T) {
 		{name: "number", op: "me/changeNumber", query: "number=4255550111&includeInContactCard=true", number: "4255550111"},
 		{name: "target", op: "immediateForwardSettings/immediateForwardToContact", query: "TARGET=tel:%2B14255550112", number: "4255550112", status: 400},
 		{name: "delegator", op: "communication/startPhoneAudioOnBehalfOfDelegator", query: "to=sip:john@contoso.com&deleg%61tor=tel:%2B14255550113", number: "4255550113", status: 400},
+		{name: "model-binding index", op: "communication/startPhoneAudio", query: "to[]=4255550116", number: "4255550116", status: 400},
+		{name: "model-binding prefix", op: "communication/startPhoneAudio", query: "to=sip:john@contoso.com&x.phoneNumber=4255550117", number: "4255550117", status: 400},
 		{name: "event channel", method: http.MethodGet, op: "events", query: "ack=1&timeout=1&to=4255550114", number: "4255550114"},
 		{name: "operationId", op: "communication/startPhoneAudio", query: "to=sip:john@contoso.com&operationId=call-4255550116", number: "4255550116", status: 201},
 		{name: "subject", op: "communication/startPhoneAudio", query: "to=sip:john@contoso.com&subject=Call+back+4255550117", number: "4255550117", status: 201},

@@ -1294,7 +1294,8 @@ func FuzzHelpers(f *testing.F) {
 func FuzzParseQuery(f *testing.F) {
 	for _, s := range []string{"", "to=sip:a@b.c", "To=tel:%2B14255551234&x=1", "to=a&to=b", "%74o=1", "to;=1", "%u0074o=1",
 		"target=%2B1+425&ringDelay=5&&x", "t%E2%80%8Bo=1", "to%00=1", "a=%zz", "number=+14255551234&includeInContactCard", "=x&=&x=",
-		"target=tel:%2B19005551234&x=1", "Number=1&delegator=+&target=Contact", "phone%00Number=1"} {
+		"target=tel:%2B19005551234&x=1", "Number=1&delegator=+&target=Contact", "phone%00Number=1",
+		"to[]=1", "to%5B0%5D=1", "x.to=1", "%5B0%5D.To=1", "model[to]=1", "a.b=1&c[d]=2", "x.phoneNumber=%2B19005551234"} {
 		f.Add(s, "x")
 	}
 	f.Fuzz(func(t *testing.T, raw, v string) {
@@ -1319,13 +1320,20 @@ func FuzzParseQuery(f *testing.F) {
 				continue
 			}
 			// No name that is, or folds onto, a destination op does not
-			// take holds more than blank text or one of its words.
+			// take holds more than blank text or one of its words, nor
+			// does one with such a part; no name but a property's own
+			// has a part that is one in any letter case.
 			for name, vs := range values {
-				if words, ok := referenceStray(op, name); ok {
-					for _, v := range vs {
-						if !referenceWord(words, v) {
-							t.Fatalf("%s: accepted %q=%q, a destination it does not take", op.Rel, name, v)
+				for _, part := range referenceBindingParts(name) {
+					if words, ok := referenceStray(op, part); ok {
+						for _, v := range vs {
+							if !referenceWord(words, v) {
+								t.Fatalf("%s: accepted %q=%q, a destination it does not take", op.Rel, name, v)
+							}
 						}
+					}
+					if _, own := op.Property(name); !own && slices.ContainsFunc(op.Properties, func(p Property) bool { return strings.EqualFold(p.Name, part) }) {
+						t.Fatalf("%s: accepted %q, a spelling of a property", op.Rel, name)
 					}
 				}
 			}
@@ -1350,6 +1358,26 @@ func FuzzParseQuery(f *testing.F) {
 			}
 		}
 	})
+}
+
+// referenceBindingParts lists the names a .NET model binder might read
+// in a decoded query name: the name itself and, for an ASCII name, the
+// name with controls and spaces dropped and every part of that between
+// '.', '[' and ']' ("x.to", "to[]", "model[to]" hold "to").
+func referenceBindingParts(name string) []string {
+	parts := []string{name}
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			return parts
+		}
+	}
+	kept := strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, name)
+	return append(parts, strings.FieldsFunc(kept, func(r rune) bool { return r == '.' || r == '[' || r == ']' })...)
 }
 
 // referenceQuery reads a raw query as url.ParseQuery does, pair by pair,

@@ -51,13 +51,16 @@ var errMalformedQuery = NewError(400, SubcodeParameterValidationFailure,
 // property's documented spelling exactly is that property, and may
 // appear once; a name that only folds onto one (another letter case,
 // %-escapes in the name, NUL, white space, zero-width, format or
-// combining characters, compatibility forms) is refused with a 400
-// naming the property, since IIS and ASP.NET read names loosely and the
-// pool might take it for the property the edge did not check. A name
+// combining characters, compatibility forms), or that is a .NET
+// model-binding spelling of one ("to[]", "to[0]", "x.to", "[0].to",
+// "model[to]": see bindingPart), is refused with a 400 naming the
+// property, since IIS and ASP.NET read names loosely and the pool might
+// take it for the property the edge did not check. A name
 // that is, or folds onto, a phone destination of the table that op does
 // not take (see strayDestination) is refused, naming the destination,
 // unless its value is blank or one of the words the table's properties
-// of that name take. Other names pass unchanged.
+// of that name take; so is one with a part that is, or folds onto, such
+// a destination. Other names pass unchanged.
 func ParseQuery(op *Operation, raw string) (*Query, *Error) {
 	q := new(Query)
 	if err := parseQueryInto(q, op, raw); err != nil {
@@ -99,16 +102,16 @@ func parseQueryInto(q *Query, op *Operation, raw string) *Error {
 		if err != nil {
 			return errMalformedQuery
 		}
-		i, exact := queryProperty(op, name, decodedName)
+		i, exact, folded := queryProperty(op, name, decodedName)
 		switch {
 		case i < 0:
-			if d := strayDestination(op, decodedName); d != nil && !d.allows(text) {
+			if d := queryStray(op, folded); d != nil && !d.allows(text) {
 				bad = appendOnce(bad, strayParameter(d, op, "as a query parameter"))
 			}
 			continue
 		case !exact:
 			bad = appendOnce(bad, Parameter{Name: op.Properties[i].Name,
-				Reason: "is given as a query parameter spelled otherwise (letter case, escapes or invisible characters); write it " + op.Properties[i].Name})
+				Reason: "is given as a query parameter spelled otherwise (letter case, escapes, invisible characters, or a model-binding prefix or index such as x.name or name[]); write it " + op.Properties[i].Name})
 			continue
 		case q.slot[i] > 0:
 			bad = appendOnce(bad, Parameter{Name: op.Properties[i].Name, Reason: "appears more than once as a query parameter"})
@@ -142,29 +145,67 @@ func appendOnce(list []Parameter, p Parameter) []Parameter {
 }
 
 // queryProperty returns the property a query name (raw and decoded)
-// denotes and whether it is written exactly as documented, or -1. A
-// DataURLValue (a link) is a property here too: its name in the query is
-// refused or checked like any other.
-func queryProperty(op *Operation, raw, decoded string) (int, bool) {
+// denotes and whether it is written exactly as documented, or -1, and
+// the name folded (see foldLookalike; the decoded name itself when there
+// is nothing to fold but letter case). A DataURLValue (a link) is a
+// property here too: its name in the query is refused or checked like
+// any other. A folded name that is a model-binding spelling denotes the
+// property any of its parts folds onto (see bindingPart).
+func queryProperty(op *Operation, raw, decoded string) (int, bool, string) {
 	for i := range op.Properties {
 		if op.Properties[i].Name == raw {
-			return i, true
+			return i, true, decoded
 		}
 	}
 	if raw == decoded && plainName(raw) {
-		// Nothing to fold but letter case.
-		if i := op.propertyIndex(raw); i >= 0 {
-			return i, false
-		}
-		return -1, false
+		// Nothing to fold but letter case, and no parts.
+		return op.propertyIndex(raw), false, decoded
 	}
-	folded, _ := foldLookalike(decoded)
-	for i := range op.Properties {
-		if len(op.Properties[i].Name) == len(folded) && equalFoldASCII(op.Properties[i].Name, folded) {
-			return i, false
-		}
+	folded := decoded
+	if !printableASCII(decoded) {
+		folded, _ = foldLookalike(decoded)
 	}
-	return -1, false
+	for rest := folded; ; {
+		part, after, more := bindingPart(rest)
+		for i := range op.Properties {
+			if equalFoldASCII(op.Properties[i].Name, part) {
+				return i, false, folded
+			}
+		}
+		if !more {
+			return -1, false, folded
+		}
+		rest = after
+	}
+}
+
+// bindingPart cuts a folded query name at its first '.', '[' or ']',
+// returning the part before it, the rest after it, and whether there was
+// one. .NET model binding reads a name in parts: ASP.NET Core's jQuery
+// query-string reader takes "to[]" and "to[x]" for "to" (and "model[to]"
+// for "model.to"), collections bind "to[0]" and "[0].to", and ASP.NET
+// MVC and Web API bind a complex parameter under its prefix
+// ("request.to"), falling back to the bare name. So a pool may read any
+// part of such a name as the property; the edge refuses the name when one
+// part folds onto a property of the operation.
+func bindingPart(name string) (part, rest string, more bool) {
+	if i := strings.IndexAny(name, ".[]"); i >= 0 {
+		return name[:i], name[i+1:], true
+	}
+	return name, "", false
+}
+
+// queryStray returns the phone destination of the table that op does not
+// take which a folded query name (see queryProperty), or one of its
+// parts (see bindingPart), is or folds onto, or nil.
+func queryStray(op *Operation, folded string) *namedDestination {
+	for rest := folded; ; {
+		part, after, more := bindingPart(rest)
+		if d := strayDestination(op, part); d != nil || !more {
+			return d
+		}
+		rest = after
+	}
 }
 
 // Operation returns the operation the query was read for.

@@ -45,6 +45,22 @@ func TestParseQuery(t *testing.T) {
 		{name: "similar but other names pass", op: spa, raw: "tos=1&t=2&too=3&subject2=4", want: map[string]string{}},
 		{name: "every folded name listed once", op: fwd, raw: "TARGET=1&Target=2&RINGDELAY=3", bad: []string{"target", "ringDelay"}},
 
+		// .NET model-binding spellings: a pool may read any part as the name.
+		{name: "jQuery array", op: spa, raw: "to%5B%5D=1", bad: []string{"to"}, reason: "model-binding"},
+		{name: "jQuery array, raw brackets", op: spa, raw: "to[]=1", bad: []string{"to"}},
+		{name: "index", op: spa, raw: "to[0]=1", bad: []string{"to"}},
+		{name: "jQuery key", op: spa, raw: "to[x]=1", bad: []string{"to"}},
+		{name: "prefix", op: spa, raw: "x.to=1", bad: []string{"to"}},
+		{name: "parameter prefix, other case", op: fwd, raw: "request.Target=1", bad: []string{"target"}},
+		{name: "collection index prefix", op: spa, raw: "%5B0%5D.to=1", bad: []string{"to"}},
+		{name: "jQuery nested key", op: spa, raw: "model[to]=1", bad: []string{"to"}},
+		{name: "escaped dot", op: spa, raw: "x%2Eto=1", bad: []string{"to"}},
+		{name: "fullwidth dot", op: spa, raw: "x%EF%BC%8Eto=1", bad: []string{"to"}},
+		{name: "beside the exact name", op: spa, raw: "to=sip:a@b.c&to[]=tel:%2B19005551234", bad: []string{"to"}},
+		{name: "a stray destination's part", op: fwd, raw: "x.phoneNumber=%2B19005551234", bad: []string{"phoneNumber"}, reason: strayWhat},
+		{name: "a stray destination's part, blank", op: fwd, raw: "x.phoneNumber=", want: map[string]string{}},
+		{name: "parts that are no property pass", op: spa, raw: "a.b=1&c[0]=2&d[e]=3&.=4&[]=5&tos.x=6&x.tos=7", want: map[string]string{}},
+
 		{name: "semicolon", op: spa, raw: "to=tel:%2B19005550100;x", bad: []string{""}},
 		{name: "IIS %u escape", op: spa, raw: "%u0074o=tel:%2B19005550100", bad: []string{""}},
 		{name: "bad escape in a value", op: spa, raw: "x=%zz", bad: []string{""}},
@@ -133,6 +149,21 @@ func TestQueryEncode(t *testing.T) {
 			if _, given := back[k]; given && back.Get(k) != "" && back.Get(k) != v && got != tt.raw {
 				t.Errorf("%q: %s reads back as %q, want %q", tt.raw, k, back.Get(k), v)
 			}
+		}
+	}
+}
+
+// TestParseQueryAllocs: reading the usual query, and one with
+// model-binding spellings in plain ASCII, allocates nothing.
+func TestParseQueryAllocs(t *testing.T) {
+	var q Query
+	for _, raw := range []string{"to=sip:a@b.c&operationId=42&x", "a.b=1&c[0]=2&d[e]=3&[0].f=4"} {
+		if n := testing.AllocsPerRun(100, func() {
+			if err := parseQueryInto(&q, spa, raw); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("%q: %v allocations", raw, n)
 		}
 	}
 }

@@ -66,7 +66,8 @@ const maxNameDecodings = 4
 // name counts as one however it is spelled, as ParseQuery reads names
 // when it refuses those that only fold onto a property: any letter case,
 // percent-escapes, NUL, white space, zero-width, format or combining
-// characters, compatibility forms; and a name still percent-encoded after
+// characters, compatibility forms, a .NET model-binding prefix or index
+// ("to[]", "x.to"); and a name still percent-encoded after
 // decoding is decoded again (a few times), so that a pool that decodes
 // twice has nothing to find either.
 //
@@ -148,7 +149,7 @@ func propertyName(raw string) (property, wellFormed bool) {
 			// once is well formed, whatever a second decoding makes of it.
 			return false, name != raw
 		}
-		if folded, _ := foldLookalike(decoded); redactedNames[folded] {
+		if folded, _ := foldLookalike(decoded); redactedNames[folded] || redactedPart(folded) {
 			return true, true
 		}
 		if decoded == name || strings.IndexByte(decoded, '%') < 0 {
@@ -157,6 +158,22 @@ func propertyName(raw string) (property, wellFormed bool) {
 		name = decoded
 	}
 	return false, true
+}
+
+// redactedPart reports whether a part of a folded name (see bindingPart)
+// is a property's name: "to[]" and "x.phoneNumber" are refused as
+// spellings of to and phoneNumber, and logged without their values too.
+func redactedPart(folded string) bool {
+	for rest := folded; ; {
+		part, after, more := bindingPart(rest)
+		if redactedNames[part] {
+			return true
+		}
+		if !more {
+			return false
+		}
+		rest = after
+	}
 }
 
 // maxPropertyName bounds maxRedactedName, for a buffer on the stack.

@@ -41,6 +41,8 @@ var redactCases = []struct{ name, in, want string }{
 	{"number", "/x/changeNumber?number=4255550100&includeInContactCard=true", "/x/changeNumber?number=REDACTED&includeInContactCard=REDACTED"},
 	{"target", "?target=sip:%2B14255550100@gw", "?target=REDACTED"},
 	{"delegator", "?delegator=tel:%2B14255550100", "?delegator=REDACTED"},
+	{"model-binding spellings", "?to[]=1&to%5B0%5D=2&x.phoneNumber=3&%5B0%5D.target=4&model[number]=5&a.b=6&tos[]=7",
+		"?to[]=REDACTED&to%5B0%5D=REDACTED&x.phoneNumber=REDACTED&%5B0%5D.target=REDACTED&model[number]=REDACTED&a.b=6&tos[]=7"},
 	{"empty and valueless values stay", "?to=&to&phoneNumber=", "?to=&to&phoneNumber="},
 	{"value with =", "?to==4255550100", "?to=REDACTED"},
 	{"a raw # is in the query", "/p?x=1#f&to=4255550100", "/p?x=1#f&to=REDACTED"},
@@ -216,7 +218,7 @@ func FuzzRedactQueryProperties(f *testing.F) {
 			}
 			for i := range testOps {
 				op := &testOps[i]
-				if p, _ := queryProperty(op, name, decodedName); p >= 0 {
+				if p, _, _ := queryProperty(op, name, decodedName); p >= 0 {
 					hidden(end-len(value), end, op.Properties[p].Name)
 				}
 			}
