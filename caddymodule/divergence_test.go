@@ -132,3 +132,45 @@ func TestModelBindingQueryNames(t *testing.T) {
 		})
 	}
 }
+
+// TestXMLPropertyAttributes: a <property> gives its value as text and has
+// only a name attribute (namespace declarations aside). One with another
+// attribute (value="...") or an empty name is refused with 400, as other
+// malformed bodies are, and never reaches the pool: the edge read the
+// property's text, blank, and a pool reading the attribute would dial a
+// number the edge never judged.
+func TestXMLPropertyAttributes(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	const open = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:john@contoso.com</property>`
+	for _, tc := range []struct {
+		name, props string
+		status      int
+	}{
+		{"value attribute on a property of the operation", `<property name="phoneNumber" value="+19005551234"/>`, http.StatusBadRequest},
+		{"value attribute beside text", `<property value="+19005551234" name="phoneNumber">+14255551234</property>`, http.StatusBadRequest},
+		{"prefixed value attribute", `<property xmlns:p="urn:p" name="phoneNumber" p:value="+19005551234"/>`, http.StatusBadRequest},
+		{"value attribute on another property", `<property name="subject" value="+19005551234"/>`, http.StatusBadRequest},
+		{"empty name", `<property name="">+19005551234</property>`, http.StatusBadRequest},
+		{"namespace declarations pass", `<property xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" xmlns:p="urn:p" name="subject">hi</property>`, http.StatusCreated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := open + tc.props + `</input>`
+			before := len(e.pool.Received())
+			resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/xml", Body: body,
+				Header: http.Header{"Authorization": {auth}}})
+			got := e.pool.Received()[before:]
+			if tc.status == http.StatusCreated {
+				if resp.Status != tc.status || len(got) != 1 || got[0].Body != body {
+					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the body as sent", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			if resp.Status != tc.status || len(got) != 0 || !strings.Contains(resp.Body, "DeserializationFailure") || strings.Contains(resp.Body, "9005551234") {
+				t.Fatalf("status %d (%s), the pool got %d requests; want %d DeserializationFailure and none", resp.Status, resp.Body, len(got), tc.status)
+			}
+		})
+	}
+}

@@ -118,7 +118,7 @@ func TestXMLAttributeSpelledOtherwise(t *testing.T) {
 		{"a link's rel", spa, "POST", input + `<link rel="self" q:rel="phoneNumber" href="tel:+19005551234"/></input>`, "phoneNumber"},
 		{"a link's href", spa, "POST", input + `<link rel="customContent" href="data:,x" HREF="data:text/plain,y"/></input>`, "customContent"},
 		{"in a PUT", opsApp + "/communication", "PUT", `<resource xmlns:p="urn:p"><property name="x" p:name="PhoneNumber">+19005551234</property></resource>`, "phoneNumber"},
-		{"an attribute of no property's name", spa, "POST", input + `<property q:name="self" name="x">1</property><link rel="self" REL="other" href="/x"/></input>`, ""},
+		{"an attribute of no property's name", spa, "POST", input + `<propertyList q:name="self" name="x"><item>1</item></propertyList><link rel="self" REL="other" href="/x"/></input>`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := e.sendGuarded(t, testkit.Request{Method: tc.method, URL: tc.path, ContentType: "application/xml", Body: tc.body,

@@ -463,7 +463,8 @@ func (er *embeddedRules) xmlNamed(t xml.StartElement, text string, list bool, at
 
 // xmlEmbeddedProperty reads an embedded <property> to its end tag and
 // refuses it when it is named like a destination and its text is not one
-// the destination allows (an element inside it never is); rules record
+// the destination allows (an element inside it never is) or it has an
+// attribute other than its name (see otherPropertyAttr); rules record
 // its text (one holding an element, like a propertyList, is no single
 // value).
 func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int, rules *embeddedRules) *Error {
@@ -474,6 +475,9 @@ func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int
 				break
 			}
 		}
+	}
+	if _, other := otherPropertyAttr(t, true); other && dest != nil {
+		return embeddedError(dest, xmlEmbeddedWhere, body, at)
 	}
 	var text strings.Builder
 	allowed := true

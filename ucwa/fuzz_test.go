@@ -353,6 +353,11 @@ func FuzzDecodeJSON(f *testing.F) {
 
 func FuzzDecodeXML(f *testing.F) {
 	f.Add(readSeed(f, "seed.xml"), "tel:+14255551234")
+	for _, s := range []string{`<input><property name="to" value="1"/><property xmlns:p="u" name="x" p:v="2"/></input>`,
+		`<input><property name="">1</property><propertyList name=""/></input>`,
+		`<resource><resource rel="x"><property name="target" value="1"/><property name="y" z="2"/></resource></resource>`} {
+		f.Add([]byte(s), "v")
+	}
 	for _, s := range xmlSeeds {
 		f.Add([]byte(s), `"'<>&]]>`+"\r\n\t")
 	}
@@ -393,6 +398,9 @@ func FuzzDecodeXML(f *testing.F) {
 			}
 			if name, ok := xmlEmbeddedRulesRead(op, body); !ok {
 				t.Fatalf("%s: accepted an embedded %s its own PUT refuses", op.Rel, name)
+			}
+			if what, ok := xmlPropertyAttrsRead(body); !ok {
+				t.Fatalf("%s: accepted %s", op.Rel, what)
 			}
 			if attr, ok := xmlSchemaInstanceRead(body); !ok {
 				t.Fatalf("%s: accepted the XML Schema instance attribute %q", op.Rel, attr)
@@ -887,7 +895,7 @@ func xmlEmbeddedRead(body []byte) (string, bool) {
 					if !ok {
 						continue
 					}
-					if local != "property" {
+					if local != "property" || slices.ContainsFunc(t.Attr, func(b xml.Attr) bool { return !referenceNameOrXMLNS(b, true) }) {
 						return a.Value, false
 					}
 					var text []byte
@@ -920,6 +928,45 @@ func xmlEmbeddedRead(body []byte) (string, bool) {
 			stack = stack[:len(stack)-1]
 		}
 	}
+}
+
+// xmlPropertyAttrsRead checks, with encoding/xml, every element inside
+// the root of an accepted body: no <property> has an attribute but its
+// name and namespace declarations, and no <property> or <propertyList>
+// has an empty name. It says what breaks that.
+func xmlPropertyAttrsRead(body []byte) (string, bool) {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	depth := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return "", true
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth++; depth != 2 || t.Name.Local != "property" && t.Name.Local != "propertyList" {
+				continue
+			}
+			for _, a := range t.Attr {
+				if a.Name == (xml.Name{Local: "name"}) && a.Value == "" {
+					return "a " + t.Name.Local + " with an empty name", false
+				}
+				if t.Name.Local == "property" && !referenceNameOrXMLNS(a, false) {
+					return "a property with the attribute " + a.Name.Local, false
+				}
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+}
+
+// referenceNameOrXMLNS reports whether a is a namespace declaration or a
+// property's name: written name, or, loose, name in any letter case and
+// namespace.
+func referenceNameOrXMLNS(a xml.Attr, loose bool) bool {
+	return a.Name.Space == "xmlns" || a.Name == (xml.Name{Local: "xmlns"}) || a.Name == (xml.Name{Local: "name"}) ||
+		loose && strings.EqualFold(a.Name.Local, "name")
 }
 
 func wellFormedXML(body []byte) bool {

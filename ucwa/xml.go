@@ -29,7 +29,9 @@ import (
 // see valueLinkError). A property, property list or link named like a
 // phone destination of the table that op does not take is refused
 // unless, as a property, its text is blank or one of the destination's
-// words (see strayDestination).
+// words (see strayDestination). A <property> has only a name attribute
+// (and namespace declarations; see otherPropertyAttr), and no property or
+// property list has an empty name.
 //
 // Bodies in the plain shape every client sends (the reference's sample)
 // are read by decodeSimpleXML without encoding/xml; anything else goes to
@@ -116,6 +118,14 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		name, ok := attr(t, "name")
 		if !ok {
 			return deserializationError("A <" + t.Name.Local + "> without a name attribute, at " + position(body, int64(start)) + ".")
+		}
+		if name == "" {
+			return deserializationError("A <" + t.Name.Local + "> with an empty name, at " + position(body, int64(start)) + ".")
+		}
+		if t.Name.Local == "property" {
+			if a, ok := otherPropertyAttr(t, false); ok {
+				return propertyAttrError(a, body, start)
+			}
 		}
 		if err := xmlLookalike(r.op, "property", name, false, body, start); err != nil {
 			return err
@@ -273,6 +283,32 @@ func otherAttrError(op *Operation, t xml.StartElement, attr string, link int, bo
 		}
 	}
 	return nil
+}
+
+// otherPropertyAttr returns an attribute of a <property> other than its
+// name and namespace declarations, and whether there is one; loose says
+// that name in any letter case and namespace is the name (as embedded
+// resources read it). UCWA gives a property only a name, and its value
+// as text (the reference shows no other attribute): a pool reading
+// value="..." or the like would read a value the edge did not judge,
+// where the edge read the text, blank.
+func otherPropertyAttr(t xml.StartElement, loose bool) (xml.Attr, bool) {
+	for _, a := range t.Attr {
+		switch {
+		case a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns":
+		case a.Name.Space == "" && a.Name.Local == "name":
+		case loose && strings.EqualFold(a.Name.Local, "name"):
+		default:
+			return a, true
+		}
+	}
+	return xml.Attr{}, false
+}
+
+// propertyAttrError refuses a <property> with attribute a (see
+// otherPropertyAttr), naming the attribute, never its value.
+func propertyAttrError(a xml.Attr, body []byte, at int) *Error {
+	return deserializationError("A <property> has the attribute \"" + a.Name.Local + "\", at " + position(body, int64(at)) + "; a property has only a name attribute, and its value as text.")
 }
 
 // attrProperty returns the property of op that a name or rel is, in any
