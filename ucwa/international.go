@@ -12,8 +12,21 @@ package ucwa
 // Emergency numbers never are (emergency calls are never limited), nor
 // are SIP URIs whose user is a name, which the pool reaches over SIP
 // rather than a trunk. A SIP URI whose user is a number is judged by
-// that number. It allocates nothing.
+// that number, and one whose user is a dial string (Destination.Dial) is
+// international when any reading of it is, or when no rule can judge it.
+// It allocates nothing.
 func (n *Numbers) International(d *Destination) bool {
+	if dial := d.Dial; dial != nil {
+		if dial.Unjudgeable {
+			return true
+		}
+		for i := range dial.Readings {
+			if r := &dial.Readings[i]; !r.Emergency && (n.region == "" || r.Region != n.region) {
+				return true
+			}
+		}
+		return false
+	}
 	if !d.IsNumber() || d.Number.Emergency {
 		return false
 	}

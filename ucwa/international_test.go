@@ -30,7 +30,17 @@ func TestInternational(t *testing.T) {
 		{"GB", "07781 123456", true},  // a Guernsey mobile, written nationally
 		{"", "911", false},
 		{"", "sip:john@contoso.co.uk", false},
-		{"", "sip:442071234567@contoso.co.uk", false},
+		// A SIP name of digits is judged by the numbers a gateway could
+		// dial from it.
+		{"", "sip:442071234567@contoso.co.uk", true}, // +44 20..., read with a '+'
+		{"", "sip:14255551234@gw.contoso.com", false},
+		{"", "sip:1-425-555-1234@gw.contoso.com", false},
+		{"", "sip:4255551234@gw.contoso.com", false},
+		{"", "sip:011442071234567@gw.contoso.com", true}, // 011, the US's international prefix
+		{"", "sip:9,14255551234@gw.contoso.com", true},   // no rule can judge it
+		{"", "sip:1234@contoso.com", false},              // an extension: a name
+		{"GB", "sip:442071234567@gw.contoso.co.uk", false},
+		{"GB", "sip:02071234567@gw.contoso.co.uk", false},
 		{"GB", "+442071234567", false},
 		{"GB", "+14255551234", true},
 		{"GB", "112", false},

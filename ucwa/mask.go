@@ -117,9 +117,12 @@ func (d *Destination) AppendMasked(b []byte) []byte {
 		} else {
 			b = append(b, "sip:"...)
 		}
-		if d.IsNumber() {
+		switch {
+		case d.IsNumber():
 			b = appendMaskedNumber(b, &d.Number)
-		} else {
+		case d.Dial != nil && len(d.Dial.Readings) > 0:
+			b = appendMaskedNumber(b, &d.Dial.Readings[0])
+		default:
 			b = append(b, maskedSecret...)
 		}
 		b = append(b, '@')

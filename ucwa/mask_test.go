@@ -42,7 +42,10 @@ func TestMasked(t *testing.T) {
 		{us, "sip:+14255551234@gw.contoso.com;user=phone", "sip:+1425555****@gw.contoso.com"},
 		{us, "sip:+1-425-555-1234;ext=7@GW.contoso.com;user=phone", "sip:+1425555****;ext=****@gw.contoso.com"},
 		{us, "sip:911@gw.contoso.com;user=phone", "sip:911@gw.contoso.com"},
-		{us, "sip:19005551234@gw.contoso.com", "sip:****@gw.contoso.com"},
+		{us, "sip:19005551234@gw.contoso.com", "sip:+1900555****@gw.contoso.com"},
+		{us, "sip:1-900-555-1234;day=tuesday@gw.contoso.com", "sip:+1900555****@gw.contoso.com"},
+		{us, "sip:9,19005551234@gw.contoso.com", "sip:****@gw.contoso.com"},
+		{us, "sip:1234@contoso.com", "sip:****@contoso.com"},
 		{us, "sip:john@19005551234.example", "sip:****@***********.example"},
 		// A host of more than four digits in all shows none, however they
 		// are split: a label each (ENUM, backwards), hyphens, letters.
@@ -129,7 +132,25 @@ func maskedLeak(d Destination, m string) string {
 	}
 	if d.SIP {
 		if user := sipUser(m); !d.IsNumber() && user != maskedSecret {
-			return fmt.Sprintf("%q is masked as %q, which shows its user", d.Value, m)
+			// A dial string shows its first reading, masked as a number
+			// is: no reading, nor the user's own digits, shows its end.
+			if d.Dial == nil || len(d.Dial.Readings) == 0 || !strings.HasPrefix(user, "+") {
+				return fmt.Sprintf("%q is masked as %q, which shows its user", d.Value, m)
+			}
+			secrets := []string{strings.Map(func(r rune) rune {
+				if r >= '0' && r <= '9' {
+					return r
+				}
+				return -1
+			}, sipUser(d.Value))}
+			for _, r := range d.Dial.Readings {
+				secrets = append(secrets, strings.TrimPrefix(r.E164, "+"))
+			}
+			for _, digits := range secrets {
+				if len(digits) >= maskedRun && strings.Contains(user, digits[len(digits)-maskedRun:]) {
+					return fmt.Sprintf("%q is masked as %q, which shows the end of its digits", d.Value, m)
+				}
+			}
 		}
 		// Digits in all, not in a row: a host spells a number across
 		// dots and hyphens (4.3.2.1.5.5.5.5.2.4.1.e164.arpa).

@@ -344,6 +344,10 @@ type Destination struct {
 	// number, or a SIP URI's telephone user. It is the zero Number for a
 	// SIP URI whose user is a name (sip:john@contoso.com); see IsNumber.
 	Number Number
+	// Dial is what a gateway could dial from a SIP URI whose user is a
+	// name of digits (sip:19005551234@gw.contoso.com), which the rules
+	// and the limits judge as numbers; nil for any other destination.
+	Dial *DialString
 }
 
 // IsNumber reports whether the destination is a phone number.
@@ -363,7 +367,8 @@ func (d Destination) IsNumber() bool { return d.Number.E164 != "" }
 // NormalizationFailed. A user that is not a telephone number
 // (sip:alice;day=tuesday@atlanta.com) is forwarded as written, and has
 // no Number; so is a user of digits without '+' or user=phone, which
-// RFC 3261 does not make a telephone number. Such a user with a
+// RFC 3261 does not make a telephone number, but whose readings as the
+// numbers a gateway could dial are kept in Dial (see DialString). Such a user with a
 // telephone number's parameter (sip:5551234;phone-context=+1900@gw) is
 // refused: a gateway reading it as RFC 3966's local number would dial a
 // number the edge judged as a name. A value that is neither a
@@ -412,7 +417,10 @@ func (n *Numbers) sipDestination(v string) (Destination, Problem) {
 	if !u.IsPhone() && hasTelParam(u.DecodedUser()) {
 		return Destination{}, parameterProblem(sipTelParamInName)
 	}
-	if u.IsPhone() {
+	var dial *DialString
+	if !u.IsPhone() {
+		dial = n.dialString(u.DecodedUser())
+	} else {
 		var p Problem
 		num, p = n.read(u.DecodedUser(), sipUserNumber)
 		if !p.OK() {
@@ -426,7 +434,7 @@ func (n *Numbers) sipDestination(v string) (Destination, Problem) {
 	value := u.String()
 	// The host is copied out of v, which the cache must not keep alive
 	// (it may be a slice of a whole request).
-	return Destination{Value: value, SIP: true, Host: strings.Clone(u.Host), Number: num}, Problem{}
+	return Destination{Value: value, SIP: true, Host: strings.Clone(u.Host), Number: num, Dial: dial}, Problem{}
 }
 
 // numberSyntax is where a number was written, which decides what it may

@@ -3,6 +3,7 @@ package ucwa
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -297,6 +298,7 @@ func TestNumbersDestination(t *testing.T) {
 	tests := []struct {
 		in      string
 		want    Destination
+		dial    []string // the E.164 of Dial's readings; "?" for Unjudgeable
 		subcode string
 		reason  string
 	}{
@@ -308,7 +310,14 @@ func TestNumbersDestination(t *testing.T) {
 		{in: "sip:user@192.0.2.1", want: Destination{Value: "sip:user@192.0.2.1", SIP: true, Host: "192.0.2.1"}},
 		{in: "sip:j%40hn@contoso.com", want: Destination{Value: "sip:j%40hn@contoso.com", SIP: true, Host: "contoso.com"}},
 		{in: "sip:alice;day=tuesday@atlanta.com", want: Destination{Value: "sip:alice;day=tuesday@atlanta.com", SIP: true, Host: "atlanta.com"}},
-		{in: "sip:14255551234@gw.contoso.com", want: Destination{Value: "sip:14255551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}},
+		{in: "sip:14255551234@gw.contoso.com", want: Destination{Value: "sip:14255551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+14255551234"}},
+		{in: "sip:1-900-555-1234@gw.contoso.com", want: Destination{Value: "sip:1-900-555-1234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
+		{in: "sip:442071234567@gw.contoso.com", want: Destination{Value: "sip:442071234567@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+442071234567"}},
+		{in: "sip:6125551234;day=tuesday@gw.contoso.com", want: Destination{Value: "sip:6125551234;day=tuesday@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+16125551234", "+6125551234"}},
+		{in: "sip:9,19005551234@gw.contoso.com", want: Destination{Value: "sip:9,19005551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"?"}},
+		{in: "sip:1234@contoso.com", want: Destination{Value: "sip:1234@contoso.com", SIP: true, Host: "contoso.com"}},
+		{in: "sip:911@contoso.com", want: Destination{Value: "sip:911@contoso.com", SIP: true, Host: "contoso.com"}},
+		{in: "sip:john4255551234@contoso.com", want: Destination{Value: "sip:john4255551234@contoso.com", SIP: true, Host: "contoso.com"}},
 		// Numbers in SIP users, with and without user=phone.
 		{in: "sip:+14255551234@gw.contoso.com;user=phone", want: Destination{Value: "sip:+14255551234@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com", Number: usNumber}},
 		{in: "sip:+1-900-555-1234@gw.contoso.com;user=phone", want: Destination{Value: "sip:+19005551234@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com", Number: premium}},
@@ -383,7 +392,12 @@ func TestNumbersDestination(t *testing.T) {
 				if !p.OK() {
 					t.Fatalf("round %d: refused: %+v", round, p)
 				}
-				if got != tt.want {
+				if gotDial := dialSummary(got.Dial); !slices.Equal(gotDial, tt.dial) {
+					t.Fatalf("round %d: read as the dial string %q, want %q", round, gotDial, tt.dial)
+				}
+				withoutDial := got
+				withoutDial.Dial = nil
+				if withoutDial != tt.want {
 					t.Fatalf("round %d: %+v, want %+v", round, got, tt.want)
 				}
 				if got.IsNumber() != (tt.want.Number.E164 != "") {
@@ -833,4 +847,20 @@ func BenchmarkParseSIPURI(b *testing.B) {
 			}
 		})
 	}
+}
+
+// dialSummary is the E.164 of a dial string's readings, or "?" when no
+// rule can judge it; nil for none.
+func dialSummary(d *DialString) []string {
+	switch {
+	case d == nil:
+		return nil
+	case d.Unjudgeable:
+		return []string{"?"}
+	}
+	var s []string
+	for _, r := range d.Readings {
+		s = append(s, r.E164)
+	}
+	return s
 }

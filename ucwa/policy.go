@@ -49,7 +49,12 @@ import (
 //  8. deny_types (refuses): the number's type is a denied one.
 //  9. sip_domains (refuses): sip_domains is set and the destination is a
 //     SIP URI whose host it does not list.
-//  10. default (allows): no rule refused the destination.
+//  10. dial_string (refuses): the destination is a SIP URI whose user is
+//     a dial string with dial characters (DialString.Unjudgeable), at a
+//     host sip_domains allows, and a number rule may refuse (deny,
+//     deny_regions, allow_regions or deny_types is set; the default
+//     deny_types is): a gateway may dial any part of it.
+//  11. default (allows): no rule refused the destination.
 //
 // A destination that is neither a phone number nor a SIP URI, which only
 // the zero Destination is, is refused by the rule invalid: the policy
@@ -61,10 +66,12 @@ import (
 // allow prefix lets the number pass the number rules, but the host still
 // decides where the pool sends the call, so it is judged by sip_domains
 // too. A SIP URI whose user is digits without '+' or user=phone
-// (sip:19005551234@gw.contoso.com) is a name by RFC 3261, which Numbers
-// does not read as a number: only sip_domains judges it, so a site that
-// fears a gateway dialling such names sets sip_domains to its own
-// domains.
+// (sip:19005551234@gw.contoso.com) is a name by RFC 3261, but the site's
+// own gateway, the host sip_domains allows, may dial it: rules 3 to 8
+// judge each of its readings (Destination.Dial) as a number, and the
+// first that refuses one decides (Decision.Number tells which reading);
+// a reading that is an emergency number at a host sip_domains allows
+// passes. sip_domains then judges the host.
 //
 // In report mode a destination the rules refuse is delivered, and its
 // Decision says it would have been refused (VerdictWouldRefuse). So is
@@ -189,6 +196,10 @@ type Policy struct {
 	denyTypes  uint16 // bit t: NumberType t is refused
 	sipDomains hostSet
 	anyHost    bool // no sip_domains
+	// judgesNumbers tells that a number rule may refuse a number (deny,
+	// deny_regions, allow_regions or deny_types is set), which makes a
+	// dial string no rule can judge refused (see the rule dial_string).
+	judgesNumbers bool
 }
 
 // NewPolicy checks c and compiles it. An error names the field and the
@@ -239,6 +250,7 @@ func NewPolicy(c DestinationPolicy) (*Policy, error) {
 	if p.sipDomains, err = compileHosts(c.SIPDomains); err != nil {
 		return nil, err
 	}
+	p.judgesNumbers = len(c.Deny) > 0 || len(c.DenyRegions) > 0 || !p.anyRegion || p.denyTypes != 0
 	return p, nil
 }
 
@@ -262,6 +274,7 @@ const (
 	RuleAllowRegions                   // allow_regions
 	RuleDenyTypes                      // deny_types
 	RuleSIPDomains                     // sip_domains
+	RuleDialString                     // dial_string
 	RuleDefault                        // default
 	// RuleInvalid refuses a destination that is neither a phone number
 	// nor a SIP URI, which only the zero Destination is: the policy
@@ -271,7 +284,7 @@ const (
 )
 
 var ruleNames = [numPolicyRules]string{"none", "emergency", "not_dialled", "max_extension_digits", "allow", "deny", "deny_regions", "allow_regions",
-	"deny_types", "sip_domains", "default", "invalid"}
+	"deny_types", "sip_domains", "dial_string", "default", "invalid"}
 
 // String returns the rule's name ("deny_types").
 func (r Rule) String() string {
@@ -324,6 +337,9 @@ type Decision struct {
 	// (max_extension_digits, deny, deny_regions, allow_regions,
 	// deny_types, sip_domains, invalid) otherwise.
 	Rule Rule `json:"rule"`
+	// reading is, when a reading of the destination's dial string
+	// decided, its index plus one (see Number).
+	reading uint8
 }
 
 // Refused reports whether the request must be refused.
@@ -332,14 +348,14 @@ func (d Decision) Refused() bool { return d.Verdict == VerdictRefused }
 // Judge decides one destination (one of Cleaned.Destinations) of a
 // request of operation op (nil for none). It allocates nothing.
 func (p *Policy) Judge(op *Operation, d *PropertyDestination) Decision {
-	rule := p.rule(d)
+	rule, reading := p.rule(d)
 	switch {
 	case rule.allows():
 		return Decision{Verdict: VerdictAllowed, Rule: rule}
 	case p.report, op != nil && op.Emergency:
-		return Decision{Verdict: VerdictWouldRefuse, Rule: rule}
+		return Decision{Verdict: VerdictWouldRefuse, Rule: rule, reading: reading}
 	}
-	return Decision{Verdict: VerdictRefused, Rule: rule}
+	return Decision{Verdict: VerdictRefused, Rule: rule, reading: reading}
 }
 
 // allows reports whether the rule allows what it decides.
@@ -351,42 +367,81 @@ func (r Rule) allows() bool {
 	return false
 }
 
-// rule returns the rule that decides d.
-func (p *Policy) rule(d *PropertyDestination) Rule {
-	num := &d.Number
+// rule returns the rule that decides d and, when a reading of its dial
+// string (Destination.Dial) decided, that reading's index plus one.
+func (p *Policy) rule(d *PropertyDestination) (Rule, uint8) {
 	switch {
 	case p.IsEmergency(d):
-		return RuleEmergency
+		return RuleEmergency, 0
 	case d.Kind == OnBehalfOf:
-		return RuleNotDialled
+		return RuleNotDialled, 0
 	case !d.IsNumber() && !d.SIP:
-		return RuleInvalid
+		return RuleInvalid, 0
 	}
 	if d.IsNumber() {
-		if len(num.Extension) > p.maxExtension {
-			return RuleMaxExtensionDigits
+		if r := p.numberRule(&d.Number, d); r != RuleNone {
+			return r, 0
 		}
-		allow, deny := p.prefixes.match(num.E164)
-		switch {
-		case allow:
-			if d.SIP && !p.hostAllowed(d.Host) {
-				return RuleSIPDomains
+	}
+	if dial := d.Dial; dial != nil {
+		for i := range dial.Readings {
+			num := &dial.Readings[i]
+			if num.Emergency && p.hostAllowed(d.Host) {
+				continue
 			}
-			return RuleAllow
-		case deny:
-			return RuleDeny
-		case p.denyRegions.has(num.Region), num.Region == "" && p.denyCodes.starts(num.E164):
-			return RuleDenyRegions
-		case !p.anyRegion && !p.allowRegions.has(num.Region):
-			return RuleAllowRegions
-		case p.denyTypes&(1<<num.Type) != 0:
-			return RuleDenyTypes
+			if r := p.numberRule(num, d); r != RuleNone && !r.allows() {
+				return r, uint8(i + 1)
+			}
+		}
+		if dial.Unjudgeable && p.judgesNumbers && p.hostAllowed(d.Host) {
+			return RuleDialString, 0
 		}
 	}
 	if d.SIP && !p.hostAllowed(d.Host) {
-		return RuleSIPDomains
+		return RuleSIPDomains, 0
 	}
-	return RuleDefault
+	return RuleDefault, 0
+}
+
+// numberRule returns the number rule (max_extension_digits to
+// deny_types) that decides num, a number of d; RuleNone when none does.
+func (p *Policy) numberRule(num *Number, d *PropertyDestination) Rule {
+	if len(num.Extension) > p.maxExtension {
+		return RuleMaxExtensionDigits
+	}
+	allow, deny := p.prefixes.match(num.E164)
+	switch {
+	case allow:
+		if d.SIP && !p.hostAllowed(d.Host) {
+			return RuleSIPDomains
+		}
+		return RuleAllow
+	case deny:
+		return RuleDeny
+	case p.denyRegions.has(num.Region), num.Region == "" && p.denyCodes.starts(num.E164):
+		return RuleDenyRegions
+	case !p.anyRegion && !p.allowRegions.has(num.Region):
+		return RuleAllowRegions
+	case p.denyTypes&(1<<num.Type) != 0:
+		return RuleDenyTypes
+	}
+	return RuleNone
+}
+
+// Number returns the number dec judged of d: its Number, or the reading
+// of its dial string that a number rule refused, or else its first
+// reading; nil for a destination that is no number and has no reading
+// (a SIP name, a dial string no rule can judge).
+func (dec Decision) Number(d *Destination) *Number {
+	switch {
+	case d.IsNumber():
+		return &d.Number
+	case d.Dial == nil || len(d.Dial.Readings) == 0:
+		return nil
+	case dec.reading > 0 && int(dec.reading) <= len(d.Dial.Readings):
+		return &d.Dial.Readings[dec.reading-1]
+	}
+	return &d.Dial.Readings[0]
 }
 
 // IsEmergency reports whether d is an emergency number, which the rule
@@ -404,10 +459,26 @@ func (p *Policy) IsEmergency(d *PropertyDestination) bool {
 // (or without a policy: a nil Policy) no host is known to be the site's
 // own, and sip:911@anywhere;user=phone may reach anything but an
 // emergency service. Such a number is still an emergency number to the
-// rules (IsEmergency); it is no emergency call to the limits.
+// rules (IsEmergency); it is no emergency call to the limits. A dial
+// string (Destination.Dial) is one when every reading of it is an
+// emergency number, at such a host.
 func (p *Policy) IsEmergencyCall(d *PropertyDestination) bool {
-	return d.Number.Emergency && (!d.SIP || p != nil && !p.anyHost && p.sipDomains.match(d.Host))
+	siteHost := !d.SIP || p != nil && !p.anyHost && p.sipDomains.match(d.Host)
+	if dial := d.Dial; dial != nil && !dial.Unjudgeable && siteHost {
+		for i := range dial.Readings {
+			if !dial.Readings[i].Emergency {
+				return false
+			}
+		}
+		return true
+	}
+	return d.Number.Emergency && siteHost
 }
+
+// IsDialled reports whether d rings a phone number that the limits
+// count: a number (IsNumber), or a SIP name that a gateway could dial
+// as one (Dial).
+func (d *Destination) IsDialled() bool { return d.IsNumber() || d.Dial != nil }
 
 // hostAllowed reports whether sip_domains allows a SIP host.
 func (p *Policy) hostAllowed(host string) bool {
@@ -423,6 +494,10 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 	if dec.Verdict != VerdictRefused && dec.Verdict != VerdictWouldRefuse {
 		return nil
 	}
+	num := dec.Number(&d.Destination)
+	if num == nil {
+		num = &d.Number
+	}
 	var why string
 	switch dec.Rule {
 	case RuleMaxExtensionDigits:
@@ -430,21 +505,26 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 	case RuleDeny:
 		why = "numbers with this prefix are not allowed"
 	case RuleDenyRegions, RuleAllowRegions:
-		why = regionPhrase(d.Number.Region) + " are not allowed"
-		if dec.Rule == RuleDenyRegions && d.Number.Region == "" {
+		why = regionPhrase(num.Region) + " are not allowed"
+		if dec.Rule == RuleDenyRegions && num.Region == "" {
 			why = "numbers of no known region with a denied region's calling code are not allowed"
 		}
 	case RuleDenyTypes:
-		why = d.Number.Type.String() + " numbers are not allowed"
-		if d.Number.Type == NumberUnknown {
+		why = num.Type.String() + " numbers are not allowed"
+		if num.Type == NumberUnknown {
 			// "unknown numbers" would read as numbers the edge did not
 			// understand, rather than one no numbering plan lists.
 			why = "numbers of type unknown, in no range the numbering data lists, are not allowed"
 		}
 	case RuleSIPDomains:
 		why = "SIP addresses of this domain are not allowed"
+	case RuleDialString:
+		why = "its SIP user is a dial string with pauses, * or # that a gateway may dial and no number rule can judge"
 	default:
 		why = "it is neither a phone number nor a SIP URI"
+	}
+	if dec.reading > 0 {
+		why += ", and its SIP user's digits are such a number as a gateway may dial them"
 	}
 	reason := "is refused by the destination policy (" + dec.Rule.String() + ": " + why + ")"
 	return &Error{

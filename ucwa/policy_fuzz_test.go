@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/nyaruka/phonenumbers/v2"
 )
@@ -36,6 +37,9 @@ var fuzzPolicySeeds = []string{
 	"sip:+19005551234@gw.contoso.com;user=phone", "sip:+14255551234;ext=55555@GW.contoso.com;user=phone",
 	"sip:19005551234@gw.evil.example", "sip:a@19005551234.example", "sip:a@192.0.2.10", "sip:a@[2001:db8:0::1]",
 	"sip:+14255551234@gw.contoso.com:51234;user=phone", "sip:911@gw;user=phone", "sip:%2B14255551234@contoso.com",
+	"sip:19005551234@gw.contoso.com", "sip:1-900-555-1234@a.contoso.com", "sip:0119005551234@gw.contoso.com", "sip:(900)555-1234@contoso.com",
+	"sip:9,19005551234@gw.contoso.com", "sip:*67p14255551234%23@x.b.example", "sip:6125551234@contoso.com", "sip:442071234567;x=y@contoso.com",
+	"sip:1234@contoso.com", "sip:911@contoso.com", "sip:004930123456@contoso.com", "sip:%D9%A1%D9%A49005551234@contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -74,14 +78,18 @@ func FuzzPolicy(f *testing.F) {
 				continue
 			}
 			checkMasked(t, d)
-			if n.International(&d) && (d.Number.Emergency || !d.IsNumber()) {
+			readings, unjudgeable := referenceDialString(&d, n)
+			if got := dialSummary(d.Dial); !slices.Equal(got, readingSummary(readings, unjudgeable)) {
+				t.Fatalf("%q: read as the dial string %q, a plain reading %q", v, got, readingSummary(readings, unjudgeable))
+			}
+			if n.International(&d) && (d.Number.Emergency || !d.IsNumber() && d.Dial == nil) {
 				t.Fatalf("%q: an emergency number or a SIP name is international", v)
 			}
 			for i, p := range policies {
 				for kind := DialledNow; kind <= OnBehalfOf; kind++ {
 					pd := &PropertyDestination{Property: "to", Kind: kind, Source: InBody, Destination: d}
 					got := p.Judge(spa, pd)
-					want := referenceRule(&fuzzPolicies[i], pd)
+					want := referenceRule(&fuzzPolicies[i], pd, n)
 					if got.Rule != want {
 						t.Fatalf("policy %d, %s %q: decided by %s, a plain reading by %s", i, kind, v, got.Rule, want)
 					}
@@ -132,12 +140,22 @@ func refusalLeak(d *PropertyDestination, e *Error) string {
 	for _, p := range e.Parameters {
 		said = append(said, p.Name, p.Reason)
 	}
-	digits := strings.TrimPrefix(d.Number.E164, "+")
+	numbers := []string{strings.TrimPrefix(d.Number.E164, "+")}
+	if d.Dial != nil {
+		for _, r := range d.Dial.Readings {
+			numbers = append(numbers, strings.TrimPrefix(r.E164, "+"))
+		}
+	}
 	// A host of one label may be a word of the message.
 	host := strings.ToLower(strings.TrimSuffix(d.Host, "."))
 	for _, text := range said {
-		if strings.Contains(text, d.Value) || len(digits) >= 3 && strings.Contains(text, digits) {
+		if strings.Contains(text, d.Value) {
 			return fmt.Sprintf("%q: the refusal shows it: %s", d.Value, text)
+		}
+		for _, digits := range numbers {
+			if len(digits) >= 3 && strings.Contains(text, digits) {
+				return fmt.Sprintf("%q: the refusal shows its number: %s", d.Value, text)
+			}
 		}
 		if d.SIP && strings.Contains(host, ".") && strings.Contains(strings.ToLower(text), host) {
 			return fmt.Sprintf("%q: the refusal shows its host: %s", d.Value, text)
@@ -146,10 +164,96 @@ func refusalLeak(d *PropertyDestination, e *Error) string {
 	return ""
 }
 
+// referenceDialString reads a SIP destination's user as the rules of a
+// dial string say, plainly: no telephone user; before its first ';',
+// nothing but digits (of any script), the separators - . ( ) / and
+// spaces, and the dial characters , p w * #; at least six digits (the
+// shortest number phonenumbers has, +98 and four digits). With a dial
+// character no rule can judge it; else its readings are the digits read
+// by n as a bare number and with a '+', each when n reads it, the second
+// when it differs from the first, and a user of no reading is a name.
+func referenceDialString(d *Destination, n *Numbers) (readings []Number, unjudgeable bool) {
+	if !d.SIP || d.IsNumber() {
+		return nil, false
+	}
+	u, reason := ParseSIPURI(d.Value)
+	if reason != "" {
+		panic(reason)
+	}
+	user, _, _ := strings.Cut(u.DecodedUser(), ";")
+	var digits []rune
+	for _, r := range user {
+		switch {
+		case unicode.IsDigit(r):
+			digits = append(digits, '0'+rune(digitValue(r)-'0'))
+		case strings.ContainsRune("-.()/", r) || unicode.Is(unicode.Zs, r):
+		case strings.ContainsRune(",pPwW*#", r):
+			unjudgeable = true
+		default:
+			return nil, false
+		}
+	}
+	if len(digits) < 6 || len(digits) > maxNumberLength {
+		return nil, false
+	}
+	if unjudgeable {
+		return nil, true
+	}
+	for _, text := range []string{string(digits), "+" + string(digits)} {
+		if num, p := n.Number(text); p.OK() && (len(readings) == 0 || readings[0].E164 != num.E164) {
+			readings = append(readings, num)
+		}
+	}
+	return readings, false
+}
+
+// readingSummary is dialSummary of what referenceDialString read.
+func readingSummary(readings []Number, unjudgeable bool) []string {
+	if unjudgeable {
+		return []string{"?"}
+	}
+	var s []string
+	for _, r := range readings {
+		s = append(s, r.E164)
+	}
+	return s
+}
+
 // referenceRule judges d by c as the rules read, without compiling
-// anything: the oracle FuzzPolicy holds Policy to.
-func referenceRule(c *DestinationPolicy, d *PropertyDestination) Rule {
-	num := d.Number
+// anything: the oracle FuzzPolicy holds Policy to. n is the Numbers that
+// read d, which reads a dial string's readings.
+func referenceRule(c *DestinationPolicy, d *PropertyDestination, n *Numbers) Rule {
+	if r := referenceNumberRule(c, d, d.Number); d.IsNumber() || r == RuleEmergency || r == RuleNotDialled || r == RuleInvalid {
+		return r
+	}
+	readings, unjudgeable := referenceDialString(&d.Destination, n)
+	for _, num := range readings {
+		switch r := referenceNumberRule(c, d, num); r {
+		case RuleEmergency, RuleAllow, RuleDefault:
+		case RuleSIPDomains:
+			// An allowed number at a host sip_domains refuses is refused
+			// there; any other number is judged by the other readings
+			// first, and sip_domains refuses the host after them.
+			if slices.ContainsFunc(c.Allow, func(p string) bool { return strings.HasPrefix(num.E164, p) }) {
+				return r
+			}
+		default:
+			return r
+		}
+	}
+	numberRules := len(c.Deny) > 0 || len(c.DenyRegions) > 0 || len(c.AllowRegions) > 0 ||
+		!(len(c.DenyTypes) == 1 && strings.EqualFold(c.DenyTypes[0], "none"))
+	if unjudgeable && numberRules && referenceNumberRule(c, d, Number{}) != RuleSIPDomains {
+		return RuleDialString
+	}
+	return referenceNumberRule(c, d, Number{})
+}
+
+// referenceNumberRule judges d as a SIP URI (or number) whose number is
+// num.
+func referenceNumberRule(c *DestinationPolicy, pd *PropertyDestination, num Number) Rule {
+	d := *pd
+	d.Number = num
 	hasPrefix := func(list []string) bool {
 		return slices.ContainsFunc(list, func(p string) bool { return strings.HasPrefix(num.E164, p) })
 	}

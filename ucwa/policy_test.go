@@ -157,9 +157,31 @@ var judgeCases = []judgeCase{
 	{name: "sip_domains judge a SIP phone user's host", policy: DestinationPolicy{SIPDomains: []string{"*.contoso.com"}}, value: "sip:+14255551234@gw.contoso.com;user=phone", want: allowed(RuleDefault)},
 	{name: "sip_domains refuse a SIP phone user's host", policy: DestinationPolicy{SIPDomains: []string{"*.contoso.com"}}, value: "sip:+14255551234@gw.evil.example;user=phone", want: refused(RuleSIPDomains)},
 	{name: "number rules before sip_domains", policy: DestinationPolicy{SIPDomains: []string{"*.contoso.com"}}, value: "sip:+19005551234@gw.evil.example;user=phone", want: refused(RuleDenyTypes)},
-	{name: "digits user without + is a name: sip_domains judges it", policy: DestinationPolicy{SIPDomains: []string{"*.contoso.com"}}, value: "sip:19005551234@gw.evil.example", want: refused(RuleSIPDomains)},
-	{name: "digits user without + at an allowed host", policy: DestinationPolicy{SIPDomains: []string{"*.contoso.com"}, Deny: []string{"+1900"}}, value: "sip:19005551234@gw.contoso.com", want: allowed(RuleDefault)},
-	{name: "digits user without + and no sip_domains", policy: DestinationPolicy{Deny: []string{"+1900"}}, value: "sip:19005551234@gw.evil.example", want: allowed(RuleDefault)},
+	// A SIP name of digits is judged as the numbers a gateway could dial
+	// from it too: read in the default region (US) and with a '+'.
+	{name: "digits user: the number rules judge its readings first", policy: DestinationPolicy{SIPDomains: []string{"*.contoso.com"}}, value: "sip:19005551234@gw.evil.example", want: refused(RuleDenyTypes)},
+	{name: "digits user at an allowed host, read as +1900", policy: DestinationPolicy{SIPDomains: []string{"*.contoso.com"}, Deny: []string{"+1900"}}, value: "sip:19005551234@gw.contoso.com", want: refused(RuleDeny)},
+	{name: "digits user and no sip_domains", policy: DestinationPolicy{Deny: []string{"+1900"}}, value: "sip:19005551234@gw.evil.example", want: refused(RuleDeny)},
+	{name: "digits user with separators", policy: DestinationPolicy{}, value: "sip:1-900-555-1234@gw.contoso.com", want: refused(RuleDenyTypes)},
+	{name: "digits user in parentheses", policy: DestinationPolicy{}, value: "sip:(900)555-1234@gw.contoso.com", want: refused(RuleDenyTypes)},
+	{name: "digits user nationally, without the 1", policy: DestinationPolicy{}, value: "sip:9005551234@gw.contoso.com", want: refused(RuleDenyTypes)},
+	{name: "digits user after the international prefix", policy: DestinationPolicy{AllowRegions: []string{"US"}}, value: "sip:011442071234567@gw.contoso.com", want: refused(RuleAllowRegions)},
+	{name: "digits user read with a +", policy: DestinationPolicy{DenyRegions: []string{"GB"}}, value: "sip:442071234567@gw.contoso.com", want: refused(RuleDenyRegions)},
+	{name: "digits user: any reading refused refuses", policy: DestinationPolicy{AllowRegions: []string{"US"}}, value: "sip:6125551234@gw.contoso.com", want: refused(RuleAllowRegions)},
+	{name: "digits user: a US number in national form", policy: DestinationPolicy{AllowRegions: []string{"US"}}, value: "sip:3345678901@gw.contoso.com", want: allowed(RuleDefault)},
+	{name: "digits user of an allowed number", policy: DestinationPolicy{SIPDomains: []string{"*.contoso.com"}}, value: "sip:14255551234@gw.contoso.com", want: allowed(RuleDefault)},
+	{name: "digits user allowed by prefix, host still judged", policy: DestinationPolicy{SIPDomains: []string{"contoso.com"}, Allow: []string{"+1900"}}, value: "sip:19005551234@gw.evil.example", want: refused(RuleSIPDomains)},
+	{name: "digits user allowed by prefix", policy: DestinationPolicy{Allow: []string{"+1900"}}, value: "sip:19005551234@gw.contoso.com", want: allowed(RuleDefault)},
+	{name: "short digits user is an extension: a name", policy: DestinationPolicy{AllowRegions: []string{"GB"}}, value: "sip:1234@contoso.com", want: allowed(RuleDefault)},
+	{name: "digits user that is no possible number is a name", policy: DestinationPolicy{AllowRegions: []string{"GB"}}, value: "sip:5551234@contoso.com", want: allowed(RuleDefault)},
+	{name: "911 user without user=phone stays a name", policy: DestinationPolicy{SIPDomains: []string{"contoso.com"}}, value: "sip:911@contoso.com", want: allowed(RuleDefault)},
+	{name: "dial string with a pause is refused", policy: DestinationPolicy{}, value: "sip:9,19005551234@gw.contoso.com", want: refused(RuleDialString)},
+	{name: "dial string with p, * and #", policy: DestinationPolicy{}, value: "sip:*67p14255551234%23@gw.contoso.com", want: refused(RuleDialString)},
+	{name: "dial string at a host sip_domains refuses", policy: DestinationPolicy{SIPDomains: []string{"contoso.com"}}, value: "sip:9,19005551234@gw.evil.example", want: refused(RuleSIPDomains)},
+	{name: "dial string without number rules", policy: DestinationPolicy{DenyTypes: []string{"none"}}, value: "sip:9,19005551234@gw.contoso.com", want: allowed(RuleDefault)},
+	{name: "dial string in report mode", policy: DestinationPolicy{Mode: "report"}, value: "sip:9w19005551234@gw.contoso.com", want: report(RuleDialString)},
+	{name: "digits user in report mode", policy: DestinationPolicy{Mode: "report"}, value: "sip:19005551234@gw.contoso.com", want: report(RuleDenyTypes)},
+	{name: "short dial string is a name", policy: DestinationPolicy{}, value: "sip:*72@contoso.com", want: allowed(RuleDefault)},
 	{name: "sip_domains leave numbers", policy: DestinationPolicy{SIPDomains: []string{"contoso.com"}}, value: "+14255551234", want: allowed(RuleDefault)},
 
 	// Emergency.
@@ -252,8 +274,19 @@ func TestPolicyJudge(t *testing.T) {
 			}
 			op, d := c.destination(t)
 			got := p.Judge(op, d)
-			if got != c.want {
+			if got.Verdict != c.want.Verdict || got.Rule != c.want.Rule {
 				t.Fatalf("%s: got %s by %s, want %s by %s", c.value, got.Verdict, got.Rule, c.want.Verdict, c.want.Rule)
+			}
+			checkRefusal(t, d, got)
+			// A reading of a SIP name's digits that a number rule refused
+			// is the number the refusal and the audit trail describe.
+			if e := RefusalError(d, got); e != nil && d.Dial != nil && got.Rule >= RuleMaxExtensionDigits && got.Rule <= RuleDenyTypes {
+				if !strings.Contains(e.Message, "SIP user's digits") {
+					t.Errorf("the refusal does not say a reading of the user refused it: %s", e.Message)
+				}
+				if num := got.Number(&d.Destination); num == nil || p.numberRule(num, d) != got.Rule {
+					t.Errorf("Decision.Number is %+v, which its rule does not refuse", num)
+				}
 			}
 			if got.Refused() != (c.want.Verdict == VerdictRefused) {
 				t.Errorf("Refused() = %v", got.Refused())

@@ -1,0 +1,106 @@
+package ucwa
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/nyaruka/phonenumbers/v2"
+)
+
+// DialString is what a gateway could dial from a SIP URI whose user is
+// digits but no telephone number by RFC 3261 (no user=phone, no '+'):
+// sip:19005551234@gw.contoso.com, sip:1-900-555-1234@gw.contoso.com,
+// sip:0119005551234@gw.contoso.com, sip:9,19005551234@gw.contoso.com.
+// The URI is forwarded as written (what the gateway expects is its own
+// business), but a gateway that dials the digits it gets rings a number,
+// so the destination rules and the limits judge it by every number it
+// may be (see Policy).
+type DialString struct {
+	// Readings are the numbers the user's digits may be: read in the
+	// default region (national form, or the region's international
+	// prefix: 011 in the US, 00 in most of Europe), and read with a '+'
+	// before them; each only when phonenumbers finds it a possible
+	// number, and the second only when it is another number than the
+	// first. Empty when Unjudgeable.
+	Readings []Number
+	// Unjudgeable tells that the user holds dial characters besides the
+	// digits (',' 'p' 'w' pauses, '*', '#'): a gateway may dial any part
+	// of it, a prefix, a feature code, digits after a pause, so no number
+	// rule can judge it.
+	Unjudgeable bool
+}
+
+// dialCharacters are the characters of a dial string that are neither
+// digits nor visual separators: pauses (',', 'p', 'w', any letter case)
+// and the keys '*' and '#'.
+const dialCharacters = ",pPwW*#"
+
+// minDialDigits is the fewest digits a user must have to be read as a
+// dial string: the shortest possible number any country calling code
+// has, code included (+98 and four digits, by phonenumbers' data). A
+// shorter user (an internal extension, sip:1234@contoso.com, or an
+// emergency short code, sip:911@contoso.com) is a number of no plan
+// written in full, and stays a name.
+var minDialDigits = sync.OnceValue(func() int {
+	shortest := maxE164Digits
+	for code := range phonenumbers.GetSupportedCallingCodes() {
+		cc := int32(code)
+		ccDigits := len(strconv.Itoa(code))
+		national := uint64(1)
+		for l := 1; ccDigits+l < shortest; l++ {
+			pn := &phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &national}
+			if phonenumbers.IsPossibleNumberWithReason(pn) == phonenumbers.IS_POSSIBLE {
+				shortest = ccDigits + l
+				break
+			}
+			national *= 10
+		}
+	}
+	return shortest
+})
+
+// dialString reads a SIP user (escapes decoded) that is no telephone
+// number as a dial string; nil when it is none: a user that holds
+// anything but digits, visual separators and dial characters before its
+// first ';', or fewer than minDialDigits digits, or whose digits are no
+// possible number in either reading.
+func (n *Numbers) dialString(user string) *DialString {
+	main, _, _ := strings.Cut(user, ";")
+	digits := make([]byte, 0, 20)
+	dial := false
+	for _, r := range main {
+		switch {
+		case r < 0x80 && r >= '0' && r <= '9':
+			digits = append(digits, byte(r))
+		case unicode.IsDigit(r):
+			digits = append(digits, digitValue(r))
+		case isVisualSeparator(r):
+		case strings.ContainsRune(dialCharacters, r):
+			dial = true
+		default:
+			return nil
+		}
+		if len(digits) > maxNumberLength {
+			return nil
+		}
+	}
+	if len(digits) < minDialDigits() {
+		return nil
+	}
+	if dial {
+		return &DialString{Unjudgeable: true}
+	}
+	var readings []Number
+	if num, p := n.read(string(digits), sipUserNumber); p.OK() {
+		readings = append(readings, num)
+	}
+	if num, p := n.read("+"+string(digits), sipUserNumber); p.OK() && (len(readings) == 0 || readings[0].E164 != num.E164) {
+		readings = append(readings, num)
+	}
+	if len(readings) == 0 {
+		return nil
+	}
+	return &DialString{Readings: readings}
+}
