@@ -364,17 +364,25 @@ func (v *auditDestination) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	}
 	enc.AddString("kind", d.Kind.String())
 	enc.AddByteString("destination", d.AppendMasked(v.scratch[:0]))
-	if d.IsNumber() {
-		if d.Number.Region != "" {
-			enc.AddString("region", d.Number.Region)
+	var dec ucwa.Decision
+	if v.policy != nil {
+		dec = v.policy.Judge(v.curOp, d)
+	}
+	if d.Dial != nil {
+		// A SIP name of digits a gateway could dial: the number it was
+		// judged as is the one shown.
+		enc.AddBool("dial_string", true)
+	}
+	if num := dec.Number(&d.Destination); num != nil {
+		if num.Region != "" {
+			enc.AddString("region", num.Region)
 		}
-		enc.AddString("type", d.Number.Type.String())
-		if d.Number.Emergency {
+		enc.AddString("type", num.Type.String())
+		if num.Emergency {
 			enc.AddBool("emergency", true)
 		}
 	}
 	if v.policy != nil {
-		dec := v.policy.Judge(v.curOp, d)
 		enc.AddString("decision", dec.Verdict.String())
 		enc.AddString("rule", dec.Rule.String())
 	}

@@ -94,6 +94,7 @@ type auditDestJSON struct {
 	Region      string `json:"region"`
 	Type        string `json:"type"`
 	Emergency   bool   `json:"emergency"`
+	DialString  bool   `json:"dial_string"`
 	Decision    string `json:"decision"`
 	Rule        string `json:"rule"`
 }

@@ -27,7 +27,8 @@ import (
 // A request counts when it carries a phone number the pool dials now,
 // stores to ring later or forwards calls to (a destination of kind
 // dialled now, stored for later or forwarding target that is a number:
-// a tel: URI, a bare number, or a SIP URI whose user is a number), and
+// a tel: URI, a bare number, or a SIP URI whose user is a number or a
+// dial string a gateway could dial, ucwa.DialString), and
 // so does every request of an operation that calls a party it need not
 // name (ucwa.Operation.CallsUnnamed: call-via-work rings the caller's
 // own phone, the number the pool keeps for the caller when no
@@ -95,7 +96,8 @@ type LimitConfig struct {
 	// Which requests count: "" every request that carries a number (see
 	// above); "international" those with a number outside default_region
 	// (of another region, non-geographic, or of no known region; every
-	// number when there is no default_region); "forwarding" those that
+	// number when there is no default_region; a dial string when any
+	// reading of it is, or when it has a dial character); "forwarding" those that
 	// set a number as a forwarding target (immediateForwardToContact,
 	// simultaneousRingToContact, unansweredCallToContact). Default: "".
 	AppliesTo string `json:"applies_to,omitempty"`
@@ -164,7 +166,7 @@ func (h *Handler) usageOf(cl *ucwa.Cleaned) (_ limitUsage, emergency bool) {
 	dests := cl.Destinations()
 	for i := range dests {
 		d := &dests[i]
-		if !d.IsNumber() {
+		if !d.IsDialled() {
 			continue
 		}
 		switch d.Kind {

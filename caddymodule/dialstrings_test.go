@@ -1,0 +1,96 @@
+package caddymodule
+
+import (
+	"net/http"
+	"testing"
+)
+
+// TestDestinationDialStrings: a SIP URI whose user is digits without '+'
+// or user=phone, at a host sip_domains allows (the site's own gateway),
+// is judged as the numbers a gateway could dial from it: a premium
+// number in national form, with separators or after the international
+// prefix is answered 403 and never delivered, a dial string with a pause
+// too; an allowed one is delivered byte for byte, as written; an
+// extension stays a name. The audit line shows the reading, masked.
+func TestDestinationDialStrings(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			allow_regions US CA
+			sip_domains contoso.com *.contoso.com
+		}`)
+	auth := callerBearer(t)
+	dialled := func(masked, region, typ, decision, rule string) []auditDestJSON {
+		return []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: masked, Region: region, Type: typ, DialString: true, Decision: decision, Rule: rule}}
+	}
+	refused := func(name, to, rule string, dests []auditDestJSON) guardCase {
+		return guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `"}`, status: 403, property: "to", rule: rule,
+			operation: "startPhoneAudio", decision: "refused", auditRule: rule, dests: dests}
+	}
+	delivered := func(name, to string, dests []auditDestJSON) guardCase {
+		return guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `","operationId":"op-1"}`, status: 201,
+			operation: "startPhoneAudio", decision: "allowed", auditRule: "default", dests: dests}
+	}
+	premium := dialled("sip:+1900555****@gw.contoso.com", "US", "premium_rate", "refused", "deny_types")
+	cases := []guardCase{
+		refused("digits of a premium number", "sip:19005551234@gw.contoso.com", "deny_types", premium),
+		refused("with separators", "sip:1-900-555-1234@gw.contoso.com", "deny_types", premium),
+		refused("in parentheses, without the 1", "sip:(900)555-1234@gw.contoso.com", "deny_types", premium),
+		refused("after the international prefix", "sip:011442071234567@gw.contoso.com", "allow_regions",
+			dialled("sip:+44207123****@gw.contoso.com", "GB", "fixed_line", "refused", "allow_regions")),
+		refused("a dial string with a pause", "sip:9,19005551234@gw.contoso.com", "dial_string",
+			[]auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", DialString: true, Decision: "refused", Rule: "dial_string"}}),
+		delivered("digits of an allowed number", "sip:14255551234@gw.contoso.com",
+			dialled("sip:+1425555****@gw.contoso.com", "US", "fixed_line_or_mobile", "allowed", "default")),
+		delivered("an allowed number with separators and a parameter", "sip:1-425-555-1234;day=tuesday@gw.contoso.com;transport=tls",
+			dialled("sip:+1425555****@gw.contoso.com", "US", "fixed_line_or_mobile", "allowed", "default")),
+		delivered("an extension is a name", "sip:1234@contoso.com",
+			[]auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@contoso.com", Decision: "allowed", Rule: "default"}}),
+	}
+	e.run(t, auth, cases, []string{"9005551234", "2071234567", "4255551234"})
+	for sample, want := range map[string]float64{
+		`caddy_ucwa_destinations_total{decision="refused",rule="deny_types"}`:    3,
+		`caddy_ucwa_destinations_total{decision="refused",rule="allow_regions"}`: 1,
+		`caddy_ucwa_destinations_total{decision="refused",rule="dial_string"}`:   1,
+		`caddy_ucwa_destinations_total{decision="allowed",rule="default"}`:       3,
+	} {
+		if got := e.Metric(sample); got != want {
+			t.Errorf("%s = %v, want %v", sample, got, want)
+		}
+	}
+}
+
+// TestLimitDialStrings: the limits count a SIP URI whose user is digits
+// a gateway could dial as the number it may be, international when a
+// reading of it is outside default_region; an extension counts nothing.
+// Audio calls, which ring no phone of the caller's: only their to counts.
+func TestLimitDialStrings(t *testing.T) {
+	e := startLimitEdge(t, "store memory", `limit calls 3 per 1h
+		limit international 1 per 24h international`)
+	alice := caller{"tenant-1", "alice"}.header(t)
+	for i, s := range []struct {
+		to      string
+		limited string
+	}{
+		{"sip:1234@contoso.com", ""},
+		{"sip:1234@contoso.com", ""},
+		{"sip:1234@contoso.com", ""},
+		{"sip:1234@contoso.com", ""},
+		{"sip:14255551234@gw.contoso.com", ""},
+		{"sip:442071234567@gw.contoso.com", ""},
+		{"sip:011442071234567@gw.contoso.com", "international"},
+		{"sip:9,14255551234@gw.contoso.com", "international"},
+		{"sip:1-425-555-1234@gw.contoso.com", ""},
+		{"sip:4255551234@gw.contoso.com", "calls"},
+	} {
+		resp := e.send(audioCallTo(s.to, alice))
+		if s.limited != "" {
+			assertLimited(t, resp, s.limited, 24*3600)
+			continue
+		}
+		if resp.Status != http.StatusCreated {
+			t.Fatalf("call %d: %d %s", i+1, resp.Status, resp.Body)
+		}
+	}
+	if got := e.pool.Requests.Load(); got != 7 {
+		t.Errorf("the pool got %d requests, want 7", got)
+	}
+}
