@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/xml"
 	"strings"
-	"unicode/utf8"
 )
 
 // embeddedName is the JSON member that holds embedded resources (HAL's
@@ -190,13 +189,11 @@ func (er *embeddedRules) named(rel string) {
 	if rel == "" || len(er.known) == 0 {
 		return
 	}
-	for i := 0; i < len(rel); i++ {
-		if rel[i] >= utf8.RuneSelf {
-			for j := range er.is {
-				er.is[j] = true
-			}
-			return
+	if !isASCII(rel) {
+		for j := range er.is {
+			er.is[j] = true
 		}
+		return
 	}
 	if !plainName(rel) {
 		rel, _ = foldLookalike(rel)
