@@ -35,41 +35,22 @@ var maxRedactedName = func() int {
 	return n
 }()
 
-// NumberPropertyNames returns the documented names of the properties of
-// ops that hold a phone number or a destination (NumberValue,
-// DestinationValue), each name once, in table order.
-func NumberPropertyNames(ops []Operation) []string {
-	var names []string
-	seen := map[string]bool{}
-	for i := range ops {
-		for _, p := range ops[i].Properties {
-			if (p.Type == NumberValue || p.Type == DestinationValue) && !seen[p.Name] {
-				seen[p.Name] = true
-				names = append(names, p.Name)
-			}
-		}
-	}
-	return names
-}
-
-// maxNameDecodings bounds how often RedactQueryProperties percent-decodes a
-// query name in search of a property name (%2574o is %74o, then
-// to).
+// maxNameDecodings bounds how often RedactQueryProperties percent-decodes
+// a query name in search of a property name (%2574o is %74o, then to).
 const maxNameDecodings = 4
 
-// RedactQueryProperties returns s, a URI or request-target as a log records
-// it, with the value of every query parameter that names a property of
-// any operation of the table replaced by Redacted: the phone numbers and
-// destinations (to, phoneNumber, number, target, delegator; see
-// NumberPropertyNames), and every other property (operationId, subject,
-// address, ...), whose values are personal data too. A
-// name counts as one however it is spelled, as ParseQuery reads names
-// when it refuses those that only fold onto a property: any letter case,
-// percent-escapes, NUL, white space, zero-width, format or combining
-// characters, compatibility forms, a .NET model-binding prefix or index
-// ("to[]", "x.to"); and a name still percent-encoded after
-// decoding is decoded again (a few times), so that a pool that decodes
-// twice has nothing to find either.
+// RedactQueryProperties returns s, a URI or request-target as a log
+// records it, with the value of every query parameter that names a
+// property of any operation of the table replaced by Redacted: the phone
+// numbers and destinations (to, phoneNumber, number, target, delegator),
+// and every other property (operationId, subject, address, ...), whose
+// values are personal data too. A name counts as one however it is
+// spelled, as ParseQuery reads names when it refuses those that only fold
+// onto a property: any letter case, percent-escapes, NUL, white space,
+// zero-width, format or combining characters, compatibility forms, a
+// .NET model-binding prefix or index ("to[]", "x.to"); and a name still
+// percent-encoded after decoding is decoded again (a few times), so that
+// a pool that decodes twice has nothing to find either.
 //
 // The query is everything after the first '?' (a '#' included: a server
 // keeps a raw one in the query). A query that does not parse as the edge
