@@ -1,6 +1,7 @@
 package ucwa
 
 import (
+	"iter"
 	"net/url"
 	"strings"
 )
@@ -53,7 +54,7 @@ var errMalformedQuery = NewError(400, SubcodeParameterValidationFailure,
 // %-escapes in the name, NUL, white space, zero-width, format or
 // combining characters, compatibility forms), or that is a .NET
 // model-binding spelling of one ("to[]", "to[0]", "x.to", "[0].to",
-// "model[to]": see bindingPart), is refused with a 400 naming the
+// "model[to]": see bindingParts), is refused with a 400 naming the
 // property, since IIS and ASP.NET read names loosely and the pool might
 // take it for the property the edge did not check. A name
 // that is, or folds onto, a phone destination of the table that op does
@@ -150,7 +151,7 @@ func appendOnce(list []Parameter, p Parameter) []Parameter {
 // is nothing to fold but letter case). A DataURLValue (a link) is a
 // property here too: its name in the query is refused or checked like
 // any other. A folded name that is a model-binding spelling denotes the
-// property any of its parts folds onto (see bindingPart).
+// property any of its parts folds onto (see bindingParts).
 func queryProperty(op *Operation, raw, decoded string) (int, bool, string) {
 	for i := range op.Properties {
 		if op.Properties[i].Name == raw {
@@ -165,47 +166,50 @@ func queryProperty(op *Operation, raw, decoded string) (int, bool, string) {
 	if !printableASCII(decoded) {
 		folded, _ = foldLookalike(decoded)
 	}
-	for rest := folded; ; {
-		part, after, more := bindingPart(rest)
+	for part := range bindingParts(folded) {
 		for i := range op.Properties {
 			if equalFoldASCII(op.Properties[i].Name, part) {
 				return i, false, folded
 			}
 		}
-		if !more {
-			return -1, false, folded
-		}
-		rest = after
 	}
+	return -1, false, folded
 }
 
-// bindingPart cuts a folded query name at its first '.', '[' or ']',
-// returning the part before it, the rest after it, and whether there was
-// one. .NET model binding reads a name in parts: ASP.NET Core's jQuery
+// bindingParts yields the parts of a folded query name, cut at every
+// '.', '[' and ']' (the name itself when it has none). .NET model binding reads a name in parts: ASP.NET Core's jQuery
 // query-string reader takes "to[]" and "to[x]" for "to" (and "model[to]"
 // for "model.to"), collections bind "to[0]" and "[0].to", and ASP.NET
 // MVC and Web API bind a complex parameter under its prefix
 // ("request.to"), falling back to the bare name. So a pool may read any
 // part of such a name as the property; the edge refuses the name when one
 // part folds onto a property of the operation.
-func bindingPart(name string) (part, rest string, more bool) {
-	if i := strings.IndexAny(name, ".[]"); i >= 0 {
-		return name[:i], name[i+1:], true
+func bindingParts(name string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for {
+			i := strings.IndexAny(name, ".[]")
+			if i < 0 {
+				yield(name)
+				return
+			}
+			if !yield(name[:i]) {
+				return
+			}
+			name = name[i+1:]
+		}
 	}
-	return name, "", false
 }
 
 // queryStray returns the phone destination of the table that op does not
 // take which a folded query name (see queryProperty), or one of its
-// parts (see bindingPart), is or folds onto, or nil.
+// parts (see bindingParts), is or folds onto, or nil.
 func queryStray(op *Operation, folded string) *namedDestination {
-	for rest := folded; ; {
-		part, after, more := bindingPart(rest)
-		if d := strayDestination(op, part); d != nil || !more {
+	for part := range bindingParts(folded) {
+		if d := strayDestination(op, part); d != nil {
 			return d
 		}
-		rest = after
 	}
+	return nil
 }
 
 // Operation returns the operation the query was read for.

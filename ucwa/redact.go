@@ -141,20 +141,16 @@ func propertyName(raw string) (property, wellFormed bool) {
 	return false, true
 }
 
-// redactedPart reports whether a part of a folded name (see bindingPart)
+// redactedPart reports whether a part of a folded name (see bindingParts)
 // is a property's name: "to[]" and "x.phoneNumber" are refused as
 // spellings of to and phoneNumber, and logged without their values too.
 func redactedPart(folded string) bool {
-	for rest := folded; ; {
-		part, after, more := bindingPart(rest)
+	for part := range bindingParts(folded) {
 		if redactedNames[part] {
 			return true
 		}
-		if !more {
-			return false
-		}
-		rest = after
 	}
+	return false
 }
 
 // maxPropertyName bounds maxRedactedName, for a buffer on the stack.
