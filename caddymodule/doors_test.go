@@ -227,8 +227,9 @@ func TestPassThrough(t *testing.T) {
 // operation's resource passes as a read, but one that asks in a header to
 // be taken as another method is the operation: a pool honouring
 // X-HTTP-Method-Override would run a GET of communication with a body as
-// the PUT that stores a number, and it reached the pool unchecked, alone
-// and as a batch part, a premium-rate number and all.
+// the PUT that stores a number, so the edge refuses it as it refuses the
+// override on every operation, alone and as a batch part, and the pool
+// gets no premium-rate number from it.
 func TestReadWithMethodOverride(t *testing.T) {
 	pool := testkit.NewUpstream(t)
 	e := doorsSite(t, pool.Addr())
@@ -285,10 +286,12 @@ func TestReadWithMethodOverride(t *testing.T) {
 
 // TestRewriteURLHeaders: applications on IIS (whose URL Rewrite module a
 // Skype for Business front end requires) take X-Original-URL or
-// X-Rewrite-URL for the request's URL. A request the edge passed on as no
-// operation, naming a guarded operation's URL there, reached the pool
-// unchecked, without a token and with a premium-rate number; a guarded
-// request naming a URL with another query was judged without it.
+// X-Rewrite-URL for the request's URL. A request that is no operation but
+// names a guarded operation's URL there (or a near miss) is a near miss,
+// 404, or it would reach the pool unchecked, without a token and with a
+// premium-rate number; a guarded request naming any URL is refused, 400,
+// or it would be judged without the query it names. Alone and as a batch
+// part; a URL that is no operation passes.
 func TestRewriteURLHeaders(t *testing.T) {
 	pool := testkit.NewUpstream(t)
 	e := doorsSite(t, pool.Addr())

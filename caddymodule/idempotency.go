@@ -75,7 +75,8 @@ import (
 // since added its number to the emergency numbers, or its host to
 // sip_domains) is held back as the first would be, never delivered a
 // second time. Reservations and failures recorded by older edges do not
-// tell, and hold such a repeat back only as before.
+// tell, so they do not hold such a repeat back: only a recorded success
+// does, as for any emergency call.
 type IdempotencyConfig struct {
 	// How long after the first request its operationId is remembered: a
 	// repeat within the window is not delivered, after it the request is

@@ -97,7 +97,7 @@ func TestIdempotencyReplayRetryAfter(t *testing.T) {
 // failure of a request that was no emergency call, with its Retry-After
 // or without, is "R" or "S", which edges that know only "a", "e", "A"
 // and "E" do not read as an answer (they answer 409), and reads back as
-// written; a success is as before.
+// written; a success, and a failure without the mark, keep "a" to "E".
 func TestRecordedRetryAfterFormat(t *testing.T) {
 	const inputs = "AAAAAAAAAAAAAAAAAAAAAA"
 	for _, tc := range []struct {
@@ -203,8 +203,8 @@ func TestIdempotencyEmergencyJudgedAsFirst(t *testing.T) {
 // TestIdempotencyEmergencyOlderRecords: a reservation or a failure an
 // older edge wrote in a shared Redis (a token "f", a failure of kind
 // "A") says nothing of whether the first request was an emergency call:
-// a repeat that is one now is delivered, as before, never held back by a
-// record that may be an emergency call's.
+// a repeat that is one now is delivered, as any repeat of an emergency
+// call, never held back by a record that may be an emergency call's.
 func TestIdempotencyEmergencyOlderRecords(t *testing.T) {
 	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
 	srv := testkit.StartRedis(t)
