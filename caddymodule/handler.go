@@ -122,14 +122,14 @@ type Handler struct {
 	// The home front-end pool: the JSON of a Caddy reverse_proxy handler
 	// (its fields, without the "handler" key), with its upstreams (at
 	// least one, or dynamic_upstreams), load balancing, health checks and
-	// transport. A pool may not set
-	// load_balancing.retry_match nor handle_response: both could send an
-	// accepted request a second time or answer in its place; nor
-	// request_buffers (the edge holds the body already). Its http
-	// transport (also the one used when none is configured) defaults
-	// keep_alive.idle_timeout to 90s (Caddyfile: `transport http {
-	// keepalive }`), below IIS's 120s, expect_continue_timeout to 1s,
-	// and versions to HTTP/1.1 alone (see the README); requests to it carry `Expect: 100-continue` as
+	// transport. A pool may not set load_balancing.retry_match nor
+	// handle_response: both could send an accepted request a second time
+	// or answer in its place; nor request_buffers (the edge holds the
+	// body already). Its http transport (also the one used when none is
+	// configured) defaults keep_alive.idle_timeout to 90s (Caddyfile:
+	// `transport http { keepalive }`), below IIS's 120s,
+	// expect_continue_timeout to 1s, and versions to HTTP/1.1 alone (see
+	// the README); requests to it carry `Expect: 100-continue` as
 	// expect_continue_after_idle says (`header_up -Expect` removes it
 	// from all). Default: none, and accepted requests go to the next
 	// handler.

@@ -44,8 +44,8 @@ import (
 // that dials an emergency number of default_region now (as to or
 // phoneNumber). An emergency number takes nothing from any budget,
 // dialled, stored or set as a forwarding target; the other numbers of an
-// emergency call take from the budgets that have room for them. In a SIP URI, an
-// emergency number is one only at a host sip_domains lists
+// emergency call take from the budgets that have room for them. In a SIP
+// URI, an emergency number is one only at a host sip_domains lists
 // (ucwa.Policy.IsEmergencyCall): elsewhere it counts as any number.
 //
 // The limit is a token bucket (GCRA): it holds Count events and one comes

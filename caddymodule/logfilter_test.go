@@ -75,8 +75,8 @@ type numberedRequest struct {
 // a number-bearing property, in the value of another property (an
 // operationId, a subject), and in a Referer, leave no number in any log
 // line, while the access log still names each path and keeps the
-// parameters that are no property. The pool gets the numbers: the log hides them, the
-// edge does not drop them.
+// parameters that are no property. The pool gets the numbers: the log
+// hides them, the edge does not drop them.
 func TestAccessLogHidesNumbers(t *testing.T) {
 	up := testkit.NewUpstream(t)
 	e := startEdge(t, "caddyfile", fmt.Sprintf(`{

@@ -9,11 +9,11 @@ import (
 	"testing"
 )
 
-// FuzzRewriteLocation: a pool's Location that names the pool's host
-// (in any case, with or without a scheme or a trailing dot) goes out on the host and
-// scheme the client reached the edge by, with no userinfo, and still
-// names the same resource (path, query and fragment as the pool wrote
-// them); any other Location goes out untouched.
+// FuzzRewriteLocation: a pool's Location that names the pool's host (in
+// any case, with or without a scheme or a trailing dot) goes out on the
+// host and scheme the client reached the edge by, with no userinfo, and
+// still names the same resource (path, query and fragment as the pool
+// wrote them); any other Location goes out untouched.
 func FuzzRewriteLocation(f *testing.F) {
 	for _, seed := range []string{"/ucwa/v1/applications/1", "http://POOL.internal:4443/ucwa/v1/x?a=%2B1#f", "//pool.internal/x", "https://other.example/x",
 		"http://user:pw@pool.internal/a%2Fb", "pool.internal/x", "http://pool.internal", "http://pool.internal?", "http://[::1]/x", "http:///x", "http://pool.internal./x"} {

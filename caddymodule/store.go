@@ -243,8 +243,7 @@ type MemoryStore struct {
 	// delivers nothing; "open" goes on without the store (a request is
 	// then delivered without idempotency, and uncounted by its limits
 	// when the store had no room for one of them). Emergency calls go on
-	// either way. Default:
-	// "closed".
+	// either way. Default: "closed".
 	OnError string `json:"on_error,omitempty"`
 
 	bound    int    // the entries the handler asked for
@@ -348,9 +347,8 @@ type RedisStore struct {
 	// (unreachable, too slow, refusing): "closed" answers it 503
 	// ServiceUnavailable and delivers nothing; "open" goes on without the
 	// store (a request is then delivered without idempotency, and
-	// uncounted by its limits). Either way
-	// the handler logs a warning once per outage and counts every
-	// failure. Default: "closed".
+	// uncounted by its limits). Either way the handler logs a warning
+	// once per outage and counts every failure. Default: "closed".
 	OnError string `json:"on_error,omitempty"`
 
 	// Starts every key the store writes, so that edges in front of

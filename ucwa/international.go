@@ -5,16 +5,16 @@ package ucwa
 // (Number.Region) is not the default region. A number of another region
 // that shares the country code (Canada's +1 from the US), a
 // non-geographic number ("001": +800, +881, ...) and one of no known
-// region (an unassigned North American area code) are all
-// international; so are North American toll-free and +1 900 numbers
-// from Canada, since phonenumbers puts them in the US. With no default region every number is: nothing is
-// home, and a limit meant for calls abroad is not quietly turned off.
-// Emergency numbers never are (emergency calls are never limited), nor
-// are SIP URIs whose user is a name, which the pool reaches over SIP
-// rather than a trunk. A SIP URI whose user is a number is judged by
-// that number, and one whose user is a dial string (Destination.Dial) is
-// international when any reading of it is, or when no rule can judge it.
-// It allocates nothing.
+// region (an unassigned North American area code) are all international;
+// so are North American toll-free and +1 900 numbers from Canada, since
+// phonenumbers puts them in the US. With no default region every number
+// is: nothing is home, and a limit meant for calls abroad is not quietly
+// turned off. Emergency numbers never are (emergency calls are never
+// limited), nor are SIP URIs whose user is a name, which the pool reaches
+// over SIP rather than a trunk. A SIP URI whose user is a number is
+// judged by that number, and one whose user is a dial string
+// (Destination.Dial) is international when any reading of it is, or when
+// no rule can judge it. It allocates nothing.
 func (n *Numbers) International(d *Destination) bool {
 	if dial := d.Dial; dial != nil {
 		if dial.Unjudgeable {

@@ -176,14 +176,15 @@ func queryProperty(op *Operation, raw, decoded string) (int, bool, string) {
 	return -1, false, folded
 }
 
-// bindingParts yields the parts of a folded query name, cut at every
-// '.', '[' and ']' (the name itself when it has none). .NET model binding reads a name in parts: ASP.NET Core's jQuery
-// query-string reader takes "to[]" and "to[x]" for "to" (and "model[to]"
-// for "model.to"), collections bind "to[0]" and "[0].to", and ASP.NET
-// MVC and Web API bind a complex parameter under its prefix
-// ("request.to"), falling back to the bare name. So a pool may read any
-// part of such a name as the property; the edge refuses the name when one
-// part folds onto a property of the operation.
+// bindingParts yields the parts of a folded query name, cut at every '.',
+// '[' and ']' (the name itself when it has none). .NET model binding
+// reads a name in parts: ASP.NET Core's jQuery query-string reader takes
+// "to[]" and "to[x]" for "to" (and "model[to]" for "model.to"),
+// collections bind "to[0]" and "[0].to", and ASP.NET MVC and Web API bind
+// a complex parameter under its prefix ("request.to"), falling back to
+// the bare name. So a pool may read any part of such a name as the
+// property; the edge refuses the name when one part folds onto a property
+// of the operation.
 func bindingParts(name string) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		for {
