@@ -190,8 +190,9 @@ type Handler struct {
 
 	// Velocity limits: at most so many requests that dial, store or
 	// forward to a phone number per period, per caller or another key,
-	// checked in the order given (see LimitConfig). Emergency calls are
-	// never limited. Default: none.
+	// checked all at once, all or none (see LimitConfig); a refusal names
+	// the first, in the order given, that has no room. Emergency calls
+	// are never limited. Default: none.
 	Limits []*LimitConfig `json:"limits,omitempty"`
 
 	cleaner *ucwa.Cleaner
