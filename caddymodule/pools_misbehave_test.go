@@ -20,13 +20,9 @@ import (
 // front of one) does on the wire. It counts the requests it read whole
 // (headers and the body to its Content-Length).
 type scriptPool struct {
-	ln     net.Listener
+	*barePool
 	script func(c *scriptConn, nth int) bool // false: the connection ends
-	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	conns    map[net.Conn]bool
-	made     int
 	complete []string // operationIds of requests read whole
 	heads    int      // requests whose headers were read
 }
@@ -39,47 +35,14 @@ type scriptConn struct {
 
 func newScriptPool(t *testing.T, script func(c *scriptConn, nth int) bool) *scriptPool {
 	t.Helper()
-	ln, err := testkit.Listen(testkit.Port(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &scriptPool{ln: ln, script: script, conns: map[net.Conn]bool{}}
-	p.wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			p.conns[conn] = true
-			p.made++
-			p.mu.Unlock()
-			p.wg.Go(func() {
-				defer func() {
-					p.mu.Lock()
-					delete(p.conns, conn)
-					p.mu.Unlock()
-					_ = conn.Close()
-				}()
-				c := &scriptConn{conn, bufio.NewReader(conn), p}
-				for nth := 0; p.script(c, nth); nth++ {
-				}
-			})
+	p := &scriptPool{barePool: newBarePool(t), script: script}
+	p.start(func(conn net.Conn) {
+		c := &scriptConn{conn, bufio.NewReader(conn), p}
+		for nth := 0; p.script(c, nth); nth++ {
 		}
-	})
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.mu.Lock()
-		for c := range p.conns {
-			_ = c.Close()
-		}
-		p.mu.Unlock()
-		p.wg.Wait()
 	})
 	return p
 }
-
-func (p *scriptPool) Addr() string { return p.ln.Addr().String() }
 
 func (p *scriptPool) Complete() []string {
 	p.mu.Lock()
@@ -360,7 +323,7 @@ func TestPoolMisbehaving(t *testing.T) {
 					}
 				}
 				t.Logf("status %d pool=%s; primary read whole %d, backup %d; conns %d heads %d; body %.120q",
-					resp.Status, resp.Header.Get("X-Ucwa-Pool"), count, backupGot, primary.made, primary.heads, resp.Body)
+					resp.Status, resp.Header.Get("X-Ucwa-Pool"), count, backupGot, primary.Conns(), primary.heads, resp.Body)
 				if count+backupGot > 1 {
 					t.Errorf("TWICE: primary %d backup %d", count, backupGot)
 				}

@@ -371,33 +371,30 @@ const (
 	rawResetInBody
 )
 
-// rawPool is a front-end pool written on a bare listener, for what
-// net/http's server cannot be made to do: end a connection after a
-// request's headers, before asking for its body, or partway through the
-// body. It speaks HTTP/1.1 with keep-alive and answers Expect:
-// 100-continue.
-type rawPool struct {
-	ln     net.Listener
-	decide func(r *http.Request, nth int) rawAction // nth: requests before it on its connection
-	wg     sync.WaitGroup
+// barePool is a front-end pool written on a bare listener, for what
+// net/http's server cannot be made to do (end a connection after a
+// request's headers, answer out of turn): it serves each connection it
+// accepts with the function given to start, and closes them all when the
+// test ends.
+type barePool struct {
+	ln net.Listener
+	wg sync.WaitGroup
 
-	mu      sync.Mutex
-	conns   map[net.Conn]bool
-	made    int
-	headers []http.Header // of every request whose headers were read
-	ops     []string      // operationIds of the requests read whole
+	// mu guards conns and made, and the records of the pools built on
+	// it.
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+	made  int
 }
 
-// newRawPool starts a raw pool on a reserved loopback port; decide says
-// what becomes of each request once its headers are read.
-func newRawPool(t *testing.T, decide func(r *http.Request, nth int) rawAction) *rawPool {
+// newBarePool listens on a reserved loopback port; start serves it.
+func newBarePool(t *testing.T) *barePool {
 	t.Helper()
 	ln, err := testkit.Listen(testkit.Port(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &rawPool{ln: ln, decide: decide, conns: map[net.Conn]bool{}}
-	p.wg.Go(p.accept)
+	p := &barePool{ln: ln, conns: map[net.Conn]bool{}}
 	t.Cleanup(func() {
 		_ = ln.Close()
 		p.mu.Lock()
@@ -410,13 +407,60 @@ func newRawPool(t *testing.T, decide func(r *http.Request, nth int) rawAction) *
 	return p
 }
 
-func (p *rawPool) Addr() string { return p.ln.Addr().String() }
+// start accepts connections, each served by serve and closed once it
+// returns.
+func (p *barePool) start(serve func(conn net.Conn)) {
+	p.wg.Go(func() {
+		for {
+			conn, err := p.ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.conns[conn] = true
+			p.made++
+			p.mu.Unlock()
+			p.wg.Go(func() {
+				defer func() {
+					p.mu.Lock()
+					delete(p.conns, conn)
+					p.mu.Unlock()
+					_ = conn.Close()
+				}()
+				serve(conn)
+			})
+		}
+	})
+}
+
+func (p *barePool) Addr() string { return p.ln.Addr().String() }
 
 // Conns is the number of connections the pool accepted.
-func (p *rawPool) Conns() int {
+func (p *barePool) Conns() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.made
+}
+
+// rawPool is a barePool that ends a connection after a request's headers,
+// before asking for its body, or partway through the body, as decide
+// says. It speaks HTTP/1.1 with keep-alive and answers Expect:
+// 100-continue.
+type rawPool struct {
+	*barePool
+	decide func(r *http.Request, nth int) rawAction // nth: requests before it on its connection
+
+	headers []http.Header // of every request whose headers were read
+	ops     []string      // operationIds of the requests read whole
+}
+
+// newRawPool starts a raw pool on a reserved loopback port; decide says
+// what becomes of each request once its headers are read.
+func newRawPool(t *testing.T, decide func(r *http.Request, nth int) rawAction) *rawPool {
+	t.Helper()
+	p := &rawPool{barePool: newBarePool(t), decide: decide}
+	p.start(p.serve)
+	return p
 }
 
 // Headers are the headers of every request whose headers the pool read.
@@ -433,32 +477,12 @@ func (p *rawPool) OperationIDs() []string {
 	return append([]string(nil), p.ops...)
 }
 
-func (p *rawPool) accept() {
-	for {
-		conn, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		// A small receive buffer, set before any body is asked for: a
-		// body the pool stops reading stays mostly with the sender.
-		if tcp, ok := conn.(*net.TCPConn); ok {
-			_ = tcp.SetReadBuffer(64 << 10)
-		}
-		p.mu.Lock()
-		p.conns[conn] = true
-		p.made++
-		p.mu.Unlock()
-		p.wg.Go(func() { p.serve(conn) })
-	}
-}
-
 func (p *rawPool) serve(conn net.Conn) {
-	defer func() {
-		p.mu.Lock()
-		delete(p.conns, conn)
-		p.mu.Unlock()
-		_ = conn.Close()
-	}()
+	// A small receive buffer, set before any body is asked for: a body
+	// the pool stops reading stays mostly with the sender.
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.SetReadBuffer(64 << 10)
+	}
 	br := bufio.NewReader(conn)
 	for nth := 0; ; nth++ {
 		req, err := http.ReadRequest(br)
