@@ -57,7 +57,7 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte, at int) *Error {
 		if ok, err := s.blankValue(1); err != nil || ok {
 			return err
 		}
-		return propertyLinkError(r.op.Properties[i].Name, linksName+"."+r.op.Properties[i].Name+"."+hrefName, s.body, at)
+		return propertyLinkError(r.op.Properties[i].Name, jsonHrefName(r.op.Properties[i].Name), s.body, at)
 	}
 	if d := strayDestination(r.op, name); d != nil {
 		if ok, err := s.destinationAllowed(d, 1); err != nil || ok {
@@ -112,7 +112,7 @@ func (r *Request) jsonLookalike(name []byte, folded string, at int) *Error {
 		return lookalikeError(r.op.Properties[i].Name, r.op.Properties[i].Name, r.raw, at)
 	}
 	if i := lookalikeProperty(r.op, name, folded, true); i >= 0 {
-		return propertyLinkError(r.op.Properties[i].Name, linksName+"."+r.op.Properties[i].Name+"."+hrefName, r.raw, at)
+		return propertyLinkError(r.op.Properties[i].Name, jsonHrefName(r.op.Properties[i].Name), r.raw, at)
 	}
 	if foldsOnto(name, folded, linksName) {
 		return lookalikeError(linksName, linksName, r.raw, at)
@@ -140,6 +140,10 @@ func isDotNetMetadata(name []byte) bool {
 
 // jsonLinkName is how an error names the link of that name.
 func jsonLinkName(name string) string { return `"` + linksName + "." + name + `"` }
+
+// jsonHrefName is how an error names where JSON writes the link of that
+// name (see propertyLinkError).
+func jsonHrefName(name string) string { return linksName + "." + name + "." + hrefName }
 
 // jsonValue reads the value of property i, at the given depth: for a
 // boolean a JSON true or false, for an integer a JSON number, for any
