@@ -97,10 +97,7 @@ func (s *jsonScanner) jsonEmbeddedResource(depth int, known []EmbeddedResource, 
 		rules.named(string(key))
 	}
 	err := s.object(jsonEmbeddedWhere, embeddedName+".", depth, func(s *jsonScanner, name []byte, at int) *Error {
-		folded := string(name)
-		if !plainName(name) {
-			folded, _ = foldLookalike(folded)
-		}
+		folded := foldedName(name)
 		d := namedDestinationOf(name)
 		if d != nil || rules.reads(folded) {
 			start := s.pos
@@ -195,9 +192,7 @@ func (er *embeddedRules) named(rel string) {
 		}
 		return
 	}
-	if !plainName(rel) {
-		rel, _ = foldLookalike(rel)
-	}
+	rel = foldedName(rel)
 	for i := range er.known {
 		if equalFoldASCII(er.known[i].Rel, rel) {
 			er.is[i] = true
@@ -449,11 +444,7 @@ func (er *embeddedRules) xmlNamed(t xml.StartElement, text string, list bool, at
 	}
 	for _, a := range t.Attr {
 		if strings.EqualFold(a.Name.Local, "name") {
-			folded := a.Value
-			if !plainName(folded) {
-				folded, _ = foldLookalike(folded)
-			}
-			er.xmlValue(folded, text, list, at)
+			er.xmlValue(foldedName(a.Value), text, list, at)
 		}
 	}
 }

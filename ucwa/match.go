@@ -567,6 +567,17 @@ func nearFolded(seg string, names []string) bool {
 	return false
 }
 
+// foldedName is name folded (see foldLookalike), or name itself when it
+// is plain (see plainName): folding would change only its letter case,
+// which callers compare without.
+func foldedName[T string | []byte](name T) string {
+	if plainName(name) {
+		return string(name)
+	}
+	folded, _ := foldLookalike(string(name))
+	return folded
+}
+
 // plainName reports whether seg (a path segment, a query name, a body
 // property name) is ASCII letters, digits, '_' and '-' only, which no
 // folding changes beyond letter case.

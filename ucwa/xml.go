@@ -335,10 +335,7 @@ func attrProperty(op *Operation, v string) int {
 // take one for its links or embedded resources, which the edge reads
 // only as JSON gives them.
 func xmlHALName(name string) bool {
-	folded := name
-	if !plainName(name) {
-		folded, _ = foldLookalike(name)
-	}
+	folded := foldedName(name)
 	return equalFoldASCII(folded, linksName) || equalFoldASCII(folded, embeddedName)
 }
 
