@@ -1039,9 +1039,8 @@ func (w *answerRecorder) ReadFrom(r io.Reader) (int64, error) {
 	return io.Copy(struct{ io.Writer }{w}, r)
 }
 
-// encode is the recorded answer as the store holds it.
-// encode encodes the answer recorded, with the inputsDigest of the
-// request it answers.
+// encode is the recorded answer as the store holds it, with the
+// inputsDigest of the request it answers.
 func (w *answerRecorder) encode(inputs *[inputsDigestLen]byte) string {
 	return w.recordedAnswer.encodeWith(inputs[:], "", w.recorded)
 }
