@@ -244,7 +244,7 @@ func NewPolicy(c DestinationPolicy) (*Policy, error) {
 	if err = p.prefixes.addPrefixes("deny", c.Deny, false); err != nil {
 		return nil, err
 	}
-	if err = deniesSomething(c.Allow, c.Deny); err != nil {
+	if err = checkDenyOutsideAllow(c.Allow, c.Deny); err != nil {
 		return nil, err
 	}
 	if p.sipDomains, err = compileHosts(c.SIPDomains); err != nil {
@@ -729,10 +729,10 @@ func (t *prefixTrie) addPrefixes(field string, list []string, allow bool) error 
 	return nil
 }
 
-// deniesSomething refuses a deny prefix that an allow prefix starts (or
-// equals): allow comes first, so it would refuse nothing. Both lists are
-// checked already.
-func deniesSomething(allow, deny []string) error {
+// checkDenyOutsideAllow refuses a deny prefix that an allow prefix
+// starts (or equals): allow comes first, so it would refuse nothing.
+// Both lists are checked already.
+func checkDenyOutsideAllow(allow, deny []string) error {
 	for i, d := range deny {
 		d = strings.TrimSpace(d)
 		for j, a := range allow {
