@@ -205,26 +205,16 @@ func (m *Memory) AllowN(_ context.Context, key string, limit Limit, n int) (Deci
 	if m.closed.Load() {
 		return Decision{}, closedError("allow")
 	}
-	r := rate.Limit(float64(limit.Count) / limit.Period.Seconds())
 	now := m.now()
 	s := m.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := memoryKey{key: key, limit: true}
-	it := s.lookup(k, now)
+	it, _ := m.bucketIn(s, key, limit, now)
 	for it == nil {
-		it = &memoryItem{key: k, limiter: rate.NewLimiter(r, limit.Count), expires: now.Add(limit.Period)}
-		if s.insert(it, now, m.maxEntries.Load()) {
-			break
-		}
 		if !m.makeRoom(s, now) {
 			return Decision{}, fullError("allow")
 		}
-		it = s.lookup(k, now)
-	}
-	if lim := it.limiter; lim.Limit() != r || lim.Burst() != limit.Count {
-		lim.SetLimitAt(now, r)
-		lim.SetBurstAt(now, limit.Count)
+		it, _ = m.bucketIn(s, key, limit, now)
 	}
 	lim := it.limiter
 	var d Decision
@@ -243,7 +233,7 @@ func (m *Memory) AllowN(_ context.Context, key string, limit Limit, n int) (Deci
 	}
 	// The bucket is full again, and the entry no different from none, once
 	// the missing tokens have come back.
-	it.expires = now.Add(time.Duration((float64(limit.Count) - tokens) / float64(r) * float64(time.Second)))
+	it.expires = now.Add(time.Duration((float64(limit.Count) - tokens) / float64(lim.Limit()) * float64(time.Second)))
 	heap.Fix(&s.expiry, it.index)
 	return d, nil
 }
@@ -338,24 +328,33 @@ func (m *Memory) AllowAll(_ context.Context, takes []Take) ([]Decision, error) {
 // false when the store had no room for a new one.
 func (m *Memory) bucketsOf(takes []Take, now time.Time, items []*memoryItem, created []bool) bool {
 	for j, t := range takes {
-		s := m.shard(t.Key)
-		r := rate.Limit(float64(t.Limit.Count) / t.Limit.Period.Seconds())
-		k := memoryKey{key: t.Key, limit: true}
-		it := s.lookup(k, now)
+		it, added := m.bucketIn(m.shard(t.Key), t.Key, t.Limit, now)
 		if it == nil {
-			it = &memoryItem{key: k, limiter: rate.NewLimiter(r, t.Limit.Count), expires: now.Add(t.Limit.Period)}
-			if !s.insert(it, now, m.maxEntries.Load()) {
-				return false
-			}
-			created[j] = true
+			return false
 		}
-		if lim := it.limiter; lim.Limit() != r || lim.Burst() != t.Limit.Count {
-			lim.SetLimitAt(now, r)
-			lim.SetBurstAt(now, t.Limit.Count)
-		}
-		items[j] = it
+		items[j], created[j] = it, added
 	}
 	return true
+}
+
+// bucketIn returns the bucket of key in s, whose lock the caller holds,
+// set to limit's rate and burst: the one s has, else a new one (added),
+// or nil when s has no room for it.
+func (m *Memory) bucketIn(s *memoryShard, key string, limit Limit, now time.Time) (it *memoryItem, added bool) {
+	r := rate.Limit(float64(limit.Count) / limit.Period.Seconds())
+	k := memoryKey{key: key, limit: true}
+	if it = s.lookup(k, now); it == nil {
+		it = &memoryItem{key: k, limiter: rate.NewLimiter(r, limit.Count), expires: now.Add(limit.Period)}
+		if !s.insert(it, now, m.maxEntries.Load()) {
+			return nil, false
+		}
+		added = true
+	}
+	if lim := it.limiter; lim.Limit() != r || lim.Burst() != limit.Count {
+		lim.SetLimitAt(now, r)
+		lim.SetBurstAt(now, limit.Count)
+	}
+	return it, added
 }
 
 // dropAllExpired drops the expired entries of every shard, with none of
