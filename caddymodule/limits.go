@@ -38,7 +38,9 @@ import (
 // a person, a settings change without a target, a delegator alone) does
 // not. Each part of a batch counts as if it came alone: a batch takes
 // as many events as it has parts that count, all or none, and the batch
-// is refused whole when a limit cannot take them all.
+// is refused whole when a limit cannot take them all. A batch with more
+// such parts than a limit's Count is refused naming the first limit it
+// is too large for, without Retry-After, whatever the budgets hold.
 //
 // Emergency calls are never limited: startEmergencyCall, and a request
 // that dials an emergency number of default_region now (as to or
