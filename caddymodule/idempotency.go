@@ -1019,9 +1019,10 @@ func (w *answerRecorder) Write(b []byte) (int, error) {
 // (reverse_proxy flushes as it copies an answer of unknown length): the
 // client gets an answer that fits the server's buffer once it is
 // recorded, so that a repeat sent as soon as the answer arrives is
-// replayed, not answered 409. Other answers are flushed as they come.
+// replayed, not answered 409. Other answers, and one too long to record
+// (overflow), are flushed as they come.
 func (w *answerRecorder) FlushError() error {
-	if w.keepBody {
+	if w.keepBody && !w.overflow {
 		return nil
 	}
 	return http.NewResponseController(w.ResponseWriter).Flush()
