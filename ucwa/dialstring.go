@@ -26,16 +26,17 @@ type DialString struct {
 	// first. Empty when Unjudgeable.
 	Readings []Number
 	// Unjudgeable tells that the user holds dial characters besides the
-	// digits (',' 'p' 'w' pauses, '*', '#'): a gateway may dial any part
-	// of it, a prefix, a feature code, digits after a pause, so no number
-	// rule can judge it.
+	// digits (',' 'p' 'w' pauses, the keys '*', '#' and A to D): a
+	// gateway may dial any part of it, a prefix, a feature code, digits
+	// after a pause, so no number rule can judge it.
 	Unjudgeable bool
 }
 
 // dialCharacters are the characters of a dial string that are neither
-// digits nor visual separators: pauses (',', 'p', 'w', any letter case)
-// and the keys '*' and '#'.
-const dialCharacters = ",pPwW*#"
+// digits nor separators: pauses (',', 'p', 'w', any letter case) and the
+// DTMF keys '*', '#' and 'A' to 'D' (RFC 2806's dtmf-digit, which RFC
+// 4967's dial strings keep), any letter case.
+const dialCharacters = ",pPwW*#aAbBcCdD"
 
 // minDialDigits is the fewest digits a user must have to be read as a
 // dial string: the shortest possible number any country calling code
@@ -62,10 +63,13 @@ var minDialDigits = sync.OnceValue(func() int {
 })
 
 // dialString reads a SIP user (escapes decoded) that is no telephone
-// number as a dial string; nil when it is none: a user that holds
-// anything but digits, visual separators and dial characters before its
-// first ';', or fewer than minDialDigits digits, or whose digits are no
-// possible number in either reading.
+// number as a dial string; nil when it is none: a user that holds a
+// letter other than the dial characters before its first ';', or fewer
+// than minDialDigits digits, or whose digits are no possible number in
+// either reading. Any other character (the visual separators, but also
+// '_', '~', '!', '+', a Unicode dash such as U+2010 or U+FF0D) separates
+// digits: a gateway that keeps only the digits it can dial dials them
+// all, and a name holds a letter.
 func (n *Numbers) dialString(user string) *DialString {
 	main, _, _ := strings.Cut(user, ";")
 	digits := make([]byte, 0, 20)
@@ -76,10 +80,9 @@ func (n *Numbers) dialString(user string) *DialString {
 			digits = append(digits, byte(r))
 		case unicode.IsDigit(r):
 			digits = append(digits, digitValue(r))
-		case isVisualSeparator(r):
 		case strings.ContainsRune(dialCharacters, r):
 			dial = true
-		default:
+		case unicode.IsLetter(r):
 			return nil
 		}
 		if len(digits) > maxNumberLength {

@@ -315,6 +315,19 @@ func TestNumbersDestination(t *testing.T) {
 		{in: "sip:442071234567@gw.contoso.com", want: Destination{Value: "sip:442071234567@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+442071234567"}},
 		{in: "sip:6125551234;day=tuesday@gw.contoso.com", want: Destination{Value: "sip:6125551234;day=tuesday@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+16125551234", "+6125551234"}},
 		{in: "sip:9,19005551234@gw.contoso.com", want: Destination{Value: "sip:9,19005551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"?"}},
+		// DTMF keys A to D (RFC 2806's dtmf-digit) are dial characters as
+		// '*' and '#' are; any other character but a letter separates
+		// digits that a gateway keeping only what it can dial dials.
+		{in: "sip:1900555123a4@gw.contoso.com", want: Destination{Value: "sip:1900555123a4@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"?"}},
+		{in: "sip:D19005551234@gw.contoso.com", want: Destination{Value: "sip:D19005551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"?"}},
+		{in: "sip:1900_555_1234@gw.contoso.com", want: Destination{Value: "sip:1900_555_1234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
+		{in: "sip:1900~555!1234'@gw.contoso.com", want: Destination{Value: "sip:1900~555!1234'@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
+		{in: "sip:1900+555$1234@gw.contoso.com", want: Destination{Value: "sip:1900+555$1234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
+		{in: "sip:1900%E2%80%90555%E2%80%931234@gw.contoso.com", want: Destination{Value: "sip:1900%E2%80%90555%E2%80%931234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
+		{in: "sip:%EF%BC%91900%EF%BC%8D555%EF%BC%8D1234@gw.contoso.com", want: Destination{Value: "sip:%EF%BC%91900%EF%BC%8D555%EF%BC%8D1234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
+		{in: "sip:x19005551234@gw.contoso.com", want: Destination{Value: "sip:x19005551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}},
+		{in: "sip:alice.smith2024@contoso.com", want: Destination{Value: "sip:alice.smith2024@contoso.com", SIP: true, Host: "contoso.com"}},
+		{in: "sip:12345@contoso.com", want: Destination{Value: "sip:12345@contoso.com", SIP: true, Host: "contoso.com"}},
 		{in: "sip:1234@contoso.com", want: Destination{Value: "sip:1234@contoso.com", SIP: true, Host: "contoso.com"}},
 		{in: "sip:911@contoso.com", want: Destination{Value: "sip:911@contoso.com", SIP: true, Host: "contoso.com"}},
 		{in: "sip:john4255551234@contoso.com", want: Destination{Value: "sip:john4255551234@contoso.com", SIP: true, Host: "contoso.com"}},

@@ -519,7 +519,7 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 	case RuleSIPDomains:
 		why = "SIP addresses of this domain are not allowed"
 	case RuleDialString:
-		why = "its SIP user is a dial string with pauses, * or # that a gateway may dial and no number rule can judge"
+		why = "its SIP user is a dial string with pauses or the keys *, # or A to D that a gateway may dial and no number rule can judge"
 	default:
 		why = "it is neither a phone number nor a SIP URI"
 	}

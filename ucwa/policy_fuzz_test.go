@@ -40,6 +40,7 @@ var fuzzPolicySeeds = []string{
 	"sip:19005551234@gw.contoso.com", "sip:1-900-555-1234@a.contoso.com", "sip:0119005551234@gw.contoso.com", "sip:(900)555-1234@contoso.com",
 	"sip:9,19005551234@gw.contoso.com", "sip:*67p14255551234%23@x.b.example", "sip:6125551234@contoso.com", "sip:442071234567;x=y@contoso.com",
 	"sip:1234@contoso.com", "sip:911@contoso.com", "sip:004930123456@contoso.com", "sip:%D9%A1%D9%A49005551234@contoso.com",
+	"sip:1900555123a4@gw.contoso.com", "sip:1900_555%E2%80%901234@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -165,9 +166,10 @@ func refusalLeak(d *PropertyDestination, e *Error) string {
 }
 
 // referenceDialString reads a SIP destination's user as the rules of a
-// dial string say, plainly: no telephone user; before its first ';',
-// nothing but digits (of any script), the separators - . ( ) / and
-// spaces, and the dial characters , p w * #; at least six digits (the
+// dial string say, plainly: no telephone user; before its first ';', no
+// letter but the dial characters , p w * # A B C D (any letter case),
+// every other character but a digit (of any script) a separator; at
+// least six digits (the
 // shortest number phonenumbers has, +98 and four digits). With a dial
 // character no rule can judge it; else its readings are the digits read
 // by n as a bare number and with a '+', each when n reads it, the second
@@ -186,10 +188,9 @@ func referenceDialString(d *Destination, n *Numbers) (readings []Number, unjudge
 		switch {
 		case unicode.IsDigit(r):
 			digits = append(digits, '0'+rune(digitValue(r)-'0'))
-		case strings.ContainsRune("-.()/", r) || unicode.Is(unicode.Zs, r):
-		case strings.ContainsRune(",pPwW*#", r):
+		case strings.ContainsRune(",pPwW*#aAbBcCdD", r):
 			unjudgeable = true
-		default:
+		case unicode.IsLetter(r):
 			return nil, false
 		}
 	}
