@@ -1,6 +1,7 @@
 package ucwa
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,7 +29,8 @@ type DialString struct {
 	// Unjudgeable tells that the user holds dial characters besides the
 	// digits (',' 'p' 'w' pauses, the keys '*', '#' and A to D): a
 	// gateway may dial any part of it, a prefix, a feature code, digits
-	// after a pause, so no number rule can judge it.
+	// after a pause, so no number rule can judge it. So are digits too
+	// many for the number they start (see tooLong).
 	Unjudgeable bool
 }
 
@@ -66,7 +68,7 @@ var minDialDigits = sync.OnceValue(func() int {
 // number as a dial string; nil when it is none: a user that holds a
 // letter other than the dial characters before its first ';', or fewer
 // than minDialDigits digits, or whose digits are no possible number in
-// either reading. Any other character (the visual separators, but also
+// either reading and not too many for one (see tooLong). Any other character (the visual separators, but also
 // '_', '~', '!', '+', a Unicode dash such as U+2010 or U+FF0D) separates
 // digits: a gateway that keeps only the digits it can dial dials them
 // all, and a name holds a letter.
@@ -86,7 +88,9 @@ func (n *Numbers) dialString(user string) *DialString {
 			return nil
 		}
 		if len(digits) > maxNumberLength {
-			return nil
+			// Far more digits than any number has: kept no further, and
+			// no reading can judge them (see tooLong).
+			digits, dial = digits[:maxNumberLength], true
 		}
 	}
 	if len(digits) < minDialDigits() {
@@ -103,7 +107,36 @@ func (n *Numbers) dialString(user string) *DialString {
 		readings = append(readings, num)
 	}
 	if len(readings) == 0 {
+		if n.tooLong(digits) {
+			return &DialString{Unjudgeable: true}
+		}
 		return nil
 	}
 	return &DialString{Readings: readings}
+}
+
+// tooLong reports whether digits, no possible number in either reading,
+// are too many for the number they start in one of them
+// (sip:1900555123499@gw: +1 900 555 1234 and two digits more). A
+// gateway, or the network behind it, that completes a call on the first
+// digits that make a number rings that number and sends the rest as
+// tones or drops them; which digits it takes no rule can tell, so the
+// user is no name but unjudgeable. It costs two parses, only for a user
+// of no reading.
+func (n *Numbers) tooLong(digits []byte) bool {
+	for _, text := range [2]string{string(digits), "+" + string(digits)} {
+		region := "ZZ" // only numbers with a country code parse
+		if text[0] != '+' {
+			if n.region == "" {
+				continue
+			}
+			region = n.region
+		}
+		pn, err := phonenumbers.Parse(text, region)
+		if errors.Is(err, phonenumbers.ErrNumTooLong) ||
+			err == nil && phonenumbers.IsPossibleNumberWithReason(pn) == phonenumbers.TOO_LONG {
+			return true
+		}
+	}
+	return false
 }

@@ -169,11 +169,12 @@ func refusalLeak(d *PropertyDestination, e *Error) string {
 // dial string say, plainly: no telephone user; before its first ';', no
 // letter but the dial characters , p w * # A B C D (any letter case),
 // every other character but a digit (of any script) a separator; at
-// least six digits (the
-// shortest number phonenumbers has, +98 and four digits). With a dial
-// character no rule can judge it; else its readings are the digits read
-// by n as a bare number and with a '+', each when n reads it, the second
-// when it differs from the first, and a user of no reading is a name.
+// least six digits (the shortest number phonenumbers has, +98 and four
+// digits). With a dial character, or more than maxNumberLength digits,
+// no rule can judge it; else its readings are the digits read by n as a
+// bare number and with a '+', each when n reads it, the second when it
+// differs from the first; a user of no reading is unjudgeable when
+// phonenumbers finds its digits too long in either reading, else a name.
 func referenceDialString(d *Destination, n *Numbers) (readings []Number, unjudgeable bool) {
 	if !d.SIP || d.IsNumber() {
 		return nil, false
@@ -194,15 +195,28 @@ func referenceDialString(d *Destination, n *Numbers) (readings []Number, unjudge
 			return nil, false
 		}
 	}
-	if len(digits) < 6 || len(digits) > maxNumberLength {
+	if len(digits) < 6 {
 		return nil, false
 	}
-	if unjudgeable {
+	if unjudgeable || len(digits) > maxNumberLength {
 		return nil, true
 	}
 	for _, text := range []string{string(digits), "+" + string(digits)} {
 		if num, p := n.Number(text); p.OK() && (len(readings) == 0 || readings[0].E164 != num.E164) {
 			readings = append(readings, num)
+		}
+	}
+	if len(readings) == 0 {
+		// Too long for the number the digits start, in either reading:
+		// no rule can tell which digits a gateway takes.
+		for _, c := range []struct{ text, region string }{{string(digits), n.region}, {"+" + string(digits), "ZZ"}} {
+			if c.region == "" {
+				continue
+			}
+			pn, err := phonenumbers.Parse(c.text, c.region)
+			if err == phonenumbers.ErrNumTooLong || err == nil && phonenumbers.IsPossibleNumberWithReason(pn) == phonenumbers.TOO_LONG {
+				return nil, true
+			}
 		}
 	}
 	return readings, false
