@@ -546,31 +546,7 @@ func TestCaddyfileJSONRoundTrip(t *testing.T) {
 		if !strings.HasPrefix(strings.TrimSpace(adapted), "{") {
 			continue // a golden error
 		}
-		var handlers []json.RawMessage
-		var walk func(v any)
-		walk = func(v any) {
-			switch v := v.(type) {
-			case map[string]any:
-				if v["handler"] == "ucwa" {
-					delete(v, "handler")
-					b, _ := json.Marshal(v)
-					handlers = append(handlers, b)
-					return
-				}
-				for _, e := range v {
-					walk(e)
-				}
-			case []any:
-				for _, e := range v {
-					walk(e)
-				}
-			}
-		}
-		var config any
-		if err := json.Unmarshal([]byte(adapted), &config); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		walk(config)
+		handlers := ucwaHandlerJSON(t, []byte(adapted))
 		if len(handlers) == 0 {
 			continue
 		}

@@ -124,25 +124,40 @@ func TestExamplesHardened(t *testing.T) {
 // its routes nest it.
 func ucwaHandlers(t *testing.T, adapted []byte) []Handler {
 	t.Helper()
+	var found []Handler
+	for _, raw := range ucwaHandlerJSON(t, adapted) {
+		var h Handler
+		if err := json.Unmarshal(raw, &h); err != nil {
+			t.Fatal(err)
+		}
+		found = append(found, h)
+	}
+	if len(found) == 0 {
+		t.Fatal("no ucwa handler in the config")
+	}
+	return found
+}
+
+// ucwaHandlerJSON returns the JSON of every ucwa handler of an adapted
+// config, wherever its routes nest it, without its "handler" key.
+func ucwaHandlerJSON(t *testing.T, adapted []byte) []json.RawMessage {
+	t.Helper()
 	var doc any
 	if err := json.Unmarshal(adapted, &doc); err != nil {
 		t.Fatal(err)
 	}
-	var found []Handler
+	var found []json.RawMessage
 	var walk func(v any)
 	walk = func(v any) {
 		switch v := v.(type) {
 		case map[string]any:
 			if v["handler"] == "ucwa" {
+				delete(v, "handler")
 				raw, err := json.Marshal(v)
 				if err != nil {
 					t.Fatal(err)
 				}
-				var h Handler
-				if err := json.Unmarshal(raw, &h); err != nil {
-					t.Fatal(err)
-				}
-				found = append(found, h)
+				found = append(found, raw)
 				return
 			}
 			for _, c := range v {
@@ -155,8 +170,5 @@ func ucwaHandlers(t *testing.T, adapted []byte) []Handler {
 		}
 	}
 	walk(doc)
-	if len(found) == 0 {
-		t.Fatal("no ucwa handler in the config")
-	}
 	return found
 }
