@@ -86,6 +86,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			sip_domains <domain...>
 //			emergency <number...>
 //			max_extension_digits <n>
+//			outside_line <digits...>
 //		}
 //	}
 //
@@ -127,8 +128,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // a bare `destinations`, or a block without options, is the default
 // policy (enforced; premium_rate, shared_cost, personal_number and uan
 // numbers refused). Each option is given once, with one or more values;
-// regions, types, prefixes, domains and emergency numbers are judged at
-// startup.
+// regions, types, prefixes, domains, emergency numbers and outside-line
+// prefixes are judged at startup. outside_line names the prefixes the
+// site's gateways take for an outside line (9, or 0), default none: a
+// SIP user of digits that starts with one is judged also as the digits
+// after it.
 //
 // limit adds a velocity limit (LimitConfig): at most <count> requests
 // that dial, store or forward to a phone number per <duration>, for each

@@ -83,6 +83,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"deny twice", "destinations {\n deny +1900\n deny +1976\n}", "destinations: deny: given twice"},
 		{"emergency twice", "destinations {\n emergency 911\n emergency 112\n}", "destinations: emergency: given twice"},
 		{"max_extension_digits not a number", "destinations {\n max_extension_digits six\n}", `destinations: max_extension_digits: "six" is not a whole number`},
+		{"outside_line twice", "destinations {\n outside_line 9\n outside_line 0\n}", "destinations: outside_line: given twice"},
 		{"max_extension_digits twice", "destinations {\n max_extension_digits 4\n max_extension_digits 5\n}", "destinations: max_extension_digits: given twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -203,6 +204,7 @@ func TestStartupErrors(t *testing.T) {
 			`destinations: deny_regions: entry 1 of 1 ("US") is in allow_regions too`},
 		{"destinations SIP domain", "jwt off\ndestinations {\nsip_domains contoso..com\n}", `"jwt":{"off":true},"destinations":{"sip_domains":["contoso..com"]}`, `destinations: sip_domains: entry 1 of 1 ("contoso..com") is not a host name`},
 		{"destinations emergency", "jwt off\ndefault_region US\ndestinations {\nemergency 911 +1425\n}", `"jwt":{"off":true},"default_region":"US","destinations":{"emergency":["911","+1425"]}`, "destinations: emergency: emergency number 2 of 2 is neither a short code"},
+		{"destinations outside_line", "jwt off\ndestinations {\noutside_line 9 +0\n}", `"jwt":{"off":true},"destinations":{"outside_line":["9","+0"]}`, "destinations: outside_line: entry 2 of 2 is not an outside-line prefix: 1 to 4 digits (9, or 0)"},
 		{"destinations emergency, bad region", "jwt off\ndefault_region XX\ndestinations {\nemergency 911\n}", `"jwt":{"off":true},"default_region":"XX","destinations":{"emergency":["911"]}`, `default_region: default region "XX" is not a region`},
 		{"negative expect_continue_after_idle", "jwt off\nexpect_continue_after_idle -1s", `"jwt":{"off":true},"expect_continue_after_idle":"-1s"`, "expect_continue_after_idle: -1s is negative"},
 		{"handle_response (JSON)", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"handle_response":[{"routes":[]}]}`, "primary: handle_response is not supported"},

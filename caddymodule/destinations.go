@@ -24,8 +24,8 @@ type destinations struct {
 }
 
 // provisionDestinations compiles the destination policy and registers
-// its metric. The emergency numbers of the policy go to the number
-// reader (see provisionNumbers), not here.
+// its metric. The emergency numbers and outside-line prefixes of the
+// policy go to the number reader (see newCleaner), not here.
 func (h *Handler) provisionDestinations(ctx caddy.Context) error {
 	c := h.Destinations
 	if c == nil {
@@ -72,6 +72,15 @@ func (h *Handler) emergencyNumbers() []string {
 		return nil
 	}
 	return h.Destinations.EmergencyNumbers()
+}
+
+// outsideLine is the outside-line prefixes of the number reader: the
+// policy's, none without a policy (no rule judges dial strings then).
+func (h *Handler) outsideLine() []string {
+	if h.Destinations == nil {
+		return nil
+	}
+	return h.Destinations.OutsideLine
 }
 
 // judge judges every destination of a cleaned request (a batch's part
@@ -171,6 +180,8 @@ func unmarshalDestinations(d *caddyfile.Dispenser) (*ucwa.DestinationPolicy, err
 			c.SIPDomains, err = directive.Args(d)
 		case "emergency":
 			c.Emergency, err = directive.Args(d)
+		case "outside_line":
+			c.OutsideLine, err = directive.Args(d)
 		case "max_extension_digits":
 			var arg string
 			if err = directive.OneArg(d, &arg); err != nil {

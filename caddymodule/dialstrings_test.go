@@ -2,7 +2,10 @@ package caddymodule
 
 import (
 	"net/http"
+	"strings"
 	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
 // TestDestinationDialStrings: a SIP URI whose user is digits without '+'
@@ -98,5 +101,49 @@ func TestLimitDialStrings(t *testing.T) {
 	}
 	if got := e.pool.Requests.Load(); got != 7 {
 		t.Errorf("the pool got %d requests, want 7", got)
+	}
+}
+
+// TestDestinationOutsideLine: with outside_line, a dial string that
+// starts with a prefix the site's gateways take for an outside line is
+// judged also as the digits after it: sip:919005551234@gw, an Indian
+// number as written, rings +1 900 555 1234 at a gateway that takes 9,
+// and is refused, the message saying so; a number after the prefix that
+// the policy allows is delivered byte for byte. The audit line shows
+// the first reading, masked, with the region and type of the one judged.
+func TestDestinationOutsideLine(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+			sip_domains contoso.com *.contoso.com
+			outside_line 9 81
+		}`)
+	auth := callerBearer(t)
+	dialled := func(masked, region, typ, decision, rule string) []auditDestJSON {
+		return []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: masked, Region: region, Type: typ, DialString: true, Decision: decision, Rule: rule}}
+	}
+	refused := func(name, to string, dests []auditDestJSON) guardCase {
+		return guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `"}`, status: 403, property: "to", rule: "deny",
+			operation: "startPhoneAudio", decision: "refused", auditRule: "deny", dests: dests}
+	}
+	delivered := func(name, to string, dests []auditDestJSON) guardCase {
+		return guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `","operationId":"op-1"}`, status: 201,
+			operation: "startPhoneAudio", decision: "allowed", auditRule: "default", dests: dests}
+	}
+	cases := []guardCase{
+		refused("9 and a premium number", "sip:919005551234@gw.contoso.com",
+			dialled("sip:+91900555****@gw.contoso.com", "US", "premium_rate", "refused", "deny")),
+		refused("81 and a premium number, with separators", "sip:81-1-900-555-1234@gw.contoso.com",
+			dialled("sip:+81190055*****@gw.contoso.com", "US", "premium_rate", "refused", "deny")),
+		delivered("9 and an allowed number", "sip:9-425-555-1234@gw.contoso.com",
+			dialled("sip:+9425555****@gw.contoso.com", "LK", "fixed_line", "allowed", "default")),
+	}
+	e.run(t, auth, cases, []string{"9005551234", "4255551234"})
+	resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"sip:919005551234@gw.contoso.com"}`,
+		Header: http.Header{"Authorization": {auth}}})
+	if msg := ucwaError(t, resp.Body).Message; !strings.Contains(msg, "digits after an outside-line prefix") {
+		t.Errorf("message %q does not say the digits after an outside-line prefix were refused", msg)
+	}
+	if got, want := e.Metric(`caddy_ucwa_destinations_total{decision="refused",rule="deny"}`), 3.0; got != want {
+		t.Errorf("refused by deny: %v, want %v", got, want)
 	}
 }

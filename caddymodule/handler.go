@@ -276,10 +276,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 // newCleaner returns the Cleaner of the handler's numbers: numbers without
 // a country code read in default_region, forwarded in format, with the
-// emergency numbers of the destination policy (else default_region's).
+// emergency numbers of the destination policy (else default_region's)
+// and its outside-line prefixes.
 func (h *Handler) newCleaner(format ucwa.NumberFormat) (*ucwa.Cleaner, error) {
+	if err := ucwa.CheckOutsideLine(h.outsideLine()); err != nil {
+		return nil, fmt.Errorf("destinations: %w", err)
+	}
 	emergency := h.emergencyNumbers()
-	numbers, err := ucwa.NewNumbers(h.DefaultRegion, format, emergency)
+	numbers, err := ucwa.NewNumbers(h.DefaultRegion, format, emergency, h.outsideLine()...)
 	if err == nil {
 		return ucwa.CleanerFor(numbers), nil
 	}

@@ -1,7 +1,10 @@
 package ucwa
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,19 +21,34 @@ import (
 // business), but a gateway that dials the digits it gets rings a number,
 // so the destination rules and the limits judge it by every number it
 // may be (see Policy).
+//
+// A gateway that takes an outside-line prefix (the outside_line of the
+// destination policy: 9, or 0 in much of Europe) dials the digits after
+// it: at such a gateway sip:919005551234@gw.contoso.com rings
+// +1 900 555 1234, where the digits as written read as an Indian number.
+// Digits that start with a configured prefix are read both ways, as
+// written and after the prefix; a prefix is never taken blindly, since
+// most numbers that start with 9 or 0 are numbers as written.
 type DialString struct {
 	// Readings are the numbers the user's digits may be: read in the
 	// default region (national form, or the region's international
 	// prefix: 011 in the US, 00 in most of Europe), and read with a '+'
-	// before them; each only when phonenumbers finds it a possible
-	// number, and the second only when it is another number than the
-	// first. Empty when Unjudgeable.
+	// before them; then the same two readings of the digits after each
+	// outside-line prefix they start with (of at least minDialDigits
+	// digits). Each only when phonenumbers finds it a possible number,
+	// and only when it is another number than the readings before it.
+	// Empty when Unjudgeable.
 	Readings []Number
+	// Written is how many of Readings are of the digits as written; the
+	// readings after them are of the digits after an outside-line
+	// prefix.
+	Written int
 	// Unjudgeable tells that the user holds dial characters besides the
 	// digits (',' 'p' 'w' pauses, the keys '*', '#' and A to D): a
 	// gateway may dial any part of it, a prefix, a feature code, digits
 	// after a pause, so no number rule can judge it. So are digits too
-	// many for the number they start (see tooLong).
+	// many for the number they start (see tooLong), as written or after
+	// an outside-line prefix.
 	Unjudgeable bool
 }
 
@@ -67,8 +85,9 @@ var minDialDigits = sync.OnceValue(func() int {
 // dialString reads a SIP user (escapes decoded) that is no telephone
 // number as a dial string; nil when it is none: a user that holds a
 // letter other than the dial characters before its first ';', or fewer
-// than minDialDigits digits, or whose digits are no possible number in
-// either reading and not too many for one (see tooLong). Any other character (the visual separators, but also
+// than minDialDigits digits, or whose digits have no reading (neither as
+// written nor after an outside-line prefix) and are not too many for a
+// number (see tooLong). Any other character (the visual separators, but also
 // '_', '~', '!', '+', a Unicode dash such as U+2010 or U+FF0D) separates
 // digits: a gateway that keeps only the digits it can dial dials them
 // all, and a name holds a letter.
@@ -99,20 +118,45 @@ func (n *Numbers) dialString(user string) *DialString {
 	if dial {
 		return &DialString{Unjudgeable: true}
 	}
-	var readings []Number
-	if num, p := n.read(string(digits), sipUserNumber); p.OK() {
-		readings = append(readings, num)
-	}
-	if num, p := n.read("+"+string(digits), sipUserNumber); p.OK() && (len(readings) == 0 || readings[0].E164 != num.E164) {
-		readings = append(readings, num)
-	}
-	if len(readings) == 0 {
-		if n.tooLong(digits) {
-			return &DialString{Unjudgeable: true}
+	readings, tooLong := n.dialReadings(nil, digits)
+	written := len(readings)
+	for _, prefix := range n.outsideLine {
+		rest, ok := bytes.CutPrefix(digits, []byte(prefix))
+		if !ok || len(rest) < minDialDigits() {
+			// Fewer digits are a short code or an extension, which no
+			// dial string is (see minDialDigits).
+			continue
 		}
+		var restTooLong bool
+		readings, restTooLong = n.dialReadings(readings, rest)
+		tooLong = tooLong || restTooLong
+	}
+	switch {
+	case tooLong:
+		return &DialString{Unjudgeable: true}
+	case len(readings) == 0:
 		return nil
 	}
-	return &DialString{Readings: readings}
+	return &DialString{Readings: readings, Written: written}
+}
+
+// dialReadings appends to readings those of digits' readings, in the
+// default region and with a '+', that are numbers none of readings is.
+// tooLong tells that digits are no possible number in either reading and
+// too many for the number they start (see tooLong).
+func (n *Numbers) dialReadings(readings []Number, digits []byte) (_ []Number, tooLong bool) {
+	possible := false
+	for _, text := range [2]string{string(digits), "+" + string(digits)} {
+		num, p := n.read(text, sipUserNumber)
+		if !p.OK() {
+			continue
+		}
+		possible = true
+		if !slices.ContainsFunc(readings, func(r Number) bool { return r.E164 == num.E164 }) {
+			readings = append(readings, num)
+		}
+	}
+	return readings, !possible && n.tooLong(digits)
 }
 
 // tooLong reports whether digits, no possible number in either reading,
@@ -140,3 +184,21 @@ func (n *Numbers) tooLong(digits []byte) bool {
 	}
 	return false
 }
+
+// CheckOutsideLine checks a list of outside-line prefixes: 1 to 4 ASCII
+// digits each (9, 0, 81). An error names the entry by its position, never
+// its digits.
+func CheckOutsideLine(list []string) error {
+	for i, entry := range list {
+		e := strings.TrimSpace(entry)
+		if e == "" || len(e) > maxOutsideLineDigits || strings.Trim(e, "0123456789") != "" {
+			return entryError("outside_line", i, len(list), entry,
+				fmt.Sprintf("is not an outside-line prefix: 1 to %d digits (9, or 0)", maxOutsideLineDigits))
+		}
+	}
+	return nil
+}
+
+// maxOutsideLineDigits is the most digits an outside-line prefix has: a
+// digit, or a PBX's trunk access code of a few.
+const maxOutsideLineDigits = 4

@@ -1,6 +1,11 @@
 package ucwa
 
-import "testing"
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
 
 // TestMinDialDigits: the shortest number phonenumbers' data has is +98
 // and four digits, so a SIP user of fewer than six digits (an extension)
@@ -51,6 +56,106 @@ func TestDialStringEmergency(t *testing.T) {
 		}
 		if got := d.IsDialled(); got != c.dialledNumbers {
 			t.Errorf("%s: IsDialled = %v, want %v", c.value, got, c.dialledNumbers)
+		}
+	}
+}
+
+// TestDialStringOutsideLine: a dial string that starts with an
+// outside_line prefix is read also as the digits after it, never instead:
+// at a US gateway that takes 9, sip:919005551234@gw rings +1 900 555 1234
+// as well as, as written, the Indian +91 900 555 1234, and the policy
+// refuses it when any reading is refused, naming the outside line. A
+// prefix leaving fewer than six digits, digits that do not start with
+// it, and phone numbers (forwarded in E.164, which no gateway reads an
+// outside line in) are read as without it.
+func TestDialStringOutsideLine(t *testing.T) {
+	us := mustNumbers(t, "US", TelURI, nil, "9")
+	de := mustNumbers(t, "DE", E164, nil, "0")
+	both := mustNumbers(t, "US", TelURI, nil, "9", "81")
+	policy, err := NewPolicy(DestinationPolicy{Deny: []string{"+1900"}, OutsideLine: []string{"9"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		n        *Numbers
+		value    string
+		readings []string // dialSummary; nil for a name or a phone number
+		written  int
+		rule     Rule
+		outside  bool // the refusal names the outside line
+	}{
+		{"9 and a premium number", us, "sip:919005551234@gw.contoso.com", []string{"+919005551234", "+19005551234"}, 1, RuleDeny, true},
+		{"9 and a number in national form", us, "sip:9-425-555-1234@gw.contoso.com", []string{"+94255551234", "+14255551234"}, 1, RuleDefault, false},
+		{"a number that starts with 9 is read as written too", us, "sip:9725551234@gw.contoso.com", []string{"+19725551234", "+9725551234"}, 2, RuleDefault, false},
+		{"as written it is refused first", us, "sip:19005551234@gw.contoso.com", []string{"+19005551234"}, 1, RuleDeny, false},
+		{"9 and a number too long for it as written", us, "sip:9011442071234567@gw.contoso.com", []string{"?"}, 0, RuleDialString, false},
+		{"9, a premium number and a digit more", us, "sip:9190055512349@gw.contoso.com", []string{"?"}, 0, RuleDialString, false},
+		{"9 and a short code is a name", us, "sip:9411@gw.contoso.com", nil, 0, RuleDefault, false},
+		{"9 and five digits are no reading", us, "sip:912345678@gw.contoso.com", nil, 0, RuleDefault, false},
+		{"a two-digit prefix", both, "sip:8119005551234@gw.contoso.com", []string{"+8119005551234", "+19005551234"}, 1, RuleDeny, true},
+		{"0 and 0900 in Germany", de, "sip:009001234567@gw.contoso.com", []string{"+901234567", "+499001234567"}, 1, RuleDenyTypes, true},
+		{"0 and a number in national form", de, "sip:00301234567@gw.contoso.com", []string{"+49301234567"}, 0, RuleDefault, false},
+		{"0 and 00: abroad", de, "sip:000442071234567@gw.contoso.com", []string{"+442071234567"}, 0, RuleDefault, false},
+		{"a bare number is forwarded in E.164", us, "9 1 900 555 1234", nil, 0, RuleNone, false},
+		{"a bare number in Germany", de, "0 0900 1234567", nil, 0, RuleDefault, false},
+		{"a telephone SIP user", de, "sip:009001234567@gw.contoso.com;user=phone", nil, 0, RuleDefault, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, problem := c.n.Destination(c.value)
+			if c.rule == RuleNone {
+				if problem.OK() {
+					t.Fatalf("read as %+v, want refused", d)
+				}
+				return
+			}
+			if !problem.OK() {
+				t.Fatal(problem.Reason)
+			}
+			if got := dialSummary(d.Dial); !slices.Equal(got, c.readings) {
+				t.Fatalf("readings %q, want %q", got, c.readings)
+			}
+			if d.Dial != nil && d.Dial.Written != c.written {
+				t.Errorf("Written = %d, want %d", d.Dial.Written, c.written)
+			}
+			if !d.SIP && (d.Value[0] != '+' || d.Number.E164 != d.Value) {
+				t.Errorf("forwarded as %q, want its E.164 form", d.Value)
+			}
+			pd := &PropertyDestination{Property: "to", Kind: DialledNow, Destination: d}
+			dec := policy.Judge(spa, pd)
+			if dec.Rule != c.rule {
+				t.Fatalf("decided by %s, want %s", dec.Rule, c.rule)
+			}
+			if e := RefusalError(pd, dec); e != nil && strings.Contains(e.Message, "outside-line") != c.outside {
+				t.Errorf("refusal %q: names the outside line %v, want %v", e.Message, !c.outside, c.outside)
+			}
+		})
+	}
+}
+
+// TestCheckOutsideLine: outside_line entries are 1 to 4 digits, and an
+// error names the entry by position, never its digits.
+func TestCheckOutsideLine(t *testing.T) {
+	for _, c := range []struct {
+		list []string
+		err  string
+	}{
+		{nil, ""},
+		{[]string{"9", " 0 ", "81", "1234"}, ""},
+		{[]string{"9", "12345"}, "outside_line: entry 2 of 2 is not an outside-line prefix: 1 to 4 digits (9, or 0)"},
+		{[]string{""}, `outside_line: entry 1 of 1 ("") is not an outside-line prefix: 1 to 4 digits (9, or 0)`},
+		{[]string{"+9"}, "outside_line: entry 1 of 1 is not an outside-line prefix: 1 to 4 digits (9, or 0)"},
+		{[]string{"nine"}, `outside_line: entry 1 of 1 ("nine") is not an outside-line prefix: 1 to 4 digits (9, or 0)`},
+		{[]string{"٩"}, `outside_line: entry 1 of 1 is not an outside-line prefix: 1 to 4 digits (9, or 0)`},
+	} {
+		err := CheckOutsideLine(c.list)
+		if got := fmt.Sprint(err); c.err == "" && err != nil || c.err != "" && got != c.err {
+			t.Errorf("%q: %v, want %q", c.list, err, c.err)
+		}
+		_, perr := NewPolicy(DestinationPolicy{OutsideLine: c.list})
+		_, nerr := NewNumbers("US", TelURI, nil, c.list...)
+		if fmt.Sprint(perr) != fmt.Sprint(err) || fmt.Sprint(nerr) != fmt.Sprint(err) {
+			t.Errorf("%q: NewPolicy %v, NewNumbers %v; want %v", c.list, perr, nerr, err)
 		}
 	}
 }

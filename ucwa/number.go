@@ -58,6 +58,10 @@ type Numbers struct {
 	emergencyShort map[string]bool
 	// emergencyE164 holds configured emergency numbers written in full.
 	emergencyE164 map[string]bool
+	// outsideLine holds the outside-line prefixes of the site's
+	// gateways, whose dial strings are read also without them (see
+	// DialString).
+	outsideLine []string
 	// numbers and destinations remember what Number and Destination
 	// made of recent inputs, classification included, so that a rule
 	// judging a repeated destination costs a lookup. Results are kept by
@@ -100,9 +104,16 @@ const maxExtensionDigits = 20
 // non-nil list means none. A list replaces the region's numbers, it does
 // not add to them.
 //
+// outsideLine lists the outside-line prefixes the site's gateways take
+// (9, or 0 in much of Europe: 1 to 4 ASCII digits each; see
+// CheckOutsideLine): a dial string (DialString) that starts with one is
+// read also as the digits after it. It changes no phone number: a tel:
+// URI, a bare number and a telephone SIP user are forwarded in E.164, so
+// no gateway ever sees an outside-line prefix in them.
+//
 // Number and Destination each cache numberCacheSize inputs; both full of
 // typical numbers and SIP URIs hold about 3.5 MB (measured).
-func NewNumbers(defaultRegion string, format NumberFormat, emergency []string) (*Numbers, error) {
+func NewNumbers(defaultRegion string, format NumberFormat, emergency []string, outsideLine ...string) (*Numbers, error) {
 	region := strings.ToUpper(defaultRegion)
 	if region != "" && !phonenumbers.GetSupportedRegions()[region] {
 		return nil, fmt.Errorf("default region %q is not a region phone numbers are known for (use an ISO 3166-1 code such as US or DE)", defaultRegion)
@@ -115,6 +126,12 @@ func NewNumbers(defaultRegion string, format NumberFormat, emergency []string) (
 		format:       format,
 		numbers:      newShardedCache[*numberResult](numberCacheSize),
 		destinations: newShardedCache[*destinationResult](numberCacheSize),
+	}
+	if err := CheckOutsideLine(outsideLine); err != nil {
+		return nil, err
+	}
+	for _, prefix := range outsideLine {
+		n.outsideLine = append(n.outsideLine, strings.TrimSpace(prefix))
 	}
 	if emergency != nil {
 		short, full := map[string]bool{}, map[string]bool{}

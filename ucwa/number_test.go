@@ -10,9 +10,9 @@ import (
 	"testing"
 )
 
-func mustNumbers(t testing.TB, region string, format NumberFormat, emergency []string) *Numbers {
+func mustNumbers(t testing.TB, region string, format NumberFormat, emergency []string, outsideLine ...string) *Numbers {
 	t.Helper()
-	n, err := NewNumbers(region, format, emergency)
+	n, err := NewNumbers(region, format, emergency, outsideLine...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -621,7 +621,8 @@ var numberSeeds = []string{
 }
 
 // numberFuzzConfigs are the Numbers every fuzzed value goes through: the
-// formats, no region, another region, and a configured emergency list.
+// formats, no region, another region, a configured emergency list, and
+// outside-line prefixes (the last, configs[1] with them).
 func numberFuzzConfigs(f *testing.F) []*Numbers {
 	return []*Numbers{
 		mustNumbers(f, "US", TelURI, nil),
@@ -629,6 +630,7 @@ func numberFuzzConfigs(f *testing.F) []*Numbers {
 		mustNumbers(f, "", TelURI, nil),
 		mustNumbers(f, "DE", E164, nil),
 		mustNumbers(f, "GB", TelURI, []string{"999", "+44 20 7946 0000"}),
+		mustNumbers(f, "US", E164, nil, "9", "0"),
 	}
 }
 
@@ -739,8 +741,12 @@ func FuzzDestination(f *testing.F) {
 	for _, s := range sipSeeds {
 		f.Add(s)
 	}
+	for _, s := range []string{"sip:919005551234@gw", "sip:0011442071234567@gw", "sip:9011442071234567@gw", "9 1 900 555 1234", "sip:9-425-555-1234;x=y@gw"} {
+		f.Add(s)
+	}
 	configs := numberFuzzConfigs(f)
 	f.Fuzz(func(t *testing.T, s string) {
+		checkOutsideLine(t, s, configs[1], configs[len(configs)-1])
 		for _, n := range configs {
 			d, p := n.Destination(s)
 			if !p.OK() {
@@ -873,6 +879,38 @@ func BenchmarkParseSIPURI(b *testing.B) {
 // sameDestination reports whether a and b are the same destination,
 // their dial strings compared by what they hold: one URI spelled two
 // ways (SIP:...@GW, sip:...@gw) is read into two DialStrings.
+// checkOutsideLine fails when outside, plain's Numbers with outside-line
+// prefixes, reads s otherwise than by adding readings to a dial string:
+// the readings of its digits as written come first, the same as plain's,
+// unless the digits after a prefix make it unjudgeable.
+func checkOutsideLine(t *testing.T, s string, plain, outside *Numbers) {
+	t.Helper()
+	pd, pp := plain.Destination(s)
+	od, op := outside.Destination(s)
+	if pp != op {
+		t.Fatalf("%q: %+v without an outside line, %+v with", s, pp, op)
+	}
+	want, got := pd, od
+	want.Dial, got.Dial = nil, nil
+	if got != want {
+		t.Fatalf("%q: read as %+v with an outside line, %+v without", s, got, want)
+	}
+	switch {
+	case pd.Dial == nil:
+		if od.Dial != nil && !od.Dial.Unjudgeable && od.Dial.Written != 0 {
+			t.Fatalf("%q: a name without an outside line, the dial string %q with", s, dialSummary(od.Dial))
+		}
+	case pd.Dial.Unjudgeable:
+		if od.Dial == nil || !od.Dial.Unjudgeable {
+			t.Fatalf("%q: unjudgeable without an outside line, %q with", s, dialSummary(od.Dial))
+		}
+	case od.Dial == nil:
+		t.Fatalf("%q: the dial string %q without an outside line, a name with", s, dialSummary(pd.Dial))
+	case !od.Dial.Unjudgeable && (od.Dial.Written != len(pd.Dial.Readings) || !reflect.DeepEqual(od.Dial.Readings[:od.Dial.Written], pd.Dial.Readings)):
+		t.Fatalf("%q: read as %q (%d as written) with an outside line, %q without", s, dialSummary(od.Dial), od.Dial.Written, dialSummary(pd.Dial))
+	}
+}
+
 func sameDestination(a, b Destination) bool {
 	if !reflect.DeepEqual(a.Dial, b.Dial) {
 		return false

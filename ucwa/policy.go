@@ -71,7 +71,9 @@ import (
 // judge each of its readings (Destination.Dial) as a number, and the
 // first that refuses one decides (Decision.Number tells which reading);
 // a reading that is an emergency number at a host sip_domains allows
-// passes. sip_domains then judges the host.
+// passes. sip_domains then judges the host. A dial string that starts
+// with an outside_line prefix has the readings of the digits after it
+// too (see OutsideLine).
 //
 // In report mode a destination the rules refuse is delivered, and its
 // Decision says it would have been refused (VerdictWouldRefuse). So is
@@ -143,6 +145,20 @@ type DestinationPolicy struct {
 	// most phone numbers, which a PBX that dials extensions through
 	// would otherwise dial behind an allowed number.
 	MaxExtensionDigits *int `json:"max_extension_digits,omitempty"`
+
+	// OutsideLine lists the outside-line prefixes the site's gateways
+	// take before a number (9, or 0 in much of Europe; 1 to 4 digits
+	// each). A SIP user that is a dial string (sip:919005551234@gw) and
+	// starts with one is judged by the readings of the digits after it
+	// (+1 900 555 1234) as well as by those of the digits as written
+	// (+91 900 555 1234), and refused when any reading is: a prefix is
+	// never taken instead, since most digits that start with 9 or 0 are a
+	// number as written. Phone numbers (tel: URIs, bare numbers,
+	// telephone SIP users) are not read again: the edge forwards them in
+	// E.164, with '+', in which no gateway takes an outside line. Like
+	// Emergency it configures the Numbers that reads destinations: pass
+	// it to NewNumbers. Default: none.
+	OutsideLine []string `json:"outside_line,omitempty"`
 
 	// Emergency lists the emergency numbers, which no rule refuses: short
 	// codes ("911") and phone numbers ("+14255550100"). It configures
@@ -248,6 +264,9 @@ func NewPolicy(c DestinationPolicy) (*Policy, error) {
 		return nil, err
 	}
 	if p.sipDomains, err = compileHosts(c.SIPDomains); err != nil {
+		return nil, err
+	}
+	if err = CheckOutsideLine(c.OutsideLine); err != nil {
 		return nil, err
 	}
 	p.judgesNumbers = len(c.Deny) > 0 || len(c.DenyRegions) > 0 || !p.anyRegion || p.denyTypes != 0
@@ -523,7 +542,10 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 	default:
 		why = "it is neither a phone number nor a SIP URI"
 	}
-	if dec.reading > 0 {
+	switch {
+	case dec.reading > 0 && d.Dial != nil && int(dec.reading) > d.Dial.Written:
+		why += ", and its SIP user's digits after an outside-line prefix are such a number as a gateway may dial them"
+	case dec.reading > 0:
 		why += ", and its SIP user's digits are such a number as a gateway may dial them"
 	}
 	reason := "is refused by the destination policy (" + dec.Rule.String() + ": " + why + ")"

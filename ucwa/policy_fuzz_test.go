@@ -41,6 +41,8 @@ var fuzzPolicySeeds = []string{
 	"sip:9,19005551234@gw.contoso.com", "sip:*67p14255551234%23@x.b.example", "sip:6125551234@contoso.com", "sip:442071234567;x=y@contoso.com",
 	"sip:1234@contoso.com", "sip:911@contoso.com", "sip:004930123456@contoso.com", "sip:%D9%A1%D9%A49005551234@contoso.com",
 	"sip:1900555123a4@gw.contoso.com", "sip:1900_555%E2%80%901234@gw.contoso.com",
+	"sip:919005551234@gw.contoso.com", "sip:8119005551234@gw.contoso.com", "sip:009001234567@gw.contoso.com",
+	"sip:00301234567@gw.contoso.com", "sip:9011442071234567@gw.contoso.com", "sip:9411@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -53,11 +55,15 @@ func FuzzPolicy(f *testing.F) {
 	}
 	var numbers []*Numbers
 	for _, c := range []struct {
-		region    string
-		format    NumberFormat
-		emergency []string
-	}{{"US", TelURI, nil}, {"", E164, nil}, {"DE", TelURI, []string{"112", "+4930123456", "12345"}}} {
-		n, err := NewNumbers(c.region, c.format, c.emergency)
+		region      string
+		format      NumberFormat
+		emergency   []string
+		outsideLine []string
+	}{
+		{"US", TelURI, nil, nil}, {"", E164, nil, nil}, {"DE", TelURI, []string{"112", "+4930123456", "12345"}, []string{"0"}},
+		{"US", E164, nil, []string{"9", "81"}},
+	} {
+		n, err := NewNumbers(c.region, c.format, c.emergency, c.outsideLine...)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -172,9 +178,12 @@ func refusalLeak(d *PropertyDestination, e *Error) string {
 // least six digits (the shortest number phonenumbers has, +98 and four
 // digits). With a dial character, or more than maxNumberLength digits,
 // no rule can judge it; else its readings are the digits read by n as a
-// bare number and with a '+', each when n reads it, the second when it
-// differs from the first; a user of no reading is unjudgeable when
-// phonenumbers finds its digits too long in either reading, else a name.
+// bare number and with a '+', each when n reads it, then the same of the
+// digits after each of n's outside-line prefixes they start with, when
+// six or more are left; a reading only when no reading before it is the
+// same number. Digits of no reading, as written or after a prefix, that
+// phonenumbers finds too long in either reading make it unjudgeable; a
+// user of no reading at all is a name.
 func referenceDialString(d *Destination, n *Numbers) (readings []Number, unjudgeable bool) {
 	if !d.SIP || d.IsNumber() {
 		return nil, false
@@ -201,23 +210,41 @@ func referenceDialString(d *Destination, n *Numbers) (readings []Number, unjudge
 	if unjudgeable || len(digits) > maxNumberLength {
 		return nil, true
 	}
-	for _, text := range []string{string(digits), "+" + string(digits)} {
-		if num, p := n.Number(text); p.OK() && (len(readings) == 0 || readings[0].E164 != num.E164) {
-			readings = append(readings, num)
+	read := func(digits string) {
+		possible := false
+		for _, text := range []string{digits, "+" + digits} {
+			num, p := n.Number(text)
+			if !p.OK() {
+				continue
+			}
+			possible = true
+			if !slices.ContainsFunc(readings, func(r Number) bool { return r.E164 == num.E164 }) {
+				readings = append(readings, num)
+			}
 		}
-	}
-	if len(readings) == 0 {
+		if possible {
+			return
+		}
 		// Too long for the number the digits start, in either reading:
 		// no rule can tell which digits a gateway takes.
-		for _, c := range []struct{ text, region string }{{string(digits), n.region}, {"+" + string(digits), "ZZ"}} {
+		for _, c := range []struct{ text, region string }{{digits, n.region}, {"+" + digits, "ZZ"}} {
 			if c.region == "" {
 				continue
 			}
 			pn, err := phonenumbers.Parse(c.text, c.region)
 			if err == phonenumbers.ErrNumTooLong || err == nil && phonenumbers.IsPossibleNumberWithReason(pn) == phonenumbers.TOO_LONG {
-				return nil, true
+				unjudgeable = true
 			}
 		}
+	}
+	read(string(digits))
+	for _, prefix := range n.outsideLine {
+		if rest, ok := strings.CutPrefix(string(digits), prefix); ok && len(rest) >= 6 {
+			read(rest)
+		}
+	}
+	if unjudgeable {
+		return nil, true
 	}
 	return readings, false
 }
