@@ -363,14 +363,14 @@ func (v *auditDestination) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		enc.AddInt("part", v.curPart)
 	}
 	enc.AddString("kind", d.Kind.String())
-	enc.AddByteString("destination", d.AppendMasked(v.scratch[:0]))
 	var dec ucwa.Decision
 	if v.policy != nil {
 		dec = v.policy.Judge(v.curOp, d)
 	}
+	// A SIP name of digits a gateway could dial shows the number it was
+	// judged as, in the destination as in its region and type.
+	enc.AddByteString("destination", dec.AppendMasked(v.scratch[:0], &d.Destination))
 	if d.Dial != nil {
-		// A SIP name of digits a gateway could dial: the number it was
-		// judged as is the one shown.
 		enc.AddBool("dial_string", true)
 	}
 	if num := dec.Number(&d.Destination); num != nil {

@@ -146,7 +146,7 @@ func (h *Handler) logWouldRefuse(r *http.Request, op *ucwa.Operation, d *ucwa.Pr
 		return
 	}
 	fields := []zap.Field{zap.String("operation", op.Rel), zap.String("property", d.Property),
-		zap.String("rule", dec.Rule.String()), zap.String("destination", d.Masked()),
+		zap.String("rule", dec.Rule.String()), zap.String("destination", dec.Masked(&d.Destination)),
 		zap.String("remote_ip", remoteIP(r))}
 	if part > 0 {
 		fields = append(fields, zap.Int("part", part))

@@ -110,7 +110,7 @@ func TestLimitDialStrings(t *testing.T) {
 // number as written, rings +1 900 555 1234 at a gateway that takes 9,
 // and is refused, the message saying so; a number after the prefix that
 // the policy allows is delivered byte for byte. The audit line shows
-// the first reading, masked, with the region and type of the one judged.
+// the reading judged, masked, with its region and type.
 func TestDestinationOutsideLine(t *testing.T) {
 	e := startGuardEdge(t, `destinations {
 			deny +1900
@@ -131,9 +131,9 @@ func TestDestinationOutsideLine(t *testing.T) {
 	}
 	cases := []guardCase{
 		refused("9 and a premium number", "sip:919005551234@gw.contoso.com",
-			dialled("sip:+91900555****@gw.contoso.com", "US", "premium_rate", "refused", "deny")),
+			dialled("sip:+1900555****@gw.contoso.com", "US", "premium_rate", "refused", "deny")),
 		refused("81 and a premium number, with separators", "sip:81-1-900-555-1234@gw.contoso.com",
-			dialled("sip:+81190055*****@gw.contoso.com", "US", "premium_rate", "refused", "deny")),
+			dialled("sip:+1900555****@gw.contoso.com", "US", "premium_rate", "refused", "deny")),
 		delivered("9 and an allowed number", "sip:9-425-555-1234@gw.contoso.com",
 			dialled("sip:+9425555****@gw.contoso.com", "LK", "fixed_line", "allowed", "default")),
 	}

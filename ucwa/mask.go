@@ -108,8 +108,37 @@ func (d Destination) Masked() string {
 }
 
 // AppendMasked appends the destination as Masked returns it to b, so
-// that a log encoder can take it without a string of its own.
+// that a log encoder can take it without a string of its own. A dial
+// string (Dial) shows its first reading; Decision.AppendMasked shows the
+// one a decision judged.
 func (d *Destination) AppendMasked(b []byte) []byte {
+	var reading *Number
+	if d.Dial != nil && len(d.Dial.Readings) > 0 {
+		reading = &d.Dial.Readings[0]
+	}
+	return d.appendMasked(b, reading)
+}
+
+// AppendMasked appends d as Destination.AppendMasked does, but a dial
+// string shows the reading dec judged it by (Decision.Number): the
+// refused one, else the first. An audit line then shows one reading,
+// its masked digits beside its region and type.
+func (dec Decision) AppendMasked(b []byte, d *Destination) []byte {
+	var reading *Number
+	if d.Dial != nil && len(d.Dial.Readings) > 0 {
+		reading = dec.Number(d)
+	}
+	return d.appendMasked(b, reading)
+}
+
+// Masked returns the destination as AppendMasked appends it.
+func (dec Decision) Masked(d *Destination) string {
+	var buf [maskedBuffer]byte
+	return string(dec.AppendMasked(buf[:0], d))
+}
+
+// appendMasked is AppendMasked with the reading a dial string shows.
+func (d *Destination) appendMasked(b []byte, reading *Number) []byte {
 	switch {
 	case d.SIP:
 		if strings.HasPrefix(d.Value, "sips:") {
@@ -120,8 +149,8 @@ func (d *Destination) AppendMasked(b []byte) []byte {
 		switch {
 		case d.IsNumber():
 			b = appendMaskedNumber(b, &d.Number)
-		case d.Dial != nil && len(d.Dial.Readings) > 0:
-			b = appendMaskedNumber(b, &d.Dial.Readings[0])
+		case reading != nil:
+			b = appendMaskedNumber(b, reading)
 		default:
 			b = append(b, maskedSecret...)
 		}

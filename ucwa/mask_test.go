@@ -280,3 +280,36 @@ func BenchmarkMasked(b *testing.B) {
 		})
 	}
 }
+
+// TestDecisionMasked: a dial string is masked, in the audit trail, as the
+// reading its decision judged: the refused one, else the first; any
+// other destination as Masked has it.
+func TestDecisionMasked(t *testing.T) {
+	n := mustNumbers(t, "US", TelURI, nil, "9")
+	p, err := NewPolicy(DestinationPolicy{Deny: []string{"+1900"}, AllowRegions: []string{"US", "NL", "IN"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ value, masked, judged string }{
+		{"sip:919005551234@gw.contoso.com", "sip:+91900555****@gw.contoso.com", "sip:+1900555****@gw.contoso.com"},
+		{"sip:3129005551@gw.contoso.com", "sip:+1312900****@gw.contoso.com", "sip:+1312900****@gw.contoso.com"},
+		{"sip:6125551234@gw.contoso.com", "sip:+1612555****@gw.contoso.com", "sip:+612555****@gw.contoso.com"},
+		{"sip:9-1-425-555-1234@gw.contoso.com", "sip:+91425555****@gw.contoso.com", "sip:+91425555****@gw.contoso.com"},
+		{"sip:99005551234@gw.contoso.com", "sip:****@gw.contoso.com", "sip:****@gw.contoso.com"},
+		{"sip:+19005551234@gw.contoso.com;user=phone", "sip:+1900555****@gw.contoso.com", "sip:+1900555****@gw.contoso.com"},
+		{"sip:john@contoso.com", "sip:****@contoso.com", "sip:****@contoso.com"},
+		{"tel:+14255551234", "+1425555****", "+1425555****"},
+	} {
+		d, problem := n.Destination(c.value)
+		if !problem.OK() {
+			t.Fatalf("%s: %s", c.value, problem.Reason)
+		}
+		dec := p.Judge(spa, &PropertyDestination{Property: "to", Kind: DialledNow, Destination: d})
+		if got := d.Masked(); got != c.masked {
+			t.Errorf("%s: Masked %q, want %q", c.value, got, c.masked)
+		}
+		if got := dec.Masked(&d); got != c.judged {
+			t.Errorf("%s: %s by %s, masked %q, want %q", c.value, dec.Verdict, dec.Rule, got, c.judged)
+		}
+	}
+}

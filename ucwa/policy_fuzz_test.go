@@ -112,6 +112,7 @@ func FuzzPolicy(f *testing.F) {
 						t.Fatalf("policy %d, %q: the emergency call is %s by %s, another request %s by %s", i, v, e.Verdict, e.Rule, got.Verdict, got.Rule)
 					}
 					checkRefusal(t, pd, got)
+					checkDecisionMasked(t, &d, got)
 				}
 			}
 			pd := &PropertyDestination{Property: "to", Kind: DialledNow, Destination: d}
@@ -120,6 +121,27 @@ func FuzzPolicy(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkDecisionMasked fails when d, masked as dec judged it, shows what
+// Masked may not, or a reading's digits.
+func checkDecisionMasked(t *testing.T, d *Destination, dec Decision) {
+	t.Helper()
+	m := dec.Masked(d)
+	if leak := maskedLeak(*d, m); leak != "" {
+		t.Fatal(leak)
+	}
+	if d.Dial == nil {
+		if m != d.Masked() {
+			t.Fatalf("%q: masked as %q by its decision, %q alone", d.Value, m, d.Masked())
+		}
+		return
+	}
+	for _, r := range d.Dial.Readings {
+		if digits := strings.TrimPrefix(r.E164, "+"); strings.Contains(m, digits) {
+			t.Fatalf("%q: masked as %q, which holds a reading's digits", d.Value, m)
+		}
+	}
 }
 
 // checkRefusal fails when the refusal of d shows its value or number.
