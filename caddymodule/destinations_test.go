@@ -391,6 +391,22 @@ func TestDestinationRules(t *testing.T) {
 			`caddy_ucwa_destinations_total{decision="refused",rule="max_extension_digits"}`: 1,
 			`caddy_ucwa_destinations_total{decision="allowed",rule="allow"}`:                1,
 		}},
+		// By default an extension of 5 or more digits is refused: it is
+		// too often a premium service's short code where the number is.
+		{name: "max_extension_digits by default", policy: "allow +442071234567", cases: []guardCase{
+			{name: "an allowed number and a 6-digit short code", path: startOpsPath, body: `{"to":"+44 20 7123 4567;ext=118118"}`, status: 403, property: "to", rule: "max_extension_digits",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "max_extension_digits",
+				dests: []auditDestJSON{to("+44207123****;ext=****", "GB", "fixed_line", "refused", "max_extension_digits")}},
+			{name: "a number and 0 and a 5-digit short code", path: startOpsPath, body: `{"to":"+49 30 123456 x011880"}`, status: 403, property: "to", rule: "max_extension_digits",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "max_extension_digits",
+				dests: []auditDestJSON{to("+493012****;ext=****", "DE", "fixed_line", "refused", "max_extension_digits")}},
+			{name: "an allowed number and a 4-digit extension", path: startOpsPath, body: `{"to":"+44 20 7123 4567 x1234"}`, status: 201, delivered: `{"to":"tel:+442071234567;ext=1234"}`,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "allow",
+				dests: []auditDestJSON{to("+44207123****;ext=****", "GB", "fixed_line", "allowed", "allow")}},
+		}, secrets: []string{"2071234567", "30123456", "118118", "11880"}, metrics: map[string]float64{
+			`caddy_ucwa_destinations_total{decision="refused",rule="max_extension_digits"}`: 2,
+			`caddy_ucwa_destinations_total{decision="allowed",rule="allow"}`:                1,
+		}},
 		{name: "report mode", policy: "mode report\n\t\t\tdeny +1900", cases: []guardCase{
 			{name: "a denied number, delivered", path: startOpsPath, body: `{"to":"+19005551234","operationId":"op-19005551234"}`, status: 201,
 				delivered: `{"to":"tel:+19005551234","operationId":"op-19005551234"}`, operation: "startPhoneAudio", decision: "would_refuse", auditRule: "deny",

@@ -140,10 +140,16 @@ type DestinationPolicy struct {
 	// extension (";ext=", or " x" in a bare number) may have, from 0
 	// (no extension at all) to 20 (any extension a number may carry);
 	// one with more is refused by the rule max_extension_digits, before
-	// any allow prefix. A site whose extensions have 4 digits sets 4.
-	// Default: 6, enough for the extensions of a PBX and too few for
-	// most phone numbers, which a PBX that dials extensions through
-	// would otherwise dial behind an allowed number.
+	// any allow prefix: a PBX that dials extensions through dials them
+	// behind an allowed number. Default: 4, the extensions of most PBXs.
+	// Longer ones are too often a service's short code where the number
+	// is: directory enquiries and other premium codes have 5 and 6 digits
+	// (118118 in the UK and France, 11880 in Germany, 892424 in Italy),
+	// or an outside line and one (0 11880). A site whose users call
+	// numbers with longer extensions sets 5 or 6 (and 11 or more lets a
+	// whole number through). No count tells the shorter service codes
+	// (411 in the US, 3651 in France) from an extension: 0 refuses
+	// every extension.
 	MaxExtensionDigits *int `json:"max_extension_digits,omitempty"`
 
 	// OutsideLine lists the outside-line prefixes the site's gateways
@@ -190,7 +196,7 @@ const (
 var defaultDenyTypes = [...]NumberType{NumberPremiumRate, NumberSharedCost, NumberPersonal, NumberUAN}
 
 // defaultMaxExtensionDigits is MaxExtensionDigits' default.
-const defaultMaxExtensionDigits = 6
+const defaultMaxExtensionDigits = 4
 
 // nonGeographicRegion is phonenumbers' region of non-geographic numbers.
 const nonGeographicRegion = "001"

@@ -351,7 +351,7 @@ func referenceNumberRule(c *DestinationPolicy, pd *PropertyDestination, num Numb
 		}
 		return false
 	}
-	maxExtension := 6
+	maxExtension := 4
 	if c.MaxExtensionDigits != nil {
 		maxExtension = *c.MaxExtensionDigits
 	}

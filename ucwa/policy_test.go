@@ -76,8 +76,12 @@ var judgeCases = []judgeCase{
 	{name: "allow, SIP phone user at another host", policy: DestinationPolicy{Allow: []string{"+1900"}, SIPDomains: []string{"*.contoso.com"}}, value: "sip:+19005551234@gw.evil.example;user=phone", want: refused(RuleSIPDomains)},
 
 	// Extensions.
-	{name: "max_extension_digits default allows 6", value: "+14255551234;ext=123456", want: allowed(RuleDefault)},
+	{name: "max_extension_digits default allows 4", value: "+442071234567;ext=1234", want: allowed(RuleDefault)},
+	{name: "max_extension_digits default refuses a 5-digit short code", value: "+4930123456;ext=11880", want: refused(RuleMaxExtensionDigits)},
+	{name: "max_extension_digits default refuses a 6-digit short code", value: "+442071234567;ext=118118", want: refused(RuleMaxExtensionDigits)},
+	{name: "max_extension_digits default refuses an outside line and a short code", value: "+4930123456 x0 11880", want: refused(RuleMaxExtensionDigits)},
 	{name: "max_extension_digits default refuses 7", value: "tel:+14255551234;ext=1234567", want: refused(RuleMaxExtensionDigits)},
+	{name: "max_extension_digits 6 allows 6", policy: DestinationPolicy{MaxExtensionDigits: ptr(6)}, value: "+14255551234;ext=123456", want: allowed(RuleDefault)},
 	{name: "max_extension_digits counts a bare number's x", value: "+1 425 555 1234 x90114412345", want: refused(RuleMaxExtensionDigits)},
 	{name: "max_extension_digits before allow", policy: DestinationPolicy{Allow: []string{"+1425555"}}, value: "+14255551234;ext=011442071234567", want: refused(RuleMaxExtensionDigits)},
 	{name: "max_extension_digits judges a SIP phone user", value: "sip:+14255551234;ext=011442071234567@gw.contoso.com;user=phone", want: refused(RuleMaxExtensionDigits)},
