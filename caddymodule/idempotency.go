@@ -34,8 +34,8 @@ import (
 // the application id of the path, the operation and the operationId (from
 // the body, else the query). The first request reserves the key in the
 // store before it is delivered; while it is in flight a repeat is answered
-// 409 Conflict / AlreadyExists. Once a pool answers (whatever the status),
-// a repeat gets that answer again (status, Location, Content-Type, a
+// 409 Conflict / AlreadyExists. Once a pool answers (whatever the status
+// but 401), a repeat gets that answer again (status, Location, Content-Type, a
 // failure's Retry-After, counted down in seconds, and a body up to 4 KiB)
 // with the header `Idempotent-Replayed: true`; a Location the edge
 // rewrote onto its own host is on the repeat's. A
@@ -49,8 +49,9 @@ import (
 // away before it was sent) releases its key, so that the client may send
 // it again. One that may have reached a pool and got no answer that can be
 // replayed (the client went away during the attempt, the pool's answer
-// was cut short or has a body over 4 KiB) keeps it for the window:
-// repeats get 409. The edge's own 502 and 504 after a pool attempt are
+// was cut short, has a body over 4 KiB or is a 401, which speaks of the
+// first request's credentials and needs its challenges) keeps it for the
+// window: repeats get 409. The edge's own 502 and 504 after a pool attempt are
 // recorded and replayed as a pool's answer. The answer is recorded before
 // it goes out: once a client has it, a repeat gets it again.
 //
@@ -315,13 +316,16 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// An emergency call that may not have been placed holds no
 		// repeat back (see above): its key is free again.
 		h.release(ctx, keys, token)
-	case !answered || rec.overflow || in.cleaned == nil:
+	case !answered || rec.overflow || in.cleaned == nil || rec.status == http.StatusUnauthorized:
 		// The request may have reached a pool, and there is no answer that
 		// can be replayed (the client went away during the attempt, the
 		// next handler failed, the body is too long, a batch's answer
-		// holds other parts'): the keys stay reserved for the window. So
-		// they do when a pool's answer is cut short: reverse_proxy then
-		// panics with http.ErrAbortHandler, which passes through here.
+		// holds other parts', a 401 speaks of the first request's
+		// credentials, which a repeat may have renewed, and its
+		// challenges are not recorded): the keys stay reserved for the
+		// window. So they do when a pool's answer is cut short:
+		// reverse_proxy then panics with http.ErrAbortHandler, which
+		// passes through here.
 	default:
 		// The rest of the window, counted from the first request; a third
 		// of it at least, so that a pool slower than the window does not
@@ -507,11 +511,12 @@ func hasOperationID(c *ucwa.Cleaned) bool {
 }
 
 // repeat answers a request whose key holds current: the recorded answer
-// again for a verified caller, else 409.
+// again for a verified caller, else 409. A 401, which older edges
+// recorded without its challenges, is not given again (see deliverOnce).
 func (h *Handler) repeat(w http.ResponseWriter, in *intake, current string, verified bool) error {
 	a, ok := decodeAnswer(current)
 	switch {
-	case !ok || !verified:
+	case !ok || !verified || a.status == http.StatusUnauthorized:
 		h.idempotency.count(in, resultConflict)
 		return h.fail(w, in, errAlreadyExists)
 	case !a.answers(in):

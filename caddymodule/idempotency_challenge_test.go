@@ -1,0 +1,85 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// challengePool answers 401 with two challenges, as a pool's IIS offers
+// several schemes: a pool that did not take the caller's credentials.
+func challengePool(_ *testkit.Pool, w http.ResponseWriter, _ *http.Request) {
+	w.Header().Add("WWW-Authenticate", `Bearer trusted_issuers="", client_id="00000004-0000-0ff1-ce00-000000000000"`)
+	w.Header().Add("WWW-Authenticate", `MsRtcOAuth href="https://pool.contoso.internal/WebTicket/oauthtoken",grant_type="urn:microsoft.rtc:windows"`)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write([]byte(`{"code":"Unauthorized","message":"No valid security token."}`))
+}
+
+// TestIdempotencyPoolUnauthorized: a pool's 401 reaches the client with
+// its challenges, and is not recorded for replay: it speaks of the first
+// request's credentials, which a repeat may have renewed, and a 401
+// replayed without its challenges is no 401 a client can act on. The key
+// stays reserved for the window (the pool had the request): a repeat gets
+// the edge's 409, never a second delivery.
+func TestIdempotencyPoolUnauthorized(t *testing.T) {
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	for _, st := range idemStores {
+		t.Run(st.name, func(t *testing.T) {
+			pool := testkit.NewPool(t, "primary", challengePool)
+			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t), "primary "+pool.Addr()))
+			c := idemCall{header: caller, op: "unauthorized-1"}
+			first := e.call(c)
+			want := []string{`Bearer trusted_issuers="", client_id="00000004-0000-0ff1-ce00-000000000000"`, `MsRtcOAuth href="https://pool.contoso.internal/WebTicket/oauthtoken",grant_type="urn:microsoft.rtc:windows"`}
+			if first.Status != http.StatusUnauthorized || !slices.Equal(first.Header.Values("WWW-Authenticate"), want) {
+				t.Fatalf("first: %d %v, want the pool's 401 with its challenges", first.Status, first.Header)
+			}
+			assertConflict(t, e.call(c))
+			if got := deliveries(pool, c.op); got != 1 {
+				t.Errorf("delivered %d times, want once", got)
+			}
+		})
+	}
+}
+
+// TestIdempotencyOlderUnauthorized: a pool's 401 that an older edge
+// recorded in a shared Redis (without its challenges) is not replayed
+// either: a repeat gets the edge's 409, and is not delivered.
+func TestIdempotencyOlderUnauthorized(t *testing.T) {
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	srv := testkit.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	pool := testkit.NewPool(t, "primary", challengePool)
+	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", "primary "+pool.Addr()))
+	c := idemCall{header: caller, op: "older-unauthorized"}
+	first := e.call(c)
+	if first.Status != http.StatusUnauthorized {
+		t.Fatalf("first: %d %s", first.Status, first.Body)
+	}
+	// The reservation this version keeps becomes the record an older edge
+	// writes: a failure of a request that was no emergency call.
+	keys := rdb.Keys(ctx, "*").Val()
+	if len(keys) != 1 {
+		t.Fatalf("keys %v, want one", keys)
+	}
+	v := rdb.Get(ctx, keys[0]).Val()
+	if len(v) != heldTokenLen || v[0] != 'n' {
+		t.Fatalf("the key holds %q, want the held reservation", v)
+	}
+	older := recordedAnswer{status: http.StatusUnauthorized, contentType: first.Header.Get("Content-Type"), body: first.Body,
+		inputs: v[1 : 1+inputsDigestLen], notEmergency: true}
+	if err := rdb.SetArgs(ctx, keys[0], older.encode(), redis.SetArgs{KeepTTL: true}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	assertConflict(t, e.call(c))
+	if got := deliveries(pool, c.op); got != 1 {
+		t.Errorf("delivered %d times, want once", got)
+	}
+}
