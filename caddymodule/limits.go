@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -88,8 +89,11 @@ type LimitConfig struct {
 	// the key has text besides them ("/"); that budget is apart from the
 	// one of a key that expands to the address's text. A key without
 	// placeholders is one budget for every request (a global limit);
-	// an unknown placeholder expands to "". The store holds only the
-	// SHA-256 of the expanded key, never the key itself. Default:
+	// an unknown placeholder expands to "". In a key of several
+	// placeholders the values are written so that callers whose values
+	// differ never share a budget ("x|y" and "z", "x" and "y|z" in
+	// "{a}|{b}"). The store holds only the SHA-256 of the expanded key,
+	// never the key itself. Default:
 	// "{http.ucwa.caller}", the verified caller (the token's oid, else
 	// its sub: Entra ID gives one user a sub for each client
 	// application, and one oid).
@@ -130,6 +134,10 @@ type limit struct {
 	// key is the key template; placeholder is its variable when the
 	// template is exactly one placeholder, read without expanding.
 	key, placeholder string
+	// How the values of a template of several placeholders are written
+	// into the key (see keyEncoding).
+	keyEscapes string
+	keyLengths bool
 	// storePrefix starts the limit's store keys: "limit:<name>:".
 	storePrefix string
 	// refusedBy is the intake's refusedBy when this limit refuses.
@@ -306,6 +314,8 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 		}
 		if v, ok := strings.CutPrefix(l.key, "{"); ok && strings.HasSuffix(v, "}") && !strings.ContainsAny(v[:len(v)-1], "{}") {
 			l.placeholder = v[:len(v)-1]
+		} else {
+			l.keyEscapes, l.keyLengths = keyEncoding(l.key)
 		}
 		l.tooMany = ucwa.NewError(http.StatusTooManyRequests, ucwa.SubcodeLimitExceeded,
 			"The limit "+strconv.Quote(c.Name)+" allows no more of these requests now. The request was not delivered; send it again after Retry-After.")
@@ -335,7 +345,7 @@ func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request) string {
 	case l.placeholder != "":
 		v, _ = repl.GetString(l.placeholder)
 	default:
-		v = expandKey(repl, l.key)
+		v = l.expandKey(repl)
 	}
 	fallback := v == ""
 	if fallback {
@@ -358,22 +368,75 @@ func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request) string {
 	return string(k)
 }
 
-// expandKey expands a key template of more than one placeholder (or of
-// text besides), or returns "" when it has placeholders and every one of
-// them expands to nothing: "{http.ucwa.tid}/{http.ucwa.oid}" without
-// those claims is "/", which would be one budget for every such client.
-// A template without placeholders is itself, one budget for all.
-func expandKey(repl *caddy.Replacer, template string) string {
+// expandKey expands l's key template of more than one placeholder (or of
+// text besides), each value written as keyEncoding says, or returns ""
+// when it has placeholders and every one of them expands to nothing:
+// "{http.ucwa.tid}/{http.ucwa.oid}" without those claims is "/", which
+// would be one budget for every such client. A template without
+// placeholders is itself, one budget for all.
+func (l *limit) expandKey(repl *caddy.Replacer) string {
 	placeholders, filled := false, false
-	v, err := repl.ReplaceFunc(template, func(_ string, val any) (any, error) {
+	v, err := repl.ReplaceFunc(l.key, func(_ string, val any) (any, error) {
 		placeholders = true
-		filled = filled || caddy.ToString(val) != ""
-		return val, nil
+		s := caddy.ToString(val)
+		filled = filled || s != ""
+		switch {
+		case l.keyLengths:
+			return strconv.Itoa(len(s)) + ":" + s, nil
+		case l.keyEscapes != "" && strings.ContainsAny(s, l.keyEscapes):
+			b := make([]byte, 0, 2*len(s))
+			for i := range len(s) {
+				if strings.IndexByte(l.keyEscapes, s[i]) >= 0 {
+					b = append(b, '\\')
+				}
+				b = append(b, s[i])
+			}
+			return string(b), nil
+		}
+		return s, nil
 	})
 	if err != nil || placeholders && !filled {
 		return ""
 	}
 	return v
+}
+
+// keyEncoding tells how the values of a key template's placeholders are
+// written into the key, so that requests whose values differ never share
+// a budget ("{a}|{b}" with a "x|y" and b "z", and with a "x" and b "y|z",
+// both "x|y|z" as they are). A template of one placeholder needs nothing.
+// In one of several placeholders with text between each two, a value has
+// every byte of that text, and '\', escaped with '\' (escapes): the text
+// then starts at the first byte of it that is not escaped. A value
+// without them (a GUID between "/") is written as it is, and keeps its
+// budget across an upgrade. A template with two placeholders side by side
+// (or with '\' or a NUL between them) has each value written after its
+// length instead ("3:x|y"): lengths.
+func keyEncoding(template string) (escapes string, lengths bool) {
+	n := 0
+	marked, err := caddy.NewEmptyReplacer().ReplaceFunc(template, func(string, any) (any, error) {
+		n++
+		return "\x00", nil
+	})
+	if err != nil || n < 2 {
+		return "", false
+	}
+	between := strings.Split(marked, "\x00")
+	if len(between) != n+1 {
+		return "", true
+	}
+	b := []byte{'\\'}
+	for _, text := range between[1:n] {
+		if text == "" || strings.ContainsAny(text, "\\") {
+			return "", true
+		}
+		for i := range len(text) {
+			if bytes.IndexByte(b, text[i]) < 0 {
+				b = append(b, text[i])
+			}
+		}
+	}
+	return string(b), false
 }
 
 // checkLimits takes the accepted request in's events from every limit

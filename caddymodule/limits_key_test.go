@@ -1,0 +1,141 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestLimitKeyOfSeveralPlaceholders: a key of several placeholders gives
+// two callers whose values differ budgets of their own, also when the
+// values, joined by the key's text, read the same ("x|y" and "z", "x" and
+// "y|z" in "{a}|{b}").
+func TestLimitKeyOfSeveralPlaceholders(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	for _, tc := range []struct {
+		name, key    string
+		first, other [2]string // X-A and X-B of two callers
+	}{
+		{"text between", "{http.request.header.X-A}|{http.request.header.X-B}", [2]string{"x|y", "z"}, [2]string{"x", "y|z"}},
+		{"side by side", "{http.request.header.X-A}{http.request.header.X-B}", [2]string{"ab", "c"}, [2]string{"a", "bc"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		jwt off
+		default_region US
+		limit pair 1 per 1h key %s
+		primary %s
+	}
+}`, tc.key, pool.Addr()))
+			ab := func(v [2]string) http.Header { return http.Header{"X-A": {v[0]}, "X-B": {v[1]}} }
+			if resp := e.send(callTo("+14255551234", ab(tc.first))); resp.Status != http.StatusCreated {
+				t.Fatalf("first caller: %d %s", resp.Status, resp.Body)
+			}
+			if resp := e.send(callTo("+14255551234", ab(tc.other))); resp.Status != http.StatusCreated {
+				t.Fatalf("the other caller, in the first's budget: %d %s", resp.Status, resp.Body)
+			}
+			assertLimited(t, e.send(callTo("+14255551234", ab(tc.first))), "pair", 3600)
+		})
+	}
+}
+
+// TestLimitKeyEncoding: no two tuples of values give one key, for
+// templates of several placeholders, whatever bytes of the key's text
+// (and '\') the values hold; and a key keeps the store key it had when
+// values were joined as they are, where no value holds such a byte or
+// the template has one placeholder, so that its budget survives an
+// upgrade.
+func TestLimitKeyEncoding(t *testing.T) {
+	alphabet := []string{"", "x", "|", `\`, "/", "0", ":", "x|", `|\`, "/x", "1:", `\|`}
+	for _, tc := range []struct {
+		tpl string
+		n   int // placeholders
+	}{
+		{"{a}|{b}", 2}, {"{a}{b}", 2}, {"{a}/{b}|{c}", 3}, {`k{a}\x{b}`, 2}, {`{a}\|{b}`, 2},
+		{"{a}||{b}:", 2}, {"{a}:{b}", 2}, {"{a}|x{b}", 2}, {"{a}|{b}{c}", 3},
+	} {
+		tpl, n := tc.tpl, tc.n
+		l := limit{key: tpl, storePrefix: "limit:t:"}
+		l.keyEscapes, l.keyLengths = keyEncoding(tpl)
+		seen := map[string][]string{}
+		var walk func(vals []string)
+		walk = func(vals []string) {
+			if len(vals) == n {
+				repl := caddy.NewEmptyReplacer()
+				for i, v := range vals {
+					repl.Set(string(rune('a'+i)), v)
+				}
+				k := l.expandKey(repl)
+				if k == "" {
+					return // every value empty: the client address's budget
+				}
+				if prev, ok := seen[k]; ok {
+					t.Errorf("%s: %q and %q both expand to %q", tpl, prev, vals, k)
+				}
+				seen[k] = append([]string(nil), vals...)
+				return
+			}
+			for _, v := range alphabet {
+				walk(append(vals, v))
+			}
+		}
+		walk(nil)
+	}
+}
+
+// TestLimitKeyUnchanged: through a real Caddy on Redis, keys of one
+// placeholder (with text besides or without), and keys of several whose
+// values hold none of the bytes of the text between them, keep the store
+// key they had when values were joined as they are: their budgets
+// survive an upgrade.
+func TestLimitKeyUnchanged(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	pool := testkit.NewUpstream(t)
+	const (
+		tid = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+		app = "d2a3a5e3-4a8c-4d32-9ad5-8a8e0d1f5b11"
+	)
+	limits := []struct{ name, key, expanded string }{
+		{"one", "{http.request.header.X-A}", tid},
+		{"text", "tenant-{http.request.header.X-A}|", "tenant-" + tid + "|"},
+		{"two", "{http.request.header.X-A}/{http.request.header.X-B}", tid + "/" + app},
+		{"bar", "{http.request.header.X-A}|{http.request.header.X-B}", tid + "|" + app},
+	}
+	var config strings.Builder
+	for _, l := range limits {
+		fmt.Fprintf(&config, "\t\tlimit %s 5 per 1h key %s\n", l.name, l.key)
+	}
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		jwt off
+		default_region US
+		store redis %s
+%s		primary %s
+	}
+}`, srv.URL(), config.String(), pool.Addr()))
+	if resp := e.send(callTo("+14255551234", http.Header{"X-A": {tid}, "X-B": {app}})); resp.Status != http.StatusCreated {
+		t.Fatalf("%d %s", resp.Status, resp.Body)
+	}
+	keys := strings.Join(rdb.Keys(context.Background(), "*").Val(), " ")
+	for _, l := range limits {
+		b := binary.AppendUvarint([]byte(limitKeyVersion), uint64(len(l.expanded)))
+		sum := sha256.Sum256(append(b, l.expanded...))
+		want := "limit:" + l.name + ":" + base64.RawURLEncoding.EncodeToString(sum[:])
+		if !strings.Contains(keys, want) {
+			t.Errorf("limit %s (key %s): no store key %s in %s", l.name, l.key, want, keys)
+		}
+	}
+}
