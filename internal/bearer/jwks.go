@@ -23,7 +23,7 @@ type jwkSet struct {
 }
 
 // jwk holds the members of a JSON Web Key the edge reads (RFC 7517 4,
-// RFC 7518 6, RFC 8037 2).
+// RFC 7518 6, RFC 8037 2), as decodeJWKSet reads them.
 type jwk struct {
 	Kty string `json:"kty"`
 	Kid string `json:"kid"`
@@ -41,8 +41,8 @@ type jwk struct {
 // place in a published set) and keys the edge cannot use are skipped; a
 // set with no usable key at all is an error.
 func parseJWKS(data []byte) ([]verificationKey, error) {
-	var set jwkSet
-	if err := json.Unmarshal(data, &set); err != nil {
+	set, err := decodeJWKSet(data)
+	if err != nil {
 		return nil, fmt.Errorf("not a JWK Set: %w", err)
 	}
 	var keys []verificationKey
@@ -69,6 +69,39 @@ func parseJWKS(data []byte) ([]verificationKey, error) {
 		return nil, errors.Join(append([]error{errors.New("no usable signature key in the JWK Set")}, skipped...)...)
 	}
 	return keys, nil
+}
+
+// decodeJWKSet reads a JWK Set by its member names as RFC 7517 spells
+// them: they are case-sensitive (RFC 7517 4), and encoding/json would
+// read "KTY" as "kty" and "KEYS" as "keys". Another spelling is a member
+// the edge does not know, ignored as any other.
+func decodeJWKSet(data []byte) (jwkSet, error) {
+	var set jwkSet
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return set, err
+	}
+	var keys []map[string]json.RawMessage
+	if raw, ok := top["keys"]; ok {
+		if err := json.Unmarshal(raw, &keys); err != nil {
+			return set, err
+		}
+	}
+	set.Keys = make([]jwk, len(keys))
+	for i, members := range keys {
+		k := &set.Keys[i]
+		for _, m := range [...]struct {
+			name string
+			v    *string
+		}{{"kty", &k.Kty}, {"kid", &k.Kid}, {"alg", &k.Alg}, {"use", &k.Use}, {"crv", &k.Crv}, {"n", &k.N}, {"e", &k.E}, {"x", &k.X}, {"y", &k.Y}} {
+			if raw, ok := members[m.name]; ok {
+				if err := json.Unmarshal(raw, m.v); err != nil {
+					return set, fmt.Errorf("key %d, member %q: %w", i, m.name, err)
+				}
+			}
+		}
+	}
+	return set, nil
 }
 
 // publicKey decodes the key material of an RSA, EC or OKP (Ed25519) key.

@@ -1,6 +1,7 @@
 package bearer
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -200,6 +201,18 @@ func TestParseJWKS(t *testing.T) {
 	enc["use"] = "enc"
 	pinned := testkit.JWK(t, "pinned", k.RSA)
 	pinned["alg"] = "PS256"
+	// Member names are case-sensitive (RFC 7517 4): "KTY" is no "kty",
+	// "KID" no "kid", "USE" no "use", "KEYS" no "keys".
+	upperKty := testkit.JWK(t, "upper", k.RSA)
+	upperKty["KTY"] = upperKty["kty"]
+	delete(upperKty, "kty")
+	upperKid := testkit.JWK(t, "", k.EC)
+	upperKid["KID"] = "spoofed"
+	delete(upperKid, "kid")
+	upperUse := testkit.JWK(t, "upper-use", k.RSA)
+	delete(upperUse, "use")
+	upperUse["USE"] = "enc"
+	upperKeys := bytes.Replace(testkit.JWKS(t, testkit.JWK(t, "r", k.RSA)), []byte(`"keys"`), []byte(`"KEYS"`), 1)
 	for _, tc := range []struct {
 		name string
 		set  []byte
@@ -214,6 +227,10 @@ func TestParseJWKS(t *testing.T) {
 		{"empty set", []byte(`{"keys":[]}`), "error: no usable signature key"},
 		{"not JSON", []byte(`<keys/>`), "error: not a JWK Set"},
 		{"pinned alg kept", testkit.JWKS(t, pinned), "pinned"},
+		{"KTY is no kty", testkit.JWKS(t, upperKty, testkit.JWK(t, "d", k.Ed)), "d"},
+		{"KID is no kid", testkit.JWKS(t, upperKid, testkit.JWK(t, "d", k.Ed)), " d"},
+		{"USE is no use", testkit.JWKS(t, upperUse), "upper-use"},
+		{"KEYS is no keys", upperKeys, "error: no usable signature key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			keys, err := parseJWKS(tc.set)
