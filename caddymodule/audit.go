@@ -43,7 +43,9 @@ import (
 //   - idempotency: what idempotency did (reserved, replayed, conflict,
 //     unprotected, store_error), when it is on
 //   - pool: the pool that took the request
-//   - status, duration (seconds)
+//   - status, duration (seconds); status 0 when the client got no
+//     answer: a handler after the edge aborted or panicked, which Caddy
+//     does not answer (net/http closes the connection)
 //   - operation_id: the request's operationId, the digits of any run of
 //     more than four digits masked (a run goes on across anything but a
 //     letter: "+1 (425) 555-1234" is "+* (***) ***-****"), so that it
