@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // DefaultMaxEntries bounds a Memory store whose MaxEntries is zero. A
@@ -79,9 +77,11 @@ type memoryKey struct {
 }
 
 type memoryItem struct {
-	key     memoryKey
-	value   string
-	limiter *rate.Limiter // for a limit
+	key   memoryKey
+	value string
+	// tat is a limit's theoretical arrival time (GCRA): the bucket holds
+	// its whole Count once it is now or past.
+	tat     time.Time
 	expires time.Time
 	index   int // in the shard's expiry heap
 }
@@ -194,10 +194,10 @@ func (m *Memory) Allow(ctx context.Context, key string, limit Limit) (Decision, 
 	return m.AllowN(ctx, key, limit, 1)
 }
 
-// AllowN implements Store with a golang.org/x/time/rate token bucket per
-// key: rate Count/Period, burst Count. A key's bucket is dropped once it
-// has refilled, as Redis drops the key of a full bucket. It does not
-// block, and ignores ctx.
+// AllowN implements Store with a token bucket per key (GCRA, as Redis):
+// rate Count/Period, burst Count. A key's bucket is dropped once it has
+// refilled, as Redis drops the key of a full bucket. It does not block,
+// and ignores ctx.
 func (m *Memory) AllowN(_ context.Context, key string, limit Limit, n int) (Decision, error) {
 	if err := limit.validate(n); err != nil {
 		return Decision{}, invalid("allow", err)
@@ -209,32 +209,19 @@ func (m *Memory) AllowN(_ context.Context, key string, limit Limit, n int) (Deci
 	s := m.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it, _ := m.bucketIn(s, key, limit, now)
+	it, added := m.bucketIn(s, key, now)
 	for it == nil {
 		if !m.makeRoom(s, now) {
 			return Decision{}, fullError("allow")
 		}
-		it, _ = m.bucketIn(s, key, limit, now)
+		it, added = m.bucketIn(s, key, now)
 	}
-	lim := it.limiter
-	var d Decision
-	if lim.AllowN(now, n) {
-		d.Allowed = true
-	} else {
-		// The reservation is only asked how long the events would wait,
-		// then cancelled: refused events take nothing.
-		res := lim.ReserveN(now, n)
-		d.RetryAfter = res.DelayFrom(now)
-		res.CancelAt(now)
-	}
-	tokens := lim.TokensAt(now)
+	d, tat := takeFrom(it, limit, n, now)
 	if d.Allowed {
-		d.Remaining = int(tokens)
+		s.setTAT(it, tat)
+	} else if added {
+		s.remove(it)
 	}
-	// The bucket is full again, and the entry no different from none, once
-	// the missing tokens have come back.
-	it.expires = now.Add(time.Duration((float64(limit.Count) - tokens) / float64(lim.Limit()) * float64(time.Second)))
-	heap.Fix(&s.expiry, it.index)
 	return d, nil
 }
 
@@ -250,24 +237,10 @@ func (m *Memory) AllowAll(_ context.Context, takes []Take) ([]Decision, error) {
 		return nil, closedError("allow")
 	}
 	now := m.now()
-	var shardsArr [8]int
-	shards := shardsArr[:0]
-	for _, t := range takes {
-		i := m.shardIndex(t.Key)
-		if !slices.Contains(shards, i) {
-			shards = append(shards, i)
-		}
-	}
-	slices.Sort(shards)
+	shards := m.lockShards(takes)
 	items := make([]*memoryItem, len(takes))
 	created := make([]bool, len(takes))
-	for {
-		for _, i := range shards {
-			m.shards[i].mu.Lock()
-		}
-		if m.bucketsOf(takes, now, items, created) {
-			break
-		}
+	for !m.bucketsOf(takes, now, items, created) {
 		// No room for a new bucket: the buckets this call added go, and
 		// the expired entries of every shard, with no lock held.
 		for j, it := range items {
@@ -275,52 +248,121 @@ func (m *Memory) AllowAll(_ context.Context, takes []Take) ([]Decision, error) {
 				m.shard(takes[j].Key).remove(it)
 			}
 		}
-		for _, i := range shards {
-			m.shards[i].mu.Unlock()
-		}
+		m.unlockShards(shards)
 		clear(items)
 		clear(created)
 		if !m.dropAllExpired(now) {
 			return nil, fullError("allow")
 		}
+		shards = m.lockShards(takes)
 	}
-	defer func() {
-		for _, i := range shards {
-			m.shards[i].mu.Unlock()
-		}
-	}()
+	defer m.unlockShards(shards)
 	ds := make([]Decision, len(takes))
-	var resArr [8]*rate.Reservation
-	res := resArr[:0]
+	var tatsArr [8]time.Time
+	tats := tatsArr[:0]
 	allowed := true
 	for j, t := range takes {
-		r := items[j].limiter.ReserveN(now, t.N)
-		res = append(res, r)
-		if d := r.DelayFrom(now); d > 0 {
-			ds[j].RetryAfter = d
-			allowed = false
-		}
+		d, tat := takeFrom(items[j], t.Limit, t.N, now)
+		ds[j], tats = d, append(tats, tat)
+		allowed = allowed && d.Allowed
 	}
 	for j, t := range takes {
-		it, lim := items[j], items[j].limiter
 		if !allowed {
-			// Asked only how long the events would wait: refused events
-			// take nothing, from any budget.
-			res[j].CancelAt(now)
+			// Refused events take nothing, from any budget; a budget
+			// that had room says nothing of it.
+			ds[j] = Decision{RetryAfter: ds[j].RetryAfter}
 			if created[j] {
-				m.shard(t.Key).remove(it)
-				continue
+				m.shard(t.Key).remove(items[j])
 			}
+			continue
 		}
-		tokens := lim.TokensAt(now)
-		if allowed {
-			ds[j].Allowed = true
-			ds[j].Remaining = int(tokens)
-		}
-		it.expires = now.Add(time.Duration((float64(t.Limit.Count) - tokens) / float64(lim.Limit()) * float64(time.Second)))
-		heap.Fix(&m.shard(t.Key).expiry, it.index)
+		m.shard(t.Key).setTAT(items[j], tats[j])
 	}
 	return ds, nil
+}
+
+// RefundAll implements Store: each bucket's theoretical arrival time goes
+// back by its take's events, and a bucket that is full again is dropped.
+// It locks the shards of every take's key, as AllowAll. It does not
+// block, and ignores ctx.
+func (m *Memory) RefundAll(_ context.Context, takes []Take) error {
+	if err := validateTakes(takes); err != nil {
+		return invalid("refund", err)
+	}
+	if m.closed.Load() {
+		return closedError("refund")
+	}
+	now := m.now()
+	defer m.unlockShards(m.lockShards(takes))
+	for _, t := range takes {
+		s := m.shard(t.Key)
+		it := s.lookup(memoryKey{key: t.Key, limit: true}, now)
+		if it == nil {
+			continue // full already
+		}
+		if tat := it.tat.Add(-time.Duration(t.N) * t.Limit.interval()); tat.After(now) {
+			s.setTAT(it, tat)
+		} else {
+			s.remove(it)
+		}
+	}
+	return nil
+}
+
+// lockShards locks the shards of the takes' keys, in the order of the
+// shards, and returns them for unlockShards.
+func (m *Memory) lockShards(takes []Take) []int {
+	shards := make([]int, 0, len(takes))
+	for _, t := range takes {
+		i := m.shardIndex(t.Key)
+		if !slices.Contains(shards, i) {
+			shards = append(shards, i)
+		}
+	}
+	slices.Sort(shards)
+	for _, i := range shards {
+		m.shards[i].mu.Lock()
+	}
+	return shards
+}
+
+func (m *Memory) unlockShards(shards []int) {
+	for _, i := range shards {
+		m.shards[i].mu.Unlock()
+	}
+}
+
+// interval is how long a limit's bucket takes to get one event back
+// (GCRA's emission interval), in whole nanoseconds: a bucket's state is
+// a time, so that events taken and given back (RefundAll) cancel out
+// exactly.
+func (l Limit) interval() time.Duration { return l.Period / time.Duration(l.Count) }
+
+// takeFrom judges n events of the bucket it under limit at now (GCRA): it
+// returns the decision and, when they are allowed, the bucket's new
+// theoretical arrival time, which the caller sets. A bucket holds Count
+// events when its time is now or past; each event taken moves it one
+// interval on, and no further than Count intervals from now.
+func takeFrom(it *memoryItem, limit Limit, n int, now time.Time) (Decision, time.Time) {
+	interval := limit.interval()
+	burst := time.Duration(limit.Count) * interval
+	tat := it.tat
+	if tat.Before(now) {
+		tat = now
+	}
+	tat = tat.Add(time.Duration(n) * interval)
+	ahead := tat.Sub(now)
+	if ahead > burst {
+		return Decision{RetryAfter: ahead - burst}, time.Time{}
+	}
+	return Decision{Allowed: true, Remaining: int((burst - ahead) / interval)}, tat
+}
+
+// setTAT sets the theoretical arrival time of the bucket it: the bucket
+// is full again, and its entry no different from none, then.
+func (s *memoryShard) setTAT(it *memoryItem, tat time.Time) {
+	it.tat, it.expires = tat, tat
+	heap.Fix(&s.expiry, it.index)
 }
 
 // bucketsOf looks up (or adds) the bucket of each take, with the takes'
@@ -328,7 +370,7 @@ func (m *Memory) AllowAll(_ context.Context, takes []Take) ([]Decision, error) {
 // false when the store had no room for a new one.
 func (m *Memory) bucketsOf(takes []Take, now time.Time, items []*memoryItem, created []bool) bool {
 	for j, t := range takes {
-		it, added := m.bucketIn(m.shard(t.Key), t.Key, t.Limit, now)
+		it, added := m.bucketIn(m.shard(t.Key), t.Key, now)
 		if it == nil {
 			return false
 		}
@@ -337,24 +379,20 @@ func (m *Memory) bucketsOf(takes []Take, now time.Time, items []*memoryItem, cre
 	return true
 }
 
-// bucketIn returns the bucket of key in s, whose lock the caller holds,
-// set to limit's rate and burst: the one s has, else a new one (added),
-// or nil when s has no room for it.
-func (m *Memory) bucketIn(s *memoryShard, key string, limit Limit, now time.Time) (it *memoryItem, added bool) {
-	r := rate.Limit(float64(limit.Count) / limit.Period.Seconds())
+// bucketIn returns the bucket of key in s, whose lock the caller holds:
+// the one s has, else a new, full one (added), or nil when s has no room
+// for it. A new bucket lives until its first take sets its time, or is
+// removed by the caller.
+func (m *Memory) bucketIn(s *memoryShard, key string, now time.Time) (it *memoryItem, added bool) {
 	k := memoryKey{key: key, limit: true}
-	if it = s.lookup(k, now); it == nil {
-		it = &memoryItem{key: k, limiter: rate.NewLimiter(r, limit.Count), expires: now.Add(limit.Period)}
-		if !s.insert(it, now, m.maxEntries.Load()) {
-			return nil, false
-		}
-		added = true
+	if it = s.lookup(k, now); it != nil {
+		return it, false
 	}
-	if lim := it.limiter; lim.Limit() != r || lim.Burst() != limit.Count {
-		lim.SetLimitAt(now, r)
-		lim.SetBurstAt(now, limit.Count)
+	it = &memoryItem{key: k, tat: now, expires: now.Add(time.Hour)}
+	if !s.insert(it, now, m.maxEntries.Load()) {
+		return nil, false
 	}
-	return it, added
+	return it, true
 }
 
 // dropAllExpired drops the expired entries of every shard, with none of

@@ -52,6 +52,17 @@ type Store interface {
 	// Count, and no two takes may have the same key. Takes is not kept.
 	AllowAll(ctx context.Context, takes []Take) ([]Decision, error)
 
+	// RefundAll gives back the events of takes, which AllowAll or AllowN
+	// took for something that then did not happen, atomically and all or
+	// none: each take's budget gets its N events back, never more than
+	// makes it whole (Count), so that a budget that refilled meanwhile
+	// holds no more than a budget that never gave them. A budget the
+	// store no longer holds is whole already. It needs no room, and fails
+	// only as the store fails. The caller gives back a take at most once,
+	// and only one that was allowed: a budget cannot tell whose events it
+	// gives back. Takes are as AllowAll's; takes is not kept.
+	RefundAll(ctx context.Context, takes []Take) error
+
 	// Close releases the store's resources. Calls after Close fail with
 	// ErrClosed.
 	Close() error
@@ -163,7 +174,8 @@ var (
 // credentials, say) or an invalid argument (a TTL under MinTTL, a Limit
 // without Count or Period).
 type Error struct {
-	// Op is the operation: "reserve", "replace", "release" or "allow".
+	// Op is the operation: "reserve", "replace", "release", "allow" or
+	// "refund".
 	Op string
 	// Err is the cause.
 	Err error

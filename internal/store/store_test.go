@@ -712,6 +712,98 @@ func TestAllowAll(t *testing.T) {
 	}
 }
 
+// TestRefundAll: events given back are there to take again, in every
+// budget of the refund; a budget is never given more than its Count
+// (a refund of events it no longer misses, a refund given twice), and a
+// budget the store does not hold takes a refund as a whole budget.
+func TestRefundAll(t *testing.T) {
+	a := store.Limit{Count: 2, Period: time.Hour}      // an event every 30m
+	b := store.Limit{Count: 1, Period: 24 * time.Hour} // an event every 24h
+	ctx := context.Background()
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			open := be.start(t)
+			s, _ := open(t)
+			allow := func(what string, takes []store.Take, allowed bool, remaining ...int) {
+				t.Helper()
+				ds, err := s.AllowAll(ctx, takes)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j, d := range ds {
+					if d.Allowed != allowed || allowed && d.Remaining != remaining[j] {
+						t.Fatalf("%s, take %d (%s): %+v, want allowed %v, remaining %v", what, j+1, takes[j].Key, d, allowed, remaining)
+					}
+				}
+			}
+			refund := func(takes ...store.Take) {
+				t.Helper()
+				if err := s.RefundAll(ctx, takes); err != nil {
+					t.Fatal(err)
+				}
+			}
+			allow("first", []store.Take{{"a", a, 1}, {"b", b, 1}}, true, 1, 0)
+			allow("b empty", []store.Take{{"a", a, 1}, {"b", b, 1}}, false)
+			refund(store.Take{"a", a, 1}, store.Take{"b", b, 1})
+			allow("both back", []store.Take{{"a", a, 2}, {"b", b, 1}}, true, 0, 0)
+			allow("a empty", []store.Take{{"a", a, 1}}, false)
+			// Given back twice, and more than a misses: whole, no more.
+			refund(store.Take{"a", a, 2})
+			refund(store.Take{"a", a, 2}, store.Take{"b", b, 1})
+			refund(store.Take{"b", b, 1})
+			allow("whole, no more", []store.Take{{"a", a, 2}, {"b", b, 1}}, true, 0, 0)
+			allow("no more than whole", []store.Take{{"a", a, 1}}, false)
+			allow("no more than whole", []store.Take{{"b", b, 1}}, false)
+			// A budget never taken from.
+			refund(store.Take{"c", a, 2})
+			allow("never taken", []store.Take{{"c", a, 2}}, true, 0)
+			allow("never taken, then empty", []store.Take{{"c", a, 1}}, false)
+			// The events of AllowN are given back too.
+			if d, err := s.AllowN(ctx, "d", b, 1); err != nil || !d.Allowed {
+				t.Fatalf("AllowN: %+v, %v", d, err)
+			}
+			refund(store.Take{"d", b, 1})
+			allow("AllowN's back", []store.Take{{"d", b, 1}}, true, 0)
+		})
+	}
+}
+
+// TestMemoryRefundAfterRefill: a refund gives back exactly the events
+// taken, counted from when they were taken: a budget that refilled
+// meanwhile holds what it would hold had they never been taken.
+func TestMemoryRefundAfterRefill(t *testing.T) {
+	clock := newFakeClock()
+	m, err := store.NewMemory(store.MemoryOptions{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	a := store.Limit{Count: 2, Period: time.Hour} // an event every 30m
+	if d, err := m.AllowN(ctx, "a", a, 2); err != nil || !d.Allowed {
+		t.Fatalf("%+v, %v", d, err)
+	}
+	clock.Advance(15 * time.Minute) // half an event back
+	if err := m.RefundAll(ctx, []store.Take{{"a", a, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	// One and a half events: one is taken, the next is 15m away.
+	if d, err := m.AllowN(ctx, "a", a, 1); err != nil || !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("after the refund: %+v, %v", d, err)
+	}
+	if d, err := m.AllowN(ctx, "a", a, 1); err != nil || d.Allowed || d.RetryAfter != 15*time.Minute {
+		t.Fatalf("the next: %+v, %v, want a wait of 15m", d, err)
+	}
+	// Whole again: the bucket's entry goes.
+	clock.Advance(15 * time.Minute)
+	if err := m.RefundAll(ctx, []store.Take{{"a", a, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.Len(); n != 0 {
+		t.Errorf("%d entries, want none: a whole budget is no entry", n)
+	}
+}
+
 // TestAllowAllConcurrent: callers racing over two budgets, taking from
 // them in either order, get exactly the smaller budget, and the refused
 // ones leave the larger budget its room.
@@ -805,6 +897,10 @@ func TestInvalidArguments(t *testing.T) {
 			_, err := s.AllowAll(ctx, []store.Take{{"j", store.Limit{Count: 5, Period: time.Hour}, 1}, {"k", store.Limit{Count: 5, Period: time.Hour}, 6}})
 			return err
 		}},
+		{"refund nothing", func(s store.Store) error { return s.RefundAll(ctx, nil) }},
+		{"refund more events than the count", func(s store.Store) error {
+			return s.RefundAll(ctx, []store.Take{{"k", store.Limit{Count: 5, Period: time.Hour}, 6}})
+		}},
 		{"allow all, a key twice", func(s store.Store) error {
 			l := store.Limit{Count: 5, Period: time.Hour}
 			_, err := s.AllowAll(ctx, []store.Take{{"k", l, 1}, {"k", l, 1}})
@@ -845,7 +941,8 @@ func TestClosed(t *testing.T) {
 			_, err3 := s.Release(ctx, "k", "v")
 			_, err4 := s.Allow(ctx, "k", store.Limit{Count: 1, Period: time.Hour})
 			_, err5 := s.AllowAll(ctx, []store.Take{{"k", store.Limit{Count: 1, Period: time.Hour}, 1}})
-			for i, err := range []error{err1, err2, err3, err4, err5} {
+			err6 := s.RefundAll(ctx, []store.Take{{"k", store.Limit{Count: 1, Period: time.Hour}, 1}})
+			for i, err := range []error{err1, err2, err3, err4, err5, err6} {
 				if !errors.Is(err, store.ErrClosed) || !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrTimeout) {
 					t.Errorf("call %d after close: %v", i+1, err)
 				}
