@@ -281,7 +281,8 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	if len(keys) == 0 {
 		return h.deliverLimited(w, r, next, in)
 	}
-	if !h.checkLimits(w, in) {
+	taken, ok := h.checkLimits(w, in)
+	if !ok {
 		// Refused before delivery: the client may send it again.
 		h.release(ctx, keys, token)
 		return nil
@@ -307,11 +308,13 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	}
 	answered := rec.status != 0 && rec.status != statusClientClosed
 	switch {
-	case !delivered || answered && len(h.pools) > 0 && !servedByPool(repl):
+	case !delivered || answered && h.reachedNoPool(repl):
 		// No pool took the request (the client went away before it was
 		// sent, or the edge answered 410 or 503 because no pool could take
-		// it): the client may send it again.
+		// it): the client may send it again, and the limits give back
+		// what it took.
 		h.release(ctx, keys, token)
+		h.refundLimits(taken)
 	case (!answered || rec.status >= http.StatusMultipleChoices) && h.isEmergencyCall(in):
 		// An emergency call that may not have been placed holds no
 		// repeat back (see above): its key is free again.
@@ -472,12 +475,27 @@ func (rs *reservationsInFlight) tick() {
 }
 
 // deliverLimited delivers the accepted request in, as deliver does, if
-// the velocity limits allow it.
+// the velocity limits allow it. A request that took events and certainly
+// reached no pool gives them back (see refundLimits): the client went
+// away before it was sent (it is then not sent), or the edge answered
+// 410 or 503 because no pool could take it.
 func (h *Handler) deliverLimited(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, in *intake) error {
-	if !h.checkLimits(w, in) {
+	taken, ok := h.checkLimits(w, in)
+	if !ok {
 		return nil
 	}
-	return h.deliver(w, r, next, in.rebuild(), in)
+	if len(taken) == 0 {
+		return h.deliver(w, r, next, in.rebuild(), in)
+	}
+	if r.Context().Err() != nil {
+		h.refundLimits(taken)
+		return nil
+	}
+	err := h.deliver(w, r, next, in.rebuild(), in)
+	if repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); h.reachedNoPool(repl) {
+		h.refundLimits(taken)
+	}
+	return err
 }
 
 // heldBackByFirst reports whether current, the value of a key, holds
@@ -526,6 +544,15 @@ func (h *Handler) repeat(w http.ResponseWriter, in *intake, current string, veri
 	h.idempotency.count(in, resultReplayed)
 	a.write(w, in.r)
 	return nil
+}
+
+// reachedNoPool reports whether the request of repl, which deliver has
+// handled, certainly reached no pool: the handler has pools, and deliver
+// answered it 410 or 503 itself because none could take it (see
+// servedByPool). A request that may have reached one (the edge's 502 or
+// 504, the client gone during the attempt, a pool's answer) did.
+func (h *Handler) reachedNoPool(repl *caddy.Replacer) bool {
+	return len(h.pools) > 0 && !servedByPool(repl)
 }
 
 // servedByPool reports whether deliver handed the request of repl to a

@@ -62,8 +62,15 @@ import (
 // event, or none does, so that a request one limit refuses takes nothing
 // from the others. The 429 names the first limit, in the order given,
 // that has no room, and its Retry-After is the longest wait of those
-// that have none. A request the limits allowed keeps its events when no
-// pool takes it.
+// that have none. A request the limits allowed gives its events back,
+// all or none as it took them, when it certainly reached no pool: the
+// edge answered it 410 CannotRedirect or 503 because no pool could take
+// it, or the client went away before it was sent (it is then not sent),
+// as idempotency releases its operationId then. One that may have
+// reached a pool (the edge's 502 or 504, the client gone during the
+// attempt, any answer of a pool's) keeps them. A budget is never given
+// more than it took, nor more than its Count; a refund the store fails
+// leaves the events taken.
 type LimitConfig struct {
 	// The limit's name: letters, digits, '-', '_' and '.', unique among
 	// the handler's limits. It names the limit in the 429's message, in
@@ -449,16 +456,16 @@ func keyEncoding(template string) (escapes string, lengths bool) {
 // when the store fails and on_error is closed. With on_error open a
 // store failure lets the request through, uncounted by the limits; so
 // it does an emergency call, which no limit refuses either (see
-// usageOf, checkEmergencyLimits).
-func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
+// usageOf, checkEmergencyLimits). It returns the takes it took, for
+// refundLimits.
+func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) (taken []store.Take, ok bool) {
 	if len(h.limits) == 0 {
-		return true
+		return nil, true
 	}
 	u, emergency := h.usage(in)
 	repl, _ := in.r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if emergency {
-		h.checkEmergencyLimits(in, u, repl)
-		return true
+		return h.checkEmergencyLimits(in, u, repl), true
 	}
 	var takesArr [4]store.Take
 	var whichArr [4]*limit
@@ -485,10 +492,10 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
 		which = append(which, l)
 	}
 	if tooLarge != nil {
-		return h.refuseOverLimit(w, in, tooLarge, tooLarge.tooLarge, 0)
+		return nil, h.refuseOverLimit(w, in, tooLarge, tooLarge.tooLarge, 0)
 	}
 	if len(takes) == 0 {
-		return true
+		return nil, true
 	}
 	s := h.store
 	epoch := s.begin()
@@ -496,10 +503,13 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
 	ds, err := s.AllowAll(context.Background(), takes)
 	if !s.end(epoch, err) {
 		_ = h.fail(w, in, storeError(err))
-		return false
+		return nil, false
 	}
-	if err != nil || ds[0].Allowed {
-		return true
+	if err != nil {
+		return nil, true
+	}
+	if ds[0].Allowed {
+		return takes, true
 	}
 	var first *limit
 	var wait time.Duration
@@ -518,7 +528,7 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
 		// A store that refused without saying which budget had no room.
 		first = which[0]
 	}
-	return h.refuseOverLimit(w, in, first, first.tooMany, wait)
+	return nil, h.refuseOverLimit(w, in, first, first.tooMany, wait)
 }
 
 // checkEmergencyLimits takes the emergency call in's events from every
@@ -527,8 +537,8 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) bool {
 // that holds its events, as any delivered request. A limit without room
 // is noted in in.overLimit and counted in
 // caddy_ucwa_limit_exempted_total; a store failure lets the call
-// through, uncounted by that limit.
-func (h *Handler) checkEmergencyLimits(in *intake, u limitUsage, repl *caddy.Replacer) {
+// through, uncounted by that limit. It returns the takes it took.
+func (h *Handler) checkEmergencyLimits(in *intake, u limitUsage, repl *caddy.Replacer) (taken []store.Take) {
 	s := h.store
 	for i := range h.limits {
 		l := &h.limits[i]
@@ -540,9 +550,13 @@ func (h *Handler) checkEmergencyLimits(in *intake, u limitUsage, repl *caddy.Rep
 		var err error
 		if n <= l.limit.Count {
 			epoch := s.begin()
+			key := l.storeKey(repl, in.r)
 			// The store has timeouts of its own.
-			d, err = s.AllowN(context.Background(), l.storeKey(repl, in.r), l.limit, n)
+			d, err = s.AllowN(context.Background(), key, l.limit, n)
 			s.end(epoch, err)
+			if err == nil && d.Allowed {
+				taken = append(taken, store.Take{Key: key, Limit: l.limit, N: n})
+			}
 		}
 		if err == nil && !d.Allowed {
 			// Delivered all the same, taking nothing (a refused AllowN
@@ -553,6 +567,24 @@ func (h *Handler) checkEmergencyLimits(in *intake, u limitUsage, repl *caddy.Rep
 			}
 		}
 	}
+	return taken
+}
+
+// refundLimits gives back the events that checkLimits took (taken) for a
+// request that certainly reached no pool (see reachedNoPool): it was
+// never delivered, and a client that sends it again must find them, as
+// it finds its operationId released. All or none, as they were taken. A
+// refund the store fails leaves them taken: never more than was taken is
+// given back.
+func (h *Handler) refundLimits(taken []store.Take) {
+	if len(taken) == 0 {
+		return
+	}
+	s := h.store
+	epoch := s.begin()
+	// The store has timeouts of its own, and the client may be gone.
+	err := s.RefundAll(context.Background(), taken)
+	s.end(epoch, err)
 }
 
 // refuseOverLimit answers a request that l refuses with e and, when

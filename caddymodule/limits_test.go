@@ -926,3 +926,108 @@ func TestLimitKeyAllEmpty(t *testing.T) {
 		t.Errorf("the pool got %d requests, want 3", got)
 	}
 }
+
+// TestLimitNoPoolRefunds: a request the limits allowed that certainly
+// reached no pool (410 CannotRedirect with the primary down and no
+// backup, 503 with both pools down) gives its events back, in both
+// stores, with and without idempotency: the caller still calls once the
+// pool is up, as many times as the limit allows and no more. One that
+// may have reached a pool (the edge's 502 and 504) keeps them.
+func TestLimitNoPoolRefunds(t *testing.T) {
+	for _, st := range limitStores {
+		for _, idem := range []string{"", "idempotency"} {
+			name := st.name
+			if idem != "" {
+				name += "/idempotency"
+			}
+			t.Run(name, func(t *testing.T) {
+				storeConfig := st.config(t)
+				ops := 0
+				// A caller of its own for each case: the Redis store
+				// is the same for all.
+				call := func(e edge) testkit.Response {
+					e.t.Helper()
+					ops++
+					return e.send(limitRequest("/communication/startPhoneAudio",
+						`{"to":"+14255551234","operationId":"op-`+strconv.Itoa(ops)+`"}`, caller{"tenant-1", e.t.Name()}.header(t)))
+				}
+				start := func(t *testing.T, pools ...string) edge {
+					return startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		default_region US
+		%s
+		%s
+		%s
+		limit calls 2 per 1h
+		%s
+	}
+}`, idemAuth(t), storeConfig, idem, strings.Join(pools, "\n\t\t")))
+				}
+				t.Run("410 CannotRedirect", func(t *testing.T) {
+					primary := testkit.NewUpstream(t)
+					primary.Kill()
+					e := start(t, "primary "+primary.Addr())
+					for range 3 {
+						if resp := call(e); resp.Status != http.StatusGone {
+							t.Fatalf("%d %s, want 410", resp.Status, resp.Body)
+						}
+					}
+					primary.Restart(t)
+					for range 2 {
+						if resp := call(e); resp.Status != http.StatusCreated {
+							t.Fatalf("once the pool is up: %d %s, want 201", resp.Status, resp.Body)
+						}
+					}
+					assertLimited(t, call(e), "calls", 1800)
+				})
+				t.Run("503 no pool", func(t *testing.T) {
+					primary, backup := testkit.NewUpstream(t), testkit.NewUpstream(t)
+					primary.Kill()
+					backup.Kill()
+					e := start(t, "primary "+primary.Addr(), "backup "+backup.Addr())
+					for range 3 {
+						if resp := call(e); resp.Status != http.StatusServiceUnavailable {
+							t.Fatalf("%d %s, want 503", resp.Status, resp.Body)
+						}
+					}
+					backup.Restart(t)
+					for range 2 {
+						if resp := call(e); resp.Status != http.StatusCreated {
+							t.Fatalf("once the backup is up: %d %s, want 201", resp.Status, resp.Body)
+						}
+					}
+					assertLimited(t, call(e), "calls", 1800)
+					if got := primary.Requests.Load() + backup.Requests.Load(); got != 2 {
+						t.Errorf("the pools got %d requests, want 2", got)
+					}
+				})
+				t.Run("502 and 504 keep", func(t *testing.T) {
+					reset := testkit.NewPool(t, "reset", testkit.AnswerReset)
+					hang := testkit.NewPool(t, "hang", testkit.AnswerHang)
+					e := start(t, "primary "+reset.Addr())
+					if resp := call(e); resp.Status != http.StatusBadGateway {
+						t.Fatalf("%d %s, want 502", resp.Status, resp.Body)
+					}
+					e.Load("caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		default_region US
+		%s
+		%s
+		%s
+		limit calls 2 per 1h
+		primary %s {
+			transport http {
+				response_header_timeout 1s
+			}
+		}
+	}
+}`, idemAuth(t), storeConfig, idem, hang.Addr()))
+					if resp := call(e); resp.Status != http.StatusGatewayTimeout {
+						t.Fatalf("%d %s, want 504", resp.Status, resp.Body)
+					}
+					assertLimited(t, call(e), "calls", 1800)
+				})
+			})
+		}
+	}
+}

@@ -340,7 +340,8 @@ type RedisStore struct {
 	// included). Idempotency makes two per request, one before delivery
 	// and one after the answer, before it goes out; the limits that
 	// count a request make one together before delivery (for an
-	// emergency call, one each). Default: 100ms.
+	// emergency call, one each), and one more to give its events back
+	// when it reached no pool. Default: 100ms.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
 	// What a request that needs the store gets while the store fails
