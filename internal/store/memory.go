@@ -24,6 +24,12 @@ type MemoryOptions struct {
 	// together) the store holds. Default: DefaultMaxEntries.
 	MaxEntries int
 
+	// MaxPerOwner bounds how many live reservations one owner (see
+	// WithOwner) holds, so that one owner cannot fill the store for all:
+	// a reservation over it fails with ErrOwnerFull. Default: 0, no
+	// bound but MaxEntries.
+	MaxPerOwner int
+
 	// Now is the store's clock. Default: time.Now.
 	Now func() time.Time
 }
@@ -49,7 +55,72 @@ type Memory struct {
 	// dropped included; maxEntries bounds it.
 	entries    atomic.Int64
 	maxEntries atomic.Int64
-	closed     atomic.Bool
+	// owners counts the reservations of each owner, expired ones not yet
+	// dropped included; maxPerOwner bounds it (0: no bound).
+	owners      ownerCounts
+	maxPerOwner atomic.Int64
+	closed      atomic.Bool
+}
+
+// ownerCounts counts the live reservations of each owner, in shards of
+// their own: a shard of entries locks one of them while it holds its
+// own lock, never the other way round.
+type ownerCounts struct {
+	seed   maphash.Seed
+	shards [memoryShards]struct {
+		mu sync.Mutex
+		n  map[string]int
+		_  [64]byte
+	}
+}
+
+// take counts a new reservation of owner, if it holds fewer than bound
+// (0: no bound), and reports whether it did.
+func (o *ownerCounts) take(owner string, bound int64) bool {
+	sh := &o.shards[maphash.String(o.seed, owner)%memoryShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if bound > 0 && int64(sh.n[owner]) >= bound {
+		return false
+	}
+	if sh.n == nil {
+		sh.n = make(map[string]int)
+	}
+	sh.n[owner]++
+	return true
+}
+
+// give uncounts a reservation of owner.
+func (o *ownerCounts) give(owner string) {
+	sh := &o.shards[maphash.String(o.seed, owner)%memoryShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.n[owner]--; sh.n[owner] <= 0 {
+		delete(sh.n, owner)
+	}
+}
+
+// count is how many reservations owner holds.
+func (o *ownerCounts) count(owner string) int64 {
+	sh := &o.shards[maphash.String(o.seed, owner)%memoryShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return int64(sh.n[owner])
+}
+
+type ownerKey struct{}
+
+// WithOwner returns ctx carrying owner, the one a reservation made with
+// it counts for: a Memory store with MaxPerOwner refuses an owner's
+// reservation over that bound. Redis takes no notice of it. An owner is
+// opaque to the store; "" is none.
+func WithOwner(ctx context.Context, owner string) context.Context {
+	return context.WithValue(ctx, ownerKey{}, owner)
+}
+
+func ownerOf(ctx context.Context) string {
+	owner, _ := ctx.Value(ownerKey{}).(string)
+	return owner
 }
 
 var _ Store = (*Memory)(nil)
@@ -66,6 +137,7 @@ type memoryShard struct {
 	// entries is the store's count of entries (Memory.entries), which
 	// the shard's removals keep.
 	entries *atomic.Int64
+	owners  *ownerCounts
 	_       [64]byte // keeps shards' locks off one another's cache lines
 }
 
@@ -79,6 +151,8 @@ type memoryKey struct {
 type memoryItem struct {
 	key   memoryKey
 	value string
+	// owner is the owner a reservation counts for, "" for none.
+	owner string
 	// tat is a limit's theoretical arrival time (GCRA): the bucket holds
 	// its whole Count once it is now or past.
 	tat     time.Time
@@ -93,12 +167,17 @@ func NewMemory(opts MemoryOptions) (*Memory, error) {
 		now = time.Now
 	}
 	m := &Memory{now: now, seed: maphash.MakeSeed()}
+	m.owners.seed = maphash.MakeSeed()
 	if err := m.SetMaxEntries(opts.MaxEntries); err != nil {
+		return nil, err
+	}
+	if err := m.SetMaxPerOwner(opts.MaxPerOwner); err != nil {
 		return nil, err
 	}
 	for i := range m.shards {
 		m.shards[i].items = make(map[memoryKey]*memoryItem)
 		m.shards[i].entries = &m.entries
+		m.shards[i].owners = &m.owners
 	}
 	return m, nil
 }
@@ -117,6 +196,21 @@ func (m *Memory) SetMaxEntries(n int) error {
 	return nil
 }
 
+// SetMaxPerOwner changes how many live reservations one owner holds (0:
+// no bound). An owner that holds more than its new bound keeps them:
+// its new reservations fail until enough have expired or been
+// released.
+func (m *Memory) SetMaxPerOwner(n int) error {
+	if n < 0 {
+		return errors.New("store: max per owner must not be negative")
+	}
+	m.maxPerOwner.Store(int64(n))
+	return nil
+}
+
+// MaxPerOwner reports the bound of one owner's reservations (0: none).
+func (m *Memory) MaxPerOwner() int { return int(m.maxPerOwner.Load()) }
+
 // MaxEntries reports the store's bound.
 func (m *Memory) MaxEntries() int { return int(m.maxEntries.Load()) }
 
@@ -124,8 +218,10 @@ func (m *Memory) MaxEntries() int { return int(m.maxEntries.Load()) }
 // dropped included.
 func (m *Memory) Len() int { return int(m.entries.Load()) }
 
-// Reserve implements Store. It does not block, and ignores ctx.
-func (m *Memory) Reserve(_ context.Context, key, value string, ttl time.Duration) (bool, string, error) {
+// Reserve implements Store. The reservation counts for the owner ctx
+// carries (WithOwner): one over its owner's bound fails with
+// ErrOwnerFull. It does not block, and reads nothing else of ctx.
+func (m *Memory) Reserve(ctx context.Context, key, value string, ttl time.Duration) (bool, string, error) {
 	if err := validateTTL(ttl); err != nil {
 		return false, "", invalid("reserve", err)
 	}
@@ -137,12 +233,27 @@ func (m *Memory) Reserve(_ context.Context, key, value string, ttl time.Duration
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := memoryKey{key: key}
+	owner := ownerOf(ctx)
 	for {
 		if it := s.lookup(k, now); it != nil {
 			return false, it.value, nil
 		}
-		if s.insert(&memoryItem{key: k, value: value, expires: now.Add(ttl.Truncate(time.Millisecond))}, now, m.maxEntries.Load()) {
+		if owner != "" && !m.owners.take(owner, m.maxPerOwner.Load()) {
+			// Its expired reservations may not have been dropped yet.
+			if !m.makeRoomFor(s, owner, now) {
+				if m.entries.Load() >= m.maxEntries.Load() {
+					// Full for every owner: the store is what is full.
+					return false, "", fullError("reserve")
+				}
+				return false, "", ownerFullError("reserve")
+			}
+			continue
+		}
+		if s.insert(&memoryItem{key: k, value: value, owner: owner, expires: now.Add(ttl.Truncate(time.Millisecond))}, now, m.maxEntries.Load()) {
 			return true, "", nil
+		}
+		if owner != "" {
+			m.owners.give(owner)
 		}
 		if !m.makeRoom(s, now) {
 			return false, "", fullError("reserve")
@@ -415,6 +526,11 @@ func (m *Memory) Close() error {
 		s := &m.shards[i]
 		s.mu.Lock()
 		s.entries.Add(-int64(len(s.items)))
+		for _, it := range s.items {
+			if it.owner != "" {
+				s.owners.give(it.owner)
+			}
+		}
 		clear(s.items)
 		clear(s.expiry)
 		s.expiry = s.expiry[:0]
@@ -467,6 +583,9 @@ func (s *memoryShard) remove(it *memoryItem) {
 	heap.Remove(&s.expiry, it.index)
 	delete(s.items, it.key)
 	s.entries.Add(-1)
+	if it.owner != "" {
+		s.owners.give(it.owner)
+	}
 }
 
 // makeRoom drops the expired entries of every shard, for a write that
@@ -477,6 +596,17 @@ func (m *Memory) makeRoom(locked *memoryShard, now time.Time) bool {
 	locked.mu.Unlock()
 	defer locked.mu.Lock()
 	return m.dropAllExpired(now)
+}
+
+// makeRoomFor drops the expired entries of every shard, for a
+// reservation whose owner holds its whole share, and reports whether the
+// owner has room now. The caller holds locked, as for makeRoom.
+func (m *Memory) makeRoomFor(locked *memoryShard, owner string, now time.Time) bool {
+	locked.mu.Unlock()
+	defer locked.mu.Lock()
+	m.dropAllExpired(now)
+	bound := m.maxPerOwner.Load()
+	return bound == 0 || m.owners.count(owner) < bound
 }
 
 // expiryHeap orders a shard's entries by expiry, soonest first.

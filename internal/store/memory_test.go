@@ -404,3 +404,68 @@ func TestMemoryAllowAllFull(t *testing.T) {
 		t.Fatalf("once the reservation expired: %+v, %v", ds, err)
 	}
 }
+
+// TestMemoryMaxPerOwner: an owner holds at most MaxPerOwner live
+// reservations, while the store has room for other owners' and for
+// reservations of no owner; a repeat of a key the owner holds is still
+// answered with its value; a reservation released or expired gives its
+// owner room again, and a replaced one counts as before.
+func TestMemoryMaxPerOwner(t *testing.T) {
+	clock := newFakeClock()
+	m, err := store.NewMemory(store.MemoryOptions{MaxEntries: 10, MaxPerOwner: 2, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	a := store.WithOwner(context.Background(), "a")
+	b := store.WithOwner(context.Background(), "b")
+	reserve := func(ctx context.Context, key string) error {
+		t.Helper()
+		ok, _, err := m.Reserve(ctx, key, "v-"+key, time.Minute)
+		if err == nil && !ok {
+			t.Fatalf("%s: held already", key)
+		}
+		return err
+	}
+	for _, k := range []string{"a1", "a2"} {
+		if err := reserve(a, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = reserve(a, "a3")
+	if !errors.Is(err, store.ErrOwnerFull) || errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("a3 over a's share: %v, want ErrOwnerFull alone", err)
+	}
+	if ok, current, err := m.Reserve(a, "a1", "other", time.Minute); err != nil || ok || current != "v-a1" {
+		t.Fatalf("a repeat of a1: %v %q %v, want its value", ok, current, err)
+	}
+	for _, k := range []string{"b1", "b2"} {
+		if err := reserve(b, k); err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+	}
+	if err := reserve(context.Background(), "none"); err != nil {
+		t.Fatalf("no owner: %v", err)
+	}
+	if ok, err := m.Replace(a, "a2", "v-a2", "answer", time.Minute); err != nil || !ok {
+		t.Fatalf("replace a2: %v %v", ok, err)
+	}
+	if err := reserve(a, "a3"); !errors.Is(err, store.ErrOwnerFull) {
+		t.Fatalf("a3 after a replace: %v, want ErrOwnerFull", err)
+	}
+	if ok, err := m.Release(a, "a1", "v-a1"); err != nil || !ok {
+		t.Fatalf("release a1: %v %v", ok, err)
+	}
+	if err := reserve(a, "a3"); err != nil {
+		t.Fatalf("a3 once a1 is released: %v", err)
+	}
+	clock.Advance(time.Minute)
+	for _, k := range []string{"a4", "a5"} {
+		if err := reserve(a, k); err != nil {
+			t.Fatalf("%s once a's reservations expired: %v", k, err)
+		}
+	}
+	if n := m.Len(); n != 2 {
+		t.Errorf("%d entries, want a4 and a5", n)
+	}
+}

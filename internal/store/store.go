@@ -165,6 +165,12 @@ var (
 	// hold) and released; a Memory store replaces them too, a Redis may
 	// refuse a new value.
 	ErrFull = errors.New("store full")
+
+	// ErrOwnerFull is matched by an error from a Memory store whose
+	// reservation's owner (WithOwner) holds MaxPerOwner live
+	// reservations: the reservation did not happen, and the store has
+	// room for other owners'. It does not match ErrFull.
+	ErrOwnerFull = errors.New("owner's share of the store full")
 )
 
 // Error is the error of a failed store operation. Its message names the
@@ -186,7 +192,7 @@ type Error struct {
 func (e *Error) Error() string {
 	kind := ""
 	switch {
-	case e.Err == ErrClosed, e.Err == ErrFull:
+	case e.Err == ErrClosed, e.Err == ErrFull, e.Err == ErrOwnerFull:
 	case e.timeout:
 		kind = "timed out: "
 	case e.unavailable:
@@ -216,3 +222,5 @@ func invalid(op string, err error) error { return &Error{Op: op, Err: err} }
 func closedError(op string) error { return &Error{Op: op, Err: ErrClosed, unavailable: true} }
 
 func fullError(op string) error { return &Error{Op: op, Err: ErrFull} }
+
+func ownerFullError(op string) error { return &Error{Op: op, Err: ErrOwnerFull} }
