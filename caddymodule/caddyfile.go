@@ -60,6 +60,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		expect_continue_after_idle <duration>
 //		store memory [<max_entries>] {
 //			on_error closed|open
+//			max_entries_per_caller <n>
 //		}
 //		store redis <redis[s]://[user:password@]host:port/db> {
 //			timeout <duration>

@@ -227,6 +227,10 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	// whether or not the client is still there.
 	ctx := context.Background()
 	s := h.store // held open for the request by ServeHTTP
+	if s.memory != nil {
+		// A memory store bounds each caller's share of it.
+		ctx = store.WithOwner(ctx, in.storeOwner())
+	}
 	start := time.Now()
 	result := resultReserved
 	// The keys reserved so far, in keys' own array: each is written at
@@ -256,7 +260,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			// store still answers for the keys it holds: a later part
 			// that repeats a request it holds is still a repeat.
 			result = resultStoreError
-			if errors.Is(err, store.ErrFull) {
+			if errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrOwnerFull) {
 				continue
 			}
 			break
@@ -565,6 +569,34 @@ func servedByPool(repl *caddy.Replacer) bool {
 	}
 	name, _ := repl.GetString("http.ucwa.pool")
 	return name != ""
+}
+
+// storeOwnerVersion starts the hashed input of storeOwner.
+const storeOwnerVersion = "caddy-ucwa store owner 1"
+
+// storeOwner is whom in's reservations count for in a memory store
+// (max_entries_per_caller): the verified caller as idempotency knows it
+// (its tid, and its oid or else its sub), else the client's address,
+// apart from any caller. It is a digest, so that the store holds no
+// caller id or address.
+func (in *intake) storeOwner() string {
+	var tid, caller string
+	if in.grant != nil {
+		tid, caller = in.grant.caller()
+	}
+	var buf [128]byte
+	b := append(buf[:0], storeOwnerVersion...)
+	if caller == "" {
+		b = append(b, 0)
+		b = append(b, remoteIP(in.r)...)
+	} else {
+		b = append(b, 1)
+		b = binary.AppendUvarint(b, uint64(len(tid)))
+		b = append(b, tid...)
+		b = append(b, caller...)
+	}
+	sum := sha256.Sum256(b)
+	return string(sum[:16])
 }
 
 // idempotencyKeyPrefix starts the store keys of idempotency.

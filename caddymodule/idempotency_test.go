@@ -695,7 +695,7 @@ func TestIdempotencyMemoryBounded(t *testing.T) {
 	const requests, maxEntries = 20_000, 1_000
 	ctx := benchContext(t)
 	h := provision(t, ctx, new(Handler), fmt.Sprintf(`{"jwt":{"off":true},"default_region":"US",
-		"store":{"backend":"memory","max_entries":%d},"idempotency":{}}`, maxEntries))
+		"store":{"backend":"memory","max_entries":%d,"max_entries_per_caller":%[1]d},"idempotency":{}}`, maxEntries))
 	server := new(caddyhttp.Server)
 	for i := range requests {
 		req := httptest.NewRequest(http.MethodPost, startPath, strings.NewReader(`{"to":"4255551234","operationId":"bound-`+strconv.Itoa(i)+`"}`))

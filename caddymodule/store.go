@@ -12,7 +12,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -67,8 +66,9 @@ type sharedStore struct {
 	// nil for the other kind.
 	memory *memoryState
 	redis  *redisState
-	// full warns that the store is full.
-	full fullWarning
+	// full warns that the store is full; shareFull, that a caller holds
+	// its whole share of a memory store.
+	full, shareFull fullWarning
 
 	// requests counts the requests of the handlers using the store, from
 	// when a handler takes one in to its last store call (hold, unhold);
@@ -88,27 +88,35 @@ type sharedStore struct {
 type memoryState struct {
 	*store.Memory
 	mu     sync.Mutex
-	bounds map[int]int // max_entries of the handlers using the store, and how many ask for each
+	bounds map[memoryBounds]int // the bounds of the handlers using the store, and how many ask for each
 }
 
-// want notes that a handler uses the store with a bound of n entries
-// (release: it no longer does), and sets the store's bound to the
-// largest its handlers ask for. A reload that changes max_entries
-// resizes the store the old config's handlers and the new one's share,
-// keeping what it holds: a new store would forget the reservations of
-// the requests made before the reload.
-func (m *memoryState) want(n int, release bool) {
+// memoryBounds are a handler's max_entries and max_entries_per_caller.
+type memoryBounds struct{ entries, perCaller int }
+
+// want notes that a handler uses the store with bounds b (release: it
+// no longer does), and sets each of the store's bounds to the largest
+// its handlers ask for. A reload that changes max_entries resizes the
+// store the old config's handlers and the new one's share, keeping what
+// it holds: a new store would forget the reservations of the requests
+// made before the reload.
+func (m *memoryState) want(b memoryBounds, release bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if release {
-		if m.bounds[n]--; m.bounds[n] <= 0 {
-			delete(m.bounds, n)
+		if m.bounds[b]--; m.bounds[b] <= 0 {
+			delete(m.bounds, b)
 		}
 	} else {
-		m.bounds[n]++
+		m.bounds[b]++
 	}
 	if len(m.bounds) > 0 {
-		_ = m.SetMaxEntries(slices.Max(slices.Collect(maps.Keys(m.bounds))))
+		var most memoryBounds
+		for b := range maps.Keys(m.bounds) {
+			most.entries, most.perCaller = max(most.entries, b.entries), max(most.perCaller, b.perCaller)
+		}
+		_ = m.SetMaxEntries(most.entries)
+		_ = m.SetMaxPerOwner(most.perCaller)
 	}
 }
 
@@ -238,6 +246,21 @@ type MemoryStore struct {
 	// largest. Default: 100000.
 	MaxEntries int `json:"max_entries,omitempty"`
 
+	// The most live reservations (of idempotency's operationIds) one
+	// caller holds: the verified caller (the token's tid and oid, else
+	// sub), else the client's IP address. A caller that holds its share
+	// gets its new reservations refused, as a full store's (on_error:
+	// "closed" answers 429 TooManyRequests, "open" delivers without
+	// idempotency), counted in caddy_ucwa_store_errors_total and warned
+	// of once a minute at most, while other callers go on: one caller
+	// sending many operationIds cannot fill the store for all. Nothing
+	// is dropped to make room: a reservation or a recorded answer
+	// dropped within its window would let a repeat be delivered again.
+	// Limits are not counted in it (a caller has one bucket per limit).
+	// Handlers that give different shares share the store with the
+	// largest. Default: a tenth of max_entries (10000), at least 1.
+	MaxEntriesPerCaller int `json:"max_entries_per_caller,omitempty"`
+
 	// What a request that needs a new entry in the store gets while the
 	// store is full: "closed" answers it 503 ServiceUnavailable and
 	// delivers nothing; "open" goes on without the store (a request is
@@ -246,8 +269,8 @@ type MemoryStore struct {
 	// either way. Default: "closed".
 	OnError string `json:"on_error,omitempty"`
 
-	bound    int    // the entries the handler asked for
-	key      string // in stores
+	bounds   memoryBounds // what the handler asked for
+	key      string       // in stores
 	store    *sharedStore
 	failOpen bool
 }
@@ -266,11 +289,15 @@ func (m *MemoryStore) Provision(caddy.Context) error {
 	if m.MaxEntries < 0 {
 		return fmt.Errorf("max_entries must not be negative: %d", m.MaxEntries)
 	}
+	if m.MaxEntriesPerCaller < 0 {
+		return fmt.Errorf("max_entries_per_caller must not be negative: %d", m.MaxEntriesPerCaller)
+	}
 	var err error
 	if m.failOpen, err = parseOnError(m.OnError); err != nil {
 		return err
 	}
 	opts := store.MemoryOptions{MaxEntries: cmp.Or(m.MaxEntries, store.DefaultMaxEntries)}
+	opts.MaxPerOwner = cmp.Or(m.MaxEntriesPerCaller, max(opts.MaxEntries/defaultCallerShare, 1))
 	key := "memory"
 	if memoryStoreClock != nil {
 		// A store on a test's clock is never shared with one on the wall
@@ -283,17 +310,22 @@ func (m *MemoryStore) Provision(caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		s := &sharedStore{Store: mem, memory: &memoryState{Memory: mem, bounds: map[int]int{}}}
-		s.full.now = opts.Now
+		s := &sharedStore{Store: mem, memory: &memoryState{Memory: mem, bounds: map[memoryBounds]int{}}}
+		s.full.now, s.shareFull.now = opts.Now, opts.Now
 		return s, nil
 	})
 	if err != nil {
 		return err
 	}
-	s.memory.want(opts.MaxEntries, false)
-	m.bound, m.key, m.store = opts.MaxEntries, key, s
+	m.bounds = memoryBounds{opts.MaxEntries, opts.MaxPerOwner}
+	s.memory.want(m.bounds, false)
+	m.key, m.store = key, s
 	return nil
 }
+
+// defaultCallerShare is how many callers at least it takes to fill a
+// memory store whose max_entries_per_caller is not given.
+const defaultCallerShare = 10
 
 // memoryStoreClock, when not nil, is the clock of the memory stores
 // opened from then on, in the place of the wall clock: a test sets it
@@ -306,7 +338,7 @@ func (m *MemoryStore) Cleanup() error {
 	if m.store == nil {
 		return nil
 	}
-	m.store.memory.want(m.bound, true)
+	m.store.memory.want(m.bounds, true)
 	return releaseSharedStore(m.key)
 }
 
@@ -560,6 +592,8 @@ var (
 		"The edge cannot reach its shared state now. The request was not delivered and can be sent again later.")
 	errStoreFull = ucwa.NewError(http.StatusServiceUnavailable, "",
 		"The edge's shared state is full now. The request was not delivered and can be sent again later.")
+	errCallerShareFull = ucwa.NewError(http.StatusTooManyRequests, "",
+		"The edge holds as many requests of this caller as it holds for one caller. The request was not delivered and can be sent again later.")
 	errStoreClosed = ucwa.NewError(http.StatusServiceUnavailable, "",
 		"The edge's configuration changed while the request came in. The request was not delivered and can be sent again.")
 )
@@ -569,6 +603,8 @@ func storeError(err error) *ucwa.Error {
 	switch {
 	case errors.Is(err, store.ErrFull):
 		return errStoreFull
+	case errors.Is(err, store.ErrOwnerFull):
+		return errCallerShareFull
 	case errors.Is(err, store.ErrClosed):
 		return errStoreClosed
 	}
@@ -613,6 +649,11 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 		// what it holds, and the outage would end and start again with
 		// every request.
 		s.noteFull()
+		return s.failOpen
+	}
+	if errors.Is(err, store.ErrOwnerFull) {
+		// Not an outage, nor a full store: one caller holds its share.
+		s.noteShareFull()
 		return s.failOpen
 	}
 	if errors.Is(err, store.ErrClosed) {
@@ -699,6 +740,39 @@ func (s *storeUse) noteFull() {
 		fields = append(fields, zap.Int("max_entries", s.memory.MaxEntries()))
 	}
 	s.logger.Warn(msg+then, fields...)
+}
+
+// The warning that a caller holds its share of the memory store, then
+// what its requests get, by on_error.
+const (
+	shareFull       = "a caller holds max_entries_per_caller reservations of the memory store (many operationIds within the idempotency window): "
+	shareFullClosed = "its requests that need a new one are answered 429 until some expire; other callers go on"
+	shareFullOpen   = "its requests that need a new one go on without idempotency until some expire"
+)
+
+// noteShareFull warns that a caller was refused a reservation for
+// holding its share, at the first refusal and then once every
+// fullWarnEvery at most, with the refusals since: it names no caller.
+func (s *storeUse) noteShareFull() {
+	f := &s.shareFull
+	n := f.refused.Add(1)
+	if !f.mu.TryLock() {
+		return
+	}
+	defer f.mu.Unlock()
+	now := time.Now()
+	if f.now != nil {
+		now = f.now()
+	}
+	if !f.warnedAt.IsZero() && now.Sub(f.warnedAt) < fullWarnEvery {
+		return
+	}
+	f.warnedAt = now
+	then := shareFullClosed
+	if s.failOpen {
+		then = shareFullOpen
+	}
+	s.logger.Warn(shareFull+then, zap.Uint64("refused", n-f.warnedUpTo.Swap(n)), zap.Int("max_entries_per_caller", s.memory.MaxPerOwner()))
 }
 
 // redisEvictionWarning is the message of the warning that Redis may
@@ -849,8 +923,20 @@ func unmarshalStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
 			return nil, d.ArgErr()
 		}
 		if err := directive.Block(d, d.Nesting(), "store", nil, func(name string) error {
-			if name == "on_error" {
+			switch name {
+			case "on_error":
 				return directive.OneArg(d, &m.OnError)
+			case "max_entries_per_caller":
+				var v string
+				if err := directive.OneArg(d, &v); err != nil {
+					return err
+				}
+				n, err := strconv.Atoi(v)
+				if err != nil || n <= 0 {
+					return d.Errf("store memory: max_entries_per_caller: %q is not a number of entries above 0", v)
+				}
+				m.MaxEntriesPerCaller = n
+				return nil
 			}
 			return d.Errf("store memory: unrecognized option %q", name)
 		}); err != nil {

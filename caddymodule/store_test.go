@@ -43,6 +43,8 @@ func TestStoreCaddyfileErrors(t *testing.T) {
 		{"unknown memory option", "store memory {\n max_entries 10\n}", `store memory: unrecognized option "max_entries"`},
 		{"memory on_error arguments", "store memory 10 {\n on_error\n}", "wrong argument count"},
 		{"memory on_error twice", "store memory {\n on_error open\n on_error closed\n}", "store: on_error: given twice"},
+		{"max_entries_per_caller 0", "store memory {\n max_entries_per_caller 0\n}", `store memory: max_entries_per_caller: "0" is not a number of entries above 0`},
+		{"max_entries_per_caller arguments", "store memory {\n max_entries_per_caller\n}", "wrong argument count"},
 		{"redis without url", "store redis", "expected `store redis <url> { ... }`"},
 		{"redis arguments", "store redis redis://a:6379 redis://b:6379", "expected `store redis <url> { ... }`"},
 		{"timeout 0", "store redis redis://a:6379 {\n timeout 0\n}", `timeout: "0" is not a duration other than 0`},
@@ -679,7 +681,7 @@ func TestMemoryStoreFull(t *testing.T) {
 			memoryStoreClock = clock.Now
 			t.Cleanup(func() { memoryStoreClock = nil })
 			// Room for alice's limit and three reservations.
-			e := startLimitEdge(t, "store memory 4 {\n\t\t\ton_error "+tc.onError+"\n\t\t}", "idempotency", "limit calls 100 per 1h")
+			e := startLimitEdge(t, "store memory 4 {\n\t\t\ton_error "+tc.onError+"\n\t\t\tmax_entries_per_caller 4\n\t\t}", "idempotency", "limit calls 100 per 1h")
 			fullBefore := e.Metric("caddy_ucwa_store_full_total") // of earlier tests too
 			alice := caller{"tenant-1", "alice"}.header(t)
 			bob := caller{"tenant-1", "bob"}.header(t)
@@ -944,7 +946,7 @@ func TestBatchStoreFailsOpen(t *testing.T) {
 func TestMemoryStoreResizedAcrossReload(t *testing.T) {
 	pool := testkit.NewUpstream(t)
 	config := func(maxEntries int) string {
-		return limitCaddyfile(t, pool, fmt.Sprintf("store memory %d", maxEntries), "idempotency")
+		return limitCaddyfile(t, pool, fmt.Sprintf("store memory %d {\n\t\t\tmax_entries_per_caller 10\n\t\t}", maxEntries), "idempotency")
 	}
 	e := limitEdge{startEdge(t, "caddyfile", config(2), testkit.WithAdmin()), pool}
 	alice := caller{"tenant-1", "alice"}.header(t)
@@ -1408,6 +1410,76 @@ func TestStoreUnusedWarning(t *testing.T) {
 			e := startEdge(t, "caddyfile", "127.0.0.1:{$EDGE_PORT} {\n\tucwa {\n\t\tjwt off\n\t\t"+tc.config+"\n\t}\n}\n")
 			if got := strings.Contains(e.Logs().String(), warning); got != tc.warned {
 				t.Errorf("warned %v, want %v:\n%s", got, tc.warned, e.Logs().String())
+			}
+		})
+	}
+}
+
+// TestMemoryStoreCallerShare: one caller sending many distinct
+// operationIds holds at most its share of the memory store's entries
+// (max_entries_per_caller, by default a tenth of max_entries): past it,
+// its new requests are answered 429 and not delivered (on_error closed)
+// or delivered without idempotency (open), while other callers' go on
+// and its own repeats are still replayed; each refusal is a store error,
+// warned of once a minute at most; its share comes back as its
+// reservations expire. Nothing a caller holds is dropped early.
+func TestMemoryStoreCallerShare(t *testing.T) {
+	for _, tc := range []struct {
+		onError string
+		refused int   // the status of mallory's requests over her share
+		pooled  int64 // the pool's requests before the window ends
+	}{
+		{"closed", http.StatusTooManyRequests, 3},
+		{"open", http.StatusCreated, 26},
+	} {
+		t.Run(tc.onError, func(t *testing.T) {
+			clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+			memoryStoreClock = clock.Now
+			t.Cleanup(func() { memoryStoreClock = nil })
+			e := startLimitEdge(t, "store memory 20 {\n\t\t\ton_error "+tc.onError+"\n\t\t}", "idempotency")
+			fullBefore := e.Metric("caddy_ucwa_store_full_total") // of earlier tests too
+			mallory := caller{"tenant-1", "mallory"}.header(t)
+			alice := caller{"tenant-1", "alice"}.header(t)
+			first := e.callOp("m-1", mallory)
+			statuses := []int{first.Status}
+			for i := 2; i <= 25; i++ {
+				statuses = append(statuses, e.callOp("m-"+strconv.Itoa(i), mallory).Status)
+			}
+			want := slices.Repeat([]int{tc.refused}, 25)
+			want[0], want[1] = http.StatusCreated, http.StatusCreated
+			if !slices.Equal(statuses, want) {
+				t.Fatalf("mallory's 25 operationIds: %v, want 2 delivered with her share of 20 entries, then %d", statuses, tc.refused)
+			}
+			if resp := e.callOp("a-1", alice); resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "" {
+				t.Fatalf("alice, while mallory holds her share: %d %s, want 201", resp.Status, resp.Body)
+			}
+			if tc.refused == http.StatusTooManyRequests {
+				resp := e.callOp("m-3", mallory)
+				assertUCWAError(t, resp, "TooManyRequests", "", nil, false)
+				if resp.Status != http.StatusTooManyRequests {
+					t.Fatalf("m-3 again: %d", resp.Status)
+				}
+			}
+			assertReplay(t, e.callOp("m-1", mallory), first)
+			if got := e.pool.Requests.Load(); got != tc.pooled {
+				t.Errorf("the pool got %d requests, want %d", got, tc.pooled)
+			}
+			refusals := 23.0
+			if tc.refused == http.StatusTooManyRequests {
+				refusals++
+			}
+			if got := e.Metric(`caddy_ucwa_store_errors_total{on_error="` + tc.onError + `"}`); got != refusals {
+				t.Errorf("store errors %v, want %v", got, refusals)
+			}
+			if got := e.Metric("caddy_ucwa_store_full_total") - fullBefore; got != 0 {
+				t.Errorf("caddy_ucwa_store_full_total went up by %v: the store had room", got)
+			}
+			if n := strings.Count(e.Logs().String(), `"msg":"a caller holds max_entries_per_caller`); n != 1 {
+				t.Errorf("%d warnings of a caller's full share, want one within the minute", n)
+			}
+			clock.Advance(DefaultIdempotencyWindow)
+			if resp := e.callOp("m-30", mallory); resp.Status != http.StatusCreated {
+				t.Fatalf("mallory once her reservations expired: %d %s", resp.Status, resp.Body)
 			}
 		})
 	}
