@@ -930,7 +930,7 @@ func TestLimitKeyAllEmpty(t *testing.T) {
 // TestLimitNoPoolRefunds: a request the limits allowed that certainly
 // reached no pool (410 CannotRedirect with the primary down and no
 // backup, 503 with both pools down) gives its events back, in both
-// stores, with and without idempotency: the caller still calls once the
+// stores, with and without idempotency, a batch all its parts' events: the caller still calls once the
 // pool is up, as many times as the limit allows and no more. One that
 // may have reached a pool (the edge's 502 and 504) keeps them.
 func TestLimitNoPoolRefunds(t *testing.T) {
@@ -1000,6 +1000,31 @@ func TestLimitNoPoolRefunds(t *testing.T) {
 					if got := primary.Requests.Load() + backup.Requests.Load(); got != 2 {
 						t.Errorf("the pools got %d requests, want 2", got)
 					}
+				})
+				t.Run("a batch's events", func(t *testing.T) {
+					primary := testkit.NewUpstream(t)
+					primary.Kill()
+					e := start(t, "primary "+primary.Addr())
+					batch := func() testkit.Response {
+						var parts strings.Builder
+						for range 2 {
+							ops++
+							parts.WriteString(batchPart(true, innerPOST(limitApp+"/communication/startPhoneAudio", "application/json",
+								`{"to":"+14255551234","operationId":"op-`+strconv.Itoa(ops)+`"}`)))
+						}
+						return e.send(testkit.Request{URL: limitApp + "/batch", ContentType: batchType, Accept: "multipart/batching",
+							Header: caller{"tenant-1", t.Name()}.header(t), Body: parts.String() + "--b--\r\n"})
+					}
+					for range 2 {
+						if resp := batch(); resp.Status != http.StatusGone {
+							t.Fatalf("%d %s, want 410", resp.Status, resp.Body)
+						}
+					}
+					primary.Restart(t)
+					if resp := batch(); resp.Status != http.StatusCreated {
+						t.Fatalf("once the pool is up: %d %s, want 201", resp.Status, resp.Body)
+					}
+					assertLimited(t, call(e), "calls", 1800)
 				})
 				t.Run("502 and 504 keep", func(t *testing.T) {
 					reset := testkit.NewPool(t, "reset", testkit.AnswerReset)
