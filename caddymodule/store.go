@@ -112,8 +112,8 @@ func (m *memoryState) want(b memoryBounds, release bool) {
 	}
 	if len(m.bounds) > 0 {
 		var most memoryBounds
-		for b := range maps.Keys(m.bounds) {
-			most.entries, most.perCaller = max(most.entries, b.entries), max(most.perCaller, b.perCaller)
+		for asked := range maps.Keys(m.bounds) {
+			most.entries, most.perCaller = max(most.entries, asked.entries), max(most.perCaller, asked.perCaller)
 		}
 		_ = m.SetMaxEntries(most.entries)
 		_ = m.SetMaxPerOwner(most.perCaller)
