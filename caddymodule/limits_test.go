@@ -930,7 +930,8 @@ func TestLimitKeyAllEmpty(t *testing.T) {
 // TestLimitNoPoolRefunds: a request the limits allowed that certainly
 // reached no pool (410 CannotRedirect with the primary down and no
 // backup, 503 with both pools down) gives its events back, in both
-// stores, with and without idempotency, a batch all its parts' events: the caller still calls once the
+// stores, with and without idempotency, a batch all its parts' events,
+// an emergency call those it took from the budgets that had room: the caller still calls once the
 // pool is up, as many times as the limit allows and no more. One that
 // may have reached a pool (the edge's 502 and 504) keeps them.
 func TestLimitNoPoolRefunds(t *testing.T) {
@@ -1023,6 +1024,28 @@ func TestLimitNoPoolRefunds(t *testing.T) {
 					primary.Restart(t)
 					if resp := batch(); resp.Status != http.StatusCreated {
 						t.Fatalf("once the pool is up: %d %s, want 201", resp.Status, resp.Body)
+					}
+					assertLimited(t, call(e), "calls", 1800)
+				})
+				// An emergency call is never refused, but takes from the
+				// budgets that have room for its other numbers.
+				t.Run("an emergency call's events", func(t *testing.T) {
+					primary := testkit.NewUpstream(t)
+					primary.Kill()
+					e := start(t, "primary "+primary.Addr())
+					for range 2 {
+						ops++
+						resp := e.send(limitRequest("/communication/startEmergencyCall",
+							`{"to":"+442071234567","operationId":"op-`+strconv.Itoa(ops)+`"}`, caller{"tenant-1", t.Name()}.header(t)))
+						if resp.Status != http.StatusGone {
+							t.Fatalf("%d %s, want 410", resp.Status, resp.Body)
+						}
+					}
+					primary.Restart(t)
+					for range 2 {
+						if resp := call(e); resp.Status != http.StatusCreated {
+							t.Fatalf("once the pool is up: %d %s, want 201", resp.Status, resp.Body)
+						}
 					}
 					assertLimited(t, call(e), "calls", 1800)
 				})
