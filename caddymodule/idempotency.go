@@ -63,7 +63,10 @@ import (
 // guarded part with an operationId reserves its key, and a repeat of any
 // of them, batched or alone, gets 409, never a replay (a batch's answer
 // holds every part's). A token is never part of the key, and the store
-// holds only the key's hash and the pool's answer.
+// holds only the key's hash and the pool's answer. The memory store
+// holds at most max_entries_per_caller reservations of one caller (see
+// MemoryStore.MaxEntriesPerCaller), so that one caller's operationIds
+// cannot fill it for all.
 //
 // Nothing the edge adds holds an emergency call back (startEmergencyCall,
 // or a request that dials an emergency number now): a repeat of one is
