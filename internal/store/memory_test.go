@@ -469,3 +469,42 @@ func TestMemoryMaxPerOwner(t *testing.T) {
 		t.Errorf("%d entries, want a4 and a5", n)
 	}
 }
+
+// TestMemoryMaxPerOwnerConcurrent: reservations of one owner racing for
+// distinct keys get exactly its share, while another owner's all pass.
+func TestMemoryMaxPerOwnerConcurrent(t *testing.T) {
+	m, err := store.NewMemory(store.MemoryOptions{MaxEntries: 1000, MaxPerOwner: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var reserved, refused, other atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			ok, _, err := m.Reserve(store.WithOwner(context.Background(), "a"), "a"+strconv.Itoa(i), "v", time.Minute)
+			switch {
+			case err == nil && ok:
+				reserved.Add(1)
+			case errors.Is(err, store.ErrOwnerFull):
+				refused.Add(1)
+			default:
+				t.Errorf("a%d: %v %v", i, ok, err)
+			}
+		})
+		if i < 20 {
+			wg.Go(func() {
+				if ok, _, err := m.Reserve(store.WithOwner(context.Background(), "b"), "b"+strconv.Itoa(i), "v", time.Minute); err == nil && ok {
+					other.Add(1)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if reserved.Load() != 30 || refused.Load() != 70 || other.Load() != 20 {
+		t.Fatalf("a reserved %d, refused %d; b reserved %d; want 30, 70, 20", reserved.Load(), refused.Load(), other.Load())
+	}
+	if n := m.Len(); n != 50 {
+		t.Errorf("%d entries, want 50", n)
+	}
+}
