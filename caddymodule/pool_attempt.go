@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -149,8 +150,8 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if vars != nil {
 		attemptVars = maps.Clone(vars)
 	}
-	st.ctx = attemptContext{r.Context(), attemptVars, &st.conn}
-	req := r.WithContext(httptrace.WithClientTrace(&st.ctx, &st.trace))
+	st.ctx = attemptContext{Context: r.Context(), vars: attemptVars, conn: &st.conn}
+	req := r.WithContext(st.ctx.withTrace(&st.trace))
 	st.body.Reset(body)
 	req.Body = &st.body // r has no GetBody (see ServeHTTP): never replayed
 
@@ -189,12 +190,29 @@ var errNoFinalAnswer = errors.New("the pool's answer could not be passed on (an 
 
 // attemptContext is the context of an attempt's request: its request
 // variables (caddyhttp.VarsCtxKey) are vars, when the request has
-// variables, and it holds the attempt's connTrace for the pool's
-// transport (see reportOutgoing). One allocation with the attempt's.
+// variables, it holds the attempt's connTrace for the pool's transport
+// (see reportOutgoing) and, unless nil, its client trace, as
+// httptrace.WithClientTrace would (see clientTraceKey). One allocation
+// with the attempt's.
 type attemptContext struct {
 	context.Context
-	vars map[string]any
-	conn *connTrace
+	vars  map[string]any
+	conn  *connTrace
+	trace *httptrace.ClientTrace
+}
+
+// withTrace returns c with trace as its client trace: held by c itself
+// when it can be (see clientTraceKey), else added by
+// httptrace.WithClientTrace, which composes it with a trace of the
+// request's own, and hands DNS and connect hooks to the resolver and
+// dialer (connTrace sets none).
+func (c *attemptContext) withTrace(trace *httptrace.ClientTrace) context.Context {
+	netHooks := trace.DNSStart != nil || trace.DNSDone != nil || trace.ConnectStart != nil || trace.ConnectDone != nil
+	if clientTraceKey != nil && !netHooks && httptrace.ContextClientTrace(c.Context) == nil {
+		c.trace = trace
+		return c
+	}
+	return httptrace.WithClientTrace(c, trace)
 }
 
 // connTraceKey is the context key of an attempt's connTrace.
@@ -208,8 +226,48 @@ func (c *attemptContext) Value(key any) any {
 		}
 	case connTraceKey{}:
 		return c.conn
+	default:
+		if c.trace != nil && key == clientTraceKey {
+			return c.trace
+		}
 	}
 	return c.Context.Value(key)
+}
+
+// clientTraceKey is the context key under which net/http/httptrace finds
+// a request's client trace, as httptrace.ContextClientTrace asks a
+// context for it. Learned once, it lets an attempt's context hold the
+// attempt's trace itself rather than under a context of its own (an
+// allocation per attempt). nil when httptrace does not find a trace that
+// way, and each attempt then has httptrace.WithClientTrace add it.
+var clientTraceKey = learnClientTraceKey()
+
+func learnClientTraceKey() any {
+	asked := &askedKeys{Context: context.Background()}
+	httptrace.ContextClientTrace(asked)
+	if len(asked.keys) != 1 {
+		return nil
+	}
+	key := asked.keys[0]
+	if key == nil || !reflect.TypeOf(key).Comparable() {
+		return nil
+	}
+	trace := new(httptrace.ClientTrace)
+	if httptrace.ContextClientTrace(context.WithValue(context.Background(), key, trace)) != trace {
+		return nil
+	}
+	return key
+}
+
+// askedKeys records the keys a context is asked for.
+type askedKeys struct {
+	context.Context
+	keys []any
+}
+
+func (a *askedKeys) Value(key any) any {
+	a.keys = append(a.keys, key)
+	return nil
 }
 
 // connTrace records, through net/http's client trace, what became of the

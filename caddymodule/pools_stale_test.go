@@ -529,3 +529,52 @@ func resetConn(conn net.Conn) {
 	}
 	_ = conn.Close()
 }
+
+// TestAttemptContextTrace: an attempt's context holds the attempt's client
+// trace itself, and net/http finds it as it finds one that
+// httptrace.WithClientTrace adds: under the trace reverse_proxy adds on
+// top, composed with it, and composed with a trace of the request's own.
+func TestAttemptContextTrace(t *testing.T) {
+	if clientTraceKey == nil {
+		t.Fatal("httptrace's context key was not learned: every attempt pays a context of its own")
+	}
+	for _, tc := range []struct {
+		name     string
+		ownTrace bool
+	}{{"request without a trace", false}, {"request with a trace of its own", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var requestsHook bool
+			parent := context.Background()
+			if tc.ownTrace {
+				parent = httptrace.WithClientTrace(parent, &httptrace.ClientTrace{
+					GotConn: func(httptrace.GotConnInfo) { requestsHook = true }})
+			}
+			var c connTrace
+			var trace httptrace.ClientTrace
+			c.trace(&trace, true)
+			ctx := (&attemptContext{Context: parent, conn: &c}).withTrace(&trace)
+			// As reverse_proxy adds its own before the round trip.
+			var proxysHook bool
+			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+				Got1xxResponse: func(int, textproto.MIMEHeader) error { proxysHook = true; return nil }})
+			found := httptrace.ContextClientTrace(ctx)
+			if found == nil || found.GetConn == nil || found.GotConn == nil || found.WroteRequest == nil || found.Got1xxResponse == nil {
+				t.Fatalf("net/http finds %+v, want the attempt's hooks and reverse_proxy's", found)
+			}
+			found.GetConn("pool:443")
+			found.GotConn(httptrace.GotConnInfo{Reused: true})
+			found.WroteRequest(httptrace.WroteRequestInfo{})
+			_ = found.Got1xxResponse(http.StatusContinue, nil)
+			if !c.askedConn.Load() || !c.gotConn.Load() || !c.reused.Load() || !c.wrote.Load() || !proxysHook {
+				t.Errorf("asked %v, got %v, reused %v, wrote %v; reverse_proxy's hook %v",
+					c.askedConn.Load(), c.gotConn.Load(), c.reused.Load(), c.wrote.Load(), proxysHook)
+			}
+			if requestsHook != tc.ownTrace {
+				t.Errorf("the request's own hook called: %v", requestsHook)
+			}
+			if got := ctx.Value(connTraceKey{}); got != &c {
+				t.Errorf("connTrace %v, want the attempt's", got)
+			}
+		})
+	}
+}
