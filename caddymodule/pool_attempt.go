@@ -137,6 +137,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		body  bodyReader
 		rw    poolResponseWriter
 		ctx   attemptContext
+		req   http.Request
 	})
 	st.conn.expect, st.conn.expectAfterIdle = pl.expect && len(body) > 0, pl.expectAfterIdle
 	st.conn.trace(&st.trace, !pl.reportsWrites)
@@ -151,7 +152,10 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		attemptVars = maps.Clone(vars)
 	}
 	st.ctx = attemptContext{Context: r.Context(), vars: attemptVars, conn: &st.conn}
-	req := r.WithContext(st.ctx.withTrace(&st.trace))
+	// WithContext's copy of r, copied into st: the compiler keeps the copy
+	// WithContext makes, which goes no further, off the heap.
+	st.req = *r.WithContext(st.ctx.withTrace(&st.trace))
+	req := &st.req
 	st.body.Reset(body)
 	req.Body = &st.body // r has no GetBody (see ServeHTTP): never replayed
 
