@@ -372,7 +372,10 @@ func (v *auditDestination) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	// A SIP name of digits a gateway could dial shows the number it was
 	// judged as, in the destination as in its region and type.
 	enc.AddByteString("destination", dec.AppendMasked(v.scratch[:0], &d.Destination))
-	if d.Dial != nil {
+	// A user of digits of no reading is a dial string only as the policy
+	// judges it a short code (or an emergency one); up to
+	// max_extension_digits, and without a policy, it is a name.
+	if d.Dial != nil && v.policy.IsDialled(&d.Destination) {
 		enc.AddBool("dial_string", true)
 	}
 	if num := dec.Number(&d.Destination); num != nil {
@@ -383,6 +386,8 @@ func (v *auditDestination) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		if num.Emergency {
 			enc.AddBool("emergency", true)
 		}
+	} else if d.Dial != nil && d.Dial.Emergency && v.policy != nil {
+		enc.AddBool("emergency", true)
 	}
 	if v.policy != nil {
 		enc.AddString("decision", dec.Verdict.String())

@@ -147,3 +147,85 @@ func TestDestinationOutsideLine(t *testing.T) {
 		t.Errorf("refused by deny: %v, want %v", got, want)
 	}
 }
+
+// TestDestinationShortCodes: a SIP user of digits that is no number in
+// any reading, with more digits than max_extension_digits (4), is a
+// service's short code a gateway dials (118118, directory enquiries at a
+// premium rate in the UK; 11880 in Germany, also after an outside line):
+// answered 403 short_code, in a batch part too, and never delivered; the
+// audit line shows it masked. An extension is delivered as a name, and
+// 911 as an emergency number.
+func TestDestinationShortCodes(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			sip_domains contoso.com *.contoso.com
+			outside_line 9
+		}`)
+	auth := callerBearer(t)
+	short := []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", DialString: true, Decision: "refused", Rule: "short_code"}}
+	refused := func(name, to string) guardCase {
+		return guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `"}`, status: 403, property: "to", rule: "short_code",
+			operation: "startPhoneAudio", decision: "refused", auditRule: "short_code", dests: short}
+	}
+	inPart := short[0]
+	inPart.Part = 1
+	cases := []guardCase{
+		refused("six digits", "sip:118118@gw.contoso.com"),
+		refused("five digits, with a separator", "sip:1-1880@gw.contoso.com"),
+		refused("an outside line and five digits", "sip:911880@gw.contoso.com"),
+		refused("five digits and a key", "sip:11880%23@gw.contoso.com"),
+		{name: "in a batch part", batch: true, body: batchBody(startPart(`{"to":"sip:118118@gw.contoso.com"}`)),
+			status: 403, property: "to", rule: "short_code", operation: "batch", decision: "refused", auditRule: "short_code", dests: []auditDestJSON{inPart}},
+		{name: "an extension is a name", path: startOpsPath, body: `{"to":"sip:1234@contoso.com","operationId":"op-1"}`, status: 201,
+			operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
+			dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@contoso.com", Decision: "allowed", Rule: "default"}}},
+		{name: "911 is an emergency number", path: startOpsPath, body: `{"to":"sip:911@gw.contoso.com","operationId":"op-2"}`, status: 201,
+			operation: "startPhoneAudio", decision: "allowed", auditRule: "emergency",
+			dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", Emergency: true, DialString: true, Decision: "allowed", Rule: "emergency"}}},
+	}
+	e.run(t, auth, cases, []string{"sip:118118", "sip:11880", "sip:1-1880", "sip:911880", "sip:1234"})
+	resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"sip:118118@gw.contoso.com"}`,
+		Header: http.Header{"Authorization": {auth}}})
+	if msg := ucwaError(t, resp.Body).Message; !strings.Contains(msg, "short code") || !strings.Contains(msg, "max_extension_digits") {
+		t.Errorf("message %q does not say the digits are a short code beyond max_extension_digits", msg)
+	}
+	if got, want := e.Metric(`caddy_ucwa_destinations_total{decision="refused",rule="short_code"}`), 6.0; got != want {
+		t.Errorf("refused by short_code: %v, want %v", got, want)
+	}
+}
+
+// TestLimitShortCodes: in report mode a short code is delivered, and the
+// limits count it as a call, international (no reading puts it in
+// default_region); an extension counts nothing, and without a policy a
+// user of no reading is a name, as before.
+func TestLimitShortCodes(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		policy   string
+		to       []string
+		limited  string // of the last call
+		received int64
+	}{
+		{"report mode", "destinations {\n\t\t\tmode report\n\t\t}", []string{"sip:1234@contoso.com", "sip:1234@contoso.com", "sip:118118@gw.contoso.com", "sip:11880@gw.contoso.com"}, "international", 3},
+		{"calls", "destinations {\n\t\t\tmode report\n\t\t}", []string{"sip:911@gw.contoso.com", "sip:118118@gw.contoso.com", "sip:4255551234@gw.contoso.com"}, "calls", 2},
+		{"no policy", "", []string{"sip:118118@gw.contoso.com", "sip:11880@gw.contoso.com", "sip:11880@gw.contoso.com", "sip:11880@gw.contoso.com"}, "", 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := startLimitEdge(t, "store memory", c.policy, `limit calls 2 per 1h
+		limit international 1 per 24h international`)
+			alice := caller{"tenant-1", "alice"}.header(t)
+			for i, to := range c.to {
+				resp := e.send(audioCallTo(to, alice))
+				if i == len(c.to)-1 && c.limited != "" {
+					assertLimited(t, resp, c.limited, 24*3600)
+					continue
+				}
+				if resp.Status != http.StatusCreated {
+					t.Fatalf("call %d: %d %s", i+1, resp.Status, resp.Body)
+				}
+			}
+			if got := e.pool.Requests.Load(); got != c.received {
+				t.Errorf("the pool got %d requests, want %d", got, c.received)
+			}
+		})
+	}
+}

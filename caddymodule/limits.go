@@ -183,7 +183,7 @@ func (h *Handler) usageOf(cl *ucwa.Cleaned) (_ limitUsage, emergency bool) {
 	dests := cl.Destinations()
 	for i := range dests {
 		d := &dests[i]
-		if !d.IsDialled() {
+		if !policy.IsDialled(&d.Destination) {
 			continue
 		}
 		switch d.Kind {

@@ -20,7 +20,9 @@ import (
 // The URI is forwarded as written (what the gateway expects is its own
 // business), but a gateway that dials the digits it gets rings a number,
 // so the destination rules and the limits judge it by every number it
-// may be (see Policy).
+// may be (see Policy). Digits that are no number in any reading are a
+// short code or an extension, which the policy judges by their count
+// (see Digits).
 //
 // A gateway that takes an outside-line prefix (the outside_line of the
 // destination policy: 9, or 0 in much of Europe) dials the digits after
@@ -43,13 +45,34 @@ type DialString struct {
 	// readings after them are of the digits after an outside-line
 	// prefix.
 	Written int
-	// Unjudgeable tells that the user holds dial characters besides the
-	// digits (',' 'p' 'w' pauses, the keys '*', '#' and A to D): a
-	// gateway may dial any part of it, a prefix, a feature code, digits
-	// after a pause, so no number rule can judge it. So are digits too
-	// many for the number they start (see tooLong), as written or after
-	// an outside-line prefix.
+	// Unjudgeable tells that the user holds dial characters besides at
+	// least minDialDigits digits (',' 'p' 'w' pauses, the keys '*', '#'
+	// and A to D): a gateway may dial any part of it, a prefix, a
+	// feature code, digits after a pause, so no number rule can judge
+	// it. So are digits too many for the number they start (see
+	// tooLong), as written or after an outside-line prefix.
 	Unjudgeable bool
+	// Digits is how many digits the user holds (up to maxNumberLength).
+	// A user of no reading that is not Unjudgeable (fewer than
+	// minDialDigits digits, dial characters among them or not; or more
+	// digits that are no possible number, such as a number possible only
+	// locally, 555 1234 in the US, which a gateway dials in an area code
+	// the edge does not know) is an internal extension or a service's
+	// short code (118118, 11880), which a gateway dials all the same: the
+	// policy tells them apart by Digits alone (see the rule short_code).
+	Digits int
+	// Emergency tells that a user of no reading is an emergency number
+	// (Numbers' emergency short codes: 911 and 112 in the US), as
+	// written or after an outside-line prefix (9911 at a gateway that
+	// takes 9), which the rule emergency allows.
+	Emergency bool
+	// Rest is, for a user with Readings, the most digits left after an
+	// outside-line prefix it starts with when fewer than minDialDigits
+	// are left (0 when none): 11880 in sip:011880@gw, whose digits as
+	// written read as the German +49 11880, is what a gateway that takes
+	// 0 dials, a service's short code that the policy judges by its
+	// digits as it does a user of no reading (see the rule short_code).
+	Rest int
 }
 
 // dialCharacters are the characters of a dial string that are neither
@@ -59,11 +82,13 @@ type DialString struct {
 const dialCharacters = ",pPwW*#aAbBcCdD"
 
 // minDialDigits is the fewest digits a user must have to be read as a
-// dial string: the shortest possible number any country calling code
-// has, code included (+98 and four digits, by phonenumbers' data). A
-// shorter user (an internal extension, sip:1234@contoso.com, or an
-// emergency short code, sip:911@contoso.com) is a number of no plan
-// written in full, and stays a name.
+// dial string with readings: the shortest possible number any country
+// calling code has, code included (+98 and four digits, by phonenumbers'
+// data). A shorter user (an internal extension, sip:1234@contoso.com, a
+// service's short code, sip:11880@gw.contoso.com, or an emergency
+// number, sip:911@contoso.com) is a number of no plan written in full:
+// it has no reading, and the policy judges it by its digits
+// (DialString.Digits).
 var minDialDigits = sync.OnceValue(func() int {
 	shortest := maxE164Digits
 	for code := range phonenumbers.GetSupportedCallingCodes() {
@@ -83,14 +108,15 @@ var minDialDigits = sync.OnceValue(func() int {
 })
 
 // dialString reads a SIP user (escapes decoded) that is no telephone
-// number as a dial string; nil when it is none: a user that holds a
-// letter other than the dial characters before its first ';', or fewer
-// than minDialDigits digits, or whose digits have no reading (neither as
-// written nor after an outside-line prefix) and are not too many for a
-// number (see tooLong). Any other character (the visual separators, but also
-// '_', '~', '!', '+', a Unicode dash such as U+2010 or U+FF0D) separates
-// digits: a gateway that keeps only the digits it can dial dials them
-// all, and a name holds a letter.
+// number as a dial string; nil when it is none: a user without a digit,
+// or that holds a letter other than the dial characters before its first
+// ';'. Any other character (the visual separators, but also '_', '~',
+// '!', '+', a Unicode dash such as U+2010 or U+FF0D) separates digits: a
+// gateway that keeps only the digits it can dial dials them all, and a
+// name holds a letter. A user of fewer than minDialDigits digits, or of
+// digits that have no reading (neither as written nor after an
+// outside-line prefix) and are not too many for a number (see tooLong),
+// has no reading: it is a short code or an extension (see Digits).
 func (n *Numbers) dialString(user string) *DialString {
 	main, _, _ := strings.Cut(user, ";")
 	digits := make([]byte, 0, 20)
@@ -112,19 +138,26 @@ func (n *Numbers) dialString(user string) *DialString {
 			digits, dial = digits[:maxNumberLength], true
 		}
 	}
-	if len(digits) < minDialDigits() {
+	switch {
+	case len(digits) == 0:
 		return nil
-	}
-	if dial {
-		return &DialString{Unjudgeable: true}
+	case len(digits) < minDialDigits():
+		return n.shortCode(digits)
+	case dial:
+		return &DialString{Unjudgeable: true, Digits: len(digits)}
 	}
 	readings, tooLong := n.dialReadings(nil, digits)
 	written := len(readings)
+	short := 0
 	for _, prefix := range n.outsideLine {
 		rest, ok := bytes.CutPrefix(digits, []byte(prefix))
-		if !ok || len(rest) < minDialDigits() {
-			// Fewer digits are a short code or an extension, which no
-			// dial string is (see minDialDigits).
+		if !ok {
+			continue
+		}
+		if len(rest) < minDialDigits() {
+			// Fewer digits are no number (see minDialDigits), but a
+			// short code or an extension (see Rest).
+			short = max(short, len(rest))
 			continue
 		}
 		var restTooLong bool
@@ -133,11 +166,24 @@ func (n *Numbers) dialString(user string) *DialString {
 	}
 	switch {
 	case tooLong:
-		return &DialString{Unjudgeable: true}
+		return &DialString{Unjudgeable: true, Digits: len(digits)}
 	case len(readings) == 0:
-		return nil
+		return n.shortCode(digits)
 	}
-	return &DialString{Readings: readings, Written: written}
+	return &DialString{Readings: readings, Written: written, Digits: len(digits), Rest: short}
+}
+
+// shortCode is the DialString of digits of no reading: a short code or
+// an extension, an emergency number when the digits are one as written
+// or after an outside-line prefix.
+func (n *Numbers) shortCode(digits []byte) *DialString {
+	s := &DialString{Digits: len(digits), Emergency: n.isEmergencyCode(digits)}
+	for _, prefix := range n.outsideLine {
+		if rest, ok := bytes.CutPrefix(digits, []byte(prefix)); ok && len(rest) > 0 && n.isEmergencyCode(rest) {
+			s.Emergency = true
+		}
+	}
+	return s
 }
 
 // dialReadings appends to readings those of digits' readings, in the

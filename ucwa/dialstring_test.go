@@ -17,10 +17,12 @@ func TestMinDialDigits(t *testing.T) {
 }
 
 // TestDialStringEmergency: a dial string whose every reading is an
-// emergency number (one of the list, written in full) passes as one at
-// a host sip_domains lists, and is an emergency call there for the
-// limits, as sip:+14255550100@contoso.com;user=phone is; elsewhere it is
-// judged and counted as any number.
+// emergency number (one of the list, written in full), or whose digits
+// of no reading are an emergency short code, passes as one at a host
+// sip_domains lists, and is an emergency call there for the limits, as
+// sip:+14255550100@contoso.com;user=phone is; elsewhere it is judged and
+// counted as any number. A short code is international to the limits,
+// which count it only beyond max_extension_digits (IsDialled).
 func TestDialStringEmergency(t *testing.T) {
 	n := mustNumbers(t, "US", TelURI, []string{"911", "+14255550100"})
 	p, err := NewPolicy(DestinationPolicy{SIPDomains: []string{"contoso.com"}, DenyTypes: []string{"fixed_line_or_mobile"}})
@@ -37,7 +39,12 @@ func TestDialStringEmergency(t *testing.T) {
 		{"sip:14255550100@contoso.com", RuleDefault, true, false, true},
 		{"sip:14255550100@gw.evil.example", RuleDenyTypes, false, false, true},
 		{"sip:14255550101@contoso.com", RuleDenyTypes, false, false, true},
-		{"sip:911@contoso.com", RuleDefault, false, false, false},
+		// An emergency short code in a SIP user of digits is one too, at
+		// a host sip_domains lists.
+		{"sip:911@contoso.com", RuleEmergency, true, false, true},
+		{"sip:911@gw.evil.example", RuleSIPDomains, false, false, true},
+		{"sip:118118@contoso.com", RuleShortCode, false, true, true},
+		{"sip:1234@contoso.com", RuleDefault, false, true, false},
 		{"sip:9,14255550100@contoso.com", RuleDialString, false, true, true},
 	} {
 		d, problem := n.Destination(c.value)
@@ -54,7 +61,7 @@ func TestDialStringEmergency(t *testing.T) {
 		if got := n.International(&d); got != c.international {
 			t.Errorf("%s: International = %v, want %v", c.value, got, c.international)
 		}
-		if got := d.IsDialled(); got != c.dialledNumbers {
+		if got := p.IsDialled(&d); got != c.dialledNumbers {
 			t.Errorf("%s: IsDialled = %v, want %v", c.value, got, c.dialledNumbers)
 		}
 	}
@@ -91,8 +98,12 @@ func TestDialStringOutsideLine(t *testing.T) {
 		{"as written it is refused first", us, "sip:19005551234@gw.contoso.com", []string{"+19005551234"}, 1, RuleDeny, false},
 		{"9 and a number too long for it as written", us, "sip:9011442071234567@gw.contoso.com", []string{"?"}, 0, RuleDialString, false},
 		{"9, a premium number and a digit more", us, "sip:9190055512349@gw.contoso.com", []string{"?"}, 0, RuleDialString, false},
-		{"9 and a short code is a name", us, "sip:9411@gw.contoso.com", nil, 0, RuleDefault, false},
-		{"9 and five digits are no reading", us, "sip:912345678@gw.contoso.com", nil, 0, RuleDefault, false},
+		{"9 and a short code, four digits in all, is an extension", us, "sip:9411@gw.contoso.com", nil, 0, RuleDefault, false},
+		{"9 and eight digits of no reading are a short code", us, "sip:912345678@gw.contoso.com", nil, 0, RuleShortCode, false},
+		{"9 and a premium short code", us, "sip:911880@gw.contoso.com", nil, 0, RuleShortCode, false},
+		{"9 and 911 is an emergency number", us, "sip:9911@gw.contoso.com", nil, 0, RuleEmergency, false},
+		{"0 and a short code after a number's digits", de, "sip:011880@gw.contoso.com", []string{"+4911880"}, 1, RuleShortCode, true},
+		{"0 and an extension after a number's digits", de, "sip:0301234@gw.contoso.com", []string{"+49301234"}, 1, RuleDefault, false},
 		{"a two-digit prefix", both, "sip:8119005551234@gw.contoso.com", []string{"+8119005551234", "+19005551234"}, 1, RuleDeny, true},
 		{"0 and 0900 in Germany", de, "sip:009001234567@gw.contoso.com", []string{"+901234567", "+499001234567"}, 1, RuleDenyTypes, true},
 		{"0 and a number in national form", de, "sip:00301234567@gw.contoso.com", []string{"+49301234567"}, 0, RuleDefault, false},

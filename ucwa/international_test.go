@@ -38,7 +38,11 @@ func TestInternational(t *testing.T) {
 		{"", "sip:4255551234@gw.contoso.com", false},
 		{"", "sip:011442071234567@gw.contoso.com", true}, // 011, the US's international prefix
 		{"", "sip:9,14255551234@gw.contoso.com", true},   // no rule can judge it
-		{"", "sip:1234@contoso.com", false},              // an extension: a name
+		{"", "sip:john1234@contoso.com", false},          // a name
+		// Digits of no reading: a short code, when the limits count it
+		// (beyond max_extension_digits); an emergency one never is.
+		{"", "sip:118118@contoso.com", true},
+		{"", "sip:911@contoso.com", false},
 		{"GB", "sip:442071234567@gw.contoso.co.uk", false},
 		{"GB", "sip:02071234567@gw.contoso.co.uk", false},
 		{"GB", "+442071234567", false},

@@ -24,7 +24,8 @@ import (
 //
 //  1. emergency (allows): the number is an emergency number
 //     (Number.Emergency: the default region's, or the configured list,
-//     without an extension), and, for a SIP URI, its host is one
+//     without an extension; or a SIP user of digits of no reading that
+//     is one, DialString.Emergency), and, for a SIP URI, its host is one
 //     sip_domains allows (the host decides where the pool sends the
 //     call).
 //  2. not_dialled (allows): a delegator (OnBehalfOf) is the identity a
@@ -54,7 +55,22 @@ import (
 //     host sip_domains allows, and a number rule may refuse (deny,
 //     deny_regions, allow_regions or deny_types is set; the default
 //     deny_types is): a gateway may dial any part of it.
-//  11. default (allows): no rule refused the destination.
+//  11. short_code (refuses): the destination is a SIP URI whose user is
+//     digits of no reading (DialString.Digits: no possible number, as
+//     written or after an outside-line prefix), more of them than
+//     MaxExtensionDigits allows, at a host sip_domains allows, and a
+//     number rule may refuse (as for dial_string). A gateway that dials
+//     the digits it gets rings a service's short code
+//     (sip:118118@gw.contoso.com, directory enquiries at a premium rate
+//     in the UK and France; sip:11880@gw in Germany), which no number
+//     rule can judge; up to MaxExtensionDigits digits it is taken for an
+//     internal extension (sip:1234@contoso.com), as an extension of a
+//     number is. So are the digits after an outside-line prefix when
+//     fewer than a number has (DialString.Rest: sip:011880@gw with
+//     outside_line 0), once the readings passed. An emergency short
+//     code (sip:911@gw.contoso.com) is an emergency number: the rule
+//     emergency allows it first.
+//  12. default (allows): no rule refused the destination.
 //
 // A destination that is neither a phone number nor a SIP URI, which only
 // the zero Destination is, is refused by the rule invalid: the policy
@@ -149,7 +165,9 @@ type DestinationPolicy struct {
 	// numbers with longer extensions sets 5 or 6 (and 11 or more lets a
 	// whole number through). No count tells the shorter service codes
 	// (411 in the US, 3651 in France) from an extension: 0 refuses
-	// every extension.
+	// every extension. The same count tells an extension from a short
+	// code in a SIP user of digits that is no number
+	// (sip:118118@gw.contoso.com, see the rule short_code).
 	MaxExtensionDigits *int `json:"max_extension_digits,omitempty"`
 
 	// OutsideLine lists the outside-line prefixes the site's gateways
@@ -159,11 +177,14 @@ type DestinationPolicy struct {
 	// (+1 900 555 1234) as well as by those of the digits as written
 	// (+91 900 555 1234), and refused when any reading is: a prefix is
 	// never taken instead, since most digits that start with 9 or 0 are a
-	// number as written. Phone numbers (tel: URIs, bare numbers,
-	// telephone SIP users) are not read again: the edge forwards them in
-	// E.164, with '+', in which no gateway takes an outside line. Like
-	// Emergency it configures the Numbers that reads destinations: pass
-	// it to NewNumbers. Default: none.
+	// number as written. Digits after a prefix too few for any number
+	// are judged as a short code (the rule short_code): sip:011880@gw,
+	// the German +49 11880 as written, is 11880 after the prefix 0. Phone
+	// numbers (tel: URIs, bare numbers, telephone SIP users) are not read
+	// again: the edge forwards them in E.164, with '+', in which no
+	// gateway takes an outside line. Like Emergency it configures the
+	// Numbers that reads destinations: pass it to NewNumbers. Default:
+	// none.
 	OutsideLine []string `json:"outside_line,omitempty"`
 
 	// Emergency lists the emergency numbers, which no rule refuses: short
@@ -220,7 +241,8 @@ type Policy struct {
 	anyHost    bool // no sip_domains
 	// judgesNumbers tells that a number rule may refuse a number (deny,
 	// deny_regions, allow_regions or deny_types is set), which makes a
-	// dial string no rule can judge refused (see the rule dial_string).
+	// dial string no rule can judge refused (see the rule dial_string),
+	// and a short code (see the rule short_code).
 	judgesNumbers bool
 }
 
@@ -300,6 +322,7 @@ const (
 	RuleDenyTypes                      // deny_types
 	RuleSIPDomains                     // sip_domains
 	RuleDialString                     // dial_string
+	RuleShortCode                      // short_code
 	RuleDefault                        // default
 	// RuleInvalid refuses a destination that is neither a phone number
 	// nor a SIP URI, which only the zero Destination is: the policy
@@ -309,7 +332,7 @@ const (
 )
 
 var ruleNames = [numPolicyRules]string{"none", "emergency", "not_dialled", "max_extension_digits", "allow", "deny", "deny_regions", "allow_regions",
-	"deny_types", "sip_domains", "dial_string", "default", "invalid"}
+	"deny_types", "sip_domains", "dial_string", "short_code", "default", "invalid"}
 
 // String returns the rule's name ("deny_types").
 func (r Rule) String() string {
@@ -360,7 +383,8 @@ type Decision struct {
 	// Rule is the rule that decided: one that allows (emergency,
 	// not_dialled, allow, default) for VerdictAllowed, one that refuses
 	// (max_extension_digits, deny, deny_regions, allow_regions,
-	// deny_types, sip_domains, invalid) otherwise.
+	// deny_types, sip_domains, dial_string, short_code, invalid)
+	// otherwise.
 	Rule Rule `json:"rule"`
 	// reading is, when a reading of the destination's dial string
 	// decided, its index plus one (see Number).
@@ -418,8 +442,12 @@ func (p *Policy) rule(d *PropertyDestination) (Rule, uint8) {
 				return r, uint8(i + 1)
 			}
 		}
-		if dial.Unjudgeable && p.judgesNumbers && p.hostAllowed(d.Host) {
+		switch {
+		case !p.judgesNumbers || !p.hostAllowed(d.Host):
+		case dial.Unjudgeable:
 			return RuleDialString, 0
+		case len(dial.Readings) == 0 && dial.Digits > p.maxExtension, dial.Rest > p.maxExtension:
+			return RuleShortCode, 0
 		}
 	}
 	if d.SIP && !p.hostAllowed(d.Host) {
@@ -470,10 +498,13 @@ func (dec Decision) Number(d *Destination) *Number {
 }
 
 // IsEmergency reports whether d is an emergency number, which the rule
-// emergency allows: Number.Emergency, and, in a SIP URI, a host that
-// sip_domains allows. A nil Policy is the default one.
+// emergency allows: Number.Emergency, or a SIP user of digits of no
+// reading that is one (DialString.Emergency: sip:911@gw.contoso.com),
+// and, in a SIP URI, a host that sip_domains allows. A nil Policy is the
+// default one.
 func (p *Policy) IsEmergency(d *PropertyDestination) bool {
-	return d.Number.Emergency && (!d.SIP || p == nil || p.hostAllowed(d.Host))
+	emergency := d.Number.Emergency || d.Dial != nil && d.Dial.Emergency
+	return emergency && (!d.SIP || p == nil || p.hostAllowed(d.Host))
 }
 
 // IsEmergencyCall reports whether d is an emergency number that the
@@ -486,9 +517,14 @@ func (p *Policy) IsEmergency(d *PropertyDestination) bool {
 // emergency service. Such a number is still an emergency number to the
 // rules (IsEmergency); it is no emergency call to the limits. A dial
 // string (Destination.Dial) is one when every reading of it is an
-// emergency number, at such a host.
+// emergency number, at such a host; a SIP user of digits of no reading
+// when it is an emergency short code (DialString.Emergency), at such a
+// host.
 func (p *Policy) IsEmergencyCall(d *PropertyDestination) bool {
 	siteHost := !d.SIP || p != nil && !p.anyHost && p.sipDomains.match(d.Host)
+	if dial := d.Dial; dial != nil && len(dial.Readings) == 0 && !dial.Unjudgeable {
+		return dial.Emergency && siteHost
+	}
 	if dial := d.Dial; dial != nil && !dial.Unjudgeable && siteHost {
 		for i := range dial.Readings {
 			if !dial.Readings[i].Emergency {
@@ -502,8 +538,23 @@ func (p *Policy) IsEmergencyCall(d *PropertyDestination) bool {
 
 // IsDialled reports whether d rings a phone number that the limits
 // count: a number (IsNumber), or a SIP name that a gateway could dial
-// as one (Dial).
-func (d *Destination) IsDialled() bool { return d.IsNumber() || d.Dial != nil }
+// as one (Dial) or as a short code: a user of digits of no reading that
+// is an emergency number, or has more digits than max_extension_digits
+// allows (an internal extension, up to them, rings no trunk). Without a
+// policy (a nil Policy) no short code is judged, nor counted: a user of
+// no reading is a name.
+func (p *Policy) IsDialled(d *Destination) bool {
+	dial := d.Dial
+	switch {
+	case d.IsNumber():
+		return true
+	case dial == nil:
+		return false
+	case len(dial.Readings) > 0 || dial.Unjudgeable:
+		return true
+	}
+	return p != nil && (dial.Emergency || dial.Digits > p.maxExtension)
+}
 
 // hostAllowed reports whether sip_domains allows a SIP host.
 func (p *Policy) hostAllowed(host string) bool {
@@ -545,6 +596,11 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 		why = "SIP addresses of this domain are not allowed"
 	case RuleDialString:
 		why = "its SIP user is a dial string with pauses or the keys *, # or A to D that a gateway may dial and no number rule can judge"
+	case RuleShortCode:
+		why = "its SIP user is digits of no phone number, more than max_extension_digits allows an extension, which a gateway may dial as a service's short code"
+		if d.Dial != nil && len(d.Dial.Readings) > 0 {
+			why = "its SIP user's digits after an outside-line prefix are no phone number, more than max_extension_digits allows an extension, which a gateway may dial as a service's short code"
+		}
 	default:
 		why = "it is neither a phone number nor a SIP URI"
 	}

@@ -43,6 +43,8 @@ var fuzzPolicySeeds = []string{
 	"sip:1900555123a4@gw.contoso.com", "sip:1900_555%E2%80%901234@gw.contoso.com",
 	"sip:919005551234@gw.contoso.com", "sip:8119005551234@gw.contoso.com", "sip:009001234567@gw.contoso.com",
 	"sip:00301234567@gw.contoso.com", "sip:9011442071234567@gw.contoso.com", "sip:9411@gw.contoso.com",
+	"sip:118118@gw.contoso.com", "sip:11880@gw.contoso.com", "sip:911880@gw.contoso.com", "sip:1-1880#@contoso.com",
+	"sip:9911@gw.contoso.com", "sip:112@evil.example", "sip:5551234@contoso.com", "sip:*67@contoso.com", "sip:011880@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -92,6 +94,15 @@ func FuzzPolicy(f *testing.F) {
 			if n.International(&d) && (d.Number.Emergency || !d.IsNumber() && d.Dial == nil) {
 				t.Fatalf("%q: an emergency number or a SIP name is international", v)
 			}
+			short := referenceShortCode(&d, n)
+			if got := d.Dial != nil && len(d.Dial.Readings) == 0 && !d.Dial.Unjudgeable; got != short.ok ||
+				short.ok && (d.Dial.Digits != short.digits || d.Dial.Emergency != short.emergency) ||
+				d.Dial != nil && d.Dial.Rest != short.rest {
+				t.Fatalf("%q: read as %+v, a plain reading %+v", v, d.Dial, short)
+			}
+			if short.ok && n.International(&d) == short.emergency {
+				t.Fatalf("%q: a short code (emergency %v) is international: %v", v, short.emergency, !short.emergency)
+			}
 			for i, p := range policies {
 				for kind := DialledNow; kind <= OnBehalfOf; kind++ {
 					pd := &PropertyDestination{Property: "to", Kind: kind, Source: InBody, Destination: d}
@@ -99,6 +110,9 @@ func FuzzPolicy(f *testing.F) {
 					want := referenceRule(&fuzzPolicies[i], pd, n)
 					if got.Rule != want {
 						t.Fatalf("policy %d, %s %q: decided by %s, a plain reading by %s", i, kind, v, got.Rule, want)
+					}
+					if short.ok && p.IsDialled(&d) != (short.emergency || short.digits > referenceMaxExtension(&fuzzPolicies[i])) {
+						t.Fatalf("policy %d, %q: a short code of %d digits is dialled: %v", i, v, short.digits, p.IsDialled(&d))
 					}
 					switch {
 					case want.allows() && got.Verdict != VerdictAllowed,
@@ -271,6 +285,77 @@ func referenceDialString(d *Destination, n *Numbers) (readings []Number, unjudge
 	return readings, false
 }
 
+// referenceShort is what referenceShortCode reads.
+type referenceShort struct {
+	ok        bool // a short code: a user of digits of no reading
+	digits    int
+	emergency bool
+	// rest is, for a user with readings, the most digits after an
+	// outside-line prefix it starts with, when fewer than six.
+	rest int
+}
+
+// referenceShortCode reads a SIP destination's user as the rules of a
+// short code say, plainly: a user that is a dial string by
+// referenceDialString's characters, of at least one digit, that has no
+// reading and is not unjudgeable. Its digits are an emergency number
+// when n reads them (or, for each outside-line prefix they start with,
+// the digits after it) as one. Of a user with readings only rest is
+// read.
+func referenceShortCode(d *Destination, n *Numbers) referenceShort {
+	if !d.SIP || d.IsNumber() {
+		return referenceShort{}
+	}
+	readings, unjudgeable := referenceDialString(d, n)
+	if unjudgeable {
+		return referenceShort{}
+	}
+	u, _ := ParseSIPURI(d.Value)
+	user, _, _ := strings.Cut(u.DecodedUser(), ";")
+	var digits []rune
+	for _, r := range user {
+		switch {
+		case unicode.IsDigit(r):
+			digits = append(digits, '0'+rune(digitValue(r)-'0'))
+		case strings.ContainsRune(",pPwW*#aAbBcCdD", r):
+		case unicode.IsLetter(r):
+			return referenceShort{}
+		}
+	}
+	if len(digits) == 0 {
+		return referenceShort{}
+	}
+	if len(readings) > 0 {
+		var short referenceShort
+		for _, prefix := range n.outsideLine {
+			if rest, ok := strings.CutPrefix(string(digits), prefix); ok && len(rest) < 6 {
+				short.rest = max(short.rest, len(rest))
+			}
+		}
+		return short
+	}
+	emergency := func(s string) bool {
+		num, p := n.Number(s)
+		return s != "" && p.OK() && num.Emergency
+	}
+	short := referenceShort{ok: true, digits: len(digits), emergency: emergency(string(digits))}
+	for _, prefix := range n.outsideLine {
+		if rest, ok := strings.CutPrefix(string(digits), prefix); ok && emergency(rest) {
+			short.emergency = true
+		}
+	}
+	return short
+}
+
+// referenceMaxExtension is c's max_extension_digits, its default 4
+// when unset.
+func referenceMaxExtension(c *DestinationPolicy) int {
+	if c.MaxExtensionDigits != nil {
+		return *c.MaxExtensionDigits
+	}
+	return 4
+}
+
 // readingSummary is dialSummary of what referenceDialString read.
 func readingSummary(readings []Number, unjudgeable bool) []string {
 	if unjudgeable {
@@ -287,6 +372,12 @@ func readingSummary(readings []Number, unjudgeable bool) []string {
 // anything: the oracle FuzzPolicy holds Policy to. n is the Numbers that
 // read d, which reads a dial string's readings.
 func referenceRule(c *DestinationPolicy, d *PropertyDestination, n *Numbers) Rule {
+	// A short code that is an emergency number is one to the rule
+	// emergency.
+	short := referenceShortCode(&d.Destination, n)
+	if short.emergency && referenceNumberRule(c, d, Number{Emergency: true}) == RuleEmergency {
+		return RuleEmergency
+	}
 	if r := referenceNumberRule(c, d, d.Number); d.IsNumber() || r == RuleEmergency || r == RuleNotDialled || r == RuleInvalid {
 		return r
 	}
@@ -309,6 +400,10 @@ func referenceRule(c *DestinationPolicy, d *PropertyDestination, n *Numbers) Rul
 		!(len(c.DenyTypes) == 1 && strings.EqualFold(c.DenyTypes[0], "none"))
 	if unjudgeable && numberRules && referenceNumberRule(c, d, Number{}) != RuleSIPDomains {
 		return RuleDialString
+	}
+	if (short.ok && short.digits > referenceMaxExtension(c) || short.rest > referenceMaxExtension(c)) &&
+		numberRules && referenceNumberRule(c, d, Number{}) != RuleSIPDomains {
+		return RuleShortCode
 	}
 	return referenceNumberRule(c, d, Number{})
 }
