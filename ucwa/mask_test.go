@@ -133,7 +133,9 @@ func maskedLeak(d Destination, m string) string {
 	if d.SIP {
 		if user := sipUser(m); !d.IsNumber() && user != maskedSecret {
 			// A dial string shows its first reading, masked as a number
-			// is: no reading, nor the user's own digits, shows its end.
+			// is: no reading, nor the digits of the user it was read
+			// from (those before a ';': its parameters are never
+			// shown, whatever digits they hold), shows its end.
 			if d.Dial == nil || len(d.Dial.Readings) == 0 || !strings.HasPrefix(user, "+") {
 				return fmt.Sprintf("%q is masked as %q, which shows its user", d.Value, m)
 			}
@@ -142,7 +144,7 @@ func maskedLeak(d Destination, m string) string {
 					return r
 				}
 				return -1
-			}, sipUser(d.Value))}
+			}, strings.SplitN(sipUser(d.Value), ";", 2)[0])}
 			for _, r := range d.Dial.Readings {
 				secrets = append(secrets, strings.TrimPrefix(r.E164, "+"))
 			}
