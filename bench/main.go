@@ -287,8 +287,9 @@ func main() {
 	addSite(routeEdge, "", "")
 	addSite(routeExpect, "expect_continue_after_idle 0", "")
 	// The memory store, which both routes share, has room for every
-	// request of a run (a full store refuses new ones): a window's worth.
-	const memoryStore = "store memory 2000000\n\t\tidempotency"
+	// request of a run (a full store refuses new ones): a window's worth,
+	// all of it for the one caller the bench's token is.
+	const memoryStore = "store memory 2000000 {\n\t\t\tmax_entries_per_caller 2000000\n\t\t}\n\t\tidempotency"
 	addSite(routeIdemMem, memoryStore, "")
 	redisURL, stopRedis := startRedis()
 	defer stopRedis()
