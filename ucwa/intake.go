@@ -41,10 +41,12 @@ func (c *Cleaner) Intake(op *Operation, in Incoming) (*Cleaned, *Error) {
 	if !op.AllowsMethod(in.Method) {
 		return nil, op.MethodError(in.Method)
 	}
-	if op.IfMatch && strings.TrimSpace(in.Header.Get("If-Match")) == "" {
+	// The header is read by its canonical keys, as Get and Values would
+	// after canonicalizing them, which costs a pass over each key.
+	if op.IfMatch && strings.TrimSpace(firstValue(in.Header["If-Match"])) == "" {
 		return nil, NewError(428, "", "A "+op.Method+" of "+op.Rel+" must carry the resource's etag in If-Match.")
 	}
-	if ce := in.Header.Values("Content-Encoding"); len(ce) > 1 || len(ce) == 1 && !strings.EqualFold(strings.TrimSpace(ce[0]), "identity") {
+	if ce := in.Header["Content-Encoding"]; len(ce) > 1 || len(ce) == 1 && !strings.EqualFold(strings.TrimSpace(ce[0]), "identity") {
 		return nil, NewError(415, SubcodeUnsupportedMediaType, "The body must not be compressed or otherwise encoded (Content-Encoding).")
 	}
 	// One box holds the result and the body and query it points to:
@@ -52,7 +54,7 @@ func (c *Cleaner) Intake(op *Operation, in Incoming) (*Cleaned, *Error) {
 	box := intakeBoxes.Get().(*intakeBox)
 	var r *Request
 	if len(in.Body) > 0 {
-		types := in.Header.Values("Content-Type")
+		types := in.Header["Content-Type"]
 		switch op.Body {
 		case PropertiesBody:
 			f, ok := MediaFormat(firstValue(types))
