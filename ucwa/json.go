@@ -221,14 +221,12 @@ type jsonScanner struct {
 }
 
 func (s *jsonScanner) skipSpace() {
-	for s.pos < len(s.body) {
-		switch s.body[s.pos] {
-		case ' ', '\t', '\r', '\n':
-			s.pos++
-		default:
-			return
-		}
+	// A local index: through s, every step would be a store.
+	body, i := s.body, s.pos
+	for i < len(body) && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n') {
+		i++
 	}
+	s.pos = i
 }
 
 // syntaxError says where the body is malformed and what was found there.
@@ -449,7 +447,17 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, _ *Error) {
 	start := s.pos
 	s.pos++ // the opening quote
 	for s.pos < len(s.body) {
-		c := s.body[s.pos]
+		// The run of bytes that stand for themselves, with a local index:
+		// through s, every step would be a store.
+		body, i := s.body, s.pos
+		for i < len(body) && jsonPlain[body[i]] {
+			i++
+		}
+		s.pos = i
+		if i >= len(body) {
+			break
+		}
+		c := body[i]
 		switch {
 		case c == '"':
 			s.pos++
@@ -479,12 +487,19 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, _ *Error) {
 			default:
 				return nil, false, s.syntaxError("in string escape code")
 			}
-		default:
-			s.pos++
 		}
 	}
 	return nil, false, s.syntaxError("")
 }
+
+// jsonPlain marks the bytes a string token holds as they are: all but
+// the closing quote, a backslash and the control characters.
+var jsonPlain = func() (plain [256]bool) {
+	for c := 0x20; c < len(plain); c++ {
+		plain[c] = c != '"' && c != '\\'
+	}
+	return plain
+}()
 
 func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
