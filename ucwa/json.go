@@ -492,6 +492,15 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, _ *Error) {
 	return nil, false, s.syntaxError("")
 }
 
+// jsonVerbatim marks the bytes appendJSONString writes as they are: the
+// ASCII ones that need no escape.
+var jsonVerbatim = func() (verbatim [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		verbatim[c] = c != '"' && c != '\\'
+	}
+	return verbatim
+}()
+
 // jsonPlain marks the bytes a string token holds as they are: all but
 // the closing quote, a backslash and the control characters.
 var jsonPlain = func() (plain [256]bool) {
@@ -512,6 +521,15 @@ func appendJSONString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
+		// The run of bytes written as they are, in one append.
+		j := i
+		for j < len(s) && jsonVerbatim[s[j]] {
+			j++
+		}
+		dst = append(dst, s[i:j]...)
+		if i = j; i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
@@ -523,10 +541,8 @@ func appendJSONString(dst []byte, s string) []byte {
 				dst = append(dst, '\\', 'r')
 			case c == '\t':
 				dst = append(dst, '\\', 't')
-			case c < 0x20:
+			default: // a control character
 				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				dst = append(dst, c)
 			}
 			i++
 			continue
