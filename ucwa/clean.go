@@ -453,12 +453,17 @@ func cleanDataURL(v string) (string, string) {
 		}
 	}
 	if isBase64 {
-		data = strings.Map(func(r rune) rune {
-			if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
-				return -1
-			}
-			return r
-		}, data)
+		// Data without white space (the usual) is kept as it is; what
+		// else strings.Map changes (invalid UTF-8) is no base64 either
+		// way.
+		if hasSpaceOrLineEnd(data) {
+			data = strings.Map(func(r rune) rune {
+				if r == ' ' || r == '\t' || r == '\r' || r == '\n' {
+					return -1
+				}
+				return r
+			}, data)
+		}
 		if !validBase64(data) {
 			return "", "must hold valid base64 data"
 		}
@@ -468,6 +473,17 @@ func cleanDataURL(v string) (string, string) {
 		return "", "must hold valid percent-encoded data"
 	}
 	return joinDataURL(v, meta, ",", data), ""
+}
+
+// hasSpaceOrLineEnd reports whether s holds a space, tab, CR or LF
+// (strings.ContainsAny, without building its set on every call).
+func hasSpaceOrLineEnd(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c <= ' ' && (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+			return true
+		}
+	}
+	return false
 }
 
 // joinDataURL returns "data:"+meta+sep+data, or v when it is that.
