@@ -199,12 +199,14 @@ func (r *Request) Encode() []byte {
 		}
 		order[j] = i
 		n++
-		grow += len(v.text) + len(v.text)/8 + 2 // room for quotes and a few escapes
+		// The value replaces its span: room for it, its quotes and a
+		// few escapes.
+		grow += len(v.text) + len(v.text)/8 + 2 - int(v.span.end-v.span.start)
 	}
 	if n == 0 {
 		return r.raw
 	}
-	out := make([]byte, 0, len(r.raw)+grow)
+	out := make([]byte, 0, len(r.raw)+max(grow, 0))
 	at := 0
 	for _, i := range order[:n] {
 		v := &r.vals[i]
