@@ -2,6 +2,7 @@ package ucwa
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -450,6 +451,9 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, _ *Error) {
 		// The run of bytes that stand for themselves, with a local index:
 		// through s, every step would be a store.
 		body, i := s.body, s.pos
+		for i+8 <= len(body) && plainWord(binary.LittleEndian.Uint64(body[i:])) {
+			i += 8
+		}
 		for i < len(body) && jsonPlain[body[i]] {
 			i++
 		}
@@ -500,6 +504,17 @@ var jsonVerbatim = func() (verbatim [256]bool) {
 	}
 	return verbatim
 }()
+
+// plainWord reports whether none of the eight bytes of w is a quote, a
+// backslash or a control character, which jsonPlain tells one by one:
+// a byte below 0x20 is found as one that borrows when 0x20 is taken from
+// it, a quote or backslash as a zero byte of w xor'ed with it (the
+// borrow test is exact when it asks whether any byte is one).
+func plainWord(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	below := func(x uint64, n uint64) uint64 { return (x - ones*n) &^ x & highs }
+	return below(w, 0x20)|below(w^(ones*'"'), 1)|below(w^(ones*'\\'), 1) == 0
+}
 
 // jsonPlain marks the bytes a string token holds as they are: all but
 // the closing quote, a backslash and the control characters.
