@@ -308,7 +308,9 @@ func (c *Cleaner) cleanValue(cp *cleanProblems, p *Property, v, where string) (c
 		out.destination = d
 		out.text = d.Value
 	}
-	if p.MaxLength > 0 && utf16Length(out.text) > p.MaxLength {
+	// A string is never longer in UTF-16 code units than in UTF-8 bytes,
+	// so one within the limit in bytes is not counted.
+	if p.MaxLength > 0 && len(out.text) > p.MaxLength && utf16Length(out.text) > p.MaxLength {
 		reason := "must be at most " + strconv.Itoa(p.MaxLength) + " characters, counted in UTF-16 code units" + where
 		if p.Type == NumberValue || p.Type == DestinationValue {
 			cp.after = append(cp.after, Parameter{Name: p.Name, Reason: reason + " once normalized"})
