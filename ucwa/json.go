@@ -512,8 +512,8 @@ var jsonVerbatim = func() (verbatim [256]bool) {
 // borrow test is exact when it asks whether any byte is one).
 func plainWord(w uint64) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	below := func(x uint64, n uint64) uint64 { return (x - ones*n) &^ x & highs }
-	return below(w, 0x20)|below(w^(ones*'"'), 1)|below(w^(ones*'\\'), 1) == 0
+	quote, backslash := w^(ones*'"'), w^(ones*'\\')
+	return ((w-ones*0x20)&^w|(quote-ones)&^quote|(backslash-ones)&^backslash)&highs == 0
 }
 
 // jsonPlain marks the bytes a string token holds as they are: all but
