@@ -83,8 +83,8 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte, at int) *Error {
 			}
 			return s.skipValue(2)
 		}
-		prefix := "_links." + r.op.Properties[i].Name + "."
-		return s.object(`"`+prefix[:len(prefix)-1]+`"`, prefix, 2, func(s *jsonScanner, name []byte, _ int) *Error {
+		prefix, what := jsonLinkWhere(r.op.Properties[i].Name)
+		return s.object(what, prefix, 2, func(s *jsonScanner, name []byte, _ int) *Error {
 			if !equalFoldASCII(hrefName, name) {
 				return s.skipValue(3)
 			}
@@ -105,6 +105,37 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte, at int) *Error {
 		return nil
 	})
 }
+
+// jsonLinkWhere returns how messages name the object of the link of
+// that name and what it holds: `"_links.customContent"` and
+// "_links.customContent.". Those of the default table's links are made
+// once, not for every body that carries one.
+func jsonLinkWhere(name string) (prefix, what string) {
+	if w, ok := defaultLinkWhere[name]; ok {
+		return w.prefix, w.what
+	}
+	w := newLinkWhere(name)
+	return w.prefix, w.what
+}
+
+type linkWhere struct{ prefix, what string }
+
+func newLinkWhere(name string) linkWhere {
+	prefix := linksName + "." + name + "."
+	return linkWhere{prefix, `"` + prefix[:len(prefix)-1] + `"`}
+}
+
+var defaultLinkWhere = func() map[string]linkWhere {
+	m := make(map[string]linkWhere)
+	for _, op := range defaultOperations {
+		for _, p := range op.Properties {
+			if p.Type == DataURLValue {
+				m[p.Name] = newLinkWhere(p.Name)
+			}
+		}
+	}
+	return m
+}()
 
 // jsonLookalike refuses a top-level name that is not plain and folds
 // onto a property or "_links".
