@@ -44,15 +44,19 @@ func (f Format) ContentType() string {
 	return "application/json; charset=utf-8"
 }
 
-// mediaFormats lists every media type that UCWA documents for a request
-// body. One reference page spells the XML type without ".com", so both
-// spellings are accepted.
-var mediaFormats = map[string]Format{
-	"application/json":                        JSON,
-	"application/vnd.microsoft.com.ucwa+json": JSON,
-	"application/xml":                         XML,
-	"application/vnd.microsoft.com.ucwa+xml":  XML,
-	"application/vnd.microsoft.ucwa+xml":      XML,
+// mediaFormat returns the format of every media type that UCWA
+// documents for a request body (in lower case, without parameters). One
+// reference page spells the XML type without ".com", so both spellings
+// are accepted. A switch, not a map: it compares the few candidates of
+// the same length without hashing the value.
+func mediaFormat(mt string) (Format, bool) {
+	switch mt {
+	case "application/json", "application/vnd.microsoft.com.ucwa+json":
+		return JSON, true
+	case "application/xml", "application/vnd.microsoft.com.ucwa+xml", "application/vnd.microsoft.ucwa+xml":
+		return XML, true
+	}
+	return 0, false
 }
 
 // MediaFormat returns the format of a Content-Type header value, with or
@@ -61,11 +65,11 @@ var mediaFormats = map[string]Format{
 // read UTF-8 only.
 func MediaFormat(contentType string) (Format, bool) {
 	// Fast path: the types clients send, bare or with "; charset=utf-8".
-	if f, ok := mediaFormats[contentType]; ok {
+	if f, ok := mediaFormat(contentType); ok {
 		return f, true
 	}
 	if base, param, ok := strings.Cut(contentType, ";"); ok {
-		if f, ok := mediaFormats[strings.TrimSpace(base)]; ok && isUTF8Charset(strings.TrimSpace(param)) {
+		if f, ok := mediaFormat(strings.TrimSpace(base)); ok && isUTF8Charset(strings.TrimSpace(param)) {
 			return f, true
 		}
 	}
@@ -73,7 +77,7 @@ func MediaFormat(contentType string) (Format, bool) {
 	// case, trimmed: another type (a batch's multipart/batching) is
 	// refused without parsing the parameters into a map.
 	base, _, _ := strings.Cut(contentType, ";")
-	if _, ok := mediaFormats[strings.TrimSpace(strings.ToLower(base))]; !ok {
+	if _, ok := mediaFormat(strings.TrimSpace(strings.ToLower(base))); !ok {
 		return 0, false
 	}
 	return parseMediaFormat(contentType)
@@ -92,7 +96,7 @@ func parseMediaFormat(contentType string) (Format, bool) {
 	if err != nil {
 		return 0, false
 	}
-	f, ok := mediaFormats[mt]
+	f, ok := mediaFormat(mt)
 	if !ok {
 		return 0, false
 	}
