@@ -111,6 +111,16 @@ func trimXMLSpace(b []byte) []byte {
 	return b
 }
 
+// simpleXMLASCII marks the ASCII characters simpleXMLText accepts: all
+// but '<', '&', carriage return and the control characters other than
+// tab and line feed.
+var simpleXMLASCII = func() (ok [256]bool) {
+	for c := range utf8.RuneSelf {
+		ok[c] = !(c == '<' || c == '&' || c == '\r' || c < 0x20 && c != '\t' && c != '\n')
+	}
+	return ok
+}()
+
 // simpleXMLName accepts property names of ASCII letters, digits, '_',
 // '-' and '.', which an attribute holds as they are.
 func simpleXMLName(b []byte) bool {
@@ -127,13 +137,16 @@ func simpleXMLName(b []byte) bool {
 // returns (which readers turn into line feeds) or "]]>".
 func simpleXMLText(b []byte) bool {
 	for i := 0; i < len(b); {
+		// The run of ASCII text, through a table.
+		for i < len(b) && simpleXMLASCII[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		if c < utf8.RuneSelf {
-			if c == '<' || c == '&' || c == '\r' || c < 0x20 && c != '\t' && c != '\n' {
-				return false
-			}
-			i++
-			continue
+			return false // markup, a reference, a carriage return or another control character
 		}
 		r, size := utf8.DecodeRune(b[i:])
 		if r == utf8.RuneError && size == 1 || !isXMLChar(r) {
