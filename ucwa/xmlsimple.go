@@ -56,7 +56,10 @@ func decodeSimpleXML(r *Request, op *Operation, body []byte) bool {
 		}
 		name := after[:quote]
 		for _, prev := range names[:n] {
-			if bytes.EqualFold(prev, name) {
+			// Both are ASCII (simpleXMLName), where ASCII folding is
+			// the whole of bytes.EqualFold, and a length apart is no
+			// match.
+			if equalFoldASCII(prev, name) {
 				return false // decodeFullXML explains the duplicate
 			}
 		}
