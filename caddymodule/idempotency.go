@@ -230,9 +230,10 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	// whether or not the client is still there.
 	ctx := context.Background()
 	s := h.store // held open for the request by ServeHTTP
+	var owner string
 	if s.memory != nil {
 		// A memory store bounds each caller's share of it.
-		ctx = store.WithOwner(ctx, in.storeOwner())
+		owner = in.storeOwner()
 	}
 	start := time.Now()
 	result := resultReserved
@@ -241,7 +242,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	held := keys[:0]
 	for _, key := range keys {
 		epoch := s.begin()
-		reserved, current, err := s.Reserve(ctx, key, token, idem.window)
+		reserved, current, err := s.reserve(ctx, owner, key, token, idem.window)
 		// A request goes on without the store when it fails with
 		// on_error open (see goesOnWithout), and an emergency call
 		// always: nothing the edge adds refuses it.

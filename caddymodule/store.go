@@ -549,6 +549,17 @@ type storeUse struct {
 	logger   *zap.Logger
 }
 
+// reserve is Reserve of a reservation for owner: the caller a memory
+// store counts it for (max_entries_per_caller, see intake.storeOwner),
+// which it is given without a context (store.WithOwner) to carry it.
+// Redis takes no notice of owner.
+func (s *storeUse) reserve(ctx context.Context, owner, key, value string, ttl time.Duration) (bool, string, error) {
+	if s.memory != nil {
+		return s.memory.ReserveFor(owner, key, value, ttl)
+	}
+	return s.Reserve(ctx, key, value, ttl)
+}
+
 // needsStore reports whether something the handler does uses the store.
 func (h *Handler) needsStore() bool { return h.Idempotency != nil || len(h.Limits) > 0 }
 

@@ -222,6 +222,13 @@ func (m *Memory) Len() int { return int(m.entries.Load()) }
 // carries (WithOwner): one over its owner's bound fails with
 // ErrOwnerFull. It does not block, and reads nothing else of ctx.
 func (m *Memory) Reserve(ctx context.Context, key, value string, ttl time.Duration) (bool, string, error) {
+	return m.ReserveFor(ownerOf(ctx), key, value, ttl)
+}
+
+// ReserveFor is Reserve for owner ("" for none) as WithOwner gives it,
+// without a context to carry it: a caller that knows it holds a Memory
+// store spares the context's allocations.
+func (m *Memory) ReserveFor(owner, key, value string, ttl time.Duration) (bool, string, error) {
 	if err := validateTTL(ttl); err != nil {
 		return false, "", invalid("reserve", err)
 	}
@@ -233,7 +240,6 @@ func (m *Memory) Reserve(ctx context.Context, key, value string, ttl time.Durati
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := memoryKey{key: key}
-	owner := ownerOf(ctx)
 	for {
 		if it := s.lookup(k, now); it != nil {
 			return false, it.value, nil
