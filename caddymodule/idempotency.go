@@ -221,7 +221,9 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		digest = inputsDigest(in.r.URL.Path, in.cleaned)
 		inputs = &digest
 	}
-	keys, token, verified := in.idempotencyKeys(one[:0], inputs)
+	s := h.store // held open for the request by ServeHTTP
+	// A memory store bounds each caller's share of it: owner.
+	keys, token, owner, verified := in.idempotencyKeys(one[:0], inputs, s.memory != nil)
 	if len(keys) == 0 {
 		idem.count(in, resultUnprotected)
 		return h.deliverLimited(w, r, next, in)
@@ -229,12 +231,6 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	// The store has timeouts of its own, and a reservation is written
 	// whether or not the client is still there.
 	ctx := context.Background()
-	s := h.store // held open for the request by ServeHTTP
-	var owner string
-	if s.memory != nil {
-		// A memory store bounds each caller's share of it.
-		owner = in.storeOwner()
-	}
 	start := time.Now()
 	result := resultReserved
 	// The keys reserved so far, in keys' own array: each is written at
@@ -575,33 +571,33 @@ func servedByPool(repl *caddy.Replacer) bool {
 	return name != ""
 }
 
-// storeOwnerVersion starts the hashed input of storeOwner.
+// storeOwnerVersion starts the hashed input of appendStoreOwner.
 const storeOwnerVersion = "caddy-ucwa store owner 1"
 
-// storeOwner is whom in's reservations count for in a memory store
-// (max_entries_per_caller): the verified caller as idempotency knows it
-// (its tid, and its oid or else its sub), else the client's address,
-// apart from any caller. It is a digest, so that the store holds no
-// caller id or address.
-func (in *intake) storeOwner() string {
-	var tid, caller string
-	if in.grant != nil {
-		tid, caller = in.grant.caller()
-	}
+// appendStoreOwner appends to b whom in's reservations count for in a
+// memory store (max_entries_per_caller), storeOwnerLen bytes: the
+// verified caller tid and caller as idempotency knows it (its tid, and
+// its oid or else its sub), else the client's address, apart from any
+// caller. It is a digest, so that the store holds no caller id or
+// address.
+func (in *intake) appendStoreOwner(b []byte, tid, caller string) []byte {
 	var buf [128]byte
-	b := append(buf[:0], storeOwnerVersion...)
+	h := append(buf[:0], storeOwnerVersion...)
 	if caller == "" {
-		b = append(b, 0)
-		b = append(b, remoteIP(in.r)...)
+		h = append(h, 0)
+		h = append(h, remoteIP(in.r)...)
 	} else {
-		b = append(b, 1)
-		b = binary.AppendUvarint(b, uint64(len(tid)))
-		b = append(b, tid...)
-		b = append(b, caller...)
+		h = append(h, 1)
+		h = binary.AppendUvarint(h, uint64(len(tid)))
+		h = append(h, tid...)
+		h = append(h, caller...)
 	}
-	sum := sha256.Sum256(b)
-	return string(sum[:16])
+	sum := sha256.Sum256(h)
+	return append(b, sum[:storeOwnerLen]...)
 }
+
+// storeOwnerLen is the length of a store owner: half a SHA-256.
+const storeOwnerLen = 16
 
 // idempotencyKeyPrefix starts the store keys of idempotency.
 const idempotencyKeyPrefix = "idem:"
@@ -609,20 +605,23 @@ const idempotencyKeyPrefix = "idem:"
 // idempotencyKeys appends to keys the store keys of in (see
 // IdempotencyConfig): one for a request with an operationId, one for each
 // guarded part of a batch that has one, none for any other. With keys it
-// returns the request's reservation token (see reservationToken); one
-// string holds the keys and the token, so that they cost one allocation
-// together. It reports whether the caller is verified. The caller comes
+// returns the request's reservation token (see reservationToken) and,
+// when owned (a memory store), its store owner (see appendStoreOwner);
+// one string holds the keys, the token and the owner, so that they cost
+// one allocation together (the store keeps the key, which keeps that
+// string, for the window in any case). It reports whether the caller is
+// verified. The caller comes
 // from the verified token's grant (nil when no token was verified): its
 // tid, and its oid or else its sub.
 //
 // With inputs (a request that is no emergency call), the token is a held
 // one: "n", inputs, and the random bits (see heldBackByFirst).
-func (in *intake) idempotencyKeys(keys []string, inputs *[inputsDigestLen]byte) (_ []string, token string, verified bool) {
+func (in *intake) idempotencyKeys(keys []string, inputs *[inputsDigestLen]byte, owned bool) (_ []string, token, owner string, verified bool) {
 	var tid, caller string
 	if in.grant != nil {
 		tid, caller = in.grant.caller()
 	}
-	var room [idempotencyKeyLen + heldTokenLen]byte
+	var room [idempotencyKeyLen + heldTokenLen + storeOwnerLen]byte
 	b := room[:0]
 	if in.cleaned != nil {
 		b = appendIdempotencyKey(b, tid, caller, in.r.URL.Path, in.cleaned)
@@ -636,7 +635,7 @@ func (in *intake) idempotencyKeys(keys []string, inputs *[inputsDigestLen]byte) 
 		b = appendIdempotencyKey(b, tid, caller, path, p.cleaned)
 	}
 	if len(b) == 0 {
-		return keys, "", caller != ""
+		return keys, "", "", caller != ""
 	}
 	tokenLen := reservationTokenLen
 	if inputs != nil && in.cleaned != nil && len(in.parts) == 0 {
@@ -646,11 +645,17 @@ func (in *intake) idempotencyKeys(keys []string, inputs *[inputsDigestLen]byte) 
 	} else {
 		b = appendReservationToken(b)
 	}
+	if owned {
+		b = in.appendStoreOwner(b, tid, caller)
+	}
 	all := string(b)
+	if owned {
+		all, owner = all[:len(all)-storeOwnerLen], all[len(all)-storeOwnerLen:]
+	}
 	for ; len(all) > tokenLen; all = all[idempotencyKeyLen:] {
 		keys = append(keys, all[:idempotencyKeyLen])
 	}
-	return keys, all, caller != ""
+	return keys, all, owner, caller != ""
 }
 
 // idempotencyKeyLen is the length of a store key: the prefix, and the

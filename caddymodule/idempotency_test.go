@@ -815,7 +815,7 @@ func TestIdempotencyKeysFormat(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.in.r = httptest.NewRequest(http.MethodPost, path, nil)
-			keys, token, verified := tc.in.idempotencyKeys(nil, tc.inputs)
+			keys, token, _, verified := tc.in.idempotencyKeys(nil, tc.inputs, false)
 			if fmt.Sprint(keys) != fmt.Sprint(tc.keys) || verified != tc.verified {
 				t.Errorf("keys %q, verified %v; want %q, %v", keys, verified, tc.keys, tc.verified)
 			}

@@ -550,7 +550,7 @@ type storeUse struct {
 }
 
 // reserve is Reserve of a reservation for owner: the caller a memory
-// store counts it for (max_entries_per_caller, see intake.storeOwner),
+// store counts it for (max_entries_per_caller, see intake.appendStoreOwner),
 // which it is given without a context (store.WithOwner) to carry it.
 // Redis takes no notice of owner.
 func (s *storeUse) reserve(ctx context.Context, owner, key, value string, ttl time.Duration) (bool, string, error) {
