@@ -369,10 +369,10 @@ func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request) string {
 		b = append(b, limitKeyAddress...)
 	}
 	sum := sha256.Sum256(b)
-	k := make([]byte, len(l.storePrefix)+base64.RawURLEncoding.EncodedLen(len(sum)))
-	copy(k, l.storePrefix)
-	base64.RawURLEncoding.Encode(k[len(l.storePrefix):], sum[:])
-	return string(k)
+	// Built on the stack (b's room is free again), so that the key costs
+	// its string alone.
+	k := append(buf[:0], l.storePrefix...)
+	return string(base64.RawURLEncoding.AppendEncode(k, sum[:]))
 }
 
 // expandKey expands l's key template of more than one placeholder (or of
