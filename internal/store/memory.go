@@ -354,7 +354,8 @@ func (m *Memory) AllowAll(_ context.Context, takes []Take) ([]Decision, error) {
 		return nil, closedError("allow")
 	}
 	now := m.now()
-	shards := m.lockShards(takes)
+	var shardsArr [8]int
+	shards := m.lockShards(shardsArr[:0], takes)
 	items := make([]*memoryItem, len(takes))
 	created := make([]bool, len(takes))
 	for !m.bucketsOf(takes, now, items, created) {
@@ -371,7 +372,7 @@ func (m *Memory) AllowAll(_ context.Context, takes []Take) ([]Decision, error) {
 		if !m.dropAllExpired(now) {
 			return nil, fullError("allow")
 		}
-		shards = m.lockShards(takes)
+		shards = m.lockShards(shards[:0], takes)
 	}
 	defer m.unlockShards(shards)
 	ds := make([]Decision, len(takes))
@@ -410,7 +411,8 @@ func (m *Memory) RefundAll(_ context.Context, takes []Take) error {
 		return closedError("refund")
 	}
 	now := m.now()
-	defer m.unlockShards(m.lockShards(takes))
+	var shardsArr [8]int
+	defer m.unlockShards(m.lockShards(shardsArr[:0], takes))
 	for _, t := range takes {
 		s := m.shard(t.Key)
 		it := s.lookup(memoryKey{key: t.Key, limit: true}, now)
@@ -427,9 +429,9 @@ func (m *Memory) RefundAll(_ context.Context, takes []Take) error {
 }
 
 // lockShards locks the shards of the takes' keys, in the order of the
-// shards, and returns them for unlockShards.
-func (m *Memory) lockShards(takes []Take) []int {
-	shards := make([]int, 0, len(takes))
+// shards, and returns them for unlockShards, appended to shards (room on
+// the caller's stack for the usual few).
+func (m *Memory) lockShards(shards []int, takes []Take) []int {
 	for _, t := range takes {
 		i := m.shardIndex(t.Key)
 		if !slices.Contains(shards, i) {
