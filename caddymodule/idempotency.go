@@ -585,7 +585,7 @@ func (in *intake) appendStoreOwner(b []byte, tid, caller string) []byte {
 	h := append(buf[:0], storeOwnerVersion...)
 	if caller == "" {
 		h = append(h, 0)
-		h = append(h, remoteIP(in.r)...)
+		h = append(h, clientNetwork(in.r)...)
 	} else {
 		h = append(h, 1)
 		h = binary.AppendUvarint(h, uint64(len(tid)))

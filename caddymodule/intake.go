@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -422,4 +423,34 @@ func remoteIP(r *http.Request) string {
 		return ip
 	}
 	return r.RemoteAddr
+}
+
+// clientNetwork is whom a request without a caller counts for, in the
+// limits' budget of the client address and its share of the memory
+// store: its address (remoteIP), or over IPv6 the /64 of it ("2001:db8::/64").
+// A host is given a /64 of its own and may take a new address of it for
+// every request, at no cost: by address, each would be a new budget and
+// a new share. An IPv4 address (also one mapped into IPv6) is itself, as
+// remoteIP writes it.
+func clientNetwork(r *http.Request) string {
+	ip := remoteIP(r)
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		ap, err := netip.ParseAddrPort(ip)
+		if err != nil {
+			return ip
+		}
+		addr = ap.Addr()
+	}
+	switch {
+	case addr.Is4():
+		return ip
+	case addr.Is4In6():
+		return addr.Unmap().String()
+	}
+	p, err := addr.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }

@@ -92,7 +92,8 @@ type LimitConfig struct {
 	// budget per tenant, or {http.ucwa.tid}/{http.ucwa.client_id}. A
 	// key whose placeholders all expand to "" (jwt off, a web ticket
 	// forwarded, claims the token lacks) takes from the budget of the
-	// client's IP address ({http.vars.client_ip}) instead, also when
+	// client's IP address ({http.vars.client_ip}; over IPv6 its /64, a
+	// host's to spend one address per request) instead, also when
 	// the key has text besides them ("/"); that budget is apart from the
 	// one of a key that expands to the address's text. A key without
 	// placeholders is one budget for every request (a global limit);
@@ -356,7 +357,7 @@ func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request) string {
 	}
 	fallback := v == ""
 	if fallback {
-		v = remoteIP(r)
+		v = clientNetwork(r)
 	}
 	var buf [128]byte
 	b := append(buf[:0], limitKeyVersion...)

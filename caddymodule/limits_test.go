@@ -927,6 +927,63 @@ func TestLimitKeyAllEmpty(t *testing.T) {
 	}
 }
 
+// TestClientAddressIPv6Network: a client without a verified caller is
+// its address's /64 when it comes over IPv6, for the limits' budget of
+// the client address and for its share of the memory store: a host is
+// given a /64 of its own, and takes a new address of it for each request
+// at no cost, which made each request a new budget and a new share.
+func TestClientAddressIPv6Network(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
+	servers {
+		trusted_proxies static 127.0.0.1/32
+	}
+}
+
+:EDGE_PORT {
+	ucwa {
+		jwt off
+		default_region US
+		store memory 100 {
+			max_entries_per_caller 2
+		}
+		idempotency
+		limit calls 3 per 1h key {http.ucwa.tid}/{http.ucwa.oid}
+		primary %s
+	}
+}`, pool.Addr()))
+	from := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
+	call := func(ip, op string) testkit.Response {
+		t.Helper()
+		return e.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"`+op+`"}`, from(ip)))
+	}
+	for i, ip := range []string{"2001:db8:1:2::1", "2001:db8:1:2:aaaa::2"} {
+		if resp := call(ip, "op-"+strconv.Itoa(i)); resp.Status != http.StatusCreated {
+			t.Fatalf("%d. from %s: %d %s, want 201", i+1, ip, resp.Status, resp.Body)
+		}
+	}
+	// Its share of the store: 2 reservations, held by the first two.
+	resp := call("2001:db8:1:2::3", "op-9")
+	assertUCWAError(t, resp, "TooManyRequests", "", nil, false)
+	if resp.Status != http.StatusTooManyRequests {
+		t.Fatalf("a third operationId from the same /64: %d %s, want 429", resp.Status, resp.Body)
+	}
+	// Its budget of 3: one more request, from yet another address of it.
+	if resp := e.send(callTo("+14255551234", from("2001:db8:1:2::4"))); resp.Status != http.StatusCreated {
+		t.Fatalf("a third call from the same /64: %d %s, want 201", resp.Status, resp.Body)
+	}
+	assertLimited(t, e.send(callTo("+14255551234", from("2001:db8:1:2::5"))), "calls", 3600)
+	// Another /64 and an IPv4 client go on.
+	for _, ip := range []string{"2001:db8:1:3::1", "192.0.2.1"} {
+		if resp := call(ip, "other-"+ip); resp.Status != http.StatusCreated {
+			t.Fatalf("from %s: %d %s, want 201", ip, resp.Status, resp.Body)
+		}
+	}
+	if got := pool.Requests.Load(); got != 5 {
+		t.Errorf("the pool got %d requests, want 5", got)
+	}
+}
+
 // TestLimitNoPoolRefunds: a request the limits allowed that certainly
 // reached no pool (410 CannotRedirect with the primary down and no
 // backup, 503 with both pools down) gives its events back, in both

@@ -249,7 +249,9 @@ type MemoryStore struct {
 	// The most live reservations (of idempotency's operationIds) one
 	// caller holds: the verified caller (the token's tid and oid, else
 	// sub), else the client's IP address ({http.vars.client_ip}, so
-	// behind a load balancer Caddy's trusted_proxies). A caller that holds its share
+	// behind a load balancer Caddy's trusted_proxies, and
+	// trusted_proxies_strict when it appends to X-Forwarded-For; over
+	// IPv6 its /64). A caller that holds its share
 	// gets its new reservations refused, as a full store's (on_error:
 	// "closed" answers 429 TooManyRequests, "open" delivers without
 	// idempotency), counted in caddy_ucwa_store_errors_total and warned
