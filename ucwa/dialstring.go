@@ -50,7 +50,8 @@ type DialString struct {
 	// and A to D): a gateway may dial any part of it, a prefix, a
 	// feature code, digits after a pause, so no number rule can judge
 	// it. So are digits too many for the number they start (see
-	// tooLong), as written or after an outside-line prefix.
+	// tooLong), as written or after an outside-line prefix, and a user
+	// whose parameters (after its first ';') hold a digit.
 	Unjudgeable bool
 	// Digits is how many digits the user holds (up to maxNumberLength).
 	// A user of no reading that is not Unjudgeable (fewer than
@@ -118,7 +119,7 @@ var minDialDigits = sync.OnceValue(func() int {
 // outside-line prefix) and are not too many for a number (see tooLong),
 // has no reading: it is a short code or an extension (see Digits).
 func (n *Numbers) dialString(user string) *DialString {
-	main, _, _ := strings.Cut(user, ";")
+	main, params, _ := strings.Cut(user, ";")
 	digits := make([]byte, 0, 20)
 	dial := false
 	for _, r := range main {
@@ -141,6 +142,12 @@ func (n *Numbers) dialString(user string) *DialString {
 	switch {
 	case len(digits) == 0:
 		return nil
+	case strings.ContainsFunc(params, unicode.IsDigit):
+		// A gateway that dials the digits of its user dials those of its
+		// parameters too (sip:1;9005551234@gw, or sip:9%3B19005551234@gw,
+		// whose ';' is no delimiter at all): which it takes no rule can
+		// tell.
+		return &DialString{Unjudgeable: true, Digits: len(digits)}
 	case len(digits) < minDialDigits():
 		return n.shortCode(digits)
 	case dial:

@@ -45,6 +45,7 @@ var fuzzPolicySeeds = []string{
 	"sip:00301234567@gw.contoso.com", "sip:9011442071234567@gw.contoso.com", "sip:9411@gw.contoso.com",
 	"sip:118118@gw.contoso.com", "sip:11880@gw.contoso.com", "sip:911880@gw.contoso.com", "sip:1-1880#@contoso.com",
 	"sip:9911@gw.contoso.com", "sip:112@evil.example", "sip:5551234@contoso.com", "sip:*67@contoso.com", "sip:011880@gw.contoso.com",
+	"sip:1;9005551234@gw.contoso.com", "sip:9%3B19005551234@gw.contoso.com", "sip:911;19005551234@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -228,7 +229,7 @@ func referenceDialString(d *Destination, n *Numbers) (readings []Number, unjudge
 	if reason != "" {
 		panic(reason)
 	}
-	user, _, _ := strings.Cut(u.DecodedUser(), ";")
+	user, params, _ := strings.Cut(u.DecodedUser(), ";")
 	var digits []rune
 	for _, r := range user {
 		switch {
@@ -239,6 +240,10 @@ func referenceDialString(d *Destination, n *Numbers) (readings []Number, unjudge
 		case unicode.IsLetter(r):
 			return nil, false
 		}
+	}
+	if len(digits) > 0 && strings.IndexFunc(params, unicode.IsDigit) >= 0 {
+		// A digit-dialling gateway dials its parameters' digits too.
+		return nil, true
 	}
 	if len(digits) < 6 {
 		return nil, false
