@@ -318,7 +318,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// it): the client may send it again, and the limits give back
 		// what it took.
 		h.release(ctx, keys, token)
-		h.refundLimits(taken)
+		h.refundLimits(in, taken)
 	case (!answered || rec.status >= http.StatusMultipleChoices) && h.isEmergencyCall(in):
 		// An emergency call that may not have been placed holds no
 		// repeat back (see above): its key is free again.
@@ -492,12 +492,12 @@ func (h *Handler) deliverLimited(w http.ResponseWriter, r *http.Request, next ca
 		return h.deliver(w, r, next, in.rebuild(), in)
 	}
 	if r.Context().Err() != nil {
-		h.refundLimits(taken)
+		h.refundLimits(in, taken)
 		return nil
 	}
 	err := h.deliver(w, r, next, in.rebuild(), in)
 	if repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); h.reachedNoPool(repl) {
-		h.refundLimits(taken)
+		h.refundLimits(in, taken)
 	}
 	return err
 }

@@ -167,6 +167,9 @@ type intake struct {
 	// overLimit names the first limit an emergency call was delivered
 	// over, for the audit trail.
 	overLimit string
+	// limitsTaken is when the limits were asked for the request's events
+	// (a moment before they took them), for refundLimits.
+	limitsTaken time.Time
 	// What guarded the request, for the audit trail: the destination
 	// policy's decision on the request (see judge), and the guard that
 	// refused it, "" for none: "destinations:<rule>" for the destination

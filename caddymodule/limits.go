@@ -69,8 +69,10 @@ import (
 // as idempotency releases its operationId then. One that may have
 // reached a pool (the edge's 502 or 504, the client gone during the
 // attempt, any answer of a pool's) keeps them. A budget is never given
-// more than it took, nor more than its Count; a refund the store fails
-// leaves the events taken.
+// more than it took, nor more than its Count, nor what it refilled
+// meanwhile (a refund gives back the events' share of the period less
+// the time since they were taken); a refund the store fails leaves the
+// events taken.
 type LimitConfig struct {
 	// The limit's name: letters, digits, '-', '_' and '.', unique among
 	// the handler's limits. It names the limit in the 429's message, in
@@ -500,6 +502,7 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) (taken []store.
 	}
 	s := h.store
 	epoch := s.begin()
+	in.limitsTaken = time.Now()
 	// The store has timeouts of its own.
 	ds, err := s.AllowAll(context.Background(), takes)
 	if !s.end(epoch, err) {
@@ -541,6 +544,7 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) (taken []store.
 // through, uncounted by that limit. It returns the takes it took.
 func (h *Handler) checkEmergencyLimits(in *intake, u limitUsage, repl *caddy.Replacer) (taken []store.Take) {
 	s := h.store
+	in.limitsTaken = time.Now()
 	for i := range h.limits {
 		l := &h.limits[i]
 		n := u[l.class]
@@ -571,20 +575,23 @@ func (h *Handler) checkEmergencyLimits(in *intake, u limitUsage, repl *caddy.Rep
 	return taken
 }
 
-// refundLimits gives back the events that checkLimits took (taken) for a
-// request that certainly reached no pool (see reachedNoPool): it was
-// never delivered, and a client that sends it again must find them, as
-// it finds its operationId released. All or none, as they were taken. A
-// refund the store fails leaves them taken: never more than was taken is
-// given back.
-func (h *Handler) refundLimits(taken []store.Take) {
+// refundLimits gives back the events that checkLimits took (taken) for
+// in, a request that certainly reached no pool (see reachedNoPool): it
+// was never delivered, and a client that sends it again must find them,
+// as it finds its operationId released. All or none, as they were
+// taken, and only what they still hold of their budgets: a request that
+// took longer than an event's share of a period to fail (dial timeouts
+// on every pool) gives back less, or nothing, since its budgets refilled
+// meanwhile (see store.Store.RefundAll). A refund the store fails leaves
+// them taken: never more than was taken is given back.
+func (h *Handler) refundLimits(in *intake, taken []store.Take) {
 	if len(taken) == 0 {
 		return
 	}
 	s := h.store
 	epoch := s.begin()
 	// The store has timeouts of its own, and the client may be gone.
-	err := s.RefundAll(context.Background(), taken)
+	err := s.RefundAll(context.Background(), taken, time.Since(in.limitsTaken))
 	s.end(epoch, err)
 }
 

@@ -403,7 +403,7 @@ func (m *Memory) AllowAll(_ context.Context, takes []Take) ([]Decision, error) {
 // back by its take's events, and a bucket that is full again is dropped.
 // It locks the shards of every take's key, as AllowAll. It does not
 // block, and ignores ctx.
-func (m *Memory) RefundAll(_ context.Context, takes []Take) error {
+func (m *Memory) RefundAll(_ context.Context, takes []Take, held time.Duration) error {
 	if err := validateTakes(takes); err != nil {
 		return invalid("refund", err)
 	}
@@ -419,13 +419,23 @@ func (m *Memory) RefundAll(_ context.Context, takes []Take) error {
 		if it == nil {
 			continue // full already
 		}
-		if tat := it.tat.Add(-time.Duration(t.N) * t.Limit.interval()); tat.After(now) {
+		if tat := it.tat.Add(-outstanding(t, held)); tat.After(now) {
 			s.setTAT(it, tat)
 		} else {
 			s.remove(it)
 		}
 	}
 	return nil
+}
+
+// outstanding is what take t still holds of its budget held after it
+// was taken, as a time of the bucket: its N emission intervals, less
+// the time since, which refilled the budget by as much whatever became
+// of the take (GCRA: a take moves the bucket's time N intervals past
+// max(its time, now), so that after held it is at most N intervals less
+// held ahead of what it would have been without the take).
+func outstanding(t Take, held time.Duration) time.Duration {
+	return max(time.Duration(t.N)*t.Limit.interval()-max(held, 0), 0)
 }
 
 // lockShards locks the shards of the takes' keys, in the order of the

@@ -521,21 +521,24 @@ func (r *Redis) AllowAll(ctx context.Context, takes []Take) ([]Decision, error) 
 }
 
 // refundScript gives back, for each key of KEYS, the events of ARGV (its
-// count, its period in seconds and its events, as allowAllScript's): the
-// key's theoretical arrival time goes back by as many emission
-// intervals, and a key whose time is then now or past (a whole budget)
-// is deleted, as redis_rate leaves none for a whole budget. A key that
-// does not exist is a whole budget already. One script: all or none.
+// count, its period in seconds and its events, as allowAllScript's; then,
+// last, the seconds since they were taken): the key's theoretical
+// arrival time goes back by as many emission intervals less those
+// seconds (see outstanding), and a key whose time is then now or past (a
+// whole budget) is deleted, as redis_rate leaves none for a whole
+// budget. A key that does not exist is a whole budget already. One
+// script: all or none.
 var refundScript = redis.NewScript(`
 redis.replicate_commands()
 local jan_1_2017 = 1483228800
 local now = redis.call("TIME")
 now = (now[1] - jan_1_2017) + (now[2] / 1000000)
+local held = tonumber(ARGV[#ARGV])
 for i = 1, #KEYS do
 	local tat = redis.call("GET", KEYS[i])
 	if tat then
 		local emission_interval = tonumber(ARGV[3*i-1]) / tonumber(ARGV[3*i-2])
-		local new_tat = tonumber(tat) - emission_interval * tonumber(ARGV[3*i])
+		local new_tat = tonumber(tat) - math.max(emission_interval * tonumber(ARGV[3*i]) - held, 0)
 		local reset_after = new_tat - now
 		if reset_after > 0 then
 			redis.call("SET", KEYS[i], new_tat, "EX", math.ceil(reset_after))
@@ -548,17 +551,20 @@ return 1
 `)
 
 // RefundAll implements Store with one script (refundScript), timed by
-// the Redis server's clock as AllowAll.
-func (r *Redis) RefundAll(ctx context.Context, takes []Take) error {
+// the Redis server's clock as AllowAll; held is the caller's (the
+// script runs at most a round trip after the caller reads it, a
+// fraction of an interval that the refund may give back too much).
+func (r *Redis) RefundAll(ctx context.Context, takes []Take, held time.Duration) error {
 	if err := validateTakes(takes); err != nil {
 		return invalid("refund", err)
 	}
 	keys := make([]string, len(takes))
-	args := make([]any, 0, 3*len(takes))
+	args := make([]any, 0, 3*len(takes)+1)
 	for i, t := range takes {
 		keys[i] = redisRatePrefix + r.limitPrefix + t.Key
 		args = append(args, t.Limit.Count, t.Limit.Period.Seconds(), t.N)
 	}
+	args = append(args, max(held, 0).Seconds())
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	if err := refundScript.Run(ctx, r.client, keys, args...).Err(); err != nil {

@@ -53,15 +53,17 @@ type Store interface {
 	AllowAll(ctx context.Context, takes []Take) ([]Decision, error)
 
 	// RefundAll gives back the events of takes, which AllowAll or AllowN
-	// took for something that then did not happen, atomically and all or
-	// none: each take's budget gets its N events back, never more than
-	// makes it whole (Count), so that a budget that refilled meanwhile
-	// holds no more than a budget that never gave them. A budget the
-	// store no longer holds is whole already. It needs no room, and fails
-	// only as the store fails. The caller gives back a take at most once,
-	// and only one that was allowed: a budget cannot tell whose events it
-	// gives back. Takes are as AllowAll's; takes is not kept.
-	RefundAll(ctx context.Context, takes []Take) error
+	// took held ago (at least) for something that then did not happen,
+	// atomically and all or none: each take's budget gets back what its
+	// N events still hold of it, N emission intervals (Period/Count) less
+	// held, never more than makes it whole (Count). The events a budget
+	// refilled meanwhile are no longer the take's: a late refund that
+	// gave back all N would give back what later requests took. A budget
+	// the store no longer holds is whole already. It needs no room, and
+	// fails only as the store fails. The caller gives back a take at most
+	// once, and only one that was allowed: a budget cannot tell whose
+	// events it gives back. Takes are as AllowAll's; takes is not kept.
+	RefundAll(ctx context.Context, takes []Take, held time.Duration) error
 
 	// Close releases the store's resources. Calls after Close fail with
 	// ErrClosed.

@@ -736,12 +736,13 @@ func TestRefundAll(t *testing.T) {
 					}
 				}
 			}
-			refund := func(takes ...store.Take) {
+			refundHeld := func(held time.Duration, takes ...store.Take) {
 				t.Helper()
-				if err := s.RefundAll(ctx, takes); err != nil {
+				if err := s.RefundAll(ctx, takes, held); err != nil {
 					t.Fatal(err)
 				}
 			}
+			refund := func(takes ...store.Take) { t.Helper(); refundHeld(0, takes...) }
 			allow("first", []store.Take{{"a", a, 1}, {"b", b, 1}}, true, 1, 0)
 			allow("b empty", []store.Take{{"a", a, 1}, {"b", b, 1}}, false)
 			refund(store.Take{"a", a, 1}, store.Take{"b", b, 1})
@@ -764,14 +765,24 @@ func TestRefundAll(t *testing.T) {
 			}
 			refund(store.Take{"d", b, 1})
 			allow("AllowN's back", []store.Take{{"d", b, 1}}, true, 0)
+			// A late refund gives back only what the take still holds:
+			// N intervals less the time since it was taken.
+			allow("e, one of two", []store.Take{{"e", a, 1}}, true, 1)
+			refundHeld(30*time.Minute, store.Take{"e", a, 1})
+			allow("e, nothing back after an interval", []store.Take{{"e", a, 2}}, false)
+			refundHeld(10*time.Minute, store.Take{"e", a, 1})
+			allow("e, two thirds of an event back", []store.Take{{"e", a, 2}}, false)
+			allow("e, the one left", []store.Take{{"e", a, 1}}, true, 0)
 		})
 	}
 }
 
-// TestMemoryRefundAfterRefill: a refund gives back exactly the events
-// taken, counted from when they were taken: a budget that refilled
-// meanwhile holds what it would hold had they never been taken.
-func TestMemoryRefundAfterRefill(t *testing.T) {
+// TestMemoryRefundLate: a refund gives back what its take still holds
+// of the budget, its events less the time since it was taken, so that a
+// request that took longer than an event's share of the period to fail
+// gives back nothing that later requests took. Limit 1 per minute: A
+// takes, B a minute later; A's refund then must not let C through.
+func TestMemoryRefundLate(t *testing.T) {
 	clock := newFakeClock()
 	m, err := store.NewMemory(store.MemoryOptions{Now: clock.Now})
 	if err != nil {
@@ -779,28 +790,37 @@ func TestMemoryRefundAfterRefill(t *testing.T) {
 	}
 	defer m.Close()
 	ctx := context.Background()
-	a := store.Limit{Count: 2, Period: time.Hour} // an event every 30m
-	if d, err := m.AllowN(ctx, "a", a, 2); err != nil || !d.Allowed {
+	one := store.Limit{Count: 1, Period: time.Minute}
+	take := func(what string, allowed bool, retryAfter time.Duration) {
+		t.Helper()
+		d, err := m.AllowN(ctx, "k", one, 1)
+		if err != nil || d.Allowed != allowed || d.RetryAfter != retryAfter {
+			t.Fatalf("%s: %+v, %v; want allowed %v, retry after %v", what, d, err, allowed, retryAfter)
+		}
+	}
+	take("A", true, 0)
+	clock.Advance(61 * time.Second)
+	take("B", true, 0)
+	if err := m.RefundAll(ctx, []store.Take{{"k", one, 1}}, 61*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	take("C", false, 59*time.Second)
+
+	// Counted from when the take was asked for, not from where the bucket
+	// stood: a refund half an event late gives back half an event.
+	two := store.Limit{Count: 2, Period: time.Hour} // an event every 30m
+	if d, err := m.AllowN(ctx, "j", two, 2); err != nil || !d.Allowed {
 		t.Fatalf("%+v, %v", d, err)
 	}
-	clock.Advance(15 * time.Minute) // half an event back
-	if err := m.RefundAll(ctx, []store.Take{{"a", a, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	// One and a half events: one is taken, the next is 15m away.
-	if d, err := m.AllowN(ctx, "a", a, 1); err != nil || !d.Allowed || d.Remaining != 0 {
-		t.Fatalf("after the refund: %+v, %v", d, err)
-	}
-	if d, err := m.AllowN(ctx, "a", a, 1); err != nil || d.Allowed || d.RetryAfter != 15*time.Minute {
-		t.Fatalf("the next: %+v, %v, want a wait of 15m", d, err)
-	}
-	// Whole again: the bucket's entry goes.
 	clock.Advance(15 * time.Minute)
-	if err := m.RefundAll(ctx, []store.Take{{"a", a, 2}}); err != nil {
+	if err := m.RefundAll(ctx, []store.Take{{"j", two, 2}}, 15*time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if n := m.Len(); n != 0 {
-		t.Errorf("%d entries, want none: a whole budget is no entry", n)
+	// The budget refilled half an event itself and got three halves
+	// back: whole, and its entry gone.
+	if d, err := m.AllowN(ctx, "j", two, 2); err != nil || !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("after the refund: %+v, %v", d, err)
 	}
 }
 
@@ -897,9 +917,9 @@ func TestInvalidArguments(t *testing.T) {
 			_, err := s.AllowAll(ctx, []store.Take{{"j", store.Limit{Count: 5, Period: time.Hour}, 1}, {"k", store.Limit{Count: 5, Period: time.Hour}, 6}})
 			return err
 		}},
-		{"refund nothing", func(s store.Store) error { return s.RefundAll(ctx, nil) }},
+		{"refund nothing", func(s store.Store) error { return s.RefundAll(ctx, nil, 0) }},
 		{"refund more events than the count", func(s store.Store) error {
-			return s.RefundAll(ctx, []store.Take{{"k", store.Limit{Count: 5, Period: time.Hour}, 6}})
+			return s.RefundAll(ctx, []store.Take{{"k", store.Limit{Count: 5, Period: time.Hour}, 6}}, 0)
 		}},
 		{"allow all, a key twice", func(s store.Store) error {
 			l := store.Limit{Count: 5, Period: time.Hour}
@@ -941,7 +961,7 @@ func TestClosed(t *testing.T) {
 			_, err3 := s.Release(ctx, "k", "v")
 			_, err4 := s.Allow(ctx, "k", store.Limit{Count: 1, Period: time.Hour})
 			_, err5 := s.AllowAll(ctx, []store.Take{{"k", store.Limit{Count: 1, Period: time.Hour}, 1}})
-			err6 := s.RefundAll(ctx, []store.Take{{"k", store.Limit{Count: 1, Period: time.Hour}, 1}})
+			err6 := s.RefundAll(ctx, []store.Take{{"k", store.Limit{Count: 1, Period: time.Hour}, 1}}, 0)
 			for i, err := range []error{err1, err2, err3, err4, err5, err6} {
 				if !errors.Is(err, store.ErrClosed) || !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrTimeout) {
 					t.Errorf("call %d after close: %v", i+1, err)
