@@ -590,10 +590,20 @@ func (h *Handler) refundLimits(in *intake, taken []store.Take) {
 	}
 	s := h.store
 	epoch := s.begin()
+	held := max(time.Since(in.limitsTaken)-refundGrace, 0)
 	// The store has timeouts of its own, and the client may be gone.
-	err := s.RefundAll(context.Background(), taken, time.Since(in.limitsTaken))
+	err := s.RefundAll(context.Background(), taken, held)
 	s.end(epoch, err)
 }
+
+// refundGrace is how long after the limits took a request's events a
+// refund still gives all of them back. The edge times the take by its
+// own clock, the store (Redis) by its own, a round trip apart: a refund
+// timed to the microsecond would give back a little less than a request
+// that failed at once took, and its client's next request, which needs
+// the whole budget again, would wait. Within a second a budget is given
+// back at most a second's refill more than it missed.
+const refundGrace = time.Second
 
 // refuseOverLimit answers a request that l refuses with e and, when
 // retryAfter is not 0, Retry-After in whole seconds, rounded up. It
