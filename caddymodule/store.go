@@ -723,15 +723,13 @@ const (
 	fullOpen   = "requests that need a new entry in it go on without it (no idempotency, uncounted by the limits)"
 )
 
-// noteFull counts a write the store refused for want of room, and warns
-// of it: an operator must learn that the store is too small for the
-// edge's traffic, once, not at every request.
-func (s *storeUse) noteFull() {
-	storeFull.Inc()
-	f := &s.full
+// note counts a refusal and, at the first and then once every
+// fullWarnEvery at most, calls warn with the refusals since the last
+// warning: an operator must learn of it once, not at every request. One
+// warning for all the handlers that share the store: one that finds
+// another warning goes on.
+func (f *fullWarning) note(warn func(refused uint64)) {
 	n := f.refused.Add(1)
-	// One warning for all the handlers that share the store: one that
-	// finds another warning goes on.
 	if !f.mu.TryLock() {
 		return
 	}
@@ -744,16 +742,25 @@ func (s *storeUse) noteFull() {
 		return
 	}
 	f.warnedAt = now
-	msg, then := redisFull, fullClosed
-	if s.failOpen {
-		then = fullOpen
-	}
-	fields := []zap.Field{zap.Uint64("refused", n-f.warnedUpTo.Swap(n))}
-	if s.memory != nil {
-		msg = memoryFull
-		fields = append(fields, zap.Int("max_entries", s.memory.MaxEntries()))
-	}
-	s.logger.Warn(msg+then, fields...)
+	warn(n - f.warnedUpTo.Swap(n))
+}
+
+// noteFull counts a write the store refused for want of room, and warns
+// of it: the store is too small for the edge's traffic.
+func (s *storeUse) noteFull() {
+	storeFull.Inc()
+	s.full.note(func(refused uint64) {
+		msg, then := redisFull, fullClosed
+		if s.failOpen {
+			then = fullOpen
+		}
+		fields := []zap.Field{zap.Uint64("refused", refused)}
+		if s.memory != nil {
+			msg = memoryFull
+			fields = append(fields, zap.Int("max_entries", s.memory.MaxEntries()))
+		}
+		s.logger.Warn(msg+then, fields...)
+	})
 }
 
 // The warning that a caller holds its share of the memory store, then
@@ -768,25 +775,13 @@ const (
 // holding its share, at the first refusal and then once every
 // fullWarnEvery at most, with the refusals since: it names no caller.
 func (s *storeUse) noteShareFull() {
-	f := &s.shareFull
-	n := f.refused.Add(1)
-	if !f.mu.TryLock() {
-		return
-	}
-	defer f.mu.Unlock()
-	now := time.Now()
-	if f.now != nil {
-		now = f.now()
-	}
-	if !f.warnedAt.IsZero() && now.Sub(f.warnedAt) < fullWarnEvery {
-		return
-	}
-	f.warnedAt = now
-	then := shareFullClosed
-	if s.failOpen {
-		then = shareFullOpen
-	}
-	s.logger.Warn(shareFull+then, zap.Uint64("refused", n-f.warnedUpTo.Swap(n)), zap.Int("max_entries_per_caller", s.memory.MaxPerOwner()))
+	s.shareFull.note(func(refused uint64) {
+		then := shareFullClosed
+		if s.failOpen {
+			then = shareFullOpen
+		}
+		s.logger.Warn(shareFull+then, zap.Uint64("refused", refused), zap.Int("max_entries_per_caller", s.memory.MaxPerOwner()))
+	})
 }
 
 // redisEvictionWarning is the message of the warning that Redis may
