@@ -11,15 +11,16 @@ import (
 // acceptBatch takes in a batch (multipart/batching) whose token the
 // batch's scopes granted. Every part that is a guarded operation is
 // checked exactly as if it came alone, with the batch's token (it may
-// carry no Authorization, X-MS-WebTicket or Cookie of its own): its
-// operation's scopes, its framing, and ucwa's Intake with the part's
-// method, headers, query and body. A cleaned part is written back in
-// place, with its lengths corrected; every other byte of the batch is
-// forwarded as it came, so a batch without guarded parts goes on byte for
-// byte. The destination policy judges every destination of every guarded
-// part. The first part that fails (a near miss among them, or one the
-// policy refuses) refuses the whole batch with its error, whose message
-// names the part's position, and nothing is delivered.
+// carry no credentials of its own: no Authorization, X-MS-WebTicket or
+// Cookie, no access_token in its query): its operation's scopes, its
+// framing, and ucwa's Intake with the part's method, headers, query and
+// body. A cleaned part is written back in place, with its lengths
+// corrected; every other byte of the batch is forwarded as it came, so
+// a batch without guarded parts goes on byte for byte. The destination
+// policy judges every destination of every guarded part. The first part
+// that fails (a near miss among them, or one the policy refuses) refuses
+// the whole batch with its error, whose message names the part's
+// position, and nothing is delivered.
 func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 	r := in.r
 	if !in.op.AllowsMethod(r.Method) {
@@ -94,8 +95,10 @@ func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucw
 	}
 	// The batch's token is the one the edge checked; a pool might take a
 	// part's own credentials for that part: a token, a web ticket
-	// (X-MS-WebTicket, which SfB's web services read), a cookie.
-	if len(p.Header["Authorization"]) > 0 || len(p.Header[webTicketHeader]) > 0 || len(p.Header["Cookie"]) > 0 {
+	// (X-MS-WebTicket, which SfB's web services read), a cookie, a token
+	// in its query (access_token, RFC 6750 2.3).
+	if len(p.Header["Authorization"]) > 0 || len(p.Header[webTicketHeader]) > 0 || len(p.Header["Cookie"]) > 0 ||
+		ucwa.HasAccessToken(p.RawQuery()) {
 		return nil, errPartAuthorization
 	}
 	header := p.Header
@@ -127,5 +130,5 @@ var (
 	errNestedBatch = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeParameterValidationFailure,
 		"A batch cannot hold another batch.")
 	errPartAuthorization = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
-		"A batched request carries no credentials of its own (Authorization, X-MS-WebTicket, Cookie): the batch's token authorizes every part.")
+		"A batched request carries no credentials of its own (Authorization, X-MS-WebTicket, Cookie, access_token in its query): the batch's token authorizes every part.")
 )

@@ -132,6 +132,28 @@ func TestIssue10Doors(t *testing.T) {
 		{name: "startPhoneAudio with a web ticket in X-MS-WebTicket beside the token", status: 400, message: "X-MS-WebTicket",
 			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:john@contoso.com"}`,
 				Header: http.Header{"Authorization": {good}, "X-Ms-Webticket": {"opaque=PHNhbWw6QXNzZXJ0aW9u"}}}},
+		// RFC 6750 (2.3) lets a token come in the query, and OWIN and
+		// ASP.NET bearer handlers can read it there: a pool that did would
+		// run the request as that token's user, one the edge never
+		// verified (a web ticket, which web_tickets reject refuses, or a
+		// token without the operation's scopes).
+		{name: "startPhoneAudio with an access_token in the query beside the token", status: 400, params: []string{"access_token"}, message: "access token in its query",
+			req: testkit.Request{URL: startPath + "?access_token=cwt%3DAAEBHAEFAAAAAAAF", ContentType: "application/json", Body: `{"to":"sip:john@contoso.com"}`,
+				Header: http.Header{"Authorization": {good}}}},
+		{name: "startPhoneAudio with an access_token in the query and no Authorization", status: 401, message: "no bearer token",
+			req: testkit.Request{URL: startPath + "?to=sip:john@contoso.com&access_token=" + strings.TrimPrefix(good, "Bearer ")}},
+		{name: "startPhoneAudio with an ACCESS_TOKEN in the query", status: 400, params: []string{"access_token"}, message: "access token in its query",
+			req: testkit.Request{URL: startPath + "?to=sip:john@contoso.com&ACCESS_TOKEN=x", Header: http.Header{"Authorization": {good}}}},
+		{name: "startPhoneAudio with an escaped, zero-width access_token in the query", status: 400, params: []string{"access_token"}, message: "access token in its query",
+			req: testkit.Request{URL: startPath + "?to=sip:john@contoso.com&access%5F%E2%80%8Btoken=x", Header: http.Header{"Authorization": {good}}}},
+		{name: "startPhoneAudio with a model-binding access_token in the query", status: 400, params: []string{"access_token"}, message: "access token in its query",
+			req: testkit.Request{URL: startPath + "?to=sip:john@contoso.com&model.access_token=x", Header: http.Header{"Authorization": {good}}}},
+		{name: "startPhoneAudio with a query parameter named like, but not, access_token", status: 201, poolBody: `{"to":"sip:john@contoso.com"}`,
+			req: testkit.Request{URL: startPath + "?x_access_token=1&access_tokens=2", ContentType: "application/json", Body: `{"to":"sip:john@contoso.com"}`,
+				Header: http.Header{"Authorization": {good}}}},
+		{name: "a batch of a startPhoneAudio with an access_token in its query", status: 400, message: "Batch part 1: A batched request carries no credentials of its own",
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
+				Body: batchBody("POST " + opsApp + "/communication/startPhoneAudio?access_token=cwt%3Dother HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"to":"+14255551234"}`)}},
 		// .NET reads methods without regard to case: "put" is a PUT.
 		{name: "PUT of communication in lower case, no Authorization", status: 401,
 			req: testkit.Request{Method: "put", URL: opsApp + "/communication", ContentType: "application/json", Body: `{"phoneNumber":"+1 900 555 1234"}`}},

@@ -88,6 +88,9 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 	if len(r.Header[webTicketHeader]) > 0 {
 		return errWebTicketHeader
 	}
+	if ucwa.HasAccessToken(r.URL.RawQuery) {
+		return errQueryAccessToken
+	}
 	if e := h.readBody(in); e != nil {
 		return e
 	}
@@ -131,6 +134,12 @@ const webTicketHeader = "X-Ms-Webticket"
 var (
 	errWebTicketHeader = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
 		"The request carries a web ticket in X-MS-WebTicket; send credentials in Authorization only.")
+	// A token in the query (RFC 6750 2.3) beside the one in Authorization:
+	// a pool that read it could run the request as a user the edge never
+	// verified, and the access log would record it with the URI.
+	errQueryAccessToken = &ucwa.Error{Status: http.StatusBadRequest, Subcode: ucwa.SubcodeParameterValidationFailure,
+		Message:    "The request carries an access token in its query (access_token); send the token in Authorization only.",
+		Parameters: []ucwa.Parameter{{Name: ucwa.AccessTokenParameter, Reason: "is a credential; send it in Authorization"}}}
 	errPhoneAudioDisabled = ucwa.NewError(http.StatusForbidden, "", ucwa.MessagePhoneAudioNotInCapabilities)
 	errNearMiss           = ucwa.NewError(http.StatusNotFound, "", "There is no resource at this path.")
 )

@@ -213,6 +213,45 @@ func queryStray(op *Operation, folded string) *namedDestination {
 	return nil
 }
 
+// AccessTokenParameter is the query parameter in which RFC 6750 (2.3)
+// lets a client send a bearer token instead of in Authorization.
+const AccessTokenParameter = "access_token"
+
+// HasAccessToken reports whether a raw (still percent-encoded) query has
+// a parameter that is, or folds onto, access_token, read as ParseQuery
+// reads names: any letter case, %-escapes in the name, NUL, white space,
+// zero-width, format or combining characters, compatibility forms, or a
+// .NET model-binding part ("x.access_token", "access_token[]"). A server
+// that takes tokens there (RFC 6750 2.3, and OWIN and ASP.NET bearer
+// handlers that read the query) might run a request as the query's
+// token, one the edge never verified. A pair whose name does not decode
+// is skipped: ParseQuery refuses that query whole.
+func HasAccessToken(raw string) bool {
+	for pair := range strings.SplitSeq(raw, "&") {
+		name, _, _ := strings.Cut(pair, "=")
+		if plainName(name) {
+			if equalFoldASCII(name, AccessTokenParameter) {
+				return true
+			}
+			continue
+		}
+		decoded, err := url.QueryUnescape(name)
+		if err != nil {
+			continue
+		}
+		folded := decoded
+		if !printableASCII(decoded) {
+			folded, _ = foldLookalike(decoded)
+		}
+		for part := range bindingParts(folded) {
+			if equalFoldASCII(part, AccessTokenParameter) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Operation returns the operation the query was read for.
 func (q *Query) Operation() *Operation { return q.op }
 

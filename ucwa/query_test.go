@@ -167,3 +167,35 @@ func TestParseQueryAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestHasAccessToken: a token in the query is found however its name is
+// spelled, as ParseQuery reads names; other names are not it.
+func TestHasAccessToken(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want bool
+	}{
+		{"access_token=x", true},
+		{"to=sip:a@b.c&access_token=", true},
+		{"access_token", true},
+		{"Access_Token=x", true},
+		{"access%5Ftoken=x", true},
+		{"%61ccess_token=x", true},
+		{"access_token%00=x", true},
+		{"access+token=x", false}, // a space is dropped: "accesstoken"
+		{"access_%E2%80%8Btoken=x", true},
+		{"%EF%BD%81ccess_token=x", true}, // fullwidth a
+		{"x.access_token=x", true},
+		{"access_token[]=x", true},
+		{"model%5Baccess_token%5D=x", true},
+		{"", false},
+		{"to=access_token", false},
+		{"x_access_token=1&access_tokens=2&token=3&accesstoken=4", false},
+		{"%zz=1&access_token=x", true},
+		{"access_token%zz=x", false},
+	} {
+		if got := HasAccessToken(tc.raw); got != tc.want {
+			t.Errorf("HasAccessToken(%q) = %v, want %v", tc.raw, got, tc.want)
+		}
+	}
+}
