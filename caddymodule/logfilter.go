@@ -21,11 +21,11 @@ func init() {
 // operation the edge knows has its value replaced by REDACTED: those
 // that hold a phone number or destination (to, phoneNumber, number,
 // target, delegator) and all the others (operationId, subject, address,
-// ...), which are personal data too and can spell a number as well.
-// Names are read as the edge reads them when it refuses those that only
-// look like a property: any letter case, percent-escapes, NUL, white
-// space, zero-width, format and combining characters, compatibility
-// forms. A regexp filter cannot follow them all, and the edge forwards or
+// ...), which are personal data too and can spell a number as well; and
+// access_token, a bearer token in the query (RFC 6750 2.3). Names are
+// read as the edge reads them when it refuses those that only look like
+// a property: any letter case, percent-escapes, NUL, white space,
+// zero-width, format and combining characters, compatibility forms. A regexp filter cannot follow them all, and the edge forwards or
 // refuses those requests either way, so their URIs reach the access log.
 //
 // A query the edge cannot read (a ';' in a pair, a malformed

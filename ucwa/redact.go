@@ -13,9 +13,10 @@ const Redacted = "REDACTED"
 // property of any operation of the table: a phone number or destination
 // (to, phoneNumber, ...), and every other value a client may send in the
 // query (operationId, subject, address, ...), which is personal data too
-// and can spell a number as well.
+// and can spell a number as well; and access_token, a bearer token (RFC
+// 6750 2.3), which no log may hold.
 var redactedNames = func() map[string]bool {
-	names := map[string]bool{}
+	names := map[string]bool{AccessTokenParameter: true}
 	for i := range defaultOperations {
 		for _, p := range defaultOperations[i].Properties {
 			folded, _ := foldLookalike(p.Name)
@@ -44,7 +45,8 @@ const maxNameDecodings = 4
 // property of any operation of the table replaced by Redacted: the phone
 // numbers and destinations (to, phoneNumber, number, target, delegator),
 // and every other property (operationId, subject, address, ...), whose
-// values are personal data too. A name counts as one however it is
+// values are personal data too; and of access_token, a bearer token in
+// the query (RFC 6750 2.3). A name counts as one however it is
 // spelled, as ParseQuery reads names when it refuses those that only fold
 // onto a property: any letter case, percent-escapes, NUL, white space,
 // zero-width, format or combining characters, compatibility forms, a

@@ -54,6 +54,8 @@ var redactCases = []struct{ name, in, want string }{
 		redactPath + "?x=1&operationId=REDACTED&subject=REDACTED&tos=1&SUBJECT=REDACTED&address=REDACTED&zip=REDACTED"},
 	{"the longest property name", "?videoBasedScreenSharing=1&publishEndpointLocation%E2%80%8B=2", "?videoBasedScreenSharing=REDACTED&publishEndpointLocation%E2%80%8B=REDACTED"},
 	{"to", redactPath + "?to=%2B19005551234", redactPath + "?to=REDACTED"},
+	{"access_token, however spelled", "/events?ack=1&access_token=eyJ.eyJ.sig&ACCESS%5FTOKEN=cwt%3DAAE&x.access_token=t&access_tokens=1",
+		"/events?ack=1&access_token=REDACTED&ACCESS%5FTOKEN=REDACTED&x.access_token=REDACTED&access_tokens=1"},
 	{"every occurrence, others kept", redactPath + "?a=1&to=tel:%2B19005551234&b=2&to=4255550100&c",
 		redactPath + "?a=1&to=REDACTED&b=2&to=REDACTED&c"},
 	{"phoneNumber", "?phoneNumber=4255550100", "?phoneNumber=REDACTED"},
