@@ -408,3 +408,39 @@ func TestJWKSURLSharedAcrossReload(t *testing.T) {
 		t.Fatalf("the identity provider was asked %d times, want 1", got)
 	}
 }
+
+// TestJWKSURLWithoutIssuerWarns: Entra ID signs every tenant's tokens
+// with the same keys, and an audience does not tell tenants apart (any
+// tenant gets tokens for a multi-tenant application, and may name its
+// own service principal after the edge's URL): with a jwks_url and an
+// audience but no issuer, another tenant's token passes, and startup
+// says so; an issuer refuses it, and startup is quiet.
+func TestJWKSURLWithoutIssuerWarns(t *testing.T) {
+	k := testkit.Keys(t)
+	idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	up := testkit.NewUpstream(t)
+	const warning = `jwks_url without issuer`
+	other := testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k1", testkit.Claims(time.Now(), jwt.MapClaims{
+		"iss": "https://sts.windows.net/other-tenant/", "tid": "other-tenant"}))
+	for _, tc := range []struct {
+		name, issuer string
+		status       int
+		warns        bool
+	}{
+		{"audience only", "", 201, true},
+		{"audience and issuer", "issuer https://sts.windows.net/our-tenant/", 401, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEdge(t, "caddyfile", authSite(fmt.Sprintf(`jwt {
+			algorithms RS256
+			jwks_url %s/keys
+			audience api://ucwa
+			%s
+		}`, idp.URL, tc.issuer), up.Addr()))
+			e.expect(other, tc.status, "")
+			if got := strings.Contains(e.Logs().String(), warning); got != tc.warns {
+				t.Errorf("the log has %q: %v, want %v", warning, got, tc.warns)
+			}
+		})
+	}
+}

@@ -50,8 +50,9 @@ type Config struct {
 	// (at most once a minute; the request waits at most 3s). The last good
 	// set keeps serving while the provider is down. It must be https,
 	// except on loopback; a redirect is followed only to such a URL, and
-	// never from https to plain http. Without issuers or audiences,
-	// tokens from any tenant of a shared provider (Entra ID) pass:
+	// never from https to plain http. Without issuers, tokens from any
+	// tenant of a shared provider (Entra ID) pass, whatever the
+	// audiences (any tenant gets tokens for a multi-tenant application):
 	// startup warns.
 	// Default: none.
 	JWKSURL string `json:"jwks_url,omitempty"`

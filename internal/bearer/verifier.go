@@ -237,10 +237,13 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 		if err := checkJWKSURL(jwksURL); err != nil {
 			return nil, err
 		}
-		if len(c.Issuers) == 0 && len(c.Audiences) == 0 {
-			// Entra ID signs every tenant's tokens with the same keys: without
-			// issuer or audience, a token from anyone's tenant passes.
-			o.Logger.Warn("jwks_url without issuer or audience: tokens from any tenant of that identity provider are accepted")
+		if len(c.Issuers) == 0 {
+			// Entra ID signs every tenant's tokens with the same keys, and
+			// an audience does not tell tenants apart: any tenant gets
+			// tokens for a multi-tenant application (Skype for Business
+			// Online's among them) and may give its own service principal
+			// the edge's URL as a name. Only iss names the tenant.
+			o.Logger.Warn("jwks_url without issuer: tokens from any tenant of that identity provider are accepted, whatever the audience")
 		}
 		refresh := time.Duration(c.JWKSRefresh)
 		if refresh == 0 {
