@@ -174,3 +174,55 @@ func TestXMLPropertyAttributes(t *testing.T) {
 		})
 	}
 }
+
+// TestCookieNamedLikeDestination: a guarded request (alone, or a batch)
+// whose Cookie names a phone destination of the table, in any letter
+// case or folding onto it, is refused with 400 naming the destination,
+// and never reaches the pool: ASP.NET's Request[name] reads a cookie of
+// that name when the query and the form have none, so a pool reading its
+// inputs so would ring the cookie's number, which the edge read as no
+// input, after the judged to. Other cookies, and a destination's name
+// with a blank value or one of its words, pass unchanged.
+func TestCookieNamedLikeDestination(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	const body = `{"to":"sip:john@contoso.com"}`
+	batch := batchBody("POST " + startOpsPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + body)
+	for _, tc := range []struct {
+		name, cookie, param string
+		batch               bool
+	}{
+		{name: "phoneNumber", cookie: "phoneNumber=tel:+19005551234", param: "phoneNumber"},
+		{name: "another letter case, among others", cookie: "cwt=abc; TO=tel:+19005551234", param: "to"},
+		{name: "after a comma", cookie: "x=1,Target=sip:+19005551234@gw;user=phone", param: "target"},
+		{name: "a zero-width space in the name", cookie: "phone\u200bNumber=+19005551234", param: "phoneNumber"},
+		{name: "a batch's own cookie", cookie: "number=+19005551234", param: "number", batch: true},
+		{name: "other cookies, a blank destination and a word pass", cookie: "cwt=abc; ASP.NET_SessionId=x; to=; target=Contact"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: body,
+				Header: http.Header{"Authorization": {auth}, "Cookie": {tc.cookie}}}
+			if tc.batch {
+				req.URL, req.ContentType, req.Body = opsApp+"/batch", batchType, batch
+			}
+			before := len(e.pool.Received())
+			resp := e.send(req)
+			got := e.pool.Received()[before:]
+			if tc.param == "" {
+				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != body || got[0].Header.Get("Cookie") != tc.cookie {
+					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the request as sent", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			if resp.Status != http.StatusBadRequest || len(got) != 0 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
+			}
+			assertUCWAError(t, resp, "BadRequest", "ParameterValidationFailure", []string{tc.param}, false)
+			if strings.Contains(resp.Body, "9005551234") {
+				t.Errorf("the refusal shows the value: %s", resp.Body)
+			}
+		})
+	}
+}

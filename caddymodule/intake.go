@@ -75,11 +75,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return h.deliverOnce(w, r, next, &in)
 }
 
-// accept checks the request's framing, reads the body (within
-// max_body_size) and runs the protocol's steps on the request through
-// ucwa's Intake, which the pool emulator shares: method, media type and
-// encoding, decoding, the strict query, and cleaning (validation and
-// number normalization). It leaves what to forward in in.
+// accept checks the request's framing and the headers a pool might read
+// beyond the edge's checks (a web ticket, a cookie named like a phone
+// destination), reads the body (within max_body_size) and runs the
+// protocol's steps on the request through ucwa's Intake, which the pool
+// emulator shares: method, media type and encoding, decoding, the strict
+// query, and cleaning (validation and number normalization). It leaves
+// what to forward in in.
 func (h *Handler) accept(in *intake) *ucwa.Error {
 	r := in.r
 	if e := checkFraming(r.Header, r.Trailer); e != nil {
@@ -90,6 +92,9 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 	}
 	if ucwa.HasAccessToken(r.URL.RawQuery) {
 		return errQueryAccessToken
+	}
+	if e := ucwa.CookieDestination(r.Header); e != nil {
+		return e
 	}
 	if e := h.readBody(in); e != nil {
 		return e

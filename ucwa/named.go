@@ -1,6 +1,9 @@
 package ucwa
 
-import "strings"
+import (
+	"net/http"
+	"strings"
+)
 
 // The phone destinations of the table by name (phoneNumber, to, target,
 // number, delegator), for the places where a body or query names one
@@ -146,4 +149,51 @@ func strayParameter(d *namedDestination, op *Operation, where string) Parameter 
 // property, property list or link (what says which) at offset at.
 func strayBodyError(d *namedDestination, op *Operation, what string, body []byte, at int) *Error {
 	return parameterError([]Parameter{strayParameter(d, op, "in the body as a "+what+", at "+position(body, int64(at)))})
+}
+
+// CookieDestination refuses a request whose Cookie header names a phone
+// destination of the table (phoneNumber, to, target, number, delegator,
+// in any letter case or folding onto it) with a value other than a blank
+// or one of the words the table's properties of that name take (see
+// namedDestination.allows), naming the destination, never the value; it
+// returns nil for a request without one. ASP.NET's Request[name] and
+// Request.Params read a cookie of that name when neither the query nor
+// the form has one, so a pool that reads its inputs so would dial, store
+// or forward to a cookie's number, which the edge reads as no input.
+// Pairs are split at ';' and ',' (readers differ on ','), and a name is
+// read as ASP.NET reads it: trimmed, in any letter case, not unescaped.
+func CookieDestination(h http.Header) *Error {
+	var bad []Parameter
+	for _, line := range h["Cookie"] {
+		for pair := range strings.FieldsFuncSeq(line, isCookieSeparator) {
+			name, value, _ := strings.Cut(pair, "=")
+			d := cookieDestination(strings.TrimSpace(name))
+			if d == nil || d.allows(value) {
+				continue
+			}
+			bad = appendOnce(bad, Parameter{Name: d.name,
+				Reason: "is given as a cookie, where the edge does not judge it (ASP.NET's Request[name] reads a cookie when the query and the form have none); send it in the body or the query"})
+		}
+	}
+	if bad == nil {
+		return nil
+	}
+	return parameterError(bad)
+}
+
+func isCookieSeparator(r rune) bool { return r == ';' || r == ',' }
+
+// cookieDestination is namedDestinationOf for a cookie name: one of
+// printable ASCII, as cookie names are, folds to its letters in lower
+// case alone, compared without folding it first (no allocation).
+func cookieDestination(name string) *namedDestination {
+	if !printableASCII(name) {
+		return namedDestinationOf(name)
+	}
+	for i := range namedDestinations {
+		if equalFoldASCII(namedDestinations[i].name, name) {
+			return &namedDestinations[i]
+		}
+	}
+	return nil
 }

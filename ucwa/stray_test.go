@@ -2,6 +2,7 @@ package ucwa
 
 import (
 	"bytes"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -206,4 +207,37 @@ func TestParseQueryStrayDestination(t *testing.T) {
 			t.Errorf("%s ? %s: message %q does not say the query", tt.rel, tt.query, err.Message)
 		}
 	}
+}
+
+// TestCookieDestination: a cookie named like a phone destination of the
+// table, in any letter case or folding onto it, after a ';' or a ',', is
+// refused naming the destination, unless its value is blank or one of the
+// words the table's properties of that name take; other cookies pass.
+func TestCookieDestination(t *testing.T) {
+	for _, tc := range []struct{ cookie, name string }{
+		{"phoneNumber=tel:+19005551234", "phoneNumber"},
+		{"a=1; To=+19005551234", "to"},
+		{"a=1,NUMBER=+19005551234", "number"},
+		{" delegator = sip:+19005551234@gw", "delegator"},
+		{"target=+19005551234; target=Contact", "target"},
+		{"phone\u200bNumber=+19005551234", "phoneNumber"},
+		{"ｔｏ=+19005551234", "to"},
+		{"to=\"+19005551234\"", "to"},
+		{"cwt=abc; ASP.NET_SessionId=x", ""},
+		{"to=; phoneNumber= ; target=Contact; target=voicemail", ""},
+		{"tos=+19005551234; xto=+19005551234; phone%4Eumber=+19005551234", ""},
+		{"to", ""},
+		{";;,,", ""},
+		{"", ""},
+	} {
+		err := CookieDestination(http.Header{"Cookie": {tc.cookie}})
+		if tc.name == "" {
+			if err != nil {
+				t.Errorf("%q: refused: %v", tc.cookie, err)
+			}
+			continue
+		}
+		strayRefusal(t, tc.cookie, err, tc.name)
+	}
+	strayRefusal(t, "the second Cookie line", CookieDestination(http.Header{"Cookie": {"a=b", "to=+19005551234"}}), "to")
 }
