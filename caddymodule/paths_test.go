@@ -77,6 +77,10 @@ func TestPathOtherReadings(t *testing.T) {
 		{"POST", opsApp + "/communication%252FstartPhoneAudio", true},
 		{"POST", startPath + "%2523", true},
 		{"POST", opsApp + "/communication/%25u0073tartPhoneAudio", true},
+		// An operation that a reading cuts short before it, to no
+		// operation (see TestPathHoldsQuery).
+		{"POST", opsApp + "/communication/conversations/c%23/addParticipant", true},
+		{"POST", opsApp + "/communication/conversationLogs/x%253FphoneNumber=1/continuePhoneAudio", true},
 		// What no reading makes an operation passes, and so do reads.
 		{"POST", opsApp + "/people/search%23x", false},
 		{"POST", opsApp + "/communication/conversations/eee0/messaging/sendMessage%3Fx", false},
@@ -101,5 +105,23 @@ func TestBatchPartPaths(t *testing.T) {
 				t.Fatalf("status %d (%s), the pool got %d requests; want 404 and none", resp.Status, resp.Body, len(pool.Received()))
 			}
 		})
+	}
+}
+
+// TestPathHoldsQuery: an escaped '?' in a guarded operation's path starts
+// a query of its own in ASP.NET 4.5's Request.Url, which is parsed from
+// the decoded path. There the path cut short is no operation; a pool that
+// routes by the decoded path but reads its inputs from Request.Url's
+// query would ring the phoneNumber of the path's "query", which the edge
+// never read, for continuePhoneAudio judged with no number at all. With a
+// token, such a request is a near miss (404) and reaches no pool.
+func TestPathHoldsQuery(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := doorsSite(t, pool.Addr())
+	path := opsApp + "/communication/conversationLogs/x%3FphoneNumber=tel:%252B19005551234%26y=/continuePhoneAudio"
+	resp := e.send(testkit.Request{URL: path, ContentType: "application/json", Body: `{"operationId":"op-1"}`,
+		Header: http.Header{"Authorization": {bearerFor(t, allScopes...)}}})
+	if got := pool.Received(); resp.Status != http.StatusNotFound || len(got) != 0 {
+		t.Fatalf("status %d (%s), the pool got %+v; want a near miss, 404 and none", resp.Status, resp.Body, got)
 	}
 }

@@ -185,8 +185,11 @@ func (m *Matcher) Operations() []Operation { return m.ops }
 // Near misses are reported only for methods other than
 // GET and HEAD: reads pass. A path that a pool on ASP.NET may read
 // otherwise (see otherReadings) is a near miss when another reading is
-// an operation or a near miss that the path as it came is not. A clean
-// ASCII path that is no operation costs no allocation.
+// an operation or a near miss that the path as it came is not, or no
+// operation where the path as it came is one: cut at an escaped '?', the
+// rest of the path is a query of its own to a pool that reads its inputs
+// from Request.Url, which the edge never read. A clean ASCII path that is
+// no operation costs no allocation.
 func (m *Matcher) Match(method, rawPath string) Match {
 	got := m.match(method, rawPath)
 	if method == "GET" || method == "HEAD" || got.NearMiss || !hasOtherReadings(rawPath) {
@@ -195,7 +198,7 @@ func (m *Matcher) Match(method, rawPath string) Match {
 	near := false
 	otherReadings(rawPath, func(r string) bool {
 		other := m.match(method, r)
-		near = other.NearMiss || other.Operation != nil && other.Operation != got.Operation
+		near = other.NearMiss || other.Operation != got.Operation
 		return !near
 	})
 	if near {

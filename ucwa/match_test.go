@@ -165,7 +165,9 @@ func TestMatch(t *testing.T) {
 		{"POST", app + "/communication/%U0053TARTPHONEAUDIO", "near miss"},
 		{"POST", app + "/communication/x%2F..%2FstartPhoneAudio", "near miss"},
 		{"POST", app + "/communication/startPhoneAudio%3B%2Fx%2Fy", "near miss"},
-		{"POST", app + "?x/communication/startPhoneAudio", "startPhoneAudio"}, // the other reading is no operation
+		{"POST", app + "?x/communication/startPhoneAudio", "near miss"}, // the other reading is no operation, its query the rest of the path
+		{"POST", app + "/communication/conversationLogs/x?phoneNumber=1/continuePhoneAudio", "near miss"},
+		{"POST", app + "/communication/conversationLogs/x%3FphoneNumber=1/continuePhoneAudio", "near miss"},
 		{"POST", app + "/communication/startPhoneAudio%", "none"},
 		{"POST", app + "/communication/startPhoneAudio%zz", "none"},
 		{"POST", app + "/communication/conversations/137/messaging/sendMessage#x", "none"},
