@@ -2,9 +2,11 @@ package ucwa
 
 import (
 	"fmt"
+	"iter"
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -375,12 +377,53 @@ var methodOverrideHeaders = [...]string{"X-Http-Method-Override", "X-Http-Method
 // OverridesMethod reports whether a request with header h asks in a
 // header to be taken as another method.
 func OverridesMethod(h http.Header) bool {
-	for _, name := range methodOverrideHeaders {
-		if len(h[name]) > 0 {
-			return true
-		}
+	for range headerValues(h, methodOverrideHeaders[:]) {
+		return true
 	}
 	return false
+}
+
+// headerValues yields the values h has for the headers names, also under
+// any spelling of a name with '_' for '-' (X_Original_URL): IIS gives an
+// application both spellings under one server variable
+// (HTTP_X_ORIGINAL_URL), so a pool that reads the header there takes
+// either. Caddy drops a request's own headers spelled so unless told
+// otherwise (expected_underscore_headers); a batch part's are the
+// edge's to read.
+func headerValues(h http.Header, names []string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, name := range names {
+			for _, v := range h[name] {
+				if !yield(v) {
+					return
+				}
+			}
+		}
+		for k, values := range h {
+			if strings.IndexByte(k, '_') < 0 || !slices.ContainsFunc(names, func(name string) bool { return underscoreSpelling(k, name) }) {
+				continue
+			}
+			for _, v := range values {
+				if !yield(v) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// underscoreSpelling reports whether the header name k is name in any
+// letter case with '_' in place of some of its '-'.
+func underscoreSpelling(k, name string) bool {
+	if len(k) != len(name) {
+		return false
+	}
+	for i := range len(k) {
+		if c := k[i]; c != name[i] && !(c == '_' && name[i] == '-') && batchLower(c) != batchLower(name[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // rewriteURLHeaders name another URL for a request than its own: IIS's
@@ -394,10 +437,8 @@ var rewriteURLHeaders = [...]string{"X-Original-Url", "X-Rewrite-Url"}
 // RewritesURL reports whether a request with header h names another URL
 // for itself in a header (X-Original-URL, X-Rewrite-URL).
 func RewritesURL(h http.Header) bool {
-	for _, name := range rewriteURLHeaders {
-		if len(h[name]) > 0 {
-			return true
-		}
+	for range headerValues(h, rewriteURLHeaders[:]) {
+		return true
 	}
 	return false
 }
@@ -408,12 +449,10 @@ func RewritesURL(h http.Header) bool {
 // read: a pool that took it for the request's URL would run a request the
 // edge passed on unchecked as that operation.
 func (m *Matcher) RewriteNamesOperation(method string, h http.Header) bool {
-	for _, name := range rewriteURLHeaders {
-		for _, v := range h[name] {
-			got, ok := m.MatchTarget(method, v)
-			if !ok || got.Operation != nil || got.NearMiss {
-				return true
-			}
+	for v := range headerValues(h, rewriteURLHeaders[:]) {
+		got, ok := m.MatchTarget(method, v)
+		if !ok || got.Operation != nil || got.NearMiss {
+			return true
 		}
 	}
 	return false

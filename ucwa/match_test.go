@@ -335,6 +335,10 @@ func TestMatchHeaders(t *testing.T) {
 		{"GET", override, "POST"},
 		{"HEAD", http.Header{"X-Http-Method": {"PUT"}}, "POST"},
 		{"OPTIONS", http.Header{"X-Method-Override": {"PUT"}}, "POST"},
+		{"GET", http.Header{"X_http_method_override": {"PUT"}}, "POST"},
+		{"GET", http.Header{"X-http_method-Override": {"PUT"}}, "POST"},
+		{"GET", http.Header{"X_http_method_overrides": {"PUT"}}, "GET"},
+		{"GET", http.Header{"X_http_method_overrid_": {"PUT"}}, "GET"},
 		{"DELETE", override, "DELETE"},
 		{"get", override, "get"},
 	} {
@@ -358,6 +362,9 @@ func TestMatchHeaders(t *testing.T) {
 		{http.Header{"X-Original-Url": {"%zz"}}, true},
 		{http.Header{"X-Original-Url": {""}}, true},
 		{http.Header{"X-Original-Url": {oauthApp + "/people/search", oauthApp + "/batch"}}, true},
+		{http.Header{"X_original_url": {oauthApp + "/communication/startPhoneAudio"}}, true},
+		{http.Header{"X-Original-Url": {oauthApp + "/people/search"}, "X_rewrite_url": {oauthApp + "/communication"}}, true},
+		{http.Header{"X_rewrite-Url": {oauthApp + "/people/search"}}, false},
 	} {
 		if got := m.RewriteNamesOperation("POST", tt.header); got != tt.want || RewritesURL(tt.header) != (len(tt.header) > 0) {
 			t.Errorf("RewriteNamesOperation(%v) = %v, want %v", tt.header, got, tt.want)
