@@ -229,3 +229,51 @@ func TestLimitShortCodes(t *testing.T) {
 		})
 	}
 }
+
+// TestDialCharacterNoEmergency: a SIP user of an emergency number's
+// digits with a dial character among them (sip:9*11@gw, which a gateway
+// dials as 9*11) is no emergency call: a call-via-work to it takes from
+// the limits for its phoneNumber, as any call does, where sip:911@gw and
+// sip:9911@gw (outside_line 9) are emergency calls the limits never
+// refuse; and under max_extension_digits 2 it is refused as a short
+// code, where 911 passes as an emergency number.
+func TestDialCharacterNoEmergency(t *testing.T) {
+	alice := caller{"tenant-1", "alice"}.header(t)
+	call := func(e limitEdge, to string) testkit.Response {
+		return e.send(limitRequest("/communication/startPhoneAudio", `{"to":"`+to+`","phoneNumber":"+14255551234"}`, alice))
+	}
+	t.Run("short code", func(t *testing.T) {
+		policy := "destinations {\n\t\t\tsip_domains contoso.com *.contoso.com\n\t\t\toutside_line 9\n\t\t\tmax_extension_digits 2\n\t\t}"
+		e := startLimitEdge(t, "store memory", policy, "limit calls 1 per 1h")
+		// The first call spends the budget; emergency calls pass all the
+		// same, a call to 9*11 does not.
+		for i, to := range []string{"sip:14255550000@gw.contoso.com", "sip:911@gw.contoso.com", "sip:9911@gw.contoso.com", "sip:9-1-1@gw.contoso.com"} {
+			if resp := call(e, to); resp.Status != http.StatusCreated {
+				t.Fatalf("call %d: %d %s", i+1, resp.Status, resp.Body)
+			}
+		}
+		for _, to := range []string{"sip:9*11@gw.contoso.com", "sip:9,911@gw.contoso.com"} {
+			resp := call(e, to)
+			if resp.Status != http.StatusForbidden {
+				t.Fatalf("%s: %d %s, want 403", to, resp.Status, resp.Body)
+			}
+			if e := ucwaError(t, resp.Body); e.Subcode != "DialoutNotAllowed" || !strings.Contains(e.Message, "short_code") {
+				t.Errorf("%s: refused with %+v, want DialoutNotAllowed by short_code", to, e)
+			}
+		}
+		if got := e.pool.Requests.Load(); got != 4 {
+			t.Errorf("the pool got %d requests, want 4", got)
+		}
+	})
+	// Under the default max_extension_digits it is an extension, and the
+	// call takes from the budget for its phoneNumber.
+	t.Run("extension", func(t *testing.T) {
+		e := startLimitEdge(t, "store memory", "destinations {\n\t\t\tsip_domains contoso.com *.contoso.com\n\t\t}", "limit calls 1 per 1h")
+		for i, to := range []string{"sip:14255550000@gw.contoso.com", "sip:911@gw.contoso.com"} {
+			if resp := call(e, to); resp.Status != http.StatusCreated {
+				t.Fatalf("call %d: %d %s", i+1, resp.Status, resp.Body)
+			}
+		}
+		assertLimited(t, call(e, "sip:9*11@gw.contoso.com"), "calls", 3600)
+	})
+}

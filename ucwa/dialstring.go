@@ -65,7 +65,10 @@ type DialString struct {
 	// Emergency tells that a user of no reading is an emergency number
 	// (Numbers' emergency short codes: 911 and 112 in the US), as
 	// written or after an outside-line prefix (9911 at a gateway that
-	// takes 9), which the rule emergency allows.
+	// takes 9), which the rule emergency allows. Visual separators may
+	// stand between its digits (9-1-1), a dial character may not
+	// (9*11, 9,911): a gateway dials those too, and what it rings then
+	// is no emergency service the edge knows of.
 	Emergency bool
 	// Rest is, for a user with Readings, the most digits left after an
 	// outside-line prefix it starts with when fewer than minDialDigits
@@ -149,7 +152,7 @@ func (n *Numbers) dialString(user string) *DialString {
 		// tell.
 		return &DialString{Unjudgeable: true, Digits: len(digits)}
 	case len(digits) < minDialDigits():
-		return n.shortCode(digits)
+		return n.shortCode(digits, dial)
 	case dial:
 		return &DialString{Unjudgeable: true, Digits: len(digits)}
 	}
@@ -175,16 +178,23 @@ func (n *Numbers) dialString(user string) *DialString {
 	case tooLong:
 		return &DialString{Unjudgeable: true, Digits: len(digits)}
 	case len(readings) == 0:
-		return n.shortCode(digits)
+		return n.shortCode(digits, false)
 	}
 	return &DialString{Readings: readings, Written: written, Digits: len(digits), Rest: short}
 }
 
 // shortCode is the DialString of digits of no reading: a short code or
 // an extension, an emergency number when the digits are one as written
-// or after an outside-line prefix.
-func (n *Numbers) shortCode(digits []byte) *DialString {
-	s := &DialString{Digits: len(digits), Emergency: n.isEmergencyCode(digits)}
+// or after an outside-line prefix, and the user held no dial character
+// (dial): a gateway dials sip:9*11@gw as 9*11, a feature code or
+// anything but 911, so only the digits alone, or an outside-line prefix
+// and them, are an emergency number.
+func (n *Numbers) shortCode(digits []byte, dial bool) *DialString {
+	s := &DialString{Digits: len(digits)}
+	if dial {
+		return s
+	}
+	s.Emergency = n.isEmergencyCode(digits)
 	for _, prefix := range n.outsideLine {
 		if rest, ok := bytes.CutPrefix(digits, []byte(prefix)); ok && len(rest) > 0 && n.isEmergencyCode(rest) {
 			s.Emergency = true

@@ -67,6 +67,53 @@ func TestDialStringEmergency(t *testing.T) {
 	}
 }
 
+// TestDialStringDialCharactersNoEmergency: only a SIP user whose digits
+// alone are an emergency number, as written (visual separators
+// between them or not) or after an outside-line prefix, is one: a dial
+// character among them (9*11, 9,911, 91#1) makes what a gateway dials
+// something else, which the rule emergency does not allow nor the limits
+// exempt. Such a user is judged by its digits, as an extension or a
+// short code is.
+func TestDialStringDialCharactersNoEmergency(t *testing.T) {
+	n := mustNumbers(t, "US", TelURI, nil, "9")
+	p, err := NewPolicy(DestinationPolicy{SIPDomains: []string{"contoso.com", "*.contoso.com"}, MaxExtensionDigits: ptr(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		value     string
+		emergency bool
+		rule      Rule
+	}{
+		{"sip:911@gw.contoso.com", true, RuleEmergency},
+		{"sip:9911@gw.contoso.com", true, RuleEmergency},
+		{"sip:9-1-1@gw.contoso.com", true, RuleEmergency},
+		{"sip:112@gw.contoso.com", true, RuleEmergency},
+		{"sip:9*11@gw.contoso.com", false, RuleShortCode},
+		{"sip:*911@gw.contoso.com", false, RuleShortCode},
+		{"sip:911%23@gw.contoso.com", false, RuleShortCode},
+		{"sip:9,911@gw.contoso.com", false, RuleShortCode},
+		{"sip:9p911@gw.contoso.com", false, RuleShortCode},
+		{"sip:91%231@gw.contoso.com", false, RuleShortCode},
+		{"sip:9*1@gw.contoso.com", false, RuleDefault},
+	} {
+		d, problem := n.Destination(c.value)
+		if !problem.OK() {
+			t.Fatalf("%s: %s", c.value, problem.Reason)
+		}
+		if d.Dial == nil || d.Dial.Emergency != c.emergency {
+			t.Fatalf("%s: read as %+v, want Emergency %v", c.value, d.Dial, c.emergency)
+		}
+		pd := &PropertyDestination{Property: "to", Kind: DialledNow, Destination: d}
+		if got := p.Judge(spa, pd); got.Rule != c.rule {
+			t.Errorf("%s: decided by %s, want %s", c.value, got.Rule, c.rule)
+		}
+		if got := p.IsEmergencyCall(pd); got != c.emergency {
+			t.Errorf("%s: IsEmergencyCall = %v, want %v", c.value, got, c.emergency)
+		}
+	}
+}
+
 // TestDialStringOutsideLine: a dial string that starts with an
 // outside_line prefix is read also as the digits after it, never instead:
 // at a US gateway that takes 9, sip:919005551234@gw rings +1 900 555 1234

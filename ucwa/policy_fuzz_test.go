@@ -46,6 +46,7 @@ var fuzzPolicySeeds = []string{
 	"sip:118118@gw.contoso.com", "sip:11880@gw.contoso.com", "sip:911880@gw.contoso.com", "sip:1-1880#@contoso.com",
 	"sip:9911@gw.contoso.com", "sip:112@evil.example", "sip:5551234@contoso.com", "sip:*67@contoso.com", "sip:011880@gw.contoso.com",
 	"sip:1;9005551234@gw.contoso.com", "sip:9%3B19005551234@gw.contoso.com", "sip:911;19005551234@gw.contoso.com",
+	"sip:9*11@gw.contoso.com", "sip:9,911@gw.contoso.com", "sip:91%231@gw.contoso.com", "sip:9-1-1@gw.contoso.com", "sip:11p2@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -304,8 +305,8 @@ type referenceShort struct {
 // short code say, plainly: a user that is a dial string by
 // referenceDialString's characters, of at least one digit, that has no
 // reading and is not unjudgeable. Its digits are an emergency number
-// when n reads them (or, for each outside-line prefix they start with,
-// the digits after it) as one. Of a user with readings only rest is
+// when the user holds no dial character and n reads them (or, for each
+// outside-line prefix they start with, the digits after it) as one. Of a user with readings only rest is
 // read.
 func referenceShortCode(d *Destination, n *Numbers) referenceShort {
 	if !d.SIP || d.IsNumber() {
@@ -318,11 +319,13 @@ func referenceShortCode(d *Destination, n *Numbers) referenceShort {
 	u, _ := ParseSIPURI(d.Value)
 	user, _, _ := strings.Cut(u.DecodedUser(), ";")
 	var digits []rune
+	dialCharacter := false
 	for _, r := range user {
 		switch {
 		case unicode.IsDigit(r):
 			digits = append(digits, '0'+rune(digitValue(r)-'0'))
 		case strings.ContainsRune(",pPwW*#aAbBcCdD", r):
+			dialCharacter = true
 		case unicode.IsLetter(r):
 			return referenceShort{}
 		}
@@ -339,9 +342,11 @@ func referenceShortCode(d *Destination, n *Numbers) referenceShort {
 		}
 		return short
 	}
+	// A dial character makes what a gateway dials something else than
+	// the digits alone.
 	emergency := func(s string) bool {
 		num, p := n.Number(s)
-		return s != "" && p.OK() && num.Emergency
+		return !dialCharacter && s != "" && p.OK() && num.Emergency
 	}
 	short := referenceShort{ok: true, digits: len(digits), emergency: emergency(string(digits))}
 	for _, prefix := range n.outsideLine {
