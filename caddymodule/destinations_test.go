@@ -26,16 +26,22 @@ type guardEdge struct {
 // pool, logging at INFO.
 func startGuardEdge(t *testing.T, options string) guardEdge {
 	t.Helper()
+	return startGuardEdgeIn(t, "US", options)
+}
+
+// startGuardEdgeIn is startGuardEdge with another default_region.
+func startGuardEdgeIn(t *testing.T, region, options string) guardEdge {
+	t.Helper()
 	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
 	pool := testkit.NewUpstream(t)
 	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
 	ucwa {
 		`+opsJWT+`
-		default_region US
+		default_region %s
 		%s
 		primary %s
 	}
-}`, options, pool.Addr()), testkit.WithAdmin())
+}`, region, options, pool.Addr()), testkit.WithAdmin())
 	return guardEdge{e, pool}
 }
 

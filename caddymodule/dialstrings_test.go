@@ -277,3 +277,60 @@ func TestDialCharacterNoEmergency(t *testing.T) {
 		assertLimited(t, call(e, "sip:9*11@gw.contoso.com"), "calls", 3600)
 	})
 }
+
+// TestDestinationPremiumShortCodes: in France (default_region FR) a SIP
+// user of four digits that is a premium-rate short code by phonenumbers'
+// short-number data (3651, 3615), as written or after an outside-line
+// prefix, is refused short_code, though max_extension_digits (here 6)
+// lets that many digits pass as an extension; the message says why, the
+// audit line shows it masked. An extension of no premium (1234) is
+// delivered as a name, and 112 as an emergency number. In report mode it
+// is delivered, and the log line shows it masked.
+func TestDestinationPremiumShortCodes(t *testing.T) {
+	short := []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", DialString: true, Decision: "refused", Rule: "short_code"}}
+	t.Run("enforce", func(t *testing.T) {
+		e := startGuardEdgeIn(t, "FR", `destinations {
+			sip_domains contoso.com *.contoso.com
+			outside_line 0
+			max_extension_digits 6
+		}`)
+		auth := callerBearer(t)
+		refused := func(name, to string) guardCase {
+			return guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `"}`, status: 403, property: "to", rule: "short_code",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "short_code", dests: short}
+		}
+		cases := []guardCase{
+			refused("3651", "sip:3651@gw.contoso.com"),
+			refused("3615 after an outside line", "sip:03615@gw.contoso.com"),
+			refused("with a separator", "sip:36-51@gw.contoso.com"),
+			{name: "an extension is a name", path: startOpsPath, body: `{"to":"sip:1234@gw.contoso.com","operationId":"op-1"}`, status: 201,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
+				dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", Decision: "allowed", Rule: "default"}}},
+			{name: "112 is an emergency number", path: startOpsPath, body: `{"to":"sip:112@gw.contoso.com","operationId":"op-2"}`, status: 201,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "emergency",
+				dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", Emergency: true, DialString: true, Decision: "allowed", Rule: "emergency"}}},
+		}
+		e.run(t, auth, cases, []string{"sip:3651", "sip:03615", "sip:36-51", "sip:1234"})
+		resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"sip:3651@gw.contoso.com"}`,
+			Header: http.Header{"Authorization": {auth}}})
+		if msg := ucwaError(t, resp.Body).Message; !strings.Contains(msg, "premium-rate short code") {
+			t.Errorf("message %q does not say the digits are a premium-rate short code", msg)
+		}
+		if got, want := e.Metric(`caddy_ucwa_destinations_total{decision="refused",rule="short_code"}`), 4.0; got != want {
+			t.Errorf("refused by short_code: %v, want %v", got, want)
+		}
+	})
+	t.Run("report", func(t *testing.T) {
+		e := startGuardEdgeIn(t, "FR", `destinations {
+			mode report
+		}`)
+		auth := callerBearer(t)
+		would := short[0]
+		would.Destination, would.Decision = "sip:****@gw.example", "would_refuse"
+		e.run(t, auth, []guardCase{{name: "3651 is delivered", path: startOpsPath, body: `{"to":"sip:3651@gw.example","operationId":"op-1"}`, status: 201,
+			operation: "startPhoneAudio", decision: "would_refuse", auditRule: "short_code", dests: []auditDestJSON{would}}}, []string{"sip:3651"})
+		if log := e.Logs().String(); !strings.Contains(log, `"rule":"short_code","destination":"sip:****@gw.example"`) {
+			t.Errorf("no masked report-mode line for the short code in the log:\n%s", log)
+		}
+	})
+}

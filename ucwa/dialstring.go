@@ -77,6 +77,13 @@ type DialString struct {
 	// 0 dials, a service's short code that the policy judges by its
 	// digits as it does a user of no reading (see the rule short_code).
 	Rest int
+	// Premium tells that the digits of a user of no reading, as written
+	// or after an outside-line prefix, or the digits after a prefix that
+	// Rest counts, are a premium-rate short code of the default region
+	// (phonenumbers' short-number data: sip:3651@gw in France), which the
+	// policy refuses at any count of digits (see the rule short_code).
+	// Dial characters among the digits do not change it.
+	Premium bool
 }
 
 // dialCharacters are the characters of a dial string that are neither
@@ -158,7 +165,7 @@ func (n *Numbers) dialString(user string) *DialString {
 	}
 	readings, tooLong := n.dialReadings(nil, digits)
 	written := len(readings)
-	short := 0
+	short, premium := 0, false
 	for _, prefix := range n.outsideLine {
 		rest, ok := bytes.CutPrefix(digits, []byte(prefix))
 		if !ok {
@@ -168,6 +175,7 @@ func (n *Numbers) dialString(user string) *DialString {
 			// Fewer digits are no number (see minDialDigits), but a
 			// short code or an extension (see Rest).
 			short = max(short, len(rest))
+			premium = premium || n.isPremiumShortCode(rest)
 			continue
 		}
 		var restTooLong bool
@@ -180,7 +188,7 @@ func (n *Numbers) dialString(user string) *DialString {
 	case len(readings) == 0:
 		return n.shortCode(digits, false)
 	}
-	return &DialString{Readings: readings, Written: written, Digits: len(digits), Rest: short}
+	return &DialString{Readings: readings, Written: written, Digits: len(digits), Rest: short, Premium: premium}
 }
 
 // shortCode is the DialString of digits of no reading: a short code or
@@ -191,16 +199,50 @@ func (n *Numbers) dialString(user string) *DialString {
 // and them, are an emergency number.
 func (n *Numbers) shortCode(digits []byte, dial bool) *DialString {
 	s := &DialString{Digits: len(digits)}
-	if dial {
-		return s
-	}
-	s.Emergency = n.isEmergencyCode(digits)
+	s.Premium = n.isPremiumShortCode(digits)
 	for _, prefix := range n.outsideLine {
-		if rest, ok := bytes.CutPrefix(digits, []byte(prefix)); ok && len(rest) > 0 && n.isEmergencyCode(rest) {
-			s.Emergency = true
+		if rest, ok := bytes.CutPrefix(digits, []byte(prefix)); ok && len(rest) > 0 {
+			s.Emergency = s.Emergency || !dial && n.isEmergencyCode(rest)
+			s.Premium = s.Premium || n.isPremiumShortCode(rest)
 		}
 	}
+	s.Emergency = s.Emergency || !dial && n.isEmergencyCode(digits)
 	return s
+}
+
+// isPremiumShortCode reports whether digits, dialled as written in the
+// default region, are a premium-rate short code there by phonenumbers'
+// short-number data: a valid short number of the region whose expected
+// cost is PREMIUM_RATE and that is no SMS service (Belgium lists
+// thousands of 4-digit premium SMS codes, which a voice gateway does not
+// reach, and which would take most 4-digit extensions with them). The
+// digits are the national number as a gateway dials them, leading zeros
+// kept and no national prefix taken off. Short numbers of unknown or
+// standard cost are not premium: the data lists most US 4-digit numbers
+// (2000 to 9999) and the UK and German 118 codes at unknown cost (see
+// the rule short_code). It costs a match of the region's short-number
+// patterns, once per distinct destination (Numbers caches it).
+func (n *Numbers) isPremiumShortCode(digits []byte) bool {
+	if n.region == "" || len(digits) == 0 || len(digits) > maxE164Digits {
+		return false
+	}
+	var national uint64
+	zeros := int32(0)
+	for i, c := range digits {
+		if c == '0' && national == 0 && i < len(digits)-1 {
+			zeros++
+		}
+		national = national*10 + uint64(c-'0')
+	}
+	cc := int32(phonenumbers.GetCountryCodeForRegion(n.region))
+	pn := &phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &national}
+	if zeros > 0 {
+		leading := true
+		pn.ItalianLeadingZero, pn.NumberOfLeadingZeros = &leading, &zeros
+	}
+	return phonenumbers.IsValidShortNumberForRegion(pn, n.region) &&
+		phonenumbers.GetExpectedCostForRegion(pn, n.region) == phonenumbers.PREMIUM_RATE_COST &&
+		!phonenumbers.IsSmsServiceForRegion(pn, n.region)
 }
 
 // dialReadings appends to readings those of digits' readings, in the

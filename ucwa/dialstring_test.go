@@ -114,6 +114,77 @@ func TestDialStringDialCharactersNoEmergency(t *testing.T) {
 	}
 }
 
+// TestDialStringPremiumShortCode: a SIP user of digits of no reading, up
+// to max_extension_digits, that is a premium-rate short code of the
+// default region by phonenumbers' short-number data (France's 3651 and
+// 3615), as written or after an outside-line prefix, is refused by
+// short_code, and counted by the limits; extensions the data has at no
+// premium (1234, 2000, 100 in France; 411 and 2000 in the US, of unknown
+// cost; Belgium's premium SMS codes) are delivered as names. The reading
+// is cached with the destination: a repeated one costs a lookup.
+func TestDialStringPremiumShortCode(t *testing.T) {
+	fr := mustNumbers(t, "FR", TelURI, nil)
+	fr0 := mustNumbers(t, "FR", TelURI, nil, "0")
+	us := mustNumbers(t, "US", TelURI, nil, "9")
+	be := mustNumbers(t, "BE", TelURI, nil)
+	none := mustNumbers(t, "", TelURI, nil)
+	policy := func(maxExtension int) *Policy {
+		p, err := NewPolicy(DestinationPolicy{SIPDomains: []string{"*.contoso.com"}, MaxExtensionDigits: ptr(maxExtension)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	four, six := policy(4), policy(6)
+	for _, c := range []struct {
+		n       *Numbers
+		p       *Policy
+		value   string
+		premium bool
+		rule    Rule
+	}{
+		{fr, four, "sip:3651@gw.contoso.com", true, RuleShortCode},
+		{fr, four, "sip:3615@gw.contoso.com", true, RuleShortCode},
+		{fr, four, "sip:36-51@gw.contoso.com", true, RuleShortCode},
+		{fr, four, "sip:36*51@gw.contoso.com", true, RuleShortCode},
+		{fr, four, "sip:3651@gw.elsewhere.example", true, RuleSIPDomains},
+		{fr, four, "sip:1234@gw.contoso.com", false, RuleDefault},
+		{fr, four, "sip:2000@gw.contoso.com", false, RuleDefault},
+		{fr, four, "sip:100@gw.contoso.com", false, RuleDefault},
+		{fr, four, "sip:3000@gw.contoso.com", false, RuleDefault},
+		{fr, four, "sip:112@gw.contoso.com", false, RuleEmergency},
+		{fr0, six, "sip:03651@gw.contoso.com", true, RuleShortCode},
+		{fr0, six, "sip:01234@gw.contoso.com", false, RuleDefault},
+		{us, four, "sip:411@gw.contoso.com", false, RuleDefault},
+		{us, four, "sip:9411@gw.contoso.com", false, RuleDefault},
+		{us, four, "sip:2000@gw.contoso.com", false, RuleDefault},
+		{be, four, "sip:3000@gw.contoso.com", false, RuleDefault},
+		{none, four, "sip:3651@gw.contoso.com", false, RuleDefault},
+	} {
+		d, problem := c.n.Destination(c.value)
+		if !problem.OK() {
+			t.Fatalf("%s: %s", c.value, problem.Reason)
+		}
+		if d.Dial == nil || d.Dial.Premium != c.premium {
+			t.Fatalf("%s in %q: read as %+v, want Premium %v", c.value, c.n.DefaultRegion(), d.Dial, c.premium)
+		}
+		pd := &PropertyDestination{Property: "to", Kind: DialledNow, Destination: d}
+		dec := c.p.Judge(spa, pd)
+		if dec.Rule != c.rule {
+			t.Errorf("%s in %q: decided by %s, want %s", c.value, c.n.DefaultRegion(), dec.Rule, c.rule)
+		}
+		if e := RefusalError(pd, dec); c.rule == RuleShortCode && (e == nil || !strings.Contains(e.Message, "premium-rate short code")) {
+			t.Errorf("%s: refusal %+v does not say it is a premium-rate short code", c.value, e)
+		}
+		if c.premium && !c.p.IsDialled(&d) {
+			t.Errorf("%s: a premium short code is not dialled", c.value)
+		}
+		if again, _ := c.n.Destination(c.value); again.Dial != d.Dial {
+			t.Errorf("%s: read again, not from the cache", c.value)
+		}
+	}
+}
+
 // TestDialStringOutsideLine: a dial string that starts with an
 // outside_line prefix is read also as the digits after it, never instead:
 // at a US gateway that takes 9, sip:919005551234@gw rings +1 900 555 1234

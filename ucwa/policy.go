@@ -68,9 +68,11 @@ import (
 //     internal extension (sip:1234@contoso.com), as an extension of a
 //     number is. So are the digits after an outside-line prefix when
 //     fewer than a number has (DialString.Rest: sip:011880@gw with
-//     outside_line 0), once the readings passed. An emergency short
-//     code (sip:911@gw.contoso.com) is an emergency number: the rule
-//     emergency allows it first.
+//     outside_line 0), once the readings passed. Digits of either kind
+//     that are a premium-rate short code of the default region
+//     (DialString.Premium: sip:3651@gw in France) are refused at any
+//     count. An emergency short code (sip:911@gw.contoso.com) is an
+//     emergency number: the rule emergency allows it first.
 //  12. default (allows): no rule refused the destination.
 //
 // A destination that is neither a phone number nor a SIP URI, which only
@@ -168,7 +170,9 @@ type DestinationPolicy struct {
 	// (411 in the US, 3651 in France) from an extension: 0 refuses
 	// every extension. The same count tells an extension from a short
 	// code in a SIP user of digits that is no number
-	// (sip:118118@gw.contoso.com, see the rule short_code).
+	// (sip:118118@gw.contoso.com, see the rule short_code), which at any
+	// count is refused when it is a premium-rate short code of the
+	// default region (sip:3651@gw in France).
 	MaxExtensionDigits *int `json:"max_extension_digits,omitempty"`
 
 	// OutsideLine lists the outside-line prefixes the site's gateways
@@ -447,7 +451,7 @@ func (p *Policy) rule(d *PropertyDestination) (Rule, uint8) {
 		case !p.judgesNumbers || !p.hostAllowed(d.Host):
 		case dial.Unjudgeable:
 			return RuleDialString, 0
-		case len(dial.Readings) == 0 && dial.Digits > p.maxExtension, dial.Rest > p.maxExtension:
+		case len(dial.Readings) == 0 && dial.Digits > p.maxExtension, dial.Rest > p.maxExtension, dial.Premium:
 			return RuleShortCode, 0
 		}
 	}
@@ -540,8 +544,9 @@ func (p *Policy) IsEmergencyCall(d *PropertyDestination) bool {
 // IsDialled reports whether d rings a phone number that the limits
 // count: a number (IsNumber), or a SIP name that a gateway could dial
 // as one (Dial) or as a short code: a user of digits of no reading that
-// is an emergency number, or has more digits than max_extension_digits
-// allows (an internal extension, up to them, rings no trunk). Without a
+// is an emergency number or a premium-rate short code, or has more
+// digits than max_extension_digits allows (an internal extension, up to
+// them, rings no trunk). Without a
 // policy (a nil Policy) no short code is judged, nor counted: a user of
 // no reading is a name.
 func (p *Policy) IsDialled(d *Destination) bool {
@@ -554,7 +559,7 @@ func (p *Policy) IsDialled(d *Destination) bool {
 	case len(dial.Readings) > 0 || dial.Unjudgeable:
 		return true
 	}
-	return p != nil && (dial.Emergency || dial.Digits > p.maxExtension)
+	return p != nil && (dial.Emergency || dial.Premium || dial.Digits > p.maxExtension)
 }
 
 // hostAllowed reports whether sip_domains allows a SIP host.
@@ -598,9 +603,13 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 	case RuleDialString:
 		why = "its SIP user is a dial string with pauses or the keys *, # or A to D that a gateway may dial and no number rule can judge"
 	case RuleShortCode:
-		why = "its SIP user is digits of no phone number, more than max_extension_digits allows an extension, which a gateway may dial as a service's short code"
-		if d.Dial != nil && len(d.Dial.Readings) > 0 {
+		switch {
+		case d.Dial != nil && d.Dial.Premium:
+			why = "its SIP user's digits, as written or after an outside-line prefix, are a premium-rate short code of the default region, which a gateway may dial"
+		case d.Dial != nil && len(d.Dial.Readings) > 0:
 			why = "its SIP user's digits after an outside-line prefix are no phone number, more than max_extension_digits allows an extension, which a gateway may dial as a service's short code"
+		default:
+			why = "its SIP user is digits of no phone number, more than max_extension_digits allows an extension, which a gateway may dial as a service's short code"
 		}
 	default:
 		why = "it is neither a phone number nor a SIP URI"

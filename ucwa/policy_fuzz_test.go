@@ -3,13 +3,16 @@ package ucwa
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"unicode"
 
 	"github.com/nyaruka/phonenumbers/v2"
+	"github.com/nyaruka/phonenumbers/v2/metadata"
 )
 
 // fuzzPolicies are the policies FuzzPolicy judges with, each beside the
@@ -46,6 +49,7 @@ var fuzzPolicySeeds = []string{
 	"sip:118118@gw.contoso.com", "sip:11880@gw.contoso.com", "sip:911880@gw.contoso.com", "sip:1-1880#@contoso.com",
 	"sip:9911@gw.contoso.com", "sip:112@evil.example", "sip:5551234@contoso.com", "sip:*67@contoso.com", "sip:011880@gw.contoso.com",
 	"sip:1;9005551234@gw.contoso.com", "sip:9%3B19005551234@gw.contoso.com", "sip:911;19005551234@gw.contoso.com",
+	"sip:3651@gw.contoso.com", "sip:03615@gw.contoso.com", "sip:36*51@gw.contoso.com", "sip:1000@gw.contoso.com", "sip:0411@gw.contoso.com",
 	"sip:9*11@gw.contoso.com", "sip:9,911@gw.contoso.com", "sip:91%231@gw.contoso.com", "sip:9-1-1@gw.contoso.com", "sip:11p2@gw.contoso.com",
 }
 
@@ -65,7 +69,7 @@ func FuzzPolicy(f *testing.F) {
 		outsideLine []string
 	}{
 		{"US", TelURI, nil, nil}, {"", E164, nil, nil}, {"DE", TelURI, []string{"112", "+4930123456", "12345"}, []string{"0"}},
-		{"US", E164, nil, []string{"9", "81"}},
+		{"US", E164, nil, []string{"9", "81"}}, {"FR", TelURI, nil, []string{"0"}},
 	} {
 		n, err := NewNumbers(c.region, c.format, c.emergency, c.outsideLine...)
 		if err != nil {
@@ -99,7 +103,7 @@ func FuzzPolicy(f *testing.F) {
 			short := referenceShortCode(&d, n)
 			if got := d.Dial != nil && len(d.Dial.Readings) == 0 && !d.Dial.Unjudgeable; got != short.ok ||
 				short.ok && (d.Dial.Digits != short.digits || d.Dial.Emergency != short.emergency) ||
-				d.Dial != nil && d.Dial.Rest != short.rest {
+				d.Dial != nil && (d.Dial.Rest != short.rest || d.Dial.Premium != short.premium) {
 				t.Fatalf("%q: read as %+v, a plain reading %+v", v, d.Dial, short)
 			}
 			if short.ok && n.International(&d) == short.emergency {
@@ -113,7 +117,7 @@ func FuzzPolicy(f *testing.F) {
 					if got.Rule != want {
 						t.Fatalf("policy %d, %s %q: decided by %s, a plain reading by %s", i, kind, v, got.Rule, want)
 					}
-					if short.ok && p.IsDialled(&d) != (short.emergency || short.digits > referenceMaxExtension(&fuzzPolicies[i])) {
+					if short.ok && p.IsDialled(&d) != (short.emergency || short.premium || short.digits > referenceMaxExtension(&fuzzPolicies[i])) {
 						t.Fatalf("policy %d, %q: a short code of %d digits is dialled: %v", i, v, short.digits, p.IsDialled(&d))
 					}
 					switch {
@@ -299,7 +303,48 @@ type referenceShort struct {
 	// rest is, for a user with readings, the most digits after an
 	// outside-line prefix it starts with, when fewer than six.
 	rest int
+	// premium: the digits of a short code, or the digits after a prefix
+	// that rest counts, are a premium-rate short code of n's region, as
+	// written or after an outside-line prefix.
+	premium bool
 }
+
+// referencePremium reports whether digits are a premium-rate short code
+// of region by the patterns of phonenumbers' short-number metadata,
+// matched whole: of a possible length and the pattern of the region's
+// short codes, of its premium-rate ones, and not of its SMS services.
+func referencePremium(digits, region string) bool {
+	md := referenceShortMetadata()[region]
+	if md == nil || digits == "" {
+		return false
+	}
+	matches := func(desc *metadata.PhoneNumberDesc) bool {
+		if desc == nil || desc.GetNationalNumberPattern() == "" {
+			return false
+		}
+		if len(desc.PossibleLength) > 0 && !slices.Contains(desc.PossibleLength, int32(len(digits))) {
+			return false
+		}
+		return regexp.MustCompile(`^(?:` + desc.GetNationalNumberPattern() + `)$`).MatchString(digits)
+	}
+	general := md.GetGeneralDesc()
+	return slices.Contains(general.PossibleLength, int32(len(digits))) && matches(general) &&
+		matches(md.GetShortCode()) && matches(md.GetPremiumRate()) && !matches(md.GetSmsServices())
+}
+
+// referenceShortMetadata is phonenumbers' short-number metadata by
+// region.
+var referenceShortMetadata = sync.OnceValue(func() map[string]*metadata.PhoneMetadata {
+	c, err := phonenumbers.ShortNumberMetadataCollection()
+	if err != nil {
+		panic(err)
+	}
+	m := map[string]*metadata.PhoneMetadata{}
+	for _, md := range c.GetMetadata() {
+		m[md.GetId()] = md
+	}
+	return m
+})
 
 // referenceShortCode reads a SIP destination's user as the rules of a
 // short code say, plainly: a user that is a dial string by
@@ -338,6 +383,7 @@ func referenceShortCode(d *Destination, n *Numbers) referenceShort {
 		for _, prefix := range n.outsideLine {
 			if rest, ok := strings.CutPrefix(string(digits), prefix); ok && len(rest) < 6 {
 				short.rest = max(short.rest, len(rest))
+				short.premium = short.premium || referencePremium(rest, n.region)
 			}
 		}
 		return short
@@ -348,10 +394,11 @@ func referenceShortCode(d *Destination, n *Numbers) referenceShort {
 		num, p := n.Number(s)
 		return !dialCharacter && s != "" && p.OK() && num.Emergency
 	}
-	short := referenceShort{ok: true, digits: len(digits), emergency: emergency(string(digits))}
+	short := referenceShort{ok: true, digits: len(digits), emergency: emergency(string(digits)), premium: referencePremium(string(digits), n.region)}
 	for _, prefix := range n.outsideLine {
-		if rest, ok := strings.CutPrefix(string(digits), prefix); ok && emergency(rest) {
-			short.emergency = true
+		if rest, ok := strings.CutPrefix(string(digits), prefix); ok {
+			short.emergency = short.emergency || emergency(rest)
+			short.premium = short.premium || referencePremium(rest, n.region)
 		}
 	}
 	return short
@@ -411,7 +458,7 @@ func referenceRule(c *DestinationPolicy, d *PropertyDestination, n *Numbers) Rul
 	if unjudgeable && numberRules && referenceNumberRule(c, d, Number{}) != RuleSIPDomains {
 		return RuleDialString
 	}
-	if (short.ok && short.digits > referenceMaxExtension(c) || short.rest > referenceMaxExtension(c)) &&
+	if (short.ok && short.digits > referenceMaxExtension(c) || short.rest > referenceMaxExtension(c) || short.premium) &&
 		numberRules && referenceNumberRule(c, d, Number{}) != RuleSIPDomains {
 		return RuleShortCode
 	}
