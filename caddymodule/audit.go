@@ -375,7 +375,7 @@ func (v *auditDestination) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	// A user of digits of no reading is a dial string only as the policy
 	// judges it a short code (or an emergency one); up to
 	// max_extension_digits, and without a policy, it is a name.
-	if d.Dial != nil && v.policy.IsDialled(&d.Destination) {
+	if (d.Dial != nil || d.Keypad != nil) && v.policy.IsDialled(&d.Destination) {
 		enc.AddBool("dial_string", true)
 	}
 	if num := dec.Number(&d.Destination); num != nil {

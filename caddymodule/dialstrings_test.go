@@ -334,3 +334,62 @@ func TestDestinationPremiumShortCodes(t *testing.T) {
 		}
 	})
 }
+
+// TestDestinationVanityNumbers: a SIP user that is a vanity number
+// (sip:1900FLOWERS@gw, sip:1-900-FLOWERS@gw) is judged also with its
+// letters as the digits of a phone keypad, as a gateway that maps them
+// dials it: +1 900 356 9377 is refused under deny +1900 and never
+// delivered, with a message that says why and an audit line that shows
+// the reading masked; so is one whose letters are all dial characters
+// (1900PAWPAWP, an extension of four digits as written). An allowed one
+// and a name are delivered as written; a telephone user with letters
+// (sip:+1800FLOWERS@gw) is refused 400 as before. The limits count a
+// vanity number as a call, with or without a policy.
+func TestDestinationVanityNumbers(t *testing.T) {
+	t.Run("policy", func(t *testing.T) {
+		e := startGuardEdge(t, `destinations {
+			deny +1900
+			sip_domains contoso.com *.contoso.com
+		}`)
+		auth := callerBearer(t)
+		vanity := func(masked, typ, decision, rule string) []auditDestJSON {
+			return []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: masked, Region: "US", Type: typ, DialString: true, Decision: decision, Rule: rule}}
+		}
+		refused := func(name, to, masked string) guardCase {
+			return guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `"}`, status: 403, property: "to", rule: "deny",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "deny", dests: vanity(masked, "premium_rate", "refused", "deny")}
+		}
+		cases := []guardCase{
+			refused("letters", "sip:1900FLOWERS@gw.contoso.com", "sip:+1900356****@gw.contoso.com"),
+			refused("with separators, lower case", "sip:1-900-flowers@gw.contoso.com", "sip:+1900356****@gw.contoso.com"),
+			refused("letters that are dial characters", "sip:1900PAWPAWP@gw.contoso.com", "sip:+1900729****@gw.contoso.com"),
+			{name: "an allowed vanity number", path: startOpsPath, body: `{"to":"sip:1800FLOWERS@gw.contoso.com","operationId":"op-1"}`, status: 201,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
+				dests: vanity("sip:+1800356****@gw.contoso.com", "toll_free", "allowed", "default")},
+			{name: "a name", path: startOpsPath, body: `{"to":"sip:john.smith@gw.contoso.com","operationId":"op-2"}`, status: 201,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
+				dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", Decision: "allowed", Rule: "default"}}},
+		}
+		e.run(t, auth, cases, []string{"3569377", "7297297", "FLOWERS", "flowers", "PAWPAWP"})
+		send := func(to string) testkit.Response {
+			return e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"` + to + `"}`,
+				Header: http.Header{"Authorization": {auth}}})
+		}
+		if msg := ucwaError(t, send("sip:1900FLOWERS@gw.contoso.com").Body).Message; !strings.Contains(msg, "keypad") {
+			t.Errorf("message %q does not say the letters were read as keypad digits", msg)
+		}
+		if resp := send("sip:+1800FLOWERS@gw.contoso.com"); resp.Status != http.StatusBadRequest {
+			t.Errorf("a telephone user with letters: %d %s, want 400", resp.Status, resp.Body)
+		}
+	})
+	t.Run("limits", func(t *testing.T) {
+		e := startLimitEdge(t, "store memory", "limit calls 1 per 1h")
+		alice := caller{"tenant-1", "alice"}.header(t)
+		for i, to := range []string{"sip:alice@contoso.com", "sip:1800FLOWERS@gw.contoso.com", "sip:alice@contoso.com"} {
+			if resp := e.send(audioCallTo(to, alice)); resp.Status != http.StatusCreated {
+				t.Fatalf("call %d: %d %s", i+1, resp.Status, resp.Body)
+			}
+		}
+		assertLimited(t, e.send(audioCallTo("sip:1-800-FLOWERS@gw.contoso.com", alice)), "calls", 3600)
+	})
+}

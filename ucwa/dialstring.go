@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers/v2"
 )
@@ -288,6 +289,63 @@ func (n *Numbers) tooLong(digits []byte) bool {
 		}
 	}
 	return false
+}
+
+// keypadDigitsBefore is the fewest digits a SIP user must start with,
+// before its first letter, to be read also with its letters as keypad
+// digits (see keypadUser): a vanity number is written after a prefix of
+// at least three digits (1-800, 0800, 0900, 1300), where a name that
+// starts with a digit or two (2ndfloor, 3com, 24hours) is no number.
+const keypadDigitsBefore = 3
+
+// keypadUser returns a SIP user (escapes decoded) that may be a vanity
+// number (1-900-FLOWERS) with its letters turned into the digits of a
+// phone keypad (1-900-3569377), and ok when it is one: before its first
+// ';' it starts with a digit, holds at least keypadDigitsBefore digits
+// before its first letter, and its letters are ASCII (a letter a keypad
+// has no key for, é, makes it no vanity number). Its parameters are kept
+// as written. A name (alice, john.smith, user1, 2ndfloor) is none.
+func keypadUser(user string) (string, bool) {
+	main, params, hasParams := strings.Cut(user, ";")
+	first, _ := utf8.DecodeRuneInString(main)
+	if !unicode.IsDigit(first) {
+		return "", false
+	}
+	digits, letters := 0, false
+	for _, r := range main {
+		switch {
+		case unicode.IsDigit(r) && !letters:
+			digits++
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+			letters = true
+		case unicode.IsLetter(r):
+			return "", false
+		}
+	}
+	if !letters || digits < keypadDigitsBefore {
+		return "", false
+	}
+	keypad := phonenumbers.ConvertAlphaCharactersInNumber(main)
+	if hasParams {
+		keypad += ";" + params
+	}
+	return keypad, true
+}
+
+// keypadString is the DialString of a SIP user read with its letters as
+// keypad digits (Destination.Keypad); nil when the user is no vanity
+// number (see keypadUser). It is never an emergency number: the rules
+// read it only to refuse more.
+func (n *Numbers) keypadString(user string) *DialString {
+	keypad, ok := keypadUser(user)
+	if !ok {
+		return nil
+	}
+	s := n.dialString(keypad)
+	if s != nil {
+		s.Emergency = false
+	}
+	return s
 }
 
 // CheckOutsideLine checks a list of outside-line prefixes: 1 to 4 ASCII

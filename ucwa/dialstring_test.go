@@ -185,6 +185,73 @@ func TestDialStringPremiumShortCode(t *testing.T) {
 	}
 }
 
+// TestDialStringKeypad: a SIP user that starts with a digit and holds
+// letters after at least three digits (a vanity number, 1-900-FLOWERS)
+// is read also with its letters as the digits of a phone keypad, and
+// judged so as a dial string: sip:1900FLOWERS@gw rings +1 900 356 9377
+// at a gateway that maps letters to keys, and is refused under deny
+// +1900, the message saying why and never the number; so is one whose
+// letters are all dial characters (1900PAWPAWP), which as written is an
+// extension of four digits. The reading only adds refusals: names
+// (alice, john.smith, user1, 2ndfloor, 24hours) are not read so, an
+// allowed vanity number is delivered as written, and a telephone user
+// with letters (sip:+1800FLOWERS@gw) is refused as before.
+func TestDialStringKeypad(t *testing.T) {
+	n := mustNumbers(t, "US", TelURI, nil)
+	p, err := NewPolicy(DestinationPolicy{Deny: []string{"+1900"}, SIPDomains: []string{"*.contoso.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		value  string
+		keypad []string // dialSummary of Keypad
+		rule   Rule
+		masked string
+	}{
+		{"sip:1900FLOWERS@gw.contoso.com", []string{"+19003569377"}, RuleDeny, "sip:+1900356****@gw.contoso.com"},
+		{"sip:1-900-flowers@gw.contoso.com", []string{"+19003569377"}, RuleDeny, "sip:+1900356****@gw.contoso.com"},
+		{"sip:1900PAWPAWP@gw.contoso.com", []string{"+19007297297"}, RuleDeny, "sip:+1900729****@gw.contoso.com"},
+		{"sip:1900FLOWERS@gw.elsewhere.example", []string{"+19003569377"}, RuleDeny, "sip:+1900356****@gw.elsewhere.example"},
+		{"sip:1900FLOWERS*1@gw.contoso.com", []string{"?"}, RuleDialString, "sip:****@gw.contoso.com"},
+		{"sip:1900FLOW@gw.contoso.com", nil, RuleShortCode, "sip:****@gw.contoso.com"},
+		{"sip:1800FLOWERS@gw.contoso.com", []string{"+18003569377"}, RuleDefault, "sip:+1800356****@gw.contoso.com"},
+		{"sip:alice@gw.contoso.com", nil, RuleDefault, "sip:****@gw.contoso.com"},
+		{"sip:john.smith@gw.contoso.com", nil, RuleDefault, "sip:****@gw.contoso.com"},
+		{"sip:user1@gw.contoso.com", nil, RuleDefault, "sip:****@gw.contoso.com"},
+		{"sip:2ndfloor@gw.contoso.com", nil, RuleDefault, "sip:****@gw.contoso.com"},
+		{"sip:24hours@gw.contoso.com", nil, RuleDefault, "sip:****@gw.contoso.com"},
+		{"sip:1900%C3%A9t%C3%A9@gw.contoso.com", nil, RuleDefault, "sip:****@gw.contoso.com"},
+	} {
+		d, problem := n.Destination(c.value)
+		if !problem.OK() {
+			t.Fatalf("%s: %s", c.value, problem.Reason)
+		}
+		if d.Value != c.value || d.Dial != nil && c.value != "sip:1900PAWPAWP@gw.contoso.com" {
+			t.Errorf("%s: forwarded as %q, dial string %+v", c.value, d.Value, d.Dial)
+		}
+		if got := dialSummary(d.Keypad); !slices.Equal(got, c.keypad) || d.Keypad != nil && d.Keypad.Emergency {
+			t.Fatalf("%s: read with its letters as keypad digits as %q, want %q", c.value, got, c.keypad)
+		}
+		pd := &PropertyDestination{Property: "to", Kind: DialledNow, Destination: d}
+		dec := p.Judge(spa, pd)
+		if dec.Rule != c.rule {
+			t.Errorf("%s: decided by %s, want %s", c.value, dec.Rule, c.rule)
+		}
+		if got := dec.Masked(&d); got != c.masked {
+			t.Errorf("%s: masked as %q, want %q", c.value, got, c.masked)
+		}
+		if e := RefusalError(pd, dec); e != nil && c.keypad != nil && (!strings.Contains(e.Message, "keypad") || strings.Contains(e.Message, "3569377")) {
+			t.Errorf("%s: refusal %q does not say the letters were read as keypad digits, or shows the number", c.value, e.Message)
+		}
+		if c.keypad != nil && !p.IsDialled(&d) {
+			t.Errorf("%s: a vanity number is not dialled", c.value)
+		}
+	}
+	if _, problem := n.Destination("sip:+1800FLOWERS@gw.contoso.com"); problem.OK() || problem.Subcode != SubcodeNormalizationFailed {
+		t.Errorf("sip:+1800FLOWERS@gw: %+v, want NormalizationFailed", problem)
+	}
+}
+
 // TestDialStringOutsideLine: a dial string that starts with an
 // outside_line prefix is read also as the digits after it, never instead:
 // at a US gateway that takes 9, sip:919005551234@gw rings +1 900 555 1234

@@ -13,29 +13,38 @@ package ucwa
 // limited), nor are SIP URIs whose user is a name, which the pool reaches
 // over SIP rather than a trunk. A SIP URI whose user is a number is
 // judged by that number, and one whose user is a dial string
-// (Destination.Dial) is international when any reading of it is, or when
-// no rule can judge it. So is a short code (a user of digits of no
+// (Destination.Dial, or its keypad reading, Destination.Keypad) is
+// international when any reading of it is, or when no rule can judge it. So is a short code (a user of digits of no
 // reading that the limits count, see Policy.IsDialled), emergency
 // numbers aside: no reading puts it in the default region, and the
 // premium services that have short codes are what a limit on calls
 // abroad is for. It allocates nothing.
 func (n *Numbers) International(d *Destination) bool {
-	if dial := d.Dial; dial != nil {
-		if dial.Unjudgeable {
-			return true
-		}
-		if len(dial.Readings) == 0 {
-			return !dial.Emergency
-		}
-		for i := range dial.Readings {
-			if r := &dial.Readings[i]; !r.Emergency && (n.region == "" || r.Region != n.region) {
-				return true
-			}
-		}
-		return false
+	if d.Keypad != nil && n.internationalDial(d.Keypad) {
+		return true
+	}
+	if d.Dial != nil {
+		return n.internationalDial(d.Dial)
 	}
 	if !d.IsNumber() || d.Number.Emergency {
 		return false
 	}
 	return n.region == "" || d.Number.Region != n.region
+}
+
+// internationalDial is International of a dial string of a destination
+// (Dial or Keypad).
+func (n *Numbers) internationalDial(dial *DialString) bool {
+	if dial.Unjudgeable {
+		return true
+	}
+	if len(dial.Readings) == 0 {
+		return !dial.Emergency
+	}
+	for i := range dial.Readings {
+		if r := &dial.Readings[i]; !r.Emergency && (n.region == "" || r.Region != n.region) {
+			return true
+		}
+	}
+	return false
 }

@@ -112,23 +112,16 @@ func (d Destination) Masked() string {
 // string (Dial) shows its first reading; Decision.AppendMasked shows the
 // one a decision judged.
 func (d *Destination) AppendMasked(b []byte) []byte {
-	var reading *Number
-	if d.Dial != nil && len(d.Dial.Readings) > 0 {
-		reading = &d.Dial.Readings[0]
-	}
-	return d.appendMasked(b, reading)
+	return d.appendMasked(b, Decision{}.Number(d))
 }
 
 // AppendMasked appends d as Destination.AppendMasked does, but a dial
 // string shows the reading dec judged it by (Decision.Number): the
-// refused one, else the first. An audit line then shows one reading,
+// refused one (also of its keypad reading, Destination.Keypad), else
+// the first. An audit line then shows one reading,
 // its masked digits beside its region and type.
 func (dec Decision) AppendMasked(b []byte, d *Destination) []byte {
-	var reading *Number
-	if d.Dial != nil && len(d.Dial.Readings) > 0 {
-		reading = dec.Number(d)
-	}
-	return d.appendMasked(b, reading)
+	return d.appendMasked(b, dec.Number(d))
 }
 
 // Masked returns the destination as AppendMasked appends it.

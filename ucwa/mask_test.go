@@ -136,16 +136,28 @@ func maskedLeak(d Destination, m string) string {
 			// is: no reading, nor the digits of the user it was read
 			// from (those before a ';': its parameters are never
 			// shown, whatever digits they hold), shows its end.
-			if d.Dial == nil || len(d.Dial.Readings) == 0 || !strings.HasPrefix(user, "+") {
+			// A vanity number (Keypad) shows a reading of its letters as
+			// keypad digits the same way.
+			var readings []Number
+			for _, dial := range []*DialString{d.Dial, d.Keypad} {
+				if dial != nil {
+					readings = append(readings, dial.Readings...)
+				}
+			}
+			if len(readings) == 0 || !strings.HasPrefix(user, "+") {
 				return fmt.Sprintf("%q is masked as %q, which shows its user", d.Value, m)
 			}
-			secrets := []string{strings.Map(func(r rune) rune {
+			keepDigits := func(r rune) rune {
 				if r >= '0' && r <= '9' {
 					return r
 				}
 				return -1
-			}, strings.SplitN(sipUser(d.Value), ";", 2)[0])}
-			for _, r := range d.Dial.Readings {
+			}
+			secrets := []string{strings.Map(keepDigits, strings.SplitN(sipUser(d.Value), ";", 2)[0])}
+			if keypad, ok := referenceKeypad(&d); ok {
+				secrets = append(secrets, strings.Map(keepDigits, strings.SplitN(keypad, ";", 2)[0]))
+			}
+			for _, r := range readings {
 				secrets = append(secrets, strings.TrimPrefix(r.E164, "+"))
 			}
 			for _, digits := range secrets {

@@ -35,7 +35,10 @@ import (
 //     ISDN subaddress) and any unknown one.
 //   - Letters are refused: vanity numbers (1-800-FLOWERS) are not
 //     converted to keypad digits, and a number with trailing text is not
-//     trimmed to the digits before it.
+//     trimmed to the digits before it. (A SIP user that is no telephone
+//     number, a name, is forwarded as written; one that is a vanity
+//     number is read also with its letters as keypad digits, for the
+//     rules to judge: Destination.Keypad.)
 //   - Unicode decimal digits of any script (Arabic-Indic, fullwidth,
 //     Devanagari, ...) read as the digits they are, and a fullwidth plus
 //     (U+FF0B) as '+'; the forwarded form is ASCII. Visual separators are
@@ -365,6 +368,15 @@ type Destination struct {
 	// name of digits (sip:19005551234@gw.contoso.com), which the rules
 	// and the limits judge as numbers; nil for any other destination.
 	Dial *DialString
+	// Keypad is what a gateway that turns letters into the digits of a
+	// phone keypad could dial from a SIP URI whose user is a vanity
+	// number (sip:1900FLOWERS@gw.contoso.com: 19003569377): a user that
+	// starts with a digit and holds letters after at least three digits
+	// (see keypadUser), read as a dial string with its letters as keypad
+	// digits. It adds to the user as written (a name, or Dial), never
+	// replaces it: the rules and the limits judge both, and it is never
+	// an emergency number. nil for any other destination.
+	Keypad *DialString
 }
 
 // IsNumber reports whether the destination is a phone number.
@@ -434,9 +446,10 @@ func (n *Numbers) sipDestination(v string) (Destination, Problem) {
 	if !u.IsPhone() && hasTelParam(u.DecodedUser()) {
 		return Destination{}, parameterProblem(sipTelParamInName)
 	}
-	var dial *DialString
+	var dial, keypad *DialString
 	if !u.IsPhone() {
 		dial = n.dialString(u.DecodedUser())
+		keypad = n.keypadString(u.DecodedUser())
 	} else {
 		var p Problem
 		num, p = n.read(u.DecodedUser(), sipUserNumber)
@@ -451,7 +464,7 @@ func (n *Numbers) sipDestination(v string) (Destination, Problem) {
 	value := u.String()
 	// The host is copied out of v, which the cache must not keep alive
 	// (it may be a slice of a whole request).
-	return Destination{Value: value, SIP: true, Host: strings.Clone(u.Host), Number: num, Dial: dial}, Problem{}
+	return Destination{Value: value, SIP: true, Host: strings.Clone(u.Host), Number: num, Dial: dial, Keypad: keypad}, Problem{}
 }
 
 // numberSyntax is where a number was written, which decides what it may

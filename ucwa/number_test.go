@@ -417,7 +417,7 @@ func TestNumbersDestination(t *testing.T) {
 					t.Fatalf("round %d: read as the dial string %q, want %q", round, gotDial, tt.dial)
 				}
 				withoutDial := got
-				withoutDial.Dial = nil
+				withoutDial.Dial, withoutDial.Keypad = nil, nil
 				if withoutDial != tt.want {
 					t.Fatalf("round %d: %+v, want %+v", round, got, tt.want)
 				}
@@ -891,7 +891,7 @@ func checkOutsideLine(t *testing.T, s string, plain, outside *Numbers) {
 		t.Fatalf("%q: %+v without an outside line, %+v with", s, pp, op)
 	}
 	want, got := pd, od
-	want.Dial, got.Dial = nil, nil
+	want.Dial, got.Dial, want.Keypad, got.Keypad = nil, nil, nil, nil
 	if got != want {
 		t.Fatalf("%q: read as %+v with an outside line, %+v without", s, got, want)
 	}
@@ -914,10 +914,10 @@ func checkOutsideLine(t *testing.T, s string, plain, outside *Numbers) {
 }
 
 func sameDestination(a, b Destination) bool {
-	if !reflect.DeepEqual(a.Dial, b.Dial) {
+	if !reflect.DeepEqual(a.Dial, b.Dial) || !reflect.DeepEqual(a.Keypad, b.Keypad) {
 		return false
 	}
-	a.Dial, b.Dial = nil, nil
+	a.Dial, b.Dial, a.Keypad, b.Keypad = nil, nil, nil, nil
 	return a == b
 }
 

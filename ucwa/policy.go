@@ -92,7 +92,10 @@ import (
 // a reading that is an emergency number at a host sip_domains allows
 // passes. sip_domains then judges the host. A dial string that starts
 // with an outside_line prefix has the readings of the digits after it
-// too (see OutsideLine).
+// too (see OutsideLine). A user that is a vanity number
+// (sip:1900FLOWERS@gw.contoso.com) is judged also as the dial string of
+// its letters read as keypad digits (Destination.Keypad), after its
+// reading as written, by the same rules: it only adds refusals.
 //
 // In report mode a destination the rules refuse is delivered, and its
 // Decision says it would have been refused (VerdictWouldRefuse). So is
@@ -392,8 +395,12 @@ type Decision struct {
 	// otherwise.
 	Rule Rule `json:"rule"`
 	// reading is, when a reading of the destination's dial string
-	// decided, its index plus one (see Number).
+	// decided, its index plus one (see Number); the readings of its
+	// keypad reading (Destination.Keypad) follow those of Dial.
 	reading uint8
+	// keypad tells that the keypad reading of the destination's user
+	// (Destination.Keypad) decided.
+	keypad bool
 }
 
 // Refused reports whether the request must be refused.
@@ -402,14 +409,14 @@ func (d Decision) Refused() bool { return d.Verdict == VerdictRefused }
 // Judge decides one destination (one of Cleaned.Destinations) of a
 // request of operation op (nil for none). It allocates nothing.
 func (p *Policy) Judge(op *Operation, d *PropertyDestination) Decision {
-	rule, reading := p.rule(d)
+	rule, reading, keypad := p.rule(d)
 	switch {
 	case rule.allows():
 		return Decision{Verdict: VerdictAllowed, Rule: rule}
 	case p.report, op != nil && op.Emergency:
-		return Decision{Verdict: VerdictWouldRefuse, Rule: rule, reading: reading}
+		return Decision{Verdict: VerdictWouldRefuse, Rule: rule, reading: reading, keypad: keypad}
 	}
-	return Decision{Verdict: VerdictRefused, Rule: rule, reading: reading}
+	return Decision{Verdict: VerdictRefused, Rule: rule, reading: reading, keypad: keypad}
 }
 
 // allows reports whether the rule allows what it decides.
@@ -422,43 +429,59 @@ func (r Rule) allows() bool {
 }
 
 // rule returns the rule that decides d and, when a reading of its dial
-// string (Destination.Dial) decided, that reading's index plus one.
-func (p *Policy) rule(d *PropertyDestination) (Rule, uint8) {
+// string (Destination.Dial, then Destination.Keypad) decided, that
+// reading's index plus one, and whether the keypad reading decided.
+func (p *Policy) rule(d *PropertyDestination) (Rule, uint8, bool) {
 	switch {
 	case p.IsEmergency(d):
-		return RuleEmergency, 0
+		return RuleEmergency, 0, false
 	case d.Kind == OnBehalfOf:
-		return RuleNotDialled, 0
+		return RuleNotDialled, 0, false
 	case !d.IsNumber() && !d.SIP:
-		return RuleInvalid, 0
+		return RuleInvalid, 0, false
 	}
 	if d.IsNumber() {
 		if r := p.numberRule(&d.Number, d); r != RuleNone {
-			return r, 0
+			return r, 0, false
 		}
 	}
-	if dial := d.Dial; dial != nil {
-		for i := range dial.Readings {
-			num := &dial.Readings[i]
-			if num.Emergency && p.hostAllowed(d.Host) {
-				continue
-			}
-			if r := p.numberRule(num, d); r != RuleNone && !r.allows() {
-				return r, uint8(i + 1)
-			}
-		}
-		switch {
-		case !p.judgesNumbers || !p.hostAllowed(d.Host):
-		case dial.Unjudgeable:
-			return RuleDialString, 0
-		case len(dial.Readings) == 0 && dial.Digits > p.maxExtension, dial.Rest > p.maxExtension, dial.Premium:
-			return RuleShortCode, 0
-		}
+	if r, reading := p.dialRule(d.Dial, d, 0); r != RuleNone {
+		return r, reading, false
+	}
+	// A vanity number's keypad reading only adds refusals.
+	if r, reading := p.dialRule(d.Keypad, d, d.readings()); r != RuleNone {
+		return r, reading, true
 	}
 	if d.SIP && !p.hostAllowed(d.Host) {
-		return RuleSIPDomains, 0
+		return RuleSIPDomains, 0, false
 	}
-	return RuleDefault, 0
+	return RuleDefault, 0, false
+}
+
+// dialRule returns the rule that refuses dial, a dial string of d (Dial
+// or Keypad), and, when one of its readings decided, that reading's
+// index plus before plus one; RuleNone when none refuses it.
+func (p *Policy) dialRule(dial *DialString, d *PropertyDestination, before uint8) (Rule, uint8) {
+	if dial == nil {
+		return RuleNone, 0
+	}
+	for i := range dial.Readings {
+		num := &dial.Readings[i]
+		if num.Emergency && p.hostAllowed(d.Host) {
+			continue
+		}
+		if r := p.numberRule(num, d); r != RuleNone && !r.allows() {
+			return r, before + uint8(i+1)
+		}
+	}
+	switch {
+	case !p.judgesNumbers || !p.hostAllowed(d.Host):
+	case dial.Unjudgeable:
+		return RuleDialString, 0
+	case len(dial.Readings) == 0 && dial.Digits > p.maxExtension, dial.Rest > p.maxExtension, dial.Premium:
+		return RuleShortCode, 0
+	}
+	return RuleNone, 0
 }
 
 // numberRule returns the number rule (max_extension_digits to
@@ -487,19 +510,36 @@ func (p *Policy) numberRule(num *Number, d *PropertyDestination) Rule {
 }
 
 // Number returns the number dec judged of d: its Number, or the reading
-// of its dial string that a number rule refused, or else its first
-// reading; nil for a destination that is no number and has no reading
-// (a SIP name, a dial string no rule can judge).
+// of its dial string (or of its keypad reading) that a number rule
+// refused, or else its first reading (or, of a name, its keypad
+// reading's first);
+// nil for a destination that is no number and has no reading (a SIP
+// name, a dial string no rule can judge).
 func (dec Decision) Number(d *Destination) *Number {
+	written := int(d.readings())
 	switch {
 	case d.IsNumber():
 		return &d.Number
-	case d.Dial == nil || len(d.Dial.Readings) == 0:
-		return nil
-	case dec.reading > 0 && int(dec.reading) <= len(d.Dial.Readings):
+	case dec.reading > 0 && int(dec.reading) <= written:
 		return &d.Dial.Readings[dec.reading-1]
+	case dec.reading > 0 && d.Keypad != nil && int(dec.reading)-written <= len(d.Keypad.Readings):
+		return &d.Keypad.Readings[int(dec.reading)-written-1]
+	case written > 0:
+		return &d.Dial.Readings[0]
+	case d.Dial == nil && d.Keypad != nil && len(d.Keypad.Readings) > 0:
+		return &d.Keypad.Readings[0]
 	}
-	return &d.Dial.Readings[0]
+	return nil
+}
+
+// readings is how many readings d's dial string as written (Dial) has:
+// the readings of its keypad reading (Keypad) follow them in
+// Decision.reading.
+func (d *Destination) readings() uint8 {
+	if d.Dial == nil {
+		return 0
+	}
+	return uint8(len(d.Dial.Readings))
 }
 
 // IsEmergency reports whether d is an emergency number, which the rule
@@ -543,17 +583,21 @@ func (p *Policy) IsEmergencyCall(d *PropertyDestination) bool {
 
 // IsDialled reports whether d rings a phone number that the limits
 // count: a number (IsNumber), or a SIP name that a gateway could dial
-// as one (Dial) or as a short code: a user of digits of no reading that
-// is an emergency number or a premium-rate short code, or has more
-// digits than max_extension_digits allows (an internal extension, up to
-// them, rings no trunk). Without a
+// as one (Dial), or with its letters as keypad digits (Keypad), or as
+// a short code: a user of digits of no reading that is an emergency
+// number or a premium-rate short code, or has more digits than
+// max_extension_digits allows (an internal extension, up to them, rings
+// no trunk). Without a
 // policy (a nil Policy) no short code is judged, nor counted: a user of
 // no reading is a name.
 func (p *Policy) IsDialled(d *Destination) bool {
-	dial := d.Dial
+	return d.IsNumber() || p.dialled(d.Dial) || p.dialled(d.Keypad)
+}
+
+// dialled is IsDialled of a dial string of a destination (Dial or
+// Keypad).
+func (p *Policy) dialled(dial *DialString) bool {
 	switch {
-	case d.IsNumber():
-		return true
 	case dial == nil:
 		return false
 	case len(dial.Readings) > 0 || dial.Unjudgeable:
@@ -603,10 +647,14 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 	case RuleDialString:
 		why = "its SIP user is a dial string with pauses or the keys *, # or A to D that a gateway may dial and no number rule can judge"
 	case RuleShortCode:
+		dial := d.Dial
+		if dec.keypad {
+			dial = d.Keypad
+		}
 		switch {
-		case d.Dial != nil && d.Dial.Premium:
+		case dial != nil && dial.Premium:
 			why = "its SIP user's digits, as written or after an outside-line prefix, are a premium-rate short code of the default region, which a gateway may dial"
-		case d.Dial != nil && len(d.Dial.Readings) > 0:
+		case dial != nil && len(dial.Readings) > 0:
 			why = "its SIP user's digits after an outside-line prefix are no phone number, more than max_extension_digits allows an extension, which a gateway may dial as a service's short code"
 		default:
 			why = "its SIP user is digits of no phone number, more than max_extension_digits allows an extension, which a gateway may dial as a service's short code"
@@ -615,6 +663,10 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 		why = "it is neither a phone number nor a SIP URI"
 	}
 	switch {
+	case dec.keypad && dec.reading > 0:
+		why += ", and its SIP user, read with its letters as the digits of a phone keypad (a vanity number), is such a number as a gateway may dial it"
+	case dec.keypad:
+		why += ", when its SIP user is read with its letters as the digits of a phone keypad (a vanity number), as a gateway may dial it"
 	case dec.reading > 0 && d.Dial != nil && int(dec.reading) > d.Dial.Written:
 		why += ", and its SIP user's digits after an outside-line prefix are such a number as a gateway may dial them"
 	case dec.reading > 0:

@@ -50,6 +50,8 @@ var fuzzPolicySeeds = []string{
 	"sip:9911@gw.contoso.com", "sip:112@evil.example", "sip:5551234@contoso.com", "sip:*67@contoso.com", "sip:011880@gw.contoso.com",
 	"sip:1;9005551234@gw.contoso.com", "sip:9%3B19005551234@gw.contoso.com", "sip:911;19005551234@gw.contoso.com",
 	"sip:3651@gw.contoso.com", "sip:03615@gw.contoso.com", "sip:36*51@gw.contoso.com", "sip:1000@gw.contoso.com", "sip:0411@gw.contoso.com",
+	"sip:1900FLOWERS@gw.contoso.com", "sip:1-900-FLOWERS;x=1@gw.contoso.com", "sip:1900PAWPAWP@gw.contoso.com", "sip:24hours@contoso.com",
+	"sip:365days@gw.contoso.com", "sip:0800FLOWERS@gw.contoso.com", "sip:911HELP@gw.contoso.com", "sip:123%C3%A9t%C3%A9@gw.contoso.com",
 	"sip:9*11@gw.contoso.com", "sip:9,911@gw.contoso.com", "sip:91%231@gw.contoso.com", "sip:9-1-1@gw.contoso.com", "sip:11p2@gw.contoso.com",
 }
 
@@ -97,7 +99,7 @@ func FuzzPolicy(f *testing.F) {
 			if got := dialSummary(d.Dial); !slices.Equal(got, readingSummary(readings, unjudgeable)) {
 				t.Fatalf("%q: read as the dial string %q, a plain reading %q", v, got, readingSummary(readings, unjudgeable))
 			}
-			if n.International(&d) && (d.Number.Emergency || !d.IsNumber() && d.Dial == nil) {
+			if n.International(&d) && (d.Number.Emergency || !d.IsNumber() && d.Dial == nil && d.Keypad == nil) {
 				t.Fatalf("%q: an emergency number or a SIP name is international", v)
 			}
 			short := referenceShortCode(&d, n)
@@ -106,7 +108,18 @@ func FuzzPolicy(f *testing.F) {
 				d.Dial != nil && (d.Dial.Rest != short.rest || d.Dial.Premium != short.premium) {
 				t.Fatalf("%q: read as %+v, a plain reading %+v", v, d.Dial, short)
 			}
-			if short.ok && n.International(&d) == short.emergency {
+			keypadUser, vanity := referenceKeypad(&d)
+			var keypadShort referenceShort
+			if vanity {
+				readings, unjudgeable := referenceDialUser(keypadUser, n)
+				keypadShort = referenceShortUser(keypadUser, n)
+				if got := dialSummary(d.Keypad); !slices.Equal(got, readingSummary(readings, unjudgeable)) || d.Keypad.Emergency {
+					t.Fatalf("%q: read with its letters as keypad digits as %q (emergency %v), a plain reading %q", v, got, d.Keypad.Emergency, readingSummary(readings, unjudgeable))
+				}
+			} else if d.Keypad != nil {
+				t.Fatalf("%q: no vanity number, yet read as %+v with its letters as keypad digits", v, d.Keypad)
+			}
+			if short.ok && d.Keypad == nil && n.International(&d) == short.emergency {
 				t.Fatalf("%q: a short code (emergency %v) is international: %v", v, short.emergency, !short.emergency)
 			}
 			for i, p := range policies {
@@ -117,7 +130,10 @@ func FuzzPolicy(f *testing.F) {
 					if got.Rule != want {
 						t.Fatalf("policy %d, %s %q: decided by %s, a plain reading by %s", i, kind, v, got.Rule, want)
 					}
-					if short.ok && p.IsDialled(&d) != (short.emergency || short.premium || short.digits > referenceMaxExtension(&fuzzPolicies[i])) {
+					dialled := func(s referenceShort) bool {
+						return s.emergency || s.premium || s.digits > referenceMaxExtension(&fuzzPolicies[i])
+					}
+					if short.ok && (!vanity || keypadShort.ok) && p.IsDialled(&d) != (dialled(short) || vanity && dialled(keypadShort)) {
 						t.Fatalf("policy %d, %q: a short code of %d digits is dialled: %v", i, v, short.digits, p.IsDialled(&d))
 					}
 					switch {
@@ -151,15 +167,20 @@ func checkDecisionMasked(t *testing.T, d *Destination, dec Decision) {
 	if leak := maskedLeak(*d, m); leak != "" {
 		t.Fatal(leak)
 	}
-	if d.Dial == nil {
+	if d.Dial == nil && d.Keypad == nil {
 		if m != d.Masked() {
 			t.Fatalf("%q: masked as %q by its decision, %q alone", d.Value, m, d.Masked())
 		}
 		return
 	}
-	for _, r := range d.Dial.Readings {
-		if digits := strings.TrimPrefix(r.E164, "+"); strings.Contains(m, digits) {
-			t.Fatalf("%q: masked as %q, which holds a reading's digits", d.Value, m)
+	for _, dial := range []*DialString{d.Dial, d.Keypad} {
+		if dial == nil {
+			continue
+		}
+		for _, r := range dial.Readings {
+			if digits := strings.TrimPrefix(r.E164, "+"); strings.Contains(m, digits) {
+				t.Fatalf("%q: masked as %q, which holds a reading's digits", d.Value, m)
+			}
 		}
 	}
 }
@@ -190,9 +211,11 @@ func refusalLeak(d *PropertyDestination, e *Error) string {
 		said = append(said, p.Name, p.Reason)
 	}
 	numbers := []string{strings.TrimPrefix(d.Number.E164, "+")}
-	if d.Dial != nil {
-		for _, r := range d.Dial.Readings {
-			numbers = append(numbers, strings.TrimPrefix(r.E164, "+"))
+	for _, dial := range []*DialString{d.Dial, d.Keypad} {
+		if dial != nil {
+			for _, r := range dial.Readings {
+				numbers = append(numbers, strings.TrimPrefix(r.E164, "+"))
+			}
 		}
 	}
 	// A host of one label may be a word of the message.
@@ -227,14 +250,74 @@ func refusalLeak(d *PropertyDestination, e *Error) string {
 // phonenumbers finds too long in either reading make it unjudgeable; a
 // user of no reading at all is a name.
 func referenceDialString(d *Destination, n *Numbers) (readings []Number, unjudgeable bool) {
-	if !d.SIP || d.IsNumber() {
+	user, ok := referenceUser(d)
+	if !ok {
 		return nil, false
+	}
+	return referenceDialUser(user, n)
+}
+
+// referenceUser is the decoded user of a SIP destination that is no
+// telephone number; ok is false for any other destination.
+func referenceUser(d *Destination) (string, bool) {
+	if !d.SIP || d.IsNumber() {
+		return "", false
 	}
 	u, reason := ParseSIPURI(d.Value)
 	if reason != "" {
 		panic(reason)
 	}
-	user, params, _ := strings.Cut(u.DecodedUser(), ";")
+	return u.DecodedUser(), true
+}
+
+// referenceKeypad is a SIP destination's user read as a vanity number,
+// plainly: before its first ';' it starts with a digit, three digits or
+// more come before its first letter, and every letter is an ASCII one,
+// which becomes the digit of its key on a phone keypad (ABC 2, DEF 3,
+// GHI 4, JKL 5, MNO 6, PQRS 7, TUV 8, WXYZ 9); ok is false for a user
+// that is none.
+func referenceKeypad(d *Destination) (string, bool) {
+	user, ok := referenceUser(d)
+	if !ok {
+		return "", false
+	}
+	main, params, hasParams := strings.Cut(user, ";")
+	const keys = "22233344455566677778889999"
+	var out strings.Builder
+	digitsBefore, letters := 0, false
+	for i, r := range main {
+		switch {
+		case unicode.IsDigit(r):
+			if i == 0 || !letters {
+				digitsBefore++
+			}
+			out.WriteRune(r)
+		case i == 0:
+			return "", false
+		case 'a' <= r && r <= 'z':
+			letters = true
+			out.WriteByte(keys[r-'a'])
+		case 'A' <= r && r <= 'Z':
+			letters = true
+			out.WriteByte(keys[r-'A'])
+		case unicode.IsLetter(r):
+			return "", false
+		default:
+			out.WriteRune(r)
+		}
+	}
+	if !letters || digitsBefore < 3 {
+		return "", false
+	}
+	if hasParams {
+		out.WriteString(";" + params)
+	}
+	return out.String(), true
+}
+
+// referenceDialUser is referenceDialString of a decoded user.
+func referenceDialUser(whole string, n *Numbers) (readings []Number, unjudgeable bool) {
+	user, params, _ := strings.Cut(whole, ";")
 	var digits []rune
 	for _, r := range user {
 		switch {
@@ -354,15 +437,20 @@ var referenceShortMetadata = sync.OnceValue(func() map[string]*metadata.PhoneMet
 // outside-line prefix they start with, the digits after it) as one. Of a user with readings only rest is
 // read.
 func referenceShortCode(d *Destination, n *Numbers) referenceShort {
-	if !d.SIP || d.IsNumber() {
+	whole, ok := referenceUser(d)
+	if !ok {
 		return referenceShort{}
 	}
-	readings, unjudgeable := referenceDialString(d, n)
+	return referenceShortUser(whole, n)
+}
+
+// referenceShortUser is referenceShortCode of a decoded user.
+func referenceShortUser(whole string, n *Numbers) referenceShort {
+	readings, unjudgeable := referenceDialUser(whole, n)
 	if unjudgeable {
 		return referenceShort{}
 	}
-	u, _ := ParseSIPURI(d.Value)
-	user, _, _ := strings.Cut(u.DecodedUser(), ";")
+	user, _, _ := strings.Cut(whole, ";")
 	var digits []rune
 	dialCharacter := false
 	for _, r := range user {
@@ -439,6 +527,24 @@ func referenceRule(c *DestinationPolicy, d *PropertyDestination, n *Numbers) Rul
 		return r
 	}
 	readings, unjudgeable := referenceDialString(&d.Destination, n)
+	if r := referenceDialRule(c, d, readings, unjudgeable, short); r != RuleNone {
+		return r
+	}
+	// The keypad reading of a vanity number adds refusals, as a dial
+	// string of its own.
+	if keypad, ok := referenceKeypad(&d.Destination); ok {
+		readings, unjudgeable := referenceDialUser(keypad, n)
+		if r := referenceDialRule(c, d, readings, unjudgeable, referenceShortUser(keypad, n)); r != RuleNone {
+			return r
+		}
+	}
+	return referenceNumberRule(c, d, Number{})
+}
+
+// referenceDialRule judges the readings of a dial string of d (as
+// written or its keypad reading), whether it is unjudgeable, and what it
+// is as a short code; RuleNone when none of them refuses it.
+func referenceDialRule(c *DestinationPolicy, d *PropertyDestination, readings []Number, unjudgeable bool, short referenceShort) Rule {
 	for _, num := range readings {
 		switch r := referenceNumberRule(c, d, num); r {
 		case RuleEmergency, RuleAllow, RuleDefault:
@@ -462,7 +568,7 @@ func referenceRule(c *DestinationPolicy, d *PropertyDestination, n *Numbers) Rul
 		numberRules && referenceNumberRule(c, d, Number{}) != RuleSIPDomains {
 		return RuleShortCode
 	}
-	return referenceNumberRule(c, d, Number{})
+	return RuleNone
 }
 
 // referenceNumberRule judges d as a SIP URI (or number) whose number is
