@@ -153,10 +153,16 @@ func maskedLeak(d Destination, m string) string {
 				}
 				return -1
 			}
-			secrets := []string{strings.Map(keepDigits, strings.SplitN(sipUser(d.Value), ";", 2)[0])}
+			// The digits a reading was read from: a vanity number's
+			// keypad reading (the only one it has: as written its
+			// letters make it a name or unjudgeable) is read from its
+			// user with the letters as digits, whose first digits are
+			// those written, and which a masked reading shows by right.
+			source := sipUser(d.Value)
 			if keypad, ok := referenceKeypad(&d); ok {
-				secrets = append(secrets, strings.Map(keepDigits, strings.SplitN(keypad, ";", 2)[0]))
+				source = keypad
 			}
+			secrets := []string{strings.Map(keepDigits, strings.SplitN(source, ";", 2)[0])}
 			for _, r := range readings {
 				secrets = append(secrets, strings.TrimPrefix(r.E164, "+"))
 			}
