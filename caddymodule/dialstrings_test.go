@@ -283,7 +283,8 @@ func TestDialCharacterNoEmergency(t *testing.T) {
 // short-number data (3651, 3615), as written or after an outside-line
 // prefix, is refused short_code, though max_extension_digits (here 6)
 // lets that many digits pass as an extension; the message says why, the
-// audit line shows it masked. An extension of no premium (1234) is
+// audit line shows it masked. So is such an extension of a French
+// number (max_extension_digits). An extension of no premium (1234) is
 // delivered as a name, and 112 as an emergency number. In report mode it
 // is delivered, and the log line shows it masked.
 func TestDestinationPremiumShortCodes(t *testing.T) {
@@ -306,11 +307,14 @@ func TestDestinationPremiumShortCodes(t *testing.T) {
 			{name: "an extension is a name", path: startOpsPath, body: `{"to":"sip:1234@gw.contoso.com","operationId":"op-1"}`, status: 201,
 				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
 				dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", Decision: "allowed", Rule: "default"}}},
+			{name: "a number's extension", path: startOpsPath, body: `{"to":"tel:+33142345678;ext=3651"}`, status: 403, property: "to", rule: "max_extension_digits",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "max_extension_digits",
+				dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "+3314234****;ext=****", Region: "FR", Type: "fixed_line", Decision: "refused", Rule: "max_extension_digits"}}},
 			{name: "112 is an emergency number", path: startOpsPath, body: `{"to":"sip:112@gw.contoso.com","operationId":"op-2"}`, status: 201,
 				operation: "startPhoneAudio", decision: "allowed", auditRule: "emergency",
 				dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", Emergency: true, DialString: true, Decision: "allowed", Rule: "emergency"}}},
 		}
-		e.run(t, auth, cases, []string{"sip:3651", "sip:03615", "sip:36-51", "sip:1234"})
+		e.run(t, auth, cases, []string{"sip:3651", "sip:03615", "sip:36-51", "sip:1234", "ext=3651", "42345678"})
 		resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"sip:3651@gw.contoso.com"}`,
 			Header: http.Header{"Authorization": {auth}}})
 		if msg := ucwaError(t, resp.Body).Message; !strings.Contains(msg, "premium-rate short code") {

@@ -176,7 +176,7 @@ func (n *Numbers) dialString(user string) *DialString {
 			// Fewer digits are no number (see minDialDigits), but a
 			// short code or an extension (see Rest).
 			short = max(short, len(rest))
-			premium = premium || n.isPremiumShortCode(rest)
+			premium = premium || premiumShortCode(rest, n.region)
 			continue
 		}
 		var restTooLong bool
@@ -200,19 +200,19 @@ func (n *Numbers) dialString(user string) *DialString {
 // and them, are an emergency number.
 func (n *Numbers) shortCode(digits []byte, dial bool) *DialString {
 	s := &DialString{Digits: len(digits)}
-	s.Premium = n.isPremiumShortCode(digits)
+	s.Premium = premiumShortCode(digits, n.region)
 	for _, prefix := range n.outsideLine {
 		if rest, ok := bytes.CutPrefix(digits, []byte(prefix)); ok && len(rest) > 0 {
 			s.Emergency = s.Emergency || !dial && n.isEmergencyCode(rest)
-			s.Premium = s.Premium || n.isPremiumShortCode(rest)
+			s.Premium = s.Premium || premiumShortCode(rest, n.region)
 		}
 	}
 	s.Emergency = s.Emergency || !dial && n.isEmergencyCode(digits)
 	return s
 }
 
-// isPremiumShortCode reports whether digits, dialled as written in the
-// default region, are a premium-rate short code there by phonenumbers'
+// premiumShortCode reports whether digits, dialled as written in region
+// (none: ""), are a premium-rate short code there by phonenumbers'
 // short-number data: a valid short number of the region whose expected
 // cost is PREMIUM_RATE and that is no SMS service (Belgium lists
 // thousands of 4-digit premium SMS codes, which a voice gateway does not
@@ -222,9 +222,10 @@ func (n *Numbers) shortCode(digits []byte, dial bool) *DialString {
 // standard cost are not premium: the data lists most US 4-digit numbers
 // (2000 to 9999) and the UK and German 118 codes at unknown cost (see
 // the rule short_code). It costs a match of the region's short-number
-// patterns, once per distinct destination (Numbers caches it).
-func (n *Numbers) isPremiumShortCode(digits []byte) bool {
-	if n.region == "" || len(digits) == 0 || len(digits) > maxE164Digits {
+// patterns, once per distinct destination or number (Numbers caches
+// both).
+func premiumShortCode(digits []byte, region string) bool {
+	if regionIndex(region) < 0 || region == nonGeographicRegion || len(digits) == 0 || len(digits) > maxE164Digits {
 		return false
 	}
 	var national uint64
@@ -235,15 +236,15 @@ func (n *Numbers) isPremiumShortCode(digits []byte) bool {
 		}
 		national = national*10 + uint64(c-'0')
 	}
-	cc := int32(phonenumbers.GetCountryCodeForRegion(n.region))
+	cc := int32(phonenumbers.GetCountryCodeForRegion(region))
 	pn := &phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &national}
 	if zeros > 0 {
 		leading := true
 		pn.ItalianLeadingZero, pn.NumberOfLeadingZeros = &leading, &zeros
 	}
-	return phonenumbers.IsValidShortNumberForRegion(pn, n.region) &&
-		phonenumbers.GetExpectedCostForRegion(pn, n.region) == phonenumbers.PREMIUM_RATE_COST &&
-		!phonenumbers.IsSmsServiceForRegion(pn, n.region)
+	return phonenumbers.IsValidShortNumberForRegion(pn, region) &&
+		phonenumbers.GetExpectedCostForRegion(pn, region) == phonenumbers.PREMIUM_RATE_COST &&
+		!phonenumbers.IsSmsServiceForRegion(pn, region)
 }
 
 // dialReadings appends to readings those of digits' readings, in the

@@ -189,6 +189,12 @@ type Number struct {
 	// Emergency tells that the number is an emergency number: one of the
 	// configured list, or else of the default region.
 	Emergency bool
+	// PremiumExtension tells that the extension is a premium-rate short
+	// code of the number's region by phonenumbers' short-number data
+	// (+33 1 42 34 56 78;ext=3651): a PBX there that dials extensions
+	// through (direct inward system access) rings the service, which the
+	// rule max_extension_digits refuses whatever its count.
+	PremiumExtension bool
 
 	forwarded string
 }
@@ -601,6 +607,9 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 		// attendant, a PBX) is somewhere else.
 		Emergency: !hasExt && n.emergencyE164[e164],
 	}
+	// The PBX the number reaches dials its extension where the number
+	// is, not in the default region.
+	num.PremiumExtension = hasExt && premiumShortCode(ext, num.Region)
 	fwd := e164
 	if hasExt {
 		fwd += ";ext=" + num.Extension

@@ -34,7 +34,8 @@ import (
 //     whose right to be used the pool checks itself (the user must be
 //     the delegator's delegate); no rule of money or reach applies to it.
 //  3. max_extension_digits (refuses): the number's extension has more
-//     digits than MaxExtensionDigits allows. Before allow: a PBX or
+//     digits than MaxExtensionDigits allows, or is a premium-rate short
+//     code of the number's region (Number.PremiumExtension). Before allow: a PBX or
 //     gateway that dials an extension through (direct inward system
 //     access) dials whatever follows the number it reaches, and an allow
 //     prefix says which numbers may be reached, not what they then dial.
@@ -170,9 +171,11 @@ type DestinationPolicy struct {
 	// or an outside line and one (0 11880). A site whose users call
 	// numbers with longer extensions sets 5 or 6 (and 11 or more lets a
 	// whole number through). No count tells the shorter service codes
-	// (411 in the US, 3651 in France) from an extension: 0 refuses
-	// every extension. The same count tells an extension from a short
-	// code in a SIP user of digits that is no number
+	// (411 in the US) from an extension: 0 refuses every extension. One
+	// that phonenumbers' short-number data has as a premium-rate short
+	// code of the number's region (+33142345678;ext=3651) is refused at
+	// any count (Number.PremiumExtension). The same count tells an
+	// extension from a short code in a SIP user of digits that is no number
 	// (sip:118118@gw.contoso.com, see the rule short_code), which at any
 	// count is refused when it is a premium-rate short code of the
 	// default region (sip:3651@gw in France).
@@ -487,7 +490,7 @@ func (p *Policy) dialRule(dial *DialString, d *PropertyDestination, before uint8
 // numberRule returns the number rule (max_extension_digits to
 // deny_types) that decides num, a number of d; RuleNone when none does.
 func (p *Policy) numberRule(num *Number, d *PropertyDestination) Rule {
-	if len(num.Extension) > p.maxExtension {
+	if len(num.Extension) > p.maxExtension || num.PremiumExtension {
 		return RuleMaxExtensionDigits
 	}
 	allow, deny := p.prefixes.match(num.E164)
@@ -628,6 +631,9 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 	switch dec.Rule {
 	case RuleMaxExtensionDigits:
 		why = "its extension has more digits than allowed"
+		if num.PremiumExtension {
+			why = "its extension is a premium-rate short code where the number is, which a PBX that dials extensions through may dial"
+		}
 	case RuleDeny:
 		why = "numbers with this prefix are not allowed"
 	case RuleDenyRegions, RuleAllowRegions:

@@ -49,7 +49,8 @@ var fuzzPolicySeeds = []string{
 	"sip:118118@gw.contoso.com", "sip:11880@gw.contoso.com", "sip:911880@gw.contoso.com", "sip:1-1880#@contoso.com",
 	"sip:9911@gw.contoso.com", "sip:112@evil.example", "sip:5551234@contoso.com", "sip:*67@contoso.com", "sip:011880@gw.contoso.com",
 	"sip:1;9005551234@gw.contoso.com", "sip:9%3B19005551234@gw.contoso.com", "sip:911;19005551234@gw.contoso.com",
-	"sip:3651@gw.contoso.com", "sip:03615@gw.contoso.com", "sip:36*51@gw.contoso.com", "sip:1000@gw.contoso.com", "sip:0411@gw.contoso.com",
+	"sip:3651@gw.contoso.com", "sip:03615@gw.contoso.com", "tel:+33142345678;ext=3651", "+33 1 42 34 56 78 x 3615", "tel:+14255551234;ext=3651",
+	"sip:+33142345678;ext=3651@gw.contoso.com;user=phone", "sip:36*51@gw.contoso.com", "sip:1000@gw.contoso.com", "sip:0411@gw.contoso.com",
 	"sip:1900FLOWERS@gw.contoso.com", "sip:1-900-FLOWERS;x=1@gw.contoso.com", "sip:1900PAWPAWP@gw.contoso.com", "sip:24hours@contoso.com",
 	"sip:365days@gw.contoso.com", "sip:0800FLOWERS@gw.contoso.com", "sip:911HELP@gw.contoso.com", "sip:123%C3%A9t%C3%A9@gw.contoso.com",
 	"sip:9*11@gw.contoso.com", "sip:9,911@gw.contoso.com", "sip:91%231@gw.contoso.com", "sip:9-1-1@gw.contoso.com", "sip:11p2@gw.contoso.com",
@@ -624,7 +625,7 @@ func referenceNumberRule(c *DestinationPolicy, pd *PropertyDestination, num Numb
 		return RuleNotDialled
 	case !d.IsNumber() && !d.SIP:
 		return RuleInvalid
-	case d.IsNumber() && len(num.Extension) > maxExtension:
+	case d.IsNumber() && (len(num.Extension) > maxExtension || num.Extension != "" && referencePremium(num.Extension, num.Region)):
 		return RuleMaxExtensionDigits
 	case d.IsNumber() && hasPrefix(c.Allow):
 		if d.SIP && !hostOK() {

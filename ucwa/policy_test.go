@@ -657,3 +657,53 @@ func TestPolicyIsEmergencyCall(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyPremiumExtension: a number's extension that is a
+// premium-rate short code of the number's region (3651 behind a French
+// number), which a PBX there that dials extensions through rings, is
+// refused by max_extension_digits whatever its count, before allow, in a
+// tel: URI, a bare number and a telephone SIP user alike; the same
+// digits behind a US number, and an extension of no premium, pass.
+func TestPolicyPremiumExtension(t *testing.T) {
+	p, err := NewPolicy(DestinationPolicy{Allow: []string{"+33"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, region := range []string{"US", "FR"} {
+		n := mustNumbers(t, region, TelURI, nil)
+		for _, c := range []struct {
+			value   string
+			premium bool
+		}{
+			{"tel:+33142345678;ext=3651", true},
+			{"+33 1 42 34 56 78 x 3615", true},
+			{"sip:+33142345678;ext=3651@gw.contoso.com;user=phone", true},
+			{"tel:+33142345678;ext=1234", false},
+			{"tel:+33142345678;ext=12", false},
+			{"tel:+14255551234;ext=3651", false},
+		} {
+			d, problem := n.Destination(c.value)
+			if !problem.OK() {
+				t.Fatalf("%s: %s", c.value, problem.Reason)
+			}
+			if d.Number.PremiumExtension != c.premium {
+				t.Errorf("%s in %s: PremiumExtension %v, want %v", c.value, region, d.Number.PremiumExtension, c.premium)
+			}
+			pd := &PropertyDestination{Property: "to", Kind: DialledNow, Destination: d}
+			dec := p.Judge(spa, pd)
+			want := RuleDefault
+			switch {
+			case c.premium:
+				want = RuleMaxExtensionDigits
+			case strings.Contains(c.value, "+33"):
+				want = RuleAllow
+			}
+			if dec.Rule != want {
+				t.Errorf("%s in %s: decided by %s, want %s", c.value, region, dec.Rule, want)
+			}
+			if e := RefusalError(pd, dec); c.premium && (e == nil || !strings.Contains(e.Message, "premium-rate short code") || strings.Contains(e.Message, "3651")) {
+				t.Errorf("%s: refusal %+v does not say the extension is a premium-rate short code, or shows it", c.value, e)
+			}
+		}
+	}
+}
