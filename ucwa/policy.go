@@ -519,15 +519,15 @@ func (p *Policy) numberRule(num *Number, d *PropertyDestination) Rule {
 // nil for a destination that is no number and has no reading (a SIP
 // name, a dial string no rule can judge).
 func (dec Decision) Number(d *Destination) *Number {
-	written := int(d.readings())
+	dial := int(d.readings())
 	switch {
 	case d.IsNumber():
 		return &d.Number
-	case dec.reading > 0 && int(dec.reading) <= written:
+	case dec.reading > 0 && int(dec.reading) <= dial:
 		return &d.Dial.Readings[dec.reading-1]
-	case dec.reading > 0 && d.Keypad != nil && int(dec.reading)-written <= len(d.Keypad.Readings):
-		return &d.Keypad.Readings[int(dec.reading)-written-1]
-	case written > 0:
+	case dec.reading > 0 && d.Keypad != nil && int(dec.reading)-dial <= len(d.Keypad.Readings):
+		return &d.Keypad.Readings[int(dec.reading)-dial-1]
+	case dial > 0:
 		return &d.Dial.Readings[0]
 	case d.Dial == nil && d.Keypad != nil && len(d.Keypad.Readings) > 0:
 		return &d.Keypad.Readings[0]
