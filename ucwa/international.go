@@ -14,9 +14,9 @@ package ucwa
 // over SIP rather than a trunk. A SIP URI whose user is a number is
 // judged by that number, and one whose user is a dial string
 // (Destination.Dial, or its keypad reading, Destination.Keypad) is
-// international when any reading of it is, or when no rule can judge it. So is a short code (a user of digits of no
-// reading that the limits count, see Policy.IsDialled), emergency
-// numbers aside: no reading puts it in the default region, and the
+// international when any reading of it is, or when no rule can judge
+// it. So is a short code (a user of digits of no reading that the
+// limits count, see Policy.IsDialled), emergency numbers aside: no reading puts it in the default region, and the
 // premium services that have short codes are what a limit on calls
 // abroad is for. It allocates nothing.
 func (n *Numbers) International(d *Destination) bool {

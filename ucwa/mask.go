@@ -109,8 +109,9 @@ func (d Destination) Masked() string {
 
 // AppendMasked appends the destination as Masked returns it to b, so
 // that a log encoder can take it without a string of its own. A dial
-// string (Dial) shows its first reading; Decision.AppendMasked shows the
-// one a decision judged.
+// string (Dial) shows its first reading, and a name that is a vanity
+// number the first reading of its letters as keypad digits (Keypad);
+// Decision.AppendMasked shows the one a decision judged.
 func (d *Destination) AppendMasked(b []byte) []byte {
 	return d.appendMasked(b, Decision{}.Number(d))
 }
@@ -118,8 +119,8 @@ func (d *Destination) AppendMasked(b []byte) []byte {
 // AppendMasked appends d as Destination.AppendMasked does, but a dial
 // string shows the reading dec judged it by (Decision.Number): the
 // refused one (also of its keypad reading, Destination.Keypad), else
-// the first. An audit line then shows one reading,
-// its masked digits beside its region and type.
+// the first. An audit line then shows one reading, its masked digits
+// beside its region and type.
 func (dec Decision) AppendMasked(b []byte, d *Destination) []byte {
 	return d.appendMasked(b, dec.Number(d))
 }

@@ -25,8 +25,8 @@ import (
 //  1. emergency (allows): the number is an emergency number
 //     (Number.Emergency: the default region's, or the configured list,
 //     without an extension; or a SIP user of digits of no reading that
-//     is one, without a dial character among them, DialString.Emergency),
-//     and, for a SIP URI, its host is one
+//     is one, without a dial character among them,
+//     DialString.Emergency), and, for a SIP URI, its host is one
 //     sip_domains allows (the host decides where the pool sends the
 //     call).
 //  2. not_dialled (allows): a delegator (OnBehalfOf) is the identity a
@@ -35,10 +35,11 @@ import (
 //     the delegator's delegate); no rule of money or reach applies to it.
 //  3. max_extension_digits (refuses): the number's extension has more
 //     digits than MaxExtensionDigits allows, or is a premium-rate short
-//     code of the number's region (Number.PremiumExtension). Before allow: a PBX or
-//     gateway that dials an extension through (direct inward system
-//     access) dials whatever follows the number it reaches, and an allow
-//     prefix says which numbers may be reached, not what they then dial.
+//     code of the number's region (Number.PremiumExtension). Before
+//     allow: a PBX or gateway that dials an extension through (direct
+//     inward system access) dials whatever follows the number it
+//     reaches, and an allow prefix says which numbers may be reached,
+//     not what they then dial.
 //  4. allow (allows): the number starts with an allow prefix.
 //  5. deny (refuses): the number starts with a deny prefix.
 //  6. deny_regions (refuses): the number's region is a denied one, or
@@ -175,10 +176,10 @@ type DestinationPolicy struct {
 	// that phonenumbers' short-number data has as a premium-rate short
 	// code of the number's region (+33142345678;ext=3651) is refused at
 	// any count (Number.PremiumExtension). The same count tells an
-	// extension from a short code in a SIP user of digits that is no number
-	// (sip:118118@gw.contoso.com, see the rule short_code), which at any
-	// count is refused when it is a premium-rate short code of the
-	// default region (sip:3651@gw in France).
+	// extension from a short code in a SIP user of digits that is no
+	// number (sip:118118@gw.contoso.com, see the rule short_code), which
+	// at any count is refused when it is a premium-rate short code of
+	// the default region (sip:3651@gw in France).
 	MaxExtensionDigits *int `json:"max_extension_digits,omitempty"`
 
 	// OutsideLine lists the outside-line prefixes the site's gateways
@@ -515,9 +516,8 @@ func (p *Policy) numberRule(num *Number, d *PropertyDestination) Rule {
 // Number returns the number dec judged of d: its Number, or the reading
 // of its dial string (or of its keypad reading) that a number rule
 // refused, or else its first reading (or, of a name, its keypad
-// reading's first);
-// nil for a destination that is no number and has no reading (a SIP
-// name, a dial string no rule can judge).
+// reading's first); nil for a destination that is no number and has no
+// reading (a SIP name, a dial string no rule can judge).
 func (dec Decision) Number(d *Destination) *Number {
 	dial := int(d.readings())
 	switch {
@@ -590,9 +590,8 @@ func (p *Policy) IsEmergencyCall(d *PropertyDestination) bool {
 // a short code: a user of digits of no reading that is an emergency
 // number or a premium-rate short code, or has more digits than
 // max_extension_digits allows (an internal extension, up to them, rings
-// no trunk). Without a
-// policy (a nil Policy) no short code is judged, nor counted: a user of
-// no reading is a name.
+// no trunk). Without a policy (a nil Policy) no short code is judged,
+// nor counted: a user of no reading is a name.
 func (p *Policy) IsDialled(d *Destination) bool {
 	return d.IsNumber() || p.dialled(d.Dial) || p.dialled(d.Keypad)
 }
