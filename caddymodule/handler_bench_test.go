@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,11 +20,16 @@ import (
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
-// benchContext is a module context of a running (empty) Caddy config, as
-// reverse_proxy needs one to provision (it looks up the events app).
-func benchContext(tb testing.TB) caddy.Context {
+// benchContext is a module context of a running Caddy config (empty, or
+// config), as reverse_proxy needs one to provision (it looks up the
+// events app).
+func benchContext(tb testing.TB, config ...string) caddy.Context {
 	tb.Helper()
-	testkit.Start(tb, "json", `{}`)
+	cfg := `{}`
+	if len(config) > 0 {
+		cfg = config[0]
+	}
+	testkit.Start(tb, "json", cfg)
 	ctx, cancel := caddy.NewContext(caddy.ActiveContext())
 	tb.Cleanup(cancel)
 	return ctx
@@ -80,8 +86,12 @@ func (passThrough) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 // (a reverse_proxy of its own, with the edge's failover bookkeeping).
 // Their difference is what the edge adds to a proxied request. "idem" is
 // "pool" with idempotency in the memory store; "guard" is "pool" with a
-// realistic destination policy. Every request has an operationId of its
-// own.
+// realistic destination policy. "all" is the bench's all-features route:
+// "pool" with idempotency in the memory store, the destination policy and
+// one limit, loaded as Caddy loads it, so that its audit trail is the
+// logger http.handlers.ucwa.audit, written to a file of its own as the
+// README's audit example does (the other variants' audit lines go to the
+// test's log). Every request has an operationId of its own.
 //
 //	go test -run '^$' -bench BenchmarkHandler -benchmem ./caddymodule/
 func BenchmarkHandler(b *testing.B) {
@@ -96,7 +106,19 @@ func BenchmarkHandler(b *testing.B) {
 	dial := strings.TrimPrefix(upstream.URL, "http://")
 	auth := fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"jwks_file":%q,
 		"issuers":["https://issuer.example/"],"audiences":["api://ucwa"]},"default_region":"US"`, jwksPath)
-	ctx := benchContext(b)
+	auditPath := filepath.Join(b.TempDir(), "audit.log")
+	ctx := benchContext(b, fmt.Sprintf(`{"logging":{"logs":{
+		"default":{"exclude":["http.handlers.ucwa.audit"]},
+		"audit":{"include":["http.handlers.ucwa.audit"],"level":"INFO","encoder":{"format":"json"},
+			"writer":{"output":"file","filename":%q,"roll_size_mb":1000,"roll_keep":2,"roll_compression":"zstd"}}}}}`,
+		auditPath))
+	const guard = `"destinations":{"allow_regions":["US","CA"],"deny":["+1900","+1976","+881","+882","+883"],"sip_domains":["contoso.com","*.contoso.com"]}`
+	all, err := ctx.LoadModuleByID("http.handlers.ucwa", json.RawMessage(fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]},
+		"store":{"backend":"memory","max_entries":10000000,"max_entries_per_caller":10000000},"idempotency":{},%s,
+		"limits":[{"name":"calls","count":1000000000,"per":"1h"}]}`, auth, dial, guard)))
+	if err != nil {
+		b.Fatal(err)
+	}
 	handlers := map[string]caddyhttp.MiddlewareHandler{
 		"baseline": passThrough{},
 		"edge":     provision(b, ctx, new(Handler), `{"jwt":{"off":true},"default_region":"US"}`),
@@ -107,8 +129,8 @@ func BenchmarkHandler(b *testing.B) {
 		// refuses new requests.
 		"idem": provision(b, ctx, new(Handler), fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]},
 			"store":{"backend":"memory","max_entries":10000000},"idempotency":{}}`, auth, dial)),
-		"guard": provision(b, ctx, new(Handler), fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]},
-			"destinations":{"allow_regions":["US","CA"],"deny":["+1900","+1976","+881","+882","+883"],"sip_domains":["contoso.com","*.contoso.com"]}}`, auth, dial)),
+		"guard": provision(b, ctx, new(Handler), fmt.Sprintf(`{%s,"primary":{"upstreams":[{"dial":%q}]},%s}`, auth, dial, guard)),
+		"all":   all.(*Handler),
 	}
 	server := new(caddyhttp.Server)
 	var gets []string
@@ -124,7 +146,7 @@ func BenchmarkHandler(b *testing.B) {
 		{"XML", startPath, "application/xml", seedXML},
 		{"BatchOfTenGETs", "/ucwa/v1/applications/192/batch", batchType, batchBody(gets...)},
 	} {
-		for _, variant := range []string{"baseline", "edge", "auth", "proxy", "pool", "idem", "guard"} {
+		for _, variant := range []string{"baseline", "edge", "auth", "proxy", "pool", "idem", "guard", "all"} {
 			b.Run(tc.name+"/"+variant, func(b *testing.B) {
 				handler := handlers[variant]
 				prefix, suffix, _ := strings.Cut(tc.body, seedOperationID)
