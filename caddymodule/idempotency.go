@@ -836,7 +836,7 @@ func inputsDigest(path string, c *ucwa.Cleaned) (digest [inputsDigestLen]byte) {
 		h = append(h, lowerASCII(resource[i]))
 	}
 	for i := range c.Operation.Properties {
-		v, ok := c.Value(c.Operation.Properties[i].Name)
+		v, ok := c.ValueAt(i)
 		if !ok {
 			h = append(h, 0)
 			continue

@@ -123,6 +123,22 @@ func (c *Cleaned) Value(name string) (string, bool) {
 	return "", false
 }
 
+// ValueAt returns the value of the operation's property i as Value
+// returns it for that property's name, without looking the name up.
+func (c *Cleaned) ValueAt(i int) (string, bool) {
+	if c.Request != nil {
+		if v := &c.Request.vals[i]; v.present {
+			return v.text, true
+		}
+	}
+	if c.Query != nil {
+		if v := c.Query.value(i); v != nil && v.present {
+			return v.text, true
+		}
+	}
+	return "", false
+}
+
 // The rules, in the order their failures are listed in a 400
 // ParameterValidationFailure (and, within one rule, in the table's
 // property order). A body and a query that disagree, and a number too

@@ -578,3 +578,34 @@ func TestIntakeRelease(t *testing.T) {
 		t.Errorf("Clean's request after Release: to %q", v)
 	}
 }
+
+// TestCleanedValueAt: the value of a property by its index is its value
+// by name, from the body, from the query, from both, and absent.
+func TestCleanedValueAt(t *testing.T) {
+	c := mustCleaner(t, "US", TelURI)
+	js := intakeHeader("Content-Type", "application/json")
+	for _, tc := range []struct{ name, query, body string }{
+		{"body", "", `{"to":"(425) 555-1234","operationId":"a1","subject":"s"}`},
+		{"query", "to=%2B1+206+555+0100&operationId=c3", ""},
+		{"both", "subject=s&to=sip:john@contoso.com", `{"to":"sip:john@contoso.com","importance":"urgent"}`},
+	} {
+		cl, err := c.Intake(spa, Incoming{Method: "POST", Header: js, RawQuery: tc.query, Body: []byte(tc.body)})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		present := 0
+		for i, p := range spa.Properties {
+			v, ok := cl.ValueAt(i)
+			if wantV, wantOK := cl.Value(p.Name); v != wantV || ok != wantOK {
+				t.Errorf("%s: ValueAt(%d) = %q, %v; Value(%q) = %q, %v", tc.name, i, v, ok, p.Name, wantV, wantOK)
+			}
+			if ok {
+				present++
+			}
+		}
+		if present < 2 || present == len(spa.Properties) {
+			t.Errorf("%s: %d of %d properties present: the case tells nothing", tc.name, present, len(spa.Properties))
+		}
+		cl.Release()
+	}
+}
