@@ -475,6 +475,46 @@ const maxShownDigitRun = 4
 // appendMaskedDigitRuns appends s to b as maskDigitRuns returns it, each
 // character as a rune (an invalid byte as U+FFFD).
 func appendMaskedDigitRuns(b []byte, s string) []byte {
+	// An ASCII s (the usual operationId) is its runes: it is appended as
+	// it is, and the digits of its long runs turned to '*' in place.
+	at := len(b)
+	b = append(b, s...)
+	start, run := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf:
+			return appendMaskedRunes(b[:at], s)
+		case '0' <= c && c <= '9':
+			if run == 0 {
+				start = i
+			}
+			run++
+		case run > 0 && ('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'):
+			maskASCIIRun(b[at+start:at+i], run)
+			run = 0
+		}
+	}
+	if run > 0 {
+		maskASCIIRun(b[at+start:], run)
+	}
+	return b
+}
+
+// maskASCIIRun turns the digits of an ASCII run of so many digits to '*'
+// when there are more than maxShownDigitRun.
+func maskASCIIRun(run []byte, digits int) {
+	if digits <= maxShownDigitRun {
+		return
+	}
+	for i, c := range run {
+		if '0' <= c && c <= '9' {
+			run[i] = '*'
+		}
+	}
+}
+
+// appendMaskedRunes is appendMaskedDigitRuns rune by rune.
+func appendMaskedRunes(b []byte, s string) []byte {
 	// start is the byte offset of the current run (its first digit), run
 	// its digits; the run's text is s[start:] up to the rune that ends it.
 	start, run := 0, 0

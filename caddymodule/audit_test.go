@@ -259,6 +259,9 @@ func TestMaskDigitRuns(t *testing.T) {
 		{"１９００５５５", "*******"}, // fullwidth
 		{"é12345é", "é*****é"},
 		{"12345a12b123456", "*****a12b******"},
+		{"12345Z123456", "*****Z******"},
+		{"12345é", "*****é"},
+		{"000000000000000000000000000001f4", "******************************f4"},
 		{"a\xff12345\xff1", "a\ufffd*****\ufffd*"}, // as a rune each, as logs write them
 		// A run goes on across the separators a number may have (and
 		// anything else but a letter), which stay as they are.
@@ -297,7 +300,8 @@ func TestMaskDigitRuns(t *testing.T) {
 
 // FuzzMaskDigitRuns: what maskDigitRuns gives holds no run of more than
 // four digits counted across anything but letters, differs from its input
-// only in digits turned to '*', and turns only digits of such runs.
+// only in digits turned to '*', and turns only digits of such runs; and
+// appendMaskedDigitRuns appends what it appends rune by rune.
 func FuzzMaskDigitRuns(f *testing.F) {
 	for _, s := range []string{"call-1", "+19005551234", "١٢٣٤٥٦", "a\xff12345", "+1 (425) 555-1234", "call-1-425-555-1234", "12\u00a034.5", "74cb7404-e0a2-4715-a2d4"} {
 		f.Add(s)
@@ -319,6 +323,9 @@ func FuzzMaskDigitRuns(f *testing.F) {
 			if c != in[i] && !long[i] {
 				t.Fatalf("%q -> %q: rune %d, of no run of more than %d digits, is masked", s, got, i, maxShownDigitRun)
 			}
+		}
+		if masked, runes := appendMaskedDigitRuns(nil, s), appendMaskedRunes(nil, s); string(masked) != string(runes) {
+			t.Fatalf("%q appended as %q, rune by rune %q", s, masked, runes)
 		}
 		if (got != s) != hasLongDigitRun(s) {
 			t.Fatalf("%q -> %q, which hasLongDigitRun tells %v", s, got, hasLongDigitRun(s))
