@@ -163,7 +163,7 @@ func (h *Handler) authorize(w http.ResponseWriter, in *intake) bool {
 		return true
 	}
 	r, errFormat := in.r, in.errFormat
-	values := r.Header.Values("Authorization")
+	values := r.Header["Authorization"]
 	if len(values) == 0 {
 		return h.unauthorized(w, r, errFormat, false, "The request has no bearer token (Authorization: Bearer).", nil)
 	}

@@ -299,7 +299,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	// Accept-Encoding (Go's transport then asks for gzip itself, and
 	// decodes it).
 	if in.cleaned != nil {
-		r.Header.Del("Accept-Encoding")
+		delete(r.Header, "Accept-Encoding")
 	}
 	var deliverErr error
 	delivered := r.Context().Err() == nil // else the client went away: nothing is sent
@@ -1058,7 +1058,7 @@ func (w *answerRecorder) WriteHeader(status int) {
 	if w.status == 0 && status >= http.StatusOK {
 		w.status = status
 		h := w.Header()
-		w.location, w.contentType = h.Get("Location"), h.Get("Content-Type")
+		w.location, w.contentType = headerValue(h, "Location"), headerValue(h, "Content-Type")
 		if w.keepBody {
 			if w.retryAfter = recordedRetryAfter(status, h); w.retryAfter != "" {
 				w.recordedAt = idempotencyNow().UnixMilli()
@@ -1067,7 +1067,7 @@ func (w *answerRecorder) WriteHeader(status int) {
 		if w.edgeLocation != "" && w.location == w.edgeLocation {
 			w.location, w.onEdge = w.location[w.edgeOriginLen:], true
 		}
-		if ce := h.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") && w.keepBody {
+		if ce := headerValue(h, "Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") && w.keepBody {
 			w.overflow, w.recorded = true, nil
 		}
 	}

@@ -216,7 +216,7 @@ type cleanedPart struct {
 // start sets in up for r, a request to op.
 func (in *intake) start(r *http.Request, op *ucwa.Operation) {
 	in.r, in.op = r, op
-	format, _ := ucwa.MediaFormat(r.Header.Get("Content-Type"))
+	format, _ := ucwa.MediaFormat(headerValue(r.Header, "Content-Type"))
 	in.errFormat = errorFormat{format, r}
 }
 
@@ -285,7 +285,7 @@ func (in *intake) rebuild() []byte {
 	setContentLength(r.Header, len(in.body))
 	r.TransferEncoding = nil
 	r.Trailer = nil
-	r.Header.Del("Expect")
+	delete(r.Header, "Expect")
 	// Go's transport replays a written POST after a kept-alive connection
 	// dies when it can rewind the body (GetBody) and the request says it
 	// is idempotent (an Idempotency-Key header); a request without a body
@@ -362,6 +362,15 @@ func (h *Handler) refuseNearMiss(w http.ResponseWriter, r *http.Request) error {
 		h.auditNearMiss(r, started)
 	}
 	return nil
+}
+
+// headerValue is h.Get(key) for a key in canonical form, which Get would
+// check, and canonicalize, on every call.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // bodyReader is a request body over a byte slice; closing it does nothing.

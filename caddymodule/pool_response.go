@@ -77,7 +77,7 @@ func (w *poolResponseWriter) ReadFrom(r io.Reader) (int64, error) {
 }
 
 func (w *poolResponseWriter) rewriteLocation() {
-	loc := w.Header().Get("Location")
+	loc := headerValue(w.Header(), "Location")
 	// A path-absolute Location, a pool's usual one, names no host: only
 	// one with a scheme or starting with "//" may name the pool's.
 	if loc == "" || loc[0] == '/' && (len(loc) == 1 || loc[1] != '/') {
