@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -39,29 +40,94 @@ var (
 	keySet   KeySet
 )
 
-// Keys returns the test binary's keys, generated on first use.
+// keysFileEnv names a PEM file of the test binary's keys (PKCS #8, in
+// KeySet's order): when it is set, Keys reads the keys from the file,
+// writing it first when it does not exist. Runs of a test binary then use
+// the same keys and generate none, so that a benchmark's instruction
+// counts (valgrind's cachegrind) compare across runs: generating RSA keys
+// costs a random amount of work, hundreds of millions of instructions.
+const keysFileEnv = "UCWA_TEST_KEYS"
+
+// Keys returns the test binary's keys, generated on first use (or read
+// from the file that UCWA_TEST_KEYS names).
 func Keys(t testing.TB) *KeySet {
 	t.Helper()
 	keysOnce.Do(func() {
-		must := func(err error) {
-			if err != nil {
+		file := os.Getenv(keysFileEnv)
+		if file != "" {
+			if b, err := os.ReadFile(file); err == nil {
+				keySet = readKeys(b)
+				return
+			}
+		}
+		keySet = generateKeys()
+		if file != "" {
+			if err := os.WriteFile(file, keySet.pem(), 0o600); err != nil {
 				panic(err)
 			}
 		}
-		var err error
-		keySet.RSA, err = rsa.GenerateKey(rand.Reader, 2048)
-		must(err)
-		keySet.RSA2, err = rsa.GenerateKey(rand.Reader, 2048)
-		must(err)
-		keySet.EC, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		must(err)
-		keySet.EC384, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-		must(err)
-		_, keySet.Ed, err = ed25519.GenerateKey(rand.Reader)
-		must(err)
-		keySet.HMAC = []byte("0123456789abcdef0123456789abcdef-test-secret")
 	})
 	return &keySet
+}
+
+func generateKeys() (ks KeySet) {
+	must := func(err error) {
+		if err != nil {
+			panic(err)
+		}
+	}
+	var err error
+	ks.RSA, err = rsa.GenerateKey(rand.Reader, 2048)
+	must(err)
+	ks.RSA2, err = rsa.GenerateKey(rand.Reader, 2048)
+	must(err)
+	ks.EC, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(err)
+	ks.EC384, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	must(err)
+	_, ks.Ed, err = ed25519.GenerateKey(rand.Reader)
+	must(err)
+	ks.HMAC = []byte(testHMACSecret)
+	return ks
+}
+
+const testHMACSecret = "0123456789abcdef0123456789abcdef-test-secret"
+
+// pem is the private keys of ks as UCWA_TEST_KEYS's file holds them.
+func (ks *KeySet) pem() []byte {
+	var out []byte
+	for _, k := range []any{ks.RSA, ks.RSA2, ks.EC, ks.EC384, ks.Ed} {
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})...)
+	}
+	return out
+}
+
+// readKeys reads the keys of a UCWA_TEST_KEYS file.
+func readKeys(b []byte) (ks KeySet) {
+	var keys []any
+	for {
+		var block *pem.Block
+		if block, b = pem.Decode(b); block == nil {
+			break
+		}
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			panic(fmt.Sprintf("%s: %v", keysFileEnv, err))
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) != 5 {
+		panic(fmt.Sprintf("%s: %d keys, want 5", keysFileEnv, len(keys)))
+	}
+	ks.RSA, ks.RSA2 = keys[0].(*rsa.PrivateKey), keys[1].(*rsa.PrivateKey)
+	ks.EC, ks.EC384 = keys[2].(*ecdsa.PrivateKey), keys[3].(*ecdsa.PrivateKey)
+	ks.Ed = keys[4].(ed25519.PrivateKey)
+	ks.HMAC = []byte(testHMACSecret)
+	return ks
 }
 
 // PublicPEM is the PKIX PEM of a private key's public half.
