@@ -34,11 +34,13 @@ import (
 // the application id of the path, the operation and the operationId (from
 // the body, else the query). The first request reserves the key in the
 // store before it is delivered; while it is in flight a repeat is answered
-// 409 Conflict / AlreadyExists. Once a pool answers (whatever the status
-// but 401), a repeat gets that answer again (status, Location, Content-Type, a
-// failure's Retry-After, counted down in seconds, and a body up to 4 KiB)
-// with the header `Idempotent-Replayed: true`; a Location the edge
-// rewrote onto its own host is on the repeat's. A
+// 409 Conflict / AlreadyExists. Once a pool answers (whatever the status,
+// but an answer that needs a header the record does not keep: a 401,
+// 405, 407 or 426, or a failure carrying a challenge), a repeat gets
+// that answer again (status, Location, Content-Type, a failure's
+// Retry-After, counted down in seconds, and a body up to 4 KiB) with the
+// header `Idempotent-Replayed: true`; a Location the edge rewrote onto
+// its own host is on the repeat's. A
 // repeat whose inputs differ (the resource in its path and the
 // operation's properties as the pool reads them, numbers normalized:
 // another to, say) gets 409: the answer is not its own. The store holds
@@ -49,10 +51,10 @@ import (
 // away before it was sent) releases its key, so that the client may send
 // it again. One that may have reached a pool and got no answer that can be
 // replayed (the client went away during the attempt, the pool's answer
-// was cut short, has a body over 4 KiB or is a 401, which speaks of the
-// first request's credentials and needs its challenges) keeps it for the
-// window: repeats get 409. The edge's own 502 and 504 after a pool attempt are
-// recorded and replayed as a pool's answer. The answer is recorded before
+// was cut short, has a body over 4 KiB or needs a header the record does
+// not keep, such as a 401's challenges) keeps it for the window: repeats
+// get 409. The edge's own 502 and 504 after a pool attempt are recorded
+// and replayed as a pool's answer. The answer is recorded before
 // it goes out: once a client has it, a repeat gets it again.
 //
 // Without a verified caller (jwt off, web tickets forwarded) the key has
@@ -323,16 +325,15 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// An emergency call that may not have been placed holds no
 		// repeat back (see above): its key is free again.
 		h.release(ctx, keys, token)
-	case !answered || rec.overflow || in.cleaned == nil || rec.status == http.StatusUnauthorized:
+	case !answered || rec.overflow || in.cleaned == nil || rec.unreplayable:
 		// The request may have reached a pool, and there is no answer that
 		// can be replayed (the client went away during the attempt, the
 		// next handler failed, the body is too long, a batch's answer
-		// holds other parts', a 401 speaks of the first request's
-		// credentials, which a repeat may have renewed, and its
-		// challenges are not recorded): the keys stay reserved for the
-		// window. So they do when a pool's answer is cut short:
-		// reverse_proxy then panics with http.ErrAbortHandler, which
-		// passes through here.
+		// holds other parts', an answer whose meaning rests on a header
+		// the record does not keep, see replayable): the keys stay
+		// reserved for the window. So they do when a pool's answer is
+		// cut short: reverse_proxy then panics with http.ErrAbortHandler,
+		// which passes through here.
 	default:
 		// The rest of the window, counted from the first request; a third
 		// of it at least, so that a pool slower than the window does not
@@ -533,12 +534,13 @@ func hasOperationID(c *ucwa.Cleaned) bool {
 }
 
 // repeat answers a request whose key holds current: the recorded answer
-// again for a verified caller, else 409. A 401, which older edges
-// recorded without its challenges, is not given again (see deliverOnce).
+// again for a verified caller, else 409. A 401, 405, 407 or 426, which
+// older edges recorded without the header it needs, is not given again
+// (see replayable).
 func (h *Handler) repeat(w http.ResponseWriter, in *intake, current string, verified bool) error {
 	a, ok := decodeAnswer(current)
 	switch {
-	case !ok || !verified || a.status == http.StatusUnauthorized:
+	case !ok || !verified || !replayable(a.status, nil):
 		h.idempotency.count(in, resultConflict)
 		return h.fail(w, in, errAlreadyExists)
 	case !a.answers(in):
@@ -739,6 +741,26 @@ type recordedAnswer struct {
 	// notEmergency: a failure (3xx and over) answered to a request that
 	// was no emergency call when it came (see heldBackByFirst).
 	notEmergency bool
+}
+
+// replayable reports whether an answer of status with the headers h
+// (nil: not known) can be given again from its record, which keeps its
+// Location, Content-Type and a failure's Retry-After, and no other
+// header. Not so an answer whose meaning rests on another: a 401 (its
+// WWW-Authenticate challenges), 407 (Proxy-Authenticate), 405 (Allow)
+// or 426 (Upgrade), nor a failure that challenges the request's
+// credentials (WWW-Authenticate or Proxy-Authenticate, as a 403 with
+// error="insufficient_scope"). A challenge speaks of the first
+// request's credentials too, which a repeat may have renewed: given
+// again to a repeat with a token of more scopes, it would say that
+// token falls short. Such an answer is not recorded, and its key stays
+// reserved: repeats get 409 (use a new operationId).
+func replayable(status int, h http.Header) bool {
+	switch status {
+	case http.StatusUnauthorized, http.StatusProxyAuthRequired, http.StatusMethodNotAllowed, http.StatusUpgradeRequired:
+		return false
+	}
+	return status < http.StatusMultipleChoices || len(h["Www-Authenticate"]) == 0 && len(h["Proxy-Authenticate"]) == 0
 }
 
 // maxRetryAfterDigits bounds a Retry-After in delta-seconds that is
@@ -1036,6 +1058,9 @@ type answerRecorder struct {
 	keepBody bool
 	recorded []byte // the body
 	overflow bool   // the body is longer than maxRecordedBody
+	// unreplayable: the answer needs a header its record does not keep
+	// (see replayable).
+	unreplayable bool
 	// edgeLocation is the Location a pool's answer got rewritten onto
 	// the edge's scheme and host (see poolResponseWriter), which take its
 	// first edgeOriginLen bytes; "" for none.
@@ -1060,6 +1085,7 @@ func (w *answerRecorder) WriteHeader(status int) {
 		h := w.Header()
 		w.location, w.contentType = headerValue(h, "Location"), headerValue(h, "Content-Type")
 		if w.keepBody {
+			w.unreplayable = !replayable(status, h)
 			if w.retryAfter = recordedRetryAfter(status, h); w.retryAfter != "" {
 				w.recordedAt = idempotencyNow().UnixMilli()
 			}

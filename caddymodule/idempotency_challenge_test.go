@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -47,10 +48,62 @@ func TestIdempotencyPoolUnauthorized(t *testing.T) {
 	}
 }
 
-// TestIdempotencyOlderUnauthorized: a pool's 401 that an older edge
-// recorded in a shared Redis (without its challenges) is not replayed
-// either: a repeat gets the edge's 409, and is not delivered.
+// TestIdempotencyHeaderBound: an answer whose meaning rests on a header
+// the record does not keep (a 403 challenging the token's scopes, a 405
+// and its Allow) reaches the client whole and is not recorded: a repeat
+// gets the edge's 409, never the answer without that header, and is not
+// delivered. A 403 without a challenge is replayed as any failure.
+func TestIdempotencyHeaderBound(t *testing.T) {
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	for _, tc := range []struct {
+		name   string
+		status int
+		header map[string]string
+		replay bool
+	}{
+		{"403 insufficient_scope", http.StatusForbidden, map[string]string{"WWW-Authenticate": `Bearer error="insufficient_scope", scope="Conversations.Initiate"`}, false},
+		{"405 Allow", http.StatusMethodNotAllowed, map[string]string{"Allow": "GET"}, false},
+		{"403 without a challenge", http.StatusForbidden, map[string]string{"X-Ms-Diagnostics": `28070;reason="Service does not allow a cross domain request from this origin."`}, true},
+	} {
+		for _, st := range idemStores {
+			t.Run(tc.name+"/"+st.name, func(t *testing.T) {
+				pool := testkit.NewPool(t, "primary", testkit.AnswerStatus(tc.status, tc.header, `{"code":"Forbidden"}`))
+				e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t), "primary "+pool.Addr()))
+				c := idemCall{header: caller, op: "header-bound-1"}
+				first := e.call(c)
+				if first.Status != tc.status {
+					t.Fatalf("first: %d %s", first.Status, first.Body)
+				}
+				for k, v := range tc.header {
+					if got := first.Header.Get(k); got != v {
+						t.Fatalf("first's %s %q, want the pool's %q", k, got, v)
+					}
+				}
+				repeat := e.call(c)
+				if tc.replay {
+					assertReplay(t, repeat, first)
+				} else {
+					assertConflict(t, repeat)
+				}
+				if got := deliveries(pool, c.op); got != 1 {
+					t.Errorf("delivered %d times, want once", got)
+				}
+			})
+		}
+	}
+}
+
+// TestIdempotencyOlderUnauthorized: a pool's 401 or 405 that an older
+// edge recorded in a shared Redis (without its challenges or Allow) is
+// not replayed either: a repeat gets the edge's 409, and is not
+// delivered.
 func TestIdempotencyOlderUnauthorized(t *testing.T) {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusMethodNotAllowed} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) { testIdempotencyOlderRecord(t, status) })
+	}
+}
+
+func testIdempotencyOlderRecord(t *testing.T, status int) {
 	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
 	srv := testkit.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
@@ -73,7 +126,7 @@ func TestIdempotencyOlderUnauthorized(t *testing.T) {
 	if len(v) != heldTokenLen || v[0] != 'n' {
 		t.Fatalf("the key holds %q, want the held reservation", v)
 	}
-	older := recordedAnswer{status: http.StatusUnauthorized, contentType: first.Header.Get("Content-Type"), body: first.Body,
+	older := recordedAnswer{status: status, contentType: first.Header.Get("Content-Type"), body: first.Body,
 		inputs: v[1 : 1+inputsDigestLen], notEmergency: true}
 	if err := rdb.SetArgs(ctx, keys[0], older.encode(), redis.SetArgs{KeepTTL: true}).Err(); err != nil {
 		t.Fatal(err)
