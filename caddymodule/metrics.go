@@ -10,7 +10,7 @@ import (
 type poolMetrics struct {
 	// caddy_ucwa_pool_requests_total{pool, outcome}: requests handed to a
 	// pool, one per attempt, by how that ended (answered, unavailable,
-	// stale_connection, failed, timeout, client_gone).
+	// stale_connection, failed, timeout, client_gone, cut_short).
 	requests *prometheus.CounterVec
 	// caddy_ucwa_pool_failovers_total: requests handed to the backup
 	// because the primary could not take them.

@@ -74,7 +74,8 @@ func reportsWrites(rt http.RoundTripper) bool {
 type outcome uint8
 
 const (
-	// outcomeAnswered: the pool's answer (any status) went to the client.
+	// outcomeAnswered: the pool's answer (any status) went to the client
+	// whole.
 	outcomeAnswered outcome = iota
 	// outcomeUnavailable: the request certainly did not reach the pool
 	// (no upstream available, no connection made, or the request not
@@ -93,6 +94,10 @@ const (
 	outcomeTimeout
 	// outcomeClientGone: the client went away during the attempt.
 	outcomeClientGone
+	// outcomeCutShort: the pool's answer could not be passed on whole
+	// once it began to, and the client's connection was cut (see
+	// Handler.attempt); never an attempt's result, only counted.
+	outcomeCutShort
 
 	numOutcomes
 )
@@ -112,6 +117,8 @@ func (o outcome) String() string {
 		return "timeout"
 	case outcomeClientGone:
 		return "client_gone"
+	case outcomeCutShort:
+		return "cut_short"
 	}
 	return "unknown"
 }

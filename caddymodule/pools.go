@@ -208,8 +208,7 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		// Set before the attempt, so that deferred header operations
 		// see it when the pool's answer goes out.
 		setServingPool(r, pl.placeholder, pl.logField)
-		res := pl.attempt(w, r, next, body)
-		pl.requests[res.outcome].Inc()
+		res := h.attempt(pl, w, r, next, body)
 		// A kept-alive connection that ended before the pool took the
 		// request (the pool closed it while it was idle) took nothing: the
 		// request goes out again on another connection of the pool, which
@@ -218,8 +217,7 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 			if c := h.logger.Check(zap.DebugLevel, "kept-alive pool connection ended before the pool took the request; trying another connection"); c != nil {
 				c.Write(zap.String("pool", pl.name), zap.Int("stale_connections", stale), zap.Error(res.err))
 			}
-			res = pl.attempt(w, r, next, body)
-			pl.requests[res.outcome].Inc()
+			res = h.attempt(pl, w, r, next, body)
 		}
 		if res.outcome == outcomeUnavailable || res.outcome == outcomeStale {
 			setServingPool(r, "", noPoolLogField)
@@ -227,10 +225,6 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 			continue
 		}
 		switch res.outcome {
-		case outcomeAnswered:
-			if res.err != nil {
-				h.logger.Warn("pool answer cut short", zap.String("pool", pl.name), zap.Error(res.err))
-			}
 		case outcomeClientGone:
 			if c := h.logger.Check(zap.DebugLevel, "client went away; request not retried"); c != nil {
 				c.Write(zap.String("pool", pl.name))
@@ -257,6 +251,38 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 	h.logger.Error("no pool can take the request: 503", zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
 	h.answerForPools(w, in, errNoPool)
 	return nil
+}
+
+// attempt runs pl's attempt at the request and counts its outcome. An
+// attempt that does not return is a pool's answer that reverse_proxy
+// could not pass on whole once it began to (the pool cut it short, or
+// the client's connection failed under it): it panics with
+// http.ErrAbortHandler, which has net/http cut the client's connection,
+// and which goes on up from here, past deliverOnce, which keeps the
+// request's keys reserved. On its way the attempt is counted, as
+// cut_short, or client_gone when the client went away, and a cut-short
+// answer is warned of: the pool had the request, and the client got
+// part of its answer at most.
+func (h *Handler) attempt(pl *pool, w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte) attemptResult {
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		if r.Context().Err() != nil {
+			pl.requests[outcomeClientGone].Inc()
+			if c := h.logger.Check(zap.DebugLevel, "client went away while the pool's answer went out"); c != nil {
+				c.Write(zap.String("pool", pl.name))
+			}
+			return
+		}
+		pl.requests[outcomeCutShort].Inc()
+		h.logger.Warn("pool answer cut short", zap.String("pool", pl.name), zap.String("remote_ip", remoteIP(r)))
+	}()
+	res := pl.attempt(w, r, next, body)
+	returned = true
+	pl.requests[res.outcome].Inc()
+	return res
 }
 
 // answerForPools writes e, the answer the edge gives for the pools (none
