@@ -48,9 +48,10 @@ import (
 //
 // A request that certainly reached no pool (the edge answered it 410
 // CannotRedirect or 503 because no pool could take it, or the client went
-// away before it was sent) releases its key, so that the client may send
-// it again. One that may have reached a pool and got no answer that can be
-// replayed (the client went away during the attempt, the pool's answer
+// away before it was sent, also while the edge was connecting to a pool)
+// releases its key, so that the client may send it again. One that may
+// have reached a pool and got no answer that can be replayed (the client
+// went away once it may have reached the pool, the pool's answer
 // was cut short, has a body over 4 KiB or needs a header the record does
 // not keep, such as a 401's challenges) keeps it for the window: repeats
 // get 409. The edge's own 502 and 504 after a pool attempt are recorded
@@ -314,11 +315,11 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	}
 	answered := rec.status != 0 && rec.status != statusClientClosed
 	switch {
-	case !delivered || answered && h.reachedNoPool(repl):
+	case !delivered || h.reachedNoPool(repl):
 		// No pool took the request (the client went away before it was
-		// sent, or the edge answered 410 or 503 because no pool could take
-		// it): the client may send it again, and the limits give back
-		// what it took.
+		// sent, or before it reached the pool it went to, or the edge
+		// answered 410 or 503 because no pool could take it): the client
+		// may send it again, and the limits give back what it took.
 		h.release(ctx, keys, token)
 		h.refundLimits(in, taken)
 	case (!answered || rec.status >= http.StatusMultipleChoices) && h.isEmergencyCall(in):
@@ -327,10 +328,11 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		h.release(ctx, keys, token)
 	case !answered || rec.overflow || in.cleaned == nil || rec.unreplayable:
 		// The request may have reached a pool, and there is no answer that
-		// can be replayed (the client went away during the attempt, the
-		// next handler failed, the body is too long, a batch's answer
-		// holds other parts', an answer whose meaning rests on a header
-		// the record does not keep, see replayable): the keys stay
+		// can be replayed (the client went away once it may have reached
+		// the pool, the next handler failed, the body is too long, a
+		// batch's answer holds other parts', an answer whose meaning
+		// rests on a header the record does not keep, see replayable):
+		// the keys stay
 		// reserved for the window. So they do when a pool's answer is
 		// cut short: reverse_proxy then panics with http.ErrAbortHandler,
 		// which passes through here.
@@ -554,9 +556,10 @@ func (h *Handler) repeat(w http.ResponseWriter, in *intake, current string, veri
 
 // reachedNoPool reports whether the request of repl, which deliver has
 // handled, certainly reached no pool: the handler has pools, and deliver
-// answered it 410 or 503 itself because none could take it (see
-// servedByPool). A request that may have reached one (the edge's 502 or
-// 504, the client gone during the attempt, a pool's answer) did.
+// answered it 410 or 503 itself because none could take it, or the client
+// went away before it reached the pool it went to (see servedByPool). A
+// request that may have reached one (the edge's 502 or 504, the client
+// gone once the request may have reached it, a pool's answer) did.
 func (h *Handler) reachedNoPool(repl *caddy.Replacer) bool {
 	return len(h.pools) > 0 && !servedByPool(repl)
 }
@@ -564,7 +567,8 @@ func (h *Handler) reachedNoPool(repl *caddy.Replacer) bool {
 // servedByPool reports whether deliver handed the request of repl to a
 // pool that took it: deliver names that pool in {http.ucwa.pool}, and
 // leaves it empty when it answered 410 or 503 itself because no pool could
-// take the request.
+// take the request, or when the client went away before the request
+// reached the pool.
 func servedByPool(repl *caddy.Replacer) bool {
 	if repl == nil {
 		return true // unknown: not released

@@ -65,10 +65,11 @@ import (
 // that have none. A request the limits allowed gives its events back,
 // all or none as it took them, when it certainly reached no pool: the
 // edge answered it 410 CannotRedirect or 503 because no pool could take
-// it, or the client went away before it was sent (it is then not sent),
-// as idempotency releases its operationId then. One that may have
-// reached a pool (the edge's 502 or 504, the client gone during the
-// attempt, any answer of a pool's) keeps them. A budget is never given
+// it, or the client went away before it was sent (it is then not sent;
+// the edge may have been connecting to a pool), as idempotency releases
+// its operationId then. One that may have reached a pool (the edge's 502
+// or 504, the client gone once it may have reached one, any answer of a
+// pool's) keeps them. A budget is never given
 // more than it took, nor more than its Count, nor what it refilled
 // meanwhile (a refund gives back the events' share of the period less
 // the time since they were taken); a refund the store fails leaves the

@@ -92,7 +92,8 @@ const (
 	// outcomeTimeout: the request may have reached the pool, which did
 	// not answer in time.
 	outcomeTimeout
-	// outcomeClientGone: the client went away during the attempt.
+	// outcomeClientGone: the client went away during the attempt
+	// (before the request reached the pool when attemptResult.unsent).
 	outcomeClientGone
 	// outcomeCutShort: the pool's answer could not be passed on whole
 	// once it began to, and the client's connection was cut (see
@@ -131,6 +132,9 @@ const statusClientClosed = 499
 type attemptResult struct {
 	outcome outcome
 	err     error
+	// unsent: an outcomeClientGone attempt certainly did not reach the
+	// pool, by the facts that let another pool take a request.
+	unsent bool
 }
 
 // attempt hands the request to the pool once, with a fresh reader on the
@@ -138,14 +142,7 @@ type attemptResult struct {
 // outcomeStale attempt left nothing written to w.
 func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte) attemptResult {
 	// What the attempt needs, in one allocation.
-	st := new(struct {
-		conn  connTrace
-		trace httptrace.ClientTrace
-		body  bodyReader
-		rw    poolResponseWriter
-		ctx   attemptContext
-		req   http.Request
-	})
+	st := new(attemptState)
 	st.conn.expect, st.conn.expectAfterIdle = pl.expect && len(body) > 0, pl.expectAfterIdle
 	st.conn.trace(&st.trace, !pl.reportsWrites)
 	// The attempt gets its own copy of the request's variables, which
@@ -173,26 +170,49 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	gone := r.Context().Err() != nil
 	switch {
 	case gone && (rw.status == 0 || rw.status == statusClientClosed):
-		return attemptResult{outcomeClientGone, err}
+		// The client went away (reverse_proxy reports no error then, but
+		// writes 499). It went before the request reached the pool (while
+		// a connection was being dialed, say) when the facts say so.
+		return attemptResult{outcomeClientGone, err, st.unsent(err, pl.reportsWrites)}
 	case rw.status != 0:
-		return attemptResult{outcomeAnswered, err}
+		return attemptResult{outcome: outcomeAnswered, err: err}
 	case err == nil:
 		// reverse_proxy wrote no answer and reported no error: a 101
 		// Switching Protocols to a request that asked for no upgrade,
 		// which it drops. The pool had the request, and its answer
 		// cannot be passed on: net/http would answer an empty 200.
-		return attemptResult{outcomeFailed, errNoFinalAnswer}
-	// The body is read only to be written: bytes left in it never went
-	// out (and no one else holds them: there is no GetBody).
-	case st.body.Len() > 0, !st.conn.mayHaveReached(err, pl.reportsWrites):
+		return attemptResult{outcome: outcomeFailed, err: errNoFinalAnswer}
+	case st.unsent(err, pl.reportsWrites):
 		if st.conn.staleConn() {
-			return attemptResult{outcomeStale, err}
+			return attemptResult{outcome: outcomeStale, err: err}
 		}
-		return attemptResult{outcomeUnavailable, err}
+		return attemptResult{outcome: outcomeUnavailable, err: err}
 	case isTimeout(err):
-		return attemptResult{outcomeTimeout, err}
+		return attemptResult{outcome: outcomeTimeout, err: err}
 	}
-	return attemptResult{outcomeFailed, err}
+	return attemptResult{outcome: outcomeFailed, err: err}
+}
+
+// attemptState is what an attempt needs, in one allocation.
+type attemptState struct {
+	conn  connTrace
+	trace httptrace.ClientTrace
+	body  bodyReader
+	rw    poolResponseWriter
+	ctx   attemptContext
+	req   http.Request
+}
+
+// unsent reports whether the attempt's request, which the pool did not
+// answer (err is the pool's error, if any), certainly did not reach the
+// pool whole: its body was not read whole, or the facts of mayHaveReached
+// say so. The body is read only to be written: bytes left in it never
+// went out (and no one else holds them: there is no GetBody). It is read
+// here only once the round trip failed or the client went away: net/http
+// returns from such a round trip once it is done writing the request,
+// where after an answer it may still be writing the body.
+func (st *attemptState) unsent(err error, reportsWrites bool) bool {
+	return st.body.Len() > 0 || !st.conn.mayHaveReached(err, reportsWrites)
 }
 
 // errNoFinalAnswer: reverse_proxy returned without passing on an answer

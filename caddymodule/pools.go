@@ -226,8 +226,13 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		}
 		switch res.outcome {
 		case outcomeClientGone:
+			if res.unsent {
+				// It reached no pool: released and refunded as a request
+				// the client left before it was sent (see reachedNoPool).
+				setServingPool(r, "", noPoolLogField)
+			}
 			if c := h.logger.Check(zap.DebugLevel, "client went away; request not retried"); c != nil {
-				c.Write(zap.String("pool", pl.name))
+				c.Write(zap.String("pool", pl.name), zap.Bool("reached_no_pool", res.unsent))
 			}
 		case outcomeTimeout:
 			h.logger.Error("pool timed out after the request may have reached it; not sent again",

@@ -1,0 +1,147 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// heldDialPool is a TLS front-end pool whose first connection the test
+// holds: it is accepted, and its TLS handshake never answered, so the
+// edge's dial of it never ends while the client waits. Later connections
+// are served: 201 Created, the requests counted.
+type heldDialPool struct {
+	*testkit.Pool
+	held chan net.Conn // the first connection, once the edge dialed it
+	addr string
+}
+
+func newHeldDialPool(t *testing.T) *heldDialPool {
+	t.Helper()
+	p := &heldDialPool{Pool: testkit.NewUpstream(t), held: make(chan net.Conn, 1)}
+	p.Kill() // its handler serves the TLS server below
+	ln, err := testkit.Listen(testkit.Port(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	srv := httptest.NewUnstartedServer(p.Pool)
+	_ = srv.Listener.Close()
+	srv.Listener = &holdFirst{Listener: ln, held: p.held}
+	srv.StartTLS()
+	t.Cleanup(func() {
+		select {
+		case c := <-p.held:
+			_ = c.Close()
+		default:
+		}
+		srv.Close()
+	})
+	return p
+}
+
+// holdFirst hands its first connection to held rather than to the
+// server.
+type holdFirst struct {
+	net.Listener
+	held  chan net.Conn
+	taken bool
+}
+
+func (l *holdFirst) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || l.taken {
+			return c, err
+		}
+		l.taken = true
+		l.held <- c
+	}
+}
+
+// TestClientGoneBeforeSent: a client that goes away while the edge is
+// still dialing the pool (a TLS handshake the pool never answers) leaves
+// a request that reached no pool: it is not sent, its limit events are
+// given back and, with idempotency, its operationId is released, so that
+// the client may send it again, in both stores. The client goes once the
+// pool holds the edge's dial, and the test waits for the edge's access
+// log line of the request, written once the edge is done with it.
+func TestClientGoneBeforeSent(t *testing.T) {
+	for _, st := range limitStores {
+		for _, idem := range []string{"", "idempotency"} {
+			t.Run(st.name+"/"+idem, func(t *testing.T) {
+				pool := newHeldDialPool(t)
+				e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	log
+	ucwa {
+		default_region US
+		%s
+		%s
+		%s
+		limit calls 2 per 1h
+		primary %s {
+			transport http {
+				tls
+				tls_insecure_skip_verify
+			}
+		}
+	}
+}`, idemAuth(t), st.config(t), idem, pool.addr), testkit.WithAdmin())
+				header := caller{"tenant-1", t.Name()}.header(t)
+				call := func(ctx context.Context, op int) (testkit.Response, error) {
+					req := limitRequest("/communication/startPhoneAudio",
+						`{"to":"+14255551234","operationId":"op-`+strconv.Itoa(op)+`"}`, header)
+					req.URL, req.Context = e.url(req.URL), ctx
+					return testkit.Do(e.Client(), req)
+				}
+
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() {
+					resp, err := call(ctx, 1)
+					if err == nil {
+						err = fmt.Errorf("answered %d %s", resp.Status, resp.Body)
+					}
+					done <- err
+				}()
+				select {
+				case <-pool.held: // the edge is dialing the pool for the request
+				case err := <-done:
+					t.Fatalf("before the edge dialed the pool: %v", err)
+				}
+				cancel()
+				if err := <-done; err == nil || !errors.Is(err, context.Canceled) {
+					t.Fatalf("the client got %v, want its own cancellation", err)
+				}
+				e.Logs().Wait(t, `"msg":"handled request"`, `"status":499`)
+				if got := e.Metric(`caddy_ucwa_pool_requests_total{outcome="client_gone",pool="primary"}`); got != 1 {
+					t.Errorf("client_gone attempts: %v, want 1", got)
+				}
+
+				// The same request again (its operationId released), and
+				// one more: the budget of 2 is whole again.
+				for _, op := range []int{1, 2} {
+					resp, err := call(context.Background(), op)
+					if err != nil || resp.Status != http.StatusCreated {
+						t.Fatalf("op-%d after the client went away: %v %d %s, want the pool's 201", op, err, resp.Status, resp.Body)
+					}
+				}
+				resp, err := call(context.Background(), 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				assertLimited(t, resp, "calls", 1800)
+				if got := pool.OperationIDs(); len(got) != 2 || got[0] != "op-1" || got[1] != "op-2" {
+					t.Errorf("the pool received %v, want op-1 and op-2 once each", got)
+				}
+			})
+		}
+	}
+}
