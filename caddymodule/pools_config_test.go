@@ -181,3 +181,31 @@ func TestPoolTransportDefaults(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolMarkedDownMidRequest: a primary that its active health check
+// marks down while it holds a request still answers it, and its answer
+// reaches the client: nothing goes to the backup for it, then or for a
+// repeat, which gets the answer again although the primary is down.
+func TestPoolMarkedDownMidRequest(t *testing.T) {
+	primary, backup := newIdemPool(t, "primary"), newIdemPool(t, "backup")
+	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), "store memory",
+		fmt.Sprintf("primary %s {\n\t\t\thealth_uri /health\n\t\t\thealth_interval 50ms\n\t\t}", primary.Addr()),
+		"backup "+backup.Addr()))
+	c := idemCall{header: idemToken(t, "tenant-1", "oid-a", "sub-a"), op: "marked-down-1", answer: "hold"}
+	answer := e.sendHeld(t, c)
+	primary.Requests.WaitFor(t, 1, "requests at the primary")
+	primary.SetHealthy(false)
+	e.Logs().Wait(t, `"msg":"event"`, `"name":"unhealthy"`, primary.Addr())
+	primary.Release()
+	first := <-answer
+	if first.Status != http.StatusCreated || first.Header.Get("Location") != "/ucwa/v1/applications/1/communication/invitations/primary-1" {
+		t.Fatalf("%d %v %s, want the primary's 201", first.Status, first.Header, first.Body)
+	}
+	assertReplay(t, e.call(c), first)
+	if got := len(backup.Received()); got != 0 {
+		t.Errorf("the backup received %d requests", got)
+	}
+	if got := deliveries(primary.Pool, c.op); got != 1 {
+		t.Errorf("the primary received it %d times, want once", got)
+	}
+}
