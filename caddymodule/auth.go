@@ -228,7 +228,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, errFormat error
 		}
 		c.Write(fields...)
 	}
-	nameAnswer(r, e)
+	h.nameAnswer(r, e)
 	e.Write(w, errFormat.get())
 }
 

@@ -197,6 +197,8 @@ type Handler struct {
 
 	cleaner *ucwa.Cleaner
 	logger  *zap.Logger
+	// caddy_ucwa_edge_answers_total (see nameAnswer).
+	answers *answerCounts
 	// The audit trail (see writeAudit).
 	audit *zap.Logger
 
@@ -240,6 +242,10 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.audit = h.logger.Named(auditLoggerName)
+	var err error
+	if h.answers, err = newAnswerCounts(registerer(ctx)); err != nil {
+		return err
+	}
 	if h.MaxBodySize == 0 {
 		h.MaxBodySize = DefaultMaxBodySize
 	}

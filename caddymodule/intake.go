@@ -412,7 +412,7 @@ func (f errorFormat) get() ucwa.Format {
 // never logged (phone numbers are personal data), nor is the path, which
 // may hold anything: the message names properties and rules only.
 func (h *Handler) logRejection(r *http.Request, rel string, e *ucwa.Error) {
-	nameAnswer(r, e)
+	h.nameAnswer(r, e)
 	if c := h.logger.Check(zap.DebugLevel, "request rejected at the edge"); c != nil {
 		if rel == "" {
 			rel = nearMissOperation
@@ -422,10 +422,12 @@ func (h *Handler) logRejection(r *http.Request, rel string, e *ucwa.Error) {
 	}
 }
 
-// nameAnswer puts the UCWA code and subcode of e, an answer the edge
-// gives itself, on the access log line of r (ucwa_error): a refusal at
-// any step, the token's included, and the answers it gives for the pools.
-func nameAnswer(r *http.Request, e *ucwa.Error) {
+// nameAnswer counts e, an answer the edge gives itself (a refusal at any
+// step, the token's included, and the answers it gives for the pools), in
+// caddy_ucwa_edge_answers_total, and puts its UCWA code and subcode on
+// the access log line of r (ucwa_error).
+func (h *Handler) nameAnswer(r *http.Request, e *ucwa.Error) {
+	h.answers.count(e)
 	if extra := accessLogFields(r); extra != nil {
 		extra.Set(zap.String("ucwa_error", errorCode(e)))
 	}

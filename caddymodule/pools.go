@@ -296,7 +296,7 @@ func (h *Handler) attempt(pl *pool, w http.ResponseWriter, r *http.Request, next
 // names its refusals. The warning or error logged for it says why.
 func (h *Handler) answerForPools(w http.ResponseWriter, in *intake, e *ucwa.Error) {
 	in.failure = e
-	nameAnswer(in.r, e)
+	h.nameAnswer(in.r, e)
 	e.Write(w, in.errFormat.get())
 }
 

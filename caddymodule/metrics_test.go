@@ -1,0 +1,143 @@
+package caddymodule
+
+import (
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestMetrics scrapes /metrics from a real Caddy's admin endpoint, with
+// every feature that has a metric configured: each answer the edge gives
+// itself is counted by status and UCWA code, with no value of the
+// request in a label; the metrics registered are those the README lists,
+// with the labels it gives; counters end in _total and every metric has
+// a help text.
+func TestMetrics(t *testing.T) {
+	e := startGuardEdge(t, `store memory
+		idempotency
+		limit calls 100 per 1h
+		destinations`)
+	bearer := callerBearer(t)
+	send := func(path, body, authorization string) {
+		t.Helper()
+		header := http.Header{}
+		if authorization != "" {
+			header.Set("Authorization", authorization)
+		}
+		e.postJSON(path, body, header)
+	}
+	send(startOpsPath, `{"to":"+14255551234"}`, "")                          // 401
+	send(startOpsPath, `{"to":"+14255551234"}`, "Bearer not-a-token")        // 401
+	send(startOpsPath+"/4255551234", `{"to":"+14255551234"}`, bearer)        // 404, a near miss
+	send(startOpsPath, `{"to":"+19005551234","operationId":"op-1"}`, bearer) // 403, the policy
+	send(startOpsPath, `{"to":"+1425555123x","operationId":"op-2"}`, bearer) // 400
+	send(startOpsPath, `{"to":"+14255551234","operationId":"op-3"}`, bearer) // 201, the pool's
+	send(startOpsPath, `{"to":"+14255550000","operationId":"op-3"}`, bearer) // op-3 again, another request
+	exposition := e.Metrics()
+
+	answers := map[string]float64{}
+	for line := range strings.Lines(exposition) {
+		if rest, ok := strings.CutPrefix(line, "caddy_ucwa_edge_answers_total{"); ok {
+			labels, _, _ := strings.Cut(rest, "} ")
+			answers[labels] = testkit.MetricValue(t, line, "caddy_ucwa_edge_answers_total{"+labels+"}")
+		}
+	}
+	for labels, want := range map[string]float64{
+		`error="Unauthorized",status="401"`:                2,
+		`error="NotFound",status="404"`:                    1,
+		`error="Forbidden/DialoutNotAllowed",status="403"`: 1,
+	} {
+		if answers[labels] != want {
+			t.Errorf("caddy_ucwa_edge_answers_total{%s} = %v, want %v; all: %v", labels, answers[labels], want, answers)
+		}
+	}
+	var total float64
+	for labels, n := range answers {
+		total += n
+		for _, secret := range []string{"4255551234", "9005551234", "op-", callerOID, callerSub, callerTID} {
+			if strings.Contains(labels, secret) {
+				t.Errorf("a label holds a value of the request: {%s}", labels)
+			}
+		}
+	}
+	// The 400 and the answer to op-3's reuse are the edge's too, whatever
+	// their codes; the 201 is the pool's.
+	if total != 6 {
+		t.Errorf("caddy_ucwa_edge_answers_total sums to %v, want 6: %v", total, answers)
+	}
+
+	// What is registered, and its labels.
+	registered := map[string][]string{}
+	types := map[string]string{}
+	for line := range strings.Lines(exposition) {
+		if f := strings.Fields(line); len(f) == 4 && f[0] == "#" && f[1] == "TYPE" && strings.HasPrefix(f[2], "caddy_ucwa_") {
+			types[f[2]] = f[3]
+			registered[f[2]] = nil
+		}
+	}
+	series := regexp.MustCompile(`^(caddy_ucwa_[a-z_]+)(?:\{(.*)\})? `)
+	labelName := regexp.MustCompile(`([a-z_]+)="`)
+	for line := range strings.Lines(exposition) {
+		if m := series.FindStringSubmatch(line); m != nil {
+			for _, l := range labelName.FindAllStringSubmatch(m[2], -1) {
+				if !slices.Contains(registered[m[1]], l[1]) {
+					registered[m[1]] = append(registered[m[1]], l[1])
+				}
+			}
+		}
+	}
+	for name, typ := range types {
+		if typ == "counter" != strings.HasSuffix(name, "_total") {
+			t.Errorf("%s is a %s: only counters end in _total", name, typ)
+		}
+		if !strings.Contains(exposition, "# HELP "+name+" ") {
+			t.Errorf("%s has no help text", name)
+		}
+	}
+
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "\n## Metrics\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	documented := map[string][]string{}
+	row := regexp.MustCompile("^\\| `(caddy_ucwa_[a-z_]+)` \\| ([a-z]+) \\| ?([^|]*?) ?\\|")
+	values := regexp.MustCompile(`\([^)]*\)`)
+	for line := range strings.Lines(section) {
+		m := row.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		labels := []string{}
+		for _, l := range regexp.MustCompile("(?:^|, )`([a-z_]+)`").FindAllStringSubmatch(values.ReplaceAllString(m[3], ""), -1) {
+			labels = append(labels, l[1])
+		}
+		documented[m[1]] = labels
+		if types[m[1]] != "" && types[m[1]] != m[2] {
+			t.Errorf("README: %s is a %s, registered as a %s", m[1], m[2], types[m[1]])
+		}
+	}
+	for name, labels := range registered {
+		doc, ok := documented[name]
+		if !ok {
+			t.Errorf("%s is registered, and not in the README's list of metrics", name)
+			continue
+		}
+		slices.Sort(labels)
+		slices.Sort(doc)
+		if !slices.Equal(labels, doc) {
+			t.Errorf("%s has the labels %v, the README says %v", name, labels, doc)
+		}
+	}
+	for name := range documented {
+		if _, ok := registered[name]; !ok {
+			t.Errorf("the README lists %s, which is not registered", name)
+		}
+	}
+}
