@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -100,7 +101,9 @@ type LimitConfig struct {
 	// the key has text besides them ("/"); that budget is apart from the
 	// one of a key that expands to the address's text. A key without
 	// placeholders is one budget for every request (a global limit);
-	// an unknown placeholder expands to "". In a key of several
+	// an unknown placeholder expands to "", but one of the edge's own
+	// (http.ucwa.*) it does not publish, or {http.ucwa.pool} (set after
+	// the limits), stops startup. In a key of several
 	// placeholders the values are written so that callers whose values
 	// differ never share a budget ("x|y" and "z", "x" and "y|z" in
 	// "{a}|{b}"). The store holds only the SHA-256 of the expanded key,
@@ -323,6 +326,9 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 		if l.key == "" {
 			l.key = DefaultLimitKey
 		}
+		if err := checkKeyPlaceholders(l.key); err != nil {
+			return fmt.Errorf("%s: key: %w", where, err)
+		}
 		if v, ok := strings.CutPrefix(l.key, "{"); ok && strings.HasSuffix(v, "}") && !strings.ContainsAny(v[:len(v)-1], "{}") {
 			l.placeholder = v[:len(v)-1]
 		} else {
@@ -335,6 +341,38 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 		h.limits = append(h.limits, l)
 	}
 	return nil
+}
+
+// checkKeyPlaceholders refuses a key that names a placeholder of the
+// edge's own (http.ucwa.*) that is not known when the limits are taken:
+// one the edge does not publish (a typo) expands to nothing, and the
+// limit would count every caller by address instead, without a word.
+// Caddy's other placeholders are open-ended (headers, vars) and are left
+// to the README's warning.
+func checkKeyPlaceholders(key string) error {
+	for rest := key; ; {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return nil
+		}
+		if i > 0 && rest[i-1] == '\\' {
+			rest = rest[i+1:]
+			continue
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return nil
+		}
+		name := rest[i+1 : i+j]
+		rest = rest[i+j+1:]
+		if !strings.HasPrefix(name, "http.ucwa.") || slices.Contains(grantPlaceholders[1:], name) {
+			continue
+		}
+		if name == "http.ucwa.pool" {
+			return fmt.Errorf("{%s} is set only once a pool takes the request, after the limits", name)
+		}
+		return fmt.Errorf("{%s} is not a placeholder of the edge (%s)", name, strings.Join(grantPlaceholders[1:], ", "))
+	}
 }
 
 // limitKeyVersion starts the hashed part of every limit key, so that a

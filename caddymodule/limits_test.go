@@ -597,6 +597,14 @@ func TestLimitStartupErrors(t *testing.T) {
 		{"no name", "", `"limits":[{"count":20,"per":"1h"}]`, "limits[0]: name must be letters, digits"},
 		{"null limit", "", `"limits":[null]`, "limits[0]: missing"},
 		{"bad applies_to", "", `"limits":[{"name":"calls","count":20,"per":"1h","applies_to":"domestic"}]`, `limit calls: applies_to "domestic" is neither international nor forwarding`},
+		// A misspelt placeholder of the edge's own would expand to nothing
+		// and count every caller by address, without a word.
+		{"key of an unknown claim", "limit tenant 20 per 1h key {http.ucwa.tenant}", `"limits":[{"name":"tenant","count":20,"per":"1h","key":"{http.ucwa.tenant}"}]`,
+			"limit tenant: key: {http.ucwa.tenant} is not a placeholder of the edge (http.ucwa.sub, http.ucwa.oid, http.ucwa.tid, http.ucwa.client_id, http.ucwa.scopes, http.ucwa.caller)"},
+		{"key of a misspelt claim among others", "limit tenant 20 per 1h key {http.ucwa.tid}/{http.ucwa.clientid}", "",
+			"limit tenant: key: {http.ucwa.clientid} is not a placeholder of the edge"},
+		{"key of the pool", "limit tenant 20 per 1h key {http.ucwa.pool}", "",
+			"limit tenant: key: {http.ucwa.pool} is set only once a pool takes the request, after the limits"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			configs := map[string][2]string{}
