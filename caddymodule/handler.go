@@ -212,8 +212,9 @@ type Handler struct {
 	extraParams string // `, name="value"` for each other challenge parameter
 
 	// Front-end pools, provisioned, in the order they are tried.
-	pools       []*pool
-	poolMetrics *poolMetrics
+	pools        []*pool
+	poolMetrics  *poolMetrics
+	poolWarnings *poolWarnings
 
 	// Shared state (nil: none), idempotency (nil: off) and the limits.
 	store       *storeUse

@@ -66,11 +66,28 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 	if err := loadPoolSet(ctx, proxies); err != nil {
 		return err
 	}
+	h.poolWarnings = new(poolWarnings)
+	h.poolWarnings.failover.now, h.poolWarnings.noPool.now = poolWarningClock, poolWarningClock
 	for _, p := range proxies {
 		h.pools = append(h.pools, newPool(p.name, p.proxy, h.poolMetrics.requests, keepsExpect(p.proxy), expectAfterIdle))
 	}
 	return nil
 }
+
+// poolWarnings are the warnings that a pool cannot take requests: while
+// it cannot, every request finds it so, and the log would repeat the
+// warning at each (throttled: the first, then once a minute at most, with
+// the requests since). failover is the primary's, noPool that none can
+// (410 without a backup, else 503). They name no client: the audit trail
+// and the access log have each request.
+type poolWarnings struct {
+	failover, noPool throttledWarning
+}
+
+// poolWarningClock, when not nil, is the clock of the pool warnings of
+// the handlers provisioned from then on: a test sets it before it loads a
+// config, so that it drives the time between warnings.
+var poolWarningClock func() time.Time
 
 // checkPoolProxy refuses a pool with nowhere to send a request, and
 // reverse_proxy features that break "never twice".
@@ -202,8 +219,10 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 	for i, pl := range h.pools {
 		if i > 0 {
 			h.poolMetrics.failovers.Inc()
-			h.logger.Warn("primary pool cannot take the request; failing over to the backup pool",
-				zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
+			h.poolWarnings.failover.note(func(requests uint64) {
+				h.logger.Warn("primary pool cannot take the request; failing over to the backup pool",
+					zap.Uint64("requests", requests), zap.Error(unavailable))
+			})
 		}
 		// Set before the attempt, so that deferred header operations
 		// see it when the pool's answer goes out.
@@ -248,12 +267,16 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 
 	if len(h.pools) == 1 {
 		h.poolMetrics.cannotRedirect.Inc()
-		h.logger.Warn("primary pool cannot take the request and no backup pool is configured: 410 CannotRedirect",
-			zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
+		h.poolWarnings.noPool.note(func(requests uint64) {
+			h.logger.Warn("primary pool cannot take the request and no backup pool is configured: 410 CannotRedirect",
+				zap.Uint64("requests", requests), zap.Error(unavailable))
+		})
 		h.answerForPools(w, in, errCannotRedirect)
 		return nil
 	}
-	h.logger.Error("no pool can take the request: 503", zap.String("remote_ip", remoteIP(r)), zap.Error(unavailable))
+	h.poolWarnings.noPool.note(func(requests uint64) {
+		h.logger.Error("no pool can take the request: 503", zap.Uint64("requests", requests), zap.Error(unavailable))
+	})
 	h.answerForPools(w, in, errNoPool)
 	return nil
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 	"github.com/ucwa-edge/caddy-ucwa/ucwa"
@@ -396,5 +398,83 @@ func TestReportOutgoingNotAgain(t *testing.T) {
 	other := httptest.NewRequest(http.MethodGet, "http://pool/health", nil)
 	if u, err := hook(other); u != nil || err != nil {
 		t.Fatalf("a health check: %v, %v", u, err)
+	}
+}
+
+// TestPoolOutageWarningsThrottled: while a pool cannot take requests,
+// the warning (failing over, 410, or the error 503) is logged at the first
+// request and then once a minute at most (on a test clock), with the
+// requests since the last one; it names no client. Every request is
+// counted in the metrics all the same.
+func TestPoolOutageWarningsThrottled(t *testing.T) {
+	for _, tc := range []struct {
+		name, level, msg string
+		backup           bool // a backup that answers, else none
+		twoDown          bool // a backup that is down too
+		status           int
+	}{
+		{"failover", "warn", "primary pool cannot take the request; failing over to the backup pool", true, false, http.StatusCreated},
+		{"no backup", "warn", "primary pool cannot take the request and no backup pool is configured: 410 CannotRedirect", false, false, http.StatusGone},
+		{"no pool", "error", "no pool can take the request: 503", false, true, http.StatusServiceUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+			poolWarningClock = clock.Now
+			t.Cleanup(func() { poolWarningClock = nil })
+			pools := "primary " + testkit.DownAddr(t)
+			switch {
+			case tc.backup:
+				pools += "\n\t\tbackup " + testkit.NewPool(t, "backup", testkit.AnswerCreated).Addr()
+			case tc.twoDown:
+				pools += "\n\t\tbackup " + testkit.DownAddr(t)
+			}
+			e := startEdge(t, "caddyfile", `:EDGE_PORT {
+	ucwa {
+		jwt off
+		default_region US
+		`+pools+`
+	}
+}`)
+			warnings := func() (requests []float64) {
+				t.Helper()
+				for line := range strings.Lines(e.Logs().String()) {
+					if !strings.Contains(line, `"msg":"`+tc.msg) {
+						continue
+					}
+					var w map[string]any
+					if err := json.Unmarshal([]byte(line), &w); err != nil {
+						t.Fatalf("%v: %s", err, line)
+					}
+					if w["level"] != tc.level || w["remote_ip"] != nil {
+						t.Errorf("warning %v: want level %s, no remote_ip", w, tc.level)
+					}
+					n, _ := w["requests"].(float64)
+					requests = append(requests, n)
+				}
+				return requests
+			}
+			send := func(n int) {
+				t.Helper()
+				for range n {
+					if resp := e.postJSON(startPath, `{"to":"4255551234"}`, nil); resp.Status != tc.status {
+						t.Fatalf("%d %s, want %d", resp.Status, resp.Body, tc.status)
+					}
+				}
+			}
+			send(3)
+			if got := warnings(); !slices.Equal(got, []float64{1}) {
+				t.Fatalf("after 3 requests: warnings with requests %v, want [1]", got)
+			}
+			clock.Advance(59 * time.Second)
+			send(1)
+			if got := warnings(); !slices.Equal(got, []float64{1}) {
+				t.Fatalf("59s later: warnings with requests %v, want [1]", got)
+			}
+			clock.Advance(time.Second)
+			send(1)
+			if got := warnings(); !slices.Equal(got, []float64{1, 4}) {
+				t.Fatalf("a minute later: warnings with requests %v, want [1 4]", got)
+			}
+		})
 	}
 }

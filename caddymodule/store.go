@@ -68,7 +68,7 @@ type sharedStore struct {
 	redis  *redisState
 	// full warns that the store is full; shareFull, that a caller holds
 	// its whole share of a memory store.
-	full, shareFull fullWarning
+	full, shareFull throttledWarning
 
 	// requests counts the requests of the handlers using the store, from
 	// when a handler takes one in to its last store call (hold, unhold);
@@ -698,21 +698,21 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 	return s.failOpen
 }
 
-// fullWarning is the warning that a store is full: at its first refusal,
-// then once every fullWarnEvery at most, with the refusals since the
-// last warning.
-type fullWarning struct {
-	now     func() time.Time // the store's clock; nil: the wall clock
-	refused atomic.Uint64
-	// warnedUpTo is refused as of the last warning.
+// throttledWarning is a warning of a condition that repeats with every
+// request while it lasts (a full store, a caller's full share, a pool
+// that cannot take requests): at its first occurrence, then once every
+// warnEvery at most, with the occurrences since the last warning.
+type throttledWarning struct {
+	now    func() time.Time // the clock; nil: the wall clock
+	events atomic.Uint64
+	// warnedUpTo is events as of the last warning.
 	warnedUpTo atomic.Uint64
 	mu         sync.Mutex // held while warning
 	warnedAt   time.Time  // guarded by mu; zero: never
 }
 
-// fullWarnEvery is how often at most the edge warns that its store is
-// full.
-const fullWarnEvery = time.Minute
+// warnEvery is how often at most the edge repeats a throttled warning.
+const warnEvery = time.Minute
 
 // The warning that the store is full: what is full, then what requests
 // get, by on_error.
@@ -723,13 +723,13 @@ const (
 	fullOpen   = "requests that need a new entry in it go on without it (no idempotency, uncounted by the limits)"
 )
 
-// note counts a refusal and, at the first and then once every
-// fullWarnEvery at most, calls warn with the refusals since the last
+// note counts an occurrence and, at the first and then once every
+// warnEvery at most, calls warn with the occurrences since the last
 // warning: an operator must learn of it once, not at every request. One
-// warning for all the handlers that share the store: one that finds
+// warning for all the handlers that share the condition: one that finds
 // another warning goes on.
-func (f *fullWarning) note(warn func(refused uint64)) {
-	n := f.refused.Add(1)
+func (f *throttledWarning) note(warn func(events uint64)) {
+	n := f.events.Add(1)
 	if !f.mu.TryLock() {
 		return
 	}
@@ -738,7 +738,7 @@ func (f *fullWarning) note(warn func(refused uint64)) {
 	if f.now != nil {
 		now = f.now()
 	}
-	if !f.warnedAt.IsZero() && now.Sub(f.warnedAt) < fullWarnEvery {
+	if !f.warnedAt.IsZero() && now.Sub(f.warnedAt) < warnEvery {
 		return
 	}
 	f.warnedAt = now
@@ -773,7 +773,7 @@ const (
 
 // noteShareFull warns that a caller was refused a reservation for
 // holding its share, at the first refusal and then once every
-// fullWarnEvery at most, with the refusals since: it names no caller.
+// warnEvery at most, with the refusals since: it names no caller.
 func (s *storeUse) noteShareFull() {
 	s.shareFull.note(func(refused uint64) {
 		then := shareFullClosed
