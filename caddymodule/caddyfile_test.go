@@ -233,7 +233,8 @@ func TestStartupErrors(t *testing.T) {
 		{"empty audience", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\naudience \"\"\n}", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q],"audiences":[""]}`, rsaFile),
 			"jwt: audience: an empty value would accept tokens whose aud is empty"},
 		{"jwks_refresh without jwks_url", "", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q],"jwks_refresh":"5m"}`, rsaFile), "jwt: jwks_refresh is set but there is no jwks_url"},
-		{"negative leeway", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nleeway -1s\n}", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q],"leeway":"-1s"}`, rsaFile), "jwt: leeway and jwks_refresh must not be negative"},
+		{"negative leeway", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nleeway -1s\n}", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q],"leeway":"-1s"}`, rsaFile), "jwt: leeway must not be negative: -1s"},
+		{"negative jwks_refresh", "", `"jwt":{"algorithms":["RS256"],"jwks_url":"https://login.example.com/keys","jwks_refresh":"-1h"}`, "jwt: jwks_refresh must not be negative: -1h0m0s"},
 		{"leeway past the most", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nleeway 100000h\n}", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q],"leeway":"100000h"}`, rsaFile), "jwt: leeway 100000h0m0s is more than 10m0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

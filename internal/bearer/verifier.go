@@ -149,8 +149,11 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 			return nil, fmt.Errorf("unsupported algorithm %q (supported: %s)", alg, strings.Join(supportedAlgorithms(), " "))
 		}
 	}
-	if c.Leeway < 0 || c.JWKSRefresh < 0 {
-		return nil, errors.New("leeway and jwks_refresh must not be negative")
+	if c.Leeway < 0 {
+		return nil, fmt.Errorf("leeway must not be negative: %s", time.Duration(c.Leeway))
+	}
+	if c.JWKSRefresh < 0 {
+		return nil, fmt.Errorf("jwks_refresh must not be negative: %s", time.Duration(c.JWKSRefresh))
 	}
 	if time.Duration(c.Leeway) > MaxLeeway {
 		return nil, fmt.Errorf("leeway %s is more than %s: it would let expired tokens pass, where clocks kept in step (as a Windows domain keeps them) differ by seconds", time.Duration(c.Leeway), MaxLeeway)
