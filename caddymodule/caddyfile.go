@@ -93,7 +93,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 // A subdirective given twice is an error ("<name>: given twice"), except
 // the repeatable ones, whose values accumulate: operation (one block per
-// operation), challenge (one parameter each, each name once), limit (one
+// operation), challenge (one parameter each, each name once in any
+// letter case), limit (one
 // velocity limit each, in order) and, in the jwt block, public_key_file.
 //
 // paths adds spellings to startPhoneAudio's; `operation <rel>` adds

@@ -189,6 +189,11 @@ func TestStartupErrors(t *testing.T) {
 		{"unset challenge variable", rsaJWT + "\nchallenge client_id {env.UCWA_TEST_UNSET_VARIABLE}", rsaJSON + `,"challenge":{"client_id":"{env.UCWA_TEST_UNSET_VARIABLE}"}`,
 			`challenge: the value of "client_id": evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty`},
 		{"reserved challenge parameter", rsaJWT + "\nchallenge error x", rsaJSON + `,"challenge":{"error":"x"}`, `challenge: "error" is set by the edge itself`},
+		// Parameter names are case-insensitive (RFC 9110 11.2): one realm
+		// would silently win, two client_ids go out side by side.
+		{"challenge parameter twice in two cases", rsaJWT + "\nchallenge client_id a\nchallenge Client_ID b", rsaJSON + `,"challenge":{"client_id":"a","Client_ID":"b"}`,
+			`challenge: "Client_ID" and "client_id" are the same parameter (names are case-insensitive)`},
+		{"realm twice in two cases", rsaJWT + "\nchallenge Realm a\nchallenge realm b", "", `challenge: "Realm" and "realm" are the same parameter`},
 		{"backup without primary", "jwt off\nbackup a:1", `"jwt":{"off":true},"backup":{"upstreams":[{"dial":"a:1"}]}`, "backup: a backup pool needs a primary pool"},
 		{"primary without upstreams", "jwt off\nprimary", `"jwt":{"off":true},"primary":{}`, "primary: no upstreams: name at least one host:port, or dynamic_upstreams"},
 		{"backup without upstreams", "jwt off\nprimary a:1\nbackup {\nlb_policy first\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"load_balancing":{"selection_policy":{"policy":"first"}}}`, "backup: no upstreams"},

@@ -25,11 +25,23 @@ func challengeParams(params map[string]string, repl *caddy.Replacer) (realm, ext
 	for name := range params {
 		names = append(names, name)
 	}
-	slices.Sort(names)
+	// By name in any case, so that two spellings of one name sit side
+	// by side.
+	slices.SortFunc(names, func(a, b string) int {
+		if c := strings.Compare(strings.ToLower(a), strings.ToLower(b)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
 	var b strings.Builder
-	for _, name := range names {
+	for i, name := range names {
 		if !isToken(name) {
 			return "", "", fmt.Errorf("%q is not a parameter name", name)
+		}
+		// A name is case-insensitive (RFC 9110 11.2): given in two
+		// cases, one realm would win unseen, or a parameter go out twice.
+		if i > 0 && strings.EqualFold(names[i-1], name) {
+			return "", "", fmt.Errorf("%q and %q are the same parameter (names are case-insensitive)", names[i-1], name)
 		}
 		if slices.Contains(reservedChallengeParams, strings.ToLower(name)) {
 			return "", "", fmt.Errorf("%q is set by the edge itself", name)

@@ -114,6 +114,7 @@ type Handler struct {
 	// with every 401, such as authorization_uri, trusted_issuers or
 	// client_id (the ones UCWA clients read). "realm" sets the realm;
 	// error, error_description, error_uri and scope are the edge's own.
+	// Names are case-insensitive: each once, in any letter case.
 	// Values may use global placeholders such as {env.*}, replaced at
 	// startup; one that is empty there (an unset variable) stops
 	// startup, naming it. Not with jwt off. Default: {"realm": "ucwa"}.
