@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -61,6 +62,11 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 		if err := setPoolTransportDefaults(c.proxy); err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
+		if plain := plainUpstreams(c.proxy); len(plain) > 0 {
+			h.logger.Warn("pool gets requests over plain HTTP: bearer tokens and phone numbers cross the network unencrypted; "+
+				"give its upstreams as https://host, or its transport http a tls block",
+				zap.String("pool", c.name), zap.Strings("upstreams", plain))
+		}
 		proxies = append(proxies, namedProxy{c.name, c.proxy})
 	}
 	if err := loadPoolSet(ctx, proxies); err != nil {
@@ -88,6 +94,35 @@ type poolWarnings struct {
 // the handlers provisioned from then on: a test sets it before it loads a
 // config, so that it drives the time between warnings.
 var poolWarningClock func() time.Time
+
+// plainUpstreams returns the upstreams of proxy, a pool, that its http
+// transport reaches without TLS over the network: `primary fe1.contoso.com`
+// (no scheme) is port 80, in plain HTTP, which a Skype for Business pool
+// seldom means to be. Loopback, a Unix socket and another transport are
+// not listed; dynamic upstreams are not known at startup.
+func plainUpstreams(proxy *reverseproxy.Handler) []string {
+	if proxy.TransportRaw != nil {
+		var transport struct {
+			Protocol string          `json:"protocol"`
+			TLS      json.RawMessage `json:"tls"`
+		}
+		if json.Unmarshal(proxy.TransportRaw, &transport) != nil || transport.Protocol != "http" || transport.TLS != nil {
+			return nil
+		}
+	}
+	var plain []string
+	for _, u := range proxy.Upstreams {
+		addr, err := caddy.ParseNetworkAddress(u.Dial)
+		if err != nil || addr.IsUnixNetwork() || addr.Host == "localhost" {
+			continue
+		}
+		if ip, err := netip.ParseAddr(addr.Host); err == nil && ip.IsLoopback() {
+			continue
+		}
+		plain = append(plain, u.Dial)
+	}
+	return plain
+}
 
 // checkPoolProxy refuses a pool with nowhere to send a request, and
 // reverse_proxy features that break "never twice".

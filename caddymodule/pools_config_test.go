@@ -209,3 +209,49 @@ func TestPoolMarkedDownMidRequest(t *testing.T) {
 		t.Errorf("the primary received it %d times, want once", got)
 	}
 }
+
+// TestPoolPlainHTTPWarns: a pool reached over plain HTTP on the network
+// gets bearer tokens and numbers unencrypted, as `primary fe1.contoso.com`
+// (no scheme, so port 80 and no TLS) does: the edge warns at startup,
+// naming the pool and its upstreams. Loopback and TLS are quiet.
+func TestPoolPlainHTTPWarns(t *testing.T) {
+	const warning = `"msg":"pool gets requests over plain HTTP`
+	for _, tc := range []struct {
+		name, pools string
+		want        []string // the upstreams warned of, by pool; none: no warning
+	}{
+		{"no scheme", "primary 192.0.2.10 192.0.2.11:8080 127.0.0.1:9\n\t\tbackup https://192.0.2.20", []string{"primary: 192.0.2.10:80 192.0.2.11:8080"}},
+		{"backup plain", "primary 192.0.2.10:443 {\n\t\t\ttransport http {\n\t\t\t\ttls\n\t\t\t}\n\t\t}\n\t\tbackup http://192.0.2.20", []string{"backup: 192.0.2.20:80"}},
+		{"loopback", "primary 127.0.0.1:9 [::1]:9 localhost:9", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEdge(t, "caddyfile", `:EDGE_PORT {
+	ucwa {
+		jwt off
+		`+tc.pools+`
+	}
+}`)
+			var got []string
+			for line := range strings.Lines(e.Logs().String()) {
+				if !strings.Contains(line, warning) {
+					continue
+				}
+				var w struct {
+					Level     string   `json:"level"`
+					Pool      string   `json:"pool"`
+					Upstreams []string `json:"upstreams"`
+				}
+				if err := json.Unmarshal([]byte(line), &w); err != nil {
+					t.Fatalf("%v: %s", err, line)
+				}
+				if w.Level != "warn" {
+					t.Errorf("level %s: %s", w.Level, line)
+				}
+				got = append(got, w.Pool+": "+strings.Join(w.Upstreams, " "))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("warned of %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
