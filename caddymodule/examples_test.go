@@ -105,3 +105,60 @@ func TestExampleMissingVariable(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmeSnippets: the README's untagged Caddyfile snippets (a ucwa
+// block with "..." for the rest, a jwt block, a site's log, global
+// options) adapt and provision once put in a config of their own, so
+// that the syntax they show is the parser's. The syntax block (with
+// <placeholders>) is TestCaddyfileSyntaxDocumented's.
+func TestReadmeSnippets(t *testing.T) {
+	t.Setenv("UCWA_JWT_SECRET", strings.Repeat("s", 64))
+	t.Setenv("UCWA_REDIS_PASSWORD", "secret")
+	// The untagged blocks, by their fences.
+	var blocks []string
+	var block strings.Builder
+	in, untagged := false, false
+	for line := range strings.Lines(readRepoFile(t, "../README.md")) {
+		switch {
+		case strings.HasPrefix(line, "```") && !in:
+			in, untagged = true, line == "```\n"
+			block.Reset()
+		case strings.HasPrefix(line, "```"):
+			in = false
+			if untagged {
+				blocks = append(blocks, block.String())
+			}
+		case in && strings.TrimSpace(line) != "...":
+			block.WriteString(line)
+		}
+	}
+	tested := 0
+	for _, snippet := range blocks {
+		var config string
+		switch first, _, _ := strings.Cut(snippet, "\n"); first {
+		case "ucwa {":
+			if strings.Contains(snippet, "<") {
+				continue
+			}
+			if !strings.Contains(snippet, "\tjwt ") {
+				snippet = strings.Replace(snippet, "ucwa {\n", "ucwa {\n\tjwt off\n", 1)
+			}
+			config = ":0 {\n" + snippet + "}\n"
+		case "jwt {":
+			config = ":0 {\nucwa {\n" + snippet + "}\n}\n"
+		case "log {":
+			config = ":0 {\n" + snippet + "ucwa {\n\tjwt off\n}\n}\n"
+		case "{":
+			config = snippet + ":0 {\nucwa {\n\tjwt off\n}\n}\n"
+		default:
+			continue
+		}
+		tested++
+		if err := testkit.Validate(t, "caddyfile", config); err != nil {
+			t.Errorf("README snippet: %v\n%s", err, snippet)
+		}
+	}
+	if tested < 8 {
+		t.Errorf("tested %d snippets of the README, want 8 or more", tested)
+	}
+}
