@@ -261,7 +261,9 @@ type MemoryStore struct {
 	// dropped within its window would let a repeat be delivered again.
 	// Limits are not counted in it (a caller has one bucket per limit).
 	// Handlers that give different shares share the store with the
-	// largest. Default: a tenth of max_entries (10000), at least 1.
+	// largest. A share of max_entries or more bounds no caller but by
+	// the store's own size (one service account behind the edge). Default:
+	// a tenth of max_entries (10000), at least 1.
 	MaxEntriesPerCaller int `json:"max_entries_per_caller,omitempty"`
 
 	// What a request that needs a new entry in the store gets while the
