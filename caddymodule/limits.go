@@ -88,7 +88,8 @@ type LimitConfig struct {
 	// Required.
 	Count int `json:"count"`
 
-	// The period, such as 1h or 24h. Required.
+	// The period, such as 1h or 24h; at least 1s, and at least a
+	// microsecond per event of count. Required.
 	Per caddy.Duration `json:"per"`
 
 	// Whose budget a request takes from: a string expanded for each
@@ -302,6 +303,12 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 		}
 		if c.Per <= 0 {
 			return fmt.Errorf("%s: per must be a duration above 0: %s", where, time.Duration(c.Per))
+		}
+		if c.Per < caddy.Duration(time.Second) {
+			return fmt.Errorf("%s: per must be at least 1s: %s", where, time.Duration(c.Per))
+		}
+		if time.Duration(c.Per)/time.Duration(c.Count) < store.MinInterval {
+			return fmt.Errorf("%s: count %d per %s is more than one event a microsecond", where, c.Count, time.Duration(c.Per))
 		}
 		l := limit{
 			name:        c.Name,

@@ -591,6 +591,11 @@ func TestLimitStartupErrors(t *testing.T) {
 		{"count 0", "limit calls 0 per 1h", `"limits":[{"name":"calls","count":0,"per":3600000000000}]`, "limit calls: count must be at least 1: 0"},
 		{"negative count", "limit calls -1 per 1h", `"limits":[{"name":"calls","count":-1,"per":3600000000000}]`, "limit calls: count must be at least 1: -1"},
 		{"period 0", "limit calls 20 per 0s", `"limits":[{"name":"calls","count":20}]`, "limit calls: per must be a duration above 0: 0s"},
+		// A period of a nanosecond per event panicked the memory store
+		// (a zero interval) at the first request.
+		{"period under a second", "limit calls 2 per 1ns", `"limits":[{"name":"calls","count":2,"per":1}]`, "limit calls: per must be at least 1s: 1ns"},
+		{"more than one a microsecond", "limit calls 2000000 per 1s", `"limits":[{"name":"calls","count":2000000,"per":"1s"}]`,
+			"limit calls: count 2000000 per 1s is more than one event a microsecond"},
 		{"negative period", "limit calls 20 per -1h", `"limits":[{"name":"calls","count":20,"per":"-1h"}]`, "limit calls: per must be a duration above 0: -1h0m0s"},
 		{"name twice", "limit calls 20 per 1h\nlimit calls 5 per 1m", `"limits":[{"name":"calls","count":20,"per":"1h"},{"name":"calls","count":5,"per":"1m"}]`, "limit calls: name given twice"},
 		{"bad name", `limit "a b" 20 per 1h`, `"limits":[{"name":"a b","count":20,"per":"1h"}]`, "limits[0]: name must be letters, digits"},

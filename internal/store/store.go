@@ -114,6 +114,9 @@ func (l Limit) validate(n int) error {
 	if l.Period <= 0 {
 		return errors.New("limit period must be positive")
 	}
+	if l.interval() < MinInterval {
+		return errors.New("limit period must be at least a microsecond per event")
+	}
 	if n < 1 || n > l.Count {
 		return errors.New("events must be between 1 and the limit's count")
 	}
@@ -134,6 +137,11 @@ type Decision struct {
 	// for a take whose budget had room.
 	RetryAfter time.Duration
 }
+
+// MinInterval is the shortest time between a limit's events
+// (Period/Count) the stores take: Redis's clock counts microseconds, and
+// a shorter one (in the memory store, zero) means nothing.
+const MinInterval = time.Microsecond
 
 // MinTTL is the shortest TTL the stores take: Redis counts TTLs in whole
 // milliseconds, and both stores truncate a TTL to them.

@@ -904,6 +904,16 @@ func TestInvalidArguments(t *testing.T) {
 			return err
 		}},
 		{"allow period 0", func(s store.Store) error { _, err := s.Allow(ctx, "k", store.Limit{Count: 1}); return err }},
+		// An interval (Period/Count) under the clocks' microsecond: the
+		// memory store divided by a zero interval and panicked.
+		{"allow period shorter than its count", func(s store.Store) error {
+			_, err := s.Allow(ctx, "k", store.Limit{Count: 2, Period: time.Nanosecond})
+			return err
+		}},
+		{"allow all, a period shorter than its count", func(s store.Store) error {
+			_, err := s.AllowAll(ctx, []store.Take{{"k", store.Limit{Count: 2000, Period: time.Millisecond}, 1}})
+			return err
+		}},
 		{"allow 0 events", func(s store.Store) error {
 			_, err := s.AllowN(ctx, "k", store.Limit{Count: 5, Period: time.Hour}, 0)
 			return err
