@@ -349,10 +349,13 @@ func (n *Numbers) keypadString(user string) *DialString {
 	return s
 }
 
-// CheckOutsideLine checks a list of outside-line prefixes: 1 to 4 ASCII
-// digits each (9, 0, 81). An error names the entry by its position, never
-// its digits.
+// CheckOutsideLine checks a list of outside-line prefixes: at most
+// maxOutsideLinePrefixes of them, 1 to 4 ASCII digits each (9, 0, 81).
+// An error names the entry by its position, never its digits.
 func CheckOutsideLine(list []string) error {
+	if len(list) > maxOutsideLinePrefixes {
+		return fmt.Errorf("outside_line: %d prefixes given, at most %d are allowed", len(list), maxOutsideLinePrefixes)
+	}
 	for i, entry := range list {
 		e := strings.TrimSpace(entry)
 		if e == "" || len(e) > maxOutsideLineDigits || strings.Trim(e, "0123456789") != "" {
@@ -366,3 +369,16 @@ func CheckOutsideLine(list []string) error {
 // maxOutsideLineDigits is the most digits an outside-line prefix has: a
 // digit, or a PBX's trunk access code of a few.
 const maxOutsideLineDigits = 4
+
+// maxOutsideLinePrefixes is the most outside-line prefixes a policy
+// names: a site's gateways take one or two (9, or 0, and a trunk access
+// code or so). Each prefix adds up to two readings to a dial string,
+// whose index plus one a Decision keeps in a uint8 (after the readings
+// of the dial string as written, those of its keypad reading).
+const maxOutsideLinePrefixes = 16
+
+// The most readings a destination's two dial strings (Dial and Keypad)
+// have, two as written and two after each prefix each, must fit
+// Decision's uint8: this constant conversion does not compile
+// otherwise.
+const _ = uint8(2 * 2 * (1 + maxOutsideLinePrefixes))

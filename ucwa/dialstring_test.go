@@ -3,6 +3,7 @@ package ucwa
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -332,9 +333,17 @@ func TestDialStringOutsideLine(t *testing.T) {
 	}
 }
 
-// TestCheckOutsideLine: outside_line entries are 1 to 4 digits, and an
-// error names the entry by position, never its digits.
+// TestCheckOutsideLine: outside_line entries are 1 to 4 digits, at most
+// 16 of them (each adds readings, whose index a Decision keeps in a
+// uint8), and an error names the entry by position, never its digits.
 func TestCheckOutsideLine(t *testing.T) {
+	prefixes := func(n int) []string {
+		var list []string
+		for i := range n {
+			list = append(list, strconv.Itoa(10+i))
+		}
+		return list
+	}
 	for _, c := range []struct {
 		list []string
 		err  string
@@ -346,6 +355,9 @@ func TestCheckOutsideLine(t *testing.T) {
 		{[]string{"+9"}, "outside_line: entry 1 of 1 is not an outside-line prefix: 1 to 4 digits (9, or 0)"},
 		{[]string{"nine"}, `outside_line: entry 1 of 1 ("nine") is not an outside-line prefix: 1 to 4 digits (9, or 0)`},
 		{[]string{"٩"}, `outside_line: entry 1 of 1 is not an outside-line prefix: 1 to 4 digits (9, or 0)`},
+		{prefixes(16), ""},
+		{prefixes(17), "outside_line: 17 prefixes given, at most 16 are allowed"},
+		{prefixes(200), "outside_line: 200 prefixes given, at most 16 are allowed"},
 	} {
 		err := CheckOutsideLine(c.list)
 		if got := fmt.Sprint(err); c.err == "" && err != nil || c.err != "" && got != c.err {

@@ -108,8 +108,8 @@ const maxExtensionDigits = 20
 // not add to them.
 //
 // outsideLine lists the outside-line prefixes the site's gateways take
-// (9, or 0 in much of Europe: 1 to 4 ASCII digits each; see
-// CheckOutsideLine): a dial string (DialString) that starts with one is
+// (9, or 0 in much of Europe: 1 to 4 ASCII digits each, at most 16
+// prefixes; see CheckOutsideLine): a dial string (DialString) that starts with one is
 // read also as the digits after it. It changes no phone number: a tel:
 // URI, a bare number and a telephone SIP user are forwarded in E.164, so
 // no gateway ever sees an outside-line prefix in them.

@@ -184,19 +184,19 @@ type DestinationPolicy struct {
 
 	// OutsideLine lists the outside-line prefixes the site's gateways
 	// take before a number (9, or 0 in much of Europe; 1 to 4 digits
-	// each). A SIP user that is a dial string (sip:919005551234@gw) and
-	// starts with one is judged by the readings of the digits after it
-	// (+1 900 555 1234) as well as by those of the digits as written
-	// (+91 900 555 1234), and refused when any reading is: a prefix is
-	// never taken instead, since most digits that start with 9 or 0 are a
-	// number as written. Digits after a prefix too few for any number
-	// are judged as a short code (the rule short_code): sip:011880@gw,
-	// the German +49 11880 as written, is 11880 after the prefix 0. Phone
-	// numbers (tel: URIs, bare numbers, telephone SIP users) are not read
-	// again: the edge forwards them in E.164, with '+', in which no
-	// gateway takes an outside line. Like Emergency it configures the
-	// Numbers that reads destinations: pass it to NewNumbers. Default:
-	// none.
+	// each, at most 16 prefixes). A SIP user that is a dial string
+	// (sip:919005551234@gw) and starts with one is judged by the
+	// readings of the digits after it (+1 900 555 1234) as well as by
+	// those of the digits as written (+91 900 555 1234), and refused
+	// when any reading is: a prefix is never taken instead, since most
+	// digits that start with 9 or 0 are a number as written. Digits
+	// after a prefix too few for any number are judged as a short code
+	// (the rule short_code): sip:011880@gw, the German +49 11880 as
+	// written, is 11880 after the prefix 0. Phone numbers (tel: URIs,
+	// bare numbers, telephone SIP users) are not read again: the edge
+	// forwards them in E.164, with '+', in which no gateway takes an
+	// outside line. Like Emergency it configures the Numbers that reads
+	// destinations: pass it to NewNumbers. Default: none.
 	OutsideLine []string `json:"outside_line,omitempty"`
 
 	// Emergency lists the emergency numbers, which no rule refuses: short
