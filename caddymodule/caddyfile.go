@@ -87,6 +87,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			sip_domains <domain...>
 //			emergency <number...>
 //			max_extension_digits <n>
+//			premium_short_codes refuse|allow
 //			outside_line <digits...>
 //		}
 //	}
@@ -130,11 +131,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // a bare `destinations`, or a block without options, is the default
 // policy (enforced; premium_rate, shared_cost, personal_number and uan
 // numbers refused). Each option is given once, with one or more values;
-// regions, types, prefixes, domains, emergency numbers and outside-line
-// prefixes are judged at startup. outside_line names the prefixes the
-// site's gateways take for an outside line (9, or 0), default none: a
-// SIP user of digits that starts with one is judged also as the digits
-// after it.
+// the mode, regions, types, prefixes, domains, emergency numbers,
+// outside-line prefixes and premium_short_codes are judged at startup.
+// outside_line names the prefixes the site's gateways take for an
+// outside line (9, or 0), default none: a SIP user of digits that starts
+// with one is judged also as the digits after it. premium_short_codes
+// allow leaves phonenumbers' premium-rate short codes out of the rules
+// (default refuse), for a site whose extensions the data takes for
+// such codes.
 //
 // limit adds a velocity limit (LimitConfig): at most <count> requests
 // that dial, store or forward to a phone number per <duration>, for each

@@ -84,6 +84,9 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"emergency twice", "destinations {\n emergency 911\n emergency 112\n}", "destinations: emergency: given twice"},
 		{"max_extension_digits not a number", "destinations {\n max_extension_digits six\n}", `destinations: max_extension_digits: "six" is not a whole number`},
 		{"outside_line twice", "destinations {\n outside_line 9\n outside_line 0\n}", "destinations: outside_line: given twice"},
+		{"premium_short_codes without a value", "destinations {\n premium_short_codes\n}", "wrong argument count"},
+		{"premium_short_codes with two values", "destinations {\n premium_short_codes allow refuse\n}", "wrong argument count"},
+		{"premium_short_codes twice", "destinations {\n premium_short_codes allow\n premium_short_codes refuse\n}", "destinations: premium_short_codes: given twice"},
 		{"max_extension_digits twice", "destinations {\n max_extension_digits 4\n max_extension_digits 5\n}", "destinations: max_extension_digits: given twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -203,6 +206,8 @@ func TestStartupErrors(t *testing.T) {
 		{"destinations type", "jwt off\ndestinations {\ndeny_types premium\n}", `"jwt":{"off":true},"destinations":{"deny_types":["premium"]}`, `destinations: deny_types: entry 1 of 1 ("premium") is not a number type`},
 		{"destinations prefix without +", "jwt off\ndestinations {\ndeny 1900\n}", `"jwt":{"off":true},"destinations":{"deny":["1900"]}`, "destinations: deny: entry 1 of 1 is not an E.164 prefix"},
 		{"destinations max_extension_digits", "jwt off\ndestinations {\nmax_extension_digits 21\n}", `"jwt":{"off":true},"destinations":{"max_extension_digits":21}`, "destinations: max_extension_digits must be between 0 and 20, the most an extension may have: 21"},
+		{"destinations premium_short_codes", "jwt off\ndestinations {\npremium_short_codes ignore\n}", `"jwt":{"off":true},"destinations":{"premium_short_codes":"ignore"}`,
+			`destinations: premium_short_codes ("ignore") is neither refuse nor allow`},
 		{"destinations prefix in allow and deny", "jwt off\ndestinations {\nallow +1900555\ndeny +1900555\n}", `"jwt":{"off":true},"destinations":{"allow":["+1900555"],"deny":["+1900555"]}`,
 			"destinations: deny: entry 1 of 1 is within allow's entry 1 of 1, and allow comes first: it would refuse nothing"},
 		{"destinations region allowed and denied", "jwt off\ndestinations {\nallow_regions US\ndeny_regions US\n}", `"jwt":{"off":true},"destinations":{"allow_regions":["US"],"deny_regions":["US"]}`,

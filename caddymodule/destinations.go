@@ -182,6 +182,8 @@ func unmarshalDestinations(d *caddyfile.Dispenser) (*ucwa.DestinationPolicy, err
 			c.Emergency, err = directive.Args(d)
 		case "outside_line":
 			c.OutsideLine, err = directive.Args(d)
+		case "premium_short_codes":
+			err = directive.OneArg(d, &c.PremiumShortCodes)
 		case "max_extension_digits":
 			var arg string
 			if err = directive.OneArg(d, &arg); err != nil {

@@ -339,6 +339,56 @@ func TestDestinationPremiumShortCodes(t *testing.T) {
 	})
 }
 
+// TestDestinationPremiumShortCodesAllow: with default_region FR,
+// sip:3651@gw and the extension 3651 of a French number are refused as
+// premium-rate short codes by default (short_code, max_extension_digits),
+// and delivered under premium_short_codes allow, which judges the
+// digits by their count alone: the SIP user is then an extension, a
+// name to the audit trail, and 118118, past max_extension_digits, is
+// still refused for its count.
+func TestDestinationPremiumShortCodesAllow(t *testing.T) {
+	sip := func(decision, rule string, dialString bool) []auditDestJSON {
+		return []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", DialString: dialString, Decision: decision, Rule: rule}}
+	}
+	ext := func(decision, rule string) []auditDestJSON {
+		return []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "+3314234****;ext=****", Region: "FR", Type: "fixed_line", Decision: decision, Rule: rule}}
+	}
+	const sipUser, extension, shortCode = `{"to":"sip:3651@gw.contoso.com"}`, `{"to":"tel:+33142345678;ext=3651"}`, `{"to":"sip:118118@gw.contoso.com"}`
+	longCode := guardCase{name: "118118 past max_extension_digits", path: startOpsPath, body: shortCode, status: 403, property: "to", rule: "short_code",
+		operation: "startPhoneAudio", decision: "refused", auditRule: "short_code", dests: sip("refused", "short_code", true)}
+	for _, c := range []struct {
+		name, option string
+		cases        []guardCase
+	}{
+		{"default", "", []guardCase{
+			{name: "sip:3651 refused", path: startOpsPath, body: sipUser, status: 403, property: "to", rule: "short_code",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "short_code", dests: sip("refused", "short_code", true)},
+			{name: "ext=3651 refused", path: startOpsPath, body: extension, status: 403, property: "to", rule: "max_extension_digits",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "max_extension_digits", dests: ext("refused", "max_extension_digits")},
+			longCode,
+		}},
+		{"refuse", "premium_short_codes refuse", []guardCase{
+			{name: "sip:3651 refused", path: startOpsPath, body: sipUser, status: 403, property: "to", rule: "short_code",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "short_code", dests: sip("refused", "short_code", true)},
+		}},
+		{"allow", "premium_short_codes allow", []guardCase{
+			{name: "sip:3651 delivered", path: startOpsPath, body: sipUser, status: 201,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "default", dests: sip("allowed", "default", false)},
+			{name: "ext=3651 delivered", path: startOpsPath, body: extension, status: 201,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "default", dests: ext("allowed", "default")},
+			longCode,
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := startGuardEdgeIn(t, "FR", `destinations {
+			sip_domains contoso.com *.contoso.com
+			`+c.option+`
+		}`)
+			e.run(t, callerBearer(t), c.cases, []string{"sip:3651", "sip:118118", "ext=3651", "42345678"})
+		})
+	}
+}
+
 // TestDestinationVanityNumbers: a SIP user that is a vanity number
 // (sip:1900FLOWERS@gw, sip:1-900-FLOWERS@gw) is judged also with its
 // letters as the digits of a phone keypad, as a gateway that maps them

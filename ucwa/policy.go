@@ -35,11 +35,11 @@ import (
 //     the delegator's delegate); no rule of money or reach applies to it.
 //  3. max_extension_digits (refuses): the number's extension has more
 //     digits than MaxExtensionDigits allows, or is a premium-rate short
-//     code of the number's region (Number.PremiumExtension). Before
-//     allow: a PBX or gateway that dials an extension through (direct
-//     inward system access) dials whatever follows the number it
-//     reaches, and an allow prefix says which numbers may be reached,
-//     not what they then dial.
+//     code of the number's region (Number.PremiumExtension; unless
+//     PremiumShortCodes is allow). Before allow: a PBX or gateway that
+//     dials an extension through (direct inward system access) dials
+//     whatever follows the number it reaches, and an allow prefix says
+//     which numbers may be reached, not what they then dial.
 //  4. allow (allows): the number starts with an allow prefix.
 //  5. deny (refuses): the number starts with a deny prefix.
 //  6. deny_regions (refuses): the number's region is a denied one, or
@@ -73,8 +73,9 @@ import (
 //     outside_line 0), once the readings passed. Digits of either kind
 //     that are a premium-rate short code of the default region
 //     (DialString.Premium: sip:3651@gw in France) are refused at any
-//     count. An emergency short code (sip:911@gw.contoso.com) is an
-//     emergency number: the rule emergency allows it first.
+//     count, unless PremiumShortCodes is allow. An emergency short
+//     code (sip:911@gw.contoso.com) is an emergency number: the rule
+//     emergency allows it first.
 //  12. default (allows): no rule refused the destination.
 //
 // A destination that is neither a phone number nor a SIP URI, which only
@@ -175,12 +176,27 @@ type DestinationPolicy struct {
 	// (411 in the US) from an extension: 0 refuses every extension. One
 	// that phonenumbers' short-number data has as a premium-rate short
 	// code of the number's region (+33142345678;ext=3651) is refused at
-	// any count (Number.PremiumExtension). The same count tells an
-	// extension from a short code in a SIP user of digits that is no
-	// number (sip:118118@gw.contoso.com, see the rule short_code), which
-	// at any count is refused when it is a premium-rate short code of
-	// the default region (sip:3651@gw in France).
+	// any count (Number.PremiumExtension), unless PremiumShortCodes is
+	// allow. The same count tells an extension from a short code in a
+	// SIP user of digits that is no number (sip:118118@gw.contoso.com,
+	// see the rule short_code), which at any count is refused when it is
+	// a premium-rate short code of the default region (sip:3651@gw in
+	// France), unless PremiumShortCodes is allow.
 	MaxExtensionDigits *int `json:"max_extension_digits,omitempty"`
+
+	// PremiumShortCodes is "refuse" (the default, also "") to refuse, at
+	// any count of digits, a short code that phonenumbers' short-number
+	// data has as premium rate: the extension of a number, of the
+	// number's region (+33142345678;ext=3651, the rule
+	// max_extension_digits), and a SIP user of digits of no reading, of
+	// the default region (sip:3651@gw in France, the rule short_code);
+	// or "allow" to leave the data out, so that such digits are judged by
+	// their count alone (MaxExtensionDigits), as any others. The data
+	// takes some extension plans for premium-rate codes (France 1000 to
+	// 1099 and 3200 to 3999, Italy 1200 to 1299, ...): a site whose own
+	// extensions are such digits sets allow. Any letter case. Default:
+	// refuse.
+	PremiumShortCodes string `json:"premium_short_codes,omitempty"`
 
 	// OutsideLine lists the outside-line prefixes the site's gateways
 	// take before a number (9, or 0 in much of Europe; 1 to 4 digits
@@ -223,6 +239,12 @@ const (
 	PolicyReport  = "report"
 )
 
+// The values of PremiumShortCodes.
+const (
+	PremiumShortCodesRefuse = "refuse"
+	PremiumShortCodesAllow  = "allow"
+)
+
 // defaultDenyTypes are the number types refused when DenyTypes is empty:
 // numbers that cost the caller's organisation far more than a call, or
 // that reach a service rather than a line.
@@ -256,6 +278,10 @@ type Policy struct {
 	// dial string no rule can judge refused (see the rule dial_string),
 	// and a short code (see the rule short_code).
 	judgesNumbers bool
+	// refusePremium tells that a premium-rate short code is refused at
+	// any count (PremiumShortCodes): Number.PremiumExtension and
+	// DialString.Premium are read.
+	refusePremium bool
 }
 
 // NewPolicy checks c and compiles it. An error names the field and the
@@ -269,6 +295,13 @@ func NewPolicy(c DestinationPolicy) (*Policy, error) {
 		p.report = true
 	default:
 		return nil, entryError("mode", -1, 1, c.Mode, "is neither enforce nor report")
+	}
+	switch strings.ToLower(c.PremiumShortCodes) {
+	case "", PremiumShortCodesRefuse:
+		p.refusePremium = true
+	case PremiumShortCodesAllow:
+	default:
+		return nil, entryError("premium_short_codes", -1, 1, c.PremiumShortCodes, "is neither refuse nor allow")
 	}
 	if n := c.MaxExtensionDigits; n != nil {
 		if *n < 0 || *n > maxExtensionDigits {
@@ -405,6 +438,11 @@ type Decision struct {
 	// keypad tells that the keypad reading of the destination's user
 	// (Destination.Keypad) decided.
 	keypad bool
+	// premium tells that max_extension_digits or short_code decided
+	// under a policy that refuses premium-rate short codes at any count
+	// (PremiumShortCodes): the refusal of one says so, where under allow
+	// it was refused for its count.
+	premium bool
 }
 
 // Refused reports whether the request must be refused.
@@ -414,13 +452,14 @@ func (d Decision) Refused() bool { return d.Verdict == VerdictRefused }
 // request of operation op (nil for none). It allocates nothing.
 func (p *Policy) Judge(op *Operation, d *PropertyDestination) Decision {
 	rule, reading, keypad := p.rule(d)
+	premium := p.refusePremium && (rule == RuleMaxExtensionDigits || rule == RuleShortCode)
 	switch {
 	case rule.allows():
 		return Decision{Verdict: VerdictAllowed, Rule: rule}
 	case p.report, op != nil && op.Emergency:
-		return Decision{Verdict: VerdictWouldRefuse, Rule: rule, reading: reading, keypad: keypad}
+		return Decision{Verdict: VerdictWouldRefuse, Rule: rule, reading: reading, keypad: keypad, premium: premium}
 	}
-	return Decision{Verdict: VerdictRefused, Rule: rule, reading: reading, keypad: keypad}
+	return Decision{Verdict: VerdictRefused, Rule: rule, reading: reading, keypad: keypad, premium: premium}
 }
 
 // allows reports whether the rule allows what it decides.
@@ -482,7 +521,7 @@ func (p *Policy) dialRule(dial *DialString, d *PropertyDestination, before uint8
 	case !p.judgesNumbers || !p.hostAllowed(d.Host):
 	case dial.Unjudgeable:
 		return RuleDialString, 0
-	case len(dial.Readings) == 0 && dial.Digits > p.maxExtension, dial.Rest > p.maxExtension, dial.Premium:
+	case len(dial.Readings) == 0 && dial.Digits > p.maxExtension, dial.Rest > p.maxExtension, p.refusePremium && dial.Premium:
 		return RuleShortCode, 0
 	}
 	return RuleNone, 0
@@ -491,7 +530,7 @@ func (p *Policy) dialRule(dial *DialString, d *PropertyDestination, before uint8
 // numberRule returns the number rule (max_extension_digits to
 // deny_types) that decides num, a number of d; RuleNone when none does.
 func (p *Policy) numberRule(num *Number, d *PropertyDestination) Rule {
-	if len(num.Extension) > p.maxExtension || num.PremiumExtension {
+	if len(num.Extension) > p.maxExtension || p.refusePremium && num.PremiumExtension {
 		return RuleMaxExtensionDigits
 	}
 	allow, deny := p.prefixes.match(num.E164)
@@ -588,8 +627,8 @@ func (p *Policy) IsEmergencyCall(d *PropertyDestination) bool {
 // count: a number (IsNumber), or a SIP name that a gateway could dial
 // as one (Dial), or with its letters as keypad digits (Keypad), or as
 // a short code: a user of digits of no reading that is an emergency
-// number or a premium-rate short code, or has more digits than
-// max_extension_digits allows (an internal extension, up to them, rings
+// number or a premium-rate short code (unless PremiumShortCodes is
+// allow), or has more digits than max_extension_digits allows (an internal extension, up to them, rings
 // no trunk). Without a policy (a nil Policy) no short code is judged,
 // nor counted: a user of no reading is a name.
 func (p *Policy) IsDialled(d *Destination) bool {
@@ -605,7 +644,7 @@ func (p *Policy) dialled(dial *DialString) bool {
 	case len(dial.Readings) > 0 || dial.Unjudgeable:
 		return true
 	}
-	return p != nil && (dial.Emergency || dial.Premium || dial.Digits > p.maxExtension)
+	return p != nil && (dial.Emergency || p.refusePremium && dial.Premium || dial.Digits > p.maxExtension)
 }
 
 // hostAllowed reports whether sip_domains allows a SIP host.
@@ -630,7 +669,7 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 	switch dec.Rule {
 	case RuleMaxExtensionDigits:
 		why = "its extension has more digits than allowed"
-		if num.PremiumExtension {
+		if dec.premium && num.PremiumExtension {
 			why = "its extension is a premium-rate short code where the number is, which a PBX that dials extensions through may dial"
 		}
 	case RuleDeny:
@@ -657,7 +696,7 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 			dial = d.Keypad
 		}
 		switch {
-		case dial != nil && dial.Premium:
+		case dec.premium && dial != nil && dial.Premium:
 			why = "its SIP user's digits, as written or after an outside-line prefix, are a premium-rate short code of the default region, which a gateway may dial"
 		case dial != nil && len(dial.Readings) > 0:
 			why = "its SIP user's digits after an outside-line prefix are no phone number, more than max_extension_digits allows an extension, which a gateway may dial as a service's short code"

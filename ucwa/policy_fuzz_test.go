@@ -29,6 +29,7 @@ var fuzzPolicies = []DestinationPolicy{
 		SIPDomains:         []string{"contoso.com", "*.contoso.com", "*.b.example", "192.0.2.10", "2001:db8::1"},
 		MaxExtensionDigits: ptr(3),
 	},
+	{DenyTypes: []string{"premium_rate"}, SIPDomains: []string{"*.contoso.com"}, MaxExtensionDigits: ptr(5), PremiumShortCodes: "Allow"},
 }
 
 var fuzzPolicySeeds = []string{
@@ -132,7 +133,7 @@ func FuzzPolicy(f *testing.F) {
 						t.Fatalf("policy %d, %s %q: decided by %s, a plain reading by %s", i, kind, v, got.Rule, want)
 					}
 					dialled := func(s referenceShort) bool {
-						return s.emergency || s.premium || s.digits > referenceMaxExtension(&fuzzPolicies[i])
+						return s.emergency || s.premium && referenceRefusesPremium(&fuzzPolicies[i]) || s.digits > referenceMaxExtension(&fuzzPolicies[i])
 					}
 					if short.ok && (!vanity || keypadShort.ok) && p.IsDialled(&d) != (dialled(short) || vanity && dialled(keypadShort)) {
 						t.Fatalf("policy %d, %q: a short code of %d digits is dialled: %v", i, v, short.digits, p.IsDialled(&d))
@@ -502,6 +503,12 @@ func referenceMaxExtension(c *DestinationPolicy) int {
 	return 4
 }
 
+// referenceRefusesPremium reports whether c refuses premium-rate short
+// codes at any count: premium_short_codes is not allow.
+func referenceRefusesPremium(c *DestinationPolicy) bool {
+	return !strings.EqualFold(c.PremiumShortCodes, "allow")
+}
+
 // readingSummary is dialSummary of what referenceDialString read.
 func readingSummary(readings []Number, unjudgeable bool) []string {
 	if unjudgeable {
@@ -565,7 +572,7 @@ func referenceDialRule(c *DestinationPolicy, d *PropertyDestination, readings []
 	if unjudgeable && numberRules && referenceNumberRule(c, d, Number{}) != RuleSIPDomains {
 		return RuleDialString
 	}
-	if (short.ok && short.digits > referenceMaxExtension(c) || short.rest > referenceMaxExtension(c) || short.premium) &&
+	if (short.ok && short.digits > referenceMaxExtension(c) || short.rest > referenceMaxExtension(c) || short.premium && referenceRefusesPremium(c)) &&
 		numberRules && referenceNumberRule(c, d, Number{}) != RuleSIPDomains {
 		return RuleShortCode
 	}
@@ -625,7 +632,7 @@ func referenceNumberRule(c *DestinationPolicy, pd *PropertyDestination, num Numb
 		return RuleNotDialled
 	case !d.IsNumber() && !d.SIP:
 		return RuleInvalid
-	case d.IsNumber() && (len(num.Extension) > maxExtension || num.Extension != "" && referencePremium(num.Extension, num.Region)):
+	case d.IsNumber() && (len(num.Extension) > maxExtension || num.Extension != "" && referenceRefusesPremium(c) && referencePremium(num.Extension, num.Region)):
 		return RuleMaxExtensionDigits
 	case d.IsNumber() && hasPrefix(c.Allow):
 		if d.SIP && !hostOK() {

@@ -426,6 +426,8 @@ func TestNewPolicyErrors(t *testing.T) {
 		{"domain number", DestinationPolicy{SIPDomains: []string{"+19005551234"}}, []string{"sip_domains: entry 1 of 1"}, []string{"5551234"}},
 		{"extension digits below 0", DestinationPolicy{MaxExtensionDigits: ptr(-1)}, []string{"max_extension_digits must be between 0 and 20", "-1"}, nil},
 		{"extension digits over 20", DestinationPolicy{MaxExtensionDigits: ptr(21)}, []string{"max_extension_digits must be between 0 and 20", "21"}, nil},
+		{"premium_short_codes", DestinationPolicy{PremiumShortCodes: "ignore"}, []string{"premium_short_codes", `"ignore"`, "neither refuse nor allow"}, nil},
+		{"premium_short_codes as digits", DestinationPolicy{PremiumShortCodes: "3651"}, []string{"premium_short_codes", "neither refuse nor allow"}, []string{"3651"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := NewPolicy(c.policy)
@@ -704,6 +706,64 @@ func TestPolicyPremiumExtension(t *testing.T) {
 			if e := RefusalError(pd, dec); c.premium && (e == nil || !strings.Contains(e.Message, "premium-rate short code") || strings.Contains(e.Message, "3651")) {
 				t.Errorf("%s: refusal %+v does not say the extension is a premium-rate short code, or shows it", c.value, e)
 			}
+		}
+	}
+}
+
+// TestPolicyPremiumShortCodesAllow: under premium_short_codes allow the
+// short-number data is left out of the rules: a French site's SIP
+// extension 3651 (a premium-rate code by the data) and the extension
+// 3651 of a French number are judged by their count alone, delivered up
+// to max_extension_digits and refused past it for their count, the
+// refusal then saying nothing of a premium rate; the limits count such
+// a user only past the count. refuse, in any letter case, and the
+// default refuse them at any count.
+func TestPolicyPremiumShortCodesAllow(t *testing.T) {
+	fr := mustNumbers(t, "FR", TelURI, nil, "0")
+	policy := func(premium string, maxExtension int) *Policy {
+		p, err := NewPolicy(DestinationPolicy{SIPDomains: []string{"*.contoso.com"}, MaxExtensionDigits: ptr(maxExtension), PremiumShortCodes: premium})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct {
+		premium      string
+		maxExtension int
+		value        string
+		rule         Rule
+		dialled      bool
+	}{
+		{"", 4, "sip:3651@gw.contoso.com", RuleShortCode, true},
+		{"refuse", 4, "sip:3651@gw.contoso.com", RuleShortCode, true},
+		{"REFUSE", 4, "sip:3651@gw.contoso.com", RuleShortCode, true},
+		{"", 4, "tel:+33142345678;ext=3651", RuleMaxExtensionDigits, true},
+		{"allow", 4, "sip:3651@gw.contoso.com", RuleDefault, false},
+		{"Allow", 4, "sip:3615@gw.contoso.com", RuleDefault, false},
+		{"allow", 4, "sip:36-51@gw.contoso.com", RuleDefault, false},
+		{"allow", 6, "sip:03651@gw.contoso.com", RuleDefault, false},
+		{"allow", 4, "tel:+33142345678;ext=3651", RuleDefault, true},
+		{"allow", 3, "sip:3651@gw.contoso.com", RuleShortCode, true},
+		{"allow", 3, "tel:+33142345678;ext=3651", RuleMaxExtensionDigits, true},
+		{"allow", 4, "sip:118118@gw.contoso.com", RuleShortCode, true},
+		{"allow", 4, "sip:112@gw.contoso.com", RuleEmergency, true},
+	} {
+		d, problem := fr.Destination(c.value)
+		if !problem.OK() {
+			t.Fatalf("%s: %s", c.value, problem.Reason)
+		}
+		p := policy(c.premium, c.maxExtension)
+		pd := &PropertyDestination{Property: "to", Kind: DialledNow, Destination: d}
+		dec := p.Judge(spa, pd)
+		if dec.Rule != c.rule {
+			t.Errorf("premium_short_codes %q, max_extension_digits %d, %s: decided by %s, want %s", c.premium, c.maxExtension, c.value, dec.Rule, c.rule)
+		}
+		if got := p.IsDialled(&d); got != c.dialled {
+			t.Errorf("premium_short_codes %q, max_extension_digits %d, %s: dialled %v, want %v", c.premium, c.maxExtension, c.value, got, c.dialled)
+		}
+		e := RefusalError(pd, dec)
+		if premium := !strings.EqualFold(c.premium, "allow"); e != nil && strings.Contains(e.Message, "premium-rate") != premium {
+			t.Errorf("premium_short_codes %q, %s: refusal %q names a premium rate: %v, want %v", c.premium, c.value, e.Message, !premium, premium)
 		}
 	}
 }
