@@ -54,7 +54,7 @@ var fuzzPolicySeeds = []string{
 	"sip:+33142345678;ext=3651@gw.contoso.com;user=phone", "sip:36*51@gw.contoso.com", "sip:1000@gw.contoso.com", "sip:0411@gw.contoso.com",
 	"sip:1900FLOWERS@gw.contoso.com", "sip:1-900-FLOWERS;x=1@gw.contoso.com", "sip:1900PAWPAWP@gw.contoso.com", "sip:24hours@contoso.com",
 	"sip:365days@gw.contoso.com", "sip:0800FLOWERS@gw.contoso.com", "sip:911HELP@gw.contoso.com", "sip:123%C3%A9t%C3%A9@gw.contoso.com",
-	"sip:9*11@gw.contoso.com", "sip:9,911@gw.contoso.com", "sip:91%231@gw.contoso.com", "sip:9-1-1@gw.contoso.com", "sip:11p2@gw.contoso.com",
+	"sip:911A@gw.contoso.com", "sip:9*11@gw.contoso.com", "sip:9,911@gw.contoso.com", "sip:91%231@gw.contoso.com", "sip:9-1-1@gw.contoso.com", "sip:11p2@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -114,7 +114,10 @@ func FuzzPolicy(f *testing.F) {
 			var keypadShort referenceShort
 			if vanity {
 				readings, unjudgeable := referenceDialUser(keypadUser, n)
+				// The keypad reading is never an emergency number: 911A
+				// at a gateway that takes 9 is no 9 112.
 				keypadShort = referenceShortUser(keypadUser, n)
+				keypadShort.emergency = false
 				if got := dialSummary(d.Keypad); !slices.Equal(got, readingSummary(readings, unjudgeable)) || d.Keypad.Emergency {
 					t.Fatalf("%q: read with its letters as keypad digits as %q (emergency %v), a plain reading %q", v, got, d.Keypad.Emergency, readingSummary(readings, unjudgeable))
 				}
