@@ -236,7 +236,11 @@ func TestLimitShortCodes(t *testing.T) {
 // the limits for its phoneNumber, as any call does, where sip:911@gw and
 // sip:9911@gw (outside_line 9) are emergency calls the limits never
 // refuse; and under max_extension_digits 2 it is refused as a short
-// code, where 911 passes as an emergency number.
+// code, where 911 passes as an emergency number. Pauses between the
+// outside_line prefix and the emergency number (sip:9,911@gw,
+// sip:9w911@gw) keep it an emergency call, delivered with the budget
+// spent; pauses elsewhere (sip:9,9,11@gw), or without an outside_line
+// prefix, do not.
 func TestDialCharacterNoEmergency(t *testing.T) {
 	alice := caller{"tenant-1", "alice"}.header(t)
 	call := func(e limitEdge, to string) testkit.Response {
@@ -247,12 +251,14 @@ func TestDialCharacterNoEmergency(t *testing.T) {
 		e := startLimitEdge(t, "store memory", policy, "limit calls 1 per 1h")
 		// The first call spends the budget; emergency calls pass all the
 		// same, a call to 9*11 does not.
-		for i, to := range []string{"sip:14255550000@gw.contoso.com", "sip:911@gw.contoso.com", "sip:9911@gw.contoso.com", "sip:9-1-1@gw.contoso.com"} {
+		passing := []string{"sip:14255550000@gw.contoso.com", "sip:911@gw.contoso.com", "sip:9911@gw.contoso.com", "sip:9-1-1@gw.contoso.com",
+			"sip:9,911@gw.contoso.com", "sip:9w911@gw.contoso.com", "sip:9p,112@gw.contoso.com"}
+		for i, to := range passing {
 			if resp := call(e, to); resp.Status != http.StatusCreated {
-				t.Fatalf("call %d: %d %s", i+1, resp.Status, resp.Body)
+				t.Fatalf("call %d (%s): %d %s", i+1, to, resp.Status, resp.Body)
 			}
 		}
-		for _, to := range []string{"sip:9*11@gw.contoso.com", "sip:9,911@gw.contoso.com"} {
+		for _, to := range []string{"sip:9*11@gw.contoso.com", "sip:9,9,11@gw.contoso.com", "sip:9,911%23@gw.contoso.com"} {
 			resp := call(e, to)
 			if resp.Status != http.StatusForbidden {
 				t.Fatalf("%s: %d %s, want 403", to, resp.Status, resp.Body)
@@ -261,8 +267,8 @@ func TestDialCharacterNoEmergency(t *testing.T) {
 				t.Errorf("%s: refused with %+v, want DialoutNotAllowed by short_code", to, e)
 			}
 		}
-		if got := e.pool.Requests.Load(); got != 4 {
-			t.Errorf("the pool got %d requests, want 4", got)
+		if got, want := e.pool.Requests.Load(), int64(len(passing)); got != want {
+			t.Errorf("the pool got %d requests, want %d", got, want)
 		}
 	})
 	// Under the default max_extension_digits it is an extension, and the
@@ -275,6 +281,21 @@ func TestDialCharacterNoEmergency(t *testing.T) {
 			}
 		}
 		assertLimited(t, call(e, "sip:9*11@gw.contoso.com"), "calls", 3600)
+		// Without an outside_line prefix, 9, a pause and 911 is a
+		// 4-digit extension.
+		assertLimited(t, call(e, "sip:9,911@gw.contoso.com"), "calls", 3600)
+	})
+	// With outside_line 9 and max_extension_digits by default, 9, a pause
+	// and 911 is an emergency call with the budget spent, 9*11 a call.
+	t.Run("outside line", func(t *testing.T) {
+		e := startLimitEdge(t, "store memory", "destinations {\n\t\t\tsip_domains contoso.com *.contoso.com\n\t\t\toutside_line 9\n\t\t}", "limit calls 1 per 1h")
+		for i, to := range []string{"sip:14255550000@gw.contoso.com", "sip:9,911@gw.contoso.com", "sip:9W911@gw.contoso.com"} {
+			if resp := call(e, to); resp.Status != http.StatusCreated {
+				t.Fatalf("call %d (%s): %d %s", i+1, to, resp.Status, resp.Body)
+			}
+		}
+		assertLimited(t, call(e, "sip:9*11@gw.contoso.com"), "calls", 3600)
+		assertLimited(t, call(e, "sip:,911@gw.contoso.com"), "calls", 3600)
 	})
 }
 

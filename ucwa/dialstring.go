@@ -67,9 +67,13 @@ type DialString struct {
 	// (Numbers' emergency short codes: 911 and 112 in the US), as
 	// written or after an outside-line prefix (9911 at a gateway that
 	// takes 9), which the rule emergency allows. Visual separators may
-	// stand between its digits (9-1-1), a dial character may not
-	// (9*11, 9,911): a gateway dials those too, and what it rings then
-	// is no emergency service the edge knows of.
+	// stand between its digits (9-1-1); of the dial characters only
+	// pauses (',', 'p', 'w', any letter case), one or more, and only
+	// between an outside-line prefix and the emergency number
+	// (9,911, 9w911: the outside line, a wait for its dial tone, 911).
+	// Any other dial character (9*11, 911#), or a pause anywhere else
+	// (,911, 9,9,11, 911,), makes what a gateway dials something else,
+	// no emergency service the edge knows of.
 	Emergency bool
 	// Rest is, for a user with Readings, the most digits left after an
 	// outside-line prefix it starts with when fewer than minDialDigits
@@ -88,10 +92,15 @@ type DialString struct {
 }
 
 // dialCharacters are the characters of a dial string that are neither
-// digits nor separators: pauses (',', 'p', 'w', any letter case) and the
-// DTMF keys '*', '#' and 'A' to 'D' (RFC 2806's dtmf-digit, which RFC
-// 4967's dial strings keep), any letter case.
-const dialCharacters = ",pPwW*#aAbBcCdD"
+// digits nor separators: pauses (pauseCharacters) and the DTMF keys '*',
+// '#' and 'A' to 'D' (RFC 2806's dtmf-digit, which RFC 4967's dial
+// strings keep), any letter case.
+const dialCharacters = pauseCharacters + "*#aAbBcCdD"
+
+// pauseCharacters are the dial characters that dial nothing but wait:
+// ',' (a pause of a PBX's dial strings), RFC 2806's 'p' (a pause) and
+// 'w' (a wait for a dial tone), any letter case.
+const pauseCharacters = ",pPwW"
 
 // minDialDigits is the fewest digits a user must have to be read as a
 // dial string with readings: the shortest possible number any country
@@ -128,11 +137,21 @@ var minDialDigits = sync.OnceValue(func() int {
 // name holds a letter. A user of fewer than minDialDigits digits, or of
 // digits that have no reading (neither as written nor after an
 // outside-line prefix) and are not too many for a number (see tooLong),
-// has no reading: it is a short code or an extension (see Digits).
-func (n *Numbers) dialString(user string) *DialString {
+// has no reading: it is a short code or an extension (see Digits). So
+// is a user of an outside-line prefix, pauses and an emergency number
+// (sip:9,911@gw), whatever its count of digits: an emergency number
+// (see Emergency).
+//
+// keypad tells that user is a vanity number's keypad reading (see
+// keypadString), which is never an emergency number.
+func (n *Numbers) dialString(user string, keypad bool) *DialString {
 	main, params, _ := strings.Cut(user, ";")
 	digits := make([]byte, 0, 20)
 	dial := false
+	// pause is where the user's pauses stand, as a count of the digits
+	// before them, while they all stand there (-1 for none); keys tells
+	// that it holds another dial character, or pauses at two places.
+	pause, keys := -1, false
 	for _, r := range main {
 		switch {
 		case r < 0x80 && r >= '0' && r <= '9':
@@ -141,13 +160,17 @@ func (n *Numbers) dialString(user string) *DialString {
 			digits = append(digits, digitValue(r))
 		case strings.ContainsRune(dialCharacters, r):
 			dial = true
+			if !strings.ContainsRune(pauseCharacters, r) || pause >= 0 && pause != len(digits) {
+				keys = true
+			}
+			pause = len(digits)
 		case unicode.IsLetter(r):
 			return nil
 		}
 		if len(digits) > maxNumberLength {
 			// Far more digits than any number has: kept no further, and
 			// no reading can judge them (see tooLong).
-			digits, dial = digits[:maxNumberLength], true
+			digits, dial, keys = digits[:maxNumberLength], true, true
 		}
 	}
 	switch {
@@ -159,6 +182,13 @@ func (n *Numbers) dialString(user string) *DialString {
 		// whose ';' is no delimiter at all): which it takes no rule can
 		// tell.
 		return &DialString{Unjudgeable: true, Digits: len(digits)}
+	case dial && !keys && !keypad && n.pausedEmergency(digits, pause):
+		// The outside line, a pause, an emergency number: a gateway that
+		// takes the prefix rings the emergency service, as it does
+		// without the pause.
+		s := n.shortCode(digits, true)
+		s.Emergency = true
+		return s
 	case len(digits) < minDialDigits():
 		return n.shortCode(digits, dial)
 	case dial:
@@ -197,7 +227,8 @@ func (n *Numbers) dialString(user string) *DialString {
 // or after an outside-line prefix, and the user held no dial character
 // (dial): a gateway dials sip:9*11@gw as 9*11, a feature code or
 // anything but 911, so only the digits alone, or an outside-line prefix
-// and them, are an emergency number.
+// and them, are an emergency number here (dialString reads an
+// outside-line prefix, pauses and them, sip:9,911@gw, before).
 func (n *Numbers) shortCode(digits []byte, dial bool) *DialString {
 	s := &DialString{Digits: len(digits)}
 	s.Premium = premiumShortCode(digits, n.region)
@@ -209,6 +240,19 @@ func (n *Numbers) shortCode(digits []byte, dial bool) *DialString {
 	}
 	s.Emergency = s.Emergency || !dial && n.isEmergencyCode(digits)
 	return s
+}
+
+// pausedEmergency reports whether digits, with pauses (and no other dial
+// character) before their digit at, are an outside-line prefix, then
+// the pauses, then an emergency number: a configured or the default
+// region's emergency short code, or an emergency number of the list
+// written in full (0,030123456 with outside_line 0 in Germany).
+func (n *Numbers) pausedEmergency(digits []byte, at int) bool {
+	if at <= 0 || at >= len(digits) || !slices.Contains(n.outsideLine, string(digits[:at])) {
+		return false
+	}
+	num, p := n.read(string(digits[at:]), sipUserNumber)
+	return p.OK() && num.Emergency
 }
 
 // premiumShortCode reports whether digits, dialled as written in region
@@ -342,7 +386,7 @@ func (n *Numbers) keypadString(user string) *DialString {
 	if !ok {
 		return nil
 	}
-	s := n.dialString(keypad)
+	s := n.dialString(keypad, true)
 	if s != nil {
 		s.Emergency = false
 	}

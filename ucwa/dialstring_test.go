@@ -71,34 +71,67 @@ func TestDialStringEmergency(t *testing.T) {
 // TestDialStringDialCharactersNoEmergency: only a SIP user whose digits
 // alone are an emergency number, as written (visual separators
 // between them or not) or after an outside-line prefix, is one: a dial
-// character among them (9*11, 9,911, 91#1) makes what a gateway dials
+// character among them (9*11, 91#1) makes what a gateway dials
 // something else, which the rule emergency does not allow nor the limits
 // exempt. Such a user is judged by its digits, as an extension or a
-// short code is.
+// short code is. Pauses (',', 'p', 'w', any letter case, one or more)
+// between an outside-line prefix and the emergency number are the one
+// exception (9,911 and 9w911 with outside_line 9: the outside line, a
+// pause or a wait for its dial tone, 911), whatever the count of digits
+// (0,12345 with the list's 12345, 0,030123456 with the list's
+// +49 30 123456, in Germany with outside_line 0); pauses anywhere else
+// (,911, 9,9,11, 911,), with another dial character (9,*911), or without
+// an outside_line prefix (9,911 with none, 99,11) are not.
 func TestDialStringDialCharactersNoEmergency(t *testing.T) {
-	n := mustNumbers(t, "US", TelURI, nil, "9")
+	us9 := mustNumbers(t, "US", TelURI, nil, "9")
+	us := mustNumbers(t, "US", TelURI, nil)
+	de0 := mustNumbers(t, "DE", TelURI, []string{"112", "110", "12345", "+4930123456"}, "0")
 	p, err := NewPolicy(DestinationPolicy{SIPDomains: []string{"contoso.com", "*.contoso.com"}, MaxExtensionDigits: ptr(2)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
+		n         *Numbers
 		value     string
 		emergency bool
 		rule      Rule
 	}{
-		{"sip:911@gw.contoso.com", true, RuleEmergency},
-		{"sip:9911@gw.contoso.com", true, RuleEmergency},
-		{"sip:9-1-1@gw.contoso.com", true, RuleEmergency},
-		{"sip:112@gw.contoso.com", true, RuleEmergency},
-		{"sip:9*11@gw.contoso.com", false, RuleShortCode},
-		{"sip:*911@gw.contoso.com", false, RuleShortCode},
-		{"sip:911%23@gw.contoso.com", false, RuleShortCode},
-		{"sip:9,911@gw.contoso.com", false, RuleShortCode},
-		{"sip:9p911@gw.contoso.com", false, RuleShortCode},
-		{"sip:91%231@gw.contoso.com", false, RuleShortCode},
-		{"sip:9*1@gw.contoso.com", false, RuleDefault},
+		{us9, "sip:911@gw.contoso.com", true, RuleEmergency},
+		{us9, "sip:9911@gw.contoso.com", true, RuleEmergency},
+		{us9, "sip:9-1-1@gw.contoso.com", true, RuleEmergency},
+		{us9, "sip:112@gw.contoso.com", true, RuleEmergency},
+		{us9, "sip:9*11@gw.contoso.com", false, RuleShortCode},
+		{us9, "sip:*911@gw.contoso.com", false, RuleShortCode},
+		{us9, "sip:911%23@gw.contoso.com", false, RuleShortCode},
+		{us9, "sip:91%231@gw.contoso.com", false, RuleShortCode},
+		{us9, "sip:9*1@gw.contoso.com", false, RuleDefault},
+
+		{us9, "sip:9,911@gw.contoso.com", true, RuleEmergency},
+		{us9, "sip:9p911@gw.contoso.com", true, RuleEmergency},
+		{us9, "sip:9P911@gw.contoso.com", true, RuleEmergency},
+		{us9, "sip:9w911@gw.contoso.com", true, RuleEmergency},
+		{us9, "sip:9W112@gw.contoso.com", true, RuleEmergency},
+		{us9, "sip:9,,p911@gw.contoso.com", true, RuleEmergency},
+		{us9, "sip:9-,.,9-1-1;x=y@gw.contoso.com", true, RuleEmergency},
+		{us9, "sip:9,911@evil.example", true, RuleSIPDomains},
+		{us9, "sip:,911@gw.contoso.com", false, RuleShortCode},
+		{us9, "sip:911,@gw.contoso.com", false, RuleShortCode},
+		{us9, "sip:9,911,@gw.contoso.com", false, RuleShortCode},
+		{us9, "sip:9,9,11@gw.contoso.com", false, RuleShortCode},
+		{us9, "sip:9,*911@gw.contoso.com", false, RuleShortCode},
+		{us9, "sip:9,911%23@gw.contoso.com", false, RuleShortCode},
+		{us9, "sip:99,11@gw.contoso.com", false, RuleShortCode},
+		{us9, "sip:9,91@gw.contoso.com", false, RuleShortCode},
+		{us, "sip:9,911@gw.contoso.com", false, RuleShortCode},
+		{us, "sip:9w911@gw.contoso.com", false, RuleShortCode},
+		{de0, "sip:0,112@gw.contoso.com", true, RuleEmergency},
+		{de0, "sip:0w110@gw.contoso.com", true, RuleEmergency},
+		{de0, "sip:0,12345@gw.contoso.com", true, RuleEmergency},
+		{de0, "sip:0,030123456@gw.contoso.com", true, RuleEmergency},
+		{de0, "sip:0,0301234567@gw.contoso.com", false, RuleDialString},
+		{de0, "sip:0,1,12@gw.contoso.com", false, RuleShortCode},
 	} {
-		d, problem := n.Destination(c.value)
+		d, problem := c.n.Destination(c.value)
 		if !problem.OK() {
 			t.Fatalf("%s: %s", c.value, problem.Reason)
 		}
@@ -109,8 +142,8 @@ func TestDialStringDialCharactersNoEmergency(t *testing.T) {
 		if got := p.Judge(spa, pd); got.Rule != c.rule {
 			t.Errorf("%s: decided by %s, want %s", c.value, got.Rule, c.rule)
 		}
-		if got := p.IsEmergencyCall(pd); got != c.emergency {
-			t.Errorf("%s: IsEmergencyCall = %v, want %v", c.value, got, c.emergency)
+		if got, want := p.IsEmergencyCall(pd), c.emergency && c.rule != RuleSIPDomains; got != want {
+			t.Errorf("%s: IsEmergencyCall = %v, want %v", c.value, got, want)
 		}
 	}
 }

@@ -454,7 +454,7 @@ func (n *Numbers) sipDestination(v string) (Destination, Problem) {
 	}
 	var dial, keypad *DialString
 	if !u.IsPhone() {
-		dial = n.dialString(u.DecodedUser())
+		dial = n.dialString(u.DecodedUser(), false)
 		keypad = n.keypadString(u.DecodedUser())
 	} else {
 		var p Problem

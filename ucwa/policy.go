@@ -25,10 +25,10 @@ import (
 //  1. emergency (allows): the number is an emergency number
 //     (Number.Emergency: the default region's, or the configured list,
 //     without an extension; or a SIP user of digits of no reading that
-//     is one, without a dial character among them,
-//     DialString.Emergency), and, for a SIP URI, its host is one
-//     sip_domains allows (the host decides where the pool sends the
-//     call).
+//     is one, without a dial character among them but pauses after an
+//     outside-line prefix, DialString.Emergency), and, for a SIP URI,
+//     its host is one sip_domains allows (the host decides where the
+//     pool sends the call).
 //  2. not_dialled (allows): a delegator (OnBehalfOf) is the identity a
 //     call is placed for, which the pool presents and never dials, and
 //     whose right to be used the pool checks itself (the user must be

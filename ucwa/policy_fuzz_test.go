@@ -54,7 +54,10 @@ var fuzzPolicySeeds = []string{
 	"sip:+33142345678;ext=3651@gw.contoso.com;user=phone", "sip:36*51@gw.contoso.com", "sip:1000@gw.contoso.com", "sip:0411@gw.contoso.com",
 	"sip:1900FLOWERS@gw.contoso.com", "sip:1-900-FLOWERS;x=1@gw.contoso.com", "sip:1900PAWPAWP@gw.contoso.com", "sip:24hours@contoso.com",
 	"sip:365days@gw.contoso.com", "sip:0800FLOWERS@gw.contoso.com", "sip:911HELP@gw.contoso.com", "sip:123%C3%A9t%C3%A9@gw.contoso.com",
-	"sip:911A@gw.contoso.com", "sip:9*11@gw.contoso.com", "sip:9,911@gw.contoso.com", "sip:91%231@gw.contoso.com", "sip:9-1-1@gw.contoso.com", "sip:11p2@gw.contoso.com",
+	"sip:911A@gw.contoso.com", "sip:9*11@gw.contoso.com", "sip:9,911@gw.contoso.com",
+	"sip:9w911@gw.contoso.com", "sip:9,,P9-1-1@gw.contoso.com", "sip:9,9,11@gw.contoso.com", "sip:,911@gw.contoso.com", "sip:911,@gw.contoso.com",
+	"sip:9,911,@gw.contoso.com", "sip:81p112;x=y@gw.contoso.com", "sip:0,12345@gw.contoso.com", "sip:0w030123456@gw.contoso.com", "sip:0,123AB@gw.contoso.com",
+	"sip:9,911;1@gw.contoso.com", "sip:99,11@gw.contoso.com", "sip:9,*911@gw.contoso.com", "sip:91%231@gw.contoso.com", "sip:9-1-1@gw.contoso.com", "sip:11p2@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -113,10 +116,10 @@ func FuzzPolicy(f *testing.F) {
 			keypadUser, vanity := referenceKeypad(&d)
 			var keypadShort referenceShort
 			if vanity {
-				readings, unjudgeable := referenceDialUser(keypadUser, n)
+				readings, unjudgeable := referenceDialUser(keypadUser, n, true)
 				// The keypad reading is never an emergency number: 911A
 				// at a gateway that takes 9 is no 9 112.
-				keypadShort = referenceShortUser(keypadUser, n)
+				keypadShort = referenceShortUser(keypadUser, n, true)
 				keypadShort.emergency = false
 				if got := dialSummary(d.Keypad); !slices.Equal(got, readingSummary(readings, unjudgeable)) || d.Keypad.Emergency {
 					t.Fatalf("%q: read with its letters as keypad digits as %q (emergency %v), a plain reading %q", v, got, d.Keypad.Emergency, readingSummary(readings, unjudgeable))
@@ -259,7 +262,7 @@ func referenceDialString(d *Destination, n *Numbers) (readings []Number, unjudge
 	if !ok {
 		return nil, false
 	}
-	return referenceDialUser(user, n)
+	return referenceDialUser(user, n, false)
 }
 
 // referenceUser is the decoded user of a SIP destination that is no
@@ -320,8 +323,12 @@ func referenceKeypad(d *Destination) (string, bool) {
 	return out.String(), true
 }
 
-// referenceDialUser is referenceDialString of a decoded user.
-func referenceDialUser(whole string, n *Numbers) (readings []Number, unjudgeable bool) {
+// referenceDialUser is referenceDialString of a decoded user; keypad
+// tells that it is a vanity number's keypad reading, which is never an
+// emergency number. A user that is an outside-line prefix, pauses and an
+// emergency number (referencePausedEmergency) has no reading, and is
+// judgeable.
+func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number, unjudgeable bool) {
 	user, params, _ := strings.Cut(whole, ";")
 	var digits []rune
 	for _, r := range user {
@@ -338,7 +345,7 @@ func referenceDialUser(whole string, n *Numbers) (readings []Number, unjudgeable
 		// A digit-dialling gateway dials its parameters' digits too.
 		return nil, true
 	}
-	if len(digits) < 6 {
+	if len(digits) < 6 || !keypad && referencePausedEmergency(user, n) {
 		return nil, false
 	}
 	if unjudgeable || len(digits) > maxNumberLength {
@@ -446,12 +453,37 @@ func referenceShortCode(d *Destination, n *Numbers) referenceShort {
 	if !ok {
 		return referenceShort{}
 	}
-	return referenceShortUser(whole, n)
+	return referenceShortUser(whole, n, false)
 }
 
-// referenceShortUser is referenceShortCode of a decoded user.
-func referenceShortUser(whole string, n *Numbers) referenceShort {
-	readings, unjudgeable := referenceDialUser(whole, n)
+// referencePausedEmergency reports whether a SIP user (before its ';')
+// is, its separators left out, an outside-line prefix of n, one or more
+// pauses (, p w, any letter case) and digits that n reads as an
+// emergency number.
+func referencePausedEmergency(user string, n *Numbers) bool {
+	var b strings.Builder
+	for _, r := range user {
+		switch {
+		case unicode.IsDigit(r):
+			b.WriteByte(digitValue(r))
+		case strings.ContainsRune(",pPwW*#aAbBcCdD", r):
+			b.WriteRune(r)
+		case unicode.IsLetter(r):
+			return false
+		}
+	}
+	m := regexp.MustCompile(`^([0-9]+)[,pPwW]+([0-9]+)$`).FindStringSubmatch(b.String())
+	if m == nil || !slices.Contains(n.outsideLine, m[1]) {
+		return false
+	}
+	num, p := n.Number(m[2])
+	return p.OK() && num.Emergency
+}
+
+// referenceShortUser is referenceShortCode of a decoded user; keypad as
+// for referenceDialUser.
+func referenceShortUser(whole string, n *Numbers, keypad bool) referenceShort {
+	readings, unjudgeable := referenceDialUser(whole, n, keypad)
 	if unjudgeable {
 		return referenceShort{}
 	}
@@ -482,12 +514,13 @@ func referenceShortUser(whole string, n *Numbers) referenceShort {
 		return short
 	}
 	// A dial character makes what a gateway dials something else than
-	// the digits alone.
+	// the digits alone, but for pauses after an outside-line prefix.
 	emergency := func(s string) bool {
 		num, p := n.Number(s)
 		return !dialCharacter && s != "" && p.OK() && num.Emergency
 	}
 	short := referenceShort{ok: true, digits: len(digits), emergency: emergency(string(digits)), premium: referencePremium(string(digits), n.region)}
+	short.emergency = short.emergency || !keypad && referencePausedEmergency(user, n)
 	for _, prefix := range n.outsideLine {
 		if rest, ok := strings.CutPrefix(string(digits), prefix); ok {
 			short.emergency = short.emergency || emergency(rest)
@@ -544,8 +577,8 @@ func referenceRule(c *DestinationPolicy, d *PropertyDestination, n *Numbers) Rul
 	// The keypad reading of a vanity number adds refusals, as a dial
 	// string of its own.
 	if keypad, ok := referenceKeypad(&d.Destination); ok {
-		readings, unjudgeable := referenceDialUser(keypad, n)
-		if r := referenceDialRule(c, d, readings, unjudgeable, referenceShortUser(keypad, n)); r != RuleNone {
+		readings, unjudgeable := referenceDialUser(keypad, n, true)
+		if r := referenceDialRule(c, d, readings, unjudgeable, referenceShortUser(keypad, n, true)); r != RuleNone {
 			return r
 		}
 	}
