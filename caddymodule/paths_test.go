@@ -53,10 +53,9 @@ func TestPathInfoNearMiss(t *testing.T) {
 		{"POST", opsApp + "/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact/x/y", true},
 		{"POST", opsApp + "/batch/a/b", true},
 		// Reads pass, and so do the sub-resources of resources that have
-		// them.
+		// them (see TestPathBelowPUTResource).
 		{"GET", startPath + "/x/y", false},
 		{"POST", opsApp + "/communication/phoneAudioInvitations/42/cancel", false},
-		{"PUT", opsApp + "/me/callForwardingSettings/immediateForwardSettings/x", false},
 	})
 }
 
@@ -123,5 +122,128 @@ func TestPathHoldsQuery(t *testing.T) {
 		Header: http.Header{"Authorization": {bearerFor(t, allScopes...)}}})
 	if got := pool.Received(); resp.Status != http.StatusNotFound || len(got) != 0 {
 		t.Fatalf("status %d (%s), the pool got %+v; want a near miss, 404 and none", resp.Status, resp.Body, got)
+	}
+}
+
+// TestPathBelowPUTResource: a path below a PUT operation's resource
+// (communication, callForwardingSettings and its forwarding settings)
+// may reach that resource's handler with the rest as PathInfo, which runs
+// a PUT, or a write a pool takes as one (.NET reads "put" as PUT, ASP.NET
+// MVC a POST as the method an override names), as the PUT that stores a
+// number: PUT communication/x reached the pool unchecked. A write to a
+// path below one that is no resource of the reference's taking that
+// method is a near miss; the resources below that take it (the
+// conversations, an invitation's accept, the forwarding operations) pass,
+// and so do reads.
+func TestPathBelowPUTResource(t *testing.T) {
+	comm := opsApp + "/communication"
+	cfs := opsApp + "/me/callForwardingSettings"
+	checkPaths(t, []pathCase{
+		{"PUT", comm + "/x", true},
+		{"PUT", comm + "/x/y", true},
+		{"put", comm + "/x", true},
+		{"POST", comm + "/x", true},
+		{"PATCH", comm + "/x", true},
+		{"MERGE", comm + "/x", true},
+		{"DELETE", comm + "/x", true},
+		{"get", comm + "/x", true},
+		{"PUT", comm + ".aspx/x", true},
+		{"PUT", comm + "/..;/x", true},
+		{"PUT", comm + "/%78", true},
+		// Resources of communication that take no write, or not this one.
+		{"PUT", comm + "/conversations", true},
+		{"POST", comm + "/conversations", true},
+		{"PUT", comm + "/mediaRelayAccessToken", true},
+		{"PUT", comm + "/mediaRelayAccessToken/x", true},
+		{"POST", comm + "/missedItems", true},
+		{"PUT", comm + "/startMessaging", true},
+		{"PUT", comm + "/messagingInvitations", true},
+		{"PUT", cfs + "/x", true},
+		{"POST", cfs + "/x/y", true},
+		{"PUT", cfs + "/immediateForwardSettings", true},
+		{"PUT", cfs + "/immediateForwardSettings/x", true},
+		{"POST", cfs + "/simultaneousRingSettings/x", true},
+		{"PUT", cfs + "/unansweredCallSettings/x", true},
+		{"PUT", cfs + "/turnOffCallForwarding", true},
+		{"PUT", opsApp + "/x/callForwardingSettings/unansweredCallSettings/x", true},
+		// Reads pass, and so do the resources below that take the method.
+		{"GET", comm + "/x", false},
+		{"HEAD", comm + "/x/y", false},
+		{"OPTIONS", comm + "/x", false},
+		{"GET", cfs + "/immediateForwardSettings", false},
+		{"POST", comm + "/startMessaging", false},
+		{"POST", comm + "/joinOnlineMeeting", false},
+		{"POST", comm + "/replayMessage", false},
+		{"POST", comm + "/messagingInvitations", false},
+		{"POST", comm + "/onlineMeetingInvitations", false},
+		{"POST", comm + "/messagingInvitations/60c6/accept", false},
+		{"POST", comm + "/invitations/146/decline", false},
+		{"POST", comm + "/conversations/eee0/messaging/sendMessage", false},
+		{"DELETE", comm + "/conversations/eee0", false},
+		{"POST", comm + "/conversationLogs/conversationLog/markAsRead", false},
+		{"POST", cfs + "/turnOffCallForwarding", false},
+		{"POST", cfs + "/immediateForwardSettings/immediateForwardToDelegates", false},
+		{"POST", cfs + "/immediateForwardSettings/immediateForwardToVoicemail", false},
+		{"POST", cfs + "/simultaneousRingSettings/simultaneousRingToTeam", false},
+		{"POST", cfs + "/simultaneousRingSettings/simultaneousRingToDelegates", false},
+		{"POST", cfs + "/unansweredCallSettings/resetUnansweredCallSettings", false},
+		{"POST", cfs + "/unansweredCallSettings/unansweredCallToVoicemail", false},
+	})
+}
+
+// TestPUTResourceDoors: the doors to a PUT resource's handler beside a
+// plain request below it: a read below it with a method override (which
+// a pool honouring it runs as a write), a batch part, a URL named in
+// X-Original-URL, are near misses too; and the operations refuse another
+// method, 405, whatever its case: a POST, PATCH or MERGE to a PUT
+// resource, a PUT to a POST operation. None reaches the pool.
+func TestPUTResourceDoors(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := doorsSite(t, pool.Addr())
+	good := bearerFor(t, allScopes...)
+	comm := opsApp + "/communication"
+	body := `{"phoneNumber":"+19005551234","to":"+19005551234"}`
+	auth := func(h http.Header) http.Header {
+		h = h.Clone()
+		if h == nil {
+			h = http.Header{}
+		}
+		h.Set("Authorization", good)
+		h.Set("If-Match", "x")
+		return h
+	}
+	for _, tc := range []struct {
+		name, method, path string
+		header             http.Header
+		status             int
+		allow, message     string
+	}{
+		{name: "GET below communication with an override", method: "GET", path: comm + "/x", header: http.Header{"X-Http-Method-Override": {"PUT"}}, status: 404, message: "no resource"},
+		{name: "a batch part PUT below communication", method: "POST", path: opsApp + "/batch", status: 404, message: "Batch part 1: There is no resource"},
+		{name: "X-Original-URL below communication", method: "PUT", path: opsApp + "/people/search", header: http.Header{"X-Original-Url": {comm + "/x"}}, status: 404, message: "no resource"},
+		{name: "POST of communication", method: "POST", path: comm, status: 405, allow: "PUT"},
+		{name: "PATCH of communication", method: "PATCH", path: comm, status: 405, allow: "PUT"},
+		{name: "MERGE of communication", method: "MERGE", path: comm, status: 405, allow: "PUT"},
+		{name: "POST of callForwardingSettings", method: "POST", path: opsApp + "/me/callForwardingSettings", status: 405, allow: "PUT"},
+		{name: "PATCH of simultaneousRingSettings", method: "PATCH", path: opsApp + "/me/callForwardingSettings/simultaneousRingSettings", status: 405, allow: "PUT"},
+		{name: "PUT of startPhoneAudio", method: "PUT", path: comm + "/startPhoneAudio", status: 405, allow: "POST"},
+		{name: "put of phoneAudioInvitations", method: "put", path: comm + "/phoneAudioInvitations", status: 405, allow: "POST"},
+		{name: "PUT below startPhoneAudio", method: "PUT", path: comm + "/startPhoneAudio/x", status: 404, message: "no resource"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := testkit.Request{Method: tc.method, URL: tc.path, ContentType: "application/json", Body: body, Header: auth(tc.header)}
+			if tc.path == opsApp+"/batch" {
+				req.ContentType = batchType
+				req.Body = batchBody("PUT " + comm + "/x HTTP/1.1\r\nIf-Match: \"1\"\r\nContent-Type: application/json\r\n\r\n" + body)
+			}
+			before := len(pool.Received())
+			resp := e.send(req)
+			if got := pool.Received()[before:]; resp.Status != tc.status || len(got) != 0 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want %d and none", resp.Status, resp.Body, len(got), tc.status)
+			}
+			if resp.Header.Get("Allow") != tc.allow || !strings.Contains(ucwaError(t, resp.Body).Message, tc.message) {
+				t.Errorf("answer Allow %q, %s; want Allow %q and a message with %q", resp.Header.Get("Allow"), resp.Body, tc.allow, tc.message)
+			}
+		})
 	}
 }

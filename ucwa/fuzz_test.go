@@ -1525,6 +1525,24 @@ func FuzzMatch(f *testing.F) {
 				t.Fatalf("Match(%s, %q) = %+v, want a near miss", method, prefix+"/"+leaf+"/x/y", got)
 			}
 		}
+		// Below a PUT row's resource, a write to what the reference has
+		// as no resource taking it is a near miss (or an operation of the
+		// table, which matches first); one to what it has so, behind a
+		// clean prefix, is none.
+		if !isRead(method) {
+			leaf := m.putNames[k%len(m.putNames)]
+			if tail := CanonicalPath(p)[1:]; tail != "" && !referenceTakesBelow(leaf, method, tail) {
+				if got := m.Match(method, prefix+"/"+leaf+"/"+tail); !got.NearMiss && got.Operation == nil {
+					t.Fatalf("Match(%s, %q) = %+v, want a near miss", method, prefix+"/"+leaf+"/"+tail, got)
+				}
+			}
+			below := referenceBelowPUT[leaf]
+			entry, writes, _ := strings.Cut(below[k%len(below)], " ")
+			target := "/ucwa/v1/applications/1/" + leaf + "/" + strings.ReplaceAll(entry, "*", "x")
+			if got := m.Match(method, target); got.NearMiss != !referenceTakesBelow(leaf, method, strings.ReplaceAll(entry, "*", "x")) && got.Operation == nil {
+				t.Fatalf("Match(%s, %q) = %+v; the reference has %q taking %q", method, target, got, entry, writes)
+			}
+		}
 		for i := range m.ops {
 			op := &m.ops[i]
 			for _, s := range op.Paths {
@@ -1562,6 +1580,75 @@ func FuzzMatch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// referenceBelowPUT lists, by the name of a PUT row's resource, the
+// resources below it as the reference has them: a path (lower case, "*"
+// for any item of a collection and what lies below it) and the writes it
+// takes.
+var referenceBelowPUT = map[string][]string{
+	"communication": {
+		"conversations", "conversations/*", "conversationlogs", "conversationlogs/*", "invitations", "invitations/*",
+		"audiovideoinvitations POST", "audiovideoinvitations/*", "messaginginvitations POST", "messaginginvitations/*",
+		"onlinemeetinginvitations POST", "onlinemeetinginvitations/*", "participantinvitations POST", "participantinvitations/*",
+		"phoneaudioinvitations POST", "phoneaudioinvitations/*",
+		"mediapolicies", "mediarelayaccesstoken", "misseditems",
+		"joinonlinemeeting POST", "replaymessage POST", "startmessaging POST", "startonlinemeeting POST", "makemeavailable POST",
+		"startaudio POST", "startaudioonbehalfofdelegator POST", "startaudiovideo POST", "startaudiovideoonbehalfofdelegator POST",
+		"startemergencycall POST", "startphoneaudio POST", "startphoneaudioonbehalfofdelegator POST", "startvideo POST",
+	},
+	"callforwardingsettings": {
+		"turnoffcallforwarding POST", "immediateforwardsettings",
+		"immediateforwardsettings/immediateforwardtocontact POST", "immediateforwardsettings/immediateforwardtodelegates POST",
+		"immediateforwardsettings/immediateforwardtovoicemail POST",
+		"simultaneousringsettings PUT", "simultaneousringsettings/simultaneousringtocontact POST",
+		"simultaneousringsettings/simultaneousringtodelegates POST", "simultaneousringsettings/simultaneousringtoteam POST",
+		"unansweredcallsettings PUT", "unansweredcallsettings/resetunansweredcallsettings POST",
+		"unansweredcallsettings/unansweredcalltocontact POST", "unansweredcallsettings/unansweredcalltovoicemail POST",
+	},
+	"simultaneousringsettings": {"simultaneousringtocontact POST", "simultaneousringtodelegates POST", "simultaneousringtoteam POST"},
+	"unansweredcallsettings":   {"resetunansweredcallsettings POST", "unansweredcalltocontact POST", "unansweredcalltovoicemail POST"},
+}
+
+// referenceTakesBelow reports whether the reference has tail, a clean
+// path below the PUT row's resource leaf (without a leading "/"), as a
+// resource taking method (in any letter case) or below an item of a
+// collection.
+func referenceTakesBelow(leaf, method, tail string) bool {
+	lower := []byte(tail)
+	for i, c := range lower {
+		if 'A' <= c && c <= 'Z' {
+			lower[i] = c + 'a' - 'A'
+		}
+	}
+	tail = string(lower)
+	for _, entry := range referenceBelowPUT[leaf] {
+		path, writes, _ := strings.Cut(entry, " ")
+		if stem, ok := strings.CutSuffix(path, "/*"); ok {
+			if strings.HasPrefix(tail, stem+"/") {
+				return true
+			}
+			continue
+		}
+		if tail == path && slices.ContainsFunc(strings.Fields(writes), func(w string) bool { return strings.EqualFold(w, method) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestReferenceBelowPUT: every PUT row of the table has its resources
+// below it in the reference list, and the matcher's names are the list's.
+func TestReferenceBelowPUT(t *testing.T) {
+	m := mustMatcher(t)
+	if len(m.putNames) != len(referenceBelowPUT) {
+		t.Fatalf("the matcher has %v below PUT resources, the reference %d", m.putNames, len(referenceBelowPUT))
+	}
+	for _, name := range m.putNames {
+		if len(referenceBelowPUT[name]) == 0 {
+			t.Errorf("no reference list below %s", name)
+		}
+	}
 }
 
 // FuzzIntake runs any request through Intake for any operation: it never

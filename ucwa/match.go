@@ -117,8 +117,10 @@ type Match struct {
 	// path spells a guarded link name with something added (invisible
 	// or control characters, look-alike letters, an extension, an NTFS
 	// stream, an 8.3 short name, a trailing segment) or in an unexpected
-	// place, which a pool might still route to the operation: the edge
-	// answers it 404 rather than pass it on unchecked.
+	// place, or a write to a path below a PUT operation's resource that
+	// is no resource of it taking that method, which a pool might still
+	// route to the operation: the edge answers it 404 rather than pass
+	// it on unchecked.
 	NearMiss bool
 }
 
@@ -133,6 +135,10 @@ type Matcher struct {
 	// rels), lower case; leaves are the rels of POST rows, which have no
 	// sub-resources, so that a trailing segment after one is a near miss.
 	names, leaves []string
+	// puts are the resources of PUT rows, by the last segments of their
+	// paths, with what lies below them; putNames their names.
+	puts     []putResource
+	putNames []string
 }
 
 type matchSuffix struct {
@@ -171,6 +177,10 @@ func NewMatcher(ops []Operation) (*Matcher, error) {
 			if op.Method == "POST" && strings.EqualFold(last, op.Rel) {
 				addName(&m.leaves, last)
 			}
+			if op.Method == "PUT" && !slices.Contains(m.putNames, last) {
+				m.putNames = append(m.putNames, last)
+				m.puts = append(m.puts, putResource{name: last, below: putSubResources[op.Rel]})
+			}
 		}
 		addName(&m.names, op.Rel)
 	}
@@ -185,7 +195,8 @@ func (m *Matcher) Operations() []Operation { return m.ops }
 // method on its paths (the edge answers 405 for the wrong one); a PUT row
 // matches every method but GET, HEAD and OPTIONS, which read (see isRead).
 // Near misses are reported only for methods other than
-// GET and HEAD: reads pass. A path that a pool on ASP.NET may read
+// GET and HEAD: reads pass; below a PUT row's resource, only for those
+// that do not read (see near). A path that a pool on ASP.NET may read
 // otherwise (see otherReadings) is a near miss when another reading is
 // an operation or a near miss that the path as it came is not, or no
 // operation where the path as it came is one: cut at an escaped '?', the
@@ -243,7 +254,7 @@ func (m *Matcher) match(method, rawPath string) Match {
 	if method == "GET" || method == "HEAD" {
 		return Match{}
 	}
-	if m.near(p) {
+	if m.near(method, p) {
 		return Match{NearMiss: true}
 	}
 	// The segments as written, before letters were folded and ";params"
@@ -253,32 +264,49 @@ func (m *Matcher) match(method, rawPath string) Match {
 	if !strings.HasPrefix(rawPath, "/") {
 		rawPath = "/" + rawPath
 	}
-	if raw := path.Clean(strings.ReplaceAll(rawPath, "\\", "/")); raw != p && m.near(raw) {
+	if raw := path.Clean(strings.ReplaceAll(rawPath, "\\", "/")); raw != p && m.near(method, raw) {
 		return Match{NearMiss: true}
 	}
 	return Match{}
 }
 
-// near reports whether a clean path is a near miss: its last segment
-// spells a guarded link name with junk added, or a segment before it
-// spells the name of an operation that has no sub-resources (a leaf):
-// ASP.NET hands a handler every segment after its name as PathInfo
-// (page.aspx/a/b), so startPhoneAudio/x/y may reach startPhoneAudio as
-// surely as startPhoneAudio/x.
-func (m *Matcher) near(p string) bool {
+// near reports whether a clean path is a near miss for a request with
+// this method: its last segment spells a guarded link name with junk
+// added, or a segment before it spells the name of an operation that has
+// no sub-resources (a leaf): ASP.NET hands a handler every segment after
+// its name as PathInfo (page.aspx/a/b), so startPhoneAudio/x/y may reach
+// startPhoneAudio as surely as startPhoneAudio/x. A PUT row's resource
+// has sub-resources, so for a method that does not read (see isRead), a
+// segment before the last that spells its name is a near miss when what
+// follows is no sub-resource taking the method (see putSubResources):
+// PUT communication/x, or a POST a pool takes as the PUT, may reach
+// communication with /x as PathInfo and store a number.
+func (m *Matcher) near(method, p string) bool {
 	last := lastSegment(p)
 	if nearName(last, m.names) {
 		return true
 	}
-	for dir := p[:len(p)-len(last)]; len(dir) > 1; { // "/a/b/": the segments before the last
-		dir = dir[1:]
-		seg, _, _ := strings.Cut(dir, "/")
-		if nearName(seg, m.leaves) {
+	write := !isRead(method)
+	for i := 1; i < len(p)-len(last); { // p[i:] starts a segment before the last
+		seg, _, _ := strings.Cut(p[i:], "/")
+		if nearName(seg, m.leaves) || write && m.nearBelowPUT(method, seg, p[i+len(seg)+1:]) {
 			return true
 		}
-		dir = dir[len(seg):]
+		i += len(seg) + 1
 	}
 	return false
+}
+
+// nearBelowPUT reports whether a write to rest, below a segment seg, is a
+// near miss: seg is a PUT row's resource and rest no sub-resource of it
+// taking method, or seg spells such a resource with junk added.
+func (m *Matcher) nearBelowPUT(method, seg, rest string) bool {
+	for i := range m.puts {
+		if equalFoldASCII(m.puts[i].name, seg) {
+			return !takesBelow(m.puts[i].below, method, rest)
+		}
+	}
+	return !plainName(seg) && nearName(seg, m.putNames)
 }
 
 // maxReadings bounds how many times otherReadings decodes a path again.
