@@ -142,8 +142,10 @@ type Operation struct {
 	// Rel is the link name, as the reference spells it.
 	Rel string
 	// Method is POST or PUT. A POST row claims its paths for every
-	// method (any other is answered 405); a PUT row claims only PUT, so
-	// that a GET of the same resource passes as a normal read.
+	// method (any other is answered 405); a PUT row claims every method
+	// but the reads (GET, HEAD, OPTIONS), which pass as normal reads of
+	// the resource: any other than PUT is answered 405, as a pool may
+	// run it as the PUT ("put", a POST with a method override).
 	Method string
 	// Paths are the path suffixes that identify the operation, aligned
 	// on segments and matched case-insensitively against the canonical
