@@ -2,6 +2,7 @@ package ucwa
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -437,5 +438,43 @@ func BenchmarkMatch(b *testing.B) {
 				m.Match(tt.method, tt.path)
 			}
 		})
+	}
+}
+
+// TestTableRowsBelowPUTResources: an operation of the default table whose
+// path is a child of a PUT row's resource (communication, the forwarding
+// settings) is a resource of the pool also to a table without it, so
+// that an operator's table that leaves it out passes it on rather than
+// refusing it as a near miss: putSubResources lists every such row.
+func TestTableRowsBelowPUTResources(t *testing.T) {
+	under := map[string]string{
+		"communication":            oauthApp + "/communication/",
+		"callForwardingSettings":   oauthApp + "/me/callForwardingSettings/",
+		"immediateForwardSettings": oauthApp + "/me/callForwardingSettings/immediateForwardSettings/",
+		"simultaneousRingSettings": oauthApp + "/me/callForwardingSettings/simultaneousRingSettings/",
+		"unansweredCallSettings":   oauthApp + "/me/callForwardingSettings/unansweredCallSettings/",
+	}
+	all := DefaultOperations()
+	checked := 0
+	for i, op := range all {
+		for _, p := range op.Paths {
+			parent, child, ok := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+			prefix, below := under[parent]
+			if !ok || !below || strings.Contains(child, "/") {
+				continue
+			}
+			others := append(slices.Clone(all[:i]), all[i+1:]...)
+			m, err := NewMatcher(others)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := matchResult(m.Match(op.Method, prefix+child)); got != "none" {
+				t.Errorf("%s %s%s with a table without %s: %s, want it passed on", op.Method, prefix, child, op.Rel, got)
+			}
+			checked++
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("checked %d paths: the table's paths are spelled otherwise than this test reads them", checked)
 	}
 }
