@@ -514,8 +514,17 @@ func (m *Memory) bucketsOf(takes []Take, now time.Time, items []*memoryItem, cre
 // removed by the caller.
 func (m *Memory) bucketIn(s *memoryShard, key string, now time.Time) (it *memoryItem, added bool) {
 	k := memoryKey{key: key, limit: true}
-	if it = s.lookup(k, now); it != nil {
-		return it, false
+	if it = s.items[k]; it != nil {
+		if now.Before(it.expires) {
+			return it, false
+		}
+		// A bucket that is full again, not yet dropped: its entry, which
+		// the store counts already, is the new bucket, rather than one
+		// dropped and another allocated for the same key (a caller's
+		// bucket is full again between calls far apart).
+		it.tat, it.expires = now, now.Add(time.Hour)
+		heap.Fix(&s.expiry, it.index)
+		return it, true
 	}
 	it = &memoryItem{key: k, tat: now, expires: now.Add(time.Hour)}
 	if !s.insert(it, now, m.maxEntries.Load()) {

@@ -405,6 +405,41 @@ func TestMemoryAllowAllFull(t *testing.T) {
 	}
 }
 
+// TestMemoryFullBucketTakenAgain: a limit's bucket that is full again is
+// taken as a new one, its whole budget, while the store holds one entry
+// for it, and without an allocation: a caller's bucket is full again
+// between calls far apart, and its entry, not yet dropped, serves again.
+func TestMemoryFullBucketTakenAgain(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	m, err := store.NewMemory(store.MemoryOptions{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	limit := store.Limit{Count: 5, Period: time.Minute}
+	allocs := testing.AllocsPerRun(100, func() {
+		clock.Advance(time.Minute)
+		d, err := m.AllowN(ctx, "caller", limit, 2)
+		if err != nil || !d.Allowed || d.Remaining != 3 {
+			t.Fatalf("a full bucket: %+v, %v; want 3 remaining", d, err)
+		}
+		if n := m.Len(); n != 1 {
+			t.Fatalf("%d entries, want 1", n)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations to take from a bucket full again, want 0", allocs)
+	}
+	// Taken from within its period, it is the same bucket still.
+	if d, err := m.AllowN(ctx, "caller", limit, 3); err != nil || !d.Allowed || d.Remaining != 0 {
+		t.Fatalf("the rest of the budget: %+v, %v", d, err)
+	}
+	if d, err := m.AllowN(ctx, "caller", limit, 1); err != nil || d.Allowed {
+		t.Fatalf("over the budget: %+v, %v", d, err)
+	}
+}
+
 // TestMemoryMaxPerOwner: an owner holds at most MaxPerOwner live
 // reservations, while the store has room for other owners' and for
 // reservations of no owner; a repeat of a key the owner holds is still
