@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/ucwa-edge/caddy-ucwa/internal/store"
 	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
@@ -184,6 +185,11 @@ type intake struct {
 	// limitsTaken is when the limits were asked for the request's events
 	// (a moment before they took them), for refundLimits.
 	limitsTaken time.Time
+	// Room for the limits' takes (see checkLimits), which are the
+	// request's until it is answered: the intake is on the stack, and
+	// the store, called by its concrete type (see storeUse.allowAll),
+	// keeps them not.
+	takes [4]store.Take
 	// What guarded the request, for the audit trail: the destination
 	// policy's decision on the request (see judge), and the guard that
 	// refused it, "" for none: "destinations:<rule>" for the destination

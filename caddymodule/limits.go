@@ -516,9 +516,8 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) (taken []store.
 	if emergency {
 		return h.checkEmergencyLimits(in, u, repl), true
 	}
-	var takesArr [4]store.Take
-	var whichArr [4]*limit
-	takes, which := takesArr[:0], whichArr[:0]
+	var whichArr [len(in.takes)]*limit
+	takes, which := in.takes[:0], whichArr[:0]
 	var tooLarge *limit // the first limit the request is too large for
 	for i := range h.limits {
 		l := &h.limits[i]
@@ -549,8 +548,14 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) (taken []store.
 	s := h.store
 	epoch := s.begin()
 	in.limitsTaken = time.Now()
+	var dsArr [len(in.takes)]store.Decision
+	ds := dsArr[:]
+	if len(takes) > len(ds) {
+		ds = make([]store.Decision, len(takes))
+	}
+	ds = ds[:len(takes)]
 	// The store has timeouts of its own.
-	ds, err := s.AllowAll(context.Background(), takes)
+	err := s.allowAll(context.Background(), takes, ds)
 	if !s.end(epoch, err) {
 		_ = h.fail(w, in, storeError(err))
 		return nil, false
@@ -638,7 +643,7 @@ func (h *Handler) refundLimits(in *intake, taken []store.Take) {
 	epoch := s.begin()
 	held := max(time.Since(in.limitsTaken)-refundGrace, 0)
 	// The store has timeouts of its own, and the client may be gone.
-	err := s.RefundAll(context.Background(), taken, held)
+	err := s.refundAll(context.Background(), taken, held)
 	s.end(epoch, err)
 }
 

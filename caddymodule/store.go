@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -562,6 +563,37 @@ func (s *storeUse) reserve(ctx context.Context, owner, key, value string, ttl ti
 		return s.memory.ReserveFor(owner, key, value, ttl)
 	}
 	return s.Reserve(ctx, key, value, ttl)
+}
+
+// allowAll is AllowAll with the decisions written to ds, which has
+// room for one per take. The stores are called by their concrete types,
+// which keep neither slice: both may be on the caller's stack, where
+// the interface's call would have them on the heap.
+func (s *storeUse) allowAll(ctx context.Context, takes []store.Take, ds []store.Decision) error {
+	var got []store.Decision
+	var err error
+	switch {
+	case s.memory != nil:
+		return s.memory.AllowAllInto(takes, ds)
+	case s.redis != nil:
+		got, err = s.redis.AllowAll(ctx, takes)
+	default:
+		got, err = s.AllowAll(ctx, slices.Clone(takes))
+	}
+	copy(ds, got)
+	return err
+}
+
+// refundAll is RefundAll, the stores called by their concrete types as
+// in allowAll.
+func (s *storeUse) refundAll(ctx context.Context, takes []store.Take, held time.Duration) error {
+	switch {
+	case s.memory != nil:
+		return s.memory.RefundAll(ctx, takes, held)
+	case s.redis != nil:
+		return s.redis.RefundAll(ctx, takes, held)
+	}
+	return s.RefundAll(ctx, slices.Clone(takes), held)
 }
 
 // needsStore reports whether something the handler does uses the store.

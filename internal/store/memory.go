@@ -342,16 +342,29 @@ func (m *Memory) AllowN(_ context.Context, key string, limit Limit, n int) (Deci
 	return d, nil
 }
 
-// AllowAll implements Store with the token buckets of AllowN. It locks
-// the shards of every take's key, in the order of the shards, so that
-// no other call sees a budget between the check and the take. It does
-// not block, and ignores ctx.
+// AllowAll implements Store with the token buckets of AllowN (see
+// AllowAllInto). It does not block, and ignores ctx.
 func (m *Memory) AllowAll(_ context.Context, takes []Take) ([]Decision, error) {
+	ds := make([]Decision, len(takes))
+	if err := m.AllowAllInto(takes, ds); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// AllowAllInto is AllowAll with the decision of each take written to ds,
+// which has room for them all (len(ds) >= len(takes)): it keeps neither
+// slice, so that a caller that knows it holds a Memory store may have
+// both on its stack. It locks the shards of every take's key, in the
+// order of the shards, so that no other call sees a budget between the
+// check and the take. It does not block. Of a call that fails, ds is
+// undefined.
+func (m *Memory) AllowAllInto(takes []Take, ds []Decision) error {
 	if err := validateTakes(takes); err != nil {
-		return nil, invalid("allow", err)
+		return invalid("allow", err)
 	}
 	if m.closed.Load() {
-		return nil, closedError("allow")
+		return closedError("allow")
 	}
 	now := m.now()
 	var shardsArr [8]int
@@ -370,12 +383,12 @@ func (m *Memory) AllowAll(_ context.Context, takes []Take) ([]Decision, error) {
 		clear(items)
 		clear(created)
 		if !m.dropAllExpired(now) {
-			return nil, fullError("allow")
+			return fullError("allow")
 		}
 		shards = m.lockShards(shards[:0], takes)
 	}
 	defer m.unlockShards(shards)
-	ds := make([]Decision, len(takes))
+	ds = ds[:len(takes)]
 	var tatsArr [8]time.Time
 	tats := tatsArr[:0]
 	allowed := true
@@ -396,7 +409,7 @@ func (m *Memory) AllowAll(_ context.Context, takes []Take) ([]Decision, error) {
 		}
 		m.shard(t.Key).setTAT(items[j], tats[j])
 	}
-	return ds, nil
+	return nil
 }
 
 // RefundAll implements Store: each bucket's theoretical arrival time goes
