@@ -173,7 +173,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		// The client went away (reverse_proxy reports no error then, but
 		// writes 499). It went before the request reached the pool (while
 		// a connection was being dialed, say) when the facts say so.
-		return attemptResult{outcomeClientGone, err, st.unsent(err, pl.reportsWrites)}
+		return attemptResult{outcomeClientGone, err, st.goneUnsent(err, pl.reportsWrites)}
 	case rw.status != 0:
 		return attemptResult{outcome: outcomeAnswered, err: err}
 	case err == nil:
@@ -213,6 +213,22 @@ type attemptState struct {
 // where after an answer it may still be writing the body.
 func (st *attemptState) unsent(err error, reportsWrites bool) bool {
 	return st.body.Len() > 0 || !st.conn.mayHaveReached(err, reportsWrites)
+}
+
+// goneUnsent is unsent for an attempt the client went away from, whose
+// round trip may have returned before the request's write ended: net/http
+// returns from a canceled HTTP/1 round trip once its write loop is done,
+// but its HTTP/2 transport returns as soon as it resets the stream, while
+// the stream's writer may still be flushing the request's last frame (or
+// reading the body). A request handed a connection is unsent only once
+// its write reported its end; until then it may have reached the pool
+// whole, and its body is not read here, where the writer may be reading
+// it.
+func (st *attemptState) goneUnsent(err error, reportsWrites bool) bool {
+	if st.conn.gotConn.Load() && !st.conn.writeEnded.Load() {
+		return false
+	}
+	return st.unsent(err, reportsWrites)
 }
 
 // errNoFinalAnswer: reverse_proxy returned without passing on an answer
@@ -333,8 +349,9 @@ type connTrace struct {
 	// reused: the connection last handed to the request had carried
 	// requests before.
 	reused atomic.Bool
-	// wrote: a request write ended without an error.
-	wrote atomic.Bool
+	// wrote: a request write ended without an error; writeEnded: one
+	// ended, with an error or without.
+	wrote, writeEnded atomic.Bool
 }
 
 // trace sets t up to record into c; with getConn, it records the
@@ -359,6 +376,7 @@ func (c *connTrace) trace(t *httptrace.ClientTrace, getConn bool) {
 		if info.Err == nil {
 			c.wrote.Store(true)
 		}
+		c.writeEnded.Store(true)
 	}
 }
 

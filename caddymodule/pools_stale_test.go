@@ -357,6 +357,66 @@ func TestConnTrace(t *testing.T) {
 	}
 }
 
+// TestAttemptGoneUnsent: whether an attempt the client went away from
+// certainly did not reach the pool, so that its operationId is released
+// and its limit events given back. Its round trip may return before the
+// request's write ended (net/http's HTTP/2 transport returns once it
+// resets the stream, while the stream's writer may still be flushing the
+// request's last frame, its body already read whole): until the write
+// reports its end, a request handed a connection may have reached the
+// pool whole.
+func TestAttemptGoneUnsent(t *testing.T) {
+	writeErr := &net.OpError{Op: "write", Net: "tcp", Err: errors.New("broken pipe")}
+	for _, tc := range []struct {
+		name       string
+		events     func(*httptrace.ClientTrace)
+		bodyRead   bool
+		wantUnsent bool
+	}{
+		{"no connection handed out", func(t *httptrace.ClientTrace) {
+			t.GetConn("pool:443")
+		}, false, true},
+		{"connection handed, write not ended, body read whole", func(t *httptrace.ClientTrace) {
+			t.GetConn("pool:443")
+			t.GotConn(httptrace.GotConnInfo{})
+		}, true, false},
+		{"connection handed, write not ended, body unread", func(t *httptrace.ClientTrace) {
+			t.GetConn("pool:443")
+			t.GotConn(httptrace.GotConnInfo{})
+		}, false, false},
+		{"write failed", func(t *httptrace.ClientTrace) {
+			t.GetConn("pool:443")
+			t.GotConn(httptrace.GotConnInfo{})
+			t.WroteRequest(httptrace.WroteRequestInfo{Err: writeErr})
+		}, true, true},
+		{"headers written, pool never asked for the body", func(t *httptrace.ClientTrace) {
+			t.GetConn("pool:443")
+			t.GotConn(httptrace.GotConnInfo{})
+			t.WroteRequest(httptrace.WroteRequestInfo{})
+		}, false, true},
+		{"written whole", func(t *httptrace.ClientTrace) {
+			t.GetConn("pool:443")
+			t.GotConn(httptrace.GotConnInfo{})
+			t.WroteRequest(httptrace.WroteRequestInfo{})
+		}, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := new(attemptState)
+			st.conn.trace(&st.trace, true)
+			st.body.Reset([]byte(`{"phoneNumber":"tel:+15551230000"}`))
+			tc.events(&st.trace)
+			if tc.bodyRead {
+				if _, err := io.Copy(io.Discard, &st.body); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := st.goneUnsent(context.Canceled, true); got != tc.wantUnsent {
+				t.Errorf("goneUnsent = %v, want %v", got, tc.wantUnsent)
+			}
+		})
+	}
+}
+
 // rawAction is what a rawPool does with a request whose headers it read.
 type rawAction int
 
