@@ -763,11 +763,14 @@ const (
 // warning for all the handlers that share the condition: one that finds
 // another warning goes on.
 func (f *throttledWarning) note(warn func(events uint64)) {
-	n := f.events.Add(1)
+	f.events.Add(1)
 	if !f.mu.TryLock() {
 		return
 	}
 	defer f.mu.Unlock()
+	// Read under the lock: a count taken before it could be older than
+	// the one the last warning went up to.
+	n := f.events.Load()
 	now := time.Now()
 	if f.now != nil {
 		now = f.now()
