@@ -411,9 +411,9 @@ func TestDestinationPremiumShortCodesAllow(t *testing.T) {
 }
 
 // TestDestinationVanityNumbers: a SIP user that is a vanity number
-// (sip:1900FLOWERS@gw, sip:1-900-FLOWERS@gw) is judged also with its
-// letters as the digits of a phone keypad, as a gateway that maps them
-// dials it: +1 900 356 9377 is refused under deny +1900 and never
+// (sip:1900FLOWERS@gw, sip:1-900-FLOWERS@gw, sip:(900)FLOWERS@gw) is
+// judged also with its letters as the digits of a phone keypad, as a
+// gateway that maps them dials it: +1 900 356 9377 is refused under deny +1900 and never
 // delivered, with a message that says why and an audit line that shows
 // the reading masked; so is one whose letters are all dial characters
 // (1900PAWPAWP, an extension of four digits as written). An allowed one
@@ -438,6 +438,8 @@ func TestDestinationVanityNumbers(t *testing.T) {
 			refused("letters", "sip:1900FLOWERS@gw.contoso.com", "sip:+1900356****@gw.contoso.com"),
 			refused("with separators, lower case", "sip:1-900-flowers@gw.contoso.com", "sip:+1900356****@gw.contoso.com"),
 			refused("letters that are dial characters", "sip:1900PAWPAWP@gw.contoso.com", "sip:+1900729****@gw.contoso.com"),
+			refused("after a separator", "sip:(1)900-FLOWERS@gw.contoso.com", "sip:+1900356****@gw.contoso.com"),
+			refused("in parentheses", "sip:(900)FLOWERS@gw.contoso.com", "sip:+1900356****@gw.contoso.com"),
 			{name: "an allowed vanity number", path: startOpsPath, body: `{"to":"sip:1800FLOWERS@gw.contoso.com","operationId":"op-1"}`, status: 201,
 				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
 				dests: vanity("sip:+1800356****@gw.contoso.com", "toll_free", "allowed", "default")},

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers/v2"
 )
@@ -336,8 +335,8 @@ func (n *Numbers) tooLong(digits []byte) bool {
 	return false
 }
 
-// keypadDigitsBefore is the fewest digits a SIP user must start with,
-// before its first letter, to be read also with its letters as keypad
+// keypadDigitsBefore is the fewest digits a SIP user must hold before
+// its first letter to be read also with its letters as keypad
 // digits (see keypadUser): a vanity number is written after a prefix of
 // at least three digits (1-800, 0800, 0900, 1300), where a name that
 // starts with a digit or two (2ndfloor, 3com, 24hours) is no number.
@@ -346,16 +345,15 @@ const keypadDigitsBefore = 3
 // keypadUser returns a SIP user (escapes decoded) that may be a vanity
 // number (1-900-FLOWERS) with its letters turned into the digits of a
 // phone keypad (1-900-3569377), and ok when it is one: before its first
-// ';' it starts with a digit, holds at least keypadDigitsBefore digits
-// before its first letter, and its letters are ASCII (a letter a keypad
-// has no key for, é, makes it no vanity number). Its parameters are kept
-// as written. A name (alice, john.smith, user1, 2ndfloor) is none.
+// ';' it holds at least keypadDigitsBefore digits before its first
+// letter, and its letters are ASCII (a letter a keypad has no key for,
+// é, makes it no vanity number). What stands before its first digit is
+// no letter, but may be a separator or a dial character, which
+// dialString reads past as it does in a user of digits: (900)FLOWERS is
+// 900-FLOWERS to a gateway that maps letters to keys. Its parameters are
+// kept as written. A name (alice, john.smith, user1, 2ndfloor) is none.
 func keypadUser(user string) (string, bool) {
 	main, params, hasParams := strings.Cut(user, ";")
-	first, _ := utf8.DecodeRuneInString(main)
-	if !unicode.IsDigit(first) {
-		return "", false
-	}
 	digits, letters := 0, false
 	for _, r := range main {
 		switch {

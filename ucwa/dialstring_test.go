@@ -219,14 +219,15 @@ func TestDialStringPremiumShortCode(t *testing.T) {
 	}
 }
 
-// TestDialStringKeypad: a SIP user that starts with a digit and holds
-// letters after at least three digits (a vanity number, 1-900-FLOWERS)
-// is read also with its letters as the digits of a phone keypad, and
-// judged so as a dial string: sip:1900FLOWERS@gw rings +1 900 356 9377
-// at a gateway that maps letters to keys, and is refused under deny
-// +1900, the message saying why and never the number; so is one whose
-// letters are all dial characters (1900PAWPAWP), which as written is an
-// extension of four digits. The reading only adds refusals: names
+// TestDialStringKeypad: a SIP user that holds letters after at least
+// three digits and no letter before them (a vanity number,
+// 1-900-FLOWERS, also after a separator: (900)FLOWERS) is read also
+// with its letters as the digits of a phone keypad, and judged so as a
+// dial string: sip:1900FLOWERS@gw rings +1 900 356 9377 at a gateway
+// that maps letters to keys, and is refused under deny +1900, the
+// message saying why and never the number; so is one whose letters are
+// all dial characters (1900PAWPAWP), which as written is an extension
+// of four digits. The reading only adds refusals: names
 // (alice, john.smith, user1, 2ndfloor, 24hours) are not read so, an
 // allowed vanity number is delivered as written, and a telephone user
 // with letters (sip:+1800FLOWERS@gw) is refused as before.
@@ -245,6 +246,11 @@ func TestDialStringKeypad(t *testing.T) {
 		{"sip:1900FLOWERS@gw.contoso.com", []string{"+19003569377"}, RuleDeny, "sip:+1900356****@gw.contoso.com"},
 		{"sip:1-900-flowers@gw.contoso.com", []string{"+19003569377"}, RuleDeny, "sip:+1900356****@gw.contoso.com"},
 		{"sip:1900PAWPAWP@gw.contoso.com", []string{"+19007297297"}, RuleDeny, "sip:+1900729****@gw.contoso.com"},
+		{"sip:(900)FLOWERS@gw.contoso.com", []string{"+19003569377", "+903569377"}, RuleDeny, "sip:+1900356****@gw.contoso.com"},
+		{"sip:(1)900-FLOWERS@gw.contoso.com", []string{"+19003569377"}, RuleDeny, "sip:+1900356****@gw.contoso.com"},
+		{"sip:-1900FLOWERS@gw.contoso.com", []string{"+19003569377"}, RuleDeny, "sip:+1900356****@gw.contoso.com"},
+		{"sip:*1900FLOWERS@gw.contoso.com", []string{"?"}, RuleDialString, "sip:****@gw.contoso.com"},
+		{"sip:(2)nd-floor@gw.contoso.com", nil, RuleDefault, "sip:****@gw.contoso.com"},
 		{"sip:1900FLOWERS@gw.elsewhere.example", []string{"+19003569377"}, RuleDeny, "sip:+1900356****@gw.elsewhere.example"},
 		{"sip:1900FLOWERS*1@gw.contoso.com", []string{"?"}, RuleDialString, "sip:****@gw.contoso.com"},
 		{"sip:1900FLOW@gw.contoso.com", nil, RuleShortCode, "sip:****@gw.contoso.com"},

@@ -279,11 +279,11 @@ func referenceUser(d *Destination) (string, bool) {
 }
 
 // referenceKeypad is a SIP destination's user read as a vanity number,
-// plainly: before its first ';' it starts with a digit, three digits or
-// more come before its first letter, and every letter is an ASCII one,
-// which becomes the digit of its key on a phone keypad (ABC 2, DEF 3,
-// GHI 4, JKL 5, MNO 6, PQRS 7, TUV 8, WXYZ 9); ok is false for a user
-// that is none.
+// plainly: before its first ';' three digits or more come before its
+// first letter (whatever else stands before them), and every letter is
+// an ASCII one, which becomes the digit of its key on a phone keypad
+// (ABC 2, DEF 3, GHI 4, JKL 5, MNO 6, PQRS 7, TUV 8, WXYZ 9); ok is false
+// for a user that is none.
 func referenceKeypad(d *Destination) (string, bool) {
 	user, ok := referenceUser(d)
 	if !ok {
@@ -293,15 +293,13 @@ func referenceKeypad(d *Destination) (string, bool) {
 	const keys = "22233344455566677778889999"
 	var out strings.Builder
 	digitsBefore, letters := 0, false
-	for i, r := range main {
+	for _, r := range main {
 		switch {
 		case unicode.IsDigit(r):
-			if i == 0 || !letters {
+			if !letters {
 				digitsBefore++
 			}
 			out.WriteRune(r)
-		case i == 0:
-			return "", false
 		case 'a' <= r && r <= 'z':
 			letters = true
 			out.WriteByte(keys[r-'a'])
