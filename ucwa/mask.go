@@ -109,8 +109,9 @@ func (d Destination) Masked() string {
 
 // AppendMasked appends the destination as Masked returns it to b, so
 // that a log encoder can take it without a string of its own. A dial
-// string (Dial) shows its first reading, and a name that is a vanity
-// number the first reading of its letters as keypad digits (Keypad);
+// string (Dial) shows its first reading, and a vanity number that as
+// written is a name or a dial string of no reading (1800PAWPAWP) the
+// first reading of its letters as keypad digits (Keypad);
 // Decision.AppendMasked shows the one a decision judged.
 func (d *Destination) AppendMasked(b []byte) []byte {
 	return d.appendMasked(b, Decision{}.Number(d))

@@ -554,9 +554,10 @@ func (p *Policy) numberRule(num *Number, d *PropertyDestination) Rule {
 
 // Number returns the number dec judged of d: its Number, or the reading
 // of its dial string (or of its keypad reading) that a number rule
-// refused, or else its first reading (or, of a name, its keypad
-// reading's first); nil for a destination that is no number and has no
-// reading (a SIP name, a dial string no rule can judge).
+// refused, or else its first reading (or, of a name or a dial string of
+// no reading, its keypad reading's first); nil for a destination that
+// is no number and has no reading (a SIP name, a dial string no rule
+// can judge).
 func (dec Decision) Number(d *Destination) *Number {
 	dial := int(d.readings())
 	switch {
@@ -568,7 +569,10 @@ func (dec Decision) Number(d *Destination) *Number {
 		return &d.Keypad.Readings[int(dec.reading)-dial-1]
 	case dial > 0:
 		return &d.Dial.Readings[0]
-	case d.Dial == nil && d.Keypad != nil && len(d.Keypad.Readings) > 0:
+	case d.Keypad != nil && len(d.Keypad.Readings) > 0 && (d.Dial == nil || !d.Dial.Emergency):
+		// As written a name, or a dial string of no reading
+		// (1800PAWPAWP: four digits and dial characters) that is no
+		// emergency number, which shows as one.
 		return &d.Keypad.Readings[0]
 	}
 	return nil
