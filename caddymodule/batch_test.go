@@ -129,6 +129,8 @@ func TestBatchRefused(t *testing.T) {
 		// their user would run it as one the edge never verified.
 		{name: "a guarded part with a web ticket of its own", body: batchBody(get, "POST "+opsApp+"/communication/startPhoneAudio?to=sip:a@b.c HTTP/1.1\r\nX-MS-WebTicket: opaque=other\r\n"),
 			status: 400, message: "Batch part 2: A batched request carries no credentials of its own"},
+		{name: "a guarded part with a web ticket spelled X_MS_WebTicket (IIS reads it as X-MS-WebTicket)", body: batchBody(get, "POST "+opsApp+"/communication/startPhoneAudio?to=sip:a@b.c HTTP/1.1\r\nX_MS_WebTicket: opaque=other\r\n"),
+			status: 400, message: "Batch part 2: A batched request carries no credentials of its own"},
 		{name: "a guarded part with a cookie", body: batchBody(get, "POST "+opsApp+"/communication/startPhoneAudio?to=sip:a@b.c HTTP/1.1\r\ncookie: cwt=other\r\n"),
 			status: 400, message: "Batch part 2: A batched request carries no credentials of its own"},
 		{name: "a failing part", body: batchBody(get, start(`{"to":"sip:a@b.c"}`), start(`{"to":"sip:a@b.c","phoneNumber":"+1 900 555 9999 garbage"}`)),

@@ -88,7 +88,7 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 	if e := checkFraming(r.Header, r.Trailer); e != nil {
 		return e
 	}
-	if len(r.Header[webTicketHeader]) > 0 {
+	if ucwa.HasHeader(r.Header, webTicketHeader) {
 		return errWebTicketHeader
 	}
 	if ucwa.HasAccessToken(r.URL.RawQuery) {

@@ -411,6 +411,15 @@ func OverridesMethod(h http.Header) bool {
 	return false
 }
 
+// HasHeader reports whether h has the header name (canonical), also in
+// any spelling with '_' for '-' (see headerValues).
+func HasHeader(h http.Header, name string) bool {
+	for range headerValues(h, []string{name}) {
+		return true
+	}
+	return false
+}
+
 // headerValues yields the values h has for the headers names, also under
 // any spelling of a name with '_' for '-' (X_Original_URL): IIS gives an
 // application both spellings under one server variable
