@@ -223,9 +223,10 @@ func (st *attemptState) unsent(err error, reportsWrites bool) bool {
 // reading the body). A request handed a connection is unsent only once
 // its write reported its end; until then it may have reached the pool
 // whole, and its body is not read here, where the writer may be reading
-// it.
+// it. A transport that reports no writes (HTTP/3's) tells neither, so
+// the request may have reached the pool whatever else happened.
 func (st *attemptState) goneUnsent(err error, reportsWrites bool) bool {
-	if st.conn.gotConn.Load() && !st.conn.writeEnded.Load() {
+	if !reportsWrites || st.conn.gotConn.Load() && !st.conn.writeEnded.Load() {
 		return false
 	}
 	return st.unsent(err, reportsWrites)

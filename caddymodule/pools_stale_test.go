@@ -413,6 +413,11 @@ func TestAttemptGoneUnsent(t *testing.T) {
 			if got := st.goneUnsent(context.Canceled, true); got != tc.wantUnsent {
 				t.Errorf("goneUnsent = %v, want %v", got, tc.wantUnsent)
 			}
+			// A transport that reports no writes (HTTP/3) tells nothing
+			// of them: the request may have reached the pool.
+			if st.goneUnsent(context.Canceled, false) {
+				t.Error("goneUnsent with a transport that reports no writes = true, want false")
+			}
 		})
 	}
 }
