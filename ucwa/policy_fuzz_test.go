@@ -328,16 +328,9 @@ func referenceKeypad(d *Destination) (string, bool) {
 // judgeable.
 func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number, unjudgeable bool) {
 	user, params, _ := strings.Cut(whole, ";")
-	var digits []rune
-	for _, r := range user {
-		switch {
-		case unicode.IsDigit(r):
-			digits = append(digits, '0'+rune(digitValue(r)-'0'))
-		case strings.ContainsRune(",pPwW*#aAbBcCdD", r):
-			unjudgeable = true
-		case unicode.IsLetter(r):
-			return nil, false
-		}
+	digits, unjudgeable, letter := referenceDialDigits(user)
+	if letter {
+		return nil, false
 	}
 	if len(digits) > 0 && strings.IndexFunc(params, unicode.IsDigit) >= 0 {
 		// A digit-dialling gateway dials its parameters' digits too.
@@ -486,17 +479,9 @@ func referenceShortUser(whole string, n *Numbers, keypad bool) referenceShort {
 		return referenceShort{}
 	}
 	user, _, _ := strings.Cut(whole, ";")
-	var digits []rune
-	dialCharacter := false
-	for _, r := range user {
-		switch {
-		case unicode.IsDigit(r):
-			digits = append(digits, '0'+rune(digitValue(r)-'0'))
-		case strings.ContainsRune(",pPwW*#aAbBcCdD", r):
-			dialCharacter = true
-		case unicode.IsLetter(r):
-			return referenceShort{}
-		}
+	digits, dialCharacter, letter := referenceDialDigits(user)
+	if letter {
+		return referenceShort{}
 	}
 	if len(digits) == 0 {
 		return referenceShort{}
@@ -685,4 +670,22 @@ func referenceNumberRule(c *DestinationPolicy, pd *PropertyDestination, num Numb
 		return RuleSIPDomains
 	}
 	return RuleDefault
+}
+
+// referenceDialDigits reads a SIP user (before its parameters) as a
+// digit-dialling gateway does: its digits in ASCII, whether a dial
+// character (pause, wait, *, #, A-D) stands among them, and whether it
+// holds another letter (a name, which no gateway dials).
+func referenceDialDigits(user string) (digits []rune, dialCharacter, letter bool) {
+	for _, r := range user {
+		switch {
+		case unicode.IsDigit(r):
+			digits = append(digits, '0'+rune(digitValue(r)-'0'))
+		case strings.ContainsRune(",pPwW*#aAbBcCdD", r):
+			dialCharacter = true
+		case unicode.IsLetter(r):
+			return digits, dialCharacter, true
+		}
+	}
+	return digits, dialCharacter, false
 }
