@@ -158,6 +158,10 @@ func TestPathBelowPUTResource(t *testing.T) {
 		{"POST", comm + "/missedItems", true},
 		{"PUT", comm + "/startMessaging", true},
 		{"PUT", comm + "/messagingInvitations", true},
+		{"PUT", comm + "/phoneAudio", true},
+		{"POST", comm + "/phoneAudio", true},
+		{"POST", comm + "/phoneAudio/x", true},
+		{"PUT", comm + "/phoneAudio/stopPhoneAudio", true},
 		{"PUT", cfs + "/x", true},
 		{"POST", cfs + "/x/y", true},
 		{"PUT", cfs + "/immediateForwardSettings", true},
@@ -181,6 +185,11 @@ func TestPathBelowPUTResource(t *testing.T) {
 		{"POST", comm + "/conversations/eee0/messaging/sendMessage", false},
 		{"DELETE", comm + "/conversations/eee0", false},
 		{"POST", comm + "/conversationLogs/conversationLog/markAsRead", false},
+		// The phone audio modality where the reference's conversation
+		// and phoneAudio pages link it: hanging up a call-via-work.
+		{"POST", comm + "/phoneAudio/holdPhoneAudio", false},
+		{"POST", comm + "/phoneAudio/resumePhoneAudio", false},
+		{"POST", comm + "/phoneAudio/stopPhoneAudio", false},
 		{"POST", cfs + "/turnOffCallForwarding", false},
 		{"POST", cfs + "/immediateForwardSettings/immediateForwardToDelegates", false},
 		{"POST", cfs + "/immediateForwardSettings/immediateForwardToVoicemail", false},

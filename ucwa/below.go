@@ -54,17 +54,19 @@ var (
 // putSubResources are, by the rel of a PUT operation, the resources below
 // its resource: the links of the reference's communication and
 // callForwardingSettings pages (and of the settings callForwardingSettings
-// embeds), with the methods their pages give, and the collections real
-// pools hand out for them (messagingInvitations for startMessaging,
-// onlineMeetingInvitations for startOnlineMeeting and joinOnlineMeeting,
-// invitations for the Location of a new invitation). None of them takes
-// a PUT.
+// embeds) and those other pages link below communication (phoneAudio,
+// which the conversation and phoneAudio pages link as
+// communication/phoneAudio, and audioVideo's addVideo), with the methods
+// their pages give, and the collections real pools hand out for them
+// (messagingInvitations for startMessaging, onlineMeetingInvitations for
+// startOnlineMeeting and joinOnlineMeeting, invitations for the Location
+// of a new invitation). None of them takes a PUT.
 var putSubResources = map[string][]subResource{
 	"communication": append(subResourceOps(
 		"joinOnlineMeeting", "replayMessage", "startMessaging", "startOnlineMeeting",
 		// Operations of the table, which match before: listed so that a
 		// table without one of them passes it as a pool's own resource.
-		"makeMeAvailable", "startAudio", "startAudioOnBehalfOfDelegator", "startAudioVideo", "startAudioVideoOnBehalfOfDelegator",
+		"addVideo", "makeMeAvailable", "startAudio", "startAudioOnBehalfOfDelegator", "startAudioVideo", "startAudioVideoOnBehalfOfDelegator",
 		"startEmergencyCall", "startPhoneAudio", "startPhoneAudioOnBehalfOfDelegator", "startVideo"),
 		subResource{name: "conversations", collection: true},
 		subResource{name: "conversationlogs", collection: true},
@@ -74,6 +76,11 @@ var putSubResources = map[string][]subResource{
 		subResource{name: "onlinemeetinginvitations", writes: post, collection: true},
 		subResource{name: "participantinvitations", writes: post, collection: true},
 		subResource{name: "phoneaudioinvitations", writes: post, collection: true},
+		// The phone audio modality at the reference's own href
+		// (communication/phoneAudio, where conversation and phoneAudio
+		// link it): its operations, addPhoneAudio among them (a row of
+		// the table).
+		subResource{name: "phoneaudio", children: subResourceOps("addPhoneAudio", "holdPhoneAudio", "resumePhoneAudio", "stopPhoneAudio")},
 		subResource{name: "mediapolicies"},
 		subResource{name: "mediarelayaccesstoken"},
 		subResource{name: "misseditems"},

@@ -1593,6 +1593,8 @@ var referenceBelowPUT = map[string][]string{
 		"onlinemeetinginvitations POST", "onlinemeetinginvitations/*", "participantinvitations POST", "participantinvitations/*",
 		"phoneaudioinvitations POST", "phoneaudioinvitations/*",
 		"mediapolicies", "mediarelayaccesstoken", "misseditems",
+		"phoneaudio", "phoneaudio/addphoneaudio POST", "phoneaudio/holdphoneaudio POST",
+		"phoneaudio/resumephoneaudio POST", "phoneaudio/stopphoneaudio POST", "addvideo POST",
 		"joinonlinemeeting POST", "replaymessage POST", "startmessaging POST", "startonlinemeeting POST", "makemeavailable POST",
 		"startaudio POST", "startaudioonbehalfofdelegator POST", "startaudiovideo POST", "startaudiovideoonbehalfofdelegator POST",
 		"startemergencycall POST", "startphoneaudio POST", "startphoneaudioonbehalfofdelegator POST", "startvideo POST",

@@ -199,6 +199,11 @@ func TestMatch(t *testing.T) {
 		{"POST", app + "/me/callForwardingSettings/immediateForwardSettings/immediateForwardToVoicemail", "none"},
 		{"POST", app + "/me/callForwardingSettings/unansweredCallSettings/resetUnansweredCallSettings", "none"},
 		{"POST", app + "/me/phones/mobile/changeVisibility", "none"},
+		// The phone audio modality where the reference links it, below
+		// communication: its operations pass.
+		{"POST", app + "/communication/phoneAudio/holdPhoneAudio", "none"},
+		{"POST", app + "/communication/phoneAudio/resumePhoneAudio", "none"},
+		{"POST", app + "/communication/phoneAudio/stopPhoneAudio", "none"},
 		{"POST", app + "/people/startAudioVideoConference", "none"},
 		{"POST", app + "/people/startPhoneAudio-v2", "none"},
 		{"POST", app + "/people/startPhoneAudioX", "none"},
@@ -214,6 +219,10 @@ func TestMatch(t *testing.T) {
 		{"POST", app + "/communication/conversations", "near miss"},
 		{"PUT", app + "/communication/startMessaging", "near miss"},
 		{"PUT", app + "/communication/mediaRelayAccessToken/x", "near miss"},
+		{"PUT", app + "/communication/phoneAudio", "near miss"},
+		{"POST", app + "/communication/phoneAudio", "near miss"},
+		{"POST", app + "/communication/phoneAudio/x", "near miss"},
+		{"PUT", app + "/communication/phoneAudio/stopPhoneAudio", "near miss"},
 		{"POST", app + "/communication/startAudioVideoConference", "near miss"},
 		{"POST", app + "/communication/startPhoneAudio-v2", "near miss"},
 		{"POST", app + "/communication/startPhoneAudio%", "near miss"},
