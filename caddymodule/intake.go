@@ -77,12 +77,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 }
 
 // accept checks the request's framing and the headers a pool might read
-// beyond the edge's checks (a web ticket, a cookie named like a phone
-// destination), reads the body (within max_body_size) and runs the
-// protocol's steps on the request through ucwa's Intake, which the pool
-// emulator shares: method, media type and encoding, decoding, the strict
-// query, and cleaning (validation and number normalization). It leaves
-// what to forward in in.
+// beyond the edge's checks (a web ticket, a body in a Data header, a
+// cookie named like a phone destination), reads the body (within
+// max_body_size) and runs the protocol's steps on the request through
+// ucwa's Intake, which the pool emulator shares: method, media type and
+// encoding, decoding, the strict query, and cleaning (validation and
+// number normalization). It leaves what to forward in in.
 func (h *Handler) accept(in *intake) *ucwa.Error {
 	r := in.r
 	if e := checkFraming(r.Header, r.Trailer); e != nil {
@@ -90,6 +90,9 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 	}
 	if ucwa.HasHeader(r.Header, webTicketHeader) {
 		return errWebTicketHeader
+	}
+	if ucwa.HasHeader(r.Header, dataHeader) {
+		return errDataHeader
 	}
 	if ucwa.HasAccessToken(r.URL.RawQuery) {
 		return errQueryAccessToken
@@ -137,7 +140,17 @@ func (h *Handler) takeIn(op *ucwa.Operation, req ucwa.Incoming) (*ucwa.Cleaned, 
 // never verified, with a web ticket that web_tickets reject refuses.
 const webTicketHeader = "X-Ms-Webticket"
 
+// dataHeader is where Microsoft's batch.js sends a POST's body in a
+// batched request, which the edge therefore reads as that request's body
+// (see ucwa.ParseBatch). On a request alone, or on the batch itself, it
+// would be a second body the edge forwards unread: a pool reading it as
+// the body, as it reads a batched request's, would dial a number the edge
+// never judged. No client sends one there.
+const dataHeader = "Data"
+
 var (
+	errDataHeader = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
+		"The request carries a body in a Data header, which only a batched request may; send the body as the request's body.")
 	errWebTicketHeader = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
 		"The request carries a web ticket in X-MS-WebTicket; send credentials in Authorization only.")
 	// A token in the query (RFC 6750 2.3) beside the one in Authorization:
