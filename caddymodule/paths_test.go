@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -252,6 +253,71 @@ func TestPUTResourceDoors(t *testing.T) {
 			}
 			if resp.Header.Get("Allow") != tc.allow || !strings.Contains(ucwaError(t, resp.Body).Message, tc.message) {
 				t.Errorf("answer Allow %q, %s; want Allow %q and a message with %q", resp.Header.Get("Allow"), resp.Body, tc.allow, tc.message)
+			}
+		})
+	}
+}
+
+// TestWriteWithMethodOverrideBelowPUT: a write to a resource below a PUT
+// operation's resource that asks in a header to be taken as another
+// method is run by a pool honouring it (ASP.NET MVC takes a POST as the
+// method X-HTTP-Method-Override names) as that method: POST
+// communication/startMessaging with X-HTTP-Method-Override: PUT as PUT
+// communication/startMessaging, which the edge refuses as a near miss (a
+// pool may hand it to communication with the rest as PathInfo, and store
+// the number). It was passed on as the POST startMessaging takes, alone
+// and as a batch part; it is a near miss too, whatever the override
+// names. Below a collection's items, and without an override, writes
+// pass as before.
+func TestWriteWithMethodOverrideBelowPUT(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := doorsSite(t, pool.Addr())
+	good := bearerFor(t, allScopes...)
+	comm := opsApp + "/communication"
+	cfs := opsApp + "/me/callForwardingSettings"
+	body := `{"phoneNumber":"+19005551234","target":"tel:+19005551234"}`
+	part := func(method, path, override string) string {
+		return batchBody(method + " " + path + " HTTP/1.1\r\n" + override + ": PUT\r\nContent-Type: application/json\r\nContent-Length: " +
+			fmt.Sprint(len(body)) + "\r\n\r\n" + body)
+	}
+	for _, tc := range []struct {
+		name     string
+		req      testkit.Request
+		status   int
+		message  string
+		poolGets int
+	}{
+		{name: "POST startMessaging taken as PUT", status: 404, message: "no resource",
+			req: testkit.Request{URL: comm + "/startMessaging", ContentType: "application/json", Body: body, Header: http.Header{"X-Http-Method-Override": {"PUT"}}}},
+		{name: "POST stopPhoneAudio taken as PUT", status: 404, message: "no resource",
+			req: testkit.Request{URL: comm + "/phoneAudio/stopPhoneAudio", ContentType: "application/json", Body: body, Header: http.Header{"X-Http-Method": {"PUT"}}}},
+		{name: "POST turnOffCallForwarding taken as PUT", status: 404, message: "no resource",
+			req: testkit.Request{URL: cfs + "/turnOffCallForwarding", ContentType: "application/json", Body: body, Header: http.Header{"X-Method-Override": {"PUT"}}}},
+		{name: "POST immediateForwardToVoicemail taken as MERGE", status: 404, message: "no resource",
+			req: testkit.Request{URL: cfs + "/immediateForwardSettings/immediateForwardToVoicemail", ContentType: "application/json", Body: body,
+				Header: http.Header{"X-Http-Method-Override": {"MERGE"}}}},
+		{name: "GET startMessaging taken as PUT", status: 404, message: "no resource",
+			req: testkit.Request{Method: "GET", URL: comm + "/startMessaging", ContentType: "application/json", Body: body, Header: http.Header{"X-Http-Method-Override": {"PUT"}}}},
+		{name: "a batch part POST startMessaging taken as PUT", status: 404, message: "Batch part 1: There is no resource",
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
+				Body: part("POST", comm+"/startMessaging", "X-HTTP-Method-Override")}},
+		{name: "a batch part POST turnOffCallForwarding taken as PUT, the override spelled with _", status: 404, message: "Batch part 1: There is no resource",
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
+				Body: part("POST", cfs+"/turnOffCallForwarding", "X_HTTP_Method_Override")}},
+		// What stays a pool's own.
+		{name: "POST startMessaging", status: 201, poolGets: 1,
+			req: testkit.Request{URL: comm + "/startMessaging", ContentType: "application/json", Body: `{"to":"sip:john@contoso.com"}`}},
+		{name: "POST below a conversation taken as PUT", status: 201, poolGets: 1,
+			req: testkit.Request{URL: comm + "/conversations/eee0/messaging/sendMessage", ContentType: "text/plain", Body: "hello", Header: http.Header{"X-Http-Method-Override": {"PUT"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(pool.Received())
+			resp := e.send(tc.req)
+			if got := pool.Received()[before:]; resp.Status != tc.status || len(got) != tc.poolGets {
+				t.Fatalf("status %d (%s), the pool got %d requests; want %d and %d", resp.Status, resp.Body, len(got), tc.status, tc.poolGets)
+			}
+			if tc.message != "" && !strings.Contains(ucwaError(t, resp.Body).Message, tc.message) {
+				t.Errorf("answer %s, want a message with %q", resp.Body, tc.message)
 			}
 		})
 	}

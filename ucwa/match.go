@@ -496,15 +496,21 @@ func (m *Matcher) RewriteNamesOperation(method string, h http.Header) bool {
 }
 
 // MatchMethod returns the method to match a request by (see Match): its
-// own, or POST for a read (GET, HEAD, OPTIONS) that asks in a header to
-// be taken as another method (see OverridesMethod). A server honouring
-// the header would run the read of a PUT operation's resource as a write:
-// a GET of communication with X-HTTP-Method-Override: PUT and a body as
-// the PUT that stores a number. Matched so, the request is the operation,
-// and the edge refuses the override as it does on every operation.
+// own, or PUT for one that asks in a header to be taken as another method
+// (see OverridesMethod), whatever its own. A server honouring the header
+// runs the request as the method it names, and one that does so before
+// routing (Web API's method override handlers) routes it so: a GET of
+// communication with X-HTTP-Method-Override: PUT and a body is the PUT
+// that stores a number, and a POST of communication/startMessaging so
+// overridden is PUT communication/startMessaging, which may reach
+// communication with the rest as PathInfo as a plain one may. Matched as
+// a PUT, the first is the operation, whose override the edge refuses as
+// it does on every operation, and the second a near miss (a PUT is the
+// write no resource below a PUT operation's resource takes); the
+// operations of POST rows are matched by every method alike.
 func MatchMethod(method string, h http.Header) string {
-	if isRead(method) && OverridesMethod(h) {
-		return "POST"
+	if OverridesMethod(h) {
+		return http.MethodPut
 	}
 	return method
 }

@@ -372,15 +372,17 @@ func TestMatchHeaders(t *testing.T) {
 		want   string
 	}{
 		{"GET", nil, "GET"},
-		{"GET", override, "POST"},
-		{"HEAD", http.Header{"X-Http-Method": {"PUT"}}, "POST"},
-		{"OPTIONS", http.Header{"X-Method-Override": {"PUT"}}, "POST"},
-		{"GET", http.Header{"X_http_method_override": {"PUT"}}, "POST"},
-		{"GET", http.Header{"X-http_method-Override": {"PUT"}}, "POST"},
+		{"GET", override, "PUT"},
+		{"HEAD", http.Header{"X-Http-Method": {"PUT"}}, "PUT"},
+		{"OPTIONS", http.Header{"X-Method-Override": {"PUT"}}, "PUT"},
+		{"GET", http.Header{"X_http_method_override": {"PUT"}}, "PUT"},
+		{"GET", http.Header{"X-http_method-Override": {"PUT"}}, "PUT"},
 		{"GET", http.Header{"X_http_method_overrides": {"PUT"}}, "GET"},
 		{"GET", http.Header{"X_http_method_overrid_": {"PUT"}}, "GET"},
-		{"DELETE", override, "DELETE"},
-		{"get", override, "get"},
+		{"POST", http.Header{"X-Http-Method-Override": {"MERGE"}}, "PUT"},
+		{"DELETE", override, "PUT"},
+		{"get", override, "PUT"},
+		{"POST", nil, "POST"},
 	} {
 		if got := MatchMethod(tt.method, tt.header); got != tt.want {
 			t.Errorf("MatchMethod(%s, %v) = %s, want %s", tt.method, tt.header, got, tt.want)
@@ -388,6 +390,14 @@ func TestMatchHeaders(t *testing.T) {
 	}
 	if got := matchResult(m.Match(MatchMethod("GET", override), oauthApp+"/communication")); got != "communication" {
 		t.Errorf("a GET of communication with an override matched %s", got)
+	}
+	for _, p := range []string{"/communication/startMessaging", "/me/callForwardingSettings/turnOffCallForwarding", "/communication/phoneAudio/holdPhoneAudio"} {
+		if got := matchResult(m.Match(MatchMethod("POST", override), oauthApp+p)); got != "near miss" {
+			t.Errorf("a POST of %s with an override matched %s, want a near miss", p, got)
+		}
+	}
+	if got := matchResult(m.Match(MatchMethod("POST", override), oauthApp+"/communication/startPhoneAudio")); got != "startPhoneAudio" {
+		t.Errorf("a POST of startPhoneAudio with an override matched %s", got)
 	}
 	for _, tt := range []struct {
 		header http.Header
