@@ -83,7 +83,11 @@ import (
 // sip_domains) is held back as the first would be, never delivered a
 // second time. Reservations and failures recorded by older edges do not
 // tell, so they do not hold such a repeat back: only a recorded success
-// does, as for any emergency call.
+// does, as for any emergency call. The reverse holds too: an emergency
+// call that failed keeps its key for the window with its failure (or a
+// mark, see emergencyEndedMark), which a repeat that is an emergency call
+// takes over, and a repeat that is none now (a reload took its number
+// off the emergency numbers) gets, never delivered a second time.
 type IdempotencyConfig struct {
 	// How long after the first request its operationId is remembered: a
 	// repeat within the window is not delivered, after it the request is
@@ -239,6 +243,9 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	// The keys reserved so far, in keys' own array: each is written at
 	// or before the index being read.
 	held := keys[:0]
+	// tookOverFrom is the value of the key that an emergency call took
+	// over (see emergencyEnded), "" for none.
+	var tookOverFrom string
 	for _, key := range keys {
 		epoch := s.begin()
 		reserved, current, err := s.reserve(ctx, owner, key, token, idem.window)
@@ -276,6 +283,19 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 				// emergency service. Only an answered one is replayed,
 				// and a repeat of a request that was no emergency call
 				// when it came is held back as it would have been then.
+				// The key of an emergency call that ended without
+				// success is taken over, so that this one's answer is
+				// recorded for its own repeats.
+				if emergencyEnded(current) {
+					epoch := s.begin()
+					tookOver, err := s.Replace(ctx, key, current, token, idem.window)
+					s.end(epoch, err)
+					if tookOver {
+						held = append(held, key)
+						tookOverFrom = current
+						continue
+					}
+				}
 				idem.count(in, resultUnprotected)
 				return h.deliverLimited(w, r, next, in)
 			}
@@ -319,13 +339,35 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// No pool took the request (the client went away before it was
 		// sent, or before it reached the pool it went to, or the edge
 		// answered 410 or 503 because no pool could take it): the client
-		// may send it again, and the limits give back what it took.
-		h.release(ctx, keys, token)
+		// may send it again, and the limits give back what it took. A key
+		// taken over gets its value back: the call before this one may
+		// have been placed.
+		if tookOverFrom != "" {
+			epoch := s.begin()
+			_, err := s.Replace(ctx, keys[0], token, tookOverFrom, idem.window)
+			s.end(epoch, err)
+		} else {
+			h.release(ctx, keys, token)
+		}
 		h.refundLimits(in, taken)
 	case (!answered || rec.status >= http.StatusMultipleChoices) && h.isEmergencyCall(in):
 		// An emergency call that may not have been placed holds no
-		// repeat back (see above): its key is free again.
-		h.release(ctx, keys, token)
+		// repeat that is an emergency call back (see above): such a
+		// repeat takes the key over (see emergencyEnded). The key is not
+		// released: a repeat that is no emergency call now (a reload
+		// took its number off the emergency numbers, or its host off
+		// sip_domains) is held back, for the call may have been placed.
+		// It gets the failure again, or 409 when there is none to give.
+		value := emergencyEndedMark
+		if answered && !rec.overflow && !rec.unreplayable {
+			// Recorded as no failure of a request that was no emergency
+			// call (notEmergency false): it holds no emergency call back.
+			digest = inputsDigest(in.r.URL.Path, in.cleaned)
+			value = rec.encode(&digest)
+		}
+		epoch := s.begin()
+		_, err := s.Replace(ctx, keys[0], token, value, max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
+		s.end(epoch, err)
 	case !answered || rec.overflow || in.cleaned == nil || rec.unreplayable:
 		// The request may have reached a pool, and there is no answer that
 		// can be replayed (the client went away once it may have reached
@@ -523,6 +565,28 @@ func heldBackByFirst(current string, in *intake) bool {
 	}
 	a, ok := decodeAnswer(current)
 	return ok && (a.status < http.StatusMultipleChoices || a.notEmergency) && a.answers(in)
+}
+
+// emergencyEndedMark is the value of the key of an emergency call that
+// may have been placed and has no answer that can be given again (none,
+// or one the record cannot hold): a repeat that is an emergency call takes
+// the key over, one that is no emergency call now gets 409. It reads as
+// no recorded answer and as no reservation token of either kind, and an
+// edge that knows neither takes it, as any value it cannot read, for a
+// reservation in flight.
+const emergencyEndedMark = "x"
+
+// emergencyEnded reports whether current, the value of a key, is that of
+// an emergency call that ended without success (see deliverOnce): the
+// mark, or a failure recorded as no request's that was no emergency
+// call (notEmergency unset; edges a version older than this record any
+// failure so). A repeat that is an emergency call takes such a key over.
+func emergencyEnded(current string) bool {
+	if current == emergencyEndedMark {
+		return true
+	}
+	a, ok := decodeAnswer(current)
+	return ok && a.status >= http.StatusMultipleChoices && !a.notEmergency
 }
 
 // hasOperationID reports whether c, a request's (nil for a batch), has

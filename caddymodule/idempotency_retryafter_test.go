@@ -200,6 +200,68 @@ func TestIdempotencyEmergencyJudgedAsFirst(t *testing.T) {
 	}
 }
 
+// TestIdempotencyEmergencyNoLonger: an emergency call that failed (the
+// pool's 409, the edge's 502 after a reset, a failure too long to record)
+// may have been placed; a reload then takes its number off the emergency
+// numbers. Its repeat, no emergency call now, is held back as any repeat
+// is, never delivered a second time: it gets the failure again, or 409
+// when there is none to give. Under the first config, a repeat that is
+// still an emergency call is delivered, and its own answer is then
+// recorded for its repeats.
+func TestIdempotencyEmergencyNoLonger(t *testing.T) {
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	for _, st := range idemStores {
+		t.Run(st.name, func(t *testing.T) {
+			pool := newIdemPool(t, "primary")
+			storeConfig := st.config(t)
+			config := func(emergency string) string {
+				return idemCaddyfile(idemAuth(t), storeConfig, "primary "+pool.Addr(), "destinations {\n\t\t\temergency "+emergency+"\n\t\t}")
+			}
+			call := func(op, answer string) idemCall {
+				return idemCall{header: caller, op: op, answer: answer, body: `{"to":"4255550100","operationId":"` + op + `"}`}
+			}
+			e := startEdge(t, "caddyfile", config("911 +14255550100"))
+
+			first := map[string]testkit.Response{}
+			for op, want := range map[string]struct {
+				answer string
+				status int
+			}{
+				"no-longer-failed": {"conflict", http.StatusConflict},
+				"no-longer-502":    {"reset", http.StatusBadGateway},
+				"no-longer-long":   {"bigfailure", http.StatusInternalServerError},
+				"still":            {"conflict", http.StatusConflict},
+			} {
+				if first[op] = e.call(call(op, want.answer)); first[op].Status != want.status {
+					t.Fatalf("%s: %d %s, want %d", op, first[op].Status, first[op].Body, want.status)
+				}
+			}
+			again := e.call(call("still", ""))
+			if again.Status != http.StatusCreated || again.Header.Get(headerReplayed) != "" {
+				t.Fatalf("the repeat of a failed emergency call: %d %s, want it delivered", again.Status, again.Body)
+			}
+			assertReplay(t, e.call(call("still", "")), again)
+			// A repeat that reaches no pool gives the key back as it was.
+			pool.Kill()
+			if resp := e.call(call("no-longer-failed", "")); resp.Status != http.StatusGone {
+				t.Fatalf("no pool: %d %s, want 410", resp.Status, resp.Body)
+			}
+			pool.Restart(t)
+
+			e.Load("caddyfile", config("911"))
+
+			assertReplay(t, e.call(call("no-longer-failed", "")), first["no-longer-failed"])
+			assertReplay(t, e.call(call("no-longer-502", "")), first["no-longer-502"])
+			assertConflict(t, e.call(call("no-longer-long", "")))
+			for op, want := range map[string]int{"no-longer-failed": 1, "no-longer-502": 1, "no-longer-long": 1, "still": 2} {
+				if got := deliveries(pool.Pool, op); got != want {
+					t.Errorf("%s: delivered %d times, want %d", op, got, want)
+				}
+			}
+		})
+	}
+}
+
 // TestIdempotencyEmergencyOlderRecords: a reservation or a failure an
 // older edge wrote in a shared Redis (a token "f", a failure of kind
 // "A") says nothing of whether the first request was an emergency call:

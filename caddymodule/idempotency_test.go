@@ -49,6 +49,7 @@ var idemStores = []idemStore{
 //   - "hold": the same, once the test releases the pool (Release);
 //   - "hang": nothing, until the edge gives up on the request;
 //   - "big": 201 with a body of 5000 bytes;
+//   - "bigfailure": 500 with a body of 5000 bytes;
 //   - "conflict": 409 Conflict / AlreadyExists, as a pool answers a
 //     repeated operationId;
 //   - "reset": resets the connection after reading the request.
@@ -82,6 +83,9 @@ func (p *idemPool) answer(pool *testkit.Pool, w http.ResponseWriter, r *http.Req
 		w.Header().Set("Content-Type", "text/plain")
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, strings.Repeat("x", 5000))
+		return
+	case "bigfailure":
+		testkit.AnswerStatus(http.StatusInternalServerError, map[string]string{"Content-Type": "text/plain"}, strings.Repeat("x", 5000))(pool, w, r)
 		return
 	case "conflict":
 		testkit.AnswerStatus(http.StatusConflict, map[string]string{"Content-Type": "application/json"}, conflictBody)(pool, w, r)
