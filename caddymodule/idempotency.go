@@ -80,8 +80,8 @@ import (
 // emergency call only if the first request was one too: a repeat with
 // the first's inputs of a request that was none when it came (a reload
 // since added its number to the emergency numbers, or its host to
-// sip_domains) is held back as the first would be, never delivered a
-// second time. Reservations and failures recorded by older edges do not
+// sip_domains; a batch's part too, sent again alone) is held back as
+// the first would be, never delivered a second time. Reservations and failures recorded by older edges do not
 // tell, so they do not hold such a repeat back: only a recorded success
 // does, as for any emergency call. The reverse holds too: an emergency
 // call that failed keeps its key for the window with its failure (or a
@@ -235,27 +235,30 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		idem.count(in, resultUnprotected)
 		return h.deliverLimited(w, r, next, in)
 	}
+	// A batch holds each key with a value of its own (see
+	// batchValues); nil for a request, whose keys hold token.
+	values := h.batchValues(in, len(keys), token)
 	// The store has timeouts of its own, and a reservation is written
 	// whether or not the client is still there.
 	ctx := context.Background()
 	start := time.Now()
 	result := resultReserved
-	// The keys reserved so far, in keys' own array: each is written at
-	// or before the index being read.
-	held := keys[:0]
+	// The keys reserved so far and their values, in the arrays of keys
+	// and values: each is written at or before the index being read.
+	held, heldValues := keys[:0], values[:0]
 	// tookOverFrom is the value of the key that an emergency call took
 	// over (see emergencyEnded), "" for none.
 	var tookOverFrom string
-	for _, key := range keys {
+	for i, key := range keys {
 		epoch := s.begin()
-		reserved, current, err := s.reserve(ctx, owner, key, token, idem.window)
+		reserved, current, err := s.reserve(ctx, owner, key, valueAt(values, i, token), idem.window)
 		// A request goes on without the store when it fails with
 		// on_error open (see goesOnWithout), and an emergency call
 		// always: nothing the edge adds refuses it.
 		goesOn := err != nil && (s.goesOnWithout(err) || h.isEmergencyCall(in))
 		if err != nil && !goesOn || err == nil && !reserved {
 			// Not delivered: the parts reserved so far may be sent again.
-			h.release(ctx, held, token)
+			h.release(ctx, held, heldValues, token)
 		}
 		if !s.end(epoch, err) && !goesOn {
 			idem.count(in, resultStoreError)
@@ -291,7 +294,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 					tookOver, err := s.Replace(ctx, key, current, token, idem.window)
 					s.end(epoch, err)
 					if tookOver {
-						held = append(held, key)
+						held = append(held, key) // a request's: no values
 						tookOverFrom = current
 						continue
 					}
@@ -302,8 +305,11 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			return h.repeat(w, in, current, verified && in.cleaned != nil)
 		}
 		held = append(held, key)
+		if values != nil {
+			heldValues = append(heldValues, values[i])
+		}
 	}
-	keys = held
+	keys, values = held, heldValues
 	idem.count(in, result)
 	if len(keys) == 0 {
 		return h.deliverLimited(w, r, next, in)
@@ -311,7 +317,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	taken, ok := h.checkLimits(w, in)
 	if !ok {
 		// Refused before delivery: the client may send it again.
-		h.release(ctx, keys, token)
+		h.release(ctx, keys, values, token)
 		return nil
 	}
 
@@ -327,7 +333,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	var deliverErr error
 	delivered := r.Context().Err() == nil // else the client went away: nothing is sent
 	if delivered {
-		idem.inFlight.keep(keys, token)
+		idem.inFlight.keep(keys, values, token)
 		func() {
 			defer idem.inFlight.forget(token) // also when the proxy panics (an answer cut short)
 			deliverErr = h.deliver(rec, r, next, in.rebuild(), in)
@@ -347,7 +353,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			_, err := s.Replace(ctx, keys[0], token, tookOverFrom, idem.window)
 			s.end(epoch, err)
 		} else {
-			h.release(ctx, keys, token)
+			h.release(ctx, keys, values, token)
 		}
 		h.refundLimits(in, taken)
 	case (!answered || rec.status >= http.StatusMultipleChoices) && h.isEmergencyCall(in):
@@ -398,15 +404,15 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	return deliverErr
 }
 
-// release frees keys that token reserved, for a request that reached no
-// pool. It stops at the first that fails: a store that fails one is
-// likely to fail the next, each after its timeout, while the client
-// waits, and a key left reserved only makes its repeats 409 until the
-// window ends.
-func (h *Handler) release(ctx context.Context, keys []string, token string) {
-	for _, key := range keys {
+// release frees keys that a request reserved with token (a batch: with
+// values, see batchValues), for a request that reached no pool. It
+// stops at the first that fails: a store that fails one is likely to
+// fail the next, each after its timeout, while the client waits, and a
+// key left reserved only makes its repeats 409 until the window ends.
+func (h *Handler) release(ctx context.Context, keys, values []string, token string) {
+	for i, key := range keys {
 		epoch := h.store.begin()
-		_, err := h.store.Release(ctx, key, token)
+		_, err := h.store.Release(ctx, key, valueAt(values, i, token))
 		h.store.end(epoch, err)
 		if err != nil {
 			return
@@ -436,10 +442,12 @@ type reservationsInFlight struct {
 
 // reservedKeys are the keys of a request in flight: one (a request's
 // own), or more (a batch's), in a slice of their own, so that the
-// caller's slice, usually on its stack, stays there.
+// caller's slice, usually on its stack, stays there, with the values
+// that hold them (a batch's, see batchValues; nil: the token).
 type reservedKeys struct {
-	one  string
-	more []string
+	one    string
+	more   []string
+	values []string
 }
 
 // renewalTimer is the timer of reservationsInFlight.
@@ -452,17 +460,18 @@ type renewalTimer interface {
 // test's fake clock, on which it renews a memory store's reservations.
 var renewAfter = func(d time.Duration, f func()) renewalTimer { return time.AfterFunc(d, f) }
 
-// keep renews the keys that token reserved until forget(token).
-func (rs *reservationsInFlight) keep(keys []string, token string) {
+// keep renews the keys that token reserved (a batch's with values, see
+// batchValues) until forget(token).
+func (rs *reservationsInFlight) keep(keys, values []string, token string) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rs.keys == nil {
 		rs.keys = make(map[string]reservedKeys)
 	}
-	if len(keys) == 1 {
+	if len(keys) == 1 && values == nil {
 		rs.keys[token] = reservedKeys{one: keys[0]}
 	} else {
-		rs.keys[token] = reservedKeys{more: slices.Clone(keys)}
+		rs.keys[token] = reservedKeys{more: slices.Clone(keys), values: slices.Clone(values)}
 	}
 	switch {
 	case rs.timer == nil:
@@ -493,23 +502,24 @@ func (rs *reservationsInFlight) tick() {
 		return
 	}
 	type reservation struct {
-		token string
-		keys  []string
+		token        string
+		keys, values []string
 	}
 	inFlight := make([]reservation, 0, len(rs.keys))
 	for token, keys := range rs.keys {
 		if keys.more == nil {
 			keys.more = []string{keys.one}
 		}
-		inFlight = append(inFlight, reservation{token, keys.more})
+		inFlight = append(inFlight, reservation{token, keys.more, keys.values})
 	}
 	rs.timer.Reset(rs.window / 3)
 	rs.mu.Unlock()
 	s := rs.h.store
 	for _, res := range inFlight {
-		for _, key := range res.keys {
+		for i, key := range res.keys {
+			value := valueAt(res.values, i, res.token)
 			epoch := s.begin()
-			_, err := s.Replace(context.Background(), key, res.token, res.token, rs.window)
+			_, err := s.Replace(context.Background(), key, value, value, rs.window)
 			s.end(epoch, err)
 			if err != nil {
 				// As release: the request's next key would likely fail
@@ -587,6 +597,44 @@ func emergencyEnded(current string) bool {
 	}
 	a, ok := decodeAnswer(current)
 	return ok && a.status >= http.StatusMultipleChoices && !a.notEmergency
+}
+
+// batchValues returns the values with which the batch in holds its n
+// keys, reserved with token (see idempotencyKeys), nil for a request
+// that is no batch, whose keys hold token: the key of a part that is no
+// emergency call by itself holds a held value of that part's inputs, "n",
+// its inputsDigest and token's random bits, as a request that is no
+// emergency call holds its key (see heldBackByFirst): a repeat of the
+// part alone that a reload since made an emergency call is held back as
+// the part would be, never delivered a second time. The key of a part
+// that is an emergency call by itself holds token, which holds no
+// emergency call back.
+func (h *Handler) batchValues(in *intake, n int, token string) []string {
+	if len(in.parts) == 0 || n == 0 {
+		return nil
+	}
+	values := make([]string, 0, n)
+	for _, p := range in.parts {
+		if !hasOperationID(p.cleaned) {
+			continue // no key (see idempotencyKeys)
+		}
+		if _, emergency := h.usageOf(p.cleaned); emergency {
+			values = append(values, token)
+			continue
+		}
+		digest := inputsDigest(p.path, p.cleaned)
+		values = append(values, "n"+string(digest[:])+token[1:])
+	}
+	return values
+}
+
+// valueAt is the value that holds the i-th key of a request reserved
+// with token: values[i], or token when values is nil.
+func valueAt(values []string, i int, token string) string {
+	if values == nil {
+		return token
+	}
+	return values[i]
 }
 
 // hasOperationID reports whether c, a request's (nil for a batch), has

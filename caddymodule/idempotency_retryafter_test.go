@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
@@ -197,6 +198,55 @@ func TestIdempotencyEmergencyJudgedAsFirst(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestIdempotencyEmergencyBatchPart: a batch part that dials a number
+// is no emergency call when it comes; a reload then makes the number an
+// emergency number. The part sent again alone, an emergency call now, is
+// held back as the part would be (409: a batch's answer is never given
+// again), not delivered a second time; alone with another number it is
+// another request, delivered. A part that dialed an emergency number
+// when it came holds no repeat that is an emergency call back: sent
+// again alone, it is delivered.
+func TestIdempotencyEmergencyBatchPart(t *testing.T) {
+	token := testkit.Mint(t, jwt.SigningMethodES256, testkit.Keys(t).EC, "", testkit.Claims(time.Now(),
+		jwt.MapClaims{"tid": "tenant-1", "oid": "oid-a", "scp": "Conversations.Initiate"}))
+	caller := http.Header{"Authorization": {"Bearer " + token}}
+	const app = "/ucwa/v1/applications/1"
+	body := func(op, to string) string { return `{"to":"` + to + `","operationId":"` + op + `"}` }
+	part := func(op, to string) string {
+		return innerPOST(app+"/communication/startPhoneAudio", "application/json", body(op, to))
+	}
+	for _, st := range idemStores {
+		t.Run(st.name, func(t *testing.T) {
+			pool := newIdemPool(t, "primary")
+			storeConfig := st.config(t)
+			config := func(emergency string) string {
+				return idemCaddyfile(idemAuth(t), storeConfig, "primary "+pool.Addr(), "destinations {\n\t\t\temergency "+emergency+"\n\t\t}")
+			}
+			e := startEdge(t, "caddyfile", config("911"))
+			batch := e.send(testkit.Request{URL: app + "/batch", ContentType: batchType, Header: caller.Clone(),
+				Body: batchBody(part("part-then-emergency", "4255550100"), part("part-other-number", "4255550100"), part("part-was-emergency", "911"))})
+			if batch.Status != http.StatusCreated || len(pool.Received()) != 1 {
+				t.Fatalf("batch: %d %s, %d requests at the pool", batch.Status, batch.Body, len(pool.Received()))
+			}
+
+			e.Load("caddyfile", config("911 +14255550100"))
+
+			assertConflict(t, e.call(idemCall{header: caller, op: "part-then-emergency", body: body("part-then-emergency", "4255550100")}))
+			if got := len(pool.Received()); got != 1 {
+				t.Fatalf("the part alone, an emergency call now, reached the pool: %d requests", got)
+			}
+			for _, c := range []struct{ op, to string }{{"part-other-number", "911"}, {"part-was-emergency", "911"}} {
+				if resp := e.call(idemCall{header: caller, op: c.op, body: body(c.op, c.to)}); resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "" {
+					t.Errorf("%s alone to %s, an emergency call: %d %s, want it delivered", c.op, c.to, resp.Status, resp.Body)
+				}
+			}
+			if got := len(pool.Received()); got != 3 {
+				t.Errorf("%d requests at the pool, want 3", got)
+			}
+		})
 	}
 }
 

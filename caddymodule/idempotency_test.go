@@ -503,7 +503,8 @@ func TestIdempotencyEmergencyCall(t *testing.T) {
 // window has passed keeps its key, renewed every third of the window: on
 // the memory store's fake clock, two windows after the first request a
 // repeat gets 409, and the pool gets the request once; once answered, a
-// repeat gets the answer.
+// repeat gets the answer. So does a batch in flight: a repeat of its part
+// gets 409.
 func TestIdempotencyInFlightPastWindow(t *testing.T) {
 	clock := renewalClock(t)
 	memoryStoreClock = clock.Now
@@ -512,14 +513,30 @@ func TestIdempotencyInFlightPastWindow(t *testing.T) {
 	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), "store memory", "primary "+pool.Addr()))
 	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
 	first := e.sendHeld(t, idemCall{header: caller, op: "slow", answer: "hold"})
-	pool.Requests.WaitFor(t, 1, "requests at the pool")
+	const app = "/ucwa/v1/applications/1"
+	batchReq := testkit.Request{URL: e.url(app + "/batch"), ContentType: batchType, Header: caller.Clone(),
+		Body: batchBody(innerPOST(app+"/communication/startPhoneAudio", "application/json", `{"to":"4255551234","operationId":"slow-part"}`))}
+	batchReq.Header.Set("X-Test-Answer", "hold")
+	batch := make(chan testkit.Response, 1)
+	go func() {
+		resp, err := testkit.Do(e.Client(), batchReq)
+		if err != nil {
+			t.Error(err)
+		}
+		batch <- resp
+	}()
+	pool.Requests.WaitFor(t, 2, "requests at the pool")
 	clock.WaitPending(t, 1) // the first renewal, scheduled before delivery
 	clock.Advance(2 * DefaultIdempotencyWindow)
 	assertConflict(t, e.call(idemCall{header: caller, op: "slow"}))
+	assertConflict(t, e.call(idemCall{header: caller, op: "slow-part"}))
 	pool.Release()
 	answer := <-first
 	if answer.Status != http.StatusCreated {
 		t.Fatalf("first request: %d %s", answer.Status, answer.Body)
+	}
+	if resp := <-batch; resp.Status != http.StatusCreated {
+		t.Fatalf("batch: %d %s", resp.Status, resp.Body)
 	}
 	clock.WaitPending(t, 0) // renewals stop with the answer
 	clock.Advance(DefaultIdempotencyWindow/3 - time.Second)
