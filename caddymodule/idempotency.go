@@ -74,9 +74,10 @@ import (
 // Nothing the edge adds holds an emergency call back (startEmergencyCall,
 // or a request that dials an emergency number now): a repeat of one is
 // held back only by an earlier one a pool answered with success (2xx),
-// whose answer it gets again. A repeat of one still in flight, or of one
-// that failed (any other status, the client gone), is delivered, at the
-// risk of a second call to the emergency service. A repeat is an
+// whose answer it gets again (409 when it was too long to record). A
+// repeat of one still in flight, or of one that failed (any other
+// status, the client gone), is delivered, at the risk of a second call
+// to the emergency service. A repeat is an
 // emergency call only if the first request was one too: a repeat with
 // the first's inputs of a request that was none when it came (a reload
 // since added its number to the emergency numbers, or its host to
@@ -374,6 +375,17 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		epoch := s.begin()
 		_, err := s.Replace(ctx, keys[0], token, value, max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
 		s.end(epoch, err)
+	case (rec.overflow || rec.unreplayable) && h.isEmergencyCall(in):
+		// An emergency call answered with success holds its repeats
+		// back (see above), and this answer cannot be given again (its
+		// body is too long to record): the key holds a mark of a success
+		// with the request's inputs, which holds a repeat with them back
+		// (409), as a recorded success would, where the token would hold
+		// none back (see heldBackByFirst).
+		digest = inputsDigest(in.r.URL.Path, in.cleaned)
+		epoch := s.begin()
+		_, err := s.Replace(ctx, keys[0], token, emergencyAnsweredMark+string(digest[:]), max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
+		s.end(epoch, err)
 	case !answered || rec.overflow || in.cleaned == nil || rec.unreplayable:
 		// The request may have reached a pool, and there is no answer that
 		// can be replayed (the client went away once it may have reached
@@ -559,14 +571,17 @@ func (h *Handler) deliverLimited(w http.ResponseWriter, r *http.Request, next ca
 
 // heldBackByFirst reports whether current, the value of a key, holds
 // back in, a repeat that is an emergency call now: current is a recorded
-// answer of success (2xx) that in gets again, or the reservation or the
+// answer of success (2xx) that in gets again, the mark of a success with
+// in's inputs that the record could not hold (emergencyAnsweredMark),
+// or the reservation or the
 // recorded failure of a request with in's inputs that was no emergency
 // call when it came (a reload since made one of its numbers an emergency
 // number, or its host one of sip_domains). Reservations and failures
 // recorded by edges that do not mark them so (a token "f", kinds "A" and
 // "E") hold nothing back: the first may have been an emergency call.
 func heldBackByFirst(current string, in *intake) bool {
-	if len(current) == heldTokenLen && current[0] == 'n' {
+	if len(current) == heldTokenLen && current[0] == 'n' ||
+		len(current) == len(emergencyAnsweredMark)+inputsDigestLen && strings.HasPrefix(current, emergencyAnsweredMark) {
 		if in.cleaned == nil {
 			return false
 		}
@@ -585,6 +600,14 @@ func heldBackByFirst(current string, in *intake) bool {
 // edge that knows neither takes it, as any value it cannot read, for a
 // reservation in flight.
 const emergencyEndedMark = "x"
+
+// emergencyAnsweredMark, followed by the request's inputsDigest, is the
+// value of the key of an emergency call answered with success that the
+// record cannot hold (a body over maxRecordedBody): it holds a repeat
+// with the same inputs back (see heldBackByFirst), as a recorded success
+// does, and answers any repeat 409. Edges that do not know it take it,
+// as any value they cannot read, for a reservation in flight.
+const emergencyAnsweredMark = "y"
 
 // emergencyEnded reports whether current, the value of a key, is that of
 // an emergency call that ended without success (see deliverOnce): the

@@ -457,7 +457,8 @@ func TestIdempotencyInFlight(t *testing.T) {
 // TestIdempotencyEmergencyCall: nothing the edge adds holds an emergency
 // call back (here startPhoneAudio to 911, an emergency number of
 // default_region dialled now). A repeat of one that a pool answered with
-// success gets that answer again; a repeat of one that failed, or of one
+// success gets that answer again (409 when it was too long to record);
+// a repeat of one that failed, or of one
 // still in flight, is delivered: it got the failure again, or 409, for
 // the whole window, however urgent the call.
 func TestIdempotencyEmergencyCall(t *testing.T) {
@@ -492,7 +493,14 @@ func TestIdempotencyEmergencyCall(t *testing.T) {
 		t.Fatalf("the emergency call in flight: %d %s", answer.Status, answer.Body)
 	}
 
-	for op, want := range map[string]int{"emergency-answered": 1, "emergency-failed": 2, "emergency-in-flight": 2} {
+	// A success whose answer is too long to record holds its repeat back
+	// all the same: 409, for there is no answer to give again.
+	if long := e.call(call("emergency-answered-long", "big")); long.Status != http.StatusCreated {
+		t.Fatalf("%d %s", long.Status, long.Body)
+	}
+	assertConflict(t, e.call(call("emergency-answered-long", "")))
+
+	for op, want := range map[string]int{"emergency-answered": 1, "emergency-answered-long": 1, "emergency-failed": 2, "emergency-in-flight": 2} {
 		if got := deliveries(pool.Pool, op); got != want {
 			t.Errorf("%s: delivered %d times, want %d", op, got, want)
 		}
