@@ -30,6 +30,11 @@ type pool struct {
 	// the end of every request write (see connTrace), and calls
 	// reportOutgoing before it asks for a connection.
 	reportsWrites bool
+	// hooksOnSend: the pool's transport is net/http's and speaks no
+	// HTTP/2 (see hooksOnSend), so every round trip passes
+	// reportOutgoing, which sets the attempt's trace hooks on the round
+	// trip's client trace (see connTrace.hookInto).
+	hooksOnSend bool
 	// requests counts the pool's attempts by outcome, resolved once here
 	// rather than looked up by label on every request.
 	requests [numOutcomes]prometheus.Counter
@@ -53,7 +58,8 @@ func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.Coun
 		}
 		hosts[strings.ToLower(host)] = true
 	}
-	pl := &pool{name: name, proxy: proxy, hosts: hosts, reportsWrites: reportsWrites(proxy.Transport),
+	pl := &pool{name: name, proxy: proxy, hosts: hosts,
+		reportsWrites: reportsWrites(proxy.Transport), hooksOnSend: hooksOnSend(proxy.Transport),
 		placeholder: name, logField: zap.String(logFieldPool, name),
 		expect: expect, expectAfterIdle: expectAfterIdle}
 	for o := range numOutcomes {
@@ -68,6 +74,26 @@ func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.Coun
 func reportsWrites(rt http.RoundTripper) bool {
 	ht, ok := rt.(*reverseproxy.HTTPTransport)
 	return ok && ht.Transport != nil && !slices.Contains(ht.Versions, "3")
+}
+
+// hooksOnSend reports whether every request a pool's provisioned
+// transport sends passes reportOutgoing before the transport asks for a
+// connection for it, on the goroutine that then asks, with the client
+// trace the transport reads in its context: net/http's transport, as
+// reportsWrites, that cannot speak HTTP/2. One that speaks HTTP/2 hands a
+// request to an HTTP/2 connection it holds without asking Proxy (the
+// alternate "https" round tripper that configuring HTTP/2 registers).
+// It may speak HTTP/2 when HTTP/2 was configured on it (TLSNextProto:
+// reverse_proxy's versions 2), its Protocols are set (versions h2c), it
+// is forced to try, or it has no dialer of its own, with which net/http
+// turns HTTP/2 on by itself; reverse_proxy's versions 1.1 leaves it none
+// of these.
+func hooksOnSend(rt http.RoundTripper) bool {
+	if !reportsWrites(rt) {
+		return false
+	}
+	t := rt.(*reverseproxy.HTTPTransport).Transport
+	return t.TLSNextProto == nil && t.Protocols == nil && !t.ForceAttemptHTTP2 && t.DialContext != nil
 }
 
 // outcome is how one pool's attempt at a request ended.
@@ -156,9 +182,20 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		attemptVars = maps.Clone(vars)
 	}
 	st.ctx = attemptContext{Context: r.Context(), vars: attemptVars, conn: &st.conn}
+	// The hooks go into the client trace reverse_proxy makes for each
+	// round trip: set on it by reportOutgoing where every round trip
+	// passes there, else composed into it by reverse_proxy, from the
+	// attempt's context (httptrace's composition copies a trace's hooks
+	// by reflection, field by field, on every round trip).
+	var ctx context.Context = &st.ctx
+	if pl.hooksOnSend {
+		st.conn.hooks = &st.trace
+	} else {
+		ctx = st.ctx.withTrace(&st.trace)
+	}
 	// WithContext's copy of r, copied into st: the compiler keeps the copy
 	// WithContext makes, which goes no further, off the heap.
-	st.req = *r.WithContext(st.ctx.withTrace(&st.trace))
+	st.req = *r.WithContext(ctx)
 	req := &st.req
 	st.body.Reset(body)
 	req.Body = &st.body // r has no GetBody (see ServeHTTP): never replayed
@@ -223,10 +260,11 @@ func (st *attemptState) unsent(err error, reportsWrites bool) bool {
 // reading the body). A request handed a connection is unsent only once
 // its write reported its end; until then it may have reached the pool
 // whole, and its body is not read here, where the writer may be reading
-// it. A transport that reports no writes (HTTP/3's) tells neither, so
-// the request may have reached the pool whatever else happened.
+// it. A transport that reports no writes (HTTP/3's) tells neither, nor
+// does a round trip that had no client trace for the hooks (untraced),
+// so the request may have reached the pool whatever else happened.
 func (st *attemptState) goneUnsent(err error, reportsWrites bool) bool {
-	if !reportsWrites || st.conn.gotConn.Load() && !st.conn.writeEnded.Load() {
+	if !reportsWrites || st.conn.untraced || st.conn.gotConn.Load() && !st.conn.writeEnded.Load() {
 		return false
 	}
 	return st.unsent(err, reportsWrites)
@@ -344,6 +382,18 @@ type connTrace struct {
 	outgoing        http.Header
 	expect          bool
 	expectAfterIdle time.Duration
+	// hooks, when not nil, are the attempt's trace hooks (see trace),
+	// which reportOutgoing sets on the client trace of each round trip
+	// rather than the attempt's context holding them (see
+	// pool.hooksOnSend); hooked is the trace they were last set on, and
+	// untraced that a round trip had no client trace to set them on, so
+	// that whether the request got a connection and was written is not
+	// known. Only the goroutine that sends the request sets and reads
+	// them: it is the attempt's own, which reads untraced once the round
+	// trip returned.
+	hooks    *httptrace.ClientTrace
+	hooked   *httptrace.ClientTrace
+	untraced bool
 
 	askedConn atomic.Bool
 	gotConn   atomic.Bool
@@ -381,6 +431,27 @@ func (c *connTrace) trace(t *httptrace.ClientTrace, getConn bool) {
 	}
 }
 
+// hookInto sets the attempt's hooks on t, the client trace of a round
+// trip the pool's transport is about to send, before the transport reads
+// them: a hook t has already (a trace of the request's own, which
+// reverse_proxy composed into t) is called after the attempt's, as
+// httptrace's composition orders them. A transport that sends the
+// request again reads the same trace, which keeps them.
+func (c *connTrace) hookInto(t *httptrace.ClientTrace) {
+	c.hooked = t
+	gotConn, wroteRequest := c.hooks.GotConn, c.hooks.WroteRequest
+	if next := t.GotConn; next != nil {
+		t.GotConn = func(info httptrace.GotConnInfo) { gotConn(info); next(info) }
+	} else {
+		t.GotConn = gotConn
+	}
+	if next := t.WroteRequest; next != nil {
+		t.WroteRequest = func(info httptrace.WroteRequestInfo) { wroteRequest(info); next(info) }
+	} else {
+		t.WroteRequest = wroteRequest
+	}
+}
+
 // mayHaveReached reports whether the whole request may have reached an
 // upstream of the pool, given the pool's error and whether its transport
 // reports its writes (reportsWrites). It says no only on facts: no
@@ -389,12 +460,13 @@ func (c *connTrace) trace(t *httptrace.ClientTrace, getConn bool) {
 // error (also for transports that do not trace); or reverse_proxy's 503
 // for "no upstream available", which it gives before any round trip.
 // Anything else may have reached the pool: a reset or a timeout after
-// the request was written, an error of a transport that does not trace.
+// the request was written, an error of a transport that does not trace
+// or of a round trip that had no client trace for the hooks (untraced).
 func (c *connTrace) mayHaveReached(err error, reportsWrites bool) bool {
 	if c.gotConn.Load() {
 		return c.wrote.Load() || !reportsWrites
 	}
-	if c.askedConn.Load() {
+	if c.askedConn.Load() && !c.untraced {
 		return false
 	}
 	var dialErr reverseproxy.DialError

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 
 	"github.com/caddyserver/caddy/v2"
@@ -73,9 +74,13 @@ func loadPoolTransport(ctx caddy.Context, proxy *reverseproxy.Handler) error {
 // any, gets the request's header, without the headers that would let the
 // transport send it again (a pool's header_up may have added them after
 // rebuild took them out), and the attempt learns that the transport is
-// asking for a connection. Should net/http still go to send again a
-// request it wrote whole, for a reason of its own, the attempt stops it
-// there (errSentAlready), before it asks for a connection.
+// asking for a connection; where the attempt's context does not hold its
+// trace hooks (see pool.hooksOnSend), they are set here on the client
+// trace of the round trip, which the transport took from the request's
+// context before it calls Proxy and reads the hooks from after. Should
+// net/http still go to send again a request it wrote whole, for a reason
+// of its own, the attempt stops it there (errSentAlready), before it
+// asks for a connection.
 func reportOutgoing(next func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
 	return func(req *http.Request) (*url.URL, error) {
 		if c, ok := req.Context().Value(connTraceKey{}).(*connTrace); ok {
@@ -85,6 +90,13 @@ func reportOutgoing(next func(*http.Request) (*url.URL, error)) func(*http.Reque
 			c.askedConn.Store(true)
 			c.outgoing = req.Header
 			stripReplayHeaders(req.Header)
+			if c.hooks != nil {
+				if t := httptrace.ContextClientTrace(req.Context()); t == nil {
+					c.untraced = true
+				} else if t != c.hooked {
+					c.hookInto(t)
+				}
+			}
 		}
 		if next == nil {
 			return nil, nil

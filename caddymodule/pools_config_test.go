@@ -135,6 +135,7 @@ func TestPoolTransportDefaults(t *testing.T) {
 		{"http, unset", `{"protocol":"http","dial_timeout":"2s"}`, 90 * time.Second, time.Second, 32, []string{"1.1"}},
 		{"keep_alive without idle_timeout", `{"protocol":"http","keep_alive":{"max_idle_conns_per_host":4}}`, 90 * time.Second, time.Second, 4, []string{"1.1"}},
 		{"set", `{"protocol":"http","keep_alive":{"idle_timeout":"5m"},"expect_continue_timeout":"3s","versions":["1.1","2"]}`, 5 * time.Minute, 3 * time.Second, 32, []string{"1.1", "2"}},
+		{"h2c", `{"protocol":"http","versions":["h2c"]}`, 90 * time.Second, time.Second, 32, []string{"h2c"}},
 		{"versions naming none", `{"protocol":"http","versions":[]}`, 90 * time.Second, time.Second, 32, []string{"1.1"}},
 		{"versions null", `{"protocol":"http","versions":null}`, 90 * time.Second, time.Second, 32, []string{"1.1"}},
 		{"set in nanoseconds", `{"protocol":"http","keep_alive":{"idle_timeout":30000000000},"expect_continue_timeout":2000000000}`, 30 * time.Second, 2 * time.Second, 32, []string{"1.1"}},
@@ -154,8 +155,8 @@ func TestPoolTransportDefaults(t *testing.T) {
 				if tc.wantIdle != 0 {
 					t.Fatalf("transport %T, want the http transport", h.pools[0].proxy.Transport)
 				}
-				if h.pools[0].reportsWrites {
-					t.Error("a transport other than net/http's counts as reporting its writes")
+				if h.pools[0].reportsWrites || h.pools[0].hooksOnSend {
+					t.Error("a transport other than net/http's counts as reporting its writes, or sending through its Proxy hook")
 				}
 				return
 			}
@@ -177,6 +178,13 @@ func TestPoolTransportDefaults(t *testing.T) {
 			}
 			if !slices.Equal(ht.Versions, tc.wantVersions) {
 				t.Errorf("versions %q, want %q", ht.Versions, tc.wantVersions)
+			}
+			// Over HTTP/2 a request may go to a connection the transport
+			// holds without passing its Proxy hook: the attempt's context
+			// holds the trace hooks then.
+			http2 := slices.Contains(tc.wantVersions, "2") || slices.Contains(tc.wantVersions, "h2c")
+			if got, want := h.pools[0].hooksOnSend, !http2; got != want {
+				t.Errorf("hooks set by the Proxy hook: %v, want %v", got, want)
 			}
 		})
 	}

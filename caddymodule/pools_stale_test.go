@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
 	"os"
@@ -642,4 +643,96 @@ func TestAttemptContextTrace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConnTraceHookedOnSend: on a pool whose every round trip passes the
+// transport's Proxy hook (reportOutgoing), the hook sets the attempt's
+// trace hooks on the client trace reverse_proxy made for the round trip,
+// where net/http reads them: once for each trace, whatever times the
+// transport asks, composed with hooks of the request's own, which are
+// called after the attempt's. A round trip with no client trace leaves
+// the attempt knowing neither whether the request got a connection nor
+// whether it was written: it may have reached the pool, unless the pool's
+// error says it did not.
+func TestConnTraceHookedOnSend(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ownHooks bool
+	}{{"trace of reverse_proxy's", false}, {"trace with hooks of the request's own", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ownGotConn, ownWrote int
+			roundTrip := &httptrace.ClientTrace{Got1xxResponse: func(int, textproto.MIMEHeader) error { return nil }}
+			if tc.ownHooks {
+				roundTrip.GotConn = func(httptrace.GotConnInfo) { ownGotConn++ }
+				roundTrip.WroteRequest = func(httptrace.WroteRequestInfo) { ownWrote++ }
+			}
+			var hooks httptrace.ClientTrace
+			c := new(connTrace)
+			c.trace(&hooks, false)
+			attemptsGotConn, gotConn := 0, hooks.GotConn
+			hooks.GotConn = func(info httptrace.GotConnInfo) { attemptsGotConn++; gotConn(info) }
+			c.hooks = &hooks
+			ctx := httptrace.WithClientTrace(&attemptContext{Context: context.Background(), conn: c}, roundTrip)
+			req := httptest.NewRequest(http.MethodPost, "http://pool/x", nil).WithContext(ctx)
+			// The transport asks again for each time it sends the request.
+			for range 2 {
+				if _, err := reportOutgoing(nil)(req); err != nil {
+					t.Fatal(err)
+				}
+			}
+			found := httptrace.ContextClientTrace(req.Context())
+			if found != roundTrip || found.GotConn == nil || found.WroteRequest == nil {
+				t.Fatalf("the round trip's trace %p has GotConn %v, WroteRequest %v; want %p with both",
+					found, found.GotConn != nil, found.WroteRequest != nil, roundTrip)
+			}
+			found.GotConn(httptrace.GotConnInfo{Reused: true})
+			found.WroteRequest(httptrace.WroteRequestInfo{})
+			if !c.askedConn.Load() || !c.gotConn.Load() || !c.reused.Load() || !c.wrote.Load() || !c.writeEnded.Load() {
+				t.Errorf("asked %v, got %v, reused %v, wrote %v, write ended %v",
+					c.askedConn.Load(), c.gotConn.Load(), c.reused.Load(), c.wrote.Load(), c.writeEnded.Load())
+			}
+			if attemptsGotConn != 1 {
+				t.Errorf("the attempt's GotConn called %d times, want once", attemptsGotConn)
+			}
+			if want := map[bool]int{true: 1}[tc.ownHooks]; ownGotConn != want || ownWrote != want {
+				t.Errorf("the request's own hooks called %d and %d times, want %d", ownGotConn, ownWrote, want)
+			}
+			// A request written whole is not sent again.
+			if _, err := reportOutgoing(nil)(req); !errors.Is(err, errSentAlready) {
+				t.Errorf("asking again after the request was written: %v, want errSentAlready", err)
+			}
+		})
+	}
+	t.Run("round trip without a trace", func(t *testing.T) {
+		var hooks httptrace.ClientTrace
+		st := new(attemptState)
+		st.conn.trace(&hooks, false)
+		st.conn.hooks = &hooks
+		st.body.Reset([]byte(`{"phoneNumber":"tel:+15551230000"}`))
+		if _, err := io.Copy(io.Discard, &st.body); err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest(http.MethodPost, "http://pool/x", nil).
+			WithContext(&attemptContext{Context: context.Background(), conn: &st.conn})
+		if _, err := reportOutgoing(nil)(req); err != nil {
+			t.Fatal(err)
+		}
+		if !st.conn.untraced {
+			t.Fatal("a round trip without a client trace is not marked untraced")
+		}
+		for _, e := range []struct {
+			err    error
+			unsent bool
+		}{
+			{errors.New("read: connection reset by peer"), false},
+			{reverseproxy.NewDialError(errors.New("refused")), true},
+		} {
+			if got := st.unsent(e.err, true); got != e.unsent {
+				t.Errorf("unsent after %v = %v, want %v", e.err, got, e.unsent)
+			}
+			if st.goneUnsent(e.err, true) {
+				t.Errorf("goneUnsent after %v = true, want false", e.err)
+			}
+		}
+	})
 }
