@@ -41,7 +41,9 @@ type Config struct {
 	Algorithms []string `json:"algorithms,omitempty"`
 
 	// A JWK Set on disk, re-read (at most once a second) when its size or
-	// modification time changes. Default: none.
+	// modification time changes. A re-read that fails (unreadable, no
+	// usable key, missing) keeps the previous keys and is logged once,
+	// until the file changes again. Default: none.
 	JWKSFile string `json:"jwks_file,omitempty"`
 
 	// The URL of the identity provider's JWK Set, fetched at startup, on

@@ -170,7 +170,9 @@ func decodeBase64URL(member, s string) ([]byte, error) {
 const jwksFileCheckInterval = time.Second
 
 // jwksFile is a JWK Set on disk, re-read when its size or modification
-// time changes. A re-read that fails keeps the previous keys.
+// time changes. A re-read that fails keeps the previous keys, and is
+// logged once: the same broken or missing file is neither read nor
+// reported again until it changes.
 type jwksFile struct {
 	path   string
 	now    func() time.Time
@@ -179,9 +181,13 @@ type jwksFile struct {
 	set       atomic.Pointer[[]verificationKey]
 	nextCheck atomic.Int64 // unix nanoseconds of the next stat
 
-	mu      sync.Mutex // serializes re-reads; guards modTime and size
+	mu sync.Mutex // serializes re-reads; guards what follows
+	// The file as last looked at: its modification time and size (of
+	// the keys in use, or of a rewrite that could not be used), or
+	// missing, when it could not be looked at.
 	modTime time.Time
 	size    int64
+	missing bool
 }
 
 // load reads the file for the first time; its errors stop startup.
@@ -236,15 +242,32 @@ func (f *jwksFile) reloadIfChanged() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	info, err := os.Stat(f.path)
-	if err == nil && info.ModTime().Equal(f.modTime) && info.Size() == f.size {
+	if err != nil {
+		if !f.missing {
+			f.missing = true
+			f.logUnusable(fmt.Errorf("jwks_file: %w", err))
+		}
 		return
 	}
-	if err == nil {
-		err = f.read(info)
+	// A file back after it was missing is read again, even unchanged,
+	// so that its return is logged as its loss was.
+	back := f.missing
+	f.missing = false
+	if !back && info.ModTime().Equal(f.modTime) && info.Size() == f.size {
+		return
 	}
-	if err != nil {
-		f.logger.Error("jwks_file unusable; keeping the previous keys", zap.String("path", f.path), zap.Error(err))
+	if err := f.read(info); err != nil {
+		// Reported once: the check runs every second while requests
+		// come, and the same file would fail the same way.
+		f.modTime, f.size = info.ModTime(), info.Size()
+		f.logUnusable(err)
 		return
 	}
 	f.logger.Info("jwks_file reloaded", zap.String("path", f.path), zap.Int("keys", len(*f.set.Load())))
+}
+
+// logUnusable reports a jwks_file that could not be used, and what to do.
+func (f *jwksFile) logUnusable(err error) {
+	f.logger.Error("jwks_file unusable; keeping the previous keys until it is replaced by a readable JWK Set with a usable key",
+		zap.String("path", f.path), zap.Error(err))
 }

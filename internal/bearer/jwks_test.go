@@ -18,6 +18,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -185,6 +187,72 @@ func TestJWKSFileReload(t *testing.T) {
 	rewrite([]byte(`{"keys": [`))
 	v.clock.Advance(jwksFileCheckInterval)
 	v.accept(t, token("k2", k.RSA2, jwt.SigningMethodRS256))
+}
+
+// TestJWKSFileUnusableLoggedOnce: a jwks_file that becomes unusable
+// (broken, then missing) is reported once each time it changes, not at
+// every check while requests come, and its repair once; the previous keys
+// serve throughout.
+func TestJWKSFileUnusableLoggedOnce(t *testing.T) {
+	k := testkit.Keys(t)
+	dir := t.TempDir()
+	path := testkit.WriteFile(t, dir, "keys.json", testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	clk := testkit.NewClock(time.Now().Truncate(time.Second))
+	core, logs := observer.New(zap.InfoLevel)
+	v, err := New(&Config{Algorithms: []string{"RS256"}, JWKSFile: path, CacheSize: -1}, func(c Claims) Claims { return c },
+		Options{Now: clk.Now, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = v.Close() })
+	mtime := clk.Now()
+	rewrite := func(data []byte) {
+		t.Helper()
+		testkit.WriteFile(t, dir, "keys.json", data)
+		// a distinct modification time, whatever the file system's granularity
+		mtime = mtime.Add(time.Hour)
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// checks passes the check interval n times with a request each, all
+	// verified with the keys in use.
+	checks := func(n int) {
+		t.Helper()
+		for range n {
+			clk.Advance(jwksFileCheckInterval)
+			token := testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k1", testkit.Claims(clk.Now(), nil))
+			if _, err := v.Verify(context.Background(), token); err != nil {
+				t.Fatalf("refused with the previous keys: %v", err)
+			}
+		}
+	}
+	lines := func(msg string) int {
+		return logs.FilterMessageSnippet(msg).Len()
+	}
+
+	rewrite([]byte(`{"keys": [`))
+	checks(5)
+	if n := lines("jwks_file unusable"); n != 1 {
+		t.Fatalf("a broken jwks_file was reported %d times over 5 checks, want once", n)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	checks(5)
+	if n := lines("jwks_file unusable"); n != 2 {
+		t.Fatalf("a missing jwks_file was reported %d times over 5 checks, want once", n-1)
+	}
+	rewrite(testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	checks(5)
+	if n := lines("jwks_file reloaded"); n != 1 {
+		t.Fatalf("the repaired jwks_file was reported %d times, want once", n)
+	}
+	rewrite([]byte(`{"keys": []}`))
+	checks(3)
+	if n := lines("jwks_file unusable"); n != 3 {
+		t.Fatalf("a second breakage was reported %d times, want once", n-2)
+	}
 }
 
 func TestParseJWKS(t *testing.T) {
