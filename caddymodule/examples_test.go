@@ -59,6 +59,11 @@ func TestExampleConfigs(t *testing.T) {
 	for _, name := range configs {
 		t.Run(name, func(t *testing.T) {
 			config := readRepoFile(t, name)
+			// The command its comment gives: a Caddy built with the
+			// plugin (the demo's own is go run ./cmd/caddy-ucwa).
+			if run := "\t./caddy run --config " + name + "\n"; name != "Caddyfile" && !strings.Contains(config, run) {
+				t.Errorf("%s: its comment does not give the command %q", name, strings.TrimSpace(run))
+			}
 			// Validation fetches a jwks_url's keys: from a loopback copy of
 			// the tenant's key endpoint, not from the Internet.
 			config = tenantKeys.ReplaceAllString(config, idp.URL+"/keys")
