@@ -291,7 +291,7 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 			return fmt.Errorf("%s: missing", where)
 		}
 		if !limitNameOK(c.Name) {
-			return fmt.Errorf("%s: name must be letters, digits, '-', '_' and '.', and not empty", where)
+			return fmt.Errorf("%s: name %q must be letters, digits, '-', '_' and '.', and not empty", where, c.Name)
 		}
 		where = "limit " + c.Name
 		if seen[c.Name] {

@@ -598,8 +598,8 @@ func TestLimitStartupErrors(t *testing.T) {
 			"limit calls: count 2000000 per 1s is more than one event a microsecond"},
 		{"negative period", "limit calls 20 per -1h", `"limits":[{"name":"calls","count":20,"per":"-1h"}]`, "limit calls: per must be a duration above 0: -1h0m0s"},
 		{"name twice", "limit calls 20 per 1h\nlimit calls 5 per 1m", `"limits":[{"name":"calls","count":20,"per":"1h"},{"name":"calls","count":5,"per":"1m"}]`, "limit calls: name given twice"},
-		{"bad name", `limit "a b" 20 per 1h`, `"limits":[{"name":"a b","count":20,"per":"1h"}]`, "limits[0]: name must be letters, digits"},
-		{"no name", "", `"limits":[{"count":20,"per":"1h"}]`, "limits[0]: name must be letters, digits"},
+		{"bad name", `limit "a b" 20 per 1h`, `"limits":[{"name":"a b","count":20,"per":"1h"}]`, `limits[0]: name "a b" must be letters, digits`},
+		{"no name", "", `"limits":[{"count":20,"per":"1h"}]`, `limits[0]: name "" must be letters, digits`},
 		{"null limit", "", `"limits":[null]`, "limits[0]: missing"},
 		{"bad applies_to", "", `"limits":[{"name":"calls","count":20,"per":"1h","applies_to":"domestic"}]`, `limit calls: applies_to "domestic" is neither international nor forwarding`},
 		// A misspelt placeholder of the edge's own would expand to nothing
