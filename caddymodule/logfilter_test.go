@@ -183,6 +183,52 @@ func TestAccessLogHidesNumbers(t *testing.T) {
 	}
 }
 
+// TestAccessLogHidesWebTicket: with the README's log filters (a site's
+// access log, and the default log at debug level, where reverse_proxy
+// logs the headers it sends), a web ticket sent in X-MS-WebTicket is in
+// no log line: Caddy redacts Authorization and Cookie by itself, not this
+// credential, on a guarded request the edge refuses for it nor on one it
+// passes to the pool with it.
+func TestAccessLogHidesWebTicket(t *testing.T) {
+	_, section, _ := strings.Cut(readRepoFile(t, "../README.md"), "\n## Logs\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	var site, global string
+	for _, b := range regexp.MustCompile("(?s)```\n(.*?)```").FindAllStringSubmatch(section, -1) {
+		switch {
+		case strings.HasPrefix(b[1], "log {"):
+			site = b[1]
+		case strings.HasPrefix(b[1], "{\n\tlog {"):
+			global = strings.Replace(b[1], "\tlog {\n", "\tlog {\n\t\tlevel DEBUG\n", 1)
+		}
+	}
+	if site == "" || global == "" {
+		t.Fatalf("the README's Logs section has no site log (%t) or default log (%t) block", site != "", global != "")
+	}
+	up := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", global+":EDGE_PORT {\n"+site+"ucwa {\n\tjwt off\n}\nreverse_proxy "+up.Addr()+"\n}\n")
+	const ticket = "cwt=AAEBHAAAWebTicketSecret"
+	for _, req := range []testkit.Request{
+		{Method: http.MethodPost, URL: "/ucwa/oauth/v1/applications/app01/communication/startPhoneAudio", ContentType: "application/json", Body: `{"to":"sip:john@contoso.com"}`},
+		{Method: http.MethodGet, URL: "/ucwa/oauth/v1/applications/app02/events?ack=1"},
+	} {
+		req.Header = http.Header{"X-Ms-Webticket": {ticket}}
+		e.send(req)
+		e.Logs().Wait(t, `"msg":"handled request"`, `"uri":"`+req.URL+`"`)
+	}
+	if got := up.Received(); len(got) != 1 || got[0].Header.Get("X-MS-WebTicket") != ticket {
+		t.Fatalf("the pool got %d requests, want the event channel's with its ticket", len(got))
+	}
+	logs := e.Logs().String()
+	if !strings.Contains(logs, `"msg":"upstream roundtrip"`) {
+		t.Fatal("reverse_proxy logged no upstream roundtrip at debug level")
+	}
+	for line := range strings.Lines(logs) {
+		if strings.Contains(line, "WebTicketSecret") {
+			t.Errorf("a log line holds the web ticket: %s", line)
+		}
+	}
+}
+
 // timings matches the times a log line gives as numbers: their random
 // fractions (ts 1796100671.4279792, duration 0.000555010) may spell
 // seven digits of a number by chance, and no request writes them.
