@@ -444,3 +444,30 @@ func TestJWKSURLWithoutIssuerWarns(t *testing.T) {
 		})
 	}
 }
+
+// TestJWKSURLDownAtStartupLogged: an edge whose identity provider fails
+// the first fetch starts, and its error says that no key set was ever
+// fetched and that tokens are refused until one is, not that a last good
+// set serves; a token is refused 401.
+func TestJWKSURLDownAtStartupLogged(t *testing.T) {
+	k := testkit.Keys(t)
+	idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "r", k.RSA)))
+	idp.Serve(http.StatusServiceUnavailable, []byte("down"))
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		jwt {
+			algorithms RS256
+			jwks_url %s/keys
+			issuer https://issuer.test/
+		}
+	}
+}`, idp.URL))
+	line := e.Logs().Wait(t, `"logger":"http.handlers.ucwa.jwks"`, "jwks_url fetch failed")
+	if !strings.Contains(line, "no key set was ever fetched") || strings.Contains(line, "last good") || !strings.Contains(line, `"retry_in"`) {
+		t.Fatalf("the failed first fetch says: %s", line)
+	}
+	token := testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "r", testkit.Claims(time.Now(), nil))
+	if got := e.postJSON(startOpsPath, `{"to":"sip:john@contoso.com"}`, http.Header{"Authorization": {"Bearer " + token}}).Status; got != http.StatusUnauthorized {
+		t.Errorf("a token with no key set: %d, want 401", got)
+	}
+}

@@ -70,6 +70,46 @@ func TestJWKSURLRotation(t *testing.T) {
 	v.accept(t, token("k2", k.EC, jwt.SigningMethodES256))
 }
 
+// TestJWKSURLDownAtStartup: a provider that fails the first fetch does
+// not stop startup; the error says that there is no key set at all (every
+// token its keys sign is refused), not that a last good one serves, and
+// when it fetches again; the first fetch that succeeds brings the keys.
+func TestJWKSURLDownAtStartup(t *testing.T) {
+	k := testkit.Keys(t)
+	idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	idp.Serve(500, []byte("down"))
+	core, logs := observer.New(zap.InfoLevel)
+	clk := testkit.NewClock(time.Now().Truncate(time.Second))
+	v, err := New(&Config{Algorithms: []string{"RS256"}, JWKSURL: idp.URL + "/keys", JWKSRefresh: caddy.Duration(2 * time.Hour)},
+		func(c Claims) Claims { return c }, Options{Now: clk.Now, UnknownKidWait: time.Minute,
+			FetcherLogger: func() *zap.Logger { return zap.New(core) }})
+	if err != nil {
+		t.Fatalf("a provider down at startup stopped it: %v", err)
+	}
+	t.Cleanup(func() { _ = v.Close() })
+	failed := logs.FilterMessageSnippet("jwks_url fetch failed").All()
+	if len(failed) != 1 || !strings.Contains(failed[0].Message, "no key set was ever fetched") ||
+		strings.Contains(failed[0].Message, "last good") || failed[0].ContextMap()["retry_in"] != jwksMinRefetch {
+		t.Fatalf("the failed first fetch was logged as %+v, want one line saying there is no key set and when it fetches again", failed)
+	}
+	token := testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k1", testkit.Claims(clk.Now(), nil))
+	if _, err := v.Verify(context.Background(), token); err == nil {
+		t.Fatal("a token passed with no key set")
+	}
+	idp.Serve(200, testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	clk.Advance(jwksMinRefetch)
+	if _, err := v.Verify(context.Background(), testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k1", testkit.Claims(clk.Now(), nil))); err != nil {
+		t.Fatalf("refused once the provider answered: %v", err)
+	}
+	// Down again: now the last good set serves, and the line says so.
+	idp.Serve(500, []byte("down"))
+	clk.Advance(jwksMinRefetch)
+	_, _ = v.Verify(context.Background(), testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k2", testkit.Claims(clk.Now(), nil)))
+	if n := logs.FilterMessageSnippet("keeping the last good key set").Len(); n != 1 {
+		t.Fatalf("%d lines say the last good set serves, want 1: %+v", n, logs.All())
+	}
+}
+
 // TestJWKSURLShared: verifiers naming the same URL and refresh (the
 // handlers of a config, or of the config that replaces it) share one
 // fetcher and its last good set; the last one to close stops it.

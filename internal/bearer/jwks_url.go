@@ -251,8 +251,15 @@ func (s *jwksURL) fetch(ctx context.Context) time.Duration {
 	keys, maxAge, err := s.get(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			s.logger().Error("jwks_url fetch failed; keeping the last good key set",
-				zap.String("url", s.url), zap.Int("keys", len(s.keys())), zap.Error(err))
+			msg := "jwks_url fetch failed; keeping the last good key set"
+			if len(s.keys()) == 0 {
+				// At startup, or after fetches that all failed: there
+				// is no last good set, and the operator must know that
+				// the tokens this URL's keys sign are all refused.
+				msg = "jwks_url fetch failed and no key set was ever fetched: tokens its keys sign are refused (401) until a fetch succeeds"
+			}
+			s.logger().Error(msg, zap.String("url", s.url), zap.Int("keys", len(s.keys())),
+				zap.Duration("retry_in", jwksMinRefetch), zap.Error(err))
 		}
 		return jwksMinRefetch
 	}
