@@ -471,3 +471,36 @@ func TestJWKSURLDownAtStartupLogged(t *testing.T) {
 		t.Errorf("a token with no key set: %d, want 401", got)
 	}
 }
+
+// TestUnverifiableAlgorithmWarnedAtStartup: an edge whose jwks_file holds
+// only EC keys under algorithms RS256 ES256 starts, and warns once, on the
+// handler's logger, that RS256 tokens are refused until a key verifies
+// them; the RS256 token is refused, the ES256 one passes.
+func TestUnverifiableAlgorithmWarnedAtStartup(t *testing.T) {
+	k := testkit.Keys(t)
+	keys := testkit.WriteFile(t, t.TempDir(), "keys.json", testkit.JWKS(t, testkit.JWK(t, "e", k.EC)))
+	up := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		jwt {
+			algorithms RS256 ES256
+			jwks_file %s
+		}
+		primary %s
+	}
+}`, keys, up.Addr()))
+	line := e.Logs().Wait(t, `"logger":"http.handlers.ucwa"`, "verifies these algorithms now")
+	if !strings.Contains(line, `"algorithms":["RS256"]`) || !strings.Contains(line, `"level":"warn"`) {
+		t.Fatalf("the warning does not name RS256 alone: %s", line)
+	}
+	send := func(method jwt.SigningMethod, key any, kid string) int {
+		token := testkit.Mint(t, method, key, kid, testkit.Claims(time.Now(), nil))
+		return e.postJSON(startOpsPath, `{"to":"sip:john@contoso.com"}`, http.Header{"Authorization": {"Bearer " + token}}).Status
+	}
+	if got := send(jwt.SigningMethodRS256, k.RSA, ""); got != http.StatusUnauthorized {
+		t.Errorf("RS256 token: %d, want 401", got)
+	}
+	if got := send(jwt.SigningMethodES256, k.EC, "e"); got == http.StatusUnauthorized {
+		t.Errorf("ES256 token: 401")
+	}
+}

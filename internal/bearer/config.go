@@ -26,7 +26,9 @@ const (
 // Config configures bearer-token (JWT) verification: the `jwt` object of
 // the ucwa handler. At least one key source (jwks_url, jwks_file,
 // public_key_files, hmac_secret) is needed for every listed algorithm;
-// sources may be combined. String values may hold global placeholders
+// sources may be combined. A JWK Set counts for every asymmetric
+// algorithm, as its keys rotate; startup warns of an algorithm that none
+// of the keys loaded then verifies. String values may hold global placeholders
 // such as {env.UCWA_AUDIENCE}, replaced at startup; one that is empty
 // there (an unset variable) stops startup, naming it.
 type Config struct {

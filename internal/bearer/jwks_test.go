@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -107,6 +108,56 @@ func TestJWKSURLDownAtStartup(t *testing.T) {
 	_, _ = v.Verify(context.Background(), testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k2", testkit.Claims(clk.Now(), nil)))
 	if n := logs.FilterMessageSnippet("keeping the last good key set").Len(); n != 1 {
 		t.Fatalf("%d lines say the last good set serves, want 1: %+v", n, logs.All())
+	}
+}
+
+// TestUnverifiableAlgorithmWarned: startup warns, naming them, of the
+// algorithms that no key loaded at startup verifies: a JWK Set counts for
+// every asymmetric algorithm, so an EC set under RS256 starts, and every
+// RS256 token would be refused with nothing in the log but each 401's
+// cause. A set that has such a key, or a public_key_file, warns of
+// nothing, and a jwks_url whose first fetch failed says that instead.
+func TestUnverifiableAlgorithmWarned(t *testing.T) {
+	k := testkit.Keys(t)
+	dir := t.TempDir()
+	ecSet := testkit.JWKS(t, testkit.JWK(t, "e", k.EC))
+	pinned := testkit.JWK(t, "pinned", k.RSA)
+	pinned["alg"] = "PS256"
+	ecFile := testkit.WriteFile(t, dir, "ec.json", ecSet)
+	rsaFile := testkit.WriteFile(t, dir, "rsa.json", testkit.JWKS(t, testkit.JWK(t, "r", k.RSA)))
+	pinnedFile := testkit.WriteFile(t, dir, "pinned.json", testkit.JWKS(t, pinned))
+	rsaPEM := testkit.WriteFile(t, dir, "rsa.pem", testkit.PublicPEM(t, k.RSA))
+	ecIdP := testkit.NewJWKSServer(t, ecSet)
+	downIdP := testkit.NewJWKSServer(t, ecSet)
+	downIdP.Serve(500, []byte("down"))
+	for _, tc := range []struct {
+		name string
+		c    Config
+		want string // the algorithms warned of, "" for no warning
+	}{
+		{"EC jwks_file under RS256", Config{Algorithms: []string{"RS256", "ES256"}, JWKSFile: ecFile}, "RS256"},
+		{"RSA jwks_file", Config{Algorithms: []string{"RS256"}, JWKSFile: rsaFile}, ""},
+		{"key pinned to another algorithm", Config{Algorithms: []string{"RS256", "PS256"}, JWKSFile: pinnedFile}, "RS256"},
+		{"public_key_file beside the set", Config{Algorithms: []string{"RS256", "ES256"}, JWKSFile: ecFile, PublicKeyFiles: []string{rsaPEM}}, ""},
+		{"EC jwks_url under RS256", Config{Algorithms: []string{"RS256"}, JWKSURL: ecIdP.URL + "/keys", Issuers: []string{"i"}}, "RS256"},
+		{"jwks_url down", Config{Algorithms: []string{"RS256"}, JWKSURL: downIdP.URL + "/other", Issuers: []string{"i"}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			core, logs := observer.New(zap.WarnLevel)
+			v, err := New(&tc.c, func(c Claims) Claims { return c }, Options{Logger: zap.New(core),
+				FetcherLogger: func() *zap.Logger { return zap.New(core) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = v.Close() })
+			warned := logs.FilterMessageSnippet("verifies these algorithms").All()
+			switch {
+			case tc.want == "" && len(warned) != 0:
+				t.Fatalf("warned of %v", warned[0].ContextMap())
+			case tc.want != "" && (len(warned) != 1 || fmt.Sprint(warned[0].ContextMap()["algorithms"]) != "["+tc.want+"]"):
+				t.Fatalf("warnings %+v, want one naming %s", warned, tc.want)
+			}
+		})
 	}
 }
 

@@ -256,6 +256,7 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 			return nil, err
 		}
 	}
+	v.warnUnverifiable(o.Logger)
 	size := c.CacheSize
 	if size == 0 {
 		size = DefaultCacheSize
@@ -268,6 +269,43 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 		v.cache = newTokenCache[G](size, o.Now, metrics)
 	}
 	return v, nil
+}
+
+// warnUnverifiable warns at startup of the algorithms that no key loaded
+// now verifies. A JWK Set counts for every asymmetric algorithm at
+// startup, as its keys rotate; one that holds no key of an algorithm's
+// family (an EC set under RS256) refuses every such token until it does,
+// and the 401s' cause (no key) would be all an operator saw. A jwks_url
+// whose first fetch failed has logged that already.
+func (v *Verifier[G]) warnUnverifiable(logger *zap.Logger) {
+	if v.remote != nil && len(v.remote.keys()) == 0 {
+		return
+	}
+	keys := slices.Concat(v.static, v.fileKeys(), v.remoteKeys())
+	var none []string
+	for _, alg := range v.algs {
+		if !slices.ContainsFunc(keys, func(k verificationKey) bool { return k.fits(alg, "") }) {
+			none = append(none, alg)
+		}
+	}
+	if len(none) > 0 {
+		logger.Warn("no key of the jwks_file or jwks_url verifies these algorithms now: tokens signed with them are refused until one does; "+
+			"add such a key, or drop the algorithm", zap.Strings("algorithms", none))
+	}
+}
+
+func (v *Verifier[G]) fileKeys() []verificationKey {
+	if v.file == nil {
+		return nil
+	}
+	return v.file.keys()
+}
+
+func (v *Verifier[G]) remoteKeys() []verificationKey {
+	if v.remote == nil {
+		return nil
+	}
+	return v.remote.keys()
 }
 
 // Close releases the jwks_url fetcher; the last Verifier using it stops
