@@ -1,12 +1,11 @@
 package bearer
 
 import (
-	"crypto/sha256"
+	"hash/maphash"
 	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 const (
@@ -19,15 +18,11 @@ const (
 	minTokenCacheShardSize = 16
 )
 
-// tokenKey is a token's SHA-256. The cache never holds a token itself.
-type tokenKey [sha256.Size]byte
-
-// hashToken is raw's SHA-256. It hashes the string's bytes in place:
-// Sum256 neither keeps nor changes them, and a copy would cost an
-// allocation of the token's size on every request.
-func hashToken(raw string) tokenKey {
-	return sha256.Sum256(unsafe.Slice(unsafe.StringData(raw), len(raw)))
-}
+// tokenKey is where a token's entry is looked up: the token's hash under
+// the cache's own random seed (see tokenCache.key). Two tokens may share
+// one; an entry is a token's own only when it holds that very token (see
+// get), so that a hit is always the same token.
+type tokenKey uint64
 
 // keyEpoch identifies the key sets a token was verified against: the
 // current key slices of jwks_file and jwks_url (nil when unused). Both
@@ -39,6 +34,8 @@ type keyEpoch struct{ file, remote *[]verificationKey }
 // cacheEntry is a verified token's grant, with what decides how long it
 // may be served. It is never changed once made, so cache hits share it.
 type cacheEntry[G any] struct {
+	// The token itself: a hit is this token and no other.
+	token string
 	// The token's exp plus the leeway: from this instant on the token is
 	// refused, cached or not.
 	expires time.Time
@@ -48,8 +45,10 @@ type cacheEntry[G any] struct {
 }
 
 // tokenCache remembers the entries of tokens that passed verification,
-// so that a token seen again costs a hash and a map lookup instead of a
-// signature check. It holds at most its size in entries (a full shard
+// so that a token seen again costs a hash, a map lookup and a comparison
+// instead of a signature check. A keyed non-cryptographic hash and a
+// comparison of the token cost a fraction of a SHA-256 of it (a token is
+// one to two kilobytes), which a hit would otherwise pay on every request. It holds at most its size in entries (a full shard
 // drops a random entry for a new one), never serves a grant past its
 // expiry (checked against the clock on every hit) nor one verified
 // against other keys than the current ones, and is emptied as soon as a
@@ -57,6 +56,7 @@ type cacheEntry[G any] struct {
 // once. Tokens that fail verification are never cached.
 type tokenCache[G any] struct {
 	now       func() time.Time
+	seed      maphash.Seed // random per cache: the keys of tokens are not foreseeable
 	shardSize int
 	shards    []tokenCacheShard[G]
 	metrics   *cacheMetrics
@@ -79,6 +79,7 @@ func newTokenCache[G any](size int, now func() time.Time, metrics *cacheMetrics)
 	shards := 1 << (bits.Len(uint(min(maxTokenCacheShards, max(1, size/minTokenCacheShardSize)))) - 1)
 	c := &tokenCache[G]{
 		now:       now,
+		seed:      maphash.MakeSeed(),
 		shardSize: size / shards,
 		shards:    make([]tokenCacheShard[G], shards),
 		metrics:   metrics,
@@ -90,22 +91,33 @@ func newTokenCache[G any](size int, now func() time.Time, metrics *cacheMetrics)
 	return c
 }
 
-func (c *tokenCache[G]) shard(k *tokenKey) *tokenCacheShard[G] {
-	return &c.shards[int(k[0])&(len(c.shards)-1)]
+// key is the key of the token raw.
+func (c *tokenCache[G]) key(raw string) tokenKey {
+	return tokenKey(maphash.String(c.seed, raw))
 }
 
-// get returns the entry cached for k when it was verified against the
-// keys of epoch, the current ones, and has not expired; nil otherwise.
-// The first request that sees new keys empties the cache.
-func (c *tokenCache[G]) get(k *tokenKey, epoch keyEpoch) *cacheEntry[G] {
+func (c *tokenCache[G]) shard(k tokenKey) *tokenCacheShard[G] {
+	return &c.shards[int(k)&(len(c.shards)-1)]
+}
+
+// get returns the entry cached for the token raw, of key k, when it was
+// verified against the keys of epoch, the current ones, and has not
+// expired; nil otherwise. The first request that sees new keys empties
+// the cache.
+func (c *tokenCache[G]) get(k tokenKey, raw string, epoch keyEpoch) *cacheEntry[G] {
 	if *c.epoch.Load() != epoch {
 		c.empty(epoch)
 	}
 	s := c.shard(k)
 	s.mu.RLock()
-	g := s.entries[*k]
+	g := s.entries[k]
 	s.mu.RUnlock()
-	if g == nil {
+	// An entry of another token of the same key is that token's: it
+	// stays, and raw is verified in full (and then takes its place).
+	// The comparison need not take constant time: a token reaches it
+	// only when its key, under the cache's secret seed, is the entry's,
+	// which a client cannot aim at.
+	if g == nil || g.token != raw {
 		c.metrics.misses.Inc()
 		return nil
 	}
@@ -120,14 +132,14 @@ func (c *tokenCache[G]) get(k *tokenKey, epoch keyEpoch) *cacheEntry[G] {
 	return g
 }
 
-// put caches g under k. In a full shard it replaces a random entry (Go
-// starts every map iteration at a random place), so the cache never
-// grows past its size.
-func (c *tokenCache[G]) put(k *tokenKey, g *cacheEntry[G]) {
+// put caches g, the entry of the token g.token, under its key k. In a
+// full shard it replaces a random entry (Go starts every map iteration
+// at a random place), so the cache never grows past its size.
+func (c *tokenCache[G]) put(k tokenKey, g *cacheEntry[G]) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, replacing := s.entries[*k]; !replacing {
+	if _, replacing := s.entries[k]; !replacing {
 		if len(s.entries) < c.shardSize {
 			c.metrics.entries.Inc()
 		} else {
@@ -137,15 +149,15 @@ func (c *tokenCache[G]) put(k *tokenKey, g *cacheEntry[G]) {
 			}
 		}
 	}
-	s.entries[*k] = g
+	s.entries[k] = g
 }
 
 // drop removes k's entry if it still is g.
-func (c *tokenCache[G]) drop(s *tokenCacheShard[G], k *tokenKey, g *cacheEntry[G]) {
+func (c *tokenCache[G]) drop(s *tokenCacheShard[G], k tokenKey, g *cacheEntry[G]) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.entries[*k] == g {
-		delete(s.entries, *k)
+	if s.entries[k] == g {
+		delete(s.entries, k)
 		c.metrics.entries.Dec()
 	}
 }

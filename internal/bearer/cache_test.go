@@ -1,6 +1,7 @@
 package bearer
 
 import (
+	"cmp"
 	"os"
 	"strconv"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -135,4 +137,35 @@ func TestTokenCacheOff(t *testing.T) {
 	v.accept(t, token)
 	v.accept(t, token)
 	v.wantCache(t, -1, -1, -1)
+}
+
+// TestTokenCacheSharedKey: an entry is served only for its own token.
+// Another token whose key is the entry's (two tokens may share one) is a
+// miss, and the entry stays its token's.
+func TestTokenCacheSharedKey(t *testing.T) {
+	m, err := newCacheMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	c := newTokenCache[string](16, func() time.Time { return now }, m)
+	const cached, other = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiIn0.c2ln"
+	k := c.key(cached)
+	c.put(k, &cacheEntry[string]{token: cached, expires: now.Add(time.Hour), grant: "a"})
+	for _, tc := range []struct {
+		token, want string
+	}{
+		{other, ""}, // the same key, another token
+		{cached[:len(cached)-1], ""},
+		{cached, "a"},
+		{other, ""},
+	} {
+		got := "(miss)"
+		if e := c.get(k, tc.token, keyEpoch{}); e != nil {
+			got = e.grant
+		}
+		if want := cmp.Or(tc.want, "(miss)"); got != want {
+			t.Errorf("get(%q) = %s, want %s", tc.token, got, want)
+		}
+	}
 }

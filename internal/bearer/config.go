@@ -94,8 +94,8 @@ type Config struct {
 	Leeway caddy.Duration `json:"leeway,omitempty"`
 
 	// How many verified tokens are remembered, so that a token seen again
-	// skips its signature check. The cache keeps each token's SHA-256
-	// (never the token), only for tokens that passed, never past their
+	// skips its signature check. The cache keeps each token (a hit is the
+	// same token), only for tokens that passed, never past their
 	// `exp` (plus leeway), and empties itself as soon as jwks_file or
 	// jwks_url change their keys, so a revoked key stops working at once.
 	// A negative value turns the cache off. Default: 10000.

@@ -401,8 +401,8 @@ func (v *Verifier[G]) Verify(ctx context.Context, raw string) (G, error) {
 	// The keys are read before the token is verified: an entry is marked
 	// with keys no newer than those that verified it.
 	epoch := v.epoch()
-	key := hashToken(raw)
-	if e := v.cache.get(&key, epoch); e != nil {
+	key := v.cache.key(raw)
+	if e := v.cache.get(key, raw, epoch); e != nil {
 		return e.grant, nil
 	}
 	e, err := v.verify(ctx, raw, epoch)
@@ -410,7 +410,10 @@ func (v *Verifier[G]) Verify(ctx context.Context, raw string) (G, error) {
 		var none G
 		return none, err
 	}
-	v.cache.put(&key, e)
+	// A copy of its own: raw is part of the request's header, which the
+	// entry would otherwise keep whole.
+	e.token = strings.Clone(raw)
+	v.cache.put(key, e)
 	return e.grant, nil
 }
 
