@@ -101,6 +101,10 @@ type grant struct {
 	// request's replacer: made once, so that adding it to a replacer
 	// costs no allocation either.
 	provider caddy.ReplacerFunc
+	// storeOwner is whom the caller's reservations count for in a memory
+	// store (see intake.appendStoreOwner): a digest made once per token,
+	// not once per request.
+	storeOwner [storeOwnerLen]byte
 }
 
 // makeGrant makes the grant of a verified token's claims.
@@ -116,6 +120,7 @@ func makeGrant(claims bearer.Claims) *grant {
 		},
 	}
 	g.provider = g.placeholder
+	g.storeOwner = verifiedStoreOwner(g.caller())
 	return g
 }
 

@@ -720,21 +720,33 @@ const storeOwnerVersion = "caddy-ucwa store owner 1"
 // verified caller tid and caller as idempotency knows it (its tid, and
 // its oid or else its sub), else the client's address, apart from any
 // caller. It is a digest, so that the store holds no caller id or
-// address.
+// address. A verified caller's is its grant's, made with the grant (see
+// verifiedStoreOwner): the same for every request of the token.
 func (in *intake) appendStoreOwner(b []byte, tid, caller string) []byte {
+	if g := in.grant; g != nil && caller != "" {
+		return append(b, g.storeOwner[:]...)
+	}
 	var buf [128]byte
 	h := append(buf[:0], storeOwnerVersion...)
-	if caller == "" {
-		h = append(h, 0)
-		h = append(h, clientNetwork(in.r)...)
-	} else {
-		h = append(h, 1)
-		h = binary.AppendUvarint(h, uint64(len(tid)))
-		h = append(h, tid...)
-		h = append(h, caller...)
-	}
+	h = append(h, 0)
+	h = append(h, clientNetwork(in.r)...)
 	sum := sha256.Sum256(h)
 	return append(b, sum[:storeOwnerLen]...)
+}
+
+// verifiedStoreOwner is the store owner (see appendStoreOwner) of the
+// verified caller tid and caller ("" for none: no owner of its own).
+func verifiedStoreOwner(tid, caller string) (owner [storeOwnerLen]byte) {
+	if caller == "" {
+		return owner
+	}
+	h := append([]byte(storeOwnerVersion), 1)
+	h = binary.AppendUvarint(h, uint64(len(tid)))
+	h = append(h, tid...)
+	h = append(h, caller...)
+	sum := sha256.Sum256(h)
+	copy(owner[:], sum[:])
+	return owner
 }
 
 // storeOwnerLen is the length of a store owner: half a SHA-256.
