@@ -105,6 +105,11 @@ type grant struct {
 	// store (see intake.appendStoreOwner): a digest made once per token,
 	// not once per request.
 	storeOwner [storeOwnerLen]byte
+	// limitDigest is the hashed part of a limit's store key (see
+	// limit.storeKey) whose key expands to limitKey, the caller (the
+	// default key, {http.ucwa.caller}): made once per token; "" when the
+	// token names no caller.
+	limitKey, limitDigest string
 }
 
 // makeGrant makes the grant of a verified token's claims.
@@ -121,6 +126,9 @@ func makeGrant(claims bearer.Claims) *grant {
 	}
 	g.provider = g.placeholder
 	g.storeOwner = verifiedStoreOwner(g.caller())
+	if _, g.limitKey = g.caller(); g.limitKey != "" {
+		g.limitDigest = string(appendLimitDigest(nil, g.limitKey, false))
+	}
 	return g
 }
 

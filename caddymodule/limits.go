@@ -390,11 +390,11 @@ const limitKeyVersion = "caddy-ucwa limit 1"
 // budget (see storeKey).
 const limitKeyAddress = "client address"
 
-// storeKey is the store key of the request of repl and r under l: the
-// limit's prefix and the SHA-256 of the expanded key (the client's IP,
+// storeKey is the store key of the request of repl and r, of the grant g
+// (nil for none), under l: the limit's prefix and the SHA-256 of the expanded key (the client's IP,
 // marked as such, when it expands to ""), so that the store holds no
 // caller id, address or other value a key may expand to.
-func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request) string {
+func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request, g *grant) string {
 	var v string
 	switch {
 	case repl == nil:
@@ -406,22 +406,33 @@ func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request) string {
 	fallback := v == ""
 	if fallback {
 		v = clientNetwork(r)
+	} else if g != nil && g.limitDigest != "" && v == g.limitKey {
+		// The verified caller, the default key: hashed once per token.
+		return l.storePrefix + g.limitDigest
 	}
 	var buf [128]byte
-	b := append(buf[:0], limitKeyVersion...)
-	b = binary.AppendUvarint(b, uint64(len(v)))
-	b = append(b, v...)
-	if fallback {
+	// Built on the stack (buf's room is free again once hashed), so that
+	// the key costs its string alone.
+	k := append(buf[:0], l.storePrefix...)
+	return string(appendLimitDigest(k, v, fallback))
+}
+
+// appendLimitDigest appends to b the hashed part of a limit's store key
+// (see storeKey) for the expanded key v, or for the client address v
+// when address.
+func appendLimitDigest(b []byte, v string, address bool) []byte {
+	var buf [128]byte
+	h := append(buf[:0], limitKeyVersion...)
+	h = binary.AppendUvarint(h, uint64(len(v)))
+	h = append(h, v...)
+	if address {
 		// The address's budget is apart from that of a key that expands
 		// to the same text (a header the client sets to another client's
 		// address): no expanded key's input ends after its value.
-		b = append(b, limitKeyAddress...)
+		h = append(h, limitKeyAddress...)
 	}
-	sum := sha256.Sum256(b)
-	// Built on the stack (b's room is free again), so that the key costs
-	// its string alone.
-	k := append(buf[:0], l.storePrefix...)
-	return string(base64.RawURLEncoding.AppendEncode(k, sum[:]))
+	sum := sha256.Sum256(h)
+	return base64.RawURLEncoding.AppendEncode(b, sum[:])
 }
 
 // expandKey expands l's key template of more than one placeholder (or of
@@ -536,7 +547,7 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) (taken []store.
 			}
 			continue
 		}
-		takes = append(takes, store.Take{Key: l.storeKey(repl, in.r), Limit: l.limit, N: n})
+		takes = append(takes, store.Take{Key: l.storeKey(repl, in.r, in.grant), Limit: l.limit, N: n})
 		which = append(which, l)
 	}
 	if tooLarge != nil {
@@ -606,7 +617,7 @@ func (h *Handler) checkEmergencyLimits(in *intake, u limitUsage, repl *caddy.Rep
 		var err error
 		if n <= l.limit.Count {
 			epoch := s.begin()
-			key := l.storeKey(repl, in.r)
+			key := l.storeKey(repl, in.r, in.grant)
 			// The store has timeouts of its own.
 			d, err = s.AllowN(context.Background(), key, l.limit, n)
 			s.end(epoch, err)

@@ -7,12 +7,16 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
@@ -137,5 +141,55 @@ func TestLimitKeyUnchanged(t *testing.T) {
 		if !strings.Contains(keys, want) {
 			t.Errorf("limit %s (key %s): no store key %s in %s", l.name, l.key, want, keys)
 		}
+	}
+}
+
+// TestLimitKeyOfGrant: the store key of a limit whose key is a verified
+// caller's (the default, {http.ucwa.caller}), which the token's grant
+// hashes once, is the key the expanded value gives (the digest of
+// TestLimitKeyUnchanged); a key that expands to anything else (another
+// placeholder, a caller placeholder set to another value by a handler
+// before the edge) is hashed as it expands.
+func TestLimitKeyOfGrant(t *testing.T) {
+	want := func(prefix, v string) string {
+		b := binary.AppendUvarint([]byte(limitKeyVersion), uint64(len(v)))
+		sum := sha256.Sum256(append(b, v...))
+		return prefix + base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	ctx := benchContext(t)
+	const oid, tid = "d2a5b7e4-6f0a-4a0e-9f3b-1c2d3e4f5a6b", "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	for _, tc := range []struct {
+		name, key string
+		claims    bearer.Claims
+		set       string // a value {http.ucwa.caller} is set to before the grant publishes
+		expanded  string
+	}{
+		{"caller", DefaultLimitKey, bearer.Claims{"oid": oid, "tid": tid}, "", oid},
+		{"caller by sub", DefaultLimitKey, bearer.Claims{"sub": "s1"}, "", "s1"},
+		{"tenant", "{http.ucwa.tid}", bearer.Claims{"oid": oid, "tid": tid}, "", tid},
+		{"caller and tenant", "{http.ucwa.tid}/{http.ucwa.caller}", bearer.Claims{"oid": oid, "tid": tid}, "", tid + "/" + oid},
+		{"caller set before", DefaultLimitKey, bearer.Claims{"oid": oid}, "someone", "someone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := Handler{Limits: []*LimitConfig{{Name: "calls", Count: 5, Per: caddy.Duration(time.Hour), Key: tc.key}}}
+			if err := h.provisionLimits(ctx); err != nil {
+				t.Fatal(err)
+			}
+			l := &h.limits[0]
+			req := httptest.NewRequest(http.MethodPost, "/", nil)
+			repl := caddyhttp.NewTestReplacer(req)
+			if tc.set != "" {
+				repl.Set("http.ucwa.caller", tc.set)
+			}
+			g := makeGrant(tc.claims)
+			g.publish(req.WithContext(context.WithValue(req.Context(), caddy.ReplacerCtxKey, repl)))
+			w := want("limit:calls:", tc.expanded)
+			if got := l.storeKey(repl, req, g); got != w {
+				t.Errorf("with the grant: %s, want %s", got, w)
+			}
+			if got := l.storeKey(repl, req, nil); got != w {
+				t.Errorf("without the grant: %s, want %s", got, w)
+			}
+		})
 	}
 }

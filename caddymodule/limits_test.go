@@ -656,12 +656,12 @@ func TestLimitKeyFallback(t *testing.T) {
 	req.RemoteAddr = "192.0.2.1:1234"
 	req.Header.Set("X-Tenant", "contoso")
 	repl := caddyhttp.NewTestReplacer(req)
-	k := l.storeKey(repl, req)
+	k := l.storeKey(repl, req, nil)
 	if !strings.HasPrefix(k, "limit:tenant:") || strings.Contains(k, "contoso") || len(k) != len("limit:tenant:")+43 {
 		t.Errorf("store key %q", k)
 	}
 	req.Header.Del("X-Tenant")
-	if k2 := l.storeKey(repl, req); k2 == k || strings.Contains(k2, "192.0.2.1") {
+	if k2 := l.storeKey(repl, req, nil); k2 == k || strings.Contains(k2, "192.0.2.1") {
 		t.Errorf("store key without a tenant %q", k2)
 	}
 }
