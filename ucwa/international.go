@@ -18,8 +18,15 @@ package ucwa
 // it. So is a short code (a user of digits of no reading that the
 // limits count, see Policy.IsDialled), emergency numbers aside: no reading puts it in the default region, and the
 // premium services that have short codes are what a limit on calls
-// abroad is for. It allocates nothing.
+// abroad is for. An emergency number as written (DialString.Emergency:
+// sip:999w911@gw with outside_line 999) is none either, whatever its
+// letters read as on a keypad: the policy allows it as an emergency
+// number before it looks at that reading, and so does this. It
+// allocates nothing.
 func (n *Numbers) International(d *Destination) bool {
+	if d.Dial != nil && d.Dial.Emergency {
+		return false
+	}
 	if d.Keypad != nil && n.internationalDial(d.Keypad) {
 		return true
 	}

@@ -58,6 +58,7 @@ var fuzzPolicySeeds = []string{
 	"sip:9w911@gw.contoso.com", "sip:9,,P9-1-1@gw.contoso.com", "sip:9,9,11@gw.contoso.com", "sip:,911@gw.contoso.com", "sip:911,@gw.contoso.com",
 	"sip:9,911,@gw.contoso.com", "sip:81p112;x=y@gw.contoso.com", "sip:0,12345@gw.contoso.com", "sip:0w030123456@gw.contoso.com", "sip:0,123AB@gw.contoso.com",
 	"sip:9,911;1@gw.contoso.com", "sip:99,11@gw.contoso.com", "sip:9,*911@gw.contoso.com", "sip:91%231@gw.contoso.com", "sip:9-1-1@gw.contoso.com", "sip:11p2@gw.contoso.com",
+	"sip:999w911@gw.contoso.com", "sip:999p112@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -77,6 +78,9 @@ func FuzzPolicy(f *testing.F) {
 	}{
 		{"US", TelURI, nil, nil}, {"", E164, nil, nil}, {"DE", TelURI, []string{"112", "+4930123456", "12345"}, []string{"0"}},
 		{"US", E164, nil, []string{"9", "81"}}, {"FR", TelURI, nil, []string{"0"}},
+		// An outside line of three digits: its pauses (w, p) are letters
+		// after three digits, which read as a vanity number's.
+		{"US", TelURI, nil, []string{"999"}},
 	} {
 		n, err := NewNumbers(c.region, c.format, c.emergency, c.outsideLine...)
 		if err != nil {
@@ -104,7 +108,7 @@ func FuzzPolicy(f *testing.F) {
 			if got := dialSummary(d.Dial); !slices.Equal(got, readingSummary(readings, unjudgeable)) {
 				t.Fatalf("%q: read as the dial string %q, a plain reading %q", v, got, readingSummary(readings, unjudgeable))
 			}
-			if n.International(&d) && (d.Number.Emergency || !d.IsNumber() && d.Dial == nil && d.Keypad == nil) {
+			if n.International(&d) && (d.Number.Emergency || d.Dial != nil && d.Dial.Emergency || !d.IsNumber() && d.Dial == nil && d.Keypad == nil) {
 				t.Fatalf("%q: an emergency number or a SIP name is international", v)
 			}
 			short := referenceShortCode(&d, n)
