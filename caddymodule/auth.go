@@ -44,7 +44,7 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 		h.WebTickets = webTicketsReject
 	case webTicketsReject, webTicketsForward:
 	default:
-		return fmt.Errorf("web_tickets: %q is neither reject nor forward", h.WebTickets)
+		return ucwa.WordError("web_tickets", h.WebTickets, webTicketsReject, webTicketsForward)
 	}
 	var err error
 	if h.realmParam, h.extraParams, err = challengeParams(h.Challenge, caddy.NewReplacer()); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
 	"github.com/ucwa-edge/caddy-ucwa/internal/directive"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
@@ -91,6 +92,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			outside_line <digits...>
 //		}
 //	}
+//
+// The words an option takes (tel|e164, enabled|disabled, off,
+// reject|forward, memory|redis, closed|open, key,
+// international|forwarding, enforce|report, refuse|allow, the number
+// types and none) are exact and lower-case, as Caddy's own directives
+// take theirs, in JSON alike; one in another letter case is refused,
+// naming the words (ucwa.WordError). Names of things (regions, rels,
+// challenge parameters, hosts) match in any letter case.
 //
 // A subdirective given twice is an error ("<name>: given twice"), except
 // the repeatable ones, whose values accumulate: operation (one block per
@@ -191,7 +200,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			case "disabled":
 				h.DisablePhoneAudio = true
 			default:
-				return d.Errf("phone_audio: %q is neither enabled nor disabled", arg)
+				return d.Err(ucwa.WordError("phone_audio", arg, "enabled", "disabled").Error())
 			}
 			return nil
 		case "jwt":

@@ -259,7 +259,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	format, err := ucwa.ParseNumberFormat(h.NumberFormat)
 	if err != nil {
-		return fmt.Errorf("number_format: %w", err)
+		return err
 	}
 	if h.cleaner, err = h.newCleaner(format); err != nil {
 		return err

@@ -328,7 +328,7 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 		case limitClassNames[classForwarding]:
 			l.class = classForwarding
 		default:
-			return fmt.Errorf("%s: applies_to %q is neither international nor forwarding", where, c.AppliesTo)
+			return fmt.Errorf("%s: %w", where, ucwa.WordError("applies_to", c.AppliesTo, limitClassNames[classInternational], limitClassNames[classForwarding]))
 		}
 		if l.key == "" {
 			l.key = DefaultLimitKey
@@ -717,7 +717,7 @@ func unmarshalLimit(d *caddyfile.Dispenser) (*LimitConfig, error) {
 			}
 			c.AppliesTo = arg
 		default:
-			return nil, d.Errf("limit %s: unrecognized argument %q", name, arg)
+			return nil, d.Err(ucwa.WordError("limit "+name, arg, "key", limitClassNames[classInternational], limitClassNames[classForwarding]).Error())
 		}
 	}
 	if d.NextBlock(d.Nesting()) {

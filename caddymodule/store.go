@@ -446,7 +446,7 @@ func parseOnError(v string) (failOpen bool, err error) {
 	case onErrorOpen:
 		return true, nil
 	}
-	return false, fmt.Errorf("on_error: %q is neither closed nor open", v)
+	return false, ucwa.WordError("on_error", v, onErrorClosed, onErrorOpen)
 }
 
 // CaddyModule returns the Caddy module information.
@@ -999,7 +999,7 @@ func unmarshalStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
 		}
 		module = r
 	default:
-		return nil, d.Errf("store: %q is neither memory nor redis", backend)
+		return nil, d.Err(ucwa.WordError("store", backend, "memory", "redis").Error())
 	}
 	return caddyconfig.JSONModuleObject(module, "backend", backend, nil), nil
 }

@@ -37,6 +37,7 @@ func TestStoreCaddyfileErrors(t *testing.T) {
 	for _, tc := range []struct{ name, block, want string }{
 		{"store without backend", "store", "wrong argument count"},
 		{"unknown backend", "store disk", `store: "disk" is neither memory nor redis`},
+		{"backend in capitals", "store Memory", `store: "Memory" is neither memory nor redis (the words are lower-case)`},
 		{"max_entries 0", "store memory 0", `store memory: "0" is not a number of entries above 0`},
 		{"max_entries not a number", "store memory lots", `store memory: "lots" is not a number of entries`},
 		{"memory arguments", "store memory 10 20", "wrong argument count"},
@@ -91,6 +92,8 @@ func TestStoreStartupErrors(t *testing.T) {
 		{"negative max_entries", "", `"store":{"backend":"memory","max_entries":-1}`, "max_entries must not be negative: -1"},
 		{"bad memory on_error", "store memory {\non_error maybe\n}", `"store":{"backend":"memory","on_error":"maybe"}`,
 			`on_error: "maybe" is neither closed nor open`},
+		{"on_error in capitals", "store memory {\non_error Open\n}", `"store":{"backend":"memory","on_error":"Open"}`,
+			`on_error: "Open" is neither closed nor open (the words are lower-case)`},
 		{"unknown backend", "", `"store":{"backend":"disk"}`, "unknown module: http.handlers.ucwa.stores.disk"},
 		{"no url", "", `"store":{"backend":"redis"}`, "a URL is required"},
 		{"bad on_error", "store redis redis://127.0.0.1:6379 {\non_error maybe\n}", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","on_error":"maybe"}`,

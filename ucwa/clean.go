@@ -1,7 +1,6 @@
 package ucwa
 
 import (
-	"fmt"
 	"mime"
 	"net/url"
 	"strconv"
@@ -19,15 +18,16 @@ const (
 	E164
 )
 
-// ParseNumberFormat reads "tel" or "e164".
+// ParseNumberFormat reads "tel" or "e164" (exact lower-case words, see
+// WordError); "" is tel.
 func ParseNumberFormat(s string) (NumberFormat, error) {
-	switch strings.ToLower(s) {
+	switch s {
 	case "", "tel":
 		return TelURI, nil
 	case "e164":
 		return E164, nil
 	}
-	return 0, fmt.Errorf("number format %q is neither tel nor e164", s)
+	return 0, WordError("number_format", s, "tel", "e164")
 }
 
 // Cleaner validates and normalizes the inputs of operations. Every phone

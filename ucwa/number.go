@@ -238,10 +238,11 @@ func (t NumberType) String() string {
 	return numberTypeNames[NumberUnknown]
 }
 
-// ParseNumberType reads a type's snake_case name, in any letter case.
+// ParseNumberType reads a type's snake_case name, exactly as String
+// writes it (lower-case, see WordError).
 func ParseNumberType(name string) (NumberType, error) {
 	for t, s := range numberTypeNames {
-		if strings.EqualFold(name, s) {
+		if name == s {
 			return NumberType(t), nil
 		}
 	}
