@@ -38,7 +38,16 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 	if e != nil {
 		return e // its message names the part
 	}
+	// refused is the answer of the first part the policy refused: the
+	// parts after it are still read and judged, only to be counted, so
+	// that enforce counts every destination report mode would count.
+	var refused *ucwa.Error
+	counting := true
 	for _, p := range b.Parts() {
+		if refused != nil {
+			counting = counting && h.countRefusedBatchPart(in, p)
+			continue
+		}
 		cl, e := h.acceptPart(in, p)
 		if e != nil {
 			return inPart(p, e)
@@ -50,7 +59,8 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 		path, _ := ucwa.TargetPath(p.Target())
 		in.parts = append(in.parts, cleanedPart{index: p.Index, path: path, cleaned: cl})
 		if e := h.judge(in, cl, p.Index); e != nil {
-			return inPart(p, e)
+			refused = inPart(p, e)
+			continue
 		}
 		h.countPart(in, cl)
 		// SetBody and SetTarget name the part themselves.
@@ -63,8 +73,33 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 			}
 		}
 	}
+	if refused != nil {
+		return refused
+	}
 	in.forward(b.Encode(), r.URL.RawQuery, !b.Changed())
 	return nil
+}
+
+// countRefusedBatchPart counts, by the destination policy, the
+// destinations of a part after the first part the policy refused: the
+// batch is refused whole by that part, yet each destination of the
+// others counts as in report mode, which judges them all, so that a
+// policy's refused count is what its would_refuse count was. A part
+// that fails its own checks is not counted, nor are those after it
+// (report mode stops there too): it reports false then. Nothing of it
+// reaches the answer or the audit line, which tell of the first refused
+// part.
+func (h *Handler) countRefusedBatchPart(in *intake, p *ucwa.BatchPart) bool {
+	challenge := in.challenge
+	cl, e := h.acceptPart(in, p)
+	in.challenge = challenge
+	if e != nil {
+		return false
+	}
+	if cl != nil {
+		h.destinations.count(cl)
+	}
+	return true
 }
 
 // acceptPart checks one part of a batch and returns it cleaned, or nil

@@ -123,6 +123,19 @@ func (h *Handler) judge(in *intake, cl *ucwa.Cleaned, part int) *ucwa.Error {
 	return refusal
 }
 
+// count counts each destination of a cleaned request by its decision,
+// as judge does, without logging or refusing: for the parts of a batch
+// after the one the policy refused (see countRefusedBatchPart).
+func (d *destinations) count(cl *ucwa.Cleaned) {
+	dests := cl.Destinations()
+	for i := range dests {
+		dec := d.policy.Judge(cl.Operation, &dests[i])
+		if c := d.counts[dec.Verdict&3][min(dec.Rule, ucwa.RuleInvalid)]; c != nil {
+			c.Inc()
+		}
+	}
+}
+
 // refusedByRule names the destination policy and a rule as what refused
 // a request, in the audit trail: "destinations:deny".
 var refusedByRule = func() (names [ucwa.RuleInvalid + 1]string) {

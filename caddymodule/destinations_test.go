@@ -475,3 +475,53 @@ func TestDestinationRules(t *testing.T) {
 		})
 	}
 }
+
+// TestDestinationBatchCountsAlike: report mode counts what enforce
+// refuses, destination by destination, also in a batch: enforce judges
+// every part of a refused batch, not only those up to the first part it
+// refuses, so that the refused count of a policy is the would_refuse
+// count it had in report mode. The batch is refused by its first refused
+// part all the same, and nothing is delivered.
+func TestDestinationBatchCountsAlike(t *testing.T) {
+	auth := callerBearer(t)
+	batch := batchBody(startPart(`{"to":"+19005551234"}`), startPart(`{"to":"+14255551234"}`), startPart(`{"to":"+19005554321"}`))
+	for _, mode := range []struct {
+		name, decision string
+		status         int
+	}{{"enforce", "refused", http.StatusForbidden}, {"report", "would_refuse", http.StatusCreated}} {
+		t.Run(mode.name, func(t *testing.T) {
+			e := startGuardEdge(t, "destinations {\n\t\t\tmode "+mode.name+"\n\t\t\tdeny +1900\n\t\t}")
+			resp := e.send(testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Body: batch, Header: http.Header{"Authorization": {auth}}})
+			if resp.Status != mode.status {
+				t.Fatalf("status %d (%s), want %d", resp.Status, resp.Body, mode.status)
+			}
+			if mode.status == http.StatusForbidden {
+				if msg := ucwaError(t, resp.Body).Message; !strings.HasPrefix(msg, "Batch part 1: to is refused by the destination policy (deny:") {
+					t.Errorf("message %q names not the first refused part", msg)
+				}
+				if got := e.pool.Received(); len(got) != 0 {
+					t.Fatalf("the pool got %d requests, want none", len(got))
+				}
+			}
+			// A part that fails its own checks ends the batch in report
+			// mode: what follows it is counted in neither mode, and
+			// enforce answers for the first refused part all the same.
+			failing := batchBody(startPart(`{"to":"+19005551234"}`), startPart(`{"to":"not a number"}`), startPart(`{"to":"+19005554321"}`))
+			resp = e.send(testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Body: failing, Header: http.Header{"Authorization": {auth}}})
+			if want := map[string]int{"enforce": http.StatusForbidden, "report": http.StatusBadRequest}[mode.name]; resp.Status != want {
+				t.Fatalf("a batch with a failing part: status %d (%s), want %d", resp.Status, resp.Body, want)
+			}
+			if got := e.pool.Received(); len(got) != map[string]int{"enforce": 0, "report": 1}[mode.name] {
+				t.Fatalf("the pool got %d requests", len(got))
+			}
+			for sample, want := range map[string]float64{
+				`caddy_ucwa_destinations_total{decision="` + mode.decision + `",rule="deny"}`: 3,
+				`caddy_ucwa_destinations_total{decision="allowed",rule="default"}`:            1,
+			} {
+				if got := e.Metric(sample); got != want {
+					t.Errorf("%s = %v, want %v", sample, got, want)
+				}
+			}
+		})
+	}
+}
