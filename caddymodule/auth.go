@@ -39,10 +39,11 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 		}
 		return nil
 	}
-	switch h.WebTickets {
+	switch word := ucwa.Word(h.WebTickets, webTicketsReject, webTicketsForward); word {
 	case "":
 		h.WebTickets = webTicketsReject
 	case webTicketsReject, webTicketsForward:
+		h.WebTickets = word
 	default:
 		return ucwa.WordError("web_tickets", h.WebTickets, webTicketsReject, webTicketsForward)
 	}

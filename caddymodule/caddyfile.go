@@ -93,13 +93,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //	}
 //
-// The words an option takes (tel|e164, enabled|disabled, off,
-// reject|forward, memory|redis, closed|open, key,
-// international|forwarding, enforce|report, refuse|allow, the number
-// types and none) are exact and lower-case, as Caddy's own directives
-// take theirs, in JSON alike; one in another letter case is refused,
-// naming the words (ucwa.WordError). Names of things (regions, rels,
-// challenge parameters, hosts) match in any letter case.
+// Option words (tel|e164, enforce|report, ...) are read in any letter
+// case, in JSON alike, and written into the adapted JSON in lower case.
 //
 // A subdirective given twice is an error ("<name>: given twice"), except
 // the repeatable ones, whose values accumulate: operation (one block per
@@ -188,13 +183,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "default_region":
 			return directive.OneArg(d, &h.DefaultRegion)
 		case "number_format":
-			return directive.OneArg(d, &h.NumberFormat)
+			return directive.Word(d, &h.NumberFormat, "tel", "e164")
 		case "phone_audio":
 			var arg string
 			if err := directive.OneArg(d, &arg); err != nil {
 				return err
 			}
-			switch arg {
+			switch ucwa.Word(arg, "enabled", "disabled") {
 			case "enabled":
 				h.DisablePhoneAudio = false
 			case "disabled":
@@ -212,7 +207,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Scopes, err = directive.Args(d)
 			return err
 		case "web_tickets":
-			return directive.OneArg(d, &h.WebTickets)
+			return directive.Word(d, &h.WebTickets, webTicketsReject, webTicketsForward)
 		case "challenge":
 			return h.unmarshalChallenge(d)
 		case "primary":
@@ -320,7 +315,7 @@ func (h *Handler) unmarshalChallenge(d *caddyfile.Dispenser) error {
 func unmarshalJWT(d *caddyfile.Dispenser) (*bearer.Config, error) {
 	c := new(bearer.Config)
 	if d.NextArg() {
-		if d.Val() != "off" || d.NextArg() {
+		if ucwa.Word(d.Val(), "off") != "off" || d.NextArg() {
 			return nil, d.Err("jwt: expected `jwt off` or a `jwt { ... }` block")
 		}
 		c.Off = true

@@ -7,6 +7,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -40,8 +41,7 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"max_body_size 0", "max_body_size 0", "max_body_size must be between 1 byte and 1GiB"},
 		{"default_region arguments", "default_region US DE", "wrong argument count"},
 		{"phone_audio", "phone_audio maybe", `phone_audio: "maybe" is neither enabled nor disabled`},
-		{"phone_audio in capitals", "phone_audio Disabled", `phone_audio: "Disabled" is neither enabled nor disabled (the words are lower-case)`},
-		{"jwt Off", "jwt Off", "expected `jwt off` or a `jwt { ... }` block"},
+		{"jwt offline", "jwt Offline", "expected `jwt off` or a `jwt { ... }` block"},
 		{"jwt off with more", "jwt off now", "expected `jwt off` or a `jwt { ... }` block"},
 		{"jwt off with a block", "jwt off {\n algorithms RS256\n}", "`jwt off` takes no block"},
 		{"unknown jwt option", "jwt {\n secret x\n}", `jwt: unrecognized option "secret"`},
@@ -210,15 +210,11 @@ func TestStartupErrors(t *testing.T) {
 		{"destinations max_extension_digits", "jwt off\ndestinations {\nmax_extension_digits 21\n}", `"jwt":{"off":true},"destinations":{"max_extension_digits":21}`, "destinations: max_extension_digits must be between 0 and 20, the most an extension may have: 21"},
 		{"destinations premium_short_codes", "jwt off\ndestinations {\npremium_short_codes ignore\n}", `"jwt":{"off":true},"destinations":{"premium_short_codes":"ignore"}`,
 			`destinations: premium_short_codes: "ignore" is neither refuse nor allow`},
-		// Words are exact and lower-case, as in Caddy's own directives:
-		// one in another letter case stops startup, saying so.
-		{"number_format in capitals", "jwt off\nnumber_format E164", `"jwt":{"off":true},"number_format":"E164"`, `number_format: the value is neither tel nor e164 (the words are lower-case)`},
-		{"web_tickets in capitals", rsaJWT + "\nweb_tickets Forward", rsaJSON + `,"web_tickets":"Forward"`, `web_tickets: "Forward" is neither reject nor forward (the words are lower-case)`},
-		{"destinations mode in capitals", "jwt off\ndestinations {\nmode Report\n}", `"jwt":{"off":true},"destinations":{"mode":"Report"}`, `destinations: mode: "Report" is neither enforce nor report (the words are lower-case)`},
-		{"destinations type in capitals", "jwt off\ndestinations {\ndeny_types Premium_Rate\n}", `"jwt":{"off":true},"destinations":{"deny_types":["Premium_Rate"]}`, `destinations: deny_types: entry 1 of 1 ("Premium_Rate") is not a number type (one of unknown, `},
-		{"destinations none in capitals", "jwt off\ndestinations {\ndeny_types None\n}", `"jwt":{"off":true},"destinations":{"deny_types":["None"]}`, `or none alone) (the words are lower-case)`},
-		{"destinations premium_short_codes in capitals", "jwt off\ndestinations {\npremium_short_codes Allow\n}", `"jwt":{"off":true},"destinations":{"premium_short_codes":"Allow"}`,
-			`destinations: premium_short_codes: "Allow" is neither refuse nor allow (the words are lower-case)`},
+		// Words are read in any letter case; one that is none of them
+		// stops startup, naming them.
+		{"web_tickets", rsaJWT + "\nweb_tickets Pass", rsaJSON + `,"web_tickets":"Pass"`, `web_tickets: "Pass" is neither reject nor forward`},
+		{"destinations mode in capitals", "jwt off\ndestinations {\nmode Audit\n}", `"jwt":{"off":true},"destinations":{"mode":"Audit"}`, `destinations: mode: "Audit" is neither enforce nor report`},
+		{"destinations type in capitals", "jwt off\ndestinations {\ndeny_types Premium\n}", `"jwt":{"off":true},"destinations":{"deny_types":["Premium"]}`, `destinations: deny_types: entry 1 of 1 ("Premium") is not a number type (one of unknown, `},
 		{"destinations prefix in allow and deny", "jwt off\ndestinations {\nallow +1900555\ndeny +1900555\n}", `"jwt":{"off":true},"destinations":{"allow":["+1900555"],"deny":["+1900555"]}`,
 			"destinations: deny: entry 1 of 1 is within allow's entry 1 of 1, and allow comes first: it would refuse nothing"},
 		{"destinations region allowed and denied", "jwt off\ndestinations {\nallow_regions US\ndeny_regions US\n}", `"jwt":{"off":true},"destinations":{"allow_regions":["US"],"deny_regions":["US"]}`,
@@ -596,5 +592,70 @@ func TestCaddyfileJSONRoundTrip(t *testing.T) {
 				t.Errorf("%s: the handler's JSON does not come back the same:\nadapted: %s\nagain:   %s", path, raw, again)
 			}
 		}
+	}
+}
+
+// TestOptionWordsAnyLetterCase: every option word is read in any letter
+// case, from a Caddyfile and from JSON alike, so that a config written
+// `mode Report` or "E164" starts and means what it says: through a real
+// Caddy, a premium-rate number is delivered (report mode) in E.164 (not
+// a tel URI), a web ticket is forwarded, and the second forwarding
+// request is over the forwarding limit.
+func TestOptionWordsAnyLetterCase(t *testing.T) {
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+	configs := map[string]func(pool string) (string, string){
+		"Caddyfile": func(pool string) (string, string) {
+			return "caddyfile", `:EDGE_PORT {
+	ucwa {
+		` + opsJWT + `
+		default_region US
+		number_format E164
+		phone_audio ENABLED
+		web_tickets Forward
+		store Memory {
+			on_error Open
+		}
+		limit forwarding 1 PER 1h Forwarding KEY {http.ucwa.tid}
+		destinations {
+			mode Report
+			deny_types Premium_Rate UAN
+			premium_short_codes Allow
+		}
+		primary ` + pool + `
+	}
+}`
+		},
+		"JSON": func(pool string) (string, string) {
+			return "json", `{"apps":{"http":{"servers":{"edge":{"listen":[":EDGE_PORT"],"routes":[{"handle":[{"handler":"ucwa",
+	"jwt":{"algorithms":["HS256"],"hmac_secret":"{env.UCWA_TEST_JWT_SECRET}","issuers":["https://issuer.example/"],"audiences":["api://ucwa"]},
+	"default_region":"US","number_format":"E164","web_tickets":"Forward",
+	"store":{"backend":"Memory","on_error":"Open"},
+	"limits":[{"name":"forwarding","count":1,"per":"1h","key":"{http.ucwa.tid}","applies_to":"Forwarding"}],
+	"destinations":{"mode":"Report","deny_types":["Premium_Rate","UAN"],"premium_short_codes":"Allow"},
+	"primary":{"upstreams":[{"dial":"` + pool + `"}]}}]}]}}}}}`
+		},
+	}
+	for name, config := range configs {
+		t.Run(name, func(t *testing.T) {
+			pool := testkit.NewUpstream(t)
+			adapter, cfg := config(pool.Addr())
+			e := startEdge(t, adapter, cfg)
+			auth := http.Header{"Authorization": {callerBearer(t)}}
+			if resp := e.postJSON(startOpsPath, `{"to":"+19005551234"}`, auth); resp.Status != http.StatusCreated {
+				t.Fatalf("report mode: status %d (%s), want 201", resp.Status, resp.Body)
+			}
+			if got := pool.Received(); len(got) != 1 || got[0].Body != `{"to":"+19005551234"}` {
+				t.Fatalf("the pool got %+v, want the number in E.164", got)
+			}
+			ticket := http.Header{"Authorization": {"Bearer cwt=AAEAHAUHGkHigqyFLZ-Wd6o1tPkOgK5XHlEkBKdA4N3rE0y"}}
+			if resp := e.postJSON(startOpsPath, `{"to":"+14255551234"}`, ticket); resp.Status != http.StatusCreated {
+				t.Fatalf("web ticket: status %d (%s), want 201 (forwarded)", resp.Status, resp.Body)
+			}
+			for i, want := range []int{http.StatusCreated, http.StatusTooManyRequests} {
+				if resp := e.postJSON(immediateForwardPath, `{"target":"tel:+14255551234"}`, auth); resp.Status != want {
+					t.Fatalf("forwarding request %d: status %d (%s), want %d", i+1, resp.Status, resp.Body, want)
+				}
+			}
+		})
 	}
 }

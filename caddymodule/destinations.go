@@ -178,13 +178,20 @@ func unmarshalDestinations(d *caddyfile.Dispenser) (*ucwa.DestinationPolicy, err
 		var err error
 		switch option {
 		case "mode":
-			err = directive.OneArg(d, &c.Mode)
+			err = directive.Word(d, &c.Mode, ucwa.PolicyEnforce, ucwa.PolicyReport)
 		case "allow_regions":
 			c.AllowRegions, err = directive.Args(d)
 		case "deny_regions":
 			c.DenyRegions, err = directive.Args(d)
 		case "deny_types":
 			c.DenyTypes, err = directive.Args(d)
+			for i, name := range c.DenyTypes {
+				if t, typeErr := ucwa.ParseNumberType(name); typeErr == nil {
+					c.DenyTypes[i] = t.String()
+				} else {
+					c.DenyTypes[i] = ucwa.Word(name, "none")
+				}
+			}
 		case "allow":
 			c.Allow, err = directive.Args(d)
 		case "deny":
@@ -196,7 +203,7 @@ func unmarshalDestinations(d *caddyfile.Dispenser) (*ucwa.DestinationPolicy, err
 		case "outside_line":
 			c.OutsideLine, err = directive.Args(d)
 		case "premium_short_codes":
-			err = directive.OneArg(d, &c.PremiumShortCodes)
+			err = directive.Word(d, &c.PremiumShortCodes, ucwa.PremiumShortCodesRefuse, ucwa.PremiumShortCodesAllow)
 		case "max_extension_digits":
 			var arg string
 			if err = directive.OneArg(d, &arg); err != nil {

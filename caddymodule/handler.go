@@ -77,7 +77,8 @@ type Handler struct {
 	DefaultRegion string `json:"default_region,omitempty"`
 
 	// How normalized phone numbers are forwarded: "tel" for
-	// "tel:+14255551234" or "e164" for "+14255551234". Default: "tel".
+	// "tel:+14255551234" or "e164" for "+14255551234", in any letter
+	// case. Default: "tel".
 	NumberFormat string `json:"number_format,omitempty"`
 
 	// Answer every request of a phone-audio operation (startPhoneAudio,
@@ -107,7 +108,7 @@ type Handler struct {
 	// What to do with on-premises web tickets (`Authorization: Bearer
 	// cwt=...`), which only a pool can check: "reject" answers them 401;
 	// "forward" passes them to the pool unchecked, with no scope check at
-	// the edge. Not with jwt off. Default: "reject".
+	// the edge. Any letter case. Not with jwt off. Default: "reject".
 	WebTickets string `json:"web_tickets,omitempty"`
 
 	// Extra parameters of the `WWW-Authenticate: Bearer` challenge sent
@@ -166,7 +167,8 @@ type Handler struct {
 	// module of the namespace http.handlers.ucwa.stores chosen by its
 	// "backend" key, {"backend": "memory", ...} for a store per edge (see
 	// MemoryStore) or {"backend": "redis", ...} for one a fleet of edges
-	// shares (see RedisStore). Handlers with the same store config share one store,
+	// shares (see RedisStore); the edge's own backends in any letter
+	// case. Handlers with the same store config share one store,
 	// across config reloads too. Default: {"backend": "memory"} when
 	// idempotency or a limit is on.
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=http.handlers.ucwa.stores inline_key=backend"`

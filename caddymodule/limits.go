@@ -120,7 +120,8 @@ type LimitConfig struct {
 	// number when there is no default_region; a dial string when any
 	// reading of it is, or when it has a dial character); "forwarding" those that
 	// set a number as a forwarding target (immediateForwardToContact,
-	// simultaneousRingToContact, unansweredCallToContact). Default: "".
+	// simultaneousRingToContact, unansweredCallToContact). Any letter
+	// case. Default: "".
 	AppliesTo string `json:"applies_to,omitempty"`
 }
 
@@ -320,7 +321,7 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 
 			overByEmergency: overByEmergency.WithLabelValues(c.Name),
 		}
-		switch c.AppliesTo {
+		switch ucwa.Word(c.AppliesTo, limitClassNames[:]...) {
 		case limitClassNames[classNumbers]:
 			l.class = classNumbers
 		case limitClassNames[classInternational]:
@@ -686,7 +687,7 @@ func (h *Handler) refuseOverLimit(w http.ResponseWriter, in *intake, l *limit, e
 func unmarshalLimit(d *caddyfile.Dispenser) (*LimitConfig, error) {
 	const syntax = "limit: expected `limit <name> <count> per <duration> [key <placeholder>] [international|forwarding]`"
 	var name, count, per, period string
-	if !d.Args(&name, &count, &per, &period) || per != "per" {
+	if !d.Args(&name, &count, &per, &period) || ucwa.Word(per, "per") != "per" {
 		return nil, d.Err(syntax)
 	}
 	c := &LimitConfig{Name: name}
@@ -702,7 +703,7 @@ func unmarshalLimit(d *caddyfile.Dispenser) (*LimitConfig, error) {
 	c.Per = caddy.Duration(dur)
 	var keyGiven bool
 	for d.NextArg() {
-		switch arg := d.Val(); arg {
+		switch arg := ucwa.Word(d.Val(), "key", limitClassNames[classInternational], limitClassNames[classForwarding]); arg {
 		case "key":
 			if keyGiven {
 				return nil, d.Errf("limit %s: key given twice", name)

@@ -272,7 +272,7 @@ type MemoryStore struct {
 	// delivers nothing; "open" goes on without the store (a request is
 	// then delivered without idempotency, and uncounted by its limits
 	// when the store had no room for one of them). Emergency calls go on
-	// either way. Default: "closed".
+	// either way. Any letter case. Default: "closed".
 	OnError string `json:"on_error,omitempty"`
 
 	bounds   memoryBounds // what the handler asked for
@@ -387,7 +387,8 @@ type RedisStore struct {
 	// ServiceUnavailable and delivers nothing; "open" goes on without the
 	// store (a request is then delivered without idempotency, and
 	// uncounted by its limits). Either way the handler logs a warning
-	// once per outage and counts every failure. Default: "closed".
+	// once per outage and counts every failure. Any letter case.
+	// Default: "closed".
 	OnError string `json:"on_error,omitempty"`
 
 	// Starts every key the store writes, so that edges in front of
@@ -440,7 +441,7 @@ const (
 // parseOnError reads an on_error value: whether requests go on without
 // the store when it fails.
 func parseOnError(v string) (failOpen bool, err error) {
-	switch v {
+	switch ucwa.Word(v, onErrorClosed, onErrorOpen) {
 	case "", onErrorClosed:
 		return false, nil
 	case onErrorOpen:
@@ -615,6 +616,9 @@ func (h *Handler) provisionStore(ctx caddy.Context) error {
 	if h.StoreRaw == nil {
 		mod, err = ctx.LoadModuleByID("http.handlers.ucwa.stores.memory", nil)
 	} else {
+		if h.StoreRaw, err = foldStoreBackend(h.StoreRaw); err != nil {
+			return err
+		}
 		mod, err = ctx.LoadModule(h, "StoreRaw")
 	}
 	if err != nil {
@@ -947,6 +951,30 @@ func memoryEntries() float64 {
 	return float64(n)
 }
 
+// storeBackends are the backend words of the edge's own stores.
+var storeBackends = []string{"memory", "redis"}
+
+// foldStoreBackend lower-cases the store's backend when it is one of the
+// edge's own in another letter case ("Redis"), since option words are
+// read in any letter case and Caddy loads a module by its exact name.
+// Any other backend is left for Caddy to load or refuse.
+func foldStoreBackend(raw json.RawMessage) (json.RawMessage, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	var backend string
+	if err := json.Unmarshal(fields["backend"], &backend); err != nil {
+		return raw, nil // Caddy names what is wrong with it
+	}
+	folded := ucwa.Word(backend, storeBackends...)
+	if folded == backend {
+		return raw, nil
+	}
+	fields["backend"], _ = json.Marshal(folded)
+	return json.Marshal(fields)
+}
+
 // unmarshalStore parses `store memory [<max_entries>] { ... }` or
 // `store redis <url> { ... }`; d is on `store`.
 func unmarshalStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
@@ -955,7 +983,8 @@ func unmarshalStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
 		return nil, d.ArgErr()
 	}
 	var module any
-	switch backend {
+	word := ucwa.Word(backend, storeBackends...)
+	switch word {
 	case "memory":
 		m := new(MemoryStore)
 		if d.NextArg() {
@@ -971,7 +1000,7 @@ func unmarshalStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
 		if err := directive.Block(d, d.Nesting(), "store", nil, func(name string) error {
 			switch name {
 			case "on_error":
-				return directive.OneArg(d, &m.OnError)
+				return directive.Word(d, &m.OnError, onErrorClosed, onErrorOpen)
 			case "max_entries_per_caller":
 				var v string
 				if err := directive.OneArg(d, &v); err != nil {
@@ -1001,7 +1030,7 @@ func unmarshalStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
 	default:
 		return nil, d.Err(ucwa.WordError("store", backend, "memory", "redis").Error())
 	}
-	return caddyconfig.JSONModuleObject(module, "backend", backend, nil), nil
+	return caddyconfig.JSONModuleObject(module, "backend", word, nil), nil
 }
 
 // unmarshalBlock parses the block of `store redis`.
@@ -1011,7 +1040,7 @@ func (r *RedisStore) unmarshalBlock(d *caddyfile.Dispenser) error {
 		case "timeout":
 			return directive.NonZeroDuration(d, &r.Timeout, "100ms")
 		case "on_error":
-			return directive.OneArg(d, &r.OnError)
+			return directive.Word(d, &r.OnError, onErrorClosed, onErrorOpen)
 		case "password":
 			return directive.OneArg(d, &r.Password)
 		case "key_prefix":

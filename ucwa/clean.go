@@ -18,10 +18,9 @@ const (
 	E164
 )
 
-// ParseNumberFormat reads "tel" or "e164" (exact lower-case words, see
-// WordError); "" is tel.
+// ParseNumberFormat reads "tel" or "e164", in any letter case; "" is tel.
 func ParseNumberFormat(s string) (NumberFormat, error) {
-	switch s {
+	switch Word(s, "tel", "e164") {
 	case "", "tel":
 		return TelURI, nil
 	case "e164":

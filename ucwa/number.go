@@ -238,11 +238,10 @@ func (t NumberType) String() string {
 	return numberTypeNames[NumberUnknown]
 }
 
-// ParseNumberType reads a type's snake_case name, exactly as String
-// writes it (lower-case, see WordError).
+// ParseNumberType reads a type's snake_case name, in any letter case.
 func ParseNumberType(name string) (NumberType, error) {
 	for t, s := range numberTypeNames {
-		if name == s {
+		if strings.EqualFold(name, s) {
 			return NumberType(t), nil
 		}
 	}

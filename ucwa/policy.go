@@ -110,8 +110,7 @@ import (
 type DestinationPolicy struct {
 	// Mode is "enforce" (the default, also "") to refuse what the rules
 	// refuse, or "report" to deliver it and only report, in metrics and
-	// the audit trail, what would have been refused. The words are
-	// lower-case, as Caddy's are.
+	// the audit trail, what would have been refused. Any letter case.
 	// Default: enforce.
 	Mode string `json:"mode,omitempty"`
 
@@ -131,7 +130,7 @@ type DestinationPolicy struct {
 	// DenyTypes lists the number types refused, as phonenumbers
 	// classifies them (NumberType names: unknown, fixed_line, mobile,
 	// fixed_line_or_mobile, toll_free, premium_rate, shared_cost, voip,
-	// personal_number, pager, uan, voicemail; lower-case). Types
+	// personal_number, pager, uan, voicemail; any letter case). Types
 	// match exactly: a US number is fixed_line_or_mobile, never mobile.
 	// The single entry "none" refuses no type. Default: empty, which
 	// means premium_rate, shared_cost, personal_number and uan.
@@ -195,7 +194,7 @@ type DestinationPolicy struct {
 	// their count alone (MaxExtensionDigits), as any others. The data
 	// takes some extension plans for premium-rate codes (France 1000 to
 	// 1099 and 3200 to 3999, Italy 1200 to 1299, ...): a site whose own
-	// extensions are such digits sets allow. Lower-case. Default:
+	// extensions are such digits sets allow. Any letter case. Default:
 	// refuse.
 	PremiumShortCodes string `json:"premium_short_codes,omitempty"`
 
@@ -290,14 +289,14 @@ type Policy struct {
 // since a mistyped entry may be a phone number).
 func NewPolicy(c DestinationPolicy) (*Policy, error) {
 	p := &Policy{anyRegion: len(c.AllowRegions) == 0, anyHost: len(c.SIPDomains) == 0, maxExtension: defaultMaxExtensionDigits}
-	switch c.Mode {
+	switch Word(c.Mode, PolicyEnforce, PolicyReport) {
 	case "", PolicyEnforce:
 	case PolicyReport:
 		p.report = true
 	default:
 		return nil, WordError("mode", c.Mode, PolicyEnforce, PolicyReport)
 	}
-	switch c.PremiumShortCodes {
+	switch Word(c.PremiumShortCodes, PremiumShortCodesRefuse, PremiumShortCodesAllow) {
 	case "", PremiumShortCodesRefuse:
 		p.refusePremium = true
 	case PremiumShortCodesAllow:
@@ -834,21 +833,17 @@ func compileTypes(list []string) (uint16, error) {
 		}
 		return bits, nil
 	}
-	if len(list) == 1 && strings.TrimSpace(list[0]) == "none" {
+	if len(list) == 1 && strings.EqualFold(strings.TrimSpace(list[0]), "none") {
 		return 0, nil
 	}
 	for i, entry := range list {
-		if strings.TrimSpace(entry) == "none" {
+		if strings.EqualFold(strings.TrimSpace(entry), "none") {
 			return 0, entryError("deny_types", i, len(list), entry, "is none, which must be the only entry")
 		}
 		t, err := ParseNumberType(strings.TrimSpace(entry))
 		if err != nil {
-			reason := "is not a number type (one of " + strings.Join(numberTypeNames[:], ", ") + ", or none alone)"
-			lower := strings.ToLower(strings.TrimSpace(entry))
-			if _, err := ParseNumberType(lower); err == nil || lower == "none" {
-				reason += " (the words are lower-case)"
-			}
-			return 0, entryError("deny_types", i, len(list), entry, reason)
+			return 0, entryError("deny_types", i, len(list), entry,
+				"is not a number type (one of "+strings.Join(numberTypeNames[:], ", ")+", or none alone)")
 		}
 		bits |= 1 << t
 	}

@@ -29,7 +29,7 @@ var fuzzPolicies = []DestinationPolicy{
 		SIPDomains:         []string{"contoso.com", "*.contoso.com", "*.b.example", "192.0.2.10", "2001:db8::1"},
 		MaxExtensionDigits: ptr(3),
 	},
-	{DenyTypes: []string{"premium_rate"}, SIPDomains: []string{"*.contoso.com"}, MaxExtensionDigits: ptr(5), PremiumShortCodes: "allow"},
+	{DenyTypes: []string{"premium_rate"}, SIPDomains: []string{"*.contoso.com"}, MaxExtensionDigits: ptr(5), PremiumShortCodes: "Allow"},
 }
 
 var fuzzPolicySeeds = []string{

@@ -131,7 +131,8 @@ var judgeCases = []judgeCase{
 
 	// Types.
 	{name: "deny_types none", policy: DestinationPolicy{DenyTypes: []string{"none"}}, value: "+19005551234", want: allowed(RuleDefault)},
-	{name: "deny_types mobile", policy: DestinationPolicy{DenyTypes: []string{"mobile"}}, value: "+447400123456", want: refused(RuleDenyTypes)},
+	{name: "deny_types None", policy: DestinationPolicy{DenyTypes: []string{"None"}}, value: "+19005551234", want: allowed(RuleDefault)},
+	{name: "deny_types mobile", policy: DestinationPolicy{DenyTypes: []string{"Mobile"}}, value: "+447400123456", want: refused(RuleDenyTypes)},
 	{name: "deny_types replaces the default", policy: DestinationPolicy{DenyTypes: []string{"mobile"}}, value: "+19005551234", want: allowed(RuleDefault)},
 	{name: "deny_types mobile is exact", policy: DestinationPolicy{DenyTypes: []string{"mobile"}}, value: "+14255551234", want: allowed(RuleDefault)},
 	{name: "deny_types unknown", policy: DestinationPolicy{DenyTypes: []string{"unknown"}}, value: "+19765551234", want: refused(RuleDenyTypes)},
@@ -232,7 +233,7 @@ var judgeCases = []judgeCase{
 
 	// Report mode.
 	{name: "report deny_types", policy: DestinationPolicy{Mode: "report"}, value: "+19005551234", want: report(RuleDenyTypes)},
-	{name: "report deny", policy: DestinationPolicy{Mode: "report", Deny: []string{"+1900"}}, value: "+19005551234", want: report(RuleDeny)},
+	{name: "report deny", policy: DestinationPolicy{Mode: "Report", Deny: []string{"+1900"}}, value: "+19005551234", want: report(RuleDeny)},
 	{name: "report sip_domains", policy: DestinationPolicy{Mode: "report", SIPDomains: []string{"contoso.com"}}, value: "sip:a@evil.example", want: report(RuleSIPDomains)},
 	{name: "report allows what it allows", policy: DestinationPolicy{Mode: "report"}, value: "+14255551234", want: allowed(RuleDefault)},
 	{name: "enforce spelled out", policy: DestinationPolicy{Mode: "enforce"}, value: "+19005551234", want: refused(RuleDenyTypes)},
@@ -428,13 +429,9 @@ func TestNewPolicyErrors(t *testing.T) {
 		{"extension digits over 20", DestinationPolicy{MaxExtensionDigits: ptr(21)}, []string{"max_extension_digits must be between 0 and 20", "21"}, nil},
 		{"premium_short_codes", DestinationPolicy{PremiumShortCodes: "ignore"}, []string{"premium_short_codes", `"ignore"`, "neither refuse nor allow"}, nil},
 		{"premium_short_codes as digits", DestinationPolicy{PremiumShortCodes: "3651"}, []string{"premium_short_codes", "neither refuse nor allow"}, []string{"3651"}},
-		// The words are lower-case, as Caddy's own directives take
-		// theirs; one in another letter case is told so.
-		{"mode in capitals", DestinationPolicy{Mode: "Report"}, []string{`mode: "Report" is neither enforce nor report (the words are lower-case)`}, nil},
-		{"premium_short_codes in capitals", DestinationPolicy{PremiumShortCodes: "ALLOW"}, []string{`premium_short_codes: "ALLOW" is neither refuse nor allow (the words are lower-case)`}, nil},
-		{"deny_types in capitals", DestinationPolicy{DenyTypes: []string{"premium_rate", "Shared_Cost"}}, []string{"deny_types: entry 2 of 2", `"Shared_Cost"`, "(the words are lower-case)"}, nil},
-		{"deny_types none in capitals", DestinationPolicy{DenyTypes: []string{"NONE"}}, []string{"deny_types: entry 1 of 1", `"NONE"`, "(the words are lower-case)"}, nil},
-		{"deny_types unknown", DestinationPolicy{DenyTypes: []string{"premium"}}, []string{"deny_types: entry 1 of 1", `"premium"`, "is not a number type (one of unknown, "}, []string{"lower-case"}},
+		{"mode", DestinationPolicy{Mode: "Audit"}, []string{`mode: "Audit" is neither enforce nor report`}, nil},
+		{"deny_types unknown", DestinationPolicy{DenyTypes: []string{"Premium"}}, []string{"deny_types: entry 1 of 1", `"Premium"`, "is not a number type (one of unknown, "}, nil},
+		{"deny_types None among types", DestinationPolicy{DenyTypes: []string{"premium_rate", "NONE"}}, []string{"deny_types: entry 2 of 2", "is none, which must be the only entry"}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := NewPolicy(c.policy)
@@ -743,9 +740,10 @@ func TestPolicyPremiumShortCodesAllow(t *testing.T) {
 	}{
 		{"", 4, "sip:3651@gw.contoso.com", RuleShortCode, true},
 		{"refuse", 4, "sip:3651@gw.contoso.com", RuleShortCode, true},
+		{"REFUSE", 4, "sip:3651@gw.contoso.com", RuleShortCode, true},
 		{"", 4, "tel:+33142345678;ext=3651", RuleMaxExtensionDigits, true},
 		{"allow", 4, "sip:3651@gw.contoso.com", RuleDefault, false},
-		{"allow", 4, "sip:3615@gw.contoso.com", RuleDefault, false},
+		{"Allow", 4, "sip:3615@gw.contoso.com", RuleDefault, false},
 		{"allow", 4, "sip:36-51@gw.contoso.com", RuleDefault, false},
 		{"allow", 6, "sip:03651@gw.contoso.com", RuleDefault, false},
 		{"allow", 4, "tel:+33142345678;ext=3651", RuleDefault, true},

@@ -6,14 +6,24 @@ import (
 	"unicode"
 )
 
+// Word is the one of words that s is in any letter case (as
+// strings.EqualFold compares them), else s: how every option word is
+// read, in a Caddyfile and in JSON alike.
+func Word(s string, words ...string) string {
+	for _, w := range words {
+		if strings.EqualFold(s, w) {
+			return w
+		}
+	}
+	return s
+}
+
 // WordError is the error about the value of a configuration option that
-// takes one of a few words (mode enforce|report) and got none of them.
-// The words are exact and lower-case, as Caddy's own directives take
-// theirs (lb_policy round_robin, tls internal): a config means one thing
-// to whoever reads it or searches it, in JSON as in a Caddyfile. The
-// message names the accepted words, and says so when value is one of
-// them in another letter case. The value is quoted only when it holds
-// no digit, as entryError does: a mistyped value may be a phone number.
+// takes one of a few words (mode enforce|report) and got none of them,
+// read in any letter case: a config written `mode Report` or JSON
+// "E164" keeps starting. The message names the accepted words. The
+// value is quoted only when it holds no digit, as entryError does: a
+// mistyped value may be a phone number.
 func WordError(option, value string, words ...string) error {
 	var accepted string
 	switch len(words) {
@@ -23,12 +33,6 @@ func WordError(option, value string, words ...string) error {
 		accepted = "is neither " + words[0] + " nor " + words[1]
 	default:
 		accepted = "is none of " + strings.Join(words, ", ")
-	}
-	for _, w := range words {
-		if strings.EqualFold(value, w) {
-			accepted += " (the words are lower-case)"
-			break
-		}
 	}
 	if strings.IndexFunc(value, unicode.IsDigit) >= 0 {
 		return fmt.Errorf("%s: the value %s", option, accepted)

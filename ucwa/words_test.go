@@ -2,9 +2,30 @@ package ucwa
 
 import "testing"
 
-// TestWordError: the message names the accepted words, says so when the
-// value is one of them in another letter case, and shows no value that
-// holds a digit (a mistyped value may be a phone number).
+// TestWord: an option word in any letter case, as strings.EqualFold
+// compares them (the Kelvin sign is a K), is the word; anything else is
+// itself.
+func TestWord(t *testing.T) {
+	for _, c := range []struct {
+		value string
+		words []string
+		want  string
+	}{
+		{"report", []string{"enforce", "report"}, "report"},
+		{"Report", []string{"enforce", "report"}, "report"},
+		{"ENFORCE", []string{"enforce", "report"}, "enforce"},
+		{"\u212Aey", []string{"key"}, "key"},
+		{"Audit", []string{"enforce", "report"}, "Audit"},
+		{"", []string{"enforce", "report"}, ""},
+	} {
+		if got := Word(c.value, c.words...); got != c.want {
+			t.Errorf("Word(%q, %q) = %q, want %q", c.value, c.words, got, c.want)
+		}
+	}
+}
+
+// TestWordError: the message names the accepted words and shows no value
+// that holds a digit (a mistyped value may be a phone number).
 func TestWordError(t *testing.T) {
 	for _, c := range []struct {
 		value string
@@ -12,11 +33,10 @@ func TestWordError(t *testing.T) {
 		want  string
 	}{
 		{"audit", []string{"enforce", "report"}, `mode: "audit" is neither enforce nor report`},
-		{"Report", []string{"enforce", "report"}, `mode: "Report" is neither enforce nor report (the words are lower-case)`},
-		{"REPORT", []string{"report"}, `mode: "REPORT" is not report (the words are lower-case)`},
-		{"Key", []string{"key", "international", "forwarding"}, `mode: "Key" is none of key, international, forwarding (the words are lower-case)`},
+		{"audit", []string{"report"}, `mode: "audit" is not report`},
+		{"Domestic", []string{"key", "international", "forwarding"}, `mode: "Domestic" is none of key, international, forwarding`},
 		{"+19005551234", []string{"enforce", "report"}, `mode: the value is neither enforce nor report`},
-		{"E164", []string{"tel", "e164"}, `mode: the value is neither tel nor e164 (the words are lower-case)`},
+		{"E165", []string{"tel", "e164"}, `mode: the value is neither tel nor e164`},
 	} {
 		if got := WordError("mode", c.value, c.words...).Error(); got != c.want {
 			t.Errorf("WordError(%q, %q) = %q, want %q", c.value, c.words, got, c.want)

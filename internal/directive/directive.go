@@ -8,6 +8,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // Block reads the subdirectives of the block d is in (at nesting), calling
@@ -37,6 +39,19 @@ func OneArg(d *caddyfile.Dispenser, v *string) error {
 	if !d.Args(v) || d.NextArg() {
 		return d.ArgErr()
 	}
+	return nil
+}
+
+// Word reads the one argument of a subdirective that takes one of words
+// (mode enforce|report) into v: the word it is in any letter case, so
+// that the adapted JSON shows it as its reader names it, else the
+// argument as written, which startup refuses with the same message as
+// the same value in JSON.
+func Word(d *caddyfile.Dispenser, v *string, words ...string) error {
+	if err := OneArg(d, v); err != nil {
+		return err
+	}
+	*v = ucwa.Word(*v, words...)
 	return nil
 }
 
