@@ -146,14 +146,17 @@ var refusedByRule = func() (names [ucwa.RuleInvalid + 1]string) {
 }()
 
 // logWouldRefuse logs, at info level, a destination that report mode
-// delivers and enforce mode would refuse: masked, with its property and
-// the rule.
+// lets pass and enforce mode would refuse: masked, with its property and
+// the rule. It is written when the destination is judged, before the
+// request's outcome is known (a later batch part may fail, a limit or
+// idempotency may answer), so it says only that the policy does not
+// refuse it: whether it was delivered is the audit line's to tell.
 func (h *Handler) logWouldRefuse(r *http.Request, op *ucwa.Operation, d *ucwa.PropertyDestination, dec ucwa.Decision, part int) {
-	c := h.logger.Check(zap.InfoLevel, "destination policy would refuse this destination (report mode): delivered")
+	c := h.logger.Check(zap.InfoLevel, "destination policy would refuse this destination (report mode): not refused by the policy")
 	if op.Emergency {
 		// A client that uses the emergency call to reach anything else is
 		// one to look at, in any mode.
-		c = h.logger.Check(zap.WarnLevel, "destination policy would refuse this destination of an emergency call: delivered, as every emergency call is")
+		c = h.logger.Check(zap.WarnLevel, "destination policy would refuse this destination of an emergency call: not refused by the policy, as no emergency call is")
 	}
 	if c == nil {
 		return

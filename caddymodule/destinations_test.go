@@ -424,7 +424,7 @@ func TestDestinationRules(t *testing.T) {
 				dests: []auditDestJSON{{Property: "target", Part: 1, Kind: "forwarding target", Destination: "+1900555****", Region: "US", Type: "premium_rate", Decision: "would_refuse", Rule: "deny"}}},
 		}, secrets: []string{"9005551234"}, metrics: map[string]float64{
 			`caddy_ucwa_destinations_total{decision="would_refuse",rule="deny"}`: 2,
-		}, logged: []string{`"destination policy would refuse this destination (report mode): delivered"`, `"operation":"startPhoneAudio"`,
+		}, logged: []string{`"destination policy would refuse this destination (report mode): not refused by the policy"`, `"operation":"startPhoneAudio"`,
 			`"property":"to"`, `"rule":"deny"`, `"destination":"+1900555****"`}},
 		{name: "emergency under a policy that refuses everything else, and a limit of one call",
 			options: "limit calls 1 per 1h",
@@ -458,7 +458,7 @@ func TestDestinationRules(t *testing.T) {
 				`caddy_ucwa_destinations_total{decision="would_refuse",rule="deny"}`:          1,
 				`caddy_ucwa_destinations_total{decision="would_refuse",rule="sip_domains"}`:   1,
 				`caddy_ucwa_destinations_total{decision="would_refuse",rule="allow_regions"}`: 0,
-			}, logged: []string{`"destination policy would refuse this destination of an emergency call: delivered, as every emergency call is"`,
+			}, logged: []string{`"destination policy would refuse this destination of an emergency call: not refused by the policy, as no emergency call is"`,
 				`"operation":"startEmergencyCall"`, `"rule":"deny"`, `"destination":"+1900555****"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -521,6 +521,58 @@ func TestDestinationBatchCountsAlike(t *testing.T) {
 				if got := e.Metric(sample); got != want {
 					t.Errorf("%s = %v, want %v", sample, got, want)
 				}
+			}
+		})
+	}
+}
+
+// TestDestinationWouldRefuseLogClaimsNoDelivery: the line that logs a
+// destination the policy would refuse but lets pass is written when the
+// destination is judged, before the request's outcome is known, so it
+// claims no delivery: in report mode, a batch whose later part fails
+// (400, nothing delivered); in enforce mode, a batch whose
+// startEmergencyCall part comes before a refused part (403). Each line
+// says the policy did not refuse the destination, and none says
+// "delivered".
+func TestDestinationWouldRefuseLogClaimsNoDelivery(t *testing.T) {
+	auth := callerBearer(t)
+	emergencyPart := "POST " + emergencyPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"to":"+19005551234"}`
+	for _, tc := range []struct {
+		name, policy, batch string
+		status              int
+		logged              string
+	}{
+		{"report mode, a later part fails", "mode report\n\t\t\tdeny +1900",
+			batchBody(startPart(`{"to":"+19005551234"}`), startPart(`{"to":"not a number"}`)), http.StatusBadRequest,
+			`"msg":"destination policy would refuse this destination (report mode): not refused by the policy"`},
+		{"enforce mode, an emergency call before a refused part", "deny +1900",
+			batchBody(emergencyPart, startPart(`{"to":"+19005551234"}`)), http.StatusForbidden,
+			`"msg":"destination policy would refuse this destination of an emergency call: not refused by the policy, as no emergency call is"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startGuardEdge(t, "destinations {\n\t\t\t"+tc.policy+"\n\t\t}")
+			audits := len(auditLines(t, e.Logs().String()))
+			resp := e.send(testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Body: tc.batch, Header: http.Header{"Authorization": {auth}}})
+			if resp.Status != tc.status {
+				t.Fatalf("status %d (%s), want %d", resp.Status, resp.Body, tc.status)
+			}
+			if a := e.nextAudit(t, audits); a.Status != tc.status {
+				t.Fatalf("the audit line has status %d, want %d", a.Status, tc.status)
+			}
+			if got := e.pool.Received(); len(got) != 0 {
+				t.Fatalf("the pool got %d requests, want none", len(got))
+			}
+			var lines []string
+			for line := range strings.Lines(e.Logs().String()) {
+				if strings.Contains(line, "would refuse this destination") {
+					lines = append(lines, line)
+				}
+			}
+			if len(lines) != 1 || !strings.Contains(lines[0], tc.logged) || !strings.Contains(lines[0], `"part":1`) {
+				t.Fatalf("the lines of a destination the policy would refuse are %q, want one with %s for part 1", lines, tc.logged)
+			}
+			if strings.Contains(lines[0], "delivered") {
+				t.Errorf("the line claims a delivery that did not happen: %s", lines[0])
 			}
 		})
 	}
