@@ -24,7 +24,8 @@ import (
 // the default log (`exclude http.handlers.ucwa.audit`). Its fields:
 //
 //   - operation: the operation's rel ("startPhoneAudio"; "(near miss)")
-//   - application: the application id of the path
+//   - application: the application id of the path, masked as
+//     operation_id is: the client writes it, and may write a number
 //   - caller: sub, oid, tid and client_id of the verified token (absent
 //     without one)
 //   - remote_ip, client_ip: the connection's address and the client's
@@ -137,8 +138,9 @@ type auditRecord struct {
 	curOp   *ucwa.Operation
 	// The batch part being written, an index of parts.
 	partIndex int
-	// The request's operationId, when it has digits to mask.
-	operationID string
+	// The request's operationId and the path's application id, when
+	// they have digits to mask.
+	operationID, application string
 	// Where a masked value is written for the encoder, which copies it.
 	scratch [maskScratch]byte
 }
@@ -162,8 +164,13 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 	if h.destinations != nil {
 		rec.policy = h.destinations.policy
 	}
-	fields := append(rec.fields[:0], zap.String("operation", in.op.Rel),
-		zap.String("application", ucwa.ApplicationID(r.URL.Path)))
+	fields := append(rec.fields[:0], zap.String("operation", in.op.Rel))
+	if app := ucwa.ApplicationID(r.URL.Path); hasLongDigitRun(app) {
+		rec.application = app
+		fields = append(fields, zap.Inline((*auditApplication)(rec)))
+	} else {
+		fields = append(fields, zap.String("application", app))
+	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if rec.caller = callerOf(in.grant, repl); rec.caller != (auditCaller{}) {
 		fields = append(fields, zap.Object("caller", (*auditCallerView)(rec)))
@@ -431,6 +438,14 @@ type auditOperationID auditRecord
 
 func (v *auditOperationID) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddByteString("operation_id", appendMaskedDigitRuns(v.scratch[:0], v.operationID))
+	return nil
+}
+
+// auditApplication writes a record's application id, masked.
+type auditApplication auditRecord
+
+func (v *auditApplication) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddByteString("application", appendMaskedDigitRuns(v.scratch[:0], v.application))
 	return nil
 }
 

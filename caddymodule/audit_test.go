@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -441,5 +442,36 @@ func BenchmarkAudit(b *testing.B) {
 				in.releaseRecord()
 			}
 		})
+	}
+}
+
+// TestAuditApplicationMasked: the audit line's application, the
+// application id a client writes in the path, is masked as operation_id
+// is, so that a number written there does not reach the trail whole,
+// through a real Caddy; an application id without a long run of digits
+// reads as written (in lower case).
+func TestAuditApplicationMasked(t *testing.T) {
+	e := startGuardEdge(t, "")
+	auth := http.Header{"Authorization": {callerBearer(t)}}
+	for _, tc := range []struct{ app, want string }{
+		{"104", "104"},
+		{"App-7f3E", "app-7f3e"},
+		{"14255551234", "***********"},
+		{"1-425-555-1234", "*-***-***-****"},
+		{"tel:+1(425)5551234", "tel:+*(***)*******"},
+	} {
+		t.Run(tc.app, func(t *testing.T) {
+			audits := len(auditLines(t, e.Logs().String()))
+			path := "/ucwa/oauth/v1/applications/" + url.PathEscape(tc.app) + "/communication/startPhoneAudio"
+			if resp := e.postJSON(path, `{"to":"+14255550100"}`, auth); resp.Status != http.StatusCreated {
+				t.Fatalf("status %d (%s), want 201", resp.Status, resp.Body)
+			}
+			if a := e.nextAudit(t, audits); a.Application != tc.want {
+				t.Errorf("application %q, want %q", a.Application, tc.want)
+			}
+		})
+	}
+	if strings.Contains(e.Logs().String(), "4255551234") {
+		t.Errorf("the log holds the number written as an application id")
 	}
 }
