@@ -9,11 +9,18 @@ import (
 	"testing"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // doorsSite is the demo's layout: the edge, then a fallback reverse_proxy
 // to the pool, which gets both what the edge accepted and what it passes.
 func doorsSite(t *testing.T, pool string) edge {
+	t.Helper()
+	return doorsSiteWith(t, pool, "")
+}
+
+// doorsSiteWith is doorsSite with more options for the ucwa handler.
+func doorsSiteWith(t *testing.T, pool, options string) edge {
 	t.Helper()
 	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
 	return startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
@@ -23,9 +30,10 @@ func doorsSite(t *testing.T, pool string) edge {
 			hmac_secret {env.UCWA_TEST_JWT_SECRET}
 		}
 		default_region US
+		%s
 	}
 	reverse_proxy %s
-}`, pool))
+}`, options, pool))
 }
 
 // batchBody is a multipart/batching body of boundary "b" holding the
@@ -216,6 +224,111 @@ func TestIssue10Doors(t *testing.T) {
 			}
 			if len(got) != 1 || got[0].Body != tc.poolBody {
 				t.Fatalf("the pool got %+v, want one request with %s", got, tc.poolBody)
+			}
+		})
+	}
+}
+
+// TestPhonesWrites: the phones collection "can be used to both create new
+// phone resources" (phones_ref), numbers the pool rings for incoming
+// calls (phone_ref): a POST of me/phones and a PUT of a phone (any id)
+// store a number, and were passed to the pool unchecked. They are
+// checked as changeNumber is (a token with User.ReadWrite, the number
+// normalized and judged as one stored for later), alone and as batch
+// parts; reads, a phone's DELETE and its operations pass as before, and
+// a write anywhere else below a phone is a near miss.
+func TestPhonesWrites(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := doorsSiteWith(t, pool.Addr(), "destinations {\n\t\t\tdeny +1900\n\t\t}")
+	user := http.Header{"Authorization": {bearerFor(t, ucwa.ScopeUserReadWrite)}}
+	userIfMatch := http.Header{"Authorization": user["Authorization"], "If-Match": {"x"}}
+	callsOnly := http.Header{"Authorization": {bearerFor(t, ucwa.ScopeConversationsInitiate, ucwa.ScopeConversationsReceive)}, "If-Match": {"x"}}
+	phones := opsApp + "/me/phones"
+	premium := `{"number":"tel:+19005551234","type":"Mobile"}`
+	for _, tc := range []struct {
+		name    string
+		req     testkit.Request
+		status  int
+		subcode string
+		// poolGets is what the pool gets for a 201 ("" for no body).
+		poolGets string
+	}{
+		{name: "POST me/phones, no token", status: 401,
+			req: testkit.Request{URL: phones, ContentType: "application/json", Body: premium}},
+		{name: "POST me/phones, a denied number", status: 403, subcode: "DialoutNotAllowed",
+			req: testkit.Request{URL: phones, ContentType: "application/json", Body: premium, Header: user}},
+		{name: "POST me/phones, a token without User.ReadWrite", status: 403,
+			req: testkit.Request{URL: phones, ContentType: "application/json", Body: `{"number":"4255551234"}`, Header: callsOnly}},
+		{name: "POST me/phones, a garbage number", status: 400, subcode: "NormalizationFailed",
+			req: testkit.Request{URL: phones, ContentType: "application/json", Body: `{"number":"+1 425 555 1234 garbage"}`, Header: user}},
+		{name: "POST me/phones, a denied number in the query", status: 403, subcode: "DialoutNotAllowed",
+			req: testkit.Request{Method: "POST", URL: phones + "?number=%2B19005551234", Header: user}},
+		{name: "POST me/phones, an XML body", status: 403, subcode: "DialoutNotAllowed",
+			req: testkit.Request{URL: phones, ContentType: "application/xml", Header: user,
+				Body: `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="number">+19005551234</property></input>`}},
+		{name: "POST me/phones, an XML resource", status: 400, subcode: "DeserializationFailure",
+			req: testkit.Request{URL: phones, ContentType: "application/xml", Header: user,
+				Body: `<resource xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="number">+19005551234</property></resource>`}},
+		{name: "POST me/phones, a phoneNumber beside the number", status: 400,
+			req: testkit.Request{URL: phones, ContentType: "application/json", Body: `{"number":"4255551234","phoneNumber":"+19005551234"}`, Header: user}},
+		{name: "POST me/phones, an allowed number", status: 201, poolGets: `{"number":"tel:+14255551234","type":"Mobile"}`,
+			req: testkit.Request{URL: phones, ContentType: "application/json", Body: `{"number":"(425) 555-1234","type":"Mobile"}`, Header: user}},
+		{name: "DELETE me/phones", status: 405,
+			req: testkit.Request{Method: "DELETE", URL: phones, Header: user}},
+		{name: "PUT a phone, no token", status: 401,
+			req: testkit.Request{Method: "PUT", URL: phones + "/work", ContentType: "application/json", Body: premium}},
+		{name: "PUT a phone, a denied number", status: 403, subcode: "DialoutNotAllowed",
+			req: testkit.Request{Method: "PUT", URL: phones + "/work", ContentType: "application/json", Body: premium, Header: userIfMatch}},
+		{name: "PUT the reference's phone, a denied number", status: 403, subcode: "DialoutNotAllowed",
+			req: testkit.Request{Method: "PUT", URL: phones + "/phone", ContentType: "application/json", Body: premium, Header: userIfMatch}},
+		{name: "PUT a phone of another id, a denied number", status: 403, subcode: "DialoutNotAllowed",
+			req: testkit.Request{Method: "PUT", URL: opsApp + "/ME/Phones/Fax", ContentType: "application/json", Body: premium, Header: userIfMatch}},
+		{name: "PUT a phone without If-Match", status: 428,
+			req: testkit.Request{Method: "PUT", URL: phones + "/work", ContentType: "application/json", Body: `{"number":"4255551234"}`, Header: user}},
+		{name: "PUT a phone, an allowed number", status: 201, poolGets: `{"number":"tel:+14255551234"}`,
+			req: testkit.Request{Method: "PUT", URL: phones + "/work", ContentType: "application/json", Body: `{"number":"425 555 1234"}`, Header: userIfMatch}},
+		{name: "a POST of a phone with a method override", status: 400, subcode: "DeserializationFailure",
+			req: testkit.Request{URL: phones + "/work", ContentType: "application/json", Body: premium,
+				Header: http.Header{"Authorization": user["Authorization"], "If-Match": {"x"}, "X-Http-Method-Override": {"PUT"}}}},
+		{name: "a batch of a PUT of a phone", status: 403, subcode: "DialoutNotAllowed",
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: user,
+				Body: batchBody("PUT " + phones + "/mobile HTTP/1.1\r\nContent-Type: application/json\r\nIf-Match: x\r\n\r\n" + premium)}},
+		{name: "a batch of a POST of me/phones", status: 403, subcode: "DialoutNotAllowed",
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: user,
+				Body: batchBody("POST " + phones + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + premium)}},
+		{name: "a write below a phone", status: 404,
+			req: testkit.Request{URL: phones + "/work/x", ContentType: "application/json", Body: premium}},
+		{name: "a PUT of a phone's changeVisibility", status: 404,
+			req: testkit.Request{Method: "PUT", URL: phones + "/work/changeVisibility", ContentType: "application/json", Body: premium}},
+		{name: "changeNumber, no token, as before", status: 401,
+			req: testkit.Request{URL: phones + "/work/changeNumber", ContentType: "application/json", Body: premium}},
+		// Passed as they came, without a token.
+		{name: "GET me/phones", status: 201, req: testkit.Request{Method: "GET", URL: phones}},
+		{name: "HEAD me/phones", status: 201, req: testkit.Request{Method: "HEAD", URL: phones}},
+		{name: "OPTIONS me/phones", status: 201, req: testkit.Request{Method: "OPTIONS", URL: phones}},
+		{name: "GET a phone", status: 201, req: testkit.Request{Method: "GET", URL: phones + "/work"}},
+		{name: "DELETE a phone", status: 201, req: testkit.Request{Method: "DELETE", URL: phones + "/work"}},
+		{name: "POST a phone's changeVisibility", status: 201, poolGets: `{"includeInContactCard":true}`,
+			req: testkit.Request{URL: phones + "/work/changeVisibility", ContentType: "application/json", Body: `{"includeInContactCard":true}`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(pool.Received())
+			resp := e.send(tc.req)
+			if resp.Status != tc.status {
+				t.Fatalf("status %d (%s), want %d", resp.Status, resp.Body, tc.status)
+			}
+			got := pool.Received()[before:]
+			if tc.status != http.StatusCreated {
+				if len(got) != 0 {
+					t.Fatalf("the pool got %d requests, want none", len(got))
+				}
+				if tc.subcode != "" && !strings.Contains(resp.Body, `"subcode":"`+tc.subcode+`"`) && !strings.Contains(resp.Body, "<subcode>"+tc.subcode+"</subcode>") {
+					t.Errorf("answer %s, want subcode %s", resp.Body, tc.subcode)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Body != tc.poolGets {
+				t.Fatalf("the pool got %+v, want one request with %q", got, tc.poolGets)
 			}
 		})
 	}

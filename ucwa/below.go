@@ -2,12 +2,13 @@ package ucwa
 
 import "strings"
 
-// subResource is a resource below a PUT operation's resource, as the
-// reference has it and as pools hand it out: a path below the PUT
-// resource that is none of these may reach the PUT resource's own
-// handler, with the rest of the path as PathInfo (see Matcher.near).
+// subResource is a resource below an operation's resource (a PUT row's,
+// or a POST row's collection), as the reference has it and as pools hand
+// it out: a path below the operation's resource that is none of these
+// may reach that resource's own handler, with the rest of the path as
+// PathInfo (see Matcher.near).
 type subResource struct {
-	// name is the resource's path segment, in lower case.
+	// name is the resource's path segment, in lower case, or anyItem.
 	name string
 	// writes are the methods other than reads that it takes.
 	writes []string
@@ -30,6 +31,11 @@ func (r *subResource) takes(method string) bool {
 	return false
 }
 
+// anyItem is the name of a sub-resource that is any item of its parent,
+// a collection, by whatever id the pool hands out (a phone's work,
+// mobile, home, other or phone).
+const anyItem = "*"
+
 // post is the one write most sub-resources take.
 var post = []string{"POST"}
 
@@ -51,9 +57,13 @@ var (
 	unansweredCallSubResources   = subResourceOps("resetUnansweredCallSettings", "unansweredCallToContact", "unansweredCallToVoicemail")
 )
 
-// putSubResources are, by the rel of a PUT operation, the resources below
-// its resource: the links of the reference's communication and
-// callForwardingSettings pages (and of the settings callForwardingSettings
+// subResources are, by the rel of an operation whose path is a resource
+// (every PUT row, and the POST row of a collection, phones), the
+// resources below its resource: the phones collection's items (a phone,
+// which the table's phone row puts and a client removes with DELETE) and
+// their operations (changeNumber, a row of the table, and
+// changeVisibility); and for the PUT rows the links of the reference's
+// communication and callForwardingSettings pages (and of the settings callForwardingSettings
 // embeds) and those other pages link below communication (phoneAudio,
 // which the conversation and phoneAudio pages link as
 // communication/phoneAudio, and audioVideo's addVideo), with the methods
@@ -61,7 +71,10 @@ var (
 // (messagingInvitations for startMessaging, onlineMeetingInvitations for
 // startOnlineMeeting and joinOnlineMeeting, invitations for the Location
 // of a new invitation). None of them takes a PUT.
-var putSubResources = map[string][]subResource{
+var subResources = map[string][]subResource{
+	"phones": {
+		{name: anyItem, writes: []string{"PUT", "DELETE"}, children: subResourceOps("changeNumber", "changeVisibility")},
+	},
 	"communication": append(subResourceOps(
 		"joinOnlineMeeting", "replayMessage", "startMessaging", "startOnlineMeeting",
 		// Operations of the table, which match before: listed so that a
@@ -95,9 +108,9 @@ var putSubResources = map[string][]subResource{
 	"unansweredCallSettings":   unansweredCallSubResources,
 }
 
-// putResource is a PUT operation's resource, by the last segment of one
-// of its paths, and the resources below it.
-type putResource struct {
+// parentResource is an operation's resource with resources below it (see
+// subResources), by the last segment of one of its paths.
+type parentResource struct {
 	name  string // lower case
 	below []subResource
 }
@@ -110,7 +123,7 @@ func takesBelow(children []subResource, method, rest string) bool {
 		seg, more, deeper := strings.Cut(rest, "/")
 		var r *subResource
 		for i := range children {
-			if equalFoldASCII(children[i].name, seg) {
+			if children[i].name == anyItem || equalFoldASCII(children[i].name, seg) {
 				r = &children[i]
 				break
 			}

@@ -1530,7 +1530,7 @@ func FuzzMatch(f *testing.F) {
 		// table, which matches first); one to what it has so, behind a
 		// clean prefix, is none.
 		if !isRead(method) {
-			leaf := m.putNames[k%len(m.putNames)]
+			leaf := m.parentNames[k%len(m.parentNames)]
 			if tail := CanonicalPath(p)[1:]; tail != "" && !referenceTakesBelow(leaf, method, tail) {
 				if got := m.Match(method, prefix+"/"+leaf+"/"+tail); !got.NearMiss && got.Operation == nil {
 					t.Fatalf("Match(%s, %q) = %+v, want a near miss", method, prefix+"/"+leaf+"/"+tail, got)
@@ -1538,8 +1538,9 @@ func FuzzMatch(f *testing.F) {
 			}
 			below := referenceBelowPUT[leaf]
 			entry, writes, _ := strings.Cut(below[k%len(below)], " ")
-			target := "/ucwa/v1/applications/1/" + leaf + "/" + strings.ReplaceAll(entry, "*", "x")
-			if got := m.Match(method, target); got.NearMiss != !referenceTakesBelow(leaf, method, strings.ReplaceAll(entry, "*", "x")) && got.Operation == nil {
+			item := strings.NewReplacer("*", "x", "{}", "x").Replace(entry)
+			target := "/ucwa/v1/applications/1/" + leaf + "/" + item
+			if got := m.Match(method, target); got.NearMiss != !referenceTakesBelow(leaf, method, item) && got.Operation == nil {
 				t.Fatalf("Match(%s, %q) = %+v; the reference has %q taking %q", method, target, got, entry, writes)
 			}
 		}
@@ -1582,10 +1583,11 @@ func FuzzMatch(f *testing.F) {
 	})
 }
 
-// referenceBelowPUT lists, by the name of a PUT row's resource, the
-// resources below it as the reference has them: a path (lower case, "*"
-// for any item of a collection and what lies below it) and the writes it
-// takes.
+// referenceBelowPUT lists, by the name of a resource with resources below
+// it (a PUT row's, or the phones collection's), the resources below it
+// as the reference has them: a path (lower case, "*" for any item of a
+// collection and what lies below it, "{}" for any item that is a
+// resource with its own) and the writes it takes.
 var referenceBelowPUT = map[string][]string{
 	"communication": {
 		"conversations", "conversations/*", "conversationlogs", "conversationlogs/*", "invitations", "invitations/*",
@@ -1608,6 +1610,7 @@ var referenceBelowPUT = map[string][]string{
 		"unansweredcallsettings PUT", "unansweredcallsettings/resetunansweredcallsettings POST",
 		"unansweredcallsettings/unansweredcalltocontact POST", "unansweredcallsettings/unansweredcalltovoicemail POST",
 	},
+	"phones":                   {"{} PUT DELETE", "{}/changenumber POST", "{}/changevisibility POST"},
 	"simultaneousringsettings": {"simultaneousringtocontact POST", "simultaneousringtodelegates POST", "simultaneousringtoteam POST"},
 	"unansweredcallsettings":   {"resetunansweredcallsettings POST", "unansweredcalltocontact POST", "unansweredcalltovoicemail POST"},
 }
@@ -1632,21 +1635,28 @@ func referenceTakesBelow(leaf, method, tail string) bool {
 			}
 			continue
 		}
-		if tail == path && slices.ContainsFunc(strings.Fields(writes), func(w string) bool { return strings.EqualFold(w, method) }) {
+		if segmentsMatch(tail, path) && slices.ContainsFunc(strings.Fields(writes), func(w string) bool { return strings.EqualFold(w, method) }) {
 			return true
 		}
 	}
 	return false
 }
 
+// segmentsMatch reports whether path is pattern, whose segment "{}"
+// stands for any one segment.
+func segmentsMatch(path, pattern string) bool {
+	got, want := strings.Split(path, "/"), strings.Split(pattern, "/")
+	return slices.EqualFunc(got, want, func(g, w string) bool { return g == w || w == "{}" && g != "" })
+}
+
 // TestReferenceBelowPUT: every PUT row of the table has its resources
 // below it in the reference list, and the matcher's names are the list's.
 func TestReferenceBelowPUT(t *testing.T) {
 	m := mustMatcher(t)
-	if len(m.putNames) != len(referenceBelowPUT) {
-		t.Fatalf("the matcher has %v below PUT resources, the reference %d", m.putNames, len(referenceBelowPUT))
+	if len(m.parentNames) != len(referenceBelowPUT) {
+		t.Fatalf("the matcher has %v below PUT resources, the reference %d", m.parentNames, len(referenceBelowPUT))
 	}
-	for _, name := range m.putNames {
+	for _, name := range m.parentNames {
 		if len(referenceBelowPUT[name]) == 0 {
 			t.Errorf("no reference list below %s", name)
 		}

@@ -86,16 +86,22 @@ func isASCII(s string) bool {
 }
 
 // ValidPathSuffix checks a path suffix of an operation: it starts with
-// "/", has no empty, "." or ".." segment and no trailing "/", and is
+// "/", has no empty, "." or ".." segment and no trailing "/", has "*"
+// only as a last segment of its own after another (any item of a
+// collection, see Matcher.item), and is
 // ASCII without white space, backslashes, ";", "?", "#" or "%" (it is
 // compared with decoded, canonical paths).
 func ValidPathSuffix(s string) error {
 	if !strings.HasPrefix(s, "/") || len(s) < 2 {
 		return fmt.Errorf("path suffix %q must start with / and name at least one segment", s)
 	}
-	for _, seg := range strings.Split(s[1:], "/") {
+	segments := strings.Split(s[1:], "/")
+	for i, seg := range segments {
 		if seg == "" || seg == "." || seg == ".." || strings.HasSuffix(seg, ".") {
 			return fmt.Errorf("path suffix %q has an empty, dot or dot-ended segment", s)
+		}
+		if strings.Contains(seg, anyItem) && (seg != anyItem || i == 0 || i != len(segments)-1) {
+			return fmt.Errorf("path suffix %q: %s, any item, is a last segment of its own after another", s, anyItem)
 		}
 	}
 	for i := 0; i < len(s); i++ {
@@ -131,14 +137,18 @@ type Matcher struct {
 	// byName holds, per lower-cased last segment of a suffix, the
 	// suffixes ending in it.
 	byName map[string][]matchSuffix
+	// items are the suffixes ending in anyItem, any one segment: the
+	// items of a collection (a phone of me/phones).
+	items []matchSuffix
 	// names are every guarded link name (last segments of suffixes, and
-	// rels), lower case; leaves are the rels of POST rows, which have no
+	// rels), lower case; leaves are the rels of POST rows without
 	// sub-resources, so that a trailing segment after one is a near miss.
 	names, leaves []string
-	// puts are the resources of PUT rows, by the last segments of their
-	// paths, with what lies below them; putNames their names.
-	puts     []putResource
-	putNames []string
+	// parents are the resources of rows with sub-resources (see
+	// subResources), by the last segments of their paths, with what lies
+	// below them; parentNames their names.
+	parents     []parentResource
+	parentNames []string
 }
 
 type matchSuffix struct {
@@ -167,19 +177,24 @@ func NewMatcher(ops []Operation) (*Matcher, error) {
 	}
 	for i := range m.ops {
 		op := &m.ops[i]
+		below, parent := subResources[op.Rel]
 		for _, s := range op.Paths {
 			last := strings.ToLower(s[strings.LastIndexByte(s, '/')+1:])
 			if len(last) > maxNameLength {
 				return nil, fmt.Errorf("operation %s: path %q ends in a segment longer than %d", op.Rel, s, maxNameLength)
 			}
+			if last == anyItem {
+				m.items = append(m.items, matchSuffix{suffix: s, op: op})
+				continue
+			}
 			m.byName[last] = append(m.byName[last], matchSuffix{suffix: s, op: op})
 			addName(&m.names, last)
-			if op.Method == "POST" && strings.EqualFold(last, op.Rel) {
+			if op.Method == "POST" && !parent && strings.EqualFold(last, op.Rel) {
 				addName(&m.leaves, last)
 			}
-			if op.Method == "PUT" && !slices.Contains(m.putNames, last) {
-				m.putNames = append(m.putNames, last)
-				m.puts = append(m.puts, putResource{name: last, below: putSubResources[op.Rel]})
+			if parent && !slices.Contains(m.parentNames, last) {
+				m.parentNames = append(m.parentNames, last)
+				m.parents = append(m.parents, parentResource{name: last, below: below})
 			}
 		}
 		addName(&m.names, op.Rel)
@@ -191,12 +206,13 @@ func NewMatcher(ops []Operation) (*Matcher, error) {
 func (m *Matcher) Operations() []Operation { return m.ops }
 
 // Match returns what a request with this method and (decoded) path is:
-// a guarded operation, a near miss, or neither. A POST row matches any
-// method on its paths (the edge answers 405 for the wrong one); a PUT row
-// matches every method but GET, HEAD and OPTIONS, which read (see isRead).
+// a guarded operation, a near miss, or neither. A row matches every
+// method on its paths but those it passes (see Operation.Passes: for a
+// PUT row, GET, HEAD and OPTIONS, which read); the edge answers 405 for
+// one not its own. A path ending in anyItem matches any last segment.
 // Near misses are reported only for methods other than
-// GET and HEAD: reads pass; below a PUT row's resource, only for those
-// that do not read (see near). A path that a pool on ASP.NET may read
+// GET and HEAD: reads pass; below a resource with sub-resources, only
+// for those that do not read (see near). A path that a pool on ASP.NET may read
 // otherwise (see otherReadings) is a near miss when another reading is
 // an operation or a near miss that the path as it came is not, or no
 // operation where the path as it came is one: cut at an escaped '?', the
@@ -242,14 +258,20 @@ func (m *Matcher) match(method, rawPath string) Match {
 				}
 			}
 			switch {
-			case put != nil && !isRead(method):
+			case put != nil && !put.op.PassesOn(method):
 				return Match{Operation: put.op}
-			case post != nil:
+			case post != nil && !post.op.PassesOn(method):
 				return Match{Operation: post.op}
-			case put != nil:
+			case put != nil || post != nil:
 				return Match{} // a read of a guarded resource: a normal request
 			}
 		}
+	}
+	if s := m.item(p, last); s != nil {
+		if s.op.PassesOn(method) {
+			return Match{}
+		}
+		return Match{Operation: s.op}
 	}
 	if method == "GET" || method == "HEAD" {
 		return Match{}
@@ -270,15 +292,32 @@ func (m *Matcher) match(method, rawPath string) Match {
 	return Match{}
 }
 
+// item returns the suffix ending in anyItem that a clean path with this
+// last segment is an item of, or nil.
+func (m *Matcher) item(p, last string) *matchSuffix {
+	if last == "" {
+		return nil
+	}
+	parent := p[:len(p)-len(last)-1]
+	for i := range m.items {
+		s := &m.items[i]
+		if hasSegmentSuffixFold(parent, s.suffix[:len(s.suffix)-len("/"+anyItem)]) {
+			return s
+		}
+	}
+	return nil
+}
+
 // near reports whether a clean path is a near miss for a request with
 // this method: its last segment spells a guarded link name with junk
 // added, or a segment before it spells the name of an operation that has
 // no sub-resources (a leaf): ASP.NET hands a handler every segment after
 // its name as PathInfo (page.aspx/a/b), so startPhoneAudio/x/y may reach
-// startPhoneAudio as surely as startPhoneAudio/x. A PUT row's resource
-// has sub-resources, so for a method that does not read (see isRead), a
-// segment before the last that spells its name is a near miss when what
-// follows is no sub-resource taking the method (see putSubResources):
+// startPhoneAudio as surely as startPhoneAudio/x. A PUT row's resource,
+// and a POST row's collection (phones), has sub-resources, so for a
+// method that does not read (see isRead), a segment before the last that
+// spells its name is a near miss when what follows is no sub-resource
+// taking the method (see subResources):
 // PUT communication/x, or a POST a pool takes as the PUT, may reach
 // communication with /x as PathInfo and store a number.
 func (m *Matcher) near(method, p string) bool {
@@ -289,7 +328,7 @@ func (m *Matcher) near(method, p string) bool {
 	write := !isRead(method)
 	for i := 1; i < len(p)-len(last); { // p[i:] starts a segment before the last
 		seg, _, _ := strings.Cut(p[i:], "/")
-		if nearName(seg, m.leaves) || write && m.nearBelowPUT(method, seg, p[i+len(seg)+1:]) {
+		if nearName(seg, m.leaves) || write && m.nearBelow(method, seg, p[i+len(seg)+1:]) {
 			return true
 		}
 		i += len(seg) + 1
@@ -297,16 +336,17 @@ func (m *Matcher) near(method, p string) bool {
 	return false
 }
 
-// nearBelowPUT reports whether a write to rest, below a segment seg, is a
-// near miss: seg is a PUT row's resource and rest no sub-resource of it
-// taking method, or seg spells such a resource with junk added.
-func (m *Matcher) nearBelowPUT(method, seg, rest string) bool {
-	for i := range m.puts {
-		if equalFoldASCII(m.puts[i].name, seg) {
-			return !takesBelow(m.puts[i].below, method, rest)
+// nearBelow reports whether a write to rest, below a segment seg, is a
+// near miss: seg is a resource with sub-resources and rest no
+// sub-resource of it taking method, or seg spells such a resource with
+// junk added.
+func (m *Matcher) nearBelow(method, seg, rest string) bool {
+	for i := range m.parents {
+		if equalFoldASCII(m.parents[i].name, seg) {
+			return !takesBelow(m.parents[i].below, method, rest)
 		}
 	}
-	return !plainName(seg) && nearName(seg, m.putNames)
+	return !plainName(seg) && nearName(seg, m.parentNames)
 }
 
 // maxReadings bounds how many times otherReadings decodes a path again.

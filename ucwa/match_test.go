@@ -235,6 +235,30 @@ func TestMatch(t *testing.T) {
 		{"PUT", app + "/me/callForwardingSettings/immediateForwardSettings/x", "near miss"},
 		{"POST", app + "/me/callForwardingSettings/simultaneousRingSettings/x", "near miss"},
 		{"PUT", app + "/x/unansweredCallSettings/x", "near miss"},
+		// The phones collection: a POST creates a phone, a PUT of an
+		// item (any id) stores its number; reads, a DELETE of an item
+		// and the items' operations pass, as do reads of a phone.
+		{"POST", app + "/me/phones", "phones"},
+		{"PUT", app + "/me/phones", "phones"},
+		{"DELETE", app + "/me/phones", "phones"},
+		{"GET", app + "/me/phones", "none"},
+		{"HEAD", app + "/me/phones", "none"},
+		{"OPTIONS", app + "/me/phones", "none"},
+		{"PUT", app + "/me/phones/work", "phone"},
+		{"PUT", app + "/ME/PHONES/Mobile", "phone"},
+		{"PUT", app + "/me/phones/phone", "phone"},
+		{"PUT", app + "/me/phones/fax\u200b", "phone"},
+		{"put", app + "/me/phones/work", "phone"},
+		{"POST", app + "/me/phones/work", "phone"},
+		{"GET", app + "/me/phones/work", "none"},
+		{"DELETE", app + "/me/phones/work", "none"},
+		{"POST", app + "/me/phones/work/changeNumber", "changeNumber"},
+		{"POST", app + "/me/phones/work/changeVisibility", "none"},
+		{"POST", app + "/me/phones/work/x", "near miss"},
+		{"PUT", app + "/me/phones/work/changeVisibility", "near miss"},
+		{"DELETE", app + "/me/phones/work/x/y", "near miss"},
+		{"POST", app + "/me/phones.aspx/work", "near miss"},
+		{"POST", app + "/me/phones\u200b", "near miss"},
 		{"POST", app + "/api/batches", "none"},
 		{"POST", "/", "none"},
 		{"POST", "", "none"},
@@ -257,7 +281,7 @@ func TestMatchEveryPath(t *testing.T) {
 				for _, method := range []string{"POST", "PUT", "GET", "DELETE"} {
 					got := m.Match(method, prefix+s)
 					want := op.Rel
-					if op.Method == "PUT" && method == "GET" {
+					if op.PassesOn(method) {
 						want = "none"
 					}
 					if matchResult(got) != want {
@@ -347,12 +371,12 @@ func TestCanonicalPath(t *testing.T) {
 }
 
 func TestValidPathSuffix(t *testing.T) {
-	for _, s := range []string{"/a", "/communication/startPhoneAudio", "/a-b_c/d"} {
+	for _, s := range []string{"/a", "/communication/startPhoneAudio", "/a-b_c/d", "/me/phones/*"} {
 		if err := ValidPathSuffix(s); err != nil {
 			t.Errorf("%q: %v", s, err)
 		}
 	}
-	for _, s := range []string{"", "/", "a", "/a/", "/a//b", "/./a", "/a/..", "/a.", "/a b", "/a;b", "/a%20", `/a\b`, "/á", "/a?b", "/a#b"} {
+	for _, s := range []string{"", "/", "a", "/a/", "/a//b", "/./a", "/a/..", "/a.", "/a b", "/a;b", "/a%20", `/a\b`, "/á", "/a?b", "/a#b", "/*", "/a/*/b", "/a/b*", "/*/a"} {
 		if err := ValidPathSuffix(s); err == nil {
 			t.Errorf("%q accepted", s)
 		}
@@ -462,9 +486,10 @@ func BenchmarkMatch(b *testing.B) {
 
 // TestTableRowsBelowPUTResources: an operation of the default table whose
 // path is a child of a PUT row's resource (communication, the forwarding
-// settings) is a resource of the pool also to a table without it, so
-// that an operator's table that leaves it out passes it on rather than
-// refusing it as a near miss: putSubResources lists every such row.
+// settings) or of the phones collection's items is a resource of the
+// pool also to a table without it, so that an operator's table that
+// leaves it out passes it on rather than refusing it as a near miss:
+// subResources lists every such row.
 func TestTableRowsBelowPUTResources(t *testing.T) {
 	under := map[string]string{
 		"communication":            oauthApp + "/communication/",
@@ -495,5 +520,20 @@ func TestTableRowsBelowPUTResources(t *testing.T) {
 	}
 	if checked < 10 {
 		t.Fatalf("checked %d paths: the table's paths are spelled otherwise than this test reads them", checked)
+	}
+	// Below the phones collection's items, whose ids the table's paths
+	// do not spell.
+	for _, tt := range []struct{ rel, method, path string }{
+		{"phone", "PUT", oauthApp + "/me/phones/work"},
+		{"changeNumber", "POST", oauthApp + "/me/phones/work/changeNumber"},
+	} {
+		others := slices.DeleteFunc(DefaultOperations(), func(op Operation) bool { return op.Rel == tt.rel })
+		m, err := NewMatcher(others)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := matchResult(m.Match(tt.method, tt.path)); got != "none" {
+			t.Errorf("%s %s with a table without %s: %s, want it passed on", tt.method, tt.path, tt.rel, got)
+		}
 	}
 }

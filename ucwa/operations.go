@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -142,11 +143,19 @@ type Operation struct {
 	// Rel is the link name, as the reference spells it.
 	Rel string
 	// Method is POST or PUT. A POST row claims its paths for every
-	// method (any other is answered 405); a PUT row claims every method
-	// but the reads (GET, HEAD, OPTIONS), which pass as normal reads of
-	// the resource: any other than PUT is answered 405, as a pool may
-	// run it as the PUT ("put", a POST with a method override).
+	// method but those in Passes (any other is answered 405); a PUT row
+	// claims every method but the reads (GET, HEAD, OPTIONS), which pass
+	// as normal reads of the resource, and those in Passes: any other
+	// than PUT is answered 405, as a pool may run it as the PUT ("put",
+	// a POST with a method override).
 	Method string
+	// Passes are the methods, besides a PUT row's reads, that the row's
+	// paths take as normal requests of a resource, which the edge passes
+	// on as they came: the phones collection, where a POST creates a
+	// phone, is read with GET, HEAD and OPTIONS, and a phone, where a PUT
+	// stores its number, is removed with DELETE. Only GET, HEAD, OPTIONS
+	// and DELETE, which no pool runs as the row's method; none by default.
+	Passes []string
 	// Paths are the path suffixes that identify the operation, aligned
 	// on segments and matched case-insensitively against the canonical
 	// request path: the reference's spelling and those real pools hand
@@ -256,6 +265,12 @@ func propIndex[T string | []byte](o *Operation, name T, link bool) int {
 	return -1
 }
 
+// PassesOn reports whether the edge passes a request with method on the
+// operation's paths on as a normal request (see Operation.Passes).
+func (o *Operation) PassesOn(method string) bool {
+	return o.Method == "PUT" && isRead(method) || slices.Contains(o.Passes, method)
+}
+
 // AllowsMethod reports whether method is the operation's own.
 func (o *Operation) AllowsMethod(method string) bool {
 	return method == o.Method
@@ -304,6 +319,11 @@ var (
 	simultaneousRingSettingsProps = props(Property{Name: "ringDelay", Type: IntegerValue, Min: 0, Max: math.MaxInt32},
 		Property{Name: "target", Type: EnumValue, Values: []string{"None", "Team", "Delegates", "Contact"}})
 	unansweredCallSettingsProps = props(propRingDelay, Property{Name: "target", Type: EnumValue, Values: []string{"None", "Voicemail", "Contact"}})
+
+	// A phone's number, as changeNumber, creating a phone (phones) and
+	// putting one (phone) take it.
+	phoneProps = props(Property{Name: "number", Type: NumberValue, MaxLength: 80, Destination: StoredForLater},
+		Property{Name: "includeInContactCard", Type: BooleanValue})
 
 	scopesCall = []string{ScopeConversationsInitiate, ScopeConversationsReceive}
 	scopesUser = []string{ScopeUserReadWrite}
@@ -419,9 +439,21 @@ var defaultOperations = []Operation{
 			Property{Name: "phoneNumber", Type: NumberValue, MaxLength: 100, Destination: StoredForLater},
 			Property{Name: "publishEndpointLocation", Type: BooleanValue},
 			Property{Name: "videoBasedScreenSharing", Type: EnumValue, Values: propGenericPolicy})),
-	postOp("changeNumber", scopesUser, []string{"/changeNumber"},
-		props(Property{Name: "number", Type: NumberValue, MaxLength: 80, Destination: StoredForLater},
-			Property{Name: "includeInContactCard", Type: BooleanValue})),
+	postOp("changeNumber", scopesUser, []string{"/changeNumber"}, phoneProps),
+	// The phones collection "can be used to both create new phone
+	// resources" (phones_ref), numbers the pool rings for incoming calls
+	// (phone_ref); the reference documents only their GETs, so the
+	// inputs are changeNumber's, and the phone's own properties.
+	func() Operation {
+		op := postOp("phones", scopesUser, []string{"/me/phones"}, phoneProps)
+		op.Passes = []string{"GET", "HEAD", "OPTIONS"}
+		return op
+	}(),
+	func() Operation {
+		op := putOp("phone", scopesUser, []string{"/me/phones/" + anyItem}, phoneProps)
+		op.Passes = []string{"DELETE"}
+		return op
+	}(),
 
 	// Forwarding.
 	postOp("immediateForwardToContact", scopesUser, []string{"/immediateForwardSettings/immediateForwardToContact"}, props(propTarget)),
@@ -460,6 +492,7 @@ func cloneOperations(ops []Operation) []Operation {
 	for i, op := range ops {
 		op.Paths = append([]string(nil), op.Paths...)
 		op.Scopes = append([]string(nil), op.Scopes...)
+		op.Passes = append([]string(nil), op.Passes...)
 		op.Properties = append([]Property(nil), op.Properties...)
 		for j := range op.Properties {
 			op.Properties[j].Values = append([]string(nil), op.Properties[j].Values...)
@@ -517,8 +550,9 @@ func ValidateOperations(ops []Operation) error {
 			bad(op, "given twice")
 		}
 		seen[key] = true
-		if op.Body != known.Body || op.XMLRoot != known.XMLRoot || op.IfMatch != known.IfMatch || op.Emergency != known.Emergency {
-			bad(op, "body kind, XML root, If-Match and emergency flag must stay as the edge knows them")
+		if op.Body != known.Body || op.XMLRoot != known.XMLRoot || op.IfMatch != known.IfMatch || op.Emergency != known.Emergency ||
+			!slices.Equal(op.Passes, known.Passes) {
+			bad(op, "body kind, XML root, If-Match, emergency flag and passed methods must stay as the edge knows them")
 		}
 		if len(op.Paths) == 0 {
 			bad(op, "no paths")

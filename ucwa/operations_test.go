@@ -43,6 +43,8 @@ func TestDefaultOperationsCoverEveryDoor(t *testing.T) {
 		{"makeMeAvailable", "POST", PropertiesBody, []string{ScopeUserReadWrite, ScopeConversationsReceive}, dest{"phoneNumber": StoredForLater}, nil},
 		{"communication", "PUT", PropertiesBody, scopesCall, dest{"phoneNumber": StoredForLater}, nil},
 		{"changeNumber", "POST", PropertiesBody, scopesUser, dest{"number": StoredForLater}, nil},
+		{"phones", "POST", PropertiesBody, scopesUser, dest{"number": StoredForLater}, nil},
+		{"phone", "PUT", PropertiesBody, scopesUser, dest{"number": StoredForLater}, nil},
 		{"immediateForwardToContact", "POST", PropertiesBody, scopesUser, dest{"target": ForwardingTarget}, []string{"target"}},
 		{"simultaneousRingToContact", "POST", PropertiesBody, scopesUser, dest{"target": ForwardingTarget}, []string{"target"}},
 		{"unansweredCallToContact", "POST", PropertiesBody, scopesUser, dest{"target": ForwardingTarget}, []string{"target"}},
