@@ -334,6 +334,82 @@ func TestPhonesWrites(t *testing.T) {
 	}
 }
 
+// TestForwardingContact: the contact link of the forwarding settings
+// names where calls ring; a pool serves it as a person of its own
+// (_links.contact = /ucwa/v1/applications/192/people/282) and a client
+// echoes it in the PUT. A contact that is a phone number (tel:, sip:, a
+// bare number, another scheme or an absolute URL), as a link or a
+// property, in JSON or XML, of simultaneousRingSettings,
+// unansweredCallSettings or inside callForwardingSettings' _embedded, was
+// delivered unjudged; it is refused 400, naming contact and not its
+// value, while a served contact and a blank one pass as before.
+func TestForwardingContact(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := doorsSite(t, pool.Addr())
+	h := http.Header{"Authorization": {bearerFor(t, ucwa.ScopeUserReadWrite)}, "If-Match": {"x"}}
+	settings := opsApp + "/me/callForwardingSettings"
+	ring, unanswered := settings+"/simultaneousRingSettings", settings+"/unansweredCallSettings"
+	served := "/ucwa/v1/applications/192/people/282"
+	jsonLink := func(href string) string { return `{"target":"Contact","_links":{"contact":{"href":"` + href + `"}}}` }
+	xmlLink := func(href string) string {
+		return `<resource xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" rel="simultaneousRingSettings"><link rel="contact" href="` + href +
+			`"/><property name="target">Contact</property></resource>`
+	}
+	embedded := func(inner string) string {
+		return `{"activeSetting":"SimultaneousRing","_embedded":{"simultaneousRingSettings":` + inner + `}}`
+	}
+	xmlEmbedded := func(href string) string {
+		return `<resource xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" rel="callForwardingSettings"><property name="activeSetting">SimultaneousRing</property>` +
+			`<resource rel="simultaneousRingSettings"><link rel="contact" href="` + href + `"/><property name="target">Contact</property></resource></resource>`
+	}
+	for _, tc := range []struct {
+		name, url, contentType, body string
+		delivered                    bool
+	}{
+		{"a tel: contact link", ring, "application/json", jsonLink("tel:+19005551234"), false},
+		{"a sip: contact link with a number", ring, "application/json", jsonLink("sip:+19005551234@gw.contoso.com;user=phone"), false},
+		{"a bare number contact link", ring, "application/json", jsonLink("+19005551234"), false},
+		{"an absolute URL contact link", ring, "application/json", jsonLink("https://pool.contoso.com/ucwa/v1/applications/192/people/282"), false},
+		{"a protocol-relative contact link", ring, "application/json", jsonLink("//gw.contoso.com/19005551234"), false},
+		{"a contact link with an escaped scheme in its path", ring, "application/json", jsonLink("/people/tel%3A+19005551234"), false},
+		{"a contact link with an href in capitals", ring, "application/json", `{"target":"Contact","_links":{"contact":{"HREF":"tel:+19005551234"}}}`, false},
+		{"a contact link that is a string", ring, "application/json", `{"target":"Contact","_links":{"contact":"tel:+19005551234"}}`, false},
+		{"a contact property", ring, "application/json", `{"target":"Contact","contact":"tel:+19005551234"}`, false},
+		{"a contact link of unansweredCallSettings", unanswered, "application/json", `{"target":"Contact","ringDelay":10,"_links":{"contact":{"href":"tel:+19005551234"}}}`, false},
+		{"an XML contact link", ring, "application/xml", xmlLink("tel:+19005551234"), false},
+		{"an XML contact property", ring, "application/xml",
+			`<resource xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="contact">tel:+19005551234</property></resource>`, false},
+		{"a contact link embedded in callForwardingSettings", settings, "application/json", embedded(jsonLink("tel:+19005551234")), false},
+		{"a contact property embedded in callForwardingSettings", settings, "application/json", embedded(`{"contact":"tel:+19005551234"}`), false},
+		{"an XML contact link embedded in callForwardingSettings", settings, "application/xml", xmlEmbedded("tel:+19005551234"), false},
+		// As a pool serves them, and blank.
+		{"the served contact link", ring, "application/json", jsonLink(served), true},
+		{"a blank contact link", ring, "application/json", jsonLink(""), true},
+		{"a null contact link", ring, "application/json", `{"target":"Contact","_links":{"contact":null}}`, true},
+		{"the served contact link, XML", ring, "application/xml", xmlLink(served), true},
+		{"the served contact link embedded in callForwardingSettings", settings, "application/json", embedded(jsonLink(served)), true},
+		{"the served contact link embedded in callForwardingSettings, XML", settings, "application/xml", xmlEmbedded(served), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(pool.Received())
+			resp := e.send(testkit.Request{Method: "PUT", URL: tc.url, ContentType: tc.contentType, Body: tc.body, Header: h})
+			got := pool.Received()[before:]
+			if tc.delivered {
+				if resp.Status != http.StatusCreated || len(got) != 1 {
+					t.Fatalf("status %d (%s), the pool got %d requests; want it delivered", resp.Status, resp.Body, len(got))
+				}
+				return
+			}
+			if resp.Status != http.StatusBadRequest || len(got) != 0 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
+			}
+			if !strings.Contains(resp.Body, "contact") || strings.Contains(resp.Body, "900") {
+				t.Errorf("answer %s: want contact named, no number", resp.Body)
+			}
+		})
+	}
+}
+
 // TestPassThrough: what is no guarded operation, nor a near miss of one,
 // reaches the next handler as it came, without a token: the event
 // channel, reads of resources (also of a PUT resource, and at paths that

@@ -121,7 +121,7 @@ func (s *jsonScanner) jsonEmbeddedResource(depth int, known []EmbeddedResource, 
 				}
 				return s.object(jsonEmbeddedWhere, embeddedName+".", depth+1, func(s *jsonScanner, name []byte, at int) *Error {
 					if d := namedDestinationOf(name); d != nil {
-						return embeddedError(d, jsonEmbeddedWhere, s.body, at)
+						return s.jsonLinkDestination(d, depth+2, func(at int) *Error { return embeddedError(d, jsonEmbeddedWhere, s.body, at) }, at)
 					}
 					return s.skipValue(depth + 2)
 				}, noLookalike)
@@ -409,7 +409,7 @@ func xmlEmbedded(d *xml.Decoder, body []byte, start xml.StartElement, known []Em
 				e = xmlEmbeddedNamed(t, "name", body, before)
 				rules.xmlNamed(t, "", true, before)
 			case "link":
-				e = xmlEmbeddedNamed(t, "rel", body, before)
+				e = xmlEmbeddedLink(t, body, before)
 			}
 			if e != nil {
 				return e
@@ -434,6 +434,36 @@ func xmlEmbeddedNamed(t xml.StartElement, attr string, body []byte, at int) *Err
 		}
 	}
 	return nil
+}
+
+// xmlEmbeddedLink refuses a <link> whose rel attribute (in any namespace
+// or letter case) names a destination, but for one a pool serves as a
+// link whose hrefs it allows (see xmlLinkAllowed).
+func xmlEmbeddedLink(t xml.StartElement, body []byte, at int) *Error {
+	for _, a := range t.Attr {
+		if strings.EqualFold(a.Name.Local, "rel") {
+			if dest := namedDestinationOf(a.Value); dest != nil && !xmlLinkAllowed(dest, t) {
+				return embeddedError(dest, xmlEmbeddedWhere, body, at)
+			}
+		}
+	}
+	return nil
+}
+
+// xmlLinkAllowed reports whether a <link> that names the destination d
+// may stand where the edge does not judge it: d is one a pool serves as
+// a link, and every attribute that is href in any namespace or letter
+// case holds what d allows (see namedDestination.allows).
+func xmlLinkAllowed(d *namedDestination, t xml.StartElement) bool {
+	if !d.resourcePath {
+		return false
+	}
+	for _, a := range t.Attr {
+		if strings.EqualFold(a.Name.Local, hrefName) && a.Name.Space != "xmlns" && !d.allows(a.Value) {
+			return false
+		}
+	}
+	return true
 }
 
 // xmlNamed records, for each attribute of t named name (in any

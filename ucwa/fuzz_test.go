@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +28,8 @@ import (
 
 var jsonSeeds = []string{
 	`{}`,
+	`{"to":"sip:a@b.c","contact":"/people/1","_links":{"contact":{"href":"/ucwa/v1/applications/192/people/282"}}}`,
+	`{"to":"sip:a@b.c","_links":{"contact":{"HREF":"/people/tel%253A1","href":"tel:+19005551234"}},"_embedded":{"x":{"_links":{"contact":{"href":"/p%u003a1"}}}}}`,
 	`{"to":"sip:a@b.c","_links":{"self":{"$id":"1","href":"data:,x"},"customContent":{"$ref":"1"}},"x":{"$ref":"1"}}`,
 	`{"__type":"x:#y","to":"sip:a@b.c","_links":{"customContent":{"$TYPE":"z","href":"data:,x"}}}`,
 	`{"to":"sip:john@contoso.com","phoneNumber":"4255551234","operationId":"1"}`,
@@ -355,7 +358,8 @@ func FuzzDecodeXML(f *testing.F) {
 	f.Add(readSeed(f, "seed.xml"), "tel:+14255551234")
 	for _, s := range []string{`<input><property name="to" value="1"/><property xmlns:p="u" name="x" p:v="2"/></input>`,
 		`<input><property name="">1</property><propertyList name=""/></input>`,
-		`<resource><resource rel="x"><property name="target" value="1"/><property name="y" z="2"/></resource></resource>`} {
+		`<resource><resource rel="x"><property name="target" value="1"/><property name="y" z="2"/></resource></resource>`,
+		`<resource><link rel="contact" href="/people/282"/><resource rel="x"><link rel="contact" HREF="/p%3A1" href="/people/282"/><property name="contact">tel:1</property></resource></resource>`} {
 		f.Add([]byte(s), "v")
 	}
 	for _, s := range xmlSeeds {
@@ -828,6 +832,9 @@ func xmlStrayRead(op *Operation, body []byte) (string, bool) {
 			if !stray || t.Name.Local == "link" && propIndex(op, name, true) >= 0 {
 				continue
 			}
+			if t.Name.Local == "link" && referenceXMLLinkAllowed(words, t) {
+				continue
+			}
 			if t.Name.Local != "property" {
 				return name, false
 			}
@@ -892,7 +899,7 @@ func xmlEmbeddedRead(body []byte) (string, bool) {
 						continue
 					}
 					words, ok := referenceDestination(a.Value)
-					if !ok {
+					if !ok || local == "link" && referenceXMLLinkAllowed(words, t) {
 						continue
 					}
 					if local != "property" || slices.ContainsFunc(t.Attr, func(b xml.Attr) bool { return !referenceNameOrXMLNS(b, true) }) {
@@ -913,8 +920,7 @@ func xmlEmbeddedRead(body []byte) (string, bool) {
 							depth--
 						}
 					}
-					v := strings.TrimSpace(string(text))
-					if v != "" && !slices.ContainsFunc(words, func(w string) bool { return strings.EqualFold(w, v) }) {
+					if !referenceWord(words, string(text)) {
 						return a.Value, false
 					}
 					local = "" // its end tag is read
@@ -1045,8 +1051,11 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 			if referenceNamed(l.name, topNames[1:]) { // the values' names, after _links
 				return v, errors.New("a link named like a property " + l.name)
 			}
-			if _, ok := referenceStray(op, l.name); ok && propIndex(op, l.name, true) < 0 {
-				return v, errors.New("a link named like a destination the operation does not take " + l.name)
+			if words, ok := referenceStray(op, l.name); ok && propIndex(op, l.name, true) < 0 {
+				if !referenceLinkAllowed(words, l.value) {
+					return v, errors.New("a link named like a destination the operation does not take " + l.name)
+				}
+				continue
 			}
 			i := propIndex(op, l.name, true)
 			if i < 0 || string(l.value) == "null" {
@@ -1085,8 +1094,89 @@ var referenceDestinations = func() map[string][]string {
 			}
 		}
 	}
+	// The forwarding settings' contact link, which a pool serves as a
+	// person of its own.
+	m["contact"] = []string{referencePath}
 	return m
 }()
+
+// referencePath stands, among a destination's words, for a path to a
+// resource of the pool as it serves one in a link (see
+// referenceResourcePath).
+const referencePath = "/(a path to a resource of the pool)"
+
+// referenceResourcePath reports whether v is a path to a resource of the
+// pool that names no scheme: it starts with one "/", is printable ASCII
+// without spaces, and neither it nor any decoding of it (%XX, and IIS's
+// %uXXXX, again and again) holds a ':' or a backslash.
+func referenceResourcePath(v string) bool {
+	if len(v) < 1 || v[0] != '/' || len(v) > 1 && v[1] == '/' {
+		return false
+	}
+	for _, r := range v {
+		if r <= ' ' || r >= 0x7f {
+			return false
+		}
+	}
+	for {
+		if strings.ContainsAny(v, ":\\") {
+			return false
+		}
+		decoded := referenceEscape.ReplaceAllStringFunc(v, func(e string) string {
+			n, _ := strconv.ParseUint(strings.TrimLeft(e[1:], "uU"), 16, 32)
+			if len(e) == 3 {
+				return string([]byte{byte(n)})
+			}
+			return string(rune(n))
+		})
+		if decoded == v {
+			return true
+		}
+		v = decoded
+	}
+}
+
+// referenceEscape is a %XX or %uXXXX escape.
+var referenceEscape = regexp.MustCompile(`%[0-9A-Fa-f]{2}|%[uU][0-9A-Fa-f]{4}`)
+
+// referenceLinkAllowed reports whether a JSON link value named like a
+// destination with those words may stand outside the operation's rules:
+// the destination is one a pool serves as a link (its words hold
+// referencePath), and the link is null or an object whose members named
+// href hold what the words allow (see referenceAllowed).
+func referenceLinkAllowed(words []string, raw json.RawMessage) bool {
+	if !slices.Contains(words, referencePath) {
+		return false
+	}
+	if string(raw) == "null" {
+		return true
+	}
+	members, err := referenceObject(raw, nil)
+	if err != nil {
+		return false
+	}
+	for _, m := range members {
+		if referenceNamed(m.name, []string{hrefName}) && !referenceAllowed(words, m.value) {
+			return false
+		}
+	}
+	return true
+}
+
+// referenceXMLLinkAllowed is referenceLinkAllowed for a <link>: each
+// attribute named href in any letter case or namespace holds what the
+// words allow.
+func referenceXMLLinkAllowed(words []string, t xml.StartElement) bool {
+	if !slices.Contains(words, referencePath) {
+		return false
+	}
+	for _, a := range t.Attr {
+		if a.Name.Space != "xmlns" && strings.EqualFold(a.Name.Local, hrefName) && !referenceWord(words, a.Value) {
+			return false
+		}
+	}
+	return true
+}
 
 // referenceDestination returns the words of the destination an ASCII name
 // is (see referenceNamed), and whether it is one.
@@ -1120,10 +1210,12 @@ func referenceAllowed(words []string, raw json.RawMessage) bool {
 	return string(raw) == "null" || json.Unmarshal(raw, &s) == nil && referenceWord(words, s)
 }
 
-// referenceWord reports whether text is blank or one of words.
+// referenceWord reports whether text is blank or one of words (a
+// resource path for referencePath).
 func referenceWord(words []string, text string) bool {
 	text = strings.TrimSpace(text)
-	return text == "" || slices.ContainsFunc(words, func(w string) bool { return strings.EqualFold(w, text) })
+	return text == "" || slices.ContainsFunc(words, func(w string) bool { return strings.EqualFold(w, text) }) ||
+		slices.Contains(words, referencePath) && referenceResourcePath(text)
 }
 
 // referenceEmbedded checks the value of "_embedded" (an object of
@@ -1239,7 +1331,7 @@ func referenceEmbeddedResource(raw json.RawMessage, known []EmbeddedResource, ke
 				return err
 			}
 			for _, l := range links {
-				if _, ok := referenceDestination(l.name); ok {
+				if words, ok := referenceDestination(l.name); ok && !referenceLinkAllowed(words, l.value) {
 					return errors.New("an embedded link named like a destination " + l.name)
 				}
 			}

@@ -79,7 +79,7 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte, at int) *Error {
 				return valueLinkError(r.op.Properties[j].Name, jsonLinkName(r.op.Properties[j].Name), s.body, at)
 			}
 			if d := strayDestination(r.op, name); d != nil {
-				return strayBodyError(d, r.op, "link", s.body, at)
+				return s.jsonLinkDestination(d, 2, func(at int) *Error { return strayBodyError(d, r.op, "link", s.body, at) }, at)
 			}
 			return s.skipValue(2)
 		}
@@ -101,6 +101,37 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte, at int) *Error {
 		}
 		if i := lookalikeProperty(r.op, name, folded, false); i >= 0 {
 			return valueLinkError(r.op.Properties[i].Name, jsonLinkName(r.op.Properties[i].Name), s.body, at)
+		}
+		return nil
+	})
+}
+
+// jsonLinkDestination reads the link of a destination d at the given
+// depth, at offset at, where the edge does not judge it: refuse(at) is
+// the answer when d is no destination a pool serves as a link, or the
+// link's href (any member that is, or folds onto, href) holds anything
+// but what d allows (see namedDestination.allows); a link that is no
+// object (nor null) is refused as any link is.
+func (s *jsonScanner) jsonLinkDestination(d *namedDestination, depth int, refuse func(at int) *Error, at int) *Error {
+	if !d.resourcePath {
+		return refuse(at)
+	}
+	if err := s.enter(depth); err != nil {
+		return err
+	}
+	prefix := linksName + "." + d.name + "."
+	return s.object(`"`+prefix[:len(prefix)-1]+`"`, prefix, depth, func(s *jsonScanner, name []byte, at int) *Error {
+		if !equalFoldASCII(hrefName, name) {
+			return s.skipValue(depth + 1)
+		}
+		ok, err := s.destinationAllowed(d, depth+1)
+		if err != nil || ok {
+			return err
+		}
+		return refuse(at)
+	}, func(name []byte, folded string, at int) *Error {
+		if foldsOnto(name, folded, hrefName) {
+			return refuse(at)
 		}
 		return nil
 	})

@@ -14,13 +14,30 @@ import (
 // refused, unless its value is null, blank or one of the words the
 // table's properties of that name take (a target of Contact or
 // Voicemail, as a pool serves it), which no pool reads as a number.
+//
+// The forwarding settings name where calls ring in a link too: contact
+// (simultaneousRingSettings and unansweredCallSettings, with a target of
+// Contact, as callForwardingSettings embeds them), which a pool serves as
+// a person of its own (/ucwa/v1/applications/192/people/282) and a client
+// echoes in the PUT. A pool that reads a phone number there would forward
+// to it unjudged, so contact is a named destination too (see
+// linkDestinations), whose value may also be such a path.
 
 // namedDestination is a destination property's name and the words a
 // property of that name may hold where the edge does not judge it.
 type namedDestination struct {
 	name  string
 	words []string
+	// resourcePath marks a destination a pool serves as a link to a
+	// resource of its own: a relative path (see isResourcePath) is
+	// allowed too, as a link (JSON _links, XML <link>) or a property.
+	resourcePath bool
 }
+
+// linkDestinations are the names of the links where a pool keeps a
+// destination of the user's calls, which no operation of the table takes:
+// the forwarding settings' contact (see above).
+var linkDestinations = []string{"contact"}
 
 // namedDestinations are the names of the table's destination
 // properties, each with the enum values of the table's properties of the
@@ -40,6 +57,11 @@ var namedDestinations = func() []namedDestination {
 			if p.Destination != NotDestination && index(p.Name) < 0 {
 				out = append(out, namedDestination{name: p.Name})
 			}
+		}
+	}
+	for _, name := range linkDestinations {
+		if index(name) < 0 {
+			out = append(out, namedDestination{name: name, resourcePath: true})
 		}
 	}
 	for _, op := range defaultOperations {
@@ -84,10 +106,29 @@ func namedDestinationOf[T string | []byte](name T) *namedDestination {
 }
 
 // allows reports whether a property of d's name the edge does not judge
-// may hold the text v: blank, or one of d's words.
+// may hold the text v: blank, one of d's words, or for a destination a
+// pool serves as a link, a relative path (see isResourcePath).
 func (d *namedDestination) allows(v string) bool {
 	v = strings.TrimSpace(v)
-	return v == "" || containsFold(d.words, v)
+	return v == "" || containsFold(d.words, v) || d.resourcePath && isResourcePath(v)
+}
+
+// isResourcePath reports whether v is a path to a resource of the pool
+// as it serves one in a link (/ucwa/v1/applications/192/people/282): it
+// starts with a single "/" (no scheme, no host), is printable ASCII
+// without spaces, and no reading of it, decoded again and again as a pool
+// may decode a path (see otherReadings), holds a ':' or a backslash, so
+// that it names no tel: or sip: URI anywhere a reader might look.
+func isResourcePath(v string) bool {
+	if !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || !printableASCII(v) {
+		return false
+	}
+	for p, decoded := v, true; decoded; p, decoded = unescapeAgain(p) {
+		if strings.ContainsAny(p, ":\\") {
+			return false
+		}
+	}
+	return true
 }
 
 // blankValue reads a value at the given depth and reports whether it is
@@ -153,7 +194,7 @@ func strayBodyError(d *namedDestination, op *Operation, what string, body []byte
 
 // CookieDestination refuses a request whose Cookie header names a phone
 // destination of the table (phoneNumber, to, target, number, delegator,
-// in any letter case or folding onto it) with a value other than a blank
+// contact, in any letter case or folding onto it) with a value other than a blank
 // or one of the words the table's properties of that name take (see
 // namedDestination.allows), naming the destination, never the value; it
 // returns nil for a request without one. ASP.NET's Request[name] and

@@ -241,3 +241,81 @@ func TestCookieDestination(t *testing.T) {
 	}
 	strayRefusal(t, "the second Cookie line", CookieDestination(http.Header{"Cookie": {"a=b", "to=+19005551234"}}), "to")
 }
+
+// TestContactLink: the forwarding settings' contact, which a pool serves
+// as a link to a person of its own, passes as such a path (and blank or
+// null) as a link, a property, in JSON and XML, at the top level and in
+// an embedded resource; a contact that names anything else (a tel: or
+// sip: URI, a bare number, another scheme, a host, a ':' in any reading
+// of the path) is refused, naming contact and not its value.
+func TestContactLink(t *testing.T) {
+	ring, forwarding := mustOperation("simultaneousRingSettings"), mustOperation("callForwardingSettings")
+	const ns = `xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"`
+	bodies := []struct {
+		op       *Operation
+		f        Format
+		template string
+	}{
+		{ring, JSON, `{"target":"Contact","_links":{"contact":{"href":"%s"}}}`},
+		{ring, JSON, `{"target":"Contact","_links":{"contact":{"HREF":"%s"}}}`},
+		{ring, JSON, `{"target":"Contact","contact":"%s"}`},
+		{ring, XML, `<resource ` + ns + `><link rel="contact" href="%s"/></resource>`},
+		{ring, XML, `<resource ` + ns + `><link rel="contact" HREF="%s"/></resource>`},
+		{ring, XML, `<resource ` + ns + `><property name="contact">%s</property></resource>`},
+		{spa, JSON, `{"to":"sip:john@contoso.com","_links":{"contact":{"href":"%s"}}}`},
+		{forwarding, JSON, `{"_embedded":{"simultaneousRingSettings":{"target":"Contact","_links":{"contact":{"href":"%s"}}}}}`},
+		{forwarding, JSON, `{"_embedded":{"unansweredCallSettings":[{"contact":"%s"}]}}`},
+		{forwarding, XML, `<resource ` + ns + `><resource rel="simultaneousRingSettings"><link rel="contact" href="%s"/></resource></resource>`},
+		{forwarding, XML, `<resource ` + ns + `><resource rel="x"><property name="contact">%s</property></resource></resource>`},
+	}
+	for _, tt := range []struct {
+		href string
+		ok   bool
+	}{
+		{"/ucwa/v1/applications/192/people/282", true},
+		{"/ucwa/oauth/v1/applications/192/people/john@contoso.com", true},
+		{"/people/a%2Fb", true},
+		{"", true},
+		{"  ", true},
+		{"tel:+19005551234", false},
+		{"sip:+19005551234@gw.contoso.com;user=phone", false},
+		{"+19005551234", false},
+		{"19005551234", false},
+		{"https://pool.contoso.com/ucwa/v1/applications/192/people/282", false},
+		{"//gw.contoso.com/people/282", false},
+		{"/people/tel:+19005551234", false},
+		{"/people/tel%3A+19005551234", false},
+		{"/people/tel%253A+19005551234", false},
+		{"/people/tel%u003A+19005551234", false},
+		{`/people\x`, false},
+		{"/people/%5Cx", false},
+		{"/people/282 x", false},
+		{"/people/2\u0668", false},
+	} {
+		if got := isResourcePath(strings.TrimSpace(tt.href)); got != tt.ok && strings.TrimSpace(tt.href) != "" {
+			t.Errorf("isResourcePath(%q) = %v", tt.href, got)
+		}
+		for _, b := range bodies {
+			href := tt.href
+			if b.f == JSON {
+				href = strings.ReplaceAll(href, `\`, `\\`)
+			}
+			body := []byte(strings.Replace(b.template, "%s", href, 1))
+			_, err := Decode(b.op, b.f, body)
+			switch {
+			case tt.ok && err != nil:
+				t.Errorf("%s %s: %v %v", b.op.Rel, body, err, err.Parameters)
+			case !tt.ok:
+				strayRefusal(t, string(body), err, "contact")
+			}
+		}
+		q := "contact=" + url.QueryEscape(tt.href)
+		if _, err := ParseQuery(ring, q); tt.ok != (err == nil) {
+			t.Errorf("query %s: %v", q, err)
+		}
+	}
+	// A contact link that is no object is refused as any link is.
+	if _, err := Decode(ring, JSON, []byte(`{"_links":{"contact":"/people/282"}}`)); err == nil {
+		t.Error("a contact link that is a string: accepted")
+	}
+}

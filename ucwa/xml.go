@@ -192,7 +192,7 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 			if j := propIndex(r.op, rel, false); j >= 0 {
 				return valueLinkError(r.op.Properties[j].Name, xmlLinkName(r.op.Properties[j].Name), body, start)
 			}
-			if stray := strayDestination(r.op, rel); stray != nil {
+			if stray := strayDestination(r.op, rel); stray != nil && !xmlLinkAllowed(stray, t) {
 				return strayBodyError(stray, r.op, "link", body, start)
 			}
 			return skipXML(d, body)
