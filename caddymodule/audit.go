@@ -165,7 +165,7 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 		rec.policy = h.destinations.policy
 	}
 	fields := append(rec.fields[:0], zap.String("operation", in.op.Rel))
-	if app := ucwa.ApplicationID(r.URL.Path); hasLongDigitRun(app) {
+	if app := in.application; hasLongDigitRun(app) {
 		rec.application = app
 		fields = append(fields, zap.Inline((*auditApplication)(rec)))
 	} else {

@@ -70,6 +70,7 @@ func TestAuditTrail(t *testing.T) {
 	}
 	type want struct {
 		operation, error, operationID, idempotency, refusedBy string
+		application                                           string // "104" when ""; none for a near miss
 		status, dests                                         int
 		caller                                                bool
 		parts                                                 []auditPartJSON
@@ -125,6 +126,9 @@ func TestAuditTrail(t *testing.T) {
 				"POST "+immediateForwardPath+" HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"+`{"target":"+14255550100"}`)},
 			want: &want{operation: "batch", status: 429, error: "TooManyRequests/LimitExceeded", idempotency: "reserved", refusedBy: "limit:calls", dests: 2, caller: true,
 				parts: []auditPartJSON{{1, "startPhoneAudio", "b-***********"}, {3, "immediateForwardToContact", ""}}}},
+		{name: "an application id in upper case, another spelling of the path",
+			req:  testkit.Request{URL: "/ucwa/oauth/v1/Applications/AbC/./communication/startPhoneAudio", ContentType: "application/json", Body: `{"to":"+14255551234","operationId":"call-5"}`, Header: http.Header{"Authorization": {auth}}},
+			want: &want{operation: "startPhoneAudio", application: "abc", status: 429, error: "TooManyRequests/LimitExceeded", operationID: "call-5", idempotency: "reserved", refusedBy: "limit:calls", dests: 1, caller: true}},
 		{name: "a near miss", req: testkit.Request{URL: startOpsPath + "/4255551234", ContentType: "application/json", Body: `{"to":"+14255551234"}`},
 			want: &want{operation: "(near miss)", status: 404, error: "NotFound"}},
 		{name: "passed on", req: testkit.Request{Method: "GET", URL: opsApp + "/communication"}},
@@ -156,6 +160,13 @@ func TestAuditTrail(t *testing.T) {
 			if a.Msg != "guarded request" || a.Operation != w.operation || a.Status != w.status || a.Error != w.error ||
 				a.OperationID != w.operationID || a.Idempotency != w.idempotency || a.RefusedBy != w.refusedBy || len(a.Destinations) != w.dests || a.RemoteIP != "127.0.0.1" || a.Duration == nil {
 				t.Errorf("audit line %+v, want %+v", a, *w)
+			}
+			wantApplication := w.application
+			if wantApplication == "" && w.operation != nearMissOperation {
+				wantApplication = "104"
+			}
+			if a.Application != wantApplication {
+				t.Errorf("audit line's application %q, want %q", a.Application, wantApplication)
 			}
 			if w.destination != "" && (len(a.Destinations) == 0 || a.Destinations[0].Destination != w.destination) {
 				t.Errorf("audit line's destinations %+v, want the first %s", a.Destinations, w.destination)
@@ -421,7 +432,7 @@ func BenchmarkAudit(b *testing.B) {
 			w := httptest.NewRecorder()
 			req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), w, new(caddyhttp.Server))
 			var in intake
-			in.start(req, h.matcher.Match(req.Method, req.URL.Path).Operation)
+			in.start(req, h.matcher.Match(req.Method, req.URL.Path))
 			defer in.release()
 			if !h.authorize(w, &in) {
 				b.Fatalf("not authorized: %d %s", w.Code, w.Body)

@@ -226,7 +226,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	var inputs *[inputsDigestLen]byte
 	var digest [inputsDigestLen]byte
 	if hasOperationID(in.cleaned) && !h.isEmergencyCall(in) {
-		digest = inputsDigest(in.r.URL.Path, in.cleaned)
+		digest = inputsDigest(in.path, in.cleaned)
 		inputs = &digest
 	}
 	s := h.store // held open for the request by ServeHTTP
@@ -369,7 +369,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		if answered && !rec.overflow && !rec.unreplayable {
 			// Recorded as no failure of a request that was no emergency
 			// call (notEmergency false): it holds no emergency call back.
-			digest = inputsDigest(in.r.URL.Path, in.cleaned)
+			digest = inputsDigest(in.path, in.cleaned)
 			value = rec.encode(&digest)
 		}
 		epoch := s.begin()
@@ -382,7 +382,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// with the request's inputs, which holds a repeat with them back
 		// (409), as a recorded success would, where the token would hold
 		// none back (see heldBackByFirst).
-		digest = inputsDigest(in.r.URL.Path, in.cleaned)
+		digest = inputsDigest(in.path, in.cleaned)
 		epoch := s.begin()
 		_, err := s.Replace(ctx, keys[0], token, emergencyAnsweredMark+string(digest[:]), max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
 		s.end(epoch, err)
@@ -402,7 +402,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// leave the client an answer a repeat cannot get again.
 		ttl := max(idem.window-time.Since(start), idem.window/3, store.MinTTL)
 		if inputs == nil {
-			digest = inputsDigest(in.r.URL.Path, in.cleaned)
+			digest = inputsDigest(in.path, in.cleaned)
 			inputs = &digest
 		}
 		// A failure recorded is no emergency call's (see above): the
@@ -585,7 +585,7 @@ func heldBackByFirst(current string, in *intake) bool {
 		if in.cleaned == nil {
 			return false
 		}
-		d := inputsDigest(in.r.URL.Path, in.cleaned)
+		d := inputsDigest(in.path, in.cleaned)
 		return current[1:1+inputsDigestLen] == string(d[:])
 	}
 	a, ok := decodeAnswer(current)
@@ -645,7 +645,7 @@ func (h *Handler) batchValues(in *intake, n int, token string) []string {
 			values = append(values, token)
 			continue
 		}
-		digest := inputsDigest(p.path, p.cleaned)
+		digest := inputsDigest(ucwa.CanonicalPath(p.path), p.cleaned)
 		values = append(values, "n"+string(digest[:])+token[1:])
 	}
 	return values
@@ -777,15 +777,15 @@ func (in *intake) idempotencyKeys(keys []string, inputs *[inputsDigestLen]byte, 
 	var room [idempotencyKeyLen + heldTokenLen + storeOwnerLen]byte
 	b := room[:0]
 	if in.cleaned != nil {
-		b = appendIdempotencyKey(b, tid, caller, in.r.URL.Path, in.cleaned)
+		b = appendIdempotencyKey(b, tid, caller, in.application, in.cleaned)
 	}
 	for _, p := range in.parts {
 		// A part's path may be relative to the batch's application.
-		path := p.path
-		if ucwa.ApplicationID(path) == "" {
-			path = in.r.URL.Path
+		application := ucwa.ApplicationID(p.path)
+		if application == "" {
+			application = in.application
 		}
-		b = appendIdempotencyKey(b, tid, caller, path, p.cleaned)
+		b = appendIdempotencyKey(b, tid, caller, application, p.cleaned)
 	}
 	if len(b) == 0 {
 		return keys, "", "", caller != ""
@@ -815,10 +815,10 @@ func (in *intake) idempotencyKeys(keys []string, inputs *[inputsDigestLen]byte, 
 // base64 of a SHA-256 (32 bytes, unpadded).
 const idempotencyKeyLen = len(idempotencyKeyPrefix) + 43
 
-// appendIdempotencyKey appends to b the store key of a request to path
-// cleaned as c by the caller tid and caller, and nothing for one without
-// an operationId.
-func appendIdempotencyKey(b []byte, tid, caller, path string, c *ucwa.Cleaned) []byte {
+// appendIdempotencyKey appends to b the store key of a request to the
+// application (its id, see ucwa.ApplicationID) cleaned as c by the
+// caller tid and caller, and nothing for one without an operationId.
+func appendIdempotencyKey(b []byte, tid, caller, application string, c *ucwa.Cleaned) []byte {
 	operationID, _ := c.Value("operationId")
 	if operationID == "" {
 		return b
@@ -827,7 +827,7 @@ func appendIdempotencyKey(b []byte, tid, caller, path string, c *ucwa.Cleaned) [
 	// parts run together into the same bytes.
 	var buf [256]byte
 	h := append(buf[:0], "caddy-ucwa idempotency 1"...)
-	for _, part := range [...]string{tid, caller, ucwa.ApplicationID(path), c.Operation.Rel, operationID} {
+	for _, part := range [...]string{tid, caller, application, c.Operation.Rel, operationID} {
 		h = binary.AppendUvarint(h, uint64(len(part)))
 		h = append(h, part...)
 	}
@@ -993,17 +993,16 @@ func (a *recordedAnswer) retryAfterNow(now int64) string {
 const inputsDigestLen = 22
 
 // inputsDigest is what a repeat must match to get the first request's
-// answer again: a digest of the resource the request went to (its path,
-// canonical and in lower case, as IIS matches paths: a conversation or
-// log is in it) and of its operation's inputs as the pool reads them,
+// answer again: a digest of the resource the request went to (its path
+// in canonical form, see ucwa.CanonicalPath, which resource is, taken
+// in lower case, as IIS matches paths: a conversation or log is in it) and of its operation's inputs as the pool reads them,
 // normalized (numbers in E.164; an SDP body as it came), so that a
 // repeat sent in another format or spelling matches, and one with
 // another to, another offer, or to another conversation, does not. It holds no value: the store keeps no phone
 // number.
-func inputsDigest(path string, c *ucwa.Cleaned) (digest [inputsDigestLen]byte) {
+func inputsDigest(resource string, c *ucwa.Cleaned) (digest [inputsDigestLen]byte) {
 	var buf [512]byte
 	h := append(buf[:0], "caddy-ucwa inputs 1"...)
-	resource := ucwa.CanonicalPath(path)
 	h = binary.AppendUvarint(h, uint64(len(resource)))
 	for i := range len(resource) {
 		h = append(h, lowerASCII(resource[i]))
@@ -1048,7 +1047,7 @@ func (a *recordedAnswer) answers(in *intake) bool {
 	if in.cleaned == nil {
 		return false
 	}
-	digest := inputsDigest(in.r.URL.Path, in.cleaned)
+	digest := inputsDigest(in.path, in.cleaned)
 	return a.inputs == string(digest[:])
 }
 

@@ -820,8 +820,10 @@ func TestIdempotencyKeysFormat(t *testing.T) {
 		return cl
 	}
 	const (
-		path = "/ucwa/v1/applications/192/communication/startPhoneAudio"
-		key  = "idem:LjhFizoaS4I3zD3SxRmjBoOY-_1qJNf2QPOpa8GtQXU" // tid, oid, application 192, startPhoneAudio, op-1
+		path    = "/ucwa/v1/applications/192/communication/startPhoneAudio"
+		key     = "idem:LjhFizoaS4I3zD3SxRmjBoOY-_1qJNf2QPOpa8GtQXU" // tid, oid, application 192, startPhoneAudio, op-1
+		keyABC  = "idem:hU3U-IG_273BKF2cBI5IusFGOkGaNG70mg9Uq5HzTzg" // the same with application abc
+		keyNone = "idem:PlA3VocW-RsQ0u55T1WPPa2Ld_E5c3wYXB7mv4ubOCo" // the same without an application
 	)
 	const oid = "b3c8e1a2-0000-4000-8000-000000000001"
 	g := &grant{placeholders: [len(grantPlaceholders)]any{"", "sub-1", oid, "72f988bf-86f1-41af-91ab-2d7cd011db47", "", "", oid}}
@@ -830,6 +832,7 @@ func TestIdempotencyKeysFormat(t *testing.T) {
 	inputs := [inputsDigestLen]byte([]byte("0123456789abcdefghijkl"))
 	tests := []struct {
 		name     string
+		path     string // the request's; path when ""
 		in       intake
 		inputs   *[inputsDigestLen]byte // of a request that is no emergency call
 		keys     []string
@@ -840,10 +843,22 @@ func TestIdempotencyKeysFormat(t *testing.T) {
 		{name: "no operationId", in: intake{cleaned: none, grant: g}, verified: true},
 		{name: "a batch", in: intake{grant: g, parts: []cleanedPart{{index: 1, path: path, cleaned: one}, {index: 2, path: path, cleaned: none}, {index: 3, path: "communication/startPhoneAudio", cleaned: one}}},
 			keys: []string{key, key}, verified: true},
+		// The application id is the path's, canonical and in lower case.
+		{name: "another spelling of the path", path: "/UCWA/v1/APPLICATIONS/192/./Communication;x/startPhoneAudio.", in: intake{cleaned: one, grant: g}, keys: []string{key}, verified: true},
+		{name: "an application id in upper case", path: "/ucwa/v1/applications/AbC/communication/startPhoneAudio", in: intake{cleaned: one, grant: g}, keys: []string{keyABC}, verified: true},
+		{name: "a path without an application", path: "/ucwa/v1/communication/startPhoneAudio", in: intake{cleaned: one, grant: g}, keys: []string{keyNone}, verified: true},
+		{name: "a batch's parts of other applications", path: "/ucwa/v1/applications/abc/batch", in: intake{grant: g, parts: []cleanedPart{{index: 1, path: path, cleaned: one}, {index: 2, path: "/ucwa/v1/Applications/ABC/communication/startPhoneAudio", cleaned: one}, {index: 3, path: "communication/startPhoneAudio", cleaned: one}}},
+			keys: []string{key, keyABC, keyABC}, verified: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.in.r = httptest.NewRequest(http.MethodPost, path, nil)
+			p := tc.path
+			if p == "" {
+				p = path
+			}
+			r := httptest.NewRequest(http.MethodPost, "/", nil)
+			r.URL.Path = p
+			tc.in.start(r, matchPath(t, p))
 			keys, token, _, verified := tc.in.idempotencyKeys(nil, tc.inputs, false)
 			if fmt.Sprint(keys) != fmt.Sprint(tc.keys) || verified != tc.verified {
 				t.Errorf("keys %q, verified %v; want %q, %v", keys, verified, tc.keys, tc.verified)
@@ -987,4 +1002,57 @@ func TestIdempotencyBatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestInputsDigestFormat pins the inputs digest that held reservations
+// and recorded answers keep: edges of two versions share a Redis store,
+// and a repeat matches the first request's digest. The resource is the
+// path, canonical and in lower case, whatever its spelling; a batch's
+// part is digested with its own path as written (see batchValues).
+func TestInputsDigestFormat(t *testing.T) {
+	c, err := ucwa.NewCleaner("US", ucwa.TelURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := ucwa.FindOperation(ucwa.DefaultOperations(), "startPhoneAudio")
+	cl, e := c.Intake(op, ucwa.Incoming{Method: "POST", Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"to":"sip:a@contoso.com","operationId":"op-1"}`)})
+	if e != nil {
+		t.Fatal(e)
+	}
+	const (
+		of192  = "C5sLyKVb4-UjX8OxHG4CUg"
+		ofNone = "LS4IaBjDVWd2L5cnxPVXrw"
+	)
+	for _, tc := range []struct{ path, want string }{
+		{"/ucwa/v1/applications/192/communication/startPhoneAudio", of192},
+		{"/UCWA/v1/Applications/192/./communication;x/StartPhoneAudio.", of192},
+		{`/ucwa\v1\applications\192\communication\startPhoneAudio`, of192},
+		{"communication/startPhoneAudio", ofNone}, // a batch part's relative path
+		{"/communication/startPhoneAudio", ofNone},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			in := intake{cleaned: cl}
+			r := httptest.NewRequest(http.MethodPost, "/", nil)
+			r.URL.Path = tc.path
+			in.start(r, matchPath(t, tc.path))
+			if got := inputsDigest(in.path, in.cleaned); string(got[:]) != tc.want {
+				t.Errorf("inputs digest %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// matchPath is what the handler's matcher makes of a POST to path, which
+// a request the edge terminates starts from.
+func matchPath(t *testing.T, path string) ucwa.Match {
+	t.Helper()
+	m, err := ucwa.NewMatcher(ucwa.DefaultOperations())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m.Match(http.MethodPost, path)
+	if got.Operation == nil {
+		t.Fatalf("%s is no operation", path)
+	}
+	return got
 }

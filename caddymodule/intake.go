@@ -58,7 +58,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		defer s.unhold()
 	}
 	var in intake // on the stack: no allocation of its own
-	in.start(r, m.Operation)
+	in.start(r, m)
 	defer in.release()
 	if h.auditing() {
 		w = in.startAudit(w)
@@ -167,6 +167,10 @@ var (
 type intake struct {
 	r  *http.Request
 	op *ucwa.Operation
+	// The request path's canonical form, and the application id it
+	// names, found once for the store keys, the inputs digest and the
+	// audit line.
+	path, application string
 	// The token's grant; nil when no scopes are checked (jwt off, or a
 	// web ticket forwarded to the pool).
 	grant *grant
@@ -233,8 +237,9 @@ type cleanedPart struct {
 }
 
 // start sets in up for r, a request to op.
-func (in *intake) start(r *http.Request, op *ucwa.Operation) {
-	in.r, in.op = r, op
+func (in *intake) start(r *http.Request, m ucwa.Match) {
+	in.r, in.op = r, m.Operation
+	in.path, in.application = m.Path, ucwa.CanonicalApplicationID(m.Path)
 	format, _ := ucwa.MediaFormat(headerValue(r.Header, "Content-Type"))
 	in.errFormat = errorFormat{format, r}
 }

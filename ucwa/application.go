@@ -9,7 +9,13 @@ import "strings"
 // none. A clean ASCII path costs no allocation unless the id has upper
 // case letters.
 func ApplicationID(path string) string {
-	p := CanonicalPath(path)
+	return CanonicalApplicationID(CanonicalPath(path))
+}
+
+// CanonicalApplicationID is ApplicationID of a path in canonical form
+// (CanonicalPath's, as Match.Path holds it), which it does not
+// canonicalize again.
+func CanonicalApplicationID(p string) string {
 	for p != "" {
 		// p starts with "/" here: take the next segment.
 		p = p[1:]

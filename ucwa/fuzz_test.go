@@ -1589,6 +1589,14 @@ func FuzzMatch(f *testing.F) {
 		if got.NearMiss && (method == "GET" || method == "HEAD") {
 			t.Fatalf("a read is a near miss: %q", p)
 		}
+		// An operation comes with the path's canonical form, which its
+		// application id and resource are read from.
+		if want := ""; got.Operation != nil && got.Path != CanonicalPath(p) || got.Operation == nil && got.Path != want {
+			t.Fatalf("Match(%q, %q).Path = %q, want CanonicalPath's %q for an operation, %q otherwise", method, p, got.Path, CanonicalPath(p), want)
+		}
+		if got.Operation != nil && CanonicalApplicationID(got.Path) != ApplicationID(p) {
+			t.Fatalf("CanonicalApplicationID(%q) = %q, ApplicationID(%q) = %q", got.Path, CanonicalApplicationID(got.Path), p, ApplicationID(p))
+		}
 		// A plain path is matched as url.ParseRequestURI reads it.
 		if isPlainPath(p) {
 			if u, err := url.ParseRequestURI(p); err != nil || u.Path != p {

@@ -128,6 +128,11 @@ type Match struct {
 	// route to the operation: the edge answers it 404 rather than pass
 	// it on unchecked.
 	NearMiss bool
+	// Path is the canonical form of the request path (see CanonicalPath)
+	// when Operation is set, "" otherwise: what the request's
+	// application id (see CanonicalApplicationID) and resource are read
+	// from, without canonicalizing the path again.
+	Path string
 }
 
 // Matcher finds the operation a request is. It is safe for concurrent
@@ -259,9 +264,9 @@ func (m *Matcher) match(method, rawPath string) Match {
 			}
 			switch {
 			case put != nil && !put.op.PassesOn(method):
-				return Match{Operation: put.op}
+				return Match{Operation: put.op, Path: p}
 			case post != nil && !post.op.PassesOn(method):
-				return Match{Operation: post.op}
+				return Match{Operation: post.op, Path: p}
 			case put != nil || post != nil:
 				return Match{} // a read of a guarded resource: a normal request
 			}
@@ -271,7 +276,7 @@ func (m *Matcher) match(method, rawPath string) Match {
 		if s.op.PassesOn(method) {
 			return Match{}
 		}
-		return Match{Operation: s.op}
+		return Match{Operation: s.op, Path: p}
 	}
 	if method == "GET" || method == "HEAD" {
 		return Match{}

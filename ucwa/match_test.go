@@ -41,6 +41,7 @@ func TestMatch(t *testing.T) {
 	}{
 		// Every reference spelling and those real pools hand out.
 		{"POST", app + "/communication/startPhoneAudio", "startPhoneAudio"},
+		{"POST", `\UCWA\v1\Applications\192;x\.\communication\StartPhoneAudio.`, "startPhoneAudio"},
 		{"POST", oauthApp + "/communication/phoneAudioInvitations", "startPhoneAudio"},
 		{"POST", app + "/communication/startPhoneAudioOnBehalfOfDelegator", "startPhoneAudioOnBehalfOfDelegator"},
 		{"POST", app + "/communication/phoneAudio/addPhoneAudio", "addPhoneAudio"},
@@ -264,9 +265,16 @@ func TestMatch(t *testing.T) {
 		{"POST", "", "none"},
 	}
 	for _, tt := range tests {
-		got := matchResult(m.Match(tt.method, tt.path))
-		if got != tt.want {
+		match := m.Match(tt.method, tt.path)
+		if got := matchResult(match); got != tt.want {
 			t.Errorf("%s %q: %s, want %s", tt.method, tt.path, got, tt.want)
+		}
+		// An operation comes with the path's canonical form, which the
+		// handler reads its application id and resource from.
+		if wantPath := CanonicalPath(tt.path); match.Operation != nil && match.Path != wantPath {
+			t.Errorf("%s %q: path %q, want %q", tt.method, tt.path, match.Path, wantPath)
+		} else if match.Operation == nil && match.Path != "" {
+			t.Errorf("%s %q: path %q, want none", tt.method, tt.path, match.Path)
 		}
 	}
 }
