@@ -65,6 +65,23 @@ const auditMessage = "guarded request"
 // nearMissOperation is the operation of a near miss in the audit trail.
 const nearMissOperation = "(near miss)"
 
+// setAudit makes l the audit trail's logger, and from it a logger for
+// each operation of the handler's table and one for a near miss, with
+// the line's first field, its operation, added once: zap encodes a
+// logger's fields when the logger is made and copies them into each
+// line, right after the message, where the line's first field of its own
+// would come (in Caddy's json, console and filter encoders alike). A line
+// then costs a copy of those bytes, not their encoding.
+func (h *Handler) setAudit(l *zap.Logger) {
+	h.audit = l
+	ops := h.matcher.Operations()
+	h.auditOps = make(map[*ucwa.Operation]*zap.Logger, len(ops))
+	for i := range ops {
+		h.auditOps[&ops[i]] = l.With(zap.String("operation", ops[i].Rel))
+	}
+	h.nearMissAudit = l.With(zap.String("operation", nearMissOperation))
+}
+
 // auditing reports whether an audit line would be written at all: the
 // audit logger's level. A log that excludes it by name still costs the
 // line's status recorder, and no more.
@@ -154,17 +171,23 @@ const maxAuditFields = 17
 // writeAudit writes the audit line of an answered request; *handlerErr
 // is what ServeHTTP returned.
 func (h *Handler) writeAudit(in *intake, handlerErr *error) {
-	c := h.audit.Check(zap.InfoLevel, auditMessage)
+	rec := in.audit
+	fields := rec.fields[:0]
+	audit := h.auditOps[in.op]
+	if audit == nil {
+		// An operation of no table of the handler's (none is, but the
+		// line must not lose its operation).
+		audit, fields = h.audit, append(fields, zap.String("operation", in.op.Rel))
+	}
+	c := audit.Check(zap.InfoLevel, auditMessage)
 	if c == nil {
 		return
 	}
 	r := in.r
-	rec := in.audit
 	rec.single, rec.parts = in.cleaned, in.parts
 	if h.destinations != nil {
 		rec.policy = h.destinations.policy
 	}
-	fields := append(rec.fields[:0], zap.String("operation", in.op.Rel))
 	if app := in.application; hasLongDigitRun(app) {
 		rec.application = app
 		fields = append(fields, zap.Inline((*auditApplication)(rec)))
@@ -237,13 +260,12 @@ func errorStatus(err error) int {
 
 // auditNearMiss writes the audit line of a near miss, answered 404.
 func (h *Handler) auditNearMiss(r *http.Request, started time.Time) {
-	c := h.audit.Check(zap.InfoLevel, auditMessage)
+	c := h.nearMissAudit.Check(zap.InfoLevel, auditMessage)
 	if c == nil {
 		return
 	}
-	var buf [6]zap.Field
-	fields := append(buf[:0], zap.String("operation", nearMissOperation))
-	fields = appendRemote(fields, r)
+	var buf [5]zap.Field
+	fields := appendRemote(buf[:0], r)
 	fields = append(fields, zap.String("error", errorCode(errNearMiss)), zap.Int("status", errNearMiss.Status),
 		zap.Float64("duration", auditDuration(c, started)))
 	c.Write(fields...)
@@ -433,7 +455,9 @@ func (v *auditPart) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
-// auditOperationID writes a record's operationId, masked.
+// auditOperationID writes a record's operationId, masked. (A
+// zap.ByteString of it masked would cost an allocation: a slice in the
+// field's interface.)
 type auditOperationID auditRecord
 
 func (v *auditOperationID) MarshalLogObject(enc zapcore.ObjectEncoder) error {
@@ -470,6 +494,26 @@ func maskDigitRuns(s string) string {
 // hasLongDigitRun reports whether s has a run of more than four digits,
 // counted across anything but letters.
 func hasLongDigitRun(s string) bool {
+	// An ASCII s (the usual operationId) byte by byte: its digits and
+	// letters are ASCII's.
+	run := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf:
+			return hasLongDigitRunOfRunes(s)
+		case '0' <= c && c <= '9':
+			if run++; run > maxShownDigitRun {
+				return true
+			}
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+			run = 0
+		}
+	}
+	return false
+}
+
+// hasLongDigitRunOfRunes is hasLongDigitRun rune by rune.
+func hasLongDigitRunOfRunes(s string) bool {
 	run := 0
 	for _, c := range s {
 		switch {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -225,7 +226,14 @@ func TestAuditTrail(t *testing.T) {
 	if strings.Contains(e.Logs().String(), "http.handlers.ucwa.audit") {
 		t.Errorf("the default log holds audit lines")
 	}
+	// Every line as Caddy's JSON encoder wrote it, byte for byte (keys,
+	// their order, values and escaping), but for its time and duration.
+	testkit.Golden(t, filepath.Join("testdata", "audit_trail.golden"), auditTimes.ReplaceAllString(trail, `"$1":0`))
 }
+
+// auditTimes matches the values of an audit line that change from run to
+// run: its time and duration.
+var auditTimes = regexp.MustCompile(`"(ts|duration)":[0-9.e+-]+`)
 
 // TestAuditStatusOfNextHandler: without pools the edge hands an accepted
 // request to the next handler, and when that one fails (reverse_proxy
@@ -319,6 +327,9 @@ func FuzzMaskDigitRuns(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		if long := hasLongDigitRun(s); long != (longestDigitRun(s) > maxShownDigitRun) {
+			t.Fatalf("hasLongDigitRun(%q) = %v, longest run %d", s, long, longestDigitRun(s))
+		}
 		got := maskDigitRuns(s)
 		in, out := []rune(s), []rune(got)
 		if len(in) != len(out) {
@@ -424,7 +435,7 @@ func BenchmarkAudit(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			h := provision(b, ctx, new(Handler), tc.config)
-			h.audit = audit
+			h.setAudit(audit)
 			body := strings.Replace(seedJSON, seedOperationID, tc.operationID, 1)
 			req := httptest.NewRequest(http.MethodPost, startPath, strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
@@ -484,5 +495,76 @@ func TestAuditApplicationMasked(t *testing.T) {
 	}
 	if strings.Contains(e.Logs().String(), "4255551234") {
 		t.Errorf("the log holds the number written as an application id")
+	}
+}
+
+// TestAuditTrailFormats: the audit line through Caddy's other encoders,
+// as operators route and filter it with `log`: the filter encoder filters
+// its fields, the operation and a caller's claim among them, and the
+// console encoder writes its fields as spaced JSON, the operation first, for a
+// request and for a near miss alike.
+func TestAuditTrailFormats(t *testing.T) {
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+	for _, tc := range []struct {
+		name, format string
+		want         []string // the lines' fields, each from the operation on
+	}{
+		{"filter", `format filter {
+			wrap json
+			fields {
+				operation replace guarded
+				caller>oid delete
+			}
+		}`, []string{
+			`"operation":"guarded","application":"104","caller":{"sub":"sub-guard","tid":"tid-guard","client_id":"app-guard"},"remote_ip":"127.0.0.1",`,
+			`"operation":"guarded","remote_ip":"127.0.0.1","error":"NotFound","status":404,`,
+		}},
+		{"console", `format console`, []string{
+			`{"operation": "startPhoneAudio", "application": "104", "caller": {"sub": "sub-guard", "oid": "oid-guard", "tid": "tid-guard", "client_id": "app-guard"}, "remote_ip": "127.0.0.1", `,
+			`{"operation": "(near miss)", "remote_ip": "127.0.0.1", "error": "NotFound", "status": 404, `,
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			auditFile := filepath.Join(t.TempDir(), "ucwa-audit.log")
+			pool := testkit.NewUpstream(t)
+			e := startEdge(t, "caddyfile", fmt.Sprintf(`{
+	log default {
+		exclude http.handlers.ucwa.audit
+	}
+	log ucwa_audit {
+		include http.handlers.ucwa.audit
+		output file %s
+		%s
+	}
+}
+:EDGE_PORT {
+	ucwa {
+		`+opsJWT+`
+		default_region US
+		primary %s
+	}
+}`, auditFile, tc.format, pool.Addr()))
+			if resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234"}`, Header: http.Header{"Authorization": {callerBearer(t)}}}); resp.Status != http.StatusCreated {
+				t.Fatalf("status %d (%s), want 201", resp.Status, resp.Body)
+			}
+			if resp := e.send(testkit.Request{URL: startOpsPath + "/4255551234", ContentType: "application/json", Body: `{"to":"+14255551234"}`}); resp.Status != http.StatusNotFound {
+				t.Fatalf("near miss: status %d (%s), want 404", resp.Status, resp.Body)
+			}
+			var lines []string
+			testkit.Eventually(t, "the audit lines", func() bool {
+				b, _ := os.ReadFile(auditFile)
+				lines = slices.Collect(strings.Lines(string(b)))
+				return len(lines) >= len(tc.want)
+			})
+			if len(lines) != len(tc.want) {
+				t.Fatalf("%d lines, want %d: %q", len(lines), len(tc.want), lines)
+			}
+			for i, want := range tc.want {
+				if _, fields, ok := strings.Cut(lines[i], `"msg":"guarded request",`); tc.name == "filter" && (!ok || !strings.HasPrefix(fields, want)) ||
+					tc.name == "console" && !strings.Contains(lines[i], "\tguarded request\t"+want) {
+					t.Errorf("line %d: %s\nwant its fields from %s", i, lines[i], want)
+				}
+			}
+		})
 	}
 }

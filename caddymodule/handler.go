@@ -202,8 +202,11 @@ type Handler struct {
 	logger  *zap.Logger
 	// caddy_ucwa_edge_answers_total (see nameAnswer).
 	answers *answerCounts
-	// The audit trail (see writeAudit).
-	audit *zap.Logger
+	// The audit trail (see writeAudit), and its logger for each operation
+	// and for a near miss (see setAudit).
+	audit         *zap.Logger
+	auditOps      map[*ucwa.Operation]*zap.Logger
+	nearMissAudit *zap.Logger
 
 	// The guarded operations, and those phone_audio disabled refuses.
 	matcher       *ucwa.Matcher
@@ -245,7 +248,6 @@ func (*Handler) CaddyModule() caddy.ModuleInfo {
 // stops startup with a message that names the setting.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
-	h.audit = h.logger.Named(auditLoggerName)
 	var err error
 	if h.answers, err = newAnswerCounts(registerer(ctx)); err != nil {
 		return err
@@ -259,6 +261,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionOperations(); err != nil {
 		return err
 	}
+	h.setAudit(h.logger.Named(auditLoggerName))
 	format, err := ucwa.ParseNumberFormat(h.NumberFormat)
 	if err != nil {
 		return err

@@ -13,7 +13,26 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
-var update = flag.Bool("update", false, "rewrite the expected JSON of golden Caddyfile tests (testdata/caddyfile_adapt) from what the adapter gives")
+var update = flag.Bool("update", false, "rewrite golden files from what the code gives: the expected JSON of golden Caddyfile tests (testdata/caddyfile_adapt), and the expected lines of golden log tests (see Golden)")
+
+// Golden compares got with the golden file path, or, with -update,
+// rewrites the file with got.
+func Golden(t testing.TB, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (rewrite it with -update if the change is meant); got:\n%s", path, got)
+	}
+}
 
 // goldenSeparator parts a golden file's Caddyfile from its expected JSON,
 // as in Caddy's own caddytest/integration/caddyfile_adapt.
