@@ -24,8 +24,9 @@ import (
 // the default log (`exclude http.handlers.ucwa.audit`). Its fields:
 //
 //   - operation: the operation's rel ("startPhoneAudio"; "(near miss)")
-//   - application: the application id of the path, masked as
-//     operation_id is: the client writes it, and may write a number
+//   - application: the application id of the path, the last four digits
+//     of its long digit runs masked, as a destination's are: the client
+//     writes it, and may write a number
 //   - caller: sub, oid, tid and client_id of the verified token (absent
 //     without one)
 //   - remote_ip, client_ip: the connection's address and the client's
@@ -465,11 +466,12 @@ func (v *auditOperationID) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
-// auditApplication writes a record's application id, masked.
+// auditApplication writes a record's application id, the tails of its
+// long digit runs masked (see appendMaskedRunTails).
 type auditApplication auditRecord
 
 func (v *auditApplication) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	enc.AddByteString("application", appendMaskedDigitRuns(v.scratch[:0], v.application))
+	enc.AddByteString("application", appendMaskedRunTails(v.scratch[:0], v.application))
 	return nil
 }
 
@@ -534,6 +536,27 @@ const maxShownDigitRun = 4
 // appendMaskedDigitRuns appends s to b as maskDigitRuns returns it, each
 // character as a rune (an invalid byte as U+FFFD).
 func appendMaskedDigitRuns(b []byte, s string) []byte {
+	return appendMasked(b, s, false)
+}
+
+// appendMaskedRunTails appends s to b with the last maskedTailDigits
+// digits of every run of more than maxShownDigitRun digits (counted as
+// maskDigitRuns counts them) turned to '*', as a destination is masked
+// (+1425555****): for an application id, which a pool hands out as a
+// long number (101246165550), so that the trail still tells
+// applications apart while a number written there does not reach it
+// whole.
+func appendMaskedRunTails(b []byte, s string) []byte {
+	return appendMasked(b, s, true)
+}
+
+// maskedTailDigits is how many digits appendMaskedRunTails masks at the
+// end of a long run.
+const maskedTailDigits = 4
+
+// appendMasked is appendMaskedDigitRuns, or with tails
+// appendMaskedRunTails.
+func appendMasked(b []byte, s string, tails bool) []byte {
 	// An ASCII s (the usual operationId) is its runes: it is appended as
 	// it is, and the digits of its long runs turned to '*' in place.
 	at := len(b)
@@ -542,45 +565,65 @@ func appendMaskedDigitRuns(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c >= utf8.RuneSelf:
-			return appendMaskedRunes(b[:at], s)
+			return appendMaskedRunes(b[:at], s, tails)
 		case '0' <= c && c <= '9':
 			if run == 0 {
 				start = i
 			}
 			run++
 		case run > 0 && ('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'):
-			maskASCIIRun(b[at+start:at+i], run)
+			maskASCIIRun(b[at+start:at+i], run, tails)
 			run = 0
 		}
 	}
 	if run > 0 {
-		maskASCIIRun(b[at+start:], run)
+		maskASCIIRun(b[at+start:], run, tails)
 	}
 	return b
 }
 
-// maskASCIIRun turns the digits of an ASCII run of so many digits to '*'
-// when there are more than maxShownDigitRun.
-func maskASCIIRun(run []byte, digits int) {
-	if digits <= maxShownDigitRun {
-		return
+// shownDigits is how many digits of a run of so many digits stay as
+// written: all of a short run; of a long one none, or with tails all but
+// the last maskedTailDigits.
+func shownDigits(digits int, tails bool) int {
+	switch {
+	case digits <= maxShownDigitRun:
+		return digits
+	case tails:
+		return digits - maskedTailDigits
 	}
+	return 0
+}
+
+// maskASCIIRun turns the digits of an ASCII run of so many digits to '*'
+// but the first shownDigits.
+func maskASCIIRun(run []byte, digits int, tails bool) {
+	shown := shownDigits(digits, tails)
 	for i, c := range run {
 		if '0' <= c && c <= '9' {
+			if shown > 0 {
+				shown--
+				continue
+			}
 			run[i] = '*'
 		}
 	}
 }
 
-// appendMaskedRunes is appendMaskedDigitRuns rune by rune.
-func appendMaskedRunes(b []byte, s string) []byte {
+// appendMaskedRunes is appendMasked rune by rune.
+func appendMaskedRunes(b []byte, s string, tails bool) []byte {
 	// start is the byte offset of the current run (its first digit), run
 	// its digits; the run's text is s[start:] up to the rune that ends it.
 	start, run := 0, 0
 	flush := func(end int) {
+		shown := shownDigits(run, tails)
 		for _, c := range s[start:end] {
-			if run > maxShownDigitRun && unicode.IsDigit(c) {
-				c = '*'
+			if unicode.IsDigit(c) {
+				if shown > 0 {
+					shown--
+				} else {
+					c = '*'
+				}
 			}
 			b = utf8.AppendRune(b, c)
 		}

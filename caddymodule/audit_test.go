@@ -321,7 +321,10 @@ func TestMaskDigitRuns(t *testing.T) {
 // FuzzMaskDigitRuns: what maskDigitRuns gives holds no run of more than
 // four digits counted across anything but letters, differs from its input
 // only in digits turned to '*', and turns only digits of such runs; and
-// appendMaskedDigitRuns appends what it appends rune by rune.
+// appendMaskedDigitRuns appends what it appends rune by rune; and
+// appendMaskedRunTails masks the last four digits of each such run, a
+// part of what maskDigitRuns masks, and appends what it appends rune by
+// rune.
 func FuzzMaskDigitRuns(f *testing.F) {
 	for _, s := range []string{"call-1", "+19005551234", "١٢٣٤٥٦", "a\xff12345", "+1 (425) 555-1234", "call-1-425-555-1234", "12\u00a034.5", "74cb7404-e0a2-4715-a2d4"} {
 		f.Add(s)
@@ -347,13 +350,44 @@ func FuzzMaskDigitRuns(f *testing.F) {
 				t.Fatalf("%q -> %q: rune %d, of no run of more than %d digits, is masked", s, got, i, maxShownDigitRun)
 			}
 		}
-		if masked, runes := appendMaskedDigitRuns(nil, s), appendMaskedRunes(nil, s); string(masked) != string(runes) {
+		if masked, runes := appendMaskedDigitRuns(nil, s), appendMaskedRunes(nil, s, false); string(masked) != string(runes) {
 			t.Fatalf("%q appended as %q, rune by rune %q", s, masked, runes)
 		}
 		if (got != s) != hasLongDigitRun(s) {
 			t.Fatalf("%q -> %q, which hasLongDigitRun tells %v", s, got, hasLongDigitRun(s))
 		}
+		// The tails of the long runs: a part of what maskDigitRuns masks,
+		// the last four digits of each run.
+		tails := appendMaskedRunTails(nil, s)
+		if runes := appendMaskedRunes(nil, s, true); string(tails) != string(runes) {
+			t.Fatalf("%q tails appended as %q, rune by rune %q", s, tails, runes)
+		}
+		if strings.Count(string(tails), "*")-strings.Count(s, "*") != countLongRuns(s)*maskedTailDigits {
+			t.Fatalf("%q tails masked as %q: not %d digits of each long run", s, tails, maskedTailDigits)
+		}
+		for i, c := range []rune(string(tails)) {
+			if c != in[i] && out[i] != '*' {
+				t.Fatalf("%q tails masked as %q: rune %d, which maskDigitRuns shows, is masked", s, tails, i)
+			}
+		}
 	})
+}
+
+// countLongRuns counts the runs of more than four digits of s, anything
+// but letters between their digits, as maskDigitRuns reads them.
+func countLongRuns(s string) int {
+	n, run := 0, 0
+	for _, c := range s {
+		switch {
+		case unicode.IsDigit(c):
+			if run++; run == maxShownDigitRun+1 {
+				n++
+			}
+		case unicode.IsLetter(c):
+			run = 0
+		}
+	}
+	return n
 }
 
 // longestDigitRun returns the most digits s holds in a row, anything but
@@ -478,9 +512,10 @@ func TestAuditApplicationMasked(t *testing.T) {
 	for _, tc := range []struct{ app, want string }{
 		{"104", "104"},
 		{"App-7f3E", "app-7f3e"},
-		{"14255551234", "***********"},
-		{"1-425-555-1234", "*-***-***-****"},
-		{"tel:+1(425)5551234", "tel:+*(***)*******"},
+		{"101246165550", "10124616****"},
+		{"14255551234", "1425555****"},
+		{"1-425-555-1234", "1-425-555-****"},
+		{"tel:+1(425)5551234", "tel:+1(425)555****"},
 	} {
 		t.Run(tc.app, func(t *testing.T) {
 			audits := len(auditLines(t, e.Logs().String()))
@@ -493,7 +528,7 @@ func TestAuditApplicationMasked(t *testing.T) {
 			}
 		})
 	}
-	if strings.Contains(e.Logs().String(), "4255551234") {
+	if strings.Contains(e.Logs().String(), "4255551234") || strings.Contains(e.Logs().String(), "5551234") {
 		t.Errorf("the log holds the number written as an application id")
 	}
 }
