@@ -141,6 +141,24 @@ type redisState struct {
 	reading atomic.Bool
 	mu      sync.Mutex // held by a reading, from its start to its end
 	runID   string     // guarded by mu: of the last reading, "" for none
+
+	checkMu sync.Mutex
+	// checkedLoad is the config load (see configLoad) whose startup
+	// check of Redis began last, guarded by checkMu.
+	checkedLoad any
+}
+
+// checkFor reports whether the startup check of Redis is still to begin
+// for the config load load, and notes that it begins: the handlers of one
+// config that share the store check it once.
+func (r *redisState) checkFor(load any) bool {
+	r.checkMu.Lock()
+	defer r.checkMu.Unlock()
+	if r.checkedLoad == load {
+		return false
+	}
+	r.checkedLoad = load
+	return true
 }
 
 // readingDone is redisState.readingDue once Redis has been read.
@@ -359,7 +377,8 @@ func (m *MemoryStore) shared() (*sharedStore, bool) { return m.store, m.failOpen
 // the edge warns when it may. To keep them across a restart it needs
 // appendonly yes: the edge warns when it has no append-only file, and
 // when Redis restarted or failed over (its run_id changed; not told with
-// cluster).
+// cluster). A config load does not wait for Redis: it checks it once in
+// the background (PING) and warns when that fails.
 type RedisStore struct {
 	// Where Redis is: redis://[user:password@]host:port/db, or rediss://
 	// for TLS. The port defaults to 6379 and db to 0; query parameters are
@@ -416,6 +435,9 @@ type RedisStore struct {
 	key      string // in stores
 	store    *sharedStore
 	failOpen bool
+	// stopCheck stops the startup check this handler's store began (see
+	// checkRedis); nil when another handler of the config load began it.
+	stopCheck context.CancelFunc
 }
 
 // RedisTLS is the TLS configuration of a rediss URL.
@@ -460,9 +482,10 @@ func (*RedisStore) CaddyModule() caddy.ModuleInfo {
 
 // Provision reads the placeholders and opens the store, or shares the one
 // of the same settings that another handler (or the config this one
-// replaces) uses. It does not connect: the first request does, so an edge
-// starts while Redis is down.
-func (r *RedisStore) Provision(caddy.Context) error {
+// replaces) uses. It does not wait for Redis: an edge starts while Redis
+// is down, and a reload does not hang on a Redis that does not answer.
+// It checks Redis in the background (checkRedis).
+func (r *RedisStore) Provision(ctx caddy.Context) error {
 	var err error
 	if r.failOpen, err = parseOnError(r.OnError); err != nil {
 		return err
@@ -521,11 +544,64 @@ func (r *RedisStore) Provision(caddy.Context) error {
 		return err
 	}
 	r.key, r.store = key, s
+	r.checkRedis(ctx)
 	return nil
 }
 
-// Cleanup lets go of the store.
-func (r *RedisStore) Cleanup() error { return releaseSharedStore(r.key) }
+// The warning that Redis did not answer the startup check, then what
+// requests get, by on_error.
+const (
+	redisCheckFailed = "redis did not answer the edge's check at startup (PING): "
+	redisCheckClosed = "requests that need the store will be answered 503 until it answers (emergency calls go on without it)"
+	redisCheckOpen   = "requests that need the store will go on without it (no idempotency, uncounted by the limits) until it answers"
+)
+
+// checkRedis sends one PING to Redis, in the background, once per config
+// load and store (see redisState.checkFor), and warns when it fails, so
+// that a wrong password, host or TLS setting shows when the config is
+// loaded and not at the first request. The warning names the address and
+// the kind of failure (store.RedisFailure), never the URL or the
+// password; a success logs a debug line only. Cleanup stops the check:
+// an unloaded config warns of nothing.
+func (r *RedisStore) checkRedis(ctx caddy.Context) {
+	state := r.store.redis
+	if !state.checkFor(configLoad(ctx)) {
+		return
+	}
+	logger := ctx.Logger()
+	check, stop := context.WithCancel(context.Background())
+	r.stopCheck = stop
+	then := redisCheckClosed
+	if r.failOpen {
+		then = redisCheckOpen
+	}
+	go func() {
+		defer stop()
+		addrs := zap.Strings("addrs", state.Addrs())
+		err := state.Ping(check)
+		switch {
+		case check.Err() != nil:
+			logger.Debug("startup check of redis stopped: the config was unloaded", addrs)
+		case err == nil:
+			logger.Debug("redis answers", addrs)
+		default:
+			logger.Warn(redisCheckFailed+then, addrs, zap.String("cause", store.RedisFailure(err)), zap.Error(err))
+		}
+	}()
+}
+
+// configLoad identifies the config load of ctx: Caddy gives each load a
+// file system map of its own and hands it to every module of that load,
+// while ctx.Context differs between the servers of one load.
+func configLoad(ctx caddy.Context) any { return ctx.FileSystems() }
+
+// Cleanup stops the startup check and lets go of the store.
+func (r *RedisStore) Cleanup() error {
+	if r.stopCheck != nil {
+		r.stopCheck()
+	}
+	return releaseSharedStore(r.key)
+}
 
 func (r *RedisStore) shared() (*sharedStore, bool) { return r.store, r.failOpen }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -108,8 +110,11 @@ type Redis struct {
 	limitPrefix string
 	timeout     time.Duration
 	cluster     bool
-	closeOnce   sync.Once
-	closeErr    error
+	// addrs are the addresses the client dials first: the URL's
+	// host:port, then the sentinels or cluster nodes of Addrs.
+	addrs     []string
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ Store = (*Redis)(nil)
@@ -250,6 +255,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		limitPrefix: limitPrefix,
 		timeout:     timeout,
 		cluster:     opts.Cluster,
+		addrs:       uopts.Addrs,
 	}, nil
 }
 
@@ -636,6 +642,66 @@ func (r *Redis) Durability(ctx context.Context) (RedisDurability, error) {
 	d.Evicts = maxMemory != "0" && d.EvictionPolicy != "noeviction"
 	d.AppendOnly = aof != "0"
 	return d, nil
+}
+
+// Addrs are the host:port addresses the store dials first: the URL's,
+// then the sentinels or cluster nodes of RedisOptions.Addrs. They carry
+// no user or password.
+func (r *Redis) Addrs() []string { return slices.Clone(r.addrs) }
+
+// Ping sends PING within the store's timeout: it fails as an operation
+// would when Redis cannot be reached, refuses the store's credentials or
+// its TLS, or does not answer in time (RedisFailure tells which).
+func (r *Redis) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		return r.fail("ping", err)
+	}
+	return nil
+}
+
+// RedisFailure names the kind of an error of a Redis operation for an
+// operator: "timeout", "connection refused", "host not found", "tls",
+// "auth" (the credentials refused or missing), "permission" (an ACL user
+// denied a command), "closed" (the store closed), "connection closed"
+// (the server hung up, as a TLS port does to a redis:// client), "reply"
+// (another refusal by Redis) or "network".
+func RedisFailure(err error) string {
+	var dnsErr *net.DNSError
+	var recordErr tls.RecordHeaderError
+	var verifyErr *tls.CertificateVerificationError
+	var alertErr tls.AlertError
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var replyErr redis.Error
+	switch {
+	case errors.Is(err, ErrClosed):
+		return "closed"
+	case errors.Is(err, ErrTimeout):
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.As(err, &dnsErr):
+		return "host not found"
+	case errors.As(err, &recordErr), errors.As(err, &verifyErr), errors.As(err, &alertErr),
+		errors.As(err, &unknownCA), errors.As(err, &hostErr):
+		return "tls"
+	case errors.As(err, &replyErr):
+		msg := replyErr.Error()
+		switch {
+		case strings.HasPrefix(msg, "WRONGPASS"), strings.HasPrefix(msg, "NOAUTH"),
+			strings.HasPrefix(msg, "ERR invalid password"), strings.HasPrefix(msg, "ERR AUTH"),
+			strings.HasPrefix(msg, "ERR Client sent AUTH, but no password is set"):
+			return "auth"
+		case strings.HasPrefix(msg, "NOPERM"):
+			return "permission"
+		}
+		return "reply"
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+		return "connection closed"
+	}
+	return "network"
 }
 
 // Close implements Store: it closes the client's connections.

@@ -1,0 +1,115 @@
+package caddymodule
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// The lines of the startup check of Redis.
+const (
+	redisCheckWarning = `"msg":"redis did not answer the edge's check at startup (PING): `
+	redisAnswersLine  = `"msg":"redis answers"`
+	redisCheckStopped = `"msg":"startup check of redis stopped: the config was unloaded"`
+	redisStoreLogger  = `"logger":"http.handlers.ucwa.stores.redis"`
+)
+
+// redisCheckConfig is a debug-level config of one handler whose Redis
+// store is at url, with the given block.
+func redisCheckConfig(t *testing.T, url string, block ...string) string {
+	pool := testkit.NewUpstream(t)
+	return "{\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n" +
+		limitCaddyfile(t, pool, "store redis "+url+" {\n\t\t\t"+strings.Join(block, "\n\t\t\t")+"\n\t\t}", "idempotency")
+}
+
+// TestRedisStartupCheck: a config whose Redis refuses the store's
+// password, cannot be reached, speaks no TLS to a rediss URL or does not
+// answer is warned of when it is loaded, with no request: one warning of
+// the store's logger, naming the address and the kind of failure (never
+// the password) and what requests will get by on_error. A Redis that
+// answers logs a debug line only.
+func TestRedisStartupCheck(t *testing.T) {
+	const password = "s3cret-pw"
+	const wrong = "not-the-pw"
+	for _, tc := range []struct {
+		name   string
+		config func(t *testing.T) (url string, block []string, addr string)
+		cause  string // "": no warning
+		open   bool
+	}{
+		{"right password", func(t *testing.T) (string, []string, string) {
+			srv := testkit.StartRedisWith(t, testkit.RedisConfig{Password: password})
+			return "redis://" + srv.Addr() + "/0", []string{"password " + password}, srv.Addr()
+		}, "", false},
+		{"wrong password", func(t *testing.T) (string, []string, string) {
+			srv := testkit.StartRedisWith(t, testkit.RedisConfig{Password: password})
+			return "redis://" + srv.Addr() + "/0", []string{"password " + wrong}, srv.Addr()
+		}, "auth", false},
+		{"wrong password, on_error open", func(t *testing.T) (string, []string, string) {
+			srv := testkit.StartRedisWith(t, testkit.RedisConfig{Password: password})
+			return "redis://:" + wrong + "@" + srv.Addr() + "/0", []string{"on_error open"}, srv.Addr()
+		}, "auth", true},
+		{"no password", func(t *testing.T) (string, []string, string) {
+			srv := testkit.StartRedisWith(t, testkit.RedisConfig{Password: password})
+			return "redis://" + srv.Addr() + "/0", nil, srv.Addr()
+		}, "auth", false},
+		{"connection refused", func(t *testing.T) (string, []string, string) {
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testkit.FreePort(t)))
+			return "redis://" + addr + "/0", nil, addr
+		}, "connection refused", false},
+		{"a certificate of an unknown CA", func(t *testing.T) (string, []string, string) {
+			srv := testkit.StartRedisWith(t, testkit.RedisConfig{TLS: true})
+			return srv.URL(), nil, srv.Addr()
+		}, "tls", false},
+		{"no answer", func(t *testing.T) (string, []string, string) {
+			srv := testkit.StartRedis(t)
+			srv.Freeze()
+			t.Cleanup(srv.Thaw)
+			return "redis://" + srv.Addr() + "/0", nil, srv.Addr()
+		}, "timeout", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url, block, addr := tc.config(t)
+			e := startEdge(t, "caddyfile", redisCheckConfig(t, url, block...))
+			addrs := `"addrs":["` + addr + `"]`
+			if tc.cause == "" {
+				e.Logs().Wait(t, redisAnswersLine, redisStoreLogger, `"level":"debug"`, addrs)
+				if logs := e.Logs().String(); strings.Contains(logs, redisCheckWarning) {
+					t.Errorf("warned of a Redis that answers:\n%s", logs)
+				}
+				return
+			}
+			then := "answered 503"
+			if tc.open {
+				then = "go on without it"
+			}
+			e.Logs().Wait(t, redisCheckWarning, redisStoreLogger, `"level":"warn"`, addrs, `"cause":"`+tc.cause+`"`, then)
+			logs := e.Logs().String()
+			if n := strings.Count(logs, redisCheckWarning); n != 1 {
+				t.Errorf("%d warnings, want 1:\n%s", n, logs)
+			}
+			if strings.Contains(logs, password) || strings.Contains(logs, wrong) {
+				t.Errorf("a password is in the log:\n%s", logs)
+			}
+		})
+	}
+}
+
+// TestRedisStartupCheckStoppedOnUnload: a check still waiting for Redis
+// when its config is unloaded warns of nothing once Redis answers.
+func TestRedisStartupCheckStoppedOnUnload(t *testing.T) {
+	srv := testkit.StartRedisWith(t, testkit.RedisConfig{Password: "s3cret-pw"})
+	srv.Freeze()
+	t.Cleanup(srv.Thaw)
+	e := startEdge(t, "caddyfile", redisCheckConfig(t, "redis://:wrong@"+srv.Addr()+"/0", "timeout 1h"))
+	e.Load("caddyfile", redisCheckConfig(t, "redis://"+srv.Addr()+"/0", "timeout 1h", "password s3cret-pw"))
+	srv.Thaw()
+	e.Logs().Wait(t, redisCheckStopped)
+	e.Logs().Wait(t, redisAnswersLine)
+	if logs := e.Logs().String(); strings.Contains(logs, redisCheckWarning) {
+		t.Errorf("the unloaded config's check warned:\n%s", logs)
+	}
+}
