@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/metrics"
 	"github.com/ucwa-edge/caddy-ucwa/internal/store"
@@ -107,7 +108,9 @@ type LimitConfig struct {
 	// the limits), stops startup. In a key of several
 	// placeholders the values are written so that callers whose values
 	// differ never share a budget ("x|y" and "z", "x" and "y|z" in
-	// "{a}|{b}"). The store holds only the SHA-256 of the expanded key,
+	// "{a}|{b}"). A request whose key falls back to its address is
+	// warned of, once a minute at most per limit (naming the limit and
+	// this template). The store holds only the SHA-256 of the expanded key,
 	// never the key itself. Default:
 	// "{http.ucwa.caller}", the verified caller (the token's oid, else
 	// its sub: Entra ID gives one user a sub for each client
@@ -165,6 +168,33 @@ type limit struct {
 	// overByEmergency counts emergency calls delivered over the limit:
 	// caddy_ucwa_limit_exempted_total{limit}.
 	overByEmergency prometheus.Counter
+	// keyless warns, with logger, of the requests whose key expanded to
+	// nothing and that took from their client address's budget instead
+	// (see noteKeyless); nil: no warning.
+	keyless *throttledWarning
+	logger  *zap.Logger
+}
+
+// limitWarningClock, when not nil, is the clock of the limits' warnings
+// of the handlers provisioned from then on: a test sets it before it
+// loads a config, so that it drives the time between warnings.
+var limitWarningClock func() time.Time
+
+// keylessWarning is the warning that a limit's key expanded to nothing.
+const keylessWarning = "a limit's key expanded to nothing: the request took from the budget of the client's address ({http.vars.client_ip}) instead, " +
+	"which behind a load balancer or proxy without Caddy's trusted_proxies is one budget for every client"
+
+// noteKeyless warns that a request's key expanded to nothing, at the
+// first such request and then once a minute at most, with the number of
+// such requests since: it names the limit and its key template, never a
+// value of the request.
+func (l *limit) noteKeyless() {
+	if l.keyless == nil {
+		return
+	}
+	l.keyless.note(func(requests uint64) {
+		l.logger.Warn(keylessWarning, zap.String("limit", l.name), zap.String("key", l.key), zap.Uint64("requests", requests))
+	})
 }
 
 // limitUsage is how many events a request brings to each class of limit.
@@ -320,6 +350,8 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 			limited:     limited.WithLabelValues(c.Name),
 
 			overByEmergency: overByEmergency.WithLabelValues(c.Name),
+			keyless:         &throttledWarning{now: limitWarningClock},
+			logger:          h.logger,
 		}
 		switch ucwa.Word(c.AppliesTo, limitClassNames[:]...) {
 		case limitClassNames[classNumbers]:
@@ -407,6 +439,7 @@ func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request, g *grant) string
 	fallback := v == ""
 	if fallback {
 		v = clientNetwork(r)
+		l.noteKeyless()
 	} else if g != nil && g.limitDigest != "" && v == g.limitKey {
 		// The verified caller, the default key: hashed once per token.
 		return l.storePrefix + g.limitDigest

@@ -193,3 +193,64 @@ func TestLimitKeyOfGrant(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitKeylessWarned: a limit whose key expands to nothing for a
+// request (a header the request lacks) warns that the request took from
+// its client address's budget: at the first such request, then once a
+// minute at most with the number of such requests since, naming the limit
+// and its key template, never a value of the request. A request whose
+// key expands warns of nothing.
+func TestLimitKeylessWarned(t *testing.T) {
+	const warning = `"msg":"a limit's key expanded to nothing`
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	limitWarningClock = clock.Now
+	t.Cleanup(func() { limitWarningClock = nil })
+	e := startLimitEdge(t, "limit tenant 100 per 1h key {http.request.header.X-Tenant}")
+	who := caller{"tenant-1", "alice"}.header(t)
+	withTenant := who.Clone()
+	withTenant.Set("X-Tenant", "contoso")
+	send := func(h http.Header) {
+		t.Helper()
+		if resp := e.send(callTo("+14255551234", h)); resp.Status != http.StatusCreated {
+			t.Fatalf("%d %s", resp.Status, resp.Body)
+		}
+	}
+	warnings := func() []string {
+		var lines []string
+		for line := range strings.Lines(e.Logs().String()) {
+			if strings.Contains(line, warning) {
+				lines = append(lines, line)
+			}
+		}
+		return lines
+	}
+
+	send(withTenant)
+	if got := warnings(); len(got) != 0 {
+		t.Fatalf("warned of a key that expanded: %q", got)
+	}
+	for range 3 {
+		send(who)
+	}
+	send(withTenant)
+	got := warnings()
+	if len(got) != 1 {
+		t.Fatalf("%d warnings for 3 requests within a minute, want 1: %q", len(got), got)
+	}
+	for _, part := range []string{`"level":"warn"`, `"limit":"tenant"`, `"key":"{http.request.header.X-Tenant}"`, `"requests":1`, "trusted_proxies"} {
+		if !strings.Contains(got[0], part) {
+			t.Errorf("the warning lacks %s: %s", part, got[0])
+		}
+	}
+	for _, value := range []string{"contoso", "127.0.0.1", "14255551234", "alice"} {
+		if strings.Contains(got[0], value) {
+			t.Errorf("the warning holds a value of a request (%s): %s", value, got[0])
+		}
+	}
+
+	clock.Advance(time.Minute)
+	send(who)
+	if got := warnings(); len(got) != 2 || !strings.Contains(got[1], `"requests":3`) {
+		t.Errorf("a minute later, warnings %q, want a second one counting the 3 requests since the first", got)
+	}
+}
