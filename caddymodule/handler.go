@@ -226,6 +226,9 @@ type Handler struct {
 	store       *storeUse
 	idempotency *idempotency
 	limits      []limit
+	// limitClaims are the handler's limits as noted in limitClaims, to
+	// let go of at Cleanup.
+	limitClaims []limitClaimKey
 
 	// The destination policy (nil: none).
 	destinations *destinations
@@ -327,6 +330,7 @@ func (h *Handler) Validate() error {
 
 // Cleanup releases what Provision set up.
 func (h *Handler) Cleanup() error {
+	h.releaseLimitClaims()
 	return h.cleanupAuth()
 }
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -82,7 +83,9 @@ type LimitConfig struct {
 	// the metric caddy_ucwa_limited_total{limit} and in the store's
 	// keys: handlers that share a store and a limit name share its
 	// budget (the edges of a fleet on one Redis, or several sites of one
-	// edge). Required.
+	// edge), and should give it the same count, per and applies_to: two
+	// handlers of one config that do not are warned of at startup.
+	// Required.
 	Name string `json:"name"`
 
 	// How many requests a key may make per period; at least 1.
@@ -380,7 +383,79 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 			"The batch holds more requests that count against the limit "+strconv.Quote(c.Name)+" than it ever allows at once. The batch was not delivered; send its requests in smaller batches.")
 		h.limits = append(h.limits, l)
 	}
+	h.claimLimits(ctx)
 	return nil
+}
+
+// limitClaims holds, for each config load, store data and limit name,
+// how the first handler of that load to define the limit on that data
+// defines it: two handlers (two sites) of one config that share a store
+// and give one limit name another count, per or applies_to take from the
+// same buckets, each at its own rate, and fight over them. It is scoped
+// to a config load (configLoad), so that a reload that changes a limit
+// is not taken for such a conflict while the old config's handlers are
+// still provisioned.
+var limitClaims = struct {
+	mu     sync.Mutex
+	claims map[limitClaimKey]*limitClaim
+}{claims: map[limitClaimKey]*limitClaim{}}
+
+// limitClaimKey is a config load, the data of a store (sharedStore.data)
+// and a limit name.
+type limitClaimKey struct {
+	load       any
+	data, name string
+}
+
+// limitClaim is how a limit is defined, and by how many handlers.
+type limitClaim struct {
+	limit    store.Limit
+	class    limitClass
+	handlers int
+}
+
+// claimLimits notes the handler's limits in limitClaims, and warns of
+// each one that another handler of the config load defines on the same
+// store data with another count, per or applies_to. Cleanup lets go of
+// them (releaseLimitClaims).
+func (h *Handler) claimLimits(ctx caddy.Context) {
+	if h.store == nil {
+		return
+	}
+	load := configLoad(ctx)
+	limitClaims.mu.Lock()
+	defer limitClaims.mu.Unlock()
+	for i := range h.limits {
+		l := &h.limits[i]
+		k := limitClaimKey{load, h.store.data, l.name}
+		c := limitClaims.claims[k]
+		if c == nil {
+			c = &limitClaim{limit: l.limit, class: l.class}
+			limitClaims.claims[k] = c
+		} else if c.limit != l.limit || c.class != l.class {
+			h.logger.Warn("two handlers of this config define the limit "+strconv.Quote(l.name)+" differently on one store: "+
+				"they take from the same buckets, each at its own rate; give one of them another name, or both the same count, per and applies_to",
+				zap.String("limit", l.name),
+				zap.Int("count", l.limit.Count), zap.Duration("per", l.limit.Period), zap.String("applies_to", limitClassNames[l.class]),
+				zap.Int("other_count", c.limit.Count), zap.Duration("other_per", c.limit.Period), zap.String("other_applies_to", limitClassNames[c.class]))
+		}
+		c.handlers++
+		h.limitClaims = append(h.limitClaims, k)
+	}
+}
+
+// releaseLimitClaims lets go of the handler's claims in limitClaims.
+func (h *Handler) releaseLimitClaims() {
+	limitClaims.mu.Lock()
+	defer limitClaims.mu.Unlock()
+	for _, k := range h.limitClaims {
+		if c := limitClaims.claims[k]; c != nil {
+			if c.handlers--; c.handlers <= 0 {
+				delete(limitClaims.claims, k)
+			}
+		}
+	}
+	h.limitClaims = nil
 }
 
 // checkKeyPlaceholders refuses a key that names a placeholder of the

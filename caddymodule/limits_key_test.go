@@ -254,3 +254,98 @@ func TestLimitKeylessWarned(t *testing.T) {
 		t.Errorf("a minute later, warnings %q, want a second one counting the 3 requests since the first", got)
 	}
 }
+
+// TestLimitConflictAcrossSites: two sites of one config that share a
+// store's data and define one limit name with another count, per or
+// applies_to are warned of at startup: they would take from the same
+// buckets, each at its own rate. The same definition, other names, or
+// stores of other data warn of nothing.
+func TestLimitConflictAcrossSites(t *testing.T) {
+	const warning = `"msg":"two handlers of this config define the limit \"calls\" differently on one store`
+	redisStore := func(t *testing.T, block ...string) func() string {
+		srv := testkit.StartRedis(t)
+		return func() string {
+			return "store redis " + srv.URL() + " {\n\t\t\ttimeout 5s\n\t\t\t" + strings.Join(block, "\n\t\t\t") + "\n\t\t}"
+		}
+	}
+	for _, tc := range []struct {
+		name         string
+		first, other string // limits
+		stores       func(t *testing.T) (string, string)
+		warned       bool
+	}{
+		{"another count", "limit calls 20 per 1h", "limit calls 5 per 1h", nil, true},
+		{"another per", "limit calls 20 per 1h", "limit calls 20 per 24h", nil, true},
+		{"another applies_to", "limit calls 20 per 1h", "limit calls 20 per 1h international", nil, true},
+		{"the same", "limit calls 20 per 1h", "limit calls 20 per 1h", nil, false},
+		{"the same, another key", "limit calls 20 per 1h", "limit calls 20 per 1h key {http.ucwa.tid}", nil, false},
+		{"other names", "limit calls 20 per 1h", "limit calls-b 5 per 1h", nil, false},
+		{"redis, stores of other timeouts", "limit calls 20 per 1h", "limit calls 5 per 1h", func(t *testing.T) (string, string) {
+			s := redisStore(t)
+			return s(), strings.Replace(s(), "timeout 5s", "timeout 4s", 1)
+		}, true},
+		{"redis, other key prefixes", "limit calls 20 per 1h", "limit calls 5 per 1h", func(t *testing.T) (string, string) {
+			s := redisStore(t)
+			return s(), strings.Replace(s(), "timeout 5s", "timeout 5s\n\t\t\tkey_prefix other:", 1)
+		}, false},
+		{"memory and redis", "limit calls 20 per 1h", "limit calls 5 per 1h", func(t *testing.T) (string, string) {
+			return "store memory", redisStore(t)()
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			firstStore, otherStore := "store memory", "store memory"
+			if tc.stores != nil {
+				firstStore, otherStore = tc.stores(t)
+			}
+			pool := testkit.NewUpstream(t)
+			site := func(port, storeConfig, limit string) string {
+				return fmt.Sprintf("%s {\n\tucwa {\n\t\tdefault_region US\n\t\t%s\n\t\t%s\n\t\t%s\n\t\tprimary %s\n\t}\n}\n",
+					port, idemAuth(t), storeConfig, limit, pool.Addr())
+			}
+			e := startEdge(t, "caddyfile", site(":EDGE_PORT", firstStore, tc.first)+site(":OTHER_PORT", otherStore, tc.other))
+			logs := e.Logs().String()
+			if got := strings.Count(logs, warning); got != map[bool]int{false: 0, true: 1}[tc.warned] {
+				t.Fatalf("%d warnings, want warned %v:\n%s", got, tc.warned, logs)
+			}
+			if tc.warned {
+				// Caddy provisions the servers in no set order: either
+				// site's limit may be the other.
+				line := e.Logs().Wait(t, warning, `"level":"warn"`, `"limit":"calls"`, `"other_per":`)
+				_, mine, _ := strings.Cut(line, `"count":`)
+				_, theirs, _ := strings.Cut(line, `"other_count":`)
+				if !strings.HasPrefix(mine, "20,") && !strings.HasPrefix(mine, "5,") || !strings.HasPrefix(theirs, "20,") && !strings.HasPrefix(theirs, "5,") {
+					t.Errorf("the warning names not both counts: %s", line)
+				}
+			}
+		})
+	}
+}
+
+// TestLimitChangedAcrossReloadNotConflict: a reload that changes a
+// limit's count (20 to 5) is no conflict, though the old config's handler
+// is still provisioned on the same store while the new one is; nor is
+// loading the same config again.
+func TestLimitChangedAcrossReloadNotConflict(t *testing.T) {
+	const warning = `define the limit \"calls\" differently on one store`
+	pool := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", limitCaddyfile(t, pool, "limit calls 20 per 1h"))
+	e.Load("caddyfile", limitCaddyfile(t, pool, "limit calls 5 per 1h"))
+	e.Load("caddyfile", limitCaddyfile(t, pool, "limit calls 5 per 1h"))
+	e.Load("caddyfile", limitCaddyfile(t, pool, "limit calls 20 per 1h international"))
+	if logs := e.Logs().String(); strings.Contains(logs, warning) {
+		t.Errorf("a reload warned of a conflict:\n%s", logs)
+	}
+	// The claims of the configs unloaded are gone: a config of two sites
+	// that conflict is still warned of once.
+	other := fmt.Sprintf("\n:OTHER_PORT {\n\tucwa {\n\t\tdefault_region US\n\t\t%s\n\t\tlimit calls 5 per 1h\n\t\tprimary %s\n\t}\n}\n", idemAuth(t), pool.Addr())
+	e.Load("caddyfile", limitCaddyfile(t, pool, "limit calls 20 per 1h")+other)
+	if n := strings.Count(e.Logs().String(), warning); n != 1 {
+		t.Errorf("%d warnings of a config of two sites that conflict, want 1", n)
+	}
+	limitClaims.mu.Lock()
+	n := len(limitClaims.claims)
+	limitClaims.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d limit claims held, want 1 (the config loaded's): the unloaded configs' were kept", n)
+	}
+}

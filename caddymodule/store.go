@@ -60,6 +60,10 @@ type storeBackend interface {
 // the requests that reserved keys in it are done with it.
 type sharedStore struct {
 	store.Store
+	// data names the data the store reads and writes: stores of other
+	// settings (a Redis store's timeout, say) may share it, and then the
+	// limits' buckets too (see claimLimits).
+	data string
 	// health is the store's outage epoch: even while it answers, odd
 	// during an outage (see storeUse.end).
 	health atomic.Uint64
@@ -334,7 +338,7 @@ func (m *MemoryStore) Provision(caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		s := &sharedStore{Store: mem, memory: &memoryState{Memory: mem, bounds: map[memoryBounds]int{}}}
+		s := &sharedStore{Store: mem, data: key, memory: &memoryState{Memory: mem, bounds: map[memoryBounds]int{}}}
 		s.full.now, s.shareFull.now = opts.Now, opts.Now
 		return s, nil
 	})
@@ -529,6 +533,10 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	data, err := redisData(opts)
+	if err != nil {
+		return err
+	}
 	routeRedisLog.Do(func() { redis.SetLogger(redisLog{}) })
 	s, err := loadSharedStore(key, func() (*sharedStore, error) {
 		state := new(redisState)
@@ -538,7 +546,7 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 			return nil, err
 		}
 		state.Redis = rs
-		return &sharedStore{Store: rs, redis: state}, nil
+		return &sharedStore{Store: rs, data: data, redis: state}, nil
 	})
 	if err != nil {
 		return err
@@ -594,6 +602,24 @@ func (r *RedisStore) checkRedis(ctx caddy.Context) {
 // file system map of its own and hands it to every module of that load,
 // while ctx.Context differs between the servers of one load.
 func configLoad(ctx caddy.Context) any { return ctx.FileSystems() }
+
+// redisData names the keys of the Redis store of opts (see
+// sharedStore.data): where Redis is (the URL's host, port and db, the
+// sentinels' master or the cluster's nodes) and the key prefix, hashed
+// as the usage pool's keys are; not the user, the password, the TLS
+// settings or the timeout, which change how the store reaches the keys,
+// not which.
+func redisData(opts store.RedisOptions) (string, error) {
+	where := opts.URL
+	if u, err := url.Parse(opts.URL); err == nil {
+		where = u.Host + u.Path
+	}
+	return sharedStoreKey("redis", struct {
+		Where, Master, Prefix string
+		Cluster               bool
+		Addrs                 []string
+	}{where, opts.MasterName, cmp.Or(opts.KeyPrefix, store.DefaultKeyPrefix), opts.Cluster, opts.Addrs})
+}
 
 // Cleanup stops the startup check and lets go of the store.
 func (r *RedisStore) Cleanup() error {
