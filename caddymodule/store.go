@@ -961,7 +961,16 @@ func (s *storeUse) readRedis() {
 	// restart does not compare its run_id with a later reading's.
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	defer r.reading.Store(false)
+	// The reading's last line, logged once it is over: a connection
+	// opened once the line is in the log calls for a reading of its own
+	// (see connected).
+	var last func()
+	defer func() {
+		r.reading.Store(false)
+		if last != nil {
+			last()
+		}
+	}()
 	quiet := r.quiet.Swap(true)
 	d, err := r.Durability(context.Background())
 	if err != nil {
@@ -1001,8 +1010,10 @@ func (s *storeUse) readRedis() {
 		}
 	}
 	// Last, so that the lines above are in the log once it is.
-	s.logger.Debug("read redis's durability", zap.String("maxmemory_policy", d.EvictionPolicy), zap.Bool("aof_enabled", d.AppendOnly),
-		zap.String("run_id", d.RunID), zap.Bool("restarted", restarted), zap.Bool("quiet", quiet && !restarted))
+	last = func() {
+		s.logger.Debug("read redis's durability", zap.String("maxmemory_policy", d.EvictionPolicy), zap.Bool("aof_enabled", d.AppendOnly),
+			zap.String("run_id", d.RunID), zap.Bool("restarted", restarted), zap.Bool("quiet", quiet && !restarted))
+	}
 }
 
 // registerer is Caddy's metrics registry of ctx, nil for none.
