@@ -645,10 +645,34 @@ func (h *Handler) batchValues(in *intake, n int, token string) []string {
 			values = append(values, token)
 			continue
 		}
-		digest := inputsDigest(ucwa.CanonicalPath(p.path), p.cleaned)
+		digest := inputsDigest(ucwa.CanonicalPath(partResourcePath(p.path, in.path)), p.cleaned)
 		values = append(values, "n"+string(digest[:])+token[1:])
 	}
 	return values
+}
+
+// partResourcePath is the path of the resource a batch's part goes to, as
+// the part sent alone would name it, for its inputsDigest: the part's own
+// path, or, for one that names no application (which idempotencyKeys keys
+// with the batch's application), that path below the batch's application
+// (/ucwa/v1/applications/1 and /communication/startPhoneAudio), so that
+// the part's held value holds back a repeat of it alone, as its key does.
+func partResourcePath(partPath, batchPath string) string {
+	if ucwa.ApplicationID(partPath) != "" {
+		return partPath
+	}
+	// As ApplicationID reads the batch's path: up to the segment after
+	// "applications".
+	p := ucwa.CanonicalPath(batchPath)
+	for i := 0; i < len(p); {
+		seg, _, _ := strings.Cut(p[i+1:], "/")
+		i += 1 + len(seg)
+		if strings.EqualFold(seg, "applications") && i < len(p) {
+			id, _, _ := strings.Cut(p[i+1:], "/")
+			return p[:i+1+len(id)] + partPath
+		}
+	}
+	return partPath
 }
 
 // valueAt is the value that holds the i-th key of a request reserved

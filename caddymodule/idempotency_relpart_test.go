@@ -8,6 +8,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // TestIdempotencyEmergencyRelativeBatchPart: a batch's part whose target
@@ -43,5 +44,27 @@ func TestIdempotencyEmergencyRelativeBatchPart(t *testing.T) {
 				t.Fatalf("the part alone, an emergency call now, reached the pool: %d requests", got)
 			}
 		})
+	}
+}
+
+// TestPartResourcePath: a part that names no application goes below the
+// batch's, in the same application the key names.
+func TestPartResourcePath(t *testing.T) {
+	for _, c := range []struct{ part, batch, want string }{
+		{"/ucwa/v1/applications/2/communication/startPhoneAudio", "/ucwa/v1/applications/1/batch", "/ucwa/v1/applications/2/communication/startPhoneAudio"},
+		{"/communication/startPhoneAudio", "/ucwa/v1/applications/1/batch", "/ucwa/v1/applications/1/communication/startPhoneAudio"},
+		{"/communication/startPhoneAudio", "/ucwa/v1/Applications/A7/batch", "/ucwa/v1/Applications/A7/communication/startPhoneAudio"},
+		{"/communication/startPhoneAudio", "/ucwa/v1/./applications/1/../1/batch", "/ucwa/v1/applications/1/communication/startPhoneAudio"},
+		{"/communication/startPhoneAudio", "/ucwa/v1/applications/1", "/ucwa/v1/applications/1/communication/startPhoneAudio"},
+		{"/communication/startPhoneAudio", "/ucwa/v1/batch", "/communication/startPhoneAudio"},
+		{"/communication/startPhoneAudio", "/ucwa/v1/applications", "/communication/startPhoneAudio"},
+	} {
+		got := partResourcePath(c.part, c.batch)
+		if got != c.want {
+			t.Errorf("partResourcePath(%q, %q) = %q, want %q", c.part, c.batch, got, c.want)
+		}
+		if want := ucwa.ApplicationID(c.part); want == "" && ucwa.ApplicationID(got) != ucwa.ApplicationID(c.batch) {
+			t.Errorf("partResourcePath(%q, %q) = %q: application %q, the batch's is %q", c.part, c.batch, got, ucwa.ApplicationID(got), ucwa.ApplicationID(c.batch))
+		}
 	}
 }
