@@ -229,6 +229,11 @@ func TestStartupErrors(t *testing.T) {
 		{"negative expect_continue_after_idle", "jwt off\nexpect_continue_after_idle -1s", `"jwt":{"off":true},"expect_continue_after_idle":"-1s"`, "expect_continue_after_idle: -1s is negative"},
 		{"handle_response (JSON)", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"handle_response":[{"routes":[]}]}`, "primary: handle_response is not supported"},
 		{"request_buffers", "jwt off\nprimary a:1 {\nrequest_buffers 4k\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"request_buffers":4000}`, "primary: request_buffers is not supported"},
+		// A pool whose transport fails to load is an error, not a panic
+		// of cleaning up a proxy never provisioned (a backup's too, after
+		// the primary was).
+		{"primary transport fails to load", "jwt off\nprimary a:1 {\ntransport http {\nversions 9\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"transport":{"protocol":"http","versions":["9"]}}`, "primary: loading transport: "},
+		{"backup transport fails to load", "jwt off\nprimary a:1\nbackup b:1 {\ntransport http {\nversions 9\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"upstreams":[{"dial":"b:1"}],"transport":{"protocol":"http","versions":["9"]}}`, "backup: loading transport: "},
 
 		{"no algorithms", "jwt {\npublic_key_file " + rsaFile + "\n}", fmt.Sprintf(`"jwt":{"public_key_files":[%q]}`, rsaFile), "jwt: algorithms is required"},
 		{"alg none", "jwt {\nalgorithms RS256 none\npublic_key_file " + rsaFile + "\n}", "", "jwt: algorithm none is refused"},
