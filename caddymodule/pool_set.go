@@ -56,13 +56,14 @@ func (ps *PoolSet) Provision(ctx caddy.Context) error {
 		return errors.New("only the ucwa handler provisions its pools")
 	}
 	for _, p := range proxies {
-		// Kept before Provision: a proxy that fails may have registered
-		// upstream hosts, which Cleanup (called by Caddy on failure)
-		// releases.
-		ps.proxies = append(ps.proxies, p.proxy)
 		if err := loadPoolTransport(ctx, p.proxy); err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
 		}
+		// Kept before Provision: a proxy that fails may have registered
+		// upstream hosts, which Cleanup (called by Caddy on failure)
+		// releases. Not before its transport loads: reverse_proxy's
+		// Cleanup of a proxy whose Provision never ran panics.
+		ps.proxies = append(ps.proxies, p.proxy)
 		if err := p.proxy.Provision(ctx); err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
 		}
