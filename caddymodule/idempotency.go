@@ -291,6 +291,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 				// success is taken over, so that this one's answer is
 				// recorded for its own repeats.
 				if emergencyEnded(current) {
+					beforeTakeover()
 					epoch := s.begin()
 					tookOver, err := s.Replace(ctx, key, current, token, idem.window)
 					s.end(epoch, err)
@@ -591,6 +592,11 @@ func heldBackByFirst(current string, in *intake) bool {
 	a, ok := decodeAnswer(current)
 	return ok && (a.status < http.StatusMultipleChoices || a.notEmergency) && a.answers(in)
 }
+
+// beforeTakeover is called as an emergency call is about to take over
+// the key of one that ended without success (see emergencyEnded): a
+// test's, to let another request change the key first.
+var beforeTakeover = func() {}
 
 // emergencyEndedMark is the value of the key of an emergency call that
 // may have been placed and has no answer that can be given again (none,
