@@ -251,6 +251,10 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	// over (see emergencyEnded), "" for none.
 	var tookOverFrom string
 	for i, key := range keys {
+		// rereads counts the times the key was read again after a
+		// takeover found it changed.
+		rereads := 0
+	reserve:
 		epoch := s.begin()
 		reserved, current, err := s.reserve(ctx, owner, key, valueAt(values, i, token), idem.window)
 		// A request goes on without the store when it fails with
@@ -299,6 +303,14 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 						held = append(held, key) // a request's: no values
 						tookOverFrom = current
 						continue
+					}
+					if err == nil && rereads < maxTakeoverRereads {
+						// The key changed since it was read (another
+						// repeat took it over, and may have been answered
+						// with success since): it is read again, rather
+						// than this one delivered on a value gone.
+						rereads++
+						goto reserve
 					}
 				}
 				idem.count(in, resultUnprotected)
@@ -592,6 +604,11 @@ func heldBackByFirst(current string, in *intake) bool {
 	a, ok := decodeAnswer(current)
 	return ok && (a.status < http.StatusMultipleChoices || a.notEmergency) && a.answers(in)
 }
+
+// maxTakeoverRereads bounds the times deliverOnce reads again the key of
+// an emergency call that a takeover found changed: past it, the repeat is
+// delivered as one of a request in flight is.
+const maxTakeoverRereads = 3
 
 // beforeTakeover is called as an emergency call is about to take over
 // the key of one that ended without success (see emergencyEnded): a
