@@ -361,6 +361,13 @@ func putOp(rel string, scopes []string, paths []string, p []Property) Operation 
 	return Operation{Rel: rel, Method: "PUT", Paths: paths, Scopes: scopes, Body: PropertiesBody, IfMatch: true, XMLRoot: "resource", Properties: p}
 }
 
+// passing returns op with the methods its paths pass on (see
+// Operation.Passes).
+func passing(op Operation, methods ...string) Operation {
+	op.Passes = methods
+	return op
+}
+
 // sdpOp is a POST row with an SDP body and its inputs in the query.
 func sdpOp(rel string, paths []string) Operation {
 	query := props(propOperationID, propSessionContext)
@@ -444,16 +451,8 @@ var defaultOperations = []Operation{
 	// resources" (phones_ref), numbers the pool rings for incoming calls
 	// (phone_ref); the reference documents only their GETs, so the
 	// inputs are changeNumber's, and the phone's own properties.
-	func() Operation {
-		op := postOp("phones", scopesUser, []string{"/me/phones"}, phoneProps)
-		op.Passes = []string{"GET", "HEAD", "OPTIONS"}
-		return op
-	}(),
-	func() Operation {
-		op := putOp("phone", scopesUser, []string{"/me/phones/" + anyItem}, phoneProps)
-		op.Passes = []string{"DELETE"}
-		return op
-	}(),
+	passing(postOp("phones", scopesUser, []string{"/me/phones"}, phoneProps), "GET", "HEAD", "OPTIONS"),
+	passing(putOp("phone", scopesUser, []string{"/me/phones/" + anyItem}, phoneProps), "DELETE"),
 
 	// Forwarding.
 	postOp("immediateForwardToContact", scopesUser, []string{"/immediateForwardSettings/immediateForwardToContact"}, props(propTarget)),
