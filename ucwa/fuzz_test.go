@@ -1582,6 +1582,9 @@ func FuzzMatch(f *testing.F) {
 		return false
 	}
 	f.Fuzz(func(t *testing.T, method, p string) {
+		if got, want := hasOtherReadings(p), strings.ContainsAny(p, "?#%"); got != want {
+			t.Fatalf("hasOtherReadings(%q) = %v, want %v", p, got, want)
+		}
 		got := m.Match(method, p)
 		if got.Operation != nil && got.NearMiss {
 			t.Fatalf("Match(%q, %q) is both %s and a near miss", method, p, got.Operation.Rel)

