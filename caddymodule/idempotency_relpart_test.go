@@ -27,9 +27,7 @@ func TestIdempotencyEmergencyRelativeBatchPart(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			pool := newIdemPool(t, "primary")
 			storeConfig := st.config(t)
-			config := func(emergency string) string {
-				return idemCaddyfile(idemAuth(t), storeConfig, "primary "+pool.Addr(), "destinations {\n\t\t\temergency "+emergency+"\n\t\t}")
-			}
+			config := emergencyCaddyfile(t, storeConfig, pool)
 			e := startEdge(t, "caddyfile", config("911"))
 			batch := e.send(testkit.Request{URL: app + "/batch", ContentType: batchType, Header: caller.Clone(),
 				Body: batchBody(innerPOST("/communication/startPhoneAudio", "application/json", body("relative-part", "4255550100")))})

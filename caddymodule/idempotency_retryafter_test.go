@@ -222,9 +222,7 @@ func TestIdempotencyEmergencyBatchPart(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			pool := newIdemPool(t, "primary")
 			storeConfig := st.config(t)
-			config := func(emergency string) string {
-				return idemCaddyfile(idemAuth(t), storeConfig, "primary "+pool.Addr(), "destinations {\n\t\t\temergency "+emergency+"\n\t\t}")
-			}
+			config := emergencyCaddyfile(t, storeConfig, pool)
 			e := startEdge(t, "caddyfile", config("911"))
 			batch := e.send(testkit.Request{URL: app + "/batch", ContentType: batchType, Header: caller.Clone(),
 				Body: batchBody(part("part-then-emergency", "4255550100"), part("part-other-number", "4255550100"), part("part-was-emergency", "911"))})
@@ -264,9 +262,7 @@ func TestIdempotencyEmergencyNoLonger(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			pool := newIdemPool(t, "primary")
 			storeConfig := st.config(t)
-			config := func(emergency string) string {
-				return idemCaddyfile(idemAuth(t), storeConfig, "primary "+pool.Addr(), "destinations {\n\t\t\temergency "+emergency+"\n\t\t}")
-			}
+			config := emergencyCaddyfile(t, storeConfig, pool)
 			call := func(op, answer string) idemCall {
 				return idemCall{header: caller, op: op, answer: answer, body: `{"to":"4255550100","operationId":"` + op + `"}`}
 			}
@@ -324,10 +320,7 @@ func TestIdempotencyEmergencyOlderRecords(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx := context.Background()
 	pool := newIdemPool(t, "primary")
-	config := func(emergency string) string {
-		return idemCaddyfile(idemAuth(t), "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", "primary "+pool.Addr(),
-			"destinations {\n\t\t\temergency "+emergency+"\n\t\t}")
-	}
+	config := emergencyCaddyfile(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", pool)
 	call := func(op, answer string) idemCall {
 		return idemCall{header: caller, op: op, answer: answer, body: `{"to":"4255550100","operationId":"` + op + `"}`}
 	}
@@ -374,4 +367,14 @@ func TestIdempotencyEmergencyOlderRecords(t *testing.T) {
 	}
 	pool.Release()
 	<-first
+}
+
+// emergencyCaddyfile returns the Caddyfile of an edge with idempotency in
+// storeConfig's store, delivering to pool, whose emergency numbers are
+// those given: the tests reload it with others, as an administrator adds
+// or takes off a number within a request's window.
+func emergencyCaddyfile(t *testing.T, storeConfig string, pool *idemPool) func(emergency string) string {
+	return func(emergency string) string {
+		return idemCaddyfile(idemAuth(t), storeConfig, "primary "+pool.Addr(), "destinations {\n\t\t\temergency "+emergency+"\n\t\t}")
+	}
 }
