@@ -300,6 +300,16 @@ func TestPhonesWrites(t *testing.T) {
 			req: testkit.Request{URL: phones + "/work/x", ContentType: "application/json", Body: premium}},
 		{name: "a PUT of a phone's changeVisibility", status: 404,
 			req: testkit.Request{Method: "PUT", URL: phones + "/work/changeVisibility", ContentType: "application/json", Body: premium}},
+		// A DELETE passes on a phone, but not one whose path is a near miss
+		// as any other path is: an ASP.NET pool may hand startPhoneAudio.aspx
+		// the rest as PathInfo, or route a last segment that spells an
+		// operation to it.
+		{name: "a DELETE of a phone below a leaf with junk", status: 404,
+			req: testkit.Request{Method: "DELETE", URL: opsApp + "/communication/startPhoneAudio.aspx/me/phones/work", ContentType: "application/json",
+				Body: `{"phoneNumber":"tel:+19005551234"}`}},
+		{name: "a DELETE of a phone that spells an operation with junk", status: 404,
+			req: testkit.Request{Method: "DELETE", URL: phones + "/startPhoneAudio.aspx", ContentType: "application/json",
+				Body: `{"phoneNumber":"tel:+19005551234"}`}},
 		{name: "changeNumber, no token, as before", status: 401,
 			req: testkit.Request{URL: phones + "/work/changeNumber", ContentType: "application/json", Body: premium}},
 		// Passed as they came, without a token.
@@ -308,6 +318,8 @@ func TestPhonesWrites(t *testing.T) {
 		{name: "OPTIONS me/phones", status: 201, req: testkit.Request{Method: "OPTIONS", URL: phones}},
 		{name: "GET a phone", status: 201, req: testkit.Request{Method: "GET", URL: phones + "/work"}},
 		{name: "DELETE a phone", status: 201, req: testkit.Request{Method: "DELETE", URL: phones + "/work"}},
+		{name: "DELETE the reference's phone", status: 201, req: testkit.Request{Method: "DELETE", URL: phones + "/phone"}},
+		{name: "DELETE a phone of another id", status: 201, req: testkit.Request{Method: "DELETE", URL: opsApp + "/ME/Phones/Mobile"}},
 		{name: "POST a phone's changeVisibility", status: 201, poolGets: `{"includeInContactCard":true}`,
 			req: testkit.Request{URL: phones + "/work/changeVisibility", ContentType: "application/json", Body: `{"includeInContactCard":true}`}},
 	} {
