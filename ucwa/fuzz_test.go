@@ -1572,6 +1572,7 @@ func FuzzMatch(f *testing.F) {
 	}
 	f.Add("GET", "/events")
 	f.Add("PUT", "/communication")
+	f.Add("DELETE", "/me/phones/work")
 	m := mustMatcher(f)
 	hasSuffixFoldAny := func(p string, suffixes []string) bool {
 		for _, s := range suffixes {
@@ -1621,11 +1622,14 @@ func FuzzMatch(f *testing.F) {
 			t.Fatalf("nearName(%q) = %v, folded %v", seg, nearName(seg, m.names), nearFolded(seg, m.names))
 		}
 		// A leaf's name with segments after it (ASP.NET's PathInfo) is a
-		// near miss for any method but a read.
+		// near miss for any method but a read, also when they spell an
+		// item whose row passes the method (a phone's DELETE).
 		if method != "GET" && method != "HEAD" {
 			leaf := m.leaves[k%len(m.leaves)]
-			if got := m.Match(method, prefix+"/"+leaf+"/x/y"); !got.NearMiss {
-				t.Fatalf("Match(%s, %q) = %+v, want a near miss", method, prefix+"/"+leaf+"/x/y", got)
+			for _, rest := range []string{"/x/y", "/me/phones/x"} {
+				if got := m.Match(method, prefix+"/"+leaf+rest); !got.NearMiss && (rest == "/x/y" || got.Operation == nil) {
+					t.Fatalf("Match(%s, %q) = %+v, want a near miss", method, prefix+"/"+leaf+rest, got)
+				}
 			}
 		}
 		// Below a PUT row's resource, a write to what the reference has

@@ -272,16 +272,20 @@ func (m *Matcher) match(method, rawPath string) Match {
 			}
 		}
 	}
+	// An item whose row passes the method (a phone's DELETE) is a near
+	// miss as any other path is, but for its last segment spelling the
+	// row's own rel (the reference's phone "phone").
+	ownRel := ""
 	if s := m.item(p, last); s != nil {
-		if s.op.PassesOn(method) {
-			return Match{}
+		if !s.op.PassesOn(method) {
+			return Match{Operation: s.op, Path: p}
 		}
-		return Match{Operation: s.op, Path: p}
+		ownRel = s.op.Rel
 	}
 	if method == "GET" || method == "HEAD" {
 		return Match{}
 	}
-	if m.near(method, p) {
+	if m.near(method, p, ownRel) {
 		return Match{NearMiss: true}
 	}
 	// The segments as written, before letters were folded and ";params"
@@ -291,7 +295,7 @@ func (m *Matcher) match(method, rawPath string) Match {
 	if !strings.HasPrefix(rawPath, "/") {
 		rawPath = "/" + rawPath
 	}
-	if raw := path.Clean(strings.ReplaceAll(rawPath, "\\", "/")); raw != p && m.near(method, raw) {
+	if raw := path.Clean(strings.ReplaceAll(rawPath, "\\", "/")); raw != p && m.near(method, raw, ownRel) {
 		return Match{NearMiss: true}
 	}
 	return Match{}
@@ -324,10 +328,12 @@ func (m *Matcher) item(p, last string) *matchSuffix {
 // spells its name is a near miss when what follows is no sub-resource
 // taking the method (see subResources):
 // PUT communication/x, or a POST a pool takes as the PUT, may reach
-// communication with /x as PathInfo and store a number.
-func (m *Matcher) near(method, p string) bool {
+// communication with /x as PathInfo and store a number. A last segment
+// that is ownRel itself (an item's, see Matcher.item, whose row passes
+// the method) is no near miss: that row's resource is the one it names.
+func (m *Matcher) near(method, p, ownRel string) bool {
 	last := lastSegment(p)
-	if nearName(last, m.names) {
+	if nearName(last, m.names) && (len(last) != len(ownRel) || !equalFoldASCII(ownRel, last)) {
 		return true
 	}
 	write := !isRead(method)
