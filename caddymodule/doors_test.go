@@ -384,6 +384,14 @@ func TestForwardingContact(t *testing.T) {
 		{"an absolute URL contact link", ring, "application/json", jsonLink("https://pool.contoso.com/ucwa/v1/applications/192/people/282"), false},
 		{"a protocol-relative contact link", ring, "application/json", jsonLink("//gw.contoso.com/19005551234"), false},
 		{"a contact link with an escaped scheme in its path", ring, "application/json", jsonLink("/people/tel%3A+19005551234"), false},
+		// Readings a pool may fold onto a scheme or a host: a fullwidth
+		// colon (IIS's %u escape, or UTF-8), an overlong UTF-8 colon, an
+		// escaped second slash.
+		{"a contact link with a %u-escaped fullwidth colon", ring, "application/json", jsonLink("/people/tel%uFF1A+19005551234"), false},
+		{"a contact link with a UTF-8 fullwidth colon", ring, "application/json", jsonLink("/people/tel%EF%BC%9A+19005551234"), false},
+		{"a contact link with an overlong colon", ring, "application/json", jsonLink("/people/tel%C0%BA+19005551234"), false},
+		{"a contact link with an escaped second slash", ring, "application/json", jsonLink("/%2Fgw.contoso.com/19005551234"), false},
+		{"an XML contact link with a fullwidth colon", ring, "application/xml", xmlLink("/people/tel%EF%BC%9A+19005551234"), false},
 		{"a contact link with an href in capitals", ring, "application/json", `{"target":"Contact","_links":{"contact":{"HREF":"tel:+19005551234"}}}`, false},
 		{"a contact link that is a string", ring, "application/json", `{"target":"Contact","_links":{"contact":"tel:+19005551234"}}`, false},
 		{"a contact property", ring, "application/json", `{"target":"Contact","contact":"tel:+19005551234"}`, false},
@@ -396,6 +404,7 @@ func TestForwardingContact(t *testing.T) {
 		{"an XML contact link embedded in callForwardingSettings", settings, "application/xml", xmlEmbedded("tel:+19005551234"), false},
 		// As a pool serves them, and blank.
 		{"the served contact link", ring, "application/json", jsonLink(served), true},
+		{"a served contact link with a mail address", ring, "application/json", jsonLink("/ucwa/oauth/v1/applications/104/people/lenea@contoso.com"), true},
 		{"a blank contact link", ring, "application/json", jsonLink(""), true},
 		{"a null contact link", ring, "application/json", `{"target":"Contact","_links":{"contact":null}}`, true},
 		{"the served contact link, XML", ring, "application/xml", xmlLink(served), true},
