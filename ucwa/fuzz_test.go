@@ -1106,21 +1106,18 @@ var referenceDestinations = func() map[string][]string {
 const referencePath = "/(a path to a resource of the pool)"
 
 // referenceResourcePath reports whether v is a path to a resource of the
-// pool that names no scheme: it starts with one "/", is printable ASCII
-// without spaces, and neither it nor any decoding of it (%XX, and IIS's
-// %uXXXX, again and again) holds a ':' or a backslash.
+// pool that names no scheme nor host: neither it nor any decoding of it
+// (%XX, and IIS's %uXXXX, again and again) does anything but start with
+// one "/" and hold printable ASCII other than spaces, ':' and backslashes.
 func referenceResourcePath(v string) bool {
-	if len(v) < 1 || v[0] != '/' || len(v) > 1 && v[1] == '/' {
-		return false
-	}
-	for _, r := range v {
-		if r <= ' ' || r >= 0x7f {
+	for {
+		if len(v) < 1 || v[0] != '/' || len(v) > 1 && v[1] == '/' {
 			return false
 		}
-	}
-	for {
-		if strings.ContainsAny(v, ":\\") {
-			return false
+		for _, r := range v {
+			if r <= ' ' || r >= 0x7f || r == ':' || r == '\\' {
+				return false
+			}
 		}
 		decoded := referenceEscape.ReplaceAllStringFunc(v, func(e string) string {
 			n, _ := strconv.ParseUint(strings.TrimLeft(e[1:], "uU"), 16, 32)

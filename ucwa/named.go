@@ -115,16 +115,15 @@ func (d *namedDestination) allows(v string) bool {
 
 // isResourcePath reports whether v is a path to a resource of the pool
 // as it serves one in a link (/ucwa/v1/applications/192/people/282): it
-// starts with a single "/" (no scheme, no host), is printable ASCII
-// without spaces, and no reading of it, decoded again and again as a pool
-// may decode a path (see otherReadings), holds a ':' or a backslash, so
-// that it names no tel: or sip: URI anywhere a reader might look.
+// and every reading of it, decoded again and again as a pool may decode a
+// path (see otherReadings), starts with a single "/" (no scheme, no host),
+// is printable ASCII without spaces and holds no ':' or backslash, so
+// that it names no tel: or sip: URI anywhere a reader might look: a
+// reading with other characters (a fullwidth colon, an overlong UTF-8
+// one) may be folded onto them, as .NET's best-fit mappings do.
 func isResourcePath(v string) bool {
-	if !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || !printableASCII(v) {
-		return false
-	}
 	for p, decoded := v, true; decoded; p, decoded = unescapeAgain(p) {
-		if strings.ContainsAny(p, ":\\") {
+		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || !printableASCII(p) || strings.ContainsAny(p, ":\\") {
 			return false
 		}
 	}

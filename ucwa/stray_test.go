@@ -291,6 +291,13 @@ func TestContactLink(t *testing.T) {
 		{"/people/%5Cx", false},
 		{"/people/282 x", false},
 		{"/people/2\u0668", false},
+		{"/people/tel%uFF1A+19005551234", false},
+		{"/people/tel%EF%BC%9A+19005551234", false},
+		{"/people/tel%C0%BA+19005551234", false},
+		{"/people/tel%25EF%25BC%259A+19005551234", false},
+		{"/%2Fgw.contoso.com/people/282", false},
+		{"/people/282%00", false},
+		{"/people/john%40contoso.com", true},
 	} {
 		if got := isResourcePath(strings.TrimSpace(tt.href)); got != tt.ok && strings.TrimSpace(tt.href) != "" {
 			t.Errorf("isResourcePath(%q) = %v", tt.href, got)
