@@ -402,6 +402,8 @@ func TestForwardingContact(t *testing.T) {
 		{"a contact link embedded in callForwardingSettings", settings, "application/json", embedded(jsonLink("tel:+19005551234")), false},
 		{"a contact property embedded in callForwardingSettings", settings, "application/json", embedded(`{"contact":"tel:+19005551234"}`), false},
 		{"an XML contact link embedded in callForwardingSettings", settings, "application/xml", xmlEmbedded("tel:+19005551234"), false},
+		{"a contact link to a person whose id is a telephone SIP user", ring, "application/json", jsonLink("/ucwa/v1/applications/192/people/+19005551234@contoso.com;user=phone"), false},
+		{"a contact link to a person whose id is a number", ring, "application/json", jsonLink("/ucwa/v1/applications/192/people/%2B19005551234"), false},
 		// As a pool serves them, and blank.
 		{"the served contact link", ring, "application/json", jsonLink(served), true},
 		{"a served contact link with a mail address", ring, "application/json", jsonLink("/ucwa/oauth/v1/applications/104/people/lenea@contoso.com"), true},

@@ -1115,7 +1115,7 @@ func referenceResourcePath(v string) bool {
 			return false
 		}
 		for _, r := range v {
-			if r <= ' ' || r >= 0x7f || r == ':' || r == '\\' {
+			if r <= ' ' || r >= 0x7f || r == ':' || r == '\\' || r == '+' || r == ';' {
 				return false
 			}
 		}

@@ -118,12 +118,15 @@ func (d *namedDestination) allows(v string) bool {
 // and every reading of it, decoded again and again as a pool may decode a
 // path (see otherReadings), starts with a single "/" (no scheme, no host),
 // is printable ASCII without spaces and holds no ':' or backslash, so
-// that it names no tel: or sip: URI anywhere a reader might look: a
+// that it names no tel: or sip: URI anywhere a reader might look, and no
+// '+' or ';', which no id a pool serves holds and which a pool building
+// a SIP URI from the id (people/+19005551234@contoso.com;user=phone)
+// would read as a telephone number: a
 // reading with other characters (a fullwidth colon, an overlong UTF-8
 // one) may be folded onto them, as .NET's best-fit mappings do.
 func isResourcePath(v string) bool {
 	for p, decoded := v, true; decoded; p, decoded = unescapeAgain(p) {
-		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || !printableASCII(p) || strings.ContainsAny(p, ":\\") {
+		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || !printableASCII(p) || strings.ContainsAny(p, ":\\+;") {
 			return false
 		}
 	}
