@@ -113,7 +113,8 @@ type LimitConfig struct {
 	// differ never share a budget ("x|y" and "z", "x" and "y|z" in
 	// "{a}|{b}"). A request whose key falls back to its address is
 	// warned of, once a minute at most per limit (naming the limit and
-	// this template). The store holds only the SHA-256 of the expanded key,
+	// this template); with jwt off, a key of the verified caller's
+	// placeholders alone, never set, once per config load. The store holds only the SHA-256 of the expanded key,
 	// never the key itself. Default:
 	// "{http.ucwa.caller}", the verified caller (the token's oid, else
 	// its sub: Entra ID gives one user a sub for each client
@@ -176,6 +177,10 @@ type limit struct {
 	// (see noteKeyless); nil: no warning.
 	keyless *throttledWarning
 	logger  *zap.Logger
+	// keyNeverSet: the key names the verified caller's placeholders alone
+	// (keyOfGrantAlone) and jwt is off, so it expands to nothing at every
+	// request (see noteKeyless).
+	keyNeverSet bool
 }
 
 // limitWarningClock, when not nil, is the clock of the limits' warnings
@@ -187,15 +192,26 @@ var limitWarningClock func() time.Time
 const keylessWarning = "a limit's key expanded to nothing: the request took from the budget of the client's address ({http.vars.client_ip}) instead, " +
 	"which behind a load balancer or proxy without Caddy's trusted_proxies is one budget for every client"
 
+// keyNeverSetWarning is the warning that a limit's key, of the verified
+// caller's placeholders alone, is never set because jwt is off.
+const keyNeverSetWarning = "a limit's key expanded to nothing, as it will at every request: it names the verified caller, and jwt off verifies none; " +
+	"every request takes from the budget of its client's address ({http.vars.client_ip}), " +
+	"which behind a load balancer or proxy without Caddy's trusted_proxies is one budget for every client (said once per config load)"
+
 // noteKeyless warns that a request's key expanded to nothing, at the
 // first such request and then once a minute at most, with the number of
 // such requests since: it names the limit and its key template, never a
-// value of the request.
+// value of the request. A key that is never set (keyNeverSet) is warned
+// of at the first request only.
 func (l *limit) noteKeyless() {
 	if l.keyless == nil {
 		return
 	}
 	l.keyless.note(func(requests uint64) {
+		if l.keyNeverSet {
+			l.logger.Warn(keyNeverSetWarning, zap.String("limit", l.name), zap.String("key", l.key))
+			return
+		}
 		l.logger.Warn(keylessWarning, zap.String("limit", l.name), zap.String("key", l.key), zap.Uint64("requests", requests))
 	})
 }
@@ -372,6 +388,13 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 		if err := checkKeyPlaceholders(l.key); err != nil {
 			return fmt.Errorf("%s: key: %w", where, err)
 		}
+		// With jwt off, a key of the verified caller's placeholders
+		// alone falls back at every request, by the config's own
+		// making: a warning a minute forever would be noise for a
+		// deliberate setup, so it is said once per config load.
+		if h.JWT != nil && h.JWT.Off && keyOfGrantAlone(l.key) {
+			l.keyNeverSet, l.keyless.once = true, true
+		}
 		if v, ok := strings.CutPrefix(l.key, "{"); ok && strings.HasSuffix(v, "}") && !strings.ContainsAny(v[:len(v)-1], "{}") {
 			l.placeholder = v[:len(v)-1]
 		} else {
@@ -487,6 +510,33 @@ func checkKeyPlaceholders(key string) error {
 			return fmt.Errorf("{%s} is set only once a pool takes the request, after the limits", name)
 		}
 		return fmt.Errorf("{%s} is not a placeholder of the edge (%s)", name, strings.Join(grantPlaceholders[1:], ", "))
+	}
+}
+
+// keyOfGrantAlone reports whether the key template names at least one
+// placeholder and only those of a verified token (grantPlaceholders),
+// which are never set with jwt off: such a key expands to nothing at
+// every request (see expandKey), whatever text it holds besides.
+func keyOfGrantAlone(key string) bool {
+	named := false
+	for rest := key; ; {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return named
+		}
+		if i > 0 && rest[i-1] == '\\' {
+			rest = rest[i+1:]
+			continue
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return named
+		}
+		if !slices.Contains(grantPlaceholders[:], rest[i+1:i+j]) {
+			return false
+		}
+		named = true
+		rest = rest[i+j+1:]
 	}
 }
 

@@ -349,3 +349,65 @@ func TestLimitChangedAcrossReloadNotConflict(t *testing.T) {
 		t.Errorf("%d limit claims held, want 1 (the config loaded's): the unloaded configs' were kept", n)
 	}
 }
+
+// TestLimitKeylessWarnedOnceWithJWTOff: with jwt off, a key of the
+// verified caller's placeholders alone (the default {http.ucwa.caller})
+// is never set, so every request takes from its address's budget by the
+// config's own making: the edge says so at the first such request of the
+// config load, naming jwt off, and not again every minute for as long as
+// it runs. A key that a request may set (a header) is still warned of
+// once a minute.
+func TestLimitKeylessWarnedOnceWithJWTOff(t *testing.T) {
+	const warning = `"msg":"a limit's key expanded to nothing`
+	for _, tc := range []struct {
+		name, limit, key string
+		want             int // warnings over 3 minutes
+	}{
+		{"default key", "limit calls 100 per 1h", "{http.ucwa.caller}", 1},
+		{"key of two grant placeholders", "limit calls 100 per 1h key {http.ucwa.tid}/{http.ucwa.caller}", "{http.ucwa.tid}/{http.ucwa.caller}", 1},
+		{"key of a header", "limit calls 100 per 1h key {http.request.header.X-Tenant}", "{http.request.header.X-Tenant}", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+			limitWarningClock = clock.Now
+			t.Cleanup(func() { limitWarningClock = nil })
+			pool := testkit.NewUpstream(t)
+			e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		jwt off
+		default_region US
+		%s
+		primary %s
+	}
+}`, tc.limit, pool.Addr()))
+			warnings := func() []string {
+				var lines []string
+				for line := range strings.Lines(e.Logs().String()) {
+					if strings.Contains(line, warning) {
+						lines = append(lines, line)
+					}
+				}
+				return lines
+			}
+			for minute := range 3 {
+				if resp := e.send(callTo("+14255551234", nil)); resp.Status != http.StatusCreated {
+					t.Fatalf("minute %d: %d %s", minute, resp.Status, resp.Body)
+				}
+				clock.Advance(time.Minute)
+			}
+			got := warnings()
+			if len(got) != tc.want {
+				t.Fatalf("%d warnings over 3 minutes with jwt off, want %d: %q", len(got), tc.want, got)
+			}
+			parts := []string{`"level":"warn"`, `"limit":"calls"`, `"key":"` + tc.key + `"`}
+			if tc.want == 1 {
+				parts = append(parts, "jwt off")
+			}
+			for _, part := range parts {
+				if !strings.Contains(got[0], part) {
+					t.Errorf("the warning lacks %s: %s", part, got[0])
+				}
+			}
+		})
+	}
+}
