@@ -73,6 +73,12 @@ func TestRedisStartupCheck(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			url, block, addr := tc.config(t)
+			if tc.cause != "timeout" {
+				// The default timeout (100ms) can run out on a loaded
+				// machine before a TLS handshake or AUTH is answered,
+				// and the check then rightly reports a timeout.
+				block = append(block, "timeout 5s")
+			}
 			e := startEdge(t, "caddyfile", redisCheckConfig(t, url, block...))
 			addrs := `"addrs":["` + addr + `"]`
 			if tc.cause == "" {
