@@ -64,6 +64,10 @@ func TestRedisStartupCheck(t *testing.T) {
 			srv := testkit.StartRedisWith(t, testkit.RedisConfig{TLS: true})
 			return srv.URL(), nil, srv.Addr()
 		}, "tls", false},
+		{"sentinels that know no such master", func(t *testing.T) (string, []string, string) {
+			sentinel := testkit.StartRedisSentinel(t, testkit.StartRedis(t), "edge")
+			return "redis://" + sentinel.Addr() + "/0", []string{"sentinel other"}, sentinel.Addr()
+		}, "unknown master", false},
 		{"no answer", func(t *testing.T) (string, []string, string) {
 			srv := testkit.StartRedis(t)
 			srv.Freeze()

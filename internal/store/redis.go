@@ -665,8 +665,9 @@ func (r *Redis) Ping(ctx context.Context) error {
 // operator: "timeout", "connection refused", "host not found", "tls",
 // "auth" (the credentials refused or missing), "permission" (an ACL user
 // denied a command), "closed" (the store closed), "connection closed"
-// (the server hung up, as a TLS port does to a redis:// client), "reply"
-// (another refusal by Redis) or "network".
+// (the server hung up, as a TLS port does to a redis:// client),
+// "unknown master" (a sentinel knows no master of the sentinel name),
+// "reply" (another refusal by Redis) or "network".
 func RedisFailure(err error) string {
 	var dnsErr *net.DNSError
 	var recordErr tls.RecordHeaderError
@@ -678,6 +679,14 @@ func RedisFailure(err error) string {
 	switch {
 	case errors.Is(err, ErrClosed):
 		return "closed"
+	case errors.Is(err, redis.Nil):
+		// The only nil reply on the way to a PING is a sentinel's to
+		// SENTINEL GET-MASTER-ADDR-BY-NAME of a name it does not know,
+		// which go-redis reports as "all sentinels ... are unreachable":
+		// the sentinels answered, the master name is wrong. It comes
+		// before the causes of other sentinels' failures, as the one to
+		// fix.
+		return "unknown master"
 	case errors.Is(err, ErrTimeout):
 		return "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):
