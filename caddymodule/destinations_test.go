@@ -562,12 +562,7 @@ func TestDestinationWouldRefuseLogClaimsNoDelivery(t *testing.T) {
 			if got := e.pool.Received(); len(got) != 0 {
 				t.Fatalf("the pool got %d requests, want none", len(got))
 			}
-			var lines []string
-			for line := range strings.Lines(e.Logs().String()) {
-				if strings.Contains(line, "would refuse this destination") {
-					lines = append(lines, line)
-				}
-			}
+			lines := e.Logs().Lines("would refuse this destination")
 			if len(lines) != 1 || !strings.Contains(lines[0], tc.logged) || !strings.Contains(lines[0], `"part":1`) {
 				t.Fatalf("the lines of a destination the policy would refuse are %q, want one with %s for part 1", lines, tc.logged)
 			}

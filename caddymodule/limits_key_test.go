@@ -215,15 +215,7 @@ func TestLimitKeylessWarned(t *testing.T) {
 			t.Fatalf("%d %s", resp.Status, resp.Body)
 		}
 	}
-	warnings := func() []string {
-		var lines []string
-		for line := range strings.Lines(e.Logs().String()) {
-			if strings.Contains(line, warning) {
-				lines = append(lines, line)
-			}
-		}
-		return lines
-	}
+	warnings := func() []string { return e.Logs().Lines(warning) }
 
 	send(withTenant)
 	if got := warnings(); len(got) != 0 {
@@ -380,15 +372,7 @@ func TestLimitKeylessWarnedOnceWithJWTOff(t *testing.T) {
 		primary %s
 	}
 }`, tc.limit, pool.Addr()))
-			warnings := func() []string {
-				var lines []string
-				for line := range strings.Lines(e.Logs().String()) {
-					if strings.Contains(line, warning) {
-						lines = append(lines, line)
-					}
-				}
-				return lines
-			}
+			warnings := func() []string { return e.Logs().Lines(warning) }
 			for minute := range 3 {
 				if resp := e.send(callTo("+14255551234", nil)); resp.Status != http.StatusCreated {
 					t.Fatalf("minute %d: %d %s", minute, resp.Status, resp.Body)

@@ -64,6 +64,17 @@ func (l *Logs) String() string {
 	return s
 }
 
+// Lines returns the lines logged so far that hold part.
+func (l *Logs) Lines(part string) []string {
+	var lines []string
+	for line := range strings.Lines(l.String()) {
+		if strings.Contains(line, part) {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
 func (l *Logs) read() (string, <-chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
