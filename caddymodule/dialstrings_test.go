@@ -416,7 +416,9 @@ func TestDestinationPremiumShortCodesAllow(t *testing.T) {
 // gateway that maps them dials it: +1 900 356 9377 is refused under deny +1900 and never
 // delivered, with a message that says why and an audit line that shows
 // the reading masked; so is one whose letters are all dial characters
-// (1900PAWPAWP, an extension of four digits as written). An allowed one
+// (1900PAWPAWP, an extension of four digits as written), and a number
+// with a letter or a few for its digits wherever they stand, six digits
+// or more left (sip:1X005551234@gw, sip:1W00JJJ1234@gw). An allowed one
 // and a name are delivered as written; a telephone user with letters
 // (sip:+1800FLOWERS@gw) is refused 400 as before. The limits count a
 // vanity number as a call, with or without a policy.
@@ -440,14 +442,19 @@ func TestDestinationVanityNumbers(t *testing.T) {
 			refused("letters that are dial characters", "sip:1900PAWPAWP@gw.contoso.com", "sip:+1900729****@gw.contoso.com"),
 			refused("after a separator", "sip:(1)900-FLOWERS@gw.contoso.com", "sip:+1900356****@gw.contoso.com"),
 			refused("in parentheses", "sip:(900)FLOWERS@gw.contoso.com", "sip:+1900356****@gw.contoso.com"),
+			refused("a letter for a digit", "sip:1X005551234@gw.contoso.com", "sip:+1900555****@gw.contoso.com"),
+			refused("letters among six digits", "sip:1W00JJJ1234@gw.contoso.com", "sip:+1900555****@gw.contoso.com"),
 			{name: "an allowed vanity number", path: startOpsPath, body: `{"to":"sip:1800FLOWERS@gw.contoso.com","operationId":"op-1"}`, status: 201,
 				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
 				dests: vanity("sip:+1800356****@gw.contoso.com", "toll_free", "allowed", "default")},
 			{name: "a name", path: startOpsPath, body: `{"to":"sip:john.smith@gw.contoso.com","operationId":"op-2"}`, status: 201,
 				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
 				dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", Decision: "allowed", Rule: "default"}}},
+			{name: "a name with a digit", path: startOpsPath, body: `{"to":"sip:john.smith2@contoso.com","operationId":"op-3"}`, status: 201,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
+				dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@contoso.com", Decision: "allowed", Rule: "default"}}},
 		}
-		e.run(t, auth, cases, []string{"3569377", "7297297", "FLOWERS", "flowers", "PAWPAWP"})
+		e.run(t, auth, cases, []string{"3569377", "7297297", "FLOWERS", "flowers", "PAWPAWP", "5551234", "X00555", "JJJ1234", "smith2"})
 		send := func(to string) testkit.Response {
 			return e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"` + to + `"}`,
 				Header: http.Header{"Authorization": {auth}}})

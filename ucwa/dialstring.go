@@ -336,36 +336,44 @@ func (n *Numbers) tooLong(digits []byte) bool {
 }
 
 // keypadDigitsBefore is the fewest digits a SIP user must hold before
-// its first letter to be read also with its letters as keypad
-// digits (see keypadUser): a vanity number is written after a prefix of
-// at least three digits (1-800, 0800, 0900, 1300), where a name that
-// starts with a digit or two (2ndfloor, 3com, 24hours) is no number.
+// its first letter to be read also with its letters as keypad digits
+// (see keypadUser): a vanity number is written after a prefix of at
+// least three digits (1-800, 0800, 0900, 1300), where a name that starts
+// with a digit or two (2ndfloor, 3com, 24hours) is no number.
 const keypadDigitsBefore = 3
 
 // keypadUser returns a SIP user (escapes decoded) that may be a vanity
 // number (1-900-FLOWERS) with its letters turned into the digits of a
 // phone keypad (1-900-3569377), and ok when it is one: before its first
-// ';' it holds at least keypadDigitsBefore digits before its first
-// letter, and its letters are ASCII (a letter a keypad has no key for,
-// é, makes it no vanity number). What stands before its first digit is
-// no letter, but may be a separator or a dial character, which
+// ';' it holds letters, all ASCII (a letter a keypad has no key for, é,
+// makes it no vanity number), and either at least keypadDigitsBefore
+// digits before its first letter or at least minDialDigits digits in
+// all, wherever the letters stand. The second is a number with a letter
+// or a few for some of its digits (1X005551234, G42071234567): a gateway
+// that maps letters to keys dials 19005551234 and 442071234567, and
+// digits enough for a number of their own are no name's (john.smith2,
+// user1, 24hours hold one or two). What stands before its first digit
+// is no letter, but may be a separator or a dial character, which
 // dialString reads past as it does in a user of digits: (900)FLOWERS is
 // 900-FLOWERS to a gateway that maps letters to keys. Its parameters are
 // kept as written. A name (alice, john.smith, user1, 2ndfloor) is none.
 func keypadUser(user string) (string, bool) {
 	main, params, hasParams := strings.Cut(user, ";")
-	digits, letters := 0, false
+	digits, before, letters := 0, 0, false
 	for _, r := range main {
 		switch {
-		case unicode.IsDigit(r) && !letters:
+		case unicode.IsDigit(r):
 			digits++
+			if !letters {
+				before++
+			}
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
 			letters = true
 		case unicode.IsLetter(r):
 			return "", false
 		}
 	}
-	if !letters || digits < keypadDigitsBefore {
+	if !letters || before < keypadDigitsBefore && digits < minDialDigits() {
 		return "", false
 	}
 	keypad := phonenumbers.ConvertAlphaCharactersInNumber(main)

@@ -227,8 +227,11 @@ func TestDialStringPremiumShortCode(t *testing.T) {
 // that maps letters to keys, and is refused under deny +1900, the
 // message saying why and never the number; so is one whose letters are
 // all dial characters (1900PAWPAWP), which as written is an extension
-// of four digits. The reading only adds refusals: names
-// (alice, john.smith, user1, 2ndfloor, 24hours) are not read so, an
+// of four digits. So is a number with a letter or a few for some of its
+// digits, wherever they stand, when six digits or more are left
+// (1X005551234, G42071234567). The reading only adds refusals: names
+// (alice, john.smith, user1, 2ndfloor, 24hours, lenea, john.smith2) are
+// not read so, an
 // allowed vanity number is delivered as written, and a telephone user
 // with letters (sip:+1800FLOWERS@gw) is refused as before.
 func TestDialStringKeypad(t *testing.T) {
@@ -262,6 +265,15 @@ func TestDialStringKeypad(t *testing.T) {
 		{"sip:2ndfloor@gw.contoso.com", nil, RuleDefault, "sip:****@gw.contoso.com"},
 		{"sip:24hours@gw.contoso.com", nil, RuleDefault, "sip:****@gw.contoso.com"},
 		{"sip:1900%C3%A9t%C3%A9@gw.contoso.com", nil, RuleDefault, "sip:****@gw.contoso.com"},
+		// A letter or a few for some of a number's digits, wherever they
+		// stand: six digits or more are no name's.
+		{"sip:1X005551234@gw.contoso.com", []string{"+19005551234"}, RuleDeny, "sip:+1900555****@gw.contoso.com"},
+		{"sip:1-x00-555-1234@gw.contoso.com", []string{"+19005551234"}, RuleDeny, "sip:+1900555****@gw.contoso.com"},
+		{"sip:1W00JJJ1234@gw.contoso.com", []string{"+19005551234"}, RuleDeny, "sip:+1900555****@gw.contoso.com"},
+		{"sip:G42071234567@gw.contoso.com", []string{"+442071234567"}, RuleDefault, "sip:+44207123****@gw.contoso.com"},
+		{"sip:lenea@gw.contoso.com", nil, RuleDefault, "sip:****@gw.contoso.com"},
+		{"sip:john.smith2@gw.contoso.com", nil, RuleDefault, "sip:****@gw.contoso.com"},
+		{"sip:j.smith.12345@gw.contoso.com", nil, RuleDefault, "sip:****@gw.contoso.com"},
 	} {
 		d, problem := n.Destination(c.value)
 		if !problem.OK() {
@@ -288,8 +300,10 @@ func TestDialStringKeypad(t *testing.T) {
 			t.Errorf("%s: a vanity number is not dialled", c.value)
 		}
 	}
-	if _, problem := n.Destination("sip:+1800FLOWERS@gw.contoso.com"); problem.OK() || problem.Subcode != SubcodeNormalizationFailed {
-		t.Errorf("sip:+1800FLOWERS@gw: %+v, want NormalizationFailed", problem)
+	for _, v := range []string{"sip:+1800FLOWERS@gw.contoso.com", "sip:+1X005551234@gw.contoso.com"} {
+		if _, problem := n.Destination(v); problem.OK() || problem.Subcode != SubcodeNormalizationFailed {
+			t.Errorf("%s: %+v, want NormalizationFailed", v, problem)
+		}
 	}
 	// An emergency number as written (an outside line of three digits,
 	// waits, 911) is shown as one, not as the number its letters read

@@ -378,8 +378,9 @@ type Destination struct {
 	// phone keypad could dial from a SIP URI whose user is a vanity
 	// number (sip:1900FLOWERS@gw.contoso.com: 19003569377): a user that
 	// holds letters after at least three digits, and no letter before
-	// them (see keypadUser), read as a dial string with its letters as
-	// keypad digits. It adds to the user as written (a name, or Dial), never
+	// them, or letters among at least six digits
+	// (sip:1X005551234@gw.contoso.com: 19005551234; see keypadUser),
+	// read as a dial string with its letters as keypad digits. It adds to the user as written (a name, or Dial), never
 	// replaces it: the rules and the limits judge both, and it is never
 	// an emergency number. nil for any other destination.
 	Keypad *DialString

@@ -54,7 +54,8 @@ var fuzzPolicySeeds = []string{
 	"sip:+33142345678;ext=3651@gw.contoso.com;user=phone", "sip:36*51@gw.contoso.com", "sip:1000@gw.contoso.com", "sip:0411@gw.contoso.com",
 	"sip:1900FLOWERS@gw.contoso.com", "sip:1-900-FLOWERS;x=1@gw.contoso.com", "sip:1900PAWPAWP@gw.contoso.com", "sip:24hours@contoso.com",
 	"sip:365days@gw.contoso.com", "sip:0800FLOWERS@gw.contoso.com", "sip:911HELP@gw.contoso.com", "sip:123%C3%A9t%C3%A9@gw.contoso.com",
-	"sip:911A@gw.contoso.com", "sip:9*11@gw.contoso.com", "sip:9,911@gw.contoso.com",
+	"sip:911A@gw.contoso.com", "sip:9*11@gw.contoso.com", "sip:1X005551234@gw.contoso.com", "sip:G42071234567@gw.contoso.com",
+	"sip:lenea@contoso.com", "sip:john.smith2@contoso.com", "sip:u12345@gw.contoso.com", "sip:u123456@gw.contoso.com", "sip:ab-1234-56;x=1@gw.contoso.com", "sip:9,911@gw.contoso.com",
 	"sip:9w911@gw.contoso.com", "sip:9,,P9-1-1@gw.contoso.com", "sip:9,9,11@gw.contoso.com", "sip:,911@gw.contoso.com", "sip:911,@gw.contoso.com",
 	"sip:9,911,@gw.contoso.com", "sip:81p112;x=y@gw.contoso.com", "sip:0,12345@gw.contoso.com", "sip:0w030123456@gw.contoso.com", "sip:0,123AB@gw.contoso.com",
 	"sip:9,911;1@gw.contoso.com", "sip:99,11@gw.contoso.com", "sip:9,*911@gw.contoso.com", "sip:91%231@gw.contoso.com", "sip:9-1-1@gw.contoso.com", "sip:11p2@gw.contoso.com",
@@ -283,9 +284,10 @@ func referenceUser(d *Destination) (string, bool) {
 }
 
 // referenceKeypad is a SIP destination's user read as a vanity number,
-// plainly: before its first ';' three digits or more come before its
-// first letter (whatever else stands before them), and every letter is
-// an ASCII one, which becomes the digit of its key on a phone keypad
+// plainly: before its first ';' it holds a letter, and three digits or
+// more come before its first letter (whatever else stands before them)
+// or six digits or more stand anywhere in it, and every letter is an
+// ASCII one, which becomes the digit of its key on a phone keypad
 // (ABC 2, DEF 3, GHI 4, JKL 5, MNO 6, PQRS 7, TUV 8, WXYZ 9); ok is false
 // for a user that is none.
 func referenceKeypad(d *Destination) (string, bool) {
@@ -296,13 +298,14 @@ func referenceKeypad(d *Destination) (string, bool) {
 	main, params, hasParams := strings.Cut(user, ";")
 	const keys = "22233344455566677778889999"
 	var out strings.Builder
-	digitsBefore, letters := 0, false
+	digitsBefore, digitsInAll, letters := 0, 0, false
 	for _, r := range main {
 		switch {
 		case unicode.IsDigit(r):
 			if !letters {
 				digitsBefore++
 			}
+			digitsInAll++
 			out.WriteRune(r)
 		case 'a' <= r && r <= 'z':
 			letters = true
@@ -316,7 +319,7 @@ func referenceKeypad(d *Destination) (string, bool) {
 			out.WriteRune(r)
 		}
 	}
-	if !letters || digitsBefore < 3 {
+	if !letters || digitsBefore < 3 && digitsInAll < 6 {
 		return "", false
 	}
 	if hasParams {
