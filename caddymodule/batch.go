@@ -105,7 +105,7 @@ func (h *Handler) countRefusedBatchPart(in *intake, p *ucwa.BatchPart) bool {
 // acceptPart checks one part of a batch and returns it cleaned, or nil
 // for a part that is no guarded operation.
 func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucwa.Error) {
-	method := ucwa.MatchMethod(p.Method, p.Header)
+	method := ucwa.MatchMethod(p.Method, p.Header, p.RawQuery())
 	m, ok := h.matcher.MatchTarget(method, p.Target())
 	switch {
 	case !ok:
@@ -135,6 +135,9 @@ func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucw
 	if len(p.Header["Authorization"]) > 0 || ucwa.HasHeader(p.Header, webTicketHeader) || len(p.Header["Cookie"]) > 0 ||
 		ucwa.HasAccessToken(p.RawQuery()) {
 		return nil, errPartAuthorization
+	}
+	if e := queryMethodOverride(p.RawQuery()); e != nil {
+		return nil, e
 	}
 	header := p.Header
 	if p.Source() == ucwa.BodyInDataHeader && len(header["Content-Type"]) == 0 {

@@ -61,6 +61,23 @@ func checkFraming(header, trailer http.Header) *ucwa.Error {
 	return nil
 }
 
+// queryMethodOverride refuses a terminated request (or a guarded part of
+// a batch) whose query asks it to be taken as another method
+// (?X-HTTP-Method-Override=PUT, _method, see ucwa.QueryOverridesMethod),
+// as checkFraming refuses the header: ASP.NET MVC reads the override
+// there too, and a pool honouring it would run another request than the
+// one the edge checked. The answer names the parameter as
+// ucwa.QueryOverridesMethod spells it, never as the request did.
+func queryMethodOverride(rawQuery string) *ucwa.Error {
+	name := ucwa.QueryOverridesMethod(rawQuery)
+	if name == "" {
+		return nil
+	}
+	return &ucwa.Error{Status: http.StatusBadRequest, Subcode: ucwa.SubcodeParameterValidationFailure,
+		Message:    "The request asks in its query to be taken as another method (" + name + "); send it with its own method.",
+		Parameters: []ucwa.Parameter{{Name: name, Reason: "asks for another method"}}}
+}
+
 var (
 	errTrailers = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
 		"The request declares trailer fields (Trailer); send every header before the body.")

@@ -35,7 +35,7 @@ import (
 // Once it is answered, a terminated request (and a near miss) gets a line
 // in the audit trail (see writeAudit).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
-	method := ucwa.MatchMethod(r.Method, r.Header)
+	method := ucwa.MatchMethod(r.Method, r.Header, r.URL.RawQuery)
 	m := h.matcher.Match(method, r.URL.Path)
 	if m.NearMiss {
 		return h.refuseNearMiss(w, r)
@@ -96,6 +96,9 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 	}
 	if ucwa.HasAccessToken(r.URL.RawQuery) {
 		return errQueryAccessToken
+	}
+	if e := queryMethodOverride(r.URL.RawQuery); e != nil {
+		return e
 	}
 	if e := ucwa.CookieDestination(r.Header); e != nil {
 		return e

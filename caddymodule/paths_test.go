@@ -267,7 +267,8 @@ func TestPUTResourceDoors(t *testing.T) {
 // pool may hand it to communication with the rest as PathInfo, and store
 // the number). It was passed on as the POST startMessaging takes, alone
 // and as a batch part; it is a near miss too, whatever the override
-// names. Below a collection's items, and without an override, writes
+// names, and so is one that asks in its query (?X-HTTP-Method-Override=PUT,
+// ?_method=PUT) or may ask in a form field (a form body). Below a collection's items, and without an override, writes
 // pass as before.
 func TestWriteWithMethodOverrideBelowPUT(t *testing.T) {
 	pool := testkit.NewUpstream(t)
@@ -304,6 +305,16 @@ func TestWriteWithMethodOverrideBelowPUT(t *testing.T) {
 		{name: "a batch part POST turnOffCallForwarding taken as PUT, the override spelled with _", status: 404, message: "Batch part 1: There is no resource",
 			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
 				Body: part("POST", cfs+"/turnOffCallForwarding", "X_HTTP_Method_Override")}},
+		{name: "POST startMessaging taken as PUT by its query", status: 404, message: "no resource",
+			req: testkit.Request{URL: comm + "/startMessaging?X-HTTP-Method-Override=PUT", ContentType: "application/json", Body: body}},
+		{name: "POST turnOffCallForwarding taken as PUT by _method in its query", status: 404, message: "no resource",
+			req: testkit.Request{URL: cfs + "/turnOffCallForwarding?%5Fmethod=put", ContentType: "application/json", Body: body}},
+		{name: "POST startMessaging with a form body", status: 404, message: "no resource",
+			req: testkit.Request{URL: comm + "/startMessaging", ContentType: "application/x-www-form-urlencoded", Body: "X-HTTP-Method-Override=PUT&phoneNumber=%2B19005551234"}},
+		{name: "a batch part POST startMessaging taken as PUT by its query", status: 404, message: "Batch part 1: There is no resource",
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
+				Body: batchBody("POST " + comm + "/startMessaging?X-Http-Method=PUT HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: " +
+					fmt.Sprint(len(body)) + "\r\n\r\n" + body)}},
 		// What stays a pool's own.
 		{name: "POST startMessaging", status: 201, poolGets: 1,
 			req: testkit.Request{URL: comm + "/startMessaging", ContentType: "application/json", Body: `{"to":"sip:john@contoso.com"}`}},

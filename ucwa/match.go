@@ -464,6 +464,71 @@ func OverridesMethod(h http.Header) bool {
 	return false
 }
 
+// methodOverrideParameters are the query parameters and form fields in
+// which a request asks to be taken as another method: ASP.NET MVC
+// (HttpRequestBase.GetHttpMethodOverride) reads X-HTTP-Method-Override
+// in a POST's form and query as well as in its header, and handlers a
+// pool or a proxy before it may add read the other headers' names there,
+// or _method (Rack, Laravel, Express's method-override).
+var methodOverrideParameters = [...]string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "_method"}
+
+// QueryOverridesMethod returns the parameter of a raw (still
+// percent-encoded) query that asks to be taken as another method (see
+// methodOverrideParameters), spelled as methodOverrideParameters spell
+// it; "" for none. A name is read as ASP.NET reads it, leniently:
+// '+' is a space, %XX and IIS's %uXXXX escapes are decoded and any other
+// '%' kept, so a pair that url.ParseQuery refuses is read too (the edge
+// does not parse the query of a request it passes). Then it is one when
+// it, or a .NET model-binding part of it ("x.X-HTTP-Method-Override",
+// "_method[]"), folds onto one in any letter case, with '_' for '-' or
+// not, as ParseQuery folds names (NUL, white space, zero-width, format
+// or combining characters, compatibility forms). A query whose names
+// are plain (letters, digits, '_' and '-') costs no allocation.
+func QueryOverridesMethod(raw string) string {
+	for pair := range strings.SplitSeq(raw, "&") {
+		name, _, _ := strings.Cut(pair, "=")
+		if name == "" {
+			continue
+		}
+		if !plainName(name) {
+			decoded, _ := unescapeAgain(strings.ReplaceAll(name, "+", " "))
+			if !printableASCII(decoded) {
+				decoded, _ = foldLookalike(decoded)
+			}
+			name = decoded
+		}
+		for part := range bindingParts(name) {
+			for _, p := range methodOverrideParameters {
+				if underscoreSpelling(part, p) {
+					return p
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// formMediaTypes are the media types of a body in which ASP.NET reads a
+// form (HttpRequest.Form: a Content-Type that starts with either, in any
+// letter case), and so the X-HTTP-Method-Override field that
+// GetHttpMethodOverride reads. No UCWA client sends a form.
+var formMediaTypes = [...]string{"application/x-www-form-urlencoded", "multipart/form-data"}
+
+// HasFormBody reports whether a request with header h declares a form
+// body (see formMediaTypes), which may ask in a field to be taken as
+// another method.
+func HasFormBody(h http.Header) bool {
+	for _, v := range h["Content-Type"] {
+		v = strings.TrimLeft(v, " \t")
+		for _, t := range formMediaTypes {
+			if len(v) >= len(t) && equalFoldASCII(v[:len(t)], t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // HasHeader reports whether h has the header name (canonical), also in
 // any spelling with '_' for '-' (see headerValues).
 func HasHeader(h http.Header, name string) bool {
@@ -549,8 +614,11 @@ func (m *Matcher) RewriteNamesOperation(method string, h http.Header) bool {
 }
 
 // MatchMethod returns the method to match a request by (see Match): its
-// own, or PUT for one that asks in a header to be taken as another method
-// (see OverridesMethod), whatever its own. A server honouring the header
+// own, or PUT for one that asks to be taken as another method, whatever
+// its own: in a header (see OverridesMethod), in its query (rawQuery, see
+// QueryOverridesMethod), or that may ask so in a form field, which the
+// edge does not read on a request it passes (a form body, see
+// HasFormBody). A server honouring the override
 // runs the request as the method it names, and one that does so before
 // routing (Web API's method override handlers) routes it so: a GET of
 // communication with X-HTTP-Method-Override: PUT and a body is the PUT
@@ -561,8 +629,8 @@ func (m *Matcher) RewriteNamesOperation(method string, h http.Header) bool {
 // it does on every operation, and the second a near miss (a PUT is the
 // write no resource below a PUT operation's resource takes); the
 // operations of POST rows are matched by every method alike.
-func MatchMethod(method string, h http.Header) string {
-	if OverridesMethod(h) {
+func MatchMethod(method string, h http.Header, rawQuery string) string {
+	if OverridesMethod(h) || HasFormBody(h) || QueryOverridesMethod(rawQuery) != "" {
 		return http.MethodPut
 	}
 	return method

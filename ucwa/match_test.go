@@ -395,8 +395,8 @@ func TestValidPathSuffix(t *testing.T) {
 	}
 }
 
-// TestMatchHeaders: a read that asks to be taken as another method is
-// matched as a write (a PUT operation's resource is then the operation),
+// TestMatchHeaders: a read that asks to be taken as another method (in a
+// header, in its query, or possibly in a form field) is matched as a write (a PUT operation's resource is then the operation),
 // and a URL named in X-Original-URL or X-Rewrite-URL is judged as a
 // request target; without those headers neither allocates.
 func TestMatchHeaders(t *testing.T) {
@@ -420,19 +420,39 @@ func TestMatchHeaders(t *testing.T) {
 		{"get", override, "PUT"},
 		{"POST", nil, "POST"},
 	} {
-		if got := MatchMethod(tt.method, tt.header); got != tt.want {
+		if got := MatchMethod(tt.method, tt.header, ""); got != tt.want {
 			t.Errorf("MatchMethod(%s, %v) = %s, want %s", tt.method, tt.header, got, tt.want)
 		}
 	}
-	if got := matchResult(m.Match(MatchMethod("GET", override), oauthApp+"/communication")); got != "communication" {
+	// In the query, or possibly in a form field (a form body), too.
+	for _, tt := range []struct {
+		method string
+		header http.Header
+		query  string
+		want   string
+	}{
+		{"GET", nil, "X-HTTP-Method-Override=PUT", "PUT"},
+		{"HEAD", nil, "x=1&_method=PUT", "PUT"},
+		{"OPTIONS", nil, "X%5FHTTP%5FMethod=PUT", "PUT"},
+		{"GET", nil, "x=_method", "GET"},
+		{"GET", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, "", "PUT"},
+		{"POST", http.Header{"Content-Type": {"Multipart/Form-Data; boundary=b"}}, "", "PUT"},
+		{"GET", http.Header{"Content-Type": {"application/json"}}, "", "GET"},
+		{"POST", http.Header{"Content-Type": {"text/plain"}}, "to=1", "POST"},
+	} {
+		if got := MatchMethod(tt.method, tt.header, tt.query); got != tt.want {
+			t.Errorf("MatchMethod(%s, %v, %q) = %s, want %s", tt.method, tt.header, tt.query, got, tt.want)
+		}
+	}
+	if got := matchResult(m.Match(MatchMethod("GET", override, ""), oauthApp+"/communication")); got != "communication" {
 		t.Errorf("a GET of communication with an override matched %s", got)
 	}
 	for _, p := range []string{"/communication/startMessaging", "/me/callForwardingSettings/turnOffCallForwarding", "/communication/phoneAudio/holdPhoneAudio"} {
-		if got := matchResult(m.Match(MatchMethod("POST", override), oauthApp+p)); got != "near miss" {
+		if got := matchResult(m.Match(MatchMethod("POST", override, ""), oauthApp+p)); got != "near miss" {
 			t.Errorf("a POST of %s with an override matched %s, want a near miss", p, got)
 		}
 	}
-	if got := matchResult(m.Match(MatchMethod("POST", override), oauthApp+"/communication/startPhoneAudio")); got != "startPhoneAudio" {
+	if got := matchResult(m.Match(MatchMethod("POST", override, ""), oauthApp+"/communication/startPhoneAudio")); got != "startPhoneAudio" {
 		t.Errorf("a POST of startPhoneAudio with an override matched %s", got)
 	}
 	for _, tt := range []struct {
@@ -458,7 +478,7 @@ func TestMatchHeaders(t *testing.T) {
 	}
 	plain := http.Header{"Content-Type": {"application/json"}}
 	if n := testing.AllocsPerRun(100, func() {
-		m.RewriteNamesOperation(MatchMethod("GET", plain), plain)
+		m.RewriteNamesOperation(MatchMethod("GET", plain, ""), plain)
 	}); n != 0 {
 		t.Errorf("%v allocations without the headers", n)
 	}

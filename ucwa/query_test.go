@@ -3,8 +3,11 @@ package ucwa
 import (
 	"net/url"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestParseQuery(t *testing.T) {
@@ -198,4 +201,137 @@ func TestHasAccessToken(t *testing.T) {
 			t.Errorf("HasAccessToken(%q) = %v, want %v", tc.raw, got, tc.want)
 		}
 	}
+}
+
+// TestQueryOverridesMethod: a query parameter that asks for another
+// method (ASP.NET MVC reads X-HTTP-Method-Override in the query; _method
+// and the other headers' names are read by other frameworks) is found
+// however its name is spelled or escaped, read leniently as ASP.NET reads
+// a query (%uXXXX, a stray '%'), and named as the list spells it; other
+// names are not it, and plain names cost no allocation.
+func TestQueryOverridesMethod(t *testing.T) {
+	for _, tc := range []struct {
+		raw, want string
+	}{
+		{"X-HTTP-Method-Override=PUT", "X-HTTP-Method-Override"},
+		{"x-http-method-override=PUT", "X-HTTP-Method-Override"},
+		{"X_HTTP_Method_Override=PUT", "X-HTTP-Method-Override"},
+		{"X-HTTP-Method=PUT", "X-HTTP-Method"},
+		{"x-method-override=PUT", "X-Method-Override"},
+		{"_method=PUT", "_method"},
+		{"_METHOD=put", "_method"},
+		{"to=sip:a@b.c&_method", "_method"},
+		{"X%2DHTTP%2DMethod%2DOverride=PUT", "X-HTTP-Method-Override"},
+		{"%58-HTTP-Method-Override=PUT", "X-HTTP-Method-Override"},
+		{"%u0058-HTTP-Method-Override=PUT", "X-HTTP-Method-Override"},
+		{"%5f%6d%65%74%68%6f%64=PUT", "_method"},
+		{"_method%00=PUT", "_method"},
+		{"_me%E2%80%8Bthod=PUT", "_method"},
+		{"%EF%BC%BFmethod=PUT", "_method"}, // fullwidth low line
+		{"x.X-HTTP-Method-Override=PUT", "X-HTTP-Method-Override"},
+		{"_method[]=PUT", "_method"},
+		{"model%5B_method%5D=PUT", "_method"},
+		{"%zz=1&_method=PUT", "_method"},
+		{"%zz_method=PUT", ""},
+		{"", ""},
+		{"to=_method&x=X-HTTP-Method-Override", ""},
+		{"method=PUT&-method=PUT&X-HTTP-Method-Overrides=PUT&X-HTTP-Methods=PUT", ""},
+		{"X+HTTP+Method+Override=PUT", ""},
+	} {
+		if got := QueryOverridesMethod(tc.raw); got != tc.want {
+			t.Errorf("QueryOverridesMethod(%q) = %q, want %q", tc.raw, got, tc.want)
+		}
+	}
+	for _, raw := range []string{"", "to=sip:a@b.c&x=1", "operationId=abc-1&threadId=x_y"} {
+		if n := testing.AllocsPerRun(100, func() { QueryOverridesMethod(raw) }); n != 0 {
+			t.Errorf("%q: %v allocations", raw, n)
+		}
+	}
+}
+
+// FuzzQueryOverridesMethod holds QueryOverridesMethod to a plain reading:
+// each pair's name decoded as ASP.NET decodes it ('+' a space, %XX bytes
+// and %uXXXX runes, any other '%' kept) is, or has a part that is (see
+// referenceBindingParts), one of the parameters in any letter case with
+// '_' for some '-'. An ASCII name is found exactly then; a name that
+// decodes to more than ASCII is found then at least (it may fold onto one
+// besides). What is found is a pair's.
+func FuzzQueryOverridesMethod(f *testing.F) {
+	for _, s := range []string{"", "X-HTTP-Method-Override=PUT", "_method=PUT", "x.%u005fmethod=1", "%zz=1&X_Http-METHOD=PUT",
+		"_me%E2%80%8Bthod=PUT", "a+b=c&%5Fmethod", "to=sip:a@b.c", "X-Method-Override%00=GET", "%EF%BC%BFmethod=1"} {
+		f.Add(s)
+	}
+	params := []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "_method"}
+	f.Fuzz(func(t *testing.T, raw string) {
+		found := ""
+		for pair := range strings.SplitSeq(raw, "&") {
+			got := QueryOverridesMethod(pair)
+			if got != "" && !slices.Contains(params, got) {
+				t.Fatalf("%q: found %q, no parameter", pair, got)
+			}
+			name, _, _ := strings.Cut(pair, "=")
+			decoded := referenceASPNETUnescape(name)
+			want := false
+			for _, part := range referenceBindingParts(decoded) {
+				for _, p := range params {
+					want = want || referenceUnderscoreSpelling(part, p)
+				}
+			}
+			ascii := true
+			for i := 0; i < len(decoded); i++ {
+				ascii = ascii && decoded[i] < utf8.RuneSelf
+			}
+			if want && got == "" || ascii && !want && got != "" {
+				t.Fatalf("%q (read as %q): found %q, want a parameter: %v", pair, decoded, got, want)
+			}
+			if found == "" {
+				found = got
+			}
+		}
+		if got := QueryOverridesMethod(raw); got != found {
+			t.Fatalf("%q: found %q, its pairs %q", raw, got, found)
+		}
+	})
+}
+
+// referenceASPNETUnescape decodes a query name as ASP.NET's
+// HttpUtility.UrlDecode does: '+' is a space, %XX a byte, %uXXXX a rune,
+// and any other '%' is kept as it is.
+func referenceASPNETUnescape(s string) string {
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			out = append(out, ' ')
+		case c == '%' && i+2 < len(s) && isHexDigit(s[i+1]) && isHexDigit(s[i+2]):
+			b, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			out = append(out, byte(b))
+			i += 2
+		case c == '%' && i+5 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') && isHexDigit(s[i+2]) && isHexDigit(s[i+3]) && isHexDigit(s[i+4]) && isHexDigit(s[i+5]):
+			r, _ := strconv.ParseUint(s[i+2:i+6], 16, 16)
+			out = utf8.AppendRune(out, rune(r))
+			i += 5
+		default:
+			out = append(out, c)
+		}
+	}
+	return string(out)
+}
+
+func isHexDigit(c byte) bool {
+	return strings.IndexByte("0123456789abcdefABCDEF", c) >= 0
+}
+
+// referenceUnderscoreSpelling reports whether name is p in any letter
+// case, with '_' in place of some of p's '-'.
+func referenceUnderscoreSpelling(name, p string) bool {
+	if len(name) != len(p) {
+		return false
+	}
+	for i := range len(p) {
+		if !strings.EqualFold(name[i:i+1], p[i:i+1]) && !(name[i] == '_' && p[i] == '-') {
+			return false
+		}
+	}
+	return true
 }
