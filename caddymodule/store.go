@@ -382,7 +382,8 @@ func (m *MemoryStore) shared() (*sharedStore, bool) { return m.store, m.failOpen
 // appendonly yes: the edge warns when it has no append-only file, and
 // when Redis restarted or failed over (its run_id changed; not told with
 // cluster). A config load does not wait for Redis: it checks it once in
-// the background (PING) and warns when that fails.
+// the background (PING, given at least 5s, on a connection of its own
+// when that is longer than Timeout) and warns when that fails.
 type RedisStore struct {
 	// Where Redis is: redis://[user:password@]host:port/db, or rediss://
 	// for TLS. The port defaults to 6379 and db to 0; query parameters are
@@ -402,7 +403,8 @@ type RedisStore struct {
 	// and one after the answer, before it goes out; the limits that
 	// count a request make one together before delivery (for an
 	// emergency call, one each), and one more to give its events back
-	// when it reached no pool. Default: 100ms.
+	// when it reached no pool. The check at each config load (PING) is
+	// given at least 5s. Default: 100ms.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
 	// What a request that needs the store gets while the store fails
@@ -567,7 +569,12 @@ const (
 // checkRedis sends one PING to Redis, in the background, once per config
 // load and store (see redisState.checkFor), and warns when it fails, so
 // that a wrong password, host or TLS setting shows when the config is
-// loaded and not at the first request. The warning names the address and
+// loaded and not at the first request. The PING is given the larger of
+// the store's timeout and store.StartupCheckTimeout (5s): the first
+// connection to a remote Redis over TLS may take longer than an
+// operation may (100ms by default) though Redis is fine, and a warning
+// of a timeout would send an operator after a fault there is none of.
+// It holds no config load up, whatever it waits for. The warning names the address and
 // the kind of failure (store.RedisFailure), never the URL or the
 // password; a success logs a debug line only. Cleanup stops the check:
 // an unloaded config warns of nothing.
@@ -586,7 +593,7 @@ func (r *RedisStore) checkRedis(ctx caddy.Context) {
 	go func() {
 		defer stop()
 		addrs := zap.Strings("addrs", state.Addrs())
-		err := state.Ping(check)
+		err := state.Ping(check, store.StartupCheckTimeout)
 		switch {
 		case check.Err() != nil:
 			logger.Debug("startup check of redis stopped: the config was unloaded", addrs)

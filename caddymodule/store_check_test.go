@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -121,5 +122,33 @@ func TestRedisStartupCheckStoppedOnUnload(t *testing.T) {
 	e.Logs().Wait(t, redisAnswersLine)
 	if logs := e.Logs().String(); strings.Contains(logs, redisCheckWarning) {
 		t.Errorf("the unloaded config's check warned:\n%s", logs)
+	}
+}
+
+// TestRedisStartupCheckOutlastsStoreTimeout: the startup check gives
+// Redis the larger of the store's timeout and 5s, not the store's
+// timeout alone (100ms by default, which a first connection over TLS to
+// a remote Redis may take though Redis is fine): a Redis that answers only
+// after a request's store operation has run out of that timeout (a frozen
+// redis-server, thawed once the edge has answered the request 503) is
+// not warned of, and the check logs that it answers. The load did not
+// wait for the check: the edge answered while Redis was frozen.
+func TestRedisStartupCheckOutlastsStoreTimeout(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	srv.Freeze()
+	t.Cleanup(srv.Thaw)
+	e := startEdge(t, "caddyfile", redisCheckConfig(t, "redis://"+srv.Addr()+"/0"))
+	alice := caller{"tenant-1", "alice"}.header(t)
+	resp := e.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"op-1"}`, alice))
+	if resp.Status != http.StatusServiceUnavailable {
+		t.Fatalf("a request while Redis is frozen: %d %s, want 503 (its store operation timed out)", resp.Status, resp.Body)
+	}
+	if logs := e.Logs().String(); strings.Contains(logs, redisCheckWarning) {
+		t.Fatalf("warned within the store's timeout:\n%s", logs)
+	}
+	srv.Thaw()
+	e.Logs().Wait(t, redisAnswersLine, redisStoreLogger, `"addrs":["`+srv.Addr()+`"]`)
+	if logs := e.Logs().String(); strings.Contains(logs, redisCheckWarning) {
+		t.Errorf("warned of a Redis that answered:\n%s", logs)
 	}
 }

@@ -112,7 +112,10 @@ type Redis struct {
 	cluster     bool
 	// addrs are the addresses the client dials first: the URL's
 	// host:port, then the sentinels or cluster nodes of Addrs.
-	addrs     []string
+	addrs []string
+	// options are the client's, for a client of other timeouts (see
+	// Ping).
+	options   *redis.UniversalOptions
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -233,21 +236,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		// an open-source Redis for them costs a round trip per connection.
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}
-	var client redis.UniversalClient
-	if opts.Cluster {
-		// Without routing policies: with them go-redis looks every command
-		// up in the reply of COMMAND, which it fetches under a lock of the
-		// client's with a context of its own (5s, not the timeout) and
-		// fetches again at every command while it fails (a user denied
-		// COMMAND). A script routes by its first key: the reservations'
-		// scripts have one, and the keys of AllowAll's share a hash slot
-		// (clusterLimitTag).
-		copts := uopts.Cluster()
-		copts.DisableRoutingPolicies = true
-		client = redis.NewClusterClient(copts)
-	} else {
-		client = redis.NewUniversalClient(uopts)
-	}
+	client := newRedisClient(uopts)
 	return &Redis{
 		client:      client,
 		limiter:     redis_rate.NewLimiter(client),
@@ -256,7 +245,25 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		timeout:     timeout,
 		cluster:     opts.Cluster,
 		addrs:       uopts.Addrs,
+		options:     uopts,
 	}, nil
+}
+
+// newRedisClient returns a client of opts.
+func newRedisClient(opts *redis.UniversalOptions) redis.UniversalClient {
+	if !opts.IsClusterMode {
+		return redis.NewUniversalClient(opts)
+	}
+	// Without routing policies: with them go-redis looks every command
+	// up in the reply of COMMAND, which it fetches under a lock of the
+	// client's with a context of its own (5s, not the timeout) and
+	// fetches again at every command while it fails (a user denied
+	// COMMAND). A script routes by its first key: the reservations'
+	// scripts have one, and the keys of AllowAll's share a hash slot
+	// (clusterLimitTag).
+	copts := opts.Cluster()
+	copts.DisableRoutingPolicies = true
+	return redis.NewClusterClient(copts)
 }
 
 // redisTLS returns the client's TLS configuration: nil without TLS, else
@@ -649,17 +656,41 @@ func (r *Redis) Durability(ctx context.Context) (RedisDurability, error) {
 // no user or password.
 func (r *Redis) Addrs() []string { return slices.Clone(r.addrs) }
 
-// Ping sends PING within the store's timeout: it fails as an operation
-// would when Redis cannot be reached, refuses the store's credentials or
-// its TLS, or does not answer in time (RedisFailure tells which).
-func (r *Redis) Ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+// Ping sends PING within timeout, or the store's timeout when that is
+// longer: it fails as an operation would when Redis cannot be reached,
+// refuses the store's credentials or its TLS, or does not answer in time
+// (RedisFailure tells which). Given longer than the store's timeout, it
+// sends the PING on a connection of its own, of a client of the store's
+// settings but that timeout (the store's client bounds each dial, TLS
+// handshake included, and each read by the store's timeout, whatever the
+// context allows), closed before it returns: a check of whether Redis
+// answers at all (see StartupCheckTimeout) then does not fail for a
+// first connection that takes longer than an operation may.
+func (r *Redis) Ping(ctx context.Context, timeout time.Duration) error {
+	client := r.client
+	if timeout > r.timeout {
+		opts := *r.options
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = timeout, timeout, timeout, timeout
+		opts.OnConnect = nil
+		client = newRedisClient(&opts)
+		defer client.Close()
+	} else {
+		timeout = r.timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := r.client.Ping(ctx).Err(); err != nil {
+	if err := client.Ping(ctx).Err(); err != nil {
 		return r.fail("ping", err)
 	}
 	return nil
 }
+
+// StartupCheckTimeout is the least time a check of whether Redis answers
+// is given (see Ping): a first connection to a remote Redis over TLS
+// (TCP, the TLS handshake, AUTH, then the PING) may take longer than the
+// store's timeout (DefaultRedisTimeout) though Redis is fine, and go-redis
+// dials for 5s by default.
+const StartupCheckTimeout = 5 * time.Second
 
 // RedisFailure names the kind of an error of a Redis operation for an
 // operator: "timeout", "connection refused", "host not found", "tls",
