@@ -175,6 +175,76 @@ func TestXMLPropertyAttributes(t *testing.T) {
 	}
 }
 
+// TestXMLAttributeNamedLikeDestination: an XML body whose element (the
+// root, a link, a property list's item, a PUT's resource or one nested in
+// it) has an attribute named like a phone destination of the table, in
+// any letter case or namespace, is refused with 400 naming the
+// destination (alone, or as a batch part), and never reaches the pool:
+// the edge reads no such attribute, and a pool whose model maps
+// attributes would ring the number it holds, which the edge never judged,
+// after or instead of the judged one. Such an attribute that is blank or
+// one of the destination's words passes unchanged.
+func TestXMLAttributeNamedLikeDestination(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	const ns = `xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"`
+	const forwarding = opsApp + "/me/callForwardingSettings"
+	for _, tc := range []struct {
+		name, method, path, body, param string
+		batch                           bool
+	}{
+		{name: "to on the root", path: startOpsPath, param: "to",
+			body: `<input ` + ns + ` to="tel:+19005551234"><property name="to">sip:john@contoso.com</property></input>`},
+		{name: "phoneNumber on the root, another letter case and a prefix", path: startOpsPath, param: "phoneNumber",
+			body: `<input ` + ns + ` xmlns:p="urn:p" p:PHONENUMBER="+19005551234"><property name="to">+14255551234</property></input>`},
+		{name: "target on a link", path: immediateForwardPath, param: "target",
+			body: `<input ` + ns + `><property name="target">+14255551234</property><link rel="self" href="/x" target="+19005551234"/></input>`},
+		{name: "number on a property list's item", path: startOpsPath, param: "number",
+			body: `<input ` + ns + `><property name="to">sip:john@contoso.com</property><propertyList name="x"><item number="+19005551234">a</item></propertyList></input>`},
+		{name: "target on a PUT's resource", method: "PUT", path: forwarding, param: "target",
+			body: `<resource ` + ns + ` rel="callForwardingSettings" href="/x" target="+19005551234"><property name="activeSetting">ImmediateForward</property></resource>`},
+		{name: "contact on an embedded resource", method: "PUT", path: forwarding, param: "contact",
+			body: `<resource ` + ns + ` rel="callForwardingSettings" href="/x"><resource rel="simultaneousRingSettings" href="/y" contact="tel:+19005551234"><property name="target">Contact</property></resource></resource>`},
+		{name: "to on the root of a batch part", path: startOpsPath, param: "to", batch: true,
+			body: `<input ` + ns + ` to="tel:+19005551234"><property name="to">sip:john@contoso.com</property></input>`},
+		{name: "blank and words pass", path: startOpsPath,
+			body: `<input ` + ns + ` to=" "><link rel="self" href="/x" target="Contact"/><property name="to">sip:john@contoso.com</property></input>`},
+		{name: "other attributes pass", method: "PUT", path: forwarding,
+			body: `<resource ` + ns + ` rel="callForwardingSettings" href="/x" title="t"><property name="activeSetting">ImmediateForward</property></resource>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			req := testkit.Request{Method: tc.method, URL: tc.path, ContentType: "application/xml", Body: tc.body,
+				Header: http.Header{"Authorization": {auth}}}
+			if tc.method == "PUT" {
+				req.Header.Set("If-Match", `"1"`)
+			}
+			if tc.batch {
+				req.URL, req.ContentType, req.Body = opsApp+"/batch", batchType, batchBody("POST "+tc.path+" HTTP/1.1\r\nContent-Type: application/xml\r\n\r\n"+tc.body)
+			}
+			resp := e.send(req)
+			got := e.pool.Received()[before:]
+			if tc.param == "" {
+				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != tc.body {
+					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the body as sent", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			if resp.Status != http.StatusBadRequest || len(got) != 0 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
+			}
+			// A batch's refusal is JSON: the batch is no XML body.
+			named := strings.Contains(resp.Body, `<property name="`+tc.param+`">`) || strings.Contains(resp.Body, `{"name":"`+tc.param+`"`)
+			if !named || !strings.Contains(resp.Body, "ParameterValidationFailure") ||
+				!strings.Contains(resp.Body, "as an XML attribute") || strings.Contains(resp.Body, "9005551234") {
+				t.Fatalf("the refusal does not name %s alone: %s", tc.param, resp.Body)
+			}
+		})
+	}
+}
+
 // TestCookieNamedLikeDestination: a guarded request (alone, or a batch)
 // whose Cookie names a phone destination of the table, in any letter
 // case or folding onto it, is refused with 400 naming the destination,

@@ -238,6 +238,58 @@ func TestDecodeLookalikeNamesPlain(t *testing.T) {
 	}
 }
 
+// TestDecodeXMLAttributeNamedLikeDestination: an XML attribute whose
+// local name is a phone destination of the table, in any letter case or
+// folding onto it, on any element (the root, a link, a property list's
+// item, a PUT's resource, one nested in it), is refused naming the
+// destination, unless it is blank or one of the destination's words: the
+// edge reads no attribute so named, and a pool whose model maps
+// attributes would dial the number it holds.
+func TestDecodeXMLAttributeNamedLikeDestination(t *testing.T) {
+	const input = `<input xmlns="` + Namespace + `"`
+	const resource = `<resource xmlns="` + Namespace + `"`
+	tests := []struct {
+		rel  string
+		body string
+		bad  string // "": accepted
+	}{
+		{"startPhoneAudio", input + ` to="tel:+19005551234"><property name="to">sip:a@b.c</property></input>`, "to"},
+		{"startPhoneAudio", input + ` PhoneNumber="+19005551234"><property name="to">sip:a@b.c</property></input>`, "phoneNumber"},
+		{"startPhoneAudio", input + ` xmlns:p="urn:p" p:tO="1"><property name="to">a</property></input>`, "to"},
+		{"startPhoneAudio", input + `><link rel="customContent" href="data:,x" TARGET="+19005551234"/><property name="to">a</property></input>`, "target"},
+		{"startPhoneAudio", input + `><property name="to">a</property><propertyList name="x" delegator="1"><item number="+19005551234">a</item></propertyList></input>`, "delegator"},
+		{"startPhoneAudio", input + `><property name="to">a</property><propertyList name="x"><item number="+19005551234">a</item></propertyList></input>`, "number"},
+		{"immediateForwardToContact", input + ` target="+19005551234"><property name="target">tel:+14255551234</property></input>`, "target"},
+		{"callForwardingSettings", resource + ` rel="callForwardingSettings" href="/x" target="+19005551234"><property name="activeSetting">None</property></resource>`, "target"},
+		{"callForwardingSettings", resource + `><resource rel="immediateForwardSettings" href="/y" contact="tel:+19005551234"><property name="target">Contact</property></resource></resource>`, "contact"},
+
+		{"startPhoneAudio", input + ` to=" " value="+19005551234"><link rel="customContent" href="data:,x" target="Contact" contact="/ucwa/v1/applications/1/people/2"/><property name="to">a</property></input>`, ""},
+		{"callForwardingSettings", resource + ` rel="callForwardingSettings" href="/x"><resource rel="unansweredCallSettings" href="/y" target=" voicemail "><property name="target">Voicemail</property></resource></resource>`, ""},
+	}
+	for _, tt := range tests {
+		_, err := Decode(mustOperation(tt.rel), XML, []byte(tt.body))
+		if tt.bad == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.body, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: accepted", tt.body)
+			continue
+		}
+		if err.Status != 400 || err.Subcode != SubcodeParameterValidationFailure || len(err.Parameters) != 1 || err.Parameters[0].Name != tt.bad ||
+			!strings.Contains(err.Message, "as an XML attribute") || !strings.Contains(err.Message, "line 1, column") {
+			t.Errorf("%s: %v %v, want 400 ParameterValidationFailure naming %s", tt.body, err, err.Parameters, tt.bad)
+		}
+		for _, leak := range []string{"900", "tel:", "TARGET", "tO"} {
+			if strings.Contains(err.Message, leak) {
+				t.Errorf("%s: the message holds %q: %s", tt.body, leak, err.Message)
+			}
+		}
+	}
+}
+
 // TestDecodeEmbeddedDestination: a property, property list or link named
 // like a phone destination of the table inside an embedded resource
 // (JSON "_embedded", at any depth, also in arrays and under a name

@@ -31,7 +31,8 @@ import (
 // unless, as a property, its text is blank or one of the destination's
 // words (see strayDestination). A <property> has only a name attribute
 // (and namespace declarations; see otherPropertyAttr), and no property or
-// property list has an empty name.
+// property list has an empty name. No element has an attribute named
+// like a phone destination of the table (see attrDestinationError).
 //
 // Bodies in the plain shape every client sends (the reference's sample)
 // are read by decodeSimpleXML without encoding/xml; anything else goes to
@@ -428,7 +429,8 @@ func skipXML(d *xml.Decoder, body []byte) *Error {
 // might read the other one. It also refuses xmlns:p="", which Namespaces
 // in XML forbids but encoding/xml takes as binding p to no namespace, so
 // that p:name would read as name here while a pool sees another attribute,
-// and any attribute of XML Schema instance (see isXSIAttr).
+// any attribute of XML Schema instance (see isXSIAttr), and an attribute
+// named like a phone destination of the table (see attrDestinationError).
 func checkAttrs(t xml.StartElement, body []byte, at int) *Error {
 	for _, a := range t.Attr {
 		if a.Name.Space == "xmlns" && a.Value == "" {
@@ -436,6 +438,9 @@ func checkAttrs(t xml.StartElement, body []byte, at int) *Error {
 		}
 		if isXSIAttr(a) {
 			return deserializationError("An element has an XML Schema instance attribute (xsi:" + xsiLocal(a.Name.Local) + "), at " + position(body, int64(at)) + "; UCWA bodies have none.")
+		}
+		if err := attrDestinationError(a, body, at); err != nil {
+			return err
 		}
 	}
 	twice := func(a xml.Attr) *Error {
@@ -462,6 +467,29 @@ func checkAttrs(t xml.StartElement, body []byte, at int) *Error {
 		seen[a.Name] = struct{}{}
 	}
 	return nil
+}
+
+// attrDestinationError refuses an attribute, on any element (the root,
+// a property, a link, an item, an embedded resource), whose local name is
+// a phone destination of the table in any letter case or folding onto it
+// (<input to="tel:+1900...">, <link rel="x" href="/y" p:PhoneNumber="..."/>),
+// unless its value is blank or one of the destination's words (see
+// namedDestination.allows). UCWA gives every input as a <property>'s text
+// and names no attribute so; the edge reads no such attribute, and a pool
+// whose model maps attributes too (XmlSerializer's [XmlAttribute], a
+// reader matching inputs by local name wherever they stand) would dial,
+// store or forward to a number the edge never judged. It names the
+// destination by its documented spelling, never the value.
+func attrDestinationError(a xml.Attr, body []byte, at int) *Error {
+	if a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns" {
+		return nil
+	}
+	d := namedDestinationOf(a.Name.Local)
+	if d == nil || d.allows(a.Value) {
+		return nil
+	}
+	return parameterError([]Parameter{{Name: d.name,
+		Reason: "is given in the body as an XML attribute, at " + position(body, int64(at)) + ", where the edge does not judge it; give it as a <property>'s text"}})
 }
 
 // xsiNamespace is the namespace of XML Schema instance attributes.
