@@ -245,6 +245,68 @@ func TestXMLAttributeNamedLikeDestination(t *testing.T) {
 	}
 }
 
+// TestXMLNestedConstruct: a <property>, <propertyList>, <link> or
+// <resource> inside a property list, a link, a property of an embedded
+// resource or an element the edge does not read is refused with 400
+// DeserializationFailure (alone, or as a batch part), and never reaches
+// the pool: the edge skipped what such an element holds, and a pool that
+// finds properties and resources wherever they stand would ring, or
+// forward calls to, a number the edge never judged. UCWA's own nesting
+// (items in a property list, resources in a PUT's resource) passes.
+func TestXMLNestedConstruct(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	const ns = `xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"`
+	const forwarding = opsApp + "/me/callForwardingSettings"
+	for _, tc := range []struct {
+		name, method, path, body string
+		batch, pass              bool
+	}{
+		{name: "a property in a property list", path: startOpsPath,
+			body: `<input ` + ns + `><property name="to">+14255551234</property><propertyList name="x"><property name="phoneNumber">+19005551234</property></propertyList></input>`},
+		{name: "a property in an item", path: startOpsPath,
+			body: `<input ` + ns + `><property name="to">+14255551234</property><propertyList name="x"><item><property name="phoneNumber">+19005551234</property></item></propertyList></input>`},
+		{name: "a property in a link", path: immediateForwardPath,
+			body: `<input ` + ns + `><property name="target">+14255551234</property><link rel="self" href="/x"><property name="target">+19005551234</property></link></input>`},
+		{name: "an embedded resource in a link of a PUT", method: "PUT", path: forwarding,
+			body: `<resource ` + ns + `><property name="activeSetting">SimultaneousRing</property><link rel="simultaneousRingSettings" href="/y"><resource rel="simultaneousRingSettings"><property name="target">+19005551234</property></resource></link></resource>`},
+		{name: "an embedded resource in a property list of a PUT", method: "PUT", path: forwarding,
+			body: `<resource ` + ns + `><property name="activeSetting">SimultaneousRing</property><propertyList name="x"><resource rel="simultaneousRingSettings"><property name="target">+19005551234</property></resource></propertyList></resource>`},
+		{name: "a property in an embedded resource's link", method: "PUT", path: forwarding,
+			body: `<resource ` + ns + `><resource rel="simultaneousRingSettings"><property name="target">Contact</property><link rel="self" href="/y"><property name="target">+19005551234</property></link></resource></resource>`},
+		{name: "a property in a property list of a batch part", path: startOpsPath, batch: true,
+			body: `<input ` + ns + `><property name="to">+14255551234</property><propertyList name="x"><property name="phoneNumber">+19005551234</property></propertyList></input>`},
+		{name: "items and embedded resources pass", method: "PUT", path: forwarding, pass: true,
+			body: `<resource ` + ns + ` rel="callForwardingSettings" href="/x"><propertyList name="x"><item>a</item></propertyList><resource rel="simultaneousRingSettings" href="/y"><property name="target">Contact</property><link rel="self" href="/y"/></resource></resource>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			req := testkit.Request{Method: tc.method, URL: tc.path, ContentType: "application/xml", Body: tc.body,
+				Header: http.Header{"Authorization": {auth}}}
+			if tc.method == "PUT" {
+				req.Header.Set("If-Match", `"1"`)
+			}
+			if tc.batch {
+				req.URL, req.ContentType, req.Body = opsApp+"/batch", batchType, batchBody("POST "+tc.path+" HTTP/1.1\r\nContent-Type: application/xml\r\n\r\n"+tc.body)
+			}
+			resp := e.send(req)
+			got := e.pool.Received()[before:]
+			if tc.pass {
+				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != tc.body {
+					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the body as sent", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			if resp.Status != http.StatusBadRequest || len(got) != 0 || !strings.Contains(resp.Body, "DeserializationFailure") ||
+				!strings.Contains(resp.Body, "inside an element whose content the edge does not read") || strings.Contains(resp.Body, "9005551234") {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 400 DeserializationFailure and none", resp.Status, resp.Body, len(got))
+			}
+		})
+	}
+}
+
 // TestCookieNamedLikeDestination: a guarded request (alone, or a batch)
 // whose Cookie names a phone destination of the table, in any letter
 // case or folding onto it, is refused with 400 naming the destination,

@@ -516,6 +516,9 @@ func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int
 			if err := checkAttrs(tt, body, before); err != nil {
 				return err
 			}
+			if err := nestedConstructError(tt, body, before); err != nil {
+				return err
+			}
 			allowed = false
 			depth++
 		case xml.EndElement:

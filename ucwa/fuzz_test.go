@@ -360,7 +360,8 @@ func FuzzDecodeXML(f *testing.F) {
 		`<input><property name="">1</property><propertyList name=""/></input>`,
 		`<resource><resource rel="x"><property name="target" value="1"/><property name="y" z="2"/></resource></resource>`,
 		`<resource><link rel="contact" href="/people/282"/><resource rel="x"><link rel="contact" HREF="/p%3A1" href="/people/282"/><property name="contact">tel:1</property></resource></resource>`,
-		`<input xmlns:p="u" To="1" p:phoneNumber=" "><link rel="x" href="/y" target="Contact"/><propertyList name="x"><item number="2">a</item></propertyList></input>`} {
+		`<input xmlns:p="u" To="1" p:phoneNumber=" "><link rel="x" href="/y" target="Contact"/><propertyList name="x"><item number="2">a</item></propertyList></input>`,
+		`<resource><propertyList name="x"><item><property name="to">1</property></item></propertyList><resource rel="y"><link rel="z"><RESOURCE/></link><property name="a"><p:link xmlns:p="u"/></property></resource></resource>`} {
 		f.Add([]byte(s), "v")
 	}
 	for _, s := range xmlSeeds {
@@ -412,6 +413,9 @@ func FuzzDecodeXML(f *testing.F) {
 			}
 			if attr, ok := xmlDestinationAttrsRead(body); !ok {
 				t.Fatalf("%s: accepted the attribute %q, named like a destination", op.Rel, attr)
+			}
+			if name, ok := xmlNestedConstructsRead(body); !ok {
+				t.Fatalf("%s: accepted a <%s> where the edge does not read it", op.Rel, name)
 			}
 			if name, ok := xmlAttrValuesRead(r); !ok {
 				t.Fatalf("%s: read %s otherwise than XML's attribute-value normalization", op.Rel, name)
@@ -559,6 +563,32 @@ func xmlDestinationAttrsRead(body []byte) (string, bool) {
 					return a.Name.Local, false
 				}
 			}
+		}
+	}
+}
+
+// xmlNestedConstructsRead checks, with encoding/xml, that every element
+// of an accepted body named, in any letter case, property, propertyList,
+// link or resource stands in the root or in a chain of resources below
+// it, where the decoders read such elements, and returns one that does
+// not.
+func xmlNestedConstructsRead(body []byte) (string, bool) {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	var stack []string // the open elements' local names
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return "", true
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			construct := slices.ContainsFunc([]string{"property", "propertyList", "link", "resource"}, func(c string) bool { return strings.EqualFold(c, t.Name.Local) })
+			if construct && len(stack) > 0 && slices.ContainsFunc(stack[1:], func(s string) bool { return !strings.EqualFold(s, "resource") }) {
+				return t.Name.Local, false
+			}
+			stack = append(stack, t.Name.Local)
+		case xml.EndElement:
+			stack = stack[:len(stack)-1]
 		}
 	}
 }

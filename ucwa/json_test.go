@@ -290,6 +290,40 @@ func TestDecodeXMLAttributeNamedLikeDestination(t *testing.T) {
 	}
 }
 
+// TestDecodeXMLNestedConstruct: a <property>, <propertyList>, <link> or
+// <resource> (any letter case or namespace) inside a PUT's embedded
+// resource's property list, link, property or unknown element, where the
+// edge skips what it holds, is refused 400 DeserializationFailure: a pool
+// that finds such elements wherever they stand would read a forwarding
+// target the edge never judged. In the resource chain itself they are
+// read and judged as before.
+func TestDecodeXMLNestedConstruct(t *testing.T) {
+	const open = `<resource xmlns="` + Namespace + `">`
+	for _, tt := range []struct {
+		body string
+		bad  string // the construct refused; "": accepted
+	}{
+		{open + `<resource rel="simultaneousRingSettings"><link rel="self" href="/x"><property name="target">tel:+19005551234</property></link></resource></resource>`, "property"},
+		{open + `<resource rel="x"><propertyList name="y"><item><RESOURCE rel="simultaneousRingSettings"/></item></propertyList></resource></resource>`, "resource"},
+		{open + `<resource rel="x"><property name="subject"><p:link xmlns:p="urn:p" rel="contact" href="tel:1"/></property></resource></resource>`, "link"},
+		{open + `<resource rel="x"><x><propertyList name="target"/></x></resource></resource>`, "propertyList"},
+		{open + `<link rel="self" href="/x"><resource rel="simultaneousRingSettings"><property name="target">tel:+19005551234</property></resource></link></resource>`, "resource"},
+
+		{open + `<resource rel="x"><resource rel="y"><property name="target">Contact</property><propertyList name="z"><item>a</item><x/></propertyList><link rel="self" href="/x"><y/></link></resource></resource></resource>`, ""},
+	} {
+		_, err := Decode(mustOperation("communication"), XML, []byte(tt.body))
+		if tt.bad == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.body, err)
+			}
+			continue
+		}
+		if err == nil || err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, "A <"+tt.bad+"> inside an element whose content the edge does not read") {
+			t.Errorf("%s: %v, want 400 DeserializationFailure naming <%s>", tt.body, err, tt.bad)
+		}
+	}
+}
+
 // TestDecodeEmbeddedDestination: a property, property list or link named
 // like a phone destination of the table inside an embedded resource
 // (JSON "_embedded", at any depth, also in arrays and under a name

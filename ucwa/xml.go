@@ -32,7 +32,9 @@ import (
 // words (see strayDestination). A <property> has only a name attribute
 // (and namespace declarations; see otherPropertyAttr), and no property or
 // property list has an empty name. No element has an attribute named
-// like a phone destination of the table (see attrDestinationError).
+// like a phone destination of the table (see attrDestinationError), and
+// no property, property list, link or resource stands inside what the
+// edge skips (see nestedConstructError).
 //
 // Bodies in the plain shape every client sends (the reference's sample)
 // are read by decodeSimpleXML without encoding/xml; anything else goes to
@@ -401,7 +403,8 @@ func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
 	}
 }
 
-// skipXML skips the rest of the current element, still checking syntax.
+// skipXML skips the rest of the current element, still checking syntax,
+// and refuses a UCWA construct inside it (see nestedConstructError).
 func skipXML(d *xml.Decoder, body []byte) *Error {
 	for depth := 1; depth > 0; {
 		before := d.InputOffset()
@@ -416,9 +419,37 @@ func skipXML(d *xml.Decoder, body []byte) *Error {
 			if err := checkAttrs(t, body, int(before)); err != nil {
 				return err
 			}
+			if err := nestedConstructError(t, body, int(before)); err != nil {
+				return err
+			}
 			depth++
 		case xml.EndElement:
 			depth--
+		}
+	}
+	return nil
+}
+
+// xmlConstructs are the elements through which UCWA's XML gives inputs,
+// links and embedded resources.
+var xmlConstructs = [...]string{"property", "propertyList", "link", "resource"}
+
+// nestedConstructError refuses t, an element inside what the edge skips
+// (a <propertyList>'s content, a <link>'s, an embedded resource's
+// property's or unknown element's), when it is one of xmlConstructs by
+// its local name, in any letter case and namespace. UCWA puts them only
+// in the body's root and in the resources it embeds, where the edge
+// reads them; a pool that finds them wherever they stand (an XPath
+// //property, XmlReader.ReadToFollowing, XDocument.Descendants) would
+// read a property, a link or an embedded resource, and the number it
+// holds, that the edge never judged:
+// <propertyList name="x"><property name="phoneNumber">+1900...</property></propertyList>,
+// or a <resource rel="simultaneousRingSettings"> inside a <link>.
+func nestedConstructError(t xml.StartElement, body []byte, at int) *Error {
+	for _, c := range xmlConstructs {
+		if strings.EqualFold(t.Name.Local, c) {
+			return deserializationError("A <" + c + "> inside an element whose content the edge does not read, at " + position(body, int64(at)) +
+				"; UCWA gives properties, property lists, links and resources only in the body's root element and in the resources it embeds.")
 		}
 	}
 	return nil
