@@ -2,12 +2,15 @@ package testkit
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,7 +28,8 @@ type Pool struct {
 	name      string
 	port      int
 	answer    Answer
-	tls       *httptest.Server // for NewTLSPool
+	tls       *httptest.Server // for NewTLSPool, NewHTTP2Pool and NewHTTPSPool
+	protocols *http.Protocols  // of the server Restart starts; nil: net/http's default
 	healthy   atomic.Bool
 	closeIdle atomic.Bool
 	release   chan struct{} // closed at the test's end, so hanging answers return
@@ -47,6 +51,8 @@ type Received struct {
 	Method, Path, RawQuery string
 	Header                 http.Header
 	Body                   string
+	// Proto is the protocol the request came by: HTTP/1.1, HTTP/2.0.
+	Proto string
 }
 
 // OperationID is the operationId of a JSON body, else of the query, ""
@@ -102,6 +108,69 @@ func NewTLSPool(t testing.TB, name string) *Pool {
 	return p
 }
 
+// NewHTTP2Pool starts a pool that speaks TLS, with a certificate for
+// 127.0.0.1 that CAFile names, and offers HTTP/2 (ALPN h2) before
+// HTTP/1.1, as IIS 10 does.
+func NewHTTP2Pool(t testing.TB, name string, answer Answer) *Pool {
+	t.Helper()
+	return newHTTPSPool(t, name, answer, true)
+}
+
+// NewHTTPSPool starts a pool that speaks TLS, with a certificate for
+// 127.0.0.1 that CAFile names, and HTTP/1.1 alone, as IIS before version
+// 10 does.
+func NewHTTPSPool(t testing.TB, name string, answer Answer) *Pool {
+	t.Helper()
+	return newHTTPSPool(t, name, answer, false)
+}
+
+func newHTTPSPool(t testing.TB, name string, answer Answer, http2 bool) *Pool {
+	t.Helper()
+	p := &Pool{name: name, answer: answer, release: make(chan struct{})}
+	p.healthy.Store(true)
+	p.tls = httptest.NewUnstartedServer(p)
+	p.tls.EnableHTTP2 = http2
+	p.tls.Config.ErrorLog = quietLog
+	p.tls.Config.ConnState = p.connState
+	p.tls.StartTLS()
+	p.port = p.tls.Listener.Addr().(*net.TCPAddr).Port
+	t.Cleanup(func() {
+		close(p.release)
+		p.tls.Close()
+	})
+	return p
+}
+
+// NewH2CPool starts a pool that speaks HTTP/2 without TLS to a client
+// that starts with HTTP/2's preface (prior knowledge, as a transport's
+// versions h2c does), and HTTP/1.1 to any other.
+func NewH2CPool(t testing.TB, name string, answer Answer) *Pool {
+	t.Helper()
+	p := &Pool{name: name, port: Port(t), answer: answer, release: make(chan struct{})}
+	p.protocols = new(http.Protocols)
+	p.protocols.SetHTTP1(true)
+	p.protocols.SetUnencryptedHTTP2(true)
+	p.healthy.Store(true)
+	p.Restart(t)
+	t.Cleanup(func() {
+		close(p.release)
+		p.Kill()
+	})
+	return p
+}
+
+// CAFile writes the certificate of a TLS pool to a PEM file in a
+// directory of the test, for a transport's tls_trust_pool file.
+func (p *Pool) CAFile(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), p.name+"-ca.pem")
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.tls.Certificate().Raw})
+	if err := os.WriteFile(path, cert, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // quietLog drops net/http's server errors (a reset connection, a failed
 // handshake): the tests provoke them.
 var quietLog = log.New(io.Discard, "", 0)
@@ -113,7 +182,7 @@ func (p *Pool) Restart(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: p, ErrorLog: quietLog, ConnState: p.connState}
+	srv := &http.Server{Handler: p, ErrorLog: quietLog, ConnState: p.connState, Protocols: p.protocols}
 	p.mu.Lock()
 	p.srv = srv
 	p.mu.Unlock()
@@ -183,7 +252,7 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // not received completely
 	}
 	p.mu.Lock()
-	p.received = append(p.received, Received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(body)})
+	p.received = append(p.received, Received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(body), r.Proto})
 	p.mu.Unlock()
 	p.Requests.Add()
 	p.answer(p, w, r)
