@@ -35,6 +35,13 @@ type pool struct {
 	// reportOutgoing, which sets the attempt's trace hooks on the round
 	// trip's client trace (see connTrace.hookInto).
 	hooksOnSend bool
+	// stopsResends: the pool's transport is net/http's and may speak
+	// HTTP/2, whose transport sends a request again by itself, on a
+	// connection it holds, without asking reportOutgoing: each attempt's
+	// request gets a Cancel channel, which the attempt closes when such
+	// a send would repeat a request written whole (see
+	// connTrace.stopResend).
+	stopsResends bool
 	// requests counts the pool's attempts by outcome, resolved once here
 	// rather than looked up by label on every request.
 	requests [numOutcomes]prometheus.Counter
@@ -58,8 +65,9 @@ func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.Coun
 		}
 		hosts[strings.ToLower(host)] = true
 	}
+	writes, onSend := reportsWrites(proxy.Transport), hooksOnSend(proxy.Transport)
 	pl := &pool{name: name, proxy: proxy, hosts: hosts,
-		reportsWrites: reportsWrites(proxy.Transport), hooksOnSend: hooksOnSend(proxy.Transport),
+		reportsWrites: writes, hooksOnSend: onSend, stopsResends: writes && !onSend,
 		placeholder: name, logField: zap.String(logFieldPool, name),
 		expect: expect, expectAfterIdle: expectAfterIdle}
 	for o := range numOutcomes {
@@ -199,6 +207,14 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	req := &st.req
 	st.body.Reset(body)
 	req.Body = &st.body // r has no GetBody (see ServeHTTP): never replayed
+	if pl.stopsResends {
+		st.conn.resend = make(chan struct{})
+		// Request.Cancel, deprecated for the context, is what stops one
+		// send of a request and not the round trip: net/http's HTTP/2
+		// transport checks it before it writes a request's headers, on
+		// each send (see connTrace.stopResend).
+		req.Cancel = st.conn.resend //lint:ignore SA1019 see above
+	}
 
 	rw := &st.rw
 	rw.init(w, r, pl)
@@ -219,6 +235,11 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		// which it drops. The pool had the request, and its answer
 		// cannot be passed on: net/http would answer an empty 200.
 		return attemptResult{outcome: outcomeFailed, err: errNoFinalAnswer}
+	case st.conn.resendStopped.Load():
+		// The pool's HTTP/2 transport went to send again a request it
+		// had written whole (the pool refused its stream after the fact,
+		// say), and was stopped: the pool may have it.
+		return attemptResult{outcome: outcomeFailed, err: errSentAlready}
 	case st.unsent(err, pl.reportsWrites):
 		if st.conn.staleConn() {
 			return attemptResult{outcome: outcomeStale, err: err}
@@ -403,6 +424,11 @@ type connTrace struct {
 	// wrote: a request write ended without an error; writeEnded: one
 	// ended, with an error or without.
 	wrote, writeEnded atomic.Bool
+
+	// resend, when not nil, is the Cancel channel of the attempt's
+	// request (see pool.stopsResends); resendStopped that it was closed.
+	resend        chan struct{}
+	resendStopped atomic.Bool
 }
 
 // trace sets t up to record into c; with getConn, it records the
@@ -413,6 +439,10 @@ func (c *connTrace) trace(t *httptrace.ClientTrace, getConn bool) {
 		t.GetConn = func(string) { c.askedConn.Store(true) }
 	}
 	t.GotConn = func(info httptrace.GotConnInfo) {
+		if c.wrote.Load() {
+			c.stopResend()
+			return
+		}
 		c.gotConn.Store(true)
 		c.reused.Store(info.Reused)
 		// A connection that carried a request less than expectAfterIdle
@@ -428,6 +458,26 @@ func (c *connTrace) trace(t *httptrace.ClientTrace, getConn bool) {
 			c.wrote.Store(true)
 		}
 		c.writeEnded.Store(true)
+	}
+}
+
+// stopResend stops the pool's transport from sending again a request
+// it wrote whole, as it is handing the request a connection (GotConn)
+// for that: net/http's HTTP/2 transport does so by itself, below
+// reverse_proxy and without asking reportOutgoing, after the pool
+// refused the request's stream (REFUSED_STREAM) or sent a GOAWAY that
+// did not cover it, when the request has no body (Go's bundled copy also
+// after the pool reset the stream with PROTOCOL_ERROR, which says nothing
+// of whether the pool acted on it). A refusal says the pool did not act
+// on the request, but a pool may say so wrongly, and over HTTP/1.1 the
+// edge never lets a written request go out again (see reportOutgoing). Closing the request's Cancel channel makes the
+// transport give up that send before it writes the request's headers;
+// the round trip then fails, as one whose request may have reached the
+// pool. An HTTP/1.1 transport asks reportOutgoing first, which refuses
+// such a send before a connection is handed to it.
+func (c *connTrace) stopResend() {
+	if c.resend != nil && c.resendStopped.CompareAndSwap(false, true) {
+		close(c.resend)
 	}
 }
 

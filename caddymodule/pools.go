@@ -176,11 +176,11 @@ const (
 // reverse_proxy uses when none is configured, too) the edge's defaults
 // before it is provisioned: Caddy's own are a keep-alive as long as
 // IIS's, no wait for 100 Continue, and HTTP/2 to a TLS pool that offers
-// it, over which Go retries a request without a body after the pool reset
-// it with PROTOCOL_ERROR, when the pool may have acted on it (the edge
-// stops Go's HTTP/1.1 replays, see reportOutgoing, but cannot reach
-// those). So versions defaults to HTTP/1.1 alone. Other transports are
-// left alone.
+// it, over which Go sends a request without a body again by itself after
+// the pool refused its stream, which the edge stops once the request was
+// written whole (see connTrace.stopResend), answering 502 a request the
+// pool may well not have acted on. So versions defaults to HTTP/1.1
+// alone. Other transports are left alone.
 func setPoolTransportDefaults(proxy *reverseproxy.Handler) error {
 	transport := map[string]json.RawMessage{"protocol": json.RawMessage(`"http"`)}
 	if proxy.TransportRaw != nil {

@@ -186,6 +186,11 @@ func TestPoolTransportDefaults(t *testing.T) {
 			if got, want := h.pools[0].hooksOnSend, !http2; got != want {
 				t.Errorf("hooks set by the Proxy hook: %v, want %v", got, want)
 			}
+			// And it may send a request again without passing that hook:
+			// the attempt stops it through the request's Cancel channel.
+			if got := h.pools[0].stopsResends; got != http2 {
+				t.Errorf("stops HTTP/2's own resends: %v, want %v", got, http2)
+			}
 		})
 	}
 }
