@@ -160,7 +160,9 @@ type Handler struct {
 	// pool (a load balancer's in front of it too): a request that meets a
 	// connection closing for idleness without the expectation is
 	// answered 502, although the pool never read it. Applies to pools
-	// with the http transport over HTTP/1.1 or HTTP/2. Default: 1s.
+	// with the http transport over HTTP/1.1 or HTTP/2, except a request
+	// on a kept-alive HTTP/2 connection over TLS, which never carries
+	// the expectation (see the README's Front-end pools). Default: 1s.
 	ExpectContinueAfterIdle *caddy.Duration `json:"expect_continue_after_idle,omitempty"`
 
 	// The edge's shared state, which idempotency and limits keep: a

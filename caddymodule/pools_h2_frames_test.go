@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -415,5 +416,53 @@ func TestPoolHTTP2Misbehaving(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPoolHTTP2Expect: which requests to a pool that speaks HTTP/2 carry
+// `Expect: 100-continue` with expect_continue_after_idle 0 (every
+// request, over HTTP/1.1). Over h2c every request passes reportOutgoing,
+// and GotConn adds the expectation to it. Over TLS only the first request
+// on a new connection does: net/http hands a request to an HTTP/2
+// connection it holds without asking Proxy, so the edge never has that
+// request's header to add the expectation to, and its body goes out with
+// its headers.
+func TestPoolHTTP2Expect(t *testing.T) {
+	for _, tc := range []struct {
+		setup h2Setup
+		want  []string
+	}{
+		{h2Setups[0], []string{"100-continue", "", ""}},
+		{h2Setups[1], []string{"100-continue", "", ""}},
+		{h2Setups[2], []string{"100-continue", "100-continue", "100-continue"}},
+	} {
+		t.Run(tc.setup.name, func(t *testing.T) {
+			var expects []string
+			primary := newH2Pool(t, tc.setup.overTLS, func(c *h2Conn, _ int) bool {
+				req := c.head()
+				if req == nil {
+					return false
+				}
+				c.p.mu.Lock()
+				expects = append(expects, req.header.Get("expect"))
+				c.p.mu.Unlock()
+				return c.cont(req) && c.body(req) && c.created(req)
+			})
+			caFile := ""
+			if tc.setup.overTLS {
+				caFile = primary.caFile(t)
+			}
+			e := startEdge(t, "caddyfile", poolsCaddyfile(expectOnEveryRequest+"\t\tprimary "+primary.URL()+h2Transport(tc.setup.versions, caFile)))
+			for i := range len(tc.want) {
+				if resp := e.startPhoneAudio(fmt.Sprintf("op-%d", i)); resp.Status != http.StatusCreated {
+					t.Fatalf("request %d: %d %s", i, resp.Status, resp.Body)
+				}
+			}
+			primary.mu.Lock()
+			defer primary.mu.Unlock()
+			if !slices.Equal(expects, tc.want) || primary.made != 1 {
+				t.Errorf("Expect of each request %q on %d connections, want %q on 1", expects, primary.made, tc.want)
+			}
+		})
 	}
 }
