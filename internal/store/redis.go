@@ -307,7 +307,7 @@ func redisTLS(useTLS bool, base *tls.Config, opts RedisOptions) (*tls.Config, er
 // (OOM) even for a key that exists, and a repeat of a request it holds
 // must get that request's value, not a failure that on_error open would
 // deliver again.
-var reserveScript = redis.NewScript(`
+var reserveScript = newReservationScript(`
 local current = redis.call('GET', KEYS[1])
 if current then
 	return current
@@ -323,7 +323,7 @@ return redis.call('GET', KEYS[1])
 // only moves the expiry, with PEXPIRE: a Redis over its maxmemory refuses
 // SET (OOM) but not PEXPIRE, and a reservation in flight left unrenewed
 // would expire before its request is answered.
-var replaceScript = redis.NewScript(`
+var replaceScript = newReservationScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
 	if ARGV[2] == ARGV[1] then
 		redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -337,12 +337,71 @@ return 0
 
 // releaseScript deletes KEYS[1] if it holds ARGV[1], and answers 1, or
 // else 0.
-var releaseScript = redis.NewScript(`
+var releaseScript = newReservationScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
 	return redis.call('DEL', KEYS[1])
 end
 return 0
 `)
+
+// reservationScript is one of the reservations' scripts: run by its
+// SHA1 (EVALSHA), and by its source (EVAL) when Redis does not hold it
+// (NOSCRIPT: a Redis restarted or flushed since it last ran), as
+// redis.Script.Run does.
+type reservationScript struct {
+	src, sha string
+}
+
+func newReservationScript(src string) *reservationScript {
+	return &reservationScript{src: src, sha: redis.NewScript(src).Hash()}
+}
+
+// scriptCall is a call of a reservationScript on one key, with its
+// arguments, made in one allocation: the command's arguments point into
+// it (go-redis writes a *string or an *int64 as it writes a string or an
+// int64), where redis.Script.Run's would cost an allocation for each
+// string and number, and two for its slices.
+type scriptCall struct {
+	args [maxScriptArgs]any
+	// key is the key (the store's prefix and the caller's key); argv are
+	// the script's ARGV, ttl its last for the scripts that take one.
+	key  string
+	argv [2]string
+	ttl  int64
+}
+
+// maxScriptArgs is the most arguments of a reservationScript's command:
+// EVALSHA, its SHA1, the number of keys, the key, and ARGV (Replace's
+// three).
+const maxScriptArgs = 7
+
+// run runs s on c's key with the first argc of c's ARGV, and c's ttl as
+// the last when withTTL, in one round trip (two when Redis answers
+// NOSCRIPT).
+func (r *Redis) run(ctx context.Context, s *reservationScript, c *scriptCall, argc int, withTTL bool) *redis.Cmd {
+	c.args[0], c.args[1], c.args[2], c.args[3] = "evalsha", &s.sha, 1, &c.key
+	n := 4
+	for i := range argc {
+		c.args[n] = &c.argv[i]
+		n++
+	}
+	if withTTL {
+		c.args[n] = &c.ttl
+		n++
+	}
+	cmd := redis.NewCmd(ctx, c.args[:n]...)
+	cmd.SetFirstKeyPos(3)
+	_ = r.client.Process(ctx, cmd)
+	// HasErrorPrefix costs an allocation, also for no error.
+	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		args := slices.Clone(c.args[:n])
+		args[0], args[1] = "eval", &s.src
+		cmd = redis.NewCmd(ctx, args...)
+		cmd.SetFirstKeyPos(3)
+		_ = r.client.Process(ctx, cmd)
+	}
+	return cmd
+}
 
 // Reserve implements Store with SET NX PX in one script that also answers
 // the value held when the key exists.
@@ -352,7 +411,8 @@ func (r *Redis) Reserve(ctx context.Context, key, value string, ttl time.Duratio
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	reply, err := reserveScript.Run(ctx, r.client, []string{r.prefix + key}, value, ttl.Milliseconds()).Result()
+	c := &scriptCall{key: r.prefix + key, argv: [2]string{value}, ttl: ttl.Milliseconds()}
+	reply, err := r.run(ctx, reserveScript, c, 1, true).Result()
 	if err != nil {
 		return false, "", r.fail("reserve", err)
 	}
@@ -372,7 +432,8 @@ func (r *Redis) Replace(ctx context.Context, key, expect, value string, ttl time
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	n, err := replaceScript.Run(ctx, r.client, []string{r.prefix + key}, expect, value, ttl.Milliseconds()).Int64()
+	c := &scriptCall{key: r.prefix + key, argv: [2]string{expect, value}, ttl: ttl.Milliseconds()}
+	n, err := r.run(ctx, replaceScript, c, 2, true).Int64()
 	if err != nil {
 		return false, r.fail("replace", err)
 	}
@@ -383,7 +444,8 @@ func (r *Redis) Replace(ctx context.Context, key, expect, value string, ttl time
 func (r *Redis) Release(ctx context.Context, key, expect string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	n, err := releaseScript.Run(ctx, r.client, []string{r.prefix + key}, expect).Int64()
+	c := &scriptCall{key: r.prefix + key, argv: [2]string{expect}}
+	n, err := r.run(ctx, releaseScript, c, 1, false).Int64()
 	if err != nil {
 		return false, r.fail("release", err)
 	}

@@ -356,6 +356,79 @@ func TestRedisKeyLayout(t *testing.T) {
 	}
 }
 
+// TestRedisScriptsFlushed: a Redis that no longer holds the store's
+// scripts (restarted, or SCRIPT FLUSH) answers their SHA1 with NOSCRIPT;
+// each operation then runs its script by its source, in the same call,
+// and by its SHA1 again once Redis holds it.
+func TestRedisScriptsFlushed(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Timeout: easyTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	// evals is how many scripts Redis ran by their source.
+	evals := func() string {
+		stats, err := rdb.Info(ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(stats) {
+			if rest, ok := strings.CutPrefix(line, "cmdstat_eval:calls="); ok {
+				calls, _, _ := strings.Cut(rest, ",")
+				return calls
+			}
+		}
+		return "0"
+	}
+	for _, op := range []struct {
+		name string
+		run  func() (bool, string, error)
+		want bool
+	}{
+		{"reserve", func() (bool, string, error) { return r.Reserve(ctx, "k", "v1", time.Minute) }, true},
+		{"reserve again", func() (bool, string, error) {
+			ok, current, err := r.Reserve(ctx, "k", "v2", time.Minute)
+			if current != "v1" {
+				t.Errorf("reserve again: current %q, want v1", current)
+			}
+			return ok, current, err
+		}, false},
+		{"replace", func() (bool, string, error) {
+			ok, err := r.Replace(ctx, "k", "v1", "v3", time.Minute)
+			return ok, "", err
+		}, true},
+		{"release", func() (bool, string, error) {
+			ok, err := r.Release(ctx, "k", "v3")
+			return ok, "", err
+		}, true},
+	} {
+		if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _, err := op.run(); err != nil || ok != op.want {
+			t.Fatalf("%s after SCRIPT FLUSH: %v, %v; want %v", op.name, ok, err, op.want)
+		}
+	}
+	if got := evals(); got != "4" {
+		t.Errorf("%s scripts run by their source after 4 flushes, want 4", got)
+	}
+	// The last flush left Redis the release script alone: the next
+	// reservation runs its script by its source, and the one after by its
+	// SHA1.
+	mustReserve(t, r, "k", "v4", time.Minute)
+	mustReserve(t, r, "k2", "v5", time.Minute)
+	if got := evals(); got != "5" {
+		t.Errorf("%s scripts run by their source after a reservation with the script held, want 5", got)
+	}
+	if rdb.Get(ctx, store.DefaultKeyPrefix+"k2").Val() != "v5" {
+		t.Error("the last reservation is not in Redis")
+	}
+}
+
 // TestRedisCluster runs the store against a one-node Redis Cluster.
 func TestRedisCluster(t *testing.T) {
 	srv := testkit.StartRedisWith(t, testkit.RedisConfig{Cluster: true})
