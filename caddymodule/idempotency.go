@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -32,7 +33,8 @@ import (
 // repeat within the window is not delivered again. Its key is the SHA-256
 // of the verified caller (the token's tid, and its oid, else its sub),
 // the application id of the path, the operation and the operationId (from
-// the body, else the query). The first request reserves the key in the
+// the body, else the query); in a memory store, a hash of them keyed for
+// the process (see storeDigest). The first request reserves the key in the
 // store before it is delivered; while it is in flight a repeat is answered
 // 409 Conflict / AlreadyExists. Once a pool answers (whatever the status,
 // but an answer that needs a header the record does not keep: a 401,
@@ -226,7 +228,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	var inputs *[inputsDigestLen]byte
 	var digest [inputsDigestLen]byte
 	if hasOperationID(in.cleaned) && !h.isEmergencyCall(in) {
-		digest = inputsDigest(in.path, in.cleaned)
+		digest = inputsDigest(h.store.keyed(), in.path, in.cleaned)
 		inputs = &digest
 	}
 	s := h.store // held open for the request by ServeHTTP
@@ -284,7 +286,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			break
 		}
 		if !reserved {
-			if h.isEmergencyCall(in) && !(verified && heldBackByFirst(current, in)) {
+			if h.isEmergencyCall(in) && !(verified && heldBackByFirst(current, in, s.keyed())) {
 				// Nothing the edge adds holds an emergency call back: a
 				// repeat of one in flight, or of one that failed, is
 				// delivered, at the risk of a second call to the
@@ -382,7 +384,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		if answered && !rec.overflow && !rec.unreplayable {
 			// Recorded as no failure of a request that was no emergency
 			// call (notEmergency false): it holds no emergency call back.
-			digest = inputsDigest(in.path, in.cleaned)
+			digest = inputsDigest(s.keyed(), in.path, in.cleaned)
 			value = rec.encode(&digest)
 		}
 		epoch := s.begin()
@@ -395,7 +397,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// with the request's inputs, which holds a repeat with them back
 		// (409), as a recorded success would, where the token would hold
 		// none back (see heldBackByFirst).
-		digest = inputsDigest(in.path, in.cleaned)
+		digest = inputsDigest(s.keyed(), in.path, in.cleaned)
 		epoch := s.begin()
 		_, err := s.Replace(ctx, keys[0], token, emergencyAnsweredMark+string(digest[:]), max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
 		s.end(epoch, err)
@@ -415,7 +417,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// leave the client an answer a repeat cannot get again.
 		ttl := max(idem.window-time.Since(start), idem.window/3, store.MinTTL)
 		if inputs == nil {
-			digest = inputsDigest(in.path, in.cleaned)
+			digest = inputsDigest(s.keyed(), in.path, in.cleaned)
 			inputs = &digest
 		}
 		// A failure recorded is no emergency call's (see above): the
@@ -592,17 +594,17 @@ func (h *Handler) deliverLimited(w http.ResponseWriter, r *http.Request, next ca
 // number, or its host one of sip_domains). Reservations and failures
 // recorded by edges that do not mark them so (a token "f", kinds "A" and
 // "E") hold nothing back: the first may have been an emergency call.
-func heldBackByFirst(current string, in *intake) bool {
+func heldBackByFirst(current string, in *intake, keyed bool) bool {
 	if len(current) == heldTokenLen && current[0] == 'n' ||
 		len(current) == len(emergencyAnsweredMark)+inputsDigestLen && strings.HasPrefix(current, emergencyAnsweredMark) {
 		if in.cleaned == nil {
 			return false
 		}
-		d := inputsDigest(in.path, in.cleaned)
+		d := inputsDigest(keyed, in.path, in.cleaned)
 		return current[1:1+inputsDigestLen] == string(d[:])
 	}
 	a, ok := decodeAnswer(current)
-	return ok && (a.status < http.StatusMultipleChoices || a.notEmergency) && a.answers(in)
+	return ok && (a.status < http.StatusMultipleChoices || a.notEmergency) && a.answers(in, keyed)
 }
 
 // maxTakeoverRereads bounds the times deliverOnce reads again the key of
@@ -668,7 +670,7 @@ func (h *Handler) batchValues(in *intake, n int, token string) []string {
 			values = append(values, token)
 			continue
 		}
-		digest := inputsDigest(ucwa.CanonicalPath(partResourcePath(p.path, in.path)), p.cleaned)
+		digest := inputsDigest(h.store.keyed(), ucwa.CanonicalPath(partResourcePath(p.path, in.path)), p.cleaned)
 		values = append(values, "n"+string(digest[:])+token[1:])
 	}
 	return values
@@ -727,7 +729,7 @@ func (h *Handler) repeat(w http.ResponseWriter, in *intake, current string, veri
 	case !ok || !verified || !replayable(a.status, nil):
 		h.idempotency.count(in, resultConflict)
 		return h.fail(w, in, errAlreadyExists)
-	case !a.answers(in):
+	case !a.answers(in, h.store.keyed()):
 		h.idempotency.count(in, resultConflict)
 		return h.fail(w, in, errOperationIDReused)
 	}
@@ -777,7 +779,7 @@ func (in *intake) appendStoreOwner(b []byte, tid, caller string) []byte {
 	h := append(buf[:0], storeOwnerVersion...)
 	h = append(h, 0)
 	h = append(h, clientNetwork(in.r)...)
-	sum := sha256.Sum256(h)
+	sum := storeDigest(true, h, storeOwnerLen) // the owner is a memory store's alone
 	return append(b, sum[:storeOwnerLen]...)
 }
 
@@ -806,7 +808,8 @@ const idempotencyKeyPrefix = "idem:"
 // IdempotencyConfig): one for a request with an operationId, one for each
 // guarded part of a batch that has one, none for any other. With keys it
 // returns the request's reservation token (see reservationToken) and,
-// when owned (a memory store), its store owner (see appendStoreOwner);
+// when owned (a memory store, whose keys are keyed for the process: see
+// storeDigest), its store owner (see appendStoreOwner);
 // one string holds the keys, the token and the owner, so that they cost
 // one allocation together (the store keeps the key, which keeps that
 // string, for the window in any case). It reports whether the caller is
@@ -824,7 +827,7 @@ func (in *intake) idempotencyKeys(keys []string, inputs *[inputsDigestLen]byte, 
 	var room [idempotencyKeyLen + heldTokenLen + storeOwnerLen]byte
 	b := room[:0]
 	if in.cleaned != nil {
-		b = appendIdempotencyKey(b, tid, caller, in.application, in.cleaned)
+		b = appendIdempotencyKey(b, owned, tid, caller, in.application, in.cleaned)
 	}
 	for _, p := range in.parts {
 		// A part's path may be relative to the batch's application.
@@ -832,7 +835,7 @@ func (in *intake) idempotencyKeys(keys []string, inputs *[inputsDigestLen]byte, 
 		if application == "" {
 			application = in.application
 		}
-		b = appendIdempotencyKey(b, tid, caller, application, p.cleaned)
+		b = appendIdempotencyKey(b, owned, tid, caller, application, p.cleaned)
 	}
 	if len(b) == 0 {
 		return keys, "", "", caller != ""
@@ -859,13 +862,14 @@ func (in *intake) idempotencyKeys(keys []string, inputs *[inputsDigestLen]byte, 
 }
 
 // idempotencyKeyLen is the length of a store key: the prefix, and the
-// base64 of a SHA-256 (32 bytes, unpadded).
+// base64 of a storeDigest (32 bytes, unpadded).
 const idempotencyKeyLen = len(idempotencyKeyPrefix) + 43
 
 // appendIdempotencyKey appends to b the store key of a request to the
 // application (its id, see ucwa.ApplicationID) cleaned as c by the
-// caller tid and caller, and nothing for one without an operationId.
-func appendIdempotencyKey(b []byte, tid, caller, application string, c *ucwa.Cleaned) []byte {
+// caller tid and caller, and nothing for one without an operationId;
+// keyed: for a store of this process alone (see storeDigest).
+func appendIdempotencyKey(b []byte, keyed bool, tid, caller, application string, c *ucwa.Cleaned) []byte {
 	operationID, _ := c.Value("operationId")
 	if operationID == "" {
 		return b
@@ -878,7 +882,7 @@ func appendIdempotencyKey(b []byte, tid, caller, application string, c *ucwa.Cle
 		h = binary.AppendUvarint(h, uint64(len(part)))
 		h = append(h, part...)
 	}
-	sum := sha256.Sum256(h)
+	sum := storeDigest(keyed, h, sha256.Size)
 	b = append(b, idempotencyKeyPrefix...)
 	return base64.RawURLEncoding.AppendEncode(b, sum[:])
 }
@@ -1046,8 +1050,8 @@ const inputsDigestLen = 22
 // normalized (numbers in E.164; an SDP body as it came), so that a
 // repeat sent in another format or spelling matches, and one with
 // another to, another offer, or to another conversation, does not. It holds no value: the store keeps no phone
-// number.
-func inputsDigest(resource string, c *ucwa.Cleaned) (digest [inputsDigestLen]byte) {
+// number. keyed: for a store of this process alone (see storeDigest).
+func inputsDigest(keyed bool, resource string, c *ucwa.Cleaned) (digest [inputsDigestLen]byte) {
 	var buf [512]byte
 	h := append(buf[:0], "caddy-ucwa inputs 1"...)
 	h = binary.AppendUvarint(h, uint64(len(resource)))
@@ -1071,10 +1075,34 @@ func inputsDigest(resource string, c *ucwa.Cleaned) (digest [inputsDigestLen]byt
 		h = binary.AppendUvarint(h, uint64(len(body)))
 		h = append(h, body...)
 	}
-	sum := sha256.Sum256(h)
+	sum := storeDigest(keyed, h, 16)
 	base64.RawURLEncoding.Encode(digest[:], sum[:16])
 	return digest
 }
+
+// storeDigest is the digest of h that idempotency keeps in its store,
+// in its keys and in the inputsDigest of its values: the SHA-256 of h,
+// which every edge of a fleet sharing a Redis computes alike, whatever
+// its version (see the README's "Upgrading a fleet on one store"); or,
+// keyed, for a memory store, which this process alone reads and writes
+// (across config reloads too), four 64-bit hashes of h keyed by seeds
+// drawn for the process (hash/maphash), which no one outside it can
+// foresee, at a fraction of SHA-256's cost, which is most of the
+// instructions of idempotency in a memory store. The caller uses the
+// first n bytes (a multiple of 8): keyed, only those are made.
+func storeDigest(keyed bool, h []byte, n int) (sum [sha256.Size]byte) {
+	if !keyed {
+		return sha256.Sum256(h)
+	}
+	for i := range n / 8 {
+		binary.LittleEndian.PutUint64(sum[8*i:], maphash.Bytes(processSeeds[i], h))
+	}
+	return sum
+}
+
+// processSeeds key storeDigest for this process's stores: one per 64
+// bits of the digest.
+var processSeeds = [sha256.Size / 8]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed(), maphash.MakeSeed(), maphash.MakeSeed()}
 
 // lowerASCII is c in lower case when it is an ASCII letter.
 func lowerASCII(c byte) byte {
@@ -1087,14 +1115,14 @@ func lowerASCII(c byte) byte {
 // answers reports whether a is the answer to the repeat in: an answer to
 // a request to the same resource with the same inputs, or one recorded
 // without them.
-func (a *recordedAnswer) answers(in *intake) bool {
+func (a *recordedAnswer) answers(in *intake, keyed bool) bool {
 	if a.inputs == "" {
 		return true
 	}
 	if in.cleaned == nil {
 		return false
 	}
-	digest := inputsDigest(in.path, in.cleaned)
+	digest := inputsDigest(keyed, in.path, in.cleaned)
 	return a.inputs == string(digest[:])
 }
 

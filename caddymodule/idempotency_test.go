@@ -805,7 +805,10 @@ func TestReservationNotAnAnswer(t *testing.T) {
 // TestIdempotencyKeysFormat pins the store keys: edges of two versions
 // share a Redis store while a fleet is upgraded, so the key of a request
 // never changes. A request has one key; a batch one per guarded part
-// with an operationId; the reservation token comes with them.
+// with an operationId; the reservation token comes with them. A memory
+// store's keys (owned), which this process alone holds, are keyed for it
+// (see storeDigest): as many, of the same length, one for each Redis
+// key, and none of them a Redis key.
 func TestIdempotencyKeysFormat(t *testing.T) {
 	c, err := ucwa.NewCleaner("US", ucwa.TelURI)
 	if err != nil {
@@ -850,6 +853,9 @@ func TestIdempotencyKeysFormat(t *testing.T) {
 		{name: "a batch's parts of other applications", path: "/ucwa/v1/applications/abc/batch", in: intake{grant: g, parts: []cleanedPart{{index: 1, path: path, cleaned: one}, {index: 2, path: "/ucwa/v1/Applications/ABC/communication/startPhoneAudio", cleaned: one}, {index: 3, path: "communication/startPhoneAudio", cleaned: one}}},
 			keys: []string{key, keyABC, keyABC}, verified: true},
 	}
+	// ownedOf is the memory store's key of each Redis key, and redisOf
+	// the reverse.
+	ownedOf, redisOf := map[string]string{}, map[string]string{}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := tc.path
@@ -862,6 +868,17 @@ func TestIdempotencyKeysFormat(t *testing.T) {
 			keys, token, _, verified := tc.in.idempotencyKeys(nil, tc.inputs, false)
 			if fmt.Sprint(keys) != fmt.Sprint(tc.keys) || verified != tc.verified {
 				t.Errorf("keys %q, verified %v; want %q, %v", keys, verified, tc.keys, tc.verified)
+			}
+			owned, _, _, _ := tc.in.idempotencyKeys(nil, tc.inputs, true)
+			if len(owned) != len(keys) {
+				t.Fatalf("memory store keys %q for the Redis keys %q", owned, keys)
+			}
+			for i, k := range owned {
+				if len(k) != idempotencyKeyLen || !strings.HasPrefix(k, idempotencyKeyPrefix) || redisOf[k] != "" && redisOf[k] != keys[i] ||
+					ownedOf[keys[i]] != "" && ownedOf[keys[i]] != k || ownedOf[k] != "" || k == keys[i] {
+					t.Errorf("memory store key %q for the Redis key %q (before: %q for %q)", k, keys[i], ownedOf[keys[i]], redisOf[k])
+				}
+				ownedOf[keys[i]], redisOf[k] = k, keys[i]
 			}
 			switch {
 			case len(keys) == 0 && token != "":
@@ -1008,7 +1025,9 @@ func TestIdempotencyBatch(t *testing.T) {
 // and recorded answers keep: edges of two versions share a Redis store,
 // and a repeat matches the first request's digest. The resource is the
 // path, canonical and in lower case, whatever its spelling; a batch's
-// part is digested with its own path as written (see batchValues).
+// part is digested with its own path as written (see batchValues). A
+// memory store's digest (keyed, see storeDigest) tells the same inputs
+// alike and others apart, and is none of Redis's.
 func TestInputsDigestFormat(t *testing.T) {
 	c, err := ucwa.NewCleaner("US", ucwa.TelURI)
 	if err != nil {
@@ -1023,6 +1042,7 @@ func TestInputsDigestFormat(t *testing.T) {
 		of192  = "C5sLyKVb4-UjX8OxHG4CUg"
 		ofNone = "LS4IaBjDVWd2L5cnxPVXrw"
 	)
+	keyedOf := map[string][inputsDigestLen]byte{} // by Redis digest
 	for _, tc := range []struct{ path, want string }{
 		{"/ucwa/v1/applications/192/communication/startPhoneAudio", of192},
 		{"/UCWA/v1/Applications/192/./communication;x/StartPhoneAudio.", of192},
@@ -1035,10 +1055,18 @@ func TestInputsDigestFormat(t *testing.T) {
 			r := httptest.NewRequest(http.MethodPost, "/", nil)
 			r.URL.Path = tc.path
 			in.start(r, matchPath(t, tc.path))
-			if got := inputsDigest(in.path, in.cleaned); string(got[:]) != tc.want {
+			if got := inputsDigest(false, in.path, in.cleaned); string(got[:]) != tc.want {
 				t.Errorf("inputs digest %q, want %q", got, tc.want)
 			}
+			keyed := inputsDigest(true, in.path, in.cleaned)
+			if prev, ok := keyedOf[tc.want]; ok && prev != keyed || string(keyed[:]) == of192 || string(keyed[:]) == ofNone {
+				t.Errorf("memory store's inputs digest %q (of the Redis digest %q, before %q)", keyed, tc.want, prev)
+			}
+			keyedOf[tc.want] = keyed
 		})
+	}
+	if keyedOf[of192] == keyedOf[ofNone] {
+		t.Errorf("a memory store's inputs digest %q for two resources", keyedOf[of192])
 	}
 }
 

@@ -772,6 +772,11 @@ func storeError(err error) *ucwa.Error {
 	return errStoreUnavailable
 }
 
+// keyed reports whether the store is this process's alone (a memory
+// store), whose idempotency digests are keyed for the process (see
+// storeDigest); a Redis store's are what every edge computes.
+func (s *storeUse) keyed() bool { return s.memory != nil }
+
 // goesOnWithout reports whether a request goes on without the store
 // after a store call failed with err: on_error open, unless a reload
 // closed the store (see end).

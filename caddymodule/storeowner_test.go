@@ -13,21 +13,25 @@ import (
 // store is the digest of its verified caller (tid, and oid or else sub),
 // the same whether the grant made it once or a request made it; a token
 // without a caller id counts for the client's address, as a request
-// without a token does.
+// without a token does, by a digest keyed for the process (see
+// storeDigest), made for each request.
 func TestStoreOwner(t *testing.T) {
-	digest := func(parts ...[]byte) string {
+	digest := func(keyed bool, parts ...[]byte) string {
 		h := []byte(storeOwnerVersion)
 		for _, p := range parts {
 			h = append(h, p...)
 		}
 		sum := sha256.Sum256(h)
+		if keyed {
+			sum = storeDigest(true, h, storeOwnerLen)
+		}
 		return string(sum[:storeOwnerLen])
 	}
 	caller := func(tid, id string) string {
-		return digest([]byte{1}, binary.AppendUvarint(nil, uint64(len(tid))), []byte(tid), []byte(id))
+		return digest(false, []byte{1}, binary.AppendUvarint(nil, uint64(len(tid))), []byte(tid), []byte(id))
 	}
 	r := httptest.NewRequest("POST", "/", nil)
-	address := digest([]byte{0}, []byte(clientNetwork(r)))
+	address := digest(true, []byte{0}, []byte(clientNetwork(r)))
 	for _, tc := range []struct {
 		name   string
 		claims bearer.Claims // nil: no token
