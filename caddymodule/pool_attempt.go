@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -177,8 +178,19 @@ type attemptResult struct {
 func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte) attemptResult {
 	// What the attempt needs, in one allocation.
 	st := new(attemptState)
+	// On a pool whose hooks are set on send, the attempt's connTrace and
+	// its hooks come made from hookedConnTraces, and go back once no hook
+	// can be called any more (see hookedConnTrace.quiet); else they are the
+	// attempt's own.
+	var hooked *hookedConnTrace
+	if pl.hooksOnSend {
+		hooked = hookedConnTraces.Get().(*hookedConnTrace)
+		st.conn = &hooked.connTrace
+	} else {
+		st.conn = &st.ownConn
+		st.conn.trace(&st.trace, !pl.reportsWrites)
+	}
 	st.conn.expect, st.conn.expectAfterIdle = pl.expect && len(body) > 0, pl.expectAfterIdle
-	st.conn.trace(&st.trace, !pl.reportsWrites)
 	// The attempt gets its own copy of the request's variables, which
 	// reverse_proxy writes, and hands back what it set in it once it is
 	// over: a connection the transport went on dialing for it, after it
@@ -189,16 +201,14 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if vars != nil {
 		attemptVars = maps.Clone(vars)
 	}
-	st.ctx = attemptContext{Context: r.Context(), vars: attemptVars, conn: &st.conn}
+	st.ctx = attemptContext{Context: r.Context(), vars: attemptVars, conn: st.conn}
 	// The hooks go into the client trace reverse_proxy makes for each
 	// round trip: set on it by reportOutgoing where every round trip
 	// passes there, else composed into it by reverse_proxy, from the
 	// attempt's context (httptrace's composition copies a trace's hooks
 	// by reflection, field by field, on every round trip).
 	var ctx context.Context = &st.ctx
-	if pl.hooksOnSend {
-		st.conn.hooks = &st.trace
-	} else {
+	if !pl.hooksOnSend {
 		ctx = st.ctx.withTrace(&st.trace)
 	}
 	// WithContext's copy of r, copied into st: the compiler keeps the copy
@@ -220,13 +230,25 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	rw.init(w, r, pl)
 	err := pl.proxy.ServeHTTP(rw, req, next)
 	maps.Copy(vars, attemptVars)
+	res := st.result(r, err, pl.reportsWrites)
+	// Not recycled when reverse_proxy panics (an answer cut short): the
+	// request's write may not have ended.
+	if hooked != nil && hooked.quiet() {
+		hooked.recycle()
+	}
+	return res
+}
+
+// result tells how the attempt ended, once reverse_proxy returned err.
+func (st *attemptState) result(r *http.Request, err error, reportsWrites bool) attemptResult {
+	rw := &st.rw
 	gone := r.Context().Err() != nil
 	switch {
 	case gone && (rw.status == 0 || rw.status == statusClientClosed):
 		// The client went away (reverse_proxy reports no error then, but
 		// writes 499). It went before the request reached the pool (while
 		// a connection was being dialed, say) when the facts say so.
-		return attemptResult{outcomeClientGone, err, st.goneUnsent(err, pl.reportsWrites)}
+		return attemptResult{outcomeClientGone, err, st.goneUnsent(err, reportsWrites)}
 	case rw.status != 0:
 		return attemptResult{outcome: outcomeAnswered, err: err}
 	case err == nil:
@@ -240,7 +262,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		// had written whole (the pool refused its stream after the fact,
 		// say), and was stopped: the pool may have it.
 		return attemptResult{outcome: outcomeFailed, err: errSentAlready}
-	case st.unsent(err, pl.reportsWrites):
+	case st.unsent(err, reportsWrites):
 		if st.conn.staleConn() {
 			return attemptResult{outcome: outcomeStale, err: err}
 		}
@@ -253,12 +275,15 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 
 // attemptState is what an attempt needs, in one allocation.
 type attemptState struct {
-	conn  connTrace
-	trace httptrace.ClientTrace
-	body  bodyReader
-	rw    poolResponseWriter
-	ctx   attemptContext
-	req   http.Request
+	// conn is the attempt's connTrace: ownConn, with the hooks in trace,
+	// or a hookedConnTrace's (see attempt).
+	conn    *connTrace
+	ownConn connTrace
+	trace   httptrace.ClientTrace
+	body    bodyReader
+	rw      poolResponseWriter
+	ctx     attemptContext
+	req     http.Request
 }
 
 // unsent reports whether the attempt's request, which the pool did not
@@ -429,36 +454,87 @@ type connTrace struct {
 	// request (see pool.stopsResends); resendStopped that it was closed.
 	resend        chan struct{}
 	resendStopped atomic.Bool
+	// conns counts the connections handed to the request (GotConn),
+	// writes the request writes that ended (see hookedConnTrace.quiet).
+	conns, writes atomic.Int32
 }
 
 // trace sets t up to record into c; with getConn, it records the
 // transport asking for a connection too, which net/http's transport
-// tells reportOutgoing just before (a closure saved for most requests).
+// tells reportOutgoing just before (a hook saved for most requests).
 func (c *connTrace) trace(t *httptrace.ClientTrace, getConn bool) {
 	if getConn {
-		t.GetConn = func(string) { c.askedConn.Store(true) }
+		t.GetConn = c.onGetConn
 	}
-	t.GotConn = func(info httptrace.GotConnInfo) {
-		if c.wrote.Load() {
-			c.stopResend()
-			return
-		}
-		c.gotConn.Store(true)
-		c.reused.Store(info.Reused)
-		// A connection that carried a request less than expectAfterIdle
-		// ago (or, over HTTP/2, carries one now) is not one the pool is
-		// closing for idleness: the request goes without the expectation.
-		if c.expect && c.outgoing != nil && (c.expectAfterIdle == 0 || !info.Reused ||
-			info.WasIdle && info.IdleTime >= c.expectAfterIdle) {
-			c.outgoing["Expect"] = expectContinue
-		}
+	t.GotConn = c.onGotConn
+	t.WroteRequest = c.onWroteRequest
+}
+
+func (c *connTrace) onGetConn(string) { c.askedConn.Store(true) }
+
+func (c *connTrace) onGotConn(info httptrace.GotConnInfo) {
+	if c.wrote.Load() {
+		c.stopResend()
+		return
 	}
-	t.WroteRequest = func(info httptrace.WroteRequestInfo) {
-		if info.Err == nil {
-			c.wrote.Store(true)
-		}
-		c.writeEnded.Store(true)
+	c.gotConn.Store(true)
+	c.reused.Store(info.Reused)
+	// A connection that carried a request less than expectAfterIdle ago
+	// (or, over HTTP/2, carries one now) is not one the pool is closing
+	// for idleness: the request goes without the expectation.
+	if c.expect && c.outgoing != nil && (c.expectAfterIdle == 0 || !info.Reused ||
+		info.WasIdle && info.IdleTime >= c.expectAfterIdle) {
+		c.outgoing["Expect"] = expectContinue
 	}
+	c.conns.Add(1)
+}
+
+func (c *connTrace) onWroteRequest(info httptrace.WroteRequestInfo) {
+	if info.Err == nil {
+		c.wrote.Store(true)
+	}
+	c.writeEnded.Store(true)
+	// The hook's last touch of c (see quiet).
+	c.writes.Add(1)
+}
+
+// hookedConnTrace is a connTrace with its hooks, made once and recycled
+// through hookedConnTraces, for the attempts of a pool whose hooks are
+// set on send (see pool.hooksOnSend): an attempt spares the two hooks
+// (an allocation each) once the pool's connections are warm.
+type hookedConnTrace struct {
+	connTrace
+	hookSet httptrace.ClientTrace
+}
+
+var hookedConnTraces = sync.Pool{New: func() any {
+	h := new(hookedConnTrace)
+	h.trace(&h.hookSet, false)
+	h.hooks = &h.hookSet
+	return h
+}}
+
+// quiet reports whether, the attempt's round trips over, none of h's
+// hooks can be called any more, so that h may serve another attempt: on
+// net/http's HTTP/1 transport, which alone sets hooks on send, GotConn
+// is called only during a round trip, and a request is written only on a
+// connection handed to it (GotConn), once, ending in WroteRequest; but
+// the round trip may return with the pool's answer while the write goes
+// on (a pool that answers before it reads the whole body), and its
+// WroteRequest comes later. Every connection handed having reported its
+// write's end, the last touch of each hook is behind. A connection whose
+// write never began (it closed first) leaves h to the collector, as one
+// whose write goes on does. The attempt's context, which a dial the
+// transport goes on with may read later, holds h only for reportOutgoing,
+// which the transport calls during a round trip alone.
+func (h *hookedConnTrace) quiet() bool {
+	return h.conns.Load() == h.writes.Load()
+}
+
+// recycle clears h, which is quiet, for another attempt.
+func (h *hookedConnTrace) recycle() {
+	h.connTrace = connTrace{hooks: &h.hookSet}
+	hookedConnTraces.Put(h)
 }
 
 // stopResend stops the pool's transport from sending again a request

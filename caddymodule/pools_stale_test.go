@@ -403,6 +403,7 @@ func TestAttemptGoneUnsent(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := new(attemptState)
+			st.conn = &st.ownConn
 			st.conn.trace(&st.trace, true)
 			st.body.Reset([]byte(`{"phoneNumber":"tel:+15551230000"}`))
 			tc.events(&st.trace)
@@ -706,6 +707,7 @@ func TestConnTraceHookedOnSend(t *testing.T) {
 	t.Run("round trip without a trace", func(t *testing.T) {
 		var hooks httptrace.ClientTrace
 		st := new(attemptState)
+		st.conn = &st.ownConn
 		st.conn.trace(&hooks, false)
 		st.conn.hooks = &hooks
 		st.body.Reset([]byte(`{"phoneNumber":"tel:+15551230000"}`))
@@ -713,7 +715,7 @@ func TestConnTraceHookedOnSend(t *testing.T) {
 			t.Fatal(err)
 		}
 		req := httptest.NewRequest(http.MethodPost, "http://pool/x", nil).
-			WithContext(&attemptContext{Context: context.Background(), conn: &st.conn})
+			WithContext(&attemptContext{Context: context.Background(), conn: st.conn})
 		if _, err := reportOutgoing(nil)(req); err != nil {
 			t.Fatal(err)
 		}
