@@ -195,13 +195,20 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	// reverse_proxy writes, and hands back what it set in it once it is
 	// over: a connection the transport went on dialing for it, after it
 	// was given another one, reads the copy later, while a next attempt
-	// or the rest of the request changes the request's own.
+	// or the rest of the request changes the request's own. On a pool
+	// whose transport is net/http's, whose dials loadPoolTransport guards
+	// (see guardDial), the copy is a recycled map, which goes back once
+	// no dial reads it (see releaseVars).
 	vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any)
-	var attemptVars map[string]any
+	st.ctx.Context, st.ctx.conn = r.Context(), st.conn
 	if vars != nil {
-		attemptVars = maps.Clone(vars)
+		if pl.reportsWrites {
+			st.ctx.vars, st.ctx.recycledVars = attemptVarMaps.Get().(map[string]any), true
+			maps.Copy(st.ctx.vars, vars)
+		} else {
+			st.ctx.vars = maps.Clone(vars)
+		}
 	}
-	st.ctx = attemptContext{Context: r.Context(), vars: attemptVars, conn: st.conn}
 	// The hooks go into the client trace reverse_proxy makes for each
 	// round trip: set on it by reportOutgoing where every round trip
 	// passes there, else composed into it by reverse_proxy, from the
@@ -229,12 +236,15 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	rw := &st.rw
 	rw.init(w, r, pl)
 	err := pl.proxy.ServeHTTP(rw, req, next)
-	maps.Copy(vars, attemptVars)
+	maps.Copy(vars, st.ctx.vars)
 	res := st.result(r, err, pl.reportsWrites)
-	// Not recycled when reverse_proxy panics (an answer cut short): the
-	// request's write may not have ended.
+	// Neither is recycled when reverse_proxy panics (an answer cut
+	// short): the request's write may not have ended, nor its dials.
 	if hooked != nil && hooked.quiet() {
 		hooked.recycle()
+	}
+	if st.ctx.recycledVars {
+		st.ctx.releaseVars()
 	}
 	return res
 }
@@ -331,6 +341,59 @@ type attemptContext struct {
 	vars  map[string]any
 	conn  *connTrace
 	trace *httptrace.ClientTrace
+
+	// recycledVars: vars came from attemptVarMaps and goes back there
+	// once the attempt is over (over) and no dial reads it (dials): the
+	// pool's transport reads it in its dials alone, each between
+	// enterDial and leaveDial (see guardDial); mu guards dials and the
+	// setting of over.
+	recycledVars bool
+	mu           sync.Mutex
+	dials        int
+	over         atomic.Bool
+}
+
+// attemptVarMaps holds the maps of request variables that attempts
+// copied and no dial reads any more, cleared.
+var attemptVarMaps = sync.Pool{New: func() any { return make(map[string]any) }}
+
+// maxRecycledVars bounds the variables of a map that goes back to
+// attemptVarMaps: a cleared map keeps the room it grew to.
+const maxRecycledVars = 32
+
+// enterDial reports whether a dial of the pool's transport may read the
+// attempt's variables, counting it in until leaveDial: not once the
+// attempt is over, when they may be another attempt's.
+func (c *attemptContext) enterDial() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.over.Load() {
+		return false
+	}
+	c.dials++
+	return true
+}
+
+func (c *attemptContext) leaveDial() {
+	c.mu.Lock()
+	c.dials--
+	c.mu.Unlock()
+}
+
+// releaseVars ends the attempt's use of its recycled variables: from
+// now on no dial reads them, nor anyone asking c for them, and they go
+// back to attemptVarMaps unless a dial still reads them (it was given
+// another connection, or the client went away, while the transport went
+// on dialing), which leaves them to the collector.
+func (c *attemptContext) releaseVars() {
+	c.mu.Lock()
+	c.over.Store(true)
+	idle := c.dials == 0
+	c.mu.Unlock()
+	if idle && len(c.vars) <= maxRecycledVars {
+		clear(c.vars)
+		attemptVarMaps.Put(c.vars)
+	}
 }
 
 // withTrace returns c with trace as its client trace: held by c itself
@@ -350,14 +413,22 @@ func (c *attemptContext) withTrace(trace *httptrace.ClientTrace) context.Context
 // connTraceKey is the context key of an attempt's connTrace.
 type connTraceKey struct{}
 
+// attemptContextKey is the context key of an attempt's attemptContext.
+type attemptContextKey struct{}
+
 func (c *attemptContext) Value(key any) any {
 	switch key {
 	case caddyhttp.VarsCtxKey:
+		if c.recycledVars && c.over.Load() {
+			return nil // see releaseVars
+		}
 		if c.vars != nil {
 			return c.vars
 		}
 	case connTraceKey{}:
 		return c.conn
+	case attemptContextKey{}:
+		return c
 	default:
 		if c.trace != nil && key == clientTraceKey {
 			return c.trace

@@ -1,13 +1,16 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
@@ -64,9 +67,60 @@ func loadPoolTransport(ctx caddy.Context, proxy *reverseproxy.Handler) error {
 	proxy.Transport = rt
 	if ht, ok := mod.(*reverseproxy.HTTPTransport); ok && ht.Transport != nil {
 		ht.Transport.Proxy = reportOutgoing(ht.Transport.Proxy)
+		ht.Transport.DialContext = guardDial(ht.Transport.DialContext)
+		ht.Transport.DialTLSContext = guardDial(ht.Transport.DialTLSContext)
 	}
 	return nil
 }
+
+// guardDial wraps a dial function of net/http's transport, which reads
+// the request variables of the attempt whose request it dials for (Caddy
+// reads there the forward proxy, PROXY protocol and TLS settings
+// reverse_proxy set for the round trip) after the attempt's round trip
+// may have returned: the transport goes on dialing for a request given
+// another connection (or whose client went away), for the next. Where
+// the attempt's variables are recycled (see attemptContext), the dial
+// reads them only while counted in, through a context of its own, and
+// the attempt hands them back only once no dial is; a dial that begins
+// once the attempt is over, when they may be another attempt's, does not
+// dial (no request waits for it any more). net/http reads none of the
+// variables itself, and nothing else of the transport's reads them after
+// a round trip returned.
+func guardDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if dial == nil {
+		return nil
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if c, ok := ctx.Value(attemptContextKey{}).(*attemptContext); ok && c.recycledVars {
+			if !c.enterDial() {
+				return nil, reverseproxy.NewDialError(errAttemptOver)
+			}
+			defer c.leaveDial()
+			ctx = &dialContext{Context: ctx, vars: c.vars}
+		}
+		return dial(ctx, network, addr)
+	}
+}
+
+// dialContext is the context of a dial counted in by guardDial: its
+// request variables are those of the attempt it dials for, also once the
+// attempt is over (when the attempt's context has none, see
+// attemptContext.Value).
+type dialContext struct {
+	context.Context
+	vars map[string]any
+}
+
+func (c *dialContext) Value(key any) any {
+	if key == caddyhttp.VarsCtxKey {
+		return c.vars
+	}
+	return c.Context.Value(key)
+}
+
+// errAttemptOver: a dial began after the attempt it dialed for was over
+// (see guardDial).
+var errAttemptOver = errors.New("the attempt that this dial was for is over: not dialed")
 
 // reportOutgoing wraps net/http's Transport.Proxy, which the transport
 // calls with every request it is about to send, before it asks for a

@@ -2,12 +2,19 @@ package caddymodule
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
 // TestHookedConnTraceNotRecycledWhileWriting: a pool that answers before
@@ -83,5 +90,109 @@ func TestHookedConnTraceNotRecycledWhileWriting(t *testing.T) {
 	resp := e.postJSON(startPath, `{"to":"4255551234","operationId":"op-next"}`, nil)
 	if resp.Status != http.StatusCreated {
 		t.Fatalf("the next request: status %d: %s", resp.Status, resp.Body)
+	}
+}
+
+// TestGuardDial: where an attempt's request variables are recycled, a
+// dial of the pool's transport reads them only while guardDial counts it
+// in: a dial the transport goes on with after the attempt is over (it was
+// given another connection) keeps reading the attempt's own, which go
+// back only with the attempt's, whatever the next attempt does meanwhile;
+// a dial that begins once the attempt is over does not dial (a DialError,
+// as nothing was sent on it), and the attempt's context has no variables
+// any more.
+func TestGuardDial(t *testing.T) {
+	const key = "reverse_proxy.proxy_protocol_info"
+	newAttempt := func(value string) *attemptContext {
+		c := &attemptContext{Context: context.Background(), conn: new(connTrace)}
+		c.vars, c.recycledVars = attemptVarMaps.Get().(map[string]any), true
+		c.vars[key] = value
+		return c
+	}
+	t.Run("dial in flight when the attempt ends", func(t *testing.T) {
+		c := newAttempt("the first attempt's")
+		entered, proceed := make(chan struct{}), make(chan struct{})
+		var read any
+		dial := guardDial(func(ctx context.Context, _, _ string) (net.Conn, error) {
+			close(entered)
+			<-proceed
+			// As Caddy's dial reads the PROXY protocol info once connected.
+			read = caddyhttp.GetVar(ctx, key)
+			return nil, errors.New("refused")
+		})
+		done := make(chan error)
+		go func() {
+			_, err := dial(c, "tcp", "pool:443")
+			done <- err
+		}()
+		<-entered
+		c.releaseVars()
+		next := newAttempt("the next attempt's")
+		close(proceed)
+		<-done
+		if read != "the first attempt's" {
+			t.Errorf("the dial read %v, want the first attempt's", read)
+		}
+		next.releaseVars()
+	})
+	t.Run("dial that begins once the attempt is over", func(t *testing.T) {
+		c := newAttempt("the attempt's")
+		c.releaseVars()
+		dialed := false
+		_, err := guardDial(func(context.Context, string, string) (net.Conn, error) {
+			dialed = true
+			return nil, nil
+		})(c, "tcp", "pool:443")
+		if dialed || err != error(reverseproxy.NewDialError(errAttemptOver)) {
+			t.Errorf("dialed %v, error %v; want no dial and a DialError", dialed, err)
+		}
+		if v := caddyhttp.GetVar(c, key); v != nil {
+			t.Errorf("the attempt's context, once over, has %v", v)
+		}
+	})
+	t.Run("variables not recycled", func(t *testing.T) {
+		c := &attemptContext{Context: context.Background(), vars: map[string]any{key: "own"}}
+		var got context.Context
+		_, _ = guardDial(func(ctx context.Context, _, _ string) (net.Conn, error) {
+			got = ctx
+			return nil, nil
+		})(c, "tcp", "pool:443")
+		if got != c {
+			t.Errorf("the dial got %v, want the attempt's context as it is", got)
+		}
+	})
+}
+
+// TestPoolDialsGuarded: the dials of a pool's transport, which read the
+// attempt's recycled variables, are guarded (guardDial): DialContext,
+// and DialTLSContext, which Caddy sets for a TLS server name with
+// placeholders.
+func TestPoolDialsGuarded(t *testing.T) {
+	ctx, down := benchContext(t), testkit.DownAddr(t)
+	for _, tc := range []struct{ name, transport string }{
+		{"default", ``},
+		{"TLS server name with a placeholder", `,"transport":{"protocol":"http","tls":{"server_name":"{http.request.host}"}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := provision(t, ctx, new(Handler), `{"jwt":{"off":true},"primary":{"upstreams":[{"dial":"`+down+`"}]`+tc.transport+`}}`)
+			if !h.pools[0].reportsWrites {
+				t.Fatal("the pool's transport is not net/http's: its variables are not recycled")
+			}
+			rt := h.pools[0].proxy.Transport.(*reverseproxy.HTTPTransport).Transport
+			dials := map[string]func(context.Context, string, string) (net.Conn, error){"DialContext": rt.DialContext}
+			if tc.transport != "" {
+				if rt.DialTLSContext == nil {
+					t.Fatal("Caddy set no DialTLSContext")
+				}
+				dials["DialTLSContext"] = rt.DialTLSContext
+			}
+			for name, dial := range dials {
+				over := &attemptContext{Context: context.Background(), vars: map[string]any{}, recycledVars: true}
+				over.over.Store(true)
+				if _, err := dial(over, "tcp", down); err != error(reverseproxy.NewDialError(errAttemptOver)) {
+					t.Errorf("%s for an attempt that is over: %v, want the DialError errAttemptOver", name, err)
+				}
+			}
+		})
 	}
 }
