@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
@@ -195,4 +197,121 @@ func TestPoolDialsGuarded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOrphanDialReadsAttemptVars: a dial the pool's transport goes on
+// with after the attempt it was made for is over reads that attempt's
+// request variables: Caddy's dial with proxy_protocol reads the client's
+// address there once it has connected. The pool's name resolves through
+// a resolver that holds its answer until the client went away and the
+// edge logged the request (the attempt over, its variables released);
+// the dial then connects and sends the PROXY header, which it could not
+// had the attempt handed its variables back for another attempt.
+func TestOrphanDialReadsAttemptVars(t *testing.T) {
+	asked, answer := make(chan struct{}), make(chan struct{})
+	resolver := newHeldResolver(t, asked, answer)
+	proxyLines := make(chan string, 1)
+	pool := newBarePool(t)
+	pool.start(func(conn net.Conn) {
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			return
+		}
+		proxyLines <- line
+	})
+	_, port, _ := net.SplitHostPort(pool.Addr())
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	log
+	ucwa {
+		jwt off
+		default_region US
+		primary pool.test:%s {
+			transport http {
+				proxy_protocol v1
+				resolvers %s
+			}
+		}
+	}
+}`, port, resolver))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sent := make(chan error, 1)
+	go func() {
+		_, err := testkit.Do(e.Client(), testkit.Request{Context: ctx, URL: e.url(startPath),
+			ContentType: "application/json", Body: `{"to":"4255551234","operationId":"op-gone"}`})
+		sent <- err
+	}()
+	<-asked
+	cancel()
+	<-sent
+	e.Logs().Wait(t, `"msg":"handled request"`, `"uri":"`+startPath)
+	close(answer)
+	bound := time.NewTimer(time.Minute)
+	defer bound.Stop()
+	select {
+	case line := <-proxyLines:
+		if want := "PROXY TCP4 127.0.0.1 0.0.0.0 0 0\r\n"; line != want {
+			t.Errorf("the pool's connection began with %q, want %q", line, want)
+		}
+	case <-bound.C:
+		t.Fatal("the dial the transport went on with never reached the pool")
+	}
+}
+
+// newHeldResolver serves DNS on a loopback UDP port, and returns its
+// address: every name is 127.0.0.1 (A; no AAAA), answered only once
+// answer is closed; asked is closed at the first question.
+func newHeldResolver(t *testing.T, asked, answer chan struct{}) string {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	var once sync.Once
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			query := append([]byte(nil), buf[:n]...)
+			once.Do(func() { close(asked) })
+			go func() {
+				<-answer
+				if reply := dnsReply(query); reply != nil {
+					_, _ = conn.WriteTo(reply, from)
+				}
+			}()
+		}
+	}()
+	return conn.LocalAddr().String()
+}
+
+// dnsReply answers a DNS query of one question: 127.0.0.1 for type A,
+// no records for any other type; nil for a query it cannot read.
+func dnsReply(query []byte) []byte {
+	if len(query) < 12 {
+		return nil
+	}
+	end := 12
+	for end < len(query) && query[end] != 0 {
+		end += int(query[end]) + 1
+	}
+	end += 5 // the root label, type, class
+	if end > len(query) {
+		return nil
+	}
+	qtype := int(query[end-4])<<8 | int(query[end-3])
+	reply := append([]byte(nil), query[:end]...)
+	reply[2], reply[3] = 0x81, 0x80                     // a response, recursion available, no error
+	reply[6], reply[7], reply[8], reply[9] = 0, 0, 0, 0 // answers, authority
+	reply[10], reply[11] = 0, 0                         // additional
+	if qtype == 1 {
+		reply[7] = 1
+		reply = append(reply, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1)
+	}
+	return reply
 }
