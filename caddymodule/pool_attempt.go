@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"maps"
 	"net"
@@ -43,6 +44,10 @@ type pool struct {
 	// a send would repeat a request written whole (see
 	// connTrace.stopResend).
 	stopsResends bool
+	// plainHTTP2: the pool's transport speaks HTTP/2 on connections
+	// without TLS (h2c); over TLS, a connection speaks it when its ALPN
+	// chose h2 (see connTrace.http2).
+	plainHTTP2 bool
 	// requests counts the pool's attempts by outcome, resolved once here
 	// rather than looked up by label on every request.
 	requests [numOutcomes]prometheus.Counter
@@ -69,6 +74,7 @@ func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.Coun
 	writes, onSend := reportsWrites(proxy.Transport), hooksOnSend(proxy.Transport)
 	pl := &pool{name: name, proxy: proxy, hosts: hosts,
 		reportsWrites: writes, hooksOnSend: onSend, stopsResends: writes && !onSend,
+		plainHTTP2:  writes && speaksPlainHTTP2(proxy.Transport.(*reverseproxy.HTTPTransport).Transport),
 		placeholder: name, logField: zap.String(logFieldPool, name),
 		expect: expect, expectAfterIdle: expectAfterIdle}
 	for o := range numOutcomes {
@@ -103,6 +109,13 @@ func hooksOnSend(rt http.RoundTripper) bool {
 	}
 	t := rt.(*reverseproxy.HTTPTransport).Transport
 	return t.TLSNextProto == nil && t.Protocols == nil && !t.ForceAttemptHTTP2 && t.DialContext != nil
+}
+
+// speaksPlainHTTP2 reports whether net/http's transport t speaks HTTP/2
+// on connections without TLS (reverse_proxy's versions h2c), which it
+// does only when its Protocols allow unencrypted HTTP/2.
+func speaksPlainHTTP2(t *http.Transport) bool {
+	return t.Protocols != nil && t.Protocols.UnencryptedHTTP2()
 }
 
 // outcome is how one pool's attempt at a request ended.
@@ -191,6 +204,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		st.conn.trace(&st.trace, !pl.reportsWrites)
 	}
 	st.conn.expect, st.conn.expectAfterIdle = pl.expect && len(body) > 0, pl.expectAfterIdle
+	st.conn.mayBeHTTP2, st.conn.plainHTTP2 = pl.stopsResends, pl.plainHTTP2
 	// The attempt gets its own copy of the request's variables, which
 	// reverse_proxy writes, and hands back what it set in it once it is
 	// over: a connection the transport went on dialing for it, after it
@@ -304,8 +318,24 @@ type attemptState struct {
 // here only once the round trip failed or the client went away: net/http
 // returns from such a round trip once it is done writing the request,
 // where after an answer it may still be writing the body.
+//
+// A body read whole on a connection that speaks HTTP/2 may have reached
+// the pool whatever the write's end says: Go's HTTP/2 transports end a
+// request whose Trailer is not nil (reverse_proxy gives every request
+// with a body an empty one) with a DATA frame of its own after the body,
+// and report the write ended in error when the stream or connection
+// ended before that frame went out, though the body's last byte had; a
+// pool that acts on a request once it has its Content-Length bytes may
+// have acted on it. Nothing tells that apart from a body read whole and
+// not sent (the pool withholding flow control, say).
 func (st *attemptState) unsent(err error, reportsWrites bool) bool {
-	return st.body.Len() > 0 || !st.conn.mayHaveReached(err, reportsWrites)
+	if st.body.Len() > 0 {
+		return true
+	}
+	if st.body.Size() > 0 && st.conn.http2.Load() {
+		return false
+	}
+	return !st.conn.mayHaveReached(err, reportsWrites)
 }
 
 // goneUnsent is unsent for an attempt the client went away from, whose
@@ -517,6 +547,12 @@ type connTrace struct {
 	// reused: the connection last handed to the request had carried
 	// requests before.
 	reused atomic.Bool
+	// mayBeHTTP2: the pool's transport may speak HTTP/2 (see
+	// pool.stopsResends), on connections without TLS when plainHTTP2;
+	// http2: the connection last handed to the request speaks it (see
+	// attemptState.unsent).
+	mayBeHTTP2, plainHTTP2 bool
+	http2                  atomic.Bool
 	// wrote: a request write ended without an error; writeEnded: one
 	// ended, with an error or without.
 	wrote, writeEnded atomic.Bool
@@ -550,6 +586,9 @@ func (c *connTrace) onGotConn(info httptrace.GotConnInfo) {
 	}
 	c.gotConn.Store(true)
 	c.reused.Store(info.Reused)
+	if c.mayBeHTTP2 {
+		c.http2.Store(speaksHTTP2(info.Conn, c.plainHTTP2))
+	}
 	// A connection that carried a request less than expectAfterIdle ago
 	// (or, over HTTP/2, carries one now) is not one the pool is closing
 	// for idleness: the request goes without the expectation.
@@ -607,6 +646,24 @@ func (h *hookedConnTrace) recycle() {
 	h.connTrace = connTrace{hooks: &h.hookSet}
 	hookedConnTraces.Put(h)
 }
+
+// speaksHTTP2 reports whether conn, a connection net/http's transport
+// handed a request to, speaks HTTP/2: over TLS when its ALPN chose h2
+// (net/http speaks HTTP/2 over TLS only on a *tls.Conn whose ALPN did),
+// without TLS when the transport speaks it there (plainHTTP2). A
+// *tls.Conn that never shook hands is net/http's wrapper of a
+// connection without TLS, which it hands to an HTTP/2 client for h2c.
+func speaksHTTP2(conn net.Conn, plainHTTP2 bool) bool {
+	if tc, ok := conn.(*tls.Conn); ok {
+		if state := tc.ConnectionState(); state.HandshakeComplete {
+			return state.NegotiatedProtocol == http2Proto
+		}
+	}
+	return plainHTTP2
+}
+
+// http2Proto is HTTP/2's ALPN protocol name over TLS.
+const http2Proto = "h2"
 
 // stopResend stops the pool's transport from sending again a request
 // it wrote whole, as it is handing the request a connection (GotConn)

@@ -191,6 +191,11 @@ func TestPoolTransportDefaults(t *testing.T) {
 			if got := h.pools[0].stopsResends; got != http2 {
 				t.Errorf("stops HTTP/2's own resends: %v, want %v", got, http2)
 			}
+			// A connection without TLS speaks HTTP/2 with h2c alone; over
+			// TLS, with its ALPN's h2 (see connTrace.http2).
+			if got, want := h.pools[0].plainHTTP2, slices.Contains(tc.wantVersions, "h2c"); got != want {
+				t.Errorf("HTTP/2 without TLS: %v, want %v", got, want)
+			}
 		})
 	}
 }

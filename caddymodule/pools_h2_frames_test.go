@@ -66,6 +66,13 @@ type h2Request struct {
 
 func newH2Pool(t *testing.T, overTLS bool, script func(c *h2Conn, nth int) bool) *h2Pool {
 	t.Helper()
+	return newH2PoolWithSettings(t, overTLS, nil, script)
+}
+
+// newH2PoolWithSettings is newH2Pool whose connections start with the
+// given settings.
+func newH2PoolWithSettings(t *testing.T, overTLS bool, settings []http2.Setting, script func(c *h2Conn, nth int) bool) *h2Pool {
+	t.Helper()
 	p := &h2Pool{barePool: newBarePool(t), script: script}
 	if overTLS {
 		p.tls = &tls.Config{Certificates: []tls.Certificate{loopbackCertificate(t)}, NextProtos: []string{"h2"}}
@@ -86,7 +93,7 @@ func newH2Pool(t *testing.T, overTLS bool, script func(c *h2Conn, nth int) bool)
 		c := &h2Conn{raw: raw, fr: http2.NewFramer(conn, conn), p: p}
 		c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 		c.enc = hpack.NewEncoder(&c.buf)
-		if c.fr.WriteSettings() != nil {
+		if c.fr.WriteSettings(settings...) != nil {
 			return
 		}
 		for nth := 0; p.script(c, nth); nth++ {
@@ -190,6 +197,41 @@ func (c *h2Conn) body(req *h2Request) bool {
 	if req.contentLength >= 0 && int64(len(body)) != req.contentLength {
 		return false
 	}
+	c.readWhole(req, body)
+	return true
+}
+
+// bodyAtLength is body for a pool that acts on a request once it has
+// its content-length's bytes, without waiting for the frame that ends
+// its stream (a request without a body, or a content-length: as body).
+func (c *h2Conn) bodyAtLength(req *h2Request) bool {
+	if req == nil || req.endStream || req.contentLength < 0 {
+		return c.body(req)
+	}
+	body, ok := c.bodyBytes(req, req.contentLength)
+	if !ok {
+		return false
+	}
+	c.readWhole(req, body)
+	return true
+}
+
+// bodyBytes reads n bytes of req's body from its DATA frames, which end
+// the stream only with its last byte, if at all.
+func (c *h2Conn) bodyBytes(req *h2Request, n int64) ([]byte, bool) {
+	var body []byte
+	for int64(len(body)) < n {
+		f, ok := c.next().(*http2.DataFrame)
+		if !ok || f.StreamID != req.stream || f.StreamEnded() && int64(len(body)+len(f.Data())) != n {
+			return body, false
+		}
+		body = append(body, f.Data()...)
+	}
+	return body, int64(len(body)) == n
+}
+
+// readWhole records req, with body, as read whole.
+func (c *h2Conn) readWhole(req *h2Request, body []byte) {
 	received := testkit.Received{Body: string(body)}
 	if u, ok := strings.CutPrefix(req.header.Get(":path"), startPathOf(req)); ok {
 		received.RawQuery = strings.TrimPrefix(u, "?")
@@ -197,7 +239,6 @@ func (c *h2Conn) body(req *h2Request) bool {
 	c.p.mu.Lock()
 	c.p.complete = append(c.p.complete, received.OperationID())
 	c.p.mu.Unlock()
-	return true
 }
 
 // startPathOf is req's :path without its query.
@@ -300,8 +341,10 @@ func TestPoolHTTP2Misbehaving(t *testing.T) {
 		name string
 		// afterBody runs once the request was read whole (nil: once its
 		// headers were, before the body is asked for); false ends the
-		// connection.
+		// connection. atLength: the request is whole once its
+		// content-length's bytes came, before the stream's end.
 		afterBody, afterHead func(c *h2Conn, req *h2Request) bool
+		atLength             bool
 		want                 string
 	}{
 		{name: "answers 201", afterBody: func(c *h2Conn, req *h2Request) bool { return c.created(req) }, want: answered},
@@ -314,6 +357,8 @@ func TestPoolHTTP2Misbehaving(t *testing.T) {
 		{name: "reads whole, GOAWAY covering no stream (a lie), closes", afterBody: goAway(false, http2.ErrCodeNo), want: failed},
 		{name: "reads whole, closes", afterBody: closeConn, want: failed},
 		{name: "reads whole, resets the connection", afterBody: resetTCP, want: failed},
+		{name: "reads the content-length, RST_STREAM INTERNAL_ERROR before the stream's end", afterBody: rst(http2.ErrCodeInternal), atLength: true, want: failed},
+		{name: "reads the content-length, resets the connection before the stream's end", afterBody: resetTCP, atLength: true, want: failed},
 		{name: "reads whole, 201, RST_STREAM PROTOCOL_ERROR", afterBody: func(c *h2Conn, req *h2Request) bool {
 			c.created(req)
 			_ = c.fr.WriteRSTStream(req.stream, http2.ErrCodeProtocol)
@@ -355,6 +400,9 @@ func TestPoolHTTP2Misbehaving(t *testing.T) {
 								}
 								if sc.afterHead != nil {
 									return sc.afterHead(c, req)
+								}
+								if sc.atLength {
+									return c.cont(req) && c.bodyAtLength(req) && sc.afterBody(c, req)
 								}
 								return c.cont(req) && c.body(req) && sc.afterBody(c, req)
 							})
