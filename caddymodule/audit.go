@@ -45,7 +45,8 @@ import (
 //   - idempotency: what idempotency did (reserved, replayed, conflict,
 //     unprotected, store_error), when it is on
 //   - pool: the pool that took the request
-//   - status, duration (seconds); status 0 when the client got no
+//   - status, duration (in seconds, or as the log's duration_format
+//     says); status 0 when the client got no
 //     answer: a handler after the edge aborted or panicked, which Caddy
 //     does not answer (net/http closes the connection)
 //   - operation_id: the request's operationId, the digits of any run of
@@ -233,7 +234,7 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 			fields = append(fields, zap.String("pool", pool))
 		}
 	}
-	fields = append(fields, zap.Int("status", status), zap.Float64("duration", auditDuration(c, in.started)))
+	fields = append(fields, zap.Int("status", status), zap.Duration("duration", auditDuration(c, in.started)))
 	if len(rec.parts) > 0 {
 		fields = append(fields, zap.Array("parts", (*auditParts)(rec)))
 	}
@@ -268,15 +269,16 @@ func (h *Handler) auditNearMiss(r *http.Request, started time.Time) {
 	var buf [5]zap.Field
 	fields := appendRemote(buf[:0], r)
 	fields = append(fields, zap.String("error", errorCode(errNearMiss)), zap.Int("status", errNearMiss.Status),
-		zap.Float64("duration", auditDuration(c, started)))
+		zap.Duration("duration", auditDuration(c, started)))
 	c.Write(fields...)
 }
 
-// auditDuration is the duration of an audit line, in seconds: from
-// started to the line's own time (its ts), which c read from the clock
-// already.
-func auditDuration(c *zapcore.CheckedEntry, started time.Time) float64 {
-	return c.Time.Sub(started).Seconds()
+// auditDuration is the duration of an audit line: from started to the
+// line's own time (its ts), which c read from the clock already. It is
+// written as a duration, so that the log's duration_format applies, as it
+// does to Caddy's access log (seconds by default).
+func auditDuration(c *zapcore.CheckedEntry, started time.Time) time.Duration {
+	return c.Time.Sub(started)
 }
 
 // appendRemote appends the connection's address and the client's.

@@ -537,12 +537,14 @@ func TestAuditApplicationMasked(t *testing.T) {
 // as operators route and filter it with `log`: the filter encoder filters
 // its fields, the operation and a caller's claim among them, and the
 // console encoder writes its fields as spaced JSON, the operation first, for a
-// request and for a near miss alike.
+// request and for a near miss alike, and the duration follows the log's
+// duration_format, as in Caddy's access log.
 func TestAuditTrailFormats(t *testing.T) {
 	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
 	for _, tc := range []struct {
 		name, format string
 		want         []string // the lines' fields, each from the operation on
+		duration     *regexp.Regexp
 	}{
 		{"filter", `format filter {
 			wrap json
@@ -553,11 +555,17 @@ func TestAuditTrailFormats(t *testing.T) {
 		}`, []string{
 			`"operation":"guarded","application":"104","caller":{"sub":"sub-guard","tid":"tid-guard","client_id":"app-guard"},"remote_ip":"127.0.0.1",`,
 			`"operation":"guarded","remote_ip":"127.0.0.1","error":"NotFound","status":404,`,
-		}},
+		}, nil},
+		{"duration_format string", `format json {
+			duration_format string
+		}`, []string{
+			`"operation":"startPhoneAudio","application":"104",`,
+			`"operation":"(near miss)","remote_ip":"127.0.0.1","error":"NotFound","status":404,"duration":"`,
+		}, regexp.MustCompile(`"duration":"[0-9.]+[µnm]?s"`)},
 		{"console", `format console`, []string{
 			`{"operation": "startPhoneAudio", "application": "104", "caller": {"sub": "sub-guard", "oid": "oid-guard", "tid": "tid-guard", "client_id": "app-guard"}, "remote_ip": "127.0.0.1", `,
 			`{"operation": "(near miss)", "remote_ip": "127.0.0.1", "error": "NotFound", "status": 404, `,
-		}},
+		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			auditFile := filepath.Join(t.TempDir(), "ucwa-audit.log")
@@ -595,9 +603,12 @@ func TestAuditTrailFormats(t *testing.T) {
 				t.Fatalf("%d lines, want %d: %q", len(lines), len(tc.want), lines)
 			}
 			for i, want := range tc.want {
-				if _, fields, ok := strings.Cut(lines[i], `"msg":"guarded request",`); tc.name == "filter" && (!ok || !strings.HasPrefix(fields, want)) ||
+				if _, fields, ok := strings.Cut(lines[i], `"msg":"guarded request",`); tc.name != "console" && (!ok || !strings.HasPrefix(fields, want)) ||
 					tc.name == "console" && !strings.Contains(lines[i], "\tguarded request\t"+want) {
 					t.Errorf("line %d: %s\nwant its fields from %s", i, lines[i], want)
+				}
+				if tc.duration != nil && !tc.duration.MatchString(lines[i]) {
+					t.Errorf("line %d: %s\nwant its duration as %s", i, lines[i], tc.duration)
 				}
 			}
 		})
