@@ -324,48 +324,6 @@ func TestDecodeXMLNestedConstruct(t *testing.T) {
 	}
 }
 
-// TestDecodeXMLElementNamedLikeDestination: an element named like a
-// phone destination of the table (any letter case, namespace, or a
-// spelling folding onto it) where the decoder skips it, in an item, a
-// link, an embedded resource or its property, is refused 400
-// ParameterValidationFailure naming the destination, whatever it holds,
-// and its text is not in the message; other elements there pass.
-func TestDecodeXMLElementNamedLikeDestination(t *testing.T) {
-	const input = `<input xmlns="` + Namespace + `">`
-	const resource = `<resource xmlns="` + Namespace + `" rel="callForwardingSettings" href="/x">`
-	for _, tt := range []struct {
-		rel, body string
-		bad       string // "": accepted
-	}{
-		{"startPhoneAudio", input + `<property name="to">a</property><propertyList name="x"><item><phoneNumber>+19005551234</phoneNumber></item></propertyList></input>`, "phoneNumber"},
-		{"startPhoneAudio", input + `<property name="to">a</property><propertyList name="x"><Number/></propertyList></input>`, "number"},
-		{"startPhoneAudio", input + `<property name="to">a</property><link rel="x" href="/y"><p:To xmlns:p="urn:p">tel:+19005551234</p:To></link></input>`, "to"},
-		{"startPhoneAudio", input + `<property name="to">a</property><link rel="x" href="/y"><y><PHONENUMBER>1</PHONENUMBER></y></link></input>`, "phoneNumber"},
-		{"callForwardingSettings", resource + `<resource rel="simultaneousRingSettings" href="/y"><target>+19005551234</target></resource></resource>`, "target"},
-		{"callForwardingSettings", resource + `<resource rel="simultaneousRingSettings" href="/y"><x><delegator>1</delegator></x></resource></resource>`, "delegator"},
-		{"callForwardingSettings", resource + `<resource rel="simultaneousRingSettings" href="/y"><property name="x"><CONTACT>tel:+19005551234</CONTACT></property></resource></resource>`, "contact"},
-
-		{"startPhoneAudio", input + `<property name="to">a</property><propertyList name="x"><item>+19005551234</item></propertyList><link rel="x" href="/y"><title>t</title></link></input>`, ""},
-		{"callForwardingSettings", resource + `<resource rel="simultaneousRingSettings" href="/y"><property name="target">Contact</property><x><phones/></x></resource></resource>`, ""},
-	} {
-		_, err := Decode(mustOperation(tt.rel), XML, []byte(tt.body))
-		if tt.bad == "" {
-			if err != nil {
-				t.Errorf("%s: %v", tt.body, err)
-			}
-			continue
-		}
-		if err == nil {
-			t.Errorf("%s: accepted", tt.body)
-			continue
-		}
-		if err.Status != 400 || err.Subcode != SubcodeParameterValidationFailure || len(err.Parameters) != 1 || err.Parameters[0].Name != tt.bad ||
-			!strings.Contains(err.Message, "as an XML element") || strings.Contains(err.Message, "900") {
-			t.Errorf("%s: %v %v, want 400 ParameterValidationFailure naming %s", tt.body, err, err.Parameters, tt.bad)
-		}
-	}
-}
-
 // TestDecodeEmbeddedDestination: a property, property list or link named
 // like a phone destination of the table inside an embedded resource
 // (JSON "_embedded", at any depth, also in arrays and under a name

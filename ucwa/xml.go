@@ -33,9 +33,8 @@ import (
 // (and namespace declarations; see otherPropertyAttr), and no property or
 // property list has an empty name. No element has an attribute named
 // like a phone destination of the table (see attrDestinationError), and
-// no property, property list, link or resource, nor an element named
-// like a phone destination, stands inside what the edge skips (see
-// nestedConstructError, destinationElementError).
+// no property, property list, link or resource stands inside what the
+// edge skips (see nestedConstructError).
 //
 // Bodies in the plain shape every client sends (the reference's sample)
 // are read by decodeSimpleXML without encoding/xml; anything else goes to
@@ -445,9 +444,7 @@ var xmlConstructs = [...]string{"property", "propertyList", "link", "resource"}
 // read a property, a link or an embedded resource, and the number it
 // holds, that the edge never judged:
 // <propertyList name="x"><property name="phoneNumber">+1900...</property></propertyList>,
-// or a <resource rel="simultaneousRingSettings"> inside a <link>. It
-// also refuses t when it is named like a phone destination (see
-// destinationElementError).
+// or a <resource rel="simultaneousRingSettings"> inside a <link>.
 func nestedConstructError(t xml.StartElement, body []byte, at int) *Error {
 	for _, c := range xmlConstructs {
 		if strings.EqualFold(t.Name.Local, c) {
@@ -455,28 +452,7 @@ func nestedConstructError(t xml.StartElement, body []byte, at int) *Error {
 				"; UCWA gives properties, property lists, links and resources only in the body's root element and in the resources it embeds.")
 		}
 	}
-	return destinationElementError(t, body, at)
-}
-
-// destinationElementError refuses t, an element the edge does not read
-// (inside a property list, an item, a link, an embedded resource's
-// property, or an unknown element of an embedded resource), whose local
-// name is a phone destination of the table in any letter case or
-// namespace, or folding onto it (<item><phoneNumber>+1900...</phoneNumber></item>,
-// <target> in an embedded simultaneousRingSettings), whatever it holds.
-// UCWA gives every input as a <property>'s text and names no element
-// so; the edge skips such an element, and a pool whose model maps
-// elements by name (XmlSerializer's [XmlElement], XDocument.Descendants)
-// would dial, store or forward to a number the edge never judged, as
-// with an attribute so named (see attrDestinationError). It names the
-// destination by its documented spelling, never the element's text.
-func destinationElementError(t xml.StartElement, body []byte, at int) *Error {
-	d := namedDestinationOf(t.Name.Local)
-	if d == nil {
-		return nil
-	}
-	return parameterError([]Parameter{{Name: d.name,
-		Reason: "is given in the body as an XML element, at " + position(body, int64(at)) + ", where the edge does not judge it; give it as a <property>'s text"}})
+	return nil
 }
 
 // checkAttrs refuses an element with the same attribute twice, which XML
