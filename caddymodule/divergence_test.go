@@ -307,6 +307,93 @@ func TestXMLNestedConstruct(t *testing.T) {
 	}
 }
 
+// TestJSONUnreadDestination: a JSON body holding, where the edge does
+// not read (a link's member other than href, a link the operation does
+// not take, an unknown property's value, at any depth, in arrays too), a
+// member named like a phone destination of the table (any letter case)
+// that is not null, blank or one of its words, or an "_embedded", is
+// refused with 400 naming it and where, never the value (alone, or as a
+// batch part), and never reaches the pool: a pool finding members
+// wherever they stand would ring, or forward calls to, a number the edge
+// never judged. XML refuses the same (TestXMLAttributeNamedLikeDestination,
+// TestXMLNestedConstruct); UCWA's own shapes pass as sent.
+func TestJSONUnreadDestination(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	const forwarding = opsApp + "/me/callForwardingSettings"
+	for _, tc := range []struct {
+		name, method, path, body string
+		bad                      string // the destination named, "_embedded", or "": delivered
+		batch                    bool
+	}{
+		{name: "to in the self link", path: startOpsPath, bad: "to",
+			body: `{"to":"+14255551234","_links":{"self":{"href":"/x","to":"+19005551234"}}}`},
+		{name: "phoneNumber in the operation's link", path: startOpsPath, bad: "phoneNumber",
+			body: `{"to":"+14255551234","_links":{"customContent":{"href":"data:,x","PHONENUMBER":"+19005551234"}}}`},
+		{name: "number deep in an unknown property", path: startOpsPath, bad: "number",
+			body: `{"to":"+14255551234","x":{"y":[1,{"number":"+19005551234"}]}}`},
+		{name: "_embedded in an unknown property of a PUT", method: "PUT", path: forwarding, bad: "_embedded",
+			body: `{"activeSetting":"None","x":{"_embedded":{"simultaneousRingSettings":{"target":"+19005551234"}}}}`},
+		{name: "_embedded in an array of a PUT", method: "PUT", path: forwarding, bad: "_embedded",
+			body: `{"activeSetting":"None","x":[{"_embedded":{"simultaneousRingSettings":{"target":"+19005551234"}}}]}`},
+		{name: "_embedded in a link of a PUT", method: "PUT", path: forwarding, bad: "_embedded",
+			body: `{"activeSetting":"None","_links":{"self":{"href":"/x","_embedded":{"simultaneousRingSettings":{"target":"+19005551234"}}}}}`},
+		{name: "target in an embedded resource's unknown member", method: "PUT", path: forwarding, bad: "target",
+			body: `{"activeSetting":"None","_embedded":{"simultaneousRingSettings":{"x":{"target":"+19005551234"}}}}`},
+		{name: "to in the self link of a batch part", path: startOpsPath, bad: "to", batch: true,
+			body: `{"to":"+14255551234","_links":{"self":{"href":"/x","to":"+19005551234"}}}`},
+		{name: "_embedded in an unknown property of a batch part", method: "PUT", path: forwarding, bad: "_embedded", batch: true,
+			body: `{"activeSetting":"None","x":{"_embedded":{"simultaneousRingSettings":{"target":"+19005551234"}}}}`},
+		{name: "links, blanks and words pass", path: startOpsPath,
+			body: `{"to":"tel:+14255551234","_links":{"self":{"href":"/x","title":"t","to":null},"customContent":{"href":"data:,x","phoneNumber":" "}},"x":{"target":"Contact","y":["+19005551234"]}}`},
+		{name: "a PUT as served passes", method: "PUT", path: forwarding,
+			body: `{"activeSetting":"SimultaneousRing","_links":{"self":{"href":"/x"}},"_embedded":{"simultaneousRingSettings":{"target":"Contact","ringDelay":5,"_links":{"self":{"href":"/y"},"contact":{"href":"/ucwa/v1/people/282","title":"t"}}}},"rel":"callForwardingSettings"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			req := testkit.Request{Method: tc.method, URL: tc.path, ContentType: "application/json", Body: tc.body,
+				Header: http.Header{"Authorization": {auth}}}
+			if tc.method == "PUT" {
+				req.Header.Set("If-Match", `"1"`)
+			}
+			if tc.batch {
+				method, header := "POST", ""
+				if tc.method == "PUT" {
+					method, header = "PUT", "If-Match: \"1\"\r\n"
+				}
+				req.Method, req.URL, req.ContentType = "", opsApp+"/batch", batchType
+				req.Body = batchBody(method + " " + tc.path + " HTTP/1.1\r\nContent-Type: application/json\r\n" + header + "\r\n" + tc.body)
+				req.Header.Del("If-Match")
+			}
+			resp := e.send(req)
+			got := e.pool.Received()[before:]
+			if tc.bad == "" {
+				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != tc.body {
+					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the body as sent", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			if resp.Status != http.StatusBadRequest || len(got) != 0 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
+			}
+			want := []string{`{"name":"` + tc.bad + `"`, "ParameterValidationFailure", "where the edge does not judge it"}
+			if tc.bad == "_embedded" {
+				want = []string{"DeserializationFailure", `An \"_embedded\" inside`}
+			}
+			for _, w := range append(want, "line 1, column") {
+				if !strings.Contains(resp.Body, w) {
+					t.Fatalf("the refusal lacks %q: %s", w, resp.Body)
+				}
+			}
+			if strings.Contains(resp.Body, "9005551234") {
+				t.Fatalf("the refusal shows the number: %s", resp.Body)
+			}
+		})
+	}
+}
+
 // TestCookieNamedLikeDestination: a guarded request (alone, or a batch)
 // whose Cookie names a phone destination of the table, in any letter
 // case or folding onto it, is refused with 400 naming the destination,

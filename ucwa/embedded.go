@@ -77,7 +77,7 @@ func (s *jsonScanner) jsonEmbeddedResources(depth int, known []EmbeddedResource,
 			if s.pos < len(s.body) && s.body[s.pos] == '{' {
 				return s.jsonEmbeddedResource(depth+1, known, key)
 			}
-			return s.skipValue(depth + 1)
+			return s.unreadValue(depth+1, unreadEmbedded)
 		})
 	}
 	return s.skipValue(depth)
@@ -101,7 +101,13 @@ func (s *jsonScanner) jsonEmbeddedResource(depth int, known []EmbeddedResource, 
 		d := namedDestinationOf(name)
 		if d != nil || rules.reads(folded) {
 			start := s.pos
-			if err := s.skipValue(depth + 1); err != nil {
+			var err *Error
+			if d == nil {
+				err = s.unreadValue(depth+1, unreadEmbedded) // judged, if at all, as a whole
+			} else {
+				err = s.skipValue(depth + 1)
+			}
+			if err != nil {
 				return err
 			}
 			token := s.body[start:s.pos]
@@ -123,11 +129,11 @@ func (s *jsonScanner) jsonEmbeddedResource(depth int, known []EmbeddedResource, 
 					if d := namedDestinationOf(name); d != nil {
 						return s.jsonLinkDestination(d, depth+2, func(at int) *Error { return embeddedError(d, jsonEmbeddedWhere, s.body, at) }, at)
 					}
-					return s.skipValue(depth + 2)
+					return s.unreadValue(depth+2, unreadLink)
 				}, noLookalike)
 			}
 		}
-		return s.skipValue(depth + 1)
+		return s.unreadValue(depth+1, unreadEmbedded)
 	}, noLookalike)
 	if err != nil {
 		return err

@@ -17,7 +17,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Run each target locally with, for example,
@@ -27,6 +30,7 @@ import (
 // Crashers land in testdata/fuzz/<target>/ and are replayed by go test.
 
 var jsonSeeds = []string{
+	`{"_links":{"self":{"href":"/x","to":"1","Title":[{"ｔｏ":" "}]},"customContent":{"number":null}},"x":[{"_embedded":{}}],"_embedded":{"y":{"a":{"target":"Contact"},"_links":{"contact":{"href":"/p","contact":"/q"}}}}}`,
 	`{}`,
 	`{"to":"sip:a@b.c","contact":"/people/1","_links":{"contact":{"href":"/ucwa/v1/applications/192/people/282"}}}`,
 	`{"to":"sip:a@b.c","_links":{"contact":{"HREF":"/people/tel%253A1","href":"tel:+19005551234"}},"_embedded":{"x":{"_links":{"contact":{"href":"/p%u003a1"}}}}}`,
@@ -125,7 +129,8 @@ func knownDecodeError(t *testing.T, op *Operation, err *Error) {
 			return
 		case strings.Contains(err.Message, "is a link: write it as") && ok && p.Type == DataURLValue:
 			return
-		case strings.Contains(err.Message, "inside an embedded resource"), strings.Contains(err.Message, "as an XML attribute"):
+		case strings.Contains(err.Message, "inside an embedded resource"), strings.Contains(err.Message, "as an XML attribute"),
+			strings.Contains(err.Message, "; give it where the operation takes it"):
 			if _, ok := referenceDestinations[strings.ToLower(err.Parameters[0].Name)]; ok {
 				return
 			}
@@ -1099,7 +1104,13 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 			}
 			continue
 		}
-		if !strings.EqualFold(m.name, "_links") || string(m.value) == "null" {
+		if !strings.EqualFold(m.name, "_links") {
+			if err := referenceUnread(m.value); err != nil {
+				return v, err
+			}
+			continue
+		}
+		if string(m.value) == "null" {
 			continue
 		}
 		links, err := referenceObject(m.value, linkNames)
@@ -1117,7 +1128,13 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 				continue
 			}
 			i := propIndex(op, l.name, true)
-			if i < 0 || string(l.value) == "null" {
+			if i < 0 {
+				if err := referenceUnread(l.value); err != nil {
+					return v, err
+				}
+				continue
+			}
+			if string(l.value) == "null" {
 				continue
 			}
 			link, err := referenceObject(l.value, []string{hrefName})
@@ -1127,6 +1144,8 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 			for _, h := range link {
 				if strings.EqualFold(h.name, "href") {
 					read(&op.Properties[i], h.value)
+				} else if err := referenceUnreadMember(h.name, h.value); err != nil {
+					return v, err
 				}
 			}
 		}
@@ -1212,7 +1231,8 @@ func referenceLinkAllowed(words []string, raw json.RawMessage) bool {
 		return false
 	}
 	for _, m := range members {
-		if referenceNamed(m.name, []string{hrefName}) && !referenceAllowed(words, m.value) {
+		if referenceNamed(m.name, []string{hrefName}) && !referenceAllowed(words, m.value) ||
+			!strings.EqualFold(m.name, hrefName) && referenceUnreadMember(m.name, m.value) != nil {
 			return false
 		}
 	}
@@ -1289,10 +1309,14 @@ func referenceEmbedded(raw json.RawMessage, known []EmbeddedResource) error {
 			var elems []json.RawMessage
 			_ = json.Unmarshal(raw, &elems)
 			for _, e := range elems {
+				var err error
 				if e[0] == '{' {
-					if err := referenceEmbeddedResource(e, known, key); err != nil {
-						return err
-					}
+					err = referenceEmbeddedResource(e, known, key)
+				} else {
+					err = referenceUnread(e)
+				}
+				if err != nil {
+					return err
 				}
 			}
 		}
@@ -1387,13 +1411,79 @@ func referenceEmbeddedResource(raw json.RawMessage, known []EmbeddedResource, ke
 				return err
 			}
 			for _, l := range links {
-				if words, ok := referenceDestination(l.name); ok && !referenceLinkAllowed(words, l.value) {
+				words, ok := referenceDestination(l.name)
+				if ok && !referenceLinkAllowed(words, l.value) {
 					return errors.New("an embedded link named like a destination " + l.name)
 				}
+				if !ok {
+					if err := referenceUnread(l.value); err != nil {
+						return err
+					}
+				}
+			}
+		default:
+			if err := referenceUnread(m.value); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// referenceUnread checks, with encoding/json, a value the decoder does
+// not read: no object in it, at any depth, has a member named like a
+// destination (see referenceUnreadName) unless null, blank or one of its
+// words, nor one named "_embedded".
+func referenceUnread(raw json.RawMessage) error {
+	switch raw[0] {
+	case '[':
+		var elems []json.RawMessage
+		_ = json.Unmarshal(raw, &elems)
+		for _, e := range elems {
+			if err := referenceUnread(e); err != nil {
+				return err
+			}
+		}
+	case '{':
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.Token() // {
+		for dec.More() {
+			tok, _ := dec.Token()
+			var value json.RawMessage
+			_ = dec.Decode(&value)
+			if err := referenceUnreadMember(tok.(string), value); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// referenceUnreadMember checks a member of an object the decoder does not
+// read (see referenceUnread).
+func referenceUnreadMember(name string, value json.RawMessage) error {
+	folded := referenceUnreadName(name)
+	if words, ok := referenceDestination(folded); ok && !referenceAllowed(words, value) {
+		return errors.New("a destination where the decoder does not read it " + name)
+	}
+	if referenceNamed(folded, []string{embeddedName}) {
+		return errors.New(`an "_embedded" where the decoder does not read it`)
+	}
+	return referenceUnread(value)
+}
+
+// referenceUnreadName is a name as a careless reader reads it: its
+// compatibility decomposition without invisible characters (controls,
+// format characters, white space, combining marks), so that a name
+// outside ASCII, which the decoder accepts where it does not read, is
+// compared as referenceNamed compares an ASCII one.
+func referenceUnreadName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Z, unicode.Mn, unicode.Me, unicode.Variation_Selector, unicode.White_Space) {
+			return -1
+		}
+		return r
+	}, norm.NFKD.String(name))
 }
 
 type referenceMember struct {

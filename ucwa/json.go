@@ -28,7 +28,9 @@ const maxJSONDepth = 10000
 // property that is not a link ("_links":{"phoneNumber":...}; see
 // valueLinkError). A .NET metadata member ("$ref", "$type", "__type")
 // in any object the decoder reads (the body, "_links", a link, an
-// embedded resource) is refused (see isDotNetMetadata).
+// embedded resource) is refused (see isDotNetMetadata), and so is a
+// member named like a destination, or "_embedded", inside a value it
+// does not read (see unreadValue).
 func decodeJSON(r *Request, op *Operation, body []byte) *Error {
 	if !utf8.Valid(body) {
 		return deserializationError("The JSON body is not valid UTF-8.")
@@ -70,7 +72,7 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte, at int) *Error {
 		return s.jsonEmbedded(1, r.op.Embedded)
 	}
 	if !equalFoldASCII(linksName, name) {
-		return s.skipValue(1)
+		return s.unreadValue(1, unreadProperty)
 	}
 	return s.object(`"_links"`, "_links.", 1, func(s *jsonScanner, name []byte, at int) *Error {
 		i := r.op.linkIndex(name)
@@ -81,12 +83,12 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte, at int) *Error {
 			if d := strayDestination(r.op, name); d != nil {
 				return s.jsonLinkDestination(d, 2, func(at int) *Error { return strayBodyError(d, r.op, "link", s.body, at) }, at)
 			}
-			return s.skipValue(2)
+			return s.unreadValue(2, unreadLink)
 		}
 		prefix, what := jsonLinkWhere(r.op.Properties[i].Name)
-		return s.object(what, prefix, 2, func(s *jsonScanner, name []byte, _ int) *Error {
+		return s.object(what, prefix, 2, func(s *jsonScanner, name []byte, at int) *Error {
 			if !equalFoldASCII(hrefName, name) {
-				return s.skipValue(3)
+				return s.unreadMember(name, at, 3, unreadLinkMember)
 			}
 			return r.jsonValue(s, i, 3)
 		}, func(name []byte, folded string, at int) *Error {
@@ -122,7 +124,7 @@ func (s *jsonScanner) jsonLinkDestination(d *namedDestination, depth int, refuse
 	prefix := linksName + "." + d.name + "."
 	return s.object(`"`+prefix[:len(prefix)-1]+`"`, prefix, depth, func(s *jsonScanner, name []byte, at int) *Error {
 		if !equalFoldASCII(hrefName, name) {
-			return s.skipValue(depth + 1)
+			return s.unreadMember(name, at, depth+1, unreadLinkMember)
 		}
 		ok, err := s.destinationAllowed(d, depth+1)
 		if err != nil || ok {

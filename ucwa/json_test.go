@@ -58,8 +58,8 @@ func TestDecodeLookalikeNames(t *testing.T) {
 		// A JSON reader does not read %-escapes in names: the name is
 		// another one, as it is to the pool.
 		{name: "%-escape is another name", format: JSON, body: `{"t%6F":"tel:` + number + `"}`, want: fv()},
-		{name: "names that fold onto nothing", format: JSON, body: `{"to s":1,"phone.Number":2,"t o o":3,"_links":{"custom Contents":{}},"x y":{"to ":1}}`, want: fv()},
-		{name: "nested objects are not read", format: JSON, body: `{"x":{"to ":"tel:` + number + `"}}`, want: fv()},
+		{name: "names that fold onto nothing", format: JSON, body: `{"to s":1,"phone.Number":2,"t o o":3,"_links":{"custom Contents":{}},"x y":{"too":1}}`, want: fv()},
+		{name: "nested objects are not read", format: JSON, body: `{"x":{"to ":" "}}`, want: fv()},
 
 		// XML: the name attribute, as encoding/xml reads it.
 		{name: "XML trailing space", format: XML, body: prop("phoneNumber "), bad: PhoneNumber, where: "line 1, column 62", write: "write it phoneNumber"},
@@ -161,7 +161,7 @@ func TestDecodeLinkNamedLikeValue(t *testing.T) {
 		{name: "a null link", format: JSON, body: `{"_links":{"subject":null}}`, bad: Subject},
 		{name: "beside a link", format: JSON, body: `{"_links":{"customContent":{"href":"data:,x"},"to":{"href":"tel:+19005551234"}}}`, bad: To},
 		{name: "forwarding target", rel: "immediateForwardToContact", format: JSON, body: `{"target":"sip:a@b.c","_links":{"target":{"href":"tel:+19005551234"}}}`, bad: "target"},
-		{name: "links of no property's name", format: JSON, body: `{"_links":{"self":{"href":"/x"},"phoneNumbers":{"href":"tel:+19005551234"},"phone.Number":{},"customContent":{"to":"tel:+19005551234"}}}`, want: fv()},
+		{name: "links of no property's name", format: JSON, body: `{"_links":{"self":{"href":"/x"},"phoneNumbers":{"href":"tel:+19005551234"},"phone.Number":{},"customContent":{"to":""}}}`, want: fv()},
 		// A JSON reader does not read %-escapes in names.
 		{name: "%-escape is another name", format: JSON, body: jsonLink("phone%4Eumber"), want: fv(To, "sip:john@contoso.com")},
 
@@ -360,7 +360,7 @@ func TestDecodeEmbeddedDestination(t *testing.T) {
 		{"communication", XML, open + `<resource rel="x"><property NAME="phoneNumber" xmlns:p="urn:p" p:value="1"/></resource></resource>`, "phoneNumber"},
 
 		{"callForwardingSettings", JSON, `{"_embedded":{"simultaneousRingSettings":{"target":"contact","ringDelay":5,"_links":{"self":{"href":"/x"}}},"immediateForwardSettings":{"target":" Voicemail "},"unansweredCallSettings":{"target":null,"phoneNumber":""}}}`, ""},
-		{"callForwardingSettings", JSON, `{"_embedded":null,"x":{"target":"tel:+19005551234"},"_links":{"self":{"href":"/x"}}}`, ""},
+		{"callForwardingSettings", JSON, `{"_embedded":null,"x":{"target":"Contact"},"_links":{"self":{"href":"/x"}}}`, ""},
 		{"callForwardingSettings", JSON, `{"_embedded":{"x":"tel:+19005551234","y":[1,{"name":"to"}]}}`, ""},
 		{"communication", XML, open + `<resource rel="x"><property name="target"><!-- c -->Contact</property><property name="name">tel:+19005551234</property><link rel="self" href="/x"/><x name="to"/></resource></resource>`, ""},
 		{"communication", XML, open + `<resource rel="x"><property name="subject" value="1">a</property><property xmlns="urn:x" Name="target">Contact</property></resource></resource>`, ""},
@@ -386,6 +386,64 @@ func TestDecodeEmbeddedDestination(t *testing.T) {
 			if strings.Contains(err.Message, leak) {
 				t.Errorf("%s: message %q holds %q", tt.body, err.Message, leak)
 			}
+		}
+	}
+}
+
+// TestDecodeJSONUnreadDestination: a member named like a phone
+// destination of the table (any letter case, or folding onto it), unless
+// null, blank or one of its words, or named "_embedded", inside a JSON
+// value the edge does not read (a link's member other than href, a link
+// no operation takes, an unknown property's value, an embedded
+// resource's member no rules read; at any depth, in arrays too) is
+// refused 400, naming the destination and where, never the value: a pool
+// finding members wherever they stand would read a number never judged.
+// XML refuses the same as attributes and nested constructs.
+func TestDecodeJSONUnreadDestination(t *testing.T) {
+	for _, tt := range []struct {
+		rel, body string
+		bad       string // the destination refused, "_embedded", or "": accepted
+		where     string
+	}{
+		{"startPhoneAudio", `{"to":"+14255551234","_links":{"self":{"href":"/x","to":"+19005551234"}}}`, "to", "line 1, column 52"},
+		{"startPhoneAudio", `{"to":"+14255551234","_links":{"self":[{"href":"/x"},{"PhoneNumber":"+19005551234"}]}}`, "phoneNumber", ""},
+		{"startPhoneAudio", `{"to":"+14255551234","_links":{"customContent":{"href":"data:,x","target":"+19005551234"}}}`, "target", ""},
+		{"startPhoneAudio", `{"to":"+14255551234","x":{"y":[1,{"number ":"+19005551234"}]}}`, "number", ""},
+		{"startPhoneAudio", `{"to":"+14255551234","x":{"delegator":{"href":"tel:+19005551234"}}}`, "delegator", ""},
+		{"startPhoneAudio", `{"to":"+14255551234","x":{"contact":"tel:+19005551234"}}`, "contact", ""},
+		{"callForwardingSettings", `{"activeSetting":"None","x":{"_embedded":{"simultaneousRingSettings":{"target":"+19005551234"}}}}`, "_embedded", "line 1, column 30"},
+		{"callForwardingSettings", `{"activeSetting":"None","x":[{"_EMBEDDED":{}}]}`, "_embedded", ""},
+		{"callForwardingSettings", `{"_links":{"self":{"href":"/x","_embedded":{"simultaneousRingSettings":{"target":"+19005551234"}}}}}`, "_embedded", ""},
+		{"callForwardingSettings", `{"_embedded":{"x":{"y":{"target":"+19005551234"}}}}`, "target", ""},
+		{"callForwardingSettings", `{"_embedded":{"x":{"_links":{"self":{"href":"/x","to":"+19005551234"}}}}}`, "to", ""},
+		{"callForwardingSettings", `{"_embedded":{"x":{"_links":{"contact":{"href":"/people/1","number":"+19005551234"}}}}}`, "number", ""},
+		{"callForwardingSettings", `{"_embedded":{"x":[[{"target":"+19005551234"}]]}}`, "target", ""},
+		{"callForwardingSettings", `{"_embedded":{"simultaneousRingSettings":{"rel":{"target":"+19005551234"}}}}`, "target", ""},
+		{"callForwardingSettings", `{"_embedded":{"x":{"y":{"_embedded":{}}}}}`, "_embedded", ""},
+
+		{"startPhoneAudio", `{"to":"+14255551234","_links":{"self":{"href":"/x","title":"t","to":null,"phoneNumber":" "}},"x":{"target":"Contact","a":[{"b":"+19005551234"}]}}`, "", ""},
+		{"callForwardingSettings", `{"activeSetting":"None","x":{"contact":"/ucwa/v1/people/282","embedded":1},"_embedded":{"x":{"y":{"z":"+19005551234"},"_links":{"contact":{"href":"/people/1","title":"t"}}}}}`, "", ""},
+	} {
+		_, err := Decode(mustOperation(tt.rel), JSON, []byte(tt.body))
+		if tt.bad == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.body, err)
+			}
+			continue
+		}
+		if err == nil || err.Status != 400 || !strings.Contains(err.Message, "line 1, column") || !strings.Contains(err.Message, tt.where) || strings.Contains(err.Message, "900") {
+			t.Errorf("%s: %v, want 400 saying where, not the value", tt.body, err)
+			continue
+		}
+		if tt.bad == embeddedName {
+			if err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, `An "_embedded" inside`) {
+				t.Errorf("%s: %v, want DeserializationFailure naming _embedded", tt.body, err)
+			}
+			continue
+		}
+		if err.Subcode != SubcodeParameterValidationFailure || len(err.Parameters) != 1 || err.Parameters[0].Name != tt.bad ||
+			!strings.Contains(err.Message, "where the edge does not judge it") {
+			t.Errorf("%s: %v %v, want ParameterValidationFailure naming %s", tt.body, err, err.Parameters, tt.bad)
 		}
 	}
 }

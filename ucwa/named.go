@@ -240,3 +240,106 @@ func cookieDestination(name string) *namedDestination {
 	}
 	return nil
 }
+
+// A JSON value the edge does not read (an unknown property's, a link's
+// member other than href, a link the operation does not take, an
+// embedded resource's property no rules read) is skipped, but a pool
+// that binds its model loosely, or finds members wherever they stand
+// (Json.NET's SelectToken("..to"), a JObject walked for its names), would
+// read a destination or an embedded resource inside it that the edge
+// never judged: {"_links":{"self":{"href":"/x","to":"+1900..."}}}, or a
+// PUT's {"x":{"_embedded":{"simultaneousRingSettings":{...}}}}. UCWA
+// gives inputs, links and embedded resources only where the edge reads
+// them, so such a member is refused, as XML's attributes named like a
+// destination and its constructs nested where the edge does not read
+// them are.
+
+// How refusals name the values the edge does not read.
+const (
+	unreadProperty   = "the value of a property the operation does not take"
+	unreadLink       = "a link the operation does not take"
+	unreadLinkMember = `a link's member other than "href"`
+	unreadEmbedded   = "an embedded resource's member that no rules read"
+)
+
+// unreadValue skips a value at the given depth that the edge does not
+// read, refusing a member, at any depth inside it, named like a
+// destination (see unreadMember) or "_embedded". where names the value
+// in messages (`"_links.self"`).
+func (s *jsonScanner) unreadValue(depth int, where string) *Error {
+	if s.pos >= len(s.body) || s.body[s.pos] != '{' && s.body[s.pos] != '[' {
+		return s.skipValue(depth)
+	}
+	if err := s.enter(depth); err != nil {
+		return err
+	}
+	if s.body[s.pos] == '[' {
+		return s.array(depth, func(s *jsonScanner) *Error { return s.unreadValue(depth+1, where) })
+	}
+	s.pos++ // {
+	s.skipSpace()
+	if s.pos < len(s.body) && s.body[s.pos] == '}' {
+		s.pos++
+		return nil
+	}
+	for {
+		s.skipSpace()
+		if s.pos >= len(s.body) || s.body[s.pos] != '"' {
+			return s.syntaxError("looking for beginning of object key string")
+		}
+		at := s.pos
+		raw, escaped, err := s.str()
+		if err != nil {
+			return err
+		}
+		s.skipSpace()
+		if s.pos >= len(s.body) || s.body[s.pos] != ':' {
+			return s.syntaxError("after object key")
+		}
+		s.pos++
+		s.skipSpace()
+		name := raw[1 : len(raw)-1]
+		if escaped {
+			name = []byte(unquote(raw, true))
+		}
+		if err := s.unreadMember(name, at, depth+1, where); err != nil {
+			return err
+		}
+		s.skipSpace()
+		if s.pos >= len(s.body) {
+			return s.syntaxError("")
+		}
+		switch s.body[s.pos] {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			return nil
+		default:
+			return s.syntaxError("after object key:value pair")
+		}
+	}
+}
+
+// unreadMember skips the value, at the given depth, of a member name (at
+// offset at) of an object the edge does not read (see unreadValue),
+// refusing the member when it is named like a destination, in any letter
+// case or folding onto it (see namedDestinationOf), and holds anything
+// but null or what the destination allows (see namedDestination.allows),
+// or when it is named "_embedded", so folding.
+func (s *jsonScanner) unreadMember(name []byte, at, depth int, where string) *Error {
+	if d := namedDestinationOf(name); d != nil {
+		ok, err := s.destinationAllowed(d, depth)
+		if err != nil || ok {
+			return err
+		}
+		return parameterError([]Parameter{{Name: d.name,
+			Reason: "is given inside " + where + ", at " + position(s.body, int64(at)) +
+				", where the edge does not judge it; give it where the operation takes it"}})
+	}
+	if isEmbeddedName(name) {
+		return deserializationError(`An "` + embeddedName + `" inside ` + where + ", at " + position(s.body, int64(at)) +
+			`, where the edge does not read it; UCWA embeds resources only in the body's "` + embeddedName + `" and in the resources it embeds.`)
+	}
+	return s.unreadValue(depth, where)
+}

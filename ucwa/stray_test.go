@@ -146,7 +146,7 @@ func TestDecodeStrayDestination(t *testing.T) {
 		{"callForwardingSettings", XML, res + `<property name="target">Contact</property><property name="number"></property></resource>`, ""},
 		{"callForwardingSettings", XML, `<resource><property name="target">Contact</property></resource>`, ""},
 		{"simultaneousRingSettings", JSON, `{"target":"Team","ringDelay":0}`, ""},
-		{"communication", JSON, `{"phoneNumber":"4255551234","phoneNumbers":"+19005551234","x":{"number":"+19005551234"}}`, ""},
+		{"communication", JSON, `{"phoneNumber":"4255551234","phoneNumbers":"+19005551234","x":{"number":null}}`, ""},
 		{"startPhoneAudio", JSON, `{"to":"sip:a@contoso.com","phoneNumber":"4255551234"}`, ""},
 		{"startPhoneAudio", XML, in + `<property name="to">sip:a@contoso.com</property><property name="phoneNumber">4255551234</property></input>`, ""},
 	}
