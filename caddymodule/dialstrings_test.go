@@ -477,3 +477,52 @@ func TestDestinationVanityNumbers(t *testing.T) {
 		assertLimited(t, e.send(audioCallTo("sip:1-800-FLOWERS@gw.contoso.com", alice)), "calls", 3600)
 	})
 }
+
+// TestSIPUserHoldsURI: a SIP URI whose user, decoded once or more, holds
+// a URI (tel:, sip:, sips:, any letter case) is refused 400 naming the
+// property, never the value (alone, or as a batch part), and never
+// reaches the pool: RFC 3261 makes sip:tel%3A%2B19005551234@gw a name,
+// yet a gateway that decodes its user reads tel:+19005551234 and dials
+// it, a number the edge never judged; written unescaped, the colon is
+// no SIP URI's. Names that only hold those letters pass as written.
+func TestSIPUserHoldsURI(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	for _, tc := range []struct {
+		name, to string
+		batch    bool
+		pass     bool
+	}{
+		{name: "an escaped tel URI", to: "sip:tel%3A%2B19005551234@gw"},
+		{name: "an escaped tel URI in capitals", to: "sip:TEL%3a19005551234@gw"},
+		{name: "escaped twice", to: "sip:tel%253A%252B19005551234@gw"},
+		{name: "an escaped sip URI after a dot", to: "sip:x.sip%3A19005551234%40gw@gw"},
+		{name: "an escaped tel URI and a letter no keypad has", to: "sip:tel%3A%2B19005551234%C3%A9@gw"},
+		{name: "an escaped tel URI in a batch part", to: "sip:tel%3A%2B19005551234@gw", batch: true},
+		{name: "a name ending in sip", to: "sip:gossip%3A1@contoso.com", pass: true},
+		{name: "a name", to: "sip:lenea@contoso.com", pass: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			body := `{"to":"` + tc.to + `"}`
+			req := testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: body, Header: http.Header{"Authorization": {auth}}}
+			if tc.batch {
+				req.URL, req.ContentType, req.Body = opsApp+"/batch", batchType, batchBody("POST "+startOpsPath+" HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"+body)
+			}
+			resp := e.send(req)
+			got := e.pool.Received()[before:]
+			if tc.pass {
+				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != body {
+					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the body as sent", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			if resp.Status != http.StatusBadRequest || len(got) != 0 || !strings.Contains(resp.Body, "ParameterValidationFailure") ||
+				!strings.Contains(resp.Body, `{"name":"to"`) || !strings.Contains(resp.Body, "holds no URI") || strings.Contains(resp.Body, "9005551234") {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 400 naming to alone and none", resp.Status, resp.Body, len(got))
+			}
+		})
+	}
+}

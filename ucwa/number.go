@@ -407,7 +407,8 @@ func (d Destination) IsNumber() bool { return d.Number.E164 != "" }
 // numbers a gateway could dial are kept in Dial (see DialString). Such a user with a
 // telephone number's parameter (sip:5551234;phone-context=+1900@gw) is
 // refused: a gateway reading it as RFC 3966's local number would dial a
-// number the edge judged as a name. A value that is neither a
+// number the edge judged as a name; so is any user that holds a URI
+// (sip:tel%3A%2B19005551234@gw; see userHoldsURI). A value that is neither a
 // SIP URI nor a number is a ParameterValidationFailure.
 //
 // Answers are cached (failures too): a repeated value costs a lookup.
@@ -450,6 +451,9 @@ func (n *Numbers) sipDestination(v string) (Destination, Problem) {
 		return Destination{}, parameterProblem(reason)
 	}
 	var num Number
+	if userHoldsURI(u.DecodedUser()) {
+		return Destination{}, parameterProblem(sipURIInUser)
+	}
 	if !u.IsPhone() && hasTelParam(u.DecodedUser()) {
 		return Destination{}, parameterProblem(sipTelParamInName)
 	}

@@ -3,6 +3,7 @@ package ucwa
 import (
 	"encoding/json"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -389,6 +390,14 @@ func TestNumbersDestination(t *testing.T) {
 		{in: "sip:14255551234;ext=011442071234567@gw.contoso.com", subcode: pvf, reason: sipTelParamInName},
 		{in: "sip:alice;POSTD=pp1234@atlanta.com", subcode: pvf, reason: sipTelParamInName},
 		{in: "sip:5551234%3Bphone-context=%2B1900@gw.contoso.com", subcode: pvf, reason: sipTelParamInName},
+		// A user holding a URI, which a gateway that decodes it may dial.
+		{in: "sip:tel%3A%2B19005551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},
+		{in: "sip:TEL%3a19005551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},
+		{in: "sip:tel%253A%252B19005551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},
+		{in: "sip:x.sips%3A19005551234%40gw@gw.contoso.com", subcode: pvf, reason: sipURIInUser},
+		{in: "sips:sip%3A%2B19005551234%40gw@gw.contoso.com;user=phone", subcode: pvf, reason: sipURIInUser},
+		{in: "sip:gossip%3A1@contoso.com", want: Destination{Value: "sip:gossip%3A1@contoso.com", SIP: true, Host: "contoso.com"}},
+		{in: "sip:hotel.sips@contoso.com", want: Destination{Value: "sip:hotel.sips@contoso.com", SIP: true, Host: "contoso.com"}},
 		// Neither.
 		{in: "", subcode: pvf, reason: numNotDestination},
 		{in: "john@contoso.com", subcode: pvf, reason: numNotDestination},
@@ -683,6 +692,7 @@ var knownReasons = map[string]string{
 	sipHeaders: SubcodeParameterValidationFailure, sipUserInUser: SubcodeParameterValidationFailure,
 	sipUserKind: SubcodeParameterValidationFailure, sipTelParam: SubcodeParameterValidationFailure,
 	sipTelParamInName: SubcodeParameterValidationFailure,
+	sipURIInUser:      SubcodeParameterValidationFailure,
 	numNotPossible:    SubcodeNormalizationFailed, numNoRegion: SubcodeNormalizationFailed,
 	numTooLong: SubcodeNormalizationFailed, numLetters: SubcodeNormalizationFailed,
 	numCharacter: SubcodeNormalizationFailed, numParameter: SubcodeNormalizationFailed,
@@ -741,7 +751,8 @@ func FuzzDestination(f *testing.F) {
 	for _, s := range sipSeeds {
 		f.Add(s)
 	}
-	for _, s := range []string{"sip:919005551234@gw", "sip:0011442071234567@gw", "sip:9011442071234567@gw", "9 1 900 555 1234", "sip:9-425-555-1234;x=y@gw"} {
+	for _, s := range []string{"sip:919005551234@gw", "sip:0011442071234567@gw", "sip:9011442071234567@gw", "9 1 900 555 1234", "sip:9-425-555-1234;x=y@gw",
+		"sip:tel%3A%2B19005551234@gw", "sip:gossip%253A1@gw", "sip:x%2Esips%3A1@gw"} {
 		f.Add(s)
 	}
 	configs := numberFuzzConfigs(f)
@@ -779,6 +790,9 @@ func FuzzDestination(f *testing.F) {
 			}
 			if u.IsPhone() != d.IsNumber() {
 				t.Fatalf("%q: IsPhone %v, number %+v", d.Value, u.IsPhone(), d.Number)
+			}
+			if referenceUserURI(u.DecodedUser()) {
+				t.Fatalf("%q: accepted a user that holds a URI", d.Value)
 			}
 			if d.IsNumber() {
 				user := d.Number.E164
@@ -936,3 +950,28 @@ func dialSummary(d *DialString) []string {
 	}
 	return s
 }
+
+// referenceUserURI reports whether a decoded SIP user, or any decoding of
+// it (%XX, %uXXXX, again and again), holds tel:, sip: or sips:, in any
+// letter case, at its start or after a character other than an ASCII
+// letter.
+func referenceUserURI(user string) bool {
+	for {
+		if referenceURIScheme.MatchString(user) {
+			return true
+		}
+		decoded := referenceEscape.ReplaceAllStringFunc(user, func(e string) string {
+			n, _ := strconv.ParseUint(strings.TrimLeft(e[1:], "uU"), 16, 32)
+			if len(e) == 3 {
+				return string([]byte{byte(n)})
+			}
+			return string(rune(n))
+		})
+		if decoded == user {
+			return false
+		}
+		user = decoded
+	}
+}
+
+var referenceURIScheme = regexp.MustCompile(`(^|[^A-Za-z])([Tt][Ee][Ll]|[Ss][Ii][Pp][Ss]?):`)

@@ -66,7 +66,51 @@ const (
 	sipHeaders        = "must be a SIP URI without ?headers"
 	sipTelParam       = "must be a SIP URI without a telephone number's parameter (ext, postd, isub, phone-context, tgrp, dtg, otg, trunk-context, rn, npdi, cic) among its own parameters: a gateway may dial it, and the edge judges such parameters only in the user"
 	sipTelParamInName = "must be a SIP URI whose user, when it is not a telephone number (no user=phone, no leading +), carries no telephone number's parameter (ext, postd, isub, phone-context, ...): a gateway may read it as a number"
+	sipURIInUser      = "must be a SIP URI whose user holds no URI (tel:, sip:, sips:), escaped or not: a gateway that decodes it may dial that URI's number"
 )
+
+// userSchemes are the URI schemes a SIP user may not hold (see
+// userHoldsURI), lower case, each with its colon.
+var userSchemes = [...]string{"tel:", "sip:", "sips:"}
+
+// userHoldsURI reports whether a decoded SIP user, or any decoding of it
+// (%XX and %uXXXX, again and again, as a gateway may decode it), holds a
+// URI scheme (userSchemes, any letter case) that starts the user or
+// follows a character other than a letter: sip:tel%3A%2B19005551234@gw
+// is a name to RFC 3261, yet a gateway that decodes its user reads
+// tel:+19005551234 and dials it; written unescaped, the colon makes it
+// no SIP URI at all. A name that merely ends in those letters
+// (gossip%3A1) is none.
+func userHoldsURI(user string) bool {
+	for p, again := user, true; again; p, again = unescapeAgain(p) {
+		for _, scheme := range userSchemes {
+			for i := 0; ; {
+				j := indexFoldASCII(p[i:], scheme)
+				if j < 0 {
+					break
+				}
+				if at := i + j; at == 0 || !isASCIILetter(p[at-1]) {
+					return true
+				}
+				i += j + 1
+			}
+		}
+	}
+	return false
+}
+
+// indexFoldASCII is strings.Index of a lower-case ASCII sub in s in any
+// letter case.
+func indexFoldASCII(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if equalFoldASCII(sub, s[i:i+len(sub)]) {
+			return i
+		}
+	}
+	return -1
+}
+
+func isASCIILetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // telURIParams are the parameters of a telephone number (RFC 3966, RFC
 // 4694, RFC 4904, and postd of RFC 2806), lower case: in a SIP URI they
