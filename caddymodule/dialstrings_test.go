@@ -443,7 +443,10 @@ func TestDestinationVanityNumbers(t *testing.T) {
 			refused("after a separator", "sip:(1)900-FLOWERS@gw.contoso.com", "sip:+1900356****@gw.contoso.com"),
 			refused("in parentheses", "sip:(900)FLOWERS@gw.contoso.com", "sip:+1900356****@gw.contoso.com"),
 			refused("a letter for a digit", "sip:1X005551234@gw.contoso.com", "sip:+1900555****@gw.contoso.com"),
-			refused("letters among six digits", "sip:1W00JJJ1234@gw.contoso.com", "sip:+1900555****@gw.contoso.com"),
+			// Its digits alone, 1001234, which a gateway that keeps only
+			// digits dials, are a short code first.
+			{name: "letters among six digits", path: startOpsPath, body: `{"to":"sip:1W00JJJ1234@gw.contoso.com"}`, status: 403, property: "to", rule: "short_code",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "short_code", dests: vanity("sip:+1900555****@gw.contoso.com", "premium_rate", "refused", "short_code")},
 			{name: "an allowed vanity number", path: startOpsPath, body: `{"to":"sip:1800FLOWERS@gw.contoso.com","operationId":"op-1"}`, status: 201,
 				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
 				dests: vanity("sip:+1800356****@gw.contoso.com", "toll_free", "allowed", "default")},
@@ -522,6 +525,59 @@ func TestSIPUserHoldsURI(t *testing.T) {
 			if resp.Status != http.StatusBadRequest || len(got) != 0 || !strings.Contains(resp.Body, "ParameterValidationFailure") ||
 				!strings.Contains(resp.Body, `{"name":"to"`) || !strings.Contains(resp.Body, "holds no URI") || strings.Contains(resp.Body, "9005551234") {
 				t.Fatalf("status %d (%s), the pool got %d requests; want 400 naming to alone and none", resp.Status, resp.Body, len(got))
+			}
+		})
+	}
+}
+
+// TestSIPNameDigitsAlone: a SIP user that holds letters besides six
+// digits or more is read also by its digits alone, as a gateway that
+// keeps only digits dials it, and judged by that reading besides the
+// user as written: sip:19005551234%C3%A9@gw (a letter no keypad has
+// after the digits) and sip:x19005551234@gw (whose keypad reading,
+// +91 900 555 1234, is allowed) are refused under deny +1900 (alone, or
+// as a batch part) and never delivered, the refusal never showing the
+// number. The reading only adds refusals: names of fewer digits pass as
+// written.
+func TestSIPNameDigitsAlone(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	for _, tc := range []struct {
+		name, to string
+		batch    bool
+		pass     bool
+	}{
+		{name: "a letter no keypad has after the digits", to: "sip:19005551234%C3%A9@gw"},
+		{name: "a letter before the digits", to: "sip:x19005551234@gw"},
+		{name: "letters around the digits", to: "sip:john.19005551234.smith@gw"},
+		{name: "a letter no keypad has, in a batch part", to: "sip:19005551234%C3%A9@gw", batch: true},
+		{name: "lenea", to: "sip:lenea@gw", pass: true},
+		{name: "john.smith2", to: "sip:john.smith2@gw", pass: true},
+		{name: "j.smith.12345", to: "sip:j.smith.12345@gw", pass: true},
+		{name: "alice", to: "sip:alice@gw", pass: true},
+		{name: "user1", to: "sip:user1@gw", pass: true},
+		{name: "a name with a letter no keypad has", to: "sip:1900%C3%A9t%C3%A9@gw", pass: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			body := `{"to":"` + tc.to + `"}`
+			req := testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: body, Header: http.Header{"Authorization": {auth}}}
+			if tc.batch {
+				req.URL, req.ContentType, req.Body = opsApp+"/batch", batchType, batchBody("POST "+startOpsPath+" HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"+body)
+			}
+			resp := e.send(req)
+			got := e.pool.Received()[before:]
+			if tc.pass {
+				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != body {
+					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the body as sent", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			if resp.Status != http.StatusForbidden || len(got) != 0 || !strings.Contains(resp.Body, "DialoutNotAllowed") ||
+				!strings.Contains(resp.Body, "(deny:") || strings.Contains(resp.Body, "9005551234") {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 403 deny and none", resp.Status, resp.Body, len(got))
 			}
 		})
 	}

@@ -129,8 +129,8 @@ var minDialDigits = sync.OnceValue(func() int {
 
 // dialString reads a SIP user (escapes decoded) that is no telephone
 // number as a dial string; nil when it is none: a user without a digit,
-// or that holds a letter other than the dial characters before its first
-// ';'. Any other character (the visual separators, but also '_', '~',
+// or a name (it holds a letter other than the dial characters before its
+// first ';') of fewer than minDialDigits digits. Any other character (the visual separators, but also '_', '~',
 // '!', '+', a Unicode dash such as U+2010 or U+FF0D) separates digits: a
 // gateway that keeps only the digits it can dial dials them all, and a
 // name holds a letter. A user of fewer than minDialDigits digits, or of
@@ -143,10 +143,28 @@ var minDialDigits = sync.OnceValue(func() int {
 //
 // keypad tells that user is a vanity number's keypad reading (see
 // keypadString), which is never an emergency number.
+//
+// A user that holds another letter is a name, and no dial string, unless
+// it holds at least minDialDigits digits: a gateway that keeps only the
+// digits of its user dials sip:19005551234%C3%A9@gw or
+// sip:x19005551234@gw as 19005551234, as many digits as a number has, so
+// such a name is read by its digits alone (its letters and dial
+// characters dropped, as such a gateway drops them). That reading is
+// never an emergency number: it only adds refusals.
 func (n *Numbers) dialString(user string, keypad bool) *DialString {
+	s, name := n.dialStringOf(user, keypad)
+	if name && s != nil {
+		s.Emergency = false
+	}
+	return s
+}
+
+// dialStringOf is dialString, and whether user is a name read by its
+// digits alone.
+func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bool) {
 	main, params, _ := strings.Cut(user, ";")
 	digits := make([]byte, 0, 20)
-	dial := false
+	dial, overflow := false, false
 	// pause is where the user's pauses stand, as a count of the digits
 	// before them, while they all stand there (-1 for none); keys tells
 	// that it holds another dial character, or pauses at two places.
@@ -164,34 +182,41 @@ func (n *Numbers) dialString(user string, keypad bool) *DialString {
 			}
 			pause = len(digits)
 		case unicode.IsLetter(r):
-			return nil
+			name = true
 		}
 		if len(digits) > maxNumberLength {
 			// Far more digits than any number has: kept no further, and
 			// no reading can judge them (see tooLong).
-			digits, dial, keys = digits[:maxNumberLength], true, true
+			digits, dial, keys, overflow = digits[:maxNumberLength], true, true, true
 		}
+	}
+	if name {
+		if len(digits) < minDialDigits() {
+			return nil, false
+		}
+		// Read by its digits alone.
+		dial, keys = overflow, overflow
 	}
 	switch {
 	case len(digits) == 0:
-		return nil
+		return nil, name
 	case strings.ContainsFunc(params, unicode.IsDigit):
 		// A gateway that dials the digits of its user dials those of its
 		// parameters too (sip:1;9005551234@gw, or sip:9%3B19005551234@gw,
 		// whose ';' is no delimiter at all): which it takes no rule can
 		// tell.
-		return &DialString{Unjudgeable: true, Digits: len(digits)}
+		return &DialString{Unjudgeable: true, Digits: len(digits)}, name
 	case dial && !keys && !keypad && n.pausedEmergency(digits, pause):
 		// The outside line, a pause, an emergency number: a gateway that
 		// takes the prefix rings the emergency service, as it does
 		// without the pause.
 		s := n.shortCode(digits, true)
 		s.Emergency = true
-		return s
+		return s, name
 	case len(digits) < minDialDigits():
-		return n.shortCode(digits, dial)
+		return n.shortCode(digits, dial), name
 	case dial:
-		return &DialString{Unjudgeable: true, Digits: len(digits)}
+		return &DialString{Unjudgeable: true, Digits: len(digits)}, name
 	}
 	readings, tooLong := n.dialReadings(nil, digits)
 	written := len(readings)
@@ -214,11 +239,11 @@ func (n *Numbers) dialString(user string, keypad bool) *DialString {
 	}
 	switch {
 	case tooLong:
-		return &DialString{Unjudgeable: true, Digits: len(digits)}
+		return &DialString{Unjudgeable: true, Digits: len(digits)}, name
 	case len(readings) == 0:
-		return n.shortCode(digits, false)
+		return n.shortCode(digits, false), name
 	}
-	return &DialString{Readings: readings, Written: written, Digits: len(digits), Rest: short, Premium: premium}
+	return &DialString{Readings: readings, Written: written, Digits: len(digits), Rest: short, Premium: premium}, name
 }
 
 // shortCode is the DialString of digits of no reading: a short code or

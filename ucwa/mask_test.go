@@ -166,8 +166,17 @@ func maskedLeak(d Destination, m string) string {
 			for _, r := range readings {
 				secrets = append(secrets, strings.TrimPrefix(r.E164, "+"))
 			}
+			// The reading shown, whose first digits the mask shows by
+			// right: another reading (a name's digits alone, Dial, beside
+			// its keypad reading) may end in digits those happen to hold.
+			shown := ""
+			for _, r := range readings {
+				if masked := strings.TrimRight(user, "*"); len(masked) < len(r.E164) && strings.HasPrefix(r.E164, masked) {
+					shown = strings.TrimPrefix(r.E164, "+")
+				}
+			}
 			for _, digits := range secrets {
-				if len(digits) >= maskedRun && strings.Contains(user, digits[len(digits)-maskedRun:]) {
+				if len(digits) >= maskedRun && strings.Contains(user, digits[len(digits)-maskedRun:]) && (shown == "" || digits == shown) {
 					return fmt.Sprintf("%q is masked as %q, which shows the end of its digits", d.Value, m)
 				}
 			}

@@ -334,12 +334,17 @@ func TestNumbersDestination(t *testing.T) {
 		{in: "sip:1900+555$1234@gw.contoso.com", want: Destination{Value: "sip:1900+555$1234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
 		{in: "sip:1900%E2%80%90555%E2%80%931234@gw.contoso.com", want: Destination{Value: "sip:1900%E2%80%90555%E2%80%931234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
 		{in: "sip:%EF%BC%91900%EF%BC%8D555%EF%BC%8D1234@gw.contoso.com", want: Destination{Value: "sip:%EF%BC%91900%EF%BC%8D555%EF%BC%8D1234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
-		{in: "sip:x19005551234@gw.contoso.com", want: Destination{Value: "sip:x19005551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}},
+		// A name of six digits or more is read by its digits alone, as a
+		// gateway that keeps only digits dials it.
+		{in: "sip:x19005551234@gw.contoso.com", want: Destination{Value: "sip:x19005551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
+		{in: "sip:19005551234%C3%A9@gw.contoso.com", want: Destination{Value: "sip:19005551234%C3%A9@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
+		{in: "sip:%C3%A919005551234abc@gw.contoso.com", want: Destination{Value: "sip:%C3%A919005551234abc@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
 		{in: "sip:alice.smith2024@contoso.com", want: Destination{Value: "sip:alice.smith2024@contoso.com", SIP: true, Host: "contoso.com"}},
 		{in: "sip:12345@contoso.com", want: Destination{Value: "sip:12345@contoso.com", SIP: true, Host: "contoso.com"}},
 		{in: "sip:1234@contoso.com", want: Destination{Value: "sip:1234@contoso.com", SIP: true, Host: "contoso.com"}},
 		{in: "sip:911@contoso.com", want: Destination{Value: "sip:911@contoso.com", SIP: true, Host: "contoso.com"}},
-		{in: "sip:john4255551234@contoso.com", want: Destination{Value: "sip:john4255551234@contoso.com", SIP: true, Host: "contoso.com"}},
+		{in: "sip:john4255551234@contoso.com", want: Destination{Value: "sip:john4255551234@contoso.com", SIP: true, Host: "contoso.com"}, dial: []string{"+14255551234"}},
+		{in: "sip:j.smith.12345@contoso.com", want: Destination{Value: "sip:j.smith.12345@contoso.com", SIP: true, Host: "contoso.com"}},
 		// Numbers in SIP users, with and without user=phone.
 		{in: "sip:+14255551234@gw.contoso.com;user=phone", want: Destination{Value: "sip:+14255551234@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com", Number: usNumber}},
 		{in: "sip:+1-900-555-1234@gw.contoso.com;user=phone", want: Destination{Value: "sip:+19005551234@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com", Number: premium}},

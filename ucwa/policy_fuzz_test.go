@@ -336,7 +336,7 @@ func referenceKeypad(d *Destination) (string, bool) {
 func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number, unjudgeable bool) {
 	user, params, _ := strings.Cut(whole, ";")
 	digits, unjudgeable, letter := referenceDialDigits(user)
-	if letter {
+	if letter && len(digits) < 6 {
 		return nil, false
 	}
 	if len(digits) > 0 && strings.IndexFunc(params, unicode.IsDigit) >= 0 {
@@ -487,7 +487,7 @@ func referenceShortUser(whole string, n *Numbers, keypad bool) referenceShort {
 	}
 	user, _, _ := strings.Cut(whole, ";")
 	digits, dialCharacter, letter := referenceDialDigits(user)
-	if letter {
+	if letter && len(digits) < 6 {
 		return referenceShort{}
 	}
 	if len(digits) == 0 {
@@ -517,6 +517,9 @@ func referenceShortUser(whole string, n *Numbers, keypad bool) referenceShort {
 			short.premium = short.premium || referencePremium(rest, n.region)
 		}
 	}
+	// A name's digits are never an emergency number: they only add
+	// refusals.
+	short.emergency = short.emergency && !letter
 	return short
 }
 
@@ -682,7 +685,9 @@ func referenceNumberRule(c *DestinationPolicy, pd *PropertyDestination, num Numb
 // referenceDialDigits reads a SIP user (before its parameters) as a
 // digit-dialling gateway does: its digits in ASCII, whether a dial
 // character (pause, wait, *, #, A-D) stands among them, and whether it
-// holds another letter (a name, which no gateway dials).
+// holds another letter (a name). A name of six digits or more is read by
+// its digits alone, as a gateway that keeps only digits dials it: no
+// dial character then.
 func referenceDialDigits(user string) (digits []rune, dialCharacter, letter bool) {
 	for _, r := range user {
 		switch {
@@ -691,8 +696,11 @@ func referenceDialDigits(user string) (digits []rune, dialCharacter, letter bool
 		case strings.ContainsRune(",pPwW*#aAbBcCdD", r):
 			dialCharacter = true
 		case unicode.IsLetter(r):
-			return digits, dialCharacter, true
+			letter = true
 		}
 	}
-	return digits, dialCharacter, false
+	if letter && len(digits) >= 6 {
+		dialCharacter = false
+	}
+	return digits, dialCharacter, letter
 }
