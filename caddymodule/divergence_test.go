@@ -307,6 +307,58 @@ func TestXMLNestedConstruct(t *testing.T) {
 	}
 }
 
+// TestXMLNestedDestination: an XML body holding, inside a property
+// list, an item or a link (whose content the edge does not read), an
+// element named like a phone destination of the table (any letter case
+// or namespace), or one whose name or rel names one, is refused 400
+// naming the destination, never the value (alone, or as a batch part),
+// and never reaches the pool: a pool binding elements by name, or a
+// property list's items by a name, would ring a number the edge never
+// judged. UCWA's items pass as sent.
+func TestXMLNestedDestination(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	const in = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:john@contoso.com</property>`
+	for _, tc := range []struct {
+		name, body, bad string
+		batch           bool
+	}{
+		{name: "an item named phoneNumber", bad: "phoneNumber",
+			body: in + `<propertyList name="x"><item name="phoneNumber">+19005551234</item></propertyList></input>`},
+		{name: "a phoneNumber element in a property list", bad: "phoneNumber",
+			body: in + `<propertyList name="x"><phoneNumber>+19005551234</phoneNumber></propertyList></input>`},
+		{name: "a to element in a link, another letter case", bad: "to",
+			body: in + `<link rel="self" href="/x"><TO>+19005551234</TO></link></input>`},
+		{name: "an item named phoneNumber in a batch part", bad: "phoneNumber", batch: true,
+			body: in + `<propertyList name="x"><item name="phoneNumber">+19005551234</item></propertyList></input>`},
+		{name: "items pass",
+			body: in + `<propertyList name="x"><item>a</item><item>b</item></propertyList><link rel="self" href="/x"/></input>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			req := testkit.Request{URL: startOpsPath, ContentType: "application/xml", Body: tc.body, Header: http.Header{"Authorization": {auth}}}
+			if tc.batch {
+				req.URL, req.ContentType, req.Body = opsApp+"/batch", batchType, batchBody("POST "+startOpsPath+" HTTP/1.1\r\nContent-Type: application/xml\r\n\r\n"+tc.body)
+			}
+			resp := e.send(req)
+			got := e.pool.Received()[before:]
+			if tc.bad == "" {
+				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != tc.body {
+					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the body as sent", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			named := strings.Contains(resp.Body, `<property name="`+tc.bad+`">`) || strings.Contains(resp.Body, `{"name":"`+tc.bad+`"`)
+			if resp.Status != http.StatusBadRequest || len(got) != 0 || !named || !strings.Contains(resp.Body, "ParameterValidationFailure") ||
+				!strings.Contains(resp.Body, "inside an element whose content the edge does not read") || strings.Contains(resp.Body, "9005551234") {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 400 naming %s and none", resp.Status, resp.Body, len(got), tc.bad)
+			}
+		})
+	}
+}
+
 // TestJSONUnreadDestination: a JSON body holding, where the edge does
 // not read (a link's member other than href, a link the operation does
 // not take, an unknown property's value, at any depth, in arrays too), a

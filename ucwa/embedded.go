@@ -525,6 +525,9 @@ func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int
 			if err := nestedConstructError(tt, body, before); err != nil {
 				return err
 			}
+			if err := nestedDestinationError(tt, body, before); err != nil {
+				return err
+			}
 			allowed = false
 			depth++
 		case xml.EndElement:

@@ -130,7 +130,7 @@ func knownDecodeError(t *testing.T, op *Operation, err *Error) {
 		case strings.Contains(err.Message, "is a link: write it as") && ok && p.Type == DataURLValue:
 			return
 		case strings.Contains(err.Message, "inside an embedded resource"), strings.Contains(err.Message, "as an XML attribute"),
-			strings.Contains(err.Message, "; give it where the operation takes it"):
+			strings.Contains(err.Message, "; give it where the operation takes it"), strings.Contains(err.Message, "as an XML element, or an element's name or rel"):
 			if _, ok := referenceDestinations[strings.ToLower(err.Parameters[0].Name)]; ok {
 				return
 			}
@@ -366,7 +366,8 @@ func FuzzDecodeXML(f *testing.F) {
 		`<resource><resource rel="x"><property name="target" value="1"/><property name="y" z="2"/></resource></resource>`,
 		`<resource><link rel="contact" href="/people/282"/><resource rel="x"><link rel="contact" HREF="/p%3A1" href="/people/282"/><property name="contact">tel:1</property></resource></resource>`,
 		`<input xmlns:p="u" To="1" p:phoneNumber=" "><link rel="x" href="/y" target="Contact"/><propertyList name="x"><item number="2">a</item></propertyList></input>`,
-		`<resource><propertyList name="x"><item><property name="to">1</property></item></propertyList><resource rel="y"><link rel="z"><RESOURCE/></link><property name="a"><p:link xmlns:p="u"/></property></resource></resource>`} {
+		`<resource><propertyList name="x"><item><property name="to">1</property></item></propertyList><resource rel="y"><link rel="z"><RESOURCE/></link><property name="a"><p:link xmlns:p="u"/></property></resource></resource>`,
+		`<input><propertyList name="x"><item name="phoneNumber">1</item><item>2</item></propertyList><link rel="self" href="/x"><To>1</To><y rel="z"/></link></input>`} {
 		f.Add([]byte(s), "v")
 	}
 	for _, s := range xmlSeeds {
@@ -421,6 +422,9 @@ func FuzzDecodeXML(f *testing.F) {
 			}
 			if name, ok := xmlNestedConstructsRead(body); !ok {
 				t.Fatalf("%s: accepted a <%s> where the edge does not read it", op.Rel, name)
+			}
+			if name, ok := xmlNestedDestinationsRead(body); !ok {
+				t.Fatalf("%s: accepted the destination %q where the edge does not read it", op.Rel, name)
 			}
 			if name, ok := xmlAttrValuesRead(r); !ok {
 				t.Fatalf("%s: read %s otherwise than XML's attribute-value normalization", op.Rel, name)
@@ -590,6 +594,42 @@ func xmlNestedConstructsRead(body []byte) (string, bool) {
 			construct := slices.ContainsFunc([]string{"property", "propertyList", "link", "resource"}, func(c string) bool { return strings.EqualFold(c, t.Name.Local) })
 			if construct && len(stack) > 0 && slices.ContainsFunc(stack[1:], func(s string) bool { return !strings.EqualFold(s, "resource") }) {
 				return t.Name.Local, false
+			}
+			stack = append(stack, t.Name.Local)
+		case xml.EndElement:
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+// xmlNestedDestinationsRead checks, with encoding/xml, that no element
+// of an accepted body inside a property list, an item, a link or any
+// element but the root and a chain of resources below it is named like a
+// destination (its local name, see referenceUnreadName), nor has an
+// attribute named name or rel (any letter case or namespace) whose value
+// is so named, and returns one that is.
+func xmlNestedDestinationsRead(body []byte) (string, bool) {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	var stack []string // the open elements' local names
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return "", true
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if len(stack) > 0 && slices.ContainsFunc(stack[1:], func(s string) bool { return !strings.EqualFold(s, "resource") }) {
+				if _, ok := referenceDestination(referenceUnreadName(t.Name.Local)); ok {
+					return t.Name.Local, false
+				}
+				for _, a := range t.Attr {
+					if a.Name.Space == "xmlns" || !strings.EqualFold(a.Name.Local, "name") && !strings.EqualFold(a.Name.Local, "rel") {
+						continue
+					}
+					if _, ok := referenceDestination(referenceUnreadName(a.Value)); ok {
+						return a.Value, false
+					}
+				}
 			}
 			stack = append(stack, t.Name.Local)
 		case xml.EndElement:

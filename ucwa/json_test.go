@@ -324,6 +324,44 @@ func TestDecodeXMLNestedConstruct(t *testing.T) {
 	}
 }
 
+// TestDecodeXMLNestedDestination: an element inside what the edge skips
+// (a property list's items, a link's content, an embedded resource's
+// property or unknown element) named like a phone destination of the
+// table, in any letter case or namespace, or whose name or rel attribute
+// names one, is refused 400 ParameterValidationFailure naming the
+// destination, never the value: a pool binding elements by name, or
+// items by a name, would dial a number the edge never judged.
+func TestDecodeXMLNestedDestination(t *testing.T) {
+	const in = `<input xmlns="` + Namespace + `"><property name="to">sip:a@contoso.com</property>`
+	const res = `<resource xmlns="` + Namespace + `">`
+	for _, tt := range []struct {
+		rel, body string
+		bad       string // the destination refused; "": accepted
+	}{
+		{"startPhoneAudio", in + `<propertyList name="x"><item name="phoneNumber">+19005551234</item></propertyList></input>`, "phoneNumber"},
+		{"startPhoneAudio", in + `<propertyList name="x"><item xmlns:p="urn:p" p:NAME="Number">+19005551234</item></propertyList></input>`, "number"},
+		{"startPhoneAudio", in + `<propertyList name="x"><phoneNumber>+19005551234</phoneNumber></propertyList></input>`, "phoneNumber"},
+		{"startPhoneAudio", in + `<link rel="self" href="/x"><p:TO xmlns:p="urn:p">+19005551234</p:TO></link></input>`, "to"},
+		{"startPhoneAudio", in + `<link rel="self" href="/x"><x rel="target"/></link></input>`, "target"},
+		{"communication", res + `<resource rel="x"><propertyList name="y"><item><delegator>1</delegator></item></propertyList></resource></resource>`, "delegator"},
+		{"communication", res + `<resource rel="x"><property name="subject"><contact/></property></resource></resource>`, "contact"},
+
+		{"startPhoneAudio", in + `<propertyList name="x"><item>+19005551234</item><item>a</item></propertyList><link rel="self" href="/x"><x name="y"/></link></input>`, ""},
+	} {
+		_, err := Decode(mustOperation(tt.rel), XML, []byte(tt.body))
+		if tt.bad == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.body, err)
+			}
+			continue
+		}
+		if err == nil || err.Status != 400 || err.Subcode != SubcodeParameterValidationFailure || len(err.Parameters) != 1 || err.Parameters[0].Name != tt.bad ||
+			!strings.Contains(err.Message, "inside an element whose content the edge does not read, at line 1, column") || strings.Contains(err.Message, "900") {
+			t.Errorf("%s: %v, want 400 ParameterValidationFailure naming %s", tt.body, err, tt.bad)
+		}
+	}
+}
+
 // TestDecodeEmbeddedDestination: a property, property list or link named
 // like a phone destination of the table inside an embedded resource
 // (JSON "_embedded", at any depth, also in arrays and under a name

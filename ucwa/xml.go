@@ -422,12 +422,39 @@ func skipXML(d *xml.Decoder, body []byte) *Error {
 			if err := nestedConstructError(t, body, int(before)); err != nil {
 				return err
 			}
+			if err := nestedDestinationError(t, body, int(before)); err != nil {
+				return err
+			}
 			depth++
 		case xml.EndElement:
 			depth--
 		}
 	}
 	return nil
+}
+
+// nestedDestinationError refuses t, an element inside what the edge
+// skips (see nestedConstructError), named like a phone destination of
+// the table (its local name, in any letter case or namespace or folding
+// onto it: <phoneNumber>+1900...</phoneNumber>), or whose name or rel
+// attribute (any letter case or namespace) names one
+// (<item name="phoneNumber">+1900...</item>), naming the destination,
+// never the value: UCWA writes neither, and a pool whose model binds
+// elements by name, or reads a property list's items by a name, would
+// dial the number the element holds, which the edge never judged.
+func nestedDestinationError(t xml.StartElement, body []byte, at int) *Error {
+	d := namedDestinationOf(t.Name.Local)
+	for i := 0; d == nil && i < len(t.Attr); i++ {
+		if a := t.Attr[i]; a.Name.Space != "xmlns" && (strings.EqualFold(a.Name.Local, "name") || strings.EqualFold(a.Name.Local, "rel")) {
+			d = namedDestinationOf(a.Value)
+		}
+	}
+	if d == nil {
+		return nil
+	}
+	return parameterError([]Parameter{{Name: d.name,
+		Reason: "is given in the body as an XML element, or an element's name or rel, inside an element whose content the edge does not read, at " + position(body, int64(at)) +
+			", where the edge does not judge it; give it as a <property>'s text"}})
 }
 
 // xmlConstructs are the elements through which UCWA's XML gives inputs,
