@@ -37,7 +37,7 @@ func TestBatchCleanedInPlace(t *testing.T) {
 	events := "GET " + opsApp + "/events?ack=1 HTTP/1.1\r\nHost: fe1.contoso.com\r\n\r\n"
 	me := "GET " + opsApp + "/me HTTP/1.1\r\nAccept: application/json\r\n" // no empty line, as Microsoft's examples send a GET
 	build := func(start, forward, data string) string {
-		return "preamble\r\n" +
+		return "\r\n" +
 			batchPart(false, events) +
 			batchPart(true, innerPOST(opsApp+"/communication/startPhoneAudio", "application/json", start)) +
 			batchPart(true, "POST "+opsApp+"/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact?"+forward+" HTTP/1.1\r\n\r\n") +
@@ -222,4 +222,45 @@ func TestBatchRefused(t *testing.T) {
 			t.Fatalf("status %d (%s), the pool got %d requests", resp.Status, resp.Body, len(got))
 		}
 	})
+}
+
+// TestBatchPreamble: a batch with text before its first boundary
+// delimiter (a preamble), such as a request to a premium number, is
+// refused 400 and never reaches the pool: RFC 2046 has readers ignore a
+// preamble, but a pool's reader that does not would run a request the
+// edge never judged. A blank one, as UCWA's batch.js writes (its body
+// starts with the CRLF of its first delimiter), passes as sent.
+func TestBatchPreamble(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	part := "--b\r\nContent-Type: application/http; msgtype=request\r\n\r\nGET " + opsApp + "/me HTTP/1.1\r\nHost: fe1.contoso.com\r\n\r\n\r\n--b--\r\n"
+	for _, tc := range []struct {
+		name, preamble string
+		pass           bool
+	}{
+		{name: "a request in the preamble", preamble: "POST " + startOpsPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"to\":\"tel:+19005551234\"}\r\n"},
+		{name: "a word in the preamble", preamble: "This is a preamble.\r\n"},
+		{name: "batch.js's blank preamble", preamble: "\r\n", pass: true},
+		{name: "no preamble", pass: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			body := tc.preamble + part
+			resp := e.send(testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Accept: "multipart/batching", Body: body,
+				Header: http.Header{"Authorization": {auth}}})
+			got := e.pool.Received()[before:]
+			if tc.pass {
+				if len(got) != 1 || got[0].Body != body {
+					t.Fatalf("status %d (%s), the pool got %+v; want the batch as sent", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			if resp.Status != http.StatusBadRequest || len(got) != 0 || !strings.Contains(resp.Body, "DeserializationFailure") ||
+				!strings.Contains(resp.Body, "(a preamble)") || strings.Contains(resp.Body, "9005551234") {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
+			}
+		})
+	}
 }

@@ -376,9 +376,13 @@ func (p *BatchPart) edits(dst []batchEdit) []batchEdit {
 //   - A part whose path names the batch resource (IsBatchPath) is refused:
 //     UCWA does not nest batches.
 //
-// Preamble and epilogue (text before the first and after the last
-// delimiter) are allowed, as RFC 2046 allows them, and forwarded as they
-// came; they cannot hide a part because the boundary cannot appear in
+// A preamble (text before the first delimiter) holding anything but
+// white space is refused: RFC 2046 has readers ignore it, but a pool's
+// reader that does not would run a request written there, which the edge
+// never judged, and UCWA's batch.js writes none (its body starts with
+// the CRLF before its first delimiter). An epilogue (text after the last
+// delimiter) is allowed, as RFC 2046 allows it, and forwarded as it
+// came; neither can hide a part because the boundary cannot appear in
 // them. Transport padding (white space after the boundary on a delimiter
 // line) is refused: RFC 2046 forbids composers to generate it, and a
 // reader that does not skip it would run two parts together.
@@ -398,6 +402,11 @@ func ParseBatch(contentType string, body []byte, maxParts int) (*Batch, *Error) 
 		if maxParts > 0 && index > maxParts {
 			return batchError(SubcodeParameterValidationFailure, "The batch has more than "+strconv.Itoa(maxParts)+" parts, the limit.")
 		}
+		// The first part starts after "--boundary" CRLF, which follows the
+		// preamble and its CRLF.
+		if preamble := max(start-len(boundary)-6, 0); index == 1 && !batchBlank(body[:preamble]) {
+			return batchError(SubcodeDeserializationFailure, "The batch has text before its first boundary delimiter (a preamble): RFC 2046 has readers ignore it, but a pool's reader that does not might run a request written there, which the edge never judged; UCWA's clients write none.")
+		}
 		p, err := batchParseRequestPart(b, index, start, end)
 		if err != nil {
 			return err
@@ -409,6 +418,18 @@ func ParseBatch(contentType string, body []byte, maxParts int) (*Batch, *Error) 
 		return nil, err
 	}
 	return b, nil
+}
+
+// batchBlank reports whether b holds only white space (SP, HTAB, CR,
+// LF): the preamble of UCWA's batch.js, which starts its body with the
+// CRLF of its first delimiter.
+func batchBlank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
 }
 
 func batchError(subcode, msg string) *Error {

@@ -219,9 +219,9 @@ func TestParseBatch(t *testing.T) {
 				header: map[string][]string{"Data": {json}}},
 		},
 	}, {
-		name: "preamble and epilogue",
+		name: "a blank preamble and an epilogue",
 		ct:   testBatchCT,
-		body: "This is a preamble.\r\n--" + testBoundary + "\r\n" +
+		body: "\r\n \t\r\n--" + testBoundary + "\r\n" +
 			"Content-Type: application/http; msgtype=request\r\n\r\nDELETE " + appPath + "/me/x HTTP/1.1\r\n\r\n" +
 			"\r\n--" + testBoundary + "--\r\nAn epilogue\r\nof two lines.",
 		want: []wantPart{{method: "DELETE", target: appPath + "/me/x", path: appPath + "/me/x"}},
@@ -562,6 +562,8 @@ func TestParseBatchRefusals(t *testing.T) {
 		{"boundary after a bare LF", ct, one("POST /a HTTP/1.1\r\n\r\n" + secret + "\n--" + B + "\r\nContent-Type: application/http\r\n\r\nGET /b HTTP/1.1\r\n\r\n"), 400, SubcodeDeserializationFailure, "inside the part"},
 		{"boundary in another letter case", ct, head + get + "\r\n--B0UNDARY\r\n" + head[len("--"+B+"\r\n"):] + get + end, 400, SubcodeDeserializationFailure, "another letter case after part 1"},
 		{"boundary in the preamble", ct, "a --" + B + " b\r\n" + one(get), 400, SubcodeDeserializationFailure, "first boundary delimiter"},
+		{"a preamble", ct, "This is a preamble.\r\n" + one(get), 400, SubcodeDeserializationFailure, "(a preamble)"},
+		{"a request in the preamble", ct, "POST /x HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"to\":\"tel:+19005551234\"}\r\n" + one(get), 400, SubcodeDeserializationFailure, "(a preamble)"},
 		{"boundary in the epilogue", ct, one(get) + "--" + B + "\r\n", 400, SubcodeDeserializationFailure, "after the closing delimiter"},
 		{"text after the closing delimiter on its line", ct, head + get + "\r\n--" + B + "--" + secret, 400, SubcodeDeserializationFailure, "closing delimiter does not end its line"},
 		{"transport padding after the closing delimiter", ct, head + get + "\r\n--" + B + "-- \r\n", 400, SubcodeDeserializationFailure, "closing delimiter does not end its line"},
