@@ -497,3 +497,66 @@ func TestCookieNamedLikeDestination(t *testing.T) {
 		})
 	}
 }
+
+// TestXMLElementNamedLikeDestination: an element named like a phone
+// destination where the edge does not read it (in an item, a link, an
+// embedded resource or its property) is refused 400 naming the
+// destination, never the number, and nothing is delivered; directly
+// inside an embedded resource too (<target> in a PUT's
+// simultaneousRingSettings).
+func TestXMLElementNamedLikeDestination(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	const ns = `xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"`
+	const forwarding = opsApp + "/me/callForwardingSettings"
+	for _, tc := range []struct {
+		name, method, path, body, param string
+		batch                           bool
+	}{
+		{name: "phoneNumber in an item", path: startOpsPath, param: "phoneNumber",
+			body: `<input ` + ns + `><property name="to">+14255551234</property><propertyList name="x"><item><phoneNumber>+19005551234</phoneNumber></item></propertyList></input>`},
+		{name: "to in a link, another letter case", path: startOpsPath, param: "to",
+			body: `<input ` + ns + `><property name="to">sip:john@contoso.com</property><link rel="x" href="/y"><TO>tel:+19005551234</TO></link></input>`},
+		{name: "target in a link, in another namespace", path: immediateForwardPath, param: "target",
+			body: `<input ` + ns + `><property name="target">+14255551234</property><link rel="self" href="/x"><p:target xmlns:p="urn:p">+19005551234</p:target></link></input>`},
+		{name: "target in an embedded resource", method: "PUT", path: forwarding, param: "target",
+			body: `<resource ` + ns + ` rel="callForwardingSettings" href="/x"><resource rel="simultaneousRingSettings" href="/y"><target>+19005551234</target></resource></resource>`},
+		{name: "number in an embedded resource's property", method: "PUT", path: forwarding, param: "number",
+			body: `<resource ` + ns + ` rel="callForwardingSettings" href="/x"><resource rel="simultaneousRingSettings" href="/y"><property name="x"><number>+19005551234</number></property></resource></resource>`},
+		{name: "phoneNumber in an item of a batch part", path: startOpsPath, param: "phoneNumber", batch: true,
+			body: `<input ` + ns + `><property name="to">+14255551234</property><propertyList name="x"><item><phoneNumber>+19005551234</phoneNumber></item></propertyList></input>`},
+		{name: "other elements pass", path: startOpsPath,
+			body: `<input ` + ns + `><property name="to">sip:john@contoso.com</property><link rel="x" href="/y"><title>t</title></link></input>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			req := testkit.Request{Method: tc.method, URL: tc.path, ContentType: "application/xml", Body: tc.body,
+				Header: http.Header{"Authorization": {auth}}}
+			if tc.method == "PUT" {
+				req.Header.Set("If-Match", `"1"`)
+			}
+			if tc.batch {
+				req.URL, req.ContentType, req.Body = opsApp+"/batch", batchType, batchBody("POST "+tc.path+" HTTP/1.1\r\nContent-Type: application/xml\r\n\r\n"+tc.body)
+			}
+			resp := e.send(req)
+			got := e.pool.Received()[before:]
+			if tc.param == "" {
+				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != tc.body {
+					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the body as sent", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			if resp.Status != http.StatusBadRequest || len(got) != 0 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
+			}
+			// A batch's refusal is JSON: the batch is no XML body.
+			named := strings.Contains(resp.Body, `<property name="`+tc.param+`">`) || strings.Contains(resp.Body, `{"name":"`+tc.param+`"`)
+			if !named || !strings.Contains(resp.Body, "ParameterValidationFailure") ||
+				strings.Contains(resp.Body, "9005551234") {
+				t.Fatalf("the refusal does not name %s alone: %s", tc.param, resp.Body)
+			}
+		})
+	}
+}

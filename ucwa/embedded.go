@@ -416,6 +416,8 @@ func xmlEmbedded(d *xml.Decoder, body []byte, start xml.StartElement, known []Em
 				rules.xmlNamed(t, "", true, before)
 			case "link":
 				e = xmlEmbeddedLink(t, body, before)
+			default:
+				e = destinationElementError(t, body, before)
 			}
 			if e != nil {
 				return e

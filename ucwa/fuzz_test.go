@@ -603,11 +603,11 @@ func xmlNestedConstructsRead(body []byte) (string, bool) {
 }
 
 // xmlNestedDestinationsRead checks, with encoding/xml, that no element
-// of an accepted body inside a property list, an item, a link or any
-// element but the root and a chain of resources below it is named like a
-// destination (its local name, see referenceUnreadName), nor has an
-// attribute named name or rel (any letter case or namespace) whose value
-// is so named, and returns one that is.
+// of an accepted body but its root is named like a destination (its local
+// name, see referenceUnreadName), and that none inside a property list,
+// an item, a link or any element but the root and a chain of resources
+// below it has an attribute named name or rel (any letter case or
+// namespace) whose value is so named, and returns one that is.
 func xmlNestedDestinationsRead(body []byte) (string, bool) {
 	d := xml.NewDecoder(bytes.NewReader(body))
 	var stack []string // the open elements' local names
@@ -618,10 +618,10 @@ func xmlNestedDestinationsRead(body []byte) (string, bool) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
+			if _, ok := referenceDestination(referenceUnreadName(t.Name.Local)); ok && len(stack) > 0 {
+				return t.Name.Local, false
+			}
 			if len(stack) > 0 && slices.ContainsFunc(stack[1:], func(s string) bool { return !strings.EqualFold(s, "resource") }) {
-				if _, ok := referenceDestination(referenceUnreadName(t.Name.Local)); ok {
-					return t.Name.Local, false
-				}
 				for _, a := range t.Attr {
 					if a.Name.Space == "xmlns" || !strings.EqualFold(a.Name.Local, "name") && !strings.EqualFold(a.Name.Local, "rel") {
 						continue

@@ -457,6 +457,22 @@ func nestedDestinationError(t xml.StartElement, body []byte, at int) *Error {
 			", where the edge does not judge it; give it as a <property>'s text"}})
 }
 
+// destinationElementError refuses t, an element the edge skips directly
+// inside an embedded resource, when its local name is a destination's
+// (<target> in a PUT's simultaneousRingSettings): no UCWA body has one,
+// and a pool binding elements by name would forward to a number the edge
+// never judged. Unlike nestedDestinationError it reads no attribute: an
+// embedded resource's unknown elements are the pool's to name.
+func destinationElementError(t xml.StartElement, body []byte, at int) *Error {
+	d := namedDestinationOf(t.Name.Local)
+	if d == nil {
+		return nil
+	}
+	return parameterError([]Parameter{{Name: d.name,
+		Reason: "is given in the body as an XML element inside an embedded resource, at " + position(body, int64(at)) +
+			", where the edge does not judge it; give it as a <property>'s text"}})
+}
+
 // xmlConstructs are the elements through which UCWA's XML gives inputs,
 // links and embedded resources.
 var xmlConstructs = [...]string{"property", "propertyList", "link", "resource"}
