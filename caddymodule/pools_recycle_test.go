@@ -27,71 +27,89 @@ import (
 // attempt on a pool whose hooks are set on send, must not go back while
 // that hook may still be called: the race detector sees the late hook
 // write into a connTrace the attempt cleared and handed on (run with
-// -race). The pool reads on only once the edge logged the request, after
-// the attempt returned. The next request is delivered.
+// -race). The pool answers at once to a request without Expect:
+// 100-continue, or with a final answer before 100 Continue to one with it,
+// on a connection it keeps (net/http then sends the body after the
+// answer); it reads on only once the edge logged the request, after the
+// attempt returned. The next request is delivered.
 func TestHookedConnTraceNotRecycledWhileWriting(t *testing.T) {
 	size := largerThanSocketBuffers(t)
-	release, firstEnded := make(chan struct{}), make(chan struct{})
-	pool := newBarePool(t)
-	pool.start(func(conn net.Conn) {
-		// As rawPool: the body the pool leaves unread stays mostly with
-		// the edge, whose write blocks.
-		if tcp, ok := conn.(*net.TCPConn); ok {
-			_ = tcp.SetReadBuffer(64 << 10)
-		}
-		br := bufio.NewReader(conn)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			if req.ContentLength < int64(size) {
-				// The next request: read whole and answered.
-				_, _ = io.Copy(io.Discard, req.Body)
-				if _, err := io.WriteString(conn, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"); err != nil {
-					return
+	for _, tc := range []struct {
+		name, pool, answer string
+		status             int
+	}{
+		{"answered at once, no Expect", "\t\theader_up -Expect\n",
+			"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}", http.StatusCreated},
+		{"417 before 100 Continue, connection kept", "\t\ttransport http {\n\t\t\texpect_continue_timeout 10m\n\t\t}\n",
+			"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n", http.StatusExpectationFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release, firstEnded := make(chan struct{}), make(chan struct{})
+			pool := newBarePool(t)
+			pool.start(func(conn net.Conn) {
+				// As rawPool: the body the pool leaves unread stays mostly with
+				// the edge, whose write blocks.
+				if tcp, ok := conn.(*net.TCPConn); ok {
+					_ = tcp.SetReadBuffer(64 << 10)
 				}
-				continue
-			}
-			// Answered at once, the body unread until the test says so; the
-			// edge's transport closes the connection meanwhile, or the body
-			// is read whole.
-			if _, err := io.WriteString(conn, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"); err != nil {
-				return
-			}
-			<-release
-			_, err = io.Copy(io.Discard, req.Body)
-			close(firstEnded)
-			if err != nil {
-				return
-			}
-		}
-	})
-	// No Expect: 100-continue (which would hold the body back until the
-	// pool asked for it): the body goes out with the headers.
-	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+				br := bufio.NewReader(conn)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					if req.ContentLength < int64(size) {
+						// The next request: read whole and answered.
+						if req.Header.Get("Expect") != "" {
+							if _, err := io.WriteString(conn, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+								return
+							}
+						}
+						_, _ = io.Copy(io.Discard, req.Body)
+						if _, err := io.WriteString(conn, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"); err != nil {
+							return
+						}
+						continue
+					}
+					// Answered at once, the body unread until the test says so;
+					// the edge's transport closes the connection meanwhile, or
+					// the body is read whole.
+					if _, err := io.WriteString(conn, tc.answer); err != nil {
+						return
+					}
+					<-release
+					_, err = io.Copy(io.Discard, req.Body)
+					close(firstEnded)
+					if err != nil {
+						return
+					}
+				}
+			})
+			e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
 	log
 	ucwa {
 		jwt off
 		default_region US
 		max_body_size %d
+		expect_continue_after_idle 0
 		primary %s {
-			header_up -Expect
-		}
+%s		}
 	}
-}`, size+1<<10, pool.Addr()))
+}`, size+1<<10, pool.Addr(), tc.pool))
 
-	body := fmt.Sprintf(`{"to":"4255551234","operationId":"op-early","x":%q}`, strings.Repeat("a", size))
-	if resp := e.postJSON(startPath, body, nil); resp.Status != http.StatusCreated {
-		t.Fatalf("status %d: %s", resp.Status, resp.Body)
-	}
-	e.Logs().Wait(t, `"msg":"handled request"`, `"status":201`)
-	close(release)
-	<-firstEnded
+			body := fmt.Sprintf(`{"to":"4255551234","operationId":"op-early","x":%q}`, strings.Repeat("a", size))
+			if resp := e.postJSON(startPath, body, nil); resp.Status != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.Status, tc.status, resp.Body)
+			}
+			e.Logs().Wait(t, `"msg":"handled request"`, fmt.Sprintf(`"status":%d`, tc.status))
+			close(release)
+			<-firstEnded
 
-	resp := e.postJSON(startPath, `{"to":"4255551234","operationId":"op-next"}`, nil)
-	if resp.Status != http.StatusCreated {
-		t.Fatalf("the next request: status %d: %s", resp.Status, resp.Body)
+			resp := e.postJSON(startPath, `{"to":"4255551234","operationId":"op-next"}`, nil)
+			if resp.Status != http.StatusCreated {
+				t.Fatalf("the next request: status %d: %s", resp.Status, resp.Body)
+			}
+		})
 	}
 }
 
