@@ -456,8 +456,17 @@ func TestDestinationVanityNumbers(t *testing.T) {
 			{name: "a name with a digit", path: startOpsPath, body: `{"to":"sip:john.smith2@contoso.com","operationId":"op-3"}`, status: 201,
 				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
 				dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@contoso.com", Decision: "allowed", Rule: "default"}}},
+			// As many letters as digits or more: a name with a number in
+			// it, neither read by its digits alone nor on a keypad.
+			{name: "a name with six digits", path: startOpsPath, body: `{"to":"sip:john.smith.123456@contoso.com","operationId":"op-4"}`, status: 201,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
+				dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@contoso.com", Decision: "allowed", Rule: "default"}}},
+			// Fewer letters than digits: a number with a letter for a
+			// digit, 19005551234 to a gateway that keeps only digits.
+			{name: "a letter before a number", path: startOpsPath, body: `{"to":"sip:jo19005551234@gw.contoso.com"}`, status: 403, property: "to", rule: "deny",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "deny", dests: vanity("sip:+1900555****@gw.contoso.com", "premium_rate", "refused", "deny")},
 		}
-		e.run(t, auth, cases, []string{"3569377", "7297297", "FLOWERS", "flowers", "PAWPAWP", "5551234", "X00555", "JJJ1234", "smith2"})
+		e.run(t, auth, cases, []string{"3569377", "7297297", "FLOWERS", "flowers", "PAWPAWP", "5551234", "X00555", "JJJ1234", "smith2", "123456"})
 		send := func(to string) testkit.Response {
 			return e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"` + to + `"}`,
 				Header: http.Header{"Authorization": {auth}}})

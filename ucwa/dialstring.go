@@ -145,7 +145,7 @@ var minDialDigits = sync.OnceValue(func() int {
 // keypadString), which is never an emergency number.
 //
 // A user that holds another letter is a name, and no dial string, unless
-// it holds at least minDialDigits digits: a gateway that keeps only the
+// it is mostly digits (see mostlyDigits): a gateway that keeps only the
 // digits of its user dials sip:19005551234%C3%A9@gw or
 // sip:x19005551234@gw as 19005551234, as many digits as a number has, so
 // such a name is read by its digits alone (its letters and dial
@@ -169,6 +169,7 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 	// before them, while they all stand there (-1 for none); keys tells
 	// that it holds another dial character, or pauses at two places.
 	pause, keys := -1, false
+	letters := 0
 	for _, r := range main {
 		switch {
 		case r < 0x80 && r >= '0' && r <= '9':
@@ -183,6 +184,7 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 			pause = len(digits)
 		case unicode.IsLetter(r):
 			name = true
+			letters++
 		}
 		if len(digits) > maxNumberLength {
 			// Far more digits than any number has: kept no further, and
@@ -191,7 +193,7 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 		}
 	}
 	if name {
-		if len(digits) < minDialDigits() {
+		if !mostlyDigits(len(digits), letters) {
 			return nil, false
 		}
 		// Read by its digits alone.
@@ -367,38 +369,49 @@ func (n *Numbers) tooLong(digits []byte) bool {
 // with a digit or two (2ndfloor, 3com, 24hours) is no number.
 const keypadDigitsBefore = 3
 
+// mostlyDigits reports whether a SIP user of digits digits and letters
+// letters besides reads as a number with a letter or a few for some of
+// its digits (1X005551234, G42071234567, x19005551234) rather than a
+// name with a number in it: minDialDigits digits or more, as many as the
+// shortest number has, and fewer letters than digits. A name of more
+// letters (john.smith.123456) stays a name, at the price that a number
+// padded with letters (abcdefghijkl19005551234) does too: a gateway that
+// reads a number out of a name is best left out of sip_domains.
+func mostlyDigits(digits, letters int) bool {
+	return digits >= minDialDigits() && letters < digits
+}
+
 // keypadUser returns a SIP user (escapes decoded) that may be a vanity
 // number (1-900-FLOWERS) with its letters turned into the digits of a
 // phone keypad (1-900-3569377), and ok when it is one: before its first
 // ';' it holds letters, all ASCII (a letter a keypad has no key for, é,
 // makes it no vanity number), and either at least keypadDigitsBefore
-// digits before its first letter or at least minDialDigits digits in
-// all, wherever the letters stand. The second is a number with a letter
-// or a few for some of its digits (1X005551234, G42071234567): a gateway
-// that maps letters to keys dials 19005551234 and 442071234567, and
-// digits enough for a number of their own are no name's (john.smith2,
-// user1, 24hours hold one or two). What stands before its first digit
+// digits before its first letter or mostly digits (see mostlyDigits),
+// wherever the letters stand. The second is a number with a letter or a
+// few for some of its digits (1X005551234, G42071234567): a gateway that
+// maps letters to keys dials 19005551234 and 442071234567 (john.smith2,
+// user1, 24hours hold a digit or two). What stands before its first digit
 // is no letter, but may be a separator or a dial character, which
 // dialString reads past as it does in a user of digits: (900)FLOWERS is
 // 900-FLOWERS to a gateway that maps letters to keys. Its parameters are
 // kept as written. A name (alice, john.smith, user1, 2ndfloor) is none.
 func keypadUser(user string) (string, bool) {
 	main, params, hasParams := strings.Cut(user, ";")
-	digits, before, letters := 0, 0, false
+	digits, before, letters := 0, 0, 0
 	for _, r := range main {
 		switch {
 		case unicode.IsDigit(r):
 			digits++
-			if !letters {
+			if letters == 0 {
 				before++
 			}
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
-			letters = true
+			letters++
 		case unicode.IsLetter(r):
 			return "", false
 		}
 	}
-	if !letters || before < keypadDigitsBefore && digits < minDialDigits() {
+	if letters == 0 || before < keypadDigitsBefore && !mostlyDigits(digits, letters) {
 		return "", false
 	}
 	keypad := phonenumbers.ConvertAlphaCharactersInNumber(main)

@@ -298,20 +298,20 @@ func referenceKeypad(d *Destination) (string, bool) {
 	main, params, hasParams := strings.Cut(user, ";")
 	const keys = "22233344455566677778889999"
 	var out strings.Builder
-	digitsBefore, digitsInAll, letters := 0, 0, false
+	digitsBefore, digitsInAll, letters := 0, 0, 0
 	for _, r := range main {
 		switch {
 		case unicode.IsDigit(r):
-			if !letters {
+			if letters == 0 {
 				digitsBefore++
 			}
 			digitsInAll++
 			out.WriteRune(r)
 		case 'a' <= r && r <= 'z':
-			letters = true
+			letters++
 			out.WriteByte(keys[r-'a'])
 		case 'A' <= r && r <= 'Z':
-			letters = true
+			letters++
 			out.WriteByte(keys[r-'A'])
 		case unicode.IsLetter(r):
 			return "", false
@@ -319,7 +319,7 @@ func referenceKeypad(d *Destination) (string, bool) {
 			out.WriteRune(r)
 		}
 	}
-	if !letters || digitsBefore < 3 && digitsInAll < 6 {
+	if letters == 0 || digitsBefore < 3 && (digitsInAll < 6 || letters >= digitsInAll) {
 		return "", false
 	}
 	if hasParams {
@@ -335,8 +335,8 @@ func referenceKeypad(d *Destination) (string, bool) {
 // judgeable.
 func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number, unjudgeable bool) {
 	user, params, _ := strings.Cut(whole, ";")
-	digits, unjudgeable, letter := referenceDialDigits(user)
-	if letter && len(digits) < 6 {
+	digits, unjudgeable, _, name := referenceDialDigits(user)
+	if name {
 		return nil, false
 	}
 	if len(digits) > 0 && strings.IndexFunc(params, unicode.IsDigit) >= 0 {
@@ -486,8 +486,8 @@ func referenceShortUser(whole string, n *Numbers, keypad bool) referenceShort {
 		return referenceShort{}
 	}
 	user, _, _ := strings.Cut(whole, ";")
-	digits, dialCharacter, letter := referenceDialDigits(user)
-	if letter && len(digits) < 6 {
+	digits, dialCharacter, letter, name := referenceDialDigits(user)
+	if name {
 		return referenceShort{}
 	}
 	if len(digits) == 0 {
@@ -684,11 +684,13 @@ func referenceNumberRule(c *DestinationPolicy, pd *PropertyDestination, num Numb
 
 // referenceDialDigits reads a SIP user (before its parameters) as a
 // digit-dialling gateway does: its digits in ASCII, whether a dial
-// character (pause, wait, *, #, A-D) stands among them, and whether it
-// holds another letter (a name). A name of six digits or more is read by
+// character (pause, wait, *, #, A-D) stands among them, whether it
+// holds another letter, and whether it is then no dial string (a name). A user with
+// letters, six digits or more and fewer letters than digits is read by
 // its digits alone, as a gateway that keeps only digits dials it: no
 // dial character then.
-func referenceDialDigits(user string) (digits []rune, dialCharacter, letter bool) {
+func referenceDialDigits(user string) (digits []rune, dialCharacter, letter, name bool) {
+	letters := 0
 	for _, r := range user {
 		switch {
 		case unicode.IsDigit(r):
@@ -697,10 +699,11 @@ func referenceDialDigits(user string) (digits []rune, dialCharacter, letter bool
 			dialCharacter = true
 		case unicode.IsLetter(r):
 			letter = true
+			letters++
 		}
 	}
-	if letter && len(digits) >= 6 {
+	if letter && len(digits) >= 6 && letters < len(digits) {
 		dialCharacter = false
 	}
-	return digits, dialCharacter, letter
+	return digits, dialCharacter, letter, letter && (len(digits) < 6 || letters >= len(digits))
 }
