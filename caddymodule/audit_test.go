@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // TestAuditTrail: with the README's logging (the audit trail in a file of
@@ -477,7 +478,7 @@ func BenchmarkAudit(b *testing.B) {
 			w := httptest.NewRecorder()
 			req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), w, new(caddyhttp.Server))
 			var in intake
-			in.start(req, h.matcher.Match(req.Method, req.URL.Path))
+			in.start(req, ucwa.ReadHeader(req.Header), h.matcher.Match(req.Method, req.URL.Path))
 			defer in.release()
 			if !h.authorize(w, &in) {
 				b.Fatalf("not authorized: %d %s", w.Code, w.Body)

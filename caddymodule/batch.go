@@ -105,14 +105,15 @@ func (h *Handler) countRefusedBatchPart(in *intake, p *ucwa.BatchPart) bool {
 // acceptPart checks one part of a batch and returns it cleaned, or nil
 // for a part that is no guarded operation.
 func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucwa.Error) {
-	method := ucwa.MatchMethod(p.Method, p.Header, p.RawQuery())
+	header := ucwa.ReadHeader(p.Header)
+	method := ucwa.MatchMethod(p.Method, header, p.RawQuery())
 	m, ok := h.matcher.MatchTarget(method, p.Target())
 	switch {
 	case !ok:
 		return nil, errPartTarget
 	case m.NearMiss:
 		return nil, errNearMiss
-	case m.Operation == nil && h.matcher.RewriteNamesOperation(method, p.Header):
+	case m.Operation == nil && h.matcher.RewriteNamesOperation(method, header):
 		return nil, errNearMiss
 	case m.Operation == nil:
 		return nil, nil
@@ -125,28 +126,28 @@ func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucw
 		in.challenge = challenge
 		return nil, e
 	}
-	if e := checkFraming(p.Header, nil); e != nil {
+	if e := checkFraming(header, nil); e != nil {
 		return nil, e
 	}
 	// The batch's token is the one the edge checked; a pool might take a
 	// part's own credentials for that part: a token, a web ticket
 	// (X-MS-WebTicket, which SfB's web services read), a cookie, a token
 	// in its query (access_token, RFC 6750 2.3).
-	if len(p.Header["Authorization"]) > 0 || ucwa.HasHeader(p.Header, webTicketHeader) || len(p.Header["Cookie"]) > 0 ||
+	if len(p.Header["Authorization"]) > 0 || header.Has(webTicketHeader) || len(p.Header["Cookie"]) > 0 ||
 		ucwa.HasAccessToken(p.RawQuery()) {
 		return nil, errPartAuthorization
 	}
 	if e := queryMethodOverride(p.RawQuery()); e != nil {
 		return nil, e
 	}
-	header := p.Header
-	if p.Source() == ucwa.BodyInDataHeader && len(header["Content-Type"]) == 0 {
+	partHeader := p.Header
+	if p.Source() == ucwa.BodyInDataHeader && len(partHeader["Content-Type"]) == 0 {
 		// Microsoft's batch.js sends JSON.stringify output in Data, with
 		// no Content-Type of its own.
-		header = header.Clone()
-		header.Set("Content-Type", "application/json")
+		partHeader = partHeader.Clone()
+		partHeader.Set("Content-Type", "application/json")
 	}
-	return h.takeIn(op, ucwa.Incoming{Method: p.Method, Header: header, RawQuery: p.RawQuery(), Body: p.Body()})
+	return h.takeIn(op, ucwa.Incoming{Method: p.Method, Header: partHeader, RawQuery: p.RawQuery(), Body: p.Body()})
 }
 
 // inPart is e as the answer to the whole batch: its message names the

@@ -37,11 +37,12 @@ import (
 //
 // The edge forwards what it accepts with Content-Length framing and no
 // trailers or Expect (see rebuild).
-func checkFraming(header, trailer http.Header) *ucwa.Error {
-	if len(trailer) > 0 || len(header["Trailer"]) > 0 {
+func checkFraming(header ucwa.Header, trailer http.Header) *ucwa.Error {
+	fields := header.Map()
+	if len(trailer) > 0 || len(fields["Trailer"]) > 0 {
 		return errTrailers
 	}
-	for _, v := range header["Connection"] {
+	for _, v := range fields["Connection"] {
 		for token := range strings.SplitSeq(v, ",") {
 			token = strings.TrimSpace(token)
 			if token != "" && !strings.EqualFold(token, "keep-alive") && !strings.EqualFold(token, "close") {
@@ -49,13 +50,13 @@ func checkFraming(header, trailer http.Header) *ucwa.Error {
 			}
 		}
 	}
-	if len(header["Upgrade"]) > 0 {
+	if len(fields["Upgrade"]) > 0 {
 		return errUpgrade
 	}
-	if ucwa.OverridesMethod(header) {
+	if header.OverridesMethod() {
 		return errMethodOverride
 	}
-	if ucwa.RewritesURL(header) {
+	if header.RewritesURL() {
 		return errRewriteURL
 	}
 	return nil

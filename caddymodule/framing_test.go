@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // TestFraming: a terminated request reaches the pool with exactly the
@@ -214,7 +215,7 @@ func FuzzCheckFraming(f *testing.F) {
 		if isToken(name) {
 			h.Add(name, value)
 		}
-		e := checkFraming(h, nil)
+		e := checkFraming(ucwa.ReadHeader(h), nil)
 		if e == nil {
 			forwarded := h.Clone()
 			for _, v := range forwarded["Connection"] {

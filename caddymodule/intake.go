@@ -35,13 +35,14 @@ import (
 // Once it is answered, a terminated request (and a near miss) gets a line
 // in the audit trail (see writeAudit).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
-	method := ucwa.MatchMethod(r.Method, r.Header, r.URL.RawQuery)
+	header := ucwa.ReadHeader(r.Header)
+	method := ucwa.MatchMethod(r.Method, header, r.URL.RawQuery)
 	m := h.matcher.Match(method, r.URL.Path)
 	if m.NearMiss {
 		return h.refuseNearMiss(w, r)
 	}
 	if m.Operation == nil {
-		if h.matcher.RewriteNamesOperation(method, r.Header) {
+		if h.matcher.RewriteNamesOperation(method, header) {
 			return h.refuseNearMiss(w, r)
 		}
 		return next.ServeHTTP(w, r)
@@ -58,7 +59,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		defer s.unhold()
 	}
 	var in intake // on the stack: no allocation of its own
-	in.start(r, m)
+	in.start(r, header, m)
 	defer in.release()
 	if h.auditing() {
 		w = in.startAudit(w)
@@ -85,13 +86,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // number normalization). It leaves what to forward in in.
 func (h *Handler) accept(in *intake) *ucwa.Error {
 	r := in.r
-	if e := checkFraming(r.Header, r.Trailer); e != nil {
+	if e := checkFraming(in.header, r.Trailer); e != nil {
 		return e
 	}
-	if ucwa.HasHeader(r.Header, webTicketHeader) {
+	if in.header.Has(webTicketHeader) {
 		return errWebTicketHeader
 	}
-	if ucwa.HasHeader(r.Header, dataHeader) {
+	if in.header.Has(dataHeader) {
 		return errDataHeader
 	}
 	if ucwa.HasAccessToken(r.URL.RawQuery) {
@@ -170,6 +171,9 @@ var (
 type intake struct {
 	r  *http.Request
 	op *ucwa.Operation
+	// r's header as read for the edge's header checks; authorize, which
+	// comes between, leaves r's header as it is.
+	header ucwa.Header
 	// The request path's canonical form, and the application id it
 	// names, found once for the store keys, the inputs digest and the
 	// audit line.
@@ -239,9 +243,10 @@ type cleanedPart struct {
 	cleaned *ucwa.Cleaned
 }
 
-// start sets in up for r, a request to op.
-func (in *intake) start(r *http.Request, m ucwa.Match) {
-	in.r, in.op = r, m.Operation
+// start sets in up for r, a request to m's operation, with its header
+// read as header.
+func (in *intake) start(r *http.Request, header ucwa.Header, m ucwa.Match) {
+	in.r, in.op, in.header = r, m.Operation, header
 	in.path, in.application = m.Path, ucwa.CanonicalApplicationID(m.Path)
 	format, _ := ucwa.MediaFormat(headerValue(r.Header, "Content-Type"))
 	in.errFormat = errorFormat{format, r}

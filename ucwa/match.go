@@ -458,7 +458,70 @@ var methodOverrideHeaders = [...]string{"X-Http-Method-Override", "X-Http-Method
 // OverridesMethod reports whether a request with header h asks in a
 // header to be taken as another method.
 func OverridesMethod(h http.Header) bool {
-	for range headerValues(h, methodOverrideHeaders[:]) {
+	return ReadHeader(h).OverridesMethod()
+}
+
+// Header is a request's header with the presence of each of
+// watchedHeaders, under its own name or spelled with '_' (see
+// headerValues), found in one walk of it: each check by itself would look
+// its names up and walk the whole map again for their '_' spellings, and
+// a request meets them all.
+type Header struct {
+	h   http.Header
+	has uint32 // bit i: h has a value of watchedHeaders[i]
+}
+
+// watchedHeaders are the headers a Header knows at once: those the edge
+// refuses a request for or routes it by.
+var watchedHeaders = slices.Concat(methodOverrideHeaders[:], rewriteURLHeaders[:], []string{"X-Ms-Webticket", "Data"})
+
+// methodOverrideBits and rewriteURLBits are the bits of a Header's has
+// for methodOverrideHeaders and rewriteURLHeaders.
+var methodOverrideBits, rewriteURLBits = watchedBits(methodOverrideHeaders[:]), watchedBits(rewriteURLHeaders[:])
+
+func watchedBits(names []string) (bits uint32) {
+	for _, name := range names {
+		bits |= 1 << slices.Index(watchedHeaders, name)
+	}
+	return bits
+}
+
+// ReadHeader reads h for the checks of a Header. h must not change while
+// the Header is in use.
+func ReadHeader(h http.Header) Header {
+	hd := Header{h: h}
+	for k, values := range h {
+		if len(values) == 0 {
+			continue
+		}
+		underscore := strings.IndexByte(k, '_') >= 0
+		for i, name := range watchedHeaders {
+			if k == name || underscore && underscoreSpelling(k, name) {
+				hd.has |= 1 << i
+			}
+		}
+	}
+	return hd
+}
+
+// Map returns the header h was read from.
+func (h Header) Map() http.Header { return h.h }
+
+// OverridesMethod reports whether the request asks in a header to be
+// taken as another method.
+func (h Header) OverridesMethod() bool { return h.has&methodOverrideBits != 0 }
+
+// RewritesURL reports whether the request names another URL for itself
+// in a header (X-Original-URL, X-Rewrite-URL).
+func (h Header) RewritesURL() bool { return h.has&rewriteURLBits != 0 }
+
+// Has reports whether the request has the header name (canonical), also
+// in any spelling with '_' for '-' (see headerValues).
+func (h Header) Has(name string) bool {
+	if i := slices.Index(watchedHeaders, name); i >= 0 {
+		return h.has&(1<<i) != 0
+	}
+	for range headerValues(h.h, []string{name}) {
 		return true
 	}
 	return false
@@ -532,10 +595,7 @@ func HasFormBody(h http.Header) bool {
 // HasHeader reports whether h has the header name (canonical), also in
 // any spelling with '_' for '-' (see headerValues).
 func HasHeader(h http.Header, name string) bool {
-	for range headerValues(h, []string{name}) {
-		return true
-	}
-	return false
+	return ReadHeader(h).Has(name)
 }
 
 // headerValues yields the values h has for the headers names, also under
@@ -592,10 +652,7 @@ var rewriteURLHeaders = [...]string{"X-Original-Url", "X-Rewrite-Url"}
 // RewritesURL reports whether a request with header h names another URL
 // for itself in a header (X-Original-URL, X-Rewrite-URL).
 func RewritesURL(h http.Header) bool {
-	for range headerValues(h, rewriteURLHeaders[:]) {
-		return true
-	}
-	return false
+	return ReadHeader(h).RewritesURL()
 }
 
 // RewriteNamesOperation reports whether a URL that a request with header
@@ -603,8 +660,11 @@ func RewritesURL(h http.Header) bool {
 // that method, is a guarded operation or a near miss of one, or cannot be
 // read: a pool that took it for the request's URL would run a request the
 // edge passed on unchecked as that operation.
-func (m *Matcher) RewriteNamesOperation(method string, h http.Header) bool {
-	for v := range headerValues(h, rewriteURLHeaders[:]) {
+func (m *Matcher) RewriteNamesOperation(method string, h Header) bool {
+	if !h.RewritesURL() {
+		return false
+	}
+	for v := range headerValues(h.h, rewriteURLHeaders[:]) {
 		got, ok := m.MatchTarget(method, v)
 		if !ok || got.Operation != nil || got.NearMiss {
 			return true
@@ -629,8 +689,8 @@ func (m *Matcher) RewriteNamesOperation(method string, h http.Header) bool {
 // it does on every operation, and the second a near miss (a PUT is the
 // write no resource below a PUT operation's resource takes); the
 // operations of POST rows are matched by every method alike.
-func MatchMethod(method string, h http.Header, rawQuery string) string {
-	if OverridesMethod(h) || HasFormBody(h) || QueryOverridesMethod(rawQuery) != "" {
+func MatchMethod(method string, h Header, rawQuery string) string {
+	if h.OverridesMethod() || HasFormBody(h.h) || QueryOverridesMethod(rawQuery) != "" {
 		return http.MethodPut
 	}
 	return method

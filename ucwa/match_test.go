@@ -420,7 +420,7 @@ func TestMatchHeaders(t *testing.T) {
 		{"get", override, "PUT"},
 		{"POST", nil, "POST"},
 	} {
-		if got := MatchMethod(tt.method, tt.header, ""); got != tt.want {
+		if got := MatchMethod(tt.method, ReadHeader(tt.header), ""); got != tt.want {
 			t.Errorf("MatchMethod(%s, %v) = %s, want %s", tt.method, tt.header, got, tt.want)
 		}
 	}
@@ -440,19 +440,19 @@ func TestMatchHeaders(t *testing.T) {
 		{"GET", http.Header{"Content-Type": {"application/json"}}, "", "GET"},
 		{"POST", http.Header{"Content-Type": {"text/plain"}}, "to=1", "POST"},
 	} {
-		if got := MatchMethod(tt.method, tt.header, tt.query); got != tt.want {
+		if got := MatchMethod(tt.method, ReadHeader(tt.header), tt.query); got != tt.want {
 			t.Errorf("MatchMethod(%s, %v, %q) = %s, want %s", tt.method, tt.header, tt.query, got, tt.want)
 		}
 	}
-	if got := matchResult(m.Match(MatchMethod("GET", override, ""), oauthApp+"/communication")); got != "communication" {
+	if got := matchResult(m.Match(MatchMethod("GET", ReadHeader(override), ""), oauthApp+"/communication")); got != "communication" {
 		t.Errorf("a GET of communication with an override matched %s", got)
 	}
 	for _, p := range []string{"/communication/startMessaging", "/me/callForwardingSettings/turnOffCallForwarding", "/communication/phoneAudio/holdPhoneAudio"} {
-		if got := matchResult(m.Match(MatchMethod("POST", override, ""), oauthApp+p)); got != "near miss" {
+		if got := matchResult(m.Match(MatchMethod("POST", ReadHeader(override), ""), oauthApp+p)); got != "near miss" {
 			t.Errorf("a POST of %s with an override matched %s, want a near miss", p, got)
 		}
 	}
-	if got := matchResult(m.Match(MatchMethod("POST", override, ""), oauthApp+"/communication/startPhoneAudio")); got != "startPhoneAudio" {
+	if got := matchResult(m.Match(MatchMethod("POST", ReadHeader(override), ""), oauthApp+"/communication/startPhoneAudio")); got != "startPhoneAudio" {
 		t.Errorf("a POST of startPhoneAudio with an override matched %s", got)
 	}
 	for _, tt := range []struct {
@@ -472,13 +472,13 @@ func TestMatchHeaders(t *testing.T) {
 		{http.Header{"X-Original-Url": {oauthApp + "/people/search"}, "X_rewrite_url": {oauthApp + "/communication"}}, true},
 		{http.Header{"X_rewrite-Url": {oauthApp + "/people/search"}}, false},
 	} {
-		if got := m.RewriteNamesOperation("POST", tt.header); got != tt.want || RewritesURL(tt.header) != (len(tt.header) > 0) {
+		if got := m.RewriteNamesOperation("POST", ReadHeader(tt.header)); got != tt.want || RewritesURL(tt.header) != (len(tt.header) > 0) {
 			t.Errorf("RewriteNamesOperation(%v) = %v, want %v", tt.header, got, tt.want)
 		}
 	}
 	plain := http.Header{"Content-Type": {"application/json"}}
 	if n := testing.AllocsPerRun(100, func() {
-		m.RewriteNamesOperation(MatchMethod("GET", plain, ""), plain)
+		m.RewriteNamesOperation(MatchMethod("GET", ReadHeader(plain), ""), ReadHeader(plain))
 	}); n != 0 {
 		t.Errorf("%v allocations without the headers", n)
 	}
@@ -568,4 +568,82 @@ func TestTableRowsBelowPUTResources(t *testing.T) {
 			t.Errorf("%s %s with a table without %s: %s, want it passed on", tt.method, tt.path, tt.rel, got)
 		}
 	}
+}
+
+// headerHasByWalk is the oracle of a Header: whether h has a value of
+// one of names, looked up by name and found by walking h for the names'
+// '_' spellings, as each check did by itself.
+func headerHasByWalk(h http.Header, names ...string) bool {
+	for range headerValues(h, names) {
+		return true
+	}
+	return false
+}
+
+// checkReadHeader fails t when ReadHeader(h) answers a check other than
+// headerHasByWalk does.
+func checkReadHeader(t *testing.T, h http.Header) {
+	t.Helper()
+	hd := ReadHeader(h)
+	if got, want := hd.OverridesMethod(), headerHasByWalk(h, methodOverrideHeaders[:]...); got != want {
+		t.Errorf("%v: OverridesMethod %v, want %v", h, got, want)
+	}
+	if got, want := hd.RewritesURL(), headerHasByWalk(h, rewriteURLHeaders[:]...); got != want {
+		t.Errorf("%v: RewritesURL %v, want %v", h, got, want)
+	}
+	for _, name := range append(slices.Clone(watchedHeaders), "Cookie", "X-Ms-Origin", "Content-Type") {
+		if got, want := hd.Has(name), headerHasByWalk(h, name); got != want {
+			t.Errorf("%v: Has(%s) %v, want %v", h, name, got, want)
+		}
+	}
+}
+
+// TestReadHeader: one walk of a header answers every check as each
+// check's own walk does: a header by its canonical name or spelled with
+// '_' for some '-' in any letter case, not in another case without a
+// '_' (a name a server canonicalized cannot have one), nor a name with
+// no value; a name the Header does not watch is looked up and walked.
+func TestReadHeader(t *testing.T) {
+	if len(watchedHeaders) > 32 {
+		t.Fatalf("%d watched headers, more than a Header's bits", len(watchedHeaders))
+	}
+	for _, h := range []http.Header{
+		nil,
+		{},
+		{"Content-Type": {"application/json"}, "Authorization": {"Bearer x"}, "Accept": {"application/json"}},
+		{"X-Http-Method-Override": {"PUT"}},
+		{"X_http_method": {"PUT"}},
+		{"x-method-override": {"PUT"}},
+		{"X-Method-Override": {}},
+		{"X_method_override": nil},
+		{"X-Original-Url": {"/x"}},
+		{"x_REWRITE_url": {"/x"}},
+		{"X-Ms-Webticket": {"t"}},
+		{"X_MS_WEBTICKET": {"t"}},
+		{"x-ms-webticket": {"t"}},
+		{"Data": {"{}"}},
+		{"data": {"{}"}},
+		{"Cookie": {"a=b"}},
+		{"Content_Type": {"application/json"}},
+		{"X_Ms_Origin": {"https://a.example"}},
+		{"X-Http-Method-Override": {"PUT"}, "X_rewrite_url": {"/x"}, "Data": {"{}"}, "X-Ms-Webticket": {""}},
+	} {
+		checkReadHeader(t, h)
+	}
+}
+
+// FuzzReadHeader checks a Header against each check's own walk for
+// headers of any names.
+func FuzzReadHeader(f *testing.F) {
+	f.Add("X_http_method_override", "X-Original-Url", "Data", true)
+	f.Add("x_ms_webticket", "Content-Type", "X-Rewrite-Url", false)
+	f.Fuzz(func(t *testing.T, a, b, c string, empty bool) {
+		h := http.Header{a: {"v"}, b: {"w", "x"}}
+		if empty {
+			h[c] = nil
+		} else {
+			h[c] = []string{""}
+		}
+		checkReadHeader(t, h)
+	})
 }
