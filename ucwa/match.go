@@ -486,12 +486,25 @@ func watchedBits(names []string) (bits uint32) {
 	return bits
 }
 
+// watchedFirstBytes holds the bytes a name of watchedHeaders, or a '_'
+// spelling of one in any letter case, can begin with: a header that
+// begins otherwise (most a request has) is none, without comparing it to
+// each.
+var watchedFirstBytes = func() (t [256]bool) {
+	for _, name := range watchedHeaders {
+		for c := range len(t) {
+			t[c] = t[c] || batchLower(byte(c)) == batchLower(name[0])
+		}
+	}
+	return t
+}()
+
 // ReadHeader reads h for the checks of a Header. h must not change while
 // the Header is in use.
 func ReadHeader(h http.Header) Header {
 	hd := Header{h: h}
 	for k, values := range h {
-		if len(values) == 0 {
+		if len(values) == 0 || k == "" || !watchedFirstBytes[k[0]] {
 			continue
 		}
 		underscore := strings.IndexByte(k, '_') >= 0
