@@ -43,7 +43,7 @@ func TestBatchCleanedInPlace(t *testing.T) {
 			batchPart(true, "POST "+opsApp+"/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact?"+forward+" HTTP/1.1\r\n\r\n") +
 			batchPart(false, "POST "+opsApp+"/communication/conversations/eee0/addParticipant HTTP/1.1\r\nData: "+data+"\r\n") +
 			batchPart(true, me) +
-			"--b--\r\nepilogue"
+			"--b--\r\n"
 	}
 	sent := build(`{"to":"(425) 555-1234","operationId":"1"}`, "target=%2B1+425+555+0000&x=1", `{"to":"tel:+1-425-555-9999"}`)
 	want := build(`{"to":"tel:+14255551234","operationId":"1"}`, "target=tel%3A%2B14255550000&x=1", `{"to":"tel:+14255559999"}`)
@@ -224,41 +224,47 @@ func TestBatchRefused(t *testing.T) {
 	})
 }
 
-// TestBatchPreamble: a batch with text before its first boundary
-// delimiter (a preamble), such as a request to a premium number, is
-// refused 400 and never reaches the pool: RFC 2046 has readers ignore a
-// preamble, but a pool's reader that does not would run a request the
-// edge never judged. A blank one, as UCWA's batch.js writes (its body
-// starts with the CRLF of its first delimiter), passes as sent.
-func TestBatchPreamble(t *testing.T) {
+// TestBatchPreambleEpilogue: a batch with text before its first
+// boundary delimiter (a preamble) or after its closing one (an
+// epilogue), such as a request to a premium number, is refused 400 and
+// never reaches the pool: RFC 2046 has readers ignore both, but a pool's
+// reader that does not would run a request the edge never judged. Blank
+// ones, as UCWA's batch.js writes (its body starts with the CRLF of its
+// first delimiter and ends with the CRLF after its closing one), pass as
+// sent.
+func TestBatchPreambleEpilogue(t *testing.T) {
 	e := startGuardEdge(t, `destinations {
 			deny +1900
 		}`)
 	auth := callerBearer(t)
 	part := "--b\r\nContent-Type: application/http; msgtype=request\r\n\r\nGET " + opsApp + "/me HTTP/1.1\r\nHost: fe1.contoso.com\r\n\r\n\r\n--b--\r\n"
+	request := "POST " + startOpsPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"to\":\"tel:+19005551234\"}\r\n"
 	for _, tc := range []struct {
-		name, preamble string
-		pass           bool
+		name, preamble, epilogue string
+		refusal                  string // what the refusal names; "" for a batch that passes
 	}{
-		{name: "a request in the preamble", preamble: "POST " + startOpsPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"to\":\"tel:+19005551234\"}\r\n"},
-		{name: "a word in the preamble", preamble: "This is a preamble.\r\n"},
-		{name: "batch.js's blank preamble", preamble: "\r\n", pass: true},
-		{name: "no preamble", pass: true},
+		{name: "a request in the preamble", preamble: request, refusal: "(a preamble)"},
+		{name: "a word in the preamble", preamble: "This is a preamble.\r\n", refusal: "(a preamble)"},
+		{name: "a request in the epilogue", epilogue: request, refusal: "(an epilogue)"},
+		{name: "a word in the epilogue", epilogue: "This is an epilogue.", refusal: "(an epilogue)"},
+		{name: "batch.js's blank preamble", preamble: "\r\n"},
+		{name: "a blank epilogue", epilogue: "\r\n\t "},
+		{name: "no preamble, no epilogue"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(e.pool.Received())
-			body := tc.preamble + part
+			body := tc.preamble + part + tc.epilogue
 			resp := e.send(testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Accept: "multipart/batching", Body: body,
 				Header: http.Header{"Authorization": {auth}}})
 			got := e.pool.Received()[before:]
-			if tc.pass {
+			if tc.refusal == "" {
 				if len(got) != 1 || got[0].Body != body {
 					t.Fatalf("status %d (%s), the pool got %+v; want the batch as sent", resp.Status, resp.Body, got)
 				}
 				return
 			}
 			if resp.Status != http.StatusBadRequest || len(got) != 0 || !strings.Contains(resp.Body, "DeserializationFailure") ||
-				!strings.Contains(resp.Body, "(a preamble)") || strings.Contains(resp.Body, "9005551234") {
+				!strings.Contains(resp.Body, tc.refusal) || strings.Contains(resp.Body, "9005551234") {
 				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
 			}
 		})

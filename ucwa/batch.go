@@ -376,13 +376,13 @@ func (p *BatchPart) edits(dst []batchEdit) []batchEdit {
 //   - A part whose path names the batch resource (IsBatchPath) is refused:
 //     UCWA does not nest batches.
 //
-// A preamble (text before the first delimiter) holding anything but
-// white space is refused: RFC 2046 has readers ignore it, but a pool's
-// reader that does not would run a request written there, which the edge
-// never judged, and UCWA's batch.js writes none (its body starts with
-// the CRLF before its first delimiter). An epilogue (text after the last
-// delimiter) is allowed, as RFC 2046 allows it, and forwarded as it
-// came; neither can hide a part because the boundary cannot appear in
+// A preamble (text before the first delimiter) or an epilogue (text
+// after the closing delimiter) holding anything but white space is
+// refused: RFC 2046 has readers ignore both, but a pool's reader that
+// does not would run a request written there, which the edge never
+// judged, and UCWA's batch.js writes neither (its body starts with the
+// CRLF before its first delimiter and ends with the CRLF after its
+// closing one); blank ones are forwarded as they came. Neither can hide a part because the boundary cannot appear in
 // them. Transport padding (white space after the boundary on a delimiter
 // line) is refused: RFC 2046 forbids composers to generate it, and a
 // reader that does not skip it would run two parts together.
@@ -398,7 +398,9 @@ func ParseBatch(contentType string, body []byte, maxParts int) (*Batch, *Error) 
 		return nil, err
 	}
 	b := &Batch{raw: body, boundary: boundary, parts: make([]*BatchPart, 0, 16)}
+	last := 0 // where the last part ends, before the CRLF of the closing delimiter
 	err = batchScan(body, boundary, func(index, start, end int) *Error {
+		last = end
 		if maxParts > 0 && index > maxParts {
 			return batchError(SubcodeParameterValidationFailure, "The batch has more than "+strconv.Itoa(maxParts)+" parts, the limit.")
 		}
@@ -416,6 +418,10 @@ func ParseBatch(contentType string, body []byte, maxParts int) (*Batch, *Error) 
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The epilogue follows CRLF "--boundary--" after the last part.
+	if !batchBlank(body[min(last+len(boundary)+6, len(body)):]) {
+		return nil, batchError(SubcodeDeserializationFailure, "The batch has text after its closing boundary delimiter (an epilogue): RFC 2046 has readers ignore it, but a pool's reader that does not might run a request written there, which the edge never judged; UCWA's clients write none.")
 	}
 	return b, nil
 }

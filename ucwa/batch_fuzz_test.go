@@ -69,6 +69,7 @@ func batchSeeds() []batchSeed {
 		{"multipart/batching; boundary=B", lengthPart("B", "PUT /a?x HTTP/1.1\r\nContent-Length: 0\r\n") + "\r\n" +
 			lengthPart("B", "POST /b HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}") + "\r\n--B--"},
 		{testBatchCT, "preamble\r\n--" + testBoundary + "\r\nContent-Type: application/http\r\n\r\nDELETE /x HTTP/1.1\r\n\r\n\r\n--" + testBoundary + "--\r\nepilogue"},
+		{testBatchCT, "\r\n--" + testBoundary + "\r\nContent-Type: application/http\r\n\r\nDELETE /x HTTP/1.1\r\n\r\n\r\n--" + testBoundary + "--\r\nepilogue"},
 		// Refused, to start the fuzzer near the rules.
 		{testBatchCT, strings.ReplaceAll(docExample, "\r\n", "\n")},
 		{testBatchCT, getPart(testBoundary, "/a") + getPart(testBoundary, appPath+"/batch") + closeBatch(testBoundary)},
@@ -112,6 +113,14 @@ func FuzzParseBatch(f *testing.F) {
 		parts := b.Parts()
 		if len(parts) == 0 || len(parts) > maxParts {
 			t.Fatalf("%d parts", len(parts))
+		}
+		// Nothing but white space stands before the first delimiter or
+		// after the closing one, where a reader that does not ignore them
+		// would find a request the edge never judged.
+		boundary, _ := batchBoundary(ct)
+		first, closing := bytes.Index(body, []byte("--"+boundary)), bytes.LastIndex(body, []byte("--"+boundary+"--"))
+		if first < 0 || closing < 0 || len(bytes.Trim(body[:first], " \t\r\n")) > 0 || len(bytes.Trim(body[closing+len(boundary)+4:], " \t\r\n")) > 0 {
+			t.Fatalf("a preamble or an epilogue of more than white space passes: %q", body)
 		}
 		if out := b.Encode(); !sameSlice(out, body) {
 			t.Fatalf("unchanged batch re-encodes as %q", out)

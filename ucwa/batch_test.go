@@ -219,11 +219,11 @@ func TestParseBatch(t *testing.T) {
 				header: map[string][]string{"Data": {json}}},
 		},
 	}, {
-		name: "a blank preamble and an epilogue",
+		name: "a blank preamble and a blank epilogue",
 		ct:   testBatchCT,
 		body: "\r\n \t\r\n--" + testBoundary + "\r\n" +
 			"Content-Type: application/http; msgtype=request\r\n\r\nDELETE " + appPath + "/me/x HTTP/1.1\r\n\r\n" +
-			"\r\n--" + testBoundary + "--\r\nAn epilogue\r\nof two lines.",
+			"\r\n--" + testBoundary + "--\r\n\r\n \t",
 		want: []wantPart{{method: "DELETE", target: appPath + "/me/x", path: appPath + "/me/x"}},
 	}, {
 		name: "Host names, addresses and ports",
@@ -564,6 +564,9 @@ func TestParseBatchRefusals(t *testing.T) {
 		{"boundary in the preamble", ct, "a --" + B + " b\r\n" + one(get), 400, SubcodeDeserializationFailure, "first boundary delimiter"},
 		{"a preamble", ct, "This is a preamble.\r\n" + one(get), 400, SubcodeDeserializationFailure, "(a preamble)"},
 		{"a request in the preamble", ct, "POST /x HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"to\":\"tel:+19005551234\"}\r\n" + one(get), 400, SubcodeDeserializationFailure, "(a preamble)"},
+		{"an epilogue", ct, one(get) + "An epilogue\r\nof two lines.", 400, SubcodeDeserializationFailure, "(an epilogue)"},
+		{"a request in the epilogue", ct, one(get) + "POST /x HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{\"to\":\"tel:+19005551234\"}\r\n", 400, SubcodeDeserializationFailure, "(an epilogue)"},
+		{"one letter in the epilogue", ct, one(get) + "x", 400, SubcodeDeserializationFailure, "(an epilogue)"},
 		{"boundary in the epilogue", ct, one(get) + "--" + B + "\r\n", 400, SubcodeDeserializationFailure, "after the closing delimiter"},
 		{"text after the closing delimiter on its line", ct, head + get + "\r\n--" + B + "--" + secret, 400, SubcodeDeserializationFailure, "closing delimiter does not end its line"},
 		{"transport padding after the closing delimiter", ct, head + get + "\r\n--" + B + "-- \r\n", 400, SubcodeDeserializationFailure, "closing delimiter does not end its line"},
