@@ -370,13 +370,14 @@ func (n *Numbers) tooLong(digits []byte) bool {
 const keypadDigitsBefore = 3
 
 // mostlyDigits reports whether a SIP user of digits digits and letters
-// letters besides reads as a number with a letter or a few for some of
-// its digits (1X005551234, G42071234567, x19005551234) rather than a
-// name with a number in it: minDialDigits digits or more, as many as the
-// shortest number has, and fewer letters than digits. A name of more
-// letters (john.smith.123456) stays a name, at the price that a number
-// padded with letters (abcdefghijkl19005551234) does too: a gateway that
-// reads a number out of a name is best left out of sip_domains.
+// letters besides (the dial characters not counted) reads as a number
+// with a letter or a few for some of its digits (1X005551234,
+// G42071234567, x19005551234) rather than a name with a number in it:
+// minDialDigits digits or more, as many as the shortest number has, and
+// fewer letters than digits. A name of more letters (john.smith.123456)
+// stays a name, at the price that a number padded with letters
+// (xyzxyzxyzxyz19005551234) does too: a gateway that reads a number out
+// of a name is best left out of sip_domains.
 func mostlyDigits(digits, letters int) bool {
 	return digits >= minDialDigits() && letters < digits
 }

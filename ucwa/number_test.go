@@ -339,6 +339,12 @@ func TestNumbersDestination(t *testing.T) {
 		{in: "sip:x19005551234@gw.contoso.com", want: Destination{Value: "sip:x19005551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
 		{in: "sip:19005551234%C3%A9@gw.contoso.com", want: Destination{Value: "sip:19005551234%C3%A9@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
 		{in: "sip:%C3%A919005551234abc@gw.contoso.com", want: Destination{Value: "sip:%C3%A919005551234abc@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
+		// Letters are counted without the dial characters (A to D, P,
+		// W): a number padded with letters, as the README writes one,
+		// stays a name only when the letters that are no dial
+		// characters are as many as its digits or more.
+		{in: "sip:xyzxyzxyzxyz19005551234@gw.contoso.com", want: Destination{Value: "sip:xyzxyzxyzxyz19005551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}},
+		{in: "sip:abcdefghijkl19005551234@gw.contoso.com", want: Destination{Value: "sip:abcdefghijkl19005551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
 		{in: "sip:alice.smith2024@contoso.com", want: Destination{Value: "sip:alice.smith2024@contoso.com", SIP: true, Host: "contoso.com"}},
 		{in: "sip:12345@contoso.com", want: Destination{Value: "sip:12345@contoso.com", SIP: true, Host: "contoso.com"}},
 		{in: "sip:1234@contoso.com", want: Destination{Value: "sip:1234@contoso.com", SIP: true, Host: "contoso.com"}},
