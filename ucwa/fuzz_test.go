@@ -1131,8 +1131,12 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 			return v, errors.New("a property named like a link " + m.name)
 		}
 		if i := propIndex(op, m.name, false); i >= 0 {
+			// The operation's own property: read, and refused by its type
+			// (Clean) when it is no scalar, whatever it holds.
 			read(&op.Properties[i], m.value)
-		} else if words, ok := referenceStray(op, m.name); ok {
+			continue
+		}
+		if words, ok := referenceStray(op, m.name); ok {
 			if !referenceAllowed(words, m.value) {
 				return v, errors.New("a destination the operation does not take " + m.name)
 			}
