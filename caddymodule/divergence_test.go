@@ -503,7 +503,8 @@ func TestCookieNamedLikeDestination(t *testing.T) {
 // embedded resource or its property) is refused 400 naming the
 // destination, never the number, and nothing is delivered; directly
 // inside an embedded resource too (<target> in a PUT's
-// simultaneousRingSettings).
+// simultaneousRingSettings, or an element whose name or rel names one,
+// <item name="target">).
 func TestXMLElementNamedLikeDestination(t *testing.T) {
 	e := startGuardEdge(t, `destinations {
 			deny +1900
@@ -523,12 +524,18 @@ func TestXMLElementNamedLikeDestination(t *testing.T) {
 			body: `<input ` + ns + `><property name="target">+14255551234</property><link rel="self" href="/x"><p:target xmlns:p="urn:p">+19005551234</p:target></link></input>`},
 		{name: "target in an embedded resource", method: "PUT", path: forwarding, param: "target",
 			body: `<resource ` + ns + ` rel="callForwardingSettings" href="/x"><resource rel="simultaneousRingSettings" href="/y"><target>+19005551234</target></resource></resource>`},
+		{name: "an item named target in an embedded resource", method: "PUT", path: forwarding, param: "target",
+			body: `<resource ` + ns + ` rel="callForwardingSettings" href="/x"><resource rel="simultaneousRingSettings" href="/y"><item name="target">+19005551234</item></resource></resource>`},
+		{name: "an element whose rel is phoneNumber in an embedded resource, in another namespace and letter case", method: "PUT", path: forwarding, param: "phoneNumber",
+			body: `<resource ` + ns + ` rel="callForwardingSettings" href="/x"><resource rel="simultaneousRingSettings" href="/y"><x p:REL="PhoneNumber" xmlns:p="urn:p">+19005551234</x></resource></resource>`},
 		{name: "number in an embedded resource's property", method: "PUT", path: forwarding, param: "number",
 			body: `<resource ` + ns + ` rel="callForwardingSettings" href="/x"><resource rel="simultaneousRingSettings" href="/y"><property name="x"><number>+19005551234</number></property></resource></resource>`},
 		{name: "phoneNumber in an item of a batch part", path: startOpsPath, param: "phoneNumber", batch: true,
 			body: `<input ` + ns + `><property name="to">+14255551234</property><propertyList name="x"><item><phoneNumber>+19005551234</phoneNumber></item></propertyList></input>`},
 		{name: "other elements pass", path: startOpsPath,
 			body: `<input ` + ns + `><property name="to">sip:john@contoso.com</property><link rel="x" href="/y"><title>t</title></link></input>`},
+		{name: "other names pass in an embedded resource", method: "PUT", path: forwarding,
+			body: `<resource ` + ns + ` rel="callForwardingSettings" href="/x"><resource rel="simultaneousRingSettings" href="/y"><item name="x">t</item><link rel="contact" href="/ucwa/v1/applications/192/people/282"/><property name="target">None</property></resource></resource>`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(e.pool.Received())

@@ -367,7 +367,8 @@ func FuzzDecodeXML(f *testing.F) {
 		`<resource><link rel="contact" href="/people/282"/><resource rel="x"><link rel="contact" HREF="/p%3A1" href="/people/282"/><property name="contact">tel:1</property></resource></resource>`,
 		`<input xmlns:p="u" To="1" p:phoneNumber=" "><link rel="x" href="/y" target="Contact"/><propertyList name="x"><item number="2">a</item></propertyList></input>`,
 		`<resource><propertyList name="x"><item><property name="to">1</property></item></propertyList><resource rel="y"><link rel="z"><RESOURCE/></link><property name="a"><p:link xmlns:p="u"/></property></resource></resource>`,
-		`<input><propertyList name="x"><item name="phoneNumber">1</item><item>2</item></propertyList><link rel="self" href="/x"><To>1</To><y rel="z"/></link></input>`} {
+		`<input><propertyList name="x"><item name="phoneNumber">1</item><item>2</item></propertyList><link rel="self" href="/x"><To>1</To><y rel="z"/></link></input>`,
+		`<resource><resource rel="simultaneousRingSettings"><item name="target">1</item><x rel="y"/></resource></resource>`} {
 		f.Add([]byte(s), "v")
 	}
 	for _, s := range xmlSeeds {
@@ -621,7 +622,12 @@ func xmlNestedDestinationsRead(body []byte) (string, bool) {
 			if _, ok := referenceDestination(referenceUnreadName(t.Name.Local)); ok && len(stack) > 0 {
 				return t.Name.Local, false
 			}
-			if len(stack) > 0 && slices.ContainsFunc(stack[1:], func(s string) bool { return !strings.EqualFold(s, "resource") }) {
+			skipped := len(stack) > 0 && slices.ContainsFunc(stack[1:], func(s string) bool { return !strings.EqualFold(s, "resource") })
+			// An element other than UCWA's constructs directly inside an
+			// embedded resource is skipped as a whole too.
+			unknownInEmbedded := len(stack) > 1 && !skipped &&
+				!slices.ContainsFunc([]string{"property", "propertyList", "link", "resource"}, func(s string) bool { return strings.EqualFold(s, t.Name.Local) })
+			if skipped || unknownInEmbedded {
 				for _, a := range t.Attr {
 					if a.Name.Space == "xmlns" || !strings.EqualFold(a.Name.Local, "name") && !strings.EqualFold(a.Name.Local, "rel") {
 						continue

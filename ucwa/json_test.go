@@ -396,11 +396,13 @@ func TestDecodeEmbeddedDestination(t *testing.T) {
 		{"communication", XML, open + `<resource rel="x"><property name="target&#9;">1</property></resource></resource>`, "target"},
 		{"communication", XML, open + `<resource rel="x"><property name="target" value="tel:+19005551234"/></resource></resource>`, "target"},
 		{"communication", XML, open + `<resource rel="x"><property NAME="phoneNumber" xmlns:p="urn:p" p:value="1"/></resource></resource>`, "phoneNumber"},
+		{"communication", XML, open + `<resource rel="x"><x name="to"/></resource></resource>`, "to"},
+		{"communication", XML, open + `<resource rel="x"><item p:Rel="Target" xmlns:p="urn:p">1</item></resource></resource>`, "target"},
 
 		{"callForwardingSettings", JSON, `{"_embedded":{"simultaneousRingSettings":{"target":"contact","ringDelay":5,"_links":{"self":{"href":"/x"}}},"immediateForwardSettings":{"target":" Voicemail "},"unansweredCallSettings":{"target":null,"phoneNumber":""}}}`, ""},
 		{"callForwardingSettings", JSON, `{"_embedded":null,"x":{"target":"Contact"},"_links":{"self":{"href":"/x"}}}`, ""},
 		{"callForwardingSettings", JSON, `{"_embedded":{"x":"tel:+19005551234","y":[1,{"name":"to"}]}}`, ""},
-		{"communication", XML, open + `<resource rel="x"><property name="target"><!-- c -->Contact</property><property name="name">tel:+19005551234</property><link rel="self" href="/x"/><x name="to"/></resource></resource>`, ""},
+		{"communication", XML, open + `<resource rel="x"><property name="target"><!-- c -->Contact</property><property name="name">tel:+19005551234</property><link rel="self" href="/x"/><x name="y"/></resource></resource>`, ""},
 		{"communication", XML, open + `<resource rel="x"><property name="subject" value="1">a</property><property xmlns="urn:x" Name="target">Contact</property></resource></resource>`, ""},
 	}
 	for _, tt := range tests {

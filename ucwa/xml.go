@@ -459,12 +459,19 @@ func nestedDestinationError(t xml.StartElement, body []byte, at int) *Error {
 
 // destinationElementError refuses t, an element the edge skips directly
 // inside an embedded resource, when its local name is a destination's
-// (<target> in a PUT's simultaneousRingSettings): no UCWA body has one,
-// and a pool binding elements by name would forward to a number the edge
-// never judged. Unlike nestedDestinationError it reads no attribute: an
-// embedded resource's unknown elements are the pool's to name.
+// (<target> in a PUT's simultaneousRingSettings), or its name or rel
+// attribute (any letter case or namespace) names one (<item
+// name="target">), as nestedDestinationError refuses one deeper: no UCWA
+// body has one (an embedded resource holds only properties, property
+// lists, links and resources), and a pool binding elements, or items,
+// by name would forward to a number the edge never judged.
 func destinationElementError(t xml.StartElement, body []byte, at int) *Error {
 	d := namedDestinationOf(t.Name.Local)
+	for i := 0; d == nil && i < len(t.Attr); i++ {
+		if a := t.Attr[i]; a.Name.Space != "xmlns" && (strings.EqualFold(a.Name.Local, "name") || strings.EqualFold(a.Name.Local, "rel")) {
+			d = namedDestinationOf(a.Value)
+		}
+	}
 	if d == nil {
 		return nil
 	}
