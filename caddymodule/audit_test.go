@@ -478,7 +478,7 @@ func BenchmarkAudit(b *testing.B) {
 			w := httptest.NewRecorder()
 			req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), w, new(caddyhttp.Server))
 			var in intake
-			in.start(req, ucwa.ReadHeader(req.Header), h.matcher.Match(req.Method, req.URL.Path))
+			in.start(req, ucwa.ReadHeader(req.Header), ucwa.ReadQueryNames(req.URL.RawQuery), h.matcher.Match(req.Method, req.URL.Path))
 			defer in.release()
 			if !h.authorize(w, &in) {
 				b.Fatalf("not authorized: %d %s", w.Code, w.Body)

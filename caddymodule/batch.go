@@ -105,8 +105,8 @@ func (h *Handler) countRefusedBatchPart(in *intake, p *ucwa.BatchPart) bool {
 // acceptPart checks one part of a batch and returns it cleaned, or nil
 // for a part that is no guarded operation.
 func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucwa.Error) {
-	header := ucwa.ReadHeader(p.Header)
-	method := ucwa.MatchMethod(p.Method, header, p.RawQuery())
+	header, query := ucwa.ReadHeader(p.Header), ucwa.ReadQueryNames(p.RawQuery())
+	method := ucwa.MatchMethod(p.Method, header, query)
 	m, ok := h.matcher.MatchTarget(method, p.Target())
 	switch {
 	case !ok:
@@ -134,10 +134,10 @@ func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucw
 	// (X-MS-WebTicket, which SfB's web services read), a cookie, a token
 	// in its query (access_token, RFC 6750 2.3).
 	if len(p.Header["Authorization"]) > 0 || header.Has(webTicketHeader) || len(p.Header["Cookie"]) > 0 ||
-		ucwa.HasAccessToken(p.RawQuery()) {
+		query.AccessToken {
 		return nil, errPartAuthorization
 	}
-	if e := queryMethodOverride(p.RawQuery()); e != nil {
+	if e := queryMethodOverride(query); e != nil {
 		return nil, e
 	}
 	partHeader := p.Header

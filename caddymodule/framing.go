@@ -68,9 +68,10 @@ func checkFraming(header ucwa.Header, trailer http.Header) *ucwa.Error {
 // as checkFraming refuses the header: ASP.NET MVC reads the override
 // there too, and a pool honouring it would run another request than the
 // one the edge checked. The answer names the parameter as
-// ucwa.QueryOverridesMethod spells it, never as the request did.
-func queryMethodOverride(rawQuery string) *ucwa.Error {
-	name := ucwa.QueryOverridesMethod(rawQuery)
+// ucwa.QueryOverridesMethod spells it (q.MethodOverride), never as the
+// request did.
+func queryMethodOverride(q ucwa.QueryNames) *ucwa.Error {
+	name := q.MethodOverride
 	if name == "" {
 		return nil
 	}

@@ -864,7 +864,7 @@ func TestIdempotencyKeysFormat(t *testing.T) {
 			}
 			r := httptest.NewRequest(http.MethodPost, "/", nil)
 			r.URL.Path = p
-			tc.in.start(r, ucwa.ReadHeader(r.Header), matchPath(t, p))
+			tc.in.start(r, ucwa.ReadHeader(r.Header), ucwa.ReadQueryNames(r.URL.RawQuery), matchPath(t, p))
 			keys, token, _, verified := tc.in.idempotencyKeys(nil, tc.inputs, false)
 			if fmt.Sprint(keys) != fmt.Sprint(tc.keys) || verified != tc.verified {
 				t.Errorf("keys %q, verified %v; want %q, %v", keys, verified, tc.keys, tc.verified)
@@ -1054,7 +1054,7 @@ func TestInputsDigestFormat(t *testing.T) {
 			in := intake{cleaned: cl}
 			r := httptest.NewRequest(http.MethodPost, "/", nil)
 			r.URL.Path = tc.path
-			in.start(r, ucwa.ReadHeader(r.Header), matchPath(t, tc.path))
+			in.start(r, ucwa.ReadHeader(r.Header), ucwa.ReadQueryNames(r.URL.RawQuery), matchPath(t, tc.path))
 			if got := inputsDigest(false, in.path, in.cleaned); string(got[:]) != tc.want {
 				t.Errorf("inputs digest %q, want %q", got, tc.want)
 			}

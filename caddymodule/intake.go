@@ -35,8 +35,8 @@ import (
 // Once it is answered, a terminated request (and a near miss) gets a line
 // in the audit trail (see writeAudit).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
-	header := ucwa.ReadHeader(r.Header)
-	method := ucwa.MatchMethod(r.Method, header, r.URL.RawQuery)
+	header, query := ucwa.ReadHeader(r.Header), ucwa.ReadQueryNames(r.URL.RawQuery)
+	method := ucwa.MatchMethod(r.Method, header, query)
 	m := h.matcher.Match(method, r.URL.Path)
 	if m.NearMiss {
 		return h.refuseNearMiss(w, r)
@@ -59,7 +59,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		defer s.unhold()
 	}
 	var in intake // on the stack: no allocation of its own
-	in.start(r, header, m)
+	in.start(r, header, query, m)
 	defer in.release()
 	if h.auditing() {
 		w = in.startAudit(w)
@@ -95,10 +95,10 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 	if in.header.Has(dataHeader) {
 		return errDataHeader
 	}
-	if ucwa.HasAccessToken(r.URL.RawQuery) {
+	if in.query.AccessToken {
 		return errQueryAccessToken
 	}
-	if e := queryMethodOverride(r.URL.RawQuery); e != nil {
+	if e := queryMethodOverride(in.query); e != nil {
 		return e
 	}
 	if e := ucwa.CookieDestination(r.Header); e != nil {
@@ -171,9 +171,11 @@ var (
 type intake struct {
 	r  *http.Request
 	op *ucwa.Operation
-	// r's header as read for the edge's header checks; authorize, which
-	// comes between, leaves r's header as it is.
+	// r's header as read for the edge's header checks, and its query's
+	// names; authorize, which comes between, leaves r's header and query
+	// as they are.
 	header ucwa.Header
+	query  ucwa.QueryNames
 	// The request path's canonical form, and the application id it
 	// names, found once for the store keys, the inputs digest and the
 	// audit line.
@@ -245,8 +247,8 @@ type cleanedPart struct {
 
 // start sets in up for r, a request to m's operation, with its header
 // read as header.
-func (in *intake) start(r *http.Request, header ucwa.Header, m ucwa.Match) {
-	in.r, in.op, in.header = r, m.Operation, header
+func (in *intake) start(r *http.Request, header ucwa.Header, query ucwa.QueryNames, m ucwa.Match) {
+	in.r, in.op, in.header, in.query = r, m.Operation, header, query
 	in.path, in.application = m.Path, ucwa.CanonicalApplicationID(m.Path)
 	format, _ := ucwa.MediaFormat(headerValue(r.Header, "Content-Type"))
 	in.errFormat = errorFormat{format, r}

@@ -561,23 +561,23 @@ var methodOverrideParameters = [...]string{"X-HTTP-Method-Override", "X-HTTP-Met
 // or combining characters, compatibility forms). A query whose names
 // are plain (letters, digits, '_' and '-') costs no allocation.
 func QueryOverridesMethod(raw string) string {
-	for pair := range strings.SplitSeq(raw, "&") {
-		name, _, _ := strings.Cut(pair, "=")
-		if name == "" {
-			continue
+	return ReadQueryNames(raw).MethodOverride
+}
+
+// methodOverrideName returns the parameter of methodOverrideParameters
+// that a query name asks for (see QueryOverridesMethod), or "".
+func methodOverrideName(name string) string {
+	if !plainName(name) {
+		decoded, _ := unescapeAgain(strings.ReplaceAll(name, "+", " "))
+		if !printableASCII(decoded) {
+			decoded, _ = foldLookalike(decoded)
 		}
-		if !plainName(name) {
-			decoded, _ := unescapeAgain(strings.ReplaceAll(name, "+", " "))
-			if !printableASCII(decoded) {
-				decoded, _ = foldLookalike(decoded)
-			}
-			name = decoded
-		}
-		for part := range bindingParts(name) {
-			for _, p := range methodOverrideParameters {
-				if underscoreSpelling(part, p) {
-					return p
-				}
+		name = decoded
+	}
+	for part := range bindingParts(name) {
+		for _, p := range methodOverrideParameters {
+			if underscoreSpelling(part, p) {
+				return p
 			}
 		}
 	}
@@ -688,7 +688,7 @@ func (m *Matcher) RewriteNamesOperation(method string, h Header) bool {
 
 // MatchMethod returns the method to match a request by (see Match): its
 // own, or PUT for one that asks to be taken as another method, whatever
-// its own: in a header (see OverridesMethod), in its query (rawQuery, see
+// its own: in a header (see OverridesMethod), in its query (q, see
 // QueryOverridesMethod), or that may ask so in a form field, which the
 // edge does not read on a request it passes (a form body, see
 // HasFormBody). A server honouring the override
@@ -702,8 +702,8 @@ func (m *Matcher) RewriteNamesOperation(method string, h Header) bool {
 // it does on every operation, and the second a near miss (a PUT is the
 // write no resource below a PUT operation's resource takes); the
 // operations of POST rows are matched by every method alike.
-func MatchMethod(method string, h Header, rawQuery string) string {
-	if h.OverridesMethod() || HasFormBody(h.h) || QueryOverridesMethod(rawQuery) != "" {
+func MatchMethod(method string, h Header, q QueryNames) string {
+	if h.OverridesMethod() || HasFormBody(h.h) || q.MethodOverride != "" {
 		return http.MethodPut
 	}
 	return method

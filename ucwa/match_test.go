@@ -420,7 +420,7 @@ func TestMatchHeaders(t *testing.T) {
 		{"get", override, "PUT"},
 		{"POST", nil, "POST"},
 	} {
-		if got := MatchMethod(tt.method, ReadHeader(tt.header), ""); got != tt.want {
+		if got := MatchMethod(tt.method, ReadHeader(tt.header), QueryNames{}); got != tt.want {
 			t.Errorf("MatchMethod(%s, %v) = %s, want %s", tt.method, tt.header, got, tt.want)
 		}
 	}
@@ -440,19 +440,19 @@ func TestMatchHeaders(t *testing.T) {
 		{"GET", http.Header{"Content-Type": {"application/json"}}, "", "GET"},
 		{"POST", http.Header{"Content-Type": {"text/plain"}}, "to=1", "POST"},
 	} {
-		if got := MatchMethod(tt.method, ReadHeader(tt.header), tt.query); got != tt.want {
+		if got := MatchMethod(tt.method, ReadHeader(tt.header), ReadQueryNames(tt.query)); got != tt.want {
 			t.Errorf("MatchMethod(%s, %v, %q) = %s, want %s", tt.method, tt.header, tt.query, got, tt.want)
 		}
 	}
-	if got := matchResult(m.Match(MatchMethod("GET", ReadHeader(override), ""), oauthApp+"/communication")); got != "communication" {
+	if got := matchResult(m.Match(MatchMethod("GET", ReadHeader(override), QueryNames{}), oauthApp+"/communication")); got != "communication" {
 		t.Errorf("a GET of communication with an override matched %s", got)
 	}
 	for _, p := range []string{"/communication/startMessaging", "/me/callForwardingSettings/turnOffCallForwarding", "/communication/phoneAudio/holdPhoneAudio"} {
-		if got := matchResult(m.Match(MatchMethod("POST", ReadHeader(override), ""), oauthApp+p)); got != "near miss" {
+		if got := matchResult(m.Match(MatchMethod("POST", ReadHeader(override), QueryNames{}), oauthApp+p)); got != "near miss" {
 			t.Errorf("a POST of %s with an override matched %s, want a near miss", p, got)
 		}
 	}
-	if got := matchResult(m.Match(MatchMethod("POST", ReadHeader(override), ""), oauthApp+"/communication/startPhoneAudio")); got != "startPhoneAudio" {
+	if got := matchResult(m.Match(MatchMethod("POST", ReadHeader(override), QueryNames{}), oauthApp+"/communication/startPhoneAudio")); got != "startPhoneAudio" {
 		t.Errorf("a POST of startPhoneAudio with an override matched %s", got)
 	}
 	for _, tt := range []struct {
@@ -478,7 +478,7 @@ func TestMatchHeaders(t *testing.T) {
 	}
 	plain := http.Header{"Content-Type": {"application/json"}}
 	if n := testing.AllocsPerRun(100, func() {
-		m.RewriteNamesOperation(MatchMethod("GET", ReadHeader(plain), ""), ReadHeader(plain))
+		m.RewriteNamesOperation(MatchMethod("GET", ReadHeader(plain), QueryNames{}), ReadHeader(plain))
 	}); n != 0 {
 		t.Errorf("%v allocations without the headers", n)
 	}

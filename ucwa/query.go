@@ -227,29 +227,58 @@ const AccessTokenParameter = "access_token"
 // token, one the edge never verified. A pair whose name does not decode
 // is skipped: ParseQuery refuses that query whole.
 func HasAccessToken(raw string) bool {
-	for pair := range strings.SplitSeq(raw, "&") {
-		name, _, _ := strings.Cut(pair, "=")
-		if plainName(name) {
-			if equalFoldASCII(name, AccessTokenParameter) {
-				return true
-			}
-			continue
-		}
-		decoded, err := url.QueryUnescape(name)
-		if err != nil {
-			continue
-		}
-		folded := decoded
-		if !printableASCII(decoded) {
-			folded, _ = foldLookalike(decoded)
-		}
-		for part := range bindingParts(folded) {
-			if equalFoldASCII(part, AccessTokenParameter) {
-				return true
-			}
+	return ReadQueryNames(raw).AccessToken
+}
+
+// accessTokenName reports whether a query name is, or folds onto,
+// access_token (see HasAccessToken).
+func accessTokenName(name string) bool {
+	if plainName(name) {
+		return equalFoldASCII(name, AccessTokenParameter)
+	}
+	decoded, err := url.QueryUnescape(name)
+	if err != nil {
+		return false
+	}
+	folded := decoded
+	if !printableASCII(decoded) {
+		folded, _ = foldLookalike(decoded)
+	}
+	for part := range bindingParts(folded) {
+		if equalFoldASCII(part, AccessTokenParameter) {
+			return true
 		}
 	}
 	return false
+}
+
+// QueryNames is what the parameter names of a raw (still percent-encoded)
+// query ask of the edge, read in one pass over it (see ReadQueryNames).
+type QueryNames struct {
+	// MethodOverride is the first parameter that asks the request to be
+	// taken as another method, as QueryOverridesMethod returns it; ""
+	// for none.
+	MethodOverride string
+	// AccessToken is set when a parameter is, or folds onto,
+	// access_token (see HasAccessToken).
+	AccessToken bool
+}
+
+// ReadQueryNames reads a raw query's names for QueryOverridesMethod and
+// HasAccessToken at once: the edge asks both of every request.
+func ReadQueryNames(raw string) QueryNames {
+	var q QueryNames
+	for pair := range strings.SplitSeq(raw, "&") {
+		name, _, _ := strings.Cut(pair, "=")
+		if name == "" {
+			continue
+		}
+		if q.MethodOverride == "" {
+			q.MethodOverride = methodOverrideName(name)
+		}
+		q.AccessToken = q.AccessToken || accessTokenName(name)
+	}
+	return q
 }
 
 // Operation returns the operation the query was read for.

@@ -171,32 +171,90 @@ func TestParseQueryAllocs(t *testing.T) {
 	}
 }
 
+// accessTokenQueries are queries with and without a token in them.
+var accessTokenQueries = []struct {
+	raw  string
+	want bool
+}{
+	{"access_token=x", true},
+	{"to=sip:a@b.c&access_token=", true},
+	{"access_token", true},
+	{"Access_Token=x", true},
+	{"access%5Ftoken=x", true},
+	{"%61ccess_token=x", true},
+	{"access_token%00=x", true},
+	{"access+token=x", false}, // a space is dropped: "accesstoken"
+	{"access_%E2%80%8Btoken=x", true},
+	{"%EF%BD%81ccess_token=x", true}, // fullwidth a
+	{"x.access_token=x", true},
+	{"access_token[]=x", true},
+	{"model%5Baccess_token%5D=x", true},
+	{"", false},
+	{"to=access_token", false},
+	{"x_access_token=1&access_tokens=2&token=3&accesstoken=4", false},
+	{"%zz=1&access_token=x", true},
+	{"access_token%zz=x", false},
+}
+
+// methodOverrideQueries are queries with and without a parameter that
+// asks for another method, and the parameter.
+var methodOverrideQueries = []struct {
+	raw, want string
+}{
+	{"X-HTTP-Method-Override=PUT", "X-HTTP-Method-Override"},
+	{"x-http-method-override=PUT", "X-HTTP-Method-Override"},
+	{"X_HTTP_Method_Override=PUT", "X-HTTP-Method-Override"},
+	{"X-HTTP-Method=PUT", "X-HTTP-Method"},
+	{"x-method-override=PUT", "X-Method-Override"},
+	{"_method=PUT", "_method"},
+	{"_METHOD=put", "_method"},
+	{"to=sip:a@b.c&_method", "_method"},
+	{"X%2DHTTP%2DMethod%2DOverride=PUT", "X-HTTP-Method-Override"},
+	{"%58-HTTP-Method-Override=PUT", "X-HTTP-Method-Override"},
+	{"%u0058-HTTP-Method-Override=PUT", "X-HTTP-Method-Override"},
+	{"%5f%6d%65%74%68%6f%64=PUT", "_method"},
+	{"_method%00=PUT", "_method"},
+	{"_me%E2%80%8Bthod=PUT", "_method"},
+	{"%EF%BC%BFmethod=PUT", "_method"}, // fullwidth low line
+	{"x.X-HTTP-Method-Override=PUT", "X-HTTP-Method-Override"},
+	{"_method[]=PUT", "_method"},
+	{"model%5B_method%5D=PUT", "_method"},
+	{"%zz=1&_method=PUT", "_method"},
+	{"%zz_method=PUT", ""},
+	{"", ""},
+	{"to=_method&x=X-HTTP-Method-Override", ""},
+	{"method=PUT&-method=PUT&X-HTTP-Method-Overrides=PUT&X-HTTP-Methods=PUT", ""},
+	{"X+HTTP+Method+Override=PUT", ""},
+}
+
+// TestReadQueryNames: one pass over a query finds what QueryOverridesMethod
+// and HasAccessToken find in it, whichever pair comes first, and a query
+// of plain names costs no allocation.
+func TestReadQueryNames(t *testing.T) {
+	for _, a := range accessTokenQueries {
+		for _, b := range methodOverrideQueries {
+			want := QueryNames{MethodOverride: b.want, AccessToken: a.want}
+			for _, raw := range []string{a.raw + "&" + b.raw, b.raw + "&" + a.raw} {
+				if got := ReadQueryNames(raw); got != want {
+					t.Errorf("ReadQueryNames(%q) = %+v, want %+v", raw, got, want)
+				}
+			}
+		}
+	}
+	if got, want := ReadQueryNames("X-HTTP-Method=1&access_token=2&_method=3"), (QueryNames{"X-HTTP-Method", true}); got != want {
+		t.Errorf("ReadQueryNames = %+v, want %+v", got, want)
+	}
+	for _, raw := range []string{"", "to=sip:a@b.c&x=1", "operationId=abc-1&threadId=x_y"} {
+		if n := testing.AllocsPerRun(100, func() { ReadQueryNames(raw) }); n != 0 {
+			t.Errorf("%q: %v allocations", raw, n)
+		}
+	}
+}
+
 // TestHasAccessToken: a token in the query is found however its name is
 // spelled, as ParseQuery reads names; other names are not it.
 func TestHasAccessToken(t *testing.T) {
-	for _, tc := range []struct {
-		raw  string
-		want bool
-	}{
-		{"access_token=x", true},
-		{"to=sip:a@b.c&access_token=", true},
-		{"access_token", true},
-		{"Access_Token=x", true},
-		{"access%5Ftoken=x", true},
-		{"%61ccess_token=x", true},
-		{"access_token%00=x", true},
-		{"access+token=x", false}, // a space is dropped: "accesstoken"
-		{"access_%E2%80%8Btoken=x", true},
-		{"%EF%BD%81ccess_token=x", true}, // fullwidth a
-		{"x.access_token=x", true},
-		{"access_token[]=x", true},
-		{"model%5Baccess_token%5D=x", true},
-		{"", false},
-		{"to=access_token", false},
-		{"x_access_token=1&access_tokens=2&token=3&accesstoken=4", false},
-		{"%zz=1&access_token=x", true},
-		{"access_token%zz=x", false},
-	} {
+	for _, tc := range accessTokenQueries {
 		if got := HasAccessToken(tc.raw); got != tc.want {
 			t.Errorf("HasAccessToken(%q) = %v, want %v", tc.raw, got, tc.want)
 		}
@@ -210,34 +268,7 @@ func TestHasAccessToken(t *testing.T) {
 // a query (%uXXXX, a stray '%'), and named as the list spells it; other
 // names are not it, and plain names cost no allocation.
 func TestQueryOverridesMethod(t *testing.T) {
-	for _, tc := range []struct {
-		raw, want string
-	}{
-		{"X-HTTP-Method-Override=PUT", "X-HTTP-Method-Override"},
-		{"x-http-method-override=PUT", "X-HTTP-Method-Override"},
-		{"X_HTTP_Method_Override=PUT", "X-HTTP-Method-Override"},
-		{"X-HTTP-Method=PUT", "X-HTTP-Method"},
-		{"x-method-override=PUT", "X-Method-Override"},
-		{"_method=PUT", "_method"},
-		{"_METHOD=put", "_method"},
-		{"to=sip:a@b.c&_method", "_method"},
-		{"X%2DHTTP%2DMethod%2DOverride=PUT", "X-HTTP-Method-Override"},
-		{"%58-HTTP-Method-Override=PUT", "X-HTTP-Method-Override"},
-		{"%u0058-HTTP-Method-Override=PUT", "X-HTTP-Method-Override"},
-		{"%5f%6d%65%74%68%6f%64=PUT", "_method"},
-		{"_method%00=PUT", "_method"},
-		{"_me%E2%80%8Bthod=PUT", "_method"},
-		{"%EF%BC%BFmethod=PUT", "_method"}, // fullwidth low line
-		{"x.X-HTTP-Method-Override=PUT", "X-HTTP-Method-Override"},
-		{"_method[]=PUT", "_method"},
-		{"model%5B_method%5D=PUT", "_method"},
-		{"%zz=1&_method=PUT", "_method"},
-		{"%zz_method=PUT", ""},
-		{"", ""},
-		{"to=_method&x=X-HTTP-Method-Override", ""},
-		{"method=PUT&-method=PUT&X-HTTP-Method-Overrides=PUT&X-HTTP-Methods=PUT", ""},
-		{"X+HTTP+Method+Override=PUT", ""},
-	} {
+	for _, tc := range methodOverrideQueries {
 		if got := QueryOverridesMethod(tc.raw); got != tc.want {
 			t.Errorf("QueryOverridesMethod(%q) = %q, want %q", tc.raw, got, tc.want)
 		}
