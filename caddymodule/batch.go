@@ -133,7 +133,7 @@ func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucw
 	// part's own credentials for that part: a token, a web ticket
 	// (X-MS-WebTicket, which SfB's web services read), a cookie, a token
 	// in its query (access_token, RFC 6750 2.3).
-	if len(p.Header["Authorization"]) > 0 || header.Has(webTicketHeader) || len(p.Header["Cookie"]) > 0 ||
+	if len(p.Header["Authorization"]) > 0 || header.HasWatched(webTicketHeader) || len(p.Header["Cookie"]) > 0 ||
 		query.AccessToken {
 		return nil, errPartAuthorization
 	}

@@ -89,10 +89,10 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 	if e := checkFraming(in.header, r.Trailer); e != nil {
 		return e
 	}
-	if in.header.Has(webTicketHeader) {
+	if in.header.HasWatched(webTicketHeader) {
 		return errWebTicketHeader
 	}
-	if in.header.Has(dataHeader) {
+	if in.header.HasWatched(dataHeader) {
 		return errDataHeader
 	}
 	if in.query.AccessToken {
@@ -142,7 +142,7 @@ func (h *Handler) takeIn(op *ucwa.Operation, req ucwa.Incoming) (*ucwa.Cleaned, 
 // client sends its credentials in Authorization, which the edge checks; a
 // pool that read this header too could run the request as a user the edge
 // never verified, with a web ticket that web_tickets reject refuses.
-const webTicketHeader = "X-Ms-Webticket"
+const webTicketHeader = ucwa.WebTicketHeader
 
 // dataHeader is where Microsoft's batch.js sends a POST's body in a
 // batched request, which the edge therefore reads as that request's body
@@ -150,7 +150,7 @@ const webTicketHeader = "X-Ms-Webticket"
 // would be a second body the edge forwards unread: a pool reading it as
 // the body, as it reads a batched request's, would dial a number the edge
 // never judged. No client sends one there.
-const dataHeader = "Data"
+const dataHeader = ucwa.DataHeader
 
 var (
 	errDataHeader = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,

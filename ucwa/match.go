@@ -471,9 +471,21 @@ type Header struct {
 	has uint32 // bit i: h has a value of watchedHeaders[i]
 }
 
+// WatchedHeader is a header a Header knows at once, besides the method
+// overrides and the rewritten URLs, that the edge refuses a request for:
+// its index in watchedHeaders.
+type WatchedHeader uint8
+
+const (
+	// WebTicketHeader is X-MS-WebTicket.
+	WebTicketHeader WatchedHeader = iota
+	// DataHeader is Data.
+	DataHeader
+)
+
 // watchedHeaders are the headers a Header knows at once: those the edge
 // refuses a request for or routes it by.
-var watchedHeaders = slices.Concat(methodOverrideHeaders[:], rewriteURLHeaders[:], []string{"X-Ms-Webticket", "Data"})
+var watchedHeaders = slices.Concat([]string{WebTicketHeader: "X-Ms-Webticket", DataHeader: "Data"}, methodOverrideHeaders[:], rewriteURLHeaders[:])
 
 // methodOverrideBits and rewriteURLBits are the bits of a Header's has
 // for methodOverrideHeaders and rewriteURLHeaders.
@@ -527,6 +539,10 @@ func (h Header) OverridesMethod() bool { return h.has&methodOverrideBits != 0 }
 // RewritesURL reports whether the request names another URL for itself
 // in a header (X-Original-URL, X-Rewrite-URL).
 func (h Header) RewritesURL() bool { return h.has&rewriteURLBits != 0 }
+
+// HasWatched reports whether the request has the header w, also in any
+// spelling with '_' for '-' (see headerValues).
+func (h Header) HasWatched(w WatchedHeader) bool { return h.has&(1<<w) != 0 }
 
 // Has reports whether the request has the header name (canonical), also
 // in any spelling with '_' for '-' (see headerValues).

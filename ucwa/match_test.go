@@ -591,6 +591,11 @@ func checkReadHeader(t *testing.T, h http.Header) {
 	if got, want := hd.RewritesURL(), headerHasByWalk(h, rewriteURLHeaders[:]...); got != want {
 		t.Errorf("%v: RewritesURL %v, want %v", h, got, want)
 	}
+	for w, name := range map[WatchedHeader]string{WebTicketHeader: "X-Ms-Webticket", DataHeader: "Data"} {
+		if got, want := hd.HasWatched(w), headerHasByWalk(h, name); got != want {
+			t.Errorf("%v: HasWatched(%s) %v, want %v", h, name, got, want)
+		}
+	}
 	for _, name := range append(slices.Clone(watchedHeaders), "Cookie", "X-Ms-Origin", "Content-Type") {
 		if got, want := hd.Has(name), headerHasByWalk(h, name); got != want {
 			t.Errorf("%v: Has(%s) %v, want %v", h, name, got, want)
