@@ -20,7 +20,11 @@ func CanonicalApplicationID(p string) string {
 		// p starts with "/" here: take the next segment.
 		p = p[1:]
 		seg, rest, _ := strings.Cut(p, "/")
-		if strings.EqualFold(seg, "applications") {
+		// In canonical form every letter is folded to ASCII where it
+		// can be (ſ, which strings.EqualFold takes for s, is s), so
+		// only a segment of applications' length can be it: the others
+		// are passed over without comparing.
+		if len(seg) == len("applications") && strings.EqualFold(seg, "applications") {
 			id, _, _ := strings.Cut(rest, "/")
 			return strings.ToLower(id)
 		}

@@ -22,6 +22,10 @@ func TestApplicationID(t *testing.T) {
 		{"/", ""},
 		{"", ""},
 		{"applications/7", "7"},
+		{"/ucwa/v1/applicationſ/8/x", "8"},
+		{"/ucwa/v1/APPLICATIONſ/9", "9"},
+		{"/ucwa/v1/applicationsx/10/x", ""},
+		{"/ucwa/v1/application/11/x", ""},
 	} {
 		if got := ApplicationID(tc.path); got != tc.want {
 			t.Errorf("ApplicationID(%q) = %q, want %q", tc.path, got, tc.want)
@@ -44,6 +48,9 @@ func FuzzApplicationID(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, path string) {
 		id := ApplicationID(path)
+		if want := referenceCanonicalApplicationID(CanonicalPath(path)); id != want {
+			t.Fatalf("ApplicationID(%q) = %q, want %q", path, id, want)
+		}
 		if strings.Contains(id, "/") {
 			t.Fatalf("ApplicationID(%q) = %q holds a slash", path, id)
 		}
@@ -56,4 +63,20 @@ func FuzzApplicationID(f *testing.F) {
 			}
 		}
 	})
+}
+
+// referenceCanonicalApplicationID reads the id after the first segment
+// that folds onto "applications" (strings.EqualFold, whatever its length)
+// of a canonical path.
+func referenceCanonicalApplicationID(p string) string {
+	segments := strings.Split(p, "/")
+	for i, seg := range segments {
+		if strings.EqualFold(seg, "applications") {
+			if i+1 < len(segments) {
+				return strings.ToLower(segments[i+1])
+			}
+			return ""
+		}
+	}
+	return ""
 }
