@@ -417,7 +417,7 @@ func xmlEmbedded(d *xml.Decoder, body []byte, start xml.StartElement, known []Em
 			case "link":
 				e = xmlEmbeddedLink(t, body, before)
 			default:
-				e = destinationElementError(t, body, before)
+				e = nestedDestinationError(t, body, before, inEmbeddedResource)
 			}
 			if e != nil {
 				return e
@@ -527,7 +527,7 @@ func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int
 			if err := nestedConstructError(tt, body, before); err != nil {
 				return err
 			}
-			if err := nestedDestinationError(tt, body, before); err != nil {
+			if err := nestedDestinationError(tt, body, before, inSkippedElement); err != nil {
 				return err
 			}
 			allowed = false

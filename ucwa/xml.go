@@ -422,7 +422,7 @@ func skipXML(d *xml.Decoder, body []byte) *Error {
 			if err := nestedConstructError(t, body, int(before)); err != nil {
 				return err
 			}
-			if err := nestedDestinationError(t, body, int(before)); err != nil {
+			if err := nestedDestinationError(t, body, int(before), inSkippedElement); err != nil {
 				return err
 			}
 			depth++
@@ -433,16 +433,19 @@ func skipXML(d *xml.Decoder, body []byte) *Error {
 	return nil
 }
 
-// nestedDestinationError refuses t, an element inside what the edge
-// skips (see nestedConstructError), named like a phone destination of
-// the table (its local name, in any letter case or namespace or folding
-// onto it: <phoneNumber>+1900...</phoneNumber>), or whose name or rel
-// attribute (any letter case or namespace) names one
-// (<item name="phoneNumber">+1900...</item>), naming the destination,
-// never the value: UCWA writes neither, and a pool whose model binds
-// elements by name, or reads a property list's items by a name, would
-// dial the number the element holds, which the edge never judged.
-func nestedDestinationError(t xml.StartElement, body []byte, at int) *Error {
+// nestedDestinationError refuses t, an element the edge skips (inside
+// what it skips, see nestedConstructError, or directly inside an embedded
+// resource), named like a phone destination of the table (its local
+// name, in any letter case or namespace or folding onto it:
+// <phoneNumber>+1900...</phoneNumber>, <target> in a PUT's
+// simultaneousRingSettings), or whose name or rel attribute (any letter
+// case or namespace) names one (<item name="phoneNumber">+1900...</item>),
+// naming the destination, never the value: UCWA writes neither (an
+// embedded resource holds only properties, property lists, links and
+// resources), and a pool whose model binds elements by name, or reads a
+// property list's items by a name, would dial the number the element
+// holds, which the edge never judged. where says where t stands.
+func nestedDestinationError(t xml.StartElement, body []byte, at int, where string) *Error {
 	d := namedDestinationOf(t.Name.Local)
 	for i := 0; d == nil && i < len(t.Attr); i++ {
 		if a := t.Attr[i]; a.Name.Space != "xmlns" && (strings.EqualFold(a.Name.Local, "name") || strings.EqualFold(a.Name.Local, "rel")) {
@@ -453,32 +456,15 @@ func nestedDestinationError(t xml.StartElement, body []byte, at int) *Error {
 		return nil
 	}
 	return parameterError([]Parameter{{Name: d.name,
-		Reason: "is given in the body as an XML element, or an element's name or rel, inside an element whose content the edge does not read, at " + position(body, int64(at)) +
+		Reason: "is given in the body as an XML element, or an element's name or rel, " + where + ", at " + position(body, int64(at)) +
 			", where the edge does not judge it; give it as a <property>'s text"}})
 }
 
-// destinationElementError refuses t, an element the edge skips directly
-// inside an embedded resource, when its local name is a destination's
-// (<target> in a PUT's simultaneousRingSettings), or its name or rel
-// attribute (any letter case or namespace) names one (<item
-// name="target">), as nestedDestinationError refuses one deeper: no UCWA
-// body has one (an embedded resource holds only properties, property
-// lists, links and resources), and a pool binding elements, or items,
-// by name would forward to a number the edge never judged.
-func destinationElementError(t xml.StartElement, body []byte, at int) *Error {
-	d := namedDestinationOf(t.Name.Local)
-	for i := 0; d == nil && i < len(t.Attr); i++ {
-		if a := t.Attr[i]; a.Name.Space != "xmlns" && (strings.EqualFold(a.Name.Local, "name") || strings.EqualFold(a.Name.Local, "rel")) {
-			d = namedDestinationOf(a.Value)
-		}
-	}
-	if d == nil {
-		return nil
-	}
-	return parameterError([]Parameter{{Name: d.name,
-		Reason: "is given in the body as an XML element inside an embedded resource, at " + position(body, int64(at)) +
-			", where the edge does not judge it; give it as a <property>'s text"}})
-}
+// Where nestedDestinationError finds an element.
+const (
+	inSkippedElement   = "inside an element whose content the edge does not read"
+	inEmbeddedResource = "inside an embedded resource"
+)
 
 // xmlConstructs are the elements through which UCWA's XML gives inputs,
 // links and embedded resources.
