@@ -215,32 +215,12 @@ func TestXMLAttributeNamedLikeDestination(t *testing.T) {
 			body: `<resource ` + ns + ` rel="callForwardingSettings" href="/x" title="t"><property name="activeSetting">ImmediateForward</property></resource>`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(e.pool.Received())
-			req := testkit.Request{Method: tc.method, URL: tc.path, ContentType: "application/xml", Body: tc.body,
-				Header: http.Header{"Authorization": {auth}}}
-			if tc.method == "PUT" {
-				req.Header.Set("If-Match", `"1"`)
-			}
-			if tc.batch {
-				req.URL, req.ContentType, req.Body = opsApp+"/batch", batchType, batchBody("POST "+tc.path+" HTTP/1.1\r\nContent-Type: application/xml\r\n\r\n"+tc.body)
-			}
-			resp := e.send(req)
-			got := e.pool.Received()[before:]
+			resp, got := e.sendBody(auth, tc.method, tc.path, "application/xml", tc.body, tc.batch)
 			if tc.param == "" {
-				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != tc.body {
-					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the body as sent", resp.Status, resp.Body, got)
-				}
+				assertDeliveredAsSent(t, resp, got, tc.body)
 				return
 			}
-			if resp.Status != http.StatusBadRequest || len(got) != 0 {
-				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
-			}
-			// A batch's refusal is JSON: the batch is no XML body.
-			named := strings.Contains(resp.Body, `<property name="`+tc.param+`">`) || strings.Contains(resp.Body, `{"name":"`+tc.param+`"`)
-			if !named || !strings.Contains(resp.Body, "ParameterValidationFailure") ||
-				!strings.Contains(resp.Body, "as an XML attribute") || strings.Contains(resp.Body, "9005551234") {
-				t.Fatalf("the refusal does not name %s alone: %s", tc.param, resp.Body)
-			}
+			assertRefusedUndelivered(t, resp, got, tc.param, "ParameterValidationFailure", "as an XML attribute")
 		})
 	}
 }
@@ -282,27 +262,12 @@ func TestXMLNestedConstruct(t *testing.T) {
 			body: `<resource ` + ns + ` rel="callForwardingSettings" href="/x"><propertyList name="x"><item>a</item></propertyList><resource rel="simultaneousRingSettings" href="/y"><property name="target">Contact</property><link rel="self" href="/y"/></resource></resource>`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(e.pool.Received())
-			req := testkit.Request{Method: tc.method, URL: tc.path, ContentType: "application/xml", Body: tc.body,
-				Header: http.Header{"Authorization": {auth}}}
-			if tc.method == "PUT" {
-				req.Header.Set("If-Match", `"1"`)
-			}
-			if tc.batch {
-				req.URL, req.ContentType, req.Body = opsApp+"/batch", batchType, batchBody("POST "+tc.path+" HTTP/1.1\r\nContent-Type: application/xml\r\n\r\n"+tc.body)
-			}
-			resp := e.send(req)
-			got := e.pool.Received()[before:]
+			resp, got := e.sendBody(auth, tc.method, tc.path, "application/xml", tc.body, tc.batch)
 			if tc.pass {
-				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != tc.body {
-					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the body as sent", resp.Status, resp.Body, got)
-				}
+				assertDeliveredAsSent(t, resp, got, tc.body)
 				return
 			}
-			if resp.Status != http.StatusBadRequest || len(got) != 0 || !strings.Contains(resp.Body, "DeserializationFailure") ||
-				!strings.Contains(resp.Body, "inside an element whose content the edge does not read") || strings.Contains(resp.Body, "9005551234") {
-				t.Fatalf("status %d (%s), the pool got %d requests; want 400 DeserializationFailure and none", resp.Status, resp.Body, len(got))
-			}
+			assertRefusedUndelivered(t, resp, got, "", "DeserializationFailure", "inside an element whose content the edge does not read")
 		})
 	}
 }
@@ -337,24 +302,12 @@ func TestXMLNestedDestination(t *testing.T) {
 			body: in + `<propertyList name="x"><item>a</item><item>b</item></propertyList><link rel="self" href="/x"/></input>`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(e.pool.Received())
-			req := testkit.Request{URL: startOpsPath, ContentType: "application/xml", Body: tc.body, Header: http.Header{"Authorization": {auth}}}
-			if tc.batch {
-				req.URL, req.ContentType, req.Body = opsApp+"/batch", batchType, batchBody("POST "+startOpsPath+" HTTP/1.1\r\nContent-Type: application/xml\r\n\r\n"+tc.body)
-			}
-			resp := e.send(req)
-			got := e.pool.Received()[before:]
+			resp, got := e.sendBody(auth, "", startOpsPath, "application/xml", tc.body, tc.batch)
 			if tc.bad == "" {
-				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != tc.body {
-					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the body as sent", resp.Status, resp.Body, got)
-				}
+				assertDeliveredAsSent(t, resp, got, tc.body)
 				return
 			}
-			named := strings.Contains(resp.Body, `<property name="`+tc.bad+`">`) || strings.Contains(resp.Body, `{"name":"`+tc.bad+`"`)
-			if resp.Status != http.StatusBadRequest || len(got) != 0 || !named || !strings.Contains(resp.Body, "ParameterValidationFailure") ||
-				!strings.Contains(resp.Body, "inside an element whose content the edge does not read") || strings.Contains(resp.Body, "9005551234") {
-				t.Fatalf("status %d (%s), the pool got %d requests; want 400 naming %s and none", resp.Status, resp.Body, len(got), tc.bad)
-			}
+			assertRefusedUndelivered(t, resp, got, tc.bad, "ParameterValidationFailure", "inside an element whose content the edge does not read")
 		})
 	}
 }
@@ -404,44 +357,16 @@ func TestJSONUnreadDestination(t *testing.T) {
 			body: `{"activeSetting":"SimultaneousRing","_links":{"self":{"href":"/x"}},"_embedded":{"simultaneousRingSettings":{"target":"Contact","ringDelay":5,"_links":{"self":{"href":"/y"},"contact":{"href":"/ucwa/v1/people/282","title":"t"}}}},"rel":"callForwardingSettings"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(e.pool.Received())
-			req := testkit.Request{Method: tc.method, URL: tc.path, ContentType: "application/json", Body: tc.body,
-				Header: http.Header{"Authorization": {auth}}}
-			if tc.method == "PUT" {
-				req.Header.Set("If-Match", `"1"`)
-			}
-			if tc.batch {
-				method, header := "POST", ""
-				if tc.method == "PUT" {
-					method, header = "PUT", "If-Match: \"1\"\r\n"
-				}
-				req.Method, req.URL, req.ContentType = "", opsApp+"/batch", batchType
-				req.Body = batchBody(method + " " + tc.path + " HTTP/1.1\r\nContent-Type: application/json\r\n" + header + "\r\n" + tc.body)
-				req.Header.Del("If-Match")
-			}
-			resp := e.send(req)
-			got := e.pool.Received()[before:]
+			resp, got := e.sendBody(auth, tc.method, tc.path, "application/json", tc.body, tc.batch)
 			if tc.bad == "" {
-				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != tc.body {
-					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the body as sent", resp.Status, resp.Body, got)
-				}
+				assertDeliveredAsSent(t, resp, got, tc.body)
 				return
 			}
-			if resp.Status != http.StatusBadRequest || len(got) != 0 {
-				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
-			}
-			want := []string{`{"name":"` + tc.bad + `"`, "ParameterValidationFailure", "where the edge does not judge it"}
 			if tc.bad == "_embedded" {
-				want = []string{"DeserializationFailure", `An \"_embedded\" inside`}
+				assertRefusedUndelivered(t, resp, got, "", "DeserializationFailure", `An \"_embedded\" inside`, "line 1, column")
+				return
 			}
-			for _, w := range append(want, "line 1, column") {
-				if !strings.Contains(resp.Body, w) {
-					t.Fatalf("the refusal lacks %q: %s", w, resp.Body)
-				}
-			}
-			if strings.Contains(resp.Body, "9005551234") {
-				t.Fatalf("the refusal shows the number: %s", resp.Body)
-			}
+			assertRefusedUndelivered(t, resp, got, tc.bad, "ParameterValidationFailure", "where the edge does not judge it", "line 1, column")
 		})
 	}
 }
@@ -538,32 +463,66 @@ func TestXMLElementNamedLikeDestination(t *testing.T) {
 			body: `<resource ` + ns + ` rel="callForwardingSettings" href="/x"><resource rel="simultaneousRingSettings" href="/y"><item name="x">t</item><link rel="contact" href="/ucwa/v1/applications/192/people/282"/><property name="target">None</property></resource></resource>`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(e.pool.Received())
-			req := testkit.Request{Method: tc.method, URL: tc.path, ContentType: "application/xml", Body: tc.body,
-				Header: http.Header{"Authorization": {auth}}}
-			if tc.method == "PUT" {
-				req.Header.Set("If-Match", `"1"`)
-			}
-			if tc.batch {
-				req.URL, req.ContentType, req.Body = opsApp+"/batch", batchType, batchBody("POST "+tc.path+" HTTP/1.1\r\nContent-Type: application/xml\r\n\r\n"+tc.body)
-			}
-			resp := e.send(req)
-			got := e.pool.Received()[before:]
+			resp, got := e.sendBody(auth, tc.method, tc.path, "application/xml", tc.body, tc.batch)
 			if tc.param == "" {
-				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != tc.body {
-					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the body as sent", resp.Status, resp.Body, got)
-				}
+				assertDeliveredAsSent(t, resp, got, tc.body)
 				return
 			}
-			if resp.Status != http.StatusBadRequest || len(got) != 0 {
-				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
-			}
-			// A batch's refusal is JSON: the batch is no XML body.
-			named := strings.Contains(resp.Body, `<property name="`+tc.param+`">`) || strings.Contains(resp.Body, `{"name":"`+tc.param+`"`)
-			if !named || !strings.Contains(resp.Body, "ParameterValidationFailure") ||
-				strings.Contains(resp.Body, "9005551234") {
-				t.Fatalf("the refusal does not name %s alone: %s", tc.param, resp.Body)
-			}
+			assertRefusedUndelivered(t, resp, got, tc.param, "ParameterValidationFailure")
 		})
+	}
+}
+
+// sendBody sends body to path as contentType with the Authorization auth
+// (a PUT with If-Match when method is PUT), alone or as a batch's part,
+// and returns the answer and what the pool received of it.
+func (e guardEdge) sendBody(auth, method, path, contentType, body string, batch bool) (testkit.Response, []testkit.Received) {
+	before := len(e.pool.Received())
+	req := testkit.Request{Method: method, URL: path, ContentType: contentType, Body: body,
+		Header: http.Header{"Authorization": {auth}}}
+	if method == "PUT" {
+		req.Header.Set("If-Match", `"1"`)
+	}
+	if batch {
+		partMethod, header := "POST", ""
+		if method == "PUT" {
+			partMethod, header = "PUT", "If-Match: \"1\"\r\n"
+		}
+		req.Method, req.URL, req.ContentType = "", opsApp+"/batch", batchType
+		req.Body = batchBody(partMethod + " " + path + " HTTP/1.1\r\nContent-Type: " + contentType + "\r\n" + header + "\r\n" + body)
+		req.Header.Del("If-Match")
+	}
+	resp := e.send(req)
+	return resp, e.pool.Received()[before:]
+}
+
+// assertDeliveredAsSent fails unless resp is a 201 to the one request
+// the pool got, with body as sent.
+func assertDeliveredAsSent(t *testing.T, resp testkit.Response, got []testkit.Received, body string) {
+	t.Helper()
+	if resp.Status != http.StatusCreated || len(got) != 1 || got[0].Body != body {
+		t.Fatalf("status %d (%s), the pool got %+v; want 201 and the body as sent", resp.Status, resp.Body, got)
+	}
+}
+
+// assertRefusedUndelivered fails unless resp is a 400 that reached no
+// pool, names param (when not "") as its XML or JSON error body does (a
+// batch's refusal is JSON: the batch is no XML body), holds every text of
+// want, and shows no number.
+func assertRefusedUndelivered(t *testing.T, resp testkit.Response, got []testkit.Received, param string, want ...string) {
+	t.Helper()
+	if resp.Status != http.StatusBadRequest || len(got) != 0 {
+		t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
+	}
+	if param != "" && !strings.Contains(resp.Body, `<property name="`+param+`">`) && !strings.Contains(resp.Body, `{"name":"`+param+`"`) {
+		t.Fatalf("the refusal does not name %s: %s", param, resp.Body)
+	}
+	for _, w := range want {
+		if !strings.Contains(resp.Body, w) {
+			t.Fatalf("the refusal lacks %q: %s", w, resp.Body)
+		}
+	}
+	if strings.Contains(resp.Body, "9005551234") {
+		t.Fatalf("the refusal shows the number: %s", resp.Body)
 	}
 }
