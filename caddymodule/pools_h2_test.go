@@ -1,13 +1,10 @@
 package caddymodule
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -218,44 +215,11 @@ func TestPoolHTTP2CapableTransportSpeakingHTTP1(t *testing.T) {
 		const requests, workers = 300, 4
 		primary, backup, e := startPools(t, testkit.AnswerCreated)
 		primary.CloseWhenIdle(true)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		var (
-			next   atomic.Int64
-			mu     sync.Mutex
-			status = map[int]int{}
-			wg     sync.WaitGroup
-		)
-		for range workers {
-			wg.Go(func() {
-				for n := next.Add(1); n <= requests && ctx.Err() == nil; n = next.Add(1) {
-					resp, err := testkit.Do(e.Client(), testkit.Request{Context: ctx, URL: e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"),
-						ContentType: "application/json", Body: fmt.Sprintf(`{"to":"4255551234","operationId":"idle-%d"}`, n)})
-					mu.Lock()
-					if err != nil {
-						status[-1]++
-					} else {
-						status[resp.Status]++
-					}
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
+		status := sendConcurrently(t, e, requests, workers)
 		if status[http.StatusCreated] != requests {
 			t.Errorf("answers by status %v, want %d 201 (-1: no answer)", status, requests)
 		}
-		received := map[string]int{}
-		for _, p := range []*testkit.Pool{primary, backup} {
-			for _, op := range p.OperationIDs() {
-				received[op]++
-			}
-		}
-		for op, n := range received {
-			if n > 1 {
-				t.Errorf("operationId %s reached the pools %d times", op, n)
-			}
-		}
+		receivedOnce(t, primary, backup)
 		stale := e.Metric(`caddy_ucwa_pool_requests_total{outcome="stale_connection",pool="primary"}`)
 		if stale == 0 {
 			t.Error("no request met a connection the pool had closed: the test tested nothing")

@@ -59,47 +59,11 @@ func TestPoolClosingIdleConnections(t *testing.T) {
 			}
 			e := startEdge(t, "caddyfile", poolsCaddyfile(pools), testkit.WithAdmin())
 
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			var (
-				next   atomic.Int64
-				mu     sync.Mutex
-				status = map[int]int{}
-				wg     sync.WaitGroup
-			)
-			for range workers {
-				wg.Go(func() {
-					for n := next.Add(1); n <= requests && ctx.Err() == nil; n = next.Add(1) {
-						resp, err := testkit.Do(e.Client(), testkit.Request{Context: ctx, URL: e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"),
-							ContentType: "application/json", Body: fmt.Sprintf(`{"to":"4255551234","operationId":"idle-%d"}`, n)})
-						mu.Lock()
-						if err != nil {
-							status[-1]++
-						} else {
-							status[resp.Status]++
-						}
-						mu.Unlock()
-					}
-				})
-			}
-			wg.Wait()
-
+			status := sendConcurrently(t, e, requests, workers)
 			if status[http.StatusCreated] != requests {
 				t.Errorf("answers by status %v, want %d 201 (-1: no answer)", status, requests)
 			}
-			received := map[string]int{}
-			for _, p := range []*testkit.Pool{primary, backup} {
-				if p != nil {
-					for _, op := range p.OperationIDs() {
-						received[op]++
-					}
-				}
-			}
-			for op, n := range received {
-				if n > 1 {
-					t.Errorf("operationId %s reached the pools %d times", op, n)
-				}
-			}
+			received := receivedOnce(t, primary, backup)
 			if len(received) != requests {
 				t.Errorf("the pools received %d distinct operationIds, want %d", len(received), requests)
 			}
@@ -737,4 +701,56 @@ func TestConnTraceHookedOnSend(t *testing.T) {
 			}
 		}
 	})
+}
+
+// sendConcurrently sends requests startPhoneAudio requests to e, each
+// with an operationId of its own (idle-1, idle-2, ...), from workers
+// goroutines, and returns the answers by status (-1: no answer).
+func sendConcurrently(t *testing.T, e edge, requests, workers int) map[int]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var (
+		next   atomic.Int64
+		mu     sync.Mutex
+		status = map[int]int{}
+		wg     sync.WaitGroup
+	)
+	for range workers {
+		wg.Go(func() {
+			for n := next.Add(1); n <= int64(requests) && ctx.Err() == nil; n = next.Add(1) {
+				resp, err := testkit.Do(e.Client(), testkit.Request{Context: ctx, URL: e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"),
+					ContentType: "application/json", Body: fmt.Sprintf(`{"to":"4255551234","operationId":"idle-%d"}`, n)})
+				mu.Lock()
+				if err != nil {
+					status[-1]++
+				} else {
+					status[resp.Status]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return status
+}
+
+// receivedOnce returns the requests the pools (a nil one left out)
+// received, by operationId, failing for one received more than once.
+func receivedOnce(t *testing.T, pools ...*testkit.Pool) map[string]int {
+	t.Helper()
+	received := map[string]int{}
+	for _, p := range pools {
+		if p != nil {
+			for _, op := range p.OperationIDs() {
+				received[op]++
+			}
+		}
+	}
+	for op, n := range received {
+		if n > 1 {
+			t.Errorf("operationId %s reached the pools %d times", op, n)
+		}
+	}
+	return received
 }
