@@ -371,6 +371,81 @@ func TestJSONUnreadDestination(t *testing.T) {
 	}
 }
 
+// TestJSONUnreadLikeXMLSkipped: what JSON holds where the edge does not
+// read (an unknown property's value, a link the operation does not take,
+// a link's member other than href) is refused as what XML holds where
+// the edge skips (a property list, an item, a link), each pair with 400
+// DeserializationFailure (alone, or as a batch part), never reaching the
+// pool: a link inside ("_links", as <link>), a .NET type hint ("$type",
+// as xsi:type), a name twice (as an attribute twice). A pool that finds
+// links wherever they stand would read an href the edge never judged,
+// one honouring type hints builds the type the body chooses, and one
+// reading a name twice reads the copy the edge did not look at. Content
+// that holds none of them passes as sent, in both formats.
+func TestJSONUnreadLikeXMLSkipped(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	const (
+		in     = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><property name="to">tel:+14255551234</property>`
+		to     = `{"to":"tel:+14255551234",`
+		skipsX = "inside an element whose content the edge does not read"
+	)
+	for _, tc := range []struct {
+		name, body string
+		xml, batch bool
+		want       []string // what the refusal says; nil: delivered as sent
+	}{
+		{name: "JSON: a link in an unknown property",
+			body: to + `"x":{"_links":{"customContent":{"href":"data:,x"}}}}`,
+			want: []string{`A \"_links\" inside the value of a property the operation does not take`}},
+		{name: "XML: a link in a property list", xml: true,
+			body: in + `<propertyList name="x"><link rel="customContent" href="data:,x"/></propertyList></input>`,
+			want: []string{skipsX}},
+		{name: "JSON: links in the operation's link", body: to + `"_links":{"customContent":{"href":"data:,x","_links":{"self":{"href":"/y"}}}}}`,
+			want: []string{`A \"_links\" inside a link's member other than \"href\"`}},
+		{name: "XML: a link in the operation's link", xml: true,
+			body: in + `<link rel="customContent" href="data:,x"><link rel="self" href="/y"/></link></input>`,
+			want: []string{skipsX}},
+		{name: "JSON: a link in an unknown property of a batch part", batch: true,
+			body: to + `"x":[{"_LINKS":{"customContent":{"href":"data:,x"}}}]}`,
+			want: []string{`A \"_links\" inside the value of a property the operation does not take`}},
+		{name: "JSON: a type hint in an unknown property",
+			body: to + `"x":{"y":{"$type":"System.Windows.Data.ObjectDataProvider, PresentationFramework"}}}`,
+			want: []string{"A member inside the value of a property the operation does not take is .NET metadata"}},
+		{name: "XML: a type hint in a property list", xml: true,
+			body: in + `<propertyList name="x"><item xsi:type="ObjectDataProvider">a</item></propertyList></input>`,
+			want: []string{"XML Schema instance attribute (xsi:type)"}},
+		{name: "JSON: a type hint in a link the operation does not take",
+			body: to + `"_links":{"self":{"href":"/x","__type":"X:#Y"}}}`,
+			want: []string{"A member inside a link the operation does not take is .NET metadata"}},
+		{name: "JSON: a name twice in an unknown property",
+			body: to + `"x":{"+19005551234":"a","+19005551234":"b"}}`,
+			want: []string{"A member's name inside the value of a property the operation does not take appears twice"}},
+		{name: "XML: an attribute twice in an item", xml: true,
+			body: in + `<propertyList name="x"><item a="1" a="2">a</item></propertyList></input>`,
+			want: []string{"twice"}},
+		{name: "JSON: unread content without them passes",
+			body: to + `"x":{"a":1,"b":[{"a":2},{"A":3}],"links":{"href":"/x"},"type":"$type"},"_links":{"self":{"href":"/x","title":"t"}}}`},
+		{name: "XML: skipped content without them passes", xml: true,
+			body: in + `<propertyList name="x"><item a="1" A="2">a</item><item>b</item></propertyList><link rel="self" href="/x"/></input>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			contentType := "application/json"
+			if tc.xml {
+				contentType = "application/xml"
+			}
+			resp, got := e.sendBody(auth, "", startOpsPath, contentType, tc.body, tc.batch)
+			if tc.want == nil {
+				assertDeliveredAsSent(t, resp, got, tc.body)
+				return
+			}
+			assertRefusedUndelivered(t, resp, got, "", append([]string{"DeserializationFailure", "line 1, column"}, tc.want...)...)
+		})
+	}
+}
+
 // TestCookieNamedLikeDestination: a guarded request (alone, or a batch)
 // whose Cookie names a phone destination of the table, in any letter
 // case or folding onto it, is refused with 400 naming the destination,

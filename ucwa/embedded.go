@@ -32,14 +32,18 @@ const (
 	xmlEmbeddedWhere  = "a <resource> inside the body's"
 )
 
-// isEmbeddedName reports whether a top-level JSON name is "_embedded" in
+// isEmbeddedName reports whether a JSON member name is "_embedded" in
 // any letter case or folding onto it.
-func isEmbeddedName(name []byte) bool {
+func isEmbeddedName(name []byte) bool { return isMemberNamed(name, embeddedName) }
+
+// isMemberNamed reports whether a JSON member name is word in any letter
+// case or folding onto it (see foldLookalike).
+func isMemberNamed(name []byte, word string) bool {
 	if plainName(name) {
-		return equalFoldASCII(embeddedName, name)
+		return equalFoldASCII(word, name)
 	}
 	folded, _ := foldLookalike(string(name))
-	return equalFoldASCII(embeddedName, folded)
+	return equalFoldASCII(word, folded)
 }
 
 // jsonEmbedded checks the value of "_embedded" at the given depth: an

@@ -60,6 +60,9 @@ var jsonSeeds = []string{
 	`{"Target":" contact ","phone\u0000Number":null,"delegator":"","_links":{"self":{"href":"/x"}}}`,
 	`{"customContent":null,"MediaOffer":"data:,x","customContent ":1}`,
 	`{"_embedded":{"unansweredCallSettings":{"ringDelay":4,"target":"Team"},"x":[{"REL":"simultaneousRingSettings","ringDelay":-1,"target":" team "}]}}`,
+	`{"to":"a","x":{"_links":{"customContent":{"href":"data:,x"}}},"_links":{"self":{"href":"/x","_LINKS ":null,"__type":"t"}}}`,
+	`{"to":"a","x":[{"a":1,"A":2},{"\u00e9":1,"$Type":"t"}],"_embedded":{"y":{"z":{"_links":{}}}}}`,
+	`{"to":"a","x":{"a":1,"b":[{"a":2},{"A":3}],"links":{"href":"/x"},"c d":"_links","e":"$type"}}`,
 }
 
 var xmlSeeds = []string{
@@ -1099,7 +1102,8 @@ func wellFormedXML(body []byte) bool {
 // valid JSON, an object, with objects (or null) for _links and the
 // operation's links, no name twice in any letter case at those three
 // levels, and no link named, or folding onto the name of, a property
-// that is not a link.
+// that is not a link; what it does not read is checked by
+// referenceUnread.
 func referenceJSON(op *Operation, body []byte) (values, error) {
 	v := fv()
 	if !utf8.Valid(body) || !json.Valid(body) {
@@ -1481,9 +1485,11 @@ func referenceEmbeddedResource(raw json.RawMessage, known []EmbeddedResource, ke
 }
 
 // referenceUnread checks, with encoding/json, a value the decoder does
-// not read: no object in it, at any depth, has a member named like a
-// destination (see referenceUnreadName) unless null, blank or one of its
-// words, nor one named "_embedded".
+// not read: every object in it, at any depth, is one referenceObject
+// takes (ASCII names, none twice in any letter case, no .NET metadata),
+// and has no member named like a destination (see referenceNamed) unless
+// null, blank or one of its words, nor one named "_links" or
+// "_embedded", whatever it holds.
 func referenceUnread(raw json.RawMessage) error {
 	switch raw[0] {
 	case '[':
@@ -1495,13 +1501,12 @@ func referenceUnread(raw json.RawMessage) error {
 			}
 		}
 	case '{':
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.Token() // {
-		for dec.More() {
-			tok, _ := dec.Token()
-			var value json.RawMessage
-			_ = dec.Decode(&value)
-			if err := referenceUnreadMember(tok.(string), value); err != nil {
+		members, err := referenceObject(raw, nil)
+		if err != nil {
+			return err
+		}
+		for _, m := range members {
+			if err := referenceUnreadMember(m.name, m.value); err != nil {
 				return err
 			}
 		}
@@ -1510,14 +1515,13 @@ func referenceUnread(raw json.RawMessage) error {
 }
 
 // referenceUnreadMember checks a member of an object the decoder does not
-// read (see referenceUnread).
+// read, or a link's member other than href (see referenceUnread).
 func referenceUnreadMember(name string, value json.RawMessage) error {
-	folded := referenceUnreadName(name)
-	if words, ok := referenceDestination(folded); ok && !referenceAllowed(words, value) {
+	if words, ok := referenceDestination(name); ok && !referenceAllowed(words, value) {
 		return errors.New("a destination where the decoder does not read it " + name)
 	}
-	if referenceNamed(folded, []string{embeddedName}) {
-		return errors.New(`an "_embedded" where the decoder does not read it`)
+	if referenceNamed(name, []string{linksName, embeddedName}) {
+		return errors.New(`a "_links" or "_embedded" where the decoder does not read it`)
 	}
 	return referenceUnread(value)
 }
@@ -1525,7 +1529,7 @@ func referenceUnreadMember(name string, value json.RawMessage) error {
 // referenceUnreadName is a name as a careless reader reads it: its
 // compatibility decomposition without invisible characters (controls,
 // format characters, white space, combining marks), so that a name
-// outside ASCII, which the decoder accepts where it does not read, is
+// outside ASCII, which XML's decoder accepts where it does not read, is
 // compared as referenceNamed compares an ASCII one.
 func referenceUnreadName(name string) string {
 	return strings.Map(func(r rune) rune {

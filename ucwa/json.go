@@ -27,10 +27,10 @@ const maxJSONDepth = 10000
 // the property, and so is a link named, or folding onto the name of, a
 // property that is not a link ("_links":{"phoneNumber":...}; see
 // valueLinkError). A .NET metadata member ("$ref", "$type", "__type")
-// in any object the decoder reads (the body, "_links", a link, an
-// embedded resource) is refused (see isDotNetMetadata), and so is a
-// member named like a destination, or "_embedded", inside a value it
-// does not read (see unreadValue).
+// in any object is refused (see isDotNetMetadata). Inside a value the
+// decoder does not read, objects are held to the same rules as those it
+// reads, and a member named like a destination, "_links" or "_embedded"
+// is refused too (see unreadValue).
 func decodeJSON(r *Request, op *Operation, body []byte) *Error {
 	if !utf8.Valid(body) {
 		return deserializationError("The JSON body is not valid UTF-8.")
@@ -203,6 +203,10 @@ func isDotNetMetadata(name []byte) bool {
 	return equalFoldASCII("$ref", name) || equalFoldASCII("$type", name) || equalFoldASCII("__type", name)
 }
 
+// dotNetMetadataReason is why object refuses such a member, between the
+// member and where it sits.
+const dotNetMetadataReason = " is .NET metadata (an object reference or a type hint), which a .NET pool reads as something the edge has not judged, at "
+
 // jsonLinkName is how an error names the link of that name.
 func jsonLinkName(name string) string { return `"` + linksName + "." + name + `"` }
 
@@ -283,6 +287,11 @@ func unquote(raw []byte, escaped bool) string {
 type jsonScanner struct {
 	body []byte
 	pos  int
+	// unread is, while the scanner walks a value the edge does not read,
+	// how messages name that value (see unreadValue), and "" elsewhere.
+	// object's refusals there name no member as written: a name in such
+	// a value may be anything (a number an object is keyed by).
+	unread string
 }
 
 func (s *jsonScanner) skipSpace() {
@@ -308,12 +317,13 @@ func (s *jsonScanner) syntaxError(context string) *Error {
 // which must be an object; a link, with a prefix, may also be null),
 // calling member with the scanner on each value, which sits at depth+1,
 // its name and where that sits. member must consume the value. prefix
-// qualifies names in error messages. lookalike is handed each name that
-// is not plain (see plainName) with its fold (foldLookalike's) and where
-// it sits, and returns the error refusing a name that folds onto one the
-// edge reads, or nil: such a name is refused, since a pool that reads
-// names loosely would take it for the name the edge reads while the edge
-// skips it.
+// qualifies names in error messages (inside a value the edge does not
+// read, they name where instead: see jsonScanner.unread). lookalike is
+// handed each name that is not plain (see plainName) with its fold
+// (foldLookalike's) and where it sits, and returns the error refusing a
+// name that folds onto one the edge reads, or nil: such a name is
+// refused, since a pool that reads names loosely would take it for the
+// name the edge reads while the edge skips it.
 func (s *jsonScanner) object(what, prefix string, depth int, member func(s *jsonScanner, name []byte, at int) *Error, lookalike func(name []byte, folded string, at int) *Error) *Error {
 	if s.pos >= len(s.body) {
 		return s.syntaxError("")
@@ -350,7 +360,10 @@ func (s *jsonScanner) object(what, prefix string, depth int, member func(s *json
 			name = []byte(unquote(raw, true))
 		}
 		if isDotNetMetadata(name) {
-			return deserializationError(`The property "` + prefix + string(name) + `" is .NET metadata (an object reference or a type hint), which a .NET pool reads as something the edge has not judged, at ` + position(s.body, int64(at)) + ".")
+			if s.unread != "" {
+				return deserializationError("A member inside " + s.unread + dotNetMetadataReason + position(s.body, int64(at)) + ".")
+			}
+			return deserializationError(`The property "` + prefix + string(name) + `"` + dotNetMetadataReason + position(s.body, int64(at)) + ".")
 		}
 		if !plainName(name) {
 			folded, _ := foldLookalike(string(name))
@@ -358,10 +371,16 @@ func (s *jsonScanner) object(what, prefix string, depth int, member func(s *json
 				return err
 			}
 			if err := checkNameASCII("property", prefix, name, s.body, at); err != nil {
+				if s.unread != "" {
+					return deserializationError("A member's name inside " + s.unread + " has a character outside ASCII, at " + position(s.body, int64(at)) + "; UCWA names are ASCII.")
+				}
 				return err
 			}
 		}
 		if first, dup := seen.add(name); dup {
+			if s.unread != "" {
+				return deserializationError("A member's name inside " + s.unread + " appears twice (in any letter case), at " + position(s.body, int64(at)) + ".")
+			}
 			return deserializationError(`The property "` + prefix + string(name) + `" appears twice (also as "` + prefix + first + `"), at ` + position(s.body, int64(at)) + ".")
 		}
 		s.skipSpace()

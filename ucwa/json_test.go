@@ -488,6 +488,72 @@ func TestDecodeJSONUnreadDestination(t *testing.T) {
 	}
 }
 
+// TestDecodeJSONUnreadAsRead: inside a JSON value the edge does not
+// read (an unknown property's, a link the operation does not take, a
+// link's member other than href, an embedded resource's member no rules
+// read; at any depth, in arrays too), a "_links" or "_embedded" (any
+// letter case, or folding onto it), whatever it holds, is refused 400
+// DeserializationFailure, as XML refuses a <link> or <resource> where it
+// skips: a pool finding links wherever they stand would read an href the
+// edge never judged. Its objects are held to the rules of those the edge
+// reads: no .NET metadata member, no name twice in any letter case, no
+// name outside ASCII. The message says where, never a name as written or
+// a value; unread content without such a thing passes as sent.
+func TestDecodeJSONUnreadAsRead(t *testing.T) {
+	for _, tt := range []struct {
+		rel, body string
+		want      []string // what the refusal says; nil: accepted as sent
+	}{
+		{"startPhoneAudio", `{"to":"+14255551234","x":{"_links":{"customContent":{"href":"data:,x"}}}}`,
+			[]string{`A "_links" inside the value of a property the operation does not take, at line 1, column 27`}},
+		{"startPhoneAudio", `{"to":"+14255551234","_links":{"self":{"href":"/x","_links":{}}}}`,
+			[]string{`A "_links" inside a link the operation does not take`}},
+		{"startPhoneAudio", `{"to":"+14255551234","_links":{"customContent":{"href":"data:,x","_LINKS":null}}}`,
+			[]string{`A "_links" inside a link's member other than "href"`}},
+		{"startPhoneAudio", `{"to":"+14255551234","x":[1,{"_links\u0000":null}]}`,
+			[]string{`A "_links" inside the value of a property`, "line 1, column 30"}},
+		{"callForwardingSettings", `{"_embedded":{"simultaneousRingSettings":{"x":{"_links":{"self":{"href":"/y"}}}}}}`,
+			[]string{`A "_links" inside an embedded resource's member that no rules read`}},
+		{"startPhoneAudio", `{"to":"+14255551234","x":{"y":{"$type":"X, Y"}}}`,
+			[]string{"A member inside the value of a property the operation does not take is .NET metadata", "line 1, column 32"}},
+		{"startPhoneAudio", `{"to":"+14255551234","_links":{"self":{"href":"/x","$REF":"1"}}}`,
+			[]string{"A member inside a link the operation does not take is .NET metadata"}},
+		{"startPhoneAudio", `{"to":"+14255551234","x":{"a":1,"A":2}}`,
+			[]string{"A member's name inside the value of a property the operation does not take appears twice (in any letter case), at line 1, column 33"}},
+		{"startPhoneAudio", `{"to":"+14255551234","x":[{"+19005551234":1,"+19005551234":2}]}`,
+			[]string{"appears twice", "line 1, column 45"}},
+		{"startPhoneAudio", `{"to":"+14255551234","x":{"y\u00e9":1}}`,
+			[]string{"A member's name inside the value of a property the operation does not take has a character outside ASCII, at line 1, column 27"}},
+
+		{"startPhoneAudio", `{"to":"+14255551234","x":{"a":1,"b":[{"a":2},{"A":3}],"links":{"href":"/x"},"embedded":null,"type":"$type","c d":"_links"},"_links":{"self":{"href":"/x","title":"t"}}}`, nil},
+		{"callForwardingSettings", `{"activeSetting":"SimultaneousRing","_links":{"self":{"href":"/x"}},"_embedded":{"simultaneousRingSettings":{"target":"Contact","ringDelay":5,"x":{"y":[1,{"z":"w"}]},"_links":{"self":{"href":"/y","title":"t"},"contact":{"href":"/ucwa/v1/people/282"}}}}}`, nil},
+	} {
+		r, err := Decode(mustOperation(tt.rel), JSON, []byte(tt.body))
+		if tt.want == nil {
+			if err != nil {
+				t.Errorf("%s: %v", tt.body, err)
+			} else if out := r.Encode(); string(out) != tt.body {
+				t.Errorf("%s: re-encodes as %s", tt.body, out)
+			}
+			continue
+		}
+		if err == nil || err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || err.Parameters != nil {
+			t.Errorf("%s: %v, want 400 DeserializationFailure", tt.body, err)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Message, w) {
+				t.Errorf("%s: message %q does not say %q", tt.body, err.Message, w)
+			}
+		}
+		for _, leak := range []string{"900", "$type", "$REF", "_LINKS", `"A"`, "é", "data:", `\u`} {
+			if strings.Contains(err.Message, leak) {
+				t.Errorf("%s: message %q holds %q", tt.body, err.Message, leak)
+			}
+		}
+	}
+}
+
 // TestDecodeJSONRefusesDotNetMetadata: Json.NET resolves an object whose
 // member is "$ref" to the object registered under that "$id" elsewhere in
 // the body, whatever PreserveReferencesHandling says (its
@@ -495,7 +561,9 @@ func TestDecodeJSONUnreadDestination(t *testing.T) {
 // as {"$ref":"1"} is absent to the edge and, to a .NET pool, the href of
 // another link the edge never judged. "$type" (Json.NET) and "__type"
 // (DataContractJsonSerializer) choose the type the pool builds, and with
-// it what it reads. The edge refuses all three in every object it reads.
+// it what it reads. The edge refuses all three in every object of the
+// body, those it reads and those it skips (a pool building the skipped
+// value honours its type hint all the same).
 func TestDecodeJSONRefusesDotNetMetadata(t *testing.T) {
 	for _, body := range []string{
 		`{"to":"sip:a@b.c","_links":{"self":{"$id":"1","href":"data:,unjudged"},"customContent":{"$ref":"1"}}}`,
@@ -508,17 +576,19 @@ func TestDecodeJSONRefusesDotNetMetadata(t *testing.T) {
 		`{"$type":"Microsoft.Rtc.X, Y","to":"sip:a@b.c"}`,
 		`{"__type":"X:#Y","to":"sip:a@b.c"}`,
 		`{"to":"sip:a@b.c","_links":{"customContent":{"$Type":"X","href":"data:,x"}}}`,
+		`{"to":"sip:a@b.c","other":{"$ref":"1"}}`,
+		`{"to":"sip:a@b.c","other":[{"a":{"$type":"System.Windows.Data.ObjectDataProvider, PresentationFramework"}}]}`,
+		`{"to":"sip:a@b.c","_links":{"self":{"href":"/x","__TYPE":"X:#Y"}}}`,
 	} {
 		_, err := Decode(spa, JSON, []byte(body))
 		if err == nil || err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, ".NET metadata") {
 			t.Errorf("%s: got %+v, want a 400 DeserializationFailure naming .NET metadata", body, err)
 		}
 	}
-	// Elsewhere (a value, a member of an object the edge skips) it is
-	// nothing the pool reads as a reference to a judged property.
+	// As a value it is nothing a pool reads as metadata.
 	for _, body := range []string{
 		`{"to":"sip:a@b.c","subject":"$ref"}`,
-		`{"to":"sip:a@b.c","other":{"$ref":"1"}}`,
+		`{"to":"sip:a@b.c","other":{"a":"$type"}}`,
 		`{"to":"sip:a@b.c","subject":"__type"}`,
 	} {
 		if _, err := Decode(spa, JSON, []byte(body)); err != nil {

@@ -246,13 +246,18 @@ func cookieDestination(name string) *namedDestination {
 // embedded resource's property no rules read) is skipped, but a pool
 // that binds its model loosely, or finds members wherever they stand
 // (Json.NET's SelectToken("..to"), a JObject walked for its names), would
-// read a destination or an embedded resource inside it that the edge
-// never judged: {"_links":{"self":{"href":"/x","to":"+1900..."}}}, or a
-// PUT's {"x":{"_embedded":{"simultaneousRingSettings":{...}}}}. UCWA
-// gives inputs, links and embedded resources only where the edge reads
-// them, so such a member is refused, as XML's attributes named like a
+// read a destination, a link or an embedded resource inside it that the
+// edge never judged: {"_links":{"self":{"href":"/x","to":"+1900..."}}},
+// a PUT's {"x":{"_embedded":{"simultaneousRingSettings":{...}}}}, or
+// {"x":{"_links":{"customContent":{"href":"data:,..."}}}}. UCWA gives
+// inputs, links and embedded resources only where the edge reads them,
+// so such a member is refused, as XML's attributes named like a
 // destination and its constructs nested where the edge does not read
-// them are.
+// them are. Its objects are walked as those the edge reads (see object),
+// so that what a .NET pool reads differently there is refused too: a
+// .NET metadata member ($type chooses the type the pool builds, wherever
+// it stands), a name twice in any letter case (which the pool reads
+// once, the other dropped or merged), a name outside ASCII.
 
 // How refusals name the values the edge does not read.
 const (
@@ -263,9 +268,11 @@ const (
 )
 
 // unreadValue skips a value at the given depth that the edge does not
-// read, refusing a member, at any depth inside it, named like a
-// destination (see unreadMember) or "_embedded". where names the value
-// in messages (`"_links.self"`).
+// read, walking its objects as object walks one the edge reads (its
+// refusals naming no member as written: see jsonScanner.unread), and
+// refusing a member, at any depth inside it, named like a destination,
+// "_links" or "_embedded" (see unreadMember). where names the value in
+// messages (unreadLink and the like).
 func (s *jsonScanner) unreadValue(depth int, where string) *Error {
 	if s.pos >= len(s.body) || s.body[s.pos] != '{' && s.body[s.pos] != '[' {
 		return s.skipValue(depth)
@@ -276,57 +283,23 @@ func (s *jsonScanner) unreadValue(depth int, where string) *Error {
 	if s.body[s.pos] == '[' {
 		return s.array(depth, func(s *jsonScanner) *Error { return s.unreadValue(depth+1, where) })
 	}
-	s.pos++ // {
-	s.skipSpace()
-	if s.pos < len(s.body) && s.body[s.pos] == '}' {
-		s.pos++
-		return nil
-	}
-	for {
-		s.skipSpace()
-		if s.pos >= len(s.body) || s.body[s.pos] != '"' {
-			return s.syntaxError("looking for beginning of object key string")
-		}
-		at := s.pos
-		raw, escaped, err := s.str()
-		if err != nil {
-			return err
-		}
-		s.skipSpace()
-		if s.pos >= len(s.body) || s.body[s.pos] != ':' {
-			return s.syntaxError("after object key")
-		}
-		s.pos++
-		s.skipSpace()
-		name := raw[1 : len(raw)-1]
-		if escaped {
-			name = []byte(unquote(raw, true))
-		}
-		if err := s.unreadMember(name, at, depth+1, where); err != nil {
-			return err
-		}
-		s.skipSpace()
-		if s.pos >= len(s.body) {
-			return s.syntaxError("")
-		}
-		switch s.body[s.pos] {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			return nil
-		default:
-			return s.syntaxError("after object key:value pair")
-		}
-	}
+	outer := s.unread
+	s.unread = where
+	err := s.object(where, "", depth, func(s *jsonScanner, name []byte, at int) *Error {
+		return s.unreadMember(name, at, depth+1, where)
+	}, noLookalike)
+	s.unread = outer
+	return err
 }
 
 // unreadMember skips the value, at the given depth, of a member name (at
-// offset at) of an object the edge does not read (see unreadValue),
-// refusing the member when it is named like a destination, in any letter
-// case or folding onto it (see namedDestinationOf), and holds anything
-// but null or what the destination allows (see namedDestination.allows),
-// or when it is named "_embedded", so folding.
+// offset at) of an object the edge does not read (see unreadValue), or of
+// a link it reads other than href, refusing the member when it is named
+// like a destination, in any letter case or folding onto it (see
+// namedDestinationOf), and holds anything but null or what the
+// destination allows (see namedDestination.allows), or when it is named
+// "_links" or "_embedded", so folding, whatever it holds (as XML refuses
+// a <link> or <resource> where it skips).
 func (s *jsonScanner) unreadMember(name []byte, at, depth int, where string) *Error {
 	if d := namedDestinationOf(name); d != nil {
 		ok, err := s.destinationAllowed(d, depth)
@@ -337,9 +310,13 @@ func (s *jsonScanner) unreadMember(name []byte, at, depth int, where string) *Er
 			Reason: "is given inside " + where + ", at " + position(s.body, int64(at)) +
 				", where the edge does not judge it; give it where the operation takes it"}})
 	}
-	if isEmbeddedName(name) {
+	switch {
+	case isEmbeddedName(name):
 		return deserializationError(`An "` + embeddedName + `" inside ` + where + ", at " + position(s.body, int64(at)) +
 			`, where the edge does not read it; UCWA embeds resources only in the body's "` + embeddedName + `" and in the resources it embeds.`)
+	case isMemberNamed(name, linksName):
+		return deserializationError(`A "` + linksName + `" inside ` + where + ", at " + position(s.body, int64(at)) +
+			`, where the edge does not read it; UCWA gives links only in the body's "` + linksName + `" and in the resources it embeds.`)
 	}
 	return s.unreadValue(depth, where)
 }
