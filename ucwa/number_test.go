@@ -933,7 +933,7 @@ func checkOutsideLine(t *testing.T, s string, plain, outside *Numbers) {
 		t.Fatalf("%q: the dial string %q without an outside line, a name with", s, dialSummary(pd.Dial))
 	case od.Dial.Digits != pd.Dial.Digits || pd.Dial.Emergency && !od.Dial.Emergency:
 		t.Fatalf("%q: %+v with an outside line, %+v without", s, od.Dial, pd.Dial)
-	case !od.Dial.Unjudgeable && (od.Dial.Written != len(pd.Dial.Readings) || !reflect.DeepEqual(od.Dial.Readings[:od.Dial.Written], pd.Dial.Readings)):
+	case !od.Dial.Unjudgeable && (od.Dial.Written != len(pd.Dial.Readings) || !slices.Equal(od.Dial.Readings[:od.Dial.Written], pd.Dial.Readings)):
 		t.Fatalf("%q: read as %q (%d as written) with an outside line, %q without", s, dialSummary(od.Dial), od.Dial.Written, dialSummary(pd.Dial))
 	}
 }
