@@ -496,7 +496,11 @@ func TestDestinationVanityNumbers(t *testing.T) {
 // reaches the pool: RFC 3261 makes sip:tel%3A%2B19005551234@gw a name,
 // yet a gateway that decodes its user reads tel:+19005551234 and dials
 // it, a number the edge never judged; written unescaped, the colon is
-// no SIP URI's. Names that only hold those letters pass as written.
+// no SIP URI's. So is one whose colon, or a letter of whose scheme, is a
+// look-alike that NFKC or a map of confusables reads as ':' or as the
+// letter (sip:tel%EF%BC%9A%2B14255551234@gw, a fullwidth colon), even
+// when the number is one the policy allows. Names that only hold those
+// letters pass as written.
 func TestSIPUserHoldsURI(t *testing.T) {
 	e := startGuardEdge(t, `destinations {
 			deny +1900
@@ -513,7 +517,15 @@ func TestSIPUserHoldsURI(t *testing.T) {
 		{name: "an escaped sip URI after a dot", to: "sip:x.sip%3A19005551234%40gw@gw"},
 		{name: "an escaped tel URI and a letter no keypad has", to: "sip:tel%3A%2B19005551234%C3%A9@gw"},
 		{name: "an escaped tel URI in a batch part", to: "sip:tel%3A%2B19005551234@gw", batch: true},
+		{name: "a fullwidth colon", to: "sip:tel%EF%BC%9A%2B14255551234@gw"},
+		{name: "a small colon", to: "sip:tel%EF%B9%95%2B14255551234@gw"},
+		{name: "a ratio sign for the colon", to: "sip:tel%E2%88%B6%2B14255551234@gw"},
+		{name: "a modifier letter colon", to: "sip:tel%EA%9E%89%2B14255551234@gw"},
+		{name: "fullwidth letters and colon", to: "sip:%EF%BD%94%EF%BD%85%EF%BD%8C%EF%BC%9A%2B14255551234@gw"},
+		{name: "a fullwidth colon escaped twice", to: "sip:tel%25EF%25BC%259A%252B14255551234@gw"},
+		{name: "a fullwidth colon in a batch part", to: "sip:tel%EF%BC%9A%2B14255551234@gw", batch: true},
 		{name: "a name ending in sip", to: "sip:gossip%3A1@contoso.com", pass: true},
+		{name: "a name ending in sip, a fullwidth colon", to: "sip:gossip%EF%BC%9A1@contoso.com", pass: true},
 		{name: "a name", to: "sip:lenea@contoso.com", pass: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

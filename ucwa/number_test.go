@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func mustNumbers(t testing.TB, region string, format NumberFormat, emergency []string, outsideLine ...string) *Numbers {
@@ -407,6 +409,28 @@ func TestNumbersDestination(t *testing.T) {
 		{in: "sip:tel%253A%252B19005551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},
 		{in: "sip:x.sips%3A19005551234%40gw@gw.contoso.com", subcode: pvf, reason: sipURIInUser},
 		{in: "sips:sip%3A%2B19005551234%40gw@gw.contoso.com;user=phone", subcode: pvf, reason: sipURIInUser},
+		// ... also when its colon, or a letter of its scheme, is a
+		// look-alike that a normalizer (NFKC) or a gateway that maps
+		// confusables reads as ':' or as the letter, in any decoding.
+		{in: "sip:tel%EF%BC%9A%2B14255551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},     // fullwidth colon
+		{in: "sip:tel%EF%BC%9A+14255551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},       // fullwidth colon, raw +
+		{in: "sip:TEL%EF%B9%95+14255551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},       // small colon
+		{in: "sip:sips%EF%B8%93%2B14255551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},    // vertical colon
+		{in: "sip:tel%E2%88%B6%2B14255551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},     // ratio
+		{in: "sip:tel%EA%9E%89%2B14255551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},     // modifier letter colon
+		{in: "sip:tel%CB%90%2B14255551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},        // modifier letter triangular colon
+		{in: "sip:tel%D6%89%2B14255551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},        // Armenian full stop
+		{in: "sip:x.sip%E2%81%9A14255551234%40gw@gw.contoso.com", subcode: pvf, reason: sipURIInUser}, // two dot punctuation
+		{in: "sip:tel%25EF%25BC%259A%252B14255551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},
+		{in: "sip:tel%25uFF1A%252B14255551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},
+		{in: "sip:%EF%BD%94%EF%BD%85%EF%BD%8C%EF%BC%9A%2B14255551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser}, // fullwidth letters
+		{in: "sip:%C5%BFip%EF%BC%9A14255551234%40gw@gw.contoso.com", subcode: pvf, reason: sipURIInUser},                  // long s
+		{in: "sip:%C3%A9tel%EF%BC%9A%2B14255551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},                   // after a letter that is not ASCII
+		{in: "sip:s%C4%B1p%EF%BC%9A14255551234%40gw@gw.contoso.com", subcode: pvf, reason: sipURIInUser},                  // dotless i
+		{in: "sip:tel%CC%81%EF%BC%9A%2B14255551234@gw.contoso.com", subcode: pvf, reason: sipURIInUser},                   // a mark NFKC composes
+		{in: "sip:tel\uff1a+14255551234@gw.contoso.com", subcode: pvf, reason: sipNonASCII},                               // raw: no SIP URI
+		{in: "sip:gossip%EF%BC%9A1@contoso.com", want: Destination{Value: "sip:gossip%EF%BC%9A1@contoso.com", SIP: true, Host: "contoso.com"}},
+		{in: "sip:hotel%E2%88%B6x@contoso.com", want: Destination{Value: "sip:hotel%E2%88%B6x@contoso.com", SIP: true, Host: "contoso.com"}},
 		{in: "sip:gossip%3A1@contoso.com", want: Destination{Value: "sip:gossip%3A1@contoso.com", SIP: true, Host: "contoso.com"}},
 		{in: "sip:hotel.sips@contoso.com", want: Destination{Value: "sip:hotel.sips@contoso.com", SIP: true, Host: "contoso.com"}},
 		// Neither.
@@ -763,7 +787,8 @@ func FuzzDestination(f *testing.F) {
 		f.Add(s)
 	}
 	for _, s := range []string{"sip:919005551234@gw", "sip:0011442071234567@gw", "sip:9011442071234567@gw", "9 1 900 555 1234", "sip:9-425-555-1234;x=y@gw",
-		"sip:tel%3A%2B19005551234@gw", "sip:gossip%253A1@gw", "sip:x%2Esips%3A1@gw"} {
+		"sip:tel%3A%2B19005551234@gw", "sip:gossip%253A1@gw", "sip:x%2Esips%3A1@gw",
+		"sip:tel%EF%BC%9A%2B19005551234@gw", "sip:tel%E2%88%B6%2B1@gw", "sip:%EF%BD%94el%25EF%25B9%2595%2B1@gw", "sip:gossip%EF%BC%9A1@gw"} {
 		f.Add(s)
 	}
 	configs := numberFuzzConfigs(f)
@@ -965,10 +990,11 @@ func dialSummary(d *DialString) []string {
 // referenceUserURI reports whether a decoded SIP user, or any decoding of
 // it (%XX, %uXXXX, again and again), holds tel:, sip: or sips:, in any
 // letter case, at its start or after a character other than an ASCII
-// letter.
+// letter, also once the decoding is in NFKC with the confusables of ':'
+// (UTS #39) read as ':'.
 func referenceUserURI(user string) bool {
 	for {
-		if referenceURIScheme.MatchString(user) {
+		if referenceURIScheme.MatchString(user) || referenceURIScheme.MatchString(norm.NFKC.String(referenceColon.ReplaceAllString(user, ":"))) {
 			return true
 		}
 		decoded := referenceEscape.ReplaceAllStringFunc(user, func(e string) string {
@@ -984,5 +1010,9 @@ func referenceUserURI(user string) bool {
 		user = decoded
 	}
 }
+
+// referenceColon matches the confusables of ':' that NFKC leaves as they
+// are (UTS #39's confusables.txt).
+var referenceColon = regexp.MustCompile(`[\x{02D0}\x{02F8}\x{0589}\x{05C3}\x{0703}\x{0704}\x{0903}\x{0A83}\x{16EC}\x{1803}\x{1809}\x{205A}\x{2236}\x{A4FD}\x{A789}\x{FE30}]`)
 
 var referenceURIScheme = regexp.MustCompile(`(^|[^A-Za-z])([Tt][Ee][Ll]|[Ss][Ii][Pp][Ss]?):`)

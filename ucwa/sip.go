@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // SIPURI is a SIP or SIPS URI that ParseSIPURI accepted: RFC 3261's
@@ -66,12 +68,36 @@ const (
 	sipHeaders        = "must be a SIP URI without ?headers"
 	sipTelParam       = "must be a SIP URI without a telephone number's parameter (ext, postd, isub, phone-context, tgrp, dtg, otg, trunk-context, rn, npdi, cic) among its own parameters: a gateway may dial it, and the edge judges such parameters only in the user"
 	sipTelParamInName = "must be a SIP URI whose user, when it is not a telephone number (no user=phone, no leading +), carries no telephone number's parameter (ext, postd, isub, phone-context, ...): a gateway may read it as a number"
-	sipURIInUser      = "must be a SIP URI whose user holds no URI (tel:, sip:, sips:), escaped or not: a gateway that decodes it may dial that URI's number"
+	sipURIInUser      = "must be a SIP URI whose user holds no URI (tel:, sip:, sips:, also with a look-alike of the colon), escaped or not: a gateway that decodes it may dial that URI's number"
 )
 
 // userSchemes are the URI schemes a SIP user may not hold (see
 // userHoldsURI), lower case, each with its colon.
 var userSchemes = [...]string{"tel:", "sip:", "sips:"}
+
+// colonLookalikes are the characters that look like ':' and that NFKC
+// leaves as they are: Unicode's confusables of ':' (UTS #39), which a
+// gateway or a normalizer that maps confusables or transliterates to
+// ASCII may read as ':'. The compatibility colons (fullwidth U+FF1A,
+// small U+FE55, vertical U+FE13) need no entry: NFKC makes them ':'.
+var colonLookalikes = [...]rune{
+	'\u02D0', // modifier letter triangular colon
+	'\u02F8', // modifier letter raised colon
+	'\u0589', // Armenian full stop
+	'\u05C3', // Hebrew punctuation sof pasuq
+	'\u0703', // Syriac supralinear colon
+	'\u0704', // Syriac sublinear colon
+	'\u0903', // Devanagari sign visarga
+	'\u0A83', // Gujarati sign visarga
+	'\u16EC', // runic multiple punctuation
+	'\u1803', // Mongolian full stop
+	'\u1809', // Mongolian Manchu full stop
+	'\u205A', // two dot punctuation
+	'\u2236', // ratio
+	'\uA4FD', // Lisu letter tone mya jeu
+	'\uA789', // modifier letter colon
+	'\uFE30', // presentation form for vertical two dot leader
+}
 
 // userHoldsURI reports whether a decoded SIP user, or any decoding of it
 // (%XX and %uXXXX, again and again, as a gateway may decode it), holds a
@@ -80,20 +106,50 @@ var userSchemes = [...]string{"tel:", "sip:", "sips:"}
 // is a name to RFC 3261, yet a gateway that decodes its user reads
 // tel:+19005551234 and dials it; written unescaped, the colon makes it
 // no SIP URI at all. A name that merely ends in those letters
-// (gossip%3A1) is none.
+// (gossip%3A1) is none. A decoding that is not ASCII is read also as a
+// gateway that normalizes it may read it, its colonLookalikes taken for
+// ':': in NFKC (fullwidth, small and vertical colons, fullwidth and
+// mathematical letters, the long s) and folded as foldLookalike folds
+// (marks and invisible characters dropped, letters folded as .NET does):
+// sip:tel%EF%BC%9A%2B19005551234@gw (a fullwidth colon) holds a URI too.
 func userHoldsURI(user string) bool {
 	for p, again := user, true; again; p, again = unescapeAgain(p) {
-		for _, scheme := range userSchemes {
-			for i := 0; ; {
-				j := indexFoldASCII(p[i:], scheme)
-				if j < 0 {
-					break
-				}
-				if at := i + j; at == 0 || !isASCIILetter(p[at-1]) {
-					return true
-				}
-				i += j + 1
+		if holdsScheme(p) {
+			return true
+		}
+		if isASCII(p) {
+			continue
+		}
+		colons := strings.Map(readColon, p)
+		if folded, _ := foldLookalike(colons); holdsScheme(norm.NFKC.String(colons)) || holdsScheme(folded) {
+			return true
+		}
+	}
+	return false
+}
+
+// readColon reads a character of colonLookalikes as ':'.
+func readColon(r rune) rune {
+	if slices.Contains(colonLookalikes[:], r) {
+		return ':'
+	}
+	return r
+}
+
+// holdsScheme reports whether p holds a scheme of userSchemes, in any
+// letter case, that starts p or follows a character other than an ASCII
+// letter.
+func holdsScheme(p string) bool {
+	for _, scheme := range userSchemes {
+		for i := 0; ; {
+			j := indexFoldASCII(p[i:], scheme)
+			if j < 0 {
+				break
 			}
+			if at := i + j; at == 0 || !isASCIILetter(p[at-1]) {
+				return true
+			}
+			i += j + 1
 		}
 	}
 	return false
