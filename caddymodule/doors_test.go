@@ -477,7 +477,9 @@ func TestPassThrough(t *testing.T) {
 // override on every operation, alone and as a batch part, and the pool
 // gets no premium-rate number from it. So is one that asks in its query
 // (?X-HTTP-Method-Override=PUT, _method, in any letter case or escaping:
-// ASP.NET MVC reads the override there too), refused 400 naming the
+// ASP.NET MVC reads the override there too; also .method and
+// X+HTTP+Method+Override, which PHP registers as _method and
+// X_HTTP_Method_Override), refused 400 naming the
 // parameter, and one with a form body, which may ask in a field the edge
 // does not read on a request it passes (405, a read of the operation).
 func TestReadWithMethodOverride(t *testing.T) {
@@ -506,7 +508,9 @@ func TestReadWithMethodOverride(t *testing.T) {
 	}
 	// ASP.NET MVC reads the override in the query and a form field too.
 	for _, query := range []string{"X-HTTP-Method-Override=PUT", "x-http-method-override=put", "_method=PUT", "X-HTTP-Method=PUT",
-		"x=1&X%2DHTTP%2DMethod%2DOverride=PUT", "%u0058-HTTP-Method-Override=PUT", "model.X_HTTP_Method_Override=PUT"} {
+		"x=1&X%2DHTTP%2DMethod%2DOverride=PUT", "%u0058-HTTP-Method-Override=PUT", "model.X_HTTP_Method_Override=PUT",
+		// PHP registers these as _method and X_HTTP_Method_Override.
+		".method=PUT", "%2Emethod=PUT", "+.method=PUT", "X+HTTP+Method+Override=PUT", "X[HTTP-Method-Override=PUT"} {
 		for _, method := range []string{"GET", "HEAD", "OPTIONS"} {
 			tests = append(tests,
 				tc{name: method + " with ?" + query + ", no Authorization", status: 401,
@@ -525,6 +529,13 @@ func TestReadWithMethodOverride(t *testing.T) {
 			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
 				Body: batchBody("GET " + communication + "?_method=PUT HTTP/1.1\r\nIf-Match: \"1\"\r\nContent-Type: application/json\r\nContent-Length: " +
 					fmt.Sprint(len(body)) + "\r\n\r\n" + body)}},
+		tc{name: "a batch part GET with ?.method=PUT", status: 400, message: "Batch part 1: The request asks in its query to be taken as another method (_method)",
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
+				Body: batchBody("GET " + communication + "?.method=PUT HTTP/1.1\r\nIf-Match: \"1\"\r\nContent-Type: application/json\r\nContent-Length: " +
+					fmt.Sprint(len(body)) + "\r\n\r\n" + body)}},
+		tc{name: "startPhoneAudio with ?%2Emethod=PUT", status: 400, message: "in its query to be taken as another method (_method)",
+			req: testkit.Request{URL: opsApp + "/communication/startPhoneAudio?%2Emethod=PUT", ContentType: "application/json",
+				Body: `{"to":"sip:john@contoso.com"}`, Header: http.Header{"Authorization": {good}}}},
 		tc{name: "startPhoneAudio with ?X-HTTP-Method-Override=PUT", status: 400, message: "in its query to be taken as another method (X-HTTP-Method-Override)",
 			req: testkit.Request{URL: opsApp + "/communication/startPhoneAudio?X-HTTP-Method-Override=PUT", ContentType: "application/json",
 				Body: `{"to":"sip:john@contoso.com"}`, Header: http.Header{"Authorization": {good}}}},

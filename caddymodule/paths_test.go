@@ -309,6 +309,8 @@ func TestWriteWithMethodOverrideBelowPUT(t *testing.T) {
 			req: testkit.Request{URL: comm + "/startMessaging?X-HTTP-Method-Override=PUT", ContentType: "application/json", Body: body}},
 		{name: "POST turnOffCallForwarding taken as PUT by _method in its query", status: 404, message: "no resource",
 			req: testkit.Request{URL: cfs + "/turnOffCallForwarding?%5Fmethod=put", ContentType: "application/json", Body: body}},
+		{name: "POST startMessaging taken as PUT by .method in its query, PHP's _method", status: 404, message: "no resource",
+			req: testkit.Request{URL: comm + "/startMessaging?.method=PUT", ContentType: "application/json", Body: body}},
 		{name: "POST startMessaging with a form body", status: 404, message: "no resource",
 			req: testkit.Request{URL: comm + "/startMessaging", ContentType: "application/x-www-form-urlencoded", Body: "X-HTTP-Method-Override=PUT&phoneNumber=%2B19005551234"}},
 		{name: "a batch part POST startMessaging taken as PUT by its query", status: 404, message: "Batch part 1: There is no resource",

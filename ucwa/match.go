@@ -564,6 +564,14 @@ func (h Header) Has(name string) bool {
 // or _method (Rack, Laravel, Express's method-override).
 var methodOverrideParameters = [...]string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "_method"}
 
+// phpRenamed are the characters PHP renames to '_' in the name of a
+// request variable (php_register_variable_ex), so that ".method" and
+// "X HTTP Method" reach a PHP application, such as a front before a
+// pool, as _method and X_HTTP_Method: ' ' and '.', and a '[' that no
+// ']' follows (one that a ']' follows opens an array's index and ends
+// the variable's name).
+const phpRenamed = " .["
+
 // QueryOverridesMethod returns the parameter of a raw (still
 // percent-encoded) query that asks to be taken as another method (see
 // methodOverrideParameters), spelled as methodOverrideParameters spell
@@ -574,8 +582,10 @@ var methodOverrideParameters = [...]string{"X-HTTP-Method-Override", "X-HTTP-Met
 // it, or a .NET model-binding part of it ("x.X-HTTP-Method-Override",
 // "_method[]"), folds onto one in any letter case, with '_' for '-' or
 // not, as ParseQuery folds names (NUL, white space, zero-width, format
-// or combining characters, compatibility forms). A query whose names
-// are plain (letters, digits, '_' and '-') costs no allocation.
+// or combining characters, compatibility forms), or when PHP reads it
+// as one (see phpName: ".method", "%2Emethod", "X+HTTP+Method+Override").
+// A query whose names are plain (letters, digits, '_' and '-') costs no
+// allocation.
 func QueryOverridesMethod(raw string) string {
 	return ReadQueryNames(raw).MethodOverride
 }
@@ -585,19 +595,64 @@ func QueryOverridesMethod(raw string) string {
 func methodOverrideName(name string) string {
 	if !plainName(name) {
 		decoded, _ := unescapeAgain(strings.ReplaceAll(name, "+", " "))
+		php := phpName(decoded)
+		if !isASCII(php) {
+			php, _ = foldLookalike(php)
+		}
+		if p := methodOverrideSpelling(php); p != "" {
+			return p
+		}
 		if !printableASCII(decoded) {
 			decoded, _ = foldLookalike(decoded)
 		}
 		name = decoded
 	}
 	for part := range bindingParts(name) {
-		for _, p := range methodOverrideParameters {
-			if underscoreSpelling(part, p) {
-				return p
-			}
+		if p := methodOverrideSpelling(part); p != "" {
+			return p
 		}
 	}
 	return ""
+}
+
+// methodOverrideSpelling returns the parameter of
+// methodOverrideParameters that a folded name is in any letter case
+// with '_' for some '-', or "".
+func methodOverrideSpelling(name string) string {
+	for _, p := range methodOverrideParameters {
+		if underscoreSpelling(name, p) {
+			return p
+		}
+	}
+	return ""
+}
+
+// phpName returns the name under which PHP registers a decoded query
+// name in $_GET (php_register_variable_ex): up to its first NUL (PHP
+// reads it as a C string), without its leading spaces, up to a '[' that
+// a ']' follows (the name of an array), with phpRenamed read as '_'; ""
+// for a name PHP drops (empty, or starting with '[').
+func phpName(decoded string) string {
+	if i := strings.IndexByte(decoded, 0); i >= 0 {
+		decoded = decoded[:i]
+	}
+	decoded = strings.TrimLeft(decoded, " ")
+	if !strings.ContainsAny(decoded, phpRenamed) {
+		return decoded
+	}
+	if decoded[0] == '[' {
+		return ""
+	}
+	b := []byte(decoded)
+	for i, c := range b {
+		if c == '[' && strings.IndexByte(decoded[i+1:], ']') >= 0 {
+			return string(b[:i])
+		}
+		if strings.IndexByte(phpRenamed, c) >= 0 {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 // formMediaTypes are the media types of a body in which ASP.NET reads a

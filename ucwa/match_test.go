@@ -434,6 +434,8 @@ func TestMatchHeaders(t *testing.T) {
 		{"GET", nil, "X-HTTP-Method-Override=PUT", "PUT"},
 		{"HEAD", nil, "x=1&_method=PUT", "PUT"},
 		{"OPTIONS", nil, "X%5FHTTP%5FMethod=PUT", "PUT"},
+		{"POST", nil, "%2Emethod=PUT", "PUT"},
+		{"GET", nil, "x.method=PUT", "GET"},
 		{"GET", nil, "x=_method", "GET"},
 		{"GET", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, "", "PUT"},
 		{"POST", http.Header{"Content-Type": {"Multipart/Form-Data; boundary=b"}}, "", "PUT"},

@@ -224,7 +224,32 @@ var methodOverrideQueries = []struct {
 	{"", ""},
 	{"to=_method&x=X-HTTP-Method-Override", ""},
 	{"method=PUT&-method=PUT&X-HTTP-Method-Overrides=PUT&X-HTTP-Methods=PUT", ""},
-	{"X+HTTP+Method+Override=PUT", ""},
+	// PHP registers a name with ' ', '.' and a '[' no ']' follows as '_',
+	// its leading spaces dropped, up to a NUL, and an array under the
+	// name before its '['.
+	{".method=PUT", "_method"},
+	{"%2Emethod=PUT", "_method"},
+	{"%2emethod=PUT", "_method"},
+	{"+.method=PUT", "_method"},
+	{"%20%20.method=PUT", "_method"},
+	{".METHOD=put", "_method"},
+	{".method%00x=PUT", "_method"},
+	{"_method%00x=PUT", "_method"},
+	{".method[]=PUT", "_method"},
+	{".method[x]=PUT", "_method"},
+	{"X+HTTP+Method+Override=PUT", "X-HTTP-Method-Override"},
+	{"X.HTTP.Method.Override=PUT", "X-HTTP-Method-Override"},
+	{"X%20HTTP%20Method=PUT", "X-HTTP-Method"},
+	{"X.Method-Override=PUT", "X-Method-Override"},
+	{"X[HTTP-Method-Override=PUT", "X-HTTP-Method-Override"},
+	{"X%5BHTTP[Method.Override=PUT", "X-HTTP-Method-Override"},
+	{"%EF%BC%8Emethod=PUT", ""},        // PHP renames the ASCII full stop only
+	{"+method=PUT", ""},                // PHP: method
+	{"[method=PUT", ""},                // PHP drops it
+	{"..method=PUT", ""},               // PHP: __method
+	{"x.method=PUT", ""},               // PHP: x_method
+	{"X[HTTP-Method]Override=PUT", ""}, // PHP: the array X
+	{"%u002Emethod=PUT", "_method"},    // %uXXXX decoded, as ASP.NET decodes it
 }
 
 // TestReadQueryNames: one pass over a query finds what QueryOverridesMethod
@@ -283,13 +308,15 @@ func TestQueryOverridesMethod(t *testing.T) {
 // FuzzQueryOverridesMethod holds QueryOverridesMethod to a plain reading:
 // each pair's name decoded as ASP.NET decodes it ('+' a space, %XX bytes
 // and %uXXXX runes, any other '%' kept) is, or has a part that is (see
-// referenceBindingParts), one of the parameters in any letter case with
-// '_' for some '-'. An ASCII name is found exactly then; a name that
-// decodes to more than ASCII is found then at least (it may fold onto one
+// referenceBindingParts), or is registered by PHP as (see
+// referencePHPName), one of the parameters in any letter case with '_'
+// for some '-'. An ASCII name is found exactly then; a name that decodes
+// to more than ASCII is found then at least (it may fold onto one
 // besides). What is found is a pair's.
 func FuzzQueryOverridesMethod(f *testing.F) {
 	for _, s := range []string{"", "X-HTTP-Method-Override=PUT", "_method=PUT", "x.%u005fmethod=1", "%zz=1&X_Http-METHOD=PUT",
-		"_me%E2%80%8Bthod=PUT", "a+b=c&%5Fmethod", "to=sip:a@b.c", "X-Method-Override%00=GET", "%EF%BC%BFmethod=1"} {
+		"_me%E2%80%8Bthod=PUT", "a+b=c&%5Fmethod", "to=sip:a@b.c", "X-Method-Override%00=GET", "%EF%BC%BFmethod=1",
+		".method=PUT", "+%2Emethod[x]=1", "X[HTTP.Method+Override", "[_method", "_method%00%5B"} {
 		f.Add(s)
 	}
 	params := []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "_method"}
@@ -303,7 +330,7 @@ func FuzzQueryOverridesMethod(f *testing.F) {
 			name, _, _ := strings.Cut(pair, "=")
 			decoded := referenceASPNETUnescape(name)
 			want := false
-			for _, part := range referenceBindingParts(decoded) {
+			for _, part := range append(referenceBindingParts(decoded), referencePHPName(decoded)) {
 				for _, p := range params {
 					want = want || referenceUnderscoreSpelling(part, p)
 				}
@@ -323,6 +350,47 @@ func FuzzQueryOverridesMethod(f *testing.F) {
 			t.Fatalf("%q: found %q, its pairs %q", raw, got, found)
 		}
 	})
+}
+
+// referencePHPName is the name under which PHP's
+// php_register_variable_ex registers a decoded query name at the top of
+// $_GET: the name is a C string (it ends at a NUL), its leading spaces
+// are skipped, ' ' and '.' become '_' up to the first '[', which ends
+// the name of an array when a ']' follows it and is otherwise '_', as is
+// every ' ', '.' and '[' after it. A name that is empty there, or starts
+// with '[', is dropped: "".
+func referencePHPName(name string) string {
+	if i := strings.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
+	for strings.HasPrefix(name, " ") {
+		name = name[1:]
+	}
+	var out []byte
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; c {
+		case ' ', '.':
+			out = append(out, '_')
+		case '[':
+			if i == 0 {
+				return ""
+			}
+			if strings.Contains(name[i+1:], "]") {
+				return string(out)
+			}
+			out = append(out, '_')
+			for _, c := range []byte(name[i+1:]) {
+				if c == ' ' || c == '.' || c == '[' {
+					c = '_'
+				}
+				out = append(out, c)
+			}
+			return string(out)
+		default:
+			out = append(out, c)
+		}
+	}
+	return string(out)
 }
 
 // referenceASPNETUnescape decodes a query name as ASP.NET's
