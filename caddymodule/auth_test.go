@@ -472,6 +472,63 @@ func TestJWKSURLDownAtStartupLogged(t *testing.T) {
 	}
 }
 
+// TestJWKSURLPasswordNotLogged: a jwks_url with a password in its user
+// information (sent to the provider as Basic credentials), given as an
+// {env.*} placeholder, shows the password in no log line at any level:
+// neither the failed fetch's error nor the fetched set's debug line, which
+// name the URL with the password redacted; nor the startup error of such
+// a URL in plain http to another host.
+func TestJWKSURLPasswordNotLogged(t *testing.T) {
+	const password = "jwks-password-4f1d"
+	t.Setenv("UCWA_TEST_JWKS_URL_PASSWORD", password)
+	k := testkit.Keys(t)
+	for _, tc := range []struct {
+		name   string
+		status int
+		line   string // the fetch's log line
+	}{
+		{"fetched", http.StatusOK, "jwks_url fetched"},
+		{"fetch failed", http.StatusServiceUnavailable, "jwks_url fetch failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "r", k.RSA)))
+			idp.Serve(tc.status, testkit.JWKS(t, testkit.JWK(t, "r", k.RSA)))
+			withUser := strings.Replace(idp.URL, "://", "://edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@", 1)
+			e := startEdge(t, "caddyfile", authSite(`jwt {
+			algorithms RS256
+			jwks_url `+withUser+`/keys
+			issuer https://issuer.test/
+		}`, testkit.NewUpstream(t).Addr()))
+			line := e.Logs().Wait(t, `"logger":"http.handlers.ucwa.jwks"`, tc.line)
+			if !strings.Contains(line, `"url":"http://edge:xxxxx@`) {
+				t.Errorf("the line does not name the URL, its password redacted: %s", line)
+			}
+			if logs := e.Logs().String(); strings.Contains(logs, password) {
+				t.Errorf("the log shows the jwks_url's password:\n%s", logs)
+			}
+		})
+	}
+	t.Run("startup error", func(t *testing.T) {
+		err := testkit.Validate(t, "caddyfile", `:0 {
+	ucwa {
+		jwt {
+			algorithms RS256
+			jwks_url http://edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@idp.contoso.test/keys
+		}
+	}
+}`)
+		if err == nil || !strings.Contains(err.Error(), `jwks_url "http://edge:xxxxx@idp.contoso.test/keys" must use https`) || strings.Contains(err.Error(), password) {
+			t.Fatalf("error %v, want one naming the URL with its password redacted", err)
+		}
+		// A URL that does not parse (a port that is none) is shown without
+		// what follows its scheme.
+		err = testkit.Validate(t, "json", handlerJSON(`"jwt":{"algorithms":["RS256"],"jwks_url":"https://edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@idp.contoso.test:port/keys"}`))
+		if err == nil || !strings.Contains(err.Error(), `jwks_url "https://xxxxx@..." is not an absolute URL`) || strings.Contains(err.Error(), password) {
+			t.Fatalf("error %v, want one naming the URL with its user information hidden", err)
+		}
+	})
+}
+
 // TestUnverifiableAlgorithmWarnedAtStartup: an edge whose jwks_file holds
 // only EC keys under algorithms RS256 ES256 starts, and warns once, on the
 // handler's logger, that RS256 tokens are refused until a key verifies

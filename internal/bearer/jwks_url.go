@@ -74,7 +74,9 @@ func releaseJWKSURL(s *jwksURL) error {
 // goroutine does all fetching, so a flood of unknown kids shares one fetch.
 // A failed fetch keeps the last good set.
 type jwksURL struct {
-	url     string
+	url string
+	// logURL is url as log lines show it, its password redacted.
+	logURL  string
 	refresh time.Duration
 	now     func() time.Time
 	logger  func() *zap.Logger
@@ -105,6 +107,7 @@ func newJWKSURL(url string, refresh time.Duration, now func() time.Time, logger 
 	}
 	return &jwksURL{
 		url:     url,
+		logURL:  redactURL(url),
 		refresh: refresh,
 		now:     now,
 		logger:  logger,
@@ -230,7 +233,7 @@ func checkRedirect(from, target string) error {
 	f, errFrom := neturl.Parse(from)
 	t, errTarget := neturl.Parse(target)
 	if errFrom != nil || errTarget != nil || f.Scheme == "https" && t.Scheme != "https" {
-		return fmt.Errorf("%w: %q is not https, as the jwks_url is", errJWKSRedirect, target)
+		return fmt.Errorf("%w: %q is not https, as the jwks_url is", errJWKSRedirect, redactURL(target))
 	}
 	return nil
 }
@@ -258,7 +261,7 @@ func (s *jwksURL) fetch(ctx context.Context) time.Duration {
 				// the tokens this URL's keys sign are all refused.
 				msg = "jwks_url fetch failed and no key set was ever fetched: tokens its keys sign are refused (401) until a fetch succeeds"
 			}
-			s.logger().Error(msg, zap.String("url", s.url), zap.Int("keys", len(s.keys())),
+			s.logger().Error(msg, zap.String("url", s.logURL), zap.Int("keys", len(s.keys())),
 				zap.Duration("retry_in", jwksMinRefetch), zap.Error(err))
 		}
 		return jwksMinRefetch
@@ -266,7 +269,7 @@ func (s *jwksURL) fetch(ctx context.Context) time.Duration {
 	if old := s.set.Load(); old == nil || !sameKeys(*old, keys) {
 		s.set.Store(&keys)
 	}
-	s.logger().Debug("jwks_url fetched", zap.String("url", s.url), zap.Int("keys", len(keys)))
+	s.logger().Debug("jwks_url fetched", zap.String("url", s.logURL), zap.Int("keys", len(keys)))
 	next := s.refresh
 	if maxAge >= 0 && maxAge < next {
 		next = max(maxAge, jwksMinRefetch)

@@ -345,7 +345,7 @@ func resolveAll(repl *caddy.Replacer, setting string, values []string) ([]string
 func checkJWKSURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("jwks_url %q is not an absolute URL", raw)
+		return fmt.Errorf("jwks_url %q is not an absolute URL", redactURL(raw))
 	}
 	if u.Scheme == "https" {
 		return nil
@@ -354,7 +354,24 @@ func checkJWKSURL(raw string) error {
 	if ip := net.ParseIP(host); u.Scheme == "http" && (host == "localhost" || ip != nil && ip.IsLoopback()) {
 		return nil
 	}
-	return fmt.Errorf("jwks_url %q must use https (plain http only on loopback)", raw)
+	return fmt.Errorf("jwks_url %q must use https (plain http only on loopback)", u.Redacted())
+}
+
+// redactURL returns raw, a URL, with the password of its user
+// information (https://user:password@idp/keys, which Go's client sends
+// as Basic credentials) replaced, as errors and log lines show it: the
+// value may come from a placeholder such as {env.*}, and only its
+// expansion holds the password. A URL that does not parse is shown up to
+// its host's start, where a password would stand.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if scheme, rest, ok := strings.Cut(raw, "://"); ok && strings.Contains(rest, "@") {
+			return scheme + "://xxxxx@..."
+		}
+		return raw
+	}
+	return u.Redacted()
 }
 
 func keySourcesFor(alg string) string {
