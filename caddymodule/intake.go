@@ -444,7 +444,10 @@ func (f errorFormat) get() ucwa.Format {
 // operation rel ("" for a near miss), and puts its UCWA code and subcode
 // on the request's access log line (ucwa_error). Property values are
 // never logged (phone numbers are personal data), nor is the path, which
-// may hold anything: the message names properties and rules only.
+// may hold anything: the message names properties and rules only. A name
+// is the client's to choose, though (a property "+19005551234" given
+// twice is named so), so the message's long digit runs are masked as the
+// audit trail's operation_id is.
 func (h *Handler) logRejection(r *http.Request, rel string, e *ucwa.Error) {
 	h.nameAnswer(r, e)
 	if c := h.logger.Check(zap.DebugLevel, "request rejected at the edge"); c != nil {
@@ -452,7 +455,7 @@ func (h *Handler) logRejection(r *http.Request, rel string, e *ucwa.Error) {
 			rel = nearMissOperation
 		}
 		c.Write(zap.String("operation", rel), zap.Int("status", e.Status), zap.String("subcode", e.Subcode),
-			zap.String("message", e.Message), zap.String("remote_ip", remoteIP(r)))
+			zap.String("message", maskDigitRuns(e.Message)), zap.String("remote_ip", remoteIP(r)))
 	}
 }
 

@@ -92,3 +92,49 @@ func TestEveryOwnAnswerNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestRejectionLogMasksNumbers: the debug line of a refusal ("request
+// rejected at the edge") gives the refusal's message, which names what
+// was wrong; a name is the client's to choose, and one that is a phone
+// number (a property, an XML element, in a request alone or in a batch
+// part) shows in that line with its digits masked, never whole.
+func TestRejectionLogMasksNumbers(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", authSite("jwt off", pool.Addr()))
+	for _, tc := range []struct {
+		name        string
+		path        string
+		contentType string
+		body        string
+	}{
+		{"a JSON property given twice", startPath, "application/json",
+			`{"to":"sip:john@contoso.com","+19005551234":1,"+19005551234":2}`},
+		{"an XML property given twice", startPath, "application/xml",
+			`<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:john@contoso.com</property>` +
+				`<property name="19005551234">a</property><property name="19005551234">b</property></input>`},
+		{"a batch part's property given twice", opsApp + "/batch", batchType,
+			batchBody("POST " + startPath + " HTTP/1.1\r\nHost: fe.contoso.com\r\nContent-Type: application/json\r\n\r\n" +
+				`{"to":"sip:john@contoso.com","x19005551234":1,"x19005551234":2}`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := testkit.Send(t, e.Client(), testkit.Request{URL: e.url(tc.path), ContentType: tc.contentType, Body: tc.body,
+				Header: http.Header{"X-Test-Case": {tc.name}}})
+			if resp.Status != http.StatusBadRequest || !strings.Contains(resp.Body, "9005551234") {
+				t.Fatalf("status %d, want 400 naming the property to the client: %s", resp.Status, resp.Body)
+			}
+			e.Logs().Wait(t, `"msg":"handled request"`, tc.name)
+		})
+	}
+	lines := e.Logs().Lines("request rejected at the edge")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines say a request was rejected, want 3: %v", len(lines), lines)
+	}
+	for _, line := range lines {
+		if !strings.Contains(line, `appears twice`) || !strings.Contains(line, "*******") {
+			t.Errorf("the line does not give the message, its number masked: %s", line)
+		}
+	}
+	if logs := e.Logs().String(); strings.Contains(logs, "9005551234") {
+		t.Errorf("the log shows the number:\n%s", logs)
+	}
+}
