@@ -162,8 +162,17 @@ var errAlreadyExists = ucwa.NewError(http.StatusConflict, ucwa.SubcodeAlreadyExi
 var errOperationIDReused = ucwa.NewError(http.StatusConflict, ucwa.SubcodeAlreadyExists,
 	"This operationId was used before for a request with other inputs, which was not sent again. Use a new operationId for a new request.")
 
+// idempotencyWithoutCallerWarning is the warning that idempotency is on
+// with jwt off: no request has a verified caller, and a repeat of a
+// request without one is never given its first answer (the edge cannot
+// tell that it comes from the same caller), so every repeat is answered
+// 409.
+const idempotencyWithoutCallerWarning = "idempotency with jwt off: no request has a verified caller, so a repeat of an operationId " +
+	"is answered 409 Conflict within the window, never given the first answer again (said once per config load)"
+
 // provisionIdempotency checks the window and registers the metrics; the
-// store is set up by provisionStore.
+// store is set up by provisionStore. With jwt off (no verifier: see
+// provisionAuth, which runs before) it warns that no repeat is replayed.
 func (h *Handler) provisionIdempotency(ctx caddy.Context) error {
 	c := h.Idempotency
 	if c == nil {
@@ -182,6 +191,9 @@ func (h *Handler) provisionIdempotency(ctx caddy.Context) error {
 	}, []string{"result"}))
 	if err != nil {
 		return err
+	}
+	if h.verifier == nil {
+		h.logger.Warn(idempotencyWithoutCallerWarning)
 	}
 	h.idempotency = &idempotency{window: window, inFlight: reservationsInFlight{h: h, window: window}}
 	for i, name := range idempotencyResultNames {

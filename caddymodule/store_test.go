@@ -1418,6 +1418,38 @@ func TestStoreUnusedWarning(t *testing.T) {
 	}
 }
 
+// TestIdempotencyWithoutCallerWarning: idempotency under jwt off, where
+// no request has a verified caller and every repeat is answered 409, never
+// replayed, is said at startup, once; with tokens checked it is not. A
+// repeat is answered 409 indeed.
+func TestIdempotencyWithoutCallerWarning(t *testing.T) {
+	const warning = `"msg":"idempotency with jwt off: no request has a verified caller`
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+	for _, tc := range []struct {
+		name, jwt string
+		warned    bool
+	}{
+		{"jwt off", "jwt off", true},
+		{"tokens checked", opsJWT, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := testkit.NewUpstream(t)
+			e := startEdge(t, "caddyfile", ":EDGE_PORT {\n\tucwa {\n\t\t"+tc.jwt+"\n\t\tidempotency\n\t\tprimary "+pool.Addr()+"\n\t}\n}\n")
+			if got := strings.Count(e.Logs().String(), warning); got != map[bool]int{true: 1}[tc.warned] {
+				t.Fatalf("warned %d times, want %v:\n%s", got, tc.warned, e.Logs().String())
+			}
+			if !tc.warned {
+				return
+			}
+			for i, want := range []int{http.StatusCreated, http.StatusConflict} {
+				if got := e.postJSON(startPath, `{"to":"sip:john@contoso.com","operationId":"op-1"}`, nil).Status; got != want {
+					t.Fatalf("request %d: status %d, want %d", i+1, got, want)
+				}
+			}
+		})
+	}
+}
+
 // TestMemoryStoreCallerShare: one caller sending many distinct
 // operationIds holds at most its share of the memory store's entries
 // (max_entries_per_caller, by default a tenth of max_entries): past it,
