@@ -301,6 +301,9 @@ func (h *Handler) unmarshalChallenge(d *caddyfile.Dispenser) error {
 	if !d.Args(&name, &value) || d.NextArg() {
 		return d.Err("challenge: expected `challenge <name> <value>`")
 	}
+	if err := directive.NoBlock(d, "challenge"); err != nil {
+		return err
+	}
 	if _, dup := h.Challenge[name]; dup {
 		return d.Errf("challenge: %q given twice", name)
 	}
@@ -354,6 +357,7 @@ func unmarshalJWT(d *caddyfile.Dispenser) (*bearer.Config, error) {
 				}
 				c.JWKSRefresh = caddy.Duration(refresh)
 			}
+			return directive.NoBlock(d, option)
 		case "leeway":
 			if err := directive.Duration(d, &c.Leeway, "30s"); err != nil {
 				return err

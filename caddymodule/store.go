@@ -1190,7 +1190,7 @@ func (r *RedisStore) unmarshalBlock(d *caddyfile.Dispenser) error {
 						return d.ArgErr()
 					}
 					r.TLS.InsecureSkipVerify = true
-					return nil
+					return directive.NoBlock(d, option)
 				}
 				return d.Errf("tls: unrecognized option %q", option)
 			})
@@ -1204,7 +1204,7 @@ func (r *RedisStore) unmarshalBlock(d *caddyfile.Dispenser) error {
 		case "cluster":
 			r.Cluster = true
 			r.Addrs = append(r.Addrs, d.RemainingArgs()...)
-			return nil
+			return directive.NoBlock(d, name)
 		}
 		return d.Errf("store redis: unrecognized option %q", name)
 	})

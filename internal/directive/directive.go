@@ -36,8 +36,21 @@ func Block(d *caddyfile.Dispenser, nesting int, where string, repeatable []strin
 
 // OneArg reads the one argument of a subdirective into v.
 func OneArg(d *caddyfile.Dispenser, v *string) error {
+	name := d.Val()
 	if !d.Args(v) || d.NextArg() {
 		return d.ArgErr()
+	}
+	return NoBlock(d, name)
+}
+
+// NoBlock refuses a block after the arguments of the subdirective name,
+// which takes none (d is past its arguments; OneArg and Args check it
+// themselves): the block's lines would otherwise be read as
+// subdirectives of the block around it, and the error would name its
+// "{" (`unrecognized subdirective "{"`), or a line in it, not name.
+func NoBlock(d *caddyfile.Dispenser, name string) error {
+	if d.NextBlock(d.Nesting()) {
+		return d.Errf("%s takes no block", name)
 	}
 	return nil
 }
@@ -57,11 +70,12 @@ func Word(d *caddyfile.Dispenser, v *string, words ...string) error {
 
 // Args reads the one or more arguments of a subdirective.
 func Args(d *caddyfile.Dispenser) ([]string, error) {
+	name := d.Val()
 	args := d.RemainingArgs()
 	if len(args) == 0 {
 		return nil, d.ArgErr()
 	}
-	return args, nil
+	return args, NoBlock(d, name)
 }
 
 // Duration reads the one argument of the subdirective d is on into v: a

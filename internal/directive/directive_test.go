@@ -87,3 +87,31 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestNoBlock: a subdirective read by OneArg, Args, Word or Duration
+// takes no block, and one given a block is refused naming it; an empty
+// block is none.
+func TestNoBlock(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		read func(d *caddyfile.Dispenser) error
+	}{
+		{"OneArg", func(d *caddyfile.Dispenser) error { var v string; return OneArg(d, &v) }},
+		{"Args", func(d *caddyfile.Dispenser) error { _, err := Args(d); return err }},
+		{"Word", func(d *caddyfile.Dispenser) error { var v string; return Word(d, &v, "a") }},
+		{"Duration", func(d *caddyfile.Dispenser) error { var v caddy.Duration; return Duration(d, &v, "1s") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := caddyfile.NewTestDispenser("x 1s {\n y 2\n}")
+			d.Next()
+			if err := tc.read(d); err == nil || !strings.Contains(err.Error(), "x takes no block") {
+				t.Errorf("a block: error %v, want one saying x takes no block", err)
+			}
+			d = caddyfile.NewTestDispenser("x 1s {\n}\nz")
+			d.Next()
+			if err := tc.read(d); err != nil {
+				t.Errorf("an empty block: %v", err)
+			}
+		})
+	}
+}
