@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"regexp"
@@ -138,6 +139,80 @@ func TestMetrics(t *testing.T) {
 	for name := range documented {
 		if _, ok := registered[name]; !ok {
 			t.Errorf("the README lists %s, which is not registered", name)
+		}
+	}
+}
+
+// TestMetricsAcrossReload: a config reload (a limit's count changed)
+// registers every metric again, once, with no error, and the new
+// config's handlers count in them: a refusal, a delivery and a limit's
+// 429 after the reload each show in the new config's series, which start
+// at 0 (the counts before the reload are the old config's).
+func TestMetricsAcrossReload(t *testing.T) {
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+	pool := testkit.NewUpstream(t)
+	config := func(calls int) string {
+		return fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		`+opsJWT+`
+		default_region US
+		store memory
+		idempotency
+		limit calls %d per 1h
+		destinations
+		primary %s
+	}
+}`, calls, pool.Addr())
+	}
+	e := startEdge(t, "caddyfile", config(100), testkit.WithAdmin())
+	auth := http.Header{"Authorization": {callerBearer(t)}}
+	refused := `caddy_ucwa_edge_answers_total{error="Forbidden/DialoutNotAllowed",status="403"}`
+	registered := func() []string {
+		var names []string
+		for line := range strings.Lines(e.Metrics()) {
+			if rest, ok := strings.CutPrefix(line, "# HELP caddy_ucwa_"); ok {
+				name, _, _ := strings.Cut(rest, " ")
+				names = append(names, name)
+			}
+		}
+		return names
+	}
+
+	e.postJSON(startOpsPath, `{"to":"+19005551234","operationId":"before"}`, auth)
+	if got := e.Metric(refused); got != 1 {
+		t.Fatalf("before the reload: %s = %v, want 1", refused, got)
+	}
+	before := registered()
+	e.Load("caddyfile", config(1))
+
+	e.postJSON(startOpsPath, `{"to":"+19005551234","operationId":"after-1"}`, auth)
+	for i, want := range []int{http.StatusCreated, http.StatusTooManyRequests} {
+		body := fmt.Sprintf(`{"to":"+14255551234","operationId":"after-%d"}`, i+2)
+		if got := e.postJSON(startOpsPath, body, auth).Status; got != want {
+			t.Fatalf("call %d after the reload: status %d, want %d", i+1, got, want)
+		}
+	}
+	// (edge_answers_total shows once the edge has given an answer, as
+	// the README says: compared after the requests.)
+	after := registered()
+	if !slices.Equal(before, after) {
+		t.Errorf("registered before the reload %v, after it %v", before, after)
+	}
+	for i, name := range after {
+		if i > 0 && after[i-1] == name {
+			t.Errorf("caddy_ucwa_%s is registered twice", name)
+		}
+	}
+	for sample, want := range map[string]float64{
+		refused: 1,
+		`caddy_ucwa_pool_requests_total{outcome="answered",pool="primary"}`:                 1,
+		`caddy_ucwa_limited_total{limit="calls"}`:                                           1,
+		`caddy_ucwa_idempotency_total{result="reserved"}`:                                   2,
+		`caddy_ucwa_destinations_total{decision="refused",rule="deny_types"}`:               1,
+		`caddy_ucwa_edge_answers_total{error="TooManyRequests/LimitExceeded",status="429"}`: 1,
+	} {
+		if got := e.Metric(sample); got != want {
+			t.Errorf("after the reload: %s = %v, want %v", sample, got, want)
 		}
 	}
 }
