@@ -293,8 +293,11 @@ type MemoryStore struct {
 	// store is full: "closed" answers it 503 ServiceUnavailable and
 	// delivers nothing; "open" goes on without the store (a request is
 	// then delivered without idempotency, and uncounted by its limits
-	// when the store had no room for one of them). Emergency calls go on
-	// either way. Any letter case. Default: "closed".
+	// when the store had no room for one of them), at the risk of a
+	// second delivery: no key holds a request delivered so, and each of
+	// its repeats is delivered again, while the store is full and after,
+	// within its window. Emergency calls go on either way. Any letter
+	// case. Default: "closed".
 	OnError string `json:"on_error,omitempty"`
 
 	bounds   memoryBounds // what the handler asked for
@@ -411,9 +414,12 @@ type RedisStore struct {
 	// (unreachable, too slow, refusing): "closed" answers it 503
 	// ServiceUnavailable and delivers nothing; "open" goes on without the
 	// store (a request is then delivered without idempotency, and
-	// uncounted by its limits). Either way the handler logs a warning
-	// once per outage and counts every failure. Any letter case.
-	// Default: "closed".
+	// uncounted by its limits), giving up "never twice" while it fails:
+	// a repeat is delivered again, of a request answered or still in
+	// flight before the outage too, and no key holds a request delivered
+	// so, whose repeats are delivered again after the outage too, within
+	// its window. Either way the handler logs a warning once per outage
+	// and counts every failure. Any letter case. Default: "closed".
 	OnError string `json:"on_error,omitempty"`
 
 	// Starts every key the store writes, so that edges in front of

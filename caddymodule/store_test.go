@@ -481,6 +481,71 @@ func TestStoreHung(t *testing.T) {
 	}
 }
 
+// TestStoreOpenDeliversAgain: on_error open trades "never twice" for
+// availability while Redis fails, as the README says: a repeat of a
+// request answered before the outage, of one still in flight at the
+// pool, and of one delivered during the outage is each delivered again,
+// and a request delivered during the outage stays unremembered once
+// Redis answers (its next repeat is delivered again too). With closed,
+// each is answered 503 and none is delivered a second time.
+func TestStoreOpenDeliversAgain(t *testing.T) {
+	for _, mode := range []string{onErrorClosed, onErrorOpen} {
+		t.Run(mode, func(t *testing.T) {
+			srv := testkit.StartRedis(t)
+			pool := newIdemPool(t, "primary")
+			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), fmt.Sprintf(`store redis %s {
+			timeout 200ms
+			on_error %s
+		}`, srv.URL(), mode), "primary "+pool.Addr()))
+			caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+			open := mode == onErrorOpen
+
+			answered := idemCall{header: caller, op: "open-answered"}
+			if resp := e.call(answered); resp.Status != http.StatusCreated {
+				t.Fatalf("first request: %d %s", resp.Status, resp.Body)
+			}
+			inFlight := idemCall{header: caller, op: "open-in-flight", answer: "hold"}
+			held := e.sendHeld(t, inFlight)
+			testkit.Eventually(t, "the pool holding the request in flight", func() bool { return deliveries(pool.Pool, inFlight.op) == 1 })
+
+			srv.Freeze()
+			during := idemCall{header: caller, op: "open-during"}
+			for _, c := range []idemCall{answered, {header: caller, op: inFlight.op}, during, during} {
+				before := deliveries(pool.Pool, c.op)
+				resp := e.call(c)
+				want, delivered := http.StatusServiceUnavailable, before
+				if open {
+					want, delivered = http.StatusCreated, before+1
+				}
+				if resp.Status != want || resp.Header.Get(headerReplayed) != "" || deliveries(pool.Pool, c.op) != delivered {
+					t.Fatalf("%s while Redis hangs: %d %s, delivered %d times in all; want %d, %d times",
+						c.op, resp.Status, resp.Body, deliveries(pool.Pool, c.op), want, delivered)
+				}
+			}
+			srv.Thaw()
+			pool.Release()
+			if resp := <-held; resp.Status != http.StatusCreated {
+				t.Fatalf("the request in flight: %d %s", resp.Status, resp.Body)
+			}
+			n := 0
+			testkit.Eventually(t, "a request protected again", func() bool {
+				n++
+				c := idemCall{header: caller, op: "open-thawed-" + strconv.Itoa(n)}
+				return e.call(c).Status == http.StatusCreated && e.call(c).Header.Get(headerReplayed) == "true"
+			})
+			if !open {
+				return
+			}
+			// Delivered twice during the outage, and no key holds it.
+			resp := e.call(during)
+			if resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "" || deliveries(pool.Pool, during.op) != 3 {
+				t.Fatalf("%s once Redis answers: %d %s, delivered %d times in all; want a third delivery",
+					during.op, resp.Status, resp.Body, deliveries(pool.Pool, during.op))
+			}
+		})
+	}
+}
+
 // TestStoreSharedAcrossReload: a config reload keeps the store: a
 // reservation made before the reload still holds after it (a repeat gets
 // 409), the answer the old config's handler records is replayed by the
@@ -668,16 +733,18 @@ func TestStoreSharedAcrossHandlers(t *testing.T) {
 // caddy_ucwa_store_full_total, and warned of at the first and then once
 // a minute at most (on the store's clock) with the refusals since the
 // last warning. A repeat of a request the store holds is still replayed,
-// and a new request finds room once entries expire.
+// one of a request delivered without it (open) is delivered again, and
+// a new request finds room once entries expire.
 func TestMemoryStoreFull(t *testing.T) {
 	for _, tc := range []struct {
 		onError   string
 		refused   int    // the status of a request the store has no room for
 		warning   string // in the warning's message
 		delivered int64  // deliveries of the requests the store had no room for
+		again     int64  // deliveries of a repeat of one of them
 	}{
-		{"closed", http.StatusServiceUnavailable, "are answered 503", 0},
-		{"open", http.StatusCreated, "go on without it", 6},
+		{"closed", http.StatusServiceUnavailable, "are answered 503", 0, 0},
+		{"open", http.StatusCreated, "go on without it", 6, 1},
 	} {
 		t.Run(tc.onError, func(t *testing.T) {
 			clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
@@ -751,6 +818,13 @@ func TestMemoryStoreFull(t *testing.T) {
 			}
 			// What the store holds is still read: a repeat is replayed.
 			assertReplay(t, e.callOp("full-1", alice), first)
+			// What it had no room for is held by no key: with open, a
+			// repeat is delivered again.
+			if resp := e.callOp("full-4", alice); resp.Status != tc.refused || resp.Header.Get(headerReplayed) != "" ||
+				e.pool.Requests.Load() != 3+tc.delivered+tc.again {
+				t.Errorf("a repeat of full-4: %d %s, the pool got %d requests; want %d, %d requests",
+					resp.Status, resp.Body, e.pool.Requests.Load(), tc.refused, 3+tc.delivered+tc.again)
+			}
 			// Once the reservations expire, there is room again.
 			clock.Advance(DefaultIdempotencyWindow)
 			if resp := e.callOp("full-9", alice); resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "" {
