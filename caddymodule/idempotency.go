@@ -268,9 +268,26 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// rereads counts the times the key was read again after a
 		// takeover found it changed.
 		rereads := 0
+		// replacing is the value that the last takeover of the key (see
+		// emergencyEnded) went to replace with token; "" before any.
+		replacing := ""
 	reserve:
 		epoch := s.begin()
 		reserved, current, err := s.reserve(ctx, owner, key, valueAt(values, i, token), idem.window)
+		if err == nil && !reserved && current == valueAt(values, i, token) && !slices.Contains(held, key) {
+			// The key holds this request's own value, which no other
+			// request has (its token's random bits), and not for an
+			// earlier part of it (a batch that holds one operationId
+			// twice): the store ran this request's reservation (or, after
+			// a takeover, its Replace) and ran it again when its client
+			// sent it once more after the reply was lost (go-redis's
+			// cluster client does so when a connection ends before the
+			// reply). The key is this request's, not a repeat's.
+			reserved = true
+			if replacing != "" {
+				tookOverFrom = replacing
+			}
+		}
 		// A request goes on without the store when it fails with
 		// on_error open (see goesOnWithout), and an emergency call
 		// always: nothing the edge adds refuses it.
@@ -310,6 +327,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 				// recorded for its own repeats.
 				if emergencyEnded(current) {
 					beforeTakeover()
+					replacing = current
 					epoch := s.begin()
 					tookOver, err := s.Replace(ctx, key, current, token, idem.window)
 					s.end(epoch, err)

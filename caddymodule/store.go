@@ -379,7 +379,8 @@ func (m *MemoryStore) shared() (*sharedStore, bool) { return m.store, m.failOpen
 // http.handlers.ucwa.stores.redis), shared by every edge that uses the
 // same Redis and key prefix: a fleet of edges then delivers a request
 // once. Each operation is one round trip, bounded by the timeout and not
-// retried; the client reconnects by itself when Redis is back. Redis must
+// retried (but with cluster: see store.Redis); the client reconnects by
+// itself when Redis is back. Redis must
 // not evict the store's keys (maxmemory-policy noeviction, its default):
 // the edge warns when it may. To keep them across a restart it needs
 // appendonly yes: the edge warns when it has no append-only file, and

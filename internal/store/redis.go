@@ -99,8 +99,12 @@ type RedisOptions struct {
 // and key prefix. Each operation is one round trip (a Lua script, or the
 // GCRA script of github.com/go-redis/redis_rate for limits), bounded by the
 // store's timeout; a failed operation is not retried, because a retried
-// write may find its own first attempt. The client reconnects by itself
-// when Redis comes back.
+// write may find its own first attempt, but with Cluster: go-redis's
+// cluster client sends a command again (within the timeout) after its
+// connection ended before the reply, which it does not let a caller turn
+// off without turning off MOVED and ASK too, so that a Reserve run twice
+// answers the value it set (see Store.Reserve). The client
+// reconnects by itself when Redis comes back.
 type Redis struct {
 	client  redis.UniversalClient
 	limiter *redis_rate.Limiter
@@ -229,7 +233,8 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		ContextTimeoutEnabled: true,
 		// One dial per attempt and no retries: the timeout is the whole
 		// budget, and a retried write could find its own first attempt
-		// (a retried Reserve would report the key taken).
+		// (a retried Reserve would report the key taken). A cluster
+		// client retries all the same (see Redis).
 		DialerRetries: 1,
 		MaxRetries:    -1,
 		// Maintenance notifications are a Redis Enterprise feature; asking

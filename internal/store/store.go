@@ -19,7 +19,8 @@ import (
 type Store interface {
 	// Reserve sets key to value for ttl if key holds nothing, atomically.
 	// It reports whether it did; when it did not, current is the value key
-	// holds.
+	// holds, which may be value itself when the store ran the reservation
+	// twice (see Redis): the caller's reservation all the same.
 	Reserve(ctx context.Context, key, value string, ttl time.Duration) (reserved bool, current string, err error)
 
 	// Replace sets key to value for ttl, counted from now, if key still
