@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"crypto"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -560,4 +561,50 @@ func TestUnverifiableAlgorithmWarnedAtStartup(t *testing.T) {
 	if got := send(jwt.SigningMethodES256, k.EC, "e"); got == http.StatusUnauthorized {
 		t.Errorf("ES256 token: 401")
 	}
+}
+
+// TestAuthJWKSKeyOps: a JWK Set key whose key_ops (RFC 7517 4.3) does not
+// list "verify" is not a signature key: a token it signed is refused as
+// one with an unknown kid, while a key whose key_ops lists "verify", or
+// that has none, still verifies. The provider meant the key for
+// encryption (or for nothing), and the edge must not trust a signature
+// made with it.
+func TestAuthJWKSKeyOps(t *testing.T) {
+	k := testkit.Keys(t)
+	withOps := func(jwk map[string]string, ops []string) map[string]any {
+		m := map[string]any{"key_ops": ops}
+		for name, v := range jwk {
+			if name != "use" {
+				m[name] = v
+			}
+		}
+		return m
+	}
+	set, err := json.Marshal(map[string]any{"keys": []any{
+		withOps(testkit.JWK(t, "encrypt-only", k.RSA), []string{"encrypt", "wrapKey"}),
+		withOps(testkit.JWK(t, "no-operation", k.Ed), []string{}),
+		withOps(testkit.JWK(t, "verify", k.EC), []string{"verify"}),
+		testkit.JWK(t, "plain", k.RSA2),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", authSite(fmt.Sprintf(`jwt {
+			algorithms RS256 ES256 EdDSA
+			jwks_file %s
+		}
+		challenge realm edge`, testkit.WriteFile(t, t.TempDir(), "keys.json", set)), up.Addr()))
+	now := time.Now()
+	bearer := func(method jwt.SigningMethod, key any, kid string) []string {
+		return []string{"Bearer " + testkit.Mint(t, method, key, kid, testkit.Claims(now, nil))}
+	}
+	const refused = `Bearer realm="edge", error="invalid_token"`
+	runAuthCases(t, e, up, []authCase{
+		{"key_ops verify", bearer(jwt.SigningMethodES256, k.EC, "verify"), 201, "", ""},
+		{"no key_ops", bearer(jwt.SigningMethodRS256, k.RSA2, "plain"), 201, "", ""},
+		{"key_ops encrypt and wrapKey", bearer(jwt.SigningMethodRS256, k.RSA, "encrypt-only"), 401, refused, "key id (kid)"},
+		{"key_ops encrypt, no kid", bearer(jwt.SigningMethodRS256, k.RSA, ""), 401, refused, "signature is invalid"},
+		{"key_ops empty", bearer(jwt.SigningMethodEdDSA, k.Ed, "no-operation"), 401, refused, "key id (kid)"},
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,15 +30,27 @@ type jwk struct {
 	Kid string `json:"kid"`
 	Alg string `json:"alg"`
 	Use string `json:"use"`
-	Crv string `json:"crv"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
+	// KeyOps is key_ops, the operations the key is meant for (RFC 7517
+	// 4.3); nil when the member is absent or null.
+	KeyOps []string `json:"key_ops"`
+	Crv    string   `json:"crv"`
+	N      string   `json:"n"`
+	E      string   `json:"e"`
+	X      string   `json:"x"`
+	Y      string   `json:"y"`
+}
+
+// forSignatures reports whether k is meant for verifying signatures:
+// its use, when given, is "sig" (RFC 7517 4.2), and its key_ops, when
+// given, lists "verify" (RFC 7517 4.3). A key published for encryption
+// only ("key_ops": ["encrypt"]), or for no operation at all
+// ("key_ops": []), verifies no token.
+func (k jwk) forSignatures() bool {
+	return (k.Use == "" || k.Use == "sig") && (k.KeyOps == nil || slices.Contains(k.KeyOps, "verify"))
 }
 
 // parseJWKS returns the signature keys of a JWK Set. Keys for encryption
-// (`"use": "enc"`), symmetric keys (`"kty": "oct"`: a shared secret has no
+// (`"use": "enc"`, or a key_ops without "verify"), symmetric keys (`"kty": "oct"`: a shared secret has no
 // place in a published set) and keys the edge cannot use are skipped; a
 // set with no usable key at all is an error.
 func parseJWKS(data []byte) ([]verificationKey, error) {
@@ -48,7 +61,7 @@ func parseJWKS(data []byte) ([]verificationKey, error) {
 	var keys []verificationKey
 	var skipped []error
 	for i, k := range set.Keys {
-		if k.Use != "" && k.Use != "sig" {
+		if !k.forSignatures() {
 			continue
 		}
 		key, err := k.publicKey()
@@ -98,6 +111,11 @@ func decodeJWKSet(data []byte) (jwkSet, error) {
 				if err := json.Unmarshal(raw, m.v); err != nil {
 					return set, fmt.Errorf("key %d, member %q: %w", i, m.name, err)
 				}
+			}
+		}
+		if raw, ok := members["key_ops"]; ok {
+			if err := json.Unmarshal(raw, &k.KeyOps); err != nil {
+				return set, fmt.Errorf("key %d, member %q: %w", i, "key_ops", err)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package bearer
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"math/big"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,8 +21,9 @@ import (
 // FuzzParseJWKS: whatever a JWK Set holds, parseJWKS never panics, and
 // each key it takes is one the edge can verify with (RSA of 2048 bits or
 // more with an exponent from 3 to 2^31-1, an EC point on a P-256, P-384
-// or P-521 curve, an Ed25519 key), of a member meant for signatures,
-// with no alg or a supported one, and reads back the same when written
+// or P-521 curve, an Ed25519 key), of a member meant for signatures (a
+// use of "sig" or none, a key_ops that lists "verify" or none), with no
+// alg or a supported one, and reads back the same when written
 // out again as a JWK: the set's bytes mean one key and its parameters
 // only. Member names are read as written (RFC 7517 4: "KTY" is no
 // "kty").
@@ -33,6 +36,9 @@ func FuzzParseJWKS(f *testing.F) {
 	enc := testkit.JWK(f, "enc", k.EC384)
 	enc["use"] = "enc"
 	f.Add(testkit.JWKS(f, rsaKey, ec, testkit.JWK(f, "e384", k.EC384), testkit.JWK(f, "d", k.Ed), enc))
+	ops := testkit.JWKS(f, testkit.JWK(f, "v", k.EC), testkit.JWK(f, "x", k.Ed))
+	ops = bytes.Replace(ops, []byte(`"kid":"v"`), []byte(`"key_ops":["verify"],"kid":"v"`), 1)
+	f.Add(bytes.Replace(ops, []byte(`"kid":"x"`), []byte(`"key_ops":["encrypt"],"kid":"x"`), 1))
 	f.Add([]byte(`{"keys":[{"kty":"oct","kid":"s","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}]}`))
 	f.Add([]byte(`{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"},{"kty":"OKP","crv":"Ed25519","x":"AAAA"},{"kty":"EC","crv":"P-256","x":"","y":""}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -88,8 +94,10 @@ func FuzzParseJWKS(f *testing.F) {
 		for _, m := range members {
 			member, _ := m.(map[string]any)
 			str := func(name string) string { v, _ := member[name].(string); return v }
+			// key_ops, when given, must list "verify".
+			ops, given := member["key_ops"].([]any)
 			if i < len(keys) && str("kid") == keys[i].id && str("alg") == keys[i].alg && (str("use") == "" || str("use") == "sig") &&
-				str("kty") != "oct" {
+				(!given || slices.Contains(ops, any("verify"))) && str("kty") != "oct" {
 				i++
 			}
 		}

@@ -371,6 +371,11 @@ func TestParseJWKS(t *testing.T) {
 	upperUse := testkit.JWK(t, "upper-use", k.RSA)
 	delete(upperUse, "use")
 	upperUse["USE"] = "enc"
+	// key_ops (RFC 7517 4.3) must list "verify" when given.
+	keyOps := func(kid, ops string) []byte {
+		return bytes.Replace(testkit.JWKS(t, testkit.JWK(t, kid, k.RSA), testkit.JWK(t, "d", k.Ed)),
+			[]byte(`"kid":"`+kid+`"`), []byte(`"key_ops":`+ops+`,"kid":"`+kid+`"`), 1)
+	}
 	upperKeys := bytes.Replace(testkit.JWKS(t, testkit.JWK(t, "r", k.RSA)), []byte(`"keys"`), []byte(`"KEYS"`), 1)
 	for _, tc := range []struct {
 		name string
@@ -390,6 +395,13 @@ func TestParseJWKS(t *testing.T) {
 		{"KID is no kid", testkit.JWKS(t, upperKid, testkit.JWK(t, "d", k.Ed)), " d"},
 		{"USE is no use", testkit.JWKS(t, upperUse), "upper-use"},
 		{"KEYS is no keys", upperKeys, "error: no usable signature key"},
+		{"key_ops verify kept", keyOps("v", `["sign","verify"]`), "v d"},
+		{"key_ops null is none", keyOps("n", `null`), "n d"},
+		{"key_ops encrypt skipped", keyOps("enc", `["encrypt","wrapKey"]`), "d"},
+		{"key_ops empty skipped", keyOps("none", `[]`), "d"},
+		{"key_ops sign only skipped", keyOps("sign", `["sign"]`), "d"},
+		{"key_ops VERIFY is no verify", keyOps("upper", `["VERIFY"]`), "d"},
+		{"key_ops not an array", keyOps("s", `"verify"`), "error: not a JWK Set"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			keys, err := parseJWKS(tc.set)
