@@ -2,7 +2,9 @@ package caddymodule
 
 import (
 	"crypto"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"strings"
@@ -607,4 +609,52 @@ func TestAuthJWKSKeyOps(t *testing.T) {
 		{"key_ops encrypt, no kid", bearer(jwt.SigningMethodRS256, k.RSA, ""), 401, refused, "signature is invalid"},
 		{"key_ops empty", bearer(jwt.SigningMethodEdDSA, k.Ed, "no-operation"), 401, refused, "key id (kid)"},
 	})
+}
+
+// TestAuthKeyHeadersNotFollowed: the keys that verify a token are the
+// configured ones only. A token that carries its own key (jwk, x5c) or
+// points at one (jku, x5u) is refused, and the edge fetches nothing from
+// where it points; a kid that both the jwks_file and the jwks_url name
+// (each for a key of its own) verifies with either key, and with no
+// other. Passes as it is: no behaviour change.
+func TestAuthKeyHeadersNotFollowed(t *testing.T) {
+	k := testkit.Keys(t)
+	attacker := k.RSA2
+	elsewhere := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", attacker)))
+	idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	file := testkit.WriteFile(t, t.TempDir(), "keys.json", testkit.JWKS(t, testkit.JWK(t, "k1", k.EC)))
+	up := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", authSite(fmt.Sprintf(`jwt {
+			algorithms RS256 ES256
+			jwks_file %s
+			jwks_url %s/keys
+			issuer https://issuer.example/
+		}
+		challenge realm edge`, file, idp.URL), up.Addr()))
+	now := time.Now()
+	claims := testkit.ClaimsJSON(t, testkit.Claims(now, nil))
+	ownJWK, err := json.Marshal(testkit.JWK(t, "k1", attacker))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := pem.Decode(testkit.CACertificatePEM(t)) // any certificate: x5c is never read
+	x5c := base64.StdEncoding.EncodeToString(cert.Bytes)
+	signed := func(method jwt.SigningMethod, key any, header string) []string {
+		return []string{"Bearer " + testkit.MintRaw(t, method, key, header, claims)}
+	}
+	const refused = `Bearer realm="edge", error="invalid_token"`
+	runAuthCases(t, e, up, []authCase{
+		{"kid k1 of the jwks_url", signed(jwt.SigningMethodRS256, k.RSA, `{"alg":"RS256","kid":"k1"}`), 201, "", ""},
+		{"kid k1 of the jwks_file", signed(jwt.SigningMethodES256, k.EC, `{"alg":"ES256","kid":"k1"}`), 201, "", ""},
+		{"kid k1 signed by another key", signed(jwt.SigningMethodRS256, attacker, `{"alg":"RS256","kid":"k1"}`), 401, refused, "signature is invalid"},
+		{"own key in jwk", signed(jwt.SigningMethodRS256, attacker, `{"alg":"RS256","kid":"k1","jwk":`+string(ownJWK)+`}`), 401, refused, "signature is invalid"},
+		{"own key in jwk, no kid", signed(jwt.SigningMethodRS256, attacker, `{"alg":"RS256","jwk":`+string(ownJWK)+`}`), 401, refused, "signature is invalid"},
+		{"jku elsewhere", signed(jwt.SigningMethodRS256, attacker, `{"alg":"RS256","kid":"k1","jku":"`+elsewhere.URL+`/keys"}`), 401, refused, "signature is invalid"},
+		{"jku elsewhere, unknown kid", signed(jwt.SigningMethodRS256, attacker, `{"alg":"RS256","kid":"k9","jku":"`+elsewhere.URL+`/keys"}`), 401, refused, "key id (kid)"},
+		{"x5u elsewhere", signed(jwt.SigningMethodRS256, attacker, `{"alg":"RS256","x5u":"`+elsewhere.URL+`/cert.pem"}`), 401, refused, "signature is invalid"},
+		{"x5c", signed(jwt.SigningMethodRS256, attacker, `{"alg":"RS256","x5c":["`+x5c+`"]}`), 401, refused, "signature is invalid"},
+	})
+	if got := elsewhere.Hits.Load(); got != 0 {
+		t.Fatalf("the edge fetched %d times from where a token pointed", got)
+	}
 }
