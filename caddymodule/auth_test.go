@@ -165,6 +165,10 @@ func TestAuthTokens(t *testing.T) {
 		{"second issuer", rs(jwt.MapClaims{"iss": "https://sts.windows.net/tenant/"}), 201, "", ""},
 		{"expired within leeway", rs(jwt.MapClaims{"exp": now.Add(-5 * time.Minute).Unix()}), 201, "", ""},
 		{"lower-case scheme", []string{"bearer " + testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, nil))}, 201, "", ""},
+		{"upper-case scheme", []string{"BEARER " + testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, nil))}, 201, "", ""},
+		{"spaces after the scheme", []string{"Bearer    " + testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, nil))}, 201, "", ""},
+		{"nbf within leeway", rs(jwt.MapClaims{"nbf": now.Add(5 * time.Minute).Unix()}), 201, "", ""},
+		{"iat within leeway", rs(jwt.MapClaims{"iat": now.Add(5 * time.Minute).Unix()}), 201, "", ""},
 
 		{"missing", nil, 401, missingToken, "no bearer token"},
 		{"basic scheme", []string{"Basic dXNlcjpwYXNz"}, 401, missingToken, "no bearer token"},
@@ -183,6 +187,19 @@ func TestAuthTokens(t *testing.T) {
 		{"nbf in the future", rs(jwt.MapClaims{"nbf": now.Add(time.Hour).Unix()}), 401, invalidToken, "not valid yet"},
 		{"iat in the future", rs(jwt.MapClaims{"iat": now.Add(time.Hour).Unix()}), 401, invalidToken, "issued in the future"},
 		{"wrong issuer", rs(jwt.MapClaims{"iss": "https://evil.example/"}), 401, invalidToken, "issuer"},
+		// iss and aud are compared as written: no trailing slash, letter
+		// case or other normalization.
+		{"issuer without its trailing slash", rs(jwt.MapClaims{"iss": "https://issuer.example"}), 401, invalidToken, "issuer"},
+		{"issuer in other letter case", rs(jwt.MapClaims{"iss": "https://ISSUER.example/"}), 401, invalidToken, "issuer"},
+		{"issuer as an array", rs(jwt.MapClaims{"iss": []string{"https://issuer.example/"}}), 401, invalidToken, "issuer"},
+		{"audience with a trailing slash", rs(jwt.MapClaims{"aud": "api://ucwa/"}), 401, invalidToken, "audience"},
+		{"aud array with a number beside a match", rs(jwt.MapClaims{"aud": []any{"api://ucwa", 7}}), 401, invalidToken, "audience"},
+		{"aud empty array", rs(jwt.MapClaims{"aud": []string{}}), 401, invalidToken, "audience"},
+		// golang-jwt reads an exp of 0 as none.
+		{"exp 0", rs(jwt.MapClaims{"exp": 0}), 401, invalidToken, "no expiry"},
+		{"exp null", rs(jwt.MapClaims{"exp": json.RawMessage("null")}), 401, invalidToken, "malformed"},
+		{"tab after the scheme", []string{"Bearer\t" + testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, nil))}, 401, missingToken, "no bearer token"},
+		{"two tokens in one header", []string{"Bearer " + testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, nil)) + ", Bearer " + testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, nil))}, 401, invalidToken, "malformed"},
 		{"issuer missing", rs(jwt.MapClaims{"iss": nil}), 401, invalidToken, "issuer"},
 		{"wrong audience", rs(jwt.MapClaims{"aud": "api://other"}), 401, invalidToken, "audience"},
 		{"aud array, none matches", rs(jwt.MapClaims{"aud": []string{"a", "b"}}), 401, invalidToken, "audience"},
