@@ -299,6 +299,52 @@ func TestDialCharacterNoEmergency(t *testing.T) {
 	})
 }
 
+// TestDialCharacterCompatibilityForms: the fullwidth and small forms of
+// the dial characters ',', '*' and '#' (U+FF0C, U+FE50, U+FE10; U+FF0A,
+// U+FE61; U+FF03, U+FE5F), which a gateway that folds Unicode
+// compatibility forms dials as those characters (as the fullwidth digits
+// and '+' the edge reads as digits and '+'), are those dial characters
+// to the edge: sip:9＊11@gw and sip:911＃@gw are no emergency calls, so
+// a call-via-work to them takes from the limits for its phoneNumber
+// (429 with the budget spent), as sip:9*11@gw does, and
+// sip:14255551234＃@gw or sip:1425555，1234@gw is a dial string no rule
+// can judge (403 dial_string), as sip:14255551234%23@gw is, never
+// delivered. A fullwidth comma between the outside_line prefix and 911
+// is a pause there, as ',' is: an emergency call, delivered with the
+// budget spent.
+func TestDialCharacterCompatibilityForms(t *testing.T) {
+	alice := caller{"tenant-1", "alice"}.header(t)
+	call := func(e limitEdge, to string) testkit.Response {
+		return e.send(limitRequest("/communication/startPhoneAudio", `{"to":"`+to+`","phoneNumber":"+14255551234"}`, alice))
+	}
+	e := startLimitEdge(t, "store memory", "destinations {\n\t\t\tallow_regions US CA\n\t\t\tsip_domains contoso.com *.contoso.com\n\t\t\toutside_line 9\n\t\t}",
+		"limit calls 1 per 1h")
+	for _, to := range []string{"sip:14255551234%EF%BC%83@gw.contoso.com", "sip:14255551234%EF%B9%9F@gw.contoso.com",
+		"sip:1425555%EF%BC%8C1234@gw.contoso.com", "sip:1425555%EF%BC%8A1234@gw.contoso.com"} {
+		resp := call(e, to)
+		if resp.Status != http.StatusForbidden {
+			t.Fatalf("%s: %d %s, want 403", to, resp.Status, resp.Body)
+		}
+		if e := ucwaError(t, resp.Body); e.Subcode != "DialoutNotAllowed" || !strings.Contains(e.Message, "dial_string") {
+			t.Errorf("%s: refused with %+v, want DialoutNotAllowed by dial_string", to, e)
+		}
+	}
+	// The first call spends the budget; an emergency call passes all the
+	// same.
+	for i, to := range []string{"sip:14255550000@gw.contoso.com", "sip:9%EF%BC%8C911@gw.contoso.com", "sip:9%EF%B9%90911@gw.contoso.com"} {
+		if resp := call(e, to); resp.Status != http.StatusCreated {
+			t.Fatalf("call %d (%s): %d %s", i+1, to, resp.Status, resp.Body)
+		}
+	}
+	for _, to := range []string{"sip:9%EF%BC%8A11@gw.contoso.com", "sip:9%EF%B9%A111@gw.contoso.com", "sip:911%EF%BC%83@gw.contoso.com",
+		"sip:911%EF%B9%9F@gw.contoso.com", "sip:%EF%BC%8C911@gw.contoso.com", "sip:9%EF%BC%8C9%EF%BC%8C11@gw.contoso.com"} {
+		assertLimited(t, call(e, to), "calls", 3600)
+	}
+	if got := e.pool.Requests.Load(); got != 3 {
+		t.Errorf("the pool got %d requests, want 3", got)
+	}
+}
+
 // TestDestinationPremiumShortCodes: in France (default_region FR) a SIP
 // user of four digits that is a premium-rate short code by phonenumbers'
 // short-number data (3651, 3615), as written or after an outside-line

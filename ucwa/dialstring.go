@@ -9,8 +9,10 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers/v2"
+	"golang.org/x/text/unicode/norm"
 )
 
 // DialString is what a gateway could dial from a SIP URI whose user is
@@ -93,7 +95,8 @@ type DialString struct {
 // dialCharacters are the characters of a dial string that are neither
 // digits nor separators: pauses (pauseCharacters) and the DTMF keys '*',
 // '#' and 'A' to 'D' (RFC 2806's dtmf-digit, which RFC 4967's dial
-// strings keep), any letter case.
+// strings keep), any letter case; a compatibility form of ',', '*' or
+// '#' is read as it (see foldDialCharacter).
 const dialCharacters = pauseCharacters + "*#aAbBcCdD"
 
 // pauseCharacters are the dial characters that dial nothing but wait:
@@ -171,6 +174,9 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 	pause, keys := -1, false
 	letters := 0
 	for _, r := range main {
+		if r >= utf8.RuneSelf && !unicode.IsDigit(r) && !unicode.IsLetter(r) {
+			r = foldDialCharacter(r)
+		}
 		switch {
 		case r < 0x80 && r >= '0' && r <= '9':
 			digits = append(digits, byte(r))
@@ -246,6 +252,28 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 		return n.shortCode(digits, false), name
 	}
 	return &DialString{Readings: readings, Written: written, Digits: len(digits), Rest: short, Premium: premium}, name
+}
+
+// foldDialCharacter returns the ASCII dial character that r, neither
+// ASCII nor a digit nor a letter, is a compatibility form of (Unicode's
+// NFKC folds it onto one: the fullwidth and small forms of ',', '*' and
+// '#', U+FF0C U+FE50 U+FE10, U+FF0A U+FE61, U+FF03 U+FE5F), or r itself.
+// A gateway that folds compatibility forms dials sip:9%EF%BC%8A11@gw as
+// 9*11, a feature code, as it dials the fullwidth digits and '+' that
+// the edge reads as digits and '+'; one that keeps only the digits it
+// can dial dials 911. Read as the dial character, the user is what the
+// first dials and no emergency number, and the second's reading is
+// judged all the same (a dial character only makes a user unjudgeable
+// or a short code).
+func foldDialCharacter(r rune) rune {
+	var one [utf8.UTFMax]byte
+	n := utf8.EncodeRune(one[:], r)
+	var room [8]byte
+	folded := norm.NFKC.Append(room[:0], one[:n]...)
+	if len(folded) == 1 && strings.IndexByte(dialCharacters, folded[0]) >= 0 {
+		return rune(folded[0])
+	}
+	return r
 }
 
 // shortCode is the DialString of digits of no reading: a short code or

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nyaruka/phonenumbers/v2"
 	"github.com/nyaruka/phonenumbers/v2/metadata"
+	"golang.org/x/text/unicode/norm"
 )
 
 // fuzzPolicies are the policies FuzzPolicy judges with, each beside the
@@ -60,6 +61,9 @@ var fuzzPolicySeeds = []string{
 	"sip:9,911,@gw.contoso.com", "sip:81p112;x=y@gw.contoso.com", "sip:0,12345@gw.contoso.com", "sip:0w030123456@gw.contoso.com", "sip:0,123AB@gw.contoso.com",
 	"sip:9,911;1@gw.contoso.com", "sip:99,11@gw.contoso.com", "sip:9,*911@gw.contoso.com", "sip:91%231@gw.contoso.com", "sip:9-1-1@gw.contoso.com", "sip:11p2@gw.contoso.com",
 	"sip:999w911@gw.contoso.com", "sip:999p112@gw.contoso.com",
+	"sip:9%EF%BC%8A11@gw.contoso.com", "sip:911%EF%BC%83@gw.contoso.com", "sip:9%EF%B9%A111@gw.contoso.com", "sip:911%EF%B9%9F@gw.contoso.com",
+	"sip:%EF%BC%8C911@gw.contoso.com", "sip:9%EF%BC%8C911@gw.contoso.com", "sip:9%EF%B9%90911@gw.contoso.com", "sip:9%EF%B8%90911@gw.contoso.com",
+	"sip:14255551234%EF%BC%83@gw.contoso.com", "sip:1425555%EF%BC%8C1234@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -461,6 +465,7 @@ func referenceShortCode(d *Destination, n *Numbers) referenceShort {
 func referencePausedEmergency(user string, n *Numbers) bool {
 	var b strings.Builder
 	for _, r := range user {
+		r = referenceFoldDialCharacter(r)
 		switch {
 		case unicode.IsDigit(r):
 			b.WriteByte(digitValue(r))
@@ -692,6 +697,7 @@ func referenceNumberRule(c *DestinationPolicy, pd *PropertyDestination, num Numb
 func referenceDialDigits(user string) (digits []rune, dialCharacter, letter, name bool) {
 	letters := 0
 	for _, r := range user {
+		r = referenceFoldDialCharacter(r)
 		switch {
 		case unicode.IsDigit(r):
 			digits = append(digits, '0'+rune(digitValue(r)-'0'))
@@ -706,4 +712,18 @@ func referenceDialDigits(user string) (digits []rune, dialCharacter, letter, nam
 		dialCharacter = false
 	}
 	return digits, dialCharacter, letter, letter && (len(digits) < 6 || letters >= len(digits))
+}
+
+// referenceFoldDialCharacter is the dial character (, * #) that a
+// character other than a letter or a digit is a compatibility form of,
+// by Unicode's NFKC (a fullwidth or small comma, asterisk or number
+// sign), or the character itself.
+func referenceFoldDialCharacter(r rune) rune {
+	if unicode.IsLetter(r) || unicode.IsDigit(r) {
+		return r
+	}
+	if f := norm.NFKC.String(string(r)); f == "," || f == "*" || f == "#" {
+		return rune(f[0])
+	}
+	return r
 }
