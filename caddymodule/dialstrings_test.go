@@ -345,6 +345,42 @@ func TestDialCharacterCompatibilityForms(t *testing.T) {
 	}
 }
 
+// TestDialStringCompatibilityDigits: a SIP user whose digits are written
+// in a compatibility form (superscripts ¹⁹⁰⁰..., circled ①⑨⓪⓪...: numbers
+// to Unicode, no decimal digits), which a gateway that folds
+// compatibility forms dials as the digits they fold onto and one that
+// keeps only decimal digits drops, is a dial string no rule can judge:
+// refused 403 dial_string and never delivered, the audit line showing it
+// masked. Read as separators, sip:⁴⁴²⁰⁷¹²³⁴⁵⁶⁷@gw was a name, delivered
+// and counted by no limit, for a London number under allow_regions US
+// CA. So is a vanity number whose digits are (¹⁹⁰⁰FLOWERS), by its keypad
+// reading.
+func TestDialStringCompatibilityDigits(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			allow_regions US CA
+			sip_domains contoso.com *.contoso.com
+		}`)
+	auth := callerBearer(t)
+	refused := func(name, to string) guardCase {
+		return guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `"}`, status: 403, property: "to", rule: "dial_string",
+			operation: "startPhoneAudio", decision: "refused", auditRule: "dial_string",
+			dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", DialString: true, Decision: "refused", Rule: "dial_string"}}}
+	}
+	const london = "%E2%81%B4%E2%81%B4%C2%B2%E2%81%B0%E2%81%B7%C2%B9%C2%B2%C2%B3%E2%81%B4%E2%81%B5%E2%81%B6%E2%81%B7"
+	const premium = "%C2%B9%E2%81%B9%E2%81%B0%E2%81%B0%E2%81%B5%E2%81%B5%E2%81%B5%C2%B9%C2%B2%C2%B3%E2%81%B4"
+	cases := []guardCase{
+		refused("a London number in superscript digits", "sip:"+london+"@gw.contoso.com"),
+		refused("a premium number in superscript digits", "sip:"+premium+"@gw.contoso.com"),
+		refused("one superscript digit among decimal ones", "sip:1%E2%81%B9005551234@gw.contoso.com"),
+		refused("circled digits", "sip:%E2%91%A0%E2%91%A8%E2%93%AA%E2%93%AA5551234@gw.contoso.com"),
+		refused("a vanity number", "sip:%C2%B9%E2%81%B9%E2%81%B0%E2%81%B0FLOWERS@gw.contoso.com"),
+	}
+	e.run(t, auth, cases, []string{london, premium})
+	if got := e.Metric(`caddy_ucwa_destinations_total{decision="refused",rule="dial_string"}`); got != float64(len(cases)) {
+		t.Errorf("refused by dial_string: %v, want %d", got, len(cases))
+	}
+}
+
 // TestDestinationPremiumShortCodes: in France (default_region FR) a SIP
 // user of four digits that is a premium-rate short code by phonenumbers'
 // short-number data (3651, 3615), as written or after an outside-line

@@ -51,8 +51,10 @@ type DialString struct {
 	// least minDialDigits digits (',' 'p' 'w' pauses, the keys '*', '#'
 	// and A to D): a gateway may dial any part of it, a prefix, a
 	// feature code, digits after a pause, so no number rule can judge
-	// it. So are digits too many for the number they start (see
-	// tooLong), as written or after an outside-line prefix, and a user
+	// it; so are digits in a compatibility form (a superscript ¹, see
+	// foldCompatibility), which a gateway may dial or drop. So are
+	// digits too many for the number they start (see tooLong), as
+	// written or after an outside-line prefix, and a user
 	// whose parameters (after its first ';') hold a digit.
 	Unjudgeable bool
 	// Digits is how many digits the user holds (up to maxNumberLength).
@@ -96,7 +98,7 @@ type DialString struct {
 // digits nor separators: pauses (pauseCharacters) and the DTMF keys '*',
 // '#' and 'A' to 'D' (RFC 2806's dtmf-digit, which RFC 4967's dial
 // strings keep), any letter case; a compatibility form of ',', '*' or
-// '#' is read as it (see foldDialCharacter).
+// '#' is read as it (see foldCompatibility).
 const dialCharacters = pauseCharacters + "*#aAbBcCdD"
 
 // pauseCharacters are the dial characters that dial nothing but wait:
@@ -175,7 +177,13 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 	letters := 0
 	for _, r := range main {
 		if r >= utf8.RuneSelf && !unicode.IsDigit(r) && !unicode.IsLetter(r) {
-			r = foldDialCharacter(r)
+			var held bool
+			if r, digits, held = foldCompatibility(r, digits); held {
+				// A gateway that folds compatibility forms dials these
+				// digits, one that keeps the digits it can dial drops
+				// them: which, no rule can tell, as of a dial character.
+				dial, keys = true, true
+			}
 		}
 		switch {
 		case r < 0x80 && r >= '0' && r <= '9':
@@ -254,26 +262,33 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 	return &DialString{Readings: readings, Written: written, Digits: len(digits), Rest: short, Premium: premium}, name
 }
 
-// foldDialCharacter returns the ASCII dial character that r, neither
-// ASCII nor a digit nor a letter, is a compatibility form of (Unicode's
-// NFKC folds it onto one: the fullwidth and small forms of ',', '*' and
-// '#', U+FF0C U+FE50 U+FE10, U+FF0A U+FE61, U+FF03 U+FE5F), or r itself.
-// A gateway that folds compatibility forms dials sip:9%EF%BC%8A11@gw as
-// 9*11, a feature code, as it dials the fullwidth digits and '+' that
-// the edge reads as digits and '+'; one that keeps only the digits it
-// can dial dials 911. Read as the dial character, the user is what the
-// first dials and no emergency number, and the second's reading is
-// judged all the same (a dial character only makes a user unjudgeable
-// or a short code).
-func foldDialCharacter(r rune) rune {
+// foldCompatibility reads r, neither ASCII nor a digit nor a letter, as
+// a gateway that folds Unicode compatibility forms (NFKC) dials it, as
+// it dials the fullwidth digits and '+' that the edge reads as digits
+// and '+'. A compatibility form of an ASCII dial character (the
+// fullwidth and small forms of ',', '*' and '#', U+FF0C U+FE50 U+FE10,
+// U+FF0A U+FE61, U+FF03 U+FE5F) is returned as that character:
+// sip:9%EF%BC%8A11@gw is 9*11 there, a feature code, and no emergency
+// number. One that folds onto digits (a superscript or subscript digit,
+// a circled one, ⑩ for 10: numbers, not decimal digits, to Unicode) has
+// those digits appended to digits, and held set: such a gateway dials
+// sip:%C2%B9%E2%81%B9%E2%81%B0%E2%81%B0...@gw (¹⁹⁰⁰...) as 1900...,
+// where to one that keeps only decimal digits it is a name. Anything
+// else is returned as it is, with digits.
+func foldCompatibility(r rune, digits []byte) (_ rune, _ []byte, held bool) {
 	var one [utf8.UTFMax]byte
 	n := utf8.EncodeRune(one[:], r)
 	var room [8]byte
 	folded := norm.NFKC.Append(room[:0], one[:n]...)
 	if len(folded) == 1 && strings.IndexByte(dialCharacters, folded[0]) >= 0 {
-		return rune(folded[0])
+		return rune(folded[0]), digits, false
 	}
-	return r
+	for _, c := range folded {
+		if c >= '0' && c <= '9' {
+			digits, held = append(digits, c), true
+		}
+	}
+	return r, digits, held
 }
 
 // shortCode is the DialString of digits of no reading: a short code or
@@ -427,17 +442,24 @@ func mostlyDigits(digits, letters int) bool {
 func keypadUser(user string) (string, bool) {
 	main, params, hasParams := strings.Cut(user, ";")
 	digits, before, letters := 0, 0, 0
+	var room [8]byte
 	for _, r := range main {
+		held := 0
 		switch {
 		case unicode.IsDigit(r):
-			digits++
-			if letters == 0 {
-				before++
-			}
+			held = 1
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
 			letters++
 		case unicode.IsLetter(r):
 			return "", false
+		case r >= utf8.RuneSelf:
+			// Digits in a compatibility form (see foldCompatibility).
+			_, compat, _ := foldCompatibility(r, room[:0])
+			held = len(compat)
+		}
+		digits += held
+		if letters == 0 {
+			before += held
 		}
 	}
 	if letters == 0 || before < keypadDigitsBefore && !mostlyDigits(digits, letters) {

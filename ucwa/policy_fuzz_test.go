@@ -64,6 +64,9 @@ var fuzzPolicySeeds = []string{
 	"sip:9%EF%BC%8A11@gw.contoso.com", "sip:911%EF%BC%83@gw.contoso.com", "sip:9%EF%B9%A111@gw.contoso.com", "sip:911%EF%B9%9F@gw.contoso.com",
 	"sip:%EF%BC%8C911@gw.contoso.com", "sip:9%EF%BC%8C911@gw.contoso.com", "sip:9%EF%B9%90911@gw.contoso.com", "sip:9%EF%B8%90911@gw.contoso.com",
 	"sip:14255551234%EF%BC%83@gw.contoso.com", "sip:1425555%EF%BC%8C1234@gw.contoso.com",
+	"sip:%C2%B9%E2%81%B9%E2%81%B0%E2%81%B0%E2%81%B5%E2%81%B5%E2%81%B5%C2%B9%C2%B2%C2%B3%E2%81%B4@gw.contoso.com", "sip:1%E2%81%B9005551234@gw.contoso.com",
+	"sip:%E2%91%A0%E2%91%A8%E2%93%AA%E2%93%AA5551234@gw.contoso.com", "sip:9%C2%B9%C2%B9@gw.contoso.com", "sip:%E2%91%A9%E2%91%A8@gw.contoso.com",
+	"sip:%C2%B9%E2%81%B9%E2%81%B0%E2%81%B0FLOWERS@gw.contoso.com", "sip:x%C2%B9%E2%81%B9%E2%81%B0%E2%81%B05551234@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -311,6 +314,12 @@ func referenceKeypad(d *Destination) (string, bool) {
 			}
 			digitsInAll++
 			out.WriteRune(r)
+		case referenceCompatDigits(r) != "":
+			if letters == 0 {
+				digitsBefore += len(referenceCompatDigits(r))
+			}
+			digitsInAll += len(referenceCompatDigits(r))
+			out.WriteRune(r)
 		case 'a' <= r && r <= 'z':
 			letters++
 			out.WriteByte(keys[r-'a'])
@@ -469,6 +478,8 @@ func referencePausedEmergency(user string, n *Numbers) bool {
 		switch {
 		case unicode.IsDigit(r):
 			b.WriteByte(digitValue(r))
+		case referenceCompatDigits(r) != "":
+			b.WriteByte('*') // no rule can tell what a gateway dials for it
 		case strings.ContainsRune(",pPwW*#aAbBcCdD", r):
 			b.WriteRune(r)
 		case unicode.IsLetter(r):
@@ -701,6 +712,10 @@ func referenceDialDigits(user string) (digits []rune, dialCharacter, letter, nam
 		switch {
 		case unicode.IsDigit(r):
 			digits = append(digits, '0'+rune(digitValue(r)-'0'))
+		case referenceCompatDigits(r) != "":
+			// A gateway may dial them or drop them: a dial character.
+			digits = append(digits, []rune(referenceCompatDigits(r))...)
+			dialCharacter = true
 		case strings.ContainsRune(",pPwW*#aAbBcCdD", r):
 			dialCharacter = true
 		case unicode.IsLetter(r):
@@ -726,4 +741,20 @@ func referenceFoldDialCharacter(r rune) rune {
 		return rune(f[0])
 	}
 	return r
+}
+
+// referenceCompatDigits is the ASCII digits that a character other than
+// a letter or a decimal digit folds onto by Unicode's NFKC (a
+// superscript ¹, a circled ⑩), in order; "" for none.
+func referenceCompatDigits(r rune) string {
+	if unicode.IsLetter(r) || unicode.IsDigit(r) || r < 0x80 {
+		return ""
+	}
+	var digits strings.Builder
+	for _, c := range norm.NFKC.String(string(r)) {
+		if '0' <= c && c <= '9' {
+			digits.WriteRune(c)
+		}
+	}
+	return digits.String()
 }
