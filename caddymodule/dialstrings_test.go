@@ -301,7 +301,8 @@ func TestDialCharacterNoEmergency(t *testing.T) {
 
 // TestDialCharacterCompatibilityForms: the fullwidth and small forms of
 // the dial characters ',', '*' and '#' (U+FF0C, U+FE50, U+FE10; U+FF0A,
-// U+FE61; U+FF03, U+FE5F), which a gateway that folds Unicode
+// U+FE61; U+FF03, U+FE5F), and the circled A to D, P and W (symbols, no
+// letters, to Unicode), which a gateway that folds Unicode
 // compatibility forms dials as those characters (as the fullwidth digits
 // and '+' the edge reads as digits and '+'), are those dial characters
 // to the edge: sip:9＊11@gw and sip:911＃@gw are no emergency calls, so
@@ -320,7 +321,8 @@ func TestDialCharacterCompatibilityForms(t *testing.T) {
 	e := startLimitEdge(t, "store memory", "destinations {\n\t\t\tallow_regions US CA\n\t\t\tsip_domains contoso.com *.contoso.com\n\t\t\toutside_line 9\n\t\t}",
 		"limit calls 1 per 1h")
 	for _, to := range []string{"sip:14255551234%EF%BC%83@gw.contoso.com", "sip:14255551234%EF%B9%9F@gw.contoso.com",
-		"sip:1425555%EF%BC%8C1234@gw.contoso.com", "sip:1425555%EF%BC%8A1234@gw.contoso.com"} {
+		"sip:1425555%EF%BC%8C1234@gw.contoso.com", "sip:1425555%EF%BC%8A1234@gw.contoso.com",
+		"sip:14255551234%E2%92%B6@gw.contoso.com", "sip:1425555%E2%93%A61234@gw.contoso.com"} {
 		resp := call(e, to)
 		if resp.Status != http.StatusForbidden {
 			t.Fatalf("%s: %d %s, want 403", to, resp.Status, resp.Body)
@@ -337,7 +339,8 @@ func TestDialCharacterCompatibilityForms(t *testing.T) {
 		}
 	}
 	for _, to := range []string{"sip:9%EF%BC%8A11@gw.contoso.com", "sip:9%EF%B9%A111@gw.contoso.com", "sip:911%EF%BC%83@gw.contoso.com",
-		"sip:911%EF%B9%9F@gw.contoso.com", "sip:%EF%BC%8C911@gw.contoso.com", "sip:9%EF%BC%8C9%EF%BC%8C11@gw.contoso.com"} {
+		"sip:911%EF%B9%9F@gw.contoso.com", "sip:%EF%BC%8C911@gw.contoso.com", "sip:9%EF%BC%8C9%EF%BC%8C11@gw.contoso.com",
+		"sip:%E2%93%9F911@gw.contoso.com", "sip:911%E2%92%B7@gw.contoso.com"} {
 		assertLimited(t, call(e, to), "calls", 3600)
 	}
 	if got := e.pool.Requests.Load(); got != 3 {

@@ -97,8 +97,8 @@ type DialString struct {
 // dialCharacters are the characters of a dial string that are neither
 // digits nor separators: pauses (pauseCharacters) and the DTMF keys '*',
 // '#' and 'A' to 'D' (RFC 2806's dtmf-digit, which RFC 4967's dial
-// strings keep), any letter case; a compatibility form of ',', '*' or
-// '#' is read as it (see foldCompatibility).
+// strings keep), any letter case; a compatibility form of one that is
+// no letter (＊, Ⓦ) is read as it (see foldCompatibility).
 const dialCharacters = pauseCharacters + "*#aAbBcCdD"
 
 // pauseCharacters are the dial characters that dial nothing but wait:
@@ -267,7 +267,9 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 // it dials the fullwidth digits and '+' that the edge reads as digits
 // and '+'. A compatibility form of an ASCII dial character (the
 // fullwidth and small forms of ',', '*' and '#', U+FF0C U+FE50 U+FE10,
-// U+FF0A U+FE61, U+FF03 U+FE5F) is returned as that character:
+// U+FF0A U+FE61, U+FF03 U+FE5F; a circled or squared A to D, P or W,
+// U+24B6, U+24E6, U+1F130; a Roman numeral C or D, U+216D, U+217E:
+// symbols, no letters, to Unicode) is returned as that character:
 // sip:9%EF%BC%8A11@gw is 9*11 there, a feature code, and no emergency
 // number. One that folds onto digits (a superscript or subscript digit,
 // a circled one, ⑩ for 10: numbers, not decimal digits, to Unicode) has

@@ -61,6 +61,7 @@ var fuzzPolicySeeds = []string{
 	"sip:9,911,@gw.contoso.com", "sip:81p112;x=y@gw.contoso.com", "sip:0,12345@gw.contoso.com", "sip:0w030123456@gw.contoso.com", "sip:0,123AB@gw.contoso.com",
 	"sip:9,911;1@gw.contoso.com", "sip:99,11@gw.contoso.com", "sip:9,*911@gw.contoso.com", "sip:91%231@gw.contoso.com", "sip:9-1-1@gw.contoso.com", "sip:11p2@gw.contoso.com",
 	"sip:999w911@gw.contoso.com", "sip:999p112@gw.contoso.com",
+	"sip:9%E2%93%A6911@gw.contoso.com", "sip:14255551234%E2%92%B6@gw.contoso.com", "sip:%E2%93%9F911@gw.contoso.com",
 	"sip:9%EF%BC%8A11@gw.contoso.com", "sip:911%EF%BC%83@gw.contoso.com", "sip:9%EF%B9%A111@gw.contoso.com", "sip:911%EF%B9%9F@gw.contoso.com",
 	"sip:%EF%BC%8C911@gw.contoso.com", "sip:9%EF%BC%8C911@gw.contoso.com", "sip:9%EF%B9%90911@gw.contoso.com", "sip:9%EF%B8%90911@gw.contoso.com",
 	"sip:14255551234%EF%BC%83@gw.contoso.com", "sip:1425555%EF%BC%8C1234@gw.contoso.com",
@@ -729,15 +730,16 @@ func referenceDialDigits(user string) (digits []rune, dialCharacter, letter, nam
 	return digits, dialCharacter, letter, letter && (len(digits) < 6 || letters >= len(digits))
 }
 
-// referenceFoldDialCharacter is the dial character (, * #) that a
-// character other than a letter or a digit is a compatibility form of,
-// by Unicode's NFKC (a fullwidth or small comma, asterisk or number
-// sign), or the character itself.
+// referenceFoldDialCharacter is the dial character (, p w * # A B C D,
+// any letter case) that a character other than a letter or a digit is
+// a compatibility form of, by Unicode's NFKC (a fullwidth or small
+// comma, asterisk or number sign, a circled or squared A or W, a Roman
+// numeral C or D), or the character itself.
 func referenceFoldDialCharacter(r rune) rune {
 	if unicode.IsLetter(r) || unicode.IsDigit(r) {
 		return r
 	}
-	if f := norm.NFKC.String(string(r)); f == "," || f == "*" || f == "#" {
+	if f := norm.NFKC.String(string(r)); len(f) == 1 && strings.Contains(",pPwW*#aAbBcCdD", f) {
 		return rune(f[0])
 	}
 	return r
