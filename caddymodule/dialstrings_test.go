@@ -384,6 +384,38 @@ func TestDialStringCompatibilityDigits(t *testing.T) {
 	}
 }
 
+// TestDestinationVanityCompatibilityLetters: a vanity number whose
+// letters are written in a compatibility form (fullwidth ＦＬＯＷＥＲＳ,
+// circled ⒻⓁⓄⓌⒺⓇⓈ, mathematical 𝐅𝐋𝐎𝐖𝐄𝐑𝐒), which a gateway that folds
+// such forms (NFKC) before it maps letters to keys dials as 1900FLOWERS,
+// is judged with them as keypad digits, as sip:1900FLOWERS@gw is:
+// +1 900 356 9377, refused under deny +1900 and never delivered, the
+// audit line showing the reading masked. A name in fullwidth letters is
+// still a name.
+func TestDestinationVanityCompatibilityLetters(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+			sip_domains contoso.com *.contoso.com
+		}`)
+	auth := callerBearer(t)
+	refused := func(name, to string) guardCase {
+		return guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `"}`, status: 403, property: "to", rule: "deny",
+			operation: "startPhoneAudio", decision: "refused", auditRule: "deny",
+			dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:+1900356****@gw.contoso.com", Region: "US", Type: "premium_rate",
+				DialString: true, Decision: "refused", Rule: "deny"}}}
+	}
+	cases := []guardCase{
+		refused("fullwidth letters", "sip:1900%EF%BC%A6%EF%BC%AC%EF%BC%AF%EF%BC%B7%EF%BC%A5%EF%BC%B2%EF%BC%B3@gw.contoso.com"),
+		refused("fullwidth digits and letters", "sip:%EF%BC%91%EF%BC%99%EF%BC%90%EF%BC%90%EF%BD%86%EF%BD%8C%EF%BD%8F%EF%BD%97%EF%BD%85%EF%BD%92%EF%BD%93@gw.contoso.com"),
+		refused("circled letters", "sip:1900%E2%92%BB%E2%93%81%E2%93%84%E2%93%8C%E2%92%BA%E2%93%87%E2%93%88@gw.contoso.com"),
+		refused("mathematical letters", "sip:1900%F0%9D%90%85%F0%9D%90%8B%F0%9D%90%8E%F0%9D%90%96%F0%9D%90%84%F0%9D%90%91%F0%9D%90%92@gw.contoso.com"),
+		{name: "a name in fullwidth letters", path: startOpsPath, body: `{"to":"sip:%EF%BD%8A%EF%BD%8F%EF%BD%88%EF%BD%8E@gw.contoso.com","operationId":"op-1"}`, status: 201,
+			operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
+			dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", Decision: "allowed", Rule: "default"}}},
+	}
+	e.run(t, auth, cases, []string{"3569377", "%EF%BC%A6%EF%BC%AC"})
+}
+
 // TestDestinationPremiumShortCodes: in France (default_region FR) a SIP
 // user of four digits that is a premium-rate short code by phonenumbers'
 // short-number data (3651, 3615), as written or after an outside-line

@@ -441,8 +441,13 @@ func mostlyDigits(digits, letters int) bool {
 // dialString reads past as it does in a user of digits: (900)FLOWERS is
 // 900-FLOWERS to a gateway that maps letters to keys. Its parameters are
 // kept as written. A name (alice, john.smith, user1, 2ndfloor) is none.
+// A compatibility form of an ASCII letter (a fullwidth Ｆ, a mathematical
+// 𝐅, a circled Ⓕ) is that letter here, as a gateway that folds them
+// (NFKC) before it maps letters to keys dials it: 1900ＦＬＯＷＥＲＳ is
+// 1900FLOWERS to it.
 func keypadUser(user string) (string, bool) {
 	main, params, hasParams := strings.Cut(user, ";")
+	main = foldKeypadLetters(main)
 	digits, before, letters := 0, 0, 0
 	var room [8]byte
 	for _, r := range main {
@@ -472,6 +477,31 @@ func keypadUser(user string) (string, bool) {
 		keypad += ";" + params
 	}
 	return keypad, true
+}
+
+// foldKeypadLetters returns s with every character that is a
+// compatibility form of an ASCII letter (Unicode's NFKC folds it onto
+// one: a fullwidth Ｆ, a mathematical 𝐅, a circled Ⓕ, a Roman numeral Ⅽ)
+// written as that letter; s itself when it holds none.
+func foldKeypadLetters(s string) string {
+	folded := func(r rune) rune {
+		if r < utf8.RuneSelf || unicode.IsDigit(r) {
+			return r
+		}
+		var one [utf8.UTFMax]byte
+		n := utf8.EncodeRune(one[:], r)
+		var room [8]byte
+		if f := norm.NFKC.Append(room[:0], one[:n]...); len(f) == 1 && (f[0] >= 'a' && f[0] <= 'z' || f[0] >= 'A' && f[0] <= 'Z') {
+			return rune(f[0])
+		}
+		return r
+	}
+	for _, r := range s {
+		if folded(r) != r {
+			return strings.Map(folded, s)
+		}
+	}
+	return s
 }
 
 // keypadString is the DialString of a SIP user read with its letters as

@@ -68,6 +68,9 @@ var fuzzPolicySeeds = []string{
 	"sip:%C2%B9%E2%81%B9%E2%81%B0%E2%81%B0%E2%81%B5%E2%81%B5%E2%81%B5%C2%B9%C2%B2%C2%B3%E2%81%B4@gw.contoso.com", "sip:1%E2%81%B9005551234@gw.contoso.com",
 	"sip:%E2%91%A0%E2%91%A8%E2%93%AA%E2%93%AA5551234@gw.contoso.com", "sip:9%C2%B9%C2%B9@gw.contoso.com", "sip:%E2%91%A9%E2%91%A8@gw.contoso.com",
 	"sip:%C2%B9%E2%81%B9%E2%81%B0%E2%81%B0FLOWERS@gw.contoso.com", "sip:x%C2%B9%E2%81%B9%E2%81%B0%E2%81%B05551234@gw.contoso.com",
+	"sip:1900%EF%BC%A6%EF%BC%AC%EF%BC%AF%EF%BC%B7%EF%BC%A5%EF%BC%B2%EF%BC%B3@gw.contoso.com", "sip:1900%E2%92%BB%E2%93%81%E2%93%84%E2%93%8C%E2%92%BA%E2%93%87%E2%93%88@gw.contoso.com",
+	"sip:1900%F0%9D%90%85%F0%9D%90%8B%F0%9D%90%8E%F0%9D%90%96%F0%9D%90%84%F0%9D%90%91%F0%9D%90%92@gw.contoso.com", "sip:1%EF%BC%B8005551234@gw.contoso.com",
+	"sip:%EF%BD%8A%EF%BD%8F%EF%BD%88%EF%BD%8E@gw.contoso.com", "sip:1900%E2%85%AD%E2%85%AE@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -134,6 +137,9 @@ func FuzzPolicy(f *testing.F) {
 				// at a gateway that takes 9 is no 9 112.
 				keypadShort = referenceShortUser(keypadUser, n, true)
 				keypadShort.emergency = false
+				if d.Keypad == nil {
+					t.Fatalf("%q: a vanity number, yet not read with its letters as keypad digits, a plain reading %q", v, readingSummary(readings, unjudgeable))
+				}
 				if got := dialSummary(d.Keypad); !slices.Equal(got, readingSummary(readings, unjudgeable)) || d.Keypad.Emergency {
 					t.Fatalf("%q: read with its letters as keypad digits as %q (emergency %v), a plain reading %q", v, got, d.Keypad.Emergency, readingSummary(readings, unjudgeable))
 				}
@@ -308,6 +314,11 @@ func referenceKeypad(d *Destination) (string, bool) {
 	var out strings.Builder
 	digitsBefore, digitsInAll, letters := 0, 0, 0
 	for _, r := range main {
+		// A compatibility form of an ASCII letter (Ｆ, 𝐅, Ⓕ) is that
+		// letter to a gateway that folds them before it maps letters.
+		if f := norm.NFKC.String(string(r)); r >= 0x80 && !unicode.IsDigit(r) && len(f) == 1 && ('a' <= f[0] && f[0] <= 'z' || 'A' <= f[0] && f[0] <= 'Z') {
+			r = rune(f[0])
+		}
 		switch {
 		case unicode.IsDigit(r):
 			if letters == 0 {
