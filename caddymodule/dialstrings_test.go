@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -382,6 +383,39 @@ func TestDialStringCompatibilityDigits(t *testing.T) {
 	if got := e.Metric(`caddy_ucwa_destinations_total{decision="refused",rule="dial_string"}`); got != float64(len(cases)) {
 		t.Errorf("refused by dial_string: %v, want %d", got, len(cases))
 	}
+}
+
+// TestDialStringUnassignedCodePoints: a SIP user written in code points
+// the edge's Unicode tables (15.0) leave unassigned, such as Unicode 16's
+// outlined digits (U+1CCF0 to U+1CCF9), which a gateway with newer tables
+// reads as digits, is a dial string no rule can judge, each such code
+// point a digit of unknown value: refused 403 dial_string and never
+// delivered, the audit line showing it masked, where it was a name
+// (delivered, counted by no limit, under allow_regions US CA); so is such
+// a vanity number, by its keypad reading.
+func TestDialStringUnassignedCodePoints(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			allow_regions US CA
+			sip_domains contoso.com *.contoso.com
+		}`)
+	outlined := func(digits string) string {
+		var b strings.Builder
+		for _, d := range digits {
+			b.WriteString(url.PathEscape(string(rune(0x1CCF0 + d - '0'))))
+		}
+		return b.String()
+	}
+	refused := func(name, to string) guardCase {
+		return guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `"}`, status: 403, property: "to", rule: "dial_string",
+			operation: "startPhoneAudio", decision: "refused", auditRule: "dial_string",
+			dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", DialString: true, Decision: "refused", Rule: "dial_string"}}}
+	}
+	cases := []guardCase{
+		refused("a London number in outlined digits", "sip:"+outlined("442071234567")+"@gw.contoso.com"),
+		refused("a premium number in outlined digits", "sip:"+outlined("19005551234")+"@gw.contoso.com"),
+		refused("a vanity number", "sip:"+outlined("1900")+"FLOWERS@gw.contoso.com"),
+	}
+	e.run(t, callerBearer(t), cases, []string{outlined("44207"), outlined("19005")})
 }
 
 // TestDestinationVanityCompatibilityLetters: a vanity number whose

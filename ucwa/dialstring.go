@@ -275,9 +275,17 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 // a circled one, ⑩ for 10: numbers, not decimal digits, to Unicode) has
 // those digits appended to digits, and held set: such a gateway dials
 // sip:%C2%B9%E2%81%B9%E2%81%B0%E2%81%B0...@gw (¹⁹⁰⁰...) as 1900...,
-// where to one that keeps only decimal digits it is a name. Anything
-// else is returned as it is, with digits.
+// where to one that keeps only decimal digits it is a name. A code
+// point that the edge's Unicode tables (unicode.Version) leave unassigned
+// is a digit of a value the edge cannot know, '0' here, and held set: a
+// gateway with newer tables may read it as one (Unicode 16 added seven
+// sets of decimal digits, the outlined digits U+1CCF0 to U+1CCF9 among
+// them, and their compatibility forms). Anything else is returned as it
+// is, with digits.
 func foldCompatibility(r rune, digits []byte) (_ rune, _ []byte, held bool) {
+	if !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs) {
+		return r, append(digits, '0'), true
+	}
 	var one [utf8.UTFMax]byte
 	n := utf8.EncodeRune(one[:], r)
 	var room [8]byte

@@ -71,6 +71,8 @@ var fuzzPolicySeeds = []string{
 	"sip:1900%EF%BC%A6%EF%BC%AC%EF%BC%AF%EF%BC%B7%EF%BC%A5%EF%BC%B2%EF%BC%B3@gw.contoso.com", "sip:1900%E2%92%BB%E2%93%81%E2%93%84%E2%93%8C%E2%92%BA%E2%93%87%E2%93%88@gw.contoso.com",
 	"sip:1900%F0%9D%90%85%F0%9D%90%8B%F0%9D%90%8E%F0%9D%90%96%F0%9D%90%84%F0%9D%90%91%F0%9D%90%92@gw.contoso.com", "sip:1%EF%BC%B8005551234@gw.contoso.com",
 	"sip:%EF%BD%8A%EF%BD%8F%EF%BD%88%EF%BD%8E@gw.contoso.com", "sip:1900%E2%85%AD%E2%85%AE@gw.contoso.com",
+	"sip:%F0%9C%B3%B1%F0%9C%B3%B9%F0%9C%B3%B0%F0%9C%B3%B0%F0%9C%B3%B5%F0%9C%B3%B5%F0%9C%B3%B5%F0%9C%B3%B1%F0%9C%B3%B2%F0%9C%B3%B3%F0%9C%B3%B4@gw.contoso.com",
+	"sip:%F0%9C%B3%B1%F0%9C%B3%B9%F0%9C%B3%B0%F0%9C%B3%B0FLOWERS@gw.contoso.com", "sip:9%CD%B8%CD%B8@gw.contoso.com", "sip:john%CD%B8@contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -758,10 +760,20 @@ func referenceFoldDialCharacter(r rune) rune {
 
 // referenceCompatDigits is the ASCII digits that a character other than
 // a letter or a decimal digit folds onto by Unicode's NFKC (a
-// superscript ¹, a circled ⑩), in order; "" for none.
+// superscript ¹, a circled ⑩), in order; "" for none. A code point that
+// no general category of unicode.Version holds (unassigned, as the
+// outlined digits of Unicode 16 are to Unicode 15) is the digit "0".
 func referenceCompatDigits(r rune) string {
 	if unicode.IsLetter(r) || unicode.IsDigit(r) || r < 0x80 {
 		return ""
+	}
+	assigned := false
+	for _, cat := range []string{"Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No", "Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po",
+		"Sm", "Sc", "Sk", "So", "Zs", "Zl", "Zp", "Cc", "Cf", "Co", "Cs"} {
+		assigned = assigned || unicode.Is(unicode.Categories[cat], r)
+	}
+	if !assigned {
+		return "0"
 	}
 	var digits strings.Builder
 	for _, c := range norm.NFKC.String(string(r)) {
