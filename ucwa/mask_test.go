@@ -175,8 +175,16 @@ func maskedLeak(d Destination, m string) string {
 					shown = strings.TrimPrefix(r.E164, "+")
 				}
 			}
+			// The shown reading leaks its end when the mask shows its last
+			// digits where they stand: its prefix, shown by right, may
+			// hold the same digits (+4990000**** of 499000090000). With
+			// no reading shown, those digits anywhere are a leak.
+			visible := len(strings.TrimPrefix(strings.TrimRight(user, "*"), "+"))
 			for _, digits := range secrets {
-				if len(digits) >= maskedRun && strings.Contains(user, digits[len(digits)-maskedRun:]) && (shown == "" || digits == shown) {
+				if len(digits) < maskedRun {
+					continue
+				}
+				if shown == "" && strings.Contains(user, digits[len(digits)-maskedRun:]) || digits == shown && visible >= len(digits) {
 					return fmt.Sprintf("%q is masked as %q, which shows the end of its digits", d.Value, m)
 				}
 			}
