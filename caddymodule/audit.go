@@ -176,10 +176,13 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 	rec := in.audit
 	fields := rec.fields[:0]
 	audit := h.auditOps[in.op]
+	prefixed := false
 	if audit == nil {
 		// An operation of no table of the handler's (none is, but the
 		// line must not lose its operation).
 		audit, fields = h.audit, append(fields, zap.String("operation", in.op.Rel))
+	} else if in.grant != nil {
+		audit, prefixed = in.grant.auditLogger(audit, in.application), true
 	}
 	c := audit.Check(zap.InfoLevel, auditMessage)
 	if c == nil {
@@ -190,15 +193,17 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 	if h.destinations != nil {
 		rec.policy = h.destinations.policy
 	}
-	if app := in.application; hasLongDigitRun(app) {
-		rec.application = app
-		fields = append(fields, zap.Inline((*auditApplication)(rec)))
-	} else {
-		fields = append(fields, zap.String("application", app))
-	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if rec.caller = callerOf(in.grant, repl); rec.caller != (auditCaller{}) {
-		fields = append(fields, zap.Object("caller", (*auditCallerView)(rec)))
+	if !prefixed {
+		if app := in.application; hasLongDigitRun(app) {
+			rec.application = app
+			fields = append(fields, zap.Inline((*auditApplication)(rec)))
+		} else {
+			fields = append(fields, zap.String("application", app))
+		}
+		if rec.caller = callerOf(in.grant, repl); rec.caller != (auditCaller{}) {
+			fields = append(fields, zap.Object("caller", &rec.caller))
+		}
 	}
 	fields = appendRemote(fields, r)
 	if rec.count() > 0 {
@@ -249,6 +254,44 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 		}
 	}
 	c.Write(fields...)
+}
+
+// auditPrefix is an operation's audit logger with a grant's first fields
+// of the line after the operation, its application and caller, added
+// (see grant.auditLogger).
+type auditPrefix struct {
+	// op is the operation's audit logger it was made from (of one
+	// handler), application the request's application id, unmasked.
+	op          *zap.Logger
+	application string
+	logger      *zap.Logger
+}
+
+// auditLogger returns op, an operation's audit logger (Handler.auditOps),
+// with the line's application and the grant's caller added: the fields
+// that follow the operation, as writeAudit writes them. zap encodes a
+// logger's fields once, when the logger is made, and copies their bytes
+// into each line, through the same encoder (so a log's format, filters
+// and all apply to them alike): a caller's requests to one operation of
+// one application, nearly all of a client's, have these fields encoded
+// once rather than on every line. The grant keeps the logger of its last
+// request (its token's requests share it; another operation or
+// application makes another).
+func (g *grant) auditLogger(op *zap.Logger, application string) *zap.Logger {
+	if p := g.audit.Load(); p != nil && p.op == op && p.application == application {
+		return p.logger
+	}
+	masked := application
+	if hasLongDigitRun(application) {
+		masked = string(appendMaskedRunTails(nil, application))
+	}
+	fields := []zap.Field{zap.String("application", masked)}
+	if caller := callerOf(g, nil); caller != (auditCaller{}) {
+		fields = append(fields, zap.Object("caller", &caller))
+	}
+	p := &auditPrefix{op: op, application: application, logger: op.With(fields...)}
+	g.audit.Store(p)
+	return p.logger
 }
 
 // errorStatus is the status Caddy answers a handler's error with: a
@@ -330,12 +373,8 @@ func callerOf(g *grant, repl *caddy.Replacer) auditCaller {
 	return c
 }
 
-// auditCallerView writes a record's caller.
-type auditCallerView auditRecord
-
 // MarshalLogObject writes the caller's non-empty claims.
-func (v *auditCallerView) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	c := &v.caller
+func (c *auditCaller) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	for _, kv := range [...][2]string{{"sub", c.sub}, {"oid", c.oid}, {"tid", c.tid}, {"client_id", c.clientID}} {
 		if kv[1] != "" {
 			enc.AddString(kv[0], kv[1])

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode"
@@ -531,6 +532,59 @@ func TestAuditApplicationMasked(t *testing.T) {
 	}
 	if strings.Contains(e.Logs().String(), "4255551234") || strings.Contains(e.Logs().String(), "5551234") {
 		t.Errorf("the log holds the number written as an application id")
+	}
+}
+
+// TestAuditLinesOfOneToken: one token's requests, concurrent, to two
+// operations of three applications, through a real Caddy: each audit
+// line has its own request's operation and application (masked), and
+// the token's caller, though the line's first fields come encoded from
+// a logger the token's grant keeps for its last operation and
+// application (see grant.auditLogger), which the requests keep taking
+// from one another.
+func TestAuditLinesOfOneToken(t *testing.T) {
+	e := startGuardEdge(t, "")
+	auth := http.Header{"Authorization": {callerBearer(t)}}
+	type sent struct{ operation, application string }
+	apps := []sent{{"startPhoneAudio", "104"}, {"startAudio", "104"}, {"startPhoneAudio", "101246165550"},
+		{"startAudio", "app-7f3e"}, {"startPhoneAudio", "app-7f3e"}}
+	masked := map[string]string{"104": "104", "101246165550": "10124616****", "app-7f3e": "app-7f3e"}
+	const requests = 60
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Go(func() {
+			for i := w; i < requests; i += 6 {
+				a := apps[i%len(apps)]
+				resp, err := testkit.Do(e.Client(), testkit.Request{URL: e.url("/ucwa/oauth/v1/applications/" + a.application + "/communication/" + a.operation),
+					ContentType: "application/json", Body: fmt.Sprintf(`{"to":"+14255550100","operationId":"req-%d"}`, i), Header: auth})
+				if err != nil || resp.Status != http.StatusCreated {
+					t.Errorf("request %d: status %d (%s), %v; want 201", i, resp.Status, resp.Body, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var lines []auditLine
+	testkit.Eventually(t, "the audit lines", func() bool {
+		lines = auditLines(t, e.Logs().String())
+		return len(lines) >= requests
+	})
+	if len(lines) != requests {
+		t.Fatalf("%d audit lines, want %d", len(lines), requests)
+	}
+	seen := map[int]bool{}
+	for _, l := range lines {
+		var i int
+		if _, err := fmt.Sscanf(l.OperationID, "req-%d", &i); err != nil || i < 0 || i >= requests || seen[i] {
+			t.Fatalf("audit line of operation_id %q: not one of the requests, or twice", l.OperationID)
+		}
+		seen[i] = true
+		a := apps[i%len(apps)]
+		if l.Operation != a.operation || l.Application != masked[a.application] ||
+			l.Caller.Sub != callerSub || l.Caller.OID != callerOID || l.Caller.TID != callerTID || l.Caller.ClientID != callerApp {
+			t.Errorf("request %d to %s of application %s: audit line's operation %q, application %q, caller %+v",
+				i, a.operation, a.application, l.Operation, l.Application, l.Caller)
+		}
 	}
 }
 

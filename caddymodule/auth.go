@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,6 +112,10 @@ type grant struct {
 	// default key, {http.ucwa.caller}): made once per token; "" when the
 	// token names no caller.
 	limitKey, limitDigest string
+	// audit is the audit trail's logger for the grant's last audited
+	// request, with its operation, application and caller encoded once
+	// (see auditLogger).
+	audit atomic.Pointer[auditPrefix]
 }
 
 // makeGrant makes the grant of a verified token's claims.
