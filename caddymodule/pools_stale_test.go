@@ -366,11 +366,12 @@ func TestAttemptGoneUnsent(t *testing.T) {
 		}, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := new(attemptState)
-			st.conn = &st.ownConn
-			st.conn.trace(&st.trace, true)
+			traced := new(tracedAttemptState)
+			st := &traced.attemptState
+			st.conn = &traced.ownConn
+			st.conn.trace(&traced.trace, true)
 			st.body.Reset([]byte(`{"phoneNumber":"tel:+15551230000"}`))
-			tc.events(&st.trace)
+			tc.events(&traced.trace)
 			if tc.bodyRead {
 				if _, err := io.Copy(io.Discard, &st.body); err != nil {
 					t.Fatal(err)
@@ -670,8 +671,9 @@ func TestConnTraceHookedOnSend(t *testing.T) {
 	}
 	t.Run("round trip without a trace", func(t *testing.T) {
 		var hooks httptrace.ClientTrace
-		st := new(attemptState)
-		st.conn = &st.ownConn
+		traced := new(tracedAttemptState)
+		st := &traced.attemptState
+		st.conn = &traced.ownConn
 		st.conn.trace(&hooks, false)
 		st.conn.hooks = &hooks
 		st.body.Reset([]byte(`{"phoneNumber":"tel:+15551230000"}`))
