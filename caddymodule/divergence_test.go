@@ -601,3 +601,40 @@ func assertRefusedUndelivered(t *testing.T, resp testkit.Response, got []testkit
 		t.Fatalf("the refusal shows the number: %s", resp.Body)
 	}
 }
+
+// TestXMLDeclarationEncoding: an XML body whose declaration encoding/xml
+// reads otherwise than XML does (white space around the "=" of encoding
+// = "utf-7", which it passes over, reading the body as UTF-8) is refused
+// with 400 DeserializationFailure (alone, or as a batch part), and never
+// reaches the pool: a .NET XmlReader reading the body's bytes honours the
+// declaration, and in UTF-7 the subject the edge judged as text is
+// markup holding a phoneNumber of +1900, which the pool would ring. A
+// declaration written so for UTF-8 passes as sent.
+func TestXMLDeclarationEncoding(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	const in = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:john@contoso.com</property>`
+	// In UTF-7: </property><property name="phoneNumber">+19005551234</property><property name="x">
+	const hidden = `<property name="subject">+ADw-/property+AD4APA-property name+AD0AIg-phoneNumber+ACIAPg-+-19005551234+ADw-/property+AD4APA-property name+AD0AIg-x+ACIAPg-</property></input>`
+	for _, tc := range []struct {
+		name, body  string
+		batch, pass bool
+	}{
+		{name: "UTF-7 declared with spaces around the =", body: `<?xml version="1.0" encoding = "utf-7"?>` + in + hidden},
+		{name: "UTF-7 declared with a tab after the =", body: "<?xml version='1.0' encoding=\t'UTF-7'?>" + in + hidden},
+		{name: "UTF-7 declared in a batch part", batch: true, body: `<?xml version="1.0" encoding = "utf-7"?>` + in + hidden},
+		{name: "UTF-8 declared with spaces around the = passes", pass: true,
+			body: `<?xml version = "1.0" encoding = "utf-8" standalone = "yes" ?>` + in + `<property name="subject">+1 is a plus</property></input>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, got := e.sendBody(auth, "", startOpsPath, "application/xml", tc.body, tc.batch)
+			if tc.pass {
+				assertDeliveredAsSent(t, resp, got, tc.body)
+				return
+			}
+			assertRefusedUndelivered(t, resp, got, "", "DeserializationFailure", "declaration")
+		})
+	}
+}

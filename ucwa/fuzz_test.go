@@ -74,6 +74,7 @@ var xmlSeeds = []string{
 	`<input><property name="to" name="x">a</property></input>`,
 	`<input><property name="to">a</property><property name="TO">b</property></input>`,
 	`<?xml version="1.0" encoding="utf-16"?><input/>`,
+	"<?xml version = '1.0' encoding= \"utf-7\"\tstandalone='no' ?><input><property name=\"subject\">+ADw-/property+AD4-</property></input>",
 	`<input>text</input>`,
 	`<input></input><input/>`,
 	`<input><property name="to"><b/></property></input>`,
@@ -403,6 +404,9 @@ func FuzzDecodeXML(f *testing.F) {
 			if !wellFormedXML(body) {
 				t.Fatalf("%s: accepted a body encoding/xml refuses", op.Rel)
 			}
+			if decl, ok := xmlDeclarationsRead(body); !ok {
+				t.Fatalf("%s: accepted the declaration %q", op.Rel, decl)
+			}
 			if name, ok := xmlNamesRead(op, body); !ok {
 				t.Fatalf("%s: accepted the name %q, outside ASCII, folding onto a property's or in an attribute spelled otherwise", op.Rel, name)
 			}
@@ -437,6 +441,37 @@ func FuzzDecodeXML(f *testing.F) {
 		}
 	})
 }
+
+// xmlDeclarationsRead checks, with encoding/xml and a regular
+// expression of XML 1.0's grammar (§2.8), that every processing
+// instruction outside the root of a body the decoder accepted whose
+// target is xml, in any letter case, is an XML declaration of version
+// 1.0 and, if any encoding, UTF-8, and returns one that is not.
+func xmlDeclarationsRead(body []byte) (string, bool) {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	depth := 0
+	for {
+		before := d.InputOffset()
+		tok, err := d.Token()
+		if err != nil {
+			return "", true
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.ProcInst:
+			if decl := body[before:d.InputOffset()]; depth == 0 && strings.EqualFold(t.Target, "xml") && !referenceXMLDeclaration.Match(decl) {
+				return string(decl), false
+			}
+		}
+	}
+}
+
+var referenceXMLDeclaration = regexp.MustCompile(`^<\?(?i:xml)[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*("1\.0"|'1\.0')` +
+	`([ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*("(?i:utf-8)"|'(?i:utf-8)'))?` +
+	`([ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*("(yes|no)"|'(yes|no)'))?[ \t\r\n]*\?>$`)
 
 // xmlEmbeddedRulesRead checks, with encoding/xml, every <resource> (any
 // letter case, any namespace) a body of op the decoder accepted nests in

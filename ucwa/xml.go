@@ -65,6 +65,10 @@ func decodeFullXML(r *Request, op *Operation, body []byte) *Error {
 		switch t := tok.(type) {
 		case xml.Directive:
 			return directiveError(body, before)
+		case xml.ProcInst:
+			if strings.EqualFold(t.Target, "xml") && !xmlDeclarationOK(t.Inst) {
+				return deserializationError("The XML body's declaration (<?xml ...?>) is not written as XML 1.0 writes one, for version 1.0 in UTF-8, at " + position(body, int64(before)) + `; declare <?xml version="1.0" encoding="utf-8"?> or nothing.`)
+			}
 		case xml.CharData:
 			// Only XML's own white space is insignificant between
 			// elements; a no-break space (U+00A0) and the like are text.
@@ -96,6 +100,64 @@ func decodeFullXML(r *Request, op *Operation, body []byte) *Error {
 		return deserializationError("The XML body has no <" + op.XMLRoot + "> element.")
 	}
 	return nil
+}
+
+// xmlDeclarationOK reports whether inst, the content of an XML
+// declaration after "<?xml" and the white space after it, is one by XML
+// 1.0's grammar (§2.8: version, then encoding and standalone if given, in
+// that order, each written name="value" or name='value' with white space
+// allowed around the "=") declaring version 1.0 and, if any encoding,
+// UTF-8. encoding/xml finds the encoding only where it is written
+// encoding="..." with nothing around the "=", and otherwise reads the
+// body as UTF-8 without a word, while a .NET XmlReader reading the body's
+// bytes honours encoding = "utf-7" and decodes "+ADw-" to "<": a body
+// whose property text the edge judged would be markup to the pool,
+// properties the edge never saw.
+func xmlDeclarationOK(inst []byte) bool {
+	rest := inst
+	next := 0 // the index in xmlDeclNames the next pseudo-attribute may have, at least
+	for first := true; ; first = false {
+		trimmed := trimXMLSpace(rest)
+		if len(trimmed) == 0 {
+			return next > 0 // version is required
+		}
+		if !first && len(trimmed) == len(rest) {
+			return false // no white space before a pseudo-attribute
+		}
+		rest = trimmed
+		i := next
+		for i < len(xmlDeclNames) && !bytes.HasPrefix(rest, []byte(xmlDeclNames[i].name)) {
+			i++
+		}
+		if i == len(xmlDeclNames) || i > 0 && next == 0 {
+			return false // not a pseudo-attribute, one out of order, or one before version
+		}
+		rest = trimXMLSpace(rest[len(xmlDeclNames[i].name):])
+		if len(rest) == 0 || rest[0] != '=' {
+			return false
+		}
+		rest = trimXMLSpace(rest[1:])
+		if len(rest) == 0 || rest[0] != '"' && rest[0] != '\'' {
+			return false
+		}
+		end := bytes.IndexByte(rest[1:], rest[0])
+		if end < 0 || !xmlDeclNames[i].ok(string(rest[1:1+end])) {
+			return false
+		}
+		rest = rest[2+end:]
+		next = i + 1
+	}
+}
+
+// xmlDeclNames are the pseudo-attributes of an XML declaration, in the
+// order XML requires, and the values the edge takes for each.
+var xmlDeclNames = [...]struct {
+	name string
+	ok   func(string) bool
+}{
+	{"version", func(v string) bool { return v == "1.0" }},
+	{"encoding", func(v string) bool { return strings.EqualFold(v, "utf-8") }},
+	{"standalone", func(v string) bool { return v == "yes" || v == "no" }},
 }
 
 // xmlSeen holds the property names and the link rels of one body, to

@@ -1,0 +1,141 @@
+package ucwa
+
+import (
+	"bytes"
+	"encoding/xml"
+	"strings"
+	"testing"
+	"unicode/utf16"
+)
+
+// TestXMLDeclaration: an XML declaration is taken only as XML 1.0
+// writes one, declaring version 1.0 and UTF-8 (or no encoding).
+// encoding/xml finds the encoding only in encoding="..." with nothing
+// around the "=", so encoding = "utf-7" went through, the body read as
+// UTF-8, while a .NET XmlReader reading the body's bytes decodes it as
+// UTF-7, where the subject the edge judged as text holds a phoneNumber
+// property (see TestXMLDeclarationUTF7Reading).
+func TestXMLDeclaration(t *testing.T) {
+	const in = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:john@contoso.com</property></input>`
+	for _, tt := range []struct {
+		name, decl string
+		ok         bool
+	}{
+		{"plain", `<?xml version="1.0"?>`, true},
+		{"UTF-8", `<?xml version="1.0" encoding="utf-8"?>`, true},
+		{"every pseudo-attribute, white space around the =, single quotes", "<?xml\tversion = '1.0'\r\nencoding\n=\"UTF-8\" standalone= 'yes' ?>", true},
+		{"standalone without encoding", `<?xml version="1.0" standalone="no"?>`, true},
+		{"UTF-7, spaces around the =", `<?xml version="1.0" encoding = "utf-7"?>`, false},
+		{"UTF-7, a space after the =", `<?xml version="1.0" encoding= "utf-7"?>`, false},
+		{"UTF-7, a tab before the =", "<?xml version=\"1.0\" encoding\t='utf-7'?>", false},
+		{"UTF-16, a space after the =", `<?xml version="1.0" encoding= "utf-16"?>`, false},
+		{"Latin-1, spaces around the =", `<?xml version="1.0" encoding = "iso-8859-1"?>`, false},
+		{"version 1.1, spaces around the =", `<?xml version = "1.1"?>`, false},
+		{"no version", `<?xml encoding="utf-8"?>`, false},
+		{"nothing declared", `<?xml?>`, false},
+		{"encoding after standalone", `<?xml version="1.0" standalone="yes" encoding="utf-8"?>`, false},
+		{"encoding twice", `<?xml version="1.0" encoding="utf-8" encoding = "utf-7"?>`, false},
+		{"an unknown pseudo-attribute", `<?xml version="1.0" xencoding="utf-8" encoding = "utf-7"?>`, false},
+		{"no white space between pseudo-attributes", `<?xml version="1.0"encoding = "utf-7"?>`, false},
+		{"unquoted", `<?xml version=1.0?>`, false},
+		{"unterminated value", `<?xml version="1.0?>`, false},
+		{"standalone other than yes or no", `<?xml version="1.0" standalone="true"?>`, false},
+		{"another letter case", `<?XML version="1.0" encoding = "utf-7"?>`, false},
+	} {
+		body := tt.decl + in
+		_, err := decode(XML, []byte(body))
+		if tt.ok {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: accepted %q", tt.name, body)
+			continue
+		}
+		if err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, "declaration") || !strings.Contains(err.Message, "line 1, column 1") {
+			t.Errorf("%s: error %+v, want 400 DeserializationFailure about the declaration", tt.name, err)
+		}
+	}
+}
+
+// TestXMLDeclarationUTF7Reading shows the reading TestXMLDeclaration
+// guards against: the body that encoding/xml reads as UTF-8, with a
+// subject and a to, holds a phoneNumber when read as the UTF-7 it
+// declares.
+func TestXMLDeclarationUTF7Reading(t *testing.T) {
+	body := []byte(utf7DeclaredBody)
+	d := xml.NewDecoder(bytes.NewReader(body))
+	names := xmlPropertyNames(t, d)
+	if strings.Join(names, ",") != "to,subject" {
+		t.Fatalf("encoding/xml reads the properties %v", names)
+	}
+	asUTF7 := decodeUTF7(body[bytes.Index(body, []byte("?>"))+2:])
+	names = xmlPropertyNames(t, xml.NewDecoder(bytes.NewReader(asUTF7)))
+	if strings.Join(names, ",") != "to,subject,phoneNumber,x" {
+		t.Fatalf("read as UTF-7, the body has the properties %v:\n%s", names, asUTF7)
+	}
+	if _, err := decode(XML, body); err == nil {
+		t.Fatal("accepted")
+	}
+}
+
+// utf7DeclaredBody declares UTF-7 so that encoding/xml does not see it,
+// and holds in a subject, in UTF-7, a phoneNumber property.
+const utf7DeclaredBody = `<?xml version="1.0" encoding = "utf-7"?><input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa">` +
+	`<property name="to">sip:john@contoso.com</property><property name="subject">` +
+	`+ADw-/property+AD4APA-property name+AD0AIg-phoneNumber+ACIAPg-+-19005551234+ADw-/property+AD4APA-property name+AD0AIg-x+ACIAPg-` +
+	`</property></input>`
+
+// xmlPropertyNames returns the name of every <property> d reads.
+func xmlPropertyNames(t *testing.T, d *xml.Decoder) []string {
+	t.Helper()
+	var names []string
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Fatalf("%v", err)
+			}
+			return names
+		}
+		if s, ok := tok.(xml.StartElement); ok && s.Name.Local == "property" {
+			names = append(names, s.Attr[0].Value)
+		}
+	}
+}
+
+// decodeUTF7 decodes UTF-7 (RFC 2152) as .NET's UTF7Encoding does: "+"
+// starts base64 of UTF-16 up to the first character outside base64, a
+// "-" there is dropped, "+-" is "+", and every other ASCII character is
+// itself.
+func decodeUTF7(b []byte) []byte {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	var out []byte
+	for i := 0; i < len(b); i++ {
+		if b[i] != '+' {
+			out = append(out, b[i])
+			continue
+		}
+		i++
+		if i < len(b) && b[i] == '-' {
+			out = append(out, '+')
+			continue
+		}
+		var bits, n uint32
+		var units []uint16
+		for ; i < len(b) && strings.IndexByte(alphabet, b[i]) >= 0; i++ {
+			bits = bits<<6 | uint32(strings.IndexByte(alphabet, b[i]))
+			if n += 6; n >= 16 {
+				n -= 16
+				units = append(units, uint16(bits>>n))
+			}
+		}
+		out = append(out, string(utf16.Decode(units))...)
+		if i < len(b) && b[i] != '-' {
+			out = append(out, b[i])
+		}
+	}
+	return out
+}
