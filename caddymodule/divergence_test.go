@@ -638,3 +638,37 @@ func TestXMLDeclarationEncoding(t *testing.T) {
 		})
 	}
 }
+
+// TestXMLEmbeddedSplitText: a PUT callForwardingSettings whose embedded
+// resource has a property its rules read (rel, ringDelay, target) with
+// text split by a comment or a CDATA section is refused with 400
+// DeserializationFailure (alone, or as a batch part), and never reaches
+// the pool: the edge judges the joined text, a pool reading up to the
+// first comment (XmlReader.ReadString) reads rel unansweredCallSettings,
+// whose ringDelay of 1 the edge never held to 5 to 60, or a ringDelay of
+// 1 where the edge judged 10. Text in one run, and a split property the
+// rules do not read, pass as sent.
+func TestXMLEmbeddedSplitText(t *testing.T) {
+	e := startGuardEdge(t, ``)
+	auth := callerBearer(t)
+	const forwarding = opsApp + "/me/callForwardingSettings"
+	const open = `<resource xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" rel="callForwardingSettings" href="/x"><property name="unansweredCallHandling">Enabled</property>`
+	for _, tc := range []struct {
+		name, body  string
+		batch, pass bool
+	}{
+		{name: "rel split by a comment", body: open + `<resource href="/y"><property name="rel">unansweredCallSettings<!---->x</property><property name="ringDelay">1</property></resource></resource>`},
+		{name: "ringDelay split by a comment", body: open + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay">1<!---->0</property></resource></resource>`},
+		{name: "ringDelay split by a CDATA section in a batch part", batch: true, body: open + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay">1<![CDATA[0]]></property></resource></resource>`},
+		{name: "one run passes", pass: true, body: open + `<resource rel="unansweredCallSettings" href="/y"><!-- c --><property name="ringDelay">10</property><property name="x">a<!---->b</property></resource></resource>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, got := e.sendBody(auth, "PUT", forwarding, "application/xml", tc.body, tc.batch)
+			if tc.pass {
+				assertDeliveredAsSent(t, resp, got, tc.body)
+				return
+			}
+			assertRefusedUndelivered(t, resp, got, "", "DeserializationFailure", "is split by a comment")
+		})
+	}
+}

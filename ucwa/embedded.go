@@ -494,9 +494,19 @@ func (er *embeddedRules) xmlNamed(t xml.StartElement, text string, list bool, at
 // xmlEmbeddedProperty reads an embedded <property> to its end tag and
 // refuses it when it is named like a destination and its text is not one
 // the destination allows (an element inside it never is) or it has an
-// attribute other than its name (see otherPropertyAttr); rules record
-// its text (one holding an element, like a propertyList, is no single
-// value).
+// attribute other than its name (see otherPropertyAttr), and when the
+// rules read its text (its rel, a ringDelay, a target) and a comment, a
+// processing instruction or a CDATA section splits it: the edge judges
+// the text of every run, and cannot forward it as one run as it does a
+// top-level value, while a pool reading with XmlReader.ReadString, which
+// stops at the first comment, or the first text node would read another
+// value (<property name="rel">unansweredCallSettings<!---->x</property>
+// names no resource the edge knows, so its ringDelay of 1 passed, but
+// names unansweredCallSettings to such a pool; 1<!---->0 is a ringDelay
+// of 10 to the edge). A destination's text needs no such care: every run
+// of a blank text, a word or a path is part of it, no number. Rules
+// record its text (one holding an element, like a propertyList, is no
+// single value).
 func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int, rules *embeddedRules) *Error {
 	var dest *namedDestination
 	for _, a := range t.Attr {
@@ -511,8 +521,10 @@ func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int
 	}
 	var text strings.Builder
 	allowed := true
+	textStart, textEnd := int(d.InputOffset()), 0
 	for depth := 1; depth > 0; {
 		before := int(d.InputOffset())
+		textEnd = before
 		tok, err := d.Token()
 		if err != nil {
 			return xmlSyntax(body, d, err)
@@ -543,6 +555,21 @@ func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int
 	if dest != nil && (!allowed || !dest.allows(text.String())) {
 		return embeddedError(dest, xmlEmbeddedWhere, body, at)
 	}
+	if allowed && bytes.IndexByte(body[textStart:textEnd], '<') >= 0 && rules.xmlReads(t) {
+		return deserializationError("A property of an embedded resource whose text the edge judges by its resource's rules is split by a comment, a processing instruction or a CDATA section, at " +
+			position(body, int64(at)) + "; write its text as one run: a pool reading its first run, or up to the first comment (XmlReader.ReadString), would read another value.")
+	}
 	rules.xmlNamed(t, text.String(), !allowed, at)
 	return nil
+}
+
+// xmlReads reports whether the rules read a property of t's name (any
+// attribute named name, in any namespace or letter case; see reads).
+func (er *embeddedRules) xmlReads(t xml.StartElement) bool {
+	for _, a := range t.Attr {
+		if strings.EqualFold(a.Name.Local, "name") && er.reads(foldedName(a.Value)) {
+			return true
+		}
+	}
+	return false
 }

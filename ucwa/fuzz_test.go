@@ -372,7 +372,8 @@ func FuzzDecodeXML(f *testing.F) {
 		`<input xmlns:p="u" To="1" p:phoneNumber=" "><link rel="x" href="/y" target="Contact"/><propertyList name="x"><item number="2">a</item></propertyList></input>`,
 		`<resource><propertyList name="x"><item><property name="to">1</property></item></propertyList><resource rel="y"><link rel="z"><RESOURCE/></link><property name="a"><p:link xmlns:p="u"/></property></resource></resource>`,
 		`<input><propertyList name="x"><item name="phoneNumber">1</item><item>2</item></propertyList><link rel="self" href="/x"><To>1</To><y rel="z"/></link></input>`,
-		`<resource><resource rel="simultaneousRingSettings"><item name="target">1</item><x rel="y"/></resource></resource>`} {
+		`<resource><resource rel="simultaneousRingSettings"><item name="target">1</item><x rel="y"/></resource></resource>`,
+		`<resource><resource><property name="rel">unansweredCallSettings<!---->x</property><property name="ringDelay">1<![CDATA[0]]></property><property name="y">a<?p?>b</property></resource></resource>`} {
 		f.Add([]byte(s), "v")
 	}
 	for _, s := range xmlSeeds {
@@ -415,6 +416,9 @@ func FuzzDecodeXML(f *testing.F) {
 			}
 			if name, ok := xmlStrayRead(op, body); !ok {
 				t.Fatalf("%s: accepted the destination %q, which it does not take", op.Rel, name)
+			}
+			if name, ok := xmlEmbeddedSplitRead(op, body); !ok {
+				t.Fatalf("%s: accepted the embedded property %q, whose text markup splits", op.Rel, name)
 			}
 			if name, ok := xmlEmbeddedRulesRead(op, body); !ok {
 				t.Fatalf("%s: accepted an embedded %s its own PUT refuses", op.Rel, name)
@@ -472,6 +476,68 @@ func xmlDeclarationsRead(body []byte) (string, bool) {
 var referenceXMLDeclaration = regexp.MustCompile(`^<\?(?i:xml)[ \t\r\n]+version[ \t\r\n]*=[ \t\r\n]*("1\.0"|'1\.0')` +
 	`([ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*("(?i:utf-8)"|'(?i:utf-8)'))?` +
 	`([ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*("(yes|no)"|'(yes|no)'))?[ \t\r\n]*\?>$`)
+
+// xmlEmbeddedSplitRead checks, with encoding/xml, that no <property>
+// (any letter case or namespace) holding no element, directly in a
+// resource the root of an accepted body holds, when op embeds resources,
+// named (see referenceNamed) rel or like a property of one of them, has
+// markup (a comment, a processing instruction, a CDATA section) in it,
+// and returns the name of one that has.
+func xmlEmbeddedSplitRead(op *Operation, body []byte) (string, bool) {
+	if len(op.Embedded) == 0 {
+		return "", true
+	}
+	ruled := []string{"rel"}
+	for _, e := range op.Embedded {
+		for _, p := range e.Properties {
+			ruled = append(ruled, p.Name)
+		}
+	}
+	d := xml.NewDecoder(bytes.NewReader(body))
+	var stack []string // the open elements' local names
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return "", true
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if len(stack) != 2 || !strings.EqualFold(stack[1], "resource") || !strings.EqualFold(t.Name.Local, "property") {
+				stack = append(stack, t.Name.Local)
+				continue
+			}
+			judged := ""
+			for _, a := range t.Attr {
+				if !strings.EqualFold(a.Name.Local, "name") {
+					continue
+				}
+				if referenceNamed(a.Value, ruled) {
+					judged = a.Value
+				}
+			}
+			start, end, element := d.InputOffset(), int64(0), false
+			for depth := 1; depth > 0; {
+				end = d.InputOffset()
+				tok, err := d.Token()
+				if err != nil {
+					return "", true
+				}
+				switch tok.(type) {
+				case xml.StartElement:
+					element = true
+					depth++
+				case xml.EndElement:
+					depth--
+				}
+			}
+			if judged != "" && !element && bytes.Contains(body[start:end], []byte("<")) {
+				return judged, false
+			}
+		case xml.EndElement:
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
 
 // xmlEmbeddedRulesRead checks, with encoding/xml, every <resource> (any
 // letter case, any namespace) a body of op the decoder accepted nests in

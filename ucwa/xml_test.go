@@ -139,3 +139,45 @@ func decodeUTF7(b []byte) []byte {
 	}
 	return out
 }
+
+// TestDecodeEmbeddedSplitText: in a PUT's embedded resource, a property
+// the resource's rules read (its rel, a ringDelay, a target) whose text a
+// comment, a processing instruction or a CDATA section splits is refused:
+// the edge judges the text of every run, a pool reading with
+// XmlReader.ReadString (to the first comment) or the first text node
+// reads another value. A destination's text split so (every run part of
+// a word), and any other property's, pass.
+func TestDecodeEmbeddedSplitText(t *testing.T) {
+	op := mustOperation("callForwardingSettings")
+	const open = `<resource xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" rel="callForwardingSettings" href="/x">`
+	for _, tt := range []struct {
+		name, inner string
+		ok          bool
+	}{
+		{"rel split by a comment, naming unansweredCallSettings up to it", `<resource><property name="rel">unansweredCallSettings<!---->x</property><property name="ringDelay">1</property></resource>`, false},
+		{"ringDelay split by a comment", `<resource rel="unansweredCallSettings"><property name="ringDelay">1<!---->0</property></resource>`, false},
+		{"ringDelay split by a CDATA section", `<resource rel="unansweredCallSettings"><property name="ringDelay">1<![CDATA[0]]></property></resource>`, false},
+		{"target after a processing instruction", `<resource rel="simultaneousRingSettings"><property name="Target"><?p?>Team</property></resource>`, false},
+		{"ringDelay of an unnamed resource", `<resource><property name="ringDelay">1<!---->0</property></resource>`, false},
+		{"one run", `<resource rel="unansweredCallSettings"><property name="ringDelay">10</property><property name="target">Voicemail</property></resource>`, true},
+		{"comments around properties", `<resource rel="unansweredCallSettings"><!-- a --><property name="ringDelay">10</property><!-- b --></resource>`, true},
+		{"another property split", `<resource rel="unansweredCallSettings"><property name="x">a<!---->b</property></resource>`, true},
+		{"a destination's word split, in a resource nested deeper", `<resource rel="x"><resource><property name="target">Con<!---->tact</property></resource></resource>`, true},
+	} {
+		body := open + tt.inner + `</resource>`
+		_, err := Decode(op, XML, []byte(body))
+		if tt.ok {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: accepted %q", tt.name, body)
+			continue
+		}
+		if err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, "is split by a comment") || !strings.Contains(err.Message, "line 1, column") {
+			t.Errorf("%s: error %+v, want 400 DeserializationFailure about split text", tt.name, err)
+		}
+	}
+}
