@@ -672,3 +672,43 @@ func TestXMLEmbeddedSplitText(t *testing.T) {
 		})
 	}
 }
+
+// TestContentTypeCharsetReadOtherwise: a Content-Type whose charset
+// mime.ParseMediaType reads as UTF-8 but .NET otherwise (System.Web's
+// HttpRequest.ContentEncoding takes the first charset=, and ignores RFC
+// 2231's charset*= that Go decodes and lets win) is refused with 415
+// (alone, or as a batch part's), and never reaches the pool: a pool
+// decoding the body as that UTF-7 reads "+ADw-" as "<" ("+ACI-" as a
+// quote in JSON), a phoneNumber of +1900 in the subject the edge judged
+// as text. A plain charset=utf-8 passes as sent.
+func TestContentTypeCharsetReadOtherwise(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	const xmlBody = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:john@contoso.com</property>` +
+		`<property name="subject">+ADw-/property+AD4APA-property name+AD0AIg-phoneNumber+ACIAPg-+-19005551234+ADw-/property+AD4APA-property name+AD0AIg-x+ACIAPg-</property></input>`
+	const jsonBody = `{"to":"sip:john@contoso.com","subject":"+ACI-,+ACI-phoneNumber+ACI-:+ACI-+-19005551234+ACI-,+ACI-x+ACI-:+ACI-"}`
+	for _, tc := range []struct {
+		name, contentType, body string
+		batch, pass             bool
+	}{
+		{name: "XML, charset*= beside charset=utf-7", contentType: "application/xml; charset*=utf-8'en'utf-8; charset=utf-7", body: xmlBody},
+		{name: "XML, continued charset* beside charset=utf-7", contentType: "application/vnd.microsoft.com.ucwa+xml; charset*0=utf-; charset*1=8; charset=utf-7", body: xmlBody},
+		{name: "XML, charset=utf-7 inside a quoted value", contentType: `application/xml; x="; charset=utf-7"`, body: xmlBody},
+		{name: "JSON, charset*= beside charset=utf-7", contentType: "application/json; charset*=utf-8'en'utf-8; charset=utf-7", body: jsonBody},
+		{name: "XML in a batch part", batch: true, contentType: "application/xml; charset*=utf-8'en'utf-8; charset=utf-7", body: xmlBody},
+		{name: "charset=utf-8 passes", pass: true, contentType: "application/xml; charset=utf-8; x=1", body: xmlBody},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, got := e.sendBody(auth, "", startOpsPath, tc.contentType, tc.body, tc.batch)
+			if tc.pass {
+				assertDeliveredAsSent(t, resp, got, tc.body)
+				return
+			}
+			if resp.Status != http.StatusUnsupportedMediaType || len(got) != 0 || !strings.Contains(resp.Body, "UnsupportedMediaType") {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 415 UnsupportedMediaType and none", resp.Status, resp.Body, len(got))
+			}
+		})
+	}
+}

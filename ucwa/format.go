@@ -100,10 +100,36 @@ func parseMediaFormat(contentType string) (Format, bool) {
 	if !ok {
 		return 0, false
 	}
-	if cs, has := params["charset"]; has && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+	cs, has := params["charset"]
+	if has && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return 0, false
+	}
+	if !charsetOnce(contentType, has) {
 		return 0, false
 	}
 	return f, true
+}
+
+// charsetOnce reports whether "charset" appears in a Content-Type value,
+// in any letter case, at most once, and then only as the name of the
+// charset parameter mime.ParseMediaType read (has), written charset=:
+// not RFC 2231's charset*= or charset*0=, which it decodes and lets win
+// over a charset= beside it, nor inside another parameter's value.
+// .NET reads the charset otherwise: System.Web's
+// HttpRequest.ContentEncoding finds the first charset= in the value,
+// quoted strings or not, and ignores charset*=, so that
+// charset*=utf-8'en'utf-8; charset=utf-7 is UTF-8 here and UTF-7 to a pool
+// that decodes the body by it, where "+ADw-" is "<": text the edge judged
+// would be markup (or, in JSON, "+ACI-" a quote), properties it never saw.
+func charsetOnce(contentType string, has bool) bool {
+	lower := strings.ToLower(contentType)
+	switch strings.Count(lower, "charset") {
+	case 0:
+		return true
+	case 1:
+		return has && !strings.Contains(lower, "charset*")
+	}
+	return false
 }
 
 // ErrorFormat chooses the format of an error body: XML when the request

@@ -28,6 +28,15 @@ func TestMediaFormat(t *testing.T) {
 		{"application/json; charset=iso-8859-1", 0, false},
 		{"application/xml; charset=utf-16", 0, false},
 		{"application/vnd.microsoft.com.ucwa+xml; charset=windows-1252", 0, false},
+		// a charset read otherwise by .NET (System.Web finds the first
+		// charset=, ignoring RFC 2231's charset*= and quoting)
+		{"application/xml; charset*=utf-8''utf-8; charset=utf-7", 0, false},
+		{"application/json; charset*=utf-8''utf-8; charset=utf-7", 0, false},
+		{"application/xml; charset*0=utf-; charset*1=8; charset=utf-7", 0, false},
+		{"application/xml; charset*=utf-8''utf-8", 0, false},
+		{`application/xml; x="; charset=utf-7"`, 0, false},
+		{`application/xml; charset=utf-8; x="; charset=utf-7"`, 0, false},
+		{"application/xml; x-charset=utf-7", 0, false},
 		// other types and garbage
 		{"", 0, false},
 		{"text/plain", 0, false},

@@ -1686,6 +1686,44 @@ func referenceObject(b []byte, read []string) ([]referenceMember, error) {
 	return members, nil
 }
 
+// referenceDotnetCharset reads the charsets of a Content-Type value as
+// System.Web's HttpRequest does, and a careful reader besides: every
+// "charset" (any letter case) after ';', ',' or white space and before
+// '=' (white space around it allowed), its value quoted or up to white
+// space, ',' or ';'; and RFC 2231's charset*, which .NET ignores. It
+// returns one that is not UTF-8, and whether all are.
+func referenceDotnetCharset(s string) (string, bool) {
+	lower := strings.ToLower(s)
+	if strings.Contains(lower, "charset*") {
+		return "charset*", false
+	}
+	for i := 0; ; {
+		k := strings.Index(lower[i:], "charset")
+		if k < 0 {
+			return "", true
+		}
+		at := i + k
+		i = at + len("charset")
+		if at > 0 && !strings.ContainsRune(";, \t\r\n", rune(lower[at-1])) && !unicode.IsSpace(rune(lower[at-1])) {
+			continue
+		}
+		rest := strings.TrimLeftFunc(lower[i:], unicode.IsSpace)
+		if !strings.HasPrefix(rest, "=") {
+			continue
+		}
+		rest = strings.TrimLeftFunc(rest[1:], unicode.IsSpace)
+		var v string
+		if strings.HasPrefix(rest, `"`) {
+			v, _, _ = strings.Cut(rest[1:], `"`)
+		} else {
+			v = rest[:strings.IndexFunc(rest+" ", func(r rune) bool { return unicode.IsSpace(r) || r == ',' || r == ';' })]
+		}
+		if v = strings.TrimSpace(v); v != "utf-8" && v != "utf8" {
+			return v, false
+		}
+	}
+}
+
 // FuzzHelpers holds the allocation-free helpers to the standard library
 // functions they stand in for.
 func FuzzHelpers(f *testing.F) {
@@ -1693,7 +1731,8 @@ func FuzzHelpers(f *testing.F) {
 		strings.Repeat("QUJD", 127) + "QQ==" + "QUJD", "text/plain", "text", "text/", "/plain", "a/b/c", " text/plain ", "text/pl ain",
 		`a "quoted" <tag> & 'apos'` + "\t\r\n\x00\x7f\xff\ufffd\u2028\U0001F600", "\ud7ff\ue000\ufffe",
 		"application/json; charset=UTF-8", "application/json ;charset=utf8 ", "application/json; charset=latin1", "APPLICATION/JSON; charset=utf-8",
-		`application/xml; charset="utf-8"`, "application/json;charset=utf-8;q=1", "text/xml", "application/xml;q=0, */*", "application/XML;q=0.5, application/json;q=0.4"} {
+		`application/xml; charset="utf-8"`, "application/json;charset=utf-8;q=1", "application/xml; charset*=utf-8'en'utf-8; charset=utf-7",
+		`application/json; x="a; charset=utf-7"`, "application/xml; charset*0=utf-; charset*1=8", "text/xml", "application/xml;q=0, */*", "application/XML;q=0.5, application/json;q=0.4"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -1711,6 +1750,8 @@ func FuzzHelpers(f *testing.F) {
 			t.Fatalf("MediaFormat(%q) = %v, false", s, f)
 		} else if rf, rok := parseMediaFormat(s); f != rf || ok != rok {
 			t.Fatalf("MediaFormat(%q) = %v, %v; mime.ParseMediaType gives %v, %v", s, f, ok, rf, rok)
+		} else if cs, utf8 := referenceDotnetCharset(s); ok && !utf8 {
+			t.Fatalf("MediaFormat(%q) = %v, true; .NET reads the charset %q", s, f, cs)
 		}
 		if got, want := ErrorFormat(JSON, s), acceptFormat(s); got != want {
 			t.Fatalf("ErrorFormat(%q) = %v, acceptFormat %v", s, got, want)
