@@ -712,3 +712,33 @@ func TestContentTypeCharsetReadOtherwise(t *testing.T) {
 		})
 	}
 }
+
+// TestXMLSerializationAttributes: an XML body with an attribute in
+// .NET's serialization namespace (z:Ref, z:Id), which a
+// DataContractSerializer honours by reading another element in the
+// element's place, is refused with 400 DeserializationFailure (alone, or
+// as a batch part), and never reaches the pool, as JSON's "$ref" is. The
+// prefix declared alone passes as sent.
+func TestXMLSerializationAttributes(t *testing.T) {
+	e := startGuardEdge(t, ``)
+	auth := callerBearer(t)
+	const open = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" xmlns:z="http://schemas.microsoft.com/2003/10/Serialization/"><property name="to">sip:john@contoso.com</property>`
+	const refs = `<link rel="customContent" href="data:,a" z:Ref="i1"/><propertyList name="x"><item z:Id="i1" href="data:,b"/></propertyList></input>`
+	for _, tc := range []struct {
+		name, body  string
+		batch, pass bool
+	}{
+		{name: "z:Ref on the link the edge reads", body: open + refs},
+		{name: "z:Ref in a batch part", batch: true, body: open + refs},
+		{name: "the prefix declared alone passes", pass: true, body: open + `<link rel="customContent" href="data:,a"/></input>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, got := e.sendBody(auth, "", startOpsPath, "application/xml", tc.body, tc.batch)
+			if tc.pass {
+				assertDeliveredAsSent(t, resp, got, tc.body)
+				return
+			}
+			assertRefusedUndelivered(t, resp, got, "", "DeserializationFailure", ".NET serialization attribute")
+		})
+	}
+}

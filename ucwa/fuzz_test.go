@@ -74,6 +74,7 @@ var xmlSeeds = []string{
 	`<input><property name="to" name="x">a</property></input>`,
 	`<input><property name="to">a</property><property name="TO">b</property></input>`,
 	`<?xml version="1.0" encoding="utf-16"?><input/>`,
+	`<input xmlns:z="http://schemas.microsoft.com/2003/10/Serialization/"><link rel="customContent" z:Ref="i1"/><propertyList name="x"><item z:Id="i1" href="data:,x"/></propertyList></input>`,
 	"<?xml version = '1.0' encoding= \"utf-7\"\tstandalone='no' ?><input><property name=\"subject\">+ADw-/property+AD4-</property></input>",
 	`<input>text</input>`,
 	`<input></input><input/>`,
@@ -427,7 +428,7 @@ func FuzzDecodeXML(f *testing.F) {
 				t.Fatalf("%s: accepted %s", op.Rel, what)
 			}
 			if attr, ok := xmlSchemaInstanceRead(body); !ok {
-				t.Fatalf("%s: accepted the XML Schema instance attribute %q", op.Rel, attr)
+				t.Fatalf("%s: accepted the XML Schema instance or .NET serialization attribute %q", op.Rel, attr)
 			}
 			if attr, ok := xmlDestinationAttrsRead(body); !ok {
 				t.Fatalf("%s: accepted the attribute %q, named like a destination", op.Rel, attr)
@@ -638,7 +639,8 @@ func xmlEmbeddedRulesRead(op *Operation, body []byte) (string, bool) {
 
 // xmlSchemaInstanceRead checks, with encoding/xml, that no element of a
 // body the decoder accepted has an attribute in the XML Schema instance
-// namespace (or with the prefix xsi undeclared), and returns one that has.
+// namespace (or with the prefix xsi undeclared) or in .NET's
+// serialization namespace, and returns one that has.
 func xmlSchemaInstanceRead(body []byte) (string, bool) {
 	d := xml.NewDecoder(bytes.NewReader(body))
 	for {
@@ -648,7 +650,8 @@ func xmlSchemaInstanceRead(body []byte) (string, bool) {
 		}
 		if t, ok := tok.(xml.StartElement); ok {
 			for _, a := range t.Attr {
-				if a.Name.Space == "http://www.w3.org/2001/XMLSchema-instance" || strings.ToLower(a.Name.Space) == "xsi" {
+				if a.Name.Space == "http://www.w3.org/2001/XMLSchema-instance" || strings.ToLower(a.Name.Space) == "xsi" ||
+					a.Name.Space == "http://schemas.microsoft.com/2003/10/Serialization/" {
 					return a.Name.Local, false
 				}
 			}

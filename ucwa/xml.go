@@ -558,8 +558,9 @@ func nestedConstructError(t xml.StartElement, body []byte, at int) *Error {
 // might read the other one. It also refuses xmlns:p="", which Namespaces
 // in XML forbids but encoding/xml takes as binding p to no namespace, so
 // that p:name would read as name here while a pool sees another attribute,
-// any attribute of XML Schema instance (see isXSIAttr), and an attribute
-// named like a phone destination of the table (see attrDestinationError).
+// any attribute of XML Schema instance (see isXSIAttr) or of .NET
+// serialization (see serializationNamespace), and an attribute named
+// like a phone destination of the table (see attrDestinationError).
 func checkAttrs(t xml.StartElement, body []byte, at int) *Error {
 	for _, a := range t.Attr {
 		if a.Name.Space == "xmlns" && a.Value == "" {
@@ -567,6 +568,9 @@ func checkAttrs(t xml.StartElement, body []byte, at int) *Error {
 		}
 		if isXSIAttr(a) {
 			return deserializationError("An element has an XML Schema instance attribute (xsi:" + xsiLocal(a.Name.Local) + "), at " + position(body, int64(at)) + "; UCWA bodies have none.")
+		}
+		if a.Name.Space == serializationNamespace {
+			return deserializationError("An element has a .NET serialization attribute (" + serializationLocal(a.Name.Local) + " in " + serializationNamespace + "), at " + position(body, int64(at)) + "; UCWA bodies have none.")
 		}
 		if err := attrDestinationError(a, body, at); err != nil {
 			return err
@@ -646,6 +650,26 @@ func xsiLocal(local string) string {
 		return local
 	}
 	return "..."
+}
+
+// serializationNamespace is the namespace of the attributes by which
+// .NET's DataContractSerializer (and NetDataContractSerializer) writes
+// object references and types: z:Id, z:Ref, z:Type, z:Assembly, z:Size.
+// A pool reading with one resolves <link z:Ref="i1"/> to the element
+// marked z:Id="i1", wherever it stands, and z:Type chooses the type it
+// builds, as Json.NET does with "$ref" and "$type", which the JSON
+// decoder refuses: the edge would judge an element the pool does not
+// read, or not judge one it reads. No UCWA document carries them.
+const serializationNamespace = "http://schemas.microsoft.com/2003/10/Serialization/"
+
+// serializationLocal is a serialization attribute's name for a message:
+// one .NET writes, or "..." for any other.
+func serializationLocal(local string) string {
+	switch local {
+	case "Id", "Ref", "Type", "Assembly", "FactoryType", "Size":
+		return "z:" + local
+	}
+	return "z:..."
 }
 
 // maxAttrsCompared is how many attributes checkAttrs compares pairwise.

@@ -181,3 +181,34 @@ func TestDecodeEmbeddedSplitText(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeXMLSerializationAttributes: an attribute in .NET's
+// serialization namespace (z:Ref, z:Id, z:Type), on any element, is
+// refused, as JSON's "$ref" and "$type" are: a DataContractSerializer
+// resolves z:Ref to another element of the body and z:Type chooses what
+// it builds. Declaring the prefix alone, and other namespaces, pass.
+func TestDecodeXMLSerializationAttributes(t *testing.T) {
+	const z = `xmlns:z="http://schemas.microsoft.com/2003/10/Serialization/"`
+	const open = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" ` + z + `>`
+	for _, tt := range []struct {
+		name, body, want string
+	}{
+		{"z:Ref on a link", open + `<link rel="customContent" href="data:,a" z:Ref="i1"/><propertyList name="x"><item z:Id="i1"/></propertyList></input>`, "(z:Ref in "},
+		{"z:Id on an item", open + `<propertyList name="x"><item z:Id="i1">a</item></propertyList></input>`, "(z:Id in "},
+		{"z:Type on the root", `<input ` + z + ` z:Type="T"/>`, "(z:Type in "},
+		{"another attribute in the namespace, another prefix", `<input xmlns:s="http://schemas.microsoft.com/2003/10/Serialization/"><link rel="self" href="/x" s:other="1"/></input>`, "(z:... in "},
+		{"the prefix declared alone", open + `<property name="to">x</property></input>`, ""},
+		{"the arrays namespace", `<input xmlns:a="http://schemas.microsoft.com/2003/10/Serialization/Arrays"><link rel="self" href="/x" a:Ref="1"/></input>`, ""},
+	} {
+		_, err := decode(XML, []byte(tt.body))
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		if err == nil || err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, tt.want) || !strings.Contains(err.Message, "line 1, column") {
+			t.Errorf("%s: error %+v, want 400 DeserializationFailure holding %q", tt.name, err, tt.want)
+		}
+	}
+}
