@@ -712,6 +712,10 @@ func BenchmarkLimits(b *testing.B) {
 	if _, err := exec.LookPath("redis-server"); err == nil {
 		variants = append(variants, struct{ name, fields string }{"redis/one",
 			base + `,"limits":[` + one + `],"store":{"backend":"redis","url":"` + testkit.StartRedis(b).URL() + `","timeout":"1s"}`})
+		// A cluster's limits' scripts carry a ran marker each.
+		variants = append(variants, struct{ name, fields string }{"redis-cluster/one",
+			base + `,"limits":[` + one + `],"store":{"backend":"redis","url":"` +
+				testkit.StartRedisWith(b, testkit.RedisConfig{Cluster: true}).URL() + `","cluster":true,"timeout":"1s"}`})
 	}
 	server := new(caddyhttp.Server)
 	for _, v := range variants {
