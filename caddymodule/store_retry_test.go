@@ -132,6 +132,73 @@ func TestRedisClusterRetriedTakeover(t *testing.T) {
 	}
 }
 
+// TestRedisClusterRetriedLimits: when the reply of a limits' script is
+// lost after Redis ran it, go-redis's cluster client runs the script
+// again (see TestRedisClusterRetriedReserve); a take or a refund is
+// counted once all the same. With `limit calls 2 per 1h` a caller is
+// delivered two calls an hour, no more and no fewer: a take run twice
+// (AllowAll's, and AllowN's for an emergency call's other number)
+// counted two events, so the caller's second call was refused with one
+// delivered, and a refund run twice gave back two events for one, so
+// the caller was delivered three calls.
+func TestRedisClusterRetriedLimits(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	proxy := newReplyCutter(t, srv.Addr())
+	pool := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", limitCaddyfile(t, pool, `store redis redis://`+proxy.Addr()+`/0 {
+			timeout 5s
+			cluster
+		}`, "limit calls 2 per 1h"))
+	for _, tc := range []struct {
+		name string
+		// send sends the caller's first requests, with the proxy armed to
+		// cut the reply of their script'th limits' script; their last is
+		// delivered when delivered.
+		send      func(t *testing.T, h http.Header) testkit.Response
+		script    int
+		delivered bool
+	}{
+		{"take", func(_ *testing.T, h http.Header) testkit.Response { return e.send(callTo("+14255551234", h)) }, 1, true},
+		{"emergency call's take", func(_ *testing.T, h http.Header) testkit.Response {
+			return e.send(emergencyCallTo("+442071234567", h))
+		}, 1, true},
+		{"refund", func(t *testing.T, h http.Header) testkit.Response {
+			if resp := e.send(callTo("+14255551234", h)); resp.Status != http.StatusCreated {
+				t.Fatalf("a call: %d %s, want 201", resp.Status, resp.Body)
+			}
+			pool.Kill()
+			defer pool.Restart(t)
+			resp := e.send(callTo("+14255551234", h))
+			if resp.Status != http.StatusGone {
+				t.Fatalf("a call, the pool down: %d %s, want 410", resp.Status, resp.Body)
+			}
+			return resp
+		}, 3, false}, // the calls' takes, then the refund
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alice := caller{"tenant-1", t.Name()}.header(t)
+			before, cut := pool.Requests.Load(), proxy.cut.Load()
+			proxy.cutNext(nth(tc.script, isLimitScript))
+			if resp := tc.send(t, alice); tc.delivered && resp.Status != http.StatusCreated {
+				t.Fatalf("%d %s, want 201", resp.Status, resp.Body)
+			}
+			if got := proxy.cut.Load() - cut; got != 1 {
+				t.Fatalf("the proxy cut %d replies, want 1", got)
+			}
+			for pool.Requests.Load()-before < 2 {
+				resp := e.send(callTo("+14255551234", alice))
+				if resp.Status != http.StatusCreated {
+					t.Fatalf("with %d calls delivered: %d %s, want 201", pool.Requests.Load()-before, resp.Status, resp.Body)
+				}
+			}
+			assertLimited(t, e.send(callTo("+14255551234", alice)), "calls", 1800)
+			if got := pool.Requests.Load() - before; got != 2 {
+				t.Errorf("the pool got %d requests, want 2", got)
+			}
+		})
+	}
+}
+
 // replyCutter stands between the edge and a standalone Redis as a
 // one-node Redis Cluster that owns every slot (it answers CLUSTER SLOTS
 // with itself) and passes every other command on; armed (cutNext), it
@@ -156,6 +223,24 @@ func isReserve(args []string) bool { return isScript(args, 1, 2) }
 // with another (a renewal replaces one with itself): one key and three
 // arguments (the value expected, the new one and the TTL).
 func isTakeover(args []string) bool { return isScript(args, 1, 3) && args[4] != args[5] }
+
+// isLimitScript tells a script of the limits (a take or a refund): its
+// first key is a limit's.
+func isLimitScript(args []string) bool {
+	return len(args) > 3 && (strings.EqualFold(args[0], "evalsha") || strings.EqualFold(args[0], "eval")) &&
+		strings.HasPrefix(args[3], "rate:")
+}
+
+// nth tells the nth command that match tells, of those it is asked of.
+func nth(n int, match func(args []string) bool) func(args []string) bool {
+	seen := 0
+	return func(args []string) bool {
+		if match(args) {
+			seen++
+		}
+		return seen == n
+	}
+}
 
 func isScript(args []string, keys, argv int) bool {
 	return len(args) == 3+keys+argv && (strings.EqualFold(args[0], "evalsha") || strings.EqualFold(args[0], "eval")) &&

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -67,9 +69,11 @@ type RedisOptions struct {
 	// the redis_rate library comes first), or with Cluster at
 	// "rate:"+KeyPrefix+"{limits}:"+key: AllowAll takes from several
 	// limits in one script, whose keys a cluster needs in one hash slot,
-	// so every limit lives in the slot of the hash tag {limits}. With
-	// Cluster it must not make that tag void (hold "{}" before any other
-	// '}'). Default: DefaultKeyPrefix.
+	// so every limit lives in the slot of the hash tag {limits}; there
+	// too, for a minute past the timeout, a marker of each take that
+	// takes and each refund, at "rate:"+KeyPrefix+"{limits}:ran:" and 32
+	// random hex digits. With Cluster it must not make that tag void
+	// (hold "{}" before any other '}'). Default: DefaultKeyPrefix.
 	KeyPrefix string
 
 	// TLSCAFile names a PEM file of the CAs that sign the server's
@@ -103,8 +107,9 @@ type RedisOptions struct {
 // cluster client sends a command again (within the timeout) after its
 // connection ended before the reply, which it does not let a caller turn
 // off without turning off MOVED and ASK too, so that a Reserve run twice
-// answers the value it set (see Store.Reserve). The client
-// reconnects by itself when Redis comes back.
+// answers the value it set (see Store.Reserve), and the limits' scripts
+// carry a marker that makes a second run take and give back nothing (see
+// ranMarker). The client reconnects by itself when Redis comes back.
 type Redis struct {
 	client  redis.UniversalClient
 	limiter *redis_rate.Limiter
@@ -112,8 +117,12 @@ type Redis struct {
 	// limitPrefix starts the keys of limits after redis_rate's "rate:":
 	// prefix, and with a cluster the hash tag that puts them in one slot.
 	limitPrefix string
-	timeout     time.Duration
-	cluster     bool
+	// ranPrefix starts the keys of ran markers, with a cluster, and
+	// ranTTL is their TTL in milliseconds, made once (see ranMarker).
+	ranPrefix string
+	ranTTL    any
+	timeout   time.Duration
+	cluster   bool
 	// addrs are the addresses the client dials first: the URL's
 	// host:port, then the sentinels or cluster nodes of Addrs.
 	addrs []string
@@ -247,6 +256,8 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		limiter:     redis_rate.NewLimiter(client),
 		prefix:      prefix,
 		limitPrefix: limitPrefix,
+		ranPrefix:   redisRatePrefix + limitPrefix + ranMarker,
+		ranTTL:      (timeout + ranMarkerTTL).Milliseconds(),
 		timeout:     timeout,
 		cluster:     opts.Cluster,
 		addrs:       uopts.Addrs,
@@ -464,10 +475,19 @@ func (r *Redis) Allow(ctx context.Context, key string, limit Limit) (Decision, e
 
 // AllowN implements Store with github.com/go-redis/redis_rate (GCRA): rate
 // Count per Period, burst Count, timed by the Redis server's clock so that
-// every edge counts alike.
+// every edge counts alike. With a cluster it is AllowAll of one take,
+// whose script answers alike and takes nothing when the cluster client
+// runs it a second time (see ranMarker).
 func (r *Redis) AllowN(ctx context.Context, key string, limit Limit, n int) (Decision, error) {
 	if err := limit.validate(n); err != nil {
 		return Decision{}, invalid("allow", err)
+	}
+	if r.cluster {
+		ds, err := r.AllowAll(ctx, []Take{{Key: key, Limit: limit, N: n}})
+		if err != nil {
+			return Decision{}, err
+		}
+		return ds[0], nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
@@ -502,24 +522,37 @@ func hashTag(key string) string {
 	return key
 }
 
-// allowAllScript is redis_rate's GCRA (see AllowN) over every key of
-// KEYS at once: ARGV holds, for each key, its count, its period in
-// seconds and its events. It checks every key before it writes any, and
-// writes only when every key has room, so that a refusal takes nothing
-// from any budget. It answers 1 or 0 (all taken or none), then for each
-// key its remaining events (0 in a refusal) and, as a string, how many
-// seconds until it has room for its events (0 when it has room).
+// allowAllScript is redis_rate's GCRA (see AllowN) over the keys of
+// the takes, the first keys of KEYS, at once: ARGV holds, for each take,
+// its count, its period in seconds and its events. It checks every key
+// before it writes any, and writes only when every key has room, so that
+// a refusal takes nothing from any budget. It answers 1 or 0 (all taken
+// or none), then for each key its remaining events (0 in a refusal) and,
+// as a string, how many seconds until it has room for its events (0 when
+// it has room).
+//
+// With a cluster, KEYS ends with the call's ran marker and ARGV with the
+// marker's TTL in milliseconds (see ranMarker): a call that takes sets
+// the marker, and a call that finds it set ran already (the cluster
+// client sent it again) and answers 1 again, with each budget's room
+// now, taking nothing.
 var allowAllScript = redis.NewScript(`
 redis.replicate_commands()
 local jan_1_2017 = 1483228800
+local takes = math.floor(#ARGV / 3)
+local ran = KEYS[takes + 1]
+local again = ran ~= nil and redis.call("GET", ran) ~= false
 local now = redis.call("TIME")
 now = (now[1] - jan_1_2017) + (now[2] / 1000000)
 local new_tats, remaining, retry = {}, {}, {}
 local allowed = 1
-for i = 1, #KEYS do
+for i = 1, takes do
 	local rate = tonumber(ARGV[3*i-2])
 	local period = tonumber(ARGV[3*i-1])
 	local cost = tonumber(ARGV[3*i])
+	if again then
+		cost = 0
+	end
 	local emission_interval = period / rate
 	local tat = redis.call("GET", KEYS[i])
 	if not tat then
@@ -531,7 +564,10 @@ for i = 1, #KEYS do
 	local new_tat = tat + emission_interval * cost
 	local diff = now - (new_tat - emission_interval * rate)
 	new_tats[i] = new_tat
-	if diff < 0 then
+	if again then
+		remaining[i] = math.max(diff / emission_interval, 0)
+		retry[i] = "0"
+	elseif diff < 0 then
 		allowed = 0
 		remaining[i] = 0
 		retry[i] = tostring(-diff)
@@ -541,10 +577,10 @@ for i = 1, #KEYS do
 	end
 end
 local reply = {allowed}
-for i = 1, #KEYS do
+for i = 1, takes do
 	if allowed == 1 then
 		local reset_after = new_tats[i] - now
-		if reset_after > 0 then
+		if reset_after > 0 and not again then
 			redis.call("SET", KEYS[i], new_tats[i], "EX", math.ceil(reset_after))
 		end
 		reply[2*i] = remaining[i]
@@ -552,6 +588,9 @@ for i = 1, #KEYS do
 		reply[2*i] = 0
 	end
 	reply[2*i+1] = retry[i]
+end
+if ran and allowed == 1 and not again then
+	redis.call("SET", ran, "1", "PX", ARGV[3*takes + 1])
 end
 return reply
 `)
@@ -563,12 +602,13 @@ func (r *Redis) AllowAll(ctx context.Context, takes []Take) ([]Decision, error) 
 	if err := validateTakes(takes); err != nil {
 		return nil, invalid("allow", err)
 	}
-	keys := make([]string, len(takes))
-	args := make([]any, 0, 3*len(takes))
+	keys := make([]string, len(takes), len(takes)+1)
+	args := make([]any, 0, 3*len(takes)+1)
 	for i, t := range takes {
 		keys[i] = redisRatePrefix + r.limitPrefix + t.Key
 		args = append(args, t.Limit.Count, t.Limit.Period.Seconds(), t.N)
 	}
+	keys, args = r.withRanMarker(keys, args)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	reply, err := allowAllScript.Run(ctx, r.client, keys, args...).Slice()
@@ -608,13 +648,25 @@ func (r *Redis) AllowAll(ctx context.Context, takes []Take) ([]Decision, error) 
 // whole budget) is deleted, as redis_rate leaves none for a whole
 // budget. A key that does not exist is a whole budget already. One
 // script: all or none.
+//
+// With a cluster, KEYS ends with the call's ran marker and ARGV with the
+// marker's TTL in milliseconds (see ranMarker): a call that finds the
+// marker set ran already (the cluster client sent it again) and gives
+// back nothing more; else it sets the marker after its own writes (a
+// Redis over its maxmemory refuses a script's first SET, not those after
+// a write, and a DEL needs no room).
 var refundScript = redis.NewScript(`
 redis.replicate_commands()
 local jan_1_2017 = 1483228800
+local takes = math.floor((#ARGV - 1) / 3)
+local ran = KEYS[takes + 1]
+if ran and redis.call("GET", ran) then
+	return 1
+end
 local now = redis.call("TIME")
 now = (now[1] - jan_1_2017) + (now[2] / 1000000)
-local held = tonumber(ARGV[#ARGV])
-for i = 1, #KEYS do
+local held = tonumber(ARGV[3*takes + 1])
+for i = 1, takes do
 	local tat = redis.call("GET", KEYS[i])
 	if tat then
 		local emission_interval = tonumber(ARGV[3*i-1]) / tonumber(ARGV[3*i-2])
@@ -627,6 +679,9 @@ for i = 1, #KEYS do
 		end
 	end
 end
+if ran then
+	redis.call("SET", ran, "1", "PX", ARGV[3*takes + 2])
+end
 return 1
 `)
 
@@ -638,19 +693,55 @@ func (r *Redis) RefundAll(ctx context.Context, takes []Take, held time.Duration)
 	if err := validateTakes(takes); err != nil {
 		return invalid("refund", err)
 	}
-	keys := make([]string, len(takes))
-	args := make([]any, 0, 3*len(takes)+1)
+	keys := make([]string, len(takes), len(takes)+1)
+	args := make([]any, 0, 3*len(takes)+2)
 	for i, t := range takes {
 		keys[i] = redisRatePrefix + r.limitPrefix + t.Key
 		args = append(args, t.Limit.Count, t.Limit.Period.Seconds(), t.N)
 	}
 	args = append(args, max(held, 0).Seconds())
+	keys, args = r.withRanMarker(keys, args)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	if err := refundScript.Run(ctx, r.client, keys, args...).Err(); err != nil {
 		return r.fail("refund", err)
 	}
 	return nil
+}
+
+// ranMarker follows the key prefix of limits in the key of a ran marker:
+// with a cluster, each call of AllowAll and RefundAll (and AllowN, which
+// calls AllowAll) draws a random marker key beside the limits' keys (in
+// their hash slot), which its script sets when it takes or gives back,
+// for ranMarkerTTL more than the store's timeout. go-redis's cluster
+// client sends a command again after its connection ended before the
+// reply, though Redis may have run it (see Redis), and a script that
+// finds its marker set gives nothing back and takes nothing a second
+// time: else a take run twice would count its events twice, and a refund
+// run twice would give them back twice, more calls than a limit allows.
+// Without a cluster no command is sent again, and the scripts run
+// without one.
+const ranMarker = "ran:"
+
+// ranMarkerTTL is how much longer than the store's timeout a ran marker
+// lives. The client sends a command again only within the timeout, but
+// Redis may run it later (a command queued behind a slow script, a
+// fork): the marker outlives that, at a cost of its memory alone, about
+// 160 bytes of Redis's for each take that takes and each refund.
+const ranMarkerTTL = time.Minute
+
+// withRanMarker returns the keys and arguments of a limits' script with
+// a ran marker and its TTL appended, with a cluster; without, as they
+// are.
+func (r *Redis) withRanMarker(keys []string, args []any) ([]string, []any) {
+	if !r.cluster {
+		return keys, args
+	}
+	var token [16]byte
+	_, _ = rand.Read(token[:]) // it never fails
+	var buf [128]byte
+	key := hex.AppendEncode(append(buf[:0], r.ranPrefix...), token[:])
+	return append(keys, string(key)), append(args, r.ranTTL)
 }
 
 // RedisDurability is what a Redis server says of how long it keeps the

@@ -356,6 +356,60 @@ func TestRedisKeyLayout(t *testing.T) {
 	}
 }
 
+// TestRedisRanMarkers: with a cluster, a take that takes and each
+// refund leave a ran marker in the limits' hash slot, for a minute more
+// than the store's timeout; a refused take leaves none, and without a
+// cluster no call does.
+func TestRedisRanMarkers(t *testing.T) {
+	ctx := context.Background()
+	one := store.Limit{Count: 1, Period: time.Hour}
+	for _, cluster := range []bool{false, true} {
+		srv := testkit.StartRedisWith(t, testkit.RedisConfig{Cluster: cluster})
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		defer rdb.Close()
+		r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Cluster: cluster, Timeout: easyTimeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		markers := func() []string {
+			keys, err := rdb.Keys(ctx, "rate:"+store.DefaultKeyPrefix+"{limits}:ran:*").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return keys
+		}
+		takes := []store.Take{{Key: "a", Limit: one, N: 1}}
+		for i, op := range []struct {
+			name    string
+			run     func() error
+			markers int // with a cluster
+		}{
+			{"a take", func() error { _, err := r.AllowAll(ctx, takes); return err }, 1},
+			{"a refused take", func() error { _, err := r.AllowAll(ctx, takes); return err }, 1},
+			{"AllowN's refused take", func() error { _, err := r.AllowN(ctx, "a", one, 1); return err }, 1},
+			{"a refund", func() error { return r.RefundAll(ctx, takes, 0) }, 2},
+			{"AllowN's take", func() error { _, err := r.AllowN(ctx, "a", one, 1); return err }, 3},
+		} {
+			if err := op.run(); err != nil {
+				t.Fatalf("cluster %v, %d. %s: %v", cluster, i+1, op.name, err)
+			}
+			want := 0
+			if cluster {
+				want = op.markers
+			}
+			if got := markers(); len(got) != want {
+				t.Fatalf("cluster %v, after %s: markers %q, want %d", cluster, op.name, got, want)
+			}
+		}
+		for _, key := range markers() {
+			if ttl := rdb.PTTL(ctx, key).Val(); ttl <= time.Minute || ttl > time.Minute+easyTimeout {
+				t.Errorf("marker %s: TTL %s, want a minute more than the timeout (%s)", key, ttl, easyTimeout)
+			}
+		}
+	}
+}
+
 // TestRedisScriptsFlushed: a Redis that no longer holds the store's
 // scripts (restarted, or SCRIPT FLUSH) answers their SHA1 with NOSCRIPT;
 // each operation then runs its script by its source, in the same call,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,14 +73,26 @@ var backends = []backend{
 			}
 		}
 	}},
-	{name: "redis", start: func(t *testing.T) func(t *testing.T) (store.Store, *inspector) {
-		srv := testkit.StartRedis(t)
+	{name: "redis", start: redisBackend(false)},
+}
+
+// limitBackends are backends and a Redis store on a one-node Redis
+// Cluster, whose limits' scripts carry a ran marker (see store.Redis's
+// ranMarker) and must answer as without one. (A cluster takes seconds to
+// start: the other tests leave it out.)
+var limitBackends = append(slices.Clone(backends), backend{name: "redis-cluster", start: redisBackend(true)})
+
+// redisBackend is the start of a Redis backend, of a one-node Redis
+// Cluster when cluster.
+func redisBackend(cluster bool) func(t *testing.T) func(t *testing.T) (store.Store, *inspector) {
+	return func(t *testing.T) func(t *testing.T) (store.Store, *inspector) {
+		srv := testkit.StartRedisWith(t, testkit.RedisConfig{Cluster: cluster})
 		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 		t.Cleanup(func() { rdb.Close() })
 		var n atomic.Int64
 		return func(t *testing.T) (store.Store, *inspector) {
 			prefix := fmt.Sprintf("test%d:", n.Add(1))
-			r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), KeyPrefix: prefix, Timeout: easyTimeout})
+			r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), KeyPrefix: prefix, Cluster: cluster, Timeout: easyTimeout})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +115,7 @@ var backends = []backend{
 				},
 			}
 		}
-	}},
+	}
 }
 
 // waitUntil polls cond until it holds, failing the test after 10 seconds.
@@ -623,7 +636,7 @@ func TestAllowN(t *testing.T) {
 		{5, false, 0, 5 * interval},
 	}
 	ctx := context.Background()
-	for _, b := range backends {
+	for _, b := range limitBackends {
 		t.Run(b.name, func(t *testing.T) {
 			open := b.start(t)
 			s, _ := open(t)
@@ -677,7 +690,7 @@ func TestAllowAll(t *testing.T) {
 	ctx := context.Background()
 	answers := map[string][][]store.Decision{}
 	var elapsed time.Duration
-	for _, be := range backends {
+	for _, be := range limitBackends {
 		t.Run(be.name, func(t *testing.T) {
 			open := be.start(t)
 			s, _ := open(t)
@@ -720,7 +733,7 @@ func TestRefundAll(t *testing.T) {
 	a := store.Limit{Count: 2, Period: time.Hour}      // an event every 30m
 	b := store.Limit{Count: 1, Period: 24 * time.Hour} // an event every 24h
 	ctx := context.Background()
-	for _, be := range backends {
+	for _, be := range limitBackends {
 		t.Run(be.name, func(t *testing.T) {
 			open := be.start(t)
 			s, _ := open(t)
@@ -831,7 +844,7 @@ func TestAllowAllConcurrent(t *testing.T) {
 	big := store.Limit{Count: 50, Period: time.Hour}
 	small := store.Limit{Count: 30, Period: time.Hour}
 	ctx := context.Background()
-	for _, be := range backends {
+	for _, be := range limitBackends {
 		t.Run(be.name, func(t *testing.T) {
 			open := be.start(t)
 			s, _ := open(t)
