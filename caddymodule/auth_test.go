@@ -229,6 +229,17 @@ func TestAuthTokens(t *testing.T) {
 			`{"scp":"User.Read",`+validJSON[1:])), 401, invalidToken, "give a member name twice"},
 		{"alg twice in the header", bearer(testkit.MintRaw(t, jwt.SigningMethodRS256, k.RSA, `{"alg":"none","alg":"RS256"}`, validJSON)),
 			401, invalidToken, "give a member name twice"},
+		// RFC 7515 4.1.4: kid is a string; any other is refused before a
+		// key is tried, not read as no kid.
+		{"kid a number", bearer(testkit.MintRaw(t, jwt.SigningMethodRS256, k.RSA, `{"alg":"RS256","typ":"JWT","kid":7}`, validJSON)),
+			401, invalidToken, "malformed"},
+		{"kid null", bearer(testkit.MintRaw(t, jwt.SigningMethodES256, k.EC, `{"alg":"ES256","kid":null}`, validJSON)),
+			401, invalidToken, "malformed"},
+		{"kid an object", bearer(testkit.MintRaw(t, jwt.SigningMethodEdDSA, k.Ed, `{"alg":"EdDSA","kid":{}}`, validJSON)),
+			401, invalidToken, "malformed"},
+		{"kid an array", bearer(testkit.MintRaw(t, jwt.SigningMethodHS256, k.HMAC, `{"alg":"HS256","kid":["a"]}`, validJSON)),
+			401, invalidToken, "malformed"},
+		{"kid a string", bearer(testkit.MintRaw(t, jwt.SigningMethodRS256, k.RSA, `{"alg":"RS256","kid":"any"}`, validJSON)), 201, "", ""},
 	}
 	for _, tc := range cases {
 		for _, a := range tc.authorization {
@@ -283,6 +294,7 @@ func TestAuthTokens(t *testing.T) {
 			`"cause":"the header has crit: critical extensions the edge does not understand"`,
 			`"cause":"the claims give a member name twice"`,
 			`"cause":"the header gives a member name twice"`,
+			`"cause":"token is unverifiable: error while executing keyfunc: the header's kid is not a string"`,
 			`"user_id":"user-sub"`, // the access log's identity
 		} {
 			if !strings.Contains(logs, want) {

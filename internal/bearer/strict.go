@@ -32,7 +32,8 @@ var (
 //     token must mean the same to the edge and to the pool.
 //
 // It runs only when a token is verified in full; a verified token is
-// cached, so each token is read again once.
+// cached, so each token is read again once. A kid that is not a string
+// is refused before this, by keyFor, before any key is tried.
 func (v *Verifier[G]) checkStrict(raw string, token *jwt.Token) *Error {
 	if _, ok := token.Header["crit"]; ok {
 		return &Error{Message: "The token's header lists critical extensions (crit), which are not supported here.", Cause: errCritical}

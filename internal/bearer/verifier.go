@@ -471,16 +471,17 @@ func (v *Verifier[G]) verify(ctx context.Context, raw string, epoch keyEpoch) (*
 }
 
 var (
-	errUnknownKid = errors.New("no key with the token's kid")
-	errNoKey      = errors.New("no key for the token's algorithm")
-	errIssuer     = errors.New("iss is not one of the configured issuers")
-	errAudience   = errors.New("no aud is one of the configured audiences")
+	errUnknownKid   = errors.New("no key with the token's kid")
+	errKidNotString = errors.New("the header's kid is not a string")
+	errNoKey        = errors.New("no key for the token's algorithm")
+	errIssuer       = errors.New("iss is not one of the configured issuers")
+	errAudience     = errors.New("no aud is one of the configured audiences")
 )
 
 // describe turns a parse error into a message for the client.
 func (v *Verifier[G]) describe(token *jwt.Token, err error) string {
 	switch {
-	case errors.Is(err, jwt.ErrTokenMalformed):
+	case errors.Is(err, jwt.ErrTokenMalformed), errors.Is(err, errKidNotString):
 		return "The bearer token is malformed."
 	case errors.Is(err, errUnknownKid):
 		return "No key is known for the token's key id (kid)."
@@ -506,10 +507,16 @@ func (v *Verifier[G]) describe(token *jwt.Token, err error) string {
 // keyFor picks the keys that may verify t: only keys of the family of
 // t's algorithm (which the parser has already checked against the list),
 // with a matching kid when both name one. An unknown kid makes a jwks_url
-// fetch its set again (rate-limited) before giving up.
+// fetch its set again (rate-limited) before giving up. A kid that is not
+// a string (RFC 7515 4.1.4 makes it one) refuses the token before any
+// key is tried: read as no kid, it would have every key of the family
+// tried on it.
 func (v *Verifier[G]) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
 	alg := t.Method.Alg()
-	kid, _ := t.Header["kid"].(string)
+	kid, isString := t.Header["kid"].(string)
+	if _, given := t.Header["kid"]; given && !isString {
+		return nil, errKidNotString
+	}
 	keys := v.candidates(alg, kid)
 	if len(keys) == 0 && kid != "" && v.remote != nil && !v.remote.has(kid) {
 		v.remote.refetch(ctx, v.kidWait)

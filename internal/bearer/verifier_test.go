@@ -97,8 +97,9 @@ func TestScopes(t *testing.T) {
 }
 
 // TestVerifyStrict: a token with a valid signature and valid claims is
-// still refused when its header has crit or its header or claims give a
-// member name twice; such a token is never cached. A member given twice
+// still refused when its header has crit or a kid that is not a string,
+// or its header or claims give a member name twice; such a token is
+// never cached. A member given twice
 // deeper down is no concern of the edge's.
 func TestVerifyStrict(t *testing.T) {
 	k := testkit.Keys(t)
@@ -127,6 +128,16 @@ func TestVerifyStrict(t *testing.T) {
 		{"alg twice, the last RS256", rs(`{"alg":"HS256","alg":"RS256"}`, valid), "a member name twice", errDuplicateHeader},
 		{"crit with another key's signature", testkit.MintRaw(t, jwt.SigningMethodRS256, k.RSA2, `{"alg":"RS256","crit":["x"]}`, valid),
 			"The token's signature is invalid.", jwt.ErrTokenSignatureInvalid},
+		// RFC 7515 4.1.4: kid is a string. Read as no kid, any other
+		// would have every key of its family tried on it.
+		{"kid a number", rs(`{"alg":"RS256","kid":7}`, valid), "The bearer token is malformed.", errKidNotString},
+		{"kid null", rs(`{"alg":"RS256","kid":null}`, valid), "The bearer token is malformed.", errKidNotString},
+		{"kid an object", rs(`{"alg":"RS256","kid":{}}`, valid), "The bearer token is malformed.", errKidNotString},
+		{"kid an array", rs(`{"alg":"RS256","kid":["a"]}`, valid), "The bearer token is malformed.", errKidNotString},
+		{"kid false, HS256", testkit.MintRaw(t, jwt.SigningMethodHS256, k.HMAC, `{"alg":"HS256","kid":false}`, valid),
+			"The bearer token is malformed.", errKidNotString},
+		{"kid a number with another key's signature", testkit.MintRaw(t, jwt.SigningMethodRS256, k.RSA2, `{"alg":"RS256","kid":7}`, valid),
+			"The bearer token is malformed.", errKidNotString},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := v.refuse(t, tc.token, tc.message)
@@ -138,7 +149,7 @@ func TestVerifyStrict(t *testing.T) {
 			}
 		})
 	}
-	v.wantCache(t, 0, 0, 9)
+	v.wantCache(t, 0, 0, 15)
 
 	t.Run("a member twice in a nested object", func(t *testing.T) {
 		claims := v.accept(t, rs(header, `{"ext":{"a":1,"a":2},"list":[{"b":1,"b":2}],`+valid[1:]))
@@ -148,6 +159,9 @@ func TestVerifyStrict(t *testing.T) {
 	})
 	t.Run("names that differ in case only", func(t *testing.T) {
 		v.accept(t, rs(header, `{"EXP":1,"Scp":"x",`+valid[1:]))
+	})
+	t.Run("kid an empty string", func(t *testing.T) {
+		v.accept(t, rs(`{"alg":"RS256","kid":""}`, valid))
 	})
 }
 

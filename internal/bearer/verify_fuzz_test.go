@@ -19,10 +19,11 @@ import (
 // FuzzVerify holds Verify to a second reading of the rules, written from
 // RFC 7515/7519 and the configuration rather than from the parser: a
 // token passes only when it has three segments, its header is a JSON
-// object with alg HS256, no crit and no name twice, its HMAC is right,
-// its claims are a JSON object with no name twice, a numeric exp not
-// past, nbf and iat (when given) numeric and not in the future, the
-// configured issuer and one of the configured audiences. Times within a
+// object with alg HS256, no crit, a kid (when given) that is a string
+// and no name twice, its HMAC is right, its claims are a JSON object
+// with no name twice, a numeric exp not past, nbf and iat (when given)
+// numeric and not in the future, the configured issuer and one of the
+// configured audiences. Times within a
 // second or two of a boundary, and beyond any real date, are left
 // unjudged (the parser keeps whole seconds). A token that passes yields
 // exactly the claims its payload holds, from the cache as in full.
@@ -54,6 +55,10 @@ func FuzzVerify(f *testing.F) {
 		{`{"alg":"HS256","crit":["b64"]}`, good, 0},
 		{`{"alg":"none"}`, good, 0},
 		{`{"alg":"HS256","alg":"HS256"}`, good, 0},
+		{`{"alg":"HS256","kid":"k1"}`, good, 0},
+		{`{"alg":"HS256","kid":7}`, good, 0},
+		{`{"alg":"HS256","kid":null}`, good, 0},
+		{`{"alg":"HS256","kid":["k1"]}`, good, 0},
 		{hs, `{"iss":"https://sts.example/","aud":[1,"api://ucwa"],"exp":1800003600}`, 0},
 		{hs, `{"iss":"https://sts.example/","aud":"api://ucwa","exp":"1800003600"}`, 0},
 		{hs, good, 1},
@@ -124,6 +129,11 @@ func referenceVerify(raw, secret, issuer, audience string, now, leeway float64) 
 	}
 	if _, ok := header["crit"]; ok {
 		return false, nil, true
+	}
+	if kid, ok := header["kid"]; ok {
+		if _, isString := kid.(string); !isString {
+			return false, nil, true
+		}
 	}
 	if !hmac.Equal(sig, hmacSHA256(secret, parts[0]+"."+parts[1])) {
 		return false, nil, true
