@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,11 +58,21 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
 		registerer = reg
 	}
-	if h.verifier, err = bearer.New(h.JWT, makeGrant, bearer.Options{Logger: h.logger, Registerer: registerer}); err != nil {
+	if h.verifier, err = bearer.New(h.JWT, makeGrant, bearer.Options{Logger: h.logger, Registerer: registerer,
+		Now: bearerNow, UnknownKidWait: unknownKidWait}); err != nil {
 		return fmt.Errorf("jwt: %w", err)
 	}
 	return nil
 }
+
+// bearerNow is the clock of token checks and of a jwks_url fetcher's
+// limits, and unknownKidWait how long a token with an unknown kid waits
+// for its key set to be fetched again (0: bearer's default); a test
+// replaces them.
+var (
+	bearerNow      = time.Now
+	unknownKidWait time.Duration
+)
 
 // operationScopes reports whether an operation's scopes are configured.
 func (h *Handler) operationScopes() bool {

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -438,6 +439,82 @@ func TestJWKSURLSharedAcrossReload(t *testing.T) {
 	e.expect(token, 201, "")
 	if got := idp.Hits.Load(); got != 1 {
 		t.Fatalf("the identity provider was asked %d times, want 1", got)
+	}
+}
+
+// TestJWKSURLStoppedByReloadWaitsNot: a reload whose config names the
+// jwks_url no more stops its fetcher while a request of the old config
+// still runs (Caddy does not wait for it; here a forward_auth before the
+// edge holds it until the reload is done). Its token names a kid the set
+// lacks, past the minute between fetches: it is refused 401 at once, as
+// with an unknown kid, and the identity provider is asked nothing more.
+// The kid wait is an hour here: a request that waited for the fetch the
+// stopped fetcher never makes would get no answer (the test gives up on
+// it after a minute, a bound for an answer that never comes).
+func TestJWKSURLStoppedByReloadWaitsNot(t *testing.T) {
+	k := testkit.Keys(t)
+	clk := testkit.NewClock(time.Now().Truncate(time.Second))
+	bearerNow, unknownKidWait = clk.Now, time.Hour
+	t.Cleanup(func() { bearerNow, unknownKidWait = time.Now, 0 })
+	idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	var checks testkit.Counter
+	hold := make(chan struct{})
+	gate := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		checks.Add()
+		<-hold
+	}))
+	t.Cleanup(gate.Close)
+	t.Cleanup(func() { close(hold) }) // runs before gate.Close, if the test ends early
+	up := testkit.NewUpstream(t)
+	config := func(jwt string) string {
+		return fmt.Sprintf(`:EDGE_PORT {
+	route {
+		forward_auth %s {
+			uri /check
+		}
+		ucwa {
+			default_region US
+			jwt {
+				algorithms RS256
+				%s
+			}
+		}
+		reverse_proxy %s
+	}
+}`, gate.Listener.Addr(), jwt, up.Addr())
+	}
+	e := startEdge(t, "caddyfile", config("jwks_url "+idp.URL+"/keys"))
+	clk.Advance(time.Minute) // an unknown kid may ask for a fetch again
+	unknown := testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k9", testkit.Claims(clk.Now(), nil))
+	type answered struct {
+		resp testkit.Response
+		err  error
+	}
+	answer := make(chan answered, 1)
+	go func() {
+		resp, err := testkit.Do(e.Client(), testkit.Request{URL: e.url(startPath), ContentType: "application/json",
+			Body: `{"to":"4255551234"}`, Header: http.Header{"Authorization": {"Bearer " + unknown}}})
+		answer <- answered{resp, err}
+	}()
+	checks.WaitFor(t, 1, "requests held by forward_auth")
+	e.Load("caddyfile", config("public_key_file "+testkit.WriteFile(t, t.TempDir(), "rsa.pem", testkit.PublicPEM(t, k.RSA2))))
+	hold <- struct{}{} // the old config's request goes on, to the edge
+	select {
+	case a := <-answer:
+		if a.err != nil {
+			t.Fatalf("no answer (%v): the request of the old config waits for a fetch the stopped fetcher never makes", a.err)
+		}
+		if a.resp.Status != http.StatusUnauthorized || !strings.Contains(a.resp.Body, "key id (kid)") {
+			t.Fatalf("%d %s, want 401 for the unknown kid", a.resp.Status, a.resp.Body)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no answer: the request of the old config waits for a fetch the stopped fetcher never makes")
+	}
+	if got := idp.Hits.Load(); got != 1 {
+		t.Fatalf("the identity provider was asked %d times, want 1 (at startup)", got)
+	}
+	if got := len(up.Received()); got != 0 {
+		t.Fatalf("the pool got %d requests", got)
 	}
 }
 

@@ -245,6 +245,113 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 	}
 }
 
+// TestJWKSURLStoppedFetcherWaitsNot: a reload that drops a jwks_url
+// stops its fetcher while requests of the old config still run (Caddy
+// does not wait for them). A token with an unknown kid is then refused
+// at once, as when the provider knows no such kid, and never waits for a
+// fetch that will not come: whether it was waiting on a fetch that the
+// stop cancels (the provider still holds its answer), arrives after the
+// stop, or asked for a fetch the ended loop never took. The wait for a
+// kid is an hour here: a request that waited would hold the test, which
+// instead sees the waiter's fetch marked as running and fails.
+func TestJWKSURLStoppedFetcherWaitsNot(t *testing.T) {
+	k := testkit.Keys(t)
+	for _, tc := range []struct {
+		name string
+		// before runs ahead of the stop; it returns what the stop must
+		// release, if anything.
+		before func(t *testing.T, v *Verifier[Claims], idp *testkit.JWKSServer, unknown string) (released func() bool)
+		// after: a request with an unknown kid comes after the stop.
+		after bool
+	}{
+		{"waiting on a held fetch", func(t *testing.T, v *Verifier[Claims], idp *testkit.JWKSServer, unknown string) func() bool {
+			result := make(chan error, 1)
+			go func() { _, err := v.Verify(context.Background(), unknown); result <- err }()
+			idp.Hits.WaitFor(t, 2, "fetches (the startup's and the unknown kid's)")
+			return func() bool {
+				err := <-result
+				var e *Error
+				return errors.As(err, &e) && errors.Is(e, errUnknownKid)
+			}
+		}, false},
+		{"a fetch the loop never took", func(t *testing.T, v *Verifier[Claims], idp *testkit.JWKSServer, unknown string) func() bool {
+			v.remote.mu.Lock()
+			asked := v.remote.beginLocked() // as refetch does, its wake-up not yet taken
+			v.remote.mu.Unlock()
+			return func() bool {
+				select {
+				case <-asked:
+					return true
+				default:
+					return false
+				}
+			}
+		}, false},
+		{"an unknown kid after the stop", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+			clk := testkit.NewClock(time.Now().Truncate(time.Second))
+			v, err := New(&Config{Algorithms: []string{"RS256"}, JWKSURL: idp.URL + "/keys"}, func(c Claims) Claims { return c },
+				Options{Now: clk.Now, UnknownKidWait: time.Hour, FetcherLogger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stall := make(chan struct{})
+			t.Cleanup(func() { close(stall) }) // runs before the server's Close
+			idp.Stall(stall)
+			clk.Advance(jwksMinRefetch) // an unknown kid may ask for a fetch
+			unknown := testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k9", testkit.Claims(clk.Now(), nil))
+			released := func() bool { return true }
+			if tc.before != nil {
+				released = tc.before(t, v, idp, unknown)
+			}
+			if err := v.Close(); err != nil { // the last verifier: the fetcher stops
+				t.Fatal(err)
+			}
+			if !released() {
+				t.Fatal("a waiter was not released by the stop")
+			}
+			if !tc.after {
+				return
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			result := make(chan error, 1)
+			go func() { _, err := v.Verify(ctx, unknown); result <- err }()
+			waiting := make(chan struct{})
+			go func() {
+				for {
+					v.remote.mu.Lock()
+					asked := v.remote.inflight != nil
+					v.remote.mu.Unlock()
+					if asked {
+						close(waiting)
+						return
+					}
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(time.Millisecond):
+					}
+				}
+			}()
+			select {
+			case err := <-result:
+				var e *Error
+				if !errors.As(err, &e) || !errors.Is(e, errUnknownKid) {
+					t.Fatalf("%v, want refused for its kid", err)
+				}
+			case <-waiting:
+				t.Fatal("the request waits for a fetch that the stopped fetcher will never make")
+			}
+			if got := idp.Hits.Load(); got != 1 {
+				t.Fatalf("the identity provider was asked %d times, want 1 (at startup)", got)
+			}
+		})
+	}
+}
+
 // TestJWKSFileReload: a changed jwks_file is picked up once the check
 // interval has passed; a broken rewrite keeps the previous keys.
 func TestJWKSFileReload(t *testing.T) {

@@ -91,6 +91,7 @@ type jwksURL struct {
 	mu          sync.Mutex
 	lastAttempt time.Time     // start of the latest fetch
 	inflight    chan struct{} // closed when the running fetch ends; nil when none runs
+	stopped     bool          // Destruct was called: no fetch runs any more
 }
 
 func newJWKSURL(url string, refresh time.Duration, now func() time.Time, logger func() *zap.Logger) *jwksURL {
@@ -130,10 +131,24 @@ func (s *jwksURL) start() {
 }
 
 // Destruct ends the fetch loop, waits for it and closes its connections;
-// jwksPool calls it when the last handler using s is cleaned up.
+// jwksPool calls it when the last handler using s is cleaned up. Requests
+// of that config may still be running (a reload does not wait for them):
+// from now on their unknown kids are refused at once (see refetch), and
+// those waiting are released: a fetch running now is cancelled and ends,
+// and one a refetch asked for that the loop never took (it ended first)
+// will never run.
 func (s *jwksURL) Destruct() error {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
 	s.cancel()
 	<-s.done
+	s.mu.Lock()
+	if s.inflight != nil {
+		close(s.inflight)
+		s.inflight = nil
+	}
+	s.mu.Unlock()
 	s.client.CloseIdleConnections()
 	return nil
 }
@@ -181,10 +196,14 @@ func (s *jwksURL) has(kid string) bool {
 
 // refetch asks for a fetch because a token named an unknown kid, and
 // waits until that fetch (or one already running) ends, ctx ends, or
-// limit passes. Within jwksMinRefetch of the last fetch it returns at
-// once.
+// limit passes. Within jwksMinRefetch of the last fetch, and once s is
+// stopped, it returns at once.
 func (s *jwksURL) refetch(ctx context.Context, limit time.Duration) {
 	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
 	wait := s.inflight
 	if wait == nil && s.now().Sub(s.lastAttempt) >= jwksMinRefetch {
 		wait = s.beginLocked()
