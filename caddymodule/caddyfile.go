@@ -126,10 +126,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 // store chooses the edge's shared state (MemoryStore, the default, or
 // RedisStore); idempotency turns on "never twice" across retries and
-// edges (IdempotencyConfig), with a window of 10m unless given. The redis
-// url, password and tls ca and server_name may be placeholders such as
-// {env.UCWA_REDIS_PASSWORD}, read at startup; 0 is refused for
-// max_entries, timeout and the window.
+// edges (IdempotencyConfig), with a window of 10m unless given, at least
+// 1s (refused here too, with the message of startup: 10ms is a typo for
+// 10m), and with a Redis store at least 10 times its timeout (judged at
+// startup). The redis url, password and tls ca and server_name may be
+// placeholders such as {env.UCWA_REDIS_PASSWORD}, read at startup; 0 is
+// refused for max_entries, timeout and the window.
 //
 // destinations turns the destination policy on (ucwa.DestinationPolicy):
 // a bare `destinations`, or a block without options, is the default

@@ -94,13 +94,49 @@ import (
 type IdempotencyConfig struct {
 	// How long after the first request its operationId is remembered: a
 	// repeat within the window is not delivered, after it the request is
-	// taken as new. Default: 10m.
+	// taken as new. At least 1s (MinIdempotencyWindow: a shorter one,
+	// such as 10ms for 10m, lets a client's retry through as new), and
+	// with a Redis store at least 10 times its timeout (a reservation in
+	// flight is renewed every third of the window, and each store call
+	// may take the timeout). No upper bound: every reservation and answer
+	// is held for the window, so a longer one needs a store that much
+	// larger. Default: 10m.
 	Window caddy.Duration `json:"window,omitempty"`
 }
 
 // DefaultIdempotencyWindow is the window of an IdempotencyConfig without
 // one: longer than any client retries a call.
 const DefaultIdempotencyWindow = 10 * time.Minute
+
+// MinIdempotencyWindow is the shortest window the edge takes: shorter
+// than a client's quickest retry, a window protects nothing, and one given
+// in ms or us is a typo for minutes.
+const MinIdempotencyWindow = time.Second
+
+// redisWindowTimeouts is how many Redis timeouts a window must hold at
+// least. A reservation is renewed every third of the window while its
+// request is in flight (see reservationsInFlight), and each store call
+// may take the timeout: a request's key must outlive the answer to its
+// reservation, the limits' call, then two thirds of the window (a lost
+// renewal and the next) and the next renewal's call, 3 timeouts and two
+// thirds of the window. That holds when the window is 9 timeouts; 10
+// leave the scheduling a margin.
+const redisWindowTimeouts = 10
+
+// checkWindow judges a window given (not 0, the default); timeout is
+// that of the Redis store, 0 for the memory store, whose calls do not
+// wait. The Caddyfile checks the window alone, the store being known only
+// once provisioned.
+func checkWindow(window, timeout time.Duration) error {
+	if window < MinIdempotencyWindow {
+		return fmt.Errorf("idempotency: window must be at least %s: %s", MinIdempotencyWindow, window)
+	}
+	if window < redisWindowTimeouts*timeout {
+		return fmt.Errorf("idempotency: window must be at least %d times the Redis store's timeout (%s), %s: %s",
+			redisWindowTimeouts, timeout, redisWindowTimeouts*timeout, window)
+	}
+	return nil
+}
 
 // maxRecordedBody is the largest answer body recorded for replay: a pool
 // answers startPhoneAudio with an empty body, and errors in well under
@@ -179,11 +215,15 @@ func (h *Handler) provisionIdempotency(ctx caddy.Context) error {
 		return nil
 	}
 	window := time.Duration(c.Window)
-	switch {
-	case window == 0:
+	if window == 0 {
 		window = DefaultIdempotencyWindow
-	case window < store.MinTTL:
-		return fmt.Errorf("idempotency: window must be at least 1ms: %s", window)
+	}
+	var timeout time.Duration
+	if h.store.redis != nil {
+		timeout = h.store.redis.Timeout()
+	}
+	if err := checkWindow(window, timeout); err != nil {
+		return err
 	}
 	results, err := metrics.Register(registerer(ctx), prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "ucwa", Name: "idempotency_total",
@@ -1408,6 +1448,9 @@ func unmarshalIdempotency(d *caddyfile.Dispenser) (*IdempotencyConfig, error) {
 		window, err := caddy.ParseDuration(d.Val())
 		if err != nil || window == 0 {
 			return nil, d.Errf("idempotency: %q is not a window other than 0 (such as 10m)", d.Val())
+		}
+		if err := checkWindow(window, 0); err != nil {
+			return nil, d.Err(err.Error())
 		}
 		c.Window = caddy.Duration(window)
 	}

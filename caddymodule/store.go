@@ -408,7 +408,8 @@ type RedisStore struct {
 	// count a request make one together before delivery (for an
 	// emergency call, one each), and one more to give its events back
 	// when it reached no pool. The check at each config load (PING) is
-	// given at least 5s. Default: 100ms.
+	// given at least 5s. At most a tenth of the idempotency window (see
+	// IdempotencyConfig.Window). Default: 100ms.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
 	// What a request that needs the store gets while the store fails

@@ -115,8 +115,13 @@ func TestRedisStartupCheckStoppedOnUnload(t *testing.T) {
 	srv := testkit.StartRedisWith(t, testkit.RedisConfig{Password: "s3cret-pw"})
 	srv.Freeze()
 	t.Cleanup(srv.Thaw)
-	e := startEdge(t, "caddyfile", redisCheckConfig(t, "redis://:wrong@"+srv.Addr()+"/0", "timeout 1h"))
-	e.Load("caddyfile", redisCheckConfig(t, "redis://"+srv.Addr()+"/0", "timeout 1h", "password s3cret-pw"))
+	// A timeout of an hour keeps the check waiting; the window must hold
+	// 10 of them (see redisWindowTimeouts).
+	config := func(url string, block ...string) string {
+		return strings.Replace(redisCheckConfig(t, url, block...), "\n\t\tidempotency\n", "\n\t\tidempotency 10h\n", 1)
+	}
+	e := startEdge(t, "caddyfile", config("redis://:wrong@"+srv.Addr()+"/0", "timeout 1h"))
+	e.Load("caddyfile", config("redis://"+srv.Addr()+"/0", "timeout 1h", "password s3cret-pw"))
 	srv.Thaw()
 	e.Logs().Wait(t, redisCheckStopped)
 	e.Logs().Wait(t, redisAnswersLine)

@@ -57,6 +57,7 @@ func TestStoreCaddyfileErrors(t *testing.T) {
 		{"insecure_skip_verify argument", "store redis rediss://a:6379 {\n tls {\n insecure_skip_verify yes\n }\n}", "wrong argument count"},
 		{"sentinel without master", "store redis redis://a:26379 {\n sentinel\n}", "wrong argument count"},
 		{"idempotency 0", "idempotency 0", `idempotency: "0" is not a window other than 0`},
+		{"idempotency 10ms", "idempotency 10ms", "idempotency: window must be at least 1s: 10ms"},
 		{"idempotency not a duration", "idempotency soon", `idempotency: "soon" is not a window`},
 		{"idempotency arguments", "idempotency 1m 2m", "wrong argument count"},
 		{"idempotency block", "idempotency {\n window 1m\n}", "idempotency takes no block"},
@@ -114,8 +115,21 @@ func TestStoreStartupErrors(t *testing.T) {
 		// default user, not as the URL's.
 		{"user without password", "store redis redis://edge@127.0.0.1:6379/0", `"store":{"backend":"redis","url":"redis://edge@127.0.0.1:6379/0"}`,
 			"the URL's user needs a password"},
-		{"window under 1ms", "", `"idempotency":{"window":1000}`, "idempotency: window must be at least 1ms"},
-		{"negative window", "idempotency -1m", `"idempotency":{"window":-60000000000}`, "idempotency: window must be at least 1ms"},
+		{"window under 1ms", "", `"idempotency":{"window":1000}`, "idempotency: window must be at least 1s: 1µs"},
+		{"window of 10ms", "idempotency 10ms", `"idempotency":{"window":10000000}`, "idempotency: window must be at least 1s: 10ms"},
+		{"window just under 1s", "idempotency 999ms", `"idempotency":{"window":999000000}`, "idempotency: window must be at least 1s: 999ms"},
+		{"negative window", "idempotency -1m", `"idempotency":{"window":-60000000000}`, "idempotency: window must be at least 1s: -1m0s"},
+		// A reservation in flight is renewed every third of the window,
+		// and each store call may take the timeout.
+		{"window under 10 Redis timeouts", "store redis redis://127.0.0.1:6379 {\ntimeout 2s\n}\nidempotency 19s",
+			`"store":{"backend":"redis","url":"redis://127.0.0.1:6379","timeout":2000000000},"idempotency":{"window":19000000000}`,
+			"idempotency: window must be at least 10 times the Redis store's timeout (2s), 20s: 19s"},
+		{"default window under 10 Redis timeouts", "store redis redis://127.0.0.1:6379 {\ntimeout 2m\n}\nidempotency",
+			`"store":{"backend":"redis","url":"redis://127.0.0.1:6379","timeout":120000000000},"idempotency":{}`,
+			"idempotency: window must be at least 10 times the Redis store's timeout (2m0s), 20m0s: 10m0s"},
+		{"1s window under 10 Redis timeouts", "store redis redis://127.0.0.1:6379 {\ntimeout 101ms\n}\nidempotency 1s",
+			`"store":{"backend":"redis","url":"redis://127.0.0.1:6379","timeout":101000000},"idempotency":{"window":1000000000}`,
+			"idempotency: window must be at least 10 times the Redis store's timeout (101ms), 1.01s: 1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			configs := map[string][2]string{}
@@ -141,6 +155,10 @@ func TestStoreStartupErrors(t *testing.T) {
 		for _, block := range []string{
 			"store memory\nidempotency",
 			"store memory 50000\nidempotency 1h",
+			"store memory\nidempotency 1s",
+			"store memory\nidempotency 720h",
+			"store redis redis://127.0.0.1:6379 {\ntimeout 2s\n}\nidempotency 20s",
+			"store redis redis://127.0.0.1:6379\nidempotency 1s",
 			"store memory {\non_error open\n}\nidempotency",
 			"store redis redis://127.0.0.1:6379/3 {\npassword {env.UCWA_TEST_REDIS_PASSWORD}\non_error open\ntimeout 50ms\n}\nidempotency",
 			"store redis redis://edge@127.0.0.1:6379/0 {\npassword {env.UCWA_TEST_REDIS_PASSWORD}\n}\nidempotency",
@@ -1591,5 +1609,35 @@ func TestMemoryStoreCallerShare(t *testing.T) {
 				t.Fatalf("mallory once her reservations expired: %d %s", resp.Status, resp.Body)
 			}
 		})
+	}
+}
+
+// TestIdempotencyWindowRefusedAtLoad: a config whose window is under 1s
+// (10ms, a typo for 10m) fails to load into a running Caddy, from a
+// Caddyfile and from JSON, with the message naming the option and its
+// minimum, and the running config goes on delivering once.
+func TestIdempotencyWindowRefusedAtLoad(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	config := func(window string) string {
+		return ":EDGE_PORT {\n\tucwa {\n\t\tjwt off\n\t\tidempotency" + window + "\n\t\tprimary " + pool.Addr() + "\n\t}\n}\n"
+	}
+	e := startEdge(t, "caddyfile", config(""))
+	const want = "idempotency: window must be at least 1s: 10ms"
+	for _, tc := range []struct{ adapter, config string }{
+		{"caddyfile", config(" 10ms")},
+		{"json", `{"apps":{"http":{"servers":{"edge":{"listen":[":EDGE_PORT"],"routes":[{"handle":[{"handler":"ucwa","jwt":{"off":true},` +
+			`"idempotency":{"window":"10ms"},"primary":{"upstreams":[{"dial":"` + pool.Addr() + `"}]}}]}]}}}}}`},
+	} {
+		if err := e.LoadRefused(tc.adapter, tc.config); !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.adapter, err, want)
+		}
+	}
+	for i, want := range []int{http.StatusCreated, http.StatusConflict} {
+		if got := e.postJSON(startPath, `{"to":"sip:john@contoso.com","operationId":"op-1"}`, nil).Status; got != want {
+			t.Fatalf("request %d after the refused loads: status %d, want %d", i+1, got, want)
+		}
+	}
+	if got := len(pool.Received()); got != 1 {
+		t.Fatalf("the pool got %d requests, want 1", got)
 	}
 }

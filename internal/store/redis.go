@@ -135,6 +135,10 @@ type Redis struct {
 
 var _ Store = (*Redis)(nil)
 
+// Timeout is the bound of each operation: RedisOptions.Timeout, else
+// DefaultRedisTimeout.
+func (r *Redis) Timeout() time.Duration { return r.timeout }
+
 // NewRedis returns a Redis store. It does not connect: the first operation
 // does, so an edge starts while Redis is down. Its errors never carry the
 // URL or the password.

@@ -85,24 +85,38 @@ func Start(t testing.TB, adapter, config string, options ...Option) *Caddy {
 // kept-alive connections, which the old servers close, are dropped.
 func (c *Caddy) Load(adapter, config string) {
 	c.t.Helper()
-	for attempt := 1; ; attempt++ {
-		cfg, err := c.prepare(adapter, config, c.settings, c.dir, "testkit", c.warn)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		err = caddy.Load(cfg, true)
-		if err == nil {
-			break
-		}
-		// A reserved port cannot be taken by anyone else; retry with new
-		// ports all the same should one still be in use.
-		if !isAddrInUse(err) || attempt == 3 {
-			c.t.Fatalf("loading the config: %v", err)
-		}
-		c.ports = map[string]int{}
+	if err := c.load(adapter, config); err != nil {
+		c.t.Fatalf("loading the config: %v", err)
 	}
 	c.awaitHandover()
 	c.client.CloseIdleConnections()
+}
+
+// LoadRefused loads config, which Caddy is to refuse, and returns its
+// error; the running config goes on. A config that loads fails the test.
+func (c *Caddy) LoadRefused(adapter, config string) error {
+	c.t.Helper()
+	err := c.load(adapter, config)
+	if err == nil {
+		c.t.Fatal("the config loaded; want it refused")
+	}
+	return err
+}
+
+// load loads config into Caddy, with new ports should one still be in
+// use (a reserved port cannot be taken by anyone else).
+func (c *Caddy) load(adapter, config string) error {
+	for attempt := 1; ; attempt++ {
+		cfg, err := c.prepare(adapter, config, c.settings, c.dir, "testkit", c.warn)
+		if err != nil {
+			return err
+		}
+		err = caddy.Load(cfg, true)
+		if err == nil || !isAddrInUse(err) || attempt == 3 {
+			return err
+		}
+		c.ports = map[string]int{}
+	}
 }
 
 func (c *Caddy) warn(msg string) {
