@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -582,38 +583,73 @@ func TestJWKSURLDownAtStartupLogged(t *testing.T) {
 }
 
 // TestJWKSURLPasswordNotLogged: a jwks_url with a password in its user
-// information (sent to the provider as Basic credentials), given as an
-// {env.*} placeholder, shows the password in no log line at any level:
-// neither the failed fetch's error nor the fetched set's debug line, which
-// name the URL with the password redacted; nor the startup error of such
-// a URL in plain http to another host.
+// information (sent to the provider as Basic credentials) and a secret
+// in its query (?code=..., as Azure Functions and some identity provider
+// proxies take a key), each given as an {env.*} placeholder, shows neither
+// in any log line at any level: not the fetched set's debug line, nor the
+// failed fetch's (a status, a refused connection, whose error names the
+// URL, a redirect refused, whose error names the target), which name the
+// URL with the password and the query's values redacted and the query's
+// names kept; nor the startup error of such a URL in plain http to
+// another host, or of one that does not parse.
 func TestJWKSURLPasswordNotLogged(t *testing.T) {
-	const password = "jwks-password-4f1d"
+	const password, code = "jwks-password-4f1d", "jwks-code-9b2e"
 	t.Setenv("UCWA_TEST_JWKS_URL_PASSWORD", password)
+	t.Setenv("UCWA_TEST_JWKS_URL_CODE", code)
 	k := testkit.Keys(t)
+	const query = "/keys?code={env.UCWA_TEST_JWKS_URL_CODE}&api-version=2"
+	const redactedQuery = "/keys?code=xxxxx&api-version=xxxxx"
+	jwks := func(t *testing.T, status int) string {
+		idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "r", k.RSA)))
+		idp.Serve(status, testkit.JWKS(t, testkit.JWK(t, "r", k.RSA)))
+		return idp.URL
+	}
+	// A redirect to plain http on another host, with the secret in its
+	// query: refused before it is followed.
+	redirecting := func(t *testing.T, _ int) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://idp.contoso.test/keys?code="+code, http.StatusFound)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	// A loopback port nobody listens on: the client's error names the URL.
+	refusing := func(t *testing.T, _ int) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return "http://" + addr
+	}
 	for _, tc := range []struct {
 		name   string
+		server func(*testing.T, int) string
 		status int
 		line   string // the fetch's log line
+		want   []string
 	}{
-		{"fetched", http.StatusOK, "jwks_url fetched"},
-		{"fetch failed", http.StatusServiceUnavailable, "jwks_url fetch failed"},
+		{"fetched", jwks, http.StatusOK, "jwks_url fetched", []string{`"url":"http://edge:xxxxx@`, redactedQuery}},
+		{"fetch failed", jwks, http.StatusServiceUnavailable, "jwks_url fetch failed", []string{`"url":"http://edge:xxxxx@`, redactedQuery}},
+		{"connection refused", refusing, 0, "jwks_url fetch failed", []string{`"url":"http://edge:xxxxx@`, redactedQuery + `\": dial tcp`}},
+		{"redirect refused", redirecting, 0, "jwks_url fetch failed", []string{`"url":"http://edge:xxxxx@`, `http://idp.contoso.test/keys?code=xxxxx`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "r", k.RSA)))
-			idp.Serve(tc.status, testkit.JWKS(t, testkit.JWK(t, "r", k.RSA)))
-			withUser := strings.Replace(idp.URL, "://", "://edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@", 1)
+			withUser := strings.Replace(tc.server(t, tc.status), "://", "://edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@", 1)
 			e := startEdge(t, "caddyfile", authSite(`jwt {
 			algorithms RS256
-			jwks_url `+withUser+`/keys
+			jwks_url "`+withUser+query+`"
 			issuer https://issuer.test/
 		}`, testkit.NewUpstream(t).Addr()))
 			line := e.Logs().Wait(t, `"logger":"http.handlers.ucwa.jwks"`, tc.line)
-			if !strings.Contains(line, `"url":"http://edge:xxxxx@`) {
-				t.Errorf("the line does not name the URL, its password redacted: %s", line)
+			for _, want := range tc.want {
+				if !strings.Contains(line, want) {
+					t.Errorf("the line does not hold %s (the URL, its password and query's values redacted): %s", want, line)
+				}
 			}
-			if logs := e.Logs().String(); strings.Contains(logs, password) {
-				t.Errorf("the log shows the jwks_url's password:\n%s", logs)
+			if logs := e.Logs().String(); strings.Contains(logs, password) || strings.Contains(logs, code) {
+				t.Errorf("the log shows the jwks_url's password or code:\n%s", logs)
 			}
 		})
 	}
@@ -622,18 +658,25 @@ func TestJWKSURLPasswordNotLogged(t *testing.T) {
 	ucwa {
 		jwt {
 			algorithms RS256
-			jwks_url http://edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@idp.contoso.test/keys
+			jwks_url "http://edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@idp.contoso.test`+query+`"
 		}
 	}
 }`)
-		if err == nil || !strings.Contains(err.Error(), `jwks_url "http://edge:xxxxx@idp.contoso.test/keys" must use https`) || strings.Contains(err.Error(), password) {
-			t.Fatalf("error %v, want one naming the URL with its password redacted", err)
+		if err == nil || !strings.Contains(err.Error(), `jwks_url "http://edge:xxxxx@idp.contoso.test/keys?code=xxxxx&api-version=xxxxx" must use https`) ||
+			strings.Contains(err.Error(), password) || strings.Contains(err.Error(), code) {
+			t.Fatalf("error %v, want one naming the URL with its password and query's values redacted", err)
 		}
 		// A URL that does not parse (a port that is none) is shown without
-		// what follows its scheme.
-		err = testkit.Validate(t, "json", handlerJSON(`"jwt":{"algorithms":["RS256"],"jwks_url":"https://edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@idp.contoso.test:port/keys"}`))
-		if err == nil || !strings.Contains(err.Error(), `jwks_url "https://xxxxx@..." is not an absolute URL`) || strings.Contains(err.Error(), password) {
-			t.Fatalf("error %v, want one naming the URL with its user information hidden", err)
+		// what follows its scheme, or, without user information, with its
+		// query's values redacted.
+		for _, tc := range []struct{ url, want string }{
+			{"https://edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@idp.contoso.test:port" + query, `jwks_url "https://xxxxx@..." is not an absolute URL`},
+			{"https://idp.contoso.test:port" + query, `jwks_url "https://idp.contoso.test:port/keys?code=xxxxx&api-version=xxxxx" is not an absolute URL`},
+		} {
+			err = testkit.Validate(t, "json", handlerJSON(`"jwt":{"algorithms":["RS256"],"jwks_url":"`+tc.url+`"}`))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), password) || strings.Contains(err.Error(), code) {
+				t.Fatalf("error %v, want one containing %s", err, tc.want)
+			}
 		}
 	})
 }

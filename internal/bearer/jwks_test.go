@@ -636,3 +636,31 @@ func TestJWKSURLUnknownKidBesideStaticKeys(t *testing.T) {
 		t.Fatalf("the identity provider was asked %d times, want %d", got, hits+2)
 	}
 }
+
+// TestRedactURL: a jwks_url as errors and log lines show it: the
+// password of its user information and the values of its query replaced,
+// the query's names kept as written; a part without '=' replaced whole.
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ raw, want string }{
+		{"https://idp.example/keys", "https://idp.example/keys"},
+		{"https://idp.example/keys?code=SECRET", "https://idp.example/keys?code=xxxxx"},
+		{"https://idp.example/api/keys?code=SECRET&clientId=default", "https://idp.example/api/keys?code=xxxxx&clientId=xxxxx"},
+		{"https://idp.example/keys?code=SEC%3DRET&code=", "https://idp.example/keys?code=xxxxx&code=xxxxx"},
+		{"https://idp.example/keys?SECRET", "https://idp.example/keys?xxxxx"},
+		{"https://idp.example/keys?a=1;b=SECRET", "https://idp.example/keys?a=xxxxx"},
+		{"https://idp.example/keys?", "https://idp.example/keys?"},
+		{"https://idp.example/keys?&code=SECRET&", "https://idp.example/keys?&code=xxxxx&"},
+		{"https://edge:SECRET@idp.example/keys?code=SECRET", "https://edge:xxxxx@idp.example/keys?code=xxxxx"},
+		{"https://edge@idp.example/keys", "https://edge@idp.example/keys"},
+		// Go's client shows a password as *** in its errors.
+		{"https://edge:***@idp.example/keys?code=SECRET", "https://edge:xxxxx@idp.example/keys?code=xxxxx"},
+		// Not a URL that parses.
+		{"https://edge:SECRET@idp.example:port/keys?code=SECRET", "https://xxxxx@..."},
+		{"https://idp.example:port/keys?code=SECRET", "https://idp.example:port/keys?code=xxxxx"},
+		{"https://idp.example:port/keys", "https://idp.example:port/keys"},
+	} {
+		if got := redactURL(tc.raw); got != tc.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tc.raw, got, tc.want)
+		}
+	}
+}

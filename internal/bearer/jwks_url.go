@@ -75,7 +75,8 @@ func releaseJWKSURL(s *jwksURL) error {
 // A failed fetch keeps the last good set.
 type jwksURL struct {
 	url string
-	// logURL is url as log lines show it, its password redacted.
+	// logURL is url as log lines show it, its password and query
+	// values redacted (see redactURL).
 	logURL  string
 	refresh time.Duration
 	now     func() time.Time
@@ -306,6 +307,13 @@ func (s *jwksURL) get(ctx context.Context) ([]verificationKey, time.Duration, er
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.client.Do(req)
 	if err != nil {
+		// The client's error names the URL it was fetching (the
+		// jwks_url, or where it redirected), whose password Go hides but
+		// not its query's values.
+		var uerr *neturl.Error
+		if errors.As(err, &uerr) {
+			uerr.URL = redactURL(uerr.URL)
+		}
 		return nil, -1, err
 	}
 	defer resp.Body.Close()

@@ -354,24 +354,53 @@ func checkJWKSURL(raw string) error {
 	if ip := net.ParseIP(host); u.Scheme == "http" && (host == "localhost" || ip != nil && ip.IsLoopback()) {
 		return nil
 	}
-	return fmt.Errorf("jwks_url %q must use https (plain http only on loopback)", u.Redacted())
+	return fmt.Errorf("jwks_url %q must use https (plain http only on loopback)", redactURL(raw))
 }
 
 // redactURL returns raw, a URL, with the password of its user
 // information (https://user:password@idp/keys, which Go's client sends
-// as Basic credentials) replaced, as errors and log lines show it: the
-// value may come from a placeholder such as {env.*}, and only its
-// expansion holds the password. A URL that does not parse is shown up to
-// its host's start, where a password would stand.
+// as Basic credentials) and the values of its query
+// (https://idp/keys?code=SECRET, a function key as Azure Functions and
+// some identity provider proxies take it) replaced, as errors and log
+// lines show it: the value may come from a placeholder such as {env.*},
+// and only its expansion holds the secret. A URL that does not parse is
+// shown up to its host's start, where a password would stand, else with
+// its query's values replaced.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		if scheme, rest, ok := strings.Cut(raw, "://"); ok && strings.Contains(rest, "@") {
 			return scheme + "://xxxxx@..."
 		}
+		if before, query, ok := strings.Cut(raw, "?"); ok {
+			return before + "?" + redactQuery(query)
+		}
 		return raw
 	}
+	u.RawQuery = redactQuery(u.RawQuery)
 	return u.Redacted()
+}
+
+// redactQuery returns a URL's query with each value replaced and its
+// name kept as written (code=xxxxx). A part without '=' is replaced
+// whole: it may be a key given alone (?SECRET).
+func redactQuery(query string) string {
+	if query == "" {
+		return ""
+	}
+	var b strings.Builder
+	for i, part := range strings.Split(query, "&") {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		if name, _, ok := strings.Cut(part, "="); ok {
+			b.WriteString(name)
+			b.WriteString("=xxxxx")
+		} else if part != "" {
+			b.WriteString("xxxxx")
+		}
+	}
+	return b.String()
 }
 
 func keySourcesFor(alg string) string {
