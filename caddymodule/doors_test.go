@@ -168,12 +168,25 @@ func TestIssue10Doors(t *testing.T) {
 			req: testkit.Request{URL: startPath + "?to=sip:john@contoso.com&access%5F%E2%80%8Btoken=x", Header: http.Header{"Authorization": {good}}}},
 		{name: "startPhoneAudio with a model-binding access_token in the query", status: 400, params: []string{"access_token"}, message: "access token in its query",
 			req: testkit.Request{URL: startPath + "?to=sip:john@contoso.com&model.access_token=x", Header: http.Header{"Authorization": {good}}}},
+		// PHP registers access.token, access+token and access[token as
+		// access_token: a PHP front before a pool (an OAuth server
+		// reading $_GET) would take the token there.
+		{name: "startPhoneAudio with an access.token in the query", status: 400, params: []string{"access_token"}, message: "access token in its query",
+			req: testkit.Request{URL: startPath + "?access.token=cwt%3DAAEBHAEFAAAAAAAF", ContentType: "application/json", Body: `{"to":"sip:john@contoso.com"}`,
+				Header: http.Header{"Authorization": {good}}}},
+		{name: "startPhoneAudio with an access+token in the query", status: 400, params: []string{"access_token"}, message: "access token in its query",
+			req: testkit.Request{URL: startPath + "?to=sip:john@contoso.com&access+token=x", Header: http.Header{"Authorization": {good}}}},
+		{name: "startPhoneAudio with an escaped access[token in the query", status: 400, params: []string{"access_token"}, message: "access token in its query",
+			req: testkit.Request{URL: startPath + "?to=sip:john@contoso.com&access%5Btoken=x", Header: http.Header{"Authorization": {good}}}},
 		{name: "startPhoneAudio with a query parameter named like, but not, access_token", status: 201, poolBody: `{"to":"sip:john@contoso.com"}`,
-			req: testkit.Request{URL: startPath + "?x_access_token=1&access_tokens=2", ContentType: "application/json", Body: `{"to":"sip:john@contoso.com"}`,
+			req: testkit.Request{URL: startPath + "?x_access_token=1&access_tokens=2&x.access.token=3&access[token]=4", ContentType: "application/json", Body: `{"to":"sip:john@contoso.com"}`,
 				Header: http.Header{"Authorization": {good}}}},
 		{name: "a batch of a startPhoneAudio with an access_token in its query", status: 400, message: "Batch part 1: A batched request carries no credentials of its own",
 			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
 				Body: batchBody("POST " + opsApp + "/communication/startPhoneAudio?access_token=cwt%3Dother HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"to":"+14255551234"}`)}},
+		{name: "a batch of a startPhoneAudio with an access.token in its query", status: 400, message: "Batch part 1: A batched request carries no credentials of its own",
+			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
+				Body: batchBody("POST " + opsApp + "/communication/startPhoneAudio?access.token=cwt%3Dother HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"to":"+14255551234"}`)}},
 		// .NET reads methods without regard to case: "put" is a PUT.
 		{name: "PUT of communication in lower case, no Authorization", status: 401,
 			req: testkit.Request{Method: "put", URL: opsApp + "/communication", ContentType: "application/json", Body: `{"phoneNumber":"+1 900 555 1234"}`}},

@@ -594,11 +594,7 @@ func QueryOverridesMethod(raw string) string {
 // that a query name asks for (see QueryOverridesMethod), or "".
 func methodOverrideName(name string) string {
 	if !plainName(name) {
-		decoded, _ := unescapeAgain(strings.ReplaceAll(name, "+", " "))
-		php := phpName(decoded)
-		if !isASCII(php) {
-			php, _ = foldLookalike(php)
-		}
+		decoded, php := lenientQueryName(name)
 		if p := methodOverrideSpelling(php); p != "" {
 			return p
 		}
@@ -625,6 +621,19 @@ func methodOverrideSpelling(name string) string {
 		}
 	}
 	return ""
+}
+
+// lenientQueryName decodes a raw query name as ASP.NET reads it ('+' a
+// space, %XX and IIS's %uXXXX escapes decoded, any other '%' kept), and
+// returns it with the name PHP registers it under (see phpName), folded
+// as ParseQuery folds names when it is not ASCII.
+func lenientQueryName(name string) (decoded, php string) {
+	decoded, _ = unescapeAgain(strings.ReplaceAll(name, "+", " "))
+	php = phpName(decoded)
+	if !isASCII(php) {
+		php, _ = foldLookalike(php)
+	}
+	return decoded, php
 }
 
 // phpName returns the name under which PHP registers a decoded query

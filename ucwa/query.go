@@ -221,11 +221,14 @@ const AccessTokenParameter = "access_token"
 // a parameter that is, or folds onto, access_token, read as ParseQuery
 // reads names: any letter case, %-escapes in the name, NUL, white space,
 // zero-width, format or combining characters, compatibility forms, or a
-// .NET model-binding part ("x.access_token", "access_token[]"). A server
-// that takes tokens there (RFC 6750 2.3, and OWIN and ASP.NET bearer
-// handlers that read the query) might run a request as the query's
-// token, one the edge never verified. A pair whose name does not decode
-// is skipped: ParseQuery refuses that query whole.
+// .NET model-binding part ("x.access_token", "access_token[]"); or that
+// PHP registers as access_token, for a PHP front before a pool (see
+// phpName: "access.token", "access+token", "access[token"), in any
+// letter case. A server that takes tokens there (RFC 6750 2.3, OWIN and
+// ASP.NET bearer handlers that read the query, PHP OAuth servers reading
+// $_GET) might run a request as the query's token, one the edge never
+// verified. A pair whose name does not decode is read only as PHP reads
+// it: ParseQuery refuses that query whole.
 func HasAccessToken(raw string) bool {
 	return ReadQueryNames(raw).AccessToken
 }
@@ -235,6 +238,9 @@ func HasAccessToken(raw string) bool {
 func accessTokenName(name string) bool {
 	if plainName(name) {
 		return equalFoldASCII(name, AccessTokenParameter)
+	}
+	if _, php := lenientQueryName(name); equalFoldASCII(php, AccessTokenParameter) {
+		return true
 	}
 	decoded, err := url.QueryUnescape(name)
 	if err != nil {

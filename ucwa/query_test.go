@@ -183,7 +183,7 @@ var accessTokenQueries = []struct {
 	{"access%5Ftoken=x", true},
 	{"%61ccess_token=x", true},
 	{"access_token%00=x", true},
-	{"access+token=x", false}, // a space is dropped: "accesstoken"
+	{"access+token=x", true}, // ParseQuery folds onto "accesstoken"; PHP registers access_token
 	{"access_%E2%80%8Btoken=x", true},
 	{"%EF%BD%81ccess_token=x", true}, // fullwidth a
 	{"x.access_token=x", true},
@@ -194,6 +194,29 @@ var accessTokenQueries = []struct {
 	{"x_access_token=1&access_tokens=2&token=3&accesstoken=4", false},
 	{"%zz=1&access_token=x", true},
 	{"access_token%zz=x", false},
+	// PHP registers a name with ' ', '.' and a '[' no ']' follows as '_',
+	// its leading spaces dropped, up to a NUL, and an array under the
+	// name before its '[' (see phpName).
+	{"access.token=x", true},
+	{"access%2Etoken=x", true},
+	{"access%20token=x", true},
+	{"access[token=x", true},
+	{"access%5Btoken=x", true},
+	{"+access.token=x", true},
+	{"%20%20access+token=x", true},
+	{"ACCESS.TOKEN=x", true},
+	{"access.token%00x=x", true},
+	{"access.token[]=x", true},
+	{"access.token[%zz]=x", true}, // ParseQuery refuses the name; PHP reads it
+	{"access_token[%zz]=x", true},
+	{"to=sip:a@b.c&access.token=x", true},
+	{"%u002Eaccess.token=x", false}, // PHP: _access_token
+	{"access..token=x", false},      // PHP: access__token
+	{"x.access.token=x", false},     // PHP: x_access_token
+	{"[access.token=x", false},      // PHP drops it
+	{"access[token]=x", false},      // PHP: the array access
+	{"access.tokens=x", false},
+	{"access%EF%BC%8Etoken=x", false}, // PHP renames the ASCII full stop only
 }
 
 // methodOverrideQueries are queries with and without a parameter that
@@ -348,6 +371,47 @@ func FuzzQueryOverridesMethod(f *testing.F) {
 		}
 		if got := QueryOverridesMethod(raw); got != found {
 			t.Fatalf("%q: found %q, its pairs %q", raw, got, found)
+		}
+	})
+}
+
+// FuzzHasAccessToken holds HasAccessToken to a plain reading: a pair's
+// name is access_token in any letter case when url.QueryUnescape decodes
+// it to a name that is, or has a part that is (see
+// referenceBindingParts), access_token, or when, decoded as ASP.NET
+// decodes it (see referenceASPNETUnescape), PHP registers it as
+// access_token (see referencePHPName). An ASCII name is found exactly
+// then; a name that decodes to more than ASCII is found then at least
+// (it may fold onto it besides). A query has one when a pair has.
+func FuzzHasAccessToken(f *testing.F) {
+	for _, s := range []string{"", "access_token=x", "Access_Token", "to=sip:a@b.c&x.access_token=1", "access+token=x", "access.token=x",
+		"%2Eaccess.token", "+access%5Btoken", "access.token[%zz]=1", "access[token]=x", "access_%E2%80%8Btoken", "%zz=1&access.token",
+		"access.token%00x", "%u0061ccess.token"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		found := false
+		for pair := range strings.SplitSeq(raw, "&") {
+			got := HasAccessToken(pair)
+			name, _, _ := strings.Cut(pair, "=")
+			lenient := referenceASPNETUnescape(name)
+			want := name != "" && strings.EqualFold(referencePHPName(lenient), AccessTokenParameter)
+			if decoded, err := url.QueryUnescape(name); err == nil && name != "" {
+				for _, part := range referenceBindingParts(decoded) {
+					want = want || strings.EqualFold(part, AccessTokenParameter)
+				}
+			}
+			ascii := true
+			for i := 0; i < len(lenient); i++ {
+				ascii = ascii && lenient[i] < utf8.RuneSelf
+			}
+			if want && !got || ascii && !want && got {
+				t.Fatalf("%q (read as %q, by PHP as %q): found %v, want %v", pair, lenient, referencePHPName(lenient), got, want)
+			}
+			found = found || got
+		}
+		if got := HasAccessToken(raw); got != found {
+			t.Fatalf("%q: found %v, its pairs %v", raw, got, found)
 		}
 	})
 }
