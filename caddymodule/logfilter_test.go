@@ -122,6 +122,8 @@ func TestAccessLogHidesNumbers(t *testing.T) {
 		// A token in the query of a request the edge passes on: the pool
 		// gets it, the log hides it.
 		{name: "access_token", method: http.MethodGet, op: "events", query: "ack=1&Access_Token=eyJ4255550118", number: "4255550118"},
+		{name: "access.token", method: http.MethodGet, op: "events", query: "ack=1&access.token=eyJ4255550119", number: "4255550119"},
+		{name: "access+token on a refused request", op: "communication/startPhoneAudio", query: "to=sip:john@contoso.com&access+token=eyJ4255550120", number: "4255550120", status: 400},
 		{name: "operationId", op: "communication/startPhoneAudio", query: "to=sip:john@contoso.com&operationId=call-4255550116", number: "4255550116", status: 201},
 		{name: "subject", op: "communication/startPhoneAudio", query: "to=sip:john@contoso.com&subject=Call+back+4255550117", number: "4255550117", status: 201},
 		{name: "Referer", op: "communication/startPhoneAudio", query: "to=sip:john@contoso.com", referer: "https://app.contoso.com/call?to=4255550115&x=1", number: "4255550115", status: 201},

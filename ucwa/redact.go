@@ -52,7 +52,9 @@ const maxNameDecodings = 4
 // zero-width, format or combining characters, compatibility forms, a
 // .NET model-binding prefix or index ("to[]", "x.to"); and a name still
 // percent-encoded after decoding is decoded again (a few times), so that
-// a pool that decodes twice has nothing to find either.
+// a pool that decodes twice has nothing to find either. access_token
+// counts also in the spellings PHP registers as it (see HasAccessToken:
+// "access.token", "access+token").
 //
 // The query is everything after the first '?' (a '#' included: a server
 // keeps a raw one in the query). A query that does not parse as the edge
@@ -90,6 +92,10 @@ func RedactQueryProperties(s string) string {
 		}
 		name, value, hasValue := strings.Cut(pair, "=")
 		property, wellFormed := propertyName(name)
+		if wellFormed && !property {
+			// access_token as PHP registers it too (access.token).
+			property = accessTokenName(name)
+		}
 		if !wellFormed || strings.IndexByte(pair, ';') >= 0 || !validEscapes(value) {
 			flush(pairStart, Redacted)
 			done = len(s)

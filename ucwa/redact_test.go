@@ -56,6 +56,8 @@ var redactCases = []struct{ name, in, want string }{
 	{"to", redactPath + "?to=%2B19005551234", redactPath + "?to=REDACTED"},
 	{"access_token, however spelled", "/events?ack=1&access_token=eyJ.eyJ.sig&ACCESS%5FTOKEN=cwt%3DAAE&x.access_token=t&access_tokens=1",
 		"/events?ack=1&access_token=REDACTED&ACCESS%5FTOKEN=REDACTED&x.access_token=REDACTED&access_tokens=1"},
+	{"access_token as PHP registers it", "/events?ack=1&access.token=eyJ.eyJ.sig&access+token=cwt%3DAAE&access%5Btoken=t&ACCESS%2ETOKEN=1&x.access.token=1&access[token]=1",
+		"/events?ack=1&access.token=REDACTED&access+token=REDACTED&access%5Btoken=REDACTED&ACCESS%2ETOKEN=REDACTED&x.access.token=1&access[token]=1"},
 	{"every occurrence, others kept", redactPath + "?a=1&to=tel:%2B19005551234&b=2&to=4255550100&c",
 		redactPath + "?a=1&to=REDACTED&b=2&to=REDACTED&c"},
 	{"phoneNumber", "?phoneNumber=4255550100", "?phoneNumber=REDACTED"},
@@ -174,8 +176,10 @@ var digitRun = regexp.MustCompile(`[0-9]{3,}`)
 // FuzzRedactQueryProperties: RedactQueryProperties never panics, is
 // idempotent, and its output holds no digit run of a value that the edge
 // reads (as ParseQuery does) under a property's name in any spelling,
-// nor of any value in a query from its first malformed pair on, unless
-// the same digits are elsewhere in the input.
+// nor of an access_token's (read as ParseQuery reads names, or as PHP
+// registers them, see FuzzHasAccessToken), nor of any value in a query
+// from its first malformed pair on, unless the same digits are elsewhere
+// in the input.
 func FuzzRedactQueryProperties(f *testing.F) {
 	for _, seed := range []string{
 		"/p?to=4255550100",
@@ -188,6 +192,7 @@ func FuzzRedactQueryProperties(f *testing.F) {
 		"/p?%2574o=4255550100#x&target=sip:+14255550100@gw",
 		"https://e/p?delegator=1&number=42555501009",
 		"?&&=&to",
+		"/events?access.token=eyJ4255550100&access+token=4255550101",
 	} {
 		f.Add(seed)
 	}
@@ -242,6 +247,13 @@ func FuzzRedactQueryProperties(f *testing.F) {
 				if p, _, _ := queryProperty(op, name, decodedName); p >= 0 {
 					hidden(end-len(value), end, op.Properties[p].Name)
 				}
+			}
+			token := name != "" && strings.EqualFold(referencePHPName(referenceASPNETUnescape(name)), AccessTokenParameter)
+			for _, part := range referenceBindingParts(decodedName) {
+				token = token || name != "" && strings.EqualFold(part, AccessTokenParameter)
+			}
+			if token {
+				hidden(end-len(value), end, AccessTokenParameter)
 			}
 		}
 	})
