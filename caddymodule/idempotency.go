@@ -114,13 +114,13 @@ const DefaultIdempotencyWindow = 10 * time.Minute
 const MinIdempotencyWindow = time.Second
 
 // redisWindowTimeouts is how many Redis timeouts a window must hold at
-// least. A reservation is renewed every third of the window while its
-// request is in flight (see reservationsInFlight), and each store call
-// may take the timeout: a request's key must outlive the answer to its
-// reservation, the limits' call, then two thirds of the window (a lost
-// renewal and the next) and the next renewal's call, 3 timeouts and two
-// thirds of the window. That holds when the window is 9 timeouts; 10
-// leave the scheduling a margin.
+// least. A reservation is renewed every third of the window from its
+// reservation until its request is answered (see reservationsInFlight),
+// and each store call may take the timeout: a key must outlive the answer
+// to its reservation, then two thirds of the window (a lost renewal and
+// the next) and the next renewal's call, 2 timeouts and two thirds of the
+// window, however many parts its request has. That holds when the window
+// is 6 timeouts; 10 leave the scheduling a margin.
 const redisWindowTimeouts = 10
 
 // checkWindow judges a window given (not 0, the default); timeout is
@@ -304,6 +304,14 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	// tookOverFrom is the value of the key that an emergency call took
 	// over (see emergencyEnded), "" for none.
 	var tookOverFrom string
+	// kept: the request's keys are renewed until it returns, each from
+	// its reservation on (see reservationsInFlight).
+	kept := false
+	defer func() {
+		if kept {
+			idem.inFlight.forget(token)
+		}
+	}()
 	for i, key := range keys {
 		// rereads counts the times the key was read again after a
 		// takeover found it changed.
@@ -374,6 +382,8 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 					if tookOver {
 						held = append(held, key) // a request's: no values
 						tookOverFrom = current
+						idem.inFlight.keep(token, key, token)
+						kept = true
 						continue
 					}
 					if err == nil && rereads < maxTakeoverRereads {
@@ -394,6 +404,8 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		if values != nil {
 			heldValues = append(heldValues, values[i])
 		}
+		idem.inFlight.keep(token, key, valueAt(values, i, token))
+		kept = true
 	}
 	keys, values = held, heldValues
 	idem.count(in, result)
@@ -419,11 +431,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	var deliverErr error
 	delivered := r.Context().Err() == nil // else the client went away: nothing is sent
 	if delivered {
-		idem.inFlight.keep(keys, values, token)
-		func() {
-			defer idem.inFlight.forget(token) // also when the proxy panics (an answer cut short)
-			deliverErr = h.deliver(rec, r, next, in.rebuild(), in)
-		}()
+		deliverErr = h.deliver(rec, r, next, in.rebuild(), in)
 	}
 	answered := rec.status != 0 && rec.status != statusClientClosed
 	switch {
@@ -524,9 +532,13 @@ func (h *Handler) release(ctx context.Context, keys, values []string, token stri
 // acts on the first. One timer serves every request of the handler,
 // ticking every third of the window while any request is in flight, so
 // that a request costs an entry in a map rather than a timer of its own.
-// Each request is renewed at every tick while it is in flight, the first
-// within a third of the window of its reservation. A renewal that finds a
-// key replaced (the answer recorded) or released changes nothing.
+// A key is renewed from the moment it is reserved, not once its request
+// has reserved all of its keys (a batch's parts, one store call each) and
+// passed the limits: each store call may take the store's timeout, and a
+// batch's first key would otherwise wait for all of them. Every key in
+// flight is renewed at every tick, the first within a third of the window
+// of its reservation. A renewal that finds a key replaced (the answer
+// recorded) or released changes nothing.
 type reservationsInFlight struct {
 	h      *Handler
 	window time.Duration
@@ -537,15 +549,16 @@ type reservationsInFlight struct {
 	armed bool                    // the timer is to tick
 }
 
-// reservedKeys are the keys of a request in flight: one (a request's
-// own), or more (a batch's), in a slice of their own, so that the
-// caller's slice, usually on its stack, stays there, with the values
-// that hold them (a batch's, see batchValues; nil: the token).
+// reservedKeys are the keys a request in flight holds: its first, held
+// with value, and a batch's others in a slice of their own, so that a
+// request of one key costs no allocation.
 type reservedKeys struct {
-	one    string
-	more   []string
-	values []string
+	key, value string
+	more       []heldKey
 }
+
+// heldKey is a key reserved and the value that holds it.
+type heldKey struct{ key, value string }
 
 // renewalTimer is the timer of reservationsInFlight.
 type renewalTimer interface {
@@ -557,18 +570,19 @@ type renewalTimer interface {
 // test's fake clock, on which it renews a memory store's reservations.
 var renewAfter = func(d time.Duration, f func()) renewalTimer { return time.AfterFunc(d, f) }
 
-// keep renews the keys that token reserved (a batch's with values, see
-// batchValues) until forget(token).
-func (rs *reservationsInFlight) keep(keys, values []string, token string) {
+// keep renews key, which token's request has just reserved with value
+// (a batch's, see batchValues; else token), until forget(token).
+func (rs *reservationsInFlight) keep(token, key, value string) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rs.keys == nil {
 		rs.keys = make(map[string]reservedKeys)
 	}
-	if len(keys) == 1 && values == nil {
-		rs.keys[token] = reservedKeys{one: keys[0]}
+	if held, ok := rs.keys[token]; ok {
+		held.more = append(held.more, heldKey{key, value})
+		rs.keys[token] = held
 	} else {
-		rs.keys[token] = reservedKeys{more: slices.Clone(keys), values: slices.Clone(values)}
+		rs.keys[token] = reservedKeys{key: key, value: value}
 	}
 	switch {
 	case rs.timer == nil:
@@ -579,7 +593,8 @@ func (rs *reservationsInFlight) keep(keys, values []string, token string) {
 	rs.armed = true
 }
 
-// forget stops renewing the keys of token, once its request is answered.
+// forget stops renewing the keys of token, once its request is answered
+// or refused.
 func (rs *reservationsInFlight) forget(token string) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -599,24 +614,23 @@ func (rs *reservationsInFlight) tick() {
 		return
 	}
 	type reservation struct {
-		token        string
 		keys, values []string
 	}
 	inFlight := make([]reservation, 0, len(rs.keys))
-	for token, keys := range rs.keys {
-		if keys.more == nil {
-			keys.more = []string{keys.one}
+	for _, held := range rs.keys {
+		res := reservation{keys: []string{held.key}, values: []string{held.value}}
+		for _, k := range held.more {
+			res.keys, res.values = append(res.keys, k.key), append(res.values, k.value)
 		}
-		inFlight = append(inFlight, reservation{token, keys.more, keys.values})
+		inFlight = append(inFlight, res)
 	}
 	rs.timer.Reset(rs.window / 3)
 	rs.mu.Unlock()
 	s := rs.h.store
 	for _, res := range inFlight {
 		for i, key := range res.keys {
-			value := valueAt(res.values, i, res.token)
 			epoch := s.begin()
-			_, err := s.Replace(context.Background(), key, value, value, rs.window)
+			_, err := s.Replace(context.Background(), key, res.values[i], res.values[i], rs.window)
 			s.end(epoch, err)
 			if err != nil {
 				// As release: the request's next key would likely fail

@@ -1,11 +1,13 @@
 package caddymodule
 
 import (
-	"bytes"
+	"bufio"
 	"context"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,7 +27,7 @@ import (
 func TestIdempotencyRenewalPastFailedKey(t *testing.T) {
 	clock := renewalClock(t)
 	srv := testkit.StartRedis(t)
-	proxy := newDroppingProxy(t, srv.Addr())
+	proxy := newRedisProxy(t, srv.Addr())
 	pool := newIdemPool(t, "primary")
 	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t),
 		"store redis redis://"+proxy.addr+" {\n\t\t\ttimeout 5s\n\t\t}", "primary "+pool.Addr()))
@@ -48,7 +50,7 @@ func TestIdempotencyRenewalPastFailedKey(t *testing.T) {
 		t.Fatalf("keys %q, want the second request's", keys)
 	}
 	renewedKey := keys[0]
-	proxy.drop([]byte(failingKey))
+	proxy.fail(holding(failingKey))
 	clock.WaitPending(t, 1)
 
 	// Map order puts the failing key first in about half of the rounds.
@@ -76,33 +78,187 @@ func renewalClock(t *testing.T) *testkit.Clock {
 	return clock
 }
 
-// droppingProxy passes a client's commands on to Redis, but those that
-// hold the bytes given to drop, which it answers as a Redis Cluster
-// answers for a slot no shard serves.
-type droppingProxy struct {
-	addr string
-	mu   sync.Mutex
-	lose []byte
+// redisProxy stands between the edge and a standalone Redis and passes
+// each command on, a pipeline's one by one in order, and its reply back,
+// but: a command that failing tells is not passed on and is answered as
+// a Redis Cluster answers for a slot no shard serves; and, armed
+// (holdNext), it holds back the reply of the next command it is armed
+// for that Redis ran (its reply is no error, such as NOSCRIPT), and the
+// replies after it on that connection,
+// until release, while it goes on passing the commands that follow to
+// Redis.
+type redisProxy struct {
+	addr     string
+	released chan struct{}
+
+	mu      sync.Mutex
+	failing func(args []string) bool // nil: none
+	armed   func(args []string) bool // nil: disarmed
+	// reserved are the keys of the reservations Redis ran, in order (a
+	// key taken is one of them, a key found held too).
+	reserved []string
+
+	// held counts the replies held; renewals, the renewals Redis ran
+	// (the replace script's, of a value with itself); gaveUp, the
+	// connections the edge closed while a reply on them was held.
+	held, renewals, gaveUp testkit.Counter
 }
 
-func newDroppingProxy(t *testing.T, redisAddr string) *droppingProxy {
+func newRedisProxy(t *testing.T, redisAddr string) *redisProxy {
 	t.Helper()
-	p := new(droppingProxy)
-	p.addr = startRedisProxy(t, redisAddr, func(write []byte) (string, bool) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.lose != nil && bytes.Contains(write, p.lose) {
-			return "-CLUSTERDOWN Hash slot not served\r\n", false
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &redisProxy{addr: ln.Addr().String(), released: make(chan struct{})}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+			wg.Go(func() { p.serve(conn, redisAddr) })
 		}
-		return "", true
+	})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.release()
+		mu.Lock()
+		for _, conn := range conns {
+			_ = conn.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
 	})
 	return p
 }
 
-func (p *droppingProxy) drop(b []byte) {
+// fail has every command that match tells answered as an error.
+func (p *redisProxy) fail(match func(args []string) bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.lose = b
+	p.failing = match
+}
+
+// holdNext arms the proxy for the next command that match tells.
+func (p *redisProxy) holdNext(match func(args []string) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.armed = match
+}
+
+// release gives the replies held, and holds no more.
+func (p *redisProxy) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.released:
+	default:
+		close(p.released)
+	}
+}
+
+// reservedKey is the key of the nth reservation Redis ran, from 0.
+func (p *redisProxy) reservedKey(t *testing.T, n int) string {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n >= len(p.reserved) {
+		t.Fatalf("reservation %d of %d", n, len(p.reserved))
+	}
+	return p.reserved[n]
+}
+
+func (p *redisProxy) serve(client net.Conn, redisAddr string) {
+	defer client.Close()
+	server, err := net.Dial("tcp", redisAddr)
+	if err != nil {
+		return
+	}
+	defer server.Close()
+	type reply struct {
+		raw  []byte
+		held bool
+	}
+	replies := make(chan reply, 1024)
+	var heldOpen atomic.Int32 // replies held and not yet given
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for r := range replies {
+			if r.held {
+				<-p.released
+				heldOpen.Add(-1)
+			}
+			if _, err := client.Write(r.raw); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(replies)
+		<-done
+	}()
+	fromClient, fromServer := bufio.NewReader(client), bufio.NewReader(server)
+	for {
+		raw, args, err := readRESPCommand(fromClient)
+		if err != nil {
+			if heldOpen.Load() > 0 {
+				p.gaveUp.Add()
+			}
+			return
+		}
+		p.mu.Lock()
+		fail := p.failing != nil && p.failing(args)
+		p.mu.Unlock()
+		if fail {
+			replies <- reply{raw: []byte("-CLUSTERDOWN Hash slot not served\r\n")}
+			continue
+		}
+		if _, err := server.Write(raw); err != nil {
+			return
+		}
+		raw, err = readRESPReply(fromServer)
+		if err != nil {
+			return
+		}
+		if raw[0] == '-' { // not run (NOSCRIPT, say)
+			replies <- reply{raw: raw}
+			continue
+		}
+		p.mu.Lock()
+		hold := p.armed != nil && p.armed(args)
+		if hold {
+			p.armed = nil
+		}
+		if isReserve(args) {
+			p.reserved = append(p.reserved, args[3])
+		}
+		p.mu.Unlock()
+		if isRenewal(args) {
+			p.renewals.Add()
+		}
+		if hold {
+			heldOpen.Add(1)
+			p.held.Add()
+		}
+		replies <- reply{raw: raw, held: hold}
+	}
+}
+
+// isRenewal tells the replace script's command that replaces a value with
+// itself: a renewal.
+func isRenewal(args []string) bool { return isScript(args, 1, 3) && args[4] == args[5] }
+
+// holding tells the commands that hold b.
+func holding(b string) func(args []string) bool {
+	return func(args []string) bool { return slices.Contains(args, b) }
 }
 
 // TestIdempotencyRenewalRedisFull: a request is in flight on a Redis
@@ -143,5 +299,69 @@ func TestIdempotencyRenewalRedisFull(t *testing.T) {
 	pool.Release()
 	if resp := <-first; resp.Status != http.StatusCreated {
 		t.Fatalf("first request: %d %s", resp.Status, resp.Body)
+	}
+}
+
+// TestIdempotencyRenewalFromReservation: a batch reserves its parts' keys
+// one store call after another, each of which may take the Redis store's
+// timeout. Its first part's key is renewed from its reservation on, while
+// the batch still waits for its second part's reservation (its reply held
+// back): a key renewed only once the whole batch is reserved would wait
+// for every part's call and the limits', and, with a window of 10
+// timeouts and enough parts, expire while the batch is in flight, so
+// that a repeat of that part alone is delivered again.
+func TestIdempotencyRenewalFromReservation(t *testing.T) {
+	clock := renewalClock(t)
+	srv := testkit.StartRedis(t)
+	proxy := newRedisProxy(t, srv.Addr())
+	pool := newIdemPool(t, "primary")
+	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t),
+		"store redis redis://"+proxy.addr+" {\n\t\t\ttimeout 5s\n\t\t}", "primary "+pool.Addr()))
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+
+	// A request in flight has the renewals tick.
+	inFlight := e.sendHeld(t, idemCall{header: caller, op: "in-flight", answer: "hold"})
+	pool.Requests.WaitFor(t, 1, "requests at the pool")
+	clock.WaitPending(t, 1)
+	inFlightKey := proxy.reservedKey(t, 0)
+
+	const app = "/ucwa/v1/applications/1"
+	batch := testkit.Request{URL: e.url(app + "/batch"), ContentType: batchType, Header: caller.Clone(), Body: batchBody(
+		innerPOST(app+"/communication/startPhoneAudio", "application/json", `{"to":"4255551234","operationId":"batch-first"}`),
+		"POST "+app+"/communication/conversations/c1/phoneAudio/addPhoneAudio?to=4255550000&operationId=batch-second HTTP/1.1\r\n\r\n")}
+	proxy.holdNext(nth(2, isReserve))
+	answer := make(chan testkit.Response, 1)
+	go func() {
+		resp, err := testkit.Do(e.Client(), batch)
+		if err != nil {
+			t.Error(err)
+		}
+		answer <- resp
+	}()
+	proxy.held.WaitFor(t, 1, "the second part's reservation held")
+	firstPartKey := proxy.reservedKey(t, 1)
+
+	const short = time.Minute
+	for _, key := range []string{inFlightKey, firstPartKey} {
+		rdb.PExpire(ctx, key, short)
+	}
+	clock.Advance(DefaultIdempotencyWindow / 3)
+	if ttl := rdb.PTTL(ctx, inFlightKey).Val(); ttl <= short {
+		t.Errorf("the key of the request in flight left to expire (%s)", ttl)
+	}
+	if ttl := rdb.PTTL(ctx, firstPartKey).Val(); ttl <= short {
+		t.Errorf("the key of the batch's first part left to expire (%s) while the batch reserves its second part", ttl)
+	}
+
+	proxy.release()
+	if resp := <-answer; resp.Status != http.StatusCreated {
+		t.Errorf("the batch: %d %s, want the pool's 201", resp.Status, resp.Body)
+	}
+	pool.Release()
+	if resp := <-inFlight; resp.Status != http.StatusCreated {
+		t.Errorf("the request in flight: %d %s, want 201", resp.Status, resp.Body)
 	}
 }
