@@ -119,7 +119,8 @@ const MinIdempotencyWindow = time.Second
 // and each store call may take the timeout: a key must outlive the answer
 // to its reservation, then two thirds of the window (a lost renewal and
 // the next) and the next renewal's call, 2 timeouts and two thirds of the
-// window, however many parts its request has. That holds when the window
+// window, however many parts its request has or requests are in flight
+// (a renewal renews every key in one call). That holds when the window
 // is 6 timeouts; 10 leave the scheduling a margin.
 const redisWindowTimeouts = 10
 
@@ -537,8 +538,10 @@ func (h *Handler) release(ctx context.Context, keys, values []string, token stri
 // passed the limits: each store call may take the store's timeout, and a
 // batch's first key would otherwise wait for all of them. Every key in
 // flight is renewed at every tick, the first within a third of the window
-// of its reservation. A renewal that finds a key replaced (the answer
-// recorded) or released changes nothing.
+// of its reservation, all in one store call (see storeUse.renew): one
+// after another, the last would wait a timeout for each key before it. A
+// renewal that finds a key replaced (the answer recorded) or released
+// changes nothing.
 type reservationsInFlight struct {
 	h      *Handler
 	window time.Duration
@@ -613,35 +616,21 @@ func (rs *reservationsInFlight) tick() {
 		rs.mu.Unlock()
 		return
 	}
-	type reservation struct {
-		keys, values []string
-	}
-	inFlight := make([]reservation, 0, len(rs.keys))
+	keys := make([]string, 0, len(rs.keys))
+	values := make([]string, 0, len(rs.keys))
 	for _, held := range rs.keys {
-		res := reservation{keys: []string{held.key}, values: []string{held.value}}
+		keys, values = append(keys, held.key), append(values, held.value)
 		for _, k := range held.more {
-			res.keys, res.values = append(res.keys, k.key), append(res.values, k.value)
+			keys, values = append(keys, k.key), append(values, k.value)
 		}
-		inFlight = append(inFlight, res)
 	}
 	rs.timer.Reset(rs.window / 3)
 	rs.mu.Unlock()
+	// A key that fails (a Redis Cluster shard down, one command lost)
+	// costs the others nothing: a request left unrenewed two ticks
+	// running may see its key expire while it is in flight.
 	s := rs.h.store
-	for _, res := range inFlight {
-		for i, key := range res.keys {
-			epoch := s.begin()
-			_, err := s.Replace(context.Background(), key, res.values[i], res.values[i], rs.window)
-			s.end(epoch, err)
-			if err != nil {
-				// As release: the request's next key would likely fail
-				// too. The other requests' keys are renewed all the same:
-				// a key can fail alone (a Redis Cluster shard down, one
-				// command lost), and a request left unrenewed two ticks
-				// running may see its key expire while it is in flight.
-				break
-			}
-		}
-	}
+	s.renew(context.Background(), s.begin(), keys, values, rs.window)
 }
 
 // deliverLimited delivers the accepted request in, as deliver does, if

@@ -365,3 +365,60 @@ func TestIdempotencyRenewalFromReservation(t *testing.T) {
 		t.Errorf("the request in flight: %d %s, want 201", resp.Status, resp.Body)
 	}
 }
+
+// TestIdempotencyRenewalOneRoundTrip: with two requests in flight on a
+// Redis store, one renewal round sends the renewals of both keys to
+// Redis while the reply to the first is still held back (a slow Redis):
+// one renewal after another, the second key would wait up to the timeout
+// for the first's, and with N requests in flight the last up to N
+// timeouts, which no bound on the window can cover.
+func TestIdempotencyRenewalOneRoundTrip(t *testing.T) {
+	clock := renewalClock(t)
+	srv := testkit.StartRedis(t)
+	proxy := newRedisProxy(t, srv.Addr())
+	pool := newIdemPool(t, "primary")
+	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t),
+		"store redis redis://"+proxy.addr+" {\n\t\t\ttimeout 5s\n\t\t}", "primary "+pool.Addr()))
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+
+	ops := []string{"in-flight-1", "in-flight-2"}
+	var answers []<-chan testkit.Response
+	for i, op := range ops {
+		answers = append(answers, e.sendHeld(t, idemCall{header: caller, op: op, answer: "hold"}))
+		pool.Requests.WaitFor(t, int64(i+1), "requests at the pool")
+	}
+	clock.WaitPending(t, 1)
+	const short = time.Minute
+	var keys []string
+	for i := range ops {
+		keys = append(keys, proxy.reservedKey(t, i))
+		rdb.PExpire(ctx, keys[i], short)
+	}
+
+	proxy.holdNext(isRenewal)
+	advanced := make(chan struct{})
+	go func() {
+		defer close(advanced)
+		clock.Advance(DefaultIdempotencyWindow / 3)
+	}()
+	proxy.renewals.WaitFor(t, int64(len(keys)), "renewals run by Redis")
+	if n := proxy.gaveUp.Load(); n != 0 {
+		t.Errorf("the edge gave up waiting for %d renewals before Redis ran every key's: the renewals went one after another", n)
+	}
+	for _, key := range keys {
+		if ttl := rdb.PTTL(ctx, key).Val(); ttl <= short {
+			t.Errorf("a key in flight left to expire (%s)", ttl)
+		}
+	}
+	proxy.release()
+	<-advanced
+	pool.Release()
+	for _, answer := range answers {
+		if resp := <-answer; resp.Status != http.StatusCreated {
+			t.Errorf("a request in flight: %d %s, want 201", resp.Status, resp.Body)
+		}
+	}
+}

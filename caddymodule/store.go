@@ -714,6 +714,23 @@ func (s *storeUse) refundAll(ctx context.Context, takes []store.Take, held time.
 	return s.RefundAll(ctx, slices.Clone(takes), held)
 }
 
+// renew renews the reservations of keys, each held with its value in
+// values, for ttl, and ends each key's call as begun at epoch (see end).
+// A Redis store renews them all in one round trip (see store.Redis.Renew);
+// another, one after another (the memory store's Replace does not wait).
+func (s *storeUse) renew(ctx context.Context, epoch uint64, keys, values []string, ttl time.Duration) {
+	if s.redis != nil {
+		for _, err := range s.redis.Renew(ctx, keys, values, ttl) {
+			s.end(epoch, err)
+		}
+		return
+	}
+	for i, key := range keys {
+		_, err := s.Replace(ctx, key, values[i], values[i], ttl)
+		s.end(epoch, err)
+	}
+}
+
 // needsStore reports whether something the handler does uses the store.
 func (h *Handler) needsStore() bool { return h.Idempotency != nil || len(h.Limits) > 0 }
 

@@ -399,6 +399,19 @@ const maxScriptArgs = 7
 // the last when withTTL, in one round trip (two when Redis answers
 // NOSCRIPT).
 func (r *Redis) run(ctx context.Context, s *reservationScript, c *scriptCall, argc int, withTTL bool) *redis.Cmd {
+	cmd := c.command(ctx, s, argc, withTTL)
+	_ = r.client.Process(ctx, cmd)
+	// HasErrorPrefix costs an allocation, also for no error.
+	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		cmd = c.evalCommand(ctx, s, cmd)
+		_ = r.client.Process(ctx, cmd)
+	}
+	return cmd
+}
+
+// command is the EVALSHA of s on c's key with the first argc of c's ARGV,
+// and c's ttl as the last when withTTL.
+func (c *scriptCall) command(ctx context.Context, s *reservationScript, argc int, withTTL bool) *redis.Cmd {
 	c.args[0], c.args[1], c.args[2], c.args[3] = "evalsha", &s.sha, 1, &c.key
 	n := 4
 	for i := range argc {
@@ -411,15 +424,16 @@ func (r *Redis) run(ctx context.Context, s *reservationScript, c *scriptCall, ar
 	}
 	cmd := redis.NewCmd(ctx, c.args[:n]...)
 	cmd.SetFirstKeyPos(3)
-	_ = r.client.Process(ctx, cmd)
-	// HasErrorPrefix costs an allocation, also for no error.
-	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		args := slices.Clone(c.args[:n])
-		args[0], args[1] = "eval", &s.src
-		cmd = redis.NewCmd(ctx, args...)
-		cmd.SetFirstKeyPos(3)
-		_ = r.client.Process(ctx, cmd)
-	}
+	return cmd
+}
+
+// evalCommand is the EVAL of s in place of evalsha, its EVALSHA that
+// Redis answered NOSCRIPT.
+func (c *scriptCall) evalCommand(ctx context.Context, s *reservationScript, evalsha *redis.Cmd) *redis.Cmd {
+	args := slices.Clone(evalsha.Args())
+	args[0], args[1] = "eval", &s.src
+	cmd := redis.NewCmd(ctx, args...)
+	cmd.SetFirstKeyPos(3)
 	return cmd
 }
 
@@ -458,6 +472,61 @@ func (r *Redis) Replace(ctx context.Context, key, expect, value string, ttl time
 		return false, r.fail("replace", err)
 	}
 	return n == 1, nil
+}
+
+// Renew renews the reservation of each of keys that still holds its
+// value in values (the same index): Replace of the value with itself, for
+// ttl from now. All the keys' scripts go in one pipeline, one round trip
+// bounded by one timeout however many keys there are (with Cluster, one
+// round trip to each node that serves some of the keys, the nodes at
+// once: go-redis's cluster pipeline splits the commands by slot), where
+// one Replace after another would leave the last key waiting up to a
+// timeout for each key before it. It returns each key's error, nil for a
+// renewal that ran, whether or not the key still held its value; a key
+// that fails (its slot's node down) costs the others nothing.
+func (r *Redis) Renew(ctx context.Context, keys, values []string, ttl time.Duration) []error {
+	errs := make([]error, len(keys))
+	if err := validateTTL(ttl); err != nil {
+		for i := range errs {
+			errs[i] = invalid("replace", err)
+		}
+		return errs
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	calls := make([]scriptCall, len(keys))
+	cmds := make([]*redis.Cmd, len(keys))
+	pipe := r.client.Pipeline()
+	for i, key := range keys {
+		c := &calls[i]
+		c.key, c.argv, c.ttl = r.prefix+key, [2]string{values[i], values[i]}, ttl.Milliseconds()
+		cmds[i] = c.command(ctx, replaceScript, 2, true)
+		_ = pipe.Process(ctx, cmds[i])
+	}
+	_, _ = pipe.Exec(ctx)
+	// Redis restarted or flushed since the script last ran: the keys it
+	// answered NOSCRIPT are renewed by the script's source, again in one
+	// round trip.
+	var again []int
+	for i, cmd := range cmds {
+		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			again = append(again, i)
+		}
+	}
+	if again != nil {
+		pipe := r.client.Pipeline()
+		for _, i := range again {
+			cmds[i] = calls[i].evalCommand(ctx, replaceScript, cmds[i])
+			_ = pipe.Process(ctx, cmds[i])
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	for i, cmd := range cmds {
+		if _, err := cmd.Int64(); err != nil {
+			errs[i] = r.fail("replace", err)
+		}
+	}
+	return errs
 }
 
 // Release implements Store with a compare-and-delete script.

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/url"
 	"os"
@@ -659,5 +660,95 @@ func TestRedisDurabilityCluster(t *testing.T) {
 	got, err := r.Durability(context.Background())
 	if want := (store.RedisDurability{EvictionPolicy: "noeviction"}); err != nil || got != want {
 		t.Errorf("Durability gave %+v, %v; want %+v", got, err, want)
+	}
+}
+
+// TestRedisRenew: Renew moves the expiry of each key that holds its
+// value, in one round trip for all of them, and leaves a key that holds
+// another value (an answer recorded, another request's reservation) or
+// none (released) as it is; after a SCRIPT FLUSH too (NOSCRIPT, then the
+// script by its source). With a cluster of two nodes, the keys in the
+// slots of both are renewed: go-redis's cluster pipeline sends each node
+// the commands of its slots.
+func TestRedisRenew(t *testing.T) {
+	plain := testkit.StartRedis(t)
+	cluster := testkit.StartRedisCluster(t, 2)
+	for _, tc := range []struct {
+		name  string
+		opts  store.RedisOptions
+		nodes []*testkit.RedisServer
+		flush bool
+	}{
+		{"plain", store.RedisOptions{URL: plain.URL()}, []*testkit.RedisServer{plain}, false},
+		{"plain, scripts flushed", store.RedisOptions{URL: plain.URL()}, []*testkit.RedisServer{plain}, true},
+		{"cluster of two", store.RedisOptions{URL: cluster[0].URL(), Addrs: []string{cluster[1].Addr()}, Cluster: true},
+			cluster, false},
+		{"cluster of two, scripts flushed", store.RedisOptions{URL: cluster[0].URL(), Addrs: []string{cluster[1].Addr()}, Cluster: true},
+			cluster, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Timeout = easyTimeout
+			r, err := store.NewRedis(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			ctx := context.Background()
+			var rdbs []*redis.Client
+			for _, node := range tc.nodes {
+				rdb := redis.NewClient(&redis.Options{Addr: node.Addr()})
+				defer rdb.Close()
+				rdbs = append(rdbs, rdb)
+			}
+			// pttl is the TTL of key, on the node that serves its slot
+			// (another answers MOVED); -2 for none.
+			pttl := func(key string) time.Duration {
+				for _, rdb := range rdbs {
+					if d, err := rdb.PTTL(ctx, store.DefaultKeyPrefix+key).Result(); err == nil {
+						return d
+					}
+				}
+				t.Fatalf("no node serves %s", key)
+				return 0
+			}
+			const n = 20
+			var keys, values []string
+			for i := range n {
+				key, value := fmt.Sprintf("%s-%d", t.Name(), i), fmt.Sprintf("v%d", i)
+				mustReserve(t, r, key, value, time.Minute)
+				keys, values = append(keys, key), append(values, value)
+			}
+			if ok, err := r.Replace(ctx, keys[1], values[1], "answer", time.Minute); !ok || err != nil {
+				t.Fatalf("replace: %v %v", ok, err)
+			}
+			if ok, err := r.Release(ctx, keys[2], values[2]); !ok || err != nil {
+				t.Fatalf("release: %v %v", ok, err)
+			}
+			for _, rdb := range rdbs {
+				if rdb.DBSize(ctx).Val() == 0 {
+					t.Fatal("a node holds none of the keys")
+				}
+				if tc.flush {
+					if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			for i, err := range r.Renew(ctx, keys, values, time.Hour) {
+				if err != nil {
+					t.Errorf("key %d: %v", i, err)
+				}
+			}
+			for i, key := range keys {
+				switch ttl := pttl(key); {
+				case i == 1 && ttl > time.Minute:
+					t.Errorf("a key replaced renewed (%s)", ttl)
+				case i == 2 && ttl != -2:
+					t.Errorf("a key released written again (%s)", ttl)
+				case i != 1 && i != 2 && ttl <= time.Minute:
+					t.Errorf("key %d not renewed (%s)", i, ttl)
+				}
+			}
+		})
 	}
 }

@@ -41,6 +41,10 @@ type RedisConfig struct {
 	// Cluster starts a one-node Redis Cluster that owns every slot, and
 	// waits until the cluster reports cluster_state:ok.
 	Cluster bool
+
+	// clusterSlots are the slots a Cluster node owns, first and last:
+	// all of them when both are 0 (see StartRedisCluster).
+	clusterSlots [2]int
 }
 
 // RedisServer is a redis-server process started for one test, listening on
@@ -126,6 +130,27 @@ func StartRedisWith(t testing.TB, cfg RedisConfig) *RedisServer {
 		s.assignSlots()
 	}
 	return s
+}
+
+// StartRedisCluster starts a Redis Cluster of n masters (no replicas) as
+// StartRedisWith starts each, the slots split evenly between them in
+// order, and waits until every node reports cluster_state:ok.
+func StartRedisCluster(t testing.TB, n int) []*RedisServer {
+	t.Helper()
+	nodes := make([]*RedisServer, n)
+	for i := range nodes {
+		cfg := RedisConfig{Cluster: true, clusterSlots: [2]int{16384 * i / n, 16384*(i+1)/n - 1}}
+		nodes[i] = StartRedisWith(t, cfg)
+	}
+	for _, node := range nodes[1:] {
+		if _, err := node.do([]string{"CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(nodes[0].port), strconv.Itoa(nodes[0].busPort)}); err != nil {
+			t.Fatalf("testkit: CLUSTER MEET: %v", err)
+		}
+	}
+	for _, node := range nodes {
+		node.waitFor(node.clusterOK, "cluster_state:ok")
+	}
+	return nodes
 }
 
 // StartRedisSentinel starts a Redis Sentinel on a free loopback port that
@@ -366,14 +391,21 @@ func (s *RedisServer) waitFor(check func() error, what string) {
 	}
 }
 
-// assignSlots gives every cluster slot to the one node and waits until the
-// cluster is ready.
+// assignSlots gives the node its slots (see RedisConfig.clusterSlots) and,
+// when they are all of them, waits until the cluster reports
+// cluster_state:ok; a node of several waits for the others to meet it.
 func (s *RedisServer) assignSlots() {
 	s.t.Helper()
-	if _, err := s.do([]string{"CLUSTER", "ADDSLOTSRANGE", "0", "16383"}); err != nil {
+	first, last := s.cfg.clusterSlots[0], s.cfg.clusterSlots[1]
+	if first == 0 && last == 0 {
+		last = 16383
+	}
+	if _, err := s.do([]string{"CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(first), strconv.Itoa(last)}); err != nil {
 		s.t.Fatalf("testkit: CLUSTER ADDSLOTSRANGE: %v", err)
 	}
-	s.waitFor(s.clusterOK, "cluster_state:ok")
+	if last-first == 16383 {
+		s.waitFor(s.clusterOK, "cluster_state:ok")
+	}
 }
 
 func (s *RedisServer) clusterOK() error {
