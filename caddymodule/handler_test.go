@@ -159,6 +159,19 @@ func TestTerminate(t *testing.T) {
 			status: 415, code: "UnsupportedMediaType", subcode: "UnsupportedMediaType",
 		},
 		{
+			// A pool without RFC 2231 reads charset=utf-16; the edge read the
+			// extended parameter's UTF-8.
+			name: "charset behind an extended parameter", method: "POST", path: startPath,
+			contentType: "application/json; charset=utf-16; charset*=utf-8''utf-8", body: `{"to":"4255551234"}`,
+			status: 415, code: "UnsupportedMediaType", subcode: "UnsupportedMediaType",
+		},
+		{
+			// System.Web finds charset=utf-16 inside the quoted value.
+			name: "charset inside a quoted parameter", method: "POST", path: startPath,
+			contentType: `application/json; x="; charset=utf-16"`, body: `{"to":"4255551234"}`,
+			status: 415, code: "UnsupportedMediaType", subcode: "UnsupportedMediaType",
+		},
+		{
 			name: "compressed body", method: "POST", path: startPath, contentType: "application/json",
 			header: http.Header{"Content-Encoding": {"gzip"}}, body: `{"to":"4255551234"}`,
 			status: 415, code: "UnsupportedMediaType", subcode: "UnsupportedMediaType",
