@@ -141,6 +141,12 @@ func TestFraming(t *testing.T) {
 		{name: "batch: a guarded part whose Connection names a header", refused: true,
 			request: request(batchPath, []string{"Content-Type: multipart/batching; boundary=b"},
 				strings.Replace(batch(xmlBody), "Content-Type: application/xml\r\n", "Content-Type: application/xml\r\nConnection: Authorization\r\n", 1))},
+		{name: "a '#' in the query: a pool may cut the query there", refused: true,
+			request: request(startPath+"?operationId=a#b&subject=x", []string{"Content-Type: application/xml"}, xmlBody)},
+		{name: "a '#' in the query of another operation", refused: true,
+			request: request("/ucwa/v1/applications/1/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact?target=sip:a@b.c&operationId=x#", nil, "")},
+		{name: "an encoded '#' in the query: forwarded as it came", poolBody: cleanedXML,
+			request: request(startPath+"?operationId=a%23b", []string{"Content-Type: application/xml"}, xmlBody)},
 		{name: "batch: chunked, forwarded with Content-Length", poolBody: batch(cleanedXML),
 			request: request(batchPath, []string{"Content-Type: multipart/batching; boundary=b", "Transfer-Encoding: chunked", "Expect: 100-continue"}, chunk(batch(xmlBody), ""))},
 	} {

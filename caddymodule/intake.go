@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,6 +99,9 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 	if in.query.AccessToken {
 		return errQueryAccessToken
 	}
+	if strings.IndexByte(r.URL.RawQuery, '#') >= 0 {
+		return errQueryFragment
+	}
 	if e := queryMethodOverride(in.query); e != nil {
 		return e
 	}
@@ -163,6 +167,12 @@ var (
 	errQueryAccessToken = &ucwa.Error{Status: http.StatusBadRequest, Subcode: ucwa.SubcodeParameterValidationFailure,
 		Message:    "The request carries an access token in its query (access_token); send the token in Authorization only.",
 		Parameters: []ucwa.Parameter{{Name: ucwa.AccessTokenParameter, Reason: "is a credential; send it in Authorization"}}}
+	// A '#' begins a URL's fragment, which no request target holds: Go's
+	// server leaves it in the query, where the edge reads it as part of a
+	// value (operationId=a#b), and forwards it as it came, while a pool
+	// that ends the URL there never gets the rest of the query.
+	errQueryFragment = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
+		"The query holds '#', which begins a URL's fragment and has no place in a request; percent-encode it as %23.")
 	errPhoneAudioDisabled = ucwa.NewError(http.StatusForbidden, "", ucwa.MessagePhoneAudioNotInCapabilities)
 	errNearMiss           = ucwa.NewError(http.StatusNotFound, "", "There is no resource at this path.")
 )
