@@ -87,6 +87,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // number normalization). It leaves what to forward in in.
 func (h *Handler) accept(in *intake) *ucwa.Error {
 	r := in.r
+	if r.TLS != nil && !r.TLS.HandshakeComplete || len(r.Header["Early-Data"]) > 0 {
+		return errTooEarly
+	}
 	if e := checkFraming(in.header, r.Trailer); e != nil {
 		return e
 	}
@@ -167,6 +170,14 @@ var (
 	errQueryAccessToken = &ucwa.Error{Status: http.StatusBadRequest, Subcode: ucwa.SubcodeParameterValidationFailure,
 		Message:    "The request carries an access token in its query (access_token); send the token in Authorization only.",
 		Parameters: []ucwa.Parameter{{Name: ucwa.AccessTokenParameter, Reason: "is a credential; send it in Authorization"}}}
+	// A request in TLS early data (HTTP/3 0-RTT, which Caddy accepts by
+	// default), here or at a proxy in front that says so with Early-Data
+	// (RFC 8470), can be replayed by anyone on the network path: each
+	// replay would be delivered again. Answered 425 Too Early, a client
+	// sends it again once its handshake is complete, and a replay, which
+	// cannot complete one, never gets further.
+	errTooEarly = ucwa.NewError(http.StatusTooEarly, "",
+		"The request came in TLS early data, which can be replayed; send it again once the handshake is complete.")
 	// A '#' begins a URL's fragment, which no request target holds: Go's
 	// server leaves it in the query, where the edge reads it as part of a
 	// value (operationId=a#b), and forwards it as it came, while a pool
