@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -294,4 +295,64 @@ func selfSignedCert(t *testing.T) (certFile, keyFile string, roots *x509.CertPoo
 	roots = x509.NewCertPool()
 	roots.AddCert(cert)
 	return certFile, keyFile, roots
+}
+
+// TestHTTP3BodyTimeout: over HTTP/3, whose server takes none of net/http's
+// timeouts (Caddy sets read deadlines per request instead), a body that
+// does not arrive before read_body passes is answered 408 ClientTimeout,
+// as over HTTP/1.1 and HTTP/2, and reaches no pool. The client sends part of its body and never the rest; read_body
+// is configuration, not a measure, and the context only keeps a broken
+// edge from hanging the test.
+func TestHTTP3BodyTimeout(t *testing.T) {
+	certFile, keyFile, roots := selfSignedCert(t)
+	pool := testkit.NewRawUpstream(t)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
+	servers {
+		timeouts {
+			read_body 1s
+		}
+	}
+}
+https://localhost:EDGE_PORT {
+	tls %s %s
+	ucwa {
+		jwt off
+		default_region US
+		primary %s
+	}
+}`, certFile, keyFile, pool.Addr()))
+	port := strconv.Itoa(e.Port("EDGE_PORT"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := quic.DialAddr(ctx, testkit.Addr(e.Port("EDGE_PORT")), &tls.Config{RootCAs: roots, ServerName: "localhost", NextProtos: []string{http3.NextProtoH3}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	cc := (&http3.Transport{}).NewClientConn(conn)
+	str, err := cc.OpenRequestStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const body = `{"to":"4255551234"}`
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://localhost:"+port+startPath, http.NoBody)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	if err := str.SendRequestHeader(req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(str, body[:5]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := str.ReadResponse()
+	if err != nil {
+		t.Fatalf("no answer to a body that never completes: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), `"code":"ClientTimeout"`) {
+		t.Errorf("status %d, body %s; want 408 ClientTimeout", resp.StatusCode, b)
+	}
+	if n := len(pool.Received()); n != 0 {
+		t.Errorf("the pool got %d requests, want none", n)
+	}
 }
