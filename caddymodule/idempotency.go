@@ -120,8 +120,9 @@ const MinIdempotencyWindow = time.Second
 // to its reservation, then two thirds of the window (a lost renewal and
 // the next) and the next renewal's call, 2 timeouts and two thirds of the
 // window, however many parts its request has or requests are in flight
-// (a renewal renews every key in one call). That holds when the window
-// is 6 timeouts; 10 leave the scheduling a margin.
+// (a renewal renews the keys in calls of 500, each well within a
+// timeout). That holds when the window is 6 timeouts; 10 leave the
+// scheduling a margin.
 const redisWindowTimeouts = 10
 
 // checkWindow judges a window given (not 0, the default); timeout is
@@ -538,7 +539,7 @@ func (h *Handler) release(ctx context.Context, keys, values []string, token stri
 // passed the limits: each store call may take the store's timeout, and a
 // batch's first key would otherwise wait for all of them. Every key in
 // flight is renewed at every tick, the first within a third of the window
-// of its reservation, all in one store call (see storeUse.renew): one
+// of its reservation, 500 in one store call (see storeUse.renew): one
 // after another, the last would wait a timeout for each key before it. A
 // renewal that finds a key replaced (the answer recorded) or released
 // changes nothing.

@@ -716,8 +716,9 @@ func (s *storeUse) refundAll(ctx context.Context, takes []store.Take, held time.
 
 // renew renews the reservations of keys, each held with its value in
 // values, for ttl, and ends each key's call as begun at epoch (see end).
-// A Redis store renews them all in one round trip (see store.Redis.Renew);
-// another, one after another (the memory store's Replace does not wait).
+// A Redis store renews them in one round trip for every 500 (see
+// store.Redis.Renew); another, one after another (the memory store's
+// Replace does not wait).
 func (s *storeUse) renew(ctx context.Context, epoch uint64, keys, values []string, ttl time.Duration) {
 	if s.redis != nil {
 		for _, err := range s.redis.Renew(ctx, keys, values, ttl) {

@@ -476,14 +476,18 @@ func (r *Redis) Replace(ctx context.Context, key, expect, value string, ttl time
 
 // Renew renews the reservation of each of keys that still holds its
 // value in values (the same index): Replace of the value with itself, for
-// ttl from now. All the keys' scripts go in one pipeline, one round trip
-// bounded by one timeout however many keys there are (with Cluster, one
-// round trip to each node that serves some of the keys, the nodes at
-// once: go-redis's cluster pipeline splits the commands by slot), where
-// one Replace after another would leave the last key waiting up to a
-// timeout for each key before it. It returns each key's error, nil for a
-// renewal that ran, whether or not the key still held its value; a key
-// that fails (its slot's node down) costs the others nothing.
+// ttl from now. The keys' scripts go in pipelines of renewPipelineKeys
+// each, one round trip bounded by one timeout (with Cluster, one round
+// trip to each node that serves some of the keys, the nodes at once:
+// go-redis's cluster pipeline splits the commands by slot), where one
+// Replace after another would leave the last key waiting up to a timeout
+// for each key before it; one pipeline of every key would cut the keys
+// Redis had not run within the timeout, the same at every round. It
+// returns each key's error, nil for a renewal that ran, whether or not
+// the key still held its value; a key that fails (its slot's node down)
+// costs the others nothing. A pipeline that fails whole (Redis down or
+// hung) ends the round: the keys left get its error rather than a
+// timeout each.
 func (r *Redis) Renew(ctx context.Context, keys, values []string, ttl time.Duration) []error {
 	errs := make([]error, len(keys))
 	if err := validateTTL(ttl); err != nil {
@@ -492,6 +496,28 @@ func (r *Redis) Renew(ctx context.Context, keys, values []string, ttl time.Durat
 		}
 		return errs
 	}
+	for from := 0; from < len(keys); from += renewPipelineKeys {
+		to := min(from+renewPipelineKeys, len(keys))
+		if !r.renew(ctx, keys[from:to], values[from:to], ttl, errs[from:to]) {
+			for i := to; i < len(keys); i++ {
+				errs[i] = errs[from]
+			}
+			break
+		}
+	}
+	return errs
+}
+
+// renewPipelineKeys is the most keys Renew renews in one pipeline: Redis
+// runs the replace script in a few microseconds, so that a pipeline of
+// them takes a few milliseconds, well within any store timeout worth
+// having.
+const renewPipelineKeys = 500
+
+// renew renews keys, each with its value in values, in one pipeline
+// bounded by the store's timeout, setting each key's error in errs. It
+// reports whether any key's renewal ran.
+func (r *Redis) renew(ctx context.Context, keys, values []string, ttl time.Duration, errs []error) bool {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	calls := make([]scriptCall, len(keys))
@@ -521,12 +547,15 @@ func (r *Redis) Renew(ctx context.Context, keys, values []string, ttl time.Durat
 		}
 		_, _ = pipe.Exec(ctx)
 	}
+	ran := false
 	for i, cmd := range cmds {
 		if _, err := cmd.Int64(); err != nil {
 			errs[i] = r.fail("replace", err)
+		} else {
+			ran = true
 		}
 	}
-	return errs
+	return ran
 }
 
 // Release implements Store with a compare-and-delete script.

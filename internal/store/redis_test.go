@@ -752,3 +752,50 @@ func TestRedisRenew(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisRenewMany: a renewal round of more keys than Redis can run
+// scripts for within one timeout (100,000 within 20ms: Redis runs a
+// script in a microsecond at best) renews every one of them, the last
+// as the first: cut at one timeout, the tail of the keys in flight went
+// unrenewed every round, the same keys each time, and expired while
+// their requests were in flight.
+func TestRedisRenewMany(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Timeout: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	const n = 100_000
+	keys, values := make([]string, n), make([]string, n)
+	for i := range n {
+		keys[i], values[i] = fmt.Sprintf("renew-many-%d", i), fmt.Sprintf("v%d", i)
+	}
+	// The first and the last key are reserved (the others renew nothing,
+	// at the same cost to Redis), through a client of an easy timeout.
+	easy, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Timeout: easyTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer easy.Close()
+	for _, i := range []int{0, n - 1} {
+		mustReserve(t, easy, keys[i], values[i], time.Minute)
+	}
+	failed := 0
+	for _, err := range r.Renew(ctx, keys, values, time.Hour) {
+		if err != nil {
+			failed++
+		}
+	}
+	if failed != 0 {
+		t.Errorf("%d of %d renewals failed", failed, n)
+	}
+	for _, i := range []int{0, n - 1} {
+		if ttl := rdb.PTTL(ctx, store.DefaultKeyPrefix+keys[i]).Val(); ttl <= time.Minute {
+			t.Errorf("key %d not renewed (%s)", i, ttl)
+		}
+	}
+}
