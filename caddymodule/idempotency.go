@@ -512,19 +512,17 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 }
 
 // release frees keys that a request reserved with token (a batch: with
-// values, see batchValues), for a request that reached no pool. It
-// stops at the first that fails: a store that fails one is likely to
-// fail the next, each after its timeout, while the client waits, and a
-// key left reserved only makes its repeats 409 until the window ends.
+// values, see batchValues), for a request that reached no pool: every
+// one of them, whichever fail (see storeUse.release), in one round trip
+// on Redis, so that the client waits one store timeout at most.
 func (h *Handler) release(ctx context.Context, keys, values []string, token string) {
-	for i, key := range keys {
-		epoch := h.store.begin()
-		_, err := h.store.Release(ctx, key, valueAt(values, i, token))
-		h.store.end(epoch, err)
-		if err != nil {
-			return
+	if values == nil {
+		values = make([]string, len(keys))
+		for i := range values {
+			values[i] = token
 		}
 	}
+	h.store.release(ctx, keys, values)
 }
 
 // reservationsInFlight keeps the keys of the requests in flight

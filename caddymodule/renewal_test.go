@@ -99,9 +99,10 @@ type redisProxy struct {
 	reserved []string
 
 	// held counts the replies held; renewals, the renewals Redis ran
-	// (the replace script's, of a value with itself); gaveUp, the
-	// connections the edge closed while a reply on them was held.
-	held, renewals, gaveUp testkit.Counter
+	// (the replace script's, of a value with itself); releases, the
+	// releases Redis ran (whether or not they found their value); gaveUp,
+	// the connections the edge closed while a reply on them was held.
+	held, renewals, releases, gaveUp testkit.Counter
 }
 
 func newRedisProxy(t *testing.T, redisAddr string) *redisProxy {
@@ -244,6 +245,9 @@ func (p *redisProxy) serve(client net.Conn, redisAddr string) {
 		if isRenewal(args) {
 			p.renewals.Add()
 		}
+		if isRelease(args) {
+			p.releases.Add()
+		}
 		if hold {
 			heldOpen.Add(1)
 			p.held.Add()
@@ -255,6 +259,10 @@ func (p *redisProxy) serve(client net.Conn, redisAddr string) {
 // isRenewal tells the replace script's command that replaces a value with
 // itself: a renewal.
 func isRenewal(args []string) bool { return isScript(args, 1, 3) && args[4] == args[5] }
+
+// isRelease tells the release script's command: one key and one
+// argument (the value expected).
+func isRelease(args []string) bool { return isScript(args, 1, 1) }
 
 // holding tells the commands that hold b.
 func holding(b string) func(args []string) bool {

@@ -732,6 +732,29 @@ func (s *storeUse) renew(ctx context.Context, epoch uint64, keys, values []strin
 	}
 }
 
+// release releases the reservations of keys, each held with its value
+// in values, and ends each key's call (see end). Every key is released,
+// whichever fail: a key left held makes its repeats 409 for the window.
+// A Redis store releases them all in one round trip (see
+// store.Redis.ReleaseAll); another, one after another (the memory
+// store's Release does not wait).
+func (s *storeUse) release(ctx context.Context, keys, values []string) {
+	if len(keys) == 0 {
+		return
+	}
+	epoch := s.begin()
+	if s.redis != nil {
+		for _, err := range s.redis.ReleaseAll(ctx, keys, values) {
+			s.end(epoch, err)
+		}
+		return
+	}
+	for i, key := range keys {
+		_, err := s.Release(ctx, key, values[i])
+		s.end(epoch, err)
+	}
+}
+
 // needsStore reports whether something the handler does uses the store.
 func (h *Handler) needsStore() bool { return h.Idempotency != nil || len(h.Limits) > 0 }
 

@@ -496,9 +496,21 @@ func (r *Redis) Renew(ctx context.Context, keys, values []string, ttl time.Durat
 		}
 		return errs
 	}
+	calls := make([]scriptCall, len(keys))
+	for i, key := range keys {
+		calls[i].key, calls[i].argv, calls[i].ttl = r.prefix+key, [2]string{values[i], values[i]}, ttl.Milliseconds()
+	}
 	for from := 0; from < len(keys); from += renewPipelineKeys {
 		to := min(from+renewPipelineKeys, len(keys))
-		if !r.renew(ctx, keys[from:to], values[from:to], ttl, errs[from:to]) {
+		ran := false
+		for i, cmd := range r.runAll(ctx, replaceScript, calls[from:to], 2, true) {
+			if _, err := cmd.Int64(); err != nil {
+				errs[from+i] = r.fail("replace", err)
+			} else {
+				ran = true
+			}
+		}
+		if !ran {
 			for i := to; i < len(keys); i++ {
 				errs[i] = errs[from]
 			}
@@ -514,25 +526,26 @@ func (r *Redis) Renew(ctx context.Context, keys, values []string, ttl time.Durat
 // having.
 const renewPipelineKeys = 500
 
-// renew renews keys, each with its value in values, in one pipeline
-// bounded by the store's timeout, setting each key's error in errs. It
-// reports whether any key's renewal ran.
-func (r *Redis) renew(ctx context.Context, keys, values []string, ttl time.Duration, errs []error) bool {
+// runAll runs s on each of calls (with the first argc of its ARGV, and
+// its ttl as the last when withTTL) in one pipeline: one round trip
+// bounded by one timeout however many calls there are (with Cluster,
+// one round trip to each node that serves some of the keys, the nodes at
+// once: go-redis's cluster pipeline splits the commands by slot). The
+// calls that Redis answered NOSCRIPT (restarted or flushed since the
+// script last ran) run again by the script's source, in one more round
+// trip. It returns each call's command, whose error is that call's
+// alone: a key that fails (its slot's node down) costs the others
+// nothing.
+func (r *Redis) runAll(ctx context.Context, s *reservationScript, calls []scriptCall, argc int, withTTL bool) []*redis.Cmd {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	calls := make([]scriptCall, len(keys))
-	cmds := make([]*redis.Cmd, len(keys))
+	cmds := make([]*redis.Cmd, len(calls))
 	pipe := r.client.Pipeline()
-	for i, key := range keys {
-		c := &calls[i]
-		c.key, c.argv, c.ttl = r.prefix+key, [2]string{values[i], values[i]}, ttl.Milliseconds()
-		cmds[i] = c.command(ctx, replaceScript, 2, true)
+	for i := range calls {
+		cmds[i] = calls[i].command(ctx, s, argc, withTTL)
 		_ = pipe.Process(ctx, cmds[i])
 	}
 	_, _ = pipe.Exec(ctx)
-	// Redis restarted or flushed since the script last ran: the keys it
-	// answered NOSCRIPT are renewed by the script's source, again in one
-	// round trip.
 	var again []int
 	for i, cmd := range cmds {
 		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
@@ -542,20 +555,12 @@ func (r *Redis) renew(ctx context.Context, keys, values []string, ttl time.Durat
 	if again != nil {
 		pipe := r.client.Pipeline()
 		for _, i := range again {
-			cmds[i] = calls[i].evalCommand(ctx, replaceScript, cmds[i])
+			cmds[i] = calls[i].evalCommand(ctx, s, cmds[i])
 			_ = pipe.Process(ctx, cmds[i])
 		}
 		_, _ = pipe.Exec(ctx)
 	}
-	ran := false
-	for i, cmd := range cmds {
-		if _, err := cmd.Int64(); err != nil {
-			errs[i] = r.fail("replace", err)
-		} else {
-			ran = true
-		}
-	}
-	return ran
+	return cmds
 }
 
 // Release implements Store with a compare-and-delete script.
@@ -568,6 +573,28 @@ func (r *Redis) Release(ctx context.Context, key, expect string) (bool, error) {
 		return false, r.fail("release", err)
 	}
 	return n == 1, nil
+}
+
+// ReleaseAll releases each of keys that still holds its value in values
+// (the same index), as Release does, all in one pipeline (see runAll):
+// one round trip bounded by one timeout however many keys there are,
+// and a key that fails costs the others nothing, where one Release
+// after another would make the last wait a timeout for each before it,
+// or be left held when one before it failed. It returns each key's
+// error, nil for a release that ran, whether or not the key still held
+// its value.
+func (r *Redis) ReleaseAll(ctx context.Context, keys, values []string) []error {
+	calls := make([]scriptCall, len(keys))
+	for i, key := range keys {
+		calls[i].key, calls[i].argv = r.prefix+key, [2]string{values[i]}
+	}
+	errs := make([]error, len(keys))
+	for i, cmd := range r.runAll(ctx, releaseScript, calls, 1, false) {
+		if _, err := cmd.Int64(); err != nil {
+			errs[i] = r.fail("release", err)
+		}
+	}
+	return errs
 }
 
 // Allow implements Store: AllowN for one event.

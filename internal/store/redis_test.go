@@ -799,3 +799,75 @@ func TestRedisRenewMany(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisReleaseAll: ReleaseAll deletes every key that holds its
+// value, in one pipeline, also when Redis no longer holds the script
+// (NOSCRIPT) and across a cluster's nodes, and leaves a key that holds
+// another value (an answer recorded, another request's reservation).
+func TestRedisReleaseAll(t *testing.T) {
+	plain := testkit.StartRedis(t)
+	cluster := testkit.StartRedisCluster(t, 2)
+	for _, tc := range []struct {
+		name  string
+		opts  store.RedisOptions
+		nodes []*testkit.RedisServer
+		flush bool
+	}{
+		{"plain", store.RedisOptions{URL: plain.URL()}, []*testkit.RedisServer{plain}, false},
+		{"plain, scripts flushed", store.RedisOptions{URL: plain.URL()}, []*testkit.RedisServer{plain}, true},
+		{"cluster of two", store.RedisOptions{URL: cluster[0].URL(), Addrs: []string{cluster[1].Addr()}, Cluster: true},
+			cluster, false},
+		{"cluster of two, scripts flushed", store.RedisOptions{URL: cluster[0].URL(), Addrs: []string{cluster[1].Addr()}, Cluster: true},
+			cluster, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Timeout = easyTimeout
+			r, err := store.NewRedis(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			ctx := context.Background()
+			const n = 20
+			var keys, values []string
+			for i := range n {
+				key, value := fmt.Sprintf("%s-%d", t.Name(), i), fmt.Sprintf("v%d", i)
+				mustReserve(t, r, key, value, time.Minute)
+				keys, values = append(keys, key), append(values, value)
+			}
+			if ok, err := r.Replace(ctx, keys[1], values[1], "answer", time.Minute); !ok || err != nil {
+				t.Fatalf("replace: %v %v", ok, err)
+			}
+			for _, node := range tc.nodes {
+				rdb := redis.NewClient(&redis.Options{Addr: node.Addr()})
+				defer rdb.Close()
+				if rdb.DBSize(ctx).Val() == 0 {
+					t.Fatal("a node holds none of the keys")
+				}
+				if tc.flush {
+					if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			values[2] = "another request's"
+			for i, err := range r.ReleaseAll(ctx, keys, values) {
+				if err != nil {
+					t.Errorf("key %d: %v", i, err)
+				}
+			}
+			for i, key := range keys {
+				// A Reserve with a new value finds what the key holds.
+				reserved, current, err := r.Reserve(ctx, key, "new", time.Minute)
+				switch {
+				case err != nil:
+					t.Fatalf("key %d: %v", i, err)
+				case i == 1 && current != "answer", i == 2 && current != "v2":
+					t.Errorf("key %d holding another value: now %q (reserved %v), want it kept", i, current, reserved)
+				case i != 1 && i != 2 && !reserved:
+					t.Errorf("key %d not released: holds %q", i, current)
+				}
+			}
+		})
+	}
+}
