@@ -51,7 +51,9 @@ import (
 // A request that certainly reached no pool (the edge answered it 410
 // CannotRedirect or 503 because no pool could take it, or the client went
 // away before it was sent, also while the edge was connecting to a pool)
-// releases its key, so that the client may send it again. One that may
+// releases its key, so that the client may send it again; so does, at
+// best effort (see releaseUnanswered), one answered 503 because its
+// Redis reservation got no answer in time, which Redis may have run. One that may
 // have reached a pool and got no answer that can be replayed (the client
 // went away once it may have reached the pool, the pool's answer
 // was cut short, has a body over 4 KiB or needs a header the record does
@@ -346,6 +348,10 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			// Not delivered: the parts reserved so far may be sent again.
 			h.release(ctx, held, heldValues, token)
 		}
+		if err != nil && !goesOn {
+			// Nor this part, whose reservation Redis may have run.
+			h.releaseUnanswered(err, key, valueAt(values, i, token))
+		}
 		if !s.end(epoch, err) && !goesOn {
 			idem.count(in, resultStoreError)
 			return h.fail(w, in, storeError(err))
@@ -523,6 +529,39 @@ func (h *Handler) release(ctx context.Context, keys, values []string, token stri
 		}
 	}
 	h.store.release(ctx, keys, values)
+}
+
+// releaseUnanswered frees key, if it holds value, after a Redis
+// reservation of it with value failed unanswered (timed out, or the
+// connection failed): Redis may have run it all the same, and the
+// request is not delivered, so the key would make every repeat 409 for
+// the window though nothing was ever delivered. The compare-and-delete
+// frees only a key that holds this request's value, which no other
+// request has. It runs in the background, so that the client, answered
+// 503 at once, does not wait a second timeout of a store that is likely
+// failing: one goroutine per such request, which ends with its one
+// store call, within the store's timeout (whose context bounds the dial,
+// the wait for a connection, the write and the read), and holds the
+// store open until then (hold), so that a config unload (Cleanup) closes
+// the store once it is done. A reservation that Redis runs after the
+// release (one still on its way, or one go-redis's cluster client sends
+// again after a connection ended) holds the key again for the window:
+// its repeats get 409, as every one of them did before, and nothing is
+// delivered twice. A store failure that Redis answered (refused, full)
+// ran no reservation, and a reload's closed store takes no call: those
+// are not released.
+func (h *Handler) releaseUnanswered(err error, key, value string) {
+	s := h.store
+	if s.redis == nil || !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrClosed) {
+		return
+	}
+	s.hold()
+	go func() {
+		defer s.unhold()
+		epoch := s.begin()
+		_, err := s.Release(context.Background(), key, value)
+		s.end(epoch, err)
+	}()
 }
 
 // reservationsInFlight keeps the keys of the requests in flight

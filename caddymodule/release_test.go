@@ -1,12 +1,98 @@
 package caddymodule
 
 import (
+	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
+
+// TestRedisReserveUnansweredReleased: a reservation whose reply comes
+// only after the store's timeout (Redis ran it) is answered 503 with
+// on_error closed, and nothing is delivered; the key, which holds the
+// request's own value, is released behind the answer, so that the
+// client's retry, once Redis answers again, is delivered (once), where
+// it was answered 409 AlreadyExists, as was every retry for the window.
+// So for a batch whose second part's reservation got no answer: its
+// first part's key is released as before. With on_error open, a request
+// whose reservation got no answer is delivered without it, and its key
+// is kept: a repeat is not delivered a second time.
+func TestRedisReserveUnansweredReleased(t *testing.T) {
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	const app = "/ucwa/v1/applications/1"
+	batch := func(op string) testkit.Request {
+		return testkit.Request{URL: app + "/batch", ContentType: batchType, Header: caller, Body: batchBody(
+			innerPOST(app+"/communication/startPhoneAudio", "application/json", `{"to":"4255551234","operationId":"`+op+`-1"}`),
+			"POST "+app+"/communication/conversations/c1/phoneAudio/addPhoneAudio?to=4255550000&operationId="+op+"-2 HTTP/1.1\r\n\r\n")}
+	}
+	for _, tc := range []struct {
+		name    string
+		onError string
+		req     testkit.Request
+		op      string // an operationId of req
+		reserve int    // the reservation whose reply is held, from 1
+	}{
+		{"request", "closed", idemCall{header: caller, op: "unanswered"}.request(), "unanswered", 1},
+		{"batch", "closed", batch("unanswered-batch"), "unanswered-batch-1", 2},
+		{"open", "open", idemCall{header: caller, op: "unanswered-open"}.request(), "unanswered-open", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testkit.StartRedis(t)
+			rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+			t.Cleanup(func() { _ = rdb.Close() })
+			proxy := newRedisProxy(t, srv.Addr())
+			pool := newIdemPool(t, "primary")
+			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), "store redis redis://"+proxy.addr+" {\n\t\t\ttimeout 1s\n\t\t\ton_error "+tc.onError+"\n\t\t}", "primary "+pool.Addr()))
+			delivered := func() int {
+				n := 0
+				for _, r := range pool.Received() {
+					if strings.Contains(r.Body+"?"+r.RawQuery, `"operationId":"`+tc.op+`"`) || strings.Contains(r.RawQuery+"&", "operationId="+tc.op+"&") {
+						n++
+					}
+				}
+				return n
+			}
+			proxy.holdNext(nth(tc.reserve, isReserve))
+			first := e.send(tc.req)
+			if got := proxy.held.Load(); got != 1 {
+				t.Fatalf("the proxy held %d replies, want 1", got)
+			}
+			if tc.onError == "open" {
+				if first.Status != http.StatusCreated || delivered() != 1 {
+					t.Fatalf("with its reservation unanswered, on_error open: %d %s, delivered %d times; want 201, delivered once", first.Status, first.Body, delivered())
+				}
+				proxy.release()
+				assertConflict(t, e.send(tc.req))
+				if got := proxy.releases.Load(); got != 0 {
+					t.Errorf("Redis ran %d releases, want none: the request was delivered", got)
+				}
+				if got := delivered(); got != 1 {
+					t.Errorf("delivered %d times, want once", got)
+				}
+				return
+			}
+			if first.Status != http.StatusServiceUnavailable || delivered() != 0 {
+				t.Fatalf("with its reservation unanswered: %d %s, delivered %d times; want 503, not delivered", first.Status, first.Body, delivered())
+			}
+			// The reservations Redis ran, each released: the batch's first
+			// part's with the answer, the unanswered one behind it.
+			proxy.releases.WaitFor(t, int64(tc.reserve), "releases Redis ran")
+			if keys := rdb.Keys(context.Background(), "*").Val(); len(keys) != 0 {
+				t.Fatalf("keys %q held after a request that was not delivered, want none", keys)
+			}
+			proxy.release()
+			retry := e.send(tc.req)
+			if retry.Status != http.StatusCreated || delivered() != 1 {
+				t.Fatalf("its retry: %d %s, delivered %d times; want 201, delivered once", retry.Status, retry.Body, delivered())
+			}
+		})
+	}
+}
 
 // TestRedisReleaseEveryKey: a batch whose parts' keys are all reserved
 // and that reaches no pool (410) releases every key, though the release
