@@ -131,3 +131,92 @@ func TestReferenceSamples(t *testing.T) {
 		}
 	}
 }
+
+// TestRealClientSpellings: what real clients send beside the reference's
+// samples is delivered, with only its numbers normalized: a JSON body
+// with a byte order mark, a pretty-printed XML body with a declaration
+// in lower-case utf-8 and CRLF line ends, a quoted charset and one with
+// no space before it, SIP URIs with the parameters clients add (gr, a
+// user=phone), a tel: URI with separators, and numbers as users type
+// them; and a batch part whose body is in a Data: header.
+func TestRealClientSpellings(t *testing.T) {
+	e := startOpsEdge(t, "error", `destinations {
+			allow_regions US CA
+			deny +1900 +1976 +881 +882 +883
+		}
+		limit calls 1000 per 1h`)
+	const xmlCRLF = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<input xmlns=\"http://schemas.microsoft.com/rtc/2012/03/ucwa\">\r\n" +
+		"  <property name=\"phoneNumber\">(425) 555-1234</property>\r\n  <property name=\"to\">sip:john@contoso.com</property>\r\n</input>\r\n"
+	jsonTo := func(to string) string { return `{"phoneNumber":"4255551234","to":"` + to + `"}` }
+	for _, tc := range []struct {
+		name, contentType, body, want string
+	}{
+		{"json with a BOM", "application/json", "\uFEFF" + jsonTo("sip:john@contoso.com"), `"phoneNumber":"tel:+14255551234"`},
+		{"xml pretty-printed with CRLF", "application/xml", xmlCRLF, `<property name="phoneNumber">tel:+14255551234</property>`},
+		{"xml vendor type, quoted charset", `application/vnd.microsoft.com.ucwa+xml; charset="utf-8"`, xmlCRLF, `>tel:+14255551234<`},
+		{"charset quoted", `application/json; charset="utf-8"`, jsonTo("sip:john@contoso.com"), `"tel:+14255551234"`},
+		{"charset with no space, upper case", "application/json;charset=UTF-8", jsonTo("sip:john@contoso.com"), `"tel:+14255551234"`},
+		{"vendor type, charset", "application/vnd.microsoft.com.ucwa+json; charset=utf-8", jsonTo("sip:john@contoso.com"), `"tel:+14255551234"`},
+		{"sip with gr", "application/json", jsonTo("sip:alice@contoso.com;gr=urn:uuid:5a3e5f6c-1f8b-5c1a-9d3e-2b7c4e6f8a91"), `"to":"sip:alice@contoso.com;gr=urn:uuid:5a3e5f6c-1f8b-5c1a-9d3e-2b7c4e6f8a91"`},
+		{"sip number user=phone", "application/json", jsonTo("sip:+14255550199@contoso.com;user=phone"), `"to":"sip:+14255550199@contoso.com;user=phone"`},
+		{"tel global", "application/json", jsonTo("tel:+1-425-555-0199"), `"to":"tel:+14255550199"`},
+		{"typed with spaces", "application/json", jsonTo("425 555 0199"), `"to":"tel:+14255550199"`},
+		{"typed with dashes", "application/json", jsonTo("425-555-0199"), `"to":"tel:+14255550199"`},
+		{"typed with dots", "application/json", jsonTo("425.555.0199"), `"to":"tel:+14255550199"`},
+		{"typed with parentheses", "application/json", jsonTo("(425) 555-0199"), `"to":"tel:+14255550199"`},
+		{"typed international", "application/json", jsonTo("+1 (425) 555-0199"), `"to":"tel:+14255550199"`},
+		{"typed with a leading 1", "application/json", jsonTo("1-425-555-0199"), `"to":"tel:+14255550199"`},
+		{"typed with an extension", "application/json", jsonTo("425-555-0199 x123"), `"to":"tel:+14255550199;ext=123"`},
+		{"typed with a slash", "application/json", jsonTo("425/555-0199"), `"to":"tel:+14255550199"`},
+		{"sip name with a plus", "application/json", jsonTo("sip:alice+sales@contoso.com"), `"to":"sip:alice+sales@contoso.com"`},
+		{"sip name with an apostrophe", "application/json", jsonTo("sip:o'brien@contoso.com"), `"to":"sip:o'brien@contoso.com"`},
+		{"sip name with digits", "application/json", jsonTo("sip:john.doe2@contoso.com"), `"to":"sip:john.doe2@contoso.com"`},
+		{"sip name escaped, accented", "application/json", jsonTo("sip:jos%C3%A9.m%C3%BCller@contoso.com"), `"to":"sip:jos%C3%A9.m%C3%BCller@contoso.com"`},
+		{"sip name escaped, Chinese", "application/json", jsonTo("sip:%E7%8E%8B%E5%B0%8F%E6%98%8E@contoso.com"), `"to":"sip:%E7%8E%8B%E5%B0%8F%E6%98%8E@contoso.com"`},
+		{"sip name escaped, Japanese with a long vowel mark", "application/json", jsonTo("sip:%E3%82%B3%E3%83%BC%E3%83%92%E3%83%BC@contoso.com"), `"to":"sip:%E3%82%B3%E3%83%BC%E3%83%92%E3%83%BC@contoso.com"`},
+		{"sip name escaped, Turkish dotless i", "application/json", jsonTo("sip:y%C4%B1lmaz@contoso.com"), `"to":"sip:y%C4%B1lmaz@contoso.com"`},
+		{"sip name escaped, German sharp s", "application/json", jsonTo("sip:stra%C3%9Fe@contoso.com"), `"to":"sip:stra%C3%9Fe@contoso.com"`},
+		{"sip name escaped, fullwidth letters", "application/json", jsonTo("sip:%EF%BC%B4%EF%BC%A1%EF%BC%B2%EF%BC%AF@contoso.com"), `"to":"sip:%EF%BC%B4%EF%BC%A1%EF%BC%B2%EF%BC%AF@contoso.com"`},
+		{"sip name escaped, Korean", "application/json", jsonTo("sip:%EA%B9%80%EB%AF%BC%EC%A4%80@contoso.com"), `"to":"sip:%EA%B9%80%EB%AF%BC%EC%A4%80@contoso.com"`},
+		{"sip name escaped, emoji", "application/json", jsonTo("sip:team%F0%9F%9A%80@contoso.com"), `"to":"sip:team%F0%9F%9A%80@contoso.com"`},
+		{"sip name with a year", "application/json", jsonTo("sip:intern2024@contoso.com"), `"to":"sip:intern2024@contoso.com"`},
+		{"sip name hotel", "application/json", jsonTo("sip:hotel.reception@contoso.com"), `"to":"sip:hotel.reception@contoso.com"`},
+		{"sip name with an escaped colon-free tel word", "application/json", jsonTo("sip:tel.support@contoso.com"), `"to":"sip:tel.support@contoso.com"`},
+		{"sip name escaped, Unicode 16 emoji", "application/json", jsonTo("sip:team%F0%9F%AB%A9@contoso.com"), `"to":"sip:team%F0%9F%AB%A9@contoso.com"`},
+		{"typed Canadian", "application/json", jsonTo("+1 416 555 0199"), `"to":"tel:+14165550199"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			r := e.send(testkit.Request{URL: opsApp + "/communication/startPhoneAudio", ContentType: tc.contentType, Body: tc.body,
+				Header: http.Header{"Authorization": {bearerFor(t, allScopes...)}, "X-Requested-With": {"XMLHttpRequest"}, "X-Ms-Origin": {"https://app.contoso.com"}}})
+			if r.Status/100 != 2 {
+				t.Fatalf("status %d %s", r.Status, r.Body)
+			}
+			got := e.pool.Received()
+			if len(got) != before+1 {
+				t.Fatalf("the pool got %d requests, want 1", len(got)-before)
+			}
+			if !strings.Contains(got[len(got)-1].Body, tc.want) {
+				t.Errorf("the pool got %q, want it to hold %s", got[len(got)-1].Body, tc.want)
+			}
+		})
+	}
+	t.Run("batch with Data headers", func(t *testing.T) {
+		before := len(e.pool.Received())
+		r := e.send(testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Accept: "multipart/batching",
+			Header: http.Header{"Authorization": {bearerFor(t, allScopes...)}, "X-Requested-With": {"XMLHttpRequest"}},
+			Body: batchBody(
+				"POST "+opsApp+"/communication/startPhoneAudio HTTP/1.1\r\nAccept: application/json\r\nContent-Type: application/json; charset=utf-8\r\n"+
+					`Data: {"phoneNumber":"(425) 555-1234","to":"sip:john@contoso.com","operationId":"b1"}`+"\r\n",
+				"POST "+opsApp+"/communication/conversations/eee0/addParticipant HTTP/1.1\r\nContent-Type: application/vnd.microsoft.com.ucwa+json;charset=UTF-8\r\n"+
+					`Data: {"to":"425-555-0199","operationId":"b2"}`+"\r\n",
+			)})
+		if r.Status/100 != 2 {
+			t.Fatalf("status %d %s", r.Status, r.Body)
+		}
+		got := e.pool.Received()
+		if len(got) != before+1 || !strings.Contains(got[len(got)-1].Body, "tel:+14255551234") || !strings.Contains(got[len(got)-1].Body, "tel:+14255550199") {
+			t.Fatalf("the pool got %d requests, the last %q; want the batch with both numbers normalized", len(got)-before, got[len(got)-1].Body)
+		}
+	})
+}
