@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/base64"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +17,14 @@ type referenceSample struct {
 	name, method, path, body string
 	header                   http.Header
 }
+
+// referencePlaceholders replaces the reference's placeholders that are no
+// value a client sends (an SDP offer that is no base64, a delegator that
+// is no SIP URI) with one it sends.
+var referencePlaceholders = strings.NewReplacer(
+	"base64-encoded-sdp", base64.StdEncoding.EncodeToString([]byte("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\n")),
+	`"delegator" : "samplevalue"`, `"delegator" : "sip:boss@contoso.com"`,
+	`<property name="delegator">samplevalue</property>`, `<property name="delegator">sip:boss@contoso.com</property>`)
 
 // readReferenceSamples reads every sample of testdata/reference.
 func readReferenceSamples(t *testing.T) []referenceSample {
@@ -53,7 +62,7 @@ func readReferenceSamples(t *testing.T) []referenceSample {
 				name, value, _ := strings.Cut(lines[i], ": ")
 				s.header.Add(name, value)
 			}
-			s.body = strings.TrimSpace(strings.Join(lines[i:], "\n"))
+			s.body = referencePlaceholders.Replace(strings.TrimSpace(strings.Join(lines[i:], "\n")))
 			samples = append(samples, s)
 		}
 	}
@@ -65,7 +74,7 @@ func readReferenceSamples(t *testing.T) []referenceSample {
 // colon, and an XML boolean property it reads, written as XML Schema
 // writes it.
 var referenceNormalized = strings.NewReplacer(`"tel : `, `"tel:`, `"sip : `, `"sip:`,
-	`"4255552222"`, `"tel:+14255552222"`, `>4255552222<`, `>tel:+14255552222<`, `>False<`, `>false<`)
+	`"4255552222"`, `"tel:+14255552222"`, `>4255552222<`, `>tel:+14255552222<`, `>False<`, `>false<`, `"data : `, `"data:`)
 
 // TestReferenceSamples: every request sample of the UCWA reference for an
 // operation of the table (testdata/reference, as printed) is delivered
@@ -84,8 +93,16 @@ func TestReferenceSamples(t *testing.T) {
 		for _, variant := range []string{"as printed", "sdk"} {
 			t.Run(s.name+"/"+variant, func(t *testing.T) {
 				req := testkit.Request{Method: s.method, URL: s.path, Body: s.body, Header: http.Header{}}
-				if s.path == "/ucwa/v1/applications/192/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact" {
-					req.URL += "?target=" + "tel%3A%2B14255551234"
+				// The query parameters a client adds to a sample that shows
+				// none.
+				wantQuery := ""
+				switch {
+				case strings.HasSuffix(s.path, "/immediateForwardToContact"):
+					req.URL += "?target=tel%3A%2B14255551234"
+					wantQuery = "target=tel%3A%2B14255551234"
+				case strings.HasSuffix(s.path, "/changeNumber"):
+					req.URL += "?number=425-555-2222&includeInContactCard=true"
+					wantQuery = "number=tel%3A%2B14255552222&includeInContactCard=true"
 				}
 				for name, values := range s.header {
 					switch http.CanonicalHeaderKey(name) {
@@ -121,6 +138,9 @@ func TestReferenceSamples(t *testing.T) {
 				delivered := got[len(got)-1]
 				if want := referenceNormalized.Replace(s.body); delivered.Body != want {
 					t.Errorf("the pool got\n%s\nwant\n%s", delivered.Body, want)
+				}
+				if delivered.RawQuery != wantQuery {
+					t.Errorf("the pool got the query %q, want %q", delivered.RawQuery, wantQuery)
 				}
 				for _, name := range []string{"X-Requested-With", "X-Ms-Origin", "If-Match"} {
 					if delivered.Header.Get(name) != req.Header.Get(name) {
