@@ -172,7 +172,8 @@ func TestReferenceSamples(t *testing.T) {
 // in lower-case utf-8 and CRLF line ends, a quoted charset and one with
 // no space before it, SIP URIs with the parameters clients add (gr, a
 // user=phone), a tel: URI with separators, and numbers as users type
-// them; and a batch part whose body is in a Data: header.
+// them; and a batch whose parts carry their bodies in Data: headers or
+// after their headers (XML with a BOM and CRLF, charset quoted).
 func TestRealClientSpellings(t *testing.T) {
 	e := startOpsEdge(t, "error", `destinations {
 			allow_regions US CA
@@ -187,6 +188,12 @@ func TestRealClientSpellings(t *testing.T) {
 	}{
 		{"json with a BOM", "application/json", "\uFEFF" + jsonTo("sip:john@contoso.com"), `"phoneNumber":"tel:+14255551234"`},
 		{"xml pretty-printed with CRLF", "application/xml", xmlCRLF, `<property name="phoneNumber">tel:+14255551234</property>`},
+		{"xml with a BOM, as .NET's XmlWriter writes UTF-8", "application/xml; charset=utf-8", "\uFEFF" + xmlCRLF, `>tel:+14255551234<`},
+		{"xml declaration in single quotes, as Python's ElementTree writes it", "application/xml", strings.Replace(xmlCRLF, `<?xml version="1.0" encoding="utf-8"?>`, `<?xml version='1.0' encoding='utf-8'?>`, 1), `>tel:+14255551234<`},
+		{"xml declaration standalone, upper case UTF-8", "application/xml", strings.Replace(xmlCRLF, `<?xml version="1.0" encoding="utf-8"?>`, `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>`, 1), `>tel:+14255551234<`},
+		{"xml declaration of version alone", "application/xml", strings.Replace(xmlCRLF, `<?xml version="1.0" encoding="utf-8"?>`, `<?xml version="1.0"?>`, 1), `>tel:+14255551234<`},
+		{"xml root declaring the prefixes a DataContractSerializer writes", "application/xml", strings.Replace(xmlCRLF, `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa">`,
+			`<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns:z="http://schemas.microsoft.com/2003/10/Serialization/">`, 1), `>tel:+14255551234<`},
 		{"xml vendor type, quoted charset", `application/vnd.microsoft.com.ucwa+xml; charset="utf-8"`, xmlCRLF, `>tel:+14255551234<`},
 		{"charset quoted", `application/json; charset="utf-8"`, jsonTo("sip:john@contoso.com"), `"tel:+14255551234"`},
 		{"charset with no space, upper case", "application/json;charset=UTF-8", jsonTo("sip:john@contoso.com"), `"tel:+14255551234"`},
@@ -244,12 +251,15 @@ func TestRealClientSpellings(t *testing.T) {
 					`Data: {"phoneNumber":"(425) 555-1234","to":"sip:john@contoso.com","operationId":"b1"}`+"\r\n",
 				"POST "+opsApp+"/communication/conversations/eee0/addParticipant HTTP/1.1\r\nContent-Type: application/vnd.microsoft.com.ucwa+json;charset=UTF-8\r\n"+
 					`Data: {"to":"425-555-0199","operationId":"b2"}`+"\r\n",
+				"POST "+opsApp+"/communication/conversations/eee0/phoneAudio/addPhoneAudio HTTP/1.1\r\nContent-Type: application/xml; charset=\"utf-8\"\r\n\r\n"+
+					"\uFEFF"+strings.Replace(xmlCRLF, "(425) 555-1234", "+1 (416) 555-0100", 1),
 			)})
 		if r.Status/100 != 2 {
 			t.Fatalf("status %d %s", r.Status, r.Body)
 		}
 		got := e.pool.Received()
-		if len(got) != before+1 || !strings.Contains(got[len(got)-1].Body, "tel:+14255551234") || !strings.Contains(got[len(got)-1].Body, "tel:+14255550199") {
+		if len(got) != before+1 || !strings.Contains(got[len(got)-1].Body, "tel:+14255551234") || !strings.Contains(got[len(got)-1].Body, "tel:+14255550199") ||
+			!strings.Contains(got[len(got)-1].Body, ">tel:+14165550100<") {
 			t.Fatalf("the pool got %d requests, the last %q; want the batch with both numbers normalized", len(got)-before, got[len(got)-1].Body)
 		}
 	})
