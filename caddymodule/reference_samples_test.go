@@ -26,6 +26,16 @@ var referencePlaceholders = strings.NewReplacer(
 	`"delegator" : "samplevalue"`, `"delegator" : "sip:boss@contoso.com"`,
 	`<property name="delegator">samplevalue</property>`, `<property name="delegator">sip:boss@contoso.com</property>`)
 
+// readmeGuards are the README's destination policy and limits (the
+// calls' limit raised for the samples' number).
+const readmeGuards = `destinations {
+			allow_regions US CA
+			deny +1900 +1976 +881 +882 +883
+			deny_types premium_rate shared_cost personal_number uan unknown
+		}
+		limit calls 1000 per 1h
+		limit international 5 per 24h international`
+
 // readReferenceSamples reads every sample of testdata/reference.
 func readReferenceSamples(t *testing.T) []referenceSample {
 	t.Helper()
@@ -90,11 +100,7 @@ var referenceNormalized = strings.NewReplacer(`"tel : `, `"tel:`, `"sip : `, `"s
 // X-Requested-With, Referer, Cache-Control) and a boundary after ";" with
 // no space.
 func TestReferenceSamples(t *testing.T) {
-	e := startOpsEdge(t, "error", `destinations {
-			allow_regions US CA
-			deny +1900 +1976 +881 +882 +883
-		}
-		limit calls 1000 per 1h`)
+	e := startOpsEdge(t, "error", readmeGuards)
 	samples := readReferenceSamples(t)
 	for _, s := range samples {
 		for _, variant := range []string{"as printed", "sdk"} {
@@ -175,11 +181,7 @@ func TestReferenceSamples(t *testing.T) {
 // them; and a batch whose parts carry their bodies in Data: headers or
 // after their headers (XML with a BOM and CRLF, charset quoted).
 func TestRealClientSpellings(t *testing.T) {
-	e := startOpsEdge(t, "error", `destinations {
-			allow_regions US CA
-			deny +1900 +1976 +881 +882 +883
-		}
-		limit calls 1000 per 1h`)
+	e := startOpsEdge(t, "error", readmeGuards)
 	const xmlCRLF = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<input xmlns=\"http://schemas.microsoft.com/rtc/2012/03/ucwa\">\r\n" +
 		"  <property name=\"phoneNumber\">(425) 555-1234</property>\r\n  <property name=\"to\">sip:john@contoso.com</property>\r\n</input>\r\n"
 	jsonTo := func(to string) string { return `{"phoneNumber":"4255551234","to":"` + to + `"}` }
