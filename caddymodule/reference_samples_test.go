@@ -73,8 +73,8 @@ func readReferenceSamples(t *testing.T) []referenceSample {
 				s.header.Add(name, value)
 			}
 			s.body = referencePlaceholders.Replace(strings.TrimSpace(strings.Join(lines[i:], "\n")))
-			if strings.HasPrefix(s.body, "--") {
-				// A batch: its lines end with CRLF on the wire.
+			if strings.HasPrefix(s.body, "--") || strings.HasPrefix(s.body, "v=0") {
+				// A batch or an SDP: its lines end with CRLF on the wire.
 				s.body = strings.ReplaceAll(s.body, "\n", "\r\n") + "\r\n"
 			}
 			samples = append(samples, s)
@@ -113,6 +113,12 @@ func TestReferenceSamples(t *testing.T) {
 				case strings.HasSuffix(s.path, "/immediateForwardToContact"):
 					req.URL += "?target=tel%3A%2B14255551234"
 					wantQuery = "target=tel%3A%2B14255551234"
+				case strings.HasSuffix(s.path, "/unansweredCallToContact"):
+					req.URL += "?target=tel:%2B1-425-555-2222&ringDelay=10"
+					wantQuery = "target=tel%3A%2B14255552222&ringDelay=10"
+				case strings.HasSuffix(s.path, "/escalateAudio"):
+					req.URL += "?operationId=74cb7404e0a247d5a2d4eb0376a47dbf&sessionContext=8efd502350ff419cb615018ae561f97e"
+					wantQuery = "operationId=74cb7404e0a247d5a2d4eb0376a47dbf&sessionContext=8efd502350ff419cb615018ae561f97e"
 				case strings.HasSuffix(s.path, "/changeNumber"):
 					req.URL += "?number=425-555-2222&includeInContactCard=true"
 					wantQuery = "number=tel%3A%2B14255552222&includeInContactCard=true"
