@@ -671,28 +671,9 @@ func TestRedisDurabilityCluster(t *testing.T) {
 // slots of both are renewed: go-redis's cluster pipeline sends each node
 // the commands of its slots.
 func TestRedisRenew(t *testing.T) {
-	plain := testkit.StartRedis(t)
-	cluster := testkit.StartRedisCluster(t, 2)
-	for _, tc := range []struct {
-		name  string
-		opts  store.RedisOptions
-		nodes []*testkit.RedisServer
-		flush bool
-	}{
-		{"plain", store.RedisOptions{URL: plain.URL()}, []*testkit.RedisServer{plain}, false},
-		{"plain, scripts flushed", store.RedisOptions{URL: plain.URL()}, []*testkit.RedisServer{plain}, true},
-		{"cluster of two", store.RedisOptions{URL: cluster[0].URL(), Addrs: []string{cluster[1].Addr()}, Cluster: true},
-			cluster, false},
-		{"cluster of two, scripts flushed", store.RedisOptions{URL: cluster[0].URL(), Addrs: []string{cluster[1].Addr()}, Cluster: true},
-			cluster, true},
-	} {
+	for _, tc := range pipelineBackends(t) {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.opts.Timeout = easyTimeout
-			r, err := store.NewRedis(tc.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
+			r := tc.open(t)
 			ctx := context.Background()
 			var rdbs []*redis.Client
 			for _, node := range tc.nodes {
@@ -805,28 +786,9 @@ func TestRedisRenewMany(t *testing.T) {
 // (NOSCRIPT) and across a cluster's nodes, and leaves a key that holds
 // another value (an answer recorded, another request's reservation).
 func TestRedisReleaseAll(t *testing.T) {
-	plain := testkit.StartRedis(t)
-	cluster := testkit.StartRedisCluster(t, 2)
-	for _, tc := range []struct {
-		name  string
-		opts  store.RedisOptions
-		nodes []*testkit.RedisServer
-		flush bool
-	}{
-		{"plain", store.RedisOptions{URL: plain.URL()}, []*testkit.RedisServer{plain}, false},
-		{"plain, scripts flushed", store.RedisOptions{URL: plain.URL()}, []*testkit.RedisServer{plain}, true},
-		{"cluster of two", store.RedisOptions{URL: cluster[0].URL(), Addrs: []string{cluster[1].Addr()}, Cluster: true},
-			cluster, false},
-		{"cluster of two, scripts flushed", store.RedisOptions{URL: cluster[0].URL(), Addrs: []string{cluster[1].Addr()}, Cluster: true},
-			cluster, true},
-	} {
+	for _, tc := range pipelineBackends(t) {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.opts.Timeout = easyTimeout
-			r, err := store.NewRedis(tc.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
+			r := tc.open(t)
 			ctx := context.Background()
 			const n = 20
 			var keys, values []string
@@ -870,4 +832,41 @@ func TestRedisReleaseAll(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pipelineBackend is a Redis a pipeline test runs on: plain or a cluster
+// of two nodes, with its scripts flushed after the keys are reserved or
+// not (NOSCRIPT, then the script by its source).
+type pipelineBackend struct {
+	name  string
+	opts  store.RedisOptions
+	nodes []*testkit.RedisServer
+	flush bool
+}
+
+// pipelineBackends starts a plain Redis and a cluster of two, and gives
+// each with its scripts flushed and not.
+func pipelineBackends(t *testing.T) []pipelineBackend {
+	t.Helper()
+	plain := testkit.StartRedis(t)
+	cluster := testkit.StartRedisCluster(t, 2)
+	clusterOpts := store.RedisOptions{URL: cluster[0].URL(), Addrs: []string{cluster[1].Addr()}, Cluster: true}
+	return []pipelineBackend{
+		{"plain", store.RedisOptions{URL: plain.URL()}, []*testkit.RedisServer{plain}, false},
+		{"plain, scripts flushed", store.RedisOptions{URL: plain.URL()}, []*testkit.RedisServer{plain}, true},
+		{"cluster of two", clusterOpts, cluster, false},
+		{"cluster of two, scripts flushed", clusterOpts, cluster, true},
+	}
+}
+
+// open is a store on b, closed when the test ends.
+func (b pipelineBackend) open(t *testing.T) *store.Redis {
+	t.Helper()
+	b.opts.Timeout = easyTimeout
+	r, err := store.NewRedis(b.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
 }
