@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
@@ -42,12 +40,8 @@ func TestRedisReserveUnansweredReleased(t *testing.T) {
 		{"open", "open", idemCall{header: caller, op: "unanswered-open"}.request(), "unanswered-open", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := testkit.StartRedis(t)
-			rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-			t.Cleanup(func() { _ = rdb.Close() })
-			proxy := newRedisProxy(t, srv.Addr())
-			pool := newIdemPool(t, "primary")
-			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), "store redis redis://"+proxy.addr+" {\n\t\t\ttimeout 1s\n\t\t\ton_error "+tc.onError+"\n\t\t}", "primary "+pool.Addr()))
+			r := startProxiedRedis(t, "timeout 1s\non_error "+tc.onError)
+			e, proxy, pool, rdb := r.e, r.proxy, r.pool, r.rdb
 			delivered := func() int {
 				n := 0
 				for _, r := range pool.Received() {
@@ -104,10 +98,8 @@ func TestRedisReserveUnansweredReleased(t *testing.T) {
 // failed, is held until the window ends: its repeat gets 409. The keys
 // go to Redis in one pipeline: the proxy sees both releases.
 func TestRedisReleaseEveryKey(t *testing.T) {
-	srv := testkit.StartRedis(t)
-	proxy := newRedisProxy(t, srv.Addr())
-	pool := newIdemPool(t, "primary")
-	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), "store redis redis://"+proxy.addr+" {\n\t\t\ttimeout 5s\n\t\t}", "primary "+pool.Addr()))
+	r := startProxiedRedis(t, "timeout 5s")
+	e, proxy, pool := r.e, r.proxy, r.pool
 	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
 	const app = "/ucwa/v1/applications/1"
 	second := "POST " + app + "/communication/conversations/c1/phoneAudio/addPhoneAudio?to=4255550000&operationId=every-2 HTTP/1.1\r\n\r\n"

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,13 +27,8 @@ import (
 // flight, and a repeat is delivered again.
 func TestIdempotencyRenewalPastFailedKey(t *testing.T) {
 	clock := renewalClock(t)
-	srv := testkit.StartRedis(t)
-	proxy := newRedisProxy(t, srv.Addr())
-	pool := newIdemPool(t, "primary")
-	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t),
-		"store redis redis://"+proxy.addr+" {\n\t\t\ttimeout 5s\n\t\t}", "primary "+pool.Addr()))
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
+	r := startProxiedRedis(t, "timeout 5s")
+	e, proxy, pool, rdb := r.e, r.proxy, r.pool, r.rdb
 	ctx := context.Background()
 	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
 
@@ -320,13 +316,8 @@ func TestIdempotencyRenewalRedisFull(t *testing.T) {
 // that a repeat of that part alone is delivered again.
 func TestIdempotencyRenewalFromReservation(t *testing.T) {
 	clock := renewalClock(t)
-	srv := testkit.StartRedis(t)
-	proxy := newRedisProxy(t, srv.Addr())
-	pool := newIdemPool(t, "primary")
-	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t),
-		"store redis redis://"+proxy.addr+" {\n\t\t\ttimeout 5s\n\t\t}", "primary "+pool.Addr()))
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
+	r := startProxiedRedis(t, "timeout 5s")
+	e, proxy, pool, rdb := r.e, r.proxy, r.pool, r.rdb
 	ctx := context.Background()
 	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
 
@@ -382,13 +373,8 @@ func TestIdempotencyRenewalFromReservation(t *testing.T) {
 // timeouts, which no bound on the window can cover.
 func TestIdempotencyRenewalOneRoundTrip(t *testing.T) {
 	clock := renewalClock(t)
-	srv := testkit.StartRedis(t)
-	proxy := newRedisProxy(t, srv.Addr())
-	pool := newIdemPool(t, "primary")
-	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t),
-		"store redis redis://"+proxy.addr+" {\n\t\t\ttimeout 5s\n\t\t}", "primary "+pool.Addr()))
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
+	r := startProxiedRedis(t, "timeout 5s")
+	e, proxy, pool, rdb := r.e, r.proxy, r.pool, r.rdb
 	ctx := context.Background()
 	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
 
@@ -429,4 +415,27 @@ func TestIdempotencyRenewalOneRoundTrip(t *testing.T) {
 			t.Errorf("a request in flight: %d %s, want 201", resp.Status, resp.Body)
 		}
 	}
+}
+
+// proxiedRedis is an edge with idempotency on a Redis store that it
+// reaches through a redisProxy (store is the store block's options, such
+// as "timeout 5s"), delivering to one recording pool, with a client of
+// that Redis for the test's own reads.
+type proxiedRedis struct {
+	e     edge
+	proxy *redisProxy
+	pool  *idemPool
+	rdb   *redis.Client
+}
+
+func startProxiedRedis(t *testing.T, store string) proxiedRedis {
+	t.Helper()
+	srv := testkit.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	proxy := newRedisProxy(t, srv.Addr())
+	pool := newIdemPool(t, "primary")
+	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t),
+		"store redis redis://"+proxy.addr+" {\n\t\t\t"+strings.ReplaceAll(store, "\n", "\n\t\t\t")+"\n\t\t}", "primary "+pool.Addr()))
+	return proxiedRedis{e: e, proxy: proxy, pool: pool, rdb: rdb}
 }
