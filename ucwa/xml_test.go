@@ -44,19 +44,7 @@ func TestXMLDeclaration(t *testing.T) {
 	} {
 		body := tt.decl + in
 		_, err := decode(XML, []byte(body))
-		if tt.ok {
-			if err != nil {
-				t.Errorf("%s: %v", tt.name, err)
-			}
-			continue
-		}
-		if err == nil {
-			t.Errorf("%s: accepted %q", tt.name, body)
-			continue
-		}
-		if err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, "declaration") || !strings.Contains(err.Message, "line 1, column 1") {
-			t.Errorf("%s: error %+v, want 400 DeserializationFailure about the declaration", tt.name, err)
-		}
+		checkDeserialization(t, tt.name, body, tt.ok, err, "declaration", "line 1, column 1")
 	}
 }
 
@@ -166,19 +154,7 @@ func TestDecodeEmbeddedSplitText(t *testing.T) {
 	} {
 		body := open + tt.inner + `</resource>`
 		_, err := Decode(op, XML, []byte(body))
-		if tt.ok {
-			if err != nil {
-				t.Errorf("%s: %v", tt.name, err)
-			}
-			continue
-		}
-		if err == nil {
-			t.Errorf("%s: accepted %q", tt.name, body)
-			continue
-		}
-		if err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, "is split by a comment") || !strings.Contains(err.Message, "line 1, column") {
-			t.Errorf("%s: error %+v, want 400 DeserializationFailure about split text", tt.name, err)
-		}
+		checkDeserialization(t, tt.name, body, tt.ok, err, "is split by a comment", "line 1, column")
 	}
 }
 
@@ -210,5 +186,21 @@ func TestDecodeXMLSerializationAttributes(t *testing.T) {
 		if err == nil || err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, tt.want) || !strings.Contains(err.Message, "line 1, column") {
 			t.Errorf("%s: error %+v, want 400 DeserializationFailure holding %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// checkDeserialization checks what decoding body (a row named name) gave:
+// nothing when ok, else a 400 DeserializationFailure whose message holds
+// about and where it stands.
+func checkDeserialization(t *testing.T, name, body string, ok bool, err *Error, about, where string) {
+	t.Helper()
+	switch {
+	case ok && err != nil:
+		t.Errorf("%s: %v", name, err)
+	case ok:
+	case err == nil:
+		t.Errorf("%s: accepted %q", name, body)
+	case err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, about) || !strings.Contains(err.Message, where):
+		t.Errorf("%s: error %+v, want 400 DeserializationFailure holding %q", name, err, about)
 	}
 }
