@@ -68,6 +68,10 @@
 //	                   too (its CPU then counts on every route alike)
 //	-cpuprofile dir    write a CPU profile of Caddy per route, taken during
 //	                   the route's last round, to dir/<format>-<route>.pprof
+//	-strace dir        count Caddy's system calls during each route's last
+//	                   round with strace -f -c (which slows Caddy: use it
+//	                   with -rate), write them to dir/<format>-<route>.txt and
+//	                   print each route's system calls per request
 //
 // Caddy runs in a child process (this binary, re-executed with "serve"),
 // so the load generator and the server do not share a heap or scheduler,
@@ -77,6 +81,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -88,6 +93,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -195,6 +201,7 @@ func main() {
 	audit := flag.Bool("audit", true, "write the audit trail (on by default in the edge) to a file, as a deployment does; false measures without it")
 	flag.IntVar(&rate, "rate", 0, "requests per second of every round (0: as fast as the workers go)")
 	profileDir := flag.String("cpuprofile", "", "write a CPU profile of Caddy per route (its last round) to this directory")
+	straceDir := flag.String("strace", "", "count Caddy's system calls per route (its last round) with strace -f -c into this directory")
 	flag.Parse()
 	log.SetFlags(0)
 	want := map[string]bool{}
@@ -359,8 +366,15 @@ func main() {
 			for j := range f.routes {
 				i := (n + j) % len(f.routes)
 				var profile func()
-				if *profileDir != "" && n == *rounds-1 {
-					profile = server.profile(*round, filepath.Join(*profileDir, profileName(f.name, f.routes[i])))
+				var syscalls func() map[string]int
+				if n == *rounds-1 {
+					name := profileName(f.name, f.routes[i])
+					if *profileDir != "" {
+						profile = server.profile(*round, filepath.Join(*profileDir, name+".pprof"))
+					}
+					if *straceDir != "" {
+						syscalls = server.strace(filepath.Join(*straceDir, name+".txt"))
+					}
 				}
 				before := server.sample()
 				results := attack(targeters[i], *workers, *round)
@@ -368,6 +382,9 @@ func main() {
 				m[i].server(before, server.sample())
 				if profile != nil {
 					profile()
+				}
+				if syscalls != nil {
+					m[i].syscalls = syscalls()
 				}
 			}
 		}
@@ -383,6 +400,12 @@ func main() {
 		fmt.Printf("  against %s:\n", routePlain)
 		for i, name := range f.routes[1:] {
 			m[i+1].compare(name, &m[0], f.targets)
+		}
+		if *straceDir != "" {
+			fmt.Printf("  system calls per request (last round, strace -f -c):\n")
+			for i, name := range f.routes {
+				m[i].reportSyscalls(name)
+			}
 		}
 		if i, c := slices.Index(f.routes, routeEdge), slices.Index(f.routes, routeExpect); i > 0 && c > 0 {
 			fmt.Printf("  Expect: 100-continue on every request would cost %.1f µs of Caddy CPU (%.3fx) and %.1f allocations per request (%s against %s)\n",
@@ -500,6 +523,10 @@ type routeMetrics struct {
 	replays int
 
 	rounds []roundMetrics
+
+	// syscalls counts Caddy's system calls by name during the route's
+	// last round, when -strace is given.
+	syscalls map[string]int
 }
 
 func (m *routeMetrics) round(results <-chan *vegeta.Result) {
@@ -589,6 +616,26 @@ func (m *routeMetrics) allocsPerRequest() float64 {
 
 func (m *routeMetrics) bytesPerRequest() float64 {
 	return float64(m.bytes) / float64(max(m.requests, 1))
+}
+
+// reportSyscalls prints the route's system calls per request in its last
+// round: in all, and the most frequent ones.
+func (m *routeMetrics) reportSyscalls(name string) {
+	requests := float64(m.rounds[len(m.rounds)-1].requests)
+	if requests == 0 {
+		return
+	}
+	names := slices.Collect(maps.Keys(m.syscalls))
+	slices.SortFunc(names, func(a, b string) int { return m.syscalls[b] - m.syscalls[a] })
+	total := 0
+	var top []string
+	for i, n := range names {
+		total += m.syscalls[n]
+		if i < 6 {
+			top = append(top, fmt.Sprintf("%s %.2f", n, float64(m.syscalls[n])/requests))
+		}
+	}
+	fmt.Printf("    %-20s %6.2f  (%s)\n", name, float64(total)/requests, strings.Join(top, ", "))
 }
 
 func (m *routeMetrics) report(name string) {
@@ -687,6 +734,41 @@ func (p *caddyProcess) profile(d time.Duration, path string) (wait func()) {
 	return wg.Wait
 }
 
+// strace counts the process's system calls, in all its threads, until the
+// function it returns is called, which returns the counts by name (and
+// leaves strace's table at path).
+func (p *caddyProcess) strace(path string) (counts func() map[string]int) {
+	check(os.MkdirAll(filepath.Dir(path), 0o755))
+	cmd := exec.Command("strace", "-f", "-c", "-o", path, "-p", strconv.Itoa(p.pid))
+	stderr, err := cmd.StderrPipe()
+	check(err)
+	check(cmd.Start())
+	// strace says so once it has attached to every thread.
+	attached := bufio.NewScanner(stderr)
+	for attached.Scan() && !strings.Contains(attached.Text(), "attached") {
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	return func() map[string]int {
+		check(cmd.Process.Signal(os.Interrupt))
+		_ = cmd.Wait() // strace exits with the signal's status
+		table, err := os.ReadFile(path)
+		check(err)
+		counts := map[string]int{}
+		// "% time seconds usecs/call calls [errors] syscall" rows; the
+		// errors column is empty for calls that never failed.
+		for line := range strings.Lines(string(table)) {
+			f := strings.Fields(line)
+			if len(f) < 5 || f[len(f)-1] == "total" {
+				continue
+			}
+			if calls, err := strconv.Atoi(f[3]); err == nil {
+				counts[f[len(f)-1]] = calls
+			}
+		}
+		return counts
+	}
+}
+
 func profileName(format, route string) string {
 	name := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
@@ -694,7 +776,7 @@ func profileName(format, route string) string {
 		}
 		return '-'
 	}, strings.ToLower(format+"-"+route))
-	return name + ".pprof"
+	return name
 }
 
 func mint(key *rsa.PrivateKey, ttl time.Duration) string {
