@@ -638,7 +638,8 @@ func TestJWKSURLUnknownKidBesideStaticKeys(t *testing.T) {
 }
 
 // TestRedactURL: a jwks_url as errors and log lines show it: the
-// password of its user information and the values of its query replaced,
+// password of its user information (or its user, given alone) and the
+// values of its query replaced,
 // the query's names kept as written; a part without '=' replaced whole.
 func TestRedactURL(t *testing.T) {
 	for _, tc := range []struct{ raw, want string }{
@@ -651,7 +652,8 @@ func TestRedactURL(t *testing.T) {
 		{"https://idp.example/keys?", "https://idp.example/keys?"},
 		{"https://idp.example/keys?&code=SECRET&", "https://idp.example/keys?&code=xxxxx&"},
 		{"https://edge:SECRET@idp.example/keys?code=SECRET", "https://edge:xxxxx@idp.example/keys?code=xxxxx"},
-		{"https://edge@idp.example/keys", "https://edge@idp.example/keys"},
+		{"https://TOKEN@idp.example/keys", "https://xxxxx@idp.example/keys"},
+		{"https://TOKEN:@idp.example/keys", "https://TOKEN:xxxxx@idp.example/keys"},
 		// Go's client shows a password as *** in its errors.
 		{"https://edge:***@idp.example/keys?code=SECRET", "https://edge:xxxxx@idp.example/keys?code=xxxxx"},
 		// Not a URL that parses.

@@ -359,7 +359,9 @@ func checkJWKSURL(raw string) error {
 
 // redactURL returns raw, a URL, with the password of its user
 // information (https://user:password@idp/keys, which Go's client sends
-// as Basic credentials) and the values of its query
+// as Basic credentials), a user given without a password (a token given
+// as the user name, https://TOKEN@idp/keys, as some services take one)
+// and the values of its query
 // (https://idp/keys?code=SECRET, a function key as Azure Functions and
 // some identity provider proxies take it) replaced, as errors and log
 // lines show it: the value may come from a placeholder such as {env.*},
@@ -378,6 +380,9 @@ func redactURL(raw string) string {
 		return raw
 	}
 	u.RawQuery = redactQuery(u.RawQuery)
+	if _, hasPassword := u.User.Password(); u.User != nil && !hasPassword {
+		u.User = url.User("xxxxx")
+	}
 	return u.Redacted()
 }
 
