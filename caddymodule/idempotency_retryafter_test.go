@@ -262,7 +262,9 @@ func TestIdempotencyEmergencyNoLonger(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			pool := newIdemPool(t, "primary")
 			storeConfig := st.config(t)
-			config := emergencyCaddyfile(t, storeConfig, pool)
+			// The pool is killed for one request (see
+			// expectOnEveryConnection).
+			config := emergencyCaddyfile(t, storeConfig, pool, expectOnEveryConnection)
 			call := func(op, answer string) idemCall {
 				return idemCall{header: caller, op: op, answer: answer, body: `{"to":"4255550100","operationId":"` + op + `"}`}
 			}
@@ -372,9 +374,21 @@ func TestIdempotencyEmergencyOlderRecords(t *testing.T) {
 // emergencyCaddyfile returns the Caddyfile of an edge with idempotency in
 // storeConfig's store, delivering to pool, whose emergency numbers are
 // those given: the tests reload it with others, as an administrator adds
-// or takes off a number within a request's window.
-func emergencyCaddyfile(t *testing.T, storeConfig string, pool *idemPool) func(emergency string) string {
+// or takes off a number within a request's window. extra are more
+// subdirectives of the ucwa handler.
+func emergencyCaddyfile(t *testing.T, storeConfig string, pool *idemPool, extra ...string) func(emergency string) string {
 	return func(emergency string) string {
-		return idemCaddyfile(idemAuth(t), storeConfig, "primary "+pool.Addr(), "destinations {\n\t\t\temergency "+emergency+"\n\t\t}")
+		return idemCaddyfile(append([]string{idemAuth(t), storeConfig, "primary " + pool.Addr(),
+			"destinations {\n\t\t\temergency " + emergency + "\n\t\t}"}, extra...)...)
 	}
 }
+
+// expectOnEveryConnection is the ucwa subdirective that makes every
+// request with a body carry Expect: 100-continue to the pool, for a test
+// that kills a pool the edge holds kept-alive connections to and then
+// sends a request it wants to reach no pool: the request may meet one of
+// those connections before the edge noticed it closed, and the edge
+// knows the pool did not take it only when the pool never asked for the
+// body (see pool_expect.go). Without the expectation, the request goes
+// out in one write whole, and the pool may have had it.
+const expectOnEveryConnection = "expect_continue_after_idle 0"

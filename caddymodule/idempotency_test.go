@@ -959,7 +959,9 @@ func TestIdempotencyBatch(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			config := st.config(t)
 			pool := newIdemPool(t, "primary")
-			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), config, "primary "+pool.Addr()))
+			// The pool is killed for one batch (see
+			// expectOnEveryConnection).
+			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), config, expectOnEveryConnection, "primary "+pool.Addr()))
 			delivered := func(want int) {
 				t.Helper()
 				if got := len(pool.Received()); got != want {
