@@ -74,7 +74,7 @@ func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.Coun
 	writes, onSend := reportsWrites(proxy.Transport), hooksOnSend(proxy.Transport)
 	pl := &pool{name: name, proxy: proxy, hosts: hosts,
 		reportsWrites: writes, hooksOnSend: onSend, stopsResends: writes && !onSend,
-		plainHTTP2:  writes && speaksPlainHTTP2(proxy.Transport.(*reverseproxy.HTTPTransport).Transport),
+		plainHTTP2:  writes && speaksPlainHTTP2(proxy.Transport),
 		placeholder: name, logField: zap.String(logFieldPool, name),
 		expect: expect, expectAfterIdle: expectAfterIdle}
 	for o := range numOutcomes {
@@ -84,10 +84,11 @@ func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.Coun
 }
 
 // reportsWrites reports whether a pool's provisioned transport is
-// net/http's: reverse_proxy's http transport, unless it speaks HTTP/3
-// (another client, whose trace the edge does not rely on).
+// net/http's: reverse_proxy's http transport (in a poolTransport once
+// loadPoolTransport wrapped it), unless it speaks HTTP/3 (another
+// client, whose trace the edge does not rely on).
 func reportsWrites(rt http.RoundTripper) bool {
-	ht, ok := rt.(*reverseproxy.HTTPTransport)
+	ht, ok := poolHTTPTransport(rt)
 	return ok && ht.Transport != nil && !slices.Contains(ht.Versions, "3")
 }
 
@@ -107,14 +108,18 @@ func hooksOnSend(rt http.RoundTripper) bool {
 	if !reportsWrites(rt) {
 		return false
 	}
-	t := rt.(*reverseproxy.HTTPTransport).Transport
+	ht, _ := poolHTTPTransport(rt)
+	t := ht.Transport
 	return t.TLSNextProto == nil && t.Protocols == nil && !t.ForceAttemptHTTP2 && t.DialContext != nil
 }
 
-// speaksPlainHTTP2 reports whether net/http's transport t speaks HTTP/2
-// on connections without TLS (reverse_proxy's versions h2c), which it
-// does only when its Protocols allow unencrypted HTTP/2.
-func speaksPlainHTTP2(t *http.Transport) bool {
+// speaksPlainHTTP2 reports whether a pool's provisioned transport rt,
+// net/http's (see reportsWrites), speaks HTTP/2 on connections without
+// TLS (reverse_proxy's versions h2c), which it does only when its
+// Protocols allow unencrypted HTTP/2.
+func speaksPlainHTTP2(rt http.RoundTripper) bool {
+	ht, _ := poolHTTPTransport(rt)
+	t := ht.Transport
 	return t.Protocols != nil && t.Protocols.UnencryptedHTTP2()
 }
 
@@ -243,6 +248,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	req := &st.req
 	st.body.Reset(body)
 	req.Body = &st.body // r has no GetBody (see ServeHTTP): never replayed
+	st.ctx.body = &st.body
 	if pl.stopsResends {
 		st.conn.resend = make(chan struct{})
 		// Request.Cancel, deprecated for the context, is what stops one
@@ -383,6 +389,9 @@ type attemptContext struct {
 	vars  map[string]any
 	conn  *connTrace
 	trace *httptrace.ClientTrace
+	// body is the attempt's request body, which the pool's transport
+	// sends as the in-memory reader it is (see poolTransport).
+	body *bodyReader
 
 	// recycledVars: vars came from attemptVarMaps and goes back there
 	// once the attempt is over (over) and no dial reads it (dials): the

@@ -50,8 +50,9 @@ func keepsExpect(proxy *reverseproxy.Handler) bool {
 // loadPoolTransport loads a pool's transport before the pool's proxy is
 // provisioned (which then uses it as it is), and makes net/http's
 // transport report the header of each request it sends to the attempt
-// that sent it. It is done before the proxy starts its health checker,
-// which uses the transport too.
+// that sent it, and send the attempt's body as the in-memory reader it
+// is (see poolTransport). It is done before the proxy starts its health
+// checker, which uses the transport too.
 func loadPoolTransport(ctx caddy.Context, proxy *reverseproxy.Handler) error {
 	if proxy.TransportRaw == nil {
 		return nil
@@ -69,6 +70,9 @@ func loadPoolTransport(ctx caddy.Context, proxy *reverseproxy.Handler) error {
 		ht.Transport.Proxy = reportOutgoing(ht.Transport.Proxy)
 		ht.Transport.DialContext = guardDial(ht.Transport.DialContext)
 		ht.Transport.DialTLSContext = guardDial(ht.Transport.DialTLSContext)
+		if reportsWrites(ht) {
+			proxy.Transport = &poolTransport{ht}
+		}
 	}
 	return nil
 }

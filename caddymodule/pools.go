@@ -143,7 +143,8 @@ func checkPoolProxy(proxy *reverseproxy.Handler) error {
 		// it before the connection is had, hiding whether the pool asked
 		// for it, and hands its buffer back to a pool of buffers as the
 		// round trip returns, while the transport may still be writing it
-		// to a pool that answered early.
+		// to a pool that answered early. (poolTransport, which sends the
+		// attempt's own reader, relies on it.)
 		return errors.New("request_buffers is not supported: the edge holds the whole body already")
 	}
 	return nil

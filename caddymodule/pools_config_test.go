@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
-
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
@@ -150,7 +148,7 @@ func TestPoolTransportDefaults(t *testing.T) {
 			if got := h.pools[0].expectAfterIdle; got != time.Second {
 				t.Errorf("expect_continue_after_idle %v, want 1s", got)
 			}
-			ht, ok := h.pools[0].proxy.Transport.(*reverseproxy.HTTPTransport)
+			ht, ok := poolHTTPTransport(h.pools[0].proxy.Transport)
 			if !ok {
 				if tc.wantIdle != 0 {
 					t.Fatalf("transport %T, want the http transport", h.pools[0].proxy.Transport)

@@ -198,7 +198,8 @@ func TestPoolDialsGuarded(t *testing.T) {
 			if !h.pools[0].reportsWrites {
 				t.Fatal("the pool's transport is not net/http's: its variables are not recycled")
 			}
-			rt := h.pools[0].proxy.Transport.(*reverseproxy.HTTPTransport).Transport
+			ht, _ := poolHTTPTransport(h.pools[0].proxy.Transport)
+			rt := ht.Transport
 			dials := map[string]func(context.Context, string, string) (net.Conn, error){"DialContext": rt.DialContext}
 			if tc.transport != "" {
 				if rt.DialTLSContext == nil {

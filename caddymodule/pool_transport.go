@@ -1,0 +1,100 @@
+package caddymodule
+
+import (
+	"io"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+)
+
+// poolTransport is a pool's http transport where it is net/http's (see
+// reportsWrites): reverse_proxy's own, which it embeds, so that
+// reverse_proxy and its health checker find in it every interface they
+// look for in a transport, but for the body of an attempt's request.
+//
+// reverse_proxy hands the transport a request whose body wraps the
+// attempt's (requestBodyWithTrailers, bodyNopCloserIfNotRead), a reader
+// net/http does not know to be in memory: it then writes the request's
+// headers to the connection before it reads the body, which costs a
+// write(2) of its own per request. RoundTrip gives such a request the
+// attempt's body as an in-memory reader instead, io.NopCloser over the
+// attempt's own bytes.Reader, which net/http unwraps and writes with the
+// headers, in one write when the request fits the connection's write
+// buffer. The reader is the one the wrappers read: what the transport
+// takes from it is what the attempt counts as read (see
+// attemptState.unsent), and a round trip that reverse_proxy sends again
+// after a dial error (which read none of it) reads it from where it is,
+// as it would through the wrappers. The wrappers do nothing the edge's
+// request needs: the trailers they publish at the end of the body are
+// the request's, which has none (the intake refuses them and rebuild
+// clears Trailer: the request's Trailer map, which reverse_proxy made
+// empty and which tells net/http's HTTP/2 transport to end the body with
+// a frame of its own, stays as it is), and the closing they hold back is
+// the attempt's body's, which does nothing. Nothing else of the request
+// changes: its Content-Length framing, its Expect (whose body goes out
+// after 100 Continue in any case), and net/http's resends, which need a
+// GetBody the request does not have (see rebuild) or a body not read.
+//
+// A request that meets a kept-alive connection the pool closed just
+// before (the transport not having noticed yet) goes out whole in that
+// one write, before the pool's reset can come back: the attempt then
+// fails as one the pool may have taken. In two writes, the reset the
+// headers' write drew could fail the body's, on a pool close enough
+// (loopback) to answer between them; over a network, both went out before
+// it came back. Only Expect: 100-continue tells that such a request did
+// not reach the pool (see pool_expect.go).
+//
+// A request without an attempt (a health check) goes as it is, and so
+// does one whose body reverse_proxy did not take from the attempt's: nil
+// or http.NoBody (a rewrite to GET or HEAD, an extended CONNECT), or of
+// another length. reverse_proxy would read the body into a buffer of its
+// own with request_buffers, which checkPoolProxy refuses.
+type poolTransport struct {
+	*reverseproxy.HTTPTransport
+}
+
+// RoundTrip sends req through the embedded transport, an attempt's
+// request with the attempt's body as an in-memory reader (see
+// poolTransport). req is reverse_proxy's copy for this one round trip
+// (reverseProxy makes it with WithContext), whose body it does not read
+// after the round trip: the body is set on it rather than on a copy of
+// its own (an allocation per request), as the embedded RoundTrip sets
+// its URL's scheme. net/http copies req before it reads it.
+func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil && req.Body != http.NoBody {
+		if c, ok := req.Context().Value(attemptContextKey{}).(*attemptContext); ok &&
+			c.body != nil && req.ContentLength == c.body.Size() {
+			req.Body = io.NopCloser(&c.body.Reader)
+		}
+	}
+	return t.HTTPTransport.RoundTrip(req)
+}
+
+// poolHTTPTransport returns reverse_proxy's http transport of a pool's
+// provisioned transport rt, wrapped in a poolTransport or not.
+func poolHTTPTransport(rt http.RoundTripper) (*reverseproxy.HTTPTransport, bool) {
+	switch t := rt.(type) {
+	case *poolTransport:
+		return t.HTTPTransport, true
+	case *reverseproxy.HTTPTransport:
+		return t, true
+	}
+	return nil, false
+}
+
+// Every interface reverse_proxy's http transport satisfies, which
+// reverse_proxy, its health checker and Caddy look for in a transport.
+var (
+	_ caddy.Module                                     = (*poolTransport)(nil)
+	_ caddy.Provisioner                                = (*poolTransport)(nil)
+	_ caddy.CleanerUpper                               = (*poolTransport)(nil)
+	_ caddyfile.Unmarshaler                            = (*poolTransport)(nil)
+	_ http.RoundTripper                                = (*poolTransport)(nil)
+	_ reverseproxy.TLSTransport                        = (*poolTransport)(nil)
+	_ reverseproxy.H2CTransport                        = (*poolTransport)(nil)
+	_ reverseproxy.HealthCheckSchemeOverriderTransport = (*poolTransport)(nil)
+	_ reverseproxy.ProxyProtocolTransport              = (*poolTransport)(nil)
+	_ reverseproxy.RequestHeaderOpsTransport           = (*poolTransport)(nil)
+)
