@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -449,29 +450,50 @@ func isSeparator(r rune) bool {
 // holds. "edge" is BenchmarkHandler's (`jwt off`, no pools, the seed
 // sample); "auth" a line with all a delivered call has: a verified
 // caller, a number and a SIP address judged by the destination policy,
-// the pool, idempotency and an operationId with digits to mask.
+// the pool, idempotency and an operationId with digits to mask. "logs" is
+// "auth" with the audit logger Caddy gives a handler it loads, under the
+// README's logging (the trail in a file of its own, out of the default
+// log): Caddy's cores, name filters and all, and the file write (one
+// write call per line) too.
 //
 //	go test -run '^$' -bench BenchmarkAudit -benchmem ./caddymodule/
 func BenchmarkAudit(b *testing.B) {
 	k := testkit.Keys(b)
 	token := testkit.Mint(b, jwt.SigningMethodRS256, k.RSA, "bench", testkit.EntraClaims(time.Now()))
 	jwksPath := testkit.WriteFile(b, b.TempDir(), "jwks.json", testkit.JWKS(b, testkit.JWK(b, "bench", k.RSA)))
-	ctx := benchContext(b)
+	ctx := benchContext(b, fmt.Sprintf(`{"logging":{"logs":{
+		"default":{"exclude":["http.handlers.ucwa.audit"]},
+		"audit":{"include":["http.handlers.ucwa.audit"],"encoder":{"format":"json"},"writer":{"output":"file","filename":%q}}}}}`,
+		filepath.Join(b.TempDir(), "audit.log")))
 	encoder := new(logging.JSONEncoder)
 	if err := encoder.Provision(ctx); err != nil {
 		b.Fatal(err)
 	}
 	audit := zap.New(zapcore.NewCore(encoder, zapcore.AddSync(io.Discard), zapcore.InfoLevel)).
 		Named("http.handlers.ucwa").Named(auditLoggerName)
-	for _, tc := range []struct{ name, config, operationID, pool string }{
-		{"edge", `{"jwt":{"off":true},"default_region":"US"}`, seedOperationID, ""},
-		{"auth", fmt.Sprintf(`{"jwt":{"algorithms":["RS256"],"jwks_file":%q,
+	authConfig := fmt.Sprintf(`{"jwt":{"algorithms":["RS256"],"jwks_file":%q,
 			"issuers":["https://issuer.example/"],"audiences":["api://ucwa"]},"default_region":"US",
-			"destinations":{"allow_regions":["US","CA"],"sip_domains":["contoso.com"]}}`, jwksPath), "call-1-425-555-1234", "primary"},
+			"destinations":{"allow_regions":["US","CA"],"sip_domains":["contoso.com"]}}`, jwksPath)
+	for _, tc := range []struct {
+		name, config, operationID, pool string
+		caddyLogs                       bool
+	}{
+		{"edge", `{"jwt":{"off":true},"default_region":"US"}`, seedOperationID, "", false},
+		{"auth", authConfig, "call-1-425-555-1234", "primary", false},
+		{"logs", authConfig, "call-1-425-555-1234", "primary", true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			h := provision(b, ctx, new(Handler), tc.config)
-			h.setAudit(audit)
+			var h *Handler
+			if tc.caddyLogs {
+				m, err := ctx.LoadModuleByID("http.handlers.ucwa", json.RawMessage(tc.config))
+				if err != nil {
+					b.Fatal(err)
+				}
+				h = m.(*Handler)
+			} else {
+				h = provision(b, ctx, new(Handler), tc.config)
+				h.setAudit(audit)
+			}
 			body := strings.Replace(seedJSON, seedOperationID, tc.operationID, 1)
 			req := httptest.NewRequest(http.MethodPost, startPath, strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
