@@ -59,8 +59,9 @@ type RedisOptions struct {
 	Addrs []string
 
 	// Timeout bounds each operation, from the caller's call to its
-	// answer: it is the deadline of the operation's context and the
-	// dial, read, write and connection-pool timeouts of the client.
+	// answer: it is the dial, read, write and connection-pool timeouts
+	// of the client, and the operation's context ends within it (and
+	// no sooner than 15/16 of it: see operationDeadlines).
 	// Default: DefaultRedisTimeout.
 	Timeout time.Duration
 
@@ -122,6 +123,8 @@ type Redis struct {
 	ranPrefix string
 	ranTTL    any
 	timeout   time.Duration
+	// deadlines bound each operation by timeout.
+	deadlines *operationDeadlines
 	cluster   bool
 	// addrs are the addresses the client dials first: the URL's
 	// host:port, then the sentinels or cluster nodes of Addrs.
@@ -263,6 +266,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		ranPrefix:   redisRatePrefix + limitPrefix + ranMarker,
 		ranTTL:      (timeout + ranMarkerTTL).Milliseconds(),
 		timeout:     timeout,
+		deadlines:   newOperationDeadlines(timeout),
 		cluster:     opts.Cluster,
 		addrs:       uopts.Addrs,
 		options:     uopts,
@@ -443,7 +447,7 @@ func (r *Redis) Reserve(ctx context.Context, key, value string, ttl time.Duratio
 	if err := validateTTL(ttl); err != nil {
 		return false, "", invalid("reserve", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
 	c := &scriptCall{key: r.prefix + key, argv: [2]string{value}, ttl: ttl.Milliseconds()}
 	reply, err := r.run(ctx, reserveScript, c, 1, true).Result()
@@ -464,7 +468,7 @@ func (r *Redis) Replace(ctx context.Context, key, expect, value string, ttl time
 	if err := validateTTL(ttl); err != nil {
 		return false, invalid("replace", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
 	c := &scriptCall{key: r.prefix + key, argv: [2]string{expect, value}, ttl: ttl.Milliseconds()}
 	n, err := r.run(ctx, replaceScript, c, 2, true).Int64()
@@ -537,7 +541,7 @@ const renewPipelineKeys = 500
 // alone: a key that fails (its slot's node down) costs the others
 // nothing.
 func (r *Redis) runAll(ctx context.Context, s *reservationScript, calls []scriptCall, argc int, withTTL bool) []*redis.Cmd {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
 	cmds := make([]*redis.Cmd, len(calls))
 	pipe := r.client.Pipeline()
@@ -565,7 +569,7 @@ func (r *Redis) runAll(ctx context.Context, s *reservationScript, calls []script
 
 // Release implements Store with a compare-and-delete script.
 func (r *Redis) Release(ctx context.Context, key, expect string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
 	c := &scriptCall{key: r.prefix + key, argv: [2]string{expect}}
 	n, err := r.run(ctx, releaseScript, c, 1, false).Int64()
@@ -618,7 +622,7 @@ func (r *Redis) AllowN(ctx context.Context, key string, limit Limit, n int) (Dec
 		}
 		return ds[0], nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
 	res, err := r.limiter.AllowN(ctx, r.limitPrefix+key, redis_rate.Limit{Rate: limit.Count, Burst: limit.Count, Period: limit.Period}, n)
 	if err != nil {
@@ -738,7 +742,7 @@ func (r *Redis) AllowAll(ctx context.Context, takes []Take) ([]Decision, error) 
 		args = append(args, t.Limit.Count, t.Limit.Period.Seconds(), t.N)
 	}
 	keys, args = r.withRanMarker(keys, args)
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
 	reply, err := allowAllScript.Run(ctx, r.client, keys, args...).Slice()
 	if err != nil {
@@ -830,7 +834,7 @@ func (r *Redis) RefundAll(ctx context.Context, takes []Take, held time.Duration)
 	}
 	args = append(args, max(held, 0).Seconds())
 	keys, args = r.withRanMarker(keys, args)
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
 	if err := refundScript.Run(ctx, r.client, keys, args...).Err(); err != nil {
 		return r.fail("refund", err)
@@ -904,7 +908,7 @@ type RedisDurability struct {
 // in one INFO. With a cluster client it asks one node, which may be
 // another each time.
 func (r *Redis) Durability(ctx context.Context) (RedisDurability, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
 	// INFO's default sections (server, memory and persistence among
 	// them), for INFO with several sections is a syntax error before
