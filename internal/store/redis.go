@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,14 +104,24 @@ type RedisOptions struct {
 // Redis is a Store in Redis, shared by every edge that uses the same Redis
 // and key prefix. Each operation is one round trip (a Lua script, or the
 // GCRA script of github.com/go-redis/redis_rate for limits), bounded by the
-// store's timeout; a failed operation is not retried, because a retried
-// write may find its own first attempt, but with Cluster: go-redis's
-// cluster client sends a command again (within the timeout) after its
-// connection ended before the reply, which it does not let a caller turn
-// off without turning off MOVED and ASK too, so that a Reserve run twice
-// answers the value it set (see Store.Reserve), and the limits' scripts
-// carry a marker that makes a second run take and give back nothing (see
-// ranMarker). The client reconnects by itself when Redis comes back.
+// store's timeout. A failed operation is not retried, because a retried
+// write may find its own first attempt, with two exceptions. The
+// reservations' scripts are sent again, within the timeout, after their
+// connection ended before the reply (see connectionEnded): Redis closed
+// it (a restart, a failover's CLIENT KILL, its idle timeout) before the
+// command reached it, or after it ran it. go-redis looks for a pooled
+// connection that Redis closed before it sends a command on it, but not
+// on a TLS connection, and not for one closed between the look and the
+// command; a request would otherwise be refused for a connection that
+// was gone. And with Cluster, go-redis's cluster client sends any command
+// again after its connection ended before the reply, which it does not
+// let a caller turn off without turning off MOVED and ASK too. A Reserve
+// run twice answers the value it set (see Store.Reserve); a Replace or a
+// Release run twice answers false the second time, having done its work
+// the first; and the limits' scripts, sent again by the cluster client
+// only, carry a marker that makes a second run take and give back
+// nothing (see ranMarker). The client reconnects by itself when Redis
+// comes back.
 type Redis struct {
 	client  redis.UniversalClient
 	limiter *redis_rate.Limiter
@@ -126,6 +137,10 @@ type Redis struct {
 	// deadlines bound each operation by timeout.
 	deadlines *operationDeadlines
 	cluster   bool
+	// attempts is how many times at most a reservation's script is
+	// sent (see run): once on each connection the pool may hold, all of
+	// which a restart or a failover may have closed, then on a new one.
+	attempts int
 	// addrs are the addresses the client dials first: the URL's
 	// host:port, then the sentinels or cluster nodes of Addrs.
 	addrs []string
@@ -267,6 +282,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		ranTTL:      (timeout + ranMarkerTTL).Milliseconds(),
 		timeout:     timeout,
 		deadlines:   newOperationDeadlines(timeout),
+		attempts:    redisPoolSize(uopts) + 1,
 		cluster:     opts.Cluster,
 		addrs:       uopts.Addrs,
 		options:     uopts,
@@ -401,16 +417,42 @@ const maxScriptArgs = 7
 
 // run runs s on c's key with the first argc of c's ARGV, and c's ttl as
 // the last when withTTL, in one round trip (two when Redis answers
-// NOSCRIPT).
+// NOSCRIPT), and again on another connection when its connection ended
+// before the reply (see Redis), up to r.attempts times within the
+// context's deadline.
 func (r *Redis) run(ctx context.Context, s *reservationScript, c *scriptCall, argc int, withTTL bool) *redis.Cmd {
-	cmd := c.command(ctx, s, argc, withTTL)
-	_ = r.client.Process(ctx, cmd)
-	// HasErrorPrefix costs an allocation, also for no error.
-	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		cmd = c.evalCommand(ctx, s, cmd)
+	for attempt := 1; ; attempt++ {
+		cmd := c.command(ctx, s, argc, withTTL)
 		_ = r.client.Process(ctx, cmd)
+		// HasErrorPrefix costs an allocation, also for no error.
+		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			cmd = c.evalCommand(ctx, s, cmd)
+			_ = r.client.Process(ctx, cmd)
+		}
+		if attempt >= r.attempts || !connectionEnded(cmd.Err()) || ctx.Err() != nil {
+			return cmd
+		}
 	}
-	return cmd
+}
+
+// connectionEnded reports whether err is that of a command whose
+// connection ended before its reply: Redis closed it or reset it (its
+// reply, read, is an end of file; or the command, written, a broken
+// pipe), whether or not it ran the command. Not a timeout: Redis may
+// still run a command that timed out, and the time is spent.
+func connectionEnded(err error) bool {
+	return err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE))
+}
+
+// redisPoolSize is the most connections the client of opts keeps for
+// later commands (to each node, with Cluster): its PoolSize, else
+// go-redis's default.
+func redisPoolSize(opts *redis.UniversalOptions) int {
+	if opts.PoolSize > 0 {
+		return opts.PoolSize
+	}
+	return 10 * runtime.GOMAXPROCS(0)
 }
 
 // command is the EVALSHA of s on c's key with the first argc of c's ARGV,
@@ -537,32 +579,43 @@ const renewPipelineKeys = 500
 // once: go-redis's cluster pipeline splits the commands by slot). The
 // calls that Redis answered NOSCRIPT (restarted or flushed since the
 // script last ran) run again by the script's source, in one more round
-// trip. It returns each call's command, whose error is that call's
-// alone: a key that fails (its slot's node down) costs the others
-// nothing.
+// trip, and those whose connection ended before the reply (see Redis)
+// run again in another pipeline, as run sends a call again. It returns
+// each call's command, whose error is that call's alone: a key that
+// fails (its slot's node down) costs the others nothing.
 func (r *Redis) runAll(ctx context.Context, s *reservationScript, calls []scriptCall, argc int, withTTL bool) []*redis.Cmd {
 	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
 	cmds := make([]*redis.Cmd, len(calls))
-	pipe := r.client.Pipeline()
-	for i := range calls {
-		cmds[i] = calls[i].command(ctx, s, argc, withTTL)
-		_ = pipe.Process(ctx, cmds[i])
+	pending := make([]int, len(calls))
+	for i := range pending {
+		pending[i] = i
 	}
-	_, _ = pipe.Exec(ctx)
-	var again []int
-	for i, cmd := range cmds {
-		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			again = append(again, i)
-		}
-	}
-	if again != nil {
+	for attempt := 1; len(pending) > 0; attempt++ {
 		pipe := r.client.Pipeline()
-		for _, i := range again {
-			cmds[i] = calls[i].evalCommand(ctx, s, cmds[i])
+		for _, i := range pending {
+			cmds[i] = calls[i].command(ctx, s, argc, withTTL)
 			_ = pipe.Process(ctx, cmds[i])
 		}
 		_, _ = pipe.Exec(ctx)
+		var again []int
+		for _, i := range pending {
+			if err := cmds[i].Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				again = append(again, i)
+			}
+		}
+		if again != nil {
+			pipe := r.client.Pipeline()
+			for _, i := range again {
+				cmds[i] = calls[i].evalCommand(ctx, s, cmds[i])
+				_ = pipe.Process(ctx, cmds[i])
+			}
+			_, _ = pipe.Exec(ctx)
+		}
+		if attempt >= r.attempts || ctx.Err() != nil {
+			break
+		}
+		pending = slices.DeleteFunc(pending, func(i int) bool { return !connectionEnded(cmds[i].Err()) })
 	}
 	return cmds
 }

@@ -1,0 +1,78 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestRedisConnectionEnded: a request whose reservation's connection
+// ends before the reply is delivered once, not answered 503, and its
+// repeat gets its answer: the store sends the reservation again on
+// another connection, and the reservation finds the request's own value
+// when Redis ran the first. So when Redis closed the connection after it
+// ran the reservation (a node that fails just then), and when it closed
+// the edge's connections before the request, as a failover's CLIENT
+// KILL or a restart does, with TLS: go-redis looks for a closed
+// connection before it sends a command, but not on a TLS connection.
+func TestRedisConnectionEnded(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// start starts Redis, and returns the store's config and a
+		// function that ends the edge's connections to Redis: at once,
+		// or from the next reservation on, after Redis ran it.
+		start func(t *testing.T) (store string, end func(t *testing.T))
+	}{
+		{"the reply of the reservation lost", func(t *testing.T) (string, func(t *testing.T)) {
+			srv := testkit.StartRedis(t)
+			proxy := newReplyCutter(t, srv.Addr())
+			return "store redis redis://" + proxy.Addr() + "/0 {\n\t\t\ttimeout 5s\n\t\t}", func(*testing.T) { proxy.cutNext(isReserve) }
+		}},
+		{"connections closed, TLS", func(t *testing.T) (string, func(t *testing.T)) {
+			srv := testkit.StartRedisWith(t, testkit.RedisConfig{TLS: true})
+			return "store redis " + srv.URL() + " {\n\t\t\ttimeout 5s\n\t\t\ttls {\n\t\t\t\tca " + srv.CAFile() + "\n\t\t\t}\n\t\t}", func(t *testing.T) {
+				t.Helper()
+				pem, err := os.ReadFile(srv.CAFile())
+				if err != nil {
+					t.Fatal(err)
+				}
+				roots := x509.NewCertPool()
+				roots.AppendCertsFromPEM(pem)
+				rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), TLSConfig: &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}})
+				defer rdb.Close()
+				if n, err := rdb.Do(context.Background(), "CLIENT", "KILL", "TYPE", "normal").Int64(); err != nil || n == 0 {
+					t.Fatalf("CLIENT KILL closed %d of the edge's connections: %v", n, err)
+				}
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store, end := tc.start(t)
+			e := startLimitEdge(t, store, "idempotency")
+			alice := caller{"tenant-1", "alice"}.header(t)
+			if resp := e.callOp("before", alice); resp.Status != http.StatusCreated {
+				t.Fatalf("the first request: %d %s", resp.Status, resp.Body)
+			}
+			end(t)
+			first := e.callOp("after", alice)
+			if first.Status != http.StatusCreated {
+				t.Fatalf("a request whose reservation's connection ended: %d %s, want the pool's 201", first.Status, first.Body)
+			}
+			assertReplay(t, e.callOp("after", alice), first)
+			if got := e.pool.Requests.Load(); got != 2 {
+				t.Errorf("the pool got %d requests, want 2", got)
+			}
+			if strings.Contains(e.Logs().String(), `"msg":"store failing`) {
+				t.Error("the edge saw the store fail")
+			}
+		})
+	}
+}
