@@ -21,8 +21,9 @@ import (
 // when Redis ran the first. So when Redis closed the connection after it
 // ran the reservation (a node that fails just then), and when it closed
 // the edge's connections before the request, as a failover's CLIENT
-// KILL or a restart does, with TLS: go-redis looks for a closed
-// connection before it sends a command, but not on a TLS connection.
+// KILL or a restart does: go-redis looks for a closed connection before
+// it sends a command, but not on a TLS connection, nor on the store's
+// connections of reservations (see store.uncheckedDial).
 func TestRedisConnectionEnded(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -35,6 +36,15 @@ func TestRedisConnectionEnded(t *testing.T) {
 			srv := testkit.StartRedis(t)
 			proxy := newReplyCutter(t, srv.Addr())
 			return "store redis redis://" + proxy.Addr() + "/0 {\n\t\t\ttimeout 5s\n\t\t}", func(*testing.T) { proxy.cutNext(isReserve) }
+		}},
+		{"connections closed", func(t *testing.T) (string, func(t *testing.T)) {
+			srv := testkit.StartRedis(t)
+			return "store redis " + srv.URL() + " {\n\t\t\ttimeout 5s\n\t\t}", func(t *testing.T) {
+				t.Helper()
+				if n, _ := redisAdmin(t, srv, "CLIENT", "KILL", "TYPE", "normal").(int64); n == 0 {
+					t.Fatal("CLIENT KILL closed none of the edge's connections")
+				}
+			}
 		}},
 		{"connections closed, TLS", func(t *testing.T) (string, func(t *testing.T)) {
 			srv := testkit.StartRedisWith(t, testkit.RedisConfig{TLS: true})
@@ -56,7 +66,9 @@ func TestRedisConnectionEnded(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store, end := tc.start(t)
-			e := startLimitEdge(t, store, "idempotency")
+			// A limit too: its scripts, which are not sent again, run on
+			// connections that go-redis looks into before a command.
+			e := startLimitEdge(t, store, "idempotency", "limit calls 100 per 1h")
 			alice := caller{"tenant-1", "alice"}.header(t)
 			if resp := e.callOp("before", alice); resp.Status != http.StatusCreated {
 				t.Fatalf("the first request: %d %s", resp.Status, resp.Body)

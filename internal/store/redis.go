@@ -123,9 +123,13 @@ type RedisOptions struct {
 // nothing (see ranMarker). The client reconnects by itself when Redis
 // comes back.
 type Redis struct {
-	client  redis.UniversalClient
-	limiter *redis_rate.Limiter
-	prefix  string
+	// client runs the limits' scripts and the checks (INFO, PING);
+	// reservations, the reservations' scripts (see uncheckedDial): the
+	// same client with TLS, Sentinel or Cluster.
+	client       redis.UniversalClient
+	reservations redis.UniversalClient
+	limiter      *redis_rate.Limiter
+	prefix       string
 	// limitPrefix starts the keys of limits after redis_rate's "rate:":
 	// prefix, and with a cluster the hash tag that puts them in one slot.
 	limitPrefix string
@@ -273,19 +277,26 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}
 	client := newRedisClient(uopts)
+	reservations := client
+	if tlsConfig == nil && opts.MasterName == "" && !opts.Cluster {
+		ropts := *uopts
+		ropts.Dialer = uncheckedDial(timeout)
+		reservations = newRedisClient(&ropts)
+	}
 	return &Redis{
-		client:      client,
-		limiter:     redis_rate.NewLimiter(client),
-		prefix:      prefix,
-		limitPrefix: limitPrefix,
-		ranPrefix:   redisRatePrefix + limitPrefix + ranMarker,
-		ranTTL:      (timeout + ranMarkerTTL).Milliseconds(),
-		timeout:     timeout,
-		deadlines:   newOperationDeadlines(timeout),
-		attempts:    redisPoolSize(uopts) + 1,
-		cluster:     opts.Cluster,
-		addrs:       uopts.Addrs,
-		options:     uopts,
+		client:       client,
+		reservations: reservations,
+		limiter:      redis_rate.NewLimiter(client),
+		prefix:       prefix,
+		limitPrefix:  limitPrefix,
+		ranPrefix:    redisRatePrefix + limitPrefix + ranMarker,
+		ranTTL:       (timeout + ranMarkerTTL).Milliseconds(),
+		timeout:      timeout,
+		deadlines:    newOperationDeadlines(timeout),
+		attempts:     redisPoolSize(uopts) + 1,
+		cluster:      opts.Cluster,
+		addrs:        uopts.Addrs,
+		options:      uopts,
 	}, nil
 }
 
@@ -423,11 +434,11 @@ const maxScriptArgs = 7
 func (r *Redis) run(ctx context.Context, s *reservationScript, c *scriptCall, argc int, withTTL bool) *redis.Cmd {
 	for attempt := 1; ; attempt++ {
 		cmd := c.command(ctx, s, argc, withTTL)
-		_ = r.client.Process(ctx, cmd)
+		_ = r.reservations.Process(ctx, cmd)
 		// HasErrorPrefix costs an allocation, also for no error.
 		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 			cmd = c.evalCommand(ctx, s, cmd)
-			_ = r.client.Process(ctx, cmd)
+			_ = r.reservations.Process(ctx, cmd)
 		}
 		if attempt >= r.attempts || !connectionEnded(cmd.Err()) || ctx.Err() != nil {
 			return cmd
@@ -592,7 +603,7 @@ func (r *Redis) runAll(ctx context.Context, s *reservationScript, calls []script
 		pending[i] = i
 	}
 	for attempt := 1; len(pending) > 0; attempt++ {
-		pipe := r.client.Pipeline()
+		pipe := r.reservations.Pipeline()
 		for _, i := range pending {
 			cmds[i] = calls[i].command(ctx, s, argc, withTTL)
 			_ = pipe.Process(ctx, cmds[i])
@@ -605,7 +616,7 @@ func (r *Redis) runAll(ctx context.Context, s *reservationScript, calls []script
 			}
 		}
 		if again != nil {
-			pipe := r.client.Pipeline()
+			pipe := r.reservations.Pipeline()
 			for _, i := range again {
 				cmds[i] = calls[i].evalCommand(ctx, s, cmds[i])
 				_ = pipe.Process(ctx, cmds[i])
@@ -1090,7 +1101,12 @@ func RedisFailure(err error) string {
 
 // Close implements Store: it closes the client's connections.
 func (r *Redis) Close() error {
-	r.closeOnce.Do(func() { r.closeErr = r.client.Close() })
+	r.closeOnce.Do(func() {
+		r.closeErr = r.client.Close()
+		if r.reservations != r.client {
+			r.closeErr = errors.Join(r.closeErr, r.reservations.Close())
+		}
+	})
 	return r.closeErr
 }
 
