@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -86,5 +88,42 @@ func TestRedisConnectionEnded(t *testing.T) {
 				t.Error("the edge saw the store fail")
 			}
 		})
+	}
+}
+
+// TestRedisConnectionsClosedAtOnce: a reservation whose connection ended
+// is sent again (see TestRedisConnectionEnded), but not again and again
+// on new connections that end as well, as those to a server that hangs
+// up on every connection (a TLS port, to a client without TLS): the
+// request is answered 503, its reservation having dialed twice at most,
+// where each of the pool's attempts would dial again.
+func TestRedisConnectionsClosedAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int32
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			_ = conn.Close()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close() })
+	e := startLimitEdge(t, "store redis redis://"+ln.Addr().String()+"/0 {\n\t\t\ttimeout 5s\n\t\t}", "idempotency")
+	// The startup check's PING dials once, in the background.
+	e.Logs().Wait(t, redisCheckFailed)
+	before := accepted.Load()
+	if resp := e.callOp("closed", caller{"tenant-1", "alice"}.header(t)); resp.Status != http.StatusServiceUnavailable {
+		t.Fatalf("%d %s, want 503", resp.Status, resp.Body)
+	}
+	// The reservation's two connections, and at most two of the
+	// release that follows it in the background (see releaseUnanswered).
+	if got := accepted.Load() - before; got > 4 {
+		t.Errorf("the request dialed %d connections, want 2 (and 2 of its release)", got)
 	}
 }

@@ -142,8 +142,7 @@ type Redis struct {
 	deadlines *operationDeadlines
 	cluster   bool
 	// attempts is how many times at most a reservation's script is
-	// sent (see run): once on each connection the pool may hold, all of
-	// which a restart or a failover may have closed, then on a new one.
+	// sent (see retries).
 	attempts int
 	// addrs are the addresses the client dials first: the URL's
 	// host:port, then the sentinels or cluster nodes of Addrs.
@@ -429,10 +428,11 @@ const maxScriptArgs = 7
 // run runs s on c's key with the first argc of c's ARGV, and c's ttl as
 // the last when withTTL, in one round trip (two when Redis answers
 // NOSCRIPT), and again on another connection when its connection ended
-// before the reply (see Redis), up to r.attempts times within the
-// context's deadline.
+// before the reply (see Redis), within the context's deadline, as
+// retries allows.
 func (r *Redis) run(ctx context.Context, s *reservationScript, c *scriptCall, argc int, withTTL bool) *redis.Cmd {
-	for attempt := 1; ; attempt++ {
+	var retry retries
+	for {
 		cmd := c.command(ctx, s, argc, withTTL)
 		_ = r.reservations.Process(ctx, cmd)
 		// HasErrorPrefix costs an allocation, also for no error.
@@ -440,10 +440,34 @@ func (r *Redis) run(ctx context.Context, s *reservationScript, c *scriptCall, ar
 			cmd = c.evalCommand(ctx, s, cmd)
 			_ = r.reservations.Process(ctx, cmd)
 		}
-		if attempt >= r.attempts || !connectionEnded(cmd.Err()) || ctx.Err() != nil {
+		if !connectionEnded(cmd.Err()) || ctx.Err() != nil || !retry.next(r) {
 			return cmd
 		}
 	}
+}
+
+// retries tells whether the reservations' scripts whose connection
+// ended are sent again: up to r.attempts times in all (once on each
+// connection the pool may hold, all of which a restart or a failover
+// may have closed, then on a new one), and not after an attempt on a
+// connection the pool dialed for it (go-redis's pool counts them as
+// misses; another operation's dial counts too, which ends the retries
+// sooner): Redis, or something in front of it, closes new connections
+// too (a TLS port to a client without TLS hangs up), and each attempt
+// would dial again.
+type retries struct {
+	attempts int
+	misses   uint32 // the pool's misses after the first attempt
+}
+
+func (a *retries) next(r *Redis) bool {
+	a.attempts++
+	misses := r.reservations.PoolStats().Misses
+	if a.attempts > 1 && misses != a.misses {
+		return false
+	}
+	a.misses = misses
+	return a.attempts < r.attempts
 }
 
 // connectionEnded reports whether err is that of a command whose
@@ -602,7 +626,8 @@ func (r *Redis) runAll(ctx context.Context, s *reservationScript, calls []script
 	for i := range pending {
 		pending[i] = i
 	}
-	for attempt := 1; len(pending) > 0; attempt++ {
+	var retry retries
+	for len(pending) > 0 {
 		pipe := r.reservations.Pipeline()
 		for _, i := range pending {
 			cmds[i] = calls[i].command(ctx, s, argc, withTTL)
@@ -623,10 +648,10 @@ func (r *Redis) runAll(ctx context.Context, s *reservationScript, calls []script
 			}
 			_, _ = pipe.Exec(ctx)
 		}
-		if attempt >= r.attempts || ctx.Err() != nil {
+		pending = slices.DeleteFunc(pending, func(i int) bool { return !connectionEnded(cmds[i].Err()) })
+		if len(pending) == 0 || ctx.Err() != nil || !retry.next(r) {
 			break
 		}
-		pending = slices.DeleteFunc(pending, func(i int) bool { return !connectionEnded(cmds[i].Err()) })
 	}
 	return cmds
 }
