@@ -127,3 +127,34 @@ func TestRedisConnectionsClosedAtOnce(t *testing.T) {
 		t.Errorf("the request dialed %d connections, want 2 (and 2 of its release)", got)
 	}
 }
+
+// TestRedisReleaseConnectionEnded: a request that reached no pool
+// releases its key, so that the client may send it again; when the
+// connection of that release ends before the reply (after Redis ran
+// it), the release (one pipeline of the request's keys) is sent again
+// on another connection: the edge sees no store failure (it warned of
+// an outage, and counted an error), and the repeat is delivered.
+func TestRedisReleaseConnectionEnded(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	proxy := newReplyCutter(t, srv.Addr())
+	e := startLimitEdge(t, "store redis redis://"+proxy.Addr()+"/0 {\n\t\t\ttimeout 5s\n\t\t}", "idempotency")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	e.pool.Kill()
+	proxy.cutNext(isRelease)
+	if resp := e.callOp("released", alice); resp.Status != http.StatusGone {
+		t.Fatalf("the pool down: %d %s, want 410", resp.Status, resp.Body)
+	}
+	if got := proxy.cut.Load(); got != 1 {
+		t.Fatalf("the proxy cut %d replies, want 1", got)
+	}
+	e.pool.Restart(t)
+	if resp := e.callOp("released", alice); resp.Status != http.StatusCreated {
+		t.Fatalf("the request again, the pool back: %d %s, want the pool's 201", resp.Status, resp.Body)
+	}
+	if got := e.pool.Requests.Load(); got != 1 {
+		t.Errorf("the pool got %d requests, want 1", got)
+	}
+	if strings.Contains(e.Logs().String(), `"msg":"store failing`) {
+		t.Error("the edge saw the store fail")
+	}
+}
