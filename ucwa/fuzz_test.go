@@ -1768,6 +1768,12 @@ func FuzzHelpers(f *testing.F) {
 		if err := json.Unmarshal(appendJSONString(nil, s), &back); err != nil || back != string([]rune(s)) {
 			t.Fatalf("appendJSONString(%q) reads back as %q, %v", s, back, err)
 		}
+		if got, want := isBlank(s), strings.TrimSpace(s) == ""; got != want {
+			t.Fatalf("isBlank(%q) = %v, strings.TrimSpace says %v", s, got, want)
+		}
+		if got, want := appendJSONString(nil, s), referenceAppendJSONString(nil, s); string(got) != string(want) {
+			t.Fatalf("appendJSONString(%q) = %s, one byte at a time %s", s, got, want)
+		}
 	})
 }
 

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -236,7 +236,7 @@ func (r *Request) jsonValue(s *jsonScanner, i, depth int) *Error {
 		switch {
 		case typ != BooleanValue && typ != IntegerValue:
 			r.set(i, v, sp(), false)
-		case strings.TrimSpace(v) != "":
+		case !isBlank(v):
 			r.vals[i].problem = problemFor(typ)
 		}
 		return nil
@@ -533,13 +533,7 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, _ *Error) {
 	for s.pos < len(s.body) {
 		// The run of bytes that stand for themselves, with a local index:
 		// through s, every step would be a store.
-		body, i := s.body, s.pos
-		for i+8 <= len(body) && plainWord(binary.LittleEndian.Uint64(body[i:])) {
-			i += 8
-		}
-		for i < len(body) && jsonPlain[body[i]] {
-			i++
-		}
+		body, i := s.body, plainRun(s.body, s.pos)
 		s.pos = i
 		if i >= len(body) {
 			break
@@ -588,15 +582,53 @@ var jsonVerbatim = func() (verbatim [256]bool) {
 	return verbatim
 }()
 
-// plainWord reports whether none of the eight bytes of w is a quote, a
-// backslash or a control character, which jsonPlain tells one by one:
+// verbatimRun returns the index of the first byte of s from i on that
+// appendJSONString does not write as it is (see jsonVerbatim), or len(s):
+// plainRun's, where a byte outside ASCII also ends the run.
+func verbatimRun(s string, i int) int {
+	const highs = 0x8080808080808080
+	for ; i+8 <= len(s); i += 8 {
+		w := s[i : i+8]
+		// One load: the compiler joins the eight.
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		if m := specialBytes(x) | x&highs; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for i < len(s) && jsonVerbatim[s[i]] {
+		i++
+	}
+	return i
+}
+
+// plainRun returns the index of the first byte of body from i on that
+// is not plain (see jsonPlain), or len(body). Eight bytes at a time: the
+// lowest byte specialBytes flags in a word is the first that is not.
+func plainRun(body []byte, i int) int {
+	for ; i+8 <= len(body); i += 8 {
+		if m := specialBytes(binary.LittleEndian.Uint64(body[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for i < len(body) && jsonPlain[body[i]] {
+		i++
+	}
+	return i
+}
+
+// specialBytes flags, with its high bit, each byte of w that is a quote,
+// a backslash or a control character, which jsonPlain tells one by one:
 // a byte below 0x20 is found as one that borrows when 0x20 is taken from
-// it, a quote or backslash as a zero byte of w xor'ed with it (the
-// borrow test is exact when it asks whether any byte is one).
-func plainWord(w uint64) bool {
+// it, a quote or backslash as a zero byte of w xor'ed with it (a byte
+// with its high bit set is none of them, and xor'ed with the quote or
+// the backslash keeps it set: one &^w clears all three). A borrow only
+// runs upwards, from a byte that is flagged rightly, so the lowest byte
+// flagged (the first, read little-endian) is one, and w holds none when
+// none is flagged; a byte above the first may be flagged wrongly.
+func specialBytes(w uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	quote, backslash := w^(ones*'"'), w^(ones*'\\')
-	return ((w-ones*0x20)&^w|(quote-ones)&^quote|(backslash-ones)&^backslash)&highs == 0
+	return (w - ones*0x20 | (w ^ (ones * '"') - ones) | (w ^ (ones * '\\') - ones)) &^ w & highs
 }
 
 // jsonPlain marks the bytes a string token holds as they are: all but
@@ -620,10 +652,7 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
 		// The run of bytes written as they are, in one append.
-		j := i
-		for j < len(s) && jsonVerbatim[s[j]] {
-			j++
-		}
+		j := verbatimRun(s, i)
 		dst = append(dst, s[i:j]...)
 		if i = j; i >= len(s) {
 			break

@@ -123,7 +123,7 @@ func parseQueryInto(q *Query, op *Operation, raw string) *Error {
 			valStart++ // the "="
 		}
 		v := queryValue{index: uint8(i), start: int32(valStart), end: int32(end)}
-		if strings.TrimSpace(text) != "" {
+		if !isBlank(text) {
 			v.text, v.present = text, true
 		}
 		q.vals = append(q.vals, v)

@@ -155,10 +155,16 @@ func (r *Request) setValue(i int, v string) {
 
 // set records a decoded value; blank values count as absent.
 func (r *Request) set(i int, v string, sp span, bare bool) {
-	if strings.TrimSpace(v) == "" {
+	if isBlank(v) {
 		return
 	}
 	r.vals[i] = value{text: v, span: sp, present: true, bare: bare}
+}
+
+// isBlank is strings.TrimSpace(s) == "", told from the first byte for
+// most values: a printable ASCII byte (0x21 to 0x7f) is no white space.
+func isBlank(s string) bool {
+	return (s == "" || s[0]-0x21 >= 0x5f) && strings.TrimSpace(s) == ""
 }
 
 // text returns the bytes of raw at [start, end) as a string, a

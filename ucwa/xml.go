@@ -226,7 +226,7 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		if stray != nil && !stray.allows(text) {
 			return strayBodyError(stray, r.op, "property", body, start)
 		}
-		if link >= 0 && strings.TrimSpace(text) != "" {
+		if link >= 0 && !isBlank(text) {
 			return propertyLinkError(r.op.Properties[link].Name, xmlLinkName(r.op.Properties[link].Name), body, start)
 		}
 		if i >= 0 {

@@ -1,0 +1,143 @@
+package ucwa
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// scanBytes are the bytes around the edges of what the word-at-a-time
+// scanners tell apart: controls, the quote and backslash and their
+// neighbours, DEL and bytes outside ASCII.
+var scanBytes = []byte{0x00, 0x01, 0x1f, 0x20, 0x21, '"', '#', '[', '\\', ']', 'a', 0x7e, 0x7f, 0x80, 0x9f, 0xa0, 0xdc, 0xe2, 0xff}
+
+// scanInputs returns every string of up to two scanBytes at any place of
+// a run of 'a' of each length from 0 to 19, from each offset from 0 to
+// 9, so that every byte of a word and the tail after the last whole word
+// are covered, and a byte that borrows sits below every other.
+func scanInputs(yield func(b []byte, from int) bool) {
+	for n := range 20 {
+		for p := -1; p < n; p++ {
+			for q := p; q < n; q++ {
+				for _, x := range scanBytes {
+					for _, y := range scanBytes {
+						b := make([]byte, n)
+						for i := range b {
+							b[i] = 'a'
+						}
+						if p >= 0 {
+							b[p] = x
+						}
+						if q > p {
+							b[q] = y
+						}
+						for from := range min(n, 10) + 1 {
+							if !yield(b, from) {
+								return
+							}
+						}
+						if q == p {
+							break // y unused
+						}
+					}
+					if p < 0 {
+						break // x unused
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPlainRun holds plainRun to the byte-by-byte scan of jsonPlain.
+func TestPlainRun(t *testing.T) {
+	for b, from := range scanInputs {
+		want := from
+		for want < len(b) && jsonPlain[b[want]] {
+			want++
+		}
+		if got := plainRun(b, from); got != want {
+			t.Fatalf("plainRun(%q, %d) = %d, want %d", b, from, got, want)
+		}
+	}
+}
+
+// TestVerbatimRun holds verbatimRun to the byte-by-byte scan of
+// jsonVerbatim.
+func TestVerbatimRun(t *testing.T) {
+	for b, from := range scanInputs {
+		want := from
+		for want < len(b) && jsonVerbatim[b[want]] {
+			want++
+		}
+		if got := verbatimRun(string(b), from); got != want {
+			t.Fatalf("verbatimRun(%q, %d) = %d, want %d", b, from, got, want)
+		}
+	}
+}
+
+// referenceAppendJSONString is appendJSONString one byte at a time: the
+// ASCII bytes that need no escape as they are, the others escaped as
+// JSON requires, U+2028 and U+2029 escaped, invalid UTF-8 as U+FFFD.
+func referenceAppendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c == '\n':
+				dst = append(dst, `\n`...)
+			case c == '\r':
+				dst = append(dst, `\r`...)
+			case c == '\t':
+				dst = append(dst, `\t`...)
+			case c < 0x20:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}
+
+// TestAppendJSONString holds appendJSONString to its reference, byte for
+// byte.
+func TestAppendJSONString(t *testing.T) {
+	for b, from := range scanInputs {
+		s := string(b[from:]) + "\u2028x\u2029\xe2\x80"
+		if got, want := appendJSONString(nil, s), referenceAppendJSONString(nil, s); string(got) != string(want) {
+			t.Fatalf("appendJSONString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+// TestIsBlank holds isBlank to strings.TrimSpace: every byte alone and
+// before other text, and the Unicode spaces TrimSpace trims.
+func TestIsBlank(t *testing.T) {
+	in := []string{"", "\u0085", "\u00a0", "\u2028 \u3000", " \u00a0x", "\ufeff", "\xff", "\xc2"}
+	for c := range 256 {
+		b := string([]byte{byte(c)})
+		in = append(in, b, b+"x", b+" ", "\t"+b)
+	}
+	for _, s := range in {
+		if got, want := isBlank(s), strings.TrimSpace(s) == ""; got != want {
+			t.Errorf("isBlank(%q) = %v, strings.TrimSpace says %v", s, got, want)
+		}
+	}
+}
