@@ -127,6 +127,26 @@ func TestAppendJSONString(t *testing.T) {
 	}
 }
 
+// TestPlainName checks plainName byte by byte: ASCII letters, digits,
+// '_' and '-', and nothing else.
+func TestPlainName(t *testing.T) {
+	for c := range 256 {
+		want := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-'
+		b := string([]byte{byte(c)})
+		for _, s := range []string{b, "ab" + b, b + "Z9"} {
+			if got := plainName(s); got != want {
+				t.Errorf("plainName(%q) = %v, want %v", s, got, want)
+			}
+			if got := plainName([]byte(s)); got != want {
+				t.Errorf("plainName([]byte(%q)) = %v, want %v", s, got, want)
+			}
+		}
+	}
+	if !plainName("") {
+		t.Error(`plainName("") = false`)
+	}
+}
+
 // TestIsBlank holds isBlank to strings.TrimSpace: every byte alone and
 // before other text, and the Unicode spaces TrimSpace trims.
 func TestIsBlank(t *testing.T) {
