@@ -258,7 +258,7 @@ func (o *Operation) valueIndex(name []byte) int { return propIndex(o, name, fals
 func propIndex[T string | []byte](o *Operation, name T, link bool) int {
 	for i := range o.Properties {
 		p := &o.Properties[i]
-		if (p.Type == DataURLValue) == link && len(p.Name) == len(name) && equalFoldASCII(p.Name, name) {
+		if len(p.Name) == len(name) && (p.Type == DataURLValue) == link && equalFoldASCII(p.Name, name) {
 			return i
 		}
 	}
