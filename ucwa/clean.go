@@ -213,35 +213,29 @@ func (c *Cleaner) clean(cl *Cleaned, op *Operation, r *Request, q *Query) *Error
 			}
 			cp.add(ruleRequired, p.Name, "is required"+where)
 		}
-		var bodyOut, queryOut cleanedValue
+		var bodyText, queryText string
 		var bodyOK, queryOK bool
 		if body != nil {
-			bodyOut, bodyOK = c.cleanValue(&cp, p, body.text, "")
+			bodyText, bodyOK = c.cleanFrom(cl, &cp, p, body.text, InBody)
 			if bodyOK {
-				r.setValue(i, bodyOut.text)
+				r.setValue(i, bodyText)
 			}
 		}
 		if qv != nil {
-			queryOut, queryOK = c.cleanValue(&cp, p, qv.text, " (the "+p.Name+" query parameter)")
+			queryText, queryOK = c.cleanFrom(cl, &cp, p, qv.text, InQuery)
 			if queryOK {
-				q.setValue(i, queryOut.text)
+				q.setValue(i, queryText)
 			}
 		}
-		if bodyOK && queryOK && bodyOut.text != queryOut.text {
+		if bodyOK && queryOK && bodyText != queryText {
 			cp.after = append(cp.after, Parameter{Name: p.Name, Reason: "differs between the body and the query"})
-		}
-		if p.Destination != NotDestination {
-			if bodyOK {
-				cl.dests = append(cl.dests, PropertyDestination{Property: p.Name, Kind: p.Destination, Source: InBody, Destination: bodyOut.destination})
-			}
-			if queryOK {
-				cl.dests = append(cl.dests, PropertyDestination{Property: p.Name, Kind: p.Destination, Source: InQuery, Destination: queryOut.destination})
-			}
 		}
 	}
 	var bad []Parameter
-	for _, list := range cp.rules {
-		bad = append(bad, list...)
+	for i := range cp.rules { // by index: a range over the array would copy it
+		if len(cp.rules[i]) > 0 {
+			bad = append(bad, cp.rules[i]...)
+		}
 	}
 	if len(bad) > 0 {
 		return parameterError(bad)
@@ -261,72 +255,102 @@ func (c *Cleaner) clean(cl *Cleaned, op *Operation, r *Request, q *Query) *Error
 	return nil
 }
 
-// cleanedValue is a value that passed its rules: the text to forward and,
-// for a phone number or destination, what Numbers made of it.
-type cleanedValue struct {
-	text        string
-	destination Destination
+// cleanFrom checks one value of property p, from source, and returns it
+// normalized and whether it passed; a phone number or destination that
+// passes is listed in cl's destinations (written there in place: a
+// Destination is large), when p is one.
+func (c *Cleaner) cleanFrom(cl *Cleaned, cp *cleanProblems, p *Property, v string, source Source) (string, bool) {
+	at := valueAt{query: source == InQuery}
+	if p.Type != NumberValue && p.Type != DestinationValue {
+		return c.cleanValue(cp, p, v, at, nil)
+	}
+	cl.dests = append(cl.dests, PropertyDestination{Property: p.Name, Kind: p.Destination, Source: source})
+	d := &cl.dests[len(cl.dests)-1]
+	text, ok := c.cleanValue(cp, p, v, at, &d.Destination)
+	if !ok || p.Destination == NotDestination {
+		cl.dests = cl.dests[:len(cl.dests)-1]
+	}
+	return text, ok
 }
 
-// cleanValue checks one value of property p and returns it normalized and
-// whether it passed; problems go to cp, with where appended to the
-// reason.
-func (c *Cleaner) cleanValue(cp *cleanProblems, p *Property, v, where string) (cleanedValue, bool) {
-	var out cleanedValue
-	out.text = v
+// valueAt says where a value sits, for the reasons that name it: in the
+// query, or else where (appended to a reason as it is, "" for the body).
+type valueAt struct {
+	query bool
+	where string
+}
+
+// suffix is what a reason about a value of p at a ends with. A query
+// parameter's is made only for a reason that needs it.
+func (a valueAt) suffix(p *Property) string {
+	if a.query {
+		return " (the " + p.Name + " query parameter)"
+	}
+	return a.where
+}
+
+// cleanValue checks one value of property p, at a, and returns it
+// normalized and whether it passed; problems go to cp. A phone number or
+// destination that passes is written to dest (nil: not kept).
+func (c *Cleaner) cleanValue(cp *cleanProblems, p *Property, v string, at valueAt, dest *Destination) (string, bool) {
+	out := v
 	switch p.Type {
 	case EnumValue:
 		canon, ok := canonicalEnum(p.Values, v)
 		if !ok {
-			cp.add(ruleValue, p.Name, "must be "+joinOr(p.Values)+where)
+			cp.add(ruleValue, p.Name, "must be "+joinOr(p.Values)+at.suffix(p))
 			return out, false
 		}
-		out.text = canon
+		out = canon
 	case BooleanValue:
 		switch t := strings.TrimSpace(v); {
 		case strings.EqualFold(t, "true"):
-			out.text = "true"
+			out = "true"
 		case strings.EqualFold(t, "false"):
-			out.text = "false"
+			out = "false"
 		default:
-			cp.add(ruleValue, p.Name, "must be true or false"+where)
+			cp.add(ruleValue, p.Name, "must be true or false"+at.suffix(p))
 			return out, false
 		}
 	case IntegerValue:
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		if err != nil || n < p.Min || n > p.Max {
-			cp.add(ruleValue, p.Name, "must be a whole number from "+strconv.FormatInt(p.Min, 10)+" to "+strconv.FormatInt(p.Max, 10)+where)
+			cp.add(ruleValue, p.Name, "must be a whole number from "+strconv.FormatInt(p.Min, 10)+" to "+strconv.FormatInt(p.Max, 10)+at.suffix(p))
 			return out, false
 		}
-		out.text = strconv.FormatInt(n, 10)
+		out = strconv.FormatInt(n, 10)
 	case DataURLValue:
 		clean, reason := cleanDataURL(v)
 		if reason != "" {
-			cp.add(ruleDataURL, p.Name, reason+where)
+			cp.add(ruleDataURL, p.Name, reason+at.suffix(p))
 			return out, false
 		}
-		out.text = clean
+		out = clean
 	case NumberValue:
 		num, problem := c.numbers.Number(v)
 		if !problem.OK() {
-			cp.numberProblem(p.Name, problem, where)
+			cp.numberProblem(p.Name, problem, at.suffix(p))
 			return out, false
 		}
-		out.destination = Destination{Value: num.Forwarded(), Number: num}
-		out.text = out.destination.Value
+		out = num.Forwarded()
+		if dest != nil {
+			*dest = Destination{Value: out, Number: num}
+		}
 	case DestinationValue:
 		d, problem := c.numbers.Destination(v)
 		if !problem.OK() {
-			cp.numberProblem(p.Name, problem, where)
+			cp.numberProblem(p.Name, problem, at.suffix(p))
 			return out, false
 		}
-		out.destination = d
-		out.text = d.Value
+		out = d.Value
+		if dest != nil {
+			*dest = d
+		}
 	}
 	// A string is never longer in UTF-16 code units than in UTF-8 bytes,
 	// so one within the limit in bytes is not counted.
-	if p.MaxLength > 0 && len(out.text) > p.MaxLength && utf16Length(out.text) > p.MaxLength {
-		reason := "must be at most " + strconv.Itoa(p.MaxLength) + " characters, counted in UTF-16 code units" + where
+	if p.MaxLength > 0 && len(out) > p.MaxLength && utf16Length(out) > p.MaxLength {
+		reason := "must be at most " + strconv.Itoa(p.MaxLength) + " characters, counted in UTF-16 code units" + at.suffix(p)
 		if p.Type == NumberValue || p.Type == DestinationValue {
 			cp.after = append(cp.after, Parameter{Name: p.Name, Reason: reason + " once normalized"})
 		} else {

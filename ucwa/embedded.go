@@ -294,7 +294,7 @@ func (er *embeddedRules) judge(body []byte) *Error {
 				cp.add(ruleType, p.Name, reason+where)
 				continue
 			}
-			c.cleanValue(&cp, p, v.text, where)
+			c.cleanValue(&cp, p, v.text, valueAt{where: where}, nil)
 		}
 	}
 	var bad []Parameter
