@@ -305,23 +305,30 @@ func deserializationError(msg string) *Error {
 // Names are ASCII (checkNameASCII refuses any other), so ASCII folding
 // is the whole comparison.
 type nameSet[T string | []byte] struct {
-	few  [16]T
-	n    int
-	many map[string]string
+	few [16]T
+	n   int
+	// lengths has bit len%64 set for each length of the few: a name of a
+	// length none of them has is compared with none.
+	lengths uint64
+	many    map[string]string
 }
 
 // add records name and, if it was there already in any letter case,
 // returns that first spelling.
 func (ns *nameSet[T]) add(name T) (string, bool) {
 	if ns.many == nil {
-		for _, prev := range ns.few[:ns.n] {
-			if equalFoldASCII(prev, name) {
-				return string(prev), true
+		bit := uint64(1) << (len(name) % 64)
+		if ns.lengths&bit != 0 {
+			for _, prev := range ns.few[:ns.n] {
+				if equalFoldASCII(prev, name) {
+					return string(prev), true
+				}
 			}
 		}
 		if ns.n < len(ns.few) {
 			ns.few[ns.n] = name
 			ns.n++
+			ns.lengths |= bit
 			return "", false
 		}
 		ns.many = make(map[string]string, 2*len(ns.few))

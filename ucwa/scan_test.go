@@ -161,3 +161,44 @@ func TestIsBlank(t *testing.T) {
 		}
 	}
 }
+
+// TestNameSet checks that a name is found again in any letter case, also
+// among names of lengths that are the same modulo 64 and past the few
+// that are compared one by one, and that the first spelling is returned.
+func TestNameSet(t *testing.T) {
+	long := strings.Repeat("x", 64)
+	for _, tc := range []struct {
+		names []string
+		dup   int    // the index of the first name found again, -1 for none
+		first string // the spelling returned for it
+	}{
+		{[]string{"to", "TO"}, 1, "to"},
+		{[]string{"to", "tp", "To"}, 2, "to"},
+		{[]string{"a", long + "a", "A"}, 2, "a"},
+		{[]string{"a", long + "a", long + "A"}, 2, long + "a"},
+		{[]string{"a", long + "b", long + "A"}, -1, ""},
+		{[]string{"phoneNumber", "operationId", "OperationID"}, 2, "operationId"},
+		{[]string{"x", "y"}, -1, ""},
+		{append(strings.Fields("a b c d e f g h i j k l m n o p q r"), "Q"), 18, "q"},
+		{append(strings.Fields("a b c d e f g h i j k l m n o p q r"), "B"), 18, "b"},
+		{append(strings.Fields("a b c d e f g h i j k l m n o p q r"), "s"), -1, ""},
+	} {
+		var str nameSet[string]
+		var byt nameSet[[]byte]
+		dup, first := -1, ""
+		for i, n := range tc.names {
+			f1, d1 := str.add(n)
+			f2, d2 := byt.add([]byte(n))
+			if d1 != d2 || f1 != f2 {
+				t.Fatalf("%q: %q as string %q, %v; as []byte %q, %v", tc.names, n, f1, d1, f2, d2)
+			}
+			if d1 {
+				dup, first = i, f1
+				break
+			}
+		}
+		if dup != tc.dup || first != tc.first {
+			t.Errorf("%q: found again at %d as %q, want %d as %q", tc.names, dup, first, tc.dup, tc.first)
+		}
+	}
+}
