@@ -537,48 +537,52 @@ func (s *jsonScanner) number() *Error {
 // str checks a string token and returns it, quotes included, and whether
 // it holds escapes.
 func (s *jsonScanner) str() (raw []byte, escaped bool, _ *Error) {
-	start := s.pos
-	s.pos++ // the opening quote
-	for s.pos < len(s.body) {
-		// The run of bytes that stand for themselves, with a local index:
-		// through s, every step would be a store.
-		body, i := s.body, plainRun(s.body, s.pos)
-		s.pos = i
-		if i >= len(body) {
+	// Local indexes: through s, every step would be a store. s.pos is
+	// set where an error is told.
+	body, start := s.body, s.pos
+	i := start + 1 // the opening quote
+	for {
+		// The run of bytes that stand for themselves.
+		if i = plainRun(body, i); i >= len(body) {
 			break
 		}
-		c := body[i]
-		switch {
+		switch c := body[i]; {
 		case c == '"':
-			s.pos++
-			return s.body[start:s.pos], escaped, nil
+			s.pos = i + 1
+			return body[start : i+1], escaped, nil
 		case c < 0x20:
+			s.pos = i
 			return nil, false, s.syntaxError("in string literal")
 		case c == '\\':
 			escaped = true
-			s.pos++
-			if s.pos >= len(s.body) {
+			i++
+			if i >= len(body) {
+				s.pos = i
 				return nil, false, s.syntaxError("")
 			}
-			switch s.body[s.pos] {
+			switch body[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.pos++
+				i++
 			case 'u':
-				s.pos++
+				i++
 				for range 4 {
-					if s.pos >= len(s.body) {
+					if i >= len(body) {
+						s.pos = i
 						return nil, false, s.syntaxError("")
 					}
-					if !isHex(s.body[s.pos]) {
+					if !isHex(body[i]) {
+						s.pos = i
 						return nil, false, s.syntaxError("in \\u hexadecimal character escape")
 					}
-					s.pos++
+					i++
 				}
 			default:
+				s.pos = i
 				return nil, false, s.syntaxError("in string escape code")
 			}
 		}
 	}
+	s.pos = i
 	return nil, false, s.syntaxError("")
 }
 

@@ -202,3 +202,34 @@ func TestNameSet(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeJSONStringErrors pins where and how the scanner tells a
+// fault in a string token: in a value or a name, in the first word of it
+// or past it, or at its end.
+func TestDecodeJSONStringErrors(t *testing.T) {
+	for _, tc := range []struct{ body, message string }{
+		{"{\"to\":\"a\x01\"}", "The JSON body is malformed at line 1, column 9: invalid character '\\x01' in string literal."},
+		{"{\"to\":\"abcdefghijklmnop\x02\"}", "The JSON body is malformed at line 1, column 24: invalid character '\\x02' in string literal."},
+		{"{\"to\":\"abcdefgh\x1f\"}", "The JSON body is malformed at line 1, column 16: invalid character '\\x1f' in string literal."},
+		{"{\"to\":\"a\\", "The JSON body is malformed at line 1, column 10: unexpected end of input."},
+		{"{\"to\":\"abcdefghijkl\\", "The JSON body is malformed at line 1, column 21: unexpected end of input."},
+		{"{\"to\":\"\\x\"}", "The JSON body is malformed at line 1, column 9: invalid character 'x' in string escape code."},
+		{"{\"to\":\"abcdefghijk\\q\"}", "The JSON body is malformed at line 1, column 20: invalid character 'q' in string escape code."},
+		{"{\"to\":\"\\u12\"}", "The JSON body is malformed at line 1, column 12: invalid character '\"' in \\u hexadecimal character escape."},
+		{"{\"to\":\"\\u12G4\"}", "The JSON body is malformed at line 1, column 12: invalid character 'G' in \\u hexadecimal character escape."},
+		{"{\"to\":\"\\u12", "The JSON body is malformed at line 1, column 12: unexpected end of input."},
+		{"{\"to\":\"abc", "The JSON body is malformed at line 1, column 11: unexpected end of input."},
+		{"{\"to\":\"abcdefghijklmnopq", "The JSON body is malformed at line 1, column 25: unexpected end of input."},
+		{"{\"to\":\"\\n\\u0041\\", "The JSON body is malformed at line 1, column 17: unexpected end of input."},
+		{"{\"a\x01b\":1}", "The JSON body is malformed at line 1, column 4: invalid character '\\x01' in string literal."},
+		{"{\"abcdefghij\\k\":1}", "The JSON body is malformed at line 1, column 14: invalid character 'k' in string escape code."},
+		{"{\"abcdefghij", "The JSON body is malformed at line 1, column 13: unexpected end of input."},
+		{"{\"x\":{\"abcdefghijk\x7f\x00\":1}}", "The JSON body is malformed at line 1, column 20: invalid character '\\x00' in string literal."},
+		{"{\"x\":[\"\\u00e9\",\"é\x10\"]}", "The JSON body is malformed at line 1, column 19: invalid character '\\x10' in string literal."},
+	} {
+		_, err := Decode(spa, JSON, []byte(tc.body))
+		if err == nil || err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || err.Message != tc.message {
+			t.Errorf("%q: %v, want %q", tc.body, err, tc.message)
+		}
+	}
+}
