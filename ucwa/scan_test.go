@@ -1,6 +1,7 @@
 package ucwa
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -231,5 +232,60 @@ func TestDecodeJSONStringErrors(t *testing.T) {
 		if err == nil || err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || err.Message != tc.message {
 			t.Errorf("%q: %v, want %q", tc.body, err, tc.message)
 		}
+	}
+}
+
+// referenceSimpleXMLText accepts text that an XML reader returns as it
+// is, in three passes as simpleXMLTextEnd told it before: valid
+// UTF-8 of characters XML allows, without markup, references, carriage
+// returns (which readers turn into line feeds) or "]]>".
+func referenceSimpleXMLText(b []byte) bool {
+	for i := 0; i < len(b); {
+		// The run of ASCII text, through a table.
+		for i < len(b) && simpleXMLASCII[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
+		c := b[i]
+		if c < utf8.RuneSelf {
+			return false // markup, a reference, a carriage return or another control character
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 || !isXMLChar(r) {
+			return false
+		}
+		i += size
+	}
+	return !bytes.Contains(b, []byte("]]>"))
+}
+
+// referenceSimpleXMLTextEnd is simpleXMLTextEnd as the end tag's index
+// and referenceSimpleXMLText.
+func referenceSimpleXMLTextEnd(b []byte) int {
+	end := bytes.IndexByte(b, '<')
+	if end < 0 || !referenceSimpleXMLText(b[:end]) {
+		return -1
+	}
+	return end
+}
+
+// TestSimpleXMLTextEnd holds simpleXMLTextEnd to its reference over the
+// scan inputs, with and without a '<' after them, and over text around
+// "]]>" and multi-byte characters cut short by a '<'.
+func TestSimpleXMLTextEnd(t *testing.T) {
+	check := func(b []byte) {
+		if got, want := simpleXMLTextEnd(b), referenceSimpleXMLTextEnd(b); got != want {
+			t.Fatalf("simpleXMLTextEnd(%q) = %d, want %d", b, got, want)
+		}
+	}
+	for b, from := range scanInputs {
+		check(b[from:])
+		check(append(b[from:len(b):len(b)], "</property>"...))
+	}
+	for _, s := range []string{"]]>", "a]]><", "a]]<", "]]", "]<", "]]]><", "a]<b", "\xe2\x80<", "\xe2\x80\xa8<", "\xef\xbf\xbe<",
+		"\xc3<\xa9", "x\ry<", "&amp;<", "\t\n<", "é]]<>"} {
+		check([]byte(s))
 	}
 }

@@ -23,7 +23,11 @@ func decodeSimpleXML(r *Request, op *Operation, body []byte) bool {
 	if op.XMLRoot == "resource" {
 		root = simpleXMLRoots[1]
 	}
-	*r = Request{Format: XML, op: op, raw: body}
+	// Only a Request decoded before is cleared (see decodeJSON).
+	if r.op != nil {
+		*r = Request{}
+	}
+	r.Format, r.op, r.raw = XML, op, body
 	rest := body
 	for _, decl := range simpleXMLDecls {
 		if after, ok := bytes.CutPrefix(rest, decl); ok {
@@ -69,8 +73,10 @@ func decodeSimpleXML(r *Request, op *Operation, body []byte) bool {
 		if !ok {
 			return false
 		}
-		end := bytes.Index(after, simpleXMLPropertyEnd)
-		if end < 0 || !simpleXMLText(after[:end]) {
+		// The text ends at the first '<', which must begin the end tag:
+		// the text holds none.
+		end := simpleXMLTextEnd(after)
+		if end < 0 || !bytes.HasPrefix(after[end:], simpleXMLPropertyEnd) {
 			return false
 		}
 		if i := op.valueIndex(name); i >= 0 {
@@ -114,9 +120,9 @@ func trimXMLSpace(b []byte) []byte {
 	return b
 }
 
-// simpleXMLASCII marks the ASCII characters simpleXMLText accepts: all
-// but '<', '&', carriage return and the control characters other than
-// tab and line feed.
+// simpleXMLASCII marks the ASCII characters of text an XML reader
+// returns as it is: all but '<', '&', carriage return and the control
+// characters other than tab and line feed.
 var simpleXMLASCII = func() (ok [256]bool) {
 	for c := range utf8.RuneSelf {
 		ok[c] = !(c == '<' || c == '&' || c == '\r' || c < 0x20 && c != '\t' && c != '\n')
@@ -135,27 +141,45 @@ func simpleXMLName(b []byte) bool {
 	return true
 }
 
-// simpleXMLText accepts text that an XML reader returns as it is: valid
-// UTF-8 of characters XML allows, without markup, references, carriage
-// returns (which readers turn into line feeds) or "]]>".
-func simpleXMLText(b []byte) bool {
+// simpleXMLTextEnd returns the index of the first '<' of b when the
+// text before it is text an XML reader returns as it is, and -1
+// otherwise (also when b holds no '<'). Such text is valid UTF-8 of
+// characters XML allows, without markup, references, carriage returns
+// (which readers turn into line feeds) or "]]>". A multi-byte character
+// cannot run into the '<', which is no continuation byte, nor can "]]>".
+func simpleXMLTextEnd(b []byte) int {
 	for i := 0; i < len(b); {
 		// The run of ASCII text, through a table.
-		for i < len(b) && simpleXMLASCII[b[i]] {
+		for i < len(b) && simpleXMLPlain[b[i]] {
 			i++
 		}
 		if i >= len(b) {
 			break
 		}
-		c := b[i]
-		if c < utf8.RuneSelf {
-			return false // markup, a reference, a carriage return or another control character
+		switch c := b[i]; {
+		case c == '<':
+			return i
+		case c == ']':
+			if bytes.HasPrefix(b[i:], []byte("]]>")) {
+				return -1
+			}
+			i++
+		case c < utf8.RuneSelf:
+			return -1 // a reference, a carriage return or another control character
+		default:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 || !isXMLChar(r) {
+				return -1
+			}
+			i += size
 		}
-		r, size := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && size == 1 || !isXMLChar(r) {
-			return false
-		}
-		i += size
 	}
-	return !bytes.Contains(b, []byte("]]>"))
+	return -1
 }
+
+// simpleXMLPlain is simpleXMLASCII without ']', which may begin "]]>".
+var simpleXMLPlain = func() (ok [256]bool) {
+	ok = simpleXMLASCII
+	ok[']'] = false
+	return ok
+}()
