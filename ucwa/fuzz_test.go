@@ -1768,6 +1768,10 @@ func FuzzHelpers(f *testing.F) {
 		if err := json.Unmarshal(appendJSONString(nil, s), &back); err != nil || back != string([]rune(s)) {
 			t.Fatalf("appendJSONString(%q) reads back as %q, %v", s, back, err)
 		}
+		var escaped strings.Builder
+		if writeQueryEscaped(&escaped, s); escaped.String() != url.QueryEscape(s) {
+			t.Fatalf("writeQueryEscaped(%q) = %q, url.QueryEscape %q", s, escaped.String(), url.QueryEscape(s))
+		}
 		if got, want := isBlank(s), strings.TrimSpace(s) == ""; got != want {
 			t.Fatalf("isBlank(%q) = %v, strings.TrimSpace says %v", s, got, want)
 		}

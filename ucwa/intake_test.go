@@ -432,6 +432,22 @@ func BenchmarkIntake(b *testing.B) {
 	}
 }
 
+// BenchmarkIntakeQuery takes in requests whose inputs are all in the
+// query, as the forwarding operations' samples send them, released as
+// the edge releases them.
+func BenchmarkIntakeQuery(b *testing.B) {
+	c := mustCleaner(b, "US", TelURI)
+	op := mustOperation("immediateForwardToContact")
+	b.ReportAllocs()
+	for b.Loop() {
+		cl, err := c.Intake(op, Incoming{Method: "POST", Header: http.Header{}, RawQuery: "target=%2B1+425+555+1234"})
+		if err != nil || len(cl.Destinations()) != 1 {
+			b.Fatal(err)
+		}
+		cl.Release()
+	}
+}
+
 // TestIntakeBatchParts takes the parts of a batch in as the edge does:
 // the matcher (the same canonical paths as for a request alone) tells a
 // guarded part, a near miss or a nested batch; Intake checks a guarded

@@ -342,12 +342,45 @@ func (q *Query) Encode() string {
 			continue
 		}
 		b.WriteString(q.raw[at:v.start])
-		b.WriteString(url.QueryEscape(v.text))
+		writeQueryEscaped(&b, v.text)
 		at = int(v.end)
 	}
 	b.WriteString(q.raw[at:])
 	return b.String()
 }
+
+// writeQueryEscaped writes url.QueryEscape(s) to b, without the string
+// QueryEscape makes: ASCII letters, digits and "-_.~" as they are, a
+// space as '+', every other byte as %XX in upper case.
+func writeQueryEscaped(b *strings.Builder, s string) {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && queryUnescaped[s[j]] {
+			j++
+		}
+		b.WriteString(s[i:j])
+		if i = j; i >= len(s) {
+			break
+		}
+		if c := s[i]; c == ' ' {
+			b.WriteByte('+')
+		} else {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0xf])
+		}
+		i++
+	}
+}
+
+// queryUnescaped marks the bytes url.QueryEscape leaves as they are.
+var queryUnescaped = func() (t [256]bool) {
+	for c := range len(t) {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~'
+	}
+	return t
+}()
 
 // foldsOnto reports whether a body name that is not plain (see
 // plainName) folds onto word, as foldLookalike folds a query name,

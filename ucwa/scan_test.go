@@ -2,6 +2,7 @@ package ucwa
 
 import (
 	"bytes"
+	"net/url"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -287,5 +288,22 @@ func TestSimpleXMLTextEnd(t *testing.T) {
 	for _, s := range []string{"]]>", "a]]><", "a]]<", "]]", "]<", "]]]><", "a]<b", "\xe2\x80<", "\xe2\x80\xa8<", "\xef\xbf\xbe<",
 		"\xc3<\xa9", "x\ry<", "&amp;<", "\t\n<", "é]]<>"} {
 		check([]byte(s))
+	}
+}
+
+// TestWriteQueryEscaped holds writeQueryEscaped to url.QueryEscape for
+// every byte, alone and among others, and for text in and out of ASCII.
+func TestWriteQueryEscaped(t *testing.T) {
+	in := []string{"", "+1 425 555 1234", "tel:+1-425;ext=12", "sip:a@b.c;user=phone", "日本 😀", "\xff\x00~._-"}
+	for c := range 256 {
+		b := string([]byte{byte(c)})
+		in = append(in, b, "a"+b+"Z", b+b)
+	}
+	for _, s := range in {
+		var b strings.Builder
+		writeQueryEscaped(&b, s)
+		if got, want := b.String(), url.QueryEscape(s); got != want {
+			t.Errorf("writeQueryEscaped(%q) = %q, url.QueryEscape %q", s, got, want)
+		}
 	}
 }
