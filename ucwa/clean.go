@@ -548,13 +548,22 @@ func simpleMediaType(s string) bool {
 
 // isToken reports whether s is an RFC 2045 token.
 func isToken(s string) bool {
-	for _, c := range []byte(s) {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0 {
+	for i := 0; i < len(s); i++ {
+		if !tokenByte[s[i]] {
 			return false
 		}
 	}
 	return s != ""
 }
+
+// tokenByte marks the bytes of an RFC 2045 token: printable ASCII but
+// space and the tspecials.
+var tokenByte = func() (t [256]bool) {
+	for c := range len(t) {
+		t[c] = c > ' ' && c < 0x7f && strings.IndexByte(`()<>@,;:\"/[]?=`, byte(c)) < 0
+	}
+	return t
+}()
 
 // validBase64 is base64.StdEncoding.DecodeString(data) == nil, without
 // decoding: whole quanta of the standard alphabet, the last of which may

@@ -307,3 +307,20 @@ func TestWriteQueryEscaped(t *testing.T) {
 		}
 	}
 }
+
+// TestIsToken checks isToken byte by byte against RFC 2045: printable
+// ASCII but space and the tspecials, and not empty.
+func TestIsToken(t *testing.T) {
+	for c := range 256 {
+		want := c > ' ' && c < 0x7f && !strings.ContainsRune(`()<>@,;:\"/[]?=`, rune(c))
+		b := string([]byte{byte(c)})
+		for _, s := range []string{b, "text" + b, b + "plain"} {
+			if got := isToken(s); got != want {
+				t.Errorf("isToken(%q) = %v, want %v", s, got, want)
+			}
+		}
+	}
+	if isToken("") {
+		t.Error(`isToken("") = true`)
+	}
+}
