@@ -1429,8 +1429,10 @@ func (w *answerRecorder) WriteHeader(status int) {
 		if w.edgeLocation != "" && w.location == w.edgeLocation {
 			w.location, w.onEdge = w.location[w.edgeOriginLen:], true
 		}
-		if ce := headerValue(h, "Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") && w.keepBody {
-			w.overflow, w.recorded = true, nil
+		if w.keepBody {
+			if ce := headerValue(h, "Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+				w.overflow, w.recorded = true, nil
+			}
 		}
 	}
 	w.ResponseWriterWrapper.WriteHeader(status)
