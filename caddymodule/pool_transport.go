@@ -1,7 +1,9 @@
 package caddymodule
 
 import (
+	"errors"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
@@ -26,7 +28,10 @@ import (
 // takes from it is what the attempt counts as read (see
 // attemptState.unsent), and a round trip that reverse_proxy sends again
 // after a dial error (which read none of it) reads it from where it is,
-// as it would through the wrappers. The wrappers do nothing the edge's
+// as it would through the wrappers. A request that fits the buffer goes to
+// the connection only when net/http flushes the buffer, after the
+// request's trace said its write ended: RoundTrip tells the attempt of a
+// flush that failed (see isWriteError). The wrappers do nothing the edge's
 // request needs: the trailers they publish at the end of the body are
 // the request's, which has none (the intake refuses them and rebuild
 // clears Trailer: the request's Trailer map, which reverse_proxy made
@@ -57,19 +62,48 @@ type poolTransport struct {
 
 // RoundTrip sends req through the embedded transport, an attempt's
 // request with the attempt's body as an in-memory reader (see
-// poolTransport). req is reverse_proxy's copy for this one round trip
-// (reverseProxy makes it with WithContext), whose body it does not read
-// after the round trip: the body is set on it rather than on a copy of
-// its own (an allocation per request), as the embedded RoundTrip sets
-// its URL's scheme. net/http copies req before it reads it.
+// poolTransport), and tells the attempt when its request's write failed
+// after its trace said it ended (see isWriteError). req is
+// reverse_proxy's copy for this one round trip (reverseProxy makes it
+// with WithContext), whose body it does not read after the round trip:
+// the body is set on it rather than on a copy of its own (an allocation
+// per request), as the embedded RoundTrip sets its URL's scheme.
+// net/http copies req before it reads it.
 func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil && req.Body != http.NoBody {
-		if c, ok := req.Context().Value(attemptContextKey{}).(*attemptContext); ok &&
-			c.body != nil && req.ContentLength == c.body.Size() {
-			req.Body = io.NopCloser(&c.body.Reader)
-		}
+	c, _ := req.Context().Value(attemptContextKey{}).(*attemptContext)
+	if c != nil && req.Body != nil && req.Body != http.NoBody &&
+		c.body != nil && req.ContentLength == c.body.Size() {
+		req.Body = io.NopCloser(&c.body.Reader)
 	}
-	return t.HTTPTransport.RoundTrip(req)
+	res, err := t.HTTPTransport.RoundTrip(req)
+	if err != nil && c != nil && !c.conn.http2.Load() && isWriteError(err) {
+		c.conn.wrote.Store(false)
+	}
+	return res, err
+}
+
+// isWriteError reports whether err, a round trip's, is a failed write to
+// the connection: over HTTP/1, the request's own write, which nothing
+// else writes to while the request is the connection's.
+//
+// net/http's HTTP/1 transport reports a request's write ended
+// (WroteRequest) when Request.write returns, before it flushes what
+// Request.write left in the connection's write buffer: all of a request
+// that fits the buffer and goes without Expect: 100-continue (the
+// headers alone of one without a body, and the request whole once
+// RoundTrip gives the body as an in-memory reader), whose write may then
+// fail (a connection the pool reset, or shut down for reading, while it
+// was idle) with nothing written, although its trace said it ended
+// without an error. The flush's error ends the round trip, with the write
+// error in its chain (in net/http's nothingWrittenError when nothing was
+// written), unless the connection's reader ended it first: the attempt
+// then counts the request as not written whole. Not over HTTP/2, where a
+// write to the connection may be another stream's after the request's
+// went out whole, and whose transport reports the write's end after its
+// flush.
+func isWriteError(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "write"
 }
 
 // poolHTTPTransport returns reverse_proxy's http transport of a pool's

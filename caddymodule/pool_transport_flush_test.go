@@ -1,0 +1,169 @@
+package caddymodule
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestPoolRequestWriteFailsAtFlush: a request that fits the connection's
+// write buffer is written to the pool at the transport's flush, after
+// net/http reported its write ended without an error (WroteRequest comes
+// at the end of Request.write, whose bytes are still in the buffer then);
+// a flush that fails wrote nothing, or not the whole request. Such a
+// request was not received: on a kept-alive connection it goes out again
+// on another one, where the pool takes it once.
+//
+// The pool is on a Unix socket: after answering the first request on its
+// first connection it shuts that connection's reading side down, before
+// its answer goes out, so that the edge's next request on it fails to be
+// written (EPIPE) with nothing written, while the edge sees no end of the
+// connection. The request goes without Expect (the connection is not
+// idle for a second): in one write, at the flush. With the expectation
+// the headers go alone, flushed before Request.write waits for 100
+// Continue, and their write fails within it.
+func TestPoolRequestWriteFailsAtFlush(t *testing.T) {
+	for _, tc := range []struct {
+		name, expectAfterIdle string
+	}{
+		{"without Expect", "1s"},
+		{"Expect: 100-continue on every connection", "0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := newDeafPool(t)
+			e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		jwt off
+		default_region US
+		expect_continue_after_idle %s
+		primary unix/%s
+	}
+}`, tc.expectAfterIdle, pool.path), testkit.WithAdmin())
+			for i := range 2 {
+				op := fmt.Sprintf("op-flush-%d", i)
+				body := fmt.Sprintf(`{"to":"4255551234","operationId":%q}`, op)
+				if resp := e.postJSON(startPath, body, nil); resp.Status != http.StatusNoContent {
+					t.Fatalf("request %d: %d %s, want the pool's 204", i, resp.Status, resp.Body)
+				}
+			}
+			if got, want := pool.received(), 2; got != want {
+				t.Errorf("the pool received %d requests, want %d", got, want)
+			}
+			if got := pool.connections(); got != 2 {
+				t.Errorf("the edge made %d connections to the pool, want 2 (the second request on a new one)", got)
+			}
+			if got := e.Metric(`caddy_ucwa_pool_requests_total{outcome="stale_connection",pool="primary"}`); got != 1 {
+				t.Errorf("stale connections %v, want 1", got)
+			}
+		})
+	}
+}
+
+// deafPool is a pool on a Unix stream socket that answers every request
+// 204, and stops reading its first connection (shutdown SHUT_RD) once it
+// has read the first request on it, before it answers: a write of the
+// edge's to that connection then fails (EPIPE) with nothing written,
+// while the connection stays open for the edge's reads.
+type deafPool struct {
+	path  string
+	done  chan struct{} // closed at the test's end
+	mu    sync.Mutex
+	got   int
+	conns int
+}
+
+func newDeafPool(t *testing.T) *deafPool {
+	t.Helper()
+	p := &deafPool{path: filepath.Join(t.TempDir(), "pool.sock"), done: make(chan struct{})}
+	ln, err := net.Listen("unix", p.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	t.Cleanup(func() {
+		close(p.done)
+		_ = ln.Close()
+		mu.Lock()
+		for c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns[conn] = true
+			mu.Unlock()
+			p.mu.Lock()
+			p.conns++
+			first := p.conns == 1
+			p.mu.Unlock()
+			wg.Go(func() {
+				defer conn.Close()
+				p.serve(conn.(*net.UnixConn), first)
+			})
+		}
+	})
+	return p
+}
+
+func (p *deafPool) serve(conn *net.UnixConn, deafAfterOne bool) {
+	br := bufio.NewReader(conn)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		if req.Header.Get("Expect") == "100-continue" {
+			if _, err := io.WriteString(conn, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+				return
+			}
+		}
+		if _, err := io.Copy(io.Discard, req.Body); err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.got++
+		p.mu.Unlock()
+		if deafAfterOne {
+			if err := conn.CloseRead(); err != nil {
+				return
+			}
+		}
+		if _, err := io.WriteString(conn, "HTTP/1.1 204 No Content\r\n\r\n"); err != nil {
+			return
+		}
+		if deafAfterOne {
+			// Open for the edge's reads, as a connection it keeps
+			// alive, until the test ends.
+			<-p.done
+			return
+		}
+	}
+}
+
+func (p *deafPool) received() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.got
+}
+
+func (p *deafPool) connections() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conns
+}
