@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -144,6 +145,9 @@ type Redis struct {
 	// attempts is how many times at most a reservation's script is
 	// sent (see retries).
 	attempts int
+	// unanswered counts the reservations' connections that ended before
+	// any reply (see uncheckedConn); nil with TLS, Sentinel or Cluster.
+	unanswered *atomic.Uint32
 	// addrs are the addresses the client dials first: the URL's
 	// host:port, then the sentinels or cluster nodes of Addrs.
 	addrs []string
@@ -277,9 +281,11 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	}
 	client := newRedisClient(uopts)
 	reservations := client
+	var unanswered *atomic.Uint32
 	if tlsConfig == nil && opts.MasterName == "" && !opts.Cluster {
+		unanswered = new(atomic.Uint32)
 		ropts := *uopts
-		ropts.Dialer = uncheckedDial(timeout)
+		ropts.Dialer = uncheckedDial(timeout, unanswered)
 		reservations = newRedisClient(&ropts)
 	}
 	return &Redis{
@@ -293,6 +299,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		timeout:      timeout,
 		deadlines:    newOperationDeadlines(timeout),
 		attempts:     redisPoolSize(uopts) + 1,
+		unanswered:   unanswered,
 		cluster:      opts.Cluster,
 		addrs:        uopts.Addrs,
 		options:      uopts,
@@ -449,24 +456,33 @@ func (r *Redis) run(ctx context.Context, s *reservationScript, c *scriptCall, ar
 // retries tells whether the reservations' scripts whose connection
 // ended are sent again: up to r.attempts times in all (once on each
 // connection the pool may hold, all of which a restart or a failover
-// may have closed, then on a new one), and not after an attempt on a
-// connection the pool dialed for it (go-redis's pool counts them as
-// misses; another operation's dial counts too, which ends the retries
-// sooner): Redis, or something in front of it, closes new connections
-// too (a TLS port to a client without TLS hangs up), and each attempt
-// would dial again.
+// may have closed, then on a new one), and not after a connection ended
+// before Redis answered anything on it, since the first attempt: Redis,
+// or something in front of it, closes new connections too (a TLS port
+// to a client without TLS hangs up), and each attempt would dial again.
+// Without TLS, Sentinel or Cluster those are counted by the
+// connections themselves (see uncheckedConn), so that other
+// operations' new connections, dialed as a restart's closed ones are
+// gone through under load, end no retries; otherwise by the pool's
+// misses (a connection dialed, for this operation or another, since the
+// first attempt).
 type retries struct {
 	attempts int
-	misses   uint32 // the pool's misses after the first attempt
+	ended    uint32 // r.unanswered, or the pool's misses, after the first attempt
 }
 
 func (a *retries) next(r *Redis) bool {
 	a.attempts++
-	misses := r.reservations.PoolStats().Misses
-	if a.attempts > 1 && misses != a.misses {
+	var ended uint32
+	if r.unanswered != nil {
+		ended = r.unanswered.Load()
+	} else {
+		ended = r.reservations.PoolStats().Misses
+	}
+	if a.attempts > 1 && ended != a.ended {
 		return false
 	}
-	a.misses = misses
+	a.ended = ended
 	return a.attempts < r.attempts
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,17 +21,56 @@ import (
 // before the reply (see Redis, run), as after a restart or a failover's
 // CLIENT KILL: the look adds nothing to them. The limits' scripts, which
 // are not sent again, keep the look: they run on a client of their own.
-func uncheckedDial(timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// unanswered counts the connections that ended before Redis answered
+// anything on them (see retries).
+func uncheckedDial(timeout time.Duration, unanswered *atomic.Uint32) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	dial := redis.NewDialer(&redis.Options{DialTimeout: timeout})
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		return uncheckedConn{conn}, nil
+		return &uncheckedConn{Conn: conn, unanswered: unanswered}, nil
 	}
 }
 
 // uncheckedConn is a connection without its SyscallConn, which go-redis's
-// pool needs to look into it.
-type uncheckedConn struct{ net.Conn }
+// pool needs to look into it. It counts itself in unanswered when it ends
+// (see connectionEnded) before any reply was read from it: a new
+// connection that Redis, or something in front of it, hung up on. A
+// pooled connection that Redis closed since (a restart, CLIENT KILL) had
+// answered, and is not counted.
+type uncheckedConn struct {
+	net.Conn
+	unanswered *atomic.Uint32
+	// answered is set once a read returned data, or once the connection
+	// was counted in unanswered.
+	answered atomic.Bool
+}
+
+func (c *uncheckedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if !c.answered.Load() {
+		c.ended(n, err)
+	}
+	return n, err
+}
+
+func (c *uncheckedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil && !c.answered.Load() {
+		c.ended(0, err)
+	}
+	return n, err
+}
+
+// ended marks c answered when n bytes were read, and counts it in
+// unanswered when err ended it first.
+func (c *uncheckedConn) ended(n int, err error) {
+	switch {
+	case n > 0:
+		c.answered.Store(true)
+	case connectionEnded(err) && c.answered.CompareAndSwap(false, true):
+		c.unanswered.Add(1)
+	}
+}

@@ -1,0 +1,58 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestRedisConnectionsClosedUnderLoad: requests that come at once after
+// Redis closed the edge's connections (a restart, a failover's CLIENT
+// KILL) are each delivered once, none answered 503, though their
+// reservations meet the closed connections of the pool one after
+// another while others dial new ones: a reservation's script is sent
+// again after its connection ended, and another request's new
+// connection ends none of its retries (only a new connection that ends
+// before Redis answered on it does: see TestRedisConnectionsClosedAtOnce).
+func TestRedisConnectionsClosedUnderLoad(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", "idempotency")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	const rounds, requests = 5, 40
+	// send sends requests calls at once, with the operationIds prefix-i,
+	// and fails the test for any answer but the pool's 201.
+	send := func(prefix string) {
+		var wg sync.WaitGroup
+		for i := range requests {
+			wg.Go(func() {
+				req := limitRequest("/communication/startPhoneAudio",
+					fmt.Sprintf(`{"to":"+14255551234","operationId":"%s-%d"}`, prefix, i), alice)
+				req.URL = e.url(req.URL)
+				resp, err := testkit.Do(e.Client(), req)
+				if err != nil || resp.Status != http.StatusCreated {
+					t.Errorf("%s-%d: %d %s, %v; want the pool's 201", prefix, i, resp.Status, resp.Body, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	for round := range rounds {
+		// Requests at once leave the pool of reservations' connections
+		// with many connections, which Redis then closes.
+		send(fmt.Sprintf("before-%d", round))
+		if n, _ := redisAdmin(t, srv, "CLIENT", "KILL", "TYPE", "normal").(int64); n == 0 {
+			t.Fatal("CLIENT KILL closed none of the edge's connections")
+		}
+		send(fmt.Sprintf("after-%d", round))
+	}
+	if got, want := e.pool.Requests.Load(), int64(2*rounds*requests); got != want {
+		t.Errorf("the pool got %d requests, want %d", got, want)
+	}
+	if strings.Contains(e.Logs().String(), `"msg":"store failing`) {
+		t.Error("the edge saw the store fail")
+	}
+}
