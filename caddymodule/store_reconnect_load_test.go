@@ -1,11 +1,19 @@
 package caddymodule
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -19,40 +27,102 @@ import (
 // connection ends none of its retries (only a new connection that ends
 // before Redis answered on it does: see TestRedisConnectionsClosedAtOnce).
 func TestRedisConnectionsClosedUnderLoad(t *testing.T) {
-	srv := testkit.StartRedis(t)
-	e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", "idempotency")
-	alice := caller{"tenant-1", "alice"}.header(t)
-	const rounds, requests = 5, 40
-	// send sends requests calls at once, with the operationIds prefix-i,
-	// and fails the test for any answer but the pool's 201.
-	send := func(prefix string) {
-		var wg sync.WaitGroup
-		for i := range requests {
-			wg.Go(func() {
-				req := limitRequest("/communication/startPhoneAudio",
-					fmt.Sprintf(`{"to":"+14255551234","operationId":"%s-%d"}`, prefix, i), alice)
-				req.URL = e.url(req.URL)
-				resp, err := testkit.Do(e.Client(), req)
-				if err != nil || resp.Status != http.StatusCreated {
-					t.Errorf("%s-%d: %d %s, %v; want the pool's 201", prefix, i, resp.Status, resp.Body, err)
+	for _, tc := range []struct {
+		name string
+		// start starts Redis, and returns the store's config and an
+		// admin client of it.
+		start func(t *testing.T) (store string, admin *redis.Client)
+	}{
+		{"plain", func(t *testing.T) (string, *redis.Client) {
+			srv := testkit.StartRedis(t)
+			return "store redis " + srv.URL() + " {\n\t\t\ttimeout 5s\n\t\t}", redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		}},
+		{"TLS", func(t *testing.T) (string, *redis.Client) {
+			srv := testkit.StartRedisWith(t, testkit.RedisConfig{TLS: true})
+			pem, err := os.ReadFile(srv.CAFile())
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(pem)
+			admin := redis.NewClient(&redis.Options{Addr: srv.Addr(), TLSConfig: &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}})
+			return "store redis " + srv.URL() + " {\n\t\t\ttimeout 5s\n\t\t\ttls {\n\t\t\t\tca " + srv.CAFile() + "\n\t\t\t}\n\t\t}", admin
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store, admin := tc.start(t)
+			t.Cleanup(func() { _ = admin.Close() })
+			e := startLimitEdge(t, store, "idempotency")
+			alice := caller{"tenant-1", "alice"}.header(t)
+			const rounds, requests = 5, 40
+			// send sends requests calls at once, with the operationIds
+			// prefix-i, and fails the test for any answer but the pool's
+			// 201.
+			send := func(prefix string) {
+				var wg sync.WaitGroup
+				for i := range requests {
+					wg.Go(func() {
+						req := limitRequest("/communication/startPhoneAudio",
+							fmt.Sprintf(`{"to":"+14255551234","operationId":"%s-%d"}`, prefix, i), alice)
+						req.URL = e.url(req.URL)
+						resp, err := testkit.Do(e.Client(), req)
+						if err != nil || resp.Status != http.StatusCreated {
+							t.Errorf("%s-%d: %d %s, %v; want the pool's 201", prefix, i, resp.Status, resp.Body, err)
+						}
+					})
 				}
-			})
+				wg.Wait()
+			}
+			for round := range rounds {
+				// Requests at once leave the pool of reservations'
+				// connections with many connections, which Redis then
+				// closes.
+				send(fmt.Sprintf("before-%d", round))
+				if n, err := admin.Do(context.Background(), "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Int64(); err != nil || n == 0 {
+					t.Fatalf("CLIENT KILL closed %d of the edge's connections: %v", n, err)
+				}
+				send(fmt.Sprintf("after-%d", round))
+			}
+			if got, want := e.pool.Requests.Load(), int64(2*rounds*requests); got != want {
+				t.Errorf("the pool got %d requests, want %d", got, want)
+			}
+			if strings.Contains(e.Logs().String(), `"msg":"store failing`) {
+				t.Error("the edge saw the store fail")
+			}
+		})
+	}
+}
+
+// TestRedisTLSConnectionsClosedAtOnce: a reservation over TLS to a server
+// that hangs up on every connection (the TLS handshake ends at once) is
+// not sent again and again on new connections: the request is answered
+// 503, its reservation having dialed twice at most (and its release in
+// the background twice), as without TLS (TestRedisConnectionsClosedAtOnce).
+func TestRedisTLSConnectionsClosedAtOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int32
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			_ = conn.Close()
 		}
-		wg.Wait()
+	}()
+	t.Cleanup(func() { _ = ln.Close() })
+	e := startLimitEdge(t, "store redis rediss://"+ln.Addr().String()+"/0 {\n\t\t\ttimeout 5s\n\t\t\ttls {\n\t\t\t\tinsecure_skip_verify\n\t\t\t}\n\t\t}", "idempotency")
+	// The startup check's PING dials once, in the background.
+	e.Logs().Wait(t, redisCheckFailed)
+	before := accepted.Load()
+	if resp := e.callOp("closed", caller{"tenant-1", "alice"}.header(t)); resp.Status != http.StatusServiceUnavailable {
+		t.Fatalf("%d %s, want 503", resp.Status, resp.Body)
 	}
-	for round := range rounds {
-		// Requests at once leave the pool of reservations' connections
-		// with many connections, which Redis then closes.
-		send(fmt.Sprintf("before-%d", round))
-		if n, _ := redisAdmin(t, srv, "CLIENT", "KILL", "TYPE", "normal").(int64); n == 0 {
-			t.Fatal("CLIENT KILL closed none of the edge's connections")
-		}
-		send(fmt.Sprintf("after-%d", round))
-	}
-	if got, want := e.pool.Requests.Load(), int64(2*rounds*requests); got != want {
-		t.Errorf("the pool got %d requests, want %d", got, want)
-	}
-	if strings.Contains(e.Logs().String(), `"msg":"store failing`) {
-		t.Error("the edge saw the store fail")
+	if got := accepted.Load() - before; got > 4 {
+		t.Errorf("the request dialed %d connections, want 2 (and 2 of its release)", got)
 	}
 }

@@ -126,7 +126,8 @@ type RedisOptions struct {
 type Redis struct {
 	// client runs the limits' scripts and the checks (INFO, PING);
 	// reservations, the reservations' scripts (see uncheckedDial): the
-	// same client with TLS, Sentinel or Cluster.
+	// same client with TLS (whose connections go-redis does not look
+	// into), Sentinel or Cluster.
 	client       redis.UniversalClient
 	reservations redis.UniversalClient
 	limiter      *redis_rate.Limiter
@@ -146,7 +147,7 @@ type Redis struct {
 	// sent (see retries).
 	attempts int
 	// unanswered counts the reservations' connections that ended before
-	// any reply (see uncheckedConn); nil with TLS, Sentinel or Cluster.
+	// any reply (see uncheckedConn); nil with Sentinel or Cluster.
 	unanswered *atomic.Uint32
 	// addrs are the addresses the client dials first: the URL's
 	// host:port, then the sentinels or cluster nodes of Addrs.
@@ -279,14 +280,26 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		// an open-source Redis for them costs a round trip per connection.
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}
-	client := newRedisClient(uopts)
-	reservations := client
+	var client, reservations redis.UniversalClient
 	var unanswered *atomic.Uint32
-	if tlsConfig == nil && opts.MasterName == "" && !opts.Cluster {
+	if opts.MasterName == "" && !opts.Cluster {
+		// Without Sentinel or Cluster the reservations' connections
+		// count those that end before any reply (see retries): those of
+		// a client of their own without TLS, and with TLS, which
+		// go-redis does not look into, those of the one client. The
+		// options kept (r.options, which Ping copies) dial as go-redis
+		// does.
 		unanswered = new(atomic.Uint32)
 		ropts := *uopts
-		ropts.Dialer = uncheckedDial(timeout, unanswered)
+		ropts.Dialer = uncheckedDial(timeout, tlsConfig, unanswered)
 		reservations = newRedisClient(&ropts)
+		client = reservations
+		if tlsConfig == nil {
+			client = newRedisClient(uopts)
+		}
+	} else {
+		client = newRedisClient(uopts)
+		reservations = client
 	}
 	return &Redis{
 		client:       client,
@@ -460,12 +473,11 @@ func (r *Redis) run(ctx context.Context, s *reservationScript, c *scriptCall, ar
 // before Redis answered anything on it, since the first attempt: Redis,
 // or something in front of it, closes new connections too (a TLS port
 // to a client without TLS hangs up), and each attempt would dial again.
-// Without TLS, Sentinel or Cluster those are counted by the
-// connections themselves (see uncheckedConn), so that other
-// operations' new connections, dialed as a restart's closed ones are
-// gone through under load, end no retries; otherwise by the pool's
-// misses (a connection dialed, for this operation or another, since the
-// first attempt).
+// Without Sentinel or Cluster those are counted by the connections
+// themselves (see uncheckedConn), so that other operations' new
+// connections, dialed as a restart's closed ones are gone through under
+// load, end no retries; with them by the pool's misses (a connection
+// dialed, for this operation or another, since the first attempt).
 type retries struct {
 	attempts int
 	ended    uint32 // r.unanswered, or the pool's misses, after the first attempt

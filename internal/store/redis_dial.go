@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"sync/atomic"
 	"time"
@@ -10,24 +11,30 @@ import (
 )
 
 // uncheckedDial dials Redis as go-redis does by default (TCP, within
-// timeout, with its keep-alives), for the client of the reservations'
-// scripts of a Redis without TLS, and hands go-redis the connection as
-// an uncheckedConn. go-redis's pool looks into every connection it takes
-// from the pool for one that Redis closed before it sends a command on
-// it, with a system call each time (recvfrom, MSG_PEEK), a third of the
-// system calls of a reservation, twice per request. It does not for a
-// TLS connection, nor for a connection that Redis closes after the look,
-// and a reservation's script is sent again when its connection ended
-// before the reply (see Redis, run), as after a restart or a failover's
-// CLIENT KILL: the look adds nothing to them. The limits' scripts, which
-// are not sent again, keep the look: they run on a client of their own.
+// timeout, with its keep-alives, and TLS with tlsConfig), for the client
+// of the reservations' scripts of a Redis without Sentinel or Cluster,
+// and hands go-redis the connection as an uncheckedConn. go-redis's pool
+// looks into every connection without TLS it takes from the pool for one
+// that Redis closed before it sends a command on it, with a system call
+// each time (recvfrom, MSG_PEEK), a third of the system calls of a
+// reservation, twice per request. It does not for a TLS connection, nor
+// for a connection that Redis closes after the look, and a reservation's
+// script is sent again when its connection ended before the reply (see
+// Redis, run), as after a restart or a failover's CLIENT KILL: the look
+// adds nothing to them. Without TLS the limits' scripts, which are not
+// sent again, keep the look: they run on a client of their own.
 // unanswered counts the connections that ended before Redis answered
 // anything on them (see retries).
-func uncheckedDial(timeout time.Duration, unanswered *atomic.Uint32) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	dial := redis.NewDialer(&redis.Options{DialTimeout: timeout})
+func uncheckedDial(timeout time.Duration, tlsConfig *tls.Config, unanswered *atomic.Uint32) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	dial := redis.NewDialer(&redis.Options{DialTimeout: timeout, TLSConfig: tlsConfig})
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := dial(ctx, network, addr)
 		if err != nil {
+			// A TLS handshake that ended at once is a connection that
+			// ended before any reply too.
+			if connectionEnded(err) {
+				unanswered.Add(1)
+			}
 			return nil, err
 		}
 		return &uncheckedConn{Conn: conn, unanswered: unanswered}, nil
@@ -35,11 +42,11 @@ func uncheckedDial(timeout time.Duration, unanswered *atomic.Uint32) func(ctx co
 }
 
 // uncheckedConn is a connection without its SyscallConn, which go-redis's
-// pool needs to look into it. It counts itself in unanswered when it ends
-// (see connectionEnded) before any reply was read from it: a new
-// connection that Redis, or something in front of it, hung up on. A
-// pooled connection that Redis closed since (a restart, CLIENT KILL) had
-// answered, and is not counted.
+// pool needs to look into it (a TLS connection has none). It counts
+// itself in unanswered when it ends (see connectionEnded) before any
+// reply was read from it: a new connection that Redis, or something in
+// front of it, hung up on. A pooled connection that Redis closed since
+// (a restart, CLIENT KILL) had answered, and is not counted.
 type uncheckedConn struct {
 	net.Conn
 	unanswered *atomic.Uint32
