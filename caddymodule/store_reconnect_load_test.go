@@ -5,12 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -90,39 +88,5 @@ func TestRedisConnectionsClosedUnderLoad(t *testing.T) {
 				t.Error("the edge saw the store fail")
 			}
 		})
-	}
-}
-
-// TestRedisTLSConnectionsClosedAtOnce: a reservation over TLS to a server
-// that hangs up on every connection (the TLS handshake ends at once) is
-// not sent again and again on new connections: the request is answered
-// 503, its reservation having dialed twice at most (and its release in
-// the background twice), as without TLS (TestRedisConnectionsClosedAtOnce).
-func TestRedisTLSConnectionsClosedAtOnce(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var accepted atomic.Int32
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			_ = conn.Close()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close() })
-	e := startLimitEdge(t, "store redis rediss://"+ln.Addr().String()+"/0 {\n\t\t\ttimeout 5s\n\t\t\ttls {\n\t\t\t\tinsecure_skip_verify\n\t\t\t}\n\t\t}", "idempotency")
-	// The startup check's PING dials once, in the background.
-	e.Logs().Wait(t, redisCheckFailed)
-	before := accepted.Load()
-	if resp := e.callOp("closed", caller{"tenant-1", "alice"}.header(t)); resp.Status != http.StatusServiceUnavailable {
-		t.Fatalf("%d %s, want 503", resp.Status, resp.Body)
-	}
-	if got := accepted.Load() - before; got > 4 {
-		t.Errorf("the request dialed %d connections, want 2 (and 2 of its release)", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -94,37 +95,45 @@ func TestRedisConnectionEnded(t *testing.T) {
 // TestRedisConnectionsClosedAtOnce: a reservation whose connection ended
 // is sent again (see TestRedisConnectionEnded), but not again and again
 // on new connections that end as well, as those to a server that hangs
-// up on every connection (a TLS port, to a client without TLS): the
-// request is answered 503, its reservation having dialed twice at most,
-// where each of the pool's attempts would dial again.
+// up on every connection (a TLS port, to a client without TLS; over TLS,
+// the handshake ends at once): the request is answered 503, its
+// reservation having dialed twice at most, where each of the pool's
+// attempts would dial again.
 func TestRedisConnectionsClosedAtOnce(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var accepted atomic.Int32
-	go func() {
-		for {
-			conn, err := ln.Accept()
+	for _, tc := range []struct{ name, store string }{
+		{"plain", "store redis redis://%s/0 {\n\t\t\ttimeout 5s\n\t\t}"},
+		{"TLS", "store redis rediss://%s/0 {\n\t\t\ttimeout 5s\n\t\t\ttls {\n\t\t\t\tinsecure_skip_verify\n\t\t\t}\n\t\t}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
-				return
+				t.Fatal(err)
 			}
-			accepted.Add(1)
-			_ = conn.Close()
-		}
-	}()
-	t.Cleanup(func() { _ = ln.Close() })
-	e := startLimitEdge(t, "store redis redis://"+ln.Addr().String()+"/0 {\n\t\t\ttimeout 5s\n\t\t}", "idempotency")
-	// The startup check's PING dials once, in the background.
-	e.Logs().Wait(t, redisCheckFailed)
-	before := accepted.Load()
-	if resp := e.callOp("closed", caller{"tenant-1", "alice"}.header(t)); resp.Status != http.StatusServiceUnavailable {
-		t.Fatalf("%d %s, want 503", resp.Status, resp.Body)
-	}
-	// The reservation's two connections, and at most two of the
-	// release that follows it in the background (see releaseUnanswered).
-	if got := accepted.Load() - before; got > 4 {
-		t.Errorf("the request dialed %d connections, want 2 (and 2 of its release)", got)
+			var accepted atomic.Int32
+			go func() {
+				for {
+					conn, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					accepted.Add(1)
+					_ = conn.Close()
+				}
+			}()
+			t.Cleanup(func() { _ = ln.Close() })
+			e := startLimitEdge(t, fmt.Sprintf(tc.store, ln.Addr()), "idempotency")
+			// The startup check's PING dials once, in the background.
+			e.Logs().Wait(t, redisCheckFailed)
+			before := accepted.Load()
+			if resp := e.callOp("closed", caller{"tenant-1", "alice"}.header(t)); resp.Status != http.StatusServiceUnavailable {
+				t.Fatalf("%d %s, want 503", resp.Status, resp.Body)
+			}
+			// The reservation's two connections, and at most two of the
+			// release that follows it in the background (see releaseUnanswered).
+			if got := accepted.Load() - before; got > 4 {
+				t.Errorf("the request dialed %d connections, want 2 (and 2 of its release)", got)
+			}
+		})
 	}
 }
 
