@@ -82,42 +82,15 @@ type deafPool struct {
 func newDeafPool(t *testing.T) *deafPool {
 	t.Helper()
 	p := &deafPool{path: filepath.Join(t.TempDir(), "pool.sock"), done: make(chan struct{})}
-	ln, err := net.Listen("unix", p.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	t.Cleanup(func() {
-		close(p.done)
-		_ = ln.Close()
-		mu.Lock()
-		for c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+	serveSocket(t, "unix", p.path, func(conn net.Conn, n int) {
+		p.mu.Lock()
+		p.conns++
+		p.mu.Unlock()
+		p.serve(conn.(*net.UnixConn), n == 1)
 	})
-	wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[conn] = true
-			mu.Unlock()
-			p.mu.Lock()
-			p.conns++
-			first := p.conns == 1
-			p.mu.Unlock()
-			wg.Go(func() {
-				defer conn.Close()
-				p.serve(conn.(*net.UnixConn), first)
-			})
-		}
-	})
+	// Cleanups run last first: the first connection's serve returns
+	// before serveSocket waits for it.
+	t.Cleanup(func() { close(p.done) })
 	return p
 }
 

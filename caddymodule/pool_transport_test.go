@@ -82,7 +82,17 @@ type packetRequest struct {
 func newPacketPool(t *testing.T) *packetPool {
 	t.Helper()
 	p := &packetPool{path: filepath.Join(t.TempDir(), "pool.sock")}
-	ln, err := net.Listen("unixpacket", p.path)
+	serveSocket(t, "unixpacket", p.path, func(conn net.Conn, _ int) { p.serve(conn) })
+	return p
+}
+
+// serveSocket listens on network and path and serves each connection it
+// accepts with serve (n counts them from 1) on a goroutine of its own,
+// until the test ends: then it closes the listener and every connection,
+// and waits for the goroutines.
+func serveSocket(t *testing.T, network, path string, serve func(conn net.Conn, n int)) {
+	t.Helper()
+	ln, err := net.Listen(network, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +109,7 @@ func newPacketPool(t *testing.T) *packetPool {
 		wg.Wait()
 	})
 	wg.Go(func() {
-		for {
+		for n := 1; ; n++ {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
@@ -109,11 +119,10 @@ func newPacketPool(t *testing.T) *packetPool {
 			mu.Unlock()
 			wg.Go(func() {
 				defer conn.Close()
-				p.serve(conn)
+				serve(conn, n)
 			})
 		}
 	})
-	return p
 }
 
 // serve reads the requests on conn one message at a time, a message
