@@ -95,9 +95,7 @@ func (passThrough) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 //
 //	go test -run '^$' -bench BenchmarkHandler -benchmem ./caddymodule/
 func BenchmarkHandler(b *testing.B) {
-	k := testkit.Keys(b)
-	token := testkit.Mint(b, jwt.SigningMethodRS256, k.RSA, "bench", testkit.EntraClaims(time.Now()))
-	jwksPath := testkit.WriteFile(b, b.TempDir(), "jwks.json", testkit.JWKS(b, testkit.JWK(b, "bench", k.RSA)))
+	token, jwksPath := benchToken(b)
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusCreated)
@@ -174,4 +172,13 @@ func BenchmarkHandler(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchToken is an RS256 token with Entra's claims, of key "bench", and
+// the path of a JWKS file that holds the key.
+func benchToken(b *testing.B) (token, jwksPath string) {
+	k := testkit.Keys(b)
+	token = testkit.Mint(b, jwt.SigningMethodRS256, k.RSA, "bench", testkit.EntraClaims(time.Now()))
+	jwksPath = testkit.WriteFile(b, b.TempDir(), "jwks.json", testkit.JWKS(b, testkit.JWK(b, "bench", k.RSA)))
+	return token, jwksPath
 }

@@ -9,9 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -30,9 +27,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkServer -benchmem ./caddymodule/
 func BenchmarkServer(b *testing.B) {
-	k := testkit.Keys(b)
-	token := testkit.Mint(b, jwt.SigningMethodRS256, k.RSA, "bench", testkit.EntraClaims(time.Now()))
-	jwksPath := testkit.WriteFile(b, b.TempDir(), "jwks.json", testkit.JWKS(b, testkit.JWK(b, "bench", k.RSA)))
+	token, jwksPath := benchToken(b)
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Location", "/ucwa/v1/applications/192/communication/invitations/146")
