@@ -67,6 +67,7 @@ func (ps *PoolSet) Provision(ctx caddy.Context) error {
 		if err := p.proxy.Provision(ctx); err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
 		}
+		makeProxyLoggerLazy(p.proxy)
 	}
 	return nil
 }
