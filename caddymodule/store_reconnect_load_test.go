@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -82,6 +83,83 @@ func TestRedisConnectionsClosedUnderLoad(t *testing.T) {
 				send(fmt.Sprintf("after-%d", round))
 			}
 			if got, want := e.pool.Requests.Load(), int64(2*rounds*requests); got != want {
+				t.Errorf("the pool got %d requests, want %d", got, want)
+			}
+			if strings.Contains(e.Logs().String(), `"msg":"store failing`) {
+				t.Error("the edge saw the store fail")
+			}
+		})
+	}
+}
+
+// TestRedisTLSLimitsConnectionsClosed: with a TLS Redis, requests under a
+// limit after Redis closed the edge's connections (a failover's CLIENT
+// KILL, or a restart on the same port) get their normal answers, none
+// 503: the limit's script, which is not sent again, would fail on a
+// closed connection, and go-redis looks into the limits' pooled TLS
+// connections before a command, as into those without TLS (see
+// store.checkedTLSDial). More requests one after another than the pool
+// holds connections, then requests at once.
+func TestRedisTLSLimitsConnectionsClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(t *testing.T, srv *testkit.RedisServer)
+	}{
+		{"CLIENT KILL", func(t *testing.T, srv *testkit.RedisServer) {
+			t.Helper()
+			pem, err := os.ReadFile(srv.CAFile())
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(pem)
+			admin := redis.NewClient(&redis.Options{Addr: srv.Addr(), TLSConfig: &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}})
+			defer admin.Close()
+			if n, err := admin.Do(context.Background(), "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Int64(); err != nil || n < 2 {
+				t.Fatalf("CLIENT KILL closed %d of the edge's connections: %v; want several", n, err)
+			}
+		}},
+		{"restart", func(t *testing.T, srv *testkit.RedisServer) {
+			srv.Kill()
+			srv.Restart()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testkit.StartRedisWith(t, testkit.RedisConfig{TLS: true})
+			e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t\ttls {\n\t\t\t\tca "+srv.CAFile()+"\n\t\t\t}\n\t\t}",
+				"limit calls 100000 per 1h")
+			alice := caller{"tenant-1", "alice"}.header(t)
+			// atOnce sends n calls at once, which leave the limits' pool
+			// with several connections, and fails the test for any answer
+			// but the pool's 201.
+			atOnce := func(what string, n int) {
+				t.Helper()
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for i := range n {
+					wg.Go(func() {
+						<-start
+						if resp := e.callOp("", alice); resp.Status != http.StatusCreated {
+							t.Errorf("%s, request %d: %d %s; want the pool's 201", what, i, resp.Status, resp.Body)
+						}
+					})
+				}
+				close(start)
+				wg.Wait()
+			}
+			const requests = 40
+			atOnce("before", requests)
+			tc.end(t, srv)
+			sequential := 10*runtime.GOMAXPROCS(0) + 1
+			for i := range sequential {
+				if resp := e.callOp("", alice); resp.Status != http.StatusCreated {
+					t.Fatalf("request %d after the connections closed: %d %s; want the pool's 201", i, resp.Status, resp.Body)
+				}
+			}
+			atOnce("before again", requests)
+			tc.end(t, srv)
+			atOnce("after", requests)
+			if got, want := e.pool.Requests.Load(), int64(3*requests+sequential); got != want {
 				t.Errorf("the pool got %d requests, want %d", got, want)
 			}
 			if strings.Contains(e.Logs().String(), `"msg":"store failing`) {

@@ -25,8 +25,8 @@ import (
 // ran the reservation (a node that fails just then), and when it closed
 // the edge's connections before the request, as a failover's CLIENT
 // KILL or a restart does: go-redis looks for a closed connection before
-// it sends a command, but not on a TLS connection, nor on the store's
-// connections of reservations (see store.uncheckedDial).
+// it sends a command, but not on the store's connections of reservations
+// (see store.uncheckedDial).
 func TestRedisConnectionEnded(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -112,22 +112,25 @@ type RedisOptions struct {
 // it (a restart, a failover's CLIENT KILL, its idle timeout) before the
 // command reached it, or after it ran it. go-redis looks for a pooled
 // connection that Redis closed before it sends a command on it, but not
-// on a TLS connection, and not for one closed between the look and the
-// command; a request would otherwise be refused for a connection that
-// was gone. And with Cluster, go-redis's cluster client sends any command
-// again after its connection ended before the reply, which it does not
-// let a caller turn off without turning off MOVED and ASK too. A Reserve
-// run twice answers the value it set (see Store.Reserve); a Replace or a
-// Release run twice answers false the second time, having done its work
-// the first; and the limits' scripts, sent again by the cluster client
-// only, carry a marker that makes a second run take and give back
-// nothing (see ranMarker). The client reconnects by itself when Redis
-// comes back.
+// on the reservations' connections without Sentinel or Cluster (see
+// uncheckedDial), nor on a TLS connection with Sentinel or Cluster, and
+// not for one closed between the look and the command; a request would
+// otherwise be refused for a connection that was gone. Without Sentinel
+// or Cluster the limits' scripts run on connections that go-redis looks
+// into, TLS ones too (see checkedTLSDial). And with Cluster, go-redis's
+// cluster client sends any command again after its connection ended
+// before the reply, which it does not let a caller turn off without
+// turning off MOVED and ASK too. A Reserve run twice answers the value
+// it set (see Store.Reserve); a Replace or a Release run twice answers
+// false the second time, having done its work the first; and the
+// limits' scripts, sent again by the cluster client only, carry a marker
+// that makes a second run take and give back nothing (see ranMarker).
+// The client reconnects by itself when Redis comes back.
 type Redis struct {
-	// client runs the limits' scripts and the checks (INFO, PING);
+	// client runs the limits' scripts and the checks (INFO, PING), on
+	// connections that go-redis looks into (see checkedTLSDial);
 	// reservations, the reservations' scripts (see uncheckedDial): the
-	// same client with TLS (whose connections go-redis does not look
-	// into), Sentinel or Cluster.
+	// same client with Sentinel or Cluster.
 	client       redis.UniversalClient
 	reservations redis.UniversalClient
 	limiter      *redis_rate.Limiter
@@ -283,20 +286,21 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	var client, reservations redis.UniversalClient
 	var unanswered *atomic.Uint32
 	if opts.MasterName == "" && !opts.Cluster {
-		// Without Sentinel or Cluster the reservations' connections
-		// count those that end before any reply (see retries): those of
-		// a client of their own without TLS, and with TLS, which
-		// go-redis does not look into, those of the one client. The
-		// options kept (r.options, which Ping copies) dial as go-redis
-		// does.
+		// Without Sentinel or Cluster the reservations have a client of
+		// their own, whose connections count those that end before any
+		// reply (see retries), and the limits' scripts and the checks
+		// another, whose pooled connections go-redis looks into before
+		// a command, over TLS too (see checkedTLSDial). The options kept
+		// (r.options, which Ping copies) dial as go-redis does.
 		unanswered = new(atomic.Uint32)
 		ropts := *uopts
 		ropts.Dialer = uncheckedDial(timeout, tlsConfig, unanswered)
 		reservations = newRedisClient(&ropts)
-		client = reservations
-		if tlsConfig == nil {
-			client = newRedisClient(uopts)
+		lopts := *uopts
+		if tlsConfig != nil {
+			lopts.Dialer = checkedTLSDial(timeout, tlsConfig)
 		}
+		client = newRedisClient(&lopts)
 	} else {
 		client = newRedisClient(uopts)
 		reservations = client

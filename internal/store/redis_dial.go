@@ -14,15 +14,16 @@ import (
 // timeout, with its keep-alives, and TLS with tlsConfig), for the client
 // of the reservations' scripts of a Redis without Sentinel or Cluster,
 // and hands go-redis the connection as an uncheckedConn. go-redis's pool
-// looks into every connection without TLS it takes from the pool for one
-// that Redis closed before it sends a command on it, with a system call
-// each time (recvfrom, MSG_PEEK), a third of the system calls of a
-// reservation, twice per request. It does not for a TLS connection, nor
-// for a connection that Redis closes after the look, and a reservation's
-// script is sent again when its connection ended before the reply (see
-// Redis, run), as after a restart or a failover's CLIENT KILL: the look
-// adds nothing to them. Without TLS the limits' scripts, which are not
-// sent again, keep the look: they run on a client of their own.
+// looks into every connection it takes from the pool (without TLS, and
+// over TLS those of checkedTLSDial) for one that Redis closed before it
+// sends a command on it, with a system call each time (recvfrom,
+// MSG_PEEK), a third of the system calls of a reservation, twice per
+// request. It does not for a connection that Redis closes after the
+// look, and a reservation's script is sent again when its connection
+// ended before the reply (see Redis, run), as after a restart or a
+// failover's CLIENT KILL: the look adds nothing to them. The limits'
+// scripts, which are not sent again, keep the look, TLS or not: they run
+// on a client of their own.
 // unanswered counts the connections that ended before Redis answered
 // anything on them (see retries).
 func uncheckedDial(timeout time.Duration, tlsConfig *tls.Config, unanswered *atomic.Uint32) func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -42,7 +43,8 @@ func uncheckedDial(timeout time.Duration, tlsConfig *tls.Config, unanswered *ato
 }
 
 // uncheckedConn is a connection without its SyscallConn, which go-redis's
-// pool needs to look into it (a TLS connection has none). It counts
+// pool needs to look into it (a TLS connection has none; see
+// checkedTLSConn), nor a TLS connection's NetConn. It counts
 // itself in unanswered when it ends (see connectionEnded) before any
 // reply was read from it: a new connection that Redis, or something in
 // front of it, hung up on. A pooled connection that Redis closed since
@@ -79,5 +81,27 @@ func (c *uncheckedConn) ended(n int, err error) {
 		c.answered.Store(true)
 	case connectionEnded(err) && c.answered.CompareAndSwap(false, true):
 		c.unanswered.Add(1)
+	}
+}
+
+// checkedTLSDial dials Redis as go-redis does by default (TCP, within
+// timeout, with its keep-alives, and TLS with tlsConfig), for the client
+// of the limits' scripts over TLS, and hands go-redis the TLS connection
+// with the SyscallConn of its TCP connection where go-redis's pool looks
+// into connections (see checkedTLSConn), so that it drops a pooled
+// connection that Redis closed (a restart, a failover's CLIENT KILL, its
+// idle timeout) before it sends a command on it, as it does without TLS:
+// a limit's script, which is not sent again, would fail on it.
+func checkedTLSDial(timeout time.Duration, tlsConfig *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	dial := redis.NewDialer(&redis.Options{DialTimeout: timeout, TLSConfig: tlsConfig})
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if tc, ok := conn.(*tls.Conn); ok {
+			return checkedTLS(tc), nil
+		}
+		return conn, nil
 	}
 }

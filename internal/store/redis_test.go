@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -14,7 +15,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -870,4 +873,75 @@ func (b pipelineBackend) open(t *testing.T) *store.Redis {
 	}
 	t.Cleanup(func() { _ = r.Close() })
 	return r
+}
+
+// TestRedisTLSConnectionsClosed: after Redis closed the store's pooled
+// TLS connections (a failover's CLIENT KILL, which sends a TLS
+// close_notify before it hangs up, or a restart, which only hangs up),
+// the limits' scripts, which are not sent again, do not fail on them:
+// go-redis looks into a pooled TLS connection before it sends a command
+// on it, as into one without TLS (see checkedTLSDial). More sequential
+// calls than the pool holds connections, then calls at once.
+func TestRedisTLSConnectionsClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(t *testing.T, srv *testkit.RedisServer)
+	}{
+		{"CLIENT KILL", func(t *testing.T, srv *testkit.RedisServer) {
+			pem, err := os.ReadFile(srv.CAFile())
+			if err != nil {
+				t.Fatal(err)
+			}
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(pem)
+			admin := redis.NewClient(&redis.Options{Addr: srv.Addr(), TLSConfig: &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}})
+			defer admin.Close()
+			n, err := admin.Do(context.Background(), "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Int64()
+			if err != nil || n < 2 {
+				t.Fatalf("CLIENT KILL closed %d of the store's connections: %v; want several", n, err)
+			}
+		}},
+		{"restart", func(t *testing.T, srv *testkit.RedisServer) {
+			srv.Kill()
+			srv.Restart()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testkit.StartRedisWith(t, testkit.RedisConfig{TLS: true})
+			r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), TLSCAFile: srv.CAFile(), Timeout: easyTimeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { r.Close() })
+			ctx := context.Background()
+			limit := store.Limit{Count: 1000000, Period: time.Hour}
+			// allowAtOnce takes from the limit in n calls at once, which
+			// leave the pool with several connections.
+			allowAtOnce := func(n int) {
+				t.Helper()
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for i := range n {
+					wg.Go(func() {
+						<-start
+						if _, err := r.AllowAll(ctx, []store.Take{{Key: fmt.Sprint("k", i%3), Limit: limit, N: 1}}); err != nil {
+							t.Errorf("allow at once: %v", err)
+						}
+					})
+				}
+				close(start)
+				wg.Wait()
+			}
+			allowAtOnce(50)
+			tc.end(t, srv)
+			for i := range 10*runtime.GOMAXPROCS(0) + 1 {
+				if _, err := r.AllowN(ctx, "k0", limit, 1); err != nil {
+					t.Fatalf("allow %d after the connections closed: %v", i, err)
+				}
+			}
+			allowAtOnce(50)
+			tc.end(t, srv)
+			allowAtOnce(50)
+		})
+	}
 }
