@@ -88,6 +88,31 @@ func TestPathOtherReadings(t *testing.T) {
 	})
 }
 
+// TestPathCookielessSegment: ASP.NET (System.Web's CookielessHelper)
+// takes a path segment of cookieless values, "/(S(x))/" (capital
+// letters, each with its value in parentheses), out of every request's
+// path before it routes it, wherever it stands, whatever the site's
+// session and forms settings: PUT me/(S(x))/phones/work, which no
+// operation's path spells, reached the pool unchecked to be run as PUT
+// me/phones/work, storing the number of its body as a phone.
+func TestPathCookielessSegment(t *testing.T) {
+	checkPaths(t, []pathCase{
+		{"PUT", opsApp + "/me/(S(x))/phones/work", true},
+		{"PUT", opsApp + "/me/(A(x)F(y))/phones/mobile", true},
+		{"PUT", opsApp + "/me/%28S%28x%29%29/phones/work", true},
+		{"PUT", opsApp + "/me/(S(x))/(X(y))/phones/work", true},
+		{"POST", opsApp + "/me/(S(x))/phones", true},
+		{"PUT", opsApp + "/me/(S(x))/callForwardingSettings", true},
+		// What ASP.NET leaves as it is (a small letter, nothing after the
+		// segment), reads, and a phone's DELETE pass.
+		{"PUT", opsApp + "/me/(s(x))/phones/work", false},
+		{"PUT", opsApp + "/me/phones/work/(S(x))", true}, // below a phone, as without the segment
+		{"GET", opsApp + "/me/(S(x))/phones/work", false},
+		{"DELETE", opsApp + "/me/(S(x))/phones/work", false},
+		{"POST", opsApp + "/communication/conversations/(S(x))/messaging/sendMessage", false},
+	})
+}
+
 // TestBatchPartPaths: a batch part is matched by the same rules, its
 // other readings too (ucwa.MatchTarget decodes its target as a server
 // does).

@@ -1922,12 +1922,13 @@ func TestReferenceQuery(t *testing.T) {
 // operation behind any canonical prefix.
 func FuzzMatch(f *testing.F) {
 	for _, s := range []string{"/", "/ucwa/v1/applications/1/communication/startPhoneAudio", "/a\\b/startPhoneAudio.aspx", "/x/startPhoneAudio\u200b",
-		"/ſtartPhoneAudio/extra", "/batch/x/y", "/startPhoneAudio/..;/x", "/communication/startPhoneAudio%23x", "/communication#/x", "/a%252Fb%u0073", "STARTP~1", "/communication/startPhoneAudio::$DATA", "/communication\t", "/a/./../b;c=d/e. .", "\xff\xfe/\x00", "/ucwa/v1/applications/1?x"} {
+		"/ſtartPhoneAudio/extra", "/batch/x/y", "/startPhoneAudio/..;/x", "/communication/startPhoneAudio%23x", "/communication#/x", "/a%252Fb%u0073", "STARTP~1", "/communication/startPhoneAudio::$DATA", "/communication\t", "/a/./../b;c=d/e. .", "\xff\xfe/\x00", "/ucwa/v1/applications/1?x", "/me/(S(x))/phones/work"} {
 		f.Add("POST", s)
 	}
 	f.Add("GET", "/events")
 	f.Add("PUT", "/communication")
 	f.Add("DELETE", "/me/phones/work")
+	f.Add("PUT", "/me/(S(x))/phones/work")
 	m := mustMatcher(f)
 	hasSuffixFoldAny := func(p string, suffixes []string) bool {
 		for _, s := range suffixes {
@@ -1938,7 +1939,7 @@ func FuzzMatch(f *testing.F) {
 		return false
 	}
 	f.Fuzz(func(t *testing.T, method, p string) {
-		if got, want := hasOtherReadings(p), strings.ContainsAny(p, "?#%"); got != want {
+		if got, want := hasOtherReadings(p), strings.ContainsAny(p, "?#%") || strings.Contains(p, ")/"); got != want {
 			t.Fatalf("hasOtherReadings(%q) = %v, want %v", p, got, want)
 		}
 		got := m.Match(method, p)
@@ -1947,6 +1948,13 @@ func FuzzMatch(f *testing.F) {
 		}
 		if got.NearMiss && (method == "GET" || method == "HEAD") {
 			t.Fatalf("a read is a near miss: %q", p)
+		}
+		// Without the segment of cookieless values that ASP.NET takes
+		// out, it is what it is as it came, or a near miss.
+		if stripped, ok := referenceWithoutCookieless(p); ok && method != "GET" && method != "HEAD" && !got.NearMiss {
+			if other := m.Match(method, stripped); other.NearMiss || other.Operation != got.Operation {
+				t.Fatalf("Match(%s, %q) = %+v, but without its cookieless values, %q, it is %+v", method, p, got, stripped, other)
+			}
 		}
 		// An operation comes with the path's canonical form, which its
 		// application id and resource are read from.
@@ -2043,6 +2051,26 @@ func FuzzMatch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// referenceCookieless is a segment's cookieless values as ASP.NET's
+// CookielessHelper.IsValidHeader reads them.
+var referenceCookieless = regexp.MustCompile(`^(?:[A-Z]\([^/)]*\))+$`)
+
+// referenceWithoutCookieless is p as ASP.NET's
+// CookielessHelper.RemoveCookielessValuesFromPath leaves it: without the
+// segment between the last "/(" and the last ")/" after it, when that
+// segment holds cookieless values.
+func referenceWithoutCookieless(p string) (string, bool) {
+	end := strings.LastIndex(p, ")/")
+	if end <= 2 {
+		return "", false
+	}
+	start := strings.LastIndex(p[:end], "/(")
+	if start < 0 || !referenceCookieless.MatchString(p[start+2:end]) {
+		return "", false
+	}
+	return p[:start] + p[end+1:], true
 }
 
 // referenceBelowPUT lists, by the name of a resource with resources below

@@ -222,8 +222,10 @@ func (m *Matcher) Operations() []Operation { return m.ops }
 // an operation or a near miss that the path as it came is not, or no
 // operation where the path as it came is one: cut at an escaped '?', the
 // rest of the path is a query of its own to a pool that reads its inputs
-// from Request.Url, which the edge never read. A clean ASCII path that is
-// no operation costs no allocation.
+// from Request.Url, which the edge never read; without a segment of
+// cookieless values, which ASP.NET takes out, PUT me/(S(x))/phones/work
+// is a phone's PUT. A clean ASCII path that is no operation costs no
+// allocation.
 func (m *Matcher) Match(method, rawPath string) Match {
 	got := m.match(method, rawPath)
 	if method == "GET" || method == "HEAD" || got.NearMiss || !hasOtherReadings(rawPath) {
@@ -365,11 +367,13 @@ const maxReadings = 3
 
 // hasOtherReadings reports whether a decoded path holds what a pool on
 // ASP.NET may read otherwise than the edge does: a '?' or '#' (from %3F
-// or %23) or a '%' (a %-escape, from %25). Every request is asked
-// this, and a path rarely holds any of them: three vector scans for a
-// byte cost a tenth of ContainsAny's byte-by-byte set lookup.
+// or %23), a '%' (a %-escape, from %25) or the ")/" that ends a segment
+// of cookieless values (see withoutCookieless). Every request is asked
+// this, and a path rarely holds any of them: a vector scan for each
+// costs a tenth of ContainsAny's byte-by-byte set lookup.
 func hasOtherReadings(p string) bool {
-	return strings.IndexByte(p, '%') >= 0 || strings.IndexByte(p, '?') >= 0 || strings.IndexByte(p, '#') >= 0
+	return strings.IndexByte(p, '%') >= 0 || strings.IndexByte(p, '?') >= 0 || strings.IndexByte(p, '#') >= 0 ||
+		strings.Contains(p, ")/")
 }
 
 // otherReadings calls f with each other reading of a decoded path p that
@@ -383,18 +387,84 @@ func hasOtherReadings(p string) bool {
 //     pool that allows double escaping (IIS request filtering's
 //     allowDoubleEscaping) and reads the path with a URI parser that
 //     unescapes it (System.Uri before .NET 4.5, ASP.NET's legacy
-//     Request.Url) or decodes it itself reads %252F as '/'.
+//     Request.Url) or decodes it itself reads %252F as '/';
+//   - each of these, and the path itself, without its segments of
+//     cookieless values (see withoutCookieless), which ASP.NET takes out
+//     before it routes: me/(S(x))/phones/work is me/phones/work there.
 func otherReadings(p string, f func(string) bool) {
+	read := func(r string) bool { return f(r) && cookielessReadings(r, f) }
+	if !cookielessReadings(p, f) {
+		return
+	}
 	for range maxReadings {
-		if i := strings.IndexAny(p, "?#"); i >= 0 && !f(p[:i]) {
+		if i := strings.IndexAny(p, "?#"); i >= 0 && !read(p[:i]) {
 			return
 		}
 		decoded, ok := unescapeAgain(p)
-		if !ok || !f(decoded) {
+		if !ok || !read(decoded) {
 			return
 		}
 		p = decoded
 	}
+}
+
+// cookielessReadings calls f with p without its last segment of
+// cookieless values, then without the one before, and so on (see
+// withoutCookieless), up to maxReadings of them, until f returns false;
+// it reports false when f did.
+func cookielessReadings(p string, f func(string) bool) bool {
+	for range maxReadings {
+		stripped, ok := withoutCookieless(p)
+		if !ok {
+			return true
+		}
+		if !f(stripped) {
+			return false
+		}
+		p = stripped
+	}
+	return true
+}
+
+// withoutCookieless returns a decoded path without the segment of
+// cookieless values that ASP.NET (System.Web's CookielessHelper, on every
+// request, whatever the site's session and forms settings) takes out of
+// it before it routes: the last ")/" and the last "/(" before it, with
+// between them one or more values, each a capital letter and text in
+// parentheses without '/' ("/(S(x))/", "/(A(x)F(y))/"). Where that
+// segment is anything else, ASP.NET takes nothing out, and ok is false.
+// ASP.NET may take out a second one in the same request (as the
+// "cookieless DuoDrop" attacks show), so callers read the result again.
+func withoutCookieless(p string) (_ string, ok bool) {
+	end := strings.LastIndex(p, ")/")
+	if end < 3 {
+		return p, false
+	}
+	start := strings.LastIndex(p[:end], "/(")
+	if start < 0 || !cookielessValues(p[start+2:end]) {
+		return p, false
+	}
+	return p[:start] + p[end+1:], true
+}
+
+// cookielessValues reports whether s is what a segment of cookieless
+// values holds: one or more of a capital letter, '(', text without ')'
+// or '/', and ')'.
+func cookielessValues(s string) bool {
+	if len(s) < len("X()") {
+		return false
+	}
+	for s != "" {
+		if len(s) < len("X()") || s[0] < 'A' || s[0] > 'Z' || s[1] != '(' {
+			return false
+		}
+		i := strings.IndexAny(s[2:], ")/")
+		if i < 0 || s[2+i] == '/' {
+			return false
+		}
+		s = s[2+i+1:]
+	}
+	return true
 }
 
 // unescapeAgain decodes the %XX and %uXXXX escapes of p (a path decoded

@@ -176,6 +176,22 @@ func TestMatch(t *testing.T) {
 		{"POST", app + "/people/search%3Fq%3Dx", "none"},
 		{"GET", app + "/communication/startPhoneAudio#x", "none"},
 		{"HEAD", app + "/communication/startPhoneAudio%2F", "none"},
+		// Without a segment of cookieless values, which ASP.NET takes out
+		// before it routes (the last one, and perhaps the one before).
+		{"PUT", app + "/me/(S(x))/phones/work", "near miss"},
+		{"PUT", app + "/me/(A(x)F((y))/phones/work", "near miss"},
+		{"PUT", app + "/me/(S(x))/(X(y))/phones/work", "near miss"},
+		{"PUT", app + "/me/(S(x))/phones/work?", "near miss"},
+		{"PUT", app + "/me/(S(x))/phones/work%3F", "near miss"},
+		{"PUT", app + "/me/%28S%28x%29%29/phones/work", "near miss"}, // decoded again
+		{"PUT", app + "/(S(x))/me/phones/work", "phone"},
+		{"PUT", app + "/me/(s(x))/phones/work", "none"},     // a small letter: ASP.NET leaves it
+		{"PUT", app + "/me/(S(x)/phones/work", "none"},      // no ")/"
+		{"PUT", app + "/me/(S(x)y)/phones/work", "none"},    // text after a value
+		{"PUT", app + "/me/(S(x))/(y)/phones/work", "none"}, // the last ")/" ends no cookieless values, and ASP.NET stops there
+		{"PUT", app + "/me/(S(x/y))/phones/work", "none"},   // a '/' in a value
+		{"DELETE", app + "/me/(S(x))/phones/work", "none"},  // a phone's DELETE passes
+		{"GET", app + "/me/(S(x))/phones/work", "none"},
 
 		// Reads of near misses pass: GET and HEAD change nothing.
 		{"GET", app + "/communication/startPhoneAudio.aspx", "none"},
