@@ -113,6 +113,27 @@ func TestPathCookielessSegment(t *testing.T) {
 	})
 }
 
+// TestPathDotSegmentAfterEmpty: a ".." after an empty segment removes
+// the empty segment to RFC 3986 (remove_dot_segments, as System.Uri and
+// proxies that normalize URIs resolve it), where the edge, as IIS does,
+// dropped empty segments first: PUT communication//.. was the
+// application to the edge, which passed it on unchecked, and is PUT
+// communication/ to such a reader, storing a number.
+func TestPathDotSegmentAfterEmpty(t *testing.T) {
+	checkPaths(t, []pathCase{
+		{"PUT", opsApp + "/communication//..", true},
+		{"PUT", opsApp + "/communication/%2F..", true},
+		{"PUT", opsApp + `/communication\\..`, true},
+		{"PUT", opsApp + "/me/callForwardingSettings/x//../..", true},
+		{"POST", opsApp + "/me/phones//..", true},
+		{"POST", opsApp + "/me/makeMeAvailable//..", true},
+		{"POST", opsApp + "/communication/conversationLogs/l1/continuePhoneAudio//..", true},
+		// Where both readings are alike, and reads, it passes.
+		{"POST", opsApp + "/communication/conversations/c1//x/../messaging/sendMessage", false},
+		{"GET", opsApp + "/communication//..", false},
+	})
+}
+
 // TestBatchPartPaths: a batch part is matched by the same rules, its
 // other readings too (ucwa.MatchTarget decodes its target as a server
 // does).

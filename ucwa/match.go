@@ -367,13 +367,15 @@ const maxReadings = 3
 
 // hasOtherReadings reports whether a decoded path holds what a pool on
 // ASP.NET may read otherwise than the edge does: a '?' or '#' (from %3F
-// or %23), a '%' (a %-escape, from %25) or the ")/" that ends a segment
-// of cookieless values (see withoutCookieless). Every request is asked
-// this, and a path rarely holds any of them: a vector scan for each
-// costs a tenth of ContainsAny's byte-by-byte set lookup.
+// or %23), a '%' (a %-escape, from %25), the ")/" that ends a segment
+// of cookieless values (see withoutCookieless), or an empty segment
+// ("//", also written with a backslash) that a ".." may remove (see
+// dotsAgainstEmpty). Every request is asked this, and a path rarely
+// holds any of them: a vector scan for each costs a tenth of
+// ContainsAny's byte-by-byte set lookup.
 func hasOtherReadings(p string) bool {
 	return strings.IndexByte(p, '%') >= 0 || strings.IndexByte(p, '?') >= 0 || strings.IndexByte(p, '#') >= 0 ||
-		strings.Contains(p, ")/")
+		strings.IndexByte(p, '\\') >= 0 || strings.Contains(p, ")/") || strings.Contains(p, "//")
 }
 
 // otherReadings calls f with each other reading of a decoded path p that
@@ -390,10 +392,19 @@ func hasOtherReadings(p string) bool {
 //     Request.Url) or decodes it itself reads %252F as '/';
 //   - each of these, and the path itself, without its segments of
 //     cookieless values (see withoutCookieless), which ASP.NET takes out
-//     before it routes: me/(S(x))/phones/work is me/phones/work there.
+//     before it routes: me/(S(x))/phones/work is me/phones/work there;
+//     and with its dot segments resolved against empty segments too
+//     (see dotsAgainstEmpty): communication//.. is communication/ to
+//     RFC 3986, the application to path.Clean.
 func otherReadings(p string, f func(string) bool) {
-	read := func(r string) bool { return f(r) && cookielessReadings(r, f) }
-	if !cookielessReadings(p, f) {
+	variants := func(r string) bool {
+		if d, ok := dotsAgainstEmpty(r); ok && !(f(d) && cookielessReadings(d, f)) {
+			return false
+		}
+		return cookielessReadings(r, f)
+	}
+	read := func(r string) bool { return f(r) && variants(r) }
+	if !variants(p) {
 		return
 	}
 	for range maxReadings {
@@ -406,6 +417,40 @@ func otherReadings(p string, f func(string) bool) {
 		}
 		p = decoded
 	}
+}
+
+// dotsAgainstEmpty returns a decoded path with its dot segments resolved
+// as RFC 3986's remove_dot_segments resolves them (System.Uri, and a
+// proxy that normalizes URIs before the pool): a ".." removes the segment
+// before it even when that one is empty, where path.Clean, as IIS does,
+// drops empty segments first (a/b//.. is a/b to RFC 3986, a to
+// path.Clean). Backslashes are slashes, as they are to IIS. ok is false
+// when both resolve it alike.
+func dotsAgainstEmpty(p string) (_ string, ok bool) {
+	p = strings.ReplaceAll(p, "\\", "/")
+	if !strings.Contains(p, "//") || !strings.Contains(p, "..") {
+		return p, false
+	}
+	in := strings.Split(p, "/")
+	out := make([]string, 0, len(in))
+	for i, seg := range in {
+		switch {
+		case i == 0:
+			out = append(out, seg) // before the first '/'
+		case seg == ".":
+		case seg == "..":
+			if len(out) > 1 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, seg)
+		}
+		if i > 0 && i == len(in)-1 && (seg == "." || seg == "..") {
+			out = append(out, "") // a path ending in a dot segment ends in "/"
+		}
+	}
+	r := strings.Join(out, "/")
+	return r, path.Clean(r) != path.Clean(p)
 }
 
 // cookielessReadings calls f with p without its last segment of

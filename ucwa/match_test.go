@@ -192,6 +192,14 @@ func TestMatch(t *testing.T) {
 		{"PUT", app + "/me/(S(x/y))/phones/work", "none"},   // a '/' in a value
 		{"DELETE", app + "/me/(S(x))/phones/work", "none"},  // a phone's DELETE passes
 		{"GET", app + "/me/(S(x))/phones/work", "none"},
+		// With dot segments resolved against empty segments too, as RFC
+		// 3986 resolves them, where path.Clean drops empty segments first.
+		{"PUT", app + "/communication//..", "near miss"},
+		{"PUT", app + `/communication\\..`, "near miss"},
+		{"POST", app + "/me/makeMeAvailable//..", "near miss"},
+		{"PUT", app + "/me/phones/work/x//../..", "near miss"}, // the phones collection to path.Clean, a phone to RFC 3986
+		{"PUT", app + "/communication//x/..", "communication"}, // alike to both
+		{"GET", app + "/communication//..", "none"},
 
 		// Reads of near misses pass: GET and HEAD change nothing.
 		{"GET", app + "/communication/startPhoneAudio.aspx", "none"},
