@@ -367,15 +367,16 @@ const maxReadings = 3
 
 // hasOtherReadings reports whether a decoded path holds what a pool on
 // ASP.NET may read otherwise than the edge does: a '?' or '#' (from %3F
-// or %23), a '%' (a %-escape, from %25), the ")/" that ends a segment
-// of cookieless values (see withoutCookieless), or an empty segment
-// ("//", also written with a backslash) that a ".." may remove (see
-// dotsAgainstEmpty). Every request is asked this, and a path rarely
-// holds any of them: a vector scan for each costs a tenth of
-// ContainsAny's byte-by-byte set lookup.
+// or %23), a '%' (a %-escape, from %25), a ')' (which ends a segment of
+// cookieless values, see withoutCookieless), or a '.' with an empty
+// segment ("//", or a backslash, which may write one) that a ".." may
+// remove (see dotsAgainstEmpty). Every request is asked this, and a path
+// rarely holds any of them: a vector scan for each byte costs a tenth of
+// ContainsAny's byte-by-byte set lookup, and "//" is looked for only in
+// a path with a '.', which those of operations have not.
 func hasOtherReadings(p string) bool {
 	return strings.IndexByte(p, '%') >= 0 || strings.IndexByte(p, '?') >= 0 || strings.IndexByte(p, '#') >= 0 ||
-		strings.IndexByte(p, '\\') >= 0 || strings.Contains(p, ")/") || strings.Contains(p, "//")
+		strings.IndexByte(p, ')') >= 0 || strings.IndexByte(p, '.') >= 0 && (strings.IndexByte(p, '\\') >= 0 || strings.Contains(p, "//"))
 }
 
 // otherReadings calls f with each other reading of a decoded path p that
