@@ -140,13 +140,15 @@ func TestPathDotSegmentAfterEmpty(t *testing.T) {
 func TestBatchPartPaths(t *testing.T) {
 	pool := testkit.NewUpstream(t)
 	e := doorsSite(t, pool.Addr())
-	for _, target := range []string{
-		opsApp + "/communication/startPhoneAudio%23x",
-		opsApp + "/communication/startPhoneAudio/x/y",
+	for _, part := range []string{
+		"POST " + opsApp + "/communication/startPhoneAudio%23x",
+		"POST " + opsApp + "/communication/startPhoneAudio/x/y",
+		"PUT " + opsApp + "/me/(S(x))/phones/work",
+		"PUT " + opsApp + "/communication//..",
 	} {
-		t.Run(target, func(t *testing.T) {
+		t.Run(part, func(t *testing.T) {
 			resp := e.send(testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {bearerFor(t, allScopes...)}},
-				Body: batchBody("POST " + target + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"to":"+19005551234"}`)})
+				Body: batchBody(part + " HTTP/1.1\r\nContent-Type: application/json\r\nIf-Match: \"1\"\r\n\r\n" + `{"to":"+19005551234","number":"+19005551234"}`)})
 			if resp.Status != http.StatusNotFound || len(pool.Received()) != 0 || !strings.Contains(ucwaError(t, resp.Body).Message, "Batch part 1: There is no resource") {
 				t.Fatalf("status %d (%s), the pool got %d requests; want 404 and none", resp.Status, resp.Body, len(pool.Received()))
 			}
