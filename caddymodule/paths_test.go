@@ -103,6 +103,10 @@ func TestPathCookielessSegment(t *testing.T) {
 		{"PUT", opsApp + "/me/(S(x))/(X(y))/phones/work", true},
 		{"POST", opsApp + "/me/(S(x))/phones", true},
 		{"PUT", opsApp + "/me/(S(x))/callForwardingSettings", true},
+		// The segment as IIS reads it: a backslash is a slash, trailing
+		// dots and spaces are trimmed.
+		{"PUT", opsApp + `/me/(S(x))\phones/work`, true},
+		{"PUT", opsApp + "/me/(S(x)). /phones/work", true},
 		// What ASP.NET leaves as it is (a small letter, nothing after the
 		// segment), reads, and a phone's DELETE pass.
 		{"PUT", opsApp + "/me/(s(x))/phones/work", false},

@@ -1930,6 +1930,7 @@ func FuzzMatch(f *testing.F) {
 	f.Add("DELETE", "/me/phones/work")
 	f.Add("PUT", "/me/(S(x))/phones/work")
 	f.Add("PUT", "/communication//..")
+	f.Add("PUT", "/me/(S(x)). \\phones/work")
 	m := mustMatcher(f)
 	hasSuffixFoldAny := func(p string, suffixes []string) bool {
 		for _, s := range suffixes {
@@ -1961,9 +1962,11 @@ func FuzzMatch(f *testing.F) {
 		}
 		// Without the segment of cookieless values that ASP.NET takes
 		// out, it is what it is as it came, or a near miss.
-		if stripped, ok := referenceWithoutCookieless(p); ok && method != "GET" && method != "HEAD" && !got.NearMiss {
-			if other := m.Match(method, stripped); other.NearMiss || other.Operation != got.Operation {
-				t.Fatalf("Match(%s, %q) = %+v, but without its cookieless values, %q, it is %+v", method, p, got, stripped, other)
+		for _, q := range []string{p, referenceIISSegments(p)} {
+			if stripped, ok := referenceWithoutCookieless(q); ok && method != "GET" && method != "HEAD" && !got.NearMiss {
+				if other := m.Match(method, stripped); other.NearMiss || other.Operation != got.Operation {
+					t.Fatalf("Match(%s, %q) = %+v, but without its cookieless values, %q, it is %+v", method, p, got, stripped, other)
+				}
 			}
 		}
 		// An operation comes with the path's canonical form, which its
@@ -2081,6 +2084,22 @@ func referenceWithoutCookieless(p string) (string, bool) {
 		return "", false
 	}
 	return p[:start] + p[end+1:], true
+}
+
+// referenceIISSegments is p with each backslash a slash and each segment
+// but "." and ".." without its trailing dots and spaces, as the edge
+// takes IIS to read it.
+func referenceIISSegments(p string) string {
+	segs := strings.Split(strings.ReplaceAll(p, "\\", "/"), "/")
+	for i, seg := range segs {
+		if seg != "." && seg != ".." {
+			for strings.HasSuffix(seg, ".") || strings.HasSuffix(seg, " ") {
+				seg = seg[:len(seg)-1]
+			}
+		}
+		segs[i] = seg
+	}
+	return strings.Join(segs, "/")
 }
 
 // referenceBelowPUT lists, by the name of a resource with resources below

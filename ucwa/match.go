@@ -457,8 +457,40 @@ func dotsAgainstEmpty(p string) (_ string, ok bool) {
 // cookielessReadings calls f with p without its last segment of
 // cookieless values, then without the one before, and so on (see
 // withoutCookieless), up to maxReadings of them, until f returns false;
-// it reports false when f did.
+// and so again for p as IIS hands it to ASP.NET, when that differs (see
+// iisSegments): /(S(x))\phones and /(S(x)). /phones end a segment of
+// cookieless values there. It reports false when f did.
 func cookielessReadings(p string, f func(string) bool) bool {
+	if !cookielessFrom(p, f) {
+		return false
+	}
+	if q, ok := iisSegments(p); ok {
+		return cookielessFrom(q, f)
+	}
+	return true
+}
+
+// iisSegments returns a decoded path as IIS hands it on, as far as
+// CanonicalPath reads it so without folding letters (which cookieless
+// values are told by): backslashes as slashes, and trailing dots and
+// spaces trimmed from each segment but a dot segment. ok is false when
+// that changes nothing.
+func iisSegments(p string) (_ string, ok bool) {
+	if !strings.ContainsAny(p, "\\. ") {
+		return p, false
+	}
+	segments := strings.Split(strings.ReplaceAll(p, "\\", "/"), "/")
+	for i, seg := range segments {
+		if seg != "." && seg != ".." {
+			segments[i] = strings.TrimRight(seg, ". ")
+		}
+	}
+	q := strings.Join(segments, "/")
+	return q, q != p
+}
+
+// cookielessFrom is cookielessReadings for p as it is.
+func cookielessFrom(p string, f func(string) bool) bool {
 	for range maxReadings {
 		stripped, ok := withoutCookieless(p)
 		if !ok {

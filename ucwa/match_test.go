@@ -184,6 +184,8 @@ func TestMatch(t *testing.T) {
 		{"PUT", app + "/me/(S(x))/phones/work?", "near miss"},
 		{"PUT", app + "/me/(S(x))/phones/work%3F", "near miss"},
 		{"PUT", app + "/me/%28S%28x%29%29/phones/work", "near miss"}, // decoded again
+		{"PUT", app + `/me/(S(x))\phones/work`, "near miss"},         // a backslash is a slash to IIS
+		{"PUT", app + "/me/(S(x)). /phones/work", "near miss"},       // and trailing dots and spaces go
 		{"PUT", app + "/(S(x))/me/phones/work", "phone"},
 		{"PUT", app + "/me/(s(x))/phones/work", "none"},     // a small letter: ASP.NET leaves it
 		{"PUT", app + "/me/(S(x)/phones/work", "none"},      // no ")/"
