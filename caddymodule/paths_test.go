@@ -387,3 +387,31 @@ func TestWriteWithMethodOverrideBelowPUT(t *testing.T) {
 		})
 	}
 }
+
+// TestPathApplicationReadOtherwise: idempotency keys a request by the
+// application its path names. Where a pool on ASP.NET reads another
+// application there (without a segment of cookieless values:
+// applications/(S(x))/104 is application 104), a repeat of a request
+// with its operationId, so spelled, was keyed apart from the first and
+// delivered a second time. A path whose other reading names another
+// application (also 104x//../104, application 104x to RFC 3986) is a
+// near miss.
+func TestPathApplicationReadOtherwise(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := doorsSiteWith(t, pool.Addr(), "idempotency")
+	auth := http.Header{"Authorization": {callerBearer(t)}}
+	for i, path := range []string{
+		"/ucwa/oauth/v1/applications/(S(x))/104/communication/startPhoneAudio",
+		"/ucwa/oauth/v1/applications/104x//../104/communication/startPhoneAudio",
+	} {
+		body := fmt.Sprintf(`{"to":"+14255551234","operationId":"op-%d"}`, i)
+		if first := e.postJSON("/ucwa/oauth/v1/applications/104/communication/startPhoneAudio", body, auth); first.Status != http.StatusCreated {
+			t.Fatalf("first: status %d (%s)", first.Status, first.Body)
+		}
+		before := len(pool.Received())
+		resp := e.postJSON(path, body, auth)
+		if got := len(pool.Received()) - before; got != 0 || resp.Status != http.StatusNotFound {
+			t.Errorf("%s: status %d (%s), the pool got %d more requests; want a near miss, 404 and none", path, resp.Status, resp.Body, got)
+		}
+	}
+}

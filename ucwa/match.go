@@ -224,8 +224,11 @@ func (m *Matcher) Operations() []Operation { return m.ops }
 // rest of the path is a query of its own to a pool that reads its inputs
 // from Request.Url, which the edge never read; without a segment of
 // cookieless values, which ASP.NET takes out, PUT me/(S(x))/phones/work
-// is a phone's PUT. A clean ASCII path that is no operation costs no
-// allocation.
+// is a phone's PUT. So is an operation whose path another reading gives
+// another application id (applications/(S(x))/104 is 104 to ASP.NET):
+// idempotency keys a request by it, and a repeat so spelled would be
+// keyed apart from the first and delivered again. A clean ASCII path
+// that is no operation costs no allocation.
 func (m *Matcher) Match(method, rawPath string) Match {
 	got := m.match(method, rawPath)
 	if method == "GET" || method == "HEAD" || got.NearMiss || !hasOtherReadings(rawPath) {
@@ -234,7 +237,8 @@ func (m *Matcher) Match(method, rawPath string) Match {
 	near := false
 	otherReadings(rawPath, func(r string) bool {
 		other := m.match(method, r)
-		near = other.NearMiss || other.Operation != got.Operation
+		near = other.NearMiss || other.Operation != got.Operation ||
+			got.Operation != nil && CanonicalApplicationID(other.Path) != CanonicalApplicationID(got.Path)
 		return !near
 	})
 	if near {

@@ -194,6 +194,11 @@ func TestMatch(t *testing.T) {
 		{"PUT", app + "/me/(S(x/y))/phones/work", "none"},   // a '/' in a value
 		{"DELETE", app + "/me/(S(x))/phones/work", "none"},  // a phone's DELETE passes
 		{"GET", app + "/me/(S(x))/phones/work", "none"},
+		// An operation whose application another reading names otherwise,
+		// which idempotency would key apart.
+		{"POST", "/ucwa/v1/applications/(S(x))/192/communication/startPhoneAudio", "near miss"},
+		{"POST", "/ucwa/v1/applications/192x//../192/communication/startPhoneAudio", "near miss"},
+		{"POST", app + "/(S(x))/communication/startPhoneAudio", "startPhoneAudio"},
 		// With dot segments resolved against empty segments too, as RFC
 		// 3986 resolves them, where path.Clean drops empty segments first.
 		{"PUT", app + "/communication//..", "near miss"},
