@@ -26,10 +26,11 @@ import (
 
 // proxyLoggerOffset is where reverse_proxy keeps its logger in
 // reverseproxy.Handler; proxyLoggerFound is false when it has no field
-// "logger" of type *zap.Logger.
+// "logger" of type *zap.Logger of its own (a promoted field's offset is
+// in the struct it comes from).
 var proxyLoggerOffset, proxyLoggerFound = func() (uintptr, bool) {
 	f, ok := reflect.TypeFor[reverseproxy.Handler]().FieldByName("logger")
-	return f.Offset, ok && f.Type == reflect.TypeFor[*zap.Logger]()
+	return f.Offset, ok && len(f.Index) == 1 && f.Type == reflect.TypeFor[*zap.Logger]()
 }()
 
 // makeProxyLoggerLazy gives h, provisioned, a logger whose With is lazy.
