@@ -133,7 +133,8 @@ type LimitConfig struct {
 }
 
 // DefaultLimitKey is the key of a LimitConfig without one: the verified
-// caller, as idempotency knows it.
+// caller's oid, else its sub, as idempotency knows it, without the tid
+// that idempotency's keys hold besides.
 const DefaultLimitKey = "{http.ucwa.caller}"
 
 // limitClass is which requests a limit counts.
