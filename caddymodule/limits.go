@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -673,10 +674,10 @@ func keyEncoding(template string) (escapes string, lengths bool) {
 // from the others. When it may not be delivered, it has answered: 429
 // for a request over a limit (naming the first limit that refuses it in
 // in.refusedBy, with the longest wait of those that refuse it), or 503
-// when the store fails and on_error is closed. With on_error open a
-// store failure lets the request through, uncounted by the limits; so
-// it does an emergency call, which no limit refuses either (see
-// usageOf, checkEmergencyLimits). It returns the takes it took, for
+// when the store fails and on_error is closed, or when it is full. With
+// on_error open any other store failure lets the request through,
+// uncounted by the limits; so it does an emergency call, which no limit
+// refuses either (see usageOf, checkEmergencyLimits). It returns the takes it took, for
 // refundLimits.
 func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) (taken []store.Take, ok bool) {
 	if len(h.limits) == 0 {
@@ -727,7 +728,12 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) (taken []store.
 	ds = ds[:len(takes)]
 	// The store has timeouts of its own.
 	err := s.allowAll(context.Background(), takes, ds)
-	if !s.end(epoch, err) {
+	// A full store refuses the request even with on_error open: callers
+	// can fill it (with Redis, one caller's requests that no limit
+	// counts, each holding its operationId for the window), and a limit
+	// that let requests through uncounted while it is full would count
+	// none of theirs, nor any caller's whose budget needs a new entry.
+	if !s.end(epoch, err) || errors.Is(err, store.ErrFull) {
 		_ = h.fail(w, in, storeError(err))
 		return nil, false
 	}

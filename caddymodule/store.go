@@ -292,9 +292,11 @@ type MemoryStore struct {
 	// What a request that needs a new entry in the store gets while the
 	// store is full: "closed" answers it 503 ServiceUnavailable and
 	// delivers nothing; "open" goes on without the store (a request is
-	// then delivered without idempotency, and uncounted by its limits
-	// when the store had no room for one of them), at the risk of a
-	// second delivery: no key holds a request delivered so, and each of
+	// then delivered without idempotency), at the risk of a second
+	// delivery, but for a request that one of its limits has no room
+	// for in the store, which is answered 503 either way (callers can
+	// fill the store, and the limits would count none of theirs): no
+	// key holds a request delivered so, and each of
 	// its repeats is delivered again, while the store is full and after,
 	// within its window. Emergency calls go on either way. Any letter
 	// case. Default: "closed".
@@ -416,7 +418,10 @@ type RedisStore struct {
 	// (unreachable, too slow, refusing): "closed" answers it 503
 	// ServiceUnavailable and delivers nothing; "open" goes on without the
 	// store (a request is then delivered without idempotency, and
-	// uncounted by its limits), giving up "never twice" while it fails:
+	// uncounted by its limits; a Redis over its maxmemory, which callers
+	// can fill, is no failure the limits go on without: a request whose
+	// limits it cannot count is answered 503 either way), giving up
+	// "never twice" while it fails:
 	// a repeat is delivered again, of a request answered or still in
 	// flight before the outage too, and no key holds a request delivered
 	// so, whose repeats are delivered again after the outage too, within
@@ -925,7 +930,7 @@ const (
 	memoryFull = "memory store full: it holds max_entries live entries and takes no new one until some expire (raise max_entries or share a redis store); "
 	redisFull  = "redis full: over its maxmemory, it refuses the edge's writes (raise its maxmemory); "
 	fullClosed = "requests that need a new entry in it are answered 503 (emergency calls go on without it)"
-	fullOpen   = "requests that need a new entry in it go on without it (no idempotency, uncounted by the limits)"
+	fullOpen   = "requests that need a new entry in it go on without it (no idempotency), but for those whose limits it cannot count, which are answered 503 (emergency calls go on without it)"
 )
 
 // note counts an occurrence and, at the first and then once every

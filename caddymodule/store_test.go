@@ -747,7 +747,8 @@ func TestStoreSharedAcrossHandlers(t *testing.T) {
 // TestMemoryStoreFull: a full memory store drops nothing it holds. A
 // request that needs a new entry in it (a reservation, a new caller's
 // limit) is answered 503 and not delivered (on_error closed), or
-// delivered without the store (open); each refusal is counted in
+// delivered without the store (open), but for a new caller's limit, which
+// a full store refuses whatever on_error says; each refusal is counted in
 // caddy_ucwa_store_full_total, and warned of at the first and then once
 // a minute at most (on the store's clock) with the refusals since the
 // last warning. A repeat of a request the store holds is still replayed,
@@ -762,7 +763,7 @@ func TestMemoryStoreFull(t *testing.T) {
 		again     int64  // deliveries of a repeat of one of them
 	}{
 		{"closed", http.StatusServiceUnavailable, "are answered 503", 0, 0},
-		{"open", http.StatusCreated, "go on without it", 6, 1},
+		{"open", http.StatusCreated, "go on without it", 5, 1},
 	} {
 		t.Run(tc.onError, func(t *testing.T) {
 			clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
@@ -801,22 +802,29 @@ func TestMemoryStoreFull(t *testing.T) {
 				}
 			}
 			for _, step := range []struct {
-				name     string
-				advance  time.Duration
-				ops      []string
-				header   http.Header
-				warnings []float64 // the refused field of each warning so far
+				name    string
+				advance time.Duration
+				ops     []string
+				header  http.Header
+				// newBucket: the request needs a new bucket of its caller's
+				// limit, which a full store refuses whatever on_error says.
+				newBucket bool
+				warnings  []float64 // the refused field of each warning so far
 			}{
-				{"a new reservation", 0, []string{"full-4"}, alice, []float64{1}},
-				{"a new caller's limit, within the minute", 30 * time.Second, []string{""}, bob, []float64{1}},
-				{"more, within the minute", 29 * time.Second, []string{"full-5", "full-6"}, alice, []float64{1}},
-				{"a minute after the first warning, the refusals since", time.Second, []string{"full-7", "full-8"}, alice, []float64{1, 4}},
+				{"a new reservation", 0, []string{"full-4"}, alice, false, []float64{1}},
+				{"a new caller's limit, within the minute", 30 * time.Second, []string{""}, bob, true, []float64{1}},
+				{"more, within the minute", 29 * time.Second, []string{"full-5", "full-6"}, alice, false, []float64{1}},
+				{"a minute after the first warning, the refusals since", time.Second, []string{"full-7", "full-8"}, alice, false, []float64{1, 4}},
 			} {
 				clock.Advance(step.advance)
+				refused := tc.refused
+				if step.newBucket {
+					refused = http.StatusServiceUnavailable
+				}
 				for _, op := range step.ops {
 					resp := e.callOp(op, step.header)
-					if resp.Status != tc.refused {
-						t.Fatalf("%s: %d %s, want %d", step.name, resp.Status, resp.Body, tc.refused)
+					if resp.Status != refused {
+						t.Fatalf("%s: %d %s, want %d", step.name, resp.Status, resp.Body, refused)
 					}
 					if resp.Status == http.StatusServiceUnavailable {
 						if e := ucwaError(t, resp.Body); e.Code != "ServiceUnavailable" || e.Message != errStoreFull.Message {
