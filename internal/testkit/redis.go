@@ -155,14 +155,18 @@ func StartRedisCluster(t testing.TB, n int) []*RedisServer {
 
 // StartRedisSentinel starts a Redis Sentinel on a free loopback port that
 // monitors master under masterName, and waits until it names master's
-// address. master must be a plain server (no password, TLS or cluster).
+// address. master must be a plain server or a TLS one (no password or
+// cluster). With a TLS master the sentinel serves TLS only, with the
+// master's certificate (CAFile is the master's), and reaches the master
+// over TLS (tls-replication), so that one CA file serves a client of
+// both, as the store takes one.
 func StartRedisSentinel(t testing.TB, master *RedisServer, masterName string) *RedisServer {
 	t.Helper()
 	bin := redisBinary(t)
-	if master.cfg != (RedisConfig{}) {
-		t.Fatal("testkit: a sentinel monitors only a plain redis-server")
+	if master.cfg != (RedisConfig{}) && master.cfg != (RedisConfig{TLS: true}) {
+		t.Fatal("testkit: a sentinel monitors only a plain or TLS redis-server")
 	}
-	s := &RedisServer{t: t, dir: t.TempDir()}
+	s := &RedisServer{t: t, cfg: RedisConfig{TLS: master.cfg.TLS}, dir: t.TempDir()}
 	s.logPath = filepath.Join(s.dir, "sentinel.log")
 	conf := filepath.Join(s.dir, "sentinel.conf")
 	body := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\n", masterName, master.port)
@@ -170,6 +174,16 @@ func StartRedisSentinel(t testing.TB, master *RedisServer, masterName string) *R
 		t.Fatalf("testkit: write sentinel config: %v", err)
 	}
 	s.args = []string{conf, "--sentinel", "--bind", "127.0.0.1", "--dir", s.dir, "--daemonize", "no", "--logfile", ""}
+	if master.cfg.TLS {
+		s.tls, s.caFile = master.tls, master.caFile
+		s.args = append(s.args,
+			"--tls-cert-file", filepath.Join(master.dir, "server.crt"),
+			"--tls-key-file", filepath.Join(master.dir, "server.key"),
+			"--tls-ca-cert-file", master.caFile,
+			"--tls-auth-clients", "no",
+			"--tls-replication", "yes",
+		)
+	}
 	s.start(t, bin, true)
 	t.Cleanup(func() {
 		s.stop()
