@@ -101,6 +101,20 @@ func TestRedisConnectionsClosedUnderLoad(t *testing.T) {
 // store.checkedTLSDial). More requests one after another than the pool
 // holds connections, then requests at once.
 func TestRedisTLSLimitsConnectionsClosed(t *testing.T) {
+	testTLSLimitsConnectionsClosed(t, false)
+}
+
+// TestRedisSentinelTLSLimitsConnectionsClosed: as
+// TestRedisTLSLimitsConnectionsClosed, with a store that reaches a TLS
+// master through a sentinel over TLS (sentinel edge), whose
+// connections the master closes.
+func TestRedisSentinelTLSLimitsConnectionsClosed(t *testing.T) {
+	testTLSLimitsConnectionsClosed(t, true)
+}
+
+// testTLSLimitsConnectionsClosed runs TestRedisTLSLimitsConnectionsClosed,
+// through a sentinel when sentinel is true.
+func testTLSLimitsConnectionsClosed(t *testing.T, sentinel bool) {
 	for _, tc := range []struct {
 		name string
 		end  func(t *testing.T, srv *testkit.RedisServer)
@@ -126,7 +140,12 @@ func TestRedisTLSLimitsConnectionsClosed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := testkit.StartRedisWith(t, testkit.RedisConfig{TLS: true})
-			e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t\ttls {\n\t\t\t\tca "+srv.CAFile()+"\n\t\t\t}\n\t\t}",
+			url, sentinelLine := srv.URL(), ""
+			if sentinel {
+				s := testkit.StartRedisSentinel(t, srv, "edge")
+				url, sentinelLine = s.URL(), "\t\t\tsentinel edge\n"
+			}
+			e := startLimitEdge(t, "store redis "+url+" {\n\t\t\ttimeout 5s\n"+sentinelLine+"\t\t\ttls {\n\t\t\t\tca "+srv.CAFile()+"\n\t\t\t}\n\t\t}",
 				"limit calls 100000 per 1h")
 			alice := caller{"tenant-1", "alice"}.header(t)
 			// atOnce sends n calls at once, which leave the limits' pool

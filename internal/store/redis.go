@@ -113,11 +113,12 @@ type RedisOptions struct {
 // command reached it, or after it ran it. go-redis looks for a pooled
 // connection that Redis closed before it sends a command on it, but not
 // on the reservations' connections without Sentinel or Cluster (see
-// uncheckedDial), nor on a TLS connection with Sentinel or Cluster, and
-// not for one closed between the look and the command; a request would
-// otherwise be refused for a connection that was gone. Without Sentinel
-// or Cluster the limits' scripts run on connections that go-redis looks
-// into, TLS ones too (see checkedTLSDial). And with Cluster, go-redis's
+// uncheckedDial), nor on a TLS connection with Cluster, and not for one
+// closed between the look and the command; a request would otherwise be
+// refused for a connection that was gone. Without Cluster the limits'
+// scripts run on connections that go-redis looks into, TLS ones too (see
+// checkedTLSDial): those of a client of their own, or with Sentinel of
+// the one client, the reservations' too. And with Cluster, go-redis's
 // cluster client sends any command again after its connection ended
 // before the reply, which it does not let a caller turn off without
 // turning off MOVED and ASK too. A Reserve run twice answers the value
@@ -128,7 +129,8 @@ type RedisOptions struct {
 // The client reconnects by itself when Redis comes back.
 type Redis struct {
 	// client runs the limits' scripts and the checks (INFO, PING), on
-	// connections that go-redis looks into (see checkedTLSDial);
+	// connections that go-redis looks into (see checkedTLSDial), but
+	// with Cluster over TLS;
 	// reservations, the reservations' scripts (see uncheckedDial): the
 	// same client with Sentinel or Cluster.
 	client       redis.UniversalClient
@@ -302,7 +304,18 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		}
 		client = newRedisClient(&lopts)
 	} else {
-		client = newRedisClient(uopts)
+		// With Sentinel over TLS the failover client dials the master,
+		// and the sentinels, with the options' dialer: checkedTLSDial,
+		// so that go-redis looks into their pooled connections, as
+		// without TLS, for the limits' scripts and the reservations'
+		// alike (they share the client). Not with Cluster, whose client
+		// sends a command again after its connection ended. The options
+		// kept (r.options, which Ping copies) dial as go-redis does.
+		fopts := *uopts
+		if tlsConfig != nil && opts.MasterName != "" {
+			fopts.Dialer = checkedTLSDial(timeout, tlsConfig)
+		}
+		client = newRedisClient(&fopts)
 		reservations = client
 	}
 	return &Redis{

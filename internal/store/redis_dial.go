@@ -86,9 +86,11 @@ func (c *uncheckedConn) ended(n int, err error) {
 
 // checkedTLSDial dials Redis as go-redis does by default (TCP, within
 // timeout, with its keep-alives, and TLS with tlsConfig), for the client
-// of the limits' scripts over TLS, and hands go-redis the TLS connection
-// with the SyscallConn of its TCP connection where go-redis's pool looks
-// into connections (see checkedTLSConn), so that it drops a pooled
+// of the limits' scripts over TLS (with Sentinel the one client, whose
+// failover client dials the master and the sentinels with it), and
+// hands go-redis the TLS connection with the SyscallConn of its TCP
+// connection where go-redis's pool looks into connections (see
+// checkedTLSConn), so that it drops a pooled
 // connection that Redis closed (a restart, a failover's CLIENT KILL, its
 // idle timeout) before it sends a command on it, as it does without TLS:
 // a limit's script, which is not sent again, would fail on it.

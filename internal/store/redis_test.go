@@ -883,6 +883,20 @@ func (b pipelineBackend) open(t *testing.T) *store.Redis {
 // on it, as into one without TLS (see checkedTLSDial). More sequential
 // calls than the pool holds connections, then calls at once.
 func TestRedisTLSConnectionsClosed(t *testing.T) {
+	testTLSConnectionsClosed(t, false)
+}
+
+// TestRedisSentinelTLSConnectionsClosed: as TestRedisTLSConnectionsClosed,
+// through a sentinel over TLS to a TLS master, whose connections the
+// master closes: the failover client dials the master, and the
+// sentinels, with checkedTLSDial.
+func TestRedisSentinelTLSConnectionsClosed(t *testing.T) {
+	testTLSConnectionsClosed(t, true)
+}
+
+// testTLSConnectionsClosed runs TestRedisTLSConnectionsClosed, through a
+// sentinel when sentinel is true.
+func testTLSConnectionsClosed(t *testing.T, sentinel bool) {
 	for _, tc := range []struct {
 		name string
 		end  func(t *testing.T, srv *testkit.RedisServer)
@@ -908,7 +922,11 @@ func TestRedisTLSConnectionsClosed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := testkit.StartRedisWith(t, testkit.RedisConfig{TLS: true})
-			r, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), TLSCAFile: srv.CAFile(), Timeout: easyTimeout})
+			opts := store.RedisOptions{URL: srv.URL(), TLSCAFile: srv.CAFile(), Timeout: easyTimeout}
+			if sentinel {
+				opts.URL, opts.MasterName = testkit.StartRedisSentinel(t, srv, "edge").URL(), "edge"
+			}
+			r, err := store.NewRedis(opts)
 			if err != nil {
 				t.Fatal(err)
 			}
