@@ -53,6 +53,33 @@ func TestEarlyData(t *testing.T) {
 	edgeAddr := testkit.Addr(e.Port("EDGE_PORT"))
 	const body = `{"to":"4255551234"}`
 
+	t.Run("0-RTT", func(t *testing.T) {
+		if raceDetector {
+			t.Skip("quic-go's client races with itself on a connection in 0-RTT (quic-go/quic-go#4303: the streams it opens read the peer's transport parameters, which the handshake then writes); .ci/run runs this without the race detector")
+		}
+		testZeroRTT(t, edgeAddr, port, body, roots, pool)
+	})
+
+	// A proxy in front that took the request in early data says so.
+	t.Run("Early-Data header", func(t *testing.T) {
+		before := len(pool.Received())
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}}}
+		defer client.CloseIdleConnections()
+		resp := testkit.Send(t, client, testkit.Request{URL: "https://localhost:" + port + startPath, ContentType: "application/json", Body: body,
+			Header: http.Header{"Early-Data": {"1"}}})
+		if resp.Status != http.StatusTooEarly {
+			t.Errorf("POST with Early-Data: status %d, want 425", resp.Status)
+		}
+		if n := len(pool.Received()); n != before {
+			t.Errorf("the pool got %d requests, want still %d", n, before)
+		}
+	})
+}
+
+// testZeroRTT posts body to the edge at edgeAddr after a handshake, which
+// reaches pool, and then in 0-RTT, which the edge answers 425 and which
+// reaches no pool.
+func testZeroRTT(t *testing.T, edgeAddr, port, body string, roots *x509.CertPool, pool *testkit.RawUpstream) {
 	sessions := &ticketCache{ClientSessionCache: tls.NewLRUClientSessionCache(4), got: make(chan struct{})}
 	tlsConf := &tls.Config{RootCAs: roots, ServerName: "localhost", ClientSessionCache: sessions, NextProtos: []string{http3.NextProtoH3}}
 	quicConf := &quic.Config{}
@@ -106,18 +133,6 @@ func TestEarlyData(t *testing.T) {
 		if attempt == 5 {
 			t.Fatalf("no POST of %d went in 0-RTT: %v", attempt, err)
 		}
-	}
-
-	// A proxy in front that took the request in early data says so.
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}}}
-	defer client.CloseIdleConnections()
-	resp := testkit.Send(t, client, testkit.Request{URL: "https://localhost:" + port + startPath, ContentType: "application/json", Body: body,
-		Header: http.Header{"Early-Data": {"1"}}})
-	if resp.Status != http.StatusTooEarly {
-		t.Errorf("POST with Early-Data: status %d, want 425", resp.Status)
-	}
-	if n := len(pool.Received()); n != 1 {
-		t.Errorf("the pool got %d requests, want still 1", n)
 	}
 }
 
