@@ -1,18 +1,12 @@
 package caddymodule
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -28,29 +22,20 @@ import (
 func TestRedisConnectionsClosedUnderLoad(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		// start starts Redis, and returns the store's config and an
-		// admin client of it.
-		start func(t *testing.T) (store string, admin *redis.Client)
+		// start starts Redis, and returns it and the store's config.
+		start func(t *testing.T) (*testkit.RedisServer, string)
 	}{
-		{"plain", func(t *testing.T) (string, *redis.Client) {
+		{"plain", func(t *testing.T) (*testkit.RedisServer, string) {
 			srv := testkit.StartRedis(t)
-			return "store redis " + srv.URL() + " {\n\t\t\ttimeout 5s\n\t\t}", redis.NewClient(&redis.Options{Addr: srv.Addr()})
+			return srv, "store redis " + srv.URL() + " {\n\t\t\ttimeout 5s\n\t\t}"
 		}},
-		{"TLS", func(t *testing.T) (string, *redis.Client) {
+		{"TLS", func(t *testing.T) (*testkit.RedisServer, string) {
 			srv := testkit.StartRedisWith(t, testkit.RedisConfig{TLS: true})
-			pem, err := os.ReadFile(srv.CAFile())
-			if err != nil {
-				t.Fatal(err)
-			}
-			roots := x509.NewCertPool()
-			roots.AppendCertsFromPEM(pem)
-			admin := redis.NewClient(&redis.Options{Addr: srv.Addr(), TLSConfig: &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}})
-			return "store redis " + srv.URL() + " {\n\t\t\ttimeout 5s\n\t\t\ttls {\n\t\t\t\tca " + srv.CAFile() + "\n\t\t\t}\n\t\t}", admin
+			return srv, "store redis " + srv.URL() + " {\n\t\t\ttimeout 5s\n\t\t\ttls {\n\t\t\t\tca " + srv.CAFile() + "\n\t\t\t}\n\t\t}"
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			store, admin := tc.start(t)
-			t.Cleanup(func() { _ = admin.Close() })
+			srv, store := tc.start(t)
 			e := startLimitEdge(t, store, "idempotency")
 			alice := caller{"tenant-1", "alice"}.header(t)
 			const rounds, requests = 5, 40
@@ -77,8 +62,8 @@ func TestRedisConnectionsClosedUnderLoad(t *testing.T) {
 				// connections with many connections, which Redis then
 				// closes.
 				send(fmt.Sprintf("before-%d", round))
-				if n, err := admin.Do(context.Background(), "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Int64(); err != nil || n == 0 {
-					t.Fatalf("CLIENT KILL closed %d of the edge's connections: %v", n, err)
+				if n := srv.KillClients(t); n == 0 {
+					t.Fatal("CLIENT KILL closed none of the edge's connections")
 				}
 				send(fmt.Sprintf("after-%d", round))
 			}
@@ -120,17 +105,8 @@ func testTLSLimitsConnectionsClosed(t *testing.T, sentinel bool) {
 		end  func(t *testing.T, srv *testkit.RedisServer)
 	}{
 		{"CLIENT KILL", func(t *testing.T, srv *testkit.RedisServer) {
-			t.Helper()
-			pem, err := os.ReadFile(srv.CAFile())
-			if err != nil {
-				t.Fatal(err)
-			}
-			roots := x509.NewCertPool()
-			roots.AppendCertsFromPEM(pem)
-			admin := redis.NewClient(&redis.Options{Addr: srv.Addr(), TLSConfig: &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}})
-			defer admin.Close()
-			if n, err := admin.Do(context.Background(), "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Int64(); err != nil || n < 2 {
-				t.Fatalf("CLIENT KILL closed %d of the edge's connections: %v; want several", n, err)
+			if n := srv.KillClients(t); n < 2 {
+				t.Fatalf("CLIENT KILL closed %d of the edge's connections; want several", n)
 			}
 		}},
 		{"restart", func(t *testing.T, srv *testkit.RedisServer) {

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -902,17 +901,8 @@ func testTLSConnectionsClosed(t *testing.T, sentinel bool) {
 		end  func(t *testing.T, srv *testkit.RedisServer)
 	}{
 		{"CLIENT KILL", func(t *testing.T, srv *testkit.RedisServer) {
-			pem, err := os.ReadFile(srv.CAFile())
-			if err != nil {
-				t.Fatal(err)
-			}
-			roots := x509.NewCertPool()
-			roots.AppendCertsFromPEM(pem)
-			admin := redis.NewClient(&redis.Options{Addr: srv.Addr(), TLSConfig: &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}})
-			defer admin.Close()
-			n, err := admin.Do(context.Background(), "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Int64()
-			if err != nil || n < 2 {
-				t.Fatalf("CLIENT KILL closed %d of the store's connections: %v; want several", n, err)
+			if n := srv.KillClients(t); n < 2 {
+				t.Fatalf("CLIENT KILL closed %d of the store's connections; want several", n)
 			}
 		}},
 		{"restart", func(t *testing.T, srv *testkit.RedisServer) {

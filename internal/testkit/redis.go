@@ -440,6 +440,23 @@ func (s *RedisServer) showLog() {
 	}
 }
 
+// KillClients closes every client connection of the server but the one
+// it asks on (CLIENT KILL TYPE normal SKIPME yes), as a failover or an
+// administrator does, over TLS when the server serves TLS, and returns
+// how many it closed; a failure to ask fails t.
+func (s *RedisServer) KillClients(t testing.TB) int {
+	t.Helper()
+	reply, err := s.do([]string{"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"})
+	if err != nil || len(reply) != 1 {
+		t.Fatalf("testkit: CLIENT KILL: %v %q", err, reply)
+	}
+	n, err := strconv.Atoi(reply[0])
+	if err != nil {
+		t.Fatalf("testkit: CLIENT KILL: %v", err)
+	}
+	return n
+}
+
 // do sends one command on a fresh connection (after AUTH when the server
 // has a password) and returns the reply's strings; a Redis error reply is
 // an error.
