@@ -116,10 +116,17 @@ func assertUCWAError(t *testing.T, resp testkit.Response, code, subcode string, 
 	}
 }
 
+// edgeServer is a Caddy that serves an edge on EDGE_PORT: the in-process
+// one (*testkit.Caddy) or one of its own (*testkit.Process).
+type edgeServer interface {
+	URL(port, path string) string
+	Client() *http.Client
+}
+
 // sendAtOnce sends request i to edges[i%len(edges)] (its EDGE_PORT), all
 // released together, and returns the answers in order; a request that
 // gets no answer fails the test.
-func sendAtOnce(t *testing.T, edges []*testkit.Process, reqs []testkit.Request) []testkit.Response {
+func sendAtOnce[E edgeServer](t *testing.T, edges []E, reqs []testkit.Request) []testkit.Response {
 	t.Helper()
 	var (
 		wg    sync.WaitGroup

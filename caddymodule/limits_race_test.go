@@ -2,36 +2,10 @@ package caddymodule
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
-
-// sendTogether sends every request to e at once and returns the answers
-// in order.
-func (e edge) sendTogether(reqs []testkit.Request) []testkit.Response {
-	e.t.Helper()
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	resps := make([]testkit.Response, len(reqs))
-	errs := make([]error, len(reqs))
-	for i, req := range reqs {
-		req.URL = e.url(req.URL)
-		wg.Go(func() {
-			<-start
-			resps[i], errs[i] = testkit.Do(e.Client(), req)
-		})
-	}
-	close(start)
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			e.t.Fatalf("request %d: %v", i, err)
-		}
-	}
-	return resps
-}
 
 // TestLimitRace: requests of one caller that race a limit on one edge
 // take no more than its count between them, in both stores; and copies
@@ -49,7 +23,7 @@ func TestLimitRace(t *testing.T) {
 					reqs[i] = callTo("+14255551234", alice)
 				}
 				created := 0
-				for _, resp := range e.sendTogether(reqs) {
+				for _, resp := range sendAtOnce(t, []*testkit.Caddy{e.Caddy}, reqs) {
 					if resp.Status == http.StatusCreated {
 						created++
 					} else {
@@ -67,7 +41,7 @@ func TestLimitRace(t *testing.T) {
 				for i := range reqs {
 					reqs[i] = limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"race-1"}`, bob)
 				}
-				for i, resp := range e.sendTogether(reqs) {
+				for i, resp := range sendAtOnce(t, []*testkit.Caddy{e.Caddy}, reqs) {
 					switch {
 					case resp.Status == http.StatusCreated:
 					case resp.Status == http.StatusConflict && resp.Header.Get(headerReplayed) == "":
