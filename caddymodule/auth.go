@@ -53,12 +53,16 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 	if h.realmParam, h.extraParams, err = challengeParams(h.Challenge, caddy.NewReplacer()); err != nil {
 		return fmt.Errorf("challenge: %w", err)
 	}
+	firstIssuer, err := h.JWT.FirstIssuer()
+	if err != nil {
+		return fmt.Errorf("jwt: %w", err)
+	}
 	// A nil *Registry in a Registerer would not be nil.
 	var registerer prometheus.Registerer
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
 		registerer = reg
 	}
-	if h.verifier, err = bearer.New(h.JWT, makeGrant, bearer.Options{Logger: h.logger, Registerer: registerer,
+	if h.verifier, err = bearer.New(h.JWT, func(claims bearer.Claims) *grant { return makeGrant(claims, firstIssuer) }, bearer.Options{Logger: h.logger, Registerer: registerer,
 		Now: bearerNow, UnknownKidWait: unknownKidWait}); err != nil {
 		return fmt.Errorf("jwt: %w", err)
 	}
@@ -98,7 +102,8 @@ func (h *Handler) cleanupAuth() error {
 var grantPlaceholders = [...]string{
 	"http.auth.user.id", "http.ucwa.sub", "http.ucwa.oid",
 	"http.ucwa.tid", "http.ucwa.client_id", "http.ucwa.scopes",
-	"http.ucwa.caller",
+	"http.ucwa.caller", "http.ucwa.iss", "http.ucwa.tenant",
+	"http.ucwa.tenant_caller",
 }
 
 // grant is what the request path needs from a verified token. The
@@ -114,14 +119,18 @@ type grant struct {
 	// request's replacer: made once, so that adding it to a replacer
 	// costs no allocation either.
 	provider caddy.ReplacerFunc
+	// issuer is the iss that tells the caller apart (see makeGrant): ""
+	// for a token with tid, and for one of the first issuer or when no
+	// issuer is listed.
+	issuer string
 	// storeOwner is whom the caller's reservations count for in a memory
 	// store (see intake.appendStoreOwner): a digest made once per token,
 	// not once per request.
 	storeOwner [storeOwnerLen]byte
 	// limitDigest is the hashed part of a limit's store key (see
-	// limit.storeKey) whose key expands to limitKey, the caller (the
-	// default key, {http.ucwa.caller}): made once per token; "" when the
-	// token names no caller.
+	// limit.storeKey) whose key expands to limitKey, the caller told
+	// apart by tenant ({http.ucwa.tenant_caller}, the default key): made
+	// once per token; "" when the token names no caller.
 	limitKey, limitDigest string
 	// audit is the audit trail's logger for the grant's last audited
 	// request, with its operation, application and caller encoded once
@@ -129,21 +138,43 @@ type grant struct {
 	audit atomic.Pointer[auditPrefix]
 }
 
-// makeGrant makes the grant of a verified token's claims.
-func makeGrant(claims bearer.Claims) *grant {
+// makeGrant makes the grant of a verified token's claims, firstIssuer
+// being the first accepted iss ("" when none is listed).
+//
+// The caller is its tenant and its id. A token's tenant is its tid. A
+// token without tid has its iss for a tenant when it comes from an
+// accepted issuer other than the first, so that two identity providers'
+// subjects of one name are two callers. The first issuer's (and, with no
+// issuer listed, every signer's) tid-less callers have no tenant: their
+// idempotency keys are then those an edge that does not tell issuers
+// apart makes too, so that a retry that crosses versions of a fleet
+// sharing a Redis finds its reservation (see appendIdempotencyKey).
+// Idempotency keys and store owners mark an iss apart from a tid; the
+// placeholders cannot, so a tid of an accepted issuer's very iss text
+// would share that issuer's callers' budgets under {http.ucwa.tenant}
+// (only an accepted issuer signs such a tid).
+func makeGrant(claims bearer.Claims, firstIssuer string) *grant {
 	scopes := claims.Scopes()
-	sub, oid := claims.String("sub"), claims.String("oid")
-	g := &grant{
-		scopes: scopes,
-		placeholders: [...]any{
-			cmp.Or(sub, oid), sub, oid, claims.String("tid"),
-			cmp.Or(claims.String("appid"), claims.String("azp")), strings.Join(scopes, " "),
-			cmp.Or(oid, sub),
-		},
+	sub, oid, tid, iss := claims.String("sub"), claims.String("oid"), claims.String("tid"), claims.String("iss")
+	g := &grant{scopes: scopes}
+	if tid == "" && firstIssuer != "" && iss != firstIssuer {
+		g.issuer = iss
+	}
+	id, tenant := cmp.Or(oid, sub), cmp.Or(tid, g.issuer)
+	if id != "" {
+		// As {http.ucwa.tenant}/{http.ucwa.caller} expands (see
+		// limit.expandKey), so that a key written so shares its budgets.
+		b := append(appendEscaped(nil, tenantCallerEscapes, tenant), '/')
+		g.limitKey = string(appendEscaped(b, tenantCallerEscapes, id))
+	}
+	g.placeholders = [...]any{
+		cmp.Or(sub, oid), sub, oid, tid,
+		cmp.Or(claims.String("appid"), claims.String("azp")), strings.Join(scopes, " "),
+		id, iss, tenant, g.limitKey,
 	}
 	g.provider = g.placeholder
 	g.storeOwner = verifiedStoreOwner(g.caller())
-	if _, g.limitKey = g.caller(); g.limitKey != "" {
+	if g.limitKey != "" {
 		g.limitDigest = string(appendLimitDigest(nil, g.limitKey, false))
 	}
 	return g
@@ -163,13 +194,14 @@ func (g *grant) placeholder(key string) (any, bool) {
 	return nil, false
 }
 
-// caller returns the verified caller's tenant (tid) and its id (oid,
-// else sub: Entra ID's sub differs for each client application of the
-// same user, its oid does not).
-func (g *grant) caller() (tid, id string) {
+// caller returns the verified caller's tenant (see makeGrant): its tid,
+// or issuer, the iss that stands for it; and its id (oid, else sub:
+// Entra ID's sub differs for each client application of the same user,
+// its oid does not).
+func (g *grant) caller() (tid, issuer, id string) {
 	tid, _ = g.placeholders[3].(string)
 	id, _ = g.placeholders[6].(string)
-	return tid, id
+	return tid, g.issuer, id
 }
 
 // grants reports whether the token grants one of op's scopes.
@@ -267,7 +299,12 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, errFormat error
 // {http.ucwa.sub}, {http.ucwa.oid}, {http.ucwa.tid}, {http.ucwa.client_id}
 // (appid, else azp), {http.ucwa.scopes} (space-separated) and
 // {http.ucwa.caller} (oid, else sub: the same user whatever client
-// application the token was issued to).
+// application the token was issued to), {http.ucwa.iss},
+// {http.ucwa.tenant} (tid; for a token without tid from an accepted
+// issuer other than the first, its iss; see makeGrant) and
+// {http.ucwa.tenant_caller} (the caller told apart by tenant: tenant and
+// caller as {http.ucwa.tenant}/{http.ucwa.caller} expands in a limit's
+// key, '/' and '\' in a value escaped with '\'; empty without caller).
 // {http.auth.user.id}, which Caddy's access log and other handlers read
 // and set too, is set as Caddy's authentication handler sets it; the
 // edge's own are answered by the grant's provider, looked up only when

@@ -31,8 +31,10 @@ import (
 // IdempotencyConfig delivers a request with an operationId once across
 // retries, backup pools and a fleet of edges sharing a Redis store: a
 // repeat within the window is not delivered again. Its key is the SHA-256
-// of the verified caller (the token's tid, and its oid, else its sub),
-// the application id of the path, the operation and the operationId (from
+// of the verified caller (the token's tid, or for a token without tid
+// from an accepted issuer other than the first its iss, marked apart
+// from a tid; and its oid, else its sub: see makeGrant), the
+// application id of the path, the operation and the operationId (from
 // the body, else the query); in a memory store, a hash of them keyed for
 // the process (see storeDigest). The first request reserves the key in the
 // store before it is delivered; while it is in flight a repeat is answered
@@ -872,37 +874,52 @@ func servedByPool(repl *caddy.Replacer) bool {
 	return name != ""
 }
 
-// storeOwnerVersion starts the hashed input of appendStoreOwner.
+// storeOwnerVersion starts the hashed input of appendStoreOwner; the
+// byte after it tells what follows: a client's address, a verified
+// caller of a tid (or of none), or a verified caller of an issuer.
 const storeOwnerVersion = "caddy-ucwa store owner 1"
+
+const (
+	storeOwnerOfAddress byte = iota
+	storeOwnerOfTenant
+	storeOwnerOfIssuer
+)
 
 // appendStoreOwner appends to b whom in's reservations count for in a
 // memory store (max_entries_per_caller), storeOwnerLen bytes: the
-// verified caller tid and caller as idempotency knows it (its tid, and
-// its oid or else its sub), else the client's address, apart from any
+// verified caller as idempotency knows it (its tenant, and its oid or
+// else its sub: caller), else the client's address, apart from any
 // caller. It is a digest, so that the store holds no caller id or
 // address. A verified caller's is its grant's, made with the grant (see
 // verifiedStoreOwner): the same for every request of the token.
-func (in *intake) appendStoreOwner(b []byte, tid, caller string) []byte {
+func (in *intake) appendStoreOwner(b []byte, caller string) []byte {
 	if g := in.grant; g != nil && caller != "" {
 		return append(b, g.storeOwner[:]...)
 	}
 	var buf [128]byte
 	h := append(buf[:0], storeOwnerVersion...)
-	h = append(h, 0)
+	h = append(h, storeOwnerOfAddress)
 	h = append(h, clientNetwork(in.r)...)
 	sum := storeDigest(true, h, storeOwnerLen) // the owner is a memory store's alone
 	return append(b, sum[:storeOwnerLen]...)
 }
 
 // verifiedStoreOwner is the store owner (see appendStoreOwner) of the
-// verified caller tid and caller ("" for none: no owner of its own).
-func verifiedStoreOwner(tid, caller string) (owner [storeOwnerLen]byte) {
+// verified caller of tenant tid, or of the issuer that stands for its
+// tenant (see makeGrant), and caller ("" for none: no owner of its own).
+// A tid and an issuer of the same text are told apart by the byte
+// before them.
+func verifiedStoreOwner(tid, issuer, caller string) (owner [storeOwnerLen]byte) {
 	if caller == "" {
 		return owner
 	}
-	h := append([]byte(storeOwnerVersion), 1)
-	h = binary.AppendUvarint(h, uint64(len(tid)))
-	h = append(h, tid...)
+	tenant, of := tid, storeOwnerOfTenant
+	if issuer != "" {
+		tenant, of = issuer, storeOwnerOfIssuer
+	}
+	h := append([]byte(storeOwnerVersion), of)
+	h = binary.AppendUvarint(h, uint64(len(tenant)))
+	h = append(h, tenant...)
 	h = append(h, caller...)
 	sum := sha256.Sum256(h)
 	copy(owner[:], sum[:])
@@ -926,19 +943,19 @@ const idempotencyKeyPrefix = "idem:"
 // string, for the window in any case). It reports whether the caller is
 // verified. The caller comes
 // from the verified token's grant (nil when no token was verified): its
-// tid, and its oid or else its sub.
+// tenant (tid, or an iss: see makeGrant), and its oid or else its sub.
 //
 // With inputs (a request that is no emergency call), the token is a held
 // one: "n", inputs, and the random bits (see heldBackByFirst).
 func (in *intake) idempotencyKeys(keys []string, inputs *[inputsDigestLen]byte, owned bool) (_ []string, token, owner string, verified bool) {
-	var tid, caller string
+	var tid, issuer, caller string
 	if in.grant != nil {
-		tid, caller = in.grant.caller()
+		tid, issuer, caller = in.grant.caller()
 	}
 	var room [idempotencyKeyLen + heldTokenLen + storeOwnerLen]byte
 	b := room[:0]
 	if in.cleaned != nil {
-		b = appendIdempotencyKey(b, owned, tid, caller, in.application, in.cleaned)
+		b = appendIdempotencyKey(b, owned, tid, issuer, caller, in.application, in.cleaned)
 	}
 	for _, p := range in.parts {
 		// A part's path may be relative to the batch's application.
@@ -946,7 +963,7 @@ func (in *intake) idempotencyKeys(keys []string, inputs *[inputsDigestLen]byte, 
 		if application == "" {
 			application = in.application
 		}
-		b = appendIdempotencyKey(b, owned, tid, caller, application, p.cleaned)
+		b = appendIdempotencyKey(b, owned, tid, issuer, caller, application, p.cleaned)
 	}
 	if len(b) == 0 {
 		return keys, "", "", caller != ""
@@ -960,7 +977,7 @@ func (in *intake) idempotencyKeys(keys []string, inputs *[inputsDigestLen]byte, 
 		b = appendReservationToken(b)
 	}
 	if owned {
-		b = in.appendStoreOwner(b, tid, caller)
+		b = in.appendStoreOwner(b, caller)
 	}
 	all := string(b)
 	if owned {
@@ -976,11 +993,24 @@ func (in *intake) idempotencyKeys(keys []string, inputs *[inputsDigestLen]byte, 
 // base64 of a storeDigest (32 bytes, unpadded).
 const idempotencyKeyLen = len(idempotencyKeyPrefix) + 43
 
+// idempotencyKeyVersion starts the hashed input of a caller's key
+// whose tenant is its tid, or none; idempotencyIssuerKeyVersion that of
+// one whose tenant is an issuer's iss (see makeGrant). The two differ
+// within the first's length, so that no input of one kind is one of the
+// other, whatever the tid and the iss.
+const (
+	idempotencyKeyVersion       = "caddy-ucwa idempotency 1"
+	idempotencyIssuerKeyVersion = "caddy-ucwa idempotency by issuer 1"
+)
+
 // appendIdempotencyKey appends to b the store key of a request to the
 // application (its id, see ucwa.ApplicationID) cleaned as c by the
-// caller tid and caller, and nothing for one without an operationId;
-// keyed: for a store of this process alone (see storeDigest).
-func appendIdempotencyKey(b []byte, keyed bool, tid, caller, application string, c *ucwa.Cleaned) []byte {
+// caller of tenant tid, or of the issuer that stands for its tenant, and
+// id caller, and nothing for one without an operationId; keyed: for a
+// store of this process alone (see storeDigest). The key of a caller
+// without issuer is what every version of the edge makes of it (see the
+// README's "Upgrading a fleet on one store").
+func appendIdempotencyKey(b []byte, keyed bool, tid, issuer, caller, application string, c *ucwa.Cleaned) []byte {
 	operationID, _ := c.Value("operationId")
 	if operationID == "" {
 		return b
@@ -988,8 +1018,12 @@ func appendIdempotencyKey(b []byte, keyed bool, tid, caller, application string,
 	// Each part with its length before it, so that no two requests'
 	// parts run together into the same bytes.
 	var buf [256]byte
-	h := append(buf[:0], "caddy-ucwa idempotency 1"...)
-	for _, part := range [...]string{tid, caller, application, c.Operation.Rel, operationID} {
+	h := append(buf[:0], idempotencyKeyVersion...)
+	tenant := tid
+	if issuer != "" {
+		h, tenant = append(buf[:0], idempotencyIssuerKeyVersion...), issuer
+	}
+	for _, part := range [...]string{tenant, caller, application, c.Operation.Rel, operationID} {
 		h = binary.AppendUvarint(h, uint64(len(part)))
 		h = append(h, part...)
 	}

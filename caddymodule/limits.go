@@ -117,9 +117,12 @@ type LimitConfig struct {
 	// this template); with jwt off, a key of the verified caller's
 	// placeholders alone, never set, once per config load. The store holds only the SHA-256 of the expanded key,
 	// never the key itself. Default:
-	// "{http.ucwa.caller}", the verified caller (the token's oid, else
-	// its sub: Entra ID gives one user a sub for each client
-	// application, and one oid).
+	// "{http.ucwa.tenant_caller}", the verified caller told apart by
+	// tenant as idempotency tells callers apart: the token's tid (for a
+	// token without tid from an accepted issuer other than the first,
+	// its iss), and its oid, else its sub (Entra ID gives one user a sub
+	// for each client application, and one oid); the same budget as
+	// "{http.ucwa.tenant}/{http.ucwa.caller}".
 	Key string `json:"key,omitempty"`
 
 	// Which requests count: "" every request that carries a number (see
@@ -134,9 +137,9 @@ type LimitConfig struct {
 }
 
 // DefaultLimitKey is the key of a LimitConfig without one: the verified
-// caller's oid, else its sub, as idempotency knows it, without the tid
-// that idempotency's keys hold besides.
-const DefaultLimitKey = "{http.ucwa.caller}"
+// caller told apart by tenant, as idempotency tells callers apart (see
+// makeGrant), whose grant hashes it once per token.
+const DefaultLimitKey = "{http.ucwa.tenant_caller}"
 
 // limitClass is which requests a limit counts.
 type limitClass uint8
@@ -612,14 +615,7 @@ func (l *limit) expandKey(repl *caddy.Replacer) string {
 		case l.keyLengths:
 			return strconv.Itoa(len(s)) + ":" + s, nil
 		case l.keyEscapes != "" && strings.ContainsAny(s, l.keyEscapes):
-			b := make([]byte, 0, 2*len(s))
-			for i := range len(s) {
-				if strings.IndexByte(l.keyEscapes, s[i]) >= 0 {
-					b = append(b, '\\')
-				}
-				b = append(b, s[i])
-			}
-			return string(b), nil
+			return string(appendEscaped(make([]byte, 0, 2*len(s)), l.keyEscapes, s)), nil
 		}
 		return s, nil
 	})
@@ -628,6 +624,25 @@ func (l *limit) expandKey(repl *caddy.Replacer) string {
 	}
 	return v
 }
+
+// appendEscaped appends s to b with each of its bytes that is one of
+// escapes after a '\' (see keyEncoding).
+func appendEscaped(b []byte, escapes, s string) []byte {
+	for i := range len(s) {
+		if strings.IndexByte(escapes, s[i]) >= 0 {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return b
+}
+
+// tenantCallerKey is the key template whose expansion is the value of
+// {http.ucwa.tenant_caller} (see makeGrant), and tenantCallerEscapes how
+// it writes its values.
+const tenantCallerKey = "{http.ucwa.tenant}/{http.ucwa.caller}"
+
+var tenantCallerEscapes, _ = keyEncoding(tenantCallerKey)
 
 // keyEncoding tells how the values of a key template's placeholders are
 // written into the key, so that requests whose values differ never share

@@ -145,11 +145,14 @@ func TestLimitKeyUnchanged(t *testing.T) {
 }
 
 // TestLimitKeyOfGrant: the store key of a limit whose key is a verified
-// caller's (the default, {http.ucwa.caller}), which the token's grant
-// hashes once, is the key the expanded value gives (the digest of
-// TestLimitKeyUnchanged); a key that expands to anything else (another
-// placeholder, a caller placeholder set to another value by a handler
-// before the edge) is hashed as it expands.
+// caller's told apart by tenant (the default,
+// {http.ucwa.tenant_caller}), which the token's grant hashes once, is
+// the key the expanded value gives (the digest of TestLimitKeyUnchanged),
+// that of {http.ucwa.tenant}/{http.ucwa.caller} too: the tid, or for a
+// token without tid of an issuer other than the first its iss, and the
+// caller, '/' and '\' in them escaped; a key that expands to anything
+// else (another placeholder, a caller placeholder set to another value
+// by a handler before the edge) is hashed as it expands.
 func TestLimitKeyOfGrant(t *testing.T) {
 	want := func(prefix, v string) string {
 		b := binary.AppendUvarint([]byte(limitKeyVersion), uint64(len(v)))
@@ -158,15 +161,24 @@ func TestLimitKeyOfGrant(t *testing.T) {
 	}
 	ctx := benchContext(t)
 	const oid, tid = "d2a5b7e4-6f0a-4a0e-9f3b-1c2d3e4f5a6b", "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	const first, second = "https://first.example/", "https://second.example/"
 	for _, tc := range []struct {
 		name, key string
 		claims    bearer.Claims
-		set       string // a value {http.ucwa.caller} is set to before the grant publishes
+		set       string // a value {http.ucwa.tenant_caller} is set to before the grant publishes
 		expanded  string
 	}{
-		{"caller", DefaultLimitKey, bearer.Claims{"oid": oid, "tid": tid}, "", oid},
-		{"caller by sub", DefaultLimitKey, bearer.Claims{"sub": "s1"}, "", "s1"},
+		{"caller", DefaultLimitKey, bearer.Claims{"oid": oid, "tid": tid}, "", tid + "/" + oid},
+		{"caller by sub", DefaultLimitKey, bearer.Claims{"sub": "s1"}, "", "/s1"},
+		{"caller of the first issuer", DefaultLimitKey, bearer.Claims{"iss": first, "sub": "s1"}, "", "/s1"},
+		{"caller of another issuer", DefaultLimitKey, bearer.Claims{"iss": second, "sub": "s1"}, "", `https:\/\/second.example\//s1`},
+		{"caller with a tid, of another issuer", DefaultLimitKey, bearer.Claims{"iss": second, "tid": tid, "sub": "s1"}, "", tid + "/s1"},
+		{"caller of '/' and '\\'", DefaultLimitKey, bearer.Claims{"tid": `t/\`, "sub": `a/b`}, "", `t\/\\/a\/b`},
+		{"caller as two placeholders", tenantCallerKey, bearer.Claims{"iss": second, "sub": "a/b"}, "", `https:\/\/second.example\//a\/b`},
+		{"the caller alone", "{http.ucwa.caller}", bearer.Claims{"oid": oid, "tid": tid}, "", oid},
 		{"tenant", "{http.ucwa.tid}", bearer.Claims{"oid": oid, "tid": tid}, "", tid},
+		{"tenant of another issuer", "{http.ucwa.tenant}", bearer.Claims{"iss": second, "oid": oid}, "", second},
+		{"issuer", "{http.ucwa.iss}", bearer.Claims{"iss": first, "tid": tid, "oid": oid}, "", first},
 		{"caller and tenant", "{http.ucwa.tid}/{http.ucwa.caller}", bearer.Claims{"oid": oid, "tid": tid}, "", tid + "/" + oid},
 		{"caller set before", DefaultLimitKey, bearer.Claims{"oid": oid}, "someone", "someone"},
 	} {
@@ -179,9 +191,9 @@ func TestLimitKeyOfGrant(t *testing.T) {
 			req := httptest.NewRequest(http.MethodPost, "/", nil)
 			repl := caddyhttp.NewTestReplacer(req)
 			if tc.set != "" {
-				repl.Set("http.ucwa.caller", tc.set)
+				repl.Set("http.ucwa.tenant_caller", tc.set)
 			}
-			g := makeGrant(tc.claims)
+			g := makeGrant(tc.claims, first)
 			g.publish(req.WithContext(context.WithValue(req.Context(), caddy.ReplacerCtxKey, repl)))
 			w := want("limit:calls:", tc.expanded)
 			if got := l.storeKey(repl, req, g); got != w {
@@ -343,11 +355,11 @@ func TestLimitChangedAcrossReloadNotConflict(t *testing.T) {
 }
 
 // TestLimitKeylessWarnedOnceWithJWTOff: with jwt off, a key of the
-// verified caller's placeholders alone (the default {http.ucwa.caller})
-// is never set, so every request takes from its address's budget by the
-// config's own making: the edge says so at the first such request of the
-// config load, naming jwt off, and not again every minute for as long as
-// it runs. A key that a request may set (a header) is still warned of
+// verified caller's placeholders alone (the default
+// {http.ucwa.tenant_caller}) is never set, so every request takes from
+// its address's budget by the config's own making: the edge says so at
+// the first such request of the config load, naming jwt off, and not
+// again every minute for as long as it runs. A key that a request may set (a header) is still warned of
 // once a minute.
 func TestLimitKeylessWarnedOnceWithJWTOff(t *testing.T) {
 	const warning = `"msg":"a limit's key expanded to nothing`
@@ -355,7 +367,7 @@ func TestLimitKeylessWarnedOnceWithJWTOff(t *testing.T) {
 		name, limit, key string
 		want             int // warnings over 3 minutes
 	}{
-		{"default key", "limit calls 100 per 1h", "{http.ucwa.caller}", 1},
+		{"default key", "limit calls 100 per 1h", "{http.ucwa.tenant_caller}", 1},
 		{"key of two grant placeholders", "limit calls 100 per 1h key {http.ucwa.tid}/{http.ucwa.caller}", "{http.ucwa.tid}/{http.ucwa.caller}", 1},
 		{"key of a header", "limit calls 100 per 1h key {http.request.header.X-Tenant}", "{http.request.header.X-Tenant}", 3},
 	} {

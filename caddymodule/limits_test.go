@@ -606,8 +606,8 @@ func TestLimitStartupErrors(t *testing.T) {
 		{"bad applies_to", "", `"limits":[{"name":"calls","count":20,"per":"1h","applies_to":"domestic"}]`, `limit calls: applies_to: "domestic" is neither international nor forwarding`},
 		// A misspelt placeholder of the edge's own would expand to nothing
 		// and count every caller by address, without a word.
-		{"key of an unknown claim", "limit tenant 20 per 1h key {http.ucwa.tenant}", `"limits":[{"name":"tenant","count":20,"per":"1h","key":"{http.ucwa.tenant}"}]`,
-			"limit tenant: key: {http.ucwa.tenant} is not a placeholder of the edge (http.ucwa.sub, http.ucwa.oid, http.ucwa.tid, http.ucwa.client_id, http.ucwa.scopes, http.ucwa.caller)"},
+		{"key of an unknown claim", "limit tenant 20 per 1h key {http.ucwa.tenant_id}", `"limits":[{"name":"tenant","count":20,"per":"1h","key":"{http.ucwa.tenant_id}"}]`,
+			"limit tenant: key: {http.ucwa.tenant_id} is not a placeholder of the edge (http.ucwa.sub, http.ucwa.oid, http.ucwa.tid, http.ucwa.client_id, http.ucwa.scopes, http.ucwa.caller, http.ucwa.iss, http.ucwa.tenant, http.ucwa.tenant_caller)"},
 		{"key of a misspelt claim among others", "limit tenant 20 per 1h key {http.ucwa.tid}/{http.ucwa.clientid}", "",
 			"limit tenant: key: {http.ucwa.clientid} is not a placeholder of the edge"},
 		{"key of the pool", "limit tenant 20 per 1h key {http.ucwa.pool}", "",

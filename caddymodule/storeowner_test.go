@@ -10,11 +10,12 @@ import (
 )
 
 // TestStoreOwner: whom a request's reservations count for in a memory
-// store is the digest of its verified caller (tid, and oid or else sub),
-// the same whether the grant made it once or a request made it; a token
-// without a caller id counts for the client's address, as a request
-// without a token does, by a digest keyed for the process (see
-// storeDigest), made for each request.
+// store is the digest of its verified caller (tenant: tid, or for a
+// token without tid of an issuer other than the first its iss, marked
+// apart from a tid; and oid or else sub), the same whether the grant
+// made it once or a request made it; a token without a caller id counts
+// for the client's address, as a request without a token does, by a
+// digest keyed for the process (see storeDigest), made for each request.
 func TestStoreOwner(t *testing.T) {
 	digest := func(keyed bool, parts ...[]byte) string {
 		h := []byte(storeOwnerVersion)
@@ -30,6 +31,10 @@ func TestStoreOwner(t *testing.T) {
 	caller := func(tid, id string) string {
 		return digest(false, []byte{1}, binary.AppendUvarint(nil, uint64(len(tid))), []byte(tid), []byte(id))
 	}
+	ofIssuer := func(iss, id string) string {
+		return digest(false, []byte{2}, binary.AppendUvarint(nil, uint64(len(iss))), []byte(iss), []byte(id))
+	}
+	const first, second = "https://first.example/", "https://second.example/"
 	r := httptest.NewRequest("POST", "/", nil)
 	address := digest(true, []byte{0}, []byte(clientNetwork(r)))
 	for _, tc := range []struct {
@@ -40,6 +45,10 @@ func TestStoreOwner(t *testing.T) {
 		{"oid", bearer.Claims{"tid": "t1", "oid": "o1", "sub": "s1"}, caller("t1", "o1")},
 		{"sub without oid", bearer.Claims{"tid": "t1", "sub": "s1"}, caller("t1", "s1")},
 		{"no tid", bearer.Claims{"oid": "o1"}, caller("", "o1")},
+		{"no tid, of the first issuer", bearer.Claims{"iss": first, "oid": "o1"}, caller("", "o1")},
+		{"no tid, of another issuer", bearer.Claims{"iss": second, "oid": "o1"}, ofIssuer(second, "o1")},
+		{"a tid, of another issuer", bearer.Claims{"iss": second, "tid": "t1", "oid": "o1"}, caller("t1", "o1")},
+		{"a tid the text of an issuer", bearer.Claims{"iss": first, "tid": second, "oid": "o1"}, caller(second, "o1")},
 		{"tid runs not into the id", bearer.Claims{"tid": "t", "oid": "1o1"}, caller("t", "1o1")},
 		{"no caller id", bearer.Claims{"tid": "t1"}, address},
 		{"no token", nil, address},
@@ -47,13 +56,13 @@ func TestStoreOwner(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := intake{r: r}
 			if tc.claims != nil {
-				in.grant = makeGrant(tc.claims)
+				in.grant = makeGrant(tc.claims, first)
 			}
-			var tid, id string
+			var id string
 			if in.grant != nil {
-				tid, id = in.grant.caller()
+				_, _, id = in.grant.caller()
 			}
-			if got := string(in.appendStoreOwner(nil, tid, id)); got != tc.want {
+			if got := string(in.appendStoreOwner(nil, id)); got != tc.want {
 				t.Errorf("owner %x, want %x", got, tc.want)
 			}
 		})

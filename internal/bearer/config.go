@@ -109,6 +109,17 @@ func (c *Config) OffOnly() bool {
 		len(c.Audiences) == 0 && c.Leeway == 0 && c.CacheSize == 0
 }
 
+// FirstIssuer is the first of Issuers, its placeholders resolved as New
+// resolves them, or "" when none is listed, so that the grant a caller
+// makes of a token's claims can tell the first issuer's tokens from the
+// others'.
+func (c *Config) FirstIssuer() (string, error) {
+	if len(c.Issuers) == 0 {
+		return "", nil
+	}
+	return resolve(caddy.NewReplacer(), "issuer", c.Issuers[0])
+}
+
 // MaxLeeway is the most clock skew a configuration may allow: more would
 // keep expired tokens valid for as long.
 const MaxLeeway = 10 * time.Minute
