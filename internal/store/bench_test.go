@@ -128,7 +128,7 @@ func BenchmarkMemoryAllow(b *testing.B) {
 }
 
 // BenchmarkRedisReserve is one reservation on a redis-server on loopback:
-// one round trip.
+// one round trip, with its owner's count too (owned).
 func BenchmarkRedisReserve(b *testing.B) {
 	srv := testkit.StartRedis(b)
 	// A generous timeout: the benchmark measures round trips, and a
@@ -158,6 +158,20 @@ func BenchmarkRedisReserve(b *testing.B) {
 				}
 			}
 		})
+	})
+	b.Run("owned", func(b *testing.B) {
+		// With a share for the owner: its count in the same pipeline.
+		owned, err := store.NewRedis(store.RedisOptions{URL: srv.URL(), Timeout: time.Second, MaxPerOwner: 1 << 30})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer owned.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			if ok, _, err := owned.ReserveFor(ctx, "bench-owner", next(), "token", time.Minute); !ok || err != nil {
+				b.Fatalf("reserve: %v", err)
+			}
+		}
 	})
 	b.Run("allow", func(b *testing.B) {
 		b.ReportAllocs()

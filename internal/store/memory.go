@@ -111,9 +111,9 @@ func (o *ownerCounts) count(owner string) int64 {
 type ownerKey struct{}
 
 // WithOwner returns ctx carrying owner, the one a reservation made with
-// it counts for: a Memory store with MaxPerOwner refuses an owner's
-// reservation over that bound. Redis takes no notice of it. An owner is
-// opaque to the store; "" is none.
+// it counts for: a Memory or a Redis store with MaxPerOwner refuses an
+// owner's reservation over that bound. An owner is opaque to the store;
+// "" is none.
 func WithOwner(ctx context.Context, owner string) context.Context {
 	return context.WithValue(ctx, ownerKey{}, owner)
 }

@@ -79,6 +79,15 @@ type RedisOptions struct {
 	// (hold "{}" before any other '}'). Default: DefaultKeyPrefix.
 	KeyPrefix string
 
+	// MaxPerOwner bounds how many reservations one owner (see WithOwner)
+	// makes within their TTL, counted in Redis for every store that
+	// shares it, so that one owner cannot fill Redis for all: a
+	// reservation over it fails with ErrOwnerFull (see
+	// Redis.ReserveFor). Default: 0, no bound but Redis's maxmemory; the
+	// store then writes no key and sends no command more than without
+	// owners.
+	MaxPerOwner int
+
 	// TLSCAFile names a PEM file of the CAs that sign the server's
 	// certificate, for rediss URLs. Default: the system's roots.
 	TLSCAFile string
@@ -104,8 +113,9 @@ type RedisOptions struct {
 
 // Redis is a Store in Redis, shared by every edge that uses the same Redis
 // and key prefix. Each operation is one round trip (a Lua script, or the
-// GCRA script of github.com/go-redis/redis_rate for limits), bounded by the
-// store's timeout. A failed operation is not retried, because a retried
+// GCRA script of github.com/go-redis/redis_rate for limits; with
+// MaxPerOwner, a reservation's script and its owner's count in one
+// pipeline, see reserveOwned), bounded by the store's timeout. A failed operation is not retried, because a retried
 // write may find its own first attempt, with two exceptions. The
 // reservations' scripts are sent again, within the timeout, after their
 // connection ended before the reply (see connectionEnded): Redis closed
@@ -140,6 +150,10 @@ type Redis struct {
 	// limitPrefix starts the keys of limits after redis_rate's "rate:":
 	// prefix, and with a cluster the hash tag that puts them in one slot.
 	limitPrefix string
+	// maxPerOwner is RedisOptions.MaxPerOwner (0: no bound), and
+	// maxPerOwnerArg the same in decimal, an argument of ownerScript.
+	maxPerOwner    int
+	maxPerOwnerArg string
 	// ranPrefix starts the keys of ran markers, with a cluster, and
 	// ranTTL is their TTL in milliseconds, made once (see ranMarker).
 	ranPrefix string
@@ -221,6 +235,9 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	}
 	if opts.Cluster && parsed.DB != 0 {
 		return nil, errors.New("store: redis: a cluster has only db 0")
+	}
+	if opts.MaxPerOwner < 0 {
+		return nil, errors.New("store: redis: max per owner must not be negative")
 	}
 	timeout := opts.Timeout
 	switch {
@@ -319,20 +336,22 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		reservations = client
 	}
 	return &Redis{
-		client:       client,
-		reservations: reservations,
-		limiter:      redis_rate.NewLimiter(client),
-		prefix:       prefix,
-		limitPrefix:  limitPrefix,
-		ranPrefix:    redisRatePrefix + limitPrefix + ranMarker,
-		ranTTL:       (timeout + ranMarkerTTL).Milliseconds(),
-		timeout:      timeout,
-		deadlines:    newOperationDeadlines(timeout),
-		attempts:     redisPoolSize(uopts) + 1,
-		unanswered:   unanswered,
-		cluster:      opts.Cluster,
-		addrs:        uopts.Addrs,
-		options:      uopts,
+		client:         client,
+		reservations:   reservations,
+		limiter:        redis_rate.NewLimiter(client),
+		prefix:         prefix,
+		limitPrefix:    limitPrefix,
+		maxPerOwner:    opts.MaxPerOwner,
+		maxPerOwnerArg: strconv.Itoa(opts.MaxPerOwner),
+		ranPrefix:      redisRatePrefix + limitPrefix + ranMarker,
+		ranTTL:         (timeout + ranMarkerTTL).Milliseconds(),
+		timeout:        timeout,
+		deadlines:      newOperationDeadlines(timeout),
+		attempts:       redisPoolSize(uopts) + 1,
+		unanswered:     unanswered,
+		cluster:        opts.Cluster,
+		addrs:          uopts.Addrs,
+		options:        uopts,
 	}, nil
 }
 
@@ -450,6 +469,11 @@ func newReservationScript(src string) *reservationScript {
 // string and number, and two for its slices.
 type scriptCall struct {
 	args [maxScriptArgs]any
+	// script is the script the call runs, with the first argc of argv
+	// as its ARGV, and ttl as the last when withTTL.
+	script  *reservationScript
+	argc    int
+	withTTL bool
 	// key is the key (the store's prefix and the caller's key); argv are
 	// the script's ARGV, ttl its last for the scripts that take one.
 	key  string
@@ -462,19 +486,18 @@ type scriptCall struct {
 // three).
 const maxScriptArgs = 7
 
-// run runs s on c's key with the first argc of c's ARGV, and c's ttl as
-// the last when withTTL, in one round trip (two when Redis answers
-// NOSCRIPT), and again on another connection when its connection ended
-// before the reply (see Redis), within the context's deadline, as
-// retries allows.
-func (r *Redis) run(ctx context.Context, s *reservationScript, c *scriptCall, argc int, withTTL bool) *redis.Cmd {
+// run runs c's script on c's key, in one round trip (two when Redis
+// answers NOSCRIPT), and again on another connection when its
+// connection ended before the reply (see Redis), within the context's
+// deadline, as retries allows.
+func (r *Redis) run(ctx context.Context, c *scriptCall) *redis.Cmd {
 	var retry retries
 	for {
-		cmd := c.command(ctx, s, argc, withTTL)
+		cmd := c.command(ctx)
 		_ = r.reservations.Process(ctx, cmd)
 		// HasErrorPrefix costs an allocation, also for no error.
 		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			cmd = c.evalCommand(ctx, s, cmd)
+			cmd = c.evalCommand(ctx, cmd)
 			_ = r.reservations.Process(ctx, cmd)
 		}
 		if !connectionEnded(cmd.Err()) || ctx.Err() != nil || !retry.next(r) {
@@ -535,16 +558,16 @@ func redisPoolSize(opts *redis.UniversalOptions) int {
 	return 10 * runtime.GOMAXPROCS(0)
 }
 
-// command is the EVALSHA of s on c's key with the first argc of c's ARGV,
-// and c's ttl as the last when withTTL.
-func (c *scriptCall) command(ctx context.Context, s *reservationScript, argc int, withTTL bool) *redis.Cmd {
-	c.args[0], c.args[1], c.args[2], c.args[3] = "evalsha", &s.sha, 1, &c.key
+// command is the EVALSHA of c's script on c's key with the first argc
+// of c's ARGV, and c's ttl as the last when withTTL.
+func (c *scriptCall) command(ctx context.Context) *redis.Cmd {
+	c.args[0], c.args[1], c.args[2], c.args[3] = "evalsha", &c.script.sha, 1, &c.key
 	n := 4
-	for i := range argc {
+	for i := range c.argc {
 		c.args[n] = &c.argv[i]
 		n++
 	}
-	if withTTL {
+	if c.withTTL {
 		c.args[n] = &c.ttl
 		n++
 	}
@@ -553,29 +576,50 @@ func (c *scriptCall) command(ctx context.Context, s *reservationScript, argc int
 	return cmd
 }
 
-// evalCommand is the EVAL of s in place of evalsha, its EVALSHA that
-// Redis answered NOSCRIPT.
-func (c *scriptCall) evalCommand(ctx context.Context, s *reservationScript, evalsha *redis.Cmd) *redis.Cmd {
+// evalCommand is the EVAL of c's script in place of evalsha, its
+// EVALSHA that Redis answered NOSCRIPT.
+func (c *scriptCall) evalCommand(ctx context.Context, evalsha *redis.Cmd) *redis.Cmd {
 	args := slices.Clone(evalsha.Args())
-	args[0], args[1] = "eval", &s.src
+	args[0], args[1] = "eval", &c.script.src
 	cmd := redis.NewCmd(ctx, args...)
 	cmd.SetFirstKeyPos(3)
 	return cmd
 }
 
 // Reserve implements Store with SET NX PX in one script that also answers
-// the value held when the key exists.
+// the value held when the key exists. With MaxPerOwner, the reservation
+// counts for the owner ctx carries (WithOwner), as ReserveFor's.
 func (r *Redis) Reserve(ctx context.Context, key, value string, ttl time.Duration) (bool, string, error) {
+	owner := ""
+	if r.maxPerOwner > 0 {
+		owner = ownerOf(ctx)
+	}
+	return r.ReserveFor(ctx, owner, key, value, ttl)
+}
+
+// ReserveFor is Reserve for owner ("" for none) as WithOwner gives it,
+// without a context to carry it. Without MaxPerOwner, or without an
+// owner, it runs the reservation's script alone; else with the owner's
+// count in the same round trip (see reserveOwned).
+func (r *Redis) ReserveFor(ctx context.Context, owner, key, value string, ttl time.Duration) (bool, string, error) {
 	if err := validateTTL(ttl); err != nil {
 		return false, "", invalid("reserve", err)
 	}
 	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
-	c := &scriptCall{key: r.prefix + key, argv: [2]string{value}, ttl: ttl.Milliseconds()}
-	reply, err := r.run(ctx, reserveScript, c, 1, true).Result()
+	if owner != "" && r.maxPerOwner > 0 {
+		return r.reserveOwned(ctx, owner, key, value, ttl)
+	}
+	c := &scriptCall{script: reserveScript, argc: 1, withTTL: true, key: r.prefix + key, argv: [2]string{value}, ttl: ttl.Milliseconds()}
+	reply, err := r.run(ctx, c).Result()
 	if err != nil {
 		return false, "", r.fail("reserve", err)
 	}
+	return reservation(reply)
+}
+
+// reservation reads the reply of reserveScript.
+func reservation(reply any) (bool, string, error) {
 	switch reply := reply.(type) {
 	case int64:
 		return true, "", nil
@@ -592,8 +636,8 @@ func (r *Redis) Replace(ctx context.Context, key, expect, value string, ttl time
 	}
 	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
-	c := &scriptCall{key: r.prefix + key, argv: [2]string{expect, value}, ttl: ttl.Milliseconds()}
-	n, err := r.run(ctx, replaceScript, c, 2, true).Int64()
+	c := &scriptCall{script: replaceScript, argc: 2, withTTL: true, key: r.prefix + key, argv: [2]string{expect, value}, ttl: ttl.Milliseconds()}
+	n, err := r.run(ctx, c).Int64()
 	if err != nil {
 		return false, r.fail("replace", err)
 	}
@@ -624,12 +668,12 @@ func (r *Redis) Renew(ctx context.Context, keys, values []string, ttl time.Durat
 	}
 	calls := make([]scriptCall, len(keys))
 	for i, key := range keys {
-		calls[i].key, calls[i].argv, calls[i].ttl = r.prefix+key, [2]string{values[i], values[i]}, ttl.Milliseconds()
+		calls[i] = scriptCall{script: replaceScript, argc: 2, withTTL: true, key: r.prefix + key, argv: [2]string{values[i], values[i]}, ttl: ttl.Milliseconds()}
 	}
 	for from := 0; from < len(keys); from += renewPipelineKeys {
 		to := min(from+renewPipelineKeys, len(keys))
 		ran := false
-		for i, cmd := range r.runAll(ctx, replaceScript, calls[from:to], 2, true) {
+		for i, cmd := range r.runAll(ctx, calls[from:to]) {
 			if _, err := cmd.Int64(); err != nil {
 				errs[from+i] = r.fail("replace", err)
 			} else {
@@ -652,9 +696,8 @@ func (r *Redis) Renew(ctx context.Context, keys, values []string, ttl time.Durat
 // having.
 const renewPipelineKeys = 500
 
-// runAll runs s on each of calls (with the first argc of its ARGV, and
-// its ttl as the last when withTTL) in one pipeline: one round trip
-// bounded by one timeout however many calls there are (with Cluster,
+// runAll runs each of calls (its script on its key) in one pipeline: one
+// round trip bounded by one timeout however many calls there are (with Cluster,
 // one round trip to each node that serves some of the keys, the nodes at
 // once: go-redis's cluster pipeline splits the commands by slot). The
 // calls that Redis answered NOSCRIPT (restarted or flushed since the
@@ -663,9 +706,14 @@ const renewPipelineKeys = 500
 // run again in another pipeline, as run sends a call again. It returns
 // each call's command, whose error is that call's alone: a key that
 // fails (its slot's node down) costs the others nothing.
-func (r *Redis) runAll(ctx context.Context, s *reservationScript, calls []scriptCall, argc int, withTTL bool) []*redis.Cmd {
+func (r *Redis) runAll(ctx context.Context, calls []scriptCall) []*redis.Cmd {
 	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
+	return r.pipelined(ctx, calls)
+}
+
+// pipelined is runAll within ctx's deadline, which the caller sets.
+func (r *Redis) pipelined(ctx context.Context, calls []scriptCall) []*redis.Cmd {
 	cmds := make([]*redis.Cmd, len(calls))
 	pending := make([]int, len(calls))
 	for i := range pending {
@@ -675,7 +723,7 @@ func (r *Redis) runAll(ctx context.Context, s *reservationScript, calls []script
 	for len(pending) > 0 {
 		pipe := r.reservations.Pipeline()
 		for _, i := range pending {
-			cmds[i] = calls[i].command(ctx, s, argc, withTTL)
+			cmds[i] = calls[i].command(ctx)
 			_ = pipe.Process(ctx, cmds[i])
 		}
 		_, _ = pipe.Exec(ctx)
@@ -688,7 +736,7 @@ func (r *Redis) runAll(ctx context.Context, s *reservationScript, calls []script
 		if again != nil {
 			pipe := r.reservations.Pipeline()
 			for _, i := range again {
-				cmds[i] = calls[i].evalCommand(ctx, s, cmds[i])
+				cmds[i] = calls[i].evalCommand(ctx, cmds[i])
 				_ = pipe.Process(ctx, cmds[i])
 			}
 			_, _ = pipe.Exec(ctx)
@@ -705,8 +753,8 @@ func (r *Redis) runAll(ctx context.Context, s *reservationScript, calls []script
 func (r *Redis) Release(ctx context.Context, key, expect string) (bool, error) {
 	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
-	c := &scriptCall{key: r.prefix + key, argv: [2]string{expect}}
-	n, err := r.run(ctx, releaseScript, c, 1, false).Int64()
+	c := &scriptCall{script: releaseScript, argc: 1, key: r.prefix + key, argv: [2]string{expect}}
+	n, err := r.run(ctx, c).Int64()
 	if err != nil {
 		return false, r.fail("release", err)
 	}
@@ -724,10 +772,10 @@ func (r *Redis) Release(ctx context.Context, key, expect string) (bool, error) {
 func (r *Redis) ReleaseAll(ctx context.Context, keys, values []string) []error {
 	calls := make([]scriptCall, len(keys))
 	for i, key := range keys {
-		calls[i].key, calls[i].argv = r.prefix+key, [2]string{values[i]}
+		calls[i] = scriptCall{script: releaseScript, argc: 1, key: r.prefix + key, argv: [2]string{values[i]}}
 	}
 	errs := make([]error, len(keys))
-	for i, cmd := range r.runAll(ctx, releaseScript, calls, 1, false) {
+	for i, cmd := range r.runAll(ctx, calls) {
 		if _, err := cmd.Int64(); err != nil {
 			errs[i] = r.fail("release", err)
 		}

@@ -69,6 +69,7 @@ func TestRedisOptions(t *testing.T) {
 		{"cluster of one address", store.RedisOptions{URL: "redis://10.0.0.1:7000", Cluster: true}, ""},
 		{"cluster", store.RedisOptions{URL: "redis://10.0.0.1:7000", Cluster: true, Addrs: []string{"10.0.0.2:7000", "10.0.0.3:7000"}}, ""},
 		{"timeout and prefix", store.RedisOptions{URL: "redis://127.0.0.1:6379", Timeout: time.Second, KeyPrefix: "edge1:"}, ""},
+		{"max per owner", store.RedisOptions{URL: "redis://127.0.0.1:6379", MaxPerOwner: 100}, ""},
 
 		{"no URL", store.RedisOptions{}, "a URL is required"},
 		{"other scheme", store.RedisOptions{URL: "http://127.0.0.1:6379"}, "scheme must be redis or rediss"},
@@ -85,6 +86,7 @@ func TestRedisOptions(t *testing.T) {
 		{"query with a secret", store.RedisOptions{URL: "redis://127.0.0.1:6379/0?password=" + secret}, "query parameters"},
 		{"fragment", store.RedisOptions{URL: "redis://127.0.0.1:6379/0#x"}, "fragment"},
 		{"negative timeout", store.RedisOptions{URL: "redis://127.0.0.1:6379", Timeout: -time.Second}, "timeout must not be negative"},
+		{"negative max per owner", store.RedisOptions{URL: "redis://127.0.0.1:6379", MaxPerOwner: -1}, "max per owner must not be negative"},
 		{"sentinel and cluster", store.RedisOptions{URL: "redis://10.0.0.1:26379", MasterName: "edge", Cluster: true}, "exclude each other"},
 		{"addresses alone", store.RedisOptions{URL: "redis://10.0.0.1:6379", Addrs: []string{"10.0.0.2:6379"}}, "need a sentinel master name or cluster"},
 		{"address without port", store.RedisOptions{URL: "redis://10.0.0.1:7000", Cluster: true, Addrs: []string{"10.0.0.2"}}, "host:port"},

@@ -177,9 +177,11 @@ var (
 	// refuse a new value.
 	ErrFull = errors.New("store full")
 
-	// ErrOwnerFull is matched by an error from a Memory store whose
-	// reservation's owner (WithOwner) holds MaxPerOwner live
-	// reservations: the reservation did not happen, and the store has
+	// ErrOwnerFull is matched by an error from a store whose
+	// reservation's owner (WithOwner) holds its share: MaxPerOwner live
+	// reservations of a Memory store, or MaxPerOwner reservations made
+	// within their TTL in a Redis store (RedisOptions.MaxPerOwner). The
+	// reservation did not happen (or was released), and the store has
 	// room for other owners'. It does not match ErrFull.
 	ErrOwnerFull = errors.New("owner's share of the store full")
 )
