@@ -68,6 +68,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			on_error closed|open
 //			password <password>
 //			key_prefix <prefix>
+//			max_entries_per_caller <n>
 //			tls {
 //				ca <file>
 //				server_name <name>

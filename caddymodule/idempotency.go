@@ -290,11 +290,15 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		inputs = &digest
 	}
 	s := h.store // held open for the request by ServeHTTP
-	// A memory store bounds each caller's share of it: owner.
+	// A memory store bounds each caller's share of it: owner; and so
+	// does a Redis store with max_entries_per_caller (redisOwner).
 	keys, token, owner, verified := in.idempotencyKeys(one[:0], inputs, s.memory != nil)
 	if len(keys) == 0 {
 		idem.count(in, resultUnprotected)
 		return h.deliverLimited(w, r, next, in)
+	}
+	if s.redis != nil {
+		owner = s.redisOwner(in)
 	}
 	// A batch holds each key with a value of its own (see
 	// batchValues); nil for a request, whose keys hold token.

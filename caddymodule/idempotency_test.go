@@ -898,8 +898,9 @@ func TestIdempotencyKeysFormat(t *testing.T) {
 // BenchmarkIdempotency measures the handler in-process (jwt off, the
 // JSON seed with an operationId of its own per request) without
 // idempotency, and with it on the memory store and on Redis (a
-// redis-server started for the benchmark): the differences are what a
-// reservation and a recorded answer cost.
+// redis-server started for the benchmark), without a caller's share and
+// with one: the differences are what a reservation and a recorded
+// answer cost.
 //
 //	go test -run '^$' -bench BenchmarkIdempotency -benchmem ./caddymodule/
 func BenchmarkIdempotency(b *testing.B) {
@@ -912,7 +913,11 @@ func BenchmarkIdempotency(b *testing.B) {
 		{"memory", base + `,"store":{"backend":"memory","max_entries":10000000},"idempotency":{}`},
 	}
 	if _, err := exec.LookPath("redis-server"); err == nil {
-		variants = append(variants, struct{ name, fields string }{"redis", base + `,"idempotency":{},"store":{"backend":"redis","url":"` + testkit.StartRedis(b).URL() + `","timeout":"1s"}`})
+		url := testkit.StartRedis(b).URL()
+		variants = append(variants, struct{ name, fields string }{"redis", base + `,"idempotency":{},"store":{"backend":"redis","url":"` + url + `","timeout":"1s"}`},
+			// The caller's share counted in the reservation's round trip,
+			// with room for every request of the runs.
+			struct{ name, fields string }{"redis, max_entries_per_caller", base + `,"idempotency":{},"store":{"backend":"redis","url":"` + url + `","timeout":"1s","max_entries_per_caller":100000000}`})
 	}
 	prefix, suffix, _ := strings.Cut(seedJSON, "74cb7404e0a247d5a2d4eb0376a47dbf")
 	server := new(caddyhttp.Server)

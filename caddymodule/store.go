@@ -433,6 +433,27 @@ type RedisStore struct {
 	// different pools can share one Redis apart. Default: "ucwa:".
 	KeyPrefix string `json:"key_prefix,omitempty"`
 
+	// The most reservations (of idempotency's operationIds) one caller
+	// makes within the idempotency window, counted in Redis for every
+	// edge that shares it (a verified caller's across the fleet; a
+	// caller known by the client's address alone, per edge: its digest
+	// is keyed for the process, so that Redis holds no address), so that
+	// one caller cannot fill Redis for all. A caller over it gets its
+	// new reservations refused as with a memory store's
+	// max_entries_per_caller: on_error "closed" answers 429
+	// TooManyRequests and delivers nothing, "open" delivers without
+	// idempotency; a repeat of a request Redis holds is still replayed,
+	// and other callers go on. Redis counts, in a sorted set per caller
+	// at key_prefix+"owner:" and the caller's digest in hex, the
+	// operationIds reserved within the window, in the same round trip
+	// as the reservation: a reservation released early counts on until
+	// its window is over, and an answer, kept for a window from when it
+	// is recorded, counts only until the window from its reservation is
+	// over. Default: 0, no bound but Redis's
+	// maxmemory: the reservations' keys and commands are then those of
+	// an edge without the option.
+	MaxEntriesPerCaller int `json:"max_entries_per_caller,omitempty"`
+
 	// TLS settings of a rediss URL; with a redis URL they are refused,
 	// an empty tls block too, since only rediss encrypts. Default: the
 	// system's roots and the URL's host name.
@@ -517,12 +538,16 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 		}
 		return out, nil
 	}
+	if r.MaxEntriesPerCaller < 0 {
+		return fmt.Errorf("max_entries_per_caller must not be negative: %d", r.MaxEntriesPerCaller)
+	}
 	opts := store.RedisOptions{
-		MasterName: r.SentinelMaster,
-		Cluster:    r.Cluster,
-		Addrs:      r.Addrs,
-		Timeout:    time.Duration(r.Timeout),
-		KeyPrefix:  r.KeyPrefix,
+		MasterName:  r.SentinelMaster,
+		Cluster:     r.Cluster,
+		Addrs:       r.Addrs,
+		Timeout:     time.Duration(r.Timeout),
+		KeyPrefix:   r.KeyPrefix,
+		MaxPerOwner: r.MaxEntriesPerCaller,
 	}
 	if opts.URL, err = resolve("url", r.URL); err != nil {
 		return err
@@ -678,14 +703,33 @@ type storeUse struct {
 }
 
 // reserve is Reserve of a reservation for owner: the caller a memory
-// store counts it for (max_entries_per_caller, see intake.appendStoreOwner),
-// which it is given without a context (store.WithOwner) to carry it.
-// Redis takes no notice of owner.
+// store, or a Redis store with max_entries_per_caller, counts it for
+// (see intake.appendStoreOwner, redisOwner), which it is given without
+// a context (store.WithOwner) to carry it.
 func (s *storeUse) reserve(ctx context.Context, owner, key, value string, ttl time.Duration) (bool, string, error) {
-	if s.memory != nil {
+	switch {
+	case s.memory != nil:
 		return s.memory.ReserveFor(owner, key, value, ttl)
+	case s.redis != nil:
+		return s.redis.ReserveFor(ctx, owner, key, value, ttl)
 	}
 	return s.Reserve(ctx, key, value, ttl)
+}
+
+// redisOwner is whom in's reservations count for in a Redis store with
+// max_entries_per_caller: the owner a memory store counts them for (see
+// intake.appendStoreOwner); "" for another store, or without the
+// option, so that a Redis store then reserves as without it.
+func (s *storeUse) redisOwner(in *intake) string {
+	if s.redis == nil || s.redis.MaxPerOwner() == 0 {
+		return ""
+	}
+	var tid, caller string
+	if in.grant != nil {
+		tid, caller = in.grant.caller()
+	}
+	var room [storeOwnerLen]byte
+	return string(in.appendStoreOwner(room[:0], tid, caller))
 }
 
 // allowAll is AllowAll with the decisions written to ds, which has
@@ -976,10 +1020,11 @@ func (s *storeUse) noteFull() {
 	})
 }
 
-// The warning that a caller holds its share of the memory store, then
-// what its requests get, by on_error.
+// The warning that a caller holds its share of the memory store (or of
+// Redis), then what its requests get, by on_error.
 const (
 	shareFull       = "a caller holds max_entries_per_caller reservations of the memory store (many operationIds within the idempotency window): "
+	redisShareFull  = "a caller holds max_entries_per_caller reservations of redis, across the edges that share it (many operationIds within the idempotency window): "
 	shareFullClosed = "its requests that need a new one are answered 429 until some expire; other callers go on"
 	shareFullOpen   = "its requests that need a new one go on without idempotency until some expire"
 )
@@ -993,7 +1038,14 @@ func (s *storeUse) noteShareFull() {
 		if s.failOpen {
 			then = shareFullOpen
 		}
-		s.logger.Warn(shareFull+then, zap.Uint64("refused", refused), zap.Int("max_entries_per_caller", s.memory.MaxPerOwner()))
+		msg, perCaller := shareFull, 0
+		switch {
+		case s.memory != nil:
+			perCaller = s.memory.MaxPerOwner()
+		case s.redis != nil:
+			msg, perCaller = redisShareFull, s.redis.MaxPerOwner()
+		}
+		s.logger.Warn(msg+then, zap.Uint64("refused", refused), zap.Int("max_entries_per_caller", perCaller))
 	})
 }
 
@@ -1185,16 +1237,7 @@ func unmarshalStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
 			case "on_error":
 				return directive.Word(d, &m.OnError, onErrorClosed, onErrorOpen)
 			case "max_entries_per_caller":
-				var v string
-				if err := directive.OneArg(d, &v); err != nil {
-					return err
-				}
-				n, err := strconv.Atoi(v)
-				if err != nil || n <= 0 {
-					return d.Errf("store memory: max_entries_per_caller: %q is not a number of entries above 0", v)
-				}
-				m.MaxEntriesPerCaller = n
-				return nil
+				return unmarshalPerCaller(d, "memory", &m.MaxEntriesPerCaller)
 			}
 			return d.Errf("store memory: unrecognized option %q", name)
 		}); err != nil {
@@ -1216,6 +1259,21 @@ func unmarshalStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
 	return caddyconfig.JSONModuleObject(module, "backend", word, nil), nil
 }
 
+// unmarshalPerCaller parses the argument of max_entries_per_caller, in
+// the block of `store <backend>`, into n.
+func unmarshalPerCaller(d *caddyfile.Dispenser, backend string, n *int) error {
+	var v string
+	if err := directive.OneArg(d, &v); err != nil {
+		return err
+	}
+	parsed, err := strconv.Atoi(v)
+	if err != nil || parsed <= 0 {
+		return d.Errf("store %s: max_entries_per_caller: %q is not a number of entries above 0", backend, v)
+	}
+	*n = parsed
+	return nil
+}
+
 // unmarshalBlock parses the block of `store redis`.
 func (r *RedisStore) unmarshalBlock(d *caddyfile.Dispenser) error {
 	return directive.Block(d, d.Nesting(), "store", nil, func(name string) error {
@@ -1228,6 +1286,8 @@ func (r *RedisStore) unmarshalBlock(d *caddyfile.Dispenser) error {
 			return directive.OneArg(d, &r.Password)
 		case "key_prefix":
 			return directive.OneArg(d, &r.KeyPrefix)
+		case "max_entries_per_caller":
+			return unmarshalPerCaller(d, "redis", &r.MaxEntriesPerCaller)
 		case "tls":
 			if d.NextArg() {
 				return d.ArgErr()

@@ -46,6 +46,9 @@ func TestStoreCaddyfileErrors(t *testing.T) {
 		{"memory on_error twice", "store memory {\n on_error open\n on_error closed\n}", "store: on_error: given twice"},
 		{"max_entries_per_caller 0", "store memory {\n max_entries_per_caller 0\n}", `store memory: max_entries_per_caller: "0" is not a number of entries above 0`},
 		{"max_entries_per_caller arguments", "store memory {\n max_entries_per_caller\n}", "wrong argument count"},
+		{"redis max_entries_per_caller 0", "store redis redis://a:6379 {\n max_entries_per_caller 0\n}", `store redis: max_entries_per_caller: "0" is not a number of entries above 0`},
+		{"redis max_entries_per_caller not a number", "store redis redis://a:6379 {\n max_entries_per_caller many\n}", `store redis: max_entries_per_caller: "many" is not a number of entries above 0`},
+		{"redis max_entries_per_caller arguments", "store redis redis://a:6379 {\n max_entries_per_caller 1 2\n}", "wrong argument count"},
 		{"redis without url", "store redis", "expected `store redis <url> { ... }`"},
 		{"redis arguments", "store redis redis://a:6379 redis://b:6379", "expected `store redis <url> { ... }`"},
 		{"timeout 0", "store redis redis://a:6379 {\n timeout 0\n}", `timeout: "0" is not a duration other than 0`},
@@ -111,6 +114,7 @@ func TestStoreStartupErrors(t *testing.T) {
 		{"unset password variable", "store redis redis://127.0.0.1:6379 {\npassword {env.UCWA_TEST_UNSET_VARIABLE}\n}", "",
 			"password: evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty"},
 		{"negative timeout", "", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","timeout":-1}`, "the timeout must not be negative"},
+		{"negative max_entries_per_caller", "", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","max_entries_per_caller":-1}`, "max_entries_per_caller must not be negative: -1"},
 		// go-redis sends no AUTH without a password: the edge ran as the
 		// default user, not as the URL's.
 		{"user without password", "store redis redis://edge@127.0.0.1:6379/0", `"store":{"backend":"redis","url":"redis://edge@127.0.0.1:6379/0"}`,
