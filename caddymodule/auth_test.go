@@ -443,6 +443,43 @@ func TestJWKSURLSharedAcrossReload(t *testing.T) {
 	}
 }
 
+// TestJWKSURLReplacedAcrossReloadWhileDown: a reload while the identity
+// provider is down that names the same jwks_url with another refresh
+// starts a fetcher of its own, whose first fetch fails: it starts from
+// the last good set of the fetcher it replaces, and tokens signed with
+// its keys still pass. A reload to another URL takes no key from the
+// old one.
+func TestJWKSURLReplacedAcrossReloadWhileDown(t *testing.T) {
+	k := testkit.Keys(t)
+	up := testkit.NewUpstream(t)
+	token := testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k1", testkit.Claims(time.Now(), nil))
+	for _, tc := range []struct {
+		name, url, refresh string
+		status             int
+	}{
+		{"same url, another refresh", "/keys", "3h", 201},
+		{"another url", "/other-keys", "2h", 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+			config := func(path, refresh string) string {
+				return authSite(fmt.Sprintf(`jwt {
+			algorithms RS256
+			jwks_url %s%s %s
+		}`, idp.URL, path, refresh), up.Addr())
+			}
+			e := startEdge(t, "caddyfile", config("/keys", "2h"))
+			e.expect(token, 201, "")
+			idp.Serve(500, []byte("down"))
+			e.Load("caddyfile", config(tc.url, tc.refresh))
+			if got := idp.Hits.Load(); got != 2 {
+				t.Fatalf("the identity provider was asked %d times, want 2 (once by each fetcher)", got)
+			}
+			e.expect(token, tc.status, "")
+		})
+	}
+}
+
 // TestJWKSURLStoppedByReloadWaitsNot: a reload whose config names the
 // jwks_url no more stops its fetcher while a request of the old config
 // still runs (Caddy does not wait for it; here a forward_auth before the

@@ -64,7 +64,8 @@ type Config struct {
 	// How often jwks_url is fetched again (only with jwks_url); shorter
 	// than 1m counts as 1m.
 	// Handlers (and config reloads) naming the same URL and refresh share
-	// one fetcher and its last good set. Default: 1h.
+	// one fetcher and its last good set; a reload that changes the
+	// refresh alone starts a fetcher that begins with that set. Default: 1h.
 	JWKSRefresh caddy.Duration `json:"jwks_refresh,omitempty"`
 
 	// PEM files holding public keys (PUBLIC KEY: RSA, EC or Ed25519; RSA

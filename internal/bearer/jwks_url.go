@@ -51,8 +51,12 @@ type jwksPoolKey struct {
 // (with a first, synchronous fetch) when no handler uses it yet. Each
 // successful call needs a releaseJWKSURL.
 func loadJWKSURL(url string, refresh time.Duration, now func() time.Time, logger func() *zap.Logger) (*jwksURL, error) {
+	// Looked up before LoadOrNew: Range waits on an entry being
+	// constructed, this one's too.
+	seed := lastGoodSet(url)
 	val, _, err := jwksPool.LoadOrNew(jwksPoolKey{url, refresh}, func() (caddy.Destructor, error) {
 		s := newJWKSURL(url, refresh, now, logger)
+		s.set.Store(seed)
 		s.start()
 		return s, nil
 	})
@@ -60,6 +64,23 @@ func loadJWKSURL(url string, refresh time.Duration, now func() time.Time, logger
 		return nil, err
 	}
 	return val.(*jwksURL), nil
+}
+
+// lastGoodSet is the key set that a running fetcher of url holds, nil
+// when none holds one. A new fetcher of url (another refresh: a reload
+// that changes it starts one while the config it replaces still holds the
+// old) starts from it, so that a reload while the provider is down keeps
+// the last good set, as a shared fetcher does, instead of refusing every
+// token until the provider is back.
+func lastGoodSet(url string) *[]verificationKey {
+	var set *[]verificationKey
+	jwksPool.Range(func(key, value any) bool {
+		if key.(jwksPoolKey).url == url {
+			set = value.(*jwksURL).current()
+		}
+		return set == nil
+	})
+	return set
 }
 
 // releaseJWKSURL drops a handler's use of s; the last one stops it.
