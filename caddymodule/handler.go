@@ -221,6 +221,7 @@ type Handler struct {
 
 	// Front-end pools, provisioned, in the order they are tried.
 	pools        []*pool
+	poolSet      *PoolSet // cleaned up once the requests at the pools are done
 	poolMetrics  *poolMetrics
 	poolWarnings *poolWarnings
 

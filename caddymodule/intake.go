@@ -59,6 +59,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		s.hold()
 		defer s.unhold()
 	}
+	if ps := h.poolSet; ps != nil {
+		// The same for the pools, whose HTTP/3 transport would close
+		// the connection of a request still at the pool.
+		ps.hold()
+		defer ps.unhold()
+	}
 	var in intake // on the stack: no allocation of its own
 	in.start(r, header, query, m)
 	defer in.release()

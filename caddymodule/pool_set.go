@@ -1,8 +1,11 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
@@ -24,8 +27,27 @@ func init() {
 //
 // Only the ucwa handler loads this module, with the proxies in the
 // context; it has no configuration of its own.
+//
+// A reload cleans the old config up while its requests are still at the
+// pools, and the transport of a pool over HTTP/3 closes every connection
+// it holds when cleaned up, which would fail each request in flight (502,
+// though the pool may act on it): the set loads the transports in a
+// context of its own and cleans them and the proxies up only once the
+// handler's requests it took in are done (hold, unhold).
 type PoolSet struct {
 	proxies []*reverseproxy.Handler
+
+	// closeTransports cleans up the context the transports were loaded
+	// in, and so the transports.
+	closeTransports context.CancelFunc
+
+	// requests counts the handler's requests that may still use the
+	// pools; unloaded, that Caddy cleaned the set up. The set is cleaned
+	// up once both are so (cleanupOnce).
+	requests    atomic.Int64
+	unloaded    atomic.Bool
+	cleanupOnce sync.Once
+	cleanupErr  error
 }
 
 // namedProxy is a pool's proxy and the pool's name, for errors.
@@ -44,9 +66,12 @@ func (*PoolSet) CaddyModule() caddy.ModuleInfo {
 type poolProxiesKey struct{}
 
 // loadPoolSet provisions proxies in a PoolSet loaded from ctx.
-func loadPoolSet(ctx caddy.Context, proxies []namedProxy) error {
-	_, err := ctx.WithValue(poolProxiesKey{}, proxies).LoadModuleByID("http.handlers.ucwa.pools", []byte("{}"))
-	return err
+func loadPoolSet(ctx caddy.Context, proxies []namedProxy) (*PoolSet, error) {
+	mod, err := ctx.WithValue(poolProxiesKey{}, proxies).LoadModuleByID("http.handlers.ucwa.pools", []byte("{}"))
+	if err != nil {
+		return nil, err
+	}
+	return mod.(*PoolSet), nil
 }
 
 // Provision provisions the proxies the ucwa handler put in ctx.
@@ -55,8 +80,12 @@ func (ps *PoolSet) Provision(ctx caddy.Context) error {
 	if len(proxies) == 0 {
 		return errors.New("only the ucwa handler provisions its pools")
 	}
+	// Caddy cleans up the modules a context loaded when the config is
+	// unloaded; those of this one, when the set says so.
+	transports, closeTransports := caddy.NewContext(ctx)
+	ps.closeTransports = closeTransports
 	for _, p := range proxies {
-		if err := loadPoolTransport(ctx, p.proxy); err != nil {
+		if err := loadPoolTransport(transports, p.proxy); err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
 		}
 		// Kept before Provision: a proxy that fails may have registered
@@ -72,13 +101,39 @@ func (ps *PoolSet) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Cleanup stops what the proxies started (health checkers, connections).
+// Cleanup stops what the proxies started (connections, upstream hosts)
+// once no request of the handler uses them, now if none does. (Their
+// health checkers stop with the config's context.)
 func (ps *PoolSet) Cleanup() error {
-	var errs []error
-	for _, proxy := range ps.proxies {
-		errs = append(errs, proxy.Cleanup())
+	ps.unloaded.Store(true)
+	if ps.requests.Load() == 0 {
+		return ps.cleanup()
 	}
-	return errors.Join(errs...)
+	return nil
+}
+
+// hold keeps the pools as they are for a request until it calls unhold,
+// once it is done with them.
+func (ps *PoolSet) hold() { ps.requests.Add(1) }
+
+func (ps *PoolSet) unhold() {
+	if ps.requests.Add(-1) == 0 && ps.unloaded.Load() {
+		_ = ps.cleanup()
+	}
+}
+
+func (ps *PoolSet) cleanup() error {
+	ps.cleanupOnce.Do(func() {
+		var errs []error
+		for _, proxy := range ps.proxies {
+			errs = append(errs, proxy.Cleanup())
+		}
+		if ps.closeTransports != nil {
+			ps.closeTransports()
+		}
+		ps.cleanupErr = errors.Join(errs...)
+	})
+	return ps.cleanupErr
 }
 
 // Interface guards

@@ -69,7 +69,7 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 		}
 		proxies = append(proxies, namedProxy{c.name, c.proxy})
 	}
-	if err := loadPoolSet(ctx, proxies); err != nil {
+	if h.poolSet, err = loadPoolSet(ctx, proxies); err != nil {
 		return err
 	}
 	h.poolWarnings = new(poolWarnings)

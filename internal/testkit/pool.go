@@ -35,8 +35,9 @@ type Pool struct {
 	release   chan struct{} // closed at the test's end, so hanging answers return
 
 	// Requests counts the requests received completely; Health the
-	// health checks; Conns the connections accepted.
-	Requests, Health, Conns Counter
+	// health checks; Conns the connections accepted, Closed those
+	// closed since (over TCP).
+	Requests, Health, Conns, Closed Counter
 	// Arrived counts the requests whose headers arrived, complete or
 	// not: a request that reached the pool at all.
 	Arrived Counter
@@ -206,6 +207,8 @@ func (p *Pool) connState(conn net.Conn, state http.ConnState) {
 	switch state {
 	case http.StateNew:
 		p.Conns.Add()
+	case http.StateClosed, http.StateHijacked:
+		p.Closed.Add()
 	case http.StateIdle:
 		if p.closeIdle.Load() {
 			_ = conn.Close()
