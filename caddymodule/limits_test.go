@@ -502,26 +502,53 @@ func TestLimitTwoEdges(t *testing.T) {
 	}
 }
 
-// TestLimitSharedAcrossReload: a config reload with the same store keeps
-// the limits' counts.
+// TestLimitSharedAcrossReload: a config reload that keeps the store's
+// data keeps the limits' counts, as the README says: the same config, a
+// limit's count raised (a budget started afresh would take the call), or
+// the store's settings changed where its keys stay (Redis's timeout, the
+// memory store's max_entries).
 func TestLimitSharedAcrossReload(t *testing.T) {
 	for _, st := range limitStores {
-		t.Run(st.name, func(t *testing.T) {
-			pool := testkit.NewUpstream(t)
-			config := limitCaddyfile(t, pool, st.config(t), "limit calls 2 per 1h")
-			e := startEdge(t, "caddyfile", config)
-			alice := caller{"tenant-1", "alice"}.header(t)
-			for range 2 {
-				if resp := e.send(callTo("+14255551234", alice)); resp.Status != http.StatusCreated {
-					t.Fatalf("%d %s", resp.Status, resp.Body)
+		for _, tc := range []struct {
+			name string
+			// reload makes the config loaded after the calls from the
+			// first one.
+			reload func(config string) string
+			// most is the longest Retry-After of the refusal.
+			most int
+		}{
+			{"same config", func(c string) string { return c }, 1800},
+			{"count raised", func(c string) string {
+				return strings.Replace(c, "limit calls 2 per 1h", "limit calls 3 per 1h", 1)
+			}, 1200},
+			{"store settings changed", func(c string) string {
+				if st.name == "memory" {
+					return strings.Replace(c, "store memory", "store memory 50000", 1)
 				}
-			}
-			e.Load("caddyfile", config)
-			assertLimited(t, e.send(callTo("+14255551234", alice)), "calls", 1800)
-			if got := pool.Requests.Load(); got != 2 {
-				t.Errorf("the pool got %d requests, want 2", got)
-			}
-		})
+				return strings.Replace(c, "timeout 5s", "timeout 4s", 1)
+			}, 1800},
+		} {
+			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
+				pool := testkit.NewUpstream(t)
+				config := limitCaddyfile(t, pool, st.config(t), "limit calls 2 per 1h")
+				e := startEdge(t, "caddyfile", config)
+				alice := caller{"tenant-1", "alice"}.header(t)
+				for range 2 {
+					if resp := e.send(callTo("+14255551234", alice)); resp.Status != http.StatusCreated {
+						t.Fatalf("%d %s", resp.Status, resp.Body)
+					}
+				}
+				reloaded := tc.reload(config)
+				if reloaded == config && tc.name != "same config" {
+					t.Fatal("the reload changes nothing")
+				}
+				e.Load("caddyfile", reloaded)
+				assertLimited(t, e.send(callTo("+14255551234", alice)), "calls", tc.most)
+				if got := pool.Requests.Load(); got != 2 {
+					t.Errorf("the pool got %d requests, want 2", got)
+				}
+			})
+		}
 	}
 }
 

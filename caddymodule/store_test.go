@@ -572,11 +572,27 @@ func TestStoreOpenDeliversAgain(t *testing.T) {
 // reservation made before the reload still holds after it (a repeat gets
 // 409), the answer the old config's handler records is replayed by the
 // new one, and a Redis store keeps its connections (Redis counts no new
-// one).
+// one); also when the reload changes the window or on_error, which the
+// README says forget nothing.
 func TestStoreSharedAcrossReload(t *testing.T) {
 	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
-	for _, backend := range []string{"memory", "redis"} {
-		t.Run(backend, func(t *testing.T) {
+	for _, tc := range []struct {
+		backend, name string
+		reload        func(config string) string
+	}{
+		{"memory", "same config", func(c string) string { return c }},
+		{"redis", "same config", func(c string) string { return c }},
+		{"memory", "window changed", func(c string) string { return strings.Replace(c, "idempotency\n", "idempotency 5m\n", 1) }},
+		{"redis", "window changed", func(c string) string { return strings.Replace(c, "idempotency\n", "idempotency 5m\n", 1) }},
+		{"memory", "on_error changed", func(c string) string {
+			return strings.Replace(c, "store memory", "store memory {\n\t\t\ton_error open\n\t\t}", 1)
+		}},
+		{"redis", "on_error changed", func(c string) string {
+			return strings.Replace(c, "timeout 5s", "timeout 5s\n\t\t\ton_error open", 1)
+		}},
+	} {
+		backend := tc.backend
+		t.Run(backend+"/"+tc.name, func(t *testing.T) {
 			storeConfig := "store memory"
 			var connections func() string
 			if backend == "redis" {
@@ -604,7 +620,11 @@ func TestStoreSharedAcrossReload(t *testing.T) {
 			if connections != nil {
 				before = connections()
 			}
-			e.Load("caddyfile", config)
+			reloaded := tc.reload(config)
+			if reloaded == config && tc.name != "same config" {
+				t.Fatal("the reload changes nothing")
+			}
+			e.Load("caddyfile", reloaded)
 
 			assertConflict(t, e.call(idemCall{header: caller, op: "reload-1"}))
 			pool.Release()
