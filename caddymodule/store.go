@@ -724,12 +724,12 @@ func (s *storeUse) redisOwner(in *intake) string {
 	if s.redis == nil || s.redis.MaxPerOwner() == 0 {
 		return ""
 	}
-	var tid, caller string
+	var caller string
 	if in.grant != nil {
-		tid, caller = in.grant.caller()
+		_, _, caller = in.grant.caller()
 	}
 	var room [storeOwnerLen]byte
-	return string(in.appendStoreOwner(room[:0], tid, caller))
+	return string(in.appendStoreOwner(room[:0], caller))
 }
 
 // allowAll is AllowAll with the decisions written to ds, which has
