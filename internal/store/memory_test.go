@@ -549,11 +549,23 @@ func TestMemoryMaxPerOwnerConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	raceOwnerShare(t, m, 30)
+	if n := m.Len(); n != 50 {
+		t.Errorf("%d entries, want 50", n)
+	}
+}
+
+// raceOwnerShare races 100 reservations of distinct keys by owner "a"
+// against s, whose share is share (below 100), with 20 of owner "b":
+// exactly share of a's are reserved, the rest refused with ErrOwnerFull,
+// and all of b's pass.
+func raceOwnerShare(t *testing.T, s store.Store, share int64) {
+	t.Helper()
 	var reserved, refused, other atomic.Int64
 	var wg sync.WaitGroup
 	for i := range 100 {
 		wg.Go(func() {
-			ok, _, err := m.Reserve(store.WithOwner(context.Background(), "a"), "a"+strconv.Itoa(i), "v", time.Minute)
+			ok, _, err := s.Reserve(store.WithOwner(context.Background(), "a"), "a"+strconv.Itoa(i), "v", time.Minute)
 			switch {
 			case err == nil && ok:
 				reserved.Add(1)
@@ -565,17 +577,14 @@ func TestMemoryMaxPerOwnerConcurrent(t *testing.T) {
 		})
 		if i < 20 {
 			wg.Go(func() {
-				if ok, _, err := m.Reserve(store.WithOwner(context.Background(), "b"), "b"+strconv.Itoa(i), "v", time.Minute); err == nil && ok {
+				if ok, _, err := s.Reserve(store.WithOwner(context.Background(), "b"), "b"+strconv.Itoa(i), "v", time.Minute); err == nil && ok {
 					other.Add(1)
 				}
 			})
 		}
 	}
 	wg.Wait()
-	if reserved.Load() != 30 || refused.Load() != 70 || other.Load() != 20 {
-		t.Fatalf("a reserved %d, refused %d; b reserved %d; want 30, 70, 20", reserved.Load(), refused.Load(), other.Load())
-	}
-	if n := m.Len(); n != 50 {
-		t.Errorf("%d entries, want 50", n)
+	if reserved.Load() != share || refused.Load() != 100-share || other.Load() != 20 {
+		t.Fatalf("a reserved %d, refused %d; b reserved %d; want %d, %d, 20", reserved.Load(), refused.Load(), other.Load(), share, 100-share)
 	}
 }

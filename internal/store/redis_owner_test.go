@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,32 +237,7 @@ func TestRedisMaxPerOwner(t *testing.T) {
 func testRedisMaxPerOwnerConcurrent(t *testing.T, tp ownerTopology) {
 	const prefix = "race:"
 	r := tp.open(t, prefix, 30)
-	var reserved, refused, other atomic.Int64
-	var wg sync.WaitGroup
-	for i := range 100 {
-		wg.Go(func() {
-			ok, _, err := r.Reserve(store.WithOwner(context.Background(), "a"), "a"+strconv.Itoa(i), "v", time.Minute)
-			switch {
-			case err == nil && ok:
-				reserved.Add(1)
-			case errors.Is(err, store.ErrOwnerFull):
-				refused.Add(1)
-			default:
-				t.Errorf("a%d: %v %v", i, ok, err)
-			}
-		})
-		if i < 20 {
-			wg.Go(func() {
-				if ok, _, err := r.Reserve(store.WithOwner(context.Background(), "b"), "b"+strconv.Itoa(i), "v", time.Minute); err == nil && ok {
-					other.Add(1)
-				}
-			})
-		}
-	}
-	wg.Wait()
-	if reserved.Load() != 30 || refused.Load() != 70 || other.Load() != 20 {
-		t.Fatalf("a reserved %d, refused %d; b reserved %d; want 30, 70, 20", reserved.Load(), refused.Load(), other.Load())
-	}
+	raceOwnerShare(t, r, 30)
 	if got := tp.keys(t, prefix+"a*"); len(got) != 30 {
 		t.Errorf("Redis holds %d reservations of a, want 30", len(got))
 	}
