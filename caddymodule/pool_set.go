@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
@@ -41,13 +39,9 @@ type PoolSet struct {
 	// in, and so the transports.
 	closeTransports context.CancelFunc
 
-	// requests counts the handler's requests that may still use the
-	// pools; unloaded, that Caddy cleaned the set up. The set is cleaned
-	// up once both are so (cleanupOnce).
-	requests    atomic.Int64
-	unloaded    atomic.Bool
-	cleanupOnce sync.Once
-	cleanupErr  error
+	// drained cleans the set up once Caddy did (Cleanup) and the
+	// handler's requests that may still use the pools are done.
+	drained closeWhenDrained
 }
 
 // namedProxy is a pool's proxy and the pool's name, for errors.
@@ -80,6 +74,7 @@ func (ps *PoolSet) Provision(ctx caddy.Context) error {
 	if len(proxies) == 0 {
 		return errors.New("only the ucwa handler provisions its pools")
 	}
+	ps.drained.close = ps.cleanup
 	// Caddy cleans up the modules a context loaded when the config is
 	// unloaded; those of this one, when the set says so.
 	transports, closeTransports := caddy.NewContext(ctx)
@@ -104,36 +99,23 @@ func (ps *PoolSet) Provision(ctx caddy.Context) error {
 // Cleanup stops what the proxies started (connections, upstream hosts)
 // once no request of the handler uses them, now if none does. (Their
 // health checkers stop with the config's context.)
-func (ps *PoolSet) Cleanup() error {
-	ps.unloaded.Store(true)
-	if ps.requests.Load() == 0 {
-		return ps.cleanup()
-	}
-	return nil
-}
+func (ps *PoolSet) Cleanup() error { return ps.drained.release() }
 
 // hold keeps the pools as they are for a request until it calls unhold,
 // once it is done with them.
-func (ps *PoolSet) hold() { ps.requests.Add(1) }
+func (ps *PoolSet) hold() { ps.drained.hold() }
 
-func (ps *PoolSet) unhold() {
-	if ps.requests.Add(-1) == 0 && ps.unloaded.Load() {
-		_ = ps.cleanup()
-	}
-}
+func (ps *PoolSet) unhold() { ps.drained.unhold() }
 
 func (ps *PoolSet) cleanup() error {
-	ps.cleanupOnce.Do(func() {
-		var errs []error
-		for _, proxy := range ps.proxies {
-			errs = append(errs, proxy.Cleanup())
-		}
-		if ps.closeTransports != nil {
-			ps.closeTransports()
-		}
-		ps.cleanupErr = errors.Join(errs...)
-	})
-	return ps.cleanupErr
+	var errs []error
+	for _, proxy := range ps.proxies {
+		errs = append(errs, proxy.Cleanup())
+	}
+	if ps.closeTransports != nil {
+		ps.closeTransports()
+	}
+	return errors.Join(errs...)
 }
 
 // Interface guards

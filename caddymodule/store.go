@@ -75,17 +75,13 @@ type sharedStore struct {
 	// its whole share of a memory store.
 	full, shareFull throttledWarning
 
-	// requests counts the requests of the handlers using the store, from
-	// when a handler takes one in to its last store call (hold, unhold);
-	// destructed: no handler uses the store any longer. The store is
-	// closed once both are so: a reload that changes the store's settings
-	// cleans the old handlers up while their requests are still in
-	// flight, and those still reserve their keys (a body still on its
-	// way), renew their reservations and record their answers in it.
-	requests   atomic.Int64
-	destructed atomic.Bool
-	closeOnce  sync.Once
-	closeErr   error
+	// drained closes the store once no handler uses it (Destruct) and
+	// no request holds it, from when a handler takes one in to its last
+	// store call: a reload that changes the store's settings cleans the
+	// old handlers up while their requests are still in flight, and
+	// those still reserve their keys (a body still on its way), renew
+	// their reservations and record their answers in it.
+	drained closeWhenDrained
 }
 
 // memoryState is the memory store and the bounds its handlers ask for:
@@ -196,28 +192,13 @@ func monotonicNow() int64 { return int64(time.Since(monotonicBase)) }
 
 // Destruct closes the store once no handler uses it, or, when requests
 // still hold it, once the last of them lets go of it.
-func (s *sharedStore) Destruct() error {
-	s.destructed.Store(true)
-	if s.requests.Load() == 0 {
-		return s.close()
-	}
-	return nil
-}
+func (s *sharedStore) Destruct() error { return s.drained.release() }
 
 // hold keeps the store open for a request until it calls unhold, after
 // its last store call.
-func (s *sharedStore) hold() { s.requests.Add(1) }
+func (s *sharedStore) hold() { s.drained.hold() }
 
-func (s *sharedStore) unhold() {
-	if s.requests.Add(-1) == 0 && s.destructed.Load() {
-		_ = s.close()
-	}
-}
-
-func (s *sharedStore) close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.Close() })
-	return s.closeErr
-}
+func (s *sharedStore) unhold() { s.drained.unhold() }
 
 // stores holds the stores in use, by their config (see sharedStoreKey).
 var stores = caddy.NewUsagePool()
@@ -345,6 +326,7 @@ func (m *MemoryStore) Provision(caddy.Context) error {
 		}
 		s := &sharedStore{Store: mem, data: key, memory: &memoryState{Memory: mem, bounds: map[memoryBounds]int{}}}
 		s.full.now, s.shareFull.now = opts.Now, opts.Now
+		s.drained.close = mem.Close
 		return s, nil
 	})
 	if err != nil {
@@ -586,7 +568,9 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 			return nil, err
 		}
 		state.Redis = rs
-		return &sharedStore{Store: rs, data: data, redis: state}, nil
+		s := &sharedStore{Store: rs, data: data, redis: state}
+		s.drained.close = rs.Close
+		return s, nil
 	})
 	if err != nil {
 		return err
