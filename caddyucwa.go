@@ -7,8 +7,9 @@
 // (http.handlers.ucwa.pools), the stores it keeps its state in
 // (http.handlers.ucwa.stores.*) and the log
 // field filter that hides phone numbers in logged URIs
-// (caddy.logging.encoders.filter.ucwa_numbers). It registers nothing
-// else: the pool emulator, which answers 201 to calls it never places,
+// (caddy.logging.encoders.filter.ucwa_numbers), and the log writer that
+// writes the audit trail a buffer at a time (caddy.logging.writers.buffered).
+// It registers nothing else: the pool emulator, which answers 201 to calls it never places,
 // belongs in demos and tests only (cmd/caddy-ucwa).
 package caddyucwa
 

@@ -64,6 +64,9 @@
 //	-all-features s    Caddyfile text added to the all-features route
 //	                   (default allFeatures; "" omits the route)
 //	-audit=false       measure without the audit trail (its logger off)
+//	-audit-buffered    write the audit trail through the plugin's
+//	                   buffered log writer (64 KiB, flush_interval 1s)
+//	                   around the same file writer
 //	-shared-upstream   serve the upstream from the measured Caddy process
 //	                   too (its CPU then counts on every route alike)
 //	-cpuprofile dir    write a CPU profile of Caddy per route, taken during
@@ -199,6 +202,7 @@ func main() {
 	allFeaturesText := flag.String("all-features", allFeatures, `Caddyfile text the all-features route adds ("" omits the route)`)
 	sharedUpstream := flag.Bool("shared-upstream", false, "serve the upstream from the measured Caddy process too")
 	audit := flag.Bool("audit", true, "write the audit trail (on by default in the edge) to a file, as a deployment does; false measures without it")
+	auditBuffered := flag.Bool("audit-buffered", false, "write the audit trail through the buffered log writer around the same file writer")
 	flag.IntVar(&rate, "rate", 0, "requests per second of every round (0: as fast as the workers go)")
 	profileDir := flag.String("cpuprofile", "", "write a CPU profile of Caddy per route (its last round) to this directory")
 	straceDir := flag.String("strace", "", "count Caddy's system calls per route (its last round) with strace -f -c into this directory")
@@ -258,17 +262,21 @@ func main() {
 	// request of a ucwa route, goes to a file of its own.
 	auditLog := ""
 	if *audit {
-		auditLog = fmt.Sprintf(`
-	log ucwa_audit {
-		include http.handlers.ucwa.audit
-		output file %s {
+		output := fmt.Sprintf(`output file %s {
 			roll_size 20MiB
 			roll_keep 2
 			roll_compression zstd
+		}`, filepath.Join(dir, "audit.log"))
+		if *auditBuffered {
+			output = "output buffered {\n\t\t" + output + "\n\t}"
 		}
+		auditLog = fmt.Sprintf(`
+	log ucwa_audit {
+		include http.handlers.ucwa.audit
+		%s
 		format json
 		level INFO
-	}`, filepath.Join(dir, "audit.log"))
+	}`, output)
 	}
 	config := fmt.Sprintf(`{
 	admin 127.0.0.1:%d
@@ -326,9 +334,16 @@ func main() {
 	server.sample() // fails early when the admin endpoint does not answer
 
 	token := mint(key, time.Hour)
-	fmt.Printf("caddy-ucwa bench %s: %d rounds x %s per route, %d connections, %d CPUs, GOMAXPROCS of the server: %s\n\n",
+	auditTrail := "a file"
+	switch {
+	case !*audit:
+		auditTrail = "off"
+	case *auditBuffered:
+		auditTrail = "a file, buffered"
+	}
+	fmt.Printf("caddy-ucwa bench %s: %d rounds x %s per route, %d connections, %d CPUs, GOMAXPROCS of the server: %s, audit trail: %s\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), *rounds, *round, *workers, runtime.NumCPU(),
-		orDefault(os.Getenv("GOMAXPROCS"), "all cores"))
+		orDefault(os.Getenv("GOMAXPROCS"), "all cores"), auditTrail)
 
 	jsonRoutes := []string{routePlain, routeEdge, routeExpect, routeIdemMem}
 	for _, r := range []string{routeIdemRed, routeAll} {
