@@ -153,8 +153,8 @@ func TestLineBuffer(t *testing.T) {
 // real Caddy. Lines wait in the buffer (none in the file while it has
 // room and flush_interval has not passed), a full buffer is written,
 // flush_interval writes what is held, and every config unload (a reload,
-// a config without the log) writes what is held: then every guarded
-// request has its one whole line in the file.
+// a config without the log, a stop of the process) writes what is held:
+// then every guarded request has its one whole line in the file.
 func TestBufferedAuditTrail(t *testing.T) {
 	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
 	pool := testkit.NewUpstream(t)
@@ -238,6 +238,23 @@ func TestBufferedAuditTrail(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a stop writes what is held", func(t *testing.T) {
+		auditFile := filepath.Join(t.TempDir(), "ucwa-audit.log")
+		p := testkit.StartCaddyProcess(t, "caddyfile", config(auditFile, "flush_interval 1h"))
+		for range 3 {
+			resp := testkit.Send(t, p.Client(), testkit.Request{URL: p.URL("EDGE_PORT", startOpsPath), ContentType: "application/json", Body: `{"to":"+14255551234"}`, Header: http.Header{"Authorization": {callerBearer(t)}}})
+			if resp.Status != http.StatusCreated {
+				t.Fatalf("status %d (%s), want 201", resp.Status, resp.Body)
+			}
+		}
+		if n := len(auditLines(auditFile)); n != 0 {
+			t.Fatalf("%d lines in the file before the stop, want 0 (held)", n)
+		}
+		p.Stop()
+		if n := len(auditLines(auditFile)); n != 3 {
+			t.Fatalf("%d lines in the file after the stop, want 3", n)
+		}
+	})
 	t.Run("flush_interval", func(t *testing.T) {
 		auditFile := filepath.Join(t.TempDir(), "ucwa-audit.log")
 		e := startEdge(t, "caddyfile", config(auditFile, "flush_interval 10ms"))

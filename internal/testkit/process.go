@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -177,6 +178,18 @@ func (p *Process) Restart() {
 func (p *Process) AwaitReload() {
 	p.t.Helper()
 	p.awaitHandover()
+	p.client.CloseIdleConnections()
+}
+
+// Stop stops the process as a service manager does (SIGTERM: Caddy
+// stops its config and exits) and waits until it is gone.
+func (p *Process) Stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.exited
+	p.cmd = nil
 	p.client.CloseIdleConnections()
 }
 
