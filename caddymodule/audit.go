@@ -27,8 +27,10 @@ import (
 //   - application: the application id of the path, the last four digits
 //     of its long digit runs masked, as a destination's are: the client
 //     writes it, and may write a number
-//   - caller: sub, oid, tid and client_id of the verified token (absent
-//     without one)
+//   - caller: sub, oid, tid, iss and client_id of the verified token
+//     (absent without one); iss whenever the token has one, so that two
+//     accepted issuers' callers of one sub without tid are told apart,
+//     whichever issuer was listed first when the line was written
 //   - remote_ip, client_ip: the connection's address and the client's
 //     (Caddy's trusted_proxies)
 //   - destinations: each destination of the request (of each part of a
@@ -348,7 +350,7 @@ func errorCode(e *ucwa.Error) string {
 // auditCaller is the verified caller of a request, from the placeholders
 // the token's grant published.
 type auditCaller struct {
-	sub, oid, tid, clientID string
+	sub, oid, tid, iss, clientID string
 }
 
 // callerOf returns the caller: from the request's grant, which
@@ -361,6 +363,7 @@ func callerOf(g *grant, repl *caddy.Replacer) auditCaller {
 		c.oid, _ = g.placeholders[2].(string)
 		c.tid, _ = g.placeholders[3].(string)
 		c.clientID, _ = g.placeholders[4].(string)
+		c.iss, _ = g.placeholders[7].(string)
 		return c
 	}
 	if repl == nil {
@@ -370,12 +373,16 @@ func callerOf(g *grant, repl *caddy.Replacer) auditCaller {
 	c.oid, _ = repl.GetString("http.ucwa.oid")
 	c.tid, _ = repl.GetString("http.ucwa.tid")
 	c.clientID, _ = repl.GetString("http.ucwa.client_id")
+	c.iss, _ = repl.GetString("http.ucwa.iss")
 	return c
 }
 
-// MarshalLogObject writes the caller's non-empty claims.
+// MarshalLogObject writes the caller's non-empty claims. iss is written
+// whether or not it tells the caller apart (see makeGrant): which issuer
+// is first may change with the config, and a line must say whose caller
+// it was by itself. It is the issuer's public name, no secret.
 func (c *auditCaller) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	for _, kv := range [...][2]string{{"sub", c.sub}, {"oid", c.oid}, {"tid", c.tid}, {"client_id", c.clientID}} {
+	for _, kv := range [...][2]string{{"sub", c.sub}, {"oid", c.oid}, {"tid", c.tid}, {"iss", c.iss}, {"client_id", c.clientID}} {
 		if kv[1] != "" {
 			enc.AddString(kv[0], kv[1])
 		}

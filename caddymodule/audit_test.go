@@ -630,7 +630,7 @@ func TestAuditTrailFormats(t *testing.T) {
 				caller>oid delete
 			}
 		}`, []string{
-			`"operation":"guarded","application":"104","caller":{"sub":"sub-guard","tid":"tid-guard","client_id":"app-guard"},"remote_ip":"127.0.0.1",`,
+			`"operation":"guarded","application":"104","caller":{"sub":"sub-guard","tid":"tid-guard","iss":"https://issuer.example/","client_id":"app-guard"},"remote_ip":"127.0.0.1",`,
 			`"operation":"guarded","remote_ip":"127.0.0.1","error":"NotFound","status":404,`,
 		}, nil},
 		{"duration_format string", `format json {
@@ -640,7 +640,7 @@ func TestAuditTrailFormats(t *testing.T) {
 			`"operation":"(near miss)","remote_ip":"127.0.0.1","error":"NotFound","status":404,"duration":"`,
 		}, regexp.MustCompile(`"duration":"[0-9.]+[µnm]?s"`)},
 		{"console", `format console`, []string{
-			`{"operation": "startPhoneAudio", "application": "104", "caller": {"sub": "sub-guard", "oid": "oid-guard", "tid": "tid-guard", "client_id": "app-guard"}, "remote_ip": "127.0.0.1", `,
+			`{"operation": "startPhoneAudio", "application": "104", "caller": {"sub": "sub-guard", "oid": "oid-guard", "tid": "tid-guard", "iss": "https://issuer.example/", "client_id": "app-guard"}, "remote_ip": "127.0.0.1", `,
 			`{"operation": "(near miss)", "remote_ip": "127.0.0.1", "error": "NotFound", "status": 404, `,
 		}, nil},
 	} {

@@ -69,6 +69,7 @@ type auditLine struct {
 		Sub      string `json:"sub"`
 		OID      string `json:"oid"`
 		TID      string `json:"tid"`
+		ISS      string `json:"iss"`
 		ClientID string `json:"client_id"`
 	} `json:"caller"`
 	RemoteIP     string          `json:"remote_ip"`

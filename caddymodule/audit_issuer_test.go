@@ -1,0 +1,131 @@
+package caddymodule
+
+import (
+	"cmp"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestAuditCallerIssuer: the audit line's caller has the token's iss,
+// whatever the accepted issuers and their order: two accepted issuers'
+// callers of one sub without tid, which differ in nothing else, are told
+// apart in the trail as the edge tells them apart, and the first issuer's
+// caller says its issuer too (which issuer is first is the config's, not
+// the line's); so do two issuers' tokens of one tid and sub. A token
+// without iss (no issuer listed) has a caller without one. The token
+// itself is never in the line.
+func TestAuditCallerIssuer(t *testing.T) {
+	type sent struct {
+		iss, tid string // "": no such claim
+		op       string
+	}
+	for _, tc := range []struct {
+		name    string
+		issuers []string
+		sent    []sent
+	}{
+		{"the first issuer listed first", []string{firstIssuer, secondIssuer}, []sent{
+			{firstIssuer, "", "op-1"}, {secondIssuer, "", "op-2"}, {firstIssuer, "t1", "op-3"}, {secondIssuer, "t1", "op-4"},
+		}},
+		{"the second issuer listed first", []string{secondIssuer, firstIssuer}, []sent{
+			{firstIssuer, "", "op-1"}, {secondIssuer, "", "op-2"},
+		}},
+		{"no issuer listed", nil, []sent{
+			{firstIssuer, "", "op-1"}, {secondIssuer, "", "op-2"}, {"", "", "op-3"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := newIdemPool(t, "primary")
+			e := startEdge(t, "caddyfile", idemCaddyfile(issuersAuth(t, tc.issuers...), "primary "+pool.Addr()))
+			var tokens []string
+			for _, s := range tc.sent {
+				header := issuerToken(t, s.iss, s.tid, "", "same-sub")
+				if s.iss == "" {
+					header = issuerTokenWithoutIss(t)
+				}
+				tokens = append(tokens, strings.TrimPrefix(header.Get("Authorization"), "Bearer "))
+				if resp := e.call(idemCall{header: header, op: s.op}); resp.Status != http.StatusCreated {
+					t.Fatalf("%s: %d %s, want 201", s.op, resp.Status, resp.Body)
+				}
+			}
+			var lines []auditLine
+			testkit.Eventually(t, "the audit lines", func() bool {
+				lines = auditLines(t, e.Logs().String())
+				return len(lines) >= len(tc.sent)
+			})
+			if len(lines) != len(tc.sent) {
+				t.Fatalf("%d audit lines, want %d", len(lines), len(tc.sent))
+			}
+			byOp := map[string]auditLine{}
+			for _, l := range lines {
+				byOp[l.OperationID] = l
+			}
+			callers := map[string]string{} // caller as the line has it: its operationId
+			for _, s := range tc.sent {
+				c := byOp[s.op].Caller
+				if c.ISS != s.iss || c.TID != s.tid || c.Sub != "same-sub" {
+					t.Errorf("%s (iss %q, tid %q): caller %+v", s.op, s.iss, s.tid, c)
+				}
+				if other, ok := callers[c.Sub+"|"+c.OID+"|"+c.TID+"|"+c.ISS]; ok {
+					t.Errorf("%s and %s, tokens of two issuers, look alike in the trail: %+v", other, s.op, c)
+				}
+				callers[c.Sub+"|"+c.OID+"|"+c.TID+"|"+c.ISS] = s.op
+			}
+			log := e.Logs().String()
+			for i, token := range tokens {
+				if strings.Contains(log, token) || strings.Contains(log, strings.Split(token, ".")[2]) {
+					t.Errorf("the token of %s is in the log", tc.sent[i].op)
+				}
+			}
+		})
+	}
+}
+
+// issuerTokenWithoutIss is issuerToken's token of the caller same-sub
+// without any iss claim.
+func issuerTokenWithoutIss(t *testing.T) http.Header {
+	claims := jwt.MapClaims{"iss": nil, "sub": "same-sub", "scp": "Conversations.Initiate"}
+	token := testkit.Mint(t, jwt.SigningMethodES256, testkit.Keys(t).EC, "", testkit.Claims(time.Now(), claims))
+	return http.Header{"Authorization": {"Bearer " + token}}
+}
+
+// TestAuditCallerIssuerOfPlaceholders: a handler without tokens of its
+// own (`jwt off`) behind one that verified the token writes the caller
+// from the placeholders the first published, iss among them, as the
+// first writes it from the token.
+func TestAuditCallerIssuerOfPlaceholders(t *testing.T) {
+	pool := newIdemPool(t, "primary")
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	route {
+		ucwa {
+			%s
+			default_region US
+		}
+		ucwa {
+			jwt off
+			default_region US
+			primary %s
+		}
+	}
+}`, issuersAuth(t, firstIssuer, secondIssuer), pool.Addr()))
+	if resp := e.call(idemCall{header: issuerToken(t, secondIssuer, "", "oid-a", "sub-a"), op: "op-1"}); resp.Status != http.StatusCreated {
+		t.Fatalf("%d %s, want 201", resp.Status, resp.Body)
+	}
+	var lines []auditLine
+	testkit.Eventually(t, "the audit lines of both handlers", func() bool {
+		lines = auditLines(t, e.Logs().String())
+		return len(lines) >= 2
+	})
+	for _, l := range lines {
+		if c := l.Caller; c.ISS != secondIssuer || c.Sub != "sub-a" || c.OID != "oid-a" {
+			t.Errorf("the line of the handler %s: caller %+v, want sub-a's of %s", cmp.Or(l.Pool, "without pools"), c, secondIssuer)
+		}
+	}
+}
