@@ -50,7 +50,9 @@ import (
 //   - status, duration (in seconds, or as the log's duration_format
 //     says); status 0 when the client got no
 //     answer: a handler after the edge aborted or panicked, which Caddy
-//     does not answer (net/http closes the connection)
+//     does not answer (net/http closes the connection); 499 when the
+//     client went away while a pool had its request (reverse_proxy's
+//     status, as in Caddy's access log)
 //   - operation_id: the request's operationId, the digits of any run of
 //     more than four digits masked (a run goes on across anything but a
 //     letter: "+1 (425) 555-1234" is "+* (***) ***-****"), so that it
