@@ -352,11 +352,11 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		goesOn := err != nil && (s.goesOnWithout(err) || h.isEmergencyCall(in))
 		if err != nil && !goesOn || err == nil && !reserved {
 			// Not delivered: the parts reserved so far may be sent again.
-			h.release(ctx, held, heldValues, token)
+			h.release(ctx, owner, held, heldValues, token)
 		}
 		if err != nil && !goesOn {
 			// Nor this part, whose reservation Redis may have run.
-			h.releaseUnanswered(err, key, valueAt(values, i, token))
+			h.releaseUnanswered(err, owner, key, valueAt(values, i, token))
 		}
 		if !s.end(epoch, err) && !goesOn {
 			idem.count(in, resultStoreError)
@@ -391,12 +391,12 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 					beforeTakeover()
 					replacing = current
 					epoch := s.begin()
-					tookOver, err := s.Replace(ctx, key, current, token, idem.window)
+					tookOver, err := s.replace(ctx, owner, key, current, token, idem.window)
 					s.end(epoch, err)
 					if tookOver {
 						held = append(held, key) // a request's: no values
 						tookOverFrom = current
-						idem.inFlight.keep(token, key, token)
+						idem.inFlight.keep(token, owner, key, token)
 						kept = true
 						continue
 					}
@@ -418,7 +418,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		if values != nil {
 			heldValues = append(heldValues, values[i])
 		}
-		idem.inFlight.keep(token, key, valueAt(values, i, token))
+		idem.inFlight.keep(token, owner, key, valueAt(values, i, token))
 		kept = true
 	}
 	keys, values = held, heldValues
@@ -429,7 +429,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	taken, ok := h.checkLimits(w, in)
 	if !ok {
 		// Refused before delivery: the client may send it again.
-		h.release(ctx, keys, values, token)
+		h.release(ctx, owner, keys, values, token)
 		return nil
 	}
 
@@ -458,10 +458,10 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// have been placed.
 		if tookOverFrom != "" {
 			epoch := s.begin()
-			_, err := s.Replace(ctx, keys[0], token, tookOverFrom, idem.window)
+			_, err := s.replace(ctx, owner, keys[0], token, tookOverFrom, idem.window)
 			s.end(epoch, err)
 		} else {
-			h.release(ctx, keys, values, token)
+			h.release(ctx, owner, keys, values, token)
 		}
 		h.refundLimits(in, taken)
 	case (!answered || rec.status >= http.StatusMultipleChoices) && h.isEmergencyCall(in):
@@ -480,7 +480,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			value = rec.encode(&digest)
 		}
 		epoch := s.begin()
-		_, err := s.Replace(ctx, keys[0], token, value, max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
+		_, err := s.replace(ctx, owner, keys[0], token, value, max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
 		s.end(epoch, err)
 	case (rec.overflow || rec.unreplayable) && h.isEmergencyCall(in):
 		// An emergency call answered with success holds its repeats
@@ -491,7 +491,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// none back (see heldBackByFirst).
 		digest = inputsDigest(s.keyed(), in.path, in.cleaned)
 		epoch := s.begin()
-		_, err := s.Replace(ctx, keys[0], token, emergencyAnsweredMark+string(digest[:]), max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
+		_, err := s.replace(ctx, owner, keys[0], token, emergencyAnsweredMark+string(digest[:]), max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
 		s.end(epoch, err)
 	case !answered || rec.overflow || in.cleaned == nil || rec.unreplayable:
 		// The request may have reached a pool, and there is no answer that
@@ -517,27 +517,29 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// later config.
 		rec.notEmergency = rec.status >= http.StatusMultipleChoices
 		epoch := s.begin()
-		_, err := s.Replace(ctx, keys[0], token, rec.encode(inputs), ttl)
+		_, err := s.replace(ctx, owner, keys[0], token, rec.encode(inputs), ttl)
 		s.end(epoch, err)
 	}
 	return deliverErr
 }
 
-// release frees keys that a request reserved with token (a batch: with
-// values, see batchValues), for a request that reached no pool: every
-// one of them, whichever fail (see storeUse.release), in one round trip
-// on Redis, so that the client waits one store timeout at most.
-func (h *Handler) release(ctx context.Context, keys, values []string, token string) {
+// release frees keys that a request of owner (see storeUse.reserve)
+// reserved with token (a batch: with values, see batchValues), for a
+// request that reached no pool: every one of them, whichever fail (see
+// storeUse.release), in one round trip on Redis, so that the client
+// waits one store timeout at most, and the caller's share with them.
+func (h *Handler) release(ctx context.Context, owner string, keys, values []string, token string) {
 	if values == nil {
 		values = make([]string, len(keys))
 		for i := range values {
 			values[i] = token
 		}
 	}
-	h.store.release(ctx, keys, values)
+	h.store.release(ctx, owner, keys, values)
 }
 
-// releaseUnanswered frees key, if it holds value, after a Redis
+// releaseUnanswered frees key, if it holds value (and its count in
+// owner's share, see storeUse.reserve), after a Redis
 // reservation of it with value failed unanswered (timed out, or the
 // connection failed): Redis may have run it all the same, and the
 // request is not delivered, so the key would make every repeat 409 for
@@ -556,7 +558,7 @@ func (h *Handler) release(ctx context.Context, keys, values []string, token stri
 // delivered twice. A store failure that Redis answered (refused, full)
 // ran no reservation, and a reload's closed store takes no call: those
 // are not released.
-func (h *Handler) releaseUnanswered(err error, key, value string) {
+func (h *Handler) releaseUnanswered(err error, owner, key, value string) {
 	s := h.store
 	if s.redis == nil || !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrClosed) {
 		return
@@ -565,7 +567,7 @@ func (h *Handler) releaseUnanswered(err error, key, value string) {
 	go func() {
 		defer s.unhold()
 		epoch := s.begin()
-		_, err := s.Release(context.Background(), key, value)
+		_, err := s.redis.ReleaseFor(context.Background(), owner, key, value)
 		s.end(epoch, err)
 	}()
 }
@@ -598,10 +600,12 @@ type reservationsInFlight struct {
 
 // reservedKeys are the keys a request in flight holds: its first, held
 // with value, and a batch's others in a slice of their own, so that a
-// request of one key costs no allocation.
+// request of one key costs no allocation; all of them for owner (see
+// storeUse.reserve), whose share counts each until its renewed TTL is
+// over.
 type reservedKeys struct {
-	key, value string
-	more       []heldKey
+	owner, key, value string
+	more              []heldKey
 }
 
 // heldKey is a key reserved and the value that holds it.
@@ -617,9 +621,10 @@ type renewalTimer interface {
 // test's fake clock, on which it renews a memory store's reservations.
 var renewAfter = func(d time.Duration, f func()) renewalTimer { return time.AfterFunc(d, f) }
 
-// keep renews key, which token's request has just reserved with value
-// (a batch's, see batchValues; else token), until forget(token).
-func (rs *reservationsInFlight) keep(token, key, value string) {
+// keep renews key, which token's request has just reserved for owner
+// with value (a batch's, see batchValues; else token), until
+// forget(token).
+func (rs *reservationsInFlight) keep(token, owner, key, value string) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rs.keys == nil {
@@ -629,7 +634,7 @@ func (rs *reservationsInFlight) keep(token, key, value string) {
 		held.more = append(held.more, heldKey{key, value})
 		rs.keys[token] = held
 	} else {
-		rs.keys[token] = reservedKeys{key: key, value: value}
+		rs.keys[token] = reservedKeys{owner: owner, key: key, value: value}
 	}
 	switch {
 	case rs.timer == nil:
@@ -660,12 +665,13 @@ func (rs *reservationsInFlight) tick() {
 		rs.mu.Unlock()
 		return
 	}
+	owners := make([]string, 0, len(rs.keys))
 	keys := make([]string, 0, len(rs.keys))
 	values := make([]string, 0, len(rs.keys))
 	for _, held := range rs.keys {
-		keys, values = append(keys, held.key), append(values, held.value)
+		owners, keys, values = append(owners, held.owner), append(keys, held.key), append(values, held.value)
 		for _, k := range held.more {
-			keys, values = append(keys, k.key), append(values, k.value)
+			owners, keys, values = append(owners, held.owner), append(keys, k.key), append(values, k.value)
 		}
 	}
 	rs.timer.Reset(rs.window / 3)
@@ -674,7 +680,7 @@ func (rs *reservationsInFlight) tick() {
 	// costs the others nothing: a request left unrenewed two ticks
 	// running may see its key expire while it is in flight.
 	s := rs.h.store
-	s.renew(context.Background(), s.begin(), keys, values, rs.window)
+	s.renew(context.Background(), s.begin(), owners, keys, values, rs.window)
 }
 
 // deliverLimited delivers the accepted request in, as deliver does, if

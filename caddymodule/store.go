@@ -427,13 +427,13 @@ type RedisStore struct {
 	// idempotency; a repeat of a request Redis holds is still replayed,
 	// and other callers go on. Redis counts, in a sorted set per caller
 	// at key_prefix+"owner:" and the caller's digest in hex, the
-	// operationIds reserved within the window, in the same round trip
-	// as the reservation: a reservation released early counts on until
-	// its window is over, and an answer, kept for a window from when it
-	// is recorded, counts only until the window from its reservation is
-	// over. Default: 0, no bound but Redis's
-	// maxmemory: the reservations' keys and commands are then those of
-	// an edge without the option.
+	// operationIds reserved, in the same round trip as the reservation,
+	// each until its key expires: a reservation released early (its
+	// request reached no pool) is given back, and one renewed or
+	// replaced by its answer counts until its new expiry, in the round
+	// trip of the release or the renewal. Default: 0, no bound but
+	// Redis's maxmemory: the reservations' keys and commands are then
+	// those of an edge without the option.
 	MaxEntriesPerCaller int `json:"max_entries_per_caller,omitempty"`
 
 	// TLS settings of a rediss URL; with a redis URL they are refused,
@@ -748,13 +748,15 @@ func (s *storeUse) refundAll(ctx context.Context, takes []store.Take, held time.
 }
 
 // renew renews the reservations of keys, each held with its value in
-// values, for ttl, and ends each key's call as begun at epoch (see end).
-// A Redis store renews them in one round trip for every 500 (see
-// store.Redis.Renew); another, one after another (the memory store's
-// Replace does not wait).
-func (s *storeUse) renew(ctx context.Context, epoch uint64, keys, values []string, ttl time.Duration) {
+// values for the owner in owners (see reserve), for ttl, and ends each
+// key's call as begun at epoch (see end). A Redis store renews them in
+// one round trip for every 500 (see store.Redis.Renew), each key's count
+// in its owner's share with it; another, one after another (the memory
+// store's Replace does not wait, and its share counts each key while
+// it lives).
+func (s *storeUse) renew(ctx context.Context, epoch uint64, owners, keys, values []string, ttl time.Duration) {
 	if s.redis != nil {
-		for _, err := range s.redis.Renew(ctx, keys, values, ttl) {
+		for _, err := range s.redis.Renew(ctx, owners, keys, values, ttl) {
 			s.end(epoch, err)
 		}
 		return
@@ -765,19 +767,31 @@ func (s *storeUse) renew(ctx context.Context, epoch uint64, keys, values []strin
 	}
 }
 
+// replace is Replace of a reservation of owner (see reserve): a Redis
+// store with max_entries_per_caller has the key's count in the owner's
+// share follow its new TTL (see store.Redis.ReplaceFor), as the memory
+// store's share counts a key while it lives.
+func (s *storeUse) replace(ctx context.Context, owner, key, expect, value string, ttl time.Duration) (bool, error) {
+	if s.redis != nil {
+		return s.redis.ReplaceFor(ctx, owner, key, expect, value, ttl)
+	}
+	return s.Replace(ctx, key, expect, value, ttl)
+}
+
 // release releases the reservations of keys, each held with its value
-// in values, and ends each key's call (see end). Every key is released,
-// whichever fail: a key left held makes its repeats 409 for the window.
-// A Redis store releases them all in one round trip (see
+// in values for owner (see reserve), and ends each key's call (see
+// end). Every key is released, whichever fail: a key left held makes
+// its repeats 409 for the window. A Redis store releases them all, and
+// their counts in the owner's share, in one round trip (see
 // store.Redis.ReleaseAll); another, one after another (the memory
-// store's Release does not wait).
-func (s *storeUse) release(ctx context.Context, keys, values []string) {
+// store's Release does not wait, and gives the owner its share back).
+func (s *storeUse) release(ctx context.Context, owner string, keys, values []string) {
 	if len(keys) == 0 {
 		return
 	}
 	epoch := s.begin()
 	if s.redis != nil {
-		for _, err := range s.redis.ReleaseAll(ctx, keys, values) {
+		for _, err := range s.redis.ReleaseAll(ctx, owner, keys, values) {
 			s.end(epoch, err)
 		}
 		return

@@ -588,3 +588,38 @@ func raceOwnerShare(t *testing.T, s store.Store, share int64) {
 		t.Fatalf("a reserved %d, refused %d; b reserved %d; want %d, %d, 20", reserved.Load(), refused.Load(), other.Load(), share, 100-share)
 	}
 }
+
+// TestMemoryOwnerFollowsKey: as in a Redis store (see
+// TestRedisOwnerFollowsKey), a reservation renewed or replaced counts
+// for its owner until its new TTL is over, not the one it was reserved
+// with, and one released gives its owner the share back at once.
+func TestMemoryOwnerFollowsKey(t *testing.T) {
+	clock := newFakeClock()
+	m, err := store.NewMemory(store.MemoryOptions{MaxEntries: 10, MaxPerOwner: 2, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	b := store.WithOwner(context.Background(), "b")
+	for _, k := range []string{"b1", "b2"} {
+		if ok, _, err := m.Reserve(b, k, "v-"+k, time.Minute); err != nil || !ok {
+			t.Fatalf("%s: %v %v", k, ok, err)
+		}
+	}
+	if ok, err := m.Replace(b, "b1", "v-b1", "v-b1", time.Hour); err != nil || !ok {
+		t.Fatalf("renew b1: %v %v", ok, err)
+	}
+	if ok, err := m.Replace(b, "b2", "v-b2", "answer", time.Hour); err != nil || !ok {
+		t.Fatalf("replace b2: %v %v", ok, err)
+	}
+	clock.Advance(2 * time.Minute)
+	if _, _, err := m.Reserve(b, "b3", "v", time.Minute); !errors.Is(err, store.ErrOwnerFull) {
+		t.Fatalf("b3 past the TTL b1 and b2 were reserved with: %v, want ErrOwnerFull", err)
+	}
+	if ok, err := m.Release(b, "b1", "v-b1"); err != nil || !ok {
+		t.Fatalf("release b1: %v %v", ok, err)
+	}
+	if ok, _, err := m.Reserve(b, "b3", "v", time.Minute); err != nil || !ok {
+		t.Fatalf("b3 once b1 is released: %v %v", ok, err)
+	}
+}

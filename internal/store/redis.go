@@ -80,7 +80,8 @@ type RedisOptions struct {
 	KeyPrefix string
 
 	// MaxPerOwner bounds how many reservations one owner (see WithOwner)
-	// makes within their TTL, counted in Redis for every store that
+	// holds, each until its key expires or is released for the owner
+	// (see ReleaseFor, ReplaceFor), counted in Redis for every store that
 	// shares it, so that one owner cannot fill Redis for all: a
 	// reservation over it fails with ErrOwnerFull (see
 	// Redis.ReserveFor). Default: 0, no bound but Redis's maxmemory; the
@@ -115,7 +116,8 @@ type RedisOptions struct {
 // and key prefix. Each operation is one round trip (a Lua script, or the
 // GCRA script of github.com/go-redis/redis_rate for limits; with
 // MaxPerOwner, a reservation's script and its owner's count in one
-// pipeline, see reserveOwned), bounded by the store's timeout. A failed operation is not retried, because a retried
+// pipeline, see reserveOwned, and a release's or a renewal's with the
+// count's, see ownedCalls), bounded by the store's timeout. A failed operation is not retried, because a retried
 // write may find its own first attempt, with two exceptions. The
 // reservations' scripts are sent again, within the timeout, after their
 // connection ended before the reply (see connectionEnded): Redis closed
@@ -474,17 +476,19 @@ type scriptCall struct {
 	script  *reservationScript
 	argc    int
 	withTTL bool
-	// key is the key (the store's prefix and the caller's key); argv are
-	// the script's ARGV, ttl its last for the scripts that take one.
-	key  string
-	argv [2]string
-	ttl  int64
+	// key is the key (the store's prefix and the caller's key), and
+	// owner, when not empty, a second key (an owner's count, in key's
+	// hash slot: see ownedCalls); argv are the script's ARGV, ttl its
+	// last for the scripts that take one.
+	key, owner string
+	argv       [3]string
+	ttl        int64
 }
 
 // maxScriptArgs is the most arguments of a reservationScript's command:
-// EVALSHA, its SHA1, the number of keys, the key, and ARGV (Replace's
-// three).
-const maxScriptArgs = 7
+// EVALSHA, its SHA1, the number of keys, two keys, and ARGV (an owned
+// Replace's four).
+const maxScriptArgs = 9
 
 // run runs c's script on c's key, in one round trip (two when Redis
 // answers NOSCRIPT), and again on another connection when its
@@ -558,11 +562,15 @@ func redisPoolSize(opts *redis.UniversalOptions) int {
 	return 10 * runtime.GOMAXPROCS(0)
 }
 
-// command is the EVALSHA of c's script on c's key with the first argc
+// command is the EVALSHA of c's script on c's key (and owner) with the first argc
 // of c's ARGV, and c's ttl as the last when withTTL.
 func (c *scriptCall) command(ctx context.Context) *redis.Cmd {
 	c.args[0], c.args[1], c.args[2], c.args[3] = "evalsha", &c.script.sha, 1, &c.key
 	n := 4
+	if c.owner != "" {
+		c.args[2], c.args[4] = 2, &c.owner
+		n++
+	}
 	for i := range c.argc {
 		c.args[n] = &c.argv[i]
 		n++
@@ -590,11 +598,7 @@ func (c *scriptCall) evalCommand(ctx context.Context, evalsha *redis.Cmd) *redis
 // the value held when the key exists. With MaxPerOwner, the reservation
 // counts for the owner ctx carries (WithOwner), as ReserveFor's.
 func (r *Redis) Reserve(ctx context.Context, key, value string, ttl time.Duration) (bool, string, error) {
-	owner := ""
-	if r.maxPerOwner > 0 {
-		owner = ownerOf(ctx)
-	}
-	return r.ReserveFor(ctx, owner, key, value, ttl)
+	return r.ReserveFor(ctx, r.ownerIn(ctx), key, value, ttl)
 }
 
 // ReserveFor is Reserve for owner ("" for none) as WithOwner gives it,
@@ -610,7 +614,7 @@ func (r *Redis) ReserveFor(ctx context.Context, owner, key, value string, ttl ti
 	if owner != "" && r.maxPerOwner > 0 {
 		return r.reserveOwned(ctx, owner, key, value, ttl)
 	}
-	c := &scriptCall{script: reserveScript, argc: 1, withTTL: true, key: r.prefix + key, argv: [2]string{value}, ttl: ttl.Milliseconds()}
+	c := &scriptCall{script: reserveScript, argc: 1, withTTL: true, key: r.prefix + key, argv: [3]string{value}, ttl: ttl.Milliseconds()}
 	reply, err := r.run(ctx, c).Result()
 	if err != nil {
 		return false, "", r.fail("reserve", err)
@@ -629,15 +633,26 @@ func reservation(reply any) (bool, string, error) {
 	return false, "", unexpected("reserve", reply)
 }
 
-// Replace implements Store with a compare-and-set script.
+// Replace implements Store with a compare-and-set script. With
+// MaxPerOwner, the key's count for the owner ctx carries (WithOwner)
+// follows its new TTL, as ReplaceFor's.
 func (r *Redis) Replace(ctx context.Context, key, expect, value string, ttl time.Duration) (bool, error) {
+	return r.ReplaceFor(ctx, r.ownerIn(ctx), key, expect, value, ttl)
+}
+
+// ReplaceFor is Replace for owner ("" for none) as WithOwner gives it,
+// without a context to carry it. Without MaxPerOwner, or without an
+// owner, it runs the replacement's script alone; else the key's count
+// in owner's share, if it holds one, expires with the key from then on,
+// in the same round trip (see ownedCalls).
+func (r *Redis) ReplaceFor(ctx context.Context, owner, key, expect, value string, ttl time.Duration) (bool, error) {
 	if err := validateTTL(ttl); err != nil {
 		return false, invalid("replace", err)
 	}
 	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
-	c := &scriptCall{script: replaceScript, argc: 2, withTTL: true, key: r.prefix + key, argv: [2]string{expect, value}, ttl: ttl.Milliseconds()}
-	n, err := r.run(ctx, c).Int64()
+	c := scriptCall{script: replaceScript, argc: 2, withTTL: true, key: r.prefix + key, argv: [3]string{expect, value}, ttl: ttl.Milliseconds()}
+	n, err := r.runOwned(ctx, owner, c).Int64()
 	if err != nil {
 		return false, r.fail("replace", err)
 	}
@@ -658,7 +673,10 @@ func (r *Redis) Replace(ctx context.Context, key, expect, value string, ttl time
 // costs the others nothing. A pipeline that fails whole (Redis down or
 // hung) ends the round: the keys left get its error rather than a
 // timeout each.
-func (r *Redis) Renew(ctx context.Context, keys, values []string, ttl time.Duration) []error {
+//
+// Each key is renewed for the owner of the same index in owners (nil, or
+// "", for none), as ReplaceFor renews it.
+func (r *Redis) Renew(ctx context.Context, owners, keys, values []string, ttl time.Duration) []error {
 	errs := make([]error, len(keys))
 	if err := validateTTL(ttl); err != nil {
 		for i := range errs {
@@ -668,12 +686,19 @@ func (r *Redis) Renew(ctx context.Context, keys, values []string, ttl time.Durat
 	}
 	calls := make([]scriptCall, len(keys))
 	for i, key := range keys {
-		calls[i] = scriptCall{script: replaceScript, argc: 2, withTTL: true, key: r.prefix + key, argv: [2]string{values[i], values[i]}, ttl: ttl.Milliseconds()}
+		calls[i] = scriptCall{script: replaceScript, argc: 2, withTTL: true, key: r.prefix + key, argv: [3]string{values[i], values[i]}, ttl: ttl.Milliseconds()}
 	}
 	for from := 0; from < len(keys); from += renewPipelineKeys {
 		to := min(from+renewPipelineKeys, len(keys))
 		ran := false
-		for i, cmd := range r.runAll(ctx, calls[from:to]) {
+		var batchOwners []string
+		if owners != nil {
+			batchOwners = owners[from:to]
+		}
+		for i, cmd := range r.runAll(ctx, r.ownedCalls(batchOwners, calls[from:to])) {
+			if i >= to-from {
+				break // owners' counts (see ownedCalls)
+			}
 			if _, err := cmd.Int64(); err != nil {
 				errs[from+i] = r.fail("replace", err)
 			} else {
@@ -749,12 +774,23 @@ func (r *Redis) pipelined(ctx context.Context, calls []scriptCall) []*redis.Cmd 
 	return cmds
 }
 
-// Release implements Store with a compare-and-delete script.
+// Release implements Store with a compare-and-delete script. With
+// MaxPerOwner, the key's count for the owner ctx carries (WithOwner)
+// goes with it, as ReleaseFor's.
 func (r *Redis) Release(ctx context.Context, key, expect string) (bool, error) {
+	return r.ReleaseFor(ctx, r.ownerIn(ctx), key, expect)
+}
+
+// ReleaseFor is Release for owner ("" for none) as WithOwner gives it,
+// without a context to carry it. Without MaxPerOwner, or without an
+// owner, it runs the release's script alone; else the key's count in
+// owner's share goes too, in the same round trip (see ownedCalls), so
+// that the owner has it back at once.
+func (r *Redis) ReleaseFor(ctx context.Context, owner, key, expect string) (bool, error) {
 	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
-	c := &scriptCall{script: releaseScript, argc: 1, key: r.prefix + key, argv: [2]string{expect}}
-	n, err := r.run(ctx, c).Int64()
+	c := scriptCall{script: releaseScript, argc: 1, key: r.prefix + key, argv: [3]string{expect}}
+	n, err := r.runOwned(ctx, owner, c).Int64()
 	if err != nil {
 		return false, r.fail("release", err)
 	}
@@ -768,14 +804,22 @@ func (r *Redis) Release(ctx context.Context, key, expect string) (bool, error) {
 // after another would make the last wait a timeout for each before it,
 // or be left held when one before it failed. It returns each key's
 // error, nil for a release that ran, whether or not the key still held
-// its value.
-func (r *Redis) ReleaseAll(ctx context.Context, keys, values []string) []error {
+// its value. The keys are owner's ("" for none), whose counts go with
+// them as ReleaseFor's.
+func (r *Redis) ReleaseAll(ctx context.Context, owner string, keys, values []string) []error {
 	calls := make([]scriptCall, len(keys))
+	var owners []string
 	for i, key := range keys {
-		calls[i] = scriptCall{script: releaseScript, argc: 1, key: r.prefix + key, argv: [2]string{values[i]}}
+		calls[i] = scriptCall{script: releaseScript, argc: 1, key: r.prefix + key, argv: [3]string{values[i]}}
+		if owner != "" {
+			owners = append(owners, owner)
+		}
 	}
 	errs := make([]error, len(keys))
-	for i, cmd := range r.runAll(ctx, calls) {
+	for i, cmd := range r.runAll(ctx, r.ownedCalls(owners, calls)) {
+		if i >= len(keys) {
+			break // owners' counts (see ownedCalls)
+		}
 		if _, err := cmd.Int64(); err != nil {
 			errs[i] = r.fail("release", err)
 		}

@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"encoding/hex"
+	"slices"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // ownerKeyInfix follows the key prefix in the key of an owner's count
@@ -62,18 +65,17 @@ return 1
 // the owner's count: a repeat of a request the store holds is still
 // told.
 //
-// The count is of the keys the owner reserved within their TTL,
-// counted on the Redis server's clock: a key released early counts on
-// until its TTL is over, a key whose reservation lives longer (renewed,
-// or replaced by an answer with a TTL from then) counts until the TTL
-// it was reserved with is over, and a key counted and then not reserved
-// (held by another request, or the reservation failed) counts all the
-// same.
+// The count is of the keys the owner reserved, each until its TTL is
+// over, counted on the Redis server's clock: a key released for its
+// owner (ReleaseFor) goes at once, a key renewed or replaced for its
+// owner (ReplaceFor, Renew) counts until its new TTL is over, and a key
+// counted and then not reserved (held by another request, or the
+// reservation failed) counts until the TTL it was counted with is over.
 func (r *Redis) reserveOwned(ctx context.Context, owner, key, value string, ttl time.Duration) (bool, string, error) {
 	ms := ttl.Milliseconds()
 	calls := []scriptCall{
-		{script: ownerScript, argc: 2, withTTL: true, key: r.ownerKey(owner), argv: [2]string{key, r.maxPerOwnerArg}, ttl: ms},
-		{script: reserveScript, argc: 1, withTTL: true, key: r.prefix + key, argv: [2]string{value}, ttl: ms},
+		{script: ownerScript, argc: 2, withTTL: true, key: r.ownerKey(owner), argv: [3]string{key, r.maxPerOwnerArg}, ttl: ms},
+		{script: reserveScript, argc: 1, withTTL: true, key: r.prefix + key, argv: [3]string{value}, ttl: ms},
 	}
 	cmds := r.pipelined(ctx, calls)
 	reply, err := cmds[1].Result()
@@ -108,3 +110,150 @@ func (r *Redis) ownerKey(owner string) string {
 
 // MaxPerOwner reports the bound of one owner's reservations (0: none).
 func (r *Redis) MaxPerOwner() int { return r.maxPerOwner }
+
+// ownerIn is the owner ctx carries (WithOwner) when the store has
+// MaxPerOwner, else "": without it no key's count is written.
+func (r *Redis) ownerIn(ctx context.Context) string {
+	if r.maxPerOwner == 0 {
+		return ""
+	}
+	return ownerOf(ctx)
+}
+
+// followScript is the part of the owned scripts that has the count of
+// member (a key as the caller gives it) in the owner's set owner expire
+// with the key, ttl milliseconds from now on the Redis server's clock,
+// if the set holds it: a key it does not hold (counted by another
+// owner, or by an edge without a share) is not counted from a renewal
+// on. The set lives as long as its latest member. The score is set with
+// pcall: a Redis over its maxmemory refuses ZADD, and a renewal of the
+// key, done already, must not fail for its count.
+const followScript = `
+local function follow(owner, member, ttl)
+	if not redis.call('ZSCORE', owner, member) then
+		return
+	end
+	local now = redis.call('TIME')
+	now = now[1] * 1000 + math.floor(now[2] / 1000)
+	redis.pcall('ZADD', owner, 'XX', now + tonumber(ttl), member)
+	if redis.call('PTTL', owner) < tonumber(ttl) then
+		redis.call('PEXPIRE', owner, ttl)
+	end
+end
+`
+
+// replaceOwnedScript is replaceScript (KEYS[1], ARGV[1] to ARGV[2],
+// for ARGV[4] milliseconds) with the count of the key, member ARGV[3]
+// of the owner's set KEYS[2], following its new TTL when it was
+// replaced. Two keys: the key and the set in one hash slot (see
+// ownedCalls).
+var replaceOwnedScript = newReservationScript(`
+redis.replicate_commands()
+` + followScript + `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	if ARGV[2] == ARGV[1] then
+		redis.call('PEXPIRE', KEYS[1], ARGV[4])
+	else
+		redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
+	end
+	follow(KEYS[2], ARGV[3], ARGV[4])
+	return 1
+end
+return 0
+`)
+
+// releaseOwnedScript is releaseScript (KEYS[1] if it holds ARGV[1])
+// with the count of the key, member ARGV[2] of the owner's set KEYS[2],
+// removed when the key was deleted. Two keys, as replaceOwnedScript's.
+var releaseOwnedScript = newReservationScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	redis.call('ZREM', KEYS[2], ARGV[2])
+	return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// ownerFollowScript is the owner's part of replaceOwnedScript, for a
+// key in another hash slot than the owner's set KEYS[1]: the count of
+// member ARGV[1] follows a TTL of ARGV[2] milliseconds from now, if the
+// set holds it.
+var ownerFollowScript = newReservationScript(`
+redis.replicate_commands()
+` + followScript + `
+follow(KEYS[1], ARGV[1], ARGV[2])
+return 1
+`)
+
+// ownerForgetScript is the owner's part of releaseOwnedScript, for a
+// key in another hash slot than the owner's set KEYS[1]: the count of
+// member ARGV[1] goes.
+var ownerForgetScript = newReservationScript(`
+return redis.call('ZREM', KEYS[1], ARGV[1])
+`)
+
+// ownedCalls returns calls, each a release's or a replacement's script
+// (releaseScript, replaceScript) on a key, with the key's count in the
+// share of the owner of the same index in owners ("" for none) released
+// or following the key's new TTL in the same round trip: calls as they
+// are without MaxPerOwner or owners (nil), so that a store without a
+// share sends what it sent before shares were counted. A key in the
+// hash slot of its owner's set (every key without Cluster; with it, a
+// key prefix with a hash tag) runs one script on both keys
+// (releaseOwnedScript, replaceOwnedScript), so that the count goes, or
+// follows, only when the key was released or replaced, atomically.
+// Else, as reserveOwned does, the owner's part (ownerForgetScript,
+// ownerFollowScript) is a call of its own on the set's slot, appended
+// after calls, in the same pipeline, one round trip to each node at
+// once: a script on both keys would need them in one slot. It then
+// runs whether or not the key held the call's value: a release of a
+// key that a repeat of the owner holds (a reservation that got no
+// answer, released in case Redis ran it) gives back the repeat's count,
+// and a renewal that finds the key answered has its count follow the
+// renewal's TTL rather than the answer's. The owner's part's answer is
+// not the call's: its key's is.
+func (r *Redis) ownedCalls(owners []string, calls []scriptCall) []scriptCall {
+	if r.maxPerOwner == 0 || owners == nil {
+		return calls
+	}
+	var apart []scriptCall
+	for i := range calls {
+		if owners[i] == "" {
+			continue
+		}
+		c := &calls[i]
+		set, member := r.ownerKey(owners[i]), c.key[len(r.prefix):]
+		if !r.cluster || hashTag(c.key) == hashTag(set) {
+			c.owner, c.argv[c.argc] = set, member
+			c.argc++
+			if c.script == releaseScript {
+				c.script = releaseOwnedScript
+			} else {
+				c.script = replaceOwnedScript
+			}
+			continue
+		}
+		o := scriptCall{script: ownerForgetScript, argc: 1, key: set, argv: [3]string{member}}
+		if c.script == replaceScript {
+			o.script, o.withTTL, o.ttl = ownerFollowScript, true, c.ttl
+		}
+		apart = append(apart, o)
+	}
+	if apart == nil {
+		return calls
+	}
+	return append(slices.Clip(calls), apart...)
+}
+
+// runOwned is run of c, a release's or a replacement's script, with its
+// key's count in owner's share ("" for none) as ownedCalls has it: in
+// one call, or in a pipeline of two.
+func (r *Redis) runOwned(ctx context.Context, owner string, c scriptCall) *redis.Cmd {
+	if owner == "" || r.maxPerOwner == 0 {
+		return r.run(ctx, &c)
+	}
+	calls := r.ownedCalls([]string{owner}, []scriptCall{c})
+	if len(calls) == 1 {
+		return r.run(ctx, &calls[0])
+	}
+	return r.pipelined(ctx, calls)[0]
+}

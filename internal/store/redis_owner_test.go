@@ -102,8 +102,7 @@ func ownerKey(prefix, owner string) string {
 // reservations of no owner go on; a repeat of a key it holds is still
 // answered with its value, and the same call run again (its own value)
 // too, also with the scripts flushed from Redis (NOSCRIPT). A replaced
-// reservation counts as before, and a released one counts on until its
-// TTL is over (Redis counts the reservations made within their TTL);
+// reservation counts as before, and a released one no longer counts;
 // once an owner's reservations expired it has its share again. The
 // count is a sorted set at key_prefix+"owner:"+hex(owner) that lives as
 // long as its latest reservation; a store without the bound, or a call
@@ -169,7 +168,10 @@ func TestRedisMaxPerOwner(t *testing.T) {
 			if ok, err := r.Release(a, "a1", "v-a1"); err != nil || !ok {
 				t.Fatalf("release a1: %v %v", ok, err)
 			}
-			refused(a, "a3", "after a release, within a1's TTL")
+			if err := reserve(a, "a3", time.Minute); err != nil {
+				t.Fatalf("a3 once a1 is released: %v", err)
+			}
+			refused(a, "a4", "after a release and a3")
 
 			for _, owner := range []string{"a", "b"} {
 				key := ownerKey(prefix, owner)

@@ -719,7 +719,7 @@ func TestRedisRenew(t *testing.T) {
 					}
 				}
 			}
-			for i, err := range r.Renew(ctx, keys, values, time.Hour) {
+			for i, err := range r.Renew(ctx, nil, keys, values, time.Hour) {
 				if err != nil {
 					t.Errorf("key %d: %v", i, err)
 				}
@@ -771,7 +771,7 @@ func TestRedisRenewMany(t *testing.T) {
 		mustReserve(t, easy, keys[i], values[i], time.Minute)
 	}
 	failed := 0
-	for _, err := range r.Renew(ctx, keys, values, time.Hour) {
+	for _, err := range r.Renew(ctx, nil, keys, values, time.Hour) {
 		if err != nil {
 			failed++
 		}
@@ -818,7 +818,7 @@ func TestRedisReleaseAll(t *testing.T) {
 				}
 			}
 			values[2] = "another request's"
-			for i, err := range r.ReleaseAll(ctx, keys, values) {
+			for i, err := range r.ReleaseAll(ctx, "", keys, values) {
 				if err != nil {
 					t.Errorf("key %d: %v", i, err)
 				}

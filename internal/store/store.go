@@ -179,8 +179,9 @@ var (
 
 	// ErrOwnerFull is matched by an error from a store whose
 	// reservation's owner (WithOwner) holds its share: MaxPerOwner live
-	// reservations of a Memory store, or MaxPerOwner reservations made
-	// within their TTL in a Redis store (RedisOptions.MaxPerOwner). The
+	// reservations of a Memory store, or MaxPerOwner reservations counted
+	// in a Redis store (RedisOptions.MaxPerOwner), each until its key
+	// expires or is released for the owner. The
 	// reservation did not happen (or was released), and the store has
 	// room for other owners'. It does not match ErrFull.
 	ErrOwnerFull = errors.New("owner's share of the store full")
