@@ -214,7 +214,9 @@ const idempotencyWithoutCallerWarning = "idempotency with jwt off: no request ha
 
 // provisionIdempotency checks the window and registers the metrics; the
 // store is set up by provisionStore. With jwt off (no verifier: see
-// provisionAuth, which runs before) it warns that no repeat is replayed.
+// provisionAuth, which runs before) it warns that no repeat is replayed,
+// and with a Redis store without a share, that one caller can fill it
+// for all.
 func (h *Handler) provisionIdempotency(ctx caddy.Context) error {
 	c := h.Idempotency
 	if c == nil {
@@ -240,6 +242,9 @@ func (h *Handler) provisionIdempotency(ctx caddy.Context) error {
 	}
 	if h.verifier == nil {
 		h.logger.Warn(idempotencyWithoutCallerWarning)
+	}
+	if s := h.store; s != nil && s.redis != nil && s.redis.MaxPerOwner() == 0 {
+		h.logger.Warn(redisNoShareWarning)
 	}
 	h.idempotency = &idempotency{window: window, inFlight: reservationsInFlight{h: h, window: window}}
 	for i, name := range idempotencyResultNames {

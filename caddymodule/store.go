@@ -431,9 +431,10 @@ type RedisStore struct {
 	// each until its key expires: a reservation released early (its
 	// request reached no pool) is given back, and one renewed or
 	// replaced by its answer counts until its new expiry, in the round
-	// trip of the release or the renewal. Default: 0, no bound but
-	// Redis's maxmemory: the reservations' keys and commands are then
-	// those of an edge without the option.
+	// trip of the release or the renewal. Without a share, an edge whose
+	// idempotency uses the store warns at each config load. Default: 0,
+	// no bound but Redis's maxmemory: the reservations' keys and
+	// commands are then those of an edge without the option.
 	MaxEntriesPerCaller int `json:"max_entries_per_caller,omitempty"`
 
 	// TLS settings of a rediss URL; with a redis URL they are refused,
@@ -1046,6 +1047,17 @@ func (s *storeUse) noteShareFull() {
 		s.logger.Warn(msg+then, zap.Uint64("refused", refused), zap.Int("max_entries_per_caller", perCaller))
 	})
 }
+
+// redisNoShareWarning is the warning, once per config load, that
+// idempotency keeps its reservations in a Redis store that bounds no
+// caller's share of it: a Redis store has none by default, for one that
+// an upgrade gave would start refusing callers that hold more, but
+// without one a caller that sends many distinct operationIds fills
+// Redis for every caller of every edge. It names no value: the store's
+// URL and prefix are the operator's to know.
+const redisNoShareWarning = "idempotency uses a redis store without max_entries_per_caller: " +
+	"one caller sending many distinct operationIds within the window can fill redis for every caller of every edge that shares it; " +
+	"set max_entries_per_caller where callers are not all trusted (said once per config load)"
 
 // redisEvictionWarning is the message of the warning that Redis may
 // evict the store's keys.
