@@ -32,8 +32,20 @@ func init() {
 // though the pool may act on it): the set loads the transports in a
 // context of its own and cleans them and the proxies up only once the
 // handler's requests it took in are done (hold, unhold).
+//
+// A proxy waits between its tries at a pool (lb_try_duration,
+// lb_try_interval) only while the context it was provisioned in lasts,
+// and its health checkers run as long: in the config's context, a
+// request waiting for its pool to come back would stop waiting at a
+// reload (and get 410 or the backup at once), and nothing would tell the
+// old config's proxies that the pool came back. The set provisions the
+// proxies in a context of its own, which ends when it cleans them up.
 type PoolSet struct {
 	proxies []*reverseproxy.Handler
+
+	// stopProxies ends the context the proxies were provisioned in:
+	// their waits between tries and their health checkers.
+	stopProxies context.CancelFunc
 
 	// closeTransports cleans up the context the transports were loaded
 	// in, and so the transports.
@@ -75,9 +87,13 @@ func (ps *PoolSet) Provision(ctx caddy.Context) error {
 		return errors.New("only the ucwa handler provisions its pools")
 	}
 	ps.drained.close = ps.cleanup
+	// The config's context with its values, its logs and its metrics,
+	// but an end of its own.
+	lasting := ctx
+	lasting.Context, ps.stopProxies = context.WithCancel(context.WithoutCancel(ctx.Context))
 	// Caddy cleans up the modules a context loaded when the config is
 	// unloaded; those of this one, when the set says so.
-	transports, closeTransports := caddy.NewContext(ctx)
+	transports, closeTransports := caddy.NewContext(lasting)
 	ps.closeTransports = closeTransports
 	for _, p := range proxies {
 		if err := loadPoolTransport(transports, p.proxy); err != nil {
@@ -88,7 +104,7 @@ func (ps *PoolSet) Provision(ctx caddy.Context) error {
 		// releases. Not before its transport loads: reverse_proxy's
 		// Cleanup of a proxy whose Provision never ran panics.
 		ps.proxies = append(ps.proxies, p.proxy)
-		if err := p.proxy.Provision(ctx); err != nil {
+		if err := p.proxy.Provision(lasting); err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
 		}
 		makeProxyLoggerLazy(p.proxy)
@@ -96,9 +112,9 @@ func (ps *PoolSet) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Cleanup stops what the proxies started (connections, upstream hosts)
-// once no request of the handler uses them, now if none does. (Their
-// health checkers stop with the config's context.)
+// Cleanup stops what the proxies started (health checkers, connections,
+// upstream hosts) once no request of the handler uses them, now if none
+// does.
 func (ps *PoolSet) Cleanup() error { return ps.drained.release() }
 
 // hold keeps the pools as they are for a request until it calls unhold,
@@ -108,6 +124,9 @@ func (ps *PoolSet) hold() { ps.drained.hold() }
 func (ps *PoolSet) unhold() { ps.drained.unhold() }
 
 func (ps *PoolSet) cleanup() error {
+	if ps.stopProxies != nil {
+		ps.stopProxies()
+	}
 	var errs []error
 	for _, proxy := range ps.proxies {
 		errs = append(errs, proxy.Cleanup())

@@ -53,3 +53,67 @@ func TestPoolReloadAnswersInFlight(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolReloadKeepsWaiting: a request waiting for its pool to come
+// back (lb_try_duration) while a reload cleans the old config up keeps
+// waiting, and gets what it would have got without the reload: the
+// pool's answer once it is back, delivered once, with nothing for the
+// backup. The proxies waited on the config's context, which Caddy
+// cancels at the reload: the request went to the backup at once (410
+// without one), and the old config's health checker stopped, so that
+// nothing would have told it the pool was back.
+func TestPoolReloadKeepsWaiting(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// The primary's subdirectives besides lb_try_duration.
+		directives string
+		// down takes the primary down, back brings it back.
+		down, back func(t *testing.T, p *testkit.Pool)
+		// waiting returns once the request waits for the primary.
+		waiting func(t *testing.T, e edge, p *testkit.Pool)
+	}{
+		{"connection refused", "",
+			func(_ *testing.T, p *testkit.Pool) { p.Kill() },
+			func(t *testing.T, p *testkit.Pool) { p.Restart(t) },
+			func(t *testing.T, e edge, p *testkit.Pool) {
+				// A failed try: the request waits for the next.
+				e.Logs().Wait(t, `"msg":"upstream roundtrip"`, `"upstream":"`+p.Addr()+`"`, `"error"`)
+			}},
+		{"marked down by its health check", "\n\t\t\thealth_uri /health\n\t\t\thealth_interval 50ms",
+			func(t *testing.T, p *testkit.Pool) { p.SetHealthy(false) },
+			func(_ *testing.T, p *testkit.Pool) { p.SetHealthy(true) },
+			func(t *testing.T, e edge, _ *testkit.Pool) {
+				// No upstream to try: the request is in the server (its
+				// route's first handler counts it), and waits for one.
+				testkit.Eventually(t, "the request in the server", func() bool {
+					return e.Metric(`caddy_http_requests_in_flight{handler="headers",server="srv0"}`) == 1
+				})
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			primary := testkit.NewPool(t, "primary", testkit.AnswerCreated)
+			backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
+			tc.down(t, primary)
+			cfg := "{\n\tmetrics\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n" + poolsCaddyfile("\t\tprimary "+primary.Addr()+
+				" {\n\t\t\tlb_try_duration 1h"+tc.directives+"\n\t\t}\n\t\tbackup "+backup.Addr())
+			e := startEdge(t, "caddyfile", cfg, testkit.WithAdmin())
+			if tc.directives != "" {
+				e.Logs().Wait(t, `"msg":"event"`, `"name":"unhealthy"`, primary.Addr())
+			}
+			answer := e.sendHeld(t, idemCall{op: "op-waiting"})
+			tc.waiting(t, e, primary)
+			// Load returns once the old config is cleaned up.
+			e.Load("caddyfile", strings.Replace(cfg, "default_region US", "default_region GB", 1))
+			tc.back(t, primary)
+			if resp := <-answer; resp.Status != http.StatusCreated {
+				t.Fatalf("the request waiting for the primary during the reload: %d %s, want the primary's 201", resp.Status, resp.Body)
+			}
+			if got := deliveries(primary, "op-waiting"); got != 1 {
+				t.Errorf("delivered %d times to the primary", got)
+			}
+			if got := len(backup.Received()); got != 0 {
+				t.Errorf("the backup received %d requests", got)
+			}
+		})
+	}
+}
