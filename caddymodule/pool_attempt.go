@@ -60,6 +60,9 @@ type pool struct {
 	// every connection); see pool_expect.go.
 	expect          bool
 	expectAfterIdle time.Duration
+	// set is the PoolSet that provisioned the pool's proxy, told of the
+	// HTTP/2 connections requests end on (see PoolSet.endedOn).
+	set *PoolSet
 }
 
 func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.CounterVec, expect bool, expectAfterIdle time.Duration) *pool {
@@ -261,6 +264,9 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	rw := &st.rw
 	rw.init(w, r, pl)
 	err := pl.proxy.ServeHTTP(rw, req, next)
+	if conn := st.conn.http2Conn.Load(); conn != nil && pl.set != nil {
+		pl.set.endedOn(conn)
+	}
 	maps.Copy(vars, st.ctx.vars)
 	res := st.result(r, err, pl.reportsWrites)
 	// Neither is recycled when reverse_proxy panics (an answer cut
@@ -574,6 +580,9 @@ type connTrace struct {
 	// attemptState.unsent).
 	mayBeHTTP2, plainHTTP2 bool
 	http2                  atomic.Bool
+	// http2Conn is the connection last handed to the request when it
+	// speaks HTTP/2: a *tls.Conn, also without TLS (see speaksHTTP2).
+	http2Conn atomic.Pointer[tls.Conn]
 	// wrote: a request write ended without an error; writeEnded: one
 	// ended, with an error or without.
 	wrote, writeEnded atomic.Bool
@@ -608,7 +617,11 @@ func (c *connTrace) onGotConn(info httptrace.GotConnInfo) {
 	c.gotConn.Store(true)
 	c.reused.Store(info.Reused)
 	if c.mayBeHTTP2 {
-		c.http2.Store(speaksHTTP2(info.Conn, c.plainHTTP2))
+		h2 := speaksHTTP2(info.Conn, c.plainHTTP2)
+		c.http2.Store(h2)
+		if tc, ok := info.Conn.(*tls.Conn); ok && h2 {
+			c.http2Conn.Store(tc)
+		}
 	}
 	// A connection that carried a request less than expectAfterIdle ago
 	// (or, over HTTP/2, carries one now) is not one the pool is closing

@@ -2,8 +2,10 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
@@ -54,6 +56,12 @@ type PoolSet struct {
 	// drained cleans the set up once Caddy did (Cleanup) and the
 	// handler's requests that may still use the pools are done.
 	drained closeWhenDrained
+
+	// ended holds the HTTP/2 connections of the requests that ended
+	// once Caddy had cleaned the set up (see endedOn), which the set
+	// closes with the transports.
+	endedMu sync.Mutex
+	ended   map[*tls.Conn]struct{}
 }
 
 // namedProxy is a pool's proxy and the pool's name, for errors.
@@ -117,6 +125,31 @@ func (ps *PoolSet) Provision(ctx caddy.Context) error {
 // does.
 func (ps *PoolSet) Cleanup() error { return ps.drained.release() }
 
+// endedOn tells the set that a request of the handler ended on conn, an
+// HTTP/2 connection of one of its pools, before the request lets go of
+// the set (unhold). Closing the transports closes the connections that
+// have no stream open, and an HTTP/2 connection may still have one: the
+// stream of a request that ended just before, until net/http's goroutine
+// that wrote the request forgets it (an HTTP/1.1 connection that turns
+// idle after the transport was closed is closed by net/http itself), or
+// a health check the set's end cancelled a moment before. Such a
+// connection would stay open until its idle timeout: the set closes the
+// connections of the requests that end once Caddy cleaned it up when it
+// closes the transports (a request that ended just before Caddy did may
+// still leave its connection open). No request of the set's is on them
+// then.
+func (ps *PoolSet) endedOn(conn *tls.Conn) {
+	if !ps.drained.released.Load() {
+		return
+	}
+	ps.endedMu.Lock()
+	defer ps.endedMu.Unlock()
+	if ps.ended == nil {
+		ps.ended = make(map[*tls.Conn]struct{})
+	}
+	ps.ended[conn] = struct{}{}
+}
+
 // hold keeps the pools as they are for a request until it calls unhold,
 // once it is done with them.
 func (ps *PoolSet) hold() { ps.drained.hold() }
@@ -134,6 +167,14 @@ func (ps *PoolSet) cleanup() error {
 	if ps.closeTransports != nil {
 		ps.closeTransports()
 	}
+	ps.endedMu.Lock()
+	for conn := range ps.ended {
+		// Without TLS's close_notify, which could wait for the pool to
+		// read it, with the last request's answer.
+		_ = conn.NetConn().Close()
+	}
+	ps.ended = nil
+	ps.endedMu.Unlock()
 	return errors.Join(errs...)
 }
 

@@ -75,7 +75,9 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 	h.poolWarnings = new(poolWarnings)
 	h.poolWarnings.failover.now, h.poolWarnings.noPool.now = poolWarningClock, poolWarningClock
 	for _, p := range proxies {
-		h.pools = append(h.pools, newPool(p.name, p.proxy, h.poolMetrics.requests, keepsExpect(p.proxy), expectAfterIdle))
+		pl := newPool(p.name, p.proxy, h.poolMetrics.requests, keepsExpect(p.proxy), expectAfterIdle)
+		pl.set = h.poolSet
+		h.pools = append(h.pools, pl)
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func TestPoolReloadAnswersInFlight(t *testing.T) {
 		closesConns bool
 	}{
 		{"HTTP/1.1", testkit.NewPool, func(*testkit.Pool) string { return "" }, true},
-		{"HTTP/2", testkit.NewHTTP2Pool, func(p *testkit.Pool) string { return h2Transport("2", p.CAFile(t)) }, false},
+		{"HTTP/2", testkit.NewHTTP2Pool, func(p *testkit.Pool) string { return h2Transport("2", p.CAFile(t)) }, true},
 		{"HTTP/3", testkit.NewHTTP3Pool, func(p *testkit.Pool) string { return h2Transport("3", p.CAFile(t)) }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,4 +116,39 @@ func TestPoolReloadKeepsWaiting(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPoolReloadClosesHTTP2Conns: the old config's HTTP/2 connection to
+// a pool closes once its requests are done, although a stream that is no
+// request's of the old config's is still open on it then (here its
+// health check, which hangs; otherwise the stream of a request that just
+// ended, which net/http forgets a moment later): closing the transports
+// closes only connections without a stream, and the connection stayed
+// open until its idle timeout.
+func TestPoolReloadClosesHTTP2Conns(t *testing.T) {
+	release := make(chan struct{})
+	var checks testkit.Counter
+	pool := testkit.NewHTTP2Pool(t, "primary", func(p *testkit.Pool, w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hang" {
+			checks.Add()
+			testkit.AnswerHang(p, w, r)
+			return
+		}
+		<-release
+		testkit.AnswerCreated(p, w, r)
+	})
+	cfg := poolsCaddyfile("\t\tprimary " + pool.URL() + " {\n\t\t\thealth_uri /hang\n\t\t\thealth_interval 1h\n\t\t\thealth_timeout 1h" +
+		"\n\t\t\ttransport http {\n\t\t\t\tversions 2\n\t\t\t\ttls_trust_pool file " + pool.CAFile(t) + "\n\t\t\t}\n\t\t}")
+	e := startEdge(t, "caddyfile", cfg)
+	// The health check's connection, which the request then shares.
+	checks.WaitFor(t, 1, "health checks at the pool")
+	answer := e.sendHeld(t, idemCall{op: "op-reload"})
+	pool.Arrived.WaitFor(t, 2, "the health check and the request at the pool")
+	e.Load("caddyfile", strings.Replace(cfg, "default_region US", "default_region GB", 1))
+	close(release)
+	if resp := <-answer; resp.Status != http.StatusCreated {
+		t.Fatalf("the request at the pool during the reload: %d %s, want the pool's 201", resp.Status, resp.Body)
+	}
+	// The new config's health check holds a connection of its own.
+	pool.Closed.WaitFor(t, 1, "the old config's connection to the pool to close")
 }
