@@ -152,3 +152,66 @@ func TestPoolReloadClosesHTTP2Conns(t *testing.T) {
 	// The new config's health check holds a connection of its own.
 	pool.Closed.WaitFor(t, 1, "the old config's connection to the pool to close")
 }
+
+// TestPoolReloadStraggler pins what befalls a request that reaches the
+// old config's ucwa handler only after the reload cleaned the old config
+// up, with no request at its pools then (the set closed at once): one
+// held up in a handler before ucwa (here forward_auth), or whose head the
+// old server read just as it shut down. The set is closed for good by
+// then. Over HTTP/1.1 and HTTP/2 the closed transport still dials, and
+// the request is delivered once; over HTTP/3 the closed transport fails
+// the request before it is sent, which the edge answers as a pool that
+// cannot take it (410 without a backup; a backup's transport is closed
+// too). Never twice either way. (Nor does the request wait out a pool's
+// lb_try_duration: its proxy's context has ended.)
+func TestPoolReloadStraggler(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		newPool func(t testing.TB, name string, answer testkit.Answer) *testkit.Pool
+		// The pool's block, given the pool; "": none.
+		block      func(p *testkit.Pool) string
+		wantStatus int
+		// Whether the pool receives the request.
+		delivered bool
+	}{
+		{"HTTP/1.1", testkit.NewPool, func(*testkit.Pool) string { return "" }, http.StatusCreated, true},
+		{"HTTP/2", testkit.NewHTTP2Pool, func(p *testkit.Pool) string { return h2Transport("2", p.CAFile(t)) }, http.StatusCreated, true},
+		{"HTTP/3", testkit.NewHTTP3Pool, func(p *testkit.Pool) string { return h2Transport("3", p.CAFile(t)) }, http.StatusGone, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			auth := testkit.NewPool(t, "auth", func(_ *testkit.Pool, w http.ResponseWriter, _ *http.Request) {
+				<-release
+				w.WriteHeader(http.StatusOK)
+			})
+			pool := tc.newPool(t, "primary", testkit.AnswerCreated)
+			cfg := `:EDGE_PORT {
+	route {
+		forward_auth ` + auth.Addr() + ` {
+			uri /auth
+		}
+		ucwa {
+			jwt off
+			default_region US
+			primary ` + pool.URL() + tc.block(pool) + `
+		}
+	}
+}`
+			e := startEdge(t, "caddyfile", cfg)
+			answer := e.sendHeld(t, idemCall{op: "op-straggler"})
+			auth.Arrived.WaitFor(t, 1, "requests at forward_auth")
+			e.Load("caddyfile", strings.Replace(cfg, "default_region US", "default_region GB", 1))
+			close(release)
+			if resp := <-answer; resp.Status != tc.wantStatus {
+				t.Errorf("the request that reached the old handler after the reload: %d %s, want %d", resp.Status, resp.Body, tc.wantStatus)
+			}
+			want := 0
+			if tc.delivered {
+				want = 1
+			}
+			if got := deliveries(pool, "op-straggler"); got != want {
+				t.Errorf("delivered %d times, want %d", got, want)
+			}
+		})
+	}
+}
