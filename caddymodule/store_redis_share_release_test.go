@@ -25,15 +25,6 @@ type shareTopology struct {
 // are on different nodes.
 func shareTopologies(t *testing.T) []shareTopology {
 	t.Helper()
-	clients := func(servers ...*testkit.RedisServer) []*redis.Client {
-		var out []*redis.Client
-		for _, s := range servers {
-			rdb := redis.NewClient(&redis.Options{Addr: s.Addr()})
-			t.Cleanup(func() { rdb.Close() })
-			out = append(out, rdb)
-		}
-		return out
-	}
 	block := func(url, more string) string {
 		return "store redis " + url + " {\n\t\t\ttimeout 5s\n\t\t\tmax_entries_per_caller 2\n" + more + "\t\t}"
 	}
@@ -42,9 +33,9 @@ func shareTopologies(t *testing.T) []shareTopology {
 	sentinel := testkit.StartRedisSentinel(t, master, "edge")
 	cluster := testkit.StartRedisCluster(t, 2)
 	return []shareTopology{
-		{"single", block(single.URL(), ""), clients(single)},
-		{"sentinel", block(sentinel.URL(), "\t\t\tsentinel edge\n"), clients(master)},
-		{"cluster of two", block(cluster[0].URL(), "\t\t\tcluster "+cluster[1].Addr()+"\n"), clients(cluster...)},
+		{"single", block(single.URL(), ""), testkit.RedisClients(t, single)},
+		{"sentinel", block(sentinel.URL(), "\t\t\tsentinel edge\n"), testkit.RedisClients(t, master)},
+		{"cluster of two", block(cluster[0].URL(), "\t\t\tcluster "+cluster[1].Addr()+"\n"), testkit.RedisClients(t, cluster...)},
 	}
 }
 

@@ -27,23 +27,14 @@ type ownerTopology struct {
 // keys are on different nodes.
 func ownerTopologies(t *testing.T) []ownerTopology {
 	t.Helper()
-	clients := func(servers ...*testkit.RedisServer) []*redis.Client {
-		var out []*redis.Client
-		for _, s := range servers {
-			rdb := redis.NewClient(&redis.Options{Addr: s.Addr()})
-			t.Cleanup(func() { rdb.Close() })
-			out = append(out, rdb)
-		}
-		return out
-	}
 	single := testkit.StartRedis(t)
 	master := testkit.StartRedis(t)
 	sentinel := testkit.StartRedisSentinel(t, master, "edge")
 	cluster := testkit.StartRedisCluster(t, 2)
 	return []ownerTopology{
-		{"single", store.RedisOptions{URL: single.URL()}, clients(single)},
-		{"sentinel", store.RedisOptions{URL: sentinel.URL(), MasterName: "edge"}, clients(master)},
-		{"cluster of two", store.RedisOptions{URL: cluster[0].URL(), Addrs: []string{cluster[1].Addr()}, Cluster: true}, clients(cluster...)},
+		{"single", store.RedisOptions{URL: single.URL()}, testkit.RedisClients(t, single)},
+		{"sentinel", store.RedisOptions{URL: sentinel.URL(), MasterName: "edge"}, testkit.RedisClients(t, master)},
+		{"cluster of two", store.RedisOptions{URL: cluster[0].URL(), Addrs: []string{cluster[1].Addr()}, Cluster: true}, testkit.RedisClients(t, cluster...)},
 	}
 }
 

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // RedisConfig says how StartRedisWith starts redis-server. The zero value
@@ -223,6 +225,19 @@ func redisBinary(t testing.TB) string {
 // Addr is the server's host:port on loopback.
 func (s *RedisServer) Addr() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+}
+
+// RedisClients returns a client of each of servers (plain, without a
+// password), closed when the test ends, for a test to look behind a
+// store at what each node holds.
+func RedisClients(t testing.TB, servers ...*RedisServer) []*redis.Client {
+	var out []*redis.Client
+	for _, s := range servers {
+		rdb := redis.NewClient(&redis.Options{Addr: s.Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		out = append(out, rdb)
+	}
+	return out
 }
 
 // URL is redis://[:password@]127.0.0.1:port/0, or rediss:// with TLS.
