@@ -197,9 +197,6 @@ func (bw *BufferedWriter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.Errf("module %s is not a log writer", name)
 				}
 			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
 			bw.WriterRaw = caddyconfig.JSONModuleObject(wo, "output", name, nil)
 		default:
 			return d.Errf("unrecognized subdirective %q", d.Val())
