@@ -31,7 +31,7 @@ const (
 // and when Caddy closes the log (a stop, or a config without it).
 //
 // Caddy's own writers make one write(2) per line. For the audit trail,
-// one line per guarded request, that system call is about a quarter of
+// one line per guarded request, that system call is about a third of
 // what the line costs the edge; buffered, it is paid once per buffer,
 // as NGINX's access_log buffer= and Envoy's access log flush interval
 // do it. The price: lines still in the buffer when the process dies
