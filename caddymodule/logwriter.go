@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/logging"
 	"github.com/dustin/go-humanize"
 )
 
@@ -22,6 +23,11 @@ func init() {
 const (
 	defaultBufferSize          = 64 << 10
 	defaultBufferFlushInterval = time.Second
+	// maxBufferSize bounds what one log may hold in memory.
+	maxBufferSize = 1 << 30
+	// defaultFileRollSize is the roll size of Caddy's file writer when
+	// its roll_size is not set.
+	defaultFileRollSize = 100 << 20
 )
 
 // BufferedWriter is the log writer caddy.logging.writers.buffered: it
@@ -50,6 +56,10 @@ const (
 //		output <writer_module> ...  # required: where the buffers go
 //	}
 //
+// Its output may not be another buffered writer: the inner one's
+// Cleanup would run first, and the outer buffer's lines would wait in it
+// past a stop.
+//
 // A log that writes to the same destination as another log must use
 // the same writer (both buffered or neither): Caddy keeps one writer per
 // destination, and a buffered and an unbuffered writer of one file are
@@ -57,8 +67,9 @@ const (
 type BufferedWriter struct {
 	// Size is the most the buffer holds, in bytes; a line that does not
 	// fit after the lines already held flushes them first, and a line
-	// larger than the buffer is written as it comes. Default: 65536
-	// (64 KiB).
+	// larger than the buffer is written as it comes. At most 1 GiB, and
+	// at most the roll_size of a rolling file inside (which refuses a
+	// larger write). Default: 65536 (64 KiB).
 	Size int `json:"size,omitempty"`
 
 	// FlushInterval is the longest a line waits in the buffer: the
@@ -88,6 +99,9 @@ func (bw *BufferedWriter) Provision(ctx caddy.Context) error {
 	if bw.Size < 0 {
 		return fmt.Errorf("buffered: size %d is negative", bw.Size)
 	}
+	if bw.Size > maxBufferSize {
+		return fmt.Errorf("buffered: size %d is over 1GiB", bw.Size)
+	}
 	if bw.FlushInterval < 0 {
 		return fmt.Errorf("buffered: flush_interval %s is negative", time.Duration(bw.FlushInterval))
 	}
@@ -98,8 +112,34 @@ func (bw *BufferedWriter) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("buffered: loading its output: %v", err)
 	}
-	bw.inner = mod.(caddy.WriterOpener)
+	inner := mod.(caddy.WriterOpener)
+	if _, ok := inner.(*BufferedWriter); ok {
+		// Its Cleanup would run before the outer one's, which writes
+		// into it: the outer buffer's lines would wait in the inner one
+		// past a stop.
+		return errors.New("buffered: a buffered writer inside a buffered writer")
+	}
+	if fw, ok := inner.(*logging.FileWriter); ok && (fw.Roll == nil || *fw.Roll) {
+		// The rolling file refuses a write larger than its roll size
+		// whole: every full buffer's lines would be lost.
+		rollSize := fw.RollSizeMB << 20
+		if rollSize == 0 {
+			rollSize = defaultFileRollSize
+		}
+		if bw.bufferSize() > rollSize {
+			return fmt.Errorf("buffered: size %d is over its file's roll_size (%s), which refuses a larger write", bw.bufferSize(), humanize.IBytes(uint64(rollSize)))
+		}
+	}
+	bw.inner = inner
 	return nil
+}
+
+// bufferSize is Size or its default.
+func (bw *BufferedWriter) bufferSize() int {
+	if bw.Size == 0 {
+		return defaultBufferSize
+	}
+	return bw.Size
 }
 
 func (bw *BufferedWriter) String() string { return "buffered " + bw.inner.String() }
@@ -120,10 +160,7 @@ func (bw *BufferedWriter) OpenWriter() (io.WriteCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &lineBuffer{key: bw.WriterKey(), w: w, size: bw.Size, interval: time.Duration(bw.FlushInterval), afterFunc: bw.afterFunc}
-	if b.size == 0 {
-		b.size = defaultBufferSize
-	}
+	b := &lineBuffer{key: bw.WriterKey(), w: w, size: bw.bufferSize(), interval: time.Duration(bw.FlushInterval), afterFunc: bw.afterFunc}
 	if b.interval == 0 {
 		b.interval = defaultBufferFlushInterval
 	}
@@ -137,6 +174,9 @@ func (bw *BufferedWriter) OpenWriter() (io.WriteCloser, error) {
 // Cleanup writes what the buffer of the config being unloaded holds: its
 // lines are on disk once a reload or a stop is done.
 func (bw *BufferedWriter) Cleanup() error {
+	if bw.inner == nil {
+		return nil // Caddy cleans up a writer whose Provision failed, too
+	}
 	if b, ok := openLineBuffers.Load(bw.WriterKey()); ok {
 		return b.(*lineBuffer).Sync()
 	}
@@ -157,7 +197,7 @@ func (bw *BufferedWriter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			size, err := humanize.ParseBytes(d.Val())
-			if err != nil || size > 1<<30 {
+			if err != nil || size > maxBufferSize {
 				return d.Errf("size %q: want a size up to 1GiB, such as 64KiB", d.Val())
 			}
 			bw.Size = int(size)
