@@ -153,7 +153,8 @@ func TestLineBuffer(t *testing.T) {
 // real Caddy. Lines wait in the buffer (none in the file while it has
 // room and flush_interval has not passed), a full buffer is written,
 // flush_interval writes what is held, and every config unload (a reload,
-// a config without the log, a stop of the process) writes what is held:
+// a config without the log, a reload or a stop of a Caddy process) writes
+// what is held:
 // then every guarded request has its one whole line in the file.
 func TestBufferedAuditTrail(t *testing.T) {
 	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
@@ -253,6 +254,37 @@ func TestBufferedAuditTrail(t *testing.T) {
 		p.Stop()
 		if n := len(auditLines(auditFile)); n != 3 {
 			t.Fatalf("%d lines in the file after the stop, want 3", n)
+		}
+	})
+	t.Run("a reload through the admin API writes what is held", func(t *testing.T) {
+		auditFile := filepath.Join(t.TempDir(), "ucwa-audit.log")
+		p := testkit.StartCaddyProcess(t, "caddyfile", config(auditFile, "flush_interval 1h"), testkit.WithAdmin())
+		send := func(n int) {
+			t.Helper()
+			for range n {
+				resp := testkit.Send(t, p.Client(), testkit.Request{URL: p.URL("EDGE_PORT", startOpsPath), ContentType: "application/json", Body: `{"to":"+14255551234"}`, Header: http.Header{"Authorization": {callerBearer(t)}}})
+				if resp.Status != http.StatusCreated {
+					t.Fatalf("status %d (%s), want 201", resp.Status, resp.Body)
+				}
+			}
+		}
+		send(3)
+		if n := len(auditLines(auditFile)); n != 0 {
+			t.Fatalf("%d lines in the file before the reload, want 0 (held)", n)
+		}
+		// A changed setting reloads the whole config, as caddy reload does.
+		resp := testkit.Send(t, p.Client(), testkit.Request{Method: http.MethodPatch, URL: p.AdminURL("/config/logging/logs/ucwa_audit/writer/flush_interval"), ContentType: "application/json", Body: `"2h"`})
+		if resp.Status != http.StatusOK {
+			t.Fatalf("the admin API answered %d (%s), want 200", resp.Status, resp.Body)
+		}
+		p.AwaitReload()
+		if n := len(auditLines(auditFile)); n != 3 {
+			t.Fatalf("%d lines in the file after the reload, want 3", n)
+		}
+		send(2)
+		p.Stop()
+		if n := len(auditLines(auditFile)); n != 5 {
+			t.Fatalf("%d lines in the file after the reload and a stop, want 5", n)
 		}
 	})
 	t.Run("flush_interval", func(t *testing.T) {
