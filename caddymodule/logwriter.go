@@ -237,6 +237,11 @@ func (bw *BufferedWriter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.Errf("module %s is not a log writer", name)
 				}
 			}
+			// Those writers take no block; an empty one is let be, as
+			// Caddy's log directive lets it be.
+			if d.NextBlock(d.Nesting()) {
+				return d.Errf("output %s takes no block", name)
+			}
 			bw.WriterRaw = caddyconfig.JSONModuleObject(wo, "output", name, nil)
 		default:
 			return d.Errf("unrecognized subdirective %q", d.Val())
