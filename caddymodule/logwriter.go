@@ -289,9 +289,8 @@ func (b *lineBuffer) Write(p []byte) (int, error) {
 			return b.w.Write(p)
 		}
 	}
-	if b.buf == nil {
-		b.buf = make([]byte, 0, b.size)
-	}
+	// Grown as lines come, not taken whole: a large size costs only
+	// what a log fills of it between flushes.
 	b.buf = append(b.buf, p...)
 	if b.timer == nil {
 		b.timer = b.afterFunc(b.interval, b.flushOnTimer)
