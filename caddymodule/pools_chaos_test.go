@@ -92,7 +92,7 @@ func TestPoolChaos(t *testing.T) {
 	select {
 	case <-kill:
 		killAt = time.Now() // before the kill: requests fail over while it closes
-		primary.Kill()
+		primary.Crash()
 	case <-ctx.Done():
 	}
 	select {

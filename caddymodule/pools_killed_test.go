@@ -79,7 +79,7 @@ func TestPoolKilledWithKeptAliveConnection(t *testing.T) {
 				// Read before the kill: a request to the edge's admin
 				// endpoint in between gives it time to see the close.
 				staleBefore := stale()
-				primary.Kill()
+				primary.Crash()
 				op := fmt.Sprintf("killed-%d", rounds)
 				killedOps = append(killedOps, op)
 				resp := e.startPhoneAudio(op)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Pool is a real loopback HTTP server standing in for a front-end pool
@@ -21,7 +22,8 @@ import (
 // answers it with its Answer. GET /health answers 200 while the pool is
 // healthy, else 503. A pool can be killed, as a crash would, and started
 // again on the same port, which stays reserved for it meanwhile (a
-// connection to a killed pool is refused). It can also close every
+// connection to a killed pool is refused); Crash kills it without
+// waiting for its clients to see its connections end. It can also close every
 // kept-alive connection as soon as it is idle (CloseWhenIdle), as a pool
 // whose keep-alive timeout runs out does.
 type Pool struct {
@@ -45,6 +47,15 @@ type Pool struct {
 	mu       sync.Mutex
 	received []Received
 	srv      *http.Server
+	ln       net.Listener
+	conns    map[net.Conn]*poolConn // of srv, until they close
+}
+
+// poolConn is what Kill needs of a connection: whether it is idle, and
+// when it closed.
+type poolConn struct {
+	idle   bool
+	closed chan struct{}
 }
 
 // Received is one request a Pool received.
@@ -185,14 +196,50 @@ func (p *Pool) Restart(t testing.TB) {
 	}
 	srv := &http.Server{Handler: p, ErrorLog: quietLog, ConnState: p.connState, Protocols: p.protocols}
 	p.mu.Lock()
-	p.srv = srv
+	p.srv, p.ln = srv, ln
 	p.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 }
 
-// Kill closes the listener and every connection at once, as a crash
-// would.
+// Kill closes the listener and every connection, as a crash would. It
+// ends each idle kept-alive connection first, from its own side, and
+// waits (a few seconds at most) until the client has closed it too: a
+// request sent after Kill returns then finds no connection to reuse and
+// is refused, as a request to a pool that is down is, where on a
+// connection the client had not yet seen end it could be written whole
+// and be lost with it, which the edge must treat as one the pool may
+// have had. CloseWhenIdle provokes that race on purpose.
 func (p *Pool) Kill() {
+	p.mu.Lock()
+	srv, ln := p.srv, p.ln
+	p.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	_ = ln.Close()
+	var idle []chan struct{}
+	p.mu.Lock()
+	for conn, c := range p.conns {
+		if tcp, ok := conn.(*net.TCPConn); ok && c.idle {
+			_ = tcp.CloseWrite()
+			idle = append(idle, c.closed)
+		}
+	}
+	p.mu.Unlock()
+	deadline := time.After(killWait)
+	for _, closed := range idle {
+		select {
+		case <-closed:
+		case <-deadline:
+		}
+	}
+	_ = srv.Close()
+}
+
+// Crash closes the listener and every connection at once, as a crash
+// does: a client may yet send a request on a kept-alive connection it
+// has not seen end.
+func (p *Pool) Crash() {
 	p.mu.Lock()
 	srv := p.srv
 	p.mu.Unlock()
@@ -201,17 +248,40 @@ func (p *Pool) Kill() {
 	}
 }
 
-// connState counts the connections and, with CloseWhenIdle, closes each
-// one as soon as it is idle: right after an answer went out.
+// killWait bounds how long Kill waits for clients to close the idle
+// connections it ended: a client that never does (one that sent nothing
+// more) costs a test no more than this.
+const killWait = 10 * time.Second
+
+// connState counts the connections, keeps track of those Kill ends
+// first and, with CloseWhenIdle, closes each one as soon as it is idle:
+// right after an answer went out.
 func (p *Pool) connState(conn net.Conn, state http.ConnState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns == nil {
+		p.conns = map[net.Conn]*poolConn{}
+	}
 	switch state {
 	case http.StateNew:
 		p.Conns.Add()
+		p.conns[conn] = &poolConn{closed: make(chan struct{})}
 	case http.StateClosed, http.StateHijacked:
 		p.Closed.Add()
+		if c := p.conns[conn]; c != nil {
+			close(c.closed)
+			delete(p.conns, conn)
+		}
 	case http.StateIdle:
+		if c := p.conns[conn]; c != nil {
+			c.idle = true
+		}
 		if p.closeIdle.Load() {
 			_ = conn.Close()
+		}
+	case http.StateActive:
+		if c := p.conns[conn]; c != nil {
+			c.idle = false
 		}
 	}
 }
