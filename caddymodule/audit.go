@@ -26,7 +26,9 @@ import (
 //   - operation: the operation's rel ("startPhoneAudio"; "(near miss)")
 //   - application: the application id of the path, the last four digits
 //     of its long digit runs masked, as a destination's are: the client
-//     writes it, and may write a number
+//     writes it, and may write a number; its first 128 bytes and "…" when
+//     it is longer, so that a client cannot make each line as long as a
+//     request line may be
 //   - caller: sub, oid, tid, iss and client_id of the verified token
 //     (absent without one); iss whenever the token has one, so that two
 //     accepted issuers' callers of one sub without tid are told apart,
@@ -186,7 +188,7 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 		// line must not lose its operation).
 		audit, fields = h.audit, append(fields, zap.String("operation", in.op.Rel))
 	} else if in.grant != nil {
-		audit, prefixed = in.grant.auditLogger(audit, in.application), true
+		audit, prefixed = in.grant.auditLogger(audit, auditApplicationID(in.application)), true
 	}
 	c := audit.Check(zap.InfoLevel, auditMessage)
 	if c == nil {
@@ -199,7 +201,7 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !prefixed {
-		if app := in.application; hasLongDigitRun(app) {
+		if app := auditApplicationID(in.application); hasLongDigitRun(app) {
 			rec.application = app
 			fields = append(fields, zap.Inline((*auditApplication)(rec)))
 		} else {
@@ -504,6 +506,24 @@ func (v *auditPart) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		enc.AddByteString("operation_id", appendMaskedDigitRuns(v.scratch[:0], id))
 	}
 	return nil
+}
+
+// maxAuditApplicationID is how much of an application id an audit line
+// holds. A pool's are a few digits or a GUID's 36 characters.
+const maxAuditApplicationID = 128
+
+// auditApplicationID is the application id as the audit line has it,
+// before masking: its first maxAuditApplicationID bytes (ending on a
+// whole character) and "…" when it is longer.
+func auditApplicationID(app string) string {
+	if len(app) <= maxAuditApplicationID {
+		return app
+	}
+	cut := maxAuditApplicationID
+	for cut > 0 && !utf8.RuneStart(app[cut]) {
+		cut--
+	}
+	return app[:cut] + "…"
 }
 
 // auditOperationID writes a record's operationId, masked. (A

@@ -529,7 +529,8 @@ func BenchmarkAudit(b *testing.B) {
 // application id a client writes in the path, is masked as operation_id
 // is, so that a number written there does not reach the trail whole,
 // through a real Caddy; an application id without a long run of digits
-// reads as written (in lower case).
+// reads as written (in lower case), its first 128 bytes when it is
+// longer.
 func TestAuditApplicationMasked(t *testing.T) {
 	e := startGuardEdge(t, "")
 	auth := http.Header{"Authorization": {callerBearer(t)}}
@@ -540,8 +541,14 @@ func TestAuditApplicationMasked(t *testing.T) {
 		{"14255551234", "1425555****"},
 		{"1-425-555-1234", "1-425-555-****"},
 		{"tel:+1(425)5551234", "tel:+1(425)555****"},
+		// A long one is cut at 128 bytes, on a whole character, and its
+		// cut digit run masked as it ends there.
+		{strings.Repeat("a", 128), strings.Repeat("a", 128)},
+		{strings.Repeat("a", 4000), strings.Repeat("a", 128) + "…"},
+		{strings.Repeat("a", 127) + "é" + strings.Repeat("b", 100), strings.Repeat("a", 127) + "…"},
+		{strings.Repeat("1", 300), strings.Repeat("1", 124) + "****…"},
 	} {
-		t.Run(tc.app, func(t *testing.T) {
+		t.Run(tc.app[:min(len(tc.app), 20)], func(t *testing.T) {
 			audits := len(auditLines(t, e.Logs().String()))
 			path := "/ucwa/oauth/v1/applications/" + url.PathEscape(tc.app) + "/communication/startPhoneAudio"
 			if resp := e.postJSON(path, `{"to":"+14255550100"}`, auth); resp.Status != http.StatusCreated {
