@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 	"unicode"
@@ -32,7 +33,8 @@ import (
 //   - caller: sub, oid, tid, iss and client_id of the verified token
 //     (absent without one); iss whenever the token has one, so that two
 //     accepted issuers' callers of one sub without tid are told apart,
-//     whichever issuer was listed first when the line was written
+//     whichever issuer was listed first when the line was written; a
+//     claim that reads as a telephone number masked as a destination is
 //   - remote_ip, client_ip: the connection's address and the client's
 //     (Caddy's trusted_proxies)
 //   - destinations: each destination of the request (of each part of a
@@ -385,13 +387,44 @@ func callerOf(g *grant, repl *caddy.Replacer) auditCaller {
 // whether or not it tells the caller apart (see makeGrant): which issuer
 // is first may change with the config, and a line must say whose caller
 // it was by itself. It is the issuer's public name, no secret.
+//
+// A claim that reads as a telephone number (an identity provider that
+// names its users by their numbers) is masked as a destination is
+// (+1425555****): the trail holds no full number, and still tells
+// callers apart. Any other claim is written as the token has it: masking
+// the digits of an object id (a GUID) would keep an administrator from
+// finding its caller.
 func (c *auditCaller) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	for _, kv := range [...][2]string{{"sub", c.sub}, {"oid", c.oid}, {"tid", c.tid}, {"iss", c.iss}, {"client_id", c.clientID}} {
-		if kv[1] != "" {
+		switch {
+		case kv[1] == "":
+		case numberLike(kv[1]):
+			enc.AddByteString(kv[0], appendMaskedRunTails(nil, kv[1]))
+		default:
 			enc.AddString(kv[0], kv[1])
 		}
 	}
 	return nil
+}
+
+// numberLike reports whether s reads as a telephone number: digits, with
+// '+' and visual separators (- . ( ) / and spaces) between them, after
+// an optional "tel:".
+func numberLike(s string) bool {
+	if len(s) >= len("tel:") && strings.EqualFold(s[:len("tel:")], "tel:") {
+		s = s[len("tel:"):]
+	}
+	digits := 0
+	for _, r := range s {
+		switch {
+		case unicode.IsDigit(r):
+			digits++
+		case r == '+' || r == '-' || r == '.' || r == '(' || r == ')' || r == '/' || unicode.Is(unicode.Zs, r):
+		default:
+			return false
+		}
+	}
+	return digits > maxShownDigitRun
 }
 
 // each calls f with each cleaned request of the record and its part.

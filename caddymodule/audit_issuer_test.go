@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -126,6 +127,68 @@ func TestAuditCallerIssuerOfPlaceholders(t *testing.T) {
 	for _, l := range lines {
 		if c := l.Caller; c.ISS != secondIssuer || c.Sub != "sub-a" || c.OID != "oid-a" {
 			t.Errorf("the line of the handler %s: caller %+v, want sub-a's of %s", cmp.Or(l.Pool, "without pools"), c, secondIssuer)
+		}
+	}
+}
+
+// TestAuditCallerNumberMasked: through a real Caddy, a caller's claim
+// that reads as a telephone number (an identity provider that names its
+// users by their numbers) is masked in the audit line as a destination
+// is, so that no full number reaches the trail; a claim with a letter in
+// it (an object id, a name) is written as the token has it, digits and
+// all. The test's tokens pass the cached and the uncached caller alike:
+// each is sent twice.
+func TestAuditCallerNumberMasked(t *testing.T) {
+	pool := newIdemPool(t, "primary")
+	e := startEdge(t, "caddyfile", idemCaddyfile(issuersAuth(t, firstIssuer), "primary "+pool.Addr()))
+	for i, tc := range []struct {
+		claims jwt.MapClaims
+		want   auditCaller
+	}{
+		{jwt.MapClaims{"sub": "+14255551234", "oid": "0f6e27c1-1234-5678-9abc-123456789012"},
+			auditCaller{sub: "+1425555****", oid: "0f6e27c1-1234-5678-9abc-123456789012"}},
+		{jwt.MapClaims{"sub": "tel:+1 (425) 555-1234", "tid": "74512", "azp": "42555512349"},
+			auditCaller{sub: "tel:+1 (425) 555-****", tid: "7****", clientID: "4255551****"}},
+		{jwt.MapClaims{"sub": "user-31415926535", "oid": "12345678-1234-1234-1234-123456789012"},
+			auditCaller{sub: "user-31415926535", oid: "12345678-1234-1234-1234-12345678****"}},
+		{jwt.MapClaims{"sub": "1234"}, auditCaller{sub: "1234"}},
+	} {
+		claims := jwt.MapClaims{"iss": firstIssuer, "scp": "Conversations.Initiate", "tid": nil, "oid": nil}
+		maps.Copy(claims, tc.claims)
+		token := testkit.Mint(t, jwt.SigningMethodES256, testkit.Keys(t).EC, "", testkit.Claims(time.Now(), claims))
+		header := http.Header{"Authorization": {"Bearer " + token}}
+		for j := range 2 {
+			op := fmt.Sprintf("op-%d-%d", i, j)
+			if resp := e.call(idemCall{header: header, op: op}); resp.Status != http.StatusCreated {
+				t.Fatalf("%s: %d %s, want 201", op, resp.Status, resp.Body)
+			}
+			var line auditLine
+			testkit.Eventually(t, "the audit line of "+op, func() bool {
+				for _, l := range auditLines(t, e.Logs().String()) {
+					if l.OperationID == op {
+						line = l
+						return true
+					}
+				}
+				return false
+			})
+			c := line.Caller
+			if got := (auditCaller{sub: c.Sub, oid: c.OID, tid: c.TID, clientID: c.ClientID}); got != tc.want {
+				t.Errorf("%s: caller %+v, want %+v", op, got, tc.want)
+			}
+		}
+	}
+	// Caddy's access log has the sub as it is (user_id): the
+	// administrator's placeholder {http.auth.user.id}, which keys limits.
+	var trail strings.Builder
+	for line := range strings.Lines(e.Logs().String()) {
+		if strings.Contains(line, `"logger":"http.handlers.ucwa.audit"`) {
+			trail.WriteString(line)
+		}
+	}
+	for _, number := range []string{"4255551234", "425) 555-1234", "12345678-1234-1234-1234-123456789012"} {
+		if strings.Contains(trail.String(), number) {
+			t.Errorf("the audit trail holds %q", number)
 		}
 	}
 }
