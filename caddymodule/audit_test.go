@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -327,9 +328,10 @@ func TestMaskDigitRuns(t *testing.T) {
 // appendMaskedDigitRuns appends what it appends rune by rune; and
 // appendMaskedRunTails masks the last four digits of each such run, a
 // part of what maskDigitRuns masks, and appends what it appends rune by
-// rune.
+// rune; a claim that numberLike tells a number has its last four digits
+// masked; and auditApplicationID cuts a long id at a character's start.
 func FuzzMaskDigitRuns(f *testing.F) {
-	for _, s := range []string{"call-1", "+19005551234", "١٢٣٤٥٦", "a\xff12345", "+1 (425) 555-1234", "call-1-425-555-1234", "12\u00a034.5", "74cb7404-e0a2-4715-a2d4"} {
+	for _, s := range []string{"call-1", "+19005551234", "tel:+1 (425) 555-1234", "12345678-1234-1234-1234-123456789012", "١٢٣٤٥٦", "a\xff12345", "+1 (425) 555-1234", "call-1-425-555-1234", "12\u00a034.5", "74cb7404-e0a2-4715-a2d4"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -372,6 +374,18 @@ func FuzzMaskDigitRuns(f *testing.F) {
 			if c != in[i] && out[i] != '*' {
 				t.Fatalf("%q tails masked as %q: rune %d, which maskDigitRuns shows, is masked", s, tails, i)
 			}
+		}
+		// A claim that reads as a number is one long run: masked, its
+		// last four digits do not show.
+		if numberLike(s) && strings.Count(string(tails), "*")-strings.Count(s, "*") != maskedTailDigits {
+			t.Fatalf("%q reads as a number, masked as %q", s, tails)
+		}
+		// An application id is cut at a character's start, whole below
+		// the bound.
+		app := auditApplicationID(s)
+		if cut, ok := strings.CutSuffix(app, "…"); len(s) <= maxAuditApplicationID && app != s ||
+			len(s) > maxAuditApplicationID && (!ok || len(cut) > maxAuditApplicationID || !strings.HasPrefix(s, cut) || !utf8.RuneStart(s[len(cut)])) {
+			t.Fatalf("%d bytes of application id kept as %q", len(s), app)
 		}
 	})
 }
