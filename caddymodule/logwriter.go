@@ -227,6 +227,9 @@ func (bw *BufferedWriter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				wo = caddy.StderrWriter{}
 			case "discard":
 				wo = caddy.DiscardWriter{}
+			case "buffered":
+				// Refused at load too (see Provision); said here first.
+				return d.Err("output buffered inside buffered: one buffer is enough")
 			default:
 				unm, err := caddyfile.UnmarshalModule(d, "caddy.logging.writers."+name)
 				if err != nil {
