@@ -20,10 +20,9 @@ import (
 // Pool is a real loopback HTTP server standing in for a front-end pool
 // (or any upstream): it records every request it receives completely and
 // answers it with its Answer. GET /health answers 200 while the pool is
-// healthy, else 503. A pool can be killed, as a crash would, and started
+// healthy, else 503. A pool can be killed (Kill, Crash) and started
 // again on the same port, which stays reserved for it meanwhile (a
-// connection to a killed pool is refused); Crash kills it without
-// waiting for its clients to see its connections end. It can also close every
+// connection to a killed pool is refused). It can also close every
 // kept-alive connection as soon as it is idle (CloseWhenIdle), as a pool
 // whose keep-alive timeout runs out does.
 type Pool struct {
@@ -201,14 +200,13 @@ func (p *Pool) Restart(t testing.TB) {
 	go func() { _ = srv.Serve(ln) }()
 }
 
-// Kill closes the listener and every connection, as a crash would. It
-// ends each idle kept-alive connection first, from its own side, and
-// waits (a few seconds at most) until the client has closed it too: a
-// request sent after Kill returns then finds no connection to reuse and
-// is refused, as a request to a pool that is down is, where on a
-// connection the client had not yet seen end it could be written whole
-// and be lost with it, which the edge must treat as one the pool may
-// have had. CloseWhenIdle provokes that race on purpose.
+// Kill takes the pool down: it closes the listener and every
+// connection. It ends each idle kept-alive connection first, from its
+// own side, and waits (killWait at most) until the client has closed it
+// too, so that a request sent after Kill returns finds no connection to
+// reuse and is refused, as one to a pool that is down is. Crash leaves
+// the race in: such a request may be written whole on a connection the
+// client has not yet seen end, and lost with it.
 func (p *Pool) Kill() {
 	p.mu.Lock()
 	srv, ln := p.srv, p.ln
