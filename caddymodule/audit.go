@@ -407,9 +407,9 @@ func (c *auditCaller) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
-// numberLike reports whether s reads as a telephone number: digits, with
-// '+' and visual separators (- . ( ) / and spaces) between them, after
-// an optional "tel:".
+// numberLike reports whether s reads as a telephone number: more than
+// four digits, with '+' and visual separators between them, after an
+// optional "tel:".
 func numberLike(s string) bool {
 	if len(s) >= len("tel:") && strings.EqualFold(s[:len("tel:")], "tel:") {
 		s = s[len("tel:"):]
@@ -419,7 +419,7 @@ func numberLike(s string) bool {
 		switch {
 		case unicode.IsDigit(r):
 			digits++
-		case r == '+' || r == '-' || r == '.' || r == '(' || r == ')' || r == '/' || unicode.Is(unicode.Zs, r):
+		case r == '+' || ucwa.IsVisualSeparator(r):
 		default:
 			return false
 		}

@@ -136,8 +136,8 @@ func TestAuditCallerIssuerOfPlaceholders(t *testing.T) {
 // users by their numbers) is masked in the audit line as a destination
 // is, so that no full number reaches the trail; a claim with a letter in
 // it (an object id, a name) is written as the token has it, digits and
-// all. The test's tokens pass the cached and the uncached caller alike:
-// each is sent twice.
+// all. Each token is sent twice: its grant builds the line's caller for
+// the first request and keeps it for the second.
 func TestAuditCallerNumberMasked(t *testing.T) {
 	pool := newIdemPool(t, "primary")
 	e := startEdge(t, "caddyfile", idemCaddyfile(issuersAuth(t, firstIssuer), "primary "+pool.Addr()))

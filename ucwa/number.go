@@ -534,7 +534,7 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 			digits = append(digits, byte(r))
 		case unicode.IsDigit(r):
 			digits = append(digits, digitValue(r))
-		case isVisualSeparator(r):
+		case IsVisualSeparator(r):
 		case unicode.IsLetter(r):
 			if syntax != bareNumber || len(digits) == 0 {
 				return Number{}, normalizationProblem(numLetters)
@@ -636,9 +636,9 @@ func (n *Numbers) isEmergencyCode(digits []byte) bool {
 	return n.region != "" && len(digits) <= maxEmergencyShortCode && phonenumbers.IsEmergencyNumber(string(digits), n.region)
 }
 
-// isVisualSeparator reports whether r may separate the digits of a
+// IsVisualSeparator reports whether r may separate the digits of a
 // number: RFC 3966's visual separators - . ( ), '/' and space characters.
-func isVisualSeparator(r rune) bool {
+func IsVisualSeparator(r rune) bool {
 	switch r {
 	case '-', '.', '(', ')', '/':
 		return true
@@ -667,7 +667,7 @@ func appendPhoneDigits(dst []byte, s string) ([]byte, bool) {
 		switch {
 		case unicode.IsDigit(r):
 			dst = append(dst, digitValue(r))
-		case isVisualSeparator(r):
+		case IsVisualSeparator(r):
 		default:
 			return dst, false
 		}

@@ -231,7 +231,7 @@ func (p *Pool) Kill() {
 		case <-deadline:
 		}
 	}
-	_ = srv.Close()
+	p.Crash()
 }
 
 // Crash closes the listener and every connection at once, as a crash
