@@ -1,10 +1,10 @@
 package store
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"hash/maphash"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -44,12 +44,17 @@ type MemoryOptions struct {
 // maxmemory-policy noeviction refuses writes.
 //
 // Entries are spread over shards by a hash of the key, each with its own
-// lock; the bound is the store's as a whole. The store keeps the key and
-// value strings it is given, not copies: a substring of a large buffer
-// keeps the whole buffer alive.
+// lock; the bound is the store's as a whole. An entry holds no pointer:
+// it is found by a 128-bit digest of its key, and its key and value are
+// copied into a buffer of its shard's. The garbage collector, which
+// marks what is live on every cycle, has nothing to scan in the store
+// and a few objects to mark per shard, where a store of a busy edge
+// holds hundreds of thousands of entries.
 type Memory struct {
-	now    func() time.Time
-	seed   maphash.Seed
+	now func() time.Time
+	// epoch is the time the store's times count from (see memoryItem).
+	epoch  time.Time
+	seeds  [2]maphash.Seed
 	shards [memoryShards]memoryShard
 	// entries counts the entries of all shards, expired ones not yet
 	// dropped included; maxEntries bounds it.
@@ -62,37 +67,44 @@ type Memory struct {
 	closed      atomic.Bool
 }
 
-// ownerCounts counts the live reservations of each owner, in shards of
-// their own: a shard of entries locks one of them while it holds its
-// own lock, never the other way round.
+// ownerCounts counts the live reservations of each owner, by the owner's
+// digest (see digest), in shards of their own: a shard of entries
+// locks one of them while it holds its own lock, never the other way
+// round. Two owners of one digest would share a count; at 64 bits of a
+// keyed hash no two owners of a store's life have one.
 type ownerCounts struct {
 	seed   maphash.Seed
 	shards [memoryShards]struct {
 		mu sync.Mutex
-		n  map[string]int
+		n  map[uint64]int
 		_  [64]byte
 	}
 }
 
+// digest is owner's digest, never 0 (which is none).
+func (o *ownerCounts) digest(owner string) uint64 {
+	return maphash.String(o.seed, owner) | 1
+}
+
 // take counts a new reservation of owner, if it holds fewer than bound
 // (0: no bound), and reports whether it did.
-func (o *ownerCounts) take(owner string, bound int64) bool {
-	sh := &o.shards[maphash.String(o.seed, owner)%memoryShards]
+func (o *ownerCounts) take(owner uint64, bound int64) bool {
+	sh := &o.shards[owner%memoryShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if bound > 0 && int64(sh.n[owner]) >= bound {
 		return false
 	}
 	if sh.n == nil {
-		sh.n = make(map[string]int)
+		sh.n = make(map[uint64]int)
 	}
 	sh.n[owner]++
 	return true
 }
 
 // give uncounts a reservation of owner.
-func (o *ownerCounts) give(owner string) {
-	sh := &o.shards[maphash.String(o.seed, owner)%memoryShards]
+func (o *ownerCounts) give(owner uint64) {
+	sh := &o.shards[owner%memoryShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.n[owner]--; sh.n[owner] <= 0 {
@@ -101,8 +113,8 @@ func (o *ownerCounts) give(owner string) {
 }
 
 // count is how many reservations owner holds.
-func (o *ownerCounts) count(owner string) int64 {
-	sh := &o.shards[maphash.String(o.seed, owner)%memoryShards]
+func (o *ownerCounts) count(owner uint64) int64 {
+	sh := &o.shards[owner%memoryShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	return int64(sh.n[owner])
@@ -132,8 +144,12 @@ const memoryShards = 64
 // memoryShard is one lock's share of a Memory store.
 type memoryShard struct {
 	mu     sync.Mutex
-	items  map[memoryKey]*memoryItem
+	items  map[memoryKey]memoryItem
 	expiry expiryHeap
+	// data holds the keys and values of the shard's entries, end to
+	// end, and garbage counts its bytes that no entry holds (see store).
+	data    []byte
+	garbage int
 	// entries is the store's count of entries (Memory.entries), which
 	// the shard's removals keep.
 	entries *atomic.Int64
@@ -141,23 +157,48 @@ type memoryShard struct {
 	_       [64]byte // keeps shards' locks off one another's cache lines
 }
 
-// memoryKey keeps limits apart from reservations of the same key, as Redis
-// does with its own key prefix for limits.
+// memoryKey is a key's digest (two 64-bit hashes of it, of seeds of the
+// store's own), and whether it is a limit's: limits live apart from
+// reservations of the same key, as Redis keeps limits under a prefix of
+// their own.
 type memoryKey struct {
-	key   string
-	limit bool
+	hi, lo uint64
+	limit  bool
 }
 
+// memoryItem is an entry of a Memory store. Its times count from the
+// store's epoch, in nanoseconds of the store's clock (a monotonic one, of
+// time.Now), so that it holds no pointer.
 type memoryItem struct {
-	key   memoryKey
-	value string
-	// owner is the owner a reservation counts for, "" for none.
-	owner string
+	// off and size are where the entry's key, then its value (a
+	// limit's: its key alone), are in its shard's data, and keyLen how
+	// long the key is. The key tells an entry from one of another key of
+	// the same digest, which the store refuses as it refuses an entry it
+	// has no room for, rather than take one key's entry for another's.
+	off, size, keyLen uint32
+	// owner is the digest of the owner a reservation counts for, 0 for
+	// none.
+	owner uint64
 	// tat is a limit's theoretical arrival time (GCRA): the bucket holds
 	// its whole Count once it is now or past.
-	tat     time.Time
-	expires time.Time
-	index   int // in the shard's expiry heap
+	tat     int64
+	expires int64
+}
+
+// holds reports whether it is the entry of key, rather than of another
+// key of the same digest.
+func (s *memoryShard) holds(it memoryItem, key string) bool {
+	return int(it.keyLen) == len(key) && string(s.data[it.off:it.off+it.keyLen]) == key
+}
+
+// valueIs reports whether the entry it holds value.
+func (s *memoryShard) valueIs(it memoryItem, value string) bool {
+	return string(s.data[it.off+it.keyLen:it.off+it.size]) == value
+}
+
+// value is a copy of the value of the entry it.
+func (s *memoryShard) value(it memoryItem) string {
+	return string(s.data[it.off+it.keyLen : it.off+it.size])
 }
 
 // NewMemory returns an empty Memory store.
@@ -166,7 +207,7 @@ func NewMemory(opts MemoryOptions) (*Memory, error) {
 	if now == nil {
 		now = time.Now
 	}
-	m := &Memory{now: now, seed: maphash.MakeSeed()}
+	m := &Memory{now: now, epoch: now(), seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	m.owners.seed = maphash.MakeSeed()
 	if err := m.SetMaxEntries(opts.MaxEntries); err != nil {
 		return nil, err
@@ -175,7 +216,7 @@ func NewMemory(opts MemoryOptions) (*Memory, error) {
 		return nil, err
 	}
 	for i := range m.shards {
-		m.shards[i].items = make(map[memoryKey]*memoryItem)
+		m.shards[i].items = make(map[memoryKey]memoryItem)
 		m.shards[i].entries = &m.entries
 		m.shards[i].owners = &m.owners
 	}
@@ -235,18 +276,25 @@ func (m *Memory) ReserveFor(owner, key, value string, ttl time.Duration) (bool, 
 	if m.closed.Load() {
 		return false, "", closedError("reserve")
 	}
-	now := m.now()
-	s := m.shard(key)
+	now := m.clock()
+	var ownerDigest uint64
+	if owner != "" {
+		ownerDigest = m.owners.digest(owner)
+	}
+	k := m.key(key, false)
+	s := m.shardOf(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := memoryKey{key: key}
 	for {
-		if it := s.lookup(k, now); it != nil {
-			return false, it.value, nil
+		if it, ok := s.lookup(k, now); ok {
+			if !s.holds(it, key) {
+				return false, "", fullError("reserve")
+			}
+			return false, s.value(it), nil
 		}
-		if owner != "" && !m.owners.take(owner, m.maxPerOwner.Load()) {
+		if ownerDigest != 0 && !m.owners.take(ownerDigest, m.maxPerOwner.Load()) {
 			// Its expired reservations may not have been dropped yet.
-			if !m.makeRoomFor(s, owner, now) {
+			if !m.makeRoomFor(s, ownerDigest, now) {
 				if m.entries.Load() >= m.maxEntries.Load() {
 					// Full for every owner: the store is what is full.
 					return false, "", fullError("reserve")
@@ -255,11 +303,12 @@ func (m *Memory) ReserveFor(owner, key, value string, ttl time.Duration) (bool, 
 			}
 			continue
 		}
-		if s.insert(&memoryItem{key: k, value: value, owner: owner, expires: now.Add(ttl.Truncate(time.Millisecond))}, now, m.maxEntries.Load()) {
+		it := memoryItem{owner: ownerDigest, expires: now + int64(ttl.Truncate(time.Millisecond))}
+		if s.insert(k, it, key, value, now, m.maxEntries.Load()) {
 			return true, "", nil
 		}
-		if owner != "" {
-			m.owners.give(owner)
+		if ownerDigest != 0 {
+			m.owners.give(ownerDigest)
 		}
 		if !m.makeRoom(s, now) {
 			return false, "", fullError("reserve")
@@ -275,17 +324,22 @@ func (m *Memory) Replace(_ context.Context, key, expect, value string, ttl time.
 	if m.closed.Load() {
 		return false, closedError("replace")
 	}
-	now := m.now()
-	s := m.shard(key)
+	now := m.clock()
+	k := m.key(key, false)
+	s := m.shardOf(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it := s.lookup(memoryKey{key: key}, now)
-	if it == nil || it.value != expect {
+	it, ok := s.lookup(k, now)
+	if !ok {
 		return false, nil
 	}
-	it.value = value
-	it.expires = now.Add(ttl.Truncate(time.Millisecond))
-	heap.Fix(&s.expiry, it.index)
+	if !s.holds(it, key) || !s.valueIs(it, expect) {
+		return false, nil
+	}
+	if value != expect && !s.setValue(k, key, value) {
+		return false, fullError("replace")
+	}
+	s.setExpiry(k, now+int64(ttl.Truncate(time.Millisecond)))
 	return true, nil
 }
 
@@ -294,15 +348,19 @@ func (m *Memory) Release(_ context.Context, key, expect string) (bool, error) {
 	if m.closed.Load() {
 		return false, closedError("release")
 	}
-	now := m.now()
-	s := m.shard(key)
+	now := m.clock()
+	k := m.key(key, false)
+	s := m.shardOf(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it := s.lookup(memoryKey{key: key}, now)
-	if it == nil || it.value != expect {
+	it, ok := s.lookup(k, now)
+	if !ok {
 		return false, nil
 	}
-	s.remove(it)
+	if !s.holds(it, key) || !s.valueIs(it, expect) {
+		return false, nil
+	}
+	s.remove(k)
 	return true, nil
 }
 
@@ -322,22 +380,26 @@ func (m *Memory) AllowN(_ context.Context, key string, limit Limit, n int) (Deci
 	if m.closed.Load() {
 		return Decision{}, closedError("allow")
 	}
-	now := m.now()
-	s := m.shard(key)
+	now := m.clock()
+	k := m.key(key, true)
+	s := m.shardOf(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it, added := m.bucketIn(s, key, now)
-	for it == nil {
+	it, added, err := m.bucketIn(s, k, key, now)
+	for err == errNoRoom {
 		if !m.makeRoom(s, now) {
 			return Decision{}, fullError("allow")
 		}
-		it, added = m.bucketIn(s, key, now)
+		it, added, err = m.bucketIn(s, k, key, now)
 	}
-	d, tat := takeFrom(it, limit, n, now)
+	if err != nil {
+		return Decision{}, err
+	}
+	d, tat := takeFrom(it.tat, limit, n, now)
 	if d.Allowed {
-		s.setTAT(it, tat)
+		s.setTAT(k, tat)
 	} else if added {
-		s.remove(it)
+		s.remove(k)
 	}
 	return d, nil
 }
@@ -366,50 +428,75 @@ func (m *Memory) AllowAllInto(takes []Take, ds []Decision) error {
 	if m.closed.Load() {
 		return closedError("allow")
 	}
-	now := m.now()
+	now := m.clock()
+	var keysArr [8]memoryKey
+	keys := keysArr[:0]
+	for _, t := range takes {
+		keys = append(keys, m.key(t.Key, true))
+	}
 	var shardsArr [8]int
-	shards := m.lockShards(shardsArr[:0], takes)
-	items := make([]*memoryItem, len(takes))
-	created := make([]bool, len(takes))
-	for !m.bucketsOf(takes, now, items, created) {
+	shards := m.lockShards(shardsArr[:0], keys)
+	var itemsArr [8]memoryItem
+	var createdArr [8]bool
+	items, created := itemsArr[:], createdArr[:]
+	if len(takes) > len(itemsArr) {
+		items, created = make([]memoryItem, len(takes)), make([]bool, len(takes))
+	}
+	items, created = items[:len(takes)], created[:len(takes)]
+	for {
+		err := m.bucketsOf(takes, keys, now, items, created)
+		if err == nil {
+			break
+		}
+		if err != errNoRoom {
+			m.dropCreated(keys, created)
+			m.unlockShards(shards)
+			return err
+		}
 		// No room for a new bucket: the buckets this call added go, and
 		// the expired entries of every shard, with no lock held.
-		for j, it := range items {
-			if it != nil && created[j] {
-				m.shard(takes[j].Key).remove(it)
-			}
-		}
+		m.dropCreated(keys, created)
 		m.unlockShards(shards)
 		clear(items)
 		clear(created)
 		if !m.dropAllExpired(now) {
 			return fullError("allow")
 		}
-		shards = m.lockShards(shards[:0], takes)
+		shards = m.lockShards(shards[:0], keys)
 	}
 	defer m.unlockShards(shards)
 	ds = ds[:len(takes)]
-	var tatsArr [8]time.Time
+	var tatsArr [8]int64
 	tats := tatsArr[:0]
 	allowed := true
 	for j, t := range takes {
-		d, tat := takeFrom(items[j], t.Limit, t.N, now)
+		d, tat := takeFrom(items[j].tat, t.Limit, t.N, now)
 		ds[j], tats = d, append(tats, tat)
 		allowed = allowed && d.Allowed
 	}
-	for j, t := range takes {
-		if !allowed {
-			// Refused events take nothing, from any budget; a budget
-			// that had room says nothing of it.
+	if !allowed {
+		// Refused events take nothing, from any budget; a budget that
+		// had room says nothing of it.
+		for j := range takes {
 			ds[j] = Decision{RetryAfter: ds[j].RetryAfter}
-			if created[j] {
-				m.shard(t.Key).remove(items[j])
-			}
-			continue
 		}
-		m.shard(t.Key).setTAT(items[j], tats[j])
+		m.dropCreated(keys, created)
+		return nil
+	}
+	for j := range takes {
+		m.shardOf(keys[j]).setTAT(keys[j], tats[j])
 	}
 	return nil
+}
+
+// dropCreated removes the buckets of keys that a call created (the
+// same index of created), with their shards locked.
+func (m *Memory) dropCreated(keys []memoryKey, created []bool) {
+	for j, k := range keys {
+		if created[j] {
+			m.shardOf(k).remove(k)
+		}
+	}
 }
 
 // RefundAll implements Store: each bucket's theoretical arrival time goes
@@ -423,19 +510,27 @@ func (m *Memory) RefundAll(_ context.Context, takes []Take, held time.Duration) 
 	if m.closed.Load() {
 		return closedError("refund")
 	}
-	now := m.now()
-	var shardsArr [8]int
-	defer m.unlockShards(m.lockShards(shardsArr[:0], takes))
+	now := m.clock()
+	var keysArr [8]memoryKey
+	keys := keysArr[:0]
 	for _, t := range takes {
-		s := m.shard(t.Key)
-		it := s.lookup(memoryKey{key: t.Key, limit: true}, now)
-		if it == nil {
+		keys = append(keys, m.key(t.Key, true))
+	}
+	var shardsArr [8]int
+	defer m.unlockShards(m.lockShards(shardsArr[:0], keys))
+	for j, t := range takes {
+		s := m.shardOf(keys[j])
+		it, ok := s.lookup(keys[j], now)
+		if !ok {
 			continue // full already
 		}
-		if tat := it.tat.Add(-outstanding(t, held)); tat.After(now) {
-			s.setTAT(it, tat)
+		if !s.holds(it, t.Key) {
+			continue // another key's bucket
+		}
+		if tat := it.tat - int64(outstanding(t, held)); tat > now {
+			s.setTAT(keys[j], tat)
 		} else {
-			s.remove(it)
+			s.remove(keys[j])
 		}
 	}
 	return nil
@@ -451,12 +546,12 @@ func outstanding(t Take, held time.Duration) time.Duration {
 	return max(time.Duration(t.N)*t.Limit.interval()-max(held, 0), 0)
 }
 
-// lockShards locks the shards of the takes' keys, in the order of the
-// shards, and returns them for unlockShards, appended to shards (room on
-// the caller's stack for the usual few).
-func (m *Memory) lockShards(shards []int, takes []Take) []int {
-	for _, t := range takes {
-		i := m.shardIndex(t.Key)
+// lockShards locks the shards of keys, in the order of the shards, and
+// returns them for unlockShards, appended to shards (room on the
+// caller's stack for the usual few).
+func (m *Memory) lockShards(shards []int, keys []memoryKey) []int {
+	for _, k := range keys {
+		i := shardIndex(k)
 		if !slices.Contains(shards, i) {
 			shards = append(shards, i)
 		}
@@ -480,76 +575,89 @@ func (m *Memory) unlockShards(shards []int) {
 // exactly.
 func (l Limit) interval() time.Duration { return l.Period / time.Duration(l.Count) }
 
-// takeFrom judges n events of the bucket it under limit at now (GCRA): it
-// returns the decision and, when they are allowed, the bucket's new
-// theoretical arrival time, which the caller sets. A bucket holds Count
-// events when its time is now or past; each event taken moves it one
-// interval on, and no further than Count intervals from now.
-func takeFrom(it *memoryItem, limit Limit, n int, now time.Time) (Decision, time.Time) {
+// takeFrom judges n events of the bucket whose theoretical arrival time
+// is tat under limit at now (GCRA): it returns the decision and, when
+// they are allowed, the bucket's new theoretical arrival time, which the
+// caller sets. A bucket holds Count events when its time is now or
+// past; each event taken moves it one interval on, and no further than
+// Count intervals from now.
+func takeFrom(tat int64, limit Limit, n int, now int64) (Decision, int64) {
 	interval := limit.interval()
 	burst := time.Duration(limit.Count) * interval
-	tat := it.tat
-	if tat.Before(now) {
-		tat = now
-	}
-	tat = tat.Add(time.Duration(n) * interval)
-	ahead := tat.Sub(now)
+	tat = max(tat, now) + int64(time.Duration(n)*interval)
+	ahead := time.Duration(tat - now)
 	if ahead > burst {
-		return Decision{RetryAfter: ahead - burst}, time.Time{}
+		return Decision{RetryAfter: ahead - burst}, 0
 	}
 	return Decision{Allowed: true, Remaining: int((burst - ahead) / interval)}, tat
 }
 
-// setTAT sets the theoretical arrival time of the bucket it: the bucket
-// is full again, and its entry no different from none, then.
-func (s *memoryShard) setTAT(it *memoryItem, tat time.Time) {
-	it.tat, it.expires = tat, tat
-	heap.Fix(&s.expiry, it.index)
+// setTAT sets the theoretical arrival time of the bucket at k: the
+// bucket is full again, and its entry no different from none, then.
+func (s *memoryShard) setTAT(k memoryKey, tat int64) {
+	it := s.items[k]
+	it.tat = tat
+	s.items[k] = it
+	s.setExpiry(k, tat)
 }
 
-// bucketsOf looks up (or adds) the bucket of each take, with the takes'
-// shards locked, setting items and whether each was created; it reports
-// false when the store had no room for a new one.
-func (m *Memory) bucketsOf(takes []Take, now time.Time, items []*memoryItem, created []bool) bool {
+// bucketsOf looks up (or adds) the bucket of each take, whose keys are
+// keys, with the takes' shards locked, setting items and whether each
+// was created; it fails with errNoRoom when the store had no room for a
+// new one.
+func (m *Memory) bucketsOf(takes []Take, keys []memoryKey, now int64, items []memoryItem, created []bool) error {
 	for j, t := range takes {
-		it, added := m.bucketIn(m.shard(t.Key), t.Key, now)
-		if it == nil {
-			return false
+		it, added, err := m.bucketIn(m.shardOf(keys[j]), keys[j], t.Key, now)
+		if err != nil {
+			return err
 		}
 		items[j], created[j] = it, added
 	}
-	return true
+	return nil
 }
 
-// bucketIn returns the bucket of key in s, whose lock the caller holds:
-// the one s has, else a new, full one (added), or nil when s has no room
-// for it. A new bucket lives until its first take sets its time, or is
-// removed by the caller.
-func (m *Memory) bucketIn(s *memoryShard, key string, now time.Time) (it *memoryItem, added bool) {
-	k := memoryKey{key: key, limit: true}
-	if it = s.items[k]; it != nil {
-		if now.Before(it.expires) {
-			return it, false
+// errNoRoom is bucketIn's error when the store has no room for a new
+// bucket, which its caller may make (see makeRoom).
+var errNoRoom = errors.New("store: no room")
+
+// bucketIn returns the bucket of key at k in s, whose lock the caller
+// holds: the one s has, else a new, full one (added), or errNoRoom when
+// s has no room for it. A new bucket lives until its first take sets
+// its time, or is removed by the caller. A live bucket of another key
+// of k's digest fails as a full store does.
+func (m *Memory) bucketIn(s *memoryShard, k memoryKey, key string, now int64) (it memoryItem, added bool, err error) {
+	if it, ok := s.items[k]; ok {
+		if !s.holds(it, key) {
+			if it.expires > now {
+				return memoryItem{}, false, fullError("allow")
+			}
+			// Another key's bucket, full again: it goes.
+			s.remove(k)
+		} else {
+			if now < it.expires {
+				return it, false, nil
+			}
+			// A bucket that is full again, not yet dropped: its entry,
+			// which the store counts already, is the new bucket, rather
+			// than one dropped and another made for the same key (a
+			// caller's bucket is full again between calls far apart).
+			it.tat = now
+			s.items[k] = it
+			s.setExpiry(k, now+int64(time.Hour))
+			return it, true, nil
 		}
-		// A bucket that is full again, not yet dropped: its entry, which
-		// the store counts already, is the new bucket, rather than one
-		// dropped and another allocated for the same key (a caller's
-		// bucket is full again between calls far apart).
-		it.tat, it.expires = now, now.Add(time.Hour)
-		heap.Fix(&s.expiry, it.index)
-		return it, true
 	}
-	it = &memoryItem{key: k, tat: now, expires: now.Add(time.Hour)}
-	if !s.insert(it, now, m.maxEntries.Load()) {
-		return nil, false
+	it = memoryItem{tat: now, expires: now + int64(time.Hour)}
+	if !s.insert(k, it, key, "", now, m.maxEntries.Load()) {
+		return memoryItem{}, false, errNoRoom
 	}
-	return it, true
+	return it, true, nil
 }
 
 // dropAllExpired drops the expired entries of every shard, with none of
 // their locks held by the caller, and reports whether the store has room
 // now.
-func (m *Memory) dropAllExpired(now time.Time) bool {
+func (m *Memory) dropAllExpired(now int64) bool {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
@@ -567,43 +675,55 @@ func (m *Memory) Close() error {
 		s.mu.Lock()
 		s.entries.Add(-int64(len(s.items)))
 		for _, it := range s.items {
-			if it.owner != "" {
+			if it.owner != 0 {
 				s.owners.give(it.owner)
 			}
 		}
 		clear(s.items)
-		clear(s.expiry)
-		s.expiry = s.expiry[:0]
+		s.expiry, s.data, s.garbage = nil, nil, 0
 		s.mu.Unlock()
 	}
 	return nil
 }
 
-func (m *Memory) shard(key string) *memoryShard { return &m.shards[m.shardIndex(key)] }
+// clock is the store's time now, from its epoch.
+func (m *Memory) clock() int64 { return int64(m.now().Sub(m.epoch)) }
 
-func (m *Memory) shardIndex(key string) int { return int(maphash.String(m.seed, key) % memoryShards) }
+// key is the digest of key, a limit's or a reservation's.
+func (m *Memory) key(key string, limit bool) memoryKey {
+	return memoryKey{hi: maphash.String(m.seeds[0], key), lo: maphash.String(m.seeds[1], key), limit: limit}
+}
+
+func (m *Memory) shardOf(k memoryKey) *memoryShard { return &m.shards[shardIndex(k)] }
+
+func shardIndex(k memoryKey) int { return int(k.hi % memoryShards) }
 
 // lookup returns k's live entry, dropping it if it has expired.
-func (s *memoryShard) lookup(k memoryKey, now time.Time) *memoryItem {
-	it := s.items[k]
-	if it != nil && !now.Before(it.expires) {
-		s.remove(it)
-		return nil
+func (s *memoryShard) lookup(k memoryKey, now int64) (memoryItem, bool) {
+	it, ok := s.items[k]
+	if ok && now >= it.expires {
+		s.remove(k)
+		return memoryItem{}, false
 	}
-	return it
+	return it, ok
 }
 
-// dropExpired drops the shard's entries that have expired by now.
-func (s *memoryShard) dropExpired(now time.Time) {
-	for len(s.expiry) > 0 && !now.Before(s.expiry[0].expires) {
-		s.remove(s.expiry[0])
+// dropExpired drops the shard's entries that have expired by now. An
+// expiry of the heap whose entry has gone, or lives on past it (a
+// later expiry set since), goes alone.
+func (s *memoryShard) dropExpired(now int64) {
+	for len(s.expiry) > 0 && now >= s.expiry[0].at {
+		k := s.expiry.pop().key
+		if it, ok := s.items[k]; ok && now >= it.expires {
+			s.remove(k)
+		}
 	}
 }
 
-// insert adds an entry for a key the shard does not hold, after dropping
-// the shard's expired entries, and reports whether the store had room for
-// it.
-func (s *memoryShard) insert(it *memoryItem, now time.Time, maxEntries int64) bool {
+// insert adds it at k, a key the shard does not hold, with key and value,
+// after dropping the shard's expired entries, and reports whether the
+// store had room for it.
+func (s *memoryShard) insert(k memoryKey, it memoryItem, key, value string, now int64, maxEntries int64) bool {
 	s.dropExpired(now)
 	for {
 		n := s.entries.Load()
@@ -614,16 +734,105 @@ func (s *memoryShard) insert(it *memoryItem, now time.Time, maxEntries int64) bo
 			break
 		}
 	}
-	s.items[it.key] = it
-	heap.Push(&s.expiry, it)
+	var ok bool
+	if it.off, it.size, ok = s.store(key, value); !ok {
+		s.entries.Add(-1)
+		return false
+	}
+	it.keyLen = uint32(len(key))
+	s.items[k] = it
+	s.pushExpiry(k, it.expires)
 	return true
 }
 
-func (s *memoryShard) remove(it *memoryItem) {
-	heap.Remove(&s.expiry, it.index)
-	delete(s.items, it.key)
+// setValue sets the value of the entry at k, whose key is key, and
+// reports whether the shard had room for it.
+func (s *memoryShard) setValue(k memoryKey, key, value string) bool {
+	off, size, ok := s.store(key, value)
+	if !ok {
+		return false
+	}
+	it := s.items[k] // after store, which may have moved it
+	s.garbage += int(it.size)
+	it.off, it.size = off, size
+	s.items[k] = it
+	return true
+}
+
+// setExpiry sets the entry at k to expire at expires.
+func (s *memoryShard) setExpiry(k memoryKey, expires int64) {
+	it := s.items[k]
+	if it.expires == expires {
+		return
+	}
+	it.expires = expires
+	s.items[k] = it
+	s.pushExpiry(k, expires)
+}
+
+// store appends key and value to the shard's data and returns where
+// they are. The bytes of entries gone or given other values are garbage
+// until the data is made again of the live entries' alone, once they
+// are more than half of it: an entry's bytes are copied about once per
+// entry, and the data holds at most about twice the live entries'.
+// Making it again moves the entries (their off): an entry read before a
+// store is read again from items after it. It reports false, storing
+// nothing, when the live entries' bytes and these would be more than
+// maxShardData.
+func (s *memoryShard) store(key, value string) (off, size uint32, ok bool) {
+	need := len(key) + len(value)
+	if uint64(len(s.data)-s.garbage+need) > maxShardData {
+		return 0, 0, false
+	}
+	if s.garbage > minGarbage && 2*s.garbage > len(s.data) || uint64(len(s.data)+need) > maxShardData {
+		live := make([]byte, 0, (len(s.data)-s.garbage)*5/4+need)
+		for k, it := range s.items {
+			o := len(live)
+			live = append(live, s.data[it.off:it.off+it.size]...)
+			it.off = uint32(o)
+			s.items[k] = it
+		}
+		s.data, s.garbage = live, 0
+	}
+	off = uint32(len(s.data))
+	s.data = append(s.data, key...)
+	s.data = append(s.data, value...)
+	return off, uint32(need), true
+}
+
+// maxShardData bounds a shard's data, whose offsets are 32-bit: 4 GiB a
+// shard, far more than MaxEntries entries of the edge's hold.
+const maxShardData = math.MaxUint32
+
+// minGarbage is how many bytes of garbage a shard's data may hold
+// whatever its size: a shard of few entries is not made again at every
+// few writes.
+const minGarbage = 64 << 10
+
+// pushExpiry adds an expiry of k to the heap. An entry's earlier
+// expiries stay in the heap until their time (see dropExpired); when
+// they outnumber the live entries, the heap is made again of the live
+// ones, so that it holds at most about twice as many as the shard.
+func (s *memoryShard) pushExpiry(k memoryKey, at int64) {
+	if len(s.expiry) >= 2*len(s.items)+64 {
+		s.expiry = s.expiry[:0]
+		for k, it := range s.items {
+			s.expiry = append(s.expiry, expiry{at: it.expires, key: k})
+		}
+		s.expiry.init()
+	}
+	s.expiry.push(expiry{at: at, key: k})
+}
+
+func (s *memoryShard) remove(k memoryKey) {
+	it, ok := s.items[k]
+	if !ok {
+		return
+	}
+	s.garbage += int(it.size)
+	delete(s.items, k)
 	s.entries.Add(-1)
-	if it.owner != "" {
+	if it.owner != 0 {
 		s.owners.give(it.owner)
 	}
 }
@@ -632,7 +841,7 @@ func (s *memoryShard) remove(it *memoryItem) {
 // found the store full, and reports whether the store has room now. The
 // caller holds locked, its shard's lock, which makeRoom lets go of while
 // it works: the caller must look its key up again.
-func (m *Memory) makeRoom(locked *memoryShard, now time.Time) bool {
+func (m *Memory) makeRoom(locked *memoryShard, now int64) bool {
 	locked.mu.Unlock()
 	defer locked.mu.Lock()
 	return m.dropAllExpired(now)
@@ -641,7 +850,7 @@ func (m *Memory) makeRoom(locked *memoryShard, now time.Time) bool {
 // makeRoomFor drops the expired entries of every shard, for a
 // reservation whose owner holds its whole share, and reports whether the
 // owner has room now. The caller holds locked, as for makeRoom.
-func (m *Memory) makeRoomFor(locked *memoryShard, owner string, now time.Time) bool {
+func (m *Memory) makeRoomFor(locked *memoryShard, owner uint64, now int64) bool {
 	locked.mu.Unlock()
 	defer locked.mu.Lock()
 	m.dropAllExpired(now)
@@ -649,27 +858,62 @@ func (m *Memory) makeRoomFor(locked *memoryShard, owner string, now time.Time) b
 	return bound == 0 || m.owners.count(owner) < bound
 }
 
-// expiryHeap orders a shard's entries by expiry, soonest first.
-type expiryHeap []*memoryItem
-
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
-func (h expiryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
+// expiry is a time an entry of a shard expires at, unless a later one
+// was set since.
+type expiry struct {
+	at  int64
+	key memoryKey
 }
 
-func (h *expiryHeap) Push(x any) {
-	it := x.(*memoryItem)
-	it.index = len(*h)
-	*h = append(*h, it)
+// expiryHeap orders a shard's expiries, soonest first: a binary heap of
+// values, without pointers for the garbage collector to scan.
+type expiryHeap []expiry
+
+func (h *expiryHeap) push(e expiry) {
+	*h = append(*h, e)
+	h.up(len(*h) - 1)
 }
 
-func (h *expiryHeap) Pop() any {
+func (h *expiryHeap) pop() expiry {
 	old := *h
-	it := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return it
+	e := old[0]
+	n := len(old) - 1
+	old[0] = old[n]
+	*h = old[:n]
+	h.down(0)
+	return e
+}
+
+func (h expiryHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h expiryHeap) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if h[parent].at <= h[i].at {
+			return
+		}
+		h[parent], h[i] = h[i], h[parent]
+		i = parent
+	}
+}
+
+func (h expiryHeap) down(i int) {
+	for {
+		child := 2*i + 1
+		if child >= len(h) {
+			return
+		}
+		if right := child + 1; right < len(h) && h[right].at < h[child].at {
+			child = right
+		}
+		if h[i].at <= h[child].at {
+			return
+		}
+		h[i], h[child] = h[child], h[i]
+		i = child
+	}
 }

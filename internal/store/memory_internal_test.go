@@ -1,0 +1,146 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMemoryDigestCollision puts another key's entry at the digest of a
+// key, as two keys of one digest would be, and checks that the store
+// never takes one for the other: a reservation or a limit of the key
+// fails as a full store's does (nothing is delivered), and neither
+// Replace nor Release touches the other key's entry.
+func TestMemoryDigestCollision(t *testing.T) {
+	ctx := context.Background()
+	limit := Limit{Count: 2, Period: time.Minute}
+	for _, tc := range []struct {
+		name  string
+		limit bool
+	}{{"reservation", false}, {"limit", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := NewMemory(MemoryOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.limit {
+				if _, err := m.Allow(ctx, "other", limit); err != nil {
+					t.Fatal(err)
+				}
+			} else if ok, _, err := m.Reserve(ctx, "other", "v1", time.Minute); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			// Move the other key's entry to the digest of "key".
+			from, to := m.key("other", tc.limit), m.key("key", tc.limit)
+			fs, ts := m.shardOf(from), m.shardOf(to)
+			it := fs.items[from]
+			delete(fs.items, from)
+			it.off, it.size, _ = ts.store("other", fs.value(it))
+			it.keyLen = uint32(len("other"))
+			ts.items[to] = it
+			ts.pushExpiry(to, it.expires)
+
+			if tc.limit {
+				if _, err := m.Allow(ctx, "key", limit); !errors.Is(err, ErrFull) {
+					t.Fatalf("Allow of a key whose digest another's bucket holds: %v, want ErrFull", err)
+				}
+				var ds [1]Decision
+				if err := m.AllowAllInto([]Take{{Key: "key", Limit: limit, N: 1}}, ds[:]); !errors.Is(err, ErrFull) {
+					t.Fatalf("AllowAll: %v, want ErrFull", err)
+				}
+				if err := m.RefundAll(ctx, []Take{{Key: "key", Limit: limit, N: 1}}, 0); err != nil {
+					t.Fatal(err)
+				}
+				if got := ts.items[to].tat; got != it.tat {
+					t.Fatalf("RefundAll of the key changed the other key's bucket: tat %d, was %d", got, it.tat)
+				}
+				return
+			}
+			if ok, current, err := m.Reserve(ctx, "key", "v2", time.Minute); ok || current != "" || !errors.Is(err, ErrFull) {
+				t.Fatalf("Reserve of a key whose digest another's entry holds: %v %q %v, want ErrFull", ok, current, err)
+			}
+			if ok, err := m.Replace(ctx, "key", "v1", "v3", time.Minute); ok || err != nil {
+				t.Fatalf("Replace: %v %v, want false", ok, err)
+			}
+			if ok, err := m.Release(ctx, "key", "v1"); ok || err != nil {
+				t.Fatalf("Release: %v %v, want false", ok, err)
+			}
+			if got := m.RemainingTTL("key"); got != -1 {
+				t.Fatalf("RemainingTTL: %v, want -1", got)
+			}
+			if got := ts.items[to]; !ts.holds(got, "other") || ts.value(got) != "v1" {
+				t.Fatalf("the other key's entry changed: %q", ts.value(got))
+			}
+		})
+	}
+}
+
+// TestMemoryDataRebuilt replaces and releases entries until their shards'
+// data has been made again many times, and checks every live entry's
+// value after each round, and that the data stays within about twice the
+// live entries' bytes.
+func TestMemoryDataRebuilt(t *testing.T) {
+	ctx := context.Background()
+	m, err := NewMemory(MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keys = 2000
+	value := func(i, round int) string {
+		return strings.Repeat(strconv.Itoa(round), 1+(i*7+round)%300) + "/" + strconv.Itoa(i)
+	}
+	live := map[int]string{}
+	for round := range 60 {
+		for i := range keys {
+			key := "k" + strconv.Itoa(i)
+			old, held := live[i]
+			switch {
+			case !held:
+				if ok, _, err := m.Reserve(ctx, key, value(i, round), time.Hour); !ok || err != nil {
+					t.Fatalf("round %d: reserve %s: %v %v", round, key, ok, err)
+				}
+				live[i] = value(i, round)
+			case (i+round)%5 == 0:
+				if ok, err := m.Release(ctx, key, old); !ok || err != nil {
+					t.Fatalf("round %d: release %s: %v %v", round, key, ok, err)
+				}
+				delete(live, i)
+			default:
+				if ok, err := m.Replace(ctx, key, old, value(i, round), time.Hour); !ok || err != nil {
+					t.Fatalf("round %d: replace %s: %v %v", round, key, ok, err)
+				}
+				live[i] = value(i, round)
+			}
+		}
+		for i, want := range live {
+			if ok, current, err := m.Reserve(ctx, "k"+strconv.Itoa(i), "other", time.Hour); ok || current != want || err != nil {
+				t.Fatalf("round %d: k%d holds %q (%v %v), want %q", round, i, current, ok, err, want)
+			}
+		}
+	}
+	var data, liveBytes int
+	for i := range m.shards {
+		s := &m.shards[i]
+		data += len(s.data)
+		for _, it := range s.items {
+			liveBytes += int(it.size)
+		}
+		if len(s.data)-s.garbage != sumSizes(s) {
+			t.Fatalf("shard %d: %d bytes of data, %d garbage, %d live", i, len(s.data), s.garbage, sumSizes(s))
+		}
+	}
+	if bound := 2*liveBytes + len(m.shards)*(minGarbage+4096); data > bound {
+		t.Fatalf("data %d bytes for %d live, want at most %d", data, liveBytes, bound)
+	}
+}
+
+func sumSizes(s *memoryShard) int {
+	n := 0
+	for _, it := range s.items {
+		n += int(it.size)
+	}
+	return n
+}
