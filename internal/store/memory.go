@@ -14,7 +14,7 @@ import (
 // DefaultMaxEntries bounds a Memory store whose MaxEntries is zero. A
 // hundred thousand entries hold one edge's reservations for a 10-minute
 // window at about 160 protected requests a second, or the live limits of
-// a hundred thousand callers, in about 30 MB (about 450 MB if every value
+// a hundred thousand callers, in about 45 MB (about 450 MB if every value
 // were a 4 KiB answer); larger fleets share a Redis store.
 const DefaultMaxEntries = 100_000
 
@@ -709,13 +709,19 @@ func (s *memoryShard) lookup(k memoryKey, now int64) (memoryItem, bool) {
 }
 
 // dropExpired drops the shard's entries that have expired by now. An
-// expiry of the heap whose entry has gone, or lives on past it (a
-// later expiry set since), goes alone.
+// expiry of the heap whose entry has gone goes alone; one whose entry
+// lives on past it, its expiry set later since (see setExpiry), goes
+// back into the heap at the entry's expiry.
 func (s *memoryShard) dropExpired(now int64) {
 	for len(s.expiry) > 0 && now >= s.expiry[0].at {
 		k := s.expiry.pop().key
-		if it, ok := s.items[k]; ok && now >= it.expires {
+		it, ok := s.items[k]
+		switch {
+		case !ok:
+		case now >= it.expires:
 			s.remove(k)
+		default:
+			s.expiry.push(expiry{at: it.expires, key: k})
 		}
 	}
 }
@@ -759,15 +765,22 @@ func (s *memoryShard) setValue(k memoryKey, key, value string) bool {
 	return true
 }
 
-// setExpiry sets the entry at k to expire at expires.
+// setExpiry sets the entry at k to expire at expires. The heap holds an
+// expiry of every entry at or before the entry's own: an expiry set
+// later leaves it as it is (it moves when its time comes, see
+// dropExpired), so that a reservation replaced by its answer has one;
+// one set sooner adds its own.
 func (s *memoryShard) setExpiry(k memoryKey, expires int64) {
 	it := s.items[k]
 	if it.expires == expires {
 		return
 	}
+	sooner := expires < it.expires
 	it.expires = expires
 	s.items[k] = it
-	s.pushExpiry(k, expires)
+	if sooner {
+		s.pushExpiry(k, expires)
+	}
 }
 
 // store appends key and value to the shard's data and returns where
@@ -809,10 +822,10 @@ const maxShardData = math.MaxUint32
 // few writes.
 const minGarbage = 64 << 10
 
-// pushExpiry adds an expiry of k to the heap. An entry's earlier
-// expiries stay in the heap until their time (see dropExpired); when
-// they outnumber the live entries, the heap is made again of the live
-// ones, so that it holds at most about twice as many as the shard.
+// pushExpiry adds an expiry of k to the heap. An entry's other expiries
+// stay in the heap until their time (see dropExpired); when the heap
+// holds twice as many as there are live entries, it is made again of
+// theirs alone, so that it holds at most about twice as many.
 func (s *memoryShard) pushExpiry(k memoryKey, at int64) {
 	if len(s.expiry) >= 2*len(s.items)+64 {
 		s.expiry = s.expiry[:0]

@@ -144,3 +144,48 @@ func sumSizes(s *memoryShard) int {
 	}
 	return n
 }
+
+// TestMemoryExpiryMovesLater extends reservations (Replace, as an answer
+// replaces a reservation) and checks that the heap keeps one expiry per
+// entry, and that a full store finds room once the extended entries
+// expire: their expiries move when their first time comes.
+func TestMemoryExpiryMovesLater(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	m, err := NewMemory(MemoryOptions{MaxEntries: 500, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 500 {
+		key := "k" + strconv.Itoa(i)
+		if ok, _, err := m.Reserve(ctx, key, "token", time.Second); !ok || err != nil {
+			t.Fatalf("reserve %s: %v %v", key, ok, err)
+		}
+		if ok, err := m.Replace(ctx, key, "token", "answer", time.Minute); !ok || err != nil {
+			t.Fatalf("replace %s: %v %v", key, ok, err)
+		}
+	}
+	heap := 0
+	for i := range m.shards {
+		heap += len(m.shards[i].expiry)
+	}
+	if heap != 500 {
+		t.Fatalf("%d expiries in the heaps for 500 entries, want one each", heap)
+	}
+	// Past the reservations' expiry, within the answers': still full.
+	now = now.Add(30 * time.Second)
+	if _, _, err := m.Reserve(ctx, "new", "token", time.Second); !errors.Is(err, ErrFull) {
+		t.Fatalf("reserve in a store of live answers: %v, want ErrFull", err)
+	}
+	// Past the answers': room again, every entry dropped.
+	now = now.Add(31 * time.Second)
+	if ok, _, err := m.Reserve(ctx, "new", "token", time.Second); !ok || err != nil {
+		t.Fatalf("reserve once the answers expired: %v %v", ok, err)
+	}
+	// Each shard drops its expired entries when it takes a new one; all
+	// of them, when the store is full.
+	m.dropAllExpired(m.clock())
+	if n := m.Len(); n != 1 {
+		t.Fatalf("Len %d once every shard dropped its expired entries, want 1", n)
+	}
+}
