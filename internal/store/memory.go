@@ -304,13 +304,14 @@ func (m *Memory) ReserveFor(owner, key, value string, ttl time.Duration) (bool, 
 			continue
 		}
 		it := memoryItem{owner: ownerDigest, expires: now + int64(ttl.Truncate(time.Millisecond))}
-		if s.insert(k, it, key, value, now, m.maxEntries.Load()) {
+		err := s.insert(k, it, key, value, now, m.maxEntries.Load(), "reserve")
+		if err == nil {
 			return true, "", nil
 		}
 		if ownerDigest != 0 {
 			m.owners.give(ownerDigest)
 		}
-		if !m.makeRoom(s, now) {
+		if err != errNoRoom || !m.makeRoom(s, now) {
 			return false, "", fullError("reserve")
 		}
 	}
@@ -616,8 +617,8 @@ func (m *Memory) bucketsOf(takes []Take, keys []memoryKey, now int64, items []me
 	return nil
 }
 
-// errNoRoom is bucketIn's error when the store has no room for a new
-// bucket, which its caller may make (see makeRoom).
+// errNoRoom is the error of insert and bucketIn when the store holds its
+// bound of entries: expired ones may make room (see makeRoom).
 var errNoRoom = errors.New("store: no room")
 
 // bucketIn returns the bucket of key at k in s, whose lock the caller
@@ -648,8 +649,8 @@ func (m *Memory) bucketIn(s *memoryShard, k memoryKey, key string, now int64) (i
 		}
 	}
 	it = memoryItem{tat: now, expires: now + int64(time.Hour)}
-	if !s.insert(k, it, key, "", now, m.maxEntries.Load()) {
-		return memoryItem{}, false, errNoRoom
+	if err := s.insert(k, it, key, "", now, m.maxEntries.Load(), "allow"); err != nil {
+		return memoryItem{}, false, err
 	}
 	return it, true, nil
 }
@@ -727,14 +728,16 @@ func (s *memoryShard) dropExpired(now int64) {
 }
 
 // insert adds it at k, a key the shard does not hold, with key and value,
-// after dropping the shard's expired entries, and reports whether the
-// store had room for it.
-func (s *memoryShard) insert(k memoryKey, it memoryItem, key, value string, now int64, maxEntries int64) bool {
+// after dropping the shard's expired entries. It fails with errNoRoom
+// when the store holds maxEntries entries (expired ones of other shards
+// may make room, see makeRoom), and as a full store when the shard's
+// data has no room for key and value (see maxShardData).
+func (s *memoryShard) insert(k memoryKey, it memoryItem, key, value string, now int64, maxEntries int64, op string) error {
 	s.dropExpired(now)
 	for {
 		n := s.entries.Load()
 		if n >= maxEntries {
-			return false
+			return errNoRoom
 		}
 		if s.entries.CompareAndSwap(n, n+1) {
 			break
@@ -743,12 +746,12 @@ func (s *memoryShard) insert(k memoryKey, it memoryItem, key, value string, now 
 	var ok bool
 	if it.off, it.size, ok = s.store(key, value); !ok {
 		s.entries.Add(-1)
-		return false
+		return fullError(op)
 	}
 	it.keyLen = uint32(len(key))
 	s.items[k] = it
 	s.pushExpiry(k, it.expires)
-	return true
+	return nil
 }
 
 // setValue sets the value of the entry at k, whose key is key, and
@@ -814,8 +817,9 @@ func (s *memoryShard) store(key, value string) (off, size uint32, ok bool) {
 }
 
 // maxShardData bounds a shard's data, whose offsets are 32-bit: 4 GiB a
-// shard, far more than MaxEntries entries of the edge's hold.
-const maxShardData = math.MaxUint32
+// shard, far more than MaxEntries entries of the edge's hold. A variable
+// for the tests.
+var maxShardData uint64 = math.MaxUint32
 
 // minGarbage is how many bytes of garbage a shard's data may hold
 // whatever its size: a shard of few entries is not made again at every

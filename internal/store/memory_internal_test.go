@@ -189,3 +189,35 @@ func TestMemoryExpiryMovesLater(t *testing.T) {
 		t.Fatalf("Len %d once every shard dropped its expired entries, want 1", n)
 	}
 }
+
+// TestMemoryShardDataFull fills a shard's data to its bound and checks
+// that a write that needs more fails as a full store does, at once,
+// rather than look for room that expired entries cannot make.
+func TestMemoryShardDataFull(t *testing.T) {
+	defer func(n uint64) { maxShardData = n }(maxShardData)
+	maxShardData = 64
+	ctx := context.Background()
+	m, err := NewMemory(MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := m.Reserve(ctx, "key", strings.Repeat("v", 40), time.Minute); !ok || err != nil {
+		t.Fatalf("reserve within the bound: %v %v", ok, err)
+	}
+	if ok, err := m.Replace(ctx, "key", strings.Repeat("v", 40), strings.Repeat("w", 60), time.Minute); ok || !errors.Is(err, ErrFull) {
+		t.Fatalf("replace past the bound: %v %v, want ErrFull", ok, err)
+	}
+	if ok, _, err := m.Reserve(ctx, "key", "x", time.Minute); ok || err != nil {
+		t.Fatalf("the entry lost its value: %v %v", ok, err)
+	}
+	long := strings.Repeat("k", 70)
+	if ok, _, err := m.Reserve(ctx, long, "v", time.Minute); ok || !errors.Is(err, ErrFull) {
+		t.Fatalf("reserve past the bound: %v %v, want ErrFull", ok, err)
+	}
+	if _, err := m.Allow(ctx, long, Limit{Count: 1, Period: time.Minute}); !errors.Is(err, ErrFull) {
+		t.Fatalf("allow past the bound: %v, want ErrFull", err)
+	}
+	if n := m.Len(); n != 1 {
+		t.Fatalf("Len %d, want 1", n)
+	}
+}
