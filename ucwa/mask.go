@@ -43,6 +43,16 @@ func (n Number) Masked() string {
 const maskedBuffer = 128
 
 func appendMaskedNumber(b []byte, n *Number) []byte {
+	return appendMaskedReading(b, n, nil)
+}
+
+// appendMaskedReading is appendMaskedNumber of n, a reading of the dial
+// string of d (nil: none), whose digits shown never hold another of its
+// readings whole: a user of digits and letters read as written and on
+// the keypad (sip:900555soco@gw, in Germany +49900555 and
+// +499005557626) would otherwise show the one as the other's first
+// digits.
+func appendMaskedReading(b []byte, n *Number, d *Destination) []byte {
 	e := n.E164
 	if n.Emergency && e != "" && e[0] != '+' && len(e) <= maxEmergencyShortCode && asciiDigits(e) {
 		return append(b, e...)
@@ -58,6 +68,9 @@ func appendMaskedNumber(b []byte, n *Number) []byte {
 			keep--
 		}
 	}
+	for keep > 0 && d.showsReading(digits[:keep]) {
+		keep--
+	}
 	keep = max(keep, 0)
 	b = append(b, '+')
 	b = append(b, digits[:keep]...)
@@ -68,6 +81,25 @@ func appendMaskedNumber(b []byte, n *Number) []byte {
 		b = append(b, ";ext="+maskedSecret...)
 	}
 	return b
+}
+
+// showsReading reports whether shown holds the digits of a reading of
+// d's dial string, as written or on the keypad, whole.
+func (d *Destination) showsReading(shown string) bool {
+	if d == nil {
+		return false
+	}
+	for _, dial := range [2]*DialString{d.Dial, d.Keypad} {
+		if dial == nil {
+			continue
+		}
+		for i := range dial.Readings {
+			if r := strings.TrimPrefix(dial.Readings[i].E164, "+"); r != "" && strings.Contains(shown, r) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // countryCodeLength returns how many leading digits of an E.164 number's
@@ -145,7 +177,7 @@ func (d *Destination) appendMasked(b []byte, reading *Number) []byte {
 		case d.IsNumber():
 			b = appendMaskedNumber(b, &d.Number)
 		case reading != nil:
-			b = appendMaskedNumber(b, reading)
+			b = appendMaskedReading(b, reading, d)
 		default:
 			b = append(b, maskedSecret...)
 		}

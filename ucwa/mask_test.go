@@ -2,6 +2,7 @@ package ucwa
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -348,5 +349,35 @@ func TestDecisionMasked(t *testing.T) {
 		if got := dec.Masked(&d); got != c.judged {
 			t.Errorf("%s: %s by %s, masked %q, want %q", c.value, dec.Verdict, dec.Rule, got, c.judged)
 		}
+	}
+}
+
+// TestMaskedReadings masks a SIP user of digits and letters, which reads
+// as written and on the keypad: the digits shown of the one never hold
+// the other whole.
+func TestMaskedReadings(t *testing.T) {
+	n := mustNumbers(t, "DE", TelURI, []string{"112"}, "0")
+	p, err := NewPolicy(DestinationPolicy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, problem := n.Destination("sip:900555soco@gw.contoso.com")
+	if !problem.OK() {
+		t.Fatal(problem.Reason)
+	}
+	var readings []string
+	for _, dial := range []*DialString{d.Dial, d.Keypad} {
+		if dial != nil {
+			for _, r := range dial.Readings {
+				readings = append(readings, r.E164)
+			}
+		}
+	}
+	if !slices.Contains(readings, "+49900555") || !slices.Contains(readings, "+499005557626") {
+		t.Fatalf("read as %q, want +49900555 and +499005557626 among them", readings)
+	}
+	dec := p.Judge(spa, &PropertyDestination{Property: "to", Kind: DialledNow, Destination: d})
+	if got, want := dec.Masked(&d), "sip:+4990055*****@gw.contoso.com"; got != want {
+		t.Fatalf("masked %q, want %q", got, want)
 	}
 }
