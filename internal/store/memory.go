@@ -70,8 +70,9 @@ type Memory struct {
 // ownerCounts counts the live reservations of each owner, by the owner's
 // digest (see digest), in shards of their own: a shard of entries
 // locks one of them while it holds its own lock, never the other way
-// round. Two owners of one digest would share a count; at 64 bits of a
-// keyed hash no two owners of a store's life have one.
+// round. Two owners of one digest would share a count (a share of the
+// store, never a reservation): at 64 bits of a keyed hash, it takes
+// billions of owners for two to be likely.
 type ownerCounts struct {
 	seed   maphash.Seed
 	shards [memoryShards]struct {
@@ -83,7 +84,10 @@ type ownerCounts struct {
 
 // digest is owner's digest, never 0 (which is none).
 func (o *ownerCounts) digest(owner string) uint64 {
-	return maphash.String(o.seed, owner) | 1
+	if d := maphash.String(o.seed, owner); d != 0 {
+		return d
+	}
+	return 1
 }
 
 // take counts a new reservation of owner, if it holds fewer than bound
