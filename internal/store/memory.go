@@ -390,17 +390,17 @@ func (m *Memory) AllowN(_ context.Context, key string, limit Limit, n int) (Deci
 	s := m.shardOf(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it, added, err := m.bucketIn(s, k, key, now)
+	tat, added, err := m.bucketIn(s, k, key, now)
 	for err == errNoRoom {
 		if !m.makeRoom(s, now) {
 			return Decision{}, fullError("allow")
 		}
-		it, added, err = m.bucketIn(s, k, key, now)
+		tat, added, err = m.bucketIn(s, k, key, now)
 	}
 	if err != nil {
 		return Decision{}, err
 	}
-	d, tat := takeFrom(it.tat, limit, n, now)
+	d, tat := takeFrom(tat, limit, n, now)
 	if d.Allowed {
 		s.setTAT(k, tat)
 	} else if added {
@@ -441,15 +441,15 @@ func (m *Memory) AllowAllInto(takes []Take, ds []Decision) error {
 	}
 	var shardsArr [8]int
 	shards := m.lockShards(shardsArr[:0], keys)
-	var itemsArr [8]memoryItem
+	var tatsArr [8]int64
 	var createdArr [8]bool
-	items, created := itemsArr[:], createdArr[:]
-	if len(takes) > len(itemsArr) {
-		items, created = make([]memoryItem, len(takes)), make([]bool, len(takes))
+	tats, created := tatsArr[:], createdArr[:]
+	if len(takes) > len(tatsArr) {
+		tats, created = make([]int64, len(takes)), make([]bool, len(takes))
 	}
-	items, created = items[:len(takes)], created[:len(takes)]
+	tats, created = tats[:len(takes)], created[:len(takes)]
 	for {
-		err := m.bucketsOf(takes, keys, now, items, created)
+		err := m.bucketsOf(takes, keys, now, tats, created)
 		if err == nil {
 			break
 		}
@@ -462,7 +462,7 @@ func (m *Memory) AllowAllInto(takes []Take, ds []Decision) error {
 		// the expired entries of every shard, with no lock held.
 		m.dropCreated(keys, created)
 		m.unlockShards(shards)
-		clear(items)
+		clear(tats)
 		clear(created)
 		if !m.dropAllExpired(now) {
 			return fullError("allow")
@@ -471,13 +471,11 @@ func (m *Memory) AllowAllInto(takes []Take, ds []Decision) error {
 	}
 	defer m.unlockShards(shards)
 	ds = ds[:len(takes)]
-	var tatsArr [8]int64
-	tats := tatsArr[:0]
 	allowed := true
 	for j, t := range takes {
-		d, tat := takeFrom(items[j].tat, t.Limit, t.N, now)
-		ds[j], tats = d, append(tats, tat)
-		allowed = allowed && d.Allowed
+		// Each bucket's time becomes what it would be after the take.
+		ds[j], tats[j] = takeFrom(tats[j], t.Limit, t.N, now)
+		allowed = allowed && ds[j].Allowed
 	}
 	if !allowed {
 		// Refused events take nothing, from any budget; a budget that
@@ -607,16 +605,16 @@ func (s *memoryShard) setTAT(k memoryKey, tat int64) {
 }
 
 // bucketsOf looks up (or adds) the bucket of each take, whose keys are
-// keys, with the takes' shards locked, setting items and whether each
-// was created; it fails with errNoRoom when the store had no room for a
-// new one.
-func (m *Memory) bucketsOf(takes []Take, keys []memoryKey, now int64, items []memoryItem, created []bool) error {
+// keys, with the takes' shards locked, setting each one's time in tats
+// and whether it was created; it fails with errNoRoom when the store
+// had no room for a new one.
+func (m *Memory) bucketsOf(takes []Take, keys []memoryKey, now int64, tats []int64, created []bool) error {
 	for j, t := range takes {
-		it, added, err := m.bucketIn(m.shardOf(keys[j]), keys[j], t.Key, now)
+		tat, added, err := m.bucketIn(m.shardOf(keys[j]), keys[j], t.Key, now)
 		if err != nil {
 			return err
 		}
-		items[j], created[j] = it, added
+		tats[j], created[j] = tat, added
 	}
 	return nil
 }
@@ -625,22 +623,22 @@ func (m *Memory) bucketsOf(takes []Take, keys []memoryKey, now int64, items []me
 // bound of entries: expired ones may make room (see makeRoom).
 var errNoRoom = errors.New("store: no room")
 
-// bucketIn returns the bucket of key at k in s, whose lock the caller
-// holds: the one s has, else a new, full one (added), or errNoRoom when
-// s has no room for it. A new bucket lives until its first take sets
-// its time, or is removed by the caller. A live bucket of another key
-// of k's digest fails as a full store does.
-func (m *Memory) bucketIn(s *memoryShard, k memoryKey, key string, now int64) (it memoryItem, added bool, err error) {
+// bucketIn returns the time (tat) of the bucket of key at k in s, whose
+// lock the caller holds: the one s has, else a new, full one (added), or
+// errNoRoom when s has no room for it. A new bucket lives until its
+// first take sets its time, or is removed by the caller. A live bucket
+// of another key of k's digest fails as a full store does.
+func (m *Memory) bucketIn(s *memoryShard, k memoryKey, key string, now int64) (tat int64, added bool, err error) {
 	if it, ok := s.items[k]; ok {
 		if !s.holds(it, key) {
 			if it.expires > now {
-				return memoryItem{}, false, fullError("allow")
+				return 0, false, fullError("allow")
 			}
 			// Another key's bucket, full again: it goes.
 			s.remove(k)
 		} else {
 			if now < it.expires {
-				return it, false, nil
+				return it.tat, false, nil
 			}
 			// A bucket that is full again, not yet dropped: its entry,
 			// which the store counts already, is the new bucket, rather
@@ -649,14 +647,14 @@ func (m *Memory) bucketIn(s *memoryShard, k memoryKey, key string, now int64) (i
 			it.tat = now
 			s.items[k] = it
 			s.setExpiry(k, now+int64(time.Hour))
-			return it, true, nil
+			return now, true, nil
 		}
 	}
-	it = memoryItem{tat: now, expires: now + int64(time.Hour)}
+	it := memoryItem{tat: now, expires: now + int64(time.Hour)}
 	if err := s.insert(k, it, key, "", now, m.maxEntries.Load(), "allow"); err != nil {
-		return memoryItem{}, false, err
+		return 0, false, err
 	}
-	return it, true, nil
+	return now, true, nil
 }
 
 // dropAllExpired drops the expired entries of every shard, with none of
