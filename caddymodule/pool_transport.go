@@ -96,14 +96,22 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // was idle) with nothing written, although its trace said it ended
 // without an error. The flush's error ends the round trip, with the write
 // error in its chain (in net/http's nothingWrittenError when nothing was
-// written), unless the connection's reader ended it first: the attempt
-// then counts the request as not written whole. Not over HTTP/2, where a
-// write to the connection may be another stream's after the request's
-// went out whole, and whose transport reports the write's end after its
-// flush.
+// written); the transport then closes the connection, so that its reader
+// fails too, reading a connection closed here (net.ErrClosed), and the
+// round trip may end with that error instead, whichever of the two it
+// takes first. While a request is the connection's, the transport closes
+// it for nothing else but its cancellation and its response header
+// timeout, which end the round trip with errors of their own. Either
+// way the attempt counts the request as not written whole. Not over
+// HTTP/2, where a write to the connection may be another stream's after
+// the request's went out whole, and whose transport reports the write's
+// end after its flush.
 func isWriteError(err error) bool {
 	var opErr *net.OpError
-	return errors.As(err, &opErr) && opErr.Op == "write"
+	if !errors.As(err, &opErr) {
+		return false
+	}
+	return opErr.Op == "write" || opErr.Op == "read" && errors.Is(opErr.Err, net.ErrClosed)
 }
 
 // poolHTTPTransport returns reverse_proxy's http transport of a pool's

@@ -2,12 +2,15 @@ package caddymodule
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
@@ -139,4 +142,33 @@ func (p *deafPool) connections() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.conns
+}
+
+// TestIsWriteError: the errors a round trip ends with when its request's
+// write failed (see isWriteError), however net/http wraps them, and the
+// errors of a round trip whose request may have reached the pool, or
+// that ended for a reason of its own.
+func TestIsWriteError(t *testing.T) {
+	epipe := &net.OpError{Op: "write", Net: "unix", Err: syscall.EPIPE}
+	closedRead := &net.OpError{Op: "read", Net: "unix", Err: net.ErrClosed}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"the flush's write error", epipe, true},
+		{"the write error, wrapped", fmt.Errorf("write error: %w", epipe), true},
+		{"the reader of the connection the write error closed", fmt.Errorf("net/http: Transport failed to read from server: %w", closedRead), true},
+		{"the pool reset the connection after the request", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, false},
+		{"the pool closed the connection after the request", io.ErrUnexpectedEOF, false},
+		{"a read timeout", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, false},
+		{"the request was canceled", context.Canceled, false},
+		{"a dial error", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := isWriteError(tc.err); got != tc.want {
+				t.Errorf("isWriteError(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
 }
