@@ -86,3 +86,41 @@ func TestLimitFullStoreOpen(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitsStoreRoomForSome: a request whose limits need more new
+// budgets than the memory store has room for is answered as by a full
+// store, at once, and not delivered, whether the store has room for
+// none of them or for some (a store that had room for one of two spun
+// forever, the request never answered); once the budgets held expire,
+// it goes.
+func TestLimitsStoreRoomForSome(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	memoryStoreClock = clock.Now
+	t.Cleanup(func() { memoryStoreClock = nil })
+	// alice's call takes two budgets, her own and her tenant's, of the
+	// store's three entries: room for one of bob's two.
+	e := startLimitEdge(t, "store memory 3 {\n\t\t\tmax_entries_per_caller 3\n\t\t}", "limit calls 2 per 1h", "limit tenant 10 per 1h key {http.ucwa.tid}")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	if resp := e.send(callTo("+14255551234", alice)); resp.Status != http.StatusCreated {
+		t.Fatalf("alice, with room: %d %s", resp.Status, resp.Body)
+	}
+	before := e.pool.Requests.Load()
+	bob := caller{"tenant-2", "bob"}.header(t)
+	for range 2 {
+		resp := e.send(callTo("+14255551234", bob))
+		if resp.Status != http.StatusServiceUnavailable {
+			t.Fatalf("bob, room for one of his two budgets: %d %s, want 503", resp.Status, resp.Body)
+		}
+		if e := ucwaError(t, resp.Body); e.Message != errStoreFull.Message {
+			t.Errorf("503 %s, want the edge's of a full store", resp.Body)
+		}
+	}
+	if got := e.pool.Requests.Load() - before; got != 0 {
+		t.Errorf("the pool got %d of bob's calls, want none", got)
+	}
+	// Alice's budgets are whole again an hour on: their entries expire.
+	clock.Advance(time.Hour)
+	if resp := e.send(callTo("+14255551234", bob)); resp.Status != http.StatusCreated {
+		t.Errorf("bob, once alice's budgets expired: %d %s, want 201", resp.Status, resp.Body)
+	}
+}

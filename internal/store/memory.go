@@ -459,12 +459,17 @@ func (m *Memory) AllowAllInto(takes []Take, ds []Decision) error {
 			return err
 		}
 		// No room for a new bucket: the buckets this call added go, and
-		// the expired entries of every shard, with no lock held.
+		// the expired entries of every shard, with no lock held. The
+		// call goes on if the store then has room for those buckets and
+		// the one it had none for: each try that finds the store as it
+		// left it gets one bucket further, and one with room for fewer
+		// gives up.
 		m.dropCreated(keys, created)
 		m.unlockShards(shards)
+		need := int64(1 + countTrue(created))
 		clear(tats)
 		clear(created)
-		if !m.dropAllExpired(now) {
+		if !m.dropAllExpired(now, need) {
 			return fullError("allow")
 		}
 		shards = m.lockShards(shards[:0], keys)
@@ -659,15 +664,26 @@ func (m *Memory) bucketIn(s *memoryShard, k memoryKey, key string, now int64) (t
 
 // dropAllExpired drops the expired entries of every shard, with none of
 // their locks held by the caller, and reports whether the store has room
-// now.
-func (m *Memory) dropAllExpired(now int64) bool {
+// now for need new entries.
+func (m *Memory) dropAllExpired(now, need int64) bool {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
 		s.dropExpired(now)
 		s.mu.Unlock()
 	}
-	return m.entries.Load() < m.maxEntries.Load()
+	return m.entries.Load()+need <= m.maxEntries.Load()
+}
+
+// countTrue is how many of bs are true.
+func countTrue(bs []bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 // Close implements Store: it drops every entry.
@@ -863,7 +879,7 @@ func (s *memoryShard) remove(k memoryKey) {
 func (m *Memory) makeRoom(locked *memoryShard, now int64) bool {
 	locked.mu.Unlock()
 	defer locked.mu.Lock()
-	return m.dropAllExpired(now)
+	return m.dropAllExpired(now, 1)
 }
 
 // makeRoomFor drops the expired entries of every shard, for a
@@ -872,7 +888,7 @@ func (m *Memory) makeRoom(locked *memoryShard, now int64) bool {
 func (m *Memory) makeRoomFor(locked *memoryShard, owner uint64, now int64) bool {
 	locked.mu.Unlock()
 	defer locked.mu.Lock()
-	m.dropAllExpired(now)
+	m.dropAllExpired(now, 0)
 	bound := m.maxPerOwner.Load()
 	return bound == 0 || m.owners.count(owner) < bound
 }

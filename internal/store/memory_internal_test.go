@@ -184,7 +184,7 @@ func TestMemoryExpiryMovesLater(t *testing.T) {
 	}
 	// Each shard drops its expired entries when it takes a new one; all
 	// of them, when the store is full.
-	m.dropAllExpired(m.clock())
+	m.dropAllExpired(m.clock(), 0)
 	if n := m.Len(); n != 1 {
 		t.Fatalf("Len %d once every shard dropped its expired entries, want 1", n)
 	}

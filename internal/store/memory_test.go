@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strconv"
 	"sync"
@@ -402,6 +403,47 @@ func TestMemoryAllowAllFull(t *testing.T) {
 	ds, err := m.AllowAll(ctx, takes)
 	if err != nil || !ds[0].Allowed || ds[0].Remaining != 0 || ds[1].Remaining != 1 {
 		t.Fatalf("once the reservation expired: %+v, %v", ds, err)
+	}
+}
+
+// TestMemoryAllowAllRoomForSome: AllowAll that needs more new buckets
+// than a store has room for fails with ErrFull, once, whether the store
+// has room for none of them or for some, leaving the store as it was,
+// and succeeds once expired entries make room for all.
+func TestMemoryAllowAllRoomForSome(t *testing.T) {
+	limit := store.Limit{Count: 2, Period: time.Hour}
+	takes := []store.Take{{"a", limit, 1}, {"b", limit, 1}, {"c", limit, 1}}
+	for _, tc := range []struct {
+		name     string
+		reserved int // of a store of 3 entries
+	}{
+		{"room for none", 3},
+		{"room for one", 2},
+		{"room for two", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := newFakeClock()
+			m, err := store.NewMemory(store.MemoryOptions{MaxEntries: 3, Now: clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			for i := range tc.reserved {
+				mustReserve(t, m, fmt.Sprint("r", i), "v", time.Minute)
+			}
+			if _, err := m.AllowAll(ctx, takes); !errors.Is(err, store.ErrFull) {
+				t.Fatalf("three new buckets: %v, want ErrFull", err)
+			}
+			if n := m.Len(); n != tc.reserved {
+				t.Fatalf("%d entries, want the %d held before", n, tc.reserved)
+			}
+			clock.Advance(time.Minute)
+			ds, err := m.AllowAll(ctx, takes)
+			if err != nil || !ds[0].Allowed || !ds[1].Allowed || !ds[2].Allowed {
+				t.Fatalf("once the reservations expired: %+v, %v", ds, err)
+			}
+		})
 	}
 }
 
