@@ -102,9 +102,9 @@ type IdempotencyConfig struct {
 	// such as 10ms for 10m, lets a client's retry through as new), and
 	// with a Redis store at least 10 times its timeout (a reservation in
 	// flight is renewed every third of the window, and each store call
-	// may take the timeout). No upper bound: every reservation and answer
-	// is held for the window, so a longer one needs a store that much
-	// larger. Default: 10m.
+	// may take the timeout). At most a century (store.MaxDuration);
+	// every reservation and answer is held for the window, so a longer
+	// one needs a store that much larger. Default: 10m.
 	Window caddy.Duration `json:"window,omitempty"`
 }
 
@@ -136,6 +136,9 @@ const redisWindowTimeouts = 10
 func checkWindow(window, timeout time.Duration) error {
 	if window < MinIdempotencyWindow {
 		return fmt.Errorf("idempotency: window must be at least %s: %s", MinIdempotencyWindow, window)
+	}
+	if window > store.MaxDuration {
+		return fmt.Errorf("idempotency: window must be at most %s: %s", store.MaxDuration, window)
 	}
 	if window < redisWindowTimeouts*timeout {
 		return fmt.Errorf("idempotency: window must be at least %d times the Redis store's timeout (%s), %s: %s",

@@ -93,8 +93,9 @@ type LimitConfig struct {
 	// Required.
 	Count int `json:"count"`
 
-	// The period, such as 1h or 24h; at least 1s, and at least a
-	// microsecond per event of count. Required.
+	// The period, such as 1h or 24h; at least 1s, at least a
+	// microsecond per event of count, and at most a century
+	// (store.MaxDuration). Required.
 	Per caddy.Duration `json:"per"`
 
 	// Whose budget a request takes from: a string expanded for each
@@ -361,6 +362,9 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 		}
 		if c.Per < caddy.Duration(time.Second) {
 			return fmt.Errorf("%s: per must be at least 1s: %s", where, time.Duration(c.Per))
+		}
+		if time.Duration(c.Per) > store.MaxDuration {
+			return fmt.Errorf("%s: per must be at most %s: %s", where, store.MaxDuration, time.Duration(c.Per))
 		}
 		if time.Duration(c.Per)/time.Duration(c.Count) < store.MinInterval {
 			return fmt.Errorf("%s: count %d per %s is more than one event a microsecond", where, c.Count, time.Duration(c.Per))

@@ -625,6 +625,7 @@ func TestLimitStartupErrors(t *testing.T) {
 		{"period under a second", "limit calls 2 per 1ns", `"limits":[{"name":"calls","count":2,"per":1}]`, "limit calls: per must be at least 1s: 1ns"},
 		{"more than one a microsecond", "limit calls 2000000 per 1s", `"limits":[{"name":"calls","count":2000000,"per":"1s"}]`,
 			"limit calls: count 2000000 per 1s is more than one event a microsecond"},
+		{"period over a century", "limit calls 20 per 1000000h", `"limits":[{"name":"calls","count":20,"per":"1000000h"}]`, "limit calls: per must be at most 876000h0m0s: 1000000h0m0s"},
 		{"negative period", "limit calls 20 per -1h", `"limits":[{"name":"calls","count":20,"per":"-1h"}]`, "limit calls: per must be a duration above 0: -1h0m0s"},
 		{"name twice", "limit calls 20 per 1h\nlimit calls 5 per 1m", `"limits":[{"name":"calls","count":20,"per":"1h"},{"name":"calls","count":5,"per":"1m"}]`, "limit calls: name given twice"},
 		{"bad name", `limit "a b" 20 per 1h`, `"limits":[{"name":"a b","count":20,"per":"1h"}]`, `limits[0]: name "a b" must be letters, digits`},

@@ -123,6 +123,7 @@ func TestStoreStartupErrors(t *testing.T) {
 		{"window of 10ms", "idempotency 10ms", `"idempotency":{"window":10000000}`, "idempotency: window must be at least 1s: 10ms"},
 		{"window just under 1s", "idempotency 999ms", `"idempotency":{"window":999000000}`, "idempotency: window must be at least 1s: 999ms"},
 		{"negative window", "idempotency -1m", `"idempotency":{"window":-60000000000}`, "idempotency: window must be at least 1s: -1m0s"},
+		{"window over a century", "idempotency 1000000h", `"idempotency":{"window":"1000000h"}`, "idempotency: window must be at most 876000h0m0s: 1000000h0m0s"},
 		// A reservation in flight is renewed every third of the window,
 		// and each store call may take the timeout.
 		{"window under 10 Redis timeouts", "store redis redis://127.0.0.1:6379 {\ntimeout 2s\n}\nidempotency 19s",

@@ -118,6 +118,9 @@ func (l Limit) validate(n int) error {
 	if l.interval() < MinInterval {
 		return errors.New("limit period must be at least a microsecond per event")
 	}
+	if l.Period > MaxDuration {
+		return errors.New("limit period must be at most a century")
+	}
 	if n < 1 || n > l.Count {
 		return errors.New("events must be between 1 and the limit's count")
 	}
@@ -144,6 +147,12 @@ type Decision struct {
 // a shorter one (in the memory store, zero) means nothing.
 const MinInterval = time.Microsecond
 
+// MaxDuration is the longest TTL and limit period the stores take: the
+// memory store counts its times in nanoseconds from its start, in an
+// int64, which holds some 292 years: a time a century after any start,
+// and a bucket's time twice its period ahead of that, are still in it.
+const MaxDuration = 100 * 365 * 24 * time.Hour
+
 // MinTTL is the shortest TTL the stores take: Redis counts TTLs in whole
 // milliseconds, and both stores truncate a TTL to them.
 const MinTTL = time.Millisecond
@@ -151,6 +160,9 @@ const MinTTL = time.Millisecond
 func validateTTL(ttl time.Duration) error {
 	if ttl < MinTTL {
 		return errors.New("ttl must be at least 1ms")
+	}
+	if ttl > MaxDuration {
+		return errors.New("ttl must be at most a century")
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -912,6 +913,24 @@ func TestInvalidArguments(t *testing.T) {
 		{"reserve ttl 0", func(s store.Store) error { _, _, err := s.Reserve(ctx, "k", "v", 0); return err }},
 		{"reserve ttl below 1ms", func(s store.Store) error { _, _, err := s.Reserve(ctx, "k", "v", time.Microsecond); return err }},
 		{"replace negative ttl", func(s store.Store) error { _, err := s.Replace(ctx, "k", "v", "w", -time.Second); return err }},
+		// The memory store's times, nanoseconds in an int64, would wrap
+		// past the entry's expiry: the entry taken as expired at once.
+		{"reserve ttl over a century", func(s store.Store) error {
+			_, _, err := s.Reserve(ctx, "k", "v", store.MaxDuration+time.Millisecond)
+			return err
+		}},
+		{"replace ttl over a century", func(s store.Store) error {
+			_, err := s.Replace(ctx, "k", "v", "w", math.MaxInt64)
+			return err
+		}},
+		{"allow, a period over a century", func(s store.Store) error {
+			_, err := s.Allow(ctx, "k", store.Limit{Count: 1, Period: math.MaxInt64})
+			return err
+		}},
+		{"allow all, a period over a century", func(s store.Store) error {
+			_, err := s.AllowAll(ctx, []store.Take{{"k", store.Limit{Count: 5, Period: store.MaxDuration + time.Second}, 1}})
+			return err
+		}},
 		{"allow count 0", func(s store.Store) error {
 			_, err := s.Allow(ctx, "k", store.Limit{Count: 0, Period: time.Hour})
 			return err
