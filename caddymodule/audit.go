@@ -25,9 +25,10 @@ import (
 // the default log (`exclude http.handlers.ucwa.audit`). Its fields:
 //
 //   - operation: the operation's rel ("startPhoneAudio"; "(near miss)")
-//   - application: the application id of the path, the last four digits
-//     of its long digit runs masked, as a destination's are: the client
-//     writes it, and may write a number; its first 128 bytes and "…" when
+//   - application: the application id of the path, its long digit runs
+//     masked as a destination is (at most their first seven digits
+//     shown, never their last four): the client writes it, and may
+//     write a number; its first 128 bytes and "…" when
 //     it is longer, so that a client cannot make each line as long as a
 //     request line may be
 //   - caller: sub, oid, tid, iss and client_id of the verified token
@@ -547,14 +548,20 @@ const maxAuditApplicationID = 128
 
 // auditApplicationID is the application id as the audit line has it,
 // before masking: its first maxAuditApplicationID bytes (ending on a
-// whole character) and "…" when it is longer.
+// whole character, or within bytes that are no UTF-8, which the line
+// writes as U+FFFD) and "…" when it is longer.
 func auditApplicationID(app string) string {
 	if len(app) <= maxAuditApplicationID {
 		return app
 	}
+	// A character is utf8.UTFMax bytes at most: a rune start further
+	// back ends no character split by the cut.
 	cut := maxAuditApplicationID
-	for cut > 0 && !utf8.RuneStart(app[cut]) {
+	for back := 1; back < utf8.UTFMax && !utf8.RuneStart(app[cut]); back++ {
 		cut--
+	}
+	if !utf8.RuneStart(app[cut]) {
+		cut = maxAuditApplicationID
 	}
 	return app[:cut] + "…"
 }
@@ -642,20 +649,26 @@ func appendMaskedDigitRuns(b []byte, s string) []byte {
 	return appendMasked(b, s, false)
 }
 
-// appendMaskedRunTails appends s to b with the last maskedTailDigits
-// digits of every run of more than maxShownDigitRun digits (counted as
-// maskDigitRuns counts them) turned to '*', as a destination is masked
-// (+1425555****): for an application id, which a pool hands out as a
-// long number (101246165550), so that the trail still tells
-// applications apart while a number written there does not reach it
-// whole.
+// appendMaskedRunTails appends s to b with every run of more than
+// maxShownDigitRun digits (counted as maskDigitRuns counts them) masked
+// as a destination is (+1425555****): its first digits shown, at most
+// maxShownRunHead of them, the rest, and at least its last
+// maskedTailDigits, turned to '*'. For an application id, which a pool
+// hands out as a long number (101246165550), so that the trail still
+// tells applications apart while a number written there does not reach
+// it whole, even followed by more digits (14255551234-0000, one run).
 func appendMaskedRunTails(b []byte, s string) []byte {
 	return appendMasked(b, s, true)
 }
 
 // maskedTailDigits is how many digits appendMaskedRunTails masks at the
-// end of a long run.
-const maskedTailDigits = 4
+// end of a long run at least, and maxShownRunHead how many it shows at
+// its start at most: as many as a destination's mask shows of a number
+// of the North American plan (+1425555****).
+const (
+	maskedTailDigits = 4
+	maxShownRunHead  = 7
+)
 
 // appendMasked is appendMaskedDigitRuns, or with tails
 // appendMaskedRunTails.
@@ -687,13 +700,13 @@ func appendMasked(b []byte, s string, tails bool) []byte {
 
 // shownDigits is how many digits of a run of so many digits stay as
 // written: all of a short run; of a long one none, or with tails all but
-// the last maskedTailDigits.
+// the last maskedTailDigits, maxShownRunHead at most.
 func shownDigits(digits int, tails bool) int {
 	switch {
 	case digits <= maxShownDigitRun:
 		return digits
 	case tails:
-		return digits - maskedTailDigits
+		return min(digits-maskedTailDigits, maxShownRunHead)
 	}
 	return 0
 }

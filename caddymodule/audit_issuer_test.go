@@ -150,7 +150,10 @@ func TestAuditCallerNumberMasked(t *testing.T) {
 		{jwt.MapClaims{"sub": "tel:+1 (425) 555-1234", "tid": "74512", "azp": "42555512349"},
 			auditCaller{sub: "tel:+1 (425) 555-****", tid: "7****", clientID: "4255551****"}},
 		{jwt.MapClaims{"sub": "user-31415926535", "oid": "12345678-1234-1234-1234-123456789012"},
-			auditCaller{sub: "user-31415926535", oid: "12345678-1234-1234-1234-12345678****"}},
+			auditCaller{sub: "user-31415926535", oid: "1234567*-****-****-****-************"}},
+		// Two numbers in a row are one run: no more than the first seven
+		// digits show.
+		{jwt.MapClaims{"sub": "+14255551234 +14255559876"}, auditCaller{sub: "+1425555**** +***********"}},
 		{jwt.MapClaims{"sub": "1234"}, auditCaller{sub: "1234"}},
 	} {
 		claims := jwt.MapClaims{"iss": firstIssuer, "scp": "Conversations.Initiate", "tid": nil, "oid": nil}

@@ -367,8 +367,8 @@ func FuzzMaskDigitRuns(f *testing.F) {
 		if runes := appendMaskedRunes(nil, s, true); string(tails) != string(runes) {
 			t.Fatalf("%q tails appended as %q, rune by rune %q", s, tails, runes)
 		}
-		if strings.Count(string(tails), "*")-strings.Count(s, "*") != countLongRuns(s)*maskedTailDigits {
-			t.Fatalf("%q tails masked as %q: not %d digits of each long run", s, tails, maskedTailDigits)
+		if strings.Count(string(tails), "*")-strings.Count(s, "*") != tailsMasked(s) {
+			t.Fatalf("%q tails masked as %q: not all but the first %d digits, at most, and at least the last %d of each long run", s, tails, maxShownRunHead, maskedTailDigits)
 		}
 		for i, c := range []rune(string(tails)) {
 			if c != in[i] && out[i] != '*' {
@@ -377,33 +377,52 @@ func FuzzMaskDigitRuns(f *testing.F) {
 		}
 		// A claim that reads as a number is one long run: masked, its
 		// last four digits do not show.
-		if numberLike(s) && strings.Count(string(tails), "*")-strings.Count(s, "*") != maskedTailDigits {
+		if numberLike(s) && strings.Count(string(tails), "*")-strings.Count(s, "*") < maskedTailDigits {
 			t.Fatalf("%q reads as a number, masked as %q", s, tails)
 		}
-		// An application id is cut at a character's start, whole below
-		// the bound.
+		// An application id is cut where no character is split, no more
+		// than a character's bytes before the bound, whole below it.
 		app := auditApplicationID(s)
 		if cut, ok := strings.CutSuffix(app, "…"); len(s) <= maxAuditApplicationID && app != s ||
-			len(s) > maxAuditApplicationID && (!ok || len(cut) > maxAuditApplicationID || !strings.HasPrefix(s, cut) || !utf8.RuneStart(s[len(cut)])) {
+			len(s) > maxAuditApplicationID && (!ok || len(cut) > maxAuditApplicationID || len(cut) <= maxAuditApplicationID-utf8.UTFMax ||
+				!strings.HasPrefix(s, cut) || splitsCharacter(s, len(cut))) {
 			t.Fatalf("%d bytes of application id kept as %q", len(s), app)
 		}
 	})
 }
 
-// countLongRuns counts the runs of more than four digits of s, anything
-// but letters between their digits, as maskDigitRuns reads them.
-func countLongRuns(s string) int {
+// splitsCharacter reports whether cutting s at i splits a character: a
+// valid UTF-8 encoding that begins before i and ends after it.
+func splitsCharacter(s string, i int) bool {
+	for start := max(i-utf8.UTFMax+1, 0); start < i; start++ {
+		if r, n := utf8.DecodeRuneInString(s[start:]); (r != utf8.RuneError || n > 1) && start+n > i {
+			return true
+		}
+	}
+	return false
+}
+
+// tailsMasked counts the digits appendMaskedRunTails masks in s: of each
+// run of more than four digits, anything but letters between them, as
+// maskDigitRuns reads them, all but the first seven, and at least the
+// last four.
+func tailsMasked(s string) int {
 	n, run := 0, 0
+	end := func() {
+		if run > 4 {
+			n += run - min(run-4, 7)
+		}
+		run = 0
+	}
 	for _, c := range s {
 		switch {
 		case unicode.IsDigit(c):
-			if run++; run == maxShownDigitRun+1 {
-				n++
-			}
+			run++
 		case unicode.IsLetter(c):
-			run = 0
+			end()
 		}
 	}
+	end()
 	return n
 }
 
@@ -551,16 +570,20 @@ func TestAuditApplicationMasked(t *testing.T) {
 	for _, tc := range []struct{ app, want string }{
 		{"104", "104"},
 		{"App-7f3E", "app-7f3e"},
-		{"101246165550", "10124616****"},
+		{"101246165550", "1012461*****"},
 		{"14255551234", "1425555****"},
 		{"1-425-555-1234", "1-425-555-****"},
 		{"tel:+1(425)5551234", "tel:+1(425)555****"},
+		// A number followed by more digits is one run: its first seven
+		// digits show, no more.
+		{"14255551234-0000", "1425555****-****"},
+		{"14255551234-14255559876", "1425555****-***********"},
 		// A long one is cut at 128 bytes, on a whole character, and its
 		// cut digit run masked as it ends there.
 		{strings.Repeat("a", 128), strings.Repeat("a", 128)},
 		{strings.Repeat("a", 4000), strings.Repeat("a", 128) + "…"},
 		{strings.Repeat("a", 127) + "é" + strings.Repeat("b", 100), strings.Repeat("a", 127) + "…"},
-		{strings.Repeat("1", 300), strings.Repeat("1", 124) + "****…"},
+		{strings.Repeat("1", 300), strings.Repeat("1", 7) + strings.Repeat("*", 121) + "…"},
 	} {
 		t.Run(tc.app[:min(len(tc.app), 20)], func(t *testing.T) {
 			audits := len(auditLines(t, e.Logs().String()))
@@ -591,7 +614,7 @@ func TestAuditLinesOfOneToken(t *testing.T) {
 	type sent struct{ operation, application string }
 	apps := []sent{{"startPhoneAudio", "104"}, {"startAudio", "104"}, {"startPhoneAudio", "101246165550"},
 		{"startAudio", "app-7f3e"}, {"startPhoneAudio", "app-7f3e"}}
-	masked := map[string]string{"104": "104", "101246165550": "10124616****", "app-7f3e": "app-7f3e"}
+	masked := map[string]string{"104": "104", "101246165550": "1012461*****", "app-7f3e": "app-7f3e"}
 	const requests = 60
 	var wg sync.WaitGroup
 	for w := range 6 {
