@@ -95,6 +95,10 @@ import (
 // mark, see emergencyEndedMark), which a repeat that is an emergency call
 // takes over, and a repeat that is none now (a reload took its number
 // off the emergency numbers) gets, never delivered a second time.
+// Without a verified caller (jwt off, web tickets forwarded) nothing
+// holds an emergency call back, not even a success, nor a first request
+// that was none: the key is every such client's, and another client's
+// request with the same operationId would hold the call back.
 type IdempotencyConfig struct {
 	// How long after the first request its operationId is remembered: a
 	// repeat within the window is not delivered, after it the request is
