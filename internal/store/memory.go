@@ -544,9 +544,9 @@ func (m *Memory) RefundAll(_ context.Context, takes []Take, held time.Duration) 
 	return nil
 }
 
-// outstanding is what take t still holds of its budget held after it
-// was taken, at least, as a time of the bucket: its N emission
-// intervals, less the time since. A take from a full bucket (its time
+// outstanding is what RefundAll gives back of take t held after it was
+// taken, no more than the take still holds of its budget, as a time of
+// the bucket: its N emission intervals, less the time since. A take from a full bucket (its time
 // past) holds that: the time since refilled the budget by as much,
 // whatever became of the take. One from a bucket not full moved its
 // time N intervals on, all of which it still holds until the bucket's
