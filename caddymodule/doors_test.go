@@ -417,8 +417,21 @@ func TestForwardingContact(t *testing.T) {
 		{"an XML contact link embedded in callForwardingSettings", settings, "application/xml", xmlEmbedded("tel:+19005551234"), false},
 		{"a contact link to a person whose id is a telephone SIP user", ring, "application/json", jsonLink("/ucwa/v1/applications/192/people/+19005551234@contoso.com;user=phone"), false},
 		{"a contact link to a person whose id is a number", ring, "application/json", jsonLink("/ucwa/v1/applications/192/people/%2B19005551234"), false},
+		// A pool serves a person as its SIP address without the scheme:
+		// one that builds the URI from these ids gets a SIP user a
+		// gateway dials (+1 900 555 1234, 1-900-FLOWERS).
+		{"a contact link to a person whose SIP user is a number", ring, "application/json", jsonLink("/ucwa/oauth/v1/applications/104/people/19005551234@gw.contoso.com"), false},
+		{"a contact link to a person whose SIP user is a number with separators", ring, "application/json", jsonLink("/ucwa/oauth/v1/applications/104/people/1-900-555-1234@gw.contoso.com"), false},
+		{"a contact link to a person whose SIP user is a dial string", ring, "application/json", jsonLink("/ucwa/oauth/v1/applications/104/people/9,19005551234@gw.contoso.com"), false},
+		{"a contact link to a person whose SIP user is a vanity number", ring, "application/json", jsonLink("/ucwa/oauth/v1/applications/104/people/1900FLOWERS@gw.contoso.com"), false},
+		{"a contact link to a person whose id is a number without a host", ring, "application/json", jsonLink("/ucwa/oauth/v1/applications/104/people/19005551234"), false},
+		{"a contact link to a person whose SIP user is an escaped number", ring, "application/json", jsonLink("/ucwa/oauth/v1/applications/104/people/%31%39%30%30%35%35%35%31%32%33%34@gw.contoso.com"), false},
+		{"an XML contact link to a person whose SIP user is a number", ring, "application/xml", xmlLink("/ucwa/oauth/v1/applications/104/people/19005551234@gw.contoso.com"), false},
+		{"an embedded contact link to a person whose SIP user is a number", settings, "application/json", embedded(jsonLink("/ucwa/oauth/v1/applications/104/people/19005551234@gw.contoso.com")), false},
 		// As a pool serves them, and blank.
 		{"the served contact link", ring, "application/json", jsonLink(served), true},
+		{"a served contact link of an application id of many digits", ring, "application/json", jsonLink("/ucwa/oauth/v1/applications/101246165550/people/lenea@contoso.com"), true},
+		{"a served contact link of a SIP user with a digit or two", ring, "application/json", jsonLink("/ucwa/oauth/v1/applications/104/people/john.smith2@contoso.com"), true},
 		{"a served contact link with a mail address", ring, "application/json", jsonLink("/ucwa/oauth/v1/applications/104/people/lenea@contoso.com"), true},
 		{"a blank contact link", ring, "application/json", jsonLink(""), true},
 		{"a null contact link", ring, "application/json", `{"target":"Contact","_links":{"contact":null}}`, true},

@@ -3,6 +3,7 @@ package ucwa
 import (
 	"net/http"
 	"strings"
+	"unicode"
 )
 
 // The phone destinations of the table by name (phoneNumber, to, target,
@@ -123,14 +124,50 @@ func (d *namedDestination) allows(v string) bool {
 // a SIP URI from the id (people/+19005551234@contoso.com;user=phone)
 // would read as a telephone number: a
 // reading with other characters (a fullwidth colon, an overlong UTF-8
-// one) may be folded onto them, as .NET's best-fit mappings do.
+// one) may be folded onto them, as .NET's best-fit mappings do. Nor does
+// any of its segments but an application id hold a SIP user that reads
+// as a number (see dialableSegment): a pool serves a person as its SIP
+// address without the scheme (people/lenea@contoso.com), and one that
+// builds the URI from people/19005551234@gw.contoso.com gets a SIP user
+// a gateway dials, which the edge judges nowhere here.
 func isResourcePath(v string) bool {
 	for p, decoded := v, true; decoded; p, decoded = unescapeAgain(p) {
 		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || !printableASCII(p) || strings.ContainsAny(p, ":\\+;") {
 			return false
 		}
+		path, _, _ := strings.Cut(p, "?")
+		afterApplications := false
+		for segment := range strings.SplitSeq(path[1:], "/") {
+			if !afterApplications && dialableSegment(segment) {
+				return false
+			}
+			afterApplications = strings.EqualFold(segment, "applications")
+		}
 	}
 	return true
+}
+
+// dialableSegment reports whether a path segment, read as a SIP address
+// without its scheme (user@host), has a user that may be a number: as
+// many digits as the shortest number has (minDialDigits), whatever
+// stands between them (1-900-555-1234, 9,19005551234), or letters a
+// keypad turns into digits (1900FLOWERS, see keypadUser). A pool's own
+// ids (282, lenea, john.smith2) have neither. The edge cannot judge such
+// a user here (its readings need the region and the host), so a link
+// holding one is refused rather than let through unjudged.
+func dialableSegment(segment string) bool {
+	user, _, _ := strings.Cut(segment, "@")
+	digits := 0
+	for _, r := range user {
+		if unicode.IsDigit(r) {
+			digits++
+		}
+	}
+	if digits >= minDialDigits() {
+		return true
+	}
+	_, vanity := keypadUser(user)
+	return vanity
 }
 
 // blankValue reads a value at the given depth and reports whether it is

@@ -302,6 +302,18 @@ func TestContactLink(t *testing.T) {
 		{"/%2Fgw.contoso.com/people/282", false},
 		{"/people/282%00", false},
 		{"/people/john%40contoso.com", true},
+		// A person's SIP address without its scheme whose user may be a
+		// number: six digits or more, or a vanity number.
+		{"/ucwa/v1/applications/192/people/19005551234@gw.contoso.com", false},
+		{"/ucwa/v1/applications/192/people/1-900-555-1234@gw.contoso.com", false},
+		{"/ucwa/v1/applications/192/people/9,19005551234@gw.contoso.com", false},
+		{"/ucwa/v1/applications/192/people/1900FLOWERS@gw.contoso.com", false},
+		{"/ucwa/v1/applications/192/people/%3190%3005551234@gw.contoso.com", false},
+		{"/ucwa/v1/applications/192/people/19005551234/presence", false},
+		{"/ucwa/v1/applications/192/people/12345@contoso.com", true},
+		{"/ucwa/v1/applications/192/people/john.smith2@contoso.com", true},
+		{"/ucwa/v1/applications/101246165550/people/282", true},
+		{"/ucwa/v1/Applications/101246165550/people/282", true},
 	} {
 		if got := isResourcePath(strings.TrimSpace(tt.href)); got != tt.ok && strings.TrimSpace(tt.href) != "" {
 			t.Errorf("isResourcePath(%q) = %v", tt.href, got)
