@@ -270,3 +270,42 @@ func TestBatchPreambleEpilogue(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchPartEscapedDotSegments: a part whose path escapes a dot, a
+// slash, a backslash or a percent sign is refused 400, the batch never
+// reaching the pool: the edge reads startPhoneAudio/%2E%2E/%2E%2E/me as
+// me (no guarded operation), where a pool's batch handler that keeps the
+// escapes may route it to startPhoneAudio and dial the number the part
+// carries. The same part with its query escaped passes.
+func TestBatchPartEscapedDotSegments(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	batch := func(target string) string {
+		return "--b\r\nContent-Type: application/http; msgtype=request\r\n\r\nPOST " + target +
+			" HTTP/1.1\r\nHost: fe1.contoso.com\r\nContent-Type: application/json\r\nContent-Length: 25\r\n\r\n{\"to\":\"tel:+19005551234\"}\r\n--b--\r\n"
+	}
+	for _, target := range []string{
+		startOpsPath + "/%2E%2E/%2e%2e/me",
+		startOpsPath + "%2F..%2F..%2Fme",
+		startOpsPath + "/.%2E/.%2E/me",
+		startOpsPath + "/%252E%252E/%252E%252E/me",
+	} {
+		t.Run(target[len(startOpsPath):], func(t *testing.T) {
+			before := len(e.pool.Received())
+			resp := e.send(testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Accept: "multipart/batching", Body: batch(target),
+				Header: http.Header{"Authorization": {auth}}})
+			if got := e.pool.Received()[before:]; resp.Status != http.StatusBadRequest || len(got) != 0 || !strings.Contains(resp.Body, "escapes a '.'") {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
+			}
+		})
+	}
+	before := len(e.pool.Received())
+	body := batch(opsApp + "/me?x=%2E%2E%2F")
+	resp := e.send(testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Accept: "multipart/batching", Body: body,
+		Header: http.Header{"Authorization": {auth}}})
+	if got := e.pool.Received()[before:]; len(got) != 1 || got[0].Body != body {
+		t.Fatalf("a query with escapes: status %d (%s), the pool got %+v; want the batch as sent", resp.Status, resp.Body, got)
+	}
+}

@@ -1236,7 +1236,13 @@ func batchHeaderName(name []byte) string {
 
 // batchCheckTarget says why t is not an origin-form request-target (an
 // absolute path starting with a single "/", then optionally "?" and a
-// query) of RFC 3986 characters with well-formed %-escapes, or "".
+// query) of RFC 3986 characters with well-formed %-escapes, whose path
+// escapes no '.', '/', '\' or '%', or "". The edge matches a part's
+// path decoded, its dot segments resolved; a pool's batch handler that
+// keeps such an escape as written may read the path otherwise
+// (startPhoneAudio/%2E%2E/%2E%2E/me is the edge's me, and may be a
+// pool's startPhoneAudio with more after it), and a client has no reason
+// to write one.
 func batchCheckTarget(t string) string {
 	if t == "" || t[0] != '/' {
 		return "is not origin-form (a path starting with /)"
@@ -1244,12 +1250,18 @@ func batchCheckTarget(t string) string {
 	if len(t) > 1 && t[1] == '/' {
 		return "starts with // (an authority)"
 	}
+	inPath := true
 	for i := 0; i < len(t); i++ {
 		c := t[i]
 		switch {
+		case c == '?':
+			inPath = false
 		case c == '%':
 			if i+2 >= len(t) || !batchIsHex(t[i+1]) || !batchIsHex(t[i+2]) {
 				return "has a malformed %-escape"
+			}
+			if inPath && strings.IndexByte("./\\%", unhex(t[i+1])<<4|unhex(t[i+2])) >= 0 {
+				return "escapes a '.', '/', '\\' or '%' in its path"
 			}
 			i += 2
 		case batchTargetChars[c]:

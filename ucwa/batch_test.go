@@ -603,6 +603,12 @@ func TestParseBatchRefusals(t *testing.T) {
 		{"target with a fragment", ct, one("GET /a#b HTTP/1.1\r\n\r\n"), 400, SubcodeDeserializationFailure, "RFC 3986"},
 		{"target with a bad escape", ct, one("GET /a%zz HTTP/1.1\r\n\r\n"), 400, SubcodeDeserializationFailure, "%-escape"},
 		{"target with a truncated escape", ct, one("GET /a%2 HTTP/1.1\r\n\r\n"), 400, SubcodeDeserializationFailure, "%-escape"},
+		// A pool's batch handler may keep these as written where the edge
+		// decodes them and resolves the dot segments.
+		{"target with escaped dot segments", ct, one("POST /a/communication/startPhoneAudio/%2E%2E/%2e%2E/me HTTP/1.1\r\n\r\n"), 400, SubcodeDeserializationFailure, "escapes a '.'"},
+		{"target with an escaped slash", ct, one("POST /a/communication/startPhoneAudio%2F..%2F..%2Fme HTTP/1.1\r\n\r\n"), 400, SubcodeDeserializationFailure, "escapes a '.'"},
+		{"target with an escaped backslash", ct, one("GET /a%5cb HTTP/1.1\r\n\r\n"), 400, SubcodeDeserializationFailure, "escapes a '.'"},
+		{"target with an escaped percent sign", ct, one("GET /a/%252E%252E/b HTTP/1.1\r\n\r\n"), 400, SubcodeDeserializationFailure, "escapes a '.'"},
 		{"two spaces", ct, one("GET  /a HTTP/1.1\r\n\r\n"), 400, SubcodeDeserializationFailure, "SP HTTP/1.1"},
 		{"tab separator", ct, one("GET\t/a HTTP/1.1\r\n\r\n"), 400, SubcodeDeserializationFailure, "METHOD SP target"},
 		{"HTTP/1.0", ct, one("GET /a HTTP/1.0\r\n\r\n"), 400, SubcodeDeserializationFailure, "HTTP/1.1"},
