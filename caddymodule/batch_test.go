@@ -286,6 +286,10 @@ func TestBatchPartEscapedDotSegments(t *testing.T) {
 		return "--b\r\nContent-Type: application/http; msgtype=request\r\n\r\nPOST " + target +
 			" HTTP/1.1\r\nHost: fe1.contoso.com\r\nContent-Type: application/json\r\nContent-Length: 25\r\n\r\n{\"to\":\"tel:+19005551234\"}\r\n--b--\r\n"
 	}
+	send := func(body string) testkit.Response {
+		return e.send(testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Accept: "multipart/batching", Body: body,
+			Header: http.Header{"Authorization": {auth}}})
+	}
 	for _, target := range []string{
 		startOpsPath + "/%2E%2E/%2e%2e/me",
 		startOpsPath + "%2F..%2F..%2Fme",
@@ -294,8 +298,7 @@ func TestBatchPartEscapedDotSegments(t *testing.T) {
 	} {
 		t.Run(target[len(startOpsPath):], func(t *testing.T) {
 			before := len(e.pool.Received())
-			resp := e.send(testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Accept: "multipart/batching", Body: batch(target),
-				Header: http.Header{"Authorization": {auth}}})
+			resp := send(batch(target))
 			if got := e.pool.Received()[before:]; resp.Status != http.StatusBadRequest || len(got) != 0 || !strings.Contains(resp.Body, "escapes a '.'") {
 				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
 			}
@@ -303,8 +306,7 @@ func TestBatchPartEscapedDotSegments(t *testing.T) {
 	}
 	before := len(e.pool.Received())
 	body := batch(opsApp + "/me?x=%2E%2E%2F")
-	resp := e.send(testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Accept: "multipart/batching", Body: body,
-		Header: http.Header{"Authorization": {auth}}})
+	resp := send(body)
 	if got := e.pool.Received()[before:]; len(got) != 1 || got[0].Body != body {
 		t.Fatalf("a query with escapes: status %d (%s), the pool got %+v; want the batch as sent", resp.Status, resp.Body, got)
 	}

@@ -3,7 +3,6 @@ package ucwa
 import (
 	"net/http"
 	"strings"
-	"unicode"
 )
 
 // The phone destinations of the table by name (phoneNumber, to, target,
@@ -156,10 +155,12 @@ func isResourcePath(v string) bool {
 // a user here (its readings need the region and the host), so a link
 // holding one is refused rather than let through unjudged.
 func dialableSegment(segment string) bool {
+	// isResourcePath has the segment printable ASCII: its digits are
+	// ASCII's.
 	user, _, _ := strings.Cut(segment, "@")
 	digits := 0
-	for _, r := range user {
-		if unicode.IsDigit(r) {
+	for i := range len(user) {
+		if '0' <= user[i] && user[i] <= '9' {
 			digits++
 		}
 	}

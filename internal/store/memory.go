@@ -546,13 +546,13 @@ func (m *Memory) RefundAll(_ context.Context, takes []Take, held time.Duration) 
 
 // outstanding is what RefundAll gives back of take t held after it was
 // taken, no more than the take still holds of its budget, as a time of
-// the bucket: its N emission intervals, less the time since. A take from a full bucket (its time
-// past) holds that: the time since refilled the budget by as much,
-// whatever became of the take. One from a bucket not full moved its
-// time N intervals on, all of which it still holds until the bucket's
-// time passes, so that its refund falls short by up to held: never
-// more than was taken, which the bucket cannot tell (GCRA keeps one
-// time, not the takes that made it).
+// the bucket: its N emission intervals, less the time since. A take
+// from a full bucket (its time past) holds that: the time since
+// refilled the budget by as much, whatever became of the take. One from
+// a bucket not full moved its time N intervals on, all of which it
+// still holds until the bucket's time passes, so that its refund falls
+// short by up to held: never more than was taken, which the bucket
+// cannot tell (GCRA keeps one time, not the takes that made it).
 func outstanding(t Take, held time.Duration) time.Duration {
 	return max(time.Duration(t.N)*t.Limit.interval()-max(held, 0), 0)
 }
