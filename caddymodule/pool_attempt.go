@@ -586,6 +586,11 @@ type connTrace struct {
 	// wrote: a request write ended without an error; writeEnded: one
 	// ended, with an error or without.
 	wrote, writeEnded atomic.Bool
+	// sentOn is the connection last handed to the request when it
+	// counts its writes, over HTTP/1; sentFrom its count then (see
+	// sentNothing).
+	sentOn   atomic.Pointer[countingConn]
+	sentFrom atomic.Int64
 
 	// resend, when not nil, is the Cancel channel of the attempt's
 	// request (see pool.stopsResends); resendStopped that it was closed.
@@ -616,12 +621,23 @@ func (c *connTrace) onGotConn(info httptrace.GotConnInfo) {
 	}
 	c.gotConn.Store(true)
 	c.reused.Store(info.Reused)
+	h2 := false
 	if c.mayBeHTTP2 {
-		h2 := speaksHTTP2(info.Conn, c.plainHTTP2)
+		h2 = speaksHTTP2(info.Conn, c.plainHTTP2)
 		c.http2.Store(h2)
 		if tc, ok := info.Conn.(*tls.Conn); ok && h2 {
 			c.http2Conn.Store(tc)
 		}
+	}
+	conn := info.Conn
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn()
+	}
+	if cc, ok := conn.(*countingConn); ok && !h2 {
+		c.sentFrom.Store(cc.written.Load())
+		c.sentOn.Store(cc)
+	} else {
+		c.sentOn.Store(nil)
 	}
 	// A connection that carried a request less than expectAfterIdle ago
 	// (or, over HTTP/2, carries one now) is not one the pool is closing
@@ -738,6 +754,17 @@ func (c *connTrace) hookInto(t *httptrace.ClientTrace) {
 	} else {
 		t.WroteRequest = wroteRequest
 	}
+}
+
+// sentNothing reports whether the connection last handed to the request
+// took none of its bytes: over HTTP/1, where a connection carries one
+// request at a time, and net/http sends a request again only once the
+// write to the last connection is over and the connection closed, so
+// that its count no longer moves. A connection that does not count its
+// writes, or speaks HTTP/2, tells nothing.
+func (c *connTrace) sentNothing() bool {
+	cc := c.sentOn.Load()
+	return cc != nil && cc.written.Load() == c.sentFrom.Load()
 }
 
 // mayHaveReached reports whether the whole request may have reached an

@@ -68,7 +68,7 @@ func loadPoolTransport(ctx caddy.Context, proxy *reverseproxy.Handler) error {
 	proxy.Transport = rt
 	if ht, ok := mod.(*reverseproxy.HTTPTransport); ok && ht.Transport != nil {
 		ht.Transport.Proxy = reportOutgoing(ht.Transport.Proxy)
-		ht.Transport.DialContext = guardDial(ht.Transport.DialContext)
+		ht.Transport.DialContext = countWrites(guardDial(ht.Transport.DialContext))
 		ht.Transport.DialTLSContext = guardDial(ht.Transport.DialTLSContext)
 		if reportsWrites(ht) {
 			proxy.Transport = &poolTransport{ht}
@@ -138,12 +138,18 @@ var errAttemptOver = errors.New("the attempt that this dial was for is over: not
 // context before it calls Proxy and reads the hooks from after. Should
 // net/http still go to send again a request it wrote whole, for a reason
 // of its own, the attempt stops it there (errSentAlready), before it
-// asks for a connection.
+// asks for a connection, unless the connection it wrote the request to
+// took no byte of it (see connTrace.sentNothing): net/http sends again a
+// request without a body whose write failed at its flush, after its
+// trace said the write ended.
 func reportOutgoing(next func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
 	return func(req *http.Request) (*url.URL, error) {
 		if c, ok := req.Context().Value(connTraceKey{}).(*connTrace); ok {
 			if c.wrote.Load() {
-				return nil, errSentAlready
+				if !c.sentNothing() {
+					return nil, errSentAlready
+				}
+				c.wrote.Store(false)
 			}
 			c.askedConn.Store(true)
 			c.outgoing = req.Header

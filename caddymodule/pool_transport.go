@@ -1,10 +1,12 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -112,6 +114,38 @@ func isWriteError(err error) bool {
 		return false
 	}
 	return opErr.Op == "write" || opErr.Op == "read" && errors.Is(opErr.Err, net.ErrClosed)
+}
+
+// countingConn is a connection net/http's transport dialed to a pool,
+// which counts the bytes written to it: a request whose write ended on
+// it while its count stayed the same left nothing on the connection (see
+// connTrace.sentNothing). Under TLS, it is the connection below TLS.
+type countingConn struct {
+	net.Conn
+	written atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.written.Add(int64(n))
+	return n, err
+}
+
+// countWrites wraps dial, net/http's transport's DialContext, so that
+// every connection it dials counts its writes. Not the transport's
+// DialTLSContext, whose *tls.Conn net/http reads (a connection that does
+// not count lets no resend through, see connTrace.sentNothing).
+func countWrites(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if dial == nil {
+		return nil
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &countingConn{Conn: conn}, nil
+	}
 }
 
 // poolHTTPTransport returns reverse_proxy's http transport of a pool's

@@ -35,9 +35,15 @@ import (
 func TestPoolRequestWriteFailsAtFlush(t *testing.T) {
 	for _, tc := range []struct {
 		name, expectAfterIdle string
+		// bodyless: the request is a POST without a body, whose write
+		// fails with nothing written: net/http sends it again itself on a
+		// new connection, which the attempt lets through (see
+		// reportOutgoing); the attempt itself then ends answered.
+		bodyless bool
 	}{
-		{"without Expect", "1s"},
-		{"Expect: 100-continue on every connection", "0"},
+		{"without Expect", "1s", false},
+		{"Expect: 100-continue on every connection", "0", false},
+		{"a POST without a body", "1s", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pool := newDeafPool(t)
@@ -50,9 +56,12 @@ func TestPoolRequestWriteFailsAtFlush(t *testing.T) {
 	}
 }`, tc.expectAfterIdle, pool.path), testkit.WithAdmin())
 			for i := range 2 {
-				op := fmt.Sprintf("op-flush-%d", i)
-				body := fmt.Sprintf(`{"to":"4255551234","operationId":%q}`, op)
-				if resp := e.postJSON(startPath, body, nil); resp.Status != http.StatusNoContent {
+				req := testkit.Request{URL: startPath, ContentType: "application/json",
+					Body: fmt.Sprintf(`{"to":"4255551234","operationId":"op-flush-%d"}`, i)}
+				if tc.bodyless {
+					req = testkit.Request{Method: http.MethodPost, URL: acceptPath}
+				}
+				if resp := e.send(req); resp.Status != http.StatusNoContent {
 					t.Fatalf("request %d: %d %s, want the pool's 204", i, resp.Status, resp.Body)
 				}
 			}
@@ -62,12 +71,14 @@ func TestPoolRequestWriteFailsAtFlush(t *testing.T) {
 			if got := pool.connections(); got != 2 {
 				t.Errorf("the edge made %d connections to the pool, want 2 (the second request on a new one)", got)
 			}
-			if got := e.Metric(`caddy_ucwa_pool_requests_total{outcome="stale_connection",pool="primary"}`); got != 1 {
-				t.Errorf("stale connections %v, want 1", got)
+			if got, want := e.Metric(`caddy_ucwa_pool_requests_total{outcome="stale_connection",pool="primary"}`), 1.0; got != want && !tc.bodyless {
+				t.Errorf("stale connections %v, want %v", got, want)
 			}
 		})
 	}
 }
+
+const acceptPath = "/ucwa/v1/applications/192/communication/invitations/i1/acceptWithPhoneAudio"
 
 // deafPool is a pool on a Unix stream socket that answers every request
 // 204, and stops reading its first connection (shutdown SHUT_RD) once it

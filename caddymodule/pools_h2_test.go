@@ -215,7 +215,7 @@ func TestPoolHTTP2CapableTransportSpeakingHTTP1(t *testing.T) {
 		const requests, workers = 300, 4
 		primary, backup, e := startPools(t, testkit.AnswerCreated)
 		primary.CloseWhenIdle(true)
-		status := sendConcurrently(t, e, requests, workers)
+		status := sendConcurrently(t, e, requests, workers, false)
 		if status[http.StatusCreated] != requests {
 			t.Errorf("answers by status %v, want %d 201 (-1: no answer)", status, requests)
 		}

@@ -378,8 +378,8 @@ func TestPoolErrorsInXML(t *testing.T) {
 
 // TestReportOutgoingNotAgain: net/http asks its Proxy hook before each
 // time it sends a request; once the request was written whole, the
-// edge's hook refuses, so that no replay of net/http's own can reach the
-// pool, whatever made it one. (Go replays only what the edge no longer
+// edge's hook refuses, unless the connection took no byte of it, so that
+// no replay of net/http's own can reach the pool, whatever made it one. (Go replays only what the edge no longer
 // gives it, a GetBody or an Idempotency-Key: TestNoTransportReplay.)
 func TestReportOutgoingNotAgain(t *testing.T) {
 	hook := reportOutgoing(nil)
@@ -393,6 +393,20 @@ func TestReportOutgoingNotAgain(t *testing.T) {
 	c.wrote.Store(true)
 	if _, err := hook(req); !errors.Is(err, errSentAlready) {
 		t.Fatalf("a send after the request was written: %v, want errSentAlready", err)
+	}
+	// A request whose connection took none of its bytes (its write failed
+	// at the flush) may go out again; one that took some may not.
+	conn := &countingConn{}
+	conn.written.Store(100) // an earlier request's
+	c.sentOn.Store(conn)
+	c.sentFrom.Store(100)
+	if _, err := hook(req); err != nil || c.wrote.Load() {
+		t.Fatalf("a send after a write that left nothing on the connection: %v, wrote %v; want it sent", err, c.wrote.Load())
+	}
+	c.wrote.Store(true)
+	conn.written.Add(1)
+	if _, err := hook(req); !errors.Is(err, errSentAlready) {
+		t.Fatalf("a send after a write that left a byte on the connection: %v, want errSentAlready", err)
 	}
 	// Requests of no attempt (health checks) go as they are.
 	other := httptest.NewRequest(http.MethodGet, "http://pool/health", nil)
