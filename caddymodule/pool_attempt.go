@@ -532,8 +532,8 @@ func (a *askedKeys) Value(key any) any {
 
 // connTrace records, through net/http's client trace, what became of the
 // request on its way to the pool: whether the pool's transport asked for
-// a connection, whether it got one (and whether that one had carried
-// requests before), and whether the request was written whole.
+// a connection, whether it got one (and whether that one had been idle),
+// and whether the request was written whole.
 //
 // net/http writes a request only on a connection it handed to it
 // (GotConn), and reports the end of every request write (WroteRequest,
@@ -571,9 +571,10 @@ type connTrace struct {
 
 	askedConn atomic.Bool
 	gotConn   atomic.Bool
-	// reused: the connection last handed to the request had carried
-	// requests before.
-	reused atomic.Bool
+	// wasIdle: the connection last handed to the request had been idle
+	// in the transport's pool: kept alive after a request, or dialed for
+	// a request that took another one and parked since.
+	wasIdle atomic.Bool
 	// mayBeHTTP2: the pool's transport may speak HTTP/2 (see
 	// pool.stopsResends), on connections without TLS when plainHTTP2;
 	// http2: the connection last handed to the request speaks it (see
@@ -620,7 +621,7 @@ func (c *connTrace) onGotConn(info httptrace.GotConnInfo) {
 		return
 	}
 	c.gotConn.Store(true)
-	c.reused.Store(info.Reused)
+	c.wasIdle.Store(info.Reused || info.WasIdle)
 	h2 := false
 	if c.mayBeHTTP2 {
 		h2 = speaksHTTP2(info.Conn, c.plainHTTP2)
@@ -793,12 +794,13 @@ func (c *connTrace) mayHaveReached(err error, reportsWrites bool) bool {
 }
 
 // staleConn reports whether the request, which did not reach the pool,
-// had been given a kept-alive connection: one that ended while it was
+// had been given a connection that had been idle (kept alive, or dialed
+// ahead for another request and parked): one that ended while it was
 // idle, as when the pool's keep-alive timeout ran out. A new connection
-// of the same pool may well take the request, where a failure on a new
-// connection says the pool itself cannot.
+// of the same pool may well take the request, where a failure on a
+// connection just dialed for it says the pool itself cannot.
 func (c *connTrace) staleConn() bool {
-	return c.gotConn.Load() && c.reused.Load()
+	return c.gotConn.Load() && c.wasIdle.Load()
 }
 
 // isTimeout reports whether err is a timeout (such as the transport's

@@ -304,6 +304,11 @@ func TestConnTrace(t *testing.T) {
 			t.GotConn(httptrace.GotConnInfo{})
 			t.WroteRequest(httptrace.WroteRequestInfo{Err: writeErr})
 		}, true, writeErr, false, false},
+		{"write failed on a connection dialed ahead and parked", func(t *httptrace.ClientTrace) {
+			t.GetConn("pool:443")
+			t.GotConn(httptrace.GotConnInfo{WasIdle: true, IdleTime: 2 * time.Minute})
+			t.WroteRequest(httptrace.WroteRequestInfo{Err: writeErr})
+		}, true, writeErr, false, true},
 		{"connection ended before the write began", func(t *httptrace.ClientTrace) {
 			t.GetConn("pool:443")
 			t.GotConn(httptrace.GotConnInfo{Reused: true})
@@ -609,9 +614,9 @@ func TestAttemptContextTrace(t *testing.T) {
 			found.GotConn(httptrace.GotConnInfo{Reused: true})
 			found.WroteRequest(httptrace.WroteRequestInfo{})
 			_ = found.Got1xxResponse(http.StatusContinue, nil)
-			if !c.askedConn.Load() || !c.gotConn.Load() || !c.reused.Load() || !c.wrote.Load() || !proxysHook {
-				t.Errorf("asked %v, got %v, reused %v, wrote %v; reverse_proxy's hook %v",
-					c.askedConn.Load(), c.gotConn.Load(), c.reused.Load(), c.wrote.Load(), proxysHook)
+			if !c.askedConn.Load() || !c.gotConn.Load() || !c.wasIdle.Load() || !c.wrote.Load() || !proxysHook {
+				t.Errorf("asked %v, got %v, was idle %v, wrote %v; reverse_proxy's hook %v",
+					c.askedConn.Load(), c.gotConn.Load(), c.wasIdle.Load(), c.wrote.Load(), proxysHook)
 			}
 			if requestsHook != tc.ownTrace {
 				t.Errorf("the request's own hook called: %v", requestsHook)
@@ -665,9 +670,9 @@ func TestConnTraceHookedOnSend(t *testing.T) {
 			}
 			found.GotConn(httptrace.GotConnInfo{Reused: true})
 			found.WroteRequest(httptrace.WroteRequestInfo{})
-			if !c.askedConn.Load() || !c.gotConn.Load() || !c.reused.Load() || !c.wrote.Load() || !c.writeEnded.Load() {
+			if !c.askedConn.Load() || !c.gotConn.Load() || !c.wasIdle.Load() || !c.wrote.Load() || !c.writeEnded.Load() {
 				t.Errorf("asked %v, got %v, reused %v, wrote %v, write ended %v",
-					c.askedConn.Load(), c.gotConn.Load(), c.reused.Load(), c.wrote.Load(), c.writeEnded.Load())
+					c.askedConn.Load(), c.gotConn.Load(), c.wasIdle.Load(), c.wrote.Load(), c.writeEnded.Load())
 			}
 			if attemptsGotConn != 1 {
 				t.Errorf("the attempt's GotConn called %d times, want once", attemptsGotConn)
