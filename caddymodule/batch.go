@@ -137,6 +137,9 @@ func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucw
 		query.AccessToken {
 		return nil, errPartAuthorization
 	}
+	if header.HasWatched(charsetHeader) {
+		return nil, errCharsetHeader
+	}
 	if e := queryMethodOverride(query); e != nil {
 		return nil, e
 	}

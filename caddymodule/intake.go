@@ -105,6 +105,9 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 	if in.header.HasWatched(dataHeader) {
 		return errDataHeader
 	}
+	if in.header.HasWatched(charsetHeader) {
+		return errCharsetHeader
+	}
 	if in.query.AccessToken {
 		return errQueryAccessToken
 	}
@@ -165,7 +168,18 @@ const webTicketHeader = ucwa.WebTicketHeader
 // never judged. No client sends one there.
 const dataHeader = ucwa.DataHeader
 
+// charsetHeader names the character set of a request from a WAP phone
+// (User-Agent "UP..."): System.Web (HttpRequest.ContentEncoding) takes it
+// before the Content-Type's charset, with a body or without one, and
+// decodes the query in it (and a body read by ContentEncoding), where the
+// edge reads UTF-8: in EBCDIC (ibm037) the bytes %A3%96, an unknown name
+// to the edge, are "to". Refused whatever the User-Agent (.NET's prefix
+// test is culture-sensitive): no UCWA client sends it.
+const charsetHeader = ucwa.CharsetHeader
+
 var (
+	errCharsetHeader = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
+		"The request names a character set in x-up-devcap-post-charset; a request is read in UTF-8.")
 	errDataHeader = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
 		"The request carries a body in a Data header, which only a batched request may; send the body as the request's body.")
 	errWebTicketHeader = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,

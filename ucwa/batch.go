@@ -456,6 +456,9 @@ func batchBoundary(contentType string) (string, *Error) {
 	if rule != "" {
 		return "", batchError(SubcodeDeserializationFailure, "The batch Content-Type "+rule+".")
 	}
+	if namesOtherCharset(contentType) {
+		return "", NewError(http.StatusUnsupportedMediaType, SubcodeUnsupportedMediaType, "A batch is read in UTF-8: its Content-Type names no other character set.")
+	}
 	boundary, found := "", 0
 	for _, prm := range params {
 		if strings.EqualFold(prm.name, "boundary") {

@@ -100,14 +100,33 @@ func parseMediaFormat(contentType string) (Format, bool) {
 	if !ok {
 		return 0, false
 	}
-	cs, has := params["charset"]
-	if has && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-		return 0, false
-	}
-	if !charsetOnce(contentType, has) {
+	if !utf8Charset(contentType, params) {
 		return 0, false
 	}
 	return f, true
+}
+
+// utf8Charset reports whether a Content-Type value, whose parameters
+// mime.ParseMediaType read as params, names no character set but UTF-8,
+// as this package reads it and as a pool does (see charsetOnce).
+func utf8Charset(contentType string, params map[string]string) bool {
+	cs, has := params["charset"]
+	return (!has || strings.EqualFold(cs, "utf-8") || strings.EqualFold(cs, "utf8")) && charsetOnce(contentType, has)
+}
+
+// namesOtherCharset reports whether a Content-Type value may name a
+// character set other than UTF-8 to a pool: one that holds "charset" and
+// does not parse, or whose charset is another. System.Web decodes the
+// query in the request's ContentEncoding, taken from the Content-Type's
+// charset with a body or without one (HttpRequest.QueryStringEncoding):
+// in EBCDIC (IBM037), the bytes %A3%96 the edge reads as an unknown name
+// of no UTF-8 are "to".
+func namesOtherCharset(contentType string) bool {
+	if !strings.Contains(strings.ToLower(contentType), "charset") {
+		return false
+	}
+	_, params, err := mime.ParseMediaType(contentType)
+	return err != nil || !utf8Charset(contentType, params)
 }
 
 // charsetOnce reports whether "charset" appears in a Content-Type value,

@@ -128,3 +128,38 @@ func TestFormatStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestNamesOtherCharset: the Content-Type of a request without a body,
+// of an SDP body or of a batch may name no character set but UTF-8, as
+// this package and a pool (System.Web's first charset=) read it.
+func TestNamesOtherCharset(t *testing.T) {
+	for _, tc := range []struct {
+		contentType string
+		other, sdp  bool
+	}{
+		{"", false, false},
+		{"application/json", false, false},
+		{"application/sdp", false, true},
+		{"application/sdp; charset=utf-8", false, true},
+		{"Application/SDP; Charset=\"UTF8\"", false, true},
+		{"application/x-www-form-urlencoded; charset=UTF-8", false, false},
+		{"garbage without the word", false, false},
+		{"application/sdp; charset=ibm037", true, false},
+		{`text/plain; charset="IBM037"`, true, false},
+		{"application/json; charset=utf-16", true, false},
+		{"application/json; charset=utf-7", true, false},
+		{"application/json; charset=ibm037; x", true, false},
+		{"application/sdp; charset", true, false},
+		{"application/sdp; charset*=utf-8''utf-8", true, false},
+		{"application/sdp; charset=utf-8; charset=utf-7", true, false},
+		{`application/sdp; x="; charset=ibm037"`, true, false},
+		{"application/sdp; x-charset=ibm037", true, false},
+	} {
+		if got := namesOtherCharset(tc.contentType); got != tc.other {
+			t.Errorf("namesOtherCharset(%q) = %v, want %v", tc.contentType, got, tc.other)
+		}
+		if got := isSDP(tc.contentType); got != tc.sdp {
+			t.Errorf("isSDP(%q) = %v, want %v", tc.contentType, got, tc.sdp)
+		}
+	}
+}

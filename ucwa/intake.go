@@ -32,7 +32,8 @@ type Incoming struct {
 //
 // A properties operation may come with no body at all (its inputs all in
 // the query, as the forwarding operations' own samples send them); its
-// Content-Type is then not read. An operation that takes no body is
+// Content-Type is then read only for a character set, which must be
+// UTF-8 (see namesOtherCharset). An operation that takes no body is
 // refused one.
 func (c *Cleaner) Intake(op *Operation, in Incoming) (*Cleaned, *Error) {
 	if op.Body == BatchBody {
@@ -51,6 +52,13 @@ func (c *Cleaner) Intake(op *Operation, in Incoming) (*Cleaned, *Error) {
 	}
 	// One box holds the result and the body and query it points to:
 	// one allocation, or none when Release gave one back.
+	if len(in.Body) == 0 {
+		for _, ct := range in.Header["Content-Type"] {
+			if namesOtherCharset(ct) {
+				return nil, errOtherCharset
+			}
+		}
+	}
 	box := intakeBoxes.Get().(*intakeBox)
 	var r *Request
 	if len(in.Body) > 0 {
@@ -87,6 +95,12 @@ func (c *Cleaner) Intake(op *Operation, in Incoming) (*Cleaned, *Error) {
 	return &box.cl, nil
 }
 
+// errOtherCharset refuses a request without a body whose Content-Type
+// names a character set other than UTF-8, in which a pool would read its
+// query.
+var errOtherCharset = NewError(415, SubcodeUnsupportedMediaType,
+	"The request's Content-Type names a character set other than UTF-8; a request is read in UTF-8.")
+
 // intakeBox is what Intake returns: the cleaned request, and the body
 // and query it points to.
 type intakeBox struct {
@@ -122,11 +136,11 @@ func firstValue(values []string) string {
 }
 
 // isSDP reports whether a Content-Type value is application/sdp, with or
-// without parameters.
+// without parameters, in UTF-8 (see namesOtherCharset).
 func isSDP(contentType string) bool {
 	if strings.EqualFold(contentType, "application/sdp") {
 		return true
 	}
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == "application/sdp"
+	mt, params, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/sdp" && utf8Charset(contentType, params)
 }

@@ -633,11 +633,14 @@ const (
 	WebTicketHeader WatchedHeader = iota
 	// DataHeader is Data.
 	DataHeader
+	// CharsetHeader is x-up-devcap-post-charset.
+	CharsetHeader
 )
 
 // watchedHeaders are the headers a Header knows at once: those the edge
 // refuses a request for or routes it by.
-var watchedHeaders = slices.Concat([]string{WebTicketHeader: "X-Ms-Webticket", DataHeader: "Data"}, methodOverrideHeaders[:], rewriteURLHeaders[:])
+var watchedHeaders = slices.Concat([]string{WebTicketHeader: "X-Ms-Webticket", DataHeader: "Data", CharsetHeader: "X-Up-Devcap-Post-Charset"},
+	methodOverrideHeaders[:], rewriteURLHeaders[:])
 
 // methodOverrideBits and rewriteURLBits are the bits of a Header's has
 // for methodOverrideHeaders and rewriteURLHeaders.
