@@ -193,6 +193,8 @@ func TestStartupErrors(t *testing.T) {
 		{"bad scope", rsaJWT + "\nscopes \"a b\"", rsaJSON + `,"scopes":["a b"]`, `scopes: "a b" is not a scope token`},
 		{"unset challenge variable", rsaJWT + "\nchallenge client_id {env.UCWA_TEST_UNSET_VARIABLE}", rsaJSON + `,"challenge":{"client_id":"{env.UCWA_TEST_UNSET_VARIABLE}"}`,
 			`challenge: the value of "client_id": evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty`},
+		{"unknown challenge placeholder", rsaJWT + "\nchallenge client_id {env_CLIENT}", rsaJSON + `,"challenge":{"client_id":"{env_CLIENT}"}`,
+			`challenge: the value of "client_id": unrecognized placeholder {env_CLIENT}`},
 		{"reserved challenge parameter", rsaJWT + "\nchallenge error x", rsaJSON + `,"challenge":{"error":"x"}`, `challenge: "error" is set by the edge itself`},
 		// Parameter names are case-insensitive (RFC 9110 11.2): one realm
 		// would silently win, two client_ids go out side by side.
@@ -249,6 +251,12 @@ func TestStartupErrors(t *testing.T) {
 		{"short HMAC secret", "jwt {\nalgorithms HS256\nhmac_secret {env.UCWA_TEST_SHORT_SECRET}\n}", `"jwt":{"algorithms":["HS256"],"hmac_secret":"{env.UCWA_TEST_SHORT_SECRET}"}`, "hmac_secret is 5 bytes, but HS256 needs at least 32"},
 		{"unset secret variable", "jwt {\nalgorithms HS256\nhmac_secret {env.UCWA_TEST_UNSET_VARIABLE}\n}", "", "jwt: hmac_secret: evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty"},
 		{"unset audience variable", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\naudience {env.UCWA_TEST_UNSET_VARIABLE}\n}", "", "jwt: audience: evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty"},
+		// An unknown placeholder would be the secret's text, which anyone
+		// who reads the config could sign tokens with.
+		{"secret placeholder misspelled", "jwt {\nalgorithms HS256\nhmac_secret {ENV.UCWA_TEST_JWT_SECRET_FOR_THE_EDGE}\n}", `"jwt":{"algorithms":["HS256"],"hmac_secret":"{ENV.UCWA_TEST_JWT_SECRET_FOR_THE_EDGE}"}`,
+			"jwt: hmac_secret: unrecognized placeholder {ENV.UCWA_TEST_JWT_SECRET_FOR_THE_EDGE}"},
+		{"issuer with an IdP's template", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nissuer https://login.microsoftonline.com/{tenantid}/v2.0\n}", "",
+			"jwt: issuer: unrecognized placeholder {tenantid}"},
 		{"secret without HS alg", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nhmac_secret 0123456789abcdef0123456789abcdef\n}", "", "hmac_secret is set but algorithms lists no HS256"},
 		{"missing JWKS file", "jwt {\nalgorithms RS256\njwks_file " + dir + "/nope.json\n}", "", "jwks_file: stat"},
 		{"bad JWKS file", "jwt {\nalgorithms RS256\njwks_file " + badJWKS + "\n}", "", "not a JWK Set"},

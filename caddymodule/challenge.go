@@ -46,9 +46,10 @@ func challengeParams(params map[string]string, repl *caddy.Replacer) (realm, ext
 		if slices.Contains(reservedChallengeParams, strings.ToLower(name)) {
 			return "", "", fmt.Errorf("%q is set by the edge itself", name)
 		}
-		// An unset variable stops startup rather than send an empty
-		// parameter, as in the jwt settings.
-		value, err := repl.ReplaceOrErr(params[name], true, false)
+		// An unset variable or an unknown placeholder stops startup
+		// rather than send an empty parameter or the placeholder's text,
+		// as in the jwt settings.
+		value, err := repl.ReplaceOrErr(params[name], true, true)
 		if err != nil {
 			return "", "", fmt.Errorf("the value of %q: %w", name, err)
 		}

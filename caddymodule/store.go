@@ -513,9 +513,11 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	if r.failOpen, err = parseOnError(r.OnError); err != nil {
 		return err
 	}
+	// An unset variable or an unknown placeholder (a typo) stops
+	// startup, as in the jwt settings.
 	repl := caddy.NewReplacer()
 	resolve := func(setting, value string) (string, error) {
-		out, err := repl.ReplaceOrErr(value, true, false)
+		out, err := repl.ReplaceOrErr(value, true, true)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", setting, err)
 		}

@@ -319,10 +319,13 @@ func (v *Verifier[G]) Close() error {
 
 // resolve replaces the global placeholders ({env.*}, ...) in the value of
 // a setting. A placeholder that is empty (an unset environment variable)
-// is an error naming it and the setting, rather than a key source or an
-// audience that is silently empty.
+// or unknown (a typo, {ENV.SECRET}, or an IdP's template, {tenantid}) is
+// an error naming it and the setting, rather than a key source or an
+// audience that is silently empty, or a secret that is the placeholder's
+// text, which anyone who reads the config could sign with. A literal
+// brace is written \{.
 func resolve(repl *caddy.Replacer, setting, value string) (string, error) {
-	out, err := repl.ReplaceOrErr(value, true, false)
+	out, err := repl.ReplaceOrErr(value, true, true)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", setting, err)
 	}
