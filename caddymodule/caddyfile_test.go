@@ -258,7 +258,7 @@ func TestStartupErrors(t *testing.T) {
 		{"issuer with an IdP's template", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nissuer https://login.microsoftonline.com/{tenantid}/v2.0\n}", "",
 			"jwt: issuer: unrecognized placeholder {tenantid}"},
 		{"secret without HS alg", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nhmac_secret 0123456789abcdef0123456789abcdef\n}", "", "hmac_secret is set but algorithms lists no HS256"},
-		{"missing JWKS file", "jwt {\nalgorithms RS256\njwks_file " + dir + "/nope.json\n}", "", "jwks_file: stat"},
+		{"missing JWKS file", "jwt {\nalgorithms RS256\njwks_file " + dir + "/nope.json\n}", "", "jwks_file: open"},
 		{"bad JWKS file", "jwt {\nalgorithms RS256\njwks_file " + badJWKS + "\n}", "", "not a JWK Set"},
 		{"JWKS file without signature keys", "jwt {\nalgorithms RS256\njwks_file " + encOnlyJWKS + "\n}", "", "no usable signature key"},
 		{"empty issuer", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nissuer https://sts.contoso.test/ \"\"\n}", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q],"issuers":["https://sts.contoso.test/",""]}`, rsaFile),

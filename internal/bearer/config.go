@@ -42,8 +42,9 @@ type Config struct {
 	// PS512 ES256 ES384 ES512 EdDSA HS256 HS384 HS512; `none` is refused.
 	Algorithms []string `json:"algorithms,omitempty"`
 
-	// A JWK Set on disk, re-read (at most once a second) when its size or
-	// modification time changes. A re-read that fails (unreadable, no
+	// A JWK Set on disk (1 MiB at most), looked at once a second while
+	// requests come and used again when its content changes, whatever its
+	// size and modification time. A re-read that fails (unreadable, no
 	// usable key, missing) keeps the previous keys and is logged once,
 	// until the file changes again. Default: none.
 	JWKSFile string `json:"jwks_file,omitempty"`

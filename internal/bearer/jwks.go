@@ -4,10 +4,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"slices"
@@ -183,28 +185,30 @@ func decodeBase64URL(member, s string) ([]byte, error) {
 }
 
 // jwksFileCheckInterval is how often, at most, a jwks_file is looked at
-// for changes: the check is a stat on the request path, so it runs once
-// per interval, not once per request.
+// for changes: the check reads the file on the request path, so it runs
+// once per interval, not once per request.
 const jwksFileCheckInterval = time.Second
 
-// jwksFile is a JWK Set on disk, re-read when its size or modification
-// time changes. A re-read that fails keeps the previous keys, and is
-// logged once: the same broken or missing file is neither read nor
-// reported again until it changes.
+// jwksFile is a JWK Set on disk, re-read when its content changes: by
+// its bytes, not its size and modification time, which a rewrite may keep
+// (a copy that preserves times, a store whose files all have one, two
+// writes within a timestamp's tick), so that a key taken out stops
+// verifying within the check interval. A re-read that fails keeps the
+// previous keys, and is logged once: the same broken or missing file is
+// not reported again until it changes.
 type jwksFile struct {
 	path   string
 	now    func() time.Time
 	logger *zap.Logger
 
 	set       atomic.Pointer[[]verificationKey]
-	nextCheck atomic.Int64 // unix nanoseconds of the next stat
+	nextCheck atomic.Int64 // unix nanoseconds of the next check
 
 	mu sync.Mutex // serializes re-reads; guards what follows
-	// The file as last looked at: its modification time and size (of
-	// the keys in use, or of a rewrite that could not be used), or
-	// missing, when it could not be looked at.
-	modTime time.Time
-	size    int64
+	// The file as last read: the SHA-256 of its content (of the keys in
+	// use, or of a rewrite that could not be used), or missing, when it
+	// could not be read.
+	sum     [sha256.Size]byte
 	missing bool
 }
 
@@ -212,30 +216,46 @@ type jwksFile struct {
 func (f *jwksFile) load() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	info, err := os.Stat(f.path)
+	data, err := readJWKSFile(f.path)
 	if err != nil {
 		return fmt.Errorf("jwks_file: %w", err)
 	}
-	return f.read(info)
+	f.nextCheck.Store(f.now().Add(jwksFileCheckInterval).UnixNano())
+	return f.use(data)
 }
 
-// read parses the file and publishes its keys; f.mu is held.
-func (f *jwksFile) read(info os.FileInfo) error {
-	data, err := os.ReadFile(f.path)
+// readJWKSFile reads a jwks_file, of jwksMaxBytes at most, as jwks_url
+// does a provider's answer.
+func readJWKSFile(path string) ([]byte, error) {
+	file, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("jwks_file: %w", err)
+		return nil, err
 	}
+	defer file.Close()
+	data, err := io.ReadAll(io.LimitReader(file, jwksMaxBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > jwksMaxBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, jwksMaxBytes)
+	}
+	return data, nil
+}
+
+// use parses data, the file's content, and publishes its keys; f.mu is
+// held.
+func (f *jwksFile) use(data []byte) error {
+	f.sum = sha256.Sum256(data)
 	keys, err := parseJWKS(data)
 	if err != nil {
 		return fmt.Errorf("jwks_file %s: %w", f.path, err)
 	}
 	// A new slice only when the keys differ: a rewrite with the same keys
-	// (a touch, a deployment) keeps the verified-token cache.
+	// (a deployment that reformats the file) keeps the verified-token
+	// cache.
 	if cur := f.set.Load(); cur == nil || !sameKeys(*cur, keys) {
 		f.set.Store(&keys)
 	}
-	f.modTime, f.size = info.ModTime(), info.Size()
-	f.nextCheck.Store(f.now().Add(jwksFileCheckInterval).UnixNano())
 	return nil
 }
 
@@ -259,7 +279,7 @@ func (f *jwksFile) current() *[]verificationKey {
 func (f *jwksFile) reloadIfChanged() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	info, err := os.Stat(f.path)
+	data, err := readJWKSFile(f.path)
 	if err != nil {
 		if !f.missing {
 			f.missing = true
@@ -267,17 +287,16 @@ func (f *jwksFile) reloadIfChanged() {
 		}
 		return
 	}
-	// A file back after it was missing is read again, even unchanged,
+	// A file back after it was missing is used again, even unchanged,
 	// so that its return is logged as its loss was.
 	back := f.missing
 	f.missing = false
-	if !back && info.ModTime().Equal(f.modTime) && info.Size() == f.size {
+	if !back && sha256.Sum256(data) == f.sum {
 		return
 	}
-	if err := f.read(info); err != nil {
-		// Reported once: the check runs every second while requests
-		// come, and the same file would fail the same way.
-		f.modTime, f.size = info.ModTime(), info.Size()
+	// Reported once: the check runs every second while requests come,
+	// and the same content would fail the same way.
+	if err := f.use(data); err != nil {
 		f.logUnusable(err)
 		return
 	}

@@ -387,6 +387,37 @@ func TestJWKSFileReload(t *testing.T) {
 	v.accept(t, token("k2", k.RSA2, jwt.SigningMethodRS256))
 }
 
+// TestJWKSFileRewriteKeepingTimes: a jwks_file rewritten with a key set
+// of the same size and its modification time kept (a copy that preserves
+// times, a store whose files all have one) is read again at the next
+// check: the key taken out stops verifying.
+func TestJWKSFileRewriteKeepingTimes(t *testing.T) {
+	k := testkit.Keys(t)
+	dir := t.TempDir()
+	first, second := testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)), testkit.JWKS(t, testkit.JWK(t, "k2", k.RSA2))
+	if len(first) != len(second) {
+		t.Fatalf("the key sets are %d and %d bytes: the test needs them of one size", len(first), len(second))
+	}
+	fixed := time.Unix(1, 0)
+	write := func(data []byte) string {
+		t.Helper()
+		path := testkit.WriteFile(t, dir, "keys.json", data)
+		if err := os.Chtimes(path, fixed, fixed); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	v := newTester(t, &Config{Algorithms: []string{"RS256"}, JWKSFile: write(first)})
+	token := func(kid string, key any) string {
+		return testkit.Mint(t, jwt.SigningMethodRS256, key, kid, testkit.Claims(v.clock.Now(), nil))
+	}
+	v.accept(t, token("k1", k.RSA))
+	write(second)
+	v.clock.Advance(jwksFileCheckInterval)
+	v.accept(t, token("k2", k.RSA2))
+	v.refuse(t, token("k1", k.RSA), "kid")
+}
+
 // TestJWKSFileUnusableLoggedOnce: a jwks_file that becomes unusable
 // (broken, then missing) is reported once each time it changes, not at
 // every check while requests come, and its repair once; the previous keys
