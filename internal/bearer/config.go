@@ -91,8 +91,9 @@ type Config struct {
 	// checked.
 	Audiences []string `json:"audiences,omitempty"`
 
-	// Clock skew allowed when checking `exp`, `nbf` and `iat`, at most
-	// MaxLeeway (10m). Default: 0.
+	// Clock skew allowed when checking `exp` and `nbf`, at most MaxLeeway
+	// (10m); `iat` is not checked (RFC 7519 makes it informational).
+	// Default: 0.
 	Leeway caddy.Duration `json:"leeway,omitempty"`
 
 	// How many verified tokens are remembered, so that a token seen again

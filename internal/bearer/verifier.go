@@ -432,8 +432,10 @@ func newParser(algs []string, leeway time.Duration, now func() time.Time) *jwt.P
 		// The header's alg must be one the operator listed; keyFor then
 		// hands out only keys of that algorithm's family.
 		jwt.WithValidMethods(algs),
+		// iat is not checked: it is informational (RFC 7519 4.1.6), and
+		// an issuer's clock a little ahead of the edge's would have a
+		// token refused as it is issued.
 		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(now),
 	)
@@ -487,6 +489,11 @@ func (v *Verifier[G]) verify(ctx context.Context, raw string, epoch keyEpoch) (*
 	if e := v.checkStrict(raw, token); e != nil {
 		return nil, e
 	}
+	// iat is not checked against the clock (see newParser), but one that
+	// is not a number makes the claims malformed, as exp's and nbf's do.
+	if _, err := claims.GetIssuedAt(); err != nil {
+		return nil, &Error{Message: "The token's claims are malformed.", Cause: err}
+	}
 	if len(v.issuers) > 0 {
 		if iss, err := claims.GetIssuer(); err != nil || !slices.Contains(v.issuers, iss) {
 			return nil, &Error{Message: "The token's issuer (iss) is not accepted here.", Cause: errIssuer}
@@ -535,8 +542,6 @@ func (v *Verifier[G]) describe(token *jwt.Token, err error) string {
 		return "The token has expired."
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return "The token is not valid yet (nbf)."
-	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return "The token was issued in the future (iat)."
 	}
 	return "The token's claims are malformed."
 }
