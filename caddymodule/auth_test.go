@@ -594,6 +594,43 @@ func TestJWKSURLWithoutIssuerWarns(t *testing.T) {
 	}
 }
 
+// TestIssuersShareKeysWarns: keys are chosen by a token's alg and kid,
+// not its iss, so with two issuers and keys from two sources the holder
+// of one (an internal service's HMAC secret) signs tokens that pass as
+// the other issuer's: startup warns of it. One key source, or one
+// issuer, is quiet.
+func TestIssuersShareKeysWarns(t *testing.T) {
+	k := testkit.Keys(t)
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(k.HMAC))
+	rsaFile := testkit.WriteFile(t, t.TempDir(), "rsa.pem", testkit.PublicPEM(t, k.RSA))
+	up := testkit.NewUpstream(t)
+	const warning = `keys are not bound to issuers`
+	const idp, internal = "https://sts.windows.net/our-tenant/", "https://internal.example/"
+	// The internal service's secret, signing as the identity provider.
+	forged := testkit.Mint(t, jwt.SigningMethodHS256, k.HMAC, "", testkit.Claims(time.Now(), jwt.MapClaims{"iss": idp}))
+	for _, tc := range []struct {
+		name, algorithms, keys, issuers string
+		status                          int
+		warns                           bool
+	}{
+		{"two issuers, two key sources", "RS256 HS256", "public_key_file " + rsaFile + "\n\t\t\thmac_secret {env.UCWA_TEST_JWT_SECRET}", idp + " " + internal, 201, true},
+		{"two issuers, one key source", "HS256", "hmac_secret {env.UCWA_TEST_JWT_SECRET}", idp + " " + internal, 201, false},
+		{"one issuer, two key sources", "RS256 HS256", "public_key_file " + rsaFile + "\n\t\t\thmac_secret {env.UCWA_TEST_JWT_SECRET}", idp, 201, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEdge(t, "caddyfile", authSite(fmt.Sprintf(`jwt {
+			algorithms %s
+			%s
+			issuer %s
+		}`, tc.algorithms, tc.keys, tc.issuers), up.Addr()))
+			e.expect(forged, tc.status, "")
+			if got := strings.Contains(e.Logs().String(), warning); got != tc.warns {
+				t.Errorf("the log has %q: %v, want %v", warning, got, tc.warns)
+			}
+		})
+	}
+}
+
 // TestJWKSURLDownAtStartupLogged: an edge whose identity provider fails
 // the first fetch starts, and its error says that no key set was ever
 // fetched and that tokens are refused until one is, not that a last good

@@ -256,6 +256,14 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 			return nil, err
 		}
 	}
+	if sources := len(c.PublicKeyFiles) + countTrue(c.HMACSecret != "", c.JWKSFile != "", c.JWKSURL != ""); len(c.Issuers) > 1 && sources > 1 {
+		// A key is chosen by the token's alg and kid, never its iss: the
+		// holder of any key (an internal service's HMAC secret) signs
+		// tokens that pass as any issuer's (the identity provider's
+		// users, with their tenant and object ids, limits and
+		// operationIds).
+		o.Logger.Warn("keys are not bound to issuers: each key of hmac_secret, public_key_file, jwks_file and jwks_url verifies tokens of every issuer listed, so whoever holds one can sign tokens as any of them; give issuers that hold keys of their own a ucwa handler (a site or route) each")
+	}
 	v.warnUnverifiable(o.Logger)
 	size := c.CacheSize
 	if size == 0 {
@@ -306,6 +314,17 @@ func (v *Verifier[G]) remoteKeys() []verificationKey {
 		return nil
 	}
 	return v.remote.keys()
+}
+
+// countTrue is how many of bs are true.
+func countTrue(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 // Close releases the jwks_url fetcher; the last Verifier using it stops
