@@ -65,8 +65,11 @@ type sharedStore struct {
 	// limits' buckets too (see claimLimits).
 	data string
 	// health is the store's outage epoch: even while it answers, odd
-	// during an outage (see storeUse.end).
-	health atomic.Uint64
+	// during an outage (see storeUse.end); lastFailure is when a call last
+	// failed, by now (nil: monotonicNow).
+	health      atomic.Uint64
+	lastFailure atomic.Int64
+	now         func() int64
 	// What the edge keeps of a memory store or a Redis store of its own;
 	// nil for the other kind.
 	memory *memoryState
@@ -892,12 +895,14 @@ func (s *storeUse) begin() uint64 { return s.health.Load() }
 // goesOnWithout. It counts failures, and logs the start and the end of an
 // outage once each, whichever handler sees them: the first failure of a
 // call begun while the store answered starts an outage, and the first
-// success of a call begun during the outage ends it. A call begun before
-// the latest change (a straggler) changes nothing, so that the log does
-// not flap.
+// success of a call begun during the outage ends it, once no call failed
+// for storeSettle: a store that fails some calls and answers others (a
+// Redis Cluster node down, latency about the timeout) is one outage, not
+// one a request. A call begun before the latest change (a straggler)
+// changes nothing, so that the log does not flap.
 func (s *storeUse) end(epoch uint64, err error) bool {
 	if err == nil {
-		if epoch&1 == 1 && s.health.CompareAndSwap(epoch, epoch+1) {
+		if epoch&1 == 1 && s.clock()-s.lastFailure.Load() >= int64(storeSettle) && s.health.CompareAndSwap(epoch, epoch+1) {
 			s.logger.Info("store answers again")
 		}
 		if r := s.redis; r != nil {
@@ -930,6 +935,7 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 		// again reaches the new configuration's store.
 		return false
 	}
+	s.lastFailure.Store(s.clock())
 	if epoch&1 == 0 && s.health.CompareAndSwap(epoch, epoch+1) {
 		if s.redis != nil {
 			// The Redis that answers next may be another, or restarted
@@ -947,6 +953,18 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 		s.logger.Warn(msg, zap.Error(err))
 	}
 	return s.failOpen
+}
+
+// storeSettle is how long a store in an outage answers every call before
+// the outage counts as over (see storeUse.end).
+const storeSettle = 5 * time.Second
+
+// clock is the store's monotonic time (see sharedStore.now).
+func (s *sharedStore) clock() int64 {
+	if s.now != nil {
+		return s.now()
+	}
+	return monotonicNow()
 }
 
 // throttledWarning is a warning of a condition that repeats with every

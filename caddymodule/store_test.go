@@ -182,37 +182,46 @@ func TestStoreStartupErrors(t *testing.T) {
 }
 
 // TestStoreHealthLog: a store's outage is logged once when it starts and
-// once when it ends, by whichever handler sees it, and a call that began
-// before the latest change (a straggler) changes nothing. Every failure
-// counts.
+// once when it ends (no call failed for storeSettle), by whichever
+// handler sees it, and a call that began before the latest change (a
+// straggler) changes nothing. Every failure counts.
 func TestStoreHealthLog(t *testing.T) {
 	errDown := &store.Error{Op: "reserve", Err: errors.New("connection refused")}
 	type call struct {
 		handler int   // which of two handlers sharing the store
 		begin   bool  // begins a call; else ends the oldest begun
 		err     error // of an ending call
+		settle  bool  // no call: storeSettle passes
 	}
 	begin := func(h int) call { return call{handler: h, begin: true} }
 	ok := func(h int) call { return call{handler: h} }
 	fail := func(h int) call { return call{handler: h, err: errDown} }
+	settle := call{settle: true}
 	for _, tc := range []struct {
 		name  string
 		calls []call
 		want  []string // the messages logged, in order
 	}{
 		{"answers", []call{begin(0), ok(0), begin(1), ok(1)}, nil},
-		{"one outage, many failures", []call{begin(0), fail(0), begin(1), fail(1), begin(0), fail(0), begin(0), ok(0)},
+		{"one outage, many failures", []call{begin(0), fail(0), begin(1), fail(1), begin(0), fail(0), settle, begin(0), ok(0)},
 			[]string{"store failing", "store answers again"}},
-		{"two outages", []call{begin(0), fail(0), begin(0), ok(0), begin(1), fail(1), begin(1), ok(1)},
+		{"two outages", []call{begin(0), fail(0), settle, begin(0), ok(0), begin(1), fail(1), settle, begin(1), ok(1)},
 			[]string{"store failing", "store answers again", "store failing", "store answers again"}},
-		{"a straggler's failure after the recovery", []call{begin(0), fail(0), begin(0), begin(1), ok(0), fail(1), begin(0), ok(0)},
+		{"a straggler's failure after the recovery", []call{begin(0), fail(0), settle, begin(0), begin(1), ok(0), fail(1), begin(0), ok(0)},
+			[]string{"store failing", "store answers again"}},
+		// Some calls fail, others succeed (a Redis Cluster node down):
+		// one outage, over once no call failed for storeSettle.
+		{"a partial outage", []call{begin(0), fail(0), begin(1), ok(1), begin(0), fail(0), begin(1), ok(1), begin(0), fail(0), begin(1), ok(1)},
+			[]string{"store failing"}},
+		{"a partial outage, then none", []call{begin(0), fail(0), begin(1), ok(1), begin(0), fail(0), begin(1), ok(1), settle, begin(1), ok(1)},
 			[]string{"store failing", "store answers again"}},
 		{"a straggler's success during the outage", []call{begin(0), begin(1), fail(0), ok(1), begin(1), fail(1)},
 			[]string{"store failing"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			core, logs := observer.New(zap.DebugLevel)
-			shared := &sharedStore{}
+			var now int64
+			shared := &sharedStore{now: func() int64 { return now }}
 			reg := prometheus.NewPedanticRegistry()
 			m, err := newStoreMetrics(reg)
 			if err != nil {
@@ -225,6 +234,10 @@ func TestStoreHealthLog(t *testing.T) {
 			var epochs []uint64
 			failures := 0
 			for _, c := range tc.calls {
+				if c.settle {
+					now += int64(storeSettle)
+					continue
+				}
 				if c.begin {
 					epochs = append(epochs, uses[c.handler].begin())
 					continue
@@ -1689,5 +1702,54 @@ func TestIdempotencyWindowRefusedAtLoad(t *testing.T) {
 	}
 	if got := len(pool.Received()); got != 1 {
 		t.Fatalf("the pool got %d requests, want 1", got)
+	}
+}
+
+// TestStorePartialOutageLoggedOnce: one master of a Redis Cluster of two
+// dies; until the cluster notices (its node-timeout; never with
+// cluster-require-full-coverage no), calls whose keys hash to the live
+// node succeed and the others fail. That is one outage: "store failing"
+// once, and no "store answers again" while calls still fail, not a pair
+// of lines at every turn.
+func TestStorePartialOutageLoggedOnce(t *testing.T) {
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+	pool := testkit.NewUpstream(t)
+	cluster := testkit.StartRedisCluster(t, 2)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		`+opsJWT+`
+		default_region US
+		store redis %s {
+			cluster %s
+			timeout 1s
+			on_error open
+		}
+		idempotency
+		primary %s
+	}
+}`, cluster[0].URL(), cluster[1].Addr(), pool.Addr()), testkit.WithAdmin())
+	auth := http.Header{"Authorization": {callerBearer(t)}}
+	for i := range 4 {
+		if got := e.postJSON(startOpsPath, fmt.Sprintf(`{"to":"+14255551234","operationId":"warm-%d"}`, i), auth).Status; got != http.StatusCreated {
+			t.Fatalf("warm-up %d: %d", i, got)
+		}
+	}
+	cluster[1].Kill()
+	const requests = 30
+	for i := range requests {
+		if got := e.postJSON(startOpsPath, fmt.Sprintf(`{"to":"+14255551234","operationId":"part-%d"}`, i), auth).Status; got != http.StatusCreated {
+			t.Fatalf("request %d: %d, want 201 (on_error open)", i, got)
+		}
+	}
+	failed := e.Metric(`caddy_ucwa_store_errors_total{on_error="open"}`)
+	if failed < 1 || failed >= requests {
+		t.Fatalf("%v of %d requests' store calls failed: the outage was not partial", failed, requests)
+	}
+	logs := e.Logs().String()
+	if n := strings.Count(logs, `"msg":"store failing: `); n != 1 {
+		t.Errorf("one partial outage logged 'store failing' %d times, want once", n)
+	}
+	if n := strings.Count(logs, `"msg":"store answers again"`); n != 0 {
+		t.Errorf("'store answers again' logged %d times while calls still failed", n)
 	}
 }
