@@ -108,6 +108,8 @@ func TestIssue10Doors(t *testing.T) {
 				Body: batchBody("POST " + opsApp + "/communication/startPhoneAudio HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"to":"+19005551234"}`)}},
 		{name: "startPhoneAudio, a SIP to with a telephone user", status: 201, poolBody: `{"to":"sip:+19005551234@gw;user=phone"}`,
 			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:+19005551234@gw;user=phone"}`, Header: http.Header{"Authorization": {good}}}},
+		{name: "startPhoneAudio, a SIP user escaped ten thousand levels deep", status: 400, params: []string{"to"},
+			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:%` + strings.Repeat("25", 10000) + `41@b.c"}`, Header: http.Header{"Authorization": {good}}}},
 		{name: "startPhoneAudio, a SIP to with a telephone user written with separators", status: 201, poolBody: `{"to":"sip:+19005551234@gw;user=phone"}`,
 			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"sip:+1(900)555-1234@gw;user=phone"}`, Header: http.Header{"Authorization": {good}}}},
 		// An extension or a carrier among the URI's own parameters,
@@ -428,6 +430,11 @@ func TestForwardingContact(t *testing.T) {
 		{"a contact link to a person whose SIP user is an escaped number", ring, "application/json", jsonLink("/ucwa/oauth/v1/applications/104/people/%31%39%30%30%35%35%35%31%32%33%34@gw.contoso.com"), false},
 		{"an XML contact link to a person whose SIP user is a number", ring, "application/xml", xmlLink("/ucwa/oauth/v1/applications/104/people/19005551234@gw.contoso.com"), false},
 		{"an embedded contact link to a person whose SIP user is a number", settings, "application/json", embedded(jsonLink("/ucwa/oauth/v1/applications/104/people/19005551234@gw.contoso.com")), false},
+		// An escape of an escape of ... peels a level a decoding: a
+		// path escaped deeper than a client writes one is refused
+		// unread, not decoded thousands of times; twice is read.
+		{"a contact link escaped ten thousand levels deep", ring, "application/json", jsonLink("/p/@%" + strings.Repeat("25", 10000) + "41"), false},
+		{"a contact link escaped twice", ring, "application/json", jsonLink("/p/@%252541"), true},
 		// As a pool serves them, and blank.
 		{"the served contact link", ring, "application/json", jsonLink(served), true},
 		{"a served contact link of an application id of many digits", ring, "application/json", jsonLink("/ucwa/oauth/v1/applications/101246165550/people/lenea@contoso.com"), true},

@@ -366,8 +366,31 @@ func (m *Matcher) nearBelow(method, seg, rest string) bool {
 	return !plainName(seg) && nearName(seg, m.parentNames)
 }
 
-// maxReadings bounds how many times otherReadings decodes a path again.
+// maxReadings bounds how many times otherReadings decodes a path again,
+// and eachDecoding a value.
 const maxReadings = 3
+
+// eachDecoding calls f with p and each decoding of it again (%XX and
+// %uXXXX, see unescapeAgain), until f returns false or p decodes no
+// further, and reports whether f never returned false and p decoded no
+// further within maxReadings decodings. Each decoding is a pass over p,
+// and an escape of an escape (%2525...41) peels one level a pass: a
+// value escaped deeper than any client writes one is refused unread
+// rather than decoded a level at a time, at a cost that grows with the
+// square of its length.
+func eachDecoding(p string, f func(string) bool) bool {
+	for range maxReadings + 1 {
+		if !f(p) {
+			return false
+		}
+		next, again := unescapeAgain(p)
+		if !again {
+			return true
+		}
+		p = next
+	}
+	return false
+}
 
 // hasOtherReadings reports whether a decoded path holds what a pool on
 // ASP.NET may read otherwise than the edge does: a '?' or '#' (from %3F
@@ -807,9 +830,9 @@ func phpName(decoded string) string {
 	if decoded[0] == '[' {
 		return ""
 	}
-	b := []byte(decoded)
+	b, lastClose := []byte(decoded), strings.LastIndexByte(decoded, ']')
 	for i, c := range b {
-		if c == '[' && strings.IndexByte(decoded[i+1:], ']') >= 0 {
+		if c == '[' && i < lastClose {
 			return string(b[:i])
 		}
 		if strings.IndexByte(phpRenamed, c) >= 0 {
@@ -1166,7 +1189,18 @@ func foldLookalike(s string) (string, []bool) {
 		}
 		var one [utf8.UTFMax]byte
 		n := utf8.EncodeRune(one[:], r)
-		for _, d := range string(norm.NFKD.Append(buf[:0], one[:n]...)) {
+		// The rune's decomposition from the tables, rather than
+		// NFKD.Append, which makes a buffer of its own each call;
+		// the tables hold none of a Hangul syllable's, which NFKD
+		// computes.
+		decomposed := norm.NFKD.Properties(one[:n]).Decomposition()
+		switch {
+		case hangulFirst <= r && r <= hangulLast:
+			decomposed = norm.NFKD.Append(buf[:0], one[:n]...)
+		case decomposed == nil:
+			decomposed = one[:n]
+		}
+		for _, d := range string(decomposed) {
 			if invisible(d) {
 				continue
 			}
@@ -1180,6 +1214,9 @@ func foldLookalike(s string) (string, []bool) {
 	}
 	return b.String(), append(fromASCII, false)
 }
+
+// hangulFirst and hangulLast bound the precomposed Hangul syllables.
+const hangulFirst, hangulLast = 0xAC00, 0xD7A3
 
 // invisible reports whether r is a character a reader does not see or
 // that only modifies another: controls, format characters (zero-width,

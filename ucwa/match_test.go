@@ -5,6 +5,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func mustMatcher(t testing.TB) *Matcher {
@@ -684,4 +688,25 @@ func FuzzReadHeader(f *testing.F) {
 		}
 		checkReadHeader(t, h)
 	})
+}
+
+// TestFoldLookalikeDecomposesAsNFKD: foldLookalike takes each rune's
+// decomposition from the normalization tables (NFKD computes a Hangul
+// syllable's): every rune folds as NFKD decomposes it alone.
+func TestFoldLookalikeDecomposesAsNFKD(t *testing.T) {
+	var buf [32]byte
+	for r := rune(utf8.RuneSelf); r <= unicode.MaxRune; r++ {
+		if !utf8.ValidRune(r) {
+			continue
+		}
+		var want strings.Builder
+		for _, d := range string(norm.NFKD.AppendString(buf[:0], string(r))) {
+			if !invisible(d) {
+				want.WriteRune(dotnetFold(d))
+			}
+		}
+		if got, _ := foldLookalike(string(r)); got != want.String() {
+			t.Fatalf("foldLookalike(%U) = %q, want %q", r, got, want.String())
+		}
+	}
 }

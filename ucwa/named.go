@@ -128,9 +128,10 @@ func (d *namedDestination) allows(v string) bool {
 // as a number (see dialableSegment): a pool serves a person as its SIP
 // address without the scheme (people/lenea@contoso.com), and one that
 // builds the URI from people/19005551234@gw.contoso.com gets a SIP user
-// a gateway dials, which the edge judges nowhere here.
+// a gateway dials, which the edge judges nowhere here. A path escaped
+// deeper than eachDecoding decodes is none.
 func isResourcePath(v string) bool {
-	for p, decoded := v, true; decoded; p, decoded = unescapeAgain(p) {
+	return eachDecoding(v, func(p string) bool {
 		if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || !printableASCII(p) || strings.ContainsAny(p, ":\\+;") {
 			return false
 		}
@@ -142,8 +143,8 @@ func isResourcePath(v string) bool {
 			}
 			afterApplications = strings.EqualFold(segment, "applications")
 		}
-	}
-	return true
+		return true
+	})
 }
 
 // dialableSegment reports whether a path segment, read as a SIP address

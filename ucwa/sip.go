@@ -112,20 +112,20 @@ var colonLookalikes = [...]rune{
 // mathematical letters, the long s) and folded as foldLookalike folds
 // (marks and invisible characters dropped, letters folded as .NET does):
 // sip:tel%EF%BC%9A%2B19005551234@gw (a fullwidth colon) holds a URI too.
+// A user escaped deeper than eachDecoding decodes counts as one that
+// does.
 func userHoldsURI(user string) bool {
-	for p, again := user, true; again; p, again = unescapeAgain(p) {
+	return !eachDecoding(user, func(p string) bool {
 		if holdsScheme(p) {
-			return true
+			return false
 		}
 		if isASCII(p) {
-			continue
-		}
-		colons := strings.Map(readColon, p)
-		if folded, _ := foldLookalike(colons); holdsScheme(norm.NFKC.String(colons)) || holdsScheme(folded) {
 			return true
 		}
-	}
-	return false
+		colons := strings.Map(readColon, p)
+		folded, _ := foldLookalike(colons)
+		return !holdsScheme(norm.NFKC.String(colons)) && !holdsScheme(folded)
+	})
 }
 
 // readColon reads a character of colonLookalikes as ':'.

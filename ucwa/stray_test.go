@@ -286,6 +286,9 @@ func TestContactLink(t *testing.T) {
 		{"/people/tel:+19005551234", false},
 		{"/people/tel%3A+19005551234", false},
 		{"/people/tel%253A+19005551234", false},
+		// Decoded three times is read; deeper is refused unread.
+		{"/people/282?x=%252541", true},
+		{"/people/282?x=%25252541", false},
 		{"/people/tel%u003A+19005551234", false},
 		{"/ucwa/v1/applications/192/people/+19005551234@contoso.com;user=phone", false},
 		{"/ucwa/v1/applications/192/people/+19005551234", false},
