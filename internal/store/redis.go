@@ -195,11 +195,10 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	}
 	u, err := url.Parse(opts.URL)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("store: redis: invalid URL: %v", err)
+		// The parser's error quotes the part it could not read, which
+		// may be the password's (a '/', '#' or '?' in it ends the
+		// authority early): none of it is told.
+		return nil, errors.New("store: redis: invalid URL (percent-encode a '/', '#', '?' or '@' in the password, or give it in password)")
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
 		return nil, errors.New("store: redis: the URL's scheme must be redis or rediss")

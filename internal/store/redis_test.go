@@ -77,6 +77,9 @@ func TestRedisOptions(t *testing.T) {
 		{"unparsable", store.RedisOptions{URL: "redis://edge:" + secret + "@127.0.0.1:port/0"}, "invalid URL"},
 		{"bad password escape", store.RedisOptions{URL: "redis://edge:" + secret + "%zz@127.0.0.1:6379/0"}, "invalid URL"},
 		{"bad db", store.RedisOptions{URL: "redis://:" + secret + "@127.0.0.1:6379/x"}, "invalid URL"},
+		// A '/' in the password ends the authority: the parser's error
+		// would quote the rest of the password as a port.
+		{"password with a slash", store.RedisOptions{URL: "redis://:" + secret + "/x@127.0.0.1:6379/0"}, "invalid URL"},
 		{"no host", store.RedisOptions{URL: "redis://:" + secret + "@:6379/0"}, "the URL has no host"},
 		{"no host, no port", store.RedisOptions{URL: "redis:///0"}, "the URL has no host"},
 		{"port too large", store.RedisOptions{URL: "redis://:" + secret + "@127.0.0.1:99999/0"}, "port must be between 1 and 65535"},
