@@ -2,11 +2,15 @@ package caddymodule
 
 import (
 	"reflect"
+	"slices"
 	"unsafe"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // On every round trip, reverse_proxy makes a logger With the upstream,
@@ -33,7 +37,18 @@ var proxyLoggerOffset, proxyLoggerFound = func() (uintptr, bool) {
 	return f.Offset, ok && len(f.Index) == 1 && f.Type == reflect.TypeFor[*zap.Logger]()
 }()
 
-// makeProxyLoggerLazy gives h, provisioned, a logger whose With is lazy.
+// The request reverse_proxy adds to its logger is the one it sends the
+// pool, whose URI holds the request's cleaned query (?to=tel:+1425...),
+// and whose Referer and X-MS-WebTicket headers come from the client: the
+// lines its logger writes above debug level ("aborting with incomplete
+// response" when a pool cuts its answer short, "reading from backend")
+// go to Caddy's default log, which the sites' `log` filters do not
+// filter. The edge's pools log it as the README's filters would have it:
+// the URI's and Referer's property values redacted
+// (ucwa.RedactQueryProperties), the web ticket dropped.
+
+// makeProxyLoggerLazy gives h, provisioned, a logger whose With is lazy
+// and redacts the request (see redactedRequest).
 // It runs before the proxy serves, and Provision starts nothing that
 // reads the field (the health checkers have loggers of their own).
 func makeProxyLoggerLazy(h *reverseproxy.Handler) {
@@ -49,5 +64,27 @@ func makeProxyLoggerLazy(h *reverseproxy.Handler) {
 type lazyWithCore struct{ zapcore.Core }
 
 func (c lazyWithCore) With(fields []zapcore.Field) zapcore.Core {
+	for i, f := range fields {
+		if r, ok := f.Interface.(caddyhttp.LoggableHTTPRequest); ok && f.Type == zapcore.ObjectMarshalerType {
+			fields = slices.Clone(fields)
+			fields[i].Interface = redactedRequest{r}
+		}
+	}
 	return zapcore.NewLazyWith(c.Core, fields)
+}
+
+// redactedRequest logs a request as caddyhttp.LoggableHTTPRequest does,
+// with the property values of its URI's query and of its Referer
+// redacted and without X-MS-WebTicket, a credential.
+type redactedRequest struct{ caddyhttp.LoggableHTTPRequest }
+
+func (r redactedRequest) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	req := r.Request.Clone(r.Request.Context())
+	req.RequestURI = ucwa.RedactQueryProperties(req.RequestURI)
+	for i, v := range req.Header["Referer"] {
+		req.Header["Referer"][i] = ucwa.RedactQueryProperties(v)
+	}
+	delete(req.Header, "X-Ms-Webticket")
+	r.Request = req
+	return r.LoggableHTTPRequest.MarshalLogObject(enc)
 }

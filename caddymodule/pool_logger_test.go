@@ -146,3 +146,40 @@ func TestPoolLoggerLazy(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolLogRedactsRequest: a pool that cuts its answer short makes
+// reverse_proxy warn ("aborting with incomplete response") with the
+// request it sent the pool, in Caddy's default log, which a site's log
+// filters do not filter: its URI's and its Referer's property values are
+// redacted, and no number of the request is in any line.
+func TestPoolLogRedactsRequest(t *testing.T) {
+	primary := newScriptPool(t, func(c *scriptConn, _ int) bool {
+		req := c.head()
+		if !c.cont(req) || !c.body(req) {
+			return false
+		}
+		c.send("HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"cut\":")
+		return false
+	})
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		jwt off
+		default_region US
+		primary %s
+	}
+}`, primary.Addr()))
+	resp, err := testkit.Do(e.Client(), testkit.Request{Method: http.MethodPost, URL: e.url(startPath + "?to=%2B14255550123"),
+		Header: http.Header{"Referer": {"https://app.contoso.com/call?to=4255550177"}}})
+	if err == nil {
+		t.Logf("answered %d", resp.Status)
+	}
+	line := e.Logs().Wait(t, `"msg":"aborting with incomplete response"`)
+	if !strings.Contains(line, `"uri":"`+startPath+`?to=REDACTED"`) || !strings.Contains(line, `"Referer":["https://app.contoso.com/call?to=REDACTED"]`) {
+		t.Errorf("the warning's request is not redacted: %s", line)
+	}
+	for _, number := range []string{"4255550123", "4255550177"} {
+		if strings.Contains(e.Logs().String(), number) {
+			t.Errorf("the log holds %s: %s", number, e.Logs().String())
+		}
+	}
+}
