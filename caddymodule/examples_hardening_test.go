@@ -17,7 +17,8 @@ import (
 // (read_header, read_body), and has an access log whose request URIs go
 // through the ucwa_numbers filter. In the demo Caddyfile and the example
 // configs, which operators copy whole, every edge also guards the trunks:
-// a destination policy that allows only some regions, and a limit.
+// a destination policy that allows only some regions, and a limit; the
+// example configs filter Caddy's default log too.
 func TestExamplesHardened(t *testing.T) {
 	t.Chdir("..")
 	configs := map[string]string{"Caddyfile": readRepoFile(t, "Caddyfile")}
@@ -107,6 +108,12 @@ func TestExamplesHardened(t *testing.T) {
 			}
 			if strings.HasPrefix(name, "README.md") {
 				return
+			}
+			// Caddy's default log records requests too (a handler's
+			// errors, with the whole request), whatever a site's log.
+			if enc := cfg.Logging.Logs["default"].Encoder; strings.HasPrefix(name, "examples/") &&
+				(enc.Format != "filter" || !strings.Contains(string(enc.Fields["request>uri"]), `"filter":"ucwa_numbers"`)) {
+				t.Errorf("the default log does not filter request>uri with ucwa_numbers: %+v", enc)
 			}
 			for i, h := range ucwaHandlers(t, adapted) {
 				if h.Destinations == nil || len(h.Destinations.AllowRegions) == 0 {

@@ -61,8 +61,12 @@ const maxNameDecodings = 4
 // reads it (a ';' in a pair, a malformed percent-escape; the edge refuses
 // such a request with 400) cannot be told apart safely: the pairs before
 // the first malformed one are kept (their numbers hidden), and everything
-// from it on is replaced by Redacted. The path and every other parameter
-// are kept byte for byte. A string without a '?' is returned unchanged.
+// from it on is replaced by Redacted. Any other parameter whose value
+// holds a number (see holdsNumber: a search, ?query=%2B14255550131, or a
+// name no operation takes, ?phone=) has its value replaced too, and one
+// whose name holds one (?%2B14255550131) is replaced whole. The path
+// and every other parameter are kept byte for byte. A string without a
+// '?' is returned unchanged.
 func RedactQueryProperties(s string) string {
 	q := strings.IndexByte(s, '?')
 	if q < 0 {
@@ -101,7 +105,11 @@ func RedactQueryProperties(s string) string {
 			done = len(s)
 			break
 		}
-		if property && hasValue && value != "" {
+		switch {
+		case !property && holdsNumber(name):
+			flush(pairStart, Redacted)
+			done = end
+		case (property || holdsNumber(value)) && hasValue && value != "":
 			valueStart := pairStart + len(name) + 1
 			flush(valueStart, Redacted)
 			done = end
@@ -112,6 +120,23 @@ func RedactQueryProperties(s string) string {
 	}
 	b.WriteString(s[done:])
 	return b.String()
+}
+
+// holdsNumber reports whether a raw (percent-encoded) query name or
+// value holds as many digits as the shortest phone number
+// (minDialDigits), however separated, as it is written or decoded
+// (%31%39%30%30...).
+func holdsNumber(raw string) bool {
+	if decoded, err := url.QueryUnescape(raw); err == nil {
+		raw = decoded
+	}
+	digits := 0
+	for i := range len(raw) {
+		if '0' <= raw[i] && raw[i] <= '9' {
+			digits++
+		}
+	}
+	return digits >= minDialDigits()
 }
 
 // propertyName reports whether a raw (percent-encoded) query name denotes

@@ -49,7 +49,14 @@ var redactCases = []struct{ name, in, want string }{
 	{"no query", redactPath, redactPath},
 	{"empty query", redactPath + "?", redactPath + "?"},
 	{"no property name", redactPath + "?x=1&tos=1&t=2&call=4255550100",
-		redactPath + "?x=1&tos=1&t=2&call=4255550100"},
+		redactPath + "?x=1&tos=1&t=2&call=REDACTED"},
+	// Any parameter that holds a number: a search, a name no operation
+	// takes, a number as a name.
+	{"a number in another parameter", "/people/search?query=%2B14255550131&limit=5&ack=12&timeout=180&id=12345",
+		"/people/search?query=REDACTED&limit=5&ack=12&timeout=180&id=12345"},
+	{"a number escaped digit by digit", "?q=%34%32%35%35%35%35%30%31%33%31", "?q=REDACTED"},
+	{"a number as a name", "/x/startPhoneAudio?%2B14255550134&to=sip:a@b.c&1-425-555-0135=x",
+		"/x/startPhoneAudio?REDACTED&to=REDACTED&REDACTED"},
 	{"every other property", redactPath + "?x=1&operationId=call-1-425-555-0100&subject=hi+5551234&tos=1&SUBJECT=Secret&address=1+Main+St&zip=98052",
 		redactPath + "?x=1&operationId=REDACTED&subject=REDACTED&tos=1&SUBJECT=REDACTED&address=REDACTED&zip=REDACTED"},
 	{"the longest property name", "?videoBasedScreenSharing=1&publishEndpointLocation%E2%80%8B=2", "?videoBasedScreenSharing=REDACTED&publishEndpointLocation%E2%80%8B=REDACTED"},
@@ -70,7 +77,8 @@ var redactCases = []struct{ name, in, want string }{
 	{"value with =", "?to==4255550100", "?to=REDACTED"},
 	{"a raw # is in the query", "/p?x=1#f&to=4255550100", "/p?x=1#f&to=REDACTED"},
 	{"absolute URI", "https://edge.contoso.com/p?to=4255550100", "https://edge.contoso.com/p?to=REDACTED"},
-	{"a ? in a value is a value", "/p?a=1?to=4255550100", "/p?a=1?to=4255550100"},
+	{"a ? in a value is a value", "/p?a=1?to=4255550100", "/p?a=REDACTED"},
+	{"a ? in a value is a value, without a number", "/p?a=1?to=x", "/p?a=1?to=x"},
 
 	// Names the edge reads as a number-bearing property.
 	{"capitals", "?TO=4255550100&PhoneNUMBER=4255550101", "?TO=REDACTED&PhoneNUMBER=REDACTED"},
@@ -93,7 +101,7 @@ var redactCases = []struct{ name, in, want string }{
 	{"escaped twice", "?%2574o=4255550100", "?%2574o=REDACTED"},
 	{"escaped three times", "?%252574o=4255550100", "?%252574o=REDACTED"},
 	{"similar names are other names", "?too=4255550100&tos=1&numbers=2&phone=3",
-		"?too=4255550100&tos=1&numbers=2&phone=3"},
+		"?too=REDACTED&tos=1&numbers=2&phone=3"},
 
 	// Queries the edge cannot read: kept up to the first malformed
 	// pair.
