@@ -25,8 +25,9 @@ import (
 type pool struct {
 	name  string
 	proxy *reverseproxy.Handler
-	// hosts holds the lower-case host names of the pool's configured
-	// upstreams: a Location pointing at one of them is rewritten.
+	// hosts holds the lower-case host names of the configured upstreams
+	// of the handler's pools: a Location pointing at one of them is
+	// rewritten.
 	hosts map[string]bool
 	// reportsWrites: the pool's transport is net/http's, which reports
 	// the end of every request write (see connTrace), and calls

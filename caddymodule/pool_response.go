@@ -11,9 +11,9 @@ import (
 )
 
 // poolResponseWriter passes a pool's answer to the client unchanged,
-// except for an absolute Location that points at the pool's own host:
-// that one gets the edge's scheme and host, so clients never learn
-// internal host names. It also records the final status written.
+// except for a Location that points at a pool's host: that one gets the
+// edge's scheme and host, so clients never learn internal host names
+// (see rewriteLocation). It also records the final status written.
 type poolResponseWriter struct {
 	caddyhttp.ResponseWriterWrapper
 	pool *pool
@@ -76,42 +76,107 @@ func (w *poolResponseWriter) ReadFrom(r io.Reader) (int64, error) {
 	return w.ResponseWriterWrapper.ReadFrom(r)
 }
 
+// rewriteLocation gives every Location that names a pool's host the
+// edge's scheme and host instead; one that names a pool's host and does
+// not parse is dropped.
 func (w *poolResponseWriter) rewriteLocation() {
-	loc := headerValue(w.Header(), "Location")
-	// A path-absolute Location, a pool's usual one, names no host: only
-	// one with a scheme or starting with "//" may name the pool's.
-	if loc == "" || loc[0] == '/' && (len(loc) == 1 || loc[1] != '/') {
+	h := w.Header()
+	locs := h["Location"]
+	if len(locs) == 0 {
 		return
 	}
-	u, err := url.Parse(loc)
-	if err != nil || u.Host == "" || !w.ownHost(u.Hostname()) {
+	out := make([]string, 0, len(locs))
+	changed := false
+	for _, loc := range locs {
+		edge, keep := w.onEdge(loc)
+		changed = changed || !keep || edge != loc
+		if keep {
+			out = append(out, edge)
+		}
+	}
+	if !changed {
 		return
 	}
-	u.Scheme, u.Host, u.User = w.edgeScheme, w.edgeHost, nil
-	rewritten := u.String()
-	w.Header().Set("Location", rewritten)
+	if len(out) == 0 {
+		delete(h, "Location")
+		return
+	}
+	h["Location"] = out
 	// Idempotency records the answer for repeats, which may reach the
 	// edge by another name: it replays the Location on theirs.
-	if rec, ok := w.ResponseWriter.(*answerRecorder); ok {
-		if origin := w.edgeScheme + "://" + w.edgeHost; strings.HasPrefix(rewritten, origin) {
-			rec.locationOnEdge(rewritten, len(origin))
+	if rec, ok := w.ResponseWriter.(*answerRecorder); ok && len(out) == 1 {
+		if origin := w.edgeScheme + "://" + w.edgeHost; strings.HasPrefix(out[0], origin) {
+			rec.locationOnEdge(out[0], len(origin))
 		}
 	}
 }
 
-// ownHost reports whether host is one of the pool's upstreams, or the
-// one reverse_proxy dialed (which may come from a placeholder or a
-// dynamic upstream source).
+// onEdge returns loc, a pool's Location, on the edge's scheme and host
+// when it names a pool's host, as a client reads it, and whether to keep
+// it: not when it names a pool's host and does not parse. A client that
+// follows a Location (a browser, any WHATWG URL reader) drops tabs and
+// line breaks, trims spaces and controls, reads a backslash as a slash
+// (/\pool/x is //pool/x) and decodes a host's escapes; a path-absolute
+// Location, a pool's usual one, names no host.
+func (w *poolResponseWriter) onEdge(loc string) (string, bool) {
+	read := asClientReads.Replace(strings.TrimFunc(loc, func(r rune) bool { return r <= ' ' }))
+	if read == "" || read[0] == '/' && (len(read) == 1 || read[1] != '/') {
+		return loc, true
+	}
+	u, err := url.Parse(read)
+	if err != nil {
+		return loc, !w.namesOwnHost(read)
+	}
+	host := u.Hostname()
+	if unescaped, err := url.PathUnescape(host); err == nil {
+		host = unescaped
+	}
+	if u.Host == "" || !w.ownHost(host) {
+		return loc, true
+	}
+	u.Scheme, u.Host, u.User = w.edgeScheme, w.edgeHost, nil
+	return u.String(), true
+}
+
+// asClientReads drops the bytes a WHATWG URL reader drops and reads a
+// backslash as it does (see onEdge), leaving every other byte as it is.
+var asClientReads = strings.NewReplacer("\t", "", "\n", "", "\r", "", "\\", "/")
+
+// namesOwnHost reports whether s, a Location that does not parse, holds
+// the name of a pool's host anywhere, its escapes decoded where they
+// decode.
+func (w *poolResponseWriter) namesOwnHost(s string) bool {
+	if unescaped, err := url.PathUnescape(s); err == nil {
+		s = unescaped
+	}
+	s = strings.ToLower(s)
+	for host := range w.pool.hosts {
+		if strings.Contains(s, host) {
+			return true
+		}
+	}
+	dialed, _ := w.dialedHost()
+	return dialed != "" && strings.Contains(s, strings.ToLower(strings.TrimSuffix(dialed, ".")))
+}
+
+// ownHost reports whether host is an upstream of one of the handler's
+// pools, or the one reverse_proxy dialed (which may come from a
+// placeholder or a dynamic upstream source).
 func (w *poolResponseWriter) ownHost(host string) bool {
 	// A fully qualified name's trailing dot names the same host.
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	if w.pool.hosts[host] {
 		return true
 	}
+	dialed, _ := w.dialedHost()
+	return dialed != "" && strings.EqualFold(strings.TrimSuffix(dialed, "."), host)
+}
+
+// dialedHost is the host reverse_proxy dialed for the request.
+func (w *poolResponseWriter) dialedHost() (string, bool) {
 	repl, ok := w.r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
-		return false
+		return "", false
 	}
-	dialed, _ := repl.GetString("http.reverse_proxy.upstream.host")
-	return dialed != "" && strings.EqualFold(strings.TrimSuffix(dialed, "."), host)
+	return repl.GetString("http.reverse_proxy.upstream.host")
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -74,10 +75,17 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 	}
 	h.poolWarnings = new(poolWarnings)
 	h.poolWarnings.failover.now, h.poolWarnings.noPool.now = poolWarningClock, poolWarningClock
+	// A Location on any pool's host is rewritten, whichever pool answers:
+	// one naming the backup would send the client around the edge.
+	hosts := map[string]bool{}
 	for _, p := range proxies {
 		pl := newPool(p.name, p.proxy, h.poolMetrics.requests, keepsExpect(p.proxy), expectAfterIdle)
 		pl.set = h.poolSet
+		maps.Copy(hosts, pl.hosts)
 		h.pools = append(h.pools, pl)
+	}
+	for _, pl := range h.pools {
+		pl.hosts = hosts
 	}
 	return nil
 }
