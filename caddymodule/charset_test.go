@@ -110,3 +110,17 @@ func TestRequestCharset(t *testing.T) {
 		})
 	}
 }
+
+// TestOtherCharsetAnsweredInFormat: an XML body in a character set other
+// than UTF-8 is refused 415 in XML, the request's format.
+func TestOtherCharsetAnsweredInFormat(t *testing.T) {
+	e := startGuardEdge(t, "")
+	for _, ct := range []string{"application/xml; charset=iso-8859-1", "application/vnd.microsoft.com.ucwa+xml; charset=utf-16"} {
+		resp := e.send(testkit.Request{URL: startOpsPath, ContentType: ct, Header: http.Header{"Authorization": {callerBearer(t)}},
+			Body: `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:bob@contoso.com</property></input>`})
+		if resp.Status != http.StatusUnsupportedMediaType {
+			t.Fatalf("%s: status %d, want 415", ct, resp.Status)
+		}
+		assertUCWAError(t, resp, "UnsupportedMediaType", "UnsupportedMediaType", nil, true)
+	}
+}

@@ -291,8 +291,7 @@ type cleanedPart struct {
 func (in *intake) start(r *http.Request, header ucwa.Header, query ucwa.QueryNames, m ucwa.Match) {
 	in.r, in.op, in.header, in.query = r, m.Operation, header, query
 	in.path, in.application = m.Path, ucwa.CanonicalApplicationID(m.Path)
-	format, _ := ucwa.MediaFormat(headerValue(r.Header, "Content-Type"))
-	in.errFormat = errorFormat{format, r}
+	in.errFormat = errorFormat{ucwa.RequestFormat(headerValue(r.Header, "Content-Type")), r}
 }
 
 // forward records what to forward.
@@ -430,9 +429,8 @@ func (h *Handler) refuseNearMiss(w http.ResponseWriter, r *http.Request) error {
 	if audit {
 		started = time.Now()
 	}
-	format, _ := ucwa.MediaFormat(r.Header.Get("Content-Type"))
 	h.logRejection(r, "", errNearMiss)
-	errNearMiss.Write(w, errorFormat{format, r}.get())
+	errNearMiss.Write(w, errorFormat{ucwa.RequestFormat(r.Header.Get("Content-Type")), r}.get())
 	if audit {
 		h.auditNearMiss(r, started)
 	}

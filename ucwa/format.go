@@ -59,6 +59,19 @@ func mediaFormat(mt string) (Format, bool) {
 	return 0, false
 }
 
+// RequestFormat returns the format of a Content-Type header value by its
+// media type alone, whatever its parameters: the format of an error
+// answering a request whose body MediaFormat refuses (a charset of
+// ISO-8859-1, say) is still the request's. 0 for any other type.
+func RequestFormat(contentType string) Format {
+	if f, ok := mediaFormat(contentType); ok {
+		return f
+	}
+	base, _, _ := strings.Cut(contentType, ";")
+	f, _ := mediaFormat(strings.ToLower(strings.TrimSpace(base)))
+	return f
+}
+
 // MediaFormat returns the format of a Content-Type header value, with or
 // without parameters such as charset. It reports false for any media type
 // UCWA does not accept, and for a charset other than UTF-8: the codecs

@@ -163,3 +163,24 @@ func TestNamesOtherCharset(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestFormat: an error's format follows the request's media type,
+// whatever its parameters.
+func TestRequestFormat(t *testing.T) {
+	for _, tc := range []struct {
+		contentType string
+		want        Format
+	}{
+		{"application/json", JSON},
+		{"application/xml", XML},
+		{"application/xml; charset=iso-8859-1", XML},
+		{"Application/Vnd.Microsoft.Com.Ucwa+XML ; charset=utf-16", XML},
+		{"application/json; charset=latin1", JSON},
+		{"text/plain", 0},
+		{"", 0},
+	} {
+		if got := RequestFormat(tc.contentType); got != tc.want {
+			t.Errorf("RequestFormat(%q) = %v, want %v", tc.contentType, got, tc.want)
+		}
+	}
+}
