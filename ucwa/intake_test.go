@@ -232,7 +232,7 @@ func TestIntake(t *testing.T) {
 	}{
 		// Methods, If-Match, media types, encodings.
 		{name: "GET of an operation", rel: "startPhoneAudio", method: "GET", header: js, status: 405, subcode: SubcodeMethodNotAllowed, allow: "POST"},
-		{name: "POST of a PUT resource", rel: "communication", method: "POST", header: js, body: `{}`, status: 405, subcode: SubcodeMethodNotAllowed, allow: "PUT"},
+		{name: "POST of a PUT resource", rel: "communication", method: "POST", header: js, body: `{}`, status: 405, subcode: SubcodeMethodNotAllowed, allow: "GET, HEAD, OPTIONS, PUT"},
 		{name: "PUT without If-Match", rel: "communication", method: "PUT", header: js, body: `{"phoneNumber":"4255551234"}`, status: 428},
 		{name: "PUT with a blank If-Match", rel: "callForwardingSettings", method: "PUT", header: intakeHeader("Content-Type", "application/json", "If-Match", " "), body: `{}`, status: 428},
 		{name: "compressed body", rel: "startPhoneAudio", header: intakeHeader("Content-Type", "application/json", "Content-Encoding", "gzip"), body: `{"to":"sip:a@b.c"}`, status: 415, subcode: umt},

@@ -277,12 +277,23 @@ func (o *Operation) AllowsMethod(method string) bool {
 }
 
 // MethodError is the 405 answer to a request with a method other than
-// the operation's; its Allow names the operation's method.
+// the operation's; its Allow names every method the operation's paths
+// take (RFC 9110 15.5.6): the operation's own and those the edge passes
+// on there (see PassesOn), such as a settings resource's GET.
 func (o *Operation) MethodError(method string) *Error {
 	e := NewError(405, SubcodeMethodNotAllowed, o.Rel+" accepts "+o.Method+" only, not "+sanitizeToken(method)+".")
-	e.Allow = o.Method
+	var allow []string
+	for _, m := range allowOrder {
+		if m == o.Method || o.PassesOn(m) {
+			allow = append(allow, m)
+		}
+	}
+	e.Allow = strings.Join(allow, ", ")
 	return e
 }
+
+// allowOrder is the order of the methods an Allow names.
+var allowOrder = [...]string{"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"}
 
 // sanitizeToken returns a standard method for a message, or "this
 // method" for any other (an arbitrary token could hold a number).

@@ -289,8 +289,15 @@ func TestValidateOperations(t *testing.T) {
 func TestOperationMethodError(t *testing.T) {
 	op := FindOperation(DefaultOperations(), "communication")
 	e := op.MethodError("POST")
-	if e.Status != 405 || e.Allow != "PUT" || e.Subcode != SubcodeMethodNotAllowed || !strings.Contains(e.Message, "communication accepts PUT only, not POST") {
+	if e.Status != 405 || e.Allow != "GET, HEAD, OPTIONS, PUT" || e.Subcode != SubcodeMethodNotAllowed || !strings.Contains(e.Message, "communication accepts PUT only, not POST") {
 		t.Errorf("%+v", e)
+	}
+	// Allow names every method the paths take: a phone's DELETE, the
+	// phones collection's reads, a POST operation's own alone.
+	for rel, want := range map[string]string{"phone": "GET, HEAD, OPTIONS, PUT, DELETE", "phones": "GET, HEAD, OPTIONS, POST", "startPhoneAudio": "POST"} {
+		if got := FindOperation(DefaultOperations(), rel).MethodError("PATCH").Allow; got != want {
+			t.Errorf("%s: Allow %q, want %q", rel, got, want)
+		}
 	}
 	if e := op.MethodError("BAD METHOD\r\n"); strings.Contains(e.Message, "\r") {
 		t.Errorf("method echoed: %q", e.Message)
