@@ -1190,11 +1190,17 @@ var idempotencyNow = time.Now
 
 // retryAfterNow is a's Retry-After for a replay at now (Unix
 // milliseconds): an HTTP-date as recorded, delta-seconds counted down
-// from when the answer went out, in whole seconds rounded up, between 0
-// and the recorded value (a clock behind the recording edge's gives no
-// more than the pool said).
+// from when the answer went out, in whole seconds rounded up, at most
+// the recorded value (a clock behind the recording edge's gives no more
+// than the pool said); "" once it has passed. A repeat of the same
+// operationId gets the same answer until its record expires, so a
+// Retry-After of 0 (or a date gone by) would have a client that honours
+// it send it again at once, and again, for the rest of the window.
 func (a *recordedAnswer) retryAfterNow(now int64) string {
 	if !digits(a.retryAfter) {
+		if at, err := http.ParseTime(a.retryAfter); err != nil || at.UnixMilli() <= now {
+			return ""
+		}
 		return a.retryAfter
 	}
 	n, err := strconv.ParseInt(a.retryAfter, 10, 64)
@@ -1202,8 +1208,10 @@ func (a *recordedAnswer) retryAfterNow(now int64) string {
 		return ""
 	}
 	left := a.recordedAt + n*1000 - now
-	secs := min(max((left+999)/1000, 0), n)
-	return strconv.FormatInt(secs, 10)
+	if left <= 0 {
+		return ""
+	}
+	return strconv.FormatInt(min((left+999)/1000, n), 10)
 }
 
 // inputsDigestLen is the length of an inputsDigest: the base64 of 16
@@ -1432,8 +1440,8 @@ func (a *recordedAnswer) write(w http.ResponseWriter, r *http.Request) {
 	if a.contentType != "" {
 		h.Set("Content-Type", a.contentType)
 	}
-	if a.retryAfter != "" {
-		h.Set("Retry-After", a.retryAfterNow(idempotencyNow().UnixMilli()))
+	if retryAfter := a.retryAfterNow(idempotencyNow().UnixMilli()); retryAfter != "" {
+		h.Set("Retry-After", retryAfter)
 	}
 	h.Set(headerReplayed, "true")
 	w.WriteHeader(a.status)

@@ -39,7 +39,9 @@ func fakeIdempotencyClock(t *testing.T) *atomic.Int64 {
 // TestIdempotencyReplayRetryAfter: a pool's 503 or 429 is replayed with
 // its Retry-After, which a repeat needs to know when to try again: in
 // delta-seconds counted down from when the first answer went out, an
-// HTTP-date as an IMF-fixdate. A Retry-After that is neither, or given
+// HTTP-date as an IMF-fixdate; none once it has passed (a Retry-After of
+// 0 would have a client send the repeat again at once, to the same
+// answer, for the rest of the window). A Retry-After that is neither, or given
 // twice, is not replayed; nor is one on a success, whose record stays in
 // the format older edges read.
 func TestIdempotencyReplayRetryAfter(t *testing.T) {
@@ -54,7 +56,9 @@ func TestIdempotencyReplayRetryAfter(t *testing.T) {
 		{"503 counted down", 503, []string{"120"}, 100 * time.Second, "20"},
 		{"429 counted down, rounded up", 429, []string{"120"}, 99500 * time.Millisecond, "21"},
 		{"at once", 503, []string{"120"}, 0, "120"},
-		{"past it", 503, []string{"120"}, time.Hour, "0"},
+		{"just past it", 503, []string{"120"}, 120 * time.Second, ""},
+		{"past it", 503, []string{"120"}, time.Hour, ""},
+		{"an IMF-fixdate gone by", 503, []string{"Sun, 01 Mar 2026 09:05:00 GMT"}, 10 * time.Minute, ""},
 		{"leading zeros", 503, []string{"0030"}, 10 * time.Second, "20"},
 		{"an IMF-fixdate", 503, []string{"Sun, 01 Mar 2026 09:05:00 GMT"}, time.Minute, "Sun, 01 Mar 2026 09:05:00 GMT"},
 		{"an RFC 850 date", 429, []string{"Sunday, 01-Mar-26 09:05:00 GMT"}, time.Minute, "Sun, 01 Mar 2026 09:05:00 GMT"},
@@ -68,10 +72,12 @@ func TestIdempotencyReplayRetryAfter(t *testing.T) {
 	for _, st := range idemStores {
 		t.Run(st.name, func(t *testing.T) {
 			now := fakeIdempotencyClock(t)
+			start := now.Load()
 			pool := testkit.NewPool(t, "primary", retryAfterPool)
 			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t), "primary "+pool.Addr()))
 			for i, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
+					now.Store(start)
 					c := idemCall{header: caller.Clone(), op: "retry-after-" + strconv.Itoa(i)}
 					c.header.Set("X-Test-Status", strconv.Itoa(tc.status))
 					c.header["X-Test-Retry-After"] = tc.retryAfter
