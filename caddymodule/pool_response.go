@@ -85,11 +85,18 @@ func (w *poolResponseWriter) rewriteLocation() {
 	if len(locs) == 0 {
 		return
 	}
-	out := make([]string, 0, len(locs))
+	// out holds the values once one changes: a pool's usual Location, a
+	// path-absolute one, costs no allocation.
+	var out []string
 	changed := false
-	for _, loc := range locs {
+	for i, loc := range locs {
 		edge, keep := w.onEdge(loc)
-		changed = changed || !keep || edge != loc
+		if !changed && keep && edge == loc {
+			continue
+		}
+		if !changed {
+			changed, out = true, append(make([]string, 0, len(locs)), locs[:i]...)
+		}
 		if keep {
 			out = append(out, edge)
 		}
