@@ -153,14 +153,7 @@ func TestPoolLoggerLazy(t *testing.T) {
 // filters do not filter: its URI's and its Referer's property values are
 // redacted, and no number of the request is in any line.
 func TestPoolLogRedactsRequest(t *testing.T) {
-	primary := newScriptPool(t, func(c *scriptConn, _ int) bool {
-		req := c.head()
-		if !c.cont(req) || !c.body(req) {
-			return false
-		}
-		c.send("HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"cut\":")
-		return false
-	})
+	primary := newCutShortPool(t)
 	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
 	ucwa {
 		jwt off

@@ -21,14 +21,7 @@ import (
 func TestPoolAnswerCutShort(t *testing.T) {
 	for _, st := range idemStores {
 		t.Run(st.name, func(t *testing.T) {
-			primary := newScriptPool(t, func(c *scriptConn, _ int) bool {
-				req := c.head()
-				if !c.cont(req) || !c.body(req) {
-					return false
-				}
-				c.send("HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"cut\":")
-				return false
-			})
+			primary := newCutShortPool(t)
 			backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
 			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t),
 				"primary "+primary.Addr(), "backup "+backup.Addr()), testkit.WithAdmin())
@@ -67,4 +60,17 @@ func mustRequest(t *testing.T, e edge, c idemCall) *http.Request {
 	req.Header = tr.Header.Clone()
 	req.Header.Set("Content-Type", tr.ContentType)
 	return req
+}
+
+// newCutShortPool is a pool that reads each request whole, then answers
+// 201 with a Content-Length of 100 and closes after a few bytes of it.
+func newCutShortPool(t *testing.T) *scriptPool {
+	return newScriptPool(t, func(c *scriptConn, _ int) bool {
+		req := c.head()
+		if !c.cont(req) || !c.body(req) {
+			return false
+		}
+		c.send("HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"cut\":")
+		return false
+	})
 }
