@@ -327,7 +327,7 @@ func (m *MemoryStore) Provision(caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		s := &sharedStore{Store: mem, data: key, memory: &memoryState{Memory: mem, bounds: map[memoryBounds]int{}}}
+		s := &sharedStore{Store: mem, data: key, memory: &memoryState{Memory: mem, bounds: map[memoryBounds]int{}}, now: storeClock}
 		s.full.now, s.shareFull.now = opts.Now, opts.Now
 		s.drained.close = mem.Close
 		return s, nil
@@ -574,7 +574,7 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 			return nil, err
 		}
 		state.Redis = rs
-		s := &sharedStore{Store: rs, data: data, redis: state}
+		s := &sharedStore{Store: rs, data: data, redis: state, now: storeClock}
 		s.drained.close = rs.Close
 		return s, nil
 	})
@@ -958,6 +958,11 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 // storeSettle is how long a store in an outage answers every call before
 // the outage counts as over (see storeUse.end).
 const storeSettle = 5 * time.Second
+
+// storeClock, when not nil, is the clock (see sharedStore.now) of the
+// stores made from then on: a test sets it before it loads a config, so
+// that it decides when an outage may end.
+var storeClock func() int64
 
 // clock is the store's monotonic time (see sharedStore.now).
 func (s *sharedStore) clock() int64 {

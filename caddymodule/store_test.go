@@ -1710,8 +1710,11 @@ func TestIdempotencyWindowRefusedAtLoad(t *testing.T) {
 // cluster-require-full-coverage no), calls whose keys hash to the live
 // node succeed and the others fail. That is one outage: "store failing"
 // once, and no "store answers again" while calls still fail, not a pair
-// of lines at every turn.
+// of lines at every turn. The store's clock stands still, so that no
+// storeSettle passes between two failures however slow the machine.
 func TestStorePartialOutageLoggedOnce(t *testing.T) {
+	storeClock = func() int64 { return 0 }
+	t.Cleanup(func() { storeClock = nil })
 	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
 	pool := testkit.NewUpstream(t)
 	cluster := testkit.StartRedisCluster(t, 2)
