@@ -264,7 +264,11 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 
 	rw := &st.rw
 	rw.init(w, r, pl)
+	// A batch answer held when reverse_proxy ends it short (it panics)
+	// goes out as it came, as it would have without the hold.
+	defer rw.passBatch(true)
 	err := pl.proxy.ServeHTTP(rw, req, next)
+	rw.endBatch()
 	if conn := st.conn.http2Conn.Load(); conn != nil && pl.set != nil {
 		pl.set.endedOn(conn)
 	}

@@ -4,16 +4,21 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // poolResponseWriter passes a pool's answer to the client unchanged,
-// except for a Location that points at a pool's host: that one gets the
-// edge's scheme and host, so clients never learn internal host names
-// (see rewriteLocation). It also records the final status written.
+// except for a Location that points at a pool's host, the answer's own
+// or a batch part's: that one gets the edge's scheme and host, so
+// clients never learn internal host names (see rewriteLocation and
+// holdBatch). It also records the final status written.
 type poolResponseWriter struct {
 	caddyhttp.ResponseWriterWrapper
 	pool *pool
@@ -25,6 +30,9 @@ type poolResponseWriter struct {
 	edgeScheme, edgeHost string
 	// status is the final (non-1xx) status written; 0 before.
 	status int
+	// batch holds a batch's answer while it comes (see holdBatch): nil
+	// for any other answer, and once it went out.
+	batch *[]byte
 }
 
 // init sets w up to pass the pool's answer to r on to the client.
@@ -57,6 +65,9 @@ func (w *poolResponseWriter) WriteHeader(status int) {
 	if w.status == 0 && status >= http.StatusOK {
 		w.status = status
 		w.rewriteLocation()
+		if w.holdBatch() {
+			return
+		}
 	}
 	w.ResponseWriterWrapper.WriteHeader(status)
 }
@@ -64,6 +75,13 @@ func (w *poolResponseWriter) WriteHeader(status int) {
 func (w *poolResponseWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.batch != nil {
+		if len(*w.batch)+len(b) <= maxBatchAnswer {
+			*w.batch = append(*w.batch, b...)
+			return len(b), nil
+		}
+		w.passBatch(false)
 	}
 	return w.ResponseWriterWrapper.Write(b)
 }
@@ -73,7 +91,103 @@ func (w *poolResponseWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
+	if w.batch != nil {
+		return io.Copy(writerOnly{w}, r)
+	}
 	return w.ResponseWriterWrapper.ReadFrom(r)
+}
+
+// FlushError flushes the answer, but not a batch's while it is held: it
+// goes out whole (see endBatch).
+func (w *poolResponseWriter) FlushError() error {
+	if w.batch != nil {
+		return nil
+	}
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// writerOnly hides a writer's ReadFrom from io.Copy.
+type writerOnly struct{ io.Writer }
+
+// maxBatchAnswer bounds the batch answer the edge holds to rewrite its
+// parts' Locations; a longer one goes out as the pool wrote it.
+const maxBatchAnswer = 1 << 20
+
+// batchAnswers recycles the buffers of batch answers up to
+// recycledBatchAnswer bytes.
+var batchAnswers = sync.Pool{New: func() any { return new([]byte) }}
+
+const recycledBatchAnswer = 64 << 10
+
+// holdBatch starts holding the answer, once its header is final, when it
+// is a batch's (multipart/batching, with a body of at most
+// maxBatchAnswer and no trailers): its parts' Locations are rewritten
+// as the answer's own are, once it came whole (see endBatch).
+func (w *poolResponseWriter) holdBatch() bool {
+	h := w.Header()
+	if w.r.Method == http.MethodHead || w.status == http.StatusNoContent || w.status == http.StatusNotModified ||
+		len(h["Trailer"]) > 0 || !isBatchAnswer(headerValue(h, "Content-Type")) {
+		return false
+	}
+	if cl := headerValue(h, "Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err != nil || n < 0 || n > maxBatchAnswer {
+			return false
+		}
+	}
+	w.batch = batchAnswers.Get().(*[]byte)
+	*w.batch = (*w.batch)[:0]
+	return true
+}
+
+// endBatch sends the batch answer held, once it came whole, each part's
+// Location that names a pool's host on the edge's scheme and host
+// instead (see onEdge); an answer that does not read as a batch goes out
+// as the pool wrote it.
+func (w *poolResponseWriter) endBatch() {
+	if w.batch == nil {
+		return
+	}
+	body := *w.batch
+	edited, changed, err := ucwa.EditBatchResponseHeader(headerValue(w.Header(), "Content-Type"), body, "Location", w.onEdge)
+	if err == nil && changed {
+		body = edited
+		if _, ok := w.Header()["Content-Length"]; ok {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		}
+	}
+	w.ResponseWriterWrapper.WriteHeader(w.status)
+	_, _ = w.ResponseWriterWrapper.Write(body)
+	w.release()
+}
+
+// isBatchAnswer reports whether contentType names multipart/batching;
+// whether the answer reads as a batch is for endBatch to find.
+func isBatchAnswer(contentType string) bool {
+	n := len(ucwa.BatchMediaType)
+	return len(contentType) >= n && strings.EqualFold(contentType[:n], ucwa.BatchMediaType)
+}
+
+// passBatch sends the batch answer held as it came and passes the rest
+// on as it comes: it grew past maxBatchAnswer or, with flush, reverse_proxy
+// ended it short (and panics next), where the client gets what came.
+func (w *poolResponseWriter) passBatch(flush bool) {
+	if w.batch == nil {
+		return
+	}
+	w.ResponseWriterWrapper.WriteHeader(w.status)
+	_, _ = w.ResponseWriterWrapper.Write(*w.batch)
+	w.release()
+	if flush {
+		_ = http.NewResponseController(w.ResponseWriter).Flush()
+	}
+}
+
+// release gives the batch buffer back, once what it held went out.
+func (w *poolResponseWriter) release() {
+	if cap(*w.batch) <= recycledBatchAnswer {
+		batchAnswers.Put(w.batch)
+	}
+	w.batch = nil
 }
 
 // rewriteLocation gives every Location that names a pool's host the

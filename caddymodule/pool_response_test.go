@@ -1,12 +1,17 @@
 package caddymodule
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // sendForLocation posts a startPhoneAudio to e as edge.example, each of
@@ -97,4 +102,128 @@ func TestLocationOnAnotherPool(t *testing.T) {
 	if want := "http://edge.example/ucwa/v1/applications/1/communication/invitations/1"; status != http.StatusCreated || len(got) != 1 || got[0] != want {
 		t.Errorf("the client got %d %q, want %q", status, got, want)
 	}
+}
+
+// batchLocationPool answers a batch 200 with one 201 part for each
+// X-Test-Location of the request, whose Location it is, POOL replaced by
+// host, then a part with a body of X-Test-Body-Size bytes; gzipped when
+// the request accepts gzip. X-Test-Cut has it declare a body longer than
+// it writes.
+func batchLocationPool(host *string) testkit.Answer {
+	return func(_ *testkit.Pool, w http.ResponseWriter, r *http.Request) {
+		var parts []ucwa.BatchResponse
+		for _, v := range r.Header.Values("X-Test-Location") {
+			parts = append(parts, ucwa.BatchResponse{Status: http.StatusCreated, Header: http.Header{"Location": {strings.ReplaceAll(v, "POOL", *host)}}})
+		}
+		size, _ := strconv.Atoi(r.Header.Get("X-Test-Body-Size"))
+		parts = append(parts, ucwa.BatchResponse{Status: http.StatusOK, Header: http.Header{"Content-Type": {"text/plain"}}, Body: bytes.Repeat([]byte("x"), size)})
+		ct, body, err := ucwa.EncodeBatchResponse(parts)
+		if err != nil {
+			panic(err)
+		}
+		w.Header().Set("Content-Type", ct)
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			var zipped bytes.Buffer
+			zw := gzip.NewWriter(&zipped)
+			_, _ = zw.Write(body)
+			_ = zw.Close()
+			body = zipped.Bytes()
+			w.Header().Set("Content-Encoding", "gzip")
+		}
+		switch r.Header.Get("X-Test-Framing") {
+		case "cut":
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)+100))
+		case "length":
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		}
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+	}
+}
+
+// TestBatchAnswerLocations: a Location of a batch answer's part that
+// names a pool's host goes out on the edge's host, as the answer's own
+// does (one that does not parse is dropped), whatever content coding the
+// client accepts; every other byte of the answer goes out as the pool
+// wrote it, its Content-Length matching. An answer over maxBatchAnswer
+// goes out as the pool wrote it, and one the pool cuts short goes out as
+// far as it came.
+func TestBatchAnswerLocations(t *testing.T) {
+	var host string
+	pool := testkit.NewPool(t, "primary", batchLocationPool(&host))
+	_, port, _ := strings.Cut(pool.Addr(), ":")
+	host = "localhost:" + port
+	e := startEdge(t, "caddyfile", poolsCaddyfile("primary "+host))
+	edgeURL, err := url.Parse(e.url("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := batchBody("GET /ucwa/v1/applications/1/me HTTP/1.1\r\n")
+	send := func(header http.Header) (*http.Response, []ucwa.BatchResponse, []byte, error) {
+		t.Helper()
+		r, err := http.NewRequest(http.MethodPost, e.url("/ucwa/v1/applications/1/batch"), strings.NewReader(batch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header = header
+		r.Header.Set("Content-Type", batchType)
+		resp, err := e.Client().Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, readErr := io.ReadAll(resp.Body)
+		if readErr != nil {
+			return resp, nil, body, readErr
+		}
+		parts, perr := ucwa.ParseBatchResponse(resp.Header.Get("Content-Type"), body)
+		if perr != nil {
+			t.Fatalf("the answer does not parse: %v\n%q", perr, body)
+		}
+		return resp, parts, body, nil
+	}
+	locations := []string{"http://POOL/a", "/ucwa/x", "http://elsewhere.example/a", "http://POOL/a%zz", "//POOL/b?c"}
+	edgeLocations := []string{"http://" + edgeURL.Host + "/a", "/ucwa/x", "http://elsewhere.example/a", "", "http://" + edgeURL.Host + "/b?c"}
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+	}{
+		{"chunked", http.Header{}},
+		{"with Content-Length", http.Header{"X-Test-Framing": {"length"}}},
+		{"the client accepts gzip", http.Header{"Accept-Encoding": {"gzip"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.header["X-Test-Location"] = locations
+			tc.header.Set("X-Test-Body-Size", "10")
+			resp, parts, body, err := send(tc.header)
+			if err != nil || resp.StatusCode != http.StatusOK || len(parts) != len(locations)+1 {
+				t.Fatalf("%d %v: %d parts, want %d", resp.StatusCode, err, len(parts), len(locations)+1)
+			}
+			if cl := resp.Header.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(body)) {
+				t.Errorf("Content-Length %s, body %d bytes", cl, len(body))
+			}
+			for i, want := range edgeLocations {
+				if got := parts[i].Header.Get("Location"); got != want || parts[i].Status != http.StatusCreated {
+					t.Errorf("part %d: %d %q, want 201 %q", i+1, parts[i].Status, got, want)
+				}
+			}
+			if last := parts[len(parts)-1]; last.Status != http.StatusOK || string(last.Body) != "xxxxxxxxxx" {
+				t.Errorf("the last part: %d %q", last.Status, last.Body)
+			}
+		})
+	}
+	t.Run("over maxBatchAnswer", func(t *testing.T) {
+		for _, framing := range []string{"", "length"} {
+			_, parts, body, err := send(http.Header{"X-Test-Location": {"http://POOL/a"}, "X-Test-Body-Size": {strconv.Itoa(maxBatchAnswer)}, "X-Test-Framing": {framing}})
+			if err != nil || len(parts) != 2 || parts[0].Header.Get("Location") != "http://"+host+"/a" || len(parts[1].Body) != maxBatchAnswer {
+				t.Errorf("framing %q: %v, %d parts, %d bytes", framing, err, len(parts), len(body))
+			}
+		}
+	})
+	t.Run("cut short", func(t *testing.T) {
+		resp, _, body, err := send(http.Header{"X-Test-Location": {"http://POOL/a"}, "X-Test-Framing": {"cut"}})
+		if err == nil || resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("Location: http://"+host+"/a")) {
+			t.Errorf("%d, read error %v, body %q; want the pool's 200 and what it wrote, then an error", resp.StatusCode, err, body)
+		}
+	})
 }

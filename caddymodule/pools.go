@@ -261,6 +261,12 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		r.Body = forwarded
 		return next.ServeHTTP(w, r)
 	}
+	if in.op.Body == ucwa.BatchBody {
+		// A batch's answer is read for its parts' Locations (see
+		// holdBatch): the pool is asked for it without the client's
+		// Accept-Encoding (the proxy asks for gzip itself and decodes it).
+		delete(r.Header, "Accept-Encoding")
+	}
 	var unavailable error // why the last pool could not take the request
 	for i, pl := range h.pools {
 		if i > 0 {

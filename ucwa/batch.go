@@ -1483,12 +1483,73 @@ func batchAppendResponses(dst []byte, boundary string, responses []BatchResponse
 // "HTTP/1.1 code reason", header lines and a body, framed by the same
 // rules as ParseBatch. Bodies alias the input.
 func ParseBatchResponse(contentType string, body []byte) ([]BatchResponse, *Error) {
-	boundary, err := batchBoundary(contentType)
+	var out []BatchResponse
+	err := batchScanResponses(contentType, body, func(status int, fields []batchField, bodyStart, end int) {
+		r := BatchResponse{Status: status, Header: make(http.Header, len(fields)), Body: body[bodyStart:end]}
+		for _, f := range fields {
+			name := batchHeaderName(body[f.name.start:f.name.end])
+			r.Header[name] = append(r.Header[name], string(body[f.value.start:f.value.end]))
+		}
+		out = append(out, r)
+	})
 	if err != nil {
 		return nil, err
 	}
-	var out []BatchResponse
-	err = batchScan(body, boundary, func(index, start, end int) *Error {
+	return out, nil
+}
+
+// EditBatchResponseHeader returns body, a multipart/batching response as
+// ParseBatchResponse reads it, with the value of each header field named
+// name (canonical) in its parts replaced by what edit returns for it, or
+// the field's line removed where edit says not to keep it; everything
+// else stays byte for byte. A value edit returns with a control
+// character in it removes the line too: it could end the line and frame
+// the part anew. changed is false, and body returned as it is, when edit
+// changed nothing.
+func EditBatchResponseHeader(contentType string, body []byte, name string, edit func(string) (string, bool)) (out []byte, changed bool, err *Error) {
+	type change struct {
+		start, end int // the bytes replaced
+		value      string
+	}
+	var changes []change
+	err = batchScanResponses(contentType, body, func(_ int, fields []batchField, _, _ int) {
+		for _, f := range fields {
+			if batchHeaderName(body[f.name.start:f.name.end]) != name {
+				continue
+			}
+			old := string(body[f.value.start:f.value.end])
+			v, keep := edit(old)
+			switch {
+			case keep && v == old:
+			case keep && !batchHasControl([]byte(v)):
+				changes = append(changes, change{f.value.start, f.value.end, v})
+			default:
+				// The whole line, to its LF: fields end with CRLF.
+				changes = append(changes, change{f.name.start, f.value.end + bytes.IndexByte(body[f.value.end:], '\n') + 1, ""})
+			}
+		}
+	})
+	if err != nil || len(changes) == 0 {
+		return body, false, err
+	}
+	out = make([]byte, 0, len(body)+64)
+	at := 0
+	for _, c := range changes {
+		out = append(append(out, body[at:c.start]...), c.value...)
+		at = c.end
+	}
+	return append(out, body[at:]...), true, nil
+}
+
+// batchScanResponses checks the framing of body, a multipart/batching
+// response (see ParseBatchResponse), and calls part for each of its parts
+// in order with its status, its header fields and its body's bounds.
+func batchScanResponses(contentType string, body []byte, part func(status int, fields []batchField, bodyStart, end int)) *Error {
+	boundary, err := batchBoundary(contentType)
+	if err != nil {
+		return err
+	}
+	return batchScan(body, boundary, func(index, start, end int) *Error {
 		content, _, rule := batchParsePartHeaders(body, start, end, "response")
 		if rule != "" {
 			return batchPartError(index, rule)
@@ -1513,25 +1574,20 @@ func ParseBatchResponse(contentType string, body []byte) ([]BatchResponse, *Erro
 		if rule != "" {
 			return batchPartError(index, "its response: "+rule)
 		}
-		r := BatchResponse{Status: status, Header: make(http.Header, len(fields)), Body: body[bodyStart:end]}
+		seenLength := false
 		for _, f := range fields {
-			name := batchHeaderName(body[f.name.start:f.name.end])
-			value := string(body[f.value.start:f.value.end])
-			if name == "Transfer-Encoding" {
+			switch batchHeaderName(body[f.name.start:f.name.end]) {
+			case "Transfer-Encoding":
 				return batchPartError(index, "its response has a Transfer-Encoding header")
-			}
-			if name == "Content-Length" {
-				if len(r.Header[name]) > 0 || !batchIsLength([]byte(value)) || batchLengthValue([]byte(value)) != end-bodyStart {
+			case "Content-Length":
+				value := body[f.value.start:f.value.end]
+				if seenLength || !batchIsLength(value) || batchLengthValue(value) != end-bodyStart {
 					return batchPartError(index, "its response's Content-Length does not match its body")
 				}
+				seenLength = true
 			}
-			r.Header[name] = append(r.Header[name], value)
 		}
-		out = append(out, r)
+		part(status, fields, bodyStart, end)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }

@@ -350,3 +350,44 @@ func BenchmarkParseBatchAdversarial(b *testing.B) {
 		}
 	}
 }
+
+// FuzzEditBatchResponseHeader: an edited response parses as the one it
+// was made from, with the edited values in place of the named field's and
+// the removed lines gone, whatever edit returns.
+func FuzzEditBatchResponseHeader(f *testing.F) {
+	f.Add(`multipart/batching; boundary="b"`, []byte("--b\r\nContent-Type: application/http; msgtype=response\r\n\r\nHTTP/1.1 201 Created\r\nLocation: http://pool/a\r\nContent-Length: 2\r\n\r\n{}\r\n--b--"), "http://edge/a", true)
+	f.Add(`multipart/batching; boundary="b"`, []byte("--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 201 Created\r\nlocation:  x \r\nX: y\r\n\r\n--b--\r\n"), "a\r\n--b--", true)
+	f.Add(`multipart/batching; boundary="b"`, []byte("--b\r\n\r\nHTTP/1.1 200 OK\r\nLocation: x\r\n\r\n--b--"), "", false)
+	f.Fuzz(func(t *testing.T, ct string, body []byte, value string, keep bool) {
+		want, err := ParseBatchResponse(ct, body)
+		out, _, eerr := EditBatchResponseHeader(ct, body, "Location", func(string) (string, bool) { return value, keep })
+		if (err == nil) != (eerr == nil) {
+			t.Fatalf("parse error %v, edit error %v", err, eerr)
+		}
+		if err != nil {
+			return
+		}
+		got, err := ParseBatchResponse(ct, out)
+		if err != nil {
+			t.Fatalf("the edited response does not parse: %v\n%q", err, out)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d responses, want %d", len(got), len(want))
+		}
+		for i := range want {
+			locs := want[i].Header["Location"]
+			if len(locs) > 0 {
+				if !keep || batchHasControl([]byte(value)) {
+					delete(want[i].Header, "Location")
+				} else {
+					for j := range locs {
+						locs[j] = strings.Trim(value, " \t")
+					}
+				}
+			}
+			if got[i].Status != want[i].Status || !bytes.Equal(got[i].Body, want[i].Body) || !reflect.DeepEqual(got[i].Header, want[i].Header) {
+				t.Fatalf("response %d: %+v, want %+v", i+1, got[i], want[i])
+			}
+		}
+	})
+}

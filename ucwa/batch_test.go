@@ -828,3 +828,74 @@ func TestBatchIsPartType(t *testing.T) {
 		}
 	}
 }
+
+// TestEditBatchResponseHeader: the named field of every part is replaced
+// or its line removed as edit says, whatever its case; every other byte
+// stays as the pool wrote it.
+func TestEditBatchResponseHeader(t *testing.T) {
+	const b = "b"
+	ct := `multipart/batching; boundary="` + b + `"`
+	part := func(lines ...string) []string {
+		return append([]string{"--" + b, "Content-Type: application/http; msgtype=response", ""}, lines...)
+	}
+	body := func(parts ...[]string) string {
+		var lines []string
+		for _, p := range parts {
+			lines = append(lines, p...)
+		}
+		return crlf(append(lines, "--"+b+"--", "")...)
+	}
+	edit := func(v string) (string, bool) {
+		switch v {
+		case "http://pool/a", "http://pool/b":
+			return "http://edge" + v[len("http://pool"):], true
+		case "drop":
+			return "", false
+		case "control":
+			return "x\r\nInjected: 1", true
+		}
+		return v, true
+	}
+	for _, tc := range []struct {
+		name, in, want string
+		changed        bool
+	}{
+		{"none", body(part("HTTP/1.1 200 OK", "Cache-Control: no-cache", "", "{}")), "", false},
+		{"kept as written", body(part("HTTP/1.1 201 Created", "Location: /ucwa/x", "")), "", false},
+		{
+			"replaced in each part, any case, value trimmed",
+			body(part("HTTP/1.1 201 Created", "Location: http://pool/a", "Content-Length: 2", "", "{}"), part("HTTP/1.1 201 Created", "location:\thttp://pool/b  ", "")),
+			body(part("HTTP/1.1 201 Created", "Location: http://edge/a", "Content-Length: 2", "", "{}"), part("HTTP/1.1 201 Created", "location:\thttp://edge/b  ", "")),
+			true,
+		},
+		{
+			"removed",
+			body(part("HTTP/1.1 201 Created", "X-A: 1", "Location: drop", "X-B: 2", "")),
+			body(part("HTTP/1.1 201 Created", "X-A: 1", "X-B: 2", "")),
+			true,
+		},
+		{
+			"a control character removes the line",
+			body(part("HTTP/1.1 201 Created", "Location: control", "")),
+			body(part("HTTP/1.1 201 Created", "")),
+			true,
+		},
+		{
+			"only the headers, not a body that reads like one",
+			body(part("HTTP/1.1 200 OK", "", "Location: http://pool/a")),
+			"", false,
+		},
+	} {
+		out, changed, err := EditBatchResponseHeader(ct, []byte(tc.in), "Location", edit)
+		want := tc.want
+		if !tc.changed {
+			want = tc.in
+		}
+		if err != nil || changed != tc.changed || string(out) != want {
+			t.Errorf("%s: got %v %v\n%q\nwant %v\n%q", tc.name, err, changed, out, tc.changed, want)
+		}
+	}
+	if _, _, err := EditBatchResponseHeader(ct, []byte("--b\r\nContent-Type: application/http; msgtype=response\r\n\r\nHTTP/1.0 200 OK\r\n\r\n--b--"), "Location", edit); err == nil {
+		t.Error("a part with an HTTP/1.0 status line: edited")
+	}
+}
