@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -70,12 +71,26 @@ func loadPoolTransport(ctx caddy.Context, proxy *reverseproxy.Handler) error {
 		ht.Transport.Proxy = reportOutgoing(ht.Transport.Proxy)
 		ht.Transport.DialContext = countWrites(guardDial(ht.Transport.DialContext))
 		ht.Transport.DialTLSContext = guardDial(ht.Transport.DialTLSContext)
+		if ht.Transport.HTTP2 == nil {
+			ht.Transport.HTTP2 = &http.HTTP2Config{SendPingTimeout: poolHTTP2Ping.idle, PingTimeout: poolHTTP2Ping.timeout}
+		}
 		if reportsWrites(ht) {
 			proxy.Transport = &poolTransport{ht}
 		}
 	}
 	return nil
 }
+
+// poolHTTP2Ping is how long an HTTP/2 connection to a pool may bring
+// nothing before the transport pings it (idle), and how long the pong
+// may take before the transport closes the connection (timeout). Without
+// it (Caddy sets none) a connection that went silent without closing (a
+// pool or a NAT between that lost it) takes every request the transport
+// multiplexes onto it, each answered 504 or never, until TCP gives up
+// minutes later; HTTP/1 needs none, as a response_header_timeout closes
+// the connection it ends. The transport reads it for each connection it
+// makes; a test shortens it.
+var poolHTTP2Ping = struct{ idle, timeout time.Duration }{10 * time.Second, 5 * time.Second}
 
 // guardDial wraps a dial function of net/http's transport, which reads
 // the request variables of the attempt whose request it dials for (Caddy
