@@ -64,6 +64,14 @@ type pool struct {
 	// set is the PoolSet that provisioned the pool's proxy, told of the
 	// HTTP/2 connections requests end on (see PoolSet.endedOn).
 	set *PoolSet
+	// stallBound, when not 0, is how long an attempt on a pool that may
+	// speak HTTP/2 waits for the pool's answer from its start: the
+	// transport's response_header_timeout plus its
+	// expect_continue_timeout. Go's HTTP/2 client starts its response
+	// header timer only once the body went out, which a pool that grants
+	// the stream no flow-control window holds back for ever (over
+	// HTTP/1.1 the kernel's buffers take a body the edge forwards).
+	stallBound time.Duration
 }
 
 func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.CounterVec, expect bool, expectAfterIdle time.Duration) *pool {
@@ -81,6 +89,9 @@ func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.Coun
 		plainHTTP2:  writes && speaksPlainHTTP2(proxy.Transport),
 		placeholder: name, logField: zap.String(logFieldPool, name),
 		expect: expect, expectAfterIdle: expectAfterIdle}
+	if ht, ok := poolHTTPTransport(proxy.Transport); ok && pl.stopsResends && ht.ResponseHeaderTimeout > 0 {
+		pl.stallBound = time.Duration(ht.ResponseHeaderTimeout) + time.Duration(ht.ExpectContinueTimeout)
+	}
 	for o := range numOutcomes {
 		pl.requests[o] = requests.WithLabelValues(name, o.String())
 	}
@@ -264,11 +275,30 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 
 	rw := &st.rw
 	rw.init(w, r, pl)
+	var cancel context.CancelFunc
+	if pl.stallBound > 0 {
+		// The attempt's own context ends once stallBound passed without
+		// the pool's answer (see pool.stallBound): the clock starts when
+		// the request is handed a connection (the dial is bounded by its
+		// own timeout; see connTrace.onGotConn), and the answer's header
+		// stops it (see poolResponseWriter.WriteHeader).
+		st.ctx.Context, cancel = context.WithCancel(r.Context())
+		rw.stall = time.AfterFunc(pl.stallBound, func() {
+			rw.stalled.Store(true)
+			cancel()
+		})
+		rw.stall.Stop()
+		st.conn.stall, st.conn.stallBound = rw.stall, pl.stallBound
+	}
 	// A batch answer held when reverse_proxy ends it short (it panics)
 	// goes out as it came, as it would have without the hold.
 	defer rw.passBatch(true)
 	err := pl.proxy.ServeHTTP(rw, req, next)
 	rw.endBatch()
+	if cancel != nil {
+		rw.stall.Stop()
+		cancel()
+	}
 	if conn := st.conn.http2Conn.Load(); conn != nil && pl.set != nil {
 		pl.set.endedOn(conn)
 	}
@@ -297,6 +327,12 @@ func (st *attemptState) result(r *http.Request, err error, reportsWrites bool) a
 		return attemptResult{outcomeClientGone, err, st.goneUnsent(err, reportsWrites)}
 	case rw.status != 0:
 		return attemptResult{outcome: outcomeAnswered, err: err}
+	case rw.stalled.Load():
+		// The pool took too long to take the request or answer it (see
+		// pool.stallBound). Its stream was reset while the transport's
+		// writer may still be sending the body's last frame: it may
+		// have reached the pool whole.
+		return attemptResult{outcome: outcomeTimeout, err: errPoolStalled}
 	case err == nil:
 		// reverse_proxy wrote no answer and reported no error: a 101
 		// Switching Protocols to a request that asked for no upgrade,
@@ -384,6 +420,9 @@ func (st *attemptState) goneUnsent(err error, reportsWrites bool) bool {
 	}
 	return st.unsent(err, reportsWrites)
 }
+
+// errPoolStalled: the pool gave no answer within its stallBound.
+var errPoolStalled = errors.New("the pool did not answer within response_header_timeout and expect_continue_timeout of the attempt's start (HTTP/2 flow control may have held the body back)")
 
 // errNoFinalAnswer: reverse_proxy returned without passing on an answer
 // of the pool's (see attempt).
@@ -605,6 +644,11 @@ type connTrace struct {
 	// conns counts the connections handed to the request (GotConn),
 	// writes the request writes that ended (see hookedConnTrace.quiet).
 	conns, writes atomic.Int32
+	// stall, when not nil, is the attempt's stall clock, started for
+	// stallBound when the request is handed a connection (see
+	// pool.stallBound).
+	stall      *time.Timer
+	stallBound time.Duration
 }
 
 // trace sets t up to record into c; with getConn, it records the
@@ -624,6 +668,9 @@ func (c *connTrace) onGotConn(info httptrace.GotConnInfo) {
 	if c.wrote.Load() {
 		c.stopResend()
 		return
+	}
+	if c.stall != nil {
+		c.stall.Reset(c.stallBound)
 	}
 	c.gotConn.Store(true)
 	c.wasIdle.Store(info.Reused || info.WasIdle)

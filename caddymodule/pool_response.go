@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -33,6 +35,10 @@ type poolResponseWriter struct {
 	// batch holds a batch's answer while it comes (see holdBatch): nil
 	// for any other answer, and once it went out.
 	batch *[]byte
+	// stall, when not nil, ends the attempt once its pool's stallBound
+	// passed (stalled); the answer's header stops it.
+	stall   *time.Timer
+	stalled atomic.Bool
 }
 
 // init sets w up to pass the pool's answer to r on to the client.
@@ -61,6 +67,14 @@ func edgeOrigin(r *http.Request) (scheme, host string) {
 func (w *poolResponseWriter) WriteHeader(status int) {
 	if status < http.StatusOK && status != http.StatusSwitchingProtocols {
 		return
+	}
+	if w.stall != nil {
+		// reverse_proxy answers 499 for the context the stall ended, as
+		// for a client gone: the edge answers for the attempt instead.
+		if status == statusClientClosed && w.stalled.Load() {
+			return
+		}
+		w.stall.Stop()
 	}
 	if w.status == 0 && status >= http.StatusOK {
 		w.status = status

@@ -1,10 +1,15 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
 // TestPoolHTTP2SilentConnRetired: a pool's HTTP/2 connection that goes
@@ -79,6 +84,62 @@ func TestPoolHTTP2SilentConnRetired(t *testing.T) {
 				if n > 1 {
 					t.Errorf("the pool got %s %d times", op, n)
 				}
+			}
+		})
+	}
+}
+
+// TestPoolHTTP2FlowControlStall: a pool that speaks HTTP/2, starts its
+// connections with a stream window of 0 (which is legal) and grants the
+// second request's stream none, so its body never goes out and Go's
+// response header timer never starts: the attempt ends once the pool's
+// response_header_timeout plus expect_continue_timeout passed, answered
+// 504 (the stream was reset while its last frame may have been going
+// out), and is sent neither to the backup nor again.
+func TestPoolHTTP2FlowControlStall(t *testing.T) {
+	for _, setup := range h2Setups {
+		t.Run(setup.name, func(t *testing.T) {
+			var turns int
+			primary := newH2PoolWithSettings(t, setup.overTLS, []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}},
+				func(c *h2Conn, _ int) bool {
+					req := c.head()
+					if req == nil {
+						return false
+					}
+					c.p.mu.Lock()
+					turn := turns
+					turns++
+					c.p.mu.Unlock()
+					if turn == 0 {
+						return c.cont(req) && c.grant(req, req.contentLength) && c.body(req) && c.created(req)
+					}
+					for c.next() != nil { // no window, ever
+					}
+					return false
+				})
+			caFile := ""
+			if setup.overTLS {
+				caFile = primary.caFile(t)
+			}
+			backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
+			block := h2Transport(setup.versions, caFile)
+			block = block[:len(block)-len("\n\t\t\t}\n\t\t}")] + "\n\t\t\t\tresponse_header_timeout 500ms\n\t\t\t\texpect_continue_timeout 200ms\n\t\t\t}\n\t\t}"
+			e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tprimary "+primary.URL()+block+"\n\t\tbackup "+backup.Addr()), testkit.WithAdmin())
+			if resp := e.startPhoneAudio("warm"); resp.Status != http.StatusCreated {
+				t.Fatalf("the first request: %d %s", resp.Status, resp.Body)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			resp, err := testkit.Do(e.Client(), testkit.Request{URL: e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"),
+				ContentType: "application/json", Body: `{"to":"4255551234","operationId":"stalled"}`, Context: ctx})
+			if err != nil || resp.Status != http.StatusGatewayTimeout {
+				t.Fatalf("the stalled request: %d %s %v, want 504", resp.Status, resp.Body, err)
+			}
+			if n := countOp(backup.OperationIDs(), "stalled"); n != 0 {
+				t.Errorf("the backup got the stalled request %d times", n)
+			}
+			if got := e.Metric(`caddy_ucwa_pool_requests_total{outcome="timeout",pool="primary"}`); got != 1 {
+				t.Errorf("primary timeouts: %v, want 1", got)
 			}
 		})
 	}
