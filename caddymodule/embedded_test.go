@@ -259,3 +259,55 @@ func TestEmbeddedSettingsRules(t *testing.T) {
 		})
 	}
 }
+
+// TestXMLNestedTooDeeply: an XML body nesting elements deeper than a JSON
+// body may nest (10,000 levels from the root) is refused 400
+// DeserializationFailure, saying so, and nothing reaches the pool, with
+// max_body_size raised far above such a body, in a batch too; a body
+// nested to the limit passes byte for byte. Nested <resource> elements of
+// a PUT are read a call a level: unbounded, a body of a few million of
+// them (within the 1 GiB max_body_size allows) would overflow the
+// goroutine's stack, a fatal error that ends the whole process.
+func TestXMLNestedTooDeeply(t *testing.T) {
+	e := startOpsEdge(t, "ERROR", "max_body_size 16MiB")
+	good := bearerFor(t, allScopes...)
+	const limit = 10000
+	nested := func(n int) string { // n levels, the root's included
+		return `<resource ` + xmlnsUCWA + ` rel="communication" href="/x">` + strings.Repeat(`<resource>`, n-1) + strings.Repeat(`</resource>`, n-1) + `</resource>`
+	}
+	put := testkit.Request{Method: http.MethodPut, URL: opsApp + "/communication", ContentType: "application/xml",
+		Header: http.Header{"Authorization": {good}, "If-Match": {"1"}}}
+	for _, tc := range []struct {
+		name, body string
+		batch      bool
+		refused    bool
+	}{
+		{name: "nested to the limit", body: nested(limit)},
+		{name: "one level past the limit", body: nested(limit + 1), refused: true},
+		{name: "200,000 levels deep", body: nested(200_000), refused: true},
+		{name: "one level past the limit, in a batch", body: nested(limit + 1), batch: true, refused: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := put
+			req.Body = tc.body
+			if tc.batch {
+				req = testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: http.Header{"Authorization": {good}},
+					Body: batchBody("PUT " + opsApp + "/communication HTTP/1.1\r\nIf-Match: 1\r\nContent-Type: application/xml\r\n\r\n" + tc.body)}
+			}
+			// sendGuarded wants 201 and the body byte for byte at the
+			// pool for "", 400 and nothing at the pool for any other.
+			param := ""
+			if tc.refused {
+				param = "too deep"
+			}
+			resp := e.sendGuarded(t, req, param)
+			if !tc.refused {
+				return
+			}
+			assertUCWAError(t, resp, "BadRequest", "DeserializationFailure", nil, !tc.batch)
+			if !strings.Contains(resp.Body, "The XML body is nested too deeply at line 1, column ") {
+				t.Errorf("the answer does not say the body is nested too deeply: %s", resp.Body)
+			}
+		})
+	}
+}

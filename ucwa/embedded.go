@@ -378,13 +378,16 @@ func (s *jsonScanner) array(depth int, elem func(s *jsonScanner) *Error) *Error 
 func noLookalike([]byte, string, int) *Error { return nil }
 
 // xmlEmbedded checks the rest of a <resource> nested in a PUT's
-// <resource> (its start tag, start, read), the resources it nests in turn
-// included; and, for a resource of known (named by its rel attribute or
-// its rel property), its properties by their rules (see embeddedRules).
+// <resource> (its start tag, start, read; at depth), the resources it
+// nests in turn included; and, for a resource of known (named by its rel
+// attribute or its rel property), its properties by their rules (see
+// embeddedRules). Each nested resource is a call of its own, so every
+// element inside is held to maxXMLDepth before it is read: the recursion
+// goes no deeper than that.
 // Elements are recognised by their local name in any letter case and in
 // any namespace, and names and rels in any attribute so named: a pool
 // reading loosely might read any of them.
-func xmlEmbedded(d *xml.Decoder, body []byte, start xml.StartElement, known []EmbeddedResource) *Error {
+func xmlEmbedded(d *xml.Decoder, body []byte, start xml.StartElement, depth int, known []EmbeddedResource) *Error {
 	var rules embeddedRules
 	if len(known) > 0 {
 		rules.known = known
@@ -406,15 +409,18 @@ func xmlEmbedded(d *xml.Decoder, body []byte, start xml.StartElement, known []Em
 		case xml.EndElement:
 			return rules.judge(body)
 		case xml.StartElement:
+			if err := xmlDepthError(depth+1, body, before); err != nil {
+				return err
+			}
 			if err := checkAttrs(t, body, before); err != nil {
 				return err
 			}
 			var e *Error
 			switch strings.ToLower(t.Name.Local) {
 			case "resource":
-				e = xmlEmbedded(d, body, t, nil)
+				e = xmlEmbedded(d, body, t, depth+1, nil)
 			case "property":
-				e = xmlEmbeddedProperty(d, body, t, before, &rules)
+				e = xmlEmbeddedProperty(d, body, t, before, depth+1, &rules)
 			case "propertylist":
 				e = xmlEmbeddedNamed(t, "name", body, before)
 				rules.xmlNamed(t, "", true, before)
@@ -427,7 +433,7 @@ func xmlEmbedded(d *xml.Decoder, body []byte, start xml.StartElement, known []Em
 				return e
 			}
 			if name := strings.ToLower(t.Name.Local); name != "resource" && name != "property" {
-				if err := skipXML(d, body); err != nil {
+				if err := skipXML(d, body, depth+1); err != nil {
 					return err
 				}
 			}
@@ -506,8 +512,9 @@ func (er *embeddedRules) xmlNamed(t xml.StartElement, text string, list bool, at
 // of 10 to the edge). A destination's text needs no such care: every run
 // of a blank text, a word or a path is part of it, no number. Rules
 // record its text (one holding an element, like a propertyList, is no
-// single value).
-func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int, rules *embeddedRules) *Error {
+// single value). The property stands at depth, and the elements inside it
+// are held to maxXMLDepth.
+func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at, depth int, rules *embeddedRules) *Error {
 	var dest *namedDestination
 	for _, a := range t.Attr {
 		if strings.EqualFold(a.Name.Local, "name") {
@@ -522,7 +529,8 @@ func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int
 	var text strings.Builder
 	allowed := true
 	textStart, textEnd := int(d.InputOffset()), 0
-	for depth := 1; depth > 0; {
+	// open is the depth of the innermost element open, as in skipXML.
+	for open := depth; open >= depth; {
 		before := int(d.InputOffset())
 		textEnd = before
 		tok, err := d.Token()
@@ -533,10 +541,14 @@ func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int
 		case xml.Directive:
 			return directiveError(body, before)
 		case xml.CharData:
-			if depth == 1 {
+			if open == depth {
 				text.Write(tt)
 			}
 		case xml.StartElement:
+			open++
+			if err := xmlDepthError(open, body, before); err != nil {
+				return err
+			}
 			if err := checkAttrs(tt, body, before); err != nil {
 				return err
 			}
@@ -547,9 +559,8 @@ func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at int
 				return err
 			}
 			allowed = false
-			depth++
 		case xml.EndElement:
-			depth--
+			open--
 		}
 	}
 	if dest != nil && (!allowed || !dest.allows(text.String())) {

@@ -380,6 +380,8 @@ func FuzzDecodeXML(f *testing.F) {
 	for _, s := range xmlSeeds {
 		f.Add([]byte(s), `"'<>&]]>`+"\r\n\t")
 	}
+	// Resources nested one past maxXMLDepth, refused at the first too deep.
+	f.Add([]byte(`<resource>`+strings.Repeat(`<resource>`, maxXMLDepth)+strings.Repeat(`</resource>`, maxXMLDepth)+`</resource>`), "v")
 	communication, forwarding := mustOperation("communication"), mustOperation("callForwardingSettings")
 	f.Fuzz(func(t *testing.T, body []byte, v string) {
 		ops := []*Operation{spa, otherOp(v)}

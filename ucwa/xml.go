@@ -36,6 +36,8 @@ import (
 // no property, property list, link or resource stands inside what the
 // edge skips (see nestedConstructError).
 //
+// No element nests deeper than maxXMLDepth.
+//
 // Bodies in the plain shape every client sends (the reference's sample)
 // are read by decodeSimpleXML without encoding/xml; anything else goes to
 // decodeFullXML.
@@ -44,6 +46,25 @@ func decodeXML(r *Request, op *Operation, body []byte) *Error {
 		return nil
 	}
 	return decodeFullXML(r, op, body)
+}
+
+// maxXMLDepth is how deeply elements may nest (the root is depth 1), the
+// same bound as maxJSONDepth, so that a body nests no deeper in one format
+// than in the other. Every reader below counts its elements' depth from
+// the root's, and a <resource> nested in a PUT's is read by recursion, one
+// call a level: the bound is what keeps that stack bounded. Without it a
+// body of a few million nested elements (within the 1 GiB max_body_size
+// allows) overflows the goroutine's stack, a fatal error that no recover
+// catches and that ends the whole process.
+const maxXMLDepth = maxJSONDepth
+
+// xmlDepthError refuses an element at depth (the root is 1) deeper than
+// maxXMLDepth, its start tag at offset at; it names where, never what.
+func xmlDepthError(depth int, body []byte, at int) *Error {
+	if depth <= maxXMLDepth {
+		return nil
+	}
+	return deserializationError("The XML body is nested too deeply at " + position(body, int64(at)) + ".")
 }
 
 // decodeFullXML is decodeXML with encoding/xml, for any body.
@@ -76,6 +97,15 @@ func decodeFullXML(r *Request, op *Operation, body []byte) *Error {
 				return deserializationError("The XML body has text outside any property, at " + position(body, int64(before)) + ".")
 			}
 		case xml.StartElement:
+			// The root is depth 1 and its children 2, far inside the
+			// bound; the readers they go to count on from there.
+			depth := 1
+			if rootSeen && !rootDone {
+				depth = 2
+			}
+			if err := xmlDepthError(depth, body, before); err != nil {
+				return err
+			}
 			if err := checkAttrs(t, body, before); err != nil {
 				return err
 			}
@@ -88,7 +118,7 @@ func decodeFullXML(r *Request, op *Operation, body []byte) *Error {
 				}
 				rootSeen = true
 			default:
-				if err := r.decodeXMLChild(d, body, t, before, &seen); err != nil {
+				if err := r.decodeXMLChild(d, body, t, before, depth, &seen); err != nil {
 					return err
 				}
 			}
@@ -166,12 +196,12 @@ type xmlSeen struct {
 	names, links nameSet[string]
 }
 
-// decodeXMLChild reads one element inside the root. UCWA's schema has
-// only property, propertyList and link there (and resource, inside a
-// resource), so any other element (another name, another letter case,
-// another namespace) is refused rather than forwarded: a pool reading
-// loosely might take it for one.
-func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement, start int, seen *xmlSeen) *Error {
+// decodeXMLChild reads one element inside the root, at depth. UCWA's
+// schema has only property, propertyList and link there (and resource,
+// inside a resource), so any other element (another name, another letter
+// case, another namespace) is refused rather than forwarded: a pool
+// reading loosely might take it for one.
+func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement, start, depth int, seen *xmlSeen) *Error {
 	if t.Name.Space != Namespace && t.Name.Space != "" {
 		return unknownElement(r.op, t, body, start)
 	}
@@ -217,9 +247,9 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 			if i >= 0 {
 				r.vals[i].problem = notSingle
 			}
-			return skipXML(d, body)
+			return skipXML(d, body, depth)
 		}
-		text, sp, err := xmlText(d, body)
+		text, sp, err := xmlText(d, body, depth)
 		if err != nil {
 			return err
 		}
@@ -260,13 +290,13 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 			if stray := strayDestination(r.op, rel); stray != nil && !xmlLinkAllowed(stray, t) {
 				return strayBodyError(stray, r.op, "link", body, start)
 			}
-			return skipXML(d, body)
+			return skipXML(d, body, depth)
 		}
 		if first, dup := seen.links.add(rel); dup {
 			return deserializationError(`The link "` + rel + `" appears twice (also as "` + first + `"), at ` + position(body, int64(start)) + ".")
 		}
 		tag := body[start:d.InputOffset()]
-		if err := skipXML(d, body); err != nil {
+		if err := skipXML(d, body, depth); err != nil {
 			return err
 		}
 		if href, ok := attr(t, "href"); ok {
@@ -284,7 +314,7 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		if r.op.XMLRoot != "resource" {
 			return unknownElement(r.op, t, body, start)
 		}
-		return xmlEmbedded(d, body, t, r.op.Embedded)
+		return xmlEmbedded(d, body, t, depth, r.op.Embedded)
 	default:
 		return unknownElement(r.op, t, body, start)
 	}
@@ -419,12 +449,12 @@ func unknownElement(op *Operation, t xml.StartElement, body []byte, at int) *Err
 	return deserializationError("An element <" + t.Name.Local + ">" + ns + " inside <" + op.XMLRoot + ">, at " + position(body, int64(at)) + `; <` + op.XMLRoot + `> holds only ` + allowed + `, in the UCWA namespace or none.`)
 }
 
-// xmlText reads a property's text up to its end tag, and where that text
-// sits. Comments, processing instructions and CDATA sections inside are
+// xmlText reads a property's text (the property at depth) up to its end
+// tag, and where that text sits. Comments, processing instructions and CDATA sections inside are
 // allowed (the value is the text of every run; a comment's is none of
 // it), and such a value is forwarded as one run of that text (see
 // decodeXMLChild); child elements are not allowed.
-func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
+func xmlText(d *xml.Decoder, body []byte, depth int) (string, span, *Error) {
 	sp := span{start: int32(d.InputOffset())}
 	// The usual property is a single run of text: one copy of it is the
 	// value. Comments, CDATA sections and entities split a value into
@@ -451,6 +481,9 @@ func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
 		case xml.Directive:
 			return "", sp, directiveError(body, before)
 		case xml.StartElement:
+			if err := xmlDepthError(depth+1, body, before); err != nil {
+				return "", sp, err
+			}
 			if err := checkAttrs(t, body, before); err != nil {
 				return "", sp, err
 			}
@@ -465,10 +498,13 @@ func xmlText(d *xml.Decoder, body []byte) (string, span, *Error) {
 	}
 }
 
-// skipXML skips the rest of the current element, still checking syntax,
-// and refuses a UCWA construct inside it (see nestedConstructError).
-func skipXML(d *xml.Decoder, body []byte) *Error {
-	for depth := 1; depth > 0; {
+// skipXML skips the rest of the current element, at depth, still checking
+// syntax and depth, and refuses a UCWA construct inside it (see
+// nestedConstructError).
+func skipXML(d *xml.Decoder, body []byte, depth int) *Error {
+	// open is the depth of the innermost element open: the skipped one's
+	// end brings it below depth.
+	for open := depth; open >= depth; {
 		before := d.InputOffset()
 		tok, err := d.Token()
 		if err != nil {
@@ -478,6 +514,10 @@ func skipXML(d *xml.Decoder, body []byte) *Error {
 		case xml.Directive:
 			return directiveError(body, int(before))
 		case xml.StartElement:
+			open++
+			if err := xmlDepthError(open, body, int(before)); err != nil {
+				return err
+			}
 			if err := checkAttrs(t, body, int(before)); err != nil {
 				return err
 			}
@@ -487,9 +527,8 @@ func skipXML(d *xml.Decoder, body []byte) *Error {
 			if err := nestedDestinationError(t, body, int(before), inSkippedElement); err != nil {
 				return err
 			}
-			depth++
 		case xml.EndElement:
-			depth--
+			open--
 		}
 	}
 	return nil

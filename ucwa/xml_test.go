@@ -204,3 +204,81 @@ func checkDeserialization(t *testing.T, name, body string, ok bool, err *Error, 
 		t.Errorf("%s: error %+v, want 400 DeserializationFailure holding %q", name, err, about)
 	}
 }
+
+// TestDecodeXMLDepth holds every XML reader to maxXMLDepth, one count of
+// element depth from the root (depth 1) down, as JSON is held to
+// maxJSONDepth: a body whose deepest element stands at the limit is read
+// as it would be at any depth (accepted, or refused for what it holds),
+// and one nested deeper is refused 400 DeserializationFailure at the first
+// element past the limit, naming where and nothing of the body, however
+// deep it goes on: nothing past that element is read, so no reader
+// recurses (nested <resource> elements do, a call a level) past the limit.
+func TestDecodeXMLDepth(t *testing.T) {
+	const ns = `xmlns="` + Namespace + `"`
+	const half = maxXMLDepth / 2
+	const tooDeep = "nested too deeply"
+	communication, forwarding := mustOperation("communication"), mustOperation("callForwardingSettings")
+	for _, tt := range []struct {
+		name string
+		op   *Operation
+		// outer opens outerDepth elements, closed by outerEnd; chain
+		// opens the elements below them, one a level, down to the depth
+		// tried, each closed by chainEnd.
+		outer      string
+		outerDepth int
+		outerEnd   string
+		chain      string
+		chainEnd   string
+		// atLimit is what the body nested to the limit is refused for,
+		// "": accepted; pastLimit what one nested deeper is refused for,
+		// "": its depth, at the first element past the limit.
+		atLimit, pastLimit string
+	}{
+		{name: "a property list's items, in an input (skipped)", op: spa,
+			outer: `<input ` + ns + `><propertyList name="x">`, outerDepth: 2, outerEnd: `</propertyList></input>`, chain: `<item>`, chainEnd: `</item>`},
+		{name: "a link's content, in an input (skipped)", op: spa,
+			outer: `<input ` + ns + `><link rel="self" href="/x">`, outerDepth: 2, outerEnd: `</link></input>`, chain: `<x>`, chainEnd: `</x>`},
+		{name: "a property's text, in an input: an element there is refused at depth 3, before any depth counts", op: spa,
+			outer: `<input ` + ns + `><property name="subject">`, outerDepth: 2, outerEnd: `</property></input>`, chain: `<x>`, chainEnd: `</x>`,
+			atLimit: "A <property> holds an element", pastLimit: "A <property> holds an element"},
+		{name: "a property list in a PUT's resource (skipped)", op: communication,
+			outer: `<resource ` + ns + `><propertyList name="x">`, outerDepth: 2, outerEnd: `</propertyList></resource>`, chain: `<item>`, chainEnd: `</item>`},
+		{name: "nested resources, in PUT communication", op: communication,
+			outer: `<resource ` + ns + ` rel="communication" href="/x">`, outerDepth: 1, outerEnd: `</resource>`, chain: `<resource>`, chainEnd: `</resource>`},
+		{name: "nested resources under a settings resource, in PUT callForwardingSettings", op: forwarding,
+			outer:      `<resource ` + ns + ` rel="callForwardingSettings" href="/x"><resource rel="unansweredCallSettings" href="/y"><property name="ringDelay">20</property>`,
+			outerDepth: 2, outerEnd: `</resource></resource>`, chain: `<resource>`, chainEnd: `</resource>`},
+		{name: "an embedded resource's property", op: communication,
+			outer: `<resource ` + ns + `><resource rel="x"><property name="y">`, outerDepth: 3, outerEnd: `</property></resource></resource>`, chain: `<x>`, chainEnd: `</x>`},
+		{name: "an embedded resource's unknown element (skipped)", op: communication,
+			outer: `<resource ` + ns + `><resource rel="x">`, outerDepth: 2, outerEnd: `</resource></resource>`, chain: `<x>`, chainEnd: `</x>`},
+		{name: "one count across readers: resources to half the limit, then an unknown element's content", op: forwarding,
+			outer: `<resource ` + ns + `>` + strings.Repeat(`<resource>`, half-1), outerDepth: half, outerEnd: strings.Repeat(`</resource>`, half), chain: `<x>`, chainEnd: `</x>`},
+	} {
+		for _, n := range []int{maxXMLDepth, maxXMLDepth + 1, 2 * maxXMLDepth} {
+			below := n - tt.outerDepth
+			body := []byte(tt.outer + strings.Repeat(tt.chain, below) + strings.Repeat(tt.chainEnd, below) + tt.outerEnd)
+			// The start tag of the element at maxXMLDepth+1.
+			at := len(tt.outer) + len(tt.chain)*(maxXMLDepth-tt.outerDepth)
+			_, err := Decode(tt.op, XML, body)
+			want := tt.pastLimit
+			if n == maxXMLDepth {
+				want = tt.atLimit
+			}
+			switch {
+			case n == maxXMLDepth && want == "":
+				if err != nil {
+					t.Errorf("%s, %d deep: %v", tt.name, n, err)
+				}
+			case want != "":
+				if err == nil || err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, want) || strings.Contains(err.Message, tooDeep) {
+					t.Errorf("%s, %d deep: %+v, want 400 DeserializationFailure for %q", tt.name, n, err, want)
+				}
+			default:
+				if msg := "The XML body is nested too deeply at " + position(body, int64(at)) + "."; err == nil || err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || err.Message != msg || err.Parameters != nil {
+					t.Errorf("%s, %d deep: %+v, want 400 DeserializationFailure %q", tt.name, n, err, msg)
+				}
+			}
+		}
+	}
+}

@@ -17,7 +17,9 @@ import (
 // elements or attributes, carriage returns, or a name twice. It reports
 // false for any body outside that shape, which decodeFullXML then reads
 // (and, if it is wrong, explains). FuzzDecodeXML holds every body it
-// accepts to decodeFullXML's reading of it.
+// accepts to decodeFullXML's reading of it. Its elements nest two deep at
+// most (the root and its properties), so it needs no count of depth (see
+// maxXMLDepth).
 func decodeSimpleXML(r *Request, op *Operation, body []byte) bool {
 	root := simpleXMLRoots[0]
 	if op.XMLRoot == "resource" {
