@@ -1514,7 +1514,7 @@ func EditBatchResponseHeader(contentType string, body []byte, name string, edit 
 	var changes []change
 	err = batchScanResponses(contentType, body, func(_ int, fields []batchField, _, _ int) {
 		for _, f := range fields {
-			if batchHeaderName(body[f.name.start:f.name.end]) != name {
+			if !batchFieldIs(body, f, name) {
 				continue
 			}
 			old := string(body[f.value.start:f.value.end])
@@ -1549,6 +1549,7 @@ func batchScanResponses(contentType string, body []byte, part func(status int, f
 	if err != nil {
 		return err
 	}
+	var room [16]batchField // one part's fields at a time
 	return batchScan(body, boundary, func(index, start, end int) *Error {
 		content, _, rule := batchParsePartHeaders(body, start, end, "response")
 		if rule != "" {
@@ -1570,16 +1571,16 @@ func batchScanResponses(contentType string, body []byte, part func(status int, f
 		if batchHasControl(body[content:lineEnd]) {
 			return batchPartError(index, "its status line has a control character")
 		}
-		fields, bodyStart, _, rule := batchParseFields(body, next, end, true, nil)
+		fields, bodyStart, _, rule := batchParseFields(body, next, end, true, room[:0])
 		if rule != "" {
 			return batchPartError(index, "its response: "+rule)
 		}
 		seenLength := false
 		for _, f := range fields {
-			switch batchHeaderName(body[f.name.start:f.name.end]) {
-			case "Transfer-Encoding":
+			switch {
+			case batchFieldIs(body, f, "Transfer-Encoding"):
 				return batchPartError(index, "its response has a Transfer-Encoding header")
-			case "Content-Length":
+			case batchFieldIs(body, f, "Content-Length"):
 				value := body[f.value.start:f.value.end]
 				if seenLength || !batchIsLength(value) || batchLengthValue(value) != end-bodyStart {
 					return batchPartError(index, "its response's Content-Length does not match its body")

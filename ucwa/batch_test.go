@@ -899,3 +899,35 @@ func TestEditBatchResponseHeader(t *testing.T) {
 		t.Error("a part with an HTTP/1.0 status line: edited")
 	}
 }
+
+// BenchmarkEditBatchResponseHeader: the edge's read of a pool's answer
+// to a batch of ten, whose parts' Locations are path-absolute (a pool's
+// usual) or name the pool's host.
+func BenchmarkEditBatchResponseHeader(b *testing.B) {
+	for _, location := range []string{"/ucwa/v1/applications/1/people/contacts/1", "https://fe1.contoso.com/ucwa/v1/applications/1/people/contacts/1"} {
+		var parts []BatchResponse
+		for range 10 {
+			parts = append(parts, BatchResponse{Status: 200, Header: http.Header{"Content-Type": {"application/json"}, "Location": {location}},
+				Body: []byte(`{"name":"Dana Birkby","uri":"sip:dana@contoso.com","_links":{"self":{"href":"/ucwa/v1/applications/1/people/dana@contoso.com"}}}`)})
+		}
+		ct, body, err := EncodeBatchResponse(parts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		edit := func(v string) (string, bool) {
+			if rest, ok := strings.CutPrefix(v, "https://fe1.contoso.com"); ok {
+				return "https://edge.contoso.com" + rest, true
+			}
+			return v, true
+		}
+		b.Run(location[:5], func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := EditBatchResponseHeader(ct, body, "Location", edit); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
