@@ -346,6 +346,52 @@ func TestAuthAlgorithmConfusion(t *testing.T) {
 	})
 }
 
+// TestAuthLeeway: through a real Caddy, a token whose nbf is the second
+// its issuer stamped it in (IdentityServer, .NET's
+// JwtSecurityTokenHandler), used at once on an edge whose clock is 30ms
+// behind the issuer's, passes with leeway unset (a minute), as does one
+// a second past its exp; an explicit `leeway 0` refuses both. The edge's
+// token clock is the test's.
+func TestAuthLeeway(t *testing.T) {
+	k := testkit.Keys(t)
+	s := time.Now().Truncate(time.Second) // the second the issuer stamps
+	clk := testkit.NewClock(s.Add(-30 * time.Millisecond))
+	bearerNow = clk.Now
+	t.Cleanup(func() { bearerNow = time.Now })
+	keyFile := testkit.WriteFile(t, t.TempDir(), "rsa.pem", testkit.PublicPEM(t, k.RSA))
+	mint := func(claims jwt.MapClaims) []string {
+		return []string{"Bearer " + testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(s, claims))}
+	}
+	fresh := mint(jwt.MapClaims{"nbf": s.Unix()})
+	justExpired := mint(jwt.MapClaims{"iat": s.Add(-time.Hour).Unix(), "exp": s.Add(-time.Second).Unix()})
+	for _, tc := range []struct {
+		name, leeway string
+		cases        []authCase
+	}{
+		{"unset", "", []authCase{
+			{"nbf the second of issue", fresh, 201, "", ""},
+			{"a second past exp", justExpired, 201, "", ""},
+		}},
+		{"leeway 0", "leeway 0", []authCase{
+			{"nbf the second of issue", fresh, 401, invalidToken, "not valid yet"},
+			{"a second past exp", justExpired, 401, invalidToken, "expired"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := testkit.NewUpstream(t)
+			e := startEdge(t, "caddyfile", authSite(fmt.Sprintf(`jwt {
+			algorithms RS256
+			public_key_file %s
+			%s
+		}
+		challenge realm edge
+		challenge authorization_uri https://login.windows.net/common/oauth2/authorize
+		challenge client_id 00000004-0000-0ff1-ce00-000000000000`, keyFile, tc.leeway), up.Addr()))
+			runAuthCases(t, e, up, tc.cases)
+		})
+	}
+}
+
 // TestAuthWebTicketsForward: `web_tickets forward` passes a web ticket to
 // the pool unchecked and unchanged; JWTs are still checked.
 func TestAuthWebTicketsForward(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
@@ -81,10 +82,11 @@ func TestAuthTokenTricks(t *testing.T) {
 }
 
 // TestTokenCacheHoldsNoLonger: a token the edge verified and cached is
-// refused once its exp has passed, and once the jwks_file that held its
-// key holds another instead, though the edge verified it before: the
-// cache never answers for a token past its exp or for keys gone. The
-// edge's token clock is the test's.
+// refused once its exp and the leeway (the default, a minute) have
+// passed, and once the jwks_file that held its key holds another
+// instead, though the edge verified it before: the cache never answers
+// for a token past its exp and leeway or for keys gone. The edge's
+// token clock is the test's.
 func TestTokenCacheHoldsNoLonger(t *testing.T) {
 	k := testkit.Keys(t)
 	clk := testkit.NewClock(time.Now().Truncate(time.Second))
@@ -110,9 +112,13 @@ func TestTokenCacheHoldsNoLonger(t *testing.T) {
 			}
 		}
 	}
-	clk.Advance(time.Minute)
+	clk.Advance(time.Minute + bearer.DefaultLeeway - time.Second)
+	if resp := e.sendWithAuth("", short); resp.Status != http.StatusCreated {
+		t.Errorf("a cached token a second before its exp and the leeway: %d %s, want 201", resp.Status, resp.Body)
+	}
+	clk.Advance(time.Second)
 	if resp := e.sendWithAuth("", short); resp.Status != http.StatusUnauthorized || !strings.Contains(resp.Body, "expired") {
-		t.Errorf("a cached token at its exp: %d %s, want 401 expired", resp.Status, resp.Body)
+		t.Errorf("a cached token at its exp and the leeway: %d %s, want 401 expired", resp.Status, resp.Body)
 	}
 	if resp := e.sendWithAuth("", long); resp.Status != http.StatusCreated {
 		t.Fatalf("a cached token within its exp: %d %s, want 201", resp.Status, resp.Body)

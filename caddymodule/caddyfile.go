@@ -117,9 +117,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 // jwt is required: either `jwt off` (no token checks at all) or a block;
 // algorithms and every field are documented on Handler and bearer.Config,
-// the JSON they become. Placeholders such as {env.UCWA_AUDIENCE} in jwt's
-// values and in challenge values are replaced at startup; an unset
-// variable stops startup, naming it.
+// the JSON they become. leeway is 1m unless given; `leeway 0`, which
+// allows no clock skew, is kept as an explicit 0. Placeholders such as
+// {env.UCWA_AUDIENCE} in jwt's values and in challenge values are
+// replaced at startup; an unset variable stops startup, naming it.
 //
 // primary and backup take reverse_proxy's own arguments and block, parsed
 // by reverse_proxy's Caddyfile parser. Without primary, accepted requests
@@ -362,7 +363,8 @@ func unmarshalJWT(d *caddyfile.Dispenser) (*bearer.Config, error) {
 			}
 			return directive.NoBlock(d, option)
 		case "leeway":
-			if err := directive.Duration(d, &c.Leeway, "30s"); err != nil {
+			c.Leeway = new(caddy.Duration)
+			if err := directive.Duration(d, c.Leeway, "30s"); err != nil {
 				return err
 			}
 		case "cache_size":

@@ -85,10 +85,19 @@ func TestTokenCacheJWKSFileSameKeys(t *testing.T) {
 // leeway, and refused from that instant on, as an uncached one is.
 func TestTokenCacheExpiry(t *testing.T) {
 	k := testkit.Keys(t)
-	for _, leeway := range []time.Duration{0, 30 * time.Second} {
-		t.Run("leeway "+leeway.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		set    *caddy.Duration
+		leeway time.Duration
+	}{
+		{"leeway unset", nil, DefaultLeeway},
+		{"leeway 0", new(caddy.Duration(0)), 0},
+		{"leeway 30s", new(caddy.Duration(30 * time.Second)), 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			v := newTester(t, &Config{Algorithms: []string{"RS256"}, Leeway: caddy.Duration(leeway),
+			leeway := tc.leeway
+			v := newTester(t, &Config{Algorithms: []string{"RS256"}, Leeway: tc.set,
 				PublicKeyFiles: []string{testkit.WriteFile(t, dir, "rsa.pem", testkit.PublicPEM(t, k.RSA))}})
 			claims := testkit.Claims(v.clock.Now(), nil)
 			token := testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", claims)

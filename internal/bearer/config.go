@@ -21,6 +21,14 @@ const (
 	// jwks_refresh is not set and its Cache-Control asks for nothing
 	// shorter.
 	DefaultJWKSRefresh = time.Hour
+
+	// DefaultLeeway is the clock skew allowed when leeway is not set.
+	// Identity providers that stamp nbf with the instant they issue a
+	// token (IdentityServer, .NET's JwtSecurityTokenHandler, ADFS) would
+	// otherwise have it refused as "not valid yet" by an edge whose clock
+	// is milliseconds behind theirs; Envoy's jwt_authn allows as much by
+	// default, and the pool's .NET validation five minutes.
+	DefaultLeeway = time.Minute
 )
 
 // Config configures bearer-token (JWT) verification: the `jwt` object of
@@ -92,9 +100,11 @@ type Config struct {
 	Audiences []string `json:"audiences,omitempty"`
 
 	// Clock skew allowed when checking `exp` and `nbf`, at most MaxLeeway
-	// (10m); `iat` is not checked (RFC 7519 makes it informational).
-	// Default: 0.
-	Leeway caddy.Duration `json:"leeway,omitempty"`
+	// (10m); `iat` is not checked (RFC 7519 makes it informational). A
+	// pointer, so that an explicit 0 (clocks known to be in step, and
+	// expired tokens refused to the second) differs from unset.
+	// Default: 1m (DefaultLeeway).
+	Leeway *caddy.Duration `json:"leeway,omitempty"`
 
 	// How many verified tokens are remembered, so that a token seen again
 	// skips its signature check. The cache keeps each token (a hit is the
@@ -109,7 +119,7 @@ type Config struct {
 func (c *Config) OffOnly() bool {
 	return c.Off && len(c.Algorithms) == 0 && c.JWKSFile == "" && c.JWKSURL == "" && c.JWKSRefresh == 0 &&
 		len(c.PublicKeyFiles) == 0 && c.HMACSecret == "" && len(c.Issuers) == 0 &&
-		len(c.Audiences) == 0 && c.Leeway == 0 && c.CacheSize == 0
+		len(c.Audiences) == 0 && c.Leeway == nil && c.CacheSize == 0
 }
 
 // FirstIssuer is the first of Issuers, its placeholders resolved as New

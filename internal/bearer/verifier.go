@@ -149,14 +149,18 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 			return nil, fmt.Errorf("unsupported algorithm %q (supported: %s)", alg, strings.Join(supportedAlgorithms(), " "))
 		}
 	}
-	if c.Leeway < 0 {
-		return nil, fmt.Errorf("leeway must not be negative: %s", time.Duration(c.Leeway))
+	leeway := DefaultLeeway
+	if c.Leeway != nil {
+		leeway = time.Duration(*c.Leeway)
+	}
+	if leeway < 0 {
+		return nil, fmt.Errorf("leeway must not be negative: %s", leeway)
 	}
 	if c.JWKSRefresh < 0 {
 		return nil, fmt.Errorf("jwks_refresh must not be negative: %s", time.Duration(c.JWKSRefresh))
 	}
-	if time.Duration(c.Leeway) > MaxLeeway {
-		return nil, fmt.Errorf("leeway %s is more than %s: it would let expired tokens pass, where clocks kept in step (as a Windows domain keeps them) differ by seconds", time.Duration(c.Leeway), MaxLeeway)
+	if leeway > MaxLeeway {
+		return nil, fmt.Errorf("leeway %s is more than %s: it would let expired tokens pass, where clocks kept in step (as a Windows domain keeps them) differ by seconds", leeway, MaxLeeway)
 	}
 	if c.JWKSRefresh != 0 && c.JWKSURL == "" {
 		return nil, errors.New("jwks_refresh is set but there is no jwks_url to fetch again")
@@ -180,11 +184,11 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 		return nil, errors.New("audience: an empty value would accept tokens whose aud is empty")
 	}
 	v := &Verifier[G]{
-		parser:    newParser(c.Algorithms, time.Duration(c.Leeway), o.Now),
+		parser:    newParser(c.Algorithms, leeway, o.Now),
 		algs:      c.Algorithms,
 		issuers:   issuers,
 		audiences: audiences,
-		leeway:    time.Duration(c.Leeway),
+		leeway:    leeway,
 		kidWait:   cmp.Or(o.UnknownKidWait, DefaultUnknownKidWait),
 		grant:     grant,
 	}

@@ -26,7 +26,7 @@ func TestVerifyErrors(t *testing.T) {
 		name, token, message string
 		cause                error
 	}{
-		{"expired", testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, jwt.MapClaims{"exp": now.Add(-time.Second).Unix()})),
+		{"expired beyond the leeway", testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, jwt.MapClaims{"exp": now.Add(-DefaultLeeway - time.Second).Unix()})),
 			"The token has expired.", jwt.ErrTokenExpired},
 		{"other key", testkit.Mint(t, jwt.SigningMethodRS256, k.RSA2, "", testkit.Claims(now, nil)),
 			"The token's signature is invalid.", jwt.ErrTokenSignatureInvalid},
@@ -47,6 +47,46 @@ func TestVerifyErrors(t *testing.T) {
 			sig := tc.token[strings.LastIndex(tc.token, ".")+1:]
 			if len(sig) > 8 && strings.Contains(e.Error(), sig) {
 				t.Error("the error repeats the token")
+			}
+		})
+	}
+}
+
+// TestLeeway: exp and nbf allow the configured clock skew, a minute
+// when leeway is unset, so that a token whose nbf is the instant it was
+// issued (IdentityServer, .NET's JwtSecurityTokenHandler) passes on an
+// edge whose clock is milliseconds behind the issuer's; an explicit 0
+// allows none. The edge's clock reads 30ms before the whole second S.
+func TestLeeway(t *testing.T) {
+	k := testkit.Keys(t)
+	keyFile := testkit.WriteFile(t, t.TempDir(), "rsa.pem", testkit.PublicPEM(t, k.RSA))
+	unset, zero, short := (*caddy.Duration)(nil), new(caddy.Duration(0)), new(caddy.Duration(10*time.Second))
+	for _, tc := range []struct {
+		name    string
+		leeway  *caddy.Duration
+		claims  func(s time.Time) jwt.MapClaims
+		refused string // "" when the token passes
+	}{
+		{"issued at S, nbf S, unset", unset, func(s time.Time) jwt.MapClaims { return jwt.MapClaims{"nbf": s.Unix()} }, ""},
+		{"issued at S, nbf S, leeway 0", zero, func(s time.Time) jwt.MapClaims { return jwt.MapClaims{"nbf": s.Unix()} }, "not valid yet"},
+		{"nbf a minute ahead, unset", unset, func(s time.Time) jwt.MapClaims { return jwt.MapClaims{"nbf": s.Add(time.Minute - time.Second).Unix()} }, ""},
+		{"nbf past the leeway, unset", unset, func(s time.Time) jwt.MapClaims { return jwt.MapClaims{"nbf": s.Add(time.Minute + time.Second).Unix()} }, "not valid yet"},
+		{"nbf past the leeway, 10s", short, func(s time.Time) jwt.MapClaims { return jwt.MapClaims{"nbf": s.Add(11 * time.Second).Unix()} }, "not valid yet"},
+		{"exp just past, unset", unset, func(s time.Time) jwt.MapClaims { return jwt.MapClaims{"exp": s.Add(-time.Second).Unix()} }, ""},
+		{"exp just past, leeway 0", zero, func(s time.Time) jwt.MapClaims { return jwt.MapClaims{"exp": s.Add(-time.Second).Unix()} }, "expired"},
+		{"exp a minute past, unset", unset, func(s time.Time) jwt.MapClaims { return jwt.MapClaims{"exp": s.Add(-time.Minute + time.Second).Unix()} }, ""},
+		{"exp past the leeway, unset", unset, func(s time.Time) jwt.MapClaims { return jwt.MapClaims{"exp": s.Add(-time.Minute - time.Second).Unix()} }, "expired"},
+		{"exp past the leeway, 10s", short, func(s time.Time) jwt.MapClaims { return jwt.MapClaims{"exp": s.Add(-11 * time.Second).Unix()} }, "expired"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newTester(t, &Config{Algorithms: []string{"RS256"}, PublicKeyFiles: []string{keyFile}, Leeway: tc.leeway})
+			s := v.clock.Now()
+			v.clock.Advance(-30 * time.Millisecond)
+			token := testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(s, tc.claims(s)))
+			if tc.refused == "" {
+				v.accept(t, token)
+			} else {
+				v.refuse(t, token, tc.refused)
 			}
 		})
 	}
@@ -181,8 +221,8 @@ func TestNewErrors(t *testing.T) {
 			"audience: evaluated placeholder {env.UCWA_TEST_EMPTY} is empty"},
 		{"unset jwks_url part", Config{Algorithms: []string{"RS256"}, JWKSURL: "https://login.example/{env.UCWA_TEST_EMPTY}/keys"},
 			"jwks_url: evaluated placeholder {env.UCWA_TEST_EMPTY} is empty"},
-		{"negative leeway", Config{Algorithms: []string{"RS256"}, PublicKeyFiles: []string{rsaFile}, Leeway: -1}, "must not be negative"},
-		{"leeway past the most", Config{Algorithms: []string{"RS256"}, PublicKeyFiles: []string{rsaFile}, Leeway: caddy.Duration(MaxLeeway + time.Second)}, "leeway 10m1s is more than 10m0s"},
+		{"negative leeway", Config{Algorithms: []string{"RS256"}, PublicKeyFiles: []string{rsaFile}, Leeway: new(caddy.Duration(-1))}, "must not be negative"},
+		{"leeway past the most", Config{Algorithms: []string{"RS256"}, PublicKeyFiles: []string{rsaFile}, Leeway: new(caddy.Duration(MaxLeeway + time.Second))}, "leeway 10m1s is more than 10m0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(&tc.c, func(c Claims) Claims { return c }, Options{})

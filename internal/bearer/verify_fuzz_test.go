@@ -36,7 +36,7 @@ func FuzzVerify(f *testing.F) {
 		leeway   = 30
 	)
 	v, err := New(&Config{Algorithms: []string{"HS256"}, HMACSecret: secret, Issuers: []string{issuer}, Audiences: []string{audience},
-		Leeway: caddy.Duration(leeway * time.Second)}, func(c Claims) Claims { return c }, Options{Now: func() time.Time { return time.Unix(now, 0) }})
+		Leeway: new(caddy.Duration(leeway * time.Second))}, func(c Claims) Claims { return c }, Options{Now: func() time.Time { return time.Unix(now, 0) }})
 	if err != nil {
 		f.Fatal(err)
 	}
