@@ -16,8 +16,9 @@ import (
 )
 
 // TestAuthTokenTricks: tokens shaped to slip past a JWT check are
-// refused, and headers that name keys of the token's own choosing (jwk,
-// jku, x5u, x5c) are never used to verify it.
+// refused (a genuine token's signature spelled otherwise among them),
+// and headers that name keys of the token's own choosing (jwk, jku, x5u,
+// x5c) are never used to verify it.
 func TestAuthTokenTricks(t *testing.T) {
 	k := testkit.Keys(t)
 	now := time.Now()
@@ -60,6 +61,10 @@ func TestAuthTokenTricks(t *testing.T) {
 		{"alg HS256 with the key's modulus as secret", bearer(testkit.MintRaw(t, jwt.SigningMethodHS256, k.RSA.N.Bytes(), `{"alg":"HS256"}`, validJSON)), 401, invalidToken, "algorithm"},
 		{"header padded", bearer(base64.URLEncoding.EncodeToString([]byte(genuineHeader)) + "." + payload + "." + sig), 401, invalidToken, "malformed"},
 		{"signature in the standard alphabet, padded", bearer(header + "." + payload + "." + base64.StdEncoding.EncodeToString(rawSig)), 401, invalidToken, "malformed"},
+		// The same signature bytes in another string (RFC 7515 2: unused
+		// bits zero), after the genuine token is verified and cached.
+		{"the genuine token", bearer(genuine), 201, "", ""},
+		{"its signature with an unused bit set", bearer(testkit.PadBitSet(t, genuine)), 401, invalidToken, "malformed"},
 		{"space inside", bearer(header + ". " + payload + "." + sig), 401, invalidToken, "malformed"},
 		{"a fourth segment", bearer(genuine + "." + sig), 401, invalidToken, "malformed"},
 		{"JWE-shaped", bearer(header + "..." + payload + "." + sig), 401, invalidToken, "malformed"},

@@ -18,6 +18,7 @@ var (
 	errDuplicateHeader  = errors.New("the header gives a member name twice")
 	errDuplicateClaim   = errors.New("the claims give a member name twice")
 	errSegmentsUnparsed = errors.New("a segment could not be read again")
+	errNotBase64URL     = errors.New("the token holds a character that is neither base64url nor a segment's separator")
 )
 
 // checkStrict refuses a token that passed the parser (raw, whose header
@@ -29,12 +30,19 @@ var (
 //   - its header or claims give a member name twice: encoding/json keeps
 //     the last, another reader may keep the first (RFC 7515 5.2 and RFC
 //     7519 4 let a recipient refuse such a token or keep the last), and a
-//     token must mean the same to the edge and to the pool.
+//     token must mean the same to the edge and to the pool;
+//   - it holds a character outside base64url and the two dots: the
+//     parser decodes strictly (unused bits zero, no padding), but a
+//     base64 decoder skips CR and LF even then, and a token with one
+//     would be another string of the same token.
 //
 // It runs only when a token is verified in full; a verified token is
 // cached, so each token is read again once. A kid that is not a string
 // is refused before this, by keyFor, before any key is tried.
 func (v *Verifier[G]) checkStrict(raw string, token *jwt.Token) *Error {
+	if !isBase64URLToken(raw) {
+		return &Error{Message: "The bearer token is malformed.", Cause: errNotBase64URL}
+	}
 	if _, ok := token.Header["crit"]; ok {
 		return &Error{Message: "The token's header lists critical extensions (crit), which are not supported here.", Cause: errCritical}
 	}
@@ -57,6 +65,19 @@ func (v *Verifier[G]) checkStrict(raw string, token *jwt.Token) *Error {
 		}
 	}
 	return nil
+}
+
+// isBase64URLToken reports whether raw holds only the base64url
+// alphabet (RFC 4648 5) and dots.
+func isBase64URLToken(raw string) bool {
+	for i := range len(raw) {
+		switch c := raw[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // hasDuplicateMember reports whether the JSON object data gives a

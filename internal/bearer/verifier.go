@@ -461,6 +461,13 @@ func newParser(algs []string, leeway time.Duration, now func() time.Time) *jwt.P
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(now),
+		// A segment's last base64url character may carry bits beyond its
+		// bytes (RFC 4648 3.5); read leniently, a signature with them set
+		// is the same signature in another string, a token no issuer
+		// wrote that the cache, and a replay or revocation list keyed on
+		// the token's text, take for another. checkStrict decodes with
+		// this parser, so it reads the segments alike.
+		jwt.WithStrictDecoding(),
 	)
 }
 

@@ -138,8 +138,9 @@ func TestScopes(t *testing.T) {
 
 // TestVerifyStrict: a token with a valid signature and valid claims is
 // still refused when its header has crit or a kid that is not a string,
-// or its header or claims give a member name twice; such a token is
-// never cached. A member given twice
+// its header or claims give a member name twice, or its text is not the
+// one base64url spelling of its bytes (unused bits set, padding, a line
+// feed); such a token is never cached. A member given twice
 // deeper down is no concern of the edge's.
 func TestVerifyStrict(t *testing.T) {
 	k := testkit.Keys(t)
@@ -178,6 +179,14 @@ func TestVerifyStrict(t *testing.T) {
 			"The bearer token is malformed.", errKidNotString},
 		{"kid a number with another key's signature", testkit.MintRaw(t, jwt.SigningMethodRS256, k.RSA2, `{"alg":"RS256","kid":7}`, valid),
 			"The bearer token is malformed.", errKidNotString},
+		// RFC 7515 2: base64url as RFC 4648 defines it, its unused bits
+		// zero. The same signature in another string is a token no
+		// issuer wrote.
+		{"RS256 signature with an unused bit set", testkit.PadBitSet(t, rs(header, valid)), "The bearer token is malformed.", jwt.ErrTokenMalformed},
+		{"HS256 signature with an unused bit set", testkit.PadBitSet(t, testkit.MintRaw(t, jwt.SigningMethodHS256, k.HMAC, `{"alg":"HS256"}`, valid)),
+			"The bearer token is malformed.", jwt.ErrTokenMalformed},
+		{"signature padded", rs(header, valid) + "==", "The bearer token is malformed.", jwt.ErrTokenMalformed},
+		{"a line feed in the signature", lineFeedInSignature(rs(header, valid)), "The bearer token is malformed.", errNotBase64URL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := v.refuse(t, tc.token, tc.message)
@@ -189,7 +198,7 @@ func TestVerifyStrict(t *testing.T) {
 			}
 		})
 	}
-	v.wantCache(t, 0, 0, 15)
+	v.wantCache(t, 0, 0, 19)
 
 	t.Run("a member twice in a nested object", func(t *testing.T) {
 		claims := v.accept(t, rs(header, `{"ext":{"a":1,"a":2},"list":[{"b":1,"b":2}],`+valid[1:]))
@@ -203,6 +212,13 @@ func TestVerifyStrict(t *testing.T) {
 	t.Run("kid an empty string", func(t *testing.T) {
 		v.accept(t, rs(`{"alg":"RS256","kid":""}`, valid))
 	})
+}
+
+// lineFeedInSignature returns token with a line feed in the middle of
+// its signature, which a base64 decoder skips even when strict.
+func lineFeedInSignature(token string) string {
+	i := strings.LastIndexByte(token, '.') + (len(token)-strings.LastIndexByte(token, '.'))/2
+	return token[:i] + "\n" + token[i:]
 }
 
 // TestNewErrors: settings that cannot work are refused with a message

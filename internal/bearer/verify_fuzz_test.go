@@ -14,11 +14,14 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
 // FuzzVerify holds Verify to a second reading of the rules, written from
 // RFC 7515/7519 and the configuration rather than from the parser: a
-// token passes only when it has three segments, its header is a JSON
+// token passes only when it has three segments of base64url with its
+// unused bits zero and nothing else (RFC 7515 2), its header is a JSON
 // object with alg HS256, no crit, a kid (when given) that is a string
 // and no name twice, its HMAC is right, its claims are a JSON object
 // with no name twice, a numeric exp not past, nbf and iat (when given)
@@ -67,6 +70,10 @@ func FuzzVerify(f *testing.F) {
 		f.Add(seed.header, seed.claims, []byte("sig"), seed.mode)
 	}
 	b64 := base64.RawURLEncoding.EncodeToString
+	input := b64([]byte(hs)) + "." + b64([]byte(good))
+	genuine := input + "." + b64(hmacSHA256(secret, input))
+	f.Add(testkit.PadBitSet(f, genuine), "", []byte(nil), uint8(2))
+	f.Add(genuine[:len(genuine)-10]+"\n"+genuine[len(genuine)-10:], "", []byte(nil), uint8(2))
 	f.Fuzz(func(t *testing.T, header, claims string, sig []byte, mode uint8) {
 		var raw string
 		switch mode % 3 {
@@ -113,7 +120,12 @@ func referenceVerify(raw, secret, issuer, audience string, now, leeway float64) 
 	if len(parts) != 3 {
 		return false, nil, true
 	}
-	dec := base64.RawURLEncoding
+	// A base64 decoder skips CR and LF, even a strict one.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+	if strings.ContainsFunc(raw, func(r rune) bool { return !strings.ContainsRune(alphabet, r) }) {
+		return false, nil, true
+	}
+	dec := base64.RawURLEncoding.Strict()
 	headerJSON, err1 := dec.DecodeString(parts[0])
 	claimsJSON, err2 := dec.DecodeString(parts[1])
 	sig, err3 := dec.DecodeString(parts[2])

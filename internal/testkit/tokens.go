@@ -280,6 +280,22 @@ func Tamper(t testing.TB, token string) string {
 	return strings.Join(parts, ".")
 }
 
+// PadBitSet returns token with the lowest of the unused bits of its
+// signature's last base64url character set: the same signature bytes to
+// a decoder that ignores those bits, in another string, which no issuer
+// wrote. A signature whose length is a multiple of 3 bytes has no such
+// bits, and fails the test.
+func PadBitSet(t testing.TB, token string) string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	sig := token[strings.LastIndexByte(token, '.')+1:]
+	last := strings.IndexByte(alphabet, sig[len(sig)-1])
+	if len(sig)%4 == 0 || last < 0 || last&1 != 0 {
+		t.Fatalf("the signature (%d characters) has no unused bit to set", len(sig))
+	}
+	return token[:len(token)-1] + string(alphabet[last|1])
+}
+
 // JWK is the public JWK of a private key.
 func JWK(t testing.TB, kid string, key crypto.Signer) map[string]string {
 	t.Helper()
