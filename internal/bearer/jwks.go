@@ -201,8 +201,12 @@ type jwksFile struct {
 	now    func() time.Time
 	logger *zap.Logger
 
-	set       atomic.Pointer[[]verificationKey]
-	nextCheck atomic.Int64 // unix nanoseconds of the next check
+	set atomic.Pointer[[]verificationKey]
+	// checked is when the file was last looked at, as now read it: with
+	// time.Now, a monotonic reading, so that a wall clock stepped back
+	// (NTP correcting a host that ran ahead, a VM resumed from a
+	// snapshot) delays no check; see due.
+	checked atomic.Pointer[time.Time]
 
 	mu sync.Mutex // serializes re-reads; guards what follows
 	// The file as last read: the SHA-256 of its content (of the keys in
@@ -220,7 +224,8 @@ func (f *jwksFile) load() error {
 	if err != nil {
 		return fmt.Errorf("jwks_file: %w", err)
 	}
-	f.nextCheck.Store(f.now().Add(jwksFileCheckInterval).UnixNano())
+	now := f.now()
+	f.checked.Store(&now)
 	return f.use(data)
 }
 
@@ -269,11 +274,27 @@ func (f *jwksFile) keys() []verificationKey {
 // brings other keys: the token cache's sign that the keys changed.
 func (f *jwksFile) current() *[]verificationKey {
 	now := f.now()
-	next := f.nextCheck.Load()
-	if now.UnixNano() >= next && f.nextCheck.CompareAndSwap(next, now.Add(jwksFileCheckInterval).UnixNano()) {
-		f.reloadIfChanged()
+	if last := f.checked.Load(); due(*last, now) {
+		// A copy of its own, so that only a check allocates; one request
+		// of those that find the check due makes it.
+		checked := now
+		if f.checked.CompareAndSwap(last, &checked) {
+			f.reloadIfChanged()
+		}
 	}
 	return f.set.Load()
+}
+
+// due reports whether the file, last looked at when last, is to be
+// looked at again now: once the check interval has passed, or at once
+// when now is before last. Times with monotonic readings (time.Now's)
+// never go back; a clock without them (one a caller injects, or a
+// reading stripped of it) may be stepped back, and the schedule then
+// starts again from its new reading instead of waiting for the step to
+// pass.
+func due(last, now time.Time) bool {
+	elapsed := now.Sub(last)
+	return elapsed >= jwksFileCheckInterval || elapsed < 0
 }
 
 func (f *jwksFile) reloadIfChanged() {

@@ -387,6 +387,65 @@ func TestJWKSFileReload(t *testing.T) {
 	v.accept(t, token("k2", k.RSA2, jwt.SigningMethodRS256))
 }
 
+// TestJWKSFileClockStepBack: a clock stepped back (NTP correcting a host
+// that ran ahead, a VM resumed from a snapshot) delays no jwks_file
+// check: a key taken out stops verifying one check interval after the
+// rewrite, however far back the step. The test's clock has no monotonic
+// reading, as a wall clock that steps has none: a step shows only as a
+// reading before the last check's, which looks at the file at once (a
+// request right after the step, or the first after the rewrite), and
+// the interval holds from there.
+func TestJWKSFileClockStepBack(t *testing.T) {
+	k := testkit.Keys(t)
+	for _, tc := range []struct {
+		name          string
+		step          time.Duration
+		requestAtStep bool
+	}{
+		{"no step", 0, true},
+		{"a second back, a request at the step", -time.Second, true},
+		{"an hour back, a request at the step", -time.Hour, true},
+		{"an hour back, none at the step", -time.Hour, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := testkit.WriteFile(t, dir, "keys.json", testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+			v := newTester(t, &Config{Algorithms: []string{"RS256"}, JWKSFile: path})
+			token := func(kid string, key any) string {
+				return testkit.Mint(t, jwt.SigningMethodRS256, key, kid, testkit.Claims(v.clock.Now(), nil))
+			}
+			v.accept(t, token("k1", k.RSA))
+			v.clock.Advance(tc.step)
+			if tc.requestAtStep {
+				v.accept(t, token("k1", k.RSA))
+			}
+			testkit.WriteFile(t, dir, "keys.json", testkit.JWKS(t, testkit.JWK(t, "k2", k.RSA2)))
+			if tc.requestAtStep {
+				v.accept(t, token("k1", k.RSA)) // within the interval: not looked at yet
+			}
+			v.clock.Advance(jwksFileCheckInterval)
+			v.refuse(t, token("k1", k.RSA), "kid")
+			v.accept(t, token("k2", k.RSA2))
+		})
+	}
+}
+
+// TestJWKSFileScheduleMonotonic: with time.Now as its clock, the
+// jwks_file schedule keeps time.Now's monotonic reading (a time.Time
+// shows one as "m="), which a wall clock stepped back does not move.
+func TestJWKSFileScheduleMonotonic(t *testing.T) {
+	k := testkit.Keys(t)
+	path := testkit.WriteFile(t, t.TempDir(), "keys.json", testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	v, err := New(&Config{Algorithms: []string{"RS256"}, JWKSFile: path}, func(c Claims) Claims { return c }, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = v.Close() })
+	if checked := v.file.checked.Load().String(); !strings.Contains(checked, " m=") {
+		t.Errorf("the last check at %s, without a monotonic reading", checked)
+	}
+}
+
 // TestJWKSFileRewriteKeepingTimes: a jwks_file rewritten with a key set
 // of the same size and its modification time kept (a copy that preserves
 // times, a store whose files all have one) is read again at the next
