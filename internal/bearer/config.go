@@ -24,7 +24,7 @@ const (
 
 	// DefaultLeeway is the clock skew allowed when leeway is not set.
 	// Identity providers that stamp nbf with the instant they issue a
-	// token (IdentityServer, .NET's JwtSecurityTokenHandler, ADFS) would
+	// token (IdentityServer, .NET's JwtSecurityTokenHandler) would
 	// otherwise have it refused as "not valid yet" by an edge whose clock
 	// is milliseconds behind theirs; Envoy's jwt_authn allows as much by
 	// default, and the pool's .NET validation five minutes.
