@@ -279,16 +279,16 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if pl.stallBound > 0 {
 		// The attempt's own context ends once stallBound passed without
 		// the pool's answer (see pool.stallBound): the clock starts when
-		// the request is handed a connection (the dial is bounded by its
-		// own timeout; see connTrace.onGotConn), and the answer's header
-		// stops it (see poolResponseWriter.WriteHeader).
+		// the request is handed an HTTP/2 connection (the dial is bounded
+		// by its own timeout; see connTrace.onGotConn), and the answer's
+		// header stops it (see poolTransport.RoundTrip).
 		st.ctx.Context, cancel = context.WithCancel(r.Context())
-		rw.stall = time.AfterFunc(pl.stallBound, func() {
+		st.conn.stall = time.AfterFunc(pl.stallBound, func() {
 			rw.stalled.Store(true)
 			cancel()
 		})
-		rw.stall.Stop()
-		st.conn.stall, st.conn.stallBound = rw.stall, pl.stallBound
+		st.conn.stall.Stop()
+		st.conn.stallBound = pl.stallBound
 	}
 	// A batch answer held when reverse_proxy ends it short (it panics)
 	// goes out as it came, as it would have without the hold.
@@ -296,7 +296,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	err := pl.proxy.ServeHTTP(rw, req, next)
 	rw.endBatch()
 	if cancel != nil {
-		rw.stall.Stop()
+		st.conn.stall.Stop()
 		cancel()
 	}
 	if conn := st.conn.http2Conn.Load(); conn != nil && pl.set != nil {
@@ -330,8 +330,12 @@ func (st *attemptState) result(r *http.Request, err error, reportsWrites bool) a
 	case rw.stalled.Load():
 		// The pool took too long to take the request or answer it (see
 		// pool.stallBound). Its stream was reset while the transport's
-		// writer may still be sending the body's last frame: it may
-		// have reached the pool whole.
+		// writer may still have been sending the body's last frame: it
+		// may have reached the pool whole, unless its write is known to
+		// have ended short of that, as for a client gone.
+		if st.goneUnsent(err, reportsWrites) {
+			return attemptResult{outcome: outcomeUnavailable, err: errPoolStalled}
+		}
 		return attemptResult{outcome: outcomeTimeout, err: errPoolStalled}
 	case err == nil:
 		// reverse_proxy wrote no answer and reported no error: a 101
@@ -645,8 +649,8 @@ type connTrace struct {
 	// writes the request writes that ended (see hookedConnTrace.quiet).
 	conns, writes atomic.Int32
 	// stall, when not nil, is the attempt's stall clock, started for
-	// stallBound when the request is handed a connection (see
-	// pool.stallBound).
+	// stallBound when the request is handed an HTTP/2 connection and
+	// stopped by the answer's header (see pool.stallBound).
 	stall      *time.Timer
 	stallBound time.Duration
 }
@@ -669,9 +673,6 @@ func (c *connTrace) onGotConn(info httptrace.GotConnInfo) {
 		c.stopResend()
 		return
 	}
-	if c.stall != nil {
-		c.stall.Reset(c.stallBound)
-	}
 	c.gotConn.Store(true)
 	c.wasIdle.Store(info.Reused || info.WasIdle)
 	h2 := false
@@ -680,6 +681,15 @@ func (c *connTrace) onGotConn(info httptrace.GotConnInfo) {
 		c.http2.Store(h2)
 		if tc, ok := info.Conn.(*tls.Conn); ok && h2 {
 			c.http2Conn.Store(tc)
+		}
+	}
+	if c.stall != nil {
+		// Over HTTP/1.1 Go's response header timer does the work: the
+		// kernel's buffers take the body.
+		if h2 {
+			c.stall.Reset(c.stallBound)
+		} else {
+			c.stall.Stop()
 		}
 	}
 	conn := info.Conn

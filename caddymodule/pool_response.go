@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -35,9 +34,8 @@ type poolResponseWriter struct {
 	// batch holds a batch's answer while it comes (see holdBatch): nil
 	// for any other answer, and once it went out.
 	batch *[]byte
-	// stall, when not nil, ends the attempt once its pool's stallBound
-	// passed (stalled); the answer's header stops it.
-	stall   *time.Timer
+	// stalled: the attempt ended for its pool's stallBound (see
+	// pool.stallBound).
 	stalled atomic.Bool
 }
 
@@ -68,13 +66,10 @@ func (w *poolResponseWriter) WriteHeader(status int) {
 	if status < http.StatusOK && status != http.StatusSwitchingProtocols {
 		return
 	}
-	if w.stall != nil {
-		// reverse_proxy answers 499 for the context the stall ended, as
-		// for a client gone: the edge answers for the attempt instead.
-		if status == statusClientClosed && w.stalled.Load() {
-			return
-		}
-		w.stall.Stop()
+	// reverse_proxy answers 499 for the context the stall ended, as for
+	// a client gone: the edge answers for the attempt instead.
+	if status == statusClientClosed && w.stalled.Load() {
+		return
 	}
 	if w.status == 0 && status >= http.StatusOK {
 		w.status = status

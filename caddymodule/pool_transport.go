@@ -78,6 +78,12 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = io.NopCloser(&c.body.Reader)
 	}
 	res, err := t.HTTPTransport.RoundTrip(req)
+	if c != nil && res != nil && c.conn.stall != nil {
+		// The pool's answer came: its body may take as long as it takes
+		// (reverse_proxy's response_buffers reads it before the header
+		// goes on).
+		c.conn.stall.Stop()
+	}
 	if err != nil && c != nil && !c.conn.http2.Load() && isWriteError(err) {
 		c.conn.wrote.Store(false)
 	}

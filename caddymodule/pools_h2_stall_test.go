@@ -2,8 +2,15 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,9 +129,7 @@ func TestPoolHTTP2FlowControlStall(t *testing.T) {
 				caFile = primary.caFile(t)
 			}
 			backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
-			block := h2Transport(setup.versions, caFile)
-			block = block[:len(block)-len("\n\t\t\t}\n\t\t}")] + "\n\t\t\t\tresponse_header_timeout 500ms\n\t\t\t\texpect_continue_timeout 200ms\n\t\t\t}\n\t\t}"
-			e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tprimary "+primary.URL()+block+"\n\t\tbackup "+backup.Addr()), testkit.WithAdmin())
+			e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tprimary "+primary.URL()+stallTransport(setup.versions, caFile)+"\n\t\tbackup "+backup.Addr()), testkit.WithAdmin())
 			if resp := e.startPhoneAudio("warm"); resp.Status != http.StatusCreated {
 				t.Fatalf("the first request: %d %s", resp.Status, resp.Body)
 			}
@@ -143,4 +148,79 @@ func TestPoolHTTP2FlowControlStall(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPoolHTTP2SlowBodyNotCut: a pool that speaks HTTP/2 answers 201 in
+// time and takes longer than the stall clock's bound to send the body:
+// the client gets the whole answer, with reverse_proxy's
+// response_buffers too (which reads the body before the header goes on).
+func TestPoolHTTP2SlowBodyNotCut(t *testing.T) {
+	for _, buffers := range []string{"", "\n\t\t\tresponse_buffers 1MB"} {
+		for _, setup := range h2Setups {
+			t.Run(fmt.Sprintf("%s/buffers=%v", setup.name, buffers != ""), func(t *testing.T) {
+				const chunk, chunks = "0123456789", 6
+				primary := newH2Pool(t, setup.overTLS, func(c *h2Conn, _ int) bool {
+					req := c.head()
+					if !c.cont(req) || !c.body(req) ||
+						!c.headers(req.stream, false, ":status", "201", "content-type", "text/plain", "content-length", strconv.Itoa(chunks*len(chunk))) {
+						return false
+					}
+					for i := range chunks {
+						time.Sleep(250 * time.Millisecond)
+						if c.fr.WriteData(req.stream, i == chunks-1, []byte(chunk)) != nil {
+							return false
+						}
+					}
+					return true
+				})
+				caFile := ""
+				if setup.overTLS {
+					caFile = primary.caFile(t)
+				}
+				block := stallTransport(setup.versions, caFile)
+				block = block[:len(block)-len("\n\t\t}")] + buffers + "\n\t\t}"
+				e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tprimary "+primary.URL()+block))
+				if resp := e.startPhoneAudio("slow-body"); resp.Status != http.StatusCreated || resp.Body != strings.Repeat(chunk, chunks) {
+					t.Errorf("%d %q, want 201 and the pool's %d bytes", resp.Status, resp.Body, chunks*len(chunk))
+				}
+			})
+		}
+	}
+}
+
+// TestPoolHTTP1NoStallClock: a pool whose transport may speak HTTP/2
+// (versions 1.1 2) but whose ALPN chose HTTP/1.1 (IIS before 10) reads
+// a large body only after the stall clock's bound: Go's own response
+// header timer, which starts once the body went out, is the only clock,
+// and the pool's answer reaches the client.
+func TestPoolHTTP1NoStallClock(t *testing.T) {
+	pool := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(1200 * time.Millisecond)
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	}))
+	pool.EnableHTTP2 = false
+	pool.StartTLS()
+	t.Cleanup(pool.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pool.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := startEdge(t, "caddyfile", strings.Replace(poolsCaddyfile("\t\tprimary "+pool.URL+stallTransport("1.1 2", caFile)),
+		"jwt off", "jwt off\n\t\tmax_body_size 32MiB", 1))
+	// More than the kernel's buffers hold while the pool does not read.
+	body := `{"to":"4255551234","operationId":"big","x":"` + strings.Repeat("a", 16<<20) + `"}`
+	if resp := e.postJSON("/ucwa/v1/applications/1/communication/startPhoneAudio", body, nil); resp.Status != http.StatusCreated {
+		t.Errorf("%d %.200s, want the pool's 201", resp.Status, resp.Body)
+	}
+}
+
+// stallTransport is a pool block whose transport speaks versions, trusts
+// caFile ("": the system's roots), and has a stall clock of 700ms
+// (response_header_timeout 500ms, expect_continue_timeout 200ms).
+func stallTransport(versions, caFile string) string {
+	block := h2Transport(versions, caFile)
+	return block[:len(block)-len("\n\t\t\t}\n\t\t}")] + "\n\t\t\t\tresponse_header_timeout 500ms\n\t\t\t\texpect_continue_timeout 200ms\n\t\t\t}\n\t\t}"
 }
