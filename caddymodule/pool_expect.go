@@ -88,8 +88,8 @@ func loadPoolTransport(ctx caddy.Context, proxy *reverseproxy.Handler) error {
 // pool or a NAT between that lost it) takes every request the transport
 // multiplexes onto it, each answered 504 or never, until TCP gives up
 // minutes later; HTTP/1 needs none, as a response_header_timeout closes
-// the connection it ends. The transport reads it for each connection it
-// makes; a test shortens it.
+// the connection it ends. It is copied into a pool's transport when the
+// pool is set up; a test shortens it before.
 var poolHTTP2Ping = struct{ idle, timeout time.Duration }{10 * time.Second, 5 * time.Second}
 
 // guardDial wraps a dial function of net/http's transport, which reads
