@@ -389,10 +389,11 @@ func callerOf(g *grant, repl *caddy.Replacer) auditCaller {
 // is first may change with the config, and a line must say whose caller
 // it was by itself. It is the issuer's public name, no secret.
 //
-// A claim that reads as a telephone number (an identity provider that
-// names its users by their numbers) is masked as a destination is
-// (+1425555****): the trail holds no full number, and still tells
-// callers apart. Any other claim is written as the token has it: masking
+// A claim that reads as a telephone number, or holds one as its user
+// (an identity provider that names its users by their numbers), is
+// masked as a destination is (+1425555****,
+// sip:+1425555****@contoso.com): the trail holds no full number, and
+// still tells callers apart. Any other claim is written as the token has it: masking
 // the digits of an object id (a GUID) would keep an administrator from
 // finding its caller.
 func (c *auditCaller) MarshalLogObject(enc zapcore.ObjectEncoder) error {
@@ -409,11 +410,18 @@ func (c *auditCaller) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 }
 
 // numberLike reports whether s reads as a telephone number: more than
-// four digits, with '+' and visual separators between them, after an
-// optional "tel:".
+// four digits, with '+' and visual separators between them, alone or as
+// the user of a tel:, sip: or sips: URI or of a user name
+// (sip:+14255551234@contoso.com, as Skype for Business may name a user).
 func numberLike(s string) bool {
-	if len(s) >= len("tel:") && strings.EqualFold(s[:len("tel:")], "tel:") {
-		s = s[len("tel:"):]
+	for _, scheme := range [...]string{"tel:", "sip:", "sips:"} {
+		if len(s) >= len(scheme) && strings.EqualFold(s[:len(scheme)], scheme) {
+			s = s[len(scheme):]
+			break
+		}
+	}
+	if end := strings.IndexAny(s, "@;"); end >= 0 {
+		s = s[:end]
 	}
 	digits := 0
 	for _, r := range s {

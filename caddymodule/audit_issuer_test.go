@@ -155,6 +155,11 @@ func TestAuditCallerNumberMasked(t *testing.T) {
 		// digits show.
 		{jwt.MapClaims{"sub": "+14255551234 +14255559876"}, auditCaller{sub: "+1425555**** +***********"}},
 		{jwt.MapClaims{"sub": "1234"}, auditCaller{sub: "1234"}},
+		// A number as a SIP address's or a user name's user.
+		{jwt.MapClaims{"sub": "sip:+14255551234@contoso.com"}, auditCaller{sub: "sip:+1425555****@contoso.com"}},
+		{jwt.MapClaims{"sub": "SIPS:14255551234;user=phone"}, auditCaller{sub: "SIPS:1425555****;user=phone"}},
+		{jwt.MapClaims{"sub": "+14255551234@contoso.com"}, auditCaller{sub: "+1425555****@contoso.com"}},
+		{jwt.MapClaims{"sub": "sip:dana@contoso.com"}, auditCaller{sub: "sip:dana@contoso.com"}},
 	} {
 		claims := jwt.MapClaims{"iss": firstIssuer, "scp": "Conversations.Initiate", "tid": nil, "oid": nil}
 		maps.Copy(claims, tc.claims)

@@ -156,6 +156,9 @@ func (w *poolResponseWriter) endBatch() {
 	if w.batch == nil {
 		return
 	}
+	if w.clientGone() {
+		return
+	}
 	body := *w.batch
 	edited, changed, err := ucwa.EditBatchResponseHeader(headerValue(w.Header(), "Content-Type"), body, "Location", w.onEdge)
 	if err == nil && changed {
@@ -180,7 +183,7 @@ func isBatchAnswer(contentType string) bool {
 // on as it comes: it grew past maxBatchAnswer or, with flush, reverse_proxy
 // ended it short (and panics next), where the client gets what came.
 func (w *poolResponseWriter) passBatch(flush bool) {
-	if w.batch == nil {
+	if w.batch == nil || w.clientGone() {
 		return
 	}
 	w.ResponseWriterWrapper.WriteHeader(w.status)
@@ -189,6 +192,20 @@ func (w *poolResponseWriter) passBatch(flush bool) {
 	if flush {
 		_ = http.NewResponseController(w.ResponseWriter).Flush()
 	}
+}
+
+// clientGone ends the batch answer held when the client went away while
+// it came: it got none of it, and the edge answers 499 for it, as
+// reverse_proxy does for a client gone before the answer (the status the
+// audit trail and the access log record).
+func (w *poolResponseWriter) clientGone() bool {
+	if w.r.Context().Err() == nil {
+		return false
+	}
+	w.status = statusClientClosed
+	w.release()
+	w.ResponseWriterWrapper.WriteHeader(statusClientClosed)
+	return true
 }
 
 // release gives the batch buffer back, once what it held went out.

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"io"
 	"net/http"
 	"net/url"
@@ -109,7 +110,7 @@ func TestLocationOnAnotherPool(t *testing.T) {
 // host, then a part with a body of X-Test-Body-Size bytes; gzipped when
 // the request accepts gzip. X-Test-Cut has it declare a body longer than
 // it writes.
-func batchLocationPool(host *string) testkit.Answer {
+func batchLocationPool(host *string, halfSent chan<- struct{}) testkit.Answer {
 	return func(_ *testkit.Pool, w http.ResponseWriter, r *http.Request) {
 		var parts []ucwa.BatchResponse
 		for _, v := range r.Header.Values("X-Test-Location") {
@@ -135,6 +136,14 @@ func batchLocationPool(host *string) testkit.Answer {
 			w.Header().Set("Content-Length", strconv.Itoa(len(body)+100))
 		case "length":
 			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		case "hang":
+			// Half the answer, then nothing until the edge leaves.
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(body[:len(body)/2])
+			http.NewResponseController(w).Flush()
+			halfSent <- struct{}{}
+			<-r.Context().Done()
+			return
 		}
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)
@@ -150,7 +159,7 @@ func batchLocationPool(host *string) testkit.Answer {
 // far as it came.
 func TestBatchAnswerLocations(t *testing.T) {
 	var host string
-	pool := testkit.NewPool(t, "primary", batchLocationPool(&host))
+	pool := testkit.NewPool(t, "primary", batchLocationPool(&host, nil))
 	_, port, _ := strings.Cut(pool.Addr(), ":")
 	host = "localhost:" + port
 	e := startEdge(t, "caddyfile", poolsCaddyfile("primary "+host))
@@ -226,4 +235,50 @@ func TestBatchAnswerLocations(t *testing.T) {
 			t.Errorf("%d, read error %v, body %q; want the pool's 200 and what it wrote, then an error", resp.StatusCode, err, body)
 		}
 	})
+}
+
+// TestBatchAnswerClientGone: a client that goes away while the edge holds
+// its batch's answer (see holdBatch) got none of it, and the audit trail
+// says so: 499, as for a client gone before any answer.
+func TestBatchAnswerClientGone(t *testing.T) {
+	var host string
+	halfSent := make(chan struct{}, 1)
+	pool := testkit.NewPool(t, "primary", batchLocationPool(&host, halfSent))
+	_, port, _ := strings.Cut(pool.Addr(), ":")
+	host = "localhost:" + port
+	// reverse_proxy logs the round trip at debug level once the pool's
+	// header came: the edge holds the answer from then on.
+	e := startEdge(t, "caddyfile", "{\n\tdebug\n}\n"+poolsCaddyfile("primary "+host))
+	batch := batchBody("GET /ucwa/v1/applications/1/me HTTP/1.1\r\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url("/ucwa/v1/applications/1/batch"), strings.NewReader(batch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header = http.Header{"Content-Type": {batchType}, "X-Test-Location": {"http://POOL/a"}, "X-Test-Framing": {"hang"}}
+	done := make(chan error, 1)
+	go func() {
+		resp, err := e.Client().Do(r)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	<-halfSent
+	testkit.Eventually(t, "the pool's header at the edge", func() bool {
+		return strings.Contains(e.Logs().String(), `"upstream roundtrip"`)
+	})
+	cancel()
+	if err := <-done; err == nil {
+		t.Error("the client got an answer")
+	}
+	// The audit trail records what the client got: no answer, 499.
+	var lines []auditLine
+	testkit.Eventually(t, "the audit line", func() bool {
+		lines = auditLines(t, e.Logs().String())
+		return len(lines) > 0
+	})
+	if len(lines) != 1 || lines[0].Status != statusClientClosed || lines[0].Pool != "primary" {
+		t.Errorf("audit lines %+v, want one of pool primary, status 499", lines)
+	}
 }
