@@ -1103,15 +1103,24 @@ const redisRestartWarning = "redis restarted or failed over (its run_id changed)
 	"the last writes it had not written to disk or to the promoted replica otherwise), " +
 	"and a repeat of a request made before may be delivered again"
 
-// readRedis reads the Redis store's eviction policy, persistence and
-// run_id. It warns when Redis may evict the store's keys (managed Redis
-// services often default to a volatile-* policy, which evicts them all:
-// every key of the store has a TTL), and when it would lose them in a
-// restart (appendonly no, Redis's default): either way a repeat of a
-// request whose reservation is gone is delivered again. It warns too
-// when the run_id changed since the last reading: Redis restarted or
-// failed over, and may have lost the keys already. A reading after a
-// new connection alone (quiet) logs only that.
+// redisReplicationWarning is the message of the warning that Redis
+// replicates the store's keys without waiting for a replica.
+const redisReplicationWarning = "redis has replicas but acknowledges writes no replica has (min-replicas-to-write not set): " +
+	"a failover, a planned one too, loses the reservations and limits the master took in its last moment (about a second), " +
+	"and a repeat of such a request may be delivered again; set min-replicas-to-write 1 and min-replicas-max-lag, with two replicas or more " +
+	"(with one, the master refuses writes while it is away, and the edge follows on_error)"
+
+// readRedis reads the Redis store's eviction policy, persistence,
+// replication and run_id. It warns when Redis may evict the store's keys
+// (managed Redis services often default to a volatile-* policy, which
+// evicts them all: every key of the store has a TTL), when it would lose
+// them in a restart (appendonly no, Redis's default), and when it has
+// replicas but does not wait for them before it acknowledges a write (a
+// failover loses the last writes): each way a repeat of a request whose
+// reservation is gone is delivered again. It warns too when the run_id
+// changed since the last reading: Redis restarted or failed over, and
+// may have lost the keys already. A reading after a new connection alone
+// (quiet) logs only that.
 func (s *storeUse) readRedis() {
 	r := s.redis
 	// One reading at a time, so that a reading that began before a
@@ -1159,6 +1168,9 @@ func (s *storeUse) readRedis() {
 	if restarted || !quiet {
 		if !d.AppendOnly {
 			s.logger.Warn(redisPersistenceWarning)
+		}
+		if d.Replicas > 0 && !d.WritesNeedReplicas {
+			s.logger.Warn(redisReplicationWarning, zap.Int("replicas", d.Replicas))
 		}
 		if d.Evicts {
 			s.logger.Warn(redisEvictionWarning, zap.String("maxmemory_policy", d.EvictionPolicy))

@@ -1346,6 +1346,7 @@ const (
 	redisKeptLine        = `"msg":"redis keeps the edge's keys until they expire"`
 	redisPersistenceLine = `"msg":"redis does not persist the edge's keys`
 	redisRestartLine     = `"msg":"redis restarted or failed over (its run_id changed)`
+	redisReplicationLine = `"msg":"redis has replicas but acknowledges writes no replica has`
 )
 
 // startRedisEdge starts an edge with idempotency in a Redis store on srv,
@@ -1431,6 +1432,52 @@ func TestRedisPersistenceWarning(t *testing.T) {
 			}
 			if n := strings.Count(logs, redisRestartLine); n != 0 {
 				t.Errorf("%d warnings that Redis restarted, want none", n)
+			}
+		})
+	}
+}
+
+// TestRedisReplicationWarning: the edge warns, once, when Redis has a
+// replica and acknowledges writes no replica has (a failover, a planned
+// one too, loses its last writes), and not once its writes need a
+// replica in step (min-replicas-to-write) or it has none.
+func TestRedisReplicationWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		replica, waitFor bool
+		want             int
+	}{
+		{"a replica", true, false, 1},
+		{"a replica and min-replicas-to-write", true, true, 0},
+		{"no replica", false, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testkit.StartRedis(t)
+			if tc.replica {
+				host, port, _ := strings.Cut(srv.Addr(), ":")
+				redisAdmin(t, testkit.StartRedis(t), "REPLICAOF", host, port)
+				testkit.Eventually(t, "the replica connected", func() bool {
+					info, _ := redisAdmin(t, srv, "INFO", "replication").(string)
+					return strings.Contains(info, "connected_slaves:1")
+				})
+			}
+			if tc.waitFor {
+				redisAdmin(t, srv, "CONFIG", "SET", "min-replicas-to-write", "1")
+				redisAdmin(t, srv, "CONFIG", "SET", "min-replicas-max-lag", "10")
+				testkit.Eventually(t, "the replica in step", func() bool {
+					info, _ := redisAdmin(t, srv, "INFO", "replication").(string)
+					return strings.Contains(info, "min_slaves_good_slaves:1")
+				})
+			}
+			e := startRedisEdge(t, srv)
+			for range 3 {
+				if status := redisCall(t, e); status != http.StatusCreated {
+					t.Fatalf("%d", status)
+				}
+			}
+			e.Logs().Wait(t, redisReadLine, `"quiet":false`)
+			if n := strings.Count(e.Logs().String(), redisReplicationLine); n != tc.want {
+				t.Errorf("%d warnings that Redis acknowledges writes no replica has, want %d", n, tc.want)
 			}
 		})
 	}

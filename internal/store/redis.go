@@ -1127,6 +1127,17 @@ type RedisDurability struct {
 	// replica promoted by a failover). It is empty with Cluster, whose
 	// nodes each have their own, and when the server reports none.
 	RunID string
+
+	// Replicas is how many replicas are connected to the server
+	// (connected_slaves).
+	Replicas int
+
+	// WritesNeedReplicas reports whether the server refuses writes while
+	// too few replicas are in step with it (min-replicas-to-write and
+	// min-replicas-max-lag set): Redis replicates asynchronously, and a
+	// master without it acknowledges writes that a failover, a planned
+	// one too, then loses.
+	WritesNeedReplicas bool
 }
 
 // Durability reads the server's eviction policy, persistence and run_id
@@ -1135,9 +1146,9 @@ type RedisDurability struct {
 func (r *Redis) Durability(ctx context.Context) (RedisDurability, error) {
 	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
-	// INFO's default sections (server, memory and persistence among
-	// them), for INFO with several sections is a syntax error before
-	// Redis 7.
+	// INFO's default sections (server, memory, persistence and
+	// replication among them), for INFO with several sections is a
+	// syntax error before Redis 7.
 	info, err := r.client.Info(ctx).Result()
 	if err != nil {
 		return RedisDurability{}, r.fail("info", err)
@@ -1157,6 +1168,12 @@ func (r *Redis) Durability(ctx context.Context) (RedisDurability, error) {
 			if !r.cluster {
 				d.RunID = value
 			}
+		case "connected_slaves":
+			d.Replicas, _ = strconv.Atoi(value)
+		case "min_slaves_good_slaves":
+			// Reported only while min-replicas-to-write and
+			// min-replicas-max-lag are set.
+			d.WritesNeedReplicas = true
 		}
 	}
 	if maxMemory == "" || d.EvictionPolicy == "" || aof == "" {
