@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -521,7 +522,12 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	repl := caddy.NewReplacer()
 	resolve := func(setting, value string) (string, error) {
 		out, err := repl.ReplaceOrErr(value, true, true)
-		if err != nil {
+		switch {
+		case err != nil && (setting == "url" || setting == "password") && strings.Contains(err.Error(), "unrecognized placeholder"):
+			// The error would quote what it took for a placeholder, which
+			// may be part of a literal password.
+			return "", fmt.Errorf(`%s: unrecognized placeholder (a literal brace is written \{)`, setting)
+		case err != nil:
 			return "", fmt.Errorf("%s: %w", setting, err)
 		}
 		return out, nil

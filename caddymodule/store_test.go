@@ -114,7 +114,11 @@ func TestStoreStartupErrors(t *testing.T) {
 		{"unset password variable", "store redis redis://127.0.0.1:6379 {\npassword {env.UCWA_TEST_UNSET_VARIABLE}\n}", "",
 			"password: evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty"},
 		{"password placeholder misspelled", "store redis redis://127.0.0.1:6379 {\npassword {Env.UCWA_TEST_REDIS_PASSWORD}\n}", "",
-			"password: unrecognized placeholder {Env.UCWA_TEST_REDIS_PASSWORD}"},
+			"password: unrecognized placeholder (a literal brace is written \\{)"},
+		{"password with literal braces", "store redis redis://127.0.0.1:6379 {\npassword {" + secret + "}\n}", "",
+			"password: unrecognized placeholder (a literal brace is written \\{)"},
+		{"url with literal braces", "store redis redis://:{" + secret + "}@127.0.0.1:6379", "",
+			"url: unrecognized placeholder (a literal brace is written \\{)"},
 		{"negative timeout", "", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","timeout":-1}`, "the timeout must not be negative"},
 		{"negative max_entries_per_caller", "", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","max_entries_per_caller":-1}`, "max_entries_per_caller must not be negative: -1"},
 		// go-redis sends no AUTH without a password: the edge ran as the
