@@ -65,12 +65,13 @@ type pool struct {
 	// HTTP/2 connections requests end on (see PoolSet.endedOn).
 	set *PoolSet
 	// stallBound, when not 0, is how long an attempt on a pool that may
-	// speak HTTP/2 waits for the pool's answer from its start: the
-	// transport's response_header_timeout plus its
+	// speak HTTP/2 waits for the pool's answer once it is handed an
+	// HTTP/2 connection: the transport's response_header_timeout plus its
 	// expect_continue_timeout. Go's HTTP/2 client starts its response
 	// header timer only once the body went out, which a pool that grants
 	// the stream no flow-control window holds back for ever (over
-	// HTTP/1.1 the kernel's buffers take a body the edge forwards).
+	// HTTP/1.1 the kernel's socket buffers take a body of the default
+	// max_body_size, whether the pool reads it or not).
 	stallBound time.Duration
 }
 
@@ -426,7 +427,7 @@ func (st *attemptState) goneUnsent(err error, reportsWrites bool) bool {
 }
 
 // errPoolStalled: the pool gave no answer within its stallBound.
-var errPoolStalled = errors.New("the pool did not answer within response_header_timeout and expect_continue_timeout of the attempt's start (HTTP/2 flow control may have held the body back)")
+var errPoolStalled = errors.New("the pool did not answer within response_header_timeout and expect_continue_timeout of the request's HTTP/2 connection (flow control may have held the body back)")
 
 // errNoFinalAnswer: reverse_proxy returned without passing on an answer
 // of the pool's (see attempt).

@@ -153,10 +153,7 @@ func (w *poolResponseWriter) holdBatch() bool {
 // instead (see onEdge); an answer that does not read as a batch goes out
 // as the pool wrote it.
 func (w *poolResponseWriter) endBatch() {
-	if w.batch == nil {
-		return
-	}
-	if w.clientGone() {
+	if w.batch == nil || w.clientGone() {
 		return
 	}
 	body := *w.batch
