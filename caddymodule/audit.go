@@ -393,9 +393,9 @@ func callerOf(g *grant, repl *caddy.Replacer) auditCaller {
 // (an identity provider that names its users by their numbers), is
 // masked as a destination is (+1425555****,
 // sip:+1425555****@contoso.com): the trail holds no full number, and
-// still tells callers apart. Any other claim is written as the token has it: masking
-// the digits of an object id (a GUID) would keep an administrator from
-// finding its caller.
+// still tells callers apart. Any other claim is written as the token has
+// it: masking the digits of an object id (a GUID) would keep an
+// administrator from finding its caller.
 func (c *auditCaller) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	for _, kv := range [...][2]string{{"sub", c.sub}, {"oid", c.oid}, {"tid", c.tid}, {"iss", c.iss}, {"client_id", c.clientID}} {
 		switch {

@@ -1500,7 +1500,8 @@ func ParseBatchResponse(contentType string, body []byte) ([]BatchResponse, *Erro
 
 // EditBatchResponseHeader returns body, a multipart/batching response as
 // ParseBatchResponse reads it, with the value of each header field named
-// name (canonical) in its parts replaced by what edit returns for it, or
+// name (in any letter case) in its parts replaced by what edit returns
+// for it, or
 // the field's line removed where edit says not to keep it; everything
 // else stays byte for byte. A value edit returns with a control
 // character in it removes the line too: it could end the line and frame
