@@ -1501,12 +1501,11 @@ func ParseBatchResponse(contentType string, body []byte) ([]BatchResponse, *Erro
 // EditBatchResponseHeader returns body, a multipart/batching response as
 // ParseBatchResponse reads it, with the value of each header field named
 // name (in any letter case) in its parts replaced by what edit returns
-// for it, or
-// the field's line removed where edit says not to keep it; everything
-// else stays byte for byte. A value edit returns with a control
-// character in it removes the line too: it could end the line and frame
-// the part anew. changed is false, and body returned as it is, when edit
-// changed nothing.
+// for it, or the field's line removed where edit says not to keep it;
+// everything else stays byte for byte. A value edit returns with a
+// control character in it removes the line too: it could end the line
+// and frame the part anew. changed is false, and body returned as it
+// is, when edit changed nothing.
 func EditBatchResponseHeader(contentType string, body []byte, name string, edit func(string) (string, bool)) (out []byte, changed bool, err *Error) {
 	type change struct {
 		start, end int // the bytes replaced
