@@ -101,7 +101,7 @@ func (w *poolResponseWriter) ReadFrom(r io.Reader) (int64, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.batch != nil {
-		return io.Copy(writerOnly{w}, r)
+		return io.Copy(struct{ io.Writer }{w}, r) // without ReadFrom, which would come back here
 	}
 	return w.ResponseWriterWrapper.ReadFrom(r)
 }
@@ -114,9 +114,6 @@ func (w *poolResponseWriter) FlushError() error {
 	}
 	return http.NewResponseController(w.ResponseWriter).Flush()
 }
-
-// writerOnly hides a writer's ReadFrom from io.Copy.
-type writerOnly struct{ io.Writer }
 
 // maxBatchAnswer bounds the batch answer the edge holds to rewrite its
 // parts' Locations; a longer one goes out as the pool wrote it.

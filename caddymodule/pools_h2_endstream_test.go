@@ -64,7 +64,6 @@ func TestPoolHTTP2BodyReadWhole(t *testing.T) {
 		for _, setup := range h2Setups {
 			for _, withBackup := range []bool{true, false} {
 				t.Run(fmt.Sprintf("%s/%s/backup=%v", sc.name, setup.name, withBackup), func(t *testing.T) {
-					var turns int
 					var scenarioBytes int // body bytes the scenario's request sent
 					var scenarioLength int64
 					primary := newH2PoolWithSettings(t, setup.overTLS, []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}},
@@ -73,11 +72,7 @@ func TestPoolHTTP2BodyReadWhole(t *testing.T) {
 							if req == nil {
 								return false
 							}
-							c.p.mu.Lock()
-							turn := turns
-							turns++
-							c.p.mu.Unlock()
-							if turn != 1 {
+							if c.p.nextTurn() != 1 {
 								return c.cont(req) && c.grant(req, req.contentLength) && c.body(req) && c.created(req)
 							}
 							if !c.cont(req) || !c.grant(req, req.contentLength-1) {
@@ -112,7 +107,7 @@ func TestPoolHTTP2BodyReadWhole(t *testing.T) {
 						backupGot = countOp(backup.OperationIDs(), "op-x")
 					}
 					primary.mu.Lock()
-					sent, length, primaryTurns, conns := scenarioBytes, scenarioLength, turns, primary.made
+					sent, length, primaryTurns, conns := scenarioBytes, scenarioLength, primary.turns, primary.made
 					primary.mu.Unlock()
 					t.Logf("status %d; primary: %d requests on %d connections, the scenario's %d of %d bytes; backup %d; body %.120q",
 						resp.Status, primaryTurns, conns, sent, length, backupGot, resp.Body)

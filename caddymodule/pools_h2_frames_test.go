@@ -41,6 +41,16 @@ type h2Pool struct {
 	script func(c *h2Conn, nth int) bool
 
 	complete []string // operationIds of the requests read whole
+	turns    int      // the script's turns so far (see nextTurn)
+}
+
+// nextTurn counts a turn of p's script, on any connection, and returns
+// how many came before it.
+func (p *h2Pool) nextTurn() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.turns++
+	return p.turns - 1
 }
 
 // h2Conn is one connection of an h2Pool.
@@ -385,13 +395,9 @@ func TestPoolHTTP2Misbehaving(t *testing.T) {
 								// that the race detector reports.
 								t.Skip("a refusal during the body write races in reverse_proxy's body wrapper")
 							}
-							var turns int // the pool's requests so far; the scenario is the turn after warming
+							// The scenario is the turn after warming.
 							primary := newH2Pool(t, setup.overTLS, func(c *h2Conn, _ int) bool {
-								c.p.mu.Lock()
-								turn := turns
-								turns++
-								c.p.mu.Unlock()
-								if turn != map[bool]int{false: 0, true: 1}[warm] {
+								if c.p.nextTurn() != map[bool]int{false: 0, true: 1}[warm] {
 									return serveH2(c)
 								}
 								req := c.head()

@@ -59,8 +59,7 @@ func TestPoolHTTP2SilentConnRetired(t *testing.T) {
 			if setup.overTLS {
 				caFile = primary.caFile(t)
 			}
-			block := h2Transport(setup.versions, caFile)
-			block = block[:len(block)-len("\n\t\t\t}\n\t\t}")] + "\n\t\t\t\tresponse_header_timeout 1s\n\t\t\t}\n\t\t}"
+			block := h2TransportWith(setup.versions, caFile, "response_header_timeout 1s", "")
 			e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tprimary "+primary.URL()+block))
 			if resp := e.startPhoneAudio("warm"); resp.Status != http.StatusCreated {
 				t.Fatalf("the first request: %d %s", resp.Status, resp.Body)
@@ -110,18 +109,13 @@ func TestPoolHTTP2SilentConnRetired(t *testing.T) {
 func TestPoolHTTP2FlowControlStall(t *testing.T) {
 	for _, setup := range h2Setups {
 		t.Run(setup.name, func(t *testing.T) {
-			var turns int
 			primary := newH2PoolWithSettings(t, setup.overTLS, []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}},
 				func(c *h2Conn, _ int) bool {
 					req := c.head()
 					if req == nil {
 						return false
 					}
-					c.p.mu.Lock()
-					turn := turns
-					turns++
-					c.p.mu.Unlock()
-					if turn == 0 {
+					if c.p.nextTurn() == 0 {
 						return c.cont(req) && c.grant(req, req.contentLength) && c.body(req) && c.created(req)
 					}
 					for c.next() != nil { // no window, ever
@@ -159,7 +153,7 @@ func TestPoolHTTP2FlowControlStall(t *testing.T) {
 // the client gets the whole answer, with reverse_proxy's
 // response_buffers too (which reads the body before the header goes on).
 func TestPoolHTTP2SlowBodyNotCut(t *testing.T) {
-	for _, buffers := range []string{"", "\n\t\t\tresponse_buffers 1MB"} {
+	for _, buffers := range []string{"", "response_buffers 1MB"} {
 		for _, setup := range h2Setups {
 			t.Run(fmt.Sprintf("%s/buffers=%v", setup.name, buffers != ""), func(t *testing.T) {
 				const chunk, chunks = "0123456789", 6
@@ -181,8 +175,7 @@ func TestPoolHTTP2SlowBodyNotCut(t *testing.T) {
 				if setup.overTLS {
 					caFile = primary.caFile(t)
 				}
-				block := stallTransport(setup.versions, caFile)
-				block = block[:len(block)-len("\n\t\t}")] + buffers + "\n\t\t}"
+				block := h2TransportWith(setup.versions, caFile, stallTimeouts, buffers)
 				e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tprimary "+primary.URL()+block))
 				if resp := e.startPhoneAudio("slow-body"); resp.Status != http.StatusCreated || resp.Body != strings.Repeat(chunk, chunks) {
 					t.Errorf("%d %q, want 201 and the pool's %d bytes", resp.Status, resp.Body, chunks*len(chunk))
@@ -214,8 +207,7 @@ func TestPoolHTTP1NoStallClock(t *testing.T) {
 	}
 	// Go's response header timer, 1.5s from the body's end, leaves the
 	// pool room to answer however busy the machine.
-	block := h2Transport("1.1 2", caFile)
-	block = block[:len(block)-len("\n\t\t\t}\n\t\t}")] + "\n\t\t\t\tresponse_header_timeout 1500ms\n\t\t\t\texpect_continue_timeout 500ms\n\t\t\t}\n\t\t}"
+	block := h2TransportWith("1.1 2", caFile, "response_header_timeout 1500ms\n\t\t\t\texpect_continue_timeout 500ms", "")
 	e := startEdge(t, "caddyfile", strings.Replace(poolsCaddyfile("\t\tprimary "+pool.URL+block),
 		"jwt off", "jwt off\n\t\tmax_body_size 32MiB", 1))
 	// More than the kernel's buffers hold while the pool does not read.
@@ -225,10 +217,11 @@ func TestPoolHTTP1NoStallClock(t *testing.T) {
 	}
 }
 
+// stallTimeouts give a pool's transport a stall clock of 700ms.
+const stallTimeouts = "response_header_timeout 500ms\n\t\t\t\texpect_continue_timeout 200ms"
+
 // stallTransport is a pool block whose transport speaks versions, trusts
-// caFile ("": the system's roots), and has a stall clock of 700ms
-// (response_header_timeout 500ms, expect_continue_timeout 200ms).
+// caFile ("": the system's roots), and has a stall clock of 700ms.
 func stallTransport(versions, caFile string) string {
-	block := h2Transport(versions, caFile)
-	return block[:len(block)-len("\n\t\t\t}\n\t\t}")] + "\n\t\t\t\tresponse_header_timeout 500ms\n\t\t\t\texpect_continue_timeout 200ms\n\t\t\t}\n\t\t}"
+	return h2TransportWith(versions, caFile, stallTimeouts, "")
 }

@@ -12,11 +12,23 @@ import (
 // h2Transport is a pool block whose transport speaks the given versions
 // and trusts the certificate in caFile ("": the system's roots alone).
 func h2Transport(versions, caFile string) string {
-	trust := ""
+	return h2TransportWith(versions, caFile, "", "")
+}
+
+// h2TransportWith is h2Transport with more transport lines and more
+// lines of the pool's own (each "" for none).
+func h2TransportWith(versions, caFile, transport, pool string) string {
+	lines := "\n\t\t\t\tversions " + versions
 	if caFile != "" {
-		trust = "\n\t\t\t\ttls_trust_pool file " + caFile
+		lines += "\n\t\t\t\ttls_trust_pool file " + caFile
 	}
-	return " {\n\t\t\ttransport http {\n\t\t\t\tversions " + versions + trust + "\n\t\t\t}\n\t\t}"
+	if transport != "" {
+		lines += "\n\t\t\t\t" + transport
+	}
+	if pool != "" {
+		pool = "\n\t\t\t" + pool
+	}
+	return " {\n\t\t\ttransport http {" + lines + "\n\t\t\t}" + pool + "\n\t\t}"
 }
 
 // h2Setup is one way a pool's transport speaks HTTP/2: over TLS with ALPN
