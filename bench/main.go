@@ -34,9 +34,10 @@
 // and system, from /proc/<pid>/stat, sampled before and after every round
 // and given to that round's route), its heap allocations and bytes per
 // request (from the runtime's memstats on Caddy's admin endpoint,
-// /debug/vars, sampled the same way), req/s, p50 and p99, then the ratios
-// of each route to plain reverse_proxy in the same run with their
-// targets. The CPU and throughput ratios are the medians of the rounds'
+// /debug/vars, sampled the same way), req/s, p50 and p99 (and for the
+// Redis route redis-server's own CPU per request, sampled the same way),
+// then the ratios of each route to plain reverse_proxy in the same run
+// with their targets. The CPU and throughput ratios are the medians of the rounds'
 // own ratios (a route's round against plain's round of the same round,
 // moments apart under the same load of the machine); allocations are
 // the difference of the totals. CPU per request is the headline figure:
@@ -306,7 +307,7 @@ func main() {
 	// all of it for the one caller the bench's token is.
 	const memoryStore = "store memory 2000000 {\n\t\t\tmax_entries_per_caller 2000000\n\t\t}\n\t\tidempotency"
 	addSite(routeIdemMem, memoryStore, "")
-	redisURL, stopRedis := startRedis()
+	redisURL, redisPID, stopRedis := startRedis()
 	defer stopRedis()
 	if redisURL != "" {
 		addSite(routeIdemRed, "store redis "+redisURL+"\n\t\tidempotency", "")
@@ -392,9 +393,16 @@ func main() {
 					}
 				}
 				before := server.sample()
+				var redisBefore time.Duration
+				if f.routes[i] == routeIdemRed {
+					redisBefore = procCPU(redisPID)
+				}
 				results := attack(targeters[i], *workers, *round)
 				m[i].round(results)
 				m[i].server(before, server.sample())
+				if f.routes[i] == routeIdemRed {
+					m[i].storeCPU += procCPU(redisPID) - redisBefore
+				}
 				if profile != nil {
 					profile()
 				}
@@ -532,6 +540,10 @@ type routeMetrics struct {
 	mallocs  uint64
 	bytes    uint64
 
+	// storeCPU is what redis-server used during the route's rounds (the
+	// Redis route's; 0 for the others).
+	storeCPU time.Duration
+
 	// replays counts answers that were the edge's replays of an earlier
 	// answer: cheaper than a delivery, so a route that has them measures
 	// something else than first requests.
@@ -661,6 +673,11 @@ func (m *routeMetrics) report(name string) {
 	for _, e := range m.all.Errors {
 		fmt.Printf("    error: %s\n", e)
 	}
+	if m.storeCPU > 0 {
+		// The store's CPU comes from the same cores as Caddy's: it is the
+		// part of the route's cost the CPU per request above leaves out.
+		fmt.Printf("    redis-server: %.1fµs of CPU per request besides\n", micros(m.storeCPU/time.Duration(max(m.requests, 1))))
+	}
 	if m.replays > 0 {
 		fmt.Printf("    %d answers were replays (Idempotent-Replayed), not deliveries\n", m.replays)
 	}
@@ -704,22 +721,7 @@ type processSample struct {
 // sample reads the process's CPU time from /proc/<pid>/stat and its
 // allocations from the runtime's memstats (expvar on the admin endpoint).
 func (p *caddyProcess) sample() processSample {
-	var s processSample
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
-	check(err)
-	// The fields after the command name, which is in parentheses and may
-	// hold anything: utime and stime are the 14th and 15th of the line.
-	_, rest, ok := bytes.Cut(stat, []byte(") "))
-	fields := strings.Fields(string(rest))
-	if !ok || len(fields) < 13 {
-		log.Fatalf("/proc/%d/stat: unexpected format", p.pid)
-	}
-	utime, err1 := strconv.ParseUint(fields[11], 10, 64)
-	stime, err2 := strconv.ParseUint(fields[12], 10, 64)
-	check(errors.Join(err1, err2))
-	// Linux reports them in USER_HZ, 100 per second on every architecture
-	// it exports to user space.
-	s.cpu = time.Duration(utime+stime) * (time.Second / 100)
+	s := processSample{cpu: procCPU(p.pid)}
 
 	res, err := http.Get(p.admin + "/debug/vars")
 	check(err)
@@ -730,6 +732,26 @@ func (p *caddyProcess) sample() processSample {
 	check(json.NewDecoder(res.Body).Decode(&vars))
 	s.mallocs, s.bytes = vars.Memstats.Mallocs, vars.Memstats.TotalAlloc
 	return s
+}
+
+// procCPU is the CPU time (user and system) process pid has used so far,
+// from /proc/<pid>/stat.
+func procCPU(pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	check(err)
+	// The fields after the command name, which is in parentheses and may
+	// hold anything: utime and stime are the 14th and 15th of the line.
+	_, rest, ok := bytes.Cut(stat, []byte(") "))
+	fields := strings.Fields(string(rest))
+	if !ok || len(fields) < 13 {
+		log.Fatalf("/proc/%d/stat: unexpected format", pid)
+	}
+	utime, err1 := strconv.ParseUint(fields[11], 10, 64)
+	stime, err2 := strconv.ParseUint(fields[12], 10, 64)
+	check(errors.Join(err1, err2))
+	// Linux reports them in USER_HZ, 100 per second on every architecture
+	// it exports to user space.
+	return time.Duration(utime+stime) * (time.Second / 100)
 }
 
 // profile starts a CPU profile of d on the Caddy process, written to
@@ -841,12 +863,12 @@ func serve(path string) {
 }
 
 // startRedis starts redis-server from PATH on a loopback port, without
-// persistence, and returns its URL and how to stop it; "" when
+// persistence, and returns its URL, its pid and how to stop it; "" when
 // redis-server is not on PATH.
-func startRedis() (url string, stop func()) {
+func startRedis() (url string, pid int, stop func()) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		return "", func() {}
+		return "", 0, func() {}
 	}
 	dir, err := os.MkdirTemp("", "ucwa-bench-redis")
 	check(err)
@@ -856,7 +878,7 @@ func startRedis() (url string, stop func()) {
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	check(cmd.Start())
 	waitForPort(port)
-	return fmt.Sprintf("redis://127.0.0.1:%d/0", port), func() {
+	return fmt.Sprintf("redis://127.0.0.1:%d/0", port), cmd.Process.Pid, func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		os.RemoveAll(dir)
