@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -141,9 +142,10 @@ type Handler struct {
 	// the same transport defaults as primary. It receives a request only
 	// when the primary could not take it (no upstream available, no
 	// connection could be made to any upstream it tried, or the request
-	// was certainly not received whole). Requires primary. Default: none,
-	// and a request the primary cannot take is answered 410 Gone /
-	// CannotRedirect.
+	// was certainly not received whole); one that neither can take is
+	// answered 503 ServiceUnavailable with a Retry-After (see
+	// noPoolRetryAfter). Requires primary. Default: none, and a request
+	// the primary cannot take is answered 410 Gone / CannotRedirect.
 	Backup *reverseproxy.Handler `json:"backup,omitempty"`
 
 	// Which requests to a pool carry `Expect: 100-continue`: those on a
@@ -224,6 +226,9 @@ type Handler struct {
 	poolSet      *PoolSet // cleaned up once the requests at the pools are done
 	poolMetrics  *poolMetrics
 	poolWarnings *poolWarnings
+	// noPoolRetryAfter is the Retry-After of the 503 a request gets
+	// when no pool can take it (see noPoolRetryAfter).
+	noPoolRetryAfter time.Duration
 
 	// Shared state (nil: none), idempotency (nil: off) and the limits.
 	store       *storeUse

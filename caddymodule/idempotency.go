@@ -372,7 +372,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		}
 		if !s.end(epoch, err) && !goesOn {
 			idem.count(in, resultStoreError)
-			return h.fail(w, in, storeError(err))
+			return h.failStore(w, in, err)
 		}
 		if err != nil {
 			// Delivered without the keys the store could not take. The

@@ -576,8 +576,8 @@ func (e edge) request(c idemCall) testkit.Request {
 }
 
 // TestIdempotencyReleaseOrKeep: a request that certainly reached no pool
-// (410 CannotRedirect, 503 with no pool available) releases its key, so
-// that sending it again delivers it; one that may have reached a pool and
+// (410 CannotRedirect, 503 with no pool available, whose Retry-After is
+// not recorded) releases its key, so that sending it again delivers it; one that may have reached a pool and
 // got the edge's 502 or 504 keeps it, and a repeat gets that answer
 // again.
 func TestIdempotencyReleaseOrKeep(t *testing.T) {
@@ -602,9 +602,13 @@ func TestIdempotencyReleaseOrKeep(t *testing.T) {
 				primary.Kill()
 				backup.Kill()
 				e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t), "primary "+primary.Addr(), "backup "+backup.Addr()))
-				if resp := e.call(idemCall{header: caller, op: "k503"}); resp.Status != http.StatusServiceUnavailable {
-					t.Fatalf("%d %s, want 503", resp.Status, resp.Body)
+				first := e.call(idemCall{header: caller, op: "k503"})
+				if first.Status != http.StatusServiceUnavailable {
+					t.Fatalf("%d %s, want 503", first.Status, first.Body)
 				}
+				// Its Retry-After goes to the client, and is not
+				// replayed: the key is released.
+				assertRetryAfter(t, first, "1")
 				backup.Restart(t)
 				resp := e.call(idemCall{header: caller, op: "k503"})
 				if resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "" || deliveries(backup.Pool, "k503") != 1 {

@@ -421,6 +421,17 @@ func (h *Handler) fail(w http.ResponseWriter, in *intake, e *ucwa.Error) error {
 	return nil
 }
 
+// setRetryAfter sets h's Retry-After to d in whole seconds, rounded up,
+// and at least 1: a Retry-After of 0 would have a client that honours it
+// send the request again at once, and again.
+func setRetryAfter(h http.Header, d time.Duration) {
+	secs := d / time.Second
+	if d%time.Second != 0 {
+		secs++
+	}
+	h.Set("Retry-After", strconv.FormatInt(int64(max(secs, 1)), 10))
+}
+
 // refuseNearMiss answers 404 to a request whose path spells a guarded
 // operation with something added, which a pool might still route to it.
 func (h *Handler) refuseNearMiss(w http.ResponseWriter, r *http.Request) error {

@@ -753,7 +753,7 @@ func (h *Handler) checkLimits(w http.ResponseWriter, in *intake) (taken []store.
 	// that let requests through uncounted while it is full would count
 	// none of theirs, nor any caller's whose budget needs a new entry.
 	if !s.end(epoch, err) || errors.Is(err, store.ErrFull) {
-		_ = h.fail(w, in, storeError(err))
+		_ = h.failStore(w, in, err)
 		return nil, false
 	}
 	if err != nil {
@@ -859,8 +859,7 @@ func (h *Handler) refuseOverLimit(w http.ResponseWriter, in *intake, l *limit, e
 	l.limited.Inc()
 	in.refusedBy = l.refusedBy
 	if retryAfter > 0 {
-		secs := max((retryAfter+time.Second-1)/time.Second, 1)
-		w.Header().Set("Retry-After", strconv.FormatInt(int64(secs), 10))
+		setRetryAfter(w.Header(), retryAfter)
 	}
 	_ = h.fail(w, in, e)
 	return false

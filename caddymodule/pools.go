@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -73,6 +74,7 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 	if h.poolSet, err = loadPoolSet(ctx, proxies); err != nil {
 		return err
 	}
+	h.noPoolRetryAfter = noPoolRetryAfter(proxies)
 	h.poolWarnings = new(poolWarnings)
 	h.poolWarnings.failover.now, h.poolWarnings.noPool.now = poolWarningClock, poolWarningClock
 	// A Location on any pool's host is rewritten, whichever pool answers:
@@ -329,8 +331,49 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 	h.poolWarnings.noPool.note(func(requests uint64) {
 		h.logger.Error("no pool can take the request: 503", zap.Uint64("requests", requests), zap.Error(unavailable))
 	})
+	setRetryAfter(w.Header(), h.noPoolRetryAfter)
 	h.answerForPools(w, in, errNoPool)
 	return nil
+}
+
+// noPoolRetryAfter is the Retry-After of the 503 a request gets when no
+// pool can take it, from the pools' provisioned proxies: how long until
+// the pool whose health checks hold an upstream back the shortest has
+// let one that came back be tried again. Passive checks forget each
+// failure fail_duration after they counted it, so by then every failure
+// counted up to the 503 is forgotten; active checks put an unhealthy
+// upstream back after health_passes passing checks, health_interval
+// apart (not for dynamic upstreams, which they do not check). A pool
+// with both may be held back by either, which the edge cannot tell, and
+// takes the longer. A pool with neither is tried again at the next
+// request: what kept it from the request (connections refused, every
+// upstream at its max_requests) says nothing of how long it lasts, so
+// the answer says the shortest Retry-After, a second. The pools'
+// configuration cannot tell how long ago a failure was counted or a
+// check ran: a pool may come back sooner, not later, unless it fails
+// again.
+func noPoolRetryAfter(proxies []namedProxy) time.Duration {
+	soonest := time.Duration(math.MaxInt64)
+	for _, p := range proxies {
+		var held time.Duration
+		if hc := p.proxy.HealthChecks; hc != nil {
+			if hc.Passive != nil {
+				held = time.Duration(hc.Passive.FailDuration)
+			}
+			if a := hc.Active; a != nil && a.IsEnabled() && p.proxy.DynamicUpstreams == nil {
+				// Provisioned: Interval and Passes hold their defaults
+				// (30s, 1) when unset. A product past a Duration's range
+				// stays at its largest.
+				checks := time.Duration(math.MaxInt64)
+				if interval := time.Duration(a.Interval); interval > 0 && int64(a.Passes) <= math.MaxInt64/int64(interval) {
+					checks = interval * time.Duration(a.Passes)
+				}
+				held = max(held, checks)
+			}
+		}
+		soonest = min(soonest, held)
+	}
+	return max(soonest, time.Second)
 }
 
 // attempt runs pl's attempt at the request and counts its outcome. An

@@ -275,9 +275,10 @@ type MemoryStore struct {
 	MaxEntriesPerCaller int `json:"max_entries_per_caller,omitempty"`
 
 	// What a request that needs a new entry in the store gets while the
-	// store is full: "closed" answers it 503 ServiceUnavailable and
-	// delivers nothing; "open" goes on without the store (a request is
-	// then delivered without idempotency), at the risk of a second
+	// store is full: "closed" answers it 503 ServiceUnavailable, with
+	// Retry-After: 1 (see storeRetryAfter), and delivers nothing; "open"
+	// goes on without the store (a request is then delivered without
+	// idempotency), at the risk of a second
 	// delivery, but for a request that one of its limits has no room
 	// for in the store, which is answered 503 either way (callers can
 	// fill the store, and the limits would count none of theirs): no
@@ -402,7 +403,8 @@ type RedisStore struct {
 
 	// What a request that needs the store gets while the store fails
 	// (unreachable, too slow, refusing): "closed" answers it 503
-	// ServiceUnavailable and delivers nothing; "open" goes on without the
+	// ServiceUnavailable, with Retry-After: 1 (see storeRetryAfter), and
+	// delivers nothing; "open" goes on without the
 	// store (a request is then delivered without idempotency, and
 	// uncounted by its limits; a Redis over its maxmemory, which callers
 	// can fill, is no failure the limits go on without: a request whose
@@ -866,6 +868,35 @@ var (
 	errStoreClosed = ucwa.NewError(http.StatusServiceUnavailable, "",
 		"The edge's configuration changed while the request came in. The request was not delivered and can be sent again.")
 )
+
+// storeRetryAfter is the Retry-After of the 503s a request gets when
+// its store call fails (errStoreUnavailable, errStoreFull,
+// errStoreClosed), the shortest there is: none of them tells when the
+// store will take the request. The edge asks the store again at every
+// request (go-redis dials again about once a second while Redis is
+// down), so the first retry once it answers goes through; an outage is
+// as long as Redis is away, which its timeout (one operation's bound)
+// says nothing of. A full store makes room as its entries expire
+// (within the idempotency window, or a limit's period) or are released
+// by requests that reached no pool, and at once when an operator raises
+// max_entries (a reload) or Redis's maxmemory; neither store says when
+// its next entry expires. A store closed under a request by a reload
+// is already replaced by the new configuration's. A retry the store
+// refuses again costs the edge one operation, bounded by its timeout,
+// and takes no entry. (A caller at its own share of the store gets 429,
+// without a Retry-After: its share frees as its own entries expire,
+// which no store tells either.)
+const storeRetryAfter = time.Second
+
+// failStore answers a request whose store call failed with err (see
+// storeError), with a 503's Retry-After.
+func (h *Handler) failStore(w http.ResponseWriter, in *intake, err error) error {
+	e := storeError(err)
+	if e.Status == http.StatusServiceUnavailable {
+		setRetryAfter(w.Header(), storeRetryAfter)
+	}
+	return h.fail(w, in, e)
+}
 
 // storeError is the answer to a request whose store call failed with err.
 func storeError(err error) *ucwa.Error {

@@ -1,0 +1,155 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// TestNoPoolRetryAfter: the 503 of a request that no pool can take
+// carries a Retry-After: when the pool whose health checks hold an
+// upstream back the shortest has let one that came back be tried again
+// (passive fail_duration; active health_interval times health_passes,
+// which do not check dynamic upstreams; the longer of both in one pool),
+// in whole seconds rounded up, and a second for a pool with neither,
+// which is tried again at the next request. The 410 of a primary alone,
+// which says not to retry, carries none.
+func TestNoPoolRetryAfter(t *testing.T) {
+	// block is a pool's block of reverse_proxy subdirectives.
+	block := func(lines ...string) string {
+		return " {\n\t\t\t" + strings.Join(lines, "\n\t\t\t") + "\n\t\t}"
+	}
+	for _, tc := range []struct {
+		name string
+		// primary and backup follow `primary` and `backup` (none for
+		// backup ""); DOWN is an address, PORT a port, that nothing
+		// listens on, another for each pool.
+		primary, backup string
+		status          int
+		retryAfter      string
+	}{
+		{"no health checks", "DOWN", "DOWN", http.StatusServiceUnavailable, "1"},
+		{"passive, rounded up", "DOWN" + block("fail_duration 20s"), "DOWN" + block("fail_duration 2500ms"), http.StatusServiceUnavailable, "3"},
+		{"a pool without health checks", "DOWN" + block("fail_duration 20s"), "DOWN", http.StatusServiceUnavailable, "1"},
+		{"active, its passes", "DOWN" + block("health_uri /health", "health_interval 4s", "health_passes 3"), "DOWN" + block("fail_duration 30s"), http.StatusServiceUnavailable, "12"},
+		{"active, its default interval", "DOWN" + block("health_uri /health"), "DOWN" + block("fail_duration 45s"), http.StatusServiceUnavailable, "30"},
+		{"active and passive, the longer", "DOWN" + block("fail_duration 10s", "health_uri /health", "health_interval 4s"), "DOWN" + block("fail_duration 45s"), http.StatusServiceUnavailable, "10"},
+		{"dynamic upstreams, no active checks", block("dynamic a localhost PORT", "fail_duration 5s", "health_uri /health", "health_interval 40s"), "DOWN" + block("fail_duration 45s"), http.StatusServiceUnavailable, "5"},
+		{"no backup: 410, no retry", "DOWN" + block("fail_duration 20s"), "", http.StatusGone, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := func(name, line string) string {
+				port := testkit.Port(t)
+				line = strings.ReplaceAll(line, "DOWN", testkit.Addr(port))
+				return "\t\t" + name + " " + strings.ReplaceAll(line, "PORT", strconv.Itoa(port)) + "\n"
+			}
+			pools := pool("primary", tc.primary)
+			if tc.backup != "" {
+				pools += pool("backup", tc.backup)
+			}
+			e := startEdge(t, "caddyfile", poolsCaddyfile(pools))
+			resp := e.startPhoneAudio("op-retry-after")
+			if resp.Status != tc.status {
+				t.Fatalf("%d %s, want %d", resp.Status, resp.Body, tc.status)
+			}
+			assertRetryAfter(t, resp, tc.retryAfter)
+			if tc.status == http.StatusServiceUnavailable {
+				if e := ucwaError(t, resp.Body); e.Code != "ServiceUnavailable" || e.Message != errNoPool.Message {
+					t.Errorf("%s, want the edge's 503 of no pool", resp.Body)
+				}
+			}
+		})
+	}
+}
+
+// TestStoreRetryAfter: a request refused because the store failed it
+// with on_error closed (Redis down, a full memory store or Redis over
+// its maxmemory; for idempotency and for the limits) gets a 503 with
+// Retry-After: 1 and is not delivered. A caller at its own share of the
+// store gets 429 without one.
+func TestStoreRetryAfter(t *testing.T) {
+	alice := caller{"tenant-1", "alice"}.header(t)
+	bob := caller{"tenant-2", "bob"}.header(t)
+	redisDown := func(t *testing.T, feature string) (limitEdge, func(limitEdge)) {
+		srv := testkit.StartRedis(t)
+		e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", feature)
+		return e, func(limitEdge) { srv.Kill() }
+	}
+	for _, tc := range []struct {
+		name string
+		// start starts the edge and returns what brings the store to
+		// fail bob's call.
+		start      func(t *testing.T) (limitEdge, func(limitEdge))
+		status     int
+		message    string
+		retryAfter string
+	}{
+		{"redis down, idempotency", func(t *testing.T) (limitEdge, func(limitEdge)) {
+			return redisDown(t, "idempotency")
+		}, http.StatusServiceUnavailable, errStoreUnavailable.Message, "1"},
+		{"redis down, a limit", func(t *testing.T) (limitEdge, func(limitEdge)) {
+			return redisDown(t, "limit calls 5 per 1h")
+		}, http.StatusServiceUnavailable, errStoreUnavailable.Message, "1"},
+		{"redis over its maxmemory", func(t *testing.T) (limitEdge, func(limitEdge)) {
+			srv := testkit.StartRedis(t)
+			e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", "idempotency")
+			return e, func(limitEdge) {
+				rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+				defer rdb.Close()
+				overMaxmemory(t, rdb)
+			}
+		}, http.StatusServiceUnavailable, errStoreFull.Message, "1"},
+		{"memory full, idempotency", func(t *testing.T) (limitEdge, func(limitEdge)) {
+			e := startLimitEdge(t, "store memory 2 {\n\t\t\tmax_entries_per_caller 2\n\t\t}", "idempotency")
+			return e, func(e limitEdge) { fillWithCalls(t, e, alice, 2) }
+		}, http.StatusServiceUnavailable, errStoreFull.Message, "1"},
+		{"memory full, a limit", func(t *testing.T) (limitEdge, func(limitEdge)) {
+			// alice's call takes the store's one entry: her budget.
+			e := startLimitEdge(t, "store memory 1 {\n\t\t\tmax_entries_per_caller 1\n\t\t}", "limit calls 5 per 1h")
+			return e, func(e limitEdge) { fillWithCalls(t, e, alice, 1) }
+		}, http.StatusServiceUnavailable, errStoreFull.Message, "1"},
+		{"a caller's share full: 429", func(t *testing.T) (limitEdge, func(limitEdge)) {
+			e := startLimitEdge(t, "store memory 10 {\n\t\t\tmax_entries_per_caller 1\n\t\t}", "idempotency")
+			return e, func(e limitEdge) { fillWithCalls(t, e, bob, 1) }
+		}, http.StatusTooManyRequests, errCallerShareFull.Message, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, fail := tc.start(t)
+			fail(e)
+			before := e.pool.Requests.Load()
+			resp := e.callOp("bob-1", bob)
+			if resp.Status != tc.status || ucwaError(t, resp.Body).Message != tc.message {
+				t.Fatalf("%d %s, want %d %q", resp.Status, resp.Body, tc.status, tc.message)
+			}
+			assertRetryAfter(t, resp, tc.retryAfter)
+			if got := e.pool.Requests.Load() - before; got != 0 {
+				t.Errorf("the pool got %d requests, want none", got)
+			}
+		})
+	}
+}
+
+// fillWithCalls has the caller of h make n calls, with operationIds of
+// their own, that the edge delivers.
+func fillWithCalls(t *testing.T, e limitEdge, h http.Header, n int) {
+	t.Helper()
+	for i := range n {
+		if resp := e.callOp("fill-"+strconv.Itoa(i), h); resp.Status != http.StatusCreated {
+			t.Fatalf("filling the store: %d %s", resp.Status, resp.Body)
+		}
+	}
+}
+
+// assertRetryAfter checks that resp has one Retry-After, want, or none
+// for want "".
+func assertRetryAfter(t *testing.T, resp testkit.Response, want string) {
+	t.Helper()
+	if got := resp.Header.Values("Retry-After"); want == "" && len(got) != 0 || want != "" && (len(got) != 1 || got[0] != want) {
+		t.Errorf("Retry-After %q, want %q", got, want)
+	}
+}
