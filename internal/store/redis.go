@@ -889,6 +889,17 @@ func hashTag(key string) string {
 // as a string, how many seconds until it has room for its events (0 when
 // it has room).
 //
+// A key's remaining events count half a microsecond more room than diff
+// holds: diff comes of seconds since 2017 (some 3*10^8, whose floats are
+// 60ns apart) and may fall that much short of a whole number of
+// intervals (2 of 3 per second leave 0.33333331 seconds, not a third),
+// which would count one event fewer than the memory store does for the
+// same takes. Half a microsecond is more than that error for periods
+// of up to decades, and less than TIME tells apart (it drops what is
+// under a microsecond): an event due within it counts now. No
+// more remain than Count less the events taken. The decision, the retry
+// and the time stored are redis_rate's, which every edge reads alike.
+//
 // With a cluster, KEYS ends with the call's ran marker and ARGV with the
 // marker's TTL in milliseconds (see ranMarker): a call that takes sets
 // the marker, and a call that finds it set ran already (the cluster
@@ -904,6 +915,9 @@ local now = redis.call("TIME")
 now = (now[1] - jan_1_2017) + (now[2] / 1000000)
 local new_tats, remaining, retry = {}, {}, {}
 local allowed = 1
+local function events(diff, emission_interval, most)
+	return math.max(math.min(math.floor((diff + 0.0000005) / emission_interval), most), 0)
+end
 for i = 1, takes do
 	local rate = tonumber(ARGV[3*i-2])
 	local period = tonumber(ARGV[3*i-1])
@@ -923,14 +937,14 @@ for i = 1, takes do
 	local diff = now - (new_tat - emission_interval * rate)
 	new_tats[i] = new_tat
 	if again then
-		remaining[i] = math.max(diff / emission_interval, 0)
+		remaining[i] = events(diff, emission_interval, rate)
 		retry[i] = "0"
 	elseif diff < 0 then
 		allowed = 0
 		remaining[i] = 0
 		retry[i] = tostring(-diff)
 	else
-		remaining[i] = diff / emission_interval
+		remaining[i] = events(diff, emission_interval, rate - cost)
 		retry[i] = "0"
 	end
 end

@@ -726,6 +726,80 @@ func TestAllowAll(t *testing.T) {
 	}
 }
 
+// TestAllowRemaining: a take's Remaining is the events left after it,
+// Count less those taken, from either store, for limits
+// whose interval no float holds exactly (a third of a second, an hour
+// over 7, 3.6µs). Each sequence starts on a budget never taken from, whose
+// first take leaves Count-n whatever the time; a sequence of more takes
+// has an interval of minutes, far more than its takes last, so that no
+// event comes back meanwhile. Then every event taken is given back, and
+// the first take takes again from a whole budget.
+func TestAllowRemaining(t *testing.T) {
+	cases := []struct {
+		limit store.Limit
+		takes []int
+	}{
+		{store.Limit{Count: 3, Period: time.Second}, []int{2}},
+		{store.Limit{Count: 6, Period: time.Second}, []int{1}},
+		{store.Limit{Count: 7, Period: time.Second}, []int{6}},
+		{store.Limit{Count: 10, Period: time.Second}, []int{1}},
+		{store.Limit{Count: 100, Period: time.Minute}, []int{1}},
+		{store.Limit{Count: 1000, Period: time.Second}, []int{999}},
+		{store.Limit{Count: 999999, Period: time.Second}, []int{2}},
+		{store.Limit{Count: 1000000000, Period: time.Hour}, []int{2}},
+		{store.Limit{Count: 1000000000, Period: time.Hour}, []int{999999999}},
+		{store.Limit{Count: 7, Period: time.Hour}, []int{2, 1, 3, 1}},
+		{store.Limit{Count: 7, Period: time.Hour}, []int{6, 1}},
+		{store.Limit{Count: 13, Period: 24 * time.Hour}, []int{12, 1}},
+		{store.Limit{Count: 20, Period: time.Hour}, []int{1, 1, 17, 1}},
+	}
+	calls := []struct {
+		name  string
+		allow func(s store.Store, key string, limit store.Limit, n int) (store.Decision, error)
+	}{
+		{"AllowAll", func(s store.Store, key string, limit store.Limit, n int) (store.Decision, error) {
+			ds, err := s.AllowAll(context.Background(), []store.Take{{Key: key, Limit: limit, N: n}})
+			if err != nil {
+				return store.Decision{}, err
+			}
+			return ds[0], nil
+		}},
+	}
+	for _, b := range limitBackends {
+		t.Run(b.name, func(t *testing.T) {
+			open := b.start(t)
+			s, _ := open(t)
+			for _, call := range calls {
+				for _, tc := range cases {
+					name := fmt.Sprintf("%s/%d per %s/%v", call.name, tc.limit.Count, tc.limit.Period, tc.takes)
+					t.Run(name, func(t *testing.T) {
+						take := func(what string, n, left int) {
+							t.Helper()
+							d, err := call.allow(s, name, tc.limit, n)
+							if err != nil {
+								t.Fatal(err)
+							}
+							if !d.Allowed || d.Remaining != left || d.RetryAfter != 0 {
+								t.Errorf("%s, %d events: %+v, want allowed with %d remaining", what, n, d, left)
+							}
+						}
+						taken := 0
+						for _, n := range tc.takes {
+							taken += n
+							take("take", n, tc.limit.Count-taken)
+						}
+						err := s.RefundAll(context.Background(), []store.Take{{Key: name, Limit: tc.limit, N: taken}}, 0)
+						if err != nil {
+							t.Fatal(err)
+						}
+						take("after the refund", tc.takes[0], tc.limit.Count-tc.takes[0])
+					})
+				}
+			}
+		})
+	}
+}
+
 // TestRefundAll: events given back are there to take again, in every
 // budget of the refund; a budget is never given more than its Count
 // (a refund of events it no longer misses, a refund given twice), and a
