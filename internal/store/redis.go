@@ -21,7 +21,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 )
@@ -113,8 +112,7 @@ type RedisOptions struct {
 }
 
 // Redis is a Store in Redis, shared by every edge that uses the same Redis
-// and key prefix. Each operation is one round trip (a Lua script, or the
-// GCRA script of github.com/go-redis/redis_rate for limits; with
+// and key prefix. Each operation is one round trip (a Lua script; with
 // MaxPerOwner, a reservation's script and its owner's count in one
 // pipeline, see reserveOwned, and a release's or a renewal's with the
 // count's, see ownedCalls), bounded by the store's timeout. A failed operation is not retried, because a retried
@@ -147,7 +145,6 @@ type Redis struct {
 	// same client with Sentinel or Cluster.
 	client       redis.UniversalClient
 	reservations redis.UniversalClient
-	limiter      *redis_rate.Limiter
 	prefix       string
 	// limitPrefix starts the keys of limits after redis_rate's "rate:":
 	// prefix, and with a cluster the hash tag that puts them in one slot.
@@ -339,7 +336,6 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	return &Redis{
 		client:         client,
 		reservations:   reservations,
-		limiter:        redis_rate.NewLimiter(client),
 		prefix:         prefix,
 		limitPrefix:    limitPrefix,
 		maxPerOwner:    opts.MaxPerOwner,
@@ -831,37 +827,23 @@ func (r *Redis) Allow(ctx context.Context, key string, limit Limit) (Decision, e
 	return r.AllowN(ctx, key, limit, 1)
 }
 
-// AllowN implements Store with github.com/go-redis/redis_rate (GCRA): rate
-// Count per Period, burst Count, timed by the Redis server's clock so that
-// every edge counts alike. With a cluster it is AllowAll of one take,
-// whose script answers alike and takes nothing when the cluster client
-// runs it a second time (see ranMarker).
+// AllowN implements Store with the GCRA of github.com/go-redis/redis_rate:
+// rate Count per Period, burst Count, timed by the Redis server's clock
+// so that every edge counts alike. It is AllowAll of one take, whose
+// script counts the remaining events as the memory store does (see
+// allowAllScript), where redis_rate's own script may count one fewer,
+// and with a cluster takes nothing when the cluster client runs it a
+// second time (see ranMarker).
 func (r *Redis) AllowN(ctx context.Context, key string, limit Limit, n int) (Decision, error) {
-	if err := limit.validate(n); err != nil {
-		return Decision{}, invalid("allow", err)
-	}
-	if r.cluster {
-		ds, err := r.AllowAll(ctx, []Take{{Key: key, Limit: limit, N: n}})
-		if err != nil {
-			return Decision{}, err
-		}
-		return ds[0], nil
-	}
-	ctx, cancel := r.deadlines.context(ctx)
-	defer cancel()
-	res, err := r.limiter.AllowN(ctx, r.limitPrefix+key, redis_rate.Limit{Rate: limit.Count, Burst: limit.Count, Period: limit.Period}, n)
+	ds, err := r.AllowAll(ctx, []Take{{Key: key, Limit: limit, N: n}})
 	if err != nil {
-		return Decision{}, r.fail("allow", err)
+		return Decision{}, err
 	}
-	d := Decision{Allowed: res.Allowed > 0, Remaining: res.Remaining}
-	if !d.Allowed {
-		d.RetryAfter = max(res.RetryAfter, 0)
-	}
-	return d, nil
+	return ds[0], nil
 }
 
-// redisRatePrefix starts the keys of redis_rate's limits, which
-// allowAllScript shares.
+// redisRatePrefix starts the keys of limits, as it does redis_rate's,
+// whose keys and times allowAllScript shares.
 const redisRatePrefix = "rate:"
 
 // clusterLimitTag follows the key prefix in the keys of limits with a

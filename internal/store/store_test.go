@@ -727,7 +727,7 @@ func TestAllowAll(t *testing.T) {
 }
 
 // TestAllowRemaining: a take's Remaining is the events left after it,
-// Count less those taken, from either store, for limits
+// Count less those taken, from either store and either call, for limits
 // whose interval no float holds exactly (a third of a second, an hour
 // over 7, 3.6µs). Each sequence starts on a budget never taken from, whose
 // first take leaves Count-n whatever the time; a sequence of more takes
@@ -763,6 +763,9 @@ func TestAllowRemaining(t *testing.T) {
 				return store.Decision{}, err
 			}
 			return ds[0], nil
+		}},
+		{"AllowN", func(s store.Store, key string, limit store.Limit, n int) (store.Decision, error) {
+			return s.AllowN(context.Background(), key, limit, n)
 		}},
 	}
 	for _, b := range limitBackends {
