@@ -72,7 +72,9 @@ import (
 // guarded part with an operationId reserves its key, and a repeat of any
 // of them, batched or alone, gets 409, never a replay (a batch's answer
 // holds every part's). A token is never part of the key, and the store
-// holds only the key's hash and the pool's answer. The memory store
+// holds only the key's hash and the pool's answer, whose body a Redis
+// store holds sealed (see answer_seal.go): it may echo the number the
+// request rings. The memory store
 // holds at most max_entries_per_caller reservations of one caller (see
 // MemoryStore.MaxEntriesPerCaller), so that one caller's operationIds
 // cannot fill it for all.
@@ -446,6 +448,11 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	}
 
 	rec := in.recorder(w)
+	if s.redis != nil {
+		if key, ok := in.answerSealKey(); ok {
+			rec.seal = &key
+		}
+	}
 	// An answer that may be recorded (not a batch's) is replayed to
 	// repeats that may accept other content codings than this request,
 	// without its headers: the pool is asked for it without the client's
@@ -860,6 +867,13 @@ func hasOperationID(c *ucwa.Cleaned) bool {
 // (see replayable).
 func (h *Handler) repeat(w http.ResponseWriter, in *intake, current string, verified bool) error {
 	a, ok := decodeAnswer(current)
+	if ok && a.sealed {
+		key, keyed := in.answerSealKey()
+		ok = keyed
+		if ok {
+			a.body, ok = openBody(&key, a.body)
+		}
+	}
 	switch {
 	case !ok || !verified || !replayable(a.status, nil):
 		h.idempotency.count(in, resultConflict)
@@ -1033,25 +1047,37 @@ const (
 // without issuer is what every version of the edge makes of it (see the
 // README's "Upgrading a fleet on one store").
 func appendIdempotencyKey(b []byte, keyed bool, tid, issuer, caller, application string, c *ucwa.Cleaned) []byte {
-	operationID, _ := c.Value("operationId")
-	if operationID == "" {
-		return b
-	}
-	// Each part with its length before it, so that no two requests'
-	// parts run together into the same bytes.
 	var buf [256]byte
-	h := append(buf[:0], idempotencyKeyVersion...)
-	tenant := tid
-	if issuer != "" {
-		h, tenant = append(buf[:0], idempotencyIssuerKeyVersion...), issuer
-	}
-	for _, part := range [...]string{tenant, caller, application, c.Operation.Rel, operationID} {
-		h = binary.AppendUvarint(h, uint64(len(part)))
-		h = append(h, part...)
+	h := appendIdempotencyKeyInput(buf[:0], tid, issuer, caller, application, c)
+	if len(h) == 0 {
+		return b
 	}
 	sum := storeDigest(keyed, h, sha256.Size)
 	b = append(b, idempotencyKeyPrefix...)
 	return base64.RawURLEncoding.AppendEncode(b, sum[:])
+}
+
+// appendIdempotencyKeyInput appends to h the hashed input of the store
+// key that appendIdempotencyKey makes, and nothing for a request without
+// an operationId.
+func appendIdempotencyKeyInput(h []byte, tid, issuer, caller, application string, c *ucwa.Cleaned) []byte {
+	operationID, _ := c.Value("operationId")
+	if operationID == "" {
+		return h
+	}
+	start := len(h)
+	h = append(h, idempotencyKeyVersion...)
+	tenant := tid
+	if issuer != "" {
+		h, tenant = append(h[:start], idempotencyIssuerKeyVersion...), issuer
+	}
+	// Each part with its length before it, so that no two requests'
+	// parts run together into the same bytes.
+	for _, part := range [...]string{tenant, caller, application, c.Operation.Rel, operationID} {
+		h = binary.AppendUvarint(h, uint64(len(part)))
+		h = append(h, part...)
+	}
+	return h
 }
 
 // reservationToken is the value of a reservation in flight: "f" and 128
@@ -1110,6 +1136,8 @@ type recordedAnswer struct {
 	// notEmergency: a failure (3xx and over) answered to a request that
 	// was no emergency call when it came (see heldBackByFirst).
 	notEmergency bool
+	// sealed: body is sealed (see sealBody).
+	sealed bool
 }
 
 // replayable reports whether an answer of status with the headers h
@@ -1313,7 +1341,9 @@ func (a *recordedAnswer) answers(in *intake, keyed bool) bool {
 // that knows only the first four letters takes it for a value it cannot
 // read, and answers a repeat 409, never a replay without Retry-After,
 // and never holds back an emergency call by it. It holds no token and no
-// value of the request.
+// value of the request. A record whose body is sealed (see answer_seal.go)
+// is "~" and the record, the sealed body for its body: an edge that
+// does not know "~" answers its repeats 409.
 func (a *recordedAnswer) encode() string {
 	return a.encodeWith([]byte(a.inputs), a.body, nil)
 }
@@ -1323,7 +1353,10 @@ func (a *recordedAnswer) encode() string {
 // numbers are formatted on the stack.
 func (a *recordedAnswer) encodeWith(inputs []byte, body string, bodyBytes []byte) string {
 	var b strings.Builder
-	b.Grow(1 + len(inputs) + 5*20 + len(a.location) + len(a.contentType) + len(a.retryAfter) + len(body) + len(bodyBytes))
+	b.Grow(2 + len(inputs) + 5*20 + len(a.location) + len(a.contentType) + len(a.retryAfter) + len(body) + len(bodyBytes))
+	if a.sealed {
+		b.WriteByte('~')
+	}
 	var num [20]byte
 	kind := byte('a')
 	if a.onEdge {
@@ -1369,6 +1402,9 @@ func (a *recordedAnswer) encodeWith(inputs []byte, body string, bodyBytes []byte
 // flight or a value it cannot read.
 func decodeAnswer(v string) (recordedAnswer, bool) {
 	var a recordedAnswer
+	if strings.HasPrefix(v, "~") {
+		a.sealed, v = true, v[1:]
+	}
 	if v == "" {
 		return a, false
 	}
@@ -1461,6 +1497,9 @@ type answerRecorder struct {
 	// unreplayable: the answer needs a header its record does not keep
 	// (see replayable).
 	unreplayable bool
+	// seal is the key that seals the recorded body (see
+	// answer_seal.go); nil: it is recorded as it is.
+	seal *[32]byte
 	// edgeLocation is the Location a pool's answer got rewritten onto
 	// the edge's scheme and host (see poolResponseWriter), which take its
 	// first edgeOriginLen bytes; "" for none.
@@ -1542,9 +1581,15 @@ func (w *answerRecorder) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // encode is the recorded answer as the store holds it, with the
-// inputsDigest of the request it answers.
+// inputsDigest of the request it answers: its body sealed under seal,
+// when the recorder has one and there is a body.
 func (w *answerRecorder) encode(inputs *[inputsDigestLen]byte) string {
-	return w.recordedAnswer.encodeWith(inputs[:], "", w.recorded)
+	if w.seal == nil || len(w.recorded) == 0 {
+		return w.recordedAnswer.encodeWith(inputs[:], "", w.recorded)
+	}
+	a := w.recordedAnswer
+	a.sealed = true
+	return a.encodeWith(inputs[:], "", sealBody(w.seal, w.recorded))
 }
 
 // unmarshalIdempotency parses `idempotency [<window>]`; d is on

@@ -762,6 +762,7 @@ func FuzzRecordedAnswer(f *testing.F) {
 	f.Add(502, "::", ":", "", "a999-1:0:")
 	f.Add(201, "x", "", "", "EAAAAAAAAAAAAAAAAAAAAAA2010:0:")
 	f.Add(503, "y", "z", "", "RAAAAAAAAAAAAAAAAAAAAAA5030:0:3:1:120")
+	f.Add(201, "/i", "z", "sealed", "~a2011:2:xyz")
 	f.Fuzz(func(t *testing.T, status int, location, contentType, body, stored string) {
 		if a, ok := decodeAnswer(stored); ok {
 			if a.status < 200 || a.status > 999 {
@@ -774,7 +775,7 @@ func FuzzRecordedAnswer(f *testing.F) {
 		if status < 200 || status > 999 {
 			return
 		}
-		want := recordedAnswer{status: status, location: location, contentType: contentType, body: body, onEdge: len(body)%2 == 1}
+		want := recordedAnswer{status: status, location: location, contentType: contentType, body: body, onEdge: len(body)%2 == 1, sealed: len(contentType)%3 == 2}
 		if len(location)%2 == 1 {
 			sum := sha256.Sum256([]byte(location))
 			want.inputs = base64.RawURLEncoding.EncodeToString(sum[:16])
