@@ -15,8 +15,8 @@ import (
 // the operation and the operationId; see appendIdempotencyKeyInput), in
 // another domain: every edge makes it again from the repeat, and the
 // store never holds it, nor anything it can be made from without that
-// input. An answer without a body is recorded as it always was (edges of
-// the version before read it); a memory store holds the edge's own
+// input. An answer without a body is recorded in clear, in the format
+// edges of the version before read; a memory store holds the edge's own
 // values in its own process, and seals nothing.
 
 // answerSealVersion starts the hashed input of an answer's seal key.
