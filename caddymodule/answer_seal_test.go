@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // TestIdempotencyRedisSealsAnswerBody: a pool's answer whose body echoes
@@ -100,5 +103,55 @@ func TestIdempotencyRedisSealsAnswerBody(t *testing.T) {
 				t.Errorf("the pool got the request %d times, want once", got)
 			}
 		})
+	}
+}
+
+// TestAnswerSealKeyDomain: the seal key of a request is the SHA-256 of
+// answerSealVersion and the very input whose SHA-256 is its Redis store
+// key, for a caller of a tid and one of an issuer alike (the issuer's
+// input starts otherwise, after the seal's version), so that it is none
+// of what Redis holds; a request without an operationId, and a batch,
+// have none.
+func TestAnswerSealKeyDomain(t *testing.T) {
+	c, err := ucwa.NewCleaner("US", ucwa.TelURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := ucwa.FindOperation(ucwa.DefaultOperations(), "startPhoneAudio")
+	clean := func(body string) *ucwa.Cleaned {
+		t.Helper()
+		cl, e := c.Intake(op, ucwa.Incoming{Method: "POST", Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(body)})
+		if e != nil {
+			t.Fatal(e)
+		}
+		return cl
+	}
+	withID := clean(`{"to":"sip:a@contoso.com","operationId":"op-1"}`)
+	for _, issuer := range []string{"", "https://issuer.example/"} {
+		g := &grant{issuer: issuer}
+		g.placeholders[3], g.placeholders[6] = "tenant-1", "oid-a"
+		in := intake{cleaned: withID, grant: g, application: "192"}
+		key, ok := in.answerSealKey()
+		if !ok {
+			t.Fatalf("issuer %q: no seal key", issuer)
+		}
+		input := appendIdempotencyKeyInput(nil, "tenant-1", issuer, "oid-a", "192", withID)
+		if want := sha256.Sum256(append([]byte(answerSealVersion), input...)); key != want {
+			t.Errorf("issuer %q: seal key %x, want %x", issuer, key, want)
+		}
+		storeKey := appendIdempotencyKey(nil, false, "tenant-1", issuer, "oid-a", "192", withID)
+		if sum := sha256.Sum256(input); string(storeKey) != idempotencyKeyPrefix+base64.RawURLEncoding.EncodeToString(sum[:]) || key == sum {
+			t.Errorf("issuer %q: store key %s is not the SHA-256 of the seal's input without its version, or is the seal key", issuer, storeKey)
+		}
+	}
+	g := &grant{}
+	g.placeholders[3], g.placeholders[6] = "tenant-1", "oid-a"
+	for name, in := range map[string]intake{
+		"no operationId": {cleaned: clean(`{"to":"sip:a@contoso.com"}`), grant: g, application: "192"},
+		"a batch":        {parts: []cleanedPart{{index: 1, path: "/x", cleaned: withID}}, grant: g, application: "192"},
+	} {
+		if _, ok := in.answerSealKey(); ok {
+			t.Errorf("%s: a seal key", name)
+		}
 	}
 }
