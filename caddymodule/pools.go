@@ -331,7 +331,17 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 	h.poolWarnings.noPool.note(func(requests uint64) {
 		h.logger.Error("no pool can take the request: 503", zap.Uint64("requests", requests), zap.Error(unavailable))
 	})
-	setRetryAfter(w.Header(), h.noPoolRetryAfter)
+	retryAfter := h.noPoolRetryAfter
+	if h.poolSet.drained.released.Load() {
+		// A reload unloaded this configuration: the retry reaches the
+		// new one's pools, whose active checks start anew; the failures
+		// this one's passive checks counted are forgotten once its pools
+		// are cleaned up, when the last request that holds them (this
+		// one, often) is done. How long the new pools hold an upstream
+		// back is theirs to say.
+		retryAfter = time.Second
+	}
+	setRetryAfter(w.Header(), retryAfter)
 	h.answerForPools(w, in, errNoPool)
 	return nil
 }
@@ -351,7 +361,11 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 // the answer says the shortest Retry-After, a second. The pools'
 // configuration cannot tell how long ago a failure was counted or a
 // check ran: a pool may come back sooner, not later, unless it fails
-// again.
+// again, or another reverse_proxy that names the same upstream (Caddy
+// shares passive health state among them) counts a failure it forgets
+// later, or a circuit breaker, which says nothing of how long it holds
+// an upstream back, holds one. A request answered once a reload
+// unloaded the configuration gets a second instead (see deliver).
 func noPoolRetryAfter(proxies []namedProxy) time.Duration {
 	soonest := time.Duration(math.MaxInt64)
 	for _, p := range proxies {

@@ -153,3 +153,51 @@ func assertRetryAfter(t *testing.T, resp testkit.Response, want string) {
 		t.Errorf("Retry-After %q, want %q", got, want)
 	}
 }
+
+// TestNoPoolRetryAfterStraggler: a request that comes to the old
+// configuration's handler once a reload cleaned its pools up (its head
+// read just as the old server shut down) and that no pool takes gets a
+// 503 with Retry-After: 1, not what the old pools' health checks said:
+// its retry reaches the new configuration's pools, which hold back no
+// upstream for a failure the old ones counted.
+func TestNoPoolRetryAfterStraggler(t *testing.T) {
+	release := make(chan struct{})
+	auth := testkit.NewPool(t, "auth", func(_ *testkit.Pool, w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Test-Hold") != "" {
+			<-release
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	down := func() string {
+		return testkit.Addr(testkit.Port(t)) + " {\n\t\t\t\tfail_duration 30s\n\t\t\t}"
+	}
+	cfg := `:EDGE_PORT {
+	route {
+		forward_auth ` + auth.Addr() + ` {
+			uri /auth
+		}
+		ucwa {
+			jwt off
+			default_region US
+			primary ` + down() + `
+			backup ` + down() + `
+		}
+	}
+}`
+	e := startEdge(t, "caddyfile", cfg)
+	// Before the reload: the pools' own.
+	before := e.send(idemCall{op: "op-before"}.request())
+	if before.Status != http.StatusServiceUnavailable {
+		t.Fatalf("%d %s, want 503", before.Status, before.Body)
+	}
+	assertRetryAfter(t, before, "30")
+	answer := e.sendHeld(t, idemCall{op: "op-straggler", header: http.Header{"X-Test-Hold": {"1"}}})
+	auth.Arrived.WaitFor(t, 2, "requests at forward_auth")
+	e.Load("caddyfile", strings.Replace(cfg, "default_region US", "default_region GB", 1))
+	close(release)
+	resp := <-answer
+	if resp.Status != http.StatusServiceUnavailable {
+		t.Fatalf("the request that reached the old handler after the reload: %d %s, want 503", resp.Status, resp.Body)
+	}
+	assertRetryAfter(t, resp, "1")
+}
