@@ -374,12 +374,13 @@ func noPoolRetryAfter(proxies []namedProxy) time.Duration {
 			if hc.Passive != nil {
 				held = time.Duration(hc.Passive.FailDuration)
 			}
-			if a := hc.Active; a != nil && a.IsEnabled() && p.proxy.DynamicUpstreams == nil {
-				// Provisioned: Interval and Passes hold their defaults
-				// (30s, 1) when unset. A product past a Duration's range
-				// stays at its largest.
+			// Provisioned: Interval and Passes hold their defaults (30s,
+			// 1) when unset. A negative interval, which reverse_proxy
+			// takes, runs no check: its checker's ticker refuses it.
+			if a := hc.Active; a != nil && a.IsEnabled() && a.Interval > 0 && p.proxy.DynamicUpstreams == nil {
+				// A product past a Duration's range stays at its largest.
 				checks := time.Duration(math.MaxInt64)
-				if interval := time.Duration(a.Interval); interval > 0 && int64(a.Passes) <= math.MaxInt64/int64(interval) {
+				if interval := time.Duration(a.Interval); int64(a.Passes) <= math.MaxInt64/int64(interval) {
 					checks = interval * time.Duration(a.Passes)
 				}
 				held = max(held, checks)
