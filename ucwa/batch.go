@@ -1504,9 +1504,14 @@ func ParseBatchResponse(contentType string, body []byte) ([]BatchResponse, *Erro
 // for it, or the field's line removed where edit says not to keep it;
 // everything else stays byte for byte. A value edit returns with a
 // control character in it removes the line too: it could end the line
-// and frame the part anew. changed is false, and body returned as it
-// is, when edit changed nothing.
+// and frame the part anew; so does one with the batch's delimiter in it,
+// which no part may hold. changed is false, and body returned as it is,
+// when edit changed nothing.
 func EditBatchResponseHeader(contentType string, body []byte, name string, edit func(string) (string, bool)) (out []byte, changed bool, err *Error) {
+	boundary, err := batchBoundary(contentType)
+	if err != nil {
+		return body, false, err
+	}
 	type change struct {
 		start, end int // the bytes replaced
 		value      string
@@ -1521,7 +1526,7 @@ func EditBatchResponseHeader(contentType string, body []byte, name string, edit 
 			v, keep := edit(old)
 			switch {
 			case keep && v == old:
-			case keep && !batchHasControl([]byte(v)):
+			case keep && !batchHasControl([]byte(v)) && batchIndexBoundary([]byte(v), boundary, 0) < 0:
 				changes = append(changes, change{f.value.start, f.value.end, v})
 			default:
 				// The whole line, to its LF: fields end with CRLF.

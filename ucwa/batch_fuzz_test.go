@@ -353,7 +353,8 @@ func BenchmarkParseBatchAdversarial(b *testing.B) {
 
 // FuzzEditBatchResponseHeader: an edited response parses as the one it
 // was made from, with the edited values in place of the named field's and
-// the removed lines gone, whatever edit returns.
+// the removed lines gone (those whose new value holds a control character
+// or the batch's delimiter), whatever edit returns.
 func FuzzEditBatchResponseHeader(f *testing.F) {
 	f.Add(`multipart/batching; boundary="b"`, []byte("--b\r\nContent-Type: application/http; msgtype=response\r\n\r\nHTTP/1.1 201 Created\r\nLocation: http://pool/a\r\nContent-Length: 2\r\n\r\n{}\r\n--b--"), "http://edge/a", true)
 	f.Add(`multipart/batching; boundary="b"`, []byte("--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 201 Created\r\nlocation:  x \r\nX: y\r\n\r\n--b--\r\n"), "a\r\n--b--", true)
@@ -377,7 +378,8 @@ func FuzzEditBatchResponseHeader(f *testing.F) {
 		for i := range want {
 			locs := want[i].Header["Location"]
 			if len(locs) > 0 {
-				if !keep || batchHasControl([]byte(value)) {
+				boundary, _ := batchBoundary(ct)
+				if !keep || batchHasControl([]byte(value)) || batchIndexBoundary([]byte(value), boundary, 0) >= 0 {
 					delete(want[i].Header, "Location")
 				} else {
 					for j := range locs {
