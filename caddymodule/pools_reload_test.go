@@ -153,6 +153,25 @@ func TestPoolReloadClosesHTTP2Conns(t *testing.T) {
 	pool.Closed.WaitFor(t, 1, "the old config's connection to the pool to close")
 }
 
+// behindForwardAuth is the Caddyfile of an edge whose ucwa handler (jwt
+// off, default_region US, and the given subdirectives) comes after a
+// forward_auth to auth: a request waits there until auth answers, as
+// one a handler before the edge holds up while a reload begins.
+func behindForwardAuth(auth *testkit.Pool, subdirectives string) string {
+	return `:EDGE_PORT {
+	route {
+		forward_auth ` + auth.Addr() + ` {
+			uri /auth
+		}
+		ucwa {
+			jwt off
+			default_region US
+			` + subdirectives + `
+		}
+	}
+}`
+}
+
 // TestPoolReloadStraggler pins what befalls a request that reaches the
 // old config's ucwa handler only after the reload cleaned the old config
 // up, with no request at its pools then (the set closed at once): one
@@ -185,18 +204,7 @@ func TestPoolReloadStraggler(t *testing.T) {
 				w.WriteHeader(http.StatusOK)
 			})
 			pool := tc.newPool(t, "primary", testkit.AnswerCreated)
-			cfg := `:EDGE_PORT {
-	route {
-		forward_auth ` + auth.Addr() + ` {
-			uri /auth
-		}
-		ucwa {
-			jwt off
-			default_region US
-			primary ` + pool.URL() + tc.block(pool) + `
-		}
-	}
-}`
+			cfg := behindForwardAuth(auth, "primary "+pool.URL()+tc.block(pool))
 			e := startEdge(t, "caddyfile", cfg)
 			answer := e.sendHeld(t, idemCall{op: "op-straggler"})
 			auth.Arrived.WaitFor(t, 1, "requests at forward_auth")

@@ -173,19 +173,7 @@ func TestNoPoolRetryAfterStraggler(t *testing.T) {
 	down := func() string {
 		return testkit.Addr(testkit.Port(t)) + " {\n\t\t\t\tfail_duration 30s\n\t\t\t}"
 	}
-	cfg := `:EDGE_PORT {
-	route {
-		forward_auth ` + auth.Addr() + ` {
-			uri /auth
-		}
-		ucwa {
-			jwt off
-			default_region US
-			primary ` + down() + `
-			backup ` + down() + `
-		}
-	}
-}`
+	cfg := behindForwardAuth(auth, "primary "+down()+"\n\t\t\tbackup "+down())
 	e := startEdge(t, "caddyfile", cfg)
 	// Before the reload: the pools' own.
 	before := e.send(idemCall{op: "op-before"}.request())
