@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
-	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // TestIdempotencyRedisSealsAnswerBody: a pool's answer whose body echoes
@@ -113,19 +112,7 @@ func TestIdempotencyRedisSealsAnswerBody(t *testing.T) {
 // of what Redis holds; a request without an operationId, and a batch,
 // have none.
 func TestAnswerSealKeyDomain(t *testing.T) {
-	c, err := ucwa.NewCleaner("US", ucwa.TelURI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := ucwa.FindOperation(ucwa.DefaultOperations(), "startPhoneAudio")
-	clean := func(body string) *ucwa.Cleaned {
-		t.Helper()
-		cl, e := c.Intake(op, ucwa.Incoming{Method: "POST", Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(body)})
-		if e != nil {
-			t.Fatal(e)
-		}
-		return cl
-	}
+	clean := startPhoneAudioCleaner(t)
 	withID := clean(`{"to":"sip:a@contoso.com","operationId":"op-1"}`)
 	for _, issuer := range []string{"", "https://issuer.example/"} {
 		g := &grant{issuer: issuer}

@@ -815,18 +815,7 @@ func TestReservationNotAnAnswer(t *testing.T) {
 // (see storeDigest): as many, of the same length, one for each Redis
 // key, and none of them a Redis key.
 func TestIdempotencyKeysFormat(t *testing.T) {
-	c, err := ucwa.NewCleaner("US", ucwa.TelURI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := ucwa.FindOperation(ucwa.DefaultOperations(), "startPhoneAudio")
-	take := func(body string) *ucwa.Cleaned {
-		cl, e := c.Intake(op, ucwa.Incoming{Method: "POST", Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(body)})
-		if e != nil {
-			t.Fatal(e)
-		}
-		return cl
-	}
+	take := startPhoneAudioCleaner(t)
 	const (
 		path    = "/ucwa/v1/applications/192/communication/startPhoneAudio"
 		key     = "idem:LjhFizoaS4I3zD3SxRmjBoOY-_1qJNf2QPOpa8GtQXU" // tid, oid, application 192, startPhoneAudio, op-1
@@ -1041,15 +1030,7 @@ func TestIdempotencyBatch(t *testing.T) {
 // memory store's digest (keyed, see storeDigest) tells the same inputs
 // alike and others apart, and is none of Redis's.
 func TestInputsDigestFormat(t *testing.T) {
-	c, err := ucwa.NewCleaner("US", ucwa.TelURI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	op := ucwa.FindOperation(ucwa.DefaultOperations(), "startPhoneAudio")
-	cl, e := c.Intake(op, ucwa.Incoming{Method: "POST", Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"to":"sip:a@contoso.com","operationId":"op-1"}`)})
-	if e != nil {
-		t.Fatal(e)
-	}
+	cl := startPhoneAudioCleaner(t)(`{"to":"sip:a@contoso.com","operationId":"op-1"}`)
 	const (
 		of192  = "C5sLyKVb4-UjX8OxHG4CUg"
 		ofNone = "LS4IaBjDVWd2L5cnxPVXrw"
@@ -1095,4 +1076,23 @@ func matchPath(t *testing.T, path string) ucwa.Match {
 		t.Fatalf("%s is no operation", path)
 	}
 	return got
+}
+
+// startPhoneAudioCleaner returns what the edge takes in from a JSON body
+// of startPhoneAudio (default_region US), failing the test when it
+// refuses the body.
+func startPhoneAudioCleaner(t *testing.T) func(body string) *ucwa.Cleaned {
+	c, err := ucwa.NewCleaner("US", ucwa.TelURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := ucwa.FindOperation(ucwa.DefaultOperations(), "startPhoneAudio")
+	return func(body string) *ucwa.Cleaned {
+		t.Helper()
+		cl, e := c.Intake(op, ucwa.Incoming{Method: "POST", Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(body)})
+		if e != nil {
+			t.Fatal(e)
+		}
+		return cl
+	}
 }
