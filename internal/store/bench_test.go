@@ -75,6 +75,57 @@ func BenchmarkMemoryReserveRelease(b *testing.B) {
 	})
 }
 
+// BenchmarkMemoryReserveOwned is the idempotency round of a caller's
+// request with a share (room: ReserveFor and its release), in a store of
+// a hundred thousand entries where other callers are at their shares
+// and were refused; and the refusal of a caller at its share (full),
+// over and over, which must not cost as much as the store holds.
+func BenchmarkMemoryReserveOwned(b *testing.B) {
+	m, err := store.NewMemory(store.MemoryOptions{MaxPerOwner: 99})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	keys := benchKeys(99 * 1000)
+	for i, k := range keys {
+		owner := "caller-" + strconv.Itoa(i%1000)
+		if _, _, err := m.ReserveFor(owner, k, "token", time.Hour); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range 1000 {
+		if _, _, err := m.ReserveFor("caller-"+strconv.Itoa(i), "over", "token", time.Hour); err == nil {
+			b.Fatal("a caller over its share was not refused")
+		}
+	}
+	b.Run("room", func(b *testing.B) {
+		b.ReportAllocs()
+		own := benchKeys(512)
+		for i := range own {
+			own[i] = "room/" + own[i]
+		}
+		i := 0
+		for b.Loop() {
+			key := own[i&511]
+			i++
+			if ok, _, err := m.ReserveFor("room", key, "token", 10*time.Minute); !ok || err != nil {
+				b.Fatal("reserve failed")
+			}
+			if ok, err := m.Release(context.Background(), key, "token"); !ok || err != nil {
+				b.Fatal("release failed")
+			}
+		}
+	})
+	b.Run("full", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := m.ReserveFor("caller-7", "over", "token", 10*time.Minute); err == nil {
+				b.Fatal("a caller over its share was not refused")
+			}
+		}
+	})
+}
+
 // BenchmarkMemoryAllow is a velocity limit check per request: allowed (the
 // common case) and refused.
 func BenchmarkMemoryAllow(b *testing.B) {

@@ -73,13 +73,35 @@ type Memory struct {
 // round. Two owners of one digest would share a count (a share of the
 // store, never a reservation): at 64 bits of a keyed hash, it takes
 // billions of owners for two to be likely.
+//
+// first holds, of owners refused for their share, the reservation
+// found to expire first (see Memory.roomIn): a count says nothing of
+// when its reservations expire, and a look through the store's entries
+// for them, at each refusal of an owner that keeps asking, would cost
+// as much as the store holds, each time.
 type ownerCounts struct {
 	seed   maphash.Seed
 	shards [memoryShards]struct {
-		mu sync.Mutex
-		n  map[uint64]int
-		_  [64]byte
+		mu    sync.Mutex
+		n     map[uint64]int
+		first map[uint64]ownerFirst
+		// looks numbers the looks for owners' first reservations begun
+		// in the shard (see look).
+		looks int64
+		_     [64]byte
 	}
+}
+
+// ownerFirst is an owner's reservation that expires first, as found
+// when the owner was refused: its key's digest and its expiry (at), or,
+// while the store is looked through for it, that look's mark (at
+// negative, see look). It holds while that entry is the owner's, with
+// that expiry: the owner's other reservations expired no sooner then,
+// and only a new reservation or one set to expire sooner could expire
+// sooner than it, each of which forgets it, or the look under way.
+type ownerFirst struct {
+	key memoryKey
+	at  int64
 }
 
 // digest is owner's digest, never 0 (which is none).
@@ -103,6 +125,10 @@ func (o *ownerCounts) take(owner uint64, bound int64) bool {
 		sh.n = make(map[uint64]int)
 	}
 	sh.n[owner]++
+	if len(sh.first) != 0 {
+		// The new reservation may expire before the one found first.
+		delete(sh.first, owner)
+	}
 	return true
 }
 
@@ -113,7 +139,63 @@ func (o *ownerCounts) give(owner uint64) {
 	defer sh.mu.Unlock()
 	if sh.n[owner]--; sh.n[owner] <= 0 {
 		delete(sh.n, owner)
+		delete(sh.first, owner)
 	}
+}
+
+// forget forgets owner's reservation found to expire first, for one of
+// its reservations set to expire sooner.
+func (o *ownerCounts) forget(owner uint64) {
+	sh := &o.shards[owner%memoryShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	delete(sh.first, owner)
+}
+
+// firstOf is owner's reservation found to expire first, if one is kept.
+func (o *ownerCounts) firstOf(owner uint64) (ownerFirst, bool) {
+	sh := &o.shards[owner%memoryShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	f, ok := sh.first[owner]
+	return f, ok && f.at > 0
+}
+
+// look marks owner as looked for, before the store is looked through
+// for its first reservation, and returns the mark for keepFirst, 0 for
+// an owner that holds none.
+func (o *ownerCounts) look(owner uint64) int64 {
+	sh := &o.shards[owner%memoryShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.n[owner] == 0 {
+		return 0
+	}
+	if sh.first == nil {
+		sh.first = make(map[uint64]ownerFirst)
+	}
+	sh.looks++
+	sh.first[owner] = ownerFirst{at: -sh.looks}
+	return -sh.looks
+}
+
+// keepFirst keeps f as owner's reservation that expires first, found
+// by the look that mark is of (found: else none was), unless the owner
+// changed since the look began (it went, or another look began since):
+// a reservation made meanwhile, in a shard the look was through
+// already, may expire sooner.
+func (o *ownerCounts) keepFirst(owner uint64, mark int64, f ownerFirst, found bool) {
+	sh := &o.shards[owner%memoryShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if cur, ok := sh.first[owner]; !ok || cur.at != mark {
+		return
+	}
+	if !found {
+		delete(sh.first, owner)
+		return
+	}
+	sh.first[owner] = f
 }
 
 // count is how many reservations owner holds.
@@ -303,7 +385,7 @@ func (m *Memory) ReserveFor(owner, key, value string, ttl time.Duration) (bool, 
 					// Full for every owner: the store is what is full.
 					return false, "", fullError("reserve")
 				}
-				return false, "", ownerFullError("reserve")
+				return false, "", ownerFullError("reserve", m.roomIn(s, ownerDigest, now))
 			}
 			continue
 		}
@@ -804,6 +886,10 @@ func (s *memoryShard) setExpiry(k memoryKey, expires int64) {
 	s.items[k] = it
 	if sooner {
 		s.pushExpiry(k, expires)
+		if it.owner != 0 {
+			// It may now expire before the one found first.
+			s.owners.forget(it.owner)
+		}
 	}
 }
 
@@ -894,6 +980,52 @@ func (m *Memory) makeRoomFor(locked *memoryShard, owner uint64, now int64) bool 
 	m.dropAllExpired(now, 0)
 	bound := m.maxPerOwner.Load()
 	return bound == 0 || m.owners.count(owner) < bound
+}
+
+// roomIn is how long from now until owner, refused for its share, has
+// room again: until its reservation that expires first does (0 if it
+// holds none by now). The caller holds locked, as for makeRoom.
+//
+// The reservation found first is kept (ownerFirst) and checked, in its
+// shard alone, at the owner's next refusal: the store's entries are
+// looked through again only once it went, or its expiry moved, or the
+// owner reserved again since, each of which takes a reservation of the
+// owner's, not a refusal. An owner that keeps asking while its share is
+// full costs one entry's look-up a refusal; a reservation that succeeds
+// costs a look at whether any owner is kept, in the lock it takes.
+func (m *Memory) roomIn(locked *memoryShard, owner uint64, now int64) time.Duration {
+	locked.mu.Unlock()
+	defer locked.mu.Lock()
+	if f, ok := m.owners.firstOf(owner); ok {
+		s := m.shardOf(f.key)
+		s.mu.Lock()
+		it, held := s.items[f.key]
+		s.mu.Unlock()
+		if held && it.owner == owner && it.expires == f.at && f.at > now {
+			return time.Duration(f.at - now)
+		}
+	}
+	mark := m.owners.look(owner)
+	if mark == 0 {
+		return 0
+	}
+	var first ownerFirst
+	found := false
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for k, it := range s.items {
+			if it.owner == owner && it.expires > now && (!found || it.expires < first.at) {
+				first, found = ownerFirst{key: k, at: it.expires}, true
+			}
+		}
+		s.mu.Unlock()
+	}
+	m.owners.keepFirst(owner, mark, first, found)
+	if !found {
+		return 0
+	}
+	return time.Duration(first.at - now)
 }
 
 // expiry is a time an entry of a shard expires at, unless a later one

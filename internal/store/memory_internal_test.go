@@ -221,3 +221,80 @@ func TestMemoryShardDataFull(t *testing.T) {
 		t.Fatalf("Len %d, want 1", n)
 	}
 }
+
+// TestMemoryOwnerRetryAfterLooks: the store's entries are looked
+// through for an owner refused for its share once, not at each refusal:
+// an owner that keeps asking, in a store of many other entries, is told
+// its RetryAfter from the reservation found first until that one goes,
+// its expiry moves, or the owner reserves again.
+func TestMemoryOwnerRetryAfterLooks(t *testing.T) {
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	m, err := NewMemory(MemoryOptions{MaxPerOwner: 2, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	for i := range 10_000 {
+		if _, _, err := m.Reserve(ctx, "other-"+strconv.Itoa(i), "v", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := WithOwner(ctx, "a")
+	owner := m.owners.digest("a")
+	looks := func() int64 { return m.owners.shards[owner%memoryShards].looks }
+	reserve := func(key string, ttl time.Duration) error {
+		_, _, err := m.Reserve(a, key, "v", ttl)
+		return err
+	}
+	if err := reserve("a1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := reserve("a2", 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	refusals := func(n int, want time.Duration) {
+		t.Helper()
+		for range n {
+			var e *Error
+			if err := reserve("over", time.Minute); !errors.As(err, &e) || e.Err != ErrOwnerFull || e.RetryAfter != want {
+				t.Fatalf("%v, want ErrOwnerFull with RetryAfter %v", err, want)
+			}
+		}
+	}
+	for _, step := range []struct {
+		name   string
+		change func()
+		want   time.Duration
+		looks  int64
+	}{
+		{"refused over and over", func() {}, time.Minute, 1},
+		{"a1 renewed", func() {
+			now = now.Add(time.Second)
+			if ok, err := m.Replace(a, "a1", "v", "v", time.Minute); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+		}, time.Minute, 2},
+		{"a2 released, a3 reserved", func() {
+			if ok, err := m.Release(a, "a2", "v"); !ok || err != nil {
+				t.Fatal(ok, err)
+			}
+			if err := reserve("a3", 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}, 10 * time.Second, 3},
+		{"other owners come and go", func() {
+			for i := range 100 {
+				if ok, err := m.Release(ctx, "other-"+strconv.Itoa(i), "v"); !ok || err != nil {
+					t.Fatal(ok, err)
+				}
+			}
+		}, 10 * time.Second, 3},
+	} {
+		step.change()
+		refusals(1000, step.want)
+		if got := looks(); got != step.looks {
+			t.Errorf("%s: the store looked through %d times, want %d", step.name, got, step.looks)
+		}
+	}
+}

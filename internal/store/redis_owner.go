@@ -16,7 +16,10 @@ const ownerKeyInfix = "owner:"
 
 // ownerScript counts a reservation of ARGV[1] (its key, as the caller
 // gives it) for the owner whose set KEYS[1] is, if the owner has room,
-// and answers 1, or else 0. The set holds each reservation the owner
+// and answers 1, or else minus the milliseconds until it has room again
+// (at least 1: a member counts until the server's clock is past its
+// score), when its earliest member expires, read in the same call (see
+// ownerRetryAfter). The set holds each reservation the owner
 // made as a member scored by when it expires (the Redis server's clock,
 // in milliseconds: ARGV[3] from now); the members expired are dropped
 // first, and the owner has room while it holds fewer than ARGV[2]. A
@@ -34,7 +37,8 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 1)
 local expires = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not expires then
 	if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-		return 0
+		local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+		return now - tonumber(first[2]) - 1
 	end
 	redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 elseif tonumber(expires) < now + ttl then
@@ -56,14 +60,14 @@ return 1
 // The reservation is run whether or not the owner has room, and when
 // the owner had none (or its count failed) and the reservation is this
 // call's, it is released in a second round trip, within the same
-// deadline, before the call answers ErrOwnerFull (or the count's
-// error): nothing is left reserved past the owner's share, so that the
-// caller may refuse the request or deliver it without the store. A
-// release that fails answers its own error: the key may still hold the
-// call's value, as after any failed reservation. A key that holds
-// another value is answered as Reserve answers it (a repeat), whatever
-// the owner's count: a repeat of a request the store holds is still
-// told.
+// deadline, before the call answers ErrOwnerFull, with when the owner
+// has room again as the count read it (or the count's error): nothing
+// is left reserved past the owner's share, so that the caller may
+// refuse the request or deliver it without the store. A release that
+// fails answers its own error: the key may still hold the call's value,
+// as after any failed reservation. A key that holds another value is
+// answered as Reserve answers it (a repeat), whatever the owner's
+// count: a repeat of a request the store holds is still told.
 //
 // The count is of the keys the owner reserved, each until its TTL is
 // over, counted on the Redis server's clock: a key released for its
@@ -98,7 +102,14 @@ func (r *Redis) reserveOwned(ctx context.Context, owner, key, value string, ttl 
 	if countErr != nil {
 		return false, "", r.fail("reserve", countErr)
 	}
-	return false, "", ownerFullError("reserve")
+	return false, "", ownerFullError("reserve", ownerRetryAfter(room))
+}
+
+// ownerRetryAfter is how long until an owner that ownerScript refused,
+// answering room, has room again: a whole number of milliseconds on the
+// Redis server's clock, never 0 (see ownerScript).
+func ownerRetryAfter(room int64) time.Duration {
+	return time.Duration(-room) * time.Millisecond
 }
 
 // ownerKey is the key of owner's count.

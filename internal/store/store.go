@@ -195,7 +195,8 @@ var (
 	// in a Redis store (RedisOptions.MaxPerOwner), each until its key
 	// expires or is released for the owner. The
 	// reservation did not happen (or was released), and the store has
-	// room for other owners'. It does not match ErrFull.
+	// room for other owners'. It does not match ErrFull. The store's
+	// *Error tells when the owner has room again (Error.RetryAfter).
 	ErrOwnerFull = errors.New("owner's share of the store full")
 )
 
@@ -211,6 +212,15 @@ type Error struct {
 	Op string
 	// Err is the cause.
 	Err error
+	// RetryAfter, of an error that matches ErrOwnerFull, is how long from
+	// the refusal until the owner's share has room again: until the
+	// owner's reservation that expires first does, by the store's clock
+	// (a Memory store's, or the Redis server's). A reservation the owner
+	// releases, or a bound raised, gives room sooner; one renewed since
+	// has it later. It is 0 when the owner had room again by the time
+	// the store looked (its reservations went meanwhile), and for every
+	// other error.
+	RetryAfter time.Duration
 
 	unavailable, timeout, full bool
 }
@@ -249,4 +259,6 @@ func closedError(op string) error { return &Error{Op: op, Err: ErrClosed, unavai
 
 func fullError(op string) error { return &Error{Op: op, Err: ErrFull} }
 
-func ownerFullError(op string) error { return &Error{Op: op, Err: ErrOwnerFull} }
+func ownerFullError(op string, retryAfter time.Duration) error {
+	return &Error{Op: op, Err: ErrOwnerFull, RetryAfter: max(retryAfter, 0)}
+}
