@@ -1,10 +1,12 @@
 package caddymodule
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -73,7 +75,9 @@ func TestNoPoolRetryAfter(t *testing.T) {
 // with on_error closed (Redis down, a full memory store or Redis over
 // its maxmemory; for idempotency and for the limits) gets a 503 with
 // Retry-After: 1 and is not delivered. A caller at its own share of the
-// store gets 429 without one.
+// store gets 429 with a Retry-After of when its share has room again
+// (see TestCallerShareRetryAfter): on the memory store's clock, which
+// stands still, the whole idempotency window.
 func TestStoreRetryAfter(t *testing.T) {
 	alice := caller{"tenant-1", "alice"}.header(t)
 	bob := caller{"tenant-2", "bob"}.header(t)
@@ -116,9 +120,11 @@ func TestStoreRetryAfter(t *testing.T) {
 			return e, func(e limitEdge) { fillWithCalls(t, e, alice, 1) }
 		}, http.StatusServiceUnavailable, errStoreFull.Message, "1"},
 		{"a caller's share full: 429", func(t *testing.T) (limitEdge, func(limitEdge)) {
+			memoryStoreClock = testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)).Now
+			t.Cleanup(func() { memoryStoreClock = nil })
 			e := startLimitEdge(t, "store memory 10 {\n\t\t\tmax_entries_per_caller 1\n\t\t}", "idempotency")
 			return e, func(e limitEdge) { fillWithCalls(t, e, bob, 1) }
-		}, http.StatusTooManyRequests, errCallerShareFull.Message, ""},
+		}, http.StatusTooManyRequests, errCallerShareFull.Message, "600"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, fail := tc.start(t)
@@ -134,6 +140,102 @@ func TestStoreRetryAfter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCallerShareRetryAfter: a caller refused for its share of the
+// store (max_entries_per_caller, on_error closed) gets 429 with a
+// Retry-After of when its reservation that expires first does, in
+// whole seconds rounded up, and its retry then is delivered. On the
+// memory store's clock, exactly: a second before, the caller is refused
+// again, with Retry-After: 1 for the half second left. On Redis's own,
+// the seconds until the caller's count, on the server's clock, is past
+// the member of its reservation, whose score the test reads: the
+// refusal read that clock between the test's readings before and after
+// it.
+func TestCallerShareRetryAfter(t *testing.T) {
+	bob := caller{"tenant-2", "bob"}.header(t)
+	alice := caller{"tenant-1", "alice"}.header(t)
+	refused := func(t *testing.T, e limitEdge, op string) testkit.Response {
+		t.Helper()
+		resp := e.callOp(op, bob)
+		if resp.Status != http.StatusTooManyRequests || ucwaError(t, resp.Body).Message != errCallerShareFull.Message {
+			t.Fatalf("%s: %d %s, want the 429 of a caller's share", op, resp.Status, resp.Body)
+		}
+		return resp
+	}
+	delivered := func(t *testing.T, e limitEdge, op string, h http.Header) {
+		t.Helper()
+		if resp := e.callOp(op, h); resp.Status != http.StatusCreated {
+			t.Fatalf("%s: %d %s, want it delivered", op, resp.Status, resp.Body)
+		}
+	}
+	t.Run("memory", func(t *testing.T) {
+		clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+		memoryStoreClock = clock.Now
+		t.Cleanup(func() { memoryStoreClock = nil })
+		e := startLimitEdge(t, "store memory 10 {\n\t\t\tmax_entries_per_caller 2\n\t\t}", "idempotency 10m")
+		delivered(t, e, "first", bob)
+		clock.Advance(90 * time.Second)
+		delivered(t, e, "second", bob)
+		before := e.pool.Requests.Load()
+		for _, step := range []struct {
+			advance    time.Duration
+			retryAfter string
+		}{
+			// first expires 600s after it was answered.
+			{30*time.Second + 500*time.Millisecond, "480"},
+			{479 * time.Second, "1"},
+		} {
+			clock.Advance(step.advance)
+			assertRetryAfter(t, refused(t, e, "over"), step.retryAfter)
+		}
+		delivered(t, e, "alice", alice)
+		if got := e.pool.Requests.Load() - before; got != 1 {
+			t.Errorf("the pool got %d requests, want alice's alone", got)
+		}
+		clock.Advance(500 * time.Millisecond)
+		delivered(t, e, "over", bob)
+		// Now second, answered 90s after first, expires first.
+		assertRetryAfter(t, refused(t, e, "over-again"), "90")
+	})
+	t.Run("redis", func(t *testing.T) {
+		srv := testkit.StartRedis(t)
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		ctx := context.Background()
+		serverMs := func() int64 {
+			now, err := rdb.Time(ctx).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return now.UnixMilli()
+		}
+		// A window of 2s, the shortest that 10 timeouts of 200ms allow:
+		// the test waits for the reservation to expire.
+		e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 200ms\n\t\t\tmax_entries_per_caller 1\n\t\t}", "idempotency 2s")
+		delivered(t, e, "first", bob)
+		owners, err := rdb.Keys(ctx, "*owner:*").Result()
+		if err != nil || len(owners) != 1 {
+			t.Fatalf("the counts in Redis: %q %v, want bob's", owners, err)
+		}
+		members, err := rdb.ZRangeWithScores(ctx, owners[0], 0, -1).Result()
+		if err != nil || len(members) != 1 {
+			t.Fatalf("bob's count: %v %v, want first's reservation", members, err)
+		}
+		room := int64(members[0].Score) + 1 // counted until the clock is past it
+		seconds := func(ms int64) int64 { return max((ms+999)/1000, 1) }
+		earliest := serverMs()
+		resp := refused(t, e, "over")
+		latest := serverMs()
+		got := resp.Header.Values("Retry-After")
+		secs, err := strconv.ParseInt(strings.Join(got, ","), 10, 64)
+		if most, least := seconds(room-earliest), seconds(room-latest); err != nil || secs < least || secs > most {
+			t.Fatalf("Retry-After %q, want %d (or down to %d, by when Redis read its clock)", got, most, least)
+		}
+		// As a client that honours it.
+		time.Sleep(time.Duration(secs) * time.Second)
+		delivered(t, e, "over", bob)
+	})
 }
 
 // fillWithCalls has the caller of h make n calls, with operationIds of

@@ -261,8 +261,9 @@ type MemoryStore struct {
 	// trusted_proxies_strict when it appends to X-Forwarded-For; over
 	// IPv6 its /64). A caller that holds its share
 	// gets its new reservations refused, as a full store's (on_error:
-	// "closed" answers 429 TooManyRequests, "open" delivers without
-	// idempotency), counted in caddy_ucwa_store_errors_total and warned
+	// "closed" answers 429 TooManyRequests, with a Retry-After of when
+	// its reservation that expires first does, see shareRetryAfter;
+	// "open" delivers without idempotency), counted in caddy_ucwa_store_errors_total and warned
 	// of once a minute at most, while other callers go on: one caller
 	// sending many operationIds cannot fill the store for all. Nothing
 	// is dropped to make room: a reservation or a recorded answer
@@ -429,7 +430,9 @@ type RedisStore struct {
 	// one caller cannot fill Redis for all. A caller over it gets its
 	// new reservations refused as with a memory store's
 	// max_entries_per_caller: on_error "closed" answers 429
-	// TooManyRequests and delivers nothing, "open" delivers without
+	// TooManyRequests, with a Retry-After of when the caller's earliest
+	// key counted is past by Redis's clock (see shareRetryAfter), and
+	// delivers nothing, "open" delivers without
 	// idempotency; a repeat of a request Redis holds is still replayed,
 	// and other callers go on. Redis counts, in a sorted set per caller
 	// at key_prefix+"owner:" and the caller's digest in hex, the
@@ -883,19 +886,42 @@ var (
 // its next entry expires. A store closed under a request by a reload
 // is already replaced by the new configuration's. A retry the store
 // refuses again costs the edge one operation, bounded by its timeout,
-// and takes no entry. (A caller at its own share of the store gets 429,
-// without a Retry-After: its share frees as its own entries expire,
-// which no store tells either.)
+// and takes no entry. (A caller at its own share of the store gets 429
+// with the Retry-After of shareRetryAfter instead: its share has room
+// again when its own entry that expires first does, which the store
+// tells.)
 const storeRetryAfter = time.Second
 
 // failStore answers a request whose store call failed with err (see
-// storeError), with a 503's Retry-After.
+// storeError), with a Retry-After: a 503's, or a caller's at its share.
 func (h *Handler) failStore(w http.ResponseWriter, in *intake, err error) error {
 	e := storeError(err)
-	if e.Status == http.StatusServiceUnavailable {
+	switch {
+	case e == errCallerShareFull:
+		setRetryAfter(w.Header(), shareRetryAfter(err))
+	case e.Status == http.StatusServiceUnavailable:
 		setRetryAfter(w.Header(), storeRetryAfter)
 	}
 	return h.fail(w, in, e)
+}
+
+// shareRetryAfter is how long until the caller that err (which matches
+// store.ErrOwnerFull) refused has room in its share again: until its
+// reservation that expires first does, by the clock the store counts
+// it on (the memory store's, or the Redis server's), as the store read
+// it when it refused (store.Error.RetryAfter). A retry then finds room
+// unless another request of the caller's took it first, or that
+// reservation was renewed or answered since; one sooner is refused
+// again, unless the caller's requests released reservations meanwhile
+// or max_entries_per_caller was raised. It is 0, which setRetryAfter
+// makes a second, when the store found the caller's reservations gone
+// by the time it looked: a retry finds room at once.
+func shareRetryAfter(err error) time.Duration {
+	var e *store.Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // storeError is the answer to a request whose store call failed with err.
