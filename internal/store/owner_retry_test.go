@@ -233,15 +233,9 @@ func TestMemoryOwnerRetryAfterClock(t *testing.T) {
 // nodeOf is the client of tp's node that holds key.
 func (tp ownerTopology) nodeOf(t *testing.T, key string) *redis.Client {
 	t.Helper()
-	for _, rdb := range tp.nodes {
-		n, err := rdb.Exists(context.Background(), key).Result()
-		if err != nil && !redis.HasErrorPrefix(err, "MOVED") {
-			t.Fatal(err)
-		}
-		if n == 1 {
-			return rdb
-		}
+	rdb := tp.holder(t, key)
+	if rdb == nil {
+		t.Fatalf("no node holds %s", key)
 	}
-	t.Fatalf("no node holds %s", key)
-	return nil
+	return rdb
 }

@@ -56,16 +56,22 @@ func (tp ownerTopology) open(t *testing.T, prefix string, maxPerOwner int) *stor
 // answer MOVED).
 func (tp ownerTopology) exists(t *testing.T, key string) bool {
 	t.Helper()
+	return tp.holder(t, key) != nil
+}
+
+// holder is the client of tp's node that holds key, nil for none.
+func (tp ownerTopology) holder(t *testing.T, key string) *redis.Client {
+	t.Helper()
 	for _, rdb := range tp.nodes {
 		n, err := rdb.Exists(context.Background(), key).Result()
 		if err != nil && !redis.HasErrorPrefix(err, "MOVED") {
 			t.Fatal(err)
 		}
 		if n == 1 {
-			return true
+			return rdb
 		}
 	}
-	return false
+	return nil
 }
 
 // keys are the keys of every node that match pattern.
