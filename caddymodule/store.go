@@ -259,12 +259,13 @@ type MemoryStore struct {
 	// sub), else the client's IP address ({http.vars.client_ip}, so
 	// behind a load balancer Caddy's trusted_proxies, and
 	// trusted_proxies_strict when it appends to X-Forwarded-For; over
-	// IPv6 its /64). A caller that holds its share
-	// gets its new reservations refused, as a full store's (on_error:
-	// "closed" answers 429 TooManyRequests, with a Retry-After of when
-	// its reservation that expires first does, see shareRetryAfter;
-	// "open" delivers without idempotency), counted in caddy_ucwa_store_errors_total and warned
-	// of once a minute at most, while other callers go on: one caller
+	// IPv6 its /64). A caller that holds its share gets its new
+	// reservations refused, as a full store's (on_error: "closed"
+	// answers 429 TooManyRequests, with a Retry-After of when its
+	// reservation that expires first does, see shareRetryAfter; "open"
+	// delivers without idempotency), counted in
+	// caddy_ucwa_store_errors_total and warned of once a minute at
+	// most, while other callers go on: one caller
 	// sending many operationIds cannot fill the store for all. Nothing
 	// is dropped to make room: a reservation or a recorded answer
 	// dropped within its window would let a repeat be delivered again.
