@@ -630,12 +630,6 @@ func isRead(method string) bool {
 // X-HTTP-Method-Override: PUT as a PUT.
 var methodOverrideHeaders = [...]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
 
-// OverridesMethod reports whether a request with header h asks in a
-// header to be taken as another method.
-func OverridesMethod(h http.Header) bool {
-	return ReadHeader(h).OverridesMethod()
-}
-
 // Header is a request's header with the presence of each of
 // watchedHeaders, under its own name or spelled with '_' (see
 // headerValues), found in one walk of it: each check by itself would look
@@ -861,12 +855,6 @@ func HasFormBody(h http.Header) bool {
 		}
 	}
 	return false
-}
-
-// HasHeader reports whether h has the header name (canonical), also in
-// any spelling with '_' for '-' (see headerValues).
-func HasHeader(h http.Header, name string) bool {
-	return ReadHeader(h).Has(name)
 }
 
 // headerValues yields the values h has for the headers names, also under
