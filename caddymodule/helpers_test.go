@@ -151,3 +151,14 @@ func sendAtOnce[E edgeServer](t *testing.T, edges []E, reqs []testkit.Request) [
 	}
 	return resps
 }
+
+// reservationToken is a new reservation token (see appendReservationToken).
+func reservationToken() string {
+	var t [reservationTokenLen]byte
+	return string(appendReservationToken(t[:0]))
+}
+
+// encode is a's record, with the inputsDigest it was recorded with.
+func (a *recordedAnswer) encode() string {
+	return a.encodeWith([]byte(a.inputs), a.body, nil)
+}

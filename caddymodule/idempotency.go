@@ -971,7 +971,7 @@ const idempotencyKeyPrefix = "idem:"
 // idempotencyKeys appends to keys the store keys of in (see
 // IdempotencyConfig): one for a request with an operationId, one for each
 // guarded part of a batch that has one, none for any other. With keys it
-// returns the request's reservation token (see reservationToken) and,
+// returns the request's reservation token (see appendReservationToken) and,
 // when owned (a memory store, whose keys are keyed for the process: see
 // storeDigest), its store owner (see appendStoreOwner);
 // one string holds the keys, the token and the owner, so that they cost
@@ -1080,16 +1080,6 @@ func appendIdempotencyKeyInput(h []byte, tid, issuer, caller, application string
 	return h
 }
 
-// reservationToken is the value of a reservation in flight: "f" and 128
-// random bits, unique to the request that holds the key, so that it alone
-// replaces or releases it. The bits need not be secret (the token never
-// leaves the edge and its store), only unique: math/rand/v2's generator,
-// seeded by the system per process, gives them without a system call.
-func reservationToken() string {
-	var t [reservationTokenLen]byte
-	return string(appendReservationToken(t[:0]))
-}
-
 // reservationTokenLen is the length of a reservation token: "f" and the
 // base64 of 16 bytes, unpadded.
 const reservationTokenLen = 1 + 22
@@ -1101,7 +1091,12 @@ const reservationTokenLen = 1 + 22
 // reservation in flight.
 const heldTokenLen = 1 + inputsDigestLen + 22
 
-// appendReservationToken appends a new reservation token to b.
+// appendReservationToken appends a new reservation token to b: the value
+// of a reservation in flight, "f" and 128 random bits, unique to the
+// request that holds the key, so that it alone replaces or releases it.
+// The bits need not be secret (the token never leaves the edge and its
+// store), only unique: math/rand/v2's generator, seeded by the system
+// per process, gives them without a system call.
 func appendReservationToken(b []byte) []byte {
 	return appendRandomBits(append(b, 'f'))
 }
@@ -1344,9 +1339,6 @@ func (a *recordedAnswer) answers(in *intake, keyed bool) bool {
 // value of the request. A record whose body is sealed (see answer_seal.go)
 // is "~" and the record, the sealed body for its body: an edge that
 // does not know "~" answers its repeats 409.
-func (a *recordedAnswer) encode() string {
-	return a.encodeWith([]byte(a.inputs), a.body, nil)
-}
 
 // encodeWith encodes a with the inputsDigest inputs ("" for none) and the
 // body body+bodyBytes (a recorder's are bytes), in one allocation: the
