@@ -972,8 +972,9 @@ const idempotencyKeyPrefix = "idem:"
 // IdempotencyConfig): one for a request with an operationId, one for each
 // guarded part of a batch that has one, none for any other. With keys
 // it returns the request's reservation token (see
-// appendReservationToken) and, when owned (a memory store, whose keys are keyed for the process: see
-// storeDigest), its store owner (see appendStoreOwner);
+// appendReservationToken) and, when owned (a memory store, whose keys
+// are keyed for the process: see storeDigest), its store owner (see
+// appendStoreOwner);
 // one string holds the keys, the token and the owner, so that they cost
 // one allocation together (the store keeps the key, which keeps that
 // string, for the window in any case). It reports whether the caller is
@@ -1340,9 +1341,9 @@ func (a *recordedAnswer) answers(in *intake, keyed bool) bool {
 // is "~" and the record, the sealed body for its body: an edge that
 // does not know "~" answers its repeats 409.
 //
-// encodeWith encodes a so, with the inputsDigest inputs ("" for none) and the
-// body body+bodyBytes (a recorder's are bytes), in one allocation: the
-// numbers are formatted on the stack.
+// encodeWith encodes a so, with the inputsDigest inputs ("" for none)
+// and the body body+bodyBytes (a recorder's are bytes), in one
+// allocation: the numbers are formatted on the stack.
 func (a *recordedAnswer) encodeWith(inputs []byte, body string, bodyBytes []byte) string {
 	var b strings.Builder
 	b.Grow(2 + len(inputs) + 5*20 + len(a.location) + len(a.contentType) + len(a.retryAfter) + len(body) + len(bodyBytes))
