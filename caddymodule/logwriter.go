@@ -58,7 +58,9 @@ const (
 //
 // Its output may not be another buffered writer: the inner one's
 // Cleanup would run first, and the outer buffer's lines would wait in it
-// past a stop.
+// past a stop. Nor may it be a net writer of datagrams (udp, unixgram,
+// unixpacket), which sends each write as one message: a buffer would
+// send many lines as one.
 //
 // A log that writes to the same destination as another log must use
 // the same writer (both buffered or neither): Caddy keeps one writer per
@@ -119,6 +121,12 @@ func (bw *BufferedWriter) Provision(ctx caddy.Context) error {
 		// past a stop.
 		return errors.New("buffered: a buffered writer inside a buffered writer")
 	}
+	if nw, ok := inner.(*logging.NetWriter); ok && messageNetwork(netWriterNetwork(nw)) {
+		// A buffer would send many lines as one message, which a syslog
+		// server takes as one line, and a full buffer as a datagram
+		// larger than UDP carries, which is lost whole.
+		return fmt.Errorf("buffered: its output net %s sends each write as one message: a buffer would send many lines as one; use the net writer without buffered", nw.String())
+	}
 	if fw, ok := inner.(*logging.FileWriter); ok && (fw.Roll == nil || *fw.Roll) {
 		// The rolling file refuses a write larger than its roll size
 		// whole: every full buffer's lines would be lost.
@@ -132,6 +140,30 @@ func (bw *BufferedWriter) Provision(ctx caddy.Context) error {
 	}
 	bw.inner = inner
 	return nil
+}
+
+// netWriterNetwork is the network of a provisioned net writer's
+// address, parsed as the writer parses it ("" if it does not parse).
+func netWriterNetwork(nw *logging.NetWriter) string {
+	address, err := caddy.NewReplacer().ReplaceOrErr(nw.Address, true, true)
+	if err != nil {
+		return ""
+	}
+	addr, err := caddy.ParseNetworkAddress(address)
+	if err != nil {
+		return ""
+	}
+	return addr.Network
+}
+
+// messageNetwork reports whether a connection of network keeps the
+// bounds of each write: a datagram or a sequenced packet per write.
+func messageNetwork(network string) bool {
+	switch network {
+	case "udp", "udp4", "udp6", "unixgram", "unixpacket":
+		return true
+	}
+	return false
 }
 
 // bufferSize is Size or its default.
@@ -172,12 +204,18 @@ func (bw *BufferedWriter) OpenWriter() (io.WriteCloser, error) {
 }
 
 // Cleanup writes what the buffer of the config being unloaded holds: its
-// lines are on disk once a reload or a stop is done.
+// lines are on disk once a reload or a stop is done. When the process is
+// exiting, lines written after it go straight through: those of requests
+// still running once a stop's grace period is over, which the process
+// exits without waiting for, and which would be lost in the buffer.
 func (bw *BufferedWriter) Cleanup() error {
 	if bw.inner == nil {
 		return nil // Caddy cleans up a writer whose Provision failed, too
 	}
 	if b, ok := openLineBuffers.Load(bw.WriterKey()); ok {
+		if caddy.Exiting() {
+			return b.(*lineBuffer).unbuffer()
+		}
 		return b.(*lineBuffer).Sync()
 	}
 	return nil
@@ -274,17 +312,18 @@ type lineBuffer struct {
 	interval  time.Duration
 	afterFunc func(time.Duration, func()) interface{ Stop() bool }
 
-	mu     sync.Mutex
-	buf    []byte
-	timer  interface{ Stop() bool } // armed while buf holds lines
-	closed bool
+	mu    sync.Mutex
+	buf   []byte
+	timer interface{ Stop() bool } // armed while buf holds lines
+	// straight: lines go straight to w, after Close or unbuffer.
+	straight bool
 }
 
 // Write buffers p, a line as zap writes it.
 func (b *lineBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed {
+	if b.straight {
 		return b.w.Write(p)
 	}
 	if len(b.buf)+len(p) > b.size {
@@ -329,14 +368,21 @@ func (b *lineBuffer) Sync() error {
 	return b.flushLocked()
 }
 
-// Close writes what the buffer holds and closes the writer inside;
-// lines written after it go straight through.
-func (b *lineBuffer) Close() error {
+// unbuffer writes what the buffer holds; lines written after it go
+// straight through.
+func (b *lineBuffer) unbuffer() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	err := b.flushLocked()
-	b.closed = true
+	b.straight = true
 	b.buf = nil
+	return err
+}
+
+// Close writes what the buffer holds and closes the writer inside;
+// lines written after it go straight through.
+func (b *lineBuffer) Close() error {
+	err := b.unbuffer()
 	openLineBuffers.CompareAndDelete(b.key, b)
 	return errors.Join(err, b.w.Close())
 }

@@ -57,8 +57,8 @@ func (w *recordingWriter) fail(failing bool) {
 // the buffer is full or flush_interval after its first line, and on
 // Close; a line larger than the buffer goes through as it comes; a
 // failed write loses only the lines it held (the next ones are written
-// once the writer takes them again); after Close lines go straight
-// through.
+// once the writer takes them again); after Close, or once unbuffered as
+// the process exits, lines go straight through.
 func TestLineBuffer(t *testing.T) {
 	const interval = time.Second
 	line := func(c byte, n int) string { return strings.Repeat(string(c), n-1) + "\n" }
@@ -66,7 +66,8 @@ func TestLineBuffer(t *testing.T) {
 		write   string        // a line to write, or
 		advance time.Duration // time to let pass, or
 		fail    *bool         // the writer inside to fail or recover, or
-		close   bool          // Close
+		close   bool          // Close, or
+		exit    bool          // unbuffer (Cleanup while the process exits)
 		want    []string      // the writes the writer inside took by the end of the step
 	}
 	yes, no := true, false
@@ -112,6 +113,12 @@ func TestLineBuffer(t *testing.T) {
 			{write: line('b', 10)},
 			{advance: interval, want: []string{line('b', 10)}},
 		}},
+		{"unbuffered (exiting): lines held are written, later lines go through", 100, []step{
+			{write: line('a', 10)},
+			{exit: true, want: []string{line('a', 10)}},
+			{write: line('b', 10), want: []string{line('a', 10), line('b', 10)}},
+			{write: line('c', 10), want: []string{line('a', 10), line('b', 10), line('c', 10)}},
+		}},
 		{"close flushes; lines after it go through", 100, []step{
 			{write: line('a', 10)},
 			{close: true, want: []string{line('a', 10)}},
@@ -133,6 +140,13 @@ func TestLineBuffer(t *testing.T) {
 					clock.Advance(s.advance)
 				case s.fail != nil:
 					inner.fail(*s.fail)
+				case s.exit:
+					if err := b.unbuffer(); err != nil {
+						t.Fatalf("step %d: unbuffer: %v", i, err)
+					}
+					if inner.closed {
+						t.Fatalf("step %d: the writer inside was closed", i)
+					}
 				case s.close:
 					if err := b.Close(); err != nil {
 						t.Fatalf("step %d: Close: %v", i, err)
