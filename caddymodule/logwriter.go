@@ -56,6 +56,9 @@ const (
 //		output <writer_module> ...  # required: where the buffers go
 //	}
 //
+// Each subdirective is given once; size and flush_interval, when given,
+// are above 0 (0 in JSON is the default).
+//
 // Its output may not be another buffered writer: the inner one's
 // Cleanup would run first, and the outer buffer's lines would wait in it
 // past a stop. Nor may it be a net writer of datagrams (udp, unixgram,
@@ -228,15 +231,23 @@ func (bw *BufferedWriter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	seen := make(map[string]bool)
 	for d.NextBlock(0) {
+		// Each once: a second one would silently win.
+		if seen[d.Val()] {
+			return d.Errf("%s given twice", d.Val())
+		}
+		seen[d.Val()] = true
 		switch d.Val() {
 		case "size":
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
+			// 0, which JSON reads as the default, is refused as
+			// flush_interval's is: it is no size of a buffer.
 			size, err := humanize.ParseBytes(d.Val())
-			if err != nil || size > maxBufferSize {
-				return d.Errf("size %q: want a size up to 1GiB, such as 64KiB", d.Val())
+			if err != nil || size == 0 || size > maxBufferSize {
+				return d.Errf("size %q: want a size from 1 byte up to 1GiB, such as 64KiB", d.Val())
 			}
 			bw.Size = int(size)
 		case "flush_interval":
@@ -249,9 +260,6 @@ func (bw *BufferedWriter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			bw.FlushInterval = caddy.Duration(interval)
 		case "output":
-			if bw.WriterRaw != nil {
-				return d.Err("output given twice")
-			}
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
