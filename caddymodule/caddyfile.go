@@ -133,7 +133,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // 10m), and with a Redis store at least 10 times its timeout (judged at
 // startup). The redis url, password and tls ca and server_name may be
 // placeholders such as {env.UCWA_REDIS_PASSWORD}, read at startup; 0 is
-// refused for max_entries, timeout and the window.
+// refused for max_entries, max_entries_per_caller, timeout and the
+// window.
 //
 // destinations turns the destination policy on (ucwa.DestinationPolicy):
 // a bare `destinations`, or a block without options, is the default
