@@ -402,10 +402,11 @@ func normalizeHandlerJSON(t *testing.T, raw []byte) any {
 	return v
 }
 
-// TestFieldsDocumented: every JSON field of Handler, of the jwt object and
-// of the store and idempotency objects is an exported field of its own type (none hides in an embedded
-// struct), with a doc comment that gives its default or says it is
-// required, as godoc and Caddy's module docs show them.
+// TestFieldsDocumented: every JSON field of Handler, of the jwt object,
+// of the store, idempotency, limit and destination objects and of the
+// buffered log writer is an exported field of its own type (none hides
+// in an embedded struct), with a doc comment that gives its default or
+// says it is required, as godoc and Caddy's module docs show them.
 func TestFieldsDocumented(t *testing.T) {
 	for _, tc := range []struct {
 		file, typ string
@@ -420,6 +421,7 @@ func TestFieldsDocumented(t *testing.T) {
 		{"store.go", "RedisStore", RedisStore{}},
 		{"store.go", "RedisTLS", RedisTLS{}},
 		{"../ucwa/policy.go", "DestinationPolicy", ucwa.DestinationPolicy{}},
+		{"logwriter.go", "BufferedWriter", BufferedWriter{}},
 	} {
 		fset := token.NewFileSet()
 		f, err := parser.ParseFile(fset, tc.file, nil, parser.ParseComments)
