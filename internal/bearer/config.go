@@ -14,7 +14,8 @@ import (
 
 const (
 	// DefaultCacheSize is how many verified tokens are remembered when
-	// cache_size is not set. An entry takes a few hundred bytes.
+	// cache_size is not set. An entry holds the token itself (one to two
+	// kilobytes) and its grant.
 	DefaultCacheSize = 10_000
 
 	// DefaultJWKSRefresh is how often a jwks_url is fetched again when
