@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 // TestBufferedWriterRefused: a JSON config whose buffered writer is
@@ -35,6 +37,35 @@ func TestBufferedWriterRefused(t *testing.T) {
 			config := fmt.Sprintf(`{"logging": {"logs": {"audit": {"writer": %s}}}}`, tc.writer)
 			if err := e.LoadRefused("json", config); !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("refused with %q, want it to say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestBufferedWriterCaddyfileErrors: a buffered block that is wrong is
+// refused as it is read, with an error that names the subdirective.
+func TestBufferedWriterCaddyfileErrors(t *testing.T) {
+	for _, tc := range []struct{ name, block, want string }{
+		{"an argument", "buffered x {\n output stderr\n}", "wrong argument count"},
+		{"unknown subdirective", "buffered {\n colour blue\n output stderr\n}", `unrecognized subdirective "colour"`},
+		{"size not a size", "buffered {\n size lots\n output stderr\n}", `size "lots": want a size from 1 byte up to 1GiB`},
+		{"size 0", "buffered {\n size 0\n output stderr\n}", `size "0": want a size from 1 byte up to 1GiB`},
+		{"size over 1GiB", "buffered {\n size 2GiB\n output stderr\n}", `size "2GiB": want a size from 1 byte up to 1GiB`},
+		{"size without a value", "buffered {\n size\n output stderr\n}", "wrong argument count"},
+		{"size with two values", "buffered {\n size 1KiB 2KiB\n output stderr\n}", "wrong argument count"},
+		{"flush_interval not a duration", "buffered {\n flush_interval soon\n output stderr\n}", `flush_interval "soon": want a positive duration`},
+		{"flush_interval negative", "buffered {\n flush_interval -1s\n output stderr\n}", `flush_interval "-1s": want a positive duration`},
+		{"size twice", "buffered {\n size 1KiB\n size 2KiB\n output stderr\n}", "size given twice"},
+		{"flush_interval twice", "buffered {\n flush_interval 1s\n flush_interval 2s\n output stderr\n}", "flush_interval given twice"},
+		{"output twice", "buffered {\n output stderr\n output stdout\n}", "output given twice"},
+		{"output without a writer", "buffered {\n output\n}", "wrong argument count"},
+		{"no output", "buffered {\n size 1KiB\n}", "buffered: output is required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var bw BufferedWriter
+			err := bw.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.block))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one saying %q", err, tc.want)
 			}
 		})
 	}
