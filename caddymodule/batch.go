@@ -38,6 +38,13 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 	if e != nil {
 		return e // its message names the part
 	}
+	// The batch's own query is read as any operation's (the batch takes
+	// no inputs): a pool that runs the parts in the batch's request reads
+	// it where a part's Request[name] looks first, before the cookies
+	// refused above, so a destination named there is refused too.
+	if _, e := ucwa.ParseQuery(in.op, r.URL.RawQuery); e != nil {
+		return e
+	}
 	// refused is the answer of the first part the policy refused: the
 	// parts after it are still read and judged, only to be counted, so
 	// that enforce counts every destination report mode would count.

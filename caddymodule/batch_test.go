@@ -311,3 +311,56 @@ func TestBatchPartEscapedDotSegments(t *testing.T) {
 		t.Fatalf("a query with escapes: status %d (%s), the pool got %+v; want the batch as sent", resp.Status, resp.Body, got)
 	}
 }
+
+// TestBatchOwnQuery: the batch's own query is read as any operation's
+// (the batch takes no inputs): a phone destination named there (in any
+// letter case, or as a model-binding part) is refused 400 naming it, and
+// a query that does not parse whole is refused too, with nothing
+// delivered. A pool that runs the parts in the batch's request reads
+// that query where a part's Request[name] looks first, before the
+// batch's cookies, which are refused already. A query without one, a
+// blank destination and a word of its property pass as they came.
+func TestBatchOwnQuery(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	body := batchBody("POST " + startOpsPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"to":"sip:john@contoso.com"}`)
+	for _, tc := range []struct {
+		name, query string
+		params      []string // nil: passes
+		malformed   bool
+	}{
+		{name: "to", query: "to=tel:%2B19005551234", params: []string{"to"}},
+		{name: "phoneNumber and target", query: "phoneNumber=%2B19005551234&target=%2B19005551234", params: []string{"phoneNumber", "target"}},
+		{name: "another letter case", query: "x=1&NUMBER=%2B19005551234", params: []string{"number"}},
+		{name: "a model-binding part", query: "model.delegator=%2B19005551234", params: []string{"delegator"}},
+		{name: "a ; separator", query: "x=1;to=%2B19005551234", malformed: true},
+		{name: "a malformed escape", query: "to=%2B1900555%zz", malformed: true},
+		{name: "no destination, a blank one and a word pass", query: "x=%2B19005551234&to=&target=Contact"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(e.pool.Received())
+			resp := e.send(testkit.Request{URL: opsApp + "/batch?" + tc.query, ContentType: batchType, Body: body,
+				Header: http.Header{"Authorization": {auth}}})
+			got := e.pool.Received()[before:]
+			if tc.params == nil && !tc.malformed {
+				if resp.Status != http.StatusCreated || len(got) != 1 || got[0].RawQuery != tc.query || got[0].Body != body {
+					t.Fatalf("status %d (%s), the pool got %+v; want 201 and the batch as sent", resp.Status, resp.Body, got)
+				}
+				return
+			}
+			if resp.Status != http.StatusBadRequest || len(got) != 0 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
+			}
+			if tc.malformed {
+				assertUCWAError(t, resp, "BadRequest", "ParameterValidationFailure", nil, false)
+				return
+			}
+			assertUCWAError(t, resp, "BadRequest", "ParameterValidationFailure", tc.params, false)
+			if strings.Contains(resp.Body, "9005551234") {
+				t.Errorf("the refusal shows the value: %s", resp.Body)
+			}
+		})
+	}
+}
