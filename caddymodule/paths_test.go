@@ -60,6 +60,72 @@ func TestPathInfoNearMiss(t *testing.T) {
 	})
 }
 
+// TestOperationBehindLeaf: a path that ends in an operation's suffix but
+// holds, before it, the name of an operation without sub-resources (a
+// leaf) is a near miss as any other path with segments after a leaf's
+// name is: ASP.NET may hand it to the leaf with the rest as PathInfo, and
+// the edge had judged it as the operation it ends in. So
+// startPhoneAudio/x/communication/startEmergencyCall (or
+// startPhoneAudio/..;/communication/startEmergencyCall: "..;" is no dot
+// segment to IIS), judged as an emergency call, which no destination rule refuses, reached the pool
+// with a premium-rate to that startPhoneAudio would dial; a batch of reads
+// behind acceptWithPhoneAudio, or an addParticipant to a SIP name behind
+// startPhoneAudio, reached it counted by no limit as the call-via-work a
+// pool may run. Operations below resources that have sub-resources, and
+// reads, pass as before.
+func TestOperationBehindLeaf(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	const emergency = "/communication/startEmergencyCall"
+	reads := batchBody("GET " + opsApp + "/me HTTP/1.1\r\n")
+	for _, tc := range []struct {
+		method, path, contentType, body string
+		near                            bool
+	}{
+		{"POST", startOpsPath + "/x" + emergency, "application/json", `{"to":"tel:+19005551234"}`, true},
+		{"POST", startOpsPath + emergency, "application/json", `{"to":"tel:+19005551234"}`, true},
+		{"POST", startOpsPath + ".aspx" + emergency, "application/json", `{"to":"tel:+19005551234"}`, true},
+		// "..;" is no dot segment to IIS: the leaf stays before it there.
+		{"POST", startOpsPath + "/..;" + emergency, "application/json", `{"to":"tel:+19005551234"}`, true},
+		{"POST", startOpsPath + ";x/x/..;/..;/startEmergencyCall", "application/json", `{"to":"tel:+19005551234"}`, true},
+		{"POST", opsApp + "/communication/conversations/c1/audioVideo/addAudio" + emergency, "application/json", `{"to":"tel:+19005551234"}`, true},
+		{"POST", startOpsPath + "/addParticipant", "application/json", `{"to":"sip:john@contoso.com"}`, true},
+		{"POST", startOpsPath + "/continuePhoneAudio", "application/json", `{"phoneNumber":"tel:+14255551234"}`, true},
+		{"POST", opsApp + "/communication/invitations/i1/acceptWithPhoneAudio/batch", batchType, reads, true},
+		{"PUT", opsApp + "/me/makeMeAvailable/x/me/phones/work", "application/json", `{"number":"tel:+14255551234"}`, true},
+		// The operations as pools hand them out, below resources that
+		// have sub-resources, pass.
+		{"POST", opsApp + emergency, "application/json", `{"to":"911"}`, false},
+		// A dot segment removes the leaf, there as at the edge.
+		{"POST", startOpsPath + "/.." + emergency[len("/communication"):], "application/json", `{"to":"911"}`, false},
+		{"POST", opsApp + "/communication/conversations/c1/participants/addParticipant", "application/json", `{"to":"sip:john@contoso.com"}`, false},
+		{"POST", opsApp + "/communication/conversationLogs/l1/continuePhoneAudio", "application/json", `{"phoneNumber":"tel:+14255551234"}`, false},
+		{"POST", opsApp + "/communication/invitations/i1/acceptWithPhoneAudio", "", "", false},
+		{"POST", opsApp + "/batch", batchType, reads, false},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			header := http.Header{"Authorization": {auth}}
+			if tc.method == "PUT" {
+				header.Set("If-Match", `"1"`)
+			}
+			before := len(e.pool.Received())
+			resp := e.send(testkit.Request{Method: tc.method, URL: tc.path, ContentType: tc.contentType, Body: tc.body, Header: header})
+			got := e.pool.Received()[before:]
+			if tc.near {
+				if resp.Status != http.StatusNotFound || len(got) != 0 {
+					t.Fatalf("status %d (%s), the pool got %d requests; want a near miss, 404 and none", resp.Status, resp.Body, len(got))
+				}
+				return
+			}
+			if resp.Status/100 != 2 || len(got) != 1 {
+				t.Fatalf("status %d (%s), the pool got %d requests; want it delivered", resp.Status, resp.Body, len(got))
+			}
+		})
+	}
+}
+
 // TestPathOtherReadings: a path a pool on ASP.NET may read otherwise than
 // the edge does. ASP.NET 4.5's Request.Url (and later versions' with
 // aspnet:UseLegacyRequestUrlGeneration) is parsed from the decoded path,

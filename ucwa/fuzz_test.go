@@ -1921,7 +1921,8 @@ func TestReferenceQuery(t *testing.T) {
 
 // FuzzMatch holds the matcher to its promises on any path: no panic, a
 // near miss is never an operation, and every suffix of the table is its
-// operation behind any canonical prefix.
+// operation behind any canonical prefix, but for one with a segment that
+// spells a leaf's name, behind which it is a near miss.
 func FuzzMatch(f *testing.F) {
 	for _, s := range []string{"/", "/ucwa/v1/applications/1/communication/startPhoneAudio", "/a\\b/startPhoneAudio.aspx", "/x/startPhoneAudio\u200b",
 		"/ſtartPhoneAudio/extra", "/batch/x/y", "/startPhoneAudio/..;/x", "/communication/startPhoneAudio%23x", "/communication#/x", "/a%252Fb%u0073", "STARTP~1", "/communication/startPhoneAudio::$DATA", "/communication\t", "/a/./../b;c=d/e. .", "\xff\xfe/\x00", "/ucwa/v1/applications/1?x", "/me/(S(x))/phones/work"} {
@@ -2037,6 +2038,19 @@ func FuzzMatch(f *testing.F) {
 					continue
 				}
 				got := m.Match(op.Method, prefix+s)
+				// A leaf's name before it (ASP.NET's PathInfo: the pool
+				// may run the leaf) makes a near miss of it.
+				if leafSegment(prefix, m.leaves) {
+					if !got.NearMiss {
+						t.Fatalf("Match(%s, %q) = %+v, want a near miss: a leaf's name stands before %s", op.Method, prefix+s, got, s)
+					}
+					continue
+				}
+				// So does one before a "..;", which is no dot segment to
+				// IIS.
+				if leafy := prefix + "/" + m.leaves[k%len(m.leaves)] + "/..;" + s; !m.Match(op.Method, leafy).NearMiss {
+					t.Fatalf("Match(%s, %q) = %+v, want a near miss: a leaf's name stands before %s", op.Method, leafy, m.Match(op.Method, leafy), s)
+				}
 				// A prefix that a pool may read otherwise (cut at '?' or
 				// '#', decoded again) may make a near miss of it.
 				if got.Operation == nil && !(got.NearMiss && hasOtherReadings(prefix)) || got.NearMiss && !hasOtherReadings(prefix) ||
@@ -2274,4 +2288,15 @@ func FuzzTargetPath(f *testing.F) {
 			t.Fatalf("TargetPath(%q) = %q, %v; url.ParseRequestURI: %+v, %v", target, got, ok, u, err)
 		}
 	})
+}
+
+// leafSegment reports whether a segment of a canonical path spells one
+// of leaves, with or without junk added (see nearName).
+func leafSegment(p string, leaves []string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if nearName(seg, leaves) {
+			return true
+		}
+	}
+	return false
 }

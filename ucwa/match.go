@@ -268,13 +268,31 @@ func (m *Matcher) match(method, rawPath string) Match {
 					*best = s
 				}
 			}
+			var s *matchSuffix
 			switch {
 			case put != nil && !put.op.PassesOn(method):
-				return Match{Operation: put.op, Path: p}
+				s = put
 			case post != nil && !post.op.PassesOn(method):
-				return Match{Operation: post.op, Path: p}
-			case put != nil || post != nil:
-				return Match{} // a read of a guarded resource: a normal request
+				s = post
+			case put != nil:
+				s = put
+			default:
+				s = post
+			}
+			if s != nil {
+				// A segment before the row's suffix that spells an
+				// operation without sub-resources makes it a near miss,
+				// as it does any other path (see near): ASP.NET may hand
+				// startPhoneAudio/x/communication/startEmergencyCall to
+				// startPhoneAudio, which would dial a to the edge judged
+				// as an emergency call's, which no rule refuses.
+				if method != "GET" && method != "HEAD" && m.leafBefore(rawPath, p, len(s.suffix)) {
+					return Match{NearMiss: true}
+				}
+				if s.op.PassesOn(method) {
+					return Match{} // a read of a guarded resource: a normal request
+				}
+				return Match{Operation: s.op, Path: p}
 			}
 		}
 	}
@@ -284,6 +302,9 @@ func (m *Matcher) match(method, rawPath string) Match {
 	ownRel := ""
 	if s := m.item(p, last); s != nil {
 		if !s.op.PassesOn(method) {
+			if method != "GET" && method != "HEAD" && m.leafBefore(rawPath, p, len(last)+1) {
+				return Match{NearMiss: true}
+			}
 			return Match{Operation: s.op, Path: p}
 		}
 		ownRel = s.op.Rel
@@ -349,6 +370,35 @@ func (m *Matcher) near(method, p, ownRel string) bool {
 			return true
 		}
 		i += len(seg) + 1
+	}
+	return false
+}
+
+// leafBefore reports whether a path whose canonical form p ends in n
+// bytes of a row's path (its suffix, or an item's last segment) holds
+// the name of an operation without sub-resources (a leaf) before them:
+// in p, or in the path as written (see match), whose "..;" is no dot
+// segment to IIS, which gives startPhoneAudio/..;/x to startPhoneAudio.
+func (m *Matcher) leafBefore(rawPath, p string, n int) bool {
+	if m.leafIn(p[:len(p)-n]) {
+		return true
+	}
+	if rawPath == p {
+		return false
+	}
+	raw := path.Clean("/" + strings.ReplaceAll(rawPath, "\\", "/"))
+	return m.leafIn(raw[:len(raw)-len(lastSegment(raw))])
+}
+
+// leafIn reports whether a segment of a path's prefix spells a leaf's
+// name, with or without junk added (see near), read as the edge reads a
+// segment (its ";params" cut, trailing dots and spaces trimmed).
+func (m *Matcher) leafIn(prefix string) bool {
+	for seg := range strings.SplitSeq(prefix, "/") {
+		seg, _, _ = strings.Cut(seg, ";")
+		if nearName(strings.TrimRight(seg, ". "), m.leaves) {
+			return true
+		}
 	}
 	return false
 }
