@@ -735,3 +735,47 @@ func TestSIPNameDigitsAlone(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitNameDigitsNoEmergencyCall: a SIP name read by its digits alone
+// (letters besides six digits or more), or with its letters as keypad
+// digits, is never an emergency number, also when that reading is a
+// number of the emergency list (a site's security desk): a gateway that
+// routes the name as written places no emergency call. So a call-via-work
+// to such a name is no emergency call that the limits let through when
+// they have no room: over its limit it is 429, and the pool never gets
+// it, while the listed number itself, as a tel: URI or the digits alone,
+// is still an emergency call delivered over the limit.
+func TestLimitNameDigitsNoEmergencyCall(t *testing.T) {
+	policy := "destinations {\n\t\t\tsip_domains contoso.com\n\t\t\temergency 911 +14255550100\n\t\t}"
+	for _, tc := range []struct {
+		what, to  string
+		emergency bool
+	}{
+		{"the listed number", "tel:+14255550100", true},
+		{"the listed number's digits as a SIP user", "sip:14255550100@contoso.com", true},
+		{"a letter no keypad has, then the digits", "sip:%C3%A914255550100@contoso.com", false},
+		{"a keypad letter, then the digits", "sip:x14255550100@contoso.com", false},
+		{"the digits, then a letter no keypad has", "sip:14255550100%C3%A9@contoso.com", false},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			e := startLimitEdge(t, "store memory", policy, "limit calls 1 per 1h")
+			alice := caller{"tenant-1", "alice"}.header(t)
+			if resp := e.send(callTo("+14255551234", alice)); resp.Status != http.StatusCreated {
+				t.Fatalf("first call: %d %s", resp.Status, resp.Body)
+			}
+			resp := e.send(limitRequest("/communication/startPhoneAudio", `{"to":"`+tc.to+`","phoneNumber":"+33142685300"}`, alice))
+			want := int64(1)
+			if tc.emergency {
+				if resp.Status != http.StatusCreated {
+					t.Fatalf("%d %s, want 201 (an emergency call)", resp.Status, resp.Body)
+				}
+				want = 2
+			} else {
+				assertLimited(t, resp, "calls", 3600)
+			}
+			if got := e.pool.Requests.Load(); got != want {
+				t.Errorf("the pool got %d requests, want %d", got, want)
+			}
+		})
+	}
+}

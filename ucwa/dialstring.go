@@ -155,11 +155,19 @@ var minDialDigits = sync.OnceValue(func() int {
 // sip:x19005551234@gw as 19005551234, as many digits as a number has, so
 // such a name is read by its digits alone (its letters and dial
 // characters dropped, as such a gateway drops them). That reading is
-// never an emergency number: it only adds refusals.
+// never an emergency number: it only adds refusals. Neither is any of
+// its readings, nor of a keypad reading's, though one be a number of the
+// emergency list (sip:x14255550100@gw with +14255550100 listed): a
+// gateway that routes the name as written places no emergency call, so
+// no rule allows such a reading as one and the limits take no request
+// that dials it for an emergency call.
 func (n *Numbers) dialString(user string, keypad bool) *DialString {
 	s, name := n.dialStringOf(user, keypad)
-	if name && s != nil {
+	if (name || keypad) && s != nil {
 		s.Emergency = false
+		for i := range s.Readings {
+			s.Readings[i].Emergency = false
+		}
 	}
 	return s
 }
