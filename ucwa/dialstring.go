@@ -529,11 +529,7 @@ func (n *Numbers) keypadString(user string) *DialString {
 	if !ok {
 		return nil
 	}
-	s := n.dialString(keypad, true)
-	if s != nil {
-		s.Emergency = false
-	}
-	return s
+	return n.dialString(keypad, true)
 }
 
 // CheckOutsideLine checks a list of outside-line prefixes: at most
