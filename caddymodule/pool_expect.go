@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -76,6 +77,8 @@ func loadPoolTransport(ctx caddy.Context, proxy *reverseproxy.Handler) error {
 		}
 		if reportsWrites(ht) {
 			proxy.Transport = &poolTransport{ht}
+		} else if slices.Contains(ht.Versions, "3") {
+			proxy.Transport = &http3PoolTransport{ht}
 		}
 	}
 	return nil

@@ -90,6 +90,50 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return res, err
 }
 
+// http3PoolTransport is a pool's http transport where it speaks HTTP/3
+// (versions 3): reverse_proxy's own, which it embeds as poolTransport
+// does, but for the body of an attempt's request without one.
+//
+// quic-go's HTTP/3 transport sends a request again by itself, on a new
+// connection and below reverse_proxy, after the pool reset its stream
+// with H3_REQUEST_REJECTED, when the request has no body (nil or
+// http.NoBody: reverse_proxy makes every request of Content-Length 0
+// one, such as a startPhoneAudio with its inputs in the query alone) or
+// a GetBody. A rejection says the pool did not act on the request, but a
+// pool may say so wrongly, as one may of HTTP/2's REFUSED_STREAM, whose
+// resend the edge stops (see connTrace.stopResend), and the edge never
+// lets a request it wrote go out again. RoundTrip gives an attempt's
+// request without a body an empty one of its own, which quic-go cannot
+// rewind (there is no GetBody): it then sends the request once, and
+// fails the round trip as one whose request may have reached the pool. A
+// request whose stream could not be opened, which never went out, is
+// still sent on another connection. The request then goes without a
+// content-length of 0 (its stream's end says it has no body), as
+// quic-go writes one only for a request without a body.
+type http3PoolTransport struct {
+	*reverseproxy.HTTPTransport
+}
+
+// RoundTrip sends req through the embedded transport, an attempt's
+// request without a body with an empty one (see http3PoolTransport).
+// req is reverse_proxy's copy for this one round trip, as for
+// poolTransport.RoundTrip.
+func (t *http3PoolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		if c, _ := req.Context().Value(attemptContextKey{}).(*attemptContext); c != nil {
+			req.Body = emptyBody{}
+		}
+	}
+	return t.HTTPTransport.RoundTrip(req)
+}
+
+// emptyBody is a request body without bytes that is not http.NoBody,
+// and that net/http and quic-go cannot rewind.
+type emptyBody struct{}
+
+func (emptyBody) Read([]byte) (int, error) { return 0, io.EOF }
+func (emptyBody) Close() error             { return nil }
+
 // isWriteError reports whether err, a round trip's, is a failed write to
 // the connection: over HTTP/1, the request's own write, which nothing
 // else writes to while the request is the connection's.
@@ -155,10 +199,13 @@ func countWrites(dial func(ctx context.Context, network, addr string) (net.Conn,
 }
 
 // poolHTTPTransport returns reverse_proxy's http transport of a pool's
-// provisioned transport rt, wrapped in a poolTransport or not.
+// provisioned transport rt, wrapped in a poolTransport or an
+// http3PoolTransport or not.
 func poolHTTPTransport(rt http.RoundTripper) (*reverseproxy.HTTPTransport, bool) {
 	switch t := rt.(type) {
 	case *poolTransport:
+		return t.HTTPTransport, true
+	case *http3PoolTransport:
 		return t.HTTPTransport, true
 	case *reverseproxy.HTTPTransport:
 		return t, true
@@ -179,4 +226,15 @@ var (
 	_ reverseproxy.HealthCheckSchemeOverriderTransport = (*poolTransport)(nil)
 	_ reverseproxy.ProxyProtocolTransport              = (*poolTransport)(nil)
 	_ reverseproxy.RequestHeaderOpsTransport           = (*poolTransport)(nil)
+
+	_ caddy.Module                                     = (*http3PoolTransport)(nil)
+	_ caddy.Provisioner                                = (*http3PoolTransport)(nil)
+	_ caddy.CleanerUpper                               = (*http3PoolTransport)(nil)
+	_ caddyfile.Unmarshaler                            = (*http3PoolTransport)(nil)
+	_ http.RoundTripper                                = (*http3PoolTransport)(nil)
+	_ reverseproxy.TLSTransport                        = (*http3PoolTransport)(nil)
+	_ reverseproxy.H2CTransport                        = (*http3PoolTransport)(nil)
+	_ reverseproxy.HealthCheckSchemeOverriderTransport = (*http3PoolTransport)(nil)
+	_ reverseproxy.ProxyProtocolTransport              = (*http3PoolTransport)(nil)
+	_ reverseproxy.RequestHeaderOpsTransport           = (*http3PoolTransport)(nil)
 )
