@@ -32,8 +32,8 @@ func init() {
 // A query the edge cannot read (a ';' in a pair, a malformed
 // percent-escape) keeps the pairs before the first malformed one, and
 // everything from it on is replaced by REDACTED. Any other parameter
-// whose value holds a number (six digits or more, however separated or
-// escaped) has its value replaced too, and one whose name holds one is
+// whose value holds a number (six digits or more, of any script, however
+// separated or escaped) has its value replaced too, and one whose name holds one is
 // replaced whole. The path and the other parameters are kept as they
 // are. See ucwa.RedactQueryProperties.
 //

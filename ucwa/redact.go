@@ -3,6 +3,8 @@ package ucwa
 import (
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Redacted is what RedactQueryProperties writes in place of a value it
@@ -125,14 +127,17 @@ func RedactQueryProperties(s string) string {
 // holdsNumber reports whether a raw (percent-encoded) query name or
 // value holds as many digits as the shortest phone number
 // (minDialDigits), however separated, as it is written or decoded
-// (%31%39%30%30...).
+// (%31%39%30%30...). A digit is a Unicode decimal digit of any script,
+// as the edge reads a number's (fullwidth １, Arabic-Indic ١): a search
+// typed with a Japanese input method, ?query=%EF%BC%91%EF%BC%94...,
+// holds a number all the same.
 func holdsNumber(raw string) bool {
 	if decoded, err := url.QueryUnescape(raw); err == nil {
 		raw = decoded
 	}
 	digits := 0
-	for i := range len(raw) {
-		if '0' <= raw[i] && raw[i] <= '9' {
+	for _, r := range raw {
+		if '0' <= r && r <= '9' || r >= utf8.RuneSelf && unicode.IsDigit(r) {
 			digits++
 		}
 	}

@@ -1,0 +1,138 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// inScript writes the ASCII digits of s in the script whose zero is
+// zero (U+FF10 fullwidth, U+0660 Arabic-Indic, U+0966 Devanagari), the
+// rest of s as it is.
+func inScript(s string, zero rune) string {
+	return strings.Map(func(r rune) rune {
+		if '0' <= r && r <= '9' {
+			return zero + r - '0'
+		}
+		return r
+	}, s)
+}
+
+// asASCIIDigits returns s percent-decoded where it can be (a log holds a
+// URI as the client escaped it) with every Unicode decimal digit written
+// as its ASCII digit and the separators a number is written with
+// ("+1 (425) 555-0162") dropped, as a reader of the log would read a
+// number.
+func asASCIIDigits(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if c, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b.WriteByte(byte(c))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return strings.Map(func(r rune) rune {
+		if strings.ContainsRune(" ()-.+＋", r) {
+			return -1
+		}
+		if r >= 0x80 && unicode.IsDigit(r) {
+			for _, rg := range unicode.Nd.R16 {
+				if r >= rune(rg.Lo) && r <= rune(rg.Hi) {
+					return '0' + (r-rune(rg.Lo))%10
+				}
+			}
+			for _, rg := range unicode.Nd.R32 {
+				if r >= rune(rg.Lo) && r <= rune(rg.Hi) {
+					return '0' + (r-rune(rg.Lo))%10
+				}
+			}
+		}
+		return r
+	}, b.String())
+}
+
+// TestAccessLogHidesNumbersOfAnyScript: through a real Caddy whose access
+// log and debug-level default log are filtered with ucwa_numbers, a
+// number written in digits of another script (fullwidth, as a Japanese
+// input method types them; Arabic-Indic; Devanagari), which the edge
+// reads as the digits they are, in a parameter that names no property (a
+// people search's query, a name no operation takes), as a parameter's
+// name, or in a Referer, is hidden as the same number in ASCII digits
+// is: no log line holds it, percent-escaped or not. The pool gets it.
+func TestAccessLogHidesNumbersOfAnyScript(t *testing.T) {
+	up := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
+	log {
+		level DEBUG
+		format filter {
+			request>uri ucwa_numbers
+			request>headers>Referer ucwa_numbers
+		}
+	}
+}
+:EDGE_PORT {
+	log {
+		format filter {
+			request>uri ucwa_numbers
+			request>headers>Referer ucwa_numbers
+		}
+	}
+	ucwa {
+		jwt off
+		default_region US
+	}
+	reverse_proxy %s
+}`, up.Addr()))
+
+	const people = "/ucwa/oauth/v1/applications/%s/people/search"
+	for _, tc := range []struct {
+		name, app, query, referer string
+		number                    string // its national digits, in ASCII
+	}{
+		{name: "fullwidth search", app: "fw01", query: "query=" + url.QueryEscape(inScript("+14255550161", 0xFF10)) + "&limit=5", number: "4255550161"},
+		{name: "fullwidth plus and separators", app: "fw02", query: "query=" + url.QueryEscape("＋"+inScript("1 (425) 555-0162", 0xFF10)), number: "4255550162"},
+		{name: "Arabic-Indic, a name no operation takes", app: "ar01", query: "phone=" + url.QueryEscape(inScript("4255550163", 0x0660)), number: "4255550163"},
+		{name: "Devanagari", app: "dv01", query: "q=" + url.QueryEscape(inScript("4255550164", 0x0966)), number: "4255550164"},
+		{name: "fullwidth as a name", app: "fw03", query: url.QueryEscape(inScript("4255550165", 0xFF10)) + "&limit=5", number: "4255550165"},
+		{name: "fullwidth, unescaped", app: "fw04", query: "query=" + inScript("4255550166", 0xFF10), number: "4255550166"},
+		{name: "Referer", app: "fw05", query: "limit=5", referer: "https://app.contoso.com/dial?n=" + url.QueryEscape(inScript("4255550167", 0xFF10)), number: "4255550167"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := fmt.Sprintf(people, tc.app)
+			req := testkit.Request{Method: http.MethodGet, URL: path + "?" + tc.query, Header: http.Header{}}
+			if tc.referer != "" {
+				req.Header.Set("Referer", tc.referer)
+			}
+			if resp := e.send(req); resp.Status != http.StatusCreated && resp.Status != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.Status, resp.Body)
+			}
+			line := e.Logs().Wait(t, `"msg":"handled request"`, `"uri":"`+path+"?")
+			if !strings.Contains(line, ucwaRedacted) {
+				t.Errorf("the access log line hides nothing: %s", line)
+			}
+			// The pool got the number: the log had it to hide.
+			got := ""
+			for _, r := range up.Received() {
+				got += asASCIIDigits(r.RawQuery+" "+r.Header.Get("Referer")) + "\n"
+			}
+			if !strings.Contains(got, tc.number) {
+				t.Fatalf("the pool did not get %s: %s", tc.number, got)
+			}
+			for l := range strings.Lines(withoutTimings(e.Logs().String())) {
+				if strings.Contains(asASCIIDigits(l), tc.number[3:]) {
+					t.Errorf("a log line holds the number %s: %s", tc.number, l)
+				}
+			}
+		})
+	}
+}
