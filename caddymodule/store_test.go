@@ -87,6 +87,7 @@ func TestStoreCaddyfileErrors(t *testing.T) {
 func TestStoreStartupErrors(t *testing.T) {
 	const secret = "s3cr3t-Pa55"
 	t.Setenv("UCWA_TEST_UNSET_VARIABLE", "")
+	t.Setenv("UCWA_TEST_REDIS_URL", "redis://edge:6379/"+secret+"/x@127.0.0.1:6379")
 	for _, tc := range []struct {
 		name      string
 		caddyfile string // the ucwa block's lines after `jwt off`; "" for a JSON-only case
@@ -104,6 +105,12 @@ func TestStoreStartupErrors(t *testing.T) {
 			`on_error: "maybe" is neither closed nor open`},
 		{"not a redis URL", "store redis http://127.0.0.1:6379", `"store":{"backend":"redis","url":"http://127.0.0.1:6379"}`, "the URL's scheme must be redis or rediss"},
 		{"bad db, password in the URL", "store redis redis://:" + secret + "@127.0.0.1:6379/x", `"store":{"backend":"redis","url":"redis://:` + secret + `@127.0.0.1:6379/x"}`, "invalid URL"},
+		// A '/' in the password ends the host: when what is before it
+		// reads as a port, the rest of the password is the URL's path,
+		// which go-redis's error quotes.
+		{"password with a slash after digits", "store redis redis://edge:42/" + secret + "@127.0.0.1:6379", `"store":{"backend":"redis","url":"redis://edge:42/` + secret + `@127.0.0.1:6379"}`, "invalid URL"},
+		{"password starting with a slash", "store redis redis://edge:/" + secret + "@127.0.0.1:6379", `"store":{"backend":"redis","url":"redis://edge:/` + secret + `@127.0.0.1:6379"}`, "invalid URL"},
+		{"password with slashes, from the environment", "store redis {env.UCWA_TEST_REDIS_URL}", `"store":{"backend":"redis","url":"{env.UCWA_TEST_REDIS_URL}"}`, "invalid URL"},
 		{"tls without rediss", "store redis redis://127.0.0.1:6379 {\ntls {\ninsecure_skip_verify\n}\n}", "", "TLS options need a rediss URL"},
 		{"empty tls block without rediss", "store redis redis://127.0.0.1:6379 {\ntls\n}", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","tls":{}}`, "TLS options need a rediss URL"},
 		{"port out of range", "store redis redis://:" + secret + "@127.0.0.1:99999", `"store":{"backend":"redis","url":"redis://:` + secret + `@127.0.0.1:99999"}`, "the URL's port must be between 1 and 65535"},

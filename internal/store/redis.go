@@ -215,7 +215,12 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 	}
 	parsed, err := redis.ParseURL(opts.URL)
 	if err != nil {
-		return nil, fmt.Errorf("store: redis: invalid URL: %s", strings.TrimPrefix(err.Error(), "redis: "))
+		// The scheme, query and port are checked above: what is left is
+		// the path, which go-redis's error quotes, and which holds the
+		// rest of a password with a '/' whose part before it reads as a
+		// port (redis://edge:42/s3cret@host, redis://edge:/s3cret@host):
+		// none of it is told.
+		return nil, errors.New("store: redis: invalid URL: its path is not a db number (/0) (percent-encode a '/' in the password, or give it in password)")
 	}
 	if parsed.DB < 0 {
 		return nil, errors.New("store: redis: the URL's db must not be negative")
