@@ -750,6 +750,10 @@ func TestRedactURL(t *testing.T) {
 		{"https://edge:SECRET@idp.example:port/keys?code=SECRET", "https://xxxxx@..."},
 		{"https://idp.example:port/keys?code=SECRET", "https://idp.example:port/keys?code=xxxxx"},
 		{"https://idp.example:port/keys", "https://idp.example:port/keys"},
+		// A '/' in the password ends the host: the rest of the password
+		// is in the path.
+		{"https://edge:42/SECRET@idp.example/keys?code=SECRET", "https://xxxxx@..."},
+		{"https://edge:/SEC/RET@idp.example/keys", "https://xxxxx@..."},
 	} {
 		if got := redactURL(tc.raw); got != tc.want {
 			t.Errorf("redactURL(%q) = %q, want %q", tc.raw, got, tc.want)

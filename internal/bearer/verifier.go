@@ -393,10 +393,13 @@ func checkJWKSURL(raw string) error {
 // lines show it: the value may come from a placeholder such as {env.*},
 // and only its expansion holds the secret. A URL that does not parse is
 // shown up to its host's start, where a password would stand, else with
-// its query's values replaced.
+// its query's values replaced; so is one whose path holds an '@' and
+// that has no user information: a '/' in a password ends the host early
+// (https://edge:42/s3cret@idp/keys reads as the host edge:42 and the
+// path /s3cret@idp/keys), and the rest of the password is in the path.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || u.User == nil && strings.Contains(u.Path, "@") {
 		if scheme, rest, ok := strings.Cut(raw, "://"); ok && strings.Contains(rest, "@") {
 			return scheme + "://xxxxx@..."
 		}
