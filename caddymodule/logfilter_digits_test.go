@@ -71,28 +71,7 @@ func asASCIIDigits(s string) string {
 // is: no log line holds it, percent-escaped or not. The pool gets it.
 func TestAccessLogHidesNumbersOfAnyScript(t *testing.T) {
 	up := testkit.NewUpstream(t)
-	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
-	log {
-		level DEBUG
-		format filter {
-			request>uri ucwa_numbers
-			request>headers>Referer ucwa_numbers
-		}
-	}
-}
-:EDGE_PORT {
-	log {
-		format filter {
-			request>uri ucwa_numbers
-			request>headers>Referer ucwa_numbers
-		}
-	}
-	ucwa {
-		jwt off
-		default_region US
-	}
-	reverse_proxy %s
-}`, up.Addr()))
+	e := startEdge(t, "caddyfile", numbersFilteredEdge(up.Addr()))
 
 	const people = "/ucwa/oauth/v1/applications/%s/people/search"
 	for _, tc := range []struct {

@@ -69,17 +69,11 @@ type numberedRequest struct {
 	status                  int    // the edge's answer; 0 when another handler may answer
 }
 
-// TestAccessLogHidesNumbers: through a real Caddy with an access log and
-// a debug-level default log, both filtered with ucwa_numbers, requests
-// with phone numbers in the query under every spelling the edge reads as
-// a number-bearing property, in the value of another property (an
-// operationId, a subject), and in a Referer, leave no number in any log
-// line, while the access log still names each path and keeps the
-// parameters that are no property. The pool gets the numbers: the log
-// hides them, the edge does not drop them.
-func TestAccessLogHidesNumbers(t *testing.T) {
-	up := testkit.NewUpstream(t)
-	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
+// numbersFilteredEdge is the Caddyfile of an edge without auth in front
+// of upstream whose access log and debug-level default log filter the
+// request's URI and Referer with ucwa_numbers.
+func numbersFilteredEdge(upstream string) string {
+	return fmt.Sprintf(`{
 	log {
 		level DEBUG
 		format filter {
@@ -100,7 +94,20 @@ func TestAccessLogHidesNumbers(t *testing.T) {
 		default_region US
 	}
 	reverse_proxy %s
-}`, up.Addr()))
+}`, upstream)
+}
+
+// TestAccessLogHidesNumbers: through a real Caddy with an access log and
+// a debug-level default log, both filtered with ucwa_numbers, requests
+// with phone numbers in the query under every spelling the edge reads as
+// a number-bearing property, in the value of another property (an
+// operationId, a subject), and in a Referer, leave no number in any log
+// line, while the access log still names each path and keeps the
+// parameters that are no property. The pool gets the numbers: the log
+// hides them, the edge does not drop them.
+func TestAccessLogHidesNumbers(t *testing.T) {
+	up := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", numbersFilteredEdge(up.Addr()))
 
 	requests := []numberedRequest{
 		{name: "to", op: "communication/startPhoneAudio", query: "to=tel:%2B14255550101&operationId=op-1", number: "4255550101", status: 201},
