@@ -284,8 +284,8 @@ func (m *Matcher) match(method, rawPath string) Match {
 				// operation without sub-resources makes it a near miss,
 				// as it does any other path (see near): ASP.NET may hand
 				// startPhoneAudio/x/communication/startEmergencyCall to
-				// startPhoneAudio, which would dial a to the edge judged
-				// as an emergency call's, which no rule refuses.
+				// startPhoneAudio, which would dial a to that the edge
+				// judged as an emergency call's, which no rule refuses.
 				if method != "GET" && method != "HEAD" && m.leafBefore(rawPath, p, len(s.suffix)) {
 					return Match{NearMiss: true}
 				}
