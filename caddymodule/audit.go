@@ -57,7 +57,9 @@ import (
 //     answer: a handler after the edge aborted or panicked, which Caddy
 //     does not answer (net/http closes the connection); 499 when the
 //     client went away while a pool had its request (reverse_proxy's
-//     status, as in Caddy's access log)
+//     status, as in Caddy's access log); 200 when no handler after the
+//     edge (no pools) wrote an answer and they returned: net/http's
+//     empty 200, which Caddy's access log shows as 0
 //   - operation_id: the request's operationId, the digits of any run of
 //     more than four digits masked (a run goes on across anything but a
 //     letter: "+1 (425) 555-1234" is "+* (***) ***-****"), so that it
@@ -233,6 +235,12 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 	}
 	if status == 0 && *handlerErr != nil {
 		status = errorStatus(*handlerErr)
+	}
+	if status == 0 && *handlerErr == nil && in.nextReturned && r.Context().Err() == nil {
+		// The handlers after the edge returned without an answer (the
+		// edge was the last of its handle block, say): net/http answers
+		// them 200, empty, once they have returned.
+		status = http.StatusOK
 	}
 	switch {
 	case in.failure != nil:

@@ -270,6 +270,9 @@ type intake struct {
 	unauthorized bool
 	// What idempotency did, plus one (0: nothing).
 	idempotency idempotencyResult
+	// nextReturned: the next handler (no pools) returned rather than
+	// panicked, and net/http answers 200 for it if it wrote nothing.
+	nextReturned bool
 
 	// The audit trail (see startAudit): the record of an audited request,
 	// when it came, and the recorder of its answer's status (the record's,

@@ -261,7 +261,9 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		forwarded := new(bodyReader)
 		forwarded.Reset(body)
 		r.Body = forwarded
-		return next.ServeHTTP(w, r)
+		err := next.ServeHTTP(w, r)
+		in.nextReturned = true // it did not panic (abort)
+		return err
 	}
 	if in.op.Body == ucwa.BatchBody {
 		// A batch's answer is read for its parts' Locations (see
