@@ -53,13 +53,15 @@ import (
 //     unprotected, store_error), when it is on
 //   - pool: the pool that took the request
 //   - status, duration (in seconds, or as the log's duration_format
-//     says); status 0 when the client got no
-//     answer: a handler after the edge aborted or panicked, which Caddy
-//     does not answer (net/http closes the connection); 499 when the
-//     client went away while a pool had its request (reverse_proxy's
-//     status, as in Caddy's access log); 200 when no handler after the
-//     edge (no pools) wrote an answer and they returned: net/http's
-//     empty 200, which Caddy's access log shows as 0
+//     says): the answer's status; 0 when the client got no answer (a
+//     handler after the edge aborted or panicked, which Caddy does not
+//     answer: net/http closes the connection) or went away before any
+//     pool had its request; 499 when it went away while a pool had it
+//     (reverse_proxy's status, as in Caddy's access log); without
+//     pools, the status of the next handlers' error (see errorStatus),
+//     which handle_errors routes, run after the edge, may answer
+//     otherwise, and 200 when they returned without an answer:
+//     net/http's empty 200, which Caddy's access log shows as 0
 //   - operation_id: the request's operationId, the digits of any run of
 //     more than four digits masked (a run goes on across anything but a
 //     letter: "+1 (425) 555-1234" is "+* (***) ***-****"), so that it
