@@ -362,10 +362,20 @@ func referenceKeypad(d *Destination) (string, bool) {
 // judgeable.
 func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number, unjudgeable bool) {
 	user, params, _ := strings.Cut(whole, ";")
-	digits, unjudgeable, _, name := referenceDialDigits(user)
+	digits, unjudgeable, letter, name := referenceDialDigits(user)
 	if name {
 		return nil, false
 	}
+	// A name read by its digits alone, or a keypad reading, is never an
+	// emergency number, though a reading be one of the emergency list:
+	// a gateway routing the name as written places no emergency call.
+	defer func() {
+		if letter || keypad {
+			for i := range readings {
+				readings[i].Emergency = false
+			}
+		}
+	}()
 	if len(digits) > 0 && strings.IndexFunc(params, unicode.IsDigit) >= 0 {
 		// A digit-dialling gateway dials its parameters' digits too.
 		return nil, true
