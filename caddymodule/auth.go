@@ -291,6 +291,7 @@ func (h *Handler) reject(w http.ResponseWriter, r *http.Request, errFormat error
 		c.Write(fields...)
 	}
 	h.nameAnswer(r, e)
+	closeUnreadBody(w, r) // authorize comes before the body is read
 	e.Write(w, errFormat.get())
 }
 

@@ -231,6 +231,8 @@ type intake struct {
 	challenge string
 
 	buf *bodyBuffer // the body as read, recycled by release
+	// bodyRead says the body was read to its end (see readBody).
+	bodyRead bool
 
 	// The request as ucwa's Intake cleaned it; nil for a batch, whose
 	// guarded parts are in parts, cleaned one by one.
@@ -333,7 +335,21 @@ func (h *Handler) readBody(in *intake) *ucwa.Error {
 		}
 		return ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure, "The body could not be read completely.")
 	}
+	in.bodyRead = true
 	return nil
+}
+
+// closeUnreadBody has an HTTP/1 answer given before the request's body
+// was read to its end close the connection. Otherwise net/http, finding
+// the body wrapped (Caddy's read timeouts wrap it), reads up to 256 KiB
+// of the rest before it writes the answer: a client that waits for the
+// answer before sending its body (Expect: 100-continue, which that read
+// also answers 100 Continue, asking for the body the edge refused) gets
+// nothing until the server's read timeout passes, a minute by default.
+func closeUnreadBody(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 func (h *Handler) tooLarge() *ucwa.Error {
@@ -419,6 +435,9 @@ func (h *Handler) fail(w http.ResponseWriter, in *intake, e *ucwa.Error) error {
 		w.Header().Set("WWW-Authenticate", in.challenge)
 	}
 	in.failure = e
+	if !in.bodyRead {
+		closeUnreadBody(w, in.r)
+	}
 	h.logRejection(in.r, in.op.Rel, e)
 	e.Write(w, in.errFormat.get())
 	return nil
@@ -444,6 +463,7 @@ func (h *Handler) refuseNearMiss(w http.ResponseWriter, r *http.Request) error {
 		started = time.Now()
 	}
 	h.logRejection(r, "", errNearMiss)
+	closeUnreadBody(w, r)
 	errNearMiss.Write(w, errorFormat{ucwa.RequestFormat(r.Header.Get("Content-Type")), r}.get())
 	if audit {
 		h.auditNearMiss(r, started)

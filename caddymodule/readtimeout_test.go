@@ -179,3 +179,74 @@ func TestBodyCutShort(t *testing.T) {
 		t.Fatalf("the pool saw %d requests", n)
 	}
 }
+
+// TestRefusedBeforeBodyAnsweredAtOnce: a request the edge refuses before
+// it reads the body (a Content-Length over max_body_size, no token, a
+// near miss, a framing refusal) is answered at once, without a 100
+// Continue asking for the body, and with Connection: close, while the
+// client has sent its headers alone (waiting for 100 Continue, or
+// stalled). The edge's server has Caddy's default read timeouts (a
+// minute): the client's deadline, well within them, bounds a wait for an
+// answer that net/http would write only after reading the body it
+// refused.
+func TestRefusedBeforeBodyAnsweredAtOnce(t *testing.T) {
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+	pool := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", slowClientConfig(pool.Addr()))
+	token := testkit.Mint(t, jwt.SigningMethodHS256, testkit.Keys(t).HMAC, "", testkit.Claims(time.Now(), nil))
+	head := func(path, auth string, lines ...string) string {
+		h := "POST " + path + " HTTP/1.1\r\nHost: edge.contoso.com\r\nContent-Type: application/json\r\n"
+		if auth != "" {
+			h += "Authorization: Bearer " + auth + "\r\n"
+		}
+		return h + strings.Join(lines, "\r\n") + "\r\n\r\n"
+	}
+	for _, tc := range []struct {
+		name, head, code, subcode string
+		status                    int
+	}{
+		{"Expect, Content-Length over max_body_size", head(startPath, token, "Expect: 100-continue", "Content-Length: 2097152"),
+			"EntityTooLarge", "EntityTooLarge", http.StatusRequestEntityTooLarge},
+		{"Content-Length over max_body_size, body stalled", head(startPath, token, "Content-Length: 1073741824"),
+			"EntityTooLarge", "EntityTooLarge", http.StatusRequestEntityTooLarge},
+		{"Expect, no token", head(startPath, "", "Expect: 100-continue", "Content-Length: 100"),
+			"Unauthorized", "", http.StatusUnauthorized},
+		{"chunked, no token, body stalled", head(startPath, "", "Transfer-Encoding: chunked"),
+			"Unauthorized", "", http.StatusUnauthorized},
+		{"Expect, a near miss", head(startPath+".aspx", token, "Expect: 100-continue", "Content-Length: 100"),
+			"NotFound", "", http.StatusNotFound},
+		{"Expect, trailers declared", head(startPath, token, "Expect: 100-continue", "Trailer: X-Checksum", "Content-Length: 100"),
+			"BadRequest", "DeserializationFailure", http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn := rawConn(t, testkit.Addr(e.Port("EDGE_PORT")))
+			if err := conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.WriteString(conn, tc.head); err != nil {
+				t.Fatal(err)
+			}
+			// The body never comes.
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer while the body is unsent: %v", err)
+			}
+			answer, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d (the edge asked for the body it refuses): %s", resp.StatusCode, tc.status, answer)
+			}
+			assertUCWAError(t, testkit.Response{Status: resp.StatusCode, Header: resp.Header, Body: string(answer)}, tc.code, tc.subcode, nil, false)
+			// The client, which has not sent the body, is told to close.
+			if !resp.Close {
+				t.Error("the answer keeps the connection open")
+			}
+		})
+	}
+	if n := pool.Arrived.Load(); n != 0 {
+		t.Fatalf("the pool saw %d requests", n)
+	}
+}
