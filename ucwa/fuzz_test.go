@@ -1346,7 +1346,9 @@ const referencePath = "/(a path to a resource of the pool)"
 // referenceResourcePath reports whether v is a path to a resource of the
 // pool that names no scheme nor host: neither it nor any decoding of it
 // (%XX, and IIS's %uXXXX, again and again) does anything but start with
-// one "/" and hold printable ASCII other than spaces, ':' and backslashes.
+// one "/" and hold printable ASCII other than spaces, ':' and backslashes;
+// and no segment of one, but the one after "applications", holds a SIP
+// user (before any '@') of six digits or more, or a vanity number.
 func referenceResourcePath(v string) bool {
 	for {
 		if len(v) < 1 || v[0] != '/' || len(v) > 1 && v[1] == '/' {
@@ -1354,6 +1356,23 @@ func referenceResourcePath(v string) bool {
 		}
 		for _, r := range v {
 			if r <= ' ' || r >= 0x7f || r == ':' || r == '\\' || r == '+' || r == ';' {
+				return false
+			}
+		}
+		path, _, _ := strings.Cut(v[1:], "?")
+		segments := strings.Split(path, "/")
+		for i, segment := range segments {
+			if i > 0 && strings.EqualFold(segments[i-1], "applications") {
+				continue
+			}
+			user, _, _ := strings.Cut(segment, "@")
+			digits := 0
+			for _, c := range user {
+				if '0' <= c && c <= '9' {
+					digits++
+				}
+			}
+			if _, vanity := referenceKeypadUser(user); vanity || digits >= 6 {
 				return false
 			}
 		}

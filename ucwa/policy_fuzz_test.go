@@ -311,6 +311,11 @@ func referenceKeypad(d *Destination) (string, bool) {
 	if !ok {
 		return "", false
 	}
+	return referenceKeypadUser(user)
+}
+
+// referenceKeypadUser is referenceKeypad of a decoded SIP user.
+func referenceKeypadUser(user string) (string, bool) {
 	main, params, hasParams := strings.Cut(user, ";")
 	const keys = "22233344455566677778889999"
 	var out strings.Builder
