@@ -319,10 +319,7 @@ func (m *Matcher) match(method, rawPath string) Match {
 	// cut: a look-alike letter folded to ASCII (a Kelvin sign after the
 	// name) is junk too, and "..;" is no dot segment to IIS, which gives
 	// startPhoneAudio/..;/x to startPhoneAudio as PathInfo.
-	if !strings.HasPrefix(rawPath, "/") {
-		rawPath = "/" + rawPath
-	}
-	if raw := path.Clean(strings.ReplaceAll(rawPath, "\\", "/")); raw != p && m.near(method, raw, ownRel) {
+	if raw := asWritten(rawPath); raw != p && m.near(method, raw, ownRel) {
 		return Match{NearMiss: true}
 	}
 	return Match{}
@@ -386,8 +383,18 @@ func (m *Matcher) leafBefore(rawPath, p string, n int) bool {
 	if rawPath == p {
 		return false
 	}
-	raw := path.Clean("/" + strings.ReplaceAll(rawPath, "\\", "/"))
+	raw := asWritten(rawPath)
 	return m.leafIn(raw[:len(raw)-len(lastSegment(raw))])
+}
+
+// asWritten is a path's segments as written, before letters are folded
+// and ";params" cut (see CanonicalPath): backslashes as slashes, dot
+// segments resolved, "..;" kept, as IIS reads it.
+func asWritten(rawPath string) string {
+	if !strings.HasPrefix(rawPath, "/") {
+		rawPath = "/" + rawPath
+	}
+	return path.Clean(strings.ReplaceAll(rawPath, "\\", "/"))
 }
 
 // leafIn reports whether a segment of a path's prefix spells a leaf's

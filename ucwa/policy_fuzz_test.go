@@ -371,16 +371,6 @@ func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number
 	if name {
 		return nil, false
 	}
-	// A name read by its digits alone, or a keypad reading, is never an
-	// emergency number, though a reading be one of the emergency list:
-	// a gateway routing the name as written places no emergency call.
-	defer func() {
-		if letter || keypad {
-			for i := range readings {
-				readings[i].Emergency = false
-			}
-		}
-	}()
 	if len(digits) > 0 && strings.IndexFunc(params, unicode.IsDigit) >= 0 {
 		// A digit-dialling gateway dials its parameters' digits too.
 		return nil, true
@@ -426,6 +416,14 @@ func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number
 	}
 	if unjudgeable {
 		return nil, true
+	}
+	// A name read by its digits alone, or a keypad reading, is never an
+	// emergency number, though a reading be one of the emergency list:
+	// a gateway routing the name as written places no emergency call.
+	if letter || keypad {
+		for i := range readings {
+			readings[i].Emergency = false
+		}
 	}
 	return readings, false
 }
