@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"strings"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -34,8 +36,14 @@ func init() {
 // everything from it on is replaced by REDACTED. Any other parameter
 // whose value holds a number (six digits or more, of any script, however
 // separated or escaped) has its value replaced too, and one whose name holds one is
-// replaced whole. The path and the other parameters are kept as they
-// are. See ucwa.RedactQueryProperties.
+// replaced whole (see ucwa.RedactQueryProperties). The other parameters
+// are kept as they are. In the path, which can name a contact by its
+// number (people/sip:+14255551234@contoso.com;user=phone), every run of
+// more than four digits is masked as the audit trail masks an
+// application id: its first digits kept, seven at most, the rest, and
+// at least its last four, written '*' (1012461*****), so that the log
+// still tells a pool's long ids apart. An absolute URI (a Referer) keeps
+// its scheme and host.
 //
 // It filters a string field (request>uri; a byte string is read as one)
 // and an array of strings (a header such as request>headers>Referer);
@@ -74,25 +82,77 @@ func (*NumberFilter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// Filter hides the property values in the field's query.
+// Filter hides the numbers and property values in the field's URI.
 func (NumberFilter) Filter(in zapcore.Field) zapcore.Field {
 	switch in.Type {
 	case zapcore.StringType:
-		in.String = ucwa.RedactQueryProperties(in.String)
+		in.String = redactURI(in.String)
 	case zapcore.ByteStringType:
 		if b, ok := in.Interface.([]byte); ok {
-			in.Type, in.String, in.Interface = zapcore.StringType, ucwa.RedactQueryProperties(string(b)), nil
+			in.Type, in.String, in.Interface = zapcore.StringType, redactURI(string(b)), nil
 		}
 	case zapcore.ArrayMarshalerType:
 		if array, ok := in.Interface.(caddyhttp.LoggableStringArray); ok {
 			filtered := make(caddyhttp.LoggableStringArray, len(array))
 			for i, s := range array {
-				filtered[i] = ucwa.RedactQueryProperties(s)
+				filtered[i] = redactURI(s)
 			}
 			in.Interface = filtered
 		}
 	}
 	return in
+}
+
+// redactURI returns s, a URI or request-target as a log records it, as
+// NumberFilter logs it: the property values of its query redacted (see
+// ucwa.RedactQueryProperties), and everything before the query but an
+// absolute URI's scheme and host (its path, a fragment, user info) with
+// the tails of its long digit runs masked (see appendMaskedRunTails). A
+// string without such a run is returned as the query's redaction left it.
+func redactURI(s string) string {
+	s = ucwa.RedactQueryProperties(s)
+	end := strings.IndexByte(s, '?')
+	if end < 0 {
+		end = len(s)
+	}
+	start := hostEnd(s[:end])
+	if !hasLongDigitRun(s[start:end]) {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	b = append(b, s[:start]...)
+	b = appendMaskedRunTails(b, s[start:end])
+	return string(append(b, s[end:]...))
+}
+
+// hostEnd returns where the host (and port) of an absolute URI ends, or
+// 0: a URI without one, or whose authority has user info (which can
+// hold anything, and is masked with what follows it).
+func hostEnd(s string) int {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || !isScheme(scheme) {
+		return 0
+	}
+	authority := rest
+	if i := strings.IndexAny(rest, "/#"); i >= 0 {
+		authority = rest[:i]
+	}
+	if strings.IndexByte(authority, '@') >= 0 {
+		return 0
+	}
+	return len(scheme) + len("://") + len(authority)
+}
+
+// isScheme reports whether s is a URI scheme: a letter, then letters,
+// digits, '+', '-' and '.' (RFC 3986 3.1).
+func isScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		if !('a' <= c && c <= 'z' || i > 0 && ('0' <= s[i] && s[i] <= '9' || s[i] == '+' || s[i] == '-' || s[i] == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Interface guards

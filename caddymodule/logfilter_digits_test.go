@@ -115,3 +115,56 @@ func TestAccessLogHidesNumbersOfAnyScript(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessLogHidesNumbersInPaths: through a real Caddy whose access log
+// and debug-level default log are filtered with ucwa_numbers, a number
+// in a request's path (a contact named by its number, as a SIP URI of
+// user=phone or a tel: URI; a guarded operation below a long application
+// id) or in a Referer's path is in no log line, while the access log
+// still tells the pool's long application id apart (its first digits
+// shown). The pool gets the path as it came.
+func TestAccessLogHidesNumbersInPaths(t *testing.T) {
+	up := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", numbersFilteredEdge(up.Addr()))
+
+	const app = "/ucwa/oauth/v1/applications/101246165550"
+	for _, tc := range []struct {
+		name    string
+		req     testkit.Request
+		referer string
+		number  string // its national digits
+		logged  string // the access log's uri
+	}{
+		{name: "a contact's SIP URI", req: testkit.Request{Method: http.MethodGet, URL: app + "/people/sip:+14255550171@contoso.com;user=phone/presence"},
+			number: "4255550171", logged: "/ucwa/oauth/v1/applications/1012461*****/people/sip:+1425555****@contoso.com;user=phone/presence"},
+		{name: "a tel: URI, escaped", req: testkit.Request{Method: http.MethodGet, URL: app + "/people/tel:%2B14255550172/contactPhoto"},
+			number: "4255550172", logged: "/ucwa/oauth/v1/applications/1012461*****/people/tel:%2B1425555****/contactPhoto"},
+		{name: "a guarded operation", req: testkit.Request{Method: http.MethodPost, URL: app + "/communication/startPhoneAudio?to=sip:john@contoso.com", ContentType: "application/json", Body: "{}"},
+			number: "1246165550", logged: "/ucwa/oauth/v1/applications/1012461*****/communication/startPhoneAudio?to=REDACTED"},
+		{name: "a Referer's path", req: testkit.Request{Method: http.MethodGet, URL: app + "/people/search?limit=5"},
+			referer: "https://app.contoso.com/contacts/14255550173/call", number: "4255550173", logged: "/ucwa/oauth/v1/applications/1012461*****/people/search?limit=5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.req.Header = http.Header{}
+			if tc.referer != "" {
+				tc.req.Header.Set("Referer", tc.referer)
+			}
+			if resp := e.send(tc.req); resp.Status >= 300 {
+				t.Fatalf("status %d: %s", resp.Status, resp.Body)
+			}
+			e.Logs().Wait(t, `"msg":"handled request"`, `"uri":"`+tc.logged+`"`)
+			got := ""
+			for _, r := range up.Received() {
+				got += asASCIIDigits(r.Path+" "+r.Header.Get("Referer")) + "\n"
+			}
+			if !strings.Contains(got, tc.number) {
+				t.Fatalf("the pool did not get %s: %s", tc.number, got)
+			}
+			for l := range strings.Lines(withoutTimings(e.Logs().String())) {
+				if strings.Contains(asASCIIDigits(l), tc.number[3:]) {
+					t.Errorf("a log line holds the number %s: %s", tc.number, l)
+				}
+			}
+		})
+	}
+}

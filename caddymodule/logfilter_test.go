@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // TestNumberFilterFields: the filter hides numbers in string fields,
@@ -264,3 +266,81 @@ func TestWithoutTimings(t *testing.T) {
 
 // ucwaRedacted is what the filter writes in place of a number.
 const ucwaRedacted = "REDACTED"
+
+// TestRedactURI: the path of a URI keeps no run of more than four digits
+// whole (a contact named by its number, a long application id), its
+// first digits shown as the audit trail shows an application id; an
+// absolute URI keeps its scheme and host; the query is redacted as
+// ucwa.RedactQueryProperties redacts it.
+func TestRedactURI(t *testing.T) {
+	for _, tt := range []struct{ name, in, want string }{
+		{"short ids kept", "/ucwa/v1/applications/192/communication/invitations/146", "/ucwa/v1/applications/192/communication/invitations/146"},
+		{"a long application id", "/ucwa/oauth/v1/applications/101246165550/me", "/ucwa/oauth/v1/applications/1012461*****/me"},
+		{"a contact's SIP URI", "/ucwa/v1/applications/192/people/sip:+14255551234@contoso.com;user=phone/presence", "/ucwa/v1/applications/192/people/sip:+1425555****@contoso.com;user=phone/presence"},
+		{"escaped", "/a/people/tel:%2B14255551234", "/a/people/tel:%2B1425555****"},
+		{"separated", "/a/people/425-555-1234", "/a/people/425-555-****"},
+		{"fullwidth digits", "/a/people/４２５５５５１２３４", "/a/people/４２５５５５****"},
+		{"five digits", "/a/items/12345", "/a/items/1****"},
+		{"the query too", "/a/people/14255551234?to=4255550100&x=1", "/a/people/1425555****?to=REDACTED&x=1"},
+		{"the query's digits are the query's", "/a/events?ack=12345", "/a/events?ack=12345"},
+		{"an absolute URI keeps its host", "https://10.20.30.40:8443/call/14255551234?n=1", "https://10.20.30.40:8443/call/1425555****?n=1"},
+		{"user info is masked", "https://14255551234@app.contoso.com/x", "https://1425555****@app.contoso.com/x"},
+		{"a fragment", "https://app.contoso.com/dial#14255551234", "https://app.contoso.com/dial#1425555****"},
+		{"no path", "https://app.contoso.com:4430", "https://app.contoso.com:4430"},
+		{"a relative reference with a colon", "people/x://14255551234", "people/x://1425555****"},
+		{"no scheme of digits", "14255551234://host/x", "1425555****://host/x"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := redactURI(tt.in); got != tt.want {
+				t.Errorf("redactURI(%q)\n = %q\nwant %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// uriScheme matches a URI scheme (RFC 3986 3.1).
+var uriScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+
+// FuzzRedactURI: redactURI never panics, leaves the query as
+// ucwa.RedactQueryProperties does, and leaves no run of more than
+// maxShownRunHead digits (counted across anything but letters, as the
+// audit trail counts them) whole before the query, but in an absolute
+// URI's host.
+func FuzzRedactURI(f *testing.F) {
+	for _, seed := range []string{
+		"/ucwa/oauth/v1/applications/101246165550/people/sip:+14255551234@contoso.com",
+		"https://10.20.30.40:8443/call/14255551234?to=1",
+		"https://1@h/", "x://", "://1234567890", "/a#14255551234?b",
+		"/a/４２５５５５１２３４/\xff1234567",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out := redactURI(in)
+		query := ucwa.RedactQueryProperties(in)
+		if q := strings.IndexByte(query, '?'); q >= 0 && !strings.HasSuffix(out, query[q:]) {
+			t.Fatalf("%q: the query of %q is not %q", in, out, query[q:])
+		}
+		before, _, _ := strings.Cut(out, "?")
+		if scheme, rest, ok := strings.Cut(before, "://"); ok && uriScheme.MatchString(scheme) {
+			host := rest
+			if i := strings.IndexAny(rest, "/#"); i >= 0 {
+				host = rest[:i]
+			}
+			if !strings.Contains(host, "@") {
+				before = rest[len(host):]
+			}
+		}
+		run := 0
+		for _, r := range before {
+			switch {
+			case unicode.IsDigit(r):
+				if run++; run > maxShownRunHead {
+					t.Fatalf("%q gives %q, with a run of %d digits whole", in, out, run)
+				}
+			case unicode.IsLetter(r), r == '*':
+				run = 0
+			}
+		}
+	})
+}

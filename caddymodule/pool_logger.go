@@ -9,8 +9,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-
-	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // On every round trip, reverse_proxy makes a logger With the upstream,
@@ -44,8 +42,8 @@ var proxyLoggerOffset, proxyLoggerFound = func() (uintptr, bool) {
 // response" when a pool cuts its answer short, "reading from backend")
 // go to Caddy's default log, which the sites' `log` filters do not
 // filter. The edge's pools log it as the README's filters would have it:
-// the URI's and Referer's property values redacted
-// (ucwa.RedactQueryProperties), the web ticket dropped.
+// the URI's and Referer's numbers and property values hidden
+// (redactURI), the web ticket dropped.
 
 // makeProxyLoggerLazy gives h, provisioned, a logger whose With is lazy
 // and redacts the request (see redactedRequest).
@@ -74,15 +72,15 @@ func (c lazyWithCore) With(fields []zapcore.Field) zapcore.Core {
 }
 
 // redactedRequest logs a request as caddyhttp.LoggableHTTPRequest does,
-// with the property values of its URI's query and of its Referer
-// redacted and without X-MS-WebTicket, a credential.
+// with its URI and Referer as the ucwa_numbers filter logs them (see
+// redactURI) and without X-MS-WebTicket, a credential.
 type redactedRequest struct{ caddyhttp.LoggableHTTPRequest }
 
 func (r redactedRequest) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	req := r.Request.Clone(r.Request.Context())
-	req.RequestURI = ucwa.RedactQueryProperties(req.RequestURI)
+	req.RequestURI = redactURI(req.RequestURI)
 	for i, v := range req.Header["Referer"] {
-		req.Header["Referer"][i] = ucwa.RedactQueryProperties(v)
+		req.Header["Referer"][i] = redactURI(v)
 	}
 	delete(req.Header, "X-Ms-Webticket")
 	r.Request = req
