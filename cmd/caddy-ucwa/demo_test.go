@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,8 +32,9 @@ var demoPorts = map[string]string{
 
 // TestDemoEndToEnd runs the demo Caddyfile in this command, as the README
 // does, and walks the README's steps with a token of the demo key: auth
-// is on, a call completes through the edge, forwarding needs its own
-// scope, every group of guarded operations (calls, a stored number,
+// is on, a call completes through the edge, the 21st call of a caller is
+// limited and an emergency call over the limit is placed, forwarding
+// needs its own scope, every group of guarded operations (calls, a stored number,
 // forwarding, a batch) reaches the emulated pools through the edge, the
 // primary is removed through the admin API and the backup takes the next
 // call, and the edge without a backup answers 410.
@@ -119,6 +121,42 @@ func TestDemoEndToEnd(t *testing.T) {
 		demo.WaitLog(t, `"logger":"http.handlers.ucwa.audit"`, `"application":"demo-guard"`, `"refused_by":"destinations:`)
 		if strings.Contains(demo.Log(), "9005551234") {
 			t.Errorf("the demo's log holds a full number")
+		}
+	})
+
+	t.Run("the 21st call is limited, an emergency call is not", func(t *testing.T) {
+		// The Caddyfile's limit and emergency numbers: a caller of its
+		// own, so that the other steps' calls count for no limit here.
+		limited, err := demotoken.Mint(repoRoot+"/"+demotoken.KeyFile, demotoken.Issuer, demotoken.Audience, "demo-limited",
+			demotoken.Scope, demotoken.TTL, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		const app = "/ucwa/oauth/v1/applications/demo-limit"
+		testkit.ParseEvents(t, testkit.Send(t, client, testkit.Request{URL: edge + app + "/events?timeout=1ms"}))
+		send := func(body string) testkit.Response {
+			return testkit.Send(t, client, testkit.Request{URL: edge + app + "/communication/startPhoneAudio", ContentType: "application/json",
+				Header: http.Header{"Authorization": {"Bearer " + limited}}, Body: body})
+		}
+		for i := 1; i <= 21; i++ {
+			r := send(`{"to":"sip:john@contoso.com","operationId":"limit-` + strconv.Itoa(i) + `"}`)
+			want := http.StatusCreated
+			if i == 21 {
+				want = http.StatusTooManyRequests
+			}
+			if r.Status != want {
+				t.Fatalf("call %d = %d %s, want %d", i, r.Status, r.Body, want)
+			}
+		}
+		// The edge forwards 911 as tel:911; the emulated pools read it as
+		// a pool with US dial rules does, and place the call.
+		r := send(`{"to":"911","operationId":"limit-911"}`)
+		if r.Status != http.StatusCreated {
+			t.Fatalf("emergency call over the limit = %d %s, want 201", r.Status, r.Body)
+		}
+		got := testkit.FollowEvents(t, client, edge, app+"/events", r.Header.Get("Location"))
+		if last := got[len(got)-1]; last.Status != "Success" {
+			t.Fatalf("events = %+v, want the emergency call to complete with Success", got)
 		}
 	})
 
