@@ -13,11 +13,32 @@ type subResource struct {
 	// writes are the methods other than reads that it takes.
 	writes []string
 	// collection marks a resource whose items (any segment) and their
-	// sub-resources are resources of their own: a conversation, an
-	// invitation, a conversation log.
+	// sub-resources are resources of their own: an invitation, a
+	// conversation log.
 	collection bool
+	// open marks a resource a write to which, or to a path below it
+	// that none of its children is, passes, as a collection's items do;
+	// below its children, a write is checked as below any resource. A
+	// conversation is open: a pool hands out resources below it that
+	// the edge does not judge (messaging/sendMessage), and its children
+	// are the modalities that can bring a phone into the call.
+	open bool
 	// children are its sub-resources by name.
 	children []subResource
+	// names are an open resource's children's names, for nearName: a
+	// path below it whose segment spells one of them with junk added
+	// (audioVideo.aspx) is a near miss, not another resource.
+	names []string
+}
+
+// openItem is any item of a collection, open (see subResource.open),
+// with these children.
+func openItem(children ...subResource) subResource {
+	r := subResource{name: anyItem, open: true, children: children}
+	for _, c := range children {
+		r.names = append(r.names, c.name)
+	}
+	return r
 }
 
 // takes reports whether r takes method, in any letter case, as .NET
@@ -49,6 +70,40 @@ func subResourceOps(names ...string) []subResource {
 	return out
 }
 
+// The modalities of a conversation through which a write can dial or
+// bring a phone into the call, with the links their reference pages
+// (audioVideo_ref, phoneAudio_ref, conversation_ref, participants_ref)
+// give them and the methods those links' pages give: a write below one
+// that is none of these (a call transfer, POST audioVideo/transfer?to=tel:...,
+// which the reference does not list) may reach an operation of the pool
+// that no row judges, so it is a near miss. audioVideo's addAudio,
+// addAudioVideo, addVideo, escalateAudio, escalateAudioVideo and
+// replaceWithPhoneAudio are operations of the table, which match before:
+// listed so that a table without one of them passes it as a pool's own
+// resource. videoFreeze's page gives no method; it is an operation
+// link, taken as POST. The participants collection's page gives no
+// write: a POST to it is how a pool's operation the reference lacks
+// would add a party (addParticipant and participantInvitations, rows of
+// the table, are the reference's); its items, parties already in the
+// call, and what lies below them (admit, eject, muteAudio) pass.
+var (
+	phoneAudioSubResources = subResourceOps("addPhoneAudio", "holdPhoneAudio", "resumePhoneAudio", "stopPhoneAudio")
+	audioVideoSubResources = append(subResourceOps(
+		"addAudio", "addAudioVideo", "addVideo", "escalateAudio", "escalateAudioVideo", "replaceWithPhoneAudio",
+		"reportMediaDiagnostics", "stopAudio", "stopAudioVideo", "stopVideo", "videoFreeze"),
+		subResource{name: "audiovideopolicies"},
+		subResource{name: "audiovideosession", children: append(subResourceOps("publishCallQualityFeedback", "resumeAudio", "resumeAudioVideo"),
+			subResource{name: "renegotiations", writes: post, collection: true})},
+		subResource{name: "conversation"},
+		subResource{name: "videolockedonparticipant"},
+	)
+	conversationSubResources = []subResource{
+		{name: "audiovideo", children: audioVideoSubResources},
+		{name: "phoneaudio", children: phoneAudioSubResources},
+		{name: "participants", collection: true},
+	}
+)
+
 // Sub-resources of the forwarding settings: the operations that set
 // each one's target.
 var (
@@ -70,7 +125,10 @@ var (
 // their pages give, and the collections real pools hand out for them
 // (messagingInvitations for startMessaging, onlineMeetingInvitations for
 // startOnlineMeeting and joinOnlineMeeting, invitations for the Location
-// of a new invitation). None of them takes a PUT.
+// of a new invitation); below the conversations collection, its items,
+// open (see subResource.open), with the modalities that can bring a
+// phone into a call (see conversationSubResources). None of them takes a
+// PUT.
 var subResources = map[string][]subResource{
 	"phones": {
 		{name: anyItem, writes: []string{"PUT", "DELETE"}, children: subResourceOps("changeNumber", "changeVisibility")},
@@ -81,7 +139,7 @@ var subResources = map[string][]subResource{
 		// table without one of them passes it as a pool's own resource.
 		"addVideo", "makeMeAvailable", "startAudio", "startAudioOnBehalfOfDelegator", "startAudioVideo", "startAudioVideoOnBehalfOfDelegator",
 		"startEmergencyCall", "startPhoneAudio", "startPhoneAudioOnBehalfOfDelegator", "startVideo"),
-		subResource{name: "conversations", collection: true},
+		subResource{name: "conversations", children: []subResource{openItem(conversationSubResources...)}},
 		subResource{name: "conversationlogs", collection: true},
 		subResource{name: "invitations", collection: true},
 		subResource{name: "audiovideoinvitations", writes: post, collection: true},
@@ -93,7 +151,7 @@ var subResources = map[string][]subResource{
 		// (communication/phoneAudio, where conversation and phoneAudio
 		// link it): its operations, addPhoneAudio among them (a row of
 		// the table).
-		subResource{name: "phoneaudio", children: subResourceOps("addPhoneAudio", "holdPhoneAudio", "resumePhoneAudio", "stopPhoneAudio")},
+		subResource{name: "phoneaudio", children: phoneAudioSubResources},
 		subResource{name: "mediapolicies"},
 		subResource{name: "mediarelayaccesstoken"},
 		subResource{name: "misseditems"},
@@ -117,8 +175,11 @@ type parentResource struct {
 
 // takesBelow reports whether rest, a clean path below a resource whose
 // sub-resources are children (its segments, without a leading "/"), is a
-// sub-resource that takes method, or lies below an item of a collection.
+// sub-resource that takes method, or lies below an item of a collection,
+// or is an open resource or lies below one but for its children (see
+// subResource.open).
 func takesBelow(children []subResource, method, rest string) bool {
+	var open *subResource // the resource rest lies below, when it is open
 	for {
 		seg, more, deeper := strings.Cut(rest, "/")
 		var r *subResource
@@ -130,12 +191,17 @@ func takesBelow(children []subResource, method, rest string) bool {
 		}
 		switch {
 		case r == nil:
-			return false
+			// Below an open resource, what none of its children is
+			// passes, but for a child's name with junk added.
+			return open != nil && (plainName(seg) || !nearName(seg, open.names))
 		case !deeper:
-			return r.takes(method)
+			return r.open || r.takes(method)
 		case r.collection:
 			return true
 		}
-		children, rest = r.children, more
+		children, rest, open = r.children, more, nil
+		if r.open {
+			open = r
+		}
 	}
 }

@@ -271,6 +271,54 @@ func TestMatch(t *testing.T) {
 		{"PUT", app + "/me/callForwardingSettings/immediateForwardSettings/x", "near miss"},
 		{"POST", app + "/me/callForwardingSettings/simultaneousRingSettings/x", "near miss"},
 		{"PUT", app + "/x/unansweredCallSettings/x", "near miss"},
+		// Below a conversation, the modalities that can bring a phone
+		// into the call: a write to what is none of their links taking
+		// it (a call transfer, which the reference does not list) is a
+		// near miss; their links, reads, and what lies below the
+		// conversation outside them pass.
+		{"POST", app + "/communication/conversations/137/audioVideo/transfer", "near miss"},
+		{"POST", oauthApp + "/communication/conversations/eee0/AUDIOVIDEO/Transfer", "near miss"},
+		{"post", app + "/communication/conversations/137/audioVideo/transfer", "near miss"},
+		{"PUT", app + "/communication/conversations/137/audioVideo/transfer", "near miss"},
+		{"DELETE", app + "/communication/conversations/137/audioVideo/x", "near miss"},
+		{"POST", app + "/communication/conversations/137/audioVideo", "near miss"},
+		{"PUT", app + "/communication/conversations/137/audioVideo/stopAudio", "near miss"},
+		{"POST", app + "/communication/conversations/137/audioVideo/stopAudio/x", "near miss"},
+		{"POST", app + "/communication/conversations/137/audioVideo/videoLockedOnParticipant", "near miss"},
+		{"POST", app + "/communication/conversations/137/audioVideo/audioVideoSession/transfer", "near miss"},
+		{"POST", app + "/communication/conversations/137/audioVideo.aspx/transfer", "near miss"},
+		{"POST", app + "/communication/conversations/137/audioVideo\u200b/transfer", "near miss"},
+		{"POST", app + "/communication/conversations/137/AUDIOV~1/transfer", "near miss"},
+		{"POST", app + "/communication/conversations/137/audioVideo;x/transfer", "near miss"},
+		{"POST", app + "/communication/conversations/137/audioVideo/..;/transfer", "near miss"},
+		{"POST", app + "/communication/conversations/137/audioVideo%2Ftransfer", "near miss"},
+		{"POST", app + "/communication/conversations/137/phoneAudio/transfer", "near miss"},
+		{"POST", app + "/communication/conversations/137/phoneAudio", "near miss"},
+		{"POST", app + "/communication/conversations/137/phoneAudio/stopPhoneAudio/x", "near miss"},
+		{"POST", app + "/communication/conversations/137/participants", "near miss"},
+		{"PUT", app + "/communication/conversations/137/participants", "near miss"},
+		{"POST", app + "/communication/conversations/137/participants.aspx/x", "near miss"},
+		{"POST", app + "/communication/conversations/137/audioVideo/stopAudio", "none"},
+		{"POST", app + "/communication/conversations/137/audioVideo/stopAudioVideo", "none"},
+		{"POST", app + "/communication/conversations/137/audioVideo/stopVideo", "none"},
+		{"POST", app + "/communication/conversations/137/audioVideo/reportMediaDiagnostics", "none"},
+		{"POST", app + "/communication/conversations/137/audioVideo/videoFreeze", "none"},
+		{"POST", app + "/communication/conversations/137/audioVideo/audioVideoSession/resumeAudio", "none"},
+		{"POST", app + "/communication/conversations/137/audioVideo/audioVideoSession/publishCallQualityFeedback", "none"},
+		{"POST", app + "/communication/conversations/137/audioVideo/audioVideoSession/renegotiations", "none"},
+		{"POST", app + "/communication/conversations/137/audioVideo/audioVideoSession/renegotiations/1/answer", "none"},
+		{"POST", app + "/communication/conversations/137/phoneAudio/holdPhoneAudio", "none"},
+		{"POST", app + "/communication/conversations/137/participants/196/eject", "none"},
+		{"POST", app + "/communication/conversations/137/participants/196/participantAudio/muteAudio", "none"},
+		{"POST", app + "/communication/conversations/137/messaging/sendMessage", "none"},
+		{"POST", app + "/communication/conversations/137/audioVideoX/transfer", "none"},
+		{"GET", app + "/communication/conversations/137/audioVideo", "none"},
+		{"GET", app + "/communication/conversations/137/audioVideo/transfer", "none"},
+		{"HEAD", app + "/communication/conversations/137/audioVideo/transfer", "none"},
+		{"OPTIONS", app + "/communication/conversations/137/audioVideo/transfer", "none"},
+		{"POST", app + "/communication/conversations/137/audioVideo/addAudio", "addAudio"},
+		{"POST", app + "/communication/conversations/137/audioVideo/replaceWithPhoneAudio", "replaceWithPhoneAudio"},
+		{"POST", app + "/communication/conversations/137/phoneAudio/addPhoneAudio", "addPhoneAudio"},
 		// The phones collection: a POST creates a phone, a PUT of an
 		// item (any id) stores its number; reads, a DELETE of an item
 		// and the items' operations pass, as do reads of a phone.
@@ -526,6 +574,8 @@ func TestMatchAllocations(t *testing.T) {
 	for _, tt := range []struct{ method, path string }{
 		{"GET", oauthApp + "/events"},
 		{"POST", oauthApp + "/communication/conversations/eee0/messaging/sendMessage"},
+		{"POST", oauthApp + "/communication/conversations/eee0/audioVideo/stopAudio"},
+		{"POST", oauthApp + "/communication/conversations/eee0/audioVideo/transfer"},
 		{"POST", oauthApp + "/communication/startPhoneAudio"},
 		{"PUT", oauthApp + "/communication"},
 		{"GET", oauthApp + "/communication"},
@@ -555,13 +605,16 @@ func BenchmarkMatch(b *testing.B) {
 
 // TestTableRowsBelowPUTResources: an operation of the default table whose
 // path is a child of a PUT row's resource (communication, the forwarding
-// settings) or of the phones collection's items is a resource of the
-// pool also to a table without it, so that an operator's table that
-// leaves it out passes it on rather than refusing it as a near miss:
-// subResources lists every such row.
+// settings), of the phones collection's items or of a conversation's
+// modality (audioVideo, phoneAudio) is a resource of the pool also to a
+// table without it, so that an operator's table that leaves it out
+// passes it on rather than refusing it as a near miss: subResources
+// lists every such row.
 func TestTableRowsBelowPUTResources(t *testing.T) {
 	under := map[string]string{
 		"communication":            oauthApp + "/communication/",
+		"audioVideo":               oauthApp + "/communication/conversations/eee0/audioVideo/",
+		"phoneAudio":               oauthApp + "/communication/conversations/eee0/phoneAudio/",
 		"callForwardingSettings":   oauthApp + "/me/callForwardingSettings/",
 		"immediateForwardSettings": oauthApp + "/me/callForwardingSettings/immediateForwardSettings/",
 		"simultaneousRingSettings": oauthApp + "/me/callForwardingSettings/simultaneousRingSettings/",
@@ -587,7 +640,7 @@ func TestTableRowsBelowPUTResources(t *testing.T) {
 			checked++
 		}
 	}
-	if checked < 10 {
+	if checked < 20 {
 		t.Fatalf("checked %d paths: the table's paths are spelled otherwise than this test reads them", checked)
 	}
 	// Below the phones collection's items, whose ids the table's paths
