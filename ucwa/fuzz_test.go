@@ -1954,6 +1954,9 @@ func FuzzMatch(f *testing.F) {
 	f.Add("PUT", "/communication//..")
 	f.Add("POST", "/ucwa/v1/applications/(S(x))/1/communication/startPhoneAudio")
 	f.Add("PUT", "/me/(S(x)). \\phones/work")
+	f.Add("POST", "/ucwa/v1/applications/1/communication/conversations/137/audioVideo/transfer")
+	f.Add("POST", "/conversations/137/audioVideo.aspx/x")
+	f.Add("DELETE", "/conversations/137/participants/196")
 	m := mustMatcher(f)
 	hasSuffixFoldAny := func(p string, suffixes []string) bool {
 		for _, s := range suffixes {
@@ -2148,10 +2151,27 @@ func referenceIISSegments(p string) string {
 // it (a PUT row's, or the phones collection's), the resources below it
 // as the reference has them: a path (lower case, "*" for any item of a
 // collection and what lies below it, "{}" for any item that is a
-// resource with its own) and the writes it takes.
+// resource with its own) and the writes it takes ("*": any). Below a
+// conversation, what lies below it passes but for the modalities in
+// referenceClosedBelow.
 var referenceBelowPUT = map[string][]string{
 	"communication": {
-		"conversations", "conversations/*", "conversationlogs", "conversationlogs/*", "invitations", "invitations/*",
+		"conversations", "conversations/{} *", "conversations/{}/*",
+		"conversations/{}/audiovideo",
+		"conversations/{}/audiovideo/addaudio POST", "conversations/{}/audiovideo/addaudiovideo POST",
+		"conversations/{}/audiovideo/addvideo POST", "conversations/{}/audiovideo/audiovideopolicies",
+		"conversations/{}/audiovideo/audiovideosession", "conversations/{}/audiovideo/audiovideosession/publishcallqualityfeedback POST",
+		"conversations/{}/audiovideo/audiovideosession/renegotiations POST", "conversations/{}/audiovideo/audiovideosession/renegotiations/*",
+		"conversations/{}/audiovideo/audiovideosession/resumeaudio POST", "conversations/{}/audiovideo/audiovideosession/resumeaudiovideo POST",
+		"conversations/{}/audiovideo/conversation", "conversations/{}/audiovideo/escalateaudio POST",
+		"conversations/{}/audiovideo/escalateaudiovideo POST", "conversations/{}/audiovideo/replacewithphoneaudio POST",
+		"conversations/{}/audiovideo/reportmediadiagnostics POST", "conversations/{}/audiovideo/stopaudio POST",
+		"conversations/{}/audiovideo/stopaudiovideo POST", "conversations/{}/audiovideo/stopvideo POST",
+		"conversations/{}/audiovideo/videofreeze POST", "conversations/{}/audiovideo/videolockedonparticipant",
+		"conversations/{}/phoneaudio", "conversations/{}/phoneaudio/addphoneaudio POST", "conversations/{}/phoneaudio/holdphoneaudio POST",
+		"conversations/{}/phoneaudio/resumephoneaudio POST", "conversations/{}/phoneaudio/stopphoneaudio POST",
+		"conversations/{}/participants", "conversations/{}/participants/*",
+		"conversationlogs", "conversationlogs/*", "invitations", "invitations/*",
 		"audiovideoinvitations POST", "audiovideoinvitations/*", "messaginginvitations POST", "messaginginvitations/*",
 		"onlinemeetinginvitations POST", "onlinemeetinginvitations/*", "participantinvitations POST", "participantinvitations/*",
 		"phoneaudioinvitations POST", "phoneaudioinvitations/*",
@@ -2176,10 +2196,19 @@ var referenceBelowPUT = map[string][]string{
 	"unansweredcallsettings":   {"resetunansweredcallsettings POST", "unansweredcalltocontact POST", "unansweredcalltovoicemail POST"},
 }
 
+// referenceClosedBelow are, by the name of a resource with resources
+// below it, the paths below a "/*" entry of referenceBelowPUT whose
+// writes only their own entries let pass: a conversation's modalities
+// that can bring a phone into a call, also spelled with junk added
+// (audioVideo.aspx).
+var referenceClosedBelow = map[string][]string{
+	"communication": {"conversations/{}/audiovideo", "conversations/{}/phoneaudio", "conversations/{}/participants"},
+}
+
 // referenceTakesBelow reports whether the reference has tail, a clean
 // path below the PUT row's resource leaf (without a leading "/"), as a
 // resource taking method (in any letter case) or below an item of a
-// collection.
+// collection (but for what referenceClosedBelow closes below it).
 func referenceTakesBelow(leaf, method, tail string) bool {
 	lower := []byte(tail)
 	for i, c := range lower {
@@ -2191,12 +2220,15 @@ func referenceTakesBelow(leaf, method, tail string) bool {
 	for _, entry := range referenceBelowPUT[leaf] {
 		path, writes, _ := strings.Cut(entry, " ")
 		if stem, ok := strings.CutSuffix(path, "/*"); ok {
-			if strings.HasPrefix(tail, stem+"/") {
+			if len(strings.Split(tail, "/")) > len(strings.Split(stem, "/")) && segmentsPrefix(tail, stem, false) &&
+				!slices.ContainsFunc(referenceClosedBelow[leaf], func(closed string) bool {
+					return len(closed) > len(stem) && segmentsPrefix(tail, closed, true)
+				}) {
 				return true
 			}
 			continue
 		}
-		if segmentsMatch(tail, path) && slices.ContainsFunc(strings.Fields(writes), func(w string) bool { return strings.EqualFold(w, method) }) {
+		if segmentsMatch(tail, path) && (writes == "*" || slices.ContainsFunc(strings.Fields(writes), func(w string) bool { return strings.EqualFold(w, method) })) {
 			return true
 		}
 	}
@@ -2208,6 +2240,21 @@ func referenceTakesBelow(leaf, method, tail string) bool {
 func segmentsMatch(path, pattern string) bool {
 	got, want := strings.Split(path, "/"), strings.Split(pattern, "/")
 	return slices.EqualFunc(got, want, func(g, w string) bool { return g == w || w == "{}" && g != "" })
+}
+
+// segmentsPrefix reports whether path starts with pattern's segments
+// (see segmentsMatch), its last one also spelled with junk added (see
+// nearName) when junk is set.
+func segmentsPrefix(path, pattern string, junk bool) bool {
+	got, want := strings.Split(path, "/"), strings.Split(pattern, "/")
+	if len(got) < len(want) {
+		return false
+	}
+	last := len(want) - 1
+	if !segmentsMatch(strings.Join(got[:last], "/"), strings.Join(want[:last], "/")) {
+		return false
+	}
+	return segmentsMatch(got[last], want[last]) || junk && nearName(got[last], want[last:])
 }
 
 // TestReferenceBelowPUT: every PUT row of the table has its resources
