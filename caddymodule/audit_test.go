@@ -136,6 +136,9 @@ func TestAuditTrail(t *testing.T) {
 			want: &want{operation: "startPhoneAudio", application: "abc", status: 429, error: "TooManyRequests/LimitExceeded", operationID: "call-5", idempotency: "reserved", refusedBy: "limit:calls", dests: 1, caller: true}},
 		{name: "a near miss", req: testkit.Request{URL: startOpsPath + "/4255551234", ContentType: "application/json", Body: `{"to":"+14255551234"}`},
 			want: &want{operation: "(near miss)", status: 404, error: "NotFound"}},
+		{name: "a call transfer below a conversation, a near miss",
+			req:  testkit.Request{URL: opsApp + "/communication/conversations/137/audioVideo/transfer?to=tel:%2B19005551234", ContentType: "application/json", Body: `{"to":"tel:+19005551234"}`},
+			want: &want{operation: "(near miss)", status: 404, error: "NotFound"}},
 		{name: "passed on", req: testkit.Request{Method: "GET", URL: opsApp + "/communication"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -454,6 +454,79 @@ func TestWriteWithMethodOverrideBelowPUT(t *testing.T) {
 	}
 }
 
+// TestConversationModalityNearMiss: below a conversation, a write to the
+// audioVideo or phoneAudio modality, or to its participants, reached the
+// pool unchecked, though a pool's operation the reference does not list
+// may dial there: the Web SDK transfers a call to a phone number with
+// POST .../audioVideo/transfer?to=tel:..., which no destination policy,
+// limit or audit line saw. A write there that is none of the reference's
+// links taking it is a near miss, with the number in the query or the
+// body, alone or as a batch part, with a token or without; the
+// modalities' links, reads, and what lies below the conversation
+// outside them pass.
+func TestConversationModalityNearMiss(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := doorsSite(t, pool.Addr())
+	good := http.Header{"Authorization": {bearerFor(t, allScopes...)}}
+	conv := opsApp + "/communication/conversations/137"
+	for _, tc := range []struct {
+		name     string
+		req      testkit.Request
+		status   int
+		message  string
+		poolGets int
+	}{
+		{name: "a transfer to a number in the query", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: conv + "/audioVideo/transfer?to=tel:+19005551234"}},
+		{name: "a transfer to a number in a JSON body", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: conv + "/audioVideo/transfer", ContentType: "application/json", Body: `{"to":"tel:+19005551234"}`}},
+		{name: "a transfer to a number in an XML body, with a token", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: conv + "/audioVideo/transfer", ContentType: "application/xml", Accept: "application/json", Header: good,
+				Body: `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">tel:+19005551234</property></input>`}},
+		{name: "a transfer in other letter cases", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: conv + "/AudioVideo/TRANSFER?to=tel:+19005551234"}},
+		{name: "a transfer below the modality spelled with junk", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: conv + "/audioVideo.aspx/transfer?to=tel:+19005551234"}},
+		{name: "a transfer of phone audio", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: conv + "/phoneAudio/transfer", ContentType: "application/json", Body: `{"to":"tel:+19005551234"}`}},
+		{name: "a POST to the participants", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: conv + "/participants", ContentType: "application/json", Body: `{"to":"tel:+19005551234"}`}},
+		{name: "a PUT of a listed operation", status: 404, message: "no resource",
+			req: testkit.Request{Method: "PUT", URL: conv + "/audioVideo/stopAudio", ContentType: "application/json", Body: `{"to":"tel:+19005551234"}`}},
+		{name: "a transfer as a batch part", status: 404, message: "Batch part 1: There is no resource",
+			req: testkit.Request{Method: "POST", URL: opsApp + "/batch", ContentType: batchType, Header: good,
+				Body: batchBody("POST " + conv + "/audioVideo/transfer?to=tel:%2B19005551234 HTTP/1.1\r\n")}},
+		// What stays a pool's own.
+		{name: "stopAudio", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: conv + "/audioVideo/stopAudio"}},
+		{name: "reportMediaDiagnostics", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: conv + "/audioVideo/reportMediaDiagnostics", ContentType: "application/json", Body: `{"errorCode":"BadRequest"}`}},
+		{name: "holdPhoneAudio", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: conv + "/phoneAudio/holdPhoneAudio"}},
+		{name: "a participant's eject", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: conv + "/participants/196/eject"}},
+		{name: "a GET of audioVideo", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "GET", URL: conv + "/audioVideo"}},
+		{name: "a GET below audioVideo", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "GET", URL: conv + "/audioVideo/transfer"}},
+		{name: "sendMessage", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: conv + "/messaging/sendMessage", ContentType: "text/plain", Body: "hello"}},
+		{name: "a DELETE of the conversation", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "DELETE", URL: conv}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(pool.Received())
+			resp := e.send(tc.req)
+			if got := pool.Received()[before:]; resp.Status != tc.status || len(got) != tc.poolGets {
+				t.Fatalf("status %d (%s), the pool got %d requests; want %d and %d", resp.Status, resp.Body, len(got), tc.status, tc.poolGets)
+			}
+			if tc.message != "" && !strings.Contains(resp.Body, tc.message) { // JSON or XML, as the request's
+				t.Errorf("answer %s, want a message with %q", resp.Body, tc.message)
+			}
+		})
+	}
+}
+
 // TestPathApplicationReadOtherwise: idempotency keys a request by the
 // application its path names. Where a pool on ASP.NET reads another
 // application there (without a segment of cookieless values:
