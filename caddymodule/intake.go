@@ -204,6 +204,9 @@ var (
 	// that ends the URL there never gets the rest of the query.
 	errQueryFragment = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
 		"The query holds '#', which begins a URL's fragment and has no place in a request; percent-encode it as %23.")
+	// A body that could not be read to its end: cut short (before its
+	// Content-Length, or by the client's reset), or failed by the server.
+	errBodyIncomplete     = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure, "The body could not be read completely.")
 	errPhoneAudioDisabled = ucwa.NewError(http.StatusForbidden, "", ucwa.MessagePhoneAudioNotInCapabilities)
 	errNearMiss           = ucwa.NewError(http.StatusNotFound, "", "There is no resource at this path.")
 )
@@ -333,7 +336,16 @@ func (h *Handler) readBody(in *intake) *ucwa.Error {
 		if isReadTimeout(err) {
 			return errBodyTimeout
 		}
-		return ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure, "The body could not be read completely.")
+		return errBodyIncomplete
+	}
+	if r.ContentLength >= 0 && n != r.ContentLength {
+		// A body that ended before its Content-Length: net/http's HTTP/1.1
+		// and HTTP/2 servers fail its read, but quic-go's HTTP/3 server
+		// checks only a body longer than its Content-Length, and ends a
+		// shorter one at the client's FIN as if it were whole. Such a
+		// request is malformed (RFC 9114 4.1.2), and an intermediary must
+		// not forward it: it is not the request the client sent.
+		return errBodyIncomplete
 	}
 	in.bodyRead = true
 	return nil
