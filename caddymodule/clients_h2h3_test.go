@@ -55,6 +55,13 @@ type clientEdge struct {
 
 func startClientEdge(t *testing.T, pool string, global string) clientEdge {
 	t.Helper()
+	return startClientEdgeWith(t, global, "jwt off\n\t\tdefault_region US\n\t\tprimary "+pool)
+}
+
+// startClientEdgeWith is startClientEdge with the global options and
+// the ucwa block's subdirectives given.
+func startClientEdgeWith(t *testing.T, global, subdirectives string) clientEdge {
+	t.Helper()
 	certFile, keyFile, roots := selfSignedCert(t)
 	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
 	%s
@@ -62,11 +69,9 @@ func startClientEdge(t *testing.T, pool string, global string) clientEdge {
 https://localhost:EDGE_PORT {
 	tls %s %s
 	ucwa {
-		jwt off
-		default_region US
-		primary %s
+		%s
 	}
-}`, global, certFile, keyFile, pool))
+}`, global, certFile, keyFile, subdirectives))
 	port := e.Port("EDGE_PORT")
 	return clientEdge{e, roots, testkit.Addr(port), "localhost:" + strconv.Itoa(port)}
 }
@@ -303,4 +308,3 @@ func (s *h3Stream) answer() (status int, body string, err error) {
 
 // h2h3Body is a startPhoneAudio JSON body.
 const h2h3Body = `{"to":"tel:+14255551234","operationId":"x"}`
-

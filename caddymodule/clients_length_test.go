@@ -1,0 +1,91 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestBodyShorterThanContentLength: a request whose body ends before the
+// Content-Length it declared is malformed (RFC 9113 8.1.1, RFC 9114
+// 4.1.2), and an intermediary must not forward it. net/http's HTTP/1.1
+// server fails the read of such a body (TestBodyCutShort), and its
+// HTTP/2 server that of a body ending in a DATA frame; but the HTTP/2
+// server takes HEADERS that end the stream as a request without a body
+// whatever its content-length, and quic-go's HTTP/3 server checks only a
+// body longer than its Content-Length, ending a shorter one at the
+// client's FIN as if it were whole. The edge refuses them all 400
+// DeserializationFailure, and none reaches a pool: a request with every
+// input in its query, or with a body that still parses, is not the
+// request the client sent. A body of its length, one without a
+// Content-Length, and a query-only request with Content-Length 0 (or
+// none) still go through.
+func TestBodyShorterThanContentLength(t *testing.T) {
+	pool := newTrailerPool(t)
+	e := startClientEdge(t, pool.Addr(), "")
+	h3conn := dialH3(t, e)
+	const query = "?to=tel:%2B14255551234&operationId=q"
+	for _, tc := range []struct {
+		name, path, body string
+		length           string // "" for no Content-Length
+		status           int
+	}{
+		{"JSON body, Content-Length 100", startPath, h2h3Body, "100", http.StatusBadRequest},
+		{"no body, inputs in the query, Content-Length 100", startPath + query, "", "100", http.StatusBadRequest},
+		{"JSON body of its Content-Length", startPath, h2h3Body, strconv.Itoa(len(h2h3Body)), http.StatusCreated},
+		{"JSON body, no Content-Length", startPath, h2h3Body, "", http.StatusCreated},
+		{"no body, inputs in the query, Content-Length 0", startPath + query, "", "0", http.StatusCreated},
+		{"no body, inputs in the query, no Content-Length", startPath + query, "", "", http.StatusCreated},
+	} {
+		fields := []string{":method", "POST", ":scheme", "https", ":authority", e.host, ":path", tc.path}
+		if tc.body != "" {
+			fields = append(fields, "content-type", "application/json")
+		}
+		if tc.length != "" {
+			fields = append(fields, "content-length", tc.length)
+		}
+		check := func(t *testing.T, before, status int, body, reset string) {
+			t.Helper()
+			if status != tc.status {
+				t.Fatalf("status %d (%s), body %s; want %d", status, reset, body, tc.status)
+			}
+			if tc.status == http.StatusBadRequest && !strings.Contains(body, `"subcode":"DeserializationFailure"`) {
+				t.Errorf("body %s, want DeserializationFailure", body)
+			}
+			want := 0
+			if tc.status == http.StatusCreated {
+				want = 1
+			}
+			if n := len(pool.Received()) - before; n != want {
+				t.Errorf("the pool got %d requests, want %d", n, want)
+			}
+		}
+		t.Run("h2/"+tc.name, func(t *testing.T) {
+			before := len(pool.Received())
+			c := dialH2(t, e)
+			// A body ends in a DATA frame; none, with the HEADERS.
+			c.headers(1, tc.body == "", fields...)
+			if tc.body != "" {
+				c.data(1, true, tc.body)
+			}
+			a := c.answer(1)
+			check(t, before, a.status, a.body, a.reset)
+		})
+		t.Run("h3/"+tc.name, func(t *testing.T) {
+			before := len(pool.Received())
+			s := openH3(t, h3conn)
+			s.headers(fields...)
+			if tc.body != "" {
+				s.data(tc.body)
+			}
+			_ = s.str.Close()
+			status, body, err := s.answer()
+			reset := ""
+			if err != nil {
+				reset = err.Error()
+			}
+			check(t, before, status, body, reset)
+		})
+	}
+}
