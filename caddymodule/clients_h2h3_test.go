@@ -244,9 +244,9 @@ func (s *h3Stream) frame(typ uint64, payload []byte) {
 	s.t.Helper()
 	b := quicvarint.Append(nil, typ)
 	b = quicvarint.Append(b, uint64(len(payload)))
-	if _, err := s.str.Write(append(b, payload...)); err != nil {
-		s.t.Fatal(err)
-	}
+	// A write fails once the edge answered without reading the rest
+	// (quic-go stops the stream's sending then): the answer tells.
+	_, _ = s.str.Write(append(b, payload...))
 }
 
 func (s *h3Stream) headers(fields ...string) {
