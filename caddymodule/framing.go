@@ -17,9 +17,12 @@ import (
 //     one the edge never saw). They are refused rather than dropped: no
 //     UCWA client sends them, and a client that does meant something by
 //     them that the edge cannot honour. A request declares them in a
-//     Trailer header; fields sent without that declaration never reach
-//     the request the edge handles (net/http keeps them on its own copy),
-//     so they are neither read nor forwarded.
+//     Trailer header (which the HTTP/2 and HTTP/3 servers move into
+//     Request.Trailer, hence both are read); fields sent without that
+//     declaration never reach the request the edge handles (net/http's
+//     HTTP/1.1 server and quic-go's HTTP/3 server keep them on their own
+//     copy, the HTTP/2 server drops them), so they are neither read nor
+//     forwarded (TestClientsH2H3Framing).
 //   - A Connection header naming anything but keep-alive or close: the
 //     headers it names are hop-by-hop, and the proxy removes them, so the
 //     pool would not get an Authorization, Content-Type, Host or
