@@ -1,10 +1,13 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
 // TestBodyShorterThanContentLength: a request whose body ends before the
@@ -87,5 +90,36 @@ func TestBodyShorterThanContentLength(t *testing.T) {
 			}
 			check(t, before, status, body, reset)
 		})
+	}
+}
+
+// TestBodySetBeforeEdge: a body that a handler before the edge set
+// (request_body's set) is the one judged and delivered, although the
+// client's Content-Length, still in the header, gave another length:
+// the edge compares the body with the length the server read
+// (Request.ContentLength, which request_body sets), and reads the
+// content-length field itself only where Go's HTTP/2 server ignored it
+// (HEADERS that end the stream).
+func TestBodySetBeforeEdge(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	const set = `{"to":"tel:+14255551234","operationId":"set"}`
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	route {
+		request_body {
+			set %s
+		}
+		ucwa {
+			jwt off
+			default_region US
+			primary %s
+		}
+	}
+}`, "`"+set+"`", pool.Addr()))
+	resp := e.postJSON(startPath, h2h3Body, nil)
+	if resp.Status != http.StatusCreated {
+		t.Fatalf("status %d %s, want 201", resp.Status, resp.Body)
+	}
+	if got := pool.Received(); len(got) != 1 || got[0].Body != set {
+		t.Fatalf("the pool got %+v, want the body set once", got)
 	}
 }

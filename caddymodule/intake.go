@@ -347,24 +347,27 @@ func (h *Handler) readBody(in *intake) *ucwa.Error {
 }
 
 // lengthAsDeclared reports whether a body read whole, n bytes, is as
-// long as r's Content-Length says, if it says. net/http's HTTP/1.1
-// server fails the read of a body that ends before it, and its HTTP/2
-// server that of a body that ends in a DATA frame, but the HTTP/2
-// server takes a request whose HEADERS end the stream as one without a
-// body (ContentLength 0) whatever its content-length, and quic-go's
-// HTTP/3 server checks only a body longer than its Content-Length,
-// ending a shorter one at the client's FIN as if it were whole. Such a
+// long as r declared. net/http's HTTP/1.1 server fails the read of a body
+// that ends before its Content-Length, and its HTTP/2 server that of a
+// body that ends in a DATA frame; but quic-go's HTTP/3 server checks only
+// a body longer than its Content-Length, ending a shorter one at the
+// client's FIN as if it were whole, and Go's HTTP/2 server takes HEADERS
+// that end the stream as a request without a body (ContentLength 0)
+// whatever their content-length field says, which is read there alone:
+// elsewhere ContentLength is the server's reading of it, or the length
+// of a body a handler before the edge set (request_body's set). Such a
 // request is malformed (RFC 9113 8.1.1, RFC 9114 4.1.2), and an
 // intermediary must not forward it: it is not the request the client
-// sent. A chunked HTTP/1.1 request has no Content-Length here (net/http
-// drops it).
+// sent.
 func lengthAsDeclared(r *http.Request, n int64) bool {
 	if r.ContentLength >= 0 && n != r.ContentLength {
 		return false
 	}
-	for _, v := range r.Header["Content-Length"] {
-		if d, err := strconv.ParseUint(textproto.TrimString(v), 10, 63); err != nil || int64(d) != n {
-			return false
+	if r.ProtoMajor == 2 && n == 0 {
+		for _, v := range r.Header["Content-Length"] {
+			if d, err := strconv.ParseUint(textproto.TrimString(v), 10, 63); err != nil || d != 0 {
+				return false
+			}
 		}
 	}
 	return true
