@@ -115,6 +115,9 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 	if strings.IndexByte(r.URL.RawQuery, '#') >= 0 {
 		return errQueryFragment
 	}
+	if strings.IndexByte(r.URL.RawQuery, ' ') >= 0 {
+		return errQuerySpace
+	}
 	if e := queryMethodOverride(in.query); e != nil {
 		return e
 	}
@@ -207,7 +210,17 @@ var (
 		"The query holds '#', which begins a URL's fragment and has no place in a request; percent-encode it as %23.")
 	// A body that could not be read to its end: cut short (before its
 	// Content-Length, or by the client's reset), or failed by the server.
-	errBodyIncomplete     = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure, "The body could not be read completely.")
+	errBodyIncomplete = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure, "The body could not be read completely.")
+	// A raw space, which an HTTP/2 or HTTP/3 request's :path may hold but
+	// no HTTP/1.1 request line can (the space ends its target): the edge
+	// forwards the query as it came, and the request line it wrote to
+	// the pool would be malformed (?operationId=a b HTTP/1.1), refused
+	// or broken off by the pool, and taken by the edge for a pool's
+	// failure after the request may have reached it (502). Go's URL
+	// parser refuses every other byte a request line cannot carry (the
+	// control characters).
+	errQuerySpace = ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeDeserializationFailure,
+		"The query holds a raw space, which no request line can carry; percent-encode it as %20.")
 	errPhoneAudioDisabled = ucwa.NewError(http.StatusForbidden, "", ucwa.MessagePhoneAudioNotInCapabilities)
 	errNearMiss           = ucwa.NewError(http.StatusNotFound, "", "There is no resource at this path.")
 )
