@@ -1,6 +1,9 @@
 package ucwa
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // subResource is a resource below an operation's resource (a PUT row's,
 // or a POST row's collection), as the reference has it and as pools hand
@@ -13,32 +16,19 @@ type subResource struct {
 	// writes are the methods other than reads that it takes.
 	writes []string
 	// collection marks a resource whose items (any segment) and their
-	// sub-resources are resources of their own: an invitation, a
-	// conversation log.
+	// sub-resources are resources of their own: a conversation log, a
+	// conversation's participants.
 	collection bool
 	// open marks a resource a write to which, or to a path below it
 	// that none of its children is, passes, as a collection's items do;
 	// below its children, a write is checked as below any resource. A
-	// conversation is open: a pool hands out resources below it that
-	// the edge does not judge (messaging/sendMessage), and its children
-	// are the modalities that can bring a phone into the call.
+	// conversation's links that cannot bring a phone into the call
+	// (messaging, onlineMeeting, lobby, ...) are open: a pool hands out
+	// resources below them that the edge does not judge
+	// (messaging/sendMessage).
 	open bool
 	// children are its sub-resources by name.
 	children []subResource
-	// names are an open resource's children's names, for nearName: a
-	// path below it whose segment spells one of them with junk added
-	// (audioVideo.aspx) is a near miss, not another resource.
-	names []string
-}
-
-// openItem is any item of a collection, open (see subResource.open),
-// with these children.
-func openItem(children ...subResource) subResource {
-	r := subResource{name: anyItem, open: true, children: children}
-	for _, c := range children {
-		r.names = append(r.names, c.name)
-	}
-	return r
 }
 
 // takes reports whether r takes method, in any letter case, as .NET
@@ -70,22 +60,80 @@ func subResourceOps(names ...string) []subResource {
 	return out
 }
 
-// The modalities of a conversation through which a write can dial or
-// bring a phone into the call, with the links their reference pages
-// (audioVideo_ref, phoneAudio_ref, conversation_ref, participants_ref)
-// give them and the methods those links' pages give: a write below one
-// that is none of these (a call transfer, POST audioVideo/transfer?to=tel:...,
-// which the reference does not list) may reach an operation of the pool
-// that no row judges, so it is a near miss. audioVideo's addAudio,
-// addAudioVideo, addVideo, escalateAudio, escalateAudioVideo and
-// replaceWithPhoneAudio are operations of the table, which match before:
-// listed so that a table without one of them passes it as a pool's own
-// resource. videoFreeze's page gives no method; it is an operation
-// link, taken as POST. The participants collection's page gives no
-// write: a POST to it is how a pool's operation the reference lacks
-// would add a party (addParticipant and participantInvitations, rows of
-// the table, are the reference's); its items, parties already in the
-// call, and what lies below them (admit, eject, muteAudio) pass.
+// readOnly lists resources below a resource that take no write and
+// have no sub-resources, for its children.
+func readOnly(names ...string) []subResource {
+	out := make([]subResource, len(names))
+	for i, n := range names {
+		out[i] = subResource{name: strings.ToLower(n)}
+	}
+	return out
+}
+
+// openResources lists open resources (see subResource.open) below a
+// resource, for its children.
+func openResources(names ...string) []subResource {
+	out := make([]subResource, len(names))
+	for i, n := range names {
+		out[i] = subResource{name: strings.ToLower(n), open: true}
+	}
+	return out
+}
+
+// union is the resources of lists by name, each taking the writes it
+// takes in any of them: what an item of a collection holding any of
+// several kinds (invitations) has below it.
+func union(lists ...[]subResource) []subResource {
+	var out []subResource
+	for _, list := range lists {
+	next:
+		for _, r := range list {
+			for i := range out {
+				if out[i].name == r.name {
+					for _, w := range r.writes {
+						if !out[i].takes(w) {
+							out[i].writes = append(slices.Clip(out[i].writes), w)
+						}
+					}
+					continue next
+				}
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// A conversation's links, as its reference page (conversation_ref)
+// gives them, by name, with the methods their own pages give; the
+// conversation itself takes DELETE (leaving it). A write to any other
+// name directly below a conversation is a near miss: a pool's operation
+// that the reference does not list (a call transfer,
+// POST conversations/{c}/transfer?to=tel:...) may dial there unjudged.
+//
+// The modalities through which a write can dial or bring a phone into
+// the call are closed to what their reference pages (audioVideo_ref,
+// phoneAudio_ref, participants_ref) link, with the methods those links'
+// pages give: a write below one that is none of these (a call transfer,
+// POST audioVideo/transfer?to=tel:...) is a near miss too. audioVideo's
+// addAudio, addAudioVideo, addVideo, escalateAudio, escalateAudioVideo
+// and replaceWithPhoneAudio, phoneAudio's addPhoneAudio and the
+// conversation's addParticipant are operations of the table, which match
+// before: listed so that a table without one of them passes it as a
+// pool's own resource. videoFreeze's page gives no method; it is an
+// operation link, taken as POST. The participants collection's page
+// gives no write: a POST to it is how a pool's operation the reference
+// lacks would add a party (addParticipant and participantInvitations,
+// rows of the table, are the reference's); its items, parties already in
+// the call, and what lies below them (admit, eject, muteAudio) pass.
+//
+// The conversation's other links cannot bring a phone into the call and
+// are open (see subResource.open): a write to one, or below it, passes
+// (messaging/sendMessage, onlineMeeting/...). userAcknowledged's page
+// gives no operation, and the reference places localParticipant below
+// onlineMeeting and disableAudienceMessaging and enableAudienceMessaging
+// below messaging; by their names directly below the conversation they
+// are open too.
 var (
 	phoneAudioSubResources = subResourceOps("addPhoneAudio", "holdPhoneAudio", "resumePhoneAudio", "stopPhoneAudio")
 	audioVideoSubResources = append(subResourceOps(
@@ -97,12 +145,58 @@ var (
 		subResource{name: "conversation"},
 		subResource{name: "videolockedonparticipant"},
 	)
-	conversationSubResources = []subResource{
+	conversationSubResources = append([]subResource{
+		{name: "addparticipant", writes: post},
 		{name: "audiovideo", children: audioVideoSubResources},
 		{name: "phoneaudio", children: phoneAudioSubResources},
 		{name: "participants", collection: true},
-	}
+	}, openResources(
+		"applicationSharing", "attendees", "dataCollaboration", "disableAudienceMessaging", "disableAudienceMuteLock",
+		"enableAudienceMessaging", "enableAudienceMuteLock", "leaders", "lobby", "localParticipant", "messaging",
+		"onlineMeeting", "userAcknowledged")...)
+	// conversation is any item of the conversations collection.
+	conversation = subResource{name: anyItem, writes: []string{"DELETE"}, children: conversationSubResources}
 )
+
+// An invitation's links, as the reference's page of each kind
+// (audioVideoInvitation_ref, messagingInvitation_ref,
+// onlineMeetingInvitation_ref, participantInvitation_ref,
+// phoneAudioInvitation_ref) gives them, by name, with the methods their
+// own pages give (accept, acceptWithAnswer, cancel, decline,
+// sendProvisionalAnswer, reportMediaDiagnostics: POST; the rest, and the
+// invitation itself, read only; conversation read only here, as below
+// audioVideo, its DELETE being the conversation's own).
+// acceptWithPhoneAudio is an operation of the table, which matches
+// before: listed so that a table without it passes it as a pool's own
+// resource. A write to any other name below an invitation, or to the
+// invitation itself, is a near miss: Skype clients forward an incoming
+// call to a phone number, and a pool's forward that the reference does
+// not list (POST invitations/{i}/forward?to=tel:...) would dial there
+// unjudged. An item of communication's invitations collection, which
+// holds invitations of every kind, takes the union of them.
+var (
+	audioVideoInvitationLinks = append(subResourceOps(
+		"acceptWithAnswer", "acceptWithPhoneAudio", "cancel", "decline", "reportMediaDiagnostics", "sendProvisionalAnswer"),
+		readOnly("acceptedByContact", "acceptedByParticipant", "audioVideo", "conversation", "delegator", "derivedAudioVideo",
+			"derivedConversation", "forwardedBy", "from", "onBehalfOf", "replacesAudioVideo", "to", "transferredBy")...)
+	messagingInvitationLinks = append(subResourceOps("accept", "cancel", "decline"),
+		readOnly("acceptedByContact", "acceptedByParticipant", "conversation", "derivedMessaging", "from", "messaging", "onBehalfOf", "to")...)
+	onlineMeetingInvitationLinks = append(subResourceOps("accept", "cancel", "decline"),
+		readOnly("acceptedByContact", "conversation", "from", "onBehalfOf", "to")...)
+	participantInvitationLinks = append(subResourceOps("cancel"),
+		readOnly("acceptedByParticipant", "conversation", "from", "participant", "to")...)
+	phoneAudioInvitationLinks = append(subResourceOps("accept", "cancel", "decline"),
+		readOnly("acceptedByContact", "acceptedByParticipant", "conversation", "delegator", "derivedConversation", "derivedPhoneAudio",
+			"forwardedBy", "from", "onBehalfOf", "phoneAudio", "replacesPhoneAudio", "to", "transferredBy")...)
+	invitationLinks = union(audioVideoInvitationLinks, messagingInvitationLinks, onlineMeetingInvitationLinks,
+		participantInvitationLinks, phoneAudioInvitationLinks)
+)
+
+// invitations is a collection of invitations, named name, taking
+// writes, whose items have these links.
+func invitations(name string, writes []string, links []subResource) subResource {
+	return subResource{name: name, writes: writes, children: []subResource{{name: anyItem, children: links}}}
+}
 
 // Sub-resources of the forwarding settings: the operations that set
 // each one's target.
@@ -125,10 +219,11 @@ var (
 // their pages give, and the collections real pools hand out for them
 // (messagingInvitations for startMessaging, onlineMeetingInvitations for
 // startOnlineMeeting and joinOnlineMeeting, invitations for the Location
-// of a new invitation); below the conversations collection, its items,
-// open (see subResource.open), with the modalities that can bring a
-// phone into a call (see conversationSubResources). None of them takes a
-// PUT.
+// of a new invitation); below the conversations collection, its items
+// with their links (see conversationSubResources); below the
+// invitation collections, their items with their links (see
+// invitationLinks); below the conversationLogs collection, any of its
+// items and what lies below them. None of them takes a PUT.
 var subResources = map[string][]subResource{
 	"phones": {
 		{name: anyItem, writes: []string{"PUT", "DELETE"}, children: subResourceOps("changeNumber", "changeVisibility")},
@@ -139,14 +234,14 @@ var subResources = map[string][]subResource{
 		// table without one of them passes it as a pool's own resource.
 		"addVideo", "makeMeAvailable", "startAudio", "startAudioOnBehalfOfDelegator", "startAudioVideo", "startAudioVideoOnBehalfOfDelegator",
 		"startEmergencyCall", "startPhoneAudio", "startPhoneAudioOnBehalfOfDelegator", "startVideo"),
-		subResource{name: "conversations", children: []subResource{openItem(conversationSubResources...)}},
+		subResource{name: "conversations", children: []subResource{conversation}},
 		subResource{name: "conversationlogs", collection: true},
-		subResource{name: "invitations", collection: true},
-		subResource{name: "audiovideoinvitations", writes: post, collection: true},
-		subResource{name: "messaginginvitations", writes: post, collection: true},
-		subResource{name: "onlinemeetinginvitations", writes: post, collection: true},
-		subResource{name: "participantinvitations", writes: post, collection: true},
-		subResource{name: "phoneaudioinvitations", writes: post, collection: true},
+		invitations("invitations", nil, invitationLinks),
+		invitations("audiovideoinvitations", post, audioVideoInvitationLinks),
+		invitations("messaginginvitations", post, messagingInvitationLinks),
+		invitations("onlinemeetinginvitations", post, onlineMeetingInvitationLinks),
+		invitations("participantinvitations", post, participantInvitationLinks),
+		invitations("phoneaudioinvitations", post, phoneAudioInvitationLinks),
 		// The phone audio modality at the reference's own href
 		// (communication/phoneAudio, where conversation and phoneAudio
 		// link it): its operations, addPhoneAudio among them (a row of
@@ -179,7 +274,7 @@ type parentResource struct {
 // or is an open resource or lies below one but for its children (see
 // subResource.open).
 func takesBelow(children []subResource, method, rest string) bool {
-	var open *subResource // the resource rest lies below, when it is open
+	open := false // rest lies below an open resource
 	for {
 		seg, more, deeper := strings.Cut(rest, "/")
 		var r *subResource
@@ -192,16 +287,13 @@ func takesBelow(children []subResource, method, rest string) bool {
 		switch {
 		case r == nil:
 			// Below an open resource, what none of its children is
-			// passes, but for a child's name with junk added.
-			return open != nil && (plainName(seg) || !nearName(seg, open.names))
+			// passes.
+			return open
 		case !deeper:
 			return r.open || r.takes(method)
 		case r.collection:
 			return true
 		}
-		children, rest, open = r.children, more, nil
-		if r.open {
-			open = r
-		}
+		children, rest, open = r.children, more, r.open
 	}
 }
