@@ -1957,6 +1957,10 @@ func FuzzMatch(f *testing.F) {
 	f.Add("POST", "/ucwa/v1/applications/1/communication/conversations/137/audioVideo/transfer")
 	f.Add("POST", "/conversations/137/audioVideo.aspx/x")
 	f.Add("DELETE", "/conversations/137/participants/196")
+	f.Add("POST", "/ucwa/v1/applications/1/communication/invitations/507/forward")
+	f.Add("POST", "/audioVideoInvitations/507/acceptWithAnswer")
+	f.Add("POST", "/conversations/137/transfer")
+	f.Add("PUT", "/conversations/137/messaging/x")
 	m := mustMatcher(f)
 	hasSuffixFoldAny := func(p string, suffixes []string) bool {
 		for _, s := range suffixes {
@@ -2151,12 +2155,10 @@ func referenceIISSegments(p string) string {
 // it (a PUT row's, or the phones collection's), the resources below it
 // as the reference has them: a path (lower case, "*" for any item of a
 // collection and what lies below it, "{}" for any item that is a
-// resource with its own) and the writes it takes ("*": any). Below a
-// conversation, what lies below it passes but for the modalities in
-// referenceClosedBelow.
+// resource with its own) and the writes it takes ("*": any).
 var referenceBelowPUT = map[string][]string{
-	"communication": {
-		"conversations", "conversations/{} *", "conversations/{}/*",
+	"communication": slices.Concat([]string{
+		"conversations", "conversations/{} DELETE", "conversations/{}/addparticipant POST",
 		"conversations/{}/audiovideo",
 		"conversations/{}/audiovideo/addaudio POST", "conversations/{}/audiovideo/addaudiovideo POST",
 		"conversations/{}/audiovideo/addvideo POST", "conversations/{}/audiovideo/audiovideopolicies",
@@ -2171,10 +2173,11 @@ var referenceBelowPUT = map[string][]string{
 		"conversations/{}/phoneaudio", "conversations/{}/phoneaudio/addphoneaudio POST", "conversations/{}/phoneaudio/holdphoneaudio POST",
 		"conversations/{}/phoneaudio/resumephoneaudio POST", "conversations/{}/phoneaudio/stopphoneaudio POST",
 		"conversations/{}/participants", "conversations/{}/participants/*",
-		"conversationlogs", "conversationlogs/*", "invitations", "invitations/*",
-		"audiovideoinvitations POST", "audiovideoinvitations/*", "messaginginvitations POST", "messaginginvitations/*",
-		"onlinemeetinginvitations POST", "onlinemeetinginvitations/*", "participantinvitations POST", "participantinvitations/*",
-		"phoneaudioinvitations POST", "phoneaudioinvitations/*",
+		"conversationlogs", "conversationlogs/*",
+		"invitations", "invitations/{}",
+		"audiovideoinvitations POST", "audiovideoinvitations/{}", "messaginginvitations POST", "messaginginvitations/{}",
+		"onlinemeetinginvitations POST", "onlinemeetinginvitations/{}", "participantinvitations POST", "participantinvitations/{}",
+		"phoneaudioinvitations POST", "phoneaudioinvitations/{}",
 		"mediapolicies", "mediarelayaccesstoken", "misseditems",
 		"phoneaudio", "phoneaudio/addphoneaudio POST", "phoneaudio/holdphoneaudio POST",
 		"phoneaudio/resumephoneaudio POST", "phoneaudio/stopphoneaudio POST", "addvideo POST",
@@ -2182,6 +2185,24 @@ var referenceBelowPUT = map[string][]string{
 		"startaudio POST", "startaudioonbehalfofdelegator POST", "startaudiovideo POST", "startaudiovideoonbehalfofdelegator POST",
 		"startemergencycall POST", "startphoneaudio POST", "startphoneaudioonbehalfofdelegator POST", "startvideo POST",
 	},
+		// A conversation's links that cannot bring a phone into the
+		// call: any write to them and below them.
+		referenceBelow("conversations/{}/", "applicationsharing *", "applicationsharing/*", "attendees *", "attendees/*",
+			"datacollaboration *", "datacollaboration/*", "disableaudiencemessaging *", "disableaudiencemessaging/*",
+			"disableaudiencemutelock *", "disableaudiencemutelock/*", "enableaudiencemessaging *", "enableaudiencemessaging/*",
+			"enableaudiencemutelock *", "enableaudiencemutelock/*", "leaders *", "leaders/*", "lobby *", "lobby/*",
+			"localparticipant *", "localparticipant/*", "messaging *", "messaging/*", "onlinemeeting *", "onlinemeeting/*",
+			"useracknowledged *", "useracknowledged/*"),
+		// Each kind of invitation's links, and all of them below an
+		// item of invitations.
+		referenceBelow("audiovideoinvitations/{}/", referenceAudioVideoInvitation...),
+		referenceBelow("messaginginvitations/{}/", referenceMessagingInvitation...),
+		referenceBelow("onlinemeetinginvitations/{}/", referenceOnlineMeetingInvitation...),
+		referenceBelow("participantinvitations/{}/", referenceParticipantInvitation...),
+		referenceBelow("phoneaudioinvitations/{}/", referencePhoneAudioInvitation...),
+		referenceBelow("invitations/{}/", slices.Concat(referenceAudioVideoInvitation, referenceMessagingInvitation,
+			referenceOnlineMeetingInvitation, referenceParticipantInvitation, referencePhoneAudioInvitation)...),
+	),
 	"callforwardingsettings": {
 		"turnoffcallforwarding POST", "immediateforwardsettings",
 		"immediateforwardsettings/immediateforwardtocontact POST", "immediateforwardsettings/immediateforwardtodelegates POST",
@@ -2196,19 +2217,42 @@ var referenceBelowPUT = map[string][]string{
 	"unansweredcallsettings":   {"resetunansweredcallsettings POST", "unansweredcalltocontact POST", "unansweredcalltovoicemail POST"},
 }
 
-// referenceClosedBelow are, by the name of a resource with resources
-// below it, the paths below a "/*" entry of referenceBelowPUT whose
-// writes only their own entries let pass: a conversation's modalities
-// that can bring a phone into a call, also spelled with junk added
-// (audioVideo.aspx).
-var referenceClosedBelow = map[string][]string{
-	"communication": {"conversations/{}/audiovideo", "conversations/{}/phoneaudio", "conversations/{}/participants"},
+// The links of each kind of invitation, as its reference page lists
+// them, with the writes their own pages give (conversation: read only
+// there, as below audioVideo).
+var (
+	referenceAudioVideoInvitation = []string{
+		"acceptwithanswer POST", "acceptwithphoneaudio POST", "cancel POST", "decline POST", "reportmediadiagnostics POST",
+		"sendprovisionalanswer POST", "acceptedbycontact", "acceptedbyparticipant", "audiovideo", "conversation", "delegator",
+		"derivedaudiovideo", "derivedconversation", "forwardedby", "from", "onbehalfof", "replacesaudiovideo", "to", "transferredby",
+	}
+	referenceMessagingInvitation = []string{
+		"accept POST", "cancel POST", "decline POST", "acceptedbycontact", "acceptedbyparticipant", "conversation", "derivedmessaging",
+		"from", "messaging", "onbehalfof", "to",
+	}
+	referenceOnlineMeetingInvitation = []string{"accept POST", "cancel POST", "decline POST", "acceptedbycontact", "conversation", "from", "onbehalfof", "to"}
+	referenceParticipantInvitation   = []string{"cancel POST", "acceptedbyparticipant", "conversation", "from", "participant", "to"}
+	referencePhoneAudioInvitation    = []string{
+		"accept POST", "cancel POST", "decline POST", "acceptedbycontact", "acceptedbyparticipant", "conversation", "delegator",
+		"derivedconversation", "derivedphoneaudio", "forwardedby", "from", "onbehalfof", "phoneaudio", "replacesphoneaudio", "to",
+		"transferredby",
+	}
+)
+
+// referenceBelow is entries of referenceBelowPUT with their paths below
+// prefix.
+func referenceBelow(prefix string, entries ...string) []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = prefix + e
+	}
+	return out
 }
 
 // referenceTakesBelow reports whether the reference has tail, a clean
 // path below the PUT row's resource leaf (without a leading "/"), as a
 // resource taking method (in any letter case) or below an item of a
-// collection (but for what referenceClosedBelow closes below it).
+// collection.
 func referenceTakesBelow(leaf, method, tail string) bool {
 	lower := []byte(tail)
 	for i, c := range lower {
@@ -2220,10 +2264,7 @@ func referenceTakesBelow(leaf, method, tail string) bool {
 	for _, entry := range referenceBelowPUT[leaf] {
 		path, writes, _ := strings.Cut(entry, " ")
 		if stem, ok := strings.CutSuffix(path, "/*"); ok {
-			if len(strings.Split(tail, "/")) > len(strings.Split(stem, "/")) && segmentsPrefix(tail, stem, false) &&
-				!slices.ContainsFunc(referenceClosedBelow[leaf], func(closed string) bool {
-					return len(closed) > len(stem) && segmentsPrefix(tail, closed, true)
-				}) {
+			if len(strings.Split(tail, "/")) > len(strings.Split(stem, "/")) && segmentsPrefix(tail, stem) {
 				return true
 			}
 			continue
@@ -2243,18 +2284,10 @@ func segmentsMatch(path, pattern string) bool {
 }
 
 // segmentsPrefix reports whether path starts with pattern's segments
-// (see segmentsMatch), its last one also spelled with junk added (see
-// nearName) when junk is set.
-func segmentsPrefix(path, pattern string, junk bool) bool {
+// (see segmentsMatch).
+func segmentsPrefix(path, pattern string) bool {
 	got, want := strings.Split(path, "/"), strings.Split(pattern, "/")
-	if len(got) < len(want) {
-		return false
-	}
-	last := len(want) - 1
-	if !segmentsMatch(strings.Join(got[:last], "/"), strings.Join(want[:last], "/")) {
-		return false
-	}
-	return segmentsMatch(got[last], want[last]) || junk && nearName(got[last], want[last:])
+	return len(got) >= len(want) && segmentsMatch(strings.Join(got[:len(want)], "/"), pattern)
 }
 
 // TestReferenceBelowPUT: every PUT row of the table has its resources
