@@ -139,6 +139,12 @@ func TestAuditTrail(t *testing.T) {
 		{name: "a call transfer below a conversation, a near miss",
 			req:  testkit.Request{URL: opsApp + "/communication/conversations/137/audioVideo/transfer?to=tel:%2B19005551234", ContentType: "application/json", Body: `{"to":"tel:+19005551234"}`},
 			want: &want{operation: "(near miss)", status: 404, error: "NotFound"}},
+		{name: "a forward below an invitation, a near miss",
+			req:  testkit.Request{URL: opsApp + "/communication/invitations/507/forward?to=tel:%2B19005551234", ContentType: "application/json", Body: `{"to":"tel:+19005551234"}`},
+			want: &want{operation: "(near miss)", status: 404, error: "NotFound"}},
+		{name: "a transfer of a conversation, a near miss",
+			req:  testkit.Request{URL: opsApp + "/communication/conversations/137/transfer?to=tel:%2B19005551234", ContentType: "application/json", Body: `{"to":"tel:+19005551234"}`},
+			want: &want{operation: "(near miss)", status: 404, error: "NotFound"}},
 		{name: "passed on", req: testkit.Request{Method: "GET", URL: opsApp + "/communication"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -527,6 +527,111 @@ func TestConversationModalityNearMiss(t *testing.T) {
 	}
 }
 
+// TestInvitationAndConversationNearMiss: a write below an invitation, or
+// directly below a conversation, reached the pool unchecked, though a
+// pool's operation the reference does not list may dial there: a
+// forward of an incoming call to a phone number,
+// POST .../invitations/507/forward?to=tel:..., or a call transfer of the
+// conversation, POST .../conversations/137/transfer?to=tel:.... A write
+// there that is none of the links the reference's invitation or
+// conversation page gives, with the method their pages give, is a near
+// miss, below every kind of invitation, with the number in the query or
+// the body, alone or as a batch part, with a token or without; the
+// links, reads, a conversation's DELETE and what lies below its links
+// that cannot dial pass.
+func TestInvitationAndConversationNearMiss(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	e := doorsSite(t, pool.Addr())
+	good := http.Header{"Authorization": {bearerFor(t, allScopes...)}}
+	comm := opsApp + "/communication"
+	conv := comm + "/conversations/137"
+	type testCase struct {
+		name     string
+		req      testkit.Request
+		status   int
+		message  string
+		poolGets int
+	}
+	var cases []testCase
+	for _, inv := range []string{"invitations/507", "audioVideoInvitations/507", "phoneAudioInvitations/146", "participantInvitations/303",
+		"onlineMeetingInvitations/711", "messagingInvitations/602"} {
+		cases = append(cases, testCase{name: "a forward below " + inv, status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: comm + "/" + inv + "/forward?to=tel:+19005551234"}})
+	}
+	cases = append(cases, []testCase{
+		{name: "a forward to a number in a JSON body", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: comm + "/invitations/507/forward", ContentType: "application/json", Body: `{"to":"tel:+19005551234"}`}},
+		{name: "a forward to a number in an XML body, with a token", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: comm + "/invitations/507/forward", ContentType: "application/xml", Accept: "application/json", Header: good,
+				Body: `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">tel:+19005551234</property></input>`}},
+		{name: "a forward in other letter cases", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: comm + "/Invitations/507/FORWARD?to=tel:+19005551234"}},
+		{name: "a listed link spelled with junk", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: comm + "/invitations/507/decline.aspx?to=tel:+19005551234"}},
+		{name: "a write below a listed link", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: comm + "/invitations/507/accept/forward?to=tel:+19005551234"}},
+		{name: "a POST to the invitation", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: comm + "/invitations/507?to=tel:+19005551234"}},
+		{name: "a link another kind of invitation has", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: comm + "/participantInvitations/303/accept"}},
+		{name: "a forward as a batch part", status: 404, message: "Batch part 1: There is no resource",
+			req: testkit.Request{Method: "POST", URL: opsApp + "/batch", ContentType: batchType, Header: good,
+				Body: batchBody("POST " + comm + "/invitations/507/forward?to=tel:%2B19005551234 HTTP/1.1\r\n")}},
+		{name: "a transfer of the conversation", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: conv + "/transfer?to=tel:+19005551234"}},
+		{name: "a transfer of the conversation in a JSON body", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: conv + "/transfer", ContentType: "application/json", Body: `{"to":"tel:+19005551234"}`}},
+		{name: "a transfer of the conversation in other letter cases", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: conv + "/Transfer?to=tel:+19005551234"}},
+		{name: "a transfer of the conversation spelled with junk", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: conv + "/transfer.aspx?to=tel:+19005551234"}},
+		{name: "a POST to the conversation", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: conv + "?to=tel:+19005551234"}},
+		{name: "a transfer of the conversation as a batch part", status: 404, message: "Batch part 1: There is no resource",
+			req: testkit.Request{Method: "POST", URL: opsApp + "/batch", ContentType: batchType, Header: good,
+				Body: batchBody("POST " + conv + "/transfer?to=tel:%2B19005551234 HTTP/1.1\r\n")}},
+		// What stays a pool's own.
+		{name: "accept", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: comm + "/invitations/507/accept"}},
+		{name: "decline", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: comm + "/invitations/507/decline", ContentType: "application/json", Body: `{"reason":"Local"}`}},
+		{name: "cancel of a participant invitation", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: comm + "/participantInvitations/303/cancel"}},
+		{name: "acceptWithAnswer", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: comm + "/audioVideoInvitations/507/acceptWithAnswer?sessionContext=1", ContentType: "application/sdp", Body: "v=0\r\n"}},
+		{name: "sendProvisionalAnswer", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: comm + "/invitations/507/sendProvisionalAnswer?sessionContext=1", ContentType: "application/sdp", Body: "v=0\r\n"}},
+		{name: "decline of a phone audio invitation", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: comm + "/phoneAudioInvitations/146/decline"}},
+		{name: "a GET below an invitation", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "GET", URL: comm + "/invitations/507/forward"}},
+		{name: "a GET of an invitation", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "GET", URL: comm + "/invitations/507"}},
+		{name: "a GET below the conversation", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "GET", URL: conv + "/transfer"}},
+		{name: "enableAudienceMuteLock", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: conv + "/enableAudienceMuteLock"}},
+		{name: "sendMessage", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: conv + "/messaging/sendMessage", ContentType: "text/plain", Body: "hello"}},
+		{name: "a lobby's admit", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: conv + "/lobby/196/admit"}},
+		{name: "a DELETE of the conversation", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "DELETE", URL: conv}},
+	}...)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(pool.Received())
+			resp := e.send(tc.req)
+			if got := pool.Received()[before:]; resp.Status != tc.status || len(got) != tc.poolGets {
+				t.Fatalf("status %d (%s), the pool got %d requests; want %d and %d", resp.Status, resp.Body, len(got), tc.status, tc.poolGets)
+			}
+			if tc.message != "" && !strings.Contains(resp.Body, tc.message) { // JSON or XML, as the request's
+				t.Errorf("answer %s, want a message with %q", resp.Body, tc.message)
+			}
+		})
+	}
+}
+
 // TestPathApplicationReadOtherwise: idempotency keys a request by the
 // application its path names. Where a pool on ASP.NET reads another
 // application there (without a segment of cookieless values:
