@@ -134,6 +134,11 @@ func union(lists ...[]subResource) []subResource {
 // onlineMeeting and disableAudienceMessaging and enableAudienceMessaging
 // below messaging; by their names directly below the conversation they
 // are open too.
+//
+// The risk: a pool's own resource directly below a conversation, or
+// below audioVideo, phoneAudio or participants, that the reference does
+// not list is refused 404 as a near miss, and what uses it fails: report
+// it, and add it here with the methods it takes.
 var (
 	phoneAudioSubResources = subResourceOps("addPhoneAudio", "holdPhoneAudio", "resumePhoneAudio", "stopPhoneAudio")
 	audioVideoSubResources = append(subResourceOps(
@@ -173,7 +178,9 @@ var (
 // call to a phone number, and a pool's forward that the reference does
 // not list (POST invitations/{i}/forward?to=tel:...) would dial there
 // unjudged. An item of communication's invitations collection, which
-// holds invitations of every kind, takes the union of them.
+// holds invitations of every kind, takes the union of them. The risk is
+// the conversation's: a pool's own resource below an invitation that the
+// reference does not list is refused 404; report it.
 var (
 	audioVideoInvitationLinks = append(subResourceOps(
 		"acceptWithAnswer", "acceptWithPhoneAudio", "cancel", "decline", "reportMediaDiagnostics", "sendProvisionalAnswer"),

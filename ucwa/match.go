@@ -124,12 +124,14 @@ type Match struct {
 	// or control characters, look-alike letters, an extension, an NTFS
 	// stream, an 8.3 short name, a trailing segment) or in an unexpected
 	// place, or a write to a path below a PUT operation's resource that
-	// is no resource of it taking that method (below a conversation,
-	// within the modalities that can bring a phone into the call: a
-	// call transfer, audioVideo/transfer, which the reference does not
-	// list), which a pool might still route to the operation or to one
-	// of its own that no row judges: the edge answers it 404 rather
-	// than pass it on unchecked.
+	// is no resource of it taking that method (directly below a
+	// conversation, within the modalities that can bring a phone into
+	// the call, and below an invitation: a call transfer,
+	// conversations/{c}/transfer or audioVideo/transfer, or a forward,
+	// invitations/{i}/forward, which the reference does not list), which
+	// a pool might still route to the operation or to one of its own
+	// that no row judges: the edge answers it 404 rather than pass it on
+	// unchecked.
 	NearMiss bool
 	// Path is the canonical form of the request path (see CanonicalPath)
 	// when Operation is set, "" otherwise: what the request's
@@ -356,8 +358,9 @@ func (m *Matcher) item(p, last string) *matchSuffix {
 // taking the method (see subResources):
 // PUT communication/x, or a POST a pool takes as the PUT, may reach
 // communication with /x as PathInfo and store a number; POST
-// communication/conversations/137/audioVideo/transfer may reach a
-// pool's call transfer, which the reference does not list. A last segment
+// communication/conversations/137/audioVideo/transfer or
+// communication/invitations/507/forward may reach a pool's call
+// transfer or forward, which the reference does not list. A last segment
 // that is ownRel itself (an item's, see Matcher.item, whose row passes
 // the method) is no near miss: that row's resource is the one it names.
 func (m *Matcher) near(method, p, ownRel string) bool {
