@@ -179,7 +179,10 @@ func TestPathCookielessSegment(t *testing.T) {
 		{"PUT", opsApp + "/me/phones/work/(S(x))", true}, // below a phone, as without the segment
 		{"GET", opsApp + "/me/(S(x))/phones/work", false},
 		{"DELETE", opsApp + "/me/(S(x))/phones/work", false},
-		{"POST", opsApp + "/communication/conversations/(S(x))/messaging/sendMessage", false},
+		{"POST", opsApp + "/communication/conversations/137/messaging/(S(x))/sendMessage", false},
+		// Without the segment, a conversation "messaging" and a write
+		// to sendMessage directly below it, no link of a conversation.
+		{"POST", opsApp + "/communication/conversations/(S(x))/messaging/sendMessage", true},
 	})
 }
 

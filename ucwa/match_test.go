@@ -198,6 +198,8 @@ func TestMatch(t *testing.T) {
 		{"PUT", app + "/me/(S(x/y))/phones/work", "none"},   // a '/' in a value
 		{"DELETE", app + "/me/(S(x))/phones/work", "none"},  // a phone's DELETE passes
 		{"GET", app + "/me/(S(x))/phones/work", "none"},
+		{"POST", app + "/communication/conversations/137/messaging/(S(x))/sendMessage", "none"},
+		{"POST", app + "/communication/conversations/(S(x))/messaging/sendMessage", "near miss"}, // sendMessage directly below a conversation "messaging"
 		// An operation whose application another reading names otherwise,
 		// which idempotency would key apart.
 		{"POST", "/ucwa/v1/applications/(S(x))/192/communication/startPhoneAudio", "near miss"},
