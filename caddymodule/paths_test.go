@@ -530,14 +530,16 @@ func TestConversationModalityNearMiss(t *testing.T) {
 	}
 }
 
-// TestInvitationAndConversationNearMiss: a write below an invitation, or
-// directly below a conversation, reached the pool unchecked, though a
+// TestInvitationAndConversationNearMiss: a write below an invitation or
+// a conversation log, or directly below a conversation, reached the pool
+// unchecked, though a
 // pool's operation the reference does not list may dial there: a
 // forward of an incoming call to a phone number,
 // POST .../invitations/507/forward?to=tel:..., or a call transfer of the
 // conversation, POST .../conversations/137/transfer?to=tel:.... A write
-// there that is none of the links the reference's invitation or
-// conversation page gives, with the method their pages give, is a near
+// there that is none of the links the reference's invitation,
+// conversation log or conversation page gives, with the method their
+// pages give, is a near
 // miss, below every kind of invitation, with the number in the query or
 // the body, alone or as a batch part, with a token or without; the
 // links, reads, a conversation's DELETE and what lies below its links
@@ -593,7 +595,13 @@ func TestInvitationAndConversationNearMiss(t *testing.T) {
 		{name: "a transfer of the conversation as a batch part", status: 404, message: "Batch part 1: There is no resource",
 			req: testkit.Request{Method: "POST", URL: opsApp + "/batch", ContentType: batchType, Header: good,
 				Body: batchBody("POST " + conv + "/transfer?to=tel:%2B19005551234 HTTP/1.1\r\n")}},
+		{name: "a call back below a conversation log", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: comm + "/conversationLogs/log1/callBack?to=tel:+19005551234"}},
+		{name: "a POST to a conversation log", status: 404, message: "no resource",
+			req: testkit.Request{Method: "POST", URL: comm + "/conversationLogs/log1", ContentType: "application/json", Body: `{"to":"tel:+19005551234"}`}},
 		// What stays a pool's own.
+		{name: "markAsRead of a conversation log", status: 201, poolGets: 1,
+			req: testkit.Request{Method: "POST", URL: comm + "/conversationLogs/log1/markAsRead"}},
 		{name: "accept", status: 201, poolGets: 1,
 			req: testkit.Request{Method: "POST", URL: comm + "/invitations/507/accept"}},
 		{name: "decline", status: 201, poolGets: 1,

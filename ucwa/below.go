@@ -16,8 +16,8 @@ type subResource struct {
 	// writes are the methods other than reads that it takes.
 	writes []string
 	// collection marks a resource whose items (any segment) and their
-	// sub-resources are resources of their own: a conversation log, a
-	// conversation's participants.
+	// sub-resources are resources of their own: a conversation's
+	// participants, an audioVideoSession's renegotiations.
 	collection bool
 	// open marks a resource a write to which, or to a path below it
 	// that none of its children is, passes, as a collection's items do;
@@ -199,6 +199,20 @@ var (
 		participantInvitationLinks, phoneAudioInvitationLinks)
 )
 
+// A conversation log's links, as its reference page (conversationLog_ref)
+// gives them, with the methods their own pages give; the log itself
+// takes DELETE. A write to any other name below a log, or below one of
+// these, is a near miss: a continue request rings the log's parties
+// again, and a pool's operation there that the reference does not list
+// would dial unjudged. continueAudio, continueAudioVideo,
+// continuePhoneAudio and continueVideo are operations of the table,
+// which match before: listed so that a table without one of them passes
+// it as a pool's own resource. The risk is the conversation's: report a
+// pool's own resource refused here.
+var conversationLog = subResource{name: anyItem, writes: []string{"DELETE"}, children: append(subResourceOps(
+	"continueAudio", "continueAudioVideo", "continueMessaging", "continuePhoneAudio", "continueVideo", "markAsRead"),
+	readOnly("conversationLogRecipient", "conversationLogTranscripts")...)}
+
 // invitations is a collection of invitations, named name, taking
 // writes, whose items have these links.
 func invitations(name string, writes []string, links []subResource) subResource {
@@ -229,8 +243,8 @@ var (
 // of a new invitation); below the conversations collection, its items
 // with their links (see conversationSubResources); below the
 // invitation collections, their items with their links (see
-// invitationLinks); below the conversationLogs collection, any of its
-// items and what lies below them. None of them takes a PUT.
+// invitationLinks); below the conversationLogs collection, its items
+// with their links (see conversationLog). None of them takes a PUT.
 var subResources = map[string][]subResource{
 	"phones": {
 		{name: anyItem, writes: []string{"PUT", "DELETE"}, children: subResourceOps("changeNumber", "changeVisibility")},
@@ -242,7 +256,7 @@ var subResources = map[string][]subResource{
 		"addVideo", "makeMeAvailable", "startAudio", "startAudioOnBehalfOfDelegator", "startAudioVideo", "startAudioVideoOnBehalfOfDelegator",
 		"startEmergencyCall", "startPhoneAudio", "startPhoneAudioOnBehalfOfDelegator", "startVideo"),
 		subResource{name: "conversations", children: []subResource{conversation}},
-		subResource{name: "conversationlogs", collection: true},
+		subResource{name: "conversationlogs", children: []subResource{conversationLog}},
 		invitations("invitations", nil, invitationLinks),
 		invitations("audiovideoinvitations", post, audioVideoInvitationLinks),
 		invitations("messaginginvitations", post, messagingInvitationLinks),

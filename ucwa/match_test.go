@@ -420,6 +420,19 @@ func TestMatch(t *testing.T) {
 		{"HEAD", app + "/communication/invitations/507/forward", "none"},
 		{"OPTIONS", app + "/communication/invitations/507/forward", "none"},
 		{"GET", app + "/communication/invitations/507/derivedConversation", "none"},
+		// Below a conversation log, its links taking their writes (the
+		// continue requests, rows of the table, ring its parties again);
+		// any other write is a near miss, reads pass.
+		{"POST", app + "/communication/conversationLogs/log1/markAsRead", "none"},
+		{"POST", app + "/communication/conversationLogs/log1/continueMessaging", "none"},
+		{"DELETE", app + "/communication/conversationLogs/log1", "none"},
+		{"GET", app + "/communication/conversationLogs/log1/conversationLogTranscripts/t1", "none"},
+		{"GET", app + "/communication/conversationLogs/log1/callBack", "none"},
+		{"POST", app + "/communication/conversationLogs/log1/callBack", "near miss"},
+		{"POST", app + "/communication/conversationLogs/log1", "near miss"},
+		{"POST", app + "/communication/conversationLogs/log1/MARKASREAD.aspx", "near miss"},
+		{"POST", app + "/communication/conversationLogs/log1/conversationLogTranscripts", "near miss"},
+		{"PUT", app + "/communication/conversationLogs/log1/conversationLogRecipient/x", "near miss"},
 		{"GET", app + "/communication/invitations/507", "none"},
 		{"POST", app + "/communication/messagingInvitations/602/acceptWithPhoneAudio", "acceptWithPhoneAudio"},
 		{"POST", app + "/communication/phoneAudioInvitations/146/acceptWithPhoneAudio", "acceptWithPhoneAudio"},
