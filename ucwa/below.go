@@ -50,35 +50,28 @@ const anyItem = "*"
 // post is the one write most sub-resources take.
 var post = []string{"POST"}
 
-// subResourceOps lists POST operations below a resource, for its
-// children.
-func subResourceOps(names ...string) []subResource {
+// named lists resources below a resource, for its children: each like
+// r, by one of names.
+func named(r subResource, names ...string) []subResource {
 	out := make([]subResource, len(names))
 	for i, n := range names {
-		out[i] = subResource{name: strings.ToLower(n), writes: post}
+		out[i] = r
+		out[i].name = strings.ToLower(n)
 	}
 	return out
 }
+
+// subResourceOps lists POST operations below a resource, for its
+// children.
+func subResourceOps(names ...string) []subResource { return named(subResource{writes: post}, names...) }
 
 // readOnly lists resources below a resource that take no write and
 // have no sub-resources, for its children.
-func readOnly(names ...string) []subResource {
-	out := make([]subResource, len(names))
-	for i, n := range names {
-		out[i] = subResource{name: strings.ToLower(n)}
-	}
-	return out
-}
+func readOnly(names ...string) []subResource { return named(subResource{}, names...) }
 
 // openResources lists open resources (see subResource.open) below a
 // resource, for its children.
-func openResources(names ...string) []subResource {
-	out := make([]subResource, len(names))
-	for i, n := range names {
-		out[i] = subResource{name: strings.ToLower(n), open: true}
-	}
-	return out
-}
+func openResources(names ...string) []subResource { return named(subResource{open: true}, names...) }
 
 // union is the resources of lists by name, each taking the writes it
 // takes in any of them: what an item of a collection holding any of
