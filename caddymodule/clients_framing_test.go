@@ -123,11 +123,7 @@ func TestClientsH2H3Framing(t *testing.T) {
 			s := openH3(t, h3conn)
 			tc.h3(s)
 			_ = s.str.Close()
-			status, body, err := s.answer()
-			reset := ""
-			if err != nil {
-				reset = err.Error()
-			}
+			status, body, reset := s.answer()
 			check(t, before, outcome{status, body}, reset)
 		})
 	}

@@ -268,8 +268,17 @@ func (s *h3Stream) request(e clientEdge, extra ...string) {
 func (s *h3Stream) data(b string) { s.t.Helper(); s.frame(0x00, []byte(b)) }
 
 // answer reads the answer: its status (0 for none), body, and the error
-// that ended it early.
-func (s *h3Stream) answer() (status int, body string, err error) {
+// that ended it early ("" for none), as an h2Conn's answer has them.
+func (s *h3Stream) answer() (status int, body, reset string) {
+	status, body, err := s.readAnswer()
+	if err != nil {
+		reset = err.Error()
+	}
+	return status, body, reset
+}
+
+// readAnswer is answer, with the error that ended it early.
+func (s *h3Stream) readAnswer() (status int, body string, err error) {
 	var out bytes.Buffer
 	for {
 		typ, err := quicvarint.Read(s.br)

@@ -83,11 +83,7 @@ func TestBodyShorterThanContentLength(t *testing.T) {
 				s.data(tc.body)
 			}
 			_ = s.str.Close()
-			status, body, err := s.answer()
-			reset := ""
-			if err != nil {
-				reset = err.Error()
-			}
+			status, body, reset := s.answer()
 			check(t, before, status, body, reset)
 		})
 	}

@@ -65,11 +65,7 @@ func TestQueryRawSpace(t *testing.T) {
 			s := openH3(t, h3conn)
 			s.headers(fields...)
 			_ = s.str.Close()
-			status, body, err := s.answer()
-			reset := ""
-			if err != nil {
-				reset = err.Error()
-			}
+			status, body, reset := s.answer()
 			check(t, before, status, body, reset)
 		})
 	}

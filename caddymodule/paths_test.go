@@ -472,13 +472,7 @@ func TestConversationModalityNearMiss(t *testing.T) {
 	e := doorsSite(t, pool.Addr())
 	good := http.Header{"Authorization": {bearerFor(t, allScopes...)}}
 	conv := opsApp + "/communication/conversations/137"
-	for _, tc := range []struct {
-		name     string
-		req      testkit.Request
-		status   int
-		message  string
-		poolGets int
-	}{
+	runDeliveryCases(t, e, pool, []deliveryCase{
 		{name: "a transfer to a number in the query", status: 404, message: "no resource",
 			req: testkit.Request{Method: "POST", URL: conv + "/audioVideo/transfer?to=tel:+19005551234"}},
 		{name: "a transfer to a number in a JSON body", status: 404, message: "no resource",
@@ -516,7 +510,24 @@ func TestConversationModalityNearMiss(t *testing.T) {
 			req: testkit.Request{Method: "POST", URL: conv + "/messaging/sendMessage", ContentType: "text/plain", Body: "hello"}},
 		{name: "a DELETE of the conversation", status: 201, poolGets: 1,
 			req: testkit.Request{Method: "DELETE", URL: conv}},
-	} {
+	})
+}
+
+// deliveryCase is a request, the status it gets, words of its
+// answer's message, and how many requests the pool gets for it.
+type deliveryCase struct {
+	name     string
+	req      testkit.Request
+	status   int
+	message  string
+	poolGets int
+}
+
+// runDeliveryCases sends each case's request to e, in front of pool, as a
+// subtest.
+func runDeliveryCases(t *testing.T, e edge, pool *testkit.Pool, cases []deliveryCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(pool.Received())
 			resp := e.send(tc.req)
@@ -550,20 +561,13 @@ func TestInvitationAndConversationNearMiss(t *testing.T) {
 	good := http.Header{"Authorization": {bearerFor(t, allScopes...)}}
 	comm := opsApp + "/communication"
 	conv := comm + "/conversations/137"
-	type testCase struct {
-		name     string
-		req      testkit.Request
-		status   int
-		message  string
-		poolGets int
-	}
-	var cases []testCase
+	var cases []deliveryCase
 	for _, inv := range []string{"invitations/507", "audioVideoInvitations/507", "phoneAudioInvitations/146", "participantInvitations/303",
 		"onlineMeetingInvitations/711", "messagingInvitations/602"} {
-		cases = append(cases, testCase{name: "a forward below " + inv, status: 404, message: "no resource",
+		cases = append(cases, deliveryCase{name: "a forward below " + inv, status: 404, message: "no resource",
 			req: testkit.Request{Method: "POST", URL: comm + "/" + inv + "/forward?to=tel:+19005551234"}})
 	}
-	cases = append(cases, []testCase{
+	cases = append(cases, []deliveryCase{
 		{name: "a forward to a number in a JSON body", status: 404, message: "no resource",
 			req: testkit.Request{Method: "POST", URL: comm + "/invitations/507/forward", ContentType: "application/json", Body: `{"to":"tel:+19005551234"}`}},
 		{name: "a forward to a number in an XML body, with a token", status: 404, message: "no resource",
@@ -629,18 +633,7 @@ func TestInvitationAndConversationNearMiss(t *testing.T) {
 		{name: "a DELETE of the conversation", status: 201, poolGets: 1,
 			req: testkit.Request{Method: "DELETE", URL: conv}},
 	}...)
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			before := len(pool.Received())
-			resp := e.send(tc.req)
-			if got := pool.Received()[before:]; resp.Status != tc.status || len(got) != tc.poolGets {
-				t.Fatalf("status %d (%s), the pool got %d requests; want %d and %d", resp.Status, resp.Body, len(got), tc.status, tc.poolGets)
-			}
-			if tc.message != "" && !strings.Contains(resp.Body, tc.message) { // JSON or XML, as the request's
-				t.Errorf("answer %s, want a message with %q", resp.Body, tc.message)
-			}
-		})
-	}
+	runDeliveryCases(t, e, pool, cases)
 }
 
 // TestPathApplicationReadOtherwise: idempotency keys a request by the
