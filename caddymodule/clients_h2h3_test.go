@@ -143,6 +143,35 @@ type h2Answer struct {
 	reset  string
 }
 
+// sendH2 sends one request on a new HTTP/2 connection to e, its HEADERS
+// (which end the stream when body is empty) and body in a DATA frame,
+// and reads its answer.
+func sendH2(t *testing.T, e clientEdge, fields []string, body string) h2Answer {
+	t.Helper()
+	c := dialH2(t, e)
+	c.headers(1, body == "", fields...)
+	if body != "" {
+		c.data(1, true, body)
+	}
+	return c.answer(1)
+}
+
+// sendH3 sends one request on a new stream of conn, its HEADERS and body
+// in a DATA frame (none when empty), ends the stream, and reads its
+// answer as an HTTP/2 one's.
+func sendH3(t *testing.T, conn *quic.Conn, fields []string, body string) h2Answer {
+	t.Helper()
+	s := openH3(t, conn)
+	s.headers(fields...)
+	if body != "" {
+		s.data(body)
+	}
+	_ = s.str.Close()
+	var a h2Answer
+	a.status, a.body, a.reset = s.answer()
+	return a
+}
+
 // answer reads frames until stream is answered or reset.
 func (c *h2Client) answer(stream uint32) h2Answer {
 	c.t.Helper()

@@ -66,25 +66,13 @@ func TestBodyShorterThanContentLength(t *testing.T) {
 		}
 		t.Run("h2/"+tc.name, func(t *testing.T) {
 			before := len(pool.Received())
-			c := dialH2(t, e)
-			// A body ends in a DATA frame; none, with the HEADERS.
-			c.headers(1, tc.body == "", fields...)
-			if tc.body != "" {
-				c.data(1, true, tc.body)
-			}
-			a := c.answer(1)
+			a := sendH2(t, e, fields, tc.body)
 			check(t, before, a.status, a.body, a.reset)
 		})
 		t.Run("h3/"+tc.name, func(t *testing.T) {
 			before := len(pool.Received())
-			s := openH3(t, h3conn)
-			s.headers(fields...)
-			if tc.body != "" {
-				s.data(tc.body)
-			}
-			_ = s.str.Close()
-			status, body, reset := s.answer()
-			check(t, before, status, body, reset)
+			a := sendH3(t, h3conn, fields, tc.body)
+			check(t, before, a.status, a.body, a.reset)
 		})
 	}
 }

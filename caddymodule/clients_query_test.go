@@ -55,18 +55,13 @@ func TestQueryRawSpace(t *testing.T) {
 		}
 		t.Run("h2/"+tc.name, func(t *testing.T) {
 			before := len(pool.Received())
-			c := dialH2(t, e)
-			c.headers(1, true, fields...)
-			a := c.answer(1)
+			a := sendH2(t, e, fields, "")
 			check(t, before, a.status, a.body, a.reset)
 		})
 		t.Run("h3/"+tc.name, func(t *testing.T) {
 			before := len(pool.Received())
-			s := openH3(t, h3conn)
-			s.headers(fields...)
-			_ = s.str.Close()
-			status, body, reset := s.answer()
-			check(t, before, status, body, reset)
+			a := sendH3(t, h3conn, fields, "")
+			check(t, before, a.status, a.body, a.reset)
 		})
 	}
 }

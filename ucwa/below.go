@@ -19,13 +19,11 @@ type subResource struct {
 	// sub-resources are resources of their own: a conversation's
 	// participants, an audioVideoSession's renegotiations.
 	collection bool
-	// open marks a resource a write to which, or to a path below it
-	// that none of its children is, passes, as a collection's items do;
-	// below its children, a write is checked as below any resource. A
-	// conversation's links that cannot bring a phone into the call
-	// (messaging, onlineMeeting, lobby, ...) are open: a pool hands out
-	// resources below them that the edge does not judge
-	// (messaging/sendMessage).
+	// open marks a resource that takes any write, and below which any
+	// write passes, as below a collection's items: a conversation's
+	// links that cannot bring a phone into the call (messaging,
+	// onlineMeeting, lobby, ...), below which a pool hands out resources
+	// that the edge does not judge (messaging/sendMessage).
 	open bool
 	// children are its sub-resources by name.
 	children []subResource
@@ -79,19 +77,17 @@ func openResources(names ...string) []subResource { return named(subResource{ope
 func union(lists ...[]subResource) []subResource {
 	var out []subResource
 	for _, list := range lists {
-	next:
 		for _, r := range list {
-			for i := range out {
-				if out[i].name == r.name {
-					for _, w := range r.writes {
-						if !out[i].takes(w) {
-							out[i].writes = append(slices.Clip(out[i].writes), w)
-						}
-					}
-					continue next
+			i := slices.IndexFunc(out, func(o subResource) bool { return o.name == r.name })
+			if i < 0 {
+				out = append(out, r)
+				continue
+			}
+			for _, w := range r.writes {
+				if !out[i].takes(w) {
+					out[i].writes = append(slices.Clip(out[i].writes), w)
 				}
 			}
-			out = append(out, r)
 		}
 	}
 	return out
@@ -284,11 +280,9 @@ type parentResource struct {
 
 // takesBelow reports whether rest, a clean path below a resource whose
 // sub-resources are children (its segments, without a leading "/"), is a
-// sub-resource that takes method, or lies below an item of a collection,
-// or is an open resource or lies below one but for its children (see
-// subResource.open).
+// sub-resource that takes method, or lies below an item of a collection
+// or below an open resource, or is an open resource.
 func takesBelow(children []subResource, method, rest string) bool {
-	open := false // rest lies below an open resource
 	for {
 		seg, more, deeper := strings.Cut(rest, "/")
 		var r *subResource
@@ -300,14 +294,12 @@ func takesBelow(children []subResource, method, rest string) bool {
 		}
 		switch {
 		case r == nil:
-			// Below an open resource, what none of its children is
-			// passes.
-			return open
+			return false
 		case !deeper:
 			return r.open || r.takes(method)
-		case r.collection:
+		case r.collection || r.open:
 			return true
 		}
-		children, rest, open = r.children, more, r.open
+		children, rest = r.children, more
 	}
 }

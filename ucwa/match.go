@@ -126,9 +126,10 @@ type Match struct {
 	// place, or a write to a path below a PUT operation's resource that
 	// is no resource of it taking that method (directly below a
 	// conversation, within the modalities that can bring a phone into
-	// the call, and below an invitation or a conversation log: a call transfer,
-	// conversations/{c}/transfer or audioVideo/transfer, or a forward,
-	// invitations/{i}/forward, which the reference does not list), which
+	// the call, and below an invitation or a conversation log: a call
+	// transfer, conversations/{c}/transfer or audioVideo/transfer, or a
+	// forward, invitations/{i}/forward, which the reference does not
+	// list), which
 	// a pool might still route to the operation or to one of its own
 	// that no row judges: the edge answers it 404 rather than pass it on
 	// unchecked.
