@@ -130,7 +130,7 @@ func redactURI(s string) string {
 // hold anything, and is masked with what follows it).
 func hostEnd(s string) int {
 	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok || !isScheme(scheme) {
+	if !ok || !ucwa.IsScheme(scheme) {
 		return 0
 	}
 	authority := rest
@@ -141,18 +141,6 @@ func hostEnd(s string) int {
 		return 0
 	}
 	return len(scheme) + len("://") + len(authority)
-}
-
-// isScheme reports whether s is a URI scheme: a letter, then letters,
-// digits, '+', '-' and '.' (RFC 3986 3.1).
-func isScheme(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i] | 0x20
-		if !('a' <= c && c <= 'z' || i > 0 && ('0' <= s[i] && s[i] <= '9' || s[i] == '+' || s[i] == '-' || s[i] == '.')) {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // Interface guards

@@ -436,16 +436,23 @@ func splitScheme(s string) (scheme, rest string, ok bool) {
 		return "", s, false
 	}
 	scheme = strings.TrimSpace(s[:colon])
-	if scheme == "" {
+	if !IsScheme(scheme) {
 		return "", s, false
 	}
-	for i, c := range scheme {
+	return strings.ToLower(scheme), strings.TrimSpace(s[colon+1:]), true
+}
+
+// IsScheme reports whether s is a URI scheme: a letter, then letters,
+// digits, '+', '-' and '.' (RFC 3986 3.1).
+func IsScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		isAlpha := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 		if !isAlpha && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
-			return "", s, false
+			return false
 		}
 	}
-	return strings.ToLower(scheme), strings.TrimSpace(s[colon+1:]), true
+	return s != ""
 }
 
 // join3 returns a+b+c, or v itself when it is that already, which is the
