@@ -418,6 +418,69 @@ func TestDialStringUnassignedCodePoints(t *testing.T) {
 	e.run(t, callerBearer(t), cases, []string{outlined("44207"), outlined("19005")})
 }
 
+// TestDialStringParameterCompatibilityDigits: digits in a SIP user's
+// parameters written in a compatibility form (circled ①⑨⓪⓪...,
+// superscript ¹⁹⁰⁰...) or as code points the edge's Unicode tables leave
+// unassigned (Unicode 16's outlined digits), which a gateway that folds
+// such forms dials as digits, make the user a dial string no rule can
+// judge, as decimal digits there do (sip:911;19005551234@gw): refused
+// 403 dial_string and never delivered under a policy with a number rule,
+// and no emergency call to the limits without one (429 once the budget is
+// spent). Read as no digits, sip:911;①⑨⓪⓪⑤⑤⑤①②③④@gw was the emergency
+// number 911: allowed by the rule emergency whatever the policy, and
+// delivered over the limits as an emergency call.
+func TestDialStringParameterCompatibilityDigits(t *testing.T) {
+	const (
+		circled     = "%E2%91%A0%E2%91%A8%E2%93%AA%E2%93%AA%E2%91%A4%E2%91%A4%E2%91%A4%E2%91%A0%E2%91%A1%E2%91%A2%E2%91%A3"
+		superscript = "%C2%B9%E2%81%B9%E2%81%B0%E2%81%B0%E2%81%B5%E2%81%B5%E2%81%B5%C2%B9%C2%B2%C2%B3%E2%81%B4"
+	)
+	var outlined strings.Builder
+	for _, d := range "19005551234" {
+		outlined.WriteString(url.PathEscape(string(rune(0x1CCF0 + d - '0'))))
+	}
+	users := []struct{ name, user string }{
+		{"decimal digits", "911;19005551234"},
+		{"circled digits", "911;" + circled},
+		{"superscript digits in a named parameter", "911;x=" + superscript},
+		{"outlined digits", "911;" + outlined.String()},
+	}
+	t.Run("policy", func(t *testing.T) {
+		e := startGuardEdge(t, `destinations {
+			allow_regions US CA
+			sip_domains contoso.com *.contoso.com
+		}`)
+		var cases []guardCase
+		for _, u := range users {
+			cases = append(cases, guardCase{name: u.name, path: startOpsPath, body: `{"to":"sip:` + u.user + `@gw.contoso.com"}`, status: 403,
+				property: "to", rule: "dial_string", operation: "startPhoneAudio", decision: "refused", auditRule: "dial_string",
+				dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", DialString: true, Decision: "refused", Rule: "dial_string"}}})
+		}
+		e.run(t, callerBearer(t), cases, []string{"19005551234", circled, superscript})
+	})
+	t.Run("limits", func(t *testing.T) {
+		alice := caller{"tenant-1", "alice"}.header(t)
+		e := startLimitEdge(t, "store memory", "destinations {\n\t\t\tdeny_types none\n\t\t\tsip_domains contoso.com *.contoso.com\n\t\t}", "limit calls 1 per 1h")
+		call := func(to string) testkit.Response {
+			return e.send(limitRequest("/communication/startPhoneAudio", `{"to":"`+to+`","phoneNumber":"+14255551234"}`, alice))
+		}
+		// The first call spends the budget; an emergency call passes all
+		// the same.
+		for i, to := range []string{"sip:14255550000@gw.contoso.com", "sip:911@gw.contoso.com"} {
+			if resp := call(to); resp.Status != http.StatusCreated {
+				t.Fatalf("call %d: %d %s", i+1, resp.Status, resp.Body)
+			}
+		}
+		for _, u := range users {
+			t.Run(u.name, func(t *testing.T) {
+				assertLimited(t, call("sip:"+u.user+"@gw.contoso.com"), "calls", 3600)
+			})
+		}
+		if got := e.pool.Requests.Load(); got != 2 {
+			t.Errorf("the pool got %d requests, want 2", got)
+		}
+	})
+}
+
 // TestDestinationVanityCompatibilityLetters: a vanity number whose
 // letters are written in a compatibility form (fullwidth ＦＬＯＷＥＲＳ,
 // circled ⒻⓁⓄⓌⒺⓇⓈ, mathematical 𝐅𝐋𝐎𝐖𝐄𝐑𝐒), which a gateway that folds

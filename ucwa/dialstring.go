@@ -55,7 +55,8 @@ type DialString struct {
 	// foldCompatibility), which a gateway may dial or drop. So are
 	// digits too many for the number they start (see tooLong), as
 	// written or after an outside-line prefix, and a user
-	// whose parameters (after its first ';') hold a digit.
+	// whose parameters (after its first ';') hold a digit (see
+	// isDialDigit: a circled ① there is one).
 	Unjudgeable bool
 	// Digits is how many digits the user holds (up to maxNumberLength).
 	// A user of no reading that is not Unjudgeable (fewer than
@@ -224,7 +225,7 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 	switch {
 	case len(digits) == 0:
 		return nil, name
-	case strings.ContainsFunc(params, unicode.IsDigit):
+	case strings.ContainsFunc(params, isDialDigit):
 		// A gateway that dials the digits of its user dials those of its
 		// parameters too (sip:1;9005551234@gw, or sip:9%3B19005551234@gw,
 		// whose ';' is no delimiter at all): which it takes no rule can
@@ -307,6 +308,26 @@ func foldCompatibility(r rune, digits []byte) (_ rune, _ []byte, held bool) {
 		}
 	}
 	return r, digits, held
+}
+
+// isDialDigit reports whether r is a digit to a gateway that dials the
+// digits of a SIP user: a decimal digit of any script, or a character
+// that is neither a decimal digit nor a letter but folds onto digits (a
+// circled ①, a superscript ¹) or is unassigned in the edge's Unicode
+// tables, which a gateway that folds compatibility forms, or has newer
+// tables, dials as digits (see foldCompatibility). In the parameters of
+// sip:911;①⑨⓪⓪⑤⑤⑤①②③④@gw they are digits as those of
+// sip:911;19005551234@gw are.
+func isDialDigit(r rune) bool {
+	if unicode.IsDigit(r) {
+		return true
+	}
+	if r < utf8.RuneSelf || unicode.IsLetter(r) {
+		return false
+	}
+	var room [8]byte
+	_, _, held := foldCompatibility(r, room[:0])
+	return held
 }
 
 // shortCode is the DialString of digits of no reading: a short code or

@@ -51,6 +51,7 @@ var fuzzPolicySeeds = []string{
 	"sip:118118@gw.contoso.com", "sip:11880@gw.contoso.com", "sip:911880@gw.contoso.com", "sip:1-1880#@contoso.com",
 	"sip:9911@gw.contoso.com", "sip:112@evil.example", "sip:5551234@contoso.com", "sip:*67@contoso.com", "sip:011880@gw.contoso.com",
 	"sip:1;9005551234@gw.contoso.com", "sip:9%3B19005551234@gw.contoso.com", "sip:911;19005551234@gw.contoso.com",
+	"sip:911;%E2%91%A0%E2%91%A8%E2%93%AA%E2%93%AA@gw.contoso.com", "sip:911;x=%C2%B9%E2%81%B9@gw.contoso.com", "sip:911;%F0%9C%B3%B1@gw.contoso.com",
 	"sip:3651@gw.contoso.com", "sip:03615@gw.contoso.com", "tel:+33142345678;ext=3651", "+33 1 42 34 56 78 x 3615", "tel:+14255551234;ext=3651",
 	"sip:+33142345678;ext=3651@gw.contoso.com;user=phone", "sip:36*51@gw.contoso.com", "sip:1000@gw.contoso.com", "sip:0411@gw.contoso.com",
 	"sip:1900FLOWERS@gw.contoso.com", "sip:1-900-FLOWERS;x=1@gw.contoso.com", "sip:1900PAWPAWP@gw.contoso.com", "sip:24hours@contoso.com",
@@ -371,8 +372,9 @@ func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number
 	if name {
 		return nil, false
 	}
-	if len(digits) > 0 && strings.IndexFunc(params, unicode.IsDigit) >= 0 {
-		// A digit-dialling gateway dials its parameters' digits too.
+	if len(digits) > 0 && strings.IndexFunc(params, func(r rune) bool { return unicode.IsDigit(r) || referenceCompatDigits(r) != "" }) >= 0 {
+		// A digit-dialling gateway dials its parameters' digits too, in
+		// a compatibility form as well.
 		return nil, true
 	}
 	if len(digits) < 6 || !keypad && referencePausedEmergency(user, n) {
