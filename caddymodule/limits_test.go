@@ -504,9 +504,14 @@ func TestLimitTwoEdges(t *testing.T) {
 
 // TestLimitSharedAcrossReload: a config reload that keeps the store's
 // data keeps the limits' counts, as the README says: the same config, a
-// limit's count raised (a budget started afresh would take the call), or
-// the store's settings changed where its keys stay (Redis's timeout, the
-// memory store's max_entries).
+// limit's count raised (a budget started afresh would take the call), its
+// period lowered, or the store's settings changed where its keys stay
+// (Redis's timeout, the memory store's max_entries). Both stores keep a
+// bucket's time, not its tokens, and judge it by the new count and
+// period alike: two calls of 2 per 1h leave the bucket full an hour from
+// now, which 2 per 30m reads as 45 minutes over (a store that kept the
+// bucket's empty tokens would answer the 15 minutes one takes to come
+// back).
 func TestLimitSharedAcrossReload(t *testing.T) {
 	for _, st := range limitStores {
 		for _, tc := range []struct {
@@ -514,19 +519,23 @@ func TestLimitSharedAcrossReload(t *testing.T) {
 			// reload makes the config loaded after the calls from the
 			// first one.
 			reload func(config string) string
-			// most is the longest Retry-After of the refusal.
-			most int
+			// most and least bound the Retry-After of the refusal
+			// (least: above it; 0 for no bound).
+			most, least int
 		}{
-			{"same config", func(c string) string { return c }, 1800},
+			{"same config", func(c string) string { return c }, 1800, 0},
 			{"count raised", func(c string) string {
 				return strings.Replace(c, "limit calls 2 per 1h", "limit calls 3 per 1h", 1)
-			}, 1200},
+			}, 1200, 0},
+			{"period lowered", func(c string) string {
+				return strings.Replace(c, "limit calls 2 per 1h", "limit calls 2 per 30m", 1)
+			}, 2700, 1800},
 			{"store settings changed", func(c string) string {
 				if st.name == "memory" {
 					return strings.Replace(c, "store memory", "store memory 50000", 1)
 				}
 				return strings.Replace(c, "timeout 5s", "timeout 4s", 1)
-			}, 1800},
+			}, 1800, 0},
 		} {
 			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
 				pool := testkit.NewUpstream(t)
@@ -543,7 +552,11 @@ func TestLimitSharedAcrossReload(t *testing.T) {
 					t.Fatal("the reload changes nothing")
 				}
 				e.Load("caddyfile", reloaded)
-				assertLimited(t, e.send(callTo("+14255551234", alice)), "calls", tc.most)
+				resp := e.send(callTo("+14255551234", alice))
+				assertLimited(t, resp, "calls", tc.most)
+				if secs, _ := strconv.Atoi(resp.Header.Get("Retry-After")); secs <= tc.least {
+					t.Errorf("Retry-After %q, want above %d", resp.Header.Get("Retry-After"), tc.least)
+				}
 				if got := pool.Requests.Load(); got != 2 {
 					t.Errorf("the pool got %d requests, want 2", got)
 				}
