@@ -54,6 +54,11 @@ func appendMaskedNumber(b []byte, n *Number) []byte {
 // digits.
 func appendMaskedReading(b []byte, n *Number, d *Destination) []byte {
 	e := n.E164
+	if n.OutsideLine {
+		// An outside-line prefix and an emergency code, hidden as the
+		// SIP user of those digits is (see Number.OutsideLine).
+		return append(b, maskedSecret...)
+	}
 	if n.Emergency && e != "" && e[0] != '+' && len(e) <= maxEmergencyShortCode && asciiDigits(e) {
 		return append(b, e...)
 	}

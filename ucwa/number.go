@@ -1,6 +1,7 @@
 package ucwa
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"unicode"
@@ -49,7 +50,9 @@ import (
 //     phonenumbers' short-number data has it (911 and 112 in the US, 112
 //     and 110 in Germany, ...), or one of the configured list, written
 //     without '+' and without an extension, is accepted as itself and
-//     forwarded as "tel:911" (or "911" in the E164 format).
+//     forwarded as "tel:911" (or "911" in the E164 format). So is, in a
+//     tel: URI or a bare number, an outside-line prefix and such a short
+//     code ("tel:9911" with outside line 9; see Number.OutsideLine).
 //
 // White space around a value and around a scheme's colon is tolerated
 // ("tel : +14255551234", as the reference's own sample has it).
@@ -110,9 +113,12 @@ const maxExtensionDigits = 20
 // outsideLine lists the outside-line prefixes the site's gateways take
 // (9, or 0 in much of Europe: 1 to 4 ASCII digits each, at most 16
 // prefixes; see CheckOutsideLine): a dial string (DialString) that starts with one is
-// read also as the digits after it. It changes no phone number: a tel:
+// read also as the digits after it. It changes no phone number (a tel:
 // URI, a bare number and a telephone SIP user are forwarded in E.164, so
-// no gateway ever sees an outside-line prefix in them.
+// no gateway ever sees an outside-line prefix in them) but one: a tel:
+// URI or a bare number that is exactly a prefix and an emergency short
+// code (9911) is an emergency number forwarded as written
+// (Number.OutsideLine).
 //
 // Number and Destination each cache numberCacheSize inputs; both full of
 // typical numbers and SIP URIs hold about 3.5 MB (measured).
@@ -189,6 +195,14 @@ type Number struct {
 	// Emergency tells that the number is an emergency number: one of the
 	// configured list, or else of the default region.
 	Emergency bool
+	// OutsideLine tells that the number, a tel: URI or a bare number
+	// without a country code, is an outside-line prefix and an emergency
+	// short code (9911 with outside_line 9): an emergency number (Emergency
+	// is set), E164 and the forwarded form holding the digits as written,
+	// for the pool's dial plan (its EmergencyDialMask) to turn into the
+	// emergency number. Masked, it shows no digit, as the SIP user
+	// sip:9911@gw does not.
+	OutsideLine bool
 	// PremiumExtension tells that the extension is a premium-rate short
 	// code of the number's region by phonenumbers' short-number data
 	// (+33 1 42 34 56 78;ext=3651): a PBX there that dials extensions
@@ -561,9 +575,17 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 		return Number{}, normalizationProblem(numNotPossible)
 	}
 
-	if !plus && !hasExt && n.isEmergencyCode(digits) {
+	// An emergency code, or, in a tel: URI or a bare number, an
+	// outside-line prefix and one (a SIP user of those digits is a dial
+	// string, DialString, which reads them so): forwarded as written.
+	emergency, outsideLine := false, false
+	if !plus && !hasExt {
+		emergency = n.isEmergencyCode(digits)
+		outsideLine = !emergency && syntax != sipUserNumber && n.outsideLineEmergency(digits)
+	}
+	if emergency || outsideLine {
 		code := string(digits)
-		num := Number{E164: code, Region: n.region, Emergency: true, forwarded: code}
+		num := Number{E164: code, Region: n.region, Emergency: true, OutsideLine: outsideLine, forwarded: code}
 		if n.format == TelURI {
 			num.forwarded = "tel:" + code
 		}
@@ -634,6 +656,22 @@ func (n *Numbers) isEmergencyCode(digits []byte) bool {
 		return n.emergencyShort[string(digits)]
 	}
 	return n.region != "" && len(digits) <= maxEmergencyShortCode && phonenumbers.IsEmergencyNumber(string(digits), n.region)
+}
+
+// outsideLineEmergency reports whether digits are exactly an
+// outside-line prefix and an emergency short code after it (9911 with
+// outside_line 9 in the US, 0112 with outside_line 0 in Germany): what a
+// user types for the emergency service at a phone behind a PBX, which
+// Skype for Business's EmergencyDialMask and a gateway's dial plan turn
+// into the emergency number. It is the reading shortCode gives a SIP
+// user of those digits (sip:9911@gw), without its pauses.
+func (n *Numbers) outsideLineEmergency(digits []byte) bool {
+	for _, prefix := range n.outsideLine {
+		if rest, ok := bytes.CutPrefix(digits, []byte(prefix)); ok && len(rest) > 0 && n.isEmergencyCode(rest) {
+			return true
+		}
+	}
+	return false
 }
 
 // IsVisualSeparator reports whether r may separate the digits of a

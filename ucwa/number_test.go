@@ -295,6 +295,98 @@ func TestNumbersEmergencyList(t *testing.T) {
 	}
 }
 
+// TestNumbersOutsideLineEmergency: with outside_line, a tel: URI or a
+// bare number that is exactly an outside-line prefix and an emergency
+// short code (of the region, or of the emergency list) is an emergency
+// number, forwarded as written (no country code before it) and masked
+// whole, in every property Number and Destination read; a SIP user of
+// those digits reads as it did (DialString), and digits that are more
+// or less than a prefix and a code, or a country code, an extension or a
+// pause among them, read as without outside_line. Without outside_line
+// nothing changes.
+func TestNumbersOutsideLineEmergency(t *testing.T) {
+	us, usPlain := mustNumbers(t, "US", TelURI, nil, "9"), mustNumbers(t, "US", TelURI, nil)
+	de, dePlain := mustNumbers(t, "DE", E164, nil, "0"), mustNumbers(t, "DE", E164, nil)
+	listed := mustNumbers(t, "US", TelURI, []string{"933", "+1 425 555 0100"}, "9", "81")
+	tests := []struct {
+		n, plain  *Numbers
+		in        string
+		forwarded string // "": read as by plain
+	}{
+		{us, usPlain, "tel:9911", "tel:9911"},
+		{us, usPlain, "9911", "tel:9911"},
+		{us, usPlain, "9112", "tel:9112"},
+		{us, usPlain, "tel:9-911", "tel:9911"},
+		{us, usPlain, " tel : 9 911 ", "tel:9911"},
+		{us, usPlain, "９９１１", "tel:9911"},
+		{de, dePlain, "tel:0112", "0112"},
+		{de, dePlain, "0112", "0112"},
+		{de, dePlain, "tel:0110", "0110"},
+		{listed, nil, "tel:9933", "tel:9933"},
+		{listed, nil, "81933", "tel:81933"},
+		// No exact prefix and emergency code.
+		{us, usPlain, "tel:99110", ""},
+		{us, usPlain, "tel:9912", ""},
+		{us, usPlain, "tel:9911234", ""},
+		{us, usPlain, "tel:99911", ""},
+		{us, usPlain, "tel:+19911", ""},
+		{us, usPlain, "tel:9911;ext=1", ""},
+		{us, usPlain, "9911 x1", ""},
+		{us, usPlain, "9,911", ""},
+		{us, usPlain, "tel:9", ""},
+		{de, dePlain, "tel:01120", ""},
+		{de, dePlain, "tel:0113", ""},
+		{de, dePlain, "tel:00112", ""},
+		{listed, nil, "tel:9911", ""},         // the list replaces the region's codes
+		{listed, nil, "tel:914255550100", ""}, // a listed number in full is no short code
+	}
+	for _, tt := range tests {
+		num, p := tt.n.Number(tt.in)
+		d, dp := tt.n.Destination(tt.in)
+		if tt.forwarded == "" {
+			if num.Emergency || num.OutsideLine || d.Number.Emergency {
+				t.Errorf("Number(%q) = %+v: an emergency number", tt.in, num)
+			}
+			if tt.plain != nil {
+				want, wp := tt.plain.Number(tt.in)
+				if num != want || p != wp {
+					t.Errorf("Number(%q) = %+v, %+v; without outside_line %+v, %+v", tt.in, num, p, want, wp)
+				}
+			}
+			continue
+		}
+		if !p.OK() || !dp.OK() || !num.Emergency || !num.OutsideLine || num.Forwarded() != tt.forwarded || d.Value != tt.forwarded || d.Number != num {
+			t.Errorf("Number(%q) = %+v, %+v; Destination %+v, %+v; want an emergency number forwarded as %q", tt.in, num, p, d, dp, tt.forwarded)
+		}
+		if num.Type != NumberUnknown || num.Region != tt.n.DefaultRegion() || num.Extension != "" {
+			t.Errorf("Number(%q) = %+v: not an emergency code of the default region", tt.in, num)
+		}
+		if m := d.Masked(); m != maskedSecret {
+			t.Errorf("Number(%q) masked as %q", tt.in, m)
+		}
+		if tt.plain != nil {
+			if was, _ := tt.plain.Number(tt.in); was.Emergency {
+				t.Errorf("Number(%q) without outside_line: %+v, an emergency number already", tt.in, was)
+			}
+		}
+		if again, p := tt.n.Number(num.Forwarded()); !p.OK() || again != num {
+			t.Errorf("Number(%q) = %+v, %+v; want %+v", num.Forwarded(), again, p, num)
+		}
+	}
+	// The SIP forms read as before: a user of digits as a dial string,
+	// a telephone user as a phone number, a second prefix after a pause
+	// as no emergency number.
+	for in, emergency := range map[string]bool{"sip:9911@gw": true, "sip:9,911@gw": true, "sip:9,9911@gw": false} {
+		d, p := us.Destination(in)
+		if !p.OK() || d.IsNumber() || d.Dial == nil || d.Dial.Emergency != emergency {
+			t.Errorf("Destination(%q) = %+v, %+v", in, d, p)
+		}
+	}
+	if d, p := us.Destination("sip:9911@gw;user=phone"); p.OK() || d.Number.OutsideLine {
+		t.Errorf("a telephone SIP user of an outside line and 911: %+v, %+v", d, p)
+	}
+}
+
 func TestNumbersDestination(t *testing.T) {
 	const nf, pvf = SubcodeNormalizationFailed, SubcodeParameterValidationFailure
 	premium := Number{E164: "+19005551234", Region: "US", Type: NumberPremiumRate, forwarded: "tel:+19005551234"}
@@ -655,6 +747,7 @@ func TestNumbersConcurrent(t *testing.T) {
 // numberSeeds start FuzzNumber and FuzzDestination: every documented
 // spelling, the old normalizer's crashers, and each rule's edge.
 var numberSeeds = []string{
+	"tel:9911", "9911", "tel:9-911", "tel:99110", "tel:9912", "tel:+19911", "0112", "tel:0110", "9,911",
 	"+14255551234", "tel:+14255551234", "tel:+1-425-555-1234", "(425) 555-1234", "4255551234", "tel : +14255551234",
 	"tel:+14255551234;ext=123", "+1 425 555 1234 x123", "+1 425 555 1234 ext. 1", "+44 20 7946 0958", "011 44 20 7946 0958",
 	"123", "+999123", "tel:", "++1", "+1" + strings.Repeat("2", 120), "tel:+1-425-555-1234;phone-context=x",
@@ -686,9 +779,20 @@ func checkNumber(t *testing.T, n *Numbers, num Number) {
 	fwd := num.Forwarded()
 	allDigits := func(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
 	switch {
-	case num.Emergency && allDigits(num.E164) && len(num.E164) <= maxEmergencyShortCode:
+	case num.OutsideLine && !num.Emergency:
+		t.Fatalf("an outside line and no emergency number: %+v", num)
+	case num.Emergency && allDigits(num.E164) && (len(num.E164) <= maxEmergencyShortCode || num.OutsideLine && len(num.E164) <= maxOutsideLineDigits+maxEmergencyShortCode):
 		if num.Extension != "" || num.Type != NumberUnknown || num.Region != n.DefaultRegion() {
 			t.Fatalf("emergency code %+v", num)
+		}
+		if num.OutsideLine && !slices.ContainsFunc(n.outsideLine, func(prefix string) bool {
+			rest, ok := strings.CutPrefix(num.E164, prefix)
+			return ok && n.isEmergencyCode([]byte(rest))
+		}) {
+			t.Fatalf("no outside-line prefix and emergency code: %+v", num)
+		}
+		if num.OutsideLine && num.Masked() != maskedSecret {
+			t.Fatalf("an outside line and an emergency code masked as %q", num.Masked())
 		}
 	case !strings.HasPrefix(num.E164, "+") || !allDigits(num.E164[1:]) || len(num.E164) > 16:
 		t.Fatalf("E164 %q", num.E164)
@@ -937,6 +1041,16 @@ func checkOutsideLine(t *testing.T, s string, plain, outside *Numbers) {
 	t.Helper()
 	pd, pp := plain.Destination(s)
 	od, op := outside.Destination(s)
+	if od.Number.OutsideLine {
+		// A tel: URI or a bare number that is an outside-line prefix and
+		// an emergency code: without the outside line, no emergency
+		// number (the digits as written are none), and the only
+		// destination an outside line reads otherwise.
+		if od.SIP || pd.Number.Emergency || !od.Number.Emergency || od.Value != od.Number.Forwarded() {
+			t.Fatalf("%q: %+v with an outside line, %+v without", s, od, pd)
+		}
+		return
+	}
 	if pp != op {
 		t.Fatalf("%q: %+v without an outside line, %+v with", s, pp, op)
 	}

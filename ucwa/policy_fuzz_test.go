@@ -387,7 +387,9 @@ func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number
 		possible := false
 		for _, text := range []string{digits, "+" + digits} {
 			num, p := n.Number(text)
-			if !p.OK() {
+			// An outside-line prefix and an emergency code is a bare
+			// number's reading (Number.OutsideLine), none of a SIP user's.
+			if !p.OK() || num.OutsideLine {
 				continue
 			}
 			possible = true
@@ -519,8 +521,10 @@ func referencePausedEmergency(user string, n *Numbers) bool {
 	if m == nil || !slices.Contains(n.outsideLine, m[1]) {
 		return false
 	}
+	// The digits after the pauses are the emergency number itself: a
+	// second outside-line prefix (9,9911) makes no emergency number.
 	num, p := n.Number(m[2])
-	return p.OK() && num.Emergency
+	return p.OK() && num.Emergency && !num.OutsideLine
 }
 
 // referenceShortUser is referenceShortCode of a decoded user; keypad as
@@ -551,8 +555,11 @@ func referenceShortUser(whole string, n *Numbers, keypad bool) referenceShort {
 	// A dial character makes what a gateway dials something else than
 	// the digits alone, but for pauses after an outside-line prefix.
 	emergency := func(s string) bool {
+		// The digits themselves: a bare number reads an outside-line
+		// prefix and a code as one too (Number.OutsideLine), which after
+		// a prefix would be two prefixes.
 		num, p := n.Number(s)
-		return !dialCharacter && s != "" && p.OK() && num.Emergency
+		return !dialCharacter && s != "" && p.OK() && num.Emergency && !num.OutsideLine
 	}
 	short := referenceShort{ok: true, digits: len(digits), emergency: emergency(string(digits)), premium: referencePremium(string(digits), n.region)}
 	short.emergency = short.emergency || !keypad && referencePausedEmergency(user, n)
