@@ -896,6 +896,7 @@ func TestLimitCallersOwnPhone(t *testing.T) {
 // the call need reach no emergency service, so a caller over its limits
 // rang a callback number at will with to sip:911@anywhere;user=phone,
 // and no emergency service heard of it. tel:911 stays an emergency call.
+// So does a telephone user of an outside-line prefix and 911.
 func TestLimitEmergencySIPHost(t *testing.T) {
 	callback := func(to string, h http.Header) testkit.Request {
 		return limitRequest("/communication/startPhoneAudio", `{"to":"`+to+`","phoneNumber":"+33142685300"}`, h)
@@ -908,6 +909,10 @@ func TestLimitEmergencySIPHost(t *testing.T) {
 		{"no sip_domains, a foreign host", "destinations", "sip:911@evil.example;user=phone", http.StatusTooManyRequests},
 		{"no sip_domains, the site's host", "destinations", "sip:911@contoso.com;user=phone", http.StatusTooManyRequests},
 		{"a listed host", "destinations {\n\t\t\tsip_domains contoso.com\n\t\t}", "sip:911@contoso.com;user=phone", http.StatusCreated},
+		// The outside-line digit and 911, as a telephone user dials it
+		// (EmergencyDialMask): an emergency number as tel:9911 is.
+		{"an outside line, a listed host", "destinations {\n\t\t\tsip_domains contoso.com\n\t\t\toutside_line 9\n\t\t}", "sip:9911@contoso.com;user=phone", http.StatusCreated},
+		{"an outside line, no sip_domains", "destinations {\n\t\t\toutside_line 9\n\t\t}", "sip:9911@contoso.com;user=phone", http.StatusTooManyRequests},
 		{"no destination policy, tel:911", "", "tel:911", http.StatusCreated},
 		{"no sip_domains, 911", "destinations", "911", http.StatusCreated},
 	} {

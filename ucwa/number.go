@@ -477,7 +477,7 @@ func (n *Numbers) sipDestination(v string) (Destination, Problem) {
 		keypad = n.keypadString(u.DecodedUser())
 	} else {
 		var p Problem
-		num, p = n.read(u.DecodedUser(), sipUserNumber)
+		num, p = n.read(u.DecodedUser(), phoneUserNumber)
 		if !p.OK() {
 			return Destination{}, p
 		}
@@ -500,6 +500,11 @@ const (
 	bareNumber    numberSyntax = iota // a dial string: also " x123" extensions
 	telNumber                         // after "tel:"
 	sipUserNumber                     // a SIP URI's user, escapes decoded
+	// phoneUserNumber is a telephone SIP user (user=phone), escapes
+	// decoded: a tel: URI's number in SIP, read as one, where
+	// sipUserNumber is also a reading of a dial string's digits, which
+	// reads its own outside-line prefix.
+	phoneUserNumber
 )
 
 // dialShaped tells a bare value meant as a phone number (which fails as
@@ -575,9 +580,10 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 		return Number{}, normalizationProblem(numNotPossible)
 	}
 
-	// An emergency code, or, in a tel: URI or a bare number, an
-	// outside-line prefix and one (a SIP user of those digits is a dial
-	// string, DialString, which reads them so): forwarded as written.
+	// An emergency code, or, in a tel: URI, a telephone SIP user or a
+	// bare number, an outside-line prefix and one (a SIP user of those
+	// digits is a dial string, DialString, which reads them so):
+	// forwarded as written.
 	emergency, outsideLine := false, false
 	if !plus && !hasExt {
 		emergency = n.isEmergencyCode(digits)

@@ -382,7 +382,8 @@ func TestNumbersOutsideLineEmergency(t *testing.T) {
 			t.Errorf("Destination(%q) = %+v, %+v", in, d, p)
 		}
 	}
-	if d, p := us.Destination("sip:9911@gw;user=phone"); p.OK() || d.Number.OutsideLine {
+	// A telephone SIP user is a tel: URI's number in SIP.
+	if d, p := us.Destination("sip:9911@gw;user=phone"); !p.OK() || !d.Number.OutsideLine || !d.Number.Emergency || d.Value != "sip:9911@gw;user=phone" {
 		t.Errorf("a telephone SIP user of an outside line and 911: %+v, %+v", d, p)
 	}
 }
