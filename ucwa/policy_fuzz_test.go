@@ -386,10 +386,12 @@ func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number
 	read := func(digits string) {
 		possible := false
 		for _, text := range []string{digits, "+" + digits} {
-			num, p := n.Number(text)
-			// An outside-line prefix and an emergency code is a bare
-			// number's reading (Number.OutsideLine), none of a SIP user's.
-			if !p.OK() || num.OutsideLine {
+			// Read as a SIP user's digits are: an outside-line prefix and
+			// an emergency code is a reading of a tel: URI or a bare
+			// number (Number.OutsideLine), never of a dial string's
+			// digits, which are read as written and after the prefix.
+			num, p := n.read(text, sipUserNumber)
+			if !p.OK() {
 				continue
 			}
 			possible = true
