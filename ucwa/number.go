@@ -51,8 +51,8 @@ import (
 //     and 110 in Germany, ...), or one of the configured list, written
 //     without '+' and without an extension, is accepted as itself and
 //     forwarded as "tel:911" (or "911" in the E164 format). So is, in a
-//     tel: URI or a bare number, an outside-line prefix and such a short
-//     code ("tel:9911" with outside line 9; see Number.OutsideLine).
+//     tel: URI, a bare number or a telephone SIP user, an outside-line
+//     prefix and such a short code ("tel:9911" with outside line 9; see Number.OutsideLine).
 //
 // White space around a value and around a scheme's colon is tolerated
 // ("tel : +14255551234", as the reference's own sample has it).
@@ -116,7 +116,7 @@ const maxExtensionDigits = 20
 // read also as the digits after it. It changes no phone number (a tel:
 // URI, a bare number and a telephone SIP user are forwarded in E.164, so
 // no gateway ever sees an outside-line prefix in them) but one: a tel:
-// URI or a bare number that is exactly a prefix and an emergency short
+// URI, a bare number or a telephone SIP user that is exactly a prefix and an emergency short
 // code (9911) is an emergency number forwarded as written
 // (Number.OutsideLine).
 //
@@ -195,8 +195,8 @@ type Number struct {
 	// Emergency tells that the number is an emergency number: one of the
 	// configured list, or else of the default region.
 	Emergency bool
-	// OutsideLine tells that the number, a tel: URI or a bare number
-	// without a country code, is an outside-line prefix and an emergency
+	// OutsideLine tells that the number, a tel: URI, a bare number or
+	// a telephone SIP user without a country code, is an outside-line prefix and an emergency
 	// short code (9911 with outside_line 9): an emergency number (Emergency
 	// is set), E164 and the forwarded form holding the digits as written,
 	// for the pool's dial plan (its EmergencyDialMask) to turn into the
