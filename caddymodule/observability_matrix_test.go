@@ -27,6 +27,12 @@ func TestObservabilityMatrix(t *testing.T) {
 			deny +1900
 		}`)
 	auth := http.Header{"Authorization": {callerBearer(t)}}
+	call := func(body string) testkit.Request {
+		return testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: body, Header: auth}
+	}
+	batch := func(body string) testkit.Request {
+		return testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Body: body, Header: auth}
+	}
 	type audit struct {
 		operation, decision, rule, refusedBy, overLimit, idempotency, error, pool string
 		status                                                                    int
@@ -40,29 +46,32 @@ func TestObservabilityMatrix(t *testing.T) {
 		deltas map[string]float64 // caddy_ucwa_ counters, less the prefix
 		audit  audit
 		parts  []auditPartJSON // a batch's, when not nil
+		// noRetryAfter: a 429 without Retry-After (a batch no limit can
+		// ever take).
+		noRetryAfter bool
 	}{
 		{name: "allowed",
-			req:    testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234","operationId":"m-1"}`, Header: auth},
+			req:    call(`{"to":"+14255551234","operationId":"m-1"}`),
 			status: 201,
 			deltas: map[string]float64{allowed: 1, `idempotency_total{result="reserved"}`: 1, `pool_requests_total{outcome="answered",pool="primary"}`: 1},
 			audit:  audit{operation: "startPhoneAudio", decision: "allowed", rule: "default", idempotency: "reserved", pool: "primary", status: 201}},
 		{name: "replayed",
-			req:    testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234","operationId":"m-1"}`, Header: auth},
+			req:    call(`{"to":"+14255551234","operationId":"m-1"}`),
 			status: 201,
 			deltas: map[string]float64{allowed: 1, `idempotency_total{result="replayed"}`: 1},
 			audit:  audit{operation: "startPhoneAudio", decision: "allowed", rule: "default", idempotency: "replayed", status: 201}},
 		{name: "the operationId of another request",
-			req:    testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255550000","operationId":"m-1"}`, Header: auth},
+			req:    call(`{"to":"+14255550000","operationId":"m-1"}`),
 			status: 409,
 			deltas: map[string]float64{allowed: 1, `idempotency_total{result="conflict"}`: 1, `edge_answers_total{error="Conflict/AlreadyExists",status="409"}`: 1},
 			audit:  audit{operation: "startPhoneAudio", decision: "allowed", rule: "default", idempotency: "conflict", error: "Conflict/AlreadyExists", status: 409}},
 		{name: "refused by deny",
-			req:    testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+19005551234","operationId":"m-2"}`, Header: auth},
+			req:    call(`{"to":"+19005551234","operationId":"m-2"}`),
 			status: 403,
 			deltas: map[string]float64{`destinations_total{decision="refused",rule="deny"}`: 1, `edge_answers_total{error="Forbidden/DialoutNotAllowed",status="403"}`: 1},
 			audit:  audit{operation: "startPhoneAudio", decision: "refused", rule: "deny", refusedBy: "destinations:deny", error: "Forbidden/DialoutNotAllowed", status: 403}},
 		{name: "malformed",
-			req:    testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+1425555123x","operationId":"m-3"}`, Header: auth},
+			req:    call(`{"to":"+1425555123x","operationId":"m-3"}`),
 			status: 400,
 			deltas: map[string]float64{`edge_answers_total{error="BadRequest/NormalizationFailed",status="400"}`: 1},
 			audit:  audit{operation: "startPhoneAudio", error: "BadRequest/NormalizationFailed", status: 400}},
@@ -72,16 +81,16 @@ func TestObservabilityMatrix(t *testing.T) {
 			deltas: map[string]float64{`edge_answers_total{error="NotFound",status="404"}`: 1},
 			audit:  audit{operation: "(near miss)", error: "NotFound", status: 404}},
 		{name: "a batch, one part refused",
-			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: auth, Body: batchBody(
+			req: batch(batchBody(
 				startPart(`{"to":"+14255551111","operationId":"b-1"}`),
-				startPart(`{"to":"+19005552222","operationId":"b-2"}`))},
+				startPart(`{"to":"+19005552222","operationId":"b-2"}`))),
 			status: 403,
 			deltas: map[string]float64{allowed: 1, `destinations_total{decision="refused",rule="deny"}`: 1, `edge_answers_total{error="Forbidden/DialoutNotAllowed",status="403"}`: 1},
 			audit:  audit{operation: "batch", decision: "refused", rule: "deny", refusedBy: "destinations:deny", error: "Forbidden/DialoutNotAllowed", status: 403}},
 		{name: "a batch, its first part refused",
-			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: auth, Body: batchBody(
+			req: batch(batchBody(
 				startPart(`{"to":"+19005558888","operationId":"b-5"}`),
-				startPart(`{"to":"+14255558889","operationId":"b-6"}`))},
+				startPart(`{"to":"+14255558889","operationId":"b-6"}`))),
 			status: 403,
 			// The part after the refused one is judged and counted (as
 			// report mode would), but the audit line tells only of the
@@ -90,55 +99,56 @@ func TestObservabilityMatrix(t *testing.T) {
 			audit:  audit{operation: "batch", decision: "refused", rule: "deny", refusedBy: "destinations:deny", error: "Forbidden/DialoutNotAllowed", status: 403},
 			parts:  []auditPartJSON{{1, "startPhoneAudio", "b-5"}}},
 		{name: "a part of a refused batch alone",
-			req:    testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551111","operationId":"b-1"}`, Header: auth},
+			req:    call(`{"to":"+14255551111","operationId":"b-1"}`),
 			status: 201,
 			deltas: map[string]float64{allowed: 1, `idempotency_total{result="reserved"}`: 1, `pool_requests_total{outcome="answered",pool="primary"}`: 1},
 			audit:  audit{operation: "startPhoneAudio", decision: "allowed", rule: "default", idempotency: "reserved", pool: "primary", status: 201}},
 		{name: "under the limit",
-			req:    testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255553333","operationId":"m-4"}`, Header: auth},
+			req:    call(`{"to":"+14255553333","operationId":"m-4"}`),
 			status: 201,
 			deltas: map[string]float64{allowed: 1, `idempotency_total{result="reserved"}`: 1, `pool_requests_total{outcome="answered",pool="primary"}`: 1},
 			audit:  audit{operation: "startPhoneAudio", decision: "allowed", rule: "default", idempotency: "reserved", pool: "primary", status: 201}},
 		{name: "a batch, delivered",
-			req:    testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: auth, Body: twoPartBatch},
+			req:    batch(twoPartBatch),
 			status: 201, // the recording pool's
 			deltas: map[string]float64{allowed: 2, `idempotency_total{result="reserved"}`: 1, `pool_requests_total{outcome="answered",pool="primary"}`: 1},
 			audit:  audit{operation: "batch", decision: "allowed", rule: "default", idempotency: "reserved", pool: "primary", status: 201}},
 		{name: "the batch again",
-			req:    testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: auth, Body: twoPartBatch},
+			req:    batch(twoPartBatch),
 			status: 409,
 			deltas: map[string]float64{allowed: 2, `idempotency_total{result="conflict"}`: 1, `edge_answers_total{error="Conflict/AlreadyExists",status="409"}`: 1},
 			audit:  audit{operation: "batch", decision: "allowed", rule: "default", idempotency: "conflict", error: "Conflict/AlreadyExists", status: 409}},
 		{name: "a part of the batch alone",
-			req:    testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255554445","operationId":"b-4"}`, Header: auth},
+			req:    call(`{"to":"+14255554445","operationId":"b-4"}`),
 			status: 409,
 			deltas: map[string]float64{allowed: 1, `idempotency_total{result="conflict"}`: 1, `edge_answers_total{error="Conflict/AlreadyExists",status="409"}`: 1},
 			audit:  audit{operation: "startPhoneAudio", decision: "allowed", rule: "default", idempotency: "conflict", error: "Conflict/AlreadyExists", status: 409}},
 		{name: "a request alone, then in a batch",
-			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: auth, Body: batchBody(
-				startPart(`{"to":"+14255551234","operationId":"m-1"}`))},
+			req: batch(batchBody(
+				startPart(`{"to":"+14255551234","operationId":"m-1"}`))),
 			status: 409,
 			deltas: map[string]float64{allowed: 1, `idempotency_total{result="conflict"}`: 1, `edge_answers_total{error="Conflict/AlreadyExists",status="409"}`: 1},
 			audit:  audit{operation: "batch", decision: "allowed", rule: "default", idempotency: "conflict", error: "Conflict/AlreadyExists", status: 409}},
 		{name: "a batch too large for both limits",
-			req: testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: auth, Body: batchBody(
+			req: batch(batchBody(
 				startPart(`{"to":"+14255557001"}`), startPart(`{"to":"+14255557002"}`), startPart(`{"to":"+14255557003"}`),
-				startPart(`{"to":"+14255557004"}`), startPart(`{"to":"+14255557005"}`), startPart(`{"to":"+14255557006"}`), startPart(`{"to":"+14255557007"}`))},
-			status: 429,
-			deltas: map[string]float64{allowed: 7, `idempotency_total{result="unprotected"}`: 1, `limited_total{limit="calls"}`: 1, `limited_total{limit="burst"}`: 1, `edge_answers_total{error="TooManyRequests/LimitExceeded",status="429"}`: 1},
-			audit:  audit{operation: "batch", decision: "allowed", rule: "default", refusedBy: "limit:calls", idempotency: "unprotected", error: "TooManyRequests/LimitExceeded", status: 429}},
+				startPart(`{"to":"+14255557004"}`), startPart(`{"to":"+14255557005"}`), startPart(`{"to":"+14255557006"}`), startPart(`{"to":"+14255557007"}`))),
+			status:       429,
+			noRetryAfter: true,
+			deltas:       map[string]float64{allowed: 7, `idempotency_total{result="unprotected"}`: 1, `limited_total{limit="calls"}`: 1, `limited_total{limit="burst"}`: 1, `edge_answers_total{error="TooManyRequests/LimitExceeded",status="429"}`: 1},
+			audit:        audit{operation: "batch", decision: "allowed", rule: "default", refusedBy: "limit:calls", idempotency: "unprotected", error: "TooManyRequests/LimitExceeded", status: 429}},
 		{name: "over the limit",
-			req:    testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255555555","operationId":"m-5"}`, Header: auth},
+			req:    call(`{"to":"+14255555555","operationId":"m-5"}`),
 			status: 429,
 			deltas: map[string]float64{allowed: 1, `idempotency_total{result="reserved"}`: 1, `limited_total{limit="calls"}`: 1, `edge_answers_total{error="TooManyRequests/LimitExceeded",status="429"}`: 1},
 			audit:  audit{operation: "startPhoneAudio", decision: "allowed", rule: "default", refusedBy: "limit:calls", idempotency: "reserved", error: "TooManyRequests/LimitExceeded", status: 429}},
 		{name: "without an operationId",
-			req:    testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255556666"}`, Header: auth},
+			req:    call(`{"to":"+14255556666"}`),
 			status: 429,
 			deltas: map[string]float64{allowed: 1, `idempotency_total{result="unprotected"}`: 1, `limited_total{limit="calls"}`: 1, `edge_answers_total{error="TooManyRequests/LimitExceeded",status="429"}`: 1},
 			audit:  audit{operation: "startPhoneAudio", decision: "allowed", rule: "default", refusedBy: "limit:calls", idempotency: "unprotected", error: "TooManyRequests/LimitExceeded", status: 429}},
 		{name: "an emergency call over the limit",
-			req:    testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"911","operationId":"m-6"}`, Header: auth},
+			req:    call(`{"to":"911","operationId":"m-6"}`),
 			status: 201,
 			deltas: map[string]float64{`destinations_total{decision="allowed",rule="emergency"}`: 1, `idempotency_total{result="reserved"}`: 1, `limit_exempted_total{limit="calls"}`: 1, `pool_requests_total{outcome="answered",pool="primary"}`: 1},
 			audit:  audit{operation: "startPhoneAudio", decision: "allowed", rule: "emergency", overLimit: "calls", idempotency: "reserved", pool: "primary", status: 201}},
@@ -153,9 +163,8 @@ func TestObservabilityMatrix(t *testing.T) {
 			if resp.Status != tc.status {
 				t.Fatalf("status %d (%s), want %d", resp.Status, resp.Body, tc.status)
 			}
-			// A 429 says when to retry, but for a batch no limit can ever
-			// take.
-			if retry := resp.Header.Get("Retry-After"); (retry != "") != (tc.status == http.StatusTooManyRequests && !strings.Contains(tc.name, "too large")) {
+			// A 429 says when to retry.
+			if retry := resp.Header.Get("Retry-After"); (retry != "") != (tc.status == http.StatusTooManyRequests && !tc.noRetryAfter) {
 				t.Errorf("Retry-After %q", retry)
 			}
 			a := e.nextAudit(t, lines)

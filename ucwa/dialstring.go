@@ -342,11 +342,10 @@ func (n *Numbers) shortCode(digits []byte, dial bool) *DialString {
 	s.Premium = premiumShortCode(digits, n.region)
 	for _, prefix := range n.outsideLine {
 		if rest, ok := bytes.CutPrefix(digits, []byte(prefix)); ok && len(rest) > 0 {
-			s.Emergency = s.Emergency || !dial && n.isEmergencyCode(rest)
 			s.Premium = s.Premium || premiumShortCode(rest, n.region)
 		}
 	}
-	s.Emergency = s.Emergency || !dial && n.isEmergencyCode(digits)
+	s.Emergency = !dial && (n.isEmergencyCode(digits) || n.outsideLineEmergency(digits))
 	return s
 }
 
