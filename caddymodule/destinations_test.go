@@ -394,9 +394,17 @@ func TestDestinationRules(t *testing.T) {
 			{name: "an allowed number with a short extension", path: startOpsPath, body: `{"to":"+1 425 555 1234 x1234"}`, status: 201, delivered: `{"to":"tel:+14255551234;ext=1234"}`,
 				operation: "startPhoneAudio", decision: "allowed", auditRule: "allow",
 				dests: []auditDestJSON{to("+1425555****;ext=****", "US", "fixed_line_or_mobile", "allowed", "allow")}},
-		}, secrets: []string{"4255551234", "2071234567"}, metrics: map[string]float64{
-			`caddy_ucwa_destinations_total{decision="refused",rule="max_extension_digits"}`: 1,
-			`caddy_ucwa_destinations_total{decision="allowed",rule="allow"}`:                1,
+			// An escaped ';' and '=' in a telephone SIP user are an
+			// extension's too, forwarded unescaped as judged.
+			{name: "an escaped long extension of a telephone SIP user", path: startOpsPath, body: `{"to":"sip:+14255551234%3Bext%3D19005551234@gw.contoso.com;user=phone"}`, status: 403, property: "to", rule: "max_extension_digits",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "max_extension_digits",
+				dests: []auditDestJSON{to("sip:+1425555****;ext=****@gw.contoso.com", "US", "fixed_line_or_mobile", "refused", "max_extension_digits")}},
+			{name: "an escaped short extension of a telephone SIP user", path: startOpsPath, body: `{"to":"sip:+14255551234%3bext=12@gw.contoso.com;user=phone"}`, status: 201,
+				delivered: `{"to":"sip:+14255551234;ext=12@gw.contoso.com;user=phone"}`, operation: "startPhoneAudio", decision: "allowed", auditRule: "allow",
+				dests: []auditDestJSON{to("sip:+1425555****;ext=****@gw.contoso.com", "US", "fixed_line_or_mobile", "allowed", "allow")}},
+		}, secrets: []string{"4255551234", "2071234567", "9005551234"}, metrics: map[string]float64{
+			`caddy_ucwa_destinations_total{decision="refused",rule="max_extension_digits"}`: 2,
+			`caddy_ucwa_destinations_total{decision="allowed",rule="allow"}`:                2,
 		}},
 		// By default an extension of 5 or more digits is refused: it is
 		// too often a premium service's short code where the number is.

@@ -14,9 +14,12 @@ import (
 // is judged as the numbers a gateway could dial from it: a premium
 // number in national form, with separators or after the international
 // prefix is answered 403 and never delivered, a dial string with a
-// pause, a DTMF key or digits behind a number too; an allowed one is
-// delivered byte for byte, as written; an extension stays a name. The
-// audit line shows the reading, masked.
+// pause, a DTMF key or digits behind a number too, and so is a user whose
+// parameters hold a number (sip:x;19005551234@gw, sip:%3B19005551234@gw:
+// a gateway that keeps only the digits of its user dials them); an
+// allowed one is delivered byte for byte, as written; an extension, and
+// a name with a few digits in a parameter, stay names. The audit line
+// shows the reading, masked.
 func TestDestinationDialStrings(t *testing.T) {
 	e := startGuardEdge(t, `destinations {
 			allow_regions US CA
@@ -48,19 +51,25 @@ func TestDestinationDialStrings(t *testing.T) {
 		refused("with underscores and a Unicode hyphen", "sip:1900_555%E2%80%901234@gw.contoso.com", "deny_types", premium),
 		refused("with digits behind the number", "sip:1900555123499@gw.contoso.com", "dial_string",
 			[]auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", DialString: true, Decision: "refused", Rule: "dial_string"}}),
+		refused("a name whose parameter is a number", "sip:x;19005551234@gw.contoso.com", "dial_string",
+			[]auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", DialString: true, Decision: "refused", Rule: "dial_string"}}),
+		refused("a number after an escaped ';' alone", "sip:%3B19005551234@gw.contoso.com", "dial_string",
+			[]auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", DialString: true, Decision: "refused", Rule: "dial_string"}}),
 		delivered("digits of an allowed number", "sip:14255551234@gw.contoso.com",
 			dialled("sip:+1425555****@gw.contoso.com", "US", "fixed_line_or_mobile", "allowed", "default")),
 		delivered("an allowed number with separators and a parameter", "sip:1-425-555-1234;day=tuesday@gw.contoso.com;transport=tls",
 			dialled("sip:+1425555****@gw.contoso.com", "US", "fixed_line_or_mobile", "allowed", "default")),
 		delivered("an extension is a name", "sip:1234@contoso.com",
 			[]auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@contoso.com", Decision: "allowed", Rule: "default"}}),
+		delivered("a name and a few digits in a parameter is a name", "sip:alice;room=1234@contoso.com",
+			[]auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@contoso.com", Decision: "allowed", Rule: "default"}}),
 	}
 	e.run(t, auth, cases, []string{"9005551234", "2071234567", "4255551234"})
 	for sample, want := range map[string]float64{
 		`caddy_ucwa_destinations_total{decision="refused",rule="deny_types"}`:    4,
 		`caddy_ucwa_destinations_total{decision="refused",rule="allow_regions"}`: 1,
-		`caddy_ucwa_destinations_total{decision="refused",rule="dial_string"}`:   3,
-		`caddy_ucwa_destinations_total{decision="allowed",rule="default"}`:       3,
+		`caddy_ucwa_destinations_total{decision="refused",rule="dial_string"}`:   5,
+		`caddy_ucwa_destinations_total{decision="allowed",rule="default"}`:       4,
 	} {
 		if got := e.Metric(sample); got != want {
 			t.Errorf("%s = %v, want %v", sample, got, want)
@@ -70,8 +79,9 @@ func TestDestinationDialStrings(t *testing.T) {
 
 // TestLimitDialStrings: the limits count a SIP URI whose user is digits
 // a gateway could dial as the number it may be, international when a
-// reading of it is outside default_region; an extension counts nothing.
-// Audio calls, which ring no phone of the caller's: only their to counts.
+// reading of it is outside default_region (a name whose parameter is a
+// number, which no rule can judge, as international); an extension counts
+// nothing. Audio calls, which ring no phone of the caller's: only their to counts.
 func TestLimitDialStrings(t *testing.T) {
 	e := startLimitEdge(t, "store memory", `limit calls 3 per 1h
 		limit international 1 per 24h international`)
@@ -88,6 +98,7 @@ func TestLimitDialStrings(t *testing.T) {
 		{"sip:442071234567@gw.contoso.com", ""},
 		{"sip:011442071234567@gw.contoso.com", "international"},
 		{"sip:9,14255551234@gw.contoso.com", "international"},
+		{"sip:x;442071234567@gw.contoso.com", "international"},
 		{"sip:1-425-555-1234@gw.contoso.com", ""},
 		{"sip:4255551234@gw.contoso.com", "calls"},
 	} {

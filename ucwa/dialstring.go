@@ -56,7 +56,8 @@ type DialString struct {
 	// digits too many for the number they start (see tooLong), as
 	// written or after an outside-line prefix, and a user
 	// whose parameters (after its first ';') hold a digit (see
-	// isDialDigit: a circled ① there is one).
+	// isDialDigit: a circled ① there is one), also when they are all
+	// its digits, or when it is a name that they make mostly digits.
 	Unjudgeable bool
 	// Digits is how many digits the user holds (up to maxNumberLength).
 	// A user of no reading that is not Unjudgeable (fewer than
@@ -135,8 +136,10 @@ var minDialDigits = sync.OnceValue(func() int {
 
 // dialString reads a SIP user (escapes decoded) that is no telephone
 // number as a dial string; nil when it is none: a user without a digit,
-// or a name (it holds a letter other than the dial characters before its
-// first ';') of fewer than minDialDigits digits. Any other character (the visual separators, but also '_', '~',
+// its parameters' included, or a name (it holds a letter other than the
+// dial characters before its first ';') that is not mostly digits (see
+// below), with the digits and letters of its parameters as well as
+// without. Any other character (the visual separators, but also '_', '~',
 // '!', '+', a Unicode dash such as U+2010 or U+FF0D) separates digits: a
 // gateway that keeps only the digits it can dial dials them all, and a
 // name holds a letter. A user of fewer than minDialDigits digits, or of
@@ -155,7 +158,9 @@ var minDialDigits = sync.OnceValue(func() int {
 // digits of its user dials sip:19005551234%C3%A9@gw or
 // sip:x19005551234@gw as 19005551234, as many digits as a number has, so
 // such a name is read by its digits alone (its letters and dial
-// characters dropped, as such a gateway drops them). That reading is
+// characters dropped, as such a gateway drops them); so is
+// sip:x;19005551234@gw, a name that its parameters make mostly digits,
+// which their digits make unjudgeable. That reading is
 // never an emergency number: it only adds refusals. Neither is any of
 // its readings, nor of a keypad reading's, though one be a number of the
 // emergency list (sip:x14255550100@gw with +14255550100 listed): a
@@ -216,21 +221,27 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 		}
 	}
 	if name {
-		if !mostlyDigits(len(digits), letters) {
+		// Its parameters count too: a gateway that keeps only the digits
+		// of its user dials sip:x;19005551234@gw as it dials
+		// sip:x19005551234@gw. Mostly digits only with them, it has
+		// digits in its parameters, which the case below refuses.
+		paramDigits, paramLetters := digitsAndLetters(params)
+		if !mostlyDigits(len(digits), letters) && !mostlyDigits(len(digits)+paramDigits, letters+paramLetters) {
 			return nil, false
 		}
 		// Read by its digits alone.
 		dial, keys = overflow, overflow
 	}
 	switch {
-	case len(digits) == 0:
-		return nil, name
 	case strings.ContainsFunc(params, isDialDigit):
 		// A gateway that dials the digits of its user dials those of its
 		// parameters too (sip:1;9005551234@gw, or sip:9%3B19005551234@gw,
-		// whose ';' is no delimiter at all): which it takes no rule can
-		// tell.
+		// whose ';' is no delimiter at all; also when they are all the
+		// digits it has, sip:-;19005551234@gw or sip:%3B19005551234@gw):
+		// which it takes no rule can tell.
 		return &DialString{Unjudgeable: true, Digits: len(digits)}, name
+	case len(digits) == 0:
+		return nil, name
 	case dial && !keys && !keypad && n.pausedEmergency(digits, pause):
 		// The outside line, a pause, an emergency number: a gateway that
 		// takes the prefix rings the emergency service, as it does
@@ -328,6 +339,27 @@ func isDialDigit(r rune) bool {
 	var room [8]byte
 	_, _, held := foldCompatibility(r, room[:0])
 	return held
+}
+
+// digitsAndLetters counts the digits of s as dialStringOf counts those
+// of a user before its first ';' (a decimal digit of any script, the
+// digits a compatibility form folds onto, an unassigned code point as
+// one: see isDialDigit), and its letters other than the dial characters.
+func digitsAndLetters(s string) (digits, letters int) {
+	var room [8]byte
+	for _, r := range s {
+		switch {
+		case unicode.IsDigit(r):
+			digits++
+		case strings.ContainsRune(dialCharacters, r):
+		case unicode.IsLetter(r):
+			letters++
+		case r >= utf8.RuneSelf:
+			_, folded, _ := foldCompatibility(r, room[:0])
+			digits += len(folded)
+		}
+	}
+	return digits, letters
 }
 
 // shortCode is the DialString of digits of no reading: a short code or

@@ -329,7 +329,11 @@ func TestDialStringKeypad(t *testing.T) {
 // refuses it when any reading is refused, naming the outside line. A
 // prefix leaving fewer than six digits, digits that do not start with
 // it, and phone numbers (forwarded in E.164, which no gateway reads an
-// outside line in) are read as without it.
+// outside line in) are read as without it. Digits in a user's
+// parameters, which a gateway that dials its digits dials too, make it
+// unjudgeable: also when they are all its digits (sip:-;19005551234@gw),
+// or make a name mostly digits (sip:x;19005551234@gw), as they do
+// sip:x19005551234@gw.
 func TestDialStringOutsideLine(t *testing.T) {
 	us := mustNumbers(t, "US", TelURI, nil, "9")
 	de := mustNumbers(t, "DE", E164, nil, "0")
@@ -364,6 +368,16 @@ func TestDialStringOutsideLine(t *testing.T) {
 		{"911 and a superscript digit in a parameter's value", us, "sip:911;x=%C2%B9@gw.contoso.com", []string{"?"}, 0, RuleDialString, false},
 		{"911 and an unassigned code point in a parameter", us, "sip:911;%F0%9C%B3%B1@gw.contoso.com", []string{"?"}, 0, RuleDialString, false},
 		{"911 and a parameter of letters is an emergency number", us, "sip:911;x=pp@gw.contoso.com", nil, 0, RuleEmergency, false},
+		{"a name whose parameter is a number", us, "sip:x;19005551234@gw.contoso.com", []string{"?"}, 0, RuleDialString, false},
+		{"a name and a number after an escaped ';'", us, "sip:x%3B19005551234@gw.contoso.com", []string{"?"}, 0, RuleDialString, false},
+		{"a name and a number in a named parameter", us, "sip:john;n=19005551234@gw.contoso.com", []string{"?"}, 0, RuleDialString, false},
+		{"a name of dial characters and a number in a parameter", us, "sip:pw;19005551234@gw.contoso.com", []string{"?"}, 0, RuleDialString, false},
+		{"a number in a parameter after no digit", us, "sip:-;19005551234@gw.contoso.com", []string{"?"}, 0, RuleDialString, false},
+		{"a number after an escaped ';' alone", us, "sip:%3B19005551234@gw.contoso.com", []string{"?"}, 0, RuleDialString, false},
+		{"a name and digits that make it mostly digits only with its parameter", us, "sip:x12345;6@gw.contoso.com", []string{"?"}, 0, RuleDialString, false},
+		{"a name and a few digits in a parameter is a name", us, "sip:x;1234@gw.contoso.com", nil, 0, RuleDefault, false},
+		{"a name whose parameters hold more letters than digits is a name", us, "sip:alice;day=tuesday;room=123456@gw.contoso.com", nil, 0, RuleDefault, false},
+		{"a name of digits before its ';' is read so, whatever letters its parameters hold", us, "sip:x19005551234;qqqqqqqqqqqqqqqq@gw.contoso.com", []string{"+19005551234"}, 1, RuleDeny, false},
 		{"0 and a short code after a number's digits", de, "sip:011880@gw.contoso.com", []string{"+4911880"}, 1, RuleShortCode, true},
 		{"0 and an extension after a number's digits", de, "sip:0301234@gw.contoso.com", []string{"+49301234"}, 1, RuleDefault, false},
 		{"a two-digit prefix", both, "sip:8119005551234@gw.contoso.com", []string{"+8119005551234", "+19005551234"}, 1, RuleDeny, true},

@@ -462,6 +462,11 @@ func TestNumbersDestination(t *testing.T) {
 			Number: Number{E164: "+19005551234", Extension: "1", Region: "US", Type: NumberPremiumRate, forwarded: "tel:+19005551234;ext=1"}}},
 		{in: "sip:+14255551234;ext=12@gw.contoso.com;user=phone", want: Destination{Value: "sip:+14255551234;ext=12@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com", Number: withExt(usNumber, "12")}},
 		{in: "sip:+1-425-555-1234;EXT=1-2@gw.contoso.com", want: Destination{Value: "sip:+14255551234;ext=12@gw.contoso.com", SIP: true, Host: "gw.contoso.com", Number: withExt(usNumber, "12")}},
+		// An escaped ';' and '=' in a telephone user are an extension's
+		// too: forwarded unescaped, as judged (max_extension_digits), so
+		// that no gateway reads the escapes as digits of the number.
+		{in: "sip:+14255551234%3Bext%3D19005551234@gw.contoso.com;user=phone", want: Destination{Value: "sip:+14255551234;ext=19005551234@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com", Number: withExt(usNumber, "19005551234")}},
+		{in: "sip:+14255551234%3bext=12@gw.contoso.com;user=phone", want: Destination{Value: "sip:+14255551234;ext=12@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com", Number: withExt(usNumber, "12")}},
 		{in: "sip:911@gw.contoso.com;user=phone", want: Destination{Value: "sip:911@gw.contoso.com;user=phone", SIP: true, Host: "gw.contoso.com",
 			Number: Number{E164: "911", Region: "US", Emergency: true, forwarded: "tel:911"}}},
 		// tel: and bare numbers.
@@ -893,6 +898,7 @@ func FuzzDestination(f *testing.F) {
 	}
 	for _, s := range []string{"sip:919005551234@gw", "sip:0011442071234567@gw", "sip:9011442071234567@gw", "9 1 900 555 1234", "sip:9-425-555-1234;x=y@gw",
 		"sip:tel%3A%2B19005551234@gw", "sip:gossip%253A1@gw", "sip:x%2Esips%3A1@gw",
+		"sip:+14255551234%3Bext%3D19005551234@gw;user=phone", "sip:x;19005551234@gw", "sip:%3B19005551234@gw",
 		"sip:tel%EF%BC%9A%2B19005551234@gw", "sip:tel%E2%88%B6%2B1@gw", "sip:%EF%BD%94el%25EF%25B9%2595%2B1@gw", "sip:gossip%EF%BC%9A1@gw"} {
 		f.Add(s)
 	}

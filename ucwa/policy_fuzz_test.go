@@ -52,6 +52,8 @@ var fuzzPolicySeeds = []string{
 	"sip:9911@gw.contoso.com", "sip:112@evil.example", "sip:5551234@contoso.com", "sip:*67@contoso.com", "sip:011880@gw.contoso.com",
 	"sip:1;9005551234@gw.contoso.com", "sip:9%3B19005551234@gw.contoso.com", "sip:911;19005551234@gw.contoso.com",
 	"sip:911;%E2%91%A0%E2%91%A8%E2%93%AA%E2%93%AA@gw.contoso.com", "sip:911;x=%C2%B9%E2%81%B9@gw.contoso.com", "sip:911;%F0%9C%B3%B1@gw.contoso.com",
+	"sip:x;19005551234@gw.contoso.com", "sip:-;19005551234@gw.contoso.com", "sip:%3B19005551234@gw.contoso.com", "sip:x12345;6@gw.contoso.com",
+	"sip:alice;day=tuesday;room=123456@gw.contoso.com", "sip:x19005551234;qqqqqqqqqqqqqqqq1@gw.contoso.com",
 	"sip:3651@gw.contoso.com", "sip:03615@gw.contoso.com", "tel:+33142345678;ext=3651", "+33 1 42 34 56 78 x 3615", "tel:+14255551234;ext=3651",
 	"sip:+33142345678;ext=3651@gw.contoso.com;user=phone", "sip:36*51@gw.contoso.com", "sip:1000@gw.contoso.com", "sip:0411@gw.contoso.com",
 	"sip:1900FLOWERS@gw.contoso.com", "sip:1-900-FLOWERS;x=1@gw.contoso.com", "sip:1900PAWPAWP@gw.contoso.com", "sip:24hours@contoso.com",
@@ -278,7 +280,9 @@ func refusalLeak(d *PropertyDestination, e *Error) string {
 // six or more are left; a reading only when no reading before it is the
 // same number. Digits of no reading, as written or after a prefix, that
 // phonenumbers finds too long in either reading make it unjudgeable; a
-// user of no reading at all is a name.
+// user of no reading at all is a name. A digit in its parameters (after
+// the first ';') makes it unjudgeable, unless it is a name read with its
+// parameters as well as without.
 func referenceDialString(d *Destination, n *Numbers) (readings []Number, unjudgeable bool) {
 	user, ok := referenceUser(d)
 	if !ok {
@@ -369,12 +373,14 @@ func referenceKeypadUser(user string) (string, bool) {
 func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number, unjudgeable bool) {
 	user, params, _ := strings.Cut(whole, ";")
 	digits, unjudgeable, letter, name := referenceDialDigits(user)
-	if name {
+	if _, _, _, wholeName := referenceDialDigits(whole); name && wholeName {
+		// A name before its first ';' and with its parameters too.
 		return nil, false
 	}
-	if len(digits) > 0 && strings.IndexFunc(params, func(r rune) bool { return unicode.IsDigit(r) || referenceCompatDigits(r) != "" }) >= 0 {
+	if strings.IndexFunc(params, func(r rune) bool { return unicode.IsDigit(r) || referenceCompatDigits(r) != "" }) >= 0 {
 		// A digit-dialling gateway dials its parameters' digits too, in
-		// a compatibility form as well.
+		// a compatibility form as well, also when they are its only
+		// digits, or make a name mostly digits.
 		return nil, true
 	}
 	if len(digits) < 6 || !keypad && referencePausedEmergency(user, n) {
