@@ -10,10 +10,12 @@ import (
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
-// readmeLogFilters returns the fields of the README's log filters (the
+// readmeLoggedConfig is the Caddyfile of an edge on EDGE_PORT whose
+// ucwa block holds ucwaBlock, logged with the README's log filters (the
 // lines of each `format filter` block of its Logs section): the access
-// log's, then the default log's.
-func readmeLogFilters(t *testing.T) (access, global string) {
+// log's, and the default log's at debug level, so that every line a
+// request can make is written.
+func readmeLoggedConfig(t *testing.T, ucwaBlock string) string {
 	t.Helper()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -34,23 +36,7 @@ func readmeLogFilters(t *testing.T) (access, global string) {
 	if len(blocks) != 2 {
 		t.Fatalf("the README's Logs section has %d format filter blocks, want 2", len(blocks))
 	}
-	return blocks[0], blocks[1]
-}
-
-// TestAccessLogPoolLocation: with the README's log filters, through a
-// real Caddy at debug level, a pool's Location that carries a number in
-// its query reaches the client whole, rewritten onto the edge; the
-// access log records the Location the client got (the edge's host), and
-// no log line holds the number: neither the access log's resp_headers
-// nor the debug line of the pool's own headers.
-func TestAccessLogPoolLocation(t *testing.T) {
-	access, global := readmeLogFilters(t)
-	const number = "4255550120"
-	pool := testkit.NewPool(t, "primary", func(p *testkit.Pool, w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Location", "http://"+p.Addr()+"/ucwa/oauth/v1/applications/104/communication/phoneAudioInvitations/x?to=tel:%2B1"+number+"&ack=1")
-		w.WriteHeader(http.StatusCreated)
-	})
-	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
+	return fmt.Sprintf(`{
 	log {
 		level DEBUG
 		format filter {
@@ -63,11 +49,24 @@ func TestAccessLogPoolLocation(t *testing.T) {
 %s		}
 	}
 	ucwa {
-		jwt off
-		default_region US
-		primary %s
+		%s
 	}
-}`, global, access, pool.Addr()))
+}`, blocks[1], blocks[0], ucwaBlock)
+}
+
+// TestAccessLogPoolLocation: with the README's log filters, through a
+// real Caddy at debug level, a pool's Location that carries a number in
+// its query reaches the client whole, rewritten onto the edge; the
+// access log records the Location the client got (the edge's host), and
+// no log line holds the number: neither the access log's resp_headers
+// nor the debug line of the pool's own headers.
+func TestAccessLogPoolLocation(t *testing.T) {
+	const number = "4255550120"
+	pool := testkit.NewPool(t, "primary", func(p *testkit.Pool, w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "http://"+p.Addr()+"/ucwa/oauth/v1/applications/104/communication/phoneAudioInvitations/x?to=tel:%2B1"+number+"&ack=1")
+		w.WriteHeader(http.StatusCreated)
+	})
+	e := startEdge(t, "caddyfile", readmeLoggedConfig(t, "jwt off\n\t\tdefault_region US\n\t\tprimary "+pool.Addr()))
 	resp := e.send(testkit.Request{URL: "/ucwa/oauth/v1/applications/104/communication/startPhoneAudio", ContentType: "application/json", Body: `{"to":"+14255551234"}`})
 	edgeHost := strings.TrimPrefix(e.url(""), "http://")
 	want := "http://" + edgeHost + "/ucwa/oauth/v1/applications/104/communication/phoneAudioInvitations/x?to=tel:%2B1" + number + "&ack=1"

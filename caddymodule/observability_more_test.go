@@ -24,7 +24,6 @@ import (
 // moves the same counters each time, and the warning of its state (one
 // every request meets while it lasts) is logged once.
 func TestObservabilityMore(t *testing.T) {
-	access, global := readmeLogFilters(t)
 	auth := http.Header{"Authorization": {callerBearer(t)}}
 	call := func(body string) testkit.Request {
 		return testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: body, Header: auth}
@@ -255,25 +254,8 @@ func TestObservabilityMore(t *testing.T) {
 				options = strings.ReplaceAll(options, "REDIS", redis.URL())
 			}
 			t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
-			e := guardEdge{startEdge(t, "caddyfile", fmt.Sprintf(`{
-	log {
-		level DEBUG
-		format filter {
-%s		}
-	}
-}
-:EDGE_PORT {
-	log {
-		format filter {
-%s		}
-	}
-	ucwa {
-		`+opsJWT+`
-		default_region US
-		%s
-		%s
-	}
-}`, global, access, options, poolLines), testkit.WithAdmin()), pools["primary"]}
+			e := guardEdge{startEdge(t, "caddyfile", readmeLoggedConfig(t, opsJWT+"\n\t\tdefault_region US\n\t\t"+options+"\n\t\t"+poolLines),
+				testkit.WithAdmin()), pools["primary"]}
 			for i := range tc.fill {
 				if resp := e.send(call(fmt.Sprintf(`{"to":"+14255550000","operationId":"fill-%d"}`, i))); resp.Status != http.StatusCreated {
 					t.Fatalf("filling: %d %s", resp.Status, resp.Body)
