@@ -271,13 +271,15 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		// Accept-Encoding (the proxy asks for gzip itself and decodes it).
 		delete(r.Header, "Accept-Encoding")
 	}
-	var unavailable error // why the last pool could not take the request
+	// Why the last pool tried could not take the request, and its name.
+	var unavailable error
+	var unavailablePool string
 	for i, pl := range h.pools {
 		if i > 0 {
 			h.poolMetrics.failovers.Inc()
 			h.poolWarnings.failover.note(func(requests uint64) {
 				h.logger.Warn("primary pool cannot take the request; failing over to the backup pool",
-					zap.Uint64("requests", requests), zap.Error(unavailable))
+					zap.Uint64("requests", requests), zap.String("pool", unavailablePool), zap.Error(unavailable))
 			})
 		}
 		// Set before the attempt, so that deferred header operations
@@ -296,7 +298,7 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		}
 		if res.outcome == outcomeUnavailable || res.outcome == outcomeStale {
 			setServingPool(r, "", noPoolLogField)
-			unavailable = res.err
+			unavailable, unavailablePool = res.err, pl.name
 			continue
 		}
 		switch res.outcome {
@@ -325,13 +327,14 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		h.poolMetrics.cannotRedirect.Inc()
 		h.poolWarnings.noPool.note(func(requests uint64) {
 			h.logger.Warn("primary pool cannot take the request and no backup pool is configured: 410 CannotRedirect",
-				zap.Uint64("requests", requests), zap.Error(unavailable))
+				zap.Uint64("requests", requests), zap.String("pool", unavailablePool), zap.Error(unavailable))
 		})
 		h.answerForPools(w, in, errCannotRedirect)
 		return nil
 	}
 	h.poolWarnings.noPool.note(func(requests uint64) {
-		h.logger.Error("no pool can take the request: 503", zap.Uint64("requests", requests), zap.Error(unavailable))
+		h.logger.Error("no pool can take the request: 503", zap.Uint64("requests", requests),
+			zap.String("pool", unavailablePool), zap.Error(unavailable))
 	})
 	retryAfter := h.noPoolRetryAfter
 	if h.poolSet.drained.released.Load() {
