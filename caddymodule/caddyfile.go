@@ -145,8 +145,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // outside_line names the prefixes the site's gateways take for an
 // outside line (9, or 0), default none: a SIP user of digits that starts
 // with one is judged also as the digits after it, and a tel: URI, a
-// bare number or a telephone SIP user that is exactly one and an emergency short code (tel:9911)
-// is an emergency number, forwarded as written. premium_short_codes
+// bare number or a telephone SIP user that is exactly one and an
+// emergency short code (tel:9911) is an emergency number, forwarded as
+// written. premium_short_codes
 // allow leaves phonenumbers' premium-rate short codes out of the rules
 // (default refuse), for a site whose extensions the data takes for
 // such codes.

@@ -52,7 +52,8 @@ import (
 //     without '+' and without an extension, is accepted as itself and
 //     forwarded as "tel:911" (or "911" in the E164 format). So is, in a
 //     tel: URI, a bare number or a telephone SIP user, an outside-line
-//     prefix and such a short code ("tel:9911" with outside line 9; see Number.OutsideLine).
+//     prefix and such a short code ("tel:9911" with outside line 9; see
+//     Number.OutsideLine).
 //
 // White space around a value and around a scheme's colon is tolerated
 // ("tel : +14255551234", as the reference's own sample has it).
@@ -112,13 +113,13 @@ const maxExtensionDigits = 20
 //
 // outsideLine lists the outside-line prefixes the site's gateways take
 // (9, or 0 in much of Europe: 1 to 4 ASCII digits each, at most 16
-// prefixes; see CheckOutsideLine): a dial string (DialString) that starts with one is
-// read also as the digits after it. It changes no phone number (a tel:
-// URI, a bare number and a telephone SIP user are forwarded in E.164, so
-// no gateway ever sees an outside-line prefix in them) but one: a tel:
-// URI, a bare number or a telephone SIP user that is exactly a prefix and an emergency short
-// code (9911) is an emergency number forwarded as written
-// (Number.OutsideLine).
+// prefixes; see CheckOutsideLine): a dial string (DialString) that
+// starts with one is read also as the digits after it. It changes no
+// phone number (a tel: URI, a bare number and a telephone SIP user are
+// forwarded in E.164, so no gateway ever sees an outside-line prefix in
+// them) but one: a tel: URI, a bare number or a telephone SIP user that
+// is exactly a prefix and an emergency short code (9911) is an emergency
+// number forwarded as written (Number.OutsideLine).
 //
 // Number and Destination each cache numberCacheSize inputs; both full of
 // typical numbers and SIP URIs hold about 3.5 MB (measured).
@@ -195,13 +196,13 @@ type Number struct {
 	// Emergency tells that the number is an emergency number: one of the
 	// configured list, or else of the default region.
 	Emergency bool
-	// OutsideLine tells that the number, a tel: URI, a bare number or
-	// a telephone SIP user without a country code, is an outside-line prefix and an emergency
-	// short code (9911 with outside_line 9): an emergency number (Emergency
-	// is set), E164 and the forwarded form holding the digits as written,
-	// for the pool's dial plan (its EmergencyDialMask) to turn into the
-	// emergency number. Masked, it shows no digit, as the SIP user
-	// sip:9911@gw does not.
+	// OutsideLine tells that the number, a tel: URI, a bare number or a
+	// telephone SIP user without a country code, is an outside-line
+	// prefix and an emergency short code (9911 with outside_line 9): an
+	// emergency number (Emergency is set), E164 and the forwarded form
+	// holding the digits as written, for the pool's dial plan (its
+	// EmergencyDialMask) to turn into the emergency number. Masked, it
+	// shows no digit, as the SIP user sip:9911@gw does not.
 	OutsideLine bool
 	// PremiumExtension tells that the extension is a premium-rate short
 	// code of the number's region by phonenumbers' short-number data

@@ -25,9 +25,9 @@ import (
 //  1. emergency (allows): the number is an emergency number
 //     (Number.Emergency: the default region's, or the configured list,
 //     without an extension, or in a tel: URI, a bare number or a
-//     telephone SIP user one of their short codes after an outside-line prefix, Number.OutsideLine;
-//     or a SIP user of digits of no reading that
-//     is one, without a dial character among them but pauses after an
+//     telephone SIP user one of their short codes after an outside-line
+//     prefix, Number.OutsideLine; or a SIP user of digits of no reading
+//     that is one, without a dial character among them but pauses after an
 //     outside-line prefix, DialString.Emergency), and, for a SIP URI,
 //     its host is one sip_domains allows (the host decides where the
 //     pool sends the call).
@@ -213,10 +213,11 @@ type DestinationPolicy struct {
 	// written, is 11880 after the prefix 0. Phone numbers (tel: URIs,
 	// bare numbers, telephone SIP users) are not read again: the edge
 	// forwards them in E.164, with '+', in which no gateway takes an
-	// outside line; but a tel: URI, a bare number or a telephone SIP user that is exactly a
-	// prefix and an emergency short code (tel:9911) is an emergency
-	// number, forwarded as written (Number.OutsideLine). Like Emergency it configures the Numbers that reads
-	// destinations: pass it to NewNumbers. Default: none.
+	// outside line; but a tel: URI, a bare number or a telephone SIP
+	// user that is exactly a prefix and an emergency short code
+	// (tel:9911) is an emergency number, forwarded as written
+	// (Number.OutsideLine). Like Emergency it configures the Numbers
+	// that reads destinations: pass it to NewNumbers. Default: none.
 	OutsideLine []string `json:"outside_line,omitempty"`
 
 	// Emergency lists the emergency numbers, which no rule refuses: short
