@@ -1810,7 +1810,7 @@ func FuzzParseQuery(f *testing.F) {
 	for _, s := range []string{"", "to=sip:a@b.c", "To=tel:%2B14255551234&x=1", "to=a&to=b", "%74o=1", "to;=1", "%u0074o=1",
 		"target=%2B1+425&ringDelay=5&&x", "t%E2%80%8Bo=1", "to%00=1", "a=%zz", "number=+14255551234&includeInContactCard", "=x&=&x=",
 		"target=tel:%2B19005551234&x=1", "Number=1&delegator=+&target=Contact", "phone%00Number=1",
-		"to[]=1", "to%5B0%5D=1", "x.to=1", "%5B0%5D.To=1", "model[to]=1", "a.b=1&c[d]=2", "x.phoneNumber=%2B19005551234"} {
+		"to[]=1", "to%5B0%5D=1", "x.to=1", "%5B0%5D.To=1", "model[to]=1", "a.b=1&c[d]=2", "x.phoneNumber=%2B19005551234", "operationId=op%FF"} {
 		f.Add(s, "x")
 	}
 	f.Fuzz(func(t *testing.T, raw, v string) {

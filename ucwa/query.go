@@ -4,6 +4,7 @@ import (
 	"iter"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // Query is the query string of a request to an operation, with the
@@ -116,6 +117,13 @@ func parseQueryInto(q *Query, op *Operation, raw string) *Error {
 			continue
 		case q.slot[i] > 0:
 			bad = appendOnce(bad, Parameter{Name: op.Properties[i].Name, Reason: "appears more than once as a query parameter"})
+			continue
+		case !utf8.ValidString(text):
+			// ASP.NET decodes the query in UTF-8, each byte that is none
+			// of it read as U+FFFD: a pool reads op%FF and op%FE as one
+			// operationId (and one value), which the edge, reading
+			// bytes, would take for two, and key and judge apart.
+			bad = appendOnce(bad, Parameter{Name: op.Properties[i].Name, Reason: "is not UTF-8 once percent-decoded as a query parameter"})
 			continue
 		}
 		valStart := pairStart + len(name)
