@@ -2,7 +2,10 @@ package caddymodule
 
 import (
 	"net/http"
+	"strings"
 	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
 // TestIdempotencyQueryNotUTF8: an operationId in the query that is not
@@ -34,6 +37,50 @@ func TestIdempotencyQueryNotUTF8(t *testing.T) {
 			assertReplay(t, e.call(idemCall{header: caller, op: "op\uFFFD"}), first)
 			if got := pool.Requests.Load(); got != 1 {
 				t.Fatalf("the pool received %d requests, want 1", got)
+			}
+		})
+	}
+}
+
+// TestIdempotencyBatchQueryOperationID: an operationId in a batch's own
+// query, in any spelling a pool may read as one (letter case, a binding
+// part), is refused 400 and nothing is delivered. A pool that runs the
+// parts in the batch's request reads a part's operationId there first
+// (as the edge refuses a destination there); the edge keyed each part by
+// its own, or none, and delivered the batch again.
+func TestIdempotencyBatchQueryOperationID(t *testing.T) {
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	const app = "/ucwa/v1/applications/1"
+	part := func(body string) string {
+		return innerPOST(app+"/communication/startPhoneAudio", "application/json", body)
+	}
+	for _, st := range idemStores {
+		t.Run(st.name, func(t *testing.T) {
+			pool := newIdemPool(t, "primary")
+			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t), "primary "+pool.Addr()))
+			for _, c := range []struct{ query, body string }{
+				{"operationId=q-batch", `{"to":"4255551234"}`},
+				{"operationId=q-batch", `{"to":"4255551234"}`},
+				{"operationId=q-batch", `{"to":"4255551234","operationId":"own-1"}`},
+				{"operationId=q-batch", `{"to":"4255551234","operationId":"own-2"}`},
+				{"OperationID=q-batch", `{"to":"4255551234"}`},
+				{"x.operationId=q-batch", `{"to":"4255551234"}`},
+			} {
+				resp := e.send(testkit.Request{URL: app + "/batch?" + c.query, ContentType: batchType, Header: caller.Clone(), Body: batchBody(part(c.body))})
+				if resp.Status != http.StatusBadRequest || !strings.Contains(resp.Body, "operationId") {
+					t.Errorf("?%s, part %s: %d %s, want 400 naming operationId", c.query, c.body, resp.Status, resp.Body)
+				}
+			}
+			if got := pool.Requests.Load(); got != 0 {
+				t.Fatalf("the pool received %d batches of one operationId, want none", got)
+			}
+			// A blank one is none, and another name passes.
+			for _, query := range []string{"operationId=", "operationIdx=1"} {
+				resp := e.send(testkit.Request{URL: app + "/batch?" + query, ContentType: batchType, Header: caller.Clone(),
+					Body: batchBody(part(`{"to":"4255551234","operationId":"` + query + `"}`))})
+				if resp.Status != http.StatusCreated {
+					t.Errorf("?%s: %d %s, want 201", query, resp.Status, resp.Body)
+				}
 			}
 		})
 	}

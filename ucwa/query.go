@@ -110,6 +110,15 @@ func parseQueryInto(q *Query, op *Operation, raw string) *Error {
 			if d := queryStray(op, folded); d != nil && !d.allows(text) {
 				bad = appendOnce(bad, strayParameter(d, op, "as a query parameter"))
 			}
+			if op.Body == BatchBody && !isBlank(text) && namesOperationID(folded) {
+				// A pool that runs the parts in the batch's request reads
+				// a part's operationId there (Request[name] looks at the
+				// query first), where the edge, keying each part by its
+				// own, never looks: two batches of one operationId so
+				// given would be delivered both.
+				bad = appendOnce(bad, Parameter{Name: propOperationID.Name,
+					Reason: "is an input of a batch's parts, not of the batch, but is given in the batch's query, where the edge does not read it; give it in each part"})
+			}
 			continue
 		case !exact:
 			bad = appendOnce(bad, Parameter{Name: op.Properties[i].Name,
@@ -207,6 +216,18 @@ func bindingParts(name string) iter.Seq[string] {
 			name = name[i+1:]
 		}
 	}
+}
+
+// namesOperationID reports whether a folded query name (see
+// queryProperty), or one of its parts (see bindingParts), is operationId
+// in any letter case.
+func namesOperationID(folded string) bool {
+	for part := range bindingParts(folded) {
+		if equalFoldASCII(part, propOperationID.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // queryStray returns the phone destination of the table that op does not
