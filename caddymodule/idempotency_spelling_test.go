@@ -85,3 +85,53 @@ func TestIdempotencyBatchQueryOperationID(t *testing.T) {
 		})
 	}
 }
+
+// TestIdempotencyCookieOperationID: a Cookie named operationId (any
+// letter case, trimmed) with a value is refused 400 and not delivered,
+// on a request and on a batch. ASP.NET's Request[name] reads a cookie
+// when the query and the form have none (as the edge refuses a
+// destination there): a pool reading operationId so read the cookie's,
+// where the edge keyed the body's, or none, and delivered the request
+// again.
+func TestIdempotencyCookieOperationID(t *testing.T) {
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	const app = "/ucwa/v1/applications/1"
+	withCookie := func(cookie string) http.Header {
+		h := caller.Clone()
+		h.Set("Cookie", cookie)
+		return h
+	}
+	for _, st := range idemStores {
+		t.Run(st.name, func(t *testing.T) {
+			pool := newIdemPool(t, "primary")
+			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t), "primary "+pool.Addr()))
+			for _, c := range []struct{ cookie, body string }{
+				{"operationId=c-1", `{"to":"4255551234"}`},
+				{"operationId=c-1", `{"to":"4255551234"}`},
+				{"operationId=c-1", `{"to":"4255551234","operationId":"own-1"}`},
+				{"operationId=c-1", `{"to":"4255551234","operationId":"own-2"}`},
+				{"a=1; OPERATIONID =c-1", `{"to":"4255551234"}`},
+				{"a=1, operationid=c-1", `{"to":"4255551234"}`},
+			} {
+				resp := e.call(idemCall{header: withCookie(c.cookie), body: c.body})
+				if resp.Status != http.StatusBadRequest || !strings.Contains(resp.Body, "operationId") {
+					t.Errorf("Cookie %s, body %s: %d %s, want 400 naming operationId", c.cookie, c.body, resp.Status, resp.Body)
+				}
+			}
+			batch := e.send(testkit.Request{URL: app + "/batch", ContentType: batchType, Header: withCookie("operationId=c-1"),
+				Body: batchBody(innerPOST(app+"/communication/startPhoneAudio", "application/json", `{"to":"4255551234"}`))})
+			if batch.Status != http.StatusBadRequest {
+				t.Errorf("a batch with the cookie: %d %s, want 400", batch.Status, batch.Body)
+			}
+			if got := pool.Requests.Load(); got != 0 {
+				t.Fatalf("the pool received %d requests of one operationId, want none", got)
+			}
+			// A blank one is none, and another name passes.
+			for _, cookie := range []string{"operationId=", "operationIds=1"} {
+				if resp := e.call(idemCall{header: withCookie(cookie), op: cookie}); resp.Status != http.StatusCreated {
+					t.Errorf("Cookie %s: %d %s, want 201", cookie, resp.Status, resp.Body)
+				}
+			}
+		})
+	}
+}

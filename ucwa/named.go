@@ -244,12 +244,21 @@ func strayBodyError(d *namedDestination, op *Operation, what string, body []byte
 // or forward to a cookie's number, which the edge reads as no input.
 // Pairs are split at ';' and ',' (readers differ on ','), and a name is
 // read as ASP.NET reads it: trimmed, in any letter case, not unescaped.
+// A cookie named operationId so, with a value, is refused too: such a
+// pool reads it as the request's operationId, where the edge keys the
+// request by the body's, or by none, and would deliver it again.
 func CookieDestination(h http.Header) *Error {
 	var bad []Parameter
 	for _, line := range h["Cookie"] {
 		for pair := range strings.FieldsFuncSeq(line, isCookieSeparator) {
 			name, value, _ := strings.Cut(pair, "=")
-			d := cookieDestination(strings.TrimSpace(name))
+			name = strings.TrimSpace(name)
+			if !isBlank(value) && cookieOperationID(name) {
+				bad = appendOnce(bad, Parameter{Name: propOperationID.Name,
+					Reason: "is given as a cookie, where the edge does not read it (ASP.NET's Request[name] reads a cookie when the query and the form have none); send it in the body or the query"})
+				continue
+			}
+			d := cookieDestination(name)
 			if d == nil || d.allows(value) {
 				continue
 			}
@@ -264,6 +273,15 @@ func CookieDestination(h http.Header) *Error {
 }
 
 func isCookieSeparator(r rune) bool { return r == ';' || r == ',' }
+
+// cookieOperationID reports whether a cookie name (trimmed) is, or
+// folds onto, operationId, as cookieDestination reads a destination's.
+func cookieOperationID(name string) bool {
+	if !printableASCII(name) {
+		name, _ = foldLookalike(name)
+	}
+	return equalFoldASCII(propOperationID.Name, name)
+}
 
 // cookieDestination is namedDestinationOf for a cookie name: one of
 // printable ASCII, as cookie names are, folds to its letters in lower
