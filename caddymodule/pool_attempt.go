@@ -207,9 +207,10 @@ type attemptResult struct {
 }
 
 // attempt hands the request to the pool once, with a fresh reader on the
-// cleaned body, and tells how that ended. Only an outcomeUnavailable or
-// outcomeStale attempt left nothing written to w.
-func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte) attemptResult {
+// cleaned body, and tells how that ended; headActs: the pool may act on
+// the request's head alone (see attemptState.unsent). Only an
+// outcomeUnavailable or outcomeStale attempt left nothing written to w.
+func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool) attemptResult {
 	// What the attempt needs, in one allocation. On a pool whose hooks
 	// are set on send, the attempt's connTrace and its hooks come made
 	// from hookedConnTraces, and go back once no hook can be called any
@@ -263,6 +264,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	st.req = *r.WithContext(ctx)
 	req := &st.req
 	st.body.Reset(body)
+	st.headActs = headActs
 	req.Body = &st.body // r has no GetBody (see ServeHTTP): never replayed
 	st.ctx.body = &st.body
 	if pl.stopsResends {
@@ -366,9 +368,12 @@ type attemptState struct {
 	// tracedAttemptState's own (see attempt).
 	conn *connTrace
 	body bodyReader
-	rw   poolResponseWriter
-	ctx  attemptContext
-	req  http.Request
+	// headActs: the request's inputs are (also) in its query, which a
+	// pool may act on with the head alone (see unsent).
+	headActs bool
+	rw       poolResponseWriter
+	ctx      attemptContext
+	req      http.Request
 }
 
 // tracedAttemptState is the state of an attempt whose connTrace is its
@@ -398,7 +403,19 @@ type tracedAttemptState struct {
 // pool that acts on a request once it has its Content-Length bytes may
 // have acted on it. Nothing tells that apart from a body read whole and
 // not sent (the pool withholding flow control, say).
+//
+// A request with inputs in its query (headActs) may have been acted on
+// by a pool that had its head alone (ASP.NET's Request[name] reads the
+// query without the body): its body, sent or not, tells nothing, and it
+// is unsent only when it never got a connection, or none of its bytes
+// went out on the one it got.
 func (st *attemptState) unsent(err error, reportsWrites bool) bool {
+	if st.headActs {
+		if st.conn.gotConn.Load() {
+			return st.conn.sentNothing()
+		}
+		return !st.conn.mayHaveReached(err, reportsWrites)
+	}
 	if st.body.Len() > 0 {
 		return true
 	}

@@ -271,6 +271,10 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		// Accept-Encoding (the proxy asks for gzip itself and decodes it).
 		delete(r.Header, "Accept-Encoding")
 	}
+	// A pool may act on a request whose inputs are in its query as soon
+	// as it has the head, before the body (see attemptState.unsent); a
+	// request without a body is its head.
+	headActs := len(body) > 0 && in.cleaned != nil && in.cleaned.InputsInQuery()
 	// Why the last pool tried could not take the request, and its name.
 	var unavailable error
 	var unavailablePool string
@@ -285,7 +289,7 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		// Set before the attempt, so that deferred header operations
 		// see it when the pool's answer goes out.
 		setServingPool(r, pl.placeholder, pl.logField)
-		res := h.attempt(pl, w, r, next, body)
+		res := h.attempt(pl, w, r, next, body, headActs)
 		// A kept-alive connection that ended before the pool took the
 		// request (the pool closed it while it was idle) took nothing: the
 		// request goes out again on another connection of the pool, which
@@ -294,7 +298,7 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 			if c := h.logger.Check(zap.DebugLevel, "kept-alive pool connection ended before the pool took the request; trying another connection"); c != nil {
 				c.Write(zap.String("pool", pl.name), zap.Int("stale_connections", stale), zap.Error(res.err))
 			}
-			res = h.attempt(pl, w, r, next, body)
+			res = h.attempt(pl, w, r, next, body, headActs)
 		}
 		if res.outcome == outcomeUnavailable || res.outcome == outcomeStale {
 			setServingPool(r, "", noPoolLogField)
@@ -406,7 +410,7 @@ func noPoolRetryAfter(proxies []namedProxy) time.Duration {
 // cut_short, or client_gone when the client went away, and a cut-short
 // answer is warned of: the pool had the request, and the client got
 // part of its answer at most.
-func (h *Handler) attempt(pl *pool, w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte) attemptResult {
+func (h *Handler) attempt(pl *pool, w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool) attemptResult {
 	returned := false
 	defer func() {
 		if returned {
@@ -422,7 +426,7 @@ func (h *Handler) attempt(pl *pool, w http.ResponseWriter, r *http.Request, next
 		pl.requests[outcomeCutShort].Inc()
 		h.logger.Warn("pool answer cut short", zap.String("pool", pl.name), zap.String("remote_ip", remoteIP(r)))
 	}()
-	res := pl.attempt(w, r, next, body)
+	res := pl.attempt(w, r, next, body, headActs)
 	returned = true
 	pl.requests[res.outcome].Inc()
 	return res

@@ -103,6 +103,21 @@ func (c *Cleaned) BodyChanged() bool { return c.Request != nil && c.Request.Chan
 // only the normalized values replaced.
 func (c *Cleaned) RawQuery() string { return c.rawQuery }
 
+// InputsInQuery reports whether the query holds a value of one of the
+// operation's properties: a pool that reads its inputs there may act on
+// the request's head alone, before it reads the body or without it.
+func (c *Cleaned) InputsInQuery() bool {
+	if c.Query == nil {
+		return false
+	}
+	for i := range c.Query.vals {
+		if c.Query.vals[i].present {
+			return true
+		}
+	}
+	return false
+}
+
 // Destinations returns the phone destinations the request forwards, one
 // per property and source (a property in both the body and the query is
 // listed twice, with the same value).
