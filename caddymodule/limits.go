@@ -130,7 +130,9 @@ type LimitConfig struct {
 	// above); "international" those with a number outside default_region
 	// (of another region, non-geographic, or of no known region; every
 	// number when there is no default_region; a dial string when any
-	// reading of it is, or when it has a dial character); "forwarding" those that
+	// reading of it is, or when it has a dial character; with a
+	// destination policy, a number whose extension max_extension_digits
+	// refuses, see ucwa.Policy.DialsThrough); "forwarding" those that
 	// set a number as a forwarding target (immediateForwardToContact,
 	// simultaneousRingToContact, unansweredCallToContact). Any letter
 	// case. Default: "".
@@ -264,7 +266,9 @@ func (h *Handler) usageOf(cl *ucwa.Cleaned) (_ limitUsage, emergency bool) {
 		}
 		counted = true
 		forwarding = forwarding || d.Kind == ucwa.ForwardingTarget
-		international = international || numbers.International(&d.Destination)
+		// An extension dialled through (see ucwa.Policy.DialsThrough) is
+		// a call to wherever its digits lead, as a short code is.
+		international = international || numbers.International(&d.Destination) || policy.DialsThrough(&d.Destination)
 	}
 	for c, yes := range [numLimitClasses]bool{counted, international, forwarding} {
 		if yes {

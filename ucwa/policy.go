@@ -644,6 +644,22 @@ func (p *Policy) IsDialled(d *Destination) bool {
 	return d.IsNumber() || p.dialled(d.Dial) || p.dialled(d.Keypad)
 }
 
+// DialsThrough reports whether d is a number whose extension the rule
+// max_extension_digits refuses: more digits than it allows, or a
+// premium-rate short code of the number's region (unless
+// PremiumShortCodes is allow). A PBX that dials extensions through rings
+// what follows the number it reaches (+14255551234;ext=011442071234567
+// is a number in London), which no reading puts in the default region:
+// the limits count it as international, as they count a short code.
+// Only report mode and the emergency operation deliver it. Without a
+// policy (a nil Policy) no extension is judged, nor counted so.
+func (p *Policy) DialsThrough(d *Destination) bool {
+	if p == nil || !d.IsNumber() || d.Number.Extension == "" {
+		return false
+	}
+	return len(d.Number.Extension) > p.maxExtension || p.refusePremium && d.Number.PremiumExtension
+}
+
 // dialled is IsDialled of a dial string of a destination (Dial or
 // Keypad).
 func (p *Policy) dialled(dial *DialString) bool {
