@@ -132,10 +132,11 @@ type LimitConfig struct {
 	// number when there is no default_region; a dial string when any
 	// reading of it is, or when it has a dial character; with a
 	// destination policy, a number whose extension max_extension_digits
-	// refuses, see ucwa.Policy.DialsThrough); "forwarding" those that
-	// set a number as a forwarding target (immediateForwardToContact,
-	// simultaneousRingToContact, unansweredCallToContact). Any letter
-	// case. Default: "".
+	// refuses, see ucwa.Policy.DialsThrough, and a dial string that reads
+	// as a short code after an outside-line prefix, DialsShortCode);
+	// "forwarding" those that set a number as a forwarding target
+	// (immediateForwardToContact, simultaneousRingToContact,
+	// unansweredCallToContact). Any letter case. Default: "".
 	AppliesTo string `json:"applies_to,omitempty"`
 }
 
@@ -266,9 +267,11 @@ func (h *Handler) usageOf(cl *ucwa.Cleaned) (_ limitUsage, emergency bool) {
 		}
 		counted = true
 		forwarding = forwarding || d.Kind == ucwa.ForwardingTarget
-		// An extension dialled through (see ucwa.Policy.DialsThrough) is
-		// a call to wherever its digits lead, as a short code is.
-		international = international || numbers.International(&d.Destination) || policy.DialsThrough(&d.Destination)
+		// An extension dialled through (see ucwa.Policy.DialsThrough), and
+		// a short code after an outside line (DialsShortCode), are calls
+		// to wherever their digits lead, as a short code is.
+		international = international || numbers.International(&d.Destination) ||
+			policy.DialsThrough(&d.Destination) || policy.DialsShortCode(&d.Destination)
 	}
 	for c, yes := range [numLimitClasses]bool{counted, international, forwarding} {
 		if yes {

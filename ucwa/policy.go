@@ -660,6 +660,28 @@ func (p *Policy) DialsThrough(d *Destination) bool {
 	return len(d.Number.Extension) > p.maxExtension || p.refusePremium && d.Number.PremiumExtension
 }
 
+// DialsShortCode reports whether d is a dial string with readings (or a
+// vanity number whose keypad reading is one) that a gateway taking one
+// of its outside-line prefixes dials as a short code the rule short_code
+// refuses: the digits after the prefix (DialString.Rest) more than
+// max_extension_digits allows, or a premium-rate short code (unless
+// PremiumShortCodes is allow). sip:011880@gw with outside_line 0 in
+// Germany reads as +49 11880, a number of the default region, where such
+// a gateway dials 11880, directory enquiries: the limits count it as
+// international, as they count the short code alone (sip:11880@gw),
+// which no reading puts in the default region either. Without a policy
+// (a nil Policy) there is no outside line, and no such short code.
+func (p *Policy) DialsShortCode(d *Destination) bool {
+	return p.restShortCode(d.Dial) || p.restShortCode(d.Keypad)
+}
+
+// restShortCode is DialsShortCode of a dial string of a destination
+// (Dial or Keypad). One of no reading is a short code as written, which
+// Numbers.International counts already.
+func (p *Policy) restShortCode(dial *DialString) bool {
+	return p != nil && dial != nil && len(dial.Readings) > 0 && (dial.Rest > p.maxExtension || p.refusePremium && dial.Premium)
+}
+
 // dialled is IsDialled of a dial string of a destination (Dial or
 // Keypad).
 func (p *Policy) dialled(dial *DialString) bool {
