@@ -1,6 +1,10 @@
 package ucwa
 
-import "testing"
+import (
+	"math/rand"
+	"strings"
+	"testing"
+)
 
 func TestInternational(t *testing.T) {
 	for _, c := range []struct {
@@ -82,5 +86,68 @@ func TestInternational(t *testing.T) {
 	d, _ := n.Destination("+14255550100")
 	if n.International(&d) {
 		t.Error("a configured emergency number is international")
+	}
+}
+
+// TestInternationalCoversReportRefusals: whatever a report-mode policy
+// of allow_regions <home> would refuse because it leads out of the home
+// region or past what its readings say (allow_regions, short_code,
+// dial_string, max_extension_digits), the limits count as dialled and
+// international (Numbers.International, Policy.DialsThrough,
+// Policy.DialsShortCode): report mode delivers it, and the limits are all
+// that stands in its way. Short codes after an outside-line prefix
+// (sip:011880@gw, +49 11880 as written) and extensions dialled through
+// (+14255551234;ext=011442071234567) counted as home calls. The inputs
+// are the policy fuzz seeds and pseudo-random dial strings, numbers and
+// vanity numbers, the same on every run.
+func TestInternationalCoversReportRefusals(t *testing.T) {
+	inputs := append([]string(nil), fuzzPolicySeeds...)
+	r := rand.New(rand.NewSource(1))
+	alphabet := []string{"0", "1", "9", "8", "4", "2", "3", "5", "6", "7", ",", "p", "w", "*", "#", "A", "x", "-", ";", "F", "L", "O"}
+	for range 20000 {
+		var s strings.Builder
+		for range 3 + r.Intn(14) {
+			s.WriteString(alphabet[r.Intn(len(alphabet))])
+		}
+		inputs = append(inputs, [...]string{"sip:" + s.String() + "@gw.contoso.com", "sip:" + s.String() + "@gw.contoso.com;user=phone",
+			"tel:" + s.String(), s.String()}[r.Intn(4)])
+	}
+	for _, c := range []struct {
+		region      string
+		outsideLine []string
+		emergency   []string
+	}{
+		{"US", []string{"9"}, nil}, {"US", []string{"9", "81"}, []string{"911", "+14255550100"}},
+		{"DE", []string{"0"}, nil}, {"AT", []string{"0"}, nil}, {"FR", []string{"0"}, nil}, {"GB", []string{"9"}, nil},
+	} {
+		n, err := NewNumbers(c.region, TelURI, c.emergency, c.outsideLine...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, most := range []int{0, 4} {
+			p, err := NewPolicy(DestinationPolicy{Mode: PolicyReport, AllowRegions: []string{c.region}, DenyTypes: []string{"none"},
+				OutsideLine: c.outsideLine, SIPDomains: []string{"*.contoso.com"}, MaxExtensionDigits: ptr(most)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range inputs {
+				d, problem := n.Destination(v)
+				if !problem.OK() {
+					continue
+				}
+				pd := PropertyDestination{Property: "to", Kind: DialledNow, Destination: d}
+				dec := p.Judge(nil, &pd)
+				switch dec.Rule {
+				case RuleAllowRegions, RuleShortCode, RuleDialString, RuleMaxExtensionDigits:
+				default:
+					continue
+				}
+				if !p.IsDialled(&d) || p.IsEmergencyCall(&pd) ||
+					!n.International(&d) && !p.DialsThrough(&d) && !p.DialsShortCode(&d) {
+					t.Errorf("%s, outside_line %v, max_extension_digits %d: %q, which report mode would refuse (%s), is no international call to the limits",
+						c.region, c.outsideLine, most, v, dec.Rule)
+				}
+			}
+		}
 	}
 }
