@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/textproto"
@@ -607,6 +608,12 @@ func remoteIP(r *http.Request) string {
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
 		return ip
 	}
+	// Caddy's server sets the variable on every request; a handler served
+	// without it has the connection's address, whose port is no part of
+	// the client's.
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
 	return r.RemoteAddr
 }
 
@@ -621,11 +628,7 @@ func clientNetwork(r *http.Request) string {
 	ip := remoteIP(r)
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
-		ap, err := netip.ParseAddrPort(ip)
-		if err != nil {
-			return ip
-		}
-		addr = ap.Addr()
+		return ip
 	}
 	switch {
 	case addr.Is4():

@@ -1,11 +1,13 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
 )
 
@@ -66,5 +68,30 @@ func TestStoreOwner(t *testing.T) {
 				t.Errorf("owner %x, want %x", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestClientNetwork: a request without a caller counts for its address,
+// without the port, or over IPv6 for the /64 of it; the same whether
+// Caddy's server gave the client's address (its variable) or the handler
+// has only the connection's.
+func TestClientNetwork(t *testing.T) {
+	for _, tc := range []struct{ remoteAddr, clientIP, want string }{
+		{"192.0.2.1:1234", "", "192.0.2.1"},
+		{"192.0.2.1:1234", "192.0.2.1", "192.0.2.1"},
+		{"[2001:db8::1]:1234", "", "2001:db8::/64"},
+		{"[2001:db8::1]:1234", "2001:db8::1", "2001:db8::/64"},
+		{"[::ffff:192.0.2.1]:1234", "", "192.0.2.1"},
+		{"192.0.2.9:1", "198.51.100.7", "198.51.100.7"},
+		{"@", "", "@"},
+	} {
+		r := httptest.NewRequest("POST", "/", nil)
+		r.RemoteAddr = tc.remoteAddr
+		if tc.clientIP != "" {
+			r = r.WithContext(context.WithValue(r.Context(), caddyhttp.VarsCtxKey, map[string]any{caddyhttp.ClientIPVarKey: tc.clientIP}))
+		}
+		if got := clientNetwork(r); got != tc.want {
+			t.Errorf("%s (client IP %q): %q, want %q", tc.remoteAddr, tc.clientIP, got, tc.want)
+		}
 	}
 }
