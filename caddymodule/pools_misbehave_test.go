@@ -44,6 +44,20 @@ func newScriptPool(t *testing.T, script func(c *scriptConn, nth int) bool) *scri
 	return p
 }
 
+// startScriptEdge starts an edge whose primary pool is primary, each of
+// its requests carrying Expect: 100-continue, with a recording backup
+// pool that answers 201 when withBackup (nil without).
+func startScriptEdge(t *testing.T, primary *scriptPool, withBackup bool) (edge, *testkit.Pool) {
+	t.Helper()
+	pools := expectOnEveryRequest + "\t\tprimary " + primary.Addr() + waitForBody
+	var backup *testkit.Pool
+	if withBackup {
+		backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
+		pools += "\n\t\tbackup " + backup.Addr()
+	}
+	return startEdge(t, "caddyfile", poolsCaddyfile(pools)), backup
+}
+
 func (p *scriptPool) Complete() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -295,13 +309,7 @@ func TestPoolMisbehaving(t *testing.T) {
 					}
 					return sc.turn(c)
 				})
-				pools := expectOnEveryRequest + "\t\tprimary " + primary.Addr() + waitForBody
-				var backup *testkit.Pool
-				if withBackup {
-					backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
-					pools += "\n\t\tbackup " + backup.Addr()
-				}
-				e := startEdge(t, "caddyfile", poolsCaddyfile(pools))
+				e, backup := startScriptEdge(t, primary, withBackup)
 				if sc.warm {
 					if resp := e.startPhoneAudio("op-warm"); resp.Status != http.StatusCreated {
 						t.Fatalf("warm: %d %s", resp.Status, resp.Body)

@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"testing"
-
-	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
 // TestPoolQueryInputsWithBody: a request with inputs in its query and a
@@ -51,13 +49,7 @@ func TestPoolQueryInputsWithBody(t *testing.T) {
 			for _, withBackup := range []bool{true, false} {
 				t.Run(fmt.Sprintf("%s/%s/backup=%v", tc.name, rq.name, withBackup), func(t *testing.T) {
 					primary := newScriptPool(t, func(c *scriptConn, nth int) bool { return tc.turn(c) })
-					pools := expectOnEveryRequest + "\t\tprimary " + primary.Addr() + waitForBody
-					var backup *testkit.Pool
-					if withBackup {
-						backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
-						pools += "\n\t\tbackup " + backup.Addr()
-					}
-					e := startEdge(t, "caddyfile", poolsCaddyfile(pools))
+					e, backup := startScriptEdge(t, primary, withBackup)
 					resp := e.postJSON(path+rq.query, rq.body, nil)
 					primary.mu.Lock()
 					heads := primary.heads
