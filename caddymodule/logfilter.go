@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -39,10 +41,11 @@ func init() {
 // replaced whole (see ucwa.RedactQueryProperties). The other parameters
 // are kept as they are. In the path, which can name a contact by its
 // number (people/sip:+14255551234@contoso.com;user=phone), every run of
-// more than four digits is masked as the audit trail masks an
-// application id: its first digits kept, seven at most, the rest, and
-// at least its last four, written '*' (1012461*****), so that the log
-// still tells a pool's long ids apart. An absolute URI (a Referer) keeps
+// more than four digits (each percent-escape read as the character it
+// stands for: tel:+1%2D425%2D555%2D1234 is one run) is masked as the
+// audit trail masks an application id: its first digits kept, seven at
+// most, the rest, and at least its last four, written '*'
+// (1012461*****), so that the log still tells a pool's long ids apart. An absolute URI (a Referer) keeps
 // its scheme and host.
 //
 // It filters a string field (request>uri; a byte string is read as one)
@@ -107,8 +110,9 @@ func (NumberFilter) Filter(in zapcore.Field) zapcore.Field {
 // NumberFilter logs it: the property values of its query redacted (see
 // ucwa.RedactQueryProperties), and everything before the query but an
 // absolute URI's scheme and host (its path, a fragment, user info) with
-// the tails of its long digit runs masked (see appendMaskedRunTails). A
-// string without such a run is returned as the query's redaction left it.
+// the tails of its long digit runs masked (see appendMaskedRunTails, and
+// appendMaskedEscapedRunTails for a path with percent-escapes). A string
+// without such a run is returned as the query's redaction left it.
 func redactURI(s string) string {
 	s = ucwa.RedactQueryProperties(s)
 	end := strings.IndexByte(s, '?')
@@ -116,13 +120,116 @@ func redactURI(s string) string {
 		end = len(s)
 	}
 	start := hostEnd(s[:end])
-	if !hasLongDigitRun(s[start:end]) {
+	path := s[start:end]
+	if strings.IndexByte(path, '%') >= 0 {
+		// A client escapes what it writes in a path: a contact's number
+		// as a browser or .NET sends it (tel:+1%2D425%2D555%2D1234,
+		// fullwidth digits as %EF%BC%91...), whose escapes' hex letters
+		// would end every run as written.
+		b := make([]byte, 0, len(s))
+		b = append(b, s[:start]...)
+		b = appendMaskedEscapedRunTails(b, path)
+		return string(append(b, s[end:]...))
+	}
+	if !hasLongDigitRun(path) {
 		return s
 	}
 	b := make([]byte, 0, len(s))
 	b = append(b, s[:start]...)
-	b = appendMaskedRunTails(b, s[start:end])
+	b = appendMaskedRunTails(b, path)
 	return string(append(b, s[end:]...))
+}
+
+// appendMaskedEscapedRunTails appends s, a path with percent-escapes, to
+// b as appendMaskedRunTails does, each character read as it decodes: the
+// escapes of a character are that character, so that %2D joins the
+// digits about it as '-' does and %EF%BC%91 is the fullwidth digit one,
+// not the letters E, F, B and C that would end a run. A masked digit is
+// written '*', however it was escaped; the rest is written as it came.
+func appendMaskedEscapedRunTails(b []byte, s string) []byte {
+	// start is the byte offset of the current run (its first digit), run
+	// its digits; the run's text is s[start:] up to the character that
+	// ends it.
+	start, run := 0, 0
+	flush := func(end int) {
+		shown := shownDigits(run, true)
+		for i := start; i < end; {
+			c, size := pathChar(s, i)
+			switch {
+			case !unicode.IsDigit(c):
+				b = append(b, s[i:i+size]...)
+			case shown > 0:
+				shown--
+				b = append(b, s[i:i+size]...)
+			default:
+				b = append(b, '*')
+			}
+			i += size
+		}
+		run = 0
+	}
+	for i := 0; i < len(s); {
+		c, size := pathChar(s, i)
+		switch {
+		case unicode.IsDigit(c):
+			if run == 0 {
+				start = i
+			}
+			run++
+		case run > 0 && !unicode.IsLetter(c):
+		case run > 0:
+			flush(i)
+			fallthrough
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	if run > 0 {
+		flush(len(s))
+	}
+	return b
+}
+
+// pathChar returns the character at s[i:] of a percent-escaped path and
+// how many bytes of s write it: the escapes of one UTF-8 character
+// (%2D, %EF%BC%91), else the character as written. An escape of a byte
+// that begins no character is utf8.RuneError, neither digit nor letter.
+func pathChar(s string, i int) (rune, int) {
+	if s[i] != '%' {
+		return utf8.DecodeRuneInString(s[i:])
+	}
+	var buf [utf8.UTFMax]byte
+	n, at := 0, i
+	for n < len(buf) && at+2 < len(s) && s[at] == '%' && isHexDigit(s[at+1]) && isHexDigit(s[at+2]) {
+		buf[n] = unhexDigit(s[at+1])<<4 | unhexDigit(s[at+2])
+		n++
+		at += 3
+		if utf8.FullRune(buf[:n]) {
+			break
+		}
+	}
+	switch c, width := utf8.DecodeRune(buf[:n]); {
+	case n == 0: // a '%' that escapes nothing
+		return '%', 1
+	case width == n:
+		return c, at - i
+	}
+	return utf8.RuneError, 3
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhexDigit(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
 
 // hostEnd returns where the host (and port) of an absolute URI ends, or

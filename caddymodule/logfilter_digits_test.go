@@ -127,7 +127,10 @@ func TestAccessLogHidesNumbersOfAnyScript(t *testing.T) {
 // and debug-level default log are filtered with ucwa_numbers, a number
 // in a request's path (a contact named by its number, as a SIP URI of
 // user=phone or a tel: URI; a guarded operation below a long application
-// id) or in a Referer's path is in no log line, while the access log
+// id) or in a Referer's path, also escaped as a client sends it
+// (tel:+1%2D425%2D555%2D0174; fullwidth digits as %EF%BC%91..., which
+// a browser always escapes: the escapes' hex letters end no run), is in
+// no log line, while the access log
 // still tells the pool's long application id apart (its first digits
 // shown). The pool gets the path as it came.
 func TestAccessLogHidesNumbersInPaths(t *testing.T) {
@@ -148,6 +151,12 @@ func TestAccessLogHidesNumbersInPaths(t *testing.T) {
 			number: "4255550172", logged: "/ucwa/oauth/v1/applications/1012461*****/people/tel:%2B1425555****/contactPhoto"},
 		{name: "a guarded operation", req: testkit.Request{Method: http.MethodPost, URL: app + "/communication/startPhoneAudio?to=sip:john@contoso.com", ContentType: "application/json", Body: "{}"},
 			number: "1246165550", logged: "/ucwa/oauth/v1/applications/1012461*****/communication/startPhoneAudio?to=REDACTED"},
+		{name: "a tel: URI, its separators escaped", req: testkit.Request{Method: http.MethodGet, URL: app + "/people/tel:+1%2D425%2D555%2D0174/presence"},
+			number: "4255550174", logged: "/ucwa/oauth/v1/applications/1012461*****/people/tel:+1%2D425%2D555%2D****/presence"},
+		{name: "fullwidth digits, escaped as a client sends them", req: testkit.Request{Method: http.MethodGet, URL: app + "/people/tel:" + url.PathEscape(inScript("+14255550175", 0xFF10)) + "/presence"},
+			number: "4255550175", logged: "/ucwa/oauth/v1/applications/1012461*****/people/tel:+" + url.PathEscape(inScript("1425555", 0xFF10)) + "****/presence"},
+		{name: "a Referer's path, escaped", req: testkit.Request{Method: http.MethodGet, URL: app + "/people/search?limit=6"},
+			referer: "https://app.contoso.com/contacts/425%2E555%2E0176/call", number: "4255550176", logged: "/ucwa/oauth/v1/applications/1012461*****/people/search?limit=6"},
 		{name: "a Referer's path", req: testkit.Request{Method: http.MethodGet, URL: app + "/people/search?limit=5"},
 			referer: "https://app.contoso.com/contacts/14255550173/call", number: "4255550173", logged: "/ucwa/oauth/v1/applications/1012461*****/people/search?limit=5"},
 	} {

@@ -3,7 +3,9 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -280,6 +282,11 @@ func TestRedactURI(t *testing.T) {
 		{"escaped", "/a/people/tel:%2B14255551234", "/a/people/tel:%2B1425555****"},
 		{"separated", "/a/people/425-555-1234", "/a/people/425-555-****"},
 		{"fullwidth digits", "/a/people/４２５５５５１２３４", "/a/people/４２５５５５****"},
+		{"escaped separators", "/a/people/tel:+1%2D425%2D555%2D1234", "/a/people/tel:+1%2D425%2D555%2D****"},
+		{"escaped fullwidth digits", "/a/" + url.PathEscape("４２５５５５１２３４"), "/a/" + url.PathEscape("４２５５５５") + "****"},
+		{"escaped digits", "/a/%34%32%35%35%35%35%31%32%33%34", "/a/%34%32%35%35%35%35****"},
+		{"an escaped letter ends a run", "/a/1234%4156789", "/a/1234%415****"},
+		{"an escape of no character", "/a/%FF%ZZ1%2", "/a/%FF%ZZ1%2"},
 		{"five digits", "/a/items/12345", "/a/items/1****"},
 		{"the query too", "/a/people/14255551234?to=4255550100&x=1", "/a/people/1425555****?to=REDACTED&x=1"},
 		{"the query's digits are the query's", "/a/events?ack=12345", "/a/events?ack=12345"},
@@ -298,6 +305,32 @@ func TestRedactURI(t *testing.T) {
 	}
 }
 
+// decodeEscapes returns s with each sequence of percent-escapes decoded
+// as the bytes it stands for, and the rest as it is: a reader reads
+// %2D as '-' and %EF%BC%91 as a fullwidth digit. (Not url.PathUnescape,
+// which refuses a whole string for one malformed escape, and would make
+// a character of escaped bytes and the raw byte after them.)
+func decodeEscapes(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		var group []byte
+		for i+2 < len(s) && s[i] == '%' && isHexDigit(s[i+1]) && isHexDigit(s[i+2]) {
+			c, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			group = append(group, byte(c))
+			i += 3
+		}
+		if group != nil {
+			// Bytes that are no UTF-8 read as U+FFFD, apart from what
+			// follows the sequence.
+			b.WriteString(strings.ToValidUTF8(string(group), "\uFFFD"))
+			continue
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return b.String()
+}
+
 // uriScheme matches a URI scheme (RFC 3986 3.1).
 var uriScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
 
@@ -312,6 +345,8 @@ func FuzzRedactURI(f *testing.F) {
 		"https://10.20.30.40:8443/call/14255551234?to=1",
 		"https://1@h/", "x://", "://1234567890", "/a#14255551234?b",
 		"/a/４２５５５５１２３４/\xff1234567",
+		"/a/tel:+1%2D425%2D555%2D1234", "/a/%EF%BC%94%EF%BC%92%EF%BC%95%EF%BC%95%EF%BC%95%EF%BC%95%EF%BC%91",
+		"/a/%F0%31%31%31%31%31%31%31%31%31", "/a/%EF%BC\x911234567%",
 	} {
 		f.Add(seed)
 	}
@@ -332,7 +367,7 @@ func FuzzRedactURI(f *testing.F) {
 			}
 		}
 		run := 0
-		for _, r := range before {
+		for _, r := range decodeEscapes(before) {
 			switch {
 			case unicode.IsDigit(r):
 				if run++; run > maxShownRunHead {
