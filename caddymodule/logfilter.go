@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"net/http"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -48,9 +49,10 @@ func init() {
 // (1012461*****), so that the log still tells a pool's long ids apart. An absolute URI (a Referer) keeps
 // its scheme and host.
 //
-// It filters a string field (request>uri; a byte string is read as one)
-// and an array of strings (a header such as request>headers>Referer);
-// other fields pass unchanged.
+// It filters a string field (request>uri; a byte string is read as one),
+// an array of strings (a header such as request>headers>Referer) and a
+// request's or response's headers as a whole (request>headers: see
+// redactedHeader); other fields pass unchanged.
 // It has no options. In a Caddyfile:
 //
 //	log {
@@ -96,14 +98,66 @@ func (NumberFilter) Filter(in zapcore.Field) zapcore.Field {
 		}
 	case zapcore.ArrayMarshalerType:
 		if array, ok := in.Interface.(caddyhttp.LoggableStringArray); ok {
-			filtered := make(caddyhttp.LoggableStringArray, len(array))
-			for i, s := range array {
-				filtered[i] = redactURI(s)
-			}
-			in.Interface = filtered
+			in.Interface = redactURIs(array)
+		}
+	case zapcore.ObjectMarshalerType:
+		if h, ok := in.Interface.(caddyhttp.LoggableHTTPHeader); ok {
+			in.Interface = redactedHeader{h}
 		}
 	}
 	return in
+}
+
+// redactURIs returns the URIs of a header's values as redactURI logs
+// them, in a slice of their own: the logged request's header is left as
+// it is.
+func redactURIs(values []string) caddyhttp.LoggableStringArray {
+	filtered := make(caddyhttp.LoggableStringArray, len(values))
+	for i, s := range values {
+		filtered[i] = redactURI(s)
+	}
+	return filtered
+}
+
+// redactedHeader logs a request's (or a response's) headers as Caddy
+// does, Authorization and Cookie redacted, and further: a header is named
+// in any letter case and with '_' or '.' for '-', as IIS, CGI and PHP
+// read a name (X_MS_WEBTICKET is HTTP_X_MS_WEBTICKET too), and Caddy's
+// access log records the request as it came, before Caddy drops such
+// names; a filter of one field (request>headers>X-Ms-Webticket) names
+// one spelling. X-MS-WebTicket, a credential, and Data, a body (see
+// dataHeader), are dropped; Referer, X-Original-URL, X-Rewrite-URL and
+// Location, URIs that can carry a number or a property value in their
+// query or path, are logged as redactURI has them.
+type redactedHeader struct{ caddyhttp.LoggableHTTPHeader }
+
+func (h redactedHeader) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	filtered := make(http.Header, len(h.Header))
+	for name, values := range h.Header {
+		switch headerSpelling(name) {
+		case "x-ms-webticket", "data":
+			continue
+		case "referer", "x-original-url", "x-rewrite-url", "location":
+			values = redactURIs(values)
+		}
+		filtered[name] = values
+	}
+	h.Header = filtered
+	return h.LoggableHTTPHeader.MarshalLogObject(enc)
+}
+
+// headerSpelling returns a header's name in lower case with '_' and '.'
+// written '-'.
+func headerSpelling(name string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '_' || r == '.':
+			return '-'
+		case 'A' <= r && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return r
+	}, name)
 }
 
 // redactURI returns s, a URI or request-target as a log records it, as

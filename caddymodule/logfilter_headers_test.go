@@ -2,21 +2,25 @@ package caddymodule
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
-// TestAccessLogHidesHeaderBodiesAndURLs: with the README's log filters,
+// TestAccessLogHidesHeaders: with the README's log filters,
 // through a real Caddy at debug level, a request that carries a body in
 // a Data header (where batch.js puts a batched POST's) or names another
 // URL for itself in X-Original-URL or X-Rewrite-URL (with a number in its
 // query), refused by the edge or passed on untouched, leaves the number
 // in no log line: Caddy's access log records every request header but
 // Authorization and Cookie, and its default log a request's headers too.
-// The URL headers are still logged, their property values REDACTED.
-func TestAccessLogHidesHeaderBodiesAndURLs(t *testing.T) {
+// The URL headers are still logged, their property values REDACTED. A
+// web ticket leaves no log line either. Each is hidden also when its name
+// is spelled with '_' or '.' for '-' (X_MS_WEBTICKET, as IIS reads it
+// too), which Caddy drops from the request but its access log records.
+func TestAccessLogHidesHeaders(t *testing.T) {
 	pool := testkit.NewPool(t, "primary", func(p *testkit.Pool, w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 	})
@@ -40,6 +44,10 @@ func TestAccessLogHidesHeaderBodiesAndURLs(t *testing.T) {
 			number: "4255550183", status: http.StatusBadRequest, logged: `"X-Original-Url":["` + start + `?to=REDACTED"]`},
 		{name: "X-Rewrite-URL, passed on", method: http.MethodGet, path: search + "?limit=4", header: "X-Rewrite-Url", value: search + "?query=%2B14255550184&limit=5",
 			number: "4255550184", status: http.StatusOK, logged: `"X-Rewrite-Url":["` + search + `?query=REDACTED&limit=5"]`},
+		{name: "X_ORIGINAL_URL, passed on", method: http.MethodGet, path: search + "?limit=6", header: "X_ORIGINAL_URL", value: search + "?query=%2B14255550186",
+			number: "4255550186", status: http.StatusOK, logged: `"X_original_url":["` + search + `?query=REDACTED"]`},
+		{name: "x.rewrite.url, passed on", method: http.MethodGet, path: search + "?limit=7", header: "x.rewrite.url", value: "/call/14255550187",
+			number: "4255550187", status: http.StatusOK, logged: `"X.rewrite.url":["/call/1425555****"]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := testkit.Request{Method: tc.method, URL: tc.path, Header: http.Header{tc.header: {tc.value}}}
@@ -60,6 +68,21 @@ func TestAccessLogHidesHeaderBodiesAndURLs(t *testing.T) {
 			for l := range strings.Lines(withoutTimings(e.Logs().String())) {
 				if strings.Contains(asASCIIDigits(l), tc.number[3:]) {
 					t.Errorf("a log line holds the number %s: %s", tc.number, l)
+				}
+			}
+		})
+	}
+	for i, name := range []string{"X-Ms-Webticket", "X_MS_WEBTICKET", "x.ms.webticket", "X-Ms_WebTicket", "DATA"} {
+		t.Run(name, func(t *testing.T) {
+			path := search + "?limit=" + strconv.Itoa(10+i)
+			ticket := "cwt=AAEBHAAAWebTicketSecret" + strconv.Itoa(i)
+			if resp := e.send(testkit.Request{Method: http.MethodGet, URL: path, Header: http.Header{name: {ticket}}}); resp.Status != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.Status, resp.Body)
+			}
+			e.Logs().Wait(t, `"logger":"http.log.access.`, `"uri":"`+path+`"`)
+			for l := range strings.Lines(e.Logs().String()) {
+				if strings.Contains(l, ticket) {
+					t.Errorf("a log line holds the web ticket: %s", l)
 				}
 			}
 		})

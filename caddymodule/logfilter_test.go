@@ -21,7 +21,8 @@ import (
 )
 
 // TestNumberFilterFields: the filter hides numbers in string fields,
-// byte strings and string arrays (headers), and passes other fields.
+// byte strings, string arrays (a header) and headers as a whole, and
+// passes other fields.
 func TestNumberFilterFields(t *testing.T) {
 	const in, want = "/a/startPhoneAudio?%74o=4255550100&x=1", "/a/startPhoneAudio?%74o=REDACTED&x=1"
 	var f NumberFilter
@@ -43,6 +44,28 @@ func TestNumberFilterFields(t *testing.T) {
 	}
 	if got := f.Filter(zap.Int("status", 4255550100)); got.Integer != 4255550100 || got.Type != zapcore.Int64Type {
 		t.Errorf("an int field changed: %+v", got)
+	}
+
+	// Headers as a whole: Caddy's credentials redacted still, a web
+	// ticket and a Data body dropped in any spelling, the URI headers
+	// filtered, the others kept; the request's own header unchanged.
+	headers := http.Header{
+		"Authorization": {"Bearer eyJ"}, "X_ms_webticket": {"cwt=A"}, "Data": {`{"to":"4255550100"}`},
+		"Referer": {"https://app.contoso.com/?to=4255550100"}, "X.original.url": {in}, "Accept": {"application/json"},
+	}
+	enc := zapcore.NewMapObjectEncoder()
+	f.Filter(zap.Object("headers", caddyhttp.LoggableHTTPHeader{Header: headers})).AddTo(enc)
+	logged := fmt.Sprint(enc.Fields["headers"])
+	for _, want := range []string{"Authorization:[REDACTED]", "Referer:[https://app.contoso.com/?to=REDACTED]", "X.original.url:[" + want + "]", "Accept:[application/json]"} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("headers logged as %s, without %s", logged, want)
+		}
+	}
+	if strings.Contains(logged, "X_ms_webticket") || strings.Contains(logged, "Data") {
+		t.Errorf("headers logged as %s, with a web ticket or a Data body", logged)
+	}
+	if len(headers) != 6 || headers.Get("Referer") != "https://app.contoso.com/?to=4255550100" {
+		t.Errorf("the filter changed the logged request's own headers: %v", headers)
 	}
 }
 
