@@ -810,6 +810,44 @@ func TestSIPNameDigitsAlone(t *testing.T) {
 	}
 }
 
+// TestSIPUserEscapedTwice: under the default policy (which refuses
+// sip:19005551234@gw, a +1 900 premium number), a SIP name escaped twice
+// is refused 403 dial_string (alone, or as a batch part) and never
+// delivered: sip:%2531%2539005551234@gw is %31%39005551234 to the edge,
+// whose digits read as a Dutch number the policy allows, yet
+// 19005551234 to a gateway that decodes its user once more, as one may
+// that finds a URI in it. A name escaped twice that no decoding makes
+// digits passes as written.
+func TestSIPUserEscapedTwice(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			sip_domains gw.contoso.com contoso.com
+		}`)
+	auth := callerBearer(t)
+	for _, tc := range []struct {
+		name, to string
+		batch    bool
+		pass     bool
+	}{
+		{name: "digits escaped twice", to: "sip:%2531%2539005551234@gw.contoso.com"},
+		{name: "a letter escaped twice before the digits", to: "sip:%254919005551234@gw.contoso.com"},
+		{name: "digits escaped twice, in a batch part", to: "sip:%2531%2539005551234@gw.contoso.com", batch: true},
+		{name: "a name escaped twice", to: "sip:john%2525smith@contoso.com", pass: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"to":"` + tc.to + `"}`
+			resp, got := e.sendBody(auth, "", startOpsPath, "application/json", body, tc.batch)
+			if tc.pass {
+				assertDeliveredAsSent(t, resp, got, body)
+				return
+			}
+			if resp.Status != http.StatusForbidden || len(got) != 0 || !strings.Contains(resp.Body, "DialoutNotAllowed") ||
+				!strings.Contains(resp.Body, "(dial_string:") || strings.Contains(resp.Body, "9005551234") {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 403 dial_string and none", resp.Status, resp.Body, len(got))
+			}
+		})
+	}
+}
+
 // TestLimitNameDigitsNoEmergencyCall: a SIP name read by its digits alone
 // (letters besides six digits or more), or with its letters as keypad
 // digits, is never an emergency number, also when that reading is a

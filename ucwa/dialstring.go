@@ -57,7 +57,9 @@ type DialString struct {
 	// written or after an outside-line prefix, and a user
 	// whose parameters (after its first ';') hold a digit (see
 	// isDialDigit: a circled ① there is one), also when they are all
-	// its digits, or when it is a name that they make mostly digits.
+	// its digits, or when it is a name that they make mostly digits; and
+	// a user escaped twice (see dialDecodedAgain), whose digits a
+	// gateway that decodes it once more reads otherwise.
 	Unjudgeable bool
 	// Digits is how many digits the user holds (up to maxNumberLength).
 	// A user of no reading that is not Unjudgeable (fewer than
@@ -280,6 +282,35 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 		return n.shortCode(digits, false), name
 	}
 	return &DialString{Readings: readings, Written: written, Digits: len(digits), Rest: short, Premium: premium}, name
+}
+
+// dialDecodedAgain returns the dial string of a SIP user (escapes
+// decoded once) that is escaped twice, nil for any other: it still holds
+// an escape (%XX, or IIS's %uXXXX) that a gateway decoding it once more,
+// as one may that finds a URI in it (see userHoldsURI), decodes, and it
+// is, in some decoding, a dial string or a vanity number. Such a gateway
+// dials other digits than the edge reads: sip:%2531%2539005551234@gw is
+// %31%39005551234 to the edge, the digits 3139005551234 (+31 39005551234,
+// in the Netherlands), and 19005551234 (+1 900) to it. Which decoding a
+// gateway dials no rule can tell, so the user is Unjudgeable, of the
+// most digits a decoding holds. A name in every decoding
+// (john%25smith), and a '%' that starts no escape (100%), are none.
+func (n *Numbers) dialDecodedAgain(user string) *DialString {
+	if _, again := unescapeAgain(user); !again {
+		return nil
+	}
+	dials, digits := false, 0
+	eachDecoding(user, func(p string) bool {
+		if s := n.dialString(p, false); s != nil {
+			dials, digits = true, max(digits, s.Digits)
+		}
+		dials = dials || n.keypadString(p) != nil
+		return true
+	})
+	if !dials {
+		return nil
+	}
+	return &DialString{Unjudgeable: true, Digits: digits}
 }
 
 // foldCompatibility reads r, neither ASCII nor a digit nor a letter, as

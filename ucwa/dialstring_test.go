@@ -457,3 +457,50 @@ func TestCheckOutsideLine(t *testing.T) {
 		}
 	}
 }
+
+// TestDialStringEscapedTwice: a SIP name escaped twice holds, decoded
+// once as the edge reads it, other digits than a gateway that decodes it
+// once more dials (as one may that finds a URI in it:
+// sip:tel%253A%252B19005551234@gw is refused for that): the edge reads
+// sip:%2531%2539005551234@gw as %31%39005551234, the digits
+// 3139005551234 (+31 39005551234, in the Netherlands), where such a
+// gateway dials 19005551234, +1 900. Which decoding a gateway dials no
+// rule can tell: the user is a dial string no rule can judge
+// (dial_string), dialled and international to the limits. A name that
+// no decoding makes a dial string or a vanity number stays a name, and a
+// '%' that starts no escape is no second one.
+func TestDialStringEscapedTwice(t *testing.T) {
+	n := mustNumbers(t, "US", TelURI, nil)
+	p, err := NewPolicy(DestinationPolicy{SIPDomains: []string{"gw.contoso.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		value string
+		rule  Rule
+	}{
+		{"sip:%2531%2539005551234@gw.contoso.com", RuleDialString}, // 19005551234 decoded twice
+		{"sip:%254919005551234@gw.contoso.com", RuleDialString},    // I19005551234 decoded twice
+		{"sip:%2531%2539%2530%2530555%2531234@gw.contoso.com", RuleDialString},
+		{"sip:1%25u0039005551234@gw.contoso.com", RuleDialString}, // %u0039, IIS's escape of 9
+		{"sip:1900%2546LOWERS@gw.contoso.com", RuleDialString},    // 1900FLOWERS decoded twice
+		{"sip:john%2525smith@gw.contoso.com", RuleDefault},        // john%smith: a name in every decoding
+		{"sip:100%25@gw.contoso.com", RuleDefault},                // 100%: no escape left
+		{"sip:14255551234@gw.contoso.com", RuleDefault},
+	} {
+		d, problem := n.Destination(c.value)
+		if !problem.OK() {
+			t.Fatalf("%s: %s", c.value, problem.Reason)
+		}
+		if d.Value != c.value {
+			t.Errorf("%s: forwarded as %s", c.value, d.Value)
+		}
+		pd := &PropertyDestination{Property: "to", Kind: DialledNow, Destination: d}
+		if got := p.Judge(nil, pd); got.Rule != c.rule {
+			t.Errorf("%s: decided by %s, want %s", c.value, got.Rule, c.rule)
+		}
+		if c.rule == RuleDialString && (!p.IsDialled(&d) || !n.International(&d)) {
+			t.Errorf("%s: IsDialled %v, International %v; want both", c.value, p.IsDialled(&d), n.International(&d))
+		}
+	}
+}

@@ -476,6 +476,9 @@ func (n *Numbers) sipDestination(v string) (Destination, Problem) {
 	if !u.IsPhone() {
 		dial = n.dialString(u.DecodedUser(), false)
 		keypad = n.keypadString(u.DecodedUser())
+		if again := n.dialDecodedAgain(u.DecodedUser()); again != nil {
+			dial = again
+		}
 	} else {
 		var p Problem
 		num, p = n.read(u.DecodedUser(), phoneUserNumber)
