@@ -203,6 +203,9 @@ func TestStartupErrors(t *testing.T) {
 		{"realm twice in two cases", rsaJWT + "\nchallenge Realm a\nchallenge realm b", "", `challenge: "Realm" and "realm" are the same parameter`},
 		{"backup without primary", "jwt off\nbackup a:1", `"jwt":{"off":true},"backup":{"upstreams":[{"dial":"a:1"}]}`, "backup: a backup pool needs a primary pool"},
 		{"primary without upstreams", "jwt off\nprimary", `"jwt":{"off":true},"primary":{}`, "primary: no upstreams: name at least one host:port, or dynamic_upstreams"},
+		// A null upstream is an error naming it, not a panic at load.
+		{"null upstream", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"},null]}`, "primary: upstreams[1]: missing"},
+		{"null backup upstream", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"upstreams":[null]}`, "backup: upstreams[0]: missing"},
 		{"backup without upstreams", "jwt off\nprimary a:1\nbackup {\nlb_policy first\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"load_balancing":{"selection_policy":{"policy":"first"}}}`, "backup: no upstreams"},
 		{"retry_match", "jwt off\nprimary a:1 {\nlb_retry_match {\nmethod POST\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"load_balancing":{"retry_match":[{"method":["POST"]}]}}`, "primary: retry_match could send a request"},
 		{"destinations mode", "jwt off\ndestinations {\nmode audit\n}", `"jwt":{"off":true},"destinations":{"mode":"audit"}`, `destinations: mode: "audit" is neither enforce nor report`},

@@ -144,6 +144,13 @@ func checkPoolProxy(proxy *reverseproxy.Handler) error {
 		// later; here every request would find no upstream available.
 		return errors.New("no upstreams: name at least one host:port, or dynamic_upstreams")
 	}
+	for i, u := range proxy.Upstreams {
+		// JSON's null: reverse_proxy would dereference it as it
+		// provisions the pool, a panic at load.
+		if u == nil {
+			return fmt.Errorf("upstreams[%d]: missing", i)
+		}
+	}
 	if proxy.LoadBalancing != nil && len(proxy.LoadBalancing.RetryMatchRaw) > 0 {
 		return errors.New("retry_match could send a request that reached an upstream once more")
 	}
