@@ -206,6 +206,10 @@ func TestStartupErrors(t *testing.T) {
 		// A null upstream is an error naming it, not a panic at load.
 		{"null upstream", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"},null]}`, "primary: upstreams[1]: missing"},
 		{"null backup upstream", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"upstreams":[null]}`, "backup: upstreams[0]: missing"},
+		// An upstream without a dial address would dial port 0 of this
+		// machine at every request, and every request would fail over.
+		{"upstream without dial", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"},{}]}`, "primary: upstreams[1]: no dial address: name a host:port"},
+		{"backup upstream without dial", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"upstreams":[{"dial":""}]}`, "backup: upstreams[0]: no dial address: name a host:port"},
 		{"backup without upstreams", "jwt off\nprimary a:1\nbackup {\nlb_policy first\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"load_balancing":{"selection_policy":{"policy":"first"}}}`, "backup: no upstreams"},
 		{"retry_match", "jwt off\nprimary a:1 {\nlb_retry_match {\nmethod POST\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"load_balancing":{"retry_match":[{"method":["POST"]}]}}`, "primary: retry_match could send a request"},
 		{"destinations mode", "jwt off\ndestinations {\nmode audit\n}", `"jwt":{"off":true},"destinations":{"mode":"audit"}`, `destinations: mode: "audit" is neither enforce nor report`},

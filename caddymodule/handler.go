@@ -124,8 +124,9 @@ type Handler struct {
 
 	// The home front-end pool: the JSON of a Caddy reverse_proxy handler
 	// (its fields, without the "handler" key), with its upstreams (at
-	// least one, or dynamic_upstreams), load balancing, health checks and
-	// transport. A pool may not set load_balancing.retry_match nor
+	// least one, each with a dial address, or dynamic_upstreams), load
+	// balancing, health checks and transport. A pool may not set
+	// load_balancing.retry_match nor
 	// handle_response: both could send an accepted request a second time
 	// or answer in its place; nor request_buffers (the edge holds the
 	// body already). Its http transport (also the one used when none is

@@ -150,6 +150,11 @@ func checkPoolProxy(proxy *reverseproxy.Handler) error {
 		if u == nil {
 			return fmt.Errorf("upstreams[%d]: missing", i)
 		}
+		// Without an address ({} or "dial": "") it would dial port 0 of
+		// this machine at every request, and fail each over.
+		if u.Dial == "" {
+			return fmt.Errorf("upstreams[%d]: no dial address: name a host:port", i)
+		}
 	}
 	if proxy.LoadBalancing != nil && len(proxy.LoadBalancing.RetryMatchRaw) > 0 {
 		return errors.New("retry_match could send a request that reached an upstream once more")
