@@ -252,6 +252,11 @@ func TestStartupErrors(t *testing.T) {
 		{"P-256 key for ES384", "jwt {\nalgorithms ES384\npublic_key_file " + ecFile + "\n}", "", "no key can verify ES384"},
 		{"JWKS does not cover HS256", "jwt {\nalgorithms HS256\njwks_url https://idp.example/keys\n}", "", "no key can verify HS256: configure hmac_secret"},
 		{"jwks_url in the clear", "jwt {\nalgorithms RS256\njwks_url http://login.example.com/keys\n}", `"jwt":{"algorithms":["RS256"],"jwks_url":"http://login.example.com/keys"}`, `jwks_url "http://login.example.com/keys" must use https`},
+		// A URL without a host name, or with a port no server has, would
+		// fail at every fetch, while the edge refuses every token.
+		{"jwks_url without a host name", "jwt {\nalgorithms RS256\njwks_url https://:443/keys\n}", `"jwt":{"algorithms":["RS256"],"jwks_url":"https://:443/keys"}`, `jwks_url "https://:443/keys" is not an absolute URL`},
+		{"jwks_url port past 65535", "jwt {\nalgorithms RS256\njwks_url https://idp.example:99999/keys\n}", `"jwt":{"algorithms":["RS256"],"jwks_url":"https://idp.example:99999/keys"}`, `jwks_url "https://idp.example:99999/keys": its port must be between 1 and 65535`},
+		{"jwks_url port 0", "", `"jwt":{"algorithms":["RS256"],"jwks_url":"http://127.0.0.1:0/keys"}`, `jwks_url "http://127.0.0.1:0/keys": its port must be between 1 and 65535`},
 		{"missing key file", "jwt {\nalgorithms RS256\npublic_key_file " + dir + "/nope.pem\n}", "", "nope.pem: no such file"},
 		{"private key file", "jwt {\nalgorithms RS256\npublic_key_file " + privFile + "\n}", "", "a private key does not belong on the edge"},
 		{"not PEM", "jwt {\nalgorithms RS256\npublic_key_file " + badJWKS + "\n}", "", "no PEM public key found"},

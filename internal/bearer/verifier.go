@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -367,11 +368,18 @@ func resolveAll(repl *caddy.Replacer, setting string, values []string) ([]string
 }
 
 // checkJWKSURL requires https for a key set fetched from anywhere but this
-// machine: keys fetched in the clear could be swapped on the way.
+// machine: keys fetched in the clear could be swapped on the way. A URL
+// without a host name (https://:443/keys) or with a port no server has
+// would fail at every fetch, so it is refused as well.
 func checkJWKSURL(raw string) error {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Hostname() == "" {
 		return fmt.Errorf("jwks_url %q is not an absolute URL", redactURL(raw))
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("jwks_url %q: its port must be between 1 and 65535", redactURL(raw))
+		}
 	}
 	if u.Scheme == "https" {
 		return nil
