@@ -399,8 +399,10 @@ type RedisStore struct {
 	// count a request make one together before delivery (for an
 	// emergency call, one each), and one more to give its events back
 	// when it reached no pool. The check at each config load (PING) is
-	// given at least 5s. At most a tenth of the idempotency window (see
-	// IdempotencyConfig.Window). Default: 100ms.
+	// given at least 5s. At least 1ms (a number in JSON is nanoseconds:
+	// 100 is 100ns, which no round trip fits in), and at most a tenth
+	// of the idempotency window (see IdempotencyConfig.Window).
+	// Default: 100ms.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
 	// What a request that needs the store gets while the store fails
@@ -487,6 +489,9 @@ type RedisTLS struct {
 	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
 }
 
+// minRedisTimeout is the shortest timeout a Redis store takes.
+const minRedisTimeout = time.Millisecond
+
 // on_error values.
 const (
 	onErrorClosed = "closed"
@@ -540,6 +545,13 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	}
 	if r.MaxEntriesPerCaller < 0 {
 		return fmt.Errorf("max_entries_per_caller must not be negative: %d", r.MaxEntriesPerCaller)
+	}
+	// A timeout shorter than any round trip (JSON's 100, which is 100ns,
+	// meant as 100ms) fails every store call, while the startup check,
+	// given at least 5s, passes: the config would load clean and answer
+	// every request that needs the store 503.
+	if t := time.Duration(r.Timeout); t > 0 && t < minRedisTimeout {
+		return fmt.Errorf("timeout must be at least %s: %s", minRedisTimeout, t)
 	}
 	opts := store.RedisOptions{
 		MasterName:  r.SentinelMaster,

@@ -127,6 +127,11 @@ func TestStoreStartupErrors(t *testing.T) {
 		{"url with literal braces", "store redis redis://:{" + secret + "}@127.0.0.1:6379", "",
 			"url: unrecognized placeholder (a literal brace is written \\{)"},
 		{"negative timeout", "", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","timeout":-1}`, "the timeout must not be negative"},
+		// JSON's 100 is 100ns, not 100ms: every store call would time
+		// out, while the startup check, given 5s, passes.
+		{"timeout in nanoseconds", "store redis redis://127.0.0.1:6379 {\ntimeout 100ns\n}", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","timeout":100}`,
+			"timeout must be at least 1ms: 100ns"},
+		{"timeout just under 1ms", "store redis redis://127.0.0.1:6379 {\ntimeout 999us\n}", "", "timeout must be at least 1ms: 999µs"},
 		{"negative max_entries_per_caller", "", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","max_entries_per_caller":-1}`, "max_entries_per_caller must not be negative: -1"},
 		// go-redis sends no AUTH without a password: the edge ran as the
 		// default user, not as the URL's.
@@ -177,6 +182,7 @@ func TestStoreStartupErrors(t *testing.T) {
 			"store memory\nidempotency 720h",
 			"store redis redis://127.0.0.1:6379 {\ntimeout 2s\n}\nidempotency 20s",
 			"store redis redis://127.0.0.1:6379\nidempotency 1s",
+			"store redis redis://127.0.0.1:6379 {\ntimeout 1ms\n}\nidempotency 1s",
 			"store memory {\non_error open\n}\nidempotency",
 			"store redis redis://127.0.0.1:6379/3 {\npassword {env.UCWA_TEST_REDIS_PASSWORD}\non_error open\ntimeout 50ms\n}\nidempotency",
 			"store redis redis://edge@127.0.0.1:6379/0 {\npassword {env.UCWA_TEST_REDIS_PASSWORD}\n}\nidempotency",
