@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,8 +110,9 @@ type LimitConfig struct {
 	// one of a key that expands to the address's text. A key without
 	// placeholders is one budget for every request (a global limit);
 	// an unknown placeholder expands to "", but one of the edge's own
-	// (http.ucwa.*) it does not publish, or {http.ucwa.pool} (set after
-	// the limits), stops startup. In a key of several
+	// (http.ucwa.*) it does not publish, {http.ucwa.pool} (set after
+	// the limits), or an {env.*} whose variable is empty at startup
+	// (unset), stops startup. In a key of several
 	// placeholders the values are written so that callers whose values
 	// differ never share a budget ("x|y" and "z", "x" and "y|z" in
 	// "{a}|{b}"). A request whose key falls back to its address is
@@ -501,6 +503,7 @@ func (h *Handler) releaseLimitClaims() {
 // edge's own (http.ucwa.*) that is not known when the limits are taken:
 // one the edge does not publish (a typo) expands to nothing, and the
 // limit would count every caller by address instead, without a word.
+// So would an {env.*} whose variable is empty (unset) at startup.
 // Caddy's other placeholders are open-ended (headers, vars) and are left
 // to the README's warning.
 func checkKeyPlaceholders(key string) error {
@@ -519,6 +522,12 @@ func checkKeyPlaceholders(key string) error {
 		}
 		name := rest[i+1 : i+j]
 		rest = rest[i+j+1:]
+		if v, ok := strings.CutPrefix(name, "env."); ok && os.Getenv(v) == "" {
+			// Empty at every request, as it is now: as in the jwt
+			// settings, an unset variable stops startup rather than
+			// have the limit count every caller by address.
+			return fmt.Errorf("{%s} is empty at startup (an unset variable)", name)
+		}
 		if !strings.HasPrefix(name, "http.ucwa.") || slices.Contains(grantPlaceholders[1:], name) {
 			continue
 		}

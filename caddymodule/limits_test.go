@@ -624,6 +624,7 @@ func TestLimitCaddyfileErrors(t *testing.T) {
 // TestLimitStartupErrors: limit values that cannot work stop startup,
 // from a Caddyfile and from JSON alike, with one message.
 func TestLimitStartupErrors(t *testing.T) {
+	t.Setenv("UCWA_TEST_UNSET_VARIABLE", "")
 	for _, tc := range []struct {
 		name      string
 		caddyfile string // the ucwa block's lines after `jwt off`; "" for a JSON-only case
@@ -653,6 +654,13 @@ func TestLimitStartupErrors(t *testing.T) {
 			"limit tenant: key: {http.ucwa.clientid} is not a placeholder of the edge"},
 		{"key of the pool", "limit tenant 20 per 1h key {http.ucwa.pool}", "",
 			"limit tenant: key: {http.ucwa.pool} is set only once a pool takes the request, after the limits"},
+		// An unset variable expands to nothing at every request, as it
+		// does in the jwt settings, where it stops startup: the limit
+		// would count every caller by address instead.
+		{"key of an unset variable", "limit site 20 per 1h key {env.UCWA_TEST_UNSET_VARIABLE}", `"limits":[{"name":"site","count":20,"per":"1h","key":"{env.UCWA_TEST_UNSET_VARIABLE}"}]`,
+			"limit site: key: {env.UCWA_TEST_UNSET_VARIABLE} is empty at startup (an unset variable)"},
+		{"key of an unset variable among others", "limit site 20 per 1h key {http.ucwa.tid}/{env.UCWA_TEST_UNSET_VARIABLE}", "",
+			"limit site: key: {env.UCWA_TEST_UNSET_VARIABLE} is empty at startup (an unset variable)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			configs := map[string][2]string{}
