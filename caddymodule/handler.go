@@ -173,9 +173,10 @@ type Handler struct {
 	// "backend" key, {"backend": "memory", ...} for a store per edge (see
 	// MemoryStore) or {"backend": "redis", ...} for one a fleet of edges
 	// shares (see RedisStore); the edge's own backends in any letter
-	// case. Handlers with the same store config share one store,
-	// across config reloads too. Default: {"backend": "memory"} when
-	// idempotency or a limit is on.
+	// case; one without a backend is refused. Handlers with the same
+	// store config share one store, across config reloads too; null is
+	// no store config. Default: {"backend": "memory"} when idempotency
+	// or a limit is on.
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=http.handlers.ucwa.stores inline_key=backend"`
 
 	// Deliver a request with an operationId once across retries, pools

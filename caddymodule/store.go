@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -839,6 +840,11 @@ func (h *Handler) needsStore() bool { return h.Idempotency != nil || len(h.Limit
 // the handler configures none) when the handler configures one or needs
 // one.
 func (h *Handler) provisionStore(ctx caddy.Context) error {
+	if string(bytes.TrimSpace(h.StoreRaw)) == "null" {
+		// JSON's null is no store, as a null idempotency or
+		// destinations is none.
+		h.StoreRaw = nil
+	}
 	if !h.needsStore() {
 		if h.StoreRaw == nil {
 			return nil
@@ -1315,15 +1321,22 @@ var storeBackends = []string{"memory", "redis"}
 // foldStoreBackend lower-cases the store's backend when it is one of the
 // edge's own in another letter case ("Redis"), since option words are
 // read in any letter case and Caddy loads a module by its exact name.
-// Any other backend is left for Caddy to load or refuse.
+// Any other backend is left for Caddy to load or refuse. A store that is
+// no object, or has no backend, is refused naming the store: Caddy's
+// message would name neither it nor its backends.
 func foldStoreBackend(raw json.RawMessage) (json.RawMessage, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, errors.New(`store: must be an object with a backend, such as {"backend": "memory"}`)
 	}
 	var backend string
-	if err := json.Unmarshal(fields["backend"], &backend); err != nil {
-		return raw, nil // Caddy names what is wrong with it
+	switch b := fields["backend"]; {
+	case b == nil || string(b) == "null":
+		return nil, errors.New("store: backend is required (memory or redis)")
+	case json.Unmarshal(b, &backend) != nil:
+		return nil, fmt.Errorf("store: backend must be a string (memory or redis): %s", b)
+	case backend == "":
+		return nil, errors.New("store: backend is required (memory or redis)")
 	}
 	folded := ucwa.Word(backend, storeBackends...)
 	if folded == backend {

@@ -100,6 +100,12 @@ func TestStoreStartupErrors(t *testing.T) {
 		{"memory on_error in capitals", "store memory {\non_error Maybe\n}", `"store":{"backend":"memory","on_error":"Maybe"}`,
 			`on_error: "Maybe" is neither closed nor open`},
 		{"unknown backend", "", `"store":{"backend":"disk"}`, "unknown module: http.handlers.ucwa.stores.disk"},
+		// Caddy's own message would name neither the store nor its
+		// backends ("module name not specified with key 'backend' in map[]").
+		{"no backend", "", `"store":{"on_error":"open"},"idempotency":{}`, "store: backend is required (memory or redis)"},
+		{"empty backend", "", `"store":{"backend":""},"idempotency":{}`, "store: backend is required (memory or redis)"},
+		{"backend not a string", "", `"store":{"backend":5},"idempotency":{}`, "store: backend must be a string (memory or redis): 5"},
+		{"store not an object", "", `"store":"memory","idempotency":{}`, `store: must be an object with a backend, such as {"backend": "memory"}`},
 		{"no url", "", `"store":{"backend":"redis"}`, "a URL is required"},
 		{"bad on_error", "store redis redis://127.0.0.1:6379 {\non_error maybe\n}", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","on_error":"maybe"}`,
 			`on_error: "maybe" is neither closed nor open`},
@@ -173,6 +179,15 @@ func TestStoreStartupErrors(t *testing.T) {
 			}
 		})
 	}
+	// A null store is no store, as a null idempotency or destinations
+	// is none: the default memory store when something needs one.
+	t.Run("null store", func(t *testing.T) {
+		for _, fields := range []string{`"store":null`, `"store":null,"idempotency":{}`} {
+			if err := testkit.Validate(t, "json", handlerJSON(`"jwt":{"off":true},`+fields)); err != nil {
+				t.Errorf("%s: %v", fields, err)
+			}
+		}
+	})
 	t.Run("good configs validate", func(t *testing.T) {
 		t.Setenv("UCWA_TEST_REDIS_PASSWORD", secret)
 		for _, block := range []string{
