@@ -112,7 +112,9 @@ type LimitConfig struct {
 	// an unknown placeholder expands to "", but one of the edge's own
 	// (http.ucwa.*) it does not publish, {http.ucwa.pool} (set after
 	// the limits), or an {env.*} whose variable is empty at startup
-	// (unset), stops startup. In a key of several
+	// (unset), stops startup, as does a brace left open (Caddy keeps
+	// it as text: one budget for every caller), {} or a doubled brace
+	// (a literal brace is written \{). In a key of several
 	// placeholders the values are written so that callers whose values
 	// differ never share a budget ("x|y" and "z", "x" and "y|z" in
 	// "{a}|{b}"). A request whose key falls back to its address is
@@ -503,7 +505,9 @@ func (h *Handler) releaseLimitClaims() {
 // edge's own (http.ucwa.*) that is not known when the limits are taken:
 // one the edge does not publish (a typo) expands to nothing, and the
 // limit would count every caller by address instead, without a word.
-// So would an {env.*} whose variable is empty (unset) at startup.
+// So would an {env.*} whose variable is empty (unset) at startup, a
+// doubled brace or {}; a brace left open would make the key one budget
+// for every caller.
 // Caddy's other placeholders are open-ended (headers, vars) and are left
 // to the README's warning.
 func checkKeyPlaceholders(key string) error {
@@ -518,10 +522,18 @@ func checkKeyPlaceholders(key string) error {
 		}
 		j := strings.IndexByte(rest[i:], '}')
 		if j < 0 {
-			return nil
+			// Caddy's replacer leaves it as text: a key of no
+			// placeholder, one budget for every caller.
+			return fmt.Errorf(`%q is not closed (a literal brace is written \{)`, rest[i:])
 		}
 		name := rest[i+1 : i+j]
 		rest = rest[i+j+1:]
+		if name == "" || strings.ContainsRune(name, '{') {
+			// An unknown placeholder to Caddy's replacer, which expands it
+			// to nothing: a doubled brace ({{http.ucwa.tid}}) would count
+			// every caller by address.
+			return fmt.Errorf(`%q is not a placeholder (a literal brace is written \{)`, "{"+name+"}")
+		}
 		if v, ok := strings.CutPrefix(name, "env."); ok && os.Getenv(v) == "" {
 			// Empty at every request, as it is now: as in the jwt
 			// settings, an unset variable stops startup rather than

@@ -654,6 +654,17 @@ func TestLimitStartupErrors(t *testing.T) {
 			"limit tenant: key: {http.ucwa.clientid} is not a placeholder of the edge"},
 		{"key of the pool", "limit tenant 20 per 1h key {http.ucwa.pool}", "",
 			"limit tenant: key: {http.ucwa.pool} is set only once a pool takes the request, after the limits"},
+		// A placeholder left open is the key's text, one budget for every
+		// caller; a doubled brace or {} expands to nothing, and the limit
+		// would count callers by address.
+		{"key of an unclosed placeholder", "limit tenant 20 per 1h key {http.ucwa.tid", `"limits":[{"name":"tenant","count":20,"per":"1h","key":"{http.ucwa.tid"}]`,
+			`limit tenant: key: "{http.ucwa.tid" is not closed (a literal brace is written \{)`},
+		{"key of an unclosed placeholder after another", "", `"limits":[{"name":"tenant","count":20,"per":"1h","key":"{http.ucwa.tid}/{http.ucwa.oid"}]`,
+			`limit tenant: key: "{http.ucwa.oid" is not closed (a literal brace is written \{)`},
+		{"key of doubled braces", "limit tenant 20 per 1h key {{http.ucwa.tid}}", `"limits":[{"name":"tenant","count":20,"per":"1h","key":"{{http.ucwa.tid}}"}]`,
+			`limit tenant: key: "{{http.ucwa.tid}" is not a placeholder (a literal brace is written \{)`},
+		{"key of empty braces", "", `"limits":[{"name":"tenant","count":20,"per":"1h","key":"x{}"}]`,
+			`limit tenant: key: "{}" is not a placeholder (a literal brace is written \{)`},
 		// An unset variable expands to nothing at every request, as it
 		// does in the jwt settings, where it stops startup: the limit
 		// would count every caller by address instead.
