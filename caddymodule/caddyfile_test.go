@@ -267,6 +267,14 @@ func TestStartupErrors(t *testing.T) {
 		// who reads the config could sign tokens with.
 		{"secret placeholder misspelled", "jwt {\nalgorithms HS256\nhmac_secret {ENV.UCWA_TEST_JWT_SECRET_FOR_THE_EDGE}\n}", `"jwt":{"algorithms":["HS256"],"hmac_secret":"{ENV.UCWA_TEST_JWT_SECRET_FOR_THE_EDGE}"}`,
 			"jwt: hmac_secret: unrecognized placeholder {ENV.UCWA_TEST_JWT_SECRET_FOR_THE_EDGE}"},
+		// A placeholder left open is the setting's text to Caddy's
+		// replacer: a secret that anyone who reads the config has.
+		{"secret placeholder left open", "jwt {\nalgorithms HS256\nhmac_secret {env.UCWA_TEST_JWT_SECRET_FOR_THE_EDGE\n}", `"jwt":{"algorithms":["HS256"],"hmac_secret":"{env.UCWA_TEST_JWT_SECRET_FOR_THE_EDGE"}`,
+			"jwt: hmac_secret: a brace is not closed: a placeholder is written {env.NAME}, a literal brace \\{"},
+		{"audience placeholder left open", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\naudience api://{env.UCWA_TEST_AUDIENCE\n}", "",
+			"jwt: audience: a brace is not closed: a placeholder is written {env.NAME}, a literal brace \\{"},
+		{"challenge placeholder left open", rsaJWT + "\nchallenge client_id {env.UCWA_TEST_CLIENT_ID", rsaJSON + `,"challenge":{"client_id":"{env.UCWA_TEST_CLIENT_ID"}`,
+			`challenge: the value of "client_id": a brace is not closed: a placeholder is written {env.NAME}, a literal brace \{`},
 		{"issuer with an IdP's template", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nissuer https://login.microsoftonline.com/{tenantid}/v2.0\n}", "",
 			"jwt: issuer: unrecognized placeholder {tenantid}"},
 		{"secret without HS alg", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\nhmac_secret 0123456789abcdef0123456789abcdef\n}", "", "hmac_secret is set but algorithms lists no HS256"},

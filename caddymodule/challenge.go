@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
 )
 
 // DefaultRealm is the realm of the 401 challenge unless `challenge realm`
@@ -49,6 +51,9 @@ func challengeParams(params map[string]string, repl *caddy.Replacer) (realm, ext
 		// An unset variable or an unknown placeholder stops startup
 		// rather than send an empty parameter or the placeholder's text,
 		// as in the jwt settings.
+		if bearer.UnclosedBrace(params[name]) {
+			return "", "", fmt.Errorf("the value of %q: %w", name, bearer.ErrUnclosedBrace)
+		}
 		value, err := repl.ReplaceOrErr(params[name], true, true)
 		if err != nil {
 			return "", "", fmt.Errorf("the value of %q: %w", name, err)

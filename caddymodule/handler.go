@@ -119,7 +119,8 @@ type Handler struct {
 	// Names are case-insensitive: each once, in any letter case.
 	// Values may use global placeholders such as {env.*}, replaced at
 	// startup; one that is empty there (an unset variable) stops
-	// startup, naming it. Not with jwt off. Default: {"realm": "ucwa"}.
+	// startup, naming it, as does a brace left open (a literal brace is
+	// written \{). Not with jwt off. Default: {"realm": "ucwa"}.
 	Challenge map[string]string `json:"challenge,omitempty"`
 
 	// The home front-end pool: the JSON of a Caddy reverse_proxy handler

@@ -27,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
 	"github.com/ucwa-edge/caddy-ucwa/internal/directive"
 	"github.com/ucwa-edge/caddy-ucwa/internal/metrics"
 	"github.com/ucwa-edge/caddy-ucwa/internal/store"
@@ -533,6 +534,10 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	// startup, as in the jwt settings.
 	repl := caddy.NewReplacer()
 	resolve := func(setting, value string) (string, error) {
+		if bearer.UnclosedBrace(value) {
+			// Caddy's replacer would keep it as text.
+			return "", fmt.Errorf("%s: %w", setting, bearer.ErrUnclosedBrace)
+		}
 		out, err := repl.ReplaceOrErr(value, true, true)
 		switch {
 		case err != nil && (setting == "url" || setting == "password") && strings.Contains(err.Error(), "unrecognized placeholder"):

@@ -346,14 +346,42 @@ func (v *Verifier[G]) Close() error {
 // or unknown (a typo, {ENV.SECRET}, or an IdP's template, {tenantid}) is
 // an error naming it and the setting, rather than a key source or an
 // audience that is silently empty, or a secret that is the placeholder's
-// text, which anyone who reads the config could sign with. A literal
-// brace is written \{.
+// text, which anyone who reads the config could sign with; so is one
+// left open (UnclosedBrace). A literal brace is written \{.
 func resolve(repl *caddy.Replacer, setting, value string) (string, error) {
+	if UnclosedBrace(value) {
+		// Caddy's replacer keeps it as text: a secret that is the
+		// placeholder's text. The value is not quoted: it may be a
+		// literal secret.
+		return "", fmt.Errorf("%s: %w", setting, ErrUnclosedBrace)
+	}
 	out, err := repl.ReplaceOrErr(value, true, true)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", setting, err)
 	}
 	return out, nil
+}
+
+// ErrUnclosedBrace is the error of a setting with a placeholder left
+// open (UnclosedBrace).
+var ErrUnclosedBrace = errors.New(`a brace is not closed: a placeholder is written {env.NAME}, a literal brace \{`)
+
+// UnclosedBrace reports whether s has a '{' that no '}' closes, neither
+// escaped with '\': Caddy's replacer leaves such a brace, and what
+// follows it, as text, so that {env.SECRET without its '}' would be the
+// secret.
+func UnclosedBrace(s string) bool {
+	open := false
+	for i := range len(s) {
+		escaped := i > 0 && s[i-1] == '\\'
+		switch {
+		case s[i] == '{' && !escaped:
+			open = true
+		case s[i] == '}' && !escaped:
+			open = false
+		}
+	}
+	return open
 }
 
 func resolveAll(repl *caddy.Replacer, setting string, values []string) ([]string, error) {
