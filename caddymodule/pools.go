@@ -217,11 +217,15 @@ func setPoolTransportDefaults(proxy *reverseproxy.Handler) error {
 			return nil
 		}
 	}
-	keepAlive := map[string]json.RawMessage{}
+	var keepAlive map[string]json.RawMessage
 	if raw := transport["keep_alive"]; raw != nil {
 		if err := json.Unmarshal(raw, &keepAlive); err != nil {
 			return fmt.Errorf("transport: keep_alive: %w", err)
 		}
+	}
+	if keepAlive == nil {
+		// Unset, or null, which Caddy reads as unset too.
+		keepAlive = map[string]json.RawMessage{}
 	}
 	for _, d := range []struct {
 		object map[string]json.RawMessage

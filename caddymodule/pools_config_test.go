@@ -136,6 +136,9 @@ func TestPoolTransportDefaults(t *testing.T) {
 		{"h2c", `{"protocol":"http","versions":["h2c"]}`, 90 * time.Second, time.Second, 32, []string{"h2c"}},
 		{"versions naming none", `{"protocol":"http","versions":[]}`, 90 * time.Second, time.Second, 32, []string{"1.1"}},
 		{"versions null", `{"protocol":"http","versions":null}`, 90 * time.Second, time.Second, 32, []string{"1.1"}},
+		// A null keep_alive is unset, as Caddy reads it: it panicked the
+		// load (a nil map written to).
+		{"keep_alive null", `{"protocol":"http","keep_alive":null}`, 90 * time.Second, time.Second, 32, []string{"1.1"}},
 		{"set in nanoseconds", `{"protocol":"http","keep_alive":{"idle_timeout":30000000000},"expect_continue_timeout":2000000000}`, 30 * time.Second, 2 * time.Second, 32, []string{"1.1"}},
 		{"fastcgi", `{"protocol":"fastcgi","root":"/srv"}`, 0, 0, 0, nil},
 	} {
