@@ -118,7 +118,8 @@ func plainUpstreams(proxy *reverseproxy.Handler) []string {
 			Protocol string          `json:"protocol"`
 			TLS      json.RawMessage `json:"tls"`
 		}
-		if json.Unmarshal(proxy.TransportRaw, &transport) != nil || transport.Protocol != "http" || transport.TLS != nil {
+		// A null tls is none, as Caddy's transport reads it.
+		if json.Unmarshal(proxy.TransportRaw, &transport) != nil || transport.Protocol != "http" || transport.TLS != nil && string(transport.TLS) != "null" {
 			return nil
 		}
 	}

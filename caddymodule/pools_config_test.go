@@ -242,14 +242,20 @@ func TestPoolPlainHTTPWarns(t *testing.T) {
 		{"no scheme", "primary 192.0.2.10 192.0.2.11:8080 127.0.0.1:9\n\t\tbackup https://192.0.2.20", []string{"primary: 192.0.2.10:80 192.0.2.11:8080"}},
 		{"backup plain", "primary 192.0.2.10:443 {\n\t\t\ttransport http {\n\t\t\t\ttls\n\t\t\t}\n\t\t}\n\t\tbackup http://192.0.2.20", []string{"backup: 192.0.2.20:80"}},
 		{"loopback", "primary 127.0.0.1:9 [::1]:9 localhost:9", nil},
+		// JSON's null tls is no TLS to Caddy's transport.
+		{"tls null (JSON)", `"primary":{"upstreams":[{"dial":"192.0.2.10:443"}],"transport":{"protocol":"http","tls":null}}`, []string{"primary: 192.0.2.10:443"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := startEdge(t, "caddyfile", `:EDGE_PORT {
+			adapter, config := "caddyfile", `:EDGE_PORT {
 	ucwa {
 		jwt off
 		`+tc.pools+`
 	}
-}`)
+}`
+			if strings.HasPrefix(tc.pools, `"`) {
+				adapter, config = "json", `{"apps":{"http":{"servers":{"edge":{"listen":[":EDGE_PORT"],"routes":[{"handle":[{"handler":"ucwa","jwt":{"off":true},`+tc.pools+`}]}]}}}}}`
+			}
+			e := startEdge(t, adapter, config)
 			var got []string
 			for line := range strings.Lines(e.Logs().String()) {
 				if !strings.Contains(line, warning) {
