@@ -53,7 +53,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			# any reverse_proxy subdirective (lb_policy, lb_try_duration,
 //			# health_uri, health_interval, fail_duration, header_up,
 //			# transport http { tls ... }, ...) except handle_response,
-//			# lb_retry_match and request_buffers
+//			# replace_status, lb_retry_match and request_buffers
 //		}
 //		backup <upstreams...> {
 //			# the same as primary
@@ -401,16 +401,18 @@ func unmarshalPool(d *caddyfile.Dispenser) (*reverseproxy.Handler, error) {
 	segment := d.NewFromNextSegment()
 	// reverse_proxy leaves handle_response blocks to its caller, which
 	// needs the Caddyfile helper: refuse them rather than drop them
-	// silently.
+	// silently. replace_status is a handle_response of its own making,
+	// which startup would refuse naming handle_response, a subdirective
+	// the Caddyfile does not hold.
 	for depth := 0; segment.Next(); {
 		switch segment.Val() {
 		case "{":
 			depth++
 		case "}":
 			depth--
-		case "handle_response":
+		case "handle_response", "replace_status":
 			if depth == 1 {
-				return nil, segment.Errf("%s: handle_response is not supported in a pool", name)
+				return nil, segment.Errf("%s: %s is not supported in a pool", name, segment.Val())
 			}
 		}
 	}

@@ -63,6 +63,10 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"expect_continue_after_idle twice", "expect_continue_after_idle 1s\n expect_continue_after_idle 2s", "expect_continue_after_idle: given twice"},
 		{"max_batch_parts twice", "max_batch_parts 1\n max_batch_parts 2", "max_batch_parts: given twice"},
 		{"handle_response in a pool", "primary a:1 {\n handle_response {\n respond 200\n }\n}", "primary: handle_response is not supported"},
+		// reverse_proxy makes a handle_response of it: the message names
+		// what the Caddyfile says.
+		{"replace_status in a pool", "primary a:1 {\n @e status 500\n replace_status @e 503\n}", "primary: replace_status is not supported in a pool"},
+		{"replace_status in a backup", "primary a:1\nbackup b:1 {\n replace_status 200\n}", "backup: replace_status is not supported in a pool"},
 		{"unknown reverse_proxy subdirective", "primary a:1 {\n no_such_thing\n}", "no_such_thing"},
 
 		// One rule for every subdirective given twice.
