@@ -133,6 +133,10 @@ func (bw *BufferedWriter) Provision(ctx caddy.Context) error {
 	if fw, ok := inner.(*logging.FileWriter); ok && (fw.Roll == nil || *fw.Roll) {
 		// The rolling file refuses a write larger than its roll size
 		// whole: every full buffer's lines would be lost.
+		if fw.RollSizeMB < 0 {
+			// Its rolling file would take every write for one over it.
+			return fmt.Errorf("buffered: its file's roll_size_mb %d is negative", fw.RollSizeMB)
+		}
 		rollSize := fw.RollSizeMB << 20
 		if rollSize == 0 {
 			rollSize = defaultFileRollSize

@@ -28,6 +28,9 @@ func TestBufferedWriterRefused(t *testing.T) {
 		{"a negative flush_interval", `{"output": "buffered", "flush_interval": "-1s", "writer": {"output": "discard"}}`, "flush_interval -1s is negative"},
 		{"a flush_interval that is no duration", `{"output": "buffered", "flush_interval": "soon", "writer": {"output": "discard"}}`, "soon"},
 		{"a size over the roll_size of its file", `{"output": "buffered", "size": 1048577, "writer": {"output": "file", "filename": "` + file + `", "roll_size_mb": 1}}`, "size 1048577 is over its file's roll_size (1.0 MiB)"},
+		// timberjack takes a negative roll size for one that every write
+		// is over; it read as 16 EiB in the message.
+		{"a negative roll_size of its file", `{"output": "buffered", "writer": {"output": "file", "filename": "` + file + `", "roll_size_mb": -1}}`, "its file's roll_size_mb -1 is negative"},
 		{"a size over the default roll_size of its file", `{"output": "buffered", "size": 104857601, "writer": {"output": "file", "filename": "` + file + `"}}`, "size 104857601 is over its file's roll_size (100 MiB)"},
 		{"a net writer of datagrams inside", `{"output": "buffered", "writer": {"output": "net", "address": "udp/127.0.0.1:514"}}`, "its output net udp/127.0.0.1:514 sends each write as one message"},
 		{"a net writer of unix datagrams inside", `{"output": "buffered", "writer": {"output": "net", "address": "unixgram/` + filepath.Join(t.TempDir(), "log.sock") + `"}}`, "sends each write as one message"},
