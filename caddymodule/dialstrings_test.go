@@ -77,6 +77,73 @@ func TestDestinationDialStrings(t *testing.T) {
 	}
 }
 
+// TestDestinationNationalLength: under the default policy with
+// default_region US, a SIP user of more digits than a national number
+// is judged also as its first ten, which a NANP switch completes the
+// call on: sip:900555123400@gw.contoso.com, whose only other reading is
+// the Turkish +90 0555123400, is +1 900 555 1234 to a US gateway,
+// answered 403 deny_types and never delivered, with separators, escaped
+// or as a name of its digits alike; as a tel: URI, a bare number or a
+// telephone SIP user it is no possible number (400, never delivered).
+// A long SIP name, an allowed number with a digit more, and a number
+// with an extension are delivered as before.
+func TestDestinationNationalLength(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			sip_domains contoso.com *.contoso.com
+		}`)
+	auth := callerBearer(t)
+	premium := []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:+1900555****@gw.contoso.com", Region: "US", Type: "premium_rate",
+		DialString: true, Decision: "refused", Rule: "deny_types"}}
+	refused := func(name, to string) guardCase {
+		return guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `"}`, status: 403, property: "to", rule: "deny_types",
+			operation: "startPhoneAudio", decision: "refused", auditRule: "deny_types", dests: premium}
+	}
+	delivered := func(name, to, forwarded string, dest auditDestJSON) guardCase {
+		dest.Property, dest.Kind, dest.Decision, dest.Rule = "to", "dialled now", "allowed", "default"
+		c := guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `","operationId":"op-1"}`, status: 201,
+			operation: "startPhoneAudio", decision: "allowed", auditRule: "default", dests: []auditDestJSON{dest}}
+		if forwarded != "" {
+			c.delivered = `{"to":"` + forwarded + `","operationId":"op-1"}`
+		}
+		return c
+	}
+	cases := []guardCase{
+		refused("two digits behind a premium number", "sip:900555123400@gw.contoso.com"),
+		refused("with separators", "sip:(900)-555-1234-00@gw.contoso.com"),
+		refused("escaped", "sip:%39%30%30555123400@gw.contoso.com"),
+		refused("a name of its digits", "sip:x900555123400@gw.contoso.com"),
+		refused("with a URI parameter", "sip:900555123400@gw.contoso.com;transport=tls"),
+		delivered("a long SIP name", "sip:firstname.lastname.2024@contoso.com", "",
+			auditDestJSON{Destination: "sip:****@contoso.com"}),
+		delivered("an allowed number and a digit more", "sip:61255512345@gw.contoso.com", "",
+			auditDestJSON{Destination: "sip:+6125551****@gw.contoso.com", Region: "AU", Type: "fixed_line", DialString: true}),
+		delivered("an allowed number with an extension", "tel:+14255551234;ext=12", "",
+			auditDestJSON{Destination: "+1425555****;ext=****", Region: "US", Type: "fixed_line_or_mobile"}),
+		delivered("a telephone SIP user with an extension", "sip:+14255551234;ext=12@gw.contoso.com;user=phone", "",
+			auditDestJSON{Destination: "sip:+1425555****;ext=****@gw.contoso.com", Region: "US", Type: "fixed_line_or_mobile"}),
+	}
+	e.run(t, auth, cases, []string{"9005551234", "55512345", "4255551234"})
+	for _, to := range []string{"tel:900555123400", "900555123400", "sip:900555123400@gw.contoso.com;user=phone"} {
+		before := len(e.pool.Received())
+		resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"` + to + `"}`,
+			Header: http.Header{"Authorization": {auth}}})
+		if resp.Status != http.StatusBadRequest || ucwaError(t, resp.Body).Subcode != "NormalizationFailed" {
+			t.Errorf("%s: %d %s, want 400 NormalizationFailed", to, resp.Status, resp.Body)
+		}
+		if got := e.pool.Received()[before:]; len(got) != 0 {
+			t.Errorf("%s: the pool got %d requests, want none", to, len(got))
+		}
+	}
+	resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"sip:900555123400@gw.contoso.com"}`,
+		Header: http.Header{"Authorization": {auth}}})
+	if msg := ucwaError(t, resp.Body).Message; !strings.Contains(msg, "its SIP user's digits are such a number as a gateway may dial them") {
+		t.Errorf("message %q does not say the SIP user's digits are such a number", msg)
+	}
+	if got, want := e.Metric(`caddy_ucwa_destinations_total{decision="refused",rule="deny_types"}`), 6.0; got != want {
+		t.Errorf("refused by deny_types: %v, want %v", got, want)
+	}
+}
+
 // TestLimitDialStrings: the limits count a SIP URI whose user is digits
 // a gateway could dial as the number it may be, international when a
 // reading of it is outside default_region (a name whose parameter is a

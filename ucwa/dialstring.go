@@ -37,9 +37,13 @@ type DialString struct {
 	// Readings are the numbers the user's digits may be: read in the
 	// default region (national form, or the region's international
 	// prefix: 011 in the US, 00 in most of Europe), and read with a '+'
-	// before them; then the same two readings of the digits after each
-	// outside-line prefix they start with (of at least minDialDigits
-	// digits). Each only when phonenumbers finds it a possible number,
+	// before them, and, when they are more digits than a national
+	// number of the default region, whose numbers have one length, as
+	// their first national digits (see nationalReadings:
+	// sip:900555123400@gw is +1 900 555 1234 to a US gateway); then the
+	// same readings of the digits after each outside-line prefix they
+	// start with (of at least minDialDigits digits). Each only when
+	// phonenumbers finds it a possible number (the third a valid one),
 	// and only when it is another number than the readings before it.
 	// Empty when Unjudgeable.
 	Readings []Number
@@ -462,9 +466,11 @@ func premiumShortCode(digits []byte, region string) bool {
 }
 
 // dialReadings appends to readings those of digits' readings, in the
-// default region and with a '+', that are numbers none of readings is.
-// tooLong tells that digits are no possible number in either reading and
-// too many for the number they start (see tooLong).
+// default region, with a '+' and as their first national digits (see
+// nationalReadings), that are numbers none of readings is. tooLong
+// tells that digits are no possible number in either of the first two
+// readings and too many for the number they start (see tooLong): no
+// rule can judge them, whatever their national reading.
 func (n *Numbers) dialReadings(readings []Number, digits []byte) (_ []Number, tooLong bool) {
 	possible := false
 	for _, text := range [2]string{string(digits), "+" + string(digits)} {
@@ -477,7 +483,115 @@ func (n *Numbers) dialReadings(readings []Number, digits []byte) (_ []Number, to
 			readings = append(readings, num)
 		}
 	}
-	return readings, !possible && n.tooLong(digits)
+	return n.nationalReadings(readings, digits), !possible && n.tooLong(digits)
+}
+
+// nationalPlan is what nationalReadings needs of the default region's
+// numbering plan: the one possible length of its national numbers (0
+// when they have several, or there is no default region), its national
+// prefix (digits, "" for none: the US trunk 1, the French 0) and its
+// country code with a '+' ("+1").
+type nationalPlan struct {
+	length int
+	prefix string
+	plus   string
+}
+
+// nationalPlanOf is region's nationalPlan, by phonenumbers' metadata:
+// the possible lengths of its general description, one length or none;
+// or, of a region that shares its country code with a main region of
+// one length, when that is one of its own: Canada dials the NANP's ten
+// digits as the US does (its data adds its seven-digit 310 numbers).
+func nationalPlanOf(region string) nationalPlan {
+	md := regionMetadata()[region]
+	if md == nil || region == nonGeographicRegion {
+		return nationalPlan{}
+	}
+	lengths := md.GetGeneralDesc().GetPossibleLength()
+	if main := regionMetadata()[phonenumbers.GetRegionCodeForCountryCode(int(md.GetCountryCode()))]; len(lengths) > 1 && main != nil {
+		if l := main.GetGeneralDesc().GetPossibleLength(); len(l) == 1 && slices.Contains(lengths, l[0]) {
+			lengths = l
+		}
+	}
+	if len(lengths) != 1 || lengths[0] <= 0 {
+		return nationalPlan{}
+	}
+	prefix := phonenumbers.GetNddPrefixForRegion(region, true)
+	if strings.Trim(prefix, "0123456789") != "" {
+		prefix = ""
+	}
+	return nationalPlan{length: int(lengths[0]), prefix: prefix, plus: "+" + strconv.Itoa(int(md.GetCountryCode()))}
+}
+
+// regionMetadata is phonenumbers' metadata by region.
+var regionMetadata = sync.OnceValue(func() map[string]*phonenumbers.PhoneMetadata {
+	m := map[string]*phonenumbers.PhoneMetadata{}
+	c, err := phonenumbers.MetadataCollection()
+	if err != nil {
+		return m
+	}
+	for _, md := range c.GetMetadata() {
+		m[md.GetId()] = md
+	}
+	return m
+})
+
+// nationalReadings appends to readings the reading of digits (as written
+// or after an outside-line prefix) as a switch of the default region
+// reads more digits than a national number has, when all its national
+// numbers have one length (the NANP's ten digits): it completes the
+// call on that many, and sends the rest as tones or drops them. So
+// sip:900555123400@gw, whose only reading is the Turkish
+// +90 0555123400, rings +1 900 555 1234 at a US gateway. The reading is
+// the first national digits, after the region's national prefix when
+// digits start with it (the US trunk 1, which a switch takes as such),
+// else as written when the region dials its national numbers without
+// one (none, or one its national format leaves out: (900) 555-1234 in
+// the US, where France writes 01 42 34 56 78, so that digits without
+// the 0 are no national number there); only when they are a valid
+// number (phonenumbers' patterns), and another number than the
+// readings before it. It is
+// never an emergency number: it only adds refusals. Regions whose
+// numbers have several lengths get no such reading (a switch there
+// cannot tell where a number ends by its count of digits). It costs a
+// parse or two, once per distinct destination (Numbers caches it).
+func (n *Numbers) nationalReadings(readings []Number, digits []byte) []Number {
+	l := n.national.length
+	if l == 0 {
+		return readings
+	}
+	national, prefixed := digits, false
+	if n.national.prefix != "" {
+		national, prefixed = bytes.CutPrefix(digits, []byte(n.national.prefix))
+	}
+	if len(national) <= l {
+		return readings
+	}
+	text := n.national.plus + string(national[:l])
+	pn, err := phonenumbers.Parse(text, "ZZ")
+	if err != nil || !phonenumbers.IsValidNumber(pn) || phonenumbers.Format(pn, phonenumbers.E164) != text {
+		return readings
+	}
+	if !prefixed && nationalDigits(phonenumbers.Format(pn, phonenumbers.NATIONAL)) != string(national[:l]) {
+		// Dialled nationally after a prefix, which digits lack.
+		return readings
+	}
+	num, p := n.read(text, sipUserNumber)
+	if !p.OK() || slices.ContainsFunc(readings, func(r Number) bool { return r.E164 == num.E164 }) {
+		return readings
+	}
+	num.Emergency = false
+	return append(readings, num)
+}
+
+// nationalDigits is the ASCII digits of s.
+func nationalDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
 }
 
 // tooLong reports whether digits, no possible number in either reading,
@@ -638,13 +752,13 @@ const maxOutsideLineDigits = 4
 
 // maxOutsideLinePrefixes is the most outside-line prefixes a policy
 // names: a site's gateways take one or two (9, or 0, and a trunk access
-// code or so). Each prefix adds up to two readings to a dial string,
+// code or so). Each prefix adds up to three readings to a dial string,
 // whose index plus one a Decision keeps in a uint8 (after the readings
 // of the dial string as written, those of its keypad reading).
 const maxOutsideLinePrefixes = 16
 
 // The most readings a destination's two dial strings (Dial and Keypad)
-// have, two as written and two after each prefix each, must fit
+// have, three as written and three after each prefix each, must fit
 // Decision's uint8: this constant conversion does not compile
 // otherwise.
-const _ = uint8(2 * 2 * (1 + maxOutsideLinePrefixes))
+const _ = uint8(2 * 3 * (1 + maxOutsideLinePrefixes))

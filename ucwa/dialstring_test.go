@@ -352,7 +352,7 @@ func TestDialStringOutsideLine(t *testing.T) {
 		outside  bool // the refusal names the outside line
 	}{
 		{"9 and a premium number", us, "sip:919005551234@gw.contoso.com", []string{"+919005551234", "+19005551234"}, 1, RuleDeny, true},
-		{"9 and a number in national form", us, "sip:9-425-555-1234@gw.contoso.com", []string{"+94255551234", "+14255551234"}, 1, RuleDefault, false},
+		{"9 and a number in national form", us, "sip:9-425-555-1234@gw.contoso.com", []string{"+94255551234", "+19425555123", "+14255551234"}, 2, RuleDefault, false},
 		{"a number that starts with 9 is read as written too", us, "sip:9725551234@gw.contoso.com", []string{"+19725551234", "+9725551234"}, 2, RuleDefault, false},
 		{"as written it is refused first", us, "sip:19005551234@gw.contoso.com", []string{"+19005551234"}, 1, RuleDeny, false},
 		{"9 and a number too long for it as written", us, "sip:9011442071234567@gw.contoso.com", []string{"?"}, 0, RuleDialString, false},
@@ -415,6 +415,91 @@ func TestDialStringOutsideLine(t *testing.T) {
 			}
 			if e := RefusalError(pd, dec); e != nil && strings.Contains(e.Message, "outside-line") != c.outside {
 				t.Errorf("refusal %q: names the outside line %v, want %v", e.Message, !c.outside, c.outside)
+			}
+		})
+	}
+}
+
+// TestDialStringNationalLength: in a region whose national numbers have
+// one length (the NANP's ten digits), a dial string of more digits than
+// a national number is read also as its first national digits, which a
+// switch there completes the call on (sending the rest as tones or
+// dropping them): sip:900555123400@gw, whose only other reading is the
+// Turkish +90 0555123400, is +1 900 555 1234 to a US or Canadian gateway
+// and refused under the default policy. Only a valid number is such a
+// reading (sip:442071234567@gw is no +1 442 071 2345, whose exchange no
+// number has), never an emergency number, and only as the region dials
+// it: France dials its national numbers after a 0, so digits without
+// it are none there; regions of several lengths (Germany) get none.
+// Digits too long for every other reading stay unjudgeable, and phone
+// numbers (tel:, a bare number, a telephone SIP user) are read as the
+// one number they are.
+func TestDialStringNationalLength(t *testing.T) {
+	us := mustNumbers(t, "US", TelURI, nil)
+	us81 := mustNumbers(t, "US", TelURI, nil, "81")
+	usEmergency := mustNumbers(t, "US", TelURI, []string{"911", "+19005551234"})
+	ca := mustNumbers(t, "CA", TelURI, nil)
+	fr := mustNumbers(t, "FR", TelURI, nil)
+	dk := mustNumbers(t, "DK", TelURI, nil)
+	de := mustNumbers(t, "DE", TelURI, nil)
+	policy, err := NewPolicy(DestinationPolicy{SIPDomains: []string{"*.contoso.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		n        *Numbers
+		value    string
+		readings []string // dialSummary; nil for a phone number
+		rule     Rule     // RuleNone: not a destination
+	}{
+		{"two digits behind a US premium number", us, "sip:900555123400@gw.contoso.com", []string{"+900555123400", "+19005551234"}, RuleDenyTypes},
+		{"with separators", us, "sip:(900)-555-1234-00@gw.contoso.com", []string{"+900555123400", "+19005551234"}, RuleDenyTypes},
+		{"escaped, with a Unicode hyphen", us, "sip:900555%E2%80%90123400@gw.contoso.com", []string{"+900555123400", "+19005551234"}, RuleDenyTypes},
+		{"a name read by its digits", us, "sip:x900555123400@gw.contoso.com", []string{"+900555123400", "+19005551234"}, RuleDenyTypes},
+		{"after an outside-line prefix", us81, "sip:81-900555123400@gw.contoso.com", []string{"+81900555123400", "+900555123400", "+19005551234"}, RuleDenyTypes},
+		{"in Canada", ca, "sip:900555123400@gw.contoso.com", []string{"+900555123400", "+19005551234"}, RuleDenyTypes},
+		{"never an emergency number", usEmergency, "sip:900555123400@gw.contoso.com", []string{"+900555123400", "+19005551234"}, RuleDenyTypes},
+		{"the trunk 1 and digits behind: no reading as written", us, "sip:1900555123400@gw.contoso.com", []string{"?"}, RuleDialString},
+		{"an allowed number and a digit more", us, "sip:61255512345@gw.contoso.com", []string{"+61255512345", "+16125551234"}, RuleDefault},
+		{"no valid national number", us, "sip:442071234567@gw.contoso.com", []string{"+442071234567"}, RuleDefault},
+		{"the international prefix", us, "sip:011442071234567@gw.contoso.com", []string{"+442071234567"}, RuleDefault},
+		{"the trunk 1 and a number", us, "sip:14255551234@gw.contoso.com", []string{"+14255551234"}, RuleDefault},
+		{"ten digits", us, "sip:9005551234@gw.contoso.com", []string{"+19005551234", "+905551234"}, RuleDenyTypes},
+		{"France dials after a 0", fr, "sip:33142345678@gw.contoso.com", []string{"+33142345678"}, RuleDefault},
+		{"Denmark dials eight digits", dk, "sip:4533123456@gw.contoso.com", []string{"+4533123456", "+4545331234"}, RuleDefault},
+		{"Germany's numbers have many lengths", de, "sip:900555123400@gw.contoso.com", []string{"+49900555123400", "+900555123400"}, RuleDefault},
+		{"a tel: URI is one number", us, "tel:900555123400", nil, RuleNone},
+		{"a bare number is one number", us, "900555123400", nil, RuleNone},
+		{"a telephone SIP user is one number", us, "sip:900555123400@gw.contoso.com;user=phone", nil, RuleNone},
+		{"a telephone SIP user in Turkey", us, "sip:+900555123400@gw.contoso.com;user=phone", nil, RuleDefault},
+		{"a US number and an extension", us, "tel:+19005551234;ext=00", nil, RuleDenyTypes},
+		{"an allowed US number and an extension", us, "tel:+14255551234;ext=00", nil, RuleDefault},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, problem := c.n.Destination(c.value)
+			if c.rule == RuleNone {
+				if problem.OK() {
+					t.Fatalf("read as %+v, want refused", d)
+				}
+				return
+			}
+			if !problem.OK() {
+				t.Fatal(problem.Reason)
+			}
+			if got := dialSummary(d.Dial); !slices.Equal(got, c.readings) {
+				t.Fatalf("readings %q, want %q", got, c.readings)
+			}
+			if d.Dial != nil {
+				for _, r := range d.Dial.Readings {
+					if r.Emergency {
+						t.Errorf("reading %s is an emergency number", r.E164)
+					}
+				}
+			}
+			pd := &PropertyDestination{Property: "to", Kind: DialledNow, Destination: d}
+			if dec := policy.Judge(spa, pd); dec.Rule != c.rule {
+				t.Fatalf("decided by %s, want %s", dec.Rule, c.rule)
 			}
 		})
 	}

@@ -69,6 +69,10 @@ type Numbers struct {
 	// gateways, whose dial strings are read also without them (see
 	// DialString).
 	outsideLine []string
+	// national is how a switch of the region reads a dial string of
+	// more digits than a national number (see nationalReadings); its
+	// zero value (length 0) for none.
+	national nationalPlan
 	// numbers and destinations remember what Number and Destination
 	// made of recent inputs, classification included, so that a rule
 	// judging a repeated destination costs a lookup. Results are kept by
@@ -143,6 +147,7 @@ func NewNumbers(defaultRegion string, format NumberFormat, emergency []string, o
 	for _, prefix := range outsideLine {
 		n.outsideLine = append(n.outsideLine, strings.TrimSpace(prefix))
 	}
+	n.national = nationalPlanOf(region)
 	if emergency != nil {
 		short, full := map[string]bool{}, map[string]bool{}
 		// Until the list is read, n has no emergency numbers: every entry

@@ -76,6 +76,8 @@ var fuzzPolicySeeds = []string{
 	"sip:%EF%BD%8A%EF%BD%8F%EF%BD%88%EF%BD%8E@gw.contoso.com", "sip:1900%E2%85%AD%E2%85%AE@gw.contoso.com",
 	"sip:%F0%9C%B3%B1%F0%9C%B3%B9%F0%9C%B3%B0%F0%9C%B3%B0%F0%9C%B3%B5%F0%9C%B3%B5%F0%9C%B3%B5%F0%9C%B3%B1%F0%9C%B3%B2%F0%9C%B3%B3%F0%9C%B3%B4@gw.contoso.com",
 	"sip:%F0%9C%B3%B1%F0%9C%B3%B9%F0%9C%B3%B0%F0%9C%B3%B0FLOWERS@gw.contoso.com", "sip:9%CD%B8%CD%B8@gw.contoso.com", "sip:john%CD%B8@contoso.com",
+	"sip:900555123400@gw.contoso.com", "sip:81-900555123400@gw.contoso.com", "sip:x900555123400@gw.contoso.com", "sip:61255512345@gw.contoso.com",
+	"sip:33142345678@gw.contoso.com", "sip:0033142345678@gw.contoso.com", "sip:1900555123400@gw.contoso.com", "sip:1900FLOWERS00@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -98,6 +100,9 @@ func FuzzPolicy(f *testing.F) {
 		// An outside line of three digits: its pauses (w, p) are letters
 		// after three digits, which read as a vanity number's.
 		{"US", TelURI, nil, []string{"999"}},
+		// Canada dials the NANP's ten digits, though its data has
+		// seven-digit numbers too.
+		{"CA", E164, []string{"911", "+19005551234"}, []string{"9"}},
 	} {
 		n, err := NewNumbers(c.region, c.format, c.emergency, c.outsideLine...)
 		if err != nil {
@@ -278,8 +283,11 @@ func refusalLeak(d *PropertyDestination, e *Error) string {
 // bare number and with a '+', each when n reads it, then the same of the
 // digits after each of n's outside-line prefixes they start with, when
 // six or more are left; a reading only when no reading before it is the
-// same number. Digits of no reading, as written or after a prefix, that
-// phonenumbers finds too long in either reading make it unjudgeable; a
+// same number; after the two readings of digits (as written or after a
+// prefix), their reading by a switch that completes a call on a
+// national number's one length (referenceNationalReadings). Digits of
+// neither of the first two readings, as written or after a prefix, that
+// phonenumbers finds too long in either make it unjudgeable; a
 // user of no reading at all is a name. A digit in its parameters (after
 // the first ';') makes it unjudgeable, unless it is a name read with its
 // parameters as well as without.
@@ -405,6 +413,11 @@ func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number
 				readings = append(readings, num)
 			}
 		}
+		for _, num := range referenceNationalReadings(digits, n) {
+			if !slices.ContainsFunc(readings, func(r Number) bool { return r.E164 == num.E164 }) {
+				readings = append(readings, num)
+			}
+		}
 		if possible {
 			return
 		}
@@ -439,6 +452,74 @@ func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number
 	}
 	return readings, false
 }
+
+// referenceNationalReadings are the numbers a switch of n's region
+// completes a call on when it gets more digits than a national number
+// has, plainly: where every national number has one length L by
+// phonenumbers' metadata (the possible lengths of the region's general
+// description, or else of the main region of its country code when
+// that is one and one of the region's: the NANP's 10 in Canada too),
+// the first L digits after the region's national prefix when digits
+// start with it, else the first L digits as written when the region
+// writes that number nationally without a prefix (its national format
+// holds just its national significant number); only when, with a
+// '+' and the region's country code, it is a valid number written as
+// it formats in E.164, and n reads it. None is an emergency number.
+func referenceNationalReadings(digits string, n *Numbers) []Number {
+	md := referenceMetadata()[n.region]
+	if md == nil || n.region == "001" {
+		return nil
+	}
+	lengths := md.GetGeneralDesc().GetPossibleLength()
+	if main := referenceMetadata()[phonenumbers.GetRegionCodeForCountryCode(int(md.GetCountryCode()))]; main != nil && len(lengths) > 1 {
+		if ml := main.GetGeneralDesc().GetPossibleLength(); len(ml) == 1 && slices.Contains(lengths, ml[0]) {
+			lengths = ml
+		}
+	}
+	if len(lengths) != 1 {
+		return nil
+	}
+	l := int(lengths[0])
+	cc := "+" + strconv.Itoa(int(md.GetCountryCode()))
+	var out []Number
+	take := func(national string, asWritten bool) {
+		if len(national) <= l {
+			return
+		}
+		pn, err := phonenumbers.Parse(cc+national[:l], "ZZ")
+		if err != nil || !phonenumbers.IsValidNumber(pn) || phonenumbers.Format(pn, phonenumbers.E164) != cc+national[:l] {
+			return
+		}
+		if asWritten && regexp.MustCompile(`\D`).ReplaceAllString(phonenumbers.Format(pn, phonenumbers.NATIONAL), "") != phonenumbers.GetNationalSignificantNumber(pn) {
+			return
+		}
+		num, p := n.read(cc+national[:l], sipUserNumber)
+		if !p.OK() {
+			return
+		}
+		num.Emergency = false
+		out = append(out, num)
+	}
+	if prefix := strings.ReplaceAll(md.GetNationalPrefix(), "~", ""); prefix != "" && strings.HasPrefix(digits, prefix) {
+		take(digits[len(prefix):], false)
+	} else {
+		take(digits, true)
+	}
+	return out
+}
+
+// referenceMetadata is phonenumbers' metadata by region.
+var referenceMetadata = sync.OnceValue(func() map[string]*metadata.PhoneMetadata {
+	c, err := phonenumbers.MetadataCollection()
+	if err != nil {
+		panic(err)
+	}
+	m := map[string]*metadata.PhoneMetadata{}
+	for _, md := range c.GetMetadata() {
+		m[md.GetId()] = md
+	}
+	return m
+})
 
 // referenceShort is what referenceShortCode reads.
 type referenceShort struct {
