@@ -100,8 +100,14 @@ func TestPoolHTTP2Delivery(t *testing.T) {
 						}
 					}
 				}
-				if n := primary.Conns.Load(); n != 1 {
-					t.Errorf("primary accepted %d connections, want 1 (HTTP/2 keeps one)", n)
+				// Every request on the first one's connection (HTTP/2 keeps
+				// one). Not a count of connections accepted: under load a
+				// dial that no request ends up using is accepted too (seen
+				// 1 in 80 runs beside two busy loops, carrying nothing).
+				for i, r := range got {
+					if r.RemoteAddr != got[0].RemoteAddr {
+						t.Errorf("request %d came on connection %s, the first on %s (HTTP/2 keeps one)", i, r.RemoteAddr, got[0].RemoteAddr)
+					}
 				}
 				if n := len(backup.Received()); n != 0 {
 					t.Errorf("backup received %d requests", n)

@@ -64,6 +64,8 @@ type Received struct {
 	Body                   string
 	// Proto is the protocol the request came by: HTTP/1.1, HTTP/2.0.
 	Proto string
+	// RemoteAddr is the address of the connection it came on.
+	RemoteAddr string
 }
 
 // OperationID is the operationId of a JSON body, else of the query, ""
@@ -323,7 +325,7 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // not received completely
 	}
 	p.mu.Lock()
-	p.received = append(p.received, Received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(body), r.Proto})
+	p.received = append(p.received, Received{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), string(body), r.Proto, r.RemoteAddr})
 	p.mu.Unlock()
 	p.Requests.Add()
 	p.answer(p, w, r)
