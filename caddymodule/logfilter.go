@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -255,8 +256,12 @@ func pathChar(s string, i int) (rune, int) {
 	}
 	var buf [utf8.UTFMax]byte
 	n, at := 0, i
-	for n < len(buf) && at+2 < len(s) && s[at] == '%' && isHexDigit(s[at+1]) && isHexDigit(s[at+2]) {
-		buf[n] = unhexDigit(s[at+1])<<4 | unhexDigit(s[at+2])
+	for n < len(buf) && at+2 < len(s) && s[at] == '%' {
+		b, err := strconv.ParseUint(s[at+1:at+3], 16, 8)
+		if err != nil {
+			break
+		}
+		buf[n] = byte(b)
 		n++
 		at += 3
 		if utf8.FullRune(buf[:n]) {
@@ -270,20 +275,6 @@ func pathChar(s string, i int) (rune, int) {
 		return c, at - i
 	}
 	return utf8.RuneError, 3
-}
-
-func isHexDigit(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhexDigit(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
 }
 
 // hostEnd returns where the host (and port) of an absolute URI ends, or

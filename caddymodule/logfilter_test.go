@@ -337,8 +337,11 @@ func decodeEscapes(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		var group []byte
-		for i+2 < len(s) && s[i] == '%' && isHexDigit(s[i+1]) && isHexDigit(s[i+2]) {
-			c, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+		for i+2 < len(s) && s[i] == '%' {
+			c, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			if err != nil {
+				break
+			}
 			group = append(group, byte(c))
 			i += 3
 		}
