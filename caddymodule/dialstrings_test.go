@@ -863,13 +863,7 @@ func TestSIPNameDigitsAlone(t *testing.T) {
 		{name: "a name with a letter no keypad has", to: "sip:1900%C3%A9t%C3%A9@gw", pass: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			body := `{"to":"` + tc.to + `"}`
-			resp, got := e.sendBody(auth, "", startOpsPath, "application/json", body, tc.batch)
-			if tc.pass {
-				assertDeliveredAsSent(t, resp, got, body)
-				return
-			}
-			assertDialoutRefused(t, resp, got, "deny")
+			e.assertStartPhoneAudioTo(t, auth, tc.to, tc.batch, tc.pass, "deny")
 		})
 	}
 }
@@ -898,13 +892,7 @@ func TestSIPUserEscapedTwice(t *testing.T) {
 		{name: "a name escaped twice", to: "sip:john%2525smith@contoso.com", pass: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			body := `{"to":"` + tc.to + `"}`
-			resp, got := e.sendBody(auth, "", startOpsPath, "application/json", body, tc.batch)
-			if tc.pass {
-				assertDeliveredAsSent(t, resp, got, body)
-				return
-			}
-			assertDialoutRefused(t, resp, got, "dial_string")
+			e.assertStartPhoneAudioTo(t, auth, tc.to, tc.batch, tc.pass, "dial_string")
 		})
 	}
 }
@@ -953,10 +941,18 @@ func TestLimitNameDigitsNoEmergencyCall(t *testing.T) {
 	}
 }
 
-// assertDialoutRefused fails unless resp is a 403 DialoutNotAllowed by
-// rule that reached no pool and shows none of the number 9005551234.
-func assertDialoutRefused(t *testing.T, resp testkit.Response, got []testkit.Received, rule string) {
+// assertStartPhoneAudioTo sends a startPhoneAudio to `to` (alone, or as
+// a batch part) and fails unless it is delivered as sent (pass), or
+// else refused 403 DialoutNotAllowed by rule, reaching no pool and
+// showing none of the number 9005551234.
+func (e guardEdge) assertStartPhoneAudioTo(t *testing.T, auth, to string, batch, pass bool, rule string) {
 	t.Helper()
+	body := `{"to":"` + to + `"}`
+	resp, got := e.sendBody(auth, "", startOpsPath, "application/json", body, batch)
+	if pass {
+		assertDeliveredAsSent(t, resp, got, body)
+		return
+	}
 	if resp.Status != http.StatusForbidden || len(got) != 0 || !strings.Contains(resp.Body, "DialoutNotAllowed") ||
 		!strings.Contains(resp.Body, "("+rule+":") || strings.Contains(resp.Body, "9005551234") {
 		t.Fatalf("status %d (%s), the pool got %d requests; want 403 %s and none", resp.Status, resp.Body, len(got), rule)

@@ -389,18 +389,9 @@ func TestDialStringOutsideLine(t *testing.T) {
 		{"a telephone SIP user", de, "sip:009001234567@gw.contoso.com;user=phone", nil, 0, RuleDefault, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			d, problem := c.n.Destination(c.value)
-			if c.rule == RuleNone {
-				if problem.OK() {
-					t.Fatalf("read as %+v, want refused", d)
-				}
+			d, ok := readDestination(t, c.n, c.value, c.rule == RuleNone, c.readings)
+			if !ok {
 				return
-			}
-			if !problem.OK() {
-				t.Fatal(problem.Reason)
-			}
-			if got := dialSummary(d.Dial); !slices.Equal(got, c.readings) {
-				t.Fatalf("readings %q, want %q", got, c.readings)
 			}
 			if d.Dial != nil && d.Dial.Written != c.written {
 				t.Errorf("Written = %d, want %d", d.Dial.Written, c.written)
@@ -477,18 +468,9 @@ func TestDialStringNationalLength(t *testing.T) {
 		{"an allowed US number and an extension", us, "tel:+14255551234;ext=00", nil, RuleDefault},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			d, problem := c.n.Destination(c.value)
-			if c.rule == RuleNone {
-				if problem.OK() {
-					t.Fatalf("read as %+v, want refused", d)
-				}
+			d, ok := readDestination(t, c.n, c.value, c.rule == RuleNone, c.readings)
+			if !ok {
 				return
-			}
-			if !problem.OK() {
-				t.Fatal(problem.Reason)
-			}
-			if got := dialSummary(d.Dial); !slices.Equal(got, c.readings) {
-				t.Fatalf("readings %q, want %q", got, c.readings)
 			}
 			if d.Dial != nil {
 				for _, r := range d.Dial.Readings {
@@ -588,4 +570,25 @@ func TestDialStringEscapedTwice(t *testing.T) {
 			t.Errorf("%s: IsDialled %v, International %v; want both", c.value, p.IsDialled(&d), n.International(&d))
 		}
 	}
+}
+
+// readDestination reads value with n: it fails unless the value is
+// refused when refused (and then reports false), else read with the
+// dial-string readings readings (see dialSummary).
+func readDestination(t *testing.T, n *Numbers, value string, refused bool, readings []string) (Destination, bool) {
+	t.Helper()
+	d, problem := n.Destination(value)
+	if refused {
+		if problem.OK() {
+			t.Fatalf("read as %+v, want refused", d)
+		}
+		return d, false
+	}
+	if !problem.OK() {
+		t.Fatal(problem.Reason)
+	}
+	if got := dialSummary(d.Dial); !slices.Equal(got, readings) {
+		t.Fatalf("readings %q, want %q", got, readings)
+	}
+	return d, true
 }

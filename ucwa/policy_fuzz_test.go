@@ -510,7 +510,11 @@ func referenceNationalReadings(digits string, n *Numbers) []Number {
 
 // referenceMetadata is phonenumbers' metadata by region.
 var referenceMetadata = sync.OnceValue(func() map[string]*metadata.PhoneMetadata {
-	c, err := phonenumbers.MetadataCollection()
+	return byRegion(phonenumbers.MetadataCollection())
+})
+
+// byRegion is a metadata collection's metadata by region.
+func byRegion(c *metadata.PhoneMetadataCollection, err error) map[string]*metadata.PhoneMetadata {
 	if err != nil {
 		panic(err)
 	}
@@ -519,7 +523,7 @@ var referenceMetadata = sync.OnceValue(func() map[string]*metadata.PhoneMetadata
 		m[md.GetId()] = md
 	}
 	return m
-})
+}
 
 // referenceShort is what referenceShortCode reads.
 type referenceShort struct {
@@ -561,15 +565,7 @@ func referencePremium(digits, region string) bool {
 // referenceShortMetadata is phonenumbers' short-number metadata by
 // region.
 var referenceShortMetadata = sync.OnceValue(func() map[string]*metadata.PhoneMetadata {
-	c, err := phonenumbers.ShortNumberMetadataCollection()
-	if err != nil {
-		panic(err)
-	}
-	m := map[string]*metadata.PhoneMetadata{}
-	for _, md := range c.GetMetadata() {
-		m[md.GetId()] = md
-	}
-	return m
+	return byRegion(phonenumbers.ShortNumberMetadataCollection())
 })
 
 // referenceShortCode reads a SIP destination's user as the rules of a
