@@ -240,7 +240,9 @@ func (h *Handler) authorize(w http.ResponseWriter, in *intake) bool {
 	if !strings.EqualFold(scheme, "Bearer") {
 		return h.unauthorized(w, r, errFormat, false, "The request has no bearer token (Authorization: Bearer).", nil)
 	}
-	raw = strings.TrimSpace(raw)
+	// Spaces and tabs only, as HTTP's optional whitespace: a pool takes
+	// any other space (a no-break space, say) as part of the token.
+	raw = strings.Trim(raw, " \t")
 	if strings.HasPrefix(raw, "cwt=") {
 		if h.WebTickets == webTicketsForward {
 			return true // the pool checks web tickets itself

@@ -203,6 +203,10 @@ func TestAuthTokens(t *testing.T) {
 		{"exp 0", rs(jwt.MapClaims{"exp": 0}), 401, invalidToken, "no expiry"},
 		{"exp null", rs(jwt.MapClaims{"exp": json.RawMessage("null")}), 401, invalidToken, "malformed"},
 		{"tab after the scheme", []string{"Bearer\t" + testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, nil))}, 401, missingToken, "no bearer token"},
+		// Only spaces (and tabs) surround a token (RFC 9110's OWS): a
+		// pool reads a no-break space after it as part of the token.
+		{"no-break space after the token", bearer(testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, nil)) + "\u00a0"), 401, invalidToken, "malformed"},
+		{"no-break space before the token", bearer("\u00a0" + testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, nil))), 401, invalidToken, "malformed"},
 		{"two tokens in one header", []string{"Bearer " + testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, nil)) + ", Bearer " + testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, nil))}, 401, invalidToken, "malformed"},
 		{"issuer missing", rs(jwt.MapClaims{"iss": nil}), 401, invalidToken, "issuer"},
 		{"wrong audience", rs(jwt.MapClaims{"aud": "api://other"}), 401, invalidToken, "audience"},
