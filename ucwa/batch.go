@@ -339,7 +339,10 @@ func (p *BatchPart) edits(dst []batchEdit) []batchEdit {
 //     msgtype may be missing (RFC 9112 section 10.2 makes it optional: the
 //     first line tells a request from a response, and the parser requires
 //     a request line). Parameters match in any letter case and order; any
-//     parameter given twice is refused; unknown parameters are ignored.
+//     parameter given twice is refused; unknown parameters are ignored,
+//     but for a charset other than UTF-8, which is refused: a reader that
+//     takes the part as text decodes it in that charset (in UTF-7, "+AHM-"
+//     is "s"), and would run a request the edge never read.
 //   - The inner request is "METHOD SP origin-form SP HTTP/1.1": the method
 //     in upper-case letters only (a reader that folds case would run
 //     "post" as POST), the target a path starting with one "/" of RFC 3986
@@ -904,6 +907,13 @@ func batchParsePartHeaders(buf []byte, start, end int, wantType string) (int, ba
 			}
 			if rule := batchCheckPartType(string(value), wantType); rule != "" {
 				return 0, batchNoSpan, rule
+			}
+			// The edge reads a request part in UTF-8; a pool that reads
+			// the part as text (HttpContent.ReadAsStringAsync) decodes it
+			// in the charset named here, where UTF-7's
+			// "+AHM-tartPhoneAudio" is startPhoneAudio.
+			if wantType == "request" && namesOtherCharset(string(value)) {
+				return 0, batchNoSpan, "its Content-Type names a character set other than UTF-8"
 			}
 		case batchFieldIs(buf, f, "Content-Length"):
 			if length.ok() {
