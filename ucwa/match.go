@@ -324,9 +324,16 @@ func (m *Matcher) match(method, rawPath string) Match {
 	// The segments as written, before letters were folded and ";params"
 	// cut: a look-alike letter folded to ASCII (a Kelvin sign after the
 	// name) is junk too, and "..;" is no dot segment to IIS, which gives
-	// startPhoneAudio/..;/x to startPhoneAudio as PathInfo.
-	if raw := asWritten(rawPath); raw != p && m.near(method, raw, ownRel) {
-		return Match{NearMiss: true}
+	// startPhoneAudio/..;/x to startPhoneAudio as PathInfo, and
+	// me/phones/..; to a phone, whose PUT stores a number, where the edge
+	// read me.
+	if raw := asWritten(rawPath); raw != p {
+		if m.near(method, raw, ownRel) {
+			return Match{NearMiss: true}
+		}
+		if s := m.item(raw, lastSegment(raw)); s != nil && !s.op.PassesOn(method) {
+			return Match{NearMiss: true}
+		}
 	}
 	return Match{}
 }
