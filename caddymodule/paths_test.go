@@ -175,7 +175,10 @@ func TestPathCookielessSegment(t *testing.T) {
 		{"PUT", opsApp + "/me/(S(x)). /phones/work", true},
 		// What ASP.NET leaves as it is (a small letter, nothing after the
 		// segment), reads, and a phone's DELETE pass.
-		{"PUT", opsApp + "/me/(s(x))/phones/work", false},
+		{"POST", opsApp + "/communication/conversations/(s(x))/messaging/sendMessage", false},
+		// A phone below another prefix than me, left as it is, is a near
+		// miss all the same (see TestPhonesWrites).
+		{"PUT", opsApp + "/me/(s(x))/phones/work", true},
 		{"PUT", opsApp + "/me/phones/work/(S(x))", true}, // below a phone, as without the segment
 		{"GET", opsApp + "/me/(S(x))/phones/work", false},
 		{"DELETE", opsApp + "/me/(S(x))/phones/work", false},

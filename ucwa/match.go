@@ -327,13 +327,8 @@ func (m *Matcher) match(method, rawPath string) Match {
 	// startPhoneAudio/..;/x to startPhoneAudio as PathInfo, and
 	// me/phones/..; to a phone, whose PUT stores a number, where the edge
 	// read me.
-	if raw := asWritten(rawPath); raw != p {
-		if m.near(method, raw, ownRel) {
-			return Match{NearMiss: true}
-		}
-		if s := m.item(raw, lastSegment(raw)); s != nil && !s.op.PassesOn(method) {
-			return Match{NearMiss: true}
-		}
+	if raw := asWritten(rawPath); raw != p && m.near(method, raw, ownRel) {
+		return Match{NearMiss: true}
 	}
 	return Match{}
 }
@@ -348,6 +343,23 @@ func (m *Matcher) item(p, last string) *matchSuffix {
 	for i := range m.items {
 		s := &m.items[i]
 		if hasSegmentSuffixFold(parent, s.suffix[:len(s.suffix)-len("/"+anyItem)]) {
+			return s
+		}
+	}
+	return nil
+}
+
+// itemOfName returns the suffix ending in anyItem whose collection (its
+// segment before anyItem: phones) a path with this last segment is an
+// item of by name, wherever that collection stands, or nil.
+func (m *Matcher) itemOfName(p, last string) *matchSuffix {
+	if last == "" || len(p) == len(last)+1 {
+		return nil
+	}
+	parent := lastSegment(p[:len(p)-len(last)-1])
+	for i := range m.items {
+		s := &m.items[i]
+		if equalFoldASCII(lastSegment(s.suffix[:len(s.suffix)-len("/"+anyItem)]), parent) {
 			return s
 		}
 	}
@@ -371,9 +383,17 @@ func (m *Matcher) item(p, last string) *matchSuffix {
 // transfer or forward, which the reference does not list. A last segment
 // that is ownRel itself (an item's, see Matcher.item, whose row passes
 // the method) is no near miss: that row's resource is the one it names.
+// An item of a collection named as an item row's, below another prefix
+// than the row's (x/phones/work, phones/work at the application's root,
+// where a pool serves some of me's links, or me/phones/..;, which IIS
+// reads as a phone), is a near miss for a method that row does not pass:
+// a pool may serve the collection there too, and its PUT store a number.
 func (m *Matcher) near(method, p, ownRel string) bool {
 	last := lastSegment(p)
 	if nearName(last, m.names) && (len(last) != len(ownRel) || !equalFoldASCII(ownRel, last)) {
+		return true
+	}
+	if s := m.itemOfName(p, last); s != nil && !s.op.PassesOn(method) {
 		return true
 	}
 	write := !isRead(method)

@@ -191,12 +191,24 @@ func TestMatch(t *testing.T) {
 		{"PUT", app + `/me/(S(x))\phones/work`, "near miss"},         // a backslash is a slash to IIS
 		{"PUT", app + "/me/(S(x)). /phones/work", "near miss"},       // and trailing dots and spaces go
 		{"PUT", app + "/(S(x))/me/phones/work", "phone"},
-		{"PUT", app + "/me/(s(x))/phones/work", "none"},     // a small letter: ASP.NET leaves it
-		{"PUT", app + "/me/(S(x)/phones/work", "none"},      // no ")/"
-		{"PUT", app + "/me/(S(x)y)/phones/work", "none"},    // text after a value
-		{"PUT", app + "/me/(S(x))/(y)/phones/work", "none"}, // the last ")/" ends no cookieless values, and ASP.NET stops there
-		{"PUT", app + "/me/(S(x/y))/phones/work", "none"},   // a '/' in a value
-		{"DELETE", app + "/me/(S(x))/phones/work", "none"},  // a phone's DELETE passes
+		{"POST", app + "/communication/conversations/(S(x))/messaging/sendMessage", "near miss"},
+		{"POST", app + "/communication/conversations/(s(x))/messaging/sendMessage", "none"},       // a small letter: ASP.NET leaves it
+		{"POST", app + "/communication/conversations/(S(x)/messaging/sendMessage", "none"},        // no ")/"
+		{"POST", app + "/communication/conversations/(S(x)y)/messaging/sendMessage", "none"},      // text after a value
+		{"POST", app + "/communication/conversations/(S(x))/messaging/(y)/sendMessage", "none"},   // the last ")/" ends no cookieless values, and ASP.NET stops there
+		{"POST", app + "/communication/conversations/137/messaging/(S(x/y))/sendMessage", "none"}, // a '/' in a value
+		// A phone below another prefix than me, which ASP.NET leaves as
+		// it is, is a near miss all the same: a pool may serve phones
+		// there.
+		{"PUT", app + "/me/(s(x))/phones/work", "near miss"},
+		{"PUT", app + "/me/(S(x)/phones/work", "near miss"},
+		{"PUT", app + "/me/(S(x))/(y)/phones/work", "near miss"},
+		{"PUT", app + "/phones/work", "near miss"},
+		{"POST", app + "/phones/work", "near miss"},
+		{"PUT", app + "/me/phones/..;", "near miss"}, // "..;" is no dot segment to IIS: a phone
+		{"DELETE", app + "/phones/work", "none"},
+		{"GET", app + "/phones/work", "none"},
+		{"DELETE", app + "/me/(S(x))/phones/work", "none"}, // a phone's DELETE passes
 		{"GET", app + "/me/(S(x))/phones/work", "none"},
 		{"POST", app + "/communication/conversations/137/messaging/(S(x))/sendMessage", "none"},
 		{"POST", app + "/communication/conversations/(S(x))/messaging/sendMessage", "near miss"}, // sendMessage directly below a conversation "messaging"
