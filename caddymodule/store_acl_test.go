@@ -1,0 +1,106 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// readmeRedisCommands are the commands the README says the edge's Redis
+// user needs (its words in backquotes and capitals, from "The edge's
+// Redis user needs" up to cluster's CLUSTER SLOTS), in lower case.
+func readmeRedisCommands(t *testing.T) []string {
+	t.Helper()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, para, found := strings.Cut(string(readme), "The edge's Redis user needs")
+	para, _, cut := strings.Cut(para, "`CLUSTER SLOTS`")
+	if !found || !cut {
+		t.Fatal("the README says nothing of the commands the edge's Redis user needs")
+	}
+	var commands []string
+	for _, m := range regexp.MustCompile("`([A-Z]+)`").FindAllStringSubmatch(para, -1) {
+		commands = append(commands, strings.ToLower(m[1]))
+	}
+	return commands
+}
+
+// TestRedisACLOfReadme: an edge whose Redis user may run the commands
+// the README lists, on the keys it says the edge writes, and nothing
+// else, does all it does with a Redis store: its startup check passes
+// and it reads Redis's durability; with max_entries_per_caller, a
+// request is reserved and its repeat replayed, a request that reached
+// no pool (410, its pool down) releases its key and gives its limit's
+// event back, so that it is delivered when sent again, and a caller
+// over its share gets 429; a limit takes and refuses. Nothing is taken
+// for an outage.
+func TestRedisACLOfReadme(t *testing.T) {
+	commands := readmeRedisCommands(t)
+	srv := testkit.StartRedis(t)
+	acl := []any{"ACL", "SETUSER", "edge", "on", ">edge-pw", "resetkeys", "~ucwa:*", "~rate:ucwa:*", "resetchannels", "-@all"}
+	for _, c := range commands {
+		acl = append(acl, "+"+c)
+	}
+	if err := testkit.RedisClients(t, srv)[0].Do(context.Background(), acl...).Err(); err != nil {
+		t.Fatalf("%v: %v", acl, err)
+	}
+	u, err := url.Parse(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another db than 0, which go-redis selects on each connection.
+	u.User, u.Path = url.UserPassword("edge", "edge-pw"), "/1"
+	pool := newIdemPool(t, "primary")
+	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t),
+		"store redis "+u.String()+" {\n\t\t\ttimeout 5s\n\t\t\tmax_entries_per_caller 2\n\t\t}",
+		"limit calls 3 per 1h", "primary "+pool.Addr()))
+	e.Logs().Wait(t, `"msg":"redis answers"`)
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+
+	first := idemCall{header: caller, op: "acl-first"}
+	answer := e.call(first)
+	if answer.Status != http.StatusCreated {
+		t.Fatalf("a request: %d %s", answer.Status, answer.Body)
+	}
+	assertReplay(t, e.call(first), answer)
+	e.Logs().Wait(t, `"msg":"redis keeps the edge's keys until they expire"`)
+
+	pool.Kill()
+	noPool := idemCall{header: caller, op: "acl-no-pool"}
+	if resp := e.call(noPool); resp.Status != http.StatusGone {
+		t.Fatalf("a request with its pool down: %d %s, want 410", resp.Status, resp.Body)
+	}
+	pool.Restart(t)
+	if resp := e.call(noPool); resp.Status != http.StatusCreated || deliveries(pool.Pool, noPool.op) != 1 {
+		t.Fatalf("the request that reached no pool, sent again: %d %s, delivered %d times; want 201, once",
+			resp.Status, resp.Body, deliveries(pool.Pool, noPool.op))
+	}
+	resp := e.call(idemCall{header: caller, op: "acl-over-share"})
+	if resp.Status != http.StatusTooManyRequests || ucwaError(t, resp.Body).Message != errCallerShareFull.Message {
+		t.Fatalf("a third reservation of a caller with a share of 2: %d %s, want 429 for its share", resp.Status, resp.Body)
+	}
+
+	// The limit took two events (the request that reached no pool gave
+	// its first back): one more fits, the next is refused.
+	spend := idemCall{header: caller, body: `{"to":"4255551234"}`}
+	if resp := e.call(spend); resp.Status != http.StatusCreated {
+		t.Fatalf("the limit's third call: %d %s", resp.Status, resp.Body)
+	}
+	if resp := e.call(spend); resp.Status != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("the limit's fourth call: %d %s, want 429 with Retry-After", resp.Status, resp.Body)
+	}
+
+	for _, warning := range []string{"store failing", "could not read", "did not answer"} {
+		if lines := e.Logs().Lines(warning); len(lines) > 0 {
+			t.Errorf("the edge warned %q:\n%s", warning, strings.Join(lines, "\n"))
+		}
+	}
+}
