@@ -292,6 +292,16 @@ func TestLimitConflictAcrossSites(t *testing.T) {
 			s := redisStore(t)
 			return s(), strings.Replace(s(), "timeout 5s", "timeout 5s\n\t\t\tkey_prefix other:", 1)
 		}, false},
+		{"redis, one URL without its db", "limit calls 20 per 1h", "limit calls 5 per 1h", func(t *testing.T) (string, string) {
+			s := redisStore(t)
+			// redis://127.0.0.1:<port>/0 and redis://127.0.0.1:<port>: db 0
+			// of one Redis.
+			return s(), strings.Replace(s(), "/0 {", " {", 1)
+		}, true},
+		{"redis, other dbs", "limit calls 20 per 1h", "limit calls 5 per 1h", func(t *testing.T) (string, string) {
+			s := redisStore(t)
+			return s(), strings.Replace(s(), "/0 {", "/1 {", 1)
+		}, false},
 		{"memory and redis", "limit calls 20 per 1h", "limit calls 5 per 1h", func(t *testing.T) (string, string) {
 			return "store memory", redisStore(t)()
 		}, false},

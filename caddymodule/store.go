@@ -673,11 +673,13 @@ func configLoad(ctx caddy.Context) any { return ctx.FileSystems() }
 // sentinels' master or the cluster's nodes) and the key prefix, hashed
 // as the usage pool's keys are; not the user, the password, the TLS
 // settings or the timeout, which change how the store reaches the keys,
-// not which.
+// not which. The host, port and db are as go-redis reads them, so that
+// URLs that leave out the port (6379) or the db (0), or spell the host
+// in other letter case, name the same keys.
 func redisData(opts store.RedisOptions) (string, error) {
 	where := opts.URL
-	if u, err := url.Parse(opts.URL); err == nil {
-		where = u.Host + u.Path
+	if o, err := redis.ParseURL(opts.URL); err == nil {
+		where = strings.ToLower(o.Addr) + "/" + strconv.Itoa(o.DB)
 	}
 	return sharedStoreKey("redis", struct {
 		Where, Master, Prefix string
