@@ -477,8 +477,9 @@ type scriptCall struct {
 	argc    int
 	withTTL bool
 	// key is the key (the store's prefix and the caller's key), and
-	// owner, when not empty, a second key (an owner's count, in key's
-	// hash slot: see ownedCalls); argv are the script's ARGV, ttl its
+	// owner, when not empty, a second key in key's hash slot (an owner's
+	// count, see ownedCalls; or, of ownerScript on a count, the key
+	// reserved, see reserveOwned); argv are the script's ARGV, ttl its
 	// last for the scripts that take one.
 	key, owner string
 	argv       [3]string

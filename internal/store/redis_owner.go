@@ -24,10 +24,16 @@ const ownerKeyInfix = "owner:"
 // in milliseconds: ARGV[3] from now); the members expired are dropped
 // first, and the owner has room while it holds fewer than ARGV[2]. A
 // key it holds already counts once, whatever its reservation's fate
-// (a repeat, or the same call run again: see Redis), and is only moved
-// on to the later expiry. The set lives as long as its latest member.
-// One key: a script that a cluster runs on the owner's slot, apart
-// from the reservation's.
+// (a repeat, or the same call run again: see Redis). Its count is moved
+// on to the later expiry only when the reservation's key, KEYS[2] when
+// the caller gives it (in the set's hash slot), does not exist, so that
+// the reservation takes it anew: a repeat of a key that exists (answered,
+// or in flight) leaves its count to end with the key, as the key's
+// renewals and its answer have it (see followScript), rather than a
+// whole TTL after the repeat. Without KEYS[2] (a cluster, the key in
+// another slot) it is moved on all the same. The set lives as long as
+// its latest member. One key or two: a script that a cluster runs on the
+// owner's slot, apart from the reservation's unless they share it.
 var ownerScript = newReservationScript(`
 redis.replicate_commands()
 local now = redis.call('TIME')
@@ -41,7 +47,7 @@ if not expires then
 		return now - tonumber(first[2]) - 1
 	end
 	redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-elseif tonumber(expires) < now + ttl then
+elseif tonumber(expires) < now + ttl and not (KEYS[2] and redis.call('PTTL', KEYS[2]) ~= -2) then
 	redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 end
 if redis.call('PTTL', KEYS[1]) < ttl then
@@ -80,6 +86,11 @@ func (r *Redis) reserveOwned(ctx context.Context, owner, key, value string, ttl 
 	calls := []scriptCall{
 		{script: ownerScript, argc: 2, withTTL: true, key: r.ownerKey(owner), argv: [3]string{key, r.maxPerOwnerArg}, ttl: ms},
 		{script: reserveScript, argc: 1, withTTL: true, key: r.prefix + key, argv: [3]string{value}, ttl: ms},
+	}
+	if count := &calls[0]; !r.cluster || hashTag(count.key) == hashTag(calls[1].key) {
+		// The count's script looks at the reservation's key, its second
+		// key, in its slot (see ownerScript).
+		count.owner = calls[1].key
 	}
 	cmds := r.pipelined(ctx, calls)
 	reply, err := cmds[1].Result()
