@@ -32,15 +32,16 @@ func TestCallerShareRepeatEndsWithKey(t *testing.T) {
 			caller := idemToken(t, "tenant-1", "oid-"+tc.name, "sub-a")
 
 			first := idemCall{header: caller, op: "share-first"}
-			answered := time.Now()
 			answer := e.call(first)
+			// The key's window starts before the answer arrives: it has
+			// ended a window after this.
+			answered := time.Now()
 			if answer.Status != http.StatusCreated {
 				t.Fatalf("a request: %d %s", answer.Status, answer.Body)
 			}
 			time.Sleep(window / 2)
 			assertReplay(t, e.call(first), answer)
-			// The first request's key, answered at once, expires a window
-			// after it.
+			// The first request's key has expired by then.
 			time.Sleep(time.Until(answered.Add(window + 300*time.Millisecond)))
 			next := idemCall{header: caller, op: "share-next"}
 			if resp := e.call(next); resp.Status != http.StatusCreated || deliveries(pool.Pool, next.op) != 1 {
