@@ -217,8 +217,9 @@ func (e opsEdge) sendGuarded(t *testing.T, req testkit.Request, param string) te
 // TestEmbeddedSettingsRules: a settings resource embedded in PUT
 // callForwardingSettings (unansweredCallSettings, simultaneousRingSettings,
 // named by its key in "_embedded", its rel member or property, or the rel
-// attribute of a nested XML <resource>) is held to the rules of its own
-// PUT: a ringDelay that PUT unansweredCallSettings refuses is refused
+// attribute of a nested XML <resource>; an XML rel property holding an
+// element, whose text a pool reading it whole takes for the rel, names
+// both) is held to the rules of its own PUT: a ringDelay that PUT unansweredCallSettings refuses is refused
 // there too, 400 naming it, and nothing reaches the pool; the values a
 // pool serves pass byte for byte.
 func TestEmbeddedSettingsRules(t *testing.T) {
@@ -238,6 +239,10 @@ func TestEmbeddedSettingsRules(t *testing.T) {
 			req: put(forwardingSettingsPath, "application/json", `{"_embedded":{"unansweredCallSettings":{"target":"Team"}}}`)},
 		{name: "XML nested resource", param: "ringDelay",
 			req: put(forwardingSettingsPath, "application/xml", `<resource `+xmlnsUCWA+`><resource rel="unansweredCallSettings" href="/x"><property name="ringDelay">99</property></resource></resource>`)},
+		{name: "XML a rel holding an element", param: "ringDelay",
+			req: put(forwardingSettingsPath, "application/xml", `<resource `+xmlnsUCWA+`><resource href="/x"><property name="rel">unansweredCallSettings<b/></property><property name="ringDelay">1</property></resource></resource>`)},
+		{name: "XML a rel's text inside an element", param: "ringDelay",
+			req: put(forwardingSettingsPath, "application/xml", `<resource `+xmlnsUCWA+`><resource href="/x"><property name="rel"><b>unansweredCallSettings</b></property><property name="ringDelay">1</property></resource></resource>`)},
 		{name: "in a batch", param: "ringDelay",
 			req: post(opsApp+"/batch", batchType, batchBody("PUT "+forwardingSettingsPath+" HTTP/1.1\r\nIf-Match: 1\r\nContent-Type: application/json\r\n\r\n"+
 				`{"_embedded":{"unansweredCallSettings":{"ringDelay":-1}}}`))},

@@ -197,9 +197,7 @@ func (er *embeddedRules) named(rel string) {
 		return
 	}
 	if !isASCII(rel) {
-		for j := range er.is {
-			er.is[j] = true
-		}
+		er.namedAll()
 		return
 	}
 	rel = foldedName(rel)
@@ -207,6 +205,14 @@ func (er *embeddedRules) named(rel string) {
 		if equalFoldASCII(er.known[i].Rel, rel) {
 			er.is[i] = true
 		}
+	}
+}
+
+// namedAll records that the resource may go by the rel of every known
+// resource: it is held to the rules of each.
+func (er *embeddedRules) namedAll() {
+	for j := range er.is {
+		er.is[j] = true
 	}
 }
 
@@ -261,7 +267,15 @@ func (er *embeddedRules) xmlValue(folded, text string, list bool, at int) {
 		return
 	}
 	if equalFoldASCII("rel", folded) {
-		if !list {
+		// A rel holding an element, or a propertyList so named, has no
+		// text the edge reads, yet a pool reading an element's text
+		// whole (XElement.Value, XmlSerializer's [XmlText], which skip
+		// the element) reads unansweredCallSettings in
+		// <property name="rel">unansweredCallSettings<x/></property>:
+		// the resource is held to the rules of every known one.
+		if list {
+			er.namedAll()
+		} else {
 			er.named(text)
 		}
 		return

@@ -43,6 +43,9 @@ func TestDecodeEmbeddedRules(t *testing.T) {
 		{"XML rel property, after", XML, open + `<resource><property name="ringDelay">1</property><property name="Rel">unansweredCallSettings</property></resource></resource>`, "ringDelay", "from 5 to 60"},
 		{"XML rel in another namespace", XML, open + `<resource xmlns:p="urn:p" p:rel="unansweredCallSettings"><property name="ringDelay">1</property></resource></resource>`, "ringDelay", "from 5 to 60"},
 		{"XML a propertyList", XML, open + `<resource rel="unansweredCallSettings"><propertyList name="ringDelay"><item>20</item></propertyList></resource></resource>`, "ringDelay", "must be a single value"},
+		{"XML rel holding an element after its text", XML, open + `<resource><property name="rel">unansweredCallSettings<b/></property><property name="ringDelay">1</property></resource></resource>`, "ringDelay", "from 5 to 60"},
+		{"XML rel's text inside an element", XML, open + `<resource><property name="rel"><b>unansweredCallSettings</b></property><property name="ringDelay">1</property></resource></resource>`, "ringDelay", "from 5 to 60"},
+		{"XML a propertyList named rel", XML, open + `<resource><propertyList name="rel"><item>unansweredCallSettings</item></propertyList><property name="ringDelay">1</property></resource></resource>`, "ringDelay", "from 5 to 60"},
 		{"XML a property holding an element", XML, open + `<resource rel="unansweredCallSettings"><property name="ringDelay">20<b/></property></resource></resource>`, "ringDelay", "must be a single value"},
 		{"XML as a pool serves it", XML, open + `<resource rel="simultaneousRingSettings" href="/x"><property name="rel">simultaneousRingSettings</property><property name="ringDelay">0</property><property name="target">Team</property></resource><resource rel="unansweredCallSettings"><property name="ringDelay"> 60 </property><property name="target"/></resource></resource>`, "", ""},
 	}
