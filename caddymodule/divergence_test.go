@@ -673,6 +673,40 @@ func TestXMLEmbeddedSplitText(t *testing.T) {
 	}
 }
 
+// TestXMLEmbeddedValueAttribute: a PUT callForwardingSettings whose
+// embedded resource has a property its rules read (rel, ringDelay) with
+// an attribute beside its name (value="1") is refused with 400
+// DeserializationFailure (alone, or as a batch part), and never reaches
+// the pool, as such a property at the top level is: the edge judges the
+// text, a pool reading the attribute reads a ringDelay of 1 in
+// unansweredCallSettings, which the edge never held to 5 to 60, or names
+// the resource by a rel the edge never read. Another property's
+// attribute passes as sent.
+func TestXMLEmbeddedValueAttribute(t *testing.T) {
+	e := startGuardEdge(t, ``)
+	auth := callerBearer(t)
+	const forwarding = opsApp + "/me/callForwardingSettings"
+	const open = `<resource xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" rel="callForwardingSettings" href="/x"><property name="unansweredCallHandling">Enabled</property>`
+	for _, tc := range []struct {
+		name, body  string
+		batch, pass bool
+	}{
+		{name: "ringDelay in a value attribute", body: open + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay" value="1">10</property></resource></resource>`},
+		{name: "rel in a value attribute", body: open + `<resource href="/y"><property name="rel" value="unansweredCallSettings"/><property name="ringDelay">1</property></resource></resource>`},
+		{name: "ringDelay in a value attribute in a batch part", batch: true, body: open + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay" value="1">10</property></resource></resource>`},
+		{name: "another property's attribute passes", pass: true, body: open + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay">10</property><property name="x" value="1">a</property></resource></resource>`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, got := e.sendBody(auth, "PUT", forwarding, "application/xml", tc.body, tc.batch)
+			if tc.pass {
+				assertDeliveredAsSent(t, resp, got, tc.body)
+				return
+			}
+			assertRefusedUndelivered(t, resp, got, "", "DeserializationFailure", "has the attribute")
+		})
+	}
+}
+
 // TestContentTypeCharsetReadOtherwise: a Content-Type whose charset
 // mime.ParseMediaType reads as UTF-8 but .NET otherwise (System.Web's
 // HttpRequest.ContentEncoding takes the first charset=, and ignores RFC

@@ -513,8 +513,10 @@ func (er *embeddedRules) xmlNamed(t xml.StartElement, text string, list bool, at
 
 // xmlEmbeddedProperty reads an embedded <property> to its end tag and
 // refuses it when it is named like a destination and its text is not one
-// the destination allows (an element inside it never is) or it has an
-// attribute other than its name (see otherPropertyAttr), and when the
+// the destination allows (an element inside it never is), when it is
+// named like a destination or the rules read its text and it has an
+// attribute other than its name (see otherPropertyAttr: a pool reading
+// value="1" reads a ringDelay the edge did not judge), and when the
 // rules read its text (its rel, a ringDelay, a target) and a comment, a
 // processing instruction or a CDATA section splits it: the edge judges
 // the text of every run, and cannot forward it as one run as it does a
@@ -537,8 +539,15 @@ func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at, de
 			}
 		}
 	}
-	if _, other := otherPropertyAttr(t, true); other && dest != nil {
-		return embeddedError(dest, xmlEmbeddedWhere, body, at)
+	if a, other := otherPropertyAttr(t, true); other {
+		if dest != nil {
+			return embeddedError(dest, xmlEmbeddedWhere, body, at)
+		}
+		// A property the rules read (its rel, a ringDelay) with a value
+		// in an attribute beside its text, as one at the top level is.
+		if rules.xmlReads(t) {
+			return propertyAttrError(a, body, at)
+		}
 	}
 	var text strings.Builder
 	allowed := true

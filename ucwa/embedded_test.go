@@ -71,3 +71,26 @@ func TestDecodeEmbeddedRules(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeEmbeddedValueAttribute: in a PUT's embedded resource, a
+// property the resource's rules read (its rel, a ringDelay) with an
+// attribute beside its name is refused, as one at the top level is: a
+// pool reading value="1" reads what the edge did not judge. Another
+// property's attribute, and namespace declarations, pass.
+func TestDecodeEmbeddedValueAttribute(t *testing.T) {
+	op := mustOperation("callForwardingSettings")
+	const open = `<resource xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" rel="callForwardingSettings" href="/x">`
+	for _, tt := range []struct {
+		name, inner string
+		ok          bool
+	}{
+		{"ringDelay in a value attribute", `<resource rel="unansweredCallSettings"><property name="ringDelay" value="1">10</property></resource>`, false},
+		{"rel in a value attribute", `<resource><property name="Rel" p:value="unansweredCallSettings" xmlns:p="urn:p"/><property name="ringDelay">1</property></resource>`, false},
+		{"a namespace declaration", `<resource rel="unansweredCallSettings"><property name="ringDelay" xmlns:p="urn:p">10</property></resource>`, true},
+		{"another property's attribute", `<resource rel="unansweredCallSettings"><property name="x" value="1">a</property></resource>`, true},
+	} {
+		body := open + tt.inner + `</resource>`
+		_, err := Decode(op, XML, []byte(body))
+		checkDeserialization(t, tt.name, body, tt.ok, err, `has the attribute "`, "line 1, column")
+	}
+}
