@@ -8,13 +8,16 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -244,6 +247,62 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestJWKSURLTimerBesideRefetch: the refresh timer fires just as a token
+// with an unknown kid asks for a fetch, and the loop takes the timer. Its
+// fetch serves the kid's waiter, and the kid's wake-up is spent: the loop
+// does not fetch again at once, within jwksMinRefetch. A later unknown
+// kid still wakes it. The test makes the timer's fetch itself, as the
+// loop does (a select with both ready picks either at random), and runs
+// the fetcher in a synctest bubble, its provider in memory, so that "the
+// loop is idle" is a fact to wait for (synctest.Wait).
+func TestJWKSURLTimerBesideRefetch(t *testing.T) {
+	k := testkit.Keys(t)
+	body := testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA))
+	synctest.Test(t, func(t *testing.T) {
+		var hits atomic.Int64
+		clk := testkit.NewClock(time.Now())
+		s := newJWKSURL("https://idp.example/keys", time.Hour, clk.Now, testLogger(t))
+		s.client.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			hits.Add(1)
+			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body)), Request: r}, nil
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer func() { cancel(); <-s.done }()
+		wantHits := func(want int64, when string) {
+			t.Helper()
+			if got := hits.Load(); got != want {
+				t.Fatalf("%s: the identity provider was asked %d times, want %d", when, got, want)
+			}
+		}
+		unknownKid := func() (served chan struct{}) {
+			served = make(chan struct{})
+			go func() { s.refetch(ctx, time.Hour); close(served) }()
+			return served
+		}
+
+		s.fetch(ctx) // at startup
+		clk.Advance(jwksMinRefetch)
+		served := unknownKid()
+		synctest.Wait()      // it asked for a fetch and waits for it
+		next := s.fetch(ctx) // the loop's, its timer having fired
+		go s.loop(ctx, next) // back to waiting
+		synctest.Wait()
+		<-served
+		wantHits(2, "the timer's fetch beside an unknown kid's")
+
+		clk.Advance(jwksMinRefetch)
+		served = unknownKid()
+		synctest.Wait()
+		<-served
+		wantHits(3, "an unknown kid a minute later")
+	})
+}
+
+// roundTripFunc is an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestJWKSURLStoppedFetcherWaitsNot: a reload that drops a jwks_url
 // stops its fetcher while requests of the old config still run (Caddy

@@ -289,6 +289,15 @@ func (s *jwksURL) fetch(ctx context.Context) time.Duration {
 		s.mu.Lock()
 		close(s.inflight)
 		s.inflight = nil
+		// A wake-up still pending (the loop took its timer instead)
+		// was sent before this fetch began: a refetch during it finds
+		// inflight set and sends none. This fetch served its waiters;
+		// left there, it would make the loop fetch again at once,
+		// within jwksMinRefetch.
+		select {
+		case <-s.wake:
+		default:
+		}
 		s.mu.Unlock()
 	}()
 
