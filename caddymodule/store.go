@@ -400,8 +400,8 @@ type RedisStore struct {
 	// and one after the answer, before it goes out; the limits that
 	// count a request make one together before delivery (for an
 	// emergency call, one each), and one more to give its events back
-	// when it reached no pool. The check at each config load (PING) is
-	// given at least 5s. At least 1ms (a number in JSON is nanoseconds:
+	// when it reached no pool. The check at each config load (PING,
+	// then a script, see checkRedis) is given at least 5s. At least 1ms (a number in JSON is nanoseconds:
 	// 100 is 100ns, which no round trip fits in), and at most a tenth
 	// of the idempotency window (see IdempotencyConfig.Window).
 	// Default: 100ms.
@@ -616,26 +616,39 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// The warning that Redis did not answer the startup check, then what
-// requests get, by on_error.
+// The warning that Redis did not answer the startup check, or answered
+// but refused to run the store's scripts, then what requests get, by
+// on_error.
 const (
-	redisCheckFailed = "redis did not answer the edge's check at startup (PING): "
+	redisCheckFailed       = "redis did not answer the edge's check at startup (PING): "
+	redisScriptCheckFailed = "redis answers but refused to run the edge's scripts at its check at startup " +
+		"(the edge's redis user needs EVALSHA and EVAL, and the commands and keys its scripts use): "
 	redisCheckClosed = "requests that need the store will be answered 503 until it answers (emergency calls go on without it)"
 	redisCheckOpen   = "requests that need the store will go on without it (no idempotency, uncounted by the limits) until it answers"
+	scriptsClosed    = "requests that need the store will be answered 503 until redis runs them (emergency calls go on without it)"
+	scriptsOpen      = "requests that need the store will go on without it (no idempotency, uncounted by the limits) until redis runs them"
 )
 
 // checkRedis sends one PING to Redis, in the background, once per config
 // load and store (see redisState.checkFor), and warns when it fails, so
 // that a wrong password, host or TLS setting shows when the config is
-// loaded and not at the first request. The PING is given the larger of
-// the store's timeout and store.StartupCheckTimeout (5s): the first
-// connection to a remote Redis over TLS may take longer than an
-// operation may (100ms by default) though Redis is fine, and a warning
-// of a timeout would send an operator after a fault there is none of.
-// It holds no config load up, whatever it waits for. The warning names the address and
-// the kind of failure (store.RedisFailure), never the URL or the
-// password; a success logs a debug line only. Cleanup stops the check:
-// an unloaded config warns of nothing.
+// loaded and not at the first request. Once Redis answers, it runs the
+// store's release script by EVALSHA and EVAL on a key that cannot exist
+// (store.Redis.CheckScripts, which writes nothing), and warns when Redis
+// refuses it, naming the command or key Redis denied (its NOPERM, cause
+// "permission"): an ACL user allowed PING but not the scripts would
+// pass the PING and fail every request that needs the store. That
+// warning is another than a Redis that does not answer: the one is
+// fixed in Redis's ACL, the other in the URL or in Redis's health. The
+// PING and the script are each given the larger of the store's timeout
+// and store.StartupCheckTimeout (5s): the first connection to a remote
+// Redis over TLS may take longer than an operation may (100ms by
+// default) though Redis is fine, and a warning of a timeout would send
+// an operator after a fault there is none of. It holds no config load
+// up, whatever it waits for. The warnings name the address and the kind
+// of failure (store.RedisFailure), never the URL or the password; a
+// success logs a debug line only. Cleanup stops the check: an unloaded
+// config warns of nothing.
 func (r *RedisStore) checkRedis(ctx caddy.Context) {
 	state := r.store.redis
 	if !state.checkFor(configLoad(ctx)) {
@@ -644,21 +657,43 @@ func (r *RedisStore) checkRedis(ctx caddy.Context) {
 	logger := ctx.Logger()
 	check, stop := context.WithCancel(context.Background())
 	r.stopCheck = stop
-	then := redisCheckClosed
+	then, scriptsThen := redisCheckClosed, scriptsClosed
 	if r.failOpen {
-		then = redisCheckOpen
+		then, scriptsThen = redisCheckOpen, scriptsOpen
 	}
 	go func() {
 		defer stop()
 		addrs := zap.Strings("addrs", state.Addrs())
 		err := state.Ping(check, store.StartupCheckTimeout)
+		scripts := false
+		if err == nil {
+			err, scripts = state.CheckScripts(check, store.StartupCheckTimeout), true
+		}
+		cause := store.RedisFailure(err)
 		switch {
 		case check.Err() != nil:
 			logger.Debug("startup check of redis stopped: the config was unloaded", addrs)
 		case err == nil:
 			logger.Debug("redis answers", addrs)
+		case scripts && (cause == "permission" || cause == "reply"):
+			// Redis answered the PING and refused the script: a user
+			// denied EVALSHA, EVAL, a command the scripts run or the
+			// store's keys (NOPERM), or a Redis that knows no scripting
+			// (a renamed EVAL). A warning, not a failed load, as for a
+			// PING that fails: a config load never waits for Redis (the
+			// check runs in the background, and the load is done before
+			// it answers), and the ACL may be fixed in Redis without a
+			// reload, which the store's next call then finds.
+			fields := []zap.Field{addrs, zap.String("cause", cause)}
+			if denied := store.RedisDenied(err); denied != "" {
+				fields = append(fields, zap.String("denied", denied))
+			}
+			logger.Warn(redisScriptCheckFailed+scriptsThen, append(fields, zap.Error(err))...)
 		default:
-			logger.Warn(redisCheckFailed+then, addrs, zap.String("cause", store.RedisFailure(err)), zap.Error(err))
+			// The PING failed, or Redis stopped answering between the
+			// PING and the script: Redis is down, unreachable or
+			// refuses the store's credentials or TLS.
+			logger.Warn(redisCheckFailed+then, addrs, zap.String("cause", cause), zap.Error(err))
 		}
 	}()
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -102,5 +103,85 @@ func TestRedisACLOfReadme(t *testing.T) {
 		if lines := e.Logs().Lines(warning); len(lines) > 0 {
 			t.Errorf("the edge warned %q:\n%s", warning, strings.Join(lines, "\n"))
 		}
+	}
+}
+
+// TestRedisStartupCheckScripts: an ACL user that Redis lets PING but not
+// run the store's scripts (denied EVALSHA and EVAL, EVAL alone, GET that
+// the scripts run, or the store's keys) is warned of when the config is
+// loaded, with no request: one warning of the store's logger, apart from
+// a Redis that does not answer, naming the cause (permission) and what
+// Redis denied, never the password; and a request that needs the store
+// is indeed answered 503. A user of the README's commands loads without
+// a warning, and the check leaves no key behind.
+func TestRedisStartupCheckScripts(t *testing.T) {
+	const password = "acl-s3cret-pw"
+	srv := testkit.StartRedis(t)
+	admin := testkit.RedisClients(t, srv)[0]
+	readme := readmeRedisCommands(t)
+	for _, tc := range []struct {
+		name   string
+		denied []string // commands of the README's the user is not given
+		keys   []string // the user's key patterns; nil: the README's
+		want   string   // what the warning says Redis denied; "": no warning
+	}{
+		{"the README's commands", nil, nil, ""},
+		{"without EVALSHA and EVAL", []string{"evalsha", "eval"}, nil, "EVALSHA"},
+		{"without EVAL", []string{"eval"}, nil, "EVAL"},
+		{"without GET", []string{"get"}, nil, "a command a script runs"},
+		{"without the reservations' keys", nil, []string{"~rate:ucwa:*"}, "keys"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			user := "edge-" + strings.NewReplacer(" ", "-", "'", "").Replace(strings.ToLower(tc.name))
+			acl := []any{"ACL", "SETUSER", user, "on", ">" + password, "resetkeys"}
+			keys := tc.keys
+			if keys == nil {
+				keys = []string{"~ucwa:*", "~rate:ucwa:*"}
+			}
+			for _, k := range keys {
+				acl = append(acl, k)
+			}
+			acl = append(acl, "resetchannels", "-@all")
+			for _, c := range readme {
+				if !slices.Contains(tc.denied, c) {
+					acl = append(acl, "+"+c)
+				}
+			}
+			if err := admin.Do(context.Background(), acl...).Err(); err != nil {
+				t.Fatalf("%v: %v", acl, err)
+			}
+			url := "redis://" + user + ":" + password + "@" + srv.Addr() + "/0"
+			e := startEdge(t, "caddyfile", redisCheckConfig(t, url, "timeout 5s"))
+			addrs := `"addrs":["` + srv.Addr() + `"]`
+			if tc.want == "" {
+				e.Logs().Wait(t, redisAnswersLine, redisStoreLogger, addrs)
+				for _, warning := range []string{redisScriptCheckWarning, redisCheckWarning} {
+					if lines := e.Logs().Lines(warning); len(lines) > 0 {
+						t.Errorf("warned of a user of the README's commands:\n%s", strings.Join(lines, "\n"))
+					}
+				}
+				if left, err := admin.Keys(context.Background(), "ucwa:check:*").Result(); err != nil || len(left) > 0 {
+					t.Errorf("the check left keys %q (%v)", left, err)
+				}
+				return
+			}
+			e.Logs().Wait(t, redisScriptCheckWarning, redisStoreLogger, `"level":"warn"`, addrs,
+				`"cause":"permission"`, `"denied":"`+tc.want+`"`, "answered 503")
+			alice := caller{"tenant-1", "alice"}.header(t)
+			resp := e.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"op-acl"}`, alice))
+			if resp.Status != http.StatusServiceUnavailable {
+				t.Errorf("a request with the user denied the scripts: %d %s, want 503", resp.Status, resp.Body)
+			}
+			logs := e.Logs().String()
+			if n := strings.Count(logs, redisScriptCheckWarning); n != 1 {
+				t.Errorf("%d warnings of the scripts, want 1:\n%s", n, logs)
+			}
+			if strings.Contains(logs, redisCheckWarning) || strings.Contains(logs, redisAnswersLine) {
+				t.Errorf("a Redis that answers but refuses the scripts was told as not answering, or as answering:\n%s", logs)
+			}
+			if strings.Contains(logs, password) {
+				t.Errorf("the password is in the log:\n%s", logs)
+			}
+		})
 	}
 }

@@ -12,10 +12,11 @@ import (
 
 // The lines of the startup check of Redis.
 const (
-	redisCheckWarning = `"msg":"redis did not answer the edge's check at startup (PING): `
-	redisAnswersLine  = `"msg":"redis answers"`
-	redisCheckStopped = `"msg":"startup check of redis stopped: the config was unloaded"`
-	redisStoreLogger  = `"logger":"http.handlers.ucwa.stores.redis"`
+	redisCheckWarning       = `"msg":"redis did not answer the edge's check at startup (PING): `
+	redisScriptCheckWarning = `"msg":"redis answers but refused to run the edge's scripts at its check at startup `
+	redisAnswersLine        = `"msg":"redis answers"`
+	redisCheckStopped       = `"msg":"startup check of redis stopped: the config was unloaded"`
+	redisStoreLogger        = `"logger":"http.handlers.ucwa.stores.redis"`
 )
 
 // redisCheckConfig is a debug-level config of one handler whose Redis

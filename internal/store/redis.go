@@ -1202,20 +1202,69 @@ func (r *Redis) Addrs() []string { return slices.Clone(r.addrs) }
 // answers at all (see StartupCheckTimeout) then does not fail for a
 // first connection that takes longer than an operation may.
 func (r *Redis) Ping(ctx context.Context, timeout time.Duration) error {
-	client := r.client
-	if timeout > r.timeout {
-		opts := *r.options
-		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = timeout, timeout, timeout, timeout
-		opts.OnConnect = nil
-		client = newRedisClient(&opts)
-		defer client.Close()
-	} else {
-		timeout = r.timeout
-	}
+	client, timeout, done := r.checkClient(timeout)
+	defer done()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
 		return r.fail("ping", err)
+	}
+	return nil
+}
+
+// checkClient is the client of a check given timeout (see Ping), the
+// timeout it is given, and what to call once the check is over: the
+// store's client when timeout is no longer than the store's, else a
+// client of the store's settings but that timeout, which done closes.
+func (r *Redis) checkClient(timeout time.Duration) (client redis.UniversalClient, given time.Duration, done func()) {
+	if timeout <= r.timeout {
+		return r.client, r.timeout, func() {}
+	}
+	opts := *r.options
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = timeout, timeout, timeout, timeout
+	opts.OnConnect = nil
+	client = newRedisClient(&opts)
+	return client, timeout, func() { _ = client.Close() }
+}
+
+// scriptCheckInfix follows the key prefix in the key CheckScripts runs
+// the release script on, then 32 random hex digits: no key of the store
+// starts so (its keys are the caller's, which the edge starts with
+// "idem:" or "limit:", and the owners' counts, "owner:").
+const scriptCheckInfix = "check:"
+
+// CheckScripts proves that Redis runs the store's scripts for the
+// store's user, as Ping proves that it answers, within timeout as Ping:
+// it sends the release script (releaseScript) by its SHA1 (EVALSHA),
+// then by its source (EVAL), on a key of the store's prefix that cannot
+// exist (scriptCheckInfix and a random token) with a value drawn at
+// random, so that the script reads the key, finds nothing, and writes
+// nothing: no reservation, limit or count is touched, and no request
+// can see it. The EVALSHA may answer NOSCRIPT (Redis does not hold the
+// script yet), which proves EVALSHA allowed all the same: Redis checks
+// a user's permissions before it looks the script up. A user denied
+// EVALSHA, EVAL, the script's GET or the prefix's keys fails it with
+// Redis's NOPERM (RedisFailure: "permission"), as every reservation
+// would fail.
+func (r *Redis) CheckScripts(ctx context.Context, timeout time.Duration) error {
+	client, timeout, done := r.checkClient(timeout)
+	defer done()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var token [32]byte
+	_, _ = rand.Read(token[:]) // it never fails
+	key := r.prefix + scriptCheckInfix + hex.EncodeToString(token[:16])
+	value := hex.EncodeToString(token[16:])
+	err := client.EvalSha(ctx, releaseScript.sha, []string{key}, value).Err()
+	if err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return r.fail("script check", err)
+	}
+	reply, err := client.Eval(ctx, releaseScript.src, []string{key}, value).Result()
+	if err != nil {
+		return r.fail("script check", err)
+	}
+	if n, ok := reply.(int64); !ok || n != 0 {
+		return unexpected("script check", reply)
 	}
 	return nil
 }
@@ -1230,10 +1279,11 @@ const StartupCheckTimeout = 5 * time.Second
 // RedisFailure names the kind of an error of a Redis operation for an
 // operator: "timeout", "connection refused", "host not found", "tls",
 // "auth" (the credentials refused or missing), "permission" (an ACL user
-// denied a command), "closed" (the store closed), "connection closed"
-// (the server hung up, as a TLS port does to a redis:// client),
-// "unknown master" (a sentinel knows no master of the sentinel name),
-// "reply" (another refusal by Redis) or "network".
+// denied a command or a key, a script's too; see RedisDenied), "closed"
+// (the store closed), "connection closed" (the server hung up, as a TLS
+// port does to a redis:// client), "unknown master" (a sentinel knows no
+// master of the sentinel name), "reply" (another refusal by Redis) or
+// "network".
 func RedisFailure(err error) string {
 	var dnsErr *net.DNSError
 	var recordErr tls.RecordHeaderError
@@ -1269,7 +1319,12 @@ func RedisFailure(err error) string {
 			strings.HasPrefix(msg, "ERR invalid password"), strings.HasPrefix(msg, "ERR AUTH"),
 			strings.HasPrefix(msg, "ERR Client sent AUTH, but no password is set"):
 			return "auth"
-		case strings.HasPrefix(msg, "NOPERM"):
+		case strings.HasPrefix(msg, "NOPERM"),
+			// A command or key a script runs on that the user is denied,
+			// as Redis 7.0 and older tell it ("ERR The user executing the
+			// script can't run this command or subcommand"); later Redis
+			// say NOPERM.
+			strings.Contains(msg, "The user executing the script can't"):
 			return "permission"
 		}
 		return "reply"
@@ -1277,6 +1332,32 @@ func RedisFailure(err error) string {
 		return "connection closed"
 	}
 	return "network"
+}
+
+// RedisDenied names what Redis's ACL denied the store's user in err
+// (RedisFailure "permission"), as Redis tells it: the command, in
+// capitals ("EVALSHA", or "GET" that a script runs), "keys" for a key
+// outside the user's key patterns, or "a command a script runs" when
+// Redis (7.0 and older) does not name it; "" for another error. It
+// never holds the user's name, which Redis's message may.
+func RedisDenied(err error) string {
+	var replyErr redis.Error
+	if RedisFailure(err) != "permission" || !errors.As(err, &replyErr) {
+		return ""
+	}
+	msg := replyErr.Error()
+	if _, after, ok := strings.Cut(msg, "permissions to run the '"); ok {
+		if command, _, ok := strings.Cut(after, "'"); ok && command != "" {
+			return strings.ToUpper(command)
+		}
+	}
+	switch {
+	case strings.Contains(msg, "keys"), strings.Contains(msg, "a key"):
+		return "keys"
+	case strings.Contains(msg, "The user executing the script can't run"):
+		return "a command a script runs"
+	}
+	return ""
 }
 
 // Close implements Store: it closes the client's connections.
