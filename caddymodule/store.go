@@ -401,9 +401,10 @@ type RedisStore struct {
 	// count a request make one together before delivery (for an
 	// emergency call, one each), and one more to give its events back
 	// when it reached no pool. The check at each config load (PING,
-	// then a script, see checkRedis) is given at least 5s. At least 1ms (a number in JSON is nanoseconds:
-	// 100 is 100ns, which no round trip fits in), and at most a tenth
-	// of the idempotency window (see IdempotencyConfig.Window).
+	// then a script, see checkRedis) is given at least 5s. At least
+	// 1ms (a number in JSON is nanoseconds: 100 is 100ns, which no
+	// round trip fits in), and at most a tenth of the idempotency
+	// window (see IdempotencyConfig.Window).
 	// Default: 100ms.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
