@@ -72,6 +72,11 @@ func loadPoolTransport(ctx caddy.Context, proxy *reverseproxy.Handler) error {
 		ht.Transport.Proxy = reportOutgoing(ht.Transport.Proxy)
 		ht.Transport.DialContext = countWrites(guardDial(ht.Transport.DialContext))
 		ht.Transport.DialTLSContext = guardDial(ht.Transport.DialTLSContext)
+		if ht.Transport.TLSHandshakeTimeout == 0 {
+			// Caddy's dial for a tls_server_name with placeholders reads
+			// it at each dial too.
+			ht.Transport.TLSHandshakeTimeout = poolTLSHandshakeTimeout
+		}
 		if ht.Transport.HTTP2 == nil {
 			ht.Transport.HTTP2 = &http.HTTP2Config{SendPingTimeout: poolHTTP2Ping.idle, PingTimeout: poolHTTP2Ping.timeout}
 		}
@@ -83,6 +88,11 @@ func loadPoolTransport(ctx caddy.Context, proxy *reverseproxy.Handler) error {
 	}
 	return nil
 }
+
+// poolTLSHandshakeTimeout is the TLS handshake timeout of a pool's
+// transport that sets none: DefaultPoolTLSHandshakeTimeout, which a test
+// shortens before it loads a config.
+var poolTLSHandshakeTimeout = DefaultPoolTLSHandshakeTimeout
 
 // poolHTTP2Ping is how long an HTTP/2 connection to a pool may bring
 // nothing before the transport pings it (idle), and how long the pong

@@ -192,6 +192,17 @@ const (
 	// (A pool's http transport speaks HTTP/1.1 unless it sets versions:
 	// see setPoolTransportDefaults.)
 
+	// DefaultPoolTLSHandshakeTimeout is how long a TLS handshake of a
+	// pool's transport may take, with the pool or with an https forward
+	// proxy (transport http { tls_timeout }), as in Go's default
+	// transport: Caddy's sets none, and a pool (or proxy) that takes the
+	// TCP connection but never answers the handshake (its TLS layer hung,
+	// an appliance in front accepting for it) would hold the request,
+	// which it never had and the backup could take, until the client
+	// gives up, past any response_header_timeout (whose clock starts once
+	// the request went out). See loadPoolTransport.
+	DefaultPoolTLSHandshakeTimeout = 10 * time.Second
+
 	// DefaultExpectContinueAfterIdle is how long a kept-alive connection
 	// to a pool may have been idle and still carry a request without
 	// `Expect: 100-continue` (expect_continue_after_idle).
