@@ -649,28 +649,12 @@ func TestXMLDeclarationEncoding(t *testing.T) {
 // 1 where the edge judged 10. Text in one run, and a split property the
 // rules do not read, pass as sent.
 func TestXMLEmbeddedSplitText(t *testing.T) {
-	e := startGuardEdge(t, ``)
-	auth := callerBearer(t)
-	const forwarding = opsApp + "/me/callForwardingSettings"
-	const open = `<resource xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" rel="callForwardingSettings" href="/x"><property name="unansweredCallHandling">Enabled</property>`
-	for _, tc := range []struct {
-		name, body  string
-		batch, pass bool
-	}{
-		{name: "rel split by a comment", body: open + `<resource href="/y"><property name="rel">unansweredCallSettings<!---->x</property><property name="ringDelay">1</property></resource></resource>`},
-		{name: "ringDelay split by a comment", body: open + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay">1<!---->0</property></resource></resource>`},
-		{name: "ringDelay split by a CDATA section in a batch part", batch: true, body: open + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay">1<![CDATA[0]]></property></resource></resource>`},
-		{name: "one run passes", pass: true, body: open + `<resource rel="unansweredCallSettings" href="/y"><!-- c --><property name="ringDelay">10</property><property name="x">a<!---->b</property></resource></resource>`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			resp, got := e.sendBody(auth, "PUT", forwarding, "application/xml", tc.body, tc.batch)
-			if tc.pass {
-				assertDeliveredAsSent(t, resp, got, tc.body)
-				return
-			}
-			assertRefusedUndelivered(t, resp, got, "", "DeserializationFailure", "is split by a comment")
-		})
-	}
+	assertEmbeddedXMLRefused(t, "is split by a comment", []embeddedXMLCase{
+		{name: "rel split by a comment", body: embeddedXMLOpen + `<resource href="/y"><property name="rel">unansweredCallSettings<!---->x</property><property name="ringDelay">1</property></resource></resource>`},
+		{name: "ringDelay split by a comment", body: embeddedXMLOpen + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay">1<!---->0</property></resource></resource>`},
+		{name: "ringDelay split by a CDATA section in a batch part", batch: true, body: embeddedXMLOpen + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay">1<![CDATA[0]]></property></resource></resource>`},
+		{name: "one run passes", pass: true, body: embeddedXMLOpen + `<resource rel="unansweredCallSettings" href="/y"><!-- c --><property name="ringDelay">10</property><property name="x">a<!---->b</property></resource></resource>`},
+	})
 }
 
 // TestXMLEmbeddedValueAttribute: a PUT callForwardingSettings whose
@@ -683,26 +667,40 @@ func TestXMLEmbeddedSplitText(t *testing.T) {
 // the resource by a rel the edge never read. Another property's
 // attribute passes as sent.
 func TestXMLEmbeddedValueAttribute(t *testing.T) {
+	assertEmbeddedXMLRefused(t, "has the attribute", []embeddedXMLCase{
+		{name: "ringDelay in a value attribute", body: embeddedXMLOpen + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay" value="1">10</property></resource></resource>`},
+		{name: "rel in a value attribute", body: embeddedXMLOpen + `<resource href="/y"><property name="rel" value="unansweredCallSettings"/><property name="ringDelay">1</property></resource></resource>`},
+		{name: "ringDelay in a value attribute in a batch part", batch: true, body: embeddedXMLOpen + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay" value="1">10</property></resource></resource>`},
+		{name: "another property's attribute passes", pass: true, body: embeddedXMLOpen + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay">10</property><property name="x" value="1">a</property></resource></resource>`},
+	})
+}
+
+// embeddedXMLOpen opens an XML PUT callForwardingSettings, whose
+// embedded resources a case adds.
+const embeddedXMLOpen = `<resource xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" rel="callForwardingSettings" href="/x"><property name="unansweredCallHandling">Enabled</property>`
+
+// embeddedXMLCase is a PUT callForwardingSettings body, sent alone or as
+// a batch part, that is refused, or passes as sent.
+type embeddedXMLCase struct {
+	name, body  string
+	batch, pass bool
+}
+
+// assertEmbeddedXMLRefused sends each case through a guard edge: one
+// that does not pass is refused 400 DeserializationFailure with message
+// in its answer, and not delivered.
+func assertEmbeddedXMLRefused(t *testing.T, message string, cases []embeddedXMLCase) {
+	t.Helper()
 	e := startGuardEdge(t, ``)
 	auth := callerBearer(t)
-	const forwarding = opsApp + "/me/callForwardingSettings"
-	const open = `<resource xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa" rel="callForwardingSettings" href="/x"><property name="unansweredCallHandling">Enabled</property>`
-	for _, tc := range []struct {
-		name, body  string
-		batch, pass bool
-	}{
-		{name: "ringDelay in a value attribute", body: open + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay" value="1">10</property></resource></resource>`},
-		{name: "rel in a value attribute", body: open + `<resource href="/y"><property name="rel" value="unansweredCallSettings"/><property name="ringDelay">1</property></resource></resource>`},
-		{name: "ringDelay in a value attribute in a batch part", batch: true, body: open + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay" value="1">10</property></resource></resource>`},
-		{name: "another property's attribute passes", pass: true, body: open + `<resource rel="unansweredCallSettings" href="/y"><property name="ringDelay">10</property><property name="x" value="1">a</property></resource></resource>`},
-	} {
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, got := e.sendBody(auth, "PUT", forwarding, "application/xml", tc.body, tc.batch)
+			resp, got := e.sendBody(auth, "PUT", opsApp+"/me/callForwardingSettings", "application/xml", tc.body, tc.batch)
 			if tc.pass {
 				assertDeliveredAsSent(t, resp, got, tc.body)
 				return
 			}
-			assertRefusedUndelivered(t, resp, got, "", "DeserializationFailure", "has the attribute")
+			assertRefusedUndelivered(t, resp, got, "", "DeserializationFailure", message)
 		})
 	}
 }
