@@ -283,12 +283,15 @@ func (h *Handler) unauthorized(w http.ResponseWriter, r *http.Request, errFormat
 
 // reject logs why at debug level (the client's message and, for a token
 // that failed verification, the cause; never the token), names the answer
-// on the access log line and writes the UCWA error body.
+// on the access log line and writes the UCWA error body. The cause's long
+// digit runs are masked as a rejection's message is: the JSON decoder's
+// error of a header or claims quotes a number it could not read
+// ("cannot unmarshal number 19005551234e999"), which the client wrote.
 func (h *Handler) reject(w http.ResponseWriter, r *http.Request, errFormat errorFormat, e *ucwa.Error, cause error) {
 	if c := h.logger.Check(zap.DebugLevel, "bearer token rejected"); c != nil {
 		fields := []zap.Field{zap.Int("status", e.Status), zap.String("reason", e.Message), zap.String("remote_ip", remoteIP(r))}
 		if cause != nil {
-			fields = append(fields, zap.String("cause", cause.Error()))
+			fields = append(fields, zap.String("cause", maskDigitRuns(cause.Error())))
 		}
 		c.Write(fields...)
 	}

@@ -933,3 +933,31 @@ func TestAuthKeyHeadersNotFollowed(t *testing.T) {
 		t.Fatalf("the edge fetched %d times from where a token pointed", got)
 	}
 }
+
+// TestAuthCauseHoldsNoNumber: the debug line of a refused token gives
+// why it failed (cause), and the JSON decoder's error of a header or
+// claims that do not decode quotes a number it could not read: a number
+// out of float64's range, which a client may write with a telephone
+// number's digits, is masked in the cause as in the reason.
+func TestAuthCauseHoldsNoNumber(t *testing.T) {
+	k := testkit.Keys(t)
+	up := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", authSite(fmt.Sprintf(`jwt {
+			algorithms RS256
+			public_key_file %s
+		}`, testkit.WriteFile(t, t.TempDir(), "rsa.pem", testkit.PublicPEM(t, k.RSA))), up.Addr()))
+	seg := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	claims := seg(testkit.ClaimsJSON(t, testkit.Claims(time.Now(), nil)))
+	for _, token := range []string{
+		seg(`{"alg":"RS256","typ":"JWT","x":`+markerDigits+`e999}`) + "." + claims + ".c2ln",
+		seg(`{"alg":"RS256","typ":"JWT"}`) + "." + seg(`{"exp":`+markerDigits+`e999}`) + ".c2ln",
+	} {
+		e.expect(token, http.StatusUnauthorized, "malformed")
+	}
+	e.Logs().Wait(t, `"msg":"bearer token rejected"`, `"cause":"token is malformed: could not JSON decode claim`)
+	for line := range strings.Lines(e.Logs().String()) {
+		if strings.Contains(line, markerDigits) {
+			t.Errorf("a log line holds the number: %s", line)
+		}
+	}
+}
