@@ -232,7 +232,7 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 		fields = append(fields, zap.String("over_limit", in.overLimit))
 	}
 	status := 0
-	if in.rec != nil {
+	if in.rec != nil && !in.goneUnsent {
 		status = in.rec.status
 	}
 	if status == 0 && *handlerErr != nil {

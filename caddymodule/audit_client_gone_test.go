@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"testing"
 
@@ -80,5 +82,42 @@ func TestAuditClientGone(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAuditClientGoneUnsent: a client that goes away before any pool had
+// its request (the pool's TLS handshake still going on) gets an audit
+// line of status 0 and no pool, as the README says, not reverse_proxy's
+// 499 for a request a pool may act on: its operationId is released, and
+// the attempt is counted client_gone.
+func TestAuditClientGoneUnsent(t *testing.T) {
+	stalled := newBarePool(t)
+	stalled.start(func(conn net.Conn) { _, _ = io.Copy(io.Discard, conn) }) // reads the ClientHello, answers nothing
+	e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tprimary https://"+stalled.Addr()+"\n\t\tidempotency"), testkit.WithAdmin())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		resp, err := testkit.Do(e.Client(), testkit.Request{URL: e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"),
+			ContentType: "application/json", Body: `{"to":"4255551234","operationId":"unsent"}`, Context: ctx})
+		if err == nil {
+			err = fmt.Errorf("answered %d %s", resp.Status, resp.Body)
+		}
+		done <- err
+	}()
+	testkit.Eventually(t, "the pool's connection", func() bool { return stalled.Conns() > 0 })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the client got %v, want its own cancellation", err)
+	}
+	var lines []auditLine
+	testkit.Eventually(t, "the audit line", func() bool {
+		lines = auditLines(t, e.Logs().String())
+		return len(lines) >= 1
+	})
+	if l := lines[0]; len(lines) != 1 || l.Status != 0 || l.Pool != "" || l.Idempotency != "reserved" {
+		t.Errorf("audit lines %+v, want one of status 0, no pool, idempotency reserved", lines)
+	}
+	if got := e.Metric(`caddy_ucwa_pool_requests_total{outcome="client_gone",pool="primary"}`); got != 1 {
+		t.Errorf("primary client_gone: %v, want 1", got)
 	}
 }

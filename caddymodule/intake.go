@@ -293,6 +293,10 @@ type intake struct {
 	// nextReturned: the next handler (no pools) returned rather than
 	// panicked, and net/http answers 200 for it if it wrote nothing.
 	nextReturned bool
+	// goneUnsent: the client went away before any pool had the request,
+	// which reverse_proxy answered 499 all the same: the audit line says
+	// 0, as for a client gone before deliver (see writeAudit).
+	goneUnsent bool
 
 	// The audit trail (see startAudit): the record of an audited request,
 	// when it came, and the recorder of its answer's status (the record's,

@@ -339,6 +339,7 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 				// It reached no pool: released and refunded as a request
 				// the client left before it was sent (see reachedNoPool).
 				setServingPool(r, "", noPoolLogField)
+				in.goneUnsent = true
 			}
 			if c := h.logger.Check(zap.DebugLevel, "client went away; request not retried"); c != nil {
 				c.Write(zap.String("pool", pl.name), zap.Bool("reached_no_pool", res.unsent))
