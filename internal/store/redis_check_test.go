@@ -29,12 +29,7 @@ func TestRedisCheckScripts(t *testing.T) {
 		{"cluster", store.RedisOptions{URL: cluster[0].URL(), Addrs: []string{cluster[1].Addr()}, Cluster: true}, cluster},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.opts.Timeout = easyTimeout
-			r, err := store.NewRedis(tc.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
+			r := openRedis(t, tc.opts)
 			for _, rdb := range testkit.RedisClients(t, tc.servers...) {
 				if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 					t.Fatal(err)
@@ -58,15 +53,11 @@ func TestRedisCheckScripts(t *testing.T) {
 		if err := admin.Do(ctx, "ACL", "SETUSER", "noscripts", "on", ">pw", "~ucwa:*", "+ping", "+eval", "+get").Err(); err != nil {
 			t.Fatal(err)
 		}
-		r, err := store.NewRedis(store.RedisOptions{URL: "redis://noscripts:pw@" + plain.Addr() + "/0", Timeout: easyTimeout})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
+		r := openRedis(t, store.RedisOptions{URL: "redis://noscripts:pw@" + plain.Addr() + "/0"})
 		if err := r.Ping(ctx, easyTimeout); err != nil {
 			t.Fatalf("Ping: %v", err)
 		}
-		err = r.CheckScripts(ctx, easyTimeout)
+		err := r.CheckScripts(ctx, easyTimeout)
 		if got, denied := store.RedisFailure(err), store.RedisDenied(err); got != "permission" || denied != "EVALSHA" {
 			t.Fatalf("CheckScripts: %v, %q denied %q; want permission, EVALSHA", err, got, denied)
 		}

@@ -43,7 +43,17 @@ func ownerTopologies(t *testing.T) []ownerTopology {
 func (tp ownerTopology) open(t *testing.T, prefix string, maxPerOwner int) *store.Redis {
 	t.Helper()
 	opts := tp.opts
-	opts.KeyPrefix, opts.MaxPerOwner, opts.Timeout = prefix, maxPerOwner, easyTimeout
+	opts.KeyPrefix, opts.MaxPerOwner = prefix, maxPerOwner
+	return openRedis(t, opts)
+}
+
+// openRedis is a store of opts, with easyTimeout where opts sets no
+// timeout, closed when the test ends.
+func openRedis(t *testing.T, opts store.RedisOptions) *store.Redis {
+	t.Helper()
+	if opts.Timeout == 0 {
+		opts.Timeout = easyTimeout
+	}
 	r, err := store.NewRedis(opts)
 	if err != nil {
 		t.Fatal(err)
