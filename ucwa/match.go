@@ -165,6 +165,9 @@ type Matcher struct {
 type matchSuffix struct {
 	suffix string
 	op     *Operation
+	// For a suffix ending in anyItem: the collection's path (the suffix
+	// without "/" anyItem) and its last segment, its name.
+	collection, collectionName string
 }
 
 // maxNameLength bounds the segments looked up without an allocation.
@@ -195,7 +198,8 @@ func NewMatcher(ops []Operation) (*Matcher, error) {
 				return nil, fmt.Errorf("operation %s: path %q ends in a segment longer than %d", op.Rel, s, maxNameLength)
 			}
 			if last == anyItem {
-				m.items = append(m.items, matchSuffix{suffix: s, op: op})
+				collection := s[:len(s)-len("/"+anyItem)]
+				m.items = append(m.items, matchSuffix{suffix: s, op: op, collection: collection, collectionName: lastSegment(collection)})
 				continue
 			}
 			m.byName[last] = append(m.byName[last], matchSuffix{suffix: s, op: op})
@@ -342,7 +346,7 @@ func (m *Matcher) item(p, last string) *matchSuffix {
 	parent := p[:len(p)-len(last)-1]
 	for i := range m.items {
 		s := &m.items[i]
-		if hasSegmentSuffixFold(parent, s.suffix[:len(s.suffix)-len("/"+anyItem)]) {
+		if hasSegmentSuffixFold(parent, s.collection) {
 			return s
 		}
 	}
@@ -359,7 +363,7 @@ func (m *Matcher) itemOfName(p, last string) *matchSuffix {
 	parent := lastSegment(p[:len(p)-len(last)-1])
 	for i := range m.items {
 		s := &m.items[i]
-		if equalFoldASCII(lastSegment(s.suffix[:len(s.suffix)-len("/"+anyItem)]), parent) {
+		if equalFoldASCII(s.collectionName, parent) {
 			return s
 		}
 	}
