@@ -868,6 +868,41 @@ func TestSIPNameDigitsAlone(t *testing.T) {
 	}
 }
 
+// TestSIPUserMixedScriptDigits: a SIP user that mixes ASCII digits with
+// decimal digits of another script is refused 403 dial_string under
+// deny +1900 (alone, or as a batch part), never delivered:
+// sip:%E0%A5%AF19005551234@gw, a Devanagari 9 before 19005551234, reads
+// as the Indian mobile +91 90055 51234, yet a gateway that keeps only
+// the ASCII digits it can dial rings +1 900 555 1234. A user of another
+// script's digits alone, and a short mixed one (an extension by its
+// count), pass as written. So with a vanity number's keypad reading:
+// sip:%E0%A5%AF1900FLOWERS@gw is +91 90035 69377 with its letters as
+// keypad digits, and +1 900 356 9377 without the Devanagari 9.
+func TestSIPUserMixedScriptDigits(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	for _, tc := range []struct {
+		name, to string
+		batch    bool
+		pass     bool
+	}{
+		{name: "a Devanagari digit before the digits", to: "sip:%E0%A5%AF19005551234@gw"},
+		{name: "a fullwidth digit before the digits", to: "sip:%EF%BC%9819005551234@gw"},
+		{name: "an Arabic-Indic digit before the digits", to: "sip:%D9%A819005551234@gw"},
+		{name: "a letter and a Devanagari digit before the digits", to: "sip:x%E0%A5%AF19005551234@gw"},
+		{name: "a Devanagari digit before the digits, in a batch part", to: "sip:%E0%A5%AF19005551234@gw", batch: true},
+		{name: "a Devanagari digit before a vanity number", to: "sip:%E0%A5%AF1900FLOWERS@gw"},
+		{name: "Devanagari digits alone", to: "sip:%E0%A5%AA%E0%A5%A8%E0%A5%AB%E0%A5%AB%E0%A5%AB%E0%A5%AB%E0%A5%A7%E0%A5%A8%E0%A5%A9%E0%A5%AA@gw", pass: true},
+		{name: "a short mixed user", to: "sip:9%EF%BC%911@gw", pass: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.assertStartPhoneAudioTo(t, auth, tc.to, tc.batch, tc.pass, "dial_string")
+		})
+	}
+}
+
 // TestSIPUserEscapedTwice: under the default policy (which refuses
 // sip:19005551234@gw, a +1 900 premium number), a SIP name escaped twice
 // is refused 403 dial_string (alone, or as a batch part) and never

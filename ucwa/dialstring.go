@@ -56,7 +56,9 @@ type DialString struct {
 	// and A to D): a gateway may dial any part of it, a prefix, a
 	// feature code, digits after a pause, so no number rule can judge
 	// it; so are digits in a compatibility form (a superscript ¹, see
-	// foldCompatibility), which a gateway may dial or drop. So are
+	// foldCompatibility), which a gateway may dial or drop, and ASCII
+	// digits mixed with decimal digits of another script (see
+	// keptDigits), as a name's digits too. So are
 	// digits too many for the number they start (see tooLong), as
 	// written or after an outside-line prefix, and a user
 	// whose parameters (after its first ';') hold a digit (see
@@ -195,6 +197,9 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 	// that it holds another dial character, or pauses at two places.
 	pause, keys := -1, false
 	letters := 0
+	// ascii and other tell that the user holds ASCII digits and decimal
+	// digits of another script (see keptDigits).
+	ascii, other := false, false
 	for _, r := range main {
 		if r >= utf8.RuneSelf && !unicode.IsDigit(r) && !unicode.IsLetter(r) {
 			var held bool
@@ -208,8 +213,10 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 		switch {
 		case r < 0x80 && r >= '0' && r <= '9':
 			digits = append(digits, byte(r))
+			ascii = true
 		case unicode.IsDigit(r):
 			digits = append(digits, digitValue(r))
+			other = true
 		case strings.ContainsRune(dialCharacters, r):
 			dial = true
 			if !strings.ContainsRune(pauseCharacters, r) || pause >= 0 && pause != len(digits) {
@@ -238,6 +245,12 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 		// Read by its digits alone.
 		dial, keys = overflow, overflow
 	}
+	mixed := ascii && other
+	if mixed {
+		// Which of its digits a gateway dials, no rule can tell (see
+		// keptDigits), as of a dial character.
+		dial, keys = true, true
+	}
 	switch {
 	case strings.ContainsFunc(params, isDialDigit):
 		// A gateway that dials the digits of its user dials those of its
@@ -256,7 +269,11 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 		s.Emergency = true
 		return s, name
 	case len(digits) < minDialDigits():
-		return n.shortCode(digits, dial), name
+		s := n.shortCode(digits, dial)
+		if mixed {
+			s.Premium = s.Premium || n.shortCode(keptDigits(main), true).Premium
+		}
+		return s, name
 	case dial:
 		return &DialString{Unjudgeable: true, Digits: len(digits)}, name
 	}
@@ -286,6 +303,27 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 		return n.shortCode(digits, false), name
 	}
 	return &DialString{Readings: readings, Written: written, Digits: len(digits), Rest: short, Premium: premium}, name
+}
+
+// keptDigits returns the ASCII digits of s. A gateway that keeps only
+// the digits it can dial, ASCII's, drops the decimal digits of another
+// script (fullwidth, Arabic-Indic, Devanagari) that the edge and a
+// gateway that folds them read as digits: sip:%E0%A5%AF19005551234@gw
+// (a Devanagari 9, then 19005551234) is +91 90055 51234, an Indian
+// mobile, to the edge, and +1 900 555 1234 to it. A user that mixes the
+// two is read neither way (dialStringOf): a short one is judged by its
+// count of digits and is no emergency number, as a user with a dial
+// character is, and a premium-rate short code either way is one; a
+// longer one is unjudgeable. A user of other digits alone is no number
+// to such a gateway, and is read as the digits they are.
+func keptDigits(s string) []byte {
+	var digits []byte
+	for i := 0; i < len(s) && len(digits) < maxNumberLength; i++ {
+		if c := s[i]; c >= '0' && c <= '9' {
+			digits = append(digits, c)
+		}
+	}
+	return digits
 }
 
 // dialDecodedAgain returns the dial string of a SIP user (escapes
@@ -695,16 +733,26 @@ func keypadUser(user string) (string, bool) {
 // foldKeypadLetters returns s with every character that is a
 // compatibility form of an ASCII letter (Unicode's NFKC folds it onto
 // one: a fullwidth Ｆ, a mathematical 𝐅, a circled Ⓕ, a Roman numeral Ⅽ)
-// written as that letter; s itself when it holds none.
+// written as that letter, and every decimal digit that NFKC folds onto
+// an ASCII one (a fullwidth １, a mathematical 𝟏) as that digit, as the
+// gateway that folds such letters dials them; s itself when it holds
+// none. A decimal digit NFKC leaves as it is (a Devanagari ९) is kept:
+// beside the ASCII digits of the keypad, a gateway that keeps only
+// those drops it (see keptDigits).
 func foldKeypadLetters(s string) string {
 	folded := func(r rune) rune {
-		if r < utf8.RuneSelf || unicode.IsDigit(r) {
+		if r < utf8.RuneSelf {
 			return r
 		}
 		var one [utf8.UTFMax]byte
 		n := utf8.EncodeRune(one[:], r)
 		var room [8]byte
-		if f := norm.NFKC.Append(room[:0], one[:n]...); len(f) == 1 && (f[0] >= 'a' && f[0] <= 'z' || f[0] >= 'A' && f[0] <= 'Z') {
+		f := norm.NFKC.Append(room[:0], one[:n]...)
+		switch {
+		case len(f) != 1:
+		case unicode.IsDigit(r) && f[0] >= '0' && f[0] <= '9':
+			return rune(f[0])
+		case !unicode.IsDigit(r) && (f[0] >= 'a' && f[0] <= 'z' || f[0] >= 'A' && f[0] <= 'Z'):
 			return rune(f[0])
 		}
 		return r

@@ -428,7 +428,15 @@ func TestNumbersDestination(t *testing.T) {
 		{in: "sip:1900~555!1234'@gw.contoso.com", want: Destination{Value: "sip:1900~555!1234'@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
 		{in: "sip:1900+555$1234@gw.contoso.com", want: Destination{Value: "sip:1900+555$1234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
 		{in: "sip:1900%E2%80%90555%E2%80%931234@gw.contoso.com", want: Destination{Value: "sip:1900%E2%80%90555%E2%80%931234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
-		{in: "sip:%EF%BC%91900%EF%BC%8D555%EF%BC%8D1234@gw.contoso.com", want: Destination{Value: "sip:%EF%BC%91900%EF%BC%8D555%EF%BC%8D1234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
+		{in: "sip:%EF%BC%91900%EF%BC%8D555%EF%BC%8D1234@gw.contoso.com", want: Destination{Value: "sip:%EF%BC%91900%EF%BC%8D555%EF%BC%8D1234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"?"}},
+		// Fullwidth digits alone are read as the digits they are; mixed
+		// with ASCII digits, which a gateway that keeps only ASCII
+		// digits dials alone (+91 90055 51234 with a Devanagari 9 before
+		// 19005551234 to the edge, +1 900 to such a gateway), no rule
+		// can judge them.
+		{in: "sip:%EF%BC%91%EF%BC%99%EF%BC%90%EF%BC%90%EF%BC%8D%EF%BC%95%EF%BC%95%EF%BC%95%EF%BC%8D%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94@gw.contoso.com", want: Destination{Value: "sip:%EF%BC%91%EF%BC%99%EF%BC%90%EF%BC%90%EF%BC%8D%EF%BC%95%EF%BC%95%EF%BC%95%EF%BC%8D%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
+		{in: "sip:%E0%A5%AF19005551234@gw.contoso.com", want: Destination{Value: "sip:%E0%A5%AF19005551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"?"}},
+		{in: "sip:x%E0%A5%AF19005551234@gw.contoso.com", want: Destination{Value: "sip:x%E0%A5%AF19005551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"?"}},
 		// A name of six digits or more is read by its digits alone, as a
 		// gateway that keeps only digits dials it.
 		{in: "sip:x19005551234@gw.contoso.com", want: Destination{Value: "sip:x19005551234@gw.contoso.com", SIP: true, Host: "gw.contoso.com"}, dial: []string{"+19005551234"}},
@@ -899,7 +907,8 @@ func FuzzDestination(f *testing.F) {
 	for _, s := range []string{"sip:919005551234@gw", "sip:0011442071234567@gw", "sip:9011442071234567@gw", "9 1 900 555 1234", "sip:9-425-555-1234;x=y@gw",
 		"sip:tel%3A%2B19005551234@gw", "sip:gossip%253A1@gw", "sip:x%2Esips%3A1@gw",
 		"sip:+14255551234%3Bext%3D19005551234@gw;user=phone", "sip:x;19005551234@gw", "sip:%3B19005551234@gw",
-		"sip:tel%EF%BC%9A%2B19005551234@gw", "sip:tel%E2%88%B6%2B1@gw", "sip:%EF%BD%94el%25EF%25B9%2595%2B1@gw", "sip:gossip%EF%BC%9A1@gw"} {
+		"sip:tel%EF%BC%9A%2B19005551234@gw", "sip:tel%E2%88%B6%2B1@gw", "sip:%EF%BD%94el%25EF%25B9%2595%2B1@gw", "sip:gossip%EF%BC%9A1@gw",
+		"sip:%E0%A5%AF19005551234@gw", "sip:%E0%A5%AF1900FLOWERS@gw", "sip:9%EF%BC%911@gw"} {
 		f.Add(s)
 	}
 	configs := numberFuzzConfigs(f)

@@ -78,6 +78,8 @@ var fuzzPolicySeeds = []string{
 	"sip:%F0%9C%B3%B1%F0%9C%B3%B9%F0%9C%B3%B0%F0%9C%B3%B0FLOWERS@gw.contoso.com", "sip:9%CD%B8%CD%B8@gw.contoso.com", "sip:john%CD%B8@contoso.com",
 	"sip:900555123400@gw.contoso.com", "sip:81-900555123400@gw.contoso.com", "sip:x900555123400@gw.contoso.com", "sip:61255512345@gw.contoso.com",
 	"sip:33142345678@gw.contoso.com", "sip:0033142345678@gw.contoso.com", "sip:1900555123400@gw.contoso.com", "sip:1900FLOWERS00@gw.contoso.com",
+	"sip:%E0%A5%AF19005551234@gw.contoso.com", "sip:%E0%A5%AF1900FLOWERS@gw.contoso.com", "sip:9%EF%BC%911@gw.contoso.com", "sip:9%E0%A5%A7%E0%A5%A7@gw.contoso.com",
+	"sip:3%E0%A5%AC%E0%A5%AB%E0%A5%A7@gw.contoso.com", "sip:9,%E0%A5%AF11@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -339,6 +341,11 @@ func referenceKeypadUser(user string) (string, bool) {
 		if f := norm.NFKC.String(string(r)); r >= 0x80 && !unicode.IsDigit(r) && len(f) == 1 && ('a' <= f[0] && f[0] <= 'z' || 'A' <= f[0] && f[0] <= 'Z') {
 			r = rune(f[0])
 		}
+		// So is a compatibility form of an ASCII digit (１, 𝟏) that digit;
+		// a Devanagari ९, which NFKC keeps, stays.
+		if f := norm.NFKC.String(string(r)); r >= 0x80 && unicode.IsDigit(r) && len(f) == 1 && '0' <= f[0] && f[0] <= '9' {
+			r = rune(f[0])
+		}
 		switch {
 		case unicode.IsDigit(r):
 			if letters == 0 {
@@ -588,6 +595,9 @@ func referenceShortCode(d *Destination, n *Numbers) referenceShort {
 // pauses (, p w, any letter case) and digits that n reads as an
 // emergency number.
 func referencePausedEmergency(user string, n *Numbers) bool {
+	if referenceMixedDigits(user) {
+		return false
+	}
 	var b strings.Builder
 	for _, r := range user {
 		r = referenceFoldDialCharacter(r)
@@ -648,10 +658,17 @@ func referenceShortUser(whole string, n *Numbers, keypad bool) referenceShort {
 	}
 	short := referenceShort{ok: true, digits: len(digits), emergency: emergency(string(digits)), premium: referencePremium(string(digits), n.region)}
 	short.emergency = short.emergency || !keypad && referencePausedEmergency(user, n)
+	dialled := []string{string(digits)}
+	if referenceMixedDigits(user) {
+		dialled = append(dialled, referenceASCIIDigits(user))
+		short.premium = short.premium || referencePremium(dialled[1], n.region)
+	}
 	for _, prefix := range n.outsideLine {
-		if rest, ok := strings.CutPrefix(string(digits), prefix); ok {
-			short.emergency = short.emergency || emergency(rest)
-			short.premium = short.premium || referencePremium(rest, n.region)
+		for _, d := range dialled {
+			if rest, ok := strings.CutPrefix(d, prefix); ok {
+				short.emergency = short.emergency || emergency(rest)
+				short.premium = short.premium || referencePremium(rest, n.region)
+			}
 		}
 	}
 	// A name's digits are never an emergency number: they only add
@@ -825,7 +842,10 @@ func referenceNumberRule(c *DestinationPolicy, pd *PropertyDestination, num Numb
 // holds another letter, and whether it is then no dial string (a name). A user with
 // letters, six digits or more and fewer letters than digits is read by
 // its digits alone, as a gateway that keeps only digits dials it: no
-// dial character then.
+// dial character then. ASCII digits and decimal digits of another
+// script together are a dial character, name or not: a gateway that
+// keeps only ASCII digits dials other digits than one that reads them
+// all.
 func referenceDialDigits(user string) (digits []rune, dialCharacter, letter, name bool) {
 	letters := 0
 	for _, r := range user {
@@ -847,7 +867,27 @@ func referenceDialDigits(user string) (digits []rune, dialCharacter, letter, nam
 	if letter && len(digits) >= 6 && letters < len(digits) {
 		dialCharacter = false
 	}
+	if referenceMixedDigits(user) {
+		dialCharacter = true
+	}
 	return digits, dialCharacter, letter, letter && (len(digits) < 6 || letters >= len(digits))
+}
+
+// referenceMixedDigits reports whether s holds ASCII digits and decimal
+// digits of another script.
+func referenceMixedDigits(s string) bool {
+	return strings.ContainsAny(s, "0123456789") && strings.ContainsFunc(s, func(r rune) bool { return r >= 0x80 && unicode.IsDigit(r) })
+}
+
+// referenceASCIIDigits is the ASCII digits of s, as a gateway that keeps
+// only them dials s.
+func referenceASCIIDigits(s string) string {
+	return strings.Map(func(r rune) rune {
+		if '0' <= r && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
 }
 
 // referenceFoldDialCharacter is the dial character (, p w * # A B C D,
