@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/nyaruka/phonenumbers/v2"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -876,6 +877,7 @@ func FuzzNumber(f *testing.F) {
 				continue
 			}
 			checkNumber(t, n, num)
+			checkPoolReads(t, num)
 			// The SIP form of a number reads as the same number.
 			if !num.Emergency || num.E164[0] == '+' {
 				user := num.E164
@@ -895,6 +897,29 @@ func FuzzNumber(f *testing.F) {
 			t.Fatalf("tel %q %+v, e164 %q %+v", tel.Forwarded(), tp, e164.Forwarded(), ep)
 		}
 	})
+}
+
+// checkPoolReads holds an accepted number to what a pool that parses
+// numbers with libphonenumber (of which phonenumbers is the port) reads
+// in the form the edge forwards, tel: URI or E.164, independently of the
+// edge's own reading: the number, the extension, the region and the
+// type the rules judged. An emergency short code is forwarded for the
+// pool's dial plan, not as a number, and is left out.
+func checkPoolReads(t *testing.T, num Number) {
+	t.Helper()
+	if num.E164 == "" || num.E164[0] != '+' {
+		return
+	}
+	pn, err := phonenumbers.Parse(num.Forwarded(), "ZZ")
+	if err != nil {
+		t.Fatalf("forwarded %q: the pool cannot read it: %v", num.Forwarded(), err)
+	}
+	if e164 := phonenumbers.Format(pn, phonenumbers.E164); e164 != num.E164 || pn.GetExtension() != num.Extension {
+		t.Fatalf("forwarded %q: the pool reads %q extension %q, the edge judged %+v", num.Forwarded(), e164, pn.GetExtension(), num)
+	}
+	if region, typ := phonenumbers.GetRegionCodeForNumber(pn), numberTypes[phonenumbers.GetNumberType(pn)]; region != num.Region || typ != num.Type {
+		t.Fatalf("forwarded %q: the pool reads region %q type %v, the edge judged %+v", num.Forwarded(), region, typ, num)
+	}
 }
 
 func FuzzDestination(f *testing.F) {
@@ -933,6 +958,7 @@ func FuzzDestination(f *testing.F) {
 			}
 			if d.IsNumber() {
 				checkNumber(t, n, d.Number)
+				checkPoolReads(t, d.Number)
 			}
 			if !d.SIP {
 				if !d.IsNumber() || d.Value != d.Number.Forwarded() || d.Host != "" {
