@@ -903,6 +903,35 @@ func TestSIPUserMixedScriptDigits(t *testing.T) {
 	}
 }
 
+// TestSIPNameCompatibilityDigits: a SIP name read by its digits alone
+// that holds digits in a compatibility form is refused 403 dial_string
+// under deny +1900 (alone, or as a batch part), never delivered, as a
+// user of digits holding them is: sip:%C3%A9%E2%81%B919005551234@gw (é,
+// a superscript 9, then 19005551234) reads as the Indian mobile
+// +91 90055 51234 with the superscript as a 9, yet a gateway that keeps
+// only decimal digits rings +1 900 555 1234. A name of few digits
+// (john²) passes as written.
+func TestSIPNameCompatibilityDigits(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1900
+		}`)
+	auth := callerBearer(t)
+	for _, tc := range []struct {
+		name, to string
+		batch    bool
+		pass     bool
+	}{
+		{name: "a letter no keypad has and a superscript digit before the digits", to: "sip:%C3%A9%E2%81%B919005551234@gw"},
+		{name: "a letter no keypad has and a circled digit before the digits", to: "sip:%C3%A9%E2%91%A819005551234@gw"},
+		{name: "a superscript digit before the digits, in a batch part", to: "sip:%C3%A9%E2%81%B919005551234@gw", batch: true},
+		{name: "a name of few digits", to: "sip:john%C2%B2@gw", pass: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.assertStartPhoneAudioTo(t, auth, tc.to, tc.batch, tc.pass, "dial_string")
+		})
+	}
+}
+
 // TestSIPUserEscapedTwice: under the default policy (which refuses
 // sip:19005551234@gw, a +1 900 premium number), a SIP name escaped twice
 // is refused 403 dial_string (alone, or as a batch part) and never

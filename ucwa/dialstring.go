@@ -198,8 +198,9 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 	pause, keys := -1, false
 	letters := 0
 	// ascii and other tell that the user holds ASCII digits and decimal
-	// digits of another script (see keptDigits).
-	ascii, other := false, false
+	// digits of another script (see keptDigits); compat that it holds
+	// digits in a compatibility form.
+	ascii, other, compat := false, false, false
 	for _, r := range main {
 		if r >= utf8.RuneSelf && !unicode.IsDigit(r) && !unicode.IsLetter(r) {
 			var held bool
@@ -207,7 +208,7 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 				// A gateway that folds compatibility forms dials these
 				// digits, one that keeps the digits it can dial drops
 				// them: which, no rule can tell, as of a dial character.
-				dial, keys = true, true
+				dial, keys, compat = true, true, true
 			}
 		}
 		switch {
@@ -246,9 +247,11 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 		dial, keys = overflow, overflow
 	}
 	mixed := ascii && other
-	if mixed {
+	if mixed || compat {
 		// Which of its digits a gateway dials, no rule can tell (see
-		// keptDigits), as of a dial character.
+		// keptDigits and foldCompatibility), in a name read by its digits
+		// alone too: such a gateway drops its letters and dial
+		// characters, but of these digits it may keep any.
 		dial, keys = true, true
 	}
 	switch {

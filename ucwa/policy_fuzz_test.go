@@ -80,6 +80,7 @@ var fuzzPolicySeeds = []string{
 	"sip:33142345678@gw.contoso.com", "sip:0033142345678@gw.contoso.com", "sip:1900555123400@gw.contoso.com", "sip:1900FLOWERS00@gw.contoso.com",
 	"sip:%E0%A5%AF19005551234@gw.contoso.com", "sip:%E0%A5%AF1900FLOWERS@gw.contoso.com", "sip:9%EF%BC%911@gw.contoso.com", "sip:9%E0%A5%A7%E0%A5%A7@gw.contoso.com",
 	"sip:3%E0%A5%AC%E0%A5%AB%E0%A5%A7@gw.contoso.com", "sip:9,%E0%A5%AF11@gw.contoso.com",
+	"sip:%C3%A9%E2%81%B919005551234@gw.contoso.com", "sip:%C3%A9%E2%91%A819005551234@gw.contoso.com", "sip:john%C2%B2@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -867,7 +868,7 @@ func referenceDialDigits(user string) (digits []rune, dialCharacter, letter, nam
 	if letter && len(digits) >= 6 && letters < len(digits) {
 		dialCharacter = false
 	}
-	if referenceMixedDigits(user) {
+	if referenceMixedDigits(user) || strings.ContainsFunc(user, func(r rune) bool { return referenceCompatDigits(referenceFoldDialCharacter(r)) != "" }) {
 		dialCharacter = true
 	}
 	return digits, dialCharacter, letter, letter && (len(digits) < 6 || letters >= len(digits))
