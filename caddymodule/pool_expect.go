@@ -70,7 +70,7 @@ func loadPoolTransport(ctx caddy.Context, proxy *reverseproxy.Handler) error {
 	proxy.Transport = rt
 	if ht, ok := mod.(*reverseproxy.HTTPTransport); ok && ht.Transport != nil {
 		ht.Transport.Proxy = reportOutgoing(ht.Transport.Proxy)
-		ht.Transport.DialContext = countWrites(guardDial(ht.Transport.DialContext))
+		ht.Transport.DialContext = countWrites(guardDial(boundProxyHandshakes(ht, ht.Transport.DialContext)))
 		ht.Transport.DialTLSContext = guardDial(ht.Transport.DialTLSContext)
 		if ht.Transport.TLSHandshakeTimeout == 0 {
 			// Caddy's dial for a tls_server_name with placeholders reads
