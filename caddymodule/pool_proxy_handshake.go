@@ -44,8 +44,9 @@ import (
 // caddyProxyVar is the request variable in which reverse_proxy's http
 // transport holds the forward proxy of the round trip it dials for
 // (reverseproxy's proxyVarKey), as its own dialer reads it to tell a
-// dial to the proxy. A round trip without a proxy leaves it as it was,
-// another pool's, say.
+// dial to the proxy. A round trip without a proxy leaves it as it was
+// (another pool's, whose attempt came first), so a dial is taken for
+// the proxy's only when it dials the proxy's address.
 const caddyProxyVar = "reverse_proxy.proxy"
 
 // proxyHandshakes bounds the handshakes of one pool transport's
