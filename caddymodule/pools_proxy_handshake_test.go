@@ -184,6 +184,35 @@ func TestPoolProxyHandshakeDone(t *testing.T) {
 	}
 }
 
+// TestPoolProxyHandshakeBackupDirect: a backup reached without a proxy
+// after the primary's proxy stalled is dialed as itself, although the
+// request's variables still name the primary's proxy (reverse_proxy
+// leaves them so for a round trip without one): its connection has no
+// handshake bound, and its answer, which comes once its dial_timeout
+// passed twice, is passed on (the first bytes it reads, without an
+// interim 100 Continue).
+func TestPoolProxyHandshakeBackupDirect(t *testing.T) {
+	stalled := newBarePool(t)
+	stalled.start(func(conn net.Conn) { _, _ = io.Copy(io.Discard, conn) })
+	primary := testkit.NewPool(t, "primary", testkit.AnswerCreated)
+	backup := testkit.NewPool(t, "backup", func(p *testkit.Pool, w http.ResponseWriter, r *http.Request) {
+		<-time.After(2 * proxyDialTimeout) // as in TestPoolProxyHandshakeDone
+		testkit.AnswerCreated(p, w, r)
+	})
+	pools := "\t\tprimary " + primary.URL() + proxiedTransport("", "socks5://"+stalled.Addr()) +
+		"\n\t\tbackup " + backup.Addr() + " {\n\t\t\ttransport http {\n\t\t\t\tdial_timeout " + proxyDialTimeout.String() + "\n\t\t\t}\n\t\t\theader_up -Expect\n\t\t}"
+	e := startEdge(t, "caddyfile", poolsCaddyfile(pools))
+	if resp := e.startPhoneAudio("direct"); resp.Status != http.StatusCreated || resp.Header.Get("X-Ucwa-Pool") != "pool=backup" {
+		t.Fatalf("%d %s from %q, want 201 from the backup", resp.Status, resp.Body, resp.Header.Get("X-Ucwa-Pool"))
+	}
+	if n := countOp(backup.OperationIDs(), "direct"); n != 1 {
+		t.Errorf("the backup got the request %d times, want once", n)
+	}
+	if n := primary.Arrived.Load(); n != 0 {
+		t.Errorf("the primary got %d requests through the stalled proxy", n)
+	}
+}
+
 // proxiedTransport is a pool's block with a transport that reaches it
 // through the forward proxy at proxyURL, with proxyDialTimeout, trusting
 // caFile's certificate when not "" (that of the test's TLS pools and
