@@ -33,6 +33,7 @@ type Pool struct {
 	protocols *http.Protocols  // of the server Restart starts; nil: net/http's default
 	healthy   atomic.Bool
 	closeIdle atomic.Bool
+	early     atomic.Pointer[Early]
 	release   chan struct{} // closed at the test's end, so hanging answers return
 
 	// Requests counts the requests received completely; Health the
@@ -84,6 +85,21 @@ func (r Received) OperationID() string {
 
 // Answer is how a Pool answers a request it received.
 type Answer func(p *Pool, w http.ResponseWriter, r *http.Request)
+
+// Early is what a Pool does with a request as soon as its head arrived,
+// before it reads the body: it reports whether it dealt with the request
+// (failed it, say), which the pool then neither receives nor answers.
+type Early func(p *Pool, w http.ResponseWriter, r *http.Request) bool
+
+// SetEarly makes the pool hand each request to early as soon as its head
+// arrived (nil: none).
+func (p *Pool) SetEarly(early Early) {
+	if early == nil {
+		p.early.Store(nil)
+		return
+	}
+	p.early.Store(&early)
+}
 
 // NewPool starts a pool on a reserved loopback port. The name is its
 // Location's last segment (AnswerCreated).
@@ -320,6 +336,9 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Arrived.Add()
+	if early := p.early.Load(); early != nil && (*early)(p, w, r) {
+		return
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return // not received completely
