@@ -532,12 +532,6 @@ func headerValue(h http.Header, key string) string {
 	return ""
 }
 
-// bodyReader is a request body over a byte slice; closing it does nothing.
-// It is io.NopCloser(bytes.NewReader(b)) in one allocation.
-type bodyReader struct{ bytes.Reader }
-
-func (*bodyReader) Close() error { return nil }
-
 // bodyBuffer is what a request body is read with: the buffer, and the
 // reader that stops at the body limit (kept here so that it costs no
 // allocation of its own).

@@ -392,7 +392,10 @@ type tracedAttemptState struct {
 // went out (and no one else holds them: there is no GetBody). It is read
 // here only once the round trip failed or the client went away: net/http
 // returns from such a round trip once it is done writing the request,
-// where after an answer it may still be writing the body.
+// where after an answer it may still be writing the body. quic-go may
+// still be writing it then: the body is stopped as what is left of it is
+// read (see bodyReader.stop), so that what is counted here as never sent
+// never goes out.
 //
 // A body read whole on a connection that speaks HTTP/2 may have reached
 // the pool whatever the write's end says: Go's HTTP/2 transports end a
@@ -416,7 +419,7 @@ func (st *attemptState) unsent(err error, reportsWrites bool) bool {
 		}
 		return !st.conn.mayHaveReached(err, reportsWrites)
 	}
-	if st.body.Len() > 0 {
+	if st.body.stop() > 0 {
 		return true
 	}
 	if st.body.Size() > 0 && st.conn.http2.Load() {

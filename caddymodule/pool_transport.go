@@ -92,7 +92,7 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // http3PoolTransport is a pool's http transport where it speaks HTTP/3
 // (versions 3): reverse_proxy's own, which it embeds as poolTransport
-// does, but for the body of an attempt's request without one.
+// does, but for the body of an attempt's request.
 //
 // quic-go's HTTP/3 transport sends a request again by itself, on a new
 // connection and below reverse_proxy, after the pool reset its stream
@@ -110,18 +110,32 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // still sent on another connection. The request then goes without a
 // content-length of 0 (its stream's end says it has no body), as
 // quic-go writes one only for a request without a body.
+//
+// quic-go writes a request's body from a goroutine of its own, which a
+// round trip that failed does not wait for, and closes the body on the
+// round trip's own goroutine as it returns such a round trip's error:
+// the body is still read while the attempt asks what the pool may have
+// received. RoundTrip gives an attempt's request with a body the
+// attempt's body behind its guard (stoppableBody), which the attempt
+// stops as it asks (see bodyReader), in place of reverse_proxy's
+// wrappers of it, whose own count of what was read is not guarded; the
+// wrappers do nothing the edge's request needs (see poolTransport).
 type http3PoolTransport struct {
 	*reverseproxy.HTTPTransport
 }
 
 // RoundTrip sends req through the embedded transport, an attempt's
-// request without a body with an empty one (see http3PoolTransport).
-// req is reverse_proxy's copy for this one round trip, as for
+// request without a body with an empty one, and one with the attempt's
+// body with that body behind its guard (see http3PoolTransport). req is
+// reverse_proxy's copy for this one round trip, as for
 // poolTransport.RoundTrip.
 func (t *http3PoolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body == nil || req.Body == http.NoBody {
-		if c, _ := req.Context().Value(attemptContextKey{}).(*attemptContext); c != nil {
+	if c, _ := req.Context().Value(attemptContextKey{}).(*attemptContext); c != nil {
+		switch {
+		case req.Body == nil || req.Body == http.NoBody:
 			req.Body = emptyBody{}
+		case c.body != nil && req.ContentLength == c.body.Size():
+			req.Body = stoppableBody{c.body}
 		}
 	}
 	return t.HTTPTransport.RoundTrip(req)
