@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -123,8 +124,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // replaced at startup; an unset variable stops startup, naming it.
 //
 // primary and backup take reverse_proxy's own arguments and block, parsed
-// by reverse_proxy's Caddyfile parser. Without primary, accepted requests
-// go to the next handler.
+// by reverse_proxy's Caddyfile parser, but for the subdirectives the
+// syntax leaves out and response matchers (@name), which only
+// handle_response and replace_status use. Without primary, accepted
+// requests go to the next handler.
 //
 // store chooses the edge's shared state (MemoryStore, the default, or
 // RedisStore); idempotency turns on "never twice" across retries and
@@ -399,22 +402,8 @@ func unmarshalJWT(d *caddyfile.Dispenser) (*bearer.Config, error) {
 func unmarshalPool(d *caddyfile.Dispenser) (*reverseproxy.Handler, error) {
 	name := d.Val()
 	segment := d.NewFromNextSegment()
-	// reverse_proxy leaves handle_response blocks to its caller, which
-	// needs the Caddyfile helper: refuse them rather than drop them
-	// silently. replace_status is a handle_response of its own making,
-	// which startup would refuse naming handle_response, a subdirective
-	// the Caddyfile does not hold.
-	for depth := 0; segment.Next(); {
-		switch segment.Val() {
-		case "{":
-			depth++
-		case "}":
-			depth--
-		case "handle_response", "replace_status":
-			if depth == 1 {
-				return nil, segment.Errf("%s: %s is not supported in a pool", name, segment.Val())
-			}
-		}
+	if err := checkPoolBlock(segment, name); err != nil {
+		return nil, err
 	}
 	segment.Reset()
 	proxy := new(reverseproxy.Handler)
@@ -422,6 +411,36 @@ func unmarshalPool(d *caddyfile.Dispenser) (*reverseproxy.Handler, error) {
 		return nil, err
 	}
 	return proxy, nil
+}
+
+// checkPoolBlock refuses, in the block of the pool name (segment, on its
+// name), the subdirectives that reverse_proxy's parser would take and
+// the pool drop without a word. reverse_proxy leaves handle_response
+// blocks to its caller, which needs the Caddyfile helper: they would be
+// dropped. replace_status is a handle_response of its own making, which
+// startup would refuse naming handle_response, a subdirective the
+// Caddyfile does not hold. A response matcher (@name) serves those two
+// alone: it would be read and never used; it is named once the block
+// holds neither, which the error names first. The block is walked as
+// reverse_proxy's parser walks it, so that a quoted brace ("{" or "}",
+// a header's value) is an argument, not a block's edge.
+func checkPoolBlock(segment *caddyfile.Dispenser, name string) error {
+	segment.Next() // the pool's name
+	segment.RemainingArgs()
+	var matcher error
+	for nesting := segment.Nesting(); segment.NextBlock(nesting); {
+		switch sub := segment.Val(); {
+		case sub == "handle_response", sub == "replace_status":
+			return segment.Errf("%s: %s is not supported in a pool", name, sub)
+		case strings.HasPrefix(sub, "@") && matcher == nil:
+			matcher = segment.Errf("%s: response matcher %s: a pool takes neither handle_response nor replace_status, the only users of response matchers", name, sub)
+		}
+		segment.RemainingArgs()
+		for inner := segment.Nesting(); segment.NextBlock(inner); {
+			// the subdirective's own block
+		}
+	}
+	return matcher
 }
 
 // Interface guard

@@ -67,6 +67,9 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		// what the Caddyfile says.
 		{"replace_status in a pool", "primary a:1 {\n @e status 500\n replace_status @e 503\n}", "primary: replace_status is not supported in a pool"},
 		{"replace_status in a backup", "primary a:1\nbackup b:1 {\n replace_status 200\n}", "backup: replace_status is not supported in a pool"},
+		// A quoted brace is a header's value, not the block's edge.
+		{"replace_status after a quoted brace", "primary a:1 {\n header_up X-Open \"{\"\n replace_status 503\n}", "primary: replace_status is not supported in a pool"},
+		{"response matcher in a pool", "primary a:1 {\n @e status 500\n}", "primary: response matcher @e: a pool takes neither handle_response nor replace_status"},
 		{"unknown reverse_proxy subdirective", "primary a:1 {\n no_such_thing\n}", "no_such_thing"},
 
 		// One rule for every subdirective given twice.
