@@ -13,6 +13,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -481,7 +482,10 @@ type RedisStore struct {
 // RedisTLS is the TLS configuration of a rediss URL.
 type RedisTLS struct {
 	// A PEM file of the CAs that sign the server's certificate; it may
-	// hold placeholders. Default: the system's roots.
+	// hold placeholders. It is read at each config load: a reload after
+	// it changed trusts what it then holds (a config of otherwise the
+	// same settings opens a store of its own). Default: the system's
+	// roots.
 	CA string `json:"ca,omitempty"`
 
 	// The name the server's certificate must carry. Default: the URL's
@@ -588,7 +592,23 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 		}
 		opts.TLSInsecureSkipVerify = t.InsecureSkipVerify
 	}
-	key, err := sharedStoreKey("redis", opts)
+	// A store reads its CA file once, when it opens: the key holds the
+	// file's content, so that a reload after the file changed (the CA
+	// rotated, or a wrong one replaced) opens a store that trusts what
+	// the file now holds, rather than sharing the open one, which never
+	// would. A file that cannot be read stops the load, as at startup.
+	var ca [sha256.Size]byte
+	if opts.TLSCAFile != "" {
+		pem, err := os.ReadFile(opts.TLSCAFile)
+		if err != nil {
+			return fmt.Errorf("store: redis: TLS CA file: %w", err)
+		}
+		ca = sha256.Sum256(pem)
+	}
+	key, err := sharedStoreKey("redis", struct {
+		store.RedisOptions
+		CA [sha256.Size]byte
+	}{opts, ca})
 	if err != nil {
 		return err
 	}
