@@ -37,10 +37,10 @@ const (
 // public_key_files, hmac_secret) is needed for every listed algorithm;
 // sources may be combined. A JWK Set counts for every asymmetric
 // algorithm, as its keys rotate; startup warns of an algorithm that none
-// of the keys loaded then verifies. String values may hold global placeholders
-// such as {env.UCWA_AUDIENCE}, replaced at startup; one that is empty
-// there (an unset variable) stops startup, naming it, as does a brace
-// left open (a literal brace is written \{).
+// of the keys loaded then verifies. String values but algorithms may
+// hold global placeholders such as {env.UCWA_AUDIENCE}, replaced at
+// startup; one that is empty there (an unset variable) stops startup,
+// naming it, as does a brace left open (a literal brace is written \{).
 type Config struct {
 	// Turns token checks off: every request passes unchecked. Only for
 	// setups where something in front authenticates every request; it
