@@ -124,9 +124,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // replaced at startup; an unset variable stops startup, naming it.
 //
 // primary and backup take reverse_proxy's own arguments and block, parsed
-// by reverse_proxy's Caddyfile parser, but for the subdirectives the
-// syntax leaves out and response matchers (@name), which only
-// handle_response and replace_status use. Without primary, accepted
+// by reverse_proxy's Caddyfile parser, but for a matcher (ucwa takes
+// one), the subdirectives the syntax leaves out and response matchers
+// (@name), which only handle_response and replace_status use. Without primary, accepted
 // requests go to the next handler.
 //
 // store chooses the edge's shared state (MemoryStore, the default, or
@@ -413,9 +413,10 @@ func unmarshalPool(d *caddyfile.Dispenser) (*reverseproxy.Handler, error) {
 	return proxy, nil
 }
 
-// checkPoolBlock refuses, in the block of the pool name (segment, on its
-// name), the subdirectives that reverse_proxy's parser would take and
-// the pool drop without a word. reverse_proxy leaves handle_response
+// checkPoolBlock refuses, on the line and in the block of the pool name
+// (segment, on its name), what reverse_proxy's parser would take and the
+// pool misread or drop without a word: a matcher among the upstreams,
+// and subdirectives. reverse_proxy leaves handle_response
 // blocks to its caller, which needs the Caddyfile helper: they would be
 // dropped. replace_status is a handle_response of its own making, which
 // startup would refuse naming handle_response, a subdirective the
@@ -426,7 +427,15 @@ func unmarshalPool(d *caddyfile.Dispenser) (*reverseproxy.Handler, error) {
 // a header's value) is an argument, not a block's edge.
 func checkPoolBlock(segment *caddyfile.Dispenser, name string) error {
 	segment.Next() // the pool's name
-	segment.RemainingArgs()
+	for _, upstream := range segment.RemainingArgs() {
+		// reverse_proxy's first argument may be a matcher, which the
+		// Caddyfile takes off before its parser sees the line; here the
+		// parser would read it as an upstream: /ucwa* the host ucwa*
+		// on port 80 in plain HTTP, @name a host no one has.
+		if strings.HasPrefix(upstream, "/") || strings.HasPrefix(upstream, "@") || upstream == "*" {
+			return segment.Errf("%s: %q is a matcher, not an upstream: a pool takes none (give it to ucwa: `ucwa /path* { ... }`)", name, upstream)
+		}
+	}
 	var matcher error
 	for nesting := segment.Nesting(); segment.NextBlock(nesting); {
 		switch sub := segment.Val(); {

@@ -70,6 +70,10 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		// A quoted brace is a header's value, not the block's edge.
 		{"replace_status after a quoted brace", "primary a:1 {\n header_up X-Open \"{\"\n replace_status 503\n}", "primary: replace_status is not supported in a pool"},
 		{"response matcher in a pool", "primary a:1 {\n @e status 500\n}", "primary: response matcher @e: a pool takes neither handle_response nor replace_status"},
+		// reverse_proxy's parser would take a matcher for an upstream.
+		{"path matcher before a backup's upstreams", "primary a:1\nbackup /ucwa* b:1", `backup: "/ucwa*" is a matcher, not an upstream`},
+		{"named matcher before a pool's upstreams", "primary @ucwa a:1", `primary: "@ucwa" is a matcher, not an upstream`},
+		{"wildcard matcher before a pool's upstreams", "primary * a:1", `primary: "*" is a matcher, not an upstream`},
 		{"unknown reverse_proxy subdirective", "primary a:1 {\n no_such_thing\n}", "no_such_thing"},
 
 		// One rule for every subdirective given twice.
