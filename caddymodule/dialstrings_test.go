@@ -559,13 +559,16 @@ func TestDialStringParameterCompatibilityDigits(t *testing.T) {
 	})
 }
 
-// TestDestinationVanityCompatibilityLetters: a vanity number whose
-// letters are written in a compatibility form (fullwidth ＦＬＯＷＥＲＳ,
-// circled ⒻⓁⓄⓌⒺⓇⓈ, mathematical 𝐅𝐋𝐎𝐖𝐄𝐑𝐒), which a gateway that folds
-// such forms (NFKC) before it maps letters to keys dials as 1900FLOWERS,
-// is judged with them as keypad digits, as sip:1900FLOWERS@gw is:
-// +1 900 356 9377, refused under deny +1900 and never delivered, the
-// audit line showing the reading masked. A name in fullwidth letters is
+// TestDestinationVanityCompatibilityLetters: a vanity number written
+// wholly in a compatibility form (fullwidth １９００ＦＬＯＷＥＲＳ), which a
+// gateway that folds such forms (NFKC) before it maps letters to keys
+// dials as 1900FLOWERS, is judged with its letters as keypad digits, as
+// sip:1900FLOWERS@gw is: +1 900 356 9377, refused deny under deny +1900
+// and never delivered, the audit line showing the reading masked. ASCII
+// digits beside letters in such a form (1900ＦＬＯＷＥＲＳ, circled
+// 1900ⒻⓁⓄⓌⒺⓇⓈ, mathematical 1900𝐅𝐋𝐎𝐖𝐄𝐑𝐒) are refused dial_string: a
+// gateway that keeps only the ASCII it can dial drops the letters, so
+// no reading can judge what is dialled. A name in fullwidth letters is
 // still a name.
 func TestDestinationVanityCompatibilityLetters(t *testing.T) {
 	e := startGuardEdge(t, `destinations {
@@ -579,11 +582,16 @@ func TestDestinationVanityCompatibilityLetters(t *testing.T) {
 			dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:+1900356****@gw.contoso.com", Region: "US", Type: "premium_rate",
 				DialString: true, Decision: "refused", Rule: "deny"}}}
 	}
+	unjudgeable := func(name, to string) guardCase {
+		return guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `"}`, status: 403, property: "to", rule: "dial_string",
+			operation: "startPhoneAudio", decision: "refused", auditRule: "dial_string",
+			dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", DialString: true, Decision: "refused", Rule: "dial_string"}}}
+	}
 	cases := []guardCase{
-		refused("fullwidth letters", "sip:1900%EF%BC%A6%EF%BC%AC%EF%BC%AF%EF%BC%B7%EF%BC%A5%EF%BC%B2%EF%BC%B3@gw.contoso.com"),
+		unjudgeable("ASCII digits and fullwidth letters", "sip:1900%EF%BC%A6%EF%BC%AC%EF%BC%AF%EF%BC%B7%EF%BC%A5%EF%BC%B2%EF%BC%B3@gw.contoso.com"),
 		refused("fullwidth digits and letters", "sip:%EF%BC%91%EF%BC%99%EF%BC%90%EF%BC%90%EF%BD%86%EF%BD%8C%EF%BD%8F%EF%BD%97%EF%BD%85%EF%BD%92%EF%BD%93@gw.contoso.com"),
-		refused("circled letters", "sip:1900%E2%92%BB%E2%93%81%E2%93%84%E2%93%8C%E2%92%BA%E2%93%87%E2%93%88@gw.contoso.com"),
-		refused("mathematical letters", "sip:1900%F0%9D%90%85%F0%9D%90%8B%F0%9D%90%8E%F0%9D%90%96%F0%9D%90%84%F0%9D%90%91%F0%9D%90%92@gw.contoso.com"),
+		unjudgeable("ASCII digits and circled letters", "sip:1900%E2%92%BB%E2%93%81%E2%93%84%E2%93%8C%E2%92%BA%E2%93%87%E2%93%88@gw.contoso.com"),
+		unjudgeable("ASCII digits and mathematical letters", "sip:1900%F0%9D%90%85%F0%9D%90%8B%F0%9D%90%8E%F0%9D%90%96%F0%9D%90%84%F0%9D%90%91%F0%9D%90%92@gw.contoso.com"),
 		{name: "a name in fullwidth letters", path: startOpsPath, body: `{"to":"sip:%EF%BD%8A%EF%BD%8F%EF%BD%88%EF%BD%8E@gw.contoso.com","operationId":"op-1"}`, status: 201,
 			operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
 			dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", Decision: "allowed", Rule: "default"}}},
@@ -928,6 +936,56 @@ func TestSIPNameCompatibilityDigits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.assertStartPhoneAudioTo(t, auth, tc.to, tc.batch, tc.pass, "dial_string")
+		})
+	}
+}
+
+// TestVanityMixedCompatibilityForms: under deny +1976 alone, a vanity
+// number that mixes ASCII letters or digits with characters in a
+// compatibility form is refused 403 dial_string (alone, or as a batch
+// part), never delivered, the refusal showing no digit of it:
+// sip:１２３WPMJJJJ@gw (fullwidth 123, then ASCII WPMJJJJ) is read as
+// +1 123 976 5555 with the fullwidth digits folded, which deny +1976
+// lets pass, yet a gateway that maps ASCII letters to keys and drops
+// what it cannot dial rings 9765555, a local 976 premium line. So with
+// ASCII digits beside fullwidth, circled or mathematical letters, and
+// superscript digits beside ASCII letters. Written wholly in ASCII or
+// wholly in fullwidth, an allowed vanity number is delivered as sent.
+func TestVanityMixedCompatibilityForms(t *testing.T) {
+	e := startGuardEdge(t, `destinations {
+			deny +1976
+		}`)
+	auth := callerBearer(t)
+	for _, tc := range []struct {
+		name, to string
+		batch    bool
+		pass     bool
+	}{
+		{name: "fullwidth digits, then ASCII letters", to: "sip:%EF%BC%91%EF%BC%92%EF%BC%93WPMJJJJ@gw"},
+		{name: "fullwidth digits, then ASCII letters, in a batch part", to: "sip:%EF%BC%91%EF%BC%92%EF%BC%93WPMJJJJ@gw", batch: true},
+		{name: "superscript digits, then ASCII letters", to: "sip:%C2%B9%C2%B2%C2%B3WPMJJJJ@gw"},
+		{name: "ASCII digits, then fullwidth letters", to: "sip:976%EF%BC%AA%EF%BC%AA%EF%BC%AA%EF%BC%AA@gw"},
+		{name: "ASCII digits, then circled letters", to: "sip:976%E2%92%BF%E2%92%BF%E2%92%BF%E2%92%BF@gw"},
+		{name: "ASCII digits and letters, then a mathematical letter", to: "sip:976JJJ%F0%9D%90%89@gw"},
+		{name: "ASCII letters", to: "sip:1425FLOWERS@gw", pass: true},
+		{name: "fullwidth digits and letters", to: "sip:%EF%BC%91%EF%BC%94%EF%BC%92%EF%BC%95%EF%BC%A6%EF%BC%AC%EF%BC%AF%EF%BC%B7%EF%BC%A5%EF%BC%B2%EF%BC%B3@gw", pass: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"to":"` + tc.to + `"}`
+			resp, got := e.sendBody(auth, "", startOpsPath, "application/json", body, tc.batch)
+			if tc.pass {
+				assertDeliveredAsSent(t, resp, got, body)
+				return
+			}
+			if resp.Status != http.StatusForbidden || len(got) != 0 || !strings.Contains(resp.Body, "DialoutNotAllowed") ||
+				!strings.Contains(resp.Body, "(dial_string:") {
+				t.Fatalf("status %d (%s), the pool got %d requests; want 403 dial_string and none", resp.Status, resp.Body, len(got))
+			}
+			for _, digits := range []string{"976", "5555", "123", "%EF%BC%91", "%C2%B9"} {
+				if strings.Contains(resp.Body, digits) {
+					t.Fatalf("the refusal shows %s: %s", digits, resp.Body)
+				}
+			}
 		})
 	}
 }

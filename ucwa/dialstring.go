@@ -58,7 +58,9 @@ type DialString struct {
 	// it; so are digits in a compatibility form (a superscript ¹, see
 	// foldCompatibility), which a gateway may dial or drop, and ASCII
 	// digits mixed with decimal digits of another script (see
-	// keptDigits), as a name's digits too. So are
+	// keptDigits), as a name's digits too, and a keypad reading whose
+	// user mixes ASCII letters or digits with compatibility forms (see
+	// mixesKeypadForms). So are
 	// digits too many for the number they start (see tooLong), as
 	// written or after an outside-line prefix, and a user
 	// whose parameters (after its first ';') hold a digit (see
@@ -743,41 +745,98 @@ func keypadUser(user string) (string, bool) {
 // beside the ASCII digits of the keypad, a gateway that keeps only
 // those drops it (see keptDigits).
 func foldKeypadLetters(s string) string {
-	folded := func(r rune) rune {
-		if r < utf8.RuneSelf {
-			return r
-		}
-		var one [utf8.UTFMax]byte
-		n := utf8.EncodeRune(one[:], r)
-		var room [8]byte
-		f := norm.NFKC.Append(room[:0], one[:n]...)
-		switch {
-		case len(f) != 1:
-		case unicode.IsDigit(r) && f[0] >= '0' && f[0] <= '9':
-			return rune(f[0])
-		case !unicode.IsDigit(r) && (f[0] >= 'a' && f[0] <= 'z' || f[0] >= 'A' && f[0] <= 'Z'):
-			return rune(f[0])
-		}
-		return r
-	}
 	for _, r := range s {
-		if folded(r) != r {
-			return strings.Map(folded, s)
+		if foldKeypadRune(r) != r {
+			return strings.Map(foldKeypadRune, s)
 		}
 	}
 	return s
 }
 
+// foldKeypadRune is the ASCII letter or digit that r is a compatibility
+// form of (see foldKeypadLetters), or r.
+func foldKeypadRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		return r
+	}
+	var one [utf8.UTFMax]byte
+	n := utf8.EncodeRune(one[:], r)
+	var room [8]byte
+	f := norm.NFKC.Append(room[:0], one[:n]...)
+	switch {
+	case len(f) != 1:
+	case unicode.IsDigit(r) && f[0] >= '0' && f[0] <= '9':
+		return rune(f[0])
+	case !unicode.IsDigit(r) && (f[0] >= 'a' && f[0] <= 'z' || f[0] >= 'A' && f[0] <= 'Z'):
+		return rune(f[0])
+	}
+	return r
+}
+
+// mixesKeypadForms reports whether s, a vanity number before its first
+// ';', holds an ASCII letter or digit besides a compatibility form of
+// one (a fullwidth １ or Ｆ, a circled Ⓕ, a mathematical 𝐅: see
+// foldKeypadRune) or a character that folds onto digits (a superscript
+// ¹, see foldCompatibility). A gateway that folds such forms (NFKC)
+// before it maps letters to keys dials them all, one that keeps only
+// the ASCII it can dial drops the others: sip:１２３WPMJJJJ@gw (fullwidth
+// 123) is 1239765555 to the first, and 9765555, a local 976 premium
+// line, to the second. ASCII separators and dial characters are no
+// such ASCII: a gateway that drops the rest dials no digit of them.
+func mixesKeypadForms(s string) bool {
+	ascii, folded := false, false
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+			ascii = true
+		case r < utf8.RuneSelf:
+		case foldKeypadRune(r) != r:
+			folded = true
+		case !unicode.IsDigit(r) && !unicode.IsLetter(r) && isDialDigit(r):
+			folded = true
+		}
+	}
+	return ascii && folded
+}
+
+// keptKeypadDigits is the digits a gateway that keeps only the ASCII it
+// can dial dials from s, a vanity number before its first ';': its
+// ASCII digits, and its ASCII letters as keypad digits.
+func keptKeypadDigits(s string) []byte {
+	var ascii []byte
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			ascii = append(ascii, c)
+		}
+	}
+	return keptDigits(phonenumbers.ConvertAlphaCharactersInNumber(string(ascii)))
+}
+
 // keypadString is the DialString of a SIP user read with its letters as
 // keypad digits (Destination.Keypad); nil when the user is no vanity
 // number (see keypadUser). It is never an emergency number: the rules
-// read it only to refuse more.
+// read it only to refuse more. A user that mixes ASCII letters or digits
+// with compatibility forms (see mixesKeypadForms) is read as one that
+// mixes ASCII digits with another script's (see keptDigits): which of
+// its characters a gateway dials, no rule can tell, so it is
+// unjudgeable, or, of fewer than minDialDigits digits, judged by its
+// count and as a premium-rate short code by the digits of its ASCII
+// too.
 func (n *Numbers) keypadString(user string) *DialString {
 	keypad, ok := keypadUser(user)
 	if !ok {
 		return nil
 	}
-	return n.dialString(keypad, true)
+	s := n.dialString(keypad, true)
+	main, _, _ := strings.Cut(user, ";")
+	if s == nil || s.Unjudgeable || !mixesKeypadForms(main) {
+		return s
+	}
+	if s.Digits >= minDialDigits() {
+		return &DialString{Unjudgeable: true, Digits: s.Digits}
+	}
+	s.Premium = s.Premium || n.shortCode(keptKeypadDigits(main), true).Premium
+	return s
 }
 
 // CheckOutsideLine checks a list of outside-line prefixes: at most

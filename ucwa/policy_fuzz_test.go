@@ -81,6 +81,8 @@ var fuzzPolicySeeds = []string{
 	"sip:%E0%A5%AF19005551234@gw.contoso.com", "sip:%E0%A5%AF1900FLOWERS@gw.contoso.com", "sip:9%EF%BC%911@gw.contoso.com", "sip:9%E0%A5%A7%E0%A5%A7@gw.contoso.com",
 	"sip:3%E0%A5%AC%E0%A5%AB%E0%A5%A7@gw.contoso.com", "sip:9,%E0%A5%AF11@gw.contoso.com",
 	"sip:%C3%A9%E2%81%B919005551234@gw.contoso.com", "sip:%C3%A9%E2%91%A819005551234@gw.contoso.com", "sip:john%C2%B2@gw.contoso.com",
+	"sip:%EF%BC%91%EF%BC%92%EF%BC%93WPMJJJJ@gw.contoso.com", "sip:%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%B7%EF%BC%B0%EF%BC%AD%EF%BC%AA%EF%BC%AA%EF%BC%AA%EF%BC%AA@gw.contoso.com",
+	"sip:%EF%BC%911900FLOWERS@gw.contoso.com", "sip:%EF%BC%91%EF%BC%92%EF%BC%93AB@gw.contoso.com", "sip:365%EF%BC%A1@gw.contoso.com", "sip:%C2%B9%C2%B2%C2%B3AB@gw.contoso.com",
 }
 
 // FuzzPolicy reads a value as every Numbers the edge may have and judges
@@ -142,13 +144,10 @@ func FuzzPolicy(f *testing.F) {
 				d.Dial != nil && (d.Dial.Rest != short.rest || d.Dial.Premium != short.premium) {
 				t.Fatalf("%q: read as %+v, a plain reading %+v", v, d.Dial, short)
 			}
-			keypadUser, vanity := referenceKeypad(&d)
-			var keypadShort referenceShort
+			readings, unjudgeable, keypadShort, vanity := referenceKeypadReading(&d, n)
 			if vanity {
-				readings, unjudgeable := referenceDialUser(keypadUser, n, true)
 				// The keypad reading is never an emergency number: 911A
 				// at a gateway that takes 9 is no 9 112.
-				keypadShort = referenceShortUser(keypadUser, n, true)
 				keypadShort.emergency = false
 				if d.Keypad == nil {
 					t.Fatalf("%q: a vanity number, yet not read with its letters as keypad digits, a plain reading %q", v, readingSummary(readings, unjudgeable))
@@ -379,6 +378,62 @@ func referenceKeypadUser(user string) (string, bool) {
 		out.WriteString(";" + params)
 	}
 	return out.String(), true
+}
+
+// referenceKeypadReading reads a SIP destination's user as a vanity
+// number (referenceKeypad): its keypad reading's readings, whether it
+// is unjudgeable, and what it is as a short code; ok is false for a
+// user that is none. A user that holds an ASCII letter or digit and a
+// character that NFKC folds onto one (a fullwidth １ or Ｆ, a circled
+// Ⓕ, a mathematical 𝐅) or onto digits (a superscript ¹) is read
+// neither way: a gateway that keeps only the ASCII it can dial drops
+// the folded ones. With six digits or more it is unjudgeable, with
+// fewer a short code that is a premium-rate one also when the keypad
+// digits of its ASCII letters and digits are one, as written or after
+// an outside-line prefix.
+func referenceKeypadReading(d *Destination, n *Numbers) (readings []Number, unjudgeable bool, short referenceShort, ok bool) {
+	user, ok := referenceUser(d)
+	if !ok {
+		return nil, false, referenceShort{}, false
+	}
+	keypad, ok := referenceKeypadUser(user)
+	if !ok {
+		return nil, false, referenceShort{}, false
+	}
+	readings, unjudgeable = referenceDialUser(keypad, n, true)
+	short = referenceShortUser(keypad, n, true)
+	main, _, _ := strings.Cut(user, ";")
+	const keys = "22233344455566677778889999"
+	var ascii strings.Builder
+	folded := false
+	for _, r := range main {
+		f := norm.NFKC.String(string(r))
+		switch {
+		case '0' <= r && r <= '9':
+			ascii.WriteRune(r)
+		case 'a' <= r && r <= 'z':
+			ascii.WriteByte(keys[r-'a'])
+		case 'A' <= r && r <= 'Z':
+			ascii.WriteByte(keys[r-'A'])
+		case r >= 0x80 && len(f) == 1 && ('0' <= f[0] && f[0] <= '9' || 'a' <= f[0] && f[0] <= 'z' || 'A' <= f[0] && f[0] <= 'Z'),
+			referenceCompatDigits(r) != "":
+			folded = true
+		}
+	}
+	if unjudgeable || !folded || ascii.Len() == 0 {
+		return readings, unjudgeable, short, true
+	}
+	if !short.ok || short.digits >= 6 {
+		return nil, true, referenceShort{}, true
+	}
+	kept := ascii.String()
+	short.premium = short.premium || referencePremium(kept, n.region)
+	for _, prefix := range n.outsideLine {
+		if rest, ok := strings.CutPrefix(kept, prefix); ok {
+			short.premium = short.premium || referencePremium(rest, n.region)
+		}
+	}
+	return readings, false, short, true
 }
 
 // referenceDialUser is referenceDialString of a decoded user; keypad
@@ -724,9 +779,8 @@ func referenceRule(c *DestinationPolicy, d *PropertyDestination, n *Numbers) Rul
 	}
 	// The keypad reading of a vanity number adds refusals, as a dial
 	// string of its own.
-	if keypad, ok := referenceKeypad(&d.Destination); ok {
-		readings, unjudgeable := referenceDialUser(keypad, n, true)
-		if r := referenceDialRule(c, d, readings, unjudgeable, referenceShortUser(keypad, n, true)); r != RuleNone {
+	if readings, unjudgeable, short, ok := referenceKeypadReading(&d.Destination, n); ok {
+		if r := referenceDialRule(c, d, readings, unjudgeable, short); r != RuleNone {
 			return r
 		}
 	}
