@@ -210,10 +210,15 @@ func (g *grant) grants(op *ucwa.Operation) bool {
 }
 
 // scopeError is the 403 answer to a token that grants none of op's
-// scopes, and its WWW-Authenticate challenge (RFC 6750 3.1).
-func scopeError(op *ucwa.Operation) (*ucwa.Error, string) {
+// scopes, and its WWW-Authenticate challenge (RFC 6750 3.1): the 401's
+// realm and challenge parameters, with error and scope. A client that
+// finds its token falls short asks its authorization server for another
+// by what the challenge names (authorization_uri, client_id), and the
+// realm tells it which protection space the token is for; without them,
+// the 403 would name another space than the 401 of the same resource.
+func (h *Handler) scopeError(op *ucwa.Operation) (*ucwa.Error, string) {
 	return ucwa.NewError(http.StatusForbidden, "", "The token grants none of the scopes "+op.Rel+" needs: "+strings.Join(op.Scopes, ", ")+"."),
-		`Bearer error="insufficient_scope", scope="` + strings.Join(op.Scopes, " ") + `"`
+		"Bearer " + h.realmParam + `, error="insufficient_scope", scope="` + strings.Join(op.Scopes, " ") + `"` + h.extraParams
 }
 
 // authorize checks the bearer token of in's request and that it grants
@@ -260,7 +265,7 @@ func (h *Handler) authorize(w http.ResponseWriter, in *intake) bool {
 	}
 	g.publish(r)
 	if !g.grants(in.op) {
-		e, challenge := scopeError(in.op)
+		e, challenge := h.scopeError(in.op)
 		w.Header().Set("WWW-Authenticate", challenge)
 		h.reject(w, r, errFormat, e, nil)
 		return false

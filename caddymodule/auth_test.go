@@ -22,7 +22,7 @@ const (
 	testChallenge = `, authorization_uri="https://login.windows.net/common/oauth2/authorize", client_id="00000004-0000-0ff1-ce00-000000000000"`
 	missingToken  = `Bearer realm="edge"` + testChallenge
 	invalidToken  = `Bearer realm="edge", error="invalid_token"` + testChallenge
-	scopeDenied   = `Bearer error="insufficient_scope", scope="Conversations.Initiate Conversations.Receive"`
+	scopeDenied   = `Bearer realm="edge", error="insufficient_scope", scope="Conversations.Initiate Conversations.Receive"` + testChallenge
 )
 
 // authSite is a Caddyfile whose ucwa handler has the given auth
@@ -413,7 +413,7 @@ func TestAuthWebTicketsForward(t *testing.T) {
 		{"web ticket forwarded", bearer("cwt=AAEAHAUHGkHigqyFLZ-Wd6o1tPkOgK5XHlEkBKdA4N3rE0y"), 201, "", ""},
 		{"ES256 with the configured scope", bearer(testkit.Mint(t, jwt.SigningMethodES256, k.EC, "", testkit.Claims(now, nil))), 201, "", ""},
 		{"only the scope no longer configured", bearer(testkit.Mint(t, jwt.SigningMethodES256, k.EC, "", testkit.Claims(now, jwt.MapClaims{"scp": "Conversations.Receive"}))), 403,
-			`Bearer error="insufficient_scope", scope="Conversations.Initiate"`, "Conversations.Initiate"},
+			`Bearer realm="ucwa", error="insufficient_scope", scope="Conversations.Initiate"`, "Conversations.Initiate"},
 		{"bad JWT still refused", bearer("eyJ.eyJ.sig"), 401, `Bearer realm="ucwa", error="invalid_token"`, "malformed"},
 		{"oversized web ticket", bearer("cwt=" + strings.Repeat("A", 9000)), 401, `Bearer realm="ucwa", error="invalid_token"`, "longer than"},
 	})

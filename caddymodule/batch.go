@@ -129,7 +129,7 @@ func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucw
 	}
 	op := m.Operation
 	if in.grant != nil && !in.grant.grants(op) {
-		e, challenge := scopeError(op)
+		e, challenge := h.scopeError(op)
 		in.challenge = challenge
 		return nil, e
 	}

@@ -92,7 +92,9 @@ func TestBatchForwardedUnchanged(t *testing.T) {
 // TestBatchRefused: a batch the edge refuses as a whole, nothing of it
 // delivered; a part's refusal names its position.
 func TestBatchRefused(t *testing.T) {
-	e := startOpsEdge(t, "INFO", "max_batch_parts 100")
+	// The 403s of a batch and of its parts carry the 401's realm and
+	// challenge parameters.
+	e := startOpsEdge(t, "INFO", "max_batch_parts 100\nchallenge realm edge\nchallenge client_id c1")
 	good := bearerFor(t, allScopes...)
 	start := func(body string) string {
 		return innerPOST(opsApp+"/communication/startPhoneAudio", "application/json", body)
@@ -116,12 +118,12 @@ func TestBatchRefused(t *testing.T) {
 		params      []string // nil: not checked
 		challenge   string
 	}{
-		{name: "no token", body: batchBody(get), status: 401},
+		{name: "no token", body: batchBody(get), status: 401, challenge: `Bearer realm="edge", client_id="c1"`},
 		{name: "a token with none of the batch's scopes", auth: bearerFor(t, "User.Read"), body: batchBody(get), status: 403,
-			challenge: `Bearer error="insufficient_scope", scope="User.ReadWrite Contacts.ReadWrite Conversations.Initiate Conversations.Receive Meetings.ReadWrite"`},
+			challenge: `Bearer realm="edge", error="insufficient_scope", scope="User.ReadWrite Contacts.ReadWrite Conversations.Initiate Conversations.Receive Meetings.ReadWrite", client_id="c1"`},
 		{name: "a part the token may not make", auth: bearerFor(t, "Conversations.Initiate"), status: 403, message: "Batch part 2: The token grants none of the scopes immediateForwardToContact needs: User.ReadWrite.",
 			body:      batchBody(start(`{"to":"sip:a@b.c"}`), "POST "+opsApp+"/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact?target=sip:a@b.c HTTP/1.1\r\n"),
-			challenge: `Bearer error="insufficient_scope", scope="User.ReadWrite"`},
+			challenge: `Bearer realm="edge", error="insufficient_scope", scope="User.ReadWrite", client_id="c1"`},
 		{name: "a guarded part with a token of its own", body: batchBody(get, "POST "+opsApp+"/communication/startPhoneAudio?to=sip:a@b.c HTTP/1.1\r\nAuthorization: Bearer cwt=other\r\n"),
 			status: 400, message: "Batch part 2: A batched request carries no credentials of its own"},
 		// A web ticket or cookie is a credential too: SfB's web services

@@ -254,7 +254,7 @@ func TestEveryOperation(t *testing.T) {
 				refused("no token at "+suffix, opRequest(&op, opPath(suffix), "", "", goodBody(&op)), http.StatusUnauthorized)
 			}
 			resp := refused("a token without its scopes", opRequest(&op, path, bearerFor(t, "Contacts.ReadWrite", "User.Read"), "", goodBody(&op)), http.StatusForbidden)
-			if want := `Bearer error="insufficient_scope", scope="` + strings.Join(op.Scopes, " ") + `"`; resp.Header.Get("WWW-Authenticate") != want {
+			if want := `Bearer realm="ucwa", error="insufficient_scope", scope="` + strings.Join(op.Scopes, " ") + `"`; resp.Header.Get("WWW-Authenticate") != want {
 				t.Errorf("403 challenge %q, want %q", resp.Header.Get("WWW-Authenticate"), want)
 			}
 			if msg := ucwaError(t, resp.Body).Message; !strings.Contains(msg, op.Rel) || !strings.Contains(msg, op.Scopes[0]) {
@@ -453,17 +453,17 @@ func TestOperationConfig(t *testing.T) {
 			{"a path added by operation", opsApp + "/communication/conversations/1/phoneAudio/addPhoneAudio2", `{"to":"4255551234"}`, []string{"Conversations.Receive"}, 201, ""},
 			{"a path added by operation, no token", opsApp + "/communication/conversations/1/phoneAudio/addPhoneAudio2", `{"to":"4255551234"}`, nil, 401, ""},
 			{"scopes replaced", forward, "", []string{"Conversations.Initiate"}, 201, ""},
-			{"the table's scopes replaced", forward, "", []string{"User.ReadWrite"}, 403, `Bearer error="insufficient_scope", scope="Conversations.Initiate"`},
+			{"the table's scopes replaced", forward, "", []string{"User.ReadWrite"}, 403, `Bearer realm="ucwa", error="insufficient_scope", scope="Conversations.Initiate"`},
 		}},
 		{"top-level scopes", `scopes Conversations.Receive
 		operation batch {
 			scopes Contacts.ReadWrite
 		}`, []check{
-			{"every operation's scopes replaced", forward, "", []string{"User.ReadWrite"}, 403, `Bearer error="insufficient_scope", scope="Conversations.Receive"`},
+			{"every operation's scopes replaced", forward, "", []string{"User.ReadWrite"}, 403, `Bearer realm="ucwa", error="insufficient_scope", scope="Conversations.Receive"`},
 			{"granted", forward, "", []string{"Conversations.Receive"}, 201, ""},
-			{"an operation's own", opsApp + "/batch", batchBody("GET /x HTTP/1.1\r\n"), []string{"Conversations.Receive"}, 403, `Bearer error="insufficient_scope", scope="Contacts.ReadWrite"`},
+			{"an operation's own", opsApp + "/batch", batchBody("GET /x HTTP/1.1\r\n"), []string{"Conversations.Receive"}, 403, `Bearer realm="ucwa", error="insufficient_scope", scope="Contacts.ReadWrite"`},
 			{"a part under the top-level scopes", opsApp + "/batch", batchBody("POST " + startPath + "?to=sip:a@b.c HTTP/1.1\r\n"), []string{"Contacts.ReadWrite"}, 403,
-				`Bearer error="insufficient_scope", scope="Conversations.Receive"`},
+				`Bearer realm="ucwa", error="insufficient_scope", scope="Conversations.Receive"`},
 			{"a batch granted", opsApp + "/batch", batchBody("POST " + startPath + "?to=sip:a@b.c HTTP/1.1\r\n"), []string{"Contacts.ReadWrite", "Conversations.Receive"}, 201, ""},
 		}},
 	} {

@@ -164,7 +164,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		// The README's step 5.
 		forward := edge + "/ucwa/oauth/v1/applications/demo-forward/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact?target=%2B1%20425%20555%200123"
 		r := testkit.Send(t, client, testkit.Request{Method: http.MethodPost, URL: forward, Header: http.Header{"Authorization": {"Bearer " + token}}})
-		if r.Status != http.StatusForbidden || r.Header.Get("WWW-Authenticate") != `Bearer error="insufficient_scope", scope="User.ReadWrite"` {
+		if r.Status != http.StatusForbidden || r.Header.Get("WWW-Authenticate") != `Bearer realm="ucwa", error="insufficient_scope", scope="User.ReadWrite"` {
 			t.Fatalf("forwarding with the default token = %d %v %s, want 403 naming User.ReadWrite", r.Status, r.Header, r.Body)
 		}
 		r = testkit.Send(t, client, testkit.Request{Method: http.MethodPost, URL: forward, Header: http.Header{"Authorization": {"Bearer " + allToken}}})
