@@ -1,6 +1,7 @@
 package bearer
 
 import (
+	"cmp"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -13,6 +14,7 @@ import (
 	"math/big"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +42,11 @@ type jwk struct {
 	E      string   `json:"e"`
 	X      string   `json:"x"`
 	Y      string   `json:"y"`
+	// malformed is why the key could not be read (not an object, a
+	// member of another JSON type than RFC 7517 gives it), nil when it
+	// could; kidMalformed says its kid was one of those members.
+	malformed    error
+	kidMalformed bool
 }
 
 // forSignatures reports whether k is meant for verifying signatures:
@@ -51,18 +58,47 @@ func (k jwk) forSignatures() bool {
 	return (k.Use == "" || k.Use == "sig") && (k.KeyOps == nil || slices.Contains(k.KeyOps, "verify"))
 }
 
-// parseJWKS returns the signature keys of a JWK Set. Keys for encryption
-// (`"use": "enc"`, or a key_ops without "verify"), symmetric keys (`"kty": "oct"`: a shared secret has no
-// place in a published set) and keys the edge cannot use are skipped; a
-// set with no usable key at all is an error.
-func parseJWKS(data []byte) ([]verificationKey, error) {
+// skippedKey is a key of a JWK Set that the edge cannot use, as a log
+// line names it: by its position and kid, never its key material.
+type skippedKey struct {
+	index int
+	kid   string // "" when the key has none, or none that is a string
+	err   error
+}
+
+func (s skippedKey) Error() string {
+	if s.kid == "" {
+		return fmt.Sprintf("key %d: %v", s.index, s.err)
+	}
+	return fmt.Sprintf("key %d (kid %q): %v", s.index, s.kid, s.err)
+}
+
+// parseJWKS returns the signature keys of a JWK Set, and the keys it
+// skipped that it cannot use. Keys for encryption (`"use": "enc"`, or a
+// key_ops without "verify") are left out, as not meant for it; symmetric
+// keys (`"kty": "oct"`: a shared secret has no place in a published set)
+// and keys the edge cannot use (an unknown kty, curve or alg, a weak
+// RSA key, a member of the wrong JSON type) are skipped, and the others
+// still serve: an identity provider that publishes one key the edge
+// cannot read (a new key type) must not have all its tokens refused.
+// A set with no usable key at all is an error, which names the skipped
+// keys.
+func parseJWKS(data []byte) ([]verificationKey, []skippedKey, error) {
 	set, err := decodeJWKSet(data)
 	if err != nil {
-		return nil, fmt.Errorf("not a JWK Set: %w", err)
+		return nil, nil, fmt.Errorf("not a JWK Set: %w", err)
 	}
 	var keys []verificationKey
-	var skipped []error
+	var skipped []skippedKey
 	for i, k := range set.Keys {
+		kid := k.Kid
+		if k.kidMalformed {
+			kid = ""
+		}
+		if k.malformed != nil {
+			skipped = append(skipped, skippedKey{i, kid, k.malformed})
+			continue
+		}
 		if !k.forSignatures() {
 			continue
 		}
@@ -71,53 +107,89 @@ func parseJWKS(data []byte) ([]verificationKey, error) {
 			err = checkKey(key)
 		}
 		if err != nil {
-			skipped = append(skipped, fmt.Errorf("key %d (kid %q): %w", i, k.Kid, err))
+			skipped = append(skipped, skippedKey{i, kid, err})
 			continue
 		}
 		if _, known := algorithmFamilies[k.Alg]; k.Alg != "" && !known {
-			skipped = append(skipped, fmt.Errorf("key %d (kid %q): unsupported alg %q", i, k.Kid, k.Alg))
+			skipped = append(skipped, skippedKey{i, kid, fmt.Errorf("unsupported alg %q", k.Alg)})
 			continue
 		}
 		keys = append(keys, verificationKey{id: k.Kid, alg: k.Alg, key: key})
 	}
 	if len(keys) == 0 {
-		return nil, errors.Join(append([]error{errors.New("no usable signature key in the JWK Set")}, skipped...)...)
+		errs := []error{errors.New("no usable signature key in the JWK Set")}
+		for _, s := range skipped {
+			errs = append(errs, s)
+		}
+		return nil, nil, errors.Join(errs...)
 	}
-	return keys, nil
+	return keys, skipped, nil
+}
+
+// logSkipped warns of each key of a set, fetched from or read at where
+// (a jwks_url or jwks_file, named by field), that the edge skipped.
+func logSkipped(logger *zap.Logger, field zap.Field, skipped []skippedKey) {
+	for _, s := range skipped {
+		fields := []zap.Field{field, zap.Int("index", s.index)}
+		if s.kid != "" {
+			fields = append(fields, zap.String("kid", s.kid))
+		}
+		logger.Warn("JWK Set key skipped: the edge cannot use it; the set's other keys verify tokens", append(fields, zap.Error(s.err))...)
+	}
+}
+
+// skippedSummary is skipped as one string, to tell whether a set skips
+// the same keys as the one before.
+func skippedSummary(skipped []skippedKey) string {
+	var b strings.Builder
+	for _, s := range skipped {
+		b.WriteString(s.Error())
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // decodeJWKSet reads a JWK Set by its member names as RFC 7517 spells
 // them: they are case-sensitive (RFC 7517 4), and encoding/json would
 // read "KTY" as "kty" and "KEYS" as "keys". Another spelling is a member
-// the edge does not know, ignored as any other.
+// the edge does not know, ignored as any other. A key that is not an
+// object, or has a member the edge reads of another JSON type than a
+// string ("n": 5; key_ops not an array of strings), is kept with the
+// reason (malformed), for parseJWKS to skip: the set is still read.
 func decodeJWKSet(data []byte) (jwkSet, error) {
 	var set jwkSet
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
 		return set, err
 	}
-	var keys []map[string]json.RawMessage
+	var keys []json.RawMessage
 	if raw, ok := top["keys"]; ok {
 		if err := json.Unmarshal(raw, &keys); err != nil {
 			return set, err
 		}
 	}
 	set.Keys = make([]jwk, len(keys))
-	for i, members := range keys {
+	for i, raw := range keys {
 		k := &set.Keys[i]
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &members); err != nil {
+			k.malformed = errors.New("not a JSON object")
+			continue
+		}
 		for _, m := range [...]struct {
 			name string
 			v    *string
 		}{{"kty", &k.Kty}, {"kid", &k.Kid}, {"alg", &k.Alg}, {"use", &k.Use}, {"crv", &k.Crv}, {"n", &k.N}, {"e", &k.E}, {"x", &k.X}, {"y", &k.Y}} {
 			if raw, ok := members[m.name]; ok {
 				if err := json.Unmarshal(raw, m.v); err != nil {
-					return set, fmt.Errorf("key %d, member %q: %w", i, m.name, err)
+					k.kidMalformed = k.kidMalformed || m.name == "kid"
+					k.malformed = cmp.Or(k.malformed, fmt.Errorf("member %q is not a string", m.name))
 				}
 			}
 		}
 		if raw, ok := members["key_ops"]; ok {
 			if err := json.Unmarshal(raw, &k.KeyOps); err != nil {
-				return set, fmt.Errorf("key %d, member %q: %w", i, "key_ops", err)
+				k.malformed = cmp.Or(k.malformed, fmt.Errorf("member %q is not an array of strings", "key_ops"))
 			}
 		}
 	}
@@ -251,10 +323,12 @@ func readJWKSFile(path string) ([]byte, error) {
 // held.
 func (f *jwksFile) use(data []byte) error {
 	f.sum = sha256.Sum256(data)
-	keys, err := parseJWKS(data)
+	keys, skipped, err := parseJWKS(data)
 	if err != nil {
 		return fmt.Errorf("jwks_file %s: %w", f.path, err)
 	}
+	// Once for each content: use runs when the file changes.
+	logSkipped(f.logger, zap.String("path", f.path), skipped)
 	// A new slice only when the keys differ: a rewrite with the same keys
 	// (a deployment that reformats the file) keeps the verified-token
 	// cache.

@@ -26,7 +26,8 @@ import (
 // alg or a supported one, and reads back the same when written
 // out again as a JWK: the set's bytes mean one key and its parameters
 // only. Member names are read as written (RFC 7517 4: "KTY" is no
-// "kty").
+// "kty"); a key that is no object, or whose members the edge reads are
+// of another JSON type, is never taken, read in part.
 func FuzzParseJWKS(f *testing.F) {
 	k := testkit.Keys(f)
 	rsaKey := testkit.JWK(f, "r", k.RSA)
@@ -40,9 +41,11 @@ func FuzzParseJWKS(f *testing.F) {
 	ops = bytes.Replace(ops, []byte(`"kid":"v"`), []byte(`"key_ops":["verify"],"kid":"v"`), 1)
 	f.Add(bytes.Replace(ops, []byte(`"kid":"x"`), []byte(`"key_ops":["encrypt"],"kid":"x"`), 1))
 	f.Add([]byte(`{"keys":[{"kty":"oct","kid":"s","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}]}`))
+	f.Add([]byte(`{"keys":[5,null,{"kty":"RSA","kid":7},{"kty":"EC","crv":"P-256","n":5},{"kty":"OKP","key_ops":"verify"}]}`))
+	f.Add(bytes.Replace(testkit.JWKS(f, testkit.JWK(f, "m", k.RSA), testkit.JWK(f, "d", k.Ed)), []byte(`"n":"`), []byte(`"n":5,"unread":"`), 1))
 	f.Add([]byte(`{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"},{"kty":"OKP","crv":"Ed25519","x":"AAAA"},{"kty":"EC","crv":"P-256","x":"","y":""}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		keys, err := parseJWKS(data)
+		keys, _, err := parseJWKS(data)
 		if err != nil {
 			if len(keys) != 0 {
 				t.Fatalf("%q: keys and %v", data, err)
@@ -85,18 +88,21 @@ func FuzzParseJWKS(f *testing.F) {
 			}
 			out[i] = m
 		}
-		again, err := parseJWKS(testkit.JWKS(t, out...))
+		again, _, err := parseJWKS(testkit.JWKS(t, out...))
 		if err != nil || !sameKeys(keys, again) {
 			t.Fatalf("%q: written out and read again: %v, %v", data, again, err)
 		}
-		// Every key came from a member meant for signatures, in order.
+		// Every key came from a member meant for signatures, in order,
+		// that is an object whose members the edge reads are of their
+		// JSON types (strings, key_ops an array of strings) or null: a
+		// key of another type is skipped, not read in part.
 		i := 0
 		for _, m := range members {
 			member, _ := m.(map[string]any)
 			str := func(name string) string { v, _ := member[name].(string); return v }
 			// key_ops, when given, must list "verify".
 			ops, given := member["key_ops"].([]any)
-			if i < len(keys) && str("kid") == keys[i].id && str("alg") == keys[i].alg && (str("use") == "" || str("use") == "sig") &&
+			if i < len(keys) && member != nil && wellTyped(member) && str("kid") == keys[i].id && str("alg") == keys[i].alg && (str("use") == "" || str("use") == "sig") &&
 				(!given || slices.Contains(ops, any("verify"))) && str("kty") != "oct" {
 				i++
 			}
@@ -105,6 +111,33 @@ func FuzzParseJWKS(f *testing.F) {
 			t.Fatalf("%q: the keys taken %v are not the set's signature members in order", data, keys)
 		}
 	})
+}
+
+// wellTyped reports whether the members of a JWK (as json.Unmarshal
+// reads it into a map) that the edge reads are strings, key_ops an
+// array of strings, or null.
+func wellTyped(member map[string]any) bool {
+	for _, name := range []string{"kty", "kid", "alg", "use", "crv", "n", "e", "x", "y"} {
+		switch member[name].(type) {
+		case nil, string:
+		default:
+			return false
+		}
+	}
+	switch ops := member["key_ops"].(type) {
+	case nil:
+	case []any:
+		for _, op := range ops {
+			switch op.(type) {
+			case nil, string:
+			default:
+				return false
+			}
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // FuzzCacheMaxAge: for any Cache-Control, cacheMaxAge gives -1 or whole

@@ -602,6 +602,54 @@ func TestJWKSFileUnusableLoggedOnce(t *testing.T) {
 	}
 }
 
+// TestJWKSURLSkippedKeyWarnedOnce: a fetched set with a key the edge
+// cannot use is warned of once, not at every fetch of the same set; a
+// set that skips another key is warned of again, and one that skips
+// none is not.
+func TestJWKSURLSkippedKeyWarnedOnce(t *testing.T) {
+	k := testkit.Keys(t)
+	good := testkit.JWK(t, "good", k.RSA)
+	unknown := testkit.JWK(t, "future", k.RSA2)
+	unknown["kty"] = "AKP"
+	other := testkit.JWK(t, "other", k.EC)
+	other["crv"] = "P-192"
+	var body atomic.Pointer[[]byte]
+	serve := func(b []byte) { body.Store(&b) }
+	core, logs := observer.New(zap.InfoLevel)
+	logger := zap.New(core)
+	s := newJWKSURL("https://idp.example/keys", time.Hour, time.Now, func() *zap.Logger { return logger })
+	s.client.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(*body.Load())), Request: r}, nil
+	})
+	warnings := func() int { return logs.FilterMessageSnippet("JWK Set key skipped").Len() }
+	for _, step := range []struct {
+		set  []byte
+		want int // warnings in all after three fetches of set
+	}{
+		{testkit.JWKS(t, unknown, good), 1},
+		{testkit.JWKS(t, good, unknown), 2}, // another index
+		{testkit.JWKS(t, good, unknown, other), 4},
+		{testkit.JWKS(t, good), 4},
+		{testkit.JWKS(t, unknown, good), 5},
+	} {
+		serve(step.set)
+		for range 3 {
+			s.fetch(context.Background())
+			if keys := s.keys(); len(keys) != 1 || keys[0].id != "good" {
+				t.Fatalf("%s: keys %v, want the good key", step.set, keys)
+			}
+		}
+		if got := warnings(); got != step.want {
+			t.Fatalf("%s: %d warnings in all, want %d", step.set, got, step.want)
+		}
+	}
+	for _, entry := range logs.FilterMessageSnippet("JWK Set key skipped").All() {
+		if fields := entry.ContextMap(); fields["kid"] != "future" && fields["kid"] != "other" {
+			t.Errorf("a warning names no kid: %v", fields)
+		}
+	}
+}
+
 func TestParseJWKS(t *testing.T) {
 	k := testkit.Keys(t)
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)
@@ -632,6 +680,15 @@ func TestParseJWKS(t *testing.T) {
 		return bytes.Replace(testkit.JWKS(t, testkit.JWK(t, kid, k.RSA), testkit.JWK(t, "d", k.Ed)),
 			[]byte(`"kid":"`+kid+`"`), []byte(`"key_ops":`+ops+`,"kid":"`+kid+`"`), 1)
 	}
+	// mistyped is a set of an RSA key whose member name has value (JSON)
+	// instead of its string, then the Ed25519 key d.
+	mistyped := func(name, value string) []byte {
+		rsaKey := testkit.JWK(t, "m", k.RSA)
+		rsaKey["use"] = "sig"
+		return bytes.Replace(testkit.JWKS(t, rsaKey, testkit.JWK(t, "d", k.Ed)), []byte(`"`+name+`":"`), []byte(`"`+name+`":`+value+`,"unread":"`), 1)
+	}
+	unknownKty := testkit.JWK(t, "akp", k.RSA)
+	unknownKty["kty"] = "AKP"
 	upperKeys := bytes.Replace(testkit.JWKS(t, testkit.JWK(t, "r", k.RSA)), []byte(`"keys"`), []byte(`"KEYS"`), 1)
 	for _, tc := range []struct {
 		name string
@@ -657,10 +714,18 @@ func TestParseJWKS(t *testing.T) {
 		{"key_ops empty skipped", keyOps("none", `[]`), "d"},
 		{"key_ops sign only skipped", keyOps("sign", `["sign"]`), "d"},
 		{"key_ops VERIFY is no verify", keyOps("upper", `["VERIFY"]`), "d"},
-		{"key_ops not an array", keyOps("s", `"verify"`), "error: not a JWK Set"},
+		// A key the edge cannot read is skipped, and the others serve.
+		{"key_ops not an array skipped", keyOps("s", `"verify"`), "d; skipped 0 (s): member \"key_ops\" is not an array of strings"},
+		{"n a number skipped", mistyped("n", "5"), "d; skipped 0 (m): member \"n\" is not a string"},
+		{"kid a number skipped", mistyped("kid", "7"), "d; skipped 0: member \"kid\" is not a string"},
+		{"use an array skipped", mistyped("use", `["sig"]`), "d; skipped 0 (m): member \"use\" is not a string"},
+		{"unknown kty skipped", testkit.JWKS(t, unknownKty, testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (akp): unsupported kty \"AKP\""},
+		{"a key not an object skipped", []byte(`{"keys":[5,null,` + string(bytes.TrimPrefix(testkit.JWKS(t, testkit.JWK(t, "d", k.Ed)), []byte(`{"keys":[`)))), "d; skipped 0: not a JSON object; skipped 1: unsupported kty \"\""},
+		{"only a mistyped key", []byte(`{"keys":[{"kty":"RSA","kid":"r","n":5,"e":"AQAB"}]}`), "error: no usable signature key in the JWK Set\nkey 0 (kid \"r\"): member \"n\" is not a string"},
+		{"keys not an array", []byte(`{"keys":{"kty":"RSA"}}`), "error: not a JWK Set"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			keys, err := parseJWKS(tc.set)
+			keys, skipped, err := parseJWKS(tc.set)
 			var got string
 			if err != nil {
 				got = "error: " + err.Error()
@@ -670,6 +735,13 @@ func TestParseJWKS(t *testing.T) {
 					ids[i] = key.id
 				}
 				got = strings.Join(ids, " ")
+				for _, s := range skipped {
+					got += fmt.Sprintf("; skipped %d", s.index)
+					if s.kid != "" {
+						got += " (" + s.kid + ")"
+					}
+					got += ": " + s.err.Error()
+				}
 			}
 			if !strings.HasPrefix(got, tc.ids) {
 				t.Fatalf("got %q, want %q", got, tc.ids)
@@ -677,7 +749,7 @@ func TestParseJWKS(t *testing.T) {
 		})
 	}
 	// A pinned alg restricts the key to it, even within its family.
-	keys, _ := parseJWKS(testkit.JWKS(t, pinned))
+	keys, _, _ := parseJWKS(testkit.JWKS(t, pinned))
 	if keys[0].fits("RS256", "pinned") || !keys[0].fits("PS256", "pinned") {
 		t.Fatal("a key pinned to PS256 must verify PS256 only")
 	}

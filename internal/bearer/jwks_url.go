@@ -105,6 +105,10 @@ type jwksURL struct {
 	client  *http.Client
 
 	set atomic.Pointer[[]verificationKey]
+	// skipped is the keys the last set taken skipped (skippedSummary),
+	// warned of once; only fetch, which never runs twice at once, uses
+	// it.
+	skipped string
 
 	wake   chan struct{} // asks the fetch loop for a fetch now; capacity 1
 	cancel context.CancelFunc
@@ -357,9 +361,15 @@ func (s *jwksURL) get(ctx context.Context) ([]verificationKey, time.Duration, er
 	if len(data) > jwksMaxBytes {
 		return nil, -1, fmt.Errorf("key set larger than %d bytes", jwksMaxBytes)
 	}
-	keys, err := parseJWKS(data)
+	keys, skipped, err := parseJWKS(data)
 	if err != nil {
 		return nil, -1, err
+	}
+	// Once for each set that skips other keys: the set is fetched again
+	// every refresh, and on unknown kids.
+	if summary := skippedSummary(skipped); summary != s.skipped {
+		s.skipped = summary
+		logSkipped(s.logger(), zap.String("url", s.logURL), skipped)
 	}
 	return keys, cacheMaxAge(resp.Header), nil
 }
