@@ -435,9 +435,9 @@ func numberLike(s string) bool {
 	}
 	digits := 0
 	for _, r := range s {
-		switch {
-		case unicode.IsDigit(r):
-			digits++
+		switch n := ucwa.DialDigits(r); {
+		case n > 0:
+			digits += n
 		case r == '+' || ucwa.IsVisualSeparator(r):
 		default:
 			return false
@@ -605,8 +605,10 @@ func (v *auditApplication) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 
 // maskDigitRuns returns s with the digits of every run of more than four
 // digits replaced by '*': a client's string (an operationId) is logged,
-// and a phone number in it is not. A digit is any Unicode decimal digit
-// and a run goes on across anything but a letter, whatever a client
+// and a phone number in it is not. A digit is any Unicode decimal digit,
+// or a character a gateway dials as digits (a superscript ¹, a circled
+// ①, counted as the digits it folds onto: see ucwa.DialDigits), and a
+// run goes on across anything but a letter, whatever a client
 // writes between the digits of a number ("+1 (425) 555-1234" is
 // "+* (***) ***-****", "call_1_425_555_1234" is "call_*_***_***_****",
 // what is between them kept); only a letter ends a run. A GUID's hyphens
@@ -646,12 +648,11 @@ func hasLongDigitRun(s string) bool {
 func hasLongDigitRunOfRunes(s string) bool {
 	run := 0
 	for _, c := range s {
-		switch {
-		case unicode.IsDigit(c):
-			if run++; run > maxShownDigitRun {
+		if n := ucwa.DialDigits(c); n > 0 {
+			if run += n; run > maxShownDigitRun {
 				return true
 			}
-		case unicode.IsLetter(c):
+		} else if unicode.IsLetter(c) {
 			run = 0
 		}
 	}
@@ -752,11 +753,11 @@ func appendMaskedRunes(b []byte, s string, tails bool) []byte {
 	flush := func(end int) {
 		shown := shownDigits(run, tails)
 		for _, c := range s[start:end] {
-			if unicode.IsDigit(c) {
-				if shown > 0 {
-					shown--
+			if n := ucwa.DialDigits(c); n > 0 {
+				if n <= shown {
+					shown -= n
 				} else {
-					c = '*'
+					shown, c = 0, '*'
 				}
 			}
 			b = utf8.AppendRune(b, c)
@@ -764,12 +765,12 @@ func appendMaskedRunes(b []byte, s string, tails bool) []byte {
 		run = 0
 	}
 	for i, c := range s {
-		switch {
-		case unicode.IsDigit(c):
+		switch n := ucwa.DialDigits(c); {
+		case n > 0:
 			if run == 0 {
 				start = i
 			}
-			run++
+			run += n
 			continue
 		case run > 0 && !unicode.IsLetter(c):
 			continue

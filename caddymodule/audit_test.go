@@ -340,7 +340,7 @@ func TestMaskDigitRuns(t *testing.T) {
 // rune; a claim that numberLike tells a number has its last four digits
 // masked; and auditApplicationID cuts a long id at a character's start.
 func FuzzMaskDigitRuns(f *testing.F) {
-	for _, s := range []string{"call-1", "+19005551234", "tel:+1 (425) 555-1234", "12345678-1234-1234-1234-123456789012", "١٢٣٤٥٦", "a\xff12345", "+1 (425) 555-1234", "call-1-425-555-1234", "12\u00a034.5", "74cb7404-e0a2-4715-a2d4"} {
+	for _, s := range []string{"call-1", "+19005551234", "tel:+1 (425) 555-1234", "12345678-1234-1234-1234-123456789012", "١٢٣٤٥٦", "a\xff12345", "+1 (425) 555-1234", "call-1-425-555-1234", "12\u00a034.5", "74cb7404-e0a2-4715-a2d4", "¹⁹⁰⁰⁵⁵⁵¹²³⁴", "①⑨⓪⓪5", "⑲⑲⑳", "123⑩4567"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -357,7 +357,7 @@ func FuzzMaskDigitRuns(f *testing.F) {
 		}
 		long := inLongDigitRun(in)
 		for i, c := range out {
-			if c != in[i] && (c != '*' || !unicode.IsDigit(in[i])) {
+			if c != in[i] && (c != '*' || ucwa.DialDigits(in[i]) == 0) {
 				t.Fatalf("%q -> %q: rune %d changed to %q", s, got, i, c)
 			}
 			if c != in[i] && !long[i] {
@@ -386,7 +386,13 @@ func FuzzMaskDigitRuns(f *testing.F) {
 		}
 		// A claim that reads as a number is one long run: masked, its
 		// last four digits do not show.
-		if numberLike(s) && strings.Count(string(tails), "*")-strings.Count(s, "*") < maskedTailDigits {
+		maskedDigits := 0
+		for i, c := range []rune(string(tails)) {
+			if c != in[i] {
+				maskedDigits += ucwa.DialDigits(in[i])
+			}
+		}
+		if numberLike(s) && maskedDigits < maskedTailDigits {
 			t.Fatalf("%q reads as a number, masked as %q", s, tails)
 		}
 		// An application id is cut where no character is split, no more
@@ -411,22 +417,37 @@ func splitsCharacter(s string, i int) bool {
 	return false
 }
 
-// tailsMasked counts the digits appendMaskedRunTails masks in s: of each
-// run of more than four digits, anything but letters between them, as
-// maskDigitRuns reads them, all but the first seven, and at least the
-// last four.
+// tailsMasked counts the characters appendMaskedRunTails masks in s: of
+// each run of more than four digits, anything but letters between them,
+// as maskDigitRuns reads them (a character of several digits, ⑩, counts
+// them all), all but the first seven digits, and at least the last four:
+// a character whose digits would pass the seven is masked, and all
+// after it.
 func tailsMasked(s string) int {
-	n, run := 0, 0
+	n := 0
+	var run []int // the digits of each character of the current run
 	end := func() {
-		if run > 4 {
-			n += run - min(run-4, 7)
+		digits := 0
+		for _, w := range run {
+			digits += w
 		}
-		run = 0
+		if digits > 4 {
+			shown := min(digits-4, 7)
+			for _, w := range run {
+				if w <= shown {
+					shown -= w
+				} else {
+					shown = 0
+					n++
+				}
+			}
+		}
+		run = run[:0]
 	}
 	for _, c := range s {
-		switch {
-		case unicode.IsDigit(c):
-			run++
+		switch w := ucwa.DialDigits(c); {
+		case w > 0:
+			run = append(run, w)
 		case unicode.IsLetter(c):
 			end()
 		}
@@ -440,9 +461,9 @@ func tailsMasked(s string) int {
 func longestDigitRun(s string) int {
 	longest, run := 0, 0
 	for _, c := range s {
-		switch {
-		case unicode.IsDigit(c):
-			run++
+		switch w := ucwa.DialDigits(c); {
+		case w > 0:
+			run += w
 			longest = max(longest, run)
 		case !isSeparator(c):
 			run = 0
@@ -458,20 +479,20 @@ func inLongDigitRun(s []rune) []bool {
 	long := make([]bool, len(s))
 	ahead := make([]int, len(s)) // digits of the run from s[i] on
 	for i, n := len(s)-1, 0; i >= 0; i-- {
-		switch {
-		case unicode.IsDigit(s[i]):
-			n++
+		switch w := ucwa.DialDigits(s[i]); {
+		case w > 0:
+			n += w
 		case !isSeparator(s[i]):
 			n = 0
 		}
 		ahead[i] = n
 	}
 	for i, n := 0, 0; i < len(s); i++ {
-		switch {
-		case unicode.IsDigit(s[i]):
-			n++
+		switch w := ucwa.DialDigits(s[i]); {
+		case w > 0:
+			n += w
 			// n counts s[i] from behind and ahead[i] from ahead.
-			long[i] = n+ahead[i]-1 > maxShownDigitRun
+			long[i] = n+ahead[i]-w > maxShownDigitRun
 		case !isSeparator(s[i]):
 			n = 0
 		}
@@ -482,7 +503,7 @@ func inLongDigitRun(s []rune) []bool {
 // isSeparator tells what a run of digits goes on across: anything but a
 // letter (or a digit, which the run counts).
 func isSeparator(r rune) bool {
-	return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	return !unicode.IsLetter(r) && ucwa.DialDigits(r) == 0
 }
 
 // BenchmarkAudit measures the audit trail's own cost per request: taking

@@ -39,7 +39,8 @@ func init() {
 // percent-escape) keeps the pairs before the first malformed one, and
 // everything from it on is replaced by REDACTED. Any other parameter
 // whose value holds a number (six digits or more, of any script, however
-// separated or escaped) has its value replaced too, and one whose name holds one is
+// separated or escaped; a superscript or circled digit a gateway dials
+// counts too) has its value replaced too, and one whose name holds one is
 // replaced whole (see ucwa.RedactQueryProperties). The other parameters
 // are kept as they are. In the path, which can name a contact by its
 // number (people/sip:+14255551234@contoso.com;user=phone), every run of
@@ -199,7 +200,8 @@ func redactURI(s string) string {
 // b as appendMaskedRunTails does, each character read as it decodes: the
 // escapes of a character are that character, so that %2D joins the
 // digits about it as '-' does and %EF%BC%91 is the fullwidth digit one,
-// not the letters E, F, B and C that would end a run. A masked digit is
+// not the letters E, F, B and C that would end a run; a digit is one as
+// maskDigitRuns counts it (%C2%B9, a superscript ¹, too). A masked digit is
 // written '*', however it was escaped; the rest is written as it came.
 func appendMaskedEscapedRunTails(b []byte, s string) []byte {
 	// start is the byte offset of the current run (its first digit), run
@@ -210,13 +212,14 @@ func appendMaskedEscapedRunTails(b []byte, s string) []byte {
 		shown := shownDigits(run, true)
 		for i := start; i < end; {
 			c, size := pathChar(s, i)
-			switch {
-			case !unicode.IsDigit(c):
+			switch n := ucwa.DialDigits(c); {
+			case n == 0:
 				b = append(b, s[i:i+size]...)
-			case shown > 0:
-				shown--
+			case n <= shown:
+				shown -= n
 				b = append(b, s[i:i+size]...)
 			default:
+				shown = 0
 				b = append(b, '*')
 			}
 			i += size
@@ -225,12 +228,12 @@ func appendMaskedEscapedRunTails(b []byte, s string) []byte {
 	}
 	for i := 0; i < len(s); {
 		c, size := pathChar(s, i)
-		switch {
-		case unicode.IsDigit(c):
+		switch n := ucwa.DialDigits(c); {
+		case n > 0:
 			if run == 0 {
 				start = i
 			}
-			run++
+			run += n
 		case run > 0 && !unicode.IsLetter(c):
 		case run > 0:
 			flush(i)

@@ -419,6 +419,35 @@ func isDialDigit(r rune) bool {
 	return held
 }
 
+// DialDigits returns how many digits r stands for to a pool or a
+// gateway that reads a number's digits: one for a decimal digit of any
+// script (which phonenumbers reads as its ASCII digit, as the edge
+// does), those a compatibility form that is no letter folds onto (a
+// superscript ¹, a circled ①, two for ⑩), one for a code point the
+// edge's Unicode tables leave unassigned (see isDialDigit), and none
+// for anything else. A log that must hold no number counts a run's
+// digits so: sip:¹⁹⁰⁰⁵⁵⁵¹²³⁴@gw is dialled as 19005551234 by a
+// gateway that folds compatibility forms.
+func DialDigits(r rune) int {
+	switch {
+	case r < utf8.RuneSelf:
+		if '0' <= r && r <= '9' {
+			return 1
+		}
+		return 0
+	case unicode.IsDigit(r):
+		return 1
+	case unicode.IsLetter(r):
+		return 0
+	}
+	var room [8]byte
+	_, digits, held := foldCompatibility(r, room[:0])
+	if !held {
+		return 0
+	}
+	return len(digits)
+}
+
 // digitsAndLetters counts the digits of s as dialStringOf counts those
 // of a user before its first ';' (a decimal digit of any script, the
 // digits a compatibility form folds onto, an unassigned code point as

@@ -3,8 +3,6 @@ package ucwa
 import (
 	"net/url"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 )
 
 // Redacted is what RedactQueryProperties writes in place of a value it
@@ -130,16 +128,15 @@ func RedactQueryProperties(s string) string {
 // (%31%39%30%30...). A digit is a Unicode decimal digit of any script,
 // as the edge reads a number's (fullwidth １, Arabic-Indic ١): a search
 // typed with a Japanese input method, ?query=%EF%BC%91%EF%BC%94...,
-// holds a number all the same.
+// holds a number all the same; and a compatibility form that a gateway
+// dials as digits (a superscript ¹, a circled ①: see DialDigits).
 func holdsNumber(raw string) bool {
 	if decoded, err := url.QueryUnescape(raw); err == nil {
 		raw = decoded
 	}
 	digits := 0
 	for _, r := range raw {
-		if '0' <= r && r <= '9' || r >= utf8.RuneSelf && unicode.IsDigit(r) {
-			digits++
-		}
+		digits += DialDigits(r)
 	}
 	return digits >= minDialDigits()
 }
