@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -71,33 +70,9 @@ func TestPoolProxyHandshakeStalls(t *testing.T) {
 					backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
 					pools += "\n\t\tbackup " + backup.Addr()
 				}
-				e := startEdge(t, "caddyfile", poolsCaddyfile(pools), testkit.WithAdmin())
-				// Only a bound for the test: without a bound on the
-				// handshake the request waits for the client.
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				resp, err := testkit.Do(e.Client(), testkit.Request{URL: e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"),
-					ContentType: "application/json", Body: `{"to":"4255551234","operationId":"stalled"}`, Context: ctx})
-				if err != nil {
-					t.Fatalf("no answer: %v", err)
-				}
-				want := http.StatusGone
-				if withBackup {
-					want = http.StatusCreated
-				}
-				if resp.Status != want {
-					t.Errorf("%d %s, want %d", resp.Status, resp.Body, want)
-				}
-				if withBackup {
-					if n := countOp(backup.OperationIDs(), "stalled"); n != 1 {
-						t.Errorf("the backup got the request %d times, want once", n)
-					}
-				}
+				assertStalledPrimaryFailsOver(t, pools, backup)
 				if n := primary.Arrived.Load(); n != 0 {
 					t.Errorf("the primary got %d requests through the stalled proxy", n)
-				}
-				if got := e.Metric(`caddy_ucwa_pool_requests_total{outcome="unavailable",pool="primary"}`); got != 1 {
-					t.Errorf("primary unavailable: %v, want 1", got)
 				}
 			})
 		}

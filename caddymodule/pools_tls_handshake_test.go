@@ -41,32 +41,41 @@ func TestPoolTLSHandshakeStalls(t *testing.T) {
 					backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
 					pools += "\n\t\tbackup " + backup.Addr()
 				}
-				e := startEdge(t, "caddyfile", poolsCaddyfile(pools), testkit.WithAdmin())
-				// Only a bound for the test: without a handshake timeout
-				// the request waits for the client.
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				resp, err := testkit.Do(e.Client(), testkit.Request{URL: e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"),
-					ContentType: "application/json", Body: `{"to":"4255551234","operationId":"stalled"}`, Context: ctx})
-				if err != nil {
-					t.Fatalf("no answer: %v", err)
-				}
-				want := http.StatusGone
-				if withBackup {
-					want = http.StatusCreated
-				}
-				if resp.Status != want {
-					t.Errorf("%d %s, want %d", resp.Status, resp.Body, want)
-				}
-				if withBackup {
-					if n := countOp(backup.OperationIDs(), "stalled"); n != 1 {
-						t.Errorf("the backup got the request %d times, want once", n)
-					}
-				}
-				if got := e.Metric(`caddy_ucwa_pool_requests_total{outcome="unavailable",pool="primary"}`); got != 1 {
-					t.Errorf("primary unavailable: %v, want 1", got)
-				}
+				assertStalledPrimaryFailsOver(t, pools, backup)
 			})
 		}
+	}
+}
+
+// assertStalledPrimaryFailsOver starts an edge with pools, whose primary
+// stalls before it could have the request, and asserts that a request
+// gets the backup's 201 once (410 without a backup) and counts the
+// primary unavailable once.
+func assertStalledPrimaryFailsOver(t *testing.T, pools string, backup *testkit.Pool) {
+	t.Helper()
+	e := startEdge(t, "caddyfile", poolsCaddyfile(pools), testkit.WithAdmin())
+	// Only a bound for the test: without a bound on the stall the
+	// request waits for the client.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := testkit.Do(e.Client(), testkit.Request{URL: e.url("/ucwa/v1/applications/1/communication/startPhoneAudio"),
+		ContentType: "application/json", Body: `{"to":"4255551234","operationId":"stalled"}`, Context: ctx})
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	want := http.StatusGone
+	if backup != nil {
+		want = http.StatusCreated
+	}
+	if resp.Status != want {
+		t.Errorf("%d %s, want %d", resp.Status, resp.Body, want)
+	}
+	if backup != nil {
+		if n := countOp(backup.OperationIDs(), "stalled"); n != 1 {
+			t.Errorf("the backup got the request %d times, want once", n)
+		}
+	}
+	if got := e.Metric(`caddy_ucwa_pool_requests_total{outcome="unavailable",pool="primary"}`); got != 1 {
+		t.Errorf("primary unavailable: %v, want 1", got)
 	}
 }
