@@ -126,8 +126,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // primary and backup take reverse_proxy's own arguments and block, parsed
 // by reverse_proxy's Caddyfile parser, but for a matcher (ucwa takes
 // one), the subdirectives the syntax leaves out and response matchers
-// (@name), which only handle_response and replace_status use. Without primary, accepted
-// requests go to the next handler.
+// (@name), which only handle_response and replace_status use. Without
+// primary, accepted requests go to the next handler.
 //
 // store chooses the edge's shared state (MemoryStore, the default, or
 // RedisStore); idempotency turns on "never twice" across retries and
