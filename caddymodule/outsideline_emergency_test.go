@@ -174,3 +174,58 @@ func TestOutsideLineEmergencyTelNumbers(t *testing.T) {
 		})
 	}
 }
+
+// TestOutsideLineEmergencyDialledAsWritten: an outside_line prefix and
+// an emergency short code that, dialled as written, are something else
+// in the region are no emergency number: a pool or a gateway that does
+// not take the prefix rings that. With outside_line 8, 8112 is the
+// fixed line +352 8112 in Luxembourg, read and forwarded as that number
+// and counted (429 with the calls budget spent), and a premium-rate
+// short code in Gibraltar (tel:8112: 400 NormalizationFailed, as
+// without outside_line; sip:8112@gw: 403 short_code); neither is
+// delivered, where 112 written plainly is, with the budget spent.
+func TestOutsideLineEmergencyDialledAsWritten(t *testing.T) {
+	alice := caller{"tenant-1", "alice"}.header(t)
+	type refusal struct {
+		to      string
+		status  int
+		subcode string // or the limit, for a 429
+	}
+	for _, c := range []struct {
+		region, spend string
+		refused       []refusal
+	}{
+		{"LU", "+35227123456", []refusal{{"tel:8112", http.StatusTooManyRequests, "calls"}, {"8112", http.StatusTooManyRequests, "calls"}}},
+		{"GI", "+35020012345", []refusal{{"tel:8112", http.StatusBadRequest, "NormalizationFailed"}, {"8112", http.StatusBadRequest, "NormalizationFailed"},
+			{"sip:8112@gw.contoso.com", http.StatusForbidden, "DialoutNotAllowed"}}},
+	} {
+		t.Run(c.region, func(t *testing.T) {
+			e := startOutsideLineEdge(t, c.region, "8")
+			if resp := e.send(callTo(c.spend, alice)); resp.Status != http.StatusCreated {
+				t.Fatalf("the first call: %d %s", resp.Status, resp.Body)
+			}
+			assertLimited(t, e.send(callTo(c.spend, alice)), "calls", 3600)
+			for _, to := range []string{"tel:112", "112"} {
+				if resp := e.send(callTo(to, alice)); resp.Status != http.StatusCreated {
+					t.Errorf("%s: %d %s, want it delivered as an emergency call", to, resp.Status, resp.Body)
+				}
+			}
+			for _, r := range c.refused {
+				resp := e.send(callTo(r.to, alice))
+				switch {
+				case resp.Status != r.status:
+					t.Errorf("%s: %d %s, want %d", r.to, resp.Status, resp.Body, r.status)
+				case r.status == http.StatusTooManyRequests:
+					assertLimited(t, resp, r.subcode, 3600)
+				case ucwaError(t, resp.Body).Subcode != r.subcode:
+					t.Errorf("%s: %s, want %s", r.to, resp.Body, r.subcode)
+				case r.status == http.StatusForbidden && !strings.Contains(ucwaError(t, resp.Body).Message, "short_code"):
+					t.Errorf("%s: %s, want it refused by short_code", r.to, resp.Body)
+				}
+			}
+			if got := e.pool.Requests.Load(); got != 3 {
+				t.Errorf("the pool got %d requests, want 3", got)
+			}
+		})
+	}
+}

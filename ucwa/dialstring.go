@@ -81,14 +81,15 @@ type DialString struct {
 	// Emergency tells that a user of no reading is an emergency number
 	// (Numbers' emergency short codes: 911 and 112 in the US), as
 	// written or after an outside-line prefix (9911 at a gateway that
-	// takes 9), which the rule emergency allows. Visual separators may
-	// stand between its digits (9-1-1); of the dial characters only
-	// pauses (',', 'p', 'w', any letter case), one or more, and only
-	// between an outside-line prefix and the emergency number
-	// (9,911, 9w911: the outside line, a wait for its dial tone, 911).
-	// Any other dial character (9*11, 911#), or a pause anywhere else
-	// (,911, 9,9,11, 911,), makes what a gateway dials something else,
-	// no emergency service the edge knows of.
+	// takes 9, unless 9911 as written is something else: see
+	// outsideLineEmergency), which the rule emergency allows. Visual
+	// separators may stand between its digits (9-1-1); of the dial
+	// characters only pauses (',', 'p', 'w', any letter case), one or
+	// more, and only between an outside-line prefix and the emergency
+	// number (9,911, 9w911: the outside line, a wait for its dial tone,
+	// 911). Any other dial character (9*11, 911#), or a pause anywhere
+	// else (,911, 9,9,11, 911,), makes what a gateway dials something
+	// else, no emergency service the edge knows of.
 	Emergency bool
 	// Rest is, for a user with Readings, the most digits left after an
 	// outside-line prefix it starts with when fewer than minDialDigits

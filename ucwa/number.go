@@ -203,7 +203,9 @@ type Number struct {
 	Emergency bool
 	// OutsideLine tells that the number, a tel: URI, a bare number or a
 	// telephone SIP user without a country code, is an outside-line
-	// prefix and an emergency short code (9911 with outside_line 9): an
+	// prefix and an emergency short code (9911 with outside_line 9) that,
+	// as written, are no valid number and no premium-rate short code of
+	// the default region (see outsideLineEmergency): an
 	// emergency number (Emergency is set), E164 and the forwarded form
 	// holding the digits as written, for the pool's dial plan (its
 	// EmergencyDialMask) to turn into the emergency number. Masked, it
@@ -679,14 +681,34 @@ func (n *Numbers) isEmergencyCode(digits []byte) bool {
 // user types for the emergency service at a phone behind a PBX, which
 // Skype for Business's EmergencyDialMask and a gateway's dial plan turn
 // into the emergency number. It is the reading shortCode gives a SIP
-// user of those digits (sip:9911@gw), without its pauses.
+// user of those digits (sip:9911@gw), without its pauses. Digits that,
+// dialled as written, are something else too are none (see
+// dialledAsWritten): a pool or a gateway that does not take the prefix
+// dials that.
 func (n *Numbers) outsideLineEmergency(digits []byte) bool {
 	for _, prefix := range n.outsideLine {
 		if rest, ok := bytes.CutPrefix(digits, []byte(prefix)); ok && len(rest) > 0 && n.isEmergencyCode(rest) {
-			return true
+			return !n.dialledAsWritten(digits)
 		}
 	}
 	return false
+}
+
+// dialledAsWritten reports whether digits, dialled as written in the
+// default region, are a valid phone number there or a premium-rate
+// short code (see premiumShortCode): 8112 with outside_line 8 is
+// +352 8112 in Luxembourg and a premium-rate short code in Gibraltar, not
+// 112. Possible numbers that are no valid one (0112 is possible in
+// Germany) reach nothing.
+func (n *Numbers) dialledAsWritten(digits []byte) bool {
+	if n.region == "" {
+		return false
+	}
+	if premiumShortCode(digits, n.region) {
+		return true
+	}
+	pn, err := phonenumbers.Parse(string(digits), n.region)
+	return err == nil && phonenumbers.IsValidNumber(pn)
 }
 
 // IsVisualSeparator reports whether r may separate the digits of a

@@ -303,11 +303,16 @@ func TestNumbersEmergencyList(t *testing.T) {
 // whole, in every property Number and Destination read; a SIP user of
 // those digits reads as it did (DialString), and digits that are more
 // or less than a prefix and a code, or a country code, an extension or a
-// pause among them, read as without outside_line. Without outside_line
-// nothing changes.
+// pause among them, read as without outside_line. So do a prefix and a
+// code that, dialled as written, are a valid number of the region
+// (8112 in Luxembourg, with outside_line 8) or a premium-rate short code
+// (8112 in Gibraltar): a pool or a gateway that does not take the prefix
+// rings that. Without outside_line nothing changes.
 func TestNumbersOutsideLineEmergency(t *testing.T) {
 	us, usPlain := mustNumbers(t, "US", TelURI, nil, "9"), mustNumbers(t, "US", TelURI, nil)
 	de, dePlain := mustNumbers(t, "DE", E164, nil, "0"), mustNumbers(t, "DE", E164, nil)
+	lu, luPlain := mustNumbers(t, "LU", TelURI, nil, "8"), mustNumbers(t, "LU", TelURI, nil)
+	gi, giPlain := mustNumbers(t, "GI", TelURI, nil, "8"), mustNumbers(t, "GI", TelURI, nil)
 	listed := mustNumbers(t, "US", TelURI, []string{"933", "+1 425 555 0100"}, "9", "81")
 	tests := []struct {
 		n, plain  *Numbers
@@ -338,6 +343,9 @@ func TestNumbersOutsideLineEmergency(t *testing.T) {
 		{de, dePlain, "tel:01120", ""},
 		{de, dePlain, "tel:0113", ""},
 		{de, dePlain, "tel:00112", ""},
+		{lu, luPlain, "tel:8112", ""}, // +352 8112 as written
+		{lu, luPlain, "8113", ""},
+		{gi, giPlain, "tel:8112", ""},         // a premium-rate short code as written
 		{listed, nil, "tel:9911", ""},         // the list replaces the region's codes
 		{listed, nil, "tel:914255550100", ""}, // a listed number in full is no short code
 	}
@@ -376,11 +384,21 @@ func TestNumbersOutsideLineEmergency(t *testing.T) {
 	}
 	// The SIP forms read as before: a user of digits as a dial string,
 	// a telephone user as a phone number, a second prefix after a pause
-	// as no emergency number.
-	for in, emergency := range map[string]bool{"sip:9911@gw": true, "sip:9,911@gw": true, "sip:9,9911@gw": false} {
-		d, p := us.Destination(in)
-		if !p.OK() || d.IsNumber() || d.Dial == nil || d.Dial.Emergency != emergency {
-			t.Errorf("Destination(%q) = %+v, %+v", in, d, p)
+	// as no emergency number; a prefix and a code that are something else
+	// as written as no emergency number (Gibraltar's a premium-rate short
+	// code).
+	for _, c := range []struct {
+		n                  *Numbers
+		in                 string
+		emergency, premium bool
+	}{
+		{us, "sip:9911@gw", true, false}, {us, "sip:9,911@gw", true, false}, {us, "sip:9,9911@gw", false, false},
+		{lu, "sip:8112@gw", false, false}, {lu, "sip:112@gw", true, false},
+		{gi, "sip:8112@gw", false, true}, {gi, "sip:112@gw", true, false},
+	} {
+		d, p := c.n.Destination(c.in)
+		if !p.OK() || d.IsNumber() || d.Dial == nil || d.Dial.Emergency != c.emergency || d.Dial.Premium != c.premium {
+			t.Errorf("%s: Destination(%q) = %+v, %+v", c.n.DefaultRegion(), c.in, d, p)
 		}
 	}
 	// A telephone SIP user is a tel: URI's number in SIP.

@@ -26,9 +26,10 @@ import (
 //     (Number.Emergency: the default region's, or the configured list,
 //     without an extension, or in a tel: URI, a bare number or a
 //     telephone SIP user one of their short codes after an outside-line
-//     prefix, Number.OutsideLine; or a SIP user of digits of no reading
-//     that is one, without a dial character among them but pauses after an
-//     outside-line prefix, DialString.Emergency), and, for a SIP URI,
+//     prefix that as written are nothing else, Number.OutsideLine; or a
+//     SIP user of digits of no reading that is one, without a dial
+//     character among them but pauses after an outside-line prefix,
+//     DialString.Emergency), and, for a SIP URI,
 //     its host is one sip_domains allows (the host decides where the
 //     pool sends the call).
 //  2. not_dialled (allows): a delegator (OnBehalfOf) is the identity a

@@ -722,7 +722,7 @@ func referenceShortUser(whole string, n *Numbers, keypad bool) referenceShort {
 	for _, prefix := range n.outsideLine {
 		for _, d := range dialled {
 			if rest, ok := strings.CutPrefix(d, prefix); ok {
-				short.emergency = short.emergency || emergency(rest)
+				short.emergency = short.emergency || emergency(rest) && !referenceDialledAsWritten(d, n)
 				short.premium = short.premium || referencePremium(rest, n.region)
 			}
 		}
@@ -731,6 +731,18 @@ func referenceShortUser(whole string, n *Numbers, keypad bool) referenceShort {
 	// refusals.
 	short.emergency = short.emergency && !letter
 	return short
+}
+
+// referenceDialledAsWritten reports whether digits, dialled as written
+// in n's region, are a valid number there or a premium-rate short code:
+// an outside-line prefix and an emergency code that are one reach that
+// at a gateway that does not take the prefix.
+func referenceDialledAsWritten(digits string, n *Numbers) bool {
+	if n.region == "" {
+		return false
+	}
+	pn, err := phonenumbers.Parse(digits, n.region)
+	return referencePremium(digits, n.region) || err == nil && phonenumbers.IsValidNumber(pn)
 }
 
 // referenceMaxExtension is c's max_extension_digits, its default 4
