@@ -1075,3 +1075,63 @@ func (e guardEdge) assertStartPhoneAudioTo(t *testing.T, auth, to string, batch,
 	}
 	return resp
 }
+
+// TestPausedEmergencyReadOtherwise: an outside_line prefix, pauses and
+// an emergency number is an emergency call only when a gateway that
+// reads the pauses otherwise dials nothing else. With outside_line 9 and
+// +14255550100 listed, sip:9,14255550100@gw is 914255550100 to a gateway
+// that drops the pause, the Indian +91 42555 50100, or +1 914 255 5501 to
+// a US switch; in Germany with outside_line 0 and the list's 12345 and
+// +49 30 123456, sip:0,12345@gw is +49 12345, and sip:0w030123456@gw is
+// 09030123456 to a gateway that maps letters to keys, +49 9030 123456:
+// each is refused as a dial string no rule can judge (403 dial_string),
+// never delivered, with the calls budget spent. The emergency numbers,
+// written plainly or after the prefix and pauses that read as nothing
+// else (sip:9,911@gw, sip:0,030123456@gw), are delivered all the same.
+func TestPausedEmergencyReadOtherwise(t *testing.T) {
+	alice := caller{"tenant-1", "alice"}.header(t)
+	for _, c := range []struct {
+		region, outsideLine, emergency, spend string
+		delivered, refused                    []string
+	}{
+		{"US", "9", "911 +14255550100", "+14255550000",
+			[]string{"tel:911", "tel:+14255550100", "sip:14255550100@gw.contoso.com", "sip:9,911@gw.contoso.com", "sip:9w911@gw.contoso.com", "sip:9911@gw.contoso.com"},
+			[]string{"sip:9,14255550100@gw.contoso.com", "sip:9w14255550100@gw.contoso.com", "sip:9p,14255550100@gw.contoso.com"}},
+		{"DE", "0", "112 110 12345 +4930123456", "+4930123457",
+			[]string{"tel:112", "tel:12345", "sip:12345@gw.contoso.com", "tel:+4930123456", "sip:0,030123456@gw.contoso.com", "sip:0,112@gw.contoso.com", "sip:0w110@gw.contoso.com"},
+			[]string{"sip:0,12345@gw.contoso.com", "sip:0w030123456@gw.contoso.com", "sip:0p030123456@gw.contoso.com"}},
+	} {
+		t.Run(c.region, func(t *testing.T) {
+			policy := "destinations {\n\t\t\tallow_regions " + c.region + "\n\t\t\tsip_domains contoso.com *.contoso.com\n\t\t\toutside_line " + c.outsideLine +
+				"\n\t\t\temergency " + c.emergency + "\n\t\t}"
+			pool := testkit.NewUpstream(t)
+			config := strings.Replace(limitCaddyfile(t, pool, "store memory", policy, "limit calls 1 per 1h"),
+				"default_region US", "default_region "+c.region, 1)
+			e := limitEdge{startEdge(t, "caddyfile", config, testkit.WithAdmin()), pool}
+			// An audio call rings no phone of the caller's: only its to
+			// counts.
+			if resp := e.send(audioCallTo(c.spend, alice)); resp.Status != http.StatusCreated {
+				t.Fatalf("the first call: %d %s", resp.Status, resp.Body)
+			}
+			assertLimited(t, e.send(audioCallTo(c.spend, alice)), "calls", 3600)
+			for _, to := range c.delivered {
+				if resp := e.send(audioCallTo(to, alice)); resp.Status != http.StatusCreated {
+					t.Errorf("%s: %d %s, want it delivered as an emergency call", to, resp.Status, resp.Body)
+				}
+			}
+			for _, to := range c.refused {
+				resp := e.send(audioCallTo(to, alice))
+				if resp.Status != http.StatusForbidden {
+					t.Errorf("%s: %d %s, want 403", to, resp.Status, resp.Body)
+					continue
+				}
+				if e := ucwaError(t, resp.Body); e.Subcode != "DialoutNotAllowed" || !strings.Contains(e.Message, "dial_string") {
+					t.Errorf("%s: refused with %+v, want DialoutNotAllowed by dial_string", to, e)
+				}
+			}
+			if got, want := e.pool.Requests.Load(), int64(1+len(c.delivered)); got != want {
+				t.Errorf("the pool got %d requests, want %d", got, want)
+			}
+		})
+	}
+}

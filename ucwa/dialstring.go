@@ -87,9 +87,10 @@ type DialString struct {
 	// characters only pauses (',', 'p', 'w', any letter case), one or
 	// more, and only between an outside-line prefix and the emergency
 	// number (9,911, 9w911: the outside line, a wait for its dial tone,
-	// 911). Any other dial character (9*11, 911#), or a pause anywhere
-	// else (,911, 9,9,11, 911,), makes what a gateway dials something
-	// else, no emergency service the edge knows of.
+	// 911), when a gateway that reads the pauses otherwise dials nothing
+	// else (see pausedEmergency). Any other dial character (9*11, 911#),
+	// or a pause anywhere else (,911, 9,9,11, 911,), makes what a gateway
+	// dials something else, no emergency service the edge knows of.
 	Emergency bool
 	// Rest is, for a user with Readings, the most digits left after an
 	// outside-line prefix it starts with when fewer than minDialDigits
@@ -267,7 +268,7 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 		return &DialString{Unjudgeable: true, Digits: len(digits)}, name
 	case len(digits) == 0:
 		return nil, name
-	case dial && !keys && !keypad && n.pausedEmergency(digits, pause):
+	case dial && !keys && !keypad && n.pausedEmergency(user, digits, pause):
 		// The outside line, a pause, an emergency number: a gateway that
 		// takes the prefix rings the emergency service, as it does
 		// without the pause.
@@ -489,17 +490,54 @@ func (n *Numbers) shortCode(digits []byte, dial bool) *DialString {
 	return s
 }
 
-// pausedEmergency reports whether digits, with pauses (and no other dial
-// character) before their digit at, are an outside-line prefix, then
-// the pauses, then an emergency number: a configured or the default
-// region's emergency short code, or an emergency number of the list
-// written in full (0,030123456 with outside_line 0 in Germany).
-func (n *Numbers) pausedEmergency(digits []byte, at int) bool {
+// pausedEmergency reports whether user, of digits with pauses (and no
+// other dial character) before their digit at, is an outside-line
+// prefix, then the pauses, then an emergency number: a configured or the
+// default region's emergency short code, or an emergency number of the
+// list written in full (0,030123456 with outside_line 0 in Germany). It
+// is one only when a gateway that reads the pauses otherwise reaches
+// nothing but an emergency number either: its digits without them (see
+// onlyEmergency), which a gateway that drops the pauses dials, and that
+// one that does not take the prefix dials as written (sip:9,911@gw is
+// 9911 to it, the outside line and 911, where
+// sip:9,14255550100@gw with +14255550100 listed is 914255550100, the
+// Indian +91 42555 50100 or, to a US switch, +1 914 255 5501); and its
+// p and w as the keypad digits a gateway that maps letters to keys dials
+// (sip:0w030123456@gw is 09030123456 to it, +49 9030 123456), which must
+// have no reading and be no premium-rate short code.
+func (n *Numbers) pausedEmergency(user string, digits []byte, at int) bool {
 	if at <= 0 || at >= len(digits) || !slices.Contains(n.outsideLine, string(digits[:at])) {
 		return false
 	}
 	num, p := n.read(string(digits[at:]), sipUserNumber)
-	return p.OK() && num.Emergency
+	if !p.OK() || !num.Emergency {
+		return false
+	}
+	if plain, _ := n.dialStringOf(string(digits), false); !onlyEmergency(plain) {
+		return false
+	}
+	k := n.keypadString(user)
+	return k == nil || len(k.Readings) == 0 && !k.Unjudgeable && !k.Premium
+}
+
+// onlyEmergency reports whether s, the dial string of a user of digits
+// alone, is an emergency number in every reading: one of no reading that
+// is an emergency number (as written or after an outside-line prefix),
+// or one whose readings all are, with no short code after a prefix (see
+// DialString.Rest) and no premium-rate short code.
+func onlyEmergency(s *DialString) bool {
+	switch {
+	case s == nil, s.Unjudgeable, s.Premium, s.Rest > 0:
+		return false
+	case len(s.Readings) == 0:
+		return s.Emergency
+	}
+	for i := range s.Readings {
+		if !s.Readings[i].Emergency {
+			return false
+		}
+	}
+	return true
 }
 
 // premiumShortCode reports whether digits, dialled as written in region

@@ -78,12 +78,21 @@ func TestDialStringEmergency(t *testing.T) {
 // between an outside-line prefix and the emergency number are the one
 // exception (9,911 and 9w911 with outside_line 9: the outside line, a
 // pause or a wait for its dial tone, 911), whatever the count of digits
-// (0,12345 with the list's 12345, 0,030123456 with the list's
-// +49 30 123456, in Germany with outside_line 0); pauses anywhere else
-// (,911, 9,9,11, 911,), with another dial character (9,*911), or without
-// an outside_line prefix (9,911 with none, 99,11) are not.
+// (0,030123456 with the list's +49 30 123456, in Germany with
+// outside_line 0), but only when the user reads as nothing else to a
+// gateway that reads the pauses otherwise: its digits without them must
+// be an emergency number in every reading (0,12345 with the list's
+// 12345 is 012345 to a gateway that drops the pause, +49 12345;
+// 9,14255550100 with the list's +14255550100 is 914255550100, the
+// Indian +91 42555 50100 and +1 914 255 5501), and with p and w read as
+// keypad digits no number (0w030123456 is 09030123456 to a gateway that
+// maps letters to keys, +49 9030 123456): such a user is unjudgeable.
+// Pauses anywhere else (,911, 9,9,11, 911,), with another dial character
+// (9,*911), or without an outside_line prefix (9,911 with none, 99,11)
+// are not.
 func TestDialStringDialCharactersNoEmergency(t *testing.T) {
 	us9 := mustNumbers(t, "US", TelURI, nil, "9")
+	us9listed := mustNumbers(t, "US", TelURI, []string{"911", "+14255550100"}, "9")
 	us := mustNumbers(t, "US", TelURI, nil)
 	de0 := mustNumbers(t, "DE", TelURI, []string{"112", "110", "12345", "+4930123456"}, "0")
 	p, err := NewPolicy(DestinationPolicy{SIPDomains: []string{"contoso.com", "*.contoso.com"}, MaxExtensionDigits: ptr(2)})
@@ -126,8 +135,13 @@ func TestDialStringDialCharactersNoEmergency(t *testing.T) {
 		{us, "sip:9w911@gw.contoso.com", false, RuleShortCode},
 		{de0, "sip:0,112@gw.contoso.com", true, RuleEmergency},
 		{de0, "sip:0w110@gw.contoso.com", true, RuleEmergency},
-		{de0, "sip:0,12345@gw.contoso.com", true, RuleEmergency},
+		{de0, "sip:0,12345@gw.contoso.com", false, RuleDialString},
 		{de0, "sip:0,030123456@gw.contoso.com", true, RuleEmergency},
+		{de0, "sip:0w030123456@gw.contoso.com", false, RuleDialString},
+		{de0, "sip:0P030123456@gw.contoso.com", false, RuleDialString},
+		{us9listed, "sip:9,911@gw.contoso.com", true, RuleEmergency},
+		{us9listed, "sip:9,14255550100@gw.contoso.com", false, RuleDialString},
+		{us9listed, "sip:9w14255550100@gw.contoso.com", false, RuleDialString},
 		{de0, "sip:0,0301234567@gw.contoso.com", false, RuleDialString},
 		{de0, "sip:0,1,12@gw.contoso.com", false, RuleShortCode},
 	} {
@@ -310,15 +324,22 @@ func TestDialStringKeypad(t *testing.T) {
 		}
 	}
 	// An emergency number as written (an outside line of three digits,
-	// waits, 911) is shown as one, not as the number its letters read
-	// as on a keypad: the audit's emergency field comes of it.
+	// a wait, 911) whose letters read on a keypad as no number
+	// (9999911) is shown as one, not as its keypad reading: the audit's
+	// emergency field comes of it. One whose letters read as a number
+	// (999wwww911: 9999999911, +1 999 999 9911) is no emergency number
+	// but unjudgeable: a gateway that maps letters to keys dials that.
 	n999 := mustNumbers(t, "US", TelURI, nil, "999")
-	d, problem := n999.Destination("sip:999wwww911@gw.contoso.com")
-	if !problem.OK() || d.Dial == nil || !d.Dial.Emergency || d.Keypad == nil || len(d.Keypad.Readings) == 0 {
-		t.Fatalf("sip:999wwww911@gw: %+v %+v, want an emergency number with a keypad reading", d, problem)
+	d, problem := n999.Destination("sip:999w911@gw.contoso.com")
+	if !problem.OK() || d.Dial == nil || !d.Dial.Emergency || d.Keypad == nil || len(d.Keypad.Readings) != 0 {
+		t.Fatalf("sip:999w911@gw: %+v %+v, want an emergency number with a keypad reading of no number", d, problem)
 	}
 	if num := (Decision{}).Number(&d); num != nil {
-		t.Errorf("sip:999wwww911@gw: shown as its keypad reading %+v", num)
+		t.Errorf("sip:999w911@gw: shown as its keypad reading %+v", num)
+	}
+	d, problem = n999.Destination("sip:999wwww911@gw.contoso.com")
+	if !problem.OK() || d.Dial == nil || d.Dial.Emergency || !d.Dial.Unjudgeable || d.Keypad == nil || len(d.Keypad.Readings) == 0 {
+		t.Fatalf("sip:999wwww911@gw: %+v %+v, want an unjudgeable dial string with a keypad reading", d, problem)
 	}
 }
 

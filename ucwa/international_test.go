@@ -70,10 +70,11 @@ func TestInternational(t *testing.T) {
 	}
 	// An emergency number as written is no international call, though a
 	// gateway that maps letters to keys reads its pauses (w, p) as the
-	// short code 9999911: the policy allows it as an emergency number
+	// short code 9999911 (a number, as 999wwww911 reads, makes it no
+	// emergency number): the policy allows it as an emergency number
 	// first, and the limits count no emergency number as international.
 	n999 := mustNumbers(t, "US", TelURI, nil, "999")
-	for _, v := range []string{"sip:999w911@gw.contoso.com", "sip:999p911@gw.contoso.com", "sip:999wwww911@gw.contoso.com", "sip:999,911@gw.contoso.com"} {
+	for _, v := range []string{"sip:999w911@gw.contoso.com", "sip:999p911@gw.contoso.com", "sip:999,,911@gw.contoso.com", "sip:999,911@gw.contoso.com"} {
 		d, p := n999.Destination(v)
 		if !p.OK() || d.Dial == nil || !d.Dial.Emergency {
 			t.Fatalf("%s: %+v %+v, want an emergency number", v, d.Dial, p)

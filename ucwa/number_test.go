@@ -385,16 +385,16 @@ func TestNumbersOutsideLineEmergency(t *testing.T) {
 	// The SIP forms read as before: a user of digits as a dial string,
 	// a telephone user as a phone number, a second prefix after a pause
 	// as no emergency number; a prefix and a code that are something else
-	// as written as no emergency number (Gibraltar's a premium-rate short
-	// code).
+	// as written as no emergency number, also after a pause (Gibraltar's
+	// a premium-rate short code).
 	for _, c := range []struct {
 		n                  *Numbers
 		in                 string
 		emergency, premium bool
 	}{
 		{us, "sip:9911@gw", true, false}, {us, "sip:9,911@gw", true, false}, {us, "sip:9,9911@gw", false, false},
-		{lu, "sip:8112@gw", false, false}, {lu, "sip:112@gw", true, false},
-		{gi, "sip:8112@gw", false, true}, {gi, "sip:112@gw", true, false},
+		{lu, "sip:8112@gw", false, false}, {lu, "sip:8,112@gw", false, false}, {lu, "sip:112@gw", true, false},
+		{gi, "sip:8112@gw", false, true}, {gi, "sip:8w112@gw", false, true}, {gi, "sip:112@gw", true, false},
 	} {
 		d, p := c.n.Destination(c.in)
 		if !p.OK() || d.IsNumber() || d.Dial == nil || d.Dial.Emergency != c.emergency || d.Dial.Premium != c.premium {

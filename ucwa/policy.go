@@ -28,10 +28,11 @@ import (
 //     telephone SIP user one of their short codes after an outside-line
 //     prefix that as written are nothing else, Number.OutsideLine; or a
 //     SIP user of digits of no reading that is one, without a dial
-//     character among them but pauses after an outside-line prefix,
-//     DialString.Emergency), and, for a SIP URI,
-//     its host is one sip_domains allows (the host decides where the
-//     pool sends the call).
+//     character among them but pauses after an outside-line prefix that
+//     a gateway reading them otherwise dials as nothing else,
+//     DialString.Emergency), and, for a SIP URI, its host is one
+//     sip_domains allows (the host decides where the pool sends the
+//     call).
 //  2. not_dialled (allows): a delegator (OnBehalfOf) is the identity a
 //     call is placed for, which the pool presents and never dials, and
 //     whose right to be used the pool checks itself (the user must be

@@ -649,7 +649,11 @@ func referenceShortCode(d *Destination, n *Numbers) referenceShort {
 // referencePausedEmergency reports whether a SIP user (before its ';')
 // is, its separators left out, an outside-line prefix of n, one or more
 // pauses (, p w, any letter case) and digits that n reads as an
-// emergency number.
+// emergency number, and nothing else to a gateway that reads the pauses
+// otherwise: its digits without them are an emergency number in every
+// reading, with no short code after a prefix and no premium-rate one,
+// and read as a vanity number (p and w as keypad digits) they have no
+// reading and are no premium-rate short code.
 func referencePausedEmergency(user string, n *Numbers) bool {
 	if referenceMixedDigits(user) {
 		return false
@@ -675,7 +679,30 @@ func referencePausedEmergency(user string, n *Numbers) bool {
 	// The digits after the pauses are the emergency number itself: a
 	// second outside-line prefix (9,9911) makes no emergency number.
 	num, p := n.Number(m[2])
-	return p.OK() && num.Emergency && !num.OutsideLine
+	if !p.OK() || !num.Emergency || num.OutsideLine {
+		return false
+	}
+	digits := m[1] + m[2]
+	readings, unjudgeable := referenceDialUser(digits, n, false)
+	short := referenceShortUser(digits, n, false)
+	switch {
+	case unjudgeable, short.premium, short.rest > 0:
+		return false
+	case len(readings) == 0 && !short.emergency:
+		return false
+	}
+	for _, r := range readings {
+		if !r.Emergency {
+			return false
+		}
+	}
+	if keypad, ok := referenceKeypadUser(user); ok {
+		readings, unjudgeable := referenceDialUser(keypad, n, true)
+		if unjudgeable || len(readings) > 0 || referenceShortUser(keypad, n, true).premium {
+			return false
+		}
+	}
+	return true
 }
 
 // referenceShortUser is referenceShortCode of a decoded user; keypad as
