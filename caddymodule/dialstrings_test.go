@@ -1135,3 +1135,51 @@ func TestPausedEmergencyReadOtherwise(t *testing.T) {
 		})
 	}
 }
+
+// TestLetterFormNoEmergency: a SIP user whose digits are an emergency
+// number but that holds a compatibility form of a letter (a circled Ⓕ,
+// a Roman numeral Ⅹ), which the edge reads between digits as a
+// separator, is no emergency call: a gateway that folds Unicode
+// compatibility forms reads a letter there, a name, or with its letters
+// as keypad digits other digits (911ⒻⒻⒻⒻⒻⒻⒻ is 9113333333). With the
+// calls budget spent, a call-via-work to sip:911Ⓕ@gw or
+// sip:9ⅩⅩⅩ911@gw (outside_line 9) takes from it for its phoneNumber
+// (429), as a call to sip:911F@gw would; sip:911ⒻⒻⒻⒻⒻⒻⒻ@gw is refused
+// as a dial string no rule can judge (its keypad reading), and so is
+// sip:1425555ⒻⒻ0100@gw, though +14255550100 is listed. sip:911@gw and
+// the circled wait of sip:9ⓦ911@gw stay emergency calls, delivered.
+func TestLetterFormNoEmergency(t *testing.T) {
+	alice := caller{"tenant-1", "alice"}.header(t)
+	callViaWork := func(e limitEdge, to string) testkit.Response {
+		return e.send(limitRequest("/communication/startPhoneAudio", `{"to":"`+to+`","phoneNumber":"+14255551234"}`, alice))
+	}
+	policy := "destinations {\n\t\t\tallow_regions US\n\t\t\tsip_domains contoso.com *.contoso.com\n\t\t\toutside_line 9\n\t\t\temergency 911 +14255550100\n\t\t}"
+	e := startLimitEdge(t, "store memory", policy, "limit calls 1 per 1h")
+	if resp := e.send(audioCallTo("+14255550000", alice)); resp.Status != http.StatusCreated {
+		t.Fatalf("the first call: %d %s", resp.Status, resp.Body)
+	}
+	assertLimited(t, e.send(audioCallTo("+14255550000", alice)), "calls", 3600)
+	delivered := []string{"sip:911@gw.contoso.com", "sip:9%E2%93%A6911@gw.contoso.com"}
+	for _, to := range delivered {
+		if resp := callViaWork(e, to); resp.Status != http.StatusCreated {
+			t.Errorf("%s: %d %s, want it delivered as an emergency call", to, resp.Status, resp.Body)
+		}
+	}
+	for _, to := range []string{"sip:911%E2%92%BB@gw.contoso.com", "sip:9%E2%85%A9%E2%85%A9%E2%85%A9911@gw.contoso.com"} {
+		assertLimited(t, callViaWork(e, to), "calls", 3600)
+	}
+	for _, to := range []string{"sip:911%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB@gw.contoso.com",
+		"sip:1425555%E2%92%BB%E2%92%BB0100@gw.contoso.com"} {
+		resp := e.send(audioCallTo(to, alice))
+		if resp.Status != http.StatusForbidden {
+			t.Errorf("%s: %d %s, want 403", to, resp.Status, resp.Body)
+			continue
+		}
+		if e := ucwaError(t, resp.Body); e.Subcode != "DialoutNotAllowed" || !strings.Contains(e.Message, "dial_string") {
+			t.Errorf("%s: refused with %+v, want DialoutNotAllowed by dial_string", to, e)
+		}
+	}
+	if got, want := e.pool.Requests.Load(), int64(1+len(delivered)); got != want {
+		t.Errorf("the pool got %d requests, want %d", got, want)
+	}
+}

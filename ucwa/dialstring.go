@@ -179,15 +179,47 @@ var minDialDigits = sync.OnceValue(func() int {
 // gateway that routes the name as written places no emergency call, so
 // no rule allows such a reading as one and the limits take no request
 // that dials it for an emergency call.
+//
+// Nor is a user, in any reading, that holds a compatibility form of a
+// letter that is no letter itself and no dial character (a circled Ⓕ, a
+// Roman numeral Ⅹ, a squared 🄵, a parenthesized ⒡, ㎒; see
+// holdsLetterForm) an emergency number: the edge
+// reads it between digits as a separator, but a gateway that folds
+// Unicode compatibility forms (NFKC) reads a letter, which makes the user
+// a name or, with its letters as keypad digits, other digits
+// (sip:911ⒻⒻⒻⒻⒻⒻⒻ@gw is 911FFFFFFF to it, 9113333333 on a keypad).
 func (n *Numbers) dialString(user string, keypad bool) *DialString {
 	s, name := n.dialStringOf(user, keypad)
-	if (name || keypad) && s != nil {
+	if (name || keypad || holdsLetterForm(user)) && s != nil {
 		s.Emergency = false
 		for i := range s.Readings {
 			s.Readings[i].Emergency = false
 		}
 	}
 	return s
+}
+
+// holdsLetterForm reports whether user, before its first ';', holds a
+// character that is neither a letter nor a digit and that Unicode's NFKC
+// folds onto text holding a letter, other than a compatibility form of a
+// dial character (a circled Ⓦ is a wait, see foldCompatibility).
+func holdsLetterForm(user string) bool {
+	main, _, _ := strings.Cut(user, ";")
+	for _, r := range main {
+		if r < utf8.RuneSelf || unicode.IsLetter(r) || unicode.IsDigit(r) {
+			continue
+		}
+		var room [8]byte
+		if folded, _, _ := foldCompatibility(r, room[:0]); folded != r {
+			continue
+		}
+		var one [utf8.UTFMax]byte
+		n := utf8.EncodeRune(one[:], r)
+		if strings.ContainsFunc(string(norm.NFKC.Append(room[:0], one[:n]...)), unicode.IsLetter) {
+			return true
+		}
+	}
+	return false
 }
 
 // dialStringOf is dialString, and whether user is a name read by its

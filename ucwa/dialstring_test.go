@@ -140,6 +140,11 @@ func TestDialStringDialCharactersNoEmergency(t *testing.T) {
 		{de0, "sip:0w030123456@gw.contoso.com", false, RuleDialString},
 		{de0, "sip:0P030123456@gw.contoso.com", false, RuleDialString},
 		{us9listed, "sip:9,911@gw.contoso.com", true, RuleEmergency},
+		// A letter in a compatibility form (Ⓕ, a Roman numeral Ⅹ) is a
+		// letter to a gateway that folds it: no emergency number.
+		{us9, "sip:911%E2%92%BB@gw.contoso.com", false, RuleShortCode},
+		{us9, "sip:9%E2%85%A9911@gw.contoso.com", false, RuleShortCode},
+		{us9, "sip:9%E2%93%A6911@gw.contoso.com", true, RuleEmergency},
 		{us9listed, "sip:9,14255550100@gw.contoso.com", false, RuleDialString},
 		{us9listed, "sip:9w14255550100@gw.contoso.com", false, RuleDialString},
 		{de0, "sip:0,0301234567@gw.contoso.com", false, RuleDialString},

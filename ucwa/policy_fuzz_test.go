@@ -63,7 +63,10 @@ var fuzzPolicySeeds = []string{
 	"sip:9w911@gw.contoso.com", "sip:9,,P9-1-1@gw.contoso.com", "sip:9,9,11@gw.contoso.com", "sip:,911@gw.contoso.com", "sip:911,@gw.contoso.com",
 	"sip:9,911,@gw.contoso.com", "sip:81p112;x=y@gw.contoso.com", "sip:0,12345@gw.contoso.com", "sip:0w030123456@gw.contoso.com", "sip:0,123AB@gw.contoso.com",
 	"sip:9,911;1@gw.contoso.com", "sip:99,11@gw.contoso.com", "sip:9,*911@gw.contoso.com", "sip:91%231@gw.contoso.com", "sip:9-1-1@gw.contoso.com", "sip:11p2@gw.contoso.com",
-	"sip:999w911@gw.contoso.com", "sip:999p112@gw.contoso.com",
+	"sip:999w911@gw.contoso.com", "sip:999p112@gw.contoso.com", "sip:999wwww911@gw.contoso.com", "sip:9,19005551234p@gw.contoso.com",
+	"sip:911%E2%92%BB@gw.contoso.com", "sip:911%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB@gw.contoso.com",
+	"sip:9%E2%85%A9%E2%85%A9%E2%85%A9911@gw.contoso.com", "sip:1900555%E2%92%BB%E2%92%BB1234@gw.contoso.com", "sip:9%E2%93%A6911@gw.contoso.com",
+	"sip:911%E2%92%A1%E2%92%A1%E2%92%A1@gw.contoso.com", "sip:0,0301234567@gw.contoso.com", "sip:0w030123456@gw.contoso.com",
 	"sip:9%E2%93%A6911@gw.contoso.com", "sip:14255551234%E2%92%B6@gw.contoso.com", "sip:%E2%93%9F911@gw.contoso.com",
 	"sip:9%EF%BC%8A11@gw.contoso.com", "sip:911%EF%BC%83@gw.contoso.com", "sip:9%EF%B9%A111@gw.contoso.com", "sip:911%EF%B9%9F@gw.contoso.com",
 	"sip:%EF%BC%8C911@gw.contoso.com", "sip:9%EF%BC%8C911@gw.contoso.com", "sip:9%EF%B9%90911@gw.contoso.com", "sip:9%EF%B8%90911@gw.contoso.com",
@@ -508,7 +511,9 @@ func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number
 	// A name read by its digits alone, or a keypad reading, is never an
 	// emergency number, though a reading be one of the emergency list:
 	// a gateway routing the name as written places no emergency call.
-	if letter || keypad {
+	// Nor is a user with a letter in a compatibility form, a name to a
+	// gateway that folds them.
+	if letter || keypad || referenceLetterForm(whole) {
 		for i := range readings {
 			readings[i].Emergency = false
 		}
@@ -755,9 +760,22 @@ func referenceShortUser(whole string, n *Numbers, keypad bool) referenceShort {
 		}
 	}
 	// A name's digits are never an emergency number: they only add
-	// refusals.
-	short.emergency = short.emergency && !letter
+	// refusals. Nor are those of a user with a letter in a compatibility
+	// form, which a gateway that folds them reads as a name.
+	short.emergency = short.emergency && !letter && !referenceLetterForm(whole)
 	return short
+}
+
+// referenceLetterForm reports whether a SIP user, before its ';', holds
+// a character that is neither a letter nor a digit nor a compatibility
+// form of a dial character, and that Unicode's NFKC folds onto text with
+// a letter (a circled Ⓕ, a Roman numeral Ⅹ, a parenthesized ⒡).
+func referenceLetterForm(user string) bool {
+	main, _, _ := strings.Cut(user, ";")
+	return strings.ContainsFunc(main, func(r rune) bool {
+		return r >= 0x80 && !unicode.IsLetter(r) && !unicode.IsDigit(r) && referenceFoldDialCharacter(r) == r &&
+			strings.ContainsFunc(norm.NFKC.String(string(r)), unicode.IsLetter)
+	})
 }
 
 // referenceDialledAsWritten reports whether digits, dialled as written
