@@ -761,9 +761,9 @@ func TestLimitKeyAddressApart(t *testing.T) {
 func BenchmarkLimits(b *testing.B) {
 	ctx := benchContext(b)
 	base := `"jwt":{"off":true},"default_region":"US"`
-	const one = `{"name":"calls","count":1000000000,"per":"1000000h"}`
-	const three = one + `,{"name":"international","count":1000000000,"per":"1000000h","applies_to":"international"},` +
-		`{"name":"tenant","count":1000000000,"per":"1000000h","key":"{http.request.header.X-Tenant}"}`
+	const one = `{"name":"calls","count":1000000000,"per":"876000h"}`
+	const three = one + `,{"name":"international","count":1000000000,"per":"876000h","applies_to":"international"},` +
+		`{"name":"tenant","count":1000000000,"per":"876000h","key":"{http.request.header.X-Tenant}"}`
 	variants := []struct{ name, fields string }{
 		{"off", base},
 		{"memory/one", base + `,"limits":[` + one + `]`},
