@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -284,5 +285,34 @@ func BenchmarkMemoryTurnover(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkMemoryAnswered is the idempotency round of a request a pool
+// answered, as the edge makes it: a reservation of a new key, for its
+// caller, then its answer in the place of the reservation's token, for
+// the rest of the window. The store grows by an entry a round, as an
+// edge's does for its window's first requests.
+func BenchmarkMemoryAnswered(b *testing.B) {
+	const window = 10 * time.Minute
+	m, err := store.NewMemory(store.MemoryOptions{MaxEntries: 100_000_000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	token := "n" + strings.Repeat("d", 22) + strings.Repeat("r", 22)
+	answer := "A" + strings.Repeat("d", 22) + "2010:16:application/json" + strings.Repeat("b", 80)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n++
+		key := fmt.Sprintf("idem:%043d", n)
+		if ok, _, err := m.ReserveFor("caller-0123456", key, token, window); !ok || err != nil {
+			b.Fatal("reserve failed", err)
+		}
+		if ok, err := m.Replace(ctx, key, token, answer, window-time.Millisecond); !ok || err != nil {
+			b.Fatal("replace failed", err)
+		}
 	}
 }

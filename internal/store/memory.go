@@ -46,10 +46,10 @@ type MemoryOptions struct {
 // Entries are spread over shards by a hash of the key, each with its own
 // lock; the bound is the store's as a whole. An entry holds no pointer:
 // it is found by a 128-bit digest of its key, and its key and value are
-// copied into a buffer of its shard's. The garbage collector, which
-// marks what is live on every cycle, has nothing to scan in the store
-// and a few objects to mark per shard, where a store of a busy edge
-// holds hundreds of thousands of entries.
+// copied into its shard's data (see shardData). The garbage collector,
+// which marks what is live on every cycle, has nothing to scan in the
+// store and an object to mark per 64 KiB of its keys and values, where
+// a store of a busy edge holds hundreds of thousands of entries.
 type Memory struct {
 	now func() time.Time
 	// epoch is the time the store's times count from (see memoryItem).
@@ -232,10 +232,9 @@ type memoryShard struct {
 	mu     sync.Mutex
 	items  map[memoryKey]memoryItem
 	expiry expiryHeap
-	// data holds the keys and values of the shard's entries, end to
-	// end, and garbage counts its bytes that no entry holds (see store).
-	data    []byte
-	garbage int
+	// data holds the keys and values of the shard's entries (see
+	// shardData).
+	data shardData
 	// entries is the store's count of entries (Memory.entries), which
 	// the shard's removals keep.
 	entries *atomic.Int64
@@ -243,25 +242,32 @@ type memoryShard struct {
 	_       [64]byte // keeps shards' locks off one another's cache lines
 }
 
-// memoryKey is a key's digest (two 64-bit hashes of it, of seeds of the
-// store's own), and whether it is a limit's: limits live apart from
-// reservations of the same key, as Redis keeps limits under a prefix of
-// their own.
+// memoryKey is a key's digest: two 64-bit hashes of it, of seeds of the
+// store's own, the second of a limit's key marked (limitMark) so that
+// limits live apart from reservations of the same key, as Redis keeps
+// limits under a prefix of their own. It is 16 bytes without padding,
+// which the map hashes and compares as one block of memory.
 type memoryKey struct {
 	hi, lo uint64
-	limit  bool
 }
+
+// limitMark tells a limit's digest from a reservation's of the same key:
+// the two differ in it, whatever the key. Two keys of other texts whose
+// digests meet are told apart by their texts (see holds).
+const limitMark = 0x9e3779b97f4a7c15
 
 // memoryItem is an entry of a Memory store. Its times count from the
 // store's epoch, in nanoseconds of the store's clock (a monotonic one, of
 // time.Now), so that it holds no pointer.
 type memoryItem struct {
 	// off and size are where the entry's key, then its value (a
-	// limit's: its key alone), are in its shard's data, and keyLen how
-	// long the key is. The key tells an entry from one of another key of
-	// the same digest, which the store refuses as it refuses an entry it
-	// has no room for, rather than take one key's entry for another's.
-	off, size, keyLen uint32
+	// limit's: its key alone), are in its shard's data (see shardData),
+	// and keyLen how long the key is. The key tells an entry from one of
+	// another key of the same digest, which the store refuses as it
+	// refuses an entry it has no room for, rather than take one key's
+	// entry for another's.
+	off          dataAt
+	size, keyLen uint32
 	// owner is the digest of the owner a reservation counts for, 0 for
 	// none.
 	owner uint64
@@ -274,17 +280,17 @@ type memoryItem struct {
 // holds reports whether it is the entry of key, rather than of another
 // key of the same digest.
 func (s *memoryShard) holds(it memoryItem, key string) bool {
-	return int(it.keyLen) == len(key) && string(s.data[it.off:it.off+it.keyLen]) == key
+	return int(it.keyLen) == len(key) && string(s.data.bytes(it.off, it.keyLen)) == key
 }
 
 // valueIs reports whether the entry it holds value.
 func (s *memoryShard) valueIs(it memoryItem, value string) bool {
-	return string(s.data[it.off+it.keyLen:it.off+it.size]) == value
+	return string(s.data.bytes(it.off, it.size)[it.keyLen:]) == value
 }
 
 // value is a copy of the value of the entry it.
 func (s *memoryShard) value(it memoryItem) string {
-	return string(s.data[it.off+it.keyLen : it.off+it.size])
+	return string(s.data.bytes(it.off, it.size)[it.keyLen:])
 }
 
 // NewMemory returns an empty Memory store.
@@ -423,10 +429,13 @@ func (m *Memory) Replace(_ context.Context, key, expect, value string, ttl time.
 	if !s.holds(it, key) || !s.valueIs(it, expect) {
 		return false, nil
 	}
-	if value != expect && !s.setValue(k, key, value) {
-		return false, fullError("replace")
+	if value != expect {
+		var ok bool
+		if it, ok = s.setValue(k, it, key, value); !ok {
+			return false, fullError("replace")
+		}
 	}
-	s.setExpiry(k, now+int64(ttl.Truncate(time.Millisecond)))
+	s.items[k] = s.expireAt(k, it, now+int64(ttl.Truncate(time.Millisecond)))
 	return true, nil
 }
 
@@ -690,8 +699,7 @@ func takeFrom(tat int64, limit Limit, n int, now int64) (Decision, int64) {
 func (s *memoryShard) setTAT(k memoryKey, tat int64) {
 	it := s.items[k]
 	it.tat = tat
-	s.items[k] = it
-	s.setExpiry(k, tat)
+	s.items[k] = s.expireAt(k, it, tat)
 }
 
 // bucketsOf looks up (or adds) the bucket of each take, whose keys are
@@ -735,8 +743,7 @@ func (m *Memory) bucketIn(s *memoryShard, k memoryKey, key string, now int64) (t
 			// than one dropped and another made for the same key (a
 			// caller's bucket is full again between calls far apart).
 			it.tat = now
-			s.items[k] = it
-			s.setExpiry(k, now+int64(time.Hour))
+			s.items[k] = s.expireAt(k, it, now+int64(time.Hour))
 			return now, true, nil
 		}
 	}
@@ -784,7 +791,7 @@ func (m *Memory) Close() error {
 			}
 		}
 		clear(s.items)
-		s.expiry, s.data, s.garbage = nil, nil, 0
+		s.expiry, s.data = nil, shardData{}
 		s.mu.Unlock()
 	}
 	return nil
@@ -795,7 +802,11 @@ func (m *Memory) clock() int64 { return int64(m.now().Sub(m.epoch)) }
 
 // key is the digest of key, a limit's or a reservation's.
 func (m *Memory) key(key string, limit bool) memoryKey {
-	return memoryKey{hi: maphash.String(m.seeds[0], key), lo: maphash.String(m.seeds[1], key), limit: limit}
+	k := memoryKey{hi: maphash.String(m.seeds[0], key), lo: maphash.String(m.seeds[1], key)}
+	if limit {
+		k.lo ^= limitMark
+	}
+	return k
 }
 
 func (m *Memory) shardOf(k memoryKey) *memoryShard { return &m.shards[shardIndex(k)] }
@@ -814,7 +825,7 @@ func (s *memoryShard) lookup(k memoryKey, now int64) (memoryItem, bool) {
 
 // dropExpired drops the shard's entries that have expired by now. An
 // expiry of the heap whose entry has gone goes alone; one whose entry
-// lives on past it, its expiry set later since (see setExpiry), goes
+// lives on past it, its expiry set later since (see expireAt), goes
 // back into the heap at the entry's expiry.
 func (s *memoryShard) dropExpired(now int64) {
 	for len(s.expiry) > 0 && now >= s.expiry[0].at {
@@ -857,75 +868,89 @@ func (s *memoryShard) insert(k memoryKey, it memoryItem, key, value string, now 
 	return nil
 }
 
-// setValue sets the value of the entry at k, whose key is key, and
-// reports whether the shard had room for it.
-func (s *memoryShard) setValue(k memoryKey, key, value string) bool {
+// setValue stores value as the value of it, the entry at k, whose key
+// is key, and returns the entry with it, which the caller sets at k (in the
+// same write as its other changes); false when the shard had no room
+// for it, storing nothing.
+func (s *memoryShard) setValue(k memoryKey, it memoryItem, key, value string) (memoryItem, bool) {
+	need := len(key) + len(value)
+	if uint64(s.data.live()+need) > maxShardData {
+		return memoryItem{}, false
+	}
+	if b, ok := s.data.resize(it.off, it.size, need); ok {
+		copy(b[it.keyLen:], value)
+		it.size = uint32(need)
+		return it, true
+	}
 	off, size, ok := s.store(key, value)
 	if !ok {
-		return false
+		return memoryItem{}, false
 	}
-	it := s.items[k] // after store, which may have moved it
-	s.garbage += int(it.size)
+	it = s.items[k] // after store, which may have moved it
+	s.data.drop(it.off, it.size)
 	it.off, it.size = off, size
-	s.items[k] = it
-	return true
+	return it, true
 }
 
-// setExpiry sets the entry at k to expire at expires. The heap holds an
-// expiry of every entry at or before the entry's own: an expiry set
-// later leaves it as it is (it moves when its time comes, see
-// dropExpired), so that a reservation replaced by its answer has one;
-// one set sooner adds its own.
-func (s *memoryShard) setExpiry(k memoryKey, expires int64) {
-	it := s.items[k]
-	if it.expires == expires {
-		return
-	}
-	sooner := expires < it.expires
-	it.expires = expires
-	s.items[k] = it
-	if sooner {
-		s.pushExpiry(k, expires)
+// expireAt returns it, the entry at k, set to expire at expires, which
+// the caller sets at k. The heap holds an expiry of every entry at or
+// before the entry's own: an expiry set later leaves it as it is (it
+// moves when its time comes, see dropExpired), so that a reservation
+// replaced by its answer has one; one set sooner adds its own.
+func (s *memoryShard) expireAt(k memoryKey, it memoryItem, expires int64) memoryItem {
+	if expires < it.expires {
+		if n := len(s.expiry); n > 0 && s.expiry[n-1] == (expiry{at: it.expires, key: k}) {
+			// The expiry the heap took last is the entry's (a
+			// reservation's, replaced by its answer before the shard took
+			// another): it moves sooner in its place, rather than stay
+			// in the heap beside a new one until its time.
+			s.expiry[n-1].at = expires
+			s.expiry.up(n - 1)
+		} else {
+			s.pushExpiry(k, expires)
+		}
 		if it.owner != 0 {
 			// It may now expire before the one found first.
 			s.owners.forget(it.owner)
 		}
 	}
+	it.expires = expires
+	return it
 }
 
 // store appends key and value to the shard's data and returns where
 // they are. The bytes of entries gone or given other values are garbage
-// until the data is made again of the live entries' alone, once they
-// are more than half of it: an entry's bytes are copied about once per
-// entry, and the data holds at most about twice the live entries'.
-// Making it again moves the entries (their off): an entry read before a
-// store is read again from items after it. It reports false, storing
-// nothing, when the live entries' bytes and these would be more than
-// maxShardData.
-func (s *memoryShard) store(key, value string) (off, size uint32, ok bool) {
+// until their chunk empties (see shardData) or the data is made again
+// of the live entries' alone, once garbage is more than half of it: an
+// entry's bytes are copied at most about once per entry, and the data
+// holds at most about twice the live entries'. Making it again moves
+// the entries (their off): an entry read before a store is read again
+// from items after it. It reports false, storing nothing, when the live
+// entries' bytes and these would be more than maxShardData.
+func (s *memoryShard) store(key, value string) (off dataAt, size uint32, ok bool) {
 	need := len(key) + len(value)
-	if uint64(len(s.data)-s.garbage+need) > maxShardData {
-		return 0, 0, false
+	if uint64(s.data.live()+need) > maxShardData {
+		return dataAt{}, 0, false
 	}
-	if s.garbage > minGarbage && 2*s.garbage > len(s.data) || uint64(len(s.data)+need) > maxShardData {
-		live := make([]byte, 0, (len(s.data)-s.garbage)*5/4+need)
+	if s.data.garbage > minGarbage && 2*s.data.garbage > s.data.held {
+		live := shardData{spare: s.data.spare}
 		for k, it := range s.items {
-			o := len(live)
-			live = append(live, s.data[it.off:it.off+it.size]...)
-			it.off = uint32(o)
+			at, b := live.add(int(it.size))
+			copy(b, s.data.bytes(it.off, it.size))
+			it.off = at
 			s.items[k] = it
 		}
-		s.data, s.garbage = live, 0
+		s.data = live
 	}
-	off = uint32(len(s.data))
-	s.data = append(s.data, key...)
-	s.data = append(s.data, value...)
+	off, b := s.data.add(need)
+	copy(b, key)
+	copy(b[len(key):], value)
 	return off, uint32(need), true
 }
 
-// maxShardData bounds a shard's data, whose offsets are 32-bit: 4 GiB a
-// shard, far more than MaxEntries entries of the edge's hold. A variable
-// for the tests.
+// maxShardData bounds the bytes a shard's entries hold, whose sizes are
+// 32-bit: 4 GiB a shard, far more than MaxEntries entries of the edge's
+// hold. A variable for the tests.
 var maxShardData uint64 = math.MaxUint32
 
 // minGarbage is how many bytes of garbage a shard's data may hold
@@ -953,7 +978,7 @@ func (s *memoryShard) remove(k memoryKey) {
 	if !ok {
 		return
 	}
-	s.garbage += int(it.size)
+	s.data.drop(it.off, it.size)
 	delete(s.items, k)
 	s.entries.Add(-1)
 	if it.owner != 0 {

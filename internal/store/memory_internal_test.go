@@ -124,12 +124,12 @@ func TestMemoryDataRebuilt(t *testing.T) {
 	var data, liveBytes int
 	for i := range m.shards {
 		s := &m.shards[i]
-		data += len(s.data)
+		data += s.data.held
 		for _, it := range s.items {
 			liveBytes += int(it.size)
 		}
-		if len(s.data)-s.garbage != sumSizes(s) {
-			t.Fatalf("shard %d: %d bytes of data, %d garbage, %d live", i, len(s.data), s.garbage, sumSizes(s))
+		if s.data.live() != sumSizes(s) {
+			t.Fatalf("shard %d: %d bytes of data, %d garbage, %d live", i, s.data.held, s.data.garbage, sumSizes(s))
 		}
 	}
 	if bound := 2*liveBytes + len(m.shards)*(minGarbage+4096); data > bound {
@@ -296,5 +296,130 @@ func TestMemoryOwnerRetryAfterLooks(t *testing.T) {
 		if got := looks(); got != step.looks {
 			t.Errorf("%s: the store looked through %d times, want %d", step.name, got, step.looks)
 		}
+	}
+}
+
+// TestMemoryDataChunks reserves, replaces and releases entries of sizes
+// around a chunk's bounds (none, within one, past maxInChunk, past a
+// whole chunk) and checks every live entry's value after each round,
+// and that each chunk counts the bytes its entries hold, and that a
+// chunk let go of is held by no entry.
+func TestMemoryDataChunks(t *testing.T) {
+	ctx := context.Background()
+	m, err := NewMemory(MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := []int{0, 1, 200, maxInChunk - 3, maxInChunk - 2, maxInChunk + 1, chunkSize + 1}
+	const keys = 200
+	value := func(i, round int) string {
+		return strings.Repeat(strconv.Itoa(round%10), sizes[(i+round)%len(sizes)])
+	}
+	live := map[int]string{}
+	for round := range 15 {
+		for i := range keys {
+			key := "k" + strconv.Itoa(i)
+			old, held := live[i]
+			switch {
+			case !held:
+				if ok, _, err := m.Reserve(ctx, key, value(i, round), time.Hour); !ok || err != nil {
+					t.Fatalf("round %d: reserve %s: %v %v", round, key, ok, err)
+				}
+				live[i] = value(i, round)
+			case (i+round)%3 == 0:
+				if ok, err := m.Release(ctx, key, old); !ok || err != nil {
+					t.Fatalf("round %d: release %s: %v %v", round, key, ok, err)
+				}
+				delete(live, i)
+			default:
+				if ok, err := m.Replace(ctx, key, old, value(i, round), time.Hour); !ok || err != nil {
+					t.Fatalf("round %d: replace %s: %v %v", round, key, ok, err)
+				}
+				live[i] = value(i, round)
+			}
+		}
+		for i, want := range live {
+			if ok, current, err := m.Reserve(ctx, "k"+strconv.Itoa(i), "other", time.Hour); ok || current != want || err != nil {
+				t.Fatalf("round %d: k%d holds %d bytes (%v %v), want %d", round, i, len(current), ok, err, len(want))
+			}
+		}
+		for i := range m.shards {
+			checkChunks(t, &m.shards[i])
+		}
+	}
+}
+
+// checkChunks checks that each chunk of s counts the bytes its entries
+// hold, that no entry holds bytes of a chunk let go of, and that the
+// shard's counts add up.
+func checkChunks(t *testing.T, s *memoryShard) {
+	t.Helper()
+	d := &s.data
+	inChunk := make([]int, len(d.chunks))
+	for _, it := range s.items {
+		if it.size == 0 {
+			continue
+		}
+		c := d.chunks[it.off.chunk]
+		if c.b == nil || int(it.off.off+it.size) > len(c.b) {
+			t.Fatalf("an entry of %d bytes at %+v, past its chunk of %d", it.size, it.off, len(c.b))
+		}
+		inChunk[it.off.chunk] += int(it.size)
+	}
+	held := 0
+	for i, c := range d.chunks {
+		if c.live != inChunk[i] {
+			t.Fatalf("chunk %d counts %d live bytes, its entries hold %d", i, c.live, inChunk[i])
+		}
+		held += len(c.b)
+	}
+	for _, i := range d.free {
+		if d.chunks[i].b != nil {
+			t.Fatalf("chunk %d is free and held", i)
+		}
+	}
+	if held != d.held || d.live() != sumSizes(s) {
+		t.Fatalf("%d bytes held (%d counted), %d live (%d counted)", held, d.held, sumSizes(s), d.live())
+	}
+}
+
+// TestMemoryChunksLetGo turns a store's entries over as an edge's do,
+// each expiring a window after it came, on a clock that moves a share
+// of the window at every reservation, and checks that the chunks of the
+// entries gone are let go of as they empty: each shard holds its live
+// entries' bytes and at most a few chunks more, all along, where data
+// made again only once half of it is garbage would hold up to twice its
+// live entries'.
+func TestMemoryChunksLetGo(t *testing.T) {
+	ctx := context.Background()
+	const window, live = time.Minute, 20_000
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	m, err := NewMemory(MemoryOptions{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// About five chunks of answers a shard.
+	token, answer := strings.Repeat("t", 45), strings.Repeat("a", 1000)
+	for i := range 4 * live {
+		now = now.Add(window / live)
+		key := "idem:" + strconv.Itoa(i)
+		if ok, _, err := m.Reserve(ctx, key, token, window); !ok || err != nil {
+			t.Fatalf("reserve %d: %v %v", i, ok, err)
+		}
+		if ok, err := m.Replace(ctx, key, token, answer, window); !ok || err != nil {
+			t.Fatalf("replace %d: %v %v", i, ok, err)
+		}
+		if i%500 != 0 {
+			continue
+		}
+		for j := range m.shards {
+			s := &m.shards[j]
+			if bound := s.data.live() + 2*chunkSize; s.data.held > bound {
+				t.Fatalf("round %d: shard %d holds %d bytes for %d live, want at most %d", i, j, s.data.held, s.data.live(), bound)
+			}
+		}
+	}
+	for i := range m.shards {
+		checkChunks(t, &m.shards[i])
 	}
 }
