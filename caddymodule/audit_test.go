@@ -507,55 +507,67 @@ func isSeparator(r rune) bool {
 }
 
 // BenchmarkAudit measures the audit trail's own cost per request: taking
-// the record, writing the line through a core with Caddy's JSON encoder
-// into a writer that discards it, and giving the record back. The file
-// write is left out: it is one write call per line, whatever the line
-// holds. "edge" is BenchmarkHandler's (`jwt off`, no pools, the seed
-// sample); "auth" a line with all a delivered call has: a verified
-// caller, a number and a SIP address judged by the destination policy,
-// the pool, idempotency and an operationId with digits to mask. "logs" is
-// "auth" with the audit logger Caddy gives a handler it loads, under the
-// README's logging (the trail in a file of its own, out of the default
-// log): Caddy's cores, name filters and all, and the file write (one
-// write call per line) too.
+// the record, the destination policy judging the request's destinations
+// into it (as in ServeHTTP: the line reads its decisions), writing the
+// line through a core with Caddy's JSON encoder into a writer that
+// discards it, and giving the record back. The file write is left out:
+// it is one write call per line, whatever the line holds. "edge" is
+// BenchmarkHandler's (`jwt off`, no pools, the seed sample); "auth" a
+// line with all a delivered call has: a verified caller, a number and a
+// SIP address judged by the destination policy, the pool, idempotency
+// and an operationId with digits to mask. "logs" is "auth" with the
+// audit logger Caddy gives a handler it loads, under the README's
+// logging (the trail in a file of its own, out of the default log):
+// Caddy's cores, name filters and all, and the file write (one write
+// call per line) too; "buffered" is "logs" through the README's buffered
+// writer of that file, a write call per buffer. The file is not rolled:
+// rolling it every 100 MiB, and compressing the rolled file in the
+// background, would measure the compressor too.
 //
 //	go test -run '^$' -bench BenchmarkAudit -benchmem ./caddymodule/
 func BenchmarkAudit(b *testing.B) {
 	k := testkit.Keys(b)
 	token := testkit.Mint(b, jwt.SigningMethodRS256, k.RSA, "bench", testkit.EntraClaims(time.Now()))
 	jwksPath := testkit.WriteFile(b, b.TempDir(), "jwks.json", testkit.JWKS(b, testkit.JWK(b, "bench", k.RSA)))
-	ctx := benchContext(b, fmt.Sprintf(`{"logging":{"logs":{
-		"default":{"exclude":["http.handlers.ucwa.audit"]},
-		"audit":{"include":["http.handlers.ucwa.audit"],"encoder":{"format":"json"},"writer":{"output":"file","filename":%q}}}}}`,
-		filepath.Join(b.TempDir(), "audit.log")))
-	encoder := new(logging.JSONEncoder)
-	if err := encoder.Provision(ctx); err != nil {
-		b.Fatal(err)
-	}
-	audit := zap.New(zapcore.NewCore(encoder, zapcore.AddSync(io.Discard), zapcore.InfoLevel)).
-		Named("http.handlers.ucwa").Named(auditLoggerName)
 	authConfig := fmt.Sprintf(`{"jwt":{"algorithms":["RS256"],"jwks_file":%q,
 			"issuers":["https://issuer.example/"],"audiences":["api://ucwa"]},"default_region":"US",
 			"destinations":{"allow_regions":["US","CA"],"sip_domains":["contoso.com"]}}`, jwksPath)
+	fileWriter := `{"output":"file","filename":%q,"roll":false}`
 	for _, tc := range []struct {
 		name, config, operationID, pool string
-		caddyLogs                       bool
+		// writer is the audit log's writer (its file's name a verb),
+		// through Caddy's cores; none: a core of its own that discards.
+		writer string
 	}{
-		{"edge", `{"jwt":{"off":true},"default_region":"US"}`, seedOperationID, "", false},
-		{"auth", authConfig, "call-1-425-555-1234", "primary", false},
-		{"logs", authConfig, "call-1-425-555-1234", "primary", true},
+		{"edge", `{"jwt":{"off":true},"default_region":"US"}`, seedOperationID, "", ""},
+		{"auth", authConfig, "call-1-425-555-1234", "primary", ""},
+		{"logs", authConfig, "call-1-425-555-1234", "primary", fileWriter},
+		{"buffered", authConfig, "call-1-425-555-1234", "primary", `{"output":"buffered","writer":` + fileWriter + `}`},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
+			writer := tc.writer
+			if writer == "" {
+				writer = fileWriter
+			}
+			ctx := benchContext(b, fmt.Sprintf(`{"logging":{"logs":{
+				"default":{"exclude":["http.handlers.ucwa.audit"]},
+				"audit":{"include":["http.handlers.ucwa.audit"],"encoder":{"format":"json"},"writer":`+writer+`}}}}`,
+				filepath.Join(b.TempDir(), "audit.log")))
 			var h *Handler
-			if tc.caddyLogs {
+			if tc.writer != "" {
 				m, err := ctx.LoadModuleByID("http.handlers.ucwa", json.RawMessage(tc.config))
 				if err != nil {
 					b.Fatal(err)
 				}
 				h = m.(*Handler)
 			} else {
+				encoder := new(logging.JSONEncoder)
+				if err := encoder.Provision(ctx); err != nil {
+					b.Fatal(err)
+				}
 				h = provision(b, ctx, new(Handler), tc.config)
-				h.setAudit(audit)
+				h.setAudit(zap.New(zapcore.NewCore(encoder, zapcore.AddSync(io.Discard), zapcore.InfoLevel)).
+					Named("http.handlers.ucwa").Named(auditLoggerName))
 			}
 			body := strings.Replace(seedJSON, seedOperationID, tc.operationID, 1)
 			req := httptest.NewRequest(http.MethodPost, startPath, strings.NewReader(body))
@@ -579,6 +591,11 @@ func BenchmarkAudit(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				in.startAudit(w)
+				// The policy judges the destinations once the record is
+				// the request's, as in ServeHTTP.
+				if e := h.judge(&in, in.cleaned, 0); e != nil {
+					b.Fatal(e)
+				}
 				in.rec.status = http.StatusCreated
 				var err error
 				h.writeAudit(&in, &err)
