@@ -160,14 +160,23 @@ type auditRecord struct {
 	fields [maxAuditFields]zap.Field
 	caller auditCaller
 	// The destinations: of the request alone (single), or of a batch's
-	// parts; judged again by policy as they are written.
+	// parts, and the policy that judged them.
 	single *ucwa.Cleaned
 	parts  []cleanedPart
 	policy *ucwa.Policy
-	// The destination being written.
+	// The policy's decisions on the first destinations, as judge made
+	// them, in the order the line writes them (judge takes a request's
+	// destinations, and a batch's parts, in that order), each with the
+	// destination it was made on: a destination that does not find its
+	// own there (past them, say) is judged again as it is written, by
+	// the same policy, which decides it the same.
+	judged  [maxJudged]judgedDestination
+	njudged int
+	// The destination being written, and its place in the line.
 	cur     *ucwa.PropertyDestination
 	curPart int
 	curOp   *ucwa.Operation
+	curAt   int
 	// The batch part being written, an index of parts.
 	partIndex int
 	// The request's operationId and the path's application id, when
@@ -175,6 +184,37 @@ type auditRecord struct {
 	operationID, application string
 	// Where a masked value is written for the encoder, which copies it.
 	scratch [maskScratch]byte
+}
+
+// judgedDestination is the policy's decision on a destination.
+type judgedDestination struct {
+	dest *ucwa.PropertyDestination
+	dec  ucwa.Decision
+}
+
+// maxJudged is how many decisions a record keeps: those of a request's
+// destinations (two at most) and of a small batch's.
+const maxJudged = 8
+
+// keepDecision keeps the policy's decision dec on d, the next destination
+// of the request judged, for its audit line.
+func (rec *auditRecord) keepDecision(d *ucwa.PropertyDestination, dec ucwa.Decision) {
+	if rec.njudged < len(rec.judged) {
+		rec.judged[rec.njudged] = judgedDestination{dest: d, dec: dec}
+		rec.njudged++
+	}
+}
+
+// destinationDecision is the policy's decision on d, the destination at
+// at in the line: the one judge kept, else d judged again.
+func (rec *auditRecord) destinationDecision(at int, d *ucwa.PropertyDestination, op *ucwa.Operation) ucwa.Decision {
+	if at < rec.njudged && rec.judged[at].dest == d {
+		return rec.judged[at].dec
+	}
+	if rec.policy == nil {
+		return ucwa.Decision{}
+	}
+	return rec.policy.Judge(op, d)
 }
 
 // maskScratch is room for a typical masked destination or operationId.
@@ -468,22 +508,24 @@ func (rec *auditRecord) count() int {
 	return n
 }
 
-// auditDestinations writes a record's destinations, each judged again by
-// the policy (deterministic, and cheaper than keeping each decision).
+// auditDestinations writes a record's destinations, with the policy's
+// decision on each.
 type auditDestinations auditRecord
 
 // MarshalLogArray writes each destination, masked.
 func (v *auditDestinations) MarshalLogArray(enc zapcore.ArrayEncoder) error {
 	rec := (*auditRecord)(v)
 	var err error
+	at := 0
 	rec.each(func(part int, cl *ucwa.Cleaned) {
 		dests := cl.Destinations()
 		for i := range dests {
 			if err != nil {
 				return
 			}
-			rec.cur, rec.curPart, rec.curOp = &dests[i], part, cl.Operation
+			rec.cur, rec.curPart, rec.curOp, rec.curAt = &dests[i], part, cl.Operation, at
 			err = enc.AppendObject((*auditDestination)(rec))
+			at++
 		}
 	})
 	return err
@@ -499,10 +541,7 @@ func (v *auditDestination) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		enc.AddInt("part", v.curPart)
 	}
 	enc.AddString("kind", d.Kind.String())
-	var dec ucwa.Decision
-	if v.policy != nil {
-		dec = v.policy.Judge(v.curOp, d)
-	}
+	dec := (*auditRecord)(v).destinationDecision(v.curAt, d, v.curOp)
 	// A SIP name of digits a gateway could dial shows the number it was
 	// judged as, in the destination as in its region and type.
 	enc.AddByteString("destination", dec.AppendMasked(v.scratch[:0], &d.Destination))

@@ -87,7 +87,7 @@ func (h *Handler) outsideLine() []string {
 // part, 0 for a request alone) by the destination policy, counts each
 // decision, and returns the refusal of the first it refuses. In report
 // mode it refuses none, and logs each it would refuse. It records the
-// request's decision in in for the audit trail. It allocates nothing
+// request's decision, and each destination's, in in for the audit trail. It allocates nothing
 // while every destination is allowed.
 func (h *Handler) judge(in *intake, cl *ucwa.Cleaned, part int) *ucwa.Error {
 	d := h.destinations
@@ -99,6 +99,9 @@ func (h *Handler) judge(in *intake, cl *ucwa.Cleaned, part int) *ucwa.Error {
 	for i := range dests {
 		dest := &dests[i]
 		dec := d.policy.Judge(cl.Operation, dest)
+		if in.audit != nil {
+			in.audit.keepDecision(dest, dec)
+		}
 		if c := d.counts[dec.Verdict&3][min(dec.Rule, ucwa.RuleInvalid)]; c != nil {
 			c.Inc()
 		}
