@@ -2,6 +2,7 @@ package ucwa
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/nyaruka/phonenumbers/v2"
 )
@@ -111,15 +112,29 @@ func (d *Destination) showsReading(shown string) bool {
 // digits are its country code (country codes are prefix-free: one of 1,
 // 2 or 3 digits matches); 0 when none does.
 func countryCodeLength(digits string) int {
+	codes := countryCodes()
 	cc := 0
 	for i := 0; i < 3 && i < len(digits); i++ {
 		cc = cc*10 + int(digits[i]-'0')
-		if len(phonenumbers.GetRegionCodesForCountryCode(cc)) > 0 {
+		if codes[cc] {
 			return i + 1
 		}
 	}
 	return 0
 }
+
+// countryCodes tells which of the numbers below 1000 are country codes
+// (phonenumbers knows regions of): an audit line masks a number or two,
+// and a look-up here costs a fraction of one in phonenumbers' map. The
+// metadata it is built from is phonenumbers' embedded one, which nothing
+// here swaps (metadata.Use).
+var countryCodes = sync.OnceValue(func() *[1000]bool {
+	var codes [1000]bool
+	for cc := range codes {
+		codes[cc] = len(phonenumbers.GetRegionCodesForCountryCode(cc)) > 0
+	}
+	return &codes
+})
 
 func asciiDigits(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/nyaruka/phonenumbers/v2"
 )
 
 func TestMasked(t *testing.T) {
@@ -379,5 +381,25 @@ func TestMaskedReadings(t *testing.T) {
 	dec := p.Judge(spa, &PropertyDestination{Property: "to", Kind: DialledNow, Destination: d})
 	if got, want := dec.Masked(&d), "sip:+4990055*****@gw.contoso.com"; got != want {
 		t.Fatalf("masked %q, want %q", got, want)
+	}
+}
+
+// TestCountryCodeLength: the country code a masked number shows whole is
+// the one phonenumbers knows regions of, for every three leading digits
+// a number may have.
+func TestCountryCodeLength(t *testing.T) {
+	for n := range 1000 {
+		digits := fmt.Sprintf("%03d", n)
+		want, cc := 0, 0
+		for i := range 3 {
+			cc = cc*10 + int(digits[i]-'0')
+			if len(phonenumbers.GetRegionCodesForCountryCode(cc)) > 0 {
+				want = i + 1
+				break
+			}
+		}
+		if got := countryCodeLength(digits + "5551234"); got != want {
+			t.Errorf("countryCodeLength(%s...) = %d, want %d", digits, got, want)
+		}
 	}
 }
