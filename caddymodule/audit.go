@@ -150,15 +150,30 @@ func (in *intake) releaseRecord() {
 	}
 }
 
-// auditRecord is what an audit line is written from: its fields, and
-// what its caller and destinations marshal from, and the recorder of the
-// request's answer. It is recycled (see auditRecords), and the
-// marshalers zap takes are views of it, pointers that an interface holds
-// without allocating: a line costs no allocation of its own.
+// auditRecord is what an audit line is written from: what the line says,
+// which writeAudit gathers, what its caller and destinations marshal
+// from, and the recorder of the request's answer. It is recycled (see
+// auditRecords), and the marshalers zap takes are views of it, pointers
+// that an interface holds without allocating: a line costs no allocation
+// of its own.
 type auditRecord struct {
-	rec    answerRecorder
-	fields [maxAuditFields]zap.Field
-	caller auditCaller
+	rec answerRecorder
+	// line is the line's one field: the record itself (auditFields), which
+	// writes the line's fields.
+	line [1]zap.Field
+	// The operation, when the line's logger does not have it (nil when
+	// it does), and whether the logger has the application and caller
+	// (prefixed).
+	operation *ucwa.Operation
+	prefixed  bool
+	// The application id, and whether it has digits to mask.
+	application       string
+	maskedApplication bool
+	caller            auditCaller
+	// The connection's address, and the client's when it is another
+	// (hasClientIP).
+	remoteIP, clientIP string
+	hasClientIP        bool
 	// The destinations: of the request alone (single), or of a batch's
 	// parts, and the policy that judged them.
 	single *ucwa.Cleaned
@@ -179,9 +194,18 @@ type auditRecord struct {
 	curAt   int
 	// The batch part being written, an index of parts.
 	partIndex int
-	// The request's operationId and the path's application id, when
-	// they have digits to mask.
-	operationID, application string
+	// The policy's decision on the request, the line's error when
+	// hasError, and its other fields ("" for none).
+	decision                          ucwa.Decision
+	errorCode                         string
+	hasError                          bool
+	refusedBy, overLimit, idempotency string
+	pool                              string
+	status                            int
+	duration                          time.Duration
+	// The request's operationId, and whether it has digits to mask.
+	operationID       string
+	maskedOperationID bool
 	// Where a masked value is written for the encoder, which copies it.
 	scratch [maskScratch]byte
 }
@@ -220,22 +244,17 @@ func (rec *auditRecord) destinationDecision(at int, d *ucwa.PropertyDestination,
 // maskScratch is room for a typical masked destination or operationId.
 const maskScratch = 128
 
-// maxAuditFields is the most fields an audit line has.
-const maxAuditFields = 17
-
 // writeAudit writes the audit line of an answered request; *handlerErr
 // is what ServeHTTP returned.
 func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 	rec := in.audit
-	fields := rec.fields[:0]
 	audit := h.auditOps[in.op]
-	prefixed := false
 	if audit == nil {
 		// An operation of no table of the handler's (none is, but the
 		// line must not lose its operation).
-		audit, fields = h.audit, append(fields, zap.String("operation", in.op.Rel))
+		audit, rec.operation = h.audit, in.op
 	} else if in.grant != nil {
-		audit, prefixed = in.grant.auditLogger(audit, auditApplicationID(in.application)), true
+		audit, rec.prefixed = in.grant.auditLogger(audit, auditApplicationID(in.application)), true
 	}
 	c := audit.Check(zap.InfoLevel, auditMessage)
 	if c == nil {
@@ -247,30 +266,13 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 		rec.policy = h.destinations.policy
 	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if !prefixed {
-		if app := auditApplicationID(in.application); hasLongDigitRun(app) {
-			rec.application = app
-			fields = append(fields, zap.Inline((*auditApplication)(rec)))
-		} else {
-			fields = append(fields, zap.String("application", app))
-		}
-		if rec.caller = callerOf(in.grant, repl); rec.caller != (auditCaller{}) {
-			fields = append(fields, zap.Object("caller", &rec.caller))
-		}
+	if !rec.prefixed {
+		rec.application = auditApplicationID(in.application)
+		rec.maskedApplication = hasLongDigitRun(rec.application)
+		rec.caller = callerOf(in.grant, repl)
 	}
-	fields = appendRemote(fields, r)
-	if rec.count() > 0 {
-		fields = append(fields, zap.Array("destinations", (*auditDestinations)(rec)))
-	}
-	if in.policy.Verdict != ucwa.VerdictNone {
-		fields = append(fields, zap.String("decision", in.policy.Verdict.String()), zap.String("rule", in.policy.Rule.String()))
-	}
-	if in.refusedBy != "" {
-		fields = append(fields, zap.String("refused_by", in.refusedBy))
-	}
-	if in.overLimit != "" {
-		fields = append(fields, zap.String("over_limit", in.overLimit))
-	}
+	rec.remoteIP, rec.clientIP, rec.hasClientIP = remoteAddresses(r)
+	rec.decision, rec.refusedBy, rec.overLimit = in.policy, in.refusedBy, in.overLimit
 	status := 0
 	if in.rec != nil && !in.goneUnsent {
 		status = in.rec.status
@@ -286,33 +288,100 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 	}
 	switch {
 	case in.failure != nil:
-		fields = append(fields, zap.String("error", errorCode(in.failure)))
+		rec.errorCode, rec.hasError = errorCode(in.failure), true
 	case in.unauthorized:
-		fields = append(fields, zap.String("error", ucwa.Code(status)))
+		rec.errorCode, rec.hasError = ucwa.Code(status), true
 	}
 	if in.idempotency > 0 {
-		fields = append(fields, zap.String("idempotency", idempotencyResultNames[in.idempotency-1]))
+		rec.idempotency = idempotencyResultNames[in.idempotency-1]
 	}
 	if repl != nil {
-		if pool, _ := repl.GetString("http.ucwa.pool"); pool != "" {
-			fields = append(fields, zap.String("pool", pool))
-		}
+		rec.pool, _ = repl.GetString("http.ucwa.pool")
 	}
-	fields = append(fields, zap.Int("status", status), zap.Duration("duration", auditDuration(c, in.started)))
-	if len(rec.parts) > 0 {
-		fields = append(fields, zap.Array("parts", (*auditParts)(rec)))
-	}
+	rec.status, rec.duration = status, auditDuration(c, in.started)
 	if in.cleaned != nil {
 		if id, _ := in.cleaned.Value("operationId"); id != "" {
-			if hasLongDigitRun(id) {
-				rec.operationID = id
-				fields = append(fields, zap.Inline((*auditOperationID)(rec)))
-			} else {
-				fields = append(fields, zap.String("operation_id", id))
-			}
+			rec.operationID, rec.maskedOperationID = id, hasLongDigitRun(id)
 		}
 	}
-	c.Write(fields...)
+	rec.line[0] = zap.Inline((*auditFields)(rec))
+	c.Write(rec.line[:]...)
+}
+
+// auditFields writes the fields of a record's line after those its logger
+// has: one field of zap's, rather than one for each of the line's,
+// which zap would build, copy and dispatch one by one. Each is written
+// by the encoder's method that zap's field of it calls (AddString for a
+// zap.String, AddArray for a zap.Array, ...), so that every encoder,
+// Caddy's filter encoder and its filters by field name too, writes the
+// line as it would those fields.
+type auditFields auditRecord
+
+func (v *auditFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	rec := (*auditRecord)(v)
+	if rec.operation != nil {
+		enc.AddString("operation", rec.operation.Rel)
+	}
+	if !rec.prefixed {
+		if rec.maskedApplication {
+			enc.AddByteString("application", appendMaskedRunTails(rec.scratch[:0], rec.application))
+		} else {
+			enc.AddString("application", rec.application)
+		}
+		if rec.caller != (auditCaller{}) {
+			addObject(enc, "caller", &rec.caller)
+		}
+	}
+	enc.AddString("remote_ip", rec.remoteIP)
+	if rec.hasClientIP {
+		enc.AddString("client_ip", rec.clientIP)
+	}
+	if rec.count() > 0 {
+		if err := enc.AddArray("destinations", (*auditDestinations)(rec)); err != nil {
+			enc.AddString("destinationsError", err.Error())
+		}
+	}
+	if rec.decision.Verdict != ucwa.VerdictNone {
+		enc.AddString("decision", rec.decision.Verdict.String())
+		enc.AddString("rule", rec.decision.Rule.String())
+	}
+	addNonEmpty(enc, "refused_by", rec.refusedBy)
+	addNonEmpty(enc, "over_limit", rec.overLimit)
+	if rec.hasError {
+		enc.AddString("error", rec.errorCode)
+	}
+	addNonEmpty(enc, "idempotency", rec.idempotency)
+	addNonEmpty(enc, "pool", rec.pool)
+	enc.AddInt64("status", int64(rec.status))
+	enc.AddDuration("duration", rec.duration)
+	if len(rec.parts) > 0 {
+		if err := enc.AddArray("parts", (*auditParts)(rec)); err != nil {
+			enc.AddString("partsError", err.Error())
+		}
+	}
+	if rec.operationID != "" {
+		if rec.maskedOperationID {
+			enc.AddByteString("operation_id", appendMaskedDigitRuns(rec.scratch[:0], rec.operationID))
+		} else {
+			enc.AddString("operation_id", rec.operationID)
+		}
+	}
+	return nil
+}
+
+// addObject adds obj under key as a zap.Object field adds it, with the
+// error zap adds for a marshaler that fails.
+func addObject(enc zapcore.ObjectEncoder, key string, obj zapcore.ObjectMarshaler) {
+	if err := enc.AddObject(key, obj); err != nil {
+		enc.AddString(key+"Error", err.Error())
+	}
+}
+
+// addNonEmpty adds the string field key unless value is "".
+func addNonEmpty(enc zapcore.ObjectEncoder, key, value string) {
+	if value != "" {
+		enc.AddString(key, value)
+	}
 }
 
 // auditPrefix is an operation's audit logger with a grant's first fields
@@ -385,15 +454,25 @@ func auditDuration(c *zapcore.CheckedEntry, started time.Time) time.Duration {
 
 // appendRemote appends the connection's address and the client's.
 func appendRemote(fields []zap.Field, r *http.Request) []zap.Field {
+	host, client, hasClient := remoteAddresses(r)
+	fields = append(fields, zap.String("remote_ip", host))
+	if hasClient {
+		fields = append(fields, zap.String("client_ip", client))
+	}
+	return fields
+}
+
+// remoteAddresses returns the connection's address and the client's,
+// which the line has when it is another (hasClient).
+func remoteAddresses(r *http.Request) (host, client string, hasClient bool) {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	fields = append(fields, zap.String("remote_ip", host))
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != host {
-		fields = append(fields, zap.String("client_ip", ip))
+		return host, ip, true
 	}
-	return fields
+	return host, "", false
 }
 
 // errorCode is "code/subcode" of a UCWA error ("Forbidden/DialoutNotAllowed").
@@ -621,25 +700,6 @@ func auditApplicationID(app string) string {
 		cut = maxAuditApplicationID
 	}
 	return app[:cut] + "…"
-}
-
-// auditOperationID writes a record's operationId, masked. (A
-// zap.ByteString of it masked would cost an allocation: a slice in the
-// field's interface.)
-type auditOperationID auditRecord
-
-func (v *auditOperationID) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	enc.AddByteString("operation_id", appendMaskedDigitRuns(v.scratch[:0], v.operationID))
-	return nil
-}
-
-// auditApplication writes a record's application id, the tails of its
-// long digit runs masked (see appendMaskedRunTails).
-type auditApplication auditRecord
-
-func (v *auditApplication) MarshalLogObject(enc zapcore.ObjectEncoder) error {
-	enc.AddByteString("application", appendMaskedRunTails(v.scratch[:0], v.application))
-	return nil
 }
 
 // maskDigitRuns returns s with the digits of every run of more than four
