@@ -402,13 +402,7 @@ func TestDialCharacterCompatibilityForms(t *testing.T) {
 	for _, to := range []string{"sip:14255551234%EF%BC%83@gw.contoso.com", "sip:14255551234%EF%B9%9F@gw.contoso.com",
 		"sip:1425555%EF%BC%8C1234@gw.contoso.com", "sip:1425555%EF%BC%8A1234@gw.contoso.com",
 		"sip:14255551234%E2%92%B6@gw.contoso.com", "sip:1425555%E2%93%A61234@gw.contoso.com"} {
-		resp := call(e, to)
-		if resp.Status != http.StatusForbidden {
-			t.Fatalf("%s: %d %s, want 403", to, resp.Status, resp.Body)
-		}
-		if e := ucwaError(t, resp.Body); e.Subcode != "DialoutNotAllowed" || !strings.Contains(e.Message, "dial_string") {
-			t.Errorf("%s: refused with %+v, want DialoutNotAllowed by dial_string", to, e)
-		}
+		assertRefusedAsDialString(t, call(e, to), to)
 	}
 	// The first call spends the budget; an emergency call passes all the
 	// same.
@@ -1120,14 +1114,7 @@ func TestPausedEmergencyReadOtherwise(t *testing.T) {
 				}
 			}
 			for _, to := range c.refused {
-				resp := e.send(audioCallTo(to, alice))
-				if resp.Status != http.StatusForbidden {
-					t.Errorf("%s: %d %s, want 403", to, resp.Status, resp.Body)
-					continue
-				}
-				if e := ucwaError(t, resp.Body); e.Subcode != "DialoutNotAllowed" || !strings.Contains(e.Message, "dial_string") {
-					t.Errorf("%s: refused with %+v, want DialoutNotAllowed by dial_string", to, e)
-				}
+				assertRefusedAsDialString(t, e.send(audioCallTo(to, alice)), to)
 			}
 			if got, want := e.pool.Requests.Load(), int64(1+len(c.delivered)); got != want {
 				t.Errorf("the pool got %d requests, want %d", got, want)
@@ -1170,16 +1157,22 @@ func TestLetterFormNoEmergency(t *testing.T) {
 	}
 	for _, to := range []string{"sip:911%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB@gw.contoso.com",
 		"sip:1425555%E2%92%BB%E2%92%BB0100@gw.contoso.com"} {
-		resp := e.send(audioCallTo(to, alice))
-		if resp.Status != http.StatusForbidden {
-			t.Errorf("%s: %d %s, want 403", to, resp.Status, resp.Body)
-			continue
-		}
-		if e := ucwaError(t, resp.Body); e.Subcode != "DialoutNotAllowed" || !strings.Contains(e.Message, "dial_string") {
-			t.Errorf("%s: refused with %+v, want DialoutNotAllowed by dial_string", to, e)
-		}
+		assertRefusedAsDialString(t, e.send(audioCallTo(to, alice)), to)
 	}
 	if got, want := e.pool.Requests.Load(), int64(1+len(delivered)); got != want {
 		t.Errorf("the pool got %d requests, want %d", got, want)
+	}
+}
+
+// assertRefusedAsDialString checks that resp, the answer to a call to
+// to, is a 403 DialoutNotAllowed by the rule dial_string.
+func assertRefusedAsDialString(t *testing.T, resp testkit.Response, to string) {
+	t.Helper()
+	if resp.Status != http.StatusForbidden {
+		t.Errorf("%s: %d %s, want 403", to, resp.Status, resp.Body)
+		return
+	}
+	if e := ucwaError(t, resp.Body); e.Subcode != "DialoutNotAllowed" || !strings.Contains(e.Message, "dial_string") {
+		t.Errorf("%s: refused with %+v, want DialoutNotAllowed by dial_string", to, e)
 	}
 }

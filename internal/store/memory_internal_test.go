@@ -83,7 +83,6 @@ func TestMemoryDigestCollision(t *testing.T) {
 // value after each round, and that the data stays within about twice the
 // live entries' bytes.
 func TestMemoryDataRebuilt(t *testing.T) {
-	ctx := context.Background()
 	m, err := NewMemory(MemoryOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -92,35 +91,7 @@ func TestMemoryDataRebuilt(t *testing.T) {
 	value := func(i, round int) string {
 		return strings.Repeat(strconv.Itoa(round), 1+(i*7+round)%300) + "/" + strconv.Itoa(i)
 	}
-	live := map[int]string{}
-	for round := range 60 {
-		for i := range keys {
-			key := "k" + strconv.Itoa(i)
-			old, held := live[i]
-			switch {
-			case !held:
-				if ok, _, err := m.Reserve(ctx, key, value(i, round), time.Hour); !ok || err != nil {
-					t.Fatalf("round %d: reserve %s: %v %v", round, key, ok, err)
-				}
-				live[i] = value(i, round)
-			case (i+round)%5 == 0:
-				if ok, err := m.Release(ctx, key, old); !ok || err != nil {
-					t.Fatalf("round %d: release %s: %v %v", round, key, ok, err)
-				}
-				delete(live, i)
-			default:
-				if ok, err := m.Replace(ctx, key, old, value(i, round), time.Hour); !ok || err != nil {
-					t.Fatalf("round %d: replace %s: %v %v", round, key, ok, err)
-				}
-				live[i] = value(i, round)
-			}
-		}
-		for i, want := range live {
-			if ok, current, err := m.Reserve(ctx, "k"+strconv.Itoa(i), "other", time.Hour); ok || current != want || err != nil {
-				t.Fatalf("round %d: k%d holds %q (%v %v), want %q", round, i, current, ok, err, want)
-			}
-		}
-	}
+	churn(t, m, keys, 60, value, func(i, round int) bool { return (i+round)%5 == 0 }, nil)
 	var data, liveBytes int
 	for i := range m.shards {
 		s := &m.shards[i]
@@ -134,6 +105,48 @@ func TestMemoryDataRebuilt(t *testing.T) {
 	}
 	if bound := 2*liveBytes + len(m.shards)*(minGarbage+4096); data > bound {
 		t.Fatalf("data %d bytes for %d live, want at most %d", data, liveBytes, bound)
+	}
+}
+
+// churn runs rounds of writes of keys k0 to k<keys-1> in m: a key not
+// held is reserved with value(i, round), one held released when
+// release(i, round), else replaced with value(i, round). After each
+// round it checks that every key held holds its value, then runs
+// check (when not nil).
+func churn(t *testing.T, m *Memory, keys, rounds int, value func(i, round int) string, release func(i, round int) bool, check func()) {
+	t.Helper()
+	ctx := context.Background()
+	live := map[int]string{}
+	for round := range rounds {
+		for i := range keys {
+			key := "k" + strconv.Itoa(i)
+			old, held := live[i]
+			switch {
+			case !held:
+				if ok, _, err := m.Reserve(ctx, key, value(i, round), time.Hour); !ok || err != nil {
+					t.Fatalf("round %d: reserve %s: %v %v", round, key, ok, err)
+				}
+				live[i] = value(i, round)
+			case release(i, round):
+				if ok, err := m.Release(ctx, key, old); !ok || err != nil {
+					t.Fatalf("round %d: release %s: %v %v", round, key, ok, err)
+				}
+				delete(live, i)
+			default:
+				if ok, err := m.Replace(ctx, key, old, value(i, round), time.Hour); !ok || err != nil {
+					t.Fatalf("round %d: replace %s: %v %v", round, key, ok, err)
+				}
+				live[i] = value(i, round)
+			}
+		}
+		for i, want := range live {
+			if ok, current, err := m.Reserve(ctx, "k"+strconv.Itoa(i), "other", time.Hour); ok || current != want || err != nil {
+				t.Fatalf("round %d: k%d holds %d bytes %.20q (%v %v), want %d bytes %.20q", round, i, len(current), current, ok, err, len(want), want)
+			}
+		}
+		if check != nil {
+			check()
+		}
 	}
 }
 
@@ -305,7 +318,6 @@ func TestMemoryOwnerRetryAfterLooks(t *testing.T) {
 // and that each chunk counts the bytes its entries hold, and that a
 // chunk let go of is held by no entry.
 func TestMemoryDataChunks(t *testing.T) {
-	ctx := context.Background()
 	m, err := NewMemory(MemoryOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -315,38 +327,11 @@ func TestMemoryDataChunks(t *testing.T) {
 	value := func(i, round int) string {
 		return strings.Repeat(strconv.Itoa(round%10), sizes[(i+round)%len(sizes)])
 	}
-	live := map[int]string{}
-	for round := range 15 {
-		for i := range keys {
-			key := "k" + strconv.Itoa(i)
-			old, held := live[i]
-			switch {
-			case !held:
-				if ok, _, err := m.Reserve(ctx, key, value(i, round), time.Hour); !ok || err != nil {
-					t.Fatalf("round %d: reserve %s: %v %v", round, key, ok, err)
-				}
-				live[i] = value(i, round)
-			case (i+round)%3 == 0:
-				if ok, err := m.Release(ctx, key, old); !ok || err != nil {
-					t.Fatalf("round %d: release %s: %v %v", round, key, ok, err)
-				}
-				delete(live, i)
-			default:
-				if ok, err := m.Replace(ctx, key, old, value(i, round), time.Hour); !ok || err != nil {
-					t.Fatalf("round %d: replace %s: %v %v", round, key, ok, err)
-				}
-				live[i] = value(i, round)
-			}
-		}
-		for i, want := range live {
-			if ok, current, err := m.Reserve(ctx, "k"+strconv.Itoa(i), "other", time.Hour); ok || current != want || err != nil {
-				t.Fatalf("round %d: k%d holds %d bytes (%v %v), want %d", round, i, len(current), ok, err, len(want))
-			}
-		}
+	churn(t, m, keys, 15, value, func(i, round int) bool { return (i+round)%3 == 0 }, func() {
 		for i := range m.shards {
 			checkChunks(t, &m.shards[i])
 		}
-	}
+	})
 }
 
 // checkChunks checks that each chunk of s counts the bytes its entries
