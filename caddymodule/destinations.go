@@ -87,8 +87,8 @@ func (h *Handler) outsideLine() []string {
 // part, 0 for a request alone) by the destination policy, counts each
 // decision, and returns the refusal of the first it refuses. In report
 // mode it refuses none, and logs each it would refuse. It records the
-// request's decision, and each destination's, in in for the audit trail. It allocates nothing
-// while every destination is allowed.
+// request's decision, and each destination's, in in for the audit
+// trail. It allocates nothing while every destination is allowed.
 func (h *Handler) judge(in *intake, cl *ucwa.Cleaned, part int) *ucwa.Error {
 	d := h.destinations
 	if d == nil {
