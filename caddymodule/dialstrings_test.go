@@ -800,11 +800,7 @@ func TestSIPUserHoldsURI(t *testing.T) {
 			deny +1900
 		}`)
 	auth := callerBearer(t)
-	for _, tc := range []struct {
-		name, to string
-		batch    bool
-		pass     bool
-	}{
+	for _, tc := range []startPhoneAudioCase{
 		{name: "an escaped tel URI", to: "sip:tel%3A%2B19005551234@gw"},
 		{name: "an escaped tel URI in capitals", to: "sip:TEL%3a19005551234@gw"},
 		{name: "escaped twice", to: "sip:tel%253A%252B19005551234@gw"},
@@ -848,11 +844,7 @@ func TestSIPNameDigitsAlone(t *testing.T) {
 			deny +1900
 		}`)
 	auth := callerBearer(t)
-	for _, tc := range []struct {
-		name, to string
-		batch    bool
-		pass     bool
-	}{
+	e.assertStartPhoneAudioCases(t, auth, "deny", []startPhoneAudioCase{
 		{name: "a letter no keypad has after the digits", to: "sip:19005551234%C3%A9@gw"},
 		{name: "a letter before the digits", to: "sip:x19005551234@gw"},
 		{name: "letters around the digits", to: "sip:john.19005551234.smith@gw"},
@@ -863,11 +855,7 @@ func TestSIPNameDigitsAlone(t *testing.T) {
 		{name: "alice", to: "sip:alice@gw", pass: true},
 		{name: "user1", to: "sip:user1@gw", pass: true},
 		{name: "a name with a letter no keypad has", to: "sip:1900%C3%A9t%C3%A9@gw", pass: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e.assertStartPhoneAudioTo(t, auth, tc.to, tc.batch, tc.pass, "deny")
-		})
-	}
+	})
 }
 
 // TestSIPUserMixedScriptDigits: a SIP user that mixes ASCII digits with
@@ -885,11 +873,7 @@ func TestSIPUserMixedScriptDigits(t *testing.T) {
 			deny +1900
 		}`)
 	auth := callerBearer(t)
-	for _, tc := range []struct {
-		name, to string
-		batch    bool
-		pass     bool
-	}{
+	e.assertStartPhoneAudioCases(t, auth, "dial_string", []startPhoneAudioCase{
 		{name: "a Devanagari digit before the digits", to: "sip:%E0%A5%AF19005551234@gw"},
 		{name: "a fullwidth digit before the digits", to: "sip:%EF%BC%9819005551234@gw"},
 		{name: "an Arabic-Indic digit before the digits", to: "sip:%D9%A819005551234@gw"},
@@ -898,11 +882,7 @@ func TestSIPUserMixedScriptDigits(t *testing.T) {
 		{name: "a Devanagari digit before a vanity number", to: "sip:%E0%A5%AF1900FLOWERS@gw"},
 		{name: "Devanagari digits alone", to: "sip:%E0%A5%AA%E0%A5%A8%E0%A5%AB%E0%A5%AB%E0%A5%AB%E0%A5%AB%E0%A5%A7%E0%A5%A8%E0%A5%A9%E0%A5%AA@gw", pass: true},
 		{name: "a short mixed user", to: "sip:9%EF%BC%911@gw", pass: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e.assertStartPhoneAudioTo(t, auth, tc.to, tc.batch, tc.pass, "dial_string")
-		})
-	}
+	})
 }
 
 // TestSIPNameCompatibilityDigits: a SIP name read by its digits alone
@@ -918,20 +898,12 @@ func TestSIPNameCompatibilityDigits(t *testing.T) {
 			deny +1900
 		}`)
 	auth := callerBearer(t)
-	for _, tc := range []struct {
-		name, to string
-		batch    bool
-		pass     bool
-	}{
+	e.assertStartPhoneAudioCases(t, auth, "dial_string", []startPhoneAudioCase{
 		{name: "a letter no keypad has and a superscript digit before the digits", to: "sip:%C3%A9%E2%81%B919005551234@gw"},
 		{name: "a letter no keypad has and a circled digit before the digits", to: "sip:%C3%A9%E2%91%A819005551234@gw"},
 		{name: "a superscript digit before the digits, in a batch part", to: "sip:%C3%A9%E2%81%B919005551234@gw", batch: true},
 		{name: "a name of few digits", to: "sip:john%C2%B2@gw", pass: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e.assertStartPhoneAudioTo(t, auth, tc.to, tc.batch, tc.pass, "dial_string")
-		})
-	}
+	})
 }
 
 // TestVanityMixedCompatibilityForms: under deny +1976 alone, a vanity
@@ -950,11 +922,7 @@ func TestVanityMixedCompatibilityForms(t *testing.T) {
 			deny +1976
 		}`)
 	auth := callerBearer(t)
-	for _, tc := range []struct {
-		name, to string
-		batch    bool
-		pass     bool
-	}{
+	for _, tc := range []startPhoneAudioCase{
 		{name: "fullwidth digits, then ASCII letters", to: "sip:%EF%BC%91%EF%BC%92%EF%BC%93WPMJJJJ@gw"},
 		{name: "fullwidth digits, then ASCII letters, in a batch part", to: "sip:%EF%BC%91%EF%BC%92%EF%BC%93WPMJJJJ@gw", batch: true},
 		{name: "superscript digits, then ASCII letters", to: "sip:%C2%B9%C2%B2%C2%B3WPMJJJJ@gw"},
@@ -991,20 +959,12 @@ func TestSIPUserEscapedTwice(t *testing.T) {
 			sip_domains gw.contoso.com contoso.com
 		}`)
 	auth := callerBearer(t)
-	for _, tc := range []struct {
-		name, to string
-		batch    bool
-		pass     bool
-	}{
+	e.assertStartPhoneAudioCases(t, auth, "dial_string", []startPhoneAudioCase{
 		{name: "digits escaped twice", to: "sip:%2531%2539005551234@gw.contoso.com"},
 		{name: "a letter escaped twice before the digits", to: "sip:%254919005551234@gw.contoso.com"},
 		{name: "digits escaped twice, in a batch part", to: "sip:%2531%2539005551234@gw.contoso.com", batch: true},
 		{name: "a name escaped twice", to: "sip:john%2525smith@contoso.com", pass: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e.assertStartPhoneAudioTo(t, auth, tc.to, tc.batch, tc.pass, "dial_string")
-		})
-	}
+	})
 }
 
 // TestLimitNameDigitsNoEmergencyCall: a SIP name read by its digits alone
@@ -1055,6 +1015,25 @@ func TestLimitNameDigitsNoEmergencyCall(t *testing.T) {
 // a batch part) and fails unless it is delivered as sent (pass), or
 // else refused 403 DialoutNotAllowed by rule, reaching no pool and
 // showing none of the number 9005551234.
+// startPhoneAudioCase is a startPhoneAudio to to, alone or as a batch
+// part, that the edge delivers as sent (pass) or refuses.
+type startPhoneAudioCase struct {
+	name, to string
+	batch    bool
+	pass     bool
+}
+
+// assertStartPhoneAudioCases runs each case as a subtest of
+// assertStartPhoneAudioTo, refusals by rule.
+func (e guardEdge) assertStartPhoneAudioCases(t *testing.T, auth, rule string, cases []startPhoneAudioCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e.assertStartPhoneAudioTo(t, auth, tc.to, tc.batch, tc.pass, rule)
+		})
+	}
+}
+
 func (e guardEdge) assertStartPhoneAudioTo(t *testing.T, auth, to string, batch, pass bool, rule string) testkit.Response {
 	t.Helper()
 	body := `{"to":"` + to + `"}`
