@@ -163,7 +163,8 @@ func makeGrant(claims bearer.Claims, firstIssuer string) *grant {
 	id, tenant := cmp.Or(oid, sub), cmp.Or(tid, g.issuer)
 	if id != "" {
 		// As {http.ucwa.tenant}/{http.ucwa.caller} expands (see
-		// limit.expandKey), so that a key written so shares its budgets.
+		// limit.expandKey): a '/' in a tenant or an id never makes two
+		// callers one value.
 		b := append(appendEscaped(nil, tenantCallerEscapes, tenant), '/')
 		g.limitKey = string(appendEscaped(b, tenantCallerEscapes, id))
 	}
@@ -175,7 +176,7 @@ func makeGrant(claims bearer.Claims, firstIssuer string) *grant {
 	g.provider = g.placeholder
 	g.storeOwner = verifiedStoreOwner(g.caller())
 	if g.limitKey != "" {
-		g.limitDigest = string(appendLimitDigest(nil, g.limitKey, false))
+		g.limitDigest = string(appendLimitDigest(nil, DefaultLimitKey, g.limitKey, false))
 	}
 	return g
 }

@@ -83,11 +83,13 @@ type LimitConfig struct {
 	// The limit's name: letters, digits, '-', '_' and '.', unique among
 	// the handler's limits. It names the limit in the 429's message, in
 	// the metric caddy_ucwa_limited_total{limit} and in the store's
-	// keys: handlers that share a store and a limit name share its
-	// budget (the edges of a fleet on one Redis, or several sites of one
-	// edge), and should give it the same count, per and applies_to: two
-	// handlers of one config that do not are warned of at startup.
-	// Required.
+	// keys: handlers that share a store, a limit name and its key
+	// template share its budgets (the edges of a fleet on one Redis, or
+	// several sites of one edge), and should give it the same count, per
+	// and applies_to; handlers whose keys differ count in budgets of
+	// their own, whatever the keys expand to. Two handlers of one config
+	// that give one name another count, per, applies_to or key are warned
+	// of at startup. Required.
 	Name string `json:"name"`
 
 	// How many requests a key may make per period; at least 1.
@@ -126,8 +128,9 @@ type LimitConfig struct {
 	// tenant as idempotency tells callers apart: the token's tid (for a
 	// token without tid from an accepted issuer other than the first,
 	// its iss), and its oid, else its sub (Entra ID gives one user a sub
-	// for each client application, and one oid); the same budget as
-	// "{http.ucwa.tenant}/{http.ucwa.caller}".
+	// for each client application, and one oid); the value of
+	// "{http.ucwa.tenant}/{http.ucwa.caller}", but as every other
+	// template, that one has budgets of its own (see Name).
 	Key string `json:"key,omitempty"`
 
 	// Which requests count: "" every request that carries a number (see
@@ -430,37 +433,44 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 	return nil
 }
 
-// limitClaims holds, for each config load, store data and limit name,
-// how the first handler of that load to define the limit on that data
-// defines it: two handlers (two sites) of one config that share a store
-// and give one limit name another count, per or applies_to take from the
-// same buckets, each at its own rate, and fight over them. It is scoped
-// to a config load (configLoad), so that a reload that changes a limit
-// is not taken for such a conflict while the old config's handlers are
-// still provisioned.
+// limitClaims holds, for each config load, store data, limit name and
+// key template, how the first handler of that load to define the limit
+// so on that data defines it: two handlers (two sites) of one config
+// that share a store and give one limit name and key another count, per
+// or applies_to take from the same buckets, each at its own rate, and
+// fight over them; two that give one name another key count in buckets
+// apart (see limitKeyTemplate), where one name suggests one budget. It
+// is scoped to a config load (configLoad), so that a reload that changes
+// a limit is not taken for such a conflict while the old config's
+// handlers are still provisioned.
 var limitClaims = struct {
 	mu     sync.Mutex
 	claims map[limitClaimKey]*limitClaim
+	// claimed numbers the claims in the order they were made.
+	claimed uint64
 }{claims: map[limitClaimKey]*limitClaim{}}
 
-// limitClaimKey is a config load, the data of a store (sharedStore.data)
-// and a limit name.
+// limitClaimKey is a config load, the data of a store (sharedStore.data),
+// a limit name and its key template.
 type limitClaimKey struct {
-	load       any
-	data, name string
+	load            any
+	data, name, key string
 }
 
-// limitClaim is how a limit is defined, and by how many handlers.
+// limitClaim is how a limit is defined, by how many handlers, and when it
+// was first (limitClaims.claimed).
 type limitClaim struct {
 	limit    store.Limit
 	class    limitClass
 	handlers int
+	order    uint64
 }
 
 // claimLimits notes the handler's limits in limitClaims, and warns of
 // each one that another handler of the config load defines on the same
-// store data with another count, per or applies_to. Cleanup lets go of
-// them (releaseLimitClaims).
+// store data with another count, per or applies_to, or with another key
+// (naming the first other key claimed). Cleanup lets go of them
+// (releaseLimitClaims).
 func (h *Handler) claimLimits(ctx caddy.Context) {
 	if h.store == nil {
 		return
@@ -470,10 +480,16 @@ func (h *Handler) claimLimits(ctx caddy.Context) {
 	defer limitClaims.mu.Unlock()
 	for i := range h.limits {
 		l := &h.limits[i]
-		k := limitClaimKey{load, h.store.data, l.name}
+		k := limitClaimKey{load, h.store.data, l.name, l.key}
+		if otherKey, ok := firstOtherKeyClaimed(k); ok {
+			h.logger.Warn("two handlers of this config define the limit "+strconv.Quote(l.name)+" with different keys on one store: "+
+				"each key counts in budgets of its own, and a caller may take the count from each; give one of them another name, or both the same key",
+				zap.String("limit", l.name), zap.String("key", l.key), zap.String("other_key", otherKey))
+		}
 		c := limitClaims.claims[k]
 		if c == nil {
-			c = &limitClaim{limit: l.limit, class: l.class}
+			limitClaims.claimed++
+			c = &limitClaim{limit: l.limit, class: l.class, order: limitClaims.claimed}
 			limitClaims.claims[k] = c
 		} else if c.limit != l.limit || c.class != l.class {
 			h.logger.Warn("two handlers of this config define the limit "+strconv.Quote(l.name)+" differently on one store: "+
@@ -485,6 +501,19 @@ func (h *Handler) claimLimits(ctx caddy.Context) {
 		c.handlers++
 		h.limitClaims = append(h.limitClaims, k)
 	}
+}
+
+// firstOtherKeyClaimed returns the key template of the first claim of
+// k's config load, store data and limit name with another key than k's;
+// limitClaims.mu is held.
+func firstOtherKeyClaimed(k limitClaimKey) (key string, ok bool) {
+	var first *limitClaim
+	for ck, c := range limitClaims.claims {
+		if ck.load == k.load && ck.data == k.data && ck.name == k.name && ck.key != k.key && (first == nil || c.order < first.order) {
+			first, key = c, ck.key
+		}
+	}
+	return key, first != nil
 }
 
 // releaseLimitClaims lets go of the handler's claims in limitClaims.
@@ -581,14 +610,24 @@ func keyOfGrantAlone(key string) bool {
 // new way of making keys never meets the old one's state.
 const limitKeyVersion = "caddy-ucwa limit 1"
 
-// limitKeyAddress ends the hashed part of the key of a client address's
-// budget (see storeKey).
+// limitKeyAddress follows the expanded key in the hashed part of the key
+// of a client address's budget (see storeKey).
 const limitKeyAddress = "client address"
 
+// limitKeyTemplate follows the expanded key (and limitKeyAddress) in the
+// hashed part of every limit key, and is followed by the limit's key
+// template, after its length: two limits of one name with different
+// templates (two sites on one store) never share a bucket, whatever
+// their keys expand to, else a client of the site keyed by a header it
+// sets would spend the budget of the other site's verified caller of
+// that value.
+const limitKeyTemplate = "key template"
+
 // storeKey is the store key of the request of repl and r, of the grant g
-// (nil for none), under l: the limit's prefix and the SHA-256 of the expanded key (the client's IP,
-// marked as such, when it expands to ""), so that the store holds no
-// caller id, address or other value a key may expand to.
+// (nil for none), under l: the limit's prefix and the SHA-256 of the
+// expanded key (the client's IP, marked as such, when it expands to "")
+// and of l's key template (see limitKeyTemplate), so that the store
+// holds no caller id, address or other value a key may expand to.
 func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request, g *grant) string {
 	var v string
 	switch {
@@ -602,7 +641,7 @@ func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request, g *grant) string
 	if fallback {
 		v = clientNetwork(r)
 		l.noteKeyless()
-	} else if g != nil && g.limitDigest != "" && v == g.limitKey {
+	} else if g != nil && g.limitDigest != "" && v == g.limitKey && l.key == DefaultLimitKey {
 		// The verified caller, the default key: hashed once per token.
 		return l.storePrefix + g.limitDigest
 	}
@@ -610,23 +649,27 @@ func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request, g *grant) string
 	// Built on the stack (buf's room is free again once hashed), so that
 	// the key costs its string alone.
 	k := append(buf[:0], l.storePrefix...)
-	return string(appendLimitDigest(k, v, fallback))
+	return string(appendLimitDigest(k, l.key, v, fallback))
 }
 
 // appendLimitDigest appends to b the hashed part of a limit's store key
-// (see storeKey) for the expanded key v, or for the client address v
-// when address.
-func appendLimitDigest(b []byte, v string, address bool) []byte {
-	var buf [128]byte
+// (see storeKey) of the key template for the expanded key v, or for the
+// client address v when address.
+func appendLimitDigest(b []byte, template, v string, address bool) []byte {
+	var buf [256]byte
 	h := append(buf[:0], limitKeyVersion...)
 	h = binary.AppendUvarint(h, uint64(len(v)))
 	h = append(h, v...)
 	if address {
 		// The address's budget is apart from that of a key that expands
 		// to the same text (a header the client sets to another client's
-		// address): no expanded key's input ends after its value.
+		// address): an expanded key's input goes on with
+		// limitKeyTemplate, which does not start as this does.
 		h = append(h, limitKeyAddress...)
 	}
+	h = append(h, limitKeyTemplate...)
+	h = binary.AppendUvarint(h, uint64(len(template)))
+	h = append(h, template...)
 	sum := sha256.Sum256(h)
 	return base64.RawURLEncoding.AppendEncode(b, sum[:])
 }
@@ -683,8 +726,7 @@ var tenantCallerEscapes, _ = keyEncoding(tenantCallerKey)
 // In one of several placeholders with text between each two, a value has
 // every byte of that text, and '\', escaped with '\' (escapes): the text
 // then starts at the first byte of it that is not escaped. A value
-// without them (a GUID between "/") is written as it is, and keeps its
-// budget across an upgrade. A template with two placeholders side by side
+// without them (a GUID between "/") is written as it is. A template with two placeholders side by side
 // (or with '\' or a NUL between them) has each value written after its
 // length instead ("3:x|y"): lengths.
 func keyEncoding(template string) (escapes string, lengths bool) {

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -98,12 +99,23 @@ func TestLimitKeyEncoding(t *testing.T) {
 	}
 }
 
-// TestLimitKeyUnchanged: through a real Caddy on Redis, keys of one
-// placeholder (with text besides or without), and keys of several whose
-// values hold none of the bytes of the text between them, keep the store
-// key they had when values were joined as they are: their budgets
-// survive an upgrade.
-func TestLimitKeyUnchanged(t *testing.T) {
+// wantLimitKey is the store key of the limit name with the key template
+// for the expanded key v: the SHA-256 of the version, v after its
+// length, "key template" and the template after its length.
+func wantLimitKey(name, template, v string) string {
+	b := binary.AppendUvarint([]byte(limitKeyVersion), uint64(len(v)))
+	b = binary.AppendUvarint(append(append(b, v...), "key template"...), uint64(len(template)))
+	sum := sha256.Sum256(append(b, template...))
+	return "limit:" + name + ":" + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// TestLimitStoreKeys: through a real Caddy on Redis, each limit's store
+// key is the digest of its key's value and of its template (the
+// default's for a limit without key): keys of one placeholder (with
+// text besides or without), and keys of several whose values hold none
+// of the bytes of the text between them, with their values joined as
+// they are.
+func TestLimitStoreKeys(t *testing.T) {
 	srv := testkit.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -113,6 +125,8 @@ func TestLimitKeyUnchanged(t *testing.T) {
 		app = "d2a3a5e3-4a8c-4d32-9ad5-8a8e0d1f5b11"
 	)
 	limits := []struct{ name, key, expanded string }{
+		{"default", "", tid + "/alice"},
+		{"default-given", DefaultLimitKey, tid + "/alice"},
 		{"one", "{http.request.header.X-A}", tid},
 		{"text", "tenant-{http.request.header.X-A}|", "tenant-" + tid + "|"},
 		{"two", "{http.request.header.X-A}/{http.request.header.X-B}", tid + "/" + app},
@@ -120,24 +134,29 @@ func TestLimitKeyUnchanged(t *testing.T) {
 	}
 	var config strings.Builder
 	for _, l := range limits {
-		fmt.Fprintf(&config, "\t\tlimit %s 5 per 1h key %s\n", l.name, l.key)
+		fmt.Fprintf(&config, "\t\tlimit %s 5 per 1h", l.name)
+		if l.key != "" {
+			fmt.Fprintf(&config, " key %s", l.key)
+		}
+		config.WriteString("\n")
 	}
 	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
 	ucwa {
-		jwt off
+		%s
 		default_region US
 		store redis %s
 %s		primary %s
 	}
-}`, srv.URL(), config.String(), pool.Addr()))
-	if resp := e.send(callTo("+14255551234", http.Header{"X-A": {tid}, "X-B": {app}})); resp.Status != http.StatusCreated {
+}`, idemAuth(t), srv.URL(), config.String(), pool.Addr()))
+	h := caller{tid, "alice"}.header(t)
+	h.Set("X-A", tid)
+	h.Set("X-B", app)
+	if resp := e.send(callTo("+14255551234", h)); resp.Status != http.StatusCreated {
 		t.Fatalf("%d %s", resp.Status, resp.Body)
 	}
 	keys := strings.Join(rdb.Keys(context.Background(), "*").Val(), " ")
 	for _, l := range limits {
-		b := binary.AppendUvarint([]byte(limitKeyVersion), uint64(len(l.expanded)))
-		sum := sha256.Sum256(append(b, l.expanded...))
-		want := "limit:" + l.name + ":" + base64.RawURLEncoding.EncodeToString(sum[:])
+		want := wantLimitKey(l.name, cmp.Or(l.key, DefaultLimitKey), l.expanded)
 		if !strings.Contains(keys, want) {
 			t.Errorf("limit %s (key %s): no store key %s in %s", l.name, l.key, want, keys)
 		}
@@ -147,18 +166,14 @@ func TestLimitKeyUnchanged(t *testing.T) {
 // TestLimitKeyOfGrant: the store key of a limit whose key is a verified
 // caller's told apart by tenant (the default,
 // {http.ucwa.tenant_caller}), which the token's grant hashes once, is
-// the key the expanded value gives (the digest of TestLimitKeyUnchanged),
-// that of {http.ucwa.tenant}/{http.ucwa.caller} too: the tid, or for a
-// token without tid of an issuer other than the first its iss, and the
-// caller, '/' and '\' in them escaped; a key that expands to anything
-// else (another placeholder, a caller placeholder set to another value
-// by a handler before the edge) is hashed as it expands.
+// the key the expanded value and the template give (wantLimitKey): the
+// tid, or for a token without tid of an issuer other than the first its
+// iss, and the caller, '/' and '\' in them escaped, as
+// {http.ucwa.tenant}/{http.ucwa.caller} expands, whose store key is of
+// its own template; a key that expands to anything else (another
+// placeholder, a caller placeholder set to another value by a handler
+// before the edge) is hashed as it expands, with its template.
 func TestLimitKeyOfGrant(t *testing.T) {
-	want := func(prefix, v string) string {
-		b := binary.AppendUvarint([]byte(limitKeyVersion), uint64(len(v)))
-		sum := sha256.Sum256(append(b, v...))
-		return prefix + base64.RawURLEncoding.EncodeToString(sum[:])
-	}
 	ctx := benchContext(t)
 	const oid, tid = "d2a5b7e4-6f0a-4a0e-9f3b-1c2d3e4f5a6b", "72f988bf-86f1-41af-91ab-2d7cd011db47"
 	const first, second = "https://first.example/", "https://second.example/"
@@ -195,7 +210,7 @@ func TestLimitKeyOfGrant(t *testing.T) {
 			}
 			g := makeGrant(tc.claims, first)
 			g.publish(req.WithContext(context.WithValue(req.Context(), caddy.ReplacerCtxKey, repl)))
-			w := want("limit:calls:", tc.expanded)
+			w := wantLimitKey("calls", tc.key, tc.expanded)
 			if got := l.storeKey(repl, req, g); got != w {
 				t.Errorf("with the grant: %s, want %s", got, w)
 			}
@@ -262,10 +277,13 @@ func TestLimitKeylessWarned(t *testing.T) {
 // TestLimitConflictAcrossSites: two sites of one config that share a
 // store's data and define one limit name with another count, per or
 // applies_to are warned of at startup: they would take from the same
-// buckets, each at its own rate. The same definition, other names, or
-// stores of other data warn of nothing.
+// buckets, each at its own rate. Two that give it another key are warned
+// of too, naming both templates (no value): they count in budgets
+// apart. The same definition (the default key given or not), other
+// names, or stores of other data warn of nothing.
 func TestLimitConflictAcrossSites(t *testing.T) {
 	const warning = `"msg":"two handlers of this config define the limit \"calls\" differently on one store`
+	const keyWarning = `"msg":"two handlers of this config define the limit \"calls\" with different keys on one store`
 	redisStore := func(t *testing.T, block ...string) func() string {
 		srv := testkit.StartRedis(t)
 		return func() string {
@@ -277,34 +295,45 @@ func TestLimitConflictAcrossSites(t *testing.T) {
 		first, other string // limits
 		stores       func(t *testing.T) (string, string)
 		warned       bool
+		keyWarned    bool
 	}{
-		{"another count", "limit calls 20 per 1h", "limit calls 5 per 1h", nil, true},
-		{"another per", "limit calls 20 per 1h", "limit calls 20 per 24h", nil, true},
-		{"another applies_to", "limit calls 20 per 1h", "limit calls 20 per 1h international", nil, true},
-		{"the same", "limit calls 20 per 1h", "limit calls 20 per 1h", nil, false},
-		{"the same, another key", "limit calls 20 per 1h", "limit calls 20 per 1h key {http.ucwa.tid}", nil, false},
-		{"other names", "limit calls 20 per 1h", "limit calls-b 5 per 1h", nil, false},
+		{"another count", "limit calls 20 per 1h", "limit calls 5 per 1h", nil, true, false},
+		{"another per", "limit calls 20 per 1h", "limit calls 20 per 24h", nil, true, false},
+		{"another applies_to", "limit calls 20 per 1h", "limit calls 20 per 1h international", nil, true, false},
+		{"the same", "limit calls 20 per 1h", "limit calls 20 per 1h", nil, false, false},
+		{"the same, the default key given", "limit calls 20 per 1h", "limit calls 20 per 1h key {http.ucwa.tenant_caller}", nil, false, false},
+		{"the same, another key", "limit calls 20 per 1h", "limit calls 20 per 1h key {http.request.header.X-Client}", nil, false, true},
+		{"another count and key", "limit calls 20 per 1h key {http.ucwa.tid}", "limit calls 5 per 1h key {http.request.header.X-Client}", nil, false, true},
+		{"the same key, another count", "limit calls 20 per 1h key {http.ucwa.tid}", "limit calls 5 per 1h key {http.ucwa.tid}", nil, true, false},
+		{"other names", "limit calls 20 per 1h", "limit calls-b 5 per 1h", nil, false, false},
+		{"redis, another key", "limit calls 20 per 1h", "limit calls 20 per 1h key {http.request.header.X-Client}", func(t *testing.T) (string, string) {
+			s := redisStore(t)
+			return s(), s()
+		}, false, true},
+		{"memory and redis, another key", "limit calls 20 per 1h", "limit calls 20 per 1h key {http.request.header.X-Client}", func(t *testing.T) (string, string) {
+			return "store memory", redisStore(t)()
+		}, false, false},
 		{"redis, stores of other timeouts", "limit calls 20 per 1h", "limit calls 5 per 1h", func(t *testing.T) (string, string) {
 			s := redisStore(t)
 			return s(), strings.Replace(s(), "timeout 5s", "timeout 4s", 1)
-		}, true},
+		}, true, false},
 		{"redis, other key prefixes", "limit calls 20 per 1h", "limit calls 5 per 1h", func(t *testing.T) (string, string) {
 			s := redisStore(t)
 			return s(), strings.Replace(s(), "timeout 5s", "timeout 5s\n\t\t\tkey_prefix other:", 1)
-		}, false},
+		}, false, false},
 		{"redis, one URL without its db", "limit calls 20 per 1h", "limit calls 5 per 1h", func(t *testing.T) (string, string) {
 			s := redisStore(t)
 			// redis://127.0.0.1:<port>/0 and redis://127.0.0.1:<port>: db 0
 			// of one Redis.
 			return s(), strings.Replace(s(), "/0 {", " {", 1)
-		}, true},
+		}, true, false},
 		{"redis, other dbs", "limit calls 20 per 1h", "limit calls 5 per 1h", func(t *testing.T) (string, string) {
 			s := redisStore(t)
 			return s(), strings.Replace(s(), "/0 {", "/1 {", 1)
-		}, false},
+		}, false, false},
 		{"memory and redis", "limit calls 20 per 1h", "limit calls 5 per 1h", func(t *testing.T) (string, string) {
 			return "store memory", redisStore(t)()
-		}, false},
+		}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			firstStore, otherStore := "store memory", "store memory"
@@ -320,6 +349,19 @@ func TestLimitConflictAcrossSites(t *testing.T) {
 			logs := e.Logs().String()
 			if got := strings.Count(logs, warning); got != map[bool]int{false: 0, true: 1}[tc.warned] {
 				t.Fatalf("%d warnings, want warned %v:\n%s", got, tc.warned, logs)
+			}
+			if got := strings.Count(logs, keyWarning); got != map[bool]int{false: 0, true: 1}[tc.keyWarned] {
+				t.Fatalf("%d warnings of keys, want warned %v:\n%s", got, tc.keyWarned, logs)
+			}
+			if tc.keyWarned {
+				// Either site's limit may be the other, as below.
+				line := e.Logs().Wait(t, keyWarning, `"level":"warn"`, `"limit":"calls"`)
+				_, first, _ := strings.Cut(tc.first, " key ")
+				_, other, _ := strings.Cut(tc.other, " key ")
+				first, other = cmp.Or(first, DefaultLimitKey), cmp.Or(other, DefaultLimitKey)
+				if !strings.Contains(line, `"key":"`+first+`","other_key":"`+other+`"`) && !strings.Contains(line, `"key":"`+other+`","other_key":"`+first+`"`) {
+					t.Errorf("the warning names not both keys: %s", line)
+				}
 			}
 			if tc.warned {
 				// Caddy provisions the servers in no set order: either
