@@ -89,6 +89,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			deny <e164-prefix...>
 //			sip_domains <domain...>
 //			emergency <number...>
+//			emergency_calls any|emergency_numbers
 //			max_extension_digits <n>
 //			premium_short_codes refuse|allow
 //			outside_line <digits...>
@@ -144,7 +145,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // policy (enforced; premium_rate, shared_cost, personal_number and uan
 // numbers refused). Each option is given once, with one or more values;
 // the mode, regions, types, prefixes, domains, emergency numbers,
-// outside-line prefixes and premium_short_codes are judged at startup.
+// outside-line prefixes, emergency_calls and premium_short_codes are
+// judged at startup.
 // outside_line names the prefixes the site's gateways take for an
 // outside line (9, or 0), default none: a SIP user of digits that starts
 // with one is judged also as the digits after it, and a tel: URI, a
@@ -153,7 +155,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // written. premium_short_codes
 // allow leaves phonenumbers' premium-rate short codes out of the rules
 // (default refuse), for a site whose extensions the data takes for
-// such codes.
+// such codes. emergency_calls emergency_numbers makes startEmergencyCall
+// an emergency call, never refused nor limited, only when it dials an
+// emergency number, and judges and limits it as any call otherwise
+// (default any: always one).
 //
 // limit adds a velocity limit (LimitConfig): at most <count> requests
 // that dial, store or forward to a phone number per <duration>, for each

@@ -100,6 +100,9 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"premium_short_codes without a value", "destinations {\n premium_short_codes\n}", "wrong argument count"},
 		{"premium_short_codes with two values", "destinations {\n premium_short_codes allow refuse\n}", "wrong argument count"},
 		{"premium_short_codes twice", "destinations {\n premium_short_codes allow\n premium_short_codes refuse\n}", "destinations: premium_short_codes: given twice"},
+		{"emergency_calls without a value", "destinations {\n emergency_calls\n}", "wrong argument count"},
+		{"emergency_calls with two values", "destinations {\n emergency_calls any emergency_numbers\n}", "wrong argument count"},
+		{"emergency_calls twice", "destinations {\n emergency_calls any\n emergency_calls emergency_numbers\n}", "destinations: emergency_calls: given twice"},
 		{"max_extension_digits twice", "destinations {\n max_extension_digits 4\n max_extension_digits 5\n}", "destinations: max_extension_digits: given twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -230,6 +233,8 @@ func TestStartupErrors(t *testing.T) {
 		{"destinations max_extension_digits", "jwt off\ndestinations {\nmax_extension_digits 21\n}", `"jwt":{"off":true},"destinations":{"max_extension_digits":21}`, "destinations: max_extension_digits must be between 0 and 20, the most an extension may have: 21"},
 		{"destinations premium_short_codes", "jwt off\ndestinations {\npremium_short_codes ignore\n}", `"jwt":{"off":true},"destinations":{"premium_short_codes":"ignore"}`,
 			`destinations: premium_short_codes: "ignore" is neither refuse nor allow`},
+		{"destinations emergency_calls", "jwt off\ndestinations {\nemergency_calls none\n}", `"jwt":{"off":true},"destinations":{"emergency_calls":"none"}`,
+			`destinations: emergency_calls: "none" is neither any nor emergency_numbers`},
 		// Words are read in any letter case; one that is none of them
 		// stops startup, naming them.
 		{"web_tickets", rsaJWT + "\nweb_tickets Pass", rsaJSON + `,"web_tickets":"Pass"`, `web_tickets: "Pass" is neither reject nor forward`},

@@ -43,19 +43,21 @@ func (h *Handler) provisionDestinations(ctx caddy.Context) error {
 		return err
 	}
 	d := &destinations{policy: policy}
-	refusal := ucwa.VerdictRefused
-	if policy.Report() {
-		refusal = ucwa.VerdictWouldRefuse
-	}
 	// The series of every decision this policy can give, made once, so
 	// that they show from the start and judging costs no label lookup: a
-	// rule that refuses only reports (would_refuse) what the emergency
-	// call reaches.
+	// rule that refuses only reports (would_refuse) what report mode, or
+	// the emergency call under emergency_calls any, reaches.
 	for rule := ucwa.RuleEmergency; rule <= ucwa.RuleInvalid; rule++ {
-		verdicts := []ucwa.Verdict{refusal, ucwa.VerdictWouldRefuse}
+		verdicts := []ucwa.Verdict{ucwa.VerdictRefused, ucwa.VerdictWouldRefuse}
 		switch rule {
 		case ucwa.RuleEmergency, ucwa.RuleNotDialled, ucwa.RuleAllow, ucwa.RuleDefault:
 			verdicts = []ucwa.Verdict{ucwa.VerdictAllowed}
+		default:
+			if policy.Report() {
+				verdicts = verdicts[1:]
+			} else if !policy.LetsRefusalsThrough() {
+				verdicts = verdicts[:1]
+			}
 		}
 		for _, verdict := range verdicts {
 			d.counts[verdict][rule] = vec.WithLabelValues(verdict.String(), rule.String())
@@ -156,7 +158,7 @@ var refusedByRule = func() (names [ucwa.RuleInvalid + 1]string) {
 // refuse it: whether it was delivered is the audit line's to tell.
 func (h *Handler) logWouldRefuse(r *http.Request, op *ucwa.Operation, d *ucwa.PropertyDestination, dec ucwa.Decision, part int) {
 	c := h.logger.Check(zap.InfoLevel, "destination policy would refuse this destination (report mode): not refused by the policy")
-	if op.Emergency {
+	if h.destinations.policy.EmergencyOperation(op) {
 		// A client that uses the emergency call to reach anything else is
 		// one to look at, in any mode.
 		c = h.logger.Check(zap.WarnLevel, "destination policy would refuse this destination of an emergency call: not refused by the policy, as no emergency call is")
@@ -208,6 +210,8 @@ func unmarshalDestinations(d *caddyfile.Dispenser) (*ucwa.DestinationPolicy, err
 			c.Emergency, err = directive.Args(d)
 		case "outside_line":
 			c.OutsideLine, err = directive.Args(d)
+		case "emergency_calls":
+			err = directive.Word(d, &c.EmergencyCalls, ucwa.EmergencyCallsAny, ucwa.EmergencyCallsNumbers)
 		case "premium_short_codes":
 			err = directive.Word(d, &c.PremiumShortCodes, ucwa.PremiumShortCodesRefuse, ucwa.PremiumShortCodesAllow)
 		case "max_extension_digits":

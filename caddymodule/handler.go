@@ -193,7 +193,9 @@ type Handler struct {
 	// refuses is answered 403 Forbidden / DialoutNotAllowed, naming the
 	// property and the rule, and nothing is delivered. Emergency numbers
 	// (its emergency list, else default_region's) and startEmergencyCall
-	// are never refused. {} is the default policy: enforced, refusing
+	// are never refused (startEmergencyCall only when it dials an
+	// emergency number, under emergency_calls emergency_numbers). {} is
+	// the default policy: enforced, refusing
 	// premium_rate, shared_cost, personal_number and uan numbers. Default:
 	// none, and no destination is judged.
 	Destinations *ucwa.DestinationPolicy `json:"destinations,omitempty"`
@@ -202,7 +204,8 @@ type Handler struct {
 	// forward to a phone number per period, per caller or another key,
 	// checked all at once, all or none (see LimitConfig); a refusal names
 	// the first, in the order given, that has no room. Emergency calls
-	// are never limited. Default: none.
+	// (see Destinations for which startEmergencyCall is one) are never
+	// limited. Default: none.
 	Limits []*LimitConfig `json:"limits,omitempty"`
 
 	cleaner *ucwa.Cleaner

@@ -80,7 +80,8 @@ import (
 // cannot fill it for all.
 //
 // Nothing the edge adds holds an emergency call back (startEmergencyCall,
-// or a request that dials an emergency number now): a repeat of one is
+// unless destinations' emergency_calls is emergency_numbers, or a request
+// that dials an emergency number now): a repeat of one is
 // held back only by an earlier one a pool answered with success (2xx),
 // whose answer it gets again (409 when it was too long to record). A
 // repeat of one still in flight, or of one that failed (any other

@@ -238,16 +238,17 @@ type limitUsage [numLimitClasses]int
 // usageOf is the usage of one cleaned request (see LimitConfig): one
 // event for each class its numbers belong to, emergency numbers aside.
 // It reports too whether the request is an emergency call, which no limit
-// refuses: the emergency operation, or one that dials an emergency number
-// now. Its other numbers count all the same, so that an emergency number
-// added to a request does not make the rest of it free.
+// refuses: the emergency operation (under emergency_calls any), or one
+// that dials an emergency number now. Its other numbers count all the
+// same, so that an emergency number added to a request does not make the
+// rest of it free.
 func (h *Handler) usageOf(cl *ucwa.Cleaned) (_ limitUsage, emergency bool) {
 	var u limitUsage
-	emergency = cl.Operation.Emergency
 	var policy *ucwa.Policy
 	if h.destinations != nil {
 		policy = h.destinations.policy
 	}
+	emergency = policy.EmergencyOperation(cl.Operation)
 	numbers := h.cleaner.Numbers()
 	// A call to a party the request need not name (the number the pool
 	// keeps for the caller, a conversation log's party) was judged, if at

@@ -107,10 +107,11 @@ import (
 // In report mode a destination the rules refuse is delivered, and its
 // Decision says it would have been refused (VerdictWouldRefuse). So is
 // every destination of the emergency call (Operation.Emergency), in any
-// mode: it is never refused, whatever the policy says, and a destination
-// of it that is no emergency number is judged all the same, so that the
-// metrics and the audit trail show an emergency call used to reach
-// anything else.
+// mode, under EmergencyCalls any (the default): it is never refused,
+// whatever the policy says, and a destination of it that is no emergency
+// number is judged all the same, so that the metrics and the audit trail
+// show an emergency call used to reach anything else. Under
+// EmergencyCalls emergency_numbers it is judged as any other request.
 type DestinationPolicy struct {
 	// Mode is "enforce" (the default, also "") to refuse what the rules
 	// refuse, or "report" to deliver it and only report, in metrics and
@@ -228,6 +229,21 @@ type DestinationPolicy struct {
 	// which checks it): pass EmergencyNumbers there. Default: empty,
 	// which means the emergency numbers of the default region.
 	Emergency []string `json:"emergency,omitempty"`
+
+	// EmergencyCalls says which emergency call (startEmergencyCall,
+	// Operation.Emergency) neither a rule nor a velocity limit refuses.
+	// "any" (also ""): every one, whatever it dials; a destination of it
+	// the rules refuse is delivered and reported (VerdictWouldRefuse), so
+	// that a stolen token can ring any number with it, a premium one too,
+	// past every rule and limit. "emergency_numbers": only one that dials
+	// an emergency number the pool certainly sends to an emergency
+	// service (IsEmergencyCall), which makes any request an emergency
+	// call; any other is judged and limited as any call to its
+	// destination. It is for a site whose emergency numbers are all known
+	// (the default region's, or the Emergency list): an emergency call to
+	// a number left out is refused or limited as any call. Any letter
+	// case. Default: any.
+	EmergencyCalls string `json:"emergency_calls,omitempty"`
 }
 
 // EmergencyNumbers returns the emergency list for NewNumbers: nil (the
@@ -244,6 +260,12 @@ func (c *DestinationPolicy) EmergencyNumbers() []string {
 const (
 	PolicyEnforce = "enforce"
 	PolicyReport  = "report"
+)
+
+// The values of EmergencyCalls.
+const (
+	EmergencyCallsAny     = "any"
+	EmergencyCallsNumbers = "emergency_numbers"
 )
 
 // The values of PremiumShortCodes.
@@ -289,6 +311,9 @@ type Policy struct {
 	// any count (PremiumShortCodes): Number.PremiumExtension and
 	// DialString.Premium are read.
 	refusePremium bool
+	// emergencyNumbersOnly tells that the emergency call is one only by
+	// what it dials (EmergencyCalls emergency_numbers).
+	emergencyNumbersOnly bool
 }
 
 // NewPolicy checks c and compiles it. An error names the field and the
@@ -309,6 +334,13 @@ func NewPolicy(c DestinationPolicy) (*Policy, error) {
 	case PremiumShortCodesAllow:
 	default:
 		return nil, WordError("premium_short_codes", c.PremiumShortCodes, PremiumShortCodesRefuse, PremiumShortCodesAllow)
+	}
+	switch Word(c.EmergencyCalls, EmergencyCallsAny, EmergencyCallsNumbers) {
+	case "", EmergencyCallsAny:
+	case EmergencyCallsNumbers:
+		p.emergencyNumbersOnly = true
+	default:
+		return nil, WordError("emergency_calls", c.EmergencyCalls, EmergencyCallsAny, EmergencyCallsNumbers)
 	}
 	if n := c.MaxExtensionDigits; n != nil {
 		if *n < 0 || *n > maxExtensionDigits {
@@ -355,6 +387,20 @@ func NewPolicy(c DestinationPolicy) (*Policy, error) {
 
 // Report reports whether the policy is in report mode.
 func (p *Policy) Report() bool { return p.report }
+
+// EmergencyOperation reports whether a request of op is an emergency
+// call whatever it dials: the emergency operation (Operation.Emergency)
+// under EmergencyCalls any. Under emergency_numbers it is one only by
+// what it dials (IsEmergencyCall), as any other request. A nil Policy is
+// the default one.
+func (p *Policy) EmergencyOperation(op *Operation) bool {
+	return op != nil && op.Emergency && (p == nil || !p.emergencyNumbersOnly)
+}
+
+// LetsRefusalsThrough reports whether the policy ever delivers a
+// destination its rules refuse (VerdictWouldRefuse): in report mode, and
+// under EmergencyCalls any, the emergency operation's.
+func (p *Policy) LetsRefusalsThrough() bool { return p.report || !p.emergencyNumbersOnly }
 
 // Rule names the rule of a DestinationPolicy that decided a destination.
 // Its String is a stable snake_case name for metrics and audit lines.
@@ -463,7 +509,7 @@ func (p *Policy) Judge(op *Operation, d *PropertyDestination) Decision {
 	switch {
 	case rule.allows():
 		return Decision{Verdict: VerdictAllowed, Rule: rule}
-	case p.report, op != nil && op.Emergency:
+	case p.report, p.EmergencyOperation(op):
 		return Decision{Verdict: VerdictWouldRefuse, Rule: rule, reading: reading, keypad: keypad, premium: premium}
 	}
 	return Decision{Verdict: VerdictRefused, Rule: rule, reading: reading, keypad: keypad, premium: premium}
@@ -653,8 +699,9 @@ func (p *Policy) IsDialled(d *Destination) bool {
 // what follows the number it reaches (+14255551234;ext=011442071234567
 // is a number in London), which no reading puts in the default region:
 // the limits count it as international, as they count a short code.
-// Only report mode and the emergency operation deliver it. Without a
-// policy (a nil Policy) no extension is judged, nor counted so.
+// Only report mode and the emergency operation (under EmergencyCalls
+// any) deliver it. Without a policy (a nil Policy) no extension is
+// judged, nor counted so.
 func (p *Policy) DialsThrough(d *Destination) bool {
 	if p == nil || !d.IsNumber() || d.Number.Extension == "" {
 		return false

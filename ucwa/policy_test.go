@@ -430,6 +430,7 @@ func TestNewPolicyErrors(t *testing.T) {
 		{"premium_short_codes", DestinationPolicy{PremiumShortCodes: "ignore"}, []string{"premium_short_codes", `"ignore"`, "neither refuse nor allow"}, nil},
 		{"premium_short_codes as digits", DestinationPolicy{PremiumShortCodes: "3651"}, []string{"premium_short_codes", "neither refuse nor allow"}, []string{"3651"}},
 		{"mode", DestinationPolicy{Mode: "Audit"}, []string{`mode: "Audit" is neither enforce nor report`}, nil},
+		{"emergency_calls", DestinationPolicy{EmergencyCalls: "numbers"}, []string{`emergency_calls: "numbers" is neither any nor emergency_numbers`}, nil},
 		{"deny_types unknown", DestinationPolicy{DenyTypes: []string{"Premium"}}, []string{"deny_types: entry 1 of 1", `"Premium"`, "is not a number type (one of unknown, "}, nil},
 		{"deny_types None among types", DestinationPolicy{DenyTypes: []string{"premium_rate", "NONE"}}, []string{"deny_types: entry 2 of 2", "is none, which must be the only entry"}, nil},
 	} {
