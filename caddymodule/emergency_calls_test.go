@@ -35,10 +35,13 @@ type emergencyCallOutcome struct {
 // while 911 is delivered past the spent limit; no would_refuse series
 // and no warning. In report mode such a call is delivered as report mode
 // delivers any, with the report mode's line, and still counted as a
-// call.
+// call. A batch is no emergency call under either setting: its
+// startEmergencyCall part to +1900 meets the spent limit (429), but under
+// emergency_numbers in enforce mode the policy refuses it first (403).
 func TestEmergencyCallsEmergencyNumbers(t *testing.T) {
 	type step struct {
 		what, to               string
+		batch                  bool // sent as the one part of a batch
 		any, numbers, reported emergencyCallOutcome
 	}
 	delivered := func(decision, rule, overLimit string) emergencyCallOutcome {
@@ -47,20 +50,25 @@ func TestEmergencyCallsEmergencyNumbers(t *testing.T) {
 	refused := func(rule string) emergencyCallOutcome {
 		return emergencyCallOutcome{http.StatusForbidden, "refused", rule, ""}
 	}
-	limited := emergencyCallOutcome{http.StatusTooManyRequests, "allowed", "default", ""}
+	limitedAs := func(decision, rule string) emergencyCallOutcome {
+		return emergencyCallOutcome{http.StatusTooManyRequests, decision, rule, ""}
+	}
+	limited := limitedAs("allowed", "default")
 	steps := []step{
-		{"a premium number", "tel:+19005551234",
+		{"a premium number", "tel:+19005551234", false,
 			delivered("would_refuse", "deny", ""), refused("deny"), delivered("would_refuse", "deny", "")},
-		{"a SIP address elsewhere", "sip:psap@elsewhere.example",
+		{"a SIP address elsewhere", "sip:psap@elsewhere.example", false,
 			delivered("would_refuse", "sip_domains", ""), refused("sip_domains"), delivered("would_refuse", "sip_domains", "")},
-		{"a SIP name of the site", "sip:security@contoso.com",
+		{"a SIP name of the site", "sip:security@contoso.com", false,
 			delivered("allowed", "default", ""), delivered("allowed", "default", ""), delivered("allowed", "default", "")},
-		{"an allowed number", "tel:+14255551234",
+		{"an allowed number", "tel:+14255551234", false,
 			delivered("allowed", "default", "calls"), delivered("allowed", "default", ""), limited},
-		{"the allowed number again", "tel:+14255551234",
+		{"the allowed number again", "tel:+14255551234", false,
 			delivered("allowed", "default", "calls"), limited, limited},
-		{"911", "911",
+		{"911", "911", false,
 			delivered("allowed", "emergency", ""), delivered("allowed", "emergency", ""), delivered("allowed", "emergency", "")},
+		{"a premium number in a batch", "tel:+19005551234", true,
+			limitedAs("would_refuse", "deny"), refused("deny"), limitedAs("would_refuse", "deny")},
 	}
 	const warning = `"destination policy would refuse this destination of an emergency call: not refused by the policy, as no emergency call is"`
 	const reportLine = `"destination policy would refuse this destination (report mode): not refused by the policy"`
@@ -78,7 +86,14 @@ func TestEmergencyCallsEmergencyNumbers(t *testing.T) {
 			for i, s := range steps {
 				want := setting.outcome(s)
 				before := len(e.pool.Received())
-				resp := e.postJSON(emergencyPath, `{"to":"`+s.to+`"}`, auth)
+				req := testkit.Request{URL: emergencyPath, ContentType: "application/json", Body: `{"to":"` + s.to + `"}`, Header: auth}
+				operation, part := "startEmergencyCall", 0
+				if s.batch {
+					req = testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Header: auth,
+						Body: batchBody("POST " + emergencyPath + " HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + req.Body)}
+					operation, part = "batch", 1
+				}
+				resp := e.send(req)
 				if resp.Status != want.status {
 					t.Fatalf("%s: %d %s, want %d", s.what, resp.Status, resp.Body, want.status)
 				}
@@ -99,11 +114,11 @@ func TestEmergencyCallsEmergencyNumbers(t *testing.T) {
 					t.Errorf("%s: the pool got %d requests, want %d", s.what, got, wantDelivered)
 				}
 				a := e.nextAudit(t, i)
-				if a.Operation != "startEmergencyCall" || a.Status != want.status || a.Decision != want.decision || a.Rule != want.rule || a.OverLimit != want.overLimit {
+				if a.Operation != operation || a.Status != want.status || a.Decision != want.decision || a.Rule != want.rule || a.OverLimit != want.overLimit {
 					t.Errorf("%s: audit line %+v, want status %d, decision %s, rule %s, over_limit %q",
 						s.what, a, want.status, want.decision, want.rule, want.overLimit)
 				}
-				if len(a.Destinations) != 1 || a.Destinations[0].Emergency != (s.to == "911") {
+				if len(a.Destinations) != 1 || a.Destinations[0].Emergency != (s.to == "911") || a.Destinations[0].Part != part {
 					t.Errorf("%s: audit destinations %+v, want one, an emergency number only for 911", s.what, a.Destinations)
 				}
 			}
@@ -118,8 +133,8 @@ func TestEmergencyCallsEmergencyNumbers(t *testing.T) {
 				if strings.Contains(metrics, `decision="would_refuse"`) {
 					t.Errorf("/metrics holds would_refuse series under emergency_numbers in enforce mode")
 				}
-				if got := testkit.MetricValue(t, metrics, `caddy_ucwa_destinations_total{decision="refused",rule="deny"}`); got != 1 {
-					t.Errorf(`caddy_ucwa_destinations_total{decision="refused",rule="deny"} = %v, want 1`, got)
+				if got := testkit.MetricValue(t, metrics, `caddy_ucwa_destinations_total{decision="refused",rule="deny"}`); got != 2 {
+					t.Errorf(`caddy_ucwa_destinations_total{decision="refused",rule="deny"} = %v, want 2 (the call and the batch)`, got)
 				}
 			case "emergency_numbers in report mode":
 				e.Logs().Wait(t, reportLine, `"operation":"startEmergencyCall"`, `"rule":"deny"`)
