@@ -35,6 +35,13 @@ func (h *Handler) provisionDestinations(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("destinations: %w", err)
 	}
+	if ucwa.Word(c.EmergencyCalls, ucwa.EmergencyCallsNumbers) == ucwa.EmergencyCallsNumbers && h.DefaultRegion == "" && len(c.Emergency) == 0 {
+		// Without either, no number is an emergency number: the setting
+		// then makes every startEmergencyCall a call like any other,
+		// which is rarely what the one who set it meant.
+		h.logger.Warn("emergency_calls emergency_numbers without default_region or an emergency list: no number is an emergency number, " +
+			"so every startEmergencyCall is judged and limited as any call; set default_region, or list the site's emergency numbers in emergency")
+	}
 	vec, err := metrics.Register(registerer(ctx), prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "ucwa", Name: "destinations_total",
 		Help: "Destinations of guarded UCWA requests judged by the destination policy, by decision (allowed, refused, would_refuse) and the rule that made it.",

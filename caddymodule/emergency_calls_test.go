@@ -196,3 +196,29 @@ func TestEmergencyCallsIdempotency(t *testing.T) {
 		}
 	}
 }
+
+// TestEmergencyCallsWithoutEmergencyNumbersWarns: emergency_calls
+// emergency_numbers without default_region and without an emergency
+// list leaves no number an emergency number, so that every
+// startEmergencyCall is judged and limited as any call: startup says so.
+// With either, it is quiet.
+func TestEmergencyCallsWithoutEmergencyNumbersWarns(t *testing.T) {
+	const warning = "emergency_calls emergency_numbers without default_region or an emergency list"
+	for _, tc := range []struct {
+		name, options string
+		warns         bool
+	}{
+		{"neither", "destinations {\n\t\t\temergency_calls emergency_numbers\n\t\t}", true},
+		{"default_region", "default_region US\n\t\tdestinations {\n\t\t\temergency_calls emergency_numbers\n\t\t}", false},
+		{"an emergency list", "destinations {\n\t\t\temergency +14255550199\n\t\t\temergency_calls emergency_numbers\n\t\t}", false},
+		{"emergency_calls any", "destinations {\n\t\t\temergency_calls any\n\t\t}", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := testkit.NewUpstream(t)
+			e := startEdge(t, "caddyfile", ":EDGE_PORT {\n\tucwa {\n\t\tjwt off\n\t\t"+tc.options+"\n\t\tprimary "+pool.Addr()+"\n\t}\n}")
+			if got := strings.Contains(e.Logs().String(), warning); got != tc.warns {
+				t.Errorf("the log has %q: %v, want %v", warning, got, tc.warns)
+			}
+		})
+	}
+}
