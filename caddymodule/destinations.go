@@ -35,7 +35,7 @@ func (h *Handler) provisionDestinations(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("destinations: %w", err)
 	}
-	if ucwa.Word(c.EmergencyCalls, ucwa.EmergencyCallsNumbers) == ucwa.EmergencyCallsNumbers && h.DefaultRegion == "" && len(c.Emergency) == 0 {
+	if policy.EmergencyNumbersOnly() && h.DefaultRegion == "" && len(c.Emergency) == 0 {
 		// Without either, no number is an emergency number: the setting
 		// then makes every startEmergencyCall a call like any other,
 		// which is rarely what the one who set it meant.

@@ -397,6 +397,11 @@ func (p *Policy) EmergencyOperation(op *Operation) bool {
 	return op != nil && op.Emergency && (p == nil || !p.emergencyNumbersOnly)
 }
 
+// EmergencyNumbersOnly reports whether the emergency operation is an
+// emergency call only by what it dials (EmergencyCalls
+// emergency_numbers).
+func (p *Policy) EmergencyNumbersOnly() bool { return p.emergencyNumbersOnly }
+
 // LetsRefusalsThrough reports whether the policy ever delivers a
 // destination its rules refuse (VerdictWouldRefuse): in report mode, and
 // under EmergencyCalls any, the emergency operation's.
