@@ -426,7 +426,12 @@ type RedisStore struct {
 	OnError string `json:"on_error,omitempty"`
 
 	// Starts every key the store writes, so that edges in front of
-	// different pools can share one Redis apart. Default: "ucwa:".
+	// different pools can share one Redis apart. It may hold global
+	// placeholders such as {env.UCWA_FLEET}, read at startup (an unset
+	// variable stops startup, as a prefix that silently became empty
+	// would merge the fleets); braces that name no placeholder, such as
+	// a Redis Cluster hash tag ({ucwa}), stay as written.
+	// Default: "ucwa:".
 	KeyPrefix string `json:"key_prefix,omitempty"`
 
 	// The most reservations (of idempotency's operationIds) one caller
@@ -569,8 +574,11 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 		Cluster:     r.Cluster,
 		Addrs:       r.Addrs,
 		Timeout:     time.Duration(r.Timeout),
-		KeyPrefix:   r.KeyPrefix,
 		MaxPerOwner: r.MaxEntriesPerCaller,
+	}
+	// A hash tag is no placeholder: only placeholders Caddy knows are read.
+	if opts.KeyPrefix, err = repl.ReplaceOrErr(r.KeyPrefix, true, false); err != nil {
+		return fmt.Errorf("key_prefix: %w", err)
 	}
 	if opts.URL, err = resolve("url", r.URL); err != nil {
 		return err
