@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,7 +47,9 @@ const (
 // Caddy unloads a config that has it (Caddy keeps the writer itself
 // open across reloads, keyed by the writer inside, and v2.11 does not
 // close log writers when it unloads a config, so it is the module's
-// Cleanup that writes the buffer).
+// Cleanup that writes the buffer; and when the process exits, every
+// buffer is written, those no config loaded any more uses too, see
+// unbufferAll).
 //
 // In a Caddyfile, as a log's output:
 //
@@ -207,7 +210,28 @@ func (bw *BufferedWriter) OpenWriter() (io.WriteCloser, error) {
 		b.afterFunc = func(d time.Duration, f func()) interface{ Stop() bool } { return time.AfterFunc(d, f) }
 	}
 	openLineBuffers.Store(b.key, b)
+	unbufferAtExit.Do(func() { caddy.OnExit(func(context.Context) { unbufferAll() }) })
 	return b, nil
+}
+
+// unbufferAtExit registers unbufferAll to run when the process exits,
+// once for the process, as caddy.OnExit asks.
+var unbufferAtExit sync.Once
+
+// unbufferAll writes what every buffer of the process holds, and has
+// the lines written after it go straight through. A stop's Cleanup
+// writes only the buffers of the config it unloads: a buffer that an
+// earlier config used and the last one does not (a reload named another
+// file, or dropped the log) still takes the lines of the requests that
+// config took in and answered after the reload, which wait there for
+// flush_interval and would be lost with the process. Caddy runs its exit
+// callbacks once the last config is stopped, after the servers of the
+// earlier ones are done or their grace period is over.
+func unbufferAll() {
+	openLineBuffers.Range(func(_, b any) bool {
+		_ = b.(*lineBuffer).unbuffer() // a failed write loses its lines, as any other
+		return true
+	})
 }
 
 // Cleanup writes what the buffer of the config being unloaded holds: its
