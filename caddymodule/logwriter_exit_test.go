@@ -52,6 +52,7 @@ func TestBufferedAuditTrailStopAfterReload(t *testing.T) {
 	}
 }
 :EDGE_PORT {
+	log
 	ucwa {
 		`+opsJWT+`
 		default_region US
@@ -77,6 +78,9 @@ func TestBufferedAuditTrailStopAfterReload(t *testing.T) {
 			if resp := <-held; resp.Status != http.StatusCreated {
 				t.Fatalf("the request held across the reload: %d %s, want 201", resp.Status, resp.Body)
 			}
+			// Caddy writes the access log line once the handlers are
+			// done, the edge's audit line among them.
+			p.WaitLog(t, `"msg":"handled request"`, "startPhoneAudio")
 			p.Stop()
 
 			lines := func(file string) []string {
