@@ -109,9 +109,6 @@ var batchNoSpan = batchSpan{-1, -1}
 
 func (s batchSpan) ok() bool { return s.start >= 0 }
 
-// Boundary returns the batch's boundary (without the leading dashes).
-func (b *Batch) Boundary() string { return b.boundary }
-
 // Parts returns the batch's requests in order. The slice must not be
 // modified.
 func (b *Batch) Parts() []*BatchPart { return b.parts }
