@@ -48,9 +48,11 @@ import (
 // such parts than a limit's Count is refused naming the first limit it
 // is too large for, without Retry-After, whatever the budgets hold.
 //
-// Emergency calls are never limited: startEmergencyCall, and a request
-// that dials an emergency number of default_region now (as to or
-// phoneNumber). An emergency number takes nothing from any budget,
+// Emergency calls are never limited: startEmergencyCall (under the
+// destination policy's emergency_calls emergency_numbers, only one that
+// dials an emergency number), and a request that dials an emergency
+// number now (as to or phoneNumber: one of the policy's emergency list,
+// else of default_region). An emergency number takes nothing from any budget,
 // dialled, stored or set as a forwarding target; the other numbers of an
 // emergency call take from the budgets that have room for them. In a SIP
 // URI, an emergency number is one only at a host sip_domains lists
