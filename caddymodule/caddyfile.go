@@ -145,8 +145,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // policy (enforced; premium_rate, shared_cost, personal_number and uan
 // numbers refused). Each option is given once, with one or more values;
 // the mode, regions, types, prefixes, domains, emergency numbers,
-// outside-line prefixes, emergency_calls and premium_short_codes are
-// judged at startup.
+// outside-line prefixes, emergency_calls, premium_short_codes and the
+// range of max_extension_digits (0 to 20) are judged at startup.
 // outside_line names the prefixes the site's gateways take for an
 // outside line (9, or 0), default none: a SIP user of digits that starts
 // with one is judged also as the digits after it, and a tel: URI, a
