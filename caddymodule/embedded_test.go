@@ -266,7 +266,7 @@ func TestEmbeddedSettingsRules(t *testing.T) {
 }
 
 // TestXMLNestedTooDeeply: an XML body nesting elements deeper than a JSON
-// body may nest (10,000 levels from the root) is refused 400
+// body may nest (64 levels from the root) is refused 400
 // DeserializationFailure, saying so, and nothing reaches the pool, with
 // max_body_size raised far above such a body, in a batch too; a body
 // nested to the limit passes byte for byte. Nested <resource> elements of
@@ -276,7 +276,7 @@ func TestEmbeddedSettingsRules(t *testing.T) {
 func TestXMLNestedTooDeeply(t *testing.T) {
 	e := startOpsEdge(t, "ERROR", "max_body_size 16MiB")
 	good := bearerFor(t, allScopes...)
-	const limit = 10000
+	const limit = jsonNestingLimit
 	nested := func(n int) string { // n levels, the root's included
 		return `<resource ` + xmlnsUCWA + ` rel="communication" href="/x">` + strings.Repeat(`<resource>`, n-1) + strings.Repeat(`</resource>`, n-1) + `</resource>`
 	}

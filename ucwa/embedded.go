@@ -348,7 +348,7 @@ func embeddedTypeProblem(p *Property, v embeddedValue) (string, bool) {
 }
 
 // enter refuses an object or array at depth, as skipValue does, beyond
-// the depth encoding/json takes.
+// maxJSONDepth.
 func (s *jsonScanner) enter(depth int) *Error {
 	if depth >= maxJSONDepth && s.pos < len(s.body) && (s.body[s.pos] == '{' || s.body[s.pos] == '[') {
 		return deserializationError("The JSON body is nested too deeply at " + position(s.body, int64(s.pos)) + ".")

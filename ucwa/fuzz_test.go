@@ -1203,17 +1203,41 @@ func wellFormedXML(body []byte) bool {
 	}
 }
 
+// jsonNesting is how deeply the arrays and objects of a valid JSON text
+// nest: 1 for an object of scalars.
+func jsonNesting(body []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
 // referenceJSON decodes a body of op with encoding/json alone, as the
 // oracle for the fuzzer: the documented properties of a body that is
-// valid JSON, an object, with objects (or null) for _links and the
-// operation's links, no name twice in any letter case at those three
-// levels, and no link named, or folding onto the name of, a property
-// that is not a link; what it does not read is checked by
-// referenceUnread.
+// valid JSON nested no deeper than maxJSONDepth, an object, with objects
+// (or null) for _links and the operation's links, no name twice in any
+// letter case at those three levels, and no link named, or folding onto
+// the name of, a property that is not a link; what it does not read is
+// checked by referenceUnread.
 func referenceJSON(op *Operation, body []byte) (values, error) {
 	v := fv()
 	if !utf8.Valid(body) || !json.Valid(body) {
 		return v, errors.New("not valid JSON")
+	}
+	if jsonNesting(body) > maxJSONDepth {
+		return v, errors.New("nested too deeply")
 	}
 	topNames, linkNames := readNames(op)
 	top, err := referenceObject(body, topNames)

@@ -9,16 +9,24 @@ import (
 	"unicode/utf8"
 )
 
-// maxJSONDepth is how deeply arrays and objects may nest, the same limit
-// as encoding/json's, so that both accept the same bodies. Every value is
-// skipped at its real depth (the body's object is depth 1, a top-level
-// property's value depth 1 inside it, and so on) so that the limit falls
-// exactly where encoding/json's does, at every level.
-const maxJSONDepth = 10000
+// maxJSONDepth is how deeply arrays and objects may nest: the body's
+// object is depth 1, a top-level property's value depth 1 inside it, and
+// so on, every value counted at its real depth. The scanner reads a level
+// by a call, a kilobyte or two of goroutine stack for an object inside a
+// value the edge does not read, and a goroutine keeps the stack it grew
+// until garbage collection halves it, once a cycle: at encoding/json's
+// 10,000 levels, a 60 KB body grew a connection's goroutine to 16 MB,
+// which an idle keep-alive connection then held, so that a hundred
+// connections held a gigabyte. 64 is the default of .NET's JSON readers
+// (Json.NET's MaxDepth, System.Text.Json's), which a pool behind the edge
+// refuses deeper bodies with, and far more than a UCWA body nests (a
+// resource's _embedded resource's _links: five).
+const maxJSONDepth = 64
 
 // decodeJSON reads a JSON body of op in one pass: an object of
 // properties, with links under "_links". The scanner checks the whole
-// body as encoding/json does (FuzzDecodeJSON holds it to that) and only
+// body as encoding/json does, nesting to maxJSONDepth (FuzzDecodeJSON
+// holds it to that), and only
 // turns the documented properties into strings. Property names match
 // case-insensitively, so a name that appears twice in any letter case is
 // refused: the pool might read the other one. A name that only folds
