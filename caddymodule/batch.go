@@ -9,18 +9,19 @@ import (
 )
 
 // acceptBatch takes in a batch (multipart/batching) whose token the
-// batch's scopes granted. Every part that is a guarded operation is
-// checked exactly as if it came alone, with the batch's token (it may
-// carry no credentials of its own: no Authorization, X-MS-WebTicket or
-// Cookie, no access_token in its query): its operation's scopes, its
-// framing, and ucwa's Intake with the part's method, headers, query and
-// body. A cleaned part is written back in place, with its lengths
-// corrected; every other byte of the batch is forwarded as it came, so
-// a batch without guarded parts goes on byte for byte. The destination
-// policy judges every destination of every guarded part. The first part
-// that fails (a near miss among them, or one the policy refuses) refuses
-// the whole batch with its error, whose message names the part's
-// position, and nothing is delivered.
+// batch's scopes granted. Every part that is a guarded operation, up to
+// max_batch_operations of them, is checked exactly as if it came alone,
+// with the batch's token (it may carry no credentials of its own: no
+// Authorization, X-MS-WebTicket or Cookie, no access_token in its
+// query): its operation's scopes, its framing, and ucwa's Intake with
+// the part's method, headers, query and body. A cleaned part is written
+// back in place, with its lengths corrected; every other byte of the
+// batch is forwarded as it came, so a batch without guarded parts goes
+// on byte for byte. The destination policy judges every destination of
+// every guarded part. The first part that fails (a near miss among
+// them, or one the policy refuses) refuses the whole batch with its
+// error, whose message names the part's position, and nothing is
+// delivered.
 func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 	r := in.r
 	if !in.op.AllowsMethod(r.Method) {
@@ -127,6 +128,12 @@ func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucw
 	case m.Operation.Body == ucwa.BatchBody:
 		return nil, errNestedBatch
 	}
+	// Each guarded part is judged as a request alone, at the cost of
+	// one (its numbers normalized, read as dial strings): a batch holds
+	// no more of them than max_batch_operations, those past it unread.
+	if in.batchOperations++; in.batchOperations > h.MaxBatchOperations {
+		return nil, h.tooManyOperations()
+	}
 	op := m.Operation
 	if in.grant != nil && !in.grant.grants(op) {
 		e, challenge := h.scopeError(op)
@@ -158,6 +165,13 @@ func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucw
 		partHeader.Set("Content-Type", "application/json")
 	}
 	return h.takeIn(op, ucwa.Incoming{Method: p.Method, Header: partHeader, RawQuery: p.RawQuery(), Body: p.Body()})
+}
+
+// tooManyOperations refuses a batch with more guarded parts than
+// max_batch_operations.
+func (h *Handler) tooManyOperations() *ucwa.Error {
+	return ucwa.NewError(http.StatusBadRequest, ucwa.SubcodeParameterValidationFailure,
+		"The batch holds more than "+strconv.Itoa(h.MaxBatchOperations)+" requests to operations that dial, store or forward to a number, the limit.")
 }
 
 // inPart is e as the answer to the whole batch: its message names the

@@ -14,7 +14,7 @@ import (
 // again into as many parts, its unguarded parts as they came, its guarded
 // parts cleaned so that cleaning them again changes nothing.
 func FuzzAcceptBatch(f *testing.F) {
-	h := &Handler{DefaultRegion: "US", MaxBatchParts: 8}
+	h := &Handler{DefaultRegion: "US", MaxBatchParts: 8, MaxBatchOperations: 8}
 	if err := h.provisionOperations(); err != nil {
 		f.Fatal(err)
 	}

@@ -32,6 +32,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //		max_body_size <size>
 //		max_batch_parts <n>
+//		max_batch_operations <n>
 //		default_region <region>
 //		number_format tel|e164
 //		phone_audio enabled|disabled
@@ -114,8 +115,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // sizes, durations and numbers parse. Their values are judged at startup
 // (Provision and Validate), where a Caddyfile and the same config in JSON
 // get the same message. A 0 that JSON would read as "the default" is
-// refused here: max_body_size 0, max_batch_parts 0, a jwks_url refresh of
-// 0, cache_size 0.
+// refused here: max_body_size 0, max_batch_parts 0, max_batch_operations
+// 0, a jwks_url refresh of 0, cache_size 0.
 //
 // jwt is required: either `jwt off` (no token checks at all) or a block;
 // algorithms and every field are documented on Handler and bearer.Config,
@@ -183,19 +184,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "max_body_size":
 			return h.unmarshalMaxBodySize(d)
 		case "max_batch_parts":
-			var arg string
-			if err := directive.OneArg(d, &arg); err != nil {
-				return err
-			}
-			n, err := strconv.Atoi(arg)
-			if err != nil {
-				return d.Errf("max_batch_parts: %q is not a whole number", arg)
-			}
-			if n == 0 {
-				return d.Err(errMaxBatchParts.Error())
-			}
-			h.MaxBatchParts = n
-			return nil
+			return unmarshalCount(d, name, errMaxBatchParts, &h.MaxBatchParts)
+		case "max_batch_operations":
+			return unmarshalCount(d, name, errMaxBatchOperations, &h.MaxBatchOperations)
 		case "default_region":
 			return directive.OneArg(d, &h.DefaultRegion)
 		case "number_format":
@@ -259,6 +250,24 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		return d.Errf("unrecognized subdirective %q", name)
 	})
+}
+
+// unmarshalCount reads the whole number of the subdirective name into
+// n; 0, which JSON reads as the default, is refused with zero.
+func unmarshalCount(d *caddyfile.Dispenser, name string, zero error, n *int) error {
+	var arg string
+	if err := directive.OneArg(d, &arg); err != nil {
+		return err
+	}
+	v, err := strconv.Atoi(arg)
+	if err != nil {
+		return d.Errf("%s: %q is not a whole number", name, arg)
+	}
+	if v == 0 {
+		return d.Err(zero.Error())
+	}
+	*n = v
+	return nil
 }
 
 func (h *Handler) unmarshalMaxBodySize(d *caddyfile.Dispenser) error {

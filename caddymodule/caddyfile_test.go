@@ -62,6 +62,9 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"expect_continue_after_idle not a duration", "expect_continue_after_idle soon", `expect_continue_after_idle: "soon" is not a duration`},
 		{"expect_continue_after_idle twice", "expect_continue_after_idle 1s\n expect_continue_after_idle 2s", "expect_continue_after_idle: given twice"},
 		{"max_batch_parts twice", "max_batch_parts 1\n max_batch_parts 2", "max_batch_parts: given twice"},
+		{"max_batch_operations not a number", "max_batch_operations many", `max_batch_operations: "many" is not a whole number`},
+		{"max_batch_operations 0", "max_batch_operations 0", "max_batch_operations must be at least 1"},
+		{"max_batch_operations twice", "max_batch_operations 1\n max_batch_operations 2", "max_batch_operations: given twice"},
 		{"handle_response in a pool", "primary a:1 {\n handle_response {\n respond 200\n }\n}", "primary: handle_response is not supported"},
 		// reverse_proxy makes a handle_response of it: the message names
 		// what the Caddyfile says.
@@ -201,6 +204,7 @@ func TestStartupErrors(t *testing.T) {
 		{"jwt off with an operation's scopes", "jwt off\noperation batch {\nscopes a\n}", `"jwt":{"off":true},"operations":{"batch":{"scopes":["a"]}}`, "`off` cannot be combined with other jwt settings, scopes"},
 		{"bad operation scope", rsaJWT + "\noperation batch {\nscopes \"a\\\"b\"\n}", rsaJSON + `,"operations":{"batch":{"scopes":["a\"b"]}}`, `operation batch: scopes: "a\"b" is not a scope token`},
 		{"negative max_batch_parts", "", `"jwt":{"off":true},"max_batch_parts":-1`, "max_batch_parts must be at least 1: -1"},
+		{"negative max_batch_operations", "jwt off\nmax_batch_operations -1", `"jwt":{"off":true},"max_batch_operations":-1`, "max_batch_operations must be at least 1: -1"},
 		{"jwt off with scopes", "jwt off\nscopes Conversations.Initiate", `"jwt":{"off":true},"scopes":["Conversations.Initiate"]`, "`off` cannot be combined with other jwt settings, scopes"},
 		{"jwt off with algorithms", "", `"jwt":{"off":true,"algorithms":["RS256"]}`, "`off` cannot be combined"},
 		{"bad web_tickets", rsaJWT + "\nweb_tickets maybe", rsaJSON + `,"web_tickets":"maybe"`, `web_tickets: "maybe" is neither reject nor forward`},

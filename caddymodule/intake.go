@@ -253,9 +253,11 @@ type intake struct {
 	bodyRead bool
 
 	// The request as ucwa's Intake cleaned it; nil for a batch, whose
-	// guarded parts are in parts, cleaned one by one.
-	cleaned *ucwa.Cleaned
-	parts   []cleanedPart
+	// guarded parts are in parts, cleaned one by one; batchOperations
+	// counts the guarded parts met, max_batch_operations' count.
+	cleaned         *ucwa.Cleaned
+	parts           []cleanedPart
+	batchOperations int
 
 	// What to forward: the body, the query, and whether the body is the
 	// buffer's own bytes.
