@@ -20,11 +20,10 @@ const jsonNestingLimit = 64
 // than 64 levels (the body's object the first) is refused 400
 // DeserializationFailure, saying so, and nothing reaches the pool, where
 // the edge reads the value and where it does not, in a batch part too; a
-// body nested to the limit passes byte for byte. The edge read such a
-// body to encoding/json's 10,000 levels, and its scanner reads a level by
-// a call: a body of 60 KB grew the goroutine of its connection by
-// megabytes of stack, kept while the connection idled (see
-// TestDeepJSONKeepsNoStack).
+// body nested to the limit passes byte for byte. The scanner reads a
+// level by a call: at encoding/json's 10,000 levels, a body of 60 KB
+// grows the goroutine of its connection by megabytes of stack, kept
+// while the connection idles (see TestDeepJSONKeepsNoStack).
 func TestJSONNestedTooDeeply(t *testing.T) {
 	e := startOpsEdge(t, "ERROR", "max_body_size 1MiB")
 	good := bearerFor(t, allScopes...)
@@ -126,10 +125,10 @@ func jsonDepth(s string) int {
 // body (objects inside a property the edge does not read, 60 KB, within
 // the default max_body_size) and keep their connections open leave the
 // edge holding no more goroutine stack than the limit's levels need. Each
-// answer is 400 and reaches no pool. The edge read such a body to 10,000
-// levels, a call a level, and each connection's goroutine kept the 8 MB
-// of stack it grew while it idled, until garbage collection halved it
-// once a cycle: these 32 connections held 250 MB, a hundred a gigabyte.
+// answer is 400 and reaches no pool. Read to 10,000 levels, a call a
+// level, such a body grows each connection's goroutine by 8 MB of stack,
+// which it keeps while it idles, until garbage collection halves it once
+// a cycle: these 32 connections would hold 250 MB, a hundred a gigabyte.
 func TestDeepJSONKeepsNoStack(t *testing.T) {
 	e := startOpsEdge(t, "ERROR", "")
 	good := bearerFor(t, allScopes...)
