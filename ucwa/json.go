@@ -15,9 +15,9 @@ import (
 // by a call, a kilobyte or two of goroutine stack for an object inside a
 // value the edge does not read, and a goroutine keeps the stack it grew
 // until garbage collection halves it, once a cycle: at encoding/json's
-// 10,000 levels, a 60 KB body grew a connection's goroutine to 16 MB,
-// which an idle keep-alive connection then held, so that a hundred
-// connections held a gigabyte. 64 is the default of .NET's JSON readers
+// 10,000 levels, a 60 KB body would grow a connection's goroutine by up
+// to 16 MB, which an idle keep-alive connection then holds, a hundred
+// connections a gigabyte. 64 is the default of .NET's JSON readers
 // (Json.NET's MaxDepth, System.Text.Json's), which a pool behind the edge
 // refuses deeper bodies with, and far more than a UCWA body nests (a
 // resource's _embedded resource's _links: five).
