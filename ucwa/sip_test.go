@@ -186,6 +186,8 @@ func TestParseSIPURIRefuses(t *testing.T) {
 		{"sip:john@[2001:db8::1]x", sipHost},
 		{"sip:john@[]", sipHost},
 		{"sip:john@contoso.com%2Eevil.example", sipHost},
+		{"sip:" + strings.Repeat("a", 257) + "@contoso.com", sipUserLength},
+		{"sip:" + strings.Repeat("%C2%B9", 43) + "@contoso.com", sipUserLength},
 		{"sip:john@" + strings.Repeat("a", 64) + ".com", sipHost},
 		{"sip:john@" + strings.Repeat("a.", 127) + "com", sipHost},
 		{"sip:john@contoso.com:", sipPort},
