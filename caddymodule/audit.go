@@ -45,7 +45,8 @@ import (
 //   - decision, rule: the destination policy's decision on the request
 //     (the first destination it refused or would refuse, else allowed)
 //   - refused_by: the guard that refused the request:
-//     "destinations:<rule>" ("destinations:deny_types"), "limit:<name>"
+//     "destinations:<rule>" ("destinations:deny_types"), "limit:<name>",
+//     "caller:<claim>" (deny_callers)
 //   - over_limit: the first velocity limit that had no room for an
 //     emergency call, which was delivered all the same
 //   - error: the UCWA code and subcode of an answer the edge gave itself

@@ -36,8 +36,8 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 		return errors.New("jwt is not configured; say `jwt off` to run without bearer tokens")
 	}
 	if h.JWT.Off {
-		if !h.JWT.OffOnly() || len(h.Scopes) > 0 || h.operationScopes() || h.WebTickets != "" || len(h.Challenge) > 0 {
-			return errors.New("jwt: `off` cannot be combined with other jwt settings, scopes, web_tickets or challenge: with tokens off they would not be enforced")
+		if !h.JWT.OffOnly() || len(h.Scopes) > 0 || h.operationScopes() || h.WebTickets != "" || len(h.Challenge) > 0 || h.DenyCallers != nil {
+			return errors.New("jwt: `off` cannot be combined with other jwt settings, scopes, web_tickets, challenge or deny_callers: with tokens off they would not be enforced")
 		}
 		return nil
 	}
@@ -57,12 +57,16 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("jwt: %w", err)
 	}
+	denied, err := h.DenyCallers.compile()
+	if err != nil {
+		return err
+	}
 	// A nil *Registry in a Registerer would not be nil.
 	var registerer prometheus.Registerer
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
 		registerer = reg
 	}
-	if h.verifier, err = bearer.New(h.JWT, func(claims bearer.Claims) *grant { return makeGrant(claims, firstIssuer) }, bearer.Options{Logger: h.logger, Registerer: registerer,
+	if h.verifier, err = bearer.New(h.JWT, func(claims bearer.Claims) *grant { return makeGrant(claims, firstIssuer, denied) }, bearer.Options{Logger: h.logger, Registerer: registerer,
 		Now: bearerNow, UnknownKidWait: unknownKidWait}); err != nil {
 		return fmt.Errorf("jwt: %w", err)
 	}
@@ -132,6 +136,9 @@ type grant struct {
 	// apart by tenant ({http.ucwa.tenant_caller}, the default key): made
 	// once per token; "" when the token names no caller.
 	limitKey, limitDigest string
+	// denied is the claim by which the handler's deny_callers names the
+	// caller, "" when it does not.
+	denied string
 	// audit is the audit trail's logger for the grant's last audited
 	// request, with its operation, application and caller encoded once
 	// (see auditLogger).
@@ -139,7 +146,8 @@ type grant struct {
 }
 
 // makeGrant makes the grant of a verified token's claims, firstIssuer
-// being the first accepted iss ("" when none is listed).
+// being the first accepted iss ("" when none is listed) and denied the
+// handler's deny_callers.
 //
 // The caller is its tenant and its id. A token's tenant is its tid. A
 // token without tid has its iss for a tenant when it comes from an
@@ -153,10 +161,10 @@ type grant struct {
 // placeholders cannot, so a tid of an accepted issuer's very iss text
 // would share that issuer's callers' budgets under {http.ucwa.tenant}
 // (only an accepted issuer signs such a tid).
-func makeGrant(claims bearer.Claims, firstIssuer string) *grant {
+func makeGrant(claims bearer.Claims, firstIssuer string, denied deniedCallers) *grant {
 	scopes := claims.Scopes()
 	sub, oid, tid, iss := claims.String("sub"), claims.String("oid"), claims.String("tid"), claims.String("iss")
-	g := &grant{scopes: scopes}
+	g := &grant{scopes: scopes, denied: denied.match(claims)}
 	if tid == "" && firstIssuer != "" && iss != firstIssuer {
 		g.issuer = iss
 	}
@@ -170,7 +178,7 @@ func makeGrant(claims bearer.Claims, firstIssuer string) *grant {
 	}
 	g.placeholders = [...]any{
 		cmp.Or(sub, oid), sub, oid, tid,
-		cmp.Or(claims.String("appid"), claims.String("azp")), strings.Join(scopes, " "),
+		clientID(claims), strings.Join(scopes, " "),
 		id, iss, tenant, g.limitKey,
 	}
 	g.provider = g.placeholder
@@ -179,6 +187,12 @@ func makeGrant(claims bearer.Claims, firstIssuer string) *grant {
 		g.limitDigest = string(appendLimitDigest(nil, DefaultLimitKey, g.limitKey, false))
 	}
 	return g
+}
+
+// clientID is the client application a token was issued to: appid (Entra
+// ID's v1.0 tokens), else azp (v2.0 and OpenID Connect).
+func clientID(claims bearer.Claims) string {
+	return cmp.Or(claims.String("appid"), claims.String("azp"))
 }
 
 // placeholder returns the value of one of the grant's http.ucwa.*
@@ -265,6 +279,11 @@ func (h *Handler) authorize(w http.ResponseWriter, in *intake) bool {
 		return h.unauthorized(w, r, errFormat, true, message, err)
 	}
 	g.publish(r)
+	if g.denied != "" {
+		in.refusedBy = "caller:" + g.denied
+		h.reject(w, r, errFormat, deniedCallerError(in.op), nil)
+		return false
+	}
 	if !g.grants(in.op) {
 		e, challenge := h.scopeError(in.op)
 		w.Header().Set("WWW-Authenticate", challenge)

@@ -49,6 +49,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			cache_size <tokens>
 //		}
 //		scopes <scope...>
+//		deny_callers {
+//			sub <value...>
+//			oid <value...>
+//			tid <value...>
+//			client_id <value...>
+//			iss <value...>
+//		}
 //		web_tickets reject|forward
 //		challenge <name> <value>
 //		primary <upstreams...> {
@@ -104,7 +111,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // the repeatable ones, whose values accumulate: operation (one block per
 // operation), challenge (one parameter each, each name once in any
 // letter case), limit (one
-// velocity limit each, in order) and, in the jwt block, public_key_file.
+// velocity limit each, in order), in the jwt block public_key_file, and
+// in the deny_callers block each claim's line.
 //
 // paths adds spellings to startPhoneAudio's; `operation <rel>` adds
 // spellings to any operation of the table and replaces its scopes.
@@ -124,6 +132,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // allows no clock skew, is kept as an explicit 0. Placeholders such as
 // {env.UCWA_AUDIENCE} in jwt's values and in challenge values are
 // replaced at startup; an unset variable stops startup, naming it.
+//
+// deny_callers names callers whose verified tokens are refused 403
+// Forbidden for every guarded operation (CallerDenyList), by the exact
+// value of a claim: sub, oid, tid, client_id (appid, else azp) or iss;
+// an empty value is refused at startup, as is deny_callers with jwt off.
 //
 // primary and backup take reverse_proxy's own arguments and block, parsed
 // by reverse_proxy's Caddyfile parser, but for a matcher (ucwa takes
@@ -212,6 +225,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "scopes":
 			var err error
 			h.Scopes, err = directive.Args(d)
+			return err
+		case "deny_callers":
+			var err error
+			h.DenyCallers, err = unmarshalDenyCallers(d)
 			return err
 		case "web_tickets":
 			return directive.Word(d, &h.WebTickets, webTicketsReject, webTicketsForward)

@@ -59,6 +59,9 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"same operation twice", "operation batch {\n scopes a\n}\noperation batch {\n scopes b\n}", `operation: "batch" given twice`},
 		{"max_batch_parts not a number", "max_batch_parts many", `max_batch_parts: "many" is not a whole number`},
 		{"max_batch_parts 0", "max_batch_parts 0", "max_batch_parts must be at least 1"},
+		{"deny_callers with an argument", "deny_callers oid {\n}", "wrong argument count"},
+		{"deny_callers unknown claim", "deny_callers {\n upn a@contoso.com\n}", `deny_callers: unrecognized claim "upn" (sub, oid, tid, client_id or iss)`},
+		{"deny_callers claim without values", "deny_callers {\n oid\n}", "wrong argument count"},
 		{"expect_continue_after_idle not a duration", "expect_continue_after_idle soon", `expect_continue_after_idle: "soon" is not a duration`},
 		{"expect_continue_after_idle twice", "expect_continue_after_idle 1s\n expect_continue_after_idle 2s", "expect_continue_after_idle: given twice"},
 		{"max_batch_parts twice", "max_batch_parts 1\n max_batch_parts 2", "max_batch_parts: given twice"},
@@ -189,6 +192,8 @@ func TestStartupErrors(t *testing.T) {
 		want      string
 	}{
 		{"no jwt", "default_region US", `"default_region":"US"`, "jwt is not configured; say `jwt off`"},
+		{"deny_callers with jwt off", "jwt off\ndeny_callers {\noid a\n}", `"jwt":{"off":true},"deny_callers":{"oid":["a"]}`, "jwt: `off` cannot be combined with other jwt settings, scopes, web_tickets, challenge or deny_callers"},
+		{"deny_callers empty value", rsaJWT + "\ndeny_callers {\ntid \"\"\n}", rsaJSON + `,"deny_callers":{"tid":[""]}`, "deny_callers: tid: an empty value would match every token without tid"},
 		{"bad default_region", "jwt off\ndefault_region XX", `"jwt":{"off":true},"default_region":"XX"`, `default_region: default region "XX" is not a region`},
 		{"bad number_format", "jwt off\nnumber_format national", `"jwt":{"off":true},"number_format":"national"`, `number_format: "national" is neither tel nor e164`},
 		{"max_body_size over 1GiB", "jwt off\nmax_body_size 2GiB", `"jwt":{"off":true},"max_body_size":2147483648`, "max_body_size must be between 1 byte and 1GiB: 2147483648"},
@@ -546,7 +551,7 @@ func TestCaddyfileSyntaxDocumented(t *testing.T) {
 	// The names the parser's switches read.
 	read := map[string]bool{}
 	fset := token.NewFileSet()
-	for _, file := range []string{"caddyfile.go", "store.go", "destinations.go", "limits.go", "idempotency.go"} {
+	for _, file := range []string{"caddyfile.go", "store.go", "destinations.go", "limits.go", "idempotency.go", "deny_callers.go"} {
 		f, err := parser.ParseFile(fset, file, nil, 0)
 		if err != nil {
 			t.Fatal(err)

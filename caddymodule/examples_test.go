@@ -112,8 +112,9 @@ func TestExampleMissingVariable(t *testing.T) {
 }
 
 // TestReadmeSnippets: the README's untagged Caddyfile snippets (a ucwa
-// block with "..." for the rest, a jwt block, a site's log, global
-// options) adapt and provision once put in a config of their own, so
+// block with "..." for the rest, given HS256 tokens when it has no jwt
+// of its own; a jwt block, a site's log, global options) adapt and
+// provision once put in a config of their own, so
 // that the syntax they show is the parser's. The syntax block (with
 // <placeholders>) is TestCaddyfileSyntaxDocumented's.
 func TestReadmeSnippets(t *testing.T) {
@@ -146,7 +147,7 @@ func TestReadmeSnippets(t *testing.T) {
 				continue
 			}
 			if !strings.Contains(snippet, "\tjwt ") {
-				snippet = strings.Replace(snippet, "ucwa {\n", "ucwa {\n\tjwt off\n", 1)
+				snippet = strings.Replace(snippet, "ucwa {\n", "ucwa {\n\tjwt {\n\t\talgorithms HS256\n\t\thmac_secret {env.UCWA_JWT_SECRET}\n\t}\n", 1)
 			}
 			config = ":0 {\n" + snippet + "}\n"
 		case "jwt {":

@@ -58,7 +58,7 @@ func TestStoreOwner(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := intake{r: r}
 			if tc.claims != nil {
-				in.grant = makeGrant(tc.claims, first)
+				in.grant = makeGrant(tc.claims, first, nil)
 			}
 			var id string
 			if in.grant != nil {

@@ -1,0 +1,138 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
+	"github.com/ucwa-edge/caddy-ucwa/internal/directive"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
+)
+
+// CallerDenyList names callers whose verified tokens the edge refuses for
+// every guarded operation, whatever their scopes: what an administrator
+// does the moment the audit trail shows a stolen token or a compromised
+// application at work, since an identity provider's access tokens stay
+// valid until they expire (an hour or more) after the user or the
+// application is disabled there. A token matches when one of its claims
+// is one of the values given for it, compared exactly as the token (and
+// the audit trail's caller) has it. Such a request is answered 403
+// Forbidden, before its body is read, and nothing is delivered; the
+// audit line names the claim that matched (refused_by
+// "caller:<claim>"). Requests the edge does not guard (GETs, say) pass
+// as before. Not with jwt off. Default: none.
+type CallerDenyList struct {
+	// Subjects (the token's sub). Default: none.
+	Sub []string `json:"sub,omitempty"`
+
+	// Object ids (oid): a user of Entra ID whatever client application
+	// the token was issued to. Default: none.
+	OID []string `json:"oid,omitempty"`
+
+	// Tenants (tid): every user of a tenant, a guest tenant's say.
+	// Default: none.
+	TID []string `json:"tid,omitempty"`
+
+	// Client applications: a token's appid (Entra ID's v1.0 tokens) or
+	// azp (v2.0, OpenID Connect), either one, as {http.ucwa.client_id}
+	// and the audit trail name it. Default: none.
+	ClientID []string `json:"client_id,omitempty"`
+
+	// Issuers (iss). Default: none.
+	Iss []string `json:"iss,omitempty"`
+}
+
+// deniedCallers is a CallerDenyList ready to match claims.
+type deniedCallers map[deniedClaim]struct{}
+
+type deniedClaim struct {
+	claim, value string
+}
+
+// The claims a deny list matches, in the order a match is named.
+var deniedCallerClaims = [...]string{"sub", "oid", "tid", "client_id", "iss"}
+
+// lists returns the list's values of each of deniedCallerClaims.
+func (l *CallerDenyList) lists() [len(deniedCallerClaims)][]string {
+	return [...][]string{l.Sub, l.OID, l.TID, l.ClientID, l.Iss}
+}
+
+// compile checks the list and makes it ready to match (nil when it names
+// no caller). An empty value would match every token without the claim.
+func (l *CallerDenyList) compile() (deniedCallers, error) {
+	if l == nil {
+		return nil, nil
+	}
+	var denied deniedCallers
+	for i, values := range l.lists() {
+		for _, v := range values {
+			if v == "" {
+				return nil, fmt.Errorf("deny_callers: %s: an empty value would match every token without %s", deniedCallerClaims[i], deniedCallerClaims[i])
+			}
+			if denied == nil {
+				denied = make(deniedCallers)
+			}
+			denied[deniedClaim{deniedCallerClaims[i], v}] = struct{}{}
+		}
+	}
+	return denied, nil
+}
+
+// match returns the first claim of claims the list denies, "" for none.
+// It runs once per verified token, when its grant is made: the handler's
+// list does not change while the grant is cached.
+func (d deniedCallers) match(claims bearer.Claims) string {
+	if d == nil {
+		return ""
+	}
+	// client_id is read from both claims: a token with both, whichever
+	// the grant names, is denied by either.
+	for _, c := range [...]struct{ claim, name string }{
+		{"sub", "sub"}, {"oid", "oid"}, {"tid", "tid"},
+		{"client_id", "appid"}, {"client_id", "azp"}, {"iss", "iss"},
+	} {
+		v := claims.String(c.name)
+		if _, ok := d[deniedClaim{c.claim, v}]; ok && v != "" {
+			return c.claim
+		}
+	}
+	return ""
+}
+
+// deniedCallerError is the answer to a caller the deny list names.
+func deniedCallerError(op *ucwa.Operation) *ucwa.Error {
+	return ucwa.NewError(http.StatusForbidden, "", "The administrator of this service has barred this caller from "+op.Rel+".")
+}
+
+// unmarshalDenyCallers reads a deny_callers block. Each claim's line may
+// be repeated, its values added to those before, so that a long list
+// can be kept one caller a line.
+func unmarshalDenyCallers(d *caddyfile.Dispenser) (*CallerDenyList, error) {
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	l := new(CallerDenyList)
+	err := directive.Block(d, d.Nesting(), "deny_callers", deniedCallerClaims[:], func(claim string) error {
+		var list *[]string
+		switch claim {
+		case "sub":
+			list = &l.Sub
+		case "oid":
+			list = &l.OID
+		case "tid":
+			list = &l.TID
+		case "client_id":
+			list = &l.ClientID
+		case "iss":
+			list = &l.Iss
+		default:
+			return d.Errf("deny_callers: unrecognized claim %q (sub, oid, tid, client_id or iss)", claim)
+		}
+		values, err := directive.Args(d)
+		*list = append(*list, values...)
+		return err
+	})
+	return l, err
+}

@@ -1,0 +1,196 @@
+package caddymodule
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// The callers deny_callers names in these tests.
+const (
+	deniedOID = "0f6e27c1-aaaa-4bbb-8ccc-000000000001"
+	deniedTID = "11111111-2222-4333-8444-555555555555"
+)
+
+// denyCallersCaddyfile is an edge with an access log and the audit trail
+// in Caddy's log, tokens of testkit's EC key from either test issuer,
+// the deny list given (its block's lines; "" for none) and pool as its
+// primary, and a reverse_proxy to pool for the requests it does not
+// guard, as a deployment has.
+func denyCallersCaddyfile(t *testing.T, deny string, pool *testkit.Pool) string {
+	block := ""
+	if deny != "" {
+		block = "deny_callers {\n\t\t\t" + deny + "\n\t\t}"
+	}
+	return fmt.Sprintf(`{
+	log {
+		level DEBUG
+	}
+}
+:EDGE_PORT {
+	log
+	ucwa {
+		default_region US
+		%s
+		%s
+		primary %[3]s
+	}
+	reverse_proxy %[3]s
+}`, issuersAuth(t, firstIssuer, secondIssuer), block, pool.Addr())
+}
+
+// denyCallersToken is an Authorization header with a token granting
+// calls: an allowed caller's claims with those given set over them (nil
+// removes one).
+func denyCallersToken(t *testing.T, claims jwt.MapClaims) http.Header {
+	c := jwt.MapClaims{"iss": firstIssuer, "sub": "caller-sub", "oid": "caller-oid", "tid": "caller-tid",
+		"appid": "caller-app", "scp": "Conversations.Initiate User.ReadWrite"}
+	maps.Copy(c, claims)
+	token := testkit.Mint(t, jwt.SigningMethodES256, testkit.Keys(t).EC, "", testkit.Claims(time.Now(), c))
+	return http.Header{"Authorization": {"Bearer " + token}}
+}
+
+// auditLineAfter waits for the audit line after the first n of e's log
+// (a request refused before its body is read has no operation_id to
+// find it by).
+func auditLineAfter(t *testing.T, e edge, n int) auditLine {
+	t.Helper()
+	var lines []auditLine
+	testkit.Eventually(t, "the next audit line", func() bool {
+		lines = auditLines(t, e.Logs().String())
+		return len(lines) > n
+	})
+	return lines[n]
+}
+
+// TestDenyCallers: through a real Caddy, a verified token whose sub, oid,
+// tid, client application (appid or azp) or iss deny_callers names is
+// answered 403 Forbidden without a Bearer challenge (a new token would
+// not help) and never delivered, whatever its scopes; its audit line
+// names the claim that matched, never the value; a batch of such a
+// caller is refused whole. Values are compared exactly, a claim the token
+// lacks matches nothing, and other callers' requests, and the denied
+// caller's reads the edge does not guard, are delivered.
+func TestDenyCallers(t *testing.T) {
+	pool := newIdemPool(t, "primary")
+	e := startEdge(t, "caddyfile", denyCallersCaddyfile(t, `sub denied-sub
+			oid `+deniedOID+`
+			tid `+deniedTID+`
+			client_id denied-app
+			client_id other-denied-app
+			iss `+secondIssuer, pool.Pool))
+	for i, tc := range []struct {
+		name   string
+		claims jwt.MapClaims
+		denied string // the claim that matches; "" for a caller delivered
+	}{
+		{"allowed caller", nil, ""},
+		{"sub", jwt.MapClaims{"sub": "denied-sub"}, "sub"},
+		{"sub in another letter case", jwt.MapClaims{"sub": "Denied-Sub"}, ""},
+		{"oid", jwt.MapClaims{"oid": deniedOID}, "oid"},
+		{"oid in upper case", jwt.MapClaims{"oid": strings.ToUpper(deniedOID)}, ""},
+		{"tid", jwt.MapClaims{"tid": deniedTID}, "tid"},
+		{"appid", jwt.MapClaims{"appid": "denied-app"}, "client_id"},
+		{"azp", jwt.MapClaims{"appid": nil, "azp": "other-denied-app"}, "client_id"},
+		{"azp beside an allowed appid", jwt.MapClaims{"azp": "denied-app"}, "client_id"},
+		{"iss", jwt.MapClaims{"iss": secondIssuer}, "iss"},
+		{"first claim named", jwt.MapClaims{"tid": deniedTID, "sub": "denied-sub"}, "sub"},
+		{"without the claims", jwt.MapClaims{"oid": nil, "tid": nil, "appid": nil}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op := fmt.Sprintf("deny-%d", i)
+			n := len(auditLines(t, e.Logs().String()))
+			resp := e.call(idemCall{header: denyCallersToken(t, tc.claims), op: op})
+			line := auditLineAfter(t, e, n)
+			if tc.denied == "" {
+				if resp.Status != http.StatusCreated || deliveries(pool.Pool, op) != 1 || line.RefusedBy != "" {
+					t.Fatalf("%d %s, %d deliveries, refused_by %q; want 201, one delivery", resp.Status, resp.Body, deliveries(pool.Pool, op), line.RefusedBy)
+				}
+				return
+			}
+			if resp.Status != http.StatusForbidden {
+				t.Fatalf("%d %s, want 403", resp.Status, resp.Body)
+			}
+			if body := ucwaError(t, resp.Body); body.Code != "Forbidden" || body.Subcode != "" || !strings.Contains(body.Message, "barred this caller from startPhoneAudio") {
+				t.Errorf("body %+v", body)
+			}
+			if c := resp.Header.Get("WWW-Authenticate"); c != "" {
+				t.Errorf("WWW-Authenticate %q: a new token would be refused the same", c)
+			}
+			if n := deliveries(pool.Pool, op); n != 0 {
+				t.Errorf("delivered %d times", n)
+			}
+			if line.RefusedBy != "caller:"+tc.denied || line.Error != "Forbidden" || line.Status != http.StatusForbidden || line.Pool != "" || line.Caller.Sub == "" {
+				t.Errorf("audit line %+v", line)
+			}
+		})
+	}
+
+	t.Run("batch", func(t *testing.T) {
+		before := len(pool.Received())
+		resp := e.send(testkit.Request{URL: "/ucwa/v1/applications/1/batch", ContentType: batchType, Accept: "multipart/batching",
+			Header: denyCallersToken(t, jwt.MapClaims{"oid": deniedOID}),
+			Body: batchBody(innerPOST("/ucwa/v1/applications/1/communication/startPhoneAudio", "application/json", `{"to":"4255551234","operationId":"deny-batch"}`),
+				"GET /ucwa/v1/applications/1/me HTTP/1.1\r\nHost: fe1.contoso.com\r\n\r\n")})
+		if resp.Status != http.StatusForbidden || len(pool.Received()) != before {
+			t.Fatalf("%d %s, the pool got %d requests; want 403 and none", resp.Status, resp.Body, len(pool.Received())-before)
+		}
+	})
+
+	t.Run("unguarded read", func(t *testing.T) {
+		before := len(pool.Received())
+		resp := e.send(testkit.Request{Method: http.MethodGet, URL: "/ucwa/v1/applications/1/me",
+			Header: denyCallersToken(t, jwt.MapClaims{"oid": deniedOID})})
+		if resp.Status != http.StatusCreated || len(pool.Received()) != before+1 {
+			t.Fatalf("%d %s, the pool got %d requests; want the pool's answer", resp.Status, resp.Body, len(pool.Received())-before)
+		}
+	})
+
+	log := e.Logs().String()
+	for _, value := range []string{deniedOID, deniedTID, "denied-app", "denied-sub"} {
+		for line := range strings.Lines(log) {
+			if strings.Contains(line, value) && !strings.Contains(line, `"http.handlers.ucwa.audit"`) && !strings.Contains(line, `"http.log.access`) {
+				t.Errorf("a log line other than the audit trail's and the access log's holds %q: %s", value, line)
+			}
+		}
+	}
+}
+
+// TestDenyCallersReload: a reload that adds a caller to deny_callers
+// refuses the very token the edge verified and cached before it, at the
+// next request, and a reload that takes it out delivers it again: the
+// list is an administrator's answer to a stolen token, and the token
+// stays valid at its identity provider.
+func TestDenyCallersReload(t *testing.T) {
+	pool := newIdemPool(t, "primary")
+	e := startEdge(t, "caddyfile", denyCallersCaddyfile(t, "", pool.Pool))
+	token := denyCallersToken(t, jwt.MapClaims{"oid": deniedOID})
+	for i, step := range []struct {
+		deny string
+		want int
+	}{
+		{"", http.StatusCreated},
+		{"oid " + deniedOID, http.StatusForbidden},
+		{"tid other-tenant", http.StatusCreated},
+	} {
+		if i > 0 {
+			e.Load("caddyfile", denyCallersCaddyfile(t, step.deny, pool.Pool))
+		}
+		op := fmt.Sprintf("reload-%d", i)
+		resp := e.call(idemCall{header: token, op: op})
+		want := 0
+		if step.want == http.StatusCreated {
+			want = 1
+		}
+		if resp.Status != step.want || deliveries(pool.Pool, op) != want {
+			t.Fatalf("deny_callers %q: %d %s, %d deliveries; want %d", step.deny, resp.Status, resp.Body, deliveries(pool.Pool, op), step.want)
+		}
+	}
+}
