@@ -333,7 +333,7 @@ func (in *intake) forward(body []byte, rawQuery string, bodyInBuf bool) {
 func (h *Handler) readBody(in *intake) *ucwa.Error {
 	r := in.r
 	if r.ContentLength > h.MaxBodySize {
-		return h.tooLarge()
+		return tooLarge(h.MaxBodySize)
 	}
 	buf := bodyBuffers.Get().(*bodyBuffer)
 	in.buf = buf
@@ -347,12 +347,15 @@ func (h *Handler) readBody(in *intake) *ucwa.Error {
 	defer func() { buf.limit.R = nil }() // not kept past the request
 	n, err := buf.ReadFrom(&buf.limit)
 	if n > h.MaxBodySize {
-		return h.tooLarge()
+		return tooLarge(h.MaxBodySize)
 	}
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
-			return h.tooLarge()
+			// A handler before the edge bounds the body lower than
+			// max_body_size (request_body's max_size): the client is
+			// told the bound that refused it.
+			return tooLarge(maxErr.Limit)
 		}
 		if isReadTimeout(err) {
 			return errBodyTimeout
@@ -406,9 +409,10 @@ func closeUnreadBody(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) tooLarge() *ucwa.Error {
+// tooLarge is the refusal of a body longer than limit bytes.
+func tooLarge(limit int64) *ucwa.Error {
 	return ucwa.NewError(http.StatusRequestEntityTooLarge, ucwa.SubcodeEntityTooLarge,
-		"The body is larger than "+strconv.FormatInt(h.MaxBodySize, 10)+" bytes.")
+		"The body is larger than "+strconv.FormatInt(limit, 10)+" bytes.")
 }
 
 // rebuild makes r the request to forward, with the cleaned query and
