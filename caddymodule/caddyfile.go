@@ -62,7 +62,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			# any reverse_proxy subdirective (lb_policy, lb_try_duration,
 //			# health_uri, health_interval, fail_duration, header_up,
 //			# transport http { tls ... }, ...) except handle_response,
-//			# replace_status, lb_retry_match and request_buffers
+//			# replace_status, lb_retry_match, request_buffers, rewrite
+//			# and method
 //		}
 //		backup <upstreams...> {
 //			# the same as primary

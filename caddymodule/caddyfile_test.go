@@ -262,6 +262,8 @@ func TestStartupErrors(t *testing.T) {
 		{"destinations emergency, bad region", "jwt off\ndefault_region XX\ndestinations {\nemergency 911\n}", `"jwt":{"off":true},"default_region":"XX","destinations":{"emergency":["911"]}`, `default_region: default region "XX" is not a region`},
 		{"negative expect_continue_after_idle", "jwt off\nexpect_continue_after_idle -1s", `"jwt":{"off":true},"expect_continue_after_idle":"-1s"`, "expect_continue_after_idle: -1s is negative"},
 		{"handle_response (JSON)", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"handle_response":[{"routes":[]}]}`, "primary: handle_response is not supported"},
+		{"rewrite in a pool", "jwt off\nprimary a:1 {\nrewrite /ucwa{http.request.orig_uri}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"rewrite":{"uri":"/ucwa{http.request.orig_uri}"}}`, "primary: rewrite (and method) is not supported"},
+		{"method in a backup", "jwt off\nprimary a:1\nbackup b:1 {\nmethod PUT\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"upstreams":[{"dial":"b:1"}],"rewrite":{"method":"PUT"}}`, "backup: rewrite (and method) is not supported"},
 		{"request_buffers", "jwt off\nprimary a:1 {\nrequest_buffers 4k\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"request_buffers":4000}`, "primary: request_buffers is not supported"},
 		// A pool whose transport fails to load is an error, not a panic
 		// of cleaning up a proxy never provisioned (a backup's too, after

@@ -148,7 +148,8 @@ type Handler struct {
 	// load_balancing.retry_match nor
 	// handle_response: both could send an accepted request a second time
 	// or answer in its place; nor request_buffers (the edge holds the
-	// body already). Its http transport (also the one used when none is
+	// body already); nor rewrite, which would change the method, path or
+	// query after the edge judged them. Its http transport (also the one used when none is
 	// configured) defaults keep_alive.idle_timeout to 90s (Caddyfile:
 	// `transport http { keepalive }`), below IIS's 120s,
 	// expect_continue_timeout to 1s, and versions to HTTP/1.1 alone (see

@@ -163,6 +163,13 @@ func checkPoolProxy(proxy *reverseproxy.Handler) error {
 	if len(proxy.HandleResponse) > 0 {
 		return errors.New("handle_response is not supported: the pool's answer passes back unchanged")
 	}
+	if proxy.Rewrite != nil {
+		// It changes the method, path or query after the edge judged
+		// them: a query of placeholders ({http.request.orig_uri}) brings
+		// back the numbers as the client wrote them, before the edge
+		// normalized them, and a path may name another operation.
+		return errors.New("rewrite (and method) is not supported: a pool gets the request the edge judged; rewrite it before the edge, with Caddy's rewrite or uri directive")
+	}
 	if proxy.RequestBuffers != 0 {
 		// The edge holds the whole body already. reverse_proxy would read
 		// it before the connection is had, hiding whether the pool asked
