@@ -24,9 +24,12 @@ import (
 func init() {
 	caddy.RegisterModule(new(Handler))
 	httpcaddyfile.RegisterHandlerDirective("ucwa", parseCaddyfile)
-	// Before reverse_proxy, so that `ucwa` in front of a user's own
-	// reverse_proxy needs no `order` option.
-	httpcaddyfile.RegisterDirectiveOrder("ucwa", httpcaddyfile.Before, "reverse_proxy")
+	// Before the routing directives (invoke, handle, handle_path, route),
+	// which Caddy runs before the handlers that answer: a site's `ucwa`
+	// beside `handle { reverse_proxy ... }` would otherwise never see the
+	// requests that block sends to a pool. So before reverse_proxy too,
+	// needing no `order` option in a site or a block.
+	httpcaddyfile.RegisterDirectiveOrder("ucwa", httpcaddyfile.Before, "invoke")
 }
 
 // DefaultMaxBodySize is the default limit of a request body: 64 KiB.
