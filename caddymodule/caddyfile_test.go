@@ -264,6 +264,9 @@ func TestStartupErrors(t *testing.T) {
 		{"handle_response (JSON)", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"handle_response":[{"routes":[]}]}`, "primary: handle_response is not supported"},
 		{"rewrite in a pool", "jwt off\nprimary a:1 {\nrewrite /ucwa{http.request.orig_uri}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"rewrite":{"uri":"/ucwa{http.request.orig_uri}"}}`, "primary: rewrite (and method) is not supported"},
 		{"method in a backup", "jwt off\nprimary a:1\nbackup b:1 {\nmethod PUT\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"upstreams":[{"dial":"b:1"}],"rewrite":{"method":"PUT"}}`, "backup: rewrite (and method) is not supported"},
+		{"header_up X-Original-URL in a pool", "jwt off\nprimary a:1 {\nheader_up X-Original-URL {http.request.orig_uri}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"headers":{"request":{"set":{"X-Original-Url":["{http.request.orig_uri}"]}}}}`, "primary: header_up X-Original-Url: the edge refuses it from a client"},
+		{"header_up of a method override in a backup", "jwt off\nprimary a:1\nbackup b:1 {\nheader_up +x_http_method_override PUT\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"upstreams":[{"dial":"b:1"}],"headers":{"request":{"add":{"x_http_method_override":["PUT"]}}}}`, "backup: header_up "},
+		{"header_up of a web ticket", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"headers":{"request":{"set":{"x-ms-webticket":["t"]}}}}`, "primary: header_up x-ms-webticket: the edge refuses it"},
 		{"request_buffers", "jwt off\nprimary a:1 {\nrequest_buffers 4k\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"request_buffers":4000}`, "primary: request_buffers is not supported"},
 		// A pool whose transport fails to load is an error, not a panic
 		// of cleaning up a proxy never provisioned (a backup's too, after

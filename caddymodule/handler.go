@@ -152,7 +152,9 @@ type Handler struct {
 	// handle_response: both could send an accepted request a second time
 	// or answer in its place; nor request_buffers (the edge holds the
 	// body already); nor rewrite, which would change the method, path or
-	// query after the edge judged them. Its http transport (also the one used when none is
+	// query after the edge judged them, nor a header_up that adds or sets
+	// a header the edge refuses from a client (X-Original-URL, a method
+	// override, ...). Its http transport (also the one used when none is
 	// configured) defaults keep_alive.idle_timeout to 90s (Caddyfile:
 	// `transport http { keepalive }`), below IIS's 120s,
 	// expect_continue_timeout to 1s, and versions to HTTP/1.1 alone (see

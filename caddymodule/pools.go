@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"strconv"
 	"time"
 
@@ -170,6 +171,9 @@ func checkPoolProxy(proxy *reverseproxy.Handler) error {
 		// normalized them, and a path may name another operation.
 		return errors.New("rewrite (and method) is not supported: a pool gets the request the edge judged; rewrite it before the edge, with Caddy's rewrite or uri directive")
 	}
+	if err := checkPoolHeaderUp(proxy); err != nil {
+		return err
+	}
 	if proxy.RequestBuffers != 0 {
 		// The edge holds the whole body already. reverse_proxy would read
 		// it before the connection is had, hiding whether the pool asked
@@ -178,6 +182,31 @@ func checkPoolProxy(proxy *reverseproxy.Handler) error {
 		// to a pool that answered early. (poolTransport, which sends the
 		// attempt's own reader, relies on it.)
 		return errors.New("request_buffers is not supported: the edge holds the whole body already")
+	}
+	return nil
+}
+
+// checkPoolHeaderUp refuses a pool's header_up that adds or sets a
+// header the edge refuses a client's guarded request for: a method
+// override, a rewritten URL (X-Original-URL, X-Rewrite-URL), a web ticket,
+// a body in Data, a character set for the query. The pool would read it
+// beside the request the edge judged: header_up X-Original-URL
+// {http.request.orig_uri} hands a pool that takes it for the request's
+// URL the query as the client wrote it, before the edge normalized its
+// numbers.
+func checkPoolHeaderUp(proxy *reverseproxy.Handler) error {
+	if proxy.Headers == nil || proxy.Headers.Request == nil {
+		return nil
+	}
+	ops := proxy.Headers.Request
+	for _, names := range []http.Header{ops.Add, ops.Set} {
+		for name := range names {
+			h := ucwa.ReadHeader(http.Header{textproto.CanonicalMIMEHeaderKey(name): {""}})
+			if h.OverridesMethod() || h.RewritesURL() || h.HasWatched(ucwa.WebTicketHeader) ||
+				h.HasWatched(ucwa.DataHeader) || h.HasWatched(ucwa.CharsetHeader) {
+				return fmt.Errorf("header_up %s: the edge refuses it from a client, and a pool would read it beside the request the edge judged", name)
+			}
+		}
 	}
 	return nil
 }
