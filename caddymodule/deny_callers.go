@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
@@ -18,7 +19,8 @@ import (
 // valid until they expire (an hour or more) after the user or the
 // application is disabled there. A token matches when one of its claims
 // is one of the values given for it, compared exactly as the token (and
-// the audit trail's caller) has it. Such a request is answered 403
+// the audit trail's caller) has it; values may use global placeholders
+// such as {env.*}, replaced at startup. Such a request is answered 403
 // Forbidden, before its body is read, and nothing is delivered; the
 // audit line names the claim that matched (refused_by
 // "caller:<claim>"). Requests the edge does not guard (GETs, say) pass
@@ -60,14 +62,26 @@ func (l *CallerDenyList) lists() [len(deniedCallerClaims)][]string {
 }
 
 // compile checks the list and makes it ready to match (nil when it names
-// no caller). An empty value would match every token without the claim.
+// no caller). Global placeholders ({env.*}) are replaced, as in the jwt
+// settings the same values come from (an issuer): left as text, a value
+// would match no token and bar nobody, so an unset variable, an unknown
+// placeholder or one left open stops startup. An empty value would match
+// every token without the claim.
 func (l *CallerDenyList) compile() (deniedCallers, error) {
 	if l == nil {
 		return nil, nil
 	}
+	repl := caddy.NewReplacer()
 	var denied deniedCallers
 	for i, values := range l.lists() {
 		for _, v := range values {
+			if bearer.UnclosedBrace(v) {
+				return nil, fmt.Errorf("deny_callers: %s: %w", deniedCallerClaims[i], bearer.ErrUnclosedBrace)
+			}
+			v, err := repl.ReplaceOrErr(v, true, true)
+			if err != nil {
+				return nil, fmt.Errorf("deny_callers: %s: %w", deniedCallerClaims[i], err)
+			}
 			if v == "" {
 				return nil, fmt.Errorf("deny_callers: %s: an empty value would match every token without %s", deniedCallerClaims[i], deniedCallerClaims[i])
 			}

@@ -194,3 +194,38 @@ func TestDenyCallersReload(t *testing.T) {
 		}
 	}
 }
+
+// TestDenyCallersPlaceholders: a deny list's values take global
+// placeholders, {env.*}, as the jwt issuer they are often copied beside
+// does: the caller an environment variable names is refused 403 and
+// never delivered, through a real Caddy. Left as their text, the values
+// matched no token and barred nobody.
+func TestDenyCallersPlaceholders(t *testing.T) {
+	t.Setenv("UCWA_TEST_DENIED_OID", deniedOID)
+	t.Setenv("UCWA_TEST_DENIED_ISS", secondIssuer)
+	pool := newIdemPool(t, "primary")
+	e := startEdge(t, "caddyfile", denyCallersCaddyfile(t, `oid {env.UCWA_TEST_DENIED_OID}
+			iss {env.UCWA_TEST_DENIED_ISS}`, pool.Pool))
+	for i, tc := range []struct {
+		name   string
+		claims jwt.MapClaims
+		want   int
+	}{
+		{"allowed caller", nil, http.StatusCreated},
+		{"oid of the variable", jwt.MapClaims{"oid": deniedOID}, http.StatusForbidden},
+		{"iss of the variable", jwt.MapClaims{"iss": secondIssuer}, http.StatusForbidden},
+		{"oid the placeholder's text", jwt.MapClaims{"oid": "{env.UCWA_TEST_DENIED_OID}"}, http.StatusCreated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op := fmt.Sprintf("deny-env-%d", i)
+			resp := e.call(idemCall{header: denyCallersToken(t, tc.claims), op: op})
+			want := 0
+			if tc.want == http.StatusCreated {
+				want = 1
+			}
+			if resp.Status != tc.want || deliveries(pool.Pool, op) != want {
+				t.Fatalf("%d %s, %d deliveries; want %d, %d", resp.Status, resp.Body, deliveries(pool.Pool, op), tc.want, want)
+			}
+		})
+	}
+}
