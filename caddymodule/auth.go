@@ -61,6 +61,7 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	h.registerDenyList(denied)
 	// A nil *Registry in a Registerer would not be nil.
 	var registerer prometheus.Registerer
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
@@ -92,9 +93,10 @@ func (h *Handler) operationScopes() bool {
 	return false
 }
 
-// cleanupAuth releases the jwks_url fetcher; the last handler using it
-// stops it.
+// cleanupAuth releases the jwks_url fetcher, the last handler using it
+// stopping it, and the handler's deny list.
 func (h *Handler) cleanupAuth() error {
+	h.retireDenyList()
 	if h.verifier != nil {
 		return h.verifier.Close()
 	}
@@ -136,8 +138,10 @@ type grant struct {
 	// apart by tenant ({http.ucwa.tenant_caller}, the default key): made
 	// once per token; "" when the token names no caller.
 	limitKey, limitDigest string
-	// denied is the claim by which the handler's deny_callers names the
-	// caller, "" when it does not.
+	// claims are those a deny list reads, for a reload's new lists (see
+	// barredSinceReload); denied is the claim by which the handler's
+	// deny_callers names the caller, "" when it does not.
+	claims callerClaims
 	denied string
 	// audit is the audit trail's logger for the grant's last audited
 	// request, with its operation, application and caller encoded once
@@ -164,7 +168,8 @@ type grant struct {
 func makeGrant(claims bearer.Claims, firstIssuer string, denied deniedCallers) *grant {
 	scopes := claims.Scopes()
 	sub, oid, tid, iss := claims.String("sub"), claims.String("oid"), claims.String("tid"), claims.String("iss")
-	g := &grant{scopes: scopes, denied: denied.match(claims)}
+	g := &grant{scopes: scopes, claims: readCallerClaims(claims)}
+	g.denied = denied.match(g.claims)
 	if tid == "" && firstIssuer != "" && iss != firstIssuer {
 		g.issuer = iss
 	}

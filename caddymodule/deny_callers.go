@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -94,25 +96,113 @@ func (l *CallerDenyList) compile() (deniedCallers, error) {
 	return denied, nil
 }
 
-// match returns the first claim of claims the list denies, "" for none.
-// It runs once per verified token, when its grant is made: the handler's
-// list does not change while the grant is cached.
-func (d deniedCallers) match(claims bearer.Claims) string {
-	if d == nil {
-		return ""
+// callerClaims are the claims of a verified token a deny list reads, in
+// the order of callerClaimNames.
+type callerClaims [len(callerClaimNames)]string
+
+// callerClaimNames are the token's claims a deny list reads, in the order
+// a match is named, and deniedClaimOf the list's claim each is matched
+// against: client_id is read from both appid and azp, so that a token
+// with both, whichever the grant names, is denied by either.
+var (
+	callerClaimNames = [...]string{"sub", "oid", "tid", "appid", "azp", "iss"}
+	deniedClaimOf    = [len(callerClaimNames)]string{"sub", "oid", "tid", "client_id", "client_id", "iss"}
+)
+
+// readCallerClaims reads the claims a deny list matches.
+func readCallerClaims(claims bearer.Claims) callerClaims {
+	var c callerClaims
+	for i, name := range callerClaimNames {
+		c[i] = claims.String(name)
 	}
-	// client_id is read from both claims: a token with both, whichever
-	// the grant names, is denied by either.
-	for _, c := range [...]struct{ claim, name string }{
-		{"sub", "sub"}, {"oid", "oid"}, {"tid", "tid"},
-		{"client_id", "appid"}, {"client_id", "azp"}, {"iss", "iss"},
-	} {
-		v := claims.String(c.name)
-		if _, ok := d[deniedClaim{c.claim, v}]; ok && v != "" {
-			return c.claim
-		}
+	return c
+}
+
+// match returns the first claim of c the list denies, "" for none. It
+// runs once per verified token, when its grant is made: the handler's
+// list does not change while the grant is cached.
+func (d deniedCallers) match(c callerClaims) string {
+	if i := d.matchIndex(c); i < len(c) {
+		return deniedClaimOf[i]
 	}
 	return ""
+}
+
+// matchIndex returns the index in c of the first claim the list denies,
+// len(c) for none.
+func (d deniedCallers) matchIndex(c callerClaims) int {
+	if d != nil {
+		for i, v := range c {
+			if _, ok := d[deniedClaim{deniedClaimOf[i], v}]; ok && v != "" {
+				return i
+			}
+		}
+	}
+	return len(c)
+}
+
+// liveDenyLists are the deny lists of the handlers provisioned and not
+// yet cleaned up: after a reload, the new config's. Caddy's old server
+// goes on serving the requests it took in after a reload, with the old
+// handler and its old list, for as long as their bodies take to arrive
+// (without a read_body timeout, as long as the client likes): a caller
+// barred by the reload would have such a request, authorized before it,
+// delivered after it. A cleaned-up handler reads these lists once a
+// request's body is in (see barredSinceReload).
+var liveDenyLists struct {
+	sync.Mutex
+	lists map[*Handler]deniedCallers
+}
+
+// registerDenyList makes h's list one of liveDenyLists until h is cleaned
+// up (see retireDenyList).
+func (h *Handler) registerDenyList(denied deniedCallers) {
+	h.retired = new(atomic.Bool)
+	if denied == nil {
+		return
+	}
+	liveDenyLists.Lock()
+	defer liveDenyLists.Unlock()
+	if liveDenyLists.lists == nil {
+		liveDenyLists.lists = make(map[*Handler]deniedCallers)
+	}
+	liveDenyLists.lists[h] = denied
+}
+
+// retireDenyList takes h's list out of liveDenyLists and has the
+// requests h still serves checked against those of the handlers live
+// now.
+func (h *Handler) retireDenyList() {
+	if h.retired == nil { // not provisioned so far
+		return
+	}
+	h.retired.Store(true)
+	liveDenyLists.Lock()
+	defer liveDenyLists.Unlock()
+	delete(liveDenyLists.lists, h)
+}
+
+// barredSinceReload refuses the request of in, whose token authorize
+// accepted, when h has been cleaned up by a reload since and a live
+// handler's deny list names its caller: the list of any ucwa handler of
+// the config now running, as the old handler cannot tell which of them
+// took its place. It sets in's refusedBy.
+func (h *Handler) barredSinceReload(in *intake) *ucwa.Error {
+	if in.grant == nil || !h.retired.Load() {
+		return nil
+	}
+	c := in.grant.claims
+	first := len(c)
+	liveDenyLists.Lock()
+	for _, d := range liveDenyLists.lists {
+		first = min(first, d.matchIndex(c))
+	}
+	liveDenyLists.Unlock()
+	if first == len(c) {
+		return nil
+	}
+	in.refusedBy = "caller:" + deniedClaimOf[first]
+	return deniedCallerError(in.op)
 }
 
 // deniedCallerError is the answer to a caller the deny list names.

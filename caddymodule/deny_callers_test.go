@@ -1,7 +1,9 @@
 package caddymodule
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"strings"
@@ -225,6 +227,72 @@ func TestDenyCallersPlaceholders(t *testing.T) {
 			}
 			if resp.Status != tc.want || deliveries(pool.Pool, op) != want {
 				t.Fatalf("%d %s, %d deliveries; want %d, %d", resp.Status, resp.Body, deliveries(pool.Pool, op), tc.want, want)
+			}
+		})
+	}
+}
+
+// TestDenyCallersReloadInFlight: a request of a caller whose token was
+// authorized before a reload that bars it, and whose body arrives only
+// after the reload, is refused 403 and never delivered, through a real
+// Caddy over HTTP/1.1. Caddy's old server goes on serving the requests
+// it took in after a reload, with the old handler and its old list, for
+// as long as their bodies take (without read_body, forever): a thief who
+// holds requests open with their bodies unsent, before he is barred,
+// would otherwise have each delivered after it. A request of a caller
+// the new config does not bar is delivered as before.
+func TestDenyCallersReloadInFlight(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		deny string // the reloaded config's list
+		want int
+	}{
+		{"barred by the reload", "oid " + deniedOID, http.StatusForbidden},
+		{"another caller barred", "oid other-oid", http.StatusCreated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := newIdemPool(t, "primary")
+			e := startEdge(t, "caddyfile", denyCallersCaddyfile(t, "", pool.Pool))
+			op := "in-flight"
+			body := fmt.Sprintf(`{"to":"4255551234","operationId":%q}`, op)
+			conn := rawConn(t, testkit.Addr(e.Port("EDGE_PORT")))
+			head := "POST " + startPath + " HTTP/1.1\r\nHost: edge.contoso.com\r\nContent-Type: application/json\r\n" +
+				"Authorization: " + denyCallersToken(t, jwt.MapClaims{"oid": deniedOID}).Get("Authorization") + "\r\n" +
+				fmt.Sprintf("Expect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(body))
+			if _, err := io.WriteString(conn, head); err != nil {
+				t.Fatal(err)
+			}
+			// 100 Continue: the token was authorized, the body is asked for.
+			br := bufio.NewReader(conn)
+			if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusContinue {
+				t.Fatalf("no 100 Continue: %v %v", resp, err)
+			}
+			e.Load("caddyfile", denyCallersCaddyfile(t, tc.deny, pool.Pool))
+			if _, err := io.WriteString(conn, body); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 0
+			if tc.want == http.StatusCreated {
+				want = 1
+			}
+			if resp.StatusCode != tc.want || deliveries(pool.Pool, op) != want {
+				t.Fatalf("%d %s, %d deliveries; want %d", resp.StatusCode, answer, deliveries(pool.Pool, op), tc.want)
+			}
+			if tc.want == http.StatusForbidden {
+				if body := ucwaError(t, string(answer)); body.Code != "Forbidden" || !strings.Contains(body.Message, "barred this caller") {
+					t.Errorf("body %+v", body)
+				}
+				if line := auditLineAfter(t, e, 0); line.RefusedBy != "caller:oid" || line.Status != http.StatusForbidden || line.Pool != "" {
+					t.Errorf("audit line %+v", line)
+				}
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -250,6 +251,10 @@ type Handler struct {
 	verifier    *bearer.Verifier[*grant]
 	realmParam  string // `realm="..."`
 	extraParams string // `, name="value"` for each other challenge parameter
+	// retired: cleaned up by a reload, h's requests in flight are checked
+	// against the deny lists of the handlers live now (see
+	// barredSinceReload).
+	retired *atomic.Bool
 
 	// Front-end pools, provisioned, in the order they are tried.
 	pools        []*pool

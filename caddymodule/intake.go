@@ -26,10 +26,13 @@ import (
 // A terminated request goes through the intake's steps in order, and the
 // first that fails answers it:
 //
-//  1. authorize: the bearer token and the operation's scopes (401, 403)
+//  1. authorize: the bearer token, deny_callers and the operation's
+//     scopes (401, 403)
 //  2. accept the request as the protocol defines it (see accept); a batch
 //     part by part (see acceptBatch); the destination policy judges every
-//     destination of it (see judge)
+//     destination of it (see judge); once the body is in, a handler a
+//     reload has cleaned up since checks the caller against the new
+//     deny lists (see barredSinceReload)
 //  3. rebuild the request to forward: the cleaned query and body
 //  4. deliver it to the pools, or to the next handler, once per
 //     operationId when idempotency is on (see deliverOnce), within the
@@ -81,6 +84,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	if e := h.accept(&in); e != nil {
+		return h.fail(w, &in, e)
+	}
+	if e := h.barredSinceReload(&in); e != nil {
 		return h.fail(w, &in, e)
 	}
 	return h.deliverOnce(w, r, next, &in)
