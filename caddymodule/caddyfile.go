@@ -136,7 +136,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 // deny_callers names callers whose verified tokens are refused 403
 // Forbidden for every guarded operation (CallerDenyList), by the exact
-// value of a claim: sub, oid, tid, client_id (appid, else azp) or iss;
+// value of a claim (a GUID in any letter case): sub, oid, tid, client_id (appid, else azp) or iss;
 // {env.*} in its values is replaced at startup, as in jwt's; an empty
 // value is refused at startup, as is deny_callers with jwt off.
 //

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -21,7 +22,7 @@ import (
 // valid until they expire (an hour or more) after the user or the
 // application is disabled there. A token matches when one of its claims
 // is one of the values given for it, compared exactly as the token (and
-// the audit trail's caller) has it; values may use global placeholders
+// the audit trail's caller) has it, but for a GUID's letter case; values may use global placeholders
 // such as {env.*}, replaced at startup. Such a request is answered 403
 // Forbidden, before its body is read, and nothing is delivered; the
 // audit line names the claim that matched (refused_by
@@ -84,6 +85,7 @@ func (l *CallerDenyList) compile() (deniedCallers, error) {
 			if err != nil {
 				return nil, fmt.Errorf("deny_callers: %s: %w", deniedCallerClaims[i], err)
 			}
+			v = foldGUID(v)
 			if v == "" {
 				return nil, fmt.Errorf("deny_callers: %s: an empty value would match every token without %s", deniedCallerClaims[i], deniedCallerClaims[i])
 			}
@@ -109,13 +111,46 @@ var (
 	deniedClaimOf    = [len(callerClaimNames)]string{"sub", "oid", "tid", "client_id", "client_id", "iss"}
 )
 
-// readCallerClaims reads the claims a deny list matches.
+// readCallerClaims reads the claims a deny list matches, a GUID's in
+// lower case (see foldGUID).
 func readCallerClaims(claims bearer.Claims) callerClaims {
 	var c callerClaims
 	for i, name := range callerClaimNames {
-		c[i] = claims.String(name)
+		c[i] = foldGUID(claims.String(name))
 	}
 	return c
+}
+
+// foldGUID returns s in lower case when it is a GUID (8-4-4-4-12
+// hexadecimal digits), else s as it is. A GUID's letter case means
+// nothing (RFC 9562 4: case-insensitive on input): Entra ID writes oid,
+// tid and appid in lower case, while Windows tools (the registry,
+// PowerShell's [guid] formats, .NET's "B" format) show them in upper
+// case, so a value copied from one of those would otherwise bar nobody.
+// Any other value is compared exactly.
+func foldGUID(s string) string {
+	if len(s) != 36 {
+		return s
+	}
+	upper := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return s
+			}
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+		case 'A' <= c && c <= 'F':
+			upper = true
+		default:
+			return s
+		}
+	}
+	if !upper {
+		return s
+	}
+	return strings.ToLower(s)
 }
 
 // match returns the first claim of c the list denies, "" for none. It

@@ -19,6 +19,10 @@ import (
 const (
 	deniedOID = "0f6e27c1-aaaa-4bbb-8ccc-000000000001"
 	deniedTID = "11111111-2222-4333-8444-555555555555"
+	// A tenant in upper case, as Windows tools show GUIDs, and a client
+	// id of a GUID's length with a letter no GUID has.
+	upperTID   = "0A1B2C3D-EEEE-4FFF-8AAA-BBBBBBBBBBBB"
+	almostGUID = "0A1B2C3D-EEEE-4FFF-8AAA-BBBBBBBBBBBG"
 )
 
 // denyCallersCaddyfile is an edge with an access log and the audit trail
@@ -77,8 +81,8 @@ func auditLineAfter(t *testing.T, e edge, n int) auditLine {
 // answered 403 Forbidden without a Bearer challenge (a new token would
 // not help) and never delivered, whatever its scopes; its audit line
 // names the claim that matched, never the value; a batch of such a
-// caller is refused whole. Values are compared exactly, a claim the token
-// lacks matches nothing, and other callers' requests, and the denied
+// caller is refused whole. Values are compared exactly, but a GUID in
+// any letter case; a claim the token lacks matches nothing, and other callers' requests, and the denied
 // caller's reads the edge does not guard, are delivered.
 func TestDenyCallers(t *testing.T) {
 	pool := newIdemPool(t, "primary")
@@ -87,6 +91,8 @@ func TestDenyCallers(t *testing.T) {
 			tid `+deniedTID+`
 			client_id denied-app
 			client_id other-denied-app
+			tid `+upperTID+`
+			client_id `+almostGUID+`
 			iss `+secondIssuer, pool.Pool))
 	for i, tc := range []struct {
 		name   string
@@ -97,7 +103,11 @@ func TestDenyCallers(t *testing.T) {
 		{"sub", jwt.MapClaims{"sub": "denied-sub"}, "sub"},
 		{"sub in another letter case", jwt.MapClaims{"sub": "Denied-Sub"}, ""},
 		{"oid", jwt.MapClaims{"oid": deniedOID}, "oid"},
-		{"oid in upper case", jwt.MapClaims{"oid": strings.ToUpper(deniedOID)}, ""},
+		{"oid in upper case", jwt.MapClaims{"oid": strings.ToUpper(deniedOID)}, "oid"},
+		{"tid of the list's upper case", jwt.MapClaims{"tid": upperTID}, "tid"},
+		{"tid of the list's upper case in lower case", jwt.MapClaims{"tid": strings.ToLower(upperTID)}, "tid"},
+		{"client_id almost a GUID, another case", jwt.MapClaims{"appid": strings.ToLower(almostGUID)}, ""},
+		{"client_id almost a GUID", jwt.MapClaims{"appid": almostGUID}, "client_id"},
 		{"tid", jwt.MapClaims{"tid": deniedTID}, "tid"},
 		{"appid", jwt.MapClaims{"appid": "denied-app"}, "client_id"},
 		{"azp", jwt.MapClaims{"appid": nil, "azp": "other-denied-app"}, "client_id"},
