@@ -71,6 +71,7 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 		Now: bearerNow, UnknownKidWait: unknownKidWait}); err != nil {
 		return fmt.Errorf("jwt: %w", err)
 	}
+	denied.warnUnacceptedIssuers(h.logger, h.verifier.Issuers())
 	return nil
 }
 

@@ -3,12 +3,14 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
 	"github.com/ucwa-edge/caddy-ucwa/internal/directive"
@@ -238,6 +240,30 @@ func (h *Handler) barredSinceReload(in *intake) *ucwa.Error {
 	}
 	in.refusedBy = "caller:" + deniedClaimOf[first]
 	return deniedCallerError(in.op)
+}
+
+// warnUnacceptedIssuers warns at startup of each iss of the list that is
+// none of the accepted issuers (when some are listed): a token of such an
+// issuer is refused 401 before the list is read, so the value bars
+// nobody, and the issuer it was meant for, accepted under another
+// spelling, is not barred. A trailing '/' is the likely slip: Entra ID's
+// v1.0 issuer ends with one, its v2.0 issuer does not. The value is the
+// administrator's own, and an issuer's public name.
+func (d deniedCallers) warnUnacceptedIssuers(logger *zap.Logger, accepted []string) {
+	if len(accepted) == 0 {
+		return
+	}
+	var unaccepted []string
+	for k := range d {
+		if k.claim == "iss" && !slices.Contains(accepted, k.value) {
+			unaccepted = append(unaccepted, k.value)
+		}
+	}
+	slices.Sort(unaccepted)
+	for _, iss := range unaccepted {
+		logger.Warn("deny_callers: an iss that is none of the jwt issuers bars nobody: tokens of that issuer are refused before the list is read; copy the accepted issuer exactly, its trailing '/' too",
+			zap.String("iss", iss), zap.Strings("issuers", accepted))
+	}
 }
 
 // deniedCallerError is the answer to a caller the deny list names.

@@ -307,3 +307,22 @@ func TestDenyCallersReloadInFlight(t *testing.T) {
 		})
 	}
 }
+
+// TestDenyCallersIssuerNotAccepted: an iss of deny_callers that is none of
+// the jwt issuers (the first issuer without its trailing '/') bars
+// nobody, as tokens of such an issuer never pass: the edge warns of it
+// at startup, through a real Caddy, naming the value and the issuers it
+// accepts; an accepted issuer's value gets no warning.
+func TestDenyCallersIssuerNotAccepted(t *testing.T) {
+	pool := newIdemPool(t, "primary")
+	slip := strings.TrimSuffix(firstIssuer, "/")
+	e := startEdge(t, "caddyfile", denyCallersCaddyfile(t, "iss "+slip+" "+secondIssuer, pool.Pool))
+	lines := e.Logs().Lines("an iss that is none of the jwt issuers bars nobody")
+	if len(lines) != 1 || !strings.Contains(lines[0], `"iss":"`+slip+`"`) || !strings.Contains(lines[0], `"issuers":["`+firstIssuer+`","`+secondIssuer+`"]`) {
+		t.Fatalf("want one warning of %s: %q", slip, lines)
+	}
+	// What it warns of: the first issuer's tokens are delivered.
+	if resp := e.call(idemCall{header: denyCallersToken(t, nil), op: "iss-slip"}); resp.Status != http.StatusCreated {
+		t.Fatalf("%d %s, want 201", resp.Status, resp.Body)
+	}
+}

@@ -332,6 +332,10 @@ func countTrue(bs ...bool) int {
 	return n
 }
 
+// Issuers are the accepted iss values, their placeholders replaced; none
+// when any issuer is accepted. The caller must not change them.
+func (v *Verifier[G]) Issuers() []string { return v.issuers }
+
 // Close releases the jwks_url fetcher; the last Verifier using it stops
 // it.
 func (v *Verifier[G]) Close() error {
