@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -91,6 +92,9 @@ func (l *CallerDenyList) compile() (deniedCallers, error) {
 			if v == "" {
 				return nil, fmt.Errorf("deny_callers: %s: an empty value would match every token without %s", deniedCallerClaims[i], deniedCallerClaims[i])
 			}
+			if strings.TrimFunc(v, invisibleAtEnd) != v {
+				return nil, fmt.Errorf("deny_callers: %s: a value begins or ends with white space or an invisible character (a no-break or zero-width space, say), which the claim an identity provider writes has not: it would bar nobody", deniedCallerClaims[i])
+			}
 			if denied == nil {
 				denied = make(deniedCallers)
 			}
@@ -121,6 +125,14 @@ func readCallerClaims(claims bearer.Claims) callerClaims {
 		c[i] = foldGUID(claims.String(name))
 	}
 	return c
+}
+
+// invisibleAtEnd reports whether r is white space or a format character
+// (a zero-width space, a byte order mark, a direction mark): what a value
+// copied from a web page, a spreadsheet or a chat may bring at its ends,
+// and that no sub, oid, tid, client id or issuer begins or ends with.
+func invisibleAtEnd(r rune) bool {
+	return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r)
 }
 
 // foldGUID returns s in lower case when it is a GUID (8-4-4-4-12
