@@ -43,9 +43,10 @@ type CallerDenyList struct {
 	// Default: none.
 	TID []string `json:"tid,omitempty"`
 
-	// Client applications: a token's appid (Entra ID's v1.0 tokens) or
-	// azp (v2.0, OpenID Connect), either one, as {http.ucwa.client_id}
-	// and the audit trail name it. Default: none.
+	// Client applications: a token's appid (Entra ID's v1.0 tokens), azp
+	// (v2.0, OpenID Connect) or client_id (RFC 9068), any one; the first
+	// two are what {http.ucwa.client_id} and the audit trail name.
+	// Default: none.
 	ClientID []string `json:"client_id,omitempty"`
 
 	// Issuers (iss). Default: none.
@@ -110,11 +111,13 @@ type callerClaims [len(callerClaimNames)]string
 
 // callerClaimNames are the token's claims a deny list reads, in the order
 // a match is named, and deniedClaimOf the list's claim each is matched
-// against: client_id is read from both appid and azp, so that a token
-// with both, whichever the grant names, is denied by either.
+// against: client_id is read from appid (Entra ID's v1.0 tokens), azp
+// (v2.0, OpenID Connect) and client_id (RFC 9068's JWT access tokens, as
+// IdentityServer writes them), so that a token with several, whichever
+// the grant names, is denied by any.
 var (
-	callerClaimNames = [...]string{"sub", "oid", "tid", "appid", "azp", "iss"}
-	deniedClaimOf    = [len(callerClaimNames)]string{"sub", "oid", "tid", "client_id", "client_id", "iss"}
+	callerClaimNames = [...]string{"sub", "oid", "tid", "appid", "azp", "client_id", "iss"}
+	deniedClaimOf    = [len(callerClaimNames)]string{"sub", "oid", "tid", "client_id", "client_id", "client_id", "iss"}
 )
 
 // readCallerClaims reads the claims a deny list matches, a GUID's in

@@ -112,6 +112,8 @@ func TestDenyCallers(t *testing.T) {
 		{"appid", jwt.MapClaims{"appid": "denied-app"}, "client_id"},
 		{"azp", jwt.MapClaims{"appid": nil, "azp": "other-denied-app"}, "client_id"},
 		{"azp beside an allowed appid", jwt.MapClaims{"azp": "denied-app"}, "client_id"},
+		{"client_id claim (RFC 9068)", jwt.MapClaims{"appid": nil, "client_id": "denied-app"}, "client_id"},
+		{"client_id claim beside an allowed appid", jwt.MapClaims{"client_id": "other-denied-app"}, "client_id"},
 		{"iss", jwt.MapClaims{"iss": secondIssuer}, "iss"},
 		{"first claim named", jwt.MapClaims{"tid": deniedTID, "sub": "denied-sub"}, "sub"},
 		{"without the claims", jwt.MapClaims{"oid": nil, "tid": nil, "appid": nil}, ""},
