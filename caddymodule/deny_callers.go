@@ -25,12 +25,14 @@ import (
 // valid until they expire (an hour or more) after the user or the
 // application is disabled there. A token matches when one of its claims
 // is one of the values given for it, compared exactly as the token (and
-// the audit trail's caller) has it, but for a GUID's letter case; values may use global placeholders
-// such as {env.*}, replaced at startup. Such a request is answered 403
-// Forbidden, before its body is read, and nothing is delivered; the
-// audit line names the claim that matched (refused_by
-// "caller:<claim>"). Requests the edge does not guard (GETs, say) pass
-// as before. Not with jwt off. Default: none.
+// the audit trail's caller) has it, but for a GUID's letter case; values
+// may use global placeholders such as {env.*}, replaced at startup. Such
+// a request is answered 403 Forbidden, before its body is read (or, on a
+// handler a reload has cleaned up since, once it is in: see
+// barredSinceReload), and nothing is delivered; the audit line names the
+// claim that matched (refused_by "caller:<claim>"). Requests the edge
+// does not guard (GETs, say) pass as before. Not with jwt off. Default:
+// none.
 type CallerDenyList struct {
 	// Subjects (the token's sub). Default: none.
 	Sub []string `json:"sub,omitempty"`
