@@ -264,7 +264,13 @@ func TestDenyCallersReloadInFlight(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pool := newIdemPool(t, "primary")
-			e := startEdge(t, "caddyfile", denyCallersCaddyfile(t, "", pool.Pool))
+			// The old server's grace period, a minute (testkit's is 5s),
+			// bounds the request in flight across the reload, not its
+			// wait on a busy machine.
+			config := func(deny string) string {
+				return strings.Replace(denyCallersCaddyfile(t, deny, pool.Pool), "{\n\tlog {", "{\n\tgrace_period 1m\n\tlog {", 1)
+			}
+			e := startEdge(t, "caddyfile", config(""))
 			op := "in-flight"
 			body := fmt.Sprintf(`{"to":"4255551234","operationId":%q}`, op)
 			conn := rawConn(t, testkit.Addr(e.Port("EDGE_PORT")))
@@ -279,7 +285,7 @@ func TestDenyCallersReloadInFlight(t *testing.T) {
 			if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusContinue {
 				t.Fatalf("no 100 Continue: %v %v", resp, err)
 			}
-			e.Load("caddyfile", denyCallersCaddyfile(t, tc.deny, pool.Pool))
+			e.Load("caddyfile", config(tc.deny))
 			if _, err := io.WriteString(conn, body); err != nil {
 				t.Fatal(err)
 			}
