@@ -51,12 +51,9 @@ func challengeParams(params map[string]string, repl *caddy.Replacer) (realm, ext
 		// An unset variable or an unknown placeholder stops startup
 		// rather than send an empty parameter or the placeholder's text,
 		// as in the jwt settings.
-		if bearer.UnclosedBrace(params[name]) {
-			return "", "", fmt.Errorf("the value of %q: %w", name, bearer.ErrUnclosedBrace)
-		}
-		value, err := repl.ReplaceOrErr(params[name], true, true)
+		value, err := bearer.Resolve(repl, fmt.Sprintf("the value of %q", name), params[name])
 		if err != nil {
-			return "", "", fmt.Errorf("the value of %q: %w", name, err)
+			return "", "", err
 		}
 		if !isPrintableASCII(value) {
 			return "", "", fmt.Errorf("the value of %q must be printable ASCII", name)

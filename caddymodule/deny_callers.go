@@ -84,12 +84,9 @@ func (l *CallerDenyList) compile() (deniedCallers, error) {
 	var denied deniedCallers
 	for i, values := range l.lists() {
 		for _, v := range values {
-			if bearer.UnclosedBrace(v) {
-				return nil, fmt.Errorf("deny_callers: %s: %w", deniedCallerClaims[i], bearer.ErrUnclosedBrace)
-			}
-			v, err := repl.ReplaceOrErr(v, true, true)
+			v, err := bearer.Resolve(repl, "deny_callers: "+deniedCallerClaims[i], v)
 			if err != nil {
-				return nil, fmt.Errorf("deny_callers: %s: %w", deniedCallerClaims[i], err)
+				return nil, err
 			}
 			v = foldGUID(v)
 			if v == "" {

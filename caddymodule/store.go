@@ -544,20 +544,13 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	// startup, as in the jwt settings.
 	repl := caddy.NewReplacer()
 	resolve := func(setting, value string) (string, error) {
-		if bearer.UnclosedBrace(value) {
-			// Caddy's replacer would keep it as text.
-			return "", fmt.Errorf("%s: %w", setting, bearer.ErrUnclosedBrace)
-		}
-		out, err := repl.ReplaceOrErr(value, true, true)
-		switch {
-		case err != nil && (setting == "url" || setting == "password") && strings.Contains(err.Error(), "unrecognized placeholder"):
+		out, err := bearer.Resolve(repl, setting, value)
+		if err != nil && (setting == "url" || setting == "password") && strings.Contains(err.Error(), "unrecognized placeholder") {
 			// The error would quote what it took for a placeholder, which
 			// may be part of a literal password.
 			return "", fmt.Errorf(`%s: unrecognized placeholder (a literal brace is written \{)`, setting)
-		case err != nil:
-			return "", fmt.Errorf("%s: %w", setting, err)
 		}
-		return out, nil
+		return out, err
 	}
 	if r.MaxEntriesPerCaller < 0 {
 		return fmt.Errorf("max_entries_per_caller must not be negative: %d", r.MaxEntriesPerCaller)

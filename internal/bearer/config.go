@@ -132,7 +132,7 @@ func (c *Config) FirstIssuer() (string, error) {
 	if len(c.Issuers) == 0 {
 		return "", nil
 	}
-	return resolve(caddy.NewReplacer(), "issuer", c.Issuers[0])
+	return Resolve(caddy.NewReplacer(), "issuer", c.Issuers[0])
 }
 
 // MaxLeeway is the most clock skew a configuration may allow: more would

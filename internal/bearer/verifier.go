@@ -205,7 +205,7 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 		v.static = append(v.static, keys...)
 	}
 	if c.HMACSecret != "" {
-		secret, err := resolve(repl, "hmac_secret", c.HMACSecret)
+		secret, err := Resolve(repl, "hmac_secret", c.HMACSecret)
 		if err != nil {
 			return nil, err
 		}
@@ -220,7 +220,7 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 		v.static = append(v.static, verificationKey{key: []byte(secret)})
 	}
 	if c.JWKSFile != "" {
-		path, err := resolve(repl, "jwks_file", c.JWKSFile)
+		path, err := Resolve(repl, "jwks_file", c.JWKSFile)
 		if err != nil {
 			return nil, err
 		}
@@ -238,7 +238,7 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 		}
 	}
 	if c.JWKSURL != "" {
-		jwksURL, err := resolve(repl, "jwks_url", c.JWKSURL)
+		jwksURL, err := Resolve(repl, "jwks_url", c.JWKSURL)
 		if err != nil {
 			return nil, err
 		}
@@ -345,14 +345,14 @@ func (v *Verifier[G]) Close() error {
 	return nil
 }
 
-// resolve replaces the global placeholders ({env.*}, ...) in the value of
+// Resolve replaces the global placeholders ({env.*}, ...) in the value of
 // a setting. A placeholder that is empty (an unset environment variable)
 // or unknown (a typo, {ENV.SECRET}, or an IdP's template, {tenantid}) is
 // an error naming it and the setting, rather than a key source or an
 // audience that is silently empty, or a secret that is the placeholder's
 // text, which anyone who reads the config could sign with; so is one
 // left open (UnclosedBrace). A literal brace is written \{.
-func resolve(repl *caddy.Replacer, setting, value string) (string, error) {
+func Resolve(repl *caddy.Replacer, setting, value string) (string, error) {
 	if UnclosedBrace(value) {
 		// Caddy's replacer keeps it as text: a secret that is the
 		// placeholder's text. The value is not quoted: it may be a
@@ -392,7 +392,7 @@ func resolveAll(repl *caddy.Replacer, setting string, values []string) ([]string
 	out := make([]string, len(values))
 	for i, v := range values {
 		var err error
-		if out[i], err = resolve(repl, setting, v); err != nil {
+		if out[i], err = Resolve(repl, setting, v); err != nil {
 			return nil, err
 		}
 	}
