@@ -42,7 +42,7 @@ func TestNumberFilterFields(t *testing.T) {
 	if header[0] != "https://app.contoso.com/?TO=4255550100" {
 		t.Error("the filter changed the logged request's own header")
 	}
-	if got := f.Filter(zap.Int("status", 4255550100)); got.Integer != 4255550100 || got.Type != zapcore.Int64Type {
+	if got := f.Filter(zap.Int64("status", 4255550100)); got.Integer != 4255550100 || got.Type != zapcore.Int64Type {
 		t.Errorf("an int field changed: %+v", got)
 	}
 
