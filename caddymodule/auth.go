@@ -196,9 +196,10 @@ func makeGrant(claims bearer.Claims, firstIssuer string, denied deniedCallers) *
 }
 
 // clientID is the client application a token was issued to: appid (Entra
-// ID's v1.0 tokens), else azp (v2.0 and OpenID Connect).
+// ID's v1.0 tokens), else azp (v2.0 and OpenID Connect), else client_id
+// (RFC 9068's JWT access tokens), the claims deny_callers reads.
 func clientID(claims bearer.Claims) string {
-	return cmp.Or(claims.String("appid"), claims.String("azp"))
+	return cmp.Or(claims.String("appid"), claims.String("azp"), claims.String("client_id"))
 }
 
 // placeholder returns the value of one of the grant's http.ucwa.*

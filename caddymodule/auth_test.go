@@ -281,6 +281,13 @@ func TestAuthTokens(t *testing.T) {
 			t.Errorf("X-User %q, X-Ucwa-Client %q", h.Get("X-User"), h.Get("X-Ucwa-Client"))
 		}
 		tokens = append(tokens, token)
+		// an RFC 9068 token names its client application client_id alone
+		token = testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, jwt.MapClaims{"client_id": "client-rfc9068"}))
+		e.sendWithAuth("", "Bearer "+token)
+		if h = up.Received()[len(up.Received())-1].Header; h.Get("X-Ucwa-Client") != "client-rfc9068" {
+			t.Errorf("X-Ucwa-Client %q of a token with client_id alone", h.Get("X-Ucwa-Client"))
+		}
+		tokens = append(tokens, token)
 	})
 
 	t.Run("XML error body", func(t *testing.T) {

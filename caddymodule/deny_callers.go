@@ -46,8 +46,8 @@ type CallerDenyList struct {
 	TID []string `json:"tid,omitempty"`
 
 	// Client applications: a token's appid (Entra ID's v1.0 tokens), azp
-	// (v2.0, OpenID Connect) or client_id (RFC 9068), any one; the first
-	// two are what {http.ucwa.client_id} and the audit trail name.
+	// (v2.0, OpenID Connect) or client_id (RFC 9068), any one;
+	// {http.ucwa.client_id} and the audit trail name the first of them.
 	// Default: none.
 	ClientID []string `json:"client_id,omitempty"`
 
