@@ -241,7 +241,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	// (see guardDial), the copy is a recycled map, which goes back once
 	// no dial reads it (see releaseVars).
 	vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any)
-	st.ctx.Context, st.ctx.conn = r.Context(), st.conn
+	st.ctx.Context, st.ctx.conn, st.ctx.attempt = r.Context(), st.conn, st
 	if vars != nil {
 		if pl.reportsWrites {
 			st.ctx.vars, st.ctx.recycledVars = attemptVarMaps.Get().(map[string]any), true
@@ -321,6 +321,11 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 // result tells how the attempt ended, once reverse_proxy returned err.
 func (st *attemptState) result(r *http.Request, err error, reportsWrites bool) attemptResult {
 	rw := &st.rw
+	if rw.staleErr != nil {
+		// The transport told reverse_proxy otherwise (see
+		// poolTransport.RoundTrip).
+		err = rw.staleErr
+	}
 	gone := r.Context().Err() != nil
 	switch {
 	case gone && (rw.status == 0 || rw.status == statusClientClosed):
@@ -328,6 +333,8 @@ func (st *attemptState) result(r *http.Request, err error, reportsWrites bool) a
 		// writes 499). It went before the request reached the pool (while
 		// a connection was being dialed, say) when the facts say so.
 		return attemptResult{outcomeClientGone, err, st.goneUnsent(err, reportsWrites)}
+	case rw.staleErr != nil:
+		return attemptResult{outcome: outcomeStale, err: err}
 	case rw.status != 0:
 		return attemptResult{outcome: outcomeAnswered, err: err}
 	case rw.stalled.Load():
@@ -352,7 +359,7 @@ func (st *attemptState) result(r *http.Request, err error, reportsWrites bool) a
 		// say), and was stopped: the pool may have it.
 		return attemptResult{outcome: outcomeFailed, err: errSentAlready}
 	case st.unsent(err, reportsWrites):
-		if st.conn.staleConn() {
+		if st.staleUnsent(err, reportsWrites) {
 			return attemptResult{outcome: outcomeStale, err: err}
 		}
 		return attemptResult{outcome: outcomeUnavailable, err: err}
@@ -428,6 +435,14 @@ func (st *attemptState) unsent(err error, reportsWrites bool) bool {
 	return !st.conn.mayHaveReached(err, reportsWrites)
 }
 
+// staleUnsent reports whether the attempt's request, which the pool did
+// not answer (err is the pool's error), met a kept-alive connection that
+// ended (the pool closed it while it was idle) and certainly did not
+// reach the pool whole: a new connection of the same pool may take it.
+func (st *attemptState) staleUnsent(err error, reportsWrites bool) bool {
+	return st.conn.staleConn() && st.unsent(err, reportsWrites)
+}
+
 // goneUnsent is unsent for an attempt the client went away from, whose
 // round trip may have returned before the request's write ended: net/http
 // returns from a canceled HTTP/1 round trip once its write loop is done,
@@ -467,6 +482,10 @@ type attemptContext struct {
 	// body is the attempt's request body, which the pool's transport
 	// sends as the in-memory reader it is (see poolTransport).
 	body *bodyReader
+	// attempt is the attempt whose request this is, which the pool's
+	// transport asks whether a round trip that failed met a connection
+	// the pool had closed (see poolTransport.RoundTrip).
+	attempt *attemptState
 
 	// recycledVars: vars came from attemptVarMaps and goes back there
 	// once the attempt is over (over) and no dial reads it (dials): the

@@ -37,6 +37,11 @@ type poolResponseWriter struct {
 	// stalled: the attempt ended for its pool's stallBound (see
 	// pool.stallBound).
 	stalled atomic.Bool
+	// staleErr is the error of a round trip that met a kept-alive
+	// connection the pool had closed, the request not having reached the
+	// pool, which the pool's transport told reverse_proxy was cancelled
+	// (see poolTransport.RoundTrip); nil for any other.
+	staleErr error
 }
 
 // init sets w up to pass the pool's answer to r on to the client.
@@ -67,8 +72,9 @@ func (w *poolResponseWriter) WriteHeader(status int) {
 		return
 	}
 	// reverse_proxy answers 499 for the context the stall ended, as for
-	// a client gone: the edge answers for the attempt instead.
-	if status == statusClientClosed && w.stalled.Load() {
+	// a client gone, and for a round trip the transport said was
+	// cancelled: the edge answers for the attempt instead.
+	if status == statusClientClosed && (w.stalled.Load() || w.staleErr != nil) {
 		return
 	}
 	if w.status == 0 && status >= http.StatusOK {

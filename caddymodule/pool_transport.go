@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -65,7 +66,10 @@ type poolTransport struct {
 // RoundTrip sends req through the embedded transport, an attempt's
 // request with the attempt's body as an in-memory reader (see
 // poolTransport), and tells the attempt when its request's write failed
-// after its trace said it ended (see isWriteError). req is
+// after its trace said it ended (see isWriteError). A round trip that
+// met a kept-alive connection the pool had closed, the request not
+// having reached the pool, is reported to reverse_proxy as cancelled,
+// and its error kept for the attempt (see below). req is
 // reverse_proxy's copy for this one round trip (reverseProxy makes it
 // with WithContext), whose body it does not read after the round trip:
 // the body is set on it rather than on a copy of its own (an allocation
@@ -87,8 +91,30 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil && c != nil && !c.conn.http2.Load() && isWriteError(err) {
 		c.conn.wrote.Store(false)
 	}
+	if err != nil && c != nil && c.attempt != nil && req.Context().Err() == nil && c.attempt.staleUnsent(err, true) {
+		// A kept-alive connection the pool closed while it was idle is
+		// not the pool's failure, and the request goes out again on
+		// another connection (see deliver); net/http would have sent a
+		// request it can rewind again itself, unseen. reverse_proxy
+		// counts every failed round trip for passive health checks
+		// (fail_duration): with max_fails 1, its default, one such
+		// connection would hold a healthy upstream back for
+		// fail_duration, and with it the request and the next ones, sent
+		// to the backup or answered 410. It counts no cancelled round
+		// trip, which it answers 499, which the attempt drops. A round
+		// trip the client left, or the attempt's stall clock ended, is
+		// one already.
+		c.attempt.rw.staleErr = err
+		return nil, fmt.Errorf("%w: %w", errStaleConnHidden, err)
+	}
 	return res, err
 }
+
+// errStaleConnHidden is what reverse_proxy is told of a round trip that
+// met a kept-alive connection the pool had closed (see
+// poolTransport.RoundTrip): a cancellation, which it does not count as
+// the upstream's failure.
+var errStaleConnHidden = fmt.Errorf("the kept-alive connection ended before the pool took the request (%w, so that it counts as no failure of the upstream)", context.Canceled)
 
 // http3PoolTransport is a pool's http transport where it speaks HTTP/3
 // (versions 3): reverse_proxy's own, which it embeds as poolTransport
