@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/http2"
-
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
@@ -41,7 +39,9 @@ https://localhost:EDGE_PORT {
 }`, certFile, keyFile, pool.Addr()))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tr := &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP2(true)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: "localhost"}, Protocols: protocols}
 	defer tr.CloseIdleConnections()
 	const body = `{"to":"4255551234"}`
 	pr, pw := io.Pipe()
@@ -56,6 +56,9 @@ https://localhost:EDGE_PORT {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("answered over %s, want HTTP/2", resp.Proto)
+	}
 	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), `"code":"ClientTimeout"`) {
 		t.Fatalf("status %d, body %s; want 408 ClientTimeout", resp.StatusCode, b)
 	}
