@@ -302,6 +302,7 @@ func TestStartupErrors(t *testing.T) {
 		{"private key file", "jwt {\nalgorithms RS256\npublic_key_file " + privFile + "\n}", "", "a private key does not belong on the edge"},
 		{"not PEM", "jwt {\nalgorithms RS256\npublic_key_file " + badJWKS + "\n}", "", "no PEM public key found"},
 		{"short HMAC secret", "jwt {\nalgorithms HS256\nhmac_secret {env.UCWA_TEST_SHORT_SECRET}\n}", `"jwt":{"algorithms":["HS256"],"hmac_secret":"{env.UCWA_TEST_SHORT_SECRET}"}`, "hmac_secret is 5 bytes, but HS256 needs at least 32"},
+		{"HMAC secret file missing", "jwt {\nalgorithms HS256\nhmac_secret {file." + dir + "/missing}\n}", `"jwt":{"algorithms":["HS256"],"hmac_secret":"{file.` + dir + `/missing}"}`, "hmac_secret: evaluated placeholder {file." + dir + "/missing} is empty"},
 		{"unset secret variable", "jwt {\nalgorithms HS256\nhmac_secret {env.UCWA_TEST_UNSET_VARIABLE}\n}", "", "jwt: hmac_secret: evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty"},
 		{"unset audience variable", "jwt {\nalgorithms RS256\npublic_key_file " + rsaFile + "\naudience {env.UCWA_TEST_UNSET_VARIABLE}\n}", "", "jwt: audience: evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty"},
 		// An unknown placeholder would be the secret's text, which anyone

@@ -103,4 +103,16 @@ func TestSecretFromEnvironment(t *testing.T) {
 		t.Error("GET /config/ does not show a literal secret: the check above proves nothing")
 	}
 	e.Logs().Wait(t, `"msg":"adjusted config"`, secret)
+
+	// A secret in a file, as a container's secrets are mounted, written
+	// with the line break echo adds: the file's name is in the config,
+	// its secret is not, and the line break is not part of it.
+	file := testkit.WriteFile(t, t.TempDir(), "ucwa_jwt_secret", []byte(secret+"\n"))
+	e.Load("caddyfile", secretConfig("{file."+file+"}", pool.Addr()))
+	if status := send(e, []byte(secret)); status != http.StatusCreated {
+		t.Fatalf("a token signed with the file's secret: status %d", status)
+	}
+	if got := configJSON(t, e); strings.Contains(got, secret) || !strings.Contains(got, "{file."+file+"}") {
+		t.Fatalf("GET /config/ shows the file's secret, or not its placeholder: %s", got)
+	}
 }
