@@ -103,12 +103,12 @@ func TestIdempotencyHeaderBound(t *testing.T) {
 	}
 }
 
-// TestIdempotencyOlderUnauthorized: a pool's 401 or 405 that an older
-// edge recorded in a shared Redis (without its challenges or Allow) is
-// not replayed either: a repeat gets the edge's 409, and is not
-// delivered.
+// TestIdempotencyOlderUnauthorized: a pool's 401, 405, 407 or 426 that
+// an older edge recorded in a shared Redis (without its challenges,
+// Allow or Upgrade) is not replayed either: a repeat gets the edge's 409,
+// and is not delivered.
 func TestIdempotencyOlderUnauthorized(t *testing.T) {
-	for _, status := range []int{http.StatusUnauthorized, http.StatusMethodNotAllowed} {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusMethodNotAllowed, http.StatusProxyAuthRequired, http.StatusUpgradeRequired} {
 		t.Run(strconv.Itoa(status), func(t *testing.T) { testIdempotencyOlderRecord(t, status) })
 	}
 }
