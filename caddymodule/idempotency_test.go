@@ -345,6 +345,23 @@ func TestIdempotencyRepeats(t *testing.T) {
 			replay(idemCall{header: a, path: "/communication/conversations/c1/audioVideo/escalateAudio",
 				query: "operationId=s1&sessionContext=x1", sdp: "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n"}, 201),
 		}},
+		{"another path spelling of the operation gets 409, not the first answer", []step{
+			created(idemCall{header: a, op: "i4"}),
+			{call: idemCall{header: a, op: "i4", path: "/communication/phoneAudioInvitations"}, status: 409, conflict: true,
+				conflictErr: errOperationIDReused, result: "conflict"},
+		}},
+		{"a property added or left out gets 409, not the first answer", []step{
+			created(idemCall{header: a, body: `{"to":"4255551234","operationId":"i5","subject":"s"}`}),
+			{call: idemCall{header: a, op: "i5"}, status: 409, conflict: true, conflictErr: errOperationIDReused, result: "conflict"},
+			{call: idemCall{header: a, body: `{"to":"4255551234","operationId":"i5","subject":"s","importance":"Normal"}`}, status: 409, conflict: true,
+				conflictErr: errOperationIDReused, result: "conflict"},
+			replay(idemCall{header: a, body: `{"to":"4255551234","operationId":"i5","subject":"s"}`}, 201),
+		}},
+		{"the same operationId on another operation is another request", []step{
+			created(idemCall{header: a, op: "i6"}),
+			created(idemCall{header: a, op: "i6", path: "/communication/startAudio"}),
+			replay(idemCall{header: a, op: "i6"}, 201),
+		}},
 		{"the same inputs spelled otherwise", []step{
 			created(idemCall{header: a, op: "i2"}),
 			replay(idemCall{header: a, body: `{"To":"(425) 555-1234","operationId":"i2"}`}, 201),
