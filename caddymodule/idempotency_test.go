@@ -52,7 +52,8 @@ var idemStores = []idemStore{
 //   - "bigfailure": 500 with a body of 5000 bytes;
 //   - "conflict": 409 Conflict / AlreadyExists, as a pool answers a
 //     repeated operationId;
-//   - "reset": resets the connection after reading the request.
+//   - "reset": resets the connection after reading the request;
+//   - "nocontent": 204 No Content, without a body.
 type idemPool struct {
 	*testkit.Pool
 	n       atomic.Int64
@@ -92,6 +93,9 @@ func (p *idemPool) answer(pool *testkit.Pool, w http.ResponseWriter, r *http.Req
 		return
 	case "reset":
 		testkit.AnswerReset(pool, w, r)
+		return
+	case "nocontent":
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	n := p.n.Add(1)
@@ -293,6 +297,10 @@ func TestIdempotencyRepeats(t *testing.T) {
 		{"the pool's error answer is replayed", []step{
 			{call: idemCall{header: a, op: "e1", answer: "conflict"}, status: 409, delivered: true, result: "reserved"},
 			replay(idemCall{header: a, op: "e1"}, 409),
+		}},
+		{"an answer without a body is replayed as it is", []step{
+			{call: idemCall{header: a, op: "nb1", answer: "nocontent"}, status: 204, delivered: true, result: "reserved"},
+			replay(idemCall{header: a, op: "nb1"}, 204),
 		}},
 		{"an answer body over 4 KiB is not replayed", []step{
 			created(idemCall{header: a, op: "big1", answer: "big"}),
