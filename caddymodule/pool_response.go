@@ -71,9 +71,10 @@ func (w *poolResponseWriter) WriteHeader(status int) {
 	if status < http.StatusOK && status != http.StatusSwitchingProtocols {
 		return
 	}
-	// reverse_proxy answers 499 for the context the stall ended, as for
-	// a client gone, and for a round trip the transport said was
-	// cancelled: the edge answers for the attempt instead.
+	// reverse_proxy answers 499 for a round trip the transport said was
+	// cancelled, and for the context the stall ended when the client went
+	// away too (see poolTransport.RoundTrip): the edge answers for the
+	// attempt instead.
 	if status == statusClientClosed && (w.stalled.Load() || w.staleErr != nil) {
 		return
 	}

@@ -91,6 +91,16 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil && c != nil && !c.conn.http2.Load() && isWriteError(err) {
 		c.conn.wrote.Store(false)
 	}
+	if err != nil && c != nil && c.attempt != nil && c.attempt.rw.stalled.Load() && c.attempt.rw.r.Context().Err() == nil {
+		// The attempt's stall clock ended the round trip (see
+		// pool.stallBound) by cancelling its context, which reverse_proxy
+		// takes for the client gone and does not count for passive health
+		// checks, where over HTTP/1.1 the response header timeout, for the
+		// same silence, is counted. Told of a timeout instead, it counts
+		// the upstream's failure, and tries no other upstream with the
+		// request (a POST or PUT, which may have reached this one).
+		return nil, errPoolStallTimeout{}
+	}
 	if err != nil && c != nil && c.attempt != nil && req.Context().Err() == nil && c.attempt.staleUnsent(err, true) {
 		// A kept-alive connection the pool closed while it was idle is
 		// not the pool's failure, and the request goes out again on
@@ -115,6 +125,17 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // poolTransport.RoundTrip): a cancellation, which it does not count as
 // the upstream's failure.
 var errStaleConnHidden = fmt.Errorf("the kept-alive connection ended before the pool took the request (%w, so that it counts as no failure of the upstream)", context.Canceled)
+
+// errPoolStallTimeout is what reverse_proxy is told of a round trip the
+// attempt's stall clock ended (see poolTransport.RoundTrip): a timeout,
+// as a response header timeout is, which it counts as the upstream's
+// failure and answers 504; not a cancellation, which it would not count.
+type errPoolStallTimeout struct{}
+
+func (errPoolStallTimeout) Error() string   { return errPoolStalled.Error() }
+func (errPoolStallTimeout) Timeout() bool   { return true }
+func (errPoolStallTimeout) Temporary() bool { return true }
+func (errPoolStallTimeout) Unwrap() error   { return context.DeadlineExceeded }
 
 // http3PoolTransport is a pool's http transport where it speaks HTTP/3
 // (versions 3): reverse_proxy's own, which it embeds as poolTransport
