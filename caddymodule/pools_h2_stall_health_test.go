@@ -104,3 +104,47 @@ func TestPoolHTTP2StallCountsAsFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolHTTP2StallNotTriedOnAnotherUpstream: a stall, which reverse_proxy
+// is told is a timeout of the upstream (see
+// TestPoolHTTP2StallCountsAsFailure), ends the pool's attempt even where
+// the pool's load balancing retries (lb_retries, lb_try_duration): the
+// request may have reached the upstream that stalled, and goes neither to
+// the pool's other upstream nor to the backup.
+func TestPoolHTTP2StallNotTriedOnAnotherUpstream(t *testing.T) {
+	stalling := newH2PoolWithSettings(t, false, []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}},
+		func(c *h2Conn, _ int) bool {
+			req := c.head()
+			if req == nil {
+				return false
+			}
+			if c.p.nextTurn() == 0 {
+				return c.cont(req) && c.grant(req, req.contentLength) && c.body(req) && c.created(req)
+			}
+			for c.next() != nil { // no window, ever
+			}
+			return false
+		})
+	other := newH2Pool(t, false, func(c *h2Conn, _ int) bool { return serveH2(c) })
+	backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
+	e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tprimary "+stalling.URL()+" "+other.URL()+
+		h2TransportWith("h2c", "", stallTimeouts, "lb_policy first\n\t\t\tlb_retries 3\n\t\t\tlb_try_duration 1m\n\t\t\tfail_duration 10m")+
+		"\n\t\tbackup "+backup.Addr()))
+	if resp := e.startPhoneAudio("warm"); resp.Status != http.StatusCreated {
+		t.Fatalf("the first request: %d %s", resp.Status, resp.Body)
+	}
+	if resp := e.startPhoneAudio("stalled"); resp.Status != http.StatusGatewayTimeout {
+		t.Fatalf("the stalled request: %d %s, want 504", resp.Status, resp.Body)
+	}
+	if n := countOp(other.Complete(), "stalled"); n != 0 {
+		t.Errorf("the pool's other upstream got the stalled request %d times", n)
+	}
+	if n := countOp(backup.OperationIDs(), "stalled"); n != 0 {
+		t.Errorf("the backup got the stalled request %d times", n)
+	}
+	// The upstream that stalled is held back: the next request goes to
+	// the pool's other one.
+	if resp := e.startPhoneAudio("next"); resp.Status != http.StatusCreated || countOp(other.Complete(), "next") != 1 {
+		t.Errorf("the request after the stall: %d %s, want 201 from the pool's other upstream (it read %v)", resp.Status, resp.Body, other.Complete())
+	}
+}
