@@ -406,6 +406,11 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 			zap.String("pool", unavailablePool), zap.Error(unavailable))
 	})
 	retryAfter := h.noPoolRetryAfter
+	if upstreamOnlyFull(h.pools) {
+		// A pool was busy rather than held back: it takes a request
+		// again as soon as one of its own is done.
+		retryAfter = time.Second
+	}
 	if h.poolSet.drained.released.Load() {
 		// A reload unloaded this configuration: the retry reaches the
 		// new one's pools, whose active checks start anew; the failures
@@ -439,7 +444,8 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 // shares passive health state among them) counts a failure it forgets
 // later, or a circuit breaker, which says nothing of how long it holds
 // an upstream back, holds one. A request answered once a reload
-// unloaded the configuration gets a second instead (see deliver).
+// unloaded the configuration gets a second instead, and so does one a
+// pool only too busy could not take (see upstreamOnlyFull).
 func noPoolRetryAfter(proxies []namedProxy) time.Duration {
 	soonest := time.Duration(math.MaxInt64)
 	for _, p := range proxies {
@@ -463,6 +469,23 @@ func noPoolRetryAfter(proxies []namedProxy) time.Duration {
 		soonest = min(soonest, held)
 	}
 	return max(soonest, time.Second)
+}
+
+// upstreamOnlyFull reports whether a configured upstream of the pools is
+// at its max_requests (or unhealthy_request_count) and held back by none
+// of their health checks (active, passive, a circuit breaker): what kept
+// the request from it lasts until one of its requests is done, not the
+// pools' configured hold (noPoolRetryAfter). Dynamic upstreams are not
+// known here.
+func upstreamOnlyFull(pools []*pool) bool {
+	for _, pl := range pools {
+		for _, u := range pl.proxy.Upstreams {
+			if u.Full() && u.Healthy() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // attempt runs pl's attempt at the request and counts its outcome. An
