@@ -514,9 +514,21 @@ func (h *Handler) attempt(pl *pool, w http.ResponseWriter, r *http.Request, next
 		pl.requests[outcomeCutShort].Inc()
 		h.logger.Warn("pool answer cut short", zap.String("pool", pl.name), zap.String("remote_ip", remoteIP(r)))
 	}()
+	cookies := w.Header()["Set-Cookie"]
 	res := pl.attempt(w, r, next, body, headActs)
 	returned = true
 	pl.requests[res.outcome].Inc()
+	if res.outcome == outcomeUnavailable || res.outcome == outcomeStale {
+		// A pool's lb_policy cookie sets the cookie of the upstream it
+		// chose before the round trip: the request goes on to another
+		// connection or pool, or gets the edge's answer, and the client
+		// must not be made to stick to an upstream that did not take it.
+		if cookies == nil {
+			delete(w.Header(), "Set-Cookie")
+		} else {
+			w.Header()["Set-Cookie"] = cookies
+		}
+	}
 	return res
 }
 

@@ -84,6 +84,19 @@ func TestPoolDelivery(t *testing.T) {
 			},
 		},
 		{
+			// lb_policy cookie sets the cookie of the upstream it chose
+			// before the round trip: not the cookie of a pool that did not
+			// take the request.
+			name: "primary down with lb_policy cookie, backup up", primary: "down", backup: "up",
+			primaryBlock: "lb_policy cookie", wantStatus: 201, wantBackup: 1,
+			wantHeader: map[string]string{"Set-Cookie": "", "X-Ucwa-Pool": "pool=backup"},
+		},
+		{
+			name: "primary down with lb_policy cookie, no backup", primary: "down",
+			primaryBlock: "lb_policy cookie", wantStatus: 410, wantSubcode: ucwa.SubcodeCannotRedirect,
+			wantHeader: map[string]string{"Set-Cookie": ""},
+		},
+		{
 			name: "primary TLS handshake fails, backup up", primary: "tls-untrusted", backup: "up",
 			wantStatus: 201, wantBackup: 1,
 		},
