@@ -20,7 +20,7 @@
 //     text of allFeatures (a destination policy and a limit) (JSON only).
 //
 // Every ucwa route writes the audit trail (on by default in the edge) to
-// a file of its own, rolled at 20 MiB and zstd-compressed, as the
+// a file of its own, rolled at 100 MiB and zstd-compressed, as the
 // README's audit example writes it; Caddy's other logs are at WARN.
 //
 // vegeta drives the routes in alternating rounds (each route once per
@@ -267,7 +267,7 @@ func main() {
 	auditLog := ""
 	if *audit {
 		output := fmt.Sprintf(`output file %s {
-			roll_size 20MiB
+			roll_size 100MiB
 			roll_keep 2
 			roll_compression zstd
 		}`, filepath.Join(dir, "audit.log"))
