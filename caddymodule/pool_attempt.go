@@ -73,6 +73,9 @@ type pool struct {
 	// HTTP/1.1 the kernel's socket buffers take a body of the default
 	// max_body_size, whether the pool reads it or not).
 	stallBound time.Duration
+	// selection is the proxy's selection policy, wrapped (see
+	// untriedSelection).
+	selection untriedSelection
 }
 
 func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.CounterVec, expect bool, expectAfterIdle time.Duration) *pool {
@@ -89,7 +92,7 @@ func newPool(name string, proxy *reverseproxy.Handler, requests *prometheus.Coun
 		reportsWrites: writes, hooksOnSend: onSend, stopsResends: writes && !onSend,
 		plainHTTP2:  writes && speaksPlainHTTP2(proxy.Transport),
 		placeholder: name, logField: zap.String(logFieldPool, name),
-		expect: expect, expectAfterIdle: expectAfterIdle}
+		expect: expect, expectAfterIdle: expectAfterIdle, selection: wrapSelection(proxy)}
 	if ht, ok := poolHTTPTransport(proxy.Transport); ok && pl.stopsResends && ht.ResponseHeaderTimeout > 0 {
 		pl.stallBound = time.Duration(ht.ResponseHeaderTimeout) + time.Duration(ht.ExpectContinueTimeout)
 	}
@@ -204,19 +207,27 @@ type attemptResult struct {
 	// unsent: an outcomeClientGone attempt certainly did not reach the
 	// pool, by the facts that let another pool take a request.
 	unsent bool
+	// tried names the pool's upstreams that this attempt and those
+	// before it chose and that certainly did not get the request;
+	// untried, after an outcomeUnavailable attempt that chose one, that
+	// the pool has another available upstream (see untriedSelection).
+	tried   []string
+	untried bool
 }
 
 // attempt hands the request to the pool once, with a fresh reader on the
 // cleaned body, and tells how that ended; headActs: the pool may act on
-// the request's head alone (see attemptState.unsent). Only an
-// outcomeUnavailable or outcomeStale attempt left nothing written to w.
-func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool) attemptResult {
+// the request's head alone (see attemptState.unsent); tried: the
+// upstreams earlier attempts chose, which did not get it, and which this
+// one leaves out. Only an outcomeUnavailable or outcomeStale attempt left
+// nothing written to w.
+func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool, tried []string) attemptResult {
 	// What the attempt needs, in one allocation. On a pool whose hooks
 	// are set on send, the attempt's connTrace and its hooks come made
 	// from hookedConnTraces, and go back once no hook can be called any
 	// more (see hookedConnTrace.quiet); else they are the attempt's own,
 	// in a tracedAttemptState (the default pool's attempt does without
-	// their room: 512 bytes a request rather than 768).
+	// their room: 704 bytes a request rather than 1024).
 	var st *attemptState
 	var hooked *hookedConnTrace
 	var trace *httptrace.ClientTrace
@@ -242,6 +253,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	// no dial reads it (see releaseVars).
 	vars, _ := r.Context().Value(caddyhttp.VarsCtxKey).(map[string]any)
 	st.ctx.Context, st.ctx.conn, st.ctx.attempt = r.Context(), st.conn, st
+	st.ctx.tried, st.ctx.picks = tried, st.ctx.pickBuf[:0]
 	if vars != nil {
 		if pl.reportsWrites {
 			st.ctx.vars, st.ctx.recycledVars = attemptVarMaps.Get().(map[string]any), true
@@ -307,6 +319,11 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 	maps.Copy(vars, st.ctx.vars)
 	res := st.result(r, err, pl.reportsWrites)
+	res.tried = tried
+	if res.outcome == outcomeUnavailable && len(st.ctx.picks) > 0 {
+		res.tried = append(slices.Clip(tried), st.ctx.picks...)
+		res.untried = pl.selection.untriedAvailable(st.ctx.seen, res.tried)
+	}
 	// Neither is recycled when reverse_proxy panics (an answer cut
 	// short): the request's write may not have ended, nor its dials.
 	if hooked != nil && hooked.quiet() {
@@ -332,7 +349,7 @@ func (st *attemptState) result(r *http.Request, err error, reportsWrites bool) a
 		// The client went away (reverse_proxy reports no error then, but
 		// writes 499). It went before the request reached the pool (while
 		// a connection was being dialed, say) when the facts say so.
-		return attemptResult{outcomeClientGone, err, st.goneUnsent(err, reportsWrites)}
+		return attemptResult{outcome: outcomeClientGone, err: err, unsent: st.goneUnsent(err, reportsWrites)}
 	case rw.staleErr != nil:
 		return attemptResult{outcome: outcomeStale, err: err}
 	case rw.status != 0:
@@ -486,6 +503,16 @@ type attemptContext struct {
 	// transport asks whether a round trip that failed met a connection
 	// the pool had closed (see poolTransport.RoundTrip).
 	attempt *attemptState
+	// tried names the upstreams earlier attempts of the request chose,
+	// which certainly did not get it: the pool's selection leaves them
+	// out (see untriedSelection). picks are the upstreams this attempt
+	// chose (in pickBuf for the first), and seen the pool the last
+	// choice was made among. Only the attempt's own goroutine, which
+	// reverse_proxy chooses on, touches them.
+	tried   []string
+	picks   []string
+	pickBuf [1]string
+	seen    reverseproxy.UpstreamPool
 
 	// recycledVars: vars came from attemptVarMaps and goes back there
 	// once the attempt is over (over) and no dial reads it (dials): the

@@ -315,9 +315,9 @@ func setPoolTransportDefaults(proxy *reverseproxy.Handler) error {
 // deliver sends the accepted, re-encoded request (body) to the primary
 // pool and, when the primary cannot take it, to the backup pool. A
 // startPhoneAudio request that reached a pool may already have rung a
-// phone, so a request goes out again (on another connection of the same
-// pool, or to the backup) only when the pool certainly did not receive
-// it whole, and never once it may have. Every outcome ends in an answer
+// phone, so a request goes out again (on another connection or upstream
+// of the same pool, or to the backup) only when the pool certainly did
+// not receive it whole, and never once it may have. Every outcome ends in an answer
 // written here or by a pool, so it returns nil once pools are
 // configured. Without pools it calls next.
 func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, in *intake) error {
@@ -353,17 +353,7 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		// Set before the attempt, so that deferred header operations
 		// see it when the pool's answer goes out.
 		setServingPool(r, pl.placeholder, pl.logField)
-		res := h.attempt(pl, w, r, next, body, headActs)
-		// A kept-alive connection that ended before the pool took the
-		// request (the pool closed it while it was idle) took nothing: the
-		// request goes out again on another connection of the pool, which
-		// the transport dials unless a live one is idle.
-		for stale := 1; res.outcome == outcomeStale && stale <= maxStaleConns; stale++ {
-			if c := h.logger.Check(zap.DebugLevel, "kept-alive pool connection ended before the pool took the request; trying another connection"); c != nil {
-				c.Write(zap.String("pool", pl.name), zap.Int("stale_connections", stale), zap.Error(res.err))
-			}
-			res = h.attempt(pl, w, r, next, body, headActs)
-		}
+		res := h.attemptPool(pl, w, r, next, body, headActs)
 		if res.outcome == outcomeUnavailable || res.outcome == outcomeStale {
 			setServingPool(r, "", noPoolLogField)
 			unavailable, unavailablePool = res.err, pl.name
@@ -488,6 +478,35 @@ func upstreamOnlyFull(pools []*pool) bool {
 	return false
 }
 
+// attemptPool runs pl's attempts at the request until one did not end
+// with the request certainly not received and nothing written, or the
+// pool has nothing else to try it on, and returns how the last ended. A
+// kept-alive connection that ended before the pool took the request (the
+// pool closed it while it was idle) took nothing: the request goes out
+// again on another connection of the pool, which the transport dials
+// unless a live one is idle. An upstream that certainly did not get it
+// (no connection, or the request not received whole on a new one) says
+// nothing of the pool's other upstreams: the request goes to one of
+// those no attempt chose, while one is available (see untriedSelection).
+func (h *Handler) attemptPool(pl *pool, w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool) attemptResult {
+	res := h.attempt(pl, w, r, next, body, headActs, nil)
+	for stale := 0; ; res = h.attempt(pl, w, r, next, body, headActs, res.tried) {
+		switch {
+		case res.outcome == outcomeStale && stale < maxStaleConns:
+			stale++
+			if c := h.logger.Check(zap.DebugLevel, "kept-alive pool connection ended before the pool took the request; trying another connection"); c != nil {
+				c.Write(zap.String("pool", pl.name), zap.Int("stale_connections", stale), zap.Error(res.err))
+			}
+		case res.outcome == outcomeUnavailable && res.untried:
+			if c := h.logger.Check(zap.DebugLevel, "pool upstream cannot take the request; trying another upstream of the pool"); c != nil {
+				c.Write(zap.String("pool", pl.name), zap.Strings("tried", res.tried), zap.Error(res.err))
+			}
+		default:
+			return res
+		}
+	}
+}
+
 // attempt runs pl's attempt at the request and counts its outcome. An
 // attempt that does not return is a pool's answer that reverse_proxy
 // could not pass on whole once it began to (the pool cut it short, or
@@ -498,7 +517,7 @@ func upstreamOnlyFull(pools []*pool) bool {
 // cut_short, or client_gone when the client went away, and a cut-short
 // answer is warned of: the pool had the request, and the client got
 // part of its answer at most.
-func (h *Handler) attempt(pl *pool, w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool) attemptResult {
+func (h *Handler) attempt(pl *pool, w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool, tried []string) attemptResult {
 	returned := false
 	defer func() {
 		if returned {
@@ -515,7 +534,7 @@ func (h *Handler) attempt(pl *pool, w http.ResponseWriter, r *http.Request, next
 		h.logger.Warn("pool answer cut short", zap.String("pool", pl.name), zap.String("remote_ip", remoteIP(r)))
 	}()
 	cookies := w.Header()["Set-Cookie"]
-	res := pl.attempt(w, r, next, body, headActs)
+	res := pl.attempt(w, r, next, body, headActs, tried)
 	returned = true
 	pl.requests[res.outcome].Inc()
 	if res.outcome == outcomeUnavailable || res.outcome == outcomeStale {

@@ -408,12 +408,14 @@ func TestPoolTwoUpstreamsRetries(t *testing.T) {
 				}
 				return tc.turn(c)
 			})
+			// A request the first upstream certainly did not have goes to
+			// the second (see TestPoolOtherUpstreams).
 			u2 := newScriptPool(t, func(c *scriptConn, _ int) bool {
 				req := c.head()
 				if req != nil && req.Method == "GET" {
 					return c.send(created)
 				}
-				return serveWhole(c)
+				return req != nil && c.cont(req) && c.body(req) && c.send(created)
 			})
 			backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
 			e := startEdge(t, "caddyfile", "{\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n"+poolsCaddyfile(expectOnEveryRequest+"\t\tprimary "+u1.Addr()+" "+u2.Addr()+

@@ -1,0 +1,225 @@
+package caddymodule
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+	"github.com/ucwa-edge/caddy-ucwa/ucwa"
+)
+
+// TestPoolOtherUpstreams: a pool is several front-end servers. A request
+// that certainly did not reach the one reverse_proxy chose (its
+// connections refused, or closed before the body went out) goes to
+// another of the pool's upstreams before the backup or the 410, whatever
+// the lb_policy and without lb_retries, each upstream at most once; one
+// that may have reached it (reset after the request was read) is never
+// sent to another.
+func TestPoolOtherUpstreams(t *testing.T) {
+	const requests = 20
+	tests := []struct {
+		name string
+		// upstreams are the primary's, in order: down (connections
+		// refused), up, reset (after reading the request), head (closes
+		// the connection once the request's head arrived, before its
+		// body went out).
+		upstreams []string
+		block     string // the primary's subdirectives
+		backup    bool
+		// wantStatus for every request; wantReceived the requests each
+		// upstream received whole (none for one down), wantHeads the
+		// heads alone each had, wantBackup the backup's.
+		wantStatus              int
+		wantSubcode             string
+		wantReceived, wantHeads []int
+		wantBackup              int
+		wantFailovers, wantGone int
+		wantAnswered            int // the primary's answered attempts
+		wantUnavailable         int // the primary's unavailable attempts, when not 0
+		wantFailed              int // the primary's failed attempts
+		// wantCookie: the upstream (1 for the first) whose sticky cookie
+		// of lb_policy cookie each answer sets
+		wantCookie int
+	}{
+		{name: "random, fe1 down, no backup", upstreams: []string{"down", "up"},
+			wantStatus: 201, wantReceived: []int{0, requests}, wantAnswered: requests},
+		{name: "random, fe1 down, backup", upstreams: []string{"down", "up"}, backup: true,
+			wantStatus: 201, wantReceived: []int{0, requests}, wantAnswered: requests},
+		{name: "first, fe1 down, no backup", upstreams: []string{"down", "up"}, block: "lb_policy first",
+			wantStatus: 201, wantReceived: []int{0, requests}, wantAnswered: requests, wantUnavailable: requests},
+		{name: "first, fe1 down, backup", upstreams: []string{"down", "up"}, block: "lb_policy first", backup: true,
+			wantStatus: 201, wantReceived: []int{0, requests}, wantAnswered: requests, wantUnavailable: requests},
+		{name: "round_robin, fe1 down, no backup", upstreams: []string{"down", "up"}, block: "lb_policy round_robin",
+			wantStatus: 201, wantReceived: []int{0, requests}, wantAnswered: requests},
+		{name: "round_robin, fe1 down, backup", upstreams: []string{"down", "up"}, block: "lb_policy round_robin", backup: true,
+			wantStatus: 201, wantReceived: []int{0, requests}, wantAnswered: requests},
+		{name: "cookie, fe1 down, backup", upstreams: []string{"down", "up"}, block: "lb_policy cookie", backup: true,
+			wantStatus: 201, wantReceived: []int{0, requests}, wantAnswered: requests, wantCookie: 2},
+		{name: "weighted_round_robin 1 1, fe1 down, backup", upstreams: []string{"down", "up"}, block: "lb_policy weighted_round_robin 1 1", backup: true,
+			wantStatus: 201, wantReceived: []int{0, requests}, wantAnswered: requests},
+		// fe2's weight 0 takes it out of the pool: the request goes to
+		// the backup, not to fe2.
+		{name: "weighted_round_robin 1 0, fe1 down, backup", upstreams: []string{"down", "up"}, block: "lb_policy weighted_round_robin 1 0", backup: true,
+			wantStatus: 201, wantReceived: []int{0, 0}, wantBackup: requests, wantFailovers: requests, wantUnavailable: requests},
+		{name: "random, fe1 down, health checks, backup", upstreams: []string{"down", "up"}, block: "health_uri /health", backup: true,
+			wantStatus: 201, wantReceived: []int{0, requests}, wantAnswered: requests},
+		{name: "first, fe1 down, fail_duration, backup", upstreams: []string{"down", "up"}, block: "lb_policy first\n\t\t\tfail_duration 1h", backup: true,
+			wantStatus: 201, wantReceived: []int{0, requests}, wantAnswered: requests},
+		{name: "first, fe1 down, lb_retries, backup", upstreams: []string{"down", "up"}, block: "lb_policy first\n\t\t\tlb_retries 1", backup: true,
+			wantStatus: 201, wantReceived: []int{0, requests}, wantAnswered: requests, wantUnavailable: requests},
+		{name: "first, fe1 and fe2 down, fe3 up, no backup", upstreams: []string{"down", "down", "up"}, block: "lb_policy first",
+			wantStatus: 201, wantReceived: []int{0, 0, requests}, wantAnswered: requests, wantUnavailable: 2 * requests},
+		// Each had each request's head once, and never its body: tried
+		// once per request, not again.
+		{name: "first, fe1 closes before the body, backup", upstreams: []string{"head", "up"}, block: "lb_policy first", backup: true,
+			wantStatus: 201, wantReceived: []int{0, requests}, wantHeads: []int{requests, 0}, wantAnswered: requests, wantUnavailable: requests},
+		{name: "first, all close before the body, backup", upstreams: []string{"head", "head", "head"}, block: "lb_policy first", backup: true,
+			wantStatus: 201, wantReceived: []int{0, 0, 0}, wantHeads: []int{requests, requests, requests}, wantBackup: requests,
+			wantFailovers: requests, wantUnavailable: 3 * requests},
+		{name: "random, all close before the body, no backup", upstreams: []string{"head", "head", "head"},
+			wantStatus: 410, wantSubcode: ucwa.SubcodeCannotRedirect, wantReceived: []int{0, 0, 0}, wantHeads: []int{requests, requests, requests},
+			wantGone: requests, wantUnavailable: 3 * requests},
+		{name: "random, both down, backup", upstreams: []string{"down", "down"}, backup: true,
+			wantStatus: 201, wantBackup: requests, wantFailovers: requests, wantUnavailable: 2 * requests},
+		{name: "random, both down, no backup", upstreams: []string{"down", "down"},
+			wantStatus: 410, wantSubcode: ucwa.SubcodeCannotRedirect, wantGone: requests, wantUnavailable: 2 * requests},
+		// It may have reached fe1, which may have rung the phone.
+		{name: "first, fe1 resets after reading the request, backup", upstreams: []string{"reset", "up"}, block: "lb_policy first", backup: true,
+			wantStatus: 502, wantSubcode: ucwa.SubcodeServiceFailure, wantReceived: []int{requests, 0}, wantFailed: requests},
+		{name: "first, fe1 resets after reading the request, no backup", upstreams: []string{"reset", "up"}, block: "lb_policy first",
+			wantStatus: 502, wantSubcode: ucwa.SubcodeServiceFailure, wantReceived: []int{requests, 0}, wantFailed: requests},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fes := make([]*testkit.Pool, len(tt.upstreams))
+			addrs := make([]string, len(tt.upstreams))
+			for i, kind := range tt.upstreams {
+				name := fmt.Sprintf("fe%d", i+1)
+				switch kind {
+				case "down":
+					addrs[i] = testkit.DownAddr(t)
+					continue
+				case "up":
+					fes[i] = testkit.NewPool(t, name, testkit.AnswerCreated)
+				case "reset":
+					fes[i] = testkit.NewPool(t, name, testkit.AnswerReset)
+				case "head":
+					fes[i] = testkit.NewPool(t, name, testkit.AnswerCreated)
+					fes[i].SetEarly(func(_ *testkit.Pool, w http.ResponseWriter, _ *http.Request) bool {
+						if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+							_ = conn.Close()
+						}
+						return true
+					})
+				default:
+					t.Fatalf("unknown kind %q", kind)
+				}
+				addrs[i] = fes[i].Addr()
+			}
+			pools := fmt.Sprintf("\t\tprimary %s {\n\t\t\t%s\n\t\t}\n", strings.Join(addrs, " "), tt.block)
+			var backup *testkit.Pool
+			if tt.backup {
+				backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
+				pools += "\t\tbackup " + backup.Addr() + "\n"
+			}
+			e := startEdge(t, "caddyfile", poolsCaddyfile(pools), testkit.WithAdmin())
+
+			wantPool := "primary"
+			switch {
+			case tt.wantBackup > 0:
+				wantPool = "backup"
+			case tt.wantStatus == 410:
+				wantPool = ""
+			}
+			for i := range requests {
+				resp := e.startPhoneAudio(fmt.Sprintf("op-%d", i))
+				if resp.Status != tt.wantStatus {
+					t.Fatalf("request %d: status %d, want %d; body %s", i, resp.Status, tt.wantStatus, resp.Body)
+				}
+				if tt.wantSubcode != "" {
+					if got := ucwaError(t, resp.Body); got.Subcode != tt.wantSubcode {
+						t.Fatalf("request %d: subcode %q, want %q", i, got.Subcode, tt.wantSubcode)
+					}
+				}
+				if got := resp.Header.Get("X-Ucwa-Pool"); got != "pool="+wantPool {
+					t.Errorf("request %d: X-Ucwa-Pool %q, want pool=%s", i, got, wantPool)
+				}
+				if tt.wantCookie > 0 {
+					// reverse_proxy's cookie: an HMAC of the upstream's dial
+					// address, with an empty secret.
+					mac := hmac.New(sha256.New, nil)
+					mac.Write([]byte(addrs[tt.wantCookie-1]))
+					if got, want := resp.Header.Values("Set-Cookie"), "lb="+hex.EncodeToString(mac.Sum(nil))+";"; len(got) != 1 || !strings.HasPrefix(got[0], want) {
+						t.Errorf("request %d: Set-Cookie %q, want fe%d's %s", i, got, tt.wantCookie, want)
+					}
+				}
+			}
+			// Every request received whole once at most, by one server.
+			seen := map[string]string{}
+			received := func(name string, p *testkit.Pool, want int) {
+				t.Helper()
+				got := p.OperationIDs()
+				if len(got) != want {
+					t.Errorf("%s received %d requests, want %d", name, len(got), want)
+				}
+				for _, op := range got {
+					if other, ok := seen[op]; ok {
+						t.Errorf("%s delivered twice: at %s and %s", op, other, name)
+					}
+					seen[op] = name
+				}
+			}
+			for i, fe := range fes {
+				if fe == nil {
+					continue
+				}
+				received(fe.Name(), fe, tt.wantReceived[i])
+				wantHeads := 0
+				if tt.wantHeads != nil {
+					wantHeads = tt.wantHeads[i]
+				}
+				if heads := fe.Arrived.Load() - fe.Requests.Load(); heads != int64(wantHeads) {
+					t.Errorf("%s had %d heads alone, want %d", fe.Name(), heads, wantHeads)
+				}
+			}
+			if backup != nil {
+				received("backup", backup, tt.wantBackup)
+			}
+			// The audit trail names the pool that took each request.
+			audited := 0
+			for line := range strings.Lines(e.Logs().String()) {
+				if !strings.Contains(line, `"msg":"guarded request"`) || !strings.Contains(line, fmt.Sprintf(`"status":%d`, tt.wantStatus)) {
+					continue
+				}
+				if wantPool == "" && !strings.Contains(line, `"pool":`) || wantPool != "" && strings.Contains(line, `"pool":"`+wantPool+`"`) {
+					audited++
+				}
+			}
+			if audited != requests {
+				t.Errorf("%d audit lines with status %d and pool %q, want %d", audited, tt.wantStatus, wantPool, requests)
+			}
+			metrics := e.Metrics()
+			for sample, want := range map[string]int{
+				"caddy_ucwa_pool_failovers_total":                                   tt.wantFailovers,
+				"caddy_ucwa_cannot_redirect_total":                                  tt.wantGone,
+				`caddy_ucwa_pool_requests_total{outcome="answered",pool="primary"}`: tt.wantAnswered,
+				`caddy_ucwa_pool_requests_total{outcome="failed",pool="primary"}`:   tt.wantFailed,
+			} {
+				if got := testkit.MetricValue(t, metrics, sample); got != float64(want) {
+					t.Errorf("%s %v, want %d", sample, got, want)
+				}
+			}
+			if tt.wantUnavailable != 0 {
+				sample := `caddy_ucwa_pool_requests_total{outcome="unavailable",pool="primary"}`
+				if got := testkit.MetricValue(t, metrics, sample); got != float64(tt.wantUnavailable) {
+					t.Errorf("%s %v, want %d", sample, got, tt.wantUnavailable)
+				}
+			}
+		})
+	}
+}
