@@ -223,3 +223,42 @@ func TestPoolOtherUpstreams(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolOtherUpstreamsIdempotency: with idempotency, a request the
+// pool's first upstream refused and its second answered is delivered
+// once (its repeat is not sent again), and one no upstream of the pool
+// took is released: its repeat is tried anew, not refused as taken.
+func TestPoolOtherUpstreamsIdempotency(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		second     bool // the pool's second upstream is up, else down too
+		wantStatus int
+		wantRepeat int
+	}{
+		// jwt off: a repeat of a delivered request is refused (409),
+		// never given the first answer.
+		{"second upstream up", true, http.StatusCreated, http.StatusConflict},
+		{"both down", false, http.StatusGone, http.StatusGone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			second := testkit.DownAddr(t)
+			var fe2 *testkit.Pool
+			if tc.second {
+				fe2 = testkit.NewPool(t, "fe2", testkit.AnswerCreated)
+				second = fe2.Addr()
+			}
+			e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tidempotency\n\t\tprimary "+testkit.DownAddr(t)+" "+second+" {\n\t\t\tlb_policy first\n\t\t}\n"))
+			if resp := e.startPhoneAudio("op-once"); resp.Status != tc.wantStatus {
+				t.Fatalf("status %d, want %d; body %s", resp.Status, tc.wantStatus, resp.Body)
+			}
+			if resp := e.startPhoneAudio("op-once"); resp.Status != tc.wantRepeat {
+				t.Errorf("the repeat: status %d, want %d; body %s", resp.Status, tc.wantRepeat, resp.Body)
+			}
+			if fe2 != nil {
+				if got := fe2.OperationIDs(); len(got) != 1 {
+					t.Errorf("fe2 received %v, want op-once once", got)
+				}
+			}
+		})
+	}
+}
