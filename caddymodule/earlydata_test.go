@@ -325,13 +325,9 @@ func selfSignedCert(t *testing.T) (certFile, keyFile string, roots *x509.CertPoo
 	return certFile, keyFile, roots
 }
 
-// TestHTTP3BodyTimeout: over HTTP/3, whose server takes none of net/http's
-// timeouts (Caddy sets read deadlines per request instead), a body that
-// does not arrive before read_body passes is answered 408 ClientTimeout,
-// as over HTTP/1.1 and HTTP/2, and reaches no pool. The client sends part of its body and never the rest; read_body
-// is configuration, not a measure, and the context only keeps a broken
-// edge from hanging the test.
-func TestHTTP3BodyTimeout(t *testing.T) {
+// startBodyTimeoutEdge starts an edge over TLS for localhost, its server's
+// read_body 1s, in front of a raw pool that records what it receives.
+func startBodyTimeoutEdge(t *testing.T) (edge, *testkit.RawUpstream, *x509.CertPool) {
 	certFile, keyFile, roots := selfSignedCert(t)
 	pool := testkit.NewRawUpstream(t)
 	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
@@ -349,6 +345,17 @@ https://localhost:EDGE_PORT {
 		primary %s
 	}
 }`, certFile, keyFile, pool.Addr()))
+	return e, pool, roots
+}
+
+// TestHTTP3BodyTimeout: over HTTP/3, whose server takes none of net/http's
+// timeouts (Caddy sets read deadlines per request instead), a body that
+// does not arrive before read_body passes is answered 408 ClientTimeout,
+// as over HTTP/1.1 and HTTP/2, and reaches no pool. The client sends part of its body and never the rest; read_body
+// is configuration, not a measure, and the context only keeps a broken
+// edge from hanging the test.
+func TestHTTP3BodyTimeout(t *testing.T) {
+	e, pool, roots := startBodyTimeoutEdge(t)
 	port := strconv.Itoa(e.Port("EDGE_PORT"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -112,19 +112,7 @@ func TestPoolHTTP2StallCountsAsFailure(t *testing.T) {
 // request may have reached the upstream that stalled, and goes neither to
 // the pool's other upstream nor to the backup.
 func TestPoolHTTP2StallNotTriedOnAnotherUpstream(t *testing.T) {
-	stalling := newH2PoolWithSettings(t, false, []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}},
-		func(c *h2Conn, _ int) bool {
-			req := c.head()
-			if req == nil {
-				return false
-			}
-			if c.p.nextTurn() == 0 {
-				return c.cont(req) && c.grant(req, req.contentLength) && c.body(req) && c.created(req)
-			}
-			for c.next() != nil { // no window, ever
-			}
-			return false
-		})
+	stalling := newStallingH2Pool(t, false)
 	other := newH2Pool(t, false, func(c *h2Conn, _ int) bool { return serveH2(c) })
 	backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
 	e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tprimary "+stalling.URL()+" "+other.URL()+

@@ -99,6 +99,25 @@ func TestPoolHTTP2SilentConnRetired(t *testing.T) {
 	}
 }
 
+// newStallingH2Pool starts an HTTP/2 pool whose connections start with
+// a stream window of 0: its first request is granted its body and
+// answered, every later one is never granted a byte.
+func newStallingH2Pool(t *testing.T, overTLS bool) *h2Pool {
+	return newH2PoolWithSettings(t, overTLS, []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}},
+		func(c *h2Conn, _ int) bool {
+			req := c.head()
+			if req == nil {
+				return false
+			}
+			if c.p.nextTurn() == 0 {
+				return c.cont(req) && c.grant(req, req.contentLength) && c.body(req) && c.created(req)
+			}
+			for c.next() != nil { // no window, ever
+			}
+			return false
+		})
+}
+
 // TestPoolHTTP2FlowControlStall: a pool that speaks HTTP/2, starts its
 // connections with a stream window of 0 (which is legal) and grants the
 // second request's stream none, so its body never goes out and Go's
@@ -109,19 +128,7 @@ func TestPoolHTTP2SilentConnRetired(t *testing.T) {
 func TestPoolHTTP2FlowControlStall(t *testing.T) {
 	for _, setup := range h2Setups {
 		t.Run(setup.name, func(t *testing.T) {
-			primary := newH2PoolWithSettings(t, setup.overTLS, []http2.Setting{{ID: http2.SettingInitialWindowSize, Val: 0}},
-				func(c *h2Conn, _ int) bool {
-					req := c.head()
-					if req == nil {
-						return false
-					}
-					if c.p.nextTurn() == 0 {
-						return c.cont(req) && c.grant(req, req.contentLength) && c.body(req) && c.created(req)
-					}
-					for c.next() != nil { // no window, ever
-					}
-					return false
-				})
+			primary := newStallingH2Pool(t, setup.overTLS)
 			caFile := ""
 			if setup.overTLS {
 				caFile = primary.caFile(t)

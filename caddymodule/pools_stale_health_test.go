@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
@@ -28,22 +27,7 @@ func TestPoolStaleConnectionsNotFailures(t *testing.T) {
 		{"without backup", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var warm sync.WaitGroup
-			warm.Add(idle)
-			var reset atomic.Int64
-			primary := newRawPool(t, func(_ *http.Request, nth int) rawAction {
-				if nth == 0 {
-					// Hold every first answer until idle requests are in:
-					// the edge then has idle connections to the pool.
-					warm.Done()
-					warm.Wait()
-					return rawServe
-				}
-				if reset.Add(-1) >= 0 {
-					return rawReset
-				}
-				return rawServe
-			})
+			primary, reset := newStalePool(t, idle)
 			pools := expectOnEveryRequest + "\t\tprimary " + primary.Addr() +
 				" {\n\t\t\tfail_duration 10m\n\t\t\ttransport http {\n\t\t\t\texpect_continue_timeout 10m\n\t\t\t}\n\t\t}"
 			var backup *testkit.Pool

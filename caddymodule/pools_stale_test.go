@@ -109,22 +109,7 @@ func TestPoolStaleConnections(t *testing.T) {
 		{"every kept-alive connection stale", idle, 1 + maxStaleConns, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var warm sync.WaitGroup
-			warm.Add(idle)
-			var reset atomic.Int64
-			primary := newRawPool(t, func(_ *http.Request, nth int) rawAction {
-				if nth == 0 {
-					// Hold every first answer until idle requests are in:
-					// the edge then has idle connections to the pool.
-					warm.Done()
-					warm.Wait()
-					return rawServe
-				}
-				if reset.Add(-1) >= 0 {
-					return rawReset
-				}
-				return rawServe
-			})
+			primary, reset := newStalePool(t, idle)
 			backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
 			e := startEdge(t, "caddyfile", "{\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n"+
 				poolsCaddyfile(expectOnEveryRequest+"\t\tprimary "+primary.Addr()+waitForBody+"\n\t\tbackup "+backup.Addr()+waitForBody), testkit.WithAdmin())
@@ -501,6 +486,28 @@ type rawPool struct {
 
 	headers []http.Header // of every request whose headers were read
 	ops     []string      // operationIds of the requests read whole
+}
+
+// newStalePool starts a raw pool that holds each connection's first
+// answer until idle requests are in, so that the edge then keeps idle
+// connections to it, and resets as many of the later requests as reset
+// holds when they come, as a connection the pool closed while it was
+// idle takes none.
+func newStalePool(t *testing.T, idle int) (*rawPool, *atomic.Int64) {
+	var warm sync.WaitGroup
+	warm.Add(idle)
+	reset := new(atomic.Int64)
+	return newRawPool(t, func(_ *http.Request, nth int) rawAction {
+		if nth == 0 {
+			warm.Done()
+			warm.Wait()
+			return rawServe
+		}
+		if reset.Add(-1) >= 0 {
+			return rawReset
+		}
+		return rawServe
+	}), reset
 }
 
 // newRawPool starts a raw pool on a reserved loopback port; decide says

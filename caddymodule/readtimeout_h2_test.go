@@ -3,40 +3,22 @@ package caddymodule
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
 // TestHTTP2BodyTimeout: over HTTP/2, a body that does not arrive before
 // the server's read_body passes is answered 408 ClientTimeout, as over
-// HTTP/1.1 and HTTP/3, reaches no pool and gets its audit line. The client sends part of its
-// body and never the rest; read_body is configuration, not a measure,
-// and the context only keeps a broken edge from hanging the test.
+// HTTP/1.1 and HTTP/3, reaches no pool and gets its audit line. The
+// client sends part of its body and never the rest; read_body is
+// configuration, not a measure, and the context only keeps a broken
+// edge from hanging the test.
 func TestHTTP2BodyTimeout(t *testing.T) {
-	certFile, keyFile, roots := selfSignedCert(t)
-	pool := testkit.NewRawUpstream(t)
-	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
-	servers {
-		timeouts {
-			read_body 1s
-		}
-	}
-}
-https://localhost:EDGE_PORT {
-	tls %s %s
-	ucwa {
-		jwt off
-		default_region US
-		primary %s
-	}
-}`, certFile, keyFile, pool.Addr()))
+	e, pool, roots := startBodyTimeoutEdge(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	protocols := new(http.Protocols)
