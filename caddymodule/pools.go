@@ -317,9 +317,9 @@ func setPoolTransportDefaults(proxy *reverseproxy.Handler) error {
 // startPhoneAudio request that reached a pool may already have rung a
 // phone, so a request goes out again (on another connection or upstream
 // of the same pool, or to the backup) only when the pool certainly did
-// not receive it whole, and never once it may have. Every outcome ends in an answer
-// written here or by a pool, so it returns nil once pools are
-// configured. Without pools it calls next.
+// not receive it whole, and never once it may have. Every outcome ends
+// in an answer written here or by a pool, so it returns nil once pools
+// are configured. Without pools it calls next.
 func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, in *intake) error {
 	if len(h.pools) == 0 {
 		forwarded := new(bodyReader)
