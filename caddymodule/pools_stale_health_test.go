@@ -1,10 +1,8 @@
 package caddymodule
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
@@ -37,18 +35,7 @@ func TestPoolStaleConnectionsNotFailures(t *testing.T) {
 			}
 			e := startEdge(t, "caddyfile", poolsCaddyfile(pools), testkit.WithAdmin())
 
-			var wg sync.WaitGroup
-			for i := range idle {
-				wg.Go(func() {
-					if resp := e.startPhoneAudio(fmt.Sprint("warm-", i)); resp.Status != http.StatusCreated {
-						t.Errorf("warming up: %d %s", resp.Status, resp.Body)
-					}
-				})
-			}
-			wg.Wait()
-			if got := primary.Conns(); got != idle {
-				t.Fatalf("the edge made %d connections to the pool, want %d", got, idle)
-			}
+			warmStalePool(t, e, primary, idle)
 
 			reset.Store(1)
 			for _, op := range []string{"op-stale", "op-next"} {

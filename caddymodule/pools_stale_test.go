@@ -114,18 +114,7 @@ func TestPoolStaleConnections(t *testing.T) {
 			e := startEdge(t, "caddyfile", "{\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n"+
 				poolsCaddyfile(expectOnEveryRequest+"\t\tprimary "+primary.Addr()+waitForBody+"\n\t\tbackup "+backup.Addr()+waitForBody), testkit.WithAdmin())
 
-			var wg sync.WaitGroup
-			for i := range idle {
-				wg.Go(func() {
-					if resp := e.startPhoneAudio(fmt.Sprint("warm-", i)); resp.Status != http.StatusCreated {
-						t.Errorf("warming up: %d %s", resp.Status, resp.Body)
-					}
-				})
-			}
-			wg.Wait()
-			if got := primary.Conns(); got != idle {
-				t.Fatalf("the edge made %d connections to the pool, want %d", got, idle)
-			}
+			warmStalePool(t, e, primary, idle)
 
 			reset.Store(tc.reset)
 			resp := e.startPhoneAudio("op-stale")
@@ -486,6 +475,25 @@ type rawPool struct {
 
 	headers []http.Header // of every request whose headers were read
 	ops     []string      // operationIds of the requests read whole
+}
+
+// warmStalePool sends idle requests at once through e, so that the edge
+// then holds idle kept-alive connections to primary, one for each (see
+// newStalePool).
+func warmStalePool(t *testing.T, e edge, primary *rawPool, idle int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := range idle {
+		wg.Go(func() {
+			if resp := e.startPhoneAudio(fmt.Sprint("warm-", i)); resp.Status != http.StatusCreated {
+				t.Errorf("warming up: %d %s", resp.Status, resp.Body)
+			}
+		})
+	}
+	wg.Wait()
+	if got := primary.Conns(); got != idle {
+		t.Fatalf("the edge made %d connections to the pool, want %d", got, idle)
+	}
 }
 
 // newStalePool starts a raw pool that holds each connection's first
