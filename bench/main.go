@@ -65,6 +65,9 @@
 //	                   more per system call and wake-up)
 //	-formats list      bodies to run, of json, xml, batch (default json,xml,batch)
 //	-distinct n        distinct tokens of the memory round; 0 skips it (default 4000)
+//	-routes list       routes to measure beside plain reverse_proxy, of edge,
+//	                   expect, idem-memory, idem-redis, all (default all of
+//	                   them): a quicker look at one
 //	-all-features s    Caddyfile text added to the all-features route
 //	                   (default allFeatures; "" omits the route)
 //	-audit=false       measure without the audit trail (its logger off)
@@ -181,6 +184,32 @@ const (
 	routeAll     = "all features"
 )
 
+// routeFlags names the routes for -routes.
+var routeFlags = map[string]string{
+	"edge":        routeEdge,
+	"expect":      routeExpect,
+	"idem-memory": routeIdemMem,
+	"idem-redis":  routeIdemRed,
+	"all":         routeAll,
+}
+
+// measuredRoutes is the set of routes that -routes names; nil, all of
+// them.
+func measuredRoutes(list string) (map[string]bool, error) {
+	if list == "" {
+		return nil, nil
+	}
+	set := map[string]bool{}
+	for name := range strings.SplitSeq(list, ",") {
+		r, ok := routeFlags[strings.TrimSpace(name)]
+		if !ok {
+			return nil, fmt.Errorf("-routes: no route %q (routes: %s)", name, strings.Join(slices.Sorted(maps.Keys(routeFlags)), ", "))
+		}
+		set[r] = true
+	}
+	return set, nil
+}
+
 // targets are the routes' targets against plain reverse_proxy in the same
 // run (0: none).
 var targets = map[string]struct {
@@ -210,6 +239,7 @@ func main() {
 	flag.IntVar(&rate, "rate", 0, "requests per second of every round (0: as fast as the workers go)")
 	profileDir := flag.String("cpuprofile", "", "write a CPU profile of Caddy per route (its last round) to this directory")
 	straceDir := flag.String("strace", "", "count Caddy's system calls per route (its last round) with strace -f -c into this directory")
+	only := flag.String("routes", "", "routes to measure beside plain reverse_proxy, of "+strings.Join(slices.Sorted(maps.Keys(routeFlags)), ", ")+", comma-separated (default all)")
 	flag.Parse()
 	log.SetFlags(0)
 	want := map[string]bool{}
@@ -349,12 +379,14 @@ func main() {
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), *rounds, *round, *workers, runtime.NumCPU(),
 		orDefault(os.Getenv("GOMAXPROCS"), "all cores"), auditTrail)
 
-	jsonRoutes := []string{routePlain, routeEdge, routeExpect, routeIdemMem}
-	for _, r := range []string{routeIdemRed, routeAll} {
-		if ports[r] != 0 {
-			jsonRoutes = append(jsonRoutes, r)
-		}
+	measured, err := measuredRoutes(*only)
+	check(err)
+	keep := func(routes ...string) []string {
+		return slices.DeleteFunc(routes, func(r string) bool {
+			return r != routePlain && (ports[r] == 0 || measured != nil && !measured[r])
+		})
 	}
+	jsonRoutes := keep(routePlain, routeEdge, routeExpect, routeIdemMem, routeIdemRed, routeAll)
 	for _, f := range []struct {
 		name, path, contentType, body string
 		routes                        []string
@@ -362,8 +394,8 @@ func main() {
 		targets                       bool // the targets are for this body
 	}{
 		{"JSON", startPath, "application/json", seedJSON, jsonRoutes, true, true},
-		{"XML", startPath, "application/xml", seedXML, []string{routePlain, routeEdge}, false, true},
-		{"batch", batchPath, "multipart/batching; boundary=3e1a", batchOfGETs(10), []string{routePlain, routeEdge}, false, false},
+		{"XML", startPath, "application/xml", seedXML, keep(routePlain, routeEdge), false, true},
+		{"batch", batchPath, "multipart/batching; boundary=3e1a", batchOfGETs(10), keep(routePlain, routeEdge), false, false},
 	} {
 		if !want[strings.ToLower(f.name)] {
 			continue
