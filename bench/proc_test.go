@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -30,5 +31,47 @@ func TestProcStat(t *testing.T) {
 	}
 	if n := procSwitches(pid); n == 0 {
 		t.Error("no context switch counted")
+	}
+}
+
+// TestMeasuredRoutes: -routes names routes by their flag names; a name
+// that is none is an error that lists them, not a run of nothing.
+func TestMeasuredRoutes(t *testing.T) {
+	for _, tc := range []struct {
+		list string
+		want []string
+		err  bool
+	}{
+		{list: "", want: nil},
+		{list: "edge", want: []string{routeEdge}},
+		{list: "edge, idem-memory", want: []string{routeEdge, routeIdemMem}},
+		{list: "idem-redis,all,expect", want: []string{routeIdemRed, routeAll, routeExpect}},
+		{list: "plain", err: true},
+		{list: "edge,", err: true},
+	} {
+		got, err := measuredRoutes(tc.list)
+		if tc.err {
+			if err == nil || !strings.Contains(err.Error(), "idem-memory") {
+				t.Errorf("%q: error %v, want one listing the routes", tc.list, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tc.list, err)
+		}
+		if tc.want == nil {
+			if got != nil {
+				t.Errorf("%q: %v, want every route (nil)", tc.list, got)
+			}
+			continue
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("%q: %v, want %v", tc.list, got, tc.want)
+		}
+		for _, r := range tc.want {
+			if !got[r] {
+				t.Errorf("%q: %v lacks %q", tc.list, got, r)
+			}
+		}
 	}
 }
