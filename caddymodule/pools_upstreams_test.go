@@ -21,31 +21,58 @@ import (
 // that may have reached it (reset after the request was read) is never
 // sent to another.
 func TestPoolOtherUpstreams(t *testing.T) {
-	const requests = 20
-	tests := []struct {
-		name string
-		// upstreams are the primary's, in order: down (connections
-		// refused), up, reset (after reading the request), head (closes
-		// the connection once the request's head arrived, before its
-		// body went out).
-		upstreams []string
-		block     string // the primary's subdirectives
-		backup    bool
-		// wantStatus for every request; wantReceived the requests each
-		// upstream received whole (none for one down), wantHeads the
-		// heads alone each had, wantBackup the backup's.
-		wantStatus              int
-		wantSubcode             string
-		wantReceived, wantHeads []int
-		wantBackup              int
-		wantFailovers, wantGone int
-		wantAnswered            int // the primary's answered attempts
-		wantUnavailable         int // the primary's unavailable attempts, when not 0
-		wantFailed              int // the primary's failed attempts
-		// wantCookie: the upstream (1 for the first) whose sticky cookie
-		// of lb_policy cookie each answer sets
-		wantCookie int
-	}{
+	for _, tt := range otherUpstreamsCases {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, false) })
+	}
+}
+
+// otherUpstreamsRequests is how many requests each case of
+// otherUpstreamsCases sends.
+const otherUpstreamsRequests = 20
+
+// otherUpstreamsCase is a pool of several upstreams, each up or failing
+// its own way, and what becomes of the requests sent to it.
+type otherUpstreamsCase struct {
+	name string
+	// upstreams are the primary's, in order: down (connections
+	// refused), up, reset (after reading the request), head (closes
+	// the connection once the request's head arrived, before its
+	// body went out).
+	upstreams []string
+	block     string // the primary's subdirectives
+	backup    bool
+	// wantStatus for every request; wantReceived the requests each
+	// upstream received whole (none for one down), wantHeads the
+	// heads alone each had, wantBackup the backup's.
+	wantStatus              int
+	wantSubcode             string
+	wantReceived, wantHeads []int
+	wantBackup              int
+	wantFailovers, wantGone int
+	wantAnswered            int // the primary's answered attempts
+	wantUnavailable         int // the primary's unavailable attempts, when not 0
+	wantFailed              int // the primary's failed attempts
+	// wantCookie: the upstream (1 for the first) whose sticky cookie
+	// of lb_policy cookie each answer sets
+	wantCookie int
+}
+
+var otherUpstreamsCases = func() []otherUpstreamsCase {
+	const requests = otherUpstreamsRequests
+	return []otherUpstreamsCase{
+		// A pool of one front end: up, down, or failing after the
+		// request may have reached it.
+		{name: "one up", upstreams: []string{"up"},
+			wantStatus: 201, wantReceived: []int{requests}, wantAnswered: requests},
+		{name: "one down, backup", upstreams: []string{"down"}, backup: true,
+			wantStatus: 201, wantBackup: requests, wantFailovers: requests, wantUnavailable: requests},
+		{name: "one down, no backup", upstreams: []string{"down"},
+			wantStatus: 410, wantSubcode: ucwa.SubcodeCannotRedirect, wantGone: requests, wantUnavailable: requests},
+		{name: "one closes before the body, backup", upstreams: []string{"head"}, backup: true,
+			wantStatus: 201, wantReceived: []int{0}, wantHeads: []int{requests}, wantBackup: requests,
+			wantFailovers: requests, wantUnavailable: requests},
+		{name: "one resets after reading the request, backup", upstreams: []string{"reset"}, backup: true,
+			wantStatus: 502, wantSubcode: ucwa.SubcodeServiceFailure, wantReceived: []int{requests}, wantFailed: requests},
 		{name: "random, fe1 down, no backup", upstreams: []string{"down", "up"},
 			wantStatus: 201, wantReceived: []int{0, requests}, wantAnswered: requests},
 		{name: "random, fe1 down, backup", upstreams: []string{"down", "up"}, backup: true,
@@ -94,151 +121,160 @@ func TestPoolOtherUpstreams(t *testing.T) {
 		{name: "first, fe1 resets after reading the request, no backup", upstreams: []string{"reset", "up"}, block: "lb_policy first",
 			wantStatus: 502, wantSubcode: ucwa.SubcodeServiceFailure, wantReceived: []int{requests, 0}, wantFailed: requests},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fes := make([]*testkit.Pool, len(tt.upstreams))
-			addrs := make([]string, len(tt.upstreams))
-			for i, kind := range tt.upstreams {
-				name := fmt.Sprintf("fe%d", i+1)
-				switch kind {
-				case "down":
-					addrs[i] = testkit.DownAddr(t)
-					continue
-				case "up":
-					fes[i] = testkit.NewPool(t, name, testkit.AnswerCreated)
-				case "reset":
-					fes[i] = testkit.NewPool(t, name, testkit.AnswerReset)
-				case "head":
-					fes[i] = testkit.NewPool(t, name, testkit.AnswerCreated)
-					fes[i].SetEarly(func(_ *testkit.Pool, w http.ResponseWriter, _ *http.Request) bool {
-						if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-							_ = conn.Close()
-						}
-						return true
-					})
-				default:
-					t.Fatalf("unknown kind %q", kind)
-				}
-				addrs[i] = fes[i].Addr()
-			}
-			pools := fmt.Sprintf("\t\tprimary %s {\n\t\t\t%s\n\t\t}\n", strings.Join(addrs, " "), tt.block)
-			var backup *testkit.Pool
-			if tt.backup {
-				backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
-				pools += "\t\tbackup " + backup.Addr() + "\n"
-			}
-			e := startEdge(t, "caddyfile", poolsCaddyfile(pools), testkit.WithAdmin())
+}()
 
-			wantPool := "primary"
-			switch {
-			case tt.wantBackup > 0:
-				wantPool = "backup"
-			case tt.wantStatus == 410:
-				wantPool = ""
+// run sends the case's requests through a real Caddy to a primary whose
+// upstreams are the case's, each named by its address or, when dynamic,
+// found by a dynamic upstream source (an A lookup of localhost at each
+// one's port, combined by dynamic multi in the case's order), and checks
+// what each upstream, the backup, the audit trail and the metrics saw.
+func (tt otherUpstreamsCase) run(t *testing.T, dynamic bool) {
+	const requests = otherUpstreamsRequests
+	fes := make([]*testkit.Pool, len(tt.upstreams))
+	addrs := make([]string, len(tt.upstreams))
+	for i, kind := range tt.upstreams {
+		name := fmt.Sprintf("fe%d", i+1)
+		switch kind {
+		case "down":
+			addrs[i] = testkit.DownAddr(t)
+			continue
+		case "up":
+			fes[i] = testkit.NewPool(t, name, testkit.AnswerCreated)
+		case "reset":
+			fes[i] = testkit.NewPool(t, name, testkit.AnswerReset)
+		case "head":
+			fes[i] = testkit.NewPool(t, name, testkit.AnswerCreated)
+			fes[i].SetEarly(func(_ *testkit.Pool, w http.ResponseWriter, _ *http.Request) bool {
+				if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+					_ = conn.Close()
+				}
+				return true
+			})
+		default:
+			t.Fatalf("unknown kind %q", kind)
+		}
+		addrs[i] = fes[i].Addr()
+	}
+	pools := primaryPool(t, addrs, tt.block, dynamic)
+	var backup *testkit.Pool
+	if tt.backup {
+		backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
+		pools += "\t\tbackup " + backup.Addr() + "\n"
+	}
+	e := startEdge(t, "caddyfile", poolsCaddyfile(pools), testkit.WithAdmin())
+
+	wantPool := "primary"
+	switch {
+	case tt.wantBackup > 0:
+		wantPool = "backup"
+	case tt.wantStatus == 410:
+		wantPool = ""
+	}
+	for i := range requests {
+		resp := e.startPhoneAudio(fmt.Sprintf("op-%d", i))
+		if resp.Status != tt.wantStatus {
+			t.Fatalf("request %d: status %d, want %d; body %s", i, resp.Status, tt.wantStatus, resp.Body)
+		}
+		if tt.wantSubcode != "" {
+			if got := ucwaError(t, resp.Body); got.Subcode != tt.wantSubcode {
+				t.Fatalf("request %d: subcode %q, want %q", i, got.Subcode, tt.wantSubcode)
 			}
-			for i := range requests {
-				resp := e.startPhoneAudio(fmt.Sprintf("op-%d", i))
-				if resp.Status != tt.wantStatus {
-					t.Fatalf("request %d: status %d, want %d; body %s", i, resp.Status, tt.wantStatus, resp.Body)
-				}
-				if tt.wantSubcode != "" {
-					if got := ucwaError(t, resp.Body); got.Subcode != tt.wantSubcode {
-						t.Fatalf("request %d: subcode %q, want %q", i, got.Subcode, tt.wantSubcode)
-					}
-				}
-				if got := resp.Header.Get("X-Ucwa-Pool"); got != "pool="+wantPool {
-					t.Errorf("request %d: X-Ucwa-Pool %q, want pool=%s", i, got, wantPool)
-				}
-				if tt.wantCookie > 0 {
-					// reverse_proxy's cookie: an HMAC of the upstream's dial
-					// address, with an empty secret.
-					mac := hmac.New(sha256.New, nil)
-					mac.Write([]byte(addrs[tt.wantCookie-1]))
-					if got, want := resp.Header.Values("Set-Cookie"), "lb="+hex.EncodeToString(mac.Sum(nil))+";"; len(got) != 1 || !strings.HasPrefix(got[0], want) {
-						t.Errorf("request %d: Set-Cookie %q, want fe%d's %s", i, got, tt.wantCookie, want)
-					}
-				}
+		}
+		if got := resp.Header.Get("X-Ucwa-Pool"); got != "pool="+wantPool {
+			t.Errorf("request %d: X-Ucwa-Pool %q, want pool=%s", i, got, wantPool)
+		}
+		if tt.wantCookie > 0 {
+			// reverse_proxy's cookie: an HMAC of the upstream's dial
+			// address, with an empty secret.
+			mac := hmac.New(sha256.New, nil)
+			mac.Write([]byte(addrs[tt.wantCookie-1]))
+			if got, want := resp.Header.Values("Set-Cookie"), "lb="+hex.EncodeToString(mac.Sum(nil))+";"; len(got) != 1 || !strings.HasPrefix(got[0], want) {
+				t.Errorf("request %d: Set-Cookie %q, want fe%d's %s", i, got, tt.wantCookie, want)
 			}
-			// Every request received whole once at most, by one server.
-			seen := map[string]string{}
-			received := func(name string, p *testkit.Pool, want int) {
-				t.Helper()
-				got := p.OperationIDs()
-				if len(got) != want {
-					t.Errorf("%s received %d requests, want %d", name, len(got), want)
-				}
-				for _, op := range got {
-					if other, ok := seen[op]; ok {
-						t.Errorf("%s delivered twice: at %s and %s", op, other, name)
-					}
-					seen[op] = name
-				}
+		}
+	}
+	// Every request received whole once at most, by one server.
+	seen := map[string]string{}
+	received := func(name string, p *testkit.Pool, want int) {
+		t.Helper()
+		got := p.OperationIDs()
+		if len(got) != want {
+			t.Errorf("%s received %d requests, want %d", name, len(got), want)
+		}
+		for _, op := range got {
+			if other, ok := seen[op]; ok {
+				t.Errorf("%s delivered twice: at %s and %s", op, other, name)
 			}
-			for i, fe := range fes {
-				if fe == nil {
-					continue
-				}
-				received(fe.Name(), fe, tt.wantReceived[i])
-				wantHeads := 0
-				if tt.wantHeads != nil {
-					wantHeads = tt.wantHeads[i]
-				}
-				if heads := fe.Arrived.Load() - fe.Requests.Load(); heads != int64(wantHeads) {
-					t.Errorf("%s had %d heads alone, want %d", fe.Name(), heads, wantHeads)
-				}
-			}
-			if backup != nil {
-				received("backup", backup, tt.wantBackup)
-			}
-			// The audit trail names the pool that took each request.
-			audited := 0
-			for line := range strings.Lines(e.Logs().String()) {
-				if !strings.Contains(line, `"msg":"guarded request"`) || !strings.Contains(line, fmt.Sprintf(`"status":%d`, tt.wantStatus)) {
-					continue
-				}
-				if wantPool == "" && !strings.Contains(line, `"pool":`) || wantPool != "" && strings.Contains(line, `"pool":"`+wantPool+`"`) {
-					audited++
-				}
-			}
-			if audited != requests {
-				t.Errorf("%d audit lines with status %d and pool %q, want %d", audited, tt.wantStatus, wantPool, requests)
-			}
-			metrics := e.Metrics()
-			for sample, want := range map[string]int{
-				"caddy_ucwa_pool_failovers_total":                                   tt.wantFailovers,
-				"caddy_ucwa_cannot_redirect_total":                                  tt.wantGone,
-				`caddy_ucwa_pool_requests_total{outcome="answered",pool="primary"}`: tt.wantAnswered,
-				`caddy_ucwa_pool_requests_total{outcome="failed",pool="primary"}`:   tt.wantFailed,
-			} {
-				if got := testkit.MetricValue(t, metrics, sample); got != float64(want) {
-					t.Errorf("%s %v, want %d", sample, got, want)
-				}
-			}
-			if tt.wantUnavailable != 0 {
-				sample := `caddy_ucwa_pool_requests_total{outcome="unavailable",pool="primary"}`
-				if got := testkit.MetricValue(t, metrics, sample); got != float64(tt.wantUnavailable) {
-					t.Errorf("%s %v, want %d", sample, got, tt.wantUnavailable)
-				}
-			}
-		})
+			seen[op] = name
+		}
+	}
+	for i, fe := range fes {
+		if fe == nil {
+			continue
+		}
+		received(fe.Name(), fe, tt.wantReceived[i])
+		wantHeads := 0
+		if tt.wantHeads != nil {
+			wantHeads = tt.wantHeads[i]
+		}
+		if heads := fe.Arrived.Load() - fe.Requests.Load(); heads != int64(wantHeads) {
+			t.Errorf("%s had %d heads alone, want %d", fe.Name(), heads, wantHeads)
+		}
+	}
+	if backup != nil {
+		received("backup", backup, tt.wantBackup)
+	}
+	// The audit trail names the pool that took each request.
+	audited := 0
+	for line := range strings.Lines(e.Logs().String()) {
+		if !strings.Contains(line, `"msg":"guarded request"`) || !strings.Contains(line, fmt.Sprintf(`"status":%d`, tt.wantStatus)) {
+			continue
+		}
+		if wantPool == "" && !strings.Contains(line, `"pool":`) || wantPool != "" && strings.Contains(line, `"pool":"`+wantPool+`"`) {
+			audited++
+		}
+	}
+	if audited != requests {
+		t.Errorf("%d audit lines with status %d and pool %q, want %d", audited, tt.wantStatus, wantPool, requests)
+	}
+	metrics := e.Metrics()
+	for sample, want := range map[string]int{
+		"caddy_ucwa_pool_failovers_total":                                   tt.wantFailovers,
+		"caddy_ucwa_cannot_redirect_total":                                  tt.wantGone,
+		`caddy_ucwa_pool_requests_total{outcome="answered",pool="primary"}`: tt.wantAnswered,
+		`caddy_ucwa_pool_requests_total{outcome="failed",pool="primary"}`:   tt.wantFailed,
+	} {
+		if got := testkit.MetricValue(t, metrics, sample); got != float64(want) {
+			t.Errorf("%s %v, want %d", sample, got, want)
+		}
+	}
+	if tt.wantUnavailable != 0 {
+		sample := `caddy_ucwa_pool_requests_total{outcome="unavailable",pool="primary"}`
+		if got := testkit.MetricValue(t, metrics, sample); got != float64(tt.wantUnavailable) {
+			t.Errorf("%s %v, want %d", sample, got, tt.wantUnavailable)
+		}
 	}
 }
 
 // TestPoolOtherUpstreamsIdempotency: with idempotency, a request the
 // pool's first upstream refused and its second answered is delivered
 // once (its repeat is not sent again), and one no upstream of the pool
-// took is released: its repeat is tried anew, not refused as taken.
+// took is released: its repeat is tried anew, not refused as taken;
+// whether the upstreams are named or found by dynamic upstream sources.
 func TestPoolOtherUpstreamsIdempotency(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		second     bool // the pool's second upstream is up, else down too
+		dynamic    bool // the upstreams come from dynamic upstream sources
 		wantStatus int
 		wantRepeat int
 	}{
 		// jwt off: a repeat of a delivered request is refused (409),
 		// never given the first answer.
-		{"second upstream up", true, http.StatusCreated, http.StatusConflict},
-		{"both down", false, http.StatusGone, http.StatusGone},
+		{"second upstream up", true, false, http.StatusCreated, http.StatusConflict},
+		{"both down", false, false, http.StatusGone, http.StatusGone},
+		{"dynamic, second upstream up", true, true, http.StatusCreated, http.StatusConflict},
+		{"dynamic, both down", false, true, http.StatusGone, http.StatusGone},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			second := testkit.DownAddr(t)
@@ -247,7 +283,7 @@ func TestPoolOtherUpstreamsIdempotency(t *testing.T) {
 				fe2 = testkit.NewPool(t, "fe2", testkit.AnswerCreated)
 				second = fe2.Addr()
 			}
-			e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tidempotency\n\t\tprimary "+testkit.DownAddr(t)+" "+second+" {\n\t\t\tlb_policy first\n\t\t}\n"))
+			e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tidempotency\n"+primaryPool(t, []string{testkit.DownAddr(t), second}, "lb_policy first", tc.dynamic)))
 			if resp := e.startPhoneAudio("op-once"); resp.Status != tc.wantStatus {
 				t.Fatalf("status %d, want %d; body %s", resp.Status, tc.wantStatus, resp.Body)
 			}
