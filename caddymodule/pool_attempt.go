@@ -213,6 +213,11 @@ type attemptResult struct {
 	// the pool has another available upstream (see untriedSelection).
 	tried   []string
 	untried bool
+	// seen is the pool the attempt's selection last chose among (nil
+	// when it was not asked): the configured upstreams, or those of the
+	// lookup of a pool's dynamic_upstreams, which are new at each
+	// request (see upstreamOnlyFull).
+	seen reverseproxy.UpstreamPool
 }
 
 // attempt hands the request to the pool once, with a fresh reader on the
@@ -319,7 +324,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	}
 	maps.Copy(vars, st.ctx.vars)
 	res := st.result(r, err, pl.reportsWrites)
-	res.tried = tried
+	res.tried, res.seen = tried, st.ctx.seen
 	if res.outcome == outcomeUnavailable && len(st.ctx.picks) > 0 {
 		res.tried = append(slices.Clip(tried), st.ctx.picks...)
 		res.untried = pl.selection.untriedAvailable(st.ctx.seen, res.tried)

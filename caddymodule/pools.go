@@ -339,9 +339,12 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 	// as it has the head, before the body (see attemptState.unsent); a
 	// request without a body is its head.
 	headActs := len(body) > 0 && in.cleaned != nil && in.cleaned.InputsInQuery()
-	// Why the last pool tried could not take the request, and its name.
+	// Why the last pool tried could not take the request, and its name;
+	// seen, once one could not, the upstreams each one's last attempt
+	// chose among (see upstreamOnlyFull).
 	var unavailable error
 	var unavailablePool string
+	var seen []reverseproxy.UpstreamPool
 	for i, pl := range h.pools {
 		if i > 0 {
 			h.poolMetrics.failovers.Inc()
@@ -357,6 +360,10 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		if res.outcome == outcomeUnavailable || res.outcome == outcomeStale {
 			setServingPool(r, "", noPoolLogField)
 			unavailable, unavailablePool = res.err, pl.name
+			if seen == nil {
+				seen = make([]reverseproxy.UpstreamPool, len(h.pools))
+			}
+			seen[i] = res.seen
 			continue
 		}
 		switch res.outcome {
@@ -396,7 +403,7 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 			zap.String("pool", unavailablePool), zap.Error(unavailable))
 	})
 	retryAfter := h.noPoolRetryAfter
-	if upstreamOnlyFull(h.pools) {
+	if upstreamOnlyFull(h.pools, seen) {
 		// A pool was busy rather than held back: it takes a request
 		// again as soon as one of its own is done.
 		retryAfter = time.Second
@@ -461,15 +468,23 @@ func noPoolRetryAfter(proxies []namedProxy) time.Duration {
 	return max(soonest, time.Second)
 }
 
-// upstreamOnlyFull reports whether a configured upstream of the pools is
-// at its max_requests (or unhealthy_request_count) and held back by none
-// of their health checks (active, passive, a circuit breaker): what kept
-// the request from it lasts until one of its requests is done, not the
-// pools' configured hold (noPoolRetryAfter). Dynamic upstreams are not
-// known here.
-func upstreamOnlyFull(pools []*pool) bool {
-	for _, pl := range pools {
-		for _, u := range pl.proxy.Upstreams {
+// upstreamOnlyFull reports whether an upstream of the pools is at its
+// max_requests (or unhealthy_request_count) and held back by none of
+// their health checks (active, passive, a circuit breaker): what kept the
+// request from it lasts until one of its requests is done, not the pools'
+// configured hold (noPoolRetryAfter). seen[i], when not nil, holds the
+// upstreams the request's last attempt at pools[i] chose among: a pool
+// with dynamic_upstreams has its upstreams from its source's lookup, new
+// values at each request (whose state reverse_proxy keeps by dial
+// address), not from its configuration. The configured upstreams stand
+// for a pool whose selection was not asked.
+func upstreamOnlyFull(pools []*pool, seen []reverseproxy.UpstreamPool) bool {
+	for i, pl := range pools {
+		upstreams := pl.proxy.Upstreams
+		if i < len(seen) && seen[i] != nil {
+			upstreams = seen[i]
+		}
+		for _, u := range upstreams {
 			if u.Full() && u.Healthy() {
 				return true
 			}
