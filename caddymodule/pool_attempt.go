@@ -26,7 +26,8 @@ type pool struct {
 	name  string
 	proxy *reverseproxy.Handler
 	// hosts holds the lower-case host names of the configured upstreams
-	// of the handler's pools: a Location pointing at one of them is
+	// of the handler's pools, and those their dynamic upstream sources
+	// look up (see sourceHosts): a Location pointing at one of them is
 	// rewritten.
 	hosts map[string]bool
 	// reportsWrites: the pool's transport is net/http's, which reports

@@ -52,6 +52,9 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 		return err
 	}
 	var proxies []namedProxy
+	// The names each pool's dynamic upstream sources look up, read
+	// before provisioning clears their configuration.
+	var lookedUp [][]string
 	for _, c := range []struct {
 		name  string
 		proxy *reverseproxy.Handler
@@ -71,6 +74,7 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 				zap.String("pool", c.name), zap.Strings("upstreams", plain))
 		}
 		proxies = append(proxies, namedProxy{c.name, c.proxy})
+		lookedUp = append(lookedUp, sourceHosts(c.proxy.DynamicUpstreamsRaw))
 	}
 	if h.poolSet, err = loadPoolSet(ctx, proxies); err != nil {
 		return err
@@ -81,10 +85,13 @@ func (h *Handler) provisionPools(ctx caddy.Context) error {
 	// A Location on any pool's host is rewritten, whichever pool answers:
 	// one naming the backup would send the client around the edge.
 	hosts := map[string]bool{}
-	for _, p := range proxies {
+	for i, p := range proxies {
 		pl := newPool(p.name, p.proxy, h.poolMetrics.requests, keepsExpect(p.proxy), expectAfterIdle)
 		pl.set = h.poolSet
 		maps.Copy(hosts, pl.hosts)
+		for _, host := range lookedUp[i] {
+			hosts[host] = true
+		}
 		h.pools = append(h.pools, pl)
 	}
 	for _, pl := range h.pools {
