@@ -119,7 +119,8 @@ var poolWarningClock func() time.Time
 // transport reaches without TLS over the network: `primary fe1.contoso.com`
 // (no scheme) is port 80, in plain HTTP, which a Skype for Business pool
 // seldom means to be. Loopback, a Unix socket and another transport are
-// not listed; dynamic upstreams are not known at startup.
+// not listed. Dynamic upstreams are not known at startup: their sources
+// are listed instead (see plainSources).
 func plainUpstreams(proxy *reverseproxy.Handler) []string {
 	if proxy.TransportRaw != nil {
 		var transport struct {
@@ -142,7 +143,7 @@ func plainUpstreams(proxy *reverseproxy.Handler) []string {
 		}
 		plain = append(plain, u.Dial)
 	}
-	return plain
+	return append(plain, plainSources(proxy.DynamicUpstreamsRaw)...)
 }
 
 // checkPoolProxy refuses a pool with nowhere to send a request, and

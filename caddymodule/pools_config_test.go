@@ -232,7 +232,8 @@ func TestPoolMarkedDownMidRequest(t *testing.T) {
 // TestPoolPlainHTTPWarns: a pool reached over plain HTTP on the network
 // gets bearer tokens and numbers unencrypted, as `primary fe1.contoso.com`
 // (no scheme, so port 80 and no TLS) does: the edge warns at startup,
-// naming the pool and its upstreams. Loopback and TLS are quiet.
+// naming the pool and its upstreams (a dynamic upstream source by what
+// it looks up). Loopback and TLS are quiet.
 func TestPoolPlainHTTPWarns(t *testing.T) {
 	const warning = `"msg":"pool gets requests over plain HTTP`
 	for _, tc := range []struct {
@@ -242,6 +243,13 @@ func TestPoolPlainHTTPWarns(t *testing.T) {
 		{"no scheme", "primary 192.0.2.10 192.0.2.11:8080 127.0.0.1:9\n\t\tbackup https://192.0.2.20", []string{"primary: 192.0.2.10:80 192.0.2.11:8080"}},
 		{"backup plain", "primary 192.0.2.10:443 {\n\t\t\ttransport http {\n\t\t\t\ttls\n\t\t\t}\n\t\t}\n\t\tbackup http://192.0.2.20", []string{"backup: 192.0.2.20:80"}},
 		{"loopback", "primary 127.0.0.1:9 [::1]:9 localhost:9", nil},
+		// Dynamic upstreams are found at each request: their sources are
+		// named, each a source by its name and port (80 unless given),
+		// each srv source by its domain; loopback names are quiet.
+		{"dynamic a", "primary {\n\t\t\tdynamic a fe.contoso.test\n\t\t}\n\t\tbackup {\n\t\t\tdynamic a localhost 9\n\t\t}", []string{"primary: a fe.contoso.test:80"}},
+		{"dynamic multi", "primary {\n\t\t\tdynamic multi {\n\t\t\t\ta localhost 9\n\t\t\t\ta 127.0.0.1 9\n\t\t\t\ta ::1 9\n\t\t\t\ta fe.contoso.test 8080\n\t\t\t\tsrv _ucwa._tcp.contoso.test\n\t\t\t\tsrv {\n\t\t\t\t\tservice ucwa\n\t\t\t\t\tproto tcp\n\t\t\t\t\tname pool.contoso.test\n\t\t\t\t}\n\t\t\t}\n\t\t}",
+			[]string{"primary: a fe.contoso.test:8080 srv _ucwa._tcp.contoso.test srv _ucwa._tcp.pool.contoso.test"}},
+		{"dynamic a, tls", "primary {\n\t\t\tdynamic a fe.contoso.test 443\n\t\t\ttransport http {\n\t\t\t\ttls\n\t\t\t}\n\t\t}", nil},
 		// JSON's null tls is no TLS to Caddy's transport.
 		{"tls null (JSON)", `"primary":{"upstreams":[{"dial":"192.0.2.10:443"}],"transport":{"protocol":"http","tls":null}}`, []string{"primary: 192.0.2.10:443"}},
 	} {
