@@ -1352,7 +1352,7 @@ func newStoreMetrics(reg prometheus.Registerer) (*prometheus.CounterVec, error) 
 	}
 	if _, err := metrics.Register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "ucwa", Name: "store_memory_entries",
-		Help: "Entries held by the memory stores in use, expired ones not yet dropped included.",
+		Help: "Live entries (reservations and limits) held by the memory stores in use.",
 	}, memoryEntries)); err != nil {
 		return nil, err
 	}
@@ -1367,12 +1367,15 @@ var storeFull = prometheus.NewCounter(prometheus.CounterOpts{
 	Help: "Store writes refused because the store was full (the memory store at max_entries, Redis at its maxmemory); each is a store error too.",
 })
 
-// memoryEntries counts the entries of the memory stores in use.
+// memoryEntries counts the live entries of the memory stores in use, at
+// each scrape: the expired ones go first (see store.Memory.Live), else an
+// edge whose traffic stopped would show the entries of its last requests
+// until requests came again.
 func memoryEntries() float64 {
 	n := 0
 	stores.Range(func(_, v any) bool {
 		if s, ok := v.(*sharedStore); ok && s.memory != nil {
-			n += s.memory.Len()
+			n += s.memory.Live()
 		}
 		return true
 	})

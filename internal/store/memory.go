@@ -351,6 +351,18 @@ func (m *Memory) MaxEntries() int { return int(m.maxEntries.Load()) }
 // dropped included.
 func (m *Memory) Len() int { return int(m.entries.Load()) }
 
+// Live reports how many live entries the store holds: it drops the
+// expired ones of every shard first, as a write that finds the store
+// full does. A store drops a shard's expired entries only when a write
+// comes to that shard, so Len of a store no one writes to stays where
+// its last writes left it, past every expiry; Live is for whoever reads
+// the count now and then (a metrics scrape), not for every request: it
+// takes each shard's lock in turn.
+func (m *Memory) Live() int {
+	m.dropAllExpired(m.clock(), 0)
+	return int(m.entries.Load())
+}
+
 // Reserve implements Store. The reservation counts for the owner ctx
 // carries (WithOwner): one over its owner's bound fails with
 // ErrOwnerFull. It does not block, and reads nothing else of ctx.

@@ -665,3 +665,35 @@ func TestMemoryOwnerFollowsKey(t *testing.T) {
 		t.Fatalf("b3 once b1 is released: %v %v", ok, err)
 	}
 }
+
+// TestMemoryLive: Live counts the entries that have not expired by the
+// store's clock, dropping the others, where Len, read without a write
+// since, still counts them; an entry that lives on is kept.
+func TestMemoryLive(t *testing.T) {
+	clock := newFakeClock()
+	m, err := store.NewMemory(store.MemoryOptions{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for i := range 10 {
+		mustReserve(t, m, fmt.Sprint("short-", i), "v", time.Minute)
+	}
+	mustReserve(t, m, "long", "v", time.Hour)
+	if n := m.Live(); n != 11 {
+		t.Fatalf("Live %d before any expired, want 11", n)
+	}
+	clock.Advance(time.Minute)
+	if n := m.Len(); n != 11 {
+		t.Fatalf("Len %d with no write since the expiry, want the 11 not yet dropped", n)
+	}
+	if n := m.Live(); n != 1 {
+		t.Errorf("Live %d once 10 expired, want 1", n)
+	}
+	if n := m.Len(); n != 1 {
+		t.Errorf("Len %d after Live, want 1: the expired entries are dropped", n)
+	}
+	if ok, _, err := m.Reserve(context.Background(), "long", "w", time.Hour); err != nil || ok {
+		t.Errorf("the live entry after Live: reserved %v, %v; want it held", ok, err)
+	}
+}
