@@ -288,7 +288,10 @@ func (h *Handler) authorize(w http.ResponseWriter, in *intake) bool {
 	g.publish(r)
 	if g.denied != "" {
 		in.refusedBy = "caller:" + g.denied
-		h.reject(w, r, errFormat, deniedCallerError(in.op), nil)
+		// Kept, so that the audit line's error has its subcode, as the
+		// access log's ucwa_error and the metric have.
+		in.failure = deniedCallerError(in.op)
+		h.reject(w, r, errFormat, in.failure, nil)
 		return false
 	}
 	if !g.grants(in.op) {

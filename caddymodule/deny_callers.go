@@ -27,10 +27,10 @@ import (
 // is one of the values given for it, compared exactly as the token (and
 // the audit trail's caller) has it, but for a GUID's letter case; values
 // may use global placeholders such as {env.*}, replaced at startup. Such
-// a request is answered 403 Forbidden, before its body is read (or, on a
-// handler a reload has cleaned up since, once it is in: see
-// barredSinceReload), and nothing is delivered; the audit line names the
-// claim that matched (refused_by "caller:<claim>"). Requests the edge
+// a request is answered 403 Forbidden, subcode CallerDenied, before its
+// body is read (or, on a handler a reload has cleaned up since, once it
+// is in: see barredSinceReload), and nothing is delivered; the audit line
+// names the claim that matched (refused_by "caller:<claim>"). Requests the edge
 // does not guard (GETs, say) pass as before. Not with jwt off. Default:
 // none.
 type CallerDenyList struct {
@@ -280,9 +280,13 @@ func (d deniedCallers) warnUnacceptedIssuers(logger *zap.Logger, accepted []stri
 	}
 }
 
-// deniedCallerError is the answer to a caller the deny list names.
+// deniedCallerError is the answer to a caller the deny list names. Its
+// subcode sets it apart from a token that lacks a scope (scopeError, 403
+// Forbidden too) in caddy_ucwa_edge_answers_total, the access log's
+// ucwa_error and the audit line's error: a barred application is not a
+// misconfigured one.
 func deniedCallerError(op *ucwa.Operation) *ucwa.Error {
-	return ucwa.NewError(http.StatusForbidden, "", "The administrator of this service has barred this caller from "+op.Rel+".")
+	return ucwa.NewError(http.StatusForbidden, ucwa.SubcodeCallerDenied, "The administrator of this service has barred this caller from "+op.Rel+".")
 }
 
 // unmarshalDenyCallers reads a deny_callers block. Each claim's line may

@@ -78,7 +78,7 @@ func auditLineAfter(t *testing.T, e edge, n int) auditLine {
 
 // TestDenyCallers: through a real Caddy, a verified token whose sub, oid,
 // tid, client application (appid or azp) or iss deny_callers names is
-// answered 403 Forbidden without a Bearer challenge (a new token would
+// answered 403 Forbidden/CallerDenied without a Bearer challenge (a new token would
 // not help) and never delivered, whatever its scopes; its audit line
 // names the claim that matched, never the value; a batch of such a
 // caller is refused whole. Values are compared exactly, but a GUID in
@@ -132,7 +132,7 @@ func TestDenyCallers(t *testing.T) {
 			if resp.Status != http.StatusForbidden {
 				t.Fatalf("%d %s, want 403", resp.Status, resp.Body)
 			}
-			if body := ucwaError(t, resp.Body); body.Code != "Forbidden" || body.Subcode != "" || !strings.Contains(body.Message, "barred this caller from startPhoneAudio") {
+			if body := ucwaError(t, resp.Body); body.Code != "Forbidden" || body.Subcode != "CallerDenied" || !strings.Contains(body.Message, "barred this caller from startPhoneAudio") {
 				t.Errorf("body %+v", body)
 			}
 			if c := resp.Header.Get("WWW-Authenticate"); c != "" {
@@ -141,7 +141,7 @@ func TestDenyCallers(t *testing.T) {
 			if n := deliveries(pool.Pool, op); n != 0 {
 				t.Errorf("delivered %d times", n)
 			}
-			if line.RefusedBy != "caller:"+tc.denied || line.Error != "Forbidden" || line.Status != http.StatusForbidden || line.Pool != "" || line.Caller.Sub == "" {
+			if line.RefusedBy != "caller:"+tc.denied || line.Error != "Forbidden/CallerDenied" || line.Status != http.StatusForbidden || line.Pool != "" || line.Caller.Sub == "" {
 				t.Errorf("audit line %+v", line)
 			}
 		})
@@ -305,7 +305,7 @@ func TestDenyCallersReloadInFlight(t *testing.T) {
 				t.Fatalf("%d %s, %d deliveries; want %d", resp.StatusCode, answer, deliveries(pool.Pool, op), tc.want)
 			}
 			if tc.want == http.StatusForbidden {
-				if body := ucwaError(t, string(answer)); body.Code != "Forbidden" || !strings.Contains(body.Message, "barred this caller") {
+				if body := ucwaError(t, string(answer)); body.Code != "Forbidden" || body.Subcode != "CallerDenied" || !strings.Contains(body.Message, "barred this caller") {
 					t.Errorf("body %+v", body)
 				}
 				if line := auditLineAfter(t, e, 0); line.RefusedBy != "caller:oid" || line.Status != http.StatusForbidden || line.Pool != "" {

@@ -123,9 +123,9 @@ type Handler struct {
 	// batch: any of the five UCWA scopes).
 	Scopes []string `json:"scopes,omitempty"`
 
-	// Callers whose tokens are refused 403 Forbidden for every guarded
-	// operation, by their sub, oid, tid, client_id or iss (see
-	// CallerDenyList). Not with jwt off. Default: none.
+	// Callers whose tokens are refused 403 Forbidden/CallerDenied for
+	// every guarded operation, by their sub, oid, tid, client_id or iss
+	// (see CallerDenyList). Not with jwt off. Default: none.
 	DenyCallers *CallerDenyList `json:"deny_callers,omitempty"`
 
 	// What to do with on-premises web tickets (`Authorization: Bearer

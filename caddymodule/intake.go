@@ -292,8 +292,9 @@ type intake struct {
 	policy    ucwa.Decision
 	refusedBy string
 
-	// The answer the edge gave itself, nil for none or one of authorize;
-	// unauthorized: authorize answered (401 or 403).
+	// The answer the edge gave itself, nil for none or one of authorize
+	// but a barred caller's; unauthorized: authorize answered (401 or
+	// 403).
 	failure      *ucwa.Error
 	unauthorized bool
 	// What idempotency did, plus one (0: nothing).

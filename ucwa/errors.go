@@ -23,6 +23,12 @@ const (
 	SubcodeAlreadyExists              = "AlreadyExists"
 	SubcodeDialoutNotAllowed          = "DialoutNotAllowed"
 	SubcodeLimitExceeded              = "LimitExceeded"
+	// SubcodeCallerDenied answers a caller the edge's operator barred
+	// (deny_callers), apart from a token that lacks a scope (Forbidden
+	// without a subcode, with an insufficient_scope challenge): the
+	// answer's code and subcode are what its metric series and log lines
+	// tell them apart by.
+	SubcodeCallerDenied = "CallerDenied"
 )
 
 // Messages the seed reference gives for startPhoneAudio's own errors.
