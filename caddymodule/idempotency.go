@@ -577,7 +577,10 @@ func (h *Handler) release(ctx context.Context, owner string, keys, values []stri
 // its repeats get 409, as every one of them did before, and nothing is
 // delivered twice. A store failure that Redis answered (refused, full)
 // ran no reservation, and a reload's closed store takes no call: those
-// are not released.
+// are not released. The release's failure is judged for the outage (see
+// settle) and not counted in caddy_ucwa_store_errors_total: the request's
+// failure with this key was counted at its reservation, and a failing
+// request counts once for each key it could not reserve.
 func (h *Handler) releaseUnanswered(err error, owner, key, value string) {
 	s := h.store
 	if s.redis == nil || !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrClosed) {
@@ -588,7 +591,7 @@ func (h *Handler) releaseUnanswered(err error, owner, key, value string) {
 		defer s.unhold()
 		epoch := s.begin()
 		_, err := s.redis.ReleaseFor(context.Background(), owner, key, value)
-		s.end(epoch, err)
+		s.settle(epoch, err)
 	}()
 }
 

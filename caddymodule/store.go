@@ -1036,17 +1036,28 @@ func (s *storeUse) goesOnWithout(err error) bool {
 // of the store call made after it.
 func (s *storeUse) begin() uint64 { return s.health.Load() }
 
-// end judges the outcome of a store call that began at epoch, and reports
-// whether the request may go on: the call succeeded, or it failed and
-// goesOnWithout. It counts failures, and logs the start and the end of an
-// outage once each, whichever handler sees them: the first failure of a
-// call begun while the store answered starts an outage, and the first
-// success of a call begun during the outage ends it, once no call failed
-// for storeSettle: a store that fails some calls and answers others (a
-// Redis Cluster node down, latency about the timeout) is one outage, not
-// one a request. A call begun before the latest change (a straggler)
-// changes nothing, so that the log does not flap.
+// end judges the outcome of a store call that began at epoch, as settle
+// does, and counts it in caddy_ucwa_store_errors_total when it failed.
 func (s *storeUse) end(epoch uint64, err error) bool {
+	if err != nil {
+		s.errors.Inc()
+	}
+	return s.settle(epoch, err)
+}
+
+// settle judges the outcome of a store call that began at epoch, and
+// reports whether the request may go on: the call succeeded, or it failed
+// and goesOnWithout. It logs the start and the end of an outage once
+// each, whichever handler sees them: the first failure of a call begun
+// while the store answered starts an outage, and the first success of a
+// call begun during the outage ends it, once no call failed for
+// storeSettle: a store that fails some calls and answers others (a Redis
+// Cluster node down, latency about the timeout) is one outage, not one a
+// request. A call begun before the latest change (a straggler) changes
+// nothing, so that the log does not flap. It counts nothing (see end): a
+// call whose failure is one already counted (see releaseUnanswered) is
+// judged with settle alone.
+func (s *storeUse) settle(epoch uint64, err error) bool {
 	if err == nil {
 		if epoch&1 == 1 && s.clock()-s.lastFailure.Load() >= int64(storeSettle) && s.health.CompareAndSwap(epoch, epoch+1) {
 			s.logger.Info("store answers again")
@@ -1059,7 +1070,6 @@ func (s *storeUse) end(epoch uint64, err error) bool {
 		}
 		return true
 	}
-	s.errors.Inc()
 	if errors.Is(err, store.ErrFull) {
 		// Not an outage: a full store still reads, replaces and releases
 		// what it holds, and the outage would end and start again with
