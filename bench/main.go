@@ -40,7 +40,9 @@
 // the code that a profile blames), req/s, p50 and p99 (and for the
 // Redis route redis-server's own CPU per request, sampled the same way),
 // then the ratios of each route to plain reverse_proxy in the same run
-// with their targets. The CPU and throughput ratios are the medians of the rounds'
+// with their targets, and how busy the machine's other processes kept it
+// during the rounds (its CPUs' busy time from /proc/stat less the
+// bench's own processes'). The CPU and throughput ratios are the medians of the rounds'
 // own ratios (a route's round against plain's round of the same round,
 // moments apart under the same load of the machine); allocations are
 // the difference of the totals. CPU per request is the headline figure:
@@ -348,17 +350,25 @@ func main() {
 	if *allFeaturesText != "" {
 		addSite(routeAll, memoryStore+"\n"+*allFeaturesText, "")
 	}
+	// The bench's own processes, whose CPU time is left out of what the
+	// machine's other processes used (see othersBusy).
+	own := []int{os.Getpid()}
+	if redisPID != 0 {
+		own = append(own, redisPID)
+	}
 	if !*sharedUpstream {
-		_, stop := startCaddy(dir, "upstream", `{
+		upstreamChild, stop := startCaddy(dir, "upstream", `{
 	admin off
 	auto_https off
 	persist_config off
 }
 `+upstream)
 		defer stop()
+		own = append(own, upstreamChild.Process.Pid)
 	}
 	child, stop := startCaddy(dir, "edge", config)
 	defer stop()
+	own = append(own, child.Process.Pid)
 	for _, port := range ports {
 		waitForPort(port)
 	}
@@ -413,6 +423,7 @@ func main() {
 			drain(attack(targeters[i], *workers, time.Second))
 		}
 		m := make([]routeMetrics, len(f.routes))
+		othersBefore := othersBusy(own)
 		for n := range *rounds {
 			for j := range f.routes {
 				i := (n + j) % len(f.routes)
@@ -450,7 +461,11 @@ func main() {
 		if f.distinct {
 			what = "an operationId of its own per request"
 		}
+		others := othersBusy(own) - othersBefore
+		elapsed := time.Duration(*rounds*len(f.routes)) * *round
 		fmt.Printf("%s body (%d bytes, %s)\n", f.name, len(f.body), what)
+		fmt.Printf("  other processes kept %.2f of %d CPUs busy during the rounds (the steadier the machine, the nearer 0)\n",
+			float64(others)/float64(elapsed), runtime.NumCPU())
 		fmt.Printf("  %-20s %8s %8s %8s %7s %8s %9s %8s %8s  %s\n", "route", "CPU/req", "allocs", "B/req", "faults", "switches", "req/s", "p50", "p99", "success, codes")
 		for i, name := range f.routes {
 			m[i].report(name)
@@ -795,6 +810,34 @@ func (p *caddyProcess) sample() processSample {
 func procCPU(pid int) time.Duration {
 	cpu, _ := procStat(pid)
 	return cpu
+}
+
+// othersBusy is the CPU time that the machine's processes but those of
+// own have used so far: the busy time of every CPU, from /proc/stat,
+// less own's. It holds the time of interrupts, which the kernel counts
+// apart from the processes' but charges to the process they interrupted
+// (the bench's loopback traffic is most of them), and not the time the
+// hypervisor stole.
+func othersBusy(own []int) time.Duration {
+	stat, err := os.ReadFile("/proc/stat")
+	check(err)
+	line, _, _ := strings.Cut(string(stat), "\n")
+	fields := strings.Fields(line)
+	// cpu user nice system idle iowait irq softirq steal ...
+	if len(fields) < 8 || fields[0] != "cpu" {
+		log.Fatal("/proc/stat: unexpected format")
+	}
+	var busy uint64
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		v, err := strconv.ParseUint(fields[i], 10, 64)
+		check(err)
+		busy += v
+	}
+	d := time.Duration(busy) * (time.Second / 100) // USER_HZ, as in procStat
+	for _, pid := range own {
+		d -= procCPU(pid)
+	}
+	return d
 }
 
 // procStat is the CPU time (user and system) and the minor page faults of

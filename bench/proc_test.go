@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -73,5 +74,20 @@ func TestMeasuredRoutes(t *testing.T) {
 				t.Errorf("%q: %v lacks %q", tc.list, got, r)
 			}
 		}
+	}
+}
+
+// TestOthersBusy: a process outside own that spins is counted in
+// othersBusy, at about the CPU time it used (the kernel's counters are
+// sampled at its clock ticks; the process's own is exact).
+func TestOthersBusy(t *testing.T) {
+	before := othersBusy([]int{os.Getpid()})
+	spin := exec.Command("sh", "-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done")
+	if err := spin.Run(); err != nil {
+		t.Fatal(err)
+	}
+	used := spin.ProcessState.UserTime() + spin.ProcessState.SystemTime()
+	if got := othersBusy([]int{os.Getpid()}) - before; got < used/2 {
+		t.Errorf("others busy %v while a process outside own used %v", got, used)
 	}
 }
