@@ -225,9 +225,11 @@ type attemptResult struct {
 // cleaned body, and tells how that ended; headActs: the pool may act on
 // the request's head alone (see attemptState.unsent); tried: the
 // upstreams earlier attempts chose, which did not get it, and which this
-// one leaves out. Only an outcomeUnavailable or outcomeStale attempt left
-// nothing written to w.
-func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool, tried []string) attemptResult {
+// one leaves out; earlier: the upstreams the request's attempts at the
+// pools before this one chose among (see poolResponseWriter.lookups).
+// Only an outcomeUnavailable or outcomeStale attempt left nothing
+// written to w.
+func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool, tried []string, earlier []reverseproxy.UpstreamPool) attemptResult {
 	// What the attempt needs, in one allocation. On a pool whose hooks
 	// are set on send, the attempt's connTrace and its hooks come made
 	// from hookedConnTraces, and go back once no hook can be called any
@@ -296,6 +298,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 
 	rw := &st.rw
 	rw.init(w, r, pl)
+	rw.seen, rw.earlier = &st.ctx.seen, earlier
 	var cancel context.CancelFunc
 	if pl.stallBound > 0 {
 		// The attempt's own context ends once stallBound passed without

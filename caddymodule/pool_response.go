@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 
 	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
@@ -29,6 +31,16 @@ type poolResponseWriter struct {
 	r *http.Request
 	// The edge's scheme and host, as the client reached it.
 	edgeScheme, edgeHost string
+	// seen points at the upstreams the attempt's selection chose among
+	// (attemptContext.seen), earlier holds those of the request's last
+	// attempt at each pool tried before (nil for one whose selection
+	// was not asked): a pool whose upstreams a dynamic source looks up
+	// has, as its hosts, those its lookup found for the request (an srv
+	// source's records name them, each dialed by name), which a
+	// Location may name when another of them, or the other pool,
+	// answers.
+	seen    *reverseproxy.UpstreamPool
+	earlier []reverseproxy.UpstreamPool
 	// status is the final (non-1xx) status written; 0 before.
 	status int
 	// batch holds a batch's answer while it comes (see holdBatch): nil
@@ -304,12 +316,16 @@ func (w *poolResponseWriter) namesOwnHost(s string) bool {
 		}
 	}
 	dialed, _ := w.dialedHost()
-	return dialed != "" && strings.Contains(s, strings.ToLower(strings.TrimSuffix(dialed, ".")))
+	if dialed != "" && strings.Contains(s, strings.ToLower(strings.TrimSuffix(dialed, "."))) {
+		return true
+	}
+	return w.lookedUp(func(host string) bool { return strings.Contains(s, host) })
 }
 
 // ownHost reports whether host is an upstream of one of the handler's
-// pools, or the one reverse_proxy dialed (which may come from a
-// placeholder or a dynamic upstream source).
+// pools, the one reverse_proxy dialed (which may come from a placeholder
+// or a dynamic upstream source), or one a dynamic source's lookup found
+// for the request (see lookedUp).
 func (w *poolResponseWriter) ownHost(host string) bool {
 	// A fully qualified name's trailing dot names the same host.
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
@@ -317,7 +333,34 @@ func (w *poolResponseWriter) ownHost(host string) bool {
 		return true
 	}
 	dialed, _ := w.dialedHost()
-	return dialed != "" && strings.EqualFold(strings.TrimSuffix(dialed, "."), host)
+	if dialed != "" && strings.EqualFold(strings.TrimSuffix(dialed, "."), host) {
+		return true
+	}
+	return w.lookedUp(func(h string) bool { return h == host })
+}
+
+// lookedUp reports whether match holds for the host, lower case and
+// without a trailing dot, of one of the upstreams the request's attempts
+// chose among (see seen and earlier): a dynamic source's lookup for the
+// request, or a pool's configured upstreams, already in pool.hosts.
+func (w *poolResponseWriter) lookedUp(match func(host string) bool) bool {
+	pools := w.earlier
+	if w.seen != nil {
+		pools = append(slices.Clip(pools), *w.seen)
+	}
+	for _, upstreams := range pools {
+		for _, u := range upstreams {
+			// An srv source's dial_network prefixes its network.
+			addr, err := caddy.ParseNetworkAddress(u.Dial)
+			if err != nil || addr.IsUnixNetwork() {
+				continue
+			}
+			if host := strings.ToLower(strings.TrimSuffix(addr.Host, ".")); host != "" && match(host) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // dialedHost is the host reverse_proxy dialed for the request.

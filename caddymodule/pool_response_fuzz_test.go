@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 )
 
 // FuzzRewriteLocation: no Location goes out naming the pool's host as a
@@ -15,15 +17,21 @@ import (
 // parses goes out on the host and scheme the client reached the edge
 // by, with no userinfo, and still names the same resource (path, query
 // and fragment as the pool wrote them); one that does not mention the
-// pool's host at all goes out untouched.
+// pool's host at all goes out untouched. The pool's host is a configured
+// upstream's, or that of an upstream a dynamic source's lookup found for
+// the request (via 1: this attempt's, by name as an srv source's records
+// give it; 2: an earlier pool's).
 func FuzzRewriteLocation(f *testing.F) {
 	for _, seed := range []string{"/ucwa/v1/applications/1", "http://POOL.internal:4443/ucwa/v1/x?a=%2B1#f", "//pool.internal/x", "https://other.example/x",
 		"http://user:pw@pool.internal/a%2Fb", "pool.internal/x", "http://pool.internal", "http://pool.internal?", "http://[::1]/x", "http:///x", "http://pool.internal./x",
 		"/\\pool.internal/x", "http:\\\\pool.internal\\x", "http://pool.internal/a%zz", "http://%70ool.internal/x", "http://pool.in\tternal/x"} {
-		f.Add(seed, "edge.example:8443", false)
+		for via := range uint8(3) {
+			f.Add(seed, "edge.example:8443", false, via)
+		}
 	}
-	pl := &pool{hosts: map[string]bool{"pool.internal": true}}
-	f.Fuzz(func(t *testing.T, loc, edgeHost string, secure bool) {
+	configured := &pool{hosts: map[string]bool{"pool.internal": true}}
+	lookedUp := &pool{hosts: map[string]bool{}}
+	f.Fuzz(func(t *testing.T, loc, edgeHost string, secure bool, via uint8) {
 		if e, err := url.Parse("http://" + edgeHost + "/"); err != nil || e.Host != edgeHost || edgeHost == "" {
 			return
 		}
@@ -35,7 +43,17 @@ func FuzzRewriteLocation(f *testing.F) {
 		}
 		rec := httptest.NewRecorder()
 		var w poolResponseWriter
-		w.init(rec, r, pl)
+		switch via % 3 {
+		case 0:
+			w.init(rec, r, configured)
+		case 1:
+			w.init(rec, r, lookedUp)
+			w.seen = &reverseproxy.UpstreamPool{{Dial: "pool.internal.:443"}}
+		case 2:
+			w.init(rec, r, lookedUp)
+			w.seen = &reverseproxy.UpstreamPool{}
+			w.earlier = []reverseproxy.UpstreamPool{nil, {{Dial: "tcp/POOL.internal:4443"}}}
+		}
 		w.Header()["Location"] = []string{loc}
 		w.WriteHeader(http.StatusCreated)
 		got, kept := rec.Header()["Location"]

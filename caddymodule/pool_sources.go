@@ -60,7 +60,8 @@ func dynamicSources(raw json.RawMessage) []dynamicSource {
 // from the name its clients reach it by names that one. A name made of
 // placeholders names no host before a request, and is left out, as an
 // srv source's domain is, whose records list the hosts, which are dialed
-// by name (see poolResponseWriter.ownHost).
+// by name: those the request's lookup found are the pools' hosts for its
+// answer (see poolResponseWriter.lookedUp).
 func sourceHosts(raw json.RawMessage) []string {
 	var hosts []string
 	for _, s := range dynamicSources(raw) {

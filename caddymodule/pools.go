@@ -364,7 +364,13 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		// Set before the attempt, so that deferred header operations
 		// see it when the pool's answer goes out.
 		setServingPool(r, pl.placeholder, pl.logField)
-		res := h.attemptPool(pl, w, r, next, body, headActs)
+		// A Location naming an upstream an earlier pool's lookup found
+		// names a pool's host (see poolResponseWriter.lookups).
+		var earlier []reverseproxy.UpstreamPool
+		if seen != nil {
+			earlier = seen[:i]
+		}
+		res := h.attemptPool(pl, w, r, next, body, headActs, earlier)
 		if res.outcome == outcomeUnavailable || res.outcome == outcomeStale {
 			setServingPool(r, "", noPoolLogField)
 			unavailable, unavailablePool = res.err, pl.name
@@ -511,9 +517,9 @@ func upstreamOnlyFull(pools []*pool, seen []reverseproxy.UpstreamPool) bool {
 // (no connection, or the request not received whole on a new one) says
 // nothing of the pool's other upstreams: the request goes to one of
 // those no attempt chose, while one is available (see untriedSelection).
-func (h *Handler) attemptPool(pl *pool, w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool) attemptResult {
-	res := h.attempt(pl, w, r, next, body, headActs, nil)
-	for stale := 0; ; res = h.attempt(pl, w, r, next, body, headActs, res.tried) {
+func (h *Handler) attemptPool(pl *pool, w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool, earlier []reverseproxy.UpstreamPool) attemptResult {
+	res := h.attempt(pl, w, r, next, body, headActs, nil, earlier)
+	for stale := 0; ; res = h.attempt(pl, w, r, next, body, headActs, res.tried, earlier) {
 		switch {
 		case res.outcome == outcomeStale && stale < maxStaleConns:
 			stale++
@@ -540,7 +546,7 @@ func (h *Handler) attemptPool(pl *pool, w http.ResponseWriter, r *http.Request, 
 // cut_short, or client_gone when the client went away, and a cut-short
 // answer is warned of: the pool had the request, and the client got
 // part of its answer at most.
-func (h *Handler) attempt(pl *pool, w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool, tried []string) attemptResult {
+func (h *Handler) attempt(pl *pool, w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool, tried []string, earlier []reverseproxy.UpstreamPool) attemptResult {
 	returned := false
 	defer func() {
 		if returned {
@@ -557,7 +563,7 @@ func (h *Handler) attempt(pl *pool, w http.ResponseWriter, r *http.Request, next
 		h.logger.Warn("pool answer cut short", zap.String("pool", pl.name), zap.String("remote_ip", remoteIP(r)))
 	}()
 	cookies := w.Header()["Set-Cookie"]
-	res := pl.attempt(w, r, next, body, headActs, tried)
+	res := pl.attempt(w, r, next, body, headActs, tried, earlier)
 	returned = true
 	pl.requests[res.outcome].Inc()
 	if res.outcome == outcomeUnavailable || res.outcome == outcomeStale {

@@ -250,6 +250,10 @@ func TestPoolPlainHTTPWarns(t *testing.T) {
 		{"dynamic multi", "primary {\n\t\t\tdynamic multi {\n\t\t\t\ta localhost 9\n\t\t\t\ta 127.0.0.1 9\n\t\t\t\ta ::1 9\n\t\t\t\ta fe.contoso.test 8080\n\t\t\t\tsrv _ucwa._tcp.contoso.test\n\t\t\t\tsrv {\n\t\t\t\t\tservice ucwa\n\t\t\t\t\tproto tcp\n\t\t\t\t\tname pool.contoso.test\n\t\t\t\t}\n\t\t\t}\n\t\t}",
 			[]string{"primary: a fe.contoso.test:8080 srv _ucwa._tcp.contoso.test srv _ucwa._tcp.pool.contoso.test"}},
 		{"dynamic a, tls", "primary {\n\t\t\tdynamic a fe.contoso.test 443\n\t\t\ttransport http {\n\t\t\t\ttls\n\t\t\t}\n\t\t}", nil},
+		// An srv source's records may name any host, loopback or not.
+		{"dynamic srv", "primary {\n\t\t\tdynamic srv _ucwa._tcp.contoso.test\n\t\t}\n\t\tbackup {\n\t\t\tdynamic srv localhost\n\t\t}",
+			[]string{"primary: srv _ucwa._tcp.contoso.test", "backup: srv localhost"}},
+		{"dynamic srv, tls", "primary {\n\t\t\tdynamic srv {\n\t\t\t\tservice ucwa\n\t\t\t\tproto tcp\n\t\t\t\tname contoso.test\n\t\t\t}\n\t\t\ttransport http {\n\t\t\t\ttls\n\t\t\t}\n\t\t}", nil},
 		// JSON's null tls is no TLS to Caddy's transport.
 		{"tls null (JSON)", `"primary":{"upstreams":[{"dial":"192.0.2.10:443"}],"transport":{"protocol":"http","tls":null}}`, []string{"primary: 192.0.2.10:443"}},
 	} {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ import (
 // sent to another.
 func TestPoolOtherUpstreams(t *testing.T) {
 	for _, tt := range otherUpstreamsCases {
-		t.Run(tt.name, func(t *testing.T) { tt.run(t, false) })
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, namedUpstreams) })
 	}
 }
 
@@ -127,11 +128,11 @@ var otherUpstreamsCases = func() []otherUpstreamsCase {
 }()
 
 // run sends the case's requests through a real Caddy to a primary whose
-// upstreams are the case's, each named by its address or, when dynamic,
-// found by a dynamic upstream source (an A lookup of localhost at each
-// one's port, combined by dynamic multi in the case's order), and checks
+// upstreams are the case's, in the case's order, found as from says
+// (named by their addresses, or by dynamic upstream sources: see
+// primaryPool), and checks
 // what each upstream, the backup, the audit trail and the metrics saw.
-func (tt otherUpstreamsCase) run(t *testing.T, dynamic bool) {
+func (tt otherUpstreamsCase) run(t *testing.T, from upstreamsFrom) {
 	const requests = otherUpstreamsRequests
 	fes := make([]*testkit.Pool, len(tt.upstreams))
 	addrs := make([]string, len(tt.upstreams))
@@ -158,7 +159,17 @@ func (tt otherUpstreamsCase) run(t *testing.T, dynamic bool) {
 		}
 		addrs[i] = fes[i].Addr()
 	}
-	pools := primaryPool(t, addrs, tt.block, dynamic)
+	var (
+		dns   *testkit.DNS
+		pools string
+		dials []string
+	)
+	if from == dynamicSRV {
+		dns = testkit.NewDNS(t)
+		pools, dials = srvPrimaryPool(t, dns, addrs, tt.block)
+	} else {
+		pools, dials = primaryPool(t, addrs, tt.block, from)
+	}
 	var backup *testkit.Pool
 	if tt.backup {
 		backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
@@ -190,7 +201,7 @@ func (tt otherUpstreamsCase) run(t *testing.T, dynamic bool) {
 			// reverse_proxy's cookie: an HMAC of the upstream's dial
 			// address, with an empty secret.
 			mac := hmac.New(sha256.New, nil)
-			mac.Write([]byte(addrs[tt.wantCookie-1]))
+			mac.Write([]byte(dials[tt.wantCookie-1]))
 			if got, want := resp.Header.Values("Set-Cookie"), "lb="+hex.EncodeToString(mac.Sum(nil))+";"; len(got) != 1 || !strings.HasPrefix(got[0], want) {
 				t.Errorf("request %d: Set-Cookie %q, want fe%d's %s", i, got, tt.wantCookie, want)
 			}
@@ -240,6 +251,9 @@ func (tt otherUpstreamsCase) run(t *testing.T, dynamic bool) {
 	if audited != requests {
 		t.Errorf("%d audit lines with status %d and pool %q, want %d", audited, tt.wantStatus, wantPool, requests)
 	}
+	if dns != nil {
+		tt.checkLookups(t, dns, dials)
+	}
 	metrics := e.Metrics()
 	for sample, want := range map[string]int{
 		"caddy_ucwa_pool_failovers_total":                                   tt.wantFailovers,
@@ -259,25 +273,54 @@ func (tt otherUpstreamsCase) run(t *testing.T, dynamic bool) {
 	}
 }
 
+// checkLookups checks what the case's dynamic srv source and its pool's
+// transport asked dns, whose records name the upstreams dialed at dials:
+// the SRV question once, for the source's cache answers within refresh
+// (a minute), the edge's later attempts at the pool included, unless
+// lb_retries has reverse_proxy try again itself, which clears the
+// source's cache first (once each request); and each upstream that
+// received a request looked up by the transport, by its name.
+func (tt otherUpstreamsCase) checkLookups(t *testing.T, dns *testkit.DNS, dials []string) {
+	t.Helper()
+	host, _, _ := net.SplitHostPort(dials[0])
+	domain := "_ucwa._tcp." + strings.SplitN(host, ".", 2)[1]
+	wantSRV := 1
+	if strings.Contains(tt.block, "lb_retries") {
+		wantSRV += otherUpstreamsRequests
+	}
+	if got := dns.Asked("SRV", domain); got != wantSRV {
+		t.Errorf("SRV %s asked %d times, want %d", domain, got, wantSRV)
+	}
+	for i, received := range tt.wantReceived {
+		host, _, _ := net.SplitHostPort(dials[i])
+		if got := dns.Asked("A", host); received > 0 && got == 0 {
+			t.Errorf("fe%d received requests at %s, never looked up", i+1, host)
+		}
+	}
+}
+
 // TestPoolOtherUpstreamsIdempotency: with idempotency, a request the
 // pool's first upstream refused and its second answered is delivered
 // once (its repeat is not sent again), and one no upstream of the pool
 // took is released: its repeat is tried anew, not refused as taken;
-// whether the upstreams are named or found by dynamic upstream sources.
+// whether the upstreams are named or found by dynamic upstream sources
+// (dynamic a, or dynamic srv).
 func TestPoolOtherUpstreamsIdempotency(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		second     bool // the pool's second upstream is up, else down too
-		dynamic    bool // the upstreams come from dynamic upstream sources
+		second     bool          // the pool's second upstream is up, else down too
+		from       upstreamsFrom // where the upstreams come from
 		wantStatus int
 		wantRepeat int
 	}{
 		// jwt off: a repeat of a delivered request is refused (409),
 		// never given the first answer.
-		{"second upstream up", true, false, http.StatusCreated, http.StatusConflict},
-		{"both down", false, false, http.StatusGone, http.StatusGone},
-		{"dynamic, second upstream up", true, true, http.StatusCreated, http.StatusConflict},
-		{"dynamic, both down", false, true, http.StatusGone, http.StatusGone},
+		{"second upstream up", true, namedUpstreams, http.StatusCreated, http.StatusConflict},
+		{"both down", false, namedUpstreams, http.StatusGone, http.StatusGone},
+		{"dynamic, second upstream up", true, dynamicA, http.StatusCreated, http.StatusConflict},
+		{"dynamic, both down", false, dynamicA, http.StatusGone, http.StatusGone},
+		{"dynamic srv, second upstream up", true, dynamicSRV, http.StatusCreated, http.StatusConflict},
+		{"dynamic srv, both down", false, dynamicSRV, http.StatusGone, http.StatusGone},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			second := testkit.DownAddr(t)
@@ -286,7 +329,8 @@ func TestPoolOtherUpstreamsIdempotency(t *testing.T) {
 				fe2 = testkit.NewPool(t, "fe2", testkit.AnswerCreated)
 				second = fe2.Addr()
 			}
-			e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tidempotency\n"+primaryPool(t, []string{testkit.DownAddr(t), second}, "lb_policy first", tc.dynamic)))
+			primary, _ := primaryPool(t, []string{testkit.DownAddr(t), second}, "lb_policy first", tc.from)
+			e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tidempotency\n"+primary))
 			if resp := e.startPhoneAudio("op-once"); resp.Status != tc.wantStatus {
 				t.Fatalf("status %d, want %d; body %s", resp.Status, tc.wantStatus, resp.Body)
 			}

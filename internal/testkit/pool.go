@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,6 +28,7 @@ import (
 // whose keep-alive timeout runs out does.
 type Pool struct {
 	name      string
+	host      string // the loopback address it listens on; "": 127.0.0.1
 	port      int
 	answer    Answer
 	tls       *httptest.Server // for NewTLSPool, NewHTTP2Pool and NewHTTPSPool
@@ -106,6 +108,23 @@ func (p *Pool) SetEarly(early Early) {
 func NewPool(t testing.TB, name string, answer Answer) *Pool {
 	t.Helper()
 	p := &Pool{name: name, port: Port(t), answer: answer, release: make(chan struct{})}
+	p.healthy.Store(true)
+	p.Restart(t)
+	t.Cleanup(func() {
+		close(p.release)
+		p.Kill()
+	})
+	return p
+}
+
+// NewPoolAt starts a pool on port, which Port reserved on 127.0.0.1, of
+// host, another loopback address (127.0.0.2: the whole of 127.0.0.0/8 is
+// loopback on Linux), where nothing else can bind it meanwhile: a name
+// with several A records can have a pool at one address and nothing
+// listening at the other on the same port.
+func NewPoolAt(t testing.TB, host string, port int, name string, answer Answer) *Pool {
+	t.Helper()
+	p := &Pool{name: name, host: host, port: port, answer: answer, release: make(chan struct{})}
 	p.healthy.Store(true)
 	p.Restart(t)
 	t.Cleanup(func() {
@@ -207,7 +226,7 @@ var quietLog = log.New(io.Discard, "", 0)
 // Restart starts the pool again after Kill, on the same port.
 func (p *Pool) Restart(t testing.TB) {
 	t.Helper()
-	ln, err := Listen(p.port)
+	ln, err := listenAt(p.host, p.port)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +334,15 @@ func (p *Pool) SetHealthy(healthy bool) { p.healthy.Store(healthy) }
 func (p *Pool) Name() string { return p.name }
 
 // Addr is the pool's address as reverse_proxy dials it ("127.0.0.1:port").
-func (p *Pool) Addr() string { return Addr(p.port) }
+func (p *Pool) Addr() string {
+	if p.host != "" {
+		return net.JoinHostPort(p.host, strconv.Itoa(p.port))
+	}
+	return Addr(p.port)
+}
+
+// Port is the port the pool listens on.
+func (p *Pool) Port() int { return p.port }
 
 // URL is the pool's address as reverse_proxy takes it: https:// for a
 // TLS pool.

@@ -52,5 +52,13 @@ func DownAddr(t testing.TB) string {
 
 // Listen listens on a port that Port reserved.
 func Listen(port int) (net.Listener, error) {
-	return reusePortConfig.Listen(context.Background(), "tcp", Addr(port))
+	return listenAt("", port)
+}
+
+// listenAt listens on port of host, a loopback address ("": 127.0.0.1).
+func listenAt(host string, port int) (net.Listener, error) {
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return reusePortConfig.Listen(context.Background(), "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 }
