@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -75,12 +76,15 @@ func srvZone() string {
 
 // srvSource is a pool's dynamic srv source of _ucwa._tcp.<zone>, and a
 // transport that resolves the host names its records name, both at dns.
+// The source's cache answers for the whole test (refresh 1h), so that
+// what dns is asked does not go by how long the test takes.
 func srvSource(zone string, dns *testkit.DNS) string {
 	return strings.Join([]string{
 		"dynamic srv {",
 		"\tservice ucwa",
 		"\tproto tcp",
 		"\tname " + zone,
+		"\trefresh 1h",
 		"\tresolvers " + dns.Addr(),
 		"}",
 		"transport http {",
@@ -93,7 +97,7 @@ func srvSource(zone string, dns *testkit.DNS) string {
 // two A records, 127.0.0.1 and 127.0.0.2 (both loopback), at one port,
 // where one address refuses connections, delivers every request on the
 // other, once, whatever the lb_policy, and looks the name up once (its
-// cache answers the edge's later attempts); with both refusing, the
+// cache, refresh 1h, answers the edge's later attempts); with both refusing, the
 // backup takes the requests, or the 410 answers them. A Location on the
 // other address, or on the name, names a pool's host, as `primary
 // 127.0.0.1:port 127.0.0.2:port` names both.
@@ -143,7 +147,7 @@ func TestPoolDynamicARecords(t *testing.T) {
 			if tc.up != "" {
 				fe = testkit.NewPoolAt(t, tc.up, port, "fe", answer)
 			}
-			pools := fmt.Sprintf("\t\tprimary {\n\t\t\tdynamic a %s %d {\n\t\t\t\tresolvers %s\n\t\t\t\tversions ipv4\n\t\t\t}\n\t\t\t%s\n\t\t}\n",
+			pools := fmt.Sprintf("\t\tprimary {\n\t\t\tdynamic a %s %d {\n\t\t\t\tresolvers %s\n\t\t\t\tversions ipv4\n\t\t\t\trefresh 1h\n\t\t\t}\n\t\t\t%s\n\t\t}\n",
 				name, port, dns.Addr(), tc.block)
 			var backup *testkit.Pool
 			if tc.backup {
@@ -187,6 +191,86 @@ func TestPoolDynamicARecords(t *testing.T) {
 			}
 			if got := e.Metric("caddy_ucwa_pool_failovers_total"); got != float64(tc.wantFailovr) {
 				t.Errorf("failovers %v, want %d", got, tc.wantFailovr)
+			}
+		})
+	}
+}
+
+// TestPoolSRVLookups: a dynamic srv pool whose lookup finds nothing
+// (the domain unknown, or without records) has no upstream to take the
+// request, and one whose record names a host that does not resolve
+// could not have delivered to it: either way the request goes to another
+// target of the pool, else to the backup, else gets the 410, and is
+// delivered once at most.
+func TestPoolSRVLookups(t *testing.T) {
+	const requests = 5
+	for _, tc := range []struct {
+		name string
+		// records: the domain's SRV records: "nxdomain" none at all (the
+		// domain is unknown), else each target: up, or unresolved (a
+		// name without an A record); lb_policy first tries them in order.
+		records    []string
+		backup     bool
+		wantStatus int
+		wantFirst  bool // the first up target takes every request
+		wantBackup bool
+	}{
+		{"the domain unknown, backup", []string{"nxdomain"}, true, 201, false, true},
+		{"the domain unknown, no backup", []string{"nxdomain"}, false, 410, false, false},
+		{"no records, backup", nil, true, 201, false, true},
+		{"no records, no backup", nil, false, 410, false, false},
+		{"fe1 unresolved, fe2 up", []string{"unresolved", "up"}, false, 201, true, false},
+		{"fe1 unresolved, backup", []string{"unresolved"}, true, 201, false, true},
+		{"fe1 unresolved, no backup", []string{"unresolved"}, false, 410, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dns := testkit.NewDNS(t)
+			zone := srvZone()
+			var records []testkit.SRV
+			var up *testkit.Pool
+			for i, kind := range tc.records {
+				target := fmt.Sprintf("fe%d.%s", i+1, zone)
+				port := uint16(testkit.Port(t))
+				switch kind {
+				case "nxdomain":
+					continue
+				case "up":
+					up = testkit.NewPool(t, "fe", testkit.AnswerCreated)
+					p, _ := strconv.Atoi(strings.TrimPrefix(up.Addr(), "127.0.0.1:"))
+					port = uint16(p)
+					dns.SetA(target, "127.0.0.1")
+				}
+				records = append(records, testkit.SRV{Priority: uint16(i + 1), Port: port, Target: target})
+			}
+			if len(tc.records) == 0 || tc.records[0] != "nxdomain" {
+				dns.SetSRV("_ucwa._tcp."+zone, records...)
+			}
+			pools := fmt.Sprintf("\t\tprimary {\n\t\t\t%s\n\t\t\tlb_policy first\n\t\t}\n", srvSource(zone, dns))
+			var backup *testkit.Pool
+			if tc.backup {
+				backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
+				pools += "\t\tbackup " + backup.Addr() + "\n"
+			}
+			e := startEdge(t, "caddyfile", poolsCaddyfile(pools))
+			for i := range requests {
+				if resp := e.startPhoneAudio(fmt.Sprintf("op-%d", i)); resp.Status != tc.wantStatus {
+					t.Fatalf("request %d: status %d, want %d; body %s", i, resp.Status, tc.wantStatus, resp.Body)
+				}
+			}
+			for _, c := range []struct {
+				p    *testkit.Pool
+				want bool
+			}{{up, tc.wantFirst}, {backup, tc.wantBackup}} {
+				if c.p == nil {
+					continue
+				}
+				want := 0
+				if c.want {
+					want = requests
+				}
+				if got := c.p.OperationIDs(); len(got) != want || len(got) > 0 && len(slices.Compact(slices.Sorted(slices.Values(got)))) != len(got) {
+					t.Errorf("%s received %v, want %d requests, each once", c.p.Name(), got, want)
+				}
 			}
 		})
 	}

@@ -276,7 +276,7 @@ func (tt otherUpstreamsCase) run(t *testing.T, from upstreamsFrom) {
 // checkLookups checks what the case's dynamic srv source and its pool's
 // transport asked dns, whose records name the upstreams dialed at dials:
 // the SRV question once, for the source's cache answers within refresh
-// (a minute), the edge's later attempts at the pool included, unless
+// (see srvSource), the edge's later attempts at the pool included, unless
 // lb_retries has reverse_proxy try again itself, which clears the
 // source's cache first (once each request); and each upstream that
 // received a request looked up by the transport, by its name.

@@ -28,7 +28,7 @@ import (
 // whose keep-alive timeout runs out does.
 type Pool struct {
 	name      string
-	host      string // the loopback address it listens on; "": 127.0.0.1
+	host      string // the loopback address it listens on (NewPoolAt); "": 127.0.0.1
 	port      int
 	answer    Answer
 	tls       *httptest.Server // for NewTLSPool, NewHTTP2Pool and NewHTTPSPool
@@ -107,21 +107,14 @@ func (p *Pool) SetEarly(early Early) {
 // Location's last segment (AnswerCreated).
 func NewPool(t testing.TB, name string, answer Answer) *Pool {
 	t.Helper()
-	p := &Pool{name: name, port: Port(t), answer: answer, release: make(chan struct{})}
-	p.healthy.Store(true)
-	p.Restart(t)
-	t.Cleanup(func() {
-		close(p.release)
-		p.Kill()
-	})
-	return p
+	return NewPoolAt(t, "127.0.0.1", Port(t), name, answer)
 }
 
-// NewPoolAt starts a pool on port, which Port reserved on 127.0.0.1, of
-// host, another loopback address (127.0.0.2: the whole of 127.0.0.0/8 is
-// loopback on Linux), where nothing else can bind it meanwhile: a name
-// with several A records can have a pool at one address and nothing
-// listening at the other on the same port.
+// NewPoolAt starts a pool on host, a loopback address, at port, which
+// Port reserved (on 127.0.0.1): a pool on 127.0.0.2 (the whole of
+// 127.0.0.0/8 is loopback on Linux) leaves 127.0.0.1 refusing
+// connections at the same port, as a name with several A records, one
+// of whose addresses is down, has it.
 func NewPoolAt(t testing.TB, host string, port int, name string, answer Answer) *Pool {
 	t.Helper()
 	p := &Pool{name: name, host: host, port: port, answer: answer, release: make(chan struct{})}
@@ -340,9 +333,6 @@ func (p *Pool) Addr() string {
 	}
 	return Addr(p.port)
 }
-
-// Port is the port the pool listens on.
-func (p *Pool) Port() int { return p.port }
 
 // URL is the pool's address as reverse_proxy takes it: https:// for a
 // TLS pool.
