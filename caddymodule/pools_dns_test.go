@@ -78,8 +78,9 @@ func srvZone() string {
 // transport that resolves the host names its records name, both at dns.
 // The source's cache answers for the whole test (refresh 1h), so that
 // what dns is asked does not go by how long the test takes.
-func srvSource(zone string, dns *testkit.DNS) string {
-	return strings.Join([]string{
+// transport holds more of the transport's subdirectives.
+func srvSource(zone string, dns *testkit.DNS, transport ...string) string {
+	lines := []string{
 		"dynamic srv {",
 		"\tservice ucwa",
 		"\tproto tcp",
@@ -89,8 +90,11 @@ func srvSource(zone string, dns *testkit.DNS) string {
 		"}",
 		"transport http {",
 		"\tresolvers " + dns.Addr(),
-		"}",
-	}, "\n\t\t\t")
+	}
+	for _, l := range transport {
+		lines = append(lines, "\t"+l)
+	}
+	return strings.Join(append(lines, "}"), "\n\t\t\t")
 }
 
 // TestPoolDynamicARecords: a pool of a dynamic a source whose name has
@@ -198,8 +202,10 @@ func TestPoolDynamicARecords(t *testing.T) {
 
 // TestPoolSRVLookups: a dynamic srv pool whose lookup finds nothing
 // (the domain unknown, or without records) has no upstream to take the
-// request, and one whose record names a host that does not resolve
-// could not have delivered to it: either way the request goes to another
+// request, and one whose record names a host that does not resolve, or
+// whose lookup the DNS server never answers (the transport's
+// dial_timeout ends it), could not have delivered to it: either way the
+// request goes to another
 // target of the pool, else to the backup, else gets the 410, and is
 // delivered once at most.
 func TestPoolSRVLookups(t *testing.T) {
@@ -207,8 +213,9 @@ func TestPoolSRVLookups(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// records: the domain's SRV records: "nxdomain" none at all (the
-		// domain is unknown), else each target: up, or unresolved (a
-		// name without an A record); lb_policy first tries them in order.
+		// domain is unknown), else each target: up, unresolved (a name
+		// without an A record) or unanswered (a name whose questions get
+		// no answer); lb_policy first tries them in order.
 		records    []string
 		backup     bool
 		wantStatus int
@@ -222,6 +229,8 @@ func TestPoolSRVLookups(t *testing.T) {
 		{"fe1 unresolved, fe2 up", []string{"unresolved", "up"}, false, 201, true, false},
 		{"fe1 unresolved, backup", []string{"unresolved"}, true, 201, false, true},
 		{"fe1 unresolved, no backup", []string{"unresolved"}, false, 410, false, false},
+		{"fe1 unanswered, fe2 up", []string{"unanswered", "up"}, false, 201, true, false},
+		{"fe1 unanswered, backup", []string{"unanswered"}, true, 201, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dns := testkit.NewDNS(t)
@@ -234,6 +243,8 @@ func TestPoolSRVLookups(t *testing.T) {
 				switch kind {
 				case "nxdomain":
 					continue
+				case "unanswered":
+					dns.SetQuiet(target)
 				case "up":
 					up = testkit.NewPool(t, "fe", testkit.AnswerCreated)
 					p, _ := strconv.Atoi(strings.TrimPrefix(up.Addr(), "127.0.0.1:"))
@@ -245,7 +256,7 @@ func TestPoolSRVLookups(t *testing.T) {
 			if len(tc.records) == 0 || tc.records[0] != "nxdomain" {
 				dns.SetSRV("_ucwa._tcp."+zone, records...)
 			}
-			pools := fmt.Sprintf("\t\tprimary {\n\t\t\t%s\n\t\t\tlb_policy first\n\t\t}\n", srvSource(zone, dns))
+			pools := fmt.Sprintf("\t\tprimary {\n\t\t\t%s\n\t\t\tlb_policy first\n\t\t}\n", srvSource(zone, dns, "dial_timeout 500ms"))
 			var backup *testkit.Pool
 			if tc.backup {
 				backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)

@@ -14,15 +14,17 @@ import (
 // reverse_proxy's dynamic upstream sources (and a transport's resolvers)
 // to look names up at: it answers the A and SRV questions for the names
 // a test gave it records, an empty answer for any other type of a name
-// it knows (AAAA, say), NXDOMAIN for a name it does not, and counts
-// every question it was asked.
+// it knows (AAAA, say), NXDOMAIN for a name it does not, nothing at all
+// for a name made quiet (a server that is down, or a firewall that drops
+// its packets), and counts every question it was asked.
 type DNS struct {
 	conn net.PacketConn
 
 	mu    sync.Mutex
 	a     map[string][]netip.Addr // by lower-case fully qualified name
 	srv   map[string][]SRV
-	asked map[string]int // by type and name: "A fe1.zone.test."
+	quiet map[string]bool // names whose questions get no answer
+	asked map[string]int  // by type and name: "A fe1.zone.test."
 }
 
 // SRV is one SRV record's data.
@@ -39,7 +41,7 @@ func NewDNS(t testing.TB) *DNS {
 	if err != nil {
 		t.Fatalf("listening for DNS: %v", err)
 	}
-	d := &DNS{conn: conn, a: map[string][]netip.Addr{}, srv: map[string][]SRV{}, asked: map[string]int{}}
+	d := &DNS{conn: conn, a: map[string][]netip.Addr{}, srv: map[string][]SRV{}, quiet: map[string]bool{}, asked: map[string]int{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -71,6 +73,13 @@ func (d *DNS) SetSRV(name string, records ...SRV) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.srv[fqdn(name)] = records
+}
+
+// SetQuiet makes the server answer no question for name.
+func (d *DNS) SetQuiet(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.quiet[fqdn(name)] = true
 }
 
 // Asked is how many questions of type qtype ("A", "AAAA", "SRV") for
@@ -105,7 +114,8 @@ func (d *DNS) serve() {
 }
 
 // answer builds the response to query, the one question a resolver
-// asks; false for a message that is none.
+// asks; false for a message that is none, and for a question that gets
+// no answer.
 func (d *DNS) answer(query []byte) ([]byte, bool) {
 	var p dnsmessage.Parser
 	h, err := p.Start(query)
@@ -121,7 +131,11 @@ func (d *DNS) answer(query []byte) ([]byte, bool) {
 	d.asked[strings.TrimPrefix(q.Type.String(), "Type")+" "+name]++
 	a, hasA := d.a[name]
 	srv, hasSRV := d.srv[name]
+	quiet := d.quiet[name]
 	d.mu.Unlock()
+	if quiet {
+		return nil, false
+	}
 
 	rh := dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RecursionDesired: h.RecursionDesired}
 	if !hasA && !hasSRV {
