@@ -226,7 +226,7 @@ type attemptResult struct {
 // the request's head alone (see attemptState.unsent); tried: the
 // upstreams earlier attempts chose, which did not get it, and which this
 // one leaves out; earlier: the upstreams the request's attempts at the
-// pools before this one chose among (see poolResponseWriter.lookups).
+// pools before this one chose among (see poolResponseWriter.lookedUp).
 // Only an outcomeUnavailable or outcomeStale attempt left nothing
 // written to w.
 func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool, tried []string, earlier []reverseproxy.UpstreamPool) attemptResult {

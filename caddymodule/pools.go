@@ -365,7 +365,7 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		// see it when the pool's answer goes out.
 		setServingPool(r, pl.placeholder, pl.logField)
 		// A Location naming an upstream an earlier pool's lookup found
-		// names a pool's host (see poolResponseWriter.lookups).
+		// names a pool's host (see poolResponseWriter.lookedUp).
 		var earlier []reverseproxy.UpstreamPool
 		if seen != nil {
 			earlier = seen[:i]
