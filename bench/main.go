@@ -195,6 +195,12 @@ var routeFlags = map[string]string{
 	"all":         routeAll,
 }
 
+// routeFlagNames lists the names of routeFlags, for -routes' help and
+// errors.
+func routeFlagNames() string {
+	return strings.Join(slices.Sorted(maps.Keys(routeFlags)), ", ")
+}
+
 // measuredRoutes is the set of routes that -routes names; nil, all of
 // them.
 func measuredRoutes(list string) (map[string]bool, error) {
@@ -205,7 +211,7 @@ func measuredRoutes(list string) (map[string]bool, error) {
 	for name := range strings.SplitSeq(list, ",") {
 		r, ok := routeFlags[strings.TrimSpace(name)]
 		if !ok {
-			return nil, fmt.Errorf("-routes: no route %q (routes: %s)", name, strings.Join(slices.Sorted(maps.Keys(routeFlags)), ", "))
+			return nil, fmt.Errorf("-routes: no route %q (routes: %s)", name, routeFlagNames())
 		}
 		set[r] = true
 	}
@@ -241,7 +247,7 @@ func main() {
 	flag.IntVar(&rate, "rate", 0, "requests per second of every round (0: as fast as the workers go)")
 	profileDir := flag.String("cpuprofile", "", "write a CPU profile of Caddy per route (its last round) to this directory")
 	straceDir := flag.String("strace", "", "count Caddy's system calls per route (its last round) with strace -f -c into this directory")
-	only := flag.String("routes", "", "routes to measure beside plain reverse_proxy, of "+strings.Join(slices.Sorted(maps.Keys(routeFlags)), ", ")+", comma-separated (default all)")
+	only := flag.String("routes", "", "routes to measure beside plain reverse_proxy, of "+routeFlagNames()+", comma-separated (default all)")
 	flag.Parse()
 	log.SetFlags(0)
 	want := map[string]bool{}
