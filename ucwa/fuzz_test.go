@@ -1400,13 +1400,7 @@ func referenceResourcePath(v string) bool {
 				return false
 			}
 		}
-		decoded := referenceEscape.ReplaceAllStringFunc(v, func(e string) string {
-			n, _ := strconv.ParseUint(strings.TrimLeft(e[1:], "uU"), 16, 32)
-			if len(e) == 3 {
-				return string([]byte{byte(n)})
-			}
-			return string(rune(n))
-		})
+		decoded := referenceUnescape(v)
 		if decoded == v {
 			return true
 		}
@@ -1416,6 +1410,17 @@ func referenceResourcePath(v string) bool {
 
 // referenceEscape is a %XX or %uXXXX escape.
 var referenceEscape = regexp.MustCompile(`%[0-9A-Fa-f]{2}|%[uU][0-9A-Fa-f]{4}`)
+
+// referenceUnescape decodes every escape of s once.
+func referenceUnescape(s string) string {
+	return referenceEscape.ReplaceAllStringFunc(s, func(e string) string {
+		n, _ := strconv.ParseUint(strings.TrimLeft(e[1:], "uU"), 16, 32)
+		if len(e) == 3 {
+			return string([]byte{byte(n)})
+		}
+		return string(rune(n))
+	})
+}
 
 // referenceLinkAllowed reports whether a JSON link value named like a
 // destination with those words may stand outside the operation's rules:

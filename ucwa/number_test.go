@@ -1171,13 +1171,7 @@ func referenceUserURI(user string) bool {
 		if referenceURIScheme.MatchString(user) || referenceURIScheme.MatchString(norm.NFKC.String(referenceColon.ReplaceAllString(user, ":"))) {
 			return true
 		}
-		decoded := referenceEscape.ReplaceAllStringFunc(user, func(e string) string {
-			n, _ := strconv.ParseUint(strings.TrimLeft(e[1:], "uU"), 16, 32)
-			if len(e) == 3 {
-				return string([]byte{byte(n)})
-			}
-			return string(rune(n))
-		})
+		decoded := referenceUnescape(user)
 		if decoded == user {
 			return false
 		}

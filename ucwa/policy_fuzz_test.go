@@ -306,7 +306,32 @@ func referenceDialString(d *Destination, n *Numbers) (readings []Number, unjudge
 	if !ok {
 		return nil, false
 	}
+	if referenceDecodedAgain(user, n) {
+		return nil, true
+	}
 	return referenceDialUser(user, n, false)
+}
+
+// referenceDecodedAgain reports whether a decoded SIP user still holds
+// an escape (%XX or %uXXXX) and, as it is or with its escapes decoded
+// again and again, reads as a dial string (with readings, unjudgeable or
+// a short code) or a vanity number: a gateway that decodes it once more
+// dials digits the edge never read, so it is unjudgeable.
+func referenceDecodedAgain(user string, n *Numbers) bool {
+	if !referenceEscape.MatchString(user) {
+		return false
+	}
+	for {
+		readings, unjudgeable := referenceDialUser(user, n, false)
+		if _, vanity := referenceKeypadUser(user); unjudgeable || len(readings) > 0 || vanity || referenceShortUser(user, n, false).ok {
+			return true
+		}
+		decoded := referenceUnescape(user)
+		if decoded == user {
+			return false
+		}
+		user = decoded
+	}
 }
 
 // referenceUser is the decoded user of a SIP destination that is no
@@ -650,7 +675,7 @@ var referenceShortMetadata = sync.OnceValue(func() map[string]*metadata.PhoneMet
 // read.
 func referenceShortCode(d *Destination, n *Numbers) referenceShort {
 	whole, ok := referenceUser(d)
-	if !ok {
+	if !ok || referenceDecodedAgain(whole, n) {
 		return referenceShort{}
 	}
 	return referenceShortUser(whole, n, false)
