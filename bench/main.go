@@ -44,7 +44,10 @@
 // during the rounds (its CPUs' busy time from /proc/stat less the
 // bench's own processes'). The CPU and throughput ratios are the medians of the rounds'
 // own ratios (a route's round against plain's round of the same round,
-// moments apart under the same load of the machine); allocations are
+// moments apart under the same load of the machine), the CPU ratio with
+// the lowest and highest round's beside it (rounds 1.031-1.092): two
+// routes or runs whose medians differ by less than that spread may not
+// differ at all; allocations are
 // the difference of the totals. CPU per request is the headline figure:
 // on a shared machine throughput swings with what else runs, while the CPU time the server
 // spends on a request does not. A last round of distinct tokens and
@@ -660,11 +663,27 @@ type roundMetrics struct {
 // under the same load of the machine, where the totals of a route mix
 // rounds under different loads.
 func (m *routeMetrics) medianRatio(plain *routeMetrics, f func(roundMetrics) float64) float64 {
+	return median(m.ratios(plain, f))
+}
+
+// ratios are f(m's round) / f(plain's round of the same round), one for
+// each round.
+func (m *routeMetrics) ratios(plain *routeMetrics, f func(roundMetrics) float64) []float64 {
 	var ratios []float64
 	for i := range min(len(m.rounds), len(plain.rounds)) {
 		ratios = append(ratios, f(m.rounds[i])/f(plain.rounds[i]))
 	}
-	return median(ratios)
+	return ratios
+}
+
+// spread is the lowest and highest of v: printed beside a median ratio,
+// how far one round's ratio strayed from it, so that a reader can tell a
+// difference of routes from the machine's noise.
+func spread(v []float64) (lo, hi float64) {
+	if len(v) == 0 {
+		return 0, 0
+	}
+	return slices.Min(v), slices.Max(v)
 }
 
 // medianDiff is the median of what f of each of m's rounds exceeds f of
@@ -768,8 +787,9 @@ func (m *routeMetrics) compare(name string, plain *routeMetrics, withTargets boo
 	}
 	// What the route adds is printed beside the ratio: on a shared
 	// machine plain's own cost moves between runs, and the ratio with it.
-	fmt.Printf("    %-20s CPU/req %.3fx%s, %+.1f µs, allocs %+.1f%s, throughput %.3f%s, p99 %.3f\n", name+":",
-		m.medianRatio(plain, cpuPerRequest), goal("<=", t.cpu), m.medianDiff(plain, cpuPerRequest)*1e6,
+	lo, hi := spread(m.ratios(plain, cpuPerRequest))
+	fmt.Printf("    %-20s CPU/req %.3fx (rounds %.3f-%.3f)%s, %+.1f µs, allocs %+.1f%s, throughput %.3f%s, p99 %.3f\n", name+":",
+		m.medianRatio(plain, cpuPerRequest), lo, hi, goal("<=", t.cpu), m.medianDiff(plain, cpuPerRequest)*1e6,
 		m.allocsPerRequest()-plain.allocsPerRequest(), goal("<= +", t.allocs),
 		m.medianRatio(plain, throughput), goal(">=", t.throughput),
 		float64(m.all.Latencies.P99)/float64(plain.all.Latencies.P99))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"os/exec"
 	"strings"
@@ -91,3 +92,35 @@ func TestOthersBusy(t *testing.T) {
 		t.Errorf("others busy %v while a process outside own used %v", got, used)
 	}
 }
+
+// TestRatios: a route's ratios are its rounds' against plain's rounds of
+// the same round, the median is theirs, and the spread their lowest and
+// highest.
+func TestRatios(t *testing.T) {
+	rounds := func(cpu ...float64) *routeMetrics {
+		m := new(routeMetrics)
+		for _, c := range cpu {
+			m.rounds = append(m.rounds, roundMetrics{cpuPerRequest: c})
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name           string
+		route, plain   *routeMetrics
+		median, lo, hi float64
+	}{
+		{"one round", rounds(110), rounds(100), 1.1, 1.1, 1.1},
+		{"round by round", rounds(100, 330, 220), rounds(100, 300, 200), 1.1, 1, 1.1},
+		{"even rounds", rounds(100, 120, 130, 200), rounds(100, 100, 100, 100), 1.25, 1, 2},
+		{"plain has fewer rounds", rounds(120, 999), rounds(100), 1.2, 1.2, 1.2},
+		{"no rounds", rounds(), rounds(), 0, 0, 0},
+	} {
+		got := tc.route.medianRatio(tc.plain, cpuPerRequest)
+		lo, hi := spread(tc.route.ratios(tc.plain, cpuPerRequest))
+		if !near(got, tc.median) || !near(lo, tc.lo) || !near(hi, tc.hi) {
+			t.Errorf("%s: median %v (%v-%v), want %v (%v-%v)", tc.name, got, lo, hi, tc.median, tc.lo, tc.hi)
+		}
+	}
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
