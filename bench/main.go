@@ -787,9 +787,10 @@ func (m *routeMetrics) compare(name string, plain *routeMetrics, withTargets boo
 	}
 	// What the route adds is printed beside the ratio: on a shared
 	// machine plain's own cost moves between runs, and the ratio with it.
-	lo, hi := spread(m.ratios(plain, cpuPerRequest))
+	cpu := m.ratios(plain, cpuPerRequest)
+	lo, hi := spread(cpu)
 	fmt.Printf("    %-20s CPU/req %.3fx (rounds %.3f-%.3f)%s, %+.1f µs, allocs %+.1f%s, throughput %.3f%s, p99 %.3f\n", name+":",
-		m.medianRatio(plain, cpuPerRequest), lo, hi, goal("<=", t.cpu), m.medianDiff(plain, cpuPerRequest)*1e6,
+		median(cpu), lo, hi, goal("<=", t.cpu), m.medianDiff(plain, cpuPerRequest)*1e6,
 		m.allocsPerRequest()-plain.allocsPerRequest(), goal("<= +", t.allocs),
 		m.medianRatio(plain, throughput), goal(">=", t.throughput),
 		float64(m.all.Latencies.P99)/float64(plain.all.Latencies.P99))
