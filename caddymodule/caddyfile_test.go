@@ -479,9 +479,9 @@ func TestFieldsDocumented(t *testing.T) {
 		{"../internal/bearer/config.go", "Config", bearer.Config{}},
 		{"idempotency.go", "IdempotencyConfig", IdempotencyConfig{}},
 		{"limits.go", "LimitConfig", LimitConfig{}},
-		{"store.go", "MemoryStore", MemoryStore{}},
-		{"store.go", "RedisStore", RedisStore{}},
-		{"store.go", "RedisTLS", RedisTLS{}},
+		{"store_memory.go", "MemoryStore", MemoryStore{}},
+		{"store_redis.go", "RedisStore", RedisStore{}},
+		{"store_redis.go", "RedisTLS", RedisTLS{}},
 		{"../ucwa/policy.go", "DestinationPolicy", ucwa.DestinationPolicy{}},
 		{"logwriter.go", "BufferedWriter", BufferedWriter{}},
 	} {
@@ -568,7 +568,7 @@ func TestCaddyfileSyntaxDocumented(t *testing.T) {
 	// The names the parser's switches read.
 	read := map[string]bool{}
 	fset := token.NewFileSet()
-	for _, file := range []string{"caddyfile.go", "store.go", "destinations.go", "limits.go", "idempotency.go", "deny_callers.go"} {
+	for _, file := range []string{"caddyfile.go", "store.go", "store_memory.go", "store_redis.go", "destinations.go", "limits.go", "idempotency.go", "deny_callers.go"} {
 		f, err := parser.ParseFile(fset, file, nil, 0)
 		if err != nil {
 			t.Fatal(err)

@@ -1,0 +1,242 @@
+package caddymodule
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// checkKeyPlaceholders refuses a key that names a placeholder of the
+// edge's own (http.ucwa.*) that is not known when the limits are taken:
+// one the edge does not publish (a typo) expands to nothing, and the
+// limit would count every caller by address instead, without a word.
+// So would an {env.*} whose variable is empty (unset) at startup, a
+// doubled brace or {}; a brace left open would make the key one budget
+// for every caller.
+// Caddy's other placeholders are open-ended (headers, vars) and are left
+// to the README's warning.
+func checkKeyPlaceholders(key string) error {
+	for rest := key; ; {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return nil
+		}
+		if i > 0 && rest[i-1] == '\\' {
+			rest = rest[i+1:]
+			continue
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			// Caddy's replacer leaves it as text: a key of no
+			// placeholder, one budget for every caller.
+			return fmt.Errorf(`%q is not closed (a literal brace is written \{)`, rest[i:])
+		}
+		name := rest[i+1 : i+j]
+		rest = rest[i+j+1:]
+		if name == "" || strings.ContainsRune(name, '{') {
+			// An unknown placeholder to Caddy's replacer, which expands it
+			// to nothing: a doubled brace ({{http.ucwa.tid}}) would count
+			// every caller by address.
+			return fmt.Errorf(`%q is not a placeholder (a literal brace is written \{)`, "{"+name+"}")
+		}
+		if v, ok := strings.CutPrefix(name, "env."); ok && os.Getenv(v) == "" {
+			// Empty at every request, as it is now: as in the jwt
+			// settings, an unset variable stops startup rather than
+			// have the limit count every caller by address.
+			return fmt.Errorf("{%s} is empty at startup (an unset variable)", name)
+		}
+		if !strings.HasPrefix(name, "http.ucwa.") || slices.Contains(grantPlaceholders[1:], name) {
+			continue
+		}
+		if name == "http.ucwa.pool" {
+			return fmt.Errorf("{%s} is set only once a pool takes the request, after the limits", name)
+		}
+		return fmt.Errorf("{%s} is not a placeholder of the edge (%s)", name, strings.Join(grantPlaceholders[1:], ", "))
+	}
+}
+
+// keyOfGrantAlone reports whether the key template names at least one
+// placeholder and only those of a verified token (grantPlaceholders),
+// which are never set with jwt off: such a key expands to nothing at
+// every request (see expandKey), whatever text it holds besides.
+func keyOfGrantAlone(key string) bool {
+	named := false
+	for rest := key; ; {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return named
+		}
+		if i > 0 && rest[i-1] == '\\' {
+			rest = rest[i+1:]
+			continue
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return named
+		}
+		if !slices.Contains(grantPlaceholders[:], rest[i+1:i+j]) {
+			return false
+		}
+		named = true
+		rest = rest[i+j+1:]
+	}
+}
+
+// limitKeyVersion starts the hashed part of every limit key, so that a
+// new way of making keys never meets the old one's state.
+const limitKeyVersion = "caddy-ucwa limit 1"
+
+// limitKeyAddress follows the expanded key in the hashed part of the key
+// of a client address's budget (see storeKey).
+const limitKeyAddress = "client address"
+
+// limitKeyTemplate follows the expanded key (and limitKeyAddress) in the
+// hashed part of every limit key, and is followed by the limit's key
+// template, after its length: two limits of one name with different
+// templates (two sites on one store) never share a bucket, whatever
+// their keys expand to, else a client of the site keyed by a header it
+// sets would spend the budget of the other site's verified caller of
+// that value.
+const limitKeyTemplate = "key template"
+
+// storeKey is the store key of the request of repl and r, of the grant g
+// (nil for none), under l: the limit's prefix and the SHA-256 of the
+// expanded key (the client's IP, marked as such, when it expands to "")
+// and of l's key template (see limitKeyTemplate), so that the store
+// holds no caller id, address or other value a key may expand to.
+func (l *limit) storeKey(repl *caddy.Replacer, r *http.Request, g *grant) string {
+	var v string
+	switch {
+	case repl == nil:
+	case l.placeholder != "":
+		v, _ = repl.GetString(l.placeholder)
+	default:
+		v = l.expandKey(repl)
+	}
+	fallback := v == ""
+	if fallback {
+		v = clientNetwork(r)
+		l.noteKeyless()
+	} else if g != nil && g.limitDigest != "" && v == g.limitKey && l.key == DefaultLimitKey {
+		// The verified caller, the default key: hashed once per token.
+		return l.storePrefix + g.limitDigest
+	}
+	var buf [128]byte
+	// Built on the stack (buf's room is free again once hashed), so that
+	// the key costs its string alone.
+	k := append(buf[:0], l.storePrefix...)
+	return string(appendLimitDigest(k, l.key, v, fallback))
+}
+
+// appendLimitDigest appends to b the hashed part of a limit's store key
+// (see storeKey) of the key template for the expanded key v, or for the
+// client address v when address.
+func appendLimitDigest(b []byte, template, v string, address bool) []byte {
+	var buf [256]byte
+	h := append(buf[:0], limitKeyVersion...)
+	h = binary.AppendUvarint(h, uint64(len(v)))
+	h = append(h, v...)
+	if address {
+		// The address's budget is apart from that of a key that expands
+		// to the same text (a header the client sets to another client's
+		// address): an expanded key's input goes on with
+		// limitKeyTemplate, which does not start as this does.
+		h = append(h, limitKeyAddress...)
+	}
+	h = append(h, limitKeyTemplate...)
+	h = binary.AppendUvarint(h, uint64(len(template)))
+	h = append(h, template...)
+	sum := sha256.Sum256(h)
+	return base64.RawURLEncoding.AppendEncode(b, sum[:])
+}
+
+// expandKey expands l's key template of more than one placeholder (or of
+// text besides), each value written as keyEncoding says, or returns ""
+// when it has placeholders and every one of them expands to nothing:
+// "{http.ucwa.tid}/{http.ucwa.oid}" without those claims is "/", which
+// would be one budget for every such client. A template without
+// placeholders is itself, one budget for all.
+func (l *limit) expandKey(repl *caddy.Replacer) string {
+	placeholders, filled := false, false
+	v, err := repl.ReplaceFunc(l.key, func(_ string, val any) (any, error) {
+		placeholders = true
+		s := caddy.ToString(val)
+		filled = filled || s != ""
+		switch {
+		case l.keyLengths:
+			return strconv.Itoa(len(s)) + ":" + s, nil
+		case l.keyEscapes != "" && strings.ContainsAny(s, l.keyEscapes):
+			return string(appendEscaped(make([]byte, 0, 2*len(s)), l.keyEscapes, s)), nil
+		}
+		return s, nil
+	})
+	if err != nil || placeholders && !filled {
+		return ""
+	}
+	return v
+}
+
+// appendEscaped appends s to b with each of its bytes that is one of
+// escapes after a '\' (see keyEncoding).
+func appendEscaped(b []byte, escapes, s string) []byte {
+	for i := range len(s) {
+		if strings.IndexByte(escapes, s[i]) >= 0 {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return b
+}
+
+// tenantCallerKey is the key template whose expansion is the value of
+// {http.ucwa.tenant_caller} (see makeGrant), and tenantCallerEscapes how
+// it writes its values.
+const tenantCallerKey = "{http.ucwa.tenant}/{http.ucwa.caller}"
+
+var tenantCallerEscapes, _ = keyEncoding(tenantCallerKey)
+
+// keyEncoding tells how the values of a key template's placeholders are
+// written into the key, so that requests whose values differ never share
+// a budget ("{a}|{b}" with a "x|y" and b "z", and with a "x" and b "y|z",
+// both "x|y|z" as they are). A template of one placeholder needs nothing.
+// In one of several placeholders with text between each two, a value has
+// every byte of that text, and '\', escaped with '\' (escapes): the text
+// then starts at the first byte of it that is not escaped. A value
+// without them (a GUID between "/") is written as it is. A template with two placeholders side by side
+// (or with '\' or a NUL between them) has each value written after its
+// length instead ("3:x|y"): lengths.
+func keyEncoding(template string) (escapes string, lengths bool) {
+	n := 0
+	marked, err := caddy.NewEmptyReplacer().ReplaceFunc(template, func(string, any) (any, error) {
+		n++
+		return "\x00", nil
+	})
+	if err != nil || n < 2 {
+		return "", false
+	}
+	between := strings.Split(marked, "\x00")
+	if len(between) != n+1 {
+		return "", true
+	}
+	b := []byte{'\\'}
+	for _, text := range between[1:n] {
+		if text == "" || strings.ContainsAny(text, "\\") {
+			return "", true
+		}
+		for i := range len(text) {
+			if bytes.IndexByte(b, text[i]) < 0 {
+				b = append(b, text[i])
+			}
+		}
+	}
+	return string(b), false
+}
