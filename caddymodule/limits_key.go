@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"iter"
 	"net/http"
 	"os"
 	"slices"
@@ -25,23 +26,12 @@ import (
 // Caddy's other placeholders are open-ended (headers, vars) and are left
 // to the README's warning.
 func checkKeyPlaceholders(key string) error {
-	for rest := key; ; {
-		i := strings.IndexByte(rest, '{')
-		if i < 0 {
-			return nil
-		}
-		if i > 0 && rest[i-1] == '\\' {
-			rest = rest[i+1:]
-			continue
-		}
-		j := strings.IndexByte(rest[i:], '}')
-		if j < 0 {
+	for name, closed := range keyPlaceholders(key) {
+		if !closed {
 			// Caddy's replacer leaves it as text: a key of no
 			// placeholder, one budget for every caller.
-			return fmt.Errorf(`%q is not closed (a literal brace is written \{)`, rest[i:])
+			return fmt.Errorf(`%q is not closed (a literal brace is written \{)`, "{"+name)
 		}
-		name := rest[i+1 : i+j]
-		rest = rest[i+j+1:]
 		if name == "" || strings.ContainsRune(name, '{') {
 			// An unknown placeholder to Caddy's replacer, which expands it
 			// to nothing: a doubled brace ({{http.ucwa.tid}}) would count
@@ -62,6 +52,7 @@ func checkKeyPlaceholders(key string) error {
 		}
 		return fmt.Errorf("{%s} is not a placeholder of the edge (%s)", name, strings.Join(grantPlaceholders[1:], ", "))
 	}
+	return nil
 }
 
 // keyOfGrantAlone reports whether the key template names at least one
@@ -70,24 +61,43 @@ func checkKeyPlaceholders(key string) error {
 // every request (see expandKey), whatever text it holds besides.
 func keyOfGrantAlone(key string) bool {
 	named := false
-	for rest := key; ; {
-		i := strings.IndexByte(rest, '{')
-		if i < 0 {
+	for name, closed := range keyPlaceholders(key) {
+		if !closed {
 			return named
 		}
-		if i > 0 && rest[i-1] == '\\' {
-			rest = rest[i+1:]
-			continue
-		}
-		j := strings.IndexByte(rest[i:], '}')
-		if j < 0 {
-			return named
-		}
-		if !slices.Contains(grantPlaceholders[:], rest[i+1:i+j]) {
+		if !slices.Contains(grantPlaceholders[:], name) {
 			return false
 		}
 		named = true
-		rest = rest[i+j+1:]
+	}
+	return named
+}
+
+// keyPlaceholders yields the names of the placeholders of a key template
+// as Caddy's replacer reads them, with whether each is closed: a brace
+// after a backslash is text, and a brace left open is the last, its name
+// the rest of the template.
+func keyPlaceholders(key string) iter.Seq2[string, bool] {
+	return func(yield func(string, bool) bool) {
+		for rest := key; ; {
+			i := strings.IndexByte(rest, '{')
+			if i < 0 {
+				return
+			}
+			if i > 0 && rest[i-1] == '\\' {
+				rest = rest[i+1:]
+				continue
+			}
+			j := strings.IndexByte(rest[i:], '}')
+			if j < 0 {
+				yield(rest[i+1:], false)
+				return
+			}
+			if !yield(rest[i+1:i+j], true) {
+				return
+			}
+			rest = rest[i+j+1:]
+		}
 	}
 }
 
