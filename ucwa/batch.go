@@ -49,7 +49,11 @@ func (s BodySource) String() string {
 // given new bodies and targets; Encode then writes the batch with those
 // and every other byte as it came.
 type Batch struct {
-	raw      []byte
+	raw []byte
+	// text is raw as one string, copied once: each part's request line
+	// and header values are substrings of it, one allocation for the
+	// whole batch rather than one for each part.
+	text     string
 	boundary string
 	parts    []*BatchPart
 	// Room for the next parts (see newPart).
@@ -397,7 +401,7 @@ func ParseBatch(contentType string, body []byte, maxParts int) (*Batch, *Error) 
 	if err != nil {
 		return nil, err
 	}
-	b := &Batch{raw: body, boundary: boundary, parts: make([]*BatchPart, 0, 16)}
+	b := &Batch{raw: body, text: string(body), boundary: boundary, parts: make([]*BatchPart, 0, 16)}
 	last := 0 // where the last part ends, before the CRLF of the closing delimiter
 	err = batchScan(body, boundary, func(index, start, end int) *Error {
 		last = end
@@ -1006,6 +1010,10 @@ func batchLengthValue(b []byte) int {
 	return n
 }
 
+// maxHeaderHint is the most names a part's Header is made with room for;
+// it grows past them as any map does.
+const maxHeaderHint = 32
+
 // batchParseRequestPart parses part index, body[start:end], of a batch.
 func batchParseRequestPart(b *Batch, index, start, end int) (*BatchPart, *Error) {
 	buf := b.raw
@@ -1053,10 +1061,8 @@ func batchParseRequestPart(b *Batch, index, start, end int) (*BatchPart, *Error)
 	p.open = open
 	p.body = batchSpan{bodyStart, end}
 
-	// One string holds the request line and the headers: the target and
-	// every header value are pieces of it.
-	head := string(buf[content:bodyStart])
-	piece := func(s batchSpan) string { return head[s.start-content : s.end-content] }
+	// The target and every header value are pieces of the batch's text.
+	piece := func(s batchSpan) string { return b.text[s.start:s.end] }
 	p.origTarget = piece(p.target)
 	if rule := batchCheckTarget(p.origTarget); rule != "" {
 		return nil, batchPartError(index, "its request target "+rule)
@@ -1064,7 +1070,9 @@ func batchParseRequestPart(b *Batch, index, start, end int) (*BatchPart, *Error)
 	if IsBatchPath(p.origTarget) {
 		return nil, batchError(SubcodeParameterValidationFailure, "Batch part "+strconv.Itoa(index)+": a batch cannot hold another batch.")
 	}
-	p.Header = make(http.Header, len(fields))
+	// Room for as many names as a part usually has, not one per field:
+	// fields may repeat a name (a part of many "X: y" lines has one).
+	p.Header = make(http.Header, min(len(fields), maxHeaderHint))
 	// One array behind every field's values: the part's own for a few.
 	values := p.valueBuf[:0]
 	if len(fields) > len(p.valueBuf) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -260,6 +261,46 @@ func FuzzParseBatchResponse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseBatchAllocationsPerPart: a part costs the parser its Header
+// and no copy of its own (the request lines and header values of every
+// part are pieces of one copy of the batch), and a part of many lines of
+// one name gets a Header with room for a few names, not one per line.
+func TestParseBatchAllocationsPerPart(t *testing.T) {
+	gets := func(n int) []byte {
+		parts := make([]jsPart, n)
+		for i := range parts {
+			parts[i] = jsPart{request: "GET " + appPath + "/people/user" + strconv.Itoa(i) + "@contoso.com/presence HTTP/1.1"}
+		}
+		return batchJS(testBoundary, parts...)
+	}
+	parse := func(body []byte) {
+		if _, err := ParseBatch(testBatchCT, body, DefaultMaxBatchParts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// From 4 parts to 12 the parts take one more chunk (see newPart), and
+	// each of the 8 more its Header: a map and its slots.
+	four, twelve := gets(4), gets(12)
+	const perPart = 2
+	if a4, a12 := testing.AllocsPerRun(20, func() { parse(four) }), testing.AllocsPerRun(20, func() { parse(twelve) }); a12-a4 > 8*perPart+1 {
+		t.Errorf("12 parts allocate %v, 4 parts %v: more than %d a part", a12, a4, perPart)
+	}
+	// One part of 10,000 lines "X: y": its fields, their values and the
+	// name's array grow by doubling, about 2.2 MB in all; a Header sized
+	// for 10,000 names would add about 0.8 MB.
+	many := []byte(crlf("--"+testBoundary, "Content-Type: application/http", "", "GET /a HTTP/1.1", strings.Repeat("X: y\r\n", 10000), closeBatch(testBoundary)))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const runs = 10
+	for range runs {
+		parse(many)
+	}
+	runtime.ReadMemStats(&after)
+	if perParse := (after.TotalAlloc - before.TotalAlloc) / runs; perParse > 2_600_000 {
+		t.Errorf("a part of 10,000 lines of one name allocates %d bytes", perParse)
+	}
 }
 
 func BenchmarkParseBatch(b *testing.B) {
