@@ -1010,8 +1010,8 @@ func batchLengthValue(b []byte) int {
 	return n
 }
 
-// maxHeaderHint is the most names a part's Header is made with room for;
-// it grows past them as any map does.
+// maxHeaderHint is the most names the Header of a batch's part (a request or
+// a response) is made with room for; it grows past them as any map does.
 const maxHeaderHint = 32
 
 // batchParseRequestPart parses part index, body[start:end], of a batch.
@@ -1500,7 +1500,7 @@ func batchAppendResponses(dst []byte, boundary string, responses []BatchResponse
 func ParseBatchResponse(contentType string, body []byte) ([]BatchResponse, *Error) {
 	var out []BatchResponse
 	err := batchScanResponses(contentType, body, func(status int, fields []batchField, bodyStart, end int) {
-		r := BatchResponse{Status: status, Header: make(http.Header, len(fields)), Body: body[bodyStart:end]}
+		r := BatchResponse{Status: status, Header: make(http.Header, min(len(fields), maxHeaderHint)), Body: body[bodyStart:end]}
 		for _, f := range fields {
 			name := batchHeaderName(body[f.name.start:f.name.end])
 			r.Header[name] = append(r.Header[name], string(body[f.value.start:f.value.end]))
