@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -291,15 +292,21 @@ func TestParseBatchAllocationsPerPart(t *testing.T) {
 	// name's array grow by doubling, about 2.2 MB in all; a Header sized
 	// for 10,000 names would add about 0.8 MB.
 	many := []byte(crlf("--"+testBoundary, "Content-Type: application/http", "", "GET /a HTTP/1.1", strings.Repeat("X: y\r\n", 10000), closeBatch(testBoundary)))
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	const runs = 10
-	for range runs {
-		parse(many)
+	// The fewest bytes of three measures: the process's count takes in
+	// whatever else allocates meanwhile.
+	least := uint64(math.MaxUint64)
+	for range 3 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		const runs = 10
+		for range runs {
+			parse(many)
+		}
+		runtime.ReadMemStats(&after)
+		least = min(least, (after.TotalAlloc-before.TotalAlloc)/runs)
 	}
-	runtime.ReadMemStats(&after)
-	if perParse := (after.TotalAlloc - before.TotalAlloc) / runs; perParse > 2_600_000 {
-		t.Errorf("a part of 10,000 lines of one name allocates %d bytes", perParse)
+	if least > 2_600_000 {
+		t.Errorf("a part of 10,000 lines of one name allocates %d bytes", least)
 	}
 }
 
