@@ -114,6 +114,7 @@ func TestXMLAttributeSpelledOtherwise(t *testing.T) {
 		{"a prefix bound to the UCWA namespace", spa, "POST", input + `<property p:name="phoneNumber" name="x">+19005551234</property></input>`, "phoneNumber"},
 		{"another namespace", spa, "POST", input + `<property q:name="phoneNumber" name="x">+19005551234</property></input>`, "phoneNumber"},
 		{"another letter case", spa, "POST", input + `<property NAME="phoneNumber" name="x">+19005551234</property></input>`, "phoneNumber"},
+		{"a name folding onto a property's", spa, "POST", input + `<property q:name="phone&#x200B;Ｎｕｍｂｅｒ" name="x">+19005551234</property></input>`, "phoneNumber"},
 		{"a propertyList", spa, "POST", input + `<propertyList Name="phoneNumber" name="x"><item>+19005551234</item></propertyList></input>`, "phoneNumber"},
 		{"a link's rel", spa, "POST", input + `<link rel="self" q:rel="phoneNumber" href="tel:+19005551234"/></input>`, "phoneNumber"},
 		{"a link's href", spa, "POST", input + `<link rel="customContent" href="data:,x" HREF="data:text/plain,y"/></input>`, "customContent"},

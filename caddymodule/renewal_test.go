@@ -365,6 +365,52 @@ func TestIdempotencyRenewalFromReservation(t *testing.T) {
 	}
 }
 
+// TestIdempotencyRenewalBatchParts: a batch of two parts with an
+// operationId each is in flight at the pool: every renewal renews both
+// parts' keys, so that a repeat of either part alone, sent while the
+// batch is in flight however long, finds its key held.
+func TestIdempotencyRenewalBatchParts(t *testing.T) {
+	clock := renewalClock(t)
+	r := startProxiedRedis(t, "timeout 5s")
+	e, proxy, pool, rdb := r.e, r.proxy, r.pool, r.rdb
+	ctx := context.Background()
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+
+	const app = "/ucwa/v1/applications/1"
+	header := caller.Clone()
+	header.Set("X-Test-Answer", "hold")
+	batch := testkit.Request{URL: e.url(app + "/batch"), ContentType: batchType, Header: header, Body: batchBody(
+		innerPOST(app+"/communication/startPhoneAudio", "application/json", `{"to":"4255551234","operationId":"batch-first"}`),
+		"POST "+app+"/communication/conversations/c1/phoneAudio/addPhoneAudio?to=4255550000&operationId=batch-second HTTP/1.1\r\n\r\n")}
+	answer := make(chan testkit.Response, 1)
+	go func() {
+		resp, err := testkit.Do(e.Client(), batch)
+		if err != nil {
+			t.Error(err)
+		}
+		answer <- resp
+	}()
+	pool.Requests.WaitFor(t, 1, "the batch at the pool")
+	clock.WaitPending(t, 1)
+	keys := []string{proxy.reservedKey(t, 0), proxy.reservedKey(t, 1)}
+	const short = time.Minute
+	for tick := range 3 {
+		for _, key := range keys {
+			rdb.PExpire(ctx, key, short)
+		}
+		clock.Advance(DefaultIdempotencyWindow / 3)
+		for i, key := range keys {
+			if ttl := rdb.PTTL(ctx, key).Val(); ttl <= short {
+				t.Fatalf("tick %d: the key of the batch's part %d left to expire (%s) while the batch is in flight", tick, i+1, ttl)
+			}
+		}
+	}
+	pool.Release()
+	if resp := <-answer; resp.Status != http.StatusCreated {
+		t.Errorf("the batch: %d %s, want the pool's 201", resp.Status, resp.Body)
+	}
+}
+
 // TestIdempotencyRenewalOneRoundTrip: with two requests in flight on a
 // Redis store, one renewal round sends the renewals of both keys to
 // Redis while the reply to the first is still held back (a slow Redis):

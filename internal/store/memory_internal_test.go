@@ -78,11 +78,11 @@ func TestMemoryDigestCollision(t *testing.T) {
 	}
 }
 
-// TestMemoryDataRebuilt replaces and releases entries until their shards'
-// data has been made again many times, and checks every live entry's
-// value after each round, and that the data stays within about twice the
-// live entries' bytes.
-func TestMemoryDataRebuilt(t *testing.T) {
+// TestMemoryDataChurned replaces and releases every entry, round after
+// round, and checks every live entry's value after each round, and that
+// the data stays within about twice the live entries' bytes: the chunks
+// the churn empties are let go of.
+func TestMemoryDataChurned(t *testing.T) {
 	m, err := NewMemory(MemoryOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +106,54 @@ func TestMemoryDataRebuilt(t *testing.T) {
 	if bound := 2*liveBytes + len(m.shards)*(minGarbage+4096); data > bound {
 		t.Fatalf("data %d bytes for %d live, want at most %d", data, liveBytes, bound)
 	}
+}
+
+// TestMemoryDataRebuiltAroundPinnedEntries churns entries beside entries
+// that stay (as a day's limit does among ten minutes' reservations), a
+// few of them written after each round, so that no chunk ever empties:
+// only making the shards' data again of the live entries bounds it. After
+// each round every entry, churned and staying, must hold its value, and
+// the data at most about twice the live entries' bytes.
+func TestMemoryDataRebuiltAroundPinnedEntries(t *testing.T) {
+	m, err := NewMemory(MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const keys, rounds, pinnedPerRound = 2000, 60, 64
+	value := func(i, round int) string {
+		return strings.Repeat(strconv.Itoa(round%10), 100+(i*13+round)%200) + "/" + strconv.Itoa(i)
+	}
+	pinned := map[string]string{}
+	round := 0
+	check := func() {
+		for j := range pinnedPerRound {
+			key, v := "pinned-"+strconv.Itoa(round)+"-"+strconv.Itoa(j), value(j, round)
+			if ok, _, err := m.Reserve(ctx, key, v, 24*time.Hour); !ok || err != nil {
+				t.Fatalf("round %d: reserve %s: %v %v", round, key, ok, err)
+			}
+			pinned[key] = v
+		}
+		round++
+		for key, want := range pinned {
+			if ok, current, err := m.Reserve(ctx, key, "other", time.Hour); ok || current != want || err != nil {
+				t.Fatalf("round %d: %s holds %d bytes %.20q (%v %v), want %d bytes %.20q", round, key, len(current), current, ok, err, len(want), want)
+			}
+		}
+		var data, liveBytes int
+		for i := range m.shards {
+			s := &m.shards[i]
+			data += s.data.held
+			liveBytes += sumSizes(s)
+			if s.data.live() != sumSizes(s) {
+				t.Fatalf("round %d, shard %d: %d bytes of data, %d garbage, %d live", round, i, s.data.held, s.data.garbage, sumSizes(s))
+			}
+		}
+		if bound := 2*liveBytes + len(m.shards)*(minGarbage+chunkSize); data > bound {
+			t.Fatalf("round %d: data %d bytes for %d live, want at most %d", round, data, liveBytes, bound)
+		}
+	}
+	churn(t, m, keys, rounds, value, func(i, round int) bool { return (i+round)%7 == 0 }, check)
 }
 
 // churn runs rounds of writes of keys k0 to k<keys-1> in m: a key not
