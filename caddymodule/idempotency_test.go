@@ -483,9 +483,9 @@ func TestIdempotencyInFlight(t *testing.T) {
 // call back (here startPhoneAudio to 911, an emergency number of
 // default_region dialled now). A repeat of one that a pool answered with
 // success gets that answer again (409 when it was too long to record);
-// a repeat of one that failed, or of one
-// still in flight, is delivered: it got the failure again, or 409, for
-// the whole window, however urgent the call.
+// a repeat of one that failed (its failure recorded or too long to
+// record), or of one still in flight, is delivered: it got the failure
+// again, or 409, for the whole window, however urgent the call.
 func TestIdempotencyEmergencyCall(t *testing.T) {
 	pool := newIdemPool(t, "primary")
 	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), "primary "+pool.Addr()))
@@ -525,10 +525,47 @@ func TestIdempotencyEmergencyCall(t *testing.T) {
 	}
 	assertConflict(t, e.call(call("emergency-answered-long", "")))
 
-	for op, want := range map[string]int{"emergency-answered": 1, "emergency-answered-long": 1, "emergency-failed": 2, "emergency-in-flight": 2} {
+	// A failure too long to record leaves the key a mark that holds no
+	// emergency call back: the repeat takes the key over, is delivered,
+	// and its answer is the one given again.
+	if long := e.call(call("emergency-failed-long", "bigfailure")); long.Status != http.StatusInternalServerError {
+		t.Fatalf("%d %s, want the pool's 500", long.Status, long.Body)
+	}
+	again := e.call(call("emergency-failed-long", ""))
+	if again.Status != http.StatusCreated || again.Header.Get(headerReplayed) != "" {
+		t.Fatalf("the repeat of an emergency call whose failure was too long to record: %d %v %s, want it delivered", again.Status, again.Header, again.Body)
+	}
+	assertReplay(t, e.call(call("emergency-failed-long", "")), again)
+
+	for op, want := range map[string]int{"emergency-answered": 1, "emergency-answered-long": 1, "emergency-failed": 2, "emergency-in-flight": 2, "emergency-failed-long": 2} {
 		if got := deliveries(pool.Pool, op); got != want {
 			t.Errorf("%s: delivered %d times, want %d", op, got, want)
 		}
+	}
+}
+
+// TestIdempotencyWithoutAuditTrail: with no log taking the audit trail's
+// level (Caddy's default log at WARN), idempotency records answers
+// through a recorder of its own: a repeat in flight gets 409, one after
+// the answer gets it again, and the pool gets the request once.
+func TestIdempotencyWithoutAuditTrail(t *testing.T) {
+	pool := newIdemPool(t, "primary")
+	e := startEdge(t, "caddyfile", strings.Replace(idemCaddyfile(idemAuth(t), "primary "+pool.Addr()), "level DEBUG", "level WARN", 1))
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	first := e.sendHeld(t, idemCall{header: caller, op: "unaudited", answer: "hold"})
+	pool.Requests.WaitFor(t, 1, "requests at the pool")
+	assertConflict(t, e.call(idemCall{header: caller, op: "unaudited"}))
+	pool.Release()
+	answer := <-first
+	if answer.Status != http.StatusCreated {
+		t.Fatalf("%d %s", answer.Status, answer.Body)
+	}
+	assertReplay(t, e.call(idemCall{header: caller, op: "unaudited"}), answer)
+	if got := deliveries(pool.Pool, "unaudited"); got != 1 {
+		t.Errorf("delivered %d times, want once", got)
+	}
+	if lines := auditLines(t, e.Logs().String()); len(lines) != 0 {
+		t.Errorf("%d audit lines, want none at level WARN", len(lines))
 	}
 }
 
