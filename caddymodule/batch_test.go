@@ -117,6 +117,7 @@ func TestBatchRefused(t *testing.T) {
 		message     string   // part of the message
 		params      []string // nil: not checked
 		challenge   string
+		encoding    string // the batch's Content-Encoding
 	}{
 		{name: "no token", body: batchBody(get), status: 401, challenge: `Bearer realm="edge", client_id="c1"`},
 		{name: "a token with none of the batch's scopes", auth: bearerFor(t, "User.Read"), body: batchBody(get), status: 403,
@@ -171,6 +172,8 @@ func TestBatchRefused(t *testing.T) {
 		{name: "a part that does not parse", body: batchBody(get, "POST /x"), status: 400, message: "Batch part 2: "},
 		{name: "not a batch", contentType: "application/json", body: `{}`, status: 415},
 		{name: "two Content-Types", contentType: batchType + "\x00", body: batchBody(get), status: 415},
+		// A pool would decode it, and run parts the edge never read.
+		{name: "an encoded batch", encoding: "gzip", body: batchBody(get), status: 415, message: "encoded"},
 		{name: "GET of the batch", method: "GET", status: 405},
 		{name: "larger than max_body_size", body: batchBody(get, start(`{"to":"sip:a@b.c","x":"`+strings.Repeat("x", 70_000)+`"}`)), status: 413},
 	} {
@@ -192,6 +195,9 @@ func TestBatchRefused(t *testing.T) {
 			}
 			if auth != "" {
 				req.Header.Set("Authorization", auth)
+			}
+			if tc.encoding != "" {
+				req.Header.Set("Content-Encoding", tc.encoding)
 			}
 			before := len(e.pool.Received())
 			resp := e.send(req)
