@@ -506,6 +506,9 @@ func TestIsBatchPath(t *testing.T) {
 		{appPath + "/batch.%20.", true},
 		{appPath + "/ba%E2%80%8Btch", true},                                // zero-width space
 		{appPath + "/%EF%BD%82%EF%BD%81%EF%BD%94%EF%BD%83%EF%BD%88", true}, // fullwidth
+		{appPath + "/bat%00c%7Fh", true},                                   // control characters
+		{appPath + "/batch%E3%80%80", true},                                // an ideographic space, trailing
+		{appPath + "/b%C3%A4tch", false},                                   // ä is no a
 		{"batch", true},
 		{appPath + "/batches", false},
 		{appPath + "/batch/x", false},
@@ -551,6 +554,10 @@ func TestParseBatchRefusals(t *testing.T) {
 		{"quoted-pair in the boundary", `multipart/batching; boundary="b0\undary"`, one(get), 400, SubcodeDeserializationFailure, "quoted-pair"},
 		{"unterminated quote", `multipart/batching; boundary="` + B, one(get), 400, SubcodeDeserializationFailure, "unterminated"},
 		{"two media types", "multipart/batching; boundary=" + B + ", multipart/batching; boundary=x", one(get), 400, SubcodeDeserializationFailure, "parameter"},
+		{"no subtype", "multipart/; boundary=" + B, one(get), 400, SubcodeDeserializationFailure, "is not a media type"},
+		{"a parameter without a value", "multipart/batching; boundary", one(get), 400, SubcodeDeserializationFailure, "malformed parameter"},
+		{"a parameter with an empty value", "multipart/batching; boundary=", one(get), 400, SubcodeDeserializationFailure, "malformed parameter"},
+		{"a control character in a quoted value", "multipart/batching; boundary=\"a\x01b\"", one(get), 400, SubcodeDeserializationFailure, "control or non-ASCII"},
 
 		// The framing.
 		{"no delimiter", ct, "GET /a?to=" + secret + " HTTP/1.1\r\n", 400, SubcodeDeserializationFailure, "no boundary delimiter"},
@@ -613,6 +620,7 @@ func TestParseBatchRefusals(t *testing.T) {
 		{"tab separator", ct, one("GET\t/a HTTP/1.1\r\n\r\n"), 400, SubcodeDeserializationFailure, "METHOD SP target"},
 		{"HTTP/1.0", ct, one("GET /a HTTP/1.0\r\n\r\n"), 400, SubcodeDeserializationFailure, "HTTP/1.1"},
 		{"no version", ct, one("GET /a\r\n\r\n"), 400, SubcodeDeserializationFailure, "METHOD SP target"},
+		{"no space", ct, one("GET\r\n\r\n"), 400, SubcodeDeserializationFailure, "METHOD SP target"},
 		{"lower-case method", ct, one("post /a HTTP/1.1\r\n\r\n"), 400, SubcodeDeserializationFailure, "upper-case"},
 		{"request line with a bare LF", ct, one("GET /a HTTP/1.1\n\r\n"), 400, SubcodeDeserializationFailure, "bare LF"},
 		{"request line with a bare CR", ct, one("GET /a\rHTTP/1.1\r\n\r\n"), 400, SubcodeDeserializationFailure, "bare CR"},
@@ -682,6 +690,10 @@ func TestParseBatchRefusals(t *testing.T) {
 				t.Fatalf("message quotes the input: %v", err)
 			}
 		})
+	}
+	// Empty parameters are none ("a/b;", "a/b; ;c=d").
+	if _, err := ParseBatch("multipart/batching;; boundary="+B+" ; ;", []byte(one(get)), DefaultMaxBatchParts); err != nil {
+		t.Errorf("empty parameters around the boundary: %v", err)
 	}
 }
 
