@@ -344,4 +344,13 @@ func TestContactLink(t *testing.T) {
 	if _, err := Decode(ring, JSON, []byte(`{"_links":{"contact":"/people/282"}}`)); err == nil {
 		t.Error("a contact link that is a string: accepted")
 	}
+	// A member that folds onto href is one the edge does not judge, and a
+	// pool that folds it would read: refused whatever it holds.
+	for _, body := range []string{
+		`{"target":"Contact","_links":{"contact":{"\uff48\uff52\uff45\uff46":"tel:+19005551234"}}}`,
+		`{"target":"Contact","_links":{"contact":{"href":"/people/282","h\u200bref":"/people/283"}}}`,
+	} {
+		_, err := Decode(ring, JSON, []byte(body))
+		strayRefusal(t, body, err, "contact")
+	}
 }

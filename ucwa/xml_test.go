@@ -38,6 +38,7 @@ func TestXMLDeclaration(t *testing.T) {
 		{"an unknown pseudo-attribute", `<?xml version="1.0" xencoding="utf-8" encoding = "utf-7"?>`, false},
 		{"no white space between pseudo-attributes", `<?xml version="1.0"encoding = "utf-7"?>`, false},
 		{"unquoted", `<?xml version=1.0?>`, false},
+		{"no =", `<?xml version "1.0" encoding "utf-7"?>`, false},
 		{"unterminated value", `<?xml version="1.0?>`, false},
 		{"standalone other than yes or no", `<?xml version="1.0" standalone="true"?>`, false},
 		{"another letter case", `<?XML version="1.0" encoding = "utf-7"?>`, false},
@@ -279,6 +280,21 @@ func TestDecodeXMLDepth(t *testing.T) {
 					t.Errorf("%s, %d deep: %+v, want 400 DeserializationFailure %q", tt.name, n, err, msg)
 				}
 			}
+		}
+	}
+}
+
+// TestDecodeXMLUnknownElement: an element a body's root does not hold is
+// refused naming the elements it holds, a PUT's <resource> its nested
+// <resource> too.
+func TestDecodeXMLUnknownElement(t *testing.T) {
+	for _, tt := range []struct{ rel, body, holds string }{
+		{"startPhoneAudio", `<input xmlns="` + Namespace + `"><other/></input>`, "<input> holds only <property>, <propertyList> and <link> elements"},
+		{"communication", `<resource xmlns="` + Namespace + `"><other/></resource>`, "<resource> holds only <property>, <propertyList>, <link> and <resource> elements"},
+	} {
+		_, err := Decode(mustOperation(tt.rel), XML, []byte(tt.body))
+		if err == nil || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, "An element <other> inside") || !strings.Contains(err.Message, tt.holds) {
+			t.Errorf("%s: %v, want a DeserializationFailure saying %q", tt.rel, err, tt.holds)
 		}
 	}
 }
