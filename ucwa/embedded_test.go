@@ -33,6 +33,8 @@ func TestDecodeEmbeddedRules(t *testing.T) {
 		{"JSON a name folding onto ringDelay", JSON, `{"_embedded":{"unansweredCallSettings":{"ring\u0000Delay":99}}}`, "ringDelay", "from 5 to 60"},
 		{"JSON a string", JSON, `{"_embedded":{"unansweredCallSettings":{"ringDelay":"20"}}}`, "ringDelay", "must be a whole number"},
 		{"JSON a fraction", JSON, `{"_embedded":{"unansweredCallSettings":{"ringDelay":20.5}}}`, "ringDelay", "must be a whole number"},
+		{"JSON a boolean", JSON, `{"_embedded":{"unansweredCallSettings":{"ringDelay":true}}}`, "ringDelay", "must be a whole number"},
+		{"JSON a boolean for a target", JSON, `{"_embedded":{"simultaneousRingSettings":{"target":false}}}`, "target", "inside an embedded resource"},
 		{"JSON an array", JSON, `{"_embedded":{"unansweredCallSettings":[{"ringDelay":[20]}]}}`, "ringDelay", "must be a whole number"},
 		{"JSON an enum value it does not take", JSON, `{"_embedded":{"unansweredCallSettings":{"target":"Delegates"}}}`, "target", "must be None, Voicemail or Contact"},
 		{"JSON the reference's echo", JSON, `{"rel":"callForwardingSettings","_embedded":{"simultaneousRingSettings":{"rel":"simultaneousRingSettings","ringDelay":0,"target":"Delegates"},"unansweredCallSettings":{"rel":"unansweredCallSettings","ringDelay":5,"target":"none"}}}`, "", ""},
