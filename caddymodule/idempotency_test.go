@@ -456,12 +456,24 @@ func TestIdempotencyRepeats(t *testing.T) {
 
 // TestIdempotencyInFlight: while the first request is in flight, a
 // repeat is answered 409 and not delivered; once the first is answered, a
-// repeat gets its answer.
+// repeat gets its answer. So too with no log taking the audit trail's
+// level (Caddy's default log at WARN), where idempotency records the
+// answer through a recorder of its own.
 func TestIdempotencyInFlight(t *testing.T) {
+	type variant struct {
+		name  string
+		store idemStore
+		level string // of Caddy's default log
+	}
+	var variants []variant
 	for _, st := range idemStores {
-		t.Run(st.name, func(t *testing.T) {
+		variants = append(variants, variant{st.name, st, "DEBUG"})
+	}
+	variants = append(variants, variant{"memory, no audit trail", idemStores[0], "WARN"})
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
 			pool := newIdemPool(t, "primary")
-			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), st.config(t), "primary "+pool.Addr()))
+			e := startEdge(t, "caddyfile", strings.Replace(idemCaddyfile(idemAuth(t), v.store.config(t), "primary "+pool.Addr()), "level DEBUG", "level "+v.level, 1))
 			caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
 			first := e.sendHeld(t, idemCall{header: caller, op: "f1", answer: "hold"})
 			pool.Requests.WaitFor(t, 1, "requests at the pool")
@@ -474,6 +486,9 @@ func TestIdempotencyInFlight(t *testing.T) {
 			assertReplay(t, e.call(idemCall{header: caller, op: "f1"}), answer)
 			if got := deliveries(pool.Pool, "f1"); got != 1 {
 				t.Errorf("delivered %d times", got)
+			}
+			if lines := auditLines(t, e.Logs().String()); v.level == "WARN" && len(lines) != 0 {
+				t.Errorf("%d audit lines, want none at level WARN", len(lines))
 			}
 		})
 	}
@@ -544,31 +559,6 @@ func TestIdempotencyEmergencyCall(t *testing.T) {
 	}
 }
 
-// TestIdempotencyWithoutAuditTrail: with no log taking the audit trail's
-// level (Caddy's default log at WARN), idempotency records answers
-// through a recorder of its own: a repeat in flight gets 409, one after
-// the answer gets it again, and the pool gets the request once.
-func TestIdempotencyWithoutAuditTrail(t *testing.T) {
-	pool := newIdemPool(t, "primary")
-	e := startEdge(t, "caddyfile", strings.Replace(idemCaddyfile(idemAuth(t), "primary "+pool.Addr()), "level DEBUG", "level WARN", 1))
-	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
-	first := e.sendHeld(t, idemCall{header: caller, op: "unaudited", answer: "hold"})
-	pool.Requests.WaitFor(t, 1, "requests at the pool")
-	assertConflict(t, e.call(idemCall{header: caller, op: "unaudited"}))
-	pool.Release()
-	answer := <-first
-	if answer.Status != http.StatusCreated {
-		t.Fatalf("%d %s", answer.Status, answer.Body)
-	}
-	assertReplay(t, e.call(idemCall{header: caller, op: "unaudited"}), answer)
-	if got := deliveries(pool.Pool, "unaudited"); got != 1 {
-		t.Errorf("delivered %d times, want once", got)
-	}
-	if lines := auditLines(t, e.Logs().String()); len(lines) != 0 {
-		t.Errorf("%d audit lines, want none at level WARN", len(lines))
-	}
-}
-
 // TestIdempotencyInFlightPastWindow: a request still in flight when its
 // window has passed keeps its key, renewed every third of the window: on
 // the memory store's fake clock, two windows after the first request a
@@ -587,14 +577,7 @@ func TestIdempotencyInFlightPastWindow(t *testing.T) {
 	batchReq := testkit.Request{URL: e.url(app + "/batch"), ContentType: batchType, Header: caller.Clone(),
 		Body: batchBody(innerPOST(app+"/communication/startPhoneAudio", "application/json", `{"to":"4255551234","operationId":"slow-part"}`))}
 	batchReq.Header.Set("X-Test-Answer", "hold")
-	batch := make(chan testkit.Response, 1)
-	go func() {
-		resp, err := testkit.Do(e.Client(), batchReq)
-		if err != nil {
-			t.Error(err)
-		}
-		batch <- resp
-	}()
+	batch := e.sendAsync(t, batchReq)
 	pool.Requests.WaitFor(t, 2, "requests at the pool")
 	clock.WaitPending(t, 1) // the first renewal, scheduled before delivery
 	clock.Advance(2 * DefaultIdempotencyWindow)
@@ -619,9 +602,15 @@ func TestIdempotencyInFlightPastWindow(t *testing.T) {
 // sendHeld sends c from a goroutine of its own, for a request the pool
 // holds (answer "hold"), and returns where its answer comes.
 func (e edge) sendHeld(t *testing.T, c idemCall) <-chan testkit.Response {
+	return e.sendAsync(t, e.request(c))
+}
+
+// sendAsync sends req in the background and returns the channel its
+// answer comes on.
+func (e edge) sendAsync(t *testing.T, req testkit.Request) <-chan testkit.Response {
 	answer := make(chan testkit.Response, 1)
 	go func() {
-		resp, err := testkit.Do(e.Client(), e.request(c))
+		resp, err := testkit.Do(e.Client(), req)
 		if err != nil {
 			t.Error(err)
 		}

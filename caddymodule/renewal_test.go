@@ -327,19 +327,8 @@ func TestIdempotencyRenewalFromReservation(t *testing.T) {
 	clock.WaitPending(t, 1)
 	inFlightKey := proxy.reservedKey(t, 0)
 
-	const app = "/ucwa/v1/applications/1"
-	batch := testkit.Request{URL: e.url(app + "/batch"), ContentType: batchType, Header: caller.Clone(), Body: batchBody(
-		innerPOST(app+"/communication/startPhoneAudio", "application/json", `{"to":"4255551234","operationId":"batch-first"}`),
-		"POST "+app+"/communication/conversations/c1/phoneAudio/addPhoneAudio?to=4255550000&operationId=batch-second HTTP/1.1\r\n\r\n")}
 	proxy.holdNext(nth(2, isReserve))
-	answer := make(chan testkit.Response, 1)
-	go func() {
-		resp, err := testkit.Do(e.Client(), batch)
-		if err != nil {
-			t.Error(err)
-		}
-		answer <- resp
-	}()
+	answer := e.sendAsync(t, renewalBatch(e, caller.Clone()))
 	proxy.held.WaitFor(t, 1, "the second part's reservation held")
 	firstPartKey := proxy.reservedKey(t, 1)
 
@@ -376,20 +365,9 @@ func TestIdempotencyRenewalBatchParts(t *testing.T) {
 	ctx := context.Background()
 	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
 
-	const app = "/ucwa/v1/applications/1"
 	header := caller.Clone()
 	header.Set("X-Test-Answer", "hold")
-	batch := testkit.Request{URL: e.url(app + "/batch"), ContentType: batchType, Header: header, Body: batchBody(
-		innerPOST(app+"/communication/startPhoneAudio", "application/json", `{"to":"4255551234","operationId":"batch-first"}`),
-		"POST "+app+"/communication/conversations/c1/phoneAudio/addPhoneAudio?to=4255550000&operationId=batch-second HTTP/1.1\r\n\r\n")}
-	answer := make(chan testkit.Response, 1)
-	go func() {
-		resp, err := testkit.Do(e.Client(), batch)
-		if err != nil {
-			t.Error(err)
-		}
-		answer <- resp
-	}()
+	answer := e.sendAsync(t, renewalBatch(e, header))
 	pool.Requests.WaitFor(t, 1, "the batch at the pool")
 	clock.WaitPending(t, 1)
 	keys := []string{proxy.reservedKey(t, 0), proxy.reservedKey(t, 1)}
@@ -409,6 +387,15 @@ func TestIdempotencyRenewalBatchParts(t *testing.T) {
 	if resp := <-answer; resp.Status != http.StatusCreated {
 		t.Errorf("the batch: %d %s, want the pool's 201", resp.Status, resp.Body)
 	}
+}
+
+// renewalBatch is a batch to e of two parts with an operationId each
+// (batch-first in its body, batch-second in its query), with header.
+func renewalBatch(e edge, header http.Header) testkit.Request {
+	const app = "/ucwa/v1/applications/1"
+	return testkit.Request{URL: e.url(app + "/batch"), ContentType: batchType, Header: header, Body: batchBody(
+		innerPOST(app+"/communication/startPhoneAudio", "application/json", `{"to":"4255551234","operationId":"batch-first"}`),
+		"POST "+app+"/communication/conversations/c1/phoneAudio/addPhoneAudio?to=4255550000&operationId=batch-second HTTP/1.1\r\n\r\n")}
 }
 
 // TestIdempotencyRenewalOneRoundTrip: with two requests in flight on a
