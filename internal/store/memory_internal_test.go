@@ -92,20 +92,7 @@ func TestMemoryDataChurned(t *testing.T) {
 		return strings.Repeat(strconv.Itoa(round), 1+(i*7+round)%300) + "/" + strconv.Itoa(i)
 	}
 	churn(t, m, keys, 60, value, func(i, round int) bool { return (i+round)%5 == 0 }, nil)
-	var data, liveBytes int
-	for i := range m.shards {
-		s := &m.shards[i]
-		data += s.data.held
-		for _, it := range s.items {
-			liveBytes += int(it.size)
-		}
-		if s.data.live() != sumSizes(s) {
-			t.Fatalf("shard %d: %d bytes of data, %d garbage, %d live", i, s.data.held, s.data.garbage, sumSizes(s))
-		}
-	}
-	if bound := 2*liveBytes + len(m.shards)*(minGarbage+4096); data > bound {
-		t.Fatalf("data %d bytes for %d live, want at most %d", data, liveBytes, bound)
-	}
+	checkDataBound(t, m, "after the churn", minGarbage+4096)
 }
 
 // TestMemoryDataRebuiltAroundPinnedEntries churns entries beside entries
@@ -140,20 +127,28 @@ func TestMemoryDataRebuiltAroundPinnedEntries(t *testing.T) {
 				t.Fatalf("round %d: %s holds %d bytes %.20q (%v %v), want %d bytes %.20q", round, key, len(current), current, ok, err, len(want), want)
 			}
 		}
-		var data, liveBytes int
-		for i := range m.shards {
-			s := &m.shards[i]
-			data += s.data.held
-			liveBytes += sumSizes(s)
-			if s.data.live() != sumSizes(s) {
-				t.Fatalf("round %d, shard %d: %d bytes of data, %d garbage, %d live", round, i, s.data.held, s.data.garbage, sumSizes(s))
-			}
-		}
-		if bound := 2*liveBytes + len(m.shards)*(minGarbage+chunkSize); data > bound {
-			t.Fatalf("round %d: data %d bytes for %d live, want at most %d", round, data, liveBytes, bound)
-		}
+		checkDataBound(t, m, "round "+strconv.Itoa(round), minGarbage+chunkSize)
 	}
 	churn(t, m, keys, rounds, value, func(i, round int) bool { return (i+round)%7 == 0 }, check)
+}
+
+// checkDataBound fails unless every shard's data counts as live the bytes
+// its entries hold, and all of it is at most twice the live bytes and
+// slack a shard.
+func checkDataBound(t *testing.T, m *Memory, when string, slack int) {
+	t.Helper()
+	var data, liveBytes int
+	for i := range m.shards {
+		s := &m.shards[i]
+		data += s.data.held
+		liveBytes += sumSizes(s)
+		if s.data.live() != sumSizes(s) {
+			t.Fatalf("%s, shard %d: %d bytes of data, %d garbage, %d live", when, i, s.data.held, s.data.garbage, sumSizes(s))
+		}
+	}
+	if bound := 2*liveBytes + len(m.shards)*slack; data > bound {
+		t.Fatalf("%s: data %d bytes for %d live, want at most %d", when, data, liveBytes, bound)
+	}
 }
 
 // churn runs rounds of writes of keys k0 to k<keys-1> in m: a key not
