@@ -3,6 +3,7 @@ package bearer
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
@@ -690,6 +691,13 @@ func TestParseJWKS(t *testing.T) {
 	unknownKty := testkit.JWK(t, "akp", k.RSA)
 	unknownKty["kty"] = "AKP"
 	upperKeys := bytes.Replace(testkit.JWKS(t, testkit.JWK(t, "r", k.RSA)), []byte(`"keys"`), []byte(`"KEYS"`), 1)
+	// with is the JWK of key with its member name set to value.
+	with := func(kid string, key crypto.Signer, name, value string) map[string]string {
+		jwk := testkit.JWK(t, kid, key)
+		jwk[name] = value
+		return jwk
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
 	for _, tc := range []struct {
 		name string
 		set  []byte
@@ -723,6 +731,18 @@ func TestParseJWKS(t *testing.T) {
 		{"a key not an object skipped", []byte(`{"keys":[5,null,` + string(bytes.TrimPrefix(testkit.JWKS(t, testkit.JWK(t, "d", k.Ed)), []byte(`{"keys":[`)))), "d; skipped 0: not a JSON object; skipped 1: unsupported kty \"\""},
 		{"only a mistyped key", []byte(`{"keys":[{"kty":"RSA","kid":"r","n":5,"e":"AQAB"}]}`), "error: no usable signature key in the JWK Set\nkey 0 (kid \"r\"): member \"n\" is not a string"},
 		{"keys not an array", []byte(`{"keys":{"kty":"RSA"}}`), "error: not a JWK Set"},
+		// Key material that is no key.
+		{"RSA exponent 1 skipped", testkit.JWKS(t, with("e1", k.RSA, "e", "AQ"), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (e1): bad RSA exponent"},
+		{"RSA exponent over 31 bits skipped", testkit.JWKS(t, with("big", k.RSA, "e", b64([]byte{1, 0, 0, 0, 1})), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (big): bad RSA exponent"},
+		{"RSA modulus not base64url skipped", testkit.JWKS(t, with("n", k.RSA, "n", "a+b/"), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (n): "},
+		{"RSA exponent not base64url skipped", testkit.JWKS(t, with("e", k.RSA, "e", "A=="), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (e): "},
+		{"EC x too short skipped", testkit.JWKS(t, with("x", k.EC, "x", b64(make([]byte, 31))), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (x): x and y must be 32 bytes for P-256"},
+		{"EC curve P-192 skipped", testkit.JWKS(t, with("p192", k.EC, "crv", "P-192"), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (p192): unsupported curve \"P-192\""},
+		{"EC y not base64url skipped", testkit.JWKS(t, with("y", k.EC, "y", "*"), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (y): "},
+		{"EC x not base64url skipped", testkit.JWKS(t, with("x", k.EC, "x", "*"), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (x): "},
+		{"OKP X25519 skipped", testkit.JWKS(t, with("x25519", k.Ed, "crv", "X25519"), testkit.JWK(t, "r", k.RSA)), "r; skipped 0 (x25519): unsupported OKP curve \"X25519\""},
+		{"OKP x not base64url skipped", testkit.JWKS(t, with("okp", k.Ed, "x", "*"), testkit.JWK(t, "r", k.RSA)), "r; skipped 0 (okp): "},
+		{"OKP x too short skipped", testkit.JWKS(t, with("okp", k.Ed, "x", b64(make([]byte, 31))), testkit.JWK(t, "r", k.RSA)), "r; skipped 0 (okp): an Ed25519 key is 32 bytes, not 31"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			keys, skipped, err := parseJWKS(tc.set)
@@ -810,12 +830,60 @@ func TestJWKSURLRedirect(t *testing.T) {
 			t.Fatalf("a redirect to %s: %v, want it refused", target, err)
 		}
 	}
+	// A loop of redirects ends after jwksMaxRedirects.
+	var loop *httptest.Server
+	loop = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, loop.URL+"/keys", http.StatusFound)
+	}))
+	t.Cleanup(loop.Close)
+	if err := fetch(loop.URL + "/keys"); !errors.Is(err, errJWKSRedirect) || !strings.Contains(err.Error(), "more than 10 redirects") {
+		t.Fatalf("a loop of redirects: %v, want it refused after 10", err)
+	}
 	// https may not step down to plain http, even on loopback.
 	if err := checkRedirect("HTTPS://idp.example/keys", idp.URL+"/keys"); !errors.Is(err, errJWKSRedirect) {
 		t.Fatalf("https to http on loopback: %v, want it refused", err)
 	}
 	if err := checkRedirect("https://idp.example/keys", "https://keys.idp.example/keys"); err != nil {
 		t.Fatalf("https to https: %v", err)
+	}
+}
+
+// TestJWKSSizeBound: a key set is read up to jwksMaxBytes, from a
+// jwks_url or a jwks_file alike, and one larger is refused as such
+// rather than read whole: a key set of exactly the bound is read.
+func TestJWKSSizeBound(t *testing.T) {
+	k := testkit.Keys(t)
+	set := testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA))
+	// padded is the set, white space after it making it size bytes.
+	padded := func(size int) []byte { return append(bytes.Clone(set), bytes.Repeat([]byte(" "), size-len(set))...) }
+	for _, tc := range []struct {
+		name string
+		size int
+		want string // in the error; "" to read the key
+	}{
+		{"the bound", jwksMaxBytes, ""},
+		{"a byte over it", jwksMaxBytes + 1, "larger than 1048576 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := padded(tc.size)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(body) }))
+			t.Cleanup(srv.Close)
+			s := newJWKSURL(srv.URL+"/keys", DefaultJWKSRefresh, time.Now, testLogger(t))
+			defer s.client.CloseIdleConnections()
+			keys, _, urlErr := s.get(context.Background())
+			data, fileErr := readJWKSFile(testkit.WriteFile(t, t.TempDir(), "keys.json", body))
+			if tc.want == "" {
+				if urlErr != nil || len(keys) != 1 || fileErr != nil || len(data) != tc.size {
+					t.Fatalf("url: %d keys, %v; file: %d bytes, %v", len(keys), urlErr, len(data), fileErr)
+				}
+				return
+			}
+			for what, err := range map[string]error{"url": urlErr, "file": fileErr} {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("%s: %v, want it refused as %s", what, err, tc.want)
+				}
+			}
+		})
 	}
 }
 
