@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"testing"
 	"time"
@@ -333,4 +334,28 @@ func splice(a, b net.Conn) {
 	_, _ = io.Copy(b, a)
 	_ = b.Close()
 	<-done
+}
+
+// TestProxyAddr: the forward proxy's address is the one net/http dials
+// for it (its canonicalAddr): the host in ASCII, and the port given or
+// the scheme's, so that the dial to the proxy is told from the pool's,
+// whose handshake is then bounded.
+func TestProxyAddr(t *testing.T) {
+	for _, tc := range []struct{ proxy, want string }{
+		{"http://proxy.contoso.com:3128", "proxy.contoso.com:3128"},
+		{"http://proxy.contoso.com", "proxy.contoso.com:80"},
+		{"https://proxy.contoso.com", "proxy.contoso.com:443"},
+		{"socks5://proxy.contoso.com", "proxy.contoso.com:1080"},
+		{"socks5h://proxy.contoso.com", "proxy.contoso.com:1080"},
+		{"http://[::1]", "[::1]:80"},
+		{"http://bücher.example:8080", "xn--bcher-kva.example:8080"},
+	} {
+		u, err := url.Parse(tc.proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := proxyAddr(u); got != tc.want {
+			t.Errorf("proxyAddr(%s) = %s, want %s", tc.proxy, got, tc.want)
+		}
+	}
 }
