@@ -112,7 +112,8 @@ func TestLocationOnAnotherPool(t *testing.T) {
 // behalf, and takes it off again) and X-Test-Framing is not "length",
 // which has it declare the length of what it writes, uncompressed, as an
 // IIS without dynamic compression does; "cut" has it declare a body
-// longer than it writes, "hang" write half of it and wait.
+// longer than it writes, "hang" write half of it and wait. With
+// X-Test-Part-Lengths each part gives its own Content-Length.
 func batchLocationPool(host *string, halfSent chan<- struct{}) testkit.Answer {
 	return func(_ *testkit.Pool, w http.ResponseWriter, r *http.Request) {
 		var parts []ucwa.BatchResponse
@@ -124,6 +125,9 @@ func batchLocationPool(host *string, halfSent chan<- struct{}) testkit.Answer {
 		ct, body, err := ucwa.EncodeBatchResponse(parts)
 		if err != nil {
 			panic(err)
+		}
+		if r.Header.Get("X-Test-Part-Lengths") != "" {
+			body = withPartLengths(ct, body)
 		}
 		w.Header().Set("Content-Type", ct)
 		framing := r.Header.Get("X-Test-Framing")
@@ -152,6 +156,31 @@ func batchLocationPool(host *string, halfSent chan<- struct{}) testkit.Answer {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)
 	}
+}
+
+// withPartLengths is body, a batch answer as EncodeBatchResponse writes
+// it with Content-Type ct, each part given its own Content-Length.
+func withPartLengths(ct string, body []byte) []byte {
+	_, boundary, _ := strings.Cut(ct, `boundary="`)
+	delim := "--" + strings.TrimSuffix(boundary, `"`)
+	const head = "\r\nContent-Type: application/http; msgtype=response\r\n"
+	var out strings.Builder
+	for piece := range strings.SplitSeq(string(body), delim+head+"\r\n") {
+		if piece == "" {
+			continue // before the first part
+		}
+		// A part's response, then CRLF, and after the last part the
+		// closing delimiter.
+		inner, closing, last := strings.Cut(piece, "\r\n"+delim+"--")
+		if !last {
+			inner = strings.TrimSuffix(piece, "\r\n")
+		}
+		out.WriteString(delim + head + "Content-Length: " + strconv.Itoa(len(inner)) + "\r\n\r\n" + inner + "\r\n")
+		if last {
+			out.WriteString(delim + "--" + closing)
+		}
+	}
+	return []byte(out.String())
 }
 
 // TestBatchAnswerLocations: a Location of a batch answer's part that
@@ -204,6 +233,7 @@ func TestBatchAnswerLocations(t *testing.T) {
 		{"chunked", http.Header{}},
 		{"with Content-Length", http.Header{"X-Test-Framing": {"length"}}},
 		{"the client accepts gzip", http.Header{"Accept-Encoding": {"gzip"}}},
+		{"each part with its own Content-Length", http.Header{"X-Test-Part-Lengths": {"1"}, "X-Test-Framing": {"length"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.header["X-Test-Location"] = locations

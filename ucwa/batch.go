@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1499,7 +1500,7 @@ func batchAppendResponses(dst []byte, boundary string, responses []BatchResponse
 // rules as ParseBatch. Bodies alias the input.
 func ParseBatchResponse(contentType string, body []byte) ([]BatchResponse, *Error) {
 	var out []BatchResponse
-	err := batchScanResponses(contentType, body, func(status int, fields []batchField, bodyStart, end int) {
+	err := batchScanResponses(contentType, body, func(status int, _ batchSpan, fields []batchField, bodyStart, end int) {
 		r := BatchResponse{Status: status, Header: make(http.Header, min(len(fields), maxHeaderHint)), Body: body[bodyStart:end]}
 		for _, f := range fields {
 			name := batchHeaderName(body[f.name.start:f.name.end])
@@ -1516,12 +1517,13 @@ func ParseBatchResponse(contentType string, body []byte) ([]BatchResponse, *Erro
 // EditBatchResponseHeader returns body, a multipart/batching response as
 // ParseBatchResponse reads it, with the value of each header field named
 // name (in any letter case) in its parts replaced by what edit returns
-// for it, or the field's line removed where edit says not to keep it;
-// everything else stays byte for byte. A value edit returns with a
-// control character in it removes the line too: it could end the line
-// and frame the part anew; so does one with the batch's delimiter in it,
-// which no part may hold. changed is false, and body returned as it is,
-// when edit changed nothing.
+// for it, or the field's line removed where edit says not to keep it,
+// and the Content-Length of a part that gives its own (which counts the
+// lines edited) corrected; everything else stays byte for byte. A value
+// edit returns with a control character in it removes the line too: it
+// could end the line and frame the part anew; so does one with the
+// batch's delimiter in it, which no part may hold. changed is false, and
+// body returned as it is, when edit changed nothing.
 func EditBatchResponseHeader(contentType string, body []byte, name string, edit func(string) (string, bool)) (out []byte, changed bool, err *Error) {
 	boundary, err := batchBoundary(contentType)
 	if err != nil {
@@ -1532,7 +1534,8 @@ func EditBatchResponseHeader(contentType string, body []byte, name string, edit 
 		value      string
 	}
 	var changes []change
-	err = batchScanResponses(contentType, body, func(_ int, fields []batchField, _, _ int) {
+	err = batchScanResponses(contentType, body, func(_ int, partLength batchSpan, fields []batchField, _, _ int) {
+		first, grow := len(changes), 0
 		for _, f := range fields {
 			if !batchFieldIs(body, f, name) {
 				continue
@@ -1541,12 +1544,23 @@ func EditBatchResponseHeader(contentType string, body []byte, name string, edit 
 			v, keep := edit(old)
 			switch {
 			case keep && v == old:
+				continue
 			case keep && !batchHasControl([]byte(v)) && batchIndexBoundary([]byte(v), boundary, 0) < 0:
 				changes = append(changes, change{f.value.start, f.value.end, v})
 			default:
 				// The whole line, to its LF: fields end with CRLF.
 				changes = append(changes, change{f.name.start, f.value.end + bytes.IndexByte(body[f.value.end:], '\n') + 1, ""})
 			}
+			c := changes[len(changes)-1]
+			grow += len(c.value) - (c.end - c.start)
+		}
+		// A part's own Content-Length counts its whole response, the
+		// lines edited among them: left as it was, it would frame the
+		// part short or long for a client that reads it (and the edge's
+		// own reader refuses the part). It comes before the fields.
+		if grow != 0 && partLength.ok() {
+			n := batchLengthValue(body[partLength.start:partLength.end]) + grow
+			changes = slices.Insert(changes, first, change{partLength.start, partLength.end, strconv.Itoa(n)})
 		}
 	})
 	if err != nil || len(changes) == 0 {
@@ -1563,15 +1577,16 @@ func EditBatchResponseHeader(contentType string, body []byte, name string, edit 
 
 // batchScanResponses checks the framing of body, a multipart/batching
 // response (see ParseBatchResponse), and calls part for each of its parts
-// in order with its status, its header fields and its body's bounds.
-func batchScanResponses(contentType string, body []byte, part func(status int, fields []batchField, bodyStart, end int)) *Error {
+// in order with its status, the value of the part's own Content-Length
+// (batchNoSpan when it has none), its header fields and its body's bounds.
+func batchScanResponses(contentType string, body []byte, part func(status int, partLength batchSpan, fields []batchField, bodyStart, end int)) *Error {
 	boundary, err := batchBoundary(contentType)
 	if err != nil {
 		return err
 	}
 	var room [16]batchField // one part's fields at a time
 	return batchScan(body, boundary, func(index, start, end int) *Error {
-		content, _, rule := batchParsePartHeaders(body, start, end, "response")
+		content, partLength, rule := batchParsePartHeaders(body, start, end, "response")
 		if rule != "" {
 			return batchPartError(index, rule)
 		}
@@ -1608,7 +1623,7 @@ func batchScanResponses(contentType string, body []byte, part func(status int, f
 				seenLength = true
 			}
 		}
-		part(status, fields, bodyStart, end)
+		part(status, partLength, fields, bodyStart, end)
 		return nil
 	})
 }

@@ -407,6 +407,7 @@ func FuzzEditBatchResponseHeader(f *testing.F) {
 	f.Add(`multipart/batching; boundary="b"`, []byte("--b\r\nContent-Type: application/http; msgtype=response\r\n\r\nHTTP/1.1 201 Created\r\nLocation: http://pool/a\r\nContent-Length: 2\r\n\r\n{}\r\n--b--"), "http://edge/a", true)
 	f.Add(`multipart/batching; boundary="b"`, []byte("--b\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 201 Created\r\nlocation:  x \r\nX: y\r\n\r\n--b--\r\n"), "a\r\n--b--", true)
 	f.Add(`multipart/batching; boundary="b"`, []byte("--b\r\n\r\nHTTP/1.1 200 OK\r\nLocation: x\r\n\r\n--b--"), "", false)
+	f.Add(`multipart/batching; boundary="b"`, []byte("--b\r\nContent-Type: application/http\r\nContent-Length: 40\r\n\r\nHTTP/1.1 201 Created\r\nLocation: /a\r\n\r\n{}\r\n--b--"), "https://edge/a", true)
 	f.Fuzz(func(t *testing.T, ct string, body []byte, value string, keep bool) {
 		want, err := ParseBatchResponse(ct, body)
 		out, _, eerr := EditBatchResponseHeader(ct, body, "Location", func(string) (string, bool) { return value, keep })

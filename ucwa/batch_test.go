@@ -857,10 +857,16 @@ func TestEditBatchResponseHeader(t *testing.T) {
 		}
 		return crlf(append(lines, "--"+b+"--", "")...)
 	}
+	// A part that gives its own Content-Length, the length of lines.
+	measured := func(lines ...string) []string {
+		return append([]string{"--" + b, "Content-Type: application/http; msgtype=response", "Content-Length: " + strconv.Itoa(len(crlf(lines...))), ""}, lines...)
+	}
 	edit := func(v string) (string, bool) {
 		switch v {
 		case "http://pool/a", "http://pool/b":
 			return "http://edge" + v[len("http://pool"):], true
+		case "/longer":
+			return "http://edge/longer", true
 		case "drop":
 			return "", false
 		case "control":
@@ -890,6 +896,12 @@ func TestEditBatchResponseHeader(t *testing.T) {
 			"a control character removes the line",
 			body(part("HTTP/1.1 201 Created", "Location: control", "")),
 			body(part("HTTP/1.1 201 Created", "")),
+			true,
+		},
+		{
+			"a part's own Content-Length counts the lines edited and removed",
+			body(measured("HTTP/1.1 201 Created", "Location: /longer", "Content-Length: 2", "", "{}"), measured("HTTP/1.1 201 Created", "X-A: 1", "Location: drop", "")),
+			body(measured("HTTP/1.1 201 Created", "Location: http://edge/longer", "Content-Length: 2", "", "{}"), measured("HTTP/1.1 201 Created", "X-A: 1", "")),
 			true,
 		},
 		{
