@@ -206,8 +206,9 @@ type attemptResult struct {
 	unsent bool
 	// tried names the pool's upstreams that this attempt and those
 	// before it chose and that certainly did not get the request;
-	// untried, after an outcomeUnavailable attempt that chose one, that
-	// the pool has another available upstream (see untriedSelection).
+	// untried, after an outcomeUnavailable or outcomeStale attempt that
+	// chose one, that the pool has another available upstream (see
+	// untriedSelection and Handler.attemptPool).
 	tried   []string
 	untried bool
 	// seen is the pool the attempt's selection last chose among (nil
@@ -325,7 +326,7 @@ func (pl *pool) attempt(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	maps.Copy(vars, st.ctx.vars)
 	res := st.result(r, err, pl.reportsWrites)
 	res.tried, res.seen = tried, st.ctx.seen
-	if res.outcome == outcomeUnavailable && len(st.ctx.picks) > 0 {
+	if (res.outcome == outcomeUnavailable || res.outcome == outcomeStale) && len(st.ctx.picks) > 0 {
 		res.tried = append(slices.Clip(tried), st.ctx.picks...)
 		res.untried = pl.selection.untriedAvailable(st.ctx.seen, res.tried)
 	}

@@ -513,20 +513,26 @@ func upstreamOnlyFull(pools []*pool, seen []reverseproxy.UpstreamPool) bool {
 // kept-alive connection that ended before the pool took the request (the
 // pool closed it while it was idle) took nothing: the request goes out
 // again on another connection of the pool, which the transport dials
-// unless a live one is idle. An upstream that certainly did not get it
-// (no connection, or the request not received whole on a new one) says
-// nothing of the pool's other upstreams: the request goes to one of
-// those no attempt chose, while one is available (see untriedSelection).
+// unless a live one is idle, and which may be the same upstream's. An
+// upstream that certainly did not get it (no connection, or the request
+// not received whole on a new one, or on maxStaleConns+1 kept-alive ones
+// in a row) says nothing of the pool's other upstreams: the request goes
+// to one of those no attempt chose, while one is available (see
+// untriedSelection).
 func (h *Handler) attemptPool(pl *pool, w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, headActs bool, earlier []reverseproxy.UpstreamPool) attemptResult {
-	res := h.attempt(pl, w, r, next, body, headActs, nil, earlier)
-	for stale := 0; ; res = h.attempt(pl, w, r, next, body, headActs, res.tried, earlier) {
+	// tried: the upstreams the attempts left out, not those of a stale
+	// connection while the request may go out again on another.
+	var tried []string
+	for stale := 0; ; {
+		res := h.attempt(pl, w, r, next, body, headActs, tried, earlier)
 		switch {
 		case res.outcome == outcomeStale && stale < maxStaleConns:
 			stale++
 			if c := h.logger.Check(zap.DebugLevel, "kept-alive pool connection ended before the pool took the request; trying another connection"); c != nil {
 				c.Write(zap.String("pool", pl.name), zap.Int("stale_connections", stale), zap.Error(res.err))
 			}
-		case res.outcome == outcomeUnavailable && res.untried:
+		case (res.outcome == outcomeUnavailable || res.outcome == outcomeStale) && res.untried:
+			tried = res.tried
 			if c := h.logger.Check(zap.DebugLevel, "pool upstream cannot take the request; trying another upstream of the pool"); c != nil {
 				c.Write(zap.String("pool", pl.name), zap.Strings("tried", res.tried), zap.Error(res.err))
 			}
@@ -592,10 +598,12 @@ func (h *Handler) answerForPools(w http.ResponseWriter, in *intake, e *ucwa.Erro
 
 // maxStaleConns is how many kept-alive connections that ended before
 // the pool took the request one request may meet on a pool before the
-// pool counts as unable to take it. The transport closes each such
-// connection, and net/http notices most others closing by themselves, so
-// it bounds a burst of them, such as a pool that restarted leaves behind;
-// a pool that closes more than this in a row behaves like one that
+// upstream of the last counts as unable to take it: the request goes to
+// another upstream of the pool, or, with none left, the pool counts as
+// unable to take it. The transport closes each such connection, and
+// net/http notices most others closing by themselves, so it bounds a
+// burst of them, such as an upstream that restarted leaves behind; an
+// upstream that closes more than this in a row behaves like one that
 // cannot take requests.
 const maxStaleConns = 8
 

@@ -345,3 +345,55 @@ func TestPoolOtherUpstreamsIdempotency(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolOtherUpstreamsAfterStaleConnections: a request that met
+// 1+maxStaleConns kept-alive connections of one front end that ended
+// before the front end took it (here fe1 resets each after the headers)
+// counts that front end as unable to take it, as any upstream that
+// certainly did not get it: it goes to the pool's other front end, fe2,
+// once, and neither to the backup nor to the edge's 410 CannotRedirect
+// while fe2 can take it.
+func TestPoolOtherUpstreamsAfterStaleConnections(t *testing.T) {
+	const idle = maxStaleConns + 2 // kept-alive connections to fe1 made beforehand
+	for _, withBackup := range []bool{false, true} {
+		t.Run(fmt.Sprintf("backup=%v", withBackup), func(t *testing.T) {
+			fe1, reset := newStalePool(t, idle)
+			fe2 := testkit.NewPool(t, "fe2", testkit.AnswerCreated)
+			pools := expectOnEveryRequest + "\t\tprimary " + fe1.Addr() + " " + fe2.Addr() +
+				" {\n\t\t\tlb_policy first\n\t\t\ttransport http {\n\t\t\t\texpect_continue_timeout 10m\n\t\t\t}\n\t\t}"
+			var backup *testkit.Pool
+			if withBackup {
+				backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
+				pools += "\n\t\tbackup " + backup.Addr() + waitForBody
+			}
+			e := startEdge(t, "caddyfile", poolsCaddyfile(pools), testkit.WithAdmin())
+
+			warmStalePool(t, e, fe1, idle)
+
+			reset.Store(idle)
+			resp := e.startPhoneAudio("op-stale")
+			if resp.Status != http.StatusCreated || resp.Header.Get("X-Ucwa-Pool") != "pool=primary" {
+				t.Errorf("status %d from %q, want the primary's 201; body %s", resp.Status, resp.Header.Get("X-Ucwa-Pool"), resp.Body)
+			}
+			if got := countOp(fe1.OperationIDs(), "op-stale"); got != 0 {
+				t.Errorf("fe1 received the request %d times, want none", got)
+			}
+			if got := countOp(fe2.OperationIDs(), "op-stale"); got != 1 {
+				t.Errorf("fe2 received the request %d times, want once", got)
+			}
+			if backup != nil && len(backup.Received()) != 0 {
+				t.Errorf("the backup received %d requests, want none", len(backup.Received()))
+			}
+			for sample, want := range map[string]float64{
+				`caddy_ucwa_pool_requests_total{outcome="stale_connection",pool="primary"}`: 1 + maxStaleConns,
+				`caddy_ucwa_pool_requests_total{outcome="answered",pool="primary"}`:         idle + 1,
+				"caddy_ucwa_pool_failovers_total":                                           0,
+				"caddy_ucwa_cannot_redirect_total":                                          0,
+			} {
+				if got := e.Metric(sample); got != want {
+					t.Errorf("%s %v, want %v", sample, got, want)
+				}
+			}
+		})
+	}
+}
