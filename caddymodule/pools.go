@@ -532,7 +532,10 @@ func (h *Handler) attemptPool(pl *pool, w http.ResponseWriter, r *http.Request, 
 				c.Write(zap.String("pool", pl.name), zap.Int("stale_connections", stale), zap.Error(res.err))
 			}
 		case (res.outcome == outcomeUnavailable || res.outcome == outcomeStale) && res.untried:
-			tried = res.tried
+			// The next upstream's kept-alive connections may have
+			// been closed as the last one's were (an appliance that
+			// drops idle flows drops them all): it meets as many.
+			tried, stale = res.tried, 0
 			if c := h.logger.Check(zap.DebugLevel, "pool upstream cannot take the request; trying another upstream of the pool"); c != nil {
 				c.Write(zap.String("pool", pl.name), zap.Strings("tried", res.tried), zap.Error(res.err))
 			}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
@@ -395,5 +397,72 @@ func TestPoolOtherUpstreamsAfterStaleConnections(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPoolStaleConnectionsOfEachUpstream: each front end of a pool may
+// meet 1+maxStaleConns kept-alive connections that ended before it took
+// the request, not the pool as a whole: an appliance that drops idle
+// flows drops those of every front end. Here fe1's kept-alive
+// connections all reset after the headers and fe2's first three: the
+// request goes out on fe2's fourth, once, where a count kept across the
+// pool would have answered 410 CannotRedirect at fe2's first.
+func TestPoolStaleConnectionsOfEachUpstream(t *testing.T) {
+	const idle = maxStaleConns + 2 // kept-alive connections to each front end made beforehand
+	var fe1Warm sync.WaitGroup
+	fe1Warm.Add(idle)
+	var fe1Closed atomic.Bool // fe1 resets every new connection: the warm-up goes to fe2
+	fe1Closed.Store(true)
+	fe1Reset := new(atomic.Int64)
+	fe1 := newRawPool(t, func(_ *http.Request, nth int) rawAction {
+		switch {
+		case fe1Closed.Load():
+			return rawReset
+		case nth == 0:
+			fe1Warm.Done()
+			fe1Warm.Wait()
+			return rawServe
+		case fe1Reset.Add(-1) >= 0:
+			return rawReset
+		}
+		return rawServe
+	})
+	fe2, fe2Reset := newStalePool(t, idle)
+	pools := expectOnEveryRequest + "\t\tprimary " + fe1.Addr() + " " + fe2.Addr() +
+		" {\n\t\t\tlb_policy first\n\t\t\ttransport http {\n\t\t\t\texpect_continue_timeout 10m\n\t\t\t}\n\t\t}"
+	e := startEdge(t, "caddyfile", poolsCaddyfile(pools), testkit.WithAdmin())
+
+	warmStalePool(t, e, fe2, idle)
+	if got := fe1.Conns(); got != idle {
+		t.Fatalf("the warm-up met fe1 on %d connections, want %d", got, idle)
+	}
+	fe1Closed.Store(false)
+	var wg sync.WaitGroup
+	for i := range idle {
+		wg.Go(func() {
+			if resp := e.startPhoneAudio(fmt.Sprint("warm-fe1-", i)); resp.Status != http.StatusCreated {
+				t.Errorf("warming fe1 up: %d %s", resp.Status, resp.Body)
+			}
+		})
+	}
+	wg.Wait()
+	if got := fe1.Conns(); got != 2*idle {
+		t.Fatalf("the edge made %d connections to fe1, want %d", got, 2*idle)
+	}
+
+	fe1Reset.Store(idle)
+	fe2Reset.Store(3)
+	resp := e.startPhoneAudio("op-stale")
+	if resp.Status != http.StatusCreated {
+		t.Errorf("status %d, want fe2's 201; body %s", resp.Status, resp.Body)
+	}
+	if got := countOp(fe1.OperationIDs(), "op-stale"); got != 0 {
+		t.Errorf("fe1 received the request %d times, want none", got)
+	}
+	if got := countOp(fe2.OperationIDs(), "op-stale"); got != 1 {
+		t.Errorf("fe2 received the request %d times, want once", got)
+	}
+	if got, want := e.Metric(`caddy_ucwa_pool_requests_total{outcome="stale_connection",pool="primary"}`), float64(1+maxStaleConns+3); got != want {
+		t.Errorf("stale connections %v, want %v", got, want)
 	}
 }
