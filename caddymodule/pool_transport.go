@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -88,7 +89,7 @@ func (t *poolTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// goes on).
 		c.conn.stall.Stop()
 	}
-	if err != nil && c != nil && !c.conn.http2.Load() && isWriteError(err) {
+	if err != nil && c != nil && !c.conn.http2.Load() && isWriteError(err, t.renegotiates()) {
 		c.conn.wrote.Store(false)
 	}
 	if err != nil && c != nil && c.attempt != nil && c.attempt.rw.stalled.Load() && c.attempt.rw.r.Context().Err() == nil {
@@ -219,12 +220,28 @@ func (emptyBody) Close() error             { return nil }
 // HTTP/2, where a write to the connection may be another stream's after
 // the request's went out whole, and whose transport reports the write's
 // end after its flush.
-func isWriteError(err error) bool {
+//
+// Where the pool may renegotiate TLS (tls_renegotiation once or
+// freely), the connection's reader writes too: the handshake a pool
+// asks for once it has read the request, perhaps acted on it (ASP.NET
+// asks when an application first reads its client certificate), and a
+// failed write there ends the round trip as the request's own would.
+// Only the reader's error on a connection the transport closed counts
+// then; a failed write is taken for one that may have followed the
+// request (502), never for the request's.
+func isWriteError(err error, renegotiates bool) bool {
 	var opErr *net.OpError
 	if !errors.As(err, &opErr) {
 		return false
 	}
-	return opErr.Op == "write" || opErr.Op == "read" && errors.Is(opErr.Err, net.ErrClosed)
+	return opErr.Op == "write" && !renegotiates || opErr.Op == "read" && errors.Is(opErr.Err, net.ErrClosed)
+}
+
+// renegotiates reports whether the pool's TLS connections may
+// renegotiate (see isWriteError).
+func (t *poolTransport) renegotiates() bool {
+	c := t.Transport.TLSClientConfig
+	return c != nil && c.Renegotiation != tls.RenegotiateNever
 }
 
 // countingConn is a connection net/http's transport dialed to a pool,

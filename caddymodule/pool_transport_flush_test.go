@@ -163,22 +163,27 @@ func TestIsWriteError(t *testing.T) {
 	epipe := &net.OpError{Op: "write", Net: "unix", Err: syscall.EPIPE}
 	closedRead := &net.OpError{Op: "read", Net: "unix", Err: net.ErrClosed}
 	for _, tc := range []struct {
-		name string
-		err  error
-		want bool
+		name         string
+		err          error
+		renegotiates bool
+		want         bool
 	}{
-		{"the flush's write error", epipe, true},
-		{"the write error, wrapped", fmt.Errorf("write error: %w", epipe), true},
-		{"the reader of the connection the write error closed", fmt.Errorf("net/http: Transport failed to read from server: %w", closedRead), true},
-		{"the pool reset the connection after the request", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, false},
-		{"the pool closed the connection after the request", io.ErrUnexpectedEOF, false},
-		{"a read timeout", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, false},
-		{"the request was canceled", context.Canceled, false},
-		{"a dial error", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, false},
+		{"the flush's write error", epipe, false, true},
+		{"the write error, wrapped", fmt.Errorf("write error: %w", epipe), false, true},
+		{"the reader of the connection the write error closed", fmt.Errorf("net/http: Transport failed to read from server: %w", closedRead), false, true},
+		{"the pool reset the connection after the request", &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, false, false},
+		{"the pool closed the connection after the request", io.ErrUnexpectedEOF, false, false},
+		{"a read timeout", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, false, false},
+		{"the request was canceled", context.Canceled, false, false},
+		{"a dial error", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, false, false},
+		// The reader's renegotiation handshake, whose write fails in
+		// Read once the request went out whole.
+		{"a write error where TLS renegotiates", fmt.Errorf("net/http: Transport failed to read from server: %w", epipe), true, false},
+		{"the reader of the connection the write error closed, where TLS renegotiates", fmt.Errorf("net/http: Transport failed to read from server: %w", closedRead), true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := isWriteError(tc.err); got != tc.want {
-				t.Errorf("isWriteError(%v) = %v, want %v", tc.err, got, tc.want)
+			if got := isWriteError(tc.err, tc.renegotiates); got != tc.want {
+				t.Errorf("isWriteError(%v, %v) = %v, want %v", tc.err, tc.renegotiates, got, tc.want)
 			}
 		})
 	}

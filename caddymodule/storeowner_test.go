@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
 	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
 )
 
