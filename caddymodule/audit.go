@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -323,7 +324,7 @@ func (v *auditFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	}
 	if !rec.prefixed {
 		if rec.maskedApplication {
-			enc.AddByteString("application", appendMaskedRunTails(rec.scratch[:0], rec.application))
+			addMasked(enc, "application", appendMaskedRunTails(rec.scratch[:0], rec.application))
 		} else {
 			enc.AddString("application", rec.application)
 		}
@@ -360,7 +361,7 @@ func (v *auditFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	}
 	if rec.operationID != "" {
 		if rec.maskedOperationID {
-			enc.AddByteString("operation_id", appendMaskedDigitRuns(rec.scratch[:0], rec.operationID))
+			addMasked(enc, "operation_id", appendMaskedDigitRuns(rec.scratch[:0], rec.operationID))
 		} else {
 			enc.AddString("operation_id", rec.operationID)
 		}
@@ -375,6 +376,24 @@ func addObject(enc zapcore.ObjectEncoder, key string, obj zapcore.ObjectMarshale
 		enc.AddString(key+"Error", err.Error())
 	}
 }
+
+// addMasked adds a masked value under key as a string. zap's JSON
+// encoder (Caddy's json and console formats write fields through it)
+// takes the bytes as they are, without a string of their own; any other
+// gets a string: Caddy's filter encoder hands a byte string to its
+// filters as zap.Any does, as binary, which they do not read (hash,
+// regexp, ucwa_numbers) and which it then writes in base64, the masked
+// value unfiltered.
+func addMasked(enc zapcore.ObjectEncoder, key string, masked []byte) {
+	if reflect.TypeOf(enc) == zapJSONEncoder {
+		enc.AddByteString(key, masked)
+		return
+	}
+	enc.AddString(key, string(masked))
+}
+
+// zapJSONEncoder is the type of zap's JSON encoder.
+var zapJSONEncoder = reflect.TypeOf(zapcore.NewJSONEncoder(zapcore.EncoderConfig{}))
 
 // addNonEmpty adds the string field key unless value is "".
 func addNonEmpty(enc zapcore.ObjectEncoder, key, value string) {
@@ -529,7 +548,7 @@ func (c *auditCaller) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		switch {
 		case kv[1] == "":
 		case numberLike(kv[1]):
-			enc.AddByteString(kv[0], appendMaskedRunTails(nil, kv[1]))
+			addMasked(enc, kv[0], appendMaskedRunTails(nil, kv[1]))
 		default:
 			enc.AddString(kv[0], kv[1])
 		}
@@ -622,7 +641,7 @@ func (v *auditDestination) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	dec := (*auditRecord)(v).destinationDecision(v.curAt, d, v.curOp)
 	// A SIP name of digits a gateway could dial shows the number it was
 	// judged as, in the destination as in its region and type.
-	enc.AddByteString("destination", dec.AppendMasked(v.scratch[:0], &d.Destination))
+	addMasked(enc, "destination", dec.AppendMasked(v.scratch[:0], &d.Destination))
 	// A user of digits of no reading is a dial string only as the policy
 	// judges it a short code (or an emergency one); up to
 	// max_extension_digits, and without a policy, it is a name.
@@ -672,7 +691,7 @@ func (v *auditPart) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddInt("part", p.index)
 	enc.AddString("operation", p.cleaned.Operation.Rel)
 	if id, _ := p.cleaned.Value("operationId"); id != "" {
-		enc.AddByteString("operation_id", appendMaskedDigitRuns(v.scratch[:0], id))
+		addMasked(enc, "operation_id", appendMaskedDigitRuns(v.scratch[:0], id))
 	}
 	return nil
 }
