@@ -45,6 +45,8 @@ func TestPoolDelivery(t *testing.T) {
 		wantMessage     string
 		wantBody        string // for answers a pool writes
 		wantHeader      map[string]string
+		// the Set-Cookie of lb_policy cookie: begins with it
+		wantCookie string
 		// an absolute Location on the edge's own host, with this path
 		wantEdgeLocation string
 		wantPrimary      int // requests the primary received
@@ -105,6 +107,13 @@ func TestPoolDelivery(t *testing.T) {
 			wantStatus: 502, wantSubcode: ucwa.SubcodeServiceFailure, wantPrimary: 1,
 			wantHeader:  map[string]string{"X-Ucwa-Pool": "pool=primary"},
 			wantMetrics: []string{`caddy_ucwa_pool_requests_total{outcome="failed",pool="primary"} 1`},
+		},
+		{
+			// The upstream may hold the request: the client's next
+			// requests go where its call may be.
+			name: "primary resets after reading the request with lb_policy cookie", primary: "reset", backup: "up",
+			primaryBlock: "lb_policy cookie", wantStatus: 502, wantSubcode: ucwa.SubcodeServiceFailure, wantPrimary: 1,
+			wantHeader: map[string]string{"X-Ucwa-Pool": "pool=primary"}, wantCookie: "lb=",
 		},
 		{
 			// Go's transport hands a 101 on to reverse_proxy, which writes
@@ -210,6 +219,9 @@ func TestPoolDelivery(t *testing.T) {
 				if got := resp.Header.Get(k); got != v {
 					t.Errorf("header %s: %q, want %q", k, got, v)
 				}
+			}
+			if got := resp.Header.Get("Set-Cookie"); tt.wantCookie != "" && !strings.HasPrefix(got, tt.wantCookie) {
+				t.Errorf("Set-Cookie %q, want %s...", got, tt.wantCookie)
 			}
 			if want := e.url(tt.wantEdgeLocation); tt.wantEdgeLocation != "" && resp.Header.Get("Location") != want {
 				t.Errorf("Location %q, want %q", resp.Header.Get("Location"), want)
