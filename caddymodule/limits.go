@@ -106,8 +106,9 @@ type LimitConfig struct {
 	// host's to spend one address per request) instead, also when
 	// the key has text besides them ("/"); that budget is apart from the
 	// one of a key that expands to the address's text. A key without
-	// placeholders is one budget for every request (a global limit);
-	// an unknown placeholder expands to "", but one of the edge's own
+	// placeholders is one budget for every request (a global limit),
+	// but one that is a class's word ("international", "forwarding":
+	// the class written as the key) stops startup; an unknown placeholder expands to "", but one of the edge's own
 	// (http.ucwa.*) it does not publish, {http.ucwa.pool} (set after
 	// the limits), or an {env.*} whose variable is empty at startup
 	// (unset), stops startup, as does a brace left open (Caddy keeps
@@ -404,6 +405,13 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 		}
 		if l.key == "" {
 			l.key = DefaultLimitKey
+		}
+		// `limit calls 20 per 1h key international` reads as the class
+		// and is a key of plain text: one budget for every request.
+		for _, class := range limitClassNames[classInternational:] {
+			if strings.EqualFold(l.key, class) {
+				return fmt.Errorf("%s: key %q is a class, not a placeholder: a key of text is one budget for every request; give the class after the key (key {http.ucwa.tid} %s), or name one budget for all otherwise (key global)", where, l.key, class)
+			}
 		}
 		if err := checkKeyPlaceholders(l.key); err != nil {
 			return fmt.Errorf("%s: key: %w", where, err)

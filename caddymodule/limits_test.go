@@ -670,6 +670,12 @@ func TestLimitStartupErrors(t *testing.T) {
 		// would count every caller by address instead.
 		{"key of an unset variable", "limit site 20 per 1h key {env.UCWA_TEST_UNSET_VARIABLE}", `"limits":[{"name":"site","count":20,"per":"1h","key":"{env.UCWA_TEST_UNSET_VARIABLE}"}]`,
 			"limit site: key: {env.UCWA_TEST_UNSET_VARIABLE} is empty at startup (an unset variable)"},
+		// Written for the class, the word is the key's text: one budget
+		// for every request, of every class.
+		{"key of the international class's word", "limit calls 20 per 1h key international", `"limits":[{"name":"calls","count":20,"per":"1h","key":"international"}]`,
+			`limit calls: key "international" is a class, not a placeholder: a key of text is one budget for every request; give the class after the key (key {http.ucwa.tid} international)`},
+		{"key of the forwarding class's word", "limit calls 20 per 1h key Forwarding forwarding", "",
+			`limit calls: key "Forwarding" is a class, not a placeholder`},
 		{"key of an unset variable among others", "limit site 20 per 1h key {http.ucwa.tid}/{env.UCWA_TEST_UNSET_VARIABLE}", "",
 			"limit site: key: {env.UCWA_TEST_UNSET_VARIABLE} is empty at startup (an unset variable)"},
 	} {
