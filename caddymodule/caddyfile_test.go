@@ -180,6 +180,10 @@ func TestStartupErrors(t *testing.T) {
 	encOnlyJWKS := testkit.WriteFile(t, dir, "enc.jwks", []byte(`{"keys": [{"kty":"oct","k":"c2VjcmV0"}]}`))
 	t.Setenv("UCWA_TEST_SHORT_SECRET", "short")
 	t.Setenv("UCWA_TEST_UNSET_VARIABLE", "")
+	// Barred callers kept one a line in a file, or several in one
+	// variable: each placeholder is one value, which no claim equals.
+	barredFile := testkit.WriteFile(t, dir, "barred-oids", []byte("0f6e27c1-aaaa-4bbb-8ccc-000000000001\n0f6e27c1-aaaa-4bbb-8ccc-000000000002\n"))
+	t.Setenv("UCWA_TEST_BARRED_TENANTS", "11111111-2222-4333-8444-555555555555 11111111-2222-4333-8444-555555555556")
 	rsaJWT := `jwt {
 			algorithms RS256
 			public_key_file ` + rsaFile + `
@@ -204,6 +208,11 @@ func TestStartupErrors(t *testing.T) {
 		{"deny_callers leading no-break space", rsaJWT + "\ndeny_callers {\nsub \"\u00a0a\"\n}", rsaJSON + `,"deny_callers":{"sub":["\u00a0a"]}`, "begins or ends with white space or an invisible character"},
 		{"deny_callers trailing zero-width space", rsaJWT + "\ndeny_callers {\nclient_id \"a\u200b\"\n}", rsaJSON + `,"deny_callers":{"client_id":["a\u200b"]}`, "begins or ends with white space or an invisible character"},
 		{"deny_callers leading tab", "", rsaJSON + `,"deny_callers":{"iss":["\thttps://x/"]}`, "begins or ends with white space or an invisible character"},
+		{"deny_callers values one a line in a file", rsaJWT + "\ndeny_callers {\noid {file." + barredFile + "}\n}", rsaJSON + `,"deny_callers":{"oid":["{file.` + barredFile + `}"]}`,
+			"deny_callers: oid: a value holds white space or an invisible character"},
+		{"deny_callers values in one variable", rsaJWT + "\ndeny_callers {\ntid {env.UCWA_TEST_BARRED_TENANTS}\n}", rsaJSON + `,"deny_callers":{"tid":["{env.UCWA_TEST_BARRED_TENANTS}"]}`,
+			"deny_callers: tid: a value holds white space or an invisible character"},
+		{"deny_callers tab inside a sub", "", rsaJSON + `,"deny_callers":{"sub":["a\tb"]}`, "deny_callers: sub: a value holds white space or an invisible character"},
 		{"deny_callers unknown claim in JSON", "", rsaJSON + `,"deny_callers":{"appid":["a"]}`, "unknown field"},
 		{"bad default_region", "jwt off\ndefault_region XX", `"jwt":{"off":true},"default_region":"XX"`, `default_region: default region "XX" is not a region`},
 		{"bad number_format", "jwt off\nnumber_format national", `"jwt":{"off":true},"number_format":"national"`, `number_format: "national" is neither tel nor e164`},
@@ -357,6 +366,8 @@ func TestStartupErrors(t *testing.T) {
 			"127.0.0.1:0 {\n\tucwa {\n\t\tjwt off\n\t\tdefault_region de\n\t\tnumber_format e164\n\t\tmax_body_size 16KiB\n\t}\n\trespond 204\n}\n",
 			"127.0.0.1:0 {\n\tucwa {\n\t\tjwt off\n\t\tprimary {\n\t\t\tdynamic a fe.contoso.test 443\n\t\t}\n\t}\n}\n",
 			"127.0.0.1:0 {\n\tucwa {\n\t\tjwt {\n\t\t\talgorithms RS256 ES256\n\t\t\tpublic_key_file " + rsaFile + " " + ecFile + "\n\t\t}\n\t}\n}\n",
+			// RFC 7519's sub and RFC 6749's client_id may hold a space.
+			"127.0.0.1:0 {\n\tucwa {\n\t\tjwt {\n\t\t\talgorithms RS256\n\t\t\tpublic_key_file " + rsaFile + "\n\t\t}\n\t\tdeny_callers {\n\t\t\tsub \"John Smith\"\n\t\t\tclient_id \"field app\"\n\t\t}\n\t}\n}\n",
 		} {
 			if err := testkit.Validate(t, "caddyfile", config); err != nil {
 				t.Errorf("%v\n%s", err, config)

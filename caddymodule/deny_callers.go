@@ -95,6 +95,9 @@ func (l *CallerDenyList) compile() (deniedCallers, error) {
 			if strings.TrimFunc(v, invisibleAtEnd) != v {
 				return nil, fmt.Errorf("deny_callers: %s: a value begins or ends with white space or an invisible character (a no-break or zero-width space, say), which the claim an identity provider writes has not: it would bar nobody", deniedCallerClaims[i])
 			}
+			if strings.ContainsFunc(v, invisibleWithin(deniedCallerClaims[i])) {
+				return nil, fmt.Errorf("deny_callers: %s: a value holds white space or an invisible character (several values in one placeholder, a {file.*} of one a line or a variable of a list, say), which the claim an identity provider writes has not: it would bar nobody, not even the first; give each value its own", deniedCallerClaims[i])
+			}
 			if denied == nil {
 				denied = make(deniedCallers)
 			}
@@ -135,6 +138,21 @@ func readCallerClaims(claims bearer.Claims) callerClaims {
 // and that no sub, oid, tid, client id or issuer begins or ends with.
 func invisibleAtEnd(r rune) bool {
 	return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r)
+}
+
+// invisibleWithin is the test of a character inside a value of claim:
+// true for one that no such claim holds, a line break, a tab or any
+// other white space or invisible character, but for a plain space in a
+// sub (RFC 7519 makes it any string) or a client id (RFC 6749 A.1:
+// VSCHAR). Global placeholders make one value of what they name, so a
+// {file.*} that keeps barred callers one a line, or a variable that
+// lists them, is a single value that matches no token: adding a second
+// caller to such a file would free the first.
+func invisibleWithin(claim string) func(rune) bool {
+	spaceAllowed := claim == "sub" || claim == "client_id"
+	return func(r rune) bool {
+		return unicode.IsControl(r) || invisibleAtEnd(r) && !(r == ' ' && spaceAllowed)
+	}
 }
 
 // foldGUID returns s in lower case when it is a GUID (8-4-4-4-12
