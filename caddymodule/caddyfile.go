@@ -139,8 +139,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // value of a claim (a GUID in any letter case): sub, oid, tid, client_id
 // (appid, azp or client_id) or iss; {env.*} in its values is replaced at
 // startup, as in jwt's; an empty value, or one with white space around
-// or within it (a plain space only inside a sub or client_id), is
-// refused at startup, as is deny_callers with jwt off.
+// or within it (a plain space only inside a sub or client_id), or one
+// that begins or ends with a quotation mark, is refused at startup, as
+// is deny_callers with jwt off.
 //
 // primary and backup take reverse_proxy's own arguments and block, parsed
 // by reverse_proxy's Caddyfile parser, but for a matcher (ucwa takes

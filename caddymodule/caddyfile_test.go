@@ -183,6 +183,8 @@ func TestStartupErrors(t *testing.T) {
 	// Barred callers kept one a line in a file, or several in one
 	// variable: each placeholder is one value, which no claim equals.
 	barredFile := testkit.WriteFile(t, dir, "barred-oids", []byte("0f6e27c1-aaaa-4bbb-8ccc-000000000001\n0f6e27c1-aaaa-4bbb-8ccc-000000000002\n"))
+	// A Docker --env-file keeps a value's quotes.
+	t.Setenv("UCWA_TEST_QUOTED_OID", `"0f6e27c1-aaaa-4bbb-8ccc-000000000001"`)
 	t.Setenv("UCWA_TEST_BARRED_TENANTS", "11111111-2222-4333-8444-555555555555 11111111-2222-4333-8444-555555555556")
 	rsaJWT := `jwt {
 			algorithms RS256
@@ -208,6 +210,12 @@ func TestStartupErrors(t *testing.T) {
 		{"deny_callers leading no-break space", rsaJWT + "\ndeny_callers {\nsub \"\u00a0a\"\n}", rsaJSON + `,"deny_callers":{"sub":["\u00a0a"]}`, "begins or ends with white space or an invisible character"},
 		{"deny_callers trailing zero-width space", rsaJWT + "\ndeny_callers {\nclient_id \"a\u200b\"\n}", rsaJSON + `,"deny_callers":{"client_id":["a\u200b"]}`, "begins or ends with white space or an invisible character"},
 		{"deny_callers leading tab", "", rsaJSON + `,"deny_callers":{"iss":["\thttps://x/"]}`, "begins or ends with white space or an invisible character"},
+		// A Caddyfile quotes with " and ` only: ' is part of the value.
+		{"deny_callers value in single quotes", rsaJWT + "\ndeny_callers {\noid '0f6e27c1-aaaa-4bbb-8ccc-000000000001'\n}", rsaJSON + `,"deny_callers":{"oid":["'0f6e27c1-aaaa-4bbb-8ccc-000000000001'"]}`,
+			"deny_callers: oid: a value begins or ends with a quotation mark"},
+		{"deny_callers variable in quotes", rsaJWT + "\ndeny_callers {\noid {env.UCWA_TEST_QUOTED_OID}\n}", "", "deny_callers: oid: a value begins or ends with a quotation mark"},
+		{"deny_callers value in typographic quotes", rsaJWT + "\ndeny_callers {\nsub \u201cbarred-sub\u201d\n}", "", "deny_callers: sub: a value begins or ends with a quotation mark"},
+		{"deny_callers value in backquotes", "", rsaJSON + ",\"deny_callers\":{\"client_id\":[\"`denied-app`\"]}", "deny_callers: client_id: a value begins or ends with a quotation mark"},
 		{"deny_callers values one a line in a file", rsaJWT + "\ndeny_callers {\noid {file." + barredFile + "}\n}", rsaJSON + `,"deny_callers":{"oid":["{file.` + barredFile + `}"]}`,
 			"deny_callers: oid: a value holds white space or an invisible character"},
 		{"deny_callers values in one variable", rsaJWT + "\ndeny_callers {\ntid {env.UCWA_TEST_BARRED_TENANTS}\n}", rsaJSON + `,"deny_callers":{"tid":["{env.UCWA_TEST_BARRED_TENANTS}"]}`,

@@ -95,6 +95,9 @@ func (l *CallerDenyList) compile() (deniedCallers, error) {
 			if strings.TrimFunc(v, invisibleAtEnd) != v {
 				return nil, fmt.Errorf("deny_callers: %s: a value begins or ends with white space or an invisible character (a no-break or zero-width space, say), which the claim an identity provider writes has not: it would bar nobody", deniedCallerClaims[i])
 			}
+			if strings.TrimFunc(v, quotationMark) != v {
+				return nil, fmt.Errorf("deny_callers: %s: a value begins or ends with a quotation mark (a Caddyfile's ' or a Docker env-file's \" kept in it, a typographic quote, a Markdown backquote), which the claim an identity provider writes has not: it would bar nobody", deniedCallerClaims[i])
+			}
 			if strings.ContainsFunc(v, invisibleWithin(deniedCallerClaims[i])) {
 				return nil, fmt.Errorf("deny_callers: %s: a value holds white space or an invisible character (several values in one placeholder, a {file.*} of one a line or a variable of a list, say), which the claim an identity provider writes has not: it would bar nobody, not even the first; give each value its own", deniedCallerClaims[i])
 			}
@@ -138,6 +141,15 @@ func readCallerClaims(claims bearer.Claims) callerClaims {
 // and that no sub, oid, tid, client id or issuer begins or ends with.
 func invisibleAtEnd(r rune) bool {
 	return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r)
+}
+
+// quotationMark reports whether r quotes: what is left around a value
+// where a Caddyfile does not take it for quoting (', which it keeps; ",
+// kept by a Docker env-file in a variable; the typographic quotes of a
+// value copied from a document or a mail; a Markdown code span's `), and
+// that no sub, oid, tid, client id or issuer begins or ends with.
+func quotationMark(r rune) bool {
+	return r == '`' || unicode.Is(unicode.Quotation_Mark, r)
 }
 
 // invisibleWithin is the test of a character inside a value of claim:
