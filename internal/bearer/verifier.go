@@ -567,6 +567,9 @@ func (v *Verifier[G]) verify(ctx context.Context, raw string, epoch keyEpoch) (*
 	if _, err := claims.GetIssuedAt(); err != nil {
 		return nil, &Error{Message: "The token's claims are malformed.", Cause: err}
 	}
+	if err := checkDateRange(claims); err != nil {
+		return nil, &Error{Message: "The token's claims are malformed.", Cause: err}
+	}
 	if len(v.issuers) > 0 {
 		if iss, err := claims.GetIssuer(); err != nil || !slices.Contains(v.issuers, iss) {
 			return nil, &Error{Message: "The token's issuer (iss) is not accepted here.", Cause: errIssuer}
@@ -585,6 +588,25 @@ func (v *Verifier[G]) verify(ctx context.Context, raw string, epoch keyEpoch) (*
 		e.expires = exp.Add(v.leeway)
 	}
 	return e, nil
+}
+
+// maxNumericDate bounds the seconds of exp and nbf (some 146
+// billion years either way of 1970). The parser turns a date into a
+// time.Time through int64 seconds without checking the range: past
+// about 9.2e18 the conversion wraps to a date far in the past, so that
+// an nbf meant as never (1e20) read as long ago and the token passed.
+const maxNumericDate = 1 << 62
+
+// checkDateRange refuses a token whose exp or nbf is a number outside
+// what the clock checks can read (see maxNumericDate); iat, which is
+// not checked against the clock, needs only be a number.
+func checkDateRange(claims jwt.MapClaims) error {
+	for _, name := range [...]string{"exp", "nbf"} {
+		if f, ok := claims[name].(float64); ok && !(f > -maxNumericDate && f < maxNumericDate) {
+			return fmt.Errorf("%w: %s is out of range", jwt.ErrInvalidType, name)
+		}
+	}
+	return nil
 }
 
 var (

@@ -248,3 +248,41 @@ func TestNewErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDateRange: an exp or nbf too large (or small) for the clock
+// checks to read is malformed, not read as another date: the parser
+// turns seconds into a time through int64 without a range check, and an
+// nbf past about 9.2e18 (1e20, "never") wrapped to a date long past, so
+// the token passed. Dates far off but within range keep their meaning.
+func TestDateRange(t *testing.T) {
+	k := testkit.Keys(t)
+	v := newTester(t, &Config{Algorithms: []string{"RS256"},
+		PublicKeyFiles: []string{testkit.WriteFile(t, t.TempDir(), "rsa.pem", testkit.PublicPEM(t, k.RSA))}})
+	now := v.clock.Now()
+	for _, tc := range []struct {
+		name    string
+		claims  jwt.MapClaims
+		refused string // "" when the token passes
+	}{
+		{"nbf 1e20", jwt.MapClaims{"nbf": 1e20}, "malformed"},
+		{"nbf 9.2233720e18, past int64 with Go's epoch offset", jwt.MapClaims{"nbf": 9.2233720e18}, "malformed"},
+		{"nbf 2^63", jwt.MapClaims{"nbf": 0x1p63}, "malformed"},
+		{"nbf -1e20", jwt.MapClaims{"nbf": -1e20}, "malformed"},
+		{"exp 1e20", jwt.MapClaims{"exp": 1e20}, "expired"},
+		{"iat 1e20, not checked against the clock", jwt.MapClaims{"iat": 1e20}, ""},
+		{"nbf 1e15, far ahead", jwt.MapClaims{"nbf": 1e15}, "not valid yet"},
+		{"nbf 4e18, far ahead", jwt.MapClaims{"nbf": 4e18}, "not valid yet"},
+		{"exp 2^53-1, far ahead", jwt.MapClaims{"exp": float64(1<<53 - 1)}, ""},
+		{"exp 4e18, far ahead", jwt.MapClaims{"exp": 4e18}, ""},
+		{"nbf long past", jwt.MapClaims{"nbf": float64(now.Add(-24 * time.Hour).Unix())}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			token := testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, tc.claims))
+			if tc.refused == "" {
+				v.accept(t, token)
+			} else {
+				v.refuse(t, token, tc.refused)
+			}
+		})
+	}
+}
