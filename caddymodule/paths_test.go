@@ -666,3 +666,25 @@ func TestPathApplicationReadOtherwise(t *testing.T) {
 		}
 	}
 }
+
+// TestPathNotUTF8: IIS (HTTP.sys, whose EnableNonUtf8 is on by default)
+// reads a path whose bytes are not UTF-8 in the server's ANSI or DBCS
+// code page, where %FD is the Turkish dotless ı (windows-1254), which
+// .NET's case-insensitive routing takes for an I, as the edge does the
+// UTF-8 ı: so POST me/makeMeAva%FDlable, with a phoneNumber to store,
+// is makeMeAvailable to such a pool, and PUT communicat%FDon the PUT
+// that stores one; the edge, reading the byte as no letter, passed them
+// on unjudged. A write to a path that is not UTF-8 is a near miss; a
+// read passes.
+func TestPathNotUTF8(t *testing.T) {
+	checkPaths(t, []pathCase{
+		{"POST", opsApp + "/me/makeMeAva%FDlable", true},
+		{"PUT", opsApp + "/communicat%FDon", true},
+		{"POST", opsApp + "/me/ph%FDnes", true},
+		{"PUT", opsApp + "/me/callForwardingSett%FDngs", true},
+		{"POST", opsApp + "/communication/startPhoneAud%FDo", true},
+		{"POST", opsApp + "/people/%E9", true},
+		{"GET", opsApp + "/me/makeMeAva%FDlable", false},
+		{"POST", opsApp + "/people/%C3%A9", false},
+	})
+}

@@ -244,10 +244,18 @@ func (m *Matcher) Match(method, rawPath string) Match {
 	if method == "GET" || method == "HEAD" || got.NearMiss || !hasOtherReadings(rawPath) {
 		return got
 	}
+	// A path that is not UTF-8 has readings the edge cannot know: IIS
+	// (HTTP.sys, whose EnableNonUtf8 is on by default) reads it in the
+	// server's ANSI or DBCS code page, where %FD is windows-1254's
+	// dotless ı, which .NET's case-insensitive routing takes for an I:
+	// makeMeAva%FDlable is makeMeAvailable there. No client writes one.
+	if !utf8.ValidString(rawPath) {
+		return Match{NearMiss: true}
+	}
 	near := false
 	otherReadings(rawPath, func(r string) bool {
 		other := m.match(method, r)
-		near = other.NearMiss || other.Operation != got.Operation ||
+		near = !utf8.ValidString(r) || other.NearMiss || other.Operation != got.Operation ||
 			got.Operation != nil && CanonicalApplicationID(other.Path) != CanonicalApplicationID(got.Path)
 		return !near
 	})
@@ -494,12 +502,14 @@ func eachDecoding(p string, f func(string) bool) bool {
 // or %23), a '%' (a %-escape, from %25), a ')' (which ends a segment of
 // cookieless values, see withoutCookieless), or a '.' with an empty
 // segment ("//", or a backslash, which may write one) that a ".." may
-// remove (see dotsAgainstEmpty). Every request is asked this, and a path
-// rarely holds any of them: a vector scan for each byte costs a tenth of
-// ContainsAny's byte-by-byte set lookup, and "//" is looked for only in
-// a path with a '.', which those of operations have not.
+// remove (see dotsAgainstEmpty); or bytes that are not UTF-8, which IIS
+// reads in the server's code page (see Match). Every request is asked
+// this, and a path rarely holds any of them: a vector scan for each byte
+// costs a tenth of ContainsAny's byte-by-byte set lookup, and "//" is
+// looked for only in a path with a '.', which those of operations have
+// not.
 func hasOtherReadings(p string) bool {
-	return strings.IndexByte(p, '%') >= 0 || strings.IndexByte(p, '?') >= 0 || strings.IndexByte(p, '#') >= 0 ||
+	return !utf8.ValidString(p) || strings.IndexByte(p, '%') >= 0 || strings.IndexByte(p, '?') >= 0 || strings.IndexByte(p, '#') >= 0 ||
 		strings.IndexByte(p, ')') >= 0 || strings.IndexByte(p, '.') >= 0 && (strings.IndexByte(p, '\\') >= 0 || strings.Contains(p, "//"))
 }
 
