@@ -1056,7 +1056,9 @@ func (e guardEdge) assertStartPhoneAudioTo(t *testing.T, auth, to string, batch,
 // that drops the pause, the Indian +91 42555 50100, or +1 914 255 5501 to
 // a US switch; in Germany with outside_line 0 and the list's 12345 and
 // +49 30 123456, sip:0,12345@gw is +49 12345, and sip:0w030123456@gw is
-// 09030123456 to a gateway that maps letters to keys, +49 9030 123456:
+// 09030123456 to a gateway that maps letters to keys, +49 9030 123456,
+// and so, whatever its count of digits, is sip:9pwwwwwww911@gw in the
+// US, 979999999911 to such a gateway, the premium-rate +979 999999911:
 // each is refused as a dial string no rule can judge (403 dial_string),
 // never delivered, with the calls budget spent. The emergency numbers,
 // written plainly or after the prefix and pauses that read as nothing
@@ -1069,7 +1071,12 @@ func TestPausedEmergencyReadOtherwise(t *testing.T) {
 	}{
 		{"US", "9", "911 +14255550100", "+14255550000",
 			[]string{"tel:911", "tel:+14255550100", "sip:14255550100@gw.contoso.com", "sip:9,911@gw.contoso.com", "sip:9w911@gw.contoso.com", "sip:9911@gw.contoso.com"},
-			[]string{"sip:9,14255550100@gw.contoso.com", "sip:9w14255550100@gw.contoso.com", "sip:9p,14255550100@gw.contoso.com"}},
+			[]string{"sip:9,14255550100@gw.contoso.com", "sip:9w14255550100@gw.contoso.com", "sip:9p,14255550100@gw.contoso.com",
+				// Pauses of many letters among few digits: 979999999911,
+				// the international premium-rate +979 999999911, and
+				// 9797979911, +1 979 797 9911, to a gateway that maps
+				// letters to keys.
+				"sip:9pwwwwwww911@gw.contoso.com", "sip:9pwpwpw911@gw.contoso.com"}},
 		{"DE", "0", "112 110 12345 +4930123456", "+4930123457",
 			[]string{"tel:112", "tel:12345", "sip:12345@gw.contoso.com", "tel:+4930123456", "sip:0,030123456@gw.contoso.com", "sip:0,112@gw.contoso.com", "sip:0w110@gw.contoso.com"},
 			[]string{"sip:0,12345@gw.contoso.com", "sip:0w030123456@gw.contoso.com", "sip:0p030123456@gw.contoso.com"}},

@@ -307,6 +307,12 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 		s := n.shortCode(digits, true)
 		s.Emergency = true
 		return s, name
+	case dial && !keys && !keypad && n.pausesDial(user) && n.pausedEmergencyShape(digits, pause):
+		// Such a user but for its p and w, which, as the keypad digits a
+		// gateway that maps letters to keys dials, make a number or a
+		// premium-rate short code (sip:9pwwwwwww911@gw is 979999999911
+		// to it, +979 999999911): which it dials, no rule can tell.
+		return &DialString{Unjudgeable: true, Digits: len(digits)}, name
 	case len(digits) < minDialDigits():
 		s := n.shortCode(digits, dial)
 		if mixed {
@@ -538,6 +544,17 @@ func (n *Numbers) shortCode(digits []byte, dial bool) *DialString {
 // (sip:0w030123456@gw is 09030123456 to it, +49 9030 123456), which must
 // have no reading and be no premium-rate short code.
 func (n *Numbers) pausedEmergency(user string, digits []byte, at int) bool {
+	if !n.pausedEmergencyShape(digits, at) || n.pausesDial(user) {
+		return false
+	}
+	k := n.keypadString(user)
+	return k == nil || len(k.Readings) == 0 && !k.Unjudgeable && !k.Premium
+}
+
+// pausedEmergencyShape is pausedEmergency of the digits alone: an
+// outside-line prefix before the pauses at at, an emergency number after
+// them, and no other number without the pauses.
+func (n *Numbers) pausedEmergencyShape(digits []byte, at int) bool {
 	if at <= 0 || at >= len(digits) || !slices.Contains(n.outsideLine, string(digits[:at])) {
 		return false
 	}
@@ -545,11 +562,46 @@ func (n *Numbers) pausedEmergency(user string, digits []byte, at int) bool {
 	if !p.OK() || !num.Emergency {
 		return false
 	}
-	if plain, _ := n.dialStringOf(string(digits), false); !onlyEmergency(plain) {
+	plain, _ := n.dialStringOf(string(digits), false)
+	return onlyEmergency(plain)
+}
+
+// pausesDial reports whether user, of digits and pauses alone (no other
+// dial character: see dialStringOf), holds a p or a w (any letter case,
+// or a compatibility form of one, a circled Ⓦ) that, read as the keypad
+// digit a gateway that maps letters to keys dials (p 7, w 9; a ','
+// dials nothing), makes the user's digits a number in some reading, a
+// dial string no rule can judge, or a premium-rate short code. It reads
+// the letters whatever their count against the digits: keypadString
+// reads only a user that looks like a vanity number (three digits
+// before its first letter, or mostly digits), and sip:9pwwwwwww911@gw,
+// with outside_line 9, has one digit before eight letters, yet is
+// 979999999911 to such a gateway, the international premium-rate
+// +979 999999911, where a gateway that reads the pauses dials 911.
+func (n *Numbers) pausesDial(user string) bool {
+	main, _, _ := strings.Cut(user, ";")
+	digits := make([]byte, 0, 20)
+	letters := false
+	for _, r := range foldKeypadLetters(main) {
+		switch {
+		case r == 'p' || r == 'P':
+			digits, letters = append(digits, '7'), true
+		case r == 'w' || r == 'W':
+			digits, letters = append(digits, '9'), true
+		case r < utf8.RuneSelf && r >= '0' && r <= '9':
+			digits = append(digits, byte(r))
+		case unicode.IsDigit(r):
+			digits = append(digits, digitValue(r))
+		}
+		if len(digits) > maxNumberLength {
+			return true
+		}
+	}
+	if !letters {
 		return false
 	}
-	k := n.keypadString(user)
-	return k == nil || len(k.Readings) == 0 && !k.Unjudgeable && !k.Premium
+	k := n.dialString(string(digits), true)
+	return k != nil && (len(k.Readings) > 0 || k.Unjudgeable || k.Premium)
 }
 
 // onlyEmergency reports whether s, the dial string of a user of digits

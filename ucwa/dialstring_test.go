@@ -139,6 +139,14 @@ func TestDialStringDialCharactersNoEmergency(t *testing.T) {
 		{de0, "sip:0,030123456@gw.contoso.com", true, RuleEmergency},
 		{de0, "sip:0w030123456@gw.contoso.com", false, RuleDialString},
 		{de0, "sip:0P030123456@gw.contoso.com", false, RuleDialString},
+		// Pauses written as many letters among few digits: no vanity
+		// number by its count of digits, yet a gateway that maps letters
+		// to keys dials 979999999911, the international premium-rate
+		// +979 999999911, or 9797979911, +1 979 797 9911 in Texas.
+		{us9, "sip:9pwwwwwww911@gw.contoso.com", false, RuleDialString},
+		{us9, "sip:9pwpwpw911@gw.contoso.com", false, RuleDialString},
+		{us9, "sip:9%E2%93%9F%E2%93%A6wwwwww911@gw.contoso.com", false, RuleDialString},
+		{us9, "sip:9ww911@gw.contoso.com", true, RuleEmergency},
 		{us9listed, "sip:9,911@gw.contoso.com", true, RuleEmergency},
 		// A letter in a compatibility form (Ⓕ, a Roman numeral Ⅹ) is a
 		// letter to a gateway that folds it: no emergency number.

@@ -63,7 +63,7 @@ var fuzzPolicySeeds = []string{
 	"sip:9w911@gw.contoso.com", "sip:9,,P9-1-1@gw.contoso.com", "sip:9,9,11@gw.contoso.com", "sip:,911@gw.contoso.com", "sip:911,@gw.contoso.com",
 	"sip:9,911,@gw.contoso.com", "sip:81p112;x=y@gw.contoso.com", "sip:0,12345@gw.contoso.com", "sip:0w030123456@gw.contoso.com", "sip:0,123AB@gw.contoso.com",
 	"sip:9,911;1@gw.contoso.com", "sip:99,11@gw.contoso.com", "sip:9,*911@gw.contoso.com", "sip:91%231@gw.contoso.com", "sip:9-1-1@gw.contoso.com", "sip:11p2@gw.contoso.com",
-	"sip:999w911@gw.contoso.com", "sip:999p112@gw.contoso.com", "sip:999wwww911@gw.contoso.com", "sip:9,19005551234p@gw.contoso.com",
+	"sip:999w911@gw.contoso.com", "sip:999p112@gw.contoso.com", "sip:999wwww911@gw.contoso.com", "sip:9pwwwwwww911@gw.contoso.com", "sip:9pwpwpw911@gw.contoso.com", "sip:9,19005551234p@gw.contoso.com",
 	"sip:911%E2%92%BB@gw.contoso.com", "sip:911%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB%E2%92%BB@gw.contoso.com",
 	"sip:9%E2%85%A9%E2%85%A9%E2%85%A9911@gw.contoso.com", "sip:1900555%E2%92%BB%E2%92%BB1234@gw.contoso.com", "sip:9%E2%93%A6911@gw.contoso.com",
 	"sip:911%E2%92%A1%E2%92%A1%E2%92%A1@gw.contoso.com", "sip:0,0301234567@gw.contoso.com", "sip:0w030123456@gw.contoso.com",
@@ -487,6 +487,11 @@ func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number
 		// digits, or make a name mostly digits.
 		return nil, true
 	}
+	if !keypad && referencePausedShape(user, n) && referencePausesDial(user, n) {
+		// Its pauses read as keypad digits dial a number: no rule can
+		// tell which a gateway dials.
+		return nil, true
+	}
 	if len(digits) < 6 || !keypad && referencePausedEmergency(user, n) {
 		return nil, false
 	}
@@ -690,6 +695,49 @@ func referenceShortCode(d *Destination, n *Numbers) referenceShort {
 // and read as a vanity number (p and w as keypad digits) they have no
 // reading and are no premium-rate short code.
 func referencePausedEmergency(user string, n *Numbers) bool {
+	if !referencePausedShape(user, n) || referencePausesDial(user, n) {
+		return false
+	}
+	if keypad, ok := referenceKeypadUser(user); ok {
+		readings, unjudgeable := referenceDialUser(keypad, n, true)
+		if unjudgeable || len(readings) > 0 || referenceShortUser(keypad, n, true).premium {
+			return false
+		}
+	}
+	return true
+}
+
+// referencePausesDial reports whether a user's p and w (any letter case,
+// a compatibility form too), as the keypad digits 7 and 9, with its
+// digits and without its other characters, are digits with a reading,
+// digits no rule can judge, or a premium-rate short code, whatever its
+// count of digits and letters.
+func referencePausesDial(user string, n *Numbers) bool {
+	user, _, _ = strings.Cut(user, ";")
+	var b strings.Builder
+	letters := false
+	for _, r := range user {
+		switch r = referenceFoldDialCharacter(r); {
+		case unicode.IsDigit(r):
+			b.WriteByte(digitValue(r))
+		case r == 'p' || r == 'P':
+			b.WriteByte('7')
+			letters = true
+		case r == 'w' || r == 'W':
+			b.WriteByte('9')
+			letters = true
+		}
+	}
+	if !letters {
+		return false
+	}
+	readings, unjudgeable := referenceDialUser(b.String(), n, true)
+	return unjudgeable || len(readings) > 0 || referenceShortUser(b.String(), n, true).premium
+}
+
+// referencePausedShape is referencePausedEmergency of the user's digits
+// and pauses, its p and w not read as keypad digits.
+func referencePausedShape(user string, n *Numbers) bool {
 	if referenceMixedDigits(user) {
 		return false
 	}
@@ -728,12 +776,6 @@ func referencePausedEmergency(user string, n *Numbers) bool {
 	}
 	for _, r := range readings {
 		if !r.Emergency {
-			return false
-		}
-	}
-	if keypad, ok := referenceKeypadUser(user); ok {
-		readings, unjudgeable := referenceDialUser(keypad, n, true)
-		if unjudgeable || len(readings) > 0 || referenceShortUser(keypad, n, true).premium {
 			return false
 		}
 	}
