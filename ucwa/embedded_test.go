@@ -49,6 +49,12 @@ func TestDecodeEmbeddedRules(t *testing.T) {
 		{"XML rel's text inside an element", XML, open + `<resource><property name="rel"><b>unansweredCallSettings</b></property><property name="ringDelay">1</property></resource></resource>`, "ringDelay", "from 5 to 60"},
 		{"XML a propertyList named rel", XML, open + `<resource><propertyList name="rel"><item>unansweredCallSettings</item></propertyList><property name="ringDelay">1</property></resource></resource>`, "ringDelay", "from 5 to 60"},
 		{"XML a property holding an element", XML, open + `<resource rel="unansweredCallSettings"><property name="ringDelay">20<b/></property></resource></resource>`, "ringDelay", "must be a single value"},
+		{"JSON a link named like a property", JSON, `{"_embedded":{"unansweredCallSettings":{"_links":{"ringDelay":{"href":"1"}}}}}`, "ringDelay", "is given as a link"},
+		{"JSON a link folding onto a property, named by rel after", JSON, `{"_embedded":{"x":{"_links":{"Ring Delay":{"href":"1"}},"rel":"simultaneousRingSettings"}}}`, "ringDelay", "is given as a link"},
+		{"JSON a link named like a property, null", JSON, `{"_embedded":{"unansweredCallSettings":{"_links":{"ringDelay":null}}}}`, "ringDelay", "is given as a link"},
+		{"JSON a link named like a property, in a resource named as neither", JSON, `{"_embedded":{"x":{"_links":{"ringDelay":{"href":"1"}}}}}`, "", ""},
+		{"XML a link named like a property", XML, open + `<resource rel="unansweredCallSettings"><link rel="ringDelay" href="1"/></resource></resource>`, "ringDelay", "is given as a link"},
+		{"XML a link named like a property, rel in another letter case and namespace", XML, open + `<resource><property name="rel">unansweredCallSettings</property><link xmlns:p="urn:p" p:REL="RingDelay" href="1"/></resource></resource>`, "ringDelay", "is given as a link"},
 		{"XML as a pool serves it", XML, open + `<resource rel="simultaneousRingSettings" href="/x"><property name="rel">simultaneousRingSettings</property><property name="ringDelay">0</property><property name="target">Team</property></resource><resource rel="unansweredCallSettings"><property name="ringDelay"> 60 </property><property name="target"/></resource></resource>`, "", ""},
 	}
 	for _, tt := range tests {
