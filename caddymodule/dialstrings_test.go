@@ -1076,7 +1076,10 @@ func TestPausedEmergencyReadOtherwise(t *testing.T) {
 				// the international premium-rate +979 999999911, and
 				// 9797979911, +1 979 797 9911, to a gateway that maps
 				// letters to keys.
-				"sip:9pwwwwwww911@gw.contoso.com", "sip:9pwpwpw911@gw.contoso.com"}},
+				"sip:9pwwwwwww911@gw.contoso.com", "sip:9pwpwpw911@gw.contoso.com",
+				// Two digits, an extension as pauses: 979999999999,
+				// +979 999999999, on a keypad.
+				"sip:9p9wwwwwwwww@gw.contoso.com"}},
 		{"DE", "0", "112 110 12345 +4930123456", "+4930123457",
 			[]string{"tel:112", "tel:12345", "sip:12345@gw.contoso.com", "tel:+4930123456", "sip:0,030123456@gw.contoso.com", "sip:0,112@gw.contoso.com", "sip:0w110@gw.contoso.com"},
 			[]string{"sip:0,12345@gw.contoso.com", "sip:0w030123456@gw.contoso.com", "sip:0p030123456@gw.contoso.com"}},

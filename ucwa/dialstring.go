@@ -307,11 +307,14 @@ func (n *Numbers) dialStringOf(user string, keypad bool) (_ *DialString, name bo
 		s := n.shortCode(digits, true)
 		s.Emergency = true
 		return s, name
-	case dial && !keys && !keypad && n.pausesDial(user) && n.pausedEmergencyShape(digits, pause):
+	case dial && !keys && !keypad && n.pausesDial(user) && n.pausedEmergencyShape(digits, pause),
+		dial && !keypad && len(digits) < minDialDigits() && n.pausesDial(user):
 		// Such a user but for its p and w, which, as the keypad digits a
 		// gateway that maps letters to keys dials, make a number or a
 		// premium-rate short code (sip:9pwwwwwww911@gw is 979999999911
-		// to it, +979 999999911): which it dials, no rule can tell.
+		// to it, +979 999999911; sip:9p9wwwwwwwww@gw, which a gateway
+		// that pauses dials as 99, is 979999999999): which it dials, no
+		// rule can tell.
 		return &DialString{Unjudgeable: true, Digits: len(digits)}, name
 	case len(digits) < minDialDigits():
 		s := n.shortCode(digits, dial)

@@ -147,6 +147,12 @@ func TestDialStringDialCharactersNoEmergency(t *testing.T) {
 		{us9, "sip:9pwpwpw911@gw.contoso.com", false, RuleDialString},
 		{us9, "sip:9%E2%93%9F%E2%93%A6wwwwww911@gw.contoso.com", false, RuleDialString},
 		{us9, "sip:9ww911@gw.contoso.com", true, RuleEmergency},
+		// Fewer digits than a number has, as a gateway that pauses
+		// dials them (99, an extension), but 979999999999, the
+		// international premium-rate +979 999999999, to one that maps
+		// letters to keys; 1w2, 1293 on a keypad, dials nothing either way.
+		{us9, "sip:9p9wwwwwwwww@gw.contoso.com", false, RuleDialString},
+		{us9, "sip:1w2@gw.contoso.com", false, RuleDefault},
 		{us9listed, "sip:9,911@gw.contoso.com", true, RuleEmergency},
 		// A letter in a compatibility form (Ⓕ, a Roman numeral Ⅹ) is a
 		// letter to a gateway that folds it: no emergency number.

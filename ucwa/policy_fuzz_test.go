@@ -487,9 +487,10 @@ func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number
 		// digits, or make a name mostly digits.
 		return nil, true
 	}
-	if !keypad && referencePausedShape(user, n) && referencePausesDial(user, n) {
-		// Its pauses read as keypad digits dial a number: no rule can
-		// tell which a gateway dials.
+	if !keypad && (referencePausedShape(user, n) || !name && len(digits) > 0 && len(digits) < 6) && referencePausesDial(user, n) {
+		// Its pauses read as keypad digits dial a number, where as
+		// pauses they dial an emergency number or a short code: no rule
+		// can tell which a gateway dials.
 		return nil, true
 	}
 	if len(digits) < 6 || !keypad && referencePausedEmergency(user, n) {
