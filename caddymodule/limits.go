@@ -108,7 +108,8 @@ type LimitConfig struct {
 	// one of a key that expands to the address's text. A key without
 	// placeholders is one budget for every request (a global limit),
 	// but one that is a class's word ("international", "forwarding":
-	// the class written as the key) stops startup; an unknown placeholder expands to "", but one of the edge's own
+	// the class written as the key) stops startup; an unknown
+	// placeholder expands to "", but one of the edge's own
 	// (http.ucwa.*) it does not publish, {http.ucwa.pool} (set after
 	// the limits), or an {env.*} whose variable is empty at startup
 	// (unset), stops startup, as does a brace left open (Caddy keeps
