@@ -437,18 +437,7 @@ func TestPoolStaleConnectionsOfEachUpstream(t *testing.T) {
 		t.Fatalf("the warm-up met fe1 on %d connections, want %d", got, idle)
 	}
 	fe1Closed.Store(false)
-	var wg sync.WaitGroup
-	for i := range idle {
-		wg.Go(func() {
-			if resp := e.startPhoneAudio(fmt.Sprint("warm-fe1-", i)); resp.Status != http.StatusCreated {
-				t.Errorf("warming fe1 up: %d %s", resp.Status, resp.Body)
-			}
-		})
-	}
-	wg.Wait()
-	if got := fe1.Conns(); got != 2*idle {
-		t.Fatalf("the edge made %d connections to fe1, want %d", got, 2*idle)
-	}
+	warmStalePool(t, e, fe1, idle)
 
 	fe1Reset.Store(idle)
 	fe2Reset.Store(3)
