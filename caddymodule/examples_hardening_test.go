@@ -14,11 +14,12 @@ import (
 // TestExamplesHardened: in the demo Caddyfile, every example config and
 // every ```caddyfile block of the README, each server that runs the edge
 // bounds how long a client may take to send its headers and its request
-// (read_header, read_body), and has an access log whose request URIs go
-// through the ucwa_numbers filter. In the demo Caddyfile and the example
-// configs, which operators copy whole, every edge also guards the trunks:
-// a destination policy that allows only some regions, and a limit; the
-// example configs filter Caddy's default log too.
+// (read_header, read_body), and has an access log whose request URIs and
+// callers (user_id) go through the ucwa_numbers filter. In the demo
+// Caddyfile and the example configs, which operators copy whole, every
+// edge also guards the trunks: a destination policy that allows only some
+// regions, and a limit; the example configs filter Caddy's default log
+// too.
 func TestExamplesHardened(t *testing.T) {
 	t.Chdir("..")
 	configs := map[string]string{"Caddyfile": readRepoFile(t, "Caddyfile")}
@@ -95,8 +96,10 @@ func TestExamplesHardened(t *testing.T) {
 						continue
 					}
 					enc := cfg.Logging.Logs[logName].Encoder
-					if enc.Format != "filter" || !strings.Contains(string(enc.Fields["request>uri"]), `"filter":"ucwa_numbers"`) {
-						t.Errorf("server %s: its access log %s does not filter request>uri with ucwa_numbers: %+v", srvName, logName, enc)
+					for _, field := range []string{"request>uri", "user_id"} {
+						if enc.Format != "filter" || !strings.Contains(string(enc.Fields[field]), `"filter":"ucwa_numbers"`) {
+							t.Errorf("server %s: its access log %s does not filter %s with ucwa_numbers: %+v", srvName, logName, field, enc)
+						}
 					}
 				}
 				if len(logNames) == 1 && logNames[0] == "" {

@@ -51,6 +51,12 @@ func init() {
 // (1012461*****), so that the log still tells a pool's long ids apart. An absolute URI (a Referer) keeps
 // its scheme and host.
 //
+// On the access log's user_id, the caller ({http.auth.user.id}: the
+// token's sub, else its oid), it masks a value that reads as a telephone
+// number as the audit trail masks the caller's claims (+1425555****,
+// sip:+1425555****@contoso.com) and keeps any other (an object id)
+// whole.
+//
 // It filters a string field (request>uri; a byte string is read as one),
 // an array of strings (a header such as request>headers>Referer) and a
 // request's or response's headers as a whole (request>headers: see
@@ -60,6 +66,7 @@ func init() {
 //	log {
 //		format filter {
 //			request>uri ucwa_numbers
+//			user_id ucwa_numbers
 //		}
 //	}
 //
@@ -93,7 +100,11 @@ func (*NumberFilter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func (NumberFilter) Filter(in zapcore.Field) zapcore.Field {
 	switch in.Type {
 	case zapcore.StringType:
-		in.String = redactURI(in.String)
+		if in.Key == userIDField {
+			in.String = maskCallerClaim(in.String)
+		} else {
+			in.String = redactURI(in.String)
+		}
 	case zapcore.ByteStringType:
 		if b, ok := in.Interface.([]byte); ok {
 			in.Type, in.String, in.Interface = zapcore.StringType, redactURI(string(b)), nil
@@ -108,6 +119,24 @@ func (NumberFilter) Filter(in zapcore.Field) zapcore.Field {
 		}
 	}
 	return in
+}
+
+// userIDField is the access log's field of the caller,
+// {http.auth.user.id}: the verified token's sub, else its oid. An
+// identity provider that names users by their numbers (as Skype for
+// Business may) puts a telephone number there.
+const userIDField = "user_id"
+
+// maskCallerClaim returns a caller's claim as the audit trail writes it
+// (see auditCaller.MarshalLogObject): masked as a destination is
+// (+1425555****, sip:+1425555****@contoso.com) when it reads as a
+// telephone number, whole otherwise, so that a caller named by an object
+// id (a GUID) can still be found.
+func maskCallerClaim(s string) string {
+	if !numberLike(s) {
+		return s
+	}
+	return string(appendMaskedRunTails(nil, s))
 }
 
 // redactURIs returns the URIs of a header's values as redactURI logs

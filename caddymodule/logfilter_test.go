@@ -8,11 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -21,8 +23,8 @@ import (
 )
 
 // TestNumberFilterFields: the filter hides numbers in string fields,
-// byte strings, string arrays (a header) and headers as a whole, and
-// passes other fields.
+// byte strings, string arrays (a header) and headers as a whole, masks a
+// caller's number (user_id), and passes other fields.
 func TestNumberFilterFields(t *testing.T) {
 	const in, want = "/a/startPhoneAudio?%74o=4255550100&x=1", "/a/startPhoneAudio?%74o=REDACTED&x=1"
 	var f NumberFilter
@@ -41,6 +43,16 @@ func TestNumberFilterFields(t *testing.T) {
 	}
 	if header[0] != "https://app.contoso.com/?TO=4255550100" {
 		t.Error("the filter changed the logged request's own header")
+	}
+	// The caller: a number masked as the audit trail masks it, an
+	// object id whole.
+	for sub, want := range map[string]string{
+		"+14255550100": "+1425555****", "sip:+14255550100@contoso.com;user=phone": "sip:+1425555****@contoso.com;user=phone",
+		"0f6e27c1-1234-5678-9abc-def012345678": "0f6e27c1-1234-5678-9abc-def012345678", "john@contoso.com": "john@contoso.com",
+	} {
+		if got := f.Filter(zap.String("user_id", sub)); got.String != want {
+			t.Errorf("user_id %s: %s, want %s", sub, got.String, want)
+		}
 	}
 	if got := f.Filter(zap.Int64("status", 4255550100)); got.Integer != 4255550100 || got.Type != zapcore.Int64Type {
 		t.Errorf("an int field changed: %+v", got)
@@ -226,20 +238,7 @@ func TestAccessLogHidesNumbers(t *testing.T) {
 // credential, on a guarded request the edge refuses for it nor on one it
 // passes to the pool with it.
 func TestAccessLogHidesWebTicket(t *testing.T) {
-	_, section, _ := strings.Cut(readRepoFile(t, "../README.md"), "\n## Logs\n")
-	section, _, _ = strings.Cut(section, "\n## ")
-	var site, global string
-	for _, b := range regexp.MustCompile("(?s)```\n(.*?)```").FindAllStringSubmatch(section, -1) {
-		switch {
-		case strings.HasPrefix(b[1], "log {"):
-			site = b[1]
-		case strings.HasPrefix(b[1], "{\n\tlog {"):
-			global = strings.Replace(b[1], "\tlog {\n", "\tlog {\n\t\tlevel DEBUG\n", 1)
-		}
-	}
-	if site == "" || global == "" {
-		t.Fatalf("the README's Logs section has no site log (%t) or default log (%t) block", site != "", global != "")
-	}
+	global, site := readmeLogBlocks(t)
 	up := testkit.NewUpstream(t)
 	e := startEdge(t, "caddyfile", global+":EDGE_PORT {\n"+site+"ucwa {\n\tjwt off\n}\nreverse_proxy "+up.Addr()+"\n}\n")
 	const ticket = "cwt=AAEBHAAAWebTicketSecret"
@@ -261,6 +260,86 @@ func TestAccessLogHidesWebTicket(t *testing.T) {
 	for line := range strings.Lines(logs) {
 		if strings.Contains(line, "WebTicketSecret") {
 			t.Errorf("a log line holds the web ticket: %s", line)
+		}
+	}
+}
+
+// readmeLogBlocks returns the README's Logs section's filters: the
+// global options with the default log's (at debug level), and a site's
+// access log.
+func readmeLogBlocks(t *testing.T) (global, site string) {
+	t.Helper()
+	_, section, _ := strings.Cut(readRepoFile(t, "../README.md"), "\n## Logs\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, b := range regexp.MustCompile("(?s)```\n(.*?)```").FindAllStringSubmatch(section, -1) {
+		switch {
+		case strings.HasPrefix(b[1], "log {"):
+			site = b[1]
+		case strings.HasPrefix(b[1], "{\n\tlog {"):
+			global = strings.Replace(b[1], "\tlog {\n", "\tlog {\n\t\tlevel DEBUG\n", 1)
+		}
+	}
+	if site == "" || global == "" {
+		t.Fatalf("the README's Logs section has no site log (%t) or default log (%t) block", site != "", global != "")
+	}
+	return global, site
+}
+
+// TestAccessLogHidesCallerNumber: with the README's log filters, a
+// caller whose token names it by its telephone number (sub +1425...,
+// tel:, sip:...;user=phone, the national digits alone: an identity
+// provider that names users by their numbers, as Skype for Business may)
+// leaves no full number in any log line. Caddy's access log writes the
+// sub as user_id ({http.auth.user.id}), on a request the pool took and
+// on one the edge refused alike; the filter masks it as the audit trail
+// masks the caller's claims (+1425555****), and keeps a sub that is no
+// number (an object id) whole, so that its caller can still be found.
+func TestAccessLogHidesCallerNumber(t *testing.T) {
+	global, site := readmeLogBlocks(t)
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+	up := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", global+":EDGE_PORT {\n"+site+"ucwa {\n"+opsJWT+"\ndefault_region US\n}\nreverse_proxy "+up.Addr()+"\n}\n")
+	const objectID = "0f6e27c1-1234-5678-9abc-def012345678"
+	var numbers []string
+	for i, tc := range []struct {
+		sub    string
+		digits string // what no line may hold; "" for a sub kept whole
+		masked string // its user_id
+	}{
+		{"+14255550188", "4255550188", "+1425555****"},
+		{"tel:+1-425-555-0187", "555-0187", "tel:+1-425-555-****"},
+		{"sip:+14255550186@contoso.com;user=phone", "4255550186", "sip:+1425555****@contoso.com;user=phone"},
+		{"4255550185", "4255550185", "425555****"},
+		{objectID, "", objectID},
+	} {
+		if tc.digits != "" {
+			numbers = append(numbers, tc.digits)
+		}
+		t.Run(tc.sub, func(t *testing.T) {
+			for j, scopes := range [][]string{allScopes, {"Contacts.ReadWrite"}} {
+				name := fmt.Sprintf("sub %d, scopes %d", i, j)
+				auth := "Bearer " + testkit.Mint(t, jwt.SigningMethodHS256, testkit.Keys(t).HMAC, "",
+					testkit.Claims(time.Now(), jwt.MapClaims{"scp": strings.Join(scopes, " "), "sub": tc.sub}))
+				resp := e.postJSON(startPath, `{"to":"sip:john@contoso.com"}`, http.Header{"Authorization": {auth}, "X-Test-Case": {name}})
+				if want := map[bool]int{true: 201, false: 403}[len(scopes) > 1]; resp.Status != want {
+					t.Fatalf("status %d, want %d: %s", resp.Status, want, resp.Body)
+				}
+				line := e.Logs().Wait(t, `"msg":"handled request"`, `"`+name+`"`)
+				if !strings.Contains(line, `"user_id":"`+tc.masked+`"`) {
+					t.Errorf("the access log's user_id is not %s: %s", tc.masked, line)
+				}
+			}
+		})
+	}
+	said := withoutTimings(e.Logs().String())
+	if !strings.Contains(said, `"logger":"http.handlers.ucwa.audit"`) {
+		t.Fatal("no audit line: the test saw too little")
+	}
+	for line := range strings.Lines(said) {
+		for _, number := range numbers {
+			if strings.Contains(line, number) {
+				t.Errorf("a log line holds the caller's number %s: %s", number, line)
+			}
 		}
 	}
 }
