@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,7 +68,9 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 	if reg := ctx.GetMetricsRegistry(); reg != nil {
 		registerer = reg
 	}
-	if h.verifier, err = bearer.New(h.JWT, func(claims bearer.Claims) *grant { return makeGrant(claims, firstIssuer, denied) }, bearer.Options{Logger: h.logger, Registerer: registerer,
+	if h.verifier, err = bearer.New(h.JWT, func(claims bearer.Claims) *grant {
+		return makeGrant(claims, firstIssuer, h.issuersApart != nil && h.issuersApart.Load(), denied)
+	}, bearer.Options{Logger: h.logger, Registerer: registerer,
 		Now: bearerNow, UnknownKidWait: unknownKidWait}); err != nil {
 		return fmt.Errorf("jwt: %w", err)
 	}
@@ -152,12 +155,15 @@ type grant struct {
 
 // makeGrant makes the grant of a verified token's claims, firstIssuer
 // being the first accepted iss ("" when none is listed) and denied the
-// handler's deny_callers.
+// handler's deny_callers; apart: every token without tid has its iss
+// for a tenant, the first issuer's too (see claimFirstIssuer).
 //
 // The caller is its tenant and its id. A token's tenant is its tid. A
 // token without tid has its iss for a tenant when it comes from an
 // accepted issuer other than the first, so that two identity providers'
-// subjects of one name are two callers. The first issuer's (and, with no
+// subjects of one name are two callers; so does every token without tid
+// when apart, another handler of the config on the same store listing
+// another issuer first. The first issuer's (and, with no
 // issuer listed, every signer's) tid-less callers have no tenant: their
 // idempotency keys are then those an edge that does not tell issuers
 // apart makes too, so that a retry that crosses versions of a fleet
@@ -166,12 +172,12 @@ type grant struct {
 // placeholders cannot, so a tid of an accepted issuer's very iss text
 // would share that issuer's callers' budgets under {http.ucwa.tenant}
 // (only an accepted issuer signs such a tid).
-func makeGrant(claims bearer.Claims, firstIssuer string, denied deniedCallers) *grant {
+func makeGrant(claims bearer.Claims, firstIssuer string, apart bool, denied deniedCallers) *grant {
 	scopes := claims.Scopes()
 	sub, oid, tid, iss := claims.String("sub"), claims.String("oid"), claims.String("tid"), claims.String("iss")
 	g := &grant{scopes: scopes, claims: readCallerClaims(claims)}
 	g.denied = denied.match(g.claims)
-	if tid == "" && firstIssuer != "" && iss != firstIssuer {
+	if tid == "" && (apart || firstIssuer != "" && iss != firstIssuer) {
 		g.issuer = iss
 	}
 	id, tenant := cmp.Or(oid, sub), cmp.Or(tid, g.issuer)
@@ -357,4 +363,78 @@ func (g *grant) publish(r *http.Request) {
 	}
 	repl.Set(grantPlaceholders[0], g.placeholders[0])
 	repl.Map(g.provider)
+}
+
+// firstIssuers holds, for each config load and store data, the first
+// issuer (see makeGrant) of the handlers that verify tokens and keep
+// idempotency keys or limits' budgets in that data. The first issuer's
+// callers without tid have no tenant, so that two handlers on one store
+// that list other issuers first (a site for each identity provider, as
+// the README advises for issuers with keys of their own) would give a
+// user of one provider and another of the other with the same sub the
+// same caller: one budget, and each other's idempotent answers. Such
+// handlers tell every token without tid apart by its iss instead
+// (issuersApart), whichever of them is provisioned first, so that edges
+// of a fleet that run one config make the same keys.
+var firstIssuers = struct {
+	mu     sync.Mutex
+	claims map[issuerClaimKey]*issuerClaim
+}{claims: map[issuerClaimKey]*issuerClaim{}}
+
+// issuerClaimKey is a config load and the data of a store
+// (sharedStore.data).
+type issuerClaimKey struct {
+	load any
+	data string
+}
+
+// issuerClaim is the first issuer the first handler to claim it gave,
+// whether another handler gave another (apart, which every handler of
+// the claim reads), and by how many handlers it is held.
+type issuerClaim struct {
+	first    string
+	apart    atomic.Bool
+	handlers int
+}
+
+// claimFirstIssuer notes the handler's first issuer in firstIssuers,
+// when it verifies tokens into a store, and sets the claim apart when
+// another handler of the config load on the same data lists another
+// issuer first (or none). Cleanup lets go of it (releaseFirstIssuer).
+func (h *Handler) claimFirstIssuer(ctx caddy.Context) {
+	if h.store == nil || h.verifier == nil || !h.needsStore() {
+		return
+	}
+	first, err := h.JWT.FirstIssuer()
+	if err != nil {
+		return // refused by provisionAuth already
+	}
+	k := issuerClaimKey{configLoad(ctx), h.store.data}
+	firstIssuers.mu.Lock()
+	defer firstIssuers.mu.Unlock()
+	c := firstIssuers.claims[k]
+	if c == nil {
+		c = &issuerClaim{first: first}
+		firstIssuers.claims[k] = c
+	} else if c.first != first && !c.apart.Load() {
+		c.apart.Store(true)
+		h.logger.Info("two handlers of this config keep callers in one store and list different issuers first: " +
+			"every token without tid is told apart by its iss in both, so that two identity providers' users of one sub are two callers")
+	}
+	c.handlers++
+	h.issuersApart, h.issuerClaim = &c.apart, k
+}
+
+// releaseFirstIssuer lets go of the handler's claim in firstIssuers.
+func (h *Handler) releaseFirstIssuer() {
+	if h.issuersApart == nil {
+		return
+	}
+	firstIssuers.mu.Lock()
+	defer firstIssuers.mu.Unlock()
+	if c := firstIssuers.claims[h.issuerClaim]; c != nil {
+		if c.handlers--; c.handlers <= 0 {
+			delete(firstIssuers.claims, h.issuerClaim)
+		}
+	}
 }

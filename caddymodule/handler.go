@@ -272,6 +272,13 @@ type Handler struct {
 	// limitClaims are the handler's limits as noted in limitClaims, to
 	// let go of at Cleanup.
 	limitClaims []limitClaimKey
+	// issuersApart, when not nil, is set once another handler of the
+	// config load verifies tokens into the same store data with another
+	// first issuer (see claimFirstIssuer): every token without tid then
+	// has its iss for a tenant. issuerClaim is the claim to let go of at
+	// Cleanup.
+	issuersApart *atomic.Bool
+	issuerClaim  issuerClaimKey
 
 	// The destination policy (nil: none).
 	destinations *destinations
@@ -333,6 +340,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionLimits(ctx); err != nil {
 		return err
 	}
+	h.claimFirstIssuer(ctx)
 	return h.provisionPools(ctx)
 }
 
@@ -381,6 +389,7 @@ func (h *Handler) Validate() error {
 // Cleanup releases what Provision set up.
 func (h *Handler) Cleanup() error {
 	h.releaseLimitClaims()
+	h.releaseFirstIssuer()
 	return h.cleanupAuth()
 }
 

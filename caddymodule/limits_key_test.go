@@ -208,7 +208,7 @@ func TestLimitKeyOfGrant(t *testing.T) {
 			if tc.set != "" {
 				repl.Set("http.ucwa.tenant_caller", tc.set)
 			}
-			g := makeGrant(tc.claims, first, nil)
+			g := makeGrant(tc.claims, first, false, nil)
 			g.publish(req.WithContext(context.WithValue(req.Context(), caddy.ReplacerCtxKey, repl)))
 			w := wantLimitKey("calls", tc.key, tc.expanded)
 			if got := l.storeKey(repl, req, g); got != w {

@@ -59,7 +59,7 @@ func TestStoreOwner(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			in := intake{r: r}
 			if tc.claims != nil {
-				in.grant = makeGrant(tc.claims, first, nil)
+				in.grant = makeGrant(tc.claims, first, false, nil)
 			}
 			var id string
 			if in.grant != nil {
