@@ -108,7 +108,9 @@ type LimitConfig struct {
 	// one of a key that expands to the address's text. A key without
 	// placeholders is one budget for every request (a global limit),
 	// but one that is a class's word ("international", "forwarding":
-	// the class written as the key) stops startup; an unknown
+	// the class written as the key) or a placeholder's name without its
+	// braces ("tid", "http.ucwa.tid", "http.request.header.X-Tenant")
+	// stops startup; an unknown
 	// placeholder expands to "", but one of the edge's own
 	// (http.ucwa.*) it does not publish, {http.ucwa.pool} (set after
 	// the limits), or an {env.*} whose variable is empty at startup
@@ -413,6 +415,11 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 			if strings.EqualFold(l.key, class) {
 				return fmt.Errorf("%s: key %q is a class, not a placeholder: a key of text is one budget for every request; give the class after the key (key {http.ucwa.tid} %s), or name one budget for all otherwise (key global)", where, l.key, class)
 			}
+		}
+		// `limit tenant 500 per 1h key tid` (or http.ucwa.tid) is a
+		// placeholder's name without its braces: a key of text too.
+		if name, ok := unbracedPlaceholder(l.key); ok {
+			return fmt.Errorf("%s: key %q is a placeholder's name without its braces: a key of text is one budget for every request; write {%s}, or name one budget for all otherwise (key global)", where, l.key, name)
 		}
 		if err := checkKeyPlaceholders(l.key); err != nil {
 			return fmt.Errorf("%s: key: %w", where, err)

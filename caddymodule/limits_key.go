@@ -55,6 +55,30 @@ func checkKeyPlaceholders(key string) error {
 	return nil
 }
 
+// unbracedPlaceholder reports whether key, a key template, is a
+// placeholder's name written without its braces, which Caddy's replacer
+// keeps as text, one budget for every request: the name of one of the
+// edge's own (tid, http.ucwa.tid), in any letter case, or a name in one
+// of Caddy's placeholder namespaces (http.request.header.X-Tenant,
+// env.TENANT). It returns the placeholder's name to write in braces.
+func unbracedPlaceholder(key string) (string, bool) {
+	if strings.ContainsAny(key, "{}") {
+		return "", false
+	}
+	for _, name := range grantPlaceholders {
+		short, ok := strings.CutPrefix(name, "http.ucwa.")
+		if strings.EqualFold(key, name) || ok && strings.EqualFold(key, short) {
+			return name, true
+		}
+	}
+	for _, namespace := range []string{"http.", "env.", "file.", "system.", "time."} {
+		if len(key) > len(namespace) && strings.EqualFold(key[:len(namespace)], namespace) {
+			return key, true
+		}
+	}
+	return "", false
+}
+
 // keyOfGrantAlone reports whether the key template names at least one
 // placeholder and only those of a verified token (grantPlaceholders),
 // which are never set with jwt off: such a key expands to nothing at

@@ -676,6 +676,18 @@ func TestLimitStartupErrors(t *testing.T) {
 			`limit calls: key "international" is a class, not a placeholder: a key of text is one budget for every request; give the class after the key (key {http.ucwa.tid} international)`},
 		{"key of the forwarding class's word", "limit calls 20 per 1h key Forwarding forwarding", "",
 			`limit calls: key "Forwarding" is a class, not a placeholder`},
+		// A placeholder's name without its braces is the key's text too:
+		// one budget for every caller, where one per tenant was meant.
+		{"key of a claim's name", "limit tenant 500 per 1h key tid", `"limits":[{"name":"tenant","count":500,"per":"1h","key":"tid"}]`,
+			`limit tenant: key "tid" is a placeholder's name without its braces: a key of text is one budget for every request; write {http.ucwa.tid}, or name one budget for all otherwise (key global)`},
+		{"key of a claim's name in capitals", "limit calls 20 per 1h key OID", "",
+			`limit calls: key "OID" is a placeholder's name without its braces: a key of text is one budget for every request; write {http.ucwa.oid}`},
+		{"key of the default's name", "limit calls 20 per 1h key tenant_caller", "",
+			`limit calls: key "tenant_caller" is a placeholder's name without its braces: a key of text is one budget for every request; write {http.ucwa.tenant_caller}`},
+		{"key of a placeholder's full name", "limit tenant 500 per 1h key http.ucwa.tid", `"limits":[{"name":"tenant","count":500,"per":"1h","key":"http.ucwa.tid"}]`,
+			`limit tenant: key "http.ucwa.tid" is a placeholder's name without its braces: a key of text is one budget for every request; write {http.ucwa.tid}`},
+		{"key of a header placeholder's name", "limit tenant 500 per 1h key http.request.header.X-Tenant", "",
+			`limit tenant: key "http.request.header.X-Tenant" is a placeholder's name without its braces: a key of text is one budget for every request; write {http.request.header.X-Tenant}`},
 		{"key of an unset variable among others", "limit site 20 per 1h key {http.ucwa.tid}/{env.UCWA_TEST_UNSET_VARIABLE}", "",
 			"limit site: key: {env.UCWA_TEST_UNSET_VARIABLE} is empty at startup (an unset variable)"},
 	} {
