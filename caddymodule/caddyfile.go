@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -104,6 +105,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			outside_line <digits...>
 //		}
 //	}
+//
+// A JSON field's name that the Caddyfile spells otherwise (issuers,
+// max_entries, disable_phone_audio, ...) is refused with the Caddyfile's
+// spelling (jsonSpellings).
 //
 // Option words (tel|e164, enforce|report, ...) are read in any letter
 // case, in JSON alike, and written into the adapted JSON in lower case.
@@ -270,8 +275,47 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Limits = append(h.Limits, l)
 			return nil
 		}
-		return d.Errf("unrecognized subdirective %q", name)
+		return unrecognized(d, "", "subdirective", name)
 	})
+}
+
+// jsonSpellings are the JSON fields whose Caddyfile spelling differs,
+// by the block (as unrecognized names it) an operator would write them
+// in: the godoc of the JSON, to which the README points for every
+// field and its default, names them so.
+var jsonSpellings = map[string]map[string]string{
+	"": {
+		"disable_phone_audio": "phone_audio disabled",
+		"operations":          "operation <rel> { ... }",
+		"limits":              "limit <name> <count> per <duration>",
+	},
+	"jwt": {
+		"off":              "jwt off",
+		"issuers":          "issuer <iss...>",
+		"audiences":        "audience <aud...>",
+		"public_key_files": "public_key_file <path...>",
+		"jwks_refresh":     "jwks_url <url> <refresh>",
+	},
+	"store memory": {"max_entries": "store memory <max_entries> { ... }"},
+	"store redis": {
+		"url":             "store redis <url> { ... }",
+		"sentinel_master": "sentinel <master> [<addr...>]",
+		"addrs":           "sentinel <master> [<addr...>] or cluster [<addr...>]",
+	},
+}
+
+// unrecognized is the error of a name that the block where (empty: the
+// ucwa block itself) does not know, a subdirective or an option (kind),
+// giving the Caddyfile's spelling when name is a JSON field's.
+func unrecognized(d *caddyfile.Dispenser, where, kind, name string) error {
+	msg := fmt.Sprintf("unrecognized %s %q", kind, name)
+	if where != "" {
+		msg = where + ": " + msg
+	}
+	if spelling, ok := jsonSpellings[where][name]; ok {
+		msg += fmt.Sprintf(" (a JSON field's name: the Caddyfile writes `%s`)", spelling)
+	}
+	return d.Err(msg)
 }
 
 // unmarshalCount reads the whole number of the subdirective name into
@@ -421,7 +465,7 @@ func unmarshalJWT(d *caddyfile.Dispenser) (*bearer.Config, error) {
 			}
 			c.CacheSize = size
 		default:
-			return d.Errf("jwt: unrecognized option %q", option)
+			return unrecognized(d, "jwt", "option", option)
 		}
 		return err
 	})

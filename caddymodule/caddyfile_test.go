@@ -45,6 +45,16 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"jwt off with more", "jwt off now", "expected `jwt off` or a `jwt { ... }` block"},
 		{"jwt off with a block", "jwt off {\n algorithms RS256\n}", "`jwt off` takes no block"},
 		{"unknown jwt option", "jwt {\n secret x\n}", `jwt: unrecognized option "secret"`},
+		// The JSON fields' names, as the godoc gives them, which the
+		// Caddyfile writes otherwise: the message says how.
+		{"jwt issuers, the JSON field", "jwt {\n issuers https://a/\n}", "jwt: unrecognized option \"issuers\" (a JSON field's name: the Caddyfile writes `issuer <iss...>`)"},
+		{"jwt audiences, the JSON field", "jwt {\n audiences api://a\n}", "jwt: unrecognized option \"audiences\" (a JSON field's name: the Caddyfile writes `audience <aud...>`)"},
+		{"jwt public_key_files, the JSON field", "jwt {\n public_key_files a.pem\n}", "jwt: unrecognized option \"public_key_files\" (a JSON field's name: the Caddyfile writes `public_key_file <path...>`)"},
+		{"jwt jwks_refresh, the JSON field", "jwt {\n jwks_url https://idp.example/keys\n jwks_refresh 5m\n}", "jwt: unrecognized option \"jwks_refresh\" (a JSON field's name: the Caddyfile writes `jwks_url <url> <refresh>`)"},
+		{"jwt off in the block", "jwt {\n off\n}", "jwt: unrecognized option \"off\" (a JSON field's name: the Caddyfile writes `jwt off`)"},
+		{"disable_phone_audio, the JSON field", "disable_phone_audio", "unrecognized subdirective \"disable_phone_audio\" (a JSON field's name: the Caddyfile writes `phone_audio disabled`)"},
+		{"operations, the JSON field", "operations {\n}", "unrecognized subdirective \"operations\" (a JSON field's name: the Caddyfile writes `operation <rel> { ... }`)"},
+		{"limits, the JSON field", "limits calls 20 per 1h", "unrecognized subdirective \"limits\" (a JSON field's name: the Caddyfile writes `limit <name> <count> per <duration>`)"},
 		{"leeway not a duration", "jwt {\n leeway soon\n}", `leeway: "soon" is not a duration`},
 		{"cache_size not a number", "jwt {\n cache_size many\n}", `cache_size: "many" is not a number`},
 		{"cache_size 0", "jwt {\n cache_size 0\n}", `cache_size: "0" is not a number of tokens other than 0`},

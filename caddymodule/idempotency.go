@@ -813,7 +813,7 @@ func unmarshalIdempotency(d *caddyfile.Dispenser) (*IdempotencyConfig, error) {
 		return nil, d.ArgErr()
 	}
 	if d.NextBlock(d.Nesting()) {
-		return nil, d.Err("idempotency takes no block")
+		return nil, d.Err("idempotency takes no block: its window is its argument (idempotency 10m)")
 	}
 	return c, nil
 }

@@ -703,7 +703,7 @@ func unmarshalStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
 			case "max_entries_per_caller":
 				return unmarshalPerCaller(d, "memory", &m.MaxEntriesPerCaller)
 			}
-			return d.Errf("store memory: unrecognized option %q", name)
+			return unrecognized(d, "store memory", "option", name)
 		}); err != nil {
 			return nil, err
 		}

@@ -631,7 +631,7 @@ func (r *RedisStore) unmarshalBlock(d *caddyfile.Dispenser) error {
 			r.Addrs = append(r.Addrs, d.RemainingArgs()...)
 			return directive.NoBlock(d, name)
 		}
-		return d.Errf("store redis: unrecognized option %q", name)
+		return unrecognized(d, "store redis", "option", name)
 	})
 }
 

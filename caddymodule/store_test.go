@@ -41,7 +41,13 @@ func TestStoreCaddyfileErrors(t *testing.T) {
 		{"max_entries 0", "store memory 0", `store memory: "0" is not a number of entries above 0`},
 		{"max_entries not a number", "store memory lots", `store memory: "lots" is not a number of entries`},
 		{"memory arguments", "store memory 10 20", "wrong argument count"},
-		{"unknown memory option", "store memory {\n max_entries 10\n}", `store memory: unrecognized option "max_entries"`},
+		{"unknown memory option", "store memory {\n entries 10\n}", `store memory: unrecognized option "entries"`},
+		// The JSON fields' names, as the godoc gives them, which the
+		// Caddyfile writes otherwise: the message says how.
+		{"memory max_entries, the JSON field", "store memory {\n max_entries 10\n}", "store memory: unrecognized option \"max_entries\" (a JSON field's name: the Caddyfile writes `store memory <max_entries> { ... }`)"},
+		{"redis url, the JSON field", "store redis {\n url redis://a:6379\n}", "expected `store redis <url> { ... }`"},
+		{"redis sentinel_master, the JSON field", "store redis redis://a:26379 {\n sentinel_master m\n}", "store redis: unrecognized option \"sentinel_master\" (a JSON field's name: the Caddyfile writes `sentinel <master> [<addr...>]`)"},
+		{"redis addrs, the JSON field", "store redis redis://a:6379 {\n cluster\n addrs b:6379\n}", "store redis: unrecognized option \"addrs\" (a JSON field's name: the Caddyfile writes `sentinel <master> [<addr...>] or cluster [<addr...>]`)"},
 		{"memory on_error arguments", "store memory 10 {\n on_error\n}", "wrong argument count"},
 		{"memory on_error twice", "store memory {\n on_error open\n on_error closed\n}", "store: on_error: given twice"},
 		{"max_entries_per_caller 0", "store memory {\n max_entries_per_caller 0\n}", `store memory: max_entries_per_caller: "0" is not a number of entries above 0`},
@@ -63,7 +69,7 @@ func TestStoreCaddyfileErrors(t *testing.T) {
 		{"idempotency 10ms", "idempotency 10ms", "idempotency: window must be at least 1s: 10ms"},
 		{"idempotency not a duration", "idempotency soon", `idempotency: "soon" is not a window`},
 		{"idempotency arguments", "idempotency 1m 2m", "wrong argument count"},
-		{"idempotency block", "idempotency {\n window 1m\n}", "idempotency takes no block"},
+		{"idempotency block", "idempotency {\n window 1m\n}", "idempotency takes no block: its window is its argument (idempotency 10m)"},
 
 		{"store twice", "store memory\n store memory", "store: given twice"},
 		{"idempotency twice", "idempotency\n idempotency 5m", "idempotency: given twice"},
