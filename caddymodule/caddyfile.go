@@ -108,7 +108,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 // A JSON field's name that the Caddyfile spells otherwise (issuers,
 // max_entries, disable_phone_audio, ...) is refused with the Caddyfile's
-// spelling (jsonSpellings).
+// spelling (jsonSpellings), and a subdirective or option written in
+// another block than its own with the block it belongs in
+// (optionPlaces).
 //
 // Option words (tel|e164, enforce|report, ...) are read in any letter
 // case, in JSON alike, and written into the adapted JSON in lower case.
@@ -314,9 +316,46 @@ func unrecognized(d *caddyfile.Dispenser, where, kind, name string) error {
 	}
 	if spelling, ok := jsonSpellings[where][name]; ok {
 		msg += fmt.Sprintf(" (a JSON field's name: the Caddyfile writes `%s`)", spelling)
+	} else if place, ok := optionPlaces[name]; ok {
+		msg += " (it belongs in " + place + ")"
 	}
 	return d.Err(msg)
 }
+
+// ucwaBlockPlace is where optionPlaces puts the ucwa block's own
+// subdirectives.
+const ucwaBlockPlace = "the ucwa block itself"
+
+// optionPlaces names, for each subdirective and option of the syntax,
+// the block it belongs in, for the message of one written in another
+// block (allow_regions beside destinations rather than in it,
+// default_region in it), where it is unrecognized. A name of two blocks
+// is placed in the first added. deny_callers' claims are left out: one
+// written in the jwt block (iss for issuer) is no claim to bar, and
+// the hint would turn an issuer to accept into one to refuse.
+var optionPlaces = func() map[string]string {
+	places := make(map[string]string)
+	add := func(place string, names ...string) {
+		for _, name := range names {
+			if _, ok := places[name]; !ok {
+				places[name] = place
+			}
+		}
+	}
+	add(ucwaBlockPlace, "paths", "operation", "max_body_size", "max_batch_parts",
+		"max_batch_operations", "default_region", "number_format", "phone_audio", "jwt", "scopes",
+		"deny_callers", "web_tickets", "challenge", "primary", "backup", "expect_continue_after_idle",
+		"store", "idempotency", "limit", "destinations")
+	add("the jwt block", "algorithms", "jwks_file", "jwks_url", "public_key_file", "hmac_secret",
+		"issuer", "audience", "leeway", "cache_size")
+	add("the block of a store", "on_error", "max_entries_per_caller")
+	add("the block of store redis", "timeout", "password", "key_prefix", "tls", "sentinel", "cluster")
+	add("the tls block of store redis", "ca", "server_name", "insecure_skip_verify")
+	add("the destinations block", "mode", "allow_regions", "deny_regions", "deny_types", "allow",
+		"deny", "sip_domains", "emergency", "emergency_calls", "max_extension_digits",
+		"premium_short_codes", "outside_line")
+	return places
+}()
 
 // unmarshalCount reads the whole number of the subdirective name into
 // n; 0, which JSON reads as the default, is refused with zero.
@@ -521,6 +560,10 @@ func checkPoolBlock(segment *caddyfile.Dispenser, name string) error {
 		switch sub := segment.Val(); {
 		case sub == "handle_response", sub == "replace_status":
 			return segment.Errf("%s: %s is not supported in a pool", name, sub)
+		case optionPlaces[sub] == ucwaBlockPlace:
+			// reverse_proxy's parser would say only "unrecognized
+			// subdirective backup", naming no pool.
+			return segment.Errf("%s: %s is a subdirective of ucwa, not of a pool: close %s's block before it", name, sub, name)
 		case strings.HasPrefix(sub, "@") && matcher == nil:
 			matcher = segment.Errf("%s: response matcher %s: a pool takes neither handle_response nor replace_status, the only users of response matchers", name, sub)
 		}

@@ -55,6 +55,15 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"disable_phone_audio, the JSON field", "disable_phone_audio", "unrecognized subdirective \"disable_phone_audio\" (a JSON field's name: the Caddyfile writes `phone_audio disabled`)"},
 		{"operations, the JSON field", "operations {\n}", "unrecognized subdirective \"operations\" (a JSON field's name: the Caddyfile writes `operation <rel> { ... }`)"},
 		{"limits, the JSON field", "limits calls 20 per 1h", "unrecognized subdirective \"limits\" (a JSON field's name: the Caddyfile writes `limit <name> <count> per <duration>`)"},
+		// A subdirective or option written in another block than its
+		// own: the message says which.
+		{"allow_regions beside destinations", "allow_regions US CA", "unrecognized subdirective \"allow_regions\" (it belongs in the destinations block)"},
+		{"default_region in destinations", "destinations {\n default_region US\n}", "destinations: unrecognized option \"default_region\" (it belongs in the ucwa block itself)"},
+		{"scopes in jwt", "jwt {\n scopes Conversations.Initiate\n}", "jwt: unrecognized option \"scopes\" (it belongs in the ucwa block itself)"},
+		{"issuer beside jwt", "issuer https://a/", "unrecognized subdirective \"issuer\" (it belongs in the jwt block)"},
+		{"on_error beside store", "on_error open", "unrecognized subdirective \"on_error\" (it belongs in the block of a store)"},
+		{"backup in primary's block", "primary a:1 {\n backup b:1\n}", "primary: backup is a subdirective of ucwa, not of a pool: close primary's block before it"},
+		{"limit in backup's block", "primary a:1\nbackup b:1 {\n lb_policy first\n limit calls 20 per 1h\n}", "backup: limit is a subdirective of ucwa, not of a pool: close backup's block before it"},
 		{"leeway not a duration", "jwt {\n leeway soon\n}", `leeway: "soon" is not a duration`},
 		{"cache_size not a number", "jwt {\n cache_size many\n}", `cache_size: "many" is not a number`},
 		{"cache_size 0", "jwt {\n cache_size 0\n}", `cache_size: "0" is not a number of tokens other than 0`},
@@ -642,6 +651,14 @@ func TestCaddyfileSyntaxDocumented(t *testing.T) {
 	for _, line := range commentLines[1:] {
 		if name := strings.Fields(line)[0]; name != "}" && !strings.Contains(rows.String(), "`"+name+"`") {
 			t.Errorf("the README's table of subdirectives has no row for %q", name)
+		}
+	}
+
+	// Each name of the syntax has a place for the message of one written
+	// in another block (optionPlaces), but deny_callers' claims.
+	for _, line := range commentLines[1:] {
+		if name := strings.Fields(line)[0]; name != "}" && optionPlaces[name] == "" && !slices.Contains(deniedCallerClaims[:], name) {
+			t.Errorf("optionPlaces has no place for %q", name)
 		}
 	}
 

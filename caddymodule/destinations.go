@@ -232,7 +232,7 @@ func unmarshalDestinations(d *caddyfile.Dispenser) (*ucwa.DestinationPolicy, err
 			}
 			c.MaxExtensionDigits = &n
 		default:
-			return d.Errf("destinations: unrecognized option %q", option)
+			return unrecognized(d, "destinations", "option", option)
 		}
 		return err
 	})

@@ -617,7 +617,7 @@ func (r *RedisStore) unmarshalBlock(d *caddyfile.Dispenser) error {
 					r.TLS.InsecureSkipVerify = true
 					return directive.NoBlock(d, option)
 				}
-				return d.Errf("tls: unrecognized option %q", option)
+				return unrecognized(d, "tls", "option", option)
 			})
 		case "sentinel":
 			args, err := directive.Args(d)
