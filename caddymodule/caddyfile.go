@@ -196,7 +196,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
-		return d.ArgErr()
+		return directive.ArgCount(d, "ucwa", "no argument but a matcher, then its block")
 	}
 	return directive.Block(d, 0, "", []string{"operation", "challenge", "limit"}, func(name string) error {
 		switch name {
@@ -477,7 +477,7 @@ func unmarshalJWT(d *caddyfile.Dispenser) (*bearer.Config, error) {
 		case "jwks_url":
 			args := d.RemainingArgs()
 			if len(args) == 0 || len(args) > 2 {
-				return d.ArgErr()
+				return directive.ArgCount(d, option, "<url> [<refresh>]")
 			}
 			c.JWKSURL = args[0]
 			if len(args) == 2 {

@@ -324,7 +324,7 @@ func deniedCallerError(op *ucwa.Operation) *ucwa.Error {
 // can be kept one caller a line.
 func unmarshalDenyCallers(d *caddyfile.Dispenser) (*CallerDenyList, error) {
 	if d.NextArg() {
-		return nil, d.ArgErr()
+		return nil, directive.ArgCount(d, "deny_callers", "no argument, then a block of claims (oid <value...>)")
 	}
 	l := new(CallerDenyList)
 	err := directive.Block(d, d.Nesting(), "deny_callers", deniedCallerClaims[:], func(claim string) error {

@@ -186,7 +186,7 @@ func (h *Handler) logWouldRefuse(r *http.Request, op *ucwa.Operation, d *ucwa.Pr
 // `destinations`. A bare `destinations` is the default policy.
 func unmarshalDestinations(d *caddyfile.Dispenser) (*ucwa.DestinationPolicy, error) {
 	if d.NextArg() {
-		return nil, d.ArgErr()
+		return nil, directive.ArgCount(d, "destinations", "no argument, then a block of options (mode report)")
 	}
 	c := new(ucwa.DestinationPolicy)
 	err := directive.Block(d, d.Nesting(), "destinations", nil, func(option string) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/ucwa-edge/caddy-ucwa/internal/directive"
 	"github.com/ucwa-edge/caddy-ucwa/internal/metrics"
 	"github.com/ucwa-edge/caddy-ucwa/internal/store"
 	"github.com/ucwa-edge/caddy-ucwa/ucwa"
@@ -810,7 +811,7 @@ func unmarshalIdempotency(d *caddyfile.Dispenser) (*IdempotencyConfig, error) {
 		c.Window = caddy.Duration(window)
 	}
 	if d.NextArg() {
-		return nil, d.ArgErr()
+		return nil, directive.ArgCount(d, "idempotency", "at most one argument, <window>")
 	}
 	if d.NextBlock(d.Nesting()) {
 		return nil, d.Err("idempotency takes no block: its window is its argument (idempotency 10m)")

@@ -679,7 +679,7 @@ func foldStoreBackend(raw json.RawMessage) (json.RawMessage, error) {
 func unmarshalStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
 	var backend string
 	if !d.Args(&backend) {
-		return nil, d.ArgErr()
+		return nil, directive.ArgCount(d, "store", "memory [<max_entries>] or redis <url>")
 	}
 	var module any
 	word := ucwa.Word(backend, storeBackends...)
@@ -694,7 +694,7 @@ func unmarshalStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
 			m.MaxEntries = n
 		}
 		if d.NextArg() {
-			return nil, d.ArgErr()
+			return nil, directive.ArgCount(d, "store memory", "at most one argument, <max_entries>")
 		}
 		if err := directive.Block(d, d.Nesting(), "store", nil, func(name string) error {
 			switch name {

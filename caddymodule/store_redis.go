@@ -601,7 +601,7 @@ func (r *RedisStore) unmarshalBlock(d *caddyfile.Dispenser) error {
 			return unmarshalPerCaller(d, "redis", &r.MaxEntriesPerCaller)
 		case "tls":
 			if d.NextArg() {
-				return d.ArgErr()
+				return directive.ArgCount(d, name, "no argument, then a block (ca <file>)")
 			}
 			r.TLS = new(RedisTLS)
 			return directive.Block(d, d.Nesting(), "tls", nil, func(option string) error {
@@ -612,7 +612,7 @@ func (r *RedisStore) unmarshalBlock(d *caddyfile.Dispenser) error {
 					return directive.OneArg(d, &r.TLS.ServerName)
 				case "insecure_skip_verify":
 					if d.NextArg() {
-						return d.ArgErr()
+						return directive.ArgCount(d, option, "no argument")
 					}
 					r.TLS.InsecureSkipVerify = true
 					return directive.NoBlock(d, option)

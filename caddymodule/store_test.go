@@ -35,12 +35,12 @@ import (
 // while the Caddyfile is read, each naming the subdirective.
 func TestStoreCaddyfileErrors(t *testing.T) {
 	for _, tc := range []struct{ name, block, want string }{
-		{"store without backend", "store", "wrong argument count"},
+		{"store without backend", "store", "store: wrong argument count: expected memory [<max_entries>] or redis <url>"},
 		{"unknown backend", "store disk", `store: "disk" is neither memory nor redis`},
 		{"unknown backend in capitals", "store Disk", `store: "Disk" is neither memory nor redis`},
 		{"max_entries 0", "store memory 0", `store memory: "0" is not a number of entries above 0`},
 		{"max_entries not a number", "store memory lots", `store memory: "lots" is not a number of entries`},
-		{"memory arguments", "store memory 10 20", "wrong argument count"},
+		{"memory arguments", "store memory 10 20", "store memory: wrong argument count: expected at most one argument, <max_entries>"},
 		{"unknown memory option", "store memory {\n entries 10\n}", `store memory: unrecognized option "entries"`},
 		// The JSON fields' names, as the godoc gives them, which the
 		// Caddyfile writes otherwise: the message says how.
@@ -64,14 +64,14 @@ func TestStoreCaddyfileErrors(t *testing.T) {
 		{"timeout not a duration", "store redis redis://a:6379 {\n timeout soon\n}", `timeout: "soon" is not a duration`},
 		{"on_error arguments", "store redis redis://a:6379 {\n on_error\n}", "wrong argument count"},
 		{"unknown redis option", "store redis redis://a:6379 {\n database 2\n}", `store redis: unrecognized option "database"`},
-		{"tls arguments", "store redis rediss://a:6379 {\n tls on\n}", "wrong argument count"},
+		{"tls arguments", "store redis rediss://a:6379 {\n tls on\n}", "tls: wrong argument count: expected no argument, then a block"},
 		{"unknown tls option", "store redis rediss://a:6379 {\n tls {\n client_cert a.pem\n }\n}", `tls: unrecognized option "client_cert"`},
-		{"insecure_skip_verify argument", "store redis rediss://a:6379 {\n tls {\n insecure_skip_verify yes\n }\n}", "wrong argument count"},
+		{"insecure_skip_verify argument", "store redis rediss://a:6379 {\n tls {\n insecure_skip_verify yes\n }\n}", "insecure_skip_verify: wrong argument count: expected no argument"},
 		{"sentinel without master", "store redis redis://a:26379 {\n sentinel\n}", "wrong argument count"},
 		{"idempotency 0", "idempotency 0", `idempotency: "0" is not a window other than 0`},
 		{"idempotency 10ms", "idempotency 10ms", "idempotency: window must be at least 1s: 10ms"},
 		{"idempotency not a duration", "idempotency soon", `idempotency: "soon" is not a window`},
-		{"idempotency arguments", "idempotency 1m 2m", "wrong argument count"},
+		{"idempotency arguments", "idempotency 1m 2m", "idempotency: wrong argument count: expected at most one argument, <window>"},
 		{"idempotency block", "idempotency {\n window 1m\n}", "idempotency takes no block: its window is its argument (idempotency 10m)"},
 
 		{"store twice", "store memory\n store memory", "store: given twice"},

@@ -38,9 +38,17 @@ func Block(d *caddyfile.Dispenser, nesting int, where string, repeatable []strin
 func OneArg(d *caddyfile.Dispenser, v *string) error {
 	name := d.Val()
 	if !d.Args(v) || d.NextArg() {
-		return d.ArgErr()
+		return ArgCount(d, name, "one argument")
 	}
 	return NoBlock(d, name)
+}
+
+// ArgCount is the error of the subdirective name given other arguments
+// than expected says, d on the token where they went wrong: Caddy's
+// ArgErr names that token alone ("after 'KiB'" for `max_body_size 64
+// KiB`), not the subdirective nor what it takes.
+func ArgCount(d *caddyfile.Dispenser, name, expected string) error {
+	return d.Errf("%s: wrong argument count: expected %s", name, expected)
 }
 
 // NoBlock refuses a block after the arguments of the subdirective name,
@@ -73,7 +81,7 @@ func Args(d *caddyfile.Dispenser) ([]string, error) {
 	name := d.Val()
 	args := d.RemainingArgs()
 	if len(args) == 0 {
-		return nil, d.ArgErr()
+		return nil, ArgCount(d, name, "one or more arguments")
 	}
 	return args, NoBlock(d, name)
 }

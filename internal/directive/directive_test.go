@@ -42,16 +42,16 @@ func TestArgs(t *testing.T) {
 	d := caddyfile.NewTestDispenser("a\nb x y\nc")
 	var v string
 	d.Next()
-	if err := OneArg(d, &v); err == nil {
-		t.Error("no argument accepted")
+	if err := OneArg(d, &v); err == nil || !strings.Contains(err.Error(), "a: wrong argument count: expected one argument") {
+		t.Errorf("no argument: error %v, want one naming a", err)
 	}
 	d.Next()
 	if args, err := Args(d); err != nil || strings.Join(args, ",") != "x,y" {
 		t.Errorf("args %v, %v", args, err)
 	}
 	d.Next()
-	if _, err := Args(d); err == nil {
-		t.Error("no arguments accepted")
+	if _, err := Args(d); err == nil || !strings.Contains(err.Error(), "c: wrong argument count: expected one or more arguments") {
+		t.Errorf("no arguments: error %v, want one naming c", err)
 	}
 }
 
