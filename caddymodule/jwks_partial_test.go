@@ -17,7 +17,8 @@ import (
 // jwks_file, with one key the edge cannot read (a member of another JSON
 // type, an unknown kty, a key that is no object) and one good key still
 // verifies tokens the good key signs, through a real Caddy; the broken
-// key is warned of by its index and kid, without its key material.
+// key is warned of by its index and kid, without its key material, by
+// the logger and with the url or path the README's What to watch gives.
 func TestJWKSOneBrokenKey(t *testing.T) {
 	k := testkit.Keys(t)
 	good := testkit.JWK(t, "good", k.RSA)
@@ -72,6 +73,18 @@ func TestJWKSOneBrokenKey(t *testing.T) {
 				line := e.Logs().Wait(t, "JWK Set key skipped", `"index":0`)
 				if !strings.Contains(line, tc.why) || strings.Contains(line, `"kid"`) != (tc.kid != "") || !strings.Contains(line, `"kid":"`+tc.kid+`"`) && tc.kid != "" {
 					t.Errorf("the warning does not name the key (kid %q) and why (%s): %s", tc.kid, tc.why, line)
+				}
+				// The README's What to watch row: at warn level, by
+				// http.handlers.ucwa.jwks with its url for a jwks_url,
+				// by http.handlers.ucwa with its path for a jwks_file.
+				parts := []string{`"level":"warn"`, `"logger":"http.handlers.ucwa"`, `"path":"` + where + `"`}
+				if source == "jwks_url" {
+					parts = []string{`"level":"warn"`, `"logger":"http.handlers.ucwa.jwks"`, `"url":"` + where + `"`}
+				}
+				for _, part := range parts {
+					if !strings.Contains(line, part) {
+						t.Errorf("the warning holds no %s: %s", part, line)
+					}
 				}
 				logs := e.Logs().String()
 				if n := strings.Count(logs, "JWK Set key skipped"); n != 1 {

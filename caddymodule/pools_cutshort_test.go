@@ -34,11 +34,19 @@ func TestPoolAnswerCutShort(t *testing.T) {
 					t.Fatalf("the client got a whole answer: %d %q", resp.StatusCode, body)
 				}
 			}
-			e.Logs().Wait(t, `"msg":"pool answer cut short"`, `"pool":"primary"`)
+			// The README's What to watch row: a warning of the edge's
+			// logger, once; the edge gave no answer of its own.
+			e.Logs().Wait(t, `"msg":"pool answer cut short"`, `"pool":"primary"`, `"level":"warn"`, `"logger":"http.handlers.ucwa"`)
 			if got := e.Metric(`caddy_ucwa_pool_requests_total{outcome="cut_short",pool="primary"}`); got != 1 {
 				t.Errorf("cut_short attempts of the primary: %v, want 1", got)
 			}
+			if metrics := e.Metrics(); strings.Contains(metrics, "caddy_ucwa_edge_answers_total{") {
+				t.Errorf("an answer of the edge's counted for an answer cut short:\n%s", metrics)
+			}
 			assertConflict(t, e.call(c))
+			if n := len(e.Logs().Lines(`"msg":"pool answer cut short"`)); n != 1 {
+				t.Errorf("%d warnings of the answer cut short, want one", n)
+			}
 			if got, want := primary.Complete(), []string{c.op}; strings.Join(got, ",") != strings.Join(want, ",") {
 				t.Errorf("the primary read %v whole, want %v", got, want)
 			}
