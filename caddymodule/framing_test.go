@@ -252,3 +252,74 @@ func FuzzCheckFraming(f *testing.F) {
 		}
 	})
 }
+
+// TestOpaqueTarget: an HTTP/1.1 request target that is a URL without
+// "//" after its scheme (POST http:http://pool/ucwa/.../startPhoneAudio)
+// is one Go's server reads as a URL with no path, only an opaque part;
+// the edge, which matches operations by the path, found none there and
+// passed it on, and reverse_proxy writes the opaque part as the request
+// target it sends: the pool got POST http://pool/ucwa/.../startPhoneAudio,
+// an absolute-form target it routes by its path, unjudged (no token, no
+// destination policy, no limit, no audit line). Such a target is no
+// http(s) URL a client sends; the edge refuses every one as a near miss
+// (404), whatever it names, and neither the pool nor the next handler
+// gets anything. An absolute-form target with "//" has a path the edge
+// judges, as before.
+func TestOpaqueTarget(t *testing.T) {
+	k := testkit.Keys(t)
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(k.HMAC))
+	token := testkit.Mint(t, jwt.SigningMethodHS256, k.HMAC, "", testkit.Claims(time.Now(), jwt.MapClaims{"scp": "Conversations.Initiate"}))
+	pool := testkit.NewRawUpstream(t)
+	next := testkit.NewRawUpstream(t)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		jwt {
+			algorithms HS256
+			hmac_secret {env.UCWA_TEST_JWT_SECRET}
+		}
+		default_region US
+		destinations {
+			deny +1900
+		}
+		primary %s
+	}
+	reverse_proxy %s
+}`, pool.Addr(), next.Addr()))
+	addr := testkit.Addr(e.Port("EDGE_PORT"))
+	const body = `{"to":"tel:+19005551234"}`
+	for _, tc := range []struct {
+		method, target string
+		token          bool
+		status         int // 404: a near miss; else the edge's answer to a request it judged
+	}{
+		{"POST", "http:http://pool" + startPath, false, http.StatusNotFound},
+		{"POST", "HTTP:http://pool" + startPath, false, http.StatusNotFound},
+		{"POST", "x:http://pool" + startPath, false, http.StatusNotFound},
+		{"POST", "https:https://pool" + startPath + "?to=tel:%2B19005551234", false, http.StatusNotFound},
+		{"POST", "http:ucwa/v1/applications/192/communication/startPhoneAudio", false, http.StatusNotFound},
+		{"POST", "http:..%2F" + startPath, false, http.StatusNotFound},
+		{"GET", "http:http://pool/ucwa/v1/applications/192/me", false, http.StatusNotFound},
+		// With "//", the path is the edge's to judge.
+		{"POST", "http://pool" + startPath, false, http.StatusUnauthorized},
+		{"POST", "http://pool" + startPath, true, http.StatusForbidden},
+	} {
+		t.Run(tc.method+" "+tc.target, func(t *testing.T) {
+			beforePool, beforeNext := len(pool.Received()), len(next.Received())
+			head := tc.method + " " + tc.target + " HTTP/1.1\r\nHost: edge.contoso.com\r\nContent-Type: application/json\r\n"
+			if tc.token {
+				head += "Authorization: Bearer " + token + "\r\n"
+			}
+			resp := testkit.SendRaw(t, addr, head+"Content-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+			if resp.Status != tc.status {
+				t.Errorf("status %d (%s), want %d", resp.Status, resp.Body, tc.status)
+			} else if tc.status == http.StatusNotFound {
+				assertUCWAError(t, resp, "NotFound", "", nil, false)
+			}
+			for name, got := range map[string][]testkit.RawRequest{"pool": pool.Received()[beforePool:], "next handler": next.Received()[beforeNext:]} {
+				for _, r := range got {
+					t.Errorf("the %s got %q", name, strings.SplitN(r.Raw, "\r\n", 2)[0])
+				}
+			}
+		})
+	}
+}

@@ -22,7 +22,9 @@ import (
 
 // ServeHTTP terminates a request to a guarded operation, refuses a near
 // miss of one (404, before anything else: no token is needed to be
-// refused), and passes any other request to the next handler untouched.
+// refused), and a request whose target is no path but an opaque URL
+// (see below), and passes any other request to the next handler
+// untouched.
 // A terminated request goes through the intake's steps in order, and the
 // first that fails answers it:
 //
@@ -41,6 +43,15 @@ import (
 // Once it is answered, a terminated request (and a near miss) gets a line
 // in the audit trail (see writeAudit).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
+	if r.URL.Opaque != "" {
+		// An HTTP/1.1 target with no "//" after its scheme
+		// (http:http://pool/ucwa/.../startPhoneAudio): Go's server reads
+		// it as a URL with no path, which names no operation, and
+		// reverse_proxy sends the opaque part on as the request target,
+		// an absolute-form one a pool routes by its path. No client sends
+		// one: a near miss, whatever it names.
+		return h.refuseNearMiss(w, r)
+	}
 	header, query := ucwa.ReadHeader(r.Header), ucwa.ReadQueryNames(r.URL.RawQuery)
 	method := ucwa.MatchMethod(r.Method, header, query)
 	m := h.matcher.Match(method, r.URL.Path)
