@@ -396,17 +396,24 @@ func (h *Handler) readBody(in *intake) *ucwa.Error {
 // that end the stream as a request without a body (ContentLength 0)
 // whatever their content-length field says, which is read there alone:
 // elsewhere ContentLength is the server's reading of it, or the length
-// of a body a handler before the edge set (request_body's set). Such a
-// request is malformed (RFC 9113 8.1.1, RFC 9114 4.1.2), and an
-// intermediary must not forward it: it is not the request the client
-// sent.
+// of a body a handler before the edge set (request_body's set). Go's
+// HTTP/2 server also reads the first content-length field alone, where
+// the HTTP/1.1 server and quic-go's refuse fields that disagree: a body
+// of the first's length passed there, though a second field declared
+// another. Such a request is malformed (RFC 9113 8.1.1, RFC 9114 4.1.2),
+// and an intermediary must not forward it: it is not the request the
+// client sent.
 func lengthAsDeclared(r *http.Request, n int64) bool {
 	if r.ContentLength >= 0 && n != r.ContentLength {
 		return false
 	}
-	if r.ProtoMajor == 2 && n == 0 {
-		for _, v := range r.Header["Content-Length"] {
-			if d, err := strconv.ParseUint(textproto.TrimString(v), 10, 63); err != nil || d != 0 {
+	if r.ProtoMajor == 2 {
+		// Every field says what the first does, and 0 when the HEADERS
+		// ended the stream (n is 0 then, and the first was not read).
+		fields := r.Header["Content-Length"]
+		for i, v := range fields {
+			d, err := strconv.ParseUint(textproto.TrimString(v), 10, 63)
+			if err != nil || n == 0 && d != 0 || i > 0 && textproto.TrimString(v) != textproto.TrimString(fields[0]) {
 				return false
 			}
 		}
