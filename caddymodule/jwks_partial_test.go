@@ -15,7 +15,8 @@ import (
 
 // TestJWKSOneBrokenKey: a JWK Set, fetched from a jwks_url or read from a
 // jwks_file, with one key the edge cannot read (a member of another JSON
-// type, an unknown kty, a key that is no object) and one good key still
+// type, an unknown kty, a key that is no object, an alg that does not
+// fit its key, an RSA key with an even exponent) and one good key still
 // verifies tokens the good key signs, through a real Caddy; the broken
 // key is warned of by its index and kid, without its key material, by
 // the logger and with the url or path the README's What to watch gives.
@@ -36,6 +37,14 @@ func TestJWKSOneBrokenKey(t *testing.T) {
 		return b
 	}
 	brokenN := testkit.JWK(t, "broken", k.RSA2)["n"]
+	pinned := func(jwk map[string]string, alg string) json.RawMessage {
+		jwk["alg"] = alg
+		b, err := json.Marshal(jwk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 	for _, tc := range []struct {
 		name string
 		key  json.RawMessage
@@ -47,6 +56,11 @@ func TestJWKSOneBrokenKey(t *testing.T) {
 		{"key_ops a string", broken(func(m map[string]any) { delete(m, "use"); m["key_ops"] = "verify" }), "broken", `member \"key_ops\" is not an array of strings`},
 		{"an unknown kty", broken(func(m map[string]any) { m["kty"] = "AKP" }), "broken", `unsupported kty \"AKP\"`},
 		{"a key that is no object", json.RawMessage(`"` + brokenN + `"`), "", "not a JSON object"},
+		// A key pinned to an algorithm it cannot verify, and RSA key
+		// material that is no RSA key's.
+		{"an EC alg on an RSA key", broken(func(m map[string]any) { m["alg"] = "ES256" }), "broken", `alg \"ES256\" does not fit its RSA key`},
+		{"an EC alg of another curve", pinned(testkit.JWK(t, "broken", k.EC384), "ES256"), "broken", `alg \"ES256\" does not fit its P-384 key`},
+		{"an even RSA exponent", broken(func(m map[string]any) { m["e"] = "AQAA" }), "broken", "RSA key with an even modulus or exponent"},
 	} {
 		set, err := json.Marshal(map[string]any{"keys": []any{tc.key, good}})
 		if err != nil {

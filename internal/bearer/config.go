@@ -81,7 +81,8 @@ type Config struct {
 
 	// PEM files holding public keys (PUBLIC KEY: RSA, EC or Ed25519; RSA
 	// PUBLIC KEY; CERTIFICATE). Each key verifies only its own algorithm
-	// family, for tokens with any kid. RSA keys need 2048 bits or more.
+	// family, for tokens with any kid. RSA keys need 2048 bits or more,
+	// and an odd modulus and exponent, as every RSA key has.
 	// Default: none.
 	PublicKeyFiles []string `json:"public_key_files,omitempty"`
 

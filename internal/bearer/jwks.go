@@ -77,8 +77,9 @@ func (s skippedKey) Error() string {
 // skipped that it cannot use. Keys for encryption (`"use": "enc"`, or a
 // key_ops without "verify") are left out, as not meant for it; symmetric
 // keys (`"kty": "oct"`: a shared secret has no place in a published set)
-// and keys the edge cannot use (an unknown kty, curve or alg, a weak
-// RSA key, a member of the wrong JSON type) are skipped, and the others
+// and keys the edge cannot use (an unknown kty, curve or alg, an alg
+// that does not fit the key, a weak or malformed RSA key, a member of
+// the wrong JSON type) are skipped, and the others
 // still serve: an identity provider that publishes one key the edge
 // cannot read (a new key type) must not have all its tokens refused.
 // A set with no usable key at all is an error, which names the skipped
@@ -112,6 +113,14 @@ func parseJWKS(data []byte) ([]verificationKey, []skippedKey, error) {
 		}
 		if _, known := algorithmFamilies[k.Alg]; k.Alg != "" && !known {
 			skipped = append(skipped, skippedKey{i, kid, fmt.Errorf("unsupported alg %q", k.Alg)})
+			continue
+		}
+		// A key pinned to an algorithm of another family or curve (ES256
+		// on a P-384 or an RSA key) verifies no token: kept, it would
+		// count as a usable key, and a set of only such keys would
+		// replace the last good one.
+		if k.Alg != "" && !keyFits(k.Alg, key) {
+			skipped = append(skipped, skippedKey{i, kid, fmt.Errorf("alg %q does not fit its %s key", k.Alg, cmp.Or(k.Crv, k.Kty))})
 			continue
 		}
 		keys = append(keys, verificationKey{id: k.Kid, alg: k.Alg, key: key})

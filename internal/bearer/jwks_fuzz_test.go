@@ -20,10 +20,11 @@ import (
 
 // FuzzParseJWKS: whatever a JWK Set holds, parseJWKS never panics, and
 // each key it takes is one the edge can verify with (RSA of 2048 bits or
-// more with an exponent from 3 to 2^31-1, an EC point on a P-256, P-384
-// or P-521 curve, an Ed25519 key), of a member meant for signatures (a
-// use of "sig" or none, a key_ops that lists "verify" or none), with no
-// alg or a supported one, and reads back the same when written
+// more, its modulus and its exponent odd, the exponent from 3 to
+// 2^31-1, an EC point on a P-256, P-384 or P-521 curve, an Ed25519 key),
+// of a member meant for signatures (a use of "sig" or none, a key_ops
+// that lists "verify" or none), with no alg or a supported one that fits
+// the key's family and curve, and reads back the same when written
 // out again as a JWK: the set's bytes mean one key and its parameters
 // only. Member names are read as written (RFC 7517 4: "KTY" is no
 // "kty"); a key that is no object, or whose members the edge reads are
@@ -63,14 +64,14 @@ func FuzzParseJWKS(f *testing.F) {
 		members, _ := set["keys"].([]any)
 		out := make([]map[string]string, len(keys))
 		for i, key := range keys {
-			if _, known := algorithmFamilies[key.alg]; key.alg != "" && !known {
+			if _, known := algorithmFamilies[key.alg]; key.alg != "" && (!known || !keyFits(key.alg, key.key)) {
 				t.Fatalf("%q: key %d has alg %q", data, i, key.alg)
 			}
 			b64 := func(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 			m := map[string]string{"kid": key.id, "alg": key.alg}
 			switch pub := key.key.(type) {
 			case *rsa.PublicKey:
-				if pub.N.BitLen() < minRSABits || pub.E < 3 || pub.E > 1<<31-1 {
+				if pub.N.BitLen() < minRSABits || pub.E < 3 || pub.E > 1<<31-1 || pub.E%2 == 0 || pub.N.Bit(0) == 0 {
 					t.Fatalf("%q: key %d: RSA of %d bits, e=%d", data, i, pub.N.BitLen(), pub.E)
 				}
 				m["kty"], m["n"], m["e"] = "RSA", b64(pub.N.Bytes()), b64(big.NewInt(int64(pub.E)).Bytes())

@@ -73,6 +73,15 @@ func TestJWKSURLRotation(t *testing.T) {
 	v.refuse(t, token("k4", k.RSA, jwt.SigningMethodRS256), "kid") // a set with no usable key is not taken
 	hits(4)
 	v.accept(t, token("k2", k.EC, jwt.SigningMethodES256))
+	// Nor is one whose keys are pinned to an algorithm they cannot
+	// verify: ES256 on a P-384 key, ES256 on an RSA key.
+	p384, rsaES := testkit.JWK(t, "k5", k.EC384), testkit.JWK(t, "k6", k.RSA)
+	p384["alg"], rsaES["alg"] = "ES256", "ES256"
+	idp.Serve(200, testkit.JWKS(t, p384, rsaES))
+	v.clock.Advance(jwksMinRefetch)
+	v.refuse(t, token("k5", k.EC, jwt.SigningMethodES256), "kid")
+	hits(5)
+	v.accept(t, token("k2", k.EC, jwt.SigningMethodES256))
 }
 
 // TestJWKSURLDownAtStartup: a provider that fails the first fetch does
@@ -737,6 +746,14 @@ func TestParseJWKS(t *testing.T) {
 		{"RSA modulus not base64url skipped", testkit.JWKS(t, with("n", k.RSA, "n", "a+b/"), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (n): "},
 		{"RSA exponent not base64url skipped", testkit.JWKS(t, with("e", k.RSA, "e", "A=="), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (e): "},
 		{"EC x too short skipped", testkit.JWKS(t, with("x", k.EC, "x", b64(make([]byte, 31))), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (x): x and y must be 32 bytes for P-256"},
+		// A key pinned to an algorithm it cannot verify, and RSA key
+		// material no RSA key has (Go's RSA refuses to verify with it).
+		{"alg of another curve skipped", testkit.JWKS(t, with("e384", k.EC384, "alg", "ES256"), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (e384): alg \"ES256\" does not fit its P-384 key"},
+		{"alg of another family skipped", testkit.JWKS(t, with("r", k.RSA, "alg", "ES256"), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (r): alg \"ES256\" does not fit its RSA key"},
+		{"RSA alg on an Ed25519 key skipped", testkit.JWKS(t, with("d", k.Ed, "alg", "RS256"), testkit.JWK(t, "e", k.EC)), "e; skipped 0 (d): alg \"RS256\" does not fit its Ed25519 key"},
+		{"only keys of another alg", testkit.JWKS(t, with("e384", k.EC384, "alg", "ES256")), "error: no usable signature key in the JWK Set\nkey 0 (kid \"e384\"): alg"},
+		{"RSA exponent even skipped", testkit.JWKS(t, with("even", k.RSA, "e", b64([]byte{1, 0, 0})), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (even): RSA key with an even modulus or exponent"},
+		{"RSA modulus even skipped", testkit.JWKS(t, with("even", k.RSA, "n", b64(append(k.RSA.N.Bytes()[:len(k.RSA.N.Bytes())-1], 2))), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (even): RSA key with an even modulus or exponent"},
 		{"EC curve P-192 skipped", testkit.JWKS(t, with("p192", k.EC, "crv", "P-192"), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (p192): unsupported curve \"P-192\""},
 		{"EC y not base64url skipped", testkit.JWKS(t, with("y", k.EC, "y", "*"), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (y): "},
 		{"EC x not base64url skipped", testkit.JWKS(t, with("x", k.EC, "x", "*"), testkit.JWK(t, "d", k.Ed)), "d; skipped 0 (x): "},

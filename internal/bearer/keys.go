@@ -123,10 +123,18 @@ func sameKeys(a, b []verificationKey) bool {
 	})
 }
 
-// checkKey refuses keys too weak to trust.
+// checkKey refuses keys too weak to trust, and RSA keys that are no
+// RSA key and verify nothing.
 func checkKey(key any) error {
-	if rsaKey, ok := key.(*rsa.PublicKey); ok && rsaKey.N.BitLen() < minRSABits {
-		return fmt.Errorf("RSA key of %d bits is shorter than %d", rsaKey.N.BitLen(), minRSABits)
+	if rsaKey, ok := key.(*rsa.PublicKey); ok {
+		if rsaKey.N.BitLen() < minRSABits {
+			return fmt.Errorf("RSA key of %d bits is shorter than %d", rsaKey.N.BitLen(), minRSABits)
+		}
+		// No RSA key has either (RFC 8017 3.1): Go's RSA refuses to
+		// verify with it, so such a key verifies no token.
+		if rsaKey.N.Bit(0) == 0 || rsaKey.E%2 == 0 {
+			return errors.New("RSA key with an even modulus or exponent")
+		}
 	}
 	if keyFamily(key) == familyNone {
 		return fmt.Errorf("unsupported key type %T", key)

@@ -21,8 +21,9 @@ import (
 // keys, PKCS #1 RSA public keys or certificates (an identity provider's
 // signing certificate, as Entra ID publishes it), several to a file; a
 // token signed by the key of each verifies. A file of no public key, a
-// block of another kind, a certificate that does not parse and a key
-// too weak are refused at startup, naming the file and the block.
+// block of another kind, a certificate that does not parse, a key too
+// weak and one with an even exponent, which verifies nothing, are
+// refused at startup, naming the file and the block.
 func TestPublicKeyFileForms(t *testing.T) {
 	k := testkit.Keys(t)
 	dir := t.TempDir()
@@ -69,6 +70,8 @@ func TestPublicKeyFileForms(t *testing.T) {
 		{"a certificate that does not parse", pemOf("CERTIFICATE", []byte{1, 2, 3}), "CERTIFICATE block: x509: malformed certificate"},
 		{"a PKCS #1 key that does not parse", pemOf("RSA PUBLIC KEY", []byte{1, 2, 3}), "RSA PUBLIC KEY block: asn1: structure error"},
 		{"a certificate of a weak key", cert(weak), "CERTIFICATE block: RSA key of 1024 bits is shorter than 2048"},
+		{"an RSA key with an even exponent", pemOf("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsa.PublicKey{N: k.RSA.N, E: 65536})),
+			"RSA PUBLIC KEY block: RSA key with an even modulus or exponent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := testkit.WriteFile(t, dir, "bad.pem", tc.file)
