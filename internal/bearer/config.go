@@ -62,7 +62,8 @@ type Config struct {
 	// The URL of the identity provider's JWK Set, fetched at startup, on
 	// jwks_refresh (or sooner when its Cache-Control max-age is shorter,
 	// but at most once a minute), and when a token names an unknown kid
-	// (at most once a minute; the request waits at most 3s). The last good
+	// (at most once a minute, never for an HMAC token; the request waits
+	// at most 3s). The last good
 	// set keeps serving while the provider is down. It must be https,
 	// except on loopback; a redirect is followed only to such a URL, and
 	// never from https to plain http. Without issuers, tokens from any

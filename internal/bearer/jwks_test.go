@@ -943,6 +943,27 @@ func TestJWKSURLUnknownKidBesideStaticKeys(t *testing.T) {
 	}
 }
 
+// TestJWKSURLUnknownKidOfHMACToken: an HS256 token whose signature the
+// hmac_secret does not verify is refused without a fetch, whatever its
+// kid: no key of a JWK Set verifies HS256, and a fetch would only have
+// the request wait for it, and the provider asked by anyone.
+func TestJWKSURLUnknownKidOfHMACToken(t *testing.T) {
+	k := testkit.Keys(t)
+	idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	v := newTester(t, &Config{Algorithms: []string{"RS256", "HS256"}, JWKSURL: idp.URL + "/keys", HMACSecret: string(k.HMAC)})
+	v.clock.Advance(jwksMinRefetch) // an unknown kid may ask for a fetch
+	v.refuse(t, testkit.Tamper(t, testkit.Mint(t, jwt.SigningMethodHS256, k.HMAC, "k9", testkit.Claims(v.clock.Now(), nil))), "signature")
+	if got := idp.Hits.Load(); got != 1 {
+		t.Fatalf("the identity provider was asked %d times, want 1 (at startup)", got)
+	}
+	v.accept(t, testkit.Mint(t, jwt.SigningMethodHS256, k.HMAC, "k9", testkit.Claims(v.clock.Now(), nil)))
+	// An RS256 token's unknown kid still fetches.
+	v.refuse(t, testkit.Mint(t, jwt.SigningMethodRS256, k.RSA2, "k9", testkit.Claims(v.clock.Now(), nil)), "kid")
+	if got := idp.Hits.Load(); got != 2 {
+		t.Fatalf("the identity provider was asked %d times, want 2", got)
+	}
+}
+
 // TestRedactURL: a jwks_url as errors and log lines show it: the
 // password of its user information (or its user, given alone) and the
 // values of its query replaced,

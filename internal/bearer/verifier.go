@@ -677,8 +677,10 @@ func (v *Verifier[G]) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
 // another source had a key of its family. The fetch is rate-limited as
 // keyFor's is.
 func (v *Verifier[G]) refetchedFor(ctx context.Context, token *jwt.Token, err error) bool {
+	// No key of a JWK Set verifies an HMAC token (an oct key is
+	// skipped): its kid fetches nothing, nor has its request wait.
 	if v.remote == nil || token == nil || token.Method == nil || !errors.Is(err, jwt.ErrTokenSignatureInvalid) ||
-		!slices.Contains(v.algs, token.Method.Alg()) {
+		!slices.Contains(v.algs, token.Method.Alg()) || algorithmFamilies[token.Method.Alg()] == familyHMAC {
 		return false
 	}
 	kid, _ := token.Header["kid"].(string)
