@@ -338,6 +338,7 @@ func TestDestinationRules(t *testing.T) {
 	emergency := func(d auditDestJSON) auditDestJSON { d.Emergency = true; return d }
 	for _, tc := range []struct {
 		name    string
+		region  string // default_region; "" for US
 		policy  string
 		options string // more ucwa options
 		cases   []guardCase
@@ -373,6 +374,24 @@ func TestDestinationRules(t *testing.T) {
 		}, secrets: []string{"6001234567", "9001234567", "9995551234"}, metrics: map[string]float64{
 			`caddy_ucwa_destinations_total{decision="refused",rule="deny_regions"}`: 2,
 			`caddy_ucwa_destinations_total{decision="allowed",rule="default"}`:      1,
+		}},
+		// A premium-rate number and a digit more is possible in Japan,
+		// whose numbers have many lengths, and typed unknown; a switch
+		// completing the call on the digits that make a number rings the
+		// premium line, so the default deny_types refuses it.
+		{name: "deny_types in Japan", region: "JP", policy: "allow_regions JP KR", cases: []guardCase{
+			{name: "a premium number and a digit", path: startOpsPath, body: `{"to":"+81 990 123 456 9"}`, status: 403, property: "to", rule: "deny_types",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "deny_types",
+				dests: []auditDestJSON{to("+81990123****", "JP", "unknown", "refused", "deny_types")}},
+			{name: "a premium number and a digit, nationally", path: startOpsPath, body: `{"to":"0990-123-4569"}`, status: 403, property: "to", rule: "deny_types",
+				operation: "startPhoneAudio", decision: "refused", auditRule: "deny_types",
+				dests: []auditDestJSON{to("+81990123****", "JP", "unknown", "refused", "deny_types")}},
+			{name: "a number in Tokyo", path: startOpsPath, body: `{"to":"03-1234-5678"}`, status: 201, delivered: `{"to":"tel:+81312345678"}`,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
+				dests: []auditDestJSON{to("+8131234****", "JP", "fixed_line", "allowed", "default")}},
+		}, secrets: []string{"9901234569", "312345678"}, metrics: map[string]float64{
+			`caddy_ucwa_destinations_total{decision="refused",rule="deny_types"}`: 2,
+			`caddy_ucwa_destinations_total{decision="allowed",rule="default"}`:    1,
 		}},
 		{name: "allow before deny_types", policy: "allow +1900555", cases: []guardCase{
 			{name: "a premium number of an allow prefix", path: startOpsPath, body: `{"to":"+19005551234"}`, status: 201, delivered: `{"to":"tel:+19005551234"}`,
@@ -471,7 +490,11 @@ func TestDestinationRules(t *testing.T) {
 				`"operation":"startEmergencyCall"`, `"rule":"deny"`, `"destination":"+1900555****"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := startGuardEdge(t, "destinations {\n\t\t\t"+tc.policy+"\n\t\t}\n\t\t"+tc.options)
+			region := tc.region
+			if region == "" {
+				region = "US"
+			}
+			e := startGuardEdgeIn(t, region, "destinations {\n\t\t\t"+tc.policy+"\n\t\t}\n\t\t"+tc.options)
 			e.run(t, auth, tc.cases, tc.secrets)
 			for sample, want := range tc.metrics {
 				if got := e.Metric(sample); got != want {

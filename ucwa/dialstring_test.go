@@ -499,7 +499,10 @@ func TestDialStringNationalLength(t *testing.T) {
 		{"ten digits", us, "sip:9005551234@gw.contoso.com", []string{"+19005551234", "+905551234"}, RuleDenyTypes},
 		{"France dials after a 0", fr, "sip:33142345678@gw.contoso.com", []string{"+33142345678"}, RuleDefault},
 		{"Denmark dials eight digits", dk, "sip:4533123456@gw.contoso.com", []string{"+4533123456", "+4545331234"}, RuleDefault},
-		{"Germany's numbers have many lengths", de, "sip:900555123400@gw.contoso.com", []string{"+49900555123400", "+900555123400"}, RuleDefault},
+		{"Germany's numbers have many lengths", de, "sip:425555123400@gw.contoso.com", []string{"+49425555123400"}, RuleDefault},
+		// As written it is the premium-rate +49 900 5551234 and two
+		// digits, which deny_types judges as that number (Number.Starts).
+		{"a German premium number and digits", de, "sip:900555123400@gw.contoso.com", []string{"+49900555123400", "+900555123400"}, RuleDenyTypes},
 		{"a tel: URI is one number", us, "tel:900555123400", nil, RuleNone},
 		{"a bare number is one number", us, "900555123400", nil, RuleNone},
 		{"a telephone SIP user is one number", us, "sip:900555123400@gw.contoso.com;user=phone", nil, RuleNone},

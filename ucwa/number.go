@@ -217,9 +217,23 @@ type Number struct {
 	// through (direct inward system access) rings the service, which the
 	// rule max_extension_digits refuses whatever its count.
 	PremiumExtension bool
+	// Starts holds the types of the valid numbers that the number's
+	// first digits make, when the number itself is possible but no valid
+	// one (Type unknown): bit t is set for NumberType t. +81 990 123 456 9
+	// is a Japanese premium-rate number and a digit more, which
+	// phonenumbers finds possible (Japan's numbers have many lengths)
+	// and types unknown; a switch that completes the call on the digits
+	// that make a number rings the premium line and sends the rest as
+	// tones or drops them, so the rule deny_types judges the number by
+	// these types too (see StartsWith). 0 for a valid number.
+	Starts uint16
 
 	forwarded string
 }
+
+// StartsWith reports whether the number, no valid one, starts with a
+// valid number of type t (see Starts).
+func (n Number) StartsWith(t NumberType) bool { return t < numNumberTypes && n.Starts&(1<<t) != 0 }
 
 // Forwarded returns the number as the edge forwards it, in the format of
 // the Numbers that read it: "tel:+14255551234;ext=12" or
@@ -651,6 +665,9 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 		// attendant, a PBX) is somewhere else.
 		Emergency: !hasExt && n.emergencyE164[e164],
 	}
+	if num.Type == NumberUnknown && !phonenumbers.IsValidNumber(pn) {
+		num.Starts = startTypes(pn)
+	}
 	// The PBX the number reaches dials its extension where the number
 	// is, not in the default region.
 	num.PremiumExtension = hasExt && premiumShortCode(ext, num.Region)
@@ -663,6 +680,36 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 	}
 	num.forwarded = fwd
 	return num, Problem{}
+}
+
+// startTypes returns the types of the valid numbers of pn's country
+// code that the first digits of pn's national number make, shorter than
+// it (see Number.Starts), one bit a type. It costs a match of the
+// region's patterns for each shorter length, only for a number that is
+// no valid one, once per distinct number (Numbers caches it).
+func startTypes(pn *phonenumbers.PhoneNumber) uint16 {
+	nsn := phonenumbers.GetNationalSignificantNumber(pn)
+	cc := pn.GetCountryCode()
+	var types uint16
+	for l := 1; l < len(nsn); l++ {
+		var national uint64
+		zeros := int32(0)
+		for i := 0; i < l; i++ {
+			if nsn[i] == '0' && national == 0 && i < l-1 {
+				zeros++
+			}
+			national = national*10 + uint64(nsn[i]-'0')
+		}
+		start := &phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &national}
+		if zeros > 0 {
+			leading := true
+			start.ItalianLeadingZero, start.NumberOfLeadingZeros = &leading, &zeros
+		}
+		if phonenumbers.IsValidNumber(start) {
+			types |= 1 << numberTypes[phonenumbers.GetNumberType(start)]
+		}
+	}
+	return types
 }
 
 // isEmergencyCode reports whether digits, dialled as written without a

@@ -2,6 +2,7 @@ package ucwa
 
 import (
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"strings"
 	"unicode"
@@ -54,7 +55,9 @@ import (
 //  7. allow_regions (refuses): allow_regions is set and the number's
 //     region is none of them. A number of no region (an unassigned
 //     North American area code) is in none.
-//  8. deny_types (refuses): the number's type is a denied one.
+//  8. deny_types (refuses): the number's type is a denied one, or the
+//     number, no valid one, starts with a valid number of a denied type
+//     (Number.Starts: a premium-rate number and digits behind it).
 //  9. sip_domains (refuses): sip_domains is set and the destination is a
 //     SIP URI whose host it does not list.
 //  10. dial_string (refuses): the destination is a SIP URI whose user is
@@ -137,6 +140,9 @@ type DestinationPolicy struct {
 	// fixed_line_or_mobile, toll_free, premium_rate, shared_cost, voip,
 	// personal_number, pager, uan, voicemail; any letter case). Types
 	// match exactly: a US number is fixed_line_or_mobile, never mobile.
+	// A number that is no valid one is refused also when it starts with
+	// a valid number of a listed type (Number.Starts: +81 990 123 456 9,
+	// a premium-rate number and a digit, is unknown itself).
 	// The single entry "none" refuses no type. Default: empty, which
 	// means premium_rate, shared_cost, personal_number and uan.
 	DenyTypes []string `json:"deny_types,omitempty"`
@@ -501,6 +507,10 @@ type Decision struct {
 	// (PremiumShortCodes): the refusal of one says so, where under allow
 	// it was refused for its count.
 	premium bool
+	// starts is, when deny_types decided by a type of a valid number the
+	// judged number starts with (Number.Starts) rather than by its own,
+	// that type plus one.
+	starts uint8
 }
 
 // Refused reports whether the request must be refused.
@@ -514,10 +524,15 @@ func (p *Policy) Judge(op *Operation, d *PropertyDestination) Decision {
 	switch {
 	case rule.allows():
 		return Decision{Verdict: VerdictAllowed, Rule: rule}
-	case p.report, p.EmergencyOperation(op):
-		return Decision{Verdict: VerdictWouldRefuse, Rule: rule, reading: reading, keypad: keypad, premium: premium}
 	}
-	return Decision{Verdict: VerdictRefused, Rule: rule, reading: reading, keypad: keypad, premium: premium}
+	dec := Decision{Verdict: VerdictRefused, Rule: rule, reading: reading, keypad: keypad, premium: premium}
+	if p.report || p.EmergencyOperation(op) {
+		dec.Verdict = VerdictWouldRefuse
+	}
+	if num := dec.Number(&d.Destination); rule == RuleDenyTypes && num != nil && p.denyTypes&(1<<num.Type) == 0 {
+		dec.starts = uint8(bits.TrailingZeros16(p.denyTypes&num.Starts)) + 1
+	}
+	return dec
 }
 
 // allows reports whether the rule allows what it decides.
@@ -604,7 +619,7 @@ func (p *Policy) numberRule(num *Number, d *PropertyDestination) Rule {
 		return RuleDenyRegions
 	case !p.anyRegion && !p.allowRegions.has(num.Region):
 		return RuleAllowRegions
-	case p.denyTypes&(1<<num.Type) != 0:
+	case p.denyTypes&(1<<num.Type|num.Starts) != 0:
 		return RuleDenyTypes
 	}
 	return RuleNone
@@ -782,7 +797,11 @@ func RefusalError(d *PropertyDestination, dec Decision) *Error {
 		}
 	case RuleDenyTypes:
 		why = num.Type.String() + " numbers are not allowed"
-		if num.Type == NumberUnknown {
+		switch {
+		case dec.starts > 0:
+			// The number is none of the type, but starts with one.
+			why = NumberType(dec.starts-1).String() + " numbers are not allowed, and its first digits are one, which a switch may complete the call on"
+		case num.Type == NumberUnknown:
 			// "unknown numbers" would read as numbers the edge did not
 			// understand, rather than one no numbering plan lists.
 			why = "numbers of type unknown, in no range the numbering data lists, are not allowed"

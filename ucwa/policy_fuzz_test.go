@@ -1013,12 +1013,35 @@ func referenceNumberRule(c *DestinationPolicy, pd *PropertyDestination, num Numb
 		return RuleDenyRegions
 	case d.IsNumber() && len(c.AllowRegions) > 0 && !inRegions(c.AllowRegions):
 		return RuleAllowRegions
-	case d.IsNumber() && slices.Contains(denyTypes, num.Type.String()):
+	case d.IsNumber() && (slices.Contains(denyTypes, num.Type.String()) || slices.ContainsFunc(referenceStartTypes(num), func(t NumberType) bool {
+		return slices.Contains(denyTypes, t.String())
+	})):
 		return RuleDenyTypes
 	case d.SIP && !hostOK():
 		return RuleSIPDomains
 	}
 	return RuleDefault
+}
+
+// referenceStartTypes returns the types of the valid numbers that the
+// first digits of num, a possible number that is no valid one, make:
+// +81 990 123 456 9 starts with the premium-rate +81 990 123 456, which a
+// switch completing the call on it rings.
+func referenceStartTypes(num Number) []NumberType {
+	pn, err := phonenumbers.Parse(num.E164, "ZZ")
+	if err != nil || phonenumbers.IsValidNumber(pn) {
+		return nil
+	}
+	code := "+" + strconv.Itoa(int(pn.GetCountryCode()))
+	nsn := strings.TrimPrefix(num.E164, code)
+	var types []NumberType
+	for l := 1; l < len(nsn); l++ {
+		start, err := phonenumbers.Parse(code+nsn[:l], "ZZ")
+		if err == nil && phonenumbers.IsValidNumber(start) && phonenumbers.Format(start, phonenumbers.E164) == code+nsn[:l] {
+			types = append(types, numberTypes[phonenumbers.GetNumberType(start)])
+		}
+	}
+	return types
 }
 
 // referenceDialDigits reads a SIP user (before its parameters) as a

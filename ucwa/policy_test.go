@@ -238,6 +238,29 @@ var judgeCases = []judgeCase{
 	{name: "report allows what it allows", policy: DestinationPolicy{Mode: "report"}, value: "+14255551234", want: allowed(RuleDefault)},
 	{name: "enforce spelled out", policy: DestinationPolicy{Mode: "enforce"}, value: "+19005551234", want: refused(RuleDenyTypes)},
 
+	// A premium-rate number and digits behind it is no valid number, but
+	// one phonenumbers finds possible where the region's numbers have
+	// many lengths (typed unknown): a switch completing the call on the
+	// digits that make a number rings the premium line, so deny_types
+	// judges it by that number's type too, in every spelling.
+	{name: "JP premium and a digit", region: "JP", policy: DestinationPolicy{AllowRegions: []string{"JP", "KR"}}, value: "+81 990 123 456 9", want: refused(RuleDenyTypes)},
+	{name: "JP premium and a digit, nationally", region: "JP", policy: DestinationPolicy{AllowRegions: []string{"JP", "KR"}}, value: "tel:0990-123-4569", want: refused(RuleDenyTypes)},
+	{name: "JP premium and a digit, telephone SIP user", region: "JP", policy: DestinationPolicy{AllowRegions: []string{"JP", "KR"}}, value: "sip:+819901234569@gw.contoso.com;user=phone", want: refused(RuleDenyTypes)},
+	{name: "JP premium and a digit, dial string", region: "JP", policy: DestinationPolicy{AllowRegions: []string{"JP", "KR"}}, value: "sip:09901234569@gw.contoso.com", want: refused(RuleDenyTypes)},
+	{name: "JP uan and digits", region: "JP", value: "0570 123 456 78", want: refused(RuleDenyTypes)},
+	{name: "DE premium and two digits", region: "DE", policy: DestinationPolicy{AllowRegions: []string{"DE", "AT"}}, value: "0900 1 234567 99", want: refused(RuleDenyTypes)},
+	{name: "DE premium and three digits, dial string", region: "DE", policy: DestinationPolicy{AllowRegions: []string{"DE", "AT"}}, value: "sip:09001234567999@gw.contoso.com", want: refused(RuleDenyTypes)},
+	{name: "DE shared cost and digits", region: "DE", value: "+49 137 1234567 99", want: refused(RuleDenyTypes)},
+	{name: "DE personal number and a digit", region: "DE", value: "+49 700 12345678 9", want: refused(RuleDenyTypes)},
+	{name: "IN shared cost and a digit", region: "IN", policy: DestinationPolicy{AllowRegions: []string{"IN", "NP"}}, value: "+91 1860 345 1234 5", want: refused(RuleDenyTypes)},
+	{name: "BR shared cost and a digit", region: "BR", policy: DestinationPolicy{AllowRegions: []string{"BR", "AR"}}, value: "+55 4004 1234 5", want: refused(RuleDenyTypes)},
+	{name: "CN premium and a digit", region: "CN", policy: DestinationPolicy{AllowRegions: []string{"CN", "HK"}}, value: "+86 168 1234 5 6", want: refused(RuleDenyTypes)},
+	{name: "AU premium and digits, no allow_regions", region: "AU", value: "1900 123 456 12", want: refused(RuleDenyTypes)},
+	// Only a denied type refuses: a fixed line and digits behind it is
+	// judged as both, and neither is denied.
+	{name: "DE fixed line and digits", region: "DE", value: "sip:425555123400@gw.contoso.com", want: allowed(RuleDefault)},
+	{name: "DE premium and digits, deny_types none", region: "DE", policy: DestinationPolicy{DenyTypes: []string{"none"}}, value: "0900 1 234567 99", want: allowed(RuleDefault)},
+
 	// No default region.
 	{name: "no region: numbers with a country code", region: "-", policy: DestinationPolicy{AllowRegions: []string{"US"}}, value: "+14255551234", want: allowed(RuleDefault)},
 }
@@ -518,6 +541,8 @@ func TestRefusalError(t *testing.T) {
 		{"to", "sip:+19005551234@gw.evil.example;user=phone", DestinationPolicy{DenyTypes: []string{"none"}, SIPDomains: []string{"contoso.com"}},
 			"to is refused by the destination policy (sip_domains: SIP addresses of this domain are not allowed)."},
 		{"to", "+19005551234", DestinationPolicy{Mode: "report"}, "to is refused by the destination policy (deny_types: premium_rate numbers are not allowed)."},
+		{"to", "+49 900 1 234567 99", DestinationPolicy{}, "to is refused by the destination policy (deny_types: premium_rate numbers are not allowed, and its first digits are one, which a switch may complete the call on)."},
+		{"to", "+49 900 1 234567 99", DestinationPolicy{DenyTypes: []string{"unknown", "premium_rate"}}, "to is refused by the destination policy (deny_types: numbers of type unknown, in no range the numbering data lists, are not allowed)."},
 	} {
 		p, err := NewPolicy(c.policy)
 		if err != nil {
