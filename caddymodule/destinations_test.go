@@ -604,3 +604,46 @@ func TestDestinationWouldRefuseLogClaimsNoDelivery(t *testing.T) {
 		})
 	}
 }
+
+// TestDestinationNationallyAbroad: a number of the default region's
+// country code that, dialled nationally (its national prefix and
+// national number), starts with the region's international prefix is
+// refused as no number (400 NormalizationFailed, nothing delivered): a
+// gateway that turns +81 numbers into Japan's national form dials
+// +81 10 683 1234 as 010 683 1234, a call to Niue, where the policy
+// judged a Japanese number of allow_regions JP; so does an Indian one
+// +91 0 6831234 as 006831234. Every spelling the edge forwards in E.164
+// is refused; a number of the region is delivered.
+func TestDestinationNationallyAbroad(t *testing.T) {
+	auth := callerBearer(t)
+	for _, c := range []struct {
+		region, policy string
+		refused        []string
+		allowed        guardCase
+	}{
+		{"JP", "allow_regions JP KR", []string{"+81 10 683 1234", "tel:+81-10-683-1234", "sip:+81106831234@gw.contoso.com;user=phone", "+81 10 44 20 7946 00"},
+			guardCase{name: "a number in Tokyo", path: startOpsPath, body: `{"to":"03-1234-5678"}`, status: 201, delivered: `{"to":"tel:+81312345678"}`,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
+				dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "+8131234****", Region: "JP", Type: "fixed_line", Decision: "allowed", Rule: "default"}}}},
+		{"IN", "allow_regions IN NP", []string{"+91 0 6831234", "tel:+91-00-683-1234", "sip:+9106831234@gw.contoso.com;user=phone"},
+			guardCase{name: "a mobile in India", path: startOpsPath, body: `{"to":"098123 45678"}`, status: 201, delivered: `{"to":"tel:+919812345678"}`,
+				operation: "startPhoneAudio", decision: "allowed", auditRule: "default",
+				dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "+91981234****", Region: "IN", Type: "mobile", Decision: "allowed", Rule: "default"}}}},
+	} {
+		t.Run(c.region, func(t *testing.T) {
+			e := startGuardEdgeIn(t, c.region, "destinations {\n\t\t\t"+c.policy+"\n\t\t}")
+			for _, to := range c.refused {
+				before := len(e.pool.Received())
+				resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"` + to + `"}`,
+					Header: http.Header{"Authorization": {auth}}})
+				if resp.Status != http.StatusBadRequest || ucwaError(t, resp.Body).Subcode != "NormalizationFailed" {
+					t.Errorf("%s: %d %s, want 400 NormalizationFailed", to, resp.Status, resp.Body)
+				}
+				if got := e.pool.Received()[before:]; len(got) != 0 {
+					t.Errorf("%s: the pool got %d requests, want none", to, len(got))
+				}
+			}
+			e.run(t, auth, []guardCase{c.allowed}, []string{"6831234", "312345678", "9812345678"})
+		})
+	}
+}

@@ -506,7 +506,10 @@ func TestDialStringNationalLength(t *testing.T) {
 		{"a tel: URI is one number", us, "tel:900555123400", nil, RuleNone},
 		{"a bare number is one number", us, "900555123400", nil, RuleNone},
 		{"a telephone SIP user is one number", us, "sip:900555123400@gw.contoso.com;user=phone", nil, RuleNone},
-		{"a telephone SIP user in Turkey", us, "sip:+900555123400@gw.contoso.com;user=phone", nil, RuleDefault},
+		{"a telephone SIP user in Turkey", us, "sip:+905551234567@gw.contoso.com;user=phone", nil, RuleDefault},
+		// +90 0555123400 is 00555123400 to a Turkish gateway that dials
+		// +90 numbers nationally: abroad, and no number.
+		{"a telephone SIP user in Turkey, 00 nationally", us, "sip:+900555123400@gw.contoso.com;user=phone", nil, RuleNone},
 		{"a US number and an extension", us, "tel:+19005551234;ext=00", nil, RuleDenyTypes},
 		{"an allowed US number and an extension", us, "tel:+14255551234;ext=00", nil, RuleDefault},
 	} {

@@ -3,7 +3,9 @@ package ucwa
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -23,6 +25,13 @@ import (
 //     E.164 form reads back as another number (phonenumbers strips a
 //     national prefix even after a country code, "+91 0..."). The
 //     forwarded form is always ASCII and normalizes to itself.
+//   - Nor does a number, no valid one, that dialled nationally in a
+//     region of its country code (its national prefix and national
+//     number, or the national number alone) starts with that region's
+//     international prefix: a gateway that turns E.164 into national
+//     form dials +81 10 683 1234 as 010 683 1234, a call to Niue, and
+//     +91 0 6831234 as 006831234. (A dial string's reading is kept: the
+//     edge forwards the dial string, not that E.164 form.)
 //   - A number without a country code is read in the default region;
 //     with no default region it fails.
 //   - Extensions: ";ext=" (any letter case, in a tel: URI, a bare number
@@ -336,17 +345,18 @@ func (p Problem) Parameter(name string) Parameter {
 
 // Reasons of Number and Destination problems.
 const (
-	numNotNumber      = "must be a phone number (a tel: URI or digits)"
-	numNotDestination = "must be a SIP URI (sip:user@host) or a phone number"
-	numNotPossible    = "is not a possible phone number"
-	numNoRegion       = "is not a possible phone number: it has no country code (+...) and no default region is set"
-	numTooLong        = "is not a possible phone number: it is longer than any"
-	numLetters        = "is not a possible phone number: letters are not read as digits (no vanity numbers)"
-	numCharacter      = "is not a possible phone number: it holds a character other than digits, + and the separators - . ( ) / and space"
-	numParameter      = "is not a possible phone number: only the ;ext= parameter is kept (phone-context, postd, isub and others are refused)"
-	numExtension      = "is not a possible phone number: its extension must be 1 to 20 digits, given once"
-	numE164Length     = "is not a possible phone number: E.164 numbers have at most 15 digits"
-	numReadBack       = "is not a possible phone number: its E.164 form reads as another number"
+	numNotNumber        = "must be a phone number (a tel: URI or digits)"
+	numNotDestination   = "must be a SIP URI (sip:user@host) or a phone number"
+	numNotPossible      = "is not a possible phone number"
+	numNoRegion         = "is not a possible phone number: it has no country code (+...) and no default region is set"
+	numTooLong          = "is not a possible phone number: it is longer than any"
+	numLetters          = "is not a possible phone number: letters are not read as digits (no vanity numbers)"
+	numCharacter        = "is not a possible phone number: it holds a character other than digits, + and the separators - . ( ) / and space"
+	numParameter        = "is not a possible phone number: only the ;ext= parameter is kept (phone-context, postd, isub and others are refused)"
+	numExtension        = "is not a possible phone number: its extension must be 1 to 20 digits, given once"
+	numE164Length       = "is not a possible phone number: E.164 numbers have at most 15 digits"
+	numReadBack         = "is not a possible phone number: its E.164 form reads as another number"
+	numNationallyAbroad = "is not a possible phone number: dialled nationally it starts with the international prefix"
 )
 
 func parameterProblem(reason string) Problem {
@@ -656,6 +666,18 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 		}
 	}
 
+	// Dialled nationally (its national prefix, if any, and its national
+	// number), a number that starts with its region's international
+	// prefix is a call abroad: +81 10 683 1234 is 010 683 1234 to a
+	// Japanese gateway that dials +81 numbers so, the Niue +683 1234.
+	// No valid number does; phonenumbers finds some possible. A dial
+	// string's reading (sipUserNumber) is kept: the edge forwards a dial
+	// string as written, never this E.164 form, and its reading only
+	// adds refusals.
+	if syntax != sipUserNumber && !phonenumbers.IsValidNumber(pn) && nationallyAbroad(pn) {
+		return Number{}, normalizationProblem(numNationallyAbroad)
+	}
+
 	num := Number{
 		E164:      e164,
 		Extension: string(ext),
@@ -680,6 +702,44 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 	}
 	num.forwarded = fwd
 	return num, Problem{}
+}
+
+// nationallyAbroad reports whether pn, dialled nationally in a region
+// of its country code (the region's national prefix, if any, and the
+// national number; or the national number alone, as a gateway that
+// takes no prefix dials it), starts with that region's international
+// prefix (phonenumbers' pattern: 00, 010 in Japan, 0011 in Australia,
+// 011 in the NANP).
+func nationallyAbroad(pn *phonenumbers.PhoneNumber) bool {
+	nsn := phonenumbers.GetNationalSignificantNumber(pn)
+	for _, region := range phonenumbers.GetRegionCodesForCountryCode(int(pn.GetCountryCode())) {
+		idd := internationalPrefix(region)
+		if idd == nil {
+			continue
+		}
+		if ndd := phonenumbers.GetNddPrefixForRegion(region, true); idd.MatchString(nsn) || ndd != "" && idd.MatchString(ndd+nsn) {
+			return true
+		}
+	}
+	return false
+}
+
+// internationalPrefixes holds a region's international prefix pattern,
+// anchored at the start, by region (nil for none).
+var internationalPrefixes sync.Map
+
+// internationalPrefix is region's international prefix pattern, anchored
+// at the start of the digits; nil when phonenumbers gives none.
+func internationalPrefix(region string) *regexp.Regexp {
+	if re, ok := internationalPrefixes.Load(region); ok {
+		return re.(*regexp.Regexp)
+	}
+	var re *regexp.Regexp
+	if md := regionMetadata()[region]; md != nil && md.GetInternationalPrefix() != "" {
+		re, _ = regexp.Compile("^(?:" + md.GetInternationalPrefix() + ")")
+	}
+	internationalPrefixes.Store(region, re)
+	return re
 }
 
 // startTypes returns the types of the valid numbers of pn's country

@@ -131,6 +131,21 @@ func TestNumbersNumber(t *testing.T) {
 		{in: "(425) 555-1234", region: "-", subcode: nf, reason: numNoRegion},
 		{in: "tel:4255551234", region: "-", subcode: nf, reason: numNoRegion},
 		{in: "+910000000000", subcode: nf, reason: numReadBack},
+		// Dialled nationally, as a gateway that turns E.164 into its
+		// region's national form dials it, a number that starts with the
+		// international prefix is a call abroad: +81 10 683 1234 is
+		// 010 683 1234 in Japan, the Niue +683 1234.
+		{in: "+81 10 683 1234", subcode: nf, reason: numNationallyAbroad},
+		{in: "tel:+81-10-44-20-7946-00", region: "JP", subcode: nf, reason: numNationallyAbroad},
+		{in: "+91 0 6831234", subcode: nf, reason: numNationallyAbroad},
+		{in: "+91 00 683 1234", region: "IN", subcode: nf, reason: numNationallyAbroad},
+		{in: "+33 00 683 1234", subcode: nf, reason: numNationallyAbroad},
+		{in: "0 00 683 1234", region: "FR", subcode: nf, reason: numNationallyAbroad},
+		{in: "0 00 683 1234", region: "MX", subcode: nf, reason: numNationallyAbroad},
+		{in: "+39 00 683 1234", subcode: nf, reason: numNationallyAbroad},
+		{in: "+1 011 442 0794", subcode: nf, reason: numNationallyAbroad},
+		{in: "+39 06 1234 5678", want: Number{E164: "+390612345678", Region: "IT", Type: NumberFixedLine, forwarded: "tel:+390612345678"}},
+		{in: "03-1234-5678", region: "JP", want: Number{E164: "+81312345678", Region: "JP", Type: NumberFixedLine, forwarded: "tel:+81312345678"}},
 		{in: "+49 100 000 000 000 000 00", subcode: nf},
 		{in: "+1" + strings.Repeat("2", 200), subcode: nf, reason: numTooLong},
 		{in: "tel:+1" + strings.Repeat("2", 120), subcode: nf, reason: numTooLong},
@@ -520,6 +535,7 @@ func TestNumbersDestination(t *testing.T) {
 		{in: "sip:+14255551234;isub=12@gw.contoso.com", subcode: nf, reason: numParameter},
 		{in: "sip:5551234;phone-context=%2B1425@gw.contoso.com;user=phone", subcode: nf, reason: numParameter},
 		{in: "sip:+910000000000@gw.contoso.com", subcode: nf, reason: numReadBack},
+		{in: "sip:+81106831234@gw.contoso.com;user=phone", subcode: nf, reason: numNationallyAbroad},
 		{in: "sip:555-1234@gw.contoso.com;user=phone", subcode: nf, reason: numNotPossible},
 		{in: "sip:%2B1425555%E2%80%8B1234@gw.contoso.com", subcode: pvf, reason: sipEscapeDecode},
 		// A user that is no telephone number carries no telephone
@@ -869,7 +885,7 @@ var knownReasons = map[string]string{
 	numTooLong: SubcodeNormalizationFailed, numLetters: SubcodeNormalizationFailed,
 	numCharacter: SubcodeNormalizationFailed, numParameter: SubcodeNormalizationFailed,
 	numExtension: SubcodeNormalizationFailed, numE164Length: SubcodeNormalizationFailed,
-	numReadBack: SubcodeNormalizationFailed,
+	numReadBack: SubcodeNormalizationFailed, numNationallyAbroad: SubcodeNormalizationFailed,
 }
 
 func checkFuzzProblem(t *testing.T, p Problem) {
