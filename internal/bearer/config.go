@@ -59,12 +59,13 @@ type Config struct {
 	// until the file changes again. Default: none.
 	JWKSFile string `json:"jwks_file,omitempty"`
 
-	// The URL of the identity provider's JWK Set, fetched at startup, on
-	// jwks_refresh (or sooner when its Cache-Control max-age is shorter,
-	// but at most once a minute), and when a token names an unknown kid
-	// (at most once a minute, never for an HMAC token; the request waits
-	// at most 3s). The last good
-	// set keeps serving while the provider is down. It must be https,
+	// The URL of the identity provider's JWK Set, fetched at startup (a
+	// start or reload waits for that fetch, at most 10s, and goes on
+	// when it fails), on jwks_refresh (or sooner when its Cache-Control
+	// max-age is shorter, but at most once a minute), and when a token
+	// names an unknown kid (at most once a minute, never for an HMAC
+	// token; the request waits at most 3s). The last good set keeps
+	// serving while the provider is down. It must be https,
 	// except on loopback; a redirect is followed only to such a URL, and
 	// never from https to plain http. Without issuers, tokens from any
 	// tenant of a shared provider (Entra ID) pass, whatever the
