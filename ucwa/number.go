@@ -673,8 +673,11 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 	// No valid number does; phonenumbers finds some possible. A dial
 	// string's reading (sipUserNumber) is kept: the edge forwards a dial
 	// string as written, never this E.164 form, and its reading only
-	// adds refusals.
-	if syntax != sipUserNumber && !phonenumbers.IsValidNumber(pn) && nationallyAbroad(pn) {
+	// adds refusals. (A number is valid exactly when its type is known:
+	// IsValidNumber is GetNumberType's match again.)
+	typ := phonenumbers.GetNumberType(pn)
+	valid := typ != phonenumbers.UNKNOWN
+	if syntax != sipUserNumber && !valid && nationallyAbroad(pn) {
 		return Number{}, normalizationProblem(numNationallyAbroad)
 	}
 
@@ -682,12 +685,12 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 		E164:      e164,
 		Extension: string(ext),
 		Region:    phonenumbers.GetRegionCodeForNumber(pn),
-		Type:      numberTypes[phonenumbers.GetNumberType(pn)],
+		Type:      numberTypes[typ],
 		// The listed number itself: an extension behind it (an
 		// attendant, a PBX) is somewhere else.
 		Emergency: !hasExt && n.emergencyE164[e164],
 	}
-	if num.Type == NumberUnknown && !phonenumbers.IsValidNumber(pn) {
+	if !valid {
 		num.Starts = startTypes(pn)
 	}
 	// The PBX the number reaches dials its extension where the number
