@@ -255,16 +255,14 @@ func FuzzCheckFraming(f *testing.F) {
 
 // TestOpaqueTarget: an HTTP/1.1 request target that is a URL without
 // "//" after its scheme (POST http:http://pool/ucwa/.../startPhoneAudio)
-// is one Go's server reads as a URL with no path, only an opaque part;
-// the edge, which matches operations by the path, found none there and
-// passed it on, and reverse_proxy writes the opaque part as the request
-// target it sends: the pool got POST http://pool/ucwa/.../startPhoneAudio,
-// an absolute-form target it routes by its path, unjudged (no token, no
-// destination policy, no limit, no audit line). Such a target is no
-// http(s) URL a client sends; the edge refuses every one as a near miss
-// (404), whatever it names, and neither the pool nor the next handler
-// gets anything. An absolute-form target with "//" has a path the edge
-// judges, as before.
+// is one Go's server reads as a URL with no path, only an opaque part,
+// which names no operation by its path; reverse_proxy would write the
+// opaque part as the request target it sends (POST
+// http://pool/ucwa/.../startPhoneAudio), an absolute-form target a pool
+// routes by its path, unjudged. Such a target is no http(s) URL a client
+// sends; the edge refuses every one as a near miss (404), whatever it
+// names, and neither the pool nor the next handler gets anything. An
+// absolute-form target with "//" has a path the edge judges.
 func TestOpaqueTarget(t *testing.T) {
 	k := testkit.Keys(t)
 	t.Setenv("UCWA_TEST_JWT_SECRET", string(k.HMAC))
