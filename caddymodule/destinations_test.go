@@ -29,6 +29,21 @@ func startGuardEdge(t *testing.T, options string) guardEdge {
 	return startGuardEdgeIn(t, "US", options)
 }
 
+// assertNotNormalized sends a call to to and asserts that the edge
+// refuses it 400 NormalizationFailed and that the pool gets nothing.
+func (e guardEdge) assertNotNormalized(t *testing.T, auth, to string) {
+	t.Helper()
+	before := len(e.pool.Received())
+	resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"` + to + `"}`,
+		Header: http.Header{"Authorization": {auth}}})
+	if resp.Status != http.StatusBadRequest || ucwaError(t, resp.Body).Subcode != "NormalizationFailed" {
+		t.Errorf("%s: %d %s, want 400 NormalizationFailed", to, resp.Status, resp.Body)
+	}
+	if got := e.pool.Received()[before:]; len(got) != 0 {
+		t.Errorf("%s: the pool got %d requests, want none", to, len(got))
+	}
+}
+
 // startGuardEdgeIn is startGuardEdge with another default_region.
 func startGuardEdgeIn(t *testing.T, region, options string) guardEdge {
 	t.Helper()
@@ -633,15 +648,7 @@ func TestDestinationNationallyAbroad(t *testing.T) {
 		t.Run(c.region, func(t *testing.T) {
 			e := startGuardEdgeIn(t, c.region, "destinations {\n\t\t\t"+c.policy+"\n\t\t}")
 			for _, to := range c.refused {
-				before := len(e.pool.Received())
-				resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"` + to + `"}`,
-					Header: http.Header{"Authorization": {auth}}})
-				if resp.Status != http.StatusBadRequest || ucwaError(t, resp.Body).Subcode != "NormalizationFailed" {
-					t.Errorf("%s: %d %s, want 400 NormalizationFailed", to, resp.Status, resp.Body)
-				}
-				if got := e.pool.Received()[before:]; len(got) != 0 {
-					t.Errorf("%s: the pool got %d requests, want none", to, len(got))
-				}
+				e.assertNotNormalized(t, auth, to)
 			}
 			e.run(t, auth, []guardCase{c.allowed}, []string{"6831234", "312345678", "9812345678"})
 		})

@@ -124,15 +124,7 @@ func TestDestinationNationalLength(t *testing.T) {
 	}
 	e.run(t, auth, cases, []string{"9005551234", "55512345", "4255551234"})
 	for _, to := range []string{"tel:900555123400", "900555123400", "sip:900555123400@gw.contoso.com;user=phone"} {
-		before := len(e.pool.Received())
-		resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"` + to + `"}`,
-			Header: http.Header{"Authorization": {auth}}})
-		if resp.Status != http.StatusBadRequest || ucwaError(t, resp.Body).Subcode != "NormalizationFailed" {
-			t.Errorf("%s: %d %s, want 400 NormalizationFailed", to, resp.Status, resp.Body)
-		}
-		if got := e.pool.Received()[before:]; len(got) != 0 {
-			t.Errorf("%s: the pool got %d requests, want none", to, len(got))
-		}
+		e.assertNotNormalized(t, auth, to)
 	}
 	resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"sip:900555123400@gw.contoso.com"}`,
 		Header: http.Header{"Authorization": {auth}}})
