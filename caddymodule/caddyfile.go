@@ -191,8 +191,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // verified caller unless key gives another placeholder (such as
 // {http.ucwa.tid}); international counts only requests with a number
 // outside default_region, forwarding only those that set a forwarding
-// target. Its name, count, duration and the edge's own placeholders
-// (http.ucwa.*) in its key are judged at startup.
+// target. Its name, count, duration and the placeholders of its key
+// (the edge's own, http.ucwa.*, and any known one in another letter
+// case) are judged at startup.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {

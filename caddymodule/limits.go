@@ -113,8 +113,15 @@ type LimitConfig struct {
 	// stops startup; an unknown
 	// placeholder expands to "", but one of the edge's own
 	// (http.ucwa.*) it does not publish, {http.ucwa.pool} (set after
-	// the limits), or an {env.*} whose variable is empty at startup
-	// (unset), stops startup, as does a brace left open (Caddy keeps
+	// the limits), a placeholder of the edge or of Caddy's request in
+	// another letter case than its own ({HTTP.ucwa.tid},
+	// {Http.Request.Header.X-Tenant}: names are case-sensitive, all but
+	// the part after a namespace such as http.request.header.), one of
+	// the edge's by its short name ({tid}), a Caddyfile shorthand, which
+	// JSON does not expand ({client_ip}; {Header.X-Tenant} in a
+	// Caddyfile, which expands it in lower case alone), or an {env.*}
+	// whose variable is empty at startup (unset), stops startup, naming
+	// the placeholder to write, as does a brace left open (Caddy keeps
 	// it as text: one budget for every caller), {} or a doubled brace
 	// (a literal brace is written \{). In a key of several
 	// placeholders the values are written so that callers whose values

@@ -14,15 +14,18 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 )
 
 // checkKeyPlaceholders refuses a key that names a placeholder of the
 // edge's own (http.ucwa.*) that is not known when the limits are taken:
 // one the edge does not publish (a typo) expands to nothing, and the
 // limit would count every caller by address instead, without a word.
-// So would an {env.*} whose variable is empty (unset) at startup, a
-// doubled brace or {}; a brace left open would make the key one budget
-// for every caller.
+// So would a known placeholder written in another letter case, by its
+// short name or as a Caddyfile shorthand (see placeholderSpelling), an
+// {env.*} whose variable is empty (unset) at startup, a doubled brace or
+// {}; a brace left open would make the key one budget for every caller.
 // Caddy's other placeholders are open-ended (headers, vars) and are left
 // to the README's warning.
 func checkKeyPlaceholders(key string) error {
@@ -37,6 +40,12 @@ func checkKeyPlaceholders(key string) error {
 			// to nothing: a doubled brace ({{http.ucwa.tid}}) would count
 			// every caller by address.
 			return fmt.Errorf(`%q is not a placeholder (a literal brace is written \{)`, "{"+name+"}")
+		}
+		if right, why, ok := placeholderSpelling(name); ok {
+			// Caddy's replacer knows no such name: it expands to nothing
+			// at every request, and the limit would count every caller
+			// by address, with only the warning of noteKeyless.
+			return fmt.Errorf("{%s} expands to nothing at every request, and the limit would count callers by their address (%s): write {%s}", name, why, right)
 		}
 		if v, ok := strings.CutPrefix(name, "env."); ok && os.Getenv(v) == "" {
 			// Empty at every request, as it is now: as in the jwt
@@ -53,6 +62,93 @@ func checkKeyPlaceholders(key string) error {
 		return fmt.Errorf("{%s} is not a placeholder of the edge (%s)", name, strings.Join(grantPlaceholders[1:], ", "))
 	}
 	return nil
+}
+
+// requestPlaceholders are the placeholders of fixed name that a limit's
+// key may read when the limits are checked: the edge's own (a grant's,
+// and {http.ucwa.pool}, which checkKeyPlaceholders refuses in a key
+// for itself) and those of Caddy's HTTP replacer (caddyhttp's
+// addHTTPVarsToReplacer); requestNamespaces are the prefixes of
+// Caddy's placeholders of open-ended name, the request's header fields,
+// cookies and query parameters, its host labels and path segments, TLS
+// fields, variables, an authentication handler's user and the global
+// env.* and file.*. Caddy matches both as written, letter case and all.
+var (
+	requestPlaceholders = append(grantPlaceholders[:len(grantPlaceholders):len(grantPlaceholders)],
+		"http.ucwa.pool",
+		"http.request.method", "http.request.scheme", "http.request.proto", "http.request.proto_name",
+		"http.request.host", "http.request.port", "http.request.hostport",
+		"http.request.local", "http.request.local.host", "http.request.local.port",
+		"http.request.remote", "http.request.remote.host", "http.request.remote.port",
+		"http.request.uri", "http.request.uri_escaped", "http.request.uri.path", "http.request.uri.path_escaped",
+		"http.request.uri.path.file", "http.request.uri.path.dir", "http.request.uri.path.file.base",
+		"http.request.uri.path.file.ext", "http.request.uri.query", "http.request.uri.query_escaped",
+		"http.request.uri.prefixed_query", "http.request.duration", "http.request.duration_ms",
+		"http.request.uuid", "http.request.body", "http.request.body_base64",
+		"http.request.orig_method", "http.request.orig_uri", "http.request.orig_uri.path",
+		"http.request.orig_uri.path.file", "http.request.orig_uri.path.file_escaped",
+		"http.request.orig_uri.path.dir", "http.request.orig_uri.query",
+		"http.request.orig_uri.prefixed_query",
+	)
+	requestNamespaces = []string{
+		"http.request.header.", "http.request.cookie.", "http.request.uri.query.",
+		"http.request.host.labels.", "http.request.uri.path.", "http.request.orig_uri.path.",
+		"http.request.remote.host/", "http.request.tls.", "http.vars.", "http.auth.user.",
+		"env.", "file.",
+	}
+)
+
+// placeholderSpelling reports whether name, a placeholder's name in a
+// limit's key, is one that nothing resolves as written but that names a
+// placeholder written otherwise, and returns that placeholder's name and
+// why: one of requestPlaceholders, or a name in one of
+// requestNamespaces, in another letter case ({HTTP.ucwa.tid},
+// {Http.Auth.User.Id}, {HTTP.Request.Header.X-Tenant}: the rest of a
+// namespaced name is kept as written, as Caddy reads it, whatever its
+// case); the short name of one of the edge's own ({tid}); or a
+// shorthand of the Caddyfile ({client_ip}, {header.X-Tenant}), which
+// the Caddyfile's adapter expands only as written, in lower case, and
+// JSON not at all. A name of one of requestNamespaces as written is left
+// alone whatever follows, as are names it does not know: a handler may
+// set any.
+func placeholderSpelling(name string) (right, why string, ok bool) {
+	if slices.Contains(requestPlaceholders, name) {
+		return "", "", false
+	}
+	const caseSensitive = "placeholder names are case-sensitive"
+	for _, known := range requestPlaceholders {
+		if strings.EqualFold(name, known) {
+			return known, caseSensitive, true
+		}
+	}
+	for _, namespace := range requestNamespaces {
+		if strings.HasPrefix(name, namespace) {
+			return "", "", false
+		}
+	}
+	for _, namespace := range requestNamespaces {
+		if len(name) > len(namespace) && strings.EqualFold(name[:len(namespace)], namespace) {
+			return namespace + name[len(namespace):], caseSensitive, true
+		}
+	}
+	for _, known := range grantPlaceholders[1:] {
+		if strings.EqualFold(name, strings.TrimPrefix(known, "http.ucwa.")) {
+			return known, "the edge's placeholders are named http.ucwa.*", true
+		}
+	}
+	// The shorthand's word in lower case, the rest as written: a header
+	// or query parameter's name as the operator gave it.
+	word, rest, dotted := strings.Cut(name, ".")
+	shorthand := strings.ToLower(word)
+	if dotted {
+		shorthand += "." + rest
+	}
+	segment := caddyfile.Segment{{Text: "{" + shorthand + "}"}}
+	httpcaddyfile.NewShorthandReplacer().ApplyToSegment(&segment)
+	if full := segment[0].Text; full != "{"+shorthand+"}" && strings.HasPrefix(full, "{") && strings.HasSuffix(full, "}") {
+		return full[1 : len(full)-1], "{" + shorthand + "} is a shorthand of the Caddyfile, which expands it only in lower case, and JSON not at all", true
+	}
+	return "", "", false
 }
 
 // unbracedPlaceholder reports whether key, a key template, is a

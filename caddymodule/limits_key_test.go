@@ -7,8 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -457,5 +460,43 @@ func TestLimitKeylessWarnedOnceWithJWTOff(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRequestPlaceholdersKnownToCaddy: the spellings placeholderSpelling
+// gives for a key are ones Caddy's replacer resolves for a request, the
+// edge's own aside: a name Caddy dropped would be refused by a spelling
+// that resolves no better.
+func TestRequestPlaceholdersKnownToCaddy(t *testing.T) {
+	req := httptest.NewRequest(http.MethodPost, "https://edge.contoso.test/ucwa/oauth/v1/applications?tenant=a", nil)
+	// The context Go's server and Caddy's give every request they serve.
+	ctx := context.WithValue(req.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 443})
+	ctx = context.WithValue(ctx, caddyhttp.VarsCtxKey, map[string]any{})
+	ctx = context.WithValue(ctx, caddyhttp.ExtraLogFieldsCtxKey, new(caddyhttp.ExtraLogFields))
+	ctx = context.WithValue(ctx, caddyhttp.OriginalRequestCtxKey, *req)
+	req = req.WithContext(ctx)
+	repl := caddyhttp.NewTestReplacer(req)
+	for _, name := range requestPlaceholders {
+		if strings.HasPrefix(name, "http.ucwa.") || slices.Contains(grantPlaceholders[:], name) {
+			continue
+		}
+		if _, ok := repl.Get(name); !ok {
+			t.Errorf("{%s} is not known to Caddy's replacer", name)
+		}
+	}
+	// A name in each namespace, http.auth.user.* aside: an
+	// authentication handler sets those.
+	for _, name := range []string{
+		"http.request.header.X-Tenant", "http.request.cookie.tenant", "http.request.uri.query.tenant",
+		"http.request.host.labels.0", "http.request.uri.path.0", "http.request.orig_uri.path.0",
+		"http.request.remote.host/24", "http.request.tls.cipher_suite", "http.vars.client_ip",
+		"env.UCWA_TEST_SITE", "file." + filepath.Join(t.TempDir(), "tenant"),
+	} {
+		if !slices.ContainsFunc(requestNamespaces, func(ns string) bool { return strings.HasPrefix(name, ns) }) {
+			t.Errorf("{%s} is in none of requestNamespaces", name)
+		}
+		if _, ok := repl.Get(name); !ok {
+			t.Errorf("{%s} is not known to Caddy's replacer", name)
+		}
 	}
 }

@@ -690,6 +690,32 @@ func TestLimitStartupErrors(t *testing.T) {
 			`limit tenant: key "http.request.header.X-Tenant" is a placeholder's name without its braces: a key of text is one budget for every request; write {http.request.header.X-Tenant}`},
 		{"key of an unset variable among others", "limit site 20 per 1h key {http.ucwa.tid}/{env.UCWA_TEST_UNSET_VARIABLE}", "",
 			"limit site: key: {env.UCWA_TEST_UNSET_VARIABLE} is empty at startup (an unset variable)"},
+		// Placeholder names are case-sensitive: one written in another
+		// case expands to nothing, and the limit counted every caller by
+		// address, with only a warning a minute. The message names the
+		// spelling to write; a namespaced name keeps its rest as written.
+		{"key of the edge's placeholder in capitals", "limit tenant 500 per 1h key {HTTP.ucwa.tid}", `"limits":[{"name":"tenant","count":500,"per":"1h","key":"{HTTP.ucwa.tid}"}]`,
+			"limit tenant: key: {HTTP.ucwa.tid} expands to nothing at every request, and the limit would count callers by their address (placeholder names are case-sensitive): write {http.ucwa.tid}"},
+		{"key of a claim in capitals", "limit tenant 500 per 1h key {http.ucwa.TID}", `"limits":[{"name":"tenant","count":500,"per":"1h","key":"{http.ucwa.TID}"}]`,
+			"limit tenant: key: {http.ucwa.TID} expands to nothing at every request, and the limit would count callers by their address (placeholder names are case-sensitive): write {http.ucwa.tid}"},
+		{"key of the user id in title case", "limit user 20 per 1h key {Http.Auth.User.Id}", `"limits":[{"name":"user","count":20,"per":"1h","key":"{Http.Auth.User.Id}"}]`,
+			"limit user: key: {Http.Auth.User.Id} expands to nothing at every request, and the limit would count callers by their address (placeholder names are case-sensitive): write {http.auth.user.id}"},
+		{"key of Caddy's placeholder in capitals", "limit host 20 per 1h key {HTTP.REQUEST.HOST}", "",
+			"limit host: key: {HTTP.REQUEST.HOST} expands to nothing at every request, and the limit would count callers by their address (placeholder names are case-sensitive): write {http.request.host}"},
+		{"key of a header in title case", "limit tenant 500 per 1h key {Http.Request.Header.X-Tenant}", `"limits":[{"name":"tenant","count":500,"per":"1h","key":"{Http.Request.Header.X-Tenant}"}]`,
+			"limit tenant: key: {Http.Request.Header.X-Tenant} expands to nothing at every request, and the limit would count callers by their address (placeholder names are case-sensitive): write {http.request.header.X-Tenant}"},
+		{"key of a variable in capitals", "limit site 20 per 1h key {ENV.UCWA_TEST_SITE}", `"limits":[{"name":"site","count":20,"per":"1h","key":"{ENV.UCWA_TEST_SITE}"}]`,
+			"limit site: key: {ENV.UCWA_TEST_SITE} expands to nothing at every request, and the limit would count callers by their address (placeholder names are case-sensitive): write {env.UCWA_TEST_SITE}"},
+		{"key of a misspelt placeholder among others", "limit tenant 500 per 1h key {http.ucwa.tid}/{Http.Ucwa.Oid}", "",
+			"limit tenant: key: {Http.Ucwa.Oid} expands to nothing at every request"},
+		{"key of a claim's short name", "limit tenant 500 per 1h key {tid}", `"limits":[{"name":"tenant","count":500,"per":"1h","key":"{tid}"}]`,
+			"limit tenant: key: {tid} expands to nothing at every request, and the limit would count callers by their address (the edge's placeholders are named http.ucwa.*): write {http.ucwa.tid}"},
+		// A Caddyfile shorthand is expanded by the Caddyfile's adapter
+		// alone, and only in lower case.
+		{"key of a shorthand in capitals", "limit tenant 500 per 1h key {Header.X-Tenant}", `"limits":[{"name":"tenant","count":500,"per":"1h","key":"{header.X-Tenant}"}]`,
+			"is a shorthand of the Caddyfile, which expands it only in lower case, and JSON not at all): write {http.request.header.X-Tenant}"},
+		{"key of a shorthand in JSON", "", `"limits":[{"name":"calls","count":20,"per":"1h","key":"{remote_host}"}]`,
+			"limit calls: key: {remote_host} expands to nothing at every request, and the limit would count callers by their address ({remote_host} is a shorthand of the Caddyfile, which expands it only in lower case, and JSON not at all): write {http.request.remote.host}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			configs := map[string][2]string{}
@@ -707,6 +733,25 @@ func TestLimitStartupErrors(t *testing.T) {
 			}
 		})
 	}
+	// What Caddy resolves as written stays a key: a header's or a
+	// cookie's name in any case (Caddy reads them so), the rest of a
+	// namespaced name as written (a query parameter, a variable a
+	// handler may set, a variable of the environment), and the
+	// Caddyfile's shorthands, which its adapter expands.
+	t.Run("good keys validate", func(t *testing.T) {
+		t.Setenv("UCWA_TEST_SITE", "west")
+		for _, key := range []string{
+			"{http.request.header.x-tenant}", "{http.request.header.X-TENANT}", "{http.request.cookie.Tenant}",
+			"{http.request.uri.query.Tenant}", "{http.request.tls.Client.Subject}", "{http.vars.Client_IP}",
+			"{http.auth.user.Role}", "{env.UCWA_TEST_SITE}", "{http.request.remote.host/24}",
+			"{http.ucwa.tid}/{http.ucwa.oid}", "{http.request.host.labels.0}", "{client_ip}", "{header.X-Tenant}",
+		} {
+			config := "127.0.0.1:0 {\n\tucwa {\n\t\tjwt off\n\t\tlimit calls 20 per 1h key " + key + "\n\t}\n}\n"
+			if err := testkit.Validate(t, "caddyfile", config); err != nil {
+				t.Errorf("key %s: %v", key, err)
+			}
+		}
+	})
 }
 
 // TestLimitKeyFallback: a key that expands to "" (jwt off: no caller)
