@@ -274,6 +274,16 @@ func TestStartupErrors(t *testing.T) {
 		{"challenge parameter twice in two cases", rsaJWT + "\nchallenge client_id a\nchallenge Client_ID b", rsaJSON + `,"challenge":{"client_id":"a","Client_ID":"b"}`,
 			`challenge: "Client_ID" and "client_id" are the same parameter (names are case-insensitive)`},
 		{"realm twice in two cases", rsaJWT + "\nchallenge Realm a\nchallenge realm b", "", `challenge: "Realm" and "realm" are the same parameter`},
+		// An empty quoted-string is no realm a client can tell from
+		// another's, and an empty parameter one it reads as given: both
+		// loaded, and the challenge said realm="" or client_id="".
+		{"empty realm", rsaJWT + "\nchallenge realm \"\"", rsaJSON + `,"challenge":{"realm":""}`,
+			"challenge: the value of \"realm\" is empty: leave `challenge realm` out for the default realm \"ucwa\", or give one"},
+		{"blank realm", rsaJWT + "\nchallenge Realm \"  \"", rsaJSON + `,"challenge":{"Realm":"  "}`, `challenge: the value of "Realm" is empty: leave`},
+		{"empty challenge parameter", rsaJWT + "\nchallenge authorization_uri \"\"", rsaJSON + `,"challenge":{"authorization_uri":""}`,
+			`challenge: the value of "authorization_uri" is empty, which a client would read as given: leave the parameter out, or give its value`},
+		{"challenge value with a space after it", rsaJWT + "\nchallenge client_id \"0f6e27c1-aaaa-4bbb-8ccc-000000000001 \"", rsaJSON + `,"challenge":{"client_id":" 0f6e27c1-aaaa-4bbb-8ccc-000000000001"}`,
+			`challenge: the value of "client_id" begins or ends with a space, which a client would read as part of it`},
 		{"backup without primary", "jwt off\nbackup a:1", `"jwt":{"off":true},"backup":{"upstreams":[{"dial":"a:1"}]}`, "backup: a backup pool needs a primary pool"},
 		{"primary without upstreams", "jwt off\nprimary", `"jwt":{"off":true},"primary":{}`, "primary: no upstreams: name at least one host:port, or dynamic_upstreams"},
 		// A null upstream is an error naming it, not a panic at load.

@@ -58,6 +58,21 @@ func challengeParams(params map[string]string, repl *caddy.Replacer) (realm, ext
 		if !isPrintableASCII(value) {
 			return "", "", fmt.Errorf("the value of %q must be printable ASCII", name)
 		}
+		// A quoted-string may be empty (RFC 9110 11.2), but an empty
+		// realm names no protection space a client can tell from
+		// another's, and an empty parameter is one a client reads as
+		// given: an authorization_uri it cannot fetch a token from.
+		if strings.TrimSpace(value) == "" && strings.EqualFold(name, "realm") {
+			return "", "", fmt.Errorf("the value of %q is empty: leave `challenge realm` out for the default realm %q, or give one", name, DefaultRealm)
+		}
+		if strings.TrimSpace(value) == "" {
+			return "", "", fmt.Errorf("the value of %q is empty, which a client would read as given: leave the parameter out, or give its value", name)
+		}
+		// A client reads the spaces as part of the value: a URI or a
+		// client id that matches nothing.
+		if strings.TrimSpace(value) != value {
+			return "", "", fmt.Errorf("the value of %q begins or ends with a space, which a client would read as part of it", name)
+		}
 		if strings.EqualFold(name, "realm") {
 			realm = value
 			continue

@@ -138,8 +138,11 @@ type Handler struct {
 	// with every 401, such as authorization_uri, trusted_issuers or
 	// client_id (the ones UCWA clients read). "realm" sets the realm;
 	// error, error_description, error_uri and scope are the edge's own.
-	// Names are case-insensitive: each once, in any letter case.
-	// Values may use global placeholders such as {env.*}, replaced at
+	// Names are case-insensitive: each once, in any letter case. A
+	// value may be neither empty (an empty realm names no protection
+	// space a client can tell apart; leave realm out for the default)
+	// nor begin or end with a space, which a client would read as part
+	// of it. Values may use global placeholders such as {env.*}, replaced at
 	// startup; one that is empty there (an unset variable) stops
 	// startup, naming it, as does a brace left open (a literal brace is
 	// written \{). Not with jwt off. Default: {"realm": "ucwa"}.
