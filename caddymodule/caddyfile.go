@@ -148,7 +148,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // startup, as in jwt's; an empty value, or one with white space around
 // or within it (a plain space only inside a sub or client_id), or one
 // that begins or ends with a quotation mark, is refused at startup, as
-// is deny_callers with jwt off.
+// is deny_callers with jwt off. A block without lines bars nobody.
 //
 // primary and backup take reverse_proxy's own arguments and block, parsed
 // by reverse_proxy's Caddyfile parser, but for a matcher (ucwa takes

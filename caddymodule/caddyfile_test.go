@@ -408,9 +408,20 @@ func TestStartupErrors(t *testing.T) {
 			"127.0.0.1:0 {\n\tucwa {\n\t\tjwt {\n\t\t\talgorithms RS256 ES256\n\t\t\tpublic_key_file " + rsaFile + " " + ecFile + "\n\t\t}\n\t}\n}\n",
 			// RFC 7519's sub and RFC 6749's client_id may hold a space.
 			"127.0.0.1:0 {\n\tucwa {\n\t\tjwt {\n\t\t\talgorithms RS256\n\t\t\tpublic_key_file " + rsaFile + "\n\t\t}\n\t\tdeny_callers {\n\t\t\tsub \"John Smith\"\n\t\t\tclient_id \"field app\"\n\t\t}\n\t}\n}\n",
+			// A deny list of no caller bars nobody, as a template that
+			// renders the block around no line means.
+			"127.0.0.1:0 {\n\tucwa {\n\t\tjwt {\n\t\t\talgorithms RS256\n\t\t\tpublic_key_file " + rsaFile + "\n\t\t}\n\t\tdeny_callers {\n\t\t}\n\t}\n}\n",
 		} {
 			if err := testkit.Validate(t, "caddyfile", config); err != nil {
 				t.Errorf("%v\n%s", err, config)
+			}
+		}
+		for _, fields := range []string{
+			rsaJSON + `,"deny_callers":{}`,
+			rsaJSON + `,"deny_callers":{"oid":[],"tid":null}`,
+		} {
+			if err := testkit.Validate(t, "json", handlerJSON(fields)); err != nil {
+				t.Errorf("%v\n%s", err, fields)
 			}
 		}
 	})

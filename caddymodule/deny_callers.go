@@ -31,7 +31,10 @@ import (
 // body is read (or, on a handler a reload has cleaned up since, once it
 // is in: see barredSinceReload), and nothing is delivered; the audit line
 // names the claim that matched (refused_by "caller:<claim>"). Requests the edge
-// does not guard (GETs, say) pass as before. Not with jwt off. Default:
+// does not guard (GETs, say) pass as before. A list of no values ({},
+// or lists left empty) names no caller, as a config template that lists
+// none renders it, and as Caddy reads its own empty lists (a remote_ip
+// matcher or trusted_proxies of no range). Not with jwt off. Default:
 // none.
 type CallerDenyList struct {
 	// Subjects (the token's sub). Default: none.
