@@ -132,7 +132,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // (Provision and Validate), where a Caddyfile and the same config in JSON
 // get the same message. A 0 that JSON would read as "the default" is
 // refused here: max_body_size 0, max_batch_parts 0, max_batch_operations
-// 0, a jwks_url refresh of 0, cache_size 0.
+// 0, a jwks_url refresh of 0, cache_size 0; and so is an empty value
+// ("") of an option of one value (key_prefix "", jwks_file "",
+// default_region ""), of jwks_url, a limit's key and a sentinel master,
+// which JSON reads as not given.
 //
 // jwt is required: either `jwt off` (no token checks at all) or a block;
 // algorithms and every field are documented on Handler and bearer.Config,
@@ -479,6 +482,9 @@ func unmarshalJWT(d *caddyfile.Dispenser) (*bearer.Config, error) {
 			args := d.RemainingArgs()
 			if len(args) == 0 || len(args) > 2 {
 				return directive.ArgCount(d, option, "<url> [<refresh>]")
+			}
+			if args[0] == "" {
+				return directive.EmptyArg(d, option)
 			}
 			c.JWKSURL = args[0]
 			if len(args) == 2 {

@@ -132,6 +132,17 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		{"emergency_calls with two values", "destinations {\n emergency_calls any emergency_numbers\n}", "wrong argument count"},
 		{"emergency_calls twice", "destinations {\n emergency_calls any\n emergency_calls emergency_numbers\n}", "destinations: emergency_calls: given twice"},
 		{"max_extension_digits twice", "destinations {\n max_extension_digits 4\n max_extension_digits 5\n}", "destinations: max_extension_digits: given twice"},
+
+		// JSON reads "" as a setting not given: the option would quietly
+		// be its default, or none.
+		{"default_region empty", `default_region ""`, `default_region: "" is read as not given, its default: leave default_region out for the default, or give a value`},
+		{"number_format empty", `number_format ""`, `number_format: "" is read as not given, its default: leave number_format out`},
+		{"web_tickets empty", `web_tickets ""`, `web_tickets: "" is read as not given, its default: leave web_tickets out`},
+		{"jwks_file empty", "jwt {\n algorithms RS256\n jwks_file \"\"\n}", `jwks_file: "" is read as not given, its default: leave jwks_file out`},
+		{"jwks_url empty", "jwt {\n algorithms RS256\n jwks_url \"\" 1h\n}", `jwks_url: "" is read as not given, its default: leave jwks_url out`},
+		{"hmac_secret empty", "jwt {\n algorithms HS256\n hmac_secret \"\"\n}", `hmac_secret: "" is read as not given, its default: leave hmac_secret out`},
+		{"leeway empty", "jwt {\n leeway \"\"\n}", `leeway: "" is read as not given, its default: leave leeway out`},
+		{"destinations mode empty", "destinations {\n mode \"\"\n}", `mode: "" is read as not given, its default: leave mode out`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := "ucwa {\n" + tc.block + "\n}"

@@ -758,6 +758,11 @@ func unmarshalLimit(d *caddyfile.Dispenser) (*LimitConfig, error) {
 			if !d.NextArg() {
 				return nil, d.Err(syntax)
 			}
+			if d.Val() == "" {
+				// JSON's "not given": the default key, a budget per
+				// caller, where the line names another.
+				return nil, d.Errf(`limit %s: key "" is read as not given, the default key (each verified caller): leave key out for it, or give a placeholder`, name)
+			}
 			c.Key, keyGiven = d.Val(), true
 		case limitClassNames[classInternational], limitClassNames[classForwarding]:
 			if c.AppliesTo != "" {

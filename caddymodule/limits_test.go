@@ -605,6 +605,7 @@ func TestLimitCaddyfileErrors(t *testing.T) {
 		{"period not a duration", "limit calls 20 per hour", `limit calls: "hour" is not a duration`},
 		{"key without a value", "limit calls 20 per 1h key", "expected `limit <name> <count> per <duration>"},
 		{"key twice", "limit calls 20 per 1h key {a} key {b}", "limit calls: key given twice"},
+		{"key empty", `limit tenant 500 per 1h key ""`, `limit tenant: key "" is read as not given, the default key (each verified caller): leave key out for it, or give a placeholder`},
 		{"two classes", "limit calls 20 per 1h international forwarding", "limit calls: give at most one of international and forwarding"},
 		{"unknown argument", "limit calls 20 per 1h domestic", `limit calls: "domestic" is none of key, international, forwarding`},
 		{"two classes in capitals", "limit calls 20 per 1h International FORWARDING", "limit calls: give at most one of international and forwarding"},

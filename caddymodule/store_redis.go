@@ -624,6 +624,11 @@ func (r *RedisStore) unmarshalBlock(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return err
 			}
+			if args[0] == "" {
+				// JSON's "no sentinel": the URL's host would be taken
+				// for the master itself.
+				return d.Err(`sentinel: a master named "" is read as no sentinel: give the master's name`)
+			}
 			r.SentinelMaster, r.Addrs = args[0], append(r.Addrs, args[1:]...)
 			return nil
 		case "cluster":

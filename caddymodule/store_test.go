@@ -68,6 +68,14 @@ func TestStoreCaddyfileErrors(t *testing.T) {
 		{"unknown tls option", "store redis rediss://a:6379 {\n tls {\n client_cert a.pem\n }\n}", `tls: unrecognized option "client_cert"`},
 		{"insecure_skip_verify argument", "store redis rediss://a:6379 {\n tls {\n insecure_skip_verify yes\n }\n}", "insecure_skip_verify: wrong argument count: expected no argument"},
 		{"sentinel without master", "store redis redis://a:26379 {\n sentinel\n}", "wrong argument count"},
+		// JSON reads "" as a setting not given: key_prefix "" would be
+		// the default prefix, sharing keys with the fleets meant apart.
+		{"key_prefix empty", "store redis redis://a:6379 {\n key_prefix \"\"\n}", `key_prefix: "" is read as not given, its default: leave key_prefix out for the default, or give a value`},
+		{"password empty", "store redis redis://u:p@a:6379 {\n password \"\"\n}", `password: "" is read as not given, its default: leave password out`},
+		{"on_error empty", "store memory {\n on_error \"\"\n}", `on_error: "" is read as not given, its default: leave on_error out`},
+		{"tls ca empty", "store redis rediss://a:6379 {\n tls {\n ca \"\"\n }\n}", `ca: "" is read as not given, its default: leave ca out`},
+		{"tls server_name empty", "store redis rediss://a:6379 {\n tls {\n server_name \"\"\n }\n}", `server_name: "" is read as not given, its default: leave server_name out`},
+		{"sentinel master empty", "store redis redis://a:26379 {\n sentinel \"\"\n}", `sentinel: a master named "" is read as no sentinel: give the master's name`},
 		{"idempotency 0", "idempotency 0", `idempotency: "0" is not a window other than 0`},
 		{"idempotency 10ms", "idempotency 10ms", "idempotency: window must be at least 1s: 10ms"},
 		{"idempotency not a duration", "idempotency soon", `idempotency: "soon" is not a window`},

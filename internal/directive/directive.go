@@ -34,13 +34,25 @@ func Block(d *caddyfile.Dispenser, nesting int, where string, repeatable []strin
 	return nil
 }
 
-// OneArg reads the one argument of a subdirective into v.
+// OneArg reads the one argument of a subdirective into v, refusing an
+// empty one (""): JSON reads an empty string as the setting not given,
+// so that it would quietly be the default (key_prefix "" the default
+// prefix, which merges fleets meant apart; jwks_file "" no key file).
 func OneArg(d *caddyfile.Dispenser, v *string) error {
 	name := d.Val()
 	if !d.Args(v) || d.NextArg() {
 		return ArgCount(d, name, "one argument")
 	}
+	if *v == "" {
+		return EmptyArg(d, name)
+	}
 	return NoBlock(d, name)
+}
+
+// EmptyArg is the error of the subdirective name given an empty
+// argument ("") where JSON would read it as not given.
+func EmptyArg(d *caddyfile.Dispenser, name string) error {
+	return d.Errf(`%s: "" is read as not given, its default: leave %s out for the default, or give a value`, name, name)
 }
 
 // ArgCount is the error of the subdirective name given other arguments

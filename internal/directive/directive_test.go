@@ -39,7 +39,7 @@ func TestBlock(t *testing.T) {
 }
 
 func TestArgs(t *testing.T) {
-	d := caddyfile.NewTestDispenser("a\nb x y\nc")
+	d := caddyfile.NewTestDispenser("a\nb x y\nc\ne \"\"")
 	var v string
 	d.Next()
 	if err := OneArg(d, &v); err == nil || !strings.Contains(err.Error(), "a: wrong argument count: expected one argument") {
@@ -52,6 +52,11 @@ func TestArgs(t *testing.T) {
 	d.Next()
 	if _, err := Args(d); err == nil || !strings.Contains(err.Error(), "c: wrong argument count: expected one or more arguments") {
 		t.Errorf("no arguments: error %v, want one naming c", err)
+	}
+	// JSON reads "" as not given.
+	d.Next()
+	if err := OneArg(d, &v); err == nil || !strings.Contains(err.Error(), `e: "" is read as not given, its default: leave e out for the default, or give a value`) {
+		t.Errorf("an empty argument: error %v, want one naming e", err)
 	}
 }
 
