@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -19,7 +20,8 @@ import (
 
 // The audit trail: one line per request the edge terminates (and per
 // near miss), written at info level by the logger http.handlers.ucwa.audit
-// once the request is answered, so that Caddy's `log` can route it to a
+// once the request is answered, or as the process exits under it (see
+// audit_stop.go), so that Caddy's `log` can route it to a
 // file of its own (`include http.handlers.ucwa.audit`) and keep it out of
 // the default log (`exclude http.handlers.ucwa.audit`). Its fields:
 //
@@ -62,6 +64,13 @@ import (
 //     which handle_errors routes, run after the edge, may answer
 //     otherwise, and 200 when they returned without an answer:
 //     net/http's empty 200, which Caddy's access log shows as 0
+//   - cut_by_stop: on the line of a request still in flight when a
+//     stop's grace_period was over, written as the process exits, where
+//     the stop found it: before_delivery (no pool had it), at_pool (the
+//     pool named had it or was being handed it), at_next_handler
+//     (without pools, the handlers after the edge had it), answering
+//     (its answer, of the status given, was on its way to the client);
+//     status 0 but for answering
 //   - operation_id: the request's operationId, the digits of any run of
 //     more than four digits masked (a run goes on across anything but a
 //     letter: "+1 (425) 555-1234" is "+* (***) ***-****"), so that it
@@ -104,13 +113,15 @@ func (h *Handler) auditing() bool {
 	return h.audit != nil && h.audit.Core().Enabled(zapcore.InfoLevel)
 }
 
-// startAudit sets in up to be audited, and returns the ResponseWriter
-// that records the status for it: the audit record's own (a recycled
-// record holds the line and its recorder, which idempotency shares: see
-// intake.recorder).
-func (in *intake) startAudit(w http.ResponseWriter) http.ResponseWriter {
-	in.started = time.Now()
-	return in.startRecording(w)
+// startAudit sets in up to be audited by h, in the set of requests in
+// flight (see auditInFlight), and returns the ResponseWriter that records
+// the status for it: the audit record's own (a recycled record holds the
+// line and its recorder, which idempotency shares: see intake.recorder).
+func (in *intake) startAudit(h *Handler, w http.ResponseWriter) http.ResponseWriter {
+	w = in.startRecording(w)
+	in.audit.started = time.Now()
+	in.register(h)
+	return w
 }
 
 // recorder returns the recorder of the request's answer that keeps the
@@ -137,15 +148,24 @@ func (in *intake) startRecording(w http.ResponseWriter) *answerRecorder {
 // from startRecording to release, which runs once the request is
 // answered and its audit line written: a handler does not use its
 // ResponseWriter once it returns, and the encoders of zap's cores are
-// done with a line's fields once they have written it.
-var auditRecords = sync.Pool{New: func() any { return new(auditRecord) }}
+// done with a line's fields once they have written it. A record whose
+// line the stop took is never given back (see intake.release).
+var auditRecords = sync.Pool{New: func() any {
+	return &auditRecord{shard: uint8(nextShard.Add(1) % inFlightShardCount)}
+}}
 
-// releaseRecord gives in's record back to auditRecords, cleared, so
-// that it keeps nothing of the request.
+// releaseRecord gives in's record back to auditRecords, out of the set
+// of requests in flight and cleared, so that it keeps nothing of the
+// request but the shard it was made for.
 func (in *intake) releaseRecord() {
 	if rec := in.audit; rec != nil {
 		in.audit, in.rec = nil, nil
+		if rec.handler != nil {
+			auditInFlight.remove(rec)
+		}
+		shard := rec.shard
 		*rec = auditRecord{}
+		rec.shard = shard
 		auditRecords.Put(rec)
 	}
 }
@@ -158,6 +178,21 @@ func (in *intake) releaseRecord() {
 // of its own.
 type auditRecord struct {
 	rec answerRecorder
+	// The record in the set of requests in flight (see auditInFlight):
+	// its shard there, its neighbours in the shard's list, and how far
+	// the request has come (see stageAuthorized), which says which of
+	// the fields below the stop may read.
+	shard      uint8
+	prev, next *auditRecord
+	stage      atomic.Uint32
+	// The handler that took the request in, its operation and when it
+	// came (stage 0); its caller's grant (stageAuthorized; nil without
+	// one); the pool it is handed to (see intake.atPool).
+	handler    *Handler
+	op         *ucwa.Operation
+	started    time.Time
+	grant      *grant
+	attempting atomic.Pointer[pool]
 	// line is the line's one field: the record itself (auditFields), which
 	// writes the line's fields.
 	line [1]zap.Field
@@ -166,16 +201,18 @@ type auditRecord struct {
 	// (prefixed).
 	operation *ucwa.Operation
 	prefixed  bool
-	// The application id, and whether it has digits to mask.
+	// The application id as the line has it (auditApplicationID; stage
+	// 0), and whether it has digits to mask.
 	application       string
 	maskedApplication bool
 	caller            auditCaller
 	// The connection's address, and the client's when it is another
-	// (hasClientIP).
+	// (hasClientIP): stage 0.
 	remoteIP, clientIP string
 	hasClientIP        bool
 	// The destinations: of the request alone (single), or of a batch's
-	// parts, and the policy that judged them.
+	// parts, and the policy that judged them (gatherJudged, as the rest
+	// of what the line says of the request's judging).
 	single *ucwa.Cleaned
 	parts  []cleanedPart
 	policy *ucwa.Policy
@@ -203,6 +240,10 @@ type auditRecord struct {
 	pool                              string
 	status                            int
 	duration                          time.Duration
+	// cutByStop says where the request was when the process exited
+	// under it ("" for a request that got to its own line; see
+	// writeStopped).
+	cutByStop string
 	// The request's operationId, and whether it has digits to mask.
 	operationID       string
 	maskedOperationID bool
@@ -245,34 +286,27 @@ func (rec *auditRecord) destinationDecision(at int, d *ucwa.PropertyDestination,
 const maskScratch = 128
 
 // writeAudit writes the audit line of an answered request; *handlerErr
-// is what ServeHTTP returned.
+// is what ServeHTTP returned. A request whose line the stop took (the
+// process is exiting under it) gets none here.
 func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 	rec := in.audit
-	audit := h.auditOps[in.op]
-	if audit == nil {
-		// An operation of no table of the handler's (none is, but the
-		// line must not lose its operation).
-		audit, rec.operation = h.audit, in.op
-	} else if in.grant != nil {
-		audit, rec.prefixed = in.grant.auditLogger(audit, auditApplicationID(in.application)), true
+	if !rec.rec.line.take() {
+		in.stopped = true
+		return
 	}
+	if rec.stage.Load() < stageDelivering {
+		rec.gatherJudged(h, in)
+	}
+	audit := h.auditLogger(rec, in.op, in.grant, rec.application)
 	c := audit.Check(zap.InfoLevel, auditMessage)
 	if c == nil {
 		return
 	}
 	r := in.r
-	rec.single, rec.parts = in.cleaned, in.parts
-	if h.destinations != nil {
-		rec.policy = h.destinations.policy
-	}
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if !rec.prefixed {
-		rec.application = auditApplicationID(in.application)
-		rec.maskedApplication = hasLongDigitRun(rec.application)
-		rec.caller = callerOf(in.grant, repl)
+	if !rec.prefixed && in.grant == nil {
+		rec.caller = callerOf(nil, repl)
 	}
-	rec.remoteIP, rec.clientIP, rec.hasClientIP = remoteAddresses(r)
-	rec.decision, rec.refusedBy, rec.overLimit = in.policy, in.refusedBy, in.overLimit
 	status := 0
 	if in.rec != nil && !in.goneUnsent {
 		status = in.rec.status
@@ -292,20 +326,56 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 	case in.unauthorized:
 		rec.errorCode, rec.hasError = ucwa.Code(status), true
 	}
-	if in.idempotency > 0 {
-		rec.idempotency = idempotencyResultNames[in.idempotency-1]
-	}
 	if repl != nil {
 		rec.pool, _ = repl.GetString("http.ucwa.pool")
 	}
-	rec.status, rec.duration = status, auditDuration(c, in.started)
+	rec.status, rec.duration = status, auditDuration(c, rec.started)
+	rec.line[0] = zap.Inline((*auditFields)(rec))
+	c.Write(rec.line[:]...)
+}
+
+// auditLogger returns the logger of the line rec writes of a request to
+// op, with application (as auditApplicationID has it) and g's caller:
+// the operation's, with the line's application and caller added once
+// per grant when the request has one (see grant.auditLogger), and rec
+// prefixed; else rec holds them, and the operation too when the
+// handler's table has no logger of it.
+func (h *Handler) auditLogger(rec *auditRecord, op *ucwa.Operation, g *grant, application string) *zap.Logger {
+	audit := h.auditOps[op]
+	switch {
+	case audit == nil:
+		// An operation of no table of the handler's (none is, but the
+		// line must not lose its operation).
+		audit, rec.operation = h.audit, op
+	case g != nil:
+		rec.prefixed = true
+		return g.auditLogger(audit, application)
+	}
+	rec.application, rec.maskedApplication = application, hasLongDigitRun(application)
+	if g != nil {
+		rec.caller = callerOf(g, nil)
+	}
+	return audit
+}
+
+// gatherJudged sets what rec's line says of in's judging: its
+// destinations and the policy's decisions, the guard that refused it,
+// the limit an emergency call went over, what idempotency did and its
+// operationId. None of it changes once the request is delivered.
+func (rec *auditRecord) gatherJudged(h *Handler, in *intake) {
+	rec.single, rec.parts = in.cleaned, in.parts
+	if h.destinations != nil {
+		rec.policy = h.destinations.policy
+	}
+	rec.decision, rec.refusedBy, rec.overLimit = in.policy, in.refusedBy, in.overLimit
+	if in.idempotency > 0 {
+		rec.idempotency = idempotencyResultNames[in.idempotency-1]
+	}
 	if in.cleaned != nil {
 		if id, _ := in.cleaned.Value("operationId"); id != "" {
 			rec.operationID, rec.maskedOperationID = id, hasLongDigitRun(id)
 		}
 	}
-	rec.line[0] = zap.Inline((*auditFields)(rec))
-	c.Write(rec.line[:]...)
 }
 
 // auditFields writes the fields of a record's line after those its logger
@@ -354,6 +424,7 @@ func (v *auditFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	addNonEmpty(enc, "pool", rec.pool)
 	enc.AddInt64("status", int64(rec.status))
 	enc.AddDuration("duration", rec.duration)
+	addNonEmpty(enc, "cut_by_stop", rec.cutByStop)
 	if len(rec.parts) > 0 {
 		if err := enc.AddArray("parts", (*auditParts)(rec)); err != nil {
 			enc.AddString("partsError", err.Error())

@@ -591,7 +591,7 @@ func BenchmarkAudit(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				in.startAudit(w)
+				in.startAudit(h, w)
 				// The policy judges the destinations once the record is
 				// the request's, as in ServeHTTP.
 				if e := h.judge(&in, in.cleaned, 0); e != nil {

@@ -100,6 +100,7 @@ type auditLine struct {
 	OperationID  string          `json:"operation_id"`
 	Idempotency  string          `json:"idempotency"`
 	Parts        []auditPartJSON `json:"parts"`
+	CutByStop    string          `json:"cut_by_stop"`
 }
 
 type auditPartJSON struct {

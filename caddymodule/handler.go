@@ -56,7 +56,9 @@ const maxMaxBodySize = 1 << 30
 // front-end pools (or the next handler). Bad input is answered with a UCWA
 // error body. A path that spells a guarded operation with something added
 // (a near miss) is answered 404. Each of these requests, once answered,
-// gets a line in the audit trail, the logger http.handlers.ucwa.audit.
+// gets a line in the audit trail, the logger http.handlers.ucwa.audit;
+// one still in flight when a stop's grace_period is over gets its line as
+// the process exits.
 // Every other request passes to the next handler untouched.
 type Handler struct {
 	// Path suffixes added to startPhoneAudio's own

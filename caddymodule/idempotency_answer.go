@@ -325,6 +325,9 @@ type answerRecorder struct {
 	// first edgeOriginLen bytes; "" for none.
 	edgeLocation  string
 	edgeOriginLen int
+	// line says who writes the audit line of the request, and marks its
+	// answer under way (see lineClaim).
+	line lineClaim
 }
 
 // locationOnEdge tells w that the pool's Location was rewritten to loc,
@@ -357,6 +360,10 @@ func (w *answerRecorder) WriteHeader(status int) {
 				w.overflow, w.recorded = true, nil
 			}
 		}
+		// Marked under way once status is set, which the line a stop
+		// writes of an answer under way reads; and held back here for
+		// good once the stop wrote the line.
+		w.line.answering()
 	}
 	w.ResponseWriterWrapper.WriteHeader(status)
 }

@@ -53,7 +53,10 @@ var idemStores = []idemStore{
 //   - "conflict": 409 Conflict / AlreadyExists, as a pool answers a
 //     repeated operationId;
 //   - "reset": resets the connection after reading the request;
-//   - "nocontent": 204 No Content, without a body.
+//   - "nocontent": 204 No Content, without a body;
+//   - "headhold": 201 and 64 KiB of its body, more than the edge records
+//     or buffers, so that the client has the answer's head; the rest
+//     once the test releases the pool.
 type idemPool struct {
 	*testkit.Pool
 	n       atomic.Int64
@@ -96,6 +99,16 @@ func (p *idemPool) answer(pool *testkit.Pool, w http.ResponseWriter, r *http.Req
 		return
 	case "nocontent":
 		w.WriteHeader(http.StatusNoContent)
+		return
+	case "headhold":
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, strings.Repeat("x", 64<<10))
+		_ = http.NewResponseController(w).Flush()
+		select {
+		case <-p.release:
+		case <-r.Context().Done():
+		}
 		return
 	}
 	n := p.n.Add(1)

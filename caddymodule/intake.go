@@ -41,7 +41,8 @@ import (
 //     velocity limits (see checkLimits)
 //
 // Once it is answered, a terminated request (and a near miss) gets a line
-// in the audit trail (see writeAudit).
+// in the audit trail (see writeAudit); one the process exits under gets
+// it then (see writeStoppedLines).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (err error) {
 	if r.URL.Opaque != "" {
 		// An HTTP/1.1 target with no "//" after its scheme
@@ -85,7 +86,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	in.start(r, header, query, m)
 	defer in.release()
 	if h.auditing() {
-		w = in.startAudit(w)
+		w = in.startAudit(h, w)
 		// The error of the next handler (no pools) is answered by Caddy
 		// once this returns: its status is the one the line needs.
 		defer h.writeAudit(&in, &err)
@@ -94,6 +95,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		in.unauthorized = true
 		return nil
 	}
+	in.authorized()
 	if e := h.accept(&in); e != nil {
 		return h.fail(w, &in, e)
 	}
@@ -318,12 +320,13 @@ type intake struct {
 	// 0, as for a client gone before deliver (see writeAudit).
 	goneUnsent bool
 
-	// The audit trail (see startAudit): the record of an audited request,
-	// when it came, and the recorder of its answer's status (the record's,
-	// shared with idempotency).
+	// The audit trail (see startAudit): the record of an audited request
+	// and the recorder of its answer's status (the record's, shared with
+	// idempotency); stopped: the stop took the request's line, and writes
+	// it from the record (see writeAudit).
 	audit   *auditRecord
-	started time.Time
 	rec     *answerRecorder
+	stopped bool
 }
 
 // cleanedPart is a guarded part of a batch, cleaned.
@@ -496,7 +499,12 @@ func setContentLength(h http.Header, n int) {
 
 // release recycles the body buffer, the audit record and the cleaned
 // requests, once the request is answered and its audit line written.
+// Those of a request whose line the stop took are left to the garbage
+// collector: the stop may still be writing the line from them.
 func (in *intake) release() {
+	if in.stopped {
+		return
+	}
 	if buf := in.buf; buf != nil && buf.Cap() <= maxRecycledBuffer {
 		buf.Reset()
 		bodyBuffers.Put(buf)

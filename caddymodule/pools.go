@@ -329,6 +329,7 @@ func setPoolTransportDefaults(proxy *reverseproxy.Handler) error {
 // in an answer written here or by a pool, so it returns nil once pools
 // are configured. Without pools it calls next.
 func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, in *intake) error {
+	in.delivering(h)
 	if len(h.pools) == 0 {
 		forwarded := new(bodyReader)
 		forwarded.Reset(body)
@@ -364,6 +365,7 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		// Set before the attempt, so that deferred header operations
 		// see it when the pool's answer goes out.
 		setServingPool(r, pl.placeholder, pl.logField)
+		in.atPool(pl)
 		// A Location naming an upstream an earlier pool's lookup found
 		// names a pool's host (see poolResponseWriter.lookedUp).
 		var earlier []reverseproxy.UpstreamPool
@@ -373,6 +375,7 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 		res := h.attemptPool(pl, w, r, next, body, headActs, earlier)
 		if res.outcome == outcomeUnavailable || res.outcome == outcomeStale {
 			setServingPool(r, "", noPoolLogField)
+			in.atPool(nil)
 			unavailable, unavailablePool = res.err, pl.name
 			if seen == nil {
 				seen = make([]reverseproxy.UpstreamPool, len(h.pools))
@@ -386,6 +389,7 @@ func (h *Handler) deliver(w http.ResponseWriter, r *http.Request, next caddyhttp
 				// It reached no pool: released and refunded as a request
 				// the client left before it was sent (see reachedNoPool).
 				setServingPool(r, "", noPoolLogField)
+				in.atPool(nil)
 				in.goneUnsent = true
 			}
 			if c := h.logger.Check(zap.DebugLevel, "client went away; request not retried"); c != nil {
