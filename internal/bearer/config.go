@@ -56,7 +56,11 @@ type Config struct {
 	// requests come and used again when its content changes, whatever its
 	// size and modification time. A re-read that fails (unreadable, no
 	// usable key, missing) keeps the previous keys and is logged once,
-	// until the file changes again. Default: none.
+	// until the file changes again. So does one that hangs (a hung NFS or
+	// FUSE mount): the request that runs the check waits for it 1s at
+	// most, the read goes on, and is taken when it returns; until then
+	// the file is not read again, and no request waits for it. Default:
+	// none.
 	JWKSFile string `json:"jwks_file,omitempty"`
 
 	// The URL of the identity provider's JWK Set, fetched at startup (a

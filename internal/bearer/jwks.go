@@ -270,17 +270,35 @@ func decodeBase64URL(member, s string) ([]byte, error) {
 // once per interval, not once per request.
 const jwksFileCheckInterval = time.Second
 
+// jwksFileReadWait is the longest the request that runs a jwks_file check
+// waits for the file to be read. A local read takes microseconds and one
+// over NFS milliseconds, so a read still running after a second is a
+// file system that hangs (an NFS server gone, a FUSE mount stuck), not a
+// slow one: the request goes on with the keys in use, and the read with
+// it, taken when it returns. A second is the most that one request in a
+// stall pays, as no other request waits for that read.
+const jwksFileReadWait = time.Second
+
 // jwksFile is a JWK Set on disk, re-read when its content changes: by
 // its bytes, not its size and modification time, which a rewrite may keep
 // (a copy that preserves times, a store whose files all have one, two
 // writes within a timestamp's tick), so that a key taken out stops
 // verifying within the check interval. A re-read that fails keeps the
 // previous keys, and is logged once: the same broken or missing file is
-// not reported again until it changes.
+// not reported again until it changes. A re-read that hangs (see
+// jwksFileReadWait) keeps them too, and is the only one in flight
+// until it returns: checks due meanwhile are skipped, so that a hung
+// file system holds one read, never one more request a second.
 type jwksFile struct {
 	path   string
 	now    func() time.Time
 	logger *zap.Logger
+	// read reads the file: readJWKSFile, which a test wraps to count
+	// the reads in flight.
+	read func(path string) ([]byte, error)
+	// afterFunc ends a check's wait for its read (time.AfterFunc, or a
+	// test's clock).
+	afterFunc func(time.Duration, func()) interface{ Stop() bool }
 
 	set atomic.Pointer[[]verificationKey]
 	// checked is when the file was last looked at, as now read it: with
@@ -288,11 +306,14 @@ type jwksFile struct {
 	// (NTP correcting a host that ran ahead, a VM resumed from a
 	// snapshot) delays no check; see due.
 	checked atomic.Pointer[time.Time]
+	// reading is set while a re-read runs: a check that finds it set
+	// skips its read instead of starting another.
+	reading atomic.Bool
 
-	mu sync.Mutex // serializes re-reads; guards what follows
+	mu sync.Mutex // guards what follows; never held while the file is read
 	// The file as last read: the SHA-256 of its content (of the keys in
 	// use, or of a rewrite that could not be used), or missing, when it
-	// could not be read.
+	// could not be read, or its read hung.
 	sum     [sha256.Size]byte
 	missing bool
 }
@@ -301,7 +322,7 @@ type jwksFile struct {
 func (f *jwksFile) load() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	data, err := readJWKSFile(f.path)
+	data, err := f.read(f.path)
 	if err != nil {
 		return fmt.Errorf("jwks_file: %w", err)
 	}
@@ -362,7 +383,7 @@ func (f *jwksFile) current() *[]verificationKey {
 		// of those that find the check due makes it.
 		checked := now
 		if f.checked.CompareAndSwap(last, &checked) {
-			f.reloadIfChanged()
+			f.check()
 		}
 	}
 	return f.set.Load()
@@ -380,10 +401,47 @@ func due(last, now time.Time) bool {
 	return elapsed >= jwksFileCheckInterval || elapsed < 0
 }
 
-func (f *jwksFile) reloadIfChanged() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	data, err := readJWKSFile(f.path)
+// check reads the file again and takes what it holds, waiting for the
+// read jwksFileReadWait at most; a read that takes longer is reported
+// once and goes on, and is taken when it returns: reads are one at a
+// time, so what it brings is newer than the keys in use. While it runs,
+// check reads nothing and returns at once.
+func (f *jwksFile) check() {
+	if !f.reading.CompareAndSwap(false, true) {
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		data, err := f.read(f.path)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.take(data, err)
+		// Before done is closed: a check that follows it reads again.
+		f.reading.Store(false)
+		close(done)
+	}()
+	timedOut := make(chan struct{})
+	timer := f.afterFunc(jwksFileReadWait, func() { close(timedOut) })
+	select {
+	case <-done:
+		timer.Stop()
+	case <-timedOut:
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		select {
+		case <-done: // taken while the lock was awaited
+		default:
+			if !f.missing {
+				f.missing = true
+				f.logUnusable(fmt.Errorf("jwks_file: %s not read within %s: its file system hangs; the read goes on, and no other starts until it returns", f.path, jwksFileReadWait))
+			}
+		}
+	}
+}
+
+// take uses the result of a re-read when the file changed (or failed),
+// and logs it; f.mu is held.
+func (f *jwksFile) take(data []byte, err error) {
 	if err != nil {
 		if !f.missing {
 			f.missing = true
@@ -391,8 +449,8 @@ func (f *jwksFile) reloadIfChanged() {
 		}
 		return
 	}
-	// A file back after it was missing is used again, even unchanged,
-	// so that its return is logged as its loss was.
+	// A file back after it was missing, or its read hung, is used again,
+	// even unchanged, so that its return is logged as its loss was.
 	back := f.missing
 	f.missing = false
 	if !back && sha256.Sum256(data) == f.sum {

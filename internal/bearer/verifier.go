@@ -32,6 +32,10 @@ type Options struct {
 	// UnknownKidWait is the longest a token with a kid that jwks_url's
 	// set lacks waits for the set to be fetched again. Default: 3s.
 	UnknownKidWait time.Duration
+	// AfterFunc runs f once d has passed: it ends the wait of the
+	// request that reads a jwks_file again (see jwksFileReadWait).
+	// Default: time.AfterFunc.
+	AfterFunc func(d time.Duration, f func()) interface{ Stop() bool }
 	// FetcherLogger logs for the jwks_url fetcher, which the verifiers of
 	// one URL share and which outlives the one that started it: it is
 	// asked for the logger at each line. Default: Caddy's default logger
@@ -139,6 +143,9 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 	if o.FetcherLogger == nil {
 		o.FetcherLogger = caddyLog
 	}
+	if o.AfterFunc == nil {
+		o.AfterFunc = func(d time.Duration, f func()) interface{ Stop() bool } { return time.AfterFunc(d, f) }
+	}
 	if len(c.Algorithms) == 0 {
 		return nil, errors.New("algorithms is required (for example `algorithms RS256`)")
 	}
@@ -224,7 +231,7 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 		if err != nil {
 			return nil, err
 		}
-		v.file = &jwksFile{path: path, now: o.Now, logger: o.Logger}
+		v.file = &jwksFile{path: path, now: o.Now, logger: o.Logger, read: readJWKSFile, afterFunc: o.AfterFunc}
 		if err := v.file.load(); err != nil {
 			return nil, err
 		}
