@@ -71,7 +71,7 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 	if h.verifier, err = bearer.New(h.JWT, func(claims bearer.Claims) *grant {
 		return makeGrant(claims, firstIssuer, h.issuersApart != nil && h.issuersApart.Load(), denied)
 	}, bearer.Options{Logger: h.logger, Registerer: registerer,
-		Now: bearerNow, UnknownKidWait: unknownKidWait}); err != nil {
+		Now: bearerNow, AfterFunc: bearerAfterFunc, UnknownKidWait: unknownKidWait}); err != nil {
 		return fmt.Errorf("jwt: %w", err)
 	}
 	denied.warnUnacceptedIssuers(h.logger, h.verifier.Issuers())
@@ -79,12 +79,14 @@ func (h *Handler) provisionAuth(ctx caddy.Context) error {
 }
 
 // bearerNow is the clock of token checks and of a jwks_url fetcher's
-// limits, and unknownKidWait how long a token with an unknown kid waits
-// for its key set to be fetched again (0: bearer's default); a test
-// replaces them.
+// limits, bearerAfterFunc the timer of the waits for a jwks_file's reads
+// (nil: time.AfterFunc), and unknownKidWait how long a token with an
+// unknown kid waits for its key set to be fetched again (0: bearer's
+// default); a test replaces them.
 var (
-	bearerNow      = time.Now
-	unknownKidWait time.Duration
+	bearerNow       = time.Now
+	bearerAfterFunc func(time.Duration, func()) interface{ Stop() bool }
+	unknownKidWait  time.Duration
 )
 
 // operationScopes reports whether an operation's scopes are configured.

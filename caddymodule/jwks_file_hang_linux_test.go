@@ -84,3 +84,66 @@ func TestJWKSFileHangs(t *testing.T) {
 		t.Errorf("%d lines %s, want the one of the hung read", n, unusable)
 	}
 }
+
+// TestJWKSFileHangsAtReload: a reload whose jwks_file hangs (a FIFO with
+// no writer) is refused once bearer's wait for the first read (10s on the
+// test's clock) has passed, saying so, instead of holding Caddy's config
+// for as long as the file system hangs; the running config goes on
+// answering with the keys it holds, its own check of the hung file
+// waiting 1s at most.
+func TestJWKSFileHangsAtReload(t *testing.T) {
+	k := testkit.Keys(t)
+	clk := testkit.NewClock(time.Now().Truncate(time.Second))
+	bearerNow, bearerAfterFunc = clk.Now, clk.AfterFunc
+	t.Cleanup(func() { bearerNow, bearerAfterFunc = time.Now, nil })
+	path := testkit.WriteFile(t, t.TempDir(), "keys.json", testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	up := testkit.NewUpstream(t)
+	config := authSite(fmt.Sprintf(`jwt {
+			algorithms RS256
+			jwks_file %s
+		}`, path), up.Addr())
+	e := startEdge(t, "caddyfile", config)
+	request := func() testkit.Request {
+		return testkit.Request{URL: e.url(startPath), ContentType: "application/json", Body: `{"to":"4255551234"}`,
+			Header: http.Header{"Authorization": {"Bearer " + testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k1", testkit.Claims(clk.Now(), nil))}}}
+	}
+	if resp := testkit.Send(t, e.Client(), request()); resp.Status != http.StatusCreated {
+		t.Fatalf("%d %s, want 201", resp.Status, resp.Body)
+	}
+	testkit.Hang(t, path)
+
+	// The reload's wait is on the test's clock, which is advanced by the
+	// wait once the reload waits: LoadRefused returns only then.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for clk.Pending() == 0 {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+		clk.Advance(10 * time.Second)
+	}()
+	if err := e.LoadRefused("caddyfile", config); !strings.Contains(err.Error(), "jwks_file: "+path+" not read within 10s") {
+		t.Fatalf("the reload: %v, want refused for the jwks_file not read within 10s", err)
+	}
+
+	// Ten seconds on, the running config's check of the file is due, and
+	// hangs too.
+	req := request()
+	answer := make(chan error, 1)
+	go func() {
+		resp, err := testkit.Do(e.Client(), req)
+		if err == nil && resp.Status != http.StatusCreated {
+			err = fmt.Errorf("%d %s, want 201", resp.Status, resp.Body)
+		}
+		answer <- err
+	}()
+	clk.WaitPending(t, 1)
+	clk.Advance(time.Second)
+	if err := <-answer; err != nil {
+		t.Fatalf("after the refused reload: %v", err)
+	}
+}

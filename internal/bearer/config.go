@@ -59,8 +59,9 @@ type Config struct {
 	// until the file changes again. So does one that hangs (a hung NFS or
 	// FUSE mount): the request that runs the check waits for it 1s at
 	// most, the read goes on, and is taken when it returns; until then
-	// the file is not read again, and no request waits for it. Default:
-	// none.
+	// the file is not read again, and no request waits for it. A start
+	// or reload waits for its first read 10s at most; one that takes
+	// longer stops it, as an unreadable file does. Default: none.
 	JWKSFile string `json:"jwks_file,omitempty"`
 
 	// The URL of the identity provider's JWK Set, fetched at startup (a

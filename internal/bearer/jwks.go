@@ -318,17 +318,43 @@ type jwksFile struct {
 	missing bool
 }
 
-// load reads the file for the first time; its errors stop startup.
+// jwksFileLoadWait is the longest a start or reload waits for the
+// jwks_file's first read, as it waits for a jwks_url's first fetch: long
+// enough for a mount made on first use (autofs), and a bound on a file
+// system that hangs, which would otherwise hold the reload, and Caddy's
+// config with it, for as long as it hangs.
+const jwksFileLoadWait = 10 * time.Second
+
+// load reads the file for the first time; its errors stop startup, and
+// so does a read that takes longer than jwksFileLoadWait, which is left
+// to end unheeded.
 func (f *jwksFile) load() error {
+	type result struct {
+		data []byte
+		err  error
+	}
+	read := make(chan result, 1)
+	go func() {
+		data, err := f.read(f.path)
+		read <- result{data, err}
+	}()
+	timedOut := make(chan struct{})
+	timer := f.afterFunc(jwksFileLoadWait, func() { close(timedOut) })
+	defer timer.Stop()
+	var r result
+	select {
+	case r = <-read:
+	case <-timedOut:
+		return fmt.Errorf("jwks_file: %s not read within %s: its file system hangs", f.path, jwksFileLoadWait)
+	}
+	if r.err != nil {
+		return fmt.Errorf("jwks_file: %w", r.err)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	data, err := f.read(f.path)
-	if err != nil {
-		return fmt.Errorf("jwks_file: %w", err)
-	}
 	now := f.now()
 	f.checked.Store(&now)
-	return f.use(data)
+	return f.use(r.data)
 }
 
 // readJWKSFile reads a jwks_file, of jwksMaxBytes at most, as jwks_url

@@ -121,3 +121,28 @@ func TestJWKSFileReadHangs(t *testing.T) {
 		t.Errorf("%d lines %q, want two: the hung read's and the check's after it", n, reloaded)
 	}
 }
+
+// TestJWKSFileHangsAtStart: a jwks_file whose first read hangs stops
+// New once jwksFileLoadWait has passed on the test's clock, saying so,
+// as an unreadable file does, instead of holding a start or reload (and
+// Caddy's config with it) for as long as the file system hangs.
+func TestJWKSFileHangsAtStart(t *testing.T) {
+	k := testkit.Keys(t)
+	path := testkit.WriteFile(t, t.TempDir(), "keys.json", testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
+	testkit.Hang(t, path)
+	clk := testkit.NewClock(time.Now().Truncate(time.Second))
+	started := make(chan error, 1)
+	go func() {
+		v, err := New(&Config{Algorithms: []string{"RS256"}, JWKSFile: path}, func(c Claims) Claims { return c },
+			Options{Now: clk.Now, AfterFunc: clk.AfterFunc})
+		if err == nil {
+			_ = v.Close()
+		}
+		started <- err
+	}()
+	clk.WaitPending(t, 1) // New waits for the read, which hangs
+	clk.Advance(jwksFileLoadWait)
+	if err := <-started; err == nil || !strings.Contains(err.Error(), "jwks_file: "+path+" not read within 10s") {
+		t.Fatalf("New: %v, want the jwks_file not read within 10s", err)
+	}
+}

@@ -32,9 +32,10 @@ type Options struct {
 	// UnknownKidWait is the longest a token with a kid that jwks_url's
 	// set lacks waits for the set to be fetched again. Default: 3s.
 	UnknownKidWait time.Duration
-	// AfterFunc runs f once d has passed: it ends the wait of the
-	// request that reads a jwks_file again (see jwksFileReadWait).
-	// Default: time.AfterFunc.
+	// AfterFunc runs f once d has passed: it ends the waits for a
+	// jwks_file's reads, New's for the first (see jwksFileLoadWait) and
+	// a request's for a check's (see jwksFileReadWait). Default:
+	// time.AfterFunc.
 	AfterFunc func(d time.Duration, f func()) interface{ Stop() bool }
 	// FetcherLogger logs for the jwks_url fetcher, which the verifiers of
 	// one URL share and which outlives the one that started it: it is
