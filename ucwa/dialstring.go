@@ -766,7 +766,7 @@ func (n *Numbers) nationalReadings(readings []Number, digits []byte) []Number {
 		return readings
 	}
 	text := n.national.plus + string(national[:l])
-	pn, err := phonenumbers.Parse(text, "ZZ")
+	pn, err := parsePhone(text, "ZZ")
 	if err != nil || !phonenumbers.IsValidNumber(pn) || phonenumbers.Format(pn, phonenumbers.E164) != text {
 		return readings
 	}
@@ -801,6 +801,8 @@ func nationalDigits(s string) string {
 // user is no name but unjudgeable. It costs two parses, only for a user
 // of no reading.
 func (n *Numbers) tooLong(digits []byte) bool {
+	// Its first maxReadDigits are as many too many as all of them.
+	digits = digits[:min(len(digits), maxReadDigits)]
 	for _, text := range [2]string{string(digits), "+" + string(digits)} {
 		region := "ZZ" // only numbers with a country code parse
 		if text[0] != '+' {
@@ -809,7 +811,7 @@ func (n *Numbers) tooLong(digits []byte) bool {
 			}
 			region = n.region
 		}
-		pn, err := phonenumbers.Parse(text, region)
+		pn, err := parsePhone(text, region)
 		if errors.Is(err, phonenumbers.ErrNumTooLong) ||
 			err == nil && phonenumbers.IsPossibleNumberWithReason(pn) == phonenumbers.TOO_LONG {
 			return true

@@ -636,6 +636,11 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 		return Number{}, normalizationProblem(numNoRegion)
 	}
 
+	if len(digits) > maxReadDigits {
+		// phonenumbers finds no possible number in them (see
+		// maxReadDigits), at a cost that grows with each digit.
+		return Number{}, normalizationProblem(numNotPossible)
+	}
 	in := string(digits)
 	if plus {
 		in = "+" + in
@@ -644,7 +649,7 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 	if region == "" {
 		region = "ZZ" // only numbers with a country code parse
 	}
-	pn, err := phonenumbers.Parse(in, region)
+	pn, err := parsePhone(in, region)
 	// IsPossibleNumber also passes numbers that are possible only
 	// locally ("555-1234" in the US), which have no E.164 form.
 	if err != nil || phonenumbers.IsPossibleNumberWithReason(pn) != phonenumbers.IS_POSSIBLE {
@@ -660,7 +665,7 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 	// otherwise ring another one. A number written in E.164 has just been
 	// read as itself.
 	if in != e164 {
-		again, err := phonenumbers.Parse(e164, "ZZ")
+		again, err := parsePhone(e164, "ZZ")
 		if err != nil || phonenumbers.Format(again, phonenumbers.E164) != e164 {
 			return Number{}, normalizationProblem(numReadBack)
 		}
@@ -706,6 +711,26 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 	num.forwarded = fwd
 	return num, Problem{}
 }
+
+// maxReadDigits bounds the digits (after a '+') that phonenumbers is
+// given to read, whose cost grows with their count: its regular
+// expressions scan the whole text and every reading of a dial string
+// parses it again, so that read whole, a SIP user of 99 digits under
+// outside-line prefixes would cost over a millisecond, thirty times a
+// valid one. Past the longest international prefix
+// any region takes (8 digits), a country code (3), the longest national
+// prefix with a carrier code it strips (15) and the longest national
+// number it parses (17), there is no possible number, and the first
+// maxReadDigits digits are too many for one just as all of them are
+// (see tooLong): a number of more digits is refused as no possible one
+// without reading it, and one of more digits than a number has is
+// judged too long by its first maxReadDigits. TestMaxReadDigits holds
+// it to phonenumbers' metadata. A variable for the tests, which compare
+// with phonenumbers reading every digit.
+var maxReadDigits = 48
+
+// parsePhone is phonenumbers.Parse, which a test watches.
+var parsePhone = phonenumbers.Parse
 
 // nationallyAbroad reports whether pn, dialled nationally in a region
 // of its country code (the region's national prefix, if any, and the
@@ -817,7 +842,7 @@ func (n *Numbers) dialledAsWritten(digits []byte) bool {
 	if premiumShortCode(digits, n.region) {
 		return true
 	}
-	pn, err := phonenumbers.Parse(string(digits), n.region)
+	pn, err := parsePhone(string(digits), n.region)
 	return err == nil && phonenumbers.IsValidNumber(pn)
 }
 

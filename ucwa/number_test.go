@@ -1059,6 +1059,20 @@ func BenchmarkDestination(b *testing.B) {
 			}
 		}
 	})
+	// The longest users the edge reads, with outside-line prefixes that
+	// make more readings of them: the costliest destinations there are.
+	long := mustNumbers(b, "US", TelURI, nil, "9", "0", "99", "011")
+	for _, digits := range []int{48, 99} {
+		b.Run("distinct/sip-"+strconv.Itoa(digits)+"-digits", func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				user := strconv.Itoa(9_000_000 + i%1_000_000)
+				long.Destination("sip:" + user + strings.Repeat("9", digits-len(user)) + "@gw.contoso.com")
+			}
+		})
+	}
 	b.Run("distinct/sip-phone", func(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
