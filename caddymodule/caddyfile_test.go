@@ -306,6 +306,57 @@ func TestStartupErrors(t *testing.T) {
 		{"backup upstream without dial", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"upstreams":[{"dial":""}]}`, "backup: upstreams[0]: no dial address: name a host:port"},
 		{"backup without upstreams", "jwt off\nprimary a:1\nbackup {\nlb_policy first\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"load_balancing":{"selection_policy":{"policy":"first"}}}`, "backup: no upstreams"},
 		{"retry_match", "jwt off\nprimary a:1 {\nlb_retry_match {\nmethod POST\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"load_balancing":{"retry_match":[{"method":["POST"]}]}}`, "primary: retry_match could send a request"},
+		// reverse_proxy takes them without a word: it reads a negative
+		// lb_retries or lb_try_duration as no bound (a request to a pool
+		// that cannot take it tried again, without a pause, until its
+		// client goes away), its health checker panics at a negative
+		// interval, and a negative max_fails or a port past 65535 holds
+		// every upstream back for good (every request answered 410).
+		{"negative lb_retries", "jwt off\nprimary a:1 {\nlb_retries -1\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"load_balancing":{"retries":-1}}`, "primary: lb_retries (load_balancing.retries) must not be negative: -1"},
+		{"negative lb_try_duration", "jwt off\nprimary a:1\nbackup b:1 {\nlb_try_duration -1s\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"upstreams":[{"dial":"b:1"}],"load_balancing":{"try_duration":-1}}`,
+			"backup: lb_try_duration (load_balancing.try_duration) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): -1"},
+		{"negative lb_try_interval", "jwt off\nprimary a:1 {\nlb_try_duration 5s\nlb_try_interval -250ms\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"load_balancing":{"try_duration":"5s","try_interval":"-250ms"}}`,
+			"primary: lb_try_interval (load_balancing.try_interval) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): -250ms"},
+		{"negative health_interval", "jwt off\nprimary a:1 {\nhealth_uri /health\nhealth_interval -1s\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"health_checks":{"active":{"uri":"/health","interval":-1}}}`,
+			"primary: health_interval (health_checks.active.interval) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): -1"},
+		{"negative health_timeout", "jwt off\nprimary a:1 {\nhealth_uri /health\nhealth_timeout -5s\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"health_checks":{"active":{"uri":"/health","timeout":"-5s"}}}`,
+			"primary: health_timeout (health_checks.active.timeout) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): -5s"},
+		{"health_port past 65535", "jwt off\nprimary a:1 {\nhealth_uri /health\nhealth_port 70000\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"health_checks":{"active":{"uri":"/health","port":70000}}}`,
+			"primary: health_port (health_checks.active.port) must be between 1 and 65535: 70000"},
+		{"negative health_port", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"health_checks":{"active":{"uri":"/health","port":-1}}}`,
+			"primary: health_port (health_checks.active.port) must be between 1 and 65535: -1"},
+		{"negative max_fails", "jwt off\nprimary a:1 {\nfail_duration 10s\nmax_fails -1\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"health_checks":{"passive":{"fail_duration":"10s","max_fails":-1}}}`,
+			"primary: max_fails (health_checks.passive.max_fails) must not be negative: -1"},
+		{"negative fail_duration", "jwt off\nprimary a:1\nbackup b:1 {\nfail_duration -10s\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"upstreams":[{"dial":"b:1"}],"health_checks":{"passive":{"fail_duration":"-10s"}}}`,
+			"backup: fail_duration (health_checks.passive.fail_duration) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): -10s"},
+		{"negative unhealthy_request_count", "jwt off\nprimary a:1 {\nunhealthy_request_count -1\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"health_checks":{"passive":{"unhealthy_request_count":-1}}}`,
+			"primary: unhealthy_request_count (health_checks.passive.unhealthy_request_count) must not be negative: -1"},
+		{"negative unhealthy_latency", "jwt off\nprimary a:1 {\nfail_duration 10s\nunhealthy_latency -1s\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"health_checks":{"passive":{"fail_duration":"10s","unhealthy_latency":"-1s"}}}`,
+			"primary: unhealthy_latency (health_checks.passive.unhealthy_latency) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): -1s"},
+		// A pool's http transport likewise: a negative dial or TLS
+		// timeout fails every dial or handshake at once; a negative
+		// keepalive or expect_continue_timeout is not the edge's default.
+		{"negative dial_timeout", "jwt off\nprimary a:1 {\ntransport http {\ndial_timeout -1s\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"transport":{"protocol":"http","dial_timeout":-1}}`,
+			"primary: transport http: dial_timeout (transport.dial_timeout) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): -1"},
+		{"negative tls_timeout", "jwt off\nprimary a:1 {\ntransport http {\ntls\ntls_timeout -10s\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"transport":{"protocol":"http","tls":{"handshake_timeout":"-10s"}}}`,
+			"primary: transport http: tls_timeout (transport.tls.handshake_timeout) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): -10s"},
+		{"negative keepalive", "jwt off\nprimary a:1\nbackup b:1 {\ntransport http {\nkeepalive -1m\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"upstreams":[{"dial":"b:1"}],"transport":{"protocol":"http","keep_alive":{"idle_timeout":"-1m"}}}`,
+			"backup: transport http: keepalive (transport.keep_alive.idle_timeout) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): -1m0s"},
+		{"negative expect_continue_timeout", "jwt off\nprimary a:1 {\ntransport http {\nexpect_continue_timeout -1s\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"transport":{"protocol":"http","expect_continue_timeout":"-1s"}}`,
+			"primary: transport http: expect_continue_timeout (transport.expect_continue_timeout) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): -1s"},
+		{"negative response_header_timeout", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"transport":{"protocol":"http","response_header_timeout":"-1s","read_timeout":"-1s"}}`,
+			"primary: transport http: response_header_timeout (transport.response_header_timeout) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): -1s"},
+		// A JSON number is nanoseconds: 3 meant as 3s fails every dial,
+		// 5 every health check, and 20 answers 504 every request the pool
+		// took.
+		{"dial_timeout in nanoseconds", "jwt off\nprimary a:1 {\ntransport http {\ndial_timeout 3ns\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"transport":{"protocol":"http","dial_timeout":3}}`,
+			"primary: transport http: dial_timeout (transport.dial_timeout) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): 3ns"},
+		{"health_timeout in nanoseconds", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"health_checks":{"active":{"uri":"/health","timeout":5}}}`,
+			"primary: health_timeout (health_checks.active.timeout) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): 5ns"},
+		{"response_header_timeout under 1ms", "jwt off\nprimary a:1\nbackup b:1 {\ntransport http {\nresponse_header_timeout 999us\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"upstreams":[{"dial":"b:1"}],"transport":{"protocol":"http","response_header_timeout":20}}`,
+			"backup: transport http: response_header_timeout (transport.response_header_timeout) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): "},
+		{"health_interval in nanoseconds", "jwt off\nprimary a:1 {\nhealth_uri /health\nhealth_interval 30ns\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"health_checks":{"active":{"uri":"/health","interval":30}}}`,
+			"primary: health_interval (health_checks.active.interval) must be 0 (unset) or at least 1ms (a JSON number is nanoseconds): 30ns"},
 		{"destinations mode", "jwt off\ndestinations {\nmode audit\n}", `"jwt":{"off":true},"destinations":{"mode":"audit"}`, `destinations: mode: "audit" is neither enforce nor report`},
 		{"destinations region", "jwt off\ndestinations {\nallow_regions US XX\n}", `"jwt":{"off":true},"destinations":{"allow_regions":["US","XX"]}`, `destinations: allow_regions: entry 2 of 2 ("XX") is not a region`},
 		{"destinations type", "jwt off\ndestinations {\ndeny_types premium\n}", `"jwt":{"off":true},"destinations":{"deny_types":["premium"]}`, `destinations: deny_types: entry 1 of 1 ("premium") is not a number type`},

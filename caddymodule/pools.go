@@ -169,6 +169,9 @@ func checkPoolProxy(proxy *reverseproxy.Handler) error {
 	if proxy.LoadBalancing != nil && len(proxy.LoadBalancing.RetryMatchRaw) > 0 {
 		return errors.New("retry_match could send a request that reached an upstream once more")
 	}
+	if err := checkPoolBounds(proxy); err != nil {
+		return err
+	}
 	if len(proxy.HandleResponse) > 0 {
 		return errors.New("handle_response is not supported: the pool's answer passes back unchanged")
 	}
@@ -190,6 +193,78 @@ func checkPoolProxy(proxy *reverseproxy.Handler) error {
 		// to a pool that answered early. (poolTransport, which sends the
 		// attempt's own reader, relies on it.)
 		return errors.New("request_buffers is not supported: the edge holds the whole body already")
+	}
+	return nil
+}
+
+// poolBound is a number of a pool's load balancing or health checks,
+// named as the Caddyfile and the JSON name it.
+type poolBound struct {
+	name     string
+	value    int64
+	duration bool
+}
+
+// minPoolDuration is the shortest duration a pool's load balancing,
+// health checks and http transport take, other than 0 (unset).
+const minPoolDuration = time.Millisecond
+
+// checkPoolDuration refuses a duration of a pool that is neither 0
+// (unset) nor at least minPoolDuration: a JSON number is nanoseconds,
+// and "dial_timeout": 3, meant as 3s, is 3ns.
+func checkPoolDuration(name string, d time.Duration) error {
+	if d != 0 && d < minPoolDuration {
+		return fmt.Errorf("%s must be 0 (unset) or at least %s (a JSON number is nanoseconds): %s", name, minPoolDuration, d)
+	}
+	return nil
+}
+
+// checkPoolBounds refuses the numbers of a pool's load balancing and
+// health checks that reverse_proxy takes without a word though none
+// means anything, and some break the pool: a negative count, a duration
+// neither 0 nor at least minPoolDuration, a health check port past
+// 65535. reverse_proxy reads a negative lb_retries or lb_try_duration as
+// no bound at all, so that a request to a pool that cannot take it is
+// tried again, without a pause, until its client goes away; its active
+// health checker panics at a negative health_interval (a line in the
+// log) and never checks, and hammers the pool at a health_interval of
+// nanoseconds; a negative max_fails, a port no upstream can have, a
+// health_timeout of nanoseconds (every check fails) or an
+// unhealthy_latency of nanoseconds (every request fails) holds every
+// upstream back, the pool taking no request.
+func checkPoolBounds(proxy *reverseproxy.Handler) error {
+	var bounds []poolBound
+	if lb := proxy.LoadBalancing; lb != nil {
+		bounds = append(bounds,
+			poolBound{"lb_retries (load_balancing.retries)", int64(lb.Retries), false},
+			poolBound{"lb_try_duration (load_balancing.try_duration)", int64(lb.TryDuration), true},
+			poolBound{"lb_try_interval (load_balancing.try_interval)", int64(lb.TryInterval), true})
+	}
+	if hc := proxy.HealthChecks; hc != nil && hc.Active != nil {
+		a := hc.Active
+		if a.Port < 0 || a.Port > math.MaxUint16 {
+			return fmt.Errorf("health_port (health_checks.active.port) must be between 1 and 65535: %d", a.Port)
+		}
+		bounds = append(bounds,
+			poolBound{"health_interval (health_checks.active.interval)", int64(a.Interval), true},
+			poolBound{"health_timeout (health_checks.active.timeout)", int64(a.Timeout), true})
+	}
+	if hc := proxy.HealthChecks; hc != nil && hc.Passive != nil {
+		p := hc.Passive
+		bounds = append(bounds,
+			poolBound{"fail_duration (health_checks.passive.fail_duration)", int64(p.FailDuration), true},
+			poolBound{"max_fails (health_checks.passive.max_fails)", int64(p.MaxFails), false},
+			poolBound{"unhealthy_request_count (health_checks.passive.unhealthy_request_count)", int64(p.UnhealthyRequestCount), false},
+			poolBound{"unhealthy_latency (health_checks.passive.unhealthy_latency)", int64(p.UnhealthyLatency), true})
+	}
+	for _, b := range bounds {
+		if b.duration {
+			if err := checkPoolDuration(b.name, time.Duration(b.value)); err != nil {
+				return err
+			}
+		} else if b.value < 0 {
+			return fmt.Errorf("%s must not be negative: %d", b.name, b.value)
+		}
 	}
 	return nil
 }
@@ -283,6 +358,9 @@ func setPoolTransportDefaults(proxy *reverseproxy.Handler) error {
 		// Unset, or null, which Caddy reads as unset too.
 		keepAlive = map[string]json.RawMessage{}
 	}
+	if err := checkTransportBounds(transport, keepAlive); err != nil {
+		return err
+	}
 	for _, d := range []struct {
 		object map[string]json.RawMessage
 		name   string
@@ -318,6 +396,52 @@ func setPoolTransportDefaults(proxy *reverseproxy.Handler) error {
 	}
 	proxy.TransportRaw, err = json.Marshal(transport)
 	return err
+}
+
+// checkTransportBounds refuses a timeout of a pool's http transport (in
+// its JSON, and that of its keep_alive) that is neither 0 (unset) nor at
+// least minPoolDuration, which Caddy's transport takes without a word: a
+// negative dial_timeout or tls_timeout, or one of nanoseconds, fails
+// every dial or handshake at once (the pool never takes a request); a
+// response_header_timeout of nanoseconds answers 504 every request the
+// pool took; a negative keepalive or expect_continue_timeout is not the
+// edge's default (which 0 is), but connections kept however long they
+// idle and bodies sent without waiting for the pool's 100 Continue. (A
+// negative dial_fallback_delay or keepalive_interval turns that feature
+// off, as Go documents.)
+func checkTransportBounds(transport, keepAlive map[string]json.RawMessage) error {
+	var tls map[string]json.RawMessage
+	if raw := transport["tls"]; raw != nil {
+		if err := json.Unmarshal(raw, &tls); err != nil {
+			return fmt.Errorf("transport: tls: %w", err)
+		}
+	}
+	for _, d := range []struct {
+		object map[string]json.RawMessage
+		// key in object; name the Caddyfile's, path the JSON's.
+		key, name, path string
+	}{
+		{transport, "dial_timeout", "dial_timeout", "dial_timeout"},
+		{tls, "handshake_timeout", "tls_timeout", "tls.handshake_timeout"},
+		{transport, "response_header_timeout", "response_header_timeout", "response_header_timeout"},
+		{transport, "expect_continue_timeout", "expect_continue_timeout", "expect_continue_timeout"},
+		{transport, "read_timeout", "read_timeout", "read_timeout"},
+		{transport, "write_timeout", "write_timeout", "write_timeout"},
+		{keepAlive, "idle_timeout", "keepalive", "keep_alive.idle_timeout"},
+	} {
+		raw := d.object[d.key]
+		if raw == nil {
+			continue
+		}
+		var v caddy.Duration
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("transport: %s: %w", d.path, err)
+		}
+		if err := checkPoolDuration(d.name+" (transport."+d.path+")", time.Duration(v)); err != nil {
+			return fmt.Errorf("transport http: %w", err)
+		}
+	}
+	return nil
 }
 
 // deliver sends the accepted, re-encoded request (body) to the primary
