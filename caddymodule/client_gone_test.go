@@ -145,3 +145,76 @@ func TestClientGoneBeforeSent(t *testing.T) {
 		}
 	}
 }
+
+// TestClientGoneWhileWaitingForPool: a client that goes away while its
+// request waits for the pool to have an upstream available (the primary
+// held back by its health check, lb_try_duration 1h) ends the request
+// there: it reached no pool, so its operationId is released and its
+// limit event given back, and the client may send it again, which the
+// pool takes once it is back. reverse_proxy waits between its tries on
+// the pool's context, not the request's, and tries until lb_try_duration
+// passes: the request lived on for the hour, holding its operationId
+// (a 409 for the client's retry) and its event.
+func TestClientGoneWhileWaitingForPool(t *testing.T) {
+	pool := testkit.NewPool(t, "primary", testkit.AnswerCreated)
+	pool.SetHealthy(false)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
+	metrics
+	log {
+		level DEBUG
+	}
+}
+:EDGE_PORT {
+	log
+	ucwa {
+		default_region US
+		%s
+		store memory
+		idempotency
+		limit calls 1 per 1h
+		primary %s {
+			lb_try_duration 1h
+			health_uri /health
+			health_interval 50ms
+		}
+	}
+}`, idemAuth(t), pool.Addr()), testkit.WithAdmin())
+	e.Logs().Wait(t, `"msg":"event"`, `"name":"unhealthy"`, pool.Addr())
+	header := caller{"tenant-1", t.Name()}.header(t)
+	call := func(ctx context.Context) (testkit.Response, error) {
+		req := limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"op-1"}`, header)
+		req.URL, req.Context = e.url(req.URL), ctx
+		return testkit.Do(e.Client(), req)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		resp, err := call(ctx)
+		if err == nil {
+			err = fmt.Errorf("answered %d %s", resp.Status, resp.Body)
+		}
+		done <- err
+	}()
+	// No upstream to try: the request is in the server, waiting for one.
+	testkit.Eventually(t, "the request in the server", func() bool {
+		return e.Metric(`caddy_http_requests_in_flight{handler="ucwa",server="srv0"}`) == 1
+	})
+	cancel()
+	if err := <-done; err == nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("the client got %v, want its own cancellation", err)
+	}
+	e.Logs().Wait(t, `"msg":"client went away; request not retried"`, `"reached_no_pool":true`)
+	// 0: no pool had the request (see the README's access log fields).
+	e.Logs().Wait(t, `"msg":"handled request"`, `"status":0,`)
+
+	pool.SetHealthy(true)
+	e.Logs().Wait(t, `"msg":"event"`, `"name":"healthy"`, pool.Addr())
+	resp, err := call(context.Background())
+	if err != nil || resp.Status != http.StatusCreated {
+		t.Fatalf("op-1 again once the pool is back: %v %d %s, want the pool's 201", err, resp.Status, resp.Body)
+	}
+	if got := deliveries(pool, "op-1"); got != 1 {
+		t.Errorf("the pool received op-1 %d times, want once", got)
+	}
+}

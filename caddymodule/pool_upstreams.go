@@ -52,6 +52,15 @@ func (s untriedSelection) Select(pool reverseproxy.UpstreamPool, r *http.Request
 	if c == nil {
 		return s.Selector.Select(pool, r, w)
 	}
+	if r.Context().Err() != nil {
+		// The client went away while the request waited for an upstream
+		// (lb_try_duration): reverse_proxy waits between its tries on the
+		// pool's context, not the request's, and would go on trying, the
+		// request holding its operationId and limit events, until
+		// lb_try_duration passed. An upstream it cannot dial ends its
+		// tries at once, with nothing sent (see clientGoneUpstream).
+		return clientGoneUpstream
+	}
 	c.seen = pool
 	var u *reverseproxy.Upstream
 	if len(c.tried) == 0 {
@@ -104,3 +113,11 @@ func (s untriedSelection) untriedAvailable(pool reverseproxy.UpstreamPool, tried
 	}
 	return false
 }
+
+// clientGoneUpstream is the upstream a pool's selection hands
+// reverse_proxy for a request whose client went away: its dial address
+// names two ports, which reverse_proxy refuses before it dials or counts
+// anything for the upstream's health, and it ends the request's tries
+// with that error. The attempt then finds the client gone and the body
+// unread: the request reached no pool.
+var clientGoneUpstream = &reverseproxy.Upstream{Dial: "client-gone:1-2"}
