@@ -150,7 +150,7 @@ func ucwaHandlers(t *testing.T, adapted []byte) []Handler {
 
 // ucwaHandlerJSON returns the JSON of every ucwa handler of an adapted
 // config, wherever its routes nest it, without its "handler" key.
-func ucwaHandlerJSON(t *testing.T, adapted []byte) []json.RawMessage {
+func ucwaHandlerJSON(t testing.TB, adapted []byte) []json.RawMessage {
 	t.Helper()
 	var doc any
 	if err := json.Unmarshal(adapted, &doc); err != nil {

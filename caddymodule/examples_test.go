@@ -17,7 +17,7 @@ var tenantKeys = regexp.MustCompile(`https://login\.microsoftonline\.com/[^/\s]+
 // exampleEnv sets the environment the example configs read, with files of
 // the test's own, and returns a loopback identity provider for their
 // jwks_url.
-func exampleEnv(t *testing.T) *testkit.JWKSServer {
+func exampleEnv(t testing.TB) *testkit.JWKSServer {
 	t.Helper()
 	k := testkit.Keys(t)
 	dir := t.TempDir()
