@@ -740,3 +740,8 @@ func unmarshalPerCaller(d *caddyfile.Dispenser, backend string, n *int) error {
 
 // Interface guards
 var _ caddy.Destructor = (*sharedStore)(nil)
+
+// fileLoadAfterFunc, when not nil, is the timer of a config load's wait
+// for a store's files (a Redis tls ca file; see fileload.Read), in place
+// of time.AfterFunc: a test sets it to a clock of its own.
+var fileLoadAfterFunc func(time.Duration, func()) interface{ Stop() bool }

@@ -3,12 +3,10 @@ package caddymodule
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/bearer"
 	"github.com/ucwa-edge/caddy-ucwa/internal/directive"
+	"github.com/ucwa-edge/caddy-ucwa/internal/fileload"
 	"github.com/ucwa-edge/caddy-ucwa/internal/store"
 )
 
@@ -208,7 +207,9 @@ type RedisTLS struct {
 	// A PEM file of the CAs that sign the server's certificate; it may
 	// hold placeholders. It is read at each config load: a reload after
 	// it changed trusts what it then holds (a config of otherwise the
-	// same settings opens a store of its own). Default: the system's
+	// same settings opens a store of its own). A start or reload waits
+	// for it 10s at most, and one that takes longer (a file system that
+	// hangs) stops it, as an unreadable file does. Default: the system's
 	// roots.
 	CA string `json:"ca,omitempty"`
 
@@ -286,31 +287,28 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 		if u, err := url.Parse(opts.URL); err == nil && u.Scheme == "redis" {
 			return errors.New("store: redis: TLS options need a rediss URL")
 		}
-		if opts.TLSCAFile, err = resolve("tls: ca", t.CA); err != nil {
+		caFile, err := resolve("tls: ca", t.CA)
+		if err != nil {
 			return err
+		}
+		// Read at each load, and only here: the store's key holds the
+		// file's content, so that a reload after the file changed (the
+		// CA rotated, or a wrong one replaced) opens a store that trusts
+		// what the file now holds, rather than sharing the open one,
+		// which never would. A file that cannot be read, or not within
+		// fileload.Wait (a file system that hangs), stops the load, as at
+		// startup.
+		if caFile != "" {
+			if opts.TLSCA, err = fileload.Read(caFile, nil, fileLoadAfterFunc); err != nil {
+				return fmt.Errorf("store: redis: TLS CA file: %w", err)
+			}
 		}
 		if opts.TLSServerName, err = resolve("tls: server_name", t.ServerName); err != nil {
 			return err
 		}
 		opts.TLSInsecureSkipVerify = t.InsecureSkipVerify
 	}
-	// A store reads its CA file once, when it opens: the key holds the
-	// file's content, so that a reload after the file changed (the CA
-	// rotated, or a wrong one replaced) opens a store that trusts what
-	// the file now holds, rather than sharing the open one, which never
-	// would. A file that cannot be read stops the load, as at startup.
-	var ca [sha256.Size]byte
-	if opts.TLSCAFile != "" {
-		pem, err := os.ReadFile(opts.TLSCAFile)
-		if err != nil {
-			return fmt.Errorf("store: redis: TLS CA file: %w", err)
-		}
-		ca = sha256.Sum256(pem)
-	}
-	key, err := sharedStoreKey("redis", struct {
-		store.RedisOptions
-		CA [sha256.Size]byte
-	}{opts, ca})
+	key, err := sharedStoreKey("redis", opts)
 	if err != nil {
 		return err
 	}

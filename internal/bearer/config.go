@@ -89,8 +89,10 @@ type Config struct {
 	// PEM files holding public keys (PUBLIC KEY: RSA, EC or Ed25519; RSA
 	// PUBLIC KEY; CERTIFICATE). Each key verifies only its own algorithm
 	// family, for tokens with any kid. RSA keys need 2048 bits or more,
-	// and an odd modulus and exponent, as every RSA key has.
-	// Default: none.
+	// and an odd modulus and exponent, as every RSA key has. Each is
+	// read once, when a config loads: a start or reload waits for each
+	// 10s at most, and one that takes longer (a file system that hangs)
+	// stops it, as an unreadable file does. Default: none.
 	PublicKeyFiles []string `json:"public_key_files,omitempty"`
 
 	// The shared secret of HS256/HS384/HS512 tokens, at least as long as

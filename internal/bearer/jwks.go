@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/fileload"
 )
 
 // jwkSet is a JSON Web Key Set (RFC 7517 5) as identity providers publish it.
@@ -296,8 +298,8 @@ type jwksFile struct {
 	// read reads the file: readJWKSFile, which a test wraps to count
 	// the reads in flight.
 	read func(path string) ([]byte, error)
-	// afterFunc ends a check's wait for its read (time.AfterFunc, or a
-	// test's clock).
+	// afterFunc ends load's wait for the first read and a check's for
+	// its read (time.AfterFunc, or a test's clock).
 	afterFunc func(time.Duration, func()) interface{ Stop() bool }
 
 	set atomic.Pointer[[]verificationKey]
@@ -318,43 +320,19 @@ type jwksFile struct {
 	missing bool
 }
 
-// jwksFileLoadWait is the longest a start or reload waits for the
-// jwks_file's first read, as it waits for a jwks_url's first fetch: long
-// enough for a mount made on first use (autofs), and a bound on a file
-// system that hangs, which would otherwise hold the reload, and Caddy's
-// config with it, for as long as it hangs.
-const jwksFileLoadWait = 10 * time.Second
-
 // load reads the file for the first time; its errors stop startup, and
-// so does a read that takes longer than jwksFileLoadWait, which is left
-// to end unheeded.
+// so does a read that takes longer than fileload.Wait, which is left to
+// end unheeded.
 func (f *jwksFile) load() error {
-	type result struct {
-		data []byte
-		err  error
-	}
-	read := make(chan result, 1)
-	go func() {
-		data, err := f.read(f.path)
-		read <- result{data, err}
-	}()
-	timedOut := make(chan struct{})
-	timer := f.afterFunc(jwksFileLoadWait, func() { close(timedOut) })
-	defer timer.Stop()
-	var r result
-	select {
-	case r = <-read:
-	case <-timedOut:
-		return fmt.Errorf("jwks_file: %s not read within %s: its file system hangs", f.path, jwksFileLoadWait)
-	}
-	if r.err != nil {
-		return fmt.Errorf("jwks_file: %w", r.err)
+	data, err := fileload.Read(f.path, f.read, f.afterFunc)
+	if err != nil {
+		return fmt.Errorf("jwks_file: %w", err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.now()
 	f.checked.Store(&now)
-	return f.use(r.data)
+	return f.use(data)
 }
 
 // readJWKSFile reads a jwks_file, of jwksMaxBytes at most, as jwks_url

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/ucwa-edge/caddy-ucwa/internal/fileload"
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
@@ -122,27 +123,50 @@ func TestJWKSFileReadHangs(t *testing.T) {
 	}
 }
 
-// TestJWKSFileHangsAtStart: a jwks_file whose first read hangs stops
-// New once jwksFileLoadWait has passed on the test's clock, saying so,
-// as an unreadable file does, instead of holding a start or reload (and
-// Caddy's config with it) for as long as the file system hangs.
-func TestJWKSFileHangsAtStart(t *testing.T) {
+// TestKeyFileHangsAtStart: a key file whose first read hangs (a FIFO
+// with no writer), a jwks_file or a public_key_file, stops New once
+// fileload.Wait has passed on the test's clock, naming the setting and
+// the file, as an unreadable file does, instead of holding a start or
+// reload (and Caddy's config with it) for as long as the file system
+// hangs.
+func TestKeyFileHangsAtStart(t *testing.T) {
 	k := testkit.Keys(t)
-	path := testkit.WriteFile(t, t.TempDir(), "keys.json", testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
-	testkit.Hang(t, path)
-	clk := testkit.NewClock(time.Now().Truncate(time.Second))
-	started := make(chan error, 1)
-	go func() {
-		v, err := New(&Config{Algorithms: []string{"RS256"}, JWKSFile: path}, func(c Claims) Claims { return c },
-			Options{Now: clk.Now, AfterFunc: clk.AfterFunc})
-		if err == nil {
+	for _, tc := range []struct {
+		setting string
+		data    []byte
+		config  func(path string) *Config
+	}{
+		{"jwks_file", testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)),
+			func(path string) *Config { return &Config{Algorithms: []string{"RS256"}, JWKSFile: path} }},
+		{"public_key_file", testkit.PublicPEM(t, k.RSA),
+			func(path string) *Config {
+				return &Config{Algorithms: []string{"RS256"}, PublicKeyFiles: []string{path}}
+			}},
+	} {
+		t.Run(tc.setting, func(t *testing.T) {
+			path := testkit.WriteFile(t, t.TempDir(), "keys", tc.data)
+			clk := testkit.NewClock(time.Now().Truncate(time.Second))
+			// The file as it is loads, on the same clock.
+			v, err := New(tc.config(path), func(c Claims) Claims { return c }, Options{Now: clk.Now, AfterFunc: clk.AfterFunc})
+			if err != nil {
+				t.Fatalf("New with the file readable: %v", err)
+			}
 			_ = v.Close()
-		}
-		started <- err
-	}()
-	clk.WaitPending(t, 1) // New waits for the read, which hangs
-	clk.Advance(jwksFileLoadWait)
-	if err := <-started; err == nil || !strings.Contains(err.Error(), "jwks_file: "+path+" not read within 10s") {
-		t.Fatalf("New: %v, want the jwks_file not read within 10s", err)
+
+			testkit.Hang(t, path)
+			started := make(chan error, 1)
+			go func() {
+				v, err := New(tc.config(path), func(c Claims) Claims { return c }, Options{Now: clk.Now, AfterFunc: clk.AfterFunc})
+				if err == nil {
+					_ = v.Close()
+				}
+				started <- err
+			}()
+			clk.WaitPending(t, 1) // New waits for the read, which hangs
+			clk.Advance(fileload.Wait)
+			if err := <-started; err == nil || !strings.Contains(err.Error(), tc.setting+": "+path+" not read within 10s") {
+				t.Fatalf("New: %v, want the %s not read within 10s", err, tc.setting)
+			}
+		})
 	}
 }

@@ -10,9 +10,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/fileload"
 )
 
 // family is a kind of key; a key verifies only the algorithms of its own
@@ -144,8 +146,11 @@ func checkKey(key any) error {
 
 // loadPublicKeyFile reads every public key in a PEM file: PUBLIC KEY
 // (PKIX: RSA, EC or Ed25519), RSA PUBLIC KEY (PKCS #1) or CERTIFICATE.
-func loadPublicKeyFile(path string) ([]verificationKey, error) {
-	data, err := os.ReadFile(path)
+// It waits for the read fileload.Wait at most, on afterFunc's timer: a
+// read that takes longer (a file system that hangs) stops startup, and
+// is left to end unheeded.
+func loadPublicKeyFile(path string, afterFunc func(time.Duration, func()) interface{ Stop() bool }) ([]verificationKey, error) {
+	data, err := fileload.Read(path, nil, afterFunc)
 	if err != nil {
 		return nil, fmt.Errorf("public_key_file: %w", err)
 	}

@@ -32,10 +32,10 @@ type Options struct {
 	// UnknownKidWait is the longest a token with a kid that jwks_url's
 	// set lacks waits for the set to be fetched again. Default: 3s.
 	UnknownKidWait time.Duration
-	// AfterFunc runs f once d has passed: it ends the waits for a
-	// jwks_file's reads, New's for the first (see jwksFileLoadWait) and
-	// a request's for a check's (see jwksFileReadWait). Default:
-	// time.AfterFunc.
+	// AfterFunc runs f once d has passed: it ends New's waits for the
+	// files it reads (see fileload.Wait), each public_key_file and the
+	// jwks_file's first read, and a request's for a jwks_file check's
+	// read (see jwksFileReadWait). Default: time.AfterFunc.
 	AfterFunc func(d time.Duration, f func()) interface{ Stop() bool }
 	// FetcherLogger logs for the jwks_url fetcher, which the verifiers of
 	// one URL share and which outlives the one that started it: it is
@@ -206,7 +206,7 @@ func New[G any](c *Config, grant func(Claims) G, o Options) (*Verifier[G], error
 		return nil, err
 	}
 	for _, path := range keyFiles {
-		keys, err := loadPublicKeyFile(path)
+		keys, err := loadPublicKeyFile(path, o.AfterFunc)
 		if err != nil {
 			return nil, err
 		}

@@ -88,9 +88,12 @@ type RedisOptions struct {
 	// owners.
 	MaxPerOwner int
 
-	// TLSCAFile names a PEM file of the CAs that sign the server's
-	// certificate, for rediss URLs. Default: the system's roots.
-	TLSCAFile string
+	// TLSCA is the PEM of the CAs that sign the server's certificate,
+	// for rediss URLs: the content of the config's CA file, which the
+	// caller reads (it bounds the read, and keys its stores by what the
+	// file holds); an empty one (an empty file) holds no certificate
+	// and is refused. Default: nil, the system's roots.
+	TLSCA []byte
 
 	// TLSServerName is the name the server's certificate must carry, for
 	// rediss URLs. Default: the URL's host.
@@ -375,11 +378,11 @@ func newRedisClient(opts *redis.UniversalOptions) redis.UniversalClient {
 }
 
 // redisTLS returns the client's TLS configuration: nil without TLS, else
-// go-redis's for the URL with the options' CA file, server name and
+// go-redis's for the URL with the options' CAs, server name and
 // verification applied.
 func redisTLS(useTLS bool, base *tls.Config, opts RedisOptions) (*tls.Config, error) {
 	if !useTLS {
-		if opts.TLSCAFile != "" || opts.TLSServerName != "" || opts.TLSInsecureSkipVerify {
+		if opts.TLSCA != nil || opts.TLSServerName != "" || opts.TLSInsecureSkipVerify {
 			return nil, errors.New("store: redis: TLS options need a rediss URL")
 		}
 		return nil, nil
@@ -394,13 +397,9 @@ func redisTLS(useTLS bool, base *tls.Config, opts RedisOptions) (*tls.Config, er
 	if opts.TLSServerName != "" {
 		cfg.ServerName = opts.TLSServerName
 	}
-	if opts.TLSCAFile != "" {
-		pem, err := os.ReadFile(opts.TLSCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("store: redis: TLS CA file: %w", err)
-		}
+	if opts.TLSCA != nil {
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
+		if !pool.AppendCertsFromPEM(opts.TLSCA) {
 			return nil, errors.New("store: redis: TLS CA file holds no PEM certificate")
 		}
 		cfg.RootCAs = pool

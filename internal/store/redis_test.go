@@ -43,13 +43,8 @@ const (
 )
 
 func TestRedisOptions(t *testing.T) {
-	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	notPEM := filepath.Join(dir, "not.pem")
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	writeTestCA(t, caFile)
-	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	const secret = "s3cr3t-Pa55"
 	cases := []struct {
 		name    string
@@ -63,7 +58,7 @@ func TestRedisOptions(t *testing.T) {
 		{"user, password option", store.RedisOptions{URL: "redis://edge@127.0.0.1:6379/0", Password: secret}, ""},
 		{"user without password", store.RedisOptions{URL: "redis://edge@127.0.0.1:6379/0"}, "user needs a password"},
 		{"tls", store.RedisOptions{URL: "rediss://redis.example.com:6380/0"}, ""},
-		{"tls with a CA file", store.RedisOptions{URL: "rediss://redis.example.com:6380/0", TLSCAFile: caFile, TLSServerName: "redis"}, ""},
+		{"tls with a CA", store.RedisOptions{URL: "rediss://redis.example.com:6380/0", TLSCA: readFile(t, caFile), TLSServerName: "redis"}, ""},
 		{"tls insecure", store.RedisOptions{URL: "rediss://redis.example.com:6380/0", TLSInsecureSkipVerify: true}, ""},
 		{"sentinel", store.RedisOptions{URL: "redis://:" + secret + "@10.0.0.1:26379/0", MasterName: "edge", Addrs: []string{"10.0.0.2:26379"}}, ""},
 		{"cluster of one address", store.RedisOptions{URL: "redis://10.0.0.1:7000", Cluster: true}, ""},
@@ -98,8 +93,8 @@ func TestRedisOptions(t *testing.T) {
 		{"cluster, prefix with an open brace", store.RedisOptions{URL: "redis://10.0.0.1:7000", Cluster: true, KeyPrefix: "edge{1:"}, ""},
 		{"cluster, prefix with an empty tag", store.RedisOptions{URL: "redis://10.0.0.1:7000", Cluster: true, KeyPrefix: "edge{}:"}, "must not hold"},
 		{"tls options without tls", store.RedisOptions{URL: "redis://127.0.0.1:6379", TLSInsecureSkipVerify: true}, "need a rediss URL"},
-		{"missing CA file", store.RedisOptions{URL: "rediss://127.0.0.1:6379", TLSCAFile: filepath.Join(dir, "missing.pem")}, "TLS CA file"},
-		{"CA file without PEM", store.RedisOptions{URL: "rediss://127.0.0.1:6379", TLSCAFile: notPEM}, "no PEM certificate"},
+		{"CA without PEM", store.RedisOptions{URL: "rediss://127.0.0.1:6379", TLSCA: []byte("not a certificate")}, "no PEM certificate"},
+		{"empty CA", store.RedisOptions{URL: "rediss://127.0.0.1:6379", TLSCA: []byte{}}, "no PEM certificate"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -310,11 +305,11 @@ func TestRedisTLS(t *testing.T) {
 		opts store.RedisOptions
 		ok   bool
 	}{
-		{"trusted CA", store.RedisOptions{URL: srv.URL(), TLSCAFile: srv.CAFile()}, true},
-		{"trusted CA, name localhost", store.RedisOptions{URL: srv.URL(), TLSCAFile: srv.CAFile(), TLSServerName: "localhost"}, true},
+		{"trusted CA", store.RedisOptions{URL: srv.URL(), TLSCA: readFile(t, srv.CAFile())}, true},
+		{"trusted CA, name localhost", store.RedisOptions{URL: srv.URL(), TLSCA: readFile(t, srv.CAFile()), TLSServerName: "localhost"}, true},
 		{"insecure", store.RedisOptions{URL: srv.URL(), TLSInsecureSkipVerify: true}, true},
 		{"unknown CA", store.RedisOptions{URL: srv.URL()}, false},
-		{"wrong server name", store.RedisOptions{URL: srv.URL(), TLSCAFile: srv.CAFile(), TLSServerName: "redis.example.com"}, false},
+		{"wrong server name", store.RedisOptions{URL: srv.URL(), TLSCA: readFile(t, srv.CAFile()), TLSServerName: "redis.example.com"}, false},
 		{"plain text to a TLS port", store.RedisOptions{URL: strings.Replace(srv.URL(), "rediss:", "redis:", 1)}, false},
 	}
 	ctx := context.Background()
@@ -557,6 +552,16 @@ func exercise(t *testing.T, s store.Store) {
 }
 
 // writeTestCA writes a self-signed CA certificate as PEM.
+// readFile returns the content of the file at path.
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 func writeTestCA(t *testing.T, path string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -919,7 +924,7 @@ func testTLSConnectionsClosed(t *testing.T, sentinel bool) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := testkit.StartRedisWith(t, testkit.RedisConfig{TLS: true})
-			opts := store.RedisOptions{URL: srv.URL(), TLSCAFile: srv.CAFile(), Timeout: easyTimeout}
+			opts := store.RedisOptions{URL: srv.URL(), TLSCA: readFile(t, srv.CAFile()), Timeout: easyTimeout}
 			if sentinel {
 				opts.URL, opts.MasterName = testkit.StartRedisSentinel(t, srv, "edge").URL(), "edge"
 			}
