@@ -594,8 +594,8 @@ func noPoolRetryAfter(proxies []namedProxy) time.Duration {
 				held = time.Duration(hc.Passive.FailDuration)
 			}
 			// Provisioned: Interval and Passes hold their defaults (30s,
-			// 1) when unset. A negative interval, which reverse_proxy
-			// takes, runs no check: its checker's ticker refuses it.
+			// 1) when unset; a negative interval stops startup (see
+			// checkPoolBounds).
 			if a := hc.Active; a != nil && a.IsEnabled() && a.Interval > 0 && p.proxy.DynamicUpstreams == nil {
 				// A product past a Duration's range stays at its largest.
 				checks := time.Duration(math.MaxInt64)

@@ -17,8 +17,7 @@ import (
 // carries a Retry-After: when the pool whose health checks hold an
 // upstream back the shortest has let one that came back be tried again
 // (passive fail_duration; active health_interval times health_passes,
-// which do not check dynamic upstreams, nor run at a negative interval;
-// the longer of both in one pool),
+// which do not check dynamic upstreams; the longer of both in one pool),
 // in whole seconds rounded up, and a second for a pool with neither,
 // which is tried again at the next request. The 410 of a primary alone,
 // which says not to retry, carries none.
@@ -42,7 +41,6 @@ func TestNoPoolRetryAfter(t *testing.T) {
 		{"active, its passes", "DOWN" + block("health_uri /health", "health_interval 4s", "health_passes 3"), "DOWN" + block("fail_duration 30s"), http.StatusServiceUnavailable, "12"},
 		{"active, its default interval", "DOWN" + block("health_uri /health"), "DOWN" + block("fail_duration 45s"), http.StatusServiceUnavailable, "30"},
 		{"active and passive, the longer", "DOWN" + block("fail_duration 10s", "health_uri /health", "health_interval 4s"), "DOWN" + block("fail_duration 45s"), http.StatusServiceUnavailable, "10"},
-		{"active, a negative interval: no checks run", "DOWN" + block("fail_duration 3s", "health_uri /health", "health_interval -5s"), "DOWN" + block("fail_duration 45s"), http.StatusServiceUnavailable, "3"},
 		{"dynamic upstreams, no active checks", block("dynamic a localhost PORT", "fail_duration 5s", "health_uri /health", "health_interval 40s"), "DOWN" + block("fail_duration 45s"), http.StatusServiceUnavailable, "5"},
 		{"no backup: 410, no retry", "DOWN" + block("fail_duration 20s"), "", http.StatusGone, ""},
 	} {
