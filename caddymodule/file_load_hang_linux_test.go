@@ -74,18 +74,7 @@ func TestConfigFileHangsAtReload(t *testing.T) {
 			// The reload's wait is on the test's clock, which is advanced
 			// by the wait once the reload waits: LoadRefused returns only
 			// then.
-			stop := make(chan struct{})
-			defer close(stop)
-			go func() {
-				for clk.Pending() == 0 {
-					select {
-					case <-stop:
-						return
-					case <-time.After(time.Millisecond):
-					}
-				}
-				clk.Advance(fileload.Wait)
-			}()
+			defer clk.AdvanceWhenWaited(fileload.Wait)()
 			want := tc.wantErr + hang + " not read within 10s"
 			if err := e.LoadRefused("caddyfile", config); !strings.Contains(err.Error(), want) {
 				t.Fatalf("the reload: %v, want refused with %q", err, want)

@@ -114,18 +114,7 @@ func TestJWKSFileHangsAtReload(t *testing.T) {
 
 	// The reload's wait is on the test's clock, which is advanced by the
 	// wait once the reload waits: LoadRefused returns only then.
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for clk.Pending() == 0 {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-		clk.Advance(10 * time.Second)
-	}()
+	defer clk.AdvanceWhenWaited(10 * time.Second)()
 	if err := e.LoadRefused("caddyfile", config); !strings.Contains(err.Error(), "jwks_file: "+path+" not read within 10s") {
 		t.Fatalf("the reload: %v, want refused for the jwks_file not read within 10s", err)
 	}

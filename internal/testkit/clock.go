@@ -131,6 +131,32 @@ func (c *Clock) WaitPending(t testing.TB, n int) {
 	}
 }
 
+// AdvanceWhenWaited advances the clock by d, in a goroutine of its own,
+// once some timer is pending: a call that blocks until its own timer
+// fires (a reload waiting for a file) returns only then. The returned
+// func ends the goroutine if no timer was scheduled; call it when the
+// call returned.
+func (c *Clock) AdvanceWhenWaited(d time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			c.mu.Lock()
+			changed := c.changed
+			c.mu.Unlock()
+			if c.Pending() > 0 {
+				c.Advance(d)
+				return
+			}
+			select {
+			case <-changed:
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 // Reset schedules the call again, to run once the clock has been
 // advanced by d from now, as a *time.Timer of time.AfterFunc does; it
 // reports whether the call was pending.
