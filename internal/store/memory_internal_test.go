@@ -451,3 +451,23 @@ func TestMemoryChunksLetGo(t *testing.T) {
 		checkChunks(t, &m.shards[i])
 	}
 }
+
+// TestMemoryClockMonotonic: a store on its default clock counts its
+// times (expiries, limits' arrival times) from an epoch and by readings
+// that both carry time.Now's monotonic reading (a time.Time shows one as
+// " m="), so that the time between them is the monotonic clock's. A wall
+// clock stepped forward (NTP's makestep, an operator fixing a clock that
+// ran behind) then expires no reservation early, which would let a
+// retry of a request in flight be delivered a second time, and one
+// stepped back neither holds reservations nor empties buckets late.
+func TestMemoryClockMonotonic(t *testing.T) {
+	m, err := NewMemory(MemoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, at := range map[string]time.Time{"epoch": m.epoch, "reading": m.now()} {
+		if s := at.String(); !strings.Contains(s, " m=") {
+			t.Errorf("the store's %s %s has no monotonic reading", name, s)
+		}
+	}
+}
