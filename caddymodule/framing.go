@@ -67,12 +67,11 @@ func checkFraming(header ucwa.Header, trailer http.Header) *ucwa.Error {
 
 // queryMethodOverride refuses a terminated request (or a guarded part of
 // a batch) whose query asks it to be taken as another method
-// (?X-HTTP-Method-Override=PUT, _method, see ucwa.QueryOverridesMethod),
+// (?X-HTTP-Method-Override=PUT, _method, see ucwa.QueryNames),
 // as checkFraming refuses the header: ASP.NET MVC reads the override
 // there too, and a pool honouring it would run another request than the
 // one the edge checked. The answer names the parameter as
-// ucwa.QueryOverridesMethod spells it (q.MethodOverride), never as the
-// request did.
+// ucwa.QueryNames.MethodOverride spells it, never as the request did.
 func queryMethodOverride(q ucwa.QueryNames) *ucwa.Error {
 	name := q.MethodOverride
 	if name == "" {

@@ -29,7 +29,7 @@ func init() {
 // target, delegator) and all the others (operationId, subject, address,
 // ...), which are personal data too and can spell a number as well; and
 // access_token, a bearer token in the query (RFC 6750 2.3), also as PHP
-// registers it (access.token, see ucwa.HasAccessToken). Names are
+// registers it (access.token, see ucwa.QueryNames.AccessToken). Names are
 // read as the edge reads them when it refuses those that only look like
 // a property: any letter case, percent-escapes, NUL, white space,
 // zero-width, format and combining characters, compatibility forms. A regexp filter cannot follow them all, and the edge forwards or

@@ -851,26 +851,19 @@ var methodOverrideParameters = [...]string{"X-HTTP-Method-Override", "X-HTTP-Met
 // the variable's name).
 const phpRenamed = " .["
 
-// QueryOverridesMethod returns the parameter of a raw (still
-// percent-encoded) query that asks to be taken as another method (see
-// methodOverrideParameters), spelled as methodOverrideParameters spell
-// it; "" for none. A name is read as ASP.NET reads it, leniently:
-// '+' is a space, %XX and IIS's %uXXXX escapes are decoded and any other
-// '%' kept, so a pair that url.ParseQuery refuses is read too (the edge
-// does not parse the query of a request it passes). Then it is one when
-// it, or a .NET model-binding part of it ("x.X-HTTP-Method-Override",
-// "_method[]"), folds onto one in any letter case, with '_' for '-' or
-// not, as ParseQuery folds names (NUL, white space, zero-width, format
-// or combining characters, compatibility forms), or when PHP reads it
-// as one (see phpName: ".method", "%2Emethod", "X+HTTP+Method+Override").
-// A query whose names are plain (letters, digits, '_' and '-') costs no
-// allocation.
-func QueryOverridesMethod(raw string) string {
-	return ReadQueryNames(raw).MethodOverride
-}
-
 // methodOverrideName returns the parameter of methodOverrideParameters
-// that a query name asks for (see QueryOverridesMethod), or "".
+// that name, a raw (still percent-encoded) query name, asks for, spelled
+// as methodOverrideParameters spell it; "" for none. A name is read as
+// ASP.NET reads it, leniently: '+' is a space, %XX and IIS's %uXXXX
+// escapes are decoded and any other '%' kept, so a pair that
+// url.ParseQuery refuses is read too (the edge does not parse the query
+// of a request it passes). Then it is one when it, or a .NET
+// model-binding part of it ("x.X-HTTP-Method-Override", "_method[]"),
+// folds onto one in any letter case, with '_' for '-' or not, as
+// ParseQuery folds names (NUL, white space, zero-width, format or
+// combining characters, compatibility forms), or when PHP reads it as
+// one (see phpName: ".method", "%2Emethod", "X+HTTP+Method+Override").
+// A plain name (letters, digits, '_' and '-') costs no allocation.
 func methodOverrideName(name string) string {
 	if !plainName(name) {
 		decoded, php := lenientQueryName(name)
@@ -1015,17 +1008,11 @@ func underscoreSpelling(k, name string) bool {
 // at the URL it names.
 var rewriteURLHeaders = [...]string{"X-Original-Url", "X-Rewrite-Url"}
 
-// RewritesURL reports whether a request with header h names another URL
-// for itself in a header (X-Original-URL, X-Rewrite-URL).
-func RewritesURL(h http.Header) bool {
-	return ReadHeader(h).RewritesURL()
-}
-
 // RewriteNamesOperation reports whether a URL that a request with header
-// h names for itself (see RewritesURL), read as a request target with
-// that method, is a guarded operation or a near miss of one, or cannot be
-// read: a pool that took it for the request's URL would run a request the
-// edge passed on unchecked as that operation.
+// h names for itself (see Header.RewritesURL), read as a request target
+// with that method, is a guarded operation or a near miss of one, or
+// cannot be read: a pool that took it for the request's URL would run a
+// request the edge passed on unchecked as that operation.
 func (m *Matcher) RewriteNamesOperation(method string, h Header) bool {
 	if !h.RewritesURL() {
 		return false
@@ -1042,19 +1029,19 @@ func (m *Matcher) RewriteNamesOperation(method string, h Header) bool {
 // MatchMethod returns the method to match a request by (see Match): its
 // own, or PUT for one that asks to be taken as another method, whatever
 // its own: in a header (see OverridesMethod), in its query (q, see
-// QueryOverridesMethod), or that may ask so in a form field, which the
-// edge does not read on a request it passes (a form body, see
-// HasFormBody). A server honouring the override
-// runs the request as the method it names, and one that does so before
-// routing (Web API's method override handlers) routes it so: a GET of
-// communication with X-HTTP-Method-Override: PUT and a body is the PUT
-// that stores a number, and a POST of communication/startMessaging so
-// overridden is PUT communication/startMessaging, which may reach
-// communication with the rest as PathInfo as a plain one may. Matched as
-// a PUT, the first is the operation, whose override the edge refuses as
-// it does on every operation, and the second a near miss (a PUT is the
-// write no resource below a PUT operation's resource takes); the
-// operations of POST rows are matched by every method alike.
+// QueryNames.MethodOverride), or that may ask so in a form field, which
+// the edge does not read on a request it passes (a form body, see
+// HasFormBody). A server honouring the override runs the request as the
+// method it names, and one that does so before routing (Web API's method
+// override handlers) routes it so: a GET of communication with
+// X-HTTP-Method-Override: PUT and a body is the PUT that stores a
+// number, and a POST of communication/startMessaging so overridden is
+// PUT communication/startMessaging, which may reach communication with
+// the rest as PathInfo as a plain one may. Matched as a PUT, the first
+// is the operation, whose override the edge refuses as it does on every
+// operation, and the second a near miss (a PUT is the write no resource
+// below a PUT operation's resource takes); the operations of POST rows
+// are matched by every method alike.
 func MatchMethod(method string, h Header, q QueryNames) string {
 	if h.OverridesMethod() || HasFormBody(h.h) || q.MethodOverride != "" {
 		return http.MethodPut

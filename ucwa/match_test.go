@@ -686,7 +686,7 @@ func TestMatchHeaders(t *testing.T) {
 		{http.Header{"X-Original-Url": {oauthApp + "/people/search"}, "X_rewrite_url": {oauthApp + "/communication"}}, true},
 		{http.Header{"X_rewrite-Url": {oauthApp + "/people/search"}}, false},
 	} {
-		if got := m.RewriteNamesOperation("POST", ReadHeader(tt.header)); got != tt.want || RewritesURL(tt.header) != (len(tt.header) > 0) {
+		if got := m.RewriteNamesOperation("POST", ReadHeader(tt.header)); got != tt.want || ReadHeader(tt.header).RewritesURL() != (len(tt.header) > 0) {
 			t.Errorf("RewriteNamesOperation(%v) = %v, want %v", tt.header, got, tt.want)
 		}
 	}

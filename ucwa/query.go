@@ -246,9 +246,9 @@ func queryStray(op *Operation, folded string) *namedDestination {
 // lets a client send a bearer token instead of in Authorization.
 const AccessTokenParameter = "access_token"
 
-// HasAccessToken reports whether a raw (still percent-encoded) query has
-// a parameter that is, or folds onto, access_token, read as ParseQuery
-// reads names: any letter case, %-escapes in the name, NUL, white space,
+// accessTokenName reports whether name, a raw (still percent-encoded)
+// query name, is, or folds onto, access_token, read as ParseQuery reads
+// names: any letter case, %-escapes in the name, NUL, white space,
 // zero-width, format or combining characters, compatibility forms, or a
 // .NET model-binding part ("x.access_token", "access_token[]"); or that
 // PHP registers as access_token, for a PHP front before a pool (see
@@ -256,14 +256,8 @@ const AccessTokenParameter = "access_token"
 // letter case. A server that takes tokens there (RFC 6750 2.3, OWIN and
 // ASP.NET bearer handlers that read the query, PHP OAuth servers reading
 // $_GET) might run a request as the query's token, one the edge never
-// verified. A pair whose name does not decode is read only as PHP reads
-// it: ParseQuery refuses that query whole.
-func HasAccessToken(raw string) bool {
-	return ReadQueryNames(raw).AccessToken
-}
-
-// accessTokenName reports whether a query name is, or folds onto,
-// access_token (see HasAccessToken).
+// verified. A name that does not decode is read only as PHP reads it:
+// ParseQuery refuses that query whole.
 func accessTokenName(name string) bool {
 	if plainName(name) {
 		return equalFoldASCII(name, AccessTokenParameter)
@@ -290,17 +284,19 @@ func accessTokenName(name string) bool {
 // QueryNames is what the parameter names of a raw (still percent-encoded)
 // query ask of the edge, read in one pass over it (see ReadQueryNames).
 type QueryNames struct {
-	// MethodOverride is the first parameter that asks the request to be
-	// taken as another method, as QueryOverridesMethod returns it; ""
-	// for none.
+	// MethodOverride is the parameter of the first name that asks the
+	// request to be taken as another method, spelled as
+	// methodOverrideParameters spell it (see methodOverrideName); ""
+	// for none. A query whose names are plain (letters, digits, '_' and
+	// '-') costs no allocation.
 	MethodOverride string
 	// AccessToken is set when a parameter is, or folds onto,
-	// access_token (see HasAccessToken).
+	// access_token (see accessTokenName).
 	AccessToken bool
 }
 
-// ReadQueryNames reads a raw query's names for QueryOverridesMethod and
-// HasAccessToken at once: the edge asks both of every request.
+// ReadQueryNames reads a raw query's names for both what QueryNames
+// holds at once: the edge asks both of every request.
 func ReadQueryNames(raw string) QueryNames {
 	var q QueryNames
 	for pair := range strings.SplitSeq(raw, "&") {

@@ -275,9 +275,9 @@ var methodOverrideQueries = []struct {
 	{"%u002Emethod=PUT", "_method"},    // %uXXXX decoded, as ASP.NET decodes it
 }
 
-// TestReadQueryNames: one pass over a query finds what QueryOverridesMethod
-// and HasAccessToken find in it, whichever pair comes first, and a query
-// of plain names costs no allocation.
+// TestReadQueryNames: one pass over a query finds both the method
+// override and the access_token that its pairs alone have, whichever
+// pair comes first, and a query of plain names costs no allocation.
 func TestReadQueryNames(t *testing.T) {
 	for _, a := range accessTokenQueries {
 		for _, b := range methodOverrideQueries {
@@ -299,44 +299,39 @@ func TestReadQueryNames(t *testing.T) {
 	}
 }
 
-// TestHasAccessToken: a token in the query is found however its name is
-// spelled, as ParseQuery reads names; other names are not it.
-func TestHasAccessToken(t *testing.T) {
+// TestQueryNamesAccessToken: a token in the query is found however its
+// name is spelled, as ParseQuery reads names; other names are not it.
+func TestQueryNamesAccessToken(t *testing.T) {
 	for _, tc := range accessTokenQueries {
-		if got := HasAccessToken(tc.raw); got != tc.want {
-			t.Errorf("HasAccessToken(%q) = %v, want %v", tc.raw, got, tc.want)
+		if got := ReadQueryNames(tc.raw).AccessToken; got != tc.want {
+			t.Errorf("ReadQueryNames(%q).AccessToken = %v, want %v", tc.raw, got, tc.want)
 		}
 	}
 }
 
-// TestQueryOverridesMethod: a query parameter that asks for another
+// TestQueryNamesMethodOverride: a query parameter that asks for another
 // method (ASP.NET MVC reads X-HTTP-Method-Override in the query; _method
 // and the other headers' names are read by other frameworks) is found
 // however its name is spelled or escaped, read leniently as ASP.NET reads
 // a query (%uXXXX, a stray '%'), and named as the list spells it; other
 // names are not it, and plain names cost no allocation.
-func TestQueryOverridesMethod(t *testing.T) {
+func TestQueryNamesMethodOverride(t *testing.T) {
 	for _, tc := range methodOverrideQueries {
-		if got := QueryOverridesMethod(tc.raw); got != tc.want {
-			t.Errorf("QueryOverridesMethod(%q) = %q, want %q", tc.raw, got, tc.want)
-		}
-	}
-	for _, raw := range []string{"", "to=sip:a@b.c&x=1", "operationId=abc-1&threadId=x_y"} {
-		if n := testing.AllocsPerRun(100, func() { QueryOverridesMethod(raw) }); n != 0 {
-			t.Errorf("%q: %v allocations", raw, n)
+		if got := ReadQueryNames(tc.raw).MethodOverride; got != tc.want {
+			t.Errorf("ReadQueryNames(%q).MethodOverride = %q, want %q", tc.raw, got, tc.want)
 		}
 	}
 }
 
-// FuzzQueryOverridesMethod holds QueryOverridesMethod to a plain reading:
-// each pair's name decoded as ASP.NET decodes it ('+' a space, %XX bytes
-// and %uXXXX runes, any other '%' kept) is, or has a part that is (see
-// referenceBindingParts), or is registered by PHP as (see
-// referencePHPName), one of the parameters in any letter case with '_'
-// for some '-'. An ASCII name is found exactly then; a name that decodes
+// FuzzQueryNamesMethodOverride holds ReadQueryNames's MethodOverride to
+// a plain reading: each pair's name decoded as ASP.NET decodes it ('+' a
+// space, %XX bytes and %uXXXX runes, any other '%' kept) is, or has a
+// part that is (see referenceBindingParts), or is registered by PHP as
+// (see referencePHPName), one of the parameters in any letter case with
+// '_' for some '-'. An ASCII name is found exactly then; a name that decodes
 // to more than ASCII is found then at least (it may fold onto one
 // besides). What is found is a pair's.
-func FuzzQueryOverridesMethod(f *testing.F) {
+func FuzzQueryNamesMethodOverride(f *testing.F) {
 	for _, s := range []string{"", "X-HTTP-Method-Override=PUT", "_method=PUT", "x.%u005fmethod=1", "%zz=1&X_Http-METHOD=PUT",
 		"_me%E2%80%8Bthod=PUT", "a+b=c&%5Fmethod", "to=sip:a@b.c", "X-Method-Override%00=GET", "%EF%BC%BFmethod=1",
 		".method=PUT", "+%2Emethod[x]=1", "X[HTTP.Method+Override", "[_method", "_method%00%5B"} {
@@ -346,7 +341,7 @@ func FuzzQueryOverridesMethod(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		found := ""
 		for pair := range strings.SplitSeq(raw, "&") {
-			got := QueryOverridesMethod(pair)
+			got := ReadQueryNames(pair).MethodOverride
 			if got != "" && !slices.Contains(params, got) {
 				t.Fatalf("%q: found %q, no parameter", pair, got)
 			}
@@ -369,21 +364,21 @@ func FuzzQueryOverridesMethod(f *testing.F) {
 				found = got
 			}
 		}
-		if got := QueryOverridesMethod(raw); got != found {
+		if got := ReadQueryNames(raw).MethodOverride; got != found {
 			t.Fatalf("%q: found %q, its pairs %q", raw, got, found)
 		}
 	})
 }
 
-// FuzzHasAccessToken holds HasAccessToken to a plain reading: a pair's
-// name is access_token in any letter case when url.QueryUnescape decodes
-// it to a name that is, or has a part that is (see
-// referenceBindingParts), access_token, or when, decoded as ASP.NET
+// FuzzQueryNamesAccessToken holds ReadQueryNames's AccessToken to a
+// plain reading: a pair's name is access_token in any letter case when
+// url.QueryUnescape decodes it to a name that is, or has a part that is
+// (see referenceBindingParts), access_token, or when, decoded as ASP.NET
 // decodes it (see referenceASPNETUnescape), PHP registers it as
 // access_token (see referencePHPName). An ASCII name is found exactly
 // then; a name that decodes to more than ASCII is found then at least
 // (it may fold onto it besides). A query has one when a pair has.
-func FuzzHasAccessToken(f *testing.F) {
+func FuzzQueryNamesAccessToken(f *testing.F) {
 	for _, s := range []string{"", "access_token=x", "Access_Token", "to=sip:a@b.c&x.access_token=1", "access+token=x", "access.token=x",
 		"%2Eaccess.token", "+access%5Btoken", "access.token[%zz]=1", "access[token]=x", "access_%E2%80%8Btoken", "%zz=1&access.token",
 		"access.token%00x", "%u0061ccess.token"} {
@@ -392,7 +387,7 @@ func FuzzHasAccessToken(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw string) {
 		found := false
 		for pair := range strings.SplitSeq(raw, "&") {
-			got := HasAccessToken(pair)
+			got := ReadQueryNames(pair).AccessToken
 			name, _, _ := strings.Cut(pair, "=")
 			lenient := referenceASPNETUnescape(name)
 			want := name != "" && strings.EqualFold(referencePHPName(lenient), AccessTokenParameter)
@@ -410,7 +405,7 @@ func FuzzHasAccessToken(f *testing.F) {
 			}
 			found = found || got
 		}
-		if got := HasAccessToken(raw); got != found {
+		if got := ReadQueryNames(raw).AccessToken; got != found {
 			t.Fatalf("%q: found %v, its pairs %v", raw, got, found)
 		}
 	})

@@ -53,7 +53,7 @@ const maxNameDecodings = 4
 // .NET model-binding prefix or index ("to[]", "x.to"); and a name still
 // percent-encoded after decoding is decoded again (a few times), so that
 // a pool that decodes twice has nothing to find either. access_token
-// counts also in the spellings PHP registers as it (see HasAccessToken:
+// counts also in the spellings PHP registers as it (see accessTokenName:
 // "access.token", "access+token").
 //
 // The query is everything after the first '?' (a '#' included: a server

@@ -188,7 +188,7 @@ var digitRun = regexp.MustCompile(`[0-9]{3,}`)
 // idempotent, and its output holds no digit run of a value that the edge
 // reads (as ParseQuery does) under a property's name in any spelling,
 // nor of an access_token's (read as ParseQuery reads names, or as PHP
-// registers them, see FuzzHasAccessToken), nor of any value in a query
+// registers them, see FuzzQueryNamesAccessToken), nor of any value in a query
 // from its first malformed pair on, unless the same digits are elsewhere
 // in the input.
 func FuzzRedactQueryProperties(f *testing.F) {
