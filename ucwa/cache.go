@@ -73,15 +73,3 @@ func (c *shardedCache[V]) put(key string, v V) {
 	s.m[strings.Clone(key)] = v
 	s.mu.Unlock()
 }
-
-// len returns how many inputs the cache holds.
-func (c *shardedCache[V]) len() int {
-	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.m)
-		s.mu.RUnlock()
-	}
-	return n
-}

@@ -27,3 +27,15 @@ func TestCacheCopiesKeys(t *testing.T) {
 		t.Errorf("a second put: %d, %d entries", v, c.len())
 	}
 }
+
+// len returns how many inputs the cache holds.
+func (c *shardedCache[V]) len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
