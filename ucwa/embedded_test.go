@@ -58,7 +58,7 @@ func TestDecodeEmbeddedRules(t *testing.T) {
 		{"XML as a pool serves it", XML, open + `<resource rel="simultaneousRingSettings" href="/x"><property name="rel">simultaneousRingSettings</property><property name="ringDelay">0</property><property name="target">Team</property></resource><resource rel="unansweredCallSettings"><property name="ringDelay"> 60 </property><property name="target"/></resource></resource>`, "", ""},
 	}
 	for _, tt := range tests {
-		_, err := Decode(op, tt.format, []byte(tt.body))
+		_, err := decodeOp(op, tt.format, []byte(tt.body))
 		if tt.bad == "" {
 			if err != nil {
 				t.Errorf("%s: %v", tt.name, err)
@@ -98,7 +98,7 @@ func TestDecodeEmbeddedValueAttribute(t *testing.T) {
 		{"another property's attribute", `<resource rel="unansweredCallSettings"><property name="x" value="1">a</property></resource>`, true},
 	} {
 		body := open + tt.inner + `</resource>`
-		_, err := Decode(op, XML, []byte(body))
+		_, err := decodeOp(op, XML, []byte(body))
 		checkDeserialization(t, tt.name, body, tt.ok, err, `has the attribute "`, "line 1, column")
 	}
 }

@@ -263,14 +263,14 @@ func valueFor(p *Property, v string) string {
 // (and nothing else moves).
 func checkRoundTrip(t *testing.T, f Format, body []byte, r *Request, v string) {
 	t.Helper()
-	body = bytes.TrimPrefix(body, utf8BOM) // Decode drops it
+	body = bytes.TrimPrefix(body, utf8BOM) // decodeInto drops it
 	want := snapshot(r)
 	if f == XML && splitXMLValue(r) {
 		// A value that markup splits goes on as one run of its text: the
 		// output holds the same values, none of them split, and reads
 		// back as itself.
 		out := r.Encode()
-		r2, err := Decode(r.op, f, out)
+		r2, err := decodeOp(r.op, f, out)
 		if err != nil {
 			t.Fatalf("a body with a split value re-encodes as one that does not decode: %v\n%q", err, out)
 		}
@@ -290,7 +290,7 @@ func checkRoundTrip(t *testing.T, f Format, body []byte, r *Request, v string) {
 		}
 	}
 	out := r.Encode()
-	r2, err := Decode(r.op, f, out)
+	r2, err := decodeOp(r.op, f, out)
 	if err != nil {
 		t.Fatalf("re-encoded body does not decode: %v\n%q", err, out)
 	}
@@ -343,10 +343,10 @@ func FuzzDecodeJSON(f *testing.F) {
 			ops = append(ops, forwarding) // a PUT that embeds resources judged by their own rules
 		}
 		for _, op := range ops {
-			r, err := Decode(op, JSON, body)
+			r, err := decodeOp(op, JSON, body)
 			ref, refErr := referenceJSON(op, bytes.TrimPrefix(body, utf8BOM))
 			if (err == nil) != (refErr == nil) {
-				t.Fatalf("%s: Decode error %v, encoding/json says %v", op.Rel, err, refErr)
+				t.Fatalf("%s: decode error %v, encoding/json says %v", op.Rel, err, refErr)
 			}
 			if err != nil {
 				knownDecodeError(t, op, err)
@@ -400,7 +400,7 @@ func FuzzDecodeXML(f *testing.F) {
 					t.Fatalf("%s: decodeSimpleXML read %+v, encoding/xml %+v", op.Rel, simple, full)
 				}
 			}
-			r, err := Decode(op, XML, body)
+			r, err := decodeOp(op, XML, body)
 			if err != nil {
 				knownDecodeError(t, op, err)
 				continue
@@ -907,7 +907,7 @@ func FuzzClean(f *testing.F) {
 // checkClean holds Clean to its contract on one body and query of op.
 func checkClean(t *testing.T, c *Cleaner, op *Operation, format Format, body []byte, rawQuery string) {
 	t.Helper()
-	r, derr := Decode(op, format, body)
+	r, derr := decodeOp(op, format, body)
 	if derr != nil {
 		return
 	}
@@ -936,7 +936,7 @@ func checkClean(t *testing.T, c *Cleaner, op *Operation, format Format, body []b
 			t.Fatalf("%s: destination %+v, forwarded %q", op.Rel, d, v)
 		}
 	}
-	r2, derr := Decode(op, format, cl.Body())
+	r2, derr := decodeOp(op, format, cl.Body())
 	if derr != nil {
 		t.Fatalf("%s: cleaned body does not decode: %v\n%q", op.Rel, derr, cl.Body())
 	}

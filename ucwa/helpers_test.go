@@ -31,9 +31,19 @@ func mustOperation(rel string) *Operation {
 	return op
 }
 
+// decodeOp decodes a body of op into a Request of its own, as Intake
+// decodes one into its pooled box (see decodeInto).
+func decodeOp(op *Operation, f Format, body []byte) (*Request, *Error) {
+	r := new(Request)
+	if err := decodeInto(r, op, f, body); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 // decode decodes a startPhoneAudio body.
 func decode(f Format, body []byte) (*Request, *Error) {
-	return Decode(spa, f, body)
+	return decodeOp(spa, f, body)
 }
 
 // cleanSPA cleans a startPhoneAudio body with "to" in the query ("" for

@@ -142,7 +142,7 @@ func TestIntakeEveryOperation(t *testing.T) {
 				t.Errorf("%s: query %q", op.Rel, cl.RawQuery())
 			}
 			// The forwarded body holds the normalized values.
-			r, derr := Decode(op, f, cl.Body())
+			r, derr := decodeOp(op, f, cl.Body())
 			if derr != nil {
 				t.Fatalf("%s %v: forwarded body does not decode: %v", op.Rel, f, derr)
 			}
@@ -399,7 +399,7 @@ func TestCleanLengthOnceNormalized(t *testing.T) {
 	op := &Operation{Rel: "x", Method: "POST", Body: PropertiesBody, XMLRoot: "input",
 		Properties: []Property{{Name: "n", Type: NumberValue, MaxLength: 12, Destination: StoredForLater}, {Name: "s", Type: StringValue, MaxLength: 3}}}
 	c := mustCleaner(t, "US", TelURI)
-	r, derr := Decode(op, JSON, []byte(`{"n":"4255551234","s":"😀x"}`))
+	r, derr := decodeOp(op, JSON, []byte(`{"n":"4255551234","s":"😀x"}`))
 	if derr != nil {
 		t.Fatal(derr)
 	}
@@ -408,7 +408,7 @@ func TestCleanLengthOnceNormalized(t *testing.T) {
 		Reason: "must be at most 12 characters, counted in UTF-16 code units once normalized"}) {
 		t.Errorf("%v %v", err, err.Parameters)
 	}
-	r, _ = Decode(op, JSON, []byte(`{"n":"+1 (425) 555-1234","s":"😀xy"}`))
+	r, _ = decodeOp(op, JSON, []byte(`{"n":"+1 (425) 555-1234","s":"😀xy"}`))
 	if _, err := c.Clean(op, r, nil); err == nil || err.Parameters[0].Name != "s" {
 		t.Errorf("a 4-unit string passed: %v", err)
 	}

@@ -184,7 +184,7 @@ func TestDecodeLinkNamedLikeValue(t *testing.T) {
 		if tt.rel != "" {
 			op = mustOperation(tt.rel)
 		}
-		r, err := Decode(op, tt.format, []byte(tt.body))
+		r, err := decodeOp(op, tt.format, []byte(tt.body))
 		if tt.bad == "" {
 			if err != nil {
 				t.Errorf("%s: %v", tt.name, err)
@@ -267,7 +267,7 @@ func TestDecodeXMLAttributeNamedLikeDestination(t *testing.T) {
 		{"callForwardingSettings", resource + ` rel="callForwardingSettings" href="/x"><resource rel="unansweredCallSettings" href="/y" target=" voicemail "><property name="target">Voicemail</property></resource></resource>`, ""},
 	}
 	for _, tt := range tests {
-		_, err := Decode(mustOperation(tt.rel), XML, []byte(tt.body))
+		_, err := decodeOp(mustOperation(tt.rel), XML, []byte(tt.body))
 		if tt.bad == "" {
 			if err != nil {
 				t.Errorf("%s: %v", tt.body, err)
@@ -311,7 +311,7 @@ func TestDecodeXMLNestedConstruct(t *testing.T) {
 
 		{open + `<resource rel="x"><resource rel="y"><property name="target">Contact</property><propertyList name="z"><item>a</item><x/></propertyList><link rel="self" href="/x"><y/></link></resource></resource></resource>`, ""},
 	} {
-		_, err := Decode(mustOperation("communication"), XML, []byte(tt.body))
+		_, err := decodeOp(mustOperation("communication"), XML, []byte(tt.body))
 		if tt.bad == "" {
 			if err != nil {
 				t.Errorf("%s: %v", tt.body, err)
@@ -348,7 +348,7 @@ func TestDecodeXMLNestedDestination(t *testing.T) {
 
 		{"startPhoneAudio", in + `<propertyList name="x"><item>+19005551234</item><item>a</item></propertyList><link rel="self" href="/x"><x name="y"/></link></input>`, ""},
 	} {
-		_, err := Decode(mustOperation(tt.rel), XML, []byte(tt.body))
+		_, err := decodeOp(mustOperation(tt.rel), XML, []byte(tt.body))
 		if tt.bad == "" {
 			if err != nil {
 				t.Errorf("%s: %v", tt.body, err)
@@ -407,7 +407,7 @@ func TestDecodeEmbeddedDestination(t *testing.T) {
 	}
 	for _, tt := range tests {
 		op := mustOperation(tt.rel)
-		_, err := Decode(op, tt.format, []byte(tt.body))
+		_, err := decodeOp(op, tt.format, []byte(tt.body))
 		if tt.bad == "" {
 			if err != nil {
 				t.Errorf("%s: %v", tt.body, err)
@@ -464,7 +464,7 @@ func TestDecodeJSONUnreadDestination(t *testing.T) {
 		{"startPhoneAudio", `{"to":"+14255551234","_links":{"self":{"href":"/x","title":"t","to":null,"phoneNumber":" "}},"x":{"target":"Contact","a":[{"b":"+19005551234"}]}}`, "", ""},
 		{"callForwardingSettings", `{"activeSetting":"None","x":{"contact":"/ucwa/v1/people/282","embedded":1},"_embedded":{"x":{"y":{"z":"+19005551234"},"_links":{"contact":{"href":"/people/1","title":"t"}}}}}`, "", ""},
 	} {
-		_, err := Decode(mustOperation(tt.rel), JSON, []byte(tt.body))
+		_, err := decodeOp(mustOperation(tt.rel), JSON, []byte(tt.body))
 		if tt.bad == "" {
 			if err != nil {
 				t.Errorf("%s: %v", tt.body, err)
@@ -528,7 +528,7 @@ func TestDecodeJSONUnreadAsRead(t *testing.T) {
 		{"startPhoneAudio", `{"to":"+14255551234","x":{"a":1,"b":[{"a":2},{"A":3}],"links":{"href":"/x"},"embedded":null,"type":"$type","c d":"_links"},"_links":{"self":{"href":"/x","title":"t"}}}`, nil},
 		{"callForwardingSettings", `{"activeSetting":"SimultaneousRing","_links":{"self":{"href":"/x"}},"_embedded":{"simultaneousRingSettings":{"target":"Contact","ringDelay":5,"x":{"y":[1,{"z":"w"}]},"_links":{"self":{"href":"/y","title":"t"},"contact":{"href":"/ucwa/v1/people/282"}}}}}`, nil},
 	} {
-		r, err := Decode(mustOperation(tt.rel), JSON, []byte(tt.body))
+		r, err := decodeOp(mustOperation(tt.rel), JSON, []byte(tt.body))
 		if tt.want == nil {
 			if err != nil {
 				t.Errorf("%s: %v", tt.body, err)
@@ -580,7 +580,7 @@ func TestDecodeJSONRefusesDotNetMetadata(t *testing.T) {
 		`{"to":"sip:a@b.c","other":[{"a":{"$type":"System.Windows.Data.ObjectDataProvider, PresentationFramework"}}]}`,
 		`{"to":"sip:a@b.c","_links":{"self":{"href":"/x","__TYPE":"X:#Y"}}}`,
 	} {
-		_, err := Decode(spa, JSON, []byte(body))
+		_, err := decodeOp(spa, JSON, []byte(body))
 		if err == nil || err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, ".NET metadata") {
 			t.Errorf("%s: got %+v, want a 400 DeserializationFailure naming .NET metadata", body, err)
 		}
@@ -591,7 +591,7 @@ func TestDecodeJSONRefusesDotNetMetadata(t *testing.T) {
 		`{"to":"sip:a@b.c","other":{"a":"$type"}}`,
 		`{"to":"sip:a@b.c","subject":"__type"}`,
 	} {
-		if _, err := Decode(spa, JSON, []byte(body)); err != nil {
+		if _, err := decodeOp(spa, JSON, []byte(body)); err != nil {
 			t.Errorf("%s: %v", body, err)
 		}
 	}

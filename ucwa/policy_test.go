@@ -384,7 +384,7 @@ func TestPolicyCleaned(t *testing.T) {
 			map[string]Decision{"to": allowed(RuleDefault), "delegator": allowed(RuleNotDialled)}},
 	} {
 		op := mustOperation(c.rel)
-		r, e := Decode(op, JSON, []byte(c.body))
+		r, e := decodeOp(op, JSON, []byte(c.body))
 		if e != nil {
 			t.Fatalf("%s %s: %v", c.rel, c.body, e)
 		}

@@ -87,25 +87,16 @@ type Request struct {
 	scan jsonScanner
 }
 
-// Decode parses a body of op (whose Body is PropertiesBody) in the given
-// format. Property names match in any letter case; a name given twice in
-// any letter case, or a name outside ASCII, is refused. It returns a 400
-// DeserializationFailure for malformed input, naming where it is wrong
-// but never quoting a value. The body is retained, not copied: it must
-// not change afterwards.
+// decodeInto parses into r a body of op (whose Body is PropertiesBody)
+// in the given format. Property names match in any letter case; a name
+// given twice in any letter case, or a name outside ASCII, is refused.
+// It returns a 400 DeserializationFailure for malformed input, naming
+// where it is wrong but never quoting a value. The body is retained, not
+// copied: it must not change afterwards.
 //
 // A UTF-8 byte order mark at the start (which .NET writers emit by
 // default) is dropped before decoding, so the request, and the body
 // Encode forwards, starts after it.
-func Decode(op *Operation, f Format, body []byte) (*Request, *Error) {
-	r := new(Request)
-	if err := decodeInto(r, op, f, body); err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// decodeInto is Decode into r.
 func decodeInto(r *Request, op *Operation, f Format, body []byte) *Error {
 	if op.Body != PropertiesBody || len(op.Properties) > MaxProperties || len(op.Embedded) > MaxEmbedded {
 		return NewError(415, SubcodeUnsupportedMediaType, op.Rel+" takes no UCWA body.")

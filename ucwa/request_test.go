@@ -17,7 +17,7 @@ type values struct {
 	typeErr map[string]string
 }
 
-// decodeCase is one body and what Decode must make of it: values on
+// decodeCase is one body and what decoding must make of it: values on
 // success, or a DeserializationFailure whose message holds every string
 // in errHas.
 type decodeCase struct {
@@ -312,7 +312,7 @@ func TestDecodeJSONDepth(t *testing.T) {
 			}
 			deep := jsonNesting(body) > maxJSONDepth
 			if tooDeep != deep {
-				t.Errorf("%s, %d arrays deep: Decode error %v; nested past %d: %v", name, n, err, maxJSONDepth, deep)
+				t.Errorf("%s, %d arrays deep: decode error %v; nested past %d: %v", name, n, err, maxJSONDepth, deep)
 			}
 			outcomes[deep] = true
 		}

@@ -229,7 +229,7 @@ func TestDecodeJSONStringErrors(t *testing.T) {
 		{"{\"x\":{\"abcdefghijk\x7f\x00\":1}}", "The JSON body is malformed at line 1, column 20: invalid character '\\x00' in string literal."},
 		{"{\"x\":[\"\\u00e9\",\"é\x10\"]}", "The JSON body is malformed at line 1, column 19: invalid character '\\x10' in string literal."},
 	} {
-		_, err := Decode(spa, JSON, []byte(tc.body))
+		_, err := decodeOp(spa, JSON, []byte(tc.body))
 		if err == nil || err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || err.Message != tc.message {
 			t.Errorf("%q: %v, want %q", tc.body, err, tc.message)
 		}

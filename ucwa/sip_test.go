@@ -356,7 +356,7 @@ func TestSIPUserParameterCleaned(t *testing.T) {
 			if f == XML {
 				body = `<input><property name="to">` + tt.to + `</property></input>`
 			}
-			r, err := Decode(spa, f, []byte(body))
+			r, err := decodeOp(spa, f, []byte(body))
 			if err != nil {
 				t.Fatalf("%s: %v", tt.to, err)
 			}
@@ -374,7 +374,7 @@ func TestSIPUserParameterCleaned(t *testing.T) {
 		}
 	}
 	// user=ip, RFC 3261's other value, stays a name.
-	r, err := Decode(spa, JSON, []byte(jsonBody(To, "sip:john@contoso.com;user=ip")))
+	r, err := decodeOp(spa, JSON, []byte(jsonBody(To, "sip:john@contoso.com;user=ip")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func TestStrayDestinationEveryRow(t *testing.T) {
 		}
 		if op.Body == PropertiesBody {
 			for _, f := range []Format{JSON, XML} {
-				if _, err := Decode(op, f, goodBody(op, f)); err != nil {
+				if _, err := decodeOp(op, f, goodBody(op, f)); err != nil {
 					t.Errorf("%s: its own properties in %v: %v %v", op.Rel, f, err, err.Parameters)
 				}
 			}
@@ -74,12 +74,12 @@ func TestStrayDestinationEveryRow(t *testing.T) {
 			withJSON := func(member string) []byte {
 				return append([]byte(`{`+member+`,`), own[1:]...)
 			}
-			_, err = Decode(op, JSON, withJSON(`"`+d.name+`":"tel:+19005551234"`))
+			_, err = decodeOp(op, JSON, withJSON(`"`+d.name+`":"tel:+19005551234"`))
 			strayRefusal(t, op.Rel+" JSON "+d.name, err, d.name)
-			_, err = Decode(op, JSON, bytes.Replace(own, []byte(`"_links":{`), []byte(`"_links":{"`+d.name+`":{"href":"tel:+19005551234"},`), 1))
+			_, err = decodeOp(op, JSON, bytes.Replace(own, []byte(`"_links":{`), []byte(`"_links":{"`+d.name+`":{"href":"tel:+19005551234"},`), 1))
 			strayRefusal(t, op.Rel+" JSON link "+d.name, err, d.name)
 			for _, ok := range []string{`null`, `" "`} {
-				if _, err := Decode(op, JSON, withJSON(`"`+d.name+`":`+ok)); err != nil {
+				if _, err := decodeOp(op, JSON, withJSON(`"`+d.name+`":`+ok)); err != nil {
 					t.Errorf("%s: %s %s in JSON: %v", op.Rel, d.name, ok, err)
 				}
 			}
@@ -92,10 +92,10 @@ func TestStrayDestinationEveryRow(t *testing.T) {
 				"property list": `<propertyList name="` + d.name + `"><item>tel:+19005551234</item></propertyList>`,
 				"link":          `<link rel="` + d.name + `" href="tel:+19005551234"/>`,
 			} {
-				_, err := Decode(op, XML, withXML(elem))
+				_, err := decodeOp(op, XML, withXML(elem))
 				strayRefusal(t, op.Rel+" XML "+what+" "+d.name, err, d.name)
 			}
-			if _, err := Decode(op, XML, withXML(`<property name="`+d.name+`"> </property>`)); err != nil {
+			if _, err := decodeOp(op, XML, withXML(`<property name="`+d.name+`"> </property>`)); err != nil {
 				t.Errorf("%s: a blank %s in XML: %v", op.Rel, d.name, err)
 			}
 		}
@@ -152,7 +152,7 @@ func TestDecodeStrayDestination(t *testing.T) {
 	}
 	for _, tt := range tests {
 		op := mustOperation(tt.rel)
-		_, err := Decode(op, tt.format, []byte(tt.body))
+		_, err := decodeOp(op, tt.format, []byte(tt.body))
 		if tt.format == XML {
 			// The plain reader hands a stray destination to the full one,
 			// which judges it.
@@ -327,7 +327,7 @@ func TestContactLink(t *testing.T) {
 				href = strings.ReplaceAll(href, `\`, `\\`)
 			}
 			body := []byte(strings.Replace(b.template, "%s", href, 1))
-			_, err := Decode(b.op, b.f, body)
+			_, err := decodeOp(b.op, b.f, body)
 			switch {
 			case tt.ok && err != nil:
 				t.Errorf("%s %s: %v %v", b.op.Rel, body, err, err.Parameters)
@@ -341,7 +341,7 @@ func TestContactLink(t *testing.T) {
 		}
 	}
 	// A contact link that is no object is refused as any link is.
-	if _, err := Decode(ring, JSON, []byte(`{"_links":{"contact":"/people/282"}}`)); err == nil {
+	if _, err := decodeOp(ring, JSON, []byte(`{"_links":{"contact":"/people/282"}}`)); err == nil {
 		t.Error("a contact link that is a string: accepted")
 	}
 	// A member that folds onto href is one the edge does not judge, and a
@@ -350,7 +350,7 @@ func TestContactLink(t *testing.T) {
 		`{"target":"Contact","_links":{"contact":{"\uff48\uff52\uff45\uff46":"tel:+19005551234"}}}`,
 		`{"target":"Contact","_links":{"contact":{"href":"/people/282","h\u200bref":"/people/283"}}}`,
 	} {
-		_, err := Decode(ring, JSON, []byte(body))
+		_, err := decodeOp(ring, JSON, []byte(body))
 		strayRefusal(t, body, err, "contact")
 	}
 }

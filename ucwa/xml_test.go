@@ -154,7 +154,7 @@ func TestDecodeEmbeddedSplitText(t *testing.T) {
 		{"a destination's word split, in a resource nested deeper", `<resource rel="x"><resource><property name="target">Con<!---->tact</property></resource></resource>`, true},
 	} {
 		body := open + tt.inner + `</resource>`
-		_, err := Decode(op, XML, []byte(body))
+		_, err := decodeOp(op, XML, []byte(body))
 		checkDeserialization(t, tt.name, body, tt.ok, err, "is split by a comment", "line 1, column")
 	}
 }
@@ -261,7 +261,7 @@ func TestDecodeXMLDepth(t *testing.T) {
 			body := []byte(tt.outer + strings.Repeat(tt.chain, below) + strings.Repeat(tt.chainEnd, below) + tt.outerEnd)
 			// The start tag of the element at maxXMLDepth+1.
 			at := len(tt.outer) + len(tt.chain)*(maxXMLDepth-tt.outerDepth)
-			_, err := Decode(tt.op, XML, body)
+			_, err := decodeOp(tt.op, XML, body)
 			want := tt.pastLimit
 			if n == maxXMLDepth {
 				want = tt.atLimit
@@ -292,7 +292,7 @@ func TestDecodeXMLUnknownElement(t *testing.T) {
 		{"startPhoneAudio", `<input xmlns="` + Namespace + `"><other/></input>`, "<input> holds only <property>, <propertyList> and <link> elements"},
 		{"communication", `<resource xmlns="` + Namespace + `"><other/></resource>`, "<resource> holds only <property>, <propertyList>, <link> and <resource> elements"},
 	} {
-		_, err := Decode(mustOperation(tt.rel), XML, []byte(tt.body))
+		_, err := decodeOp(mustOperation(tt.rel), XML, []byte(tt.body))
 		if err == nil || err.Subcode != SubcodeDeserializationFailure || !strings.Contains(err.Message, "An element <other> inside") || !strings.Contains(err.Message, tt.holds) {
 			t.Errorf("%s: %v, want a DeserializationFailure saying %q", tt.rel, err, tt.holds)
 		}
