@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
-	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // TestEmulatorEndToEnd: each group of operations through the edge to the
@@ -76,7 +75,7 @@ func TestEmulatorEndToEnd(t *testing.T) {
 		if r.Status != http.StatusOK {
 			t.Fatalf("status %d %s", r.Status, r.Body)
 		}
-		answers, uerr := ucwa.ParseBatchResponse(r.Header.Get("Content-Type"), []byte(r.Body))
+		answers, uerr := testkit.ReadBatch(r.Header.Get("Content-Type"), []byte(r.Body))
 		if uerr != nil || len(answers) != 3 || answers[0].Status != 201 || answers[1].Status != 404 || answers[2].Status != 204 {
 			t.Fatalf("answers %+v (%v), want 201, 404, 204 in order", answers, uerr)
 		}

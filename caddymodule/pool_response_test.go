@@ -201,7 +201,7 @@ func TestBatchAnswerLocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	batch := batchBody("GET /ucwa/v1/applications/1/me HTTP/1.1\r\n")
-	send := func(header http.Header) (*http.Response, []ucwa.BatchResponse, []byte, error) {
+	send := func(t *testing.T, header http.Header) (*http.Response, []testkit.BatchAnswer, []byte, error) {
 		t.Helper()
 		r, err := http.NewRequest(http.MethodPost, e.url("/ucwa/v1/applications/1/batch"), strings.NewReader(batch))
 		if err != nil {
@@ -218,7 +218,7 @@ func TestBatchAnswerLocations(t *testing.T) {
 		if readErr != nil {
 			return resp, nil, body, readErr
 		}
-		parts, perr := ucwa.ParseBatchResponse(resp.Header.Get("Content-Type"), body)
+		parts, perr := testkit.ReadBatch(resp.Header.Get("Content-Type"), body)
 		if perr != nil {
 			t.Fatalf("the answer does not parse: %v\n%q", perr, body)
 		}
@@ -238,7 +238,7 @@ func TestBatchAnswerLocations(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.header["X-Test-Location"] = locations
 			tc.header.Set("X-Test-Body-Size", "10")
-			resp, parts, body, err := send(tc.header)
+			resp, parts, body, err := send(t, tc.header)
 			if err != nil || resp.StatusCode != http.StatusOK || len(parts) != len(locations)+1 {
 				t.Fatalf("%d %v: %d parts, want %d", resp.StatusCode, err, len(parts), len(locations)+1)
 			}
@@ -257,14 +257,14 @@ func TestBatchAnswerLocations(t *testing.T) {
 	}
 	t.Run("over maxBatchAnswer", func(t *testing.T) {
 		for _, framing := range []string{"", "length"} {
-			_, parts, body, err := send(http.Header{"X-Test-Location": {"http://POOL/a"}, "X-Test-Body-Size": {strconv.Itoa(maxBatchAnswer)}, "X-Test-Framing": {framing}})
+			_, parts, body, err := send(t, http.Header{"X-Test-Location": {"http://POOL/a"}, "X-Test-Body-Size": {strconv.Itoa(maxBatchAnswer)}, "X-Test-Framing": {framing}})
 			if err != nil || len(parts) != 2 || parts[0].Header.Get("Location") != "http://"+host+"/a" || len(parts[1].Body) != maxBatchAnswer {
 				t.Errorf("framing %q: %v, %d parts, %d bytes", framing, err, len(parts), len(body))
 			}
 		}
 	})
 	t.Run("cut short", func(t *testing.T) {
-		resp, _, body, err := send(http.Header{"X-Test-Location": {"http://POOL/a"}, "X-Test-Framing": {"cut"}})
+		resp, _, body, err := send(t, http.Header{"X-Test-Location": {"http://POOL/a"}, "X-Test-Framing": {"cut"}})
 		if err == nil || resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("Location: http://"+host+"/a")) {
 			t.Errorf("%d, read error %v, body %q; want the pool's 200 and what it wrote, then an error", resp.StatusCode, err, body)
 		}

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
-	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
 // TestOperations: the operations the emulator serves besides
@@ -106,7 +105,7 @@ func TestBatch(t *testing.T) {
 	if r.Status != http.StatusOK {
 		t.Fatalf("status %d %s", r.Status, r.Body)
 	}
-	answers, uerr := ucwa.ParseBatchResponse(r.Header.Get("Content-Type"), []byte(r.Body))
+	answers, uerr := testkit.ReadBatch(r.Header.Get("Content-Type"), []byte(r.Body))
 	if uerr != nil {
 		t.Fatalf("%v\n%s", uerr, r.Body)
 	}

@@ -1494,28 +1494,8 @@ func batchAppendResponses(dst []byte, boundary string, responses []BatchResponse
 	return append(dst, "--\r\n"...), true
 }
 
-// ParseBatchResponse reads a multipart/batching response: each part must
-// be "application/http; msgtype=response" (or without msgtype) holding
-// "HTTP/1.1 code reason", header lines and a body, framed by the same
-// rules as ParseBatch. Bodies alias the input.
-func ParseBatchResponse(contentType string, body []byte) ([]BatchResponse, *Error) {
-	var out []BatchResponse
-	err := batchScanResponses(contentType, body, func(status int, _ batchSpan, fields []batchField, bodyStart, end int) {
-		r := BatchResponse{Status: status, Header: make(http.Header, min(len(fields), maxHeaderHint)), Body: body[bodyStart:end]}
-		for _, f := range fields {
-			name := batchHeaderName(body[f.name.start:f.name.end])
-			r.Header[name] = append(r.Header[name], string(body[f.value.start:f.value.end]))
-		}
-		out = append(out, r)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // EditBatchResponseHeader returns body, a multipart/batching response as
-// ParseBatchResponse reads it, with the value of each header field named
+// batchScanResponses reads it, with the value of each header field named
 // name (in any letter case) in its parts replaced by what edit returns
 // for it, or the field's line removed where edit says not to keep it,
 // and the Content-Length of a part that gives its own (which counts the
@@ -1576,9 +1556,12 @@ func EditBatchResponseHeader(contentType string, body []byte, name string, edit 
 }
 
 // batchScanResponses checks the framing of body, a multipart/batching
-// response (see ParseBatchResponse), and calls part for each of its parts
-// in order with its status, the value of the part's own Content-Length
-// (batchNoSpan when it has none), its header fields and its body's bounds.
+// response: each part must be "application/http; msgtype=response" (or
+// without msgtype) holding "HTTP/1.1 code reason", header lines and a
+// body, framed by the same rules as ParseBatch. It calls part for each of
+// its parts in order with its status, the value of the part's own
+// Content-Length (batchNoSpan when it has none), its header fields and
+// its body's bounds.
 func batchScanResponses(contentType string, body []byte, part func(status int, partLength batchSpan, fields []batchField, bodyStart, end int)) *Error {
 	boundary, err := batchBoundary(contentType)
 	if err != nil {

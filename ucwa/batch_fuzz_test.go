@@ -238,7 +238,7 @@ func FuzzParseBatchResponse(f *testing.F) {
 	f.Add(ct, body)
 	f.Add(`multipart/batching; boundary="b"`, []byte("--b\r\nContent-Type: application/http; msgtype=response\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}\r\n--b--"))
 	f.Fuzz(func(t *testing.T, ct string, body []byte) {
-		got, err := ParseBatchResponse(ct, body)
+		got, err := parseBatchResponse(ct, body)
 		if err != nil {
 			if err.Message == "" || (err.Status != 400 && err.Status != 415) {
 				t.Fatalf("bad refusal %#v", err)
@@ -249,7 +249,7 @@ func FuzzParseBatchResponse(f *testing.F) {
 		if encErr != nil {
 			t.Fatalf("parsed responses do not encode: %v", encErr)
 		}
-		again, err := ParseBatchResponse(ct2, body2)
+		again, err := parseBatchResponse(ct2, body2)
 		if err != nil {
 			t.Fatalf("encoded responses do not parse: %v\n%q", err, body2)
 		}
@@ -409,7 +409,7 @@ func FuzzEditBatchResponseHeader(f *testing.F) {
 	f.Add(`multipart/batching; boundary="b"`, []byte("--b\r\n\r\nHTTP/1.1 200 OK\r\nLocation: x\r\n\r\n--b--"), "", false)
 	f.Add(`multipart/batching; boundary="b"`, []byte("--b\r\nContent-Type: application/http\r\nContent-Length: 40\r\n\r\nHTTP/1.1 201 Created\r\nLocation: /a\r\n\r\n{}\r\n--b--"), "https://edge/a", true)
 	f.Fuzz(func(t *testing.T, ct string, body []byte, value string, keep bool) {
-		want, err := ParseBatchResponse(ct, body)
+		want, err := parseBatchResponse(ct, body)
 		out, _, eerr := EditBatchResponseHeader(ct, body, "Location", func(string) (string, bool) { return value, keep })
 		if (err == nil) != (eerr == nil) {
 			t.Fatalf("parse error %v, edit error %v", err, eerr)
@@ -417,7 +417,7 @@ func FuzzEditBatchResponseHeader(f *testing.F) {
 		if err != nil {
 			return
 		}
-		got, err := ParseBatchResponse(ct, out)
+		got, err := parseBatchResponse(ct, out)
 		if err != nil {
 			t.Fatalf("the edited response does not parse: %v\n%q", err, out)
 		}

@@ -12,8 +12,9 @@
 //     NewPool);
 //   - bearer tokens: key pairs of every family, signed tokens, JWK Sets
 //     and an identity provider that serves them (Keys, Mint, NewJWKSServer);
-//   - a fake clock, HTTP request helpers, and ports reserved for the whole
-//     test so that no other process can take them (Port).
+//   - a fake clock, HTTP request helpers, a client's reading of a
+//     multipart/batching answer (ReadBatch), and ports reserved for the
+//     whole test so that no other process can take them (Port).
 //
 // Tests that start the in-process Caddy cannot run in parallel with one
 // another: Caddy runs one configuration per process.
