@@ -399,7 +399,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 					beforeTakeover()
 					replacing = current
 					epoch := s.begin()
-					tookOver, err := s.replace(ctx, owner, key, current, token, idem.window)
+					tookOver, err := s.Replace(ctx, owner, key, current, token, idem.window)
 					s.end(epoch, err)
 					if tookOver {
 						held = append(held, key) // a request's: no values
@@ -471,7 +471,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// have been placed.
 		if tookOverFrom != "" {
 			epoch := s.begin()
-			_, err := s.replace(ctx, owner, keys[0], token, tookOverFrom, idem.window)
+			_, err := s.Replace(ctx, owner, keys[0], token, tookOverFrom, idem.window)
 			s.end(epoch, err)
 		} else {
 			h.release(ctx, owner, keys, values, token)
@@ -493,7 +493,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			value = rec.encode(&digest)
 		}
 		epoch := s.begin()
-		_, err := s.replace(ctx, owner, keys[0], token, value, max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
+		_, err := s.Replace(ctx, owner, keys[0], token, value, max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
 		s.end(epoch, err)
 	case (rec.overflow || rec.unreplayable) && h.isEmergencyCall(in):
 		// An emergency call answered with success holds its repeats
@@ -504,7 +504,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// none back (see heldBackByFirst).
 		digest = inputsDigest(s.keyed(), in.path, in.cleaned)
 		epoch := s.begin()
-		_, err := s.replace(ctx, owner, keys[0], token, emergencyAnsweredMark+string(digest[:]), max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
+		_, err := s.Replace(ctx, owner, keys[0], token, emergencyAnsweredMark+string(digest[:]), max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
 		s.end(epoch, err)
 	case !answered || rec.overflow || in.cleaned == nil || rec.unreplayable:
 		// The request may have reached a pool, and there is no answer that
@@ -530,7 +530,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// later config.
 		rec.notEmergency = rec.status >= http.StatusMultipleChoices
 		epoch := s.begin()
-		_, err := s.replace(ctx, owner, keys[0], token, rec.encode(inputs), ttl)
+		_, err := s.Replace(ctx, owner, keys[0], token, rec.encode(inputs), ttl)
 		s.end(epoch, err)
 	}
 	return deliverErr
@@ -583,7 +583,7 @@ func (h *Handler) releaseUnanswered(err error, owner, key, value string) {
 	go func() {
 		defer s.unhold()
 		epoch := s.begin()
-		_, err := s.redis.ReleaseFor(context.Background(), owner, key, value)
+		_, err := s.redis.Release(context.Background(), owner, key, value)
 		s.settle(epoch, err)
 	}()
 }

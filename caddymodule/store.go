@@ -161,16 +161,16 @@ type storeUse struct {
 
 // reserve is Reserve of a reservation for owner: the caller a memory
 // store, or a Redis store with max_entries_per_caller, counts it for
-// (see intake.appendStoreOwner, redisOwner), which it is given without
-// a context (store.WithOwner) to carry it.
+// (see intake.appendStoreOwner, redisOwner). The stores are called by
+// their concrete types, as in allowAll.
 func (s *storeUse) reserve(ctx context.Context, owner, key, value string, ttl time.Duration) (bool, string, error) {
 	switch {
 	case s.memory != nil:
-		return s.memory.ReserveFor(owner, key, value, ttl)
+		return s.memory.Reserve(ctx, owner, key, value, ttl)
 	case s.redis != nil:
-		return s.redis.ReserveFor(ctx, owner, key, value, ttl)
+		return s.redis.Reserve(ctx, owner, key, value, ttl)
 	}
-	return s.Reserve(ctx, key, value, ttl)
+	return s.Reserve(ctx, owner, key, value, ttl)
 }
 
 // redisOwner is whom in's reservations count for in a Redis store with
@@ -235,20 +235,9 @@ func (s *storeUse) renew(ctx context.Context, epoch uint64, owners, keys, values
 		return
 	}
 	for i, key := range keys {
-		_, err := s.Replace(ctx, key, values[i], values[i], ttl)
+		_, err := s.Replace(ctx, owners[i], key, values[i], values[i], ttl)
 		s.end(epoch, err)
 	}
-}
-
-// replace is Replace of a reservation of owner (see reserve): a Redis
-// store with max_entries_per_caller has the key's count in the owner's
-// share follow its new TTL (see store.Redis.ReplaceFor), as the memory
-// store's share counts a key while it lives.
-func (s *storeUse) replace(ctx context.Context, owner, key, expect, value string, ttl time.Duration) (bool, error) {
-	if s.redis != nil {
-		return s.redis.ReplaceFor(ctx, owner, key, expect, value, ttl)
-	}
-	return s.Replace(ctx, key, expect, value, ttl)
 }
 
 // release releases the reservations of keys, each held with its value
@@ -270,7 +259,7 @@ func (s *storeUse) release(ctx context.Context, owner string, keys, values []str
 		return
 	}
 	for i, key := range keys {
-		_, err := s.Release(ctx, key, values[i])
+		_, err := s.Release(ctx, owner, key, values[i])
 		s.end(epoch, err)
 	}
 }

@@ -334,7 +334,7 @@ func TestStoreClosedNeverGoesOn(t *testing.T) {
 	if err := mem.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, _, closed := mem.Reserve(context.Background(), "k", "v", time.Minute)
+	_, _, closed := mem.Reserve(context.Background(), "", "k", "v", time.Minute)
 	if !errors.Is(closed, store.ErrClosed) {
 		t.Fatalf("Reserve on a closed store: %v", closed)
 	}

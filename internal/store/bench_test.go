@@ -43,10 +43,10 @@ func BenchmarkMemoryReserveRelease(b *testing.B) {
 		for b.Loop() {
 			key := keys[i&4095]
 			i++
-			if ok, _, err := m.Reserve(ctx, key, "token", 10*time.Minute); !ok || err != nil {
+			if ok, _, err := m.Reserve(ctx, "", key, "token", 10*time.Minute); !ok || err != nil {
 				b.Fatal("reserve failed")
 			}
-			if ok, err := m.Release(ctx, key, "token"); !ok || err != nil {
+			if ok, err := m.Release(ctx, "", key, "token"); !ok || err != nil {
 				b.Fatal("release failed")
 			}
 		}
@@ -65,10 +65,10 @@ func BenchmarkMemoryReserveRelease(b *testing.B) {
 			for pb.Next() {
 				key := own[i&255]
 				i++
-				if ok, _, err := m.Reserve(ctx, key, "token", 10*time.Minute); !ok || err != nil {
+				if ok, _, err := m.Reserve(ctx, "", key, "token", 10*time.Minute); !ok || err != nil {
 					b.Fatal("reserve failed")
 				}
-				if ok, err := m.Release(ctx, key, "token"); !ok || err != nil {
+				if ok, err := m.Release(ctx, "", key, "token"); !ok || err != nil {
 					b.Fatal("release failed")
 				}
 			}
@@ -77,7 +77,7 @@ func BenchmarkMemoryReserveRelease(b *testing.B) {
 }
 
 // BenchmarkMemoryReserveOwned is the idempotency round of a caller's
-// request with a share (room: ReserveFor and its release), in a store of
+// request with a share (room: Reserve and its release), in a store of
 // a hundred thousand entries where other callers are at their shares
 // and were refused; and the refusal of a caller at its share (full),
 // over and over, which must not cost as much as the store holds.
@@ -87,15 +87,16 @@ func BenchmarkMemoryReserveOwned(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer m.Close()
+	ctx := context.Background()
 	keys := benchKeys(99 * 1000)
 	for i, k := range keys {
 		owner := "caller-" + strconv.Itoa(i%1000)
-		if _, _, err := m.ReserveFor(owner, k, "token", time.Hour); err != nil {
+		if _, _, err := m.Reserve(ctx, owner, k, "token", time.Hour); err != nil {
 			b.Fatal(err)
 		}
 	}
 	for i := range 1000 {
-		if _, _, err := m.ReserveFor("caller-"+strconv.Itoa(i), "over", "token", time.Hour); err == nil {
+		if _, _, err := m.Reserve(ctx, "caller-"+strconv.Itoa(i), "over", "token", time.Hour); err == nil {
 			b.Fatal("a caller over its share was not refused")
 		}
 	}
@@ -109,10 +110,10 @@ func BenchmarkMemoryReserveOwned(b *testing.B) {
 		for b.Loop() {
 			key := own[i&511]
 			i++
-			if ok, _, err := m.ReserveFor("room", key, "token", 10*time.Minute); !ok || err != nil {
+			if ok, _, err := m.Reserve(ctx, "room", key, "token", 10*time.Minute); !ok || err != nil {
 				b.Fatal("reserve failed")
 			}
-			if ok, err := m.Release(context.Background(), key, "token"); !ok || err != nil {
+			if ok, err := m.Release(ctx, "room", key, "token"); !ok || err != nil {
 				b.Fatal("release failed")
 			}
 		}
@@ -120,7 +121,7 @@ func BenchmarkMemoryReserveOwned(b *testing.B) {
 	b.Run("full", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, _, err := m.ReserveFor("caller-7", "over", "token", 10*time.Minute); err == nil {
+			if _, _, err := m.Reserve(ctx, "caller-7", "over", "token", 10*time.Minute); err == nil {
 				b.Fatal("a caller over its share was not refused")
 			}
 		}
@@ -196,7 +197,7 @@ func BenchmarkRedisReserve(b *testing.B) {
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if ok, _, err := r.Reserve(ctx, next(), "token", time.Minute); !ok || err != nil {
+			if ok, _, err := r.Reserve(ctx, "", next(), "token", time.Minute); !ok || err != nil {
 				b.Fatalf("reserve: %v", err)
 			}
 		}
@@ -205,7 +206,7 @@ func BenchmarkRedisReserve(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if ok, _, err := r.Reserve(ctx, next(), "token", time.Minute); !ok || err != nil {
+				if ok, _, err := r.Reserve(ctx, "", next(), "token", time.Minute); !ok || err != nil {
 					b.Fatalf("reserve: %v", err)
 				}
 			}
@@ -220,7 +221,7 @@ func BenchmarkRedisReserve(b *testing.B) {
 		defer owned.Close()
 		b.ReportAllocs()
 		for b.Loop() {
-			if ok, _, err := owned.ReserveFor(ctx, "bench-owner", next(), "token", time.Minute); !ok || err != nil {
+			if ok, _, err := owned.Reserve(ctx, "bench-owner", next(), "token", time.Minute); !ok || err != nil {
 				b.Fatalf("reserve: %v", err)
 			}
 		}
@@ -263,10 +264,10 @@ func BenchmarkMemoryTurnover(b *testing.B) {
 			var n atomic.Int64
 			round := func() error {
 				k := "tid/oid/app-0123456789/startPhoneAudio/op-" + strconv.FormatInt(n.Add(1), 10)
-				if ok, _, err := m.Reserve(ctx, k, "token", window); !ok || err != nil {
+				if ok, _, err := m.Reserve(ctx, "", k, "token", window); !ok || err != nil {
 					return fmt.Errorf("reserve: %v, %v", ok, err)
 				}
-				_, err := m.Replace(ctx, k, "token", "answer", window)
+				_, err := m.Replace(ctx, "", k, "token", "answer", window)
 				return err
 			}
 			// A window's worth of rounds, before the clock starts.
@@ -308,10 +309,10 @@ func BenchmarkMemoryAnswered(b *testing.B) {
 	for b.Loop() {
 		n++
 		key := fmt.Sprintf("idem:%043d", n)
-		if ok, _, err := m.ReserveFor("caller-0123456", key, token, window); !ok || err != nil {
+		if ok, _, err := m.Reserve(ctx, "caller-0123456", key, token, window); !ok || err != nil {
 			b.Fatal("reserve failed", err)
 		}
-		if ok, err := m.Replace(ctx, key, token, answer, window-time.Millisecond); !ok || err != nil {
+		if ok, err := m.Replace(ctx, "caller-0123456", key, token, answer, window-time.Millisecond); !ok || err != nil {
 			b.Fatal("replace failed", err)
 		}
 	}

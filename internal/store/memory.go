@@ -25,7 +25,7 @@ type MemoryOptions struct {
 	MaxEntries int
 
 	// MaxPerOwner bounds how many live reservations one owner (see
-	// WithOwner) holds, so that one owner cannot fill the store for all:
+	// Store) holds, so that one owner cannot fill the store for all:
 	// a reservation over it fails with ErrOwnerFull. Default: 0, no
 	// bound but MaxEntries.
 	MaxPerOwner int
@@ -206,21 +206,6 @@ func (o *ownerCounts) count(owner uint64) int64 {
 	return int64(sh.n[owner])
 }
 
-type ownerKey struct{}
-
-// WithOwner returns ctx carrying owner, the one a reservation made with
-// it counts for: a Memory or a Redis store with MaxPerOwner refuses an
-// owner's reservation over that bound. An owner is opaque to the store;
-// "" is none.
-func WithOwner(ctx context.Context, owner string) context.Context {
-	return context.WithValue(ctx, ownerKey{}, owner)
-}
-
-func ownerOf(ctx context.Context) string {
-	owner, _ := ctx.Value(ownerKey{}).(string)
-	return owner
-}
-
 var _ Store = (*Memory)(nil)
 
 // memoryShards is how many locks a Memory store's entries are spread
@@ -363,17 +348,9 @@ func (m *Memory) Live() int {
 	return int(m.entries.Load())
 }
 
-// Reserve implements Store. The reservation counts for the owner ctx
-// carries (WithOwner): one over its owner's bound fails with
-// ErrOwnerFull. It does not block, and reads nothing else of ctx.
-func (m *Memory) Reserve(ctx context.Context, key, value string, ttl time.Duration) (bool, string, error) {
-	return m.ReserveFor(ownerOf(ctx), key, value, ttl)
-}
-
-// ReserveFor is Reserve for owner ("" for none) as WithOwner gives it,
-// without a context to carry it: a caller that knows it holds a Memory
-// store spares the context's allocations.
-func (m *Memory) ReserveFor(owner, key, value string, ttl time.Duration) (bool, string, error) {
+// Reserve implements Store: one over its owner's bound fails with
+// ErrOwnerFull. It does not block, and ignores ctx.
+func (m *Memory) Reserve(_ context.Context, owner, key, value string, ttl time.Duration) (bool, string, error) {
 	if err := validateTTL(ttl); err != nil {
 		return false, "", invalid("reserve", err)
 	}
@@ -421,8 +398,9 @@ func (m *Memory) ReserveFor(owner, key, value string, ttl time.Duration) (bool, 
 	}
 }
 
-// Replace implements Store. It does not block, and ignores ctx.
-func (m *Memory) Replace(_ context.Context, key, expect, value string, ttl time.Duration) (bool, error) {
+// Replace implements Store. It does not block, and ignores ctx and
+// owner: the key's entry keeps its owner's count, which goes with it.
+func (m *Memory) Replace(_ context.Context, _, key, expect, value string, ttl time.Duration) (bool, error) {
 	if err := validateTTL(ttl); err != nil {
 		return false, invalid("replace", err)
 	}
@@ -451,8 +429,9 @@ func (m *Memory) Replace(_ context.Context, key, expect, value string, ttl time.
 	return true, nil
 }
 
-// Release implements Store. It does not block, and ignores ctx.
-func (m *Memory) Release(_ context.Context, key, expect string) (bool, error) {
+// Release implements Store. It does not block, and ignores ctx and
+// owner: the key's entry gives its owner's count back.
+func (m *Memory) Release(_ context.Context, _, key, expect string) (bool, error) {
 	if m.closed.Load() {
 		return false, closedError("release")
 	}

@@ -30,7 +30,7 @@ func TestMemoryDigestCollision(t *testing.T) {
 				if _, err := m.Allow(ctx, "other", limit); err != nil {
 					t.Fatal(err)
 				}
-			} else if ok, _, err := m.Reserve(ctx, "other", "v1", time.Minute); !ok || err != nil {
+			} else if ok, _, err := m.Reserve(ctx, "", "other", "v1", time.Minute); !ok || err != nil {
 				t.Fatal(ok, err)
 			}
 			// Move the other key's entry to the digest of "key".
@@ -59,13 +59,13 @@ func TestMemoryDigestCollision(t *testing.T) {
 				}
 				return
 			}
-			if ok, current, err := m.Reserve(ctx, "key", "v2", time.Minute); ok || current != "" || !errors.Is(err, ErrFull) {
+			if ok, current, err := m.Reserve(ctx, "", "key", "v2", time.Minute); ok || current != "" || !errors.Is(err, ErrFull) {
 				t.Fatalf("Reserve of a key whose digest another's entry holds: %v %q %v, want ErrFull", ok, current, err)
 			}
-			if ok, err := m.Replace(ctx, "key", "v1", "v3", time.Minute); ok || err != nil {
+			if ok, err := m.Replace(ctx, "", "key", "v1", "v3", time.Minute); ok || err != nil {
 				t.Fatalf("Replace: %v %v, want false", ok, err)
 			}
-			if ok, err := m.Release(ctx, "key", "v1"); ok || err != nil {
+			if ok, err := m.Release(ctx, "", "key", "v1"); ok || err != nil {
 				t.Fatalf("Release: %v %v, want false", ok, err)
 			}
 			if got := m.RemainingTTL("key"); got != -1 {
@@ -116,14 +116,14 @@ func TestMemoryDataRebuiltAroundPinnedEntries(t *testing.T) {
 	check := func() {
 		for j := range pinnedPerRound {
 			key, v := "pinned-"+strconv.Itoa(round)+"-"+strconv.Itoa(j), value(j, round)
-			if ok, _, err := m.Reserve(ctx, key, v, 24*time.Hour); !ok || err != nil {
+			if ok, _, err := m.Reserve(ctx, "", key, v, 24*time.Hour); !ok || err != nil {
 				t.Fatalf("round %d: reserve %s: %v %v", round, key, ok, err)
 			}
 			pinned[key] = v
 		}
 		round++
 		for key, want := range pinned {
-			if ok, current, err := m.Reserve(ctx, key, "other", time.Hour); ok || current != want || err != nil {
+			if ok, current, err := m.Reserve(ctx, "", key, "other", time.Hour); ok || current != want || err != nil {
 				t.Fatalf("round %d: %s holds %d bytes %.20q (%v %v), want %d bytes %.20q", round, key, len(current), current, ok, err, len(want), want)
 			}
 		}
@@ -166,24 +166,24 @@ func churn(t *testing.T, m *Memory, keys, rounds int, value func(i, round int) s
 			old, held := live[i]
 			switch {
 			case !held:
-				if ok, _, err := m.Reserve(ctx, key, value(i, round), time.Hour); !ok || err != nil {
+				if ok, _, err := m.Reserve(ctx, "", key, value(i, round), time.Hour); !ok || err != nil {
 					t.Fatalf("round %d: reserve %s: %v %v", round, key, ok, err)
 				}
 				live[i] = value(i, round)
 			case release(i, round):
-				if ok, err := m.Release(ctx, key, old); !ok || err != nil {
+				if ok, err := m.Release(ctx, "", key, old); !ok || err != nil {
 					t.Fatalf("round %d: release %s: %v %v", round, key, ok, err)
 				}
 				delete(live, i)
 			default:
-				if ok, err := m.Replace(ctx, key, old, value(i, round), time.Hour); !ok || err != nil {
+				if ok, err := m.Replace(ctx, "", key, old, value(i, round), time.Hour); !ok || err != nil {
 					t.Fatalf("round %d: replace %s: %v %v", round, key, ok, err)
 				}
 				live[i] = value(i, round)
 			}
 		}
 		for i, want := range live {
-			if ok, current, err := m.Reserve(ctx, "k"+strconv.Itoa(i), "other", time.Hour); ok || current != want || err != nil {
+			if ok, current, err := m.Reserve(ctx, "", "k"+strconv.Itoa(i), "other", time.Hour); ok || current != want || err != nil {
 				t.Fatalf("round %d: k%d holds %d bytes %.20q (%v %v), want %d bytes %.20q", round, i, len(current), current, ok, err, len(want), want)
 			}
 		}
@@ -214,10 +214,10 @@ func TestMemoryExpiryMovesLater(t *testing.T) {
 	}
 	for i := range 500 {
 		key := "k" + strconv.Itoa(i)
-		if ok, _, err := m.Reserve(ctx, key, "token", time.Second); !ok || err != nil {
+		if ok, _, err := m.Reserve(ctx, "", key, "token", time.Second); !ok || err != nil {
 			t.Fatalf("reserve %s: %v %v", key, ok, err)
 		}
-		if ok, err := m.Replace(ctx, key, "token", "answer", time.Minute); !ok || err != nil {
+		if ok, err := m.Replace(ctx, "", key, "token", "answer", time.Minute); !ok || err != nil {
 			t.Fatalf("replace %s: %v %v", key, ok, err)
 		}
 	}
@@ -230,12 +230,12 @@ func TestMemoryExpiryMovesLater(t *testing.T) {
 	}
 	// Past the reservations' expiry, within the answers': still full.
 	now = now.Add(30 * time.Second)
-	if _, _, err := m.Reserve(ctx, "new", "token", time.Second); !errors.Is(err, ErrFull) {
+	if _, _, err := m.Reserve(ctx, "", "new", "token", time.Second); !errors.Is(err, ErrFull) {
 		t.Fatalf("reserve in a store of live answers: %v, want ErrFull", err)
 	}
 	// Past the answers': room again, every entry dropped.
 	now = now.Add(31 * time.Second)
-	if ok, _, err := m.Reserve(ctx, "new", "token", time.Second); !ok || err != nil {
+	if ok, _, err := m.Reserve(ctx, "", "new", "token", time.Second); !ok || err != nil {
 		t.Fatalf("reserve once the answers expired: %v %v", ok, err)
 	}
 	// Each shard drops its expired entries when it takes a new one; all
@@ -257,17 +257,17 @@ func TestMemoryShardDataFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, err := m.Reserve(ctx, "key", strings.Repeat("v", 40), time.Minute); !ok || err != nil {
+	if ok, _, err := m.Reserve(ctx, "", "key", strings.Repeat("v", 40), time.Minute); !ok || err != nil {
 		t.Fatalf("reserve within the bound: %v %v", ok, err)
 	}
-	if ok, err := m.Replace(ctx, "key", strings.Repeat("v", 40), strings.Repeat("w", 60), time.Minute); ok || !errors.Is(err, ErrFull) {
+	if ok, err := m.Replace(ctx, "", "key", strings.Repeat("v", 40), strings.Repeat("w", 60), time.Minute); ok || !errors.Is(err, ErrFull) {
 		t.Fatalf("replace past the bound: %v %v, want ErrFull", ok, err)
 	}
-	if ok, _, err := m.Reserve(ctx, "key", "x", time.Minute); ok || err != nil {
+	if ok, _, err := m.Reserve(ctx, "", "key", "x", time.Minute); ok || err != nil {
 		t.Fatalf("the entry lost its value: %v %v", ok, err)
 	}
 	long := strings.Repeat("k", 70)
-	if ok, _, err := m.Reserve(ctx, long, "v", time.Minute); ok || !errors.Is(err, ErrFull) {
+	if ok, _, err := m.Reserve(ctx, "", long, "v", time.Minute); ok || !errors.Is(err, ErrFull) {
 		t.Fatalf("reserve past the bound: %v %v, want ErrFull", ok, err)
 	}
 	if _, err := m.Allow(ctx, long, Limit{Count: 1, Period: time.Minute}); !errors.Is(err, ErrFull) {
@@ -292,15 +292,14 @@ func TestMemoryOwnerRetryAfterLooks(t *testing.T) {
 	defer m.Close()
 	ctx := context.Background()
 	for i := range 10_000 {
-		if _, _, err := m.Reserve(ctx, "other-"+strconv.Itoa(i), "v", time.Hour); err != nil {
+		if _, _, err := m.Reserve(ctx, "", "other-"+strconv.Itoa(i), "v", time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
-	a := WithOwner(ctx, "a")
 	owner := m.owners.digest("a")
 	looks := func() int64 { return m.owners.shards[owner%memoryShards].looks }
 	reserve := func(key string, ttl time.Duration) error {
-		_, _, err := m.Reserve(a, key, "v", ttl)
+		_, _, err := m.Reserve(ctx, "a", key, "v", ttl)
 		return err
 	}
 	if err := reserve("a1", time.Minute); err != nil {
@@ -327,12 +326,12 @@ func TestMemoryOwnerRetryAfterLooks(t *testing.T) {
 		{"refused over and over", func() {}, time.Minute, 1},
 		{"a1 renewed", func() {
 			now = now.Add(time.Second)
-			if ok, err := m.Replace(a, "a1", "v", "v", time.Minute); !ok || err != nil {
+			if ok, err := m.Replace(ctx, "a", "a1", "v", "v", time.Minute); !ok || err != nil {
 				t.Fatal(ok, err)
 			}
 		}, time.Minute, 2},
 		{"a2 released, a3 reserved", func() {
-			if ok, err := m.Release(a, "a2", "v"); !ok || err != nil {
+			if ok, err := m.Release(ctx, "a", "a2", "v"); !ok || err != nil {
 				t.Fatal(ok, err)
 			}
 			if err := reserve("a3", 10*time.Second); err != nil {
@@ -341,7 +340,7 @@ func TestMemoryOwnerRetryAfterLooks(t *testing.T) {
 		}, 10 * time.Second, 3},
 		{"other owners come and go", func() {
 			for i := range 100 {
-				if ok, err := m.Release(ctx, "other-"+strconv.Itoa(i), "v"); !ok || err != nil {
+				if ok, err := m.Release(ctx, "", "other-"+strconv.Itoa(i), "v"); !ok || err != nil {
 					t.Fatal(ok, err)
 				}
 			}
@@ -431,10 +430,10 @@ func TestMemoryChunksLetGo(t *testing.T) {
 	for i := range 4 * live {
 		now = now.Add(window / live)
 		key := "idem:" + strconv.Itoa(i)
-		if ok, _, err := m.Reserve(ctx, key, token, window); !ok || err != nil {
+		if ok, _, err := m.Reserve(ctx, "", key, token, window); !ok || err != nil {
 			t.Fatalf("reserve %d: %v %v", i, ok, err)
 		}
-		if ok, err := m.Replace(ctx, key, token, answer, window); !ok || err != nil {
+		if ok, err := m.Replace(ctx, "", key, token, answer, window); !ok || err != nil {
 			t.Fatalf("replace %d: %v %v", i, ok, err)
 		}
 		if i%500 != 0 {

@@ -61,7 +61,7 @@ func FuzzMemoryModel(f *testing.F) {
 			switch op {
 			case 0: // reserve
 				v, d := value(arg), ttl(arg)
-				ok, held, err := m.Reserve(ctx, key, v, d)
+				ok, held, err := m.Reserve(ctx, "", key, v, d)
 				if err != nil {
 					t.Fatalf("at %v: Reserve(%s): %v", at, key, err)
 				}
@@ -79,7 +79,7 @@ func FuzzMemoryModel(f *testing.F) {
 					expect = value(arg)
 				}
 				v, d := value(arg), ttl(arg)
-				ok, err := m.Replace(ctx, key, expect, v, d)
+				ok, err := m.Replace(ctx, "", key, expect, v, d)
 				if err != nil {
 					t.Fatalf("at %v: Replace(%s): %v", at, key, err)
 				}
@@ -95,7 +95,7 @@ func FuzzMemoryModel(f *testing.F) {
 				if arg%4 == 0 {
 					expect = value(arg)
 				}
-				ok, err := m.Release(ctx, key, expect)
+				ok, err := m.Release(ctx, "", key, expect)
 				if err != nil {
 					t.Fatalf("at %v: Release(%s): %v", at, key, err)
 				}
@@ -122,7 +122,7 @@ func FuzzMemoryModel(f *testing.F) {
 			if !ok {
 				continue
 			}
-			if ok, held, err := m.Reserve(ctx, key, "x", time.Second); ok || err != nil || held != e.value {
+			if ok, held, err := m.Reserve(ctx, "", key, "x", time.Second); ok || err != nil || held != e.value {
 				t.Fatalf("at the end: Reserve(%s) = %v, %.20q, %v; the model holds %.20q", key, ok, held, err, e.value)
 			}
 		}

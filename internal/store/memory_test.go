@@ -31,7 +31,7 @@ func TestMemoryBounded(t *testing.T) {
 			write := func(i int) error {
 				key := "caller-" + strconv.Itoa(i) + "/operation/0123456789abcdef"
 				if kind == "reservations" {
-					ok, _, err := m.Reserve(ctx, key, "reservation-token-0123456789abcdef", 10*time.Minute)
+					ok, _, err := m.Reserve(ctx, "", key, "reservation-token-0123456789abcdef", 10*time.Minute)
 					if err == nil && !ok {
 						t.Fatalf("reserve %d: taken", i)
 					}
@@ -95,7 +95,7 @@ func TestMemoryFull(t *testing.T) {
 	limit := store.Limit{Count: 20, Period: time.Hour}
 	full := func(t *testing.T, m *store.Memory, entries int) {
 		t.Helper()
-		if _, _, err := m.Reserve(ctx, "not held", "v", time.Hour); !errors.Is(err, store.ErrFull) {
+		if _, _, err := m.Reserve(ctx, "", "not held", "v", time.Hour); !errors.Is(err, store.ErrFull) {
 			t.Fatalf("reserve of a new key: %v, want ErrFull", err)
 		}
 		if _, err := m.Allow(ctx, "new caller", limit); !errors.Is(err, store.ErrFull) {
@@ -121,7 +121,7 @@ func TestMemoryFull(t *testing.T) {
 			clock.Advance(59 * time.Minute)
 			full(t, m, max)
 			for i := 0; i < max; i++ {
-				if ok, current, err := m.Reserve(ctx, strconv.Itoa(i), "w", time.Hour); ok || current != "v" || err != nil {
+				if ok, current, err := m.Reserve(ctx, "", strconv.Itoa(i), "w", time.Hour); ok || current != "v" || err != nil {
 					t.Fatalf("key %d: %v, %q, %v", i, ok, current, err)
 				}
 			}
@@ -134,13 +134,13 @@ func TestMemoryFull(t *testing.T) {
 				t.Fatalf("allow: %+v, %v", d, err)
 			}
 			full(t, m, max)
-			if ok, err := m.Replace(ctx, "0", "v", "answer", time.Hour); err != nil || !ok {
+			if ok, err := m.Replace(ctx, "", "0", "v", "answer", time.Hour); err != nil || !ok {
 				t.Fatalf("replace: %v, %v", ok, err)
 			}
 			if d, err := m.Allow(ctx, "caller", limit); err != nil || !d.Allowed || d.Remaining != 18 {
 				t.Fatalf("allow of a held limit: %+v, %v", d, err)
 			}
-			if ok, err := m.Release(ctx, "1", "v"); err != nil || !ok {
+			if ok, err := m.Release(ctx, "", "1", "v"); err != nil || !ok {
 				t.Fatalf("release: %v, %v", ok, err)
 			}
 			mustReserve(t, m, "new", "v", time.Hour)
@@ -159,7 +159,7 @@ func TestMemoryFull(t *testing.T) {
 			}
 			full(t, m, max)
 			for i := 1; i < max; i += 2 {
-				if ok, _, _ := m.Reserve(ctx, strconv.Itoa(i), "w", time.Hour); ok {
+				if ok, _, _ := m.Reserve(ctx, "", strconv.Itoa(i), "w", time.Hour); ok {
 					t.Fatalf("live key %d was dropped", i)
 				}
 			}
@@ -187,12 +187,12 @@ func TestMemoryFull(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := 0; i < 2; i++ {
-				if ok, err := m.Release(ctx, strconv.Itoa(i), "v"); err != nil || !ok {
+				if ok, err := m.Release(ctx, "", strconv.Itoa(i), "v"); err != nil || !ok {
 					t.Fatalf("release: %v, %v", ok, err)
 				}
 			}
 			full(t, m, max-1)
-			if ok, err := m.Release(ctx, "2", "v"); err != nil || !ok {
+			if ok, err := m.Release(ctx, "", "2", "v"); err != nil || !ok {
 				t.Fatalf("release: %v, %v", ok, err)
 			}
 			mustReserve(t, m, "0", "v", time.Hour)
@@ -226,7 +226,7 @@ func TestMemoryFullConcurrent(t *testing.T) {
 			// Every worker tries every key, each from another start.
 			for i := range keys {
 				key := strconv.Itoa((i + w*keys/workers) % keys)
-				ok, _, err := m.Reserve(context.Background(), key, "v", time.Hour)
+				ok, _, err := m.Reserve(context.Background(), "", key, "v", time.Hour)
 				switch {
 				case errors.Is(err, store.ErrFull):
 					full.Add(1)
@@ -280,7 +280,7 @@ func TestMemoryOptions(t *testing.T) {
 			for i := 0; i < n; i++ {
 				mustReserve(t, m, strconv.Itoa(i), "v", time.Hour)
 			}
-			_, _, err = m.Reserve(context.Background(), "one more", "v", time.Hour)
+			_, _, err = m.Reserve(context.Background(), "", "one more", "v", time.Hour)
 			if full := errors.Is(err, store.ErrFull); full != (n == want) {
 				t.Fatalf("key %d of a bound of %d: %v", n+1, want, err)
 			}
@@ -319,7 +319,7 @@ func TestMemoryFullChurn(t *testing.T) {
 					k := i % held
 					token := strconv.Itoa(w) + "-" + strconv.Itoa(r)
 					var ok bool
-					ok, _, err = m.Reserve(ctx, "held"+strconv.Itoa(k), token, time.Hour)
+					ok, _, err = m.Reserve(ctx, "", "held"+strconv.Itoa(k), token, time.Hour)
 					if ok {
 						if !holders[k].CompareAndSwap(0, int32(w+1)) {
 							t.Errorf("held%d reserved by two at once", k)
@@ -327,13 +327,13 @@ func TestMemoryFullChurn(t *testing.T) {
 						}
 						runtime.Gosched()
 						holders[k].Store(0)
-						if ok, err := m.Release(ctx, "held"+strconv.Itoa(k), token); err != nil || !ok {
+						if ok, err := m.Release(ctx, "", "held"+strconv.Itoa(k), token); err != nil || !ok {
 							t.Errorf("held%d: a live reservation was dropped: %v, %v", k, ok, err)
 							return
 						}
 					}
 				case 1:
-					_, _, err = m.Reserve(ctx, "short"+strconv.Itoa(i%short), "v", time.Duration(1+i%5)*time.Millisecond)
+					_, _, err = m.Reserve(ctx, "", "short"+strconv.Itoa(i%short), "v", time.Duration(1+i%5)*time.Millisecond)
 				case 2:
 					k := i % limits
 					var d store.Decision
@@ -368,7 +368,7 @@ func TestMemoryFullChurn(t *testing.T) {
 	for i := range max {
 		mustReserve(t, m, "after"+strconv.Itoa(i), "v", time.Hour)
 	}
-	if _, _, err := m.Reserve(ctx, "one more", "v", time.Hour); !errors.Is(err, store.ErrFull) {
+	if _, _, err := m.Reserve(ctx, "", "one more", "v", time.Hour); !errors.Is(err, store.ErrFull) {
 		t.Errorf("reserve over the bound: %v, want ErrFull", err)
 	}
 	if n := m.Len(); n != max {
@@ -530,51 +530,49 @@ func TestMemoryMaxPerOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	a := store.WithOwner(context.Background(), "a")
-	b := store.WithOwner(context.Background(), "b")
-	reserve := func(ctx context.Context, key string) error {
+	reserve := func(owner, key string) error {
 		t.Helper()
-		ok, _, err := m.Reserve(ctx, key, "v-"+key, time.Minute)
+		ok, _, err := m.Reserve(context.Background(), owner, key, "v-"+key, time.Minute)
 		if err == nil && !ok {
 			t.Fatalf("%s: held already", key)
 		}
 		return err
 	}
 	for _, k := range []string{"a1", "a2"} {
-		if err := reserve(a, k); err != nil {
+		if err := reserve("a", k); err != nil {
 			t.Fatal(err)
 		}
 	}
-	err = reserve(a, "a3")
+	err = reserve("a", "a3")
 	if !errors.Is(err, store.ErrOwnerFull) || errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("a3 over a's share: %v, want ErrOwnerFull alone", err)
 	}
-	if ok, current, err := m.Reserve(a, "a1", "other", time.Minute); err != nil || ok || current != "v-a1" {
+	if ok, current, err := m.Reserve(context.Background(), "a", "a1", "other", time.Minute); err != nil || ok || current != "v-a1" {
 		t.Fatalf("a repeat of a1: %v %q %v, want its value", ok, current, err)
 	}
 	for _, k := range []string{"b1", "b2"} {
-		if err := reserve(b, k); err != nil {
+		if err := reserve("b", k); err != nil {
 			t.Fatalf("%s: %v", k, err)
 		}
 	}
-	if err := reserve(context.Background(), "none"); err != nil {
+	if err := reserve("", "none"); err != nil {
 		t.Fatalf("no owner: %v", err)
 	}
-	if ok, err := m.Replace(a, "a2", "v-a2", "answer", time.Minute); err != nil || !ok {
+	if ok, err := m.Replace(context.Background(), "a", "a2", "v-a2", "answer", time.Minute); err != nil || !ok {
 		t.Fatalf("replace a2: %v %v", ok, err)
 	}
-	if err := reserve(a, "a3"); !errors.Is(err, store.ErrOwnerFull) {
+	if err := reserve("a", "a3"); !errors.Is(err, store.ErrOwnerFull) {
 		t.Fatalf("a3 after a replace: %v, want ErrOwnerFull", err)
 	}
-	if ok, err := m.Release(a, "a1", "v-a1"); err != nil || !ok {
+	if ok, err := m.Release(context.Background(), "a", "a1", "v-a1"); err != nil || !ok {
 		t.Fatalf("release a1: %v %v", ok, err)
 	}
-	if err := reserve(a, "a3"); err != nil {
+	if err := reserve("a", "a3"); err != nil {
 		t.Fatalf("a3 once a1 is released: %v", err)
 	}
 	clock.Advance(time.Minute)
 	for _, k := range []string{"a4", "a5"} {
-		if err := reserve(a, k); err != nil {
+		if err := reserve("a", k); err != nil {
 			t.Fatalf("%s once a's reservations expired: %v", k, err)
 		}
 	}
@@ -607,7 +605,7 @@ func raceOwnerShare(t *testing.T, s store.Store, share int64) {
 	var wg sync.WaitGroup
 	for i := range 100 {
 		wg.Go(func() {
-			ok, _, err := s.Reserve(store.WithOwner(context.Background(), "a"), "a"+strconv.Itoa(i), "v", time.Minute)
+			ok, _, err := s.Reserve(context.Background(), "a", "a"+strconv.Itoa(i), "v", time.Minute)
 			switch {
 			case err == nil && ok:
 				reserved.Add(1)
@@ -619,7 +617,7 @@ func raceOwnerShare(t *testing.T, s store.Store, share int64) {
 		})
 		if i < 20 {
 			wg.Go(func() {
-				if ok, _, err := s.Reserve(store.WithOwner(context.Background(), "b"), "b"+strconv.Itoa(i), "v", time.Minute); err == nil && ok {
+				if ok, _, err := s.Reserve(context.Background(), "b", "b"+strconv.Itoa(i), "v", time.Minute); err == nil && ok {
 					other.Add(1)
 				}
 			})
@@ -642,26 +640,25 @@ func TestMemoryOwnerFollowsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	b := store.WithOwner(context.Background(), "b")
 	for _, k := range []string{"b1", "b2"} {
-		if ok, _, err := m.Reserve(b, k, "v-"+k, time.Minute); err != nil || !ok {
+		if ok, _, err := m.Reserve(context.Background(), "b", k, "v-"+k, time.Minute); err != nil || !ok {
 			t.Fatalf("%s: %v %v", k, ok, err)
 		}
 	}
-	if ok, err := m.Replace(b, "b1", "v-b1", "v-b1", time.Hour); err != nil || !ok {
+	if ok, err := m.Replace(context.Background(), "b", "b1", "v-b1", "v-b1", time.Hour); err != nil || !ok {
 		t.Fatalf("renew b1: %v %v", ok, err)
 	}
-	if ok, err := m.Replace(b, "b2", "v-b2", "answer", time.Hour); err != nil || !ok {
+	if ok, err := m.Replace(context.Background(), "b", "b2", "v-b2", "answer", time.Hour); err != nil || !ok {
 		t.Fatalf("replace b2: %v %v", ok, err)
 	}
 	clock.Advance(2 * time.Minute)
-	if _, _, err := m.Reserve(b, "b3", "v", time.Minute); !errors.Is(err, store.ErrOwnerFull) {
+	if _, _, err := m.Reserve(context.Background(), "b", "b3", "v", time.Minute); !errors.Is(err, store.ErrOwnerFull) {
 		t.Fatalf("b3 past the TTL b1 and b2 were reserved with: %v, want ErrOwnerFull", err)
 	}
-	if ok, err := m.Release(b, "b1", "v-b1"); err != nil || !ok {
+	if ok, err := m.Release(context.Background(), "b", "b1", "v-b1"); err != nil || !ok {
 		t.Fatalf("release b1: %v %v", ok, err)
 	}
-	if ok, _, err := m.Reserve(b, "b3", "v", time.Minute); err != nil || !ok {
+	if ok, _, err := m.Reserve(context.Background(), "b", "b3", "v", time.Minute); err != nil || !ok {
 		t.Fatalf("b3 once b1 is released: %v %v", ok, err)
 	}
 }
@@ -693,7 +690,7 @@ func TestMemoryLive(t *testing.T) {
 	if n := m.Len(); n != 1 {
 		t.Errorf("Len %d after Live, want 1: the expired entries are dropped", n)
 	}
-	if ok, _, err := m.Reserve(context.Background(), "long", "w", time.Hour); err != nil || ok {
+	if ok, _, err := m.Reserve(context.Background(), "", "long", "w", time.Hour); err != nil || ok {
 		t.Errorf("the live entry after Live: reserved %v, %v; want it held", ok, err)
 	}
 }

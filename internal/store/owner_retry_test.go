@@ -156,19 +156,18 @@ func TestOwnerRetryAfter(t *testing.T) {
 				t.Run(tc.name, func(t *testing.T) {
 					s, check := su.open(t, tc.max)
 					for i, st := range tc.steps {
-						ctx := store.WithOwner(context.Background(), st.owner)
 						var err error
 						var ok bool
 						switch st.op {
 						case "reserve":
-							ok, _, err = s.Reserve(ctx, st.key, "v-"+st.key, st.ttl)
+							ok, _, err = s.Reserve(context.Background(), st.owner, st.key, "v-"+st.key, st.ttl)
 						case "replace":
-							ok, err = s.Replace(ctx, st.key, "v-"+st.key, "v-"+st.key, st.ttl)
+							ok, err = s.Replace(context.Background(), st.owner, st.key, "v-"+st.key, "v-"+st.key, st.ttl)
 						case "release":
-							ok, err = s.Release(ctx, st.key, "v-"+st.key)
+							ok, err = s.Release(context.Background(), st.owner, st.key, "v-"+st.key)
 						case "refused":
 							check(t, st.owner, st.key, func() error {
-								_, _, err := s.Reserve(ctx, "over", "v-over", time.Hour)
+								_, _, err := s.Reserve(context.Background(), st.owner, "over", "v-over", time.Hour)
 								return err
 							})
 							continue
@@ -194,9 +193,8 @@ func TestMemoryOwnerRetryAfterClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	a := store.WithOwner(context.Background(), "a")
 	reserve := func(key string) error {
-		_, _, err := m.Reserve(a, key, "v", time.Minute)
+		_, _, err := m.Reserve(context.Background(), "a", key, "v", time.Minute)
 		return err
 	}
 	refusedFor := func(want time.Duration) {

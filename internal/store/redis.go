@@ -78,12 +78,11 @@ type RedisOptions struct {
 	// (hold "{}" before any other '}'). Default: DefaultKeyPrefix.
 	KeyPrefix string
 
-	// MaxPerOwner bounds how many reservations one owner (see WithOwner)
+	// MaxPerOwner bounds how many reservations one owner (see Store)
 	// holds, each until its key expires or is released for the owner
-	// (see ReleaseFor, ReplaceFor), counted in Redis for every store that
+	// (see Release, Replace), counted in Redis for every store that
 	// shares it, so that one owner cannot fill Redis for all: a
-	// reservation over it fails with ErrOwnerFull (see
-	// Redis.ReserveFor). Default: 0, no bound but Redis's maxmemory; the
+	// reservation over it fails with ErrOwnerFull (see Redis.Reserve). Default: 0, no bound but Redis's maxmemory; the
 	// store then writes no key and sends no command more than without
 	// owners.
 	MaxPerOwner int
@@ -595,17 +594,10 @@ func (c *scriptCall) evalCommand(ctx context.Context, evalsha *redis.Cmd) *redis
 }
 
 // Reserve implements Store with SET NX PX in one script that also answers
-// the value held when the key exists. With MaxPerOwner, the reservation
-// counts for the owner ctx carries (WithOwner), as ReserveFor's.
-func (r *Redis) Reserve(ctx context.Context, key, value string, ttl time.Duration) (bool, string, error) {
-	return r.ReserveFor(ctx, r.ownerIn(ctx), key, value, ttl)
-}
-
-// ReserveFor is Reserve for owner ("" for none) as WithOwner gives it,
-// without a context to carry it. Without MaxPerOwner, or without an
+// the value held when the key exists. Without MaxPerOwner, or without an
 // owner, it runs the reservation's script alone; else with the owner's
 // count in the same round trip (see reserveOwned).
-func (r *Redis) ReserveFor(ctx context.Context, owner, key, value string, ttl time.Duration) (bool, string, error) {
+func (r *Redis) Reserve(ctx context.Context, owner, key, value string, ttl time.Duration) (bool, string, error) {
 	if err := validateTTL(ttl); err != nil {
 		return false, "", invalid("reserve", err)
 	}
@@ -633,19 +625,11 @@ func reservation(reply any) (bool, string, error) {
 	return false, "", unexpected("reserve", reply)
 }
 
-// Replace implements Store with a compare-and-set script. With
-// MaxPerOwner, the key's count for the owner ctx carries (WithOwner)
-// follows its new TTL, as ReplaceFor's.
-func (r *Redis) Replace(ctx context.Context, key, expect, value string, ttl time.Duration) (bool, error) {
-	return r.ReplaceFor(ctx, r.ownerIn(ctx), key, expect, value, ttl)
-}
-
-// ReplaceFor is Replace for owner ("" for none) as WithOwner gives it,
-// without a context to carry it. Without MaxPerOwner, or without an
-// owner, it runs the replacement's script alone; else the key's count
-// in owner's share, if it holds one, expires with the key from then on,
-// in the same round trip (see ownedCalls).
-func (r *Redis) ReplaceFor(ctx context.Context, owner, key, expect, value string, ttl time.Duration) (bool, error) {
+// Replace implements Store with a compare-and-set script. Without
+// MaxPerOwner, or without an owner, it runs the replacement's script
+// alone; else the key's count in owner's share, if it holds one, expires
+// with the key from then on, in the same round trip (see ownedCalls).
+func (r *Redis) Replace(ctx context.Context, owner, key, expect, value string, ttl time.Duration) (bool, error) {
 	if err := validateTTL(ttl); err != nil {
 		return false, invalid("replace", err)
 	}
@@ -675,7 +659,7 @@ func (r *Redis) ReplaceFor(ctx context.Context, owner, key, expect, value string
 // timeout each.
 //
 // Each key is renewed for the owner of the same index in owners (nil, or
-// "", for none), as ReplaceFor renews it.
+// "", for none), as Replace renews it.
 func (r *Redis) Renew(ctx context.Context, owners, keys, values []string, ttl time.Duration) []error {
 	errs := make([]error, len(keys))
 	if err := validateTTL(ttl); err != nil {
@@ -774,19 +758,11 @@ func (r *Redis) pipelined(ctx context.Context, calls []scriptCall) []*redis.Cmd 
 	return cmds
 }
 
-// Release implements Store with a compare-and-delete script. With
-// MaxPerOwner, the key's count for the owner ctx carries (WithOwner)
-// goes with it, as ReleaseFor's.
-func (r *Redis) Release(ctx context.Context, key, expect string) (bool, error) {
-	return r.ReleaseFor(ctx, r.ownerIn(ctx), key, expect)
-}
-
-// ReleaseFor is Release for owner ("" for none) as WithOwner gives it,
-// without a context to carry it. Without MaxPerOwner, or without an
-// owner, it runs the release's script alone; else the key's count in
-// owner's share goes too, in the same round trip (see ownedCalls), so
-// that the owner has it back at once.
-func (r *Redis) ReleaseFor(ctx context.Context, owner, key, expect string) (bool, error) {
+// Release implements Store with a compare-and-delete script. Without
+// MaxPerOwner, or without an owner, it runs the release's script alone;
+// else the key's count in owner's share goes too, in the same round trip
+// (see ownedCalls), so that the owner has it back at once.
+func (r *Redis) Release(ctx context.Context, owner, key, expect string) (bool, error) {
 	ctx, cancel := r.deadlines.context(ctx)
 	defer cancel()
 	c := scriptCall{script: releaseScript, argc: 1, key: r.prefix + key, argv: [3]string{expect}}
@@ -805,7 +781,7 @@ func (r *Redis) ReleaseFor(ctx context.Context, owner, key, expect string) (bool
 // or be left held when one before it failed. It returns each key's
 // error, nil for a release that ran, whether or not the key still held
 // its value. The keys are owner's ("" for none), whose counts go with
-// them as ReleaseFor's.
+// them as Release's.
 func (r *Redis) ReleaseAll(ctx context.Context, owner string, keys, values []string) []error {
 	calls := make([]scriptCall, len(keys))
 	var owners []string

@@ -56,7 +56,7 @@ end
 return 1
 `)
 
-// reserveOwned is ReserveFor of a reservation for owner, within ctx's
+// reserveOwned is Reserve of a reservation for owner, within ctx's
 // deadline: the owner's count (ownerScript, on the owner's key) and the
 // reservation (reserveScript, unchanged) in one pipeline, one round
 // trip (with Cluster, one to each of the two keys' nodes, at once): a
@@ -77,8 +77,8 @@ return 1
 //
 // The count is of the keys the owner reserved, each until its TTL is
 // over, counted on the Redis server's clock: a key released for its
-// owner (ReleaseFor) goes at once, a key renewed or replaced for its
-// owner (ReplaceFor, Renew) counts until its new TTL is over, and a key
+// owner (Release) goes at once, a key renewed or replaced for its
+// owner (Replace, Renew) counts until its new TTL is over, and a key
 // counted and then not reserved (held by another request, or the
 // reservation failed) counts until the TTL it was counted with is over.
 func (r *Redis) reserveOwned(ctx context.Context, owner, key, value string, ttl time.Duration) (bool, string, error) {
@@ -132,15 +132,6 @@ func (r *Redis) ownerKey(owner string) string {
 
 // MaxPerOwner reports the bound of one owner's reservations (0: none).
 func (r *Redis) MaxPerOwner() int { return r.maxPerOwner }
-
-// ownerIn is the owner ctx carries (WithOwner) when the store has
-// MaxPerOwner, else "": without it no key's count is written.
-func (r *Redis) ownerIn(ctx context.Context) string {
-	if r.maxPerOwner == 0 {
-		return ""
-	}
-	return ownerOf(ctx)
-}
 
 // followScript is the part of the owned scripts that has the count of
 // member (a key as the caller gives it) in the owner's set owner expire

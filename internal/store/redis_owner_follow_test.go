@@ -43,14 +43,14 @@ func (tp ownerTopology) redisNow(t *testing.T) float64 {
 // on a cluster of two nodes (with a key prefix of no hash tag, where an
 // owner's set and its keys are in other slots, and with one, where they
 // share the tag's), a reservation released for its owner (Release,
-// ReleaseFor, ReleaseAll) gives the owner its share back at once, and
-// one renewed or replaced for it (Renew, ReplaceFor) counts until its
-// new TTL is over, not the one it was reserved with: its score in the
-// owner's set is the key's new expiry. A release that finds the key
-// holding another value leaves the count where the key and the set
-// share a slot (one script on both); in another slot the count goes
-// with the release whatever it found (see ownedCalls). A replacement
-// for an owner whose set does not hold the key counts nothing.
+// ReleaseAll) gives the owner its share back at once, and one renewed or
+// replaced for it (Renew, Replace) counts until its new TTL is over, not
+// the one it was reserved with: its score in the owner's set is the
+// key's new expiry. A release that finds the key holding another value
+// leaves the count where the key and the set share a slot (one script on
+// both); in another slot the count goes with the release whatever it
+// found (see ownedCalls). A replacement for an owner whose set does not
+// hold the key counts nothing.
 func TestRedisOwnerFollowsKey(t *testing.T) {
 	ctx := context.Background()
 	for _, tp := range ownerTopologies(t) {
@@ -64,7 +64,7 @@ func TestRedisOwnerFollowsKey(t *testing.T) {
 				r := tp.open(t, prefix, 2)
 				reserve := func(owner, key string, ttl time.Duration) error {
 					t.Helper()
-					ok, current, err := r.ReserveFor(ctx, owner, key, "v-"+key, ttl)
+					ok, current, err := r.Reserve(ctx, owner, key, "v-"+key, ttl)
 					if err == nil && !ok {
 						t.Fatalf("%s: held already (%q)", key, current)
 					}
@@ -92,7 +92,7 @@ func TestRedisOwnerFollowsKey(t *testing.T) {
 
 				// Released: the share comes back at once.
 				mustReserve("a", time.Minute, "a1", "a2")
-				if ok, err := r.Release(store.WithOwner(ctx, "a"), "a1", "v-a1"); err != nil || !ok {
+				if ok, err := r.Release(ctx, "a", "a1", "v-a1"); err != nil || !ok {
 					t.Fatalf("release a1: %v %v", ok, err)
 				}
 				if counted("a", "a1") || tp.exists(t, prefix+"a1") {
@@ -111,7 +111,7 @@ func TestRedisOwnerFollowsKey(t *testing.T) {
 				mustReserve("a", time.Minute, "a4", "a5")
 
 				// A release that finds another value.
-				if ok, err := r.ReleaseFor(ctx, "a", "a4", "other"); err != nil || ok {
+				if ok, err := r.Release(ctx, "a", "a4", "other"); err != nil || ok {
 					t.Fatalf("release a4 with another value: %v %v, want not released", ok, err)
 				}
 				if got := counted("a", "a4"); got != atomic {
@@ -126,7 +126,7 @@ func TestRedisOwnerFollowsKey(t *testing.T) {
 						t.Fatalf("renew, key %d: %v", i, err)
 					}
 				}
-				if ok, err := r.ReplaceFor(ctx, "b", "b2", "v-b2", "answer", time.Hour); err != nil || !ok {
+				if ok, err := r.Replace(ctx, "b", "b2", "v-b2", "answer", time.Hour); err != nil || !ok {
 					t.Fatalf("replace b2: %v %v", ok, err)
 				}
 				for _, key := range []string{"b1", "b2"} {
@@ -137,7 +137,7 @@ func TestRedisOwnerFollowsKey(t *testing.T) {
 				}
 				waitUntil(t, "Redis's clock to pass b's first TTL", func() bool { return tp.redisNow(t) > reservedUntil })
 				refused("b", "b3", "holding b1 and b2 past the TTL they were reserved with")
-				if ok, err := r.Replace(store.WithOwner(ctx, "b"), "b2", "answer", "shorter", time.Minute); err != nil || !ok {
+				if ok, err := r.Replace(ctx, "b", "b2", "answer", "shorter", time.Minute); err != nil || !ok {
 					t.Fatalf("replace b2 for a minute: %v %v", ok, err)
 				}
 				if until, _ := tp.ownerScore(t, ownerKey(prefix, "b"), "b2"); until > tp.redisNow(t)+float64(time.Minute.Milliseconds()) {
@@ -145,7 +145,7 @@ func TestRedisOwnerFollowsKey(t *testing.T) {
 				}
 
 				// Another owner's replacement counts nothing for it.
-				if ok, err := r.ReplaceFor(ctx, "c", "b1", "v-b1", "v-b1", time.Hour); err != nil || !ok {
+				if ok, err := r.Replace(ctx, "c", "b1", "v-b1", "v-b1", time.Hour); err != nil || !ok {
 					t.Fatalf("replace b1 for c: %v %v", ok, err)
 				}
 				if tp.exists(t, ownerKey(prefix, "c")) {

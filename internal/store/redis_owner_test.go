@@ -116,24 +116,21 @@ func ownerKey(prefix, owner string) string {
 // without an owner, writes none.
 func TestRedisMaxPerOwner(t *testing.T) {
 	ctx := context.Background()
-	a := store.WithOwner(ctx, "a")
-	b := store.WithOwner(ctx, "b")
-	c := store.WithOwner(ctx, "c")
 	for _, tp := range ownerTopologies(t) {
 		t.Run(tp.name, func(t *testing.T) {
 			const prefix = "share:"
 			r := tp.open(t, prefix, 2)
-			reserve := func(ctx context.Context, key string, ttl time.Duration) error {
+			reserve := func(owner, key string, ttl time.Duration) error {
 				t.Helper()
-				ok, current, err := r.Reserve(ctx, key, "v-"+key, ttl)
+				ok, current, err := r.Reserve(ctx, owner, key, "v-"+key, ttl)
 				if err == nil && !ok {
 					t.Fatalf("%s: held already (%q)", key, current)
 				}
 				return err
 			}
-			refused := func(ctx context.Context, key, when string) {
+			refused := func(owner, key, when string) {
 				t.Helper()
-				err := reserve(ctx, key, time.Minute)
+				err := reserve(owner, key, time.Minute)
 				if !errors.Is(err, store.ErrOwnerFull) || errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrUnavailable) {
 					t.Fatalf("%s %s: %v, want ErrOwnerFull alone", key, when, err)
 				}
@@ -142,7 +139,7 @@ func TestRedisMaxPerOwner(t *testing.T) {
 				}
 			}
 			for _, k := range []string{"a1", "a2"} {
-				if err := reserve(a, k, time.Minute); err != nil {
+				if err := reserve("a", k, time.Minute); err != nil {
 					t.Fatalf("%s: %v", k, err)
 				}
 			}
@@ -151,34 +148,31 @@ func TestRedisMaxPerOwner(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			refused(a, "a3", "over a's share, the scripts flushed")
+			refused("a", "a3", "over a's share, the scripts flushed")
 			for _, tc := range []struct{ name, value string }{{"a repeat", "other"}, {"the same call again", "v-a1"}} {
-				if ok, current, err := r.Reserve(a, "a1", tc.value, time.Minute); err != nil || ok || current != "v-a1" {
+				if ok, current, err := r.Reserve(ctx, "a", "a1", tc.value, time.Minute); err != nil || ok || current != "v-a1" {
 					t.Fatalf("%s of a1: %v %q %v, want its value", tc.name, ok, current, err)
 				}
 			}
 			for _, k := range []string{"b1", "b2"} {
-				if err := reserve(b, k, time.Minute); err != nil {
+				if err := reserve("b", k, time.Minute); err != nil {
 					t.Fatalf("%s while a holds its share: %v", k, err)
 				}
 			}
-			if err := reserve(ctx, "none", time.Minute); err != nil {
+			if err := reserve("", "none", time.Minute); err != nil {
 				t.Fatalf("no owner: %v", err)
 			}
-			if ok, _, err := r.ReserveFor(ctx, "", "none2", "v", time.Minute); err != nil || !ok {
-				t.Fatalf("no owner (ReserveFor): %v %v", ok, err)
-			}
-			if ok, err := r.Replace(a, "a2", "v-a2", "answer", time.Minute); err != nil || !ok {
+			if ok, err := r.Replace(ctx, "a", "a2", "v-a2", "answer", time.Minute); err != nil || !ok {
 				t.Fatalf("replace a2: %v %v", ok, err)
 			}
-			refused(a, "a3", "after a replace")
-			if ok, err := r.Release(a, "a1", "v-a1"); err != nil || !ok {
+			refused("a", "a3", "after a replace")
+			if ok, err := r.Release(ctx, "a", "a1", "v-a1"); err != nil || !ok {
 				t.Fatalf("release a1: %v %v", ok, err)
 			}
-			if err := reserve(a, "a3", time.Minute); err != nil {
+			if err := reserve("a", "a3", time.Minute); err != nil {
 				t.Fatalf("a3 once a1 is released: %v", err)
 			}
-			refused(a, "a4", "after a release and a3")
+			refused("a", "a4", "after a release and a3")
 
 			for _, owner := range []string{"a", "b"} {
 				key := ownerKey(prefix, owner)
@@ -200,7 +194,7 @@ func TestRedisMaxPerOwner(t *testing.T) {
 			// Reservations of a short TTL, waited on until Redis no longer
 			// holds them nor c's count.
 			for _, k := range []string{"c1", "c2"} {
-				if err := reserve(c, k, 50*time.Millisecond); err != nil {
+				if err := reserve("c", k, 50*time.Millisecond); err != nil {
 					t.Fatalf("%s: %v", k, err)
 				}
 			}
@@ -208,30 +202,27 @@ func TestRedisMaxPerOwner(t *testing.T) {
 				return !tp.exists(t, prefix+"c1") && !tp.exists(t, prefix+"c2") && !tp.exists(t, ownerKey(prefix, "c"))
 			})
 			for _, k := range []string{"c3", "c4"} {
-				if err := reserve(c, k, time.Minute); err != nil {
+				if err := reserve("c", k, time.Minute); err != nil {
 					t.Fatalf("%s once c's reservations expired: %v", k, err)
 				}
 			}
-			refused(c, "c5", "over c's share again")
+			refused("c", "c5", "over c's share again")
 		})
 		t.Run(tp.name+", no bound or no owner", func(t *testing.T) {
 			const prefix = "unbound:"
 			unbound := tp.open(t, prefix, 0)
 			bound := tp.open(t, prefix, 1)
 			for i, call := range []func() (bool, string, error){
-				func() (bool, string, error) {
-					return unbound.Reserve(store.WithOwner(ctx, "a"), "k1", "v", time.Minute)
-				},
-				func() (bool, string, error) { return unbound.ReserveFor(ctx, "a", "k2", "v", time.Minute) },
-				func() (bool, string, error) { return bound.Reserve(ctx, "k3", "v", time.Minute) },
-				func() (bool, string, error) { return bound.Reserve(ctx, "k4", "v", time.Minute) },
+				func() (bool, string, error) { return unbound.Reserve(ctx, "a", "k1", "v", time.Minute) },
+				func() (bool, string, error) { return bound.Reserve(ctx, "", "k2", "v", time.Minute) },
+				func() (bool, string, error) { return bound.Reserve(ctx, "", "k3", "v", time.Minute) },
 			} {
 				if ok, _, err := call(); err != nil || !ok {
 					t.Fatalf("reservation %d: %v %v", i+1, ok, err)
 				}
 			}
-			if got := tp.keys(t, prefix+"*"); len(got) != 4 {
-				t.Errorf("keys %q, want the four reservations alone", got)
+			if got := tp.keys(t, prefix+"*"); len(got) != 3 {
+				t.Errorf("keys %q, want the three reservations alone", got)
 			}
 		})
 		t.Run(tp.name+", at once", func(t *testing.T) {
@@ -266,9 +257,8 @@ func TestRedisMaxPerOwnerFull(t *testing.T) {
 	}
 	defer r.Close()
 	ctx := context.Background()
-	a := store.WithOwner(ctx, "a")
 	mustReserve(t, r, "held", "v", time.Minute)
-	if _, _, err := r.Reserve(a, "a1", "v", time.Minute); err != nil {
+	if _, _, err := r.Reserve(ctx, "a", "a1", "v", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	used, err := strconv.Atoi(rdb.InfoMap(ctx, "memory").Val()["Memory"]["used_memory"])
@@ -280,7 +270,7 @@ func TestRedisMaxPerOwnerFull(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, _, err = r.Reserve(a, "a2", "v", time.Minute)
+	_, _, err = r.Reserve(ctx, "a", "a2", "v", time.Minute)
 	if !errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrOwnerFull) {
 		t.Fatalf("a new reservation in a full Redis: %v, want ErrFull", err)
 	}
@@ -288,7 +278,7 @@ func TestRedisMaxPerOwnerFull(t *testing.T) {
 		t.Fatal("a full Redis holds the refused reservation")
 	}
 	for _, key := range []string{"held", "a1"} {
-		if ok, current, err := r.Reserve(a, key, "other", time.Minute); err != nil || ok || current != "v" {
+		if ok, current, err := r.Reserve(ctx, "a", key, "other", time.Minute); err != nil || ok || current != "v" {
 			t.Errorf("a repeat of %s in a full Redis: %v %q %v, want its value", key, ok, current, err)
 		}
 	}

@@ -15,12 +15,11 @@ import (
 )
 
 // TestRedisUnboundCommands: a store without MaxPerOwner sends Redis,
-// for every reservation call with an owner (in the context or as an
-// argument), the very commands edges sent before owners were counted,
-// byte for byte (the scripts by their SHA1, as an edge of the version
-// before sent them): a fleet that takes the
-// share edge by edge keeps deduplicating, each edge's keys and scripts
-// what the others run.
+// for every reservation call with an owner, the very commands edges
+// sent before owners were counted, byte for byte (the scripts by their
+// SHA1, as an edge of the version before sent them): a fleet that takes
+// the share edge by edge keeps deduplicating, each edge's keys and
+// scripts what the others run.
 func TestRedisUnboundCommands(t *testing.T) {
 	srv := testkit.StartRedis(t)
 	conn, err := net.Dial("tcp", srv.Addr())
@@ -41,15 +40,14 @@ func TestRedisUnboundCommands(t *testing.T) {
 	}
 	defer r.Close()
 	ctx := context.Background()
-	owned := store.WithOwner(ctx, "a")
 	for i, call := range []func() error{
-		func() error { _, _, err := r.Reserve(owned, "k1", "v", time.Minute); return err },
-		func() error { _, _, err := r.ReserveFor(ctx, "a", "k2", "v", time.Minute); return err },
-		func() error { _, err := r.Replace(owned, "k1", "v", "w", time.Minute); return err },
-		func() error { _, err := r.ReplaceFor(ctx, "a", "k2", "v", "v", time.Minute); return err },
+		func() error { _, _, err := r.Reserve(ctx, "a", "k1", "v", time.Minute); return err },
+		func() error { _, _, err := r.Reserve(ctx, "a", "k2", "v", time.Minute); return err },
+		func() error { _, err := r.Replace(ctx, "a", "k1", "v", "w", time.Minute); return err },
+		func() error { _, err := r.Replace(ctx, "a", "k2", "v", "v", time.Minute); return err },
 		func() error { return r.Renew(ctx, []string{"a"}, []string{"k2"}, []string{"v"}, time.Minute)[0] },
-		func() error { _, err := r.Release(owned, "k1", "w"); return err },
-		func() error { _, err := r.ReleaseFor(ctx, "a", "k2", "v"); return err },
+		func() error { _, err := r.Release(ctx, "a", "k1", "w"); return err },
+		func() error { _, err := r.Release(ctx, "a", "k2", "v"); return err },
 		func() error { return r.ReleaseAll(ctx, "a", []string{"k3"}, []string{"v"})[0] },
 	} {
 		if err := call(); err != nil {

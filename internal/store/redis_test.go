@@ -171,9 +171,9 @@ func reachRedis(t *testing.T, r store.Store) {
 	t.Helper()
 	ctx := context.Background()
 	waitUntil(t, "the store to reach Redis", func() bool {
-		_, err1 := r.Release(ctx, "warm-up", "v")
-		_, _, err2 := r.Reserve(ctx, "warm-up", "v", time.Millisecond)
-		_, err3 := r.Replace(ctx, "warm-up", "v", "v", time.Millisecond)
+		_, err1 := r.Release(ctx, "", "warm-up", "v")
+		_, _, err2 := r.Reserve(ctx, "", "warm-up", "v", time.Millisecond)
+		_, err3 := r.Replace(ctx, "", "warm-up", "v", "v", time.Millisecond)
 		_, err4 := r.Allow(ctx, "warm-up", store.Limit{Count: 1, Period: time.Millisecond})
 		return err1 == nil && err2 == nil && err3 == nil && err4 == nil
 	})
@@ -186,9 +186,12 @@ func assertFailsFast(t *testing.T, r store.Store, timeout bool) {
 	t.Helper()
 	const key, value = "key-that-must-not-leak", "value-that-must-not-leak"
 	calls := map[string]func(ctx context.Context) error{
-		"reserve": func(ctx context.Context) error { _, _, err := r.Reserve(ctx, key, value, time.Minute); return err },
-		"replace": func(ctx context.Context) error { _, err := r.Replace(ctx, key, value, value, time.Minute); return err },
-		"release": func(ctx context.Context) error { _, err := r.Release(ctx, key, value); return err },
+		"reserve": func(ctx context.Context) error { _, _, err := r.Reserve(ctx, "", key, value, time.Minute); return err },
+		"replace": func(ctx context.Context) error {
+			_, err := r.Replace(ctx, "", key, value, value, time.Minute)
+			return err
+		},
+		"release": func(ctx context.Context) error { _, err := r.Release(ctx, "", key, value); return err },
 		"allow": func(ctx context.Context) error {
 			_, err := r.Allow(ctx, key, store.Limit{Count: 1, Period: time.Hour})
 			return err
@@ -233,14 +236,14 @@ func TestRedisCallerDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	start := time.Now()
-	_, _, err = r.Reserve(ctx, "k", "v", time.Minute)
+	_, _, err = r.Reserve(ctx, "", "k", "v", time.Minute)
 	if !errors.Is(err, store.ErrTimeout) || time.Since(start) > hangBound {
 		t.Fatalf("reserve under a %s deadline: %v after %s", testTimeout, err, time.Since(start))
 	}
 
 	ctx, cancel = context.WithCancel(context.Background())
 	cancel()
-	_, _, err = r.Reserve(ctx, "k", "v", time.Minute)
+	_, _, err = r.Reserve(ctx, "", "k", "v", time.Minute)
 	if !errors.Is(err, context.Canceled) || errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("reserve with a cancelled context: %v", err)
 	}
@@ -274,7 +277,7 @@ func TestRedisPassword(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer r.Close()
-			ok, _, err := r.Reserve(ctx, tc.name, "v", time.Minute)
+			ok, _, err := r.Reserve(ctx, "", tc.name, "v", time.Minute)
 			if tc.ok {
 				if err != nil || !ok {
 					t.Fatalf("reserve: %v, %v", ok, err)
@@ -321,7 +324,7 @@ func TestRedisTLS(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer r.Close()
-			ok, _, err := r.Reserve(ctx, tc.name, "v", time.Minute)
+			ok, _, err := r.Reserve(ctx, "", tc.name, "v", time.Minute)
 			if tc.ok != (err == nil && ok) {
 				t.Fatalf("reserve: %v, %v", ok, err)
 			}
@@ -446,20 +449,20 @@ func TestRedisScriptsFlushed(t *testing.T) {
 		run  func() (bool, string, error)
 		want bool
 	}{
-		{"reserve", func() (bool, string, error) { return r.Reserve(ctx, "k", "v1", time.Minute) }, true},
+		{"reserve", func() (bool, string, error) { return r.Reserve(ctx, "", "k", "v1", time.Minute) }, true},
 		{"reserve again", func() (bool, string, error) {
-			ok, current, err := r.Reserve(ctx, "k", "v2", time.Minute)
+			ok, current, err := r.Reserve(ctx, "", "k", "v2", time.Minute)
 			if current != "v1" {
 				t.Errorf("reserve again: current %q, want v1", current)
 			}
 			return ok, current, err
 		}, false},
 		{"replace", func() (bool, string, error) {
-			ok, err := r.Replace(ctx, "k", "v1", "v3", time.Minute)
+			ok, err := r.Replace(ctx, "", "k", "v1", "v3", time.Minute)
 			return ok, "", err
 		}, true},
 		{"release", func() (bool, string, error) {
-			ok, err := r.Release(ctx, "k", "v3")
+			ok, err := r.Release(ctx, "", "k", "v3")
 			return ok, "", err
 		}, true},
 	} {
@@ -519,14 +522,14 @@ func exercise(t *testing.T, s store.Store) {
 	t.Helper()
 	ctx := context.Background()
 	mustReserve(t, s, "k", "a", time.Minute)
-	if ok, current, err := s.Reserve(ctx, "k", "b", time.Minute); err != nil || ok || current != "a" {
+	if ok, current, err := s.Reserve(ctx, "", "k", "b", time.Minute); err != nil || ok || current != "a" {
 		t.Fatalf("reserve a held key: %v, %q, %v", ok, current, err)
 	}
-	if ok, err := s.Replace(ctx, "k", "a", "b", time.Minute); err != nil || !ok {
+	if ok, err := s.Replace(ctx, "", "k", "a", "b", time.Minute); err != nil || !ok {
 		t.Fatalf("replace: %v, %v", ok, err)
 	}
 	mustReserve(t, s, "k2", "a", time.Minute)
-	if ok, err := s.Release(ctx, "k2", "a"); err != nil || !ok {
+	if ok, err := s.Release(ctx, "", "k2", "a"); err != nil || !ok {
 		t.Fatalf("release: %v, %v", ok, err)
 	}
 	for i := 0; i < 3; i++ {
@@ -711,10 +714,10 @@ func TestRedisRenew(t *testing.T) {
 				mustReserve(t, r, key, value, time.Minute)
 				keys, values = append(keys, key), append(values, value)
 			}
-			if ok, err := r.Replace(ctx, keys[1], values[1], "answer", time.Minute); !ok || err != nil {
+			if ok, err := r.Replace(ctx, "", keys[1], values[1], "answer", time.Minute); !ok || err != nil {
 				t.Fatalf("replace: %v %v", ok, err)
 			}
-			if ok, err := r.Release(ctx, keys[2], values[2]); !ok || err != nil {
+			if ok, err := r.Release(ctx, "", keys[2], values[2]); !ok || err != nil {
 				t.Fatalf("release: %v %v", ok, err)
 			}
 			for _, rdb := range rdbs {
@@ -812,7 +815,7 @@ func TestRedisReleaseAll(t *testing.T) {
 				mustReserve(t, r, key, value, time.Minute)
 				keys, values = append(keys, key), append(values, value)
 			}
-			if ok, err := r.Replace(ctx, keys[1], values[1], "answer", time.Minute); !ok || err != nil {
+			if ok, err := r.Replace(ctx, "", keys[1], values[1], "answer", time.Minute); !ok || err != nil {
 				t.Fatalf("replace: %v %v", ok, err)
 			}
 			for _, node := range tc.nodes {
@@ -835,7 +838,7 @@ func TestRedisReleaseAll(t *testing.T) {
 			}
 			for i, key := range keys {
 				// A Reserve with a new value finds what the key holds.
-				reserved, current, err := r.Reserve(ctx, key, "new", time.Minute)
+				reserved, current, err := r.Reserve(ctx, "", key, "new", time.Minute)
 				switch {
 				case err != nil:
 					t.Fatalf("key %d: %v", i, err)

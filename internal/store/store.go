@@ -16,22 +16,29 @@ import (
 // use. Keys and values are opaque strings; a reservation's value should be
 // unique to the request that made it (a random token, say), so that Replace
 // and Release act only for the request that holds the key.
+//
+// A reservation counts for an owner, opaque to the store ("" for none): a
+// store with a bound per owner (MemoryOptions.MaxPerOwner,
+// RedisOptions.MaxPerOwner) refuses an owner's reservation over it with
+// ErrOwnerFull. Replace and Release are given the owner the key was
+// reserved for, whose count of it they renew or give back.
 type Store interface {
-	// Reserve sets key to value for ttl if key holds nothing, atomically.
-	// It reports whether it did; when it did not, current is the value key
-	// holds, which may be value itself when the store ran the reservation
-	// twice (see Redis): the caller's reservation all the same.
-	Reserve(ctx context.Context, key, value string, ttl time.Duration) (reserved bool, current string, err error)
+	// Reserve sets key to value for ttl if key holds nothing, atomically,
+	// counted for owner. It reports whether it did; when it did not,
+	// current is the value key holds, which may be value itself when the
+	// store ran the reservation twice (see Redis): the caller's
+	// reservation all the same.
+	Reserve(ctx context.Context, owner, key, value string, ttl time.Duration) (reserved bool, current string, err error)
 
-	// Replace sets key to value for ttl, counted from now, if key still
-	// holds expect, atomically, and reports whether it did. A key that
-	// expired, was released, or was reserved again by someone else is left
-	// as it is.
-	Replace(ctx context.Context, key, expect, value string, ttl time.Duration) (replaced bool, err error)
+	// Replace sets key, reserved for owner, to value for ttl, counted
+	// from now, if key still holds expect, atomically, and reports
+	// whether it did. A key that expired, was released, or was reserved
+	// again by someone else is left as it is.
+	Replace(ctx context.Context, owner, key, expect, value string, ttl time.Duration) (replaced bool, err error)
 
-	// Release deletes key if it still holds expect, atomically, and reports
-	// whether it did.
-	Release(ctx context.Context, key, expect string) (released bool, err error)
+	// Release deletes key, reserved for owner, if it still holds expect,
+	// atomically, and reports whether it did.
+	Release(ctx context.Context, owner, key, expect string) (released bool, err error)
 
 	// Allow takes one event from key's budget under limit and reports
 	// whether the event is allowed. Limits live apart from reservations:
@@ -190,7 +197,7 @@ var (
 	ErrFull = errors.New("store full")
 
 	// ErrOwnerFull is matched by an error from a store whose
-	// reservation's owner (WithOwner) holds its share: MaxPerOwner live
+	// reservation's owner (see Store) holds its share: MaxPerOwner live
 	// reservations of a Memory store, or MaxPerOwner reservations counted
 	// in a Redis store (RedisOptions.MaxPerOwner), each until its key
 	// expires or is released for the owner. The

@@ -239,11 +239,11 @@ func TestReserveReplaceRelease(t *testing.T) {
 						var err error
 						switch st.op {
 						case "reserve":
-							ok, current, err = s.Reserve(ctx, st.key, st.value, ttl)
+							ok, current, err = s.Reserve(ctx, "", st.key, st.value, ttl)
 						case "replace":
-							ok, err = s.Replace(ctx, st.key, st.expect, st.value, ttl)
+							ok, err = s.Replace(ctx, "", st.key, st.expect, st.value, ttl)
 						case "release":
-							ok, err = s.Release(ctx, st.key, st.expect)
+							ok, err = s.Release(ctx, "", st.key, st.expect)
 						}
 						if err != nil {
 							t.Fatalf("step %d (%s): %v", i, st.op, err)
@@ -273,7 +273,7 @@ func TestTTL(t *testing.T) {
 				s, in := open(t)
 				mustReserve(t, s, "k", "a", time.Minute)
 				start := time.Now()
-				if ok, err := s.Replace(ctx, "k", "a", "b", 10*time.Minute); err != nil || !ok {
+				if ok, err := s.Replace(ctx, "", "k", "a", "b", 10*time.Minute); err != nil || !ok {
 					t.Fatalf("replace: %v, %v", ok, err)
 				}
 				assertTTL(t, in, "k", 10*time.Minute, start)
@@ -282,7 +282,7 @@ func TestTTL(t *testing.T) {
 				s, in := open(t)
 				start := time.Now()
 				mustReserve(t, s, "k", "a", time.Minute)
-				if ok, err := s.Replace(ctx, "k", "x", "b", 10*time.Minute); err != nil || ok {
+				if ok, err := s.Replace(ctx, "", "k", "x", "b", 10*time.Minute); err != nil || ok {
 					t.Fatalf("replace: %v, %v", ok, err)
 				}
 				assertTTL(t, in, "k", time.Minute, start)
@@ -291,7 +291,7 @@ func TestTTL(t *testing.T) {
 				s, in := open(t)
 				start := time.Now()
 				mustReserve(t, s, "k", "a", time.Minute)
-				if ok, _, err := s.Reserve(ctx, "k", "b", 10*time.Minute); err != nil || ok {
+				if ok, _, err := s.Reserve(ctx, "", "k", "b", 10*time.Minute); err != nil || ok {
 					t.Fatalf("reserve: %v, %v", ok, err)
 				}
 				assertTTL(t, in, "k", time.Minute, start)
@@ -304,10 +304,10 @@ func TestTTL(t *testing.T) {
 				if in.ttl("k") != -1 {
 					t.Fatal("the key outlived its TTL")
 				}
-				if ok, err := s.Replace(ctx, "k", "a", "b", time.Minute); err != nil || ok {
+				if ok, err := s.Replace(ctx, "", "k", "a", "b", time.Minute); err != nil || ok {
 					t.Fatalf("replace of an expired key: %v, %v", ok, err)
 				}
-				if ok, err := s.Release(ctx, "k", "a"); err != nil || ok {
+				if ok, err := s.Release(ctx, "", "k", "a"); err != nil || ok {
 					t.Fatalf("release of an expired key: %v, %v", ok, err)
 				}
 				mustReserve(t, s, "k", "c", time.Minute)
@@ -316,7 +316,7 @@ func TestTTL(t *testing.T) {
 				s, in := open(t)
 				const ttl = 50 * time.Millisecond
 				mustReserve(t, s, "k", "a", time.Minute)
-				if ok, err := s.Replace(ctx, "k", "a", "b", ttl); err != nil || !ok {
+				if ok, err := s.Replace(ctx, "", "k", "a", "b", ttl); err != nil || !ok {
 					t.Fatalf("replace: %v, %v", ok, err)
 				}
 				in.expire(t, "k", ttl)
@@ -337,7 +337,7 @@ func TestMemoryTTLEdge(t *testing.T) {
 	}
 	mustReserve(t, m, "k", "a", time.Minute)
 	clock.Advance(time.Minute - time.Nanosecond)
-	if ok, current, err := m.Reserve(ctx, "k", "b", time.Minute); err != nil || ok || current != "a" {
+	if ok, current, err := m.Reserve(ctx, "", "k", "b", time.Minute); err != nil || ok || current != "a" {
 		t.Fatalf("just before expiry: %v, %q, %v", ok, current, err)
 	}
 	clock.Advance(time.Nanosecond)
@@ -346,7 +346,7 @@ func TestMemoryTTLEdge(t *testing.T) {
 
 func mustReserve(t *testing.T, s store.Store, key, value string, ttl time.Duration) {
 	t.Helper()
-	ok, current, err := s.Reserve(context.Background(), key, value, ttl)
+	ok, current, err := s.Reserve(context.Background(), "", key, value, ttl)
 	if err != nil || !ok {
 		t.Fatalf("reserve %q: %v, %q, %v", key, ok, current, err)
 	}
@@ -382,7 +382,7 @@ func TestConcurrentReserve(t *testing.T) {
 					go func() {
 						defer wg.Done()
 						<-start
-						won[i], currents[i], errs[i] = s.Reserve(ctx, key, fmt.Sprintf("token%d", i), time.Minute)
+						won[i], currents[i], errs[i] = s.Reserve(ctx, "", key, fmt.Sprintf("token%d", i), time.Minute)
 					}()
 				}
 				close(start)
@@ -431,23 +431,23 @@ func TestConcurrentLifecycle(t *testing.T) {
 					for r := 0; r < rounds; r++ {
 						key := fmt.Sprintf("k%d", (w+r)%keys)
 						token := fmt.Sprintf("w%d-r%d", w, r)
-						ok, _, err := s.Reserve(ctx, key, token, time.Minute)
+						ok, _, err := s.Reserve(ctx, "", key, token, time.Minute)
 						if err != nil {
 							errc <- err
 							return
 						}
 						if !ok {
-							if ok, err := s.Release(ctx, key, token); err != nil || ok {
+							if ok, err := s.Release(ctx, "", key, token); err != nil || ok {
 								errc <- fmt.Errorf("released a key it did not hold: %v, %v", ok, err)
 								return
 							}
 							continue
 						}
-						if ok, err := s.Replace(ctx, key, token, token+"-done", time.Minute); err != nil || !ok {
+						if ok, err := s.Replace(ctx, "", key, token, token+"-done", time.Minute); err != nil || !ok {
 							errc <- fmt.Errorf("lost its own reservation: %v, %v", ok, err)
 							return
 						}
-						if ok, err := s.Release(ctx, key, token+"-done"); err != nil || !ok {
+						if ok, err := s.Release(ctx, "", key, token+"-done"); err != nil || !ok {
 							errc <- fmt.Errorf("could not release its own answer: %v, %v", ok, err)
 							return
 						}
@@ -968,10 +968,10 @@ func TestAllowIsApartFromReservations(t *testing.T) {
 			if d, err := s.Allow(ctx, "k", limit); err != nil || !d.Allowed {
 				t.Fatalf("allow: %+v, %v", d, err)
 			}
-			if ok, current, err := s.Reserve(ctx, "k", "b", time.Minute); err != nil || ok || current != "a" {
+			if ok, current, err := s.Reserve(ctx, "", "k", "b", time.Minute); err != nil || ok || current != "a" {
 				t.Fatalf("reserve after allow: %v, %q, %v", ok, current, err)
 			}
-			if ok, err := s.Release(ctx, "k", "a"); err != nil || !ok {
+			if ok, err := s.Release(ctx, "", "k", "a"); err != nil || !ok {
 				t.Fatalf("release: %v, %v", ok, err)
 			}
 			if d, err := s.Allow(ctx, "k", limit); err != nil || d.Allowed {
@@ -987,17 +987,17 @@ func TestInvalidArguments(t *testing.T) {
 		name string
 		call func(store.Store) error
 	}{
-		{"reserve ttl 0", func(s store.Store) error { _, _, err := s.Reserve(ctx, "k", "v", 0); return err }},
-		{"reserve ttl below 1ms", func(s store.Store) error { _, _, err := s.Reserve(ctx, "k", "v", time.Microsecond); return err }},
-		{"replace negative ttl", func(s store.Store) error { _, err := s.Replace(ctx, "k", "v", "w", -time.Second); return err }},
+		{"reserve ttl 0", func(s store.Store) error { _, _, err := s.Reserve(ctx, "", "k", "v", 0); return err }},
+		{"reserve ttl below 1ms", func(s store.Store) error { _, _, err := s.Reserve(ctx, "", "k", "v", time.Microsecond); return err }},
+		{"replace negative ttl", func(s store.Store) error { _, err := s.Replace(ctx, "", "k", "v", "w", -time.Second); return err }},
 		// The memory store's times, nanoseconds in an int64, would wrap
 		// past the entry's expiry: the entry taken as expired at once.
 		{"reserve ttl over a century", func(s store.Store) error {
-			_, _, err := s.Reserve(ctx, "k", "v", store.MaxDuration+time.Millisecond)
+			_, _, err := s.Reserve(ctx, "", "k", "v", store.MaxDuration+time.Millisecond)
 			return err
 		}},
 		{"replace ttl over a century", func(s store.Store) error {
-			_, err := s.Replace(ctx, "k", "v", "w", math.MaxInt64)
+			_, err := s.Replace(ctx, "", "k", "v", "w", math.MaxInt64)
 			return err
 		}},
 		{"allow, a period over a century", func(s store.Store) error {
@@ -1075,9 +1075,9 @@ func TestClosed(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatalf("second close: %v", err)
 			}
-			_, _, err1 := s.Reserve(ctx, "k", "v", time.Minute)
-			_, err2 := s.Replace(ctx, "k", "v", "w", time.Minute)
-			_, err3 := s.Release(ctx, "k", "v")
+			_, _, err1 := s.Reserve(ctx, "", "k", "v", time.Minute)
+			_, err2 := s.Replace(ctx, "", "k", "v", "w", time.Minute)
+			_, err3 := s.Release(ctx, "", "k", "v")
 			_, err4 := s.Allow(ctx, "k", store.Limit{Count: 1, Period: time.Hour})
 			_, err5 := s.AllowAll(ctx, []store.Take{{"k", store.Limit{Count: 1, Period: time.Hour}, 1}})
 			err6 := s.RefundAll(ctx, []store.Take{{"k", store.Limit{Count: 1, Period: time.Hour}, 1}}, 0)
