@@ -61,7 +61,12 @@ type Config struct {
 	// most, the read goes on, and is taken when it returns; until then
 	// the file is not read again, and no request waits for it. A start
 	// or reload waits for its first read 10s at most; one that takes
-	// longer stops it, as an unreadable file does. Default: none.
+	// longer stops it, as an unreadable file does. A token is tried on
+	// the key of the set its kid names, or else on the set's only key of
+	// its alg when the token or that key has no kid: a token without kid
+	// against several keys of its alg is refused as needing one, unless
+	// a key of public_key_files or hmac_secret verifies it. Default:
+	// none.
 	JWKSFile string `json:"jwks_file,omitempty"`
 
 	// The URL of the identity provider's JWK Set, fetched at startup (a
@@ -69,9 +74,11 @@ type Config struct {
 	// when it fails), on jwks_refresh (or sooner when its Cache-Control
 	// max-age is shorter, but at most once a minute), and when a token
 	// names an unknown kid (at most once a minute, never for an HMAC
-	// token; the request waits at most 3s). The last good set keeps
-	// serving while the provider is down. It must be https,
-	// except on loopback; a redirect is followed only to such a URL, and
+	// token nor one without kid; the request waits at most 3s). Its
+	// keys are chosen for a token, and checked, as jwks_file's are,
+	// each set on its own. The last good set keeps serving while the
+	// provider is down. It must be https, except on loopback; a
+	// redirect is followed only to such a URL, and
 	// never from https to plain http. Without issuers, tokens from any
 	// tenant of a shared provider (Entra ID) pass, whatever the
 	// audiences (any tenant gets tokens for a multi-tenant application):
@@ -88,8 +95,8 @@ type Config struct {
 
 	// PEM files holding public keys (PUBLIC KEY: RSA, EC or Ed25519; RSA
 	// PUBLIC KEY; CERTIFICATE). Each key verifies only its own algorithm
-	// family, for tokens with any kid. RSA keys need 2048 bits or more,
-	// and an odd modulus and exponent, as every RSA key has. Each is
+	// family, for tokens with any kid or none. RSA keys need 2048 bits or
+	// more, and an odd modulus and exponent, as every RSA key has. Each is
 	// read once, when a config loads: a start or reload waits for each
 	// 10s at most, and one that takes longer (a file system that hangs)
 	// stops it, as an unreadable file does. Default: none.

@@ -48,7 +48,7 @@ func TestJWKSURLRotation(t *testing.T) {
 
 	hits(1) // at startup
 	v.accept(t, token("k1", k.RSA, jwt.SigningMethodRS256))
-	v.accept(t, token("", k.RSA, jwt.SigningMethodRS256)) // no kid: any key of the family
+	v.accept(t, token("", k.RSA, jwt.SigningMethodRS256)) // no kid: the set's one key of its alg
 	hits(1)
 
 	// Rotation: k2 (EC) appears, k1 disappears.
@@ -787,7 +787,7 @@ func TestParseJWKS(t *testing.T) {
 	}
 	// A pinned alg restricts the key to it, even within its family.
 	keys, _, _ := parseJWKS(testkit.JWKS(t, pinned))
-	if keys[0].fits("RS256", "pinned") || !keys[0].fits("PS256", "pinned") {
+	if keys[0].fitsAlg("RS256") || !keys[0].fitsAlg("PS256") {
 		t.Fatal("a key pinned to PS256 must verify PS256 only")
 	}
 }
@@ -995,5 +995,98 @@ func TestRedactURL(t *testing.T) {
 		if got := redactURL(tc.raw); got != tc.want {
 			t.Errorf("redactURL(%q) = %q, want %q", tc.raw, got, tc.want)
 		}
+	}
+}
+
+// TestKeysTriedPerToken: a token is tried on every public_key_file key
+// of its algorithm, and on one key at most of each JWK Set (jwks_file,
+// jwks_url): the key its kid names, or the set's one key of its
+// algorithm when the token or that key has no kid. A token without kid
+// against a set of several keys of its algorithm (eight, as Entra ID
+// publishes) is refused as needing a kid, before any of them is tried,
+// and fetches no set. The keys tried are counted, not timed.
+func TestKeysTriedPerToken(t *testing.T) {
+	k := testkit.Keys(t)
+	eight := testkit.RSAJWKs(t, 8, 5, k.RSA, k.RSA2) // k5 is k.RSA's
+	one := []map[string]string{testkit.JWK(t, "k1", k.RSA)}
+	amongEC := []map[string]string{testkit.JWK(t, "e1", k.EC), testkit.JWK(t, "k1", k.RSA), testkit.JWK(t, "e2", k.EC)}
+	pem := testkit.WriteFile(t, t.TempDir(), "internal.pem", testkit.PublicPEM(t, k.RSA2))
+	const kidNeeded = "no key id (kid)"
+	for _, source := range []string{"jwks_file", "jwks_url"} {
+		for _, tc := range []struct {
+			name   string
+			set    []map[string]string
+			pem    bool // a public_key_file of k.RSA2 beside the set
+			kid    string
+			signer *rsa.PrivateKey
+			forged bool
+			want   string // "" when accepted, else part of the refusal
+			tried  int
+		}{
+			{"no kid, eight keys", eight, false, "", k.RSA, false, kidNeeded, 0},
+			{"no kid, eight keys, forged", eight, false, "", k.RSA, true, kidNeeded, 0},
+			{"no kid, eight keys without kid", testkit.WithoutKids(eight), false, "", k.RSA, true, kidNeeded, 0},
+			{"kid, eight keys", eight, false, "k5", k.RSA, false, "", 1},
+			{"kid, eight keys, forged", eight, false, "k5", k.RSA, true, "signature", 1},
+			{"a kid, eight keys without kid", testkit.WithoutKids(eight), false, "k5", k.RSA, true, "kid", 0},
+			{"no kid, one key", one, false, "", k.RSA, false, "", 1},
+			{"no kid, one key, forged", one, false, "", k.RSA, true, "signature", 1},
+			{"a kid, one key without kid", testkit.WithoutKids(one), false, "k9", k.RSA, false, "", 1},
+			{"another kid, one key", one, false, "k9", k.RSA, true, "kid", 0},
+			{"no kid, one RSA key among EC keys", amongEC, false, "", k.RSA, false, "", 1},
+			{"no kid, the PEM key's token beside eight keys", eight, true, "", k.RSA2, false, "", 1},
+			{"no kid, a set key's token beside a PEM key", eight, true, "", k.RSA, false, kidNeeded, 1},
+			{"kid, a set key's token beside a PEM key", eight, true, "k5", k.RSA, false, "", 2},
+		} {
+			t.Run(source+", "+tc.name, func(t *testing.T) {
+				set := testkit.JWKS(t, tc.set...)
+				c := &Config{Algorithms: []string{"RS256", "ES256"}}
+				var idp *testkit.JWKSServer
+				if source == "jwks_url" {
+					idp = testkit.NewJWKSServer(t, set)
+					c.JWKSURL = idp.URL + "/keys"
+				} else {
+					c.JWKSFile = testkit.WriteFile(t, t.TempDir(), "keys.json", set)
+				}
+				if tc.pem {
+					c.PublicKeyFiles = []string{pem}
+				}
+				v := newTester(t, c)
+				var tried atomic.Int64
+				v.tried = func(keys int) { tried.Add(int64(keys)) }
+				// A refetch is allowed from now on: a kid the set lacks
+				// would ask for one.
+				v.clock.Advance(jwksMinRefetch)
+				token := testkit.Mint(t, jwt.SigningMethodRS256, tc.signer, tc.kid, testkit.Claims(v.clock.Now(), nil))
+				if tc.forged {
+					token = testkit.Tamper(t, token)
+				}
+				if tc.want == "" {
+					v.accept(t, token)
+				} else {
+					v.refuse(t, token, tc.want)
+				}
+				if got := tried.Load(); got != int64(tc.tried) {
+					t.Errorf("the token was tried on %d keys, want %d", got, tc.tried)
+				}
+				if idp != nil && tc.kid == "" {
+					if got := idp.Hits.Load(); got != 1 {
+						t.Errorf("the identity provider was asked %d times, want 1 (at startup): a token without kid fetches no set", got)
+					}
+				}
+			})
+		}
+	}
+
+	// The rule holds for each set on its own: a jwks_file and a jwks_url
+	// of one key each offer a token without kid both.
+	idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "u1", k.RSA2)))
+	v := newTester(t, &Config{Algorithms: []string{"RS256"}, JWKSURL: idp.URL + "/keys",
+		JWKSFile: testkit.WriteFile(t, t.TempDir(), "keys.json", testkit.JWKS(t, one...))})
+	var tried atomic.Int64
+	v.tried = func(keys int) { tried.Add(int64(keys)) }
+	v.accept(t, testkit.Mint(t, jwt.SigningMethodRS256, k.RSA2, "", testkit.Claims(v.clock.Now(), nil)))
+	if got := tried.Load(); got != 2 {
+		t.Errorf("the token was tried on %d keys, want 2: the jwks_file's and the jwks_url's", got)
 	}
 }

@@ -99,22 +99,18 @@ func keyFits(alg string, key any) bool {
 // verificationKey is one key from any source.
 type verificationKey struct {
 	// The JWK "kid"; empty for keys from PEM files and the HMAC secret,
-	// which match tokens with any or no kid.
+	// which match tokens with any or no kid, and for a JWK Set's keys
+	// that have none (see fromSet).
 	id string
 	// The JWK "alg" when the key set pins one; empty otherwise.
 	alg string
 	key any
 }
 
-// fits reports whether k may verify a token with this alg and kid.
-func (k verificationKey) fits(alg, kid string) bool {
-	if k.alg != "" && k.alg != alg {
-		return false
-	}
-	if k.id != "" && kid != "" && k.id != kid {
-		return false
-	}
-	return keyFits(alg, k.key)
+// fitsAlg reports whether k may verify a token signed with alg, whatever
+// its kid.
+func (k verificationKey) fitsAlg(alg string) bool {
+	return (k.alg == "" || k.alg == alg) && keyFits(alg, k.key)
 }
 
 // sameKeys reports whether a and b hold the same keys in the same order.

@@ -63,6 +63,10 @@ type Verifier[G any] struct {
 	remote *jwksURL
 
 	cache *tokenCache[G] // nil when the cache is off
+
+	// tried, when set, is told how many keys each token handed to the
+	// parser is tried on (a test's count); nil otherwise.
+	tried func(keys int)
 }
 
 // Error is why a token was refused: Message is for the client (it says
@@ -305,7 +309,7 @@ func (v *Verifier[G]) warnUnverifiable(logger *zap.Logger) {
 	keys := slices.Concat(v.static, v.fileKeys(), v.remoteKeys())
 	var none []string
 	for _, alg := range v.algs {
-		if !slices.ContainsFunc(keys, func(k verificationKey) bool { return k.fits(alg, "") }) {
+		if !slices.ContainsFunc(keys, func(k verificationKey) bool { return k.fitsAlg(alg) }) {
 			none = append(none, alg)
 		}
 	}
@@ -557,12 +561,23 @@ func (v *Verifier[G]) Verify(ctx context.Context, raw string) (G, error) {
 // verify checks a token's signature and claims in full and makes its
 // cache entry.
 func (v *Verifier[G]) verify(ctx context.Context, raw string, epoch keyEpoch) (*cacheEntry[G], error) {
-	keyFunc := func(t *jwt.Token) (any, error) { return v.keyFor(ctx, t) }
+	// kidNeeded is set when a JWK Set offered a token without kid none of
+	// its keys (see fromSet): when the keys of other sources fail it too,
+	// the kid it lacks is why, not the signature.
+	var kidNeeded bool
+	keyFunc := func(t *jwt.Token) (any, error) {
+		key, needed, err := v.keyFor(ctx, t)
+		kidNeeded = needed
+		return key, err
+	}
 	claims := jwt.MapClaims{}
 	token, err := v.parser.ParseWithClaims(raw, claims, keyFunc)
 	if err != nil && v.refetchedFor(ctx, token, err) {
 		claims = jwt.MapClaims{}
 		token, err = v.parser.ParseWithClaims(raw, claims, keyFunc)
+	}
+	if err != nil && kidNeeded && errors.Is(err, jwt.ErrTokenSignatureInvalid) {
+		err = fmt.Errorf("%w: %w", errKidRequired, err)
 	}
 	if err != nil {
 		return nil, &Error{Message: v.describe(token, err), Cause: err}
@@ -620,6 +635,7 @@ func checkDateRange(claims jwt.MapClaims) error {
 var (
 	errUnknownKid   = errors.New("no key with the token's kid")
 	errKidNotString = errors.New("the header's kid is not a string")
+	errKidRequired  = errors.New("no kid, and a JWK Set has several keys of the token's algorithm")
 	errNoKey        = errors.New("no key for the token's algorithm")
 	errIssuer       = errors.New("iss is not one of the configured issuers")
 	errAudience     = errors.New("no aud is one of the configured audiences")
@@ -632,6 +648,8 @@ func (v *Verifier[G]) describe(token *jwt.Token, err error) string {
 		return "The bearer token is malformed."
 	case errors.Is(err, errUnknownKid):
 		return "No key is known for the token's key id (kid)."
+	case errors.Is(err, errKidRequired):
+		return "The token has no key id (kid), which is required here: the key set holds several keys of its algorithm."
 	case errors.Is(err, errNoKey):
 		return "No configured key can verify the token's signing algorithm."
 	case errors.Is(err, jwt.ErrTokenUnverifiable),
@@ -649,41 +667,50 @@ func (v *Verifier[G]) describe(token *jwt.Token, err error) string {
 	return "The token's claims are malformed."
 }
 
-// keyFor picks the keys that may verify t: only keys of the family of
-// t's algorithm (which the parser has already checked against the list),
-// with a matching kid when both name one. An unknown kid makes a jwks_url
-// fetch its set again (rate-limited) before giving up. A kid that is not
-// a string (RFC 7515 4.1.4 makes it one) refuses the token before any
-// key is tried: read as no kid, it would have every key of the family
-// tried on it.
-func (v *Verifier[G]) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
+// keyFor picks the keys that may verify t (see candidates): only keys of
+// the family of t's algorithm (which the parser has already checked
+// against the list), and of a JWK Set those its kid names, or the set's
+// one key of that algorithm. kidNeeded says that a JWK Set offered a
+// token without kid none of its several keys; with no key of another
+// source either, the token is refused for it before any key is tried.
+// An unknown kid makes a jwks_url fetch its set again (rate-limited)
+// before giving up; a missing kid never does. A kid that is not a string
+// (RFC 7515 4.1.4 makes it one) refuses the token before any key is
+// tried: read as no kid, it would be tried as a token without one.
+func (v *Verifier[G]) keyFor(ctx context.Context, t *jwt.Token) (key any, kidNeeded bool, err error) {
 	alg := t.Method.Alg()
 	kid, isString := t.Header["kid"].(string)
 	if _, given := t.Header["kid"]; given && !isString {
-		return nil, errKidNotString
+		return nil, false, errKidNotString
 	}
-	keys := v.candidates(alg, kid)
+	keys, kidNeeded := v.candidates(alg, kid)
 	if len(keys) == 0 && kid != "" && v.remote != nil && !v.remote.has(kid) {
 		v.remote.refetch(ctx, v.kidWait)
-		keys = v.candidates(alg, kid)
+		keys, _ = v.candidates(alg, kid)
+	}
+	if v.tried != nil {
+		v.tried(len(keys))
 	}
 	switch {
 	case len(keys) > 0:
-		return jwt.VerificationKeySet{Keys: keys}, nil
+		return jwt.VerificationKeySet{Keys: keys}, kidNeeded, nil
 	case kid != "":
-		return nil, errUnknownKid
+		return nil, false, errUnknownKid
+	case kidNeeded:
+		return nil, true, errKidRequired
 	}
-	return nil, errNoKey
+	return nil, false, errNoKey
 }
 
 // refetchedFor reports whether jwks_url's set, fetched again, now holds
 // the kid of a token whose signature the other keys of its algorithm
-// (public_key_file keys, the hmac_secret, jwks_file keys, keys of the set
-// without a kid: any of them fits any kid) failed to verify. keyFor
-// fetches again only when no key fits at all; without this, a key the
-// provider rotated in would be refused until the next refresh whenever
-// another source had a key of its family. The fetch is rate-limited as
-// keyFor's is.
+// (public_key_file keys and the hmac_secret, which fit any kid; the
+// jwks_file's key of that kid; a set's only key of the algorithm, when
+// it has no kid) failed to verify. keyFor fetches again only when no
+// key fits at all; without this, a key the provider rotated in would be
+// refused until the next refresh whenever another source had a key of
+// its family. The fetch is rate-limited as keyFor's is. A token without
+// kid fetches nothing: it names no key the set could lack.
 func (v *Verifier[G]) refetchedFor(ctx context.Context, token *jwt.Token, err error) bool {
 	// No key of a JWK Set verifies an HMAC token (an oct key is
 	// skipped): its kid fetches nothing, nor has its request wait.
@@ -712,21 +739,55 @@ func (v *Verifier[G]) epoch() keyEpoch {
 	return e
 }
 
-func (v *Verifier[G]) candidates(alg, kid string) []jwt.VerificationKey {
-	var keys []jwt.VerificationKey
-	add := func(set []verificationKey) {
-		for _, k := range set {
-			if k.fits(alg, kid) {
-				keys = append(keys, k.key)
-			}
+// candidates are the keys a token of alg and kid is tried on: every
+// public_key_file key and the hmac_secret that fit alg, whatever the kid
+// (the administrator chose each of them, a handful), then those fromSet
+// picks of the jwks_file's set and of the jwks_url's, each on its own.
+// kidNeeded says that a token without kid was offered no key of a set
+// that has several of alg.
+func (v *Verifier[G]) candidates(alg, kid string) (keys []jwt.VerificationKey, kidNeeded bool) {
+	for _, k := range v.static {
+		if k.fitsAlg(alg) {
+			keys = append(keys, k.key)
 		}
 	}
-	add(v.static)
+	var fileNeeds, remoteNeeds bool
 	if v.file != nil {
-		add(v.file.keys())
+		keys, fileNeeds = fromSet(keys, v.file.keys(), alg, kid)
 	}
 	if v.remote != nil {
-		add(v.remote.keys())
+		keys, remoteNeeds = fromSet(keys, v.remote.keys(), alg, kid)
 	}
-	return keys
+	return keys, fileNeeds || remoteNeeds
+}
+
+// fromSet appends to keys those of set, a JWK Set's, that a token of alg
+// and kid is tried on: its keys of alg whose kid is the token's, or else
+// its one key of alg when the token or that key has no kid. A token
+// without kid is thus tried on one key of a set at most, as one with a
+// kid is on a set whose keys have none, rather than on each of its keys
+// of alg (Entra ID publishes eight or so, and a forged token that fails
+// is not cached: it would cost that many signature checks at every
+// request); kidNeeded reports a token without kid that the set offers
+// none of its several keys of alg. An identity provider that publishes
+// several keys names each, and its tokens the one that signed them.
+func fromSet(keys []jwt.VerificationKey, set []verificationKey, alg, kid string) (_ []jwt.VerificationKey, kidNeeded bool) {
+	var only *verificationKey
+	fitting, named := 0, false
+	for i := range set {
+		k := &set[i]
+		if !k.fitsAlg(alg) {
+			continue
+		}
+		fitting++
+		only = k
+		if kid != "" && k.id == kid {
+			keys = append(keys, k.key)
+			named = true
+		}
+	}
+	if fitting == 1 && !named && (kid == "" || only.id == "") {
+		keys = append(keys, only.key)
+	}
+	return keys, kid == "" && fitting > 1
 }

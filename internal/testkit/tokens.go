@@ -13,11 +13,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -315,6 +317,36 @@ func JWK(t testing.TB, kid string, key crypto.Signer) map[string]string {
 	}
 	t.Fatalf("no JWK for %T", key)
 	return nil
+}
+
+// RSAJWKs are n public RSA JWKs with kids k1 to kn, as an identity
+// provider publishes several signing keys (Entra ID some eight): the
+// at-th (counted from 1) is signer's, and each other one no token's,
+// decoy's modulus with an odd exponent of its own, so that no key is
+// generated for it.
+func RSAJWKs(t testing.TB, n, at int, signer, decoy *rsa.PrivateKey) []map[string]string {
+	t.Helper()
+	keys := make([]map[string]string, n)
+	for i := range keys {
+		kid := "k" + strconv.Itoa(i+1)
+		if i+1 == at {
+			keys[i] = JWK(t, kid, signer)
+			continue
+		}
+		keys[i] = JWK(t, kid, decoy)
+		keys[i]["e"] = base64.RawURLEncoding.EncodeToString(big.NewInt(int64(3 + 2*i)).Bytes())
+	}
+	return keys
+}
+
+// WithoutKids is keys with no kid member, as a JWK Set may publish them.
+func WithoutKids(keys []map[string]string) []map[string]string {
+	out := make([]map[string]string, len(keys))
+	for i, key := range keys {
+		out[i] = maps.Clone(key)
+		delete(out[i], "kid")
+	}
+	return out
 }
 
 // JWKS is a JWK Set of the given keys.
