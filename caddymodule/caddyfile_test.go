@@ -2,11 +2,15 @@ package caddymodule
 
 import (
 	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -211,6 +215,11 @@ func TestStartupErrors(t *testing.T) {
 	privFile := testkit.WriteFile(t, dir, "private.pem", testkit.PrivatePEM(t, k.RSA))
 	badJWKS := testkit.WriteFile(t, dir, "bad.jwks", []byte(`{"keys": "nope"}`))
 	encOnlyJWKS := testkit.WriteFile(t, dir, "enc.jwks", []byte(`{"keys": [{"kty":"oct","k":"c2VjcmV0"}]}`))
+	// An RSA public key of 16384 bits, an odd modulus the edge judges by
+	// its size.
+	largeModulus := new(big.Int).Lsh(big.NewInt(1), 16383)
+	largeFile := testkit.WriteFile(t, dir, "large.pem", pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY",
+		Bytes: x509.MarshalPKCS1PublicKey(&rsa.PublicKey{N: largeModulus.SetBit(largeModulus, 0, 1), E: 65537})}))
 	t.Setenv("UCWA_TEST_SHORT_SECRET", "short")
 	t.Setenv("UCWA_TEST_UNSET_VARIABLE", "")
 	// Barred callers kept one a line in a file, or several in one
@@ -412,6 +421,8 @@ func TestStartupErrors(t *testing.T) {
 		{"missing key file", "jwt {\nalgorithms RS256\npublic_key_file " + dir + "/nope.pem\n}", "", "nope.pem: no such file"},
 		{"private key file", "jwt {\nalgorithms RS256\npublic_key_file " + privFile + "\n}", "", "a private key does not belong on the edge"},
 		{"not PEM", "jwt {\nalgorithms RS256\npublic_key_file " + badJWKS + "\n}", "", "no PEM public key found"},
+		{"RSA key file over 8192 bits", "jwt {\nalgorithms RS256\npublic_key_file " + largeFile + "\n}", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q]}`, largeFile),
+			"public_key_file " + largeFile + ": RSA PUBLIC KEY block: RSA key of 16384 bits is longer than 8192"},
 		{"short HMAC secret", "jwt {\nalgorithms HS256\nhmac_secret {env.UCWA_TEST_SHORT_SECRET}\n}", `"jwt":{"algorithms":["HS256"],"hmac_secret":"{env.UCWA_TEST_SHORT_SECRET}"}`, "hmac_secret is 5 bytes, but HS256 needs at least 32"},
 		{"HMAC secret file missing", "jwt {\nalgorithms HS256\nhmac_secret {file." + dir + "/missing}\n}", `"jwt":{"algorithms":["HS256"],"hmac_secret":"{file.` + dir + `/missing}"}`, "hmac_secret: evaluated placeholder {file." + dir + "/missing} is empty"},
 		{"unset secret variable", "jwt {\nalgorithms HS256\nhmac_secret {env.UCWA_TEST_UNSET_VARIABLE}\n}", "", "jwt: hmac_secret: evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty"},

@@ -1,8 +1,10 @@
 package caddymodule
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,8 +18,9 @@ import (
 // TestJWKSOneBrokenKey: a JWK Set, fetched from a jwks_url or read from a
 // jwks_file, with one key the edge cannot read (a member of another JSON
 // type, an unknown kty, a key that is no object, an alg that does not
-// fit its key, an RSA key with an even exponent) and one good key still
-// verifies tokens the good key signs, through a real Caddy; the broken
+// fit its key, an RSA key with an even exponent or of 16384 bits) and
+// one good key still verifies tokens the good key signs, through a real
+// Caddy; the broken
 // key is warned of by its index and kid, without its key material, by
 // the logger and with the url or path the README's What to watch gives.
 func TestJWKSOneBrokenKey(t *testing.T) {
@@ -37,6 +40,9 @@ func TestJWKSOneBrokenKey(t *testing.T) {
 		return b
 	}
 	brokenN := testkit.JWK(t, "broken", k.RSA2)["n"]
+	// An odd modulus of 16384 bits, which the edge judges by its size.
+	large := new(big.Int).Lsh(big.NewInt(1), 16383)
+	largeModulus := base64.RawURLEncoding.EncodeToString(large.SetBit(large, 0, 1).Bytes())
 	pinned := func(jwk map[string]string, alg string) json.RawMessage {
 		jwk["alg"] = alg
 		b, err := json.Marshal(jwk)
@@ -61,6 +67,9 @@ func TestJWKSOneBrokenKey(t *testing.T) {
 		{"an EC alg on an RSA key", broken(func(m map[string]any) { m["alg"] = "ES256" }), "broken", `alg \"ES256\" does not fit its RSA key`},
 		{"an EC alg of another curve", pinned(testkit.JWK(t, "broken", k.EC384), "ES256"), "broken", `alg \"ES256\" does not fit its P-384 key`},
 		{"an even RSA exponent", broken(func(m map[string]any) { m["e"] = "AQAA" }), "broken", "RSA key with an even modulus or exponent"},
+		// A modulus past 8192 bits, which would make each token's check
+		// dearer by the square of its size.
+		{"an RSA key of 16384 bits", broken(func(m map[string]any) { m["n"] = largeModulus }), "broken", "RSA key of 16384 bits is longer than 8192"},
 	} {
 		set, err := json.Marshal(map[string]any{"keys": []any{tc.key, good}})
 		if err != nil {

@@ -65,8 +65,9 @@ type Config struct {
 	// the key of the set its kid names, or else on the set's only key of
 	// its alg when the token or that key has no kid: a token without kid
 	// against several keys of its alg is refused as needing one, unless
-	// a key of public_key_files or hmac_secret verifies it. Default:
-	// none.
+	// a key of public_key_files or hmac_secret verifies it. RSA keys
+	// under 2048 or over 8192 bits are skipped with a warning, as are
+	// other keys the edge cannot use. Default: none.
 	JWKSFile string `json:"jwks_file,omitempty"`
 
 	// The URL of the identity provider's JWK Set, fetched at startup (a
@@ -95,8 +96,8 @@ type Config struct {
 
 	// PEM files holding public keys (PUBLIC KEY: RSA, EC or Ed25519; RSA
 	// PUBLIC KEY; CERTIFICATE). Each key verifies only its own algorithm
-	// family, for tokens with any kid or none. RSA keys need 2048 bits or
-	// more, and an odd modulus and exponent, as every RSA key has. Each is
+	// family, for tokens with any kid or none. RSA keys need 2048 to 8192
+	// bits, and an odd modulus and exponent, as every RSA key has. Each is
 	// read once, when a config loads: a start or reload waits for each
 	// 10s at most, and one that takes longer (a file system that hangs)
 	// stops it, as an unreadable file does. Default: none.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -707,6 +708,11 @@ func TestParseJWKS(t *testing.T) {
 		return jwk
 	}
 	b64 := base64.RawURLEncoding.EncodeToString
+	// An odd modulus of bits bits, which checkKey judges by its size.
+	modulus := func(bits int) string {
+		n := new(big.Int).Lsh(big.NewInt(1), uint(bits-1))
+		return b64(n.SetBit(n, 0, 1).Bytes())
+	}
 	for _, tc := range []struct {
 		name string
 		set  []byte
@@ -715,6 +721,9 @@ func TestParseJWKS(t *testing.T) {
 		{"all families", testkit.JWKS(t, testkit.JWK(t, "r", k.RSA), testkit.JWK(t, "e", k.EC), testkit.JWK(t, "e384", k.EC384), testkit.JWK(t, "d", k.Ed)), "r e e384 d"},
 		{"encryption key skipped", testkit.JWKS(t, enc, testkit.JWK(t, "r", k.RSA)), "r"},
 		{"weak RSA skipped", testkit.JWKS(t, testkit.JWK(t, "weak", weak), testkit.JWK(t, "r", k.RSA)), "r"},
+		{"RSA over 8192 bits skipped", testkit.JWKS(t, with("large", k.RSA, "n", modulus(8193)), testkit.JWK(t, "r", k.RSA)), "r; skipped 0 (large): RSA key of 8193 bits is longer than 8192"},
+		{"RSA of 16384 bits skipped", testkit.JWKS(t, with("large", k.RSA, "n", modulus(16384)), testkit.JWK(t, "r", k.RSA)), "r; skipped 0 (large): RSA key of 16384 bits is longer than 8192"},
+		{"RSA of 8192 bits kept", testkit.JWKS(t, with("large", k.RSA, "n", modulus(8192)), testkit.JWK(t, "r", k.RSA)), "large r"},
 		{"point off the curve skipped", testkit.JWKS(t, offCurve, testkit.JWK(t, "d", k.Ed)), "d"},
 		{"alg none skipped", testkit.JWKS(t, wrongAlg, testkit.JWK(t, "d", k.Ed)), "d"},
 		{"oct key skipped", []byte(`{"keys":[{"kty":"oct","kid":"s","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}]}`), "error: no usable signature key"},

@@ -56,6 +56,18 @@ func TestPublicKeyFileForms(t *testing.T) {
 		})
 	}
 
+	// An odd modulus of bits bits, which checkKey judges by its size.
+	oddModulus := func(bits int) *big.Int {
+		n := new(big.Int).Lsh(big.NewInt(1), uint(bits-1))
+		return n.SetBit(n, 0, 1)
+	}
+	pkixDER := func(key any) []byte {
+		der, err := x509.MarshalPKIXPublicKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +82,10 @@ func TestPublicKeyFileForms(t *testing.T) {
 		{"a certificate that does not parse", pemOf("CERTIFICATE", []byte{1, 2, 3}), "CERTIFICATE block: x509: malformed certificate"},
 		{"a PKCS #1 key that does not parse", pemOf("RSA PUBLIC KEY", []byte{1, 2, 3}), "RSA PUBLIC KEY block: asn1: structure error"},
 		{"a certificate of a weak key", cert(weak), "CERTIFICATE block: RSA key of 1024 bits is shorter than 2048"},
+		{"an RSA key over 8192 bits", pemOf("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsa.PublicKey{N: oddModulus(8193), E: 65537})),
+			"RSA PUBLIC KEY block: RSA key of 8193 bits is longer than 8192"},
+		{"an RSA key of 16384 bits", pemOf("PUBLIC KEY", pkixDER(&rsa.PublicKey{N: oddModulus(16384), E: 65537})),
+			"PUBLIC KEY block: RSA key of 16384 bits is longer than 8192"},
 		{"an RSA key with an even exponent", pemOf("RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsa.PublicKey{N: k.RSA.N, E: 65536})),
 			"RSA PUBLIC KEY block: RSA key with an even modulus or exponent"},
 	} {
