@@ -134,20 +134,21 @@ func FuzzPolicy(f *testing.F) {
 				continue
 			}
 			checkMasked(t, d)
-			readings, unjudgeable := referenceDialString(&d, n)
+			ref := referenceRead(&d, n)
+			readings, unjudgeable := ref.readings, ref.unjudgeable
 			if got := dialSummary(d.Dial); !slices.Equal(got, readingSummary(readings, unjudgeable)) {
 				t.Fatalf("%q: read as the dial string %q, a plain reading %q", v, got, readingSummary(readings, unjudgeable))
 			}
 			if n.International(&d) && (d.Number.Emergency || d.Dial != nil && d.Dial.Emergency || !d.IsNumber() && d.Dial == nil && d.Keypad == nil) {
 				t.Fatalf("%q: an emergency number or a SIP name is international", v)
 			}
-			short := referenceShortCode(&d, n)
+			short := ref.short
 			if got := d.Dial != nil && len(d.Dial.Readings) == 0 && !d.Dial.Unjudgeable; got != short.ok ||
 				short.ok && (d.Dial.Digits != short.digits || d.Dial.Emergency != short.emergency) ||
 				d.Dial != nil && (d.Dial.Rest != short.rest || d.Dial.Premium != short.premium) {
 				t.Fatalf("%q: read as %+v, a plain reading %+v", v, d.Dial, short)
 			}
-			readings, unjudgeable, keypadShort, vanity := referenceKeypadReading(&d, n)
+			readings, unjudgeable, keypadShort, vanity := ref.keypadReadings, ref.keypadUnjudgeable, ref.keypadShort, ref.vanity
 			if vanity {
 				// The keypad reading is never an emergency number: 911A
 				// at a gateway that takes 9 is no 9 112.
@@ -168,7 +169,7 @@ func FuzzPolicy(f *testing.F) {
 				for kind := DialledNow; kind <= OnBehalfOf; kind++ {
 					pd := &PropertyDestination{Property: "to", Kind: kind, Source: InBody, Destination: d}
 					got := p.Judge(spa, pd)
-					want := referenceRule(&fuzzPolicies[i], pd, n)
+					want := referenceRule(&fuzzPolicies[i], pd, &ref)
 					if got.Rule != want {
 						t.Fatalf("policy %d, %s %q: decided by %s, a plain reading by %s", i, kind, v, got.Rule, want)
 					}
@@ -557,6 +558,10 @@ func referenceDialUser(whole string, n *Numbers, keypad bool) (readings []Number
 	return readings, false
 }
 
+// referenceNonDigits is what referenceNationalReadings leaves out of a
+// formatted number.
+var referenceNonDigits = regexp.MustCompile(`\D`)
+
 // referenceNationalReadings are the numbers a switch of n's region
 // completes a call on when it gets more digits than a national number
 // has, plainly: where every national number has one length L by
@@ -594,7 +599,7 @@ func referenceNationalReadings(digits string, n *Numbers) []Number {
 		if err != nil || !phonenumbers.IsValidNumber(pn) || phonenumbers.Format(pn, phonenumbers.E164) != cc+national[:l] {
 			return
 		}
-		if asWritten && regexp.MustCompile(`\D`).ReplaceAllString(phonenumbers.Format(pn, phonenumbers.NATIONAL), "") != phonenumbers.GetNationalSignificantNumber(pn) {
+		if asWritten && referenceNonDigits.ReplaceAllString(phonenumbers.Format(pn, phonenumbers.NATIONAL), "") != phonenumbers.GetNationalSignificantNumber(pn) {
 			return
 		}
 		num, p := n.read(cc+national[:l], sipUserNumber)
@@ -659,11 +664,26 @@ func referencePremium(digits, region string) bool {
 		if len(desc.PossibleLength) > 0 && !slices.Contains(desc.PossibleLength, int32(len(digits))) {
 			return false
 		}
-		return regexp.MustCompile(`^(?:` + desc.GetNationalNumberPattern() + `)$`).MatchString(digits)
+		return referenceWholeMatch(desc.GetNationalNumberPattern()).MatchString(digits)
 	}
 	general := md.GetGeneralDesc()
 	return slices.Contains(general.PossibleLength, int32(len(digits))) && matches(general) &&
 		matches(md.GetShortCode()) && matches(md.GetPremiumRate()) && !matches(md.GetSmsServices())
+}
+
+// referenceWholeMatches are the patterns of referenceWholeMatch,
+// compiled once each: the oracle matches the same few patterns of the
+// metadata over and over.
+var referenceWholeMatches sync.Map // string -> *regexp.Regexp
+
+// referenceWholeMatch is a pattern of phonenumbers' metadata as a
+// regular expression that matches a whole string.
+func referenceWholeMatch(pattern string) *regexp.Regexp {
+	if re, ok := referenceWholeMatches.Load(pattern); ok {
+		return re.(*regexp.Regexp)
+	}
+	re, _ := referenceWholeMatches.LoadOrStore(pattern, regexp.MustCompile(`^(?:`+pattern+`)$`))
+	return re.(*regexp.Regexp)
 }
 
 // referenceShortMetadata is phonenumbers' short-number metadata by
@@ -736,6 +756,10 @@ func referencePausesDial(user string, n *Numbers) bool {
 	return unjudgeable || len(readings) > 0 || referenceShortUser(b.String(), n, true).premium
 }
 
+// referencePrefixPausesDigits is the shape referencePausedShape reads:
+// digits (an outside-line prefix), pauses and digits.
+var referencePrefixPausesDigits = regexp.MustCompile(`^([0-9]+)[,pPwW]+([0-9]+)$`)
+
 // referencePausedShape is referencePausedEmergency of the user's digits
 // and pauses, its p and w not read as keypad digits.
 func referencePausedShape(user string, n *Numbers) bool {
@@ -756,7 +780,7 @@ func referencePausedShape(user string, n *Numbers) bool {
 			return false
 		}
 	}
-	m := regexp.MustCompile(`^([0-9]+)[,pPwW]+([0-9]+)$`).FindStringSubmatch(b.String())
+	m := referencePrefixPausesDigits.FindStringSubmatch(b.String())
 	if m == nil || !slices.Contains(n.outsideLine, m[1]) {
 		return false
 	}
@@ -890,27 +914,52 @@ func readingSummary(readings []Number, unjudgeable bool) []string {
 	return s
 }
 
+// referenceReading is what a plain reading of the rules reads a
+// destination as by one Numbers, whatever the policy and the property's
+// kind: referenceRule judges it by each policy, so that it is read once
+// for all of them.
+type referenceReading struct {
+	// short is referenceShortCode's reading.
+	short referenceShort
+	// readings and unjudgeable are referenceDialString's.
+	readings    []Number
+	unjudgeable bool
+	// keypadReadings, keypadUnjudgeable and keypadShort are
+	// referenceKeypadReading's, of a vanity number only.
+	keypadReadings    []Number
+	keypadUnjudgeable bool
+	keypadShort       referenceShort
+	vanity            bool
+}
+
+// referenceRead reads d as n does, plainly.
+func referenceRead(d *Destination, n *Numbers) referenceReading {
+	var r referenceReading
+	r.short = referenceShortCode(d, n)
+	r.readings, r.unjudgeable = referenceDialString(d, n)
+	r.keypadReadings, r.keypadUnjudgeable, r.keypadShort, r.vanity = referenceKeypadReading(d, n)
+	return r
+}
+
 // referenceRule judges d by c as the rules read, without compiling
-// anything: the oracle FuzzPolicy holds Policy to. n is the Numbers that
-// read d, which reads a dial string's readings.
-func referenceRule(c *DestinationPolicy, d *PropertyDestination, n *Numbers) Rule {
+// anything: the oracle FuzzPolicy holds Policy to. ref is d's
+// destination as referenceRead reads it by the Numbers that read d.
+func referenceRule(c *DestinationPolicy, d *PropertyDestination, ref *referenceReading) Rule {
 	// A short code that is an emergency number is one to the rule
 	// emergency.
-	short := referenceShortCode(&d.Destination, n)
-	if short.emergency && referenceNumberRule(c, d, Number{Emergency: true}) == RuleEmergency {
+	if ref.short.emergency && referenceNumberRule(c, d, Number{Emergency: true}) == RuleEmergency {
 		return RuleEmergency
 	}
 	if r := referenceNumberRule(c, d, d.Number); d.IsNumber() || r == RuleEmergency || r == RuleNotDialled || r == RuleInvalid {
 		return r
 	}
-	readings, unjudgeable := referenceDialString(&d.Destination, n)
-	if r := referenceDialRule(c, d, readings, unjudgeable, short); r != RuleNone {
+	if r := referenceDialRule(c, d, ref.readings, ref.unjudgeable, ref.short); r != RuleNone {
 		return r
 	}
 	// The keypad reading of a vanity number adds refusals, as a dial
 	// string of its own.
-	if readings, unjudgeable, short, ok := referenceKeypadReading(&d.Destination, n); ok {
-		if r := referenceDialRule(c, d, readings, unjudgeable, short); r != RuleNone {
+	if ref.vanity {
+		if r := referenceDialRule(c, d, ref.keypadReadings, ref.keypadUnjudgeable, ref.keypadShort); r != RuleNone {
 			return r
 		}
 	}
