@@ -881,11 +881,15 @@ func FuzzReadHeader(f *testing.F) {
 
 // TestFoldLookalikeDecomposesAsNFKD: foldLookalike takes each rune's
 // decomposition from the normalization tables (NFKD computes a Hangul
-// syllable's): every rune folds as NFKD decomposes it alone.
+// syllable's): every rune folds as NFKD decomposes it alone. Under the
+// race detector, which finds nothing in this pure function of one
+// goroutine and makes it twelve times as slow, the planes Unicode assigns
+// nothing in but private use (4 to 13, 15 and 16) are read at one rune
+// in 97 (.ci/run reads them all without it).
 func TestFoldLookalikeDecomposesAsNFKD(t *testing.T) {
 	var buf [32]byte
 	for r := rune(utf8.RuneSelf); r <= unicode.MaxRune; r++ {
-		if !utf8.ValidRune(r) {
+		if plane := r >> 16; !utf8.ValidRune(r) || raceDetector && (4 <= plane && plane <= 13 || plane >= 15) && r%97 != 0 {
 			continue
 		}
 		var want strings.Builder

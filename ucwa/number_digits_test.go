@@ -110,15 +110,24 @@ func longDigitUsers() []string {
 // digits, which it no longer does (see TestNumbersReadBoundedDigits): a
 // number is refused alike, a dial string has the same readings or is
 // unjudgeable alike, in every region and with outside-line prefixes.
+// Under the race detector, which finds nothing in these pure functions
+// of one goroutine and makes each twenty times as slow, each pair of a
+// region and prefixes reads a seventh of the users, each user read by
+// two of the fourteen pairs (.ci/run runs them all without it).
 func TestLongDigitsReadAsAllOfThem(t *testing.T) {
 	users := longDigitUsers()
 	bound := maxReadDigits
 	defer func() { maxReadDigits = bound }()
+	pair := 0
 	for _, region := range []string{"US", "DE", "GB", "JP", "BR", "AR", ""} {
 		for _, outsideLine := range [][]string{nil, {"9", "0", "99", "011", "9011"}} {
+			pair++
 			bounded := mustNumbers(t, region, E164, []string{}, outsideLine...)
 			whole := mustNumbers(t, region, E164, []string{}, outsideLine...)
-			for _, u := range users {
+			for i, u := range users {
+				if raceDetector && (i+pair)%7 != 0 {
+					continue
+				}
 				inputs := []string{"sip:" + u + "@gw.contoso.com", "tel:" + u}
 				if u[0] != '+' {
 					inputs = append(inputs, "+"+u)
