@@ -27,15 +27,27 @@ func Port(t testing.TB) int {
 // server that cannot bind a reserved port because it does not set
 // SO_REUSEPORT (redis-server, say). The port is not reserved: another
 // process may take it before the server binds it, so a server that then
-// fails to listen is started again on another FreePort.
+// fails to listen is started again on another FreePort. On Linux it lies
+// outside the kernel's range of ephemeral ports, from which connect()
+// takes an outgoing connection's local port: a server killed and started
+// again on it finds no connection, of any process, holding it meanwhile.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		t.Fatalf("finding a free loopback port: %v", err)
 	}
+	return port
+}
+
+// anyFreePort is a free port from the kernel's ephemeral range.
+func anyFreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Addr is the loopback address of port, as a dial string.

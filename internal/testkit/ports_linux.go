@@ -4,8 +4,10 @@ package testkit
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -72,4 +74,33 @@ func listeners(port int) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// freePort is a free loopback port below the kernel's range of ephemeral
+// ports (ip_local_port_range) and at least 10000, chosen at random so
+// that tests running side by side seldom try the same; from that range
+// when the kernel leaves too few ports below it.
+func freePort() (int, error) {
+	low := 32768 // the kernel's default
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const first, tries = 10000, 100
+	if low-first < 1000 {
+		return anyFreePort()
+	}
+	for range tries {
+		port := first + rand.IntN(low-first)
+		ln, err := net.Listen("tcp", Addr(port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port, nil
+	}
+	return anyFreePort()
 }
