@@ -165,7 +165,8 @@ type Handler struct {
 	// check's port past 65535) or its http transport's timeouts, which
 	// Caddy takes without a word and some of which keep the pool from
 	// ever taking a request (see the README's Front-end pools). Its http
-	// transport (also the one used when none is configured) defaults keep_alive.idle_timeout to 90s (Caddyfile:
+	// transport (also the one used when none is configured) defaults
+	// keep_alive.idle_timeout to 90s (Caddyfile:
 	// `transport http { keepalive }`), below IIS's 120s,
 	// expect_continue_timeout to 1s, and versions to HTTP/1.1 alone (see
 	// the README); requests to it carry `Expect: 100-continue` as

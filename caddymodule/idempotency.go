@@ -339,7 +339,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		replacing := ""
 	reserve:
 		epoch := s.begin()
-		reserved, current, err := s.reserve(ctx, owner, key, valueAt(values, i, token), idem.window)
+		reserved, current, err := s.Reserve(ctx, owner, key, valueAt(values, i, token), idem.window)
 		if err == nil && !reserved && current == valueAt(values, i, token) && !slices.Contains(held, key) {
 			// The key holds this request's own value, which no other
 			// request has (its token's random bits), and not for an
@@ -536,7 +536,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	return deliverErr
 }
 
-// release frees keys that a request of owner (see storeUse.reserve)
+// release frees keys that a request of owner (see redisOwner)
 // reserved with token (a batch: with values, see batchValues), for a
 // request that reached no pool: every one of them, whichever fail (see
 // storeUse.release), in one round trip on Redis, so that the client
@@ -552,7 +552,7 @@ func (h *Handler) release(ctx context.Context, owner string, keys, values []stri
 }
 
 // releaseUnanswered frees key, if it holds value (and its count in
-// owner's share, see storeUse.reserve), after a Redis
+// owner's share, see redisOwner), after a Redis
 // reservation of it with value failed unanswered (timed out, or the
 // connection failed): Redis may have run it all the same, and the
 // request is not delivered, so the key would make every repeat 409 for

@@ -35,7 +35,7 @@ type reservationsInFlight struct {
 // reservedKeys are the keys a request in flight holds: its first, held
 // with value, and a batch's others in a slice of their own, so that a
 // request of one key costs no allocation; all of them for owner (see
-// storeUse.reserve), whose share counts each until its renewed TTL is
+// redisOwner), whose share counts each until its renewed TTL is
 // over.
 type reservedKeys struct {
 	owner, key, value string

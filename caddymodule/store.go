@@ -159,20 +159,6 @@ type storeUse struct {
 	logger   *zap.Logger
 }
 
-// reserve is Reserve of a reservation for owner: the caller a memory
-// store, or a Redis store with max_entries_per_caller, counts it for
-// (see intake.appendStoreOwner, redisOwner). The stores are called by
-// their concrete types, as in allowAll.
-func (s *storeUse) reserve(ctx context.Context, owner, key, value string, ttl time.Duration) (bool, string, error) {
-	switch {
-	case s.memory != nil:
-		return s.memory.Reserve(ctx, owner, key, value, ttl)
-	case s.redis != nil:
-		return s.redis.Reserve(ctx, owner, key, value, ttl)
-	}
-	return s.Reserve(ctx, owner, key, value, ttl)
-}
-
 // redisOwner is whom in's reservations count for in a Redis store with
 // max_entries_per_caller: the owner a memory store counts them for (see
 // intake.appendStoreOwner); "" for another store, or without the
@@ -221,7 +207,7 @@ func (s *storeUse) refundAll(ctx context.Context, takes []store.Take, held time.
 }
 
 // renew renews the reservations of keys, each held with its value in
-// values for the owner in owners (see reserve), for ttl, and ends each
+// values for the owner in owners (see redisOwner), for ttl, and ends each
 // key's call as begun at epoch (see end). A Redis store renews them in
 // one round trip for every 500 (see store.Redis.Renew), each key's count
 // in its owner's share with it; another, one after another (the memory
@@ -241,7 +227,7 @@ func (s *storeUse) renew(ctx context.Context, epoch uint64, owners, keys, values
 }
 
 // release releases the reservations of keys, each held with its value
-// in values for owner (see reserve), and ends each key's call (see
+// in values for owner (see redisOwner), and ends each key's call (see
 // end). Every key is released, whichever fail: a key left held makes
 // its repeats 409 for the window. A Redis store releases them all, and
 // their counts in the owner's share, in one round trip (see

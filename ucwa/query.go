@@ -295,8 +295,8 @@ type QueryNames struct {
 	AccessToken bool
 }
 
-// ReadQueryNames reads a raw query's names for both what QueryNames
-// holds at once: the edge asks both of every request.
+// ReadQueryNames reads what a raw query's names ask (QueryNames) in one
+// pass: the edge asks both of every request.
 func ReadQueryNames(raw string) QueryNames {
 	var q QueryNames
 	for pair := range strings.SplitSeq(raw, "&") {

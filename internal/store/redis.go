@@ -82,9 +82,9 @@ type RedisOptions struct {
 	// holds, each until its key expires or is released for the owner
 	// (see Release, Replace), counted in Redis for every store that
 	// shares it, so that one owner cannot fill Redis for all: a
-	// reservation over it fails with ErrOwnerFull (see Redis.Reserve). Default: 0, no bound but Redis's maxmemory; the
-	// store then writes no key and sends no command more than without
-	// owners.
+	// reservation over it fails with ErrOwnerFull (see Redis.Reserve).
+	// Default: 0, no bound but Redis's maxmemory; the store then writes
+	// no key and sends no command more than without owners.
 	MaxPerOwner int
 
 	// TLSCA is the PEM of the CAs that sign the server's certificate,
