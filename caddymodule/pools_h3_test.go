@@ -5,9 +5,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/quic-go/quic-go"
-	"github.com/quic-go/quic-go/http3"
-
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
@@ -37,9 +34,10 @@ func TestPoolHTTP3Rejected(t *testing.T) {
 			var turns atomic.Int64
 			primary := testkit.NewHTTP3Pool(t, "primary", func(p *testkit.Pool, w http.ResponseWriter, r *http.Request) {
 				if tc.reject && turns.Add(1) == 1 {
-					str := w.(http3.HTTPStreamer).HTTPStream()
-					str.CancelRead(quic.StreamErrorCode(http3.ErrCodeRequestRejected))
-					str.CancelWrite(quic.StreamErrorCode(http3.ErrCodeRequestRejected))
+					if !testkit.RejectHTTP3(w) {
+						t.Error("the pool could not reach its HTTP/3 stream")
+						panic(http.ErrAbortHandler)
+					}
 					return
 				}
 				testkit.AnswerCreated(p, w, r)

@@ -3,9 +3,12 @@ package testkit
 import (
 	"crypto/tls"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 )
 
@@ -38,4 +41,30 @@ func NewHTTP3Pool(t testing.TB, name string, answer Answer) *Pool {
 		p.tls.Close()
 	})
 	return p
+}
+
+// RejectHTTP3 resets the stream of the request that w answers, both
+// ways, with H3_REQUEST_REJECTED, before any of the response is sent: a
+// pool that refuses a request it may already have read. It reports
+// false, having sent nothing, if w is not quic-go's HTTP/3 response
+// writer of the shape this reads.
+//
+// http3.HTTPStreamer hands the stream over only after it flushed a 200
+// header, which may reach the client ahead of the reset: the client then
+// sees an answer cut short, not a rejected request. So the stream is
+// taken from the writer's unexported field, there being no other way to
+// it before the header goes.
+func RejectHTTP3(w http.ResponseWriter) bool {
+	v := reflect.ValueOf(w)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return false
+	}
+	f := v.Elem().FieldByName("str")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[*http3.Stream]() || f.IsNil() {
+		return false
+	}
+	str := (*http3.Stream)(f.UnsafePointer())
+	str.CancelRead(quic.StreamErrorCode(http3.ErrCodeRequestRejected))
+	str.CancelWrite(quic.StreamErrorCode(http3.ErrCodeRequestRejected))
+	return true
 }
