@@ -27,7 +27,7 @@ func TestStoreErrorsOncePerRequest(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := testkit.StartRedis(t)
-			e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", "idempotency")
+			e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 2s\n\t\t}", "idempotency")
 			alice := caller{"tenant-1", "alice"}.header(t)
 			if resp := e.callOp("before", alice); resp.Status != http.StatusCreated {
 				t.Fatalf("with Redis up: %d %s", resp.Status, resp.Body)

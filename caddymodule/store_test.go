@@ -373,7 +373,10 @@ func TestStoreClosedNeverGoesOn(t *testing.T) {
 // it finds by itself once Redis is back; the load stops when afterBack
 // requests sent after that have been answered, each 201 and protected.
 // Redis has a password, given to the edge as a placeholder, which the log
-// never holds.
+// never holds. The store's clock jumps storeSettle ahead once the edge
+// read Redis again (it logs the new run_id), so that the test does not
+// wait storeSettle out; calls that failed before go-redis dialed again
+// are then storeSettle in the past.
 func TestStoreOutage(t *testing.T) {
 	const (
 		workers       = 4
@@ -392,6 +395,9 @@ func TestStoreOutage(t *testing.T) {
 	)
 	for _, mode := range []string{onErrorClosed, onErrorOpen} {
 		t.Run(mode, func(t *testing.T) {
+			var settled atomic.Int64
+			storeClock = func() int64 { return monotonicNow() + settled.Load() }
+			t.Cleanup(func() { storeClock = nil })
 			srv := testkit.StartRedisWith(t, testkit.RedisConfig{Password: redisPassword})
 			t.Setenv("UCWA_TEST_REDIS_PASSWORD", redisPassword)
 			pool := newIdemPool(t, "primary")
@@ -466,6 +472,8 @@ func TestStoreOutage(t *testing.T) {
 			case <-backNow:
 				phase.Store(phaseRestarted)
 				srv.Restart()
+				e.Logs().Wait(t, `"msg":"redis restarted or failed over`)
+				settled.Store(int64(storeSettle))
 				e.Logs().Wait(t, `"msg":"store answers again"`)
 				phase.Store(phaseRecovered)
 			case <-ctx.Done():
