@@ -209,8 +209,10 @@ type RedisTLS struct {
 	// it changed trusts what it then holds (a config of otherwise the
 	// same settings opens a store of its own). A start or reload waits
 	// for it 10s at most, and one that takes longer (a file system that
-	// hangs) stops it, as an unreadable file does. Default: the system's
-	// roots.
+	// hangs) stops it, as an unreadable file does; that read goes on, and
+	// a start or reload that comes before it returns waits for it, 10s at
+	// most too, rather than reading the file again. Default: the
+	// system's roots.
 	CA string `json:"ca,omitempty"`
 
 	// The name the server's certificate must carry. Default: the URL's
@@ -299,7 +301,7 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 		// fileload.Wait (a file system that hangs), stops the load, as at
 		// startup.
 		if caFile != "" {
-			if opts.TLSCA, err = fileload.Read(caFile, nil, fileLoadAfterFunc); err != nil {
+			if opts.TLSCA, err = fileload.Read(caFile, fileLoadAfterFunc); err != nil {
 				return fmt.Errorf("store: redis: TLS CA file: %w", err)
 			}
 		}

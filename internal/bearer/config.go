@@ -61,7 +61,9 @@ type Config struct {
 	// most, the read goes on, and is taken when it returns; until then
 	// the file is not read again, and no request waits for it. A start
 	// or reload waits for its first read 10s at most; one that takes
-	// longer stops it, as an unreadable file does. A token is tried on
+	// longer stops it, as an unreadable file does, and goes on: a start
+	// or reload that comes before it returns waits for it, 10s at most
+	// too, rather than reading the file again. A token is tried on
 	// the key of the set its kid names, or else on the set's only key of
 	// its alg when the token or that key has no kid: a token without kid
 	// against several keys of its alg is refused as needing one, unless
@@ -100,7 +102,9 @@ type Config struct {
 	// bits, and an odd modulus and exponent, as every RSA key has. Each is
 	// read once, when a config loads: a start or reload waits for each
 	// 10s at most, and one that takes longer (a file system that hangs)
-	// stops it, as an unreadable file does. Default: none.
+	// stops it, as an unreadable file does, and goes on: a start or
+	// reload that comes before it returns waits for it, 10s at most too,
+	// rather than reading the file again. Default: none.
 	PublicKeyFiles []string `json:"public_key_files,omitempty"`
 
 	// The shared secret of HS256/HS384/HS512 tokens, at least as long as

@@ -295,8 +295,9 @@ type jwksFile struct {
 	path   string
 	now    func() time.Time
 	logger *zap.Logger
-	// read reads the file: readJWKSFile, which a test wraps to count
-	// the reads in flight.
+	// read reads the file at a check (a load reads it through
+	// jwksFileLoads): readJWKSFile, which a test wraps to count the reads
+	// in flight.
 	read func(path string) ([]byte, error)
 	// afterFunc ends load's wait for the first read and a check's for
 	// its read (time.AfterFunc, or a test's clock).
@@ -322,9 +323,10 @@ type jwksFile struct {
 
 // load reads the file for the first time; its errors stop startup, and
 // so does a read that takes longer than fileload.Wait, which is left to
-// end unheeded.
+// end unheeded, a later load waiting for it rather than reading the file
+// again.
 func (f *jwksFile) load() error {
-	data, err := fileload.Read(f.path, f.read, f.afterFunc)
+	data, err := jwksFileLoads.Read(f.path, f.afterFunc)
 	if err != nil {
 		return fmt.Errorf("jwks_file: %w", err)
 	}
@@ -334,6 +336,9 @@ func (f *jwksFile) load() error {
 	f.checked.Store(&now)
 	return f.use(data)
 }
+
+// jwksFileLoads reads jwks_files as configs load.
+var jwksFileLoads = fileload.NewReader(readJWKSFile)
 
 // readJWKSFile reads a jwks_file, of jwksMaxBytes at most, as jwks_url
 // does a provider's answer.

@@ -157,9 +157,10 @@ func checkKey(key any) error {
 // (PKIX: RSA, EC or Ed25519), RSA PUBLIC KEY (PKCS #1) or CERTIFICATE.
 // It waits for the read fileload.Wait at most, on afterFunc's timer: a
 // read that takes longer (a file system that hangs) stops startup, and
-// is left to end unheeded.
+// is left to end unheeded, a later load waiting for it rather than
+// reading the file again.
 func loadPublicKeyFile(path string, afterFunc func(time.Duration, func()) interface{ Stop() bool }) ([]verificationKey, error) {
-	data, err := fileload.Read(path, nil, afterFunc)
+	data, err := fileload.Read(path, afterFunc)
 	if err != nil {
 		return nil, fmt.Errorf("public_key_file: %w", err)
 	}

@@ -4,12 +4,21 @@
 // read in open(2) or read(2) for as long as it hangs, and a read in a
 // handler's Provision would hold Caddy's config load, and with it every
 // later reload, that long.
+//
+// A read that outlasts its wait is left running, holding a goroutine and
+// an OS thread, and no other read of its path starts until it returns: a
+// load that comes meanwhile waits for that same read, on a wait of its
+// own, so that reloads retried while a file system hangs hold one thread
+// for the path, not one more each (Go ends a process at 10,000 threads).
 package fileload
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Wait is the longest a start or reload waits for one file, as it waits
@@ -17,36 +26,56 @@ import (
 // use (autofs), where a local read takes microseconds.
 const Wait = 10 * time.Second
 
-// Read returns what read (os.ReadFile when nil) returns for path,
-// waiting for it Wait at most on afterFunc's timer (time.AfterFunc when
-// nil; a test gives a clock of its own). A read that takes longer is
-// left to end unheeded, and Read returns an error that names path and
-// says its file system hangs; the caller prefixes the setting, as for
-// the read's own errors, which name path too.
-func Read(path string, read func(string) ([]byte, error), afterFunc func(time.Duration, func()) interface{ Stop() bool }) ([]byte, error) {
-	if read == nil {
-		read = os.ReadFile
-	}
+// Reader reads files with one read function, with at most one read of a
+// path in flight at a time. Readers share no reads: one made with a read
+// function of its own (a limit on the size, a test's hook) waits only
+// for reads made by that function.
+type Reader struct {
+	read  func(path string) ([]byte, error)
+	reads singleflight.Group // by path
+}
+
+// NewReader returns a Reader whose reads call read.
+func NewReader(read func(path string) ([]byte, error)) *Reader {
+	return &Reader{read: read}
+}
+
+// files is Read's Reader.
+var files = NewReader(os.ReadFile)
+
+// Read reads path with os.ReadFile as (*Reader).Read does, through one
+// Reader that every caller of Read shares.
+func Read(path string, afterFunc func(time.Duration, func()) interface{ Stop() bool }) ([]byte, error) {
+	return files.Read(path, afterFunc)
+}
+
+// Read returns what r's read function returns for path, waiting for it
+// Wait at most on afterFunc's timer (time.AfterFunc when nil; a test
+// gives a clock of its own). When a read of path is in flight, started
+// by an earlier Read that may have given up on it, Read waits for that
+// read instead of starting another; once it has returned, the next Read
+// reads afresh. A read that takes longer than the wait is left to end
+// unheeded, and Read returns an error that names path and says its file
+// system hangs; the caller prefixes the setting, as for the read's own
+// errors, which name path too.
+func (r *Reader) Read(path string, afterFunc func(time.Duration, func()) interface{ Stop() bool }) ([]byte, error) {
 	if afterFunc == nil {
 		afterFunc = func(d time.Duration, f func()) interface{ Stop() bool } { return time.AfterFunc(d, f) }
 	}
-	type result struct {
-		data []byte
-		err  error
-	}
-	// Buffered: a read that returns after the wait is over leaves its
-	// result there and ends.
-	done := make(chan result, 1)
-	go func() {
-		data, err := read(path)
-		done <- result{data, err}
-	}()
+	// DoChan's channel is buffered: a read that returns after the wait
+	// is over leaves its result there and ends.
+	done := r.reads.DoChan(path, func() (any, error) { return r.read(path) })
 	timedOut := make(chan struct{})
 	timer := afterFunc(Wait, func() { close(timedOut) })
 	defer timer.Stop()
 	select {
-	case r := <-done:
-		return r.data, r.err
+	case res := <-done:
+		data, _ := res.Val.([]byte)
+		// Each caller gets bytes of its own, as from a read of its own.
+		if res.Shared {
+			data = bytes.Clone(data)
+		}
+		return data, res.Err
 	case <-timedOut:
 		return nil, fmt.Errorf("%s not read within %s: its file system hangs", path, Wait)
 	}

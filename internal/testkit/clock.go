@@ -137,14 +137,24 @@ func (c *Clock) WaitPending(t testing.TB, n int) {
 // func ends the goroutine if no timer was scheduled; call it when the
 // call returned.
 func (c *Clock) AdvanceWhenWaited(d time.Duration) (stop func()) {
-	done := make(chan struct{})
+	return c.WhenWaited(func() { c.Advance(d) })
+}
+
+// WhenWaited runs f, in a goroutine of its own, once some timer is
+// pending: what ends a call blocked on its own timer, other than the
+// timer (a hung file's release), comes only once the call waits. The
+// returned func ends the goroutine if no timer was scheduled, or waits
+// for f to return if it runs; call it when the call returned.
+func (c *Clock) WhenWaited(f func()) (stop func()) {
+	done, ended := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(ended)
 		for {
 			c.mu.Lock()
 			changed := c.changed
 			c.mu.Unlock()
 			if c.Pending() > 0 {
-				c.Advance(d)
+				f()
 				return
 			}
 			select {
@@ -154,7 +164,10 @@ func (c *Clock) AdvanceWhenWaited(d time.Duration) (stop func()) {
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() {
+		close(done)
+		<-ended
+	}
 }
 
 // Reset schedules the call again, to run once the clock has been
