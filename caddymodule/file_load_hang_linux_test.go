@@ -158,6 +158,10 @@ func TestHungFileReadOnceAcrossReloads(t *testing.T) {
 			if !strings.Contains(err.Error(), want) {
 				t.Fatalf("the first reload: %v, want refused with %q", err, want)
 			}
+			// The refusal comes on the test's clock, which may be before
+			// the read reaches open(2): the file is put back only once it
+			// blocks there.
+			hung.WaitBlocked()
 			hung.Replace(tc.inPlace)
 			stop = clk.AdvanceWhenWaited(fileload.Wait)
 			err = e.LoadRefused("caddyfile", config)

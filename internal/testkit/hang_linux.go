@@ -5,6 +5,9 @@ package testkit
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -72,6 +75,69 @@ func (h *HangingFile) Release(data []byte) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+}
+
+// WaitBlocked waits until a thread of the test's process is blocked
+// opening the hanging file: the reader that a test let give up has come
+// to open(2), so that a file Replace puts at the path afterwards is not
+// what it opens. Like Release, it fails the test if none comes within a
+// minute. It skips the test on a kernel that does not say where threads
+// wait (every wchan "0").
+func (h *HangingFile) WaitBlocked() {
+	h.t.Helper()
+	if !wchansShown() {
+		h.t.Skip("the kernel does not say where this process's threads wait (/proc/self/task/*/wchan)")
+	}
+	Eventually(h.t, "a thread blocked opening the hanging file", func() bool { return blockedOpening(h.path) })
+}
+
+// wchansShown reports whether the kernel names the function a waiting
+// thread of this process waits in: some of the Go runtime's threads are
+// always asleep.
+func wchansShown() bool {
+	tasks, _ := filepath.Glob("/proc/self/task/*/wchan")
+	for _, task := range tasks {
+		if wchan, err := os.ReadFile(task); err == nil && strings.TrimSpace(string(wchan)) != "0" && len(wchan) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// blockedOpening reports whether a thread of this process is blocked
+// opening path as a FIFO: the kernel says it waits for the FIFO's other
+// end (its wchan), and the name its openat(2) was given, read from the
+// process's own memory, is path. A reader of another test's FIFO, left
+// blocked for good, is not taken for this one's.
+func blockedOpening(path string) bool {
+	mem, err := os.Open("/proc/self/mem")
+	if err != nil {
+		return false
+	}
+	defer mem.Close()
+	tasks, _ := filepath.Glob("/proc/self/task/*")
+	name := make([]byte, len(path)+1)
+	for _, task := range tasks {
+		wchan, err := os.ReadFile(filepath.Join(task, "wchan"))
+		if err != nil || strings.TrimSpace(string(wchan)) != "wait_for_partner" {
+			continue
+		}
+		// The system call's number and arguments: openat's second is
+		// the name.
+		call, err := os.ReadFile(filepath.Join(task, "syscall"))
+		fields := strings.Fields(string(call))
+		if err != nil || len(fields) < 3 {
+			continue
+		}
+		addr, err := strconv.ParseUint(strings.TrimPrefix(fields[2], "0x"), 16, 63)
+		if err != nil {
+			continue
+		}
+		if _, err := mem.ReadAt(name, int64(addr)); err == nil && string(name) == path+"\x00" {
+			return true
+		}
+	}
+	return false
 }
 
 // Replace puts a file holding data at the FIFO's path, renamed over it as
