@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +15,10 @@ import (
 // RawUpstream is a loopback HTTP/1.1 server that records every request
 // exactly as it came on the wire (request line, headers, body framing,
 // trailers), for tests of what a proxy sends. It answers each request 201
-// Created with an empty body and keeps connections alive.
+// Created with an empty body and keeps connections alive. A request that
+// expects 100-continue gets its 100 Continue before its body is read, as
+// from net/http's server: the proxy's body does not wait out its
+// expect_continue_timeout (1s for a pool of the edge).
 type RawUpstream struct {
 	ln net.Listener
 
@@ -95,6 +99,12 @@ func (u *RawUpstream) serve(c net.Conn) {
 		req, err := http.ReadRequest(br)
 		if err != nil {
 			return
+		}
+		if req.ProtoAtLeast(1, 1) && strings.EqualFold(req.Header.Get("Expect"), "100-continue") {
+			_ = c.SetWriteDeadline(time.Now().Add(time.Minute))
+			if _, err := io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+				return
+			}
 		}
 		body, err := io.ReadAll(req.Body) // and the trailers
 		if err != nil {
