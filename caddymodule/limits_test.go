@@ -1270,7 +1270,7 @@ func TestLimitNoPoolRefunds(t *testing.T) {
 		limit calls 2 per 1h
 		primary %s {
 			transport http {
-				response_header_timeout 1s
+				response_header_timeout 100ms
 			}
 		}
 	}
