@@ -82,7 +82,9 @@ func StartRedis(t testing.TB) *RedisServer {
 }
 
 // StartRedisWith starts redis-server from PATH on a free loopback port with
-// persistence off (--save "" --appendonly no), waits until it answers PING,
+// persistence off (--save "" --appendonly no) and a replica's first sync
+// begun at once (--repl-diskless-sync-delay 0, where Redis waits 5s for
+// more replicas to share it), waits until it answers PING,
 // and stops it when the test ends. Without redis-server on PATH the test is
 // skipped, or fails when the environment variable CI is "true".
 func StartRedisWith(t testing.TB, cfg RedisConfig) *RedisServer {
@@ -97,6 +99,7 @@ func StartRedisWith(t testing.TB, cfg RedisConfig) *RedisServer {
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
+		"--repl-diskless-sync-delay", "0",
 		"--dir", s.dir,
 		"--daemonize", "no",
 		"--logfile", "",
