@@ -352,6 +352,12 @@ const (
 	scriptsOpen      = "requests that need the store will go on without it (no idempotency, uncounted by the limits) until redis runs them"
 )
 
+// redisCheckLeast is the least time the startup check gives the PING
+// and the script (see checkRedis): store.StartupCheckTimeout, but for
+// tests of a Redis that never answers, whose warning is the same after
+// any wait and which shorten it rather than wait 5s.
+var redisCheckLeast = store.StartupCheckTimeout
+
 // checkRedis sends one PING to Redis, in the background, once per config
 // load and store (see redisState.checkFor), and warns when it fails, so
 // that a wrong password, host or TLS setting shows when the config is
@@ -381,16 +387,17 @@ func (r *RedisStore) checkRedis(ctx caddy.Context) {
 	check, stop := context.WithCancel(context.Background())
 	r.stopCheck = stop
 	then, scriptsThen := redisCheckClosed, scriptsClosed
+	least := redisCheckLeast
 	if r.failOpen {
 		then, scriptsThen = redisCheckOpen, scriptsOpen
 	}
 	go func() {
 		defer stop()
 		addrs := zap.Strings("addrs", state.Addrs())
-		err := state.Ping(check, store.StartupCheckTimeout)
+		err := state.Ping(check, least)
 		scripts := false
 		if err == nil {
-			err, scripts = state.CheckScripts(check, store.StartupCheckTimeout), true
+			err, scripts = state.CheckScripts(check, least), true
 		}
 		cause := store.RedisFailure(err)
 		switch {
