@@ -29,21 +29,35 @@ func readTestdata(name string) string {
 
 const startPath = "/ucwa/v1/applications/192/communication/startPhoneAudio"
 
-// edge is a ucwa handler under test in the in-process Caddy, on EDGE_PORT.
+// edge is a ucwa handler under test in the in-process Caddy, on EDGE_PORT
+// or on the port of its site (see site).
 type edge struct {
 	*testkit.Caddy
-	t testing.TB
+	t    testing.TB
+	port string // the port name of its site; "": EDGE_PORT
 }
 
 // startEdge runs config in the in-process Caddy.
 func startEdge(t testing.TB, adapter, config string, options ...testkit.Option) edge {
 	t.Helper()
-	return edge{testkit.Start(t, adapter, config, options...), t}
+	return edge{testkit.Start(t, adapter, config, options...), t, ""}
+}
+
+// site is the edge of e's config on port (a port name, such as
+// "REDIS_PORT"), for t: a subtest of the test that started the Caddy,
+// which may run beside the subtests of the config's other sites
+// (t.Parallel) when they share nothing but the Caddy, so that rows that
+// wait out real time wait it out together.
+func (e edge) site(t testing.TB, port string) edge {
+	return edge{e.Caddy, t, port}
 }
 
 // url is the URL of path on the edge.
 func (e edge) url(path string) string {
 	e.t.Helper()
+	if e.port != "" {
+		return e.URL(e.port, path)
+	}
 	return e.URL("EDGE_PORT", path)
 }
 

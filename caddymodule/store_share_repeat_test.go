@@ -20,15 +20,31 @@ func TestCallerShareRepeatEndsWithKey(t *testing.T) {
 	const window = 2 * time.Second
 	single := testkit.StartRedis(t)
 	cluster := testkit.StartRedisCluster(t, 2)
-	for _, tc := range []struct{ name, store string }{
-		{"memory", "store memory {\n\t\t\tmax_entries_per_caller 1\n\t\t}"},
-		{"redis", "store redis " + single.URL() + " {\n\t\t\ttimeout 100ms\n\t\t\tmax_entries_per_caller 1\n\t\t}"},
-		{"cluster, one slot", "store redis " + cluster[0].URL() + " {\n\t\t\ttimeout 100ms\n\t\t\tmax_entries_per_caller 1\n\t\t\tkey_prefix {edge}:\n\t\t\tcluster " + cluster[1].Addr() + "\n\t\t}"},
-	} {
+	rows := []struct {
+		name, port, store string
+		pool              *idemPool
+	}{
+		{name: "memory", port: "MEMORY_PORT", store: "store memory {\n\t\t\tmax_entries_per_caller 1\n\t\t}"},
+		{name: "redis", port: "REDIS_PORT", store: "store redis " + single.URL() + " {\n\t\t\ttimeout 100ms\n\t\t\tmax_entries_per_caller 1\n\t\t}"},
+		{name: "cluster, one slot", port: "CLUSTER_PORT", store: "store redis " + cluster[0].URL() + " {\n\t\t\ttimeout 100ms\n\t\t\tmax_entries_per_caller 1\n\t\t\tkey_prefix {edge}:\n\t\t\tcluster " + cluster[1].Addr() + "\n\t\t}"},
+	}
+	// One config of a site for each store, whose rows wait out their
+	// windows together.
+	var config string
+	for i := range rows {
+		tc := &rows[i]
+		tc.pool = newIdemPool(t, "primary")
+		global, site, _ := strings.Cut(idemCaddyfile(idemAuth(t), tc.store, "primary "+tc.pool.Addr()), "\n:EDGE_PORT {")
+		if config == "" {
+			config = global
+		}
+		config += "\n:" + tc.port + " {" + strings.Replace(site, "idempotency\n", "idempotency "+window.String()+"\n", 1)
+	}
+	edges := startEdge(t, "caddyfile", config)
+	for _, tc := range rows {
 		t.Run(tc.name, func(t *testing.T) {
-			pool := newIdemPool(t, "primary")
-			config := idemCaddyfile(idemAuth(t), tc.store, "primary "+pool.Addr())
-			e := startEdge(t, "caddyfile", strings.Replace(config, "idempotency\n", "idempotency "+window.String()+"\n", 1))
+			t.Parallel()
+			e := edges.site(t, tc.port)
 			caller := idemToken(t, "tenant-1", "oid-"+tc.name, "sub-a")
 
 			first := idemCall{header: caller, op: "share-first"}
@@ -44,9 +60,9 @@ func TestCallerShareRepeatEndsWithKey(t *testing.T) {
 			// The first request's key has expired by then.
 			time.Sleep(time.Until(answered.Add(window + 300*time.Millisecond)))
 			next := idemCall{header: caller, op: "share-next"}
-			if resp := e.call(next); resp.Status != http.StatusCreated || deliveries(pool.Pool, next.op) != 1 {
+			if resp := e.call(next); resp.Status != http.StatusCreated || deliveries(tc.pool.Pool, next.op) != 1 {
 				t.Fatalf("the caller's next request once the first's key expired: %d %s, delivered %d times; want 201, once",
-					resp.Status, resp.Body, deliveries(pool.Pool, next.op))
+					resp.Status, resp.Body, deliveries(tc.pool.Pool, next.op))
 			}
 		})
 	}
