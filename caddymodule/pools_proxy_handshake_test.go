@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,7 +110,7 @@ func TestPoolProxyHandshakeDone(t *testing.T) {
 		}
 		_ = up.Close()
 	}
-	for _, tc := range []struct {
+	cases := []struct {
 		name    string
 		poolTLS bool
 		proxy   func(t *testing.T, primary *testkit.Pool) string
@@ -134,26 +135,42 @@ func TestPoolProxyHandshakeDone(t *testing.T) {
 		{"http, no CONNECT", false, func(t *testing.T, primary *testkit.Pool) string {
 			return "http://" + primary.Addr()
 		}},
-	} {
+	}
+	// A site of its own for each case, all in one config: the cases wait
+	// out their pools' answers together.
+	type site struct {
+		port            string
+		primary, backup *testkit.Pool
+	}
+	sites := make([]site, len(cases))
+	config := ""
+	for i, tc := range cases {
+		s := site{port: fmt.Sprintf("CASE%d_PORT", i)}
+		caFile := ""
+		if tc.poolTLS {
+			s.primary = testkit.NewHTTPSPool(t, "primary", late)
+			caFile = s.primary.CAFile(t)
+		} else {
+			s.primary = testkit.NewPool(t, "primary", late)
+		}
+		s.backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
+		pools := "\t\tprimary " + s.primary.URL() + proxiedTransport(caFile, tc.proxy(t, s.primary)) + "\n\t\tbackup " + s.backup.Addr()
+		config += strings.Replace(poolsCaddyfile(pools), ":EDGE_PORT {", ":"+s.port+" {", 1) + "\n"
+		sites[i] = s
+	}
+	edges := startEdge(t, "caddyfile", config)
+	for i, tc := range cases {
+		s := sites[i]
 		t.Run(tc.name, func(t *testing.T) {
-			var primary *testkit.Pool
-			caFile := ""
-			if tc.poolTLS {
-				primary = testkit.NewHTTPSPool(t, "primary", late)
-				caFile = primary.CAFile(t)
-			} else {
-				primary = testkit.NewPool(t, "primary", late)
-			}
-			backup := testkit.NewPool(t, "backup", testkit.AnswerCreated)
-			pools := "\t\tprimary " + primary.URL() + proxiedTransport(caFile, tc.proxy(t, primary)) + "\n\t\tbackup " + backup.Addr()
-			e := startEdge(t, "caddyfile", poolsCaddyfile(pools))
+			t.Parallel()
+			e := edges.site(t, s.port)
 			if resp := e.startPhoneAudio("late"); resp.Status != http.StatusCreated || resp.Header.Get("X-Ucwa-Pool") != "pool=primary" {
 				t.Fatalf("%d %s from %q, want 201 from the primary", resp.Status, resp.Body, resp.Header.Get("X-Ucwa-Pool"))
 			}
-			if n := countOp(primary.OperationIDs(), "late"); n != 1 {
+			if n := countOp(s.primary.OperationIDs(), "late"); n != 1 {
 				t.Errorf("the primary got the request %d times, want once", n)
 			}
-			if n := len(backup.Received()); n != 0 {
+			if n := len(s.backup.Received()); n != 0 {
 				t.Errorf("the backup got %d requests", n)
 			}
 		})
