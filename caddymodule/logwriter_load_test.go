@@ -22,9 +22,13 @@ import (
 // flush_interval.
 func TestBufferedWriterUnderLoad(t *testing.T) {
 	const (
-		requests = 2500 // about 1.4MiB of access log lines: the file rolls
+		// A long query makes a line some 3.6KiB, so that the file
+		// rolls at fewer requests (about 1.6MiB of lines), each of
+		// which costs far more than its line's bytes.
+		requests = 450
 		workers  = 16
 	)
+	pad := strings.Repeat("x", 3000)
 	config := func(logFile, buffered string) string {
 		return fmt.Sprintf(`:EDGE_PORT {
 	log {
@@ -48,7 +52,7 @@ func TestBufferedWriterUnderLoad(t *testing.T) {
 		name     string
 		buffered string
 	}{
-		{"a few lines a buffer, flushed every millisecond", "size 4KiB\n\t\t\tflush_interval 1ms"},
+		{"a few lines a buffer, flushed every millisecond", "size 16KiB\n\t\t\tflush_interval 1ms"},
 		{"a size smaller than a line", "size 100B\n\t\t\tflush_interval 1ms"},
 		{"a size of one byte", "size 1B"},
 		{"a size of the file's roll_size", "size 1MiB\n\t\t\tflush_interval 1h"},
@@ -62,7 +66,7 @@ func TestBufferedWriterUnderLoad(t *testing.T) {
 			for range workers {
 				wg.Go(func() {
 					for i := range next {
-						resp := e.send(testkit.Request{URL: fmt.Sprintf("/request/%d", i)})
+						resp := e.send(testkit.Request{URL: fmt.Sprintf("/request/%d?pad=%s", i, pad)})
 						if resp.Status != http.StatusOK {
 							t.Errorf("request %d: status %d, want 200", i, resp.Status)
 						}
