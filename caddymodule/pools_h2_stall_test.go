@@ -159,36 +159,47 @@ func TestPoolHTTP2FlowControlStall(t *testing.T) {
 // time and takes longer than the stall clock's bound to send the body:
 // the client gets the whole answer, with reverse_proxy's
 // response_buffers too (which reads the body before the header goes on).
+// Each case is a site of one config, and the slow bodies come side by
+// side.
 func TestPoolHTTP2SlowBodyNotCut(t *testing.T) {
+	const chunk, chunks = "0123456789", 6
+	type site struct{ name, port string }
+	var sites []site
+	config := ""
 	for _, buffers := range []string{"", "response_buffers 1MB"} {
 		for _, setup := range h2Setups {
-			t.Run(fmt.Sprintf("%s/buffers=%v", setup.name, buffers != ""), func(t *testing.T) {
-				const chunk, chunks = "0123456789", 6
-				primary := newH2Pool(t, setup.overTLS, func(c *h2Conn, _ int) bool {
-					req := c.head()
-					if !c.cont(req) || !c.body(req) ||
-						!c.headers(req.stream, false, ":status", "201", "content-type", "text/plain", "content-length", strconv.Itoa(chunks*len(chunk))) {
+			primary := newH2Pool(t, setup.overTLS, func(c *h2Conn, _ int) bool {
+				req := c.head()
+				if !c.cont(req) || !c.body(req) ||
+					!c.headers(req.stream, false, ":status", "201", "content-type", "text/plain", "content-length", strconv.Itoa(chunks*len(chunk))) {
+					return false
+				}
+				for i := range chunks {
+					time.Sleep(250 * time.Millisecond)
+					if c.fr.WriteData(req.stream, i == chunks-1, []byte(chunk)) != nil {
 						return false
 					}
-					for i := range chunks {
-						time.Sleep(250 * time.Millisecond)
-						if c.fr.WriteData(req.stream, i == chunks-1, []byte(chunk)) != nil {
-							return false
-						}
-					}
-					return true
-				})
-				caFile := ""
-				if setup.overTLS {
-					caFile = primary.caFile(t)
 				}
-				block := h2TransportWith(setup.versions, caFile, stallTimeouts, buffers)
-				e := startEdge(t, "caddyfile", poolsCaddyfile("\t\tprimary "+primary.URL()+block))
-				if resp := e.startPhoneAudio("slow-body"); resp.Status != http.StatusCreated || resp.Body != strings.Repeat(chunk, chunks) {
-					t.Errorf("%d %q, want 201 and the pool's %d bytes", resp.Status, resp.Body, chunks*len(chunk))
-				}
+				return true
 			})
+			caFile := ""
+			if setup.overTLS {
+				caFile = primary.caFile(t)
+			}
+			block := h2TransportWith(setup.versions, caFile, stallTimeouts, buffers)
+			s := site{fmt.Sprintf("%s/buffers=%v", setup.name, buffers != ""), fmt.Sprintf("CASE%d_PORT", len(sites))}
+			config += strings.Replace(poolsCaddyfile("\t\tprimary "+primary.URL()+block), ":EDGE_PORT {", ":"+s.port+" {", 1) + "\n"
+			sites = append(sites, s)
 		}
+	}
+	edges := startEdge(t, "caddyfile", config)
+	for _, s := range sites {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			if resp := edges.site(t, s.port).startPhoneAudio("slow-body"); resp.Status != http.StatusCreated || resp.Body != strings.Repeat(chunk, chunks) {
+				t.Errorf("%d %q, want 201 and the pool's %d bytes", resp.Status, resp.Body, chunks*len(chunk))
+			}
+		})
 	}
 }
 
