@@ -75,7 +75,11 @@ func Start(t testing.TB, adapter, config string, options ...Option) *Caddy {
 	bufferOnce.Do(func() { caddy.BufferedLog() })
 	c.client = NewClient(t)
 	t.Cleanup(c.stop)
-	c.Load(adapter, config)
+	// Its ports are reserved for it (see Port), which no listener shares:
+	// there is no replaced config whose listeners to wait for (see Load).
+	if err := c.load(adapter, config); err != nil {
+		t.Fatalf("loading the config: %v", err)
+	}
 	return c
 }
 

@@ -3,8 +3,10 @@ package testkit
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,13 +98,14 @@ func (e *endpoints) AdminURL(path string) string {
 // client reads EOF).
 func (e *endpoints) awaitHandover() {
 	e.t.Helper()
+	ports := slices.Collect(maps.Values(e.ports))
 	Eventually(e.t, "the replaced config's listeners to close", func() bool {
-		for _, port := range e.ports {
-			n, err := listeners(port)
-			if err != nil {
-				e.t.Fatalf("counting the listeners of port %d: %v", port, err)
-			}
-			if n > 1 {
+		n, err := listeners(ports...)
+		if err != nil {
+			e.t.Fatalf("counting the listeners of ports %v: %v", ports, err)
+		}
+		for _, count := range n {
+			if count > 1 {
 				return false
 			}
 		}

@@ -3,6 +3,7 @@
 package testkit
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -58,19 +59,30 @@ var reusePortConfig = net.ListenConfig{
 	},
 }
 
-// listeners counts the sockets that listen on 127.0.0.1:port, as the
-// kernel lists them in /proc/net/tcp.
-func listeners(port int) (int, error) {
+// listeners counts the sockets that listen on 127.0.0.1 at each of
+// ports, as the kernel lists them in /proc/net/tcp. The file is read
+// once for all of them: it lists every socket of the network namespace,
+// thousands where tests leave connections in TIME_WAIT, and only the
+// few lines of listening sockets (state 0A) are split into fields.
+func listeners(ports ...int) (map[int]int, error) {
 	data, err := os.ReadFile("/proc/net/tcp")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	local := fmt.Sprintf("0100007F:%04X", port)
-	n := 0
-	for line := range strings.Lines(string(data)) {
-		fields := strings.Fields(line)
-		if len(fields) > 3 && fields[1] == local && fields[3] == "0A" { // 0A: LISTEN
-			n++
+	local := make(map[string]int, len(ports))
+	for _, port := range ports {
+		local[fmt.Sprintf("0100007F:%04X", port)] = port
+	}
+	n := make(map[int]int, len(ports))
+	for line := range bytes.Lines(data) {
+		if !bytes.Contains(line, []byte(" 0A ")) {
+			continue
+		}
+		fields := strings.Fields(string(line))
+		if len(fields) > 3 && fields[3] == "0A" { // 0A: LISTEN
+			if port, ok := local[fields[1]]; ok {
+				n[port]++
+			}
 		}
 	}
 	return n, nil

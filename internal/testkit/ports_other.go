@@ -20,5 +20,12 @@ var reusePortConfig net.ListenConfig
 
 func freePort() (int, error) { return anyFreePort() }
 
-// listeners is not known here: 1, as if every old listener were closed.
-func listeners(int) (int, error) { return 1, nil }
+// listeners is not known here: 1 for each port, as if every old
+// listener were closed.
+func listeners(ports ...int) (map[int]int, error) {
+	n := make(map[int]int, len(ports))
+	for _, port := range ports {
+		n[port] = 1
+	}
+	return n, nil
+}

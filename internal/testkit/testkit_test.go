@@ -21,16 +21,16 @@ func TestPortReserved(t *testing.T) {
 		ln.Close()
 		t.Fatal("a plain listener took a reserved port")
 	}
-	if n, err := listeners(port); err != nil || n != 0 {
-		t.Fatalf("%d listeners (%v) on a reserved port nothing listens on", n, err)
+	if n, err := listeners(port); err != nil || n[port] != 0 {
+		t.Fatalf("%d listeners (%v) on a reserved port nothing listens on", n[port], err)
 	}
 	ln, err := Listen(port)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if n, err := listeners(port); err != nil || n != 1 {
-		t.Fatalf("%d listeners (%v), want 1", n, err)
+	if n, err := listeners(port); err != nil || n[port] != 1 {
+		t.Fatalf("%d listeners (%v), want 1", n[port], err)
 	}
 	go func() {
 		if c, err := ln.Accept(); err == nil {
