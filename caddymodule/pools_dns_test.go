@@ -210,7 +210,7 @@ func TestPoolDynamicARecords(t *testing.T) {
 // delivered once at most.
 func TestPoolSRVLookups(t *testing.T) {
 	const requests = 5
-	for _, tc := range []struct {
+	cases := []struct {
 		name string
 		// records: the domain's SRV records: "nxdomain" none at all (the
 		// domain is unknown), else each target: up, unresolved (a name
@@ -231,38 +231,53 @@ func TestPoolSRVLookups(t *testing.T) {
 		{"fe1 unresolved, no backup", []string{"unresolved"}, false, 410, false, false},
 		{"fe1 unanswered, fe2 up", []string{"unanswered", "up"}, false, 201, true, false},
 		{"fe1 unanswered, backup", []string{"unanswered"}, true, 201, false, true},
-	} {
+	}
+	// A site for each case, each with its DNS server and pools, all in
+	// one config: the cases whose lookups time out wait side by side.
+	type site struct {
+		port       string
+		up, backup *testkit.Pool
+	}
+	sites := make([]site, len(cases))
+	config := ""
+	for i, tc := range cases {
+		s := site{port: fmt.Sprintf("CASE%d_PORT", i)}
+		dns := testkit.NewDNS(t)
+		zone := srvZone()
+		var records []testkit.SRV
+		for i, kind := range tc.records {
+			target := fmt.Sprintf("fe%d.%s", i+1, zone)
+			port := uint16(testkit.Port(t))
+			switch kind {
+			case "nxdomain":
+				continue
+			case "unanswered":
+				dns.SetQuiet(target)
+			case "up":
+				s.up = testkit.NewPool(t, "fe", testkit.AnswerCreated)
+				p, _ := strconv.Atoi(strings.TrimPrefix(s.up.Addr(), "127.0.0.1:"))
+				port = uint16(p)
+				dns.SetA(target, "127.0.0.1")
+			}
+			records = append(records, testkit.SRV{Priority: uint16(i + 1), Port: port, Target: target})
+		}
+		if len(tc.records) == 0 || tc.records[0] != "nxdomain" {
+			dns.SetSRV("_ucwa._tcp."+zone, records...)
+		}
+		pools := fmt.Sprintf("\t\tprimary {\n\t\t\t%s\n\t\t\tlb_policy first\n\t\t}\n", srvSource(zone, dns, "dial_timeout 500ms"))
+		if tc.backup {
+			s.backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
+			pools += "\t\tbackup " + s.backup.Addr() + "\n"
+		}
+		config += strings.Replace(poolsCaddyfile(pools), ":EDGE_PORT {", ":"+s.port+" {", 1) + "\n"
+		sites[i] = s
+	}
+	edges := startEdge(t, "caddyfile", config)
+	for i, tc := range cases {
+		s := sites[i]
 		t.Run(tc.name, func(t *testing.T) {
-			dns := testkit.NewDNS(t)
-			zone := srvZone()
-			var records []testkit.SRV
-			var up *testkit.Pool
-			for i, kind := range tc.records {
-				target := fmt.Sprintf("fe%d.%s", i+1, zone)
-				port := uint16(testkit.Port(t))
-				switch kind {
-				case "nxdomain":
-					continue
-				case "unanswered":
-					dns.SetQuiet(target)
-				case "up":
-					up = testkit.NewPool(t, "fe", testkit.AnswerCreated)
-					p, _ := strconv.Atoi(strings.TrimPrefix(up.Addr(), "127.0.0.1:"))
-					port = uint16(p)
-					dns.SetA(target, "127.0.0.1")
-				}
-				records = append(records, testkit.SRV{Priority: uint16(i + 1), Port: port, Target: target})
-			}
-			if len(tc.records) == 0 || tc.records[0] != "nxdomain" {
-				dns.SetSRV("_ucwa._tcp."+zone, records...)
-			}
-			pools := fmt.Sprintf("\t\tprimary {\n\t\t\t%s\n\t\t\tlb_policy first\n\t\t}\n", srvSource(zone, dns, "dial_timeout 500ms"))
-			var backup *testkit.Pool
-			if tc.backup {
-				backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
-				pools += "\t\tbackup " + backup.Addr() + "\n"
-			}
-			e := startEdge(t, "caddyfile", poolsCaddyfile(pools))
+			t.Parallel()
+			e := edges.site(t, s.port)
 			for i := range requests {
 				if resp := e.startPhoneAudio(fmt.Sprintf("op-%d", i)); resp.Status != tc.wantStatus {
 					t.Fatalf("request %d: status %d, want %d; body %s", i, resp.Status, tc.wantStatus, resp.Body)
@@ -271,7 +286,7 @@ func TestPoolSRVLookups(t *testing.T) {
 			for _, c := range []struct {
 				p    *testkit.Pool
 				want bool
-			}{{up, tc.wantFirst}, {backup, tc.wantBackup}} {
+			}{{s.up, tc.wantFirst}, {s.backup, tc.wantBackup}} {
 				if c.p == nil {
 					continue
 				}
