@@ -133,8 +133,13 @@ func (p *Process) Restart() {
 	defer out.Close()
 	home := filepath.Dir(p.config)
 	cmd := exec.Command(self, "run", "--config", p.config) // JSON needs no adapter
+	// A child built with the race detector sleeps a second as it exits
+	// (GORACE's atexit_sleep_ms, 1000 by default) for other goroutines'
+	// race reports to end, which each Stop would wait out; its reports
+	// still go to its log.
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
 	cmd.Env = append(os.Environ(), childEnv+"=1", "NOTIFY_SOCKET="+sockPath,
-		"HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home)
+		"HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home, "GORACE="+gorace)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = p.workDir
 	if err := cmd.Start(); err != nil {
