@@ -269,7 +269,7 @@ func TestPoolSRVLookups(t *testing.T) {
 			s.backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
 			pools += "\t\tbackup " + s.backup.Addr() + "\n"
 		}
-		config += strings.Replace(poolsCaddyfile(pools), ":EDGE_PORT {", ":"+s.port+" {", 1) + "\n"
+		config += poolsSite(s.port, pools)
 		sites[i] = s
 	}
 	edges := startEdge(t, "caddyfile", config)

@@ -437,7 +437,7 @@ func TestPoolHTTP2Misbehaving(t *testing.T) {
 								pools += "\n\t\tbackup " + s.backup.Addr()
 							}
 							s.port = fmt.Sprintf("SITE%d_PORT", len(sites))
-							config += strings.Replace(poolsCaddyfile(pools), ":EDGE_PORT {", ":"+s.port+" {", 1) + "\n"
+							config += poolsSite(s.port, pools)
 							sites = append(sites, s)
 						}
 					}

@@ -188,7 +188,7 @@ func TestPoolHTTP2SlowBodyNotCut(t *testing.T) {
 			}
 			block := h2TransportWith(setup.versions, caFile, stallTimeouts, buffers)
 			s := site{fmt.Sprintf("%s/buffers=%v", setup.name, buffers != ""), fmt.Sprintf("CASE%d_PORT", len(sites))}
-			config += strings.Replace(poolsCaddyfile("\t\tprimary "+primary.URL()+block), ":EDGE_PORT {", ":"+s.port+" {", 1) + "\n"
+			config += poolsSite(s.port, "\t\tprimary "+primary.URL()+block)
 			sites = append(sites, s)
 		}
 	}

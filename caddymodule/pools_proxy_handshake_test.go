@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -155,7 +154,7 @@ func TestPoolProxyHandshakeDone(t *testing.T) {
 		}
 		s.backup = testkit.NewPool(t, "backup", testkit.AnswerCreated)
 		pools := "\t\tprimary " + s.primary.URL() + proxiedTransport(caFile, tc.proxy(t, s.primary)) + "\n\t\tbackup " + s.backup.Addr()
-		config += strings.Replace(poolsCaddyfile(pools), ":EDGE_PORT {", ":"+s.port+" {", 1) + "\n"
+		config += poolsSite(s.port, pools)
 		sites[i] = s
 	}
 	edges := startEdge(t, "caddyfile", config)

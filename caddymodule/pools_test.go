@@ -30,6 +30,12 @@ func poolsCaddyfile(pools string) string {
 }`, pools)
 }
 
+// poolsSite is poolsCaddyfile as a site on the port named port, for a
+// config of several sites (see edge.site).
+func poolsSite(port, pools string) string {
+	return strings.Replace(poolsCaddyfile(pools), ":EDGE_PORT {", ":"+port+" {", 1) + "\n"
+}
+
 const conflictBody = `{"code":"Conflict","subcode":"AlreadyExists","message":"The already exists error."}`
 
 func TestPoolDelivery(t *testing.T) {
