@@ -34,13 +34,13 @@ const startPath = "/ucwa/v1/applications/192/communication/startPhoneAudio"
 type edge struct {
 	*testkit.Caddy
 	t    testing.TB
-	port string // the port name of its site; "": EDGE_PORT
+	port string // the port name of its site
 }
 
 // startEdge runs config in the in-process Caddy.
 func startEdge(t testing.TB, adapter, config string, options ...testkit.Option) edge {
 	t.Helper()
-	return edge{testkit.Start(t, adapter, config, options...), t, ""}
+	return edge{testkit.Start(t, adapter, config, options...), t, "EDGE_PORT"}
 }
 
 // site is the edge of e's config on port (a port name, such as
@@ -55,10 +55,7 @@ func (e edge) site(t testing.TB, port string) edge {
 // url is the URL of path on the edge.
 func (e edge) url(path string) string {
 	e.t.Helper()
-	if e.port != "" {
-		return e.URL(e.port, path)
-	}
-	return e.URL("EDGE_PORT", path)
+	return e.URL(e.port, path)
 }
 
 // send sends req to the edge, its URL being a path there.
