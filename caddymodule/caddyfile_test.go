@@ -421,6 +421,8 @@ func TestStartupErrors(t *testing.T) {
 		{"missing key file", "jwt {\nalgorithms RS256\npublic_key_file " + dir + "/nope.pem\n}", "", "nope.pem: no such file"},
 		{"private key file", "jwt {\nalgorithms RS256\npublic_key_file " + privFile + "\n}", "", "a private key does not belong on the edge"},
 		{"not PEM", "jwt {\nalgorithms RS256\npublic_key_file " + badJWKS + "\n}", "", "no PEM public key found"},
+		{"key file that never ends", "jwt {\nalgorithms RS256\npublic_key_file /dev/zero\n}", "", "public_key_file: /dev/zero: larger than 4194304 bytes"},
+		{"JWKS file that never ends", "jwt {\nalgorithms RS256\njwks_file /dev/zero\n}", "", "jwks_file: /dev/zero: larger than 1048576 bytes"},
 		{"RSA key file over 8192 bits", "jwt {\nalgorithms RS256\npublic_key_file " + largeFile + "\n}", fmt.Sprintf(`"jwt":{"algorithms":["RS256"],"public_key_files":[%q]}`, largeFile),
 			"public_key_file " + largeFile + ": RSA PUBLIC KEY block: RSA key of 16384 bits is longer than 8192"},
 		{"short HMAC secret", "jwt {\nalgorithms HS256\nhmac_secret {env.UCWA_TEST_SHORT_SECRET}\n}", `"jwt":{"algorithms":["HS256"],"hmac_secret":"{env.UCWA_TEST_SHORT_SECRET}"}`, "hmac_secret is 5 bytes, but HS256 needs at least 32"},

@@ -205,7 +205,7 @@ type RedisStore struct {
 // RedisTLS is the TLS configuration of a rediss URL.
 type RedisTLS struct {
 	// A PEM file of the CAs that sign the server's certificate; it may
-	// hold placeholders. It is read at each config load: a reload after
+	// hold placeholders; 4 MiB at most. It is read at each config load: a reload after
 	// it changed trusts what it then holds (a config of otherwise the
 	// same settings opens a store of its own). A start or reload waits
 	// for it 10s at most, and one that takes longer (a file system that

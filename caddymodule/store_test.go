@@ -134,6 +134,8 @@ func TestStoreStartupErrors(t *testing.T) {
 		{"password with a slash after digits", "store redis redis://edge:42/" + secret + "@127.0.0.1:6379", `"store":{"backend":"redis","url":"redis://edge:42/` + secret + `@127.0.0.1:6379"}`, "invalid URL"},
 		{"password starting with a slash", "store redis redis://edge:/" + secret + "@127.0.0.1:6379", `"store":{"backend":"redis","url":"redis://edge:/` + secret + `@127.0.0.1:6379"}`, "invalid URL"},
 		{"password with slashes, from the environment", "store redis {env.UCWA_TEST_REDIS_URL}", `"store":{"backend":"redis","url":"{env.UCWA_TEST_REDIS_URL}"}`, "invalid URL"},
+		{"tls ca file that never ends", "store redis rediss://127.0.0.1:6379 {\ntls {\nca /dev/zero\n}\n}", `"store":{"backend":"redis","url":"rediss://127.0.0.1:6379","tls":{"ca":"/dev/zero"}}`,
+			"store: redis: TLS CA file: /dev/zero: larger than 4194304 bytes"},
 		{"tls without rediss", "store redis redis://127.0.0.1:6379 {\ntls {\ninsecure_skip_verify\n}\n}", "", "TLS options need a rediss URL"},
 		{"empty tls block without rediss", "store redis redis://127.0.0.1:6379 {\ntls\n}", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","tls":{}}`, "TLS options need a rediss URL"},
 		{"port out of range", "store redis redis://:" + secret + "@127.0.0.1:99999", `"store":{"backend":"redis","url":"redis://:` + secret + `@127.0.0.1:99999"}`, "the URL's port must be between 1 and 65535"},

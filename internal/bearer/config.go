@@ -99,8 +99,8 @@ type Config struct {
 	// PEM files holding public keys (PUBLIC KEY: RSA, EC or Ed25519; RSA
 	// PUBLIC KEY; CERTIFICATE). Each key verifies only its own algorithm
 	// family, for tokens with any kid or none. RSA keys need 2048 to 8192
-	// bits, and an odd modulus and exponent, as every RSA key has. Each is
-	// read once, when a config loads: a start or reload waits for each
+	// bits, and an odd modulus and exponent, as every RSA key has. A file
+	// over 4 MiB is refused. Each is read once, when a config loads: a start or reload waits for each
 	// 10s at most, and one that takes longer (a file system that hangs)
 	// stops it, as an unreadable file does, and goes on: a start or
 	// reload that comes before it returns waits for it, 10s at most too,

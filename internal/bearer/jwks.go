@@ -10,9 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -343,19 +341,7 @@ var jwksFileLoads = fileload.NewReader(readJWKSFile)
 // readJWKSFile reads a jwks_file, of jwksMaxBytes at most, as jwks_url
 // does a provider's answer.
 func readJWKSFile(path string) ([]byte, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer file.Close()
-	data, err := io.ReadAll(io.LimitReader(file, jwksMaxBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > jwksMaxBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, jwksMaxBytes)
-	}
-	return data, nil
+	return fileload.ReadFile(path, jwksMaxBytes)
 }
 
 // use parses data, the file's content, and publishes its keys; f.mu is

@@ -15,6 +15,7 @@ package fileload
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -40,11 +41,36 @@ func NewReader(read func(path string) ([]byte, error)) *Reader {
 	return &Reader{read: read}
 }
 
-// files is Read's Reader.
-var files = NewReader(os.ReadFile)
+// MaxBytes bounds a file that Read reads: far more than any key file or
+// CA bundle (a system's whole bundle is about 200 KB), so that a config
+// naming something else by mistake (/dev/zero, a log, a FIFO a writer
+// keeps filling) is refused at its load rather than read until memory
+// runs out.
+const MaxBytes = 4 << 20
 
-// Read reads path with os.ReadFile as (*Reader).Read does, through one
-// Reader that every caller of Read shares.
+// ReadFile reads path as os.ReadFile does, refusing a file of more than
+// max bytes with an error that names path.
+func ReadFile(path string, max int) ([]byte, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	data, err := io.ReadAll(io.LimitReader(file, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
+	}
+	return data, nil
+}
+
+// files is Read's Reader.
+var files = NewReader(func(path string) ([]byte, error) { return ReadFile(path, MaxBytes) })
+
+// Read reads path with ReadFile, of MaxBytes at most, as (*Reader).Read
+// does, through one Reader that every caller of Read shares.
 func Read(path string, afterFunc func(time.Duration, func()) interface{ Stop() bool }) ([]byte, error) {
 	return files.Read(path, afterFunc)
 }

@@ -63,6 +63,30 @@ func TestRead(t *testing.T) {
 	}
 }
 
+// TestReadFile: ReadFile reads a file of max bytes at most, and refuses
+// a larger one, or a device that never ends, naming it.
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, path string
+		want       int    // bytes read
+		wantErr    string // in the error; "" for none
+	}{
+		{"empty", testkit.WriteFile(t, dir, "empty", nil), 0, ""},
+		{"the bound", testkit.WriteFile(t, dir, "bound", make([]byte, 100)), 100, ""},
+		{"a byte over it", testkit.WriteFile(t, dir, "over", make([]byte, 101)), 0, "over: larger than 100 bytes"},
+		{"a device without end", "/dev/zero", 0, "/dev/zero: larger than 100 bytes"},
+		{"missing", dir + "/missing", 0, "missing: no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := ReadFile(tc.path, 100)
+			if len(data) != tc.want || (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("ReadFile: %d bytes, %v; want %d, %q", len(data), err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
 // TestReadOneInFlight: a Read of a path whose read hangs waits for that
 // read, on a timer of its own, instead of starting another, and is
 // refused when its own wait is over; a Read that comes while the read
