@@ -1,9 +1,11 @@
 package caddymodule
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -12,9 +14,11 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/ucwa-edge/caddy-ucwa/internal/metrics"
 	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
 
@@ -88,6 +92,39 @@ const auditMessage = "guarded request"
 
 // nearMissOperation is the operation of a near miss in the audit trail.
 const nearMissOperation = "(near miss)"
+
+// newAuditLogger returns the audit trail's logger, below the handler's
+// logger l, with its write errors counted in
+// caddy_ucwa_audit_write_errors_total, registered in reg (nil: none;
+// the handlers of one configuration share it).
+func newAuditLogger(l *zap.Logger, reg prometheus.Registerer) (*zap.Logger, error) {
+	refused, err := metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "ucwa", Name: "audit_write_errors_total",
+		Help: "Audit lines that a log taking the trail failed to write (a full disk, a net log's server gone): each is missing from that log.",
+	}))
+	if err != nil {
+		return nil, err
+	}
+	return l.Named(auditLoggerName).WithOptions(zap.ErrorOutput(auditErrorOutput{refused})), nil
+}
+
+// auditErrorOutput is the audit logger's zap ErrorOutput, where zap
+// reports a line that a log's writer refused ("<time> write error:
+// <error>", which names the file and never a field of the line) and
+// which is otherwise stderr. It still goes to stderr, and is counted:
+// an audit trail that is losing lines is something to alert on.
+type auditErrorOutput struct {
+	refused prometheus.Counter
+}
+
+func (o auditErrorOutput) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(" write error: ")) {
+		o.refused.Inc()
+	}
+	return os.Stderr.Write(p)
+}
+
+func (auditErrorOutput) Sync() error { return nil }
 
 // setAudit makes l the audit trail's logger, and from it a logger for
 // each operation of the handler's table and one for a near miss, with

@@ -327,7 +327,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionOperations(); err != nil {
 		return err
 	}
-	h.setAudit(h.logger.Named(auditLoggerName))
+	audit, err := newAuditLogger(h.logger, registerer(ctx))
+	if err != nil {
+		return err
+	}
+	h.setAudit(audit)
 	format, err := ucwa.ParseNumberFormat(h.NumberFormat)
 	if err != nil {
 		return err
