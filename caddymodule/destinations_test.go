@@ -47,16 +47,24 @@ func (e guardEdge) assertNotNormalized(t *testing.T, auth, to string) {
 // startGuardEdgeIn is startGuardEdge with another default_region.
 func startGuardEdgeIn(t *testing.T, region, options string) guardEdge {
 	t.Helper()
+	return startGuardEdgeWith(t, "", region, options)
+}
+
+// startGuardEdgeWith is startGuardEdgeIn with global, a Caddyfile's
+// global options block, before the site ("" for none).
+func startGuardEdgeWith(t *testing.T, global, region, options string) guardEdge {
+	t.Helper()
 	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
 	pool := testkit.NewUpstream(t)
-	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`%s
+:EDGE_PORT {
 	ucwa {
 		`+opsJWT+`
 		default_region %s
 		%s
 		primary %s
 	}
-}`, region, options, pool.Addr()), testkit.WithAdmin())
+}`, global, region, options, pool.Addr()), testkit.WithAdmin())
 	return guardEdge{e, pool}
 }
 

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,10 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/logging"
 	"github.com/dustin/go-humanize"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/metrics"
 )
 
 func init() {
@@ -49,7 +54,11 @@ const (
 // close log writers when it unloads a config, so it is the module's
 // Cleanup that writes the buffer; and when the process exits, every
 // buffer is written, those no config loaded any more uses too, see
-// unbufferAll).
+// unbufferAll). A write of a buffer that fails (a full disk) loses the
+// lines it held, not the writer: the lines it lost are counted in
+// caddy_ucwa_log_buffer_lines_lost_total and logged, as an error of the
+// logger caddy.logging.writers.buffered in Caddy's default log, with the
+// writer, the lines and the error.
 //
 // In a Caddyfile, as a log's output:
 //
@@ -90,9 +99,21 @@ type BufferedWriter struct {
 	WriterRaw json.RawMessage `json:"writer,omitempty" caddy:"namespace=caddy.logging.writers inline_key=output"`
 
 	inner caddy.WriterOpener
-	// afterFunc starts the flush timer; tests give a clock of their own.
-	afterFunc func(time.Duration, func()) interface{ Stop() bool }
 }
+
+// bufferAfterFunc, when not nil, starts the flush timers of the buffers
+// opened from then on in place of time.AfterFunc: a test sets it to a
+// clock of its own.
+var bufferAfterFunc func(time.Duration, func()) interface{ Stop() bool }
+
+// bufferLinesLost counts the lines that failed writes of the buffers of
+// the process lost. The buffers outlive the configs that open them
+// (Caddy keeps a writer per key across reloads), so the counter is one
+// for the process, registered in each config's registry.
+var bufferLinesLost = prometheus.NewCounter(prometheus.CounterOpts{
+	Namespace: "caddy", Subsystem: "ucwa", Name: "log_buffer_lines_lost_total",
+	Help: "Lines a buffered log writer held when a write of its buffer failed (a full disk), lost with it; those the write took whole before it failed are not counted.",
+})
 
 // CaddyModule returns the Caddy module information.
 func (*BufferedWriter) CaddyModule() caddy.ModuleInfo {
@@ -102,7 +123,8 @@ func (*BufferedWriter) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision loads the writer the buffers go to.
+// Provision loads the writer the buffers go to, and registers the count
+// of lines lost in Caddy's metrics.
 func (bw *BufferedWriter) Provision(ctx caddy.Context) error {
 	if bw.Size < 0 {
 		return fmt.Errorf("buffered: size %d is negative", bw.Size)
@@ -147,6 +169,9 @@ func (bw *BufferedWriter) Provision(ctx caddy.Context) error {
 		if bw.bufferSize() > rollSize {
 			return fmt.Errorf("buffered: size %d is over its file's roll_size (%s), which refuses a larger write", bw.bufferSize(), humanize.IBytes(uint64(rollSize)))
 		}
+	}
+	if _, err := metrics.Register(registerer(ctx), bufferLinesLost); err != nil {
+		return fmt.Errorf("buffered: %v", err)
 	}
 	bw.inner = inner
 	return nil
@@ -202,7 +227,7 @@ func (bw *BufferedWriter) OpenWriter() (io.WriteCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &lineBuffer{key: bw.WriterKey(), w: w, size: bw.bufferSize(), interval: time.Duration(bw.FlushInterval), afterFunc: bw.afterFunc}
+	b := &lineBuffer{key: bw.WriterKey(), w: w, size: bw.bufferSize(), interval: time.Duration(bw.FlushInterval), afterFunc: bufferAfterFunc}
 	if b.interval == 0 {
 		b.interval = defaultBufferFlushInterval
 	}
@@ -229,7 +254,7 @@ var unbufferAtExit sync.Once
 // earlier ones are done or their grace period is over.
 func unbufferAll() {
 	openLineBuffers.Range(func(_, b any) bool {
-		_ = b.(*lineBuffer).unbuffer() // a failed write loses its lines, as any other
+		_ = b.(*lineBuffer).unbuffer() // a failed write is reported by it, as any other
 		return true
 	})
 }
@@ -341,12 +366,20 @@ func (bw *BufferedWriter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // the old config and ends after it closed the writer). Here a failed
 // flush loses only the lines it held, and a closed buffer writes every
 // line straight through, as Caddy's unbuffered writers do.
+//
+// A failed flush is reported (see report): the lines of a buffer are
+// written by a timer or on behalf of another line, so zap, which reports
+// a failed write of a line it wrote itself to its error output, is never
+// told of them.
 type lineBuffer struct {
 	key       string // the writer's key, in openLineBuffers
 	w         io.WriteCloser
 	size      int
 	interval  time.Duration
 	afterFunc func(time.Duration, func()) interface{ Stop() bool }
+	// lost, when not nil, is told of each failed flush in place of
+	// report's counter and log: a test's.
+	lost func(bufferLoss)
 
 	mu    sync.Mutex
 	buf   []byte
@@ -355,64 +388,132 @@ type lineBuffer struct {
 	straight bool
 }
 
-// Write buffers p, a line as zap writes it.
+// Write buffers p, a line as zap writes it. A line that fits is added
+// without a defer, the cost of every line; one that does not goes to
+// writeFlushing, which takes b.mu anew and looks again.
 func (b *lineBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.straight {
-		return b.w.Write(p)
+	if b.straight || len(b.buf)+len(p) > b.size {
+		b.mu.Unlock()
+		n, loss, err := b.writeFlushing(p)
+		b.report(loss)
+		return n, err
 	}
-	if len(b.buf)+len(p) > b.size {
-		if err := b.flushLocked(); err != nil || len(p) >= b.size {
-			return b.w.Write(p)
-		}
-	}
+	b.addLocked(p)
+	b.mu.Unlock()
+	return len(p), nil
+}
+
+// addLocked adds p to the buffer, arming the flush timer with its first
+// line; b.mu is held.
+func (b *lineBuffer) addLocked(p []byte) {
 	// Grown as lines come, not taken whole: a large size costs only
 	// what a log fills of it between flushes.
 	b.buf = append(b.buf, p...)
 	if b.timer == nil {
 		b.timer = b.afterFunc(b.interval, b.flushOnTimer)
 	}
-	return len(p), nil
+}
+
+// writeFlushing is Write for a line that may not fit after the lines
+// held, or once lines go straight through: it writes the buffer first,
+// or the line as it comes. A failed write of the buffer is returned for
+// report, once b.mu is released.
+func (b *lineBuffer) writeFlushing(p []byte) (int, bufferLoss, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.straight {
+		n, err := b.w.Write(p)
+		return n, bufferLoss{}, err
+	}
+	if len(b.buf)+len(p) > b.size {
+		// After a failed flush, the line is written as it comes: its
+		// own write's error goes back to zap, which reports it.
+		if loss := b.flushLocked(); loss.err != nil || len(p) >= b.size {
+			n, err := b.w.Write(p)
+			return n, loss, err
+		}
+	}
+	b.addLocked(p)
+	return len(p), bufferLoss{}, nil
 }
 
 func (b *lineBuffer) flushOnTimer() {
+	b.report(b.flush(false)) // the next write tries again
+}
+
+// flush writes what the buffer holds, taking b.mu; with unbuffer, lines
+// written after it go straight through.
+func (b *lineBuffer) flush(unbuffer bool) bufferLoss {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	_ = b.flushLocked() // lost lines are lost as an unbuffered write's would be; the next write tries again
+	loss := b.flushLocked()
+	if unbuffer {
+		b.straight = true
+		b.buf = nil
+	}
+	return loss
+}
+
+// bufferLoss is a failed write of a buffer: the lines it lost and why.
+// Its err is nil when the write succeeded.
+type bufferLoss struct {
+	lines int
+	err   error
 }
 
 // flushLocked writes what the buffer holds and empties it, written or
-// not; b.mu is held.
-func (b *lineBuffer) flushLocked() error {
+// not; b.mu is held. A failed write's loss is for report, once b.mu is
+// released.
+func (b *lineBuffer) flushLocked() bufferLoss {
 	if b.timer != nil {
 		b.timer.Stop()
 		b.timer = nil
 	}
 	if len(b.buf) == 0 {
-		return nil
+		return bufferLoss{}
 	}
-	_, err := b.w.Write(b.buf)
+	n, err := b.w.Write(b.buf)
+	var loss bufferLoss
+	if err != nil {
+		// A full disk may take the start of the buffer: the lines it
+		// took whole are written, the one it cut is lost with the rest.
+		loss = bufferLoss{lines: bytes.Count(b.buf[min(max(n, 0), len(b.buf)):], []byte{'\n'}), err: err}
+	}
 	b.buf = b.buf[:0]
-	return err
+	return loss
+}
+
+// report counts the lines a failed write of the buffer lost in
+// caddy_ucwa_log_buffer_lines_lost_total and logs the loss to Caddy's
+// default log, without any line's content. It is called with b.mu
+// released: the default log may write to this very buffer.
+func (b *lineBuffer) report(loss bufferLoss) {
+	if loss.err == nil {
+		return
+	}
+	if b.lost != nil {
+		b.lost(loss)
+		return
+	}
+	bufferLinesLost.Add(float64(loss.lines))
+	caddy.Log().Named("caddy.logging.writers.buffered").Error("buffered log writer lost lines: writing its buffer failed",
+		zap.String("writer", b.key), zap.Int("lines", loss.lines), zap.Error(loss.err))
 }
 
 // Sync writes what the buffer holds.
 func (b *lineBuffer) Sync() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.flushLocked()
+	loss := b.flush(false)
+	b.report(loss)
+	return loss.err
 }
 
 // unbuffer writes what the buffer holds; lines written after it go
 // straight through.
 func (b *lineBuffer) unbuffer() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	err := b.flushLocked()
-	b.straight = true
-	b.buf = nil
-	return err
+	loss := b.flush(true)
+	b.report(loss)
+	return loss.err
 }
 
 // Close writes what the buffer holds and closes the writer inside;

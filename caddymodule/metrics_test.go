@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,13 +14,22 @@ import (
 )
 
 // TestMetrics scrapes /metrics from a real Caddy's admin endpoint, with
-// every feature that has a metric configured: each answer the edge gives
+// every feature that has a metric configured (the audit trail through a
+// buffered log writer among them): each answer the edge gives
 // itself is counted by status and UCWA code, with no value of the
 // request in a label; the metrics registered are those the README lists,
 // with the labels it gives; counters end in _total and every metric has
 // a help text.
 func TestMetrics(t *testing.T) {
-	e := startGuardEdge(t, `store memory
+	e := startGuardEdgeWith(t, fmt.Sprintf(`{
+	log ucwa_audit {
+		include http.handlers.ucwa.audit
+		output buffered {
+			output file %s
+		}
+		format json
+	}
+}`, filepath.Join(t.TempDir(), "audit.log")), "US", `store memory
 		idempotency
 		limit calls 100 per 1h
 		destinations`)
