@@ -160,6 +160,7 @@ const headerReplayed = "Idempotent-Replayed"
 type idempotency struct {
 	window   time.Duration
 	results  [numIdempotencyResults]prometheus.Counter
+	lost     prometheus.Counter // caddy_ucwa_idempotency_reservations_lost_total
 	inFlight reservationsInFlight
 }
 
@@ -243,13 +244,20 @@ func (h *Handler) provisionIdempotency(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	lost, err := metrics.Register(registerer(ctx), prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "ucwa", Name: "idempotency_reservations_lost_total",
+		Help: "Requests that may have reached a pool whose key no longer held their reservation when the edge came to record their answer: a repeat within the window may be delivered again.",
+	}))
+	if err != nil {
+		return err
+	}
 	if h.verifier == nil {
 		h.logger.Warn(idempotencyWithoutCallerWarning)
 	}
 	if s := h.store; s != nil && s.redis != nil && s.redis.MaxPerOwner() == 0 {
 		h.logger.Warn(redisNoShareWarning)
 	}
-	h.idempotency = &idempotency{window: window, inFlight: reservationsInFlight{h: h, window: window}}
+	h.idempotency = &idempotency{window: window, lost: lost, inFlight: reservationsInFlight{h: h, window: window}}
 	for i, name := range idempotencyResultNames {
 		h.idempotency.results[i] = results.WithLabelValues(name)
 	}
@@ -493,8 +501,9 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			value = rec.encode(&digest)
 		}
 		epoch := s.begin()
-		_, err := s.Replace(ctx, owner, keys[0], token, value, max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
+		replaced, err := s.Replace(ctx, owner, keys[0], token, value, max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
 		s.end(epoch, err)
+		h.noteRecorded(replaced, err)
 	case (rec.overflow || rec.unreplayable) && h.isEmergencyCall(in):
 		// An emergency call answered with success holds its repeats
 		// back (see above), and this answer cannot be given again (its
@@ -504,8 +513,9 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// none back (see heldBackByFirst).
 		digest = inputsDigest(s.keyed(), in.path, in.cleaned)
 		epoch := s.begin()
-		_, err := s.Replace(ctx, owner, keys[0], token, emergencyAnsweredMark+string(digest[:]), max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
+		replaced, err := s.Replace(ctx, owner, keys[0], token, emergencyAnsweredMark+string(digest[:]), max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
 		s.end(epoch, err)
+		h.noteRecorded(replaced, err)
 	case !answered || rec.overflow || in.cleaned == nil || rec.unreplayable:
 		// The request may have reached a pool, and there is no answer that
 		// can be replayed (the client went away once it may have reached
@@ -530,10 +540,43 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// later config.
 		rec.notEmergency = rec.status >= http.StatusMultipleChoices
 		epoch := s.begin()
-		_, err := s.Replace(ctx, owner, keys[0], token, rec.encode(inputs), ttl)
+		replaced, err := s.Replace(ctx, owner, keys[0], token, rec.encode(inputs), ttl)
 		s.end(epoch, err)
+		h.noteRecorded(replaced, err)
 	}
 	return deliverErr
+}
+
+// reservationLostWarning is the error, once a minute at most, that a
+// request that may have reached a pool no longer held its key when its
+// answer came. It names no key, caller or value.
+const reservationLostWarning = "idempotency reservation lost: a request that may have reached a pool no longer held its key when its answer came " +
+	"(the key expired unrenewed while the request was in flight, or the store dropped it: evicted, deleted, or lost in a Redis restart or failover); " +
+	"its answer is not recorded, and a repeat of it within the window is delivered again"
+
+// noteRecorded judges the store's answer to the Replace that recorded
+// how a request that may have reached a pool ended (its answer, or an
+// emergency call's mark): replaced false without an error is a key that
+// no longer held the request's reservation, whatever it holds now. The
+// request's repeats are no longer held back, and one may already have
+// been delivered (the key gone, a repeat reserved it afresh), which
+// nothing else shows: it is counted in
+// caddy_ucwa_idempotency_reservations_lost_total and logged at error
+// level, at the first and then once a minute at most, for all the
+// handlers that share the store. A Replace that Redis ran, whose
+// connection ended before its reply (a restart, a failover, a
+// connection cut), is sent again (see store.Redis) and finds the key
+// holding its own value: it is counted too, though the answer was
+// recorded, as the README says. A store error is counted as one (see
+// storeUse.end).
+func (h *Handler) noteRecorded(replaced bool, err error) {
+	if replaced || err != nil {
+		return
+	}
+	h.idempotency.lost.Inc()
+	h.store.reservationLost.note(func(requests uint64) {
+		h.logger.Error(reservationLostWarning, zap.Uint64("requests", requests))
+	})
 }
 
 // release frees keys that a request of owner (see redisOwner)

@@ -71,8 +71,10 @@ type sharedStore struct {
 	memory *memoryState
 	redis  *redisState
 	// full warns that the store is full; shareFull, that a caller holds
-	// its whole share of a memory store.
-	full, shareFull throttledWarning
+	// its whole share of a memory store; reservationLost, that a request's
+	// key no longer held its reservation when its answer came (see
+	// noteRecorded).
+	full, shareFull, reservationLost throttledWarning
 
 	// drained closes the store once no handler uses it (Destruct) and
 	// no request holds it, from when a handler takes one in to its last

@@ -144,7 +144,7 @@ func (m *MemoryStore) Provision(caddy.Context) error {
 			return nil, err
 		}
 		s := &sharedStore{Store: mem, data: key, memory: &memoryState{Memory: mem, bounds: map[memoryBounds]int{}}, now: storeClock}
-		s.full.now, s.shareFull.now = opts.Now, opts.Now
+		s.full.now, s.shareFull.now, s.reservationLost.now = opts.Now, opts.Now, opts.Now
 		s.drained.close = mem.Close
 		return s, nil
 	})
