@@ -96,7 +96,7 @@ const nearMissOperation = "(near miss)"
 // newAuditLogger returns the audit trail's logger, below the handler's
 // logger l, with its write errors counted in
 // caddy_ucwa_audit_write_errors_total, registered in reg (nil: none;
-// the handlers of one configuration share it).
+// the handlers of one configuration share it), and reported on l.
 func newAuditLogger(l *zap.Logger, reg prometheus.Registerer) (*zap.Logger, error) {
 	refused, err := metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "ucwa", Name: "audit_write_errors_total",
@@ -105,26 +105,40 @@ func newAuditLogger(l *zap.Logger, reg prometheus.Registerer) (*zap.Logger, erro
 	if err != nil {
 		return nil, err
 	}
-	return l.Named(auditLoggerName).WithOptions(zap.ErrorOutput(auditErrorOutput{refused})), nil
+	out := &auditErrorOutput{refused: refused, logger: l}
+	return l.Named(auditLoggerName).WithOptions(zap.ErrorOutput(out)), nil
 }
+
+// auditWriteError is the error, once a minute at most, that lines of
+// the audit trail were not written.
+const auditWriteError = "audit lines not written: a log of the audit trail failed to write them; the requests went on"
 
 // auditErrorOutput is the audit logger's zap ErrorOutput, where zap
 // reports a line that a log's writer refused ("<time> write error:
-// <error>", which names the file and never a field of the line) and
-// which is otherwise stderr. It still goes to stderr, and is counted:
-// an audit trail that is losing lines is something to alert on.
+// <error>", the error naming the file, never a field of the line), and
+// which is otherwise stderr, a line each time: under load on a full
+// disk, one per request. Here each is counted, and logged on the
+// handler's logger at the first and then once a minute at most, with
+// the lines since and the error.
 type auditErrorOutput struct {
 	refused prometheus.Counter
+	warning throttledWarning
+	logger  *zap.Logger
 }
 
-func (o auditErrorOutput) Write(p []byte) (int, error) {
-	if bytes.Contains(p, []byte(" write error: ")) {
-		o.refused.Inc()
+func (o *auditErrorOutput) Write(p []byte) (int, error) {
+	_, cause, ok := bytes.Cut(p, []byte(" write error: "))
+	if !ok {
+		return os.Stderr.Write(p) // zap's other reports, as it would
 	}
-	return os.Stderr.Write(p)
+	o.refused.Inc()
+	o.warning.note(func(lines uint64) {
+		o.logger.Error(auditWriteError, zap.Uint64("lines", lines), zap.ByteString("error", bytes.TrimSpace(cause)))
+	})
+	return len(p), nil
 }
 
-func (auditErrorOutput) Sync() error { return nil }
+func (*auditErrorOutput) Sync() error { return nil }
 
 // setAudit makes l the audit trail's logger, and from it a logger for
 // each operation of the handler's table and one for a near miss, with

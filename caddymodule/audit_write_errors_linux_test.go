@@ -15,7 +15,9 @@ import (
 // fails to write (/dev/full, a real device whose every write fails with
 // ENOSPC, as a full disk's) is counted in
 // caddy_ucwa_audit_write_errors_total, once per line, whichever of the
-// trail's logs refused it; the request is answered all the same.
+// trail's logs refused it, and logged as an error at the first (then
+// once a minute at most) with the lines and the error; the request is
+// answered all the same.
 func TestAuditWriteErrorsCounted(t *testing.T) {
 	const requests = 3
 	for _, tc := range []struct {
@@ -62,15 +64,39 @@ func TestAuditWriteErrorsCounted(t *testing.T) {
 					t.Fatalf("request %d: %d %s, want 201", i, resp.Status, resp.Body)
 				}
 			}
+			// A line is written once its request is answered, which its
+			// client may see first: wait for the lines and their errors.
+			fileLines := func() int {
+				data, err := os.ReadFile(file)
+				if err != nil && !os.IsNotExist(err) {
+					t.Fatal(err)
+				}
+				return strings.Count(string(data), `"msg":"`+auditMessage+`"`)
+			}
+			testkit.Eventually(t, "every audit line written or refused", func() bool {
+				return fileLines() >= tc.wantLines && e.Metric("caddy_ucwa_audit_write_errors_total") >= float64(tc.wantErrors)
+			})
 			if got := e.Metric("caddy_ucwa_audit_write_errors_total"); got != float64(tc.wantErrors) {
 				t.Errorf("caddy_ucwa_audit_write_errors_total = %v, want %d", got, tc.wantErrors)
 			}
-			data, err := os.ReadFile(file)
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			if got := strings.Count(string(data), `"msg":"`+auditMessage+`"`); got != tc.wantLines {
+			if got := fileLines(); got != tc.wantLines {
 				t.Errorf("%s holds %d audit lines, want %d", file, got, tc.wantLines)
+			}
+			if tc.wantErrors > 0 {
+				e.Logs().Wait(t, `"msg":"`+auditWriteError)
+			}
+			lines := e.Logs().Lines(`"msg":"` + auditWriteError)
+			switch {
+			case tc.wantErrors == 0 && len(lines) != 0:
+				t.Errorf("logged %q, want nothing", lines)
+			case tc.wantErrors > 0 && len(lines) != 1:
+				t.Errorf("logged %d errors of lines not written, want 1 (once a minute at most): %q", len(lines), lines)
+			case tc.wantErrors > 0:
+				for _, want := range []string{`"level":"error"`, `"logger":"http.handlers.ucwa"`, `"lines":1`, `"error":"write /dev/full: no space left on device"`} {
+					if !strings.Contains(lines[0], want) {
+						t.Errorf("the error line lacks %s: %s", want, lines[0])
+					}
+				}
 			}
 		})
 	}
