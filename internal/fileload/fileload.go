@@ -49,19 +49,19 @@ func NewReader(read func(path string) ([]byte, error)) *Reader {
 const MaxBytes = 4 << 20
 
 // ReadFile reads path as os.ReadFile does, refusing a file of more than
-// max bytes with an error that names path.
-func ReadFile(path string, max int) ([]byte, error) {
+// limit bytes with an error that names path.
+func ReadFile(path string, limit int) ([]byte, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer file.Close()
-	data, err := io.ReadAll(io.LimitReader(file, int64(max)+1))
+	data, err := io.ReadAll(io.LimitReader(file, int64(limit)+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
+	if len(data) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
 	}
 	return data, nil
 }
