@@ -55,10 +55,15 @@ const (
 // Cleanup that writes the buffer; and when the process exits, every
 // buffer is written, those no config loaded any more uses too, see
 // unbufferAll). A write of a buffer that fails (a full disk) loses the
-// lines it held, not the writer: the lines it lost are counted in
-// caddy_ucwa_log_buffer_lines_lost_total and logged, as an error of the
-// logger caddy.logging.writers.buffered in Caddy's default log, with the
-// writer, the lines and the error.
+// lines it held, not the writer. Each line lost, one the failed write of
+// a buffer held or one written straight through (larger than the
+// buffer, after a failed write of the buffer, or once the writer is
+// closed or the process exits) whose write failed, is counted in
+// caddy_ucwa_log_buffer_lines_lost_total; the loss is logged, as an
+// error of the logger caddy.logging.writers.buffered in Caddy's default
+// log, with the writer, the lines and the error, at the first loss and
+// then once a minute at most per writer, with the lines lost since the
+// last: a full disk would otherwise log a line per buffer, or per line.
 //
 // In a Caddyfile, as a log's output:
 //
@@ -101,10 +106,14 @@ type BufferedWriter struct {
 	inner caddy.WriterOpener
 }
 
-// bufferAfterFunc, when not nil, starts the flush timers of the buffers
-// opened from then on in place of time.AfterFunc: a test sets it to a
+// bufferClock, when not nil, is the clock of the buffers opened from
+// then on in place of the wall clock: it starts their flush timers and
+// tells when they last logged the lines they lost. A test sets it to a
 // clock of its own.
-var bufferAfterFunc func(time.Duration, func()) interface{ Stop() bool }
+var bufferClock interface {
+	AfterFunc(time.Duration, func()) interface{ Stop() bool }
+	Now() time.Time
+}
 
 // bufferLinesLost counts the lines that failed writes of the buffers of
 // the process lost. The buffers outlive the configs that open them
@@ -112,7 +121,7 @@ var bufferAfterFunc func(time.Duration, func()) interface{ Stop() bool }
 // for the process, registered in each config's registry.
 var bufferLinesLost = prometheus.NewCounter(prometheus.CounterOpts{
 	Namespace: "caddy", Subsystem: "ucwa", Name: "log_buffer_lines_lost_total",
-	Help: "Lines a buffered log writer held when a write of its buffer failed (a full disk), lost with it; those the write took whole before it failed are not counted.",
+	Help: "Lines a buffered log writer lost to a failed write (a full disk): those its buffer held, and those written straight through (larger than the buffer, after a failed write, after the writer closed); those a write took whole before it failed are not counted.",
 })
 
 // CaddyModule returns the Caddy module information.
@@ -227,12 +236,13 @@ func (bw *BufferedWriter) OpenWriter() (io.WriteCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &lineBuffer{key: bw.WriterKey(), w: w, size: bw.bufferSize(), interval: time.Duration(bw.FlushInterval), afterFunc: bufferAfterFunc}
+	b := &lineBuffer{key: bw.WriterKey(), w: w, size: bw.bufferSize(), interval: time.Duration(bw.FlushInterval)}
 	if b.interval == 0 {
 		b.interval = defaultBufferFlushInterval
 	}
-	if b.afterFunc == nil {
-		b.afterFunc = func(d time.Duration, f func()) interface{ Stop() bool } { return time.AfterFunc(d, f) }
+	b.afterFunc = func(d time.Duration, f func()) interface{ Stop() bool } { return time.AfterFunc(d, f) }
+	if bufferClock != nil {
+		b.afterFunc, b.lossWarning.now = bufferClock.AfterFunc, bufferClock.Now
 	}
 	openLineBuffers.Store(b.key, b)
 	unbufferAtExit.Do(func() { caddy.OnExit(func(context.Context) { unbufferAll() }) })
@@ -367,19 +377,23 @@ func (bw *BufferedWriter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // flush loses only the lines it held, and a closed buffer writes every
 // line straight through, as Caddy's unbuffered writers do.
 //
-// A failed flush is reported (see report): the lines of a buffer are
+// A failed write is reported (see report): the lines of a buffer are
 // written by a timer or on behalf of another line, so zap, which reports
 // a failed write of a line it wrote itself to its error output, is never
-// told of them.
+// told of them; a line written straight through is zap's to report too,
+// and counted with the others, so that the count is every line the
+// writer lost.
 type lineBuffer struct {
 	key       string // the writer's key, in openLineBuffers
 	w         io.WriteCloser
 	size      int
 	interval  time.Duration
 	afterFunc func(time.Duration, func()) interface{ Stop() bool }
-	// lost, when not nil, is told of each failed flush in place of
+	// lost, when not nil, is told of each failed write in place of
 	// report's counter and log: a test's.
 	lost func(bufferLoss)
+	// lossWarning throttles report's error line.
+	lossWarning throttledWarning
 
 	mu    sync.Mutex
 	buf   []byte
@@ -417,21 +431,21 @@ func (b *lineBuffer) addLocked(p []byte) {
 
 // writeFlushing is Write for a line that may not fit after the lines
 // held, or once lines go straight through: it writes the buffer first,
-// or the line as it comes. A failed write of the buffer is returned for
-// report, once b.mu is released.
+// or the line as it comes. A failed write, of the buffer or of the line,
+// is returned for report, once b.mu is released.
 func (b *lineBuffer) writeFlushing(p []byte) (int, bufferLoss, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.straight {
 		n, err := b.w.Write(p)
-		return n, bufferLoss{}, err
+		return n, lossOf(p, n, err), err
 	}
 	if len(b.buf)+len(p) > b.size {
 		// After a failed flush, the line is written as it comes: its
-		// own write's error goes back to zap, which reports it.
+		// own write's error goes back to zap too, which reports it.
 		if loss := b.flushLocked(); loss.err != nil || len(p) >= b.size {
 			n, err := b.w.Write(p)
-			return n, loss, err
+			return n, loss.and(lossOf(p, n, err)), err
 		}
 	}
 	b.addLocked(p)
@@ -455,11 +469,31 @@ func (b *lineBuffer) flush(unbuffer bool) bufferLoss {
 	return loss
 }
 
-// bufferLoss is a failed write of a buffer: the lines it lost and why.
-// Its err is nil when the write succeeded.
+// bufferLoss is a failed write, of a buffer or of a line: the lines it
+// lost and why. Its err is nil when the write succeeded.
 type bufferLoss struct {
 	lines int
 	err   error
+}
+
+// lossOf is the loss of a write of p that took n bytes and returned err.
+// A full disk may take the start of p: the lines it took whole are
+// written, the one it cut is lost with the rest.
+func lossOf(p []byte, n int, err error) bufferLoss {
+	if err == nil {
+		return bufferLoss{}
+	}
+	return bufferLoss{lines: bytes.Count(p[min(max(n, 0), len(p)):], []byte{'\n'}), err: err}
+}
+
+// and is the loss of two writes, reported as one: with the first's
+// error, when both failed.
+func (l bufferLoss) and(m bufferLoss) bufferLoss {
+	if l.err == nil {
+		return m
+	}
+	l.lines += m.lines
+	return l
 }
 
 // flushLocked writes what the buffer holds and empties it, written or
@@ -474,20 +508,22 @@ func (b *lineBuffer) flushLocked() bufferLoss {
 		return bufferLoss{}
 	}
 	n, err := b.w.Write(b.buf)
-	var loss bufferLoss
-	if err != nil {
-		// A full disk may take the start of the buffer: the lines it
-		// took whole are written, the one it cut is lost with the rest.
-		loss = bufferLoss{lines: bytes.Count(b.buf[min(max(n, 0), len(b.buf)):], []byte{'\n'}), err: err}
-	}
+	loss := lossOf(b.buf, n, err)
 	b.buf = b.buf[:0]
 	return loss
 }
 
-// report counts the lines a failed write of the buffer lost in
+// bufferLossError is the error, once a minute at most per writer, that a
+// buffered writer lost lines.
+const bufferLossError = "buffered log writer lost lines: writing them failed"
+
+// report counts the lines a failed write lost in
 // caddy_ucwa_log_buffer_lines_lost_total and logs the loss to Caddy's
-// default log, without any line's content. It is called with b.mu
-// released: the default log may write to this very buffer.
+// default log, without any line's content, at the first loss and then
+// once every warnEvery at most, with the lines lost since the last such
+// line. It is called with b.mu released: the default log may write to
+// this very buffer (whose own loss, while the line is being logged,
+// waits for the next one).
 func (b *lineBuffer) report(loss bufferLoss) {
 	if loss.err == nil {
 		return
@@ -496,9 +532,13 @@ func (b *lineBuffer) report(loss bufferLoss) {
 		b.lost(loss)
 		return
 	}
+	b.lossWarning.noteEvents(uint64(loss.lines), func(lines uint64) {
+		caddy.Log().Named("caddy.logging.writers.buffered").Error(bufferLossError,
+			zap.String("writer", b.key), zap.Uint64("lines", lines), zap.Error(loss.err))
+	})
+	// Counted after the warning: whoever reads the count finds the
+	// error line of those lines already logged, or counted for the next.
 	bufferLinesLost.Add(float64(loss.lines))
-	caddy.Log().Named("caddy.logging.writers.buffered").Error("buffered log writer lost lines: writing its buffer failed",
-		zap.String("writer", b.key), zap.Int("lines", loss.lines), zap.Error(loss.err))
 }
 
 // Sync writes what the buffer holds.

@@ -75,8 +75,10 @@ func (w *recordingWriter) refuseNext(n int) {
 // once the writer takes them again), and is reported with the number of
 // lines it lost, whichever way the buffer was written (full, on its
 // timer, Sync, unbuffer, Close); after Close, or once unbuffered as the
-// process exits, lines go straight through (their failed writes are
-// zap's to report, not the buffer's).
+// process exits, lines go straight through; a line written straight
+// through (larger than the buffer, after a failed write of the buffer,
+// after Close or unbuffer) whose write fails is reported lost too, with
+// the buffer's lines when it follows a failed write of the buffer.
 func TestLineBuffer(t *testing.T) {
 	const interval = time.Second
 	line := func(c byte, n int) string { return strings.Repeat(string(c), n-1) + "\n" }
@@ -123,10 +125,11 @@ func TestLineBuffer(t *testing.T) {
 		{"a failed write loses only what it held", 100, []step{
 			{write: line('a', 60)},
 			{fail: &yes},
-			{write: line('b', 60), want: nil, lost: []int{1}},
-			{fail: &no, lost: []int{1}},
-			{write: line('c', 10), want: nil, lost: []int{1}},
-			{advance: interval, want: []string{line('c', 10)}, lost: []int{1}},
+			// a's flush fails, and b, written after it, too.
+			{write: line('b', 60), want: nil, lost: []int{2}},
+			{fail: &no, lost: []int{2}},
+			{write: line('c', 10), want: nil, lost: []int{2}},
+			{advance: interval, want: []string{line('c', 10)}, lost: []int{2}},
 		}},
 		{"the line that did not fit goes through after a failed flush, which is counted", 100, []step{
 			{write: line('a', 30)},
@@ -169,13 +172,39 @@ func TestLineBuffer(t *testing.T) {
 			{write: line('c', 10), lost: []int{2}},
 			{sync: true, want: []string{line('c', 10)}, lost: []int{2}},
 		}},
-		{"a failed unbuffer counts what it held, not the lines after it", 100, []step{
+		{"a failed unbuffer counts what it held, then each line after it that fails", 100, []step{
 			{write: line('a', 10)},
 			{fail: &yes},
 			{exit: true, wantErr: true, lost: []int{1}},
-			{write: line('b', 10), lost: []int{1}},
+			{write: line('b', 10), lost: []int{1, 1}},
+			{fail: &no, lost: []int{1, 1}},
+			{write: line('c', 10), want: []string{line('c', 10)}, lost: []int{1, 1}},
+		}},
+		{"a line after Close that fails is counted", 100, []step{
+			{close: true},
+			{fail: &yes},
+			{write: line('a', 10), lost: []int{1}},
 			{fail: &no, lost: []int{1}},
-			{write: line('c', 10), want: []string{line('c', 10)}, lost: []int{1}},
+			{write: line('b', 10), want: []string{line('b', 10)}, lost: []int{1}},
+		}},
+		{"a line larger than the buffer that fails is counted", 100, []step{
+			{fail: &yes},
+			{write: line('a', 150), lost: []int{1}},
+			{fail: &no, lost: []int{1}},
+			{write: line('b', 150), want: []string{line('b', 150)}, lost: []int{1}},
+		}},
+		{"a line larger than the buffer cut by a partial write is counted", 100, []step{
+			{fail: &yes, room: 50},
+			{write: line('a', 150), want: []string{line('a', 150)[:50]}, lost: []int{1}},
+		}},
+		{"a line after a failed flush that fails too is counted with the buffer's", 100, []step{
+			{write: line('a', 30)},
+			{write: line('b', 30)},
+			{fail: &yes},
+			{write: line('c', 60), lost: []int{3}},
+			{fail: &no, lost: []int{3}},
+			{write: line('d', 10), lost: []int{3}},
+			{advance: interval, want: []string{line('d', 10)}, lost: []int{3}},
 		}},
 		{"a failed Close counts what it held", 100, []step{
 			{write: line('a', 10)},
@@ -397,31 +426,55 @@ func TestBufferedAuditTrail(t *testing.T) {
 
 // TestBufferedAuditTrailLost: an audit trail through a buffered writer
 // whose file refuses every write (/dev/full: ENOSPC). Guarded requests are
-// answered as usual; each write of the buffer that fails, at a reload (the
-// config's Cleanup) and on its flush_interval (the test's clock), adds the
-// lines it held to caddy_ucwa_log_buffer_lines_lost_total, which counts
-// for the process across the reload, and logs an error to Caddy's default
-// log naming the writer, with the lines and the error, and nothing of the
-// lines themselves.
+// answered as usual; every line lost, whether a failed write of the
+// buffer held it (at a reload, the config's Cleanup, or on its
+// flush_interval, the test's clock) or it was written straight through
+// (a line larger than the buffer), is counted in
+// caddy_ucwa_log_buffer_lines_lost_total, which counts for the process
+// across the reload; an error naming the writer, with the lines and the
+// error and nothing of the lines themselves, is logged to Caddy's default
+// log at the first loss, then once a minute at most (the test's clock)
+// with the lines lost since the last.
 func TestBufferedAuditTrailLost(t *testing.T) {
 	const lostMetric = "caddy_ucwa_log_buffer_lines_lost_total"
-	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
-	clock := testkit.NewClock(time.Unix(0, 0))
-	bufferAfterFunc = clock.AfterFunc
-	t.Cleanup(func() { bufferAfterFunc = nil })
-	// A path of the test's own to /dev/full: Caddy keeps one writer per
-	// path for the process, and with it the buffer and its clock.
-	full := filepath.Join(t.TempDir(), "full")
-	if err := os.Symlink("/dev/full", full); err != nil {
-		t.Fatal(err)
-	}
-	config := fmt.Sprintf(`{
+	for _, tc := range []struct {
+		name string
+		size string // the buffer's: an audit line fits in it, or not
+		// requests are those of each loss: the first, which logs;
+		// another within the minute, which does not; one a minute
+		// after the first, which logs the lines of both.
+		requests [3]int
+		// held: the lines wait in the buffer, the first loss's until a
+		// reload, the others' until flush_interval; else each line is
+		// written as it comes.
+		held bool
+	}{
+		{"lines held in the buffer", "64KiB", [3]int{3, 1, 1}, true},
+		// One request at first: the first line reports the lines
+		// counted when it is logged, and the others' writes may come
+		// after it or before.
+		{"lines larger than the buffer", "16", [3]int{1, 2, 1}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+			clock := testkit.NewClock(time.Unix(0, 0))
+			bufferClock = clock
+			t.Cleanup(func() { bufferClock = nil })
+			// A path of the test's own to /dev/full: Caddy keeps one
+			// writer per path for the process, and with it the buffer,
+			// its clock and when it last logged a loss.
+			full := filepath.Join(t.TempDir(), "full")
+			if err := os.Symlink("/dev/full", full); err != nil {
+				t.Fatal(err)
+			}
+			config := fmt.Sprintf(`{
 	log default {
 		exclude http.handlers.ucwa.audit
 	}
 	log ucwa_audit {
 		include http.handlers.ucwa.audit
 		output buffered {
+			size %s
 			flush_interval 1s
 			output file %s {
 				roll_disabled
@@ -436,47 +489,79 @@ func TestBufferedAuditTrailLost(t *testing.T) {
 		default_region US
 		primary %s
 	}
-}`, full, testkit.NewUpstream(t).Addr())
-	e := startEdge(t, "caddyfile", config, testkit.WithAdmin())
-	call := func(n int) {
-		t.Helper()
-		for range n {
-			resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234"}`, Header: http.Header{"Authorization": {callerBearer(t)}}})
-			if resp.Status != http.StatusCreated {
-				t.Fatalf("status %d (%s), want 201", resp.Status, resp.Body)
+}`, tc.size, full, testkit.NewUpstream(t).Addr())
+			e := startEdge(t, "caddyfile", config, testkit.WithAdmin())
+			// The counter is the process's: other tests' losses are not
+			// this one's.
+			before := e.Metric(lostMetric)
+			if before < 0 {
+				t.Fatalf("%s is not in /metrics", lostMetric)
 			}
-		}
-	}
-	// The counter is the process's: other tests' losses are not this one's.
-	before := e.Metric(lostMetric)
-	if before < 0 {
-		t.Fatalf("%s is not in /metrics", lostMetric)
-	}
-	lossLine := func(lines int) {
-		t.Helper()
-		line := e.Logs().Wait(t, `"logger":"caddy.logging.writers.buffered"`, `"msg":"buffered log writer lost lines: writing its buffer failed"`,
-			fmt.Sprintf(`"writer":"buffered:file:%s"`, full), fmt.Sprintf(`"lines":%d,`, lines), "no space left on device")
-		for _, leak := range []string{"1425555", "guarded request", "startPhoneAudio"} {
-			if strings.Contains(line, leak) {
-				t.Errorf("the error line holds %q of the lines lost: %s", leak, line)
+			lost := 0
+			// lose sends n requests and has their lines lost, which the
+			// counter then counts. A loss is logged before it is counted,
+			// so the error lines of the lines counted are in the log.
+			lose := func(n int, reload bool) {
+				t.Helper()
+				for range n {
+					resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234"}`, Header: http.Header{"Authorization": {callerBearer(t)}}})
+					if resp.Status != http.StatusCreated {
+						t.Fatalf("status %d (%s), want 201", resp.Status, resp.Body)
+					}
+				}
+				lost += n
+				switch {
+				case tc.held && reload:
+					// Load returns once the old config's requests are
+					// done (their lines in the buffer) and the config is
+					// unloaded, its buffer written.
+					e.Load("caddyfile", config)
+				case tc.held:
+					clock.WaitPending(t, 1) // the line is in the buffer, its timer armed
+					clock.Advance(time.Second)
+				default:
+					// A line is written once its request is answered,
+					// which its client may see first.
+					testkit.Eventually(t, "the lines lost counted", func() bool { return e.Metric(lostMetric)-before >= float64(lost) })
+				}
+				if got := e.Metric(lostMetric) - before; got != float64(lost) {
+					t.Fatalf("%s rose by %v after %d requests, want %d", lostMetric, got, lost, lost)
+				}
 			}
-		}
-	}
+			lossLines := func(lines ...int) {
+				t.Helper()
+				logged := e.Logs().Lines(`"msg":"` + bufferLossError + `"`)
+				if len(logged) != len(lines) {
+					t.Fatalf("%d error lines of lines lost, want %d (once a minute at most): %q", len(logged), len(lines), logged)
+				}
+				for i, line := range logged {
+					for _, want := range []string{`"level":"error"`, `"logger":"caddy.logging.writers.buffered"`, fmt.Sprintf(`"writer":"buffered:file:%s"`, full), fmt.Sprintf(`"lines":%d,`, lines[i]), "no space left on device"} {
+						if !strings.Contains(line, want) {
+							t.Errorf("error line %d lacks %s: %s", i, want, line)
+						}
+					}
+					for _, leak := range []string{"1425555", "guarded request", "startPhoneAudio"} {
+						if strings.Contains(line, leak) {
+							t.Errorf("error line %d holds %q of the lines lost: %s", i, leak, line)
+						}
+					}
+				}
+			}
 
-	call(3)
-	// Load returns once the old config's requests are done (their lines
-	// in the buffer) and the config is unloaded, its buffer written.
-	e.Load("caddyfile", config)
-	if got := e.Metric(lostMetric) - before; got != 3 {
-		t.Fatalf("%s rose by %v after 3 requests and a reload, want 3", lostMetric, got)
+			first := clock.Now() // of the first loss: a reload, or a line's write
+			lose(tc.requests[0], true)
+			lossLines(tc.requests[0])
+			lose(tc.requests[1], false)
+			lossLines(tc.requests[0])
+			// The third loss comes a minute after the first: held lines
+			// once flush_interval (a second) has passed.
+			next := first.Add(warnEvery).Sub(clock.Now())
+			if tc.held {
+				next -= time.Second
+			}
+			clock.Advance(next)
+			lose(tc.requests[2], false)
+			lossLines(tc.requests[0], tc.requests[1]+tc.requests[2])
+		})
 	}
-	lossLine(3)
-
-	call(1)
-	clock.WaitPending(t, 1) // the line is in the buffer, its timer armed
-	clock.Advance(time.Second)
-	if got := e.Metric(lostMetric) - before; got != 4 {
-		t.Fatalf("%s rose by %v after a 4th request and its flush_interval, want 4", lostMetric, got)
-	}
-	lossLine(1)
 }

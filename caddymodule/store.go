@@ -485,8 +485,9 @@ func (s *sharedStore) clock() int64 {
 
 // throttledWarning is a warning of a condition that repeats with every
 // request while it lasts (a full store, a caller's full share, a pool
-// that cannot take requests): at its first occurrence, then once every
-// warnEvery at most, with the occurrences since the last warning.
+// that cannot take requests, a log that cannot write): at its first
+// occurrence, then once every warnEvery at most, with the occurrences
+// since the last warning.
 type throttledWarning struct {
 	now func() time.Time // the clock; nil: the wall clock
 	// once: warn at the first occurrence only, for a condition the
@@ -517,15 +518,19 @@ const (
 // warning: an operator must learn of it once, not at every request. One
 // warning for all the handlers that share the condition: one that finds
 // another warning goes on.
-func (f *throttledWarning) note(warn func(events uint64)) {
-	f.events.Add(1)
+func (f *throttledWarning) note(warn func(events uint64)) { f.noteEvents(1, warn) }
+
+// noteEvents is note for n occurrences at once (the lines one failed
+// write lost).
+func (f *throttledWarning) noteEvents(n uint64, warn func(events uint64)) {
+	f.events.Add(n)
 	if !f.mu.TryLock() {
 		return
 	}
 	defer f.mu.Unlock()
 	// Read under the lock: a count taken before it could be older than
 	// the one the last warning went up to.
-	n := f.events.Load()
+	events := f.events.Load()
 	now := time.Now()
 	if f.now != nil {
 		now = f.now()
@@ -534,7 +539,7 @@ func (f *throttledWarning) note(warn func(events uint64)) {
 		return
 	}
 	f.warnedAt = now
-	warn(n - f.warnedUpTo.Swap(n))
+	warn(events - f.warnedUpTo.Swap(events))
 }
 
 // noteFull counts a write the store refused for want of room, and warns
