@@ -120,12 +120,18 @@ func reportsWrites(rt http.RoundTripper) bool {
 // is forced to try, or it has no dialer of its own, with which net/http
 // turns HTTP/2 on by itself; reverse_proxy's versions 1.1 leaves it none
 // of these.
+//
+// The transport finishes setting HTTP/2 up on its first use (Go 1.27
+// writes TLSNextProto then), which the proxy's health checker may be
+// making as the pool is set up: Clone runs that setup first, under the
+// transport's own sync.Once, so that the fields read here are final.
 func hooksOnSend(rt http.RoundTripper) bool {
 	if !reportsWrites(rt) {
 		return false
 	}
 	ht, _ := poolHTTPTransport(rt)
 	t := ht.Transport
+	_ = t.Clone()
 	return t.TLSNextProto == nil && t.Protocols == nil && !t.ForceAttemptHTTP2 && t.DialContext != nil
 }
 
