@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -449,43 +450,82 @@ func TestDialStringCompatibilityDigits(t *testing.T) {
 	}
 }
 
+// unassignedDigits writes digits, escaped for a URI, as code points the
+// edge's Unicode tables (unicode.Version) leave unassigned, which a
+// gateway with newer tables may read as digits: Unicode 16's outlined
+// digits (U+1CCF0 to U+1CCF9) where the tables are older, as Go 1.26's
+// 15.0; else the first ten unassigned code points after them.
+func unassignedDigits(digits string) string {
+	assigned := func(r rune) bool {
+		return unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs)
+	}
+	base := rune(0x1CCF0)
+	for i := rune(0); i < 10; i++ {
+		if assigned(base + i) {
+			base, i = base+i+1, -1
+		}
+	}
+	var b strings.Builder
+	for _, d := range digits {
+		b.WriteString(url.PathEscape(string(base + d - '0')))
+	}
+	return b.String()
+}
+
+// outlinedDigits writes digits, escaped for a URI, as Unicode 16's
+// outlined digits (U+1CCF0 to U+1CCF9).
+func outlinedDigits(digits string) string {
+	var b strings.Builder
+	for _, d := range digits {
+		b.WriteString(url.PathEscape(string(rune(0x1CCF0 + d - '0'))))
+	}
+	return b.String()
+}
+
 // TestDialStringUnassignedCodePoints: a SIP user written in code points
-// the edge's Unicode tables (15.0) leave unassigned, such as Unicode 16's
-// outlined digits (U+1CCF0 to U+1CCF9), which a gateway with newer tables
-// reads as digits, is a dial string no rule can judge, each such code
-// point a digit of unknown value: refused 403 dial_string and never
-// delivered, the audit line showing it masked, where it was a name
-// (delivered, counted by no limit, under allow_regions US CA); so is such
-// a vanity number, by its keypad reading.
+// the edge's Unicode tables leave unassigned (Unicode 16's outlined
+// digits, U+1CCF0 to U+1CCF9, to Go 1.26's tables, 15.0), which a gateway
+// with newer tables reads as digits, is a dial string no rule can judge,
+// each such code point a digit of unknown value: refused 403 dial_string
+// and never delivered, the audit line showing it masked, where it was a
+// name (delivered, counted by no limit, under allow_regions US CA); so is
+// such a vanity number, by its keypad reading. Where the tables know the
+// outlined digits (Go 1.27's, 17.0), a number written in them is judged
+// by its digits, as one in any script's decimal digits.
 func TestDialStringUnassignedCodePoints(t *testing.T) {
 	e := startGuardEdge(t, `destinations {
 			allow_regions US CA
 			sip_domains contoso.com *.contoso.com
 		}`)
-	outlined := func(digits string) string {
-		var b strings.Builder
-		for _, d := range digits {
-			b.WriteString(url.PathEscape(string(rune(0x1CCF0 + d - '0'))))
-		}
-		return b.String()
-	}
 	refused := func(name, to string) guardCase {
 		return guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `"}`, status: 403, property: "to", rule: "dial_string",
 			operation: "startPhoneAudio", decision: "refused", auditRule: "dial_string",
 			dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: "sip:****@gw.contoso.com", DialString: true, Decision: "refused", Rule: "dial_string"}}}
 	}
 	cases := []guardCase{
-		refused("a London number in outlined digits", "sip:"+outlined("442071234567")+"@gw.contoso.com"),
-		refused("a premium number in outlined digits", "sip:"+outlined("19005551234")+"@gw.contoso.com"),
-		refused("a vanity number", "sip:"+outlined("1900")+"FLOWERS@gw.contoso.com"),
+		refused("a London number in unassigned code points", "sip:"+unassignedDigits("442071234567")+"@gw.contoso.com"),
+		refused("a premium number in unassigned code points", "sip:"+unassignedDigits("19005551234")+"@gw.contoso.com"),
+		refused("a vanity number", "sip:"+unassignedDigits("1900")+"FLOWERS@gw.contoso.com"),
 	}
-	e.run(t, callerBearer(t), cases, []string{outlined("44207"), outlined("19005")})
+	secrets := []string{unassignedDigits("44207"), unassignedDigits("19005")}
+	if unicode.Is(unicode.Nd, 0x1CCF0) {
+		judged := func(name, to, rule, masked, region, kind string) guardCase {
+			return guardCase{name: name, path: startOpsPath, body: `{"to":"` + to + `"}`, status: 403, property: "to", rule: rule,
+				operation: "startPhoneAudio", decision: "refused", auditRule: rule,
+				dests: []auditDestJSON{{Property: "to", Kind: "dialled now", Destination: masked, Region: region, Type: kind, DialString: true, Decision: "refused", Rule: rule}}}
+		}
+		cases = append(cases,
+			judged("a London number in outlined digits", "sip:"+outlinedDigits("442071234567")+"@gw.contoso.com", "allow_regions", "sip:+44207123****@gw.contoso.com", "GB", "fixed_line"),
+			judged("a premium number in outlined digits", "sip:"+outlinedDigits("19005551234")+"@gw.contoso.com", "deny_types", "sip:+1900555****@gw.contoso.com", "US", "premium_rate"))
+		secrets = append(secrets, outlinedDigits("44207"), outlinedDigits("19005"))
+	}
+	e.run(t, callerBearer(t), cases, secrets)
 }
 
 // TestDialStringParameterCompatibilityDigits: digits in a SIP user's
 // parameters written in a compatibility form (circled ①⑨⓪⓪...,
 // superscript ¹⁹⁰⁰...) or as code points the edge's Unicode tables leave
-// unassigned (Unicode 16's outlined digits), which a gateway that folds
+// unassigned (see unassignedDigits), which a gateway that folds
 // such forms dials as digits, make the user a dial string no rule can
 // judge, as decimal digits there do (sip:911;19005551234@gw): refused
 // 403 dial_string and never delivered under a policy with a number rule,
@@ -498,15 +538,11 @@ func TestDialStringParameterCompatibilityDigits(t *testing.T) {
 		circled     = "%E2%91%A0%E2%91%A8%E2%93%AA%E2%93%AA%E2%91%A4%E2%91%A4%E2%91%A4%E2%91%A0%E2%91%A1%E2%91%A2%E2%91%A3"
 		superscript = "%C2%B9%E2%81%B9%E2%81%B0%E2%81%B0%E2%81%B5%E2%81%B5%E2%81%B5%C2%B9%C2%B2%C2%B3%E2%81%B4"
 	)
-	var outlined strings.Builder
-	for _, d := range "19005551234" {
-		outlined.WriteString(url.PathEscape(string(rune(0x1CCF0 + d - '0'))))
-	}
 	users := []struct{ name, user string }{
 		{"decimal digits", "911;19005551234"},
 		{"circled digits", "911;" + circled},
 		{"superscript digits in a named parameter", "911;x=" + superscript},
-		{"outlined digits", "911;" + outlined.String()},
+		{"unassigned code points", "911;" + unassignedDigits("19005551234")},
 	}
 	t.Run("policy", func(t *testing.T) {
 		e := startGuardEdge(t, `destinations {

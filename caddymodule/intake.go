@@ -395,15 +395,16 @@ func (h *Handler) readBody(in *intake) *ucwa.Error {
 // that ends before its Content-Length, and its HTTP/2 server that of a
 // body that ends in a DATA frame; but quic-go's HTTP/3 server checks only
 // a body longer than its Content-Length, ending a shorter one at the
-// client's FIN as if it were whole, and Go's HTTP/2 server takes HEADERS
-// that end the stream as a request without a body (ContentLength 0)
-// whatever their content-length field says, which is read there alone:
-// elsewhere ContentLength is the server's reading of it, or the length
-// of a body a handler before the edge set (request_body's set). Go's
-// HTTP/2 server also reads the first content-length field alone, where
-// the HTTP/1.1 server and quic-go's refuse fields that disagree: a body
-// of the first's length passed there, though a second field declared
-// another. Such a request is malformed (RFC 9113 8.1.1, RFC 9114 4.1.2),
+// client's FIN as if it were whole, and Go 1.26's HTTP/2 server takes
+// HEADERS that end the stream as a request without a body (ContentLength
+// 0) whatever their content-length field says, which is read there
+// alone: elsewhere ContentLength is the server's reading of it, or the
+// length of a body a handler before the edge set (request_body's set).
+// Go 1.26's HTTP/2 server also reads the first content-length field
+// alone, where the HTTP/1.1 server and quic-go's refuse fields that
+// disagree: a body of the first's length passed there, though a second
+// field declared another. (Go 1.27's resets both kinds of stream itself.)
+// Such a request is malformed (RFC 9113 8.1.1, RFC 9114 4.1.2),
 // and an intermediary must not forward it: it is not the request the
 // client sent.
 func lengthAsDeclared(r *http.Request, n int64) bool {
