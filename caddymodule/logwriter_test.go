@@ -278,6 +278,18 @@ func TestLineBuffer(t *testing.T) {
 	}
 }
 
+// placeCalls sends n startPhoneAudio requests of a verified caller to e,
+// each to be answered 201.
+func placeCalls(t *testing.T, e edge, n int) {
+	t.Helper()
+	for range n {
+		resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234"}`, Header: http.Header{"Authorization": {callerBearer(t)}}})
+		if resp.Status != http.StatusCreated {
+			t.Fatalf("status %d (%s), want 201", resp.Status, resp.Body)
+		}
+	}
+}
+
 // TestBufferedAuditTrail: the audit trail through a buffered writer in a
 // real Caddy. Lines wait in the buffer (none in the file while it has
 // room and flush_interval has not passed), a full buffer is written,
@@ -323,15 +335,6 @@ func TestBufferedAuditTrail(t *testing.T) {
 		}
 		return slices.Collect(strings.Lines(string(b)))
 	}
-	call := func(e edge, n int) {
-		t.Helper()
-		for range n {
-			resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234"}`, Header: http.Header{"Authorization": {callerBearer(t)}}})
-			if resp.Status != http.StatusCreated {
-				t.Fatalf("status %d (%s), want 201", resp.Status, resp.Body)
-			}
-		}
-	}
 	for _, tc := range []struct {
 		name     string
 		buffered string
@@ -345,7 +348,7 @@ func TestBufferedAuditTrail(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			auditFile := filepath.Join(t.TempDir(), "ucwa-audit.log")
 			e := startEdge(t, "caddyfile", config(auditFile, tc.buffered))
-			call(e, 3)
+			placeCalls(t, e, 3)
 			if n := len(auditLines(auditFile)); n < tc.least || n > tc.most {
 				t.Fatalf("%d lines in the file after 3 requests, want %d to %d", n, tc.least, tc.most)
 			}
@@ -355,7 +358,7 @@ func TestBufferedAuditTrail(t *testing.T) {
 			if n := len(auditLines(auditFile)); n != 3 {
 				t.Fatalf("%d lines in the file after 3 requests and a reload, want 3", n)
 			}
-			call(e, 2)
+			placeCalls(t, e, 2)
 			e.Load("caddyfile", config("", ""))
 			lines := auditLines(auditFile)
 			if len(lines) != 5 {
@@ -419,7 +422,7 @@ func TestBufferedAuditTrail(t *testing.T) {
 	t.Run("flush_interval", func(t *testing.T) {
 		auditFile := filepath.Join(t.TempDir(), "ucwa-audit.log")
 		e := startEdge(t, "caddyfile", config(auditFile, "flush_interval 10ms"))
-		call(e, 1)
+		placeCalls(t, e, 1)
 		testkit.Eventually(t, "the audit line written without an unload", func() bool { return len(auditLines(auditFile)) == 1 })
 	})
 }
@@ -503,12 +506,7 @@ func TestBufferedAuditTrailLost(t *testing.T) {
 			// so the error lines of the lines counted are in the log.
 			lose := func(n int, reload bool) {
 				t.Helper()
-				for range n {
-					resp := e.send(testkit.Request{URL: startOpsPath, ContentType: "application/json", Body: `{"to":"+14255551234"}`, Header: http.Header{"Authorization": {callerBearer(t)}}})
-					if resp.Status != http.StatusCreated {
-						t.Fatalf("status %d (%s), want 201", resp.Status, resp.Body)
-					}
-				}
+				placeCalls(t, e, n)
 				lost += n
 				switch {
 				case tc.held && reload:
