@@ -115,11 +115,11 @@ func reportsWrites(rt http.RoundTripper) bool {
 // reportsWrites, that cannot speak HTTP/2. One that speaks HTTP/2 hands a
 // request to an HTTP/2 connection it holds without asking Proxy (the
 // alternate "https" round tripper that configuring HTTP/2 registers).
-// It may speak HTTP/2 when HTTP/2 was configured on it (TLSNextProto:
-// reverse_proxy's versions 2), its Protocols are set (versions h2c), it
-// is forced to try, or it has no dialer of its own, with which net/http
-// turns HTTP/2 on by itself; reverse_proxy's versions 1.1 leaves it none
-// of these.
+// It may speak HTTP/2 when HTTP/2 was configured on it (reverse_proxy's
+// versions 2: TLSNextProto with Go 1.26, Protocols with Go 1.27), its
+// Protocols are set (versions h2c), it is forced to try, or it has no
+// dialer of its own, with which net/http turns HTTP/2 on by itself;
+// reverse_proxy's versions 1.1 leaves it none of these.
 //
 // The transport finishes setting HTTP/2 up on its first use (Go 1.27
 // writes TLSNextProto then), which the proxy's health checker may be
