@@ -120,11 +120,15 @@ func (p *idemPool) answer(pool *testkit.Pool, w http.ResponseWriter, r *http.Req
 
 // deliveries counts the requests with operationId op the pool received.
 func deliveries(p *testkit.Pool, op string) int {
-	n := 0
+	return deliveriesByOperation(p)[op]
+}
+
+// deliveriesByOperation counts the requests the pool received by
+// operationId: for a test that checks many, each pool body read once.
+func deliveriesByOperation(p *testkit.Pool) map[string]int {
+	n := map[string]int{}
 	for _, got := range p.OperationIDs() {
-		if got == op {
-			n++
-		}
+		n[got]++
 	}
 	return n
 }
