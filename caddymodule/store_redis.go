@@ -553,6 +553,13 @@ func (s *storeUse) readRedis() {
 	case errors.Is(err, store.ErrClosed):
 		// A reload or a shutdown closed the store: nothing to tell.
 		return
+	case err != nil && errors.Is(err, store.ErrUnavailable) && s.health.Load()&1 == 1:
+		// Redis went away under the reading (a success from before an
+		// outage began it): the outage's own warning tells, and the
+		// Redis that answers next, perhaps restarted, is to be read at
+		// its first success, not a retry's wait later.
+		r.readingDue.CompareAndSwap(readingDone, 0)
+		return
 	case err != nil:
 		// INFO may be refused (an ACL), or Redis, just back, slow: read
 		// it again at a success after a wait that doubles each time.
