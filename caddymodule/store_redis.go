@@ -553,7 +553,7 @@ func (s *storeUse) readRedis() {
 	case errors.Is(err, store.ErrClosed):
 		// A reload or a shutdown closed the store: nothing to tell.
 		return
-	case err != nil && errors.Is(err, store.ErrUnavailable) && s.health.Load()&1 == 1:
+	case errors.Is(err, store.ErrUnavailable) && s.health.Load()&1 == 1:
 		// Redis went away under the reading (a success from before an
 		// outage began it): the outage's own warning tells, and the
 		// Redis that answers next, perhaps restarted, is to be read at
