@@ -420,7 +420,7 @@ func (s *storeUse) settle(epoch uint64, err error) bool {
 		if r := s.redis; r != nil {
 			if due := r.readingDue.Load(); due != readingDone && monotonicNow() >= due && r.readingDue.CompareAndSwap(due, readingDone) {
 				r.reading.Store(true)
-				go s.readRedis()
+				r.startReading(s.readRedis)
 			}
 		}
 		return true

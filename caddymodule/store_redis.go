@@ -42,8 +42,10 @@ type redisState struct {
 	quiet atomic.Bool
 	// reading: a reading is on its way, from when it is due to its end.
 	reading atomic.Bool
-	mu      sync.Mutex // held by a reading, from its start to its end
-	runID   string     // guarded by mu: of the last reading, "" for none
+	// startReading starts a reading (see redisReadings).
+	startReading func(read func())
+	mu           sync.Mutex // held by a reading, from its start to its end
+	runID        string     // guarded by mu: of the last reading, "" for none
 
 	checkMu sync.Mutex
 	// checkedLoad is the config load (see configLoad) whose startup
@@ -63,6 +65,12 @@ func (r *redisState) checkFor(load any) bool {
 	r.checkedLoad = load
 	return true
 }
+
+// redisReadings starts a reading of Redis (see storeUse.readRedis) of the
+// stores made from then on: in the background, as a request's store call
+// that finds it due must not wait for it. A test sets it before it loads a
+// config, to know when a reading is over or to hold one back.
+var redisReadings = func(read func()) { go read() }
 
 // readingDone is redisState.readingDue once Redis has been read.
 const readingDone = math.MaxInt64
@@ -320,7 +328,7 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	}
 	routeRedisLog.Do(func() { redis.SetLogger(redisLog{}) })
 	s, err := loadSharedStore(key, func() (*sharedStore, error) {
-		state := new(redisState)
+		state := &redisState{startReading: redisReadings}
 		opts.OnConnect = state.connected
 		rs, err := store.NewRedis(opts)
 		if err != nil {

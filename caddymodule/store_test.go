@@ -1286,11 +1286,11 @@ func TestRedisEvictionPolicyUnreadable(t *testing.T) {
 			t.Fatalf("request %d: %d %s", i, resp.Status, resp.Body)
 		}
 		if i == 0 {
-			e.Logs().Wait(t, `"msg":"could not read the eviction policy and persistence of redis (`, `"level":"warn"`, `"retry_in":60`, `NOPERM`)
+			e.Logs().Wait(t, redisUnreadableLine, `"level":"warn"`, `"retry_in":60`, `NOPERM`)
 		}
 	}
 	logs := e.Logs().String()
-	if n := strings.Count(logs, `"msg":"could not read the eviction policy and persistence of redis (`); n != 1 {
+	if n := strings.Count(logs, redisUnreadableLine); n != 1 {
 		t.Errorf("%d warnings that the policy could not be read, want 1 (the next reading is a minute away)", n)
 	}
 	if strings.Contains(logs, password) {
@@ -1430,6 +1430,7 @@ const (
 	redisPersistenceLine = `"msg":"redis does not persist the edge's keys`
 	redisRestartLine     = `"msg":"redis restarted or failed over (its run_id changed)`
 	redisReplicationLine = `"msg":"redis has replicas but acknowledges writes no replica has`
+	redisUnreadableLine  = `"msg":"could not read the eviction policy and persistence of redis (`
 )
 
 // startRedisEdge starts an edge with idempotency in a Redis store on srv,
@@ -1640,6 +1641,78 @@ func TestRedisRestartWarning(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRedisReadingCutByOutage: a reading of Redis that Redis going away
+// cuts short, in an outage (here the reading of the first success after
+// a restart, held back until Redis is down again), warns of nothing itself,
+// for the outage's warning tells, and leaves the next reading due at the
+// store's first success: once Redis answers again, the edge reads it at
+// once and warns that it restarted, not a retry's minute later. The
+// store's clock stands still, so that the outage lasts the whole test
+// however slow the machine.
+func TestRedisReadingCutByOutage(t *testing.T) {
+	storeClock = func() int64 { return 0 }
+	t.Cleanup(func() { storeClock = nil })
+	var (
+		hold            atomic.Bool
+		held, release   = make(chan struct{}), make(chan struct{})
+		readings        atomic.Int32 // readings over
+		startReadingNow = redisReadings
+	)
+	redisReadings = func(read func()) {
+		go func() {
+			if hold.CompareAndSwap(true, false) {
+				close(held)
+				<-release
+			}
+			read()
+			readings.Add(1)
+		}()
+	}
+	t.Cleanup(func() { redisReadings = startReadingNow })
+	srv := testkit.StartRedis(t)
+	first := redisRunID(t, srv)
+	e := startRedisEdge(t, srv)
+	readingsOver := func(n int32) {
+		t.Helper()
+		testkit.Eventually(t, fmt.Sprintf("reading %d of Redis to be over", n), func() bool { return readings.Load() == n })
+	}
+	if status := redisCall(t, e); status != http.StatusCreated {
+		t.Fatalf("%d", status)
+	}
+	readingsOver(1)
+
+	srv.Kill()
+	if status := redisCall(t, e); status != http.StatusServiceUnavailable {
+		t.Fatalf("with Redis down: %d", status)
+	}
+	hold.Store(true)
+	srv.Restart()
+	testkit.Eventually(t, "the edge to find Redis back", func() bool { return redisCall(t, e) == http.StatusCreated })
+	select {
+	case <-held:
+	case <-time.After(time.Minute):
+		t.Fatal("the first success after the restart began no reading")
+	}
+	srv.Kill()
+	close(release)
+	readingsOver(2)
+	if logs := e.Logs().String(); strings.Contains(logs, redisUnreadableLine) {
+		t.Errorf("a reading cut short by the outage warned that Redis could not be read")
+	}
+
+	srv.Restart()
+	last := redisRunID(t, srv)
+	testkit.Eventually(t, "the edge to find Redis back again", func() bool { return redisCall(t, e) == http.StatusCreated })
+	readingsOver(3)
+	e.Logs().Wait(t, redisRestartLine, `"level":"warn"`, `"run_id":"`+last+`"`, `"previous_run_id":"`+first+`"`)
+	logs := e.Logs().String()
+	for msg, want := range map[string]int{redisUnreadableLine: 0, `"msg":"store failing`: 1, `"msg":"store answers again"`: 0} {
+		if n := strings.Count(logs, msg); n != want {
+			t.Errorf("%d lines %s, want %d", n, msg, want)
+		}
+	}
 }
 
 // TestRedisClusterSendsNoCommand: with cluster, the edge sends its
