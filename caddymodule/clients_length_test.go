@@ -2,9 +2,7 @@ package caddymodule
 
 import (
 	"fmt"
-	"go/version"
 	"net/http"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,12 +94,6 @@ func TestBodyShorterThanContentLength(t *testing.T) {
 		})
 	}
 }
-
-// h2ServerResetsMalformedLength: Go 1.27's HTTP/2 server resets a stream
-// whose HEADERS end it with a content-length other than 0, or carry two
-// content-length fields of different values (PROTOCOL_ERROR, RFC 9113
-// 8.1.1), before any handler sees it; Go 1.26's passes them on.
-var h2ServerResetsMalformedLength = version.Compare(runtime.Version(), "go1.27") >= 0
 
 // TestBodySetBeforeEdge: a body that a handler before the edge set
 // (request_body's set) is the one judged and delivered, although the
