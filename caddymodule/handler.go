@@ -403,6 +403,7 @@ func (h *Handler) Validate() error {
 // Cleanup releases what Provision set up.
 func (h *Handler) Cleanup() error {
 	h.releaseLimitClaims()
+	h.unlistLimits()
 	h.releaseFirstIssuer()
 	return h.cleanupAuth()
 }

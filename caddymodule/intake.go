@@ -662,8 +662,10 @@ func remoteIP(r *http.Request) string {
 // every request, at no cost: by address, each would be a new budget and
 // a new share. An IPv4 address (also one mapped into IPv6) is itself, as
 // remoteIP writes it.
-func clientNetwork(r *http.Request) string {
-	ip := remoteIP(r)
+func clientNetwork(r *http.Request) string { return addressNetwork(remoteIP(r)) }
+
+// addressNetwork is clientNetwork of a request from the address ip.
+func addressNetwork(ip string) string {
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
 		return ip

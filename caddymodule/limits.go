@@ -450,6 +450,7 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 		h.limits = append(h.limits, l)
 	}
 	h.claimLimits(ctx)
+	h.listLimits()
 	return nil
 }
 

@@ -626,6 +626,27 @@ func (m *Memory) RefundAll(_ context.Context, takes []Take, held time.Duration) 
 	return nil
 }
 
+// ResetLimit implements Store: the bucket of key is dropped, whole
+// again. It does not block, and ignores ctx.
+func (m *Memory) ResetLimit(_ context.Context, key string) (bool, error) {
+	if m.closed.Load() {
+		return false, closedError("reset")
+	}
+	now := m.clock()
+	k := m.key(key, true)
+	s := m.shardOf(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.lookup(k, now)
+	if !ok || !s.holds(it, key) {
+		return false, nil
+	}
+	s.remove(k)
+	// A bucket made for a take that was then refused holds the time it
+	// was made: whole.
+	return it.tat > now, nil
+}
+
 // outstanding is what RefundAll gives back of take t held after it was
 // taken, no more than the take still holds of its budget, as a time of
 // the bucket: its N emission intervals, less the time since. A take

@@ -1044,6 +1044,38 @@ func (r *Redis) RefundAll(ctx context.Context, takes []Take, held time.Duration)
 	return nil
 }
 
+// ResetLimit implements Store with one script (resetLimitScript). With a
+// cluster, a reset that the client sent again finds the key gone and
+// reports the budget whole: so it is, by the first run.
+func (r *Redis) ResetLimit(ctx context.Context, key string) (bool, error) {
+	ctx, cancel := r.deadlines.context(ctx)
+	defer cancel()
+	n, err := resetLimitScript.Run(ctx, r.client, []string{redisRatePrefix + r.limitPrefix + key}).Int()
+	if err != nil {
+		return false, r.fail("reset", err)
+	}
+	return n == 1, nil
+}
+
+// resetLimitScript deletes a limit's key and answers 1 when its budget
+// was not whole (its time, as allowAllScript keeps it, is after now),
+// else 0: the key outlives that time by up to a second (its TTL is
+// whole seconds).
+var resetLimitScript = redis.NewScript(`
+redis.replicate_commands()
+local tat = redis.call("GET", KEYS[1])
+if not tat then
+	return 0
+end
+redis.call("DEL", KEYS[1])
+local now = redis.call("TIME")
+now = (now[1] - 1483228800) + (now[2] / 1000000)
+if tonumber(tat) > now then
+	return 1
+end
+return 0
+`)
+
 // ranMarker follows the key prefix of limits in the key of a ran marker:
 // with a cluster, each call of AllowAll and RefundAll (and AllowN, which
 // calls AllowAll) draws a random marker key beside the limits' keys (in

@@ -73,6 +73,12 @@ type Store interface {
 	// events it gives back. Takes are as AllowAll's; takes is not kept.
 	RefundAll(ctx context.Context, takes []Take, held time.Duration) error
 
+	// ResetLimit makes key's budget whole (under any limit), as if it had
+	// been idle for its whole period, and reports whether it was not
+	// whole: whether events had been taken from it that had not come
+	// back yet.
+	ResetLimit(ctx context.Context, key string) (reset bool, err error)
+
 	// Close releases the store's resources. Calls after Close fail with
 	// ErrClosed.
 	Close() error

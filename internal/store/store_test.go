@@ -868,6 +868,52 @@ func TestRefundAll(t *testing.T) {
 	}
 }
 
+// TestResetLimit: a reset makes a budget whole, whatever it held and
+// under whichever limit, and reports whether it was not whole; it leaves
+// other budgets and the reservation of the same key alone, and a budget
+// reset takes events again as a new one does.
+func TestResetLimit(t *testing.T) {
+	a := store.Limit{Count: 2, Period: time.Hour}
+	ctx := context.Background()
+	for _, be := range limitBackends {
+		t.Run(be.name, func(t *testing.T) {
+			open := be.start(t)
+			s, _ := open(t)
+			allow := func(what, key string, n int, allowed bool) {
+				t.Helper()
+				d, err := s.AllowN(ctx, key, a, n)
+				if err != nil || d.Allowed != allowed {
+					t.Fatalf("%s: %+v, %v, want allowed %v", what, d, err, allowed)
+				}
+			}
+			reset := func(what, key string, want bool) {
+				t.Helper()
+				if got, err := s.ResetLimit(ctx, key); err != nil || got != want {
+					t.Fatalf("%s: reset %v, %v, want %v", what, got, err, want)
+				}
+			}
+			reset("a budget never taken from", "k", false)
+			mustReserve(t, s, "k", "v", time.Minute)
+			allow("k, both", "k", 2, true)
+			allow("k, empty", "k", 1, false)
+			allow("other, one", "other", 1, true)
+			reset("k, empty", "k", true)
+			reset("k, whole again", "k", false)
+			allow("k, both again", "k", 2, true)
+			allow("k, empty again", "k", 1, false)
+			allow("other, untouched", "other", 2, false)
+			if ok, current, err := s.Reserve(ctx, "", "k", "w", time.Minute); err != nil || ok || current != "v" {
+				t.Fatalf("the reservation of k after its budget's reset: %v, %q, %v", ok, current, err)
+			}
+			// A budget whose take another refused is whole.
+			if ds, err := s.AllowAll(ctx, []store.Take{{"new", a, 1}, {"k", a, 1}}); err != nil || ds[0].Allowed {
+				t.Fatalf("new and k, k empty: %+v, %v", ds, err)
+			}
+			reset("new, its take refused", "new", false)
+		})
+	}
+}
+
 // TestMemoryRefundLate: a refund gives back what its take still holds
 // of the budget, its events less the time since it was taken, so that a
 // request that took longer than an event's share of the period to fail
@@ -1081,7 +1127,8 @@ func TestClosed(t *testing.T) {
 			_, err4 := s.Allow(ctx, "k", store.Limit{Count: 1, Period: time.Hour})
 			_, err5 := s.AllowAll(ctx, []store.Take{{"k", store.Limit{Count: 1, Period: time.Hour}, 1}})
 			err6 := s.RefundAll(ctx, []store.Take{{"k", store.Limit{Count: 1, Period: time.Hour}, 1}}, 0)
-			for i, err := range []error{err1, err2, err3, err4, err5, err6} {
+			_, err7 := s.ResetLimit(ctx, "k")
+			for i, err := range []error{err1, err2, err3, err4, err5, err6, err7} {
 				if !errors.Is(err, store.ErrClosed) || !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrTimeout) {
 					t.Errorf("call %d after close: %v", i+1, err)
 				}

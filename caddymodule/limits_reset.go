@@ -1,0 +1,223 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/store"
+)
+
+func init() {
+	caddy.RegisterModule(LimitsAdmin{})
+}
+
+// LimitsAdmin is the admin API's endpoint that makes a caller's budget
+// of a velocity limit whole again (module admin.api.ucwa), for an
+// administrator who lifts a limit that stopped a legitimate caller: the
+// store keeps a budget under a digest of its key, which no one can look
+// up by hand, and a reload keeps it. Caddy serves it on its admin
+// endpoint (localhost:2019 by default) with no config of its own:
+//
+//	POST /ucwa/limits/reset
+//	{"limit": "<name>", "key": "<value>"}        the budget of a key's value
+//	{"limit": "<name>", "client_ip": "<address>"} the budget of a client address
+//
+// key is the value the limit's key expands to: with the default key,
+// {http.ucwa.tenant_caller}, the caller's tid (or, without one, what
+// {http.ucwa.tenant} is), a slash and its oid, else its sub, as the
+// audit trail's caller shows them ('/' and '\' in either escaped with
+// '\'). client_ip is the address of a client whose key expanded to
+// nothing (over IPv6, its /64 is reset). Every budget of that name in the
+// running config's stores is reset, those of each key template a limit
+// of that name has; with a Redis store, on every edge that shares it.
+// The answer is {"limit", "budgets", "reset"}: the budgets found, and
+// those of them that had events taken that had not come back yet. A
+// limit no handler has is 404; a store that fails, 503.
+type LimitsAdmin struct{}
+
+// CaddyModule returns the Caddy module information.
+func (LimitsAdmin) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.ucwa",
+		New: func() caddy.Module { return new(LimitsAdmin) },
+	}
+}
+
+// Routes returns the admin routes of the endpoint.
+func (LimitsAdmin) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{{Pattern: "/ucwa/limits/reset", Handler: caddy.AdminHandlerFunc(resetLimitBudgets)}}
+}
+
+// limitResetRequest is the body of POST /ucwa/limits/reset.
+type limitResetRequest struct {
+	Limit    string  `json:"limit"`
+	Key      *string `json:"key,omitempty"`
+	ClientIP string  `json:"client_ip,omitempty"`
+}
+
+// limitResetAnswer is its answer.
+type limitResetAnswer struct {
+	Limit   string `json:"limit"`
+	Budgets int    `json:"budgets"`
+	Reset   int    `json:"reset"`
+}
+
+// maxLimitResetBody bounds the body of a reset: a limit name and a key.
+const maxLimitResetBody = 64 << 10
+
+// limitHandlers are the handlers provisioned with limits and a store, so
+// that the admin endpoint finds their limits: those of the running
+// config, and of one being loaded or unloaded beside it (a reload),
+// whose stores hold the same budgets or are closed.
+var limitHandlers = struct {
+	mu  sync.Mutex
+	set map[*Handler]struct{}
+}{set: map[*Handler]struct{}{}}
+
+// listLimits lists the handler in limitHandlers, until unlistLimits.
+func (h *Handler) listLimits() {
+	if len(h.limits) == 0 || h.store == nil {
+		return
+	}
+	limitHandlers.mu.Lock()
+	defer limitHandlers.mu.Unlock()
+	limitHandlers.set[h] = struct{}{}
+}
+
+func (h *Handler) unlistLimits() {
+	limitHandlers.mu.Lock()
+	defer limitHandlers.mu.Unlock()
+	delete(limitHandlers.set, h)
+}
+
+// limitBudget is a budget to reset: a store key of a limit, in a store.
+type limitBudget struct {
+	store *storeUse
+	key   string
+}
+
+// budgetsOf returns the budgets of the listed handlers' limits named
+// name for the key's value v (address: of the client address v), one for
+// each store data and store key, each with the store of every handler
+// that has it: any of them resets it, for they hold the same data.
+func budgetsOf(name, v string, address bool) map[[2]string][]limitBudget {
+	limitHandlers.mu.Lock()
+	defer limitHandlers.mu.Unlock()
+	budgets := map[[2]string][]limitBudget{}
+	for h := range limitHandlers.set {
+		for i := range h.limits {
+			l := &h.limits[i]
+			if l.name != name {
+				continue
+			}
+			key := string(appendLimitDigest([]byte(l.storePrefix), l.key, v, address))
+			id := [2]string{h.store.data, key}
+			budgets[id] = append(budgets[id], limitBudget{h.store, key})
+		}
+	}
+	return budgets
+}
+
+// resetLimitBudgets serves POST /ucwa/limits/reset.
+func resetLimitBudgets(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: errors.New("method not allowed: POST a limit and a key or client_ip")}
+	}
+	var req limitResetRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxLimitResetBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("reading the request: %v", err)}
+	}
+	v, address, err := req.budget()
+	if err != nil {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: err}
+	}
+	budgets := budgetsOf(req.Limit, v, address)
+	if len(budgets) == 0 {
+		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no handler of the running config has a limit named %s with a store", strconv.Quote(req.Limit))}
+	}
+	answer := limitResetAnswer{Limit: req.Limit}
+	var failed error
+	for _, stores := range budgets {
+		reset, found, err := resetBudget(r, stores)
+		switch {
+		case err != nil:
+			failed = err
+		case found:
+			answer.Budgets++
+			if reset {
+				answer.Reset++
+			}
+		}
+	}
+	by := "key"
+	if address {
+		by = "client_ip"
+	}
+	logger := caddy.Log().Named("admin.api.ucwa")
+	if failed != nil {
+		logger.Error("limit budgets not all reset: a store failed", zap.String("limit", req.Limit), zap.String("by", by),
+			zap.Int("budgets", answer.Budgets), zap.Int("reset", answer.Reset), zap.Error(failed))
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable,
+			Err: fmt.Errorf("%d of the limit's budgets reset, the others not: %w; send the reset again", answer.Budgets, failed)}
+	}
+	// Neither the key's value nor the address: who the caller is shows
+	// in the admin endpoint's own log of the request.
+	logger.Info("limit budgets reset", zap.String("limit", req.Limit), zap.String("by", by),
+		zap.Int("budgets", answer.Budgets), zap.Int("reset", answer.Reset))
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(answer)
+}
+
+// budget returns the value whose budget req resets, and whether it is a
+// client address's.
+func (req *limitResetRequest) budget() (v string, address bool, err error) {
+	switch {
+	case req.Limit == "":
+		return "", false, errors.New("limit: the name of a limit is required")
+	case req.Key != nil && req.ClientIP != "":
+		return "", false, errors.New("give key or client_ip, not both")
+	case req.Key != nil && *req.Key == "":
+		return "", false, errors.New("key: a key that expands to nothing takes from the client address's budget: give its client_ip")
+	case req.Key != nil:
+		return *req.Key, false, nil
+	case req.ClientIP == "":
+		return "", false, errors.New("give key (the value the limit's key expands to) or client_ip")
+	}
+	addr, err := netip.ParseAddr(req.ClientIP)
+	if err != nil || addr.Zone() != "" {
+		return "", false, fmt.Errorf("client_ip: not an IP address: %s", strconv.Quote(req.ClientIP))
+	}
+	return addressNetwork(addr.String()), true, nil
+}
+
+// resetBudget resets one budget in the first of its stores that is not
+// closed (found false when all are: their config is going away), with
+// the store's accounting of its calls (see storeUse.end).
+func resetBudget(r *http.Request, stores []limitBudget) (reset, found bool, err error) {
+	for _, b := range stores {
+		epoch := b.store.begin()
+		reset, err := b.store.ResetLimit(r.Context(), b.key)
+		if errors.Is(err, store.ErrClosed) {
+			continue
+		}
+		b.store.end(epoch, err)
+		return reset, err == nil, err
+	}
+	return false, false, nil
+}
+
+// Interface guards
+var (
+	_ caddy.Module      = LimitsAdmin{}
+	_ caddy.AdminRouter = LimitsAdmin{}
+)

@@ -1,0 +1,181 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// resetLimit posts body to the admin endpoint's /ucwa/limits/reset.
+func (e limitEdge) resetLimit(body string) testkit.Response {
+	e.t.Helper()
+	return testkit.Send(e.t, e.Client(), testkit.Request{Method: http.MethodPost, URL: e.AdminURL("/ucwa/limits/reset"), ContentType: "application/json", Body: body})
+}
+
+// TestLimitReset: through a real Caddy's admin endpoint, with the memory
+// store and with Redis, an administrator makes one caller's budget of a
+// limit whole again: the caller, refused 429, is delivered its calls
+// again, and another caller's budget is left as it was. The answer counts
+// the budgets found and those that were not whole; a budget of a client
+// address (a key that expanded to nothing) is reset by its client_ip; two
+// sites whose limit of one name and key share the store hold one budget,
+// reset once. The log line names the limit, never the key's value.
+func TestLimitReset(t *testing.T) {
+	alice, bob, carol := caller{"tenant-1", "alice"}.header(t), caller{"tenant-1", "bob"}.header(t), caller{"tenant-1", "carol"}.header(t)
+	for _, st := range limitStores {
+		t.Run(st.name, func(t *testing.T) {
+			storeConfig := st.config(t)
+			e := startLimitEdge(t, storeConfig, "limit calls 2 per 1h")
+			calls := func(who string, h http.Header, want ...int) {
+				t.Helper()
+				for i, status := range want {
+					if got := e.callOp("", h).Status; got != status {
+						t.Fatalf("%s, call %d: %d, want %d", who, i+1, got, status)
+					}
+				}
+			}
+			reset := func(body string, budgets, reset int) {
+				t.Helper()
+				resp := e.resetLimit(body)
+				var got limitResetAnswer
+				if resp.Status != http.StatusOK || json.Unmarshal([]byte(resp.Body), &got) != nil {
+					t.Fatalf("reset %s: %d %s", body, resp.Status, resp.Body)
+				}
+				if want := (limitResetAnswer{Limit: got.Limit, Budgets: budgets, Reset: reset}); got != want {
+					t.Fatalf("reset %s: %+v, want %+v", body, got, want)
+				}
+			}
+			calls("alice", alice, 201, 201, 429)
+			calls("bob", bob, 201)
+			reset(`{"limit":"calls","key":"tenant-1/alice"}`, 1, 1)
+			calls("alice after the reset", alice, 201, 201, 429)
+			calls("bob, untouched", bob, 201, 429)
+			reset(`{"limit":"calls","key":"tenant-1/carol"}`, 1, 0)
+			if n := len(e.pool.Received()); n != 6 {
+				t.Fatalf("the pool got %d calls, want 6", n)
+			}
+
+			// Two sites on the store, one of them with a limit keyed by a
+			// header that this client does not send: the client address's
+			// budget.
+			e.Load("caddyfile", limitCaddyfile(t, e.pool, storeConfig, "limit calls 2 per 1h", "limit by_header 1 per 1h key {http.request.header.X-Client}")+
+				"\n"+strings.Replace(limitCaddyfile(t, e.pool, storeConfig, "limit calls 2 per 1h"), ":EDGE_PORT", ":OTHER_PORT", 1))
+			calls("carol", carol, 201, 429)
+			reset(`{"limit":"by_header","client_ip":"127.0.0.1"}`, 1, 1)
+			calls("carol after the address's reset", carol, 201)
+			reset(`{"limit":"by_header","client_ip":"::ffff:127.0.0.1"}`, 1, 1)
+			reset(`{"limit":"calls","key":"tenant-1/carol"}`, 1, 1)
+			other := e.site(t, "OTHER_PORT")
+			for i, want := range []int{201, 201, 429} {
+				if got := other.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234"}`, carol)).Status; got != want {
+					t.Fatalf("carol on the other site, call %d: %d, want %d", i+1, got, want)
+				}
+			}
+
+			lines := e.Logs().Lines(`"logger":"admin.api.ucwa"`)
+			if n := len(lines); n != 5 {
+				t.Errorf("%d lines of the endpoint, want one for each reset, 5", n)
+			}
+			for _, line := range lines {
+				if !strings.Contains(line, `"level":"info"`) || !strings.Contains(line, `"msg":"limit budgets reset"`) || !strings.Contains(line, `"limit":"`) {
+					t.Errorf("a reset's line: %s", line)
+				}
+				for _, value := range []string{"alice", "carol", "127.0.0.1"} {
+					if strings.Contains(line, value) {
+						t.Errorf("a reset's line holds %q: %s", value, line)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestLimitResetRefused: a reset the admin endpoint cannot do is
+// answered with Caddy's admin error and what was wrong, and resets
+// nothing.
+func TestLimitResetRefused(t *testing.T) {
+	e := startLimitEdge(t, "store memory", "limit calls 1 per 1h")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	if got := e.callOp("", alice).Status; got != http.StatusCreated {
+		t.Fatalf("first call: %d", got)
+	}
+	for _, tc := range []struct {
+		method, body string
+		status       int
+		message      string
+	}{
+		{http.MethodGet, "", http.StatusMethodNotAllowed, "method not allowed"},
+		{http.MethodPost, "", http.StatusBadRequest, "reading the request"},
+		{http.MethodPost, `{"limit":"calls","key":"tenant-1/alice"`, http.StatusBadRequest, "reading the request"},
+		{http.MethodPost, `{"limit":"calls","caller":"tenant-1/alice"}`, http.StatusBadRequest, `unknown field "caller"`},
+		{http.MethodPost, `{"key":"tenant-1/alice"}`, http.StatusBadRequest, "the name of a limit is required"},
+		{http.MethodPost, `{"limit":"calls"}`, http.StatusBadRequest, "give key"},
+		{http.MethodPost, `{"limit":"calls","key":""}`, http.StatusBadRequest, "give its client_ip"},
+		{http.MethodPost, `{"limit":"calls","key":"tenant-1/alice","client_ip":"127.0.0.1"}`, http.StatusBadRequest, "not both"},
+		{http.MethodPost, `{"limit":"calls","client_ip":"127.0.0.300"}`, http.StatusBadRequest, "not an IP address"},
+		{http.MethodPost, `{"limit":"calls","client_ip":"fe80::1%eth0"}`, http.StatusBadRequest, "not an IP address"},
+		{http.MethodPost, `{"limit":"call","key":"tenant-1/alice"}`, http.StatusNotFound, `no handler of the running config has a limit named "call"`},
+		{http.MethodPost, `{"limit":"calls","key":"` + strings.Repeat("a", maxLimitResetBody) + `"}`, http.StatusBadRequest, "request body too large"},
+	} {
+		t.Run(fmt.Sprintf("%s %.40s", tc.method, tc.body), func(t *testing.T) {
+			resp := testkit.Send(t, e.Client(), testkit.Request{Method: tc.method, URL: e.AdminURL("/ucwa/limits/reset"), ContentType: "application/json", Body: tc.body})
+			var answer struct{ Error string }
+			if resp.Status != tc.status || json.Unmarshal([]byte(resp.Body), &answer) != nil || !strings.Contains(answer.Error, tc.message) {
+				t.Errorf("%d %s, want %d and an error holding %q", resp.Status, resp.Body, tc.status, tc.message)
+			}
+		})
+	}
+	if got := e.callOp("", alice).Status; got != http.StatusTooManyRequests {
+		t.Fatalf("after the refused resets: %d, want 429", got)
+	}
+}
+
+// FuzzLimitReset posts any body to the reset endpoint's handler, with no
+// handler listed (its seeds name a limit no test has): it never panics, and answers 400 (a body it cannot
+// read, or that names no budget) or 404 (a budget well named, of a limit
+// no handler has), and a client_ip it takes is reset as an address, or
+// over IPv6 a /64, that Caddy's client_ip can be.
+func FuzzLimitReset(f *testing.F) {
+	for _, body := range []string{
+		`{"limit":"fuzzed","key":"tenant-1/alice"}`,
+		`{"limit":"fuzzed","client_ip":"127.0.0.1"}`,
+		`{"limit":"fuzzed","client_ip":"2001:db8::1"}`,
+		`{"limit":"fuzzed","client_ip":"::ffff:10.0.0.1"}`,
+		`{"limit":"fuzzed","key":""}`,
+		`{"limit":"","key":"k"}`,
+		`{"limit":"fuzzed","key":"k","client_ip":"127.0.0.1"}`,
+		`{"limit":"fuzzed","key":null}`,
+		`{"limit":"fuzzed"} trailing`,
+		`[]`,
+		``,
+	} {
+		f.Add(body)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		var req limitResetRequest
+		if json.Unmarshal([]byte(body), &req) == nil {
+			if v, address, err := req.budget(); err == nil && address {
+				if _, err := netip.ParseAddr(v); err != nil {
+					if p, err := netip.ParsePrefix(v); err != nil || p.Bits() != 64 || !p.Addr().Is6() {
+						t.Fatalf("client_ip %q reset as %q", req.ClientIP, v)
+					}
+				}
+			}
+		}
+		w := httptest.NewRecorder()
+		err := resetLimitBudgets(w, httptest.NewRequest(http.MethodPost, "/ucwa/limits/reset", strings.NewReader(body)))
+		var apiErr caddy.APIError
+		if !errors.As(err, &apiErr) || apiErr.HTTPStatus != http.StatusBadRequest && apiErr.HTTPStatus != http.StatusNotFound {
+			t.Fatalf("%q: %v (%d %s)", body, err, w.Code, w.Body)
+		}
+	})
+}
