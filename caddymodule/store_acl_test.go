@@ -41,8 +41,8 @@ func readmeRedisCommands(t *testing.T) []string {
 // request is reserved and its repeat replayed, a request that reached
 // no pool (410, its pool down) releases its key and gives its limit's
 // event back, so that it is delivered when sent again, and a caller
-// over its share gets 429; a limit takes and refuses. Nothing is taken
-// for an outage.
+// over its share gets 429; a limit takes and refuses, and the admin
+// endpoint makes its budget whole again. Nothing is taken for an outage.
 func TestRedisACLOfReadme(t *testing.T) {
 	commands := readmeRedisCommands(t)
 	srv := testkit.StartRedis(t)
@@ -62,7 +62,7 @@ func TestRedisACLOfReadme(t *testing.T) {
 	pool := newIdemPool(t, "primary")
 	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t),
 		"store redis "+u.String()+" {\n\t\t\ttimeout 5s\n\t\t\tmax_entries_per_caller 2\n\t\t}",
-		"limit calls 3 per 1h", "primary "+pool.Addr()))
+		"limit calls 3 per 1h", "primary "+pool.Addr()), testkit.WithAdmin())
 	e.Logs().Wait(t, `"msg":"redis answers"`)
 	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
 
@@ -97,6 +97,15 @@ func TestRedisACLOfReadme(t *testing.T) {
 	}
 	if resp := e.call(spend); resp.Status != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("the limit's fourth call: %d %s, want 429 with Retry-After", resp.Status, resp.Body)
+	}
+	// An administrator makes the caller's budget whole again.
+	reset := testkit.Send(t, e.Client(), testkit.Request{Method: http.MethodPost, URL: e.AdminURL("/ucwa/limits/reset"),
+		ContentType: "application/json", Body: `{"limit":"calls","key":"tenant-1/oid-a"}`})
+	if reset.Status != http.StatusOK || !strings.Contains(reset.Body, `"reset":1`) {
+		t.Fatalf("the reset of the caller's budget: %d %s", reset.Status, reset.Body)
+	}
+	if resp := e.call(spend); resp.Status != http.StatusCreated {
+		t.Fatalf("a call after the reset: %d %s", resp.Status, resp.Body)
 	}
 
 	for _, warning := range []string{"store failing", "could not read", "did not answer"} {
