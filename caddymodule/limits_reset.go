@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -136,6 +137,9 @@ func resetLimitBudgets(w http.ResponseWriter, r *http.Request) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("reading the request: %v", err)}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: errors.New("reading the request: more than one JSON object")}
 	}
 	v, address, err := req.budget()
 	if err != nil {

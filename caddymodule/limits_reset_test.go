@@ -117,6 +117,8 @@ func TestLimitResetRefused(t *testing.T) {
 		{http.MethodPost, "", http.StatusBadRequest, "reading the request"},
 		{http.MethodPost, `{"limit":"calls","key":"tenant-1/alice"`, http.StatusBadRequest, "reading the request"},
 		{http.MethodPost, `{"limit":"calls","caller":"tenant-1/alice"}`, http.StatusBadRequest, `unknown field "caller"`},
+		{http.MethodPost, `{"limit":"calls","key":"tenant-1/alice"} {}`, http.StatusBadRequest, "more than one JSON object"},
+		{http.MethodPost, `{"limit":"calls","key":"tenant-1/alice"} x`, http.StatusBadRequest, "more than one JSON object"},
 		{http.MethodPost, `{"key":"tenant-1/alice"}`, http.StatusBadRequest, "the name of a limit is required"},
 		{http.MethodPost, `{"limit":"calls"}`, http.StatusBadRequest, "give key"},
 		{http.MethodPost, `{"limit":"calls","key":""}`, http.StatusBadRequest, "give its client_ip"},
@@ -137,6 +139,34 @@ func TestLimitResetRefused(t *testing.T) {
 	if got := e.callOp("", alice).Status; got != http.StatusTooManyRequests {
 		t.Fatalf("after the refused resets: %d, want 429", got)
 	}
+}
+
+// TestLimitResetStoreDown: a reset while the Redis store does not
+// answer is 503, with what failed and the advice to send it again, and
+// an error line of the endpoint; it counts as a failed store call, and
+// once Redis is back the same reset succeeds.
+func TestLimitResetStoreDown(t *testing.T) {
+	srv := testkit.StartRedis(t)
+	e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", "limit calls 1 per 1h")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	if got := e.callOp("", alice).Status; got != http.StatusCreated {
+		t.Fatalf("first call: %d", got)
+	}
+	srv.Kill()
+	resp := e.resetLimit(`{"limit":"calls","key":"tenant-1/alice"}`)
+	var answer struct{ Error string }
+	if resp.Status != http.StatusServiceUnavailable || json.Unmarshal([]byte(resp.Body), &answer) != nil ||
+		!strings.Contains(answer.Error, "0 of the limit's budgets reset, the others not: store: reset") || !strings.HasSuffix(answer.Error, "send the reset again") {
+		t.Fatalf("a reset with Redis down: %d %s", resp.Status, resp.Body)
+	}
+	e.Logs().Wait(t, `"logger":"admin.api.ucwa"`, `"level":"error"`, `"msg":"limit budgets not all reset: a store failed"`, `"limit":"calls"`)
+	if got := e.Metric(`caddy_ucwa_store_errors_total{on_error="closed"}`); got != 1 {
+		t.Errorf("store errors %v, want 1", got)
+	}
+	srv.Restart()
+	testkit.Eventually(t, "the reset to succeed once Redis is back", func() bool {
+		return e.resetLimit(`{"limit":"calls","key":"tenant-1/alice"}`).Status == http.StatusOK
+	})
 }
 
 // FuzzLimitReset posts any body to the reset endpoint's handler, with no
