@@ -76,8 +76,9 @@ const maxLimitResetBody = 64 << 10
 
 // limitHandlers are the handlers provisioned with limits and a store, so
 // that the admin endpoint finds their limits: those of the running
-// config, and of one being loaded or unloaded beside it (a reload),
-// whose stores hold the same budgets or are closed.
+// config, and during a reload those of the config loaded or unloaded
+// beside it, whose budgets are reset too (the same ones, unless the
+// reload moves the store).
 var limitHandlers = struct {
 	mu  sync.Mutex
 	set map[*Handler]struct{}
