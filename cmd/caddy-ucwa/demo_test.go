@@ -33,7 +33,8 @@ var demoPorts = map[string]string{
 // TestDemoEndToEnd runs the demo Caddyfile in this command, as the README
 // does, and walks the README's steps with a token of the demo key: auth
 // is on, a call completes through the edge, the 21st call of a caller is
-// limited and an emergency call over the limit is placed, forwarding
+// limited, an emergency call over the limit is placed and the admin
+// endpoint lifts the limit, forwarding
 // needs its own scope, every group of guarded operations (calls, a stored number,
 // forwarding, a batch) reaches the emulated pools through the edge, the
 // primary is removed through the admin API and the backup takes the next
@@ -157,6 +158,16 @@ func TestDemoEndToEnd(t *testing.T) {
 		got := testkit.FollowEvents(t, client, edge, app+"/events", r.Header.Get("Location"))
 		if last := got[len(got)-1]; last.Status != "Success" {
 			t.Fatalf("events = %+v, want the emergency call to complete with Success", got)
+		}
+		// The README's step 6 lifts the limit on the admin endpoint: the
+		// demo's tokens have no tid, so the key is "/" and the sub.
+		r = testkit.Send(t, client, testkit.Request{Method: http.MethodPost, URL: demo.AdminURL("/ucwa/limits/reset"), ContentType: "application/json",
+			Body: `{"limit":"calls","key":"/demo-limited"}`})
+		if r.Status != http.StatusOK || r.Body != `{"limit":"calls","budgets":1,"reset":1}`+"\n" {
+			t.Fatalf("the reset of the caller's budget = %d %s", r.Status, r.Body)
+		}
+		if r := send(`{"to":"sip:john@contoso.com","operationId":"limit-22"}`); r.Status != http.StatusCreated {
+			t.Fatalf("a call after the reset = %d %s, want 201", r.Status, r.Body)
 		}
 	})
 
