@@ -100,8 +100,8 @@ func TestLimitReset(t *testing.T) {
 }
 
 // TestLimitResetRefused: a reset the admin endpoint cannot do is
-// answered with Caddy's admin error and what was wrong, and resets
-// nothing.
+// answered with Caddy's admin error and what was wrong, resets nothing,
+// and puts no value of its body in the log.
 func TestLimitResetRefused(t *testing.T) {
 	e := startLimitEdge(t, "store memory", "limit calls 1 per 1h")
 	alice := caller{"tenant-1", "alice"}.header(t)
@@ -138,6 +138,13 @@ func TestLimitResetRefused(t *testing.T) {
 	}
 	if got := e.callOp("", alice).Status; got != http.StatusTooManyRequests {
 		t.Fatalf("after the refused resets: %d, want 429", got)
+	}
+	// Caddy logs each refusal's error: it holds no value of the body.
+	e.Logs().Wait(t, `"logger":"admin.api"`, `"msg":"request error"`, `client_ip: not an IP address`)
+	for _, value := range []string{"127.0.0.300", "tenant-1/alice"} {
+		if lines := e.Logs().Lines(value); len(lines) > 0 {
+			t.Errorf("the log holds %q: %s", value, lines[0])
+		}
 	}
 }
 
