@@ -474,13 +474,14 @@ func TestLimitTooLargeCountsEveryLimit(t *testing.T) {
 
 // TestLimitTwoEdges: two edges (Caddy processes) sharing one Redis share
 // a limit's count: of 20 calls sent at once, 10 to each edge, exactly the
-// limit's 5 are delivered.
+// limit's 5 are delivered; a reset of the caller's budget on one edge's
+// admin endpoint lifts the limit on the other.
 func TestLimitTwoEdges(t *testing.T) {
 	const calls, count = 20, 5
 	redisURL := testkit.StartRedis(t).URL()
 	pool := testkit.NewUpstream(t)
 	config := limitCaddyfile(t, pool, "store redis "+redisURL+" {\n\t\t\ttimeout 5s\n\t\t}", "limit calls "+strconv.Itoa(count)+" per 1h")
-	edges := []*testkit.Process{testkit.StartCaddyProcess(t, "caddyfile", config), testkit.StartCaddyProcess(t, "caddyfile", config)}
+	edges := []*testkit.Process{testkit.StartCaddyProcess(t, "caddyfile", config), testkit.StartCaddyProcess(t, "caddyfile", config, testkit.WithAdmin())}
 	alice := caller{"tenant-1", "alice"}.header(t)
 	reqs := make([]testkit.Request, calls)
 	for i := range reqs {
@@ -499,6 +500,19 @@ func TestLimitTwoEdges(t *testing.T) {
 	}
 	if got := pool.Requests.Load(); got != count {
 		t.Errorf("the pool got %d requests, want %d", got, count)
+	}
+
+	// A reset on the second edge's admin endpoint makes the shared budget
+	// whole: the first edge delivers the caller's calls again.
+	reset := testkit.Send(t, edges[1].Client(), testkit.Request{Method: http.MethodPost, URL: edges[1].AdminURL("/ucwa/limits/reset"),
+		ContentType: "application/json", Body: `{"limit":"calls","key":"tenant-1/alice"}`})
+	if reset.Status != http.StatusOK || reset.Body != `{"limit":"calls","budgets":1,"reset":1}`+"\n" {
+		t.Fatalf("the reset on the second edge: %d %s", reset.Status, reset.Body)
+	}
+	req := callTo("+14255551234", alice)
+	req.URL = edges[0].URL("EDGE_PORT", req.URL)
+	if resp := testkit.Send(t, edges[0].Client(), req); resp.Status != http.StatusCreated {
+		t.Fatalf("a call to the first edge after the reset on the second: %d %s", resp.Status, resp.Body)
 	}
 }
 
