@@ -32,7 +32,7 @@ func TestReservationLostInFlight(t *testing.T) {
 			srv := testkit.StartRedis(t)
 			rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 			t.Cleanup(func() { _ = rdb.Close() })
-			return "store redis redis://" + srv.Addr(), func(t *testing.T) {
+			return "store redis redis://" + srv.Addr() + " {\n\t\t\ttimeout 5s\n\t\t}", func(t *testing.T) {
 				ctx := context.Background()
 				keys := rdb.Keys(ctx, "*").Val()
 				if len(keys) != 1 {

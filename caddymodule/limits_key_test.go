@@ -147,7 +147,9 @@ func TestLimitStoreKeys(t *testing.T) {
 	ucwa {
 		%s
 		default_region US
-		store redis %s
+		store redis %s {
+			timeout 5s
+		}
 %s		primary %s
 	}
 }`, idemAuth(t), srv.URL(), config.String(), pool.Addr()))

@@ -845,7 +845,7 @@ func TestStoreSharedAcrossHandlers(t *testing.T) {
 		return strings.Replace(strings.Replace(idemCaddyfile(auth, store, "primary "+pool.Addr()), "EDGE_PORT", port, 1), "{\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n", "", 1)
 	}
 	e := startEdge(t, "caddyfile", site("EDGE_PORT", "store memory")+"\n"+site("SAME_PORT", "store memory 500")+"\n"+
-		site("OTHER_PORT", "store redis "+testkit.StartRedis(t).URL()))
+		site("OTHER_PORT", "store redis "+testkit.StartRedis(t).URL()+" {\n\t\t\ttimeout 5s\n\t\t}"))
 	send := func(port string) testkit.Response {
 		req := idemCall{header: caller, op: "shared-1"}.request()
 		req.URL = e.URL(port, req.URL)

@@ -280,11 +280,16 @@ func (s *RedisServer) Restart() {
 
 // start runs redis-server and waits until it answers PING. With newPorts
 // it picks free ports, and picks again when another process took them
-// first; otherwise the ports are the ones the server had.
+// first; otherwise the ports are the ones the server had, and it tries
+// them again until redisReadyWithin while they are in use: a child the
+// killed server forked (an append-only file's rewrite, a snapshot)
+// holds its listening socket until it closes it, which it does once it
+// runs, later on a loaded machine.
 func (s *RedisServer) start(t testing.TB, bin string, newPorts bool) {
 	t.Helper()
 	var lastErr error
-	for attempt := 0; attempt < redisStartAttempts; attempt++ {
+	deadline := time.Now().Add(redisReadyWithin)
+	for attempt := 0; newPorts && attempt < redisStartAttempts || !newPorts && time.Now().Before(deadline); attempt++ {
 		if newPorts {
 			s.port = FreePort(t)
 			if s.cfg.Cluster {
@@ -296,8 +301,11 @@ func (s *RedisServer) start(t testing.TB, bin string, newPorts bool) {
 			return
 		}
 		lastErr = err
-		if !newPorts || !errors.Is(err, errRedisPortInUse) {
+		if !errors.Is(err, errRedisPortInUse) {
 			break
+		}
+		if !newPorts {
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	s.showLog()
