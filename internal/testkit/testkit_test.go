@@ -1,10 +1,13 @@
 package testkit
 
 import (
+	"bytes"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMain(m *testing.M) { Main(m) }
@@ -126,5 +129,37 @@ func TestPoolKillRestart(t *testing.T) {
 	Send(t, client, Request{URL: "http://" + p.Addr() + "/x", Body: `{"operationId":"b"}`})
 	if got := strings.Join(p.OperationIDs(), ","); got != "a,b" {
 		t.Fatalf("operationIds %q", got)
+	}
+}
+
+// TestRedisRestartWaitsForItsPort: a Redis restarted while something
+// else still listens on its port (a child the killed server forked)
+// tries the port again, and starts once that lets go of it.
+func TestRedisRestartWaitsForItsPort(t *testing.T) {
+	srv := StartRedis(t)
+	srv.Kill()
+	ln, err := net.Listen("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted := make(chan struct{})
+	defer close(restarted)
+	go func() {
+		// Let go once the restart found the port taken.
+		defer ln.Close()
+		for {
+			if log, _ := os.ReadFile(srv.logPath); bytes.Contains(log, []byte("Address already in use")) {
+				return
+			}
+			select {
+			case <-restarted:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	srv.Restart()
+	if _, err := srv.do([]string{"PING"}); err != nil {
+		t.Fatalf("after the restart: %v", err)
 	}
 }
