@@ -50,7 +50,11 @@ func TestLimitReset(t *testing.T) {
 				if resp.Status != http.StatusOK || json.Unmarshal([]byte(resp.Body), &got) != nil {
 					t.Fatalf("reset %s: %d %s", body, resp.Status, resp.Body)
 				}
-				if want := (limitResetAnswer{Limit: got.Limit, Budgets: budgets, Reset: reset}); got != want {
+				var req limitResetRequest
+				if err := json.Unmarshal([]byte(body), &req); err != nil {
+					t.Fatal(err)
+				}
+				if want := (limitResetAnswer{Limit: req.Limit, Budgets: budgets, Reset: reset}); got != want {
 					t.Fatalf("reset %s: %+v, want %+v", body, got, want)
 				}
 			}
