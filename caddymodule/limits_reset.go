@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,7 +154,7 @@ func resetLimitBudgets(w http.ResponseWriter, r *http.Request) error {
 	answer := limitResetAnswer{Limit: req.Limit}
 	var failed error
 	for _, stores := range budgets {
-		reset, found, err := resetBudget(r, stores)
+		reset, found, err := resetBudget(r.Context(), stores)
 		switch {
 		case err != nil:
 			failed = err
@@ -209,10 +210,10 @@ func (req *limitResetRequest) budget() (v string, address bool, err error) {
 // resetBudget resets one budget in the first of its stores that is not
 // closed (found false when all are: their config is going away), with
 // the store's accounting of its calls (see storeUse.end).
-func resetBudget(r *http.Request, stores []limitBudget) (reset, found bool, err error) {
+func resetBudget(ctx context.Context, stores []limitBudget) (reset, found bool, err error) {
 	for _, b := range stores {
 		epoch := b.store.begin()
-		reset, err := b.store.ResetLimit(r.Context(), b.key)
+		reset, err := b.store.ResetLimit(ctx, b.key)
 		if errors.Is(err, store.ErrClosed) {
 			continue
 		}

@@ -287,9 +287,8 @@ func (s *RedisServer) Restart() {
 // runs, later on a loaded machine.
 func (s *RedisServer) start(t testing.TB, bin string, newPorts bool) {
 	t.Helper()
-	var lastErr error
 	deadline := time.Now().Add(redisReadyWithin)
-	for attempt := 0; newPorts && attempt < redisStartAttempts || !newPorts && time.Now().Before(deadline); attempt++ {
+	for attempt := 1; ; attempt++ {
 		if newPorts {
 			s.port = FreePort(t)
 			if s.cfg.Cluster {
@@ -300,16 +299,16 @@ func (s *RedisServer) start(t testing.TB, bin string, newPorts bool) {
 		if err == nil {
 			return
 		}
-		lastErr = err
-		if !errors.Is(err, errRedisPortInUse) {
-			break
-		}
-		if !newPorts {
+		inUse := errors.Is(err, errRedisPortInUse)
+		switch {
+		case inUse && newPorts && attempt < redisStartAttempts:
+		case inUse && !newPorts && time.Now().Before(deadline):
 			time.Sleep(50 * time.Millisecond)
+		default:
+			s.showLog()
+			t.Fatalf("testkit: redis-server did not start: %v", err)
 		}
 	}
-	s.showLog()
-	t.Fatalf("testkit: redis-server did not start: %v", lastErr)
 }
 
 var errRedisPortInUse = errors.New("port already in use")
