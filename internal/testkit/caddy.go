@@ -19,6 +19,7 @@ import (
 type Caddy struct {
 	endpoints
 	settings settings
+	run      string // its configs' writer module's run (captureConfig)
 	dir      string
 	client   *http.Client
 	logs     *Logs
@@ -45,7 +46,7 @@ func claim(t testing.TB, why string) {
 // release ends the claim of the running test, whose logs are no longer
 // captured.
 func release() {
-	captureTo(nil)
+	captureTo("", nil)
 	running.mu.Lock()
 	defer running.mu.Unlock()
 	running.owner = nil
@@ -66,12 +67,12 @@ func Start(t testing.TB, adapter, config string, options ...Option) *Caddy {
 	t.Helper()
 	claim(t, "tests that start it cannot run in parallel, and a test starts it once (Load changes its config)")
 
-	c := &Caddy{endpoints: endpoints{t: t, ports: map[string]int{}}, dir: t.TempDir()}
+	c := &Caddy{endpoints: endpoints{t: t, ports: map[string]int{}}, run: newRun(), dir: t.TempDir()}
 	for _, o := range options {
 		o(&c.settings)
 	}
 	c.logs = newLogs(t, filepath.Join(c.dir, "caddy.log"))
-	captureTo(c.logs)
+	captureTo(c.run, c.logs)
 	bufferOnce.Do(func() { caddy.BufferedLog() })
 	c.client = NewClient(t)
 	t.Cleanup(c.stop)
@@ -111,7 +112,7 @@ func (c *Caddy) LoadRefused(adapter, config string) error {
 // use (a reserved port cannot be taken by anyone else).
 func (c *Caddy) load(adapter, config string) error {
 	for attempt := 1; ; attempt++ {
-		cfg, err := c.prepare(adapter, config, c.settings, c.dir, "testkit", c.warn)
+		cfg, err := c.prepare(adapter, config, c.settings, c.dir, captureConfig(c.run), c.warn)
 		if err != nil {
 			return err
 		}
@@ -130,7 +131,7 @@ func (c *Caddy) warn(msg string) {
 // stop stops the running config and its admin endpoint, and lets the
 // next test start Caddy.
 func (c *Caddy) stop() {
-	cfg, err := (&endpoints{t: c.t, ports: map[string]int{}}).prepare("json", "{}", settings{}, c.dir, "testkit", c.warn)
+	cfg, err := (&endpoints{t: c.t, ports: map[string]int{}}).prepare("json", "{}", settings{}, c.dir, captureConfig(c.run), c.warn)
 	if err == nil {
 		err = caddy.Load(cfg, true)
 	}

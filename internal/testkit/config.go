@@ -140,11 +140,11 @@ func (e *endpoints) reserve(name string) int {
 //   - a grace period of 5s for a config being replaced or stopped, so that
 //     a request left hanging cannot hold the test's cleanup forever;
 //   - the default log, and every log that writes to stdout or stderr,
-//     written by logWriter (a writer module's name, such as "testkit" or
-//     "stderr").
+//     written by the writer module that logWriter configures (such as
+//     captureConfig's, or {"output": "stderr"}).
 //
 // Adapter warnings go to warn.
-func (e *endpoints) prepare(adapter, config string, s settings, dir, logWriter string, warn func(string)) ([]byte, error) {
+func (e *endpoints) prepare(adapter, config string, s settings, dir string, logWriter map[string]any, warn func(string)) ([]byte, error) {
 	config = e.substitute(config)
 	cfgJSON := []byte(config)
 	if adapter != "json" {
@@ -210,10 +210,10 @@ func (e *endpoints) prepare(adapter, config string, s settings, dir, logWriter s
 		}
 		w, _ := l["writer"].(map[string]any)
 		if out, _ := w["output"].(string); w == nil || out == "stdout" || out == "stderr" {
-			l["writer"] = map[string]any{"output": logWriter}
+			l["writer"] = logWriter
 		}
 	}
-	logging["sink"] = map[string]any{"writer": map[string]any{"output": logWriter}}
+	logging["sink"] = map[string]any{"writer": logWriter}
 	return json.Marshal(cfg)
 }
 

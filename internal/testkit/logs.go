@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,26 +127,42 @@ func containsAll(s string, parts []string) bool {
 	return true
 }
 
-// capture routes the log writer module's output to the running test's
-// Logs; between tests, to nowhere.
+// capture routes the output of one run's log writer module to the running
+// test's Logs; the output of another run's (a config of a test before,
+// whose goroutines may still log), and between tests, to nowhere.
 var capture struct {
 	mu   sync.Mutex
+	run  string
 	logs io.Writer
 }
 
-func captureTo(w io.Writer) {
+// runs numbers the runs of the in-process Caddy (see newRun).
+var runs atomic.Int64
+
+// newRun names a new run of the in-process Caddy: the configs one test
+// loads, whose logs are written by a writer module of that run.
+func newRun() string { return strconv.FormatInt(runs.Add(1), 10) }
+
+// captureTo routes the output of run's writers to w (nil: nowhere).
+func captureTo(run string, w io.Writer) {
 	capture.mu.Lock()
 	defer capture.mu.Unlock()
-	capture.logs = w
+	capture.run, capture.logs = run, w
 }
 
 // captureWriter is the log writer module caddy.logging.writers.testkit,
 // which the in-process Caddy's logs are given in place of stdout and
-// stderr: it writes to the Logs of the test that runs Caddy. Its writer is
-// shared by every configuration and never closed, so that Caddy's default
-// logger, which outlives the configuration that set it, always has a
-// writer that works.
-type captureWriter struct{}
+// stderr: it writes to the Logs of the test whose run it names. A module
+// keeps the logger of the config that provisioned it, and so that
+// config's writer: a line that a goroutine of a test before writes late
+// (a store's watcher, a request that outlived its test) goes nowhere, not
+// into the running test's Logs, whose checks would count it. The writers
+// of a run are never closed, so that Caddy's default logger, which
+// outlives the configuration that set it, always has a writer that works.
+type captureWriter struct {
+	// Run names the run whose test the output goes to.
+	Run string `json:"run,omitempty"`
+}
 
 // CaddyModule returns the Caddy module information.
 func (captureWriter) CaddyModule() caddy.ModuleInfo {
@@ -154,27 +172,34 @@ func (captureWriter) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-func (captureWriter) String() string { return "the test's log (testkit)" }
+func (w captureWriter) String() string { return "the log of the test of run " + w.Run + " (testkit)" }
 
-// WriterKey is the same for every configuration: one writer for all.
-func (captureWriter) WriterKey() string { return "testkit" }
+// WriterKey is the same for every configuration of a run: one writer for
+// each run.
+func (w captureWriter) WriterKey() string { return "testkit:" + w.Run }
 
-// OpenWriter returns the shared writer.
-func (captureWriter) OpenWriter() (io.WriteCloser, error) { return captured{}, nil }
+// OpenWriter returns the run's writer.
+func (w captureWriter) OpenWriter() (io.WriteCloser, error) { return captured{run: w.Run}, nil }
 
-// captured writes to the running test's Logs; closing it does nothing.
-type captured struct{}
+// captured writes to the running test's Logs if that test's run is its
+// own; closing it does nothing.
+type captured struct{ run string }
 
-func (captured) Write(p []byte) (int, error) {
+func (c captured) Write(p []byte) (int, error) {
 	capture.mu.Lock()
 	defer capture.mu.Unlock()
-	if capture.logs == nil {
+	if capture.logs == nil || capture.run != c.run {
 		return len(p), nil
 	}
 	return capture.logs.Write(p)
 }
 
 func (captured) Close() error { return nil }
+
+// captureConfig is the writer config of run's writer module.
+func captureConfig(run string) map[string]any {
+	return map[string]any{"output": "testkit", "run": run}
+}
 
 // Interface guard
 var _ caddy.WriterOpener = (*captureWriter)(nil)

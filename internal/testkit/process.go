@@ -67,7 +67,7 @@ func StartCaddyProcess(t testing.TB, adapter, config string, options ...Option) 
 		client:    NewClient(t),
 	}
 	var warnings strings.Builder
-	cfg, err := p.prepare(adapter, config, s, filepath.Join(dir, "data"), "stderr", func(msg string) { warnings.WriteString(msg + "\n") })
+	cfg, err := p.prepare(adapter, config, s, filepath.Join(dir, "data"), map[string]any{"output": "stderr"}, func(msg string) { warnings.WriteString(msg + "\n") })
 	if err != nil {
 		t.Fatal(err)
 	}

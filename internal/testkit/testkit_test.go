@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 )
 
 func TestMain(m *testing.M) { Main(m) }
@@ -79,6 +82,26 @@ func TestStartAndReload(t *testing.T) {
 	if r := Send(t, c.Client(), Request{URL: c.URL("SITE_PORT", "/")}); r.Body != "two" {
 		t.Fatalf("after Load: %d %q", r.Status, r.Body)
 	}
+}
+
+// TestLogsOfTheTestBefore: a line that a module of a test before logs
+// after that test ended (a goroutine of its config, late) is not in the
+// Logs of the test that runs Caddy now; a line of the running config is.
+func TestLogsOfTheTestBefore(t *testing.T) {
+	const config = ":SITE_PORT {\n\trespond 204\n}"
+	var before *zap.Logger
+	t.Run("before", func(t *testing.T) {
+		Start(t, "caddyfile", config)
+		before = caddy.ActiveContext().Logger(captureWriter{})
+	})
+	t.Run("now", func(t *testing.T) {
+		c := Start(t, "caddyfile", config)
+		before.Warn("a late line of the test before")
+		caddy.ActiveContext().Logger(captureWriter{}).Info("a line of this test")
+		if c.Logs().Wait(t, "a line of this test"); len(c.Logs().Lines("a late line")) != 0 {
+			t.Errorf("the test's Logs hold a line of the test before:\n%s", c.Logs())
+		}
+	})
 }
 
 // TestAdminAndMetrics: WithAdmin serves the admin endpoint on a port of

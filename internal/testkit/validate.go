@@ -20,10 +20,11 @@ func Validate(t testing.TB, adapter, config string) error {
 
 	dir := t.TempDir()
 	logs := newLogs(t, filepath.Join(dir, "caddy.log"))
-	captureTo(logs)
+	run := newRun()
+	captureTo(run, logs)
 	bufferOnce.Do(func() { caddy.BufferedLog() })
 	e := &endpoints{t: t, ports: map[string]int{}}
-	cfgJSON, err := e.prepare(adapter, config, settings{validateOnly: true}, dir, "testkit", func(msg string) { _, _ = logs.Write([]byte(msg + "\n")) })
+	cfgJSON, err := e.prepare(adapter, config, settings{validateOnly: true}, dir, captureConfig(run), func(msg string) { _, _ = logs.Write([]byte(msg + "\n")) })
 	if err != nil {
 		return err
 	}
