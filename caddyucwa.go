@@ -9,8 +9,9 @@
 // field filter that hides phone numbers in logged URIs
 // (caddy.logging.encoders.filter.ucwa_numbers), and the log writer that
 // writes the audit trail a buffer at a time (caddy.logging.writers.buffered),
-// and the admin endpoint that makes a caller's budget of a velocity limit
-// whole again (admin.api.ucwa, POST /ucwa/limits/reset).
+// and the admin endpoint that shows a caller's budget of a velocity limit
+// and makes it whole again (admin.api.ucwa, POST /ucwa/limits/show and
+// /ucwa/limits/reset).
 // It registers nothing else: the pool emulator, which answers 201 to calls it never places,
 // belongs in demos and tests only (cmd/caddy-ucwa).
 package caddyucwa

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -474,8 +475,9 @@ func TestLimitTooLargeCountsEveryLimit(t *testing.T) {
 
 // TestLimitTwoEdges: two edges (Caddy processes) sharing one Redis share
 // a limit's count: of 20 calls sent at once, 10 to each edge, exactly the
-// limit's 5 are delivered; a reset of the caller's budget on one edge's
-// admin endpoint lifts the limit on the other.
+// limit's 5 are delivered; the caller's budget, shown spent on one
+// edge's admin endpoint, is reset there, which lifts the limit on the
+// other.
 func TestLimitTwoEdges(t *testing.T) {
 	const calls, count = 20, 5
 	redisURL := testkit.StartRedis(t).URL()
@@ -502,8 +504,16 @@ func TestLimitTwoEdges(t *testing.T) {
 		t.Errorf("the pool got %d requests, want %d", got, count)
 	}
 
-	// A reset on the second edge's admin endpoint makes the shared budget
-	// whole: the first edge delivers the caller's calls again.
+	// The second edge's admin endpoint shows the shared budget spent, and
+	// a reset there makes it whole: the first edge delivers the caller's
+	// calls again.
+	show := testkit.Send(t, edges[1].Client(), testkit.Request{Method: http.MethodPost, URL: edges[1].AdminURL("/ucwa/limits/show"),
+		ContentType: "application/json", Body: `{"limit":"calls","key":"tenant-1/alice"}`})
+	var shown limitShowAnswer
+	if show.Status != http.StatusOK || json.Unmarshal([]byte(show.Body), &shown) != nil || len(shown.Budgets) != 1 ||
+		shown.Budgets[0].Count != count || shown.Budgets[0].Remaining != 0 || shown.Budgets[0].NextIn == "0s" {
+		t.Fatalf("the show on the second edge: %d %s", show.Status, show.Body)
+	}
 	reset := testkit.Send(t, edges[1].Client(), testkit.Request{Method: http.MethodPost, URL: edges[1].AdminURL("/ucwa/limits/reset"),
 		ContentType: "application/json", Body: `{"limit":"calls","key":"tenant-1/alice"}`})
 	if reset.Status != http.StatusOK || reset.Body != `{"limit":"calls","budgets":1,"reset":1}`+"\n" {

@@ -42,7 +42,7 @@ func readmeRedisCommands(t *testing.T) []string {
 // no pool (410, its pool down) releases its key and gives its limit's
 // event back, so that it is delivered when sent again, and a caller
 // over its share gets 429; a limit takes and refuses, and the admin
-// endpoint makes its budget whole again. Nothing is taken for an outage.
+// endpoint shows its budget and makes it whole again. Nothing is taken for an outage.
 func TestRedisACLOfReadme(t *testing.T) {
 	commands := readmeRedisCommands(t)
 	srv := testkit.StartRedis(t)
@@ -98,7 +98,12 @@ func TestRedisACLOfReadme(t *testing.T) {
 	if resp := e.call(spend); resp.Status != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("the limit's fourth call: %d %s, want 429 with Retry-After", resp.Status, resp.Body)
 	}
-	// An administrator makes the caller's budget whole again.
+	// An administrator reads the caller's budget, and makes it whole again.
+	show := testkit.Send(t, e.Client(), testkit.Request{Method: http.MethodPost, URL: e.AdminURL("/ucwa/limits/show"),
+		ContentType: "application/json", Body: `{"limit":"calls","key":"tenant-1/oid-a"}`})
+	if show.Status != http.StatusOK || !strings.Contains(show.Body, `"remaining":0`) {
+		t.Fatalf("the show of the caller's budget: %d %s", show.Status, show.Body)
+	}
 	reset := testkit.Send(t, e.Client(), testkit.Request{Method: http.MethodPost, URL: e.AdminURL("/ucwa/limits/reset"),
 		ContentType: "application/json", Body: `{"limit":"calls","key":"tenant-1/oid-a"}`})
 	if reset.Status != http.StatusOK || !strings.Contains(reset.Body, `"reset":1`) {

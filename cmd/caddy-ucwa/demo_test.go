@@ -159,8 +159,14 @@ func TestDemoEndToEnd(t *testing.T) {
 		if last := got[len(got)-1]; last.Status != "Success" {
 			t.Fatalf("events = %+v, want the emergency call to complete with Success", got)
 		}
-		// The README's step 6 lifts the limit on the admin endpoint: the
-		// demo's tokens have no tid, so the key is "/" and the sub.
+		// The README's step 6 shows the caller's budget, spent, and lifts
+		// the limit on the admin endpoint: the demo's tokens have no tid,
+		// so the key is "/" and the sub.
+		r = testkit.Send(t, client, testkit.Request{Method: http.MethodPost, URL: demo.AdminURL("/ucwa/limits/show"), ContentType: "application/json",
+			Body: `{"limit":"calls","key":"/demo-limited"}`})
+		if r.Status != http.StatusOK || !strings.HasPrefix(r.Body, `{"limit":"calls","budgets":[{"count":20,"per":"1h0m0s","remaining":0,"next_in":"`) {
+			t.Fatalf("the show of the caller's budget = %d %s", r.Status, r.Body)
+		}
 		r = testkit.Send(t, client, testkit.Request{Method: http.MethodPost, URL: demo.AdminURL("/ucwa/limits/reset"), ContentType: "application/json",
 			Body: `{"limit":"calls","key":"/demo-limited"}`})
 		if r.Status != http.StatusOK || r.Body != `{"limit":"calls","budgets":1,"reset":1}`+"\n" {

@@ -647,6 +647,23 @@ func (m *Memory) ResetLimit(_ context.Context, key string) (bool, error) {
 	return it.tat > now, nil
 }
 
+// PeekLimit implements Store. It does not block, and ignores ctx.
+func (m *Memory) PeekLimit(_ context.Context, key string) (time.Duration, error) {
+	if m.closed.Load() {
+		return 0, closedError("peek")
+	}
+	now := m.clock()
+	k := m.key(key, true)
+	s := m.shardOf(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.lookup(k, now)
+	if !ok || !s.holds(it, key) {
+		return 0, nil
+	}
+	return time.Duration(max(it.tat-now, 0)), nil
+}
+
 // outstanding is what RefundAll gives back of take t held after it was
 // taken, no more than the take still holds of its budget, as a time of
 // the bucket: its N emission intervals, less the time since. A take

@@ -1076,6 +1076,30 @@ end
 return 0
 `)
 
+// PeekLimit implements Store with one script (peekLimitScript).
+func (r *Redis) PeekLimit(ctx context.Context, key string) (time.Duration, error) {
+	ctx, cancel := r.deadlines.context(ctx)
+	defer cancel()
+	ahead, err := peekLimitScript.Run(ctx, r.client, []string{redisRatePrefix + r.limitPrefix + key}).Float64()
+	if err != nil {
+		return 0, r.fail("peek", err)
+	}
+	return time.Duration(ahead * float64(time.Second)), nil
+}
+
+// peekLimitScript answers how many seconds a limit's time, as
+// allowAllScript keeps it, is after now (0 when it is not), as a string:
+// Redis would cut a number to an integer.
+var peekLimitScript = redis.NewScript(`
+local tat = redis.call("GET", KEYS[1])
+if not tat then
+	return "0"
+end
+local now = redis.call("TIME")
+now = (now[1] - 1483228800) + (now[2] / 1000000)
+return tostring(math.max(tonumber(tat) - now, 0))
+`)
+
 // ranMarker follows the key prefix of limits in the key of a ran marker:
 // with a cluster, each call of AllowAll and RefundAll (and AllowN, which
 // calls AllowAll) draws a random marker key beside the limits' keys (in

@@ -79,6 +79,11 @@ type Store interface {
 	// back yet.
 	ResetLimit(ctx context.Context, key string) (reset bool, err error)
 
+	// PeekLimit reports how long key's budget (under any limit) needs to
+	// be whole again, zero when it is, and takes nothing from it: how
+	// far the budget's time is ahead of now (Limit.Standing reads it).
+	PeekLimit(ctx context.Context, key string) (ahead time.Duration, err error)
+
 	// Close releases the store's resources. Calls after Close fail with
 	// ErrClosed.
 	Close() error
@@ -117,6 +122,18 @@ func validateTakes(takes []Take) error {
 		}
 	}
 	return nil
+}
+
+// Standing is what a budget under l holds whose time is ahead of now by
+// ahead (PeekLimit): the events it allows now, and, when it allows none,
+// how long until it allows one (an AllowN of one's RetryAfter).
+func (l Limit) Standing(ahead time.Duration) (remaining int, next time.Duration) {
+	interval := l.interval()
+	room := time.Duration(l.Count)*interval - max(ahead, 0)
+	if room < interval {
+		return 0, interval - room
+	}
+	return min(int(room/interval), l.Count), 0
 }
 
 func (l Limit) String() string { return fmt.Sprintf("%d per %s", l.Count, l.Period) }

@@ -914,6 +914,73 @@ func TestResetLimit(t *testing.T) {
 	}
 }
 
+// TestPeekLimit: a peek reads how long a budget needs to be whole again,
+// on every backend alike, and takes nothing: a budget never taken from or
+// reset reads zero, one taken from reads its events' intervals, less the
+// time since (Redis's clock runs: at most the time the test took).
+func TestPeekLimit(t *testing.T) {
+	a := store.Limit{Count: 2, Period: time.Hour} // an event every 30m
+	ctx := context.Background()
+	for _, be := range limitBackends {
+		t.Run(be.name, func(t *testing.T) {
+			open := be.start(t)
+			s, _ := open(t)
+			start := time.Now()
+			peek := func(what, key string, want time.Duration) {
+				t.Helper()
+				got, err := s.PeekLimit(ctx, key)
+				if err != nil || got > want || got < want-time.Since(start)-time.Millisecond {
+					t.Fatalf("%s: %v, %v, want %v less at most the %v since the first take", what, got, err, want, time.Since(start))
+				}
+			}
+			peek("never taken from", "k", 0)
+			mustReserve(t, s, "k", "v", time.Minute)
+			peek("a reservation of the same key", "k", 0)
+			if d, err := s.AllowN(ctx, "k", a, 1); err != nil || !d.Allowed {
+				t.Fatalf("take one: %+v, %v", d, err)
+			}
+			peek("one taken", "k", 30*time.Minute)
+			peek("one taken, again", "k", 30*time.Minute)
+			if d, err := s.AllowN(ctx, "k", a, 1); err != nil || !d.Allowed {
+				t.Fatalf("take the second: %+v, %v", d, err)
+			}
+			peek("both taken", "k", time.Hour)
+			peek("another key", "other", 0)
+			if d, err := s.AllowN(ctx, "k", a, 1); err != nil || d.Allowed {
+				t.Fatalf("a third after the peeks: %+v, %v", d, err)
+			}
+			if _, err := s.ResetLimit(ctx, "k"); err != nil {
+				t.Fatal(err)
+			}
+			peek("reset", "k", 0)
+		})
+	}
+}
+
+// TestLimitStanding: what a budget allows, read from how far its time is
+// ahead, is what a take of one would be answered.
+func TestLimitStanding(t *testing.T) {
+	l := store.Limit{Count: 3, Period: 3 * time.Minute} // an event a minute
+	for _, c := range []struct {
+		ahead     time.Duration
+		remaining int
+		next      time.Duration
+	}{
+		{0, 3, 0},
+		{-time.Minute, 3, 0},
+		{time.Second, 2, 0},
+		{time.Minute, 2, 0},
+		{2 * time.Minute, 1, 0},
+		{2*time.Minute + time.Second, 0, time.Second},
+		{3 * time.Minute, 0, time.Minute},
+	} {
+		remaining, next := l.Standing(c.ahead)
+		if remaining != c.remaining || next != c.next {
+			t.Errorf("ahead %v: %d, %v; want %d, %v", c.ahead, remaining, next, c.remaining, c.next)
+		}
+	}
+}
+
 // TestMemoryRefundLate: a refund gives back what its take still holds
 // of the budget, its events less the time since it was taken, so that a
 // request that took longer than an event's share of the period to fail
@@ -1128,7 +1195,8 @@ func TestClosed(t *testing.T) {
 			_, err5 := s.AllowAll(ctx, []store.Take{{"k", store.Limit{Count: 1, Period: time.Hour}, 1}})
 			err6 := s.RefundAll(ctx, []store.Take{{"k", store.Limit{Count: 1, Period: time.Hour}, 1}}, 0)
 			_, err7 := s.ResetLimit(ctx, "k")
-			for i, err := range []error{err1, err2, err3, err4, err5, err6, err7} {
+			_, err8 := s.PeekLimit(ctx, "k")
+			for i, err := range []error{err1, err2, err3, err4, err5, err6, err7, err8} {
 				if !errors.Is(err, store.ErrClosed) || !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrTimeout) {
 					t.Errorf("call %d after close: %v", i+1, err)
 				}

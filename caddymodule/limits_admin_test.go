@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -18,7 +20,110 @@ import (
 // resetLimit posts body to the admin endpoint's /ucwa/limits/reset.
 func (e limitEdge) resetLimit(body string) testkit.Response {
 	e.t.Helper()
-	return testkit.Send(e.t, e.Client(), testkit.Request{Method: http.MethodPost, URL: e.AdminURL("/ucwa/limits/reset"), ContentType: "application/json", Body: body})
+	return e.limitsAdmin("reset", body)
+}
+
+// limitsAdmin posts body to the admin endpoint's /ucwa/limits/<action>.
+func (e limitEdge) limitsAdmin(action, body string) testkit.Response {
+	e.t.Helper()
+	return testkit.Send(e.t, e.Client(), testkit.Request{Method: http.MethodPost, URL: e.AdminURL("/ucwa/limits/" + action), ContentType: "application/json", Body: body})
+}
+
+// showLimit posts body to the admin endpoint's /ucwa/limits/show and
+// returns its answer, failing the test unless it is 200.
+func (e limitEdge) showLimit(body string) limitShowAnswer {
+	e.t.Helper()
+	resp := e.limitsAdmin("show", body)
+	var got limitShowAnswer
+	if resp.Status != http.StatusOK || json.Unmarshal([]byte(resp.Body), &got) != nil {
+		e.t.Fatalf("show %s: %d %s", body, resp.Status, resp.Body)
+	}
+	return got
+}
+
+// TestLimitShow: through a real Caddy's admin endpoint, with the memory
+// store and with Redis, an administrator reads a caller's budget of a
+// limit: whole before its calls; after them, no event left, when the
+// next comes back and when the budget is whole; a show takes nothing (the
+// caller is still refused, and the budget reads the same); after a
+// reset, whole again. Two sites with one limit name and key but two
+// counts hold one budget, shown under each; a budget of a client
+// address is shown by its client_ip. A show writes no line of its own.
+func TestLimitShow(t *testing.T) {
+	alice, carol := caller{"tenant-1", "alice"}.header(t), caller{"tenant-1", "carol"}.header(t)
+	whole := func(count int, per string) limitBudgetShow {
+		return limitBudgetShow{Count: count, Per: per, Remaining: count, NextIn: "0s", WholeIn: "0s"}
+	}
+	for _, st := range limitStores {
+		t.Run(st.name, func(t *testing.T) {
+			storeConfig := st.config(t)
+			e := startLimitEdge(t, storeConfig, "limit calls 2 per 1h")
+			show := func(what, body string, want ...limitBudgetShow) {
+				t.Helper()
+				got := e.showLimit(body)
+				if got.Limit != "calls" && got.Limit != "by_header" || !slices.Equal(got.Budgets, want) {
+					t.Fatalf("%s: %+v, want %+v", what, got, want)
+				}
+			}
+			alicesBudget := `{"limit":"calls","key":"tenant-1/alice"}`
+			show("before a call", alicesBudget, whole(2, "1h0m0s"))
+			start := time.Now()
+			for i, want := range []int{201, 201, 429} {
+				if got := e.callOp("", alice).Status; got != want {
+					t.Fatalf("call %d: %d, want %d", i+1, got, want)
+				}
+			}
+			// The next event comes back 30 minutes after the first call,
+			// the budget is whole an hour after the second: each less the
+			// time since, rounded up to the second.
+			spent := e.showLimit(alicesBudget)
+			if len(spent.Budgets) != 1 {
+				t.Fatalf("after the calls: %+v", spent)
+			}
+			b := spent.Budgets[0]
+			next, err1 := time.ParseDuration(b.NextIn)
+			wholeIn, err2 := time.ParseDuration(b.WholeIn)
+			since := time.Since(start).Truncate(time.Second)
+			if b.Count != 2 || b.Per != "1h0m0s" || b.Remaining != 0 || err1 != nil || err2 != nil ||
+				next > 30*time.Minute || next < 30*time.Minute-since || wholeIn > time.Hour || wholeIn < time.Hour-since {
+				t.Fatalf("after the calls, %v after the first: %+v", since, b)
+			}
+			if got := e.callOp("", alice).Status; got != http.StatusTooManyRequests {
+				t.Fatalf("a call after the show: %d, want 429", got)
+			}
+			if again := e.showLimit(alicesBudget); again.Budgets[0].Remaining != 0 {
+				t.Fatalf("shown again: %+v", again)
+			}
+			show("another caller's", `{"limit":"calls","key":"tenant-1/carol"}`, whole(2, "1h0m0s"))
+			if resp := e.resetLimit(alicesBudget); resp.Status != http.StatusOK {
+				t.Fatalf("reset: %d %s", resp.Status, resp.Body)
+			}
+			show("after the reset", alicesBudget, whole(2, "1h0m0s"))
+
+			// Two sites on the store, whose limits named calls count 2 and
+			// 5 of one budget; one of them with a limit keyed by a header
+			// that this client does not send: the client address's budget.
+			e.Load("caddyfile", limitCaddyfile(t, e.pool, storeConfig, "limit calls 2 per 1h", "limit by_header 1 per 1h key {http.request.header.X-Client}")+
+				"\n"+strings.Replace(limitCaddyfile(t, e.pool, storeConfig, "limit calls 5 per 1h"), ":EDGE_PORT", ":OTHER_PORT", 1))
+			if got := e.callOp("", carol).Status; got != http.StatusCreated {
+				t.Fatalf("carol: %d", got)
+			}
+			// The budget keeps a time, 30 minutes on by the call at 2 per
+			// 1h: one event left of 2 per 1h, two of 5 per 1h (the edge
+			// warns of such a config).
+			shown := e.showLimit(`{"limit":"calls","key":"tenant-1/carol"}`)
+			slices.SortFunc(shown.Budgets, func(a, b limitBudgetShow) int { return a.Count - b.Count })
+			if len(shown.Budgets) != 2 || shown.Budgets[0].Count != 2 || shown.Budgets[0].Remaining != 1 || shown.Budgets[1].Count != 5 || shown.Budgets[1].Remaining != 2 {
+				t.Fatalf("carol's budget under two counts: %+v", shown)
+			}
+			if addr := e.showLimit(`{"limit":"by_header","client_ip":"127.0.0.1"}`); len(addr.Budgets) != 1 || addr.Budgets[0].Remaining != 0 {
+				t.Fatalf("the client address's budget: %+v", addr)
+			}
+			if lines := e.Logs().Lines(`"logger":"admin.api.ucwa"`); len(lines) != 1 {
+				t.Errorf("%d lines of the endpoint, want the reset's alone: %q", len(lines), lines)
+			}
+		})
+	}
 }
 
 // TestLimitReset: through a real Caddy's admin endpoint, with the memory
@@ -50,7 +155,7 @@ func TestLimitReset(t *testing.T) {
 				if resp.Status != http.StatusOK || json.Unmarshal([]byte(resp.Body), &got) != nil {
 					t.Fatalf("reset %s: %d %s", body, resp.Status, resp.Body)
 				}
-				var req limitResetRequest
+				var req limitAdminRequest
 				if err := json.Unmarshal([]byte(body), &req); err != nil {
 					t.Fatal(err)
 				}
@@ -103,7 +208,7 @@ func TestLimitReset(t *testing.T) {
 	}
 }
 
-// TestLimitResetRefused: a reset the admin endpoint cannot do is
+// TestLimitResetRefused: a reset or show the admin endpoint cannot do is
 // answered with Caddy's admin error and what was wrong, resets nothing,
 // and puts no value of its body in the log.
 func TestLimitResetRefused(t *testing.T) {
@@ -130,15 +235,17 @@ func TestLimitResetRefused(t *testing.T) {
 		{http.MethodPost, `{"limit":"calls","client_ip":"127.0.0.300"}`, http.StatusBadRequest, "not an IP address"},
 		{http.MethodPost, `{"limit":"calls","client_ip":"fe80::1%eth0"}`, http.StatusBadRequest, "not an IP address"},
 		{http.MethodPost, `{"limit":"call","key":"tenant-1/alice"}`, http.StatusNotFound, `no handler of the running config has a limit named "call"`},
-		{http.MethodPost, `{"limit":"calls","key":"` + strings.Repeat("a", maxLimitResetBody) + `"}`, http.StatusBadRequest, "request body too large"},
+		{http.MethodPost, `{"limit":"calls","key":"` + strings.Repeat("a", maxLimitRequestBody) + `"}`, http.StatusBadRequest, "request body too large"},
 	} {
-		t.Run(fmt.Sprintf("%s %.40s", tc.method, tc.body), func(t *testing.T) {
-			resp := testkit.Send(t, e.Client(), testkit.Request{Method: tc.method, URL: e.AdminURL("/ucwa/limits/reset"), ContentType: "application/json", Body: tc.body})
-			var answer struct{ Error string }
-			if resp.Status != tc.status || json.Unmarshal([]byte(resp.Body), &answer) != nil || !strings.Contains(answer.Error, tc.message) {
-				t.Errorf("%d %s, want %d and an error holding %q", resp.Status, resp.Body, tc.status, tc.message)
-			}
-		})
+		for _, action := range []string{"reset", "show"} {
+			t.Run(fmt.Sprintf("%s %s %.40s", action, tc.method, tc.body), func(t *testing.T) {
+				resp := testkit.Send(t, e.Client(), testkit.Request{Method: tc.method, URL: e.AdminURL("/ucwa/limits/" + action), ContentType: "application/json", Body: tc.body})
+				var answer struct{ Error string }
+				if resp.Status != tc.status || json.Unmarshal([]byte(resp.Body), &answer) != nil || !strings.Contains(answer.Error, tc.message) {
+					t.Errorf("%d %s, want %d and an error holding %q", resp.Status, resp.Body, tc.status, tc.message)
+				}
+			})
+		}
 	}
 	if got := e.callOp("", alice).Status; got != http.StatusTooManyRequests {
 		t.Fatalf("after the refused resets: %d, want 429", got)
@@ -154,8 +261,9 @@ func TestLimitResetRefused(t *testing.T) {
 
 // TestLimitResetStoreDown: a reset while the Redis store does not
 // answer is 503, with what failed and the advice to send it again, and
-// an error line of the endpoint; it counts as a failed store call, and
-// once Redis is back the same reset succeeds.
+// an error line of the endpoint; so is a show, with what failed; each
+// counts as a failed store call, and once Redis is back the same reset
+// succeeds.
 func TestLimitResetStoreDown(t *testing.T) {
 	srv := testkit.StartRedis(t)
 	e := startLimitEdge(t, "store redis "+srv.URL()+" {\n\t\t\ttimeout 5s\n\t\t}", "limit calls 1 per 1h")
@@ -171,8 +279,13 @@ func TestLimitResetStoreDown(t *testing.T) {
 		t.Fatalf("a reset with Redis down: %d %s", resp.Status, resp.Body)
 	}
 	e.Logs().Wait(t, `"logger":"admin.api.ucwa"`, `"level":"error"`, `"msg":"limit budgets not all reset: a store failed"`, `"limit":"calls"`)
-	if got := e.Metric(`caddy_ucwa_store_errors_total{on_error="closed"}`); got != 1 {
-		t.Errorf("store errors %v, want 1", got)
+	resp = e.limitsAdmin("show", `{"limit":"calls","key":"tenant-1/alice"}`)
+	if resp.Status != http.StatusServiceUnavailable || json.Unmarshal([]byte(resp.Body), &answer) != nil ||
+		!strings.HasPrefix(answer.Error, "reading the limit's budgets: store: peek") {
+		t.Fatalf("a show with Redis down: %d %s", resp.Status, resp.Body)
+	}
+	if got := e.Metric(`caddy_ucwa_store_errors_total{on_error="closed"}`); got != 2 {
+		t.Errorf("store errors %v, want 2: the reset's and the show's", got)
 	}
 	srv.Restart()
 	testkit.Eventually(t, "the reset to succeed once Redis is back", func() bool {
@@ -180,7 +293,7 @@ func TestLimitResetStoreDown(t *testing.T) {
 	})
 }
 
-// FuzzLimitReset posts any body to the reset endpoint's handler, with no
+// FuzzLimitReset posts any body to the reset and show endpoints' handlers, with no
 // handler listed (its seeds name a limit no test has): it never panics, and answers 400 (a body it cannot
 // read, or that names no budget) or 404 (a budget well named, of a limit
 // no handler has), and a client_ip it takes is reset as an address, or
@@ -202,7 +315,7 @@ func FuzzLimitReset(f *testing.F) {
 		f.Add(body)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		var req limitResetRequest
+		var req limitAdminRequest
 		if json.Unmarshal([]byte(body), &req) == nil {
 			if v, address, err := req.budget(); err == nil && address {
 				if _, err := netip.ParseAddr(v); err != nil {
@@ -212,11 +325,13 @@ func FuzzLimitReset(f *testing.F) {
 				}
 			}
 		}
-		w := httptest.NewRecorder()
-		err := resetLimitBudgets(w, httptest.NewRequest(http.MethodPost, "/ucwa/limits/reset", strings.NewReader(body)))
-		var apiErr caddy.APIError
-		if !errors.As(err, &apiErr) || apiErr.HTTPStatus != http.StatusBadRequest && apiErr.HTTPStatus != http.StatusNotFound {
-			t.Fatalf("%q: %v (%d %s)", body, err, w.Code, w.Body)
+		for path, serve := range map[string]caddy.AdminHandlerFunc{"/ucwa/limits/reset": resetLimitBudgets, "/ucwa/limits/show": showLimitBudgets} {
+			w := httptest.NewRecorder()
+			err := serve(w, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
+			var apiErr caddy.APIError
+			if !errors.As(err, &apiErr) || apiErr.HTTPStatus != http.StatusBadRequest && apiErr.HTTPStatus != http.StatusNotFound {
+				t.Fatalf("%s %q: %v (%d %s)", path, body, err, w.Code, w.Body)
+			}
 		}
 	})
 }
