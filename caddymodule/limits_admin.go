@@ -297,36 +297,31 @@ func (req *limitAdminRequest) budget() (v string, address bool, err error) {
 	return addressNetwork(addr.String()), true, nil
 }
 
-// resetBudget resets one budget in the first of its stores that is not
-// closed (found false when all are: their config is going away), with
-// the store's accounting of its calls (see storeUse.end).
+// resetBudget resets one budget (see inFirstOpen).
 func resetBudget(ctx context.Context, stores []limitBudget) (reset, found bool, err error) {
-	for _, b := range stores {
-		epoch := b.store.begin()
-		reset, err := b.store.ResetLimit(ctx, b.key)
-		if errors.Is(err, store.ErrClosed) {
-			continue
-		}
-		b.store.end(epoch, err)
-		return reset, err == nil, err
-	}
-	return false, false, nil
+	return inFirstOpen(stores, func(b limitBudget) (bool, error) { return b.store.ResetLimit(ctx, b.key) })
 }
 
-// peekBudget reads how far one budget's time is ahead of now, in the
-// first of its stores that is not closed (found false when all are), as
-// resetBudget does.
+// peekBudget reads how far one budget's time is ahead of now (see
+// inFirstOpen).
 func peekBudget(ctx context.Context, stores []limitBudget) (ahead time.Duration, found bool, err error) {
+	return inFirstOpen(stores, func(b limitBudget) (time.Duration, error) { return b.store.PeekLimit(ctx, b.key) })
+}
+
+// inFirstOpen runs call on the first of one budget's stores that is not
+// closed (found false when all are: their config is going away), with
+// the store's accounting of its calls (see storeUse.end).
+func inFirstOpen[T any](stores []limitBudget, call func(limitBudget) (T, error)) (v T, found bool, err error) {
 	for _, b := range stores {
 		epoch := b.store.begin()
-		ahead, err := b.store.PeekLimit(ctx, b.key)
+		v, err := call(b)
 		if errors.Is(err, store.ErrClosed) {
 			continue
 		}
 		b.store.end(epoch, err)
-		return ahead, err == nil, err
+		return v, err == nil, err
 	}
-	return 0, false, nil
+	return v, false, nil
 }
 
 // Interface guards

@@ -628,40 +628,39 @@ func (m *Memory) RefundAll(_ context.Context, takes []Take, held time.Duration) 
 
 // ResetLimit implements Store: the bucket of key is dropped, whole
 // again. It does not block, and ignores ctx.
-func (m *Memory) ResetLimit(_ context.Context, key string) (bool, error) {
-	if m.closed.Load() {
-		return false, closedError("reset")
-	}
-	now := m.clock()
-	k := m.key(key, true)
-	s := m.shardOf(k)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	it, ok := s.lookup(k, now)
-	if !ok || !s.holds(it, key) {
-		return false, nil
-	}
-	s.remove(k)
-	// A bucket made for a take that was then refused holds the time it
-	// was made: whole.
-	return it.tat > now, nil
+func (m *Memory) ResetLimit(_ context.Context, key string) (reset bool, err error) {
+	err = m.withBucket("reset", key, func(s *memoryShard, k memoryKey, it memoryItem, now int64) {
+		s.remove(k)
+		// A bucket made for a take that was then refused holds the time
+		// it was made: whole.
+		reset = it.tat > now
+	})
+	return reset, err
 }
 
 // PeekLimit implements Store. It does not block, and ignores ctx.
-func (m *Memory) PeekLimit(_ context.Context, key string) (time.Duration, error) {
+func (m *Memory) PeekLimit(_ context.Context, key string) (ahead time.Duration, err error) {
+	err = m.withBucket("peek", key, func(_ *memoryShard, _ memoryKey, it memoryItem, now int64) {
+		ahead = time.Duration(max(it.tat-now, 0))
+	})
+	return ahead, err
+}
+
+// withBucket calls f with the bucket of key, under its shard's lock, if
+// the store holds one; op names the call in an error.
+func (m *Memory) withBucket(op, key string, f func(s *memoryShard, k memoryKey, it memoryItem, now int64)) error {
 	if m.closed.Load() {
-		return 0, closedError("peek")
+		return closedError(op)
 	}
 	now := m.clock()
 	k := m.key(key, true)
 	s := m.shardOf(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it, ok := s.lookup(k, now)
-	if !ok || !s.holds(it, key) {
-		return 0, nil
+	if it, ok := s.lookup(k, now); ok && s.holds(it, key) {
+		f(s, k, it, now)
 	}
-	return time.Duration(max(it.tat-now, 0)), nil
+	return nil
 }
 
 // outstanding is what RefundAll gives back of take t held after it was
