@@ -11,7 +11,7 @@
 // writes the audit trail a buffer at a time (caddy.logging.writers.buffered),
 // and the admin endpoint that shows a caller's budget of a velocity limit
 // and makes it whole again (admin.api.ucwa, POST /ucwa/limits/show and
-// /ucwa/limits/reset).
+// /ucwa/limits/reset), with the command that calls it (caddy ucwa-limit).
 // It registers nothing else: the pool emulator, which answers 201 to calls it never places,
 // belongs in demos and tests only (cmd/caddy-ucwa).
 package caddyucwa

@@ -167,6 +167,11 @@ func TestDemoEndToEnd(t *testing.T) {
 		if r.Status != http.StatusOK || !strings.HasPrefix(r.Body, `{"limit":"calls","budgets":[{"count":20,"per":"1h0m0s","remaining":0,"next_in":"`) {
 			t.Fatalf("the show of the caller's budget = %d %s", r.Status, r.Body)
 		}
+		// The same through the README's command.
+		stdout, stderr, code := testkit.RunCaddyCommand(t, "ucwa-limit", "show", "--limit", "calls", "--key", "/demo-limited", "--address", testkit.Addr(demo.Port("ADMIN_PORT")))
+		if code != 0 || !strings.HasPrefix(stdout, `{"limit":"calls","budgets":[{"count":20,"per":"1h0m0s","remaining":0,"next_in":"`) {
+			t.Fatalf("caddy ucwa-limit show: exit %d, %q, stderr %s", code, stdout, stderr)
+		}
 		r = testkit.Send(t, client, testkit.Request{Method: http.MethodPost, URL: demo.AdminURL("/ucwa/limits/reset"), ContentType: "application/json",
 			Body: `{"limit":"calls","key":"/demo-limited"}`})
 		if r.Status != http.StatusOK || r.Body != `{"limit":"calls","budgets":1,"reset":1}`+"\n" {

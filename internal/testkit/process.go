@@ -1,6 +1,9 @@
 package testkit
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -31,6 +34,43 @@ func Main(m *testing.M) {
 		return
 	}
 	os.Exit(m.Run())
+}
+
+// RunCaddyCommand runs this test binary as the caddy command (see Main)
+// with args, such as a subcommand that talks to a running Caddy's admin
+// endpoint, and returns what it wrote to stdout and to stderr, and its
+// exit code. A command still running after two minutes is killed: a
+// bound for a hang, not a measure.
+func RunCaddyCommand(t testing.TB, args ...string) (stdout, stderr string, exitCode int) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Env = childEnviron(t.TempDir())
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil && !errors.As(err, new(*exec.ExitError)) {
+		t.Fatalf("running caddy %s: %v", strings.Join(args, " "), err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("caddy %s did not end within two minutes", strings.Join(args, " "))
+	}
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+// childEnviron is the environment of this test binary run as Caddy, with
+// home for its home and config directories.
+func childEnviron(home string) []string {
+	// A child built with the race detector sleeps a second as it exits
+	// (GORACE's atexit_sleep_ms, 1000 by default) for other goroutines'
+	// race reports to end, which each Stop would wait out; its reports
+	// still go to its output.
+	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	return append(os.Environ(), childEnv+"=1", "HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home, "GORACE="+gorace)
 }
 
 // Process is a Caddy child process: this test binary run again as Caddy
@@ -133,13 +173,7 @@ func (p *Process) Restart() {
 	defer out.Close()
 	home := filepath.Dir(p.config)
 	cmd := exec.Command(self, "run", "--config", p.config) // JSON needs no adapter
-	// A child built with the race detector sleeps a second as it exits
-	// (GORACE's atexit_sleep_ms, 1000 by default) for other goroutines'
-	// race reports to end, which each Stop would wait out; its reports
-	// still go to its log.
-	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "NOTIFY_SOCKET="+sockPath,
-		"HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home, "GORACE="+gorace)
+	cmd.Env = append(childEnviron(home), "NOTIFY_SOCKET="+sockPath)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = p.workDir
 	if err := cmd.Start(); err != nil {
