@@ -230,7 +230,8 @@ func resetLimitBudgets(w http.ResponseWriter, r *http.Request) error {
 }
 
 // showLimitBudgets serves POST /ucwa/limits/show. It changes nothing and
-// logs nothing but a failure: Caddy's admin endpoint logs the request.
+// writes no log line of its own: Caddy's admin endpoint logs the request,
+// and its error if it fails.
 func showLimitBudgets(w http.ResponseWriter, r *http.Request) error {
 	name, _, budgets, err := readLimitAdminRequest(w, r)
 	if err != nil {
