@@ -44,7 +44,7 @@ if not the default.
 			cmd.Args = cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs)
 			cmd.RunE = func(cmd *cobra.Command, args []string) error {
 				return caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
-					return cmdLimit(args[0], fl, os.Stdout)
+					return cmdLimit(args[0], fl)
 				})(cmd, args)
 			}
 		},
@@ -52,17 +52,14 @@ if not the default.
 }
 
 // cmdLimit posts the flags' limit and key or client address to the admin
-// API's /ucwa/limits/<action> and copies its answer to out.
-func cmdLimit(action string, fl caddycmd.Flags, out io.Writer) (int, error) {
+// API's /ucwa/limits/<action> and copies its answer to stdout.
+func cmdLimit(action string, fl caddycmd.Flags) (int, error) {
 	req := limitAdminRequest{Limit: fl.String("limit"), ClientIP: fl.String("client-ip")}
 	if fl.Changed("key") {
 		key := fl.String("key")
 		req.Key = &key
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return caddy.ExitCodeFailedStartup, err
-	}
+	body, _ := json.Marshal(req) // strings alone: it cannot fail
 	adminAddr, err := caddycmd.DetermineAdminAPIAddress(fl.String("address"), nil, fl.String("config"), fl.String("adapter"))
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("couldn't determine admin API address: %v", err)
@@ -74,7 +71,7 @@ func cmdLimit(action string, fl caddycmd.Flags, out io.Writer) (int, error) {
 		return caddy.ExitCodeFailedStartup, err
 	}
 	defer resp.Body.Close()
-	if _, err := io.Copy(out, resp.Body); err != nil {
+	if _, err := io.Copy(os.Stdout, resp.Body); err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
 	return caddy.ExitCodeSuccess, nil
