@@ -454,6 +454,18 @@ func (s *RedisServer) KillClients(t testing.TB) int {
 	return n
 }
 
+// Clients returns how many normal clients (not replicas, not pub/sub)
+// are connected to the server, this call's own connection left out: what
+// KillClients would close.
+func (s *RedisServer) Clients(t testing.TB) int {
+	t.Helper()
+	reply, err := s.do([]string{"CLIENT", "LIST", "TYPE", "normal"})
+	if err != nil || len(reply) != 1 {
+		t.Fatalf("testkit: CLIENT LIST: %v %q", err, reply)
+	}
+	return strings.Count(reply[0], "\n") - 1
+}
+
 // do sends one command on a fresh connection (after AUTH when the server
 // has a password) and returns the reply's strings; a Redis error reply is
 // an error.
