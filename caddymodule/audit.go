@@ -93,25 +93,43 @@ const auditMessage = "guarded request"
 // nearMissOperation is the operation of a near miss in the audit trail.
 const nearMissOperation = "(near miss)"
 
+// Words of Handler.AuditOnError.
+const (
+	auditOnErrorOpen   = "open"
+	auditOnErrorClosed = "closed"
+)
+
 // newAuditLogger returns the audit trail's logger, below the handler's
 // logger l, with its write errors counted in
 // caddy_ucwa_audit_write_errors_total, registered in reg (nil: none;
-// the handlers of one configuration share it), and reported on l.
-func newAuditLogger(l *zap.Logger, reg prometheus.Registerer) (*zap.Logger, error) {
+// the handlers of one configuration share it), and reported on l, and
+// the output they are reported to, which tells whether the trail is
+// failing. closed says what the error line says of the requests
+// (Handler.AuditOnError).
+func newAuditLogger(l *zap.Logger, reg prometheus.Registerer, closed bool) (*zap.Logger, *auditErrorOutput, error) {
 	refused, err := metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "ucwa", Name: "audit_write_errors_total",
 		Help: "Audit lines that a log taking the trail failed to write (a full disk, a net log's server gone): each is missing from that log.",
 	}))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := &auditErrorOutput{refused: refused, logger: l}
-	return l.Named(auditLoggerName).WithOptions(zap.ErrorOutput(out)), nil
+	out := &auditErrorOutput{refused: refused, logger: l, message: auditWriteErrorOpen}
+	if closed {
+		out.message = auditWriteErrorClosed
+	}
+	return l.Named(auditLoggerName).WithOptions(zap.ErrorOutput(out)), out, nil
 }
 
-// auditWriteError is the error, once a minute at most, that lines of
-// the audit trail were not written.
-const auditWriteError = "audit lines not written: a log of the audit trail failed to write them; the requests went on"
+// The error, once a minute at most, that lines of the audit trail were
+// not written, by what requests get meanwhile (Handler.AuditOnError);
+// and the line, once a minute at most, that a line was written again
+// after a failure, with audit_on_error closed.
+const (
+	auditWriteErrorOpen   = "audit lines not written: a log of the audit trail failed to write them; the requests went on"
+	auditWriteErrorClosed = "audit lines not written: a log of the audit trail failed to write them; guarded requests but emergency calls are answered 503 until a line is written (audit_on_error closed)"
+	auditWrittenAgain     = "audit trail written again: guarded requests are delivered again (audit_on_error closed)"
+)
 
 // auditErrorOutput is the audit logger's zap ErrorOutput, where zap
 // reports a line that a log's writer refused ("<time> write error:
@@ -120,10 +138,20 @@ const auditWriteError = "audit lines not written: a log of the audit trail faile
 // disk, one per request. Here each is counted, and logged on the
 // handler's logger at the first and then once a minute at most, with
 // the lines since and the error.
+//
+// It also keeps whether the trail is failing, for audit_on_error closed:
+// zap reports a failed write before the line's Write returns, and says
+// nothing of one that succeeded, so a line written with no report since
+// it began (see written) is one every log took.
 type auditErrorOutput struct {
 	refused prometheus.Counter
 	warning throttledWarning
 	logger  *zap.Logger
+	message string
+	// state is twice the failures reported so far, plus 1 while the
+	// trail is failing: the last line known written or not was not.
+	state        atomic.Uint64
+	writtenAgain throttledWarning
 }
 
 func (o *auditErrorOutput) Write(p []byte) (int, error) {
@@ -131,14 +159,87 @@ func (o *auditErrorOutput) Write(p []byte) (int, error) {
 	if !ok {
 		return os.Stderr.Write(p) // zap's other reports, as it would
 	}
+	// Counted before the trail fails, and failing before any line
+	// begun since can clear it (see written).
+	o.state.Add(2)
+	o.state.Or(1)
 	o.refused.Inc()
 	o.warning.note(func(lines uint64) {
-		o.logger.Error(auditWriteError, zap.Uint64("lines", lines), zap.ByteString("error", bytes.TrimSpace(cause)))
+		o.logger.Error(o.message, zap.Uint64("lines", lines), zap.ByteString("error", bytes.TrimSpace(cause)))
 	})
 	return len(p), nil
 }
 
 func (*auditErrorOutput) Sync() error { return nil }
+
+// failing reports whether the last line of the trail known written or
+// not was not.
+func (o *auditErrorOutput) failing() bool { return o.state.Load()&1 != 0 }
+
+// write writes c's line with fields, and notes whether it was written:
+// with track (audit_on_error closed), a line whose write no failure was
+// reported during ends a failure reported before it began. A failure
+// reported meanwhile may be another line's, and leaves the trail
+// failing: the next line tells.
+func (o *auditErrorOutput) write(track bool, c *zapcore.CheckedEntry, fields ...zap.Field) {
+	if !track {
+		c.Write(fields...)
+		return
+	}
+	before := o.state.Load()
+	c.Write(fields...)
+	if before&1 != 0 && o.state.CompareAndSwap(before, before&^1) {
+		o.writtenAgain.note(func(uint64) { o.logger.Info(auditWrittenAgain) })
+	}
+}
+
+// provisionAudit sets up the audit trail's logger (see setAudit) and
+// audit_on_error.
+func (h *Handler) provisionAudit(ctx caddy.Context) error {
+	switch word := ucwa.Word(h.AuditOnError, auditOnErrorOpen, auditOnErrorClosed); word {
+	case "":
+		h.AuditOnError = auditOnErrorOpen
+	case auditOnErrorOpen, auditOnErrorClosed:
+		h.AuditOnError = word
+	default:
+		return ucwa.WordError("audit_on_error", h.AuditOnError, auditOnErrorOpen, auditOnErrorClosed)
+	}
+	h.auditClosed = h.AuditOnError == auditOnErrorClosed
+	audit, trail, err := newAuditLogger(h.logger, registerer(ctx), h.auditClosed)
+	if err != nil {
+		return err
+	}
+	h.auditTrail = trail
+	h.setAudit(audit)
+	// Caddy's logs are open before any app is provisioned: a Check
+	// finds a log that takes the trail by its name and level, if any.
+	if h.auditClosed && audit.Check(zap.InfoLevel, auditMessage) == nil {
+		return errors.New("audit_on_error closed: no log takes the audit trail (the logger http.handlers.ucwa.audit at level INFO), so no line could tell whether it is written")
+	}
+	return nil
+}
+
+// refuseUnaudited answers 503 a request that is no emergency call while
+// the audit trail fails under audit_on_error closed, and reports whether
+// it did.
+func (h *Handler) refuseUnaudited(w http.ResponseWriter, in *intake) bool {
+	if !h.auditClosed || !h.auditTrail.failing() || h.isEmergencyCall(in) {
+		return false
+	}
+	in.refusedBy = refusedByAudit
+	setRetryAfter(w.Header(), time.Second)
+	_ = h.fail(w, in, errAuditFailing)
+	return true
+}
+
+// refusedByAudit is the audit line's refused_by of a request that
+// audit_on_error closed refused.
+const refusedByAudit = "audit"
+
+// errAuditFailing answers a request refused while the audit trail fails
+// (see refuseUnaudited).
+var errAuditFailing = ucwa.NewError(http.StatusServiceUnavailable, "",
+	"The edge cannot write its audit trail now. The request was not delivered and can be sent again later.")
 
 // setAudit makes l the audit trail's logger, and from it a logger for
 // each operation of the handler's table and one for a near miss, with
@@ -382,7 +483,7 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 	}
 	rec.status, rec.duration = status, auditDuration(c, rec.started)
 	rec.line[0] = zap.Inline((*auditFields)(rec))
-	c.Write(rec.line[:]...)
+	h.auditTrail.write(h.auditClosed, c, rec.line[:]...)
 }
 
 // auditLogger returns the logger of the line rec writes of a request to
@@ -581,7 +682,7 @@ func (h *Handler) auditNearMiss(r *http.Request, started time.Time) {
 	fields := appendRemote(buf[:0], r)
 	fields = append(fields, zap.String("error", errorCode(errNearMiss)), zap.Int("status", errNearMiss.Status),
 		zap.Duration("duration", auditDuration(c, started)))
-	c.Write(fields...)
+	h.auditTrail.write(h.auditClosed, c, fields...)
 }
 
 // auditDuration is the duration of an audit line: from started to the

@@ -83,9 +83,9 @@ func TestAuditWriteErrorsCounted(t *testing.T) {
 				t.Errorf("%s holds %d audit lines, want %d", file, got, tc.wantLines)
 			}
 			if tc.wantErrors > 0 {
-				e.Logs().Wait(t, `"msg":"`+auditWriteError)
+				e.Logs().Wait(t, `"msg":"`+auditWriteErrorOpen)
 			}
-			lines := e.Logs().Lines(`"msg":"` + auditWriteError)
+			lines := e.Logs().Lines(`"msg":"` + auditWriteErrorOpen)
 			switch {
 			case tc.wantErrors == 0 && len(lines) != 0:
 				t.Errorf("logged %q, want nothing", lines)

@@ -90,6 +90,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //		idempotency [<window>]
 //		limit <name> <count> per <duration> [key <placeholder>] [international|forwarding]
+//		audit_on_error open|closed
 //		destinations {
 //			mode enforce|report
 //			allow_regions <region...>
@@ -197,6 +198,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // target. Its name, count, duration and the placeholders of its key
 // (the edge's own, http.ucwa.*, and any known one in another letter
 // case) are judged at startup.
+//
+// audit_on_error closed answers guarded requests but emergency calls 503
+// while the audit trail fails to be written (default open: they are
+// delivered; see Handler.AuditOnError).
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive's name
 	if d.NextArg() {
@@ -273,6 +278,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			var err error
 			h.Destinations, err = unmarshalDestinations(d)
 			return err
+		case "audit_on_error":
+			return directive.Word(d, &h.AuditOnError, auditOnErrorOpen, auditOnErrorClosed)
 		case "limit":
 			l, err := unmarshalLimit(d)
 			if err != nil {
@@ -349,7 +356,7 @@ var optionPlaces = func() map[string]string {
 	add(ucwaBlockPlace, "paths", "operation", "max_body_size", "max_batch_parts",
 		"max_batch_operations", "default_region", "number_format", "phone_audio", "jwt", "scopes",
 		"deny_callers", "web_tickets", "challenge", "primary", "backup", "expect_continue_after_idle",
-		"store", "idempotency", "limit", "destinations")
+		"store", "idempotency", "limit", "audit_on_error", "destinations")
 	add("the jwt block", "algorithms", "jwks_file", "jwks_url", "public_key_file", "hmac_secret",
 		"issuer", "audience", "leeway", "cache_size")
 	add("the block of a store", "on_error", "max_entries_per_caller")

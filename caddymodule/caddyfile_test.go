@@ -378,6 +378,7 @@ func TestStartupErrors(t *testing.T) {
 		// Words are read in any letter case; one that is none of them
 		// stops startup, naming them.
 		{"web_tickets", rsaJWT + "\nweb_tickets Pass", rsaJSON + `,"web_tickets":"Pass"`, `web_tickets: "Pass" is neither reject nor forward`},
+		{"audit_on_error", "jwt off\naudit_on_error Refuse", `"jwt":{"off":true},"audit_on_error":"Refuse"`, `audit_on_error: "Refuse" is neither open nor closed`},
 		{"destinations mode in capitals", "jwt off\ndestinations {\nmode Audit\n}", `"jwt":{"off":true},"destinations":{"mode":"Audit"}`, `destinations: mode: "Audit" is neither enforce nor report`},
 		{"destinations type in capitals", "jwt off\ndestinations {\ndeny_types Premium\n}", `"jwt":{"off":true},"destinations":{"deny_types":["Premium"]}`, `destinations: deny_types: entry 1 of 1 ("Premium") is not a number type (one of unknown, `},
 		{"destinations prefix in allow and deny", "jwt off\ndestinations {\nallow +1900555\ndeny +1900555\n}", `"jwt":{"off":true},"destinations":{"allow":["+1900555"],"deny":["+1900555"]}`,

@@ -243,13 +243,28 @@ type Handler struct {
 	// limited. Default: none.
 	Limits []*LimitConfig `json:"limits,omitempty"`
 
+	// What guarded requests get while the audit trail fails: "open"
+	// delivers them, and counts and logs each line lost; "closed"
+	// answers them 503 ServiceUnavailable with Retry-After: 1, all but
+	// emergency calls, from the first line a log of the trail fails to
+	// write (a full disk) until a line is written again (the refusals
+	// have lines of their own, which tell). The request whose line failed
+	// was delivered already; so were those in flight meanwhile, and with
+	// the buffered writer those whose lines its failed write held. Any
+	// letter case. "closed" needs a log that takes the trail (the logger
+	// http.handlers.ucwa.audit, at info). Default: "open".
+	AuditOnError string `json:"audit_on_error,omitempty"`
+
 	cleaner *ucwa.Cleaner
 	logger  *zap.Logger
 	// caddy_ucwa_edge_answers_total (see nameAnswer).
 	answers *answerCounts
 	// The audit trail (see writeAudit), and its logger for each operation
-	// and for a near miss (see setAudit).
+	// and for a near miss (see setAudit); where its write errors are
+	// reported, and whether they close the edge (audit_on_error closed).
 	audit         *zap.Logger
+	auditTrail    *auditErrorOutput
+	auditClosed   bool
 	auditOps      map[*ucwa.Operation]*zap.Logger
 	nearMissAudit *zap.Logger
 
@@ -327,11 +342,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionOperations(); err != nil {
 		return err
 	}
-	audit, err := newAuditLogger(h.logger, registerer(ctx))
-	if err != nil {
+	if err := h.provisionAudit(ctx); err != nil {
 		return err
 	}
-	h.setAudit(audit)
 	format, err := ucwa.ParseNumberFormat(h.NumberFormat)
 	if err != nil {
 		return err

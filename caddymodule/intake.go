@@ -102,6 +102,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if e := h.barredSinceReload(&in); e != nil {
 		return h.fail(w, &in, e)
 	}
+	if h.refuseUnaudited(w, &in) {
+		return nil
+	}
 	return h.deliverOnce(w, r, next, &in)
 }
 

@@ -55,10 +55,11 @@ const (
 // Cleanup that writes the buffer; and when the process exits, every
 // buffer is written, those no config loaded any more uses too, see
 // unbufferAll). A write of a buffer that fails (a full disk) loses the
-// lines it held, not the writer. Each line lost, one the failed write of
-// a buffer held or one written straight through (larger than the
-// buffer, after a failed write of the buffer, or once the writer is
-// closed or the process exits) whose write failed, is counted in
+// lines it held, not the writer: the lines after it go straight through
+// until one is written, then are buffered again. Each line lost, one the
+// failed write of a buffer held or one written straight through (larger
+// than the buffer, after a failed write, or once the writer is closed or
+// the process exits) whose write failed, is counted in
 // caddy_ucwa_log_buffer_lines_lost_total; the loss is logged, as an
 // error of the logger caddy.logging.writers.buffered in Caddy's default
 // log, with the writer, the lines and the error, at the first loss and
@@ -400,6 +401,10 @@ type lineBuffer struct {
 	timer interface{ Stop() bool } // armed while buf holds lines
 	// straight: lines go straight to w, after Close or unbuffer.
 	straight bool
+	// failed: the last write to w failed; lines go straight to w until
+	// one is written, so that zap reports each that is not (see
+	// writeFlushing).
+	failed bool
 }
 
 // Write buffers p, a line as zap writes it. A line that fits is added
@@ -407,7 +412,7 @@ type lineBuffer struct {
 // writeFlushing, which takes b.mu anew and looks again.
 func (b *lineBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
-	if b.straight || len(b.buf)+len(p) > b.size {
+	if b.straight || b.failed || len(b.buf)+len(p) > b.size {
 		b.mu.Unlock()
 		n, loss, err := b.writeFlushing(p)
 		b.report(loss)
@@ -433,27 +438,33 @@ func (b *lineBuffer) addLocked(p []byte) {
 // held, or once lines go straight through: it writes the buffer first,
 // or the line as it comes. A failed write, of the buffer or of the line,
 // is returned for report, once b.mu is released.
+//
+// After a failed write, the lines go straight through until one is
+// written, as an unbuffered writer's do: zap reports each line whose
+// write failed to its error output, where the audit trail learns that
+// it is failing (see Handler.AuditOnError), and the first line written
+// has the lines after it buffered again.
 func (b *lineBuffer) writeFlushing(p []byte) (int, bufferLoss, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.straight {
-		n, err := b.w.Write(p)
-		return n, lossOf(p, n, err), err
-	}
-	if len(b.buf)+len(p) > b.size {
-		// After a failed flush, the line is written as it comes: its
-		// own write's error goes back to zap too, which reports it.
-		if loss := b.flushLocked(); loss.err != nil || len(p) >= b.size {
-			n, err := b.w.Write(p)
-			return n, loss.and(lossOf(p, n, err)), err
+	var loss bufferLoss
+	if !b.straight && !b.failed {
+		if len(b.buf)+len(p) <= b.size {
+			b.addLocked(p)
+			return len(p), bufferLoss{}, nil
+		}
+		if loss = b.flushLocked(); loss.err == nil && len(p) < b.size {
+			b.addLocked(p)
+			return len(p), bufferLoss{}, nil
 		}
 	}
-	b.addLocked(p)
-	return len(p), bufferLoss{}, nil
+	n, err := b.w.Write(p)
+	b.failed = err != nil
+	return n, loss.and(lossOf(p, n, err)), err
 }
 
 func (b *lineBuffer) flushOnTimer() {
-	b.report(b.flush(false)) // the next write tries again
+	b.report(b.flush(false)) // the next line tries again, straight through
 }
 
 // flush writes what the buffer holds, taking b.mu; with unbuffer, lines
@@ -510,6 +521,7 @@ func (b *lineBuffer) flushLocked() bufferLoss {
 	n, err := b.w.Write(b.buf)
 	loss := lossOf(b.buf, n, err)
 	b.buf = b.buf[:0]
+	b.failed = err != nil
 	return loss
 }
 

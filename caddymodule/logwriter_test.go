@@ -71,14 +71,15 @@ func (w *recordingWriter) refuseNext(n int) {
 // TestLineBuffer: lines reach the writer inside a buffer at a time, when
 // the buffer is full or flush_interval after its first line, and on
 // Close; a line larger than the buffer goes through as it comes; a
-// failed write loses only the lines it held (the next ones are written
-// once the writer takes them again), and is reported with the number of
-// lines it lost, whichever way the buffer was written (full, on its
-// timer, Sync, unbuffer, Close); after Close, or once unbuffered as the
-// process exits, lines go straight through; a line written straight
-// through (larger than the buffer, after a failed write of the buffer,
-// after Close or unbuffer) whose write fails is reported lost too, with
-// the buffer's lines when it follows a failed write of the buffer.
+// failed write loses only the lines it held, and is reported with the
+// number of lines it lost, whichever way the buffer was written (full,
+// on its timer, Sync, unbuffer, Close); after it, lines go straight
+// through until one is written, and are buffered again after that one;
+// after Close, or once unbuffered as the process exits, lines go
+// straight through; a line written straight through (larger than the
+// buffer, after a failed write, after Close or unbuffer) whose write
+// fails is reported lost too, with the buffer's lines when it follows a
+// failed write of the buffer.
 func TestLineBuffer(t *testing.T) {
 	const interval = time.Second
 	line := func(c byte, n int) string { return strings.Repeat(string(c), n-1) + "\n" }
@@ -128,8 +129,9 @@ func TestLineBuffer(t *testing.T) {
 			// a's flush fails, and b, written after it, too.
 			{write: line('b', 60), want: nil, lost: []int{2}},
 			{fail: &no, lost: []int{2}},
-			{write: line('c', 10), want: nil, lost: []int{2}},
-			{advance: interval, want: []string{line('c', 10)}, lost: []int{2}},
+			{write: line('c', 10), want: []string{line('c', 10)}, lost: []int{2}},
+			{write: line('d', 10), want: []string{line('c', 10)}, lost: []int{2}},
+			{advance: interval, want: []string{line('c', 10), line('d', 10)}, lost: []int{2}},
 		}},
 		{"the line that did not fit goes through after a failed flush, which is counted", 100, []step{
 			{write: line('a', 30)},
@@ -139,21 +141,27 @@ func TestLineBuffer(t *testing.T) {
 			{write: line('d', 10), want: []string{line('c', 60)}, lost: []int{2}},
 			{advance: interval, want: []string{line('c', 60), line('d', 10)}, lost: []int{2}},
 		}},
-		{"a failed timed flush is not kept as the writer's state", 100, []step{
+		{"after a failed timed flush, lines go through until one is written", 100, []step{
 			{write: line('a', 10)},
 			{fail: &yes},
 			{advance: interval, lost: []int{1}},
-			{fail: &no, lost: []int{1}},
-			{write: line('b', 10), lost: []int{1}},
-			{advance: interval, want: []string{line('b', 10)}, lost: []int{1}},
+			{write: line('b', 10), lost: []int{1, 1}},
+			{write: line('c', 10), lost: []int{1, 1, 1}},
+			{fail: &no, lost: []int{1, 1, 1}},
+			{write: line('d', 10), want: []string{line('d', 10)}, lost: []int{1, 1, 1}},
+			{write: line('e', 10), want: []string{line('d', 10)}, lost: []int{1, 1, 1}},
+			{advance: interval, want: []string{line('d', 10), line('e', 10)}, lost: []int{1, 1, 1}},
 		}},
 		{"each failed timed flush counts its own lines", 100, []step{
 			{write: line('a', 10)},
 			{write: line('b', 10)},
 			{fail: &yes},
 			{advance: interval, lost: []int{2}},
-			{write: line('c', 10), lost: []int{2}},
-			{advance: interval, lost: []int{2, 1}},
+			{fail: &no, lost: []int{2}},
+			{write: line('c', 10), want: []string{line('c', 10)}, lost: []int{2}},
+			{write: line('d', 10), want: []string{line('c', 10)}, lost: []int{2}},
+			{fail: &yes, want: []string{line('c', 10)}, lost: []int{2}},
+			{advance: interval, want: []string{line('c', 10)}, lost: []int{2, 1}},
 		}},
 		{"a write that takes part of the buffer counts the lines it did not take whole", 100, []step{
 			{write: line('a', 10)},
@@ -169,8 +177,9 @@ func TestLineBuffer(t *testing.T) {
 			{sync: true, wantErr: true, lost: []int{2}},
 			{fail: &no, lost: []int{2}},
 			{sync: true, lost: []int{2}},
-			{write: line('c', 10), lost: []int{2}},
-			{sync: true, want: []string{line('c', 10)}, lost: []int{2}},
+			{write: line('c', 10), want: []string{line('c', 10)}, lost: []int{2}},
+			{write: line('d', 10), want: []string{line('c', 10)}, lost: []int{2}},
+			{sync: true, want: []string{line('c', 10), line('d', 10)}, lost: []int{2}},
 		}},
 		{"a failed unbuffer counts what it held, then each line after it that fails", 100, []step{
 			{write: line('a', 10)},
@@ -203,7 +212,7 @@ func TestLineBuffer(t *testing.T) {
 			{fail: &yes},
 			{write: line('c', 60), lost: []int{3}},
 			{fail: &no, lost: []int{3}},
-			{write: line('d', 10), lost: []int{3}},
+			{write: line('d', 10), want: []string{line('d', 10)}, lost: []int{3}},
 			{advance: interval, want: []string{line('d', 10)}, lost: []int{3}},
 		}},
 		{"a failed Close counts what it held", 100, []step{
@@ -430,9 +439,9 @@ func TestBufferedAuditTrail(t *testing.T) {
 // TestBufferedAuditTrailLost: an audit trail through a buffered writer
 // whose file refuses every write (/dev/full: ENOSPC). Guarded requests are
 // answered as usual; every line lost, whether a failed write of the
-// buffer held it (at a reload, the config's Cleanup, or on its
-// flush_interval, the test's clock) or it was written straight through
-// (a line larger than the buffer), is counted in
+// buffer held it (at a reload, the config's Cleanup) or it was written
+// straight through (a line larger than the buffer, or any line after a
+// failed write), is counted in
 // caddy_ucwa_log_buffer_lines_lost_total, which counts for the process
 // across the reload; an error naming the writer, with the lines and the
 // error and nothing of the lines themselves, is logged to Caddy's default
@@ -447,9 +456,9 @@ func TestBufferedAuditTrailLost(t *testing.T) {
 		// another within the minute, which does not; one a minute
 		// after the first, which logs the lines of both.
 		requests [3]int
-		// held: the lines wait in the buffer, the first loss's until a
-		// reload, the others' until flush_interval; else each line is
-		// written as it comes.
+		// held: the first loss's lines wait in the buffer until a
+		// reload; else each line is written as it comes, as every line
+		// is after the first failed write.
 		held bool
 	}{
 		{"lines held in the buffer", "64KiB", [3]int{3, 1, 1}, true},
@@ -514,9 +523,6 @@ func TestBufferedAuditTrailLost(t *testing.T) {
 					// done (their lines in the buffer) and the config is
 					// unloaded, its buffer written.
 					e.Load("caddyfile", config)
-				case tc.held:
-					clock.WaitPending(t, 1) // the line is in the buffer, its timer armed
-					clock.Advance(time.Second)
 				default:
 					// A line is written once its request is answered,
 					// which its client may see first.
@@ -551,13 +557,8 @@ func TestBufferedAuditTrailLost(t *testing.T) {
 			lossLines(tc.requests[0])
 			lose(tc.requests[1], false)
 			lossLines(tc.requests[0])
-			// The third loss comes a minute after the first: held lines
-			// once flush_interval (a second) has passed.
-			next := first.Add(warnEvery).Sub(clock.Now())
-			if tc.held {
-				next -= time.Second
-			}
-			clock.Advance(next)
+			// The third loss comes a minute after the first.
+			clock.Advance(first.Add(warnEvery).Sub(clock.Now()))
 			lose(tc.requests[2], false)
 			lossLines(tc.requests[0], tc.requests[1]+tc.requests[2])
 		})

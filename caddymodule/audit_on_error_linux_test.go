@@ -1,0 +1,252 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
+)
+
+// auditPipe is a named pipe that a log of the audit trail writes to, as
+// to a log shipper reading it: while the test reads it, every write
+// goes through; once the test stops reading (closes its end), every
+// write to it fails (EPIPE), as a full disk's would; reading it again
+// (opening it anew) has the writes go through again, on the writer's
+// same file.
+type auditPipe struct {
+	path string
+	mu   sync.Mutex
+	read strings.Builder // what the test read of it
+	end  *os.File        // the test's end, nil while it does not read
+	done chan struct{}   // closed once the reader of end has stopped
+}
+
+func newAuditPipe(t *testing.T) *auditPipe {
+	t.Helper()
+	p := &auditPipe{path: filepath.Join(t.TempDir(), "audit.pipe")}
+	if err := syscall.Mkfifo(p.path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.open(t)
+	t.Cleanup(func() { p.close(t) })
+	return p
+}
+
+// open starts reading the pipe: opened for reading and writing, as
+// Linux allows for a FIFO, so that neither the open nor a read waits
+// for Caddy's end, and a read finds no end of file while Caddy has none.
+func (p *auditPipe) open(t *testing.T) {
+	t.Helper()
+	f, err := os.OpenFile(p.path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	p.mu.Lock()
+	p.end, p.done = f, done
+	p.mu.Unlock()
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := f.Read(buf)
+			p.mu.Lock()
+			p.read.Write(buf[:n])
+			p.mu.Unlock()
+			if err != nil {
+				if !errors.Is(err, os.ErrClosed) && err != io.EOF {
+					t.Errorf("reading the pipe: %v", err)
+				}
+				return
+			}
+		}
+	}()
+}
+
+// close stops reading the pipe: writes to it fail from then on.
+func (p *auditPipe) close(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	f, done := p.end, p.done
+	p.end = nil
+	p.mu.Unlock()
+	if f == nil {
+		return
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+}
+
+// lines are the audit lines read so far.
+func (p *auditPipe) lines(t *testing.T) []auditLine {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return auditLines(t, p.read.String())
+}
+
+// TestAuditOnErrorClosed: with audit_on_error closed, once a log of the
+// trail fails to write a line (its reader gone), every guarded request
+// but an emergency call is answered 503 ServiceUnavailable with
+// Retry-After: 1 and reaches no pool, a batch too, until a line is
+// written again: the first refusal once the log takes lines again is
+// written, and the next request is delivered. The request whose line
+// failed first was delivered. The edge logs the failure (once) and the
+// recovery. Through Caddy's file writer, and through the buffered
+// writer, which learns of the failure at a write of its buffer and
+// then has each line go straight through until one is written.
+func TestAuditOnErrorClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// output is the log's output, PIPE the pipe's path.
+		output string
+		// buffered: the first line after the reader is gone waits in the
+		// buffer, whose failed write (caddy_ucwa_log_buffer_lines_lost_total)
+		// the next line learns of.
+		buffered bool
+	}{
+		{"file", "file PIPE {\n\t\t\troll_disabled\n\t\t}", false},
+		{"buffered", "buffered {\n\t\t\tflush_interval 10ms\n\t\t\toutput file PIPE {\n\t\t\t\troll_disabled\n\t\t\t}\n\t\t}", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+			pipe := newAuditPipe(t)
+			pool := testkit.NewUpstream(t)
+			e := startEdge(t, "caddyfile", fmt.Sprintf(`{
+	log default {
+		exclude http.handlers.ucwa.audit
+	}
+	log ucwa_audit {
+		include http.handlers.ucwa.audit
+		output %s
+		format json
+	}
+}
+:EDGE_PORT {
+	ucwa {
+		`+opsJWT+`
+		default_region US
+		primary %s
+		audit_on_error closed
+	}
+}`, strings.ReplaceAll(tc.output, "PIPE", pipe.path), pool.Addr()), testkit.WithAdmin())
+			auth := http.Header{"Authorization": {callerBearer(t)}}
+			call := func(op, want string) testkit.Response {
+				t.Helper()
+				received := len(pool.Received())
+				resp := e.call(idemCall{header: auth, op: op})
+				switch want {
+				case "delivered":
+					if resp.Status != http.StatusCreated || len(pool.Received()) != received+1 {
+						t.Fatalf("%s: %d %s, the pool got %d requests more; want 201, delivered", op, resp.Status, resp.Body, len(pool.Received())-received)
+					}
+				case "refused":
+					assertUCWAError(t, resp, "ServiceUnavailable", "", nil, false)
+					if resp.Status != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" || len(pool.Received()) != received {
+						t.Fatalf("%s: %d (Retry-After %q) %s, the pool got %d requests more; want 503, Retry-After 1, nothing delivered",
+							op, resp.Status, resp.Header.Get("Retry-After"), resp.Body, len(pool.Received())-received)
+					}
+				}
+				return resp
+			}
+			writeErrors := func() float64 { return e.Metric("caddy_ucwa_audit_write_errors_total") }
+
+			call("before", "delivered")
+			testkit.Eventually(t, "the first line read", func() bool { return len(pipe.lines(t)) == 1 })
+
+			pipe.close(t)
+			call("unaudited", "delivered")
+			if tc.buffered {
+				testkit.Eventually(t, "the buffer's failed write", func() bool {
+					return e.Metric("caddy_ucwa_log_buffer_lines_lost_total") >= 1
+				})
+				// This line goes straight through, and zap reports it.
+				call("unaudited-2", "delivered")
+			}
+			testkit.Eventually(t, "a line not written", func() bool { return writeErrors() >= 1 })
+			call("refused", "refused")
+			// An emergency call goes through all the same.
+			received := len(pool.Received())
+			if resp := e.call(idemCall{header: auth, body: `{"to":"911","operationId":"emergency"}`}); resp.Status != http.StatusCreated || len(pool.Received()) != received+1 {
+				t.Fatalf("an emergency call: %d %s, want 201, delivered", resp.Status, resp.Body)
+			}
+			// A batch is no emergency call.
+			batch := e.send(testkit.Request{URL: "/ucwa/v1/applications/1/batch", ContentType: batchType, Header: auth,
+				Body: batchBody("POST /ucwa/v1/applications/1/communication/startPhoneAudio HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + `{"to":"4255551234"}`)})
+			if batch.Status != http.StatusServiceUnavailable || len(pool.Received()) != received+1 {
+				t.Fatalf("a batch: %d %s, want 503, nothing delivered", batch.Status, batch.Body)
+			}
+			errorLine := e.Logs().Wait(t, `"msg":"`+auditWriteErrorClosed)
+			for _, want := range []string{`"level":"error"`, `"logger":"http.handlers.ucwa"`, "broken pipe"} {
+				if !strings.Contains(errorLine, want) {
+					t.Errorf("the error line lacks %s: %s", want, errorLine)
+				}
+			}
+
+			// Read again: the next refusal's line is written, and ends it.
+			pipe.open(t)
+			failed := writeErrors()
+			call("refused-read", "refused")
+			e.Logs().Wait(t, `"msg":"`+auditWrittenAgain)
+			call("after", "delivered")
+			testkit.Eventually(t, "the lines after the reader came back", func() bool { return len(pipe.lines(t)) == 3 })
+			if got := writeErrors(); got != failed {
+				t.Errorf("caddy_ucwa_audit_write_errors_total went from %v to %v after the reader came back", failed, got)
+			}
+			lines := pipe.lines(t)
+			if got := lines[1]; got.OperationID != "refused-read" || got.Status != http.StatusServiceUnavailable ||
+				got.RefusedBy != refusedByAudit || got.Error != "ServiceUnavailable" || got.Pool != "" {
+				t.Errorf("the refusal's line %+v, want refused-read, 503, refused_by audit, error ServiceUnavailable, no pool", got)
+			}
+			if got := lines[2]; got.OperationID != "after" || got.Status != http.StatusCreated || got.RefusedBy != "" || got.Pool != "primary" {
+				t.Errorf("the line after %+v, want after, 201 from the primary", got)
+			}
+			if n := len(e.Logs().Lines(`"msg":"` + auditWriteErrorClosed)); n != 1 {
+				t.Errorf("logged the failure %d times, want once (once a minute at most)", n)
+			}
+		})
+	}
+}
+
+// TestAuditOnErrorClosedNeedsTrail: audit_on_error closed is refused at
+// startup where no log takes the trail (the default log excludes it);
+// open, the default, is not.
+func TestAuditOnErrorClosedNeedsTrail(t *testing.T) {
+	for _, tc := range []struct {
+		word, wantErr string
+	}{
+		{"open", ""},
+		{"closed", "audit_on_error closed: no log takes the audit trail"},
+	} {
+		t.Run(tc.word, func(t *testing.T) {
+			config := fmt.Sprintf(`{
+	log default {
+		exclude http.handlers.ucwa.audit
+	}
+}
+:EDGE_PORT {
+	ucwa {
+		jwt off
+		audit_on_error %s
+	}
+}`, tc.word)
+			err := testkit.Validate(t, "caddyfile", config)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("load: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("load: %v, want an error with %q", err, tc.wantErr)
+			}
+		})
+	}
+}
