@@ -98,7 +98,8 @@ func (p *auditPipe) lines(t *testing.T) []auditLine {
 // TestAuditOnErrorClosed: with audit_on_error closed, once a log of the
 // trail fails to write a line (its reader gone), every guarded request
 // but an emergency call is answered 503 ServiceUnavailable with
-// Retry-After: 1 and reaches no pool, a batch too, until a line is
+// Retry-After: 1 and reaches no pool, a batch too, and a repeat of a
+// request answered (idempotency) is not replayed, until a line is
 // written again: the first refusal once the log takes lines again is
 // written, and the next request is delivered. The request whose line
 // failed first was delivered. The edge logs the failure (once) and the
@@ -137,6 +138,7 @@ func TestAuditOnErrorClosed(t *testing.T) {
 		`+opsJWT+`
 		default_region US
 		primary %s
+		idempotency
 		audit_on_error closed
 	}
 }`, strings.ReplaceAll(tc.output, "PIPE", pipe.path), pool.Addr()), testkit.WithAdmin())
@@ -149,6 +151,10 @@ func TestAuditOnErrorClosed(t *testing.T) {
 				case "delivered":
 					if resp.Status != http.StatusCreated || len(pool.Received()) != received+1 {
 						t.Fatalf("%s: %d %s, the pool got %d requests more; want 201, delivered", op, resp.Status, resp.Body, len(pool.Received())-received)
+					}
+				case "replayed":
+					if resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "true" || len(pool.Received()) != received {
+						t.Fatalf("%s: %d %s, the pool got %d requests more; want 201 replayed", op, resp.Status, resp.Body, len(pool.Received())-received)
 					}
 				case "refused":
 					assertUCWAError(t, resp, "ServiceUnavailable", "", nil, false)
@@ -164,17 +170,21 @@ func TestAuditOnErrorClosed(t *testing.T) {
 			call("before", "delivered")
 			testkit.Eventually(t, "the first line read", func() bool { return len(pipe.lines(t)) == 1 })
 
+			// The count of lines lost is the process's.
+			lostBefore := e.Metric("caddy_ucwa_log_buffer_lines_lost_total")
 			pipe.close(t)
 			call("unaudited", "delivered")
 			if tc.buffered {
 				testkit.Eventually(t, "the buffer's failed write", func() bool {
-					return e.Metric("caddy_ucwa_log_buffer_lines_lost_total") >= 1
+					return e.Metric("caddy_ucwa_log_buffer_lines_lost_total") > lostBefore
 				})
 				// This line goes straight through, and zap reports it.
 				call("unaudited-2", "delivered")
 			}
 			testkit.Eventually(t, "a line not written", func() bool { return writeErrors() >= 1 })
 			call("refused", "refused")
+			// A repeat of a request answered: its recorded answer waits.
+			call("before", "refused")
 			// An emergency call goes through all the same.
 			received := len(pool.Received())
 			if resp := e.call(idemCall{header: auth, body: `{"to":"911","operationId":"emergency"}`}); resp.Status != http.StatusCreated || len(pool.Received()) != received+1 {
@@ -193,13 +203,20 @@ func TestAuditOnErrorClosed(t *testing.T) {
 				}
 			}
 
+			// Every line so far but the first is lost (through buffered,
+			// the first unaudited one in its buffer's write): wait for the
+			// last, which would otherwise end the failure if the pipe were
+			// read before it was written.
+			const failed = 5
+			testkit.Eventually(t, "the lines of the refusals not written", func() bool { return writeErrors() >= failed })
+
 			// Read again: the next refusal's line is written, and ends it.
 			pipe.open(t)
-			failed := writeErrors()
 			call("refused-read", "refused")
 			e.Logs().Wait(t, `"msg":"`+auditWrittenAgain)
 			call("after", "delivered")
-			testkit.Eventually(t, "the lines after the reader came back", func() bool { return len(pipe.lines(t)) == 3 })
+			call("before", "replayed")
+			testkit.Eventually(t, "the lines after the reader came back", func() bool { return len(pipe.lines(t)) == 4 })
 			if got := writeErrors(); got != failed {
 				t.Errorf("caddy_ucwa_audit_write_errors_total went from %v to %v after the reader came back", failed, got)
 			}
