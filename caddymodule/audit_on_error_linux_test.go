@@ -228,6 +228,10 @@ func TestAuditOnErrorClosed(t *testing.T) {
 			if got := lines[2]; got.OperationID != "after" || got.Status != http.StatusCreated || got.RefusedBy != "" || got.Pool != "primary" {
 				t.Errorf("the line after %+v, want after, 201 from the primary", got)
 			}
+			// The refusals: refused, its repeat, the batch, refused-read.
+			if got := e.Metric(`caddy_ucwa_edge_answers_total{error="ServiceUnavailable",status="503"}`); got != 4 {
+				t.Errorf("caddy_ucwa_edge_answers_total of 503 ServiceUnavailable = %v, want 4", got)
+			}
 			if n := len(e.Logs().Lines(`"msg":"` + auditWriteErrorClosed)); n != 1 {
 				t.Errorf("logged the failure %d times, want once (once a minute at most)", n)
 			}
