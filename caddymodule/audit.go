@@ -51,7 +51,8 @@ import (
 //     (the first destination it refused or would refuse, else allowed)
 //   - refused_by: the guard that refused the request:
 //     "destinations:<rule>" ("destinations:deny_types"), "limit:<name>",
-//     "caller:<claim>" (deny_callers)
+//     "caller:<claim>" (deny_callers), "audit" (audit_on_error closed,
+//     while the trail fails)
 //   - over_limit: the first velocity limit that had no room for an
 //     emergency call, which was delivered all the same
 //   - error: the UCWA code and subcode of an answer the edge gave itself
@@ -142,7 +143,7 @@ const (
 // It also keeps whether the trail is failing, for audit_on_error closed:
 // zap reports a failed write before the line's Write returns, and says
 // nothing of one that succeeded, so a line written with no report since
-// it began (see written) is one every log took.
+// it began (see write) is one every log took.
 type auditErrorOutput struct {
 	refused prometheus.Counter
 	warning throttledWarning
@@ -159,8 +160,8 @@ func (o *auditErrorOutput) Write(p []byte) (int, error) {
 	if !ok {
 		return os.Stderr.Write(p) // zap's other reports, as it would
 	}
-	// Counted before the trail fails, and failing before any line
-	// begun since can clear it (see written).
+	// The count first: a line begun before it finds the state changed
+	// and clears nothing (see write).
 	o.state.Add(2)
 	o.state.Or(1)
 	o.refused.Inc()
