@@ -196,10 +196,11 @@ func TestClientGoneWhileWaitingForPool(t *testing.T) {
 		}
 		done <- err
 	}()
-	// No upstream to try: the request is in the server, waiting for one.
-	testkit.Eventually(t, "the request in the server", func() bool {
-		return e.Metric(`caddy_http_requests_in_flight{handler="ucwa",server="srv0"}`) == 1
-	})
+	// No upstream to try: the request is at the pool, waiting for one.
+	// In the server but not yet there (its reservation being made), a
+	// request whose client goes away is not sent at all, and the edge
+	// says nothing of a pool.
+	testkit.Eventually(t, "the request at the pool", func() bool { return requestsAtPool() == 1 })
 	cancel()
 	if err := <-done; err == nil || !errors.Is(err, context.Canceled) {
 		t.Fatalf("the client got %v, want its own cancellation", err)
@@ -217,4 +218,21 @@ func TestClientGoneWhileWaitingForPool(t *testing.T) {
 	if got := deliveries(pool, "op-1"); got != 1 {
 		t.Errorf("the pool received op-1 %d times, want once", got)
 	}
+}
+
+// requestsAtPool counts the audited requests in flight in the process
+// that are at a pool or being handed to one (see intake.atPool).
+func requestsAtPool() int {
+	n := 0
+	for i := range auditInFlight.shards {
+		sh := &auditInFlight.shards[i]
+		sh.mu.Lock()
+		for rec := sh.first; rec != nil; rec = rec.next {
+			if rec.attempting.Load() != nil {
+				n++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
 }
