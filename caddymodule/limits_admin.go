@@ -34,10 +34,17 @@ func init() {
 // Caddy serves it on its admin endpoint (localhost:2019 by default) with
 // no config of its own:
 //
+//	GET  /ucwa/limits                             the limits
 //	POST /ucwa/limits/show
 //	POST /ucwa/limits/reset
 //	{"limit": "<name>", "key": "<value>"}        the budget of a key's value
 //	{"limit": "<name>", "client_ip": "<address>"} the budget of a client address
+//
+// The list answers {"limits": [{"name", "count", "per", "key",
+// "applies_to", "store", "handlers"}]}: each definition of a limit in the
+// running config's handlers (with its key template, never a value), the
+// store that keeps its budgets (memory or redis) and how many handlers
+// define it so, by name; during a reload, those of both configs.
 //
 // key is the value the limit's key expands to: with the default key,
 // {http.ucwa.tenant_caller}, the caller's tid (or, without one, what
@@ -66,6 +73,7 @@ func (LimitsAdmin) CaddyModule() caddy.ModuleInfo {
 // Routes returns the admin routes of the endpoint.
 func (LimitsAdmin) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{
+		{Pattern: "/ucwa/limits", Handler: caddy.AdminHandlerFunc(listLimitDefinitions)},
 		{Pattern: "/ucwa/limits/show", Handler: caddy.AdminHandlerFunc(showLimitBudgets)},
 		{Pattern: "/ucwa/limits/reset", Handler: caddy.AdminHandlerFunc(resetLimitBudgets)},
 	}
@@ -101,6 +109,24 @@ type limitBudgetShow struct {
 	Remaining int    `json:"remaining"`
 	NextIn    string `json:"next_in"`
 	WholeIn   string `json:"whole_in"`
+}
+
+// limitListAnswer is the answer of a list.
+type limitListAnswer struct {
+	Limits []limitDefinition `json:"limits"`
+}
+
+// limitDefinition is a limit as handlers of the running config define
+// it, and how many do.
+type limitDefinition struct {
+	Name      string        `json:"name"`
+	Count     int           `json:"count"`
+	Per       string        `json:"per"`
+	Key       string        `json:"key"`
+	AppliesTo string        `json:"applies_to,omitempty"`
+	Store     string        `json:"store"`
+	Handlers  int           `json:"handlers"`
+	period    time.Duration // Per, for the order of the list
 }
 
 // maxLimitRequestBody bounds the body of a show or reset: a limit name
@@ -266,6 +292,40 @@ func showLimitBudgets(w http.ResponseWriter, r *http.Request) error {
 			})
 		}
 	}
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(answer)
+}
+
+// listLimitDefinitions serves GET /ucwa/limits. Like a show, it changes
+// nothing and writes no log line of its own.
+func listLimitDefinitions(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet {
+		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: errors.New("method not allowed: GET the limits")}
+	}
+	answer := limitListAnswer{Limits: []limitDefinition{}}
+	limitHandlers.mu.Lock()
+	for h := range limitHandlers.set {
+		backend := "memory"
+		if h.store.redis != nil {
+			backend = "redis"
+		}
+		for i := range h.limits {
+			l := &h.limits[i]
+			d := limitDefinition{Name: l.name, Count: l.limit.Count, Per: l.limit.Period.String(), Key: l.key,
+				AppliesTo: limitClassNames[l.class], Store: backend, period: l.limit.Period}
+			if j := slices.IndexFunc(answer.Limits, func(o limitDefinition) bool { o.Handlers = 0; return o == d }); j >= 0 {
+				answer.Limits[j].Handlers++
+				continue
+			}
+			d.Handlers = 1
+			answer.Limits = append(answer.Limits, d)
+		}
+	}
+	limitHandlers.mu.Unlock()
+	slices.SortFunc(answer.Limits, func(a, b limitDefinition) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(a.period, b.period), a.Count-b.Count,
+			strings.Compare(a.Key, b.Key), strings.Compare(a.AppliesTo, b.AppliesTo), strings.Compare(a.Store, b.Store))
+	})
 	w.Header().Set("Content-Type", "application/json")
 	return json.NewEncoder(w).Encode(answer)
 }

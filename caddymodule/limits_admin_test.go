@@ -130,6 +130,51 @@ func TestLimitShow(t *testing.T) {
 	}
 }
 
+// TestLimitList: through a real Caddy's admin endpoint, the limits of
+// the running config's handlers, by name: each definition once, with its
+// key template (the default's too), what it counts, its store and how
+// many handlers define it so; a reload lists the new config's alone; a
+// config without limits lists none; a POST is refused.
+func TestLimitList(t *testing.T) {
+	e := startLimitEdge(t, "store memory")
+	list := func() []limitDefinition {
+		t.Helper()
+		resp := testkit.Send(t, e.Client(), testkit.Request{URL: e.AdminURL("/ucwa/limits")})
+		var got limitListAnswer
+		if resp.Status != http.StatusOK || json.Unmarshal([]byte(resp.Body), &got) != nil || got.Limits == nil {
+			t.Fatalf("list: %d %s", resp.Status, resp.Body)
+		}
+		return got.Limits
+	}
+	if got := list(); len(got) != 0 {
+		t.Fatalf("without limits: %+v", got)
+	}
+	redis := testkit.StartRedis(t).URL()
+	site := func(port string, subdirectives ...string) string {
+		return "\n" + strings.Replace(limitCaddyfile(t, e.pool, subdirectives...), ":EDGE_PORT", ":"+port, 1)
+	}
+	e.Load("caddyfile", site("EDGE_PORT", "store memory", "limit calls 5 per 1h", "limit abroad 10 per 1d key {http.ucwa.tid} international")+
+		site("OTHER_PORT", "store memory", "limit calls 2 per 1h")+
+		site("THIRD_PORT", "store memory", "limit calls 2 per 1h")+
+		site("FOURTH_PORT", "store redis "+redis, "limit calls 2 per 1h"))
+	want := []limitDefinition{
+		{Name: "abroad", Count: 10, Per: "24h0m0s", Key: "{http.ucwa.tid}", AppliesTo: "international", Store: "memory", Handlers: 1},
+		{Name: "calls", Count: 2, Per: "1h0m0s", Key: DefaultLimitKey, Store: "memory", Handlers: 2},
+		{Name: "calls", Count: 2, Per: "1h0m0s", Key: DefaultLimitKey, Store: "redis", Handlers: 1},
+		{Name: "calls", Count: 5, Per: "1h0m0s", Key: DefaultLimitKey, Store: "memory", Handlers: 1},
+	}
+	if got := list(); !slices.Equal(got, want) {
+		t.Fatalf("list:\n%+v\nwant\n%+v", got, want)
+	}
+	e.Load("caddyfile", limitCaddyfile(t, e.pool, "store memory", "limit calls 3 per 1m"))
+	if got := list(); !slices.Equal(got, []limitDefinition{{Name: "calls", Count: 3, Per: "1m0s", Key: DefaultLimitKey, Store: "memory", Handlers: 1}}) {
+		t.Fatalf("after a reload: %+v", got)
+	}
+	if resp := testkit.Send(t, e.Client(), testkit.Request{Method: http.MethodPost, URL: e.AdminURL("/ucwa/limits"), ContentType: "application/json", Body: `{}`}); resp.Status != http.StatusMethodNotAllowed {
+		t.Fatalf("POST: %d %s, want 405", resp.Status, resp.Body)
+	}
+}
+
 // TestLimitReset: through a real Caddy's admin endpoint, with the memory
 // store and with Redis, an administrator makes one caller's budget of a
 // limit whole again: the caller, refused 429, is delivered its calls

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,13 +17,13 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "ucwa-limit",
-		Usage: "show|reset --limit <name> (--key <value> | --client-ip <address>) [--config <path> [--adapter <name>]] [--address <interface>]",
-		Short: "Shows or resets a caller's budget of a ucwa velocity limit",
+		Usage: "list | show|reset --limit <name> (--key <value> | --client-ip <address>) [--config <path> [--adapter <name>]] [--address <interface>]",
+		Short: "Lists the ucwa velocity limits, or shows or resets a caller's budget of one",
 		Long: `
-Shows what a caller has left of a velocity limit of the running Caddy's
-ucwa handlers, or makes it whole again, through the admin API's
-/ucwa/limits/show and /ucwa/limits/reset endpoints, and prints their
-JSON answer.
+Lists the velocity limits of the running Caddy's ucwa handlers, or shows
+what a caller has left of one, or makes it whole again, through the
+admin API's /ucwa/limits, /ucwa/limits/show and /ucwa/limits/reset
+endpoints, and prints their JSON answer.
 
 --key is the value the limit's key expands to for the caller; for the
 default key, the token's tid, a slash and its oid (else its sub), as the
@@ -40,7 +41,7 @@ if not the default.
 			cmd.Flags().StringP("config", "c", "", "Configuration file to use to parse the admin address, if --address is not used")
 			cmd.Flags().StringP("adapter", "a", "", "Name of config adapter to apply (when --config is used)")
 			cmd.Flags().StringP("address", "", "", "The address to use to reach the admin API endpoint, if not the default")
-			cmd.ValidArgs = []string{"show", "reset"}
+			cmd.ValidArgs = []string{"list", "show", "reset"}
 			cmd.Args = cobra.MatchAll(cobra.ExactArgs(1), cobra.OnlyValidArgs)
 			cmd.RunE = func(cmd *cobra.Command, args []string) error {
 				return caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
@@ -51,22 +52,31 @@ if not the default.
 	})
 }
 
-// cmdLimit posts the flags' limit and key or client address to the admin
-// API's /ucwa/limits/<action> and copies its answer to stdout.
+// cmdLimit gets the admin API's /ucwa/limits (list), or posts the flags'
+// limit and key or client address to its /ucwa/limits/<action>, and
+// copies its answer to stdout.
 func cmdLimit(action string, fl caddycmd.Flags) (int, error) {
-	req := limitAdminRequest{Limit: fl.String("limit"), ClientIP: fl.String("client-ip")}
-	if fl.Changed("key") {
-		key := fl.String("key")
-		req.Key = &key
+	method, path, body := http.MethodGet, "/ucwa/limits", io.Reader(nil)
+	if action == "list" {
+		if fl.Changed("limit") || fl.Changed("key") || fl.Changed("client-ip") {
+			return caddy.ExitCodeFailedStartup, errors.New("list takes no --limit, --key or --client-ip")
+		}
+	} else {
+		req := limitAdminRequest{Limit: fl.String("limit"), ClientIP: fl.String("client-ip")}
+		if fl.Changed("key") {
+			key := fl.String("key")
+			req.Key = &key
+		}
+		b, _ := json.Marshal(req) // strings alone: it cannot fail
+		method, path, body = http.MethodPost, path+"/"+action, bytes.NewReader(b)
 	}
-	body, _ := json.Marshal(req) // strings alone: it cannot fail
 	adminAddr, err := caddycmd.DetermineAdminAPIAddress(fl.String("address"), nil, fl.String("config"), fl.String("adapter"))
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("couldn't determine admin API address: %v", err)
 	}
 	// The admin endpoint's error (4xx, 5xx) comes back as err, its message
 	// and Caddy's error body in it.
-	resp, err := caddycmd.AdminAPIRequest(adminAddr, http.MethodPost, "/ucwa/limits/"+action, nil, bytes.NewReader(body))
+	resp, err := caddycmd.AdminAPIRequest(adminAddr, method, path, nil, body)
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
