@@ -302,26 +302,29 @@ func listLimitDefinitions(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: errors.New("method not allowed: GET the limits")}
 	}
-	answer := limitListAnswer{Limits: []limitDefinition{}}
+	// Each definition, Handlers 0, and how many handlers define it.
+	handlers := map[limitDefinition]int{}
 	limitHandlers.mu.Lock()
 	for h := range limitHandlers.set {
-		backend := "memory"
-		if h.store.redis != nil {
+		backend := "other" // a store module of neither of the edge's kinds
+		switch {
+		case h.store.memory != nil:
+			backend = "memory"
+		case h.store.redis != nil:
 			backend = "redis"
 		}
 		for i := range h.limits {
 			l := &h.limits[i]
-			d := limitDefinition{Name: l.name, Count: l.limit.Count, Per: l.limit.Period.String(), Key: l.key,
-				AppliesTo: limitClassNames[l.class], Store: backend, period: l.limit.Period}
-			if j := slices.IndexFunc(answer.Limits, func(o limitDefinition) bool { o.Handlers = 0; return o == d }); j >= 0 {
-				answer.Limits[j].Handlers++
-				continue
-			}
-			d.Handlers = 1
-			answer.Limits = append(answer.Limits, d)
+			handlers[limitDefinition{Name: l.name, Count: l.limit.Count, Per: l.limit.Period.String(), Key: l.key,
+				AppliesTo: limitClassNames[l.class], Store: backend, period: l.limit.Period}]++
 		}
 	}
 	limitHandlers.mu.Unlock()
+	answer := limitListAnswer{Limits: []limitDefinition{}}
+	for d, n := range handlers {
+		d.Handlers = n
+		answer.Limits = append(answer.Limits, d)
+	}
 	slices.SortFunc(answer.Limits, func(a, b limitDefinition) int {
 		return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(a.period, b.period), a.Count-b.Count,
 			strings.Compare(a.Key, b.Key), strings.Compare(a.AppliesTo, b.AppliesTo), strings.Compare(a.Store, b.Store))
