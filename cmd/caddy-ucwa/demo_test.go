@@ -167,10 +167,15 @@ func TestDemoEndToEnd(t *testing.T) {
 		if r.Status != http.StatusOK || !strings.HasPrefix(r.Body, `{"limit":"calls","budgets":[{"count":20,"per":"1h0m0s","remaining":0,"next_in":"`) {
 			t.Fatalf("the show of the caller's budget = %d %s", r.Status, r.Body)
 		}
-		// The same through the README's command.
-		stdout, stderr, code := testkit.RunCaddyCommand(t, "ucwa-limit", "show", "--limit", "calls", "--key", "/demo-limited", "--address", testkit.Addr(demo.Port("ADMIN_PORT")))
+		// The same through the README's command, and the list of limits.
+		admin := testkit.Addr(demo.Port("ADMIN_PORT"))
+		stdout, stderr, code := testkit.RunCaddyCommand(t, "ucwa-limit", "show", "--limit", "calls", "--key", "/demo-limited", "--address", admin)
 		if code != 0 || !strings.HasPrefix(stdout, `{"limit":"calls","budgets":[{"count":20,"per":"1h0m0s","remaining":0,"next_in":"`) {
 			t.Fatalf("caddy ucwa-limit show: exit %d, %q, stderr %s", code, stdout, stderr)
+		}
+		stdout, stderr, code = testkit.RunCaddyCommand(t, "ucwa-limit", "list", "--address", admin)
+		if code != 0 || !strings.HasPrefix(stdout, `{"limits":[{"name":"calls","count":20,"per":"1h0m0s","key":"{http.ucwa.tenant_caller}","store":"memory","handlers":`) {
+			t.Fatalf("caddy ucwa-limit list: exit %d, %q, stderr %s", code, stdout, stderr)
 		}
 		r = testkit.Send(t, client, testkit.Request{Method: http.MethodPost, URL: demo.AdminURL("/ucwa/limits/reset"), ContentType: "application/json",
 			Body: `{"limit":"calls","key":"/demo-limited"}`})
