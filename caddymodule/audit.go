@@ -197,15 +197,10 @@ func (o *auditErrorOutput) write(track bool, c *zapcore.CheckedEntry, fields ...
 // provisionAudit sets up the audit trail's logger (see setAudit) and
 // audit_on_error.
 func (h *Handler) provisionAudit(ctx caddy.Context) error {
-	switch word := ucwa.Word(h.AuditOnError, auditOnErrorOpen, auditOnErrorClosed); word {
-	case "":
-		h.AuditOnError = auditOnErrorOpen
-	case auditOnErrorOpen, auditOnErrorClosed:
-		h.AuditOnError = word
-	default:
-		return ucwa.WordError("audit_on_error", h.AuditOnError, auditOnErrorOpen, auditOnErrorClosed)
+	var err error
+	if h.auditClosed, err = ucwa.Either("audit_on_error", h.AuditOnError, auditOnErrorOpen, auditOnErrorClosed); err != nil {
+		return err
 	}
-	h.auditClosed = h.AuditOnError == auditOnErrorClosed
 	audit, trail, err := newAuditLogger(h.logger, registerer(ctx), h.auditClosed)
 	if err != nil {
 		return err

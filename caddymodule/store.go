@@ -143,13 +143,7 @@ const (
 // parseOnError reads an on_error value: whether requests go on without
 // the store when it fails.
 func parseOnError(v string) (failOpen bool, err error) {
-	switch ucwa.Word(v, onErrorClosed, onErrorOpen) {
-	case "", onErrorClosed:
-		return false, nil
-	case onErrorOpen:
-		return true, nil
-	}
-	return false, ucwa.WordError("on_error", v, onErrorClosed, onErrorOpen)
+	return ucwa.Either("on_error", v, onErrorClosed, onErrorOpen)
 }
 
 // storeUse is a handler's use of its store: the shared store, what to do

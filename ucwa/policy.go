@@ -327,26 +327,17 @@ type Policy struct {
 // since a mistyped entry may be a phone number).
 func NewPolicy(c DestinationPolicy) (*Policy, error) {
 	p := &Policy{anyRegion: len(c.AllowRegions) == 0, anyHost: len(c.SIPDomains) == 0, maxExtension: defaultMaxExtensionDigits}
-	switch Word(c.Mode, PolicyEnforce, PolicyReport) {
-	case "", PolicyEnforce:
-	case PolicyReport:
-		p.report = true
-	default:
-		return nil, WordError("mode", c.Mode, PolicyEnforce, PolicyReport)
+	var err error
+	if p.report, err = Either("mode", c.Mode, PolicyEnforce, PolicyReport); err != nil {
+		return nil, err
 	}
-	switch Word(c.PremiumShortCodes, PremiumShortCodesRefuse, PremiumShortCodesAllow) {
-	case "", PremiumShortCodesRefuse:
-		p.refusePremium = true
-	case PremiumShortCodesAllow:
-	default:
-		return nil, WordError("premium_short_codes", c.PremiumShortCodes, PremiumShortCodesRefuse, PremiumShortCodesAllow)
+	allowPremium, err := Either("premium_short_codes", c.PremiumShortCodes, PremiumShortCodesRefuse, PremiumShortCodesAllow)
+	if err != nil {
+		return nil, err
 	}
-	switch Word(c.EmergencyCalls, EmergencyCallsAny, EmergencyCallsNumbers) {
-	case "", EmergencyCallsAny:
-	case EmergencyCallsNumbers:
-		p.emergencyNumbersOnly = true
-	default:
-		return nil, WordError("emergency_calls", c.EmergencyCalls, EmergencyCallsAny, EmergencyCallsNumbers)
+	p.refusePremium = !allowPremium
+	if p.emergencyNumbersOnly, err = Either("emergency_calls", c.EmergencyCalls, EmergencyCallsAny, EmergencyCallsNumbers); err != nil {
+		return nil, err
 	}
 	if n := c.MaxExtensionDigits; n != nil {
 		if *n < 0 || *n > maxExtensionDigits {
@@ -354,7 +345,6 @@ func NewPolicy(c DestinationPolicy) (*Policy, error) {
 		}
 		p.maxExtension = *n
 	}
-	var err error
 	if p.allowRegions, err = compileRegions("allow_regions", c.AllowRegions); err != nil {
 		return nil, err
 	}

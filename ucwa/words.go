@@ -18,6 +18,20 @@ func Word(s string, words ...string) string {
 	return s
 }
 
+// Either reads the value of an option of two words, in any letter case
+// (see Word), the first of which is its default ("" reads as it): it
+// reports whether the value is the second; any other value is an error
+// (see WordError).
+func Either(option, value, first, second string) (isSecond bool, err error) {
+	switch Word(value, first, second) {
+	case "", first:
+		return false, nil
+	case second:
+		return true, nil
+	}
+	return false, WordError(option, value, first, second)
+}
+
 // WordError is the error about the value of a configuration option that
 // takes one of a few words (mode enforce|report) and got none of them,
 // read in any letter case: a config written `mode Report` or JSON

@@ -24,6 +24,29 @@ func TestWord(t *testing.T) {
 	}
 }
 
+// TestEither: an option of two words reads "" and the first, in any
+// letter case, as the first, the second as the second, and anything else
+// as an error that names both.
+func TestEither(t *testing.T) {
+	for _, c := range []struct {
+		value    string
+		isSecond bool
+		err      string
+	}{
+		{"", false, ""},
+		{"open", false, ""},
+		{"OPEN", false, ""},
+		{"closed", true, ""},
+		{"Closed", true, ""},
+		{"refuse", false, `audit_on_error: "refuse" is neither open nor closed`},
+	} {
+		isSecond, err := Either("audit_on_error", c.value, "open", "closed")
+		if isSecond != c.isSecond || (err == nil) != (c.err == "") || err != nil && err.Error() != c.err {
+			t.Errorf("Either(%q) = %t, %v; want %t, %q", c.value, isSecond, err, c.isSecond, c.err)
+		}
+	}
+}
+
 // TestWordError: the message names the accepted words and shows no value
 // that holds a digit (a mistyped value may be a phone number).
 func TestWordError(t *testing.T) {
