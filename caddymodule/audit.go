@@ -130,7 +130,18 @@ const (
 	auditWriteErrorOpen   = "audit lines not written: a log of the audit trail failed to write them; the requests went on"
 	auditWriteErrorClosed = "audit lines not written: a log of the audit trail failed to write them; guarded requests but emergency calls are answered 503 until a line is written (audit_on_error closed)"
 	auditWrittenAgain     = "audit trail written again: guarded requests are delivered again (audit_on_error closed)"
+	auditWriteHung        = "audit lines not written within 1s: a log of the audit trail is not taking them (a hung file system?); guarded requests but emergency calls are answered 503 until a line is written (audit_on_error closed)"
 )
+
+// auditWriteHungAfter is how long lines may be being written, none of
+// them done, before audit_on_error closed takes the trail for failing:
+// a write to a hung file system (an NFS server gone) neither fails nor
+// returns, and a local one takes microseconds.
+const auditWriteHungAfter = time.Second
+
+// auditNow is the clock of the trail's hung writes (see
+// auditErrorOutput.begin).
+var auditNow = time.Now
 
 // auditErrorOutput is the audit logger's zap ErrorOutput, where zap
 // reports a line that a log's writer refused ("<time> write error:
@@ -143,16 +154,25 @@ const (
 // It also keeps whether the trail is failing, for audit_on_error closed:
 // zap reports a failed write before the line's Write returns, and says
 // nothing of one that succeeded, so a line written with no report since
-// it began (see write) is one every log took.
+// it began (see write) is one every log took. A write that hangs reports
+// nothing either: the lines being written, and when one was last done,
+// tell it (see begin).
 type auditErrorOutput struct {
 	refused prometheus.Counter
 	warning throttledWarning
 	logger  *zap.Logger
 	message string
 	// state is twice the failures reported so far, plus 1 while the
-	// trail is failing: the last line known written or not was not.
+	// trail is failing: the last line known written or not was not, or
+	// lines were being written for auditWriteHungAfter.
 	state        atomic.Uint64
 	writtenAgain throttledWarning
+	// writing counts the lines being written; progress is when one was
+	// last done, or begun while none was being written (UnixNano of
+	// auditNow).
+	writing  atomic.Int64
+	progress atomic.Int64
+	hung     throttledWarning
 }
 
 func (o *auditErrorOutput) Write(p []byte) (int, error) {
@@ -174,8 +194,38 @@ func (o *auditErrorOutput) Write(p []byte) (int, error) {
 func (*auditErrorOutput) Sync() error { return nil }
 
 // failing reports whether the last line of the trail known written or
-// not was not.
-func (o *auditErrorOutput) failing() bool { return o.state.Load()&1 != 0 }
+// not was not, or lines have been being written for auditWriteHungAfter
+// and none was done meanwhile, which makes the trail failing until a line
+// begun after that is written.
+func (o *auditErrorOutput) failing() bool {
+	s := o.state.Load()
+	if s&1 != 0 {
+		return true
+	}
+	if o.writing.Load() == 0 || auditNow().UnixNano()-o.progress.Load() < int64(auditWriteHungAfter) {
+		return false
+	}
+	if o.state.CompareAndSwap(s, s|1) {
+		o.hung.note(func(uint64) { o.logger.Error(auditWriteHung) })
+	}
+	return true
+}
+
+// begin notes that a line is being written, with audit_on_error closed;
+// end, that it is done, written or not. A line begun while others are
+// being written leaves progress as it is: those may be hung, and a line
+// begun after them waits for the same writer.
+func (o *auditErrorOutput) begin() {
+	if o.writing.Load() == 0 {
+		o.progress.Store(auditNow().UnixNano())
+	}
+	o.writing.Add(1)
+}
+
+func (o *auditErrorOutput) end() {
+	o.progress.Store(auditNow().UnixNano())
+	o.writing.Add(-1)
+}
 
 // write writes c's line with fields, and notes whether it was written:
 // with track (audit_on_error closed), a line whose write no failure was
@@ -437,6 +487,11 @@ const maskScratch = 128
 // is what ServeHTTP returned. A request whose line the stop took (the
 // process is exiting under it) gets none here.
 func (h *Handler) writeAudit(in *intake, handlerErr *error) {
+	if h.auditClosed {
+		// Before the line is taken: a line taken is one being written.
+		h.auditTrail.begin()
+		defer h.auditTrail.end()
+	}
 	rec := in.audit
 	if !rec.rec.line.take() {
 		in.stopped = true

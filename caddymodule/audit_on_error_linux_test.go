@@ -1,9 +1,11 @@
 package caddymodule
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -26,12 +29,13 @@ type auditPipe struct {
 	mu   sync.Mutex
 	read strings.Builder // what the test read of it
 	end  *os.File        // the test's end, nil while it does not read
+	held int             // the fd that holds a stalled pipe (see stall), else -1
 	done chan struct{}   // closed once the reader of end has stopped
 }
 
 func newAuditPipe(t *testing.T) *auditPipe {
 	t.Helper()
-	p := &auditPipe{path: filepath.Join(t.TempDir(), "audit.pipe")}
+	p := &auditPipe{path: filepath.Join(t.TempDir(), "audit.pipe"), held: -1}
 	if err := syscall.Mkfifo(p.path, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +89,77 @@ func (p *auditPipe) close(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-done
+}
+
+// stall stops reading the pipe and fills it, its reader still there:
+// a write to it then neither fails nor returns, as one to a hung NFS
+// server does, until release. The pipe is released at the test's end,
+// before the edge stops, if the test has not.
+func (p *auditPipe) stall(t *testing.T) {
+	t.Helper()
+	// Open for reading too: writes wait for room rather than fail.
+	held, err := syscall.Open(p.path, syscall.O_RDWR|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.close(t)
+	blank := bytes.Repeat([]byte{'\n'}, 4096) // no audit line: auditLines skips it
+	for {
+		if _, err := syscall.Write(held, blank); err != nil {
+			if err != syscall.EAGAIN {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	// Less than 4096 bytes of room may be left: fill it byte by byte.
+	for {
+		if _, err := syscall.Write(held, blank[:1]); err != nil {
+			if err != syscall.EAGAIN {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	p.mu.Lock()
+	p.held = held
+	p.mu.Unlock()
+	t.Cleanup(func() { p.release(t) })
+}
+
+// release reads the pipe again after stall: the writes waiting go on.
+func (p *auditPipe) release(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	held := p.held
+	p.held = -1
+	p.mu.Unlock()
+	if held < 0 {
+		return
+	}
+	p.open(t)
+	if err := syscall.Close(held); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// linesBeingWritten counts the audited requests in flight whose own
+// goroutine writes their line, or waits to: with audit_on_error closed,
+// each is one the trail counts as being written (see
+// auditErrorOutput.begin).
+func linesBeingWritten() int {
+	n := 0
+	for i := range auditInFlight.shards {
+		sh := &auditInFlight.shards[i]
+		sh.mu.Lock()
+		for rec := sh.first; rec != nil; rec = rec.next {
+			if rec.rec.line.Load() == lineOwn {
+				n++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // lines are the audit lines read so far.
@@ -236,6 +311,123 @@ func TestAuditOnErrorClosed(t *testing.T) {
 				t.Errorf("logged the failure %d times, want once (once a minute at most)", n)
 			}
 		})
+	}
+}
+
+// TestAuditOnErrorClosedHungWrite: with audit_on_error closed, a log of
+// the trail whose writes neither fail nor return (its pipe full and not
+// read, as a hung NFS server leaves a write) makes the trail failing once
+// lines have been being written for a second, on the trail's clock (the
+// test's), with none done: a request just before that is delivered, the
+// requests after it are refused (503, Retry-After: 1) and reach no pool,
+// an emergency call is delivered. Each answer waits for its line. Once
+// the log takes lines again, every line is written (none lost), a line
+// begun after the hang ends it, and requests are delivered again. The
+// hang is logged once.
+func TestAuditOnErrorClosedHungWrite(t *testing.T) {
+	clk := testkit.NewClock(time.Now())
+	auditNow = clk.Now
+	t.Cleanup(func() { auditNow = time.Now })
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+	pipe := newAuditPipe(t)
+	pool := testkit.NewUpstream(t)
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
+	log default {
+		exclude http.handlers.ucwa.audit
+	}
+	log ucwa_audit {
+		include http.handlers.ucwa.audit
+		output file %s {
+			roll_disabled
+		}
+		format json
+	}
+}
+:EDGE_PORT {
+	ucwa {
+		`+opsJWT+`
+		default_region US
+		primary %s
+		audit_on_error closed
+	}
+}`, pipe.path, pool.Addr()), testkit.WithAdmin())
+	auth := http.Header{"Authorization": {callerBearer(t)}}
+	type answer struct {
+		resp testkit.Response
+		err  error
+	}
+	answers := map[string]chan answer{}
+	// send sends a request whose line will wait for the pipe, and
+	// checks, once its line is being written, what reached the pool.
+	send := func(op, body string, delivered bool) {
+		t.Helper()
+		req := idemCall{header: auth, op: op, body: body}.request()
+		req.URL = e.url(req.URL)
+		received, writing := len(pool.Received()), linesBeingWritten()
+		done := make(chan answer, 1)
+		answers[op] = done
+		go func() {
+			resp, err := testkit.Do(e.Client(), req)
+			done <- answer{resp, err}
+		}()
+		testkit.Eventually(t, op+"'s line being written", func() bool { return linesBeingWritten() == writing+1 })
+		if got := len(pool.Received()) - received; (got == 1) != delivered || got > 1 {
+			t.Fatalf("%s: the pool got %d requests, want delivered %v", op, got, delivered)
+		}
+	}
+
+	if resp := e.call(idemCall{header: auth, op: "before"}); resp.Status != http.StatusCreated {
+		t.Fatalf("before: %d %s, want 201", resp.Status, resp.Body)
+	}
+	testkit.Eventually(t, "the first line read", func() bool { return len(pipe.lines(t)) == 1 })
+
+	pipe.stall(t)
+	send("hung", "", true)
+	clk.Advance(auditWriteHungAfter - time.Millisecond)
+	send("early", "", true)
+	clk.Advance(time.Millisecond)
+	send("refused", "", false)
+	send("emergency", `{"to":"911","operationId":"emergency"}`, true)
+	hungLine := e.Logs().Wait(t, `"msg":"`+auditWriteHung)
+	for _, want := range []string{`"level":"error"`, `"logger":"http.handlers.ucwa"`} {
+		if !strings.Contains(hungLine, want) {
+			t.Errorf("the hang's line lacks %s: %s", want, hungLine)
+		}
+	}
+
+	pipe.release(t)
+	for op, want := range map[string]int{"hung": 201, "early": 201, "refused": 503, "emergency": 201} {
+		a := <-answers[op]
+		if a.err != nil {
+			t.Fatalf("%s: %v", op, a.err)
+		}
+		if a.resp.Status != want {
+			t.Errorf("%s: %d %s, want %d", op, a.resp.Status, a.resp.Body, want)
+		}
+		if want == http.StatusServiceUnavailable {
+			assertUCWAError(t, a.resp, "ServiceUnavailable", "", nil, false)
+			if got := a.resp.Header.Get("Retry-After"); got != "1" {
+				t.Errorf("%s: Retry-After %q, want 1", op, got)
+			}
+		}
+	}
+	e.Logs().Wait(t, `"msg":"`+auditWrittenAgain)
+	if resp := e.call(idemCall{header: auth, op: "after"}); resp.Status != http.StatusCreated {
+		t.Fatalf("after: %d %s, want 201", resp.Status, resp.Body)
+	}
+	testkit.Eventually(t, "every line read", func() bool { return len(pipe.lines(t)) == 6 })
+	status := map[string]int{}
+	for _, l := range pipe.lines(t) {
+		status[l.OperationID] = l.Status
+	}
+	if want := map[string]int{"before": 201, "hung": 201, "early": 201, "refused": 503, "emergency": 201, "after": 201}; !maps.Equal(status, want) {
+		t.Errorf("the lines' statuses %v, want %v", status, want)
+	}
+	if got := e.Metric("caddy_ucwa_audit_write_errors_total"); got != 0 {
+		t.Errorf("caddy_ucwa_audit_write_errors_total %v, want 0: a hung write loses no line", got)
+	}
+	if n := len(e.Logs().Lines(`"msg":"` + auditWriteHung)); n != 1 {
+		t.Errorf("logged the hang %d times, want once", n)
 	}
 }
 

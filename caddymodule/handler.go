@@ -247,8 +247,10 @@ type Handler struct {
 	// delivers them, and counts and logs each line lost; "closed"
 	// answers them 503 ServiceUnavailable with Retry-After: 1, all but
 	// emergency calls, from the first line a log of the trail fails to
-	// write (a full disk) until a line is written again (the refusals
-	// have lines of their own, which tell). The request whose line failed
+	// write (a full disk), or once lines have been being written for a
+	// second with none done (a write that hangs), until a line is written
+	// again (the refusals have lines of their own, which tell). The
+	// request whose line failed
 	// was delivered already; so were those in flight meanwhile, and with
 	// the buffered writer those whose lines its failed write held. Any
 	// letter case. "closed" needs a log that takes the trail (the logger
