@@ -380,6 +380,7 @@ func TestAuditOnErrorClosedHungWrite(t *testing.T) {
 		t.Fatalf("before: %d %s, want 201", resp.Status, resp.Body)
 	}
 	testkit.Eventually(t, "the first line read", func() bool { return len(pipe.lines(t)) == 1 })
+	testkit.Eventually(t, "its request done", func() bool { return linesBeingWritten() == 0 })
 
 	pipe.stall(t)
 	send("hung", "", true)
