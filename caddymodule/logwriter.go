@@ -275,15 +275,18 @@ func unbufferAll() {
 // exiting, lines written after it go straight through: those of requests
 // still running once a stop's grace period is over, which the process
 // exits without waiting for, and which would be lost in the buffer.
+// A failed write is reported as any other (see lineBuffer.report) and
+// not returned: Caddy would log it again, without the lines it lost.
 func (bw *BufferedWriter) Cleanup() error {
 	if bw.inner == nil {
 		return nil // Caddy cleans up a writer whose Provision failed, too
 	}
 	if b, ok := openLineBuffers.Load(bw.WriterKey()); ok {
 		if caddy.Exiting() {
-			return b.(*lineBuffer).unbuffer()
+			_ = b.(*lineBuffer).unbuffer()
+		} else {
+			_ = b.(*lineBuffer).Sync()
 		}
-		return b.(*lineBuffer).Sync()
 	}
 	return nil
 }
