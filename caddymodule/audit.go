@@ -115,9 +115,9 @@ func newAuditLogger(l *zap.Logger, reg prometheus.Registerer, closed bool) (*zap
 	if err != nil {
 		return nil, nil, err
 	}
-	out := &auditErrorOutput{refused: refused, logger: l, message: auditWriteErrorOpen}
+	out := &auditErrorOutput{refused: refused, logger: l, message: auditWriteErrorOpen, hungMessage: auditWriteHungOpen}
 	if closed {
-		out.message = auditWriteErrorClosed
+		out.message, out.hungMessage = auditWriteErrorClosed, auditWriteHungClosed
 	}
 	return l.Named(auditLoggerName).WithOptions(zap.ErrorOutput(out)), out, nil
 }
@@ -130,13 +130,15 @@ const (
 	auditWriteErrorOpen   = "audit lines not written: a log of the audit trail failed to write them; the requests went on"
 	auditWriteErrorClosed = "audit lines not written: a log of the audit trail failed to write them; guarded requests but emergency calls are answered 503 until a line is written (audit_on_error closed)"
 	auditWrittenAgain     = "audit trail written again: guarded requests are delivered again (audit_on_error closed)"
-	auditWriteHung        = "audit lines not written within 1s: a log of the audit trail is not taking them (a hung file system?); guarded requests but emergency calls are answered 503 until a line is written (audit_on_error closed)"
+	auditWriteHungOpen    = "audit lines not written within 1s: a log of the audit trail is not taking them (a hung file system?); the requests go on, their answers waiting for their lines"
+	auditWriteHungClosed  = "audit lines not written within 1s: a log of the audit trail is not taking them (a hung file system?); guarded requests but emergency calls are answered 503 until a line is written (audit_on_error closed)"
 )
 
 // auditWriteHungAfter is how long lines may be being written, none of
-// them done, before audit_on_error closed takes the trail for failing:
-// a write to a hung file system (an NFS server gone) neither fails nor
-// returns, and a local one takes microseconds.
+// them done, before the trail is taken for hung (and, with
+// audit_on_error closed, for failing): a write to a hung file system (an
+// NFS server gone) neither fails nor returns, and a local one takes
+// microseconds.
 const auditWriteHungAfter = time.Second
 
 // auditNow is the clock of the trail's hung writes (see
@@ -170,9 +172,10 @@ type auditErrorOutput struct {
 	// writing counts the lines being written; progress is when one was
 	// last done, or begun while none was being written (UnixNano of
 	// auditNow).
-	writing  atomic.Int64
-	progress atomic.Int64
-	hung     throttledWarning
+	writing     atomic.Int64
+	progress    atomic.Int64
+	hungWarning throttledWarning
+	hungMessage string
 }
 
 func (o *auditErrorOutput) Write(p []byte) (int, error) {
@@ -194,25 +197,33 @@ func (o *auditErrorOutput) Write(p []byte) (int, error) {
 func (*auditErrorOutput) Sync() error { return nil }
 
 // failing reports whether the last line of the trail known written or
-// not was not, or lines have been being written for auditWriteHungAfter
-// and none was done meanwhile, which makes the trail failing until a line
+// not was not, or the trail is hung, which makes it failing until a line
 // begun after that is written.
 func (o *auditErrorOutput) failing() bool {
 	s := o.state.Load()
 	if s&1 != 0 {
 		return true
 	}
-	if o.writing.Load() == 0 || auditNow().UnixNano()-o.progress.Load() < int64(auditWriteHungAfter) {
+	if !o.hung() {
 		return false
 	}
-	if o.state.CompareAndSwap(s, s|1) {
-		o.hung.note(func(uint64) { o.logger.Error(auditWriteHung) })
-	}
+	o.state.CompareAndSwap(s, s|1)
 	return true
 }
 
-// begin notes that a line is being written, with audit_on_error closed;
-// end, that it is done, written or not. A line begun while others are
+// hung reports whether lines have been being written for
+// auditWriteHungAfter with none done meanwhile, and logs it (once a
+// minute at most).
+func (o *auditErrorOutput) hung() bool {
+	if o.writing.Load() == 0 || auditNow().UnixNano()-o.progress.Load() < int64(auditWriteHungAfter) {
+		return false
+	}
+	o.hungWarning.note(func(uint64) { o.logger.Error(o.hungMessage) })
+	return true
+}
+
+// begin notes that a line is being written; end, that it is done,
+// written or not. A line begun while others are
 // being written leaves progress as it is: those may be hung, and a line
 // begun after them waits for the same writer.
 func (o *auditErrorOutput) begin() {
@@ -267,9 +278,13 @@ func (h *Handler) provisionAudit(ctx caddy.Context) error {
 
 // refuseUnaudited answers 503 a request that is no emergency call while
 // the audit trail fails under audit_on_error closed, and reports whether
-// it did.
+// it did. Under open, it notes a hung trail, which no failure reports.
 func (h *Handler) refuseUnaudited(w http.ResponseWriter, in *intake) bool {
-	if !h.auditClosed || !h.auditTrail.failing() || h.isEmergencyCall(in) {
+	if !h.auditClosed {
+		h.auditTrail.hung()
+		return false
+	}
+	if !h.auditTrail.failing() || h.isEmergencyCall(in) {
 		return false
 	}
 	in.refusedBy = refusedByAudit
@@ -487,11 +502,9 @@ const maskScratch = 128
 // is what ServeHTTP returned. A request whose line the stop took (the
 // process is exiting under it) gets none here.
 func (h *Handler) writeAudit(in *intake, handlerErr *error) {
-	if h.auditClosed {
-		// Before the line is taken: a line taken is one being written.
-		h.auditTrail.begin()
-		defer h.auditTrail.end()
-	}
+	// Before the line is taken: a line taken is one being written.
+	h.auditTrail.begin()
+	defer h.auditTrail.end()
 	rec := in.audit
 	if !rec.rec.line.take() {
 		in.stopped = true

@@ -314,24 +314,35 @@ func TestAuditOnErrorClosed(t *testing.T) {
 	}
 }
 
-// TestAuditOnErrorClosedHungWrite: with audit_on_error closed, a log of
-// the trail whose writes neither fail nor return (its pipe full and not
-// read, as a hung NFS server leaves a write) makes the trail failing once
-// lines have been being written for a second, on the trail's clock (the
-// test's), with none done: a request just before that is delivered, the
-// requests after it are refused (503, Retry-After: 1) and reach no pool,
-// an emergency call is delivered. Each answer waits for its line. Once
-// the log takes lines again, every line is written (none lost), a line
-// begun after the hang ends it, and requests are delivered again. The
-// hang is logged once.
-func TestAuditOnErrorClosedHungWrite(t *testing.T) {
-	clk := testkit.NewClock(time.Now())
-	auditNow = clk.Now
-	t.Cleanup(func() { auditNow = time.Now })
-	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
-	pipe := newAuditPipe(t)
-	pool := testkit.NewUpstream(t)
-	e := startEdge(t, "caddyfile", fmt.Sprintf(`{
+// TestAuditHungWrite: a log of the trail whose writes neither fail nor
+// return (its pipe full and not read, as a hung NFS server leaves a
+// write) makes the trail hung once lines have been being written for a
+// second, on the trail's clock (the test's), with none done; that is
+// logged once. With audit_on_error closed the trail is then failing: a
+// request just before that is delivered, the requests after it are
+// refused (503, Retry-After: 1) and reach no pool, an emergency call is
+// delivered; a line begun after the hang, once written, ends it. With
+// open, every request is delivered. Each answer waits for its line. Once
+// the log takes lines again, every line is written (none lost), and
+// requests are delivered.
+func TestAuditHungWrite(t *testing.T) {
+	for _, tc := range []struct {
+		onError string
+		hungMsg string
+		// refused: the requests after the hang are refused.
+		refused bool
+	}{
+		{"closed", auditWriteHungClosed, true},
+		{"open", auditWriteHungOpen, false},
+	} {
+		t.Run(tc.onError, func(t *testing.T) {
+			clk := testkit.NewClock(time.Now())
+			auditNow = clk.Now
+			t.Cleanup(func() { auditNow = time.Now })
+			t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+			pipe := newAuditPipe(t)
+			pool := testkit.NewUpstream(t)
+			e := startEdge(t, "caddyfile", fmt.Sprintf(`{
 	log default {
 		exclude http.handlers.ucwa.audit
 	}
@@ -348,87 +359,97 @@ func TestAuditOnErrorClosedHungWrite(t *testing.T) {
 		`+opsJWT+`
 		default_region US
 		primary %s
-		audit_on_error closed
+		audit_on_error %s
 	}
-}`, pipe.path, pool.Addr()), testkit.WithAdmin())
-	auth := http.Header{"Authorization": {callerBearer(t)}}
-	type answer struct {
-		resp testkit.Response
-		err  error
-	}
-	answers := map[string]chan answer{}
-	// send sends a request whose line will wait for the pipe, and
-	// checks, once its line is being written, what reached the pool.
-	send := func(op, body string, delivered bool) {
-		t.Helper()
-		req := idemCall{header: auth, op: op, body: body}.request()
-		req.URL = e.url(req.URL)
-		received, writing := len(pool.Received()), linesBeingWritten()
-		done := make(chan answer, 1)
-		answers[op] = done
-		go func() {
-			resp, err := testkit.Do(e.Client(), req)
-			done <- answer{resp, err}
-		}()
-		testkit.Eventually(t, op+"'s line being written", func() bool { return linesBeingWritten() == writing+1 })
-		if got := len(pool.Received()) - received; (got == 1) != delivered || got > 1 {
-			t.Fatalf("%s: the pool got %d requests, want delivered %v", op, got, delivered)
-		}
-	}
-
-	if resp := e.call(idemCall{header: auth, op: "before"}); resp.Status != http.StatusCreated {
-		t.Fatalf("before: %d %s, want 201", resp.Status, resp.Body)
-	}
-	testkit.Eventually(t, "the first line read", func() bool { return len(pipe.lines(t)) == 1 })
-	testkit.Eventually(t, "its request done", func() bool { return linesBeingWritten() == 0 })
-
-	pipe.stall(t)
-	send("hung", "", true)
-	clk.Advance(auditWriteHungAfter - time.Millisecond)
-	send("early", "", true)
-	clk.Advance(time.Millisecond)
-	send("refused", "", false)
-	send("emergency", `{"to":"911","operationId":"emergency"}`, true)
-	hungLine := e.Logs().Wait(t, `"msg":"`+auditWriteHung)
-	for _, want := range []string{`"level":"error"`, `"logger":"http.handlers.ucwa"`} {
-		if !strings.Contains(hungLine, want) {
-			t.Errorf("the hang's line lacks %s: %s", want, hungLine)
-		}
-	}
-
-	pipe.release(t)
-	for op, want := range map[string]int{"hung": 201, "early": 201, "refused": 503, "emergency": 201} {
-		a := <-answers[op]
-		if a.err != nil {
-			t.Fatalf("%s: %v", op, a.err)
-		}
-		if a.resp.Status != want {
-			t.Errorf("%s: %d %s, want %d", op, a.resp.Status, a.resp.Body, want)
-		}
-		if want == http.StatusServiceUnavailable {
-			assertUCWAError(t, a.resp, "ServiceUnavailable", "", nil, false)
-			if got := a.resp.Header.Get("Retry-After"); got != "1" {
-				t.Errorf("%s: Retry-After %q, want 1", op, got)
+}`, pipe.path, pool.Addr(), tc.onError), testkit.WithAdmin())
+			auth := http.Header{"Authorization": {callerBearer(t)}}
+			type answer struct {
+				resp testkit.Response
+				err  error
 			}
-		}
-	}
-	e.Logs().Wait(t, `"msg":"`+auditWrittenAgain)
-	if resp := e.call(idemCall{header: auth, op: "after"}); resp.Status != http.StatusCreated {
-		t.Fatalf("after: %d %s, want 201", resp.Status, resp.Body)
-	}
-	testkit.Eventually(t, "every line read", func() bool { return len(pipe.lines(t)) == 6 })
-	status := map[string]int{}
-	for _, l := range pipe.lines(t) {
-		status[l.OperationID] = l.Status
-	}
-	if want := map[string]int{"before": 201, "hung": 201, "early": 201, "refused": 503, "emergency": 201, "after": 201}; !maps.Equal(status, want) {
-		t.Errorf("the lines' statuses %v, want %v", status, want)
-	}
-	if got := e.Metric("caddy_ucwa_audit_write_errors_total"); got != 0 {
-		t.Errorf("caddy_ucwa_audit_write_errors_total %v, want 0: a hung write loses no line", got)
-	}
-	if n := len(e.Logs().Lines(`"msg":"` + auditWriteHung)); n != 1 {
-		t.Errorf("logged the hang %d times, want once", n)
+			answers := map[string]chan answer{}
+			// send sends a request whose line will wait for the pipe, and
+			// checks, once its line is being written, what reached the
+			// pool.
+			send := func(op, body string, delivered bool) {
+				t.Helper()
+				req := idemCall{header: auth, op: op, body: body}.request()
+				req.URL = e.url(req.URL)
+				received, writing := len(pool.Received()), linesBeingWritten()
+				done := make(chan answer, 1)
+				answers[op] = done
+				go func() {
+					resp, err := testkit.Do(e.Client(), req)
+					done <- answer{resp, err}
+				}()
+				testkit.Eventually(t, op+"'s line being written", func() bool { return linesBeingWritten() == writing+1 })
+				if got := len(pool.Received()) - received; (got == 1) != delivered || got > 1 {
+					t.Fatalf("%s: the pool got %d requests, want delivered %v", op, got, delivered)
+				}
+			}
+
+			if resp := e.call(idemCall{header: auth, op: "before"}); resp.Status != http.StatusCreated {
+				t.Fatalf("before: %d %s, want 201", resp.Status, resp.Body)
+			}
+			testkit.Eventually(t, "the first line read", func() bool { return len(pipe.lines(t)) == 1 })
+			testkit.Eventually(t, "its request done", func() bool { return linesBeingWritten() == 0 })
+
+			pipe.stall(t)
+			send("hung", "", true)
+			clk.Advance(auditWriteHungAfter - time.Millisecond)
+			send("early", "", true)
+			clk.Advance(time.Millisecond)
+			send("after-a-second", "", !tc.refused)
+			send("emergency", `{"to":"911","operationId":"emergency"}`, true)
+			hungLine := e.Logs().Wait(t, `"msg":"`+tc.hungMsg)
+			for _, want := range []string{`"level":"error"`, `"logger":"http.handlers.ucwa"`} {
+				if !strings.Contains(hungLine, want) {
+					t.Errorf("the hang's line lacks %s: %s", want, hungLine)
+				}
+			}
+
+			pipe.release(t)
+			want := map[string]int{"before": 201, "hung": 201, "early": 201, "after-a-second": 201, "emergency": 201}
+			if tc.refused {
+				want["after-a-second"] = http.StatusServiceUnavailable
+			}
+			for op, done := range answers {
+				a := <-done
+				if a.err != nil {
+					t.Fatalf("%s: %v", op, a.err)
+				}
+				if a.resp.Status != want[op] {
+					t.Errorf("%s: %d %s, want %d", op, a.resp.Status, a.resp.Body, want[op])
+				}
+				if a.resp.Status == http.StatusServiceUnavailable {
+					assertUCWAError(t, a.resp, "ServiceUnavailable", "", nil, false)
+					if got := a.resp.Header.Get("Retry-After"); got != "1" {
+						t.Errorf("%s: Retry-After %q, want 1", op, got)
+					}
+				}
+			}
+			if tc.refused {
+				e.Logs().Wait(t, `"msg":"`+auditWrittenAgain)
+			}
+			if resp := e.call(idemCall{header: auth, op: "after"}); resp.Status != http.StatusCreated {
+				t.Fatalf("after: %d %s, want 201", resp.Status, resp.Body)
+			}
+			want["after"] = http.StatusCreated
+			testkit.Eventually(t, "every line read", func() bool { return len(pipe.lines(t)) == len(want) })
+			status := map[string]int{}
+			for _, l := range pipe.lines(t) {
+				status[l.OperationID] = l.Status
+			}
+			if !maps.Equal(status, want) {
+				t.Errorf("the lines' statuses %v, want %v", status, want)
+			}
+			if got := e.Metric("caddy_ucwa_audit_write_errors_total"); got != 0 {
+				t.Errorf("caddy_ucwa_audit_write_errors_total %v, want 0: a hung write loses no line", got)
+			}
+			if n := len(e.Logs().Lines(`"msg":"audit lines not written within 1s`)); n != 1 {
+				t.Errorf("logged the hang %d times, want once", n)
+			}
+		})
 	}
 }
 
