@@ -144,22 +144,34 @@ func (p *auditPipe) release(t *testing.T) {
 }
 
 // linesBeingWritten counts the audited requests in flight whose own
-// goroutine writes their line, or waits to: with audit_on_error closed,
-// each is one the trail counts as being written (see
-// auditErrorOutput.begin).
+// goroutine writes their line, or waits to: each is one the trail counts
+// as being written (see auditErrorOutput.begin).
 func linesBeingWritten() int {
-	n := 0
-	for i := range auditInFlight.shards {
-		sh := &auditInFlight.shards[i]
-		sh.mu.Lock()
-		for rec := sh.first; rec != nil; rec = rec.next {
-			if rec.rec.line.Load() == lineOwn {
-				n++
-			}
-		}
-		sh.mu.Unlock()
+	return countInFlight(func(rec *auditRecord) bool { return rec.rec.line.Load() == lineOwn })
+}
+
+// pipeTrailConfig is the Caddyfile of an edge in front of pool whose
+// audit trail goes to a log of its own, written to output (PIPE: the
+// pipe's path), with settings after the edge's primary.
+func pipeTrailConfig(output string, pipe *auditPipe, pool, settings string) string {
+	return fmt.Sprintf(`{
+	log default {
+		exclude http.handlers.ucwa.audit
 	}
-	return n
+	log ucwa_audit {
+		include http.handlers.ucwa.audit
+		output %s
+		format json
+	}
+}
+:EDGE_PORT {
+	ucwa {
+		`+opsJWT+`
+		default_region US
+		primary %s
+		%s
+	}
+}`, strings.ReplaceAll(output, "PIPE", pipe.path), pool, settings)
 }
 
 // lines are the audit lines read so far.
@@ -198,25 +210,7 @@ func TestAuditOnErrorClosed(t *testing.T) {
 			t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
 			pipe := newAuditPipe(t)
 			pool := testkit.NewUpstream(t)
-			e := startEdge(t, "caddyfile", fmt.Sprintf(`{
-	log default {
-		exclude http.handlers.ucwa.audit
-	}
-	log ucwa_audit {
-		include http.handlers.ucwa.audit
-		output %s
-		format json
-	}
-}
-:EDGE_PORT {
-	ucwa {
-		`+opsJWT+`
-		default_region US
-		primary %s
-		idempotency
-		audit_on_error closed
-	}
-}`, strings.ReplaceAll(tc.output, "PIPE", pipe.path), pool.Addr()), testkit.WithAdmin())
+			e := startEdge(t, "caddyfile", pipeTrailConfig(tc.output, pipe, pool.Addr(), "idempotency\n\t\taudit_on_error closed"), testkit.WithAdmin())
 			auth := http.Header{"Authorization": {callerBearer(t)}}
 			call := func(op, want string) testkit.Response {
 				t.Helper()
@@ -342,26 +336,7 @@ func TestAuditHungWrite(t *testing.T) {
 			t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
 			pipe := newAuditPipe(t)
 			pool := testkit.NewUpstream(t)
-			e := startEdge(t, "caddyfile", fmt.Sprintf(`{
-	log default {
-		exclude http.handlers.ucwa.audit
-	}
-	log ucwa_audit {
-		include http.handlers.ucwa.audit
-		output file %s {
-			roll_disabled
-		}
-		format json
-	}
-}
-:EDGE_PORT {
-	ucwa {
-		`+opsJWT+`
-		default_region US
-		primary %s
-		audit_on_error %s
-	}
-}`, pipe.path, pool.Addr(), tc.onError), testkit.WithAdmin())
+			e := startEdge(t, "caddyfile", pipeTrailConfig("file PIPE {\n\t\t\troll_disabled\n\t\t}", pipe, pool.Addr(), "audit_on_error "+tc.onError), testkit.WithAdmin())
 			auth := http.Header{"Authorization": {callerBearer(t)}}
 			type answer struct {
 				resp testkit.Response

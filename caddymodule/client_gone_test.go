@@ -223,12 +223,18 @@ func TestClientGoneWhileWaitingForPool(t *testing.T) {
 // requestsAtPool counts the audited requests in flight in the process
 // that are at a pool or being handed to one (see intake.atPool).
 func requestsAtPool() int {
+	return countInFlight(func(rec *auditRecord) bool { return rec.attempting.Load() != nil })
+}
+
+// countInFlight counts the audited requests in flight whose record
+// matches.
+func countInFlight(match func(*auditRecord) bool) int {
 	n := 0
 	for i := range auditInFlight.shards {
 		sh := &auditInFlight.shards[i]
 		sh.mu.Lock()
 		for rec := sh.first; rec != nil; rec = rec.next {
-			if rec.attempting.Load() != nil {
+			if match(rec) {
 				n++
 			}
 		}
