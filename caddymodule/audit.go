@@ -223,9 +223,9 @@ func (o *auditErrorOutput) hung() bool {
 }
 
 // begin notes that a line is being written; end, that it is done,
-// written or not. A line begun while others are
-// being written leaves progress as it is: those may be hung, and a line
-// begun after them waits for the same writer.
+// written or not. A line begun while others are being written leaves
+// progress as it is: those may be hung, and a line begun after them
+// waits for the same writer.
 func (o *auditErrorOutput) begin() {
 	if o.writing.Load() == 0 {
 		o.progress.Store(auditNow().UnixNano())

@@ -250,11 +250,11 @@ type Handler struct {
 	// write (a full disk), or once lines have been being written for a
 	// second with none done (a write that hangs), until a line is written
 	// again (the refusals have lines of their own, which tell). The
-	// request whose line failed
-	// was delivered already; so were those in flight meanwhile, and with
-	// the buffered writer those whose lines its failed write held. Any
-	// letter case. "closed" needs a log that takes the trail (the logger
-	// http.handlers.ucwa.audit, at info). Default: "open".
+	// request whose line failed was delivered already; so were those in
+	// flight meanwhile, and with the buffered writer those whose lines
+	// its failed write held. Any letter case. "closed" needs a log that
+	// takes the trail (the logger http.handlers.ucwa.audit, at info).
+	// Default: "open".
 	AuditOnError string `json:"audit_on_error,omitempty"`
 
 	cleaner *ucwa.Cleaner
