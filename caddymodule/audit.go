@@ -102,8 +102,9 @@ const (
 
 // newAuditLogger returns the audit trail's logger, below the handler's
 // logger l, with its write errors counted in
-// caddy_ucwa_audit_write_errors_total, registered in reg (nil: none;
-// the handlers of one configuration share it), and reported on l, and
+// caddy_ucwa_audit_write_errors_total and its hangs in
+// caddy_ucwa_audit_write_hangs_total, registered in reg (nil: none;
+// the handlers of one configuration share them), and reported on l, and
 // the output they are reported to, which tells whether the trail is
 // failing. closed says what the error line says of the requests
 // (Handler.AuditOnError).
@@ -115,7 +116,14 @@ func newAuditLogger(l *zap.Logger, reg prometheus.Registerer, closed bool) (*zap
 	if err != nil {
 		return nil, nil, err
 	}
-	out := &auditErrorOutput{refused: refused, logger: l, message: auditWriteErrorOpen, hungMessage: auditWriteHungOpen}
+	hangs, err := metrics.Register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "ucwa", Name: "audit_write_hangs_total",
+		Help: "Times a ucwa handler found lines of the audit trail being written for a second with none done (a hung file system): once per hang, until a line is done.",
+	}))
+	if err != nil {
+		return nil, nil, err
+	}
+	out := &auditErrorOutput{refused: refused, hangs: hangs, logger: l, message: auditWriteErrorOpen, hungMessage: auditWriteHungOpen}
 	if closed {
 		out.message, out.hungMessage = auditWriteErrorClosed, auditWriteHungClosed
 	}
@@ -176,6 +184,10 @@ type auditErrorOutput struct {
 	progress    atomic.Int64
 	hungWarning throttledWarning
 	hungMessage string
+	// hangs counts the hangs found; hangCounted is set from the hang's
+	// count until a line is done.
+	hangs       prometheus.Counter
+	hangCounted atomic.Bool
 }
 
 func (o *auditErrorOutput) Write(p []byte) (int, error) {
@@ -212,11 +224,14 @@ func (o *auditErrorOutput) failing() bool {
 }
 
 // hung reports whether lines have been being written for
-// auditWriteHungAfter with none done meanwhile, and logs it (once a
-// minute at most).
+// auditWriteHungAfter with none done meanwhile, and counts the hang
+// once and logs it (once a minute at most).
 func (o *auditErrorOutput) hung() bool {
 	if o.writing.Load() == 0 || auditNow().UnixNano()-o.progress.Load() < int64(auditWriteHungAfter) {
 		return false
+	}
+	if o.hangCounted.CompareAndSwap(false, true) {
+		o.hangs.Inc()
 	}
 	o.hungWarning.note(func(uint64) { o.logger.Error(o.hungMessage) })
 	return true
@@ -236,6 +251,9 @@ func (o *auditErrorOutput) begin() {
 func (o *auditErrorOutput) end() {
 	o.progress.Store(auditNow().UnixNano())
 	o.writing.Add(-1)
+	if o.hangCounted.Load() {
+		o.hangCounted.Store(false) // a line done ends the hang
+	}
 }
 
 // write writes c's line with fields, and notes whether it was written:

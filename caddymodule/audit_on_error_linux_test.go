@@ -312,7 +312,8 @@ func TestAuditOnErrorClosed(t *testing.T) {
 // return (its pipe full and not read, as a hung NFS server leaves a
 // write) makes the trail hung once lines have been being written for a
 // second, on the trail's clock (the test's), with none done; that is
-// logged once. With audit_on_error closed the trail is then failing: a
+// logged once and counted once in caddy_ucwa_audit_write_hangs_total (a
+// second hang, after a line was done, counts again). With audit_on_error closed the trail is then failing: a
 // request just before that is delivered, the requests after it are
 // refused (503, Retry-After: 1) and reach no pool, an emergency call is
 // delivered; a line begun after the hang, once written, ends it. With
@@ -376,6 +377,9 @@ func TestAuditHungWrite(t *testing.T) {
 			clk.Advance(time.Millisecond)
 			send("after-a-second", "", !tc.refused)
 			send("emergency", `{"to":"911","operationId":"emergency"}`, true)
+			if got := e.Metric("caddy_ucwa_audit_write_hangs_total"); got != 1 {
+				t.Errorf("caddy_ucwa_audit_write_hangs_total %v during the hang, want 1 (once per hang)", got)
+			}
 			hungLine := e.Logs().Wait(t, `"msg":"`+tc.hungMsg)
 			for _, want := range []string{`"level":"error"`, `"logger":"http.handlers.ucwa"`} {
 				if !strings.Contains(hungLine, want) {
@@ -420,6 +424,23 @@ func TestAuditHungWrite(t *testing.T) {
 			}
 			if got := e.Metric("caddy_ucwa_audit_write_errors_total"); got != 0 {
 				t.Errorf("caddy_ucwa_audit_write_errors_total %v, want 0: a hung write loses no line", got)
+			}
+
+			// A second hang counts again.
+			pipe.stall(t)
+			send("hung-again", "", true)
+			clk.Advance(auditWriteHungAfter)
+			send("after-the-second-hang", "", !tc.refused)
+			if got := e.Metric("caddy_ucwa_audit_write_hangs_total"); got != 2 {
+				t.Errorf("caddy_ucwa_audit_write_hangs_total %v after a second hang, want 2", got)
+			}
+			pipe.release(t)
+			// Their answers come once their lines are done: the trail's
+			// clock is the test's until then.
+			for _, op := range []string{"hung-again", "after-the-second-hang"} {
+				if a := <-answers[op]; a.err != nil {
+					t.Errorf("%s: %v", op, a.err)
+				}
 			}
 			if n := len(e.Logs().Lines(`"msg":"audit lines not written within 1s`)); n != 1 {
 				t.Errorf("logged the hang %d times, want once", n)
