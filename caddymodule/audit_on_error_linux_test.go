@@ -150,30 +150,6 @@ func linesBeingWritten() int {
 	return countInFlight(func(rec *auditRecord) bool { return rec.rec.line.Load() == lineOwn })
 }
 
-// pipeTrailConfig is the Caddyfile of an edge in front of pool whose
-// audit trail goes to a log of its own, written to output (PIPE: the
-// pipe's path), with settings after the edge's primary.
-func pipeTrailConfig(output string, pipe *auditPipe, pool, settings string) string {
-	return fmt.Sprintf(`{
-	log default {
-		exclude http.handlers.ucwa.audit
-	}
-	log ucwa_audit {
-		include http.handlers.ucwa.audit
-		output %s
-		format json
-	}
-}
-:EDGE_PORT {
-	ucwa {
-		`+opsJWT+`
-		default_region US
-		primary %s
-		%s
-	}
-}`, strings.ReplaceAll(output, "PIPE", pipe.path), pool, settings)
-}
-
 // lines are the audit lines read so far.
 func (p *auditPipe) lines(t *testing.T) []auditLine {
 	t.Helper()
@@ -210,7 +186,7 @@ func TestAuditOnErrorClosed(t *testing.T) {
 			t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
 			pipe := newAuditPipe(t)
 			pool := testkit.NewUpstream(t)
-			e := startEdge(t, "caddyfile", pipeTrailConfig(tc.output, pipe, pool.Addr(), "idempotency\n\t\taudit_on_error closed"), testkit.WithAdmin())
+			e := startEdge(t, "caddyfile", trailConfig(strings.ReplaceAll(tc.output, "PIPE", pipe.path), "format json", pool.Addr(), "idempotency\n\t\taudit_on_error closed"), testkit.WithAdmin())
 			auth := http.Header{"Authorization": {callerBearer(t)}}
 			call := func(op, want string) testkit.Response {
 				t.Helper()
@@ -337,7 +313,7 @@ func TestAuditHungWrite(t *testing.T) {
 			t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
 			pipe := newAuditPipe(t)
 			pool := testkit.NewUpstream(t)
-			e := startEdge(t, "caddyfile", pipeTrailConfig("file PIPE {\n\t\t\troll_disabled\n\t\t}", pipe, pool.Addr(), "audit_on_error "+tc.onError), testkit.WithAdmin())
+			e := startEdge(t, "caddyfile", trailConfig("file "+pipe.path+" {\n\t\t\troll_disabled\n\t\t}", "format json", pool.Addr(), "audit_on_error "+tc.onError), testkit.WithAdmin())
 			auth := http.Header{"Authorization": {callerBearer(t)}}
 			type answer struct {
 				resp testkit.Response

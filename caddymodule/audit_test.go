@@ -772,23 +772,7 @@ func TestAuditTrailFormats(t *testing.T) {
 // upstream whose audit trail goes to file alone, in the log's format
 // (a `format` line or block).
 func auditFileCaddyfile(file, format, upstream string) string {
-	return fmt.Sprintf(`{
-	log default {
-		exclude http.handlers.ucwa.audit
-	}
-	log ucwa_audit {
-		include http.handlers.ucwa.audit
-		output file %s
-		%s
-	}
-}
-:EDGE_PORT {
-	ucwa {
-		`+opsJWT+`
-		default_region US
-		primary %s
-	}
-}`, file, format, upstream)
+	return trailConfig("file "+file, format, upstream, "")
 }
 
 // TestAuditFilterOfMaskedFields: through a real Caddy, a filter

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -172,4 +173,29 @@ func reservationToken() string {
 // encode is a's record, with the inputsDigest it was recorded with.
 func (a *recordedAnswer) encode() string {
 	return a.encodeWith([]byte(a.inputs), a.body, nil)
+}
+
+// trailConfig is the Caddyfile of an edge of opsJWT in front of pool
+// whose audit trail goes to a log of its own, written to output in the
+// log's format (a `format` line or block), with settings after the
+// edge's primary.
+func trailConfig(output, format, pool, settings string) string {
+	return fmt.Sprintf(`{
+	log default {
+		exclude http.handlers.ucwa.audit
+	}
+	log ucwa_audit {
+		include http.handlers.ucwa.audit
+		output %s
+		%s
+	}
+}
+:EDGE_PORT {
+	ucwa {
+		`+opsJWT+`
+		default_region US
+		primary %s
+		%s
+	}
+}`, output, format, pool, settings)
 }

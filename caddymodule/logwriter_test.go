@@ -479,29 +479,7 @@ func TestBufferedAuditTrailLost(t *testing.T) {
 			if err := os.Symlink("/dev/full", full); err != nil {
 				t.Fatal(err)
 			}
-			config := fmt.Sprintf(`{
-	log default {
-		exclude http.handlers.ucwa.audit
-	}
-	log ucwa_audit {
-		include http.handlers.ucwa.audit
-		output buffered {
-			size %s
-			flush_interval 1s
-			output file %s {
-				roll_disabled
-			}
-		}
-		format json
-	}
-}
-:EDGE_PORT {
-	ucwa {
-		`+opsJWT+`
-		default_region US
-		primary %s
-	}
-}`, tc.size, full, testkit.NewUpstream(t).Addr())
+			config := trailConfig(fmt.Sprintf("buffered {\n\t\t\tsize %s\n\t\t\tflush_interval 1s\n\t\t\toutput file %s {\n\t\t\t\troll_disabled\n\t\t\t}\n\t\t}", tc.size, full), "format json", testkit.NewUpstream(t).Addr(), "")
 			e := startEdge(t, "caddyfile", config, testkit.WithAdmin())
 			// The counter is the process's: other tests' losses are not
 			// this one's.
