@@ -344,9 +344,16 @@ func TestAuditHungWrite(t *testing.T) {
 				t.Fatalf("before: %d %s, want 201", resp.Status, resp.Body)
 			}
 			testkit.Eventually(t, "the first line read", func() bool { return len(pipe.lines(t)) == 1 })
-			testkit.Eventually(t, "its request done", func() bool { return linesBeingWritten() == 0 })
+			// stall stalls the pipe once the requests before are done: a
+			// pool's answer may reach the client before its line is
+			// written, and send counts the lines being written.
+			stall := func() {
+				t.Helper()
+				testkit.Eventually(t, "the requests before done", func() bool { return linesBeingWritten() == 0 })
+				pipe.stall(t)
+			}
 
-			pipe.stall(t)
+			stall()
 			send("hung", "", true)
 			clk.Advance(auditWriteHungAfter - time.Millisecond)
 			send("early", "", true)
@@ -403,7 +410,7 @@ func TestAuditHungWrite(t *testing.T) {
 			}
 
 			// A second hang counts again.
-			pipe.stall(t)
+			stall()
 			send("hung-again", "", true)
 			clk.Advance(auditWriteHungAfter)
 			send("after-the-second-hang", "", !tc.refused)
