@@ -234,15 +234,11 @@ type Number struct {
 	// and types unknown; a switch that completes the call on the digits
 	// that make a number rings the premium line and sends the rest as
 	// tones or drops them, so the rule deny_types judges the number by
-	// these types too (see StartsWith). 0 for a valid number.
+	// these types too. 0 for a valid number.
 	Starts uint16
 
 	forwarded string
 }
-
-// StartsWith reports whether the number, no valid one, starts with a
-// valid number of type t (see Starts).
-func (n Number) StartsWith(t NumberType) bool { return t < numNumberTypes && n.Starts&(1<<t) != 0 }
 
 // Forwarded returns the number as the edge forwards it, in the format of
 // the Numbers that read it: "tel:+14255551234;ext=12" or

@@ -312,9 +312,6 @@ func ReadQueryNames(raw string) QueryNames {
 	return q
 }
 
-// Operation returns the operation the query was read for.
-func (q *Query) Operation() *Operation { return q.op }
-
 // Get returns a property's current value and whether the query has it
 // (a blank value counts as absent).
 func (q *Query) Get(name string) (string, bool) {

@@ -113,9 +113,6 @@ func decodeInto(r *Request, op *Operation, f Format, body []byte) *Error {
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// Operation returns the operation the body was decoded for.
-func (r *Request) Operation() *Operation { return r.op }
-
 // Get returns a property's current value and whether the body has it. A
 // JSON null and an empty or blank value count as absent, and so does a
 // value of the wrong type. A decoded value may share its memory with a

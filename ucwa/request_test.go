@@ -407,3 +407,32 @@ func manyAttrs(n, dup int) string {
 	}
 	return b.String()
 }
+
+// TestEncodeKeepsLiterals: a boolean or integer property given as a JSON
+// literal and changed by Clean (-0 read as 0) is written back as a
+// literal, not as a string a pool would refuse for that type; a number
+// beside it is written as a string.
+func TestEncodeKeepsLiterals(t *testing.T) {
+	op := &Operation{Rel: "x", Method: "POST", Body: PropertiesBody, XMLRoot: "input", Properties: []Property{
+		{Name: "i", Type: IntegerValue, Min: -5, Max: 5},
+		{Name: "b", Type: BooleanValue},
+		{Name: "n", Type: NumberValue, Destination: StoredForLater},
+	}}
+	c := mustCleaner(t, "US", TelURI)
+	for _, tc := range []struct{ body, want string }{
+		{`{"i":-0,"b":true,"n":"4255551234"}`, `{"i":0,"b":true,"n":"tel:+14255551234"}`},
+		{`{"i": -0 ,"b":false}`, `{"i": 0 ,"b":false}`},
+		{`{"i":3,"b":true}`, `{"i":3,"b":true}`},
+	} {
+		r, derr := decodeOp(op, JSON, []byte(tc.body))
+		if derr != nil {
+			t.Fatalf("%s: %v", tc.body, derr)
+		}
+		if _, err := c.Clean(op, r, nil); err != nil {
+			t.Fatalf("%s: %v %v", tc.body, err, err.Parameters)
+		}
+		if got := string(r.Encode()); got != tc.want {
+			t.Errorf("%s: encoded %s, want %s", tc.body, got, tc.want)
+		}
+	}
+}
