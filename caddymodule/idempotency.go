@@ -161,6 +161,7 @@ type idempotency struct {
 	window   time.Duration
 	results  [numIdempotencyResults]prometheus.Counter
 	lost     prometheus.Counter // caddy_ucwa_idempotency_reservations_lost_total
+	restored prometheus.Counter // caddy_ucwa_idempotency_reservations_restored_total
 	inFlight reservationsInFlight
 }
 
@@ -246,7 +247,14 @@ func (h *Handler) provisionIdempotency(ctx caddy.Context) error {
 	}
 	lost, err := metrics.Register(registerer(ctx), prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "ucwa", Name: "idempotency_reservations_lost_total",
-		Help: "Requests that may have reached a pool whose key no longer held their reservation when the edge came to record their answer: a repeat within the window may be delivered again.",
+		Help: "Requests that may have reached a pool whose key no longer held their reservation when they ended: the store dropped it, or it expired unrenewed.",
+	}))
+	if err != nil {
+		return err
+	}
+	restored, err := metrics.Register(registerer(ctx), prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "ucwa", Name: "idempotency_reservations_restored_total",
+		Help: "Of the reservations lost, those the edge wrote back, the key found free: no repeat was delivered meanwhile, and repeats are held back again. The others' repeats within the window are delivered again.",
 	}))
 	if err != nil {
 		return err
@@ -257,7 +265,7 @@ func (h *Handler) provisionIdempotency(ctx caddy.Context) error {
 	if s := h.store; s != nil && s.redis != nil && s.redis.MaxPerOwner() == 0 {
 		h.logger.Warn(redisNoShareWarning)
 	}
-	h.idempotency = &idempotency{window: window, lost: lost, inFlight: reservationsInFlight{h: h, window: window}}
+	h.idempotency = &idempotency{window: window, lost: lost, restored: restored, inFlight: reservationsInFlight{h: h, window: window}}
 	for i, name := range idempotencyResultNames {
 		h.idempotency.results[i] = results.WithLabelValues(name)
 	}
@@ -500,10 +508,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			digest = inputsDigest(s.keyed(), in.path, in.cleaned)
 			value = rec.encode(&digest)
 		}
-		epoch := s.begin()
-		replaced, err := s.Replace(ctx, owner, keys[0], token, value, max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
-		s.end(epoch, err)
-		h.noteRecorded(replaced, err)
+		h.keepEnded(ctx, owner, keys[0], token, value, max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
 	case (rec.overflow || rec.unreplayable) && h.isEmergencyCall(in):
 		// An emergency call answered with success holds its repeats
 		// back (see above), and this answer cannot be given again (its
@@ -512,20 +517,24 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// (409), as a recorded success would, where the token would hold
 		// none back (see heldBackByFirst).
 		digest = inputsDigest(s.keyed(), in.path, in.cleaned)
-		epoch := s.begin()
-		replaced, err := s.Replace(ctx, owner, keys[0], token, emergencyAnsweredMark+string(digest[:]), max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
-		s.end(epoch, err)
-		h.noteRecorded(replaced, err)
+		h.keepEnded(ctx, owner, keys[0], token, emergencyAnsweredMark+string(digest[:]), max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
 	case !answered || rec.overflow || in.cleaned == nil || rec.unreplayable:
 		// The request may have reached a pool, and there is no answer that
 		// can be replayed (the client went away once it may have reached
 		// the pool, the next handler failed, the body is too long, a
 		// batch's answer holds other parts', an answer whose meaning
 		// rests on a header the record does not keep, see replayable):
-		// the keys stay
-		// reserved for the window. So they do when a pool's answer is
-		// cut short: reverse_proxy then panics with http.ErrAbortHandler,
-		// which passes through here.
+		// the keys stay reserved for the window. So they do when a
+		// pool's answer is cut short: reverse_proxy then panics with
+		// http.ErrAbortHandler, which passes through here. A request's
+		// key is renewed with its own value, so that one the store
+		// dropped while it was in flight is found and written back (see
+		// keepEnded): these are the answers a client retries. A batch's
+		// are left to their TTLs: a store call for each of its keys could
+		// cost a timeout each while the store fails.
+		if values == nil {
+			h.keepEnded(ctx, owner, keys[0], token, token, max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
+		}
 	default:
 		// The rest of the window, counted from the first request; a third
 		// of it at least, so that a pool slower than the window does not
@@ -539,41 +548,57 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// record says so, for a repeat judged an emergency call by a
 		// later config.
 		rec.notEmergency = rec.status >= http.StatusMultipleChoices
-		epoch := s.begin()
-		replaced, err := s.Replace(ctx, owner, keys[0], token, rec.encode(inputs), ttl)
-		s.end(epoch, err)
-		h.noteRecorded(replaced, err)
+		h.keepEnded(ctx, owner, keys[0], token, rec.encode(inputs), ttl)
 	}
 	return deliverErr
 }
 
 // reservationLostWarning is the error, once a minute at most, that a
-// request that may have reached a pool no longer held its key when its
-// answer came. It names no key, caller or value.
-const reservationLostWarning = "idempotency reservation lost: a request that may have reached a pool no longer held its key when its answer came " +
+// request that may have reached a pool no longer held its key when it
+// ended. It names no key, caller or value.
+const reservationLostWarning = "idempotency reservation lost: a request that may have reached a pool no longer held its key when it ended " +
 	"(the key expired unrenewed while the request was in flight, or the store dropped it: evicted, deleted, or lost in a Redis restart or failover); " +
-	"its answer is not recorded, and a repeat of it within the window is delivered again"
+	"the edge wrote it back where the key was free (caddy_ucwa_idempotency_reservations_restored_total), " +
+	"else a repeat of the request within the window is delivered again"
 
-// noteRecorded judges the store's answer to the Replace that recorded
-// how a request that may have reached a pool ended (its answer, or an
-// emergency call's mark): replaced false without an error is a key that
-// no longer held the request's reservation, whatever it holds now. The
-// request's repeats are no longer held back, and one may already have
-// been delivered (the key gone, a repeat reserved it afresh), which
-// nothing else shows: it is counted in
-// caddy_ucwa_idempotency_reservations_lost_total and logged at error
-// level, at the first and then once a minute at most, for all the
-// handlers that share the store. A Replace that Redis ran, whose
-// connection ended before its reply (a restart, a failover, a
-// connection cut), is sent again (see store.Redis) and finds the key
-// holding its own value: it is counted too, though the answer was
-// recorded, as the README says. A store error is counted as one (see
-// storeUse.end).
-func (h *Handler) noteRecorded(replaced bool, err error) {
+// keepEnded writes value to key, which the request reserved for owner
+// with expect, for ttl, as a request that may have reached a pool ends:
+// its answer, a mark of how it ended, or expect itself (the reservation
+// renewed) where nothing can be replayed. A key that no longer holds
+// expect lost the reservation while the request was in flight (the store
+// dropped it, or it expired unrenewed), and nothing else shows it: it is
+// counted in caddy_ucwa_idempotency_reservations_lost_total and logged at
+// error level, at the first and then once a minute at most, for all the
+// handlers that share the store. A key found free then is written back
+// (Reserve): a repeat sent while it was gone would hold it still (its
+// answer, its own reservation in flight), or have reached no pool, so a
+// free key tells that none was delivered meanwhile, and its repeats are
+// held back again (counted in _restored_total too). A key that holds
+// another value is a repeat's, which may have been delivered: the
+// request's answer is not recorded. A key that holds value was not lost:
+// Redis ran the Replace, and ran it again when go-redis sent it once more
+// after a connection ended before the reply (see store.Redis); or, rarer
+// still, it was lost and the Reserve here ran twice so, which is not
+// counted. A store error is counted as one (see storeUse.end), and ends
+// it there.
+func (h *Handler) keepEnded(ctx context.Context, owner, key, expect, value string, ttl time.Duration) {
+	s := h.store
+	epoch := s.begin()
+	replaced, err := s.Replace(ctx, owner, key, expect, value, ttl)
+	s.end(epoch, err)
 	if replaced || err != nil {
 		return
 	}
+	epoch = s.begin()
+	reserved, current, err := s.Reserve(ctx, owner, key, value, ttl)
+	s.end(epoch, err)
+	if err == nil && !reserved && current == value {
+		return
+	}
 	h.idempotency.lost.Inc()
+	if err == nil && reserved {
+		h.idempotency.restored.Inc()
+	}
 	h.store.reservationLost.note(func(requests uint64) {
 		h.logger.Error(reservationLostWarning, zap.Uint64("requests", requests))
 	})

@@ -13,47 +13,81 @@ import (
 )
 
 // TestReservationLostInFlight: a request held at the pool loses its
-// reservation before its answer comes (a Redis store deletes its key,
-// as an eviction, a FLUSHDB or a restart without persistence would; a
-// memory store's key expires, its renewals never run), so that its
-// answer cannot be recorded and a repeat is delivered again. The edge
-// counts it in caddy_ucwa_idempotency_reservations_lost_total and logs
-// the error reservationLostWarning, naming no key, caller or number;
-// a request that kept its key counts nothing, and its repeat is
-// replayed.
+// reservation before it ends (a Redis store deletes its key, as an
+// eviction, a FLUSHDB or a restart without persistence would; a memory
+// store's key expires, its renewals never run). The edge counts it in
+// caddy_ucwa_idempotency_reservations_lost_total and logs the error
+// reservationLostWarning, naming no key, caller or number. It writes the
+// key back when it finds it free, so that a repeat is held back as if
+// nothing had been lost (counted in _restored_total too): replayed after
+// a recorded answer, 409 after one that cannot be replayed (longer than
+// the edge records). A repeat sent while the key was gone holds it by
+// then, and was delivered: the first's answer is not written over it. A
+// request that kept its key counts nothing, and its repeat is replayed.
 func TestReservationLostInFlight(t *testing.T) {
-	const lostMetric = "caddy_ucwa_idempotency_reservations_lost_total"
+	const (
+		lostMetric     = "caddy_ucwa_idempotency_reservations_lost_total"
+		restoredMetric = "caddy_ucwa_idempotency_reservations_restored_total"
+	)
+	redisStore := func(t *testing.T) (string, *redis.Client) {
+		srv := testkit.StartRedis(t)
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		t.Cleanup(func() { _ = rdb.Close() })
+		return "store redis redis://" + srv.Addr() + " {\n\t\t\ttimeout 5s\n\t\t}", rdb
+	}
+	deleteKey := func(t *testing.T, rdb *redis.Client) {
+		ctx := context.Background()
+		keys := rdb.Keys(ctx, "*").Val()
+		if len(keys) != 1 {
+			t.Fatalf("keys %q, want the request's", keys)
+		}
+		if n := rdb.Del(ctx, keys[0]).Val(); n != 1 {
+			t.Fatalf("deleted %d keys", n)
+		}
+	}
+	type lose func(t *testing.T, e edge, caller http.Header) (repeatInGap <-chan testkit.Response)
 	for _, tc := range []struct {
-		name  string
-		store func(t *testing.T) (config string, lose func(t *testing.T))
-		lost  bool
+		name   string
+		store  func(t *testing.T) (config string, lose lose)
+		answer string // the first request's
+		// What the first gets, and what its repeat gets afterwards.
+		firstStatus, repeatStatus int
+		replayed                  bool
+		deliveries                int
+		lost, restored            float64
 	}{
-		{"redis key deleted", func(t *testing.T) (string, func(*testing.T)) {
-			srv := testkit.StartRedis(t)
-			rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-			t.Cleanup(func() { _ = rdb.Close() })
-			return "store redis redis://" + srv.Addr() + " {\n\t\t\ttimeout 5s\n\t\t}", func(t *testing.T) {
-				ctx := context.Background()
-				keys := rdb.Keys(ctx, "*").Val()
-				if len(keys) != 1 {
-					t.Fatalf("keys %q, want the request's", keys)
-				}
-				if n := rdb.Del(ctx, keys[0]).Val(); n != 1 {
-					t.Fatalf("deleted %d keys", n)
-				}
+		{"redis key deleted, written back", func(t *testing.T) (string, lose) {
+			config, rdb := redisStore(t)
+			return config, func(t *testing.T, _ edge, _ http.Header) <-chan testkit.Response { deleteKey(t, rdb); return nil }
+		}, "hold", http.StatusCreated, http.StatusCreated, true, 1, 1, 1},
+		{"redis key deleted, answer too long to record, written back", func(t *testing.T) (string, lose) {
+			config, rdb := redisStore(t)
+			return config, func(t *testing.T, _ edge, _ http.Header) <-chan testkit.Response { deleteKey(t, rdb); return nil }
+		}, "holdbig", http.StatusCreated, http.StatusConflict, false, 1, 1, 1},
+		{"redis key deleted, taken by a repeat", func(t *testing.T) (string, lose) {
+			config, rdb := redisStore(t)
+			return config, func(t *testing.T, e edge, caller http.Header) <-chan testkit.Response {
+				deleteKey(t, rdb)
+				return e.sendHeld(t, idemCall{header: caller, op: "lost-1", answer: "hold"})
 			}
-		}, true},
-		{"memory key expired", func(t *testing.T) (string, func(*testing.T)) {
+		}, "hold", http.StatusCreated, http.StatusCreated, true, 2, 1, 0},
+		{"memory key expired, written back", func(t *testing.T) (string, lose) {
 			// The renewals tick on a clock the test never moves.
 			renewalClock(t)
 			clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 			memoryStoreClock = clock.Now
 			t.Cleanup(func() { memoryStoreClock = nil })
-			return "store memory", func(*testing.T) { clock.Advance(DefaultIdempotencyWindow + time.Second) }
-		}, true},
-		{"memory key kept", func(*testing.T) (string, func(*testing.T)) {
-			return "store memory", func(*testing.T) {}
-		}, false},
+			return "store memory", func(*testing.T, edge, http.Header) <-chan testkit.Response {
+				clock.Advance(DefaultIdempotencyWindow + time.Second)
+				return nil
+			}
+		}, "hold", http.StatusCreated, http.StatusCreated, true, 1, 1, 1},
+		{"memory key kept", func(*testing.T) (string, lose) {
+			return "store memory", func(*testing.T, edge, http.Header) <-chan testkit.Response { return nil }
+		}, "hold", http.StatusCreated, http.StatusCreated, true, 1, 0, 0},
+		{"memory key kept, answer too long to record", func(*testing.T) (string, lose) {
+			return "store memory", func(*testing.T, edge, http.Header) <-chan testkit.Response { return nil }
+		}, "holdbig", http.StatusCreated, http.StatusConflict, false, 1, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			config, lose := tc.store(t)
@@ -61,35 +95,43 @@ func TestReservationLostInFlight(t *testing.T) {
 			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), config, "primary "+pool.Addr()), testkit.WithAdmin())
 			caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
 
-			first := e.sendHeld(t, idemCall{header: caller, op: "lost-1", answer: "hold"})
+			first := e.sendHeld(t, idemCall{header: caller, op: "lost-1", answer: tc.answer})
 			pool.Requests.WaitFor(t, 1, "requests at the pool")
-			lose(t)
-			pool.Release()
-			if resp := <-first; resp.Status != http.StatusCreated {
-				t.Fatalf("first: %d %s", resp.Status, resp.Body)
+			inGap := lose(t, e, caller)
+			if inGap != nil {
+				pool.Requests.WaitFor(t, 2, "the repeat sent while the key was gone, at the pool")
 			}
-			// Logged once the handler returned, its answer recorded or not.
-			e.Logs().Wait(t, `"msg":"handled request"`, `/communication/startPhoneAudio`)
+			pool.Release()
+			if resp := <-first; resp.Status != tc.firstStatus {
+				t.Fatalf("first: %d %s, want %d", resp.Status, resp.Body, tc.firstStatus)
+			}
+			if inGap != nil {
+				if resp := <-inGap; resp.Status != http.StatusCreated {
+					t.Fatalf("repeat sent while the key was gone: %d %s", resp.Status, resp.Body)
+				}
+			}
+			// Logged once the handlers returned, their answers recorded or not.
+			handled := 1
+			if inGap != nil {
+				handled = 2
+			}
+			testkit.Eventually(t, "the requests' access log lines", func() bool {
+				return len(e.Logs().Lines(`"msg":"handled request"`)) >= handled
+			})
 
 			repeat := e.call(idemCall{header: caller, op: "lost-1"})
 			replayed := repeat.Header.Get(headerReplayed) == "true"
-			if want := 2; tc.lost && (repeat.Status != http.StatusCreated || replayed || deliveries(pool.Pool, "lost-1") != want) {
-				t.Errorf("repeat after the key was lost: %d replayed %v, %d deliveries; want 201 delivered again (the case the signal is for)",
-					repeat.Status, replayed, deliveries(pool.Pool, "lost-1"))
+			if repeat.Status != tc.repeatStatus || replayed != tc.replayed || deliveries(pool.Pool, "lost-1") != tc.deliveries {
+				t.Errorf("repeat: %d replayed %v, %d deliveries; want %d replayed %v, %d deliveries",
+					repeat.Status, replayed, deliveries(pool.Pool, "lost-1"), tc.repeatStatus, tc.replayed, tc.deliveries)
 			}
-			if !tc.lost && (!replayed || deliveries(pool.Pool, "lost-1") != 1) {
-				t.Errorf("repeat of a request that kept its key: %d replayed %v, %d deliveries; want the first answer again", repeat.Status, replayed, deliveries(pool.Pool, "lost-1"))
-			}
-
-			var want float64
-			if tc.lost {
-				want = 1
-			}
-			if got := e.Metric(lostMetric); got != want {
-				t.Errorf("%s = %v, want %v", lostMetric, got, want)
+			for metric, want := range map[string]float64{lostMetric: tc.lost, restoredMetric: tc.restored} {
+				if got := e.Metric(metric); got != want {
+					t.Errorf("%s = %v, want %v", metric, got, want)
+				}
 			}
 			lines := e.Logs().Lines(`"msg":"idempotency reservation lost`)
-			if !tc.lost {
+			if tc.lost == 0 {
 				if len(lines) != 0 {
 					t.Errorf("a request that kept its key logged %q", lines)
 				}

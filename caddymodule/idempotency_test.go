@@ -97,6 +97,16 @@ func (p *idemPool) answer(pool *testkit.Pool, w http.ResponseWriter, r *http.Req
 	case "reset":
 		testkit.AnswerReset(pool, w, r)
 		return
+	case "holdbig":
+		select {
+		case <-p.release:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, strings.Repeat("x", 5000))
+		return
 	case "nocontent":
 		w.WriteHeader(http.StatusNoContent)
 		return

@@ -72,8 +72,7 @@ type sharedStore struct {
 	redis  *redisState
 	// full warns that the store is full; shareFull, that a caller holds
 	// its whole share of a memory store; reservationLost, that a request's
-	// key no longer held its reservation when its answer came (see
-	// noteRecorded).
+	// key no longer held its reservation when it ended (see keepEnded).
 	full, shareFull, reservationLost throttledWarning
 
 	// drained closes the store once no handler uses it (Destruct) and
