@@ -187,3 +187,35 @@ func TestAnswerRecorderHoldsFlush(t *testing.T) {
 		}
 	}
 }
+
+// TestAnswerRecorderReadFrom: a handler after the edge that copies its
+// answer with io.Copy (which takes the writer's ReadFrom) has it recorded
+// as through Write, and an answer written so without a status is a 200.
+func TestAnswerRecorderReadFrom(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		keepBody bool
+		body     string
+		recorded string // "" and overflow for one too long
+		overflow bool
+	}{
+		{"audited", false, "{}", "", false},
+		{"recorded", true, `{"a":1}`, `{"a":1}`, false},
+		{"too long to record", true, strings.Repeat("x", maxRecordedBody+1), "", true},
+	} {
+		client := httptest.NewRecorder()
+		rec := &answerRecorder{keepBody: tc.keepBody}
+		rec.ResponseWriter = client
+		// A reader without WriteTo, which io.Copy would take first.
+		n, err := io.Copy(rec, struct{ io.Reader }{strings.NewReader(tc.body)})
+		if err != nil || n != int64(len(tc.body)) {
+			t.Fatalf("%s: copied %d, %v", tc.name, n, err)
+		}
+		if client.Code != http.StatusOK || rec.status != http.StatusOK || client.Body.String() != tc.body {
+			t.Errorf("%s: the client got %d (recorded %d) %q", tc.name, client.Code, rec.status, client.Body)
+		}
+		if string(rec.recorded) != tc.recorded || rec.overflow != tc.overflow {
+			t.Errorf("%s: recorded %q overflow %v, want %q %v", tc.name, rec.recorded, rec.overflow, tc.recorded, tc.overflow)
+		}
+	}
+}
