@@ -526,14 +526,25 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// rests on a header the record does not keep, see replayable):
 		// the keys stay reserved for the window. So they do when a
 		// pool's answer is cut short: reverse_proxy then panics with
-		// http.ErrAbortHandler, which passes through here. A request's
-		// key is renewed with its own value, so that one the store
-		// dropped while it was in flight is found and written back (see
+		// http.ErrAbortHandler, which passes through here. The keys are
+		// renewed with their own values, so that one the store dropped
+		// while the request was in flight is found and written back (see
 		// keepEnded): these are the answers a client retries. A batch's
-		// are left to their TTLs: a store call for each of its keys could
-		// cost a timeout each while the store fails.
+		// go in one round trip (see storeUse.renew), so that its parts
+		// do not wait a store timeout each while the store fails.
+		ttl := max(idem.window-time.Since(start), idem.window/3, store.MinTTL)
 		if values == nil {
-			h.keepEnded(ctx, owner, keys[0], token, token, max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
+			h.keepEnded(ctx, owner, keys[0], token, token, ttl)
+			break
+		}
+		owners := make([]string, len(keys))
+		for i := range owners {
+			owners[i] = owner
+		}
+		for i, lost := range s.renew(ctx, s.begin(), owners, keys, values, ttl) {
+			if lost {
+				h.writeBack(ctx, owner, keys[i], values[i], ttl)
+			}
 		}
 	default:
 		// The rest of the window, counted from the first request; a third
@@ -566,30 +577,37 @@ const reservationLostWarning = "idempotency reservation lost: a request that may
 // its answer, a mark of how it ended, or expect itself (the reservation
 // renewed) where nothing can be replayed. A key that no longer holds
 // expect lost the reservation while the request was in flight (the store
-// dropped it, or it expired unrenewed), and nothing else shows it: it is
-// counted in caddy_ucwa_idempotency_reservations_lost_total and logged at
-// error level, at the first and then once a minute at most, for all the
-// handlers that share the store. A key found free then is written back
-// (Reserve): a repeat sent while it was gone would hold it still (its
-// answer, its own reservation in flight), or have reached no pool, so a
-// free key tells that none was delivered meanwhile, and its repeats are
-// held back again (counted in _restored_total too). A key that holds
-// another value is a repeat's, which may have been delivered: the
-// request's answer is not recorded. A key that holds value was not lost:
-// Redis ran the Replace, and ran it again when go-redis sent it once more
-// after a connection ended before the reply (see store.Redis); or, rarer
-// still, it was lost and the Reserve here ran twice so, which is not
-// counted. A store error is counted as one (see storeUse.end), and ends
-// it there.
+// dropped it, or it expired unrenewed): see writeBack. A store error is
+// counted as one (see storeUse.end), and ends it there.
 func (h *Handler) keepEnded(ctx context.Context, owner, key, expect, value string, ttl time.Duration) {
 	s := h.store
 	epoch := s.begin()
 	replaced, err := s.Replace(ctx, owner, key, expect, value, ttl)
 	s.end(epoch, err)
-	if replaced || err != nil {
-		return
+	if !replaced && err == nil {
+		h.writeBack(ctx, owner, key, value, ttl)
 	}
-	epoch = s.begin()
+}
+
+// writeBack writes value to key for ttl, for owner, if the key holds
+// nothing, for a request that may have reached a pool, ended, and found
+// that its key no longer held its reservation. Nothing else shows such a
+// loss: it is counted in caddy_ucwa_idempotency_reservations_lost_total
+// and logged at error level, at the first and then once a minute at most,
+// for all the handlers that share the store. A key found free is written
+// back (Reserve): a repeat sent while it was gone would hold it still
+// (its answer, its own reservation in flight), or have reached no pool,
+// so a free key tells that none was delivered meanwhile, and its repeats
+// are held back again (counted in _restored_total too). A key that holds
+// another value is a repeat's, which may have been delivered: the
+// request's answer is not recorded. A key that holds value was not lost:
+// Redis ran the Replace, and ran it again when go-redis sent it once more
+// after a connection ended before the reply (see store.Redis); or, rarer
+// still, it was lost and the Reserve here ran twice so, which is not
+// counted.
+func (h *Handler) writeBack(ctx context.Context, owner, key, value string, ttl time.Duration) {
+	s := h.store
+	epoch := s.begin()
 	reserved, current, err := s.Reserve(ctx, owner, key, value, ttl)
 	s.end(epoch, err)
 	if err == nil && !reserved && current == value {

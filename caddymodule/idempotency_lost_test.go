@@ -29,12 +29,6 @@ func TestReservationLostInFlight(t *testing.T) {
 		lostMetric     = "caddy_ucwa_idempotency_reservations_lost_total"
 		restoredMetric = "caddy_ucwa_idempotency_reservations_restored_total"
 	)
-	redisStore := func(t *testing.T) (string, *redis.Client) {
-		srv := testkit.StartRedis(t)
-		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-		t.Cleanup(func() { _ = rdb.Close() })
-		return "store redis redis://" + srv.Addr() + " {\n\t\t\ttimeout 5s\n\t\t}", rdb
-	}
 	deleteKey := func(t *testing.T, rdb *redis.Client) {
 		ctx := context.Background()
 		keys := rdb.Keys(ctx, "*").Val()
@@ -57,26 +51,22 @@ func TestReservationLostInFlight(t *testing.T) {
 		lost, restored            float64
 	}{
 		{"redis key deleted, written back", func(t *testing.T) (string, lose) {
-			config, rdb := redisStore(t)
+			config, rdb := lostRedisStore(t)
 			return config, func(t *testing.T, _ edge, _ http.Header) <-chan testkit.Response { deleteKey(t, rdb); return nil }
 		}, "hold", http.StatusCreated, http.StatusCreated, true, 1, 1, 1},
 		{"redis key deleted, answer too long to record, written back", func(t *testing.T) (string, lose) {
-			config, rdb := redisStore(t)
+			config, rdb := lostRedisStore(t)
 			return config, func(t *testing.T, _ edge, _ http.Header) <-chan testkit.Response { deleteKey(t, rdb); return nil }
 		}, "holdbig", http.StatusCreated, http.StatusConflict, false, 1, 1, 1},
 		{"redis key deleted, taken by a repeat", func(t *testing.T) (string, lose) {
-			config, rdb := redisStore(t)
+			config, rdb := lostRedisStore(t)
 			return config, func(t *testing.T, e edge, caller http.Header) <-chan testkit.Response {
 				deleteKey(t, rdb)
 				return e.sendHeld(t, idemCall{header: caller, op: "lost-1", answer: "hold"})
 			}
 		}, "hold", http.StatusCreated, http.StatusCreated, true, 2, 1, 0},
 		{"memory key expired, written back", func(t *testing.T) (string, lose) {
-			// The renewals tick on a clock the test never moves.
-			renewalClock(t)
-			clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-			memoryStoreClock = clock.Now
-			t.Cleanup(func() { memoryStoreClock = nil })
+			clock := lostMemoryClock(t)
 			return "store memory", func(*testing.T, edge, http.Header) <-chan testkit.Response {
 				clock.Advance(DefaultIdempotencyWindow + time.Second)
 				return nil
@@ -152,4 +142,90 @@ func TestReservationLostInFlight(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBatchReservationsLostInFlight: a batch, whose answer is never
+// recorded, loses its parts' keys while the pool holds it (Redis
+// flushed; a memory store's keys expired). Once it ends, the edge finds
+// them in one renewal and writes each back, so that a part sent again
+// alone is answered 409 and not delivered; each counts as lost and
+// written back.
+func TestBatchReservationsLostInFlight(t *testing.T) {
+	const app = "/ucwa/v1/applications/1"
+	start := func(op string) string {
+		return innerPOST(app+"/communication/startPhoneAudio", "application/json", `{"to":"4255551234","operationId":"`+op+`"}`)
+	}
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) (config string, lose func(t *testing.T))
+	}{
+		{"redis flushed", func(t *testing.T) (string, func(*testing.T)) {
+			config, rdb := lostRedisStore(t)
+			return config, func(t *testing.T) {
+				ctx := context.Background()
+				if n := rdb.DBSize(ctx).Val(); n != 2 {
+					t.Fatalf("%d keys, want the batch's two", n)
+				}
+				if err := rdb.FlushDB(ctx).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}},
+		{"memory keys expired", func(t *testing.T) (string, func(*testing.T)) {
+			clock := lostMemoryClock(t)
+			return "store memory", func(*testing.T) { clock.Advance(DefaultIdempotencyWindow + time.Second) }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			config, lose := tc.store(t)
+			pool := newIdemPool(t, "primary")
+			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), config, "primary "+pool.Addr()), testkit.WithAdmin())
+			caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+			header := caller.Clone()
+			header.Set("X-Test-Answer", "hold")
+			batch := e.sendAsync(t, testkit.Request{URL: e.url(app + "/batch"), ContentType: batchType, Header: header, Body: batchBody(start("lost-b1"), start("lost-b2"))})
+			pool.Requests.WaitFor(t, 1, "the batch at the pool")
+			lose(t)
+			pool.Release()
+			if resp := <-batch; resp.Status != http.StatusCreated {
+				t.Fatalf("batch: %d %s", resp.Status, resp.Body)
+			}
+			testkit.Eventually(t, "the batch's access log line", func() bool {
+				return len(e.Logs().Lines(`"msg":"handled request"`)) >= 1
+			})
+			for _, op := range []string{"lost-b1", "lost-b2"} {
+				assertConflict(t, e.call(idemCall{header: caller, op: op}))
+			}
+			if got := len(pool.Received()); got != 1 {
+				t.Errorf("the pool got %d requests, want the batch alone", got)
+			}
+			for metric, want := range map[string]float64{
+				"caddy_ucwa_idempotency_reservations_lost_total":     2,
+				"caddy_ucwa_idempotency_reservations_restored_total": 2,
+			} {
+				if got := e.Metric(metric); got != want {
+					t.Errorf("%s = %v, want %v", metric, got, want)
+				}
+			}
+		})
+	}
+}
+
+// lostRedisStore starts a redis-server for a test that deletes the
+// edge's keys behind its back: the edge's store config, and a client.
+func lostRedisStore(t *testing.T) (string, *redis.Client) {
+	srv := testkit.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return "store redis redis://" + srv.Addr() + " {\n\t\t\ttimeout 5s\n\t\t}", rdb
+}
+
+// lostMemoryClock puts the memory store on a clock the test advances to
+// expire its keys; the renewals tick on one it never moves.
+func lostMemoryClock(t *testing.T) *testkit.Clock {
+	renewalClock(t)
+	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	memoryStoreClock = clock.Now
+	t.Cleanup(func() { memoryStoreClock = nil })
+	return clock
 }

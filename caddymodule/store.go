@@ -202,23 +202,29 @@ func (s *storeUse) refundAll(ctx context.Context, takes []store.Take, held time.
 }
 
 // renew renews the reservations of keys, each held with its value in
-// values for the owner in owners (see redisOwner), for ttl, and ends each
-// key's call as begun at epoch (see end). A Redis store renews them in
-// one round trip for every 500 (see store.Redis.Renew), each key's count
-// in its owner's share with it; another, one after another (the memory
-// store's Replace does not wait, and its share counts each key while
-// it lives).
-func (s *storeUse) renew(ctx context.Context, epoch uint64, owners, keys, values []string, ttl time.Duration) {
+// values for the owner in owners (see redisOwner), for ttl, ends each
+// key's call as begun at epoch (see end), and reports for each key
+// whether it no longer held its value (the call ran, and renewed
+// nothing). A Redis store renews them in one round trip for every 500
+// (see store.Redis.Renew), each key's count in its owner's share with
+// it; another, one after another (the memory store's Replace does not
+// wait, and its share counts each key while it lives).
+func (s *storeUse) renew(ctx context.Context, epoch uint64, owners, keys, values []string, ttl time.Duration) (notHeld []bool) {
+	notHeld = make([]bool, len(keys))
 	if s.redis != nil {
-		for _, err := range s.redis.Renew(ctx, owners, keys, values, ttl) {
+		renewed, errs := s.redis.Renew(ctx, owners, keys, values, ttl)
+		for i, err := range errs {
 			s.end(epoch, err)
+			notHeld[i] = err == nil && !renewed[i]
 		}
-		return
+		return notHeld
 	}
 	for i, key := range keys {
-		_, err := s.Replace(ctx, owners[i], key, values[i], values[i], ttl)
+		renewed, err := s.Replace(ctx, owners[i], key, values[i], values[i], ttl)
 		s.end(epoch, err)
+		notHeld[i] = err == nil && !renewed
 	}
+	return notHeld
 }
 
 // release releases the reservations of keys, each held with its value

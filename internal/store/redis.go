@@ -652,21 +652,22 @@ func (r *Redis) Replace(ctx context.Context, owner, key, expect, value string, t
 // Replace after another would leave the last key waiting up to a timeout
 // for each key before it; one pipeline of every key would cut the keys
 // Redis had not run within the timeout, the same at every round. It
-// returns each key's error, nil for a renewal that ran, whether or not
-// the key still held its value; a key that fails (its slot's node down)
-// costs the others nothing. A pipeline that fails whole (Redis down or
+// returns, for each key, whether it held its value and was renewed, and
+// its error, nil for a renewal that ran, whether or not the key still
+// held its value; a key that fails (its slot's node down) costs the
+// others nothing. A pipeline that fails whole (Redis down or
 // hung) ends the round: the keys left get its error rather than a
 // timeout each.
 //
 // Each key is renewed for the owner of the same index in owners (nil, or
 // "", for none), as Replace renews it.
-func (r *Redis) Renew(ctx context.Context, owners, keys, values []string, ttl time.Duration) []error {
-	errs := make([]error, len(keys))
+func (r *Redis) Renew(ctx context.Context, owners, keys, values []string, ttl time.Duration) (renewed []bool, errs []error) {
+	renewed, errs = make([]bool, len(keys)), make([]error, len(keys))
 	if err := validateTTL(ttl); err != nil {
 		for i := range errs {
 			errs[i] = invalid("replace", err)
 		}
-		return errs
+		return renewed, errs
 	}
 	calls := make([]scriptCall, len(keys))
 	for i, key := range keys {
@@ -683,10 +684,10 @@ func (r *Redis) Renew(ctx context.Context, owners, keys, values []string, ttl ti
 			if i >= to-from {
 				break // owners' counts (see ownedCalls)
 			}
-			if _, err := cmd.Int64(); err != nil {
+			if n, err := cmd.Int64(); err != nil {
 				errs[from+i] = r.fail("replace", err)
 			} else {
-				ran = true
+				renewed[from+i], ran = n == 1, true
 			}
 		}
 		if !ran {
@@ -696,7 +697,7 @@ func (r *Redis) Renew(ctx context.Context, owners, keys, values []string, ttl ti
 			break
 		}
 	}
-	return errs
+	return renewed, errs
 }
 
 // renewPipelineKeys is the most keys Renew renews in one pipeline: Redis

@@ -121,7 +121,8 @@ func TestRedisOwnerFollowsKey(t *testing.T) {
 				// Renewed and replaced: counted until the new TTL is over.
 				mustReserve("b", 100*time.Millisecond, "b1", "b2")
 				reservedUntil, _ := tp.ownerScore(t, ownerKey(prefix, "b"), "b1")
-				for i, err := range r.Renew(ctx, []string{"b"}, []string{"b1"}, []string{"v-b1"}, time.Hour) {
+				_, errs := r.Renew(ctx, []string{"b"}, []string{"b1"}, []string{"v-b1"}, time.Hour)
+				for i, err := range errs {
 					if err != nil {
 						t.Fatalf("renew, key %d: %v", i, err)
 					}

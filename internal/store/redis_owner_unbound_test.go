@@ -45,7 +45,10 @@ func TestRedisUnboundCommands(t *testing.T) {
 		func() error { _, _, err := r.Reserve(ctx, "a", "k2", "v", time.Minute); return err },
 		func() error { _, err := r.Replace(ctx, "a", "k1", "v", "w", time.Minute); return err },
 		func() error { _, err := r.Replace(ctx, "a", "k2", "v", "v", time.Minute); return err },
-		func() error { return r.Renew(ctx, []string{"a"}, []string{"k2"}, []string{"v"}, time.Minute)[0] },
+		func() error {
+			_, errs := r.Renew(ctx, []string{"a"}, []string{"k2"}, []string{"v"}, time.Minute)
+			return errs[0]
+		},
 		func() error { _, err := r.Release(ctx, "a", "k1", "w"); return err },
 		func() error { _, err := r.Release(ctx, "a", "k2", "v"); return err },
 		func() error { return r.ReleaseAll(ctx, "a", []string{"k3"}, []string{"v"})[0] },

@@ -730,9 +730,13 @@ func TestRedisRenew(t *testing.T) {
 					}
 				}
 			}
-			for i, err := range r.Renew(ctx, nil, keys, values, time.Hour) {
+			renewed, errs := r.Renew(ctx, nil, keys, values, time.Hour)
+			for i, err := range errs {
 				if err != nil {
 					t.Errorf("key %d: %v", i, err)
+				}
+				if want := i != 1 && i != 2; renewed[i] != want {
+					t.Errorf("key %d: renewed %v, want %v", i, renewed[i], want)
 				}
 			}
 			for i, key := range keys {
@@ -784,10 +788,14 @@ func TestRedisRenewMany(t *testing.T) {
 		mustReserve(t, easy, keys[i], values[i], time.Minute)
 	}
 	failed := 0
-	for _, err := range r.Renew(ctx, nil, keys, values, time.Hour) {
+	renewed, errs := r.Renew(ctx, nil, keys, values, time.Hour)
+	for _, err := range errs {
 		if err != nil {
 			failed++
 		}
+	}
+	if !renewed[0] || !renewed[n-1] || renewed[1] {
+		t.Errorf("renewed: first %v, last %v, a key never reserved %v", renewed[0], renewed[n-1], renewed[1])
 	}
 	if failed != 0 {
 		t.Errorf("%d of %d renewals failed", failed, n)
