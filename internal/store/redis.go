@@ -655,9 +655,8 @@ func (r *Redis) Replace(ctx context.Context, owner, key, expect, value string, t
 // returns, for each key, whether it held its value and was renewed, and
 // its error, nil for a renewal that ran, whether or not the key still
 // held its value; a key that fails (its slot's node down) costs the
-// others nothing. A pipeline that fails whole (Redis down or
-// hung) ends the round: the keys left get its error rather than a
-// timeout each.
+// others nothing. A pipeline that fails whole (Redis down or hung) ends
+// the round: the keys left get its error rather than a timeout each.
 //
 // Each key is renewed for the owner of the same index in owners (nil, or
 // "", for none), as Replace renews it.
