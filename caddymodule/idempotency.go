@@ -474,7 +474,9 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	var deliverErr error
 	delivered := r.Context().Err() == nil // else the client went away: nothing is sent
 	if delivered {
-		deliverErr = h.deliver(rec, r, next, in.rebuild(), in)
+		deliverErr = h.deliverKept(rec, r, next, in, func() {
+			h.keepUnreplayable(ctx, owner, keys, values, token, start)
+		})
 	}
 	answered := rec.status != 0 && rec.status != statusClientClosed
 	switch {
@@ -523,29 +525,9 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// can be replayed (the client went away once it may have reached
 		// the pool, the next handler failed, the body is too long, a
 		// batch's answer holds other parts', an answer whose meaning
-		// rests on a header the record does not keep, see replayable):
-		// the keys stay reserved for the window. So they do when a
-		// pool's answer is cut short: reverse_proxy then panics with
-		// http.ErrAbortHandler, which passes through here. The keys are
-		// renewed with their own values, so that one the store dropped
-		// while the request was in flight is found and written back (see
-		// keepEnded): these are the answers a client retries. A batch's
-		// go in one round trip (see storeUse.renew), so that its parts
-		// do not wait a store timeout each while the store fails.
-		ttl := max(idem.window-time.Since(start), idem.window/3, store.MinTTL)
-		if values == nil {
-			h.keepEnded(ctx, owner, keys[0], token, token, ttl)
-			break
-		}
-		owners := make([]string, len(keys))
-		for i := range owners {
-			owners[i] = owner
-		}
-		for i, lost := range s.renew(ctx, s.begin(), owners, keys, values, ttl) {
-			if lost {
-				h.writeBack(ctx, owner, keys[i], values[i], ttl)
-			}
-		}
+		// rests on a header the record does not keep, see replayable).
+		// So it is when a pool's answer is cut short (see deliverKept).
+		h.keepUnreplayable(ctx, owner, keys, values, token, start)
 	default:
 		// The rest of the window, counted from the first request; a third
 		// of it at least, so that a pool slower than the window does not
@@ -562,6 +544,48 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		h.keepEnded(ctx, owner, keys[0], token, rec.encode(inputs), ttl)
 	}
 	return deliverErr
+}
+
+// deliverKept is deliver, for a request that holds idempotency keys:
+// kept runs if delivering it panics, before the panic goes on. A pool's
+// answer cut short ends so (reverse_proxy panics with
+// http.ErrAbortHandler, for net/http to cut the client's connection),
+// as may the next handler; either way the request may have reached a
+// pool, and its keys stay reserved (kept).
+func (h *Handler) deliverKept(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, in *intake, kept func()) error {
+	defer func() {
+		if v := recover(); v != nil {
+			kept()
+			panic(v)
+		}
+	}()
+	return h.deliver(w, r, next, in.rebuild(), in)
+}
+
+// keepUnreplayable keeps the keys of a request that may have reached a
+// pool and left no answer that can be replayed, reserved with their
+// own values for the rest of the window from start (a third of it at
+// least): a repeat gets 409. These are the answers a client retries, so
+// a key the store dropped while the request was in flight is found here
+// and written back (see keepEnded). A batch's keys go in one round trip
+// (see storeUse.renew), so that its parts do not wait a store timeout
+// each while the store fails.
+func (h *Handler) keepUnreplayable(ctx context.Context, owner string, keys, values []string, token string, start time.Time) {
+	idem, s := h.idempotency, h.store
+	ttl := max(idem.window-time.Since(start), idem.window/3, store.MinTTL)
+	if values == nil {
+		h.keepEnded(ctx, owner, keys[0], token, token, ttl)
+		return
+	}
+	owners := make([]string, len(keys))
+	for i := range owners {
+		owners[i] = owner
+	}
+	for i, lost := range s.renew(ctx, s.begin(), owners, keys, values, ttl) {
+		if lost {
+			h.writeBack(ctx, owner, keys[i], values[i], ttl)
+		}
+	}
 }
 
 // reservationLostWarning is the error, once a minute at most, that a

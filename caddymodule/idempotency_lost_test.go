@@ -21,7 +21,7 @@ import (
 // key back when it finds it free, so that a repeat is held back as if
 // nothing had been lost (counted in _restored_total too): replayed after
 // a recorded answer, 409 after one that cannot be replayed (longer than
-// the edge records). A repeat sent while the key was gone holds it by
+// the edge records, or cut short by the pool: reverse_proxy panics). A repeat sent while the key was gone holds it by
 // then, and was delivered: the first's answer is not written over it. A
 // request that kept its key counts nothing, and its repeat is replayed.
 func TestReservationLostInFlight(t *testing.T) {
@@ -58,6 +58,10 @@ func TestReservationLostInFlight(t *testing.T) {
 			config, rdb := lostRedisStore(t)
 			return config, func(t *testing.T, _ edge, _ http.Header) <-chan testkit.Response { deleteKey(t, rdb); return nil }
 		}, "holdbig", http.StatusCreated, http.StatusConflict, false, 1, 1, 1},
+		{"redis key deleted, answer cut short, written back", func(t *testing.T) (string, lose) {
+			config, rdb := lostRedisStore(t)
+			return config, func(t *testing.T, _ edge, _ http.Header) <-chan testkit.Response { deleteKey(t, rdb); return nil }
+		}, "holdcut", cutShort, http.StatusConflict, false, 1, 1, 1},
 		{"redis key deleted, taken by a repeat", func(t *testing.T) (string, lose) {
 			config, rdb := lostRedisStore(t)
 			return config, func(t *testing.T, e edge, caller http.Header) <-chan testkit.Response {
@@ -72,6 +76,13 @@ func TestReservationLostInFlight(t *testing.T) {
 				return nil
 			}
 		}, "hold", http.StatusCreated, http.StatusCreated, true, 1, 1, 1},
+		{"memory key expired, answer cut short, written back", func(t *testing.T) (string, lose) {
+			clock := lostMemoryClock(t)
+			return "store memory", func(*testing.T, edge, http.Header) <-chan testkit.Response {
+				clock.Advance(DefaultIdempotencyWindow + time.Second)
+				return nil
+			}
+		}, "holdcut", cutShort, http.StatusConflict, false, 1, 1, 1},
 		{"memory key kept", func(*testing.T) (string, lose) {
 			return "store memory", func(*testing.T, edge, http.Header) <-chan testkit.Response { return nil }
 		}, "hold", http.StatusCreated, http.StatusCreated, true, 1, 0, 0},
@@ -85,7 +96,11 @@ func TestReservationLostInFlight(t *testing.T) {
 			e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), config, "primary "+pool.Addr()), testkit.WithAdmin())
 			caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
 
-			first := e.sendHeld(t, idemCall{header: caller, op: "lost-1", answer: tc.answer})
+			send := e.sendHeld
+			if tc.firstStatus == cutShort {
+				send = e.sendCutShort
+			}
+			first := send(t, idemCall{header: caller, op: "lost-1", answer: tc.answer})
 			pool.Requests.WaitFor(t, 1, "requests at the pool")
 			inGap := lose(t, e, caller)
 			if inGap != nil {
@@ -142,6 +157,24 @@ func TestReservationLostInFlight(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cutShort is the status of an answer the pool cut short: the client's
+// round trip fails.
+const cutShort = 0
+
+// sendCutShort sends c in the background, for an answer that the pool
+// cuts short: the channel gets a Response with Status cutShort once the
+// client's round trip failed, as it must.
+func (e edge) sendCutShort(t *testing.T, c idemCall) <-chan testkit.Response {
+	answer := make(chan testkit.Response, 1)
+	go func() {
+		if resp, err := testkit.Do(e.Client(), e.request(c)); err == nil {
+			t.Errorf("a whole answer cut short by the pool: %d %q", resp.Status, resp.Body)
+		}
+		answer <- testkit.Response{Status: cutShort}
+	}()
+	return answer
 }
 
 // TestBatchReservationsLostInFlight: a batch, whose answer is never

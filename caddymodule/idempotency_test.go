@@ -53,6 +53,9 @@ var idemStores = []idemStore{
 //   - "conflict": 409 Conflict / AlreadyExists, as a pool answers a
 //     repeated operationId;
 //   - "reset": resets the connection after reading the request;
+//   - "holdcut": as "hold", then 201 and 10 bytes of the 100 its
+//     Content-Length declares, and the connection closed: the answer
+//     cut short;
 //   - "nocontent": 204 No Content, without a body;
 //   - "headhold": 201 and 64 KiB of its body, more than the edge records
 //     or buffers, so that the client has the answer's head; the rest
@@ -107,6 +110,17 @@ func (p *idemPool) answer(pool *testkit.Pool, w http.ResponseWriter, r *http.Req
 		w.WriteHeader(http.StatusCreated)
 		_, _ = io.WriteString(w, strings.Repeat("x", 5000))
 		return
+	case "holdcut":
+		select {
+		case <-p.release:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, "0123456789")
+		_ = http.NewResponseController(w).Flush()
+		panic(http.ErrAbortHandler) // net/http closes the connection
 	case "nocontent":
 		w.WriteHeader(http.StatusNoContent)
 		return
