@@ -75,12 +75,21 @@ func newIdemPool(t *testing.T, name string) *idemPool {
 // Release lets the held requests be answered.
 func (p *idemPool) Release() { close(p.release) }
 
+// held waits until the test releases the pool, false if the edge gave
+// up on the request first.
+func (p *idemPool) held(r *http.Request) bool {
+	select {
+	case <-p.release:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
 func (p *idemPool) answer(pool *testkit.Pool, w http.ResponseWriter, r *http.Request) {
 	switch r.Header.Get("X-Test-Answer") {
 	case "hold":
-		select {
-		case <-p.release:
-		case <-r.Context().Done():
+		if !p.held(r) {
 			return
 		}
 	case "hang":
@@ -101,9 +110,7 @@ func (p *idemPool) answer(pool *testkit.Pool, w http.ResponseWriter, r *http.Req
 		testkit.AnswerReset(pool, w, r)
 		return
 	case "holdbig":
-		select {
-		case <-p.release:
-		case <-r.Context().Done():
+		if !p.held(r) {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain")
@@ -111,9 +118,7 @@ func (p *idemPool) answer(pool *testkit.Pool, w http.ResponseWriter, r *http.Req
 		_, _ = io.WriteString(w, strings.Repeat("x", 5000))
 		return
 	case "holdcut":
-		select {
-		case <-p.release:
-		case <-r.Context().Done():
+		if !p.held(r) {
 			return
 		}
 		w.Header().Set("Content-Length", "100")
