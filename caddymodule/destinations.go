@@ -74,6 +74,27 @@ func (h *Handler) provisionDestinations(ctx caddy.Context) error {
 	return nil
 }
 
+// emergencyCallsUnsetWarning is logged at startup by a handler whose
+// destination policy refuses destinations or whose limits count calls,
+// and which leaves emergency_calls unset: its default lets a token ring
+// any number with startEmergencyCall, which an administrator who wrote
+// the policy rarely means. Setting it, either way, is the answer.
+const emergencyCallsUnsetWarning = "emergency_calls not set: every startEmergencyCall passes the destination rules and the limits, whatever it dials (the default, any), " +
+	"so a token can ring a number the policy refuses with it; set emergency_calls emergency_numbers in destinations where the site's emergency numbers are all known, " +
+	"or emergency_calls any to keep this and silence the warning"
+
+// warnEmergencyCallsUnset logs emergencyCallsUnsetWarning where it
+// applies: a policy in enforce mode or a limit, and emergency_calls
+// unset.
+func (h *Handler) warnEmergencyCallsUnset() {
+	if h.Destinations != nil && h.Destinations.EmergencyCalls != "" {
+		return
+	}
+	if h.destinations != nil && !h.destinations.policy.Report() || len(h.Limits) > 0 {
+		h.logger.Warn(emergencyCallsUnsetWarning)
+	}
+}
+
 // emergencyNumbers is the emergency list of the number reader: the
 // policy's, or nil for the default region's.
 func (h *Handler) emergencyNumbers() []string {

@@ -197,27 +197,45 @@ func TestEmergencyCallsIdempotency(t *testing.T) {
 	}
 }
 
-// TestEmergencyCallsWithoutEmergencyNumbersWarns: emergency_calls
-// emergency_numbers without default_region and without an emergency
-// list leaves no number an emergency number, so that every
-// startEmergencyCall is judged and limited as any call: startup says so.
-// With either, it is quiet.
-func TestEmergencyCallsWithoutEmergencyNumbersWarns(t *testing.T) {
-	const warning = "emergency_calls emergency_numbers without default_region or an emergency list"
+// TestEmergencyCallsStartupWarnings: startup warns of an emergency_calls
+// setting that leaves a door the administrator likely did not mean.
+// emergency_numbers without default_region and without an emergency list
+// leaves no number an emergency number, so that every startEmergencyCall
+// is judged and limited as any call. emergency_calls left unset beside a
+// policy that refuses destinations (enforce mode) or a limit lets every
+// startEmergencyCall past both, whatever it dials; set either way, it is
+// quiet, as it is where nothing would refuse the call anyway.
+func TestEmergencyCallsStartupWarnings(t *testing.T) {
+	const noNumbers = "emergency_calls emergency_numbers without default_region or an emergency list"
 	for _, tc := range []struct {
-		name, options string
-		warns         bool
+		name, options    string
+		noNumbers, unset bool
 	}{
-		{"neither", "destinations {\n\t\t\temergency_calls emergency_numbers\n\t\t}", true},
-		{"default_region", "default_region US\n\t\tdestinations {\n\t\t\temergency_calls emergency_numbers\n\t\t}", false},
-		{"an emergency list", "destinations {\n\t\t\temergency +14255550199\n\t\t\temergency_calls emergency_numbers\n\t\t}", false},
-		{"emergency_calls any", "destinations {\n\t\t\temergency_calls any\n\t\t}", false},
+		{"emergency_numbers, neither", "destinations {\n\t\t\temergency_calls emergency_numbers\n\t\t}", true, false},
+		{"emergency_numbers, default_region", "default_region US\n\t\tdestinations {\n\t\t\temergency_calls emergency_numbers\n\t\t}", false, false},
+		{"emergency_numbers, an emergency list", "destinations {\n\t\t\temergency +14255550199\n\t\t\temergency_calls emergency_numbers\n\t\t}", false, false},
+		{"any", "destinations {\n\t\t\temergency_calls any\n\t\t}", false, false},
+		{"any, a limit", "destinations {\n\t\t\temergency_calls any\n\t\t}\n\t\tlimit calls 20 per 1h", false, false},
+		{"unset, a policy", "destinations {\n\t\t\tdeny +1900\n\t\t}", false, true},
+		{"unset, a policy in report mode", "destinations {\n\t\t\tmode report\n\t\t\tdeny +1900\n\t\t}", false, false},
+		{"unset, a policy in report mode and a limit", "destinations {\n\t\t\tmode report\n\t\t}\n\t\tlimit calls 20 per 1h", false, true},
+		{"unset, a limit", "limit calls 20 per 1h", false, true},
+		{"unset, neither a policy nor a limit", "default_region US", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pool := testkit.NewUpstream(t)
 			e := startEdge(t, "caddyfile", ":EDGE_PORT {\n\tucwa {\n\t\tjwt off\n\t\t"+tc.options+"\n\t\tprimary "+pool.Addr()+"\n\t}\n}")
-			if got := strings.Contains(e.Logs().String(), warning); got != tc.warns {
-				t.Errorf("the log has %q: %v, want %v", warning, got, tc.warns)
+			logs := e.Logs()
+			for warning, want := range map[string]bool{noNumbers: tc.noNumbers, emergencyCallsUnsetWarning: tc.unset} {
+				lines := logs.Lines(warning)
+				if got := len(lines) == 1; got != want || len(lines) > 1 {
+					t.Errorf("%d lines %q, want it: %v", len(lines), warning, want)
+				}
+				for _, l := range lines {
+					if !strings.Contains(l, `"level":"warn"`) {
+						t.Errorf("not a warning: %s", l)
+					}
+				}
 			}
 		})
 	}

@@ -369,6 +369,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionLimits(ctx); err != nil {
 		return err
 	}
+	h.warnEmergencyCallsUnset()
 	h.claimFirstIssuer(ctx)
 	return h.provisionPools(ctx)
 }

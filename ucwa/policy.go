@@ -248,7 +248,8 @@ type DestinationPolicy struct {
 	// destination. It is for a site whose emergency numbers are all known
 	// (the default region's, or the Emergency list): an emergency call to
 	// a number left out is refused or limited as any call. Any letter
-	// case. Default: any.
+	// case. Default: any (the handler warns at startup when it is left
+	// unset beside a policy in enforce mode or a limit).
 	EmergencyCalls string `json:"emergency_calls,omitempty"`
 }
 
