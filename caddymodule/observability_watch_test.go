@@ -162,7 +162,8 @@ func TestWatchDynamicLookupFailed(t *testing.T) {
 // TestWatchHealthyEdgeQuiet: an edge configured as the README advises
 // (tokens of a jwks_url with issuer and audience, a store shared through
 // Redis that persists its keys and bounds each caller, or in memory,
-// idempotency, limits, a destination policy, a primary and a backup pool
+// idempotency, limits, a destination policy with emergency_calls
+// emergency_numbers, a primary and a backup pool
 // that both answer), through a real Caddy, serving ordinary traffic
 // (calls, a repeat, a batch, a call without operationId, an emergency
 // call, on two sites that share the store, before and after a reload)
@@ -206,6 +207,7 @@ func TestWatchHealthyEdgeQuiet(t *testing.T) {
 		%s
 		destinations {
 			deny +1900
+			emergency_calls emergency_numbers
 		}
 		primary %s
 		backup %s
