@@ -163,8 +163,8 @@ func TestWatchDynamicLookupFailed(t *testing.T) {
 // (tokens of a jwks_url with issuer and audience, a store shared through
 // Redis that persists its keys and bounds each caller, or in memory,
 // idempotency, limits, a destination policy with emergency_calls
-// emergency_numbers, a primary and a backup pool
-// that both answer), through a real Caddy, serving ordinary traffic
+// emergency_numbers, a primary and a backup pool that both answer),
+// through a real Caddy, serving ordinary traffic
 // (calls, a repeat, a batch, a call without operationId, an emergency
 // call, on two sites that share the store, before and after a reload)
 // raises none of the README's What to watch signals: no line at
