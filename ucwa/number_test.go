@@ -2,6 +2,9 @@ package ucwa
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"reflect"
 	"regexp"
 	"slices"
@@ -881,11 +884,54 @@ var knownReasons = map[string]string{
 	sipUserKind: SubcodeParameterValidationFailure, sipTelParam: SubcodeParameterValidationFailure,
 	sipTelParamInName: SubcodeParameterValidationFailure,
 	sipURIInUser:      SubcodeParameterValidationFailure,
+	sipUserLength:     SubcodeParameterValidationFailure,
 	numNotPossible:    SubcodeNormalizationFailed, numNoRegion: SubcodeNormalizationFailed,
 	numTooLong: SubcodeNormalizationFailed, numLetters: SubcodeNormalizationFailed,
 	numCharacter: SubcodeNormalizationFailed, numParameter: SubcodeNormalizationFailed,
 	numExtension: SubcodeNormalizationFailed, numE164Length: SubcodeNormalizationFailed,
 	numReadBack: SubcodeNormalizationFailed, numNationallyAbroad: SubcodeNormalizationFailed,
+}
+
+// TestKnownReasonsComplete: knownReasons holds every reason number.go
+// and sip.go declare (a constant whose text reads "must be ..." or "is
+// not ..." after the property's name), and nothing else: a new reason
+// fails here, not only in a fuzz run long enough to reach it.
+func TestKnownReasonsComplete(t *testing.T) {
+	declared := map[string]bool{}
+	for _, name := range []string{"number.go", "sip.go"} {
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			spec, ok := n.(*ast.ValueSpec)
+			if !ok {
+				return true
+			}
+			for i, v := range spec.Values {
+				lit, ok := v.(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					continue
+				}
+				text, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.HasPrefix(text, "must be ") || strings.HasPrefix(text, "is not ") {
+					declared[text] = true
+					if _, ok := knownReasons[text]; !ok {
+						t.Errorf("%s: %s is not in knownReasons", name, spec.Names[i].Name)
+					}
+				}
+			}
+			return true
+		})
+	}
+	for reason := range knownReasons {
+		if !declared[reason] {
+			t.Errorf("knownReasons holds %q, which number.go and sip.go do not declare", reason)
+		}
+	}
 }
 
 func checkFuzzProblem(t *testing.T, p Problem) {
