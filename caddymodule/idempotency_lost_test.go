@@ -21,9 +21,10 @@ import (
 // key back when it finds it free, so that a repeat is held back as if
 // nothing had been lost (counted in _restored_total too): replayed after
 // a recorded answer, 409 after one that cannot be replayed (longer than
-// the edge records, or cut short by the pool: reverse_proxy panics). A repeat sent while the key was gone holds it by
-// then, and was delivered: the first's answer is not written over it. A
-// request that kept its key counts nothing, and its repeat is replayed.
+// the edge records, or cut short by the pool: reverse_proxy panics). A
+// repeat sent while the key was gone holds it by then, and was
+// delivered: the first's answer is not written over it. A request that
+// kept its key counts nothing, and its repeat is replayed.
 func TestReservationLostInFlight(t *testing.T) {
 	const (
 		lostMetric     = "caddy_ucwa_idempotency_reservations_lost_total"
