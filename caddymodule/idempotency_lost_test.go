@@ -41,6 +41,21 @@ func TestReservationLostInFlight(t *testing.T) {
 		}
 	}
 	type lose func(t *testing.T, e edge, caller http.Header) (repeatInGap <-chan testkit.Response)
+	// The stores, and how each loses the key (or keeps it).
+	redisDeleted := func(t *testing.T) (string, lose) {
+		config, rdb := lostRedisStore(t)
+		return config, func(t *testing.T, _ edge, _ http.Header) <-chan testkit.Response { deleteKey(t, rdb); return nil }
+	}
+	memoryExpired := func(t *testing.T) (string, lose) {
+		clock := lostMemoryClock(t)
+		return "store memory", func(*testing.T, edge, http.Header) <-chan testkit.Response {
+			clock.Advance(DefaultIdempotencyWindow + time.Second)
+			return nil
+		}
+	}
+	memoryKept := func(*testing.T) (string, lose) {
+		return "store memory", func(*testing.T, edge, http.Header) <-chan testkit.Response { return nil }
+	}
 	for _, tc := range []struct {
 		name   string
 		store  func(t *testing.T) (config string, lose lose)
@@ -51,18 +66,9 @@ func TestReservationLostInFlight(t *testing.T) {
 		deliveries                int
 		lost, restored            float64
 	}{
-		{"redis key deleted, written back", func(t *testing.T) (string, lose) {
-			config, rdb := lostRedisStore(t)
-			return config, func(t *testing.T, _ edge, _ http.Header) <-chan testkit.Response { deleteKey(t, rdb); return nil }
-		}, "hold", http.StatusCreated, http.StatusCreated, true, 1, 1, 1},
-		{"redis key deleted, answer too long to record, written back", func(t *testing.T) (string, lose) {
-			config, rdb := lostRedisStore(t)
-			return config, func(t *testing.T, _ edge, _ http.Header) <-chan testkit.Response { deleteKey(t, rdb); return nil }
-		}, "holdbig", http.StatusCreated, http.StatusConflict, false, 1, 1, 1},
-		{"redis key deleted, answer cut short, written back", func(t *testing.T) (string, lose) {
-			config, rdb := lostRedisStore(t)
-			return config, func(t *testing.T, _ edge, _ http.Header) <-chan testkit.Response { deleteKey(t, rdb); return nil }
-		}, "holdcut", cutShort, http.StatusConflict, false, 1, 1, 1},
+		{"redis key deleted, written back", redisDeleted, "hold", http.StatusCreated, http.StatusCreated, true, 1, 1, 1},
+		{"redis key deleted, answer too long to record, written back", redisDeleted, "holdbig", http.StatusCreated, http.StatusConflict, false, 1, 1, 1},
+		{"redis key deleted, answer cut short, written back", redisDeleted, "holdcut", cutShort, http.StatusConflict, false, 1, 1, 1},
 		{"redis key deleted, taken by a repeat", func(t *testing.T) (string, lose) {
 			config, rdb := lostRedisStore(t)
 			return config, func(t *testing.T, e edge, caller http.Header) <-chan testkit.Response {
@@ -70,26 +76,10 @@ func TestReservationLostInFlight(t *testing.T) {
 				return e.sendHeld(t, idemCall{header: caller, op: "lost-1", answer: "hold"})
 			}
 		}, "hold", http.StatusCreated, http.StatusCreated, true, 2, 1, 0},
-		{"memory key expired, written back", func(t *testing.T) (string, lose) {
-			clock := lostMemoryClock(t)
-			return "store memory", func(*testing.T, edge, http.Header) <-chan testkit.Response {
-				clock.Advance(DefaultIdempotencyWindow + time.Second)
-				return nil
-			}
-		}, "hold", http.StatusCreated, http.StatusCreated, true, 1, 1, 1},
-		{"memory key expired, answer cut short, written back", func(t *testing.T) (string, lose) {
-			clock := lostMemoryClock(t)
-			return "store memory", func(*testing.T, edge, http.Header) <-chan testkit.Response {
-				clock.Advance(DefaultIdempotencyWindow + time.Second)
-				return nil
-			}
-		}, "holdcut", cutShort, http.StatusConflict, false, 1, 1, 1},
-		{"memory key kept", func(*testing.T) (string, lose) {
-			return "store memory", func(*testing.T, edge, http.Header) <-chan testkit.Response { return nil }
-		}, "hold", http.StatusCreated, http.StatusCreated, true, 1, 0, 0},
-		{"memory key kept, answer too long to record", func(*testing.T) (string, lose) {
-			return "store memory", func(*testing.T, edge, http.Header) <-chan testkit.Response { return nil }
-		}, "holdbig", http.StatusCreated, http.StatusConflict, false, 1, 0, 0},
+		{"memory key expired, written back", memoryExpired, "hold", http.StatusCreated, http.StatusCreated, true, 1, 1, 1},
+		{"memory key expired, answer cut short, written back", memoryExpired, "holdcut", cutShort, http.StatusConflict, false, 1, 1, 1},
+		{"memory key kept", memoryKept, "hold", http.StatusCreated, http.StatusCreated, true, 1, 0, 0},
+		{"memory key kept, answer too long to record", memoryKept, "holdbig", http.StatusCreated, http.StatusConflict, false, 1, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			config, lose := tc.store(t)
