@@ -510,7 +510,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			digest = inputsDigest(s.keyed(), in.path, in.cleaned)
 			value = rec.encode(&digest)
 		}
-		h.keepEnded(ctx, owner, keys[0], token, value, max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
+		h.keepEnded(ctx, owner, keys[0], token, value, idem.endedTTL(start))
 	case (rec.overflow || rec.unreplayable) && h.isEmergencyCall(in):
 		// An emergency call answered with success holds its repeats
 		// back (see above), and this answer cannot be given again (its
@@ -519,7 +519,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// (409), as a recorded success would, where the token would hold
 		// none back (see heldBackByFirst).
 		digest = inputsDigest(s.keyed(), in.path, in.cleaned)
-		h.keepEnded(ctx, owner, keys[0], token, emergencyAnsweredMark+string(digest[:]), max(idem.window-time.Since(start), idem.window/3, store.MinTTL))
+		h.keepEnded(ctx, owner, keys[0], token, emergencyAnsweredMark+string(digest[:]), idem.endedTTL(start))
 	case !answered || rec.overflow || in.cleaned == nil || rec.unreplayable:
 		// The request may have reached a pool, and there is no answer that
 		// can be replayed (the client went away once it may have reached
@@ -529,10 +529,6 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// So it is when a pool's answer is cut short (see deliverKept).
 		h.keepUnreplayable(ctx, owner, keys, values, token, start)
 	default:
-		// The rest of the window, counted from the first request; a third
-		// of it at least, so that a pool slower than the window does not
-		// leave the client an answer a repeat cannot get again.
-		ttl := max(idem.window-time.Since(start), idem.window/3, store.MinTTL)
 		if inputs == nil {
 			digest = inputsDigest(s.keyed(), in.path, in.cleaned)
 			inputs = &digest
@@ -541,7 +537,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// record says so, for a repeat judged an emergency call by a
 		// later config.
 		rec.notEmergency = rec.status >= http.StatusMultipleChoices
-		h.keepEnded(ctx, owner, keys[0], token, rec.encode(inputs), ttl)
+		h.keepEnded(ctx, owner, keys[0], token, rec.encode(inputs), idem.endedTTL(start))
 	}
 	return deliverErr
 }
@@ -571,8 +567,7 @@ func (h *Handler) deliverKept(w http.ResponseWriter, r *http.Request, next caddy
 // (see storeUse.renew), so that its parts do not wait a store timeout
 // each while the store fails.
 func (h *Handler) keepUnreplayable(ctx context.Context, owner string, keys, values []string, token string, start time.Time) {
-	idem, s := h.idempotency, h.store
-	ttl := max(idem.window-time.Since(start), idem.window/3, store.MinTTL)
+	s, ttl := h.store, h.idempotency.endedTTL(start)
 	if values == nil {
 		h.keepEnded(ctx, owner, keys[0], token, token, ttl)
 		return
@@ -586,6 +581,15 @@ func (h *Handler) keepUnreplayable(ctx context.Context, owner string, keys, valu
 			h.writeBack(ctx, owner, keys[i], values[i], ttl)
 		}
 	}
+}
+
+// endedTTL is how long the key of a request that came at start and may
+// have reached a pool is kept once the request ends: the rest of the
+// window, counted from the request; a third of it at least, so that a
+// pool slower than the window does not leave the client an answer a
+// repeat cannot get again.
+func (idem *idempotency) endedTTL(start time.Time) time.Duration {
+	return max(idem.window-time.Since(start), idem.window/3, store.MinTTL)
 }
 
 // reservationLostWarning is the error, once a minute at most, that a
