@@ -467,11 +467,11 @@ func (m *Memory) AllowN(_ context.Context, key string, limit Limit, n int) (Deci
 	if m.closed.Load() {
 		return Decision{}, closedError("allow")
 	}
-	now := m.clock()
 	k := m.key(key, true)
 	s := m.shardOf(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := m.clock() // under the lock (see AllowAllInto)
 	tat, added, err := m.bucketIn(s, k, key, now)
 	for err == errNoRoom {
 		if !m.makeRoom(s, now) {
@@ -515,7 +515,6 @@ func (m *Memory) AllowAllInto(takes []Take, ds []Decision) error {
 	if m.closed.Load() {
 		return closedError("allow")
 	}
-	now := m.clock()
 	var keysArr [8]memoryKey
 	keys := keysArr[:0]
 	for _, t := range takes {
@@ -523,6 +522,11 @@ func (m *Memory) AllowAllInto(takes []Take, ds []Decision) error {
 	}
 	var shardsArr [8]int
 	shards := m.lockShards(shardsArr[:0], keys)
+	// The clock is read under the shards' locks, so that the calls on a
+	// bucket see its time go forward: one that read it before another
+	// took the lock would judge the bucket from an earlier now, and
+	// answer a Retry-After longer than the limit's interval.
+	now := m.clock()
 	var tatsArr [8]int64
 	var createdArr [8]bool
 	tats, created := tatsArr[:], createdArr[:]
@@ -555,6 +559,7 @@ func (m *Memory) AllowAllInto(takes []Take, ds []Decision) error {
 			return fullError("allow")
 		}
 		shards = m.lockShards(shards[:0], keys)
+		now = m.clock()
 	}
 	defer m.unlockShards(shards)
 	ds = ds[:len(takes)]
@@ -600,7 +605,6 @@ func (m *Memory) RefundAll(_ context.Context, takes []Take, held time.Duration) 
 	if m.closed.Load() {
 		return closedError("refund")
 	}
-	now := m.clock()
 	var keysArr [8]memoryKey
 	keys := keysArr[:0]
 	for _, t := range takes {
@@ -608,6 +612,7 @@ func (m *Memory) RefundAll(_ context.Context, takes []Take, held time.Duration) 
 	}
 	var shardsArr [8]int
 	defer m.unlockShards(m.lockShards(shardsArr[:0], keys))
+	now := m.clock() // under the locks (see AllowAllInto)
 	for j, t := range takes {
 		s := m.shardOf(keys[j])
 		it, ok := s.lookup(keys[j], now)
@@ -652,11 +657,11 @@ func (m *Memory) withBucket(op, key string, f func(s *memoryShard, k memoryKey, 
 	if m.closed.Load() {
 		return closedError(op)
 	}
-	now := m.clock()
 	k := m.key(key, true)
 	s := m.shardOf(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := m.clock() // under the lock (see AllowAllInto)
 	if it, ok := s.lookup(k, now); ok && s.holds(it, key) {
 		f(s, k, it, now)
 	}
