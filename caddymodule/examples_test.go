@@ -1,11 +1,14 @@
 package caddymodule
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
@@ -74,21 +77,86 @@ func TestExampleConfigs(t *testing.T) {
 	}
 }
 
+// readmeBlock is a fenced block of the README: its info string ("" for
+// an untagged fence) and its text.
+type readmeBlock struct{ tag, text string }
+
+// readmeBlocks are the README's fenced blocks, in order.
+func readmeBlocks(t *testing.T) []readmeBlock {
+	t.Helper()
+	var blocks []readmeBlock
+	var text strings.Builder
+	in, tag := false, ""
+	for line := range strings.Lines(readRepoFile(t, "../README.md")) {
+		switch {
+		case strings.HasPrefix(line, "```") && !in:
+			in, tag = true, strings.TrimSpace(strings.TrimPrefix(line, "```"))
+			text.Reset()
+		case strings.HasPrefix(line, "```"):
+			in = false
+			blocks = append(blocks, readmeBlock{tag, text.String()})
+		case in:
+			text.WriteString(line)
+		}
+	}
+	return blocks
+}
+
+// caddyfileSnippet reports whether b is Caddyfile text: a ```caddyfile
+// block, or an untagged one that begins as a ucwa block, a jwt block, a
+// site's log or global options do.
+func (b readmeBlock) caddyfileSnippet() bool {
+	first, _, _ := strings.Cut(b.text, "\n")
+	return b.tag == "caddyfile" || b.tag == "" && (first == "ucwa {" || first == "jwt {" || first == "log {" || first == "{")
+}
+
 // TestReadmeCaddyfiles: every ```caddyfile block of the README adapts to
 // a ucwa handler and provisions.
 func TestReadmeCaddyfiles(t *testing.T) {
 	idp := exampleEnv(t)
-	blocks := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindAllStringSubmatch(readRepoFile(t, "../README.md"), -1)
-	if len(blocks) == 0 {
-		t.Fatal("the README has no ```caddyfile example")
-	}
-	for i, block := range blocks {
-		config := tenantKeys.ReplaceAllString(block[1], idp.URL+"/keys")
+	n := 0
+	for _, block := range readmeBlocks(t) {
+		if block.tag != "caddyfile" {
+			continue
+		}
+		n++
+		config := tenantKeys.ReplaceAllString(block.text, idp.URL+"/keys")
 		if !strings.Contains(config, "ucwa {") {
-			t.Errorf("README Caddyfile #%d has no ucwa handler", i+1)
+			t.Errorf("README Caddyfile #%d has no ucwa handler", n)
 		}
 		if err := testkit.Validate(t, "caddyfile", config); err != nil {
-			t.Errorf("README Caddyfile #%d: %v\n%s", i+1, err, block[1])
+			t.Errorf("README Caddyfile #%d: %v\n%s", n, err, block.text)
+		}
+	}
+	if n == 0 {
+		t.Fatal("the README has no ```caddyfile example")
+	}
+}
+
+// TestCaddyfilesFormatted: the README's Caddyfile text and the
+// repository's Caddyfiles are as `caddy fmt` writes them, so that one
+// pasted or run starts without Caddy's warning that its input is not
+// formatted.
+func TestCaddyfilesFormatted(t *testing.T) {
+	files, err := filepath.Glob("../examples/*/Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := map[string]string{}
+	for _, name := range append(files, "../Caddyfile") {
+		texts[name] = readRepoFile(t, name)
+	}
+	for i, block := range readmeBlocks(t) {
+		if block.caddyfileSnippet() {
+			texts[fmt.Sprintf("README block #%d", i+1)] = block.text
+		}
+	}
+	if len(texts) < 12 {
+		t.Fatalf("found %d Caddyfile texts, want 12 or more", len(texts))
+	}
+	for name, text := range texts {
+		if formatted := string(caddyfile.Format([]byte(text))); formatted != text {
+			t.Errorf("%s is not as caddy fmt writes it:\n%s\ncaddy fmt:\n%s", name, text, formatted)
 		}
 	}
 }
@@ -120,26 +188,18 @@ func TestExampleMissingVariable(t *testing.T) {
 func TestReadmeSnippets(t *testing.T) {
 	t.Setenv("UCWA_JWT_SECRET", strings.Repeat("s", 64))
 	t.Setenv("UCWA_REDIS_PASSWORD", "secret")
-	// The untagged blocks, by their fences.
-	var blocks []string
-	var block strings.Builder
-	in, untagged := false, false
-	for line := range strings.Lines(readRepoFile(t, "../README.md")) {
-		switch {
-		case strings.HasPrefix(line, "```") && !in:
-			in, untagged = true, line == "```\n"
-			block.Reset()
-		case strings.HasPrefix(line, "```"):
-			in = false
-			if untagged {
-				blocks = append(blocks, block.String())
-			}
-		case in && strings.TrimSpace(line) != "...":
-			block.WriteString(line)
-		}
-	}
 	tested := 0
-	for _, snippet := range blocks {
+	for _, block := range readmeBlocks(t) {
+		if block.tag != "" {
+			continue
+		}
+		var lines strings.Builder
+		for line := range strings.Lines(block.text) {
+			if strings.TrimSpace(line) != "..." {
+				lines.WriteString(line)
+			}
+		}
+		snippet := lines.String()
 		var config string
 		switch first, _, _ := strings.Cut(snippet, "\n"); first {
 		case "ucwa {":

@@ -168,8 +168,10 @@ type Handler struct {
 	// transport (also the one used when none is configured) defaults
 	// keep_alive.idle_timeout to 90s (Caddyfile:
 	// `transport http { keepalive }`), below IIS's 120s,
-	// expect_continue_timeout to 1s, and versions to HTTP/1.1 alone (see
-	// the README); requests to it carry `Expect: 100-continue` as
+	// expect_continue_timeout to 1s, tls.handshake_timeout to 10s
+	// (Caddyfile: tls_timeout; its TLS handshakes with the pool and with
+	// an https forward proxy), and versions to HTTP/1.1 alone (see the
+	// README); requests to it carry `Expect: 100-continue` as
 	// expect_continue_after_idle says (`header_up -Expect` removes it
 	// from all). Default: none, and accepted requests go to the next
 	// handler.
