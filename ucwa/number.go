@@ -671,7 +671,11 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 	// number), a number that starts with its region's international
 	// prefix is a call abroad: +81 10 683 1234 is 010 683 1234 to a
 	// Japanese gateway that dials +81 numbers so, the Niue +683 1234.
-	// No valid number does; phonenumbers finds some possible. A dial
+	// Only a number in no listed range is judged so: a valid one is a
+	// national number of its region however it starts (Israel's +972
+	// 1800 ..., 01800 ... nationally, where 018 is a carrier's
+	// international prefix), and phonenumbers finds some invalid ones
+	// possible. A dial
 	// string's reading (sipUserNumber) is kept: the edge forwards a dial
 	// string as written, never this E.164 form, and its reading only
 	// adds refusals. (A number is valid exactly when its type is known:
