@@ -161,7 +161,8 @@ func (p *auditPipe) lines(t *testing.T) []auditLine {
 // TestAuditOnErrorClosed: with audit_on_error closed, once a log of the
 // trail fails to write a line (its reader gone), every guarded request
 // but an emergency call is answered 503 ServiceUnavailable with
-// Retry-After: 1 and reaches no pool, a batch too, and a repeat of a
+// Retry-After: 1 and reaches no pool, a batch too, and a forwarding to an
+// emergency number (which places no emergency call), and a repeat of a
 // request answered (idempotency) is not replayed, until a line is
 // written again: the first refusal once the log takes lines again is
 // written, and the next request is delivered. The request whose line
@@ -241,6 +242,12 @@ func TestAuditOnErrorClosed(t *testing.T) {
 			if batch.Status != http.StatusServiceUnavailable || len(pool.Received()) != received+1 {
 				t.Fatalf("a batch: %d %s, want 503, nothing delivered", batch.Status, batch.Body)
 			}
+			// Nor is a forwarding to an emergency number: it places no
+			// call, to the emergency service or any other.
+			forward := e.send(testkit.Request{URL: immediateForwardPath, ContentType: "application/json", Body: `{"target":"911"}`, Header: auth})
+			if forward.Status != http.StatusServiceUnavailable || len(pool.Received()) != received+1 {
+				t.Fatalf("a forwarding to 911: %d %s, want 503, nothing delivered", forward.Status, forward.Body)
+			}
 			errorLine := e.Logs().Wait(t, `"msg":"`+auditWriteErrorClosed)
 			for _, want := range []string{`"level":"error"`, `"logger":"http.handlers.ucwa"`, "broken pipe"} {
 				if !strings.Contains(errorLine, want) {
@@ -252,7 +259,7 @@ func TestAuditOnErrorClosed(t *testing.T) {
 			// the first unaudited one in its buffer's write): wait for the
 			// last, which would otherwise end the failure if the pipe were
 			// read before it was written.
-			const failed = 5
+			const failed = 6
 			testkit.Eventually(t, "the lines of the refusals not written", func() bool { return writeErrors() >= failed })
 
 			// Read again: the next refusal's line is written, and ends it.
@@ -273,9 +280,10 @@ func TestAuditOnErrorClosed(t *testing.T) {
 			if got := lines[2]; got.OperationID != "after" || got.Status != http.StatusCreated || got.RefusedBy != "" || got.Pool != "primary" {
 				t.Errorf("the line after %+v, want after, 201 from the primary", got)
 			}
-			// The refusals: refused, its repeat, the batch, refused-read.
-			if got := e.Metric(`caddy_ucwa_edge_answers_total{error="ServiceUnavailable",status="503"}`); got != 4 {
-				t.Errorf("caddy_ucwa_edge_answers_total of 503 ServiceUnavailable = %v, want 4", got)
+			// The refusals: refused, its repeat, the batch, the forwarding,
+			// refused-read.
+			if got := e.Metric(`caddy_ucwa_edge_answers_total{error="ServiceUnavailable",status="503"}`); got != 5 {
+				t.Errorf("caddy_ucwa_edge_answers_total of 503 ServiceUnavailable = %v, want 5", got)
 			}
 			if n := len(e.Logs().Lines(`"msg":"` + auditWriteErrorClosed)); n != 1 {
 				t.Errorf("logged the failure %d times, want once (once a minute at most)", n)

@@ -465,6 +465,30 @@ func TestDestinationRules(t *testing.T) {
 			`caddy_ucwa_destinations_total{decision="refused",rule="max_extension_digits"}`: 2,
 			`caddy_ucwa_destinations_total{decision="allowed",rule="allow"}`:                1,
 		}},
+		// A request with two refused destinations is refused, and
+		// audited, by its first (phoneNumber comes before to): the answer
+		// names the destination the client must change first, and the
+		// audit line the rule that refused the request.
+		{name: "the first of two refused destinations", policy: "allow_regions US", cases: []guardCase{
+			{name: "a callback number abroad and a premium number", path: startOpsPath, body: `{"phoneNumber":"+44 20 7123 4567","to":"+1 900 555 1234"}`,
+				status: 403, property: "phoneNumber", rule: "allow_regions", operation: "startPhoneAudio", decision: "refused", auditRule: "allow_regions",
+				dests: []auditDestJSON{number("phoneNumber", "dialled now", "+44207123****", "GB", "fixed_line", "refused", "allow_regions"),
+					to("+1900555****", "US", "premium_rate", "refused", "deny_types")}},
+		}, secrets: []string{"2071234567", "9005551234"}, metrics: map[string]float64{
+			`caddy_ucwa_destinations_total{decision="refused",rule="allow_regions"}`: 1,
+			`caddy_ucwa_destinations_total{decision="refused",rule="deny_types"}`:    1,
+		}},
+		// So report mode names the first it would refuse, not the last.
+		{name: "the first of two destinations report mode would refuse", policy: "mode report\n\t\t\tallow_regions US", cases: []guardCase{
+			{name: "a callback number abroad and a premium number", path: startOpsPath, body: `{"phoneNumber":"+44 20 7123 4567","to":"+1 900 555 1234"}`,
+				status: 201, delivered: `{"phoneNumber":"tel:+442071234567","to":"tel:+19005551234"}`,
+				operation: "startPhoneAudio", decision: "would_refuse", auditRule: "allow_regions",
+				dests: []auditDestJSON{number("phoneNumber", "dialled now", "+44207123****", "GB", "fixed_line", "would_refuse", "allow_regions"),
+					to("+1900555****", "US", "premium_rate", "would_refuse", "deny_types")}},
+		}, secrets: []string{"2071234567", "9005551234"}, metrics: map[string]float64{
+			`caddy_ucwa_destinations_total{decision="would_refuse",rule="allow_regions"}`: 1,
+			`caddy_ucwa_destinations_total{decision="would_refuse",rule="deny_types"}`:    1,
+		}},
 		{name: "report mode", policy: "mode report\n\t\t\tdeny +1900", cases: []guardCase{
 			{name: "a denied number, delivered", path: startOpsPath, body: `{"to":"+19005551234","operationId":"op-19005551234"}`, status: 201,
 				delivered: `{"to":"tel:+19005551234","operationId":"op-19005551234"}`, operation: "startPhoneAudio", decision: "would_refuse", auditRule: "deny",

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -144,5 +145,54 @@ func testIdempotencyOlderRecord(t *testing.T, status int) {
 	assertConflict(t, e.call(c))
 	if got := deliveries(pool, c.op); got != 1 {
 		t.Errorf("delivered %d times, want once", got)
+	}
+}
+
+// TestIdempotencyNextHandlerChallenge: an edge without pools delivers to
+// the next handler, whose answer keeps every header it sets, the
+// hop-by-hop Proxy-Authenticate too (no proxy drops it). A failure that
+// challenges the credentials in either header is not recorded: a repeat
+// gets the edge's 409, never the failure without the challenge it rests
+// on. One without a challenge is replayed as any failure.
+func TestIdempotencyNextHandlerChallenge(t *testing.T) {
+	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
+	for _, tc := range []struct {
+		name, header string // header: "" for none
+		replay       bool
+	}{
+		{"Proxy-Authenticate", "Proxy-Authenticate", false},
+		{"WWW-Authenticate", "WWW-Authenticate", false},
+		{"no challenge", "", true},
+	} {
+		for _, st := range idemStores {
+			t.Run(tc.name+"/"+st.name, func(t *testing.T) {
+				next := "respond 403"
+				if tc.header != "" {
+					next = "header " + tc.header + ` "Basic realm=\"edge\""` + "\n\t\t" + next
+				}
+				e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	route {
+		ucwa {
+			default_region US
+			idempotency
+			%s
+			%s
+		}
+		%s
+	}
+}`, idemAuth(t), st.config(t), next))
+				c := idemCall{header: caller, op: "next-handler-1"}
+				first := e.call(c)
+				if first.Status != http.StatusForbidden || tc.header != "" && first.Header.Get(tc.header) != `Basic realm="edge"` {
+					t.Fatalf("first: %d %v, want the next handler's 403 with its %s", first.Status, first.Header, tc.header)
+				}
+				again := e.call(c)
+				if tc.replay {
+					assertReplay(t, again, first)
+				} else {
+					assertConflict(t, again)
+				}
+			})
+		}
 	}
 }

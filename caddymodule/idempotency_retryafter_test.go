@@ -57,6 +57,9 @@ func TestIdempotencyReplayRetryAfter(t *testing.T) {
 		{"503 counted down", 503, []string{"120"}, 100 * time.Second, "20"},
 		{"429 counted down, rounded up", 429, []string{"120"}, 99500 * time.Millisecond, "21"},
 		{"at once", 503, []string{"120"}, 0, "120"},
+		// A repeat whose edge's clock is behind the recording edge's
+		// gets no longer a wait than the pool gave.
+		{"on a clock behind", 503, []string{"120"}, -time.Minute, "120"},
 		{"just past it", 503, []string{"120"}, 120 * time.Second, ""},
 		{"past it", 503, []string{"120"}, time.Hour, ""},
 		{"an IMF-fixdate gone by", 503, []string{"Sun, 01 Mar 2026 09:05:00 GMT"}, 10 * time.Minute, ""},
@@ -193,6 +196,10 @@ func TestIdempotencyEmergencyJudgedAsFirst(t *testing.T) {
 						t.Errorf("%s to another number, an emergency call: %d %s, want it delivered", op, other.Status, other.Body)
 					}
 				}
+				// That emergency call took the key of the failure over
+				// no more than it was held back by it: the first
+				// request's repeat still gets its failure again.
+				assertReplay(t, e.call(call("judged-failed", number, "")), failed)
 				if now := e.call(call("emergency-now", number, "conflict")); now.Status != http.StatusConflict {
 					t.Fatalf("an emergency call now: %d %s", now.Status, now.Body)
 				}

@@ -342,8 +342,48 @@ func TestLimitRefusedTakesNothing(t *testing.T) {
 	}
 }
 
+// TestLimitRetryAfterOfLongestWait: a call that two limits refuse is
+// answered with the Retry-After of the longer wait, whichever limit is
+// listed first (and named): sent again after the shorter one, it would
+// be refused by the other. The memory store on a fake clock, so that the
+// waits are exact.
+func TestLimitRetryAfterOfLongestWait(t *testing.T) {
+	const (
+		calls         = "limit calls 1 per 1h"
+		international = "limit international 1 per 24h international"
+	)
+	for _, tc := range []struct {
+		name   string
+		limits []string
+		named  string // the limit the 429 names: the first listed
+	}{
+		{"the longer wait listed last", []string{calls, international}, "calls"},
+		{"the longer wait listed first", []string{international, calls}, "international"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+			memoryStoreClock = clock.Now
+			t.Cleanup(func() { memoryStoreClock = nil })
+			e := startLimitEdge(t, append([]string{"store memory"}, tc.limits...)...)
+			alice := caller{"tenant-1", "alice"}.header(t)
+			if resp := e.send(callTo("+442071234567", alice)); resp.Status != http.StatusCreated {
+				t.Fatalf("the first call abroad: %d %s", resp.Status, resp.Body)
+			}
+			resp := e.send(callTo("+442071234567", alice))
+			assertLimited(t, resp, tc.named, 24*3600)
+			if ra := resp.Header.Get("Retry-After"); ra != strconv.Itoa(24*3600) {
+				t.Errorf("Retry-After %q, want %d, the longer wait", ra, 24*3600)
+			}
+			if got := e.pool.Requests.Load(); got != 1 {
+				t.Errorf("the pool got %d requests, want 1", got)
+			}
+		})
+	}
+}
+
 // TestLimitRefill: Retry-After says when the refused call fits, on the
-// edge's clock: a second early it is still refused, then it is delivered.
+// edge's clock, in whole seconds rounded up: a second early it is still
+// refused, then it is delivered.
 func TestLimitRefill(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	memoryStoreClock = clock.Now
@@ -360,7 +400,15 @@ func TestLimitRefill(t *testing.T) {
 	if ra := resp.Header.Get("Retry-After"); ra != "1800" {
 		t.Fatalf("Retry-After %q, want 1800 (one of 2 per 1h)", ra)
 	}
-	clock.Advance(1799 * time.Second)
+	// Any part of a second left counts as a second, however small: a
+	// client told 1 would be refused again.
+	clock.Advance(1799*time.Second - 500*time.Microsecond)
+	resp = e.send(callTo("+14255551234", alice))
+	assertLimited(t, resp, "calls", 2)
+	if ra := resp.Header.Get("Retry-After"); ra != "2" {
+		t.Fatalf("Retry-After %q a second and half a millisecond before it fits, want 2", ra)
+	}
+	clock.Advance(500 * time.Microsecond)
 	resp = e.send(callTo("+14255551234", alice))
 	assertLimited(t, resp, "calls", 1)
 	clock.Advance(time.Second)
@@ -1277,6 +1325,30 @@ func TestLimitNoPoolRefunds(t *testing.T) {
 						}
 					}
 					assertLimited(t, call(e), "calls", 1800)
+				})
+				// An emergency call over a spent budget takes nothing from
+				// it, so one that reached no pool gives nothing back: the
+				// caller's next call is still refused.
+				t.Run("an emergency call over the limit gives nothing back", func(t *testing.T) {
+					primary := testkit.NewUpstream(t)
+					e := start(t, "primary "+primary.Addr())
+					for range 2 {
+						if resp := call(e); resp.Status != http.StatusCreated {
+							t.Fatalf("%d %s, want 201", resp.Status, resp.Body)
+						}
+					}
+					primary.Kill()
+					ops++
+					resp := e.send(limitRequest("/communication/startEmergencyCall",
+						`{"to":"+442071234567","operationId":"op-`+strconv.Itoa(ops)+`"}`, caller{"tenant-1", t.Name()}.header(t)))
+					if resp.Status != http.StatusGone {
+						t.Fatalf("the emergency call: %d %s, want 410", resp.Status, resp.Body)
+					}
+					primary.Restart(t)
+					assertLimited(t, call(e), "calls", 1800)
+					if got := primary.Requests.Load(); got != 2 {
+						t.Errorf("the pool got %d requests, want 2", got)
+					}
 				})
 				t.Run("502 and 504 keep", func(t *testing.T) {
 					reset := testkit.NewPool(t, "reset", testkit.AnswerReset)

@@ -88,6 +88,18 @@ func TestInternational(t *testing.T) {
 	if n.International(&d) {
 		t.Error("a configured emergency number is international")
 	}
+	// Nor is the reading of a SIP name's digits that is one, with or
+	// without a default region (without one, every other number is).
+	for _, region := range []string{"", "-"} {
+		n := numbersFor(t, region, []string{"+14255550100"})
+		d, p := n.Destination("sip:14255550100@gw.contoso.com")
+		if !p.OK() || d.Dial == nil || len(d.Dial.Readings) == 0 || !d.Dial.Readings[0].Emergency {
+			t.Fatalf("default region %q: %+v %+v, want a reading that is an emergency number", n.DefaultRegion(), d.Dial, p)
+		}
+		if n.International(&d) {
+			t.Errorf("default region %q: a reading that is a configured emergency number is international", n.DefaultRegion())
+		}
+	}
 }
 
 // TestInternationalCoversReportRefusals: whatever a report-mode policy

@@ -147,12 +147,18 @@ func TestNumbersNumber(t *testing.T) {
 		{in: "0 00 683 1234", region: "MX", subcode: nf, reason: numNationallyAbroad},
 		{in: "+39 00 683 1234", subcode: nf, reason: numNationallyAbroad},
 		{in: "+1 011 442 0794", subcode: nf, reason: numNationallyAbroad},
+		// A valid number is never refused so: Israel's 1-800 numbers,
+		// which a gateway dials without the national prefix, read with it
+		// (01800...) start with the international prefix 018.
+		{in: "+972 1800 123 456", want: Number{E164: "+9721800123456", Region: "IL", Type: NumberTollFree, forwarded: "tel:+9721800123456"}},
 		{in: "+39 06 1234 5678", want: Number{E164: "+390612345678", Region: "IT", Type: NumberFixedLine, forwarded: "tel:+390612345678"}},
 		{in: "03-1234-5678", region: "JP", want: Number{E164: "+81312345678", Region: "JP", Type: NumberFixedLine, forwarded: "tel:+81312345678"}},
 		{in: "+49 100 000 000 000 000 00", subcode: nf},
 		{in: "+1" + strings.Repeat("2", 200), subcode: nf, reason: numTooLong},
 		{in: "tel:+1" + strings.Repeat("2", 120), subcode: nf, reason: numTooLong},
 		{in: "1-800-FLOWERS", subcode: nf, reason: numLetters},
+		// An extension mark before any digit is letters, not an extension.
+		{in: "+x123", subcode: nf, reason: numLetters},
 		{in: "+1 900 555 9999 garbage", subcode: nf, reason: numLetters},
 		{in: "+1 425 555 1234 call me", subcode: nf, reason: numLetters},
 		{in: "tel:+14255551234x123", subcode: nf, reason: numLetters},

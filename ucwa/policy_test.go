@@ -68,6 +68,9 @@ var judgeCases = []judgeCase{
 	// allow prefixes.
 	{name: "allow overrides deny_types", policy: DestinationPolicy{Allow: []string{"+1900555"}}, value: "+19005551234", want: allowed(RuleAllow)},
 	{name: "allow overrides deny", policy: DestinationPolicy{Allow: []string{"+1900555"}, Deny: []string{"+1900"}}, value: "+19005551234", want: allowed(RuleAllow)},
+	// The number leaves the allow prefix after a digit past the deny
+	// prefix: the deny prefix it went through still refuses it.
+	{name: "deny under a longer allow it leaves", policy: DestinationPolicy{Deny: []string{"+44"}, Allow: []string{"+44207"}}, value: "+442081234567", want: refused(RuleDeny)},
 	{name: "allow is a prefix only", policy: DestinationPolicy{Allow: []string{"+1900555"}}, value: "+19004551234", want: refused(RuleDenyTypes)},
 	{name: "allow overrides every number rule", policy: strictPolicy, emergency: []string{}, value: "+19005551234", want: refused(RuleDeny)},
 	{name: "allow overrides every number rule, allowed", policy: with(strictPolicy, func(c *DestinationPolicy) { c.Allow = []string{"+1900"} }), value: "+19005551234", want: allowed(RuleAllow)},
@@ -123,6 +126,8 @@ var judgeCases = []judgeCase{
 	{name: "deny_regions before allow_regions", policy: DestinationPolicy{AllowRegions: []string{"US"}, DenyRegions: []string{"GB"}}, value: "+442071234567", want: refused(RuleDenyRegions)},
 	{name: "deny_regions takes no region of a denied region's code", policy: DestinationPolicy{DenyRegions: []string{"US", "CA"}}, value: "+19765551234", want: refused(RuleDenyRegions)},
 	{name: "deny_regions takes no region of a shared code", policy: DestinationPolicy{DenyRegions: []string{"RU"}}, value: "+76001234567", want: refused(RuleDenyRegions)},
+	// Morocco's +212, shared with Western Sahara: a code of three digits.
+	{name: "deny_regions takes no region of a three-digit code", policy: DestinationPolicy{DenyRegions: []string{"MA"}}, value: "+212123456789", want: refused(RuleDenyRegions)},
 	{name: "deny_regions takes no region of a code in any letter case", policy: DestinationPolicy{DenyRegions: []string{" gb "}}, value: "+440123456789", want: refused(RuleDenyRegions)},
 	{name: "deny_regions leaves no region of another code", policy: DestinationPolicy{DenyRegions: []string{"RU", "GB", "001"}}, value: "+19765551234", want: allowed(RuleDefault)},
 	{name: "deny_regions no region, report", policy: DestinationPolicy{Mode: "report", DenyRegions: []string{"RU"}}, value: "+76001234567", want: report(RuleDenyRegions)},

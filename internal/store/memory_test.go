@@ -581,6 +581,66 @@ func TestMemoryMaxPerOwner(t *testing.T) {
 	}
 }
 
+// TestMemoryFullAtOwnersShare: an owner at its share is refused with
+// ErrOwnerFull while the store has room for others, and with ErrFull once
+// the store holds its bound of entries: the store is then what is full,
+// for every owner, and a caller must not be told that its own share is
+// what refused it.
+func TestMemoryFullAtOwnersShare(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		maxEntries int
+		want, not  error
+	}{
+		{"room for others", 3, store.ErrOwnerFull, store.ErrFull},
+		{"the store full too", 2, store.ErrFull, store.ErrOwnerFull},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := store.NewMemory(store.MemoryOptions{MaxEntries: tc.maxEntries, MaxPerOwner: 2, Now: newFakeClock().Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			for _, k := range []string{"a1", "a2"} {
+				if ok, _, err := m.Reserve(context.Background(), "a", k, "v", time.Minute); err != nil || !ok {
+					t.Fatalf("%s: %v %v", k, ok, err)
+				}
+			}
+			_, _, err = m.Reserve(context.Background(), "a", "a3", "v", time.Minute)
+			if !errors.Is(err, tc.want) || errors.Is(err, tc.not) {
+				t.Fatalf("a3 over a's share: %v, want %v alone", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestMemoryFullTakesNoShare: a reservation the full store refuses
+// counts nothing in its owner's share: once the store has room, the
+// owner reserves its whole share.
+func TestMemoryFullTakesNoShare(t *testing.T) {
+	m, err := store.NewMemory(store.MemoryOptions{MaxEntries: 1, MaxPerOwner: 1, Now: newFakeClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	reserve := func(owner, key string) error {
+		_, _, err := m.Reserve(context.Background(), owner, key, "v", time.Minute)
+		return err
+	}
+	if err := reserve("b", "b1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := reserve("a", "a1"); !errors.Is(err, store.ErrFull) {
+		t.Fatalf("a1 in the full store: %v, want ErrFull", err)
+	}
+	if err := m.SetMaxEntries(10); err != nil {
+		t.Fatal(err)
+	}
+	if err := reserve("a", "a1"); err != nil {
+		t.Fatalf("a1 once the store has room: %v, want it reserved", err)
+	}
+}
+
 // TestMemoryMaxPerOwnerConcurrent: reservations of one owner racing for
 // distinct keys get exactly its share, while another owner's all pass.
 func TestMemoryMaxPerOwnerConcurrent(t *testing.T) {
