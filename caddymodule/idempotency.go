@@ -330,7 +330,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	// The store has timeouts of its own, and a reservation is written
 	// whether or not the client is still there.
 	ctx := context.Background()
-	start := time.Now()
+	start := idempotencyNow()
 	result := resultReserved
 	// The keys reserved so far and their values, in the arrays of keys
 	// and values: each is written at or before the index being read.
@@ -589,7 +589,7 @@ func (h *Handler) keepUnreplayable(ctx context.Context, owner string, keys, valu
 // pool slower than the window does not leave the client an answer a
 // repeat cannot get again.
 func (idem *idempotency) endedTTL(start time.Time) time.Duration {
-	return max(idem.window-time.Since(start), idem.window/3, store.MinTTL)
+	return max(idem.window-idempotencyNow().Sub(start), idem.window/3, store.MinTTL)
 }
 
 // reservationLostWarning is the error, once a minute at most, that a

@@ -108,8 +108,9 @@ func digits(s string) bool {
 	return true
 }
 
-// idempotencyNow is the clock of recorded answers' Retry-After; a test
-// sets it to a fake clock.
+// idempotencyNow is the clock of recorded answers' Retry-After and of
+// how long a request was in flight (see endedTTL); a test sets it to a
+// fake clock.
 var idempotencyNow = time.Now
 
 // retryAfterNow is a's Retry-After for a replay at now (Unix

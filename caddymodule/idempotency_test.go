@@ -609,12 +609,13 @@ func TestIdempotencyEmergencyCall(t *testing.T) {
 // window has passed keeps its key, renewed every third of the window: on
 // the memory store's fake clock, two windows after the first request a
 // repeat gets 409, and the pool gets the request once; once answered, a
-// repeat gets the answer. So does a batch in flight: a repeat of its part
-// gets 409.
+// repeat gets the answer for a third of the window (the rest of the
+// window from the request, none, is less), then no longer. So does a
+// batch in flight: a repeat of its part gets 409.
 func TestIdempotencyInFlightPastWindow(t *testing.T) {
 	clock := renewalClock(t)
-	memoryStoreClock = clock.Now
-	t.Cleanup(func() { memoryStoreClock = nil })
+	memoryStoreClock, idempotencyNow = clock.Now, clock.Now
+	t.Cleanup(func() { memoryStoreClock, idempotencyNow = nil, time.Now })
 	pool := newIdemPool(t, "primary")
 	e := startEdge(t, "caddyfile", idemCaddyfile(idemAuth(t), "store memory", "primary "+pool.Addr()))
 	caller := idemToken(t, "tenant-1", "oid-a", "sub-a")
@@ -642,6 +643,10 @@ func TestIdempotencyInFlightPastWindow(t *testing.T) {
 	assertReplay(t, e.call(idemCall{header: caller, op: "slow"}), answer)
 	if got := deliveries(pool.Pool, "slow"); got != 1 {
 		t.Errorf("delivered %d times", got)
+	}
+	clock.Advance(2 * time.Second)
+	if resp := e.call(idemCall{header: caller, op: "slow"}); resp.Status != http.StatusCreated || resp.Header.Get(headerReplayed) != "" || deliveries(pool.Pool, "slow") != 2 {
+		t.Errorf("past a third of the window: %d %v, delivered %d times; want a new delivery", resp.Status, resp.Header, deliveries(pool.Pool, "slow"))
 	}
 }
 
