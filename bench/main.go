@@ -138,10 +138,10 @@ import (
 // allFeatures is the Caddyfile text (subdirectives of ucwa) that the
 // all-features route adds to the edge's default configuration and
 // idempotency with the memory store: a realistic destination policy
-// (`destinations { ... }`, as the README advises: emergency_calls
-// emergency_numbers, which startup warns of when unset) and one `limit`, generous enough that the
-// bench's single caller is never refused (the row measures deliveries).
-// Empty, the route is omitted.
+// (`destinations { ... }`, with emergency_calls emergency_numbers as the
+// README advises: startup warns when it is unset) and one `limit`,
+// generous enough that the bench's single caller is never refused (the
+// row measures deliveries). Empty, the route is omitted.
 const allFeatures = `destinations {
 			allow_regions US CA
 			deny +1900 +1976 +881 +882 +883

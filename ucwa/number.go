@@ -675,11 +675,10 @@ func (n *Numbers) read(text string, syntax numberSyntax) (Number, Problem) {
 	// national number of its region however it starts (Israel's +972
 	// 1800 ..., 01800 ... nationally, where 018 is a carrier's
 	// international prefix), and phonenumbers finds some invalid ones
-	// possible. A dial
-	// string's reading (sipUserNumber) is kept: the edge forwards a dial
-	// string as written, never this E.164 form, and its reading only
-	// adds refusals. (A number is valid exactly when its type is known:
-	// IsValidNumber is GetNumberType's match again.)
+	// possible. A dial string's reading (sipUserNumber) is kept: the
+	// edge forwards a dial string as written, never this E.164 form, and
+	// its reading only adds refusals. (A number is valid exactly when
+	// its type is known: IsValidNumber is GetNumberType's match again.)
 	typ := phonenumbers.GetNumberType(pn)
 	valid := typ != phonenumbers.UNKNOWN
 	if syntax != sipUserNumber && !valid && nationallyAbroad(pn) {
