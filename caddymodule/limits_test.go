@@ -1223,12 +1223,16 @@ func TestLimitNoPoolRefunds(t *testing.T) {
 				ops := 0
 				// A caller of its own for each case: the Redis store
 				// is the same for all.
-				call := func(e edge) testkit.Response {
+				send := func(e edge, operation, to string) testkit.Response {
 					e.t.Helper()
 					ops++
-					return e.send(limitRequest("/communication/startPhoneAudio",
-						`{"to":"+14255551234","operationId":"op-`+strconv.Itoa(ops)+`"}`, caller{"tenant-1", e.t.Name()}.header(t)))
+					return e.send(limitRequest("/communication/"+operation,
+						`{"to":"`+to+`","operationId":"op-`+strconv.Itoa(ops)+`"}`, caller{"tenant-1", e.t.Name()}.header(t)))
 				}
+				call := func(e edge) testkit.Response { return send(e, "startPhoneAudio", "+14255551234") }
+				// An emergency call of startEmergencyCall's default
+				// (emergency_calls any) to a number abroad.
+				emergencyCall := func(e edge) testkit.Response { return send(e, "startEmergencyCall", "+442071234567") }
 				start := func(t *testing.T, pools ...string) edge {
 					return startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
 	ucwa {
@@ -1311,10 +1315,7 @@ func TestLimitNoPoolRefunds(t *testing.T) {
 					primary.Kill()
 					e := start(t, "primary "+primary.Addr())
 					for range 2 {
-						ops++
-						resp := e.send(limitRequest("/communication/startEmergencyCall",
-							`{"to":"+442071234567","operationId":"op-`+strconv.Itoa(ops)+`"}`, caller{"tenant-1", t.Name()}.header(t)))
-						if resp.Status != http.StatusGone {
+						if resp := emergencyCall(e); resp.Status != http.StatusGone {
 							t.Fatalf("%d %s, want 410", resp.Status, resp.Body)
 						}
 					}
@@ -1338,10 +1339,7 @@ func TestLimitNoPoolRefunds(t *testing.T) {
 						}
 					}
 					primary.Kill()
-					ops++
-					resp := e.send(limitRequest("/communication/startEmergencyCall",
-						`{"to":"+442071234567","operationId":"op-`+strconv.Itoa(ops)+`"}`, caller{"tenant-1", t.Name()}.header(t)))
-					if resp.Status != http.StatusGone {
+					if resp := emergencyCall(e); resp.Status != http.StatusGone {
 						t.Fatalf("the emergency call: %d %s, want 410", resp.Status, resp.Body)
 					}
 					primary.Restart(t)
