@@ -58,6 +58,10 @@ import (
 //   - error: the UCWA code and subcode of an answer the edge gave itself
 //   - idempotency: what idempotency did (reserved, replayed, conflict,
 //     unprotected, store_error), when it is on
+//   - reservation_lost: true on the line of a request that may have
+//     reached a pool and, when it ended, found that a key of its no
+//     longer held its reservation (the store dropped it, or it expired
+//     unrenewed): a repeat sent meanwhile may have been delivered again
 //   - pool: the pool that took the request
 //   - status, duration (in seconds, or as the log's duration_format
 //     says): the answer's status; 0 when the client got no answer (a
@@ -468,6 +472,7 @@ type auditRecord struct {
 	errorCode                         string
 	hasError                          bool
 	refusedBy, overLimit, idempotency string
+	reservationLost                   bool
 	pool                              string
 	status                            int
 	duration                          time.Duration
@@ -564,6 +569,7 @@ func (h *Handler) writeAudit(in *intake, handlerErr *error) {
 		rec.pool, _ = repl.GetString("http.ucwa.pool")
 	}
 	rec.status, rec.duration = status, auditDuration(c, rec.started)
+	rec.reservationLost = in.reservationLost
 	rec.line[0] = zap.Inline((*auditFields)(rec))
 	h.auditTrail.write(h.auditClosed, c, rec.line[:]...)
 }
@@ -655,6 +661,9 @@ func (v *auditFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		enc.AddString("error", rec.errorCode)
 	}
 	addNonEmpty(enc, "idempotency", rec.idempotency)
+	if rec.reservationLost {
+		enc.AddBool("reservation_lost", true)
+	}
 	addNonEmpty(enc, "pool", rec.pool)
 	enc.AddInt64("status", int64(rec.status))
 	enc.AddDuration("duration", rec.duration)

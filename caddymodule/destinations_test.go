@@ -107,8 +107,10 @@ type auditLine struct {
 	Duration     *float64        `json:"duration"`
 	OperationID  string          `json:"operation_id"`
 	Idempotency  string          `json:"idempotency"`
-	Parts        []auditPartJSON `json:"parts"`
-	CutByStop    string          `json:"cut_by_stop"`
+	// ReservationLost is the field's value, and its presence.
+	ReservationLost *bool           `json:"reservation_lost"`
+	Parts           []auditPartJSON `json:"parts"`
+	CutByStop       string          `json:"cut_by_stop"`
 }
 
 type auditPartJSON struct {

@@ -475,7 +475,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	delivered := r.Context().Err() == nil // else the client went away: nothing is sent
 	if delivered {
 		deliverErr = h.deliverKept(rec, r, next, in, func() {
-			h.keepUnreplayable(ctx, owner, keys, values, token, start)
+			h.keepUnreplayable(ctx, in, owner, keys, values, token, start)
 		})
 	}
 	answered := rec.status != 0 && rec.status != statusClientClosed
@@ -510,7 +510,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 			digest = inputsDigest(s.keyed(), in.path, in.cleaned)
 			value = rec.encode(&digest)
 		}
-		h.keepEnded(ctx, owner, keys[0], token, value, idem.endedTTL(start))
+		h.keepEnded(ctx, in, owner, keys[0], token, value, idem.endedTTL(start))
 	case (rec.overflow || rec.unreplayable) && h.isEmergencyCall(in):
 		// An emergency call answered with success holds its repeats
 		// back (see above), and this answer cannot be given again (its
@@ -519,7 +519,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// (409), as a recorded success would, where the token would hold
 		// none back (see heldBackByFirst).
 		digest = inputsDigest(s.keyed(), in.path, in.cleaned)
-		h.keepEnded(ctx, owner, keys[0], token, emergencyAnsweredMark+string(digest[:]), idem.endedTTL(start))
+		h.keepEnded(ctx, in, owner, keys[0], token, emergencyAnsweredMark+string(digest[:]), idem.endedTTL(start))
 	case !answered || rec.overflow || in.cleaned == nil || rec.unreplayable:
 		// The request may have reached a pool, and there is no answer that
 		// can be replayed (the client went away once it may have reached
@@ -527,7 +527,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// batch's answer holds other parts', an answer whose meaning
 		// rests on a header the record does not keep, see replayable).
 		// So it is when a pool's answer is cut short (see deliverKept).
-		h.keepUnreplayable(ctx, owner, keys, values, token, start)
+		h.keepUnreplayable(ctx, in, owner, keys, values, token, start)
 	default:
 		if inputs == nil {
 			digest = inputsDigest(s.keyed(), in.path, in.cleaned)
@@ -537,7 +537,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		// record says so, for a repeat judged an emergency call by a
 		// later config.
 		rec.notEmergency = rec.status >= http.StatusMultipleChoices
-		h.keepEnded(ctx, owner, keys[0], token, rec.encode(inputs), idem.endedTTL(start))
+		h.keepEnded(ctx, in, owner, keys[0], token, rec.encode(inputs), idem.endedTTL(start))
 	}
 	return deliverErr
 }
@@ -566,10 +566,10 @@ func (h *Handler) deliverKept(w http.ResponseWriter, r *http.Request, next caddy
 // and written back (see keepEnded). A batch's keys go in one round trip
 // (see storeUse.renew), so that its parts do not wait a store timeout
 // each while the store fails.
-func (h *Handler) keepUnreplayable(ctx context.Context, owner string, keys, values []string, token string, start time.Time) {
+func (h *Handler) keepUnreplayable(ctx context.Context, in *intake, owner string, keys, values []string, token string, start time.Time) {
 	s, ttl := h.store, h.idempotency.endedTTL(start)
 	if values == nil {
-		h.keepEnded(ctx, owner, keys[0], token, token, ttl)
+		h.keepEnded(ctx, in, owner, keys[0], token, token, ttl)
 		return
 	}
 	owners := make([]string, len(keys))
@@ -578,7 +578,7 @@ func (h *Handler) keepUnreplayable(ctx context.Context, owner string, keys, valu
 	}
 	for i, lost := range s.renew(ctx, s.begin(), owners, keys, values, ttl) {
 		if lost {
-			h.writeBack(ctx, owner, keys[i], values[i], ttl)
+			h.writeBack(ctx, in, owner, keys[i], values[i], ttl)
 		}
 	}
 }
@@ -600,29 +600,32 @@ const reservationLostWarning = "idempotency reservation lost: a request that may
 	"the edge wrote it back where the key was free (caddy_ucwa_idempotency_reservations_restored_total), " +
 	"else a repeat of the request within the window is delivered again"
 
-// keepEnded writes value to key, which the request reserved for owner
+// keepEnded writes value to key, which the request in reserved for owner
 // with expect, for ttl, as a request that may have reached a pool ends:
 // its answer, a mark of how it ended, or expect itself (the reservation
 // renewed) where nothing can be replayed. A key that no longer holds
 // expect lost the reservation while the request was in flight (the store
 // dropped it, or it expired unrenewed): see writeBack. A store error is
 // counted as one (see storeUse.end), and ends it there.
-func (h *Handler) keepEnded(ctx context.Context, owner, key, expect, value string, ttl time.Duration) {
+func (h *Handler) keepEnded(ctx context.Context, in *intake, owner, key, expect, value string, ttl time.Duration) {
 	s := h.store
 	epoch := s.begin()
 	replaced, err := s.Replace(ctx, owner, key, expect, value, ttl)
 	s.end(epoch, err)
 	if !replaced && err == nil {
-		h.writeBack(ctx, owner, key, value, ttl)
+		h.writeBack(ctx, in, owner, key, value, ttl)
 	}
 }
 
 // writeBack writes value to key for ttl, for owner, if the key holds
-// nothing, for a request that may have reached a pool, ended, and found
-// that its key no longer held its reservation. Nothing else shows such a
-// loss: it is counted in caddy_ucwa_idempotency_reservations_lost_total
-// and logged at error level, at the first and then once a minute at most,
-// for all the handlers that share the store. A key found free is written
+// nothing, for the request in, which may have reached a pool, ended, and
+// found that its key no longer held its reservation. Nothing else shows
+// such a loss: it is counted in
+// caddy_ucwa_idempotency_reservations_lost_total, logged at error level,
+// at the first and then once a minute at most, for all the handlers that
+// share the store, and marked on the request's audit line
+// (reservation_lost), which names the caller and the operationId that
+// the error line leaves out. A key found free is written
 // back (Reserve): a repeat sent while it was gone would hold it still
 // (its answer, its own reservation in flight), or have reached no pool,
 // so a free key tells that none was delivered meanwhile, and its repeats
@@ -633,7 +636,7 @@ func (h *Handler) keepEnded(ctx context.Context, owner, key, expect, value strin
 // after a connection ended before the reply (see store.Redis); or, rarer
 // still, it was lost and the Reserve here ran twice so, which is not
 // counted.
-func (h *Handler) writeBack(ctx context.Context, owner, key, value string, ttl time.Duration) {
+func (h *Handler) writeBack(ctx context.Context, in *intake, owner, key, value string, ttl time.Duration) {
 	s := h.store
 	epoch := s.begin()
 	reserved, current, err := s.Reserve(ctx, owner, key, value, ttl)
@@ -642,6 +645,7 @@ func (h *Handler) writeBack(ctx context.Context, owner, key, value string, ttl t
 		return
 	}
 	h.idempotency.lost.Inc()
+	in.reservationLost = true
 	if err == nil && reserved {
 		h.idempotency.restored.Inc()
 	}

@@ -16,8 +16,10 @@ import (
 // reservation before it ends (a Redis store deletes its key, as an
 // eviction, a FLUSHDB or a restart without persistence would; a memory
 // store's key expires, its renewals never run). The edge counts it in
-// caddy_ucwa_idempotency_reservations_lost_total and logs the error
-// reservationLostWarning, naming no key, caller or number. It writes the
+// caddy_ucwa_idempotency_reservations_lost_total, logs the error
+// reservationLostWarning, naming no key, caller or number, and marks the
+// request's audit line reservation_lost, which names its caller and
+// operationId; no other line has the field. It writes the
 // key back when it finds it free, so that a repeat is held back as if
 // nothing had been lost (counted in _restored_total too): replayed after
 // a recorded answer, 409 after one that cannot be replayed (longer than
@@ -126,6 +128,23 @@ func TestReservationLostInFlight(t *testing.T) {
 					t.Errorf("%s = %v, want %v", metric, got, want)
 				}
 			}
+			audits := auditLines(t, e.Logs().String())
+			if len(audits) != handled+1 {
+				t.Fatalf("%d audit lines, want %d", len(audits), handled+1)
+			}
+			marked := 0
+			for _, a := range audits {
+				if a.ReservationLost == nil {
+					continue
+				}
+				marked++
+				if !*a.ReservationLost || a.OperationID != "lost-1" || a.Idempotency != "reserved" || a.Caller.OID != "oid-a" || a.Status != http.StatusCreated {
+					t.Errorf("audit line marked reservation_lost %v: %+v; want true on the first request's (reserved, the pool's 201)", *a.ReservationLost, a)
+				}
+			}
+			if marked != int(tc.lost) {
+				t.Errorf("%d audit lines with reservation_lost, want %v", marked, tc.lost)
+			}
 			lines := e.Logs().Lines(`"msg":"idempotency reservation lost`)
 			if tc.lost == 0 {
 				if len(lines) != 0 {
@@ -173,7 +192,7 @@ func (e edge) sendCutShort(t *testing.T, c idemCall) <-chan testkit.Response {
 // flushed; a memory store's keys expired). Once it ends, the edge finds
 // them in one renewal and writes each back, so that a part sent again
 // alone is answered 409 and not delivered; each counts as lost and
-// written back.
+// written back, and the batch's audit line is marked reservation_lost.
 func TestBatchReservationsLostInFlight(t *testing.T) {
 	const app = "/ucwa/v1/applications/1"
 	start := func(op string) string {
@@ -222,6 +241,10 @@ func TestBatchReservationsLostInFlight(t *testing.T) {
 			}
 			if got := len(pool.Received()); got != 1 {
 				t.Errorf("the pool got %d requests, want the batch alone", got)
+			}
+			if a := auditLines(t, e.Logs().String()); len(a) != 3 || a[0].Operation != "batch" || a[0].ReservationLost == nil || !*a[0].ReservationLost ||
+				a[1].ReservationLost != nil || a[2].ReservationLost != nil {
+				t.Errorf("audit lines %+v, want the batch's marked reservation_lost and the parts' sent again not", a)
 			}
 			for metric, want := range map[string]float64{
 				"caddy_ucwa_idempotency_reservations_lost_total":     2,

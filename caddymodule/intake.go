@@ -313,8 +313,11 @@ type intake struct {
 	// 403).
 	failure      *ucwa.Error
 	unauthorized bool
-	// What idempotency did, plus one (0: nothing).
-	idempotency idempotencyResult
+	// What idempotency did, plus one (0: nothing); reservationLost: a
+	// key of the request no longer held its reservation when the request
+	// ended (see writeBack).
+	idempotency     idempotencyResult
+	reservationLost bool
 	// nextReturned: the next handler (no pools) returned rather than
 	// panicked, and net/http answers 200 for it if it wrote nothing.
 	nextReturned bool
