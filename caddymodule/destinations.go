@@ -81,7 +81,7 @@ func (h *Handler) provisionDestinations(ctx caddy.Context) error {
 // the policy rarely means. Setting it, either way, is the answer.
 const emergencyCallsUnsetWarning = "emergency_calls not set: every startEmergencyCall passes the destination rules and the limits, whatever it dials (the default, any), " +
 	"so a token can ring a number the policy refuses with it; set emergency_calls emergency_numbers in destinations where the site's emergency numbers are all known, " +
-	"or emergency_calls any to keep this and silence the warning"
+	"or emergency_calls any to keep this and silence the warning (with limits and no policy, in destinations { mode report ... }, which refuses nothing)"
 
 // warnEmergencyCallsUnset logs emergencyCallsUnsetWarning where it
 // applies: a policy in enforce mode or a limit, and emergency_calls

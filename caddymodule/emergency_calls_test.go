@@ -219,6 +219,7 @@ func TestEmergencyCallsStartupWarnings(t *testing.T) {
 		{"unset, a policy", "destinations {\n\t\t\tdeny +1900\n\t\t}", false, true},
 		{"unset, a policy in report mode", "destinations {\n\t\t\tmode report\n\t\t\tdeny +1900\n\t\t}", false, false},
 		{"unset, a policy in report mode and a limit", "destinations {\n\t\t\tmode report\n\t\t}\n\t\tlimit calls 20 per 1h", false, true},
+		{"emergency_numbers in report mode, a limit", "default_region US\n\t\tdestinations {\n\t\t\tmode report\n\t\t\temergency_calls emergency_numbers\n\t\t}\n\t\tlimit calls 20 per 1h", false, false},
 		{"unset, a limit", "limit calls 20 per 1h", false, true},
 		{"unset, neither a policy nor a limit", "default_region US", false, false},
 	} {
