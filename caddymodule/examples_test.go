@@ -2,14 +2,17 @@ package caddymodule
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/ucwa-edge/caddy-ucwa/internal/demotoken"
 	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
 
@@ -74,6 +77,37 @@ func TestExampleConfigs(t *testing.T) {
 				t.Fatalf("%s: %v", name, err)
 			}
 		})
+	}
+}
+
+// TestDemoJWKS: examples/demo/jwks.json is the demo key's public half as
+// a JWK Set: an edge that reads it with jwks_file takes a demo token
+// (which has no kid: the set's only ES256 key verifies it) and delivers
+// its call.
+func TestDemoJWKS(t *testing.T) {
+	pool := testkit.NewUpstream(t)
+	jwks, err := filepath.Abs("../examples/demo/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		jwt {
+			algorithms ES256
+			jwks_file %s
+			issuer %s
+			audience %s
+		}
+		primary %s
+	}
+}`, jwks, demotoken.Issuer, demotoken.Audience, pool.Addr()))
+	token, err := demotoken.Mint("../"+demotoken.KeyFile, demotoken.Issuer, demotoken.Audience, demotoken.Subject, demotoken.Scope, demotoken.TTL, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := e.postJSON(startPath, `{"to":"+14255551234"}`, http.Header{"Authorization": {"Bearer " + token}})
+	if resp.Status != http.StatusCreated || len(pool.Received()) != 1 {
+		t.Fatalf("a demo token's call: %d %s, %d delivered; want the pool's 201, delivered once", resp.Status, resp.Body, len(pool.Received()))
 	}
 }
 
