@@ -21,6 +21,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 //	ucwa_pool_emulator {
 //		step_duration <duration>
+//		answer_delay <duration>
 //		default_outcome answer|decline|no_answer
 //		outcome <to> answer|decline|no_answer [<step_duration>]
 //		event_channel required|optional
@@ -52,6 +53,8 @@ func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch name {
 		case "step_duration":
 			return directive.NonZeroDuration(d, &e.StepDuration, "500ms or 2s")
+		case "answer_delay":
+			return directive.NonZeroDuration(d, &e.AnswerDelay, "500ms or 2s")
 		case "poll_timeout":
 			return directive.NonZeroDuration(d, &e.PollTimeout, "500ms or 2s")
 		case "max_poll_timeout":

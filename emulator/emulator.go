@@ -44,6 +44,8 @@
 package emulator
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -104,6 +106,14 @@ type Emulator struct {
 	// Time between the steps of a call (ringing, alerting, connected,
 	// completed). Default: 1s.
 	StepDuration caddy.Duration `json:"step_duration,omitempty"`
+
+	// How long every request but a GET or HEAD (a call, settings,
+	// forwarding, a batch) waits, once its body is read, before the
+	// emulator answers it: a pool slow to answer, for watching what an edge does with a
+	// request in flight (a repeat of its operationId, a reload). A client
+	// that goes away meanwhile is not answered and places no call.
+	// Default: 0, no wait.
+	AnswerDelay caddy.Duration `json:"answer_delay,omitempty"`
 
 	// Accept a call from an application that has never polled its event
 	// channel, instead of answering 500 ServiceFailure/CallbackChannelError
@@ -233,7 +243,7 @@ func (e *Emulator) Validate() error {
 			return fmt.Errorf("outcome %q: step_duration must not be negative", o.To)
 		}
 	}
-	for name, d := range map[string]caddy.Duration{"step_duration": e.StepDuration, "poll_timeout": e.PollTimeout,
+	for name, d := range map[string]caddy.Duration{"step_duration": e.StepDuration, "answer_delay": e.AnswerDelay, "poll_timeout": e.PollTimeout,
 		"max_poll_timeout": e.MaxPollTimeout, "retain_completed": e.RetainCompleted, "application_idle": e.ApplicationIdle} {
 		if d < 0 {
 			return fmt.Errorf("%s must not be negative", name)
@@ -286,10 +296,44 @@ func parseRoute(p string) (route, bool) {
 	return route{base: "/" + strings.Join(segs[:prefix+1], "/"), appID: app, rest: segs[prefix+1:]}, true
 }
 
-// ServeHTTP answers a request to the emulated pool.
+// ServeHTTP answers a request to the emulated pool, after answer_delay
+// for one that is no GET or HEAD.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if e.AnswerDelay > 0 && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// The body is read before the wait, as far as any request may
+		// have one, for net/http notices a client that goes away only
+		// once the body is read; a failed read fails the handler's own
+		// read as it would have.
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBatchSize+1))
+		rest := io.Reader(http.NoBody)
+		if err != nil {
+			rest = failedRead{err}
+		}
+		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), rest))
+		if !e.wait(r.Context(), time.Duration(e.AnswerDelay)) {
+			return nil
+		}
+	}
 	e.serve(w, r)
 	return nil
+}
+
+// failedRead is a body whose read failed with err.
+type failedRead struct{ err error }
+
+func (f failedRead) Read([]byte) (int, error) { return 0, f.err }
+
+// wait waits d on the emulator's clock; false when ctx ends first.
+func (e *Emulator) wait(ctx context.Context, d time.Duration) bool {
+	done := make(chan struct{})
+	t := e.clock.AfterFunc(d, func() { close(done) })
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		t.Stop()
+		return false
+	}
 }
 
 // serve answers a request, alone or a part of a batch.

@@ -1,9 +1,11 @@
 package emulator
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +64,75 @@ func TestLongPollTimeoutParameter(t *testing.T) {
 				t.Fatalf("poll = %+v, want 200", r)
 			}
 		})
+	}
+}
+
+// TestAnswerDelay drives the handler over loopback HTTP with an injected
+// clock: with answer_delay, a call is answered (and placed) once the
+// delay has passed, not before; a GET (the event channel, the health
+// endpoint) is answered at once; a client that goes away meanwhile places
+// no call.
+func TestAnswerDelay(t *testing.T) {
+	const delay = 5 * time.Second
+	c := testkit.NewClock(time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC))
+	e := &Emulator{AnswerDelay: caddy.Duration(delay), EventChannelOptional: true, DefaultRegion: "US", clock: c}
+	if err := e.Provision(caddy.Context{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Cleanup() })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = e.ServeHTTP(w, r, nil) }))
+	t.Cleanup(srv.Close)
+	const app = "/ucwa/v1/applications/app"
+	call := func(ctx context.Context, op string) <-chan int {
+		status := make(chan int, 1)
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+app+"/communication/startPhoneAudio",
+				strings.NewReader(`{"to":"+14255551234","operationId":"`+op+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				status <- -1
+				return
+			}
+			resp.Body.Close()
+			status <- resp.StatusCode
+		}()
+		return status
+	}
+	invitations := func() int {
+		e.store.mu.Lock()
+		defer e.store.mu.Unlock()
+		return e.store.invitations
+	}
+
+	gone, cancel := context.WithCancel(context.Background())
+	abandoned := call(gone, "gone")
+	c.WaitPending(t, 1)
+	cancel()
+	if s := <-abandoned; s != -1 {
+		t.Fatalf("an abandoned call was answered %d", s)
+	}
+	c.WaitPending(t, 0) // its wait stopped
+
+	answered := call(context.Background(), "slow")
+	c.WaitPending(t, 1)
+	if resp, err := http.Get(srv.URL + "/health"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("health during the delay: %v %v", resp, err)
+	}
+	c.Advance(delay - time.Nanosecond)
+	select {
+	case s := <-answered:
+		t.Fatalf("answered %d before the delay", s)
+	default:
+	}
+	if n := invitations(); n != 0 {
+		t.Fatalf("%d calls placed before the delay", n)
+	}
+	c.Advance(time.Nanosecond)
+	if s := <-answered; s != http.StatusCreated {
+		t.Fatalf("call = %d, want 201", s)
+	}
+	if n := invitations(); n != 1 {
+		t.Fatalf("%d calls placed, want the one answered (not the abandoned one)", n)
 	}
 }
