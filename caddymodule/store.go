@@ -416,11 +416,8 @@ func (s *storeUse) settle(epoch uint64, err error) bool {
 		if epoch&1 == 1 && s.clock()-s.lastFailure.Load() >= int64(storeSettle) && s.health.CompareAndSwap(epoch, epoch+1) {
 			s.logger.Info("store answers again")
 		}
-		if r := s.redis; r != nil {
-			if due := r.readingDue.Load(); due != readingDone && monotonicNow() >= due && r.readingDue.CompareAndSwap(due, readingDone) {
-				r.reading.Store(true)
-				r.startReading(s.readRedis)
-			}
+		if s.redis != nil {
+			s.readIfDue()
 		}
 		return true
 	}

@@ -107,7 +107,9 @@ func (r *redisState) connected() {
 // when Redis restarted or failed over (its run_id changed; not told with
 // cluster). A config load does not wait for Redis: it checks it once in
 // the background (PING, given at least 5s, on a connection of its own
-// when that is longer than Timeout) and warns when that fails.
+// when that is longer than Timeout) and warns when that fails; once
+// Redis answers the check, it reads Redis's eviction policy and
+// persistence, and warns of what they lack.
 type RedisStore struct {
 	// Where Redis is: redis://[user:password@]host:port/db, or rediss://
 	// for TLS. The port defaults to 6379 and db to 0; query parameters are
@@ -384,8 +386,11 @@ var redisCheckLeast = store.StartupCheckTimeout
 // an operator after a fault there is none of. It holds no config load
 // up, whatever it waits for. The warnings name the address and the kind
 // of failure (store.RedisFailure), never the URL or the password; a
-// success logs a debug line only. Cleanup stops the check: an unloaded
-// config warns of nothing.
+// success logs a debug line, and starts the reading of Redis's
+// durability (storeUse.readRedis) when one is due, so that the load,
+// not the first request that uses the store, warns of an eviction
+// policy or a persistence that may lose the store's keys. Cleanup stops
+// the check: an unloaded config warns of nothing.
 func (r *RedisStore) checkRedis(ctx caddy.Context) {
 	state := r.store.redis
 	if !state.checkFor(configLoad(ctx)) {
@@ -413,6 +418,9 @@ func (r *RedisStore) checkRedis(ctx caddy.Context) {
 			logger.Debug("startup check of redis stopped: the config was unloaded", addrs)
 		case err == nil:
 			logger.Debug("redis answers", addrs)
+			// Its durability is read now, so that a config load warns of
+			// what it lacks, not the first request that uses the store.
+			(&storeUse{sharedStore: r.store, failOpen: r.failOpen, logger: logger}).readIfDue()
 		case scripts && (cause == "permission" || cause == "reply"):
 			// Redis answered the PING and refused the script: a user
 			// denied EVALSHA, EVAL, a command the scripts run or the
@@ -524,6 +532,16 @@ const redisReplicationWarning = "redis has replicas but acknowledges writes no r
 	"a failover, a planned one too, loses the reservations and limits the master took in its last moment (about a second), " +
 	"and a repeat of such a request may be delivered again; set min-replicas-to-write 1 and min-replicas-max-lag, with two replicas or more " +
 	"(with one, the master refuses writes while it is away, and the edge follows on_error)"
+
+// readIfDue starts a reading of Redis (see readRedis) if one is due:
+// Redis answered the startup check, or a store call.
+func (s *storeUse) readIfDue() {
+	r := s.redis
+	if due := r.readingDue.Load(); due != readingDone && monotonicNow() >= due && r.readingDue.CompareAndSwap(due, readingDone) {
+		r.reading.Store(true)
+		r.startReading(s.readRedis)
+	}
+}
 
 // readRedis reads the Redis store's eviction policy, persistence,
 // replication and run_id. It warns when Redis may evict the store's keys
