@@ -58,7 +58,7 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 		}
 		cl, e := h.acceptPart(in, p)
 		if e != nil {
-			return inPart(p, e)
+			return inPart(p.Index, e)
 		}
 		if cl == nil {
 			continue // not guarded
@@ -67,7 +67,7 @@ func (h *Handler) acceptBatch(in *intake) *ucwa.Error {
 		path, _ := ucwa.TargetPath(p.Target())
 		in.parts = append(in.parts, cleanedPart{index: p.Index, path: path, cleaned: cl})
 		if e := h.judge(in, cl, p.Index); e != nil {
-			refused = inPart(p, e)
+			refused = inPart(p.Index, e)
 			continue
 		}
 		h.countPart(in, cl)
@@ -174,11 +174,12 @@ func (h *Handler) tooManyOperations() *ucwa.Error {
 		"The batch holds more than "+strconv.Itoa(h.MaxBatchOperations)+" requests to operations that dial, store or forward to a number, the limit.")
 }
 
-// inPart is e as the answer to the whole batch: its message names the
-// part. A part's Allow is not the batch's, so it is dropped.
-func inPart(p *ucwa.BatchPart, e *ucwa.Error) *ucwa.Error {
+// inPart is e, of the batch's part at index, as the answer to the whole
+// batch: its message names the part. A part's Allow is not the batch's,
+// so it is dropped.
+func inPart(index int, e *ucwa.Error) *ucwa.Error {
 	out := *e
-	out.Message = "Batch part " + strconv.Itoa(p.Index) + ": " + e.Message
+	out.Message = "Batch part " + strconv.Itoa(index) + ": " + e.Message
 	out.Allow = ""
 	return &out
 }

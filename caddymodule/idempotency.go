@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -209,6 +210,14 @@ var errAlreadyExists = ucwa.NewError(http.StatusConflict, ucwa.SubcodeAlreadyExi
 var errOperationIDReused = ucwa.NewError(http.StatusConflict, ucwa.SubcodeAlreadyExists,
 	"This operationId was used before for a request with other inputs, which was not sent again. Use a new operationId for a new request.")
 
+// errSameOperationID answers a batch whose parts at first and second
+// have the same operationId (of the same operation and application): the
+// second is a repeat of the first.
+func errSameOperationID(first, second int) *ucwa.Error {
+	return ucwa.NewError(http.StatusConflict, ucwa.SubcodeAlreadyExists,
+		"Batch parts "+strconv.Itoa(first)+" and "+strconv.Itoa(second)+" have the same operationId, so the batch was not sent. Give each request an operationId of its own.")
+}
+
 // idempotencyWithoutCallerWarning is the warning that idempotency is on
 // with jwt off: no request has a verified caller, and a repeat of a
 // request without one is never given its first answer (the edge cannot
@@ -320,6 +329,11 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 	if len(keys) == 0 {
 		idem.count(in, resultUnprotected)
 		return h.deliverLimited(w, r, next, in)
+	}
+	if first, second, ok := in.sameOperationID(keys); ok {
+		// The second would be a repeat of the first, delivered with it.
+		idem.count(in, resultConflict)
+		return h.fail(w, in, errSameOperationID(first, second))
 	}
 	if s.redis != nil {
 		owner = s.redisOwner(in)
@@ -436,7 +450,13 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 				idem.count(in, resultUnprotected)
 				return h.deliverLimited(w, r, next, in)
 			}
-			return h.repeat(w, in, current, verified && in.cleaned != nil)
+			if in.cleaned == nil {
+				// A batch's part, which names it (a batch's answer is
+				// never replayed).
+				idem.count(in, resultConflict)
+				return h.fail(w, in, inPart(in.keyedPart(i), errAlreadyExists))
+			}
+			return h.repeat(w, in, current, verified)
 		}
 		held = append(held, key)
 		if values != nil {

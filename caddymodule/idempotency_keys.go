@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/ucwa-edge/caddy-ucwa/ucwa"
 )
@@ -281,4 +282,31 @@ func lowerASCII(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
+}
+
+// keyedPart is the position in the batch of the part whose key is the
+// i-th that idempotencyKeys made: that of its i-th part with an
+// operationId.
+func (in *intake) keyedPart(i int) int {
+	for _, p := range in.parts {
+		if hasOperationID(p.cleaned) {
+			if i == 0 {
+				return p.index
+			}
+			i--
+		}
+	}
+	return 0
+}
+
+// sameOperationID reports the positions of the first two parts of a
+// batch whose keys (see idempotencyKeys) are one: the same operationId,
+// of the same operation of the same application.
+func (in *intake) sameOperationID(keys []string) (first, second int, ok bool) {
+	for j := 1; j < len(keys); j++ {
+		if i := slices.Index(keys[:j], keys[j]); i >= 0 {
+			return in.keyedPart(i), in.keyedPart(j), true
+		}
+	}
+	return 0, 0, false
 }

@@ -280,6 +280,13 @@ func assertConflict(t *testing.T, resp testkit.Response) {
 	assertConflictWith(t, resp, errAlreadyExists)
 }
 
+// assertPartConflict checks that resp is the edge's 409 AlreadyExists
+// for the batch's part at index, a repeat.
+func assertPartConflict(t *testing.T, resp testkit.Response, index int) {
+	t.Helper()
+	assertConflictWith(t, resp, inPart(index, errAlreadyExists))
+}
+
 // assertConflictWith checks that resp is the edge's 409 AlreadyExists
 // with want's message.
 func assertConflictWith(t *testing.T, resp testkit.Response, want *ucwa.Error) {
@@ -1074,8 +1081,8 @@ func TestIdempotencyBatch(t *testing.T) {
 				t.Fatalf("first batch: %d %s", resp.Status, resp.Body)
 			}
 			delivered(1)
-			assertConflict(t, batch(e, events, start("b1"), add))
-			assertConflict(t, batch(e, start("b-new"), add))
+			assertPartConflict(t, batch(e, events, start("b1"), add), 2)
+			assertPartConflict(t, batch(e, start("b-new"), add), 2)
 			assertConflict(t, e.call(idemCall{header: caller, op: "b1"}))
 			delivered(1)
 
@@ -1085,23 +1092,24 @@ func TestIdempotencyBatch(t *testing.T) {
 				t.Fatalf("alone: %d %s", resp.Status, resp.Body)
 			}
 			delivered(2)
-			assertConflict(t, batch(e, start("b2"), start("s1")))
+			assertPartConflict(t, batch(e, start("b2"), start("s1")), 2)
 			delivered(2)
 			if resp := batch(e, start("b2")); resp.Status != http.StatusCreated {
 				t.Fatalf("b2 after the refused batch: %d %s, want a delivery", resp.Status, resp.Body)
 			}
 			delivered(3)
-			// The same operationId twice in one batch: one of them is a
-			// repeat.
-			assertConflict(t, batch(e, start("b3"), start("b3")))
+			// The same operationId twice in one batch: the second is a
+			// repeat of the first.
+			assertConflictWith(t, batch(e, start("b3"), start("b3")), errSameOperationID(1, 2))
+			assertConflictWith(t, batch(e, events, start("b3"), add, start("b3")), errSameOperationID(2, 4))
 			delivered(3)
 			// A part's path is keyed as the pool reads it, decoded:
 			// application %31 is application 1.
 			escaped := func(op string) string {
 				return innerPOST("/ucwa/v1/applications/%31/communication/startPhoneAudio", "application/json", `{"to":"4255551234","operationId":"`+op+`"}`)
 			}
-			assertConflict(t, batch(e, escaped("s1")))
-			assertConflict(t, batch(e, start("b3"), escaped("b3")))
+			assertPartConflict(t, batch(e, escaped("s1")), 1)
+			assertConflictWith(t, batch(e, start("b3"), escaped("b3")), errSameOperationID(1, 2))
 			delivered(3)
 			// Without operationIds a batch is not protected.
 			for range 2 {
