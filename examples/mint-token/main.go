@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	keyFile := flag.String("key", demotoken.KeyFile, "PEM file of the EC P-256 private key to sign with (DEMO ONLY key by default)")
+	keyFile := flag.String("key", demotoken.KeyFile, "PEM file of the EC P-256 private key to sign with (DEMO ONLY key by default, a path from the repository's root, where the demo runs)")
 	issuer := flag.String("issuer", demotoken.Issuer, "the iss claim")
 	audience := flag.String("audience", demotoken.Audience, "the aud claim")
 	subject := flag.String("subject", demotoken.Subject, "the sub claim")
