@@ -128,7 +128,12 @@ func TestReservationLostInFlight(t *testing.T) {
 					t.Errorf("%s = %v, want %v", metric, got, want)
 				}
 			}
-			audits := auditLines(t, e.Logs().String())
+			// The requests' lines, the repeat's too.
+			var audits []auditLine
+			testkit.Eventually(t, "the requests' audit lines", func() bool {
+				audits = auditLines(t, e.Logs().String())
+				return len(audits) >= handled+1
+			})
 			if len(audits) != handled+1 {
 				t.Fatalf("%d audit lines, want %d", len(audits), handled+1)
 			}
@@ -242,7 +247,12 @@ func TestBatchReservationsLostInFlight(t *testing.T) {
 			if got := len(pool.Received()); got != 1 {
 				t.Errorf("the pool got %d requests, want the batch alone", got)
 			}
-			if a := auditLines(t, e.Logs().String()); len(a) != 3 || a[0].Operation != "batch" || a[0].ReservationLost == nil || !*a[0].ReservationLost ||
+			var a []auditLine
+			testkit.Eventually(t, "the batch's and its parts' audit lines", func() bool {
+				a = auditLines(t, e.Logs().String())
+				return len(a) >= 3
+			})
+			if len(a) != 3 || a[0].Operation != "batch" || a[0].ReservationLost == nil || !*a[0].ReservationLost ||
 				a[1].ReservationLost != nil || a[2].ReservationLost != nil {
 				t.Errorf("audit lines %+v, want the batch's marked reservation_lost and the parts' sent again not", a)
 			}

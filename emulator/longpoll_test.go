@@ -116,8 +116,13 @@ func TestAnswerDelay(t *testing.T) {
 
 	answered := call(context.Background(), "slow")
 	c.WaitPending(t, 1)
-	if resp, err := http.Get(srv.URL + "/health"); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("health during the delay: %v %v", resp, err)
+	resp, err := http.Get(srv.URL + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("health during the delay: %d", resp.StatusCode)
 	}
 	c.Advance(delay - time.Nanosecond)
 	select {
