@@ -82,6 +82,15 @@ func TestDemoEndToEnd(t *testing.T) {
 		if r.Status != http.StatusUnauthorized {
 			t.Fatalf("call without a token = %d %s, want 401", r.Status, r.Body)
 		}
+		// mint-token -ttl -2m: expired past the edge's minute of leeway.
+		expired, err := demotoken.Mint(repoRoot+"/"+demotoken.KeyFile, demotoken.Issuer, demotoken.Audience, demotoken.Subject, demotoken.Scope, -2*time.Minute, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = call(edge, "/ucwa/oauth/v1/applications/demo-expired", "Bearer "+expired)
+		if r.Status != http.StatusUnauthorized || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Fatalf("call with an expired token = %d %v %s, want 401 invalid_token", r.Status, r.Header, r.Body)
+		}
 	})
 
 	t.Run("call completes through the edge", func(t *testing.T) {

@@ -23,7 +23,7 @@ func main() {
 	audience := flag.String("audience", demotoken.Audience, "the aud claim")
 	subject := flag.String("subject", demotoken.Subject, "the sub claim")
 	scope := flag.String("scope", demotoken.Scope, "the scp claim: space-separated scopes")
-	ttl := flag.Duration("ttl", demotoken.TTL, "how long the token is valid")
+	ttl := flag.Duration("ttl", demotoken.TTL, "how long the token is valid; a negative value mints a token that expired that long ago (-ttl -2m: the edge allows clocks a minute of leeway)")
 	flag.Parse()
 
 	token, err := demotoken.Mint(*keyFile, *issuer, *audience, *subject, *scope, *ttl, time.Now())

@@ -26,11 +26,19 @@ const (
 	TTL      = 15 * time.Minute
 )
 
-// Mint signs an ES256 token with the EC P-256 private key in keyFile,
-// issued at now and valid for ttl; scope is the scp claim.
+// Mint signs an ES256 token with the EC P-256 private key in keyFile;
+// scope is the scp claim. A positive ttl gives a token issued at now and
+// valid for ttl. A negative one gives a token that expired -ttl before
+// now, after a lifetime of TTL, so that a reader can see the edge refuse
+// an expired token without waiting for one to expire.
 func Mint(keyFile, issuer, audience, subject, scope string, ttl time.Duration, now time.Time) (string, error) {
-	if ttl <= 0 {
-		return "", errors.New("ttl must be positive")
+	if ttl == 0 {
+		return "", errors.New("ttl must not be 0")
+	}
+	issued := now
+	if ttl < 0 {
+		issued = now.Add(ttl - TTL)
+		ttl = TTL
 	}
 	pemBytes, err := os.ReadFile(keyFile)
 	if err != nil {
@@ -45,8 +53,8 @@ func Mint(keyFile, issuer, audience, subject, scope string, ttl time.Duration, n
 		"aud": audience,
 		"sub": subject,
 		"scp": scope,
-		"iat": now.Unix(),
-		"nbf": now.Unix(),
-		"exp": now.Add(ttl).Unix(),
+		"iat": issued.Unix(),
+		"nbf": issued.Unix(),
+		"exp": issued.Add(ttl).Unix(),
 	}).SignedString(key)
 }
