@@ -735,7 +735,8 @@ func (r *Redis) pipelined(ctx context.Context, calls []scriptCall) []*redis.Cmd 
 			cmds[i] = calls[i].command(ctx)
 			_ = pipe.Process(ctx, cmds[i])
 		}
-		_, _ = pipe.Exec(ctx)
+		_, err := pipe.Exec(ctx)
+		stampUnrun(err, cmds, pending)
 		var again []int
 		for _, i := range pending {
 			if err := cmds[i].Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
@@ -748,7 +749,8 @@ func (r *Redis) pipelined(ctx context.Context, calls []scriptCall) []*redis.Cmd 
 				cmds[i] = calls[i].evalCommand(ctx, cmds[i])
 				_ = pipe.Process(ctx, cmds[i])
 			}
-			_, _ = pipe.Exec(ctx)
+			_, err := pipe.Exec(ctx)
+			stampUnrun(err, cmds, again)
 		}
 		pending = slices.DeleteFunc(pending, func(i int) bool { return !connectionEnded(cmds[i].Err()) })
 		if len(pending) == 0 || ctx.Err() != nil || !retry.next(r) {
@@ -756,6 +758,23 @@ func (r *Redis) pipelined(ctx context.Context, calls []scriptCall) []*redis.Cmd 
 		}
 	}
 	return cmds
+}
+
+// stampUnrun gives err, a pipeline's, to each of cmds (those of which)
+// that has neither a reply nor an error: go-redis leaves the commands so
+// when it could not ready a connection for the pipeline and Redis's own
+// error was why (WRONGPASS at AUTH, NOPERM at HELLO or SELECT), which
+// would otherwise read as a reply of nil, naming no cause. A script's nil
+// reply is an error of its own (redis.Nil), never a nil value.
+func stampUnrun(err error, cmds []*redis.Cmd, which []int) {
+	if err == nil {
+		return
+	}
+	for _, i := range which {
+		if cmds[i].Err() == nil && cmds[i].Val() == nil {
+			cmds[i].SetErr(err)
+		}
+	}
 }
 
 // Release implements Store with a compare-and-delete script. Without

@@ -297,6 +297,19 @@ func TestRedisPassword(t *testing.T) {
 			if strings.Contains(err.Error(), password) {
 				t.Fatalf("error %q carries the password", err)
 			}
+			// With a caller's share, the reservation and its count go in
+			// one pipeline, which must name Redis's refusal too, not a
+			// reply of nil.
+			tc.opts.MaxPerOwner = 10
+			owned, err := store.NewRedis(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer owned.Close()
+			_, _, err = owned.Reserve(ctx, "caller", tc.name, "v", time.Minute)
+			if err == nil || !strings.Contains(err.Error(), tc.errMatch) || errors.Is(err, store.ErrUnavailable) {
+				t.Fatalf("reserve with an owner: error %v, want %s", err, tc.errMatch)
+			}
 		})
 	}
 }
