@@ -116,6 +116,9 @@ func TestJWKSURLDownAtStartup(t *testing.T) {
 	if _, err := v.Verify(context.Background(), testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "k1", testkit.Claims(clk.Now(), nil))); err != nil {
 		t.Fatalf("refused once the provider answered: %v", err)
 	}
+	if again := logs.FilterMessageSnippet("jwks_url fetched again").All(); len(again) != 1 || again[0].Level != zap.InfoLevel {
+		t.Fatalf("the first fetch after the failure was logged as %+v, want one info line", again)
+	}
 	// Down again: now the last good set serves, and the line says so.
 	idp.Serve(500, []byte("down"))
 	clk.Advance(jwksMinRefetch)

@@ -109,6 +109,10 @@ type jwksURL struct {
 	// warned of once; only fetch, which never runs twice at once, uses
 	// it.
 	skipped string
+	// failing is whether the latest fetch failed, so that the first one
+	// that succeeds after it says so at info, as the failure said it at
+	// error; only fetch uses it.
+	failing bool
 
 	wake   chan struct{} // asks the fetch loop for a fetch now; capacity 1
 	cancel context.CancelFunc
@@ -317,13 +321,21 @@ func (s *jwksURL) fetch(ctx context.Context) time.Duration {
 			}
 			s.logger().Error(msg, zap.String("url", s.logURL), zap.Int("keys", len(s.keys())),
 				zap.Duration("retry_in", jwksMinRefetch), zap.Error(err))
+			s.failing = true
 		}
 		return jwksMinRefetch
 	}
 	if old := s.set.Load(); old == nil || !sameKeys(*old, keys) {
 		s.set.Store(&keys)
 	}
-	s.logger().Debug("jwks_url fetched", zap.String("url", s.logURL), zap.Int("keys", len(keys)))
+	if s.failing {
+		// The end of the failure the error lines told of: an operator
+		// who alerted on them learns it from the log too.
+		s.failing = false
+		s.logger().Info("jwks_url fetched again: tokens are checked with its keys", zap.String("url", s.logURL), zap.Int("keys", len(keys)))
+	} else {
+		s.logger().Debug("jwks_url fetched", zap.String("url", s.logURL), zap.Int("keys", len(keys)))
+	}
 	next := s.refresh
 	if maxAge >= 0 && maxAge < next {
 		next = max(maxAge, jwksMinRefetch)
