@@ -566,7 +566,7 @@ func checkPoolBlock(segment *caddyfile.Dispenser, name string) error {
 		// parser would read it as an upstream: /ucwa* the host ucwa*
 		// on port 80 in plain HTTP, @name a host no one has.
 		if strings.HasPrefix(upstream, "/") || strings.HasPrefix(upstream, "@") || upstream == "*" {
-			return segment.Errf("%s: %q is a matcher, not an upstream: a pool takes none (give it to ucwa: `ucwa /path* { ... }`)", name, upstream)
+			return segment.Errf("%s: %q is a matcher, not an upstream: a pool takes none, and ucwa needs none: it picks the requests it guards by the end of their path, as IIS reads it, where a path matcher would let some pass unjudged", name, upstream)
 		}
 	}
 	var matcher error

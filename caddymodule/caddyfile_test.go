@@ -314,7 +314,7 @@ func TestStartupErrors(t *testing.T) {
 		{"upstream without dial", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"},{}]}`, "primary: upstreams[1]: no dial address: name a host:port"},
 		{"backup upstream without dial", "", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"upstreams":[{"dial":""}]}`, "backup: upstreams[0]: no dial address: name a host:port"},
 		{"backup without upstreams", "jwt off\nprimary a:1\nbackup {\nlb_policy first\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}]},"backup":{"load_balancing":{"selection_policy":{"policy":"first"}}}`, "backup: no upstreams"},
-		{"retry_match", "jwt off\nprimary a:1 {\nlb_retry_match {\nmethod POST\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"load_balancing":{"retry_match":[{"method":["POST"]}]}}`, "primary: retry_match could send a request"},
+		{"retry_match", "jwt off\nprimary a:1 {\nlb_retry_match {\nmethod POST\n}\n}", `"jwt":{"off":true},"primary":{"upstreams":[{"dial":"a:1"}],"load_balancing":{"retry_match":[{"method":["POST"]}]}}`, "primary: lb_retry_match (load_balancing.retry_match) could send a request"},
 		// reverse_proxy takes them without a word: it reads a negative
 		// lb_retries or lb_try_duration as no bound (a request to a pool
 		// that cannot take it tried again, without a pause, until its

@@ -167,7 +167,7 @@ func checkPoolProxy(proxy *reverseproxy.Handler) error {
 		}
 	}
 	if proxy.LoadBalancing != nil && len(proxy.LoadBalancing.RetryMatchRaw) > 0 {
-		return errors.New("retry_match could send a request that reached an upstream once more")
+		return errors.New("lb_retry_match (load_balancing.retry_match) could send a request that reached an upstream once more; leave it out: the edge tries another upstream by itself when none may have had the request")
 	}
 	if err := checkPoolBounds(proxy); err != nil {
 		return err
