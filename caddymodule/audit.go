@@ -292,11 +292,20 @@ func (h *Handler) provisionAudit(ctx caddy.Context) error {
 	h.setAudit(audit)
 	// Caddy's logs are open before any app is provisioned: a Check
 	// finds a log that takes the trail by its name and level, if any.
-	if h.auditClosed && audit.Check(zap.InfoLevel, auditMessage) == nil {
-		return errors.New("audit_on_error closed: no log takes the audit trail (the logger http.handlers.ucwa.audit at level INFO), so no line could tell whether it is written")
+	if audit.Check(zap.InfoLevel, auditMessage) == nil {
+		if h.auditClosed {
+			return errors.New("audit_on_error closed: no log takes the audit trail (the logger http.handlers.ucwa.audit at level INFO), so no line could tell whether it is written")
+		}
+		h.logger.Warn(auditUntakenWarning)
 	}
 	return nil
 }
+
+// auditUntakenWarning is logged at startup by a handler under
+// audit_on_error open whose trail no log takes: a log's level or exclude
+// list cut for noise drops the trail too, and nothing else would say so.
+const auditUntakenWarning = "no log takes the audit trail (the logger http.handlers.ucwa.audit at level INFO): guarded requests are served without an audit line; " +
+	"a log with a level above INFO, or one that excludes the logger where no other log includes it, drops the trail"
 
 // refuseUnaudited answers 503 a request that is no emergency call while
 // the audit trail fails under audit_on_error closed, and reports whether

@@ -440,6 +440,35 @@ func TestAuditHungWrite(t *testing.T) {
 	}
 }
 
+// TestAuditUntakenWarning: under audit_on_error open, startup warns
+// where no log takes the trail (the default log's level above INFO, or
+// the default log excluding it), and is quiet where one does.
+func TestAuditUntakenWarning(t *testing.T) {
+	for _, tc := range []struct {
+		name, log string
+		warned    bool
+	}{
+		{"the default log", "", false},
+		{"the default log at WARN", "log default {\n\t\tlevel WARN\n\t}", true},
+		{"the default log excluding the trail", "log default {\n\t\texclude http.handlers.ucwa.audit\n\t}", true},
+		{"a log of its own", "log default {\n\t\texclude http.handlers.ucwa.audit\n\t}\n\tlog trail {\n\t\tinclude http.handlers.ucwa.audit\n\t\toutput stderr\n\t}", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := testkit.NewUpstream(t)
+			e := startEdge(t, "caddyfile", "{\n\t"+tc.log+"\n}\n:EDGE_PORT {\n\tucwa {\n\t\tjwt off\n\t\tprimary "+pool.Addr()+"\n\t}\n}")
+			lines := e.Logs().Lines(auditUntakenWarning)
+			if got := len(lines) == 1; got != tc.warned || len(lines) > 1 {
+				t.Fatalf("%d warnings that no log takes the trail, want one: %v", len(lines), tc.warned)
+			}
+			for _, l := range lines {
+				if !strings.Contains(l, `"level":"warn"`) {
+					t.Errorf("not a warning: %s", l)
+				}
+			}
+		})
+	}
+}
+
 // TestAuditOnErrorClosedNeedsTrail: audit_on_error closed is refused at
 // startup where no log takes the trail (the default log excludes it);
 // open, the default, is not.
