@@ -129,7 +129,11 @@ type LimitConfig struct {
 	// "{a}|{b}"). A request whose key falls back to its address is
 	// warned of, once a minute at most per limit (naming the limit and
 	// this template); with jwt off, a key of the verified caller's
-	// placeholders alone, never set, once per config load. The store holds only the SHA-256 of the expanded key,
+	// placeholders alone, never set, is warned of at startup instead, as
+	// is a placeholder that Caddy does not fill before the limits (a
+	// typo such as {http.reqest.header.X-Tenant}: another plugin's
+	// handler may set any name, so it does not stop startup). The store
+	// holds only the SHA-256 of the expanded key,
 	// never the key itself. Default:
 	// "{http.ucwa.tenant_caller}", the verified caller told apart by
 	// tenant as idempotency tells callers apart: the token's tid (for a
@@ -197,13 +201,10 @@ type limit struct {
 	overByEmergency prometheus.Counter
 	// keyless warns, with logger, of the requests whose key expanded to
 	// nothing and that took from their client address's budget instead
-	// (see noteKeyless); nil: no warning.
+	// (see noteKeyless); nil: no warning (a key that is never set, warned
+	// of at startup).
 	keyless *throttledWarning
 	logger  *zap.Logger
-	// keyNeverSet: the key names the verified caller's placeholders alone
-	// (keyOfGrantAlone) and jwt is off, so it expands to nothing at every
-	// request (see noteKeyless).
-	keyNeverSet bool
 }
 
 // limitWarningClock, when not nil, is the clock of the limits' warnings
@@ -215,26 +216,27 @@ var limitWarningClock func() time.Time
 const keylessWarning = "a limit's key expanded to nothing: the request took from the budget of the client's address ({http.vars.client_ip}) instead, " +
 	"which behind a load balancer or proxy without Caddy's trusted_proxies is one budget for every client"
 
-// keyNeverSetWarning is the warning that a limit's key, of the verified
-// caller's placeholders alone, is never set because jwt is off.
-const keyNeverSetWarning = "a limit's key expanded to nothing, as it will at every request: it names the verified caller, and jwt off verifies none; " +
+// keyNeverSetWarning is the startup warning that a limit's key, of the
+// verified caller's placeholders alone, is never set because jwt is off.
+const keyNeverSetWarning = "a limit's key will expand to nothing at every request: it names the verified caller, and jwt off verifies none; " +
 	"every request takes from the budget of its client's address ({http.vars.client_ip}), " +
-	"which behind a load balancer or proxy without Caddy's trusted_proxies is one budget for every client (said once per config load)"
+	"which behind a load balancer or proxy without Caddy's trusted_proxies is one budget for every client"
+
+// keyUnknownWarning is the startup warning that a limit's key names a
+// placeholder that Caddy does not fill before the limits are checked (a
+// typo, most likely; see unknownKeyPlaceholders).
+const keyUnknownWarning = "a limit's key names a placeholder that Caddy does not fill before the limits: unless a handler before ucwa sets it, it expands to nothing, " +
+	"and every request takes from the budget of its client's address ({http.vars.client_ip})"
 
 // noteKeyless warns that a request's key expanded to nothing, at the
 // first such request and then once a minute at most, with the number of
 // such requests since: it names the limit and its key template, never a
-// value of the request. A key that is never set (keyNeverSet) is warned
-// of at the first request only.
+// value of the request.
 func (l *limit) noteKeyless() {
 	if l.keyless == nil {
 		return
 	}
 	l.keyless.note(func(requests uint64) {
-		if l.keyNeverSet {
-			l.logger.Warn(keyNeverSetWarning, zap.String("limit", l.name), zap.String("key", l.key))
-			return
-		}
 		l.logger.Warn(keylessWarning, zap.String("limit", l.name), zap.String("key", l.key), zap.Uint64("requests", requests))
 	})
 }
@@ -433,10 +435,14 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 		}
 		// With jwt off, a key of the verified caller's placeholders
 		// alone falls back at every request, by the config's own
-		// making: a warning a minute forever would be noise for a
-		// deliberate setup, so it is said once per config load.
+		// making: that is said at startup, where validate shows it,
+		// and not again every minute for a deliberate setup.
 		if h.JWT != nil && h.JWT.Off && keyOfGrantAlone(l.key) {
-			l.keyNeverSet, l.keyless.once = true, true
+			l.keyless = nil
+			h.logger.Warn(keyNeverSetWarning, zap.String("limit", l.name), zap.String("key", l.key))
+		}
+		for _, name := range unknownKeyPlaceholders(l.key) {
+			h.logger.Warn(keyUnknownWarning, zap.String("limit", l.name), zap.String("key", l.key), zap.String("placeholder", name))
 		}
 		if v, ok := strings.CutPrefix(l.key, "{"); ok && strings.HasSuffix(v, "}") && !strings.ContainsAny(v[:len(v)-1], "{}") {
 			l.placeholder = v[:len(v)-1]

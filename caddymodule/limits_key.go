@@ -175,6 +175,34 @@ func unbracedPlaceholder(key string) (string, bool) {
 	return "", false
 }
 
+// unknownKeyPlaceholders returns the names of the placeholders of a key
+// template that are none of requestPlaceholders and in none of Caddy's
+// namespaces that a request may fill (requestNamespaces, a named
+// matcher's captures, the global system.* and time.*, see
+// otherNamespaces): a typo, most likely ({http.reqest.header.X-Tenant}),
+// or one Caddy fills only later ({http.response.status}); but a handler
+// of another plugin may set any name, so that it is warned of, not
+// refused.
+func unknownKeyPlaceholders(key string) []string {
+	var unknown []string
+	for name := range keyPlaceholders(key) {
+		if slices.Contains(requestPlaceholders, name) ||
+			slices.ContainsFunc(requestNamespaces, func(ns string) bool { return strings.HasPrefix(name, ns) }) ||
+			slices.ContainsFunc(otherNamespaces, func(ns string) bool { return strings.HasPrefix(name, ns) }) {
+			continue
+		}
+		unknown = append(unknown, name)
+	}
+	return unknown
+}
+
+// otherNamespaces are the prefixes of the placeholders, beside
+// requestNamespaces, that Caddy may have filled when the limits are
+// checked: a matcher's captures (http.regexp.*, which the Caddyfile
+// writes {re.*}; http.matchers.file.*; http.url_pattern.*), the server's
+// shutdown and the global system.* and time.*.
+var otherNamespaces = []string{"http.regexp.", "http.matchers.", "http.url_pattern.", "http.shutting_down", "http.time_until_shutdown", "system.", "time."}
+
 // keyOfGrantAlone reports whether the key template names at least one
 // placeholder and only those of a verified token (grantPlaceholders),
 // which are never set with jwt off: such a key expands to nothing at

@@ -415,18 +415,19 @@ func TestLimitChangedAcrossReloadNotConflict(t *testing.T) {
 // verified caller's placeholders alone (the default
 // {http.ucwa.tenant_caller}) is never set, so every request takes from
 // its address's budget by the config's own making: the edge says so at
-// the first such request of the config load, naming jwt off, and not
-// again every minute for as long as it runs. A key that a request may set (a header) is still warned of
-// once a minute.
+// startup, before any request (where caddy validate shows it), naming
+// jwt off, and not again every minute for as long as it runs. A key that
+// a request may set (a header) is warned of at requests, once a minute.
 func TestLimitKeylessWarnedOnceWithJWTOff(t *testing.T) {
-	const warning = `"msg":"a limit's key expanded to nothing`
+	const keyless = `"msg":"a limit's key expanded to nothing`
 	for _, tc := range []struct {
 		name, limit, key string
-		want             int // warnings over 3 minutes
+		neverSet         bool
+		keyless          int // warnings at requests over 3 minutes
 	}{
-		{"default key", "limit calls 100 per 1h", "{http.ucwa.tenant_caller}", 1},
-		{"key of two grant placeholders", "limit calls 100 per 1h key {http.ucwa.tid}/{http.ucwa.caller}", "{http.ucwa.tid}/{http.ucwa.caller}", 1},
-		{"key of a header", "limit calls 100 per 1h key {http.request.header.X-Tenant}", "{http.request.header.X-Tenant}", 3},
+		{"default key", "limit calls 100 per 1h", "{http.ucwa.tenant_caller}", true, 0},
+		{"key of two grant placeholders", "limit calls 100 per 1h key {http.ucwa.tid}/{http.ucwa.caller}", "{http.ucwa.tid}/{http.ucwa.caller}", true, 0},
+		{"key of a header", "limit calls 100 per 1h key {http.request.header.X-Tenant}", "{http.request.header.X-Tenant}", false, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
@@ -441,24 +442,72 @@ func TestLimitKeylessWarnedOnceWithJWTOff(t *testing.T) {
 		primary %s
 	}
 }`, tc.limit, pool.Addr()))
-			warnings := func() []string { return e.Logs().Lines(warning) }
+			neverSet := func() []string { return e.Logs().Lines(keyNeverSetWarning) }
+			if got := neverSet(); len(got) != 1 && tc.neverSet || len(got) != 0 && !tc.neverSet {
+				t.Fatalf("%d startup warnings that the key is never set, want one: %v", len(got), tc.neverSet)
+			}
 			for minute := range 3 {
 				if resp := e.send(callTo("+14255551234", nil)); resp.Status != http.StatusCreated {
 					t.Fatalf("minute %d: %d %s", minute, resp.Status, resp.Body)
 				}
 				clock.Advance(time.Minute)
 			}
-			got := warnings()
-			if len(got) != tc.want {
-				t.Fatalf("%d warnings over 3 minutes with jwt off, want %d: %q", len(got), tc.want, got)
+			if got := e.Logs().Lines(keyless); len(got) != tc.keyless {
+				t.Fatalf("%d warnings at requests over 3 minutes with jwt off, want %d: %q", len(got), tc.keyless, got)
 			}
+			got := append(neverSet(), e.Logs().Lines(keyless)...)
 			parts := []string{`"level":"warn"`, `"limit":"calls"`, `"key":"` + tc.key + `"`}
-			if tc.want == 1 {
+			if tc.neverSet {
 				parts = append(parts, "jwt off")
+				if len(got) != 1 {
+					t.Fatalf("%d warnings in all, want the startup's alone: %q", len(got), got)
+				}
 			}
 			for _, part := range parts {
 				if !strings.Contains(got[0], part) {
 					t.Errorf("the warning lacks %s: %s", part, got[0])
+				}
+			}
+		})
+	}
+}
+
+// TestLimitKeyUnknownPlaceholderWarned: a limit's key that names a
+// placeholder Caddy does not fill before the limits (a typo of a
+// namespace, a response's placeholder) is warned of at startup, naming
+// the limit, its key and the placeholder; Caddy's request placeholders,
+// a matcher's captures and the global ones are not. The config loads:
+// another plugin's handler may set any name.
+func TestLimitKeyUnknownPlaceholderWarned(t *testing.T) {
+	for _, tc := range []struct {
+		key     string
+		unknown []string
+	}{
+		{"{http.request.header.X-Tenant}", nil},
+		{"{http.reqest.header.X-Tenant}", []string{"http.reqest.header.X-Tenant"}},
+		{"{http.response.status}/{http.request.host}", []string{"http.response.status"}},
+		{"{http.regexp.tenant.1}/{http.vars.client_ip}/{system.hostname}/{time.now.year}", nil},
+		{"{http.ucwa.tid}/{http.auth.user.id}/{http.matchers.file.relative}", nil},
+		{"{tenant.id}/{http.vars.x}/{plugin.value}", []string{"tenant.id", "plugin.value"}},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			pool := testkit.NewUpstream(t)
+			e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		limit calls 100 per 1h key %s
+		jwt off
+		primary %s
+	}
+}`, tc.key, pool.Addr()))
+			lines := e.Logs().Lines(keyUnknownWarning)
+			if len(lines) != len(tc.unknown) {
+				t.Fatalf("%d warnings of an unknown placeholder, want %d: %q", len(lines), len(tc.unknown), lines)
+			}
+			for i, name := range tc.unknown {
+				for _, part := range []string{`"level":"warn"`, `"limit":"calls"`, `"key":"` + tc.key + `"`, `"placeholder":"` + name + `"`} {
+					if !strings.Contains(lines[i], part) {
+						t.Errorf("warning %d lacks %s: %s", i, part, lines[i])
+					}
 				}
 			}
 		})

@@ -485,11 +485,7 @@ func (s *sharedStore) clock() int64 {
 // occurrence, then once every warnEvery at most, with the occurrences
 // since the last warning.
 type throttledWarning struct {
-	now func() time.Time // the clock; nil: the wall clock
-	// once: warn at the first occurrence only, for a condition the
-	// config itself makes lasting, which a warning every minute would
-	// only repeat.
-	once   bool
+	now    func() time.Time // the clock; nil: the wall clock
 	events atomic.Uint64
 	// warnedUpTo is events as of the last warning.
 	warnedUpTo atomic.Uint64
@@ -531,7 +527,7 @@ func (f *throttledWarning) noteEvents(n uint64, warn func(events uint64)) {
 	if f.now != nil {
 		now = f.now()
 	}
-	if !f.warnedAt.IsZero() && (f.once || now.Sub(f.warnedAt) < warnEvery) {
+	if !f.warnedAt.IsZero() && now.Sub(f.warnedAt) < warnEvery {
 		return
 	}
 	f.warnedAt = now
