@@ -515,9 +515,11 @@ func TestJWKSURLReplacedAcrossReloadWhileDown(t *testing.T) {
 	for _, tc := range []struct {
 		name, url, refresh string
 		status             int
+		message            string
 	}{
-		{"same url, another refresh", "/keys", "3h", 201},
-		{"another url", "/other-keys", "2h", 401},
+		{"same url, another refresh", "/keys", "3h", 201, ""},
+		// No set was ever fetched from it: the client is told so.
+		{"another url", "/other-keys", "2h", 401, "has not yet fetched the identity provider's keys"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			idp := testkit.NewJWKSServer(t, testkit.JWKS(t, testkit.JWK(t, "k1", k.RSA)))
@@ -534,7 +536,7 @@ func TestJWKSURLReplacedAcrossReloadWhileDown(t *testing.T) {
 			if got := idp.Hits.Load(); got != 2 {
 				t.Fatalf("the identity provider was asked %d times, want 2 (once by each fetcher)", got)
 			}
-			e.expect(token, tc.status, "")
+			e.expect(token, tc.status, tc.message)
 		})
 	}
 }

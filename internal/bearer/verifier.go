@@ -637,6 +637,7 @@ var (
 	errKidNotString = errors.New("the header's kid is not a string")
 	errKidRequired  = errors.New("no kid, and a JWK Set has several keys of the token's algorithm")
 	errNoKey        = errors.New("no key for the token's algorithm")
+	errNoKeySetYet  = errors.New("no key fits, and no key set was ever fetched from jwks_url")
 	errIssuer       = errors.New("iss is not one of the configured issuers")
 	errAudience     = errors.New("no aud is one of the configured audiences")
 )
@@ -652,6 +653,8 @@ func (v *Verifier[G]) describe(token *jwt.Token, err error) string {
 		return "The token has no key id (kid), which is required here: the key set holds several keys of its algorithm."
 	case errors.Is(err, errNoKey):
 		return "No configured key can verify the token's signing algorithm."
+	case errors.Is(err, errNoKeySetYet):
+		return "The edge has not yet fetched the identity provider's keys, so it cannot check the token now. Send the request again later."
 	case errors.Is(err, jwt.ErrTokenUnverifiable),
 		token != nil && token.Method != nil && !slices.Contains(v.algs, token.Method.Alg()):
 		return "The token's signing algorithm (alg) is not accepted here."
@@ -694,6 +697,10 @@ func (v *Verifier[G]) keyFor(ctx context.Context, t *jwt.Token) (key any, kidNee
 	switch {
 	case len(keys) > 0:
 		return jwt.VerificationKeySet{Keys: keys}, kidNeeded, nil
+	case v.remote != nil && v.remote.current() == nil:
+		// Not the token's fault: the client is told so, rather than
+		// that its kid or algorithm is unknown.
+		return nil, false, errNoKeySetYet
 	case kid != "":
 		return nil, false, errUnknownKid
 	case kidNeeded:
