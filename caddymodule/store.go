@@ -152,6 +152,10 @@ type storeUse struct {
 	failOpen bool
 	errors   prometheus.Counter // caddy_ucwa_store_errors_total{on_error}
 	logger   *zap.Logger
+	// readingLogger logs the readings of a Redis store (see readRedis)
+	// as the store module's own lines, whether the store's startup
+	// check or a request started them.
+	readingLogger *zap.Logger
 }
 
 // redisOwner is whom in's reservations count for in a Redis store with
@@ -293,6 +297,9 @@ func (h *Handler) provisionStore(ctx caddy.Context) error {
 		mode = onErrorOpen
 	}
 	h.store = &storeUse{sharedStore: s, failOpen: failOpen, errors: m.WithLabelValues(mode), logger: h.logger}
+	if s.redis != nil {
+		h.store.readingLogger = h.logger.Named("stores.redis")
+	}
 	return nil
 }
 

@@ -72,7 +72,7 @@ func TestRedisACLOfReadme(t *testing.T) {
 		t.Fatalf("a request: %d %s", answer.Status, answer.Body)
 	}
 	assertReplay(t, e.call(first), answer)
-	e.Logs().Wait(t, `"msg":"redis keeps the edge's keys until they expire"`)
+	e.Logs().Wait(t, `"msg":"redis does not evict the edge's keys"`)
 
 	pool.Kill()
 	noPool := idemCall{header: caller, op: "acl-no-pool"}

@@ -420,7 +420,7 @@ func (r *RedisStore) checkRedis(ctx caddy.Context) {
 			logger.Debug("redis answers", addrs)
 			// Its durability is read now, so that a config load warns of
 			// what it lacks, not the first request that uses the store.
-			(&storeUse{sharedStore: r.store, failOpen: r.failOpen, logger: logger}).readIfDue()
+			(&storeUse{sharedStore: r.store, failOpen: r.failOpen, logger: logger, readingLogger: logger}).readIfDue()
 		case scripts && (cause == "permission" || cause == "reply"):
 			// Redis answered the PING and refused the script: a user
 			// denied EVALSHA, EVAL, a command the scripts run or the
@@ -592,7 +592,7 @@ func (s *storeUse) readRedis() {
 		retry := min(max(2*time.Duration(r.retry.Load()), minReadingRetry), maxReadingRetry)
 		r.retry.Store(int64(retry))
 		r.readingDue.CompareAndSwap(readingDone, monotonicNow()+int64(retry))
-		s.logger.Warn("could not read the eviction policy and persistence of redis (it may evict the edge's keys, or lose them in a restart); reading them again later",
+		s.readingLogger.Warn("could not read the eviction policy and persistence of redis (it may evict the edge's keys, or lose them in a restart); reading them again later",
 			zap.Duration("retry_in", retry), zap.Error(err))
 		return
 	}
@@ -603,24 +603,24 @@ func (s *storeUse) readRedis() {
 		r.runID = d.RunID
 	}
 	if restarted {
-		s.logger.Warn(redisRestartWarning, zap.String("run_id", d.RunID), zap.String("previous_run_id", previous))
+		s.readingLogger.Warn(redisRestartWarning, zap.String("run_id", d.RunID), zap.String("previous_run_id", previous))
 	}
 	if restarted || !quiet {
 		if !d.AppendOnly {
-			s.logger.Warn(redisPersistenceWarning)
+			s.readingLogger.Warn(redisPersistenceWarning)
 		}
 		if d.Replicas > 0 && !d.WritesNeedReplicas {
-			s.logger.Warn(redisReplicationWarning, zap.Int("replicas", d.Replicas))
+			s.readingLogger.Warn(redisReplicationWarning, zap.Int("replicas", d.Replicas))
 		}
 		if d.Evicts {
-			s.logger.Warn(redisEvictionWarning, zap.String("maxmemory_policy", d.EvictionPolicy))
+			s.readingLogger.Warn(redisEvictionWarning, zap.String("maxmemory_policy", d.EvictionPolicy))
 		} else {
-			s.logger.Info("redis keeps the edge's keys until they expire", zap.String("maxmemory_policy", d.EvictionPolicy), zap.Bool("aof_enabled", d.AppendOnly))
+			s.readingLogger.Info("redis does not evict the edge's keys", zap.String("maxmemory_policy", d.EvictionPolicy), zap.Bool("aof_enabled", d.AppendOnly))
 		}
 	}
 	// Last, so that the lines above are in the log once it is.
 	last = func() {
-		s.logger.Debug("read redis's durability", zap.String("maxmemory_policy", d.EvictionPolicy), zap.Bool("aof_enabled", d.AppendOnly),
+		s.readingLogger.Debug("read redis's durability", zap.String("maxmemory_policy", d.EvictionPolicy), zap.Bool("aof_enabled", d.AppendOnly),
 			zap.String("run_id", d.RunID), zap.Bool("restarted", restarted), zap.Bool("quiet", quiet && !restarted))
 	}
 }

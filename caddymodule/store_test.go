@@ -1221,7 +1221,7 @@ func TestRedisEvictionPolicyWarning(t *testing.T) {
 		ops++
 		return e.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"policy-`+strconv.Itoa(ops)+`"}`, alice))
 	}
-	const kept, warning = `"msg":"redis keeps the edge's keys until they expire"`, `"msg":"redis may evict the edge's keys`
+	const kept, warning = `"msg":"redis does not evict the edge's keys"`, `"msg":"redis may evict the edge's keys`
 	count := func(msg string) int { return strings.Count(e.Logs().String(), msg) }
 
 	// Redis's defaults: no maxmemory, noeviction.
@@ -1426,7 +1426,7 @@ func startRedisProxy(t *testing.T, redisAddr string, decide func(write []byte) (
 // each reading, after its other lines.
 const (
 	redisReadLine        = `"msg":"read redis's durability"`
-	redisKeptLine        = `"msg":"redis keeps the edge's keys until they expire"`
+	redisKeptLine        = `"msg":"redis does not evict the edge's keys"`
 	redisPersistenceLine = `"msg":"redis does not persist the edge's keys`
 	redisRestartLine     = `"msg":"redis restarted or failed over (its run_id changed)`
 	redisReplicationLine = `"msg":"redis has replicas but acknowledges writes no replica has`
@@ -1592,7 +1592,9 @@ func TestRedisRestartWarning(t *testing.T) {
 	// before to after.
 	after := func(t *testing.T, e limitEdge, before, after string) {
 		t.Helper()
-		e.Logs().Wait(t, redisRestartLine, `"level":"warn"`, `"run_id":"`+after+`"`, `"previous_run_id":"`+before+`"`)
+		// A request's reading, logged as the store's lines, as the
+		// startup check's reading is.
+		e.Logs().Wait(t, redisRestartLine, `"level":"warn"`, redisStoreLogger, `"run_id":"`+after+`"`, `"previous_run_id":"`+before+`"`)
 		e.Logs().Wait(t, redisReadLine, `"restarted":true`, `"run_id":"`+after+`"`)
 		logs := e.Logs().String()
 		for msg, want := range map[string]int{redisRestartLine: 1, redisPersistenceLine: 2, redisKeptLine: 2} {
