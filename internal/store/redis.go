@@ -197,7 +197,7 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		// The parser's error quotes the part it could not read, which
 		// may be the password's (a '/', '#' or '?' in it ends the
 		// authority early): none of it is told.
-		return nil, errors.New("store: redis: invalid URL (percent-encode a '/', '#', '?' or '@' in the password, or give it in password)")
+		return nil, errors.New("store: redis: invalid URL: it cannot be read (a port that is not a number, a bad %-escape, or a '/', '#', '?' or '@' in the password, which ends the host early: percent-encode them, or give the password in password)")
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
 		return nil, errors.New("store: redis: the URL's scheme must be redis or rediss")

@@ -69,7 +69,7 @@ func TestRedisOptions(t *testing.T) {
 		{"no URL", store.RedisOptions{}, "a URL is required"},
 		{"other scheme", store.RedisOptions{URL: "http://127.0.0.1:6379"}, "scheme must be redis or rediss"},
 		{"unix socket", store.RedisOptions{URL: "unix:///run/redis.sock"}, "scheme must be redis or rediss"},
-		{"unparsable", store.RedisOptions{URL: "redis://edge:" + secret + "@127.0.0.1:port/0"}, "invalid URL"},
+		{"unparsable", store.RedisOptions{URL: "redis://edge:" + secret + "@127.0.0.1:port/0"}, "invalid URL: it cannot be read (a port that is not a number"},
 		{"bad password escape", store.RedisOptions{URL: "redis://edge:" + secret + "%zz@127.0.0.1:6379/0"}, "invalid URL"},
 		{"bad db", store.RedisOptions{URL: "redis://:" + secret + "@127.0.0.1:6379/x"}, "invalid URL"},
 		// A '/' in the password ends the authority: the parser's error
