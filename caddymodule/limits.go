@@ -77,7 +77,7 @@ import (
 // events taken.
 type LimitConfig struct {
 	// The limit's name: letters, digits, '-', '_' and '.', unique among
-	// the handler's limits. It names the limit in the 429's message, in
+	// the handler's limits in any letter case. It names the limit in the 429's message, in
 	// the metric caddy_ucwa_limited_total{limit} and in the store's
 	// keys: handlers that share a store, a limit name and its key
 	// template share its budgets (the edges of a fleet on one Redis, or
@@ -363,7 +363,7 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	seen := make(map[string]bool, len(h.Limits))
+	seen := make(map[string]string, len(h.Limits)) // by the name in lower case
 	h.limits = make([]limit, 0, len(h.Limits))
 	for i, c := range h.Limits {
 		where := "limits[" + strconv.Itoa(i) + "]"
@@ -374,10 +374,15 @@ func (h *Handler) provisionLimits(ctx caddy.Context) error {
 			return fmt.Errorf("%s: name %q must be letters, digits, '-', '_' and '.', and not empty", where, c.Name)
 		}
 		where = "limit " + c.Name
-		if seen[c.Name] {
+		// Names that differ in letter case alone would be two limits
+		// that the metrics, the audit trail and an operator read as one.
+		switch first, ok := seen[strings.ToLower(c.Name)]; {
+		case ok && first == c.Name:
 			return fmt.Errorf("%s: name given twice", where)
+		case ok:
+			return fmt.Errorf("%s: name given twice, as %q too: names that differ in letter case alone are one name", where, first)
 		}
-		seen[c.Name] = true
+		seen[strings.ToLower(c.Name)] = c.Name
 		if c.Count < 1 {
 			return fmt.Errorf("%s: count must be at least 1: %d", where, c.Count)
 		}

@@ -715,6 +715,7 @@ func TestLimitStartupErrors(t *testing.T) {
 		{"period over a century", "limit calls 20 per 1000000h", `"limits":[{"name":"calls","count":20,"per":"1000000h"}]`, "limit calls: per must be at most 876000h0m0s: 1000000h0m0s"},
 		{"negative period", "limit calls 20 per -1h", `"limits":[{"name":"calls","count":20,"per":"-1h"}]`, "limit calls: per must be a duration above 0: -1h0m0s"},
 		{"name twice", "limit calls 20 per 1h\nlimit calls 5 per 1m", `"limits":[{"name":"calls","count":20,"per":"1h"},{"name":"calls","count":5,"per":"1m"}]`, "limit calls: name given twice"},
+		{"name twice in another letter case", "limit calls 20 per 1h\nlimit Calls 5 per 1m", `"limits":[{"name":"calls","count":20,"per":"1h"},{"name":"Calls","count":5,"per":"1m"}]`, `limit Calls: name given twice, as "calls" too`},
 		{"bad name", `limit "a b" 20 per 1h`, `"limits":[{"name":"a b","count":20,"per":"1h"}]`, `limits[0]: name "a b" must be letters, digits`},
 		{"no name", "", `"limits":[{"count":20,"per":"1h"}]`, `limits[0]: name "" must be letters, digits`},
 		{"null limit", "", `"limits":[null]`, "limits[0]: missing"},
