@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ const (
 	redisAnswersLine        = `"msg":"redis answers"`
 	redisCheckStopped       = `"msg":"startup check of redis stopped: the config was unloaded"`
 	redisStoreLogger        = `"logger":"http.handlers.ucwa.stores.redis"`
+	redisTwoPasswordsLine   = `"msg":"a password is given in the URL and as password: password is used, the URL's is not"`
 )
 
 // redisCheckConfig is a debug-level config of one handler whose Redis
@@ -45,6 +47,10 @@ func TestRedisStartupCheck(t *testing.T) {
 		{"right password", func(t *testing.T) (string, []string, string) {
 			srv := testkit.StartRedisWith(t, testkit.RedisConfig{Password: password})
 			return "redis://" + srv.Addr() + "/0", []string{"password " + password}, srv.Addr()
+		}, "", false},
+		{"a wrong password in the URL, the right one as password", func(t *testing.T) (string, []string, string) {
+			srv := testkit.StartRedisWith(t, testkit.RedisConfig{Password: password})
+			return "redis://:" + wrong + "@" + srv.Addr() + "/0", []string{"password " + password}, srv.Addr()
 		}, "", false},
 		{"wrong password", func(t *testing.T) (string, []string, string) {
 			srv := testkit.StartRedisWith(t, testkit.RedisConfig{Password: password})
@@ -91,11 +97,19 @@ func TestRedisStartupCheck(t *testing.T) {
 				block = append(block, "timeout 5s")
 			}
 			e := startEdge(t, "caddyfile", redisCheckConfig(t, url, block...))
+			// Two passwords are said at startup: password is the one used.
+			twoPasswords := strings.Contains(url, "@") && slices.ContainsFunc(block, func(l string) bool { return strings.HasPrefix(l, "password ") })
+			if n := len(e.Logs().Lines(redisTwoPasswordsLine)); n != 0 != twoPasswords || n > 1 {
+				t.Errorf("%d warnings of two passwords, want one: %v", n, twoPasswords)
+			}
 			addrs := `"addrs":["` + addr + `"]`
 			if tc.cause == "" {
 				e.Logs().Wait(t, redisAnswersLine, redisStoreLogger, `"level":"debug"`, addrs)
 				if logs := e.Logs().String(); strings.Contains(logs, redisCheckWarning) {
 					t.Errorf("warned of a Redis that answers:\n%s", logs)
+				}
+				if logs := e.Logs().String(); strings.Contains(logs, password) || strings.Contains(logs, wrong) {
+					t.Errorf("a password is in the log:\n%s", logs)
 				}
 				return
 			}

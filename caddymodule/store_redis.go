@@ -120,7 +120,8 @@ type RedisStore struct {
 	// The password, in the place of the URL's. Give it as a placeholder
 	// such as {env.UCWA_REDIS_PASSWORD}, read at startup, so that the
 	// secret is neither in the config nor in its adapted JSON; it is never
-	// logged. A user in the URL needs a password, here or in the URL.
+	// logged. A user in the URL needs a password, here or in the URL;
+	// given in both, this one is used, and startup warns of it.
 	// Default: the URL's.
 	Password string `json:"password,omitempty"`
 
@@ -292,6 +293,13 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	}
 	if opts.Password, err = resolve("password", r.Password); err != nil {
 		return err
+	}
+	if u, err := url.Parse(opts.URL); err == nil && opts.Password != "" {
+		if _, inURL := u.User.Password(); inURL {
+			// Two passwords where an operator meant one: say which is used,
+			// before a WRONGPASS sends them after the other.
+			ctx.Logger().Warn("a password is given in the URL and as password: password is used, the URL's is not")
+		}
 	}
 	if t := r.TLS; t != nil {
 		// A tls block of no options on a redis URL would leave the
