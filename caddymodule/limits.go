@@ -77,9 +77,9 @@ import (
 // events taken.
 type LimitConfig struct {
 	// The limit's name: letters, digits, '-', '_' and '.', unique among
-	// the handler's limits in any letter case. It names the limit in the 429's message, in
-	// the metric caddy_ucwa_limited_total{limit} and in the store's
-	// keys: handlers that share a store, a limit name and its key
+	// the handler's limits in any letter case. It names the limit in the
+	// 429's message, in the metric caddy_ucwa_limited_total{limit} and in
+	// the store's keys: handlers that share a store, a limit name and its key
 	// template share its budgets (the edges of a fleet on one Redis, or
 	// several sites of one edge), and should give it the same count, per
 	// and applies_to; handlers whose keys differ count in budgets of

@@ -186,9 +186,8 @@ func unbracedPlaceholder(key string) (string, bool) {
 func unknownKeyPlaceholders(key string) []string {
 	var unknown []string
 	for name := range keyPlaceholders(key) {
-		if slices.Contains(requestPlaceholders, name) ||
-			slices.ContainsFunc(requestNamespaces, func(ns string) bool { return strings.HasPrefix(name, ns) }) ||
-			slices.ContainsFunc(otherNamespaces, func(ns string) bool { return strings.HasPrefix(name, ns) }) {
+		inNamespace := func(ns string) bool { return strings.HasPrefix(name, ns) }
+		if slices.Contains(requestPlaceholders, name) || slices.ContainsFunc(requestNamespaces, inNamespace) || slices.ContainsFunc(otherNamespaces, inNamespace) {
 			continue
 		}
 		unknown = append(unknown, name)
