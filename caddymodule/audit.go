@@ -95,6 +95,11 @@ const auditLoggerName = "audit"
 // auditMessage is the message of every audit line.
 const auditMessage = "guarded request"
 
+// auditProbeMessage is the message of the entry that startup checks,
+// and never writes, to learn whether a log takes the trail (see
+// provisionAudit).
+const auditProbeMessage = "is the audit trail taken"
+
 // nearMissOperation is the operation of a near miss in the audit trail.
 const nearMissOperation = "(near miss)"
 
@@ -292,7 +297,9 @@ func (h *Handler) provisionAudit(ctx caddy.Context) error {
 	h.setAudit(audit)
 	// Caddy's logs are open before any app is provisioned: a Check
 	// finds a log that takes the trail by its name and level, if any.
-	if audit.Check(zap.InfoLevel, auditMessage) == nil {
+	// A log's sampling counts each Check by its message, so that the
+	// probe has a message of its own and takes none of the lines'.
+	if audit.Check(zap.InfoLevel, auditProbeMessage) == nil {
 		if h.auditClosed {
 			return errors.New("audit_on_error closed: no log takes the audit trail (the logger http.handlers.ucwa.audit at level INFO), so no line could tell whether it is written")
 		}
