@@ -1009,6 +1009,11 @@ func TestRedactURL(t *testing.T) {
 		// is in the path.
 		{"https://edge:42/SECRET@idp.example/keys?code=SECRET", "https://xxxxx@..."},
 		{"https://edge:/SEC/RET@idp.example/keys", "https://xxxxx@..."},
+		// No "//" after the scheme: an opaque URL to Go, or none.
+		{"https:edge:SECRET@idp.example/keys", "https:xxxxx@..."},
+		{"https:://edge:SECRET@idp.example/keys", "https:://xxxxx@..."},
+		{"https:edge:SECRET@idp.example/keys\x01", "https:xxxxx@..."},
+		{"https:idp.example/keys?code=SECRET", "https:idp.example/keys?code=xxxxx"},
 	} {
 		if got := redactURL(tc.raw); got != tc.want {
 			t.Errorf("redactURL(%q) = %q, want %q", tc.raw, got, tc.want)

@@ -448,12 +448,18 @@ func checkJWKSURL(raw string) error {
 // its query's values replaced; so is one whose path holds an '@' and
 // that has no user information: a '/' in a password ends the host early
 // (https://edge:42/s3cret@idp/keys reads as the host edge:42 and the
-// path /s3cret@idp/keys), and the rest of the password is in the path.
+// path /s3cret@idp/keys), and the rest of the password is in the path;
+// and so is one whose scheme no "//" follows (https:edge:s3cret@idp/keys,
+// https:://edge:s3cret@idp/keys, which Go reads as an opaque URL): shown
+// up to its scheme when an '@' follows it.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil && strings.Contains(u.Path, "@") {
+	if err != nil || u.User == nil && strings.Contains(u.Path, "@") || strings.Contains(u.Opaque, "@") {
 		if scheme, rest, ok := strings.Cut(raw, "://"); ok && strings.Contains(rest, "@") {
 			return scheme + "://xxxxx@..."
+		}
+		if scheme, rest, ok := strings.Cut(raw, ":"); ok && !strings.Contains(scheme, "@") && strings.Contains(rest, "@") {
+			return scheme + ":xxxxx@..."
 		}
 		if before, query, ok := strings.Cut(raw, "?"); ok {
 			return before + "?" + redactQuery(query)
