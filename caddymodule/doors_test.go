@@ -661,6 +661,10 @@ func TestRewriteURLHeaders(t *testing.T) {
 			req: testkit.Request{URL: search, ContentType: "application/json", Body: `{"phoneNumber":"+19005551234"}`, Header: http.Header{"X-Original-Url": {opsApp + "/communication"}}}},
 		{name: "a GET naming startPhoneAudio", status: 404, message: "There is no resource",
 			req: testkit.Request{Method: "GET", URL: opsApp + "/events", ContentType: "application/json", Body: body, Header: http.Header{"X-Original-Url": {startPath}}}},
+		// ASP.NET reads a header's lines joined by ',': two reads here
+		// would be /communication/x,/../startPhoneAudio.
+		{name: "a GET naming two reads in two lines of X-Original-URL", status: 404, message: "There is no resource",
+			req: testkit.Request{Method: "GET", URL: opsApp + "/events", Header: http.Header{"X-Original-Url": {opsApp + "/communication/x", "/../startPhoneAudio"}}}},
 		{name: "startPhoneAudio naming itself with another query", status: 400, message: "another URL",
 			req: testkit.Request{URL: startPath, ContentType: "application/json", Body: `{"to":"+14255551234"}`,
 				Header: http.Header{"X-Original-Url": {startPath + "?to=tel:%2B19005551234"}, "Authorization": {good}}}},

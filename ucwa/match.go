@@ -1012,15 +1012,25 @@ var rewriteURLHeaders = [...]string{"X-Original-Url", "X-Rewrite-Url"}
 // h names for itself (see Header.RewritesURL), read as a request target
 // with that method, is a guarded operation or a near miss of one, or
 // cannot be read: a pool that took it for the request's URL would run a
-// request the edge passed on unchecked as that operation.
+// request the edge passed on unchecked as that operation. So does a
+// header of the two given in more than one line (its spellings
+// together): ASP.NET reads a header's lines joined by ',', in an order
+// the edge cannot know, and the lines each judged alone may name, so
+// joined, another path (a/b,/../startPhoneAudio); no client sends two.
 func (m *Matcher) RewriteNamesOperation(method string, h Header) bool {
 	if !h.RewritesURL() {
 		return false
 	}
-	for v := range headerValues(h.h, rewriteURLHeaders[:]) {
-		got, ok := m.MatchTarget(method, v)
-		if !ok || got.Operation != nil || got.NearMiss {
-			return true
+	for i := range rewriteURLHeaders {
+		lines := 0
+		for v := range headerValues(h.h, rewriteURLHeaders[i:i+1]) {
+			if lines++; lines > 1 {
+				return true
+			}
+			got, ok := m.MatchTarget(method, v)
+			if !ok || got.Operation != nil || got.NearMiss {
+				return true
+			}
 		}
 	}
 	return false

@@ -690,6 +690,22 @@ func TestMatchHeaders(t *testing.T) {
 			t.Errorf("RewriteNamesOperation(%v) = %v, want %v", tt.header, got, tt.want)
 		}
 	}
+	// A GET whose header lines, each a read, ASP.NET would read joined
+	// (a/communication/x,/../startPhoneAudio): more than one line of a
+	// header is reported, whatever the lines.
+	for _, tt := range []struct {
+		header http.Header
+		want   bool
+	}{
+		{http.Header{"X-Original-Url": {oauthApp + "/communication/x"}}, false},
+		{http.Header{"X-Original-Url": {oauthApp + "/communication/x", "/../startPhoneAudio"}}, true},
+		{http.Header{"X-Original-Url": {oauthApp + "/people/search"}, "X_original_url": {oauthApp + "/people/search"}}, true},
+		{http.Header{"X-Original-Url": {oauthApp + "/people/search"}, "X-Rewrite-Url": {oauthApp + "/people/search"}}, false},
+	} {
+		if got := m.RewriteNamesOperation("GET", ReadHeader(tt.header)); got != tt.want {
+			t.Errorf("GET: RewriteNamesOperation(%v) = %v, want %v", tt.header, got, tt.want)
+		}
+	}
 	plain := http.Header{"Content-Type": {"application/json"}}
 	if n := testing.AllocsPerRun(100, func() {
 		m.RewriteNamesOperation(MatchMethod("GET", ReadHeader(plain), QueryNames{}), ReadHeader(plain))
