@@ -807,6 +807,10 @@ func TestJWKSURLPasswordNotLogged(t *testing.T) {
 		for _, tc := range []struct{ url, want string }{
 			{"https://edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@idp.contoso.test:port" + query, `jwks_url "https://xxxxx@..." is not an absolute URL`},
 			{"https://idp.contoso.test:port" + query, `jwks_url "https://idp.contoso.test:port/keys?code=xxxxx&api-version=xxxxx" is not an absolute URL`},
+			// No "//" after the scheme: Go reads it as opaque, its user
+			// information in the opaque part.
+			{"https:edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@idp.contoso.test" + query, `jwks_url "https:xxxxx@..."`},
+			{"https:://edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@idp.contoso.test" + query, `jwks_url "https:://xxxxx@..."`},
 		} {
 			err = testkit.Validate(t, "json", handlerJSON(`"jwt":{"algorithms":["RS256"],"jwks_url":"`+tc.url+`"}`))
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), password) || strings.Contains(err.Error(), code) {
