@@ -810,7 +810,7 @@ func TestJWKSURLPasswordNotLogged(t *testing.T) {
 			// No "//" after the scheme: Go reads it as opaque, its user
 			// information in the opaque part.
 			{"https:edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@idp.contoso.test" + query, `jwks_url "https:xxxxx@..."`},
-			{"https:://edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@idp.contoso.test" + query, `jwks_url "https:://xxxxx@..."`},
+			{"https:://edge:{env.UCWA_TEST_JWKS_URL_PASSWORD}@idp.contoso.test" + query, `jwks_url "https:xxxxx@..."`},
 		} {
 			err = testkit.Validate(t, "json", handlerJSON(`"jwt":{"algorithms":["RS256"],"jwks_url":"`+tc.url+`"}`))
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), password) || strings.Contains(err.Error(), code) {

@@ -1011,7 +1011,10 @@ func TestRedactURL(t *testing.T) {
 		{"https://edge:/SEC/RET@idp.example/keys", "https://xxxxx@..."},
 		// No "//" after the scheme: an opaque URL to Go, or none.
 		{"https:edge:SECRET@idp.example/keys", "https:xxxxx@..."},
-		{"https:://edge:SECRET@idp.example/keys", "https:://xxxxx@..."},
+		{"https:://edge:SECRET@idp.example/keys", "https:xxxxx@..."},
+		{"A:edge:SECRET@://@", "A:xxxxx@..."},
+		// No scheme before the '@'.
+		{"edge@SECRET:idp.example:port/keys", "xxxxx@..."},
 		{"https:edge:SECRET@idp.example/keys\x01", "https:xxxxx@..."},
 		{"https:idp.example/keys?code=SECRET", "https:idp.example/keys?code=xxxxx"},
 	} {

@@ -450,15 +450,21 @@ func checkJWKSURL(raw string) error {
 // (https://edge:42/s3cret@idp/keys reads as the host edge:42 and the
 // path /s3cret@idp/keys), and the rest of the password is in the path;
 // and so is one whose scheme no "//" follows (https:edge:s3cret@idp/keys,
-// https:://edge:s3cret@idp/keys, which Go reads as an opaque URL): shown
-// up to its scheme when an '@' follows it.
+// which Go reads as an opaque URL). Such a URL that holds an '@' is shown
+// up to its scheme alone, where there is one before the '@'.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil && strings.Contains(u.Path, "@") || strings.Contains(u.Opaque, "@") {
-		if scheme, rest, ok := strings.Cut(raw, "://"); ok && strings.Contains(rest, "@") {
-			return scheme + "://xxxxx@..."
-		}
-		if scheme, rest, ok := strings.Cut(raw, ":"); ok && !strings.Contains(scheme, "@") && strings.Contains(rest, "@") {
+		if strings.Contains(raw, "@") {
+			// Whatever the '@' ends may be a password: only the scheme
+			// is shown, where there is one before it.
+			scheme, rest, ok := strings.Cut(raw, ":")
+			switch {
+			case !ok || strings.Contains(scheme, "@"):
+				return "xxxxx@..."
+			case strings.HasPrefix(rest, "//"):
+				return scheme + "://xxxxx@..."
+			}
 			return scheme + ":xxxxx@..."
 		}
 		if before, query, ok := strings.Cut(raw, "?"); ok {
