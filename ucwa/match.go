@@ -1014,9 +1014,10 @@ var rewriteURLHeaders = [...]string{"X-Original-Url", "X-Rewrite-Url"}
 // cannot be read: a pool that took it for the request's URL would run a
 // request the edge passed on unchecked as that operation. So does a
 // header of the two given in more than one line (its spellings
-// together): ASP.NET reads a header's lines joined by ',', in an order
-// the edge cannot know, and the lines each judged alone may name, so
-// joined, another path (a/b,/../startPhoneAudio); no client sends two.
+// together): ASP.NET's Request.Headers reads a header's lines joined by
+// ',', in an order the edge cannot know, and the lines each judged alone
+// may name, so joined, another path (a/b,/../startPhoneAudio); no client
+// sends two.
 func (m *Matcher) RewriteNamesOperation(method string, h Header) bool {
 	if !h.RewritesURL() {
 		return false
