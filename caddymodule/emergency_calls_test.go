@@ -226,18 +226,8 @@ func TestEmergencyCallsStartupWarnings(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pool := testkit.NewUpstream(t)
 			e := startEdge(t, "caddyfile", ":EDGE_PORT {\n\tucwa {\n\t\tjwt off\n\t\t"+tc.options+"\n\t\tprimary "+pool.Addr()+"\n\t}\n}")
-			logs := e.Logs()
-			for warning, want := range map[string]bool{noNumbers: tc.noNumbers, emergencyCallsUnsetWarning: tc.unset} {
-				lines := logs.Lines(warning)
-				if got := len(lines) == 1; got != want || len(lines) > 1 {
-					t.Errorf("%d lines %q, want it: %v", len(lines), warning, want)
-				}
-				for _, l := range lines {
-					if !strings.Contains(l, `"level":"warn"`) {
-						t.Errorf("not a warning: %s", l)
-					}
-				}
-			}
+			assertWarnedOnce(t, e.Logs(), noNumbers, tc.noNumbers)
+			assertWarnedOnce(t, e.Logs(), emergencyCallsUnsetWarning, tc.unset)
 		})
 	}
 }

@@ -53,6 +53,21 @@ func (e edge) site(t testing.TB, port string) edge {
 	return edge{e.Caddy, t, port}
 }
 
+// assertWarnedOnce checks that logs hold msg once, at warn level, when
+// want, and not at all otherwise: a warning said once at startup.
+func assertWarnedOnce(t *testing.T, logs *testkit.Logs, msg string, want bool) {
+	t.Helper()
+	lines := logs.Lines(msg)
+	if got := len(lines) == 1; got != want || len(lines) > 1 {
+		t.Errorf("%d lines %q, want it: %v", len(lines), msg, want)
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, `"level":"warn"`) {
+			t.Errorf("not a warning: %s", l)
+		}
+	}
+}
+
 // url is the URL of path on the edge.
 func (e edge) url(path string) string {
 	e.t.Helper()

@@ -294,17 +294,20 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	if opts.Password, err = resolve("password", r.Password); err != nil {
 		return err
 	}
-	if u, err := url.Parse(opts.URL); err == nil && opts.Password != "" {
+	// A URL that does not parse is refused by store.NewRedis below,
+	// without quoting it.
+	u, parseErr := url.Parse(opts.URL)
+	if parseErr == nil && opts.Password != "" {
 		if _, inURL := u.User.Password(); inURL {
-			// Two passwords where an operator meant one: say which is used,
-			// before a WRONGPASS sends them after the other.
+			// Two passwords where an operator meant one: say which is
+			// used, before a WRONGPASS sends them after the other.
 			ctx.Logger().Warn("a password is given in the URL and as password: password is used, the URL's is not")
 		}
 	}
 	if t := r.TLS; t != nil {
 		// A tls block of no options on a redis URL would leave the
 		// connection in the clear, though the config asks for TLS.
-		if u, err := url.Parse(opts.URL); err == nil && u.Scheme == "redis" {
+		if parseErr == nil && u.Scheme == "redis" {
 			return errors.New("store: redis: TLS options need a rediss URL")
 		}
 		caFile, err := resolve("tls: ca", t.CA)

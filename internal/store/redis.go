@@ -760,12 +760,13 @@ func (r *Redis) pipelined(ctx context.Context, calls []scriptCall) []*redis.Cmd 
 	return cmds
 }
 
-// stampUnrun gives err, a pipeline's, to each of cmds (those of which)
-// that has neither a reply nor an error: go-redis leaves the commands so
-// when it could not ready a connection for the pipeline and Redis's own
-// error was why (WRONGPASS at AUTH, NOPERM at HELLO or SELECT), which
-// would otherwise read as a reply of nil, naming no cause. A script's nil
-// reply is an error of its own (redis.Nil), never a nil value.
+// stampUnrun gives err, a pipeline's, to each command of cmds at the
+// indexes which that has neither a reply nor an error: go-redis leaves
+// them so when it could not ready a connection for the pipeline and
+// Redis's own error was why (WRONGPASS at AUTH, NOPERM at HELLO or
+// SELECT), which would otherwise read as a reply of nil, naming no
+// cause. A script's nil reply is an error of its own (redis.Nil), never
+// a nil value.
 func stampUnrun(err error, cmds []*redis.Cmd, which []int) {
 	if err == nil {
 		return
