@@ -52,6 +52,8 @@ func TestBatchOperationsLimit(t *testing.T) {
 		// Destinations judged and counted: refused by deny, allowed
 		// (those of the parts before a refusal too).
 		refused, allowed float64
+		// Startup warned that max_batch_operations cannot be reached.
+		unreachable bool
 	}{
 		{name: "20 calls among GETs", body: batch(20, 60, false), status: http.StatusCreated, allowed: 20},
 		{name: "21 calls", body: batch(21, 0, false), status: http.StatusBadRequest,
@@ -63,9 +65,13 @@ func TestBatchOperationsLimit(t *testing.T) {
 		{name: "max_batch_operations 2, 3 calls", options: "max_batch_operations 2", body: batch(3, 3, false), status: http.StatusBadRequest,
 			message: "Batch part 5: The batch holds more than 2 requests", allowed: 2},
 		{name: "max_batch_operations 50, 50 calls", options: "max_batch_operations 50", body: batch(50, 0, false), status: http.StatusCreated, allowed: 50},
+		{name: "max_batch_parts 10, 10 calls", options: "max_batch_parts 10", body: batch(10, 0, false), status: http.StatusCreated, allowed: 10},
+		{name: "max_batch_operations 11 above max_batch_parts 10", options: "max_batch_parts 10\n\t\tmax_batch_operations 11",
+			body: batch(10, 0, false), status: http.StatusCreated, allowed: 10, unreachable: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := startGuardEdge(t, tc.options+"\n\t\tdestinations {\n\t\t\tdeny +1900\n\t\t}")
+			assertWarnedOnce(t, e.Logs(), batchOperationsUnreachableWarning, tc.unreachable)
 			resp := e.send(testkit.Request{URL: opsApp + "/batch", ContentType: batchType, Body: tc.body,
 				Header: http.Header{"Authorization": {callerBearer(t)}}})
 			if resp.Status != tc.status {

@@ -88,7 +88,8 @@ type Handler struct {
 	// normalized and, under a destination policy, its SIP users read as
 	// dial strings, a fifth of a millisecond of CPU for a part with
 	// three of them, so that a batch of 100 such parts costs the edge
-	// about 20 ms. Default: 20.
+	// about 20 ms. Set above max_batch_parts, it can never be reached,
+	// and startup warns of it. Default: 20.
 	MaxBatchOperations int `json:"max_batch_operations,omitempty"`
 
 	// The ISO 3166-1 region (such as "US") of phone numbers written
@@ -342,6 +343,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if h.MaxBatchOperations == 0 {
 		h.MaxBatchOperations = DefaultMaxBatchOperations
+	} else if h.MaxBatchOperations > h.MaxBatchParts {
+		h.logger.Warn(batchOperationsUnreachableWarning,
+			zap.Int("max_batch_operations", h.MaxBatchOperations), zap.Int("max_batch_parts", h.MaxBatchParts))
 	}
 	if err := h.provisionOperations(); err != nil {
 		return err
@@ -403,6 +407,12 @@ var (
 	errMaxBatchParts      = errors.New("max_batch_parts must be at least 1")
 	errMaxBatchOperations = errors.New("max_batch_operations must be at least 1")
 )
+
+// batchOperationsUnreachableWarning is the warning that max_batch_operations
+// was set above max_batch_parts. The default (20) is not warned of: below
+// 20 parts, every part may be a guarded request.
+const batchOperationsUnreachableWarning = "max_batch_operations is above max_batch_parts: no batch can hold that many requests, " +
+	"so max_batch_parts alone bounds a batch's requests to guarded operations"
 
 // Validate checks the settings judged by their own value.
 func (h *Handler) Validate() error {
