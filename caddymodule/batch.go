@@ -175,12 +175,16 @@ func (h *Handler) tooManyOperations() *ucwa.Error {
 }
 
 // inPart is e, of the batch's part at index, as the answer to the whole
-// batch: its message names the part. A part's Allow is not the batch's,
-// so it is dropped.
+// batch: its message names the part. A part's 405 is a 400: the batch's
+// own method is allowed, and a 405 must carry an Allow of the batch's
+// methods (RFC 9110 15.5.6), which would tell the client to send the POST
+// it sent.
 func inPart(index int, e *ucwa.Error) *ucwa.Error {
 	out := *e
 	out.Message = "Batch part " + strconv.Itoa(index) + ": " + e.Message
-	out.Allow = ""
+	if out.Status == http.StatusMethodNotAllowed {
+		out.Status, out.Allow = http.StatusBadRequest, ""
+	}
 	return &out
 }
 
