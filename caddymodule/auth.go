@@ -273,7 +273,12 @@ func (h *Handler) authorize(w http.ResponseWriter, in *intake) bool {
 	}
 	scheme, raw, _ := strings.Cut(values[0], " ")
 	if !strings.EqualFold(scheme, "Bearer") {
-		return h.unauthorized(w, r, errFormat, false, "The request has no bearer token (Authorization: Bearer).", nil)
+		message := "The request has no bearer token (Authorization: Bearer)."
+		if before, _, tab := strings.Cut(scheme, "\t"); tab && strings.EqualFold(before, "Bearer") {
+			// RFC 9110 11.4: spaces after the scheme, not a tab.
+			message = "The request has no bearer token: Bearer must be followed by a space, then the token."
+		}
+		return h.unauthorized(w, r, errFormat, false, message, nil)
 	}
 	// Spaces and tabs only, as HTTP's optional whitespace: a pool takes
 	// any other space (a no-break space, say) as part of the token.

@@ -202,7 +202,8 @@ func TestAuthTokens(t *testing.T) {
 		// golang-jwt reads an exp of 0 as none.
 		{"exp 0", rs(jwt.MapClaims{"exp": 0}), 401, invalidToken, "no expiry"},
 		{"exp null", rs(jwt.MapClaims{"exp": json.RawMessage("null")}), 401, invalidToken, "malformed"},
-		{"tab after the scheme", []string{"Bearer\t" + testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, nil))}, 401, missingToken, "no bearer token"},
+		{"tab after the scheme", []string{"Bearer\t" + testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, nil))}, 401, missingToken, "no bearer token: Bearer must be followed by a space"},
+		{"a scheme that starts with Bearer", []string{"BearerToken abc"}, 401, missingToken, "no bearer token (Authorization: Bearer)"},
 		// Only spaces (and tabs) surround a token (RFC 9110's OWS): a
 		// pool reads a no-break space after it as part of the token.
 		{"no-break space after the token", bearer(testkit.Mint(t, jwt.SigningMethodRS256, k.RSA, "", testkit.Claims(now, nil)) + "\u00a0"), 401, invalidToken, "malformed"},
