@@ -91,14 +91,29 @@ func containsFold(words []string, s string) bool {
 }
 
 // namedDestinationOf returns the destination a name is, in any letter
-// case or folding onto it, or nil.
+// case or folding onto it, or nil; or that a part of it is: a .NET
+// model-binding spelling of one ("x.target", "number[0]"), as in the
+// query (see queryStray), since ASP.NET MVC's JsonValueProviderFactory
+// flattens a JSON body into the keys a query has, {"x.target":...} and
+// {"x":{"target":...}} alike (see lookalikeProperty).
 func namedDestinationOf[T string | []byte](name T) *namedDestination {
-	folded := string(name)
-	if !plainName(name) {
-		folded, _ = foldLookalike(folded)
+	if plainName(name) {
+		return namedDestinationIs(name)
 	}
+	folded, _ := foldLookalike(string(name))
+	for part := range bindingParts(folded) {
+		if d := namedDestinationIs(part); d != nil {
+			return d
+		}
+	}
+	return nil
+}
+
+// namedDestinationIs returns the destination name is in any ASCII
+// letter case, or nil.
+func namedDestinationIs[T string | []byte](name T) *namedDestination {
 	for i := range namedDestinations {
-		if equalFoldASCII(namedDestinations[i].name, folded) {
+		if equalFoldASCII(namedDestinations[i].name, name) {
 			return &namedDestinations[i]
 		}
 	}

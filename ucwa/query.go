@@ -422,6 +422,21 @@ func lookalikeProperty[T string | []byte](op *Operation, name T, folded string, 
 			return i
 		}
 	}
+	// A .NET model-binding spelling of a property ("x.to", "to[0]",
+	// "[0].phoneNumber"), as the query's (see bindingParts): ASP.NET
+	// MVC's JsonValueProviderFactory flattens a JSON body into the same
+	// keys as a query ({"x":{"to":...}} and {"x.to":...} are both "x.to"
+	// to it), and a complex parameter x is bound under that prefix, its
+	// to read from "x.to" rather than from the body's "to".
+	if strings.ContainsAny(folded, ".[]") {
+		for part := range bindingParts(folded) {
+			for i := range op.Properties {
+				if p := &op.Properties[i]; (p.Type == DataURLValue) == link && equalFoldASCII(p.Name, part) {
+					return i
+				}
+			}
+		}
+	}
 	return -1
 }
 
@@ -431,5 +446,5 @@ func lookalikeProperty[T string | []byte](op *Operation, name T, folded string, 
 // documented spelling.
 func lookalikeError(param, write string, body []byte, at int) *Error {
 	return parameterError([]Parameter{{Name: param,
-		Reason: "is given in the body under a name spelled otherwise (white space, control or non-ASCII characters), at " + position(body, int64(at)) + "; write it " + write}})
+		Reason: "is given in the body under a name spelled otherwise (white space, control or non-ASCII characters, or a model-binding prefix or index such as x.name or name[]), at " + position(body, int64(at)) + "; write it " + write}})
 }

@@ -132,11 +132,13 @@ var simpleXMLASCII = func() (ok [256]bool) {
 	return ok
 }()
 
-// simpleXMLName accepts property names of ASCII letters, digits, '_',
-// '-' and '.', which an attribute holds as they are.
+// simpleXMLName accepts property names of ASCII letters, digits, '_'
+// and '-', which an attribute holds as they are. A name with a '.' is a
+// .NET model-binding spelling ("x.to"), which decodeFullXML judges (see
+// lookalikeProperty).
 func simpleXMLName(b []byte) bool {
 	for _, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
 			return false
 		}
 	}
