@@ -1206,6 +1206,16 @@ func (r *Redis) Durability(ctx context.Context) (RedisDurability, error) {
 	if err != nil {
 		return RedisDurability{}, r.fail("info", err)
 	}
+	return parseDurability(info, r.cluster)
+}
+
+// parseDurability reads the reply of INFO, info, as Durability does: its
+// lines "name:value" (each trimmed of white space, the value read up to
+// the line's end, a name's last line counting), the section headers and
+// other lines skipped. The run_id is left out when cluster is set (the
+// reply is one node's of a cluster). It fails when the reply has no
+// maxmemory, maxmemory_policy or aof_enabled.
+func parseDurability(info string, cluster bool) (RedisDurability, error) {
 	var d RedisDurability
 	var maxMemory, aof string
 	for line := range strings.Lines(info) {
@@ -1218,7 +1228,7 @@ func (r *Redis) Durability(ctx context.Context) (RedisDurability, error) {
 		case "aof_enabled":
 			aof = value
 		case "run_id":
-			if !r.cluster {
+			if !cluster {
 				d.RunID = value
 			}
 		case "connected_slaves":
