@@ -1383,9 +1383,12 @@ func RedisFailure(err error) string {
 		case strings.HasPrefix(msg, "NOPERM"),
 			// A command or key a script runs on that the user is denied,
 			// as Redis 7.0 and older tell it ("ERR The user executing the
-			// script can't run this command or subcommand"); later Redis
-			// say NOPERM.
-			strings.Contains(msg, "The user executing the script can't"):
+			// script can't run this command or subcommand"), and as Redis
+			// 7.2 and later and Valkey do ("ERR ACL failure in script:
+			// User ... has no permissions to run the 'get' command", "ERR
+			// ACL failure in script: No permissions to access a key").
+			strings.Contains(msg, "The user executing the script can't"),
+			strings.Contains(msg, "ACL failure in script: "):
 			return "permission"
 		}
 		return "reply"
