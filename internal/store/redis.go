@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -970,14 +971,21 @@ func (r *Redis) AllowAll(ctx context.Context, takes []Take) ([]Decision, error) 
 	if err != nil {
 		return nil, r.fail("allow", err)
 	}
-	if len(reply) != 1+2*len(takes) {
+	return allowDecisions(reply, len(takes))
+}
+
+// allowDecisions reads the reply of allowAllScript to n takes: 1 or 0,
+// then each take's remaining events (an integer) and seconds until it
+// has room (a string of a number).
+func allowDecisions(reply []any, n int) ([]Decision, error) {
+	if len(reply) != 1+2*n {
 		return nil, unexpected("allow", reply)
 	}
 	allowed, ok := reply[0].(int64)
 	if !ok {
 		return nil, unexpected("allow", reply[0])
 	}
-	ds := make([]Decision, len(takes))
+	ds := make([]Decision, n)
 	for i := range ds {
 		remaining, ok1 := reply[1+2*i].(int64)
 		retry, ok2 := reply[2+2*i].(string)
@@ -988,8 +996,15 @@ func (r *Redis) AllowAll(ctx context.Context, takes []Take) ([]Decision, error) 
 		ds[i].Allowed = allowed == 1
 		ds[i].Remaining = int(remaining)
 		if secs > 0 {
-			// At least a nanosecond: a budget without room says so.
-			ds[i].RetryAfter = max(time.Duration(secs*float64(time.Second)), time.Nanosecond)
+			// At least a nanosecond: a budget without room says so; the
+			// longest duration for seconds beyond it (inf, or 1e300 of a
+			// Redis that answers wrongly), which would convert to any
+			// duration, a negative one too, and so to a nanosecond.
+			wait := time.Duration(math.MaxInt64)
+			if ns := secs * float64(time.Second); ns < math.MaxInt64 {
+				wait = time.Duration(ns)
+			}
+			ds[i].RetryAfter = max(wait, time.Nanosecond)
 		}
 	}
 	return ds, nil
