@@ -164,6 +164,13 @@ func loadPublicKeyFile(path string, afterFunc func(time.Duration, func()) interf
 	if err != nil {
 		return nil, fmt.Errorf("public_key_file: %w", err)
 	}
+	return parsePublicKeyFile(path, data)
+}
+
+// parsePublicKeyFile reads every public key of data, the PEM file at
+// path, as loadPublicKeyFile does: each block a public key that checkKey
+// accepts, one at least.
+func parsePublicKeyFile(path string, data []byte) ([]verificationKey, error) {
 	var keys []verificationKey
 	for {
 		var block *pem.Block
