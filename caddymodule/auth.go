@@ -251,6 +251,27 @@ func (h *Handler) scopeError(op *ucwa.Operation) (*ucwa.Error, string) {
 		"Bearer " + h.realmParam + `, error="insufficient_scope", scope="` + strings.Join(op.Scopes, " ") + `"` + h.extraParams
 }
 
+// noBearerToken is the 401's message to a request without a Bearer
+// Authorization.
+const noBearerToken = "The request has no bearer token (Authorization: Bearer)."
+
+// bearerCredentials reads an Authorization header's value: the token
+// of its Bearer scheme (in any letter case), or why it has none. Spaces
+// and tabs around the token are HTTP's optional whitespace and are
+// trimmed; any other space (a no-break space, say) a pool takes as part
+// of the token, and so does the edge.
+func bearerCredentials(value string) (token, refusal string) {
+	scheme, token, _ := strings.Cut(value, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		if before, _, tab := strings.Cut(scheme, "\t"); tab && strings.EqualFold(before, "Bearer") {
+			// RFC 9110 11.4: spaces after the scheme, not a tab.
+			return "", "The request has no bearer token: Bearer must be followed by a space, then the token."
+		}
+		return "", noBearerToken
+	}
+	return strings.Trim(token, " \t"), ""
+}
+
 // authorize checks the bearer token of in's request and that it grants
 // one of the operation's scopes, and keeps its grant in in for the parts
 // of a batch. When it returns false it has written the answer (401 or
@@ -262,7 +283,7 @@ func (h *Handler) authorize(w http.ResponseWriter, in *intake) bool {
 	r, errFormat := in.r, in.errFormat
 	values := r.Header["Authorization"]
 	if len(values) == 0 {
-		return h.unauthorized(w, r, errFormat, false, "The request has no bearer token (Authorization: Bearer).", nil)
+		return h.unauthorized(w, r, errFormat, false, noBearerToken, nil)
 	}
 	// Bounded before anything parses it: megabytes of dots cost nothing.
 	if len(values[0]) > maxAuthorizationBytes {
@@ -271,18 +292,10 @@ func (h *Handler) authorize(w http.ResponseWriter, in *intake) bool {
 	if len(values) > 1 {
 		return h.unauthorized(w, r, errFormat, true, "The request has more than one Authorization header.", nil)
 	}
-	scheme, raw, _ := strings.Cut(values[0], " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		message := "The request has no bearer token (Authorization: Bearer)."
-		if before, _, tab := strings.Cut(scheme, "\t"); tab && strings.EqualFold(before, "Bearer") {
-			// RFC 9110 11.4: spaces after the scheme, not a tab.
-			message = "The request has no bearer token: Bearer must be followed by a space, then the token."
-		}
-		return h.unauthorized(w, r, errFormat, false, message, nil)
+	raw, refusal := bearerCredentials(values[0])
+	if refusal != "" {
+		return h.unauthorized(w, r, errFormat, false, refusal, nil)
 	}
-	// Spaces and tabs only, as HTTP's optional whitespace: a pool takes
-	// any other space (a no-break space, say) as part of the token.
-	raw = strings.Trim(raw, " \t")
 	if strings.HasPrefix(raw, "cwt=") {
 		if h.WebTickets == webTicketsForward {
 			return true // the pool checks web tickets itself
