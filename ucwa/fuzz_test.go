@@ -1806,6 +1806,14 @@ func FuzzHelpers(f *testing.F) {
 		} else if cs, utf8 := referenceDotnetCharset(s); ok && !utf8 {
 			t.Fatalf("MediaFormat(%q) = %v, true; .NET reads the charset %q", s, f, cs)
 		}
+		// A request's format is its media type's, whatever MediaFormat
+		// makes of its parameters.
+		base, _, _ := strings.Cut(s, ";")
+		if got, want := RequestFormat(s), RequestFormat(base); got != want {
+			t.Fatalf("RequestFormat(%q) = %v, of its media type %v", s, got, want)
+		} else if mf, ok := MediaFormat(s); ok && got != mf {
+			t.Fatalf("RequestFormat(%q) = %v, MediaFormat %v", s, got, mf)
+		}
 		if got, want := ErrorFormat(JSON, s), acceptFormat(s); got != want {
 			t.Fatalf("ErrorFormat(%q) = %v, acceptFormat %v", s, got, want)
 		}
