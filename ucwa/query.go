@@ -415,7 +415,8 @@ func foldsOnto[T string | []byte](name T, folded, word string) bool {
 }
 
 // lookalikeProperty returns the property of op (a link, or not, as link
-// says) that a body name that is not plain folds onto, or -1.
+// says) that a body name that is not plain folds onto, or that a part of
+// its model-binding spelling names, or -1.
 func lookalikeProperty[T string | []byte](op *Operation, name T, folded string, link bool) int {
 	for i := range op.Properties {
 		if p := &op.Properties[i]; (p.Type == DataURLValue) == link && foldsOnto(name, folded, p.Name) {
