@@ -1847,7 +1847,8 @@ func FuzzParseQuery(f *testing.F) {
 	for _, s := range []string{"", "to=sip:a@b.c", "To=tel:%2B14255551234&x=1", "to=a&to=b", "%74o=1", "to;=1", "%u0074o=1",
 		"target=%2B1+425&ringDelay=5&&x", "t%E2%80%8Bo=1", "to%00=1", "a=%zz", "number=+14255551234&includeInContactCard", "=x&=&x=",
 		"target=tel:%2B19005551234&x=1", "Number=1&delegator=+&target=Contact", "phone%00Number=1",
-		"to[]=1", "to%5B0%5D=1", "x.to=1", "%5B0%5D.To=1", "model[to]=1", "a.b=1&c[d]=2", "x.phoneNumber=%2B19005551234", "operationId=op%FF"} {
+		"to[]=1", "to%5B0%5D=1", "x.to=1", "%5B0%5D.To=1", "model[to]=1", "a.b=1&c[d]=2", "x.phoneNumber=%2B19005551234", "operationId=op%FF",
+		"to=sip:a@b.c&=tel:%2B19005551234", "[]=1", "%5B%5D%5B%5D=x&to=1", "=+"} {
 		f.Add(s, "x")
 	}
 	f.Fuzz(func(t *testing.T, raw, v string) {
@@ -1887,6 +1888,17 @@ func FuzzParseQuery(f *testing.F) {
 					if _, own := op.Property(name); !own && slices.ContainsFunc(op.Properties, func(p Property) bool { return strings.EqualFold(p.Name, part) }) {
 						t.Fatalf("%s: accepted %q, a spelling of a property", op.Rel, name)
 					}
+				}
+			}
+			// No value without a name ("", or empty brackets only) that
+			// is not blank, while an input goes unnamed: ASP.NET Web API
+			// binds every input the query does not name to it.
+			for name, vs := range values {
+				if strings.ReplaceAll(name, "[]", "") != "" || !slices.ContainsFunc(vs, func(v string) bool { return strings.TrimSpace(v) != "" }) {
+					continue
+				}
+				if slices.ContainsFunc(op.Properties, func(p Property) bool { return len(values[p.Name]) == 0 }) {
+					t.Fatalf("%s: accepted %q=%q, a value without a name beside an input the query does not name", op.Rel, name, vs)
 				}
 			}
 			if q.Encode() != raw {

@@ -57,7 +57,9 @@ var errMalformedQuery = NewError(400, SubcodeParameterValidationFailure,
 // model-binding spelling of one ("to[]", "to[0]", "x.to", "[0].to",
 // "model[to]": see bindingParts), is refused with a 400 naming the
 // property, since IIS and ASP.NET read names loosely and the pool might
-// take it for the property the edge did not check. A name
+// take it for the property the edge did not check. A value without a
+// name ("=v", "[]=v") that is not blank is refused too, naming every
+// property the query does not name (see namelessQueryName). A name
 // that is, or folds onto, a phone destination of the table that op does
 // not take (see strayDestination) is refused, naming the destination,
 // unless its value is blank or one of the words the table's properties
@@ -79,6 +81,7 @@ func parseQueryInto(q *Query, op *Operation, raw string) *Error {
 		return errMalformedQuery
 	}
 	var bad []Parameter
+	nameless := false
 	for at := 0; at <= len(raw); {
 		end := strings.IndexByte(raw[at:], '&')
 		if end < 0 {
@@ -107,6 +110,9 @@ func parseQueryInto(q *Query, op *Operation, raw string) *Error {
 		i, exact, folded := queryProperty(op, name, decodedName)
 		switch {
 		case i < 0:
+			if namelessQueryName(folded) && !isBlank(text) {
+				nameless = true
+			}
 			if d := queryStray(op, folded); d != nil && !d.allows(text) {
 				bad = appendOnce(bad, strayParameter(d, op, "as a query parameter"))
 			}
@@ -146,10 +152,41 @@ func parseQueryInto(q *Query, op *Operation, raw string) *Error {
 		q.vals = append(q.vals, v)
 		q.slot[i] = uint8(len(q.vals))
 	}
+	if nameless {
+		// ASP.NET Web API binds a simple parameter (string to, string
+		// phoneNumber, string operationId) from the query by its name
+		// and, when the query has no such name, again under the empty
+		// prefix: its value provider reads "=value" (and "[]=value",
+		// which its jQuery reader makes "") as the name "", so that
+		// value is every input the query does not name. Each is named:
+		// the refusal says which inputs the pool would take from it.
+		for i := range op.Properties {
+			if q.slot[i] == 0 {
+				bad = appendOnce(bad, Parameter{Name: op.Properties[i].Name, Reason: namelessReason})
+			}
+		}
+	}
 	if len(bad) > 0 {
 		return parameterError(bad)
 	}
 	return nil
+}
+
+// namelessReason is why an input the query does not name is refused
+// when the query holds a value without a name (see namelessQueryName).
+const namelessReason = "is, to ASP.NET Web API, given in the query by a parameter without a name (=value, []=value), which it binds to every input the query does not name; give every query parameter a name"
+
+// namelessQueryName reports whether a folded query name (see
+// queryProperty) is no name to ASP.NET Web API: empty, or only empty
+// brackets ("[]", "[][]"), which its jQuery reader of the query
+// (FormDataCollectionExtensions.NormalizeJQueryToMvc) drops as the mark
+// of an array. Web API's CompositeModelBinder binds a parameter it finds
+// under no name again under the empty one (FallbackToEmptyPrefix), and
+// its query value provider has "=value" under "": so a pool with an
+// action Post(string to, string phoneNumber) reads phoneNumber from
+// "?to=sip:...&=tel:+1900..." where the edge read no phoneNumber at all.
+func namelessQueryName(folded string) bool {
+	return strings.ReplaceAll(folded, "[]", "") == ""
 }
 
 // appendOnce appends p unless a parameter of that name is there already.

@@ -62,7 +62,17 @@ func TestParseQuery(t *testing.T) {
 		{name: "beside the exact name", op: spa, raw: "to=sip:a@b.c&to[]=tel:%2B19005551234", bad: []string{"to"}},
 		{name: "a stray destination's part", op: fwd, raw: "x.phoneNumber=%2B19005551234", bad: []string{"phoneNumber"}, reason: strayWhat},
 		{name: "a stray destination's part, blank", op: fwd, raw: "x.phoneNumber=", want: map[string]string{}},
-		{name: "parts that are no property pass", op: spa, raw: "a.b=1&c[0]=2&d[e]=3&.=4&[]=5&tos.x=6&x.tos=7", want: map[string]string{}},
+		{name: "parts that are no property pass", op: spa, raw: "a.b=1&c[0]=2&d[e]=3&.=4&[x]=5&tos.x=6&x.tos=7", want: map[string]string{}},
+
+		// A value without a name: Web API binds every input the query
+		// does not name to it (its empty-prefix fallback).
+		{name: "no name", op: spa, raw: "to=sip:a@b.c&=tel:%2B19005551234", bad: []string{"operationId", "phoneNumber", "importance", "subject", "threadId", "customContent"}, reason: "without a name"},
+		{name: "no name before the names", op: fwd, raw: "=tel:%2B19005551234&ringDelay=10", bad: []string{"target"}, reason: "without a name"},
+		{name: "empty brackets", op: fwd, raw: "[]=tel:%2B19005551234", bad: []string{"target", "ringDelay"}, reason: "without a name"},
+		{name: "escaped empty brackets, twice", op: fwd, raw: "%5B%5D%5B%5D=1", bad: []string{"target", "ringDelay"}, reason: "without a name"},
+		{name: "no name, a NUL", op: fwd, raw: "%00=1", bad: []string{"target", "ringDelay"}, reason: "without a name"},
+		{name: "no name beside a misspelled one", op: fwd, raw: "TARGET=1&=2", bad: []string{"target", "ringDelay"}},
+		{name: "no name, blank, passes", op: spa, raw: "=&[]=+&to=sip:a@b.c", want: map[string]string{"to": "sip:a@b.c"}},
 
 		{name: "semicolon", op: spa, raw: "to=tel:%2B19005550100;x", bad: []string{""}},
 		{name: "IIS %u escape", op: spa, raw: "%u0074o=tel:%2B19005550100", bad: []string{""}},
