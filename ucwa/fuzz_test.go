@@ -1890,15 +1890,29 @@ func FuzzParseQuery(f *testing.F) {
 					}
 				}
 			}
-			// No value without a name ("", or empty brackets only) that
-			// is not blank, while an input goes unnamed: ASP.NET Web API
-			// binds every input the query does not name to it.
+			// No value without a name ("", or brackets only, empty or
+			// holding a number) that is not blank, while an input goes
+			// unnamed: ASP.NET Web API binds every input the query does
+			// not name to it, and a collection parameter to "[0]".
 			for name, vs := range values {
-				if strings.ReplaceAll(name, "[]", "") != "" || !slices.ContainsFunc(vs, func(v string) bool { return strings.TrimSpace(v) != "" }) {
+				if !referenceIndexesOnly.MatchString(name) || !slices.ContainsFunc(vs, func(v string) bool { return strings.TrimSpace(v) != "" }) {
 					continue
 				}
 				if slices.ContainsFunc(op.Properties, func(p Property) bool { return len(values[p.Name]) == 0 }) {
 					t.Fatalf("%s: accepted %q=%q, a value without a name beside an input the query does not name", op.Rel, name, vs)
+				}
+			}
+			// No dictionary entry (x[0].key) keyed by a destination or
+			// operationId: MVC and Web API bind its x[0].value as that
+			// entry of a dictionary parameter.
+			for name, vs := range values {
+				if !strings.HasSuffix(strings.ToLower(name), ".key") {
+					continue
+				}
+				for _, v := range vs {
+					if referenceEntryKeys[strings.ToLower(strings.TrimSpace(v))] {
+						t.Fatalf("%s: accepted %q=%q, a dictionary entry keyed by an input", op.Rel, name, v)
+					}
 				}
 			}
 			if q.Encode() != raw {
@@ -1923,6 +1937,14 @@ func FuzzParseQuery(f *testing.F) {
 		}
 	})
 }
+
+// referenceIndexesOnly matches a query name that is no name to .NET
+// model binding: empty, or brackets only, empty or holding a number.
+var referenceIndexesOnly = regexp.MustCompile(`^(\[[0-9]*\])*$`)
+
+// referenceEntryKeys are the dictionary keys of an input the query may
+// not give as x[0].key: the table's destinations and operationId.
+var referenceEntryKeys = map[string]bool{"phonenumber": true, "to": true, "target": true, "number": true, "delegator": true, "contact": true, "operationid": true}
 
 // referenceBindingParts lists the names a .NET model binder might read
 // in a decoded query name: the name itself and, for an ASCII name, the

@@ -376,6 +376,16 @@ func (s *jsonScanner) object(what, prefix string, depth int, member func(s *json
 		if escaped {
 			name = []byte(unquote(raw, true))
 		}
+		if len(name) == 0 {
+			// ASP.NET MVC's JsonValueProviderFactory keys a member by its
+			// parent's key, a dot and its name, and a member without a
+			// name by its parent's key alone (MakePropertyKey): so the
+			// members of {"":{"operationId":"b"}} are the body's own to
+			// it, the key operationId, where the edge reads a property
+			// it does not take and its members nowhere. UCWA names every
+			// member.
+			return deserializationError("A member without a name, at " + position(s.body, int64(at)) + emptyNameReason)
+		}
 		if isDotNetMetadata(name) {
 			if s.unread != "" {
 				return deserializationError("A member inside " + s.unread + dotNetMetadataReason + position(s.body, int64(at)) + ".")

@@ -382,6 +382,20 @@ func (s *jsonScanner) unreadMember(name []byte, at, depth int, where string) *Er
 			Reason: "is given inside " + where + ", at " + position(s.body, int64(at)) +
 				", where the edge does not judge it; give it where the operation takes it"}})
 	}
+	if equalFoldASCII(name, entryKeyPart) && s.pos < len(s.body) && s.body[s.pos] == '"' {
+		// A dictionary entry's key ({"x":[{"key":"phoneNumber",
+		// "value":"+1900..."}]}, see entryKeyInput): read here, where
+		// the edge reads no value, as its name.
+		raw, escaped, err := s.str()
+		if err != nil {
+			return err
+		}
+		if param := entryKeyInput(unquote(raw, escaped)); param != "" {
+			return parameterError([]Parameter{{Name: param,
+				Reason: "is named by a dictionary entry's key inside " + where + ", at " + position(s.body, int64(at)) + entryKeyReason}})
+		}
+		return nil
+	}
 	switch {
 	case isEmbeddedName(name):
 		return deserializationError(`An "` + embeddedName + `" inside ` + where + ", at " + position(s.body, int64(at)) +
@@ -391,4 +405,59 @@ func (s *jsonScanner) unreadMember(name []byte, at, depth int, where string) *Er
 			`, where the edge does not read it; UCWA gives links only in the body's "` + linksName + `" and in the resources it embeds.`)
 	}
 	return s.unreadValue(depth, where)
+}
+
+// emptyNameReason ends the refusal of a JSON member without a name.
+const emptyNameReason = "; ASP.NET MVC reads the members of its value as the body's own ({\"\":{\"operationId\":...}} is the key operationId to it), where the edge does not read them; UCWA names every member."
+
+// entryKeyPart is the member (in JSON) or the last part of a query name
+// (x[0].key) that ASP.NET MVC and Web API read as a dictionary entry's
+// key.
+const entryKeyPart = "key"
+
+// entryKeyReason ends the refusal of a dictionary entry keyed by an
+// input (see entryKeyInput).
+const entryKeyReason = ", where the edge does not judge it: ASP.NET MVC and Web API bind x[0].key and x[0].value as an entry of a dictionary parameter x, so a pool reading its inputs from one (x[\"phoneNumber\"]) would take the entry's value for that input; give it where the operation takes it"
+
+// entryKeyInput returns the input a dictionary entry's key names, a
+// phone destination of the table (see namedDestinationOf) or
+// operationId, in any letter case or folding onto it, or "". ASP.NET
+// MVC's DefaultModelBinder (UpdateDictionary) and Web API's
+// DictionaryModelBinder (through KeyValuePairModelBinder) bind a
+// Dictionary<string,string> parameter x from the keys x[i].key and
+// x[i].value (i from 0, or as x.index lists; x empty too, when the
+// request holds no key beginning with the parameter's name: the
+// fallback to the empty prefix), which a query holds as it is written
+// and MVC's JsonValueProviderFactory makes of {"x":[{"key":...,
+// "value":...}]}. The name of such an input is a value there, which the
+// edge's rules of names never see, so a pool that takes its inputs as a
+// dictionary would dial x["phoneNumber"] unjudged, or key the call by
+// x["operationId"].
+func entryKeyInput(key string) string {
+	key = strings.TrimSpace(key)
+	if d := namedDestinationOf(key); d != nil {
+		return d.name
+	}
+	folded := key
+	if !printableASCII(key) {
+		folded, _ = foldLookalike(key)
+	}
+	if namesOperationID(folded) {
+		return propOperationID.Name
+	}
+	return ""
+}
+
+// entryKeyName reports whether a folded query name (see queryProperty)
+// is a model-binding spelling whose last part is key (x[0].key,
+// [0].Key, x.key): a dictionary entry's key (see entryKeyInput).
+func entryKeyName(folded string) bool {
+	last, parts := "", 0
+	for part := range bindingParts(folded) {
+		parts++
+		if part != "" {
+			last = part
+		}
+	}
+	return parts > 1 && equalFoldASCII(last, entryKeyPart)
 }

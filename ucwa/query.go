@@ -113,6 +113,11 @@ func parseQueryInto(q *Query, op *Operation, raw string) *Error {
 			if namelessQueryName(folded) && !isBlank(text) {
 				nameless = true
 			}
+			if entryKeyName(folded) {
+				if param := entryKeyInput(text); param != "" {
+					bad = appendOnce(bad, Parameter{Name: param, Reason: "is named by a dictionary entry's key given as a query parameter (x[0].key)" + entryKeyReason})
+				}
+			}
 			if d := queryStray(op, folded); d != nil && !d.allows(text) {
 				bad = appendOnce(bad, strayParameter(d, op, "as a query parameter"))
 			}
@@ -174,7 +179,7 @@ func parseQueryInto(q *Query, op *Operation, raw string) *Error {
 
 // namelessReason is why an input the query does not name is refused
 // when the query holds a value without a name (see namelessQueryName).
-const namelessReason = "is, to ASP.NET Web API, given in the query by a parameter without a name (=value, []=value), which it binds to every input the query does not name; give every query parameter a name"
+const namelessReason = "is, to ASP.NET Web API, given in the query by a parameter without a name (=value, []=value, or an index alone, [0]=value), which it binds to every input the query does not name; give every query parameter a name"
 
 // namelessQueryName reports whether a folded query name (see
 // queryProperty) is no name to ASP.NET Web API: empty, or only empty
@@ -185,8 +190,25 @@ const namelessReason = "is, to ASP.NET Web API, given in the query by a paramete
 // its query value provider has "=value" under "": so a pool with an
 // action Post(string to, string phoneNumber) reads phoneNumber from
 // "?to=sip:...&=tel:+1900..." where the edge read no phoneNumber at all.
+//
+// A name of brackets alone that hold a number ("[0]", "[0][]") is none
+// either: Web API's CollectionModelBinder, and MVC's DefaultModelBinder
+// (UpdateCollection), bind a collection parameter (string[] phoneNumber,
+// List<string> to) under the empty prefix from "[0]", "[1]", ..., so
+// "?[0]=tel:+1900..." is its first element (the jQuery reader keeps a
+// number in brackets, and takes "[x]" for the name x).
 func namelessQueryName(folded string) bool {
-	return strings.ReplaceAll(folded, "[]", "") == ""
+	for folded != "" {
+		if folded[0] != '[' {
+			return false
+		}
+		end := strings.IndexByte(folded, ']')
+		if end < 0 || strings.Trim(folded[1:end], "0123456789") != "" {
+			return false
+		}
+		folded = folded[end+1:]
+	}
+	return true
 }
 
 // appendOnce appends p unless a parameter of that name is there already.

@@ -62,7 +62,7 @@ func TestParseQuery(t *testing.T) {
 		{name: "beside the exact name", op: spa, raw: "to=sip:a@b.c&to[]=tel:%2B19005551234", bad: []string{"to"}},
 		{name: "a stray destination's part", op: fwd, raw: "x.phoneNumber=%2B19005551234", bad: []string{"phoneNumber"}, reason: strayWhat},
 		{name: "a stray destination's part, blank", op: fwd, raw: "x.phoneNumber=", want: map[string]string{}},
-		{name: "parts that are no property pass", op: spa, raw: "a.b=1&c[0]=2&d[e]=3&.=4&[x]=5&tos.x=6&x.tos=7", want: map[string]string{}},
+		{name: "parts that are no property pass", op: spa, raw: "a.b=1&c[0]=2&d[e]=3&.=4&[x]=5&[x].y=5&tos.x=6&x.tos=7&x[0].key=subject&x[0].value=8&y.key=tos", want: map[string]string{}},
 
 		// A value without a name: Web API binds every input the query
 		// does not name to it (its empty-prefix fallback).
@@ -72,6 +72,18 @@ func TestParseQuery(t *testing.T) {
 		{name: "escaped empty brackets, twice", op: fwd, raw: "%5B%5D%5B%5D=1", bad: []string{"target", "ringDelay"}, reason: "without a name"},
 		{name: "no name, a NUL", op: fwd, raw: "%00=1", bad: []string{"target", "ringDelay"}, reason: "without a name"},
 		{name: "no name beside a misspelled one", op: fwd, raw: "TARGET=1&=2", bad: []string{"target", "ringDelay"}},
+		// An index alone: Web API and MVC bind a collection parameter
+		// under the empty prefix from [0], [1], ...
+		{name: "an index alone", op: fwd, raw: "target=sip:a@b.c&%5B0%5D=tel:%2B19005551234", bad: []string{"ringDelay"}, reason: "without a name"},
+		{name: "indexes", op: fwd, raw: "[0][]=1", bad: []string{"target", "ringDelay"}, reason: "without a name"},
+		{name: "an index alone, blank, passes", op: spa, raw: "[0]=&to=sip:a@b.c", want: map[string]string{"to": "sip:a@b.c"}},
+
+		// A dictionary entry keyed by a destination or operationId: MVC
+		// and Web API bind x[0].key and x[0].value as x["phoneNumber"].
+		{name: "a dictionary entry keyed by a destination", op: spa, raw: "to=sip:a@b.c&x%5B0%5D.key=phoneNumber&x%5B0%5D.value=tel:%2B19005551234", bad: []string{"phoneNumber"}, reason: "dictionary entry"},
+		{name: "a dictionary entry keyed by a stray destination", op: spa, raw: "to=sip:a@b.c&x[0].Key=+Target&x[0].Value=tel:%2B19005551234", bad: []string{"target"}, reason: "dictionary entry"},
+		{name: "a dictionary entry under the empty prefix", op: spa, raw: "to=sip:a@b.c&[0].KEY=operationid&[0].value=b", bad: []string{"operationId"}, reason: "dictionary entry"},
+		{name: "a dictionary entry by index", op: fwd, raw: "target=sip:a@b.c&x.index=a&x[a].key=%74o&x[a].value=tel:%2B19005551234", bad: []string{"to"}, reason: "dictionary entry"},
 		{name: "no name, blank, passes", op: spa, raw: "=&[]=+&to=sip:a@b.c", want: map[string]string{"to": "sip:a@b.c"}},
 
 		{name: "semicolon", op: spa, raw: "to=tel:%2B19005550100;x", bad: []string{""}},
