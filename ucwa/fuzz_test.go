@@ -1266,7 +1266,11 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 			v.typeErr[p.Name] = typeReasons[problemFor(typ)]
 		}
 	}
+	propNames := referencePropertyNames(op)
 	for _, m := range top {
+		if referenceBindingNamed(m.name, propNames) {
+			return v, errors.New("a model-binding spelling of a property " + m.name)
+		}
 		if referenceNamed(m.name, linkNames) && (referenceLookalike(m.name, linkNames) || !referenceAllowed(nil, m.value)) {
 			return v, errors.New("a property named like a link " + m.name)
 		}
@@ -1302,6 +1306,9 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 			return v, err
 		}
 		for _, l := range links {
+			if referenceBindingNamed(l.name, propNames) {
+				return v, errors.New("a model-binding spelling of a property " + l.name)
+			}
 			if referenceNamed(l.name, topNames[1:]) { // the values' names, after _links
 				return v, errors.New("a link named like a property " + l.name)
 			}
@@ -1466,11 +1473,45 @@ func referenceXMLLinkAllowed(words []string, t xml.StartElement) bool {
 // is (see referenceNamed), and whether it is one.
 func referenceDestination(name string) ([]string, bool) {
 	for d, words := range referenceDestinations {
-		if referenceNamed(name, []string{d}) {
+		if referenceNamed(name, []string{d}) || referenceBindingNamed(name, []string{d}) {
 			return words, true
 		}
 	}
 	return nil, false
+}
+
+// referenceBindingNamed reports whether a name is a .NET model-binding
+// spelling of one of words: with its controls and spaces dropped (see
+// referenceLookalike), a part of it between '.', '[' and ']' is one in
+// any letter case.
+func referenceBindingNamed(name string, words []string) bool {
+	folded := strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, name)
+	if !strings.ContainsAny(folded, ".[]") {
+		return false
+	}
+	for _, part := range strings.FieldsFunc(folded, func(r rune) bool { return r == '.' || r == '[' || r == ']' }) {
+		for _, w := range words {
+			if strings.EqualFold(part, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// referencePropertyNames are the names of op's properties, links and
+// values alike.
+func referencePropertyNames(op *Operation) []string {
+	names := make([]string, len(op.Properties))
+	for i, p := range op.Properties {
+		names[i] = p.Name
+	}
+	return names
 }
 
 // referenceStray returns the words of the destination a name is (see
@@ -1478,7 +1519,7 @@ func referenceDestination(name string) ([]string, bool) {
 // whether it is such a stray destination.
 func referenceStray(op *Operation, name string) ([]string, bool) {
 	for d, words := range referenceDestinations {
-		if referenceNamed(name, []string{d}) {
+		if referenceNamed(name, []string{d}) || referenceBindingNamed(name, []string{d}) {
 			_, own := op.Property(d)
 			return words, !own
 		}
@@ -1674,6 +1715,16 @@ func referenceUnreadMember(name string, value json.RawMessage) error {
 	if words, ok := referenceDestination(name); ok && !referenceAllowed(words, value) {
 		return errors.New("a destination where the decoder does not read it " + name)
 	}
+	var key string
+	if strings.EqualFold(name, "key") && json.Unmarshal(value, &key) == nil {
+		// A dictionary entry's key, which .NET model binding reads as
+		// the name of the entry's value.
+		key = referenceUnreadName(strings.TrimSpace(key))
+		if _, ok := referenceDestination(key); ok || referenceNamed(key, []string{"operationId"}) || referenceBindingNamed(key, []string{"operationId"}) {
+			return errors.New("a dictionary entry keyed by an input where the decoder does not read it")
+		}
+		return nil
+	}
 	if referenceNamed(name, []string{linksName, embeddedName}) {
 		return errors.New(`a "_links" or "_embedded" where the decoder does not read it`)
 	}
@@ -1718,6 +1769,9 @@ func referenceObject(b []byte, read []string) ([]referenceMember, error) {
 			return nil, err
 		}
 		name := tok.(string)
+		if name == "" {
+			return nil, errors.New("a member without a name")
+		}
 		for _, c := range name {
 			if c >= utf8.RuneSelf {
 				return nil, errors.New("non-ASCII name " + name)
