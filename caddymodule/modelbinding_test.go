@@ -4,7 +4,20 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/ucwa-edge/caddy-ucwa/internal/testkit"
 )
+
+// startBindingEdge starts an edge whose policy refuses +1900 and SIP
+// destinations outside contoso.com, before a recording pool: what the
+// model-binding tests get past the edge, the pool holds.
+func startBindingEdge(t *testing.T) guardEdge {
+	t.Helper()
+	return startGuardEdge(t, `destinations {
+			deny +1900
+			sip_domains *.contoso.com
+		}`)
+}
 
 // TestBodyModelBindingNames: a body name that is a .NET model-binding
 // spelling of an input ("x.to", "model.phoneNumber", "to[0]", "[0].to",
@@ -22,10 +35,7 @@ import (
 // the edge as a call to a person and reached the pool, which rang
 // +1 900 555 1234.
 func TestBodyModelBindingNames(t *testing.T) {
-	e := startGuardEdge(t, `destinations {
-			deny +1900
-			sip_domains *.contoso.com
-		}`)
+	e := startBindingEdge(t)
 	auth := callerBearer(t)
 	const (
 		ok     = `"to":"sip:john@x.contoso.com"`
@@ -91,4 +101,137 @@ func TestBodyModelBindingNames(t *testing.T) {
 	xmlBody := xmlInput(xmlOK + `<property name="client.version">1.0</property>`)
 	resp, got = e.sendBody(auth, "POST", startOpsPath, "application/xml", xmlBody, false)
 	assertDeliveredAsSent(t, resp, got, xmlBody)
+}
+
+// TestNamelessQueryValue: a query value without a name ("=tel:+1900...",
+// "[]=...", "%5B%5D=...") is refused with 400 ParameterValidationFailure
+// naming the inputs the query does not name, alone or as a batch part,
+// and never reaches the pool. ASP.NET Web API binds a simple parameter
+// (Post(string to, string phoneNumber)) from the query by its name and,
+// when the query has none, again under the empty prefix
+// (CompositeModelBinder, FallbackToEmptyPrefix), where its query value
+// provider holds "=value" (and "[]=value": its jQuery reader drops empty
+// brackets) under "". So ?to=sip:john@...&=tel:+19005551234 passed the
+// edge as a call to a person with no callback number, and a pool rang
+// +1 900 555 1234 as phoneNumber; likewise a PUT communication's stored
+// number and a forwarding target the body gave otherwise.
+func TestNamelessQueryValue(t *testing.T) {
+	e := startBindingEdge(t)
+	auth := callerBearer(t)
+	const (
+		person = "sip:john@x.contoso.com"
+		number = "tel:%2B19005551234"
+	)
+	forward := opsApp + "/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact"
+	for _, tc := range []struct {
+		name, method, path, query, contentType, body, param string
+	}{
+		{"every input in the query, the callback number without a name", "POST", startOpsPath, "to=" + person + "&=" + number, "", "", "phoneNumber"},
+		{"the call's to in the body, a number without a name", "POST", startOpsPath, "=" + number, "application/json", `{"to":"` + person + `"}`, "to"},
+		{"empty brackets", "POST", startOpsPath, "[]=" + number, "application/json", `{"to":"` + person + `"}`, "phoneNumber"},
+		{"escaped empty brackets", "POST", startOpsPath, "%5B%5D=" + number, "application/xml",
+			`<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">` + person + `</property></input>`, "to"},
+		{"the stored number of PUT communication", "PUT", opsApp + "/communication", "=" + number, "application/json", `{"audioPreference":"PhoneAudio"}`, "phoneNumber"},
+		{"a forwarding target", "POST", forward, "=" + number, "application/json", `{"target":"` + person + `"}`, "target"},
+		{"a changed number", "POST", opsApp + "/me/phones/work/changeNumber", "=" + number, "application/json", `{"includeInContactCard":true}`, "number"},
+	} {
+		for _, batch := range []bool{false, true} {
+			name, query := tc.name, tc.query
+			if batch {
+				// A part's target holds no raw brackets (RFC 3986).
+				name, query = name+", batched", strings.NewReplacer("[", "%5B", "]", "%5D").Replace(query)
+			}
+			t.Run(name, func(t *testing.T) {
+				resp, got := e.sendBody(auth, tc.method, tc.path+"?"+query, tc.contentType, tc.body, batch)
+				assertRefusedUndelivered(t, resp, got, tc.param, "without a name")
+			})
+		}
+	}
+
+	// A blank value without a name binds nothing a pool would act on
+	// (Web API reads it as null) and passes as sent, as does a value
+	// whose brackets are a name ("[x]" is "x" to Web API).
+	for _, query := range []string{"=", "[]=+", "[x]=" + number} {
+		before := len(e.pool.Received())
+		resp := e.send(testkit.Request{URL: startOpsPath + "?" + query, ContentType: "application/json",
+			Body: `{"to":"` + person + `"}`, Header: http.Header{"Authorization": {auth}}})
+		got := e.pool.Received()[before:]
+		if resp.Status != http.StatusCreated || len(got) != 1 || got[0].RawQuery != query {
+			t.Fatalf("?%s: status %d (%s), the pool got %+v; want 201 and the query as sent", query, resp.Status, resp.Body, got)
+		}
+	}
+	if strings.Contains(e.Logs().String(), "9005551234") {
+		t.Fatal("the log shows the number")
+	}
+}
+
+// TestModelBindingKeys: keys that ASP.NET MVC's and Web API's model
+// binding read as an input although the edge sees no name of one are
+// refused 400 and never reach the pool, alone or as a batch part:
+//
+//   - a JSON member without a name: MVC's JsonValueProviderFactory keys
+//     a member by its parent's key alone when its own name is empty
+//     (MakePropertyKey), so {"":{"operationId":"b"}} is the key
+//     operationId, which a pool's parameter operationId binds, where the
+//     edge read no operationId at all and keyed the request by none;
+//   - a dictionary entry keyed by an input: MVC's DefaultModelBinder
+//     (UpdateDictionary) and Web API's DictionaryModelBinder bind
+//     x[0].key and x[0].value (in the query, or from a JSON body's
+//     {"x":[{"key":...,"value":...}]}) as the entry x["phoneNumber"] of a
+//     Dictionary<string,string> parameter x, the input's name in a value;
+//   - an index alone, [0]=: both bind a collection parameter under the
+//     empty prefix from [0], [1], ... when the query does not name it.
+func TestModelBindingKeys(t *testing.T) {
+	e := startBindingEdge(t)
+	auth := callerBearer(t)
+	const (
+		ok     = `"to":"sip:john@x.contoso.com"`
+		number = "tel:+19005551234"
+		json   = "application/json"
+	)
+	fwd := opsApp + "/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact"
+	for _, tc := range []struct {
+		name, path, body, param, want string
+	}{
+		{"a nameless member's operationId", startOpsPath, `{` + ok + `,"":{"operationId":"b"}}`, "", "without a name"},
+		{"a nameless member's nameless member", startOpsPath, `{` + ok + `,"":{"":{"subject":"b"}}}`, "", "without a name"},
+		{"a nameless member's value", startOpsPath, `{` + ok + `,"":"` + number + `"}`, "", "without a name"},
+		{"a nameless member inside a value the edge does not read", startOpsPath, `{` + ok + `,"x":[{"":1}]}`, "", "without a name"},
+		{"a nameless link member", startOpsPath, `{` + ok + `,"_links":{"customContent":{"href":"data:,x","":{"operationId":"b"}}}}`, "", "without a name"},
+		{"a dictionary entry keyed by the callback number", startOpsPath, `{` + ok + `,"inputs":[{"key":"phoneNumber","value":"` + number + `"}]}`, "phoneNumber", "dictionary entry"},
+		{"a dictionary entry keyed by operationId", startOpsPath, `{` + ok + `,"inputs":[{"Value":"b","KEY":"operationId"}]}`, "operationId", "dictionary entry"},
+		{"a dictionary entry keyed by a stray destination", fwd, `{"target":"sip:john@x.contoso.com","x":{"y":[{"key":" to ","value":"` + number + `"}]}}`, "to", "dictionary entry"},
+		{"a query dictionary entry", startOpsPath + "?x%5B0%5D.key=phoneNumber&x%5B0%5D.value=tel:%2B19005551234", `{` + ok + `}`, "phoneNumber", "dictionary entry"},
+		{"a query dictionary entry under the empty prefix", startOpsPath + "?%5B0%5D.Key=operationId&%5B0%5D.Value=b", `{` + ok + `}`, "operationId", "dictionary entry"},
+		{"a query dictionary entry by index", fwd + "?x.index=a&x%5Ba%5D.key=to&x%5Ba%5D.value=tel:%2B19005551234", `{"target":"sip:john@x.contoso.com"}`, "to", "dictionary entry"},
+		{"a query index alone", startOpsPath + "?%5B0%5D=tel:%2B19005551234", `{` + ok + `}`, "phoneNumber", "without a name"},
+	} {
+		for _, batch := range []bool{false, true} {
+			name := tc.name
+			if batch {
+				name += ", batched"
+			}
+			t.Run(name, func(t *testing.T) {
+				resp, got := e.sendBody(auth, "POST", tc.path, json, tc.body, batch)
+				if resp.Status != http.StatusBadRequest || len(got) != 0 {
+					t.Fatalf("status %d (%s), the pool got %d requests; want 400 and none", resp.Status, resp.Body, len(got))
+				}
+				if tc.param != "" && !strings.Contains(resp.Body, `{"name":"`+tc.param+`"`) {
+					t.Fatalf("the refusal does not name %s: %s", tc.param, resp.Body)
+				}
+				if !strings.Contains(resp.Body, tc.want) || strings.Contains(resp.Body, "9005551234") {
+					t.Fatalf("the refusal lacks %q or shows the number: %s", tc.want, resp.Body)
+				}
+			})
+		}
+	}
+
+	// Entries keyed by no input, and indexes under a name, pass as sent.
+	for _, tc := range []struct{ path, body string }{
+		{startOpsPath, `{` + ok + `,"inputs":[{"key":"locale","value":"en-US"}],"x":{"key":"tos"}}`},
+		{startOpsPath + "?x%5B0%5D.key=locale&x%5B0%5D.value=en&y%5B0%5D=1&%5B0%5D=", `{` + ok + `}`},
+	} {
+		resp, got := e.sendBody(auth, "POST", tc.path, json, tc.body, false)
+		assertDeliveredAsSent(t, resp, got, tc.body)
+	}
 }
