@@ -298,19 +298,18 @@ func cookieOperationID(name string) bool {
 	return equalFoldASCII(propOperationID.Name, name)
 }
 
-// cookieDestination is namedDestinationOf for a cookie name: one of
-// printable ASCII, as cookie names are, folds to its letters in lower
-// case alone, compared without folding it first (no allocation).
+// cookieDestination returns the destination a cookie name is, in any
+// letter case or folding onto it, or nil. Unlike a body or query name
+// (see namedDestinationOf), it is read whole: Request[name] finds a
+// cookie by its name, and no value provider of MVC or Web API binds a
+// cookie's parts. One of printable ASCII, as cookie names are, folds to
+// its letters in lower case alone, compared without folding it first
+// (no allocation).
 func cookieDestination(name string) *namedDestination {
 	if !printableASCII(name) {
-		return namedDestinationOf(name)
+		name, _ = foldLookalike(name)
 	}
-	for i := range namedDestinations {
-		if equalFoldASCII(namedDestinations[i].name, name) {
-			return &namedDestinations[i]
-		}
-	}
-	return nil
+	return namedDestinationIs(name)
 }
 
 // A JSON value the edge does not read (an unknown property's, a link's

@@ -224,6 +224,9 @@ func TestCookieDestination(t *testing.T) {
 		{"ｔｏ=+19005551234", "to"},
 		{"to=\"+19005551234\"", "to"},
 		{"cwt=abc; ASP.NET_SessionId=x", ""},
+		// A cookie is read whole, its parts no name: with a space or
+		// without, as printable ASCII is.
+		{"a.to=+19005551234; a .to=+19005551234; x[\u200bnumber]=+19005551234", ""},
 		{"to=; phoneNumber= ; target=Contact; target=voicemail", ""},
 		{"tos=+19005551234; xto=+19005551234; phone%4Eumber=+19005551234", ""},
 		{"to", ""},
