@@ -134,6 +134,12 @@ func TestNamelessQueryValue(t *testing.T) {
 		{"the stored number of PUT communication", "PUT", opsApp + "/communication", "=" + number, "application/json", `{"audioPreference":"PhoneAudio"}`, "phoneNumber"},
 		{"a forwarding target", "POST", forward, "=" + number, "application/json", `{"target":"` + person + `"}`, "target"},
 		{"a changed number", "POST", opsApp + "/me/phones/work/changeNumber", "=" + number, "application/json", `{"includeInContactCard":true}`, "number"},
+		// Every input the forwarding takes is named: the value binds a
+		// parameter of the pool's beyond them, as phoneNumber= would.
+		{"every input named", "POST", forward, "target=" + person + "&=" + number, "", "", "phoneNumber"},
+		// MVC's and Web API's collection binders read the indexes an
+		// "index" lists, any text, under the empty prefix.
+		{"an index the query lists", "POST", startOpsPath, "index=x&[x]=" + number, "application/json", `{"to":"` + person + `"}`, "phoneNumber"},
 	} {
 		for _, batch := range []bool{false, true} {
 			name, query := tc.name, tc.query
@@ -149,9 +155,8 @@ func TestNamelessQueryValue(t *testing.T) {
 	}
 
 	// A blank value without a name binds nothing a pool would act on
-	// (Web API reads it as null) and passes as sent, as does a value
-	// whose brackets are a name ("[x]" is "x" to Web API).
-	for _, query := range []string{"=", "[]=+", "[x]=" + number} {
+	// (Web API reads it as null) and passes as sent.
+	for _, query := range []string{"=", "[]=+", "[0]=%20"} {
 		before := len(e.pool.Received())
 		resp := e.send(testkit.Request{URL: startOpsPath + "?" + query, ContentType: "application/json",
 			Body: `{"to":"` + person + `"}`, Header: http.Header{"Authorization": {auth}}})

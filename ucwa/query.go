@@ -165,9 +165,23 @@ func parseQueryInto(q *Query, op *Operation, raw string) *Error {
 		// which its jQuery reader makes "") as the name "", so that
 		// value is every input the query does not name. Each is named:
 		// the refusal says which inputs the pool would take from it.
+		unnamed := false
 		for i := range op.Properties {
 			if q.slot[i] == 0 {
+				unnamed = true
 				bad = appendOnce(bad, Parameter{Name: op.Properties[i].Name, Reason: namelessReason})
+			}
+		}
+		if !unnamed {
+			// Every input op takes is named, but a pool's parameter of
+			// a destination op does not take (see strayDestination)
+			// binds the value all the same: "?=tel:+1900..." is the
+			// phoneNumber of acceptWithPhoneAudio, which the edge
+			// refuses as phoneNumber=.
+			for i := range namedDestinations {
+				if d := &namedDestinations[i]; op.propertyIndex(d.name) < 0 {
+					bad = appendOnce(bad, strayParameter(d, op, "by a query parameter without a name (=value), which ASP.NET Web API binds to every parameter the query does not name"))
+				}
 			}
 		}
 	}
@@ -191,19 +205,20 @@ const namelessReason = "is, to ASP.NET Web API, given in the query by a paramete
 // action Post(string to, string phoneNumber) reads phoneNumber from
 // "?to=sip:...&=tel:+1900..." where the edge read no phoneNumber at all.
 //
-// A name of brackets alone that hold a number ("[0]", "[0][]") is none
-// either: Web API's CollectionModelBinder, and MVC's DefaultModelBinder
-// (UpdateCollection), bind a collection parameter (string[] phoneNumber,
-// List<string> to) under the empty prefix from "[0]", "[1]", ..., so
-// "?[0]=tel:+1900..." is its first element (the jQuery reader keeps a
-// number in brackets, and takes "[x]" for the name x).
+// A name of brackets alone that hold an index ("[0]", "[0][]", "[x]")
+// is none either: Web API's CollectionModelBinder, and MVC's
+// DefaultModelBinder (UpdateCollection), bind a collection parameter
+// (string[] phoneNumber, List<string> to) under the empty prefix from
+// "[0]", "[1]", ..., or from the indexes "index" lists, any text:
+// "?[0]=tel:+1900..." and "?index=x&[x]=tel:+1900..." are its first
+// element.
 func namelessQueryName(folded string) bool {
 	for folded != "" {
 		if folded[0] != '[' {
 			return false
 		}
 		end := strings.IndexByte(folded, ']')
-		if end < 0 || strings.Trim(folded[1:end], "0123456789") != "" {
+		if end < 0 {
 			return false
 		}
 		folded = folded[end+1:]

@@ -62,7 +62,7 @@ func TestParseQuery(t *testing.T) {
 		{name: "beside the exact name", op: spa, raw: "to=sip:a@b.c&to[]=tel:%2B19005551234", bad: []string{"to"}},
 		{name: "a stray destination's part", op: fwd, raw: "x.phoneNumber=%2B19005551234", bad: []string{"phoneNumber"}, reason: strayWhat},
 		{name: "a stray destination's part, blank", op: fwd, raw: "x.phoneNumber=", want: map[string]string{}},
-		{name: "parts that are no property pass", op: spa, raw: "a.b=1&c[0]=2&d[e]=3&.=4&[x]=5&[x].y=5&tos.x=6&x.tos=7&x[0].key=subject&x[0].value=8&y.key=tos", want: map[string]string{}},
+		{name: "parts that are no property pass", op: spa, raw: "a.b=1&c[0]=2&d[e]=3&.=4&[x].y=5&tos.x=6&x.tos=7&x[0].key=subject&x[0].value=8&y.key=tos", want: map[string]string{}},
 
 		// A value without a name: Web API binds every input the query
 		// does not name to it (its empty-prefix fallback).
@@ -77,6 +77,9 @@ func TestParseQuery(t *testing.T) {
 		{name: "an index alone", op: fwd, raw: "target=sip:a@b.c&%5B0%5D=tel:%2B19005551234", bad: []string{"ringDelay"}, reason: "without a name"},
 		{name: "indexes", op: fwd, raw: "[0][]=1", bad: []string{"target", "ringDelay"}, reason: "without a name"},
 		{name: "an index alone, blank, passes", op: spa, raw: "[0]=&to=sip:a@b.c", want: map[string]string{"to": "sip:a@b.c"}},
+		{name: "an index the query lists", op: fwd, raw: "target=sip:a@b.c&ringDelay=10&index=x&[x]=tel:%2B19005551234", bad: []string{"phoneNumber", "to", "delegator", "number", "contact"}, reason: "without a name"},
+		{name: "no name, every input named", op: fwd, raw: "target=sip:a@b.c&ringDelay=10&=tel:%2B19005551234", bad: []string{"phoneNumber", "to", "delegator", "number", "contact"}, reason: "without a name"},
+		{name: "no name, an operation without inputs", op: mustOperation("acceptWithPhoneAudio"), raw: "=tel:%2B19005551234", bad: []string{"phoneNumber", "to", "delegator", "number", "target", "contact"}, reason: "without a name"},
 
 		// A dictionary entry keyed by a destination or operationId: MVC
 		// and Web API bind x[0].key and x[0].value as x["phoneNumber"].
