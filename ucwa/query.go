@@ -161,9 +161,8 @@ func parseQueryInto(q *Query, op *Operation, raw string) *Error {
 		// ASP.NET Web API binds a simple parameter (string to, string
 		// phoneNumber, string operationId) from the query by its name
 		// and, when the query has no such name, again under the empty
-		// prefix: its value provider reads "=value" (and "[]=value",
-		// which its jQuery reader makes "") as the name "", so that
-		// value is every input the query does not name. Each is named:
+		// prefix: its value provider reads "=value" as the name "", so
+		// that value is every input the query does not name. Each is named:
 		// the refusal says which inputs the pool would take from it.
 		unnamed := false
 		for i := range op.Properties {
@@ -197,9 +196,10 @@ const namelessReason = "is, to ASP.NET Web API, given in the query by a paramete
 
 // namelessQueryName reports whether a folded query name (see
 // queryProperty) is no name to ASP.NET Web API: empty, or only empty
-// brackets ("[]", "[][]"), which its jQuery reader of the query
-// (FormDataCollectionExtensions.NormalizeJQueryToMvc) drops as the mark
-// of an array. Web API's CompositeModelBinder binds a parameter it finds
+// brackets ("[]", "[][]"), which a jQuery-style reader drops as the mark
+// of an array (Web API's for form bodies, NormalizeJQueryToMvc; ASP.NET
+// Core's for the query), refused as well lest a pool read the query so.
+// Web API's CompositeModelBinder binds a parameter it finds
 // under no name again under the empty one (FallbackToEmptyPrefix), and
 // its query value provider has "=value" under "": so a pool with an
 // action Post(string to, string phoneNumber) reads phoneNumber from
