@@ -407,7 +407,7 @@ func (s *jsonScanner) unreadMember(name []byte, at, depth int, where string) *Er
 }
 
 // emptyNameReason ends the refusal of a JSON member without a name.
-const emptyNameReason = "; ASP.NET MVC reads the members of its value as the body's own ({\"\":{\"operationId\":...}} is the key operationId to it), where the edge does not read them; UCWA names every member."
+const emptyNameReason = "; ASP.NET MVC reads the members of its value as the body's own ({\"\":{\"operationId\":...}} is the key operationId to it), where the edge does not read them; give every member a name."
 
 // entryKeyPart is the member (in JSON) or the last part of a query name
 // (x[0].key) that ASP.NET MVC and Web API read as a dictionary entry's

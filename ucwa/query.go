@@ -162,8 +162,9 @@ func parseQueryInto(q *Query, op *Operation, raw string) *Error {
 		// phoneNumber, string operationId) from the query by its name
 		// and, when the query has no such name, again under the empty
 		// prefix: its value provider reads "=value" as the name "", so
-		// that value is every input the query does not name. Each is named:
-		// the refusal says which inputs the pool would take from it.
+		// that value is every input the query does not name. Each is
+		// named: the refusal says which inputs the pool would take from
+		// it.
 		unnamed := false
 		for i := range op.Properties {
 			if q.slot[i] == 0 {
