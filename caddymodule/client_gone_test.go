@@ -1,12 +1,15 @@
 package caddymodule
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"testing"
 
@@ -241,4 +244,82 @@ func countInFlight(match func(*auditRecord) bool) int {
 		sh.mu.Unlock()
 	}
 	return n
+}
+
+// TestClientHalfClosedBeforeDelivery: a client that half-closes its
+// connection once it sent a request (FIN after the body), which Go's
+// server takes for a client gone, is answered 499, as reverse_proxy
+// answers one gone while its pool was being dialed, when the edge finds
+// it gone just before delivery: the request is not sent, its
+// operationId is released and its limit events given back, so the
+// client's next try is delivered, once. The edge answered nothing there,
+// and net/http sent an empty 200 for it, a success of a call never
+// placed. The edge is held just before delivery until it sees the
+// client gone.
+func TestClientHalfClosedBeforeDelivery(t *testing.T) {
+	for _, st := range limitStores {
+		for _, c := range []struct{ name, subdirective string }{
+			{"idempotency", "idempotency"},
+			{"limit alone", ""},
+		} {
+			t.Run(st.name+"/"+c.name, func(t *testing.T) {
+				pool := newIdemPool(t, "primary")
+				e := startEdge(t, "caddyfile", fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		default_region US
+		%s
+		%s
+		%s
+		limit calls 1 per 1h
+		primary %s
+	}
+}`, idemAuth(t), st.config(t), c.subdirective, pool.Addr()))
+				beforeDelivery = func(r *http.Request) {
+					if r.Header.Get("X-Test-Half-Close") != "" {
+						<-r.Context().Done()
+					}
+				}
+				t.Cleanup(func() { beforeDelivery = func(*http.Request) {} })
+				header := caller{"tenant-1", t.Name()}.header(t)
+				const op = "half-closed"
+				body := `{"to":"+14255551234","operationId":"` + op + `"}`
+
+				u, err := url.Parse(e.url("/"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				conn, err := net.Dial("tcp", u.Host)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				_, err = io.WriteString(conn, "POST "+limitApp+"/communication/startPhoneAudio HTTP/1.1\r\nHost: "+u.Host+
+					"\r\nAuthorization: "+header.Get("Authorization")+"\r\nContent-Type: application/json\r\nX-Test-Half-Close: 1\r\n"+
+					"Content-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatalf("no answer to the half-closed client: %v", err)
+				}
+				_ = resp.Body.Close()
+				if resp.StatusCode != statusClientClosed {
+					t.Errorf("the half-closed client got %d, want 499: its request was not delivered", resp.StatusCode)
+				}
+				if got := deliveries(pool.Pool, op); got != 0 {
+					t.Fatalf("the pool received %d requests of the client gone before delivery, want none", got)
+				}
+
+				again := e.send(limitRequest("/communication/startPhoneAudio", body, header))
+				if again.Status != http.StatusCreated || deliveries(pool.Pool, op) != 1 {
+					t.Fatalf("the next try: %d %s, the pool received %d; want 201 and one (released, refunded)",
+						again.Status, again.Body, deliveries(pool.Pool, op))
+				}
+			})
+		}
+	}
 }

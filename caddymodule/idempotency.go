@@ -492,7 +492,7 @@ func (h *Handler) deliverOnce(w http.ResponseWriter, r *http.Request, next caddy
 		delete(r.Header, "Accept-Encoding")
 	}
 	var deliverErr error
-	delivered := r.Context().Err() == nil // else the client went away: nothing is sent
+	delivered := !h.goneBeforeDelivery(rec, in) // else nothing is sent
 	if delivered {
 		deliverErr = h.deliverKept(rec, r, next, in, func() {
 			h.keepUnreplayable(ctx, in, owner, keys, values, token, start)
@@ -739,7 +739,7 @@ func (h *Handler) deliverLimited(w http.ResponseWriter, r *http.Request, next ca
 	if len(taken) == 0 {
 		return h.deliver(w, r, next, in.rebuild(), in)
 	}
-	if r.Context().Err() != nil {
+	if h.goneBeforeDelivery(w, in) {
 		h.refundLimits(in, taken)
 		return nil
 	}
@@ -749,6 +749,31 @@ func (h *Handler) deliverLimited(w http.ResponseWriter, r *http.Request, next ca
 	}
 	return err
 }
+
+// goneBeforeDelivery reports whether the client of in went away before
+// its request was handed to a pool or the next handler: it is then not
+// sent. The answer is reverse_proxy's for a client gone (499, the status
+// the access log records), as a pool's attempt gives one the client left
+// before the request went out: with no answer at all, net/http would
+// send an empty 200 once the handler returns, which a client that only
+// half-closed its side of the connection (Go's server takes that for a
+// client gone) reads as a success of a request never delivered. The
+// audit line says 0 for it, as for any client gone before a pool had its
+// request (goneUnsent).
+func (h *Handler) goneBeforeDelivery(w http.ResponseWriter, in *intake) bool {
+	beforeDelivery(in.r)
+	if in.r.Context().Err() == nil {
+		return false
+	}
+	in.goneUnsent = true
+	w.WriteHeader(statusClientClosed)
+	return true
+}
+
+// beforeDelivery is called as a request is about to be handed to a pool
+// or the next handler, once the edge took its keys and limit events: a
+// test's, to have its client go away then.
+var beforeDelivery = func(*http.Request) {}
 
 // heldBackByFirst reports whether current, the value of a key, holds
 // back in, a repeat that is an emergency call now: current is a recorded
