@@ -34,6 +34,14 @@ func startBindingEdge(t *testing.T) guardEdge {
 // {"to":"sip:john@x.contoso.com","model.to":"tel:+19005551234"} passed
 // the edge as a call to a person and reached the pool, which rang
 // +1 900 555 1234.
+//
+// The other inputs of the operation nested in a value the edge does not
+// read are refused the same way, naming them: {"x":{"operationId":"b"}}
+// is the key x.operationId to MVC, a second operationId the edge never
+// keyed the call by, and {"x":{"ringDelay":1}} a ringDelay it never held
+// to 5-60; so are a PUT's embedded resource's properties outside
+// "_embedded" ({"unansweredCallSettings":{"ringDelay":1}}, which MVC
+// binds to a model's unansweredCallSettings) and under a prefix.
 func TestBodyModelBindingNames(t *testing.T) {
 	e := startBindingEdge(t)
 	auth := callerBearer(t)
@@ -62,6 +70,20 @@ func TestBodyModelBindingNames(t *testing.T) {
 		{"XML, the call's to under a prefix", "POST", startOpsPath, "application/xml", xmlInput(xmlOK + `<property name="model.to">` + number + `</property>`), "to"},
 		{"XML, the callback number under a prefix", "POST", startOpsPath, "application/xml", xmlInput(xmlOK + `<property name="model.phoneNumber">` + number + `</property>`), "phoneNumber"},
 		{"XML, an index", "POST", startOpsPath, "application/xml", xmlInput(xmlOK + `<property name="to[0]">` + number + `</property>`), "to"},
+		// Inputs other than destinations nested in a value the edge does
+		// not read: MVC's JsonValueProviderFactory keys them as the flat
+		// spelling (x.operationId), which a parameter x binds.
+		{"JSON, a second operationId nested in a value the edge does not read", "POST", startOpsPath, "application/json", `{` + ok + `,"operationId":"a","x":{"operationId":"b"}}`, "operationId"},
+		{"JSON, an operationId nested in an array", "POST", startOpsPath, "application/json", `{` + ok + `,"x":[{"y":{"OperationId":"b"}}]}`, "operationId"},
+		{"JSON, an operationId in a link's member", "POST", startOpsPath, "application/json", `{` + ok + `,"_links":{"self":{"href":"/x","operationId":"b"}}}`, "operationId"},
+		{"JSON, a ringDelay nested in a value the edge does not read", "POST", opsApp + "/me/callForwardingSettings/unansweredCallSettings/unansweredCallToContact", "application/json",
+			`{"target":"sip:john@x.contoso.com","ringDelay":10,"x":{"ringDelay":1}}`, "ringDelay"},
+		{"JSON, an embedded resource's ringDelay outside _embedded", "PUT", opsApp + "/me/callForwardingSettings", "application/json",
+			`{"activeSetting":"None","unansweredCallSettings":{"ringDelay":1}}`, "ringDelay"},
+		{"JSON, an embedded resource's ringDelay under a prefix", "PUT", opsApp + "/me/callForwardingSettings", "application/json",
+			`{"activeSetting":"None","unansweredCallSettings.ringDelay":1}`, "ringDelay"},
+		{"XML, an operationId named by an item", "POST", startOpsPath, "application/xml",
+			xmlInput(xmlOK + `<propertyList name="x"><item name="operationId">b</item></propertyList>`), "operationId"},
 	} {
 		for _, batch := range []bool{false, true} {
 			name := tc.name
@@ -94,6 +116,7 @@ func TestBodyModelBindingNames(t *testing.T) {
 	for _, body := range []string{
 		`{` + ok + `,"x_y":"` + number + `","x.y":1,"client.version":"1.0"}`,
 		`{` + ok + `,"x":{"y.z":"` + number + `"}}`,
+		`{` + ok + `,"x":{"y":1,"operations":"b"},"_links":{"self":{"href":"/x","title":"t"}}}`,
 	} {
 		resp, got := e.sendBody(auth, "POST", startOpsPath, "application/json", body, false)
 		assertDeliveredAsSent(t, resp, got, body)
@@ -185,7 +208,13 @@ func TestNamelessQueryValue(t *testing.T) {
 //     {"x":[{"key":...,"value":...}]}) as the entry x["phoneNumber"] of a
 //     Dictionary<string,string> parameter x, the input's name in a value;
 //   - an index alone, [0]=: both bind a collection parameter under the
-//     empty prefix from [0], [1], ... when the query does not name it.
+//     empty prefix from [0], [1], ... when the query does not name it;
+//     a JSON body's {"[0]":...} and {"index":"a","[a]":...} are the
+//     same keys to MVC's JsonValueProviderFactory;
+//   - a dictionary entry keyed by any other input of the operation
+//     (subject, ringDelay), and the flat JSON spellings of an entry
+//     ({"x[0].key":...}, {"index":"a","[a].key":...}), which MVC keys as
+//     the query's.
 func TestModelBindingKeys(t *testing.T) {
 	e := startBindingEdge(t)
 	auth := callerBearer(t)
@@ -195,6 +224,7 @@ func TestModelBindingKeys(t *testing.T) {
 		json   = "application/json"
 	)
 	fwd := opsApp + "/me/callForwardingSettings/immediateForwardSettings/immediateForwardToContact"
+	fwdUnanswered := opsApp + "/me/callForwardingSettings/unansweredCallSettings/unansweredCallToContact"
 	for _, tc := range []struct {
 		name, path, body, param, want string
 	}{
@@ -210,6 +240,19 @@ func TestModelBindingKeys(t *testing.T) {
 		{"a query dictionary entry under the empty prefix", startOpsPath + "?%5B0%5D.Key=operationId&%5B0%5D.Value=b", `{` + ok + `}`, "operationId", "dictionary entry"},
 		{"a query dictionary entry by index", fwd + "?x.index=a&x%5Ba%5D.key=to&x%5Ba%5D.value=tel:%2B19005551234", `{"target":"sip:john@x.contoso.com"}`, "to", "dictionary entry"},
 		{"a query index alone", startOpsPath + "?%5B0%5D=tel:%2B19005551234", `{` + ok + `}`, "phoneNumber", "without a name"},
+		// An entry keyed by an input other than a destination or
+		// operationId: a pool reading x["subject"] or x["ringDelay"]
+		// takes a value the edge never held to the input's limits.
+		{"a dictionary entry keyed by another input", startOpsPath, `{` + ok + `,"inputs":[{"key":"subject","value":"b"}]}`, "subject", "dictionary entry"},
+		{"a query dictionary entry keyed by another input, by index", fwdUnanswered + "?x.index=a&x%5Ba%5D.key=ringDelay&x%5Ba%5D.value=1",
+			`{"target":"sip:john@x.contoso.com"}`, "ringDelay", "dictionary entry"},
+		// The flat JSON spellings of an entry and of an index, as the
+		// query's: MVC's JsonValueProviderFactory keys them alike.
+		{"a flat JSON dictionary entry", startOpsPath, `{` + ok + `,"x[0].key":"phoneNumber","x[0].value":"` + number + `"}`, "phoneNumber", "dictionary entry"},
+		{"a flat JSON dictionary entry under the empty prefix, by index", startOpsPath, `{` + ok + `,"index":"a","[a].key":"operationId","[a].value":"b"}`, "operationId", "dictionary entry"},
+		{"a JSON index alone", startOpsPath, `{` + ok + `,"[0]":"` + number + `"}`, "", "index alone"},
+		{"a JSON index the body lists", startOpsPath, `{` + ok + `,"index":"a","[a]":"` + number + `"}`, "", "index alone"},
+		{"a query element by index, its to", startOpsPath + "?x.index=a&x%5Ba%5D.to=tel:%2B19005551234", `{` + ok + `}`, "to", "spelled otherwise"},
 	} {
 		for _, batch := range []bool{false, true} {
 			name := tc.name
@@ -235,6 +278,7 @@ func TestModelBindingKeys(t *testing.T) {
 	for _, tc := range []struct{ path, body string }{
 		{startOpsPath, `{` + ok + `,"inputs":[{"key":"locale","value":"en-US"}],"x":{"key":"tos"}}`},
 		{startOpsPath + "?x%5B0%5D.key=locale&x%5B0%5D.value=en&y%5B0%5D=1&%5B0%5D=", `{` + ok + `}`},
+		{startOpsPath + "?x.index=a&x%5Ba%5D=1", `{` + ok + `,"[0]":null,"x[0].key":"locale","x[0].value":"en","y.index":"a","y[a]":1}`},
 	} {
 		resp, got := e.sendBody(auth, "POST", tc.path, json, tc.body, false)
 		assertDeliveredAsSent(t, resp, got, tc.body)

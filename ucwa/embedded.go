@@ -27,6 +27,43 @@ func embeddedError(d *namedDestination, where string, body []byte, at int) *Erro
 			", where the edge does not judge it; set it through its own operation"}})
 }
 
+// embeddedInputError refuses a member of an embedded resource, or its
+// <property>, whose model-binding spelling names an input of the
+// operation (see bindingInput), naming the input and where it sits,
+// never the name as written or its value.
+func embeddedInputError(in, where string, body []byte, at int) *Error {
+	return parameterError([]Parameter{{Name: in,
+		Reason: "is given inside an embedded resource (" + where + ") under a model-binding spelling (x." + in + "), at " + position(body, int64(at)) +
+			unreadInputReason}})
+}
+
+// xmlBindingNameError refuses an embedded <property> or <propertyList>
+// t whose name attribute (in any namespace or letter case) is a
+// model-binding spelling of an input of op (see bindingInput).
+func xmlBindingNameError(op *Operation, t xml.StartElement, body []byte, at int) *Error {
+	for _, a := range t.Attr {
+		if a.Name.Space != "xmlns" && strings.EqualFold(a.Name.Local, "name") {
+			if in := bindingInput(op, foldedName(a.Value)); in != "" {
+				return embeddedInputError(in, xmlEmbeddedWhere, body, at)
+			}
+		}
+	}
+	return nil
+}
+
+// bindingInput returns the input of op (see inputNamed) that a part of
+// a folded name's .NET model-binding spelling ("x.ringDelay",
+// "[0].operationId") is, or "" for a name without parts. Inside an
+// embedded resource the edge reads a name by its rules or not at all,
+// and MVC keys {"x.ringDelay":1} there as it keys {"x":{"ringDelay":1}},
+// which the edge refuses as an input nested where it does not read it.
+func bindingInput(op *Operation, folded string) string {
+	if !strings.ContainsAny(folded, ".[]") {
+		return ""
+	}
+	return inputNamed(op, folded)
+}
+
 const (
 	jsonEmbeddedWhere = `"` + embeddedName + `"`
 	xmlEmbeddedWhere  = "a <resource> inside the body's"
@@ -137,6 +174,9 @@ func (s *jsonScanner) jsonEmbeddedResource(depth int, known []EmbeddedResource, 
 					return s.unreadValue(depth+2, unreadLink)
 				}, noLookalike)
 			}
+		}
+		if in := bindingInput(s.op, folded); in != "" {
+			return embeddedInputError(in, jsonEmbeddedWhere, s.body, at)
 		}
 		return s.unreadValue(depth+1, unreadEmbedded)
 	}, noLookalike)
@@ -431,7 +471,7 @@ func noLookalike([]byte, string, int) *Error { return nil }
 // Elements are recognised by their local name in any letter case and in
 // any namespace, and names and rels in any attribute so named: a pool
 // reading loosely might read any of them.
-func xmlEmbedded(d *xml.Decoder, body []byte, start xml.StartElement, depth int, known []EmbeddedResource) *Error {
+func xmlEmbedded(op *Operation, d *xml.Decoder, body []byte, start xml.StartElement, depth int, known []EmbeddedResource) *Error {
 	var rules embeddedRules
 	if len(known) > 0 {
 		rules.known = known
@@ -462,23 +502,26 @@ func xmlEmbedded(d *xml.Decoder, body []byte, start xml.StartElement, depth int,
 			var e *Error
 			switch strings.ToLower(t.Name.Local) {
 			case "resource":
-				e = xmlEmbedded(d, body, t, depth+1, nil)
+				e = xmlEmbedded(op, d, body, t, depth+1, nil)
 			case "property":
-				e = xmlEmbeddedProperty(d, body, t, before, depth+1, &rules)
+				e = xmlEmbeddedProperty(op, d, body, t, before, depth+1, &rules)
 			case "propertylist":
 				e = xmlEmbeddedNamed(t, "name", body, before)
+				if e == nil {
+					e = xmlBindingNameError(op, t, body, before)
+				}
 				rules.xmlNamed(t, "", true, before)
 			case "link":
 				e = xmlEmbeddedLink(t, body, before)
 				rules.xmlLink(t, before)
 			default:
-				e = nestedDestinationError(t, body, before, inEmbeddedResource)
+				e = nestedDestinationError(op, t, body, before, inEmbeddedResource)
 			}
 			if e != nil {
 				return e
 			}
 			if name := strings.ToLower(t.Name.Local); name != "resource" && name != "property" {
-				if err := skipXML(d, body, depth+1); err != nil {
+				if err := skipXML(op, d, body, depth+1); err != nil {
 					return err
 				}
 			}
@@ -561,7 +604,7 @@ func (er *embeddedRules) xmlNamed(t xml.StartElement, text string, list bool, at
 // record its text (one holding an element, like a propertyList, is no
 // single value). The property stands at depth, and the elements inside it
 // are held to maxXMLDepth.
-func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at, depth int, rules *embeddedRules) *Error {
+func xmlEmbeddedProperty(op *Operation, d *xml.Decoder, body []byte, t xml.StartElement, at, depth int, rules *embeddedRules) *Error {
 	var dest *namedDestination
 	for _, a := range t.Attr {
 		if strings.EqualFold(a.Name.Local, "name") {
@@ -569,6 +612,9 @@ func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at, de
 				break
 			}
 		}
+	}
+	if err := xmlBindingNameError(op, t, body, at); err != nil {
+		return err
 	}
 	if a, other := otherPropertyAttr(t, true); other {
 		if dest != nil {
@@ -609,7 +655,7 @@ func xmlEmbeddedProperty(d *xml.Decoder, body []byte, t xml.StartElement, at, de
 			if err := nestedConstructError(tt, body, before); err != nil {
 				return err
 			}
-			if err := nestedDestinationError(tt, body, before, inSkippedElement); err != nil {
+			if err := nestedDestinationError(op, tt, body, before, inSkippedElement); err != nil {
 				return err
 			}
 			allowed = false

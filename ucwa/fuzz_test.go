@@ -30,6 +30,9 @@ import (
 // Crashers land in testdata/fuzz/<target>/ and are replayed by go test.
 
 var jsonSeeds = []string{
+	`{"to":"sip:a@b.c","operationId":"a","x":{"OperationId ":"b","y":[{"key":"subject","value":1}]},"_links":{"self":{"href":"/x","y.importance":"Urgent"}}}`,
+	`{"to":"sip:a@b.c","index":"a","[a]":"tel:+19005551234","[0]":null,"x[a].key":"ringDelay","x[a].value":1}`,
+	`{"unansweredCallSettings":{"ringDelay":1},"x.ringDelay":2,"_embedded":{"unansweredCallSettings":{"ringDelay":10,"x":{"ringDelay":1}}}}`,
 	`{"_links":{"self":{"href":"/x","to":"1","Title":[{"ｔｏ":" "}]},"customContent":{"number":null}},"x":[{"_embedded":{}}],"_embedded":{"y":{"a":{"target":"Contact"},"_links":{"contact":{"href":"/p","contact":"/q"}}}}}`,
 	`{}`,
 	`{"to":"sip:a@b.c","contact":"/people/1","_links":{"contact":{"href":"/ucwa/v1/applications/192/people/282"}}}`,
@@ -137,6 +140,13 @@ func knownDecodeError(t *testing.T, op *Operation, err *Error) {
 		case strings.Contains(err.Message, "inside an embedded resource"), strings.Contains(err.Message, "as an XML attribute"),
 			strings.Contains(err.Message, "; give it where the operation takes it"), strings.Contains(err.Message, "as an XML element, or an element's name or rel"):
 			if _, ok := referenceDestinations[strings.ToLower(err.Parameters[0].Name)]; ok {
+				return
+			}
+			if slices.Contains(referenceInputs(op), err.Parameters[0].Name) && !strings.Contains(err.Message, "as an XML attribute") {
+				return
+			}
+		case strings.Contains(err.Message, "a resource the operation embeds"):
+			if slices.Contains(referenceInputs(op), err.Parameters[0].Name) {
 				return
 			}
 
@@ -438,7 +448,7 @@ func FuzzDecodeXML(f *testing.F) {
 			if name, ok := xmlNestedConstructsRead(body); !ok {
 				t.Fatalf("%s: accepted a <%s> where the edge does not read it", op.Rel, name)
 			}
-			if name, ok := xmlNestedDestinationsRead(body); !ok {
+			if name, ok := xmlNestedDestinationsRead(op, body); !ok {
 				t.Fatalf("%s: accepted the destination %q where the edge does not read it", op.Rel, name)
 			}
 			if name, ok := xmlAttrValuesRead(r); !ok {
@@ -713,12 +723,19 @@ func xmlNestedConstructsRead(body []byte) (string, bool) {
 }
 
 // xmlNestedDestinationsRead checks, with encoding/xml, that no element
-// of an accepted body but its root is named like a destination (its local
-// name, see referenceUnreadName), and that none inside a property list,
-// an item, a link or any element but the root and a chain of resources
-// below it has an attribute named name or rel (any letter case or
-// namespace) whose value is so named, and returns one that is.
-func xmlNestedDestinationsRead(body []byte) (string, bool) {
+// of an accepted body but its root is named like a destination or an
+// input of op (see referenceInputs; its local name, see
+// referenceUnreadName), and that none inside a property list, an item,
+// a link or any element but the root and a chain of resources below it
+// has an attribute named name or rel (any letter case or namespace)
+// whose value is so named, and returns one that is.
+func xmlNestedDestinationsRead(op *Operation, body []byte) (string, bool) {
+	inputs := referenceInputs(op)
+	named := func(name string) bool {
+		name = referenceUnreadName(name)
+		_, dest := referenceDestination(name)
+		return dest || referenceNamed(name, inputs) || referenceBindingNamed(name, inputs)
+	}
 	d := xml.NewDecoder(bytes.NewReader(body))
 	var stack []string // the open elements' local names
 	for {
@@ -728,7 +745,7 @@ func xmlNestedDestinationsRead(body []byte) (string, bool) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if _, ok := referenceDestination(referenceUnreadName(t.Name.Local)); ok && len(stack) > 0 {
+			if named(t.Name.Local) && len(stack) > 0 {
 				return t.Name.Local, false
 			}
 			skipped := len(stack) > 0 && slices.ContainsFunc(stack[1:], func(s string) bool { return !strings.EqualFold(s, "resource") })
@@ -741,7 +758,7 @@ func xmlNestedDestinationsRead(body []byte) (string, bool) {
 					if a.Name.Space == "xmlns" || !strings.EqualFold(a.Name.Local, "name") && !strings.EqualFold(a.Name.Local, "rel") {
 						continue
 					}
-					if _, ok := referenceDestination(referenceUnreadName(a.Value)); ok {
+					if named(a.Value) {
 						return a.Value, false
 					}
 				}
@@ -1267,9 +1284,13 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 		}
 	}
 	propNames := referencePropertyNames(op)
+	inputs := referenceInputs(op)
 	for _, m := range top {
 		if referenceBindingNamed(m.name, propNames) {
 			return v, errors.New("a model-binding spelling of a property " + m.name)
+		}
+		if referenceBindingNamed(m.name, referenceEmbeddedInputs(op)) {
+			return v, errors.New("a model-binding spelling of an embedded resource's property " + m.name)
 		}
 		if referenceNamed(m.name, linkNames) && (referenceLookalike(m.name, linkNames) || !referenceAllowed(nil, m.value)) {
 			return v, errors.New("a property named like a link " + m.name)
@@ -1287,13 +1308,19 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 			continue
 		}
 		if referenceNamed(m.name, []string{embeddedName}) {
-			if err := referenceEmbedded(m.value, op.Embedded); err != nil {
+			if err := referenceEmbedded(m.value, op.Embedded, inputs); err != nil {
 				return v, err
 			}
 			continue
 		}
 		if !strings.EqualFold(m.name, "_links") {
-			if err := referenceUnread(m.value); err != nil {
+			if referenceIndexesOnly.MatchString(referenceKept(m.name)) && !referenceAllowed(nil, m.value) {
+				return v, errors.New("a name that is an index alone " + m.name)
+			}
+			if referenceEntryKeyName(m.name) && referenceEntryKey(op, m.value) {
+				return v, errors.New("a dictionary entry keyed by an input " + m.name)
+			}
+			if err := referenceUnread(m.value, inputs); err != nil {
 				return v, err
 			}
 			continue
@@ -1313,14 +1340,14 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 				return v, errors.New("a link named like a property " + l.name)
 			}
 			if words, ok := referenceStray(op, l.name); ok && propIndex(op, l.name, true) < 0 {
-				if !referenceLinkAllowed(words, l.value) {
+				if !referenceLinkAllowed(words, l.value, inputs) {
 					return v, errors.New("a link named like a destination the operation does not take " + l.name)
 				}
 				continue
 			}
 			i := propIndex(op, l.name, true)
 			if i < 0 {
-				if err := referenceUnread(l.value); err != nil {
+				if err := referenceUnread(l.value, inputs); err != nil {
 					return v, err
 				}
 				continue
@@ -1335,7 +1362,7 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 			for _, h := range link {
 				if strings.EqualFold(h.name, "href") {
 					read(&op.Properties[i], h.value)
-				} else if err := referenceUnreadMember(h.name, h.value); err != nil {
+				} else if err := referenceUnreadMember(h.name, h.value, inputs); err != nil {
 					return v, err
 				}
 			}
@@ -1434,7 +1461,7 @@ func referenceUnescape(s string) string {
 // the destination is one a pool serves as a link (its words hold
 // referencePath), and the link is null or an object whose members named
 // href hold what the words allow (see referenceAllowed).
-func referenceLinkAllowed(words []string, raw json.RawMessage) bool {
+func referenceLinkAllowed(words []string, raw json.RawMessage, inputs []string) bool {
 	if !slices.Contains(words, referencePath) {
 		return false
 	}
@@ -1447,7 +1474,7 @@ func referenceLinkAllowed(words []string, raw json.RawMessage) bool {
 	}
 	for _, m := range members {
 		if referenceNamed(m.name, []string{hrefName}) && !referenceAllowed(words, m.value) ||
-			!strings.EqualFold(m.name, hrefName) && referenceUnreadMember(m.name, m.value) != nil {
+			!strings.EqualFold(m.name, hrefName) && referenceUnreadMember(m.name, m.value, inputs) != nil {
 			return false
 		}
 	}
@@ -1549,20 +1576,20 @@ func referenceWord(words []string, text string) bool {
 // resource in it, at any depth, holds a property named like a destination
 // unless null, blank or one of its words, nor a link so named; no name
 // outside ASCII or twice in any letter case in its objects.
-func referenceEmbedded(raw json.RawMessage, known []EmbeddedResource) error {
+func referenceEmbedded(raw json.RawMessage, known []EmbeddedResource, inputs []string) error {
 	resources := func(raw json.RawMessage, key string) error {
 		switch raw[0] {
 		case '{':
-			return referenceEmbeddedResource(raw, known, key)
+			return referenceEmbeddedResource(raw, known, key, inputs)
 		case '[':
 			var elems []json.RawMessage
 			_ = json.Unmarshal(raw, &elems)
 			for _, e := range elems {
 				var err error
 				if e[0] == '{' {
-					err = referenceEmbeddedResource(e, known, key)
+					err = referenceEmbeddedResource(e, known, key, inputs)
 				} else {
-					err = referenceUnread(e)
+					err = referenceUnread(e, inputs)
 				}
 				if err != nil {
 					return err
@@ -1618,7 +1645,7 @@ func referenceEmbeddedValue(p *Property, raw json.RawMessage) bool {
 	panic("the table embeds a " + p.Type.String())
 }
 
-func referenceEmbeddedResource(raw json.RawMessage, known []EmbeddedResource, key string) error {
+func referenceEmbeddedResource(raw json.RawMessage, known []EmbeddedResource, key string, inputs []string) error {
 	members, err := referenceObject(raw, nil)
 	if err != nil {
 		return err
@@ -1651,7 +1678,7 @@ func referenceEmbeddedResource(raw json.RawMessage, known []EmbeddedResource, ke
 		}
 		switch {
 		case referenceNamed(m.name, []string{embeddedName}):
-			if err := referenceEmbedded(m.value, nil); err != nil {
+			if err := referenceEmbedded(m.value, nil, inputs); err != nil {
 				return err
 			}
 		case referenceNamed(m.name, []string{linksName}) && m.value[0] == '{':
@@ -1661,17 +1688,20 @@ func referenceEmbeddedResource(raw json.RawMessage, known []EmbeddedResource, ke
 			}
 			for _, l := range links {
 				words, ok := referenceDestination(l.name)
-				if ok && !referenceLinkAllowed(words, l.value) {
+				if ok && !referenceLinkAllowed(words, l.value, inputs) {
 					return errors.New("an embedded link named like a destination " + l.name)
 				}
 				if !ok {
-					if err := referenceUnread(l.value); err != nil {
+					if err := referenceUnread(l.value, inputs); err != nil {
 						return err
 					}
 				}
 			}
 		default:
-			if err := referenceUnread(m.value); err != nil {
+			if strings.ContainsAny(referenceKept(m.name), ".[]") && referenceBindingNamed(m.name, inputs) {
+				return errors.New("an embedded member whose model-binding spelling names an input " + m.name)
+			}
+			if err := referenceUnread(m.value, inputs); err != nil {
 				return err
 			}
 		}
@@ -1683,15 +1713,16 @@ func referenceEmbeddedResource(raw json.RawMessage, known []EmbeddedResource, ke
 // not read: every object in it, at any depth, is one referenceObject
 // takes (ASCII names, none twice in any letter case, no .NET metadata),
 // and has no member named like a destination (see referenceNamed) unless
-// null, blank or one of its words, nor one named "_links" or
-// "_embedded", whatever it holds.
-func referenceUnread(raw json.RawMessage) error {
+// null, blank or one of its words, nor one named like one of inputs
+// (see referenceInputs), nor a dictionary entry's key naming one, nor
+// one named "_links" or "_embedded", whatever it holds.
+func referenceUnread(raw json.RawMessage, inputs []string) error {
 	switch raw[0] {
 	case '[':
 		var elems []json.RawMessage
 		_ = json.Unmarshal(raw, &elems)
 		for _, e := range elems {
-			if err := referenceUnread(e); err != nil {
+			if err := referenceUnread(e, inputs); err != nil {
 				return err
 			}
 		}
@@ -1701,7 +1732,7 @@ func referenceUnread(raw json.RawMessage) error {
 			return err
 		}
 		for _, m := range members {
-			if err := referenceUnreadMember(m.name, m.value); err != nil {
+			if err := referenceUnreadMember(m.name, m.value, inputs); err != nil {
 				return err
 			}
 		}
@@ -1711,16 +1742,23 @@ func referenceUnread(raw json.RawMessage) error {
 
 // referenceUnreadMember checks a member of an object the decoder does not
 // read, or a link's member other than href (see referenceUnread).
-func referenceUnreadMember(name string, value json.RawMessage) error {
-	if words, ok := referenceDestination(name); ok && !referenceAllowed(words, value) {
-		return errors.New("a destination where the decoder does not read it " + name)
+func referenceUnreadMember(name string, value json.RawMessage, inputs []string) error {
+	if words, ok := referenceDestination(name); ok {
+		if !referenceAllowed(words, value) {
+			return errors.New("a destination where the decoder does not read it " + name)
+		}
+		return nil
+	}
+	if referenceNamed(name, inputs) || referenceBindingNamed(name, inputs) {
+		// MVC's JsonValueProviderFactory keys it by the members it
+		// stands in (x.operationId), which a parameter x binds.
+		return errors.New("an input where the decoder does not read it " + name)
 	}
 	var key string
-	if strings.EqualFold(name, "key") && json.Unmarshal(value, &key) == nil {
+	if (strings.EqualFold(name, "key") || referenceEntryKeyName(name)) && json.Unmarshal(value, &key) == nil {
 		// A dictionary entry's key, which .NET model binding reads as
 		// the name of the entry's value.
-		key = referenceUnreadName(strings.TrimSpace(key))
-		if _, ok := referenceDestination(key); ok || referenceNamed(key, []string{"operationId"}) || referenceBindingNamed(key, []string{"operationId"}) {
+		if referenceEntryKeyNames(key, inputs) {
 			return errors.New("a dictionary entry keyed by an input where the decoder does not read it")
 		}
 		return nil
@@ -1728,7 +1766,79 @@ func referenceUnreadMember(name string, value json.RawMessage) error {
 	if referenceNamed(name, []string{linksName, embeddedName}) {
 		return errors.New(`a "_links" or "_embedded" where the decoder does not read it`)
 	}
-	return referenceUnread(value)
+	return referenceUnread(value, inputs)
+}
+
+// referenceInputs are the names of op's inputs other than the table's
+// destinations: its properties, links included, and the properties of
+// the resources it embeds.
+func referenceInputs(op *Operation) []string {
+	var names []string
+	add := func(p Property) {
+		if _, dest := referenceDestinations[strings.ToLower(p.Name)]; !dest && !slices.Contains(names, p.Name) {
+			names = append(names, p.Name)
+		}
+	}
+	for _, p := range op.Properties {
+		add(p)
+	}
+	for _, e := range op.Embedded {
+		for _, p := range e.Properties {
+			add(p)
+		}
+	}
+	return names
+}
+
+// referenceEmbeddedInputs are the names of the properties of the
+// resources op embeds that are neither the table's destinations nor
+// op's own properties.
+func referenceEmbeddedInputs(op *Operation) []string {
+	var names []string
+	for _, in := range referenceInputs(op) {
+		if _, own := op.Property(in); !own {
+			names = append(names, in)
+		}
+	}
+	return names
+}
+
+// referenceKept is an ASCII name with its controls and spaces dropped,
+// as referenceLookalike reads it.
+func referenceKept(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, name)
+}
+
+// referenceEntryKeyName reports whether a name, its controls and spaces
+// dropped, is a model-binding spelling whose last part is key
+// (x[0].key, [a].KEY): a dictionary entry's key.
+func referenceEntryKeyName(name string) bool {
+	kept := referenceKept(name)
+	parts := strings.FieldsFunc(kept, func(r rune) bool { return r == '.' || r == '[' || r == ']' })
+	return strings.ContainsAny(kept, ".[]") && len(parts) > 0 && strings.EqualFold(parts[len(parts)-1], "key")
+}
+
+// referenceEntryKey reports whether a JSON value is a string that, as a
+// dictionary entry's key, names an input of op (see
+// referenceEntryKeyNames).
+func referenceEntryKey(op *Operation, raw json.RawMessage) bool {
+	var key string
+	return json.Unmarshal(raw, &key) == nil && referenceEntryKeyNames(key, referenceInputs(op))
+}
+
+// referenceEntryKeyNames reports whether a dictionary entry's key names
+// a destination, operationId or one of inputs, read carelessly (see
+// referenceUnreadName).
+func referenceEntryKeyNames(key string, inputs []string) bool {
+	key = referenceUnreadName(strings.TrimSpace(key))
+	inputs = append([]string{"operationId"}, inputs...)
+	_, dest := referenceDestination(key)
+	return dest || referenceNamed(key, inputs) || referenceBindingNamed(key, inputs)
 }
 
 // referenceUnreadName is a name as a careless reader reads it: its
@@ -1902,7 +2012,8 @@ func FuzzParseQuery(f *testing.F) {
 		"target=%2B1+425&ringDelay=5&&x", "t%E2%80%8Bo=1", "to%00=1", "a=%zz", "number=+14255551234&includeInContactCard", "=x&=&x=",
 		"target=tel:%2B19005551234&x=1", "Number=1&delegator=+&target=Contact", "phone%00Number=1",
 		"to[]=1", "to%5B0%5D=1", "x.to=1", "%5B0%5D.To=1", "model[to]=1", "a.b=1&c[d]=2", "x.phoneNumber=%2B19005551234", "operationId=op%FF",
-		"to=sip:a@b.c&=tel:%2B19005551234", "[]=1", "%5B%5D%5B%5D=x&to=1", "=+"} {
+		"to=sip:a@b.c&=tel:%2B19005551234", "[]=1", "%5B%5D%5B%5D=x&to=1", "=+",
+		"x.index=a&x%5Ba%5D.key=subject&x%5Ba%5D.value=1", "unansweredCallSettings.ringDelay=1&ringDelay=1"} {
 		f.Add(s, "x")
 	}
 	f.Fuzz(func(t *testing.T, raw, v string) {
@@ -1920,7 +2031,9 @@ func FuzzParseQuery(f *testing.F) {
 					t.Fatalf("%s: %+v", op.Rel, err)
 				}
 				for _, p := range err.Parameters {
-					if _, ok := op.Property(p.Name); !ok && !(isStray(op, p.Name) && strings.HasPrefix(p.Reason, strayWhat+op.Rel+" ")) {
+					embedded := slices.Contains(referenceInputs(op), p.Name) &&
+						(strings.Contains(p.Reason, "resource the operation embeds") || strings.Contains(p.Reason, "dictionary entry"))
+					if _, ok := op.Property(p.Name); !ok && !embedded && !(isStray(op, p.Name) && strings.HasPrefix(p.Reason, strayWhat+op.Rel+" ")) {
 						t.Fatalf("%s: names %q", op.Rel, p.Name)
 					}
 				}
@@ -1942,6 +2055,9 @@ func FuzzParseQuery(f *testing.F) {
 					if _, own := op.Property(name); !own && slices.ContainsFunc(op.Properties, func(p Property) bool { return strings.EqualFold(p.Name, part) }) {
 						t.Fatalf("%s: accepted %q, a spelling of a property", op.Rel, name)
 					}
+					if strings.ContainsAny(name, ".[]") && slices.ContainsFunc(referenceEmbeddedInputs(op), func(in string) bool { return strings.EqualFold(in, part) }) {
+						t.Fatalf("%s: accepted %q, a model-binding spelling of an embedded resource's property", op.Rel, name)
+					}
 				}
 			}
 			// No value without a name ("", or brackets only) that is not
@@ -1953,15 +2069,16 @@ func FuzzParseQuery(f *testing.F) {
 					t.Fatalf("%s: accepted %q=%q, a value without a name", op.Rel, name, vs)
 				}
 			}
-			// No dictionary entry (x[0].key) keyed by a destination or
-			// operationId: MVC and Web API bind its x[0].value as that
-			// entry of a dictionary parameter.
+			// No dictionary entry (x[0].key) keyed by a destination,
+			// operationId or another input of op: MVC and Web API bind its
+			// x[0].value as that entry of a dictionary parameter.
 			for name, vs := range values {
 				if !strings.HasSuffix(strings.ToLower(name), ".key") {
 					continue
 				}
 				for _, v := range vs {
-					if referenceEntryKeys[strings.ToLower(strings.TrimSpace(v))] {
+					key := strings.TrimSpace(v)
+					if referenceEntryKeys[strings.ToLower(key)] || slices.ContainsFunc(referenceInputs(op), func(in string) bool { return strings.EqualFold(in, key) }) {
 						t.Fatalf("%s: accepted %q=%q, a dictionary entry keyed by an input", op.Rel, name, v)
 					}
 				}

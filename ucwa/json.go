@@ -53,7 +53,7 @@ func decodeJSON(r *Request, op *Operation, body []byte) *Error {
 	// The scanner is the request's own: the callbacks it is handed to
 	// would move one on the stack to the heap.
 	s := &r.scan
-	*s = jsonScanner{body: body}
+	*s = jsonScanner{body: body, op: op}
 	s.skipSpace()
 	if err := s.object("The body", "", 0, r.jsonProperty, r.jsonLookalike); err != nil {
 		return err
@@ -86,6 +86,18 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte, at int) *Error {
 		return s.jsonEmbedded(1, r.op.Embedded)
 	}
 	if !equalFoldASCII(linksName, name) {
+		if !plainName(name) {
+			folded := foldedName(name)
+			if namelessQueryName(folded) {
+				if ok, err := s.blankValue(1); err != nil || ok {
+					return err
+				}
+				return deserializationError("A member whose name is an index alone, at " + position(s.body, int64(at)) + namelessMemberReason)
+			}
+			if entryKeyName(folded) && s.pos < len(s.body) && s.body[s.pos] == '"' {
+				return s.entryKey(at, "given as a property")
+			}
+		}
 		return s.unreadValue(1, unreadProperty)
 	}
 	return s.object(`"_links"`, "_links.", 1, func(s *jsonScanner, name []byte, at int) *Error {
@@ -196,8 +208,22 @@ func (r *Request) jsonLookalike(name []byte, folded string, at int) *Error {
 	if foldsOnto(name, folded, linksName) {
 		return lookalikeError(linksName, linksName, r.raw, at)
 	}
+	if in := embeddedBindingInput(r.op, folded); in != "" {
+		return embeddedBindingError(in, "in the body, at "+position(r.raw, int64(at))+",")
+	}
 	return nil
 }
+
+// namelessMemberReason ends the refusal of a top-level member whose name
+// is an index alone ("[0]", "[x]", "[]"), holding anything but null or a
+// blank string. MVC's DefaultModelBinder binds a parameter whose name no
+// key begins with under the empty prefix (BindModel's
+// FallbackToEmptyPrefix), and a collection parameter there from the keys
+// "[0]", "[1]", ..., or from "[x]" for each x the key "index" lists
+// (UpdateCollection, GetIndexes, CreateSubIndexName), which
+// JsonValueProviderFactory makes of such a member: a pool's string[]
+// phoneNumber holds its value, where the edge read no input.
+const namelessMemberReason = "; ASP.NET MVC binds the value of such a name ([0]), under the empty prefix, as an element of a collection parameter the body does not name (string[] phoneNumber), where the edge reads no input; give every property a name."
 
 const (
 	linksName = "_links"
@@ -306,6 +332,10 @@ type jsonScanner struct {
 	// object's refusals there name no member as written: a name in such
 	// a value may be anything (a number an object is keyed by).
 	unread string
+	// op is the operation whose body the scanner reads: a member named
+	// like one of its inputs inside a value the edge does not read is
+	// refused (see unreadMember).
+	op *Operation
 }
 
 func (s *jsonScanner) skipSpace() {

@@ -656,3 +656,153 @@ func TestDecodePropertyNamedLikeLink(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeUnreadInput: a member named like an input of the operation
+// other than a phone destination (operationId, ringDelay, subject, a
+// link's name, the properties of the resources a PUT embeds), in any
+// letter case, folding onto it or as a part of a model-binding spelling,
+// inside a JSON value the edge does not read (an unknown property's, a
+// link's member other than href, an embedded resource's member no rules
+// read; at any depth, in arrays too) is refused 400
+// ParameterValidationFailure naming the input and where, never the
+// value, whatever it holds, as the flat spelling "x.operationId" is: ASP.NET
+// MVC's JsonValueProviderFactory reads {"x":{"operationId":"b"}} as the
+// key x.operationId, which a pool's parameter x binds. XML refuses an
+// element so named, or named so by its name or rel, where it skips.
+// Members named otherwise pass as sent.
+func TestDecodeUnreadInput(t *testing.T) {
+	const in = `<input xmlns="` + Namespace + `"><property name="to">sip:a@contoso.com</property>`
+	const res = `<resource xmlns="` + Namespace + `">`
+	for _, tt := range []struct {
+		rel    string
+		format Format
+		body   string
+		bad    string // the input refused; "": accepted
+		where  string
+	}{
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","operationId":"a","x":{"operationId":"b"}}`, "operationId", "the value of a property the operation does not take, at line 1, column 42"},
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","x":{"OPERATIONID":null}}`, "operationId", ""},
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","x":[{"y":{"operationId ":"b"}}]}`, "operationId", ""},
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","x":{"y.subject":"b"}}`, "subject", ""},
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","x":{"customContent":{"href":"data:,x"}}}`, "customContent", ""},
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","_links":{"customContent":{"href":"data:,x","operationId":"b"}}}`, "operationId", `a link's member other than "href"`},
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","_links":{"self":{"href":"/x","importance":"Emergency"}}}`, "importance", "a link the operation does not take"},
+		{"unansweredCallToContact", JSON, `{"target":"sip:a@b.c","x":{"ringDelay":1}}`, "ringDelay", ""},
+		{"unansweredCallSettings", JSON, `{"ringDelay":10,"x":{"ringDelay":1}}`, "ringDelay", ""},
+		{"continueAudio", JSON, `{"x":{"sessionContext":"b"}}`, "sessionContext", ""},
+		// A PUT's embedded resources' properties are its inputs too: MVC
+		// binds {"unansweredCallSettings":{"ringDelay":1}} to a model's
+		// unansweredCallSettings.
+		{"callForwardingSettings", JSON, `{"activeSetting":"None","unansweredCallSettings":{"ringDelay":1}}`, "ringDelay", ""},
+		{"callForwardingSettings", JSON, `{"_embedded":{"unansweredCallSettings":{"ringDelay":10,"x":{"ringDelay":1}}}}`, "ringDelay", "an embedded resource's member that no rules read"},
+		{"callForwardingSettings", JSON, `{"x":{"activePeriod":"Always"}}`, "activePeriod", ""},
+		// Inside an embedded resource, the flat spelling too.
+		{"callForwardingSettings", JSON, `{"_embedded":{"unansweredCallSettings":{"ringDelay":10,"x.ringDelay":1}}}`, "ringDelay", "inside an embedded resource"},
+		{"callForwardingSettings", JSON, `{"_embedded":{"x":[{"y[0].activeSetting":"None"}]}}`, "activeSetting", "inside an embedded resource"},
+		{"callForwardingSettings", XML, res + `<resource rel="unansweredCallSettings"><property name="x.ringDelay">1</property></resource></resource>`, "ringDelay", "inside an embedded resource"},
+		{"callForwardingSettings", XML, res + `<resource rel="x"><propertyList name="x[0].RingDelay"/></resource></resource>`, "ringDelay", "inside an embedded resource"},
+
+		{"startPhoneAudio", XML, in + `<propertyList name="x"><item name="operationId">b</item></propertyList></input>`, "operationId", "inside an element whose content the edge does not read, at line 1, column"},
+		{"startPhoneAudio", XML, in + `<link rel="self" href="/x"><x rel="operationId"/></link></input>`, "operationId", ""},
+		{"unansweredCallToContact", XML, `<input xmlns="` + Namespace + `"><property name="target">sip:a@b.c</property><propertyList name="x"><ringDelay>1</ringDelay></propertyList></input>`, "ringDelay", ""},
+		{"callForwardingSettings", XML, res + `<resource rel="unansweredCallSettings"><property name="ringDelay">10</property><propertyList name="x"><item name="ringDelay">1</item></propertyList></resource></resource>`, "ringDelay", ""},
+		{"callForwardingSettings", XML, res + `<resource rel="x"><ringDelay>1</ringDelay></resource></resource>`, "ringDelay", "inside an embedded resource"},
+
+		// Names that are no input pass as sent, and destinations keep
+		// their words.
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","x":{"y":1,"operations":"b","id":2},"_links":{"self":{"href":"/x","title":"t","revision":"2"}}}`, "", ""},
+		{"callForwardingSettings", JSON, `{"activeSetting":"None","x":{"target":"Voicemail"},"_embedded":{"simultaneousRingSettings":{"ringDelay":5,"target":"Contact","_links":{"self":{"href":"/x"}}}}}`, "", ""},
+		{"callForwardingSettings", JSON, `{"_embedded":{"unansweredCallSettings":{"x.target":"Contact","x.y":1},"x":{"_embedded":{"y":{"ringDelay":1}}}}}`, "", ""},
+		{"callForwardingSettings", XML, res + `<resource rel="unansweredCallSettings"><property name="ringDelay">10</property><property name="x.y">1</property></resource></resource>`, "", ""},
+		{"startPhoneAudio", XML, in + `<propertyList name="x"><item name="y">b</item></propertyList><link rel="self" href="/x"><x name="z"/></link></input>`, "", ""},
+	} {
+		_, err := decodeOp(mustOperation(tt.rel), tt.format, []byte(tt.body))
+		if tt.bad == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.body, err)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: accepted", tt.body)
+			continue
+		}
+		if err.Status != 400 || err.Subcode != SubcodeParameterValidationFailure || len(err.Parameters) != 1 || err.Parameters[0].Name != tt.bad ||
+			!strings.Contains(err.Message, "line 1, column") || !strings.Contains(err.Message, tt.where) || !strings.Contains(err.Message, "where the edge does not") {
+			t.Errorf("%s: %v %v, want 400 ParameterValidationFailure naming %s", tt.body, err, err.Parameters, tt.bad)
+			continue
+		}
+		for _, leak := range []string{`"b"`, "Always", "OPERATIONID", "Emergency"} {
+			if strings.Contains(err.Message, leak) {
+				t.Errorf("%s: message %q holds %q", tt.body, err.Message, leak)
+			}
+		}
+	}
+}
+
+// TestDecodeBodyBindingKeys: the body's spellings of the keys ASP.NET
+// MVC's model binding reads as an input although the edge sees no name
+// of one. A dictionary entry keyed by any input of the operation (a
+// destination, operationId, or another: subject, ringDelay), given as a
+// JSON value's {"key":...} or flat ("x[0].key", "[a].key" as "index"
+// lists it, or an XML property so named), is refused naming the input:
+// DefaultModelBinder.UpdateDictionary binds x[i].key and x[i].value as
+// the entry x[key]. A top-level name that is an index alone ("[0]",
+// "[a]") holding anything but null or a blank string is refused: MVC
+// binds it as an element of a collection parameter under the empty
+// prefix (UpdateCollection). A PUT's embedded resource's property under
+// a model-binding prefix ("unansweredCallSettings.ringDelay") is refused
+// naming it.
+func TestDecodeBodyBindingKeys(t *testing.T) {
+	const in = `<input xmlns="` + Namespace + `"><property name="to">sip:a@contoso.com</property>`
+	const res = `<resource xmlns="` + Namespace + `">`
+	for _, tt := range []struct {
+		rel    string
+		format Format
+		body   string
+		bad    string // the input refused; "[]": the index alone; "": accepted
+		want   string
+	}{
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","x":[{"key":"subject","value":"b"}]}`, "subject", "dictionary entry"},
+		{"unansweredCallToContact", JSON, `{"target":"sip:a@b.c","x":{"y":[{"key":"ringDelay","value":1}]}}`, "ringDelay", "dictionary entry"},
+		{"callForwardingSettings", JSON, `{"x":[{"key":"ringDelay","value":1}]}`, "ringDelay", "dictionary entry"},
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","x[0].key":"phoneNumber","x[0].value":"tel:+19005551234"}`, "phoneNumber", "dictionary entry"},
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","index":"a","[a].Key":"operationId","[a].value":"b"}`, "operationId", "dictionary entry"},
+		{"unansweredCallToContact", JSON, `{"target":"sip:a@b.c","x":{"index":"a"},"x[a].key":"ringDelay","x[a].value":1}`, "ringDelay", "dictionary entry"},
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","x":{"y[0].key":"to","y[0].value":"tel:+19005551234"}}`, "to", "dictionary entry"},
+		{"startPhoneAudio", XML, in + `<property name="x[0].key">phoneNumber</property><property name="x[0].value">tel:+19005551234</property></input>`, "phoneNumber", "dictionary entry"},
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","[0]":"tel:+19005551234"}`, "[]", "index alone"},
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","index":"a","[a]":"tel:+19005551234"}`, "[]", "index alone"},
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","[0]":{"x":1}}`, "[]", "index alone"},
+		{"startPhoneAudio", XML, in + `<property name="[a]">tel:+19005551234</property></input>`, "[]", "index alone"},
+		{"startPhoneAudio", XML, in + `<propertyList name="[0]"><item>tel:+19005551234</item></propertyList></input>`, "[]", "index alone"},
+		{"callForwardingSettings", JSON, `{"unansweredCallSettings.ringDelay":1}`, "ringDelay", "resource the operation embeds"},
+		{"callForwardingSettings", JSON, `{"x[0].RingDelay":1}`, "ringDelay", "resource the operation embeds"},
+		{"callForwardingSettings", XML, res + `<property name="unansweredCallSettings.ringDelay">1</property></resource>`, "ringDelay", "resource the operation embeds"},
+
+		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","[0]":null,"[1]":" ","x[0].key":"locale","x[0].value":"en","y":[{"key":"tos"}]}`, "", ""},
+		{"startPhoneAudio", XML, in + `<property name="[0]"> </property><property name="x[0].key">locale</property></input>`, "", ""},
+		{"callForwardingSettings", JSON, `{"ringDelay":1,"x.y":1,"_embedded":{"unansweredCallSettings":{"ringDelay":10}}}`, "", ""},
+	} {
+		_, err := decodeOp(mustOperation(tt.rel), tt.format, []byte(tt.body))
+		switch {
+		case tt.bad == "":
+			if err != nil {
+				t.Errorf("%s: %v", tt.body, err)
+			}
+			continue
+		case err == nil:
+			t.Errorf("%s: accepted", tt.body)
+			continue
+		case tt.bad == "[]":
+			if err.Status != 400 || err.Subcode != SubcodeDeserializationFailure || err.Parameters != nil {
+				t.Errorf("%s: %v, want 400 DeserializationFailure", tt.body, err)
+			}
+		case err.Status != 400 || err.Subcode != SubcodeParameterValidationFailure || len(err.Parameters) != 1 || err.Parameters[0].Name != tt.bad:
+			t.Errorf("%s: %v %v, want 400 ParameterValidationFailure naming %s", tt.body, err, err.Parameters, tt.bad)
+		}
+		if !strings.Contains(err.Message, tt.want) || !strings.Contains(err.Message, "line 1, column") || strings.Contains(err.Message, "900") {
+			t.Errorf("%s: message %q, want one saying %q and where, never the value", tt.body, err.Message, tt.want)
+		}
+	}
+}

@@ -368,9 +368,12 @@ func (s *jsonScanner) unreadValue(depth int, where string) *Error {
 // a link it reads other than href, refusing the member when it is named
 // like a destination, in any letter case or folding onto it (see
 // namedDestinationOf), and holds anything but null or what the
-// destination allows (see namedDestination.allows), or when it is named
-// "_links" or "_embedded", so folding, whatever it holds (as XML refuses
-// a <link> or <resource> where it skips).
+// destination allows (see namedDestination.allows); when it is named
+// like another input of the operation, whatever it holds (see
+// unreadInputReason); when it is a dictionary entry's key naming an
+// input (see entryKeyInput); or when it is named "_links" or
+// "_embedded", so folding, whatever it holds (as XML refuses a <link> or
+// <resource> where it skips).
 func (s *jsonScanner) unreadMember(name []byte, at, depth int, where string) *Error {
 	if d := namedDestinationOf(name); d != nil {
 		ok, err := s.destinationAllowed(d, depth)
@@ -381,19 +384,16 @@ func (s *jsonScanner) unreadMember(name []byte, at, depth int, where string) *Er
 			Reason: "is given inside " + where + ", at " + position(s.body, int64(at)) +
 				", where the edge does not judge it; give it where the operation takes it"}})
 	}
-	if equalFoldASCII(name, entryKeyPart) && s.pos < len(s.body) && s.body[s.pos] == '"' {
+	if in := inputNamed(s.op, name); in != "" {
+		return parameterError([]Parameter{{Name: in,
+			Reason: "is given inside " + where + ", at " + position(s.body, int64(at)) + unreadInputReason}})
+	}
+	if s.pos < len(s.body) && s.body[s.pos] == '"' && (equalFoldASCII(name, entryKeyPart) || !plainName(name) && entryKeyName(foldedName(name))) {
 		// A dictionary entry's key ({"x":[{"key":"phoneNumber",
-		// "value":"+1900..."}]}, see entryKeyInput): read here, where
-		// the edge reads no value, as its name.
-		raw, escaped, err := s.str()
-		if err != nil {
-			return err
-		}
-		if param := entryKeyInput(unquote(raw, escaped)); param != "" {
-			return parameterError([]Parameter{{Name: param,
-				Reason: "is named by a dictionary entry's key inside " + where + ", at " + position(s.body, int64(at)) + entryKeyReason}})
-		}
-		return nil
+		// "value":"+1900..."}]}, or {"x":{"y[0].key":...}}, see
+		// entryKeyInput): read here, where the edge reads no value, as
+		// its name.
+		return s.entryKey(at, "inside "+where)
 	}
 	switch {
 	case isEmbeddedName(name):
@@ -405,6 +405,35 @@ func (s *jsonScanner) unreadMember(name []byte, at, depth int, where string) *Er
 	}
 	return s.unreadValue(depth, where)
 }
+
+// entryKey reads a string at offset at that a pool binds as a
+// dictionary entry's key (see entryKeyInput) and refuses it when it
+// names an input; where says where it stands.
+func (s *jsonScanner) entryKey(at int, where string) *Error {
+	raw, escaped, err := s.str()
+	if err != nil {
+		return err
+	}
+	if param := entryKeyInput(s.op, unquote(raw, escaped)); param != "" {
+		return parameterError([]Parameter{{Name: param,
+			Reason: "is named by a dictionary entry's key " + where + ", at " + position(s.body, int64(at)) + entryKeyReason}})
+	}
+	return nil
+}
+
+// unreadInputReason ends the refusal of a member named like an input of
+// the operation, other than a destination, inside a value the edge does
+// not read. ASP.NET MVC's JsonValueProviderFactory keys every member by
+// the keys of the members it stands in (MakePropertyKey: prefix + "." +
+// name; MakeArrayKey: prefix + "[i]"), so {"x":{"operationId":"b"}} is
+// the key x.operationId, exactly as {"x.operationId":"b"} is, and
+// DefaultModelBinder binds a complex parameter x under that prefix
+// (BindProperty: CreateSubPropertyName), or a Dictionary<string,string>
+// x from its keys (UpdateDictionary, GetKeysFromPrefix): a pool reading
+// x.operationId keys the call by an operationId the edge never keyed by,
+// and one reading x.ringDelay gets a value the edge never held to its
+// limits.
+const unreadInputReason = ", where the edge does not read it: ASP.NET MVC reads a member nested in another ({\"x\":{\"name\":...}}) as the key x.name, which a pool's parameter x binds as its name; give it where the operation takes it"
 
 // emptyNameReason ends the refusal of a JSON member without a name.
 const emptyNameReason = "; ASP.NET MVC reads the members of its value as the body's own ({\"\":{\"operationId\":...}} is the key operationId to it), where the edge does not read them; give every member a name."
@@ -419,8 +448,9 @@ const entryKeyPart = "key"
 const entryKeyReason = ", where the edge does not judge it: ASP.NET MVC and Web API bind x[0].key and x[0].value as an entry of a dictionary parameter x, so a pool reading its inputs from one (x[\"phoneNumber\"]) would take the entry's value for that input; give it where the operation takes it"
 
 // entryKeyInput returns the input a dictionary entry's key names, a
-// phone destination of the table (see namedDestinationOf) or
-// operationId, in any letter case or folding onto it, or "". ASP.NET
+// phone destination of the table (see namedDestinationOf), operationId
+// or another input of op (see inputNamed), in any letter case or folding
+// onto it, or "". ASP.NET
 // MVC's DefaultModelBinder (UpdateDictionary) and Web API's
 // DictionaryModelBinder (through KeyValuePairModelBinder) bind a
 // Dictionary<string,string> parameter x from the keys x[i].key and
@@ -431,11 +461,16 @@ const entryKeyReason = ", where the edge does not judge it: ASP.NET MVC and Web 
 // "value":...}]}. The name of such an input is a value there, which the
 // edge's rules of names never see, so a pool that takes its inputs as a
 // dictionary would dial x["phoneNumber"] unjudged, or key the call by
-// x["operationId"].
-func entryKeyInput(key string) string {
+// x["operationId"], and one holding its other inputs so
+// (x["ringDelay"]) a value the edge never held to its limits, as it
+// holds every other spelling of their names (see inputNamed).
+func entryKeyInput(op *Operation, key string) string {
 	key = strings.TrimSpace(key)
 	if d := namedDestinationOf(key); d != nil {
 		return d.name
+	}
+	if in := inputNamed(op, key); in != "" {
+		return in
 	}
 	folded := key
 	if !printableASCII(key) {
@@ -459,4 +494,88 @@ func entryKeyName(folded string) bool {
 		}
 	}
 	return parts > 1 && equalFoldASCII(last, entryKeyPart)
+}
+
+// inputNamed returns the documented name of the input of op, other than
+// a phone destination of the table (see namedDestinationOf), that a
+// name is, in any letter case or folding onto it, or that a part of its
+// .NET model-binding spelling is (see bindingParts): one of op's
+// properties, links included, or of the resources it embeds (see
+// Operation.Embedded); or "" (also for a nil op). Where a pool may bind
+// such a name and the edge does not read it (inside a value it skips,
+// as a dictionary entry's key), the pool would take a second value of
+// the input, one the edge neither keyed the request by nor held to the
+// input's rules.
+func inputNamed[T string | []byte](op *Operation, name T) string {
+	if op == nil || len(name) == 0 {
+		return ""
+	}
+	if plainName(name) {
+		return inputIs(op, name)
+	}
+	folded, _ := foldLookalike(string(name))
+	for part := range bindingParts(folded) {
+		if in := inputIs(op, part); in != "" {
+			return in
+		}
+	}
+	return ""
+}
+
+// inputIs returns the documented name of the input of op (see
+// inputNamed) that name is in any ASCII letter case, or "".
+func inputIs[T string | []byte](op *Operation, name T) string {
+	if namedDestinationIs(name) != nil {
+		return ""
+	}
+	for i := range op.Properties {
+		if equalFoldASCII(op.Properties[i].Name, name) {
+			return op.Properties[i].Name
+		}
+	}
+	for i := range op.Embedded {
+		for j := range op.Embedded[i].Properties {
+			if p := &op.Embedded[i].Properties[j]; equalFoldASCII(p.Name, name) {
+				return p.Name
+			}
+		}
+	}
+	return ""
+}
+
+// embeddedBindingInput returns the documented name of a property of a
+// resource op embeds (see Operation.Embedded), other than a phone
+// destination of the table, that a part of a folded name's .NET
+// model-binding spelling is (callForwardingSettings'
+// "unansweredCallSettings.ringDelay"), or "": a name without parts, or
+// one op reads itself, is judged elsewhere. MVC's value providers hold
+// the query's x.ringDelay, a JSON body's {"x.ringDelay":...} and
+// {"x":{"ringDelay":...}} alike as the key x.ringDelay, which a pool's
+// model of the resource binds to the resource it embeds as x, a value
+// the edge judges only inside "_embedded".
+func embeddedBindingInput(op *Operation, folded string) string {
+	if len(op.Embedded) == 0 || !strings.ContainsAny(folded, ".[]") {
+		return ""
+	}
+	for part := range bindingParts(folded) {
+		if namedDestinationIs(part) != nil || op.propertyIndex(part) >= 0 {
+			continue
+		}
+		for i := range op.Embedded {
+			if p := op.Embedded[i].property(part); p != nil {
+				return p.Name
+			}
+		}
+	}
+	return ""
+}
+
+// embeddedBindingError refuses a name (where says how the request gives
+// it) whose model-binding spelling names a property of a resource op
+// embeds (see embeddedBindingInput), naming the property, never the
+// name as written or its value.
+func embeddedBindingError(param, where string) *Error {
+	return parameterError([]Parameter{{Name: param,
+		Reason: "is a property of a resource the operation embeds, given " + where + " under a model-binding spelling (x." + param +
+			"), which ASP.NET MVC binds to a model's x, where the edge does not judge it; give it in the embedded resource"}})
 }

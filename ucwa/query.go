@@ -113,8 +113,11 @@ func parseQueryInto(q *Query, op *Operation, raw string) *Error {
 			if namelessQueryName(folded) && !isBlank(text) {
 				nameless = true
 			}
+			if in := embeddedBindingInput(op, folded); in != "" {
+				bad = appendOnce(bad, embeddedBindingError(in, "as a query parameter").Parameters[0])
+			}
 			if entryKeyName(folded) {
-				if param := entryKeyInput(text); param != "" {
+				if param := entryKeyInput(op, text); param != "" {
 					bad = appendOnce(bad, Parameter{Name: param, Reason: "is named by a dictionary entry's key given as a query parameter (x[0].key)" + entryKeyReason})
 				}
 			}

@@ -12,6 +12,7 @@ import (
 
 func TestParseQuery(t *testing.T) {
 	fwd := mustOperation("unansweredCallToContact")
+	cfs := mustOperation("callForwardingSettings")
 	tests := []struct {
 		name   string
 		op     *Operation
@@ -62,7 +63,18 @@ func TestParseQuery(t *testing.T) {
 		{name: "beside the exact name", op: spa, raw: "to=sip:a@b.c&to[]=tel:%2B19005551234", bad: []string{"to"}},
 		{name: "a stray destination's part", op: fwd, raw: "x.phoneNumber=%2B19005551234", bad: []string{"phoneNumber"}, reason: strayWhat},
 		{name: "a stray destination's part, blank", op: fwd, raw: "x.phoneNumber=", want: map[string]string{}},
-		{name: "parts that are no property pass", op: spa, raw: "a.b=1&c[0]=2&d[e]=3&.=4&[x].y=5&tos.x=6&x.tos=7&x[0].key=subject&x[0].value=8&y.key=tos", want: map[string]string{}},
+		{name: "parts that are no property pass", op: spa, raw: "a.b=1&c[0]=2&d[e]=3&.=4&[x].y=5&tos.x=6&x.tos=7&x[0].key=locale&x[0].value=8&y.key=tos", want: map[string]string{}},
+		// A dictionary entry keyed by an input other than a destination
+		// or operationId: a pool reading x["subject"] or x["ringDelay"]
+		// takes a value the edge never held to the input's rules.
+		{name: "an entry keyed by another input", op: spa, raw: "x[0].key=subject&x[0].value=8", bad: []string{"subject"}, reason: "dictionary entry"},
+		{name: "an entry keyed by another input, by an index", op: fwd, raw: "x.index=a&x[a].key=RingDelay&x[a].value=1", bad: []string{"ringDelay"}, reason: "dictionary entry"},
+		{name: "an entry keyed by a link", op: spa, raw: "[0].key=customContent&[0].value=data:,x", bad: []string{"customContent"}, reason: "dictionary entry"},
+		{name: "an entry keyed by an embedded resource's input", op: cfs, raw: "x[0].key=ringDelay&x[0].value=1", bad: []string{"ringDelay"}, reason: "dictionary entry"},
+		// callForwardingSettings embeds resources judged by their own
+		// rules: MVC binds x.ringDelay to a model's embedded x.
+		{name: "an embedded resource's input under a prefix", op: cfs, raw: "unansweredCallSettings.ringDelay=1", bad: []string{"ringDelay"}, reason: "resource the operation embeds"},
+		{name: "an embedded resource's input, a plain name", op: cfs, raw: "ringDelay=1&x.y=2", want: map[string]string{}},
 
 		// A value without a name: Web API binds every input the query
 		// does not name to it (its empty-prefix fallback).

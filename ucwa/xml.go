@@ -237,7 +237,11 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 			link = propIndex(r.op, name, true)
 			stray = strayDestination(r.op, name)
 		}
+		nameless := i < 0 && link < 0 && stray == nil && !plainName(name) && namelessQueryName(foldedName(name))
 		if t.Name.Local == "propertyList" {
+			if nameless {
+				return deserializationError("A <propertyList> whose name is an index alone, at " + position(body, int64(start)) + namelessMemberReason)
+			}
 			if stray != nil {
 				return strayBodyError(stray, r.op, "property list", body, start)
 			}
@@ -247,7 +251,7 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 			if i >= 0 {
 				r.vals[i].problem = notSingle
 			}
-			return skipXML(d, body, depth)
+			return skipXML(r.op, d, body, depth)
 		}
 		text, sp, err := xmlText(d, body, depth)
 		if err != nil {
@@ -255,6 +259,17 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		}
 		if stray != nil && !stray.allows(text) {
 			return strayBodyError(stray, r.op, "property", body, start)
+		}
+		if nameless && !isBlank(text) {
+			return deserializationError("A <property> whose name is an index alone, at " + position(body, int64(start)) + namelessMemberReason)
+		}
+		if i < 0 && link < 0 && stray == nil && !plainName(name) && entryKeyName(foldedName(name)) {
+			// A dictionary entry's key (x[0].key), as the query's and
+			// JSON's are read.
+			if param := entryKeyInput(r.op, text); param != "" {
+				return parameterError([]Parameter{{Name: param,
+					Reason: "is named by a dictionary entry's key given as a <property>, at " + position(body, int64(start)) + entryKeyReason}})
+			}
 		}
 		if link >= 0 && !isBlank(text) {
 			return propertyLinkError(r.op.Properties[link].Name, xmlLinkName(r.op.Properties[link].Name), body, start)
@@ -290,13 +305,13 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 			if stray := strayDestination(r.op, rel); stray != nil && !xmlLinkAllowed(stray, t) {
 				return strayBodyError(stray, r.op, "link", body, start)
 			}
-			return skipXML(d, body, depth)
+			return skipXML(r.op, d, body, depth)
 		}
 		if first, dup := seen.links.add(rel); dup {
 			return deserializationError(`The link "` + rel + `" appears twice (also as "` + first + `"), at ` + position(body, int64(start)) + ".")
 		}
 		tag := body[start:d.InputOffset()]
-		if err := skipXML(d, body, depth); err != nil {
+		if err := skipXML(r.op, d, body, depth); err != nil {
 			return err
 		}
 		if href, ok := attr(t, "href"); ok {
@@ -314,7 +329,7 @@ func (r *Request) decodeXMLChild(d *xml.Decoder, body []byte, t xml.StartElement
 		if r.op.XMLRoot != "resource" {
 			return unknownElement(r.op, t, body, start)
 		}
-		return xmlEmbedded(d, body, t, depth, r.op.Embedded)
+		return xmlEmbedded(r.op, d, body, t, depth, r.op.Embedded)
 	default:
 		return unknownElement(r.op, t, body, start)
 	}
@@ -341,6 +356,9 @@ func xmlLookalike(op *Operation, what, name string, link bool, body []byte, at i
 		}
 	} else if i := lookalikeProperty(op, name, folded, true); i >= 0 {
 		return propertyLinkError(op.Properties[i].Name, xmlLinkName(op.Properties[i].Name), body, at)
+	}
+	if in := embeddedBindingInput(op, folded); in != "" {
+		return embeddedBindingError(in, "in the body as a "+what+", at "+position(body, int64(at))+",")
 	}
 	return checkNameASCII(what, "", name, body, at)
 }
@@ -501,7 +519,7 @@ func xmlText(d *xml.Decoder, body []byte, depth int) (string, span, *Error) {
 // skipXML skips the rest of the current element, at depth, still checking
 // syntax and depth, and refuses a UCWA construct inside it (see
 // nestedConstructError).
-func skipXML(d *xml.Decoder, body []byte, depth int) *Error {
+func skipXML(op *Operation, d *xml.Decoder, body []byte, depth int) *Error {
 	// open is the depth of the innermost element open: the skipped one's
 	// end brings it below depth.
 	for open := depth; open >= depth; {
@@ -524,7 +542,7 @@ func skipXML(d *xml.Decoder, body []byte, depth int) *Error {
 			if err := nestedConstructError(t, body, int(before)); err != nil {
 				return err
 			}
-			if err := nestedDestinationError(t, body, int(before), inSkippedElement); err != nil {
+			if err := nestedDestinationError(op, t, body, int(before), inSkippedElement); err != nil {
 				return err
 			}
 		case xml.EndElement:
@@ -546,17 +564,33 @@ func skipXML(d *xml.Decoder, body []byte, depth int) *Error {
 // resources), and a pool whose model binds elements by name, or reads a
 // property list's items by a name, would dial the number the element
 // holds, which the edge never judged. where says where t stands.
-func nestedDestinationError(t xml.StartElement, body []byte, at int, where string) *Error {
+//
+// An element so named after another input of op (see inputNamed:
+// <operationId>, <item name="ringDelay">) is refused too, whatever it
+// holds, as JSON refuses a member so named where the edge does not read
+// it (see unreadInputReason): such a pool would take a second value of
+// the input, which the edge neither keyed the request by nor held to
+// the input's rules.
+func nestedDestinationError(op *Operation, t xml.StartElement, body []byte, at int, where string) *Error {
 	d := namedDestinationOf(t.Name.Local)
+	in := ""
 	for i := 0; d == nil && i < len(t.Attr); i++ {
 		if a := t.Attr[i]; a.Name.Space != "xmlns" && (strings.EqualFold(a.Name.Local, "name") || strings.EqualFold(a.Name.Local, "rel")) {
 			d = namedDestinationOf(a.Value)
+			if in == "" {
+				in = inputNamed(op, a.Value)
+			}
 		}
 	}
-	if d == nil {
+	if d != nil {
+		in = d.name
+	} else if local := inputNamed(op, t.Name.Local); local != "" {
+		in = local
+	}
+	if in == "" {
 		return nil
 	}
-	return parameterError([]Parameter{{Name: d.name,
+	return parameterError([]Parameter{{Name: in,
 		Reason: "is given in the body as an XML element, or an element's name or rel, " + where + ", at " + position(body, int64(at)) +
 			", where the edge does not judge it; give it as a <property>'s text"}})
 }
