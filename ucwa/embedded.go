@@ -139,7 +139,7 @@ func (s *jsonScanner) jsonEmbeddedResource(depth int, known []EmbeddedResource, 
 	}
 	err := s.object(jsonEmbeddedWhere, embeddedName+".", depth, func(s *jsonScanner, name []byte, at int) *Error {
 		folded := foldedName(name)
-		d := namedDestinationOf(name)
+		d := unreadInputOf(name)
 		if d != nil || rules.reads(folded) {
 			start := s.pos
 			var err *Error
@@ -167,7 +167,7 @@ func (s *jsonScanner) jsonEmbeddedResource(depth int, known []EmbeddedResource, 
 					return err
 				}
 				return s.object(jsonEmbeddedWhere, embeddedName+".", depth+1, func(s *jsonScanner, name []byte, at int) *Error {
-					if d := namedDestinationOf(name); d != nil {
+					if d := unreadInputOf(name); d != nil {
 						return s.jsonLinkDestination(d, depth+2, func(at int) *Error { return embeddedError(d, jsonEmbeddedWhere, s.body, at) }, at)
 					}
 					rules.link(foldedName(name), at)
@@ -534,7 +534,7 @@ func xmlEmbedded(op *Operation, d *xml.Decoder, body []byte, start xml.StartElem
 func xmlEmbeddedNamed(t xml.StartElement, attr string, body []byte, at int) *Error {
 	for _, a := range t.Attr {
 		if strings.EqualFold(a.Name.Local, attr) {
-			if dest := namedDestinationOf(a.Value); dest != nil {
+			if dest := unreadInputOf(a.Value); dest != nil {
 				return embeddedError(dest, xmlEmbeddedWhere, body, at)
 			}
 		}
@@ -548,7 +548,7 @@ func xmlEmbeddedNamed(t xml.StartElement, attr string, body []byte, at int) *Err
 func xmlEmbeddedLink(t xml.StartElement, body []byte, at int) *Error {
 	for _, a := range t.Attr {
 		if strings.EqualFold(a.Name.Local, "rel") {
-			if dest := namedDestinationOf(a.Value); dest != nil && !xmlLinkAllowed(dest, t) {
+			if dest := unreadInputOf(a.Value); dest != nil && !xmlLinkAllowed(dest, t) {
 				return embeddedError(dest, xmlEmbeddedWhere, body, at)
 			}
 		}
@@ -608,7 +608,7 @@ func xmlEmbeddedProperty(op *Operation, d *xml.Decoder, body []byte, t xml.Start
 	var dest *namedDestination
 	for _, a := range t.Attr {
 		if strings.EqualFold(a.Name.Local, "name") {
-			if dest = namedDestinationOf(a.Value); dest != nil {
+			if dest = unreadInputOf(a.Value); dest != nil {
 				break
 			}
 		}

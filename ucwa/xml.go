@@ -677,8 +677,8 @@ func checkAttrs(t xml.StartElement, body []byte, at int) *Error {
 
 // attrDestinationError refuses an attribute, on any element (the root,
 // a property, a link, an item, an embedded resource), whose local name is
-// a phone destination of the table in any letter case or folding onto it
-// (<input to="tel:+1900...">, <link rel="x" href="/y" p:PhoneNumber="..."/>),
+// a phone destination of the table or operationId (see unreadInputOf) in
+// any letter case or folding onto it (<input to="tel:+1900...">, <link rel="x" href="/y" p:PhoneNumber="..."/>),
 // unless its value is blank or one of the destination's words (see
 // namedDestination.allows). UCWA gives every input as a <property>'s text
 // and names no attribute so; the edge reads no such attribute, and a pool
@@ -690,7 +690,7 @@ func attrDestinationError(a xml.Attr, body []byte, at int) *Error {
 	if a.Name.Space == "xmlns" || a.Name.Space == "" && a.Name.Local == "xmlns" {
 		return nil
 	}
-	d := namedDestinationOf(a.Name.Local)
+	d := unreadInputOf(a.Name.Local)
 	if d == nil || d.allows(a.Value) {
 		return nil
 	}
