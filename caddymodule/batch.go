@@ -157,6 +157,11 @@ func (h *Handler) acceptPart(in *intake, p *ucwa.BatchPart) (*ucwa.Cleaned, *ucw
 	if e := queryMethodOverride(query); e != nil {
 		return nil, e
 	}
+	if path, ok := ucwa.TargetPath(p.Target()); ok {
+		if e := ucwa.PathParameterError(path); e != nil {
+			return nil, e
+		}
+	}
 	partHeader := p.Header
 	if p.Source() == ucwa.BodyInDataHeader && len(partHeader["Content-Type"]) == 0 {
 		// Microsoft's batch.js sends JSON.stringify output in Data, with

@@ -144,6 +144,9 @@ func (h *Handler) accept(in *intake) *ucwa.Error {
 	if e := queryMethodOverride(in.query); e != nil {
 		return e
 	}
+	if e := ucwa.PathParameterError(r.URL.Path); e != nil {
+		return e
+	}
 	if e := ucwa.CookieDestination(r.Header); e != nil {
 		return e
 	}
