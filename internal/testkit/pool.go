@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -53,12 +54,31 @@ type Pool struct {
 	conns    map[net.Conn]*poolConn // of srv, until they close
 }
 
-// poolConn is what Kill needs of a connection: whether it is idle, and
-// when it closed.
+// poolConn is what Kill needs of a connection: whether it is idle, how
+// many handlers run on it, whether it carried a request, and when it
+// changed or closed.
 type poolConn struct {
-	idle   bool
-	closed chan struct{}
+	idle    bool
+	serving int  // handlers running on it
+	served  bool // it carried a request
+	ended   bool // Kill ended it from its side
+	// changed, made by Kill, is closed when the connection goes idle,
+	// starts a handler, or closes: Kill looks at it again then.
+	changed chan struct{}
+	closed  chan struct{}
 }
+
+// change wakes Kill, if it waits for c; p.mu is held.
+func (c *poolConn) change() {
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
+}
+
+// poolConnKey is the key under which a request's context holds the
+// connection it came on (see Restart).
+type poolConnKey struct{}
 
 // Received is one request a Pool received.
 type Received struct {
@@ -223,7 +243,10 @@ func (p *Pool) Restart(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: p, ErrorLog: quietLog, ConnState: p.connState, Protocols: p.protocols}
+	srv := &http.Server{Handler: p, ErrorLog: quietLog, ConnState: p.connState, Protocols: p.protocols,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, poolConnKey{}, c)
+		}}
 	p.mu.Lock()
 	p.srv, p.ln = srv, ln
 	p.mu.Unlock()
@@ -234,9 +257,14 @@ func (p *Pool) Restart(t testing.TB) {
 // connection. It ends each idle kept-alive connection first, from its
 // own side, and waits (killWait at most) until the client has closed it
 // too, so that a request sent after Kill returns finds no connection to
-// reuse and is refused, as one to a pool that is down is. Crash leaves
-// the race in: such a request may be written whole on a connection the
-// client has not yet seen end, and lost with it.
+// reuse and is refused, as one to a pool that is down is. A connection
+// that answered a request and is not idle yet (net/http marks it idle
+// only after the answer went out, so its client may have read the answer
+// and called Kill first) is waited for to go idle, and ended so. Crash
+// leaves the race in: such a request may be written whole on a
+// connection the client has not yet seen end, and lost with it. A
+// request in a handler when Kill is called is cut off with its
+// connection, as in a crash.
 func (p *Pool) Kill() {
 	p.mu.Lock()
 	srv, ln := p.srv, p.ln
@@ -245,20 +273,36 @@ func (p *Pool) Kill() {
 		return
 	}
 	_ = ln.Close()
-	var idle []chan struct{}
-	p.mu.Lock()
-	for conn, c := range p.conns {
-		if tcp, ok := conn.(*net.TCPConn); ok && c.idle {
-			_ = tcp.CloseWrite()
-			idle = append(idle, c.closed)
-		}
-	}
-	p.mu.Unlock()
 	deadline := time.After(killWait)
-	for _, closed := range idle {
+	for {
+		var wait []chan struct{}
+		p.mu.Lock()
+		for conn, c := range p.conns {
+			switch {
+			case c.idle:
+				if tcp, ok := conn.(*net.TCPConn); ok {
+					if !c.ended {
+						_ = tcp.CloseWrite()
+						c.ended = true
+					}
+					wait = append(wait, c.closed)
+				}
+			case c.served && c.serving == 0:
+				if c.changed == nil {
+					c.changed = make(chan struct{})
+				}
+				wait = append(wait, c.changed)
+			}
+		}
+		p.mu.Unlock()
+		if len(wait) == 0 {
+			break
+		}
 		select {
-		case <-closed:
+		case <-wait[0]:
 		case <-deadline:
+			p.Crash()
+			return
 		}
 	}
 	p.Crash()
@@ -297,12 +341,14 @@ func (p *Pool) connState(conn net.Conn, state http.ConnState) {
 	case http.StateClosed, http.StateHijacked:
 		p.Closed.Add()
 		if c := p.conns[conn]; c != nil {
+			c.change()
 			close(c.closed)
 			delete(p.conns, conn)
 		}
 	case http.StateIdle:
 		if c := p.conns[conn]; c != nil {
 			c.idle = true
+			c.change()
 		}
 		if p.closeIdle.Load() {
 			_ = conn.Close()
@@ -345,6 +391,10 @@ func (p *Pool) URL() string {
 
 // ServeHTTP records a request and answers it.
 func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if conn, ok := r.Context().Value(poolConnKey{}).(net.Conn); ok {
+		p.serving(conn, 1)
+		defer p.serving(conn, -1)
+	}
 	if r.URL.Path == "/health" {
 		p.Health.Add()
 		if !p.healthy.Load() {
@@ -365,6 +415,17 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 	p.Requests.Add()
 	p.answer(p, w, r)
+}
+
+// serving counts a handler starting (1) or ending (-1) on conn.
+func (p *Pool) serving(conn net.Conn, n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c := p.conns[conn]; c != nil {
+		c.serving += n
+		c.served = true
+		c.change()
+	}
 }
 
 // Received returns the requests received so far.

@@ -2,6 +2,8 @@ package testkit
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -184,5 +186,32 @@ func TestRedisRestartWaitsForItsPort(t *testing.T) {
 	srv.Restart()
 	if _, err := srv.do([]string{"PING"}); err != nil {
 		t.Fatalf("after the restart: %v", err)
+	}
+}
+
+// TestPoolKillAfterAnswer: a request sent the moment after Kill returns
+// finds no kept-alive connection to reuse and is refused (a dial
+// error), even when Kill is called as soon as the client read the answer
+// before it, before net/http marked the connection idle: the request is
+// never written on a connection the pool is closing, which a client
+// could not tell from one the pool received. Many rounds, since the
+// moment is a race.
+func TestPoolKillAfterAnswer(t *testing.T) {
+	for round := range 200 {
+		p := NewUpstream(t)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+		resp, err := client.Post("http://"+p.Addr()+"/x", "text/plain", strings.NewReader("a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		p.Kill()
+		_, err = client.Post("http://"+p.Addr()+"/x", "text/plain", strings.NewReader("b"))
+		var opErr *net.OpError
+		if !errors.As(err, &opErr) || opErr.Op != "dial" {
+			t.Fatalf("round %d: a request after Kill: %v, want a dial error", round, err)
+		}
+		client.CloseIdleConnections()
 	}
 }
