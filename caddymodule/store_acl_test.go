@@ -199,3 +199,88 @@ func TestRedisStartupCheckScripts(t *testing.T) {
 		})
 	}
 }
+
+// readmeACLRule is the README's ACL rule for the edge's Redis user, the
+// line that starts "ACL SETUSER", as words.
+func readmeACLRule(t *testing.T) []string {
+	t.Helper()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(readme)) {
+		if strings.HasPrefix(line, "ACL SETUSER ") {
+			return strings.Fields(line)
+		}
+	}
+	t.Fatal("the README gives no ACL SETUSER rule for the edge's Redis user")
+	return nil
+}
+
+// TestRedisACLRuleOfReadme: the README's ACL rule for the default
+// key_prefix, as written (its password put in), serves an edge with
+// idempotency, a share per caller and a limit, with no warning. Without
+// its pattern of the limits' keys, ~rate:ucwa:* (an ACL written from
+// "key_prefix starts the keys"), the startup check passes all the same,
+// as the README says, and a request that a limit counts is answered 503,
+// the store failing with NOPERM.
+func TestRedisACLRuleOfReadme(t *testing.T) {
+	const password = "acl-rule-pw"
+	rule := readmeACLRule(t)
+	if len(rule) < 4 || rule[0] != "ACL" || rule[1] != "SETUSER" || !slices.Contains(rule, ">PASSWORD") || !slices.Contains(rule, "~rate:ucwa:*") {
+		t.Fatalf("the README's rule is not ACL SETUSER <user> with >PASSWORD and ~rate:ucwa:*: %q", rule)
+	}
+	srv := testkit.StartRedis(t)
+	admin := testkit.RedisClients(t, srv)[0]
+	for _, tc := range []struct {
+		name string
+		drop string // a word of the rule left out
+	}{
+		{"the README's rule", ""},
+		{"without the limits' keys", "~rate:ucwa:*"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			user := "edge-rule-" + strings.ReplaceAll(strings.ToLower(tc.name), " ", "-")
+			user = strings.ReplaceAll(user, "'", "")
+			acl := []any{"ACL", "SETUSER", user}
+			for _, w := range rule[3:] {
+				switch w {
+				case tc.drop:
+					continue
+				case ">PASSWORD":
+					w = ">" + password
+				}
+				acl = append(acl, w)
+			}
+			if err := admin.Do(context.Background(), acl...).Err(); err != nil {
+				t.Fatalf("%v: %v", acl, err)
+			}
+			url := "redis://" + user + ":" + password + "@" + srv.Addr() + "/0"
+			pool := testkit.NewUpstream(t)
+			e := startEdge(t, "caddyfile", "{\n\tlog {\n\t\tlevel DEBUG\n\t}\n}\n"+limitCaddyfile(t, pool,
+				"store redis "+url+" {\n\t\t\ttimeout 5s\n\t\t\tmax_entries_per_caller 10\n\t\t}", "idempotency", "limit calls 3 per 1h"))
+			e.Logs().Wait(t, redisAnswersLine, redisStoreLogger)
+			if lines := e.Logs().Lines(redisScriptCheckWarning); len(lines) > 0 {
+				t.Errorf("the startup check warned:\n%s", strings.Join(lines, "\n"))
+			}
+			alice := caller{"tenant-1", "alice"}.header(t)
+			resp := e.send(limitRequest("/communication/startPhoneAudio", `{"to":"+14255551234","operationId":"`+user+`"}`, alice))
+			if tc.drop == "" {
+				if resp.Status != http.StatusCreated {
+					t.Fatalf("a call: %d %s, want 201", resp.Status, resp.Body)
+				}
+				if lines := e.Logs().Lines("store failing"); len(lines) > 0 {
+					t.Errorf("the store failed:\n%s", strings.Join(lines, "\n"))
+				}
+				return
+			}
+			if resp.Status != http.StatusServiceUnavailable {
+				t.Fatalf("a call with the limits' keys denied: %d %s, want 503", resp.Status, resp.Body)
+			}
+			e.Logs().Wait(t, `"msg":"store failing`, "NOPERM")
+			if strings.Contains(e.Logs().String(), password) {
+				t.Errorf("the password is in the log")
+			}
+		})
+	}
+}
