@@ -59,7 +59,9 @@ func init() {
 // "next_in", "whole_in"}]}, one for each budget and definition of the
 // limit, and takes nothing; reset answers {"limit", "budgets", "reset"}:
 // the budgets found, and those of them that had events taken that had not
-// come back yet. A limit no handler has is 404; a store that fails, 503.
+// come back yet. A limit no handler has is 404; a key without its slash
+// while every limit of the name has the default key (no caller's: it
+// would read whole), 400; a store that fails, 503.
 type LimitsAdmin struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -213,11 +215,52 @@ func readLimitAdminRequest(w http.ResponseWriter, r *http.Request) (name, by str
 	if len(budgets) == 0 {
 		return "", "", nil, caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no handler of the running config has a limit named %s with a store", strconv.Quote(req.Limit))}
 	}
+	if !address && !hasTenantSlash(v) && onlyDefaultKey(req.Limit) {
+		// No caller has this budget: show would answer it whole and
+		// reset would find nothing, as for a caller that took nothing,
+		// and the administrator would take the caller for one within
+		// its limit. Not echoed: Caddy logs the admin endpoint's errors.
+		return "", "", nil, caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf(
+			"key: the limit %s keys its budgets by %s, the caller's tid, a slash and its oid (else its sub), as the audit trail's caller has them; "+
+				"a key without that slash names no caller's budget (a token without tid: the slash, then its oid or sub)",
+			strconv.Quote(req.Limit), DefaultLimitKey)}
+	}
 	by = "key"
 	if address {
 		by = "client_ip"
 	}
 	return req.Limit, by, budgets, nil
+}
+
+// onlyDefaultKey reports whether every listed handler's limit named name
+// keys its budgets by DefaultLimitKey, whose values all hold a slash
+// (see hasTenantSlash).
+func onlyDefaultKey(name string) bool {
+	limitHandlers.mu.Lock()
+	defer limitHandlers.mu.Unlock()
+	for h := range limitHandlers.set {
+		for i := range h.limits {
+			if l := &h.limits[i]; l.name == name && l.key != DefaultLimitKey {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// hasTenantSlash reports whether v holds a '/' that '\' does not escape:
+// the slash between the tenant and the caller of every value of
+// DefaultLimitKey (see tenantCallerEscapes).
+func hasTenantSlash(v string) bool {
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '\\':
+			i++
+		case '/':
+			return true
+		}
+	}
+	return false
 }
 
 // resetLimitBudgets serves POST /ucwa/limits/reset.

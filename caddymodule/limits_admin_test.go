@@ -284,6 +284,10 @@ func TestLimitResetRefused(t *testing.T) {
 		{http.MethodPost, `{"limit":"calls","client_ip":"127.0.0.300"}`, http.StatusBadRequest, "not an IP address"},
 		{http.MethodPost, `{"limit":"calls","client_ip":"fe80::1%eth0"}`, http.StatusBadRequest, "not an IP address"},
 		{http.MethodPost, `{"limit":"call","key":"tenant-1/alice"}`, http.StatusNotFound, `no handler of the running config has a limit named "call"`},
+		// The audit line's sub alone, or a slash escaped as a tenant's:
+		// no value of the default key, whose budget would read whole.
+		{http.MethodPost, `{"limit":"calls","key":"alice"}`, http.StatusBadRequest, "a key without that slash names no caller's budget"},
+		{http.MethodPost, `{"limit":"calls","key":"tenant-1\\/alice"}`, http.StatusBadRequest, "a key without that slash names no caller's budget"},
 		{http.MethodPost, `{"limit":"calls","key":"` + strings.Repeat("a", maxLimitRequestBody) + `"}`, http.StatusBadRequest, "request body too large"},
 	} {
 		for _, action := range []string{"reset", "show"} {
@@ -305,6 +309,36 @@ func TestLimitResetRefused(t *testing.T) {
 		if lines := e.Logs().Lines(value); len(lines) > 0 {
 			t.Errorf("the log holds %q: %s", value, lines[0])
 		}
+	}
+}
+
+// TestLimitShowKeyOfAnotherTemplate: a key without a slash is refused
+// for a limit of the default key only, whose values all have one: a
+// limit keyed by the tenant alone ({http.ucwa.tid}) shows the tenant's
+// budget by its tid, while the default key's limit shows the caller's by
+// tid/sub and refuses the sub alone, which an administrator reading the
+// audit line's caller might give, rather than answer it whole.
+func TestLimitShowKeyOfAnotherTemplate(t *testing.T) {
+	e := startLimitEdge(t, "store memory", "limit calls 1 per 1h", "limit tenant 1 per 1h key {http.ucwa.tid}")
+	alice := caller{"tenant-1", "alice"}.header(t)
+	if got := e.callOp("", alice).Status; got != http.StatusCreated {
+		t.Fatalf("first call: %d", got)
+	}
+	for _, body := range []string{`{"limit":"tenant","key":"tenant-1"}`, `{"limit":"calls","key":"tenant-1/alice"}`} {
+		if got := e.showLimit(body); len(got.Budgets) != 1 || got.Budgets[0].Count != 1 || got.Budgets[0].Remaining != 0 {
+			t.Errorf("show %s: %+v, want one budget with nothing left", body, got)
+		}
+	}
+	for _, action := range []string{"show", "reset"} {
+		resp := e.limitsAdmin(action, `{"limit":"calls","key":"alice"}`)
+		var answer struct{ Error string }
+		if resp.Status != http.StatusBadRequest || json.Unmarshal([]byte(resp.Body), &answer) != nil ||
+			!strings.Contains(answer.Error, "names no caller's budget") || !strings.Contains(answer.Error, DefaultLimitKey) {
+			t.Errorf("%s of the default key's limit by a sub alone: %d %s, want 400 naming the key's form", action, resp.Status, resp.Body)
+		}
+	}
+	if got := e.callOp("", alice).Status; got != http.StatusTooManyRequests {
+		t.Errorf("a call after the refused reset: %d, want 429", got)
 	}
 }
 
