@@ -226,3 +226,62 @@ func TestMetricsAcrossReload(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsAfterRefusedReload pins what the README's Metrics section
+// says of Caddy's admin endpoint: a reload that Caddy refuses while it
+// provisions the new config (a typo in a region) leaves the running
+// config serving, but /metrics then serves the refused config's
+// registry, without the running edge's series, and its
+// caddy_config_last_reload_successful at 0, until a config loads; a load
+// of the running config again (caddy reload --force) brings them back.
+// Should Caddy keep its endpoint on the running config's registry, this
+// test fails: the README's warning can then go.
+func TestMetricsAfterRefusedReload(t *testing.T) {
+	t.Setenv("UCWA_TEST_JWT_SECRET", string(testkit.Keys(t).HMAC))
+	pool := testkit.NewUpstream(t)
+	config := func(region string) string {
+		return fmt.Sprintf(`:EDGE_PORT {
+	ucwa {
+		%s
+		default_region %s
+		store memory
+		idempotency
+		primary %s
+	}
+}`, opsJWT, region, pool.Addr())
+	}
+	e := startEdge(t, "caddyfile", config("US"), testkit.WithAdmin())
+	bearer := http.Header{"Authorization": {callerBearer(t)}}
+	call := func(op string) {
+		t.Helper()
+		if resp := e.postJSON(startOpsPath, `{"to":"+14255551234","operationId":"`+op+`"}`, bearer); resp.Status != http.StatusCreated {
+			t.Fatalf("a call: %d %s", resp.Status, resp.Body)
+		}
+	}
+	const answered = `caddy_ucwa_pool_requests_total{outcome="answered",pool="primary"}`
+	call("op-before")
+	if got := e.Metric(answered); got != 1 {
+		t.Fatalf("%s %v, want 1", answered, got)
+	}
+
+	if err := e.LoadRefused("caddyfile", config("USA")); !strings.Contains(err.Error(), "default_region") {
+		t.Fatalf("the refused reload's error: %v", err)
+	}
+	call("op-after-refused") // the running config goes on
+	exposition := e.Metrics()
+	if strings.Contains(exposition, "caddy_ucwa_pool_requests_total") {
+		t.Errorf("after a refused reload /metrics still shows the running edge's series: Caddy keeps its registry now, and the README's warning can go")
+	}
+	if got := testkit.MetricValue(t, exposition, "caddy_config_last_reload_successful"); got != 0 {
+		t.Errorf("caddy_config_last_reload_successful %v after a refused reload, want 0", got)
+	}
+
+	e.Load("caddyfile", config("US")) // caddy reload --force
+	call("op-after-forced")
+	if got := e.Metric(answered); got != 1 {
+		t.Errorf("%s %v after the running config was loaded again and a call, want 1", answered, got)
+	}
+	if got := e.Metric("caddy_config_last_reload_successful"); got != 1 {
+		t.Errorf("caddy_config_last_reload_successful %v, want 1", got)
+	}
+}
