@@ -128,6 +128,35 @@ func TestRedisStartupCheck(t *testing.T) {
 	}
 }
 
+// TestRedisStartupCheckRedissToPlainPort: a rediss URL to a port that
+// serves Redis without TLS (a scheme typed for the other) gets no answer
+// to its TLS handshake, which the check can tell from no Redis answering
+// only by the URL: its timeout warning then says what to look at
+// ("hint"), and a redis:// URL's timeout, a Redis that does not answer,
+// says nothing of TLS.
+func TestRedisStartupCheckRedissToPlainPort(t *testing.T) {
+	least := redisCheckLeast
+	redisCheckLeast = 0 // the store's timeout, 100ms, not 5s
+	t.Cleanup(func() { redisCheckLeast = least })
+	hint := `"hint":"the URL is rediss: a port that serves Redis without TLS never answers the TLS handshake`
+
+	t.Run("rediss to a port without TLS", func(t *testing.T) {
+		plain := testkit.StartRedis(t)
+		e := startEdge(t, "caddyfile", redisCheckConfig(t, "rediss://"+plain.Addr()+"/0"))
+		e.Logs().Wait(t, redisCheckWarning, redisStoreLogger, `"level":"warn"`, `"cause":"timeout"`, hint)
+	})
+	t.Run("redis that does not answer", func(t *testing.T) {
+		frozen := testkit.StartRedis(t)
+		frozen.Freeze()
+		t.Cleanup(frozen.Thaw)
+		e := startEdge(t, "caddyfile", redisCheckConfig(t, "redis://"+frozen.Addr()+"/0"))
+		e.Logs().Wait(t, redisCheckWarning, redisStoreLogger, `"cause":"timeout"`)
+		if logs := e.Logs().String(); strings.Contains(logs, `"hint"`) {
+			t.Errorf("a redis:// URL's timeout hints at TLS:\n%s", logs)
+		}
+	})
+}
+
 // TestRedisStartupCheckStoppedOnUnload: a check still waiting for Redis
 // when its config is unloaded warns of nothing once Redis answers.
 func TestRedisStartupCheckStoppedOnUnload(t *testing.T) {

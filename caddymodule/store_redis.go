@@ -211,6 +211,9 @@ type RedisStore struct {
 	// stopCheck stops the startup check this handler's store began (see
 	// checkRedis); nil when another handler of the config load began it.
 	stopCheck context.CancelFunc
+	// tlsURL: the URL is rediss, whose check's timeout may be a port
+	// that speaks plain Redis (see redisTLSTimeoutHint).
+	tlsURL bool
 }
 
 // RedisTLS is the TLS configuration of a rediss URL.
@@ -297,6 +300,7 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	// A URL that does not parse is refused by store.NewRedis below,
 	// without quoting it.
 	u, parseErr := url.Parse(opts.URL)
+	r.tlsURL = parseErr == nil && strings.EqualFold(u.Scheme, "rediss")
 	if parseErr == nil && opts.Password != "" {
 		if _, inURL := u.User.Password(); inURL {
 			// Two passwords where an operator meant one: say which is
@@ -367,10 +371,15 @@ const (
 	redisCheckFailed       = "redis did not answer the edge's check at startup (PING): "
 	redisScriptCheckFailed = "redis answers but refused to run the edge's scripts at its check at startup " +
 		"(the edge's redis user needs EVALSHA and EVAL, and the commands and keys its scripts use): "
-	redisCheckClosed = "requests that need the store will be answered 503 until it answers (emergency calls go on without it)"
-	redisCheckOpen   = "requests that need the store will go on without it (no idempotency, uncounted by the limits) until it answers"
-	scriptsClosed    = "requests that need the store will be answered 503 until redis runs them (emergency calls go on without it)"
-	scriptsOpen      = "requests that need the store will go on without it (no idempotency, uncounted by the limits) until redis runs them"
+	// redisTLSTimeoutHint goes with a check of a rediss URL that timed
+	// out: a Redis port without TLS reads the TLS handshake as the start
+	// of a command and waits for its end, so that nothing tells a port
+	// of the wrong kind from a Redis that does not answer.
+	redisTLSTimeoutHint = "the URL is rediss: a port that serves Redis without TLS never answers the TLS handshake; check that it serves TLS, or write redis:// for one that does not"
+	redisCheckClosed    = "requests that need the store will be answered 503 until it answers (emergency calls go on without it)"
+	redisCheckOpen      = "requests that need the store will go on without it (no idempotency, uncounted by the limits) until it answers"
+	scriptsClosed       = "requests that need the store will be answered 503 until redis runs them (emergency calls go on without it)"
+	scriptsOpen         = "requests that need the store will go on without it (no idempotency, uncounted by the limits) until redis runs them"
 )
 
 // redisCheckLeast is the least time the startup check gives the PING
@@ -450,7 +459,11 @@ func (r *RedisStore) checkRedis(ctx caddy.Context) {
 			// The PING failed, or Redis stopped answering between the
 			// PING and the script: Redis is down, unreachable or
 			// refuses the store's credentials or TLS.
-			logger.Warn(redisCheckFailed+then, addrs, zap.String("cause", cause), zap.Error(err))
+			fields := []zap.Field{addrs, zap.String("cause", cause)}
+			if cause == "timeout" && r.tlsURL {
+				fields = append(fields, zap.String("hint", redisTLSTimeoutHint))
+			}
+			logger.Warn(redisCheckFailed+then, append(fields, zap.Error(err))...)
 		}
 	}()
 }
