@@ -289,7 +289,7 @@ func (r *RedisStore) Provision(ctx caddy.Context) error {
 	}
 	// A hash tag is no placeholder: only placeholders Caddy knows are read.
 	if opts.KeyPrefix, err = repl.ReplaceOrErr(r.KeyPrefix, true, false); err != nil {
-		return fmt.Errorf("key_prefix: %w", err)
+		return fmt.Errorf("key_prefix: %w", bearer.EnvHint(err, r.KeyPrefix))
 	}
 	if opts.URL, err = resolve("url", r.URL); err != nil {
 		return err

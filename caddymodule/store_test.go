@@ -147,7 +147,7 @@ func TestStoreStartupErrors(t *testing.T) {
 			"password: evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty"},
 		// An empty prefix would put this fleet's keys among another's.
 		{"unset key_prefix variable", "store redis redis://127.0.0.1:6379 {\nkey_prefix {env.UCWA_TEST_UNSET_VARIABLE}:\n}", `"store":{"backend":"redis","url":"redis://127.0.0.1:6379","key_prefix":"{env.UCWA_TEST_UNSET_VARIABLE}:"}`,
-			"key_prefix: evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty"},
+			"key_prefix: evaluated placeholder {env.UCWA_TEST_UNSET_VARIABLE} is empty ({env.*} is read from the environment of the Caddy process that loads the config, not of `caddy reload`"},
 		{"password placeholder misspelled", "store redis redis://127.0.0.1:6379 {\npassword {Env.UCWA_TEST_REDIS_PASSWORD}\n}", "",
 			"password: unrecognized placeholder (a literal brace is written \\{)"},
 		{"password with literal braces", "store redis redis://127.0.0.1:6379 {\npassword {" + secret + "}\n}", "",

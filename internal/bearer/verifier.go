@@ -373,10 +373,26 @@ func Resolve(repl *caddy.Replacer, setting, value string) (string, error) {
 	}
 	out, err := repl.ReplaceOrErr(value, true, true)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", setting, err)
+		return "", fmt.Errorf("%s: %w", setting, EnvHint(err, value))
 	}
 	return out, nil
 }
+
+// EnvHint adds to err, an error of Caddy's replacer on value, where an
+// {env.*} placeholder is read when it evaluated to nothing: from the
+// environment of the Caddy process that loads the config, not that of
+// the `caddy reload` that sends it, so that a variable exported in the
+// operator's shell before a reload is not seen.
+func EnvHint(err error, value string) error {
+	if err == nil || !strings.Contains(value, "{env.") || !strings.HasSuffix(err.Error(), " is empty") {
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, envHint)
+}
+
+// envHint is what EnvHint adds.
+const envHint = "{env.*} is read from the environment of the Caddy process that loads the config, not of `caddy reload`: " +
+	"set the variable where Caddy is started (a service's Environment=) and restart it"
 
 // ErrUnclosedBrace is the error of a setting with a placeholder left
 // open (UnclosedBrace).

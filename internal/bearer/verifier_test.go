@@ -234,7 +234,8 @@ func TestNewErrors(t *testing.T) {
 	}{
 		{"off", Config{Off: true}, "off"},
 		{"unset audience", Config{Algorithms: []string{"RS256"}, PublicKeyFiles: []string{rsaFile}, Audiences: []string{"{env.UCWA_TEST_EMPTY}"}},
-			"audience: evaluated placeholder {env.UCWA_TEST_EMPTY} is empty"},
+			"audience: evaluated placeholder {env.UCWA_TEST_EMPTY} is empty ({env.*} is read from the environment of the Caddy process that loads the config, not of `caddy reload`: " +
+				"set the variable where Caddy is started (a service's Environment=) and restart it)"},
 		{"unset jwks_url part", Config{Algorithms: []string{"RS256"}, JWKSURL: "https://login.example/{env.UCWA_TEST_EMPTY}/keys"},
 			"jwks_url: evaluated placeholder {env.UCWA_TEST_EMPTY} is empty"},
 		{"negative leeway", Config{Algorithms: []string{"RS256"}, PublicKeyFiles: []string{rsaFile}, Leeway: new(caddy.Duration(-1))}, "must not be negative"},
