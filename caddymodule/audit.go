@@ -52,7 +52,8 @@ import (
 //   - refused_by: the guard that refused the request:
 //     "destinations:<rule>" ("destinations:deny_types"), "limit:<name>",
 //     "caller:<claim>" (deny_callers), "audit" (audit_on_error closed,
-//     while the trail fails)
+//     while the trail fails), "store" (the store failing or full under
+//     on_error closed, or the caller at its max_entries_per_caller)
 //   - over_limit: the first velocity limit that had no room for an
 //     emergency call, which was delivered all the same
 //   - error: the UCWA code and subcode of an answer the edge gave itself

@@ -316,6 +316,11 @@ var (
 		"The edge's configuration changed while the request came in. The request was not delivered and can be sent again.")
 )
 
+// refusedByStore is the audit line's refused_by of a request answered
+// for its store (see failStore): unreachable, too slow or refusing, full,
+// closed by a reload, or the caller at its max_entries_per_caller.
+const refusedByStore = "store"
+
 // storeRetryAfter is the Retry-After of the 503s a request gets when
 // its store call fails (errStoreUnavailable, errStoreFull,
 // errStoreClosed), the shortest there is: none of them tells when the
@@ -338,8 +343,13 @@ const storeRetryAfter = time.Second
 
 // failStore answers a request whose store call failed with err (see
 // storeError), with a Retry-After: a 503's, or a caller's at its share.
+// Its audit line names the store as what refused it (refusedByStore), so
+// that its 503 is not taken for one of no pool taking the request.
 func (h *Handler) failStore(w http.ResponseWriter, in *intake, err error) error {
 	e := storeError(err)
+	if in.refusedBy == "" {
+		in.refusedBy = refusedByStore
+	}
 	switch {
 	case e == errCallerShareFull:
 		setRetryAfter(w.Header(), shareRetryAfter(err))

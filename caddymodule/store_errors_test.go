@@ -72,3 +72,58 @@ func onlyRedisStore(t *testing.T) *sharedStore {
 	}
 	return found[0]
 }
+
+// TestAuditRefusedByStore: a request the edge answers for its store (a
+// Redis that is down under a limit, a memory store full, a caller at its
+// max_entries_per_caller) has refused_by "store" in its audit line, so
+// that an on-call reader tells its 503 from that of no pool taking the
+// request, whose line has no refused_by and the same error.
+func TestAuditRefusedByStore(t *testing.T) {
+	alice := caller{"tenant-1", "alice"}.header(t)
+	for _, tc := range []struct {
+		name         string
+		subdirective []string
+		before       func(e limitEdge) // what makes the next call fail
+		status       int
+		refusedBy    string
+	}{
+		{"redis down under a limit", nil, nil, http.StatusServiceUnavailable, refusedByStore},
+		{"memory store full", []string{"store memory 1", "idempotency"}, func(e limitEdge) {
+			if resp := e.callOp("first", alice); resp.Status != http.StatusCreated {
+				t.Fatalf("the first call: %d %s", resp.Status, resp.Body)
+			}
+		}, http.StatusServiceUnavailable, refusedByStore},
+		{"caller at its share", []string{"store memory {\n\t\t\tmax_entries_per_caller 1\n\t\t}", "idempotency"}, func(e limitEdge) {
+			if resp := e.callOp("first", alice); resp.Status != http.StatusCreated {
+				t.Fatalf("the first call: %d %s", resp.Status, resp.Body)
+			}
+		}, http.StatusTooManyRequests, refusedByStore},
+		{"no pool", []string{"store memory", "idempotency", fmt.Sprintf("backup 127.0.0.1:%d", testkit.FreePort(t))}, func(e limitEdge) {
+			e.pool.Kill()
+		}, http.StatusServiceUnavailable, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			subdirectives := tc.subdirective
+			before := tc.before
+			if subdirectives == nil {
+				srv := testkit.StartRedis(t)
+				subdirectives = []string{"store redis " + srv.URL() + " {\n\t\t\ttimeout 2s\n\t\t}", "limit calls 5 per 1h"}
+				before = func(limitEdge) { srv.Kill() }
+			}
+			e := startLimitEdge(t, subdirectives...)
+			before(e)
+			n := len(auditLines(t, e.Logs().String()))
+			if resp := e.callOp("refused", alice); resp.Status != tc.status {
+				t.Fatalf("%d %s, want %d", resp.Status, resp.Body, tc.status)
+			}
+			var lines []auditLine
+			testkit.Eventually(t, "the refusal's audit line", func() bool {
+				lines = auditLines(t, e.Logs().String())
+				return len(lines) > n
+			})
+			if got := lines[n]; got.Status != tc.status || got.RefusedBy != tc.refusedBy || got.Pool != "" {
+				t.Errorf("the audit line %+v, want status %d, refused_by %q, no pool", got, tc.status, tc.refusedBy)
+			}
+		})
+	}
+}
