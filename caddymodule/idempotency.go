@@ -698,13 +698,14 @@ func (h *Handler) release(ctx context.Context, owner string, keys, values []stri
 // frees only a key that holds this request's value, which no other
 // request has. It runs in the background, so that the client, answered
 // 503 at once, does not wait a second timeout of a store that is likely
-// failing: one goroutine per such request, which ends with its one
-// store call, within the store's timeout (whose context bounds the dial,
-// the wait for a connection, the write and the read), and holds the
-// store open until then (hold), so that a config unload (Cleanup) closes
-// the store once it is done. A reservation that Redis runs after the
-// release (one still on its way, or one go-redis's cluster client sends
-// again after a connection ended) holds the key again for the window:
+// failing: one goroutine per such request, which ends with its store
+// calls (one, or releaseUnansweredAttempts at most while they time out,
+// each within the store's timeout, whose context bounds the dial, the wait for a connection, the
+// write and the read), and holds the store open until then (hold), so
+// that a config unload (Cleanup) closes the store once it is done. A
+// reservation that Redis runs after the release (one still on its way,
+// or one go-redis's cluster client sends again after a connection
+// ended) holds the key again for the window:
 // its repeats get 409, as every one of them did before, and nothing is
 // delivered twice. A store failure that Redis answered (refused, full)
 // ran no reservation, and a reload's closed store takes no call: those
@@ -720,11 +721,26 @@ func (h *Handler) releaseUnanswered(err error, owner, key, value string) {
 	s.hold()
 	go func() {
 		defer s.unhold()
-		epoch := s.begin()
-		_, err := s.redis.Release(context.Background(), owner, key, value)
-		s.settle(epoch, err)
+		for range releaseUnansweredAttempts {
+			epoch := s.begin()
+			_, err := s.redis.Release(context.Background(), owner, key, value)
+			s.settle(epoch, err)
+			if !errors.Is(err, store.ErrTimeout) {
+				return
+			}
+		}
 	}()
 }
+
+// releaseUnansweredAttempts bounds the store calls releaseUnanswered
+// makes: a release that itself times out (the store still slow) is sent
+// again, which the compare-and-delete makes harmless if Redis ran it,
+// since a key left holding the value answers every repeat 409 for the
+// window, though nothing was delivered. One whose connection failed is
+// not: a Redis that is down or hangs up would only be dialed again and
+// again, by every request the outage fails. Each call is bounded by the
+// store's timeout.
+const releaseUnansweredAttempts = 3
 
 // deliverLimited delivers the accepted request in, as deliver does, if
 // the velocity limits allow it. A request that took events and certainly

@@ -88,6 +88,42 @@ func TestRedisReserveUnansweredReleased(t *testing.T) {
 	}
 }
 
+// TestRedisReleaseUnansweredSentAgain: the release behind a reservation
+// whose reply came too late is sent again when it too goes unanswered
+// (the store still slow): Redis ran the first, whose reply the proxy
+// holds, and runs the second, which finds nothing left to free; the
+// client's retry, once Redis answers again, is delivered once. Sent once
+// only, a release lost so would leave the key answering every repeat
+// 409 for the window, though nothing was delivered.
+func TestRedisReleaseUnansweredSentAgain(t *testing.T) {
+	r := startProxiedRedis(t, "timeout 1s")
+	e, proxy, pool, rdb := r.e, r.proxy, r.pool, r.rdb
+	reserves, releases := 0, 0
+	proxy.holdEach(func(args []string) bool {
+		switch {
+		case isReserve(args):
+			reserves++
+			return reserves == 1
+		case isRelease(args):
+			releases++
+			return releases == 1
+		}
+		return false
+	})
+	call := idemCall{header: idemToken(t, "tenant-1", "oid-a", "sub-a"), op: "unanswered-twice"}
+	if resp := e.call(call); resp.Status != http.StatusServiceUnavailable || len(pool.Received()) != 0 {
+		t.Fatalf("with its reservation unanswered: %d %s, delivered %d times; want 503, not delivered", resp.Status, resp.Body, len(pool.Received()))
+	}
+	proxy.releases.WaitFor(t, 2, "releases Redis ran (the first unanswered, then the one sent again)")
+	if keys := rdb.Keys(context.Background(), "*").Val(); len(keys) != 0 {
+		t.Fatalf("keys %q held after a request that was not delivered, want none", keys)
+	}
+	proxy.release()
+	if resp := e.call(call); resp.Status != http.StatusCreated || len(pool.Received()) != 1 {
+		t.Fatalf("its retry: %d %s, delivered %d times; want 201, delivered once", resp.Status, resp.Body, len(pool.Received()))
+	}
+}
+
 // TestRedisReleaseEveryKey: a batch whose parts' keys are all reserved
 // and that reaches no pool (410) releases every key, though the release
 // of its first part's fails (Redis Cluster answers CLUSTERDOWN for a

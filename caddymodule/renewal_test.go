@@ -78,8 +78,8 @@ func renewalClock(t *testing.T) *testkit.Clock {
 // each command on, a pipeline's one by one in order, and its reply back,
 // but: a command that failing tells is not passed on and is answered as
 // a Redis Cluster answers for a slot no shard serves; and, armed
-// (holdNext), it holds back the reply of the next command it is armed
-// for that Redis ran (its reply is no error, such as NOSCRIPT), and the
+// (holdNext, or holdEach for every one), it holds back the reply of the
+// next command it is armed for that Redis ran (its reply is no error, such as NOSCRIPT), and the
 // replies after it on that connection,
 // until release, while it goes on passing the commands that follow to
 // Redis.
@@ -90,6 +90,8 @@ type redisProxy struct {
 	mu      sync.Mutex
 	failing func(args []string) bool // nil: none
 	armed   func(args []string) bool // nil: disarmed
+	// armedEach keeps armed after a reply it held (holdEach).
+	armedEach bool
 	// reserved are the keys of the reservations Redis ran, in order (a
 	// key taken is one of them, a key found held too).
 	reserved []string
@@ -147,7 +149,14 @@ func (p *redisProxy) fail(match func(args []string) bool) {
 func (p *redisProxy) holdNext(match func(args []string) bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.armed = match
+	p.armed, p.armedEach = match, false
+}
+
+// holdEach arms the proxy for every command that match tells.
+func (p *redisProxy) holdEach(match func(args []string) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.armed, p.armedEach = match, true
 }
 
 // release gives the replies held, and holds no more.
@@ -231,7 +240,7 @@ func (p *redisProxy) serve(client net.Conn, redisAddr string) {
 		}
 		p.mu.Lock()
 		hold := p.armed != nil && p.armed(args)
-		if hold {
+		if hold && !p.armedEach {
 			p.armed = nil
 		}
 		if isReserve(args) {
