@@ -79,7 +79,7 @@ func isMemberNamed(name []byte, word string) bool {
 	if plainName(name) {
 		return equalFoldASCII(word, name)
 	}
-	folded, _ := foldLookalike(string(name))
+	folded := foldString(string(name))
 	return equalFoldASCII(word, folded)
 }
 

@@ -423,7 +423,7 @@ func (s *jsonScanner) object(what, prefix string, depth int, member func(s *json
 			return deserializationError(`The property "` + prefix + string(name) + `"` + dotNetMetadataReason + position(s.body, int64(at)) + ".")
 		}
 		if !plainName(name) {
-			folded, _ := foldLookalike(string(name))
+			folded := foldString(string(name))
 			if err := lookalike(name, folded, at); err != nil {
 				return err
 			}

@@ -8,6 +8,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode"
 	"unicode/utf8"
 
@@ -871,7 +873,7 @@ func methodOverrideName(name string) string {
 			return p
 		}
 		if !printableASCII(decoded) {
-			decoded, _ = foldLookalike(decoded)
+			decoded = foldString(decoded)
 		}
 		name = decoded
 	}
@@ -903,7 +905,7 @@ func lenientQueryName(name string) (decoded, php string) {
 	decoded, _ = unescapeAgain(strings.ReplaceAll(name, "+", " "))
 	php = phpName(decoded)
 	if !isASCII(php) {
-		php, _ = foldLookalike(php)
+		php = foldString(php)
 	}
 	return decoded, php
 }
@@ -929,12 +931,21 @@ func phpName(decoded string) string {
 		if c == '[' && i < lastClose {
 			return string(b[:i])
 		}
-		if strings.IndexByte(phpRenamed, c) >= 0 {
+		if phpRenamedByte[c] {
 			b[i] = '_'
 		}
 	}
 	return string(b)
 }
+
+// phpRenamedByte marks the bytes of phpRenamed: phpName looks each byte
+// of a name up, and a name may be as long as a request's header.
+var phpRenamedByte = func() (t [256]bool) {
+	for _, c := range []byte(phpRenamed) {
+		t[c] = true
+	}
+	return t
+}()
 
 // formMediaTypes are the media types of a body in which ASP.NET reads a
 // form (HttpRequest.Form: a Content-Type that starts with either, in any
@@ -1204,8 +1215,7 @@ func foldedName[T string | []byte](name T) string {
 	if plainName(name) {
 		return string(name)
 	}
-	folded, _ := foldLookalike(string(name))
-	return folded
+	return foldString(string(name))
 }
 
 // plainName reports whether seg (a path segment, a query name, a body
@@ -1267,45 +1277,190 @@ func shortNameStem(s string) (string, bool) {
 // one past its end), whether it came unchanged from an ASCII character of
 // s.
 func foldLookalike(s string) (string, []bool) {
-	var b strings.Builder
 	fromASCII := make([]bool, 0, len(s)+1)
-	var buf [32]byte
-	for _, r := range s {
-		if r < utf8.RuneSelf {
-			if r < 0x20 || r == 0x7f || r == ' ' {
+	folded := appendFold(make([]byte, 0, len(s)), s, &fromASCII, -1)
+	return string(folded), append(fromASCII, false)
+}
+
+// foldString is foldLookalike's folded name alone, for the callers that
+// do not ask where its bytes came from.
+func foldString(s string) string {
+	return string(appendFold(make([]byte, 0, len(s)), s, nil, -1))
+}
+
+// foldBounded is foldString(s) when that is at most limit bytes long,
+// and otherwise a prefix of it longer than limit: a caller comparing the
+// fold with words of at most limit bytes learns all it asks, and a long
+// name costs no more than its first few characters that show.
+func foldBounded(s string, limit int) string {
+	var buf [64]byte
+	return string(appendFold(buf[:0], s, nil, limit))
+}
+
+// appendFold appends s folded (see foldLookalike) to dst, and, when
+// fromASCII is not nil, whether each byte appended came unchanged from an
+// ASCII character of s. With limit >= 0 it stops once it has appended
+// more than limit bytes. Every request's query names are folded before
+// any authentication, so a rune of the Basic Multilingual Plane folds
+// by one look-up in bmpFolds rather than through the normalization,
+// category and case tables.
+func appendFold(dst []byte, s string, fromASCII *[]bool, limit int) []byte {
+	folds := bmpFolds()
+	start := len(dst)
+	for i := 0; i < len(s); {
+		if limit >= 0 && len(dst)-start > limit {
+			break
+		}
+		if c := s[i]; c < utf8.RuneSelf {
+			i++
+			if c < 0x20 || c == 0x7f || c == ' ' {
 				continue
 			}
-			r = dotnetFold(r)
-			b.WriteByte(byte(r))
-			fromASCII = append(fromASCII, true)
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A' // dotnetFold, for ASCII
+			}
+			dst = append(dst, c)
+			if fromASCII != nil {
+				*fromASCII = append(*fromASCII, true)
+			}
 			continue
 		}
-		var one [utf8.UTFMax]byte
-		n := utf8.EncodeRune(one[:], r)
-		// The rune's decomposition from the tables, rather than
-		// NFKD.Append, which makes a buffer of its own each call;
-		// the tables hold none of a Hangul syllable's, which NFKD
-		// computes.
-		decomposed := norm.NFKD.Properties(one[:n]).Decomposition()
-		switch {
-		case hangulFirst <= r && r <= hangulLast:
-			decomposed = norm.NFKD.Append(buf[:0], one[:n]...)
-		case decomposed == nil:
-			decomposed = one[:n]
+		r, size := utf8.DecodeRuneInString(s[i:])
+		before := len(dst)
+		if r < bmpEnd {
+			// A byte that is not UTF-8 decodes as utf8.RuneError, and
+			// folds as U+FFFD does: to nothing.
+			dst = append(dst, folds.data[folds.off[r]:folds.off[r+1]]...)
+		} else {
+			dst = astralFold(dst, s[i:i+size], r)
 		}
-		for _, d := range string(decomposed) {
-			if invisible(d) {
-				continue
-			}
-			d = dotnetFold(d)
-			before := b.Len()
-			b.WriteRune(d)
-			for range b.Len() - before {
-				fromASCII = append(fromASCII, false)
+		i += size
+		if fromASCII != nil {
+			for range len(dst) - before {
+				*fromASCII = append(*fromASCII, false)
 			}
 		}
 	}
-	return b.String(), append(fromASCII, false)
+	return dst
+}
+
+// appendFoldRune appends r, a rune of at least utf8.RuneSelf that enc
+// encodes, folded (see foldLookalike) to dst: its decomposition from the
+// tables (the tables hold none of a Hangul syllable's, which NFKD
+// computes), without invisible runes, each folded as .NET does.
+func appendFoldRune(dst []byte, enc string, r rune) []byte {
+	if hangulFirst <= r && r <= hangulLast {
+		var buf [32]byte
+		return appendVisible(dst, norm.NFKD.AppendString(buf[:0], enc))
+	}
+	decomposed := norm.NFKD.PropertiesString(enc).Decomposition()
+	if decomposed == nil {
+		if invisible(r) {
+			return dst
+		}
+		return utf8.AppendRune(dst, dotnetFold(r))
+	}
+	return appendVisible(dst, decomposed)
+}
+
+// appendVisible appends the runes of the UTF-8 text b that are not
+// invisible to dst, each folded as .NET does.
+func appendVisible(dst, b []byte) []byte {
+	for len(b) > 0 {
+		d, n := utf8.DecodeRune(b)
+		b = b[n:]
+		if !invisible(d) {
+			dst = utf8.AppendRune(dst, dotnetFold(d))
+		}
+	}
+	return dst
+}
+
+// bmpEnd is the first rune past the Basic Multilingual Plane.
+const bmpEnd = 0x10000
+
+// runeFolds holds the fold of every rune of the Basic Multilingual Plane
+// from utf8.RuneSelf on (see appendFoldRune): rune r's is
+// data[off[r]:off[r+1]]. A surrogate, which UTF-8 cannot encode, has an
+// empty one, never read.
+type runeFolds struct {
+	off  [bmpEnd + 1]uint32
+	data []byte
+}
+
+// bmpFolds is the table of runeFolds, built once when a name is first
+// folded (some 256 KiB of offsets and less of data).
+var bmpFolds = sync.OnceValue(func() *runeFolds {
+	t := new(runeFolds)
+	var data []byte
+	for r := range rune(bmpEnd) {
+		t.off[r] = uint32(len(data))
+		if r >= utf8.RuneSelf && utf8.ValidRune(r) {
+			data = appendFoldRune(data, string(r), r)
+		}
+	}
+	t.off[bmpEnd] = uint32(len(data))
+	t.data = data
+	return t
+})
+
+// astralBlock holds the folds of a block of astralBlockSize runes past
+// the Basic Multilingual Plane, as runeFolds does, or marks a block
+// whose every rune folds to itself (most: unassigned, ideographs,
+// private use), which needs no data.
+type astralBlock struct {
+	identity bool
+	off      [astralBlockSize + 1]uint16
+	data     []byte
+}
+
+// astralBlockSize is how many runes an astralBlock holds.
+const astralBlockSize = 256
+
+// identityBlock is every astralBlock whose runes fold to themselves.
+var identityBlock = &astralBlock{identity: true}
+
+// astralBlocks holds each block of runes past the Basic Multilingual
+// Plane once one of its runes has been folded: a table of all of them
+// would take a million runes' folding to build, most of them never
+// asked.
+var astralBlocks [(unicode.MaxRune + 1 - bmpEnd) / astralBlockSize]atomic.Pointer[astralBlock]
+
+// astralFold appends r, a rune past the Basic Multilingual Plane that
+// enc encodes, folded (see appendFoldRune) to dst, from its block of
+// astralBlocks, which it builds when none has.
+func astralFold(dst []byte, enc string, r rune) []byte {
+	slot := &astralBlocks[(r-bmpEnd)/astralBlockSize]
+	b := slot.Load()
+	if b == nil {
+		// Two requests may build a block at once: they build the same.
+		b = buildAstralBlock(r &^ (astralBlockSize - 1))
+		if !slot.CompareAndSwap(nil, b) {
+			b = slot.Load()
+		}
+	}
+	if b.identity {
+		return append(dst, enc...)
+	}
+	i := r % astralBlockSize
+	return append(dst, b.data[b.off[i]:b.off[i+1]]...)
+}
+
+// buildAstralBlock returns the astralBlock of the runes from first on.
+func buildAstralBlock(first rune) *astralBlock {
+	b := new(astralBlock)
+	identity := true
+	for i := range rune(astralBlockSize) {
+		b.off[i] = uint16(len(b.data))
+		enc := string(first + i)
+		b.data = appendFoldRune(b.data, enc, first+i)
+		identity = identity && string(b.data[b.off[i]:]) == enc
+	}
+	b.off[astralBlockSize] = uint16(len(b.data))
+	if identity {
+		return identityBlock
+	}
+	return b
 }
 
 // hangulFirst and hangulLast bound the precomposed Hangul syllables.
@@ -1315,6 +1470,35 @@ const hangulFirst, hangulLast = 0xAC00, 0xD7A3
 // that only modifies another: controls, format characters (zero-width,
 // bidirectional), white space and separators, and combining marks.
 func invisible(r rune) bool {
-	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Z, unicode.Mn, unicode.Me, unicode.Variation_Selector) ||
-		unicode.Is(unicode.White_Space, r) || r == utf8.RuneError
+	if 0 <= r && r <= unicode.MaxRune {
+		return invisibleRunes()[r>>6]&(1<<(r&63)) != 0
+	}
+	return r == utf8.RuneError
 }
+
+// invisibleTables are the tables of the runes invisible reports, with
+// utf8.RuneError.
+var invisibleTables = [...]*unicode.RangeTable{unicode.Cc, unicode.Cf, unicode.Z, unicode.Mn, unicode.Me, unicode.Variation_Selector, unicode.White_Space}
+
+// invisibleRunes marks, bit r, each rune r that is in one of
+// invisibleTables, or is utf8.RuneError: one look-up a rune, where
+// unicode.In searches each table in turn (136 KiB, built once, from the
+// tables' ranges, when first asked).
+var invisibleRunes = sync.OnceValue(func() *[(unicode.MaxRune + 1) / 64]uint64 {
+	var t [(unicode.MaxRune + 1) / 64]uint64
+	set := func(lo, hi, stride uint32) {
+		for r := lo; r <= hi; r += stride {
+			t[r>>6] |= 1 << (r & 63)
+		}
+	}
+	for _, table := range invisibleTables {
+		for _, rg := range table.R16 {
+			set(uint32(rg.Lo), uint32(rg.Hi), uint32(rg.Stride))
+		}
+		for _, rg := range table.R32 {
+			set(rg.Lo, rg.Hi, rg.Stride)
+		}
+	}
+	set(utf8.RuneError, utf8.RuneError, 1)
+	return &t
+})

@@ -100,7 +100,7 @@ func namedDestinationOf[T string | []byte](name T) *namedDestination {
 	if plainName(name) {
 		return namedDestinationIs(name)
 	}
-	folded, _ := foldLookalike(string(name))
+	folded := foldString(string(name))
 	for part := range bindingParts(folded) {
 		if d := namedDestinationIs(part); d != nil {
 			return d
@@ -293,7 +293,7 @@ func isCookieSeparator(r rune) bool { return r == ';' || r == ',' }
 // folds onto, operationId, as cookieDestination reads a destination's.
 func cookieOperationID(name string) bool {
 	if !printableASCII(name) {
-		name, _ = foldLookalike(name)
+		name = foldString(name)
 	}
 	return equalFoldASCII(propOperationID.Name, name)
 }
@@ -307,7 +307,7 @@ func cookieOperationID(name string) bool {
 // (no allocation).
 func cookieDestination(name string) *namedDestination {
 	if !printableASCII(name) {
-		name, _ = foldLookalike(name)
+		name = foldString(name)
 	}
 	return namedDestinationIs(name)
 }
@@ -474,7 +474,7 @@ func entryKeyInput(op *Operation, key string) string {
 	}
 	folded := key
 	if !printableASCII(key) {
-		folded, _ = foldLookalike(key)
+		folded = foldString(key)
 	}
 	if namesOperationID(folded) {
 		return propOperationID.Name
@@ -513,7 +513,7 @@ func inputNamed[T string | []byte](op *Operation, name T) string {
 	if plainName(name) {
 		return inputIs(op, name)
 	}
-	folded, _ := foldLookalike(string(name))
+	folded := foldString(string(name))
 	for part := range bindingParts(folded) {
 		if in := inputIs(op, part); in != "" {
 			return in

@@ -259,7 +259,7 @@ func queryProperty(op *Operation, raw, decoded string) (int, bool, string) {
 	}
 	folded := decoded
 	if !printableASCII(decoded) {
-		folded, _ = foldLookalike(decoded)
+		folded = foldString(decoded)
 	}
 	for part := range bindingParts(folded) {
 		for i := range op.Properties {
@@ -349,7 +349,7 @@ func accessTokenName(name string) bool {
 	}
 	folded := decoded
 	if !printableASCII(decoded) {
-		folded, _ = foldLookalike(decoded)
+		folded = foldString(decoded)
 	}
 	for part := range bindingParts(folded) {
 		if equalFoldASCII(part, AccessTokenParameter) {

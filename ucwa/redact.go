@@ -19,7 +19,7 @@ var redactedNames = func() map[string]bool {
 	names := map[string]bool{AccessTokenParameter: true}
 	for i := range defaultOperations {
 		for _, p := range defaultOperations[i].Properties {
-			folded, _ := foldLookalike(p.Name)
+			folded := foldString(p.Name)
 			names[folded] = true
 		}
 	}
@@ -165,7 +165,7 @@ func propertyName(raw string) (property, wellFormed bool) {
 			// once is well formed, whatever a second decoding makes of it.
 			return false, name != raw
 		}
-		if folded, _ := foldLookalike(decoded); redactedNames[folded] || redactedPart(folded) {
+		if folded := foldString(decoded); redactedNames[folded] || redactedPart(folded) {
 			return true, true
 		}
 		if decoded == name || strings.IndexByte(decoded, '%') < 0 {

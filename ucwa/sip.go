@@ -133,7 +133,7 @@ func userHoldsURI(user string) bool {
 			return true
 		}
 		colons := strings.Map(readColon, p)
-		folded, _ := foldLookalike(colons)
+		folded := foldString(colons)
 		return !holdsScheme(norm.NFKC.String(colons)) && !holdsScheme(folded)
 	})
 }

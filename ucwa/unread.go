@@ -28,7 +28,7 @@ func unreadInputOf[T string | []byte](name T) *namedDestination {
 		}
 		return nil
 	}
-	folded, _ := foldLookalike(string(name))
+	folded := foldString(string(name))
 	if namesOperationID(folded) {
 		return &unreadOperationID
 	}

@@ -346,7 +346,7 @@ func xmlLookalike(op *Operation, what, name string, link bool, body []byte, at i
 	if plainName(name) {
 		return nil
 	}
-	folded, _ := foldLookalike(name)
+	folded := foldString(name)
 	if i := lookalikeProperty(op, name, folded, link); i >= 0 {
 		return lookalikeError(op.Properties[i].Name, op.Properties[i].Name, body, at)
 	}
@@ -433,7 +433,7 @@ func attrProperty(op *Operation, v string) int {
 	if plainName(v) {
 		return -1
 	}
-	folded, _ := foldLookalike(v)
+	folded := foldString(v)
 	for _, link := range [...]bool{false, true} {
 		if i := lookalikeProperty(op, v, folded, link); i >= 0 {
 			return i
