@@ -867,22 +867,8 @@ const phpRenamed = " .["
 // one (see phpName: ".method", "%2Emethod", "X+HTTP+Method+Override").
 // A plain name (letters, digits, '_' and '-') costs no allocation.
 func methodOverrideName(name string) string {
-	if !plainName(name) {
-		decoded, php := lenientQueryName(name)
-		if p := methodOverrideSpelling(php); p != "" {
-			return p
-		}
-		if !printableASCII(decoded) {
-			decoded = foldString(decoded)
-		}
-		name = decoded
-	}
-	for part := range bindingParts(name) {
-		if p := methodOverrideSpelling(part); p != "" {
-			return p
-		}
-	}
-	return ""
+	method, _ := readQueryName(name, true, false)
+	return method
 }
 
 // methodOverrideSpelling returns the parameter of
@@ -895,19 +881,6 @@ func methodOverrideSpelling(name string) string {
 		}
 	}
 	return ""
-}
-
-// lenientQueryName decodes a raw query name as ASP.NET reads it ('+' a
-// space, %XX and IIS's %uXXXX escapes decoded, any other '%' kept), and
-// returns it with the name PHP registers it under (see phpName), folded
-// as ParseQuery folds names when it is not ASCII.
-func lenientQueryName(name string) (decoded, php string) {
-	decoded, _ = unescapeAgain(strings.ReplaceAll(name, "+", " "))
-	php = phpName(decoded)
-	if !isASCII(php) {
-		php = foldString(php)
-	}
-	return decoded, php
 }
 
 // phpName returns the name under which PHP registers a decoded query

@@ -337,22 +337,91 @@ const AccessTokenParameter = "access_token"
 // verified. A name that does not decode is read only as PHP reads it:
 // ParseQuery refuses that query whole.
 func accessTokenName(name string) bool {
+	_, token := readQueryName(name, false, true)
+	return token
+}
+
+// readQueryName reads what a raw (still percent-encoded) query name asks
+// of the edge: the parameter of methodOverrideParameters it asks for
+// (see methodOverrideName), when override is set, and whether it is, or
+// folds onto, access_token (see accessTokenName), when token is. It
+// decodes and folds the name once for both questions, and folds the name
+// PHP reads only as far as a word it is compared with: every request's
+// query is read so before any authentication, and a client sending long
+// non-ASCII names would otherwise cost the edge several folds of each.
+//
+// The name is decoded as ASP.NET reads it ('+' a space, %XX and IIS's
+// %uXXXX escapes decoded, any other '%' kept); accessTokenName reads it
+// as ParseQuery does, which refuses a name with any other '%' and
+// decodes the rest alike.
+func readQueryName(name string, override, token bool) (method string, accessToken bool) {
 	if plainName(name) {
-		return equalFoldASCII(name, AccessTokenParameter)
+		// Nothing to decode or fold, and no parts.
+		if override {
+			method = methodOverrideSpelling(name)
+		}
+		return method, token && equalFoldASCII(name, AccessTokenParameter)
 	}
-	if _, php := lenientQueryName(name); equalFoldASCII(php, AccessTokenParameter) {
-		return true
-	}
-	decoded, err := url.QueryUnescape(name)
-	if err != nil {
-		return false
-	}
+	decoded, _ := unescapeAgain(strings.ReplaceAll(name, "+", " "))
 	folded := decoded
 	if !printableASCII(decoded) {
 		folded = foldString(decoded)
 	}
+	// The name PHP registers it under, folded when it is not ASCII: to
+	// be compared only with words of at most longestQueryWord bytes.
+	php := phpName(decoded)
+	if !isASCII(php) {
+		if php == decoded {
+			php = folded
+		} else {
+			php = foldBounded(php, longestQueryWord)
+		}
+	}
+	if override {
+		if method = methodOverrideSpelling(php); method == "" {
+			for part := range bindingParts(folded) {
+				if method = methodOverrideSpelling(part); method != "" {
+					break
+				}
+			}
+		}
+	}
+	if token {
+		accessToken = equalFoldASCII(php, AccessTokenParameter) || validQueryEscapes(name) && hasPartFold(folded, AccessTokenParameter)
+	}
+	return method, accessToken
+}
+
+// longestQueryWord is the length of the longest name readQueryName
+// compares a PHP name with: access_token or a parameter of
+// methodOverrideParameters.
+var longestQueryWord = func() int {
+	n := len(AccessTokenParameter)
+	for _, p := range methodOverrideParameters {
+		n = max(n, len(p))
+	}
+	return n
+}()
+
+// validQueryEscapes reports whether url.QueryUnescape reads name: every
+// '%' in it begins a %XX escape.
+func validQueryEscapes(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] == '%' {
+			if i+2 >= len(name) || !ishex(name[i+1]) || !ishex(name[i+2]) {
+				return false
+			}
+			i += 2
+		}
+	}
+	return true
+}
+
+// hasPartFold reports whether a folded query name, or one of its parts
+// (see bindingParts), is word in any ASCII letter case.
+func hasPartFold(folded, word string) bool {
 	for part := range bindingParts(folded) {
-		if equalFoldASCII(part, AccessTokenParameter) {
+		if equalFoldASCII(part, word) {
 			return true
 		}
 	}
@@ -382,10 +451,14 @@ func ReadQueryNames(raw string) QueryNames {
 		if name == "" {
 			continue
 		}
+		method, token := readQueryName(name, q.MethodOverride == "", !q.AccessToken)
 		if q.MethodOverride == "" {
-			q.MethodOverride = methodOverrideName(name)
+			q.MethodOverride = method
 		}
-		q.AccessToken = q.AccessToken || accessTokenName(name)
+		if q.AccessToken = q.AccessToken || token; q.MethodOverride != "" && q.AccessToken {
+			// Nothing a later name says changes the answer.
+			break
+		}
 	}
 	return q
 }
