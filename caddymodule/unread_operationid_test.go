@@ -17,7 +17,9 @@ import (
 // delivers under two keys would be one operation to it, run twice. Such
 // a value passed as sent. Inside a JSON value the edge does not read it
 // is refused whatever it holds, as its flat spelling "x.operationId" is
-// (TestBodyModelBindingNames); a blank attribute passes.
+// (TestBodyModelBindingNames); a blank attribute passes. So in an
+// operation that takes no operationId (PUT callForwardingSettings), as in
+// an embedded resource or an XML attribute, unless null or blank.
 func TestUnreadOperationID(t *testing.T) {
 	e := startBindingEdge(t)
 	auth := callerBearer(t)
@@ -26,22 +28,32 @@ func TestUnreadOperationID(t *testing.T) {
 		xmlIn = `<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"`
 		xmlOK = `<property name="to">sip:john@x.contoso.com</property><property name="operationId">a</property>`
 	)
+	const (
+		forwarding = opsApp + "/me/callForwardingSettings"
+		xmlRes     = `<resource xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="activeSetting">None</property>`
+	)
 	for _, tc := range []struct {
 		name, contentType, body string
 		refused                 bool
+		path                    string // PUT; "": POST startPhoneAudio
 	}{
-		{"JSON, inside a property the operation does not take", "application/json", `{` + ok + `,"x":{"operationId":"b"}}`, true},
-		{"JSON, inside an array", "application/json", `{` + ok + `,"x":[{"operationId":"b"}]}`, true},
-		{"JSON, with none where the edge reads it", "application/json", `{"to":"sip:john@x.contoso.com","x":{"OperationId":"b"}}`, true},
-		{"JSON, a link's member", "application/json", `{` + ok + `,"_links":{"self":{"href":"/x","operationId":"b"}}}`, true},
-		{"JSON, an embedded resource's member", "application/json", `{` + ok + `,"_embedded":{"x":{"operationId":"b"}}}`, true},
-		{"XML, an attribute of the input", "application/xml", xmlIn + ` operationId="b">` + xmlOK + `</input>`, true},
-		{"XML, an item named so", "application/xml", xmlIn + `>` + xmlOK + `<propertyList name="x"><item name="operationId">b</item></propertyList></input>`, true},
+		{"JSON, inside a property the operation does not take", "application/json", `{` + ok + `,"x":{"operationId":"b"}}`, true, ""},
+		{"JSON, inside an array", "application/json", `{` + ok + `,"x":[{"operationId":"b"}]}`, true, ""},
+		{"JSON, with none where the edge reads it", "application/json", `{"to":"sip:john@x.contoso.com","x":{"OperationId":"b"}}`, true, ""},
+		{"JSON, a link's member", "application/json", `{` + ok + `,"_links":{"self":{"href":"/x","operationId":"b"}}}`, true, ""},
+		{"JSON, an embedded resource's member", "application/json", `{` + ok + `,"_embedded":{"x":{"operationId":"b"}}}`, true, ""},
+		{"XML, an attribute of the input", "application/xml", xmlIn + ` operationId="b">` + xmlOK + `</input>`, true, ""},
+		{"XML, an item named so", "application/xml", xmlIn + `>` + xmlOK + `<propertyList name="x"><item name="operationId">b</item></propertyList></input>`, true, ""},
 
-		{"JSON, null inside a property the operation does not take", "application/json", `{` + ok + `,"x":{"operationId":null}}`, true},
+		{"JSON, null inside a property the operation does not take", "application/json", `{` + ok + `,"x":{"operationId":null}}`, true, ""},
 
-		{"XML, a blank attribute", "application/xml", xmlIn + ` operationId="">` + xmlOK + `</input>`, false},
-		{"JSON, other members nested", "application/json", `{` + ok + `,"x":{"operationIds":"b","y":[{"id":"c"}]}}`, false},
+		{"XML, a blank attribute", "application/xml", xmlIn + ` operationId="">` + xmlOK + `</input>`, false, ""},
+		{"JSON, other members nested", "application/json", `{` + ok + `,"x":{"operationIds":"b","y":[{"id":"c"}]}}`, false, ""},
+
+		{"JSON, inside a property, in an operation that takes none", "application/json", `{"activeSetting":"None","x":{"operationId":"b"}}`, true, forwarding},
+		{"JSON, a link's member, in an operation that takes none", "application/json", `{"activeSetting":"None","_links":{"self":{"href":"/x","OperationId":"b"}}}`, true, forwarding},
+		{"XML, an item named so, in an operation that takes none", "application/xml", xmlRes + `<propertyList name="x"><item name="operationId">b</item></propertyList></resource>`, true, forwarding},
+		{"JSON, null inside a property, in an operation that takes none", "application/json", `{"activeSetting":"None","x":{"operationId":null}}`, false, forwarding},
 	} {
 		for _, batch := range []bool{false, true} {
 			name := tc.name
@@ -49,7 +61,11 @@ func TestUnreadOperationID(t *testing.T) {
 				name += ", batched"
 			}
 			t.Run(name, func(t *testing.T) {
-				resp, got := e.sendBody(auth, http.MethodPost, startOpsPath, tc.contentType, tc.body, batch)
+				method, path := http.MethodPost, startOpsPath
+				if tc.path != "" {
+					method, path = http.MethodPut, tc.path
+				}
+				resp, got := e.sendBody(auth, method, path, tc.contentType, tc.body, batch)
 				if !tc.refused {
 					if resp.Status != http.StatusCreated || len(got) != 1 {
 						t.Fatalf("status %d (%s), the pool got %d requests; want 201 and one", resp.Status, resp.Body, len(got))

@@ -30,6 +30,7 @@ import (
 // Crashers land in testdata/fuzz/<target>/ and are replayed by go test.
 
 var jsonSeeds = []string{
+	`{"_embedded":{"x":{"operationId":"b","_links":{"operationId":{"href":"/b"}}}},"x":{"operationId":null,"y":{"OperationId":"b"}}}`,
 	`{"to":"sip:a@b.c","operationId":"a","x":{"OperationId ":"b","y":[{"key":"subject","value":1}]},"_links":{"self":{"href":"/x","y.importance":"Urgent"}}}`,
 	`{"to":"sip:a@b.c","index":"a","[a]":"tel:+19005551234","[0]":null,"x[a].key":"ringDelay","x[a].value":1}`,
 	`{"unansweredCallSettings":{"ringDelay":1},"x.ringDelay":2,"_embedded":{"unansweredCallSettings":{"ringDelay":10,"x":{"ringDelay":1}}}}`,
@@ -70,6 +71,8 @@ var jsonSeeds = []string{
 
 var xmlSeeds = []string{
 	`<input/>`,
+	`<input OperationId="b"><property name="to">sip:a@b.c</property><propertyList name="x"><item name="operationId">b</item></propertyList></input>`,
+	`<resource operationId=" "><propertyList name="x"><item name="x.operationId">b</item></propertyList></resource>`,
 	`<input xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><property name="to">sip:a@b.c</property><link rel="customContent" href="data:,x"/></input>`,
 	`<u:input xmlns:u="http://schemas.microsoft.com/rtc/2012/03/ucwa"><u:property name="TO"><![CDATA[tel : +1 425 555 1234]]></u:property><u:link xmlns:u="http://schemas.microsoft.com/rtc/2012/03/ucwa" rel="customContent" href='data:,"a"'></u:link></u:input>`,
 	`<input><property name="subject">a &amp; &#233;<!-- c --></property><propertyList name="x"><item>1</item></propertyList><x:y xmlns:x="urn:x"/></input>`,
@@ -139,7 +142,7 @@ func knownDecodeError(t *testing.T, op *Operation, err *Error) {
 			return
 		case strings.Contains(err.Message, "inside an embedded resource"), strings.Contains(err.Message, "as an XML attribute"),
 			strings.Contains(err.Message, "; give it where the operation takes it"), strings.Contains(err.Message, "as an XML element, or an element's name or rel"):
-			if _, ok := referenceDestinations[strings.ToLower(err.Parameters[0].Name)]; ok {
+			if _, ok := referenceDestinations[strings.ToLower(err.Parameters[0].Name)]; ok || err.Parameters[0].Name == propOperationID.Name {
 				return
 			}
 			if slices.Contains(referenceInputs(op), err.Parameters[0].Name) && !strings.Contains(err.Message, "as an XML attribute") {
@@ -673,9 +676,10 @@ func xmlSchemaInstanceRead(body []byte) (string, bool) {
 
 // xmlDestinationAttrsRead checks, with encoding/xml, that no element of a
 // body the decoder accepted has an attribute (namespace declarations
-// aside) whose local name is a destination of the table in any letter
-// case or folding onto it (see referenceDestination), unless its value is
-// blank or one of the destination's words, and returns one that has.
+// aside) whose local name is a destination of the table or operationId
+// in any letter case or folding onto it (see referenceUnreadInput),
+// unless its value is blank or one of the destination's words, and
+// returns one that has.
 func xmlDestinationAttrsRead(body []byte) (string, bool) {
 	d := xml.NewDecoder(bytes.NewReader(body))
 	for {
@@ -688,7 +692,7 @@ func xmlDestinationAttrsRead(body []byte) (string, bool) {
 				if a.Name.Space == "xmlns" || a.Name == (xml.Name{Local: "xmlns"}) {
 					continue
 				}
-				if words, ok := referenceDestination(a.Name.Local); ok && !referenceWord(words, a.Value) {
+				if words, ok := referenceUnreadInput(a.Name.Local); ok && !referenceWord(words, a.Value) {
 					return a.Name.Local, false
 				}
 			}
@@ -723,8 +727,8 @@ func xmlNestedConstructsRead(body []byte) (string, bool) {
 }
 
 // xmlNestedDestinationsRead checks, with encoding/xml, that no element
-// of an accepted body but its root is named like a destination or an
-// input of op (see referenceInputs; its local name, see
+// of an accepted body but its root is named like a destination,
+// operationId or an input of op (see referenceInputs; its local name, see
 // referenceUnreadName), and that none inside a property list, an item,
 // a link or any element but the root and a chain of resources below it
 // has an attribute named name or rel (any letter case or namespace)
@@ -733,7 +737,7 @@ func xmlNestedDestinationsRead(op *Operation, body []byte) (string, bool) {
 	inputs := referenceInputs(op)
 	named := func(name string) bool {
 		name = referenceUnreadName(name)
-		_, dest := referenceDestination(name)
+		_, dest := referenceUnreadInput(name)
 		return dest || referenceNamed(name, inputs) || referenceBindingNamed(name, inputs)
 	}
 	d := xml.NewDecoder(bytes.NewReader(body))
@@ -1507,6 +1511,22 @@ func referenceDestination(name string) ([]string, bool) {
 	return nil, false
 }
 
+// referenceOperationID reports whether a name is operationId, read as
+// referenceDestination reads a destination's.
+func referenceOperationID(name string) bool {
+	return referenceNamed(name, []string{propOperationID.Name}) || referenceBindingNamed(name, []string{propOperationID.Name})
+}
+
+// referenceUnreadInput is referenceDestination, or operationId, which
+// has no words, where the decoder reads no input (an embedded resource,
+// an XML attribute, an element it skips).
+func referenceUnreadInput(name string) ([]string, bool) {
+	if words, ok := referenceDestination(name); ok {
+		return words, true
+	}
+	return nil, referenceOperationID(name)
+}
+
 // referenceBindingNamed reports whether a name is a .NET model-binding
 // spelling of one of words: with its controls and spaces dropped (see
 // referenceLookalike), a part of it between '.', '[' and ']' is one in
@@ -1574,7 +1594,8 @@ func referenceWord(words []string, text string) bool {
 // resources or arrays of them, an array of resources, anything else
 // skipped) with encoding/json alone, the oracle for the decoder: no
 // resource in it, at any depth, holds a property named like a destination
-// unless null, blank or one of its words, nor a link so named; no name
+// or operationId (see referenceUnreadInput) unless null, blank or one of
+// its words, nor a link so named; no name
 // outside ASCII or twice in any letter case in its objects.
 func referenceEmbedded(raw json.RawMessage, known []EmbeddedResource, inputs []string) error {
 	resources := func(raw json.RawMessage, key string) error {
@@ -1670,7 +1691,7 @@ func referenceEmbeddedResource(raw json.RawMessage, known []EmbeddedResource, ke
 		}
 	}
 	for _, m := range members {
-		if words, ok := referenceDestination(m.name); ok {
+		if words, ok := referenceUnreadInput(m.name); ok {
 			if referenceAllowed(words, m.value) {
 				continue
 			}
@@ -1687,7 +1708,7 @@ func referenceEmbeddedResource(raw json.RawMessage, known []EmbeddedResource, ke
 				return err
 			}
 			for _, l := range links {
-				words, ok := referenceDestination(l.name)
+				words, ok := referenceUnreadInput(l.name)
 				if ok && !referenceLinkAllowed(words, l.value, inputs) {
 					return errors.New("an embedded link named like a destination " + l.name)
 				}
@@ -1714,8 +1735,9 @@ func referenceEmbeddedResource(raw json.RawMessage, known []EmbeddedResource, ke
 // takes (ASCII names, none twice in any letter case, no .NET metadata),
 // and has no member named like a destination (see referenceNamed) unless
 // null, blank or one of its words, nor one named like one of inputs
-// (see referenceInputs), nor a dictionary entry's key naming one, nor
-// one named "_links" or "_embedded", whatever it holds.
+// (see referenceInputs), whatever it holds, nor operationId unless null
+// or blank, nor a dictionary entry's key naming an input, nor one named
+// "_links" or "_embedded", whatever it holds.
 func referenceUnread(raw json.RawMessage, inputs []string) error {
 	switch raw[0] {
 	case '[':
@@ -1753,6 +1775,13 @@ func referenceUnreadMember(name string, value json.RawMessage, inputs []string) 
 		// MVC's JsonValueProviderFactory keys it by the members it
 		// stands in (x.operationId), which a parameter x binds.
 		return errors.New("an input where the decoder does not read it " + name)
+	}
+	if referenceOperationID(name) {
+		// An operation that takes none: as in an embedded resource.
+		if !referenceAllowed(nil, value) {
+			return errors.New("an operationId where the decoder does not read it " + name)
+		}
+		return nil
 	}
 	var key string
 	if (strings.EqualFold(name, "key") || referenceEntryKeyName(name)) && json.Unmarshal(value, &key) == nil {

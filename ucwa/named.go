@@ -370,8 +370,10 @@ func (s *jsonScanner) unreadValue(depth int, where string) *Error {
 // namedDestinationOf), and holds anything but null or what the
 // destination allows (see namedDestination.allows); when it is named
 // like another input of the operation, whatever it holds (see
-// unreadInputReason); when it is a dictionary entry's key naming an
-// input (see entryKeyInput); or when it is named "_links" or
+// unreadInputReason); when it is named operationId in an operation that
+// takes none, unless null or blank (see unreadInputOf); when it is a
+// dictionary entry's key naming an input (see entryKeyInput); or when it
+// is named "_links" or
 // "_embedded", so folding, whatever it holds (as XML refuses a <link> or
 // <resource> where it skips).
 func (s *jsonScanner) unreadMember(name []byte, at, depth int, where string) *Error {
@@ -387,6 +389,18 @@ func (s *jsonScanner) unreadMember(name []byte, at, depth int, where string) *Er
 	if in := inputNamed(s.op, name); in != "" {
 		return parameterError([]Parameter{{Name: in,
 			Reason: "is given inside " + where + ", at " + position(s.body, int64(at)) + unreadInputReason}})
+	}
+	if isOperationIDName(name) {
+		// An operation that takes no operationId: refused as in an
+		// embedded resource or an XML attribute (see unreadInputOf),
+		// unless null or blank.
+		ok, err := s.destinationAllowed(&unreadOperationID, depth)
+		if err != nil || ok {
+			return err
+		}
+		return parameterError([]Parameter{{Name: unreadOperationID.name,
+			Reason: "is given inside " + where + ", at " + position(s.body, int64(at)) +
+				", where the edge does not judge it; give it where the operation takes it"}})
 	}
 	if s.pos < len(s.body) && s.body[s.pos] == '"' && (equalFoldASCII(name, entryKeyPart) || !plainName(name) && entryKeyName(foldedName(name))) {
 		// A dictionary entry's key ({"x":[{"key":"phoneNumber",

@@ -22,15 +22,17 @@ func unreadInputOf[T string | []byte](name T) *namedDestination {
 	if d := namedDestinationOf(name); d != nil {
 		return d
 	}
-	if plainName(name) {
-		if equalFoldASCII(propOperationID.Name, name) {
-			return &unreadOperationID
-		}
-		return nil
-	}
-	folded := foldString(string(name))
-	if namesOperationID(folded) {
+	if isOperationIDName(name) {
 		return &unreadOperationID
 	}
 	return nil
+}
+
+// isOperationIDName reports whether a name is operationId in any letter
+// case or folding onto it, or has it as a .NET model-binding part.
+func isOperationIDName[T string | []byte](name T) bool {
+	if plainName(name) {
+		return equalFoldASCII(propOperationID.Name, name)
+	}
+	return namesOperationID(foldString(string(name)))
 }

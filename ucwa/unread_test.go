@@ -15,7 +15,8 @@ import (
 // name or rel, inside what the edge skips. The edge keys a request by the
 // operationId it reads; a pool that finds its inputs wherever they stand
 // would key the call by the other one. A blank attribute passes, as
-// does an operationId where the edge reads it.
+// does an operationId where the edge reads it. In an operation that
+// takes none, it is refused there too, unless null or blank.
 func TestDecodeUnreadOperationID(t *testing.T) {
 	const in = `<input xmlns="` + Namespace + `"`
 	const props = `<property name="to">sip:a@contoso.com</property><property name="operationId">a</property>`
@@ -48,6 +49,14 @@ func TestDecodeUnreadOperationID(t *testing.T) {
 		{"startPhoneAudio", JSON, `{"to":"+14255551234","operationId":"a","x":{"y":{"operationId":" "},"z":"b"}}`, true},
 		{"startPhoneAudio", JSON, `{"to":"+14255551234","OperationId":"a","_links":{"self":{"href":"/x","operationIds":"b"}}}`, false},
 		{"startPhoneAudio", XML, in + ` operationId="">` + props + `<propertyList name="x"><item>b</item></propertyList></input>`, false},
+
+		// An operation that takes none: refused as in an embedded
+		// resource or an XML attribute, unless null or blank.
+		{"callForwardingSettings", JSON, `{"activeSetting":"None","x":{"operationId":"b"}}`, true},
+		{"callForwardingSettings", JSON, `{"_links":{"self":{"href":"/x","x.OperationId":"b"}}}`, true},
+		{"callForwardingSettings", XML, `<resource xmlns="` + Namespace + `"><propertyList name="x"><item name="operationId">b</item></propertyList></resource>`, true},
+		{"callForwardingSettings", XML, `<resource xmlns="` + Namespace + `"><link rel="self" href="/x"><operationId>b</operationId></link></resource>`, true},
+		{"callForwardingSettings", JSON, `{"activeSetting":"None","x":{"operationId":null,"y":{"operationId":" "}}}`, false},
 	} {
 		_, err := decodeOp(mustOperation(tt.rel), tt.format, []byte(tt.body))
 		if !tt.bad {

@@ -554,8 +554,9 @@ func skipXML(op *Operation, d *xml.Decoder, body []byte, depth int) *Error {
 
 // nestedDestinationError refuses t, an element the edge skips (inside
 // what it skips, see nestedConstructError, or directly inside an embedded
-// resource), named like a phone destination of the table (its local
-// name, in any letter case or namespace or folding onto it:
+// resource), named like a phone destination of the table or operationId
+// (see unreadInputOf; its local name, in any letter case or namespace or
+// folding onto it:
 // <phoneNumber>+1900...</phoneNumber>, <target> in a PUT's
 // simultaneousRingSettings), or whose name or rel attribute (any letter
 // case or namespace) names one (<item name="phoneNumber">+1900...</item>),
@@ -572,11 +573,11 @@ func skipXML(op *Operation, d *xml.Decoder, body []byte, depth int) *Error {
 // the input, which the edge neither keyed the request by nor held to
 // the input's rules.
 func nestedDestinationError(op *Operation, t xml.StartElement, body []byte, at int, where string) *Error {
-	d := namedDestinationOf(t.Name.Local)
+	d := unreadInputOf(t.Name.Local)
 	in := ""
 	for i := 0; d == nil && i < len(t.Attr); i++ {
 		if a := t.Attr[i]; a.Name.Space != "xmlns" && (strings.EqualFold(a.Name.Local, "name") || strings.EqualFold(a.Name.Local, "rel")) {
-			d = namedDestinationOf(a.Value)
+			d = unreadInputOf(a.Value)
 			if in == "" {
 				in = inputNamed(op, a.Value)
 			}
