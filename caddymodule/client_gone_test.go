@@ -252,9 +252,9 @@ func countInFlight(match func(*auditRecord) bool) int {
 // answers one gone while its pool was being dialed, when the edge finds
 // it gone just before delivery: the request is not sent, its
 // operationId is released and its limit events given back, so the
-// client's next try is delivered, once. The edge answered nothing there,
-// and net/http sent an empty 200 for it, a success of a call never
-// placed. The edge is held just before delivery until it sees the
+// client's next try is delivered, once: an edge that answered nothing
+// there would leave net/http to send an empty 200, a success of a call
+// never placed. The edge is held just before delivery until it sees the
 // client gone.
 func TestClientHalfClosedBeforeDelivery(t *testing.T) {
 	for _, st := range limitStores {

@@ -12,9 +12,9 @@ import (
 // ParameterValidationFailure naming it, alone or as a batch part, and
 // never reaches the pool. The edge matches such a path with the
 // parameters cut, as a server reading RFC 3986's path parameters routes
-// it, and forwarded it as written, a number no rule judged, to a pool or
-// proxy that reads its inputs there too (JAX-RS's @MatrixParam, Spring's
-// matrix variables). Other parameters still pass, as before.
+// it, and forwards the path as written: a pool or proxy that reads its
+// inputs there too (JAX-RS's @MatrixParam, Spring's matrix variables)
+// would take a number no rule judged. Other parameters pass.
 func TestPathParameterInputs(t *testing.T) {
 	e := startBindingEdge(t)
 	auth := callerBearer(t)

@@ -14,8 +14,8 @@ import (
 // finds its inputs wherever they stand (Json.NET's
 // SelectToken("..operationId"), a model that maps XML attributes) would
 // key the call by the one the edge never read: two requests the edge
-// delivers under two keys would be one operation to it, run twice. Such
-// a value passed as sent. Inside a JSON value the edge does not read it
+// delivers under two keys would be one operation to it, run twice.
+// Inside a JSON value the edge does not read it
 // is refused whatever it holds, as its flat spelling "x.operationId" is
 // (TestBodyModelBindingNames); a blank attribute passes. So in an
 // operation that takes no operationId (PUT callForwardingSettings), as in
