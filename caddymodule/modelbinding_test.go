@@ -82,6 +82,10 @@ func TestBodyModelBindingNames(t *testing.T) {
 			`{"activeSetting":"None","unansweredCallSettings":{"ringDelay":1}}`, "ringDelay"},
 		{"JSON, an embedded resource's ringDelay under a prefix", "PUT", opsApp + "/me/callForwardingSettings", "application/json",
 			`{"activeSetting":"None","unansweredCallSettings.ringDelay":1}`, "ringDelay"},
+		{"JSON, a link named by an embedded resource's ringDelay under a prefix", "PUT", opsApp + "/me/callForwardingSettings", "application/json",
+			`{"activeSetting":"None","_links":{"unansweredCallSettings.ringDelay":{"href":"/x"}}}`, "ringDelay"},
+		{"XML, a link named by an embedded resource's ringDelay under a prefix", "PUT", opsApp + "/me/callForwardingSettings", "application/xml",
+			`<resource xmlns="http://schemas.microsoft.com/rtc/2012/03/ucwa"><link rel="unansweredCallSettings.ringDelay" href="/x"/></resource>`, "ringDelay"},
 		{"XML, an operationId named by an item", "POST", startOpsPath, "application/xml",
 			xmlInput(xmlOK + `<propertyList name="x"><item name="operationId">b</item></propertyList>`), "operationId"},
 	} {

@@ -30,6 +30,7 @@ import (
 // Crashers land in testdata/fuzz/<target>/ and are replayed by go test.
 
 var jsonSeeds = []string{
+	`{"_embedded":{},"_links":{"x.RingDelay":{"href":"/x"},"self":{"href":"/y"}}}`,
 	`{"_embedded":{"x":{"operationId":"b","_links":{"operationId":{"href":"/b"}}}},"x":{"operationId":null,"y":{"OperationId":"b"}}}`,
 	`{"to":"sip:a@b.c","operationId":"a","x":{"OperationId ":"b","y":[{"key":"subject","value":1}]},"_links":{"self":{"href":"/x","y.importance":"Urgent"}}}`,
 	`{"to":"sip:a@b.c","index":"a","[a]":"tel:+19005551234","[0]":null,"x[a].key":"ringDelay","x[a].value":1}`,
@@ -1339,6 +1340,9 @@ func referenceJSON(op *Operation, body []byte) (values, error) {
 		for _, l := range links {
 			if referenceBindingNamed(l.name, propNames) {
 				return v, errors.New("a model-binding spelling of a property " + l.name)
+			}
+			if referenceBindingNamed(l.name, referenceEmbeddedInputs(op)) {
+				return v, errors.New("a link named by a model-binding spelling of an embedded resource's property " + l.name)
 			}
 			if referenceNamed(l.name, topNames[1:]) { // the values' names, after _links
 				return v, errors.New("a link named like a property " + l.name)

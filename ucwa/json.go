@@ -130,6 +130,10 @@ func (r *Request) jsonProperty(s *jsonScanner, name []byte, at int) *Error {
 		if i := lookalikeProperty(r.op, name, folded, false); i >= 0 {
 			return valueLinkError(r.op.Properties[i].Name, jsonLinkName(r.op.Properties[i].Name), s.body, at)
 		}
+		if in := embeddedBindingInput(r.op, folded); in != "" {
+			// As XML refuses <link rel="x.ringDelay">.
+			return embeddedBindingError(in, "in the body as a link's name, at "+position(s.body, int64(at))+",")
+		}
 		return nil
 	})
 }

@@ -779,6 +779,8 @@ func TestDecodeBodyBindingKeys(t *testing.T) {
 		{"callForwardingSettings", JSON, `{"unansweredCallSettings.ringDelay":1}`, "ringDelay", "resource the operation embeds"},
 		{"callForwardingSettings", JSON, `{"x[0].RingDelay":1}`, "ringDelay", "resource the operation embeds"},
 		{"callForwardingSettings", XML, res + `<property name="unansweredCallSettings.ringDelay">1</property></resource>`, "ringDelay", "resource the operation embeds"},
+		{"callForwardingSettings", XML, res + `<link rel="unansweredCallSettings.ringDelay" href="/x"/></resource>`, "ringDelay", "resource the operation embeds"},
+		{"callForwardingSettings", JSON, `{"_links":{"unansweredCallSettings.ringDelay":{"href":"/x"}}}`, "ringDelay", "resource the operation embeds"},
 
 		{"startPhoneAudio", JSON, `{"to":"sip:a@b.c","[0]":null,"[1]":" ","x[0].key":"locale","x[0].value":"en","y":[{"key":"tos"}]}`, "", ""},
 		{"startPhoneAudio", XML, in + `<property name="[0]"> </property><property name="x[0].key">locale</property></input>`, "", ""},
