@@ -377,28 +377,25 @@ func (s *jsonScanner) unreadValue(depth int, where string) *Error {
 // "_embedded", so folding, whatever it holds (as XML refuses a <link> or
 // <resource> where it skips).
 func (s *jsonScanner) unreadMember(name []byte, at, depth int, where string) *Error {
-	if d := namedDestinationOf(name); d != nil {
+	d := namedDestinationOf(name)
+	if d == nil {
+		if in := inputNamed(s.op, name); in != "" {
+			return parameterError([]Parameter{{Name: in,
+				Reason: "is given inside " + where + ", at " + position(s.body, int64(at)) + unreadInputReason}})
+		}
+		if isOperationIDName(name) {
+			// An operation that takes no operationId: refused as in an
+			// embedded resource or an XML attribute (see unreadInputOf),
+			// unless null or blank.
+			d = &unreadOperationID
+		}
+	}
+	if d != nil {
 		ok, err := s.destinationAllowed(d, depth)
 		if err != nil || ok {
 			return err
 		}
 		return parameterError([]Parameter{{Name: d.name,
-			Reason: "is given inside " + where + ", at " + position(s.body, int64(at)) +
-				", where the edge does not judge it; give it where the operation takes it"}})
-	}
-	if in := inputNamed(s.op, name); in != "" {
-		return parameterError([]Parameter{{Name: in,
-			Reason: "is given inside " + where + ", at " + position(s.body, int64(at)) + unreadInputReason}})
-	}
-	if isOperationIDName(name) {
-		// An operation that takes no operationId: refused as in an
-		// embedded resource or an XML attribute (see unreadInputOf),
-		// unless null or blank.
-		ok, err := s.destinationAllowed(&unreadOperationID, depth)
-		if err != nil || ok {
-			return err
-		}
-		return parameterError([]Parameter{{Name: unreadOperationID.name,
 			Reason: "is given inside " + where + ", at " + position(s.body, int64(at)) +
 				", where the edge does not judge it; give it where the operation takes it"}})
 	}
